@@ -1,0 +1,1 @@
+"""Answers to questions about spend: pure functions over the ledger and the pricer, no MCP."""

@@ -1,0 +1,175 @@
+"""The price of a hypothetical call, and what the same call would cost on cheaper models."""
+
+from __future__ import annotations
+
+import itertools
+import re
+from collections.abc import Iterator
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from decimal import Decimal
+
+from cost_mcp.errors import UnknownModelError
+from cost_mcp.models import Alternative, CostByKind, Estimate
+from cost_mcp.pricing import GENAI_PRICES_VERSION, TOKEN_KINDS, Price, Pricer, Tokens, provider_models
+
+MAX_ALTERNATIVES = 5
+# Specialised models are cheap but are no substitute for a chat call.
+_NOT_A_SUBSTITUTE = re.compile(
+    r"guard|embed|moderation|tts|whisper|transcribe|audio|realtime|image|search|:|\.ft-|^(ada|babbage|curie|davinci)\b"
+)
+
+
+@dataclass(frozen=True)
+class Workload:
+    """Token totals spread over ``requests`` calls."""
+
+    tokens: Tokens
+    requests: int
+
+    def calls(self) -> Iterator[tuple[Tokens, int]]:
+        """The distinct call shapes and how many calls have each, splitting every kind evenly.
+
+        The remainder of each kind goes to the first calls, so at most a handful of shapes exist
+        however many calls there are.
+        """
+        n = self.requests
+        t = self.tokens
+        parts = {
+            name: divmod(getattr(t, name), n)
+            for name in ("input", "output", "cache_read", "cache_write_5m", "cache_write_1h")
+        } | {"web_search_requests": divmod(t.web_search_requests, n)}
+        cuts = sorted({0, n, *(r for _, r in parts.values())})
+        for lo, hi in itertools.pairwise(cuts):
+            if hi > lo:
+                shape = {name: q + (1 if lo < r else 0) for name, (q, r) in parts.items()}
+                yield Tokens(**shape), hi - lo
+
+
+def price_workload(pricer: Pricer, work: Workload, model: str, provider: str | None, at: datetime) -> Price:
+    """Price every call of a workload; raises UnknownModelError when the model has no price."""
+    total = Decimal(0)
+    by_kind = dict.fromkeys(TOKEN_KINDS, Decimal(0))
+    first: Price | None = None
+    long_context = False
+    for shape, count in work.calls():
+        priced = pricer.price(shape, model, provider, at)
+        if not isinstance(priced, Price):
+            raise UnknownModelError(model, provider, priced.suggestions)
+        first = first or priced
+        total += priced.total * count
+        long_context = long_context or priced.long_context
+        for kind, amount in priced.by_kind.items():
+            by_kind[kind] += amount * count
+    assert first is not None  # a workload has at least one call
+    return Price(total, first.model_id, first.provider_id, first.source, long_context, by_kind)
+
+
+def fewest_calls(tokens: Tokens, model: str, provider: str | None) -> int:
+    """The fewest calls that keep each call's input within the model's standard context window."""
+    window = _context_window(model, provider)
+    if not window or tokens.total_input <= window:
+        return 1
+    return -(-tokens.total_input // window)
+
+
+def _context_window(model: str, provider: str | None) -> int | None:
+    from cost_mcp.pricing import _lookup
+
+    found = _lookup(model.lower(), provider.lower() if provider else None)
+    return None if not isinstance(found, tuple) else found[1].context_window
+
+
+def estimate_cost(
+    pricer: Pricer,
+    tokens: Tokens,
+    model: str,
+    provider: str | None = None,
+    requests: int | None = None,
+    at: datetime | None = None,
+) -> Estimate:
+    """Price ``tokens`` on ``model`` and on cheaper models of the same provider.
+
+    Raises UnknownModelError (with close matches) when the model has no known price.
+    """
+    when = at or datetime.now(UTC)
+    n = requests if requests is not None else fewest_calls(tokens, model, provider)
+    work = Workload(tokens, n)
+    priced = price_workload(pricer, work, model, provider, when)
+    notes: list[str] = []
+    if requests is None and n > 1:
+        notes.append(
+            f"Priced as {n} calls so each fits the model's standard context window; "
+            "pass requests=1 to price one single long-context call."
+        )
+    if priced.long_context:
+        notes.append("A long-context rate applied: input above the model's threshold raises every price.")
+    if priced.source == "override":
+        notes.append("Priced from your price override file.")
+    return Estimate(
+        model=model,
+        matched_model=priced.model_id,
+        provider=priced.provider_id,
+        requests=n,
+        cost_usd=priced.total,
+        cost_by_kind=_cost_by_kind(priced),
+        long_context=priced.long_context,
+        price_source="override" if priced.source == "override" else f"genai-prices {GENAI_PRICES_VERSION}",
+        cheaper=cheaper_alternatives(pricer, work, priced, when),
+        notes=notes,
+    )
+
+
+def _cost_by_kind(priced: Price) -> CostByKind:
+    k = priced.by_kind
+    zero = Decimal(0)
+    return CostByKind(
+        input_usd=k.get("input", zero),
+        cache_read_usd=k.get("cache_read", zero),
+        cache_write_5m_usd=k.get("cache_write_5m", zero),
+        cache_write_1h_usd=k.get("cache_write_1h", zero),
+        output_usd=k.get("output", zero),
+        web_search_usd=k.get("web_search", zero),
+    )
+
+
+def cheaper_alternatives(pricer: Pricer, work: Workload, priced: Price, at: datetime) -> list[Alternative]:
+    """Current chat models of the same provider that price every kind of token used here for less.
+
+    On a router (OpenRouter) "the same provider" means the same upstream vendor prefix, such as
+    ``anthropic/``: a user comparing Claude models there does not want a list of unknown models.
+    """
+    if priced.total <= 0 or not priced.provider_id:
+        return []
+    vendor = priced.model_id.split("/", 1)[0] + "/" if "/" in priced.model_id else ""
+    found: list[Alternative] = []
+    for info in provider_models(priced.provider_id):
+        if info.id == priced.model_id or info.deprecated or _NOT_A_SUBSTITUTE.search(info.id):
+            continue
+        if vendor and not info.id.startswith(vendor):
+            continue
+        try:
+            alt = price_workload(pricer, work, info.id, priced.provider_id, at)
+        except UnknownModelError:
+            continue
+        if not _prices_what_is_used(alt, work.tokens) or alt.total >= priced.total:
+            continue
+        saving = priced.total - alt.total
+        found.append(
+            Alternative(
+                model=info.id,
+                cost_usd=alt.total,
+                saving_usd=saving,
+                saving_percent=float(round(saving / priced.total * 100, 1)),
+            )
+        )
+    found.sort(key=lambda a: (a.cost_usd, a.model))
+    return found[:MAX_ALTERNATIVES]
+
+
+def _prices_what_is_used(alt: Price, tokens: Tokens) -> bool:
+    # A model with no output price (an embedding model) or no known rates (audio, images) is not a
+    # substitute for a chat call, even though it "costs less".
+    if not alt.by_kind:
+        return False
+    return not any(tokens.count(kind) > 0 and alt.by_kind[kind] <= 0 for kind in ("input", "output"))

@@ -1,0 +1,144 @@
+"""The human CLI: `cost-mcp [serve]`, `doctor`, `estimate`. Registration and formatting only."""
+
+from __future__ import annotations
+
+import argparse
+import json
+import logging
+import sys
+from collections.abc import Sequence
+from decimal import Decimal
+
+from rich.console import Console
+from rich.table import Table
+
+from cost_mcp import __version__
+from cost_mcp.config import load_settings
+from cost_mcp.errors import CostMcpError
+from cost_mcp.money import format_usd
+
+EXIT_USAGE = 2
+
+
+def _parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        prog="cost-mcp",
+        description="Know, to the cent, what your AI use costs. With no command, serves MCP on stdio.",
+    )
+    parser.add_argument("--version", action="version", version=f"cost-mcp {__version__}")
+    sub = parser.add_subparsers(dest="command", metavar="COMMAND")
+    sub.add_parser("serve", help="run the MCP server on stdio (the default)")
+    doctor = sub.add_parser("doctor", help="show the ledger, timezone, keys (masked) and log folders")
+    doctor.add_argument("--json", action="store_true", help="machine-readable output")
+    est = sub.add_parser("estimate", help="price a hypothetical call and cheaper alternatives")
+    est.add_argument("model")
+    est.add_argument("--provider")
+    est.add_argument("--input", type=int, default=0, help="uncached input tokens")
+    est.add_argument("--output", type=int, default=0, help="output tokens")
+    est.add_argument("--cache-read", type=int, default=0)
+    est.add_argument("--cache-write", type=int, default=0, help="5-minute cache writes")
+    est.add_argument("--cache-write-1h", type=int, default=0)
+    est.add_argument("--requests", type=int, default=None, help="calls the tokens are spread over")
+    est.add_argument("--json", action="store_true", help="machine-readable output")
+    return parser
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    """Entry point of the `cost-mcp` command."""
+    args = _parser().parse_args(argv)
+    logging.basicConfig(level=logging.INFO, stream=sys.stderr, format="%(levelname)s %(name)s: %(message)s")
+    command = args.command or "serve"
+    err = Console(stderr=True, soft_wrap=True)
+    try:
+        if command == "serve":
+            return _serve()
+        if command == "doctor":
+            return _doctor(args)
+        if command == "estimate":
+            return _estimate(args)
+    except CostMcpError as exc:
+        err.print(f"[red]error:[/red] {exc}", highlight=False)
+        return EXIT_USAGE
+    raise AssertionError(f"unhandled command {command}")
+
+
+def _serve() -> int:
+    from cost_mcp.store import connect
+
+    # Fail before the MCP handshake with a message a person can act on (hosts show stderr).
+    settings = load_settings()
+    connect(settings.db).close()
+    from cost_mcp.server import run_stdio
+
+    run_stdio()
+    return 0
+
+
+def _doctor(args: argparse.Namespace) -> int:
+    from cost_mcp.doctor import diagnose
+
+    report = diagnose(load_settings())
+    if args.json:
+        print(report.model_dump_json(indent=2))
+        return 0
+    out = Console()
+    out.print(f"cost-mcp {report.version} (genai-prices {report.genai_prices_version})")
+    out.print(f"ledger        {report.database}\n              {report.database_status}")
+    out.print(f"timezone      {report.timezone}, weeks start on {report.week_start}")
+    out.print(f"claude code   billed as {report.claude_code_billing}")
+    out.print(f"env file      {report.env_file}")
+    out.print(f"prices file   {report.prices_file}: {report.prices_status}")
+    keys = Table("provider", "key variable", "key", "from", "API origin", box=None)
+    for p in report.providers:
+        keys.add_row(p.provider, p.env_var, p.masked or "-", p.origin, p.base_url)
+    out.print(keys)
+    for root in report.claude_log_roots:
+        found = f"{root.jsonl_files} log file(s)" if root.projects_dir_found else "no projects/ folder"
+        out.print(f"claude logs   {root.path}: {found}")
+    for problem in report.problems:
+        out.print(f"[yellow]problem:[/yellow] {problem}", highlight=False)
+    return 1 if report.problems else 0
+
+
+def _estimate(args: argparse.Namespace) -> int:
+    from cost_mcp.analytics.estimate import estimate_cost
+    from cost_mcp.pricing import Pricer, Tokens
+
+    settings = load_settings()
+    tokens = Tokens(
+        input=args.input,
+        output=args.output,
+        cache_read=args.cache_read,
+        cache_write_5m=args.cache_write,
+        cache_write_1h=args.cache_write_1h,
+    )
+    result = estimate_cost(
+        Pricer.from_file(settings.prices_file), tokens, args.model, args.provider, args.requests
+    )
+    if args.json:
+        print(result.model_dump_json(indent=2))
+        return 0
+    out = Console()
+    out.print(
+        f"{result.matched_model} ({result.provider}), {result.requests} call(s): "
+        f"[bold]{format_usd(result.cost_usd, 6)}[/bold]"
+    )
+    for note in result.notes:
+        out.print(f"  {note}")
+    table = Table("cheaper model", "cost", "saving", box=None)
+    for alt in result.cheaper:
+        table.add_row(alt.model, format_usd(alt.cost_usd, 6), f"{alt.saving_percent}%")
+    if result.cheaper:
+        out.print(table)
+    return 0
+
+
+def _json_default(value: object) -> object:
+    if isinstance(value, Decimal):
+        return str(value)
+    raise TypeError(type(value).__name__)
+
+
+def dump_json(data: object) -> str:
+    """JSON for the CLI's --json output, with Decimals kept exact as strings."""
+    return json.dumps(data, default=_json_default, indent=2)

@@ -1,0 +1,236 @@
+"""Settings: where the ledger lives, the timezone, provider keys and API origins.
+
+Our own settings use the ``COST_MCP_`` prefix; provider keys use the names people already have
+(``OPENAI_ADMIN_KEY``...). Besides the environment, the same names are read from an optional env file
+(``~/.config/cost-mcp/env`` by default, or ``COST_MCP_ENV_FILE``) so keys need not live in a host's
+MCP config. Keys are ``SecretStr``: they are never logged, stored, or put in a result or error.
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Mapping
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Literal
+from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
+
+import platformdirs
+from pydantic import AliasChoices, Field, SecretStr, field_validator
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
+APP_NAME = "cost-mcp"
+
+WeekStart = Literal["monday", "tuesday", "wednesday", "thursday", "friday", "saturday", "sunday"]
+CostMode = Literal["auto", "calculate", "display"]
+ClaudeCodeBilling = Literal["api", "subscription"]
+
+
+@dataclass(frozen=True)
+class ProviderSpec:
+    """A provider we can fetch from: its settings field, key variable and default API origin."""
+
+    id: str
+    key_env: str
+    default_base_url: str
+
+
+PROVIDERS: tuple[ProviderSpec, ...] = (
+    ProviderSpec("openai", "OPENAI_ADMIN_KEY", "https://api.openai.com"),
+    ProviderSpec("anthropic", "ANTHROPIC_ADMIN_KEY", "https://api.anthropic.com"),
+    ProviderSpec("openrouter", "OPENROUTER_API_KEY", "https://openrouter.ai"),
+    ProviderSpec("groq", "GROQ_API_KEY", "https://api.groq.com"),
+    ProviderSpec("cursor", "CURSOR_ADMIN_API_KEY", "https://api.cursor.com"),
+)
+
+
+def default_env_file() -> Path:
+    """The optional env file read after the environment (the environment wins)."""
+    override = os.environ.get("COST_MCP_ENV_FILE")
+    return Path(override) if override else platformdirs.user_config_path(APP_NAME, appauthor=False) / "env"
+
+
+def system_timezone() -> str:
+    """The machine's IANA timezone name, falling back to UTC when it cannot be told."""
+    tz = os.environ.get("TZ", "").lstrip(":")
+    if tz and _is_zone(tz):
+        return tz
+    etc_timezone = Path("/etc/timezone")
+    if etc_timezone.is_file():
+        name = etc_timezone.read_text(encoding="utf-8").strip()
+        if _is_zone(name):
+            return name
+    localtime = Path("/etc/localtime")
+    if localtime.is_symlink():
+        target = str(localtime.resolve())
+        marker = "zoneinfo/"
+        if marker in target:
+            name = target.split(marker, 1)[1]
+            if _is_zone(name):
+                return name
+    return "UTC"
+
+
+def _is_zone(name: str) -> bool:
+    try:
+        ZoneInfo(name)
+    except (ZoneInfoNotFoundError, ValueError):
+        return False
+    return True
+
+
+def _key(env: str) -> SecretStr | None:
+    return Field(default=None, validation_alias=AliasChoices(env))
+
+
+def _base_url(provider: str, default: str) -> str:
+    return Field(default=default, validation_alias=AliasChoices(f"COST_MCP_{provider.upper()}_BASE_URL"))
+
+
+class Settings(BaseSettings):
+    """Everything configurable, read from the environment and the optional env file."""
+
+    model_config = SettingsConfigDict(
+        env_prefix="COST_MCP_",
+        extra="ignore",
+        populate_by_name=True,
+        frozen=True,
+    )
+
+    db: Path = Field(
+        default_factory=lambda: platformdirs.user_data_path(APP_NAME, appauthor=False) / "cost.db",
+        description="Path of the SQLite ledger (COST_MCP_DB).",
+    )
+    timezone: str = Field(default_factory=system_timezone, description="IANA timezone for days and weeks.")
+    week_start: WeekStart = "monday"
+    claude_code_billing: ClaudeCodeBilling = "api"
+    cost_mode: CostMode = "auto"
+    prices_file: Path = Field(
+        default_factory=lambda: platformdirs.user_config_path(APP_NAME, appauthor=False) / "prices.toml",
+        description="User price overrides, used before genai-prices.",
+    )
+    claude_config_dir: str | None = Field(
+        default=None,
+        validation_alias=AliasChoices("CLAUDE_CONFIG_DIR"),
+        description="Comma-separated Claude Code config folders (CLAUDE_CONFIG_DIR).",
+    )
+    sync_ttl_seconds: int = Field(default=900, ge=0)
+    refresh_budget_seconds: float = Field(default=5.0, ge=0)
+
+    openai_admin_key: SecretStr | None = _key("OPENAI_ADMIN_KEY")
+    anthropic_admin_key: SecretStr | None = _key("ANTHROPIC_ADMIN_KEY")
+    openrouter_api_key: SecretStr | None = _key("OPENROUTER_API_KEY")
+    groq_api_key: SecretStr | None = _key("GROQ_API_KEY")
+    cursor_admin_api_key: SecretStr | None = _key("CURSOR_ADMIN_API_KEY")
+
+    openai_base_url: str = _base_url("openai", "https://api.openai.com")
+    anthropic_base_url: str = _base_url("anthropic", "https://api.anthropic.com")
+    openrouter_base_url: str = _base_url("openrouter", "https://openrouter.ai")
+    groq_base_url: str = _base_url("groq", "https://api.groq.com")
+    cursor_base_url: str = _base_url("cursor", "https://api.cursor.com")
+
+    @field_validator("timezone")
+    @classmethod
+    def _valid_timezone(cls, value: str) -> str:
+        if not _is_zone(value):
+            raise ValueError(f"unknown IANA timezone {value!r}; use a name such as 'Europe/Paris' or 'UTC'")
+        return value
+
+    @field_validator("week_start", mode="before")
+    @classmethod
+    def _lower_week_start(cls, value: object) -> object:
+        return value.strip().lower() if isinstance(value, str) else value
+
+    @property
+    def tz(self) -> ZoneInfo:
+        """The configured timezone as a tzinfo."""
+        return ZoneInfo(self.timezone)
+
+    def provider_key(self, provider: str) -> SecretStr | None:
+        """The configured key of a provider, or None."""
+        spec = provider_spec(provider)
+        value = getattr(self, spec.key_env.lower())
+        return value if isinstance(value, SecretStr) and value.get_secret_value() else None
+
+    def provider_base_url(self, provider: str) -> str:
+        """The API origin for a provider, without a trailing slash."""
+        provider_spec(provider)
+        return str(getattr(self, f"{provider}_base_url")).rstrip("/")
+
+    def claude_roots(self) -> list[Path]:
+        """Configured Claude Code folders: CLAUDE_CONFIG_DIR entries, else the two default places."""
+        if self.claude_config_dir and self.claude_config_dir.strip():
+            return [Path(p.strip()).expanduser() for p in self.claude_config_dir.split(",") if p.strip()]
+        xdg = os.environ.get("XDG_CONFIG_HOME")
+        config_home = Path(xdg) if xdg else Path.home() / ".config"
+        return [config_home / "claude", Path.home() / ".claude"]
+
+
+def provider_spec(provider: str) -> ProviderSpec:
+    """The spec of a provider id, or ValueError naming the known ones."""
+    for spec in PROVIDERS:
+        if spec.id == provider:
+            return spec
+    known = ", ".join(s.id for s in PROVIDERS)
+    raise ValueError(f"unknown provider {provider!r}; known providers: {known}")
+
+
+def load_settings(environ: Mapping[str, str] | None = None, env_file: Path | None = None) -> Settings:
+    """Settings from the environment, then the env file for anything the environment leaves unset."""
+    env = dict(os.environ if environ is None else environ)
+    path = env_file if env_file is not None else default_env_file()
+    for name, value in read_env_file(path).items():
+        env.setdefault(name, value)
+    return Settings.model_validate(_settings_input(env))
+
+
+def read_env_file(path: Path) -> dict[str, str]:
+    """`NAME=value` lines of an env file; missing file means no values. Quotes around values are removed."""
+    try:
+        text = path.read_text(encoding="utf-8")
+    except (FileNotFoundError, IsADirectoryError, PermissionError):
+        return {}
+    values: dict[str, str] = {}
+    for raw in text.splitlines():
+        line = raw.strip()
+        if not line or line.startswith("#") or "=" not in line:
+            continue
+        name, _, value = line.removeprefix("export ").partition("=")
+        value = value.strip()
+        if len(value) >= 2 and value[0] == value[-1] and value[0] in "'\"":
+            value = value[1:-1]
+        values[name.strip()] = value
+    return values
+
+
+def _settings_input(env: Mapping[str, str]) -> dict[str, str]:
+    # Settings is given an explicit mapping (not os.environ) so that tests and the env file share
+    # one path; names are matched the way pydantic-settings would match them from the environment.
+    data: dict[str, str] = {}
+    for name, field in Settings.model_fields.items():
+        alias = field.validation_alias
+        names = list(alias.choices) if isinstance(alias, AliasChoices) else [f"COST_MCP_{name.upper()}"]
+        for env_name in names:
+            if isinstance(env_name, str) and env_name in env:
+                data[name] = env[env_name]
+                break
+    return data
+
+
+def key_origin(env_name: str, environ: Mapping[str, str] | None = None, env_file: Path | None = None) -> str:
+    """Where a setting's value comes from: 'environment', the env file's path, or 'not set'."""
+    env = os.environ if environ is None else environ
+    if env.get(env_name):
+        return "environment"
+    path = env_file if env_file is not None else default_env_file()
+    if read_env_file(path).get(env_name):
+        return str(path)
+    return "not set"
+
+
+def mask_secret(secret: SecretStr) -> str:
+    """A recognisable but useless form of a key: its first 3 and last 4 characters."""
+    value = secret.get_secret_value()
+    if len(value) <= 12:
+        return "*" * len(value)
+    return f"{value[:3]}…{value[-4:]} ({len(value)} chars)"

@@ -1,0 +1,107 @@
+"""`cost-mcp doctor`: where everything is and what is wrong, without changing anything."""
+
+from __future__ import annotations
+
+import os
+import sqlite3
+from collections.abc import Mapping
+from pathlib import Path
+
+from cost_mcp import __version__
+from cost_mcp.config import PROVIDERS, Settings, default_env_file, key_origin, mask_secret
+from cost_mcp.errors import CostMcpError
+from cost_mcp.models import DoctorReport, KeyStatus, LogRoot
+from cost_mcp.pricing import GENAI_PRICES_VERSION, load_overrides
+from cost_mcp.store.migrations import MIGRATIONS
+
+_SCAN_LIMIT = 100_000
+
+
+def diagnose(settings: Settings, environ: Mapping[str, str] | None = None) -> DoctorReport:
+    """Inspect the configuration, ledger, price overrides and log folders; never writes anything."""
+    problems: list[str] = []
+    db_status, migrations = _database_status(settings.db)
+    if not db_status.startswith("ok") and db_status != "not created yet (created on first use)":
+        problems.append(db_status)
+    try:
+        overrides = load_overrides(settings.prices_file)
+        prices_status = f"{len(overrides)} override(s)" if overrides else "no overrides"
+    except CostMcpError as exc:
+        prices_status = str(exc)
+        problems.append(prices_status)
+    env_file = default_env_file()
+    providers = [
+        KeyStatus(
+            provider=spec.id,
+            env_var=spec.key_env,
+            configured=(key := settings.provider_key(spec.id)) is not None,
+            masked=mask_secret(key) if key is not None else None,
+            origin=key_origin(spec.key_env, environ, env_file),
+            base_url=settings.provider_base_url(spec.id),
+        )
+        for spec in PROVIDERS
+    ]
+    roots = [_log_root(root) for root in settings.claude_roots()]
+    if not any(r.projects_dir_found for r in roots):
+        problems.append(
+            "no Claude Code logs found in "
+            + ", ".join(r.path for r in roots)
+            + " (set CLAUDE_CONFIG_DIR if they live elsewhere)"
+        )
+    return DoctorReport(
+        version=__version__,
+        database=str(settings.db),
+        database_status=db_status,
+        schema_migrations=migrations,
+        timezone=settings.timezone,
+        week_start=settings.week_start,
+        claude_code_billing=settings.claude_code_billing,
+        env_file=f"{env_file} ({'found' if env_file.is_file() else 'absent'})",
+        prices_file=f"{settings.prices_file} ({'found' if settings.prices_file.is_file() else 'absent'})",
+        prices_status=prices_status,
+        genai_prices_version=GENAI_PRICES_VERSION,
+        providers=providers,
+        claude_log_roots=roots,
+        problems=problems,
+    )
+
+
+def _database_status(path: Path) -> tuple[str, int]:
+    if not path.exists():
+        parent = next((p for p in [path.parent, *path.parents] if p.exists()), None)
+        if parent is not None and not os.access(parent, os.W_OK):
+            return f"cannot be created: {parent} is not writable (set COST_MCP_DB)", 0
+        return "not created yet (created on first use)", 0
+    if not os.access(path, os.R_OK):
+        return f"{path} is not readable (check permissions or set COST_MCP_DB)", 0
+    try:
+        conn = sqlite3.connect(f"file:{path}?mode=ro", uri=True)
+        try:
+            conn.execute("PRAGMA quick_check").fetchone()
+            names = [r[0] for r in conn.execute("SELECT name FROM _migrations")]
+        finally:
+            conn.close()
+    except sqlite3.DatabaseError as exc:
+        if "no such table" in str(exc):
+            return "ok (empty: no schema yet)", 0
+        return f"{path} is not a usable SQLite database ({exc}); move it aside or set COST_MCP_DB", 0
+    known = {name for name, _ in MIGRATIONS}
+    newer = [n for n in names if n not in known]
+    if newer:
+        return f"written by a newer cost-mcp (migrations {', '.join(newer)})", len(names)
+    pending = len(known) - len(set(names) & known)
+    writable = os.access(path, os.W_OK)
+    state = "ok" if writable else "read-only: cost-mcp needs to write it (check permissions)"
+    size = path.stat().st_size
+    return f"{state}, {size:,} bytes, {pending} migration(s) pending", len(names)
+
+
+def _log_root(root: Path) -> LogRoot:
+    projects = root / "projects"
+    count = 0
+    if projects.is_dir():
+        for _dirpath, _dirs, files in os.walk(projects):
+            count += sum(1 for f in files if f.endswith(".jsonl"))
+            if count >= _SCAN_LIMIT:
+                break
+    return LogRoot(path=str(root), projects_dir_found=projects.is_dir(), jsonl_files=count)

@@ -1,0 +1,48 @@
+"""The one exception hierarchy of cost-mcp.
+
+Every error a caller can act on derives from :class:`CostMcpError`, and its message is written for the
+person or model reading it: what went wrong and what to do. The MCP layer turns these into tool errors
+that a model can read; anything else is a bug and its text never leaves the server.
+
+Messages never contain secrets: code that raises them must not interpolate keys or auth headers.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+
+
+class CostMcpError(Exception):
+    """Base class: an anticipated failure with an actionable, secret-free message."""
+
+
+class InvalidInputError(CostMcpError):
+    """An argument the caller can fix (bad date, negative tokens, unknown name...)."""
+
+
+class UnknownModelError(InvalidInputError):
+    """A model that no price source knows; carries the closest known model ids."""
+
+    def __init__(self, model: str, provider: str | None, suggestions: Sequence[str]) -> None:
+        self.model = model
+        self.provider = provider
+        self.suggestions = tuple(suggestions)
+        where = f" for provider {provider!r}" if provider else ""
+        hint = (
+            f" Did you mean: {', '.join(self.suggestions)}?"
+            if self.suggestions
+            else " Pass `provider` explicitly, or add its price to the price override file."
+        )
+        super().__init__(f"No price known for model {model!r}{where}.{hint}")
+
+
+class NotFoundError(InvalidInputError):
+    """A named thing (budget, session, subscription...) does not exist."""
+
+
+class DatabaseError(CostMcpError):
+    """The ledger cannot be opened or used (corrupt file, unwritable path, newer schema)."""
+
+
+class SourceError(CostMcpError):
+    """A data source (log folder, provider API) failed; previous data is kept."""

@@ -1,0 +1,150 @@
+"""Pydantic models shared by the MCP tools and the CLI: parameter types and results.
+
+Parameter types are defined once here, with their descriptions, and reused by every tool that takes
+the same kind of argument, so a model sees one consistent vocabulary.
+"""
+
+from __future__ import annotations
+
+from typing import Annotated
+
+from pydantic import BaseModel, ConfigDict, Field
+
+from cost_mcp.money import USD
+
+MAX_TOKENS = 10_000_000_000
+"""Above any real workload; larger counts are rejected as mistakes rather than priced."""
+
+# --- shared parameter types ---------------------------------------------------------------------
+
+ModelName = Annotated[
+    str,
+    Field(
+        min_length=1,
+        max_length=200,
+        description="Model id as the provider names it, e.g. 'claude-sonnet-4-5', 'gpt-5-mini', "
+        "'anthropic/claude-sonnet-4.5' (OpenRouter) or 'llama-3.3-70b-versatile' (Groq).",
+    ),
+]
+ProviderName = Annotated[
+    str | None,
+    Field(
+        max_length=50,
+        description="Provider id: anthropic, openai, openrouter, groq, google, mistral, deepseek, x-ai... "
+        "Omit to infer it from the model name (works for Claude, GPT, Gemini; not for Llama on Groq).",
+    ),
+]
+InputTokens = Annotated[
+    int,
+    Field(
+        ge=0,
+        le=MAX_TOKENS,
+        description="Uncached input tokens: input NOT read from or written to the prompt cache. "
+        "If your API reports a total that includes cached tokens (OpenAI prompt_tokens), subtract them.",
+    ),
+]
+OutputTokens = Annotated[
+    int, Field(ge=0, le=MAX_TOKENS, description="Output tokens, including reasoning/thinking tokens.")
+]
+CacheReadTokens = Annotated[int, Field(ge=0, le=MAX_TOKENS, description="Input tokens read from the cache.")]
+CacheWriteTokens = Annotated[
+    int, Field(ge=0, le=MAX_TOKENS, description="Input tokens written to the 5-minute cache.")
+]
+CacheWrite1hTokens = Annotated[
+    int, Field(ge=0, le=MAX_TOKENS, description="Input tokens written to the 1-hour cache (priced apart).")
+]
+Requests = Annotated[
+    int | None,
+    Field(
+        ge=1,
+        le=1_000_000_000,
+        description="How many API calls the token counts are spread over. Long-context rates (e.g. "
+        "Anthropic's >200k rule) apply per call, so this matters: omit it to spread the tokens over the "
+        "fewest calls that fit the model's standard context window; pass 1 to price one single call.",
+    ),
+]
+
+
+class Result(BaseModel):
+    """Base for results: strict about fields so a typo in code fails a test, not a user."""
+
+    model_config = ConfigDict(extra="forbid")
+
+
+# --- estimate_cost ------------------------------------------------------------------------------
+
+
+class CostByKind(Result):
+    """A cost split by token kind."""
+
+    input_usd: USD
+    cache_read_usd: USD
+    cache_write_5m_usd: USD
+    cache_write_1h_usd: USD
+    output_usd: USD
+    web_search_usd: USD
+
+
+class Alternative(Result):
+    """The same call priced on another model."""
+
+    model: str
+    cost_usd: USD
+    saving_usd: USD
+    saving_percent: float = Field(description="Saving as a percentage of the asked model's cost.")
+
+
+class Estimate(Result):
+    """The price of a hypothetical call, with cheaper models of the same provider beside it."""
+
+    model: str = Field(description="The model as asked.")
+    matched_model: str = Field(description="The model id the price was found under.")
+    provider: str
+    requests: int = Field(description="Number of calls the tokens were priced as.")
+    cost_usd: USD
+    cost_by_kind: CostByKind
+    long_context: bool = Field(description="True when a long-context (e.g. >200k input) rate applied.")
+    price_source: str = Field(description="'override' (your price file) or 'genai-prices <version>'.")
+    cheaper: list[Alternative] = Field(description="Cheaper models of the same provider, cheapest first.")
+    notes: list[str]
+
+
+# --- doctor -------------------------------------------------------------------------------------
+
+
+class KeyStatus(Result):
+    """One provider's configuration, with the key masked."""
+
+    provider: str
+    env_var: str
+    configured: bool
+    masked: str | None
+    origin: str
+    base_url: str
+
+
+class LogRoot(Result):
+    """A Claude Code folder and what was found in it."""
+
+    path: str
+    projects_dir_found: bool
+    jsonl_files: int
+
+
+class DoctorReport(Result):
+    """Everything needed to see why a number looks wrong."""
+
+    version: str
+    database: str
+    database_status: str
+    schema_migrations: int
+    timezone: str
+    week_start: str
+    claude_code_billing: str
+    env_file: str
+    prices_file: str
+    prices_status: str
+    genai_prices_version: str
+    providers: list[KeyStatus]
+    claude_log_roots: list[LogRoot]
+    problems: list[str]

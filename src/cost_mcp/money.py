@@ -1,0 +1,69 @@
+"""Exact money.
+
+Storage holds integer nano-USD (1e-9 USD): sums in SQL stay exact and an int64 holds $9.2 billion.
+Code holds :class:`~decimal.Decimal`. Floats never take part in arithmetic; the only float is the
+JSON number a result is displayed as (:data:`USD`), produced once from an exact value.
+"""
+
+from __future__ import annotations
+
+from decimal import ROUND_HALF_EVEN, Decimal, InvalidOperation
+from typing import Annotated
+
+from pydantic import PlainSerializer, WithJsonSchema
+
+NANOS_PER_USD = 1_000_000_000
+_NANO = Decimal("0.000000001")
+ZERO = Decimal(0)
+
+
+def to_nanos(usd: Decimal) -> int:
+    """USD as integer nano-USD, rounding half-even below a billionth of a dollar."""
+    return int((usd * NANOS_PER_USD).to_integral_value(rounding=ROUND_HALF_EVEN))
+
+
+def from_nanos(nanos: int) -> Decimal:
+    """Integer nano-USD back to an exact Decimal amount of USD."""
+    return (Decimal(nanos) / NANOS_PER_USD).quantize(_NANO)
+
+
+def parse_usd(value: str | int | Decimal) -> Decimal:
+    """Parse an amount given as a decimal string, an int or a Decimal (never a float).
+
+    Raises ValueError with the offending value when it is not a finite number.
+    """
+    try:
+        amount = value if isinstance(value, Decimal) else Decimal(str(value).strip())
+    except InvalidOperation:
+        raise ValueError(f"not a decimal amount: {value!r}") from None
+    if not amount.is_finite():
+        raise ValueError(f"not a finite amount: {value!r}")
+    return amount
+
+
+def cents_to_usd(cents: Decimal) -> Decimal:
+    """Provider amounts in cents (Anthropic cost_report, Cursor chargedCents) to USD."""
+    return cents / 100
+
+
+def format_usd(amount: Decimal, places: int = 2) -> str:
+    """Human display: `$1,234.57`; amounts under a cent but above zero show more places."""
+    if amount != 0 and abs(amount) < Decimal("0.01") and places == 2:
+        places = 4
+    q = amount.quantize(Decimal(1).scaleb(-places), rounding=ROUND_HALF_EVEN)
+    sign = "-" if q < 0 else ""
+    return f"{sign}${abs(q):,.{places}f}"
+
+
+def _as_number(amount: Decimal) -> float:
+    # Display only: an amount quantized to nano-USD has at most 15 significant digits below
+    # $1M, which a double's shortest repr reproduces exactly in JSON.
+    return float(amount.quantize(_NANO))
+
+
+USD = Annotated[
+    Decimal,
+    PlainSerializer(_as_number, return_type=float, when_used="json"),
+    WithJsonSchema({"type": "number", "description": "US dollars (exact to 1e-9)."}),
+]
+"""A money amount in a result model: exact Decimal in Python, a JSON number on the wire."""

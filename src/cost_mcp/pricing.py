@@ -1,0 +1,412 @@
+"""The one pricing function: what a single model call cost, as an exact Decimal.
+
+Prices come from the user's override file first, then from genai-prices' bundled data (never fetched
+at run time). Every call is priced on its own, at its own timestamp, because two rules make
+aggregates wrong: prices change over time, and long-context tiers (Anthropic's >200k rule) apply to a
+whole request once its *total* input passes the threshold.
+
+Token kinds are disjoint here, as in Anthropic's usage: ``input`` is only the uncached input, and
+cache reads and writes are counted apart. genai-prices wants the total input instead; that mapping
+lives in :func:`_genai_usage` and nowhere else.
+
+The ledger prices hundreds of thousands of calls per ingest, and genai-prices' general calculator
+manages about 10k calls a second. So each resolved price table is compiled once into per-kind rates
+(:class:`_Rates`); tables using price units this module does not model fall back to genai-prices
+itself. Tests check that both paths agree for every model of the main providers.
+"""
+
+from __future__ import annotations
+
+import difflib
+import functools
+import re
+import tomllib
+from collections.abc import Iterable, Mapping
+from dataclasses import dataclass, field, fields
+from datetime import UTC, datetime
+from decimal import Decimal
+from pathlib import Path
+from typing import Literal
+
+import genai_prices
+from genai_prices import Usage, data_snapshot
+from genai_prices.types import ModelInfo, ModelPrice, Provider, TieredPrices
+
+from cost_mcp.errors import InvalidInputError
+
+MTOK = Decimal(1_000_000)
+KCOUNT = Decimal(1_000)
+GENAI_PRICES_VERSION: str = genai_prices.__version__
+
+PriceSource = Literal["override", "genai-prices"]
+TokenKind = Literal["input", "cache_read", "cache_write_5m", "cache_write_1h", "output", "web_search"]
+TOKEN_KINDS: tuple[TokenKind, ...] = (
+    "input",
+    "cache_read",
+    "cache_write_5m",
+    "cache_write_1h",
+    "output",
+    "web_search",
+)
+
+
+@dataclass(frozen=True, slots=True)
+class Tokens:
+    """What one call used, in disjoint kinds (``input`` excludes cache reads and writes)."""
+
+    input: int = 0
+    output: int = 0
+    cache_read: int = 0
+    cache_write_5m: int = 0
+    cache_write_1h: int = 0
+    web_search_requests: int = 0
+
+    def __post_init__(self) -> None:
+        for f in fields(self):
+            value = getattr(self, f.name)
+            if not isinstance(value, int) or isinstance(value, bool) or value < 0:
+                raise InvalidInputError(f"{f.name} must be a whole number >= 0, got {value!r}")
+
+    @property
+    def total_input(self) -> int:
+        """All input the model read: uncached, cache reads and cache writes."""
+        return self.input + self.cache_read + self.cache_write_5m + self.cache_write_1h
+
+    @property
+    def total(self) -> int:
+        """All tokens, as ccusage counts them (input + output + cache read + cache write)."""
+        return self.total_input + self.output
+
+    def count(self, kind: TokenKind) -> int:
+        """The count of one kind (web search counts requests, not tokens)."""
+        return self.web_search_requests if kind == "web_search" else int(getattr(self, kind))
+
+
+@dataclass(frozen=True, slots=True)
+class Price:
+    """A priced call."""
+
+    total: Decimal
+    model_id: str
+    provider_id: str
+    source: PriceSource
+    long_context: bool
+    """True when a tier above the base price applied (the request passed a threshold such as 200k)."""
+    by_kind: Mapping[TokenKind, Decimal] = field(default_factory=dict)
+    """Cost per token kind; filled when the rates are known (always, except fallback pricing)."""
+
+
+@dataclass(frozen=True, slots=True)
+class Unpriced:
+    """No price is known; ``reason`` says why and ``suggestions`` lists close model ids."""
+
+    reason: str
+    suggestions: tuple[str, ...] = ()
+
+
+# --- compiled rates ---------------------------------------------------------------------------
+
+_FAST_KEYS = frozenset(
+    {
+        "input_mtok",
+        "output_mtok",
+        "cache_read_mtok",
+        "cache_write_mtok",
+        "cache_write_5m_mtok",
+        "cache_write_1h_mtok",
+        "web_searches_kcount",
+        "requests_kcount",
+    }
+)
+
+# Units whose usage a call record never carries (audio, images, documents, other tools): their
+# count is zero for every call we price, so they add nothing and leave the token kinds unchanged.
+_ZERO_USAGE_KEYS = re.compile(
+    r"audio|image|video|document|mchars|messages|gpixels|hours|reasoning|citation|(?<!web_)searches|code_executions"
+)
+
+Rate = Decimal | TieredPrices | None
+
+
+@dataclass(frozen=True, slots=True)
+class _Rates:
+    """A resolved price table reduced to one rate per disjoint token kind.
+
+    Mirrors genai-prices' decomposition: a kind without a price of its own is charged at the nearest
+    priced parent (a 1h cache write at the cache-write rate, then at the input rate).
+    """
+
+    input: Rate
+    cache_read: Rate
+    cache_write_5m: Rate
+    cache_write_1h: Rate
+    output: Rate
+    web_search: Rate
+    per_request: Decimal | None
+
+    @classmethod
+    def from_model_price(cls, mp: ModelPrice) -> _Rates | None:
+        present = {k for k, v in mp.__dict__.items() if v is not None and not k.startswith("_")}
+        if any(k not in _FAST_KEYS and not _ZERO_USAGE_KEYS.search(k) for k in present):
+            return None
+        get = functools.partial(getattr, mp)
+        input_rate: Rate = get("input_mtok")
+        cache_write: Rate = get("cache_write_mtok")
+        per_request = get("requests_kcount")
+        return cls(
+            input=input_rate,
+            cache_read=_first(get("cache_read_mtok"), input_rate),
+            cache_write_5m=_first(get("cache_write_5m_mtok"), cache_write, input_rate),
+            cache_write_1h=_first(get("cache_write_1h_mtok"), cache_write, input_rate),
+            output=get("output_mtok"),
+            web_search=get("web_searches_kcount"),
+            per_request=per_request if isinstance(per_request, Decimal) else None,
+        )
+
+    def price(self, tokens: Tokens) -> tuple[Decimal, dict[TokenKind, Decimal], bool]:
+        total_input = tokens.total_input
+        by_kind: dict[TokenKind, Decimal] = {}
+        tiered = False
+        for kind in TOKEN_KINDS:
+            n = tokens.count(kind)
+            rate = getattr(self, kind)
+            unit_rate, above_base = _rate_at(rate, total_input)
+            tiered = tiered or (above_base and n > 0)
+            per = KCOUNT if kind == "web_search" else MTOK
+            by_kind[kind] = unit_rate * n / per if n else Decimal(0)
+        total = sum(by_kind.values(), Decimal(0))
+        if self.per_request is not None:
+            total += self.per_request / KCOUNT
+        return total, by_kind, tiered
+
+
+def _first(*rates: Rate) -> Rate:
+    return next((r for r in rates if r is not None), None)
+
+
+def _rate_at(rate: Rate, total_input: int) -> tuple[Decimal, bool]:
+    if rate is None:
+        return Decimal(0), False
+    if isinstance(rate, Decimal):
+        return rate, False
+    for tier in reversed(rate.tiers):
+        if total_input > tier.start:
+            return tier.price, True
+    return rate.base, False
+
+
+# --- overrides ----------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True, slots=True)
+class Override:
+    """A user's own price for a model, per million tokens (web searches per thousand)."""
+
+    model: str
+    provider: str | None
+    rates: _Rates
+
+
+def load_overrides(path: Path) -> tuple[Override, ...]:
+    """Read the override file; a missing file means no overrides.
+
+    Format (TOML, amounts in USD per million tokens)::
+
+        [[price]]
+        model = "my-finetune"        # exact name, or a prefix followed by - @ : or /
+        provider = "openai"          # optional
+        input_mtok = "3"
+        output_mtok = "15"
+        cache_read_mtok = "0.3"      # optional; defaults to the input price
+        cache_write_mtok = "3.75"    # optional (5-minute writes)
+        cache_write_1h_mtok = "6"    # optional
+        web_searches_kcount = "10"   # optional
+
+    Raises InvalidInputError naming the file and entry when it is malformed.
+    """
+    try:
+        raw = path.read_bytes()
+    except (FileNotFoundError, IsADirectoryError):
+        return ()
+    try:
+        doc = tomllib.loads(raw.decode("utf-8"), parse_float=Decimal)
+    except (tomllib.TOMLDecodeError, UnicodeDecodeError) as exc:
+        raise InvalidInputError(f"price override file {path} is not valid TOML: {exc}") from None
+    entries = doc.get("price", [])
+    if not isinstance(entries, list):
+        raise InvalidInputError(f"price override file {path}: use [[price]] tables")
+    overrides: list[Override] = []
+    for i, entry in enumerate(entries, start=1):
+        where = f"price override file {path}, entry {i}"
+        if not isinstance(entry, dict) or not isinstance(entry.get("model"), str):
+            raise InvalidInputError(f'{where}: each [[price]] needs a model = "name"')
+        prices: dict[str, Decimal] = {}
+        for key, value in entry.items():
+            if key in ("model", "provider"):
+                continue
+            if key not in _FAST_KEYS:
+                raise InvalidInputError(f"{where}: unknown price key {key!r}; known: {sorted(_FAST_KEYS)}")
+            try:
+                amount = Decimal(str(value))
+            except ArithmeticError:
+                raise InvalidInputError(f"{where}: {key} must be a number, got {value!r}") from None
+            if not amount.is_finite() or amount < 0:
+                raise InvalidInputError(f"{where}: {key} must be a number >= 0, got {value!r}")
+            prices[key] = amount
+        if "input_mtok" not in prices and "output_mtok" not in prices:
+            raise InvalidInputError(f"{where}: give at least input_mtok or output_mtok")
+        rates = _Rates.from_model_price(ModelPrice(**prices))
+        assert rates is not None  # only fast keys are accepted above
+        provider = entry.get("provider")
+        overrides.append(
+            Override(
+                model=entry["model"].lower(),
+                provider=provider.lower() if isinstance(provider, str) else None,
+                rates=rates,
+            )
+        )
+    return tuple(overrides)
+
+
+_OVERRIDE_BOUNDARY = re.compile(r"[-@:/]")
+
+
+def _match_override(overrides: Iterable[Override], model: str, provider: str | None) -> Override | None:
+    ref = model.lower()
+    best: Override | None = None
+    for o in overrides:
+        if o.provider is not None and provider is not None and o.provider != provider.lower():
+            continue
+        exact = ref == o.model
+        prefix = ref.startswith(o.model) and _OVERRIDE_BOUNDARY.match(ref, len(o.model)) is not None
+        if (exact or prefix) and (best is None or len(o.model) > len(best.model)):
+            best = o
+    return best
+
+
+# --- the pricing function -----------------------------------------------------------------------
+
+
+class Pricer:
+    """Prices calls; holds the user's overrides and caches model lookups and compiled rates."""
+
+    def __init__(self, overrides: Iterable[Override] = ()) -> None:
+        self.overrides = tuple(overrides)
+        self._compiled: dict[int, tuple[ModelPrice, _Rates | None]] = {}
+
+    @classmethod
+    def from_file(cls, path: Path) -> Pricer:
+        """A pricer with the overrides in ``path`` (missing file: none)."""
+        return cls(load_overrides(path))
+
+    def price(
+        self,
+        tokens: Tokens,
+        model: str,
+        provider: str | None = None,
+        at: datetime | None = None,
+        *,
+        speed: str | None = None,
+    ) -> Price | Unpriced:
+        """Price one call of ``model`` (with ``provider`` when known) made at ``at`` (default: now).
+
+        ``speed="fast"`` selects a model's fast-mode prices where genai-prices has them. Returns
+        :class:`Unpriced` with close model ids when no price is known: never a zero cost.
+        """
+        if not model or model == "<synthetic>":
+            return Unpriced("no model name" if not model else "synthetic placeholder, not an API call")
+        when = at or datetime.now(UTC)
+        if when.tzinfo is None:
+            raise InvalidInputError("timestamps must carry a timezone (e.g. 2026-11-01T12:00:00Z)")
+        override = _match_override(self.overrides, model, provider)
+        if override is not None:
+            total, by_kind, tiered = override.rates.price(tokens)
+            return Price(
+                total, override.model, provider or override.provider or "", "override", tiered, by_kind
+            )
+        found = _lookup(model.lower(), provider.lower() if provider else None)
+        if isinstance(found, Unpriced):
+            return found
+        prov, info = found
+        context = {"speed": speed} if speed and speed != "standard" else None
+        mp = info.get_prices(when, context)
+        rates = self._rates(mp) if context is None else _Rates.from_model_price(mp)
+        if rates is None:
+            calc = info.calc_price(
+                _genai_usage(tokens), prov, genai_request_timestamp=when, price_context=context
+            )
+            return Price(calc.total_price, info.id, prov.id, "genai-prices", _any_tier_applies(mp, tokens))
+        total, by_kind, tiered = rates.price(tokens)
+        return Price(total, info.id, prov.id, "genai-prices", tiered, by_kind)
+
+    def _rates(self, mp: ModelPrice) -> _Rates | None:
+        # Keyed by identity: genai-prices returns the same ModelPrice object for a given model and
+        # period, and the entry keeps it alive so the id cannot be reused.
+        hit = self._compiled.get(id(mp))
+        if hit is not None and hit[0] is mp:
+            return hit[1]
+        rates = _Rates.from_model_price(mp)
+        self._compiled[id(mp)] = (mp, rates)
+        return rates
+
+
+def _genai_usage(tokens: Tokens) -> Usage:
+    """Our disjoint kinds in genai-prices' convention, where input_tokens is the total input."""
+    writes = tokens.cache_write_5m + tokens.cache_write_1h
+    return Usage(
+        input_tokens=tokens.total_input,
+        output_tokens=tokens.output,
+        cache_read_tokens=tokens.cache_read,
+        cache_write_tokens=writes,
+        cache_write_5m_tokens=tokens.cache_write_5m,
+        cache_write_1h_tokens=tokens.cache_write_1h,
+        web_searches=tokens.web_search_requests,
+    )
+
+
+def _any_tier_applies(mp: ModelPrice, tokens: Tokens) -> bool:
+    total_input = tokens.total_input
+    return any(
+        isinstance(v, TieredPrices) and any(total_input > t.start for t in v.tiers)
+        for v in mp.__dict__.values()
+    )
+
+
+@functools.lru_cache(maxsize=4096)
+def _lookup(model: str, provider: str | None) -> tuple[Provider, ModelInfo] | Unpriced:
+    snapshot = data_snapshot.get_snapshot()
+    try:
+        return snapshot.find_provider_model(model, None, provider, None)
+    except LookupError as exc:
+        known = _candidate_ids(provider)
+        if provider and not known:
+            return Unpriced(f"unknown provider {provider!r}", ())
+        suggestions = tuple(difflib.get_close_matches(model, known, n=3, cutoff=0.6))
+        return Unpriced(str(exc), suggestions)
+
+
+@functools.cache
+def _candidate_ids(provider: str | None) -> tuple[str, ...]:
+    providers = data_snapshot.get_snapshot().providers
+    ids = [m.id for p in providers if provider is None or p.id == provider for m in p.models]
+    return tuple(dict.fromkeys(ids))
+
+
+def provider_models(provider: str) -> list[ModelInfo]:
+    """Every model genai-prices knows for a provider (empty for an unknown provider)."""
+    for p in data_snapshot.get_snapshot().providers:
+        if p.id == provider:
+            return list(p.models)
+    return []
+
+
+def known_providers() -> list[str]:
+    """Provider ids genai-prices has prices for."""
+    return [p.id for p in data_snapshot.get_snapshot().providers]
+
+
+def genai_calc_total(tokens: Tokens, model: str, provider: str, at: datetime) -> Decimal:
+    """genai-prices' own general calculation, for checking the compiled rates against it."""
+    return genai_prices.calc_price(
+        _genai_usage(tokens), model, provider_id=provider, genai_request_timestamp=at
+    ).total_price

@@ -1,0 +1,65 @@
+from __future__ import annotations
+
+from datetime import UTC, datetime
+from decimal import Decimal
+
+import pytest
+from hypothesis import given
+from hypothesis import strategies as st
+
+from cost_mcp.analytics.estimate import Workload, estimate_cost, fewest_calls
+from cost_mcp.errors import UnknownModelError
+from cost_mcp.pricing import Pricer, Tokens
+
+AT = datetime(2026, 11, 1, tzinfo=UTC)
+counts = st.integers(min_value=0, max_value=5_000_000)
+
+
+@given(
+    st.builds(
+        Tokens,
+        input=counts,
+        output=counts,
+        cache_read=counts,
+        cache_write_5m=counts,
+        cache_write_1h=counts,
+        web_search_requests=st.integers(0, 1000),
+    ),
+    st.integers(min_value=1, max_value=10_000),
+)
+def test_workload_split_loses_no_token_and_no_call(tokens: Tokens, requests: int) -> None:
+    shapes = list(Workload(tokens, requests).calls())
+    assert sum(n for _, n in shapes) == requests
+    for name in ("input", "output", "cache_read", "cache_write_5m", "cache_write_1h", "web_search_requests"):
+        assert sum(getattr(shape, name) * n for shape, n in shapes) == getattr(tokens, name)
+    assert len(shapes) <= 7
+
+
+def test_fewest_calls_fits_the_context_window() -> None:
+    assert fewest_calls(Tokens(input=200_000), "claude-sonnet-4-5", "anthropic") == 1
+    assert fewest_calls(Tokens(input=200_001), "claude-sonnet-4-5", "anthropic") == 2
+    assert fewest_calls(Tokens(input=1_000_000), "claude-sonnet-4-5", "anthropic") == 5
+
+
+def test_explicit_single_call_pays_the_long_context_rate() -> None:
+    tokens = Tokens(input=1_000_000, output=1_000_000)
+    spread = estimate_cost(Pricer(), tokens, "claude-sonnet-4-5", "anthropic", at=AT)
+    single = estimate_cost(Pricer(), tokens, "claude-sonnet-4-5", "anthropic", requests=1, at=AT)
+    assert spread.cost_usd == Decimal(18)
+    assert spread.requests == 5
+    assert single.cost_usd == Decimal("28.5")
+    assert single.long_context
+
+
+def test_alternatives_price_input_and_output_and_are_cheaper() -> None:
+    result = estimate_cost(Pricer(), Tokens(input=50_000, output=5_000), "gpt-5", "openai", at=AT)
+    assert result.cheaper
+    for alt in result.cheaper:
+        assert alt.cost_usd < result.cost_usd
+        assert alt.saving_usd == result.cost_usd - alt.cost_usd
+        assert "embed" not in alt.model
+
+
+def test_unknown_model_raises_with_suggestions() -> None:
+    with pytest.raises(UnknownModelError, match="claude-haiku-4-5"):
+        estimate_cost(Pricer(), Tokens(input=1), "claude-haiku-4-55x", "anthropic", at=AT)

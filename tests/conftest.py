@@ -1,0 +1,50 @@
+"""Shared fixtures: every test gets its own ledger, config folder and Claude folder on disk."""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator, Iterator
+from pathlib import Path
+
+import pytest
+from mcp import Client
+
+from cost_mcp.config import Settings, load_settings
+
+
+@pytest.fixture
+def anyio_backend() -> str:
+    return "asyncio"
+
+
+@pytest.fixture
+def home(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[Path]:
+    """An isolated environment: ledger, env file, prices file and Claude folder under tmp_path."""
+    for name in (
+        "OPENAI_ADMIN_KEY",
+        "ANTHROPIC_ADMIN_KEY",
+        "OPENROUTER_API_KEY",
+        "GROQ_API_KEY",
+        "CURSOR_ADMIN_API_KEY",
+    ):
+        monkeypatch.delenv(name, raising=False)
+    monkeypatch.setenv("COST_MCP_DB", str(tmp_path / "data" / "cost.db"))
+    monkeypatch.setenv("COST_MCP_ENV_FILE", str(tmp_path / "config" / "env"))
+    monkeypatch.setenv("COST_MCP_PRICES_FILE", str(tmp_path / "config" / "prices.toml"))
+    monkeypatch.setenv("COST_MCP_TIMEZONE", "UTC")
+    monkeypatch.setenv("CLAUDE_CONFIG_DIR", str(tmp_path / "claude"))
+    (tmp_path / "claude" / "projects").mkdir(parents=True)
+    return tmp_path
+
+
+@pytest.fixture
+def settings(home: Path) -> Settings:
+    return load_settings()
+
+
+@pytest.fixture
+async def client(home: Path) -> AsyncIterator[Client]:
+    """An in-memory MCP client on the real server, with the real lifespan and a fresh ledger."""
+    from cost_mcp.server import mcp
+
+    async with Client(mcp, raise_exceptions=True) as c:
+        yield c

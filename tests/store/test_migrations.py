@@ -1,0 +1,83 @@
+from __future__ import annotations
+
+import os
+import sqlite3
+from pathlib import Path
+
+import pytest
+
+from cost_mcp.errors import DatabaseError
+from cost_mcp.store import MIGRATIONS, connect, migrate, write_transaction
+
+
+def test_blank_database_gets_every_migration_once(tmp_path: Path) -> None:
+    conn = connect(tmp_path / "a" / "cost.db")
+    names = [r[0] for r in conn.execute("SELECT name FROM _migrations ORDER BY rowid")]
+    assert names == [name for name, _ in MIGRATIONS]
+    assert migrate(conn) == []  # a second run applies nothing
+    assert conn.execute("PRAGMA journal_mode").fetchone()[0] == "wal"
+    assert conn.execute("PRAGMA foreign_keys").fetchone()[0] == 1
+    assert conn.execute("PRAGMA busy_timeout").fetchone()[0] >= 10_000
+    conn.close()
+
+
+def test_older_schema_is_brought_up_to_date(tmp_path: Path) -> None:
+    path = tmp_path / "cost.db"
+    old = sqlite3.connect(path)
+    old.execute("CREATE TABLE _migrations (name TEXT PRIMARY KEY, applied_at TEXT NOT NULL)")
+    first_name, first = MIGRATIONS[0]
+    old.isolation_level = None
+    first(old)
+    old.execute("INSERT INTO _migrations VALUES (?, '2026-01-01')", (first_name,))
+    old.close()
+    conn = connect(path)
+    names = [r[0] for r in conn.execute("SELECT name FROM _migrations ORDER BY rowid")]
+    assert names == [name for name, _ in MIGRATIONS]
+
+
+def test_newer_schema_is_refused_with_advice(tmp_path: Path) -> None:
+    path = tmp_path / "cost.db"
+    connect(path).close()
+    raw = sqlite3.connect(path)
+    raw.execute("INSERT INTO _migrations VALUES ('m999_from_the_future', '2030-01-01')")
+    raw.commit()
+    raw.close()
+    with pytest.raises(DatabaseError, match="newer cost-mcp"):
+        connect(path)
+
+
+def test_corrupt_file_gives_a_clear_message(tmp_path: Path) -> None:
+    path = tmp_path / "cost.db"
+    path.write_bytes(b"this is not sqlite" * 100)
+    with pytest.raises(DatabaseError, match="not a valid SQLite database") as info:
+        connect(path)
+    assert "COST_MCP_DB" in str(info.value)
+
+
+@pytest.mark.skipif(os.geteuid() == 0, reason="root ignores file permissions")
+def test_unwritable_folder_gives_a_clear_message(tmp_path: Path) -> None:
+    locked = tmp_path / "locked"
+    locked.mkdir()
+    locked.chmod(0o500)
+    try:
+        with pytest.raises(DatabaseError, match="COST_MCP_DB"):
+            connect(locked / "sub" / "cost.db")
+    finally:
+        locked.chmod(0o700)
+
+
+def test_path_under_a_file_gives_a_clear_message(tmp_path: Path) -> None:
+    # Works as root too: a regular file cannot be a folder.
+    blocker = tmp_path / "file"
+    blocker.write_text("x")
+    with pytest.raises(DatabaseError, match="COST_MCP_DB"):
+        connect(blocker / "cost.db")
+
+
+def test_write_transaction_rolls_back_on_error(tmp_path: Path) -> None:
+    conn = connect(tmp_path / "cost.db")
+    conn.execute("CREATE TABLE t (x INTEGER)")
+    with pytest.raises(RuntimeError), write_transaction(conn):
+        conn.execute("INSERT INTO t VALUES (1)")
+        raise RuntimeError("boom")
+    assert conn.execute("SELECT COUNT(*) FROM t").fetchone()[0] == 0

@@ -1,0 +1,62 @@
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+from pydantic import ValidationError
+
+from cost_mcp.config import key_origin, load_settings, mask_secret
+
+
+def test_defaults_and_overrides(tmp_path: Path) -> None:
+    s = load_settings(
+        {
+            "COST_MCP_DB": str(tmp_path / "x.db"),
+            "COST_MCP_TIMEZONE": "Europe/Paris",
+            "COST_MCP_WEEK_START": "Sunday",
+            "COST_MCP_OPENAI_BASE_URL": "http://127.0.0.1:9/",
+            "OPENAI_ADMIN_KEY": "sk-admin-0123456789abcdef",
+        },
+        env_file=tmp_path / "absent",
+    )
+    assert s.db == tmp_path / "x.db"
+    assert s.timezone == "Europe/Paris"
+    assert s.week_start == "sunday"
+    assert s.provider_base_url("openai") == "http://127.0.0.1:9"
+    assert s.provider_base_url("anthropic") == "https://api.anthropic.com"
+    key = s.provider_key("openai")
+    assert key is not None and key.get_secret_value() == "sk-admin-0123456789abcdef"
+    assert "0123456789" not in repr(s) and "0123456789" not in str(s.model_dump())
+    assert s.provider_key("anthropic") is None
+
+
+def test_env_file_fills_what_the_environment_leaves_unset(tmp_path: Path) -> None:
+    env_file = tmp_path / "env"
+    env_file.write_text(
+        '# keys\nexport ANTHROPIC_ADMIN_KEY="sk-ant-admin01-from-file-xyz"\nCOST_MCP_TIMEZONE=Asia/Tokyo\n'
+    )
+    s = load_settings({"COST_MCP_TIMEZONE": "UTC"}, env_file=env_file)
+    key = s.provider_key("anthropic")
+    assert key is not None and key.get_secret_value() == "sk-ant-admin01-from-file-xyz"
+    assert s.timezone == "UTC"  # the environment wins
+    assert key_origin("ANTHROPIC_ADMIN_KEY", {}, env_file) == str(env_file)
+    assert key_origin("ANTHROPIC_ADMIN_KEY", {"ANTHROPIC_ADMIN_KEY": "x"}, env_file) == "environment"
+    assert key_origin("OPENAI_ADMIN_KEY", {}, env_file) == "not set"
+
+
+def test_bad_timezone_names_the_fix(tmp_path: Path) -> None:
+    with pytest.raises(ValidationError, match="IANA timezone"):
+        load_settings({"COST_MCP_TIMEZONE": "Mars/Olympus"}, env_file=tmp_path / "absent")
+
+
+def test_claude_roots_from_comma_separated_variable(tmp_path: Path) -> None:
+    s = load_settings({"CLAUDE_CONFIG_DIR": f"{tmp_path}/a, {tmp_path}/b ,"}, env_file=tmp_path / "absent")
+    assert s.claude_roots() == [tmp_path / "a", tmp_path / "b"]
+
+
+def test_mask_secret_shows_neither_the_middle_nor_short_keys() -> None:
+    from pydantic import SecretStr
+
+    masked = mask_secret(SecretStr("sk-admin-SECRETMIDDLE-9xYz"))
+    assert "SECRETMIDDLE" not in masked and masked.startswith("sk-") and "9xYz" in masked
+    assert mask_secret(SecretStr("short")) == "*****"

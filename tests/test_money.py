@@ -1,0 +1,53 @@
+from decimal import Decimal
+
+import pytest
+
+from cost_mcp.money import NANOS_PER_USD, format_usd, from_nanos, parse_usd, to_nanos
+
+
+@pytest.mark.parametrize(
+    ("usd", "nanos"),
+    [
+        (Decimal("18"), 18 * NANOS_PER_USD),
+        (Decimal("0.000003"), 3_000),  # one token at $3/MTok
+        (Decimal("0.0000000375"), 38),  # half a nano rounds half-even: 37.5 -> 38
+        (Decimal("0.0000000365"), 36),  # 36.5 -> 36
+        (Decimal("-1.5"), -1_500_000_000),
+    ],
+)
+def test_to_nanos_rounds_half_even_only_below_a_nano(usd: Decimal, nanos: int) -> None:
+    assert to_nanos(usd) == nanos
+
+
+def test_nanos_round_trip_is_exact() -> None:
+    for n in (0, 1, 999_999_999, 123_456_789_012, -7):
+        assert to_nanos(from_nanos(n)) == n
+
+
+def test_sum_of_many_small_amounts_is_exact() -> None:
+    # 0.1 USD ten times is 1 USD exactly, which a float sum is not.
+    assert sum(to_nanos(Decimal("0.1")) for _ in range(10)) == NANOS_PER_USD
+
+
+@pytest.mark.parametrize("bad", ["abc", "NaN", "Infinity", ""])
+def test_parse_usd_rejects_non_numbers(bad: str) -> None:
+    with pytest.raises(ValueError, match="amount"):
+        parse_usd(bad)
+
+
+def test_parse_usd_accepts_strings_and_ints() -> None:
+    assert parse_usd("12.345") == Decimal("12.345")
+    assert parse_usd(7) == Decimal(7)
+
+
+@pytest.mark.parametrize(
+    ("amount", "shown"),
+    [
+        (Decimal("1234.565"), "$1,234.56"),
+        (Decimal("0.004"), "$0.0040"),
+        (Decimal("0"), "$0.00"),
+        (Decimal("-2.5"), "-$2.50"),
+    ],
+)
+def test_format_usd(amount: Decimal, shown: str) -> None:
+    assert format_usd(amount) == shown

@@ -1,0 +1,226 @@
+"""Pricing: table-driven cases with hand-computed expectations from published list prices."""
+
+from __future__ import annotations
+
+import random
+from datetime import UTC, datetime
+from decimal import Decimal
+from pathlib import Path
+
+import pytest
+
+from cost_mcp.errors import InvalidInputError
+from cost_mcp.pricing import (
+    Price,
+    Pricer,
+    Tokens,
+    Unpriced,
+    genai_calc_total,
+    load_overrides,
+    provider_models,
+)
+
+AT = datetime(2026, 11, 1, 12, tzinfo=UTC)
+
+
+@pytest.mark.parametrize(
+    ("case", "model", "provider", "tokens", "expected"),
+    [
+        # Sonnet 4.5: $3 in, $15 out, $0.30 cache read, $3.75 5m write, $6 1h write per MTok.
+        ("plain", "claude-sonnet-4-5", "anthropic", Tokens(input=100_000, output=10_000), "0.45"),
+        ("dated id", "claude-sonnet-4-5-20250929", "anthropic", Tokens(input=100_000, output=10_000), "0.45"),
+        (
+            "cache read",
+            "claude-sonnet-4-5",
+            "anthropic",
+            Tokens(input=10_000, cache_read=50_000, output=2_000),
+            "0.075",  # 0.03 + 0.015 + 0.03
+        ),
+        ("5m cache write", "claude-sonnet-4-5", "anthropic", Tokens(cache_write_5m=20_000), "0.075"),
+        ("1h cache write", "claude-sonnet-4-5", "anthropic", Tokens(cache_write_1h=15_000), "0.09"),
+        (
+            "every kind",
+            "claude-sonnet-4-5",
+            "anthropic",
+            Tokens(
+                input=10_000, cache_read=50_000, cache_write_5m=5_000, cache_write_1h=15_000, output=2_000
+            ),
+            "0.18375",
+        ),
+        (
+            "200k exactly: base",
+            "claude-sonnet-4-5",
+            "anthropic",
+            Tokens(input=200_000, output=1_000),
+            "0.615",
+        ),
+        (
+            "one over 200k: whole request at the tier",
+            "claude-sonnet-4-5",
+            "anthropic",
+            Tokens(input=200_001, output=1_000),
+            "1.222506",  # 200001 x $6 + 1000 x $22.50
+        ),
+        (
+            "tier reached through cache tokens",
+            "claude-sonnet-4-5",
+            "anthropic",
+            Tokens(input=1, cache_read=150_000, cache_write_5m=60_000),
+            "0.540006",  # 1 x $6 + 150k x $0.60 + 60k x $7.50
+        ),
+        ("web search", "claude-sonnet-4-5", "anthropic", Tokens(web_search_requests=3), "0.03"),
+        ("openai", "gpt-5-mini-2025-08-07", "openai", Tokens(input=1_000_000, output=1_000_000), "2.25"),
+        (
+            "openrouter",
+            "anthropic/claude-sonnet-4.5",
+            "openrouter",
+            Tokens(input=100_000, output=10_000),
+            "0.45",
+        ),
+        ("groq", "llama-3.3-70b-versatile", "groq", Tokens(input=1_000_000, output=1_000_000), "1.38"),
+        (
+            "provider inferred",
+            "claude-haiku-4-5-20251001",
+            None,
+            Tokens(input=1_000_000, output=1_000_000),
+            "6",
+        ),
+    ],
+)
+def test_price_table(case: str, model: str, provider: str | None, tokens: Tokens, expected: str) -> None:
+    priced = Pricer().price(tokens, model, provider, AT)
+    assert isinstance(priced, Price), case
+    assert priced.total == Decimal(expected), case
+    assert sum(priced.by_kind.values()) == priced.total
+
+
+def test_long_context_flag_only_when_over_the_threshold() -> None:
+    pricer = Pricer()
+    under = pricer.price(Tokens(input=200_000), "claude-sonnet-4-5", "anthropic", AT)
+    over = pricer.price(Tokens(input=200_001), "claude-sonnet-4-5", "anthropic", AT)
+    assert isinstance(under, Price) and not under.long_context
+    assert isinstance(over, Price) and over.long_context
+
+
+def test_price_at_the_calls_own_timestamp() -> None:
+    # o3's price was cut on 2025-06-10: $10/$40 before, $2/$8 after.
+    pricer = Pricer()
+    tokens = Tokens(input=1_000_000, output=1_000_000)
+    before = pricer.price(tokens, "o3", "openai", datetime(2025, 5, 1, tzinfo=UTC))
+    after = pricer.price(tokens, "o3", "openai", datetime(2025, 7, 1, tzinfo=UTC))
+    assert isinstance(before, Price) and before.total == Decimal(50)
+    assert isinstance(after, Price) and after.total == Decimal(10)
+
+
+def test_unknown_model_is_unpriced_with_close_matches_never_zero() -> None:
+    priced = Pricer().price(Tokens(input=10), "claude-sonet-4-5", "anthropic", AT)
+    assert isinstance(priced, Unpriced)
+    assert "claude-sonnet-4-5" in priced.suggestions
+
+
+def test_unknown_provider_is_unpriced() -> None:
+    priced = Pricer().price(Tokens(input=10), "gpt-5", "no-such-provider", AT)
+    assert isinstance(priced, Unpriced)
+    assert "no-such-provider" in priced.reason
+
+
+def test_synthetic_model_is_unpriced() -> None:
+    assert isinstance(Pricer().price(Tokens(), "<synthetic>", "anthropic", AT), Unpriced)
+
+
+def test_naive_timestamp_is_rejected() -> None:
+    with pytest.raises(InvalidInputError, match="timezone"):
+        Pricer().price(Tokens(input=1), "claude-sonnet-4-5", "anthropic", datetime(2026, 1, 1))
+
+
+@pytest.mark.parametrize("bad", [-1, 1.5, True])
+def test_tokens_reject_negative_and_non_integers(bad: object) -> None:
+    with pytest.raises(InvalidInputError, match="whole number"):
+        Tokens(input=bad)  # type: ignore[arg-type]
+
+
+def test_compiled_rates_agree_with_genai_prices_for_every_main_model() -> None:
+    """The fast path must give genai-prices' own answer, to the last digit, for every model."""
+    rng = random.Random(20261122)
+    pricer = Pricer()
+    checked = 0
+    for provider in ("anthropic", "openai", "openrouter", "groq", "google", "deepseek", "x-ai"):
+        for info in provider_models(provider):
+            for _ in range(2):
+                tokens = Tokens(
+                    input=rng.randint(0, 300_000),
+                    output=rng.randint(0, 20_000),
+                    cache_read=rng.choice([0, rng.randint(0, 150_000)]),
+                    cache_write_5m=rng.choice([0, rng.randint(0, 60_000)]),
+                    cache_write_1h=rng.choice([0, rng.randint(0, 30_000)]),
+                    web_search_requests=rng.randint(0, 3),
+                )
+                try:
+                    expected = genai_calc_total(tokens, info.id, provider, AT)
+                except LookupError:
+                    continue  # genai-prices cannot match some ids to themselves (e.g. "ft:gpt-4o")
+                priced = pricer.price(tokens, info.id, provider, AT)
+                assert isinstance(priced, Price), info.id
+                assert priced.total == expected, (provider, info.id, tokens)
+                checked += 1
+    assert checked > 2_000
+
+
+def write_prices(path: Path, text: str) -> Path:
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_text(text, encoding="utf-8")
+    return path
+
+
+def test_override_prices_an_unknown_model(tmp_path: Path) -> None:
+    path = write_prices(
+        tmp_path / "prices.toml",
+        '[[price]]\nmodel = "acme-llm"\nprovider = "acme"\ninput_mtok = "2"\noutput_mtok = 8\n',
+    )
+    priced = Pricer.from_file(path).price(
+        Tokens(input=500_000, output=100_000), "acme-llm-2026-01", "acme", AT
+    )
+    assert isinstance(priced, Price)
+    assert priced.source == "override"
+    assert priced.total == Decimal("1.8")
+
+
+def test_override_wins_over_genai_prices(tmp_path: Path) -> None:
+    path = write_prices(
+        tmp_path / "prices.toml",
+        '[[price]]\nmodel = "claude-sonnet-4-5"\ninput_mtok = "1"\noutput_mtok = "1"\n',
+    )
+    priced = Pricer.from_file(path).price(
+        Tokens(input=1_000_000, output=1_000_000), "claude-sonnet-4-5-20250929", "anthropic", AT
+    )
+    assert isinstance(priced, Price) and priced.total == Decimal(2)
+
+
+def test_override_does_not_match_a_longer_model_name(tmp_path: Path) -> None:
+    path = write_prices(tmp_path / "p.toml", '[[price]]\nmodel = "claude-sonnet-4"\ninput_mtok = "1"\n')
+    priced = Pricer.from_file(path).price(Tokens(input=1_000_000), "claude-sonnet-4-5", "anthropic", AT)
+    # "claude-sonnet-4" + "-5" is a prefix at a boundary, so it would match; "claude-sonnet-45" must not.
+    assert isinstance(priced, Price)
+    other = Pricer.from_file(path).price(Tokens(input=1_000_000), "claude-sonnet-45", "anthropic", AT)
+    assert not (isinstance(other, Price) and other.source == "override")
+
+
+@pytest.mark.parametrize(
+    ("text", "message"),
+    [
+        ("[[price]\n", "not valid TOML"),
+        ('[[price]]\ninput_mtok = "1"\n', "needs a model"),
+        ('[[price]]\nmodel = "m"\ninput_mtok = "-1"\n', ">= 0"),
+        ('[[price]]\nmodel = "m"\nbogus_mtok = "1"\n', "unknown price key"),
+        ('[[price]]\nmodel = "m"\n', "at least input_mtok"),
+    ],
+)
+def test_malformed_override_file_names_the_problem(tmp_path: Path, text: str, message: str) -> None:
+    path = write_prices(tmp_path / "prices.toml", text)
+    with pytest.raises(InvalidInputError, match=message) as info:
+        load_overrides(path)
+    assert str(path) in str(info.value)
+
+
+def test_missing_override_file_means_no_overrides(tmp_path: Path) -> None:
+    assert load_overrides(tmp_path / "absent.toml") == ()

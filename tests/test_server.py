@@ -1,0 +1,168 @@
+"""The MCP surface, through the SDK's in-memory client and through a real stdio subprocess."""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+from mcp import Client, StdioServerParameters
+
+from cost_mcp.models import Estimate
+
+pytestmark = pytest.mark.anyio
+
+
+async def test_tools_are_listed_with_annotations_and_schemas(client: Client) -> None:
+    tools = {t.name: t for t in (await client.list_tools()).tools}
+    tool = tools["estimate_cost"]
+    assert tool.annotations is not None and tool.annotations.read_only_hint is True
+    assert tool.annotations.open_world_hint is False
+    props = tool.input_schema["properties"]
+    assert "ctx" not in props
+    assert set(tool.input_schema["required"]) == {"model", "input_tokens", "output_tokens"}
+    assert "Uncached input tokens" in props["input_tokens"]["description"]
+    assert tool.output_schema is not None
+    assert tool.output_schema["properties"]["cost_usd"]["type"] == "number"
+    assert tool.description and "Example:" in tool.description
+
+
+async def test_estimate_cost_sonnet_million_in_and_out_is_18_dollars(client: Client) -> None:
+    result = await client.call_tool(
+        "estimate_cost", {"model": "claude-sonnet-4-5", "input_tokens": 1_000_000, "output_tokens": 1_000_000}
+    )
+    assert result.is_error is False
+    assert result.structured_content is not None
+    assert result.structured_content["cost_usd"] == 18
+    estimate = Estimate.model_validate(result.structured_content)
+    assert estimate.matched_model == "claude-sonnet-4-5"
+    assert estimate.cost_by_kind.input_usd == 3 and estimate.cost_by_kind.output_usd == 15
+    assert estimate.cheaper, "cheaper Anthropic models should be listed"
+    costs = [a.cost_usd for a in estimate.cheaper]
+    assert costs == sorted(costs) and all(c < 18 for c in costs)
+    assert all(a.saving_usd == 18 - a.cost_usd for a in estimate.cheaper)
+
+
+async def test_estimate_cost_single_long_context_call(client: Client) -> None:
+    result = await client.call_tool(
+        "estimate_cost",
+        {"model": "claude-sonnet-4-5", "input_tokens": 1_000_000, "output_tokens": 1_000_000, "requests": 1},
+    )
+    assert result.structured_content is not None
+    assert result.structured_content["cost_usd"] == 28.5
+    assert result.structured_content["long_context"] is True
+
+
+async def test_estimate_cost_with_cache_kinds(client: Client) -> None:
+    result = await client.call_tool(
+        "estimate_cost",
+        {
+            "model": "claude-sonnet-4-5",
+            "input_tokens": 10_000,
+            "output_tokens": 2_000,
+            "cache_read_tokens": 50_000,
+            "cache_write_tokens": 5_000,
+            "cache_write_1h_tokens": 15_000,
+        },
+    )
+    assert result.structured_content is not None
+    by_kind = result.structured_content["cost_by_kind"]
+    assert by_kind["cache_write_1h_usd"] == 0.09
+    assert by_kind["cache_write_5m_usd"] == 0.01875
+    assert result.structured_content["cost_usd"] == 0.18375
+
+
+async def test_unknown_model_is_a_tool_error_naming_close_matches(client: Client) -> None:
+    result = await client.call_tool(
+        "estimate_cost", {"model": "claude-sonet-4-5", "input_tokens": 1, "output_tokens": 1}
+    )
+    assert result.is_error is True
+    text = result.content[0].text  # type: ignore[union-attr]
+    assert "claude-sonet-4-5" in text and "claude-sonnet-4-5" in text
+
+
+async def test_negative_tokens_are_rejected_with_the_rule(client: Client) -> None:
+    result = await client.call_tool(
+        "estimate_cost", {"model": "gpt-5", "input_tokens": -5, "output_tokens": 1}
+    )
+    assert result.is_error is True
+    assert "greater than or equal to 0" in result.content[0].text  # type: ignore[union-attr]
+
+
+def _server_env(home: Path) -> dict[str, str]:
+    keep = (
+        "COST_MCP_DB",
+        "COST_MCP_ENV_FILE",
+        "COST_MCP_PRICES_FILE",
+        "COST_MCP_TIMEZONE",
+        "CLAUDE_CONFIG_DIR",
+    )
+    return {k: os.environ[k] for k in keep}
+
+
+async def test_estimate_cost_over_a_real_stdio_subprocess(home: Path) -> None:
+    params = StdioServerParameters(command=sys.executable, args=["-m", "cost_mcp"], env=_server_env(home))
+    async with Client(params) as c:
+        names = {t.name for t in (await c.list_tools()).tools}
+        assert "estimate_cost" in names
+        result = await c.call_tool(
+            "estimate_cost",
+            {"model": "claude-sonnet-4-5", "input_tokens": 1_000_000, "output_tokens": 1_000_000},
+        )
+    assert result.structured_content is not None
+    assert result.structured_content["cost_usd"] == 18
+
+
+def test_server_writes_nothing_but_mcp_messages_to_stdout(home: Path) -> None:
+    """Drive a raw JSON-RPC session and check every stdout line is a JSON-RPC message."""
+    import json
+
+    requests = [
+        {
+            "jsonrpc": "2.0",
+            "id": 1,
+            "method": "initialize",
+            "params": {
+                "protocolVersion": "2025-06-18",
+                "capabilities": {},
+                "clientInfo": {"name": "raw", "version": "0"},
+            },
+        },
+        {"jsonrpc": "2.0", "method": "notifications/initialized"},
+        {"jsonrpc": "2.0", "id": 2, "method": "tools/list"},
+        {
+            "jsonrpc": "2.0",
+            "id": 3,
+            "method": "tools/call",
+            "params": {
+                "name": "estimate_cost",
+                "arguments": {"model": "nope-9", "input_tokens": 1, "output_tokens": 1},
+            },
+        },
+    ]
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "cost_mcp", "serve"],
+        stdin=subprocess.PIPE,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+        env={**os.environ, **_server_env(home)},
+    )
+    assert proc.stdin is not None and proc.stdout is not None
+    proc.stdin.write("".join(json.dumps(r) + "\n" for r in requests))
+    proc.stdin.flush()
+    lines = [proc.stdout.readline() for _ in range(3)]
+    proc.stdin.close()
+    assert proc.stderr is not None
+    rest, stderr = proc.stdout.read(), proc.stderr.read()
+    proc.wait(timeout=60)
+    proc.stdout.close()
+    proc.stderr.close()
+    messages = [json.loads(line) for line in lines]
+    assert all(m["jsonrpc"] == "2.0" for m in messages)
+    assert {m["id"] for m in messages} == {1, 2, 3}
+    assert messages[2]["result"]["isError"] is True
+    assert rest.strip() == "", "nothing but the three responses may reach stdout"
+    assert "cost-mcp" in stderr  # logs went to stderr
