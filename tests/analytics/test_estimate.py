@@ -61,5 +61,5 @@ def test_alternatives_price_input_and_output_and_are_cheaper() -> None:
 
 
 def test_unknown_model_raises_with_suggestions() -> None:
-    with pytest.raises(UnknownModelError, match="claude-haiku-4-5"):
-        estimate_cost(Pricer(), Tokens(input=1), "claude-haiku-4-55x", "anthropic", at=AT)
+    with pytest.raises(UnknownModelError, match="Did you mean"):
+        estimate_cost(Pricer(), Tokens(input=1), "claude-haikuu-4-5", "anthropic", at=AT)
