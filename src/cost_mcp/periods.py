@@ -1,0 +1,372 @@
+"""The one period parser: turn "this_week", "last_month" or explicit dates into an exact time range.
+
+Every range is half-open, ``[start, end)``, with both ends at local midnight in the configured
+timezone. Calendar arithmetic is done on local *dates* and only then turned into instants, so a day
+that contains a DST change is simply 23 or 25 hours long and consecutive days tile time with no gap
+or overlap. SQL queries use :attr:`Period.start_ms` / :attr:`Period.end_ms` (UTC epoch milliseconds).
+
+Presets that name a calendar period (``this_week``, ``this_month``, ``this_year``) cover the *whole*
+period, including the days still to come: "this month" is November, not "November so far". The
+rolling presets (``last_7_days``, ``last_30_days``) end with today, today included.
+
+People write inclusive end dates ("to 2026-03-31" means all of March 31); :func:`resolve_period`
+turns them into the exclusive internal end.
+"""
+
+from __future__ import annotations
+
+import difflib
+import re
+from dataclasses import dataclass
+from datetime import UTC, date, datetime, time, timedelta
+from typing import Final, Literal, get_args
+from zoneinfo import ZoneInfo
+
+from cost_mcp.config import WeekStart
+from cost_mcp.errors import InvalidInputError
+
+Granularity = Literal["day", "week", "month"]
+
+PRESETS: Final = (
+    "today",
+    "yesterday",
+    "this_week",
+    "last_week",
+    "this_month",
+    "last_month",
+    "last_7_days",
+    "last_30_days",
+    "this_year",
+)
+
+GRANULARITIES: Final[tuple[Granularity, ...]] = get_args(Granularity)
+
+#: Longest explicit range accepted: about 20 years. Longer is almost surely a typo in the year.
+MAX_RANGE_DAYS: Final = 20 * 366
+
+#: Explicit dates must fall in this window; it keeps ``end + 1 day`` and the UTC conversion of
+#: midnights far from the limits of ``date``/``datetime``.
+MIN_DATE: Final = date(1900, 1, 1)
+MAX_DATE: Final = date(2999, 12, 31)
+
+_EPOCH: Final = datetime(1970, 1, 1, tzinfo=UTC)
+_ONE_MS: Final = timedelta(milliseconds=1)
+_ONE_DAY: Final = timedelta(days=1)
+_DATE_RE: Final = re.compile(r"\d{4}-\d{2}-\d{2}")
+_SEPARATORS_RE: Final = re.compile(r"[\s_-]+")
+_WEEKDAY_INDEX: Final[dict[str, int]] = {name: i for i, name in enumerate(get_args(WeekStart))}
+
+
+@dataclass(frozen=True)
+class Period:
+    """A half-open range ``[start, end)`` of whole local days in ``tz``.
+
+    ``start`` and ``end`` are aware datetimes at local midnight (``end`` exclusive). Subtracting them
+    directly gives wall-clock time, which ignores DST; use :attr:`duration` or the ``*_ms`` values for
+    elapsed time.
+    """
+
+    start: datetime
+    end: datetime
+    name: str
+    tz: ZoneInfo
+
+    @property
+    def start_ms(self) -> int:
+        """Inclusive start as UTC epoch milliseconds (``ts_ms >= start_ms``)."""
+        return to_ms(self.start)
+
+    @property
+    def end_ms(self) -> int:
+        """Exclusive end as UTC epoch milliseconds (``ts_ms < end_ms``)."""
+        return to_ms(self.end)
+
+    @property
+    def duration(self) -> timedelta:
+        """Real elapsed time of the range: 23 or 25 hours for a single DST-change day."""
+        return timedelta(milliseconds=self.end_ms - self.start_ms)
+
+    @property
+    def first_day(self) -> date:
+        """The first local date in the range."""
+        return self.start.date()
+
+    @property
+    def last_day(self) -> date:
+        """The last local date in the range (inclusive, for display)."""
+        return self.end.date() - _ONE_DAY
+
+    @property
+    def day_count(self) -> int:
+        """How many local dates the range covers."""
+        return (self.end.date() - self.start.date()).days
+
+    def days(self) -> list[date]:
+        """Every local date in the range, in order."""
+        first = self.first_day
+        return [first + timedelta(days=i) for i in range(self.day_count)]
+
+    def label(self) -> str:
+        """A human label, e.g. ``"this_week: 2026-11-16 to 2026-11-22"`` or ``"today: 2026-11-20"``."""
+        if self.day_count == 1:
+            return f"{self.name}: {self.first_day.isoformat()}"
+        return f"{self.name}: {self.first_day.isoformat()} to {self.last_day.isoformat()}"
+
+    def contains_ms(self, ts_ms: int) -> bool:
+        """Whether a UTC epoch-millisecond timestamp falls inside ``[start, end)``."""
+        return self.start_ms <= ts_ms < self.end_ms
+
+
+def to_ms(dt: datetime) -> int:
+    """UTC epoch milliseconds of an aware datetime, in integer arithmetic (no float timestamp)."""
+    if dt.tzinfo is None or dt.utcoffset() is None:
+        raise ValueError(f"datetime must be timezone-aware, got {dt!r}")
+    return (dt - _EPOCH) // _ONE_MS
+
+
+def local_date(ts_ms: int, tz: ZoneInfo) -> date:
+    """The local date in ``tz`` of a UTC epoch-millisecond timestamp."""
+    return (_EPOCH + timedelta(milliseconds=ts_ms)).astimezone(tz).date()
+
+
+def local_midnight(d: date, tz: ZoneInfo) -> datetime:
+    """The first instant of local date ``d`` in ``tz``, as an aware datetime.
+
+    Where midnight itself is skipped by a DST change (e.g. America/Santiago), ZoneInfo's ``fold=0``
+    reads 00:00 with the offset in force before the change, which is exactly the changeover instant,
+    so the day still begins at its first real moment.
+    """
+    return datetime.combine(d, time(0), tzinfo=tz)
+
+
+def days_period(first: date, last: date, *, tz: ZoneInfo, name: str = "custom") -> Period:
+    """The period covering local dates ``first`` through ``last``, both inclusive."""
+    return Period(local_midnight(first, tz), local_midnight(last + _ONE_DAY, tz), name, tz)
+
+
+def bucket_start(d: date, granularity: Granularity, week_start: WeekStart) -> date:
+    """The first date of the day, week (starting on ``week_start``) or month containing ``d``."""
+    _check_granularity(granularity)
+    if granularity == "day":
+        return d
+    if granularity == "week":
+        return d - timedelta(days=(d.weekday() - _weekday(week_start)) % 7)
+    return d.replace(day=1)
+
+
+def bucket_label(d: date, granularity: Granularity) -> str:
+    """The label of the bucket starting on ``d``: ``"2026-11-16"`` (day, week) or ``"2026-11"`` (month).
+
+    ``d`` should already be a :func:`bucket_start`; a week is labelled by its first day.
+    """
+    _check_granularity(granularity)
+    if granularity == "month":
+        return f"{d.year:04d}-{d.month:02d}"
+    return d.isoformat()
+
+
+def calendar_period(granularity: Granularity, at: datetime, *, tz: ZoneInfo, week_start: WeekStart) -> Period:
+    """The whole calendar day, week or month (in ``tz``) containing the aware instant ``at``.
+
+    The period is named after the granularity (``"day"``, ``"week"``, ``"month"``).
+    """
+    _weekday(week_start)
+    first = bucket_start(_today(at, tz), granularity, week_start)
+    return Period(
+        local_midnight(first, tz), local_midnight(_bucket_after(first, granularity), tz), granularity, tz
+    )
+
+
+def previous_period(p: Period) -> Period:
+    """The range of the same number of local days ending where ``p`` starts, named ``"previous"``.
+
+    This is a same-length window, not the previous calendar unit: before a 30-day November comes
+    October 2 to 31. Day counts, not hours, are matched, so DST does not shift it.
+    """
+    first = p.first_day - timedelta(days=p.day_count)
+    return Period(local_midnight(first, p.tz), local_midnight(p.first_day, p.tz), "previous", p.tz)
+
+
+def resolve_period(
+    period: str | None = None,
+    start: str | date | None = None,
+    end: str | date | None = None,
+    *,
+    tz: ZoneInfo,
+    week_start: WeekStart = "monday",
+    now: datetime | None = None,
+    default: str = "this_month",
+) -> Period:
+    """Resolve a preset name or explicit dates into a :class:`Period` in ``tz``.
+
+    Give either ``period`` (one of :data:`PRESETS`; case, ``-`` and spaces are forgiven) or
+    ``start``/``end`` dates (``YYYY-MM-DD`` strings or ``date`` objects). ``end`` is inclusive; with
+    ``start`` alone the range runs through today. With none of them, ``default`` is used. Empty
+    strings count as not given, since tool callers often send ``""`` for an unused argument.
+    ``now`` (aware, default: the current time) fixes what "today" is.
+
+    Raises :class:`InvalidInputError` with a message that says how to fix the input.
+    """
+    _weekday(week_start)  # fail on a bad week start even for presets that do not use it
+    today = _today(datetime.now(UTC) if now is None else now, tz)
+    period = period if period is not None and period.strip() else None
+    start = _blank_to_none(start)
+    end = _blank_to_none(end)
+
+    if period is not None and (start is not None or end is not None):
+        raise InvalidInputError(
+            f"Got both period {period!r} and start/end dates: use one or the other, "
+            "either a period name such as 'last_month' or start/end as YYYY-MM-DD."
+        )
+    if start is None and end is None:
+        return preset_period(
+            period if period is not None else default, tz=tz, week_start=week_start, today=today
+        )
+    if start is None:
+        raise InvalidInputError(
+            "Got `end` without `start`: pass `start` too (YYYY-MM-DD), or a period such as 'last_30_days'."
+        )
+
+    first = parse_date(start, "start", tz=tz)
+    if end is None:
+        last = today
+        if first > last:
+            raise InvalidInputError(
+                f"`start` {first.isoformat()} is after today ({last.isoformat()}), where the range ends "
+                "when `end` is not given: pass a start on or before today, or an `end` as well."
+            )
+    else:
+        last = parse_date(end, "end", tz=tz)
+        if first > last:
+            raise InvalidInputError(
+                f"`start` {first.isoformat()} is after `end` {last.isoformat()}: "
+                "swap them (both dates are included)."
+            )
+    span = (last - first).days + 1
+    if span > MAX_RANGE_DAYS:
+        raise InvalidInputError(
+            f"The range {first.isoformat()} to {last.isoformat()} spans {span} days; the longest allowed "
+            f"is about 20 years ({MAX_RANGE_DAYS} days). Check the year, or narrow start/end."
+        )
+    return days_period(first, last, tz=tz)
+
+
+def preset_period(name: str, *, tz: ZoneInfo, week_start: WeekStart, today: date) -> Period:
+    """The period a preset name means when the local date is ``today``.
+
+    ``name`` is normalised first (see :func:`normalize_preset`).
+    """
+    preset = normalize_preset(name)
+    if preset == "today":
+        first, after = today, today + _ONE_DAY
+    elif preset == "yesterday":
+        first, after = today - _ONE_DAY, today
+    elif preset == "this_week":
+        first = bucket_start(today, "week", week_start)
+        after = first + timedelta(days=7)
+    elif preset == "last_week":
+        after = bucket_start(today, "week", week_start)
+        first = after - timedelta(days=7)
+    elif preset == "this_month":
+        first = today.replace(day=1)
+        after = _bucket_after(first, "month")
+    elif preset == "last_month":
+        after = today.replace(day=1)
+        first = (after - _ONE_DAY).replace(day=1)
+    elif preset == "last_7_days":
+        first, after = today - timedelta(days=6), today + _ONE_DAY
+    elif preset == "last_30_days":
+        first, after = today - timedelta(days=29), today + _ONE_DAY
+    else:
+        first, after = date(today.year, 1, 1), date(today.year + 1, 1, 1)
+    return Period(local_midnight(first, tz), local_midnight(after, tz), preset, tz)
+
+
+def normalize_preset(name: str) -> str:
+    """The canonical preset for ``name`` ("This-Week" → "this_week"), or :class:`InvalidInputError`.
+
+    The error lists the valid presets and suggests the closest one.
+    """
+    key = _SEPARATORS_RE.sub("_", name.strip().lower()).strip("_")
+    if key in PRESETS:
+        return key
+    valid = ", ".join(PRESETS)
+    if _DATE_RE.fullmatch(name.strip()):
+        raise InvalidInputError(
+            f"Period {name!r} looks like a date: pass dates as `start` (and `end`) instead, "
+            f"or use one of: {valid}."
+        )
+    close = difflib.get_close_matches(key, PRESETS, n=1, cutoff=0.6)
+    hint = f" Did you mean {close[0]!r}?" if close else ""
+    raise InvalidInputError(
+        f"Unknown period {name!r}.{hint} Valid periods: {valid}; or pass start/end as YYYY-MM-DD."
+    )
+
+
+def parse_date(value: str | date, field: str = "date", *, tz: ZoneInfo | None = None) -> date:
+    """A ``YYYY-MM-DD`` string or a ``date`` as a ``date``, or :class:`InvalidInputError`.
+
+    A ``datetime`` is reduced to its date, in ``tz`` when it is aware and ``tz`` is given. ``field``
+    names the argument in the error message.
+    """
+    if isinstance(value, datetime):
+        parsed = (
+            value.astimezone(tz).date() if tz is not None and value.utcoffset() is not None else value.date()
+        )
+    elif isinstance(value, date):
+        parsed = value
+    elif isinstance(value, str) and _DATE_RE.fullmatch(value.strip()):
+        try:
+            parsed = date.fromisoformat(value.strip())
+        except ValueError:
+            raise InvalidInputError(
+                f"`{field}` {value!r} is not a real calendar date: use YYYY-MM-DD, e.g. 2026-03-31."
+            ) from None
+    else:
+        raise InvalidInputError(f"`{field}` {value!r} is not a date: use YYYY-MM-DD, e.g. 2026-03-31.")
+    if not MIN_DATE <= parsed <= MAX_DATE:
+        raise InvalidInputError(
+            f"`{field}` {parsed.isoformat()} is out of range: use a date between "
+            f"{MIN_DATE.isoformat()} and {MAX_DATE.isoformat()} (YYYY-MM-DD)."
+        )
+    return parsed
+
+
+def _today(now: datetime, tz: ZoneInfo) -> date:
+    if now.tzinfo is None or now.utcoffset() is None:
+        # A naive "now" could mean any zone; guessing would shift every boundary silently.
+        raise ValueError(f"now must be timezone-aware, got {now!r}")
+    return now.astimezone(tz).date()
+
+
+def _bucket_after(first: date, granularity: Granularity) -> date:
+    """The first date of the bucket following the one that starts on ``first``."""
+    if granularity == "day":
+        return first + _ONE_DAY
+    if granularity == "week":
+        return first + timedelta(days=7)
+    if first.month == 12:
+        return date(first.year + 1, 1, 1)
+    return date(first.year, first.month + 1, 1)
+
+
+def _weekday(week_start: str) -> int:
+    try:
+        return _WEEKDAY_INDEX[week_start.strip().lower()]
+    except KeyError:
+        raise InvalidInputError(
+            f"Unknown week start {week_start!r}: use one of {', '.join(_WEEKDAY_INDEX)}."
+        ) from None
+
+
+def _check_granularity(granularity: str) -> None:
+    if granularity not in GRANULARITIES:
+        raise InvalidInputError(
+            f"Unknown granularity {granularity!r}: use one of {', '.join(GRANULARITIES)}."
+        )
+
+
+def _blank_to_none(value: str | date | None) -> str | date | None:
+    if isinstance(value, str) and not value.strip():
+        return None
+    return value
