@@ -62,10 +62,19 @@ class Tokens:
     web_search_requests: int = 0
 
     def __post_init__(self) -> None:
-        for f in fields(self):
-            value = getattr(self, f.name)
-            if not isinstance(value, int) or isinstance(value, bool) or value < 0:
-                raise InvalidInputError(f"{f.name} must be a whole number >= 0, got {value!r}")
+        # Types are checked statically and by every parser in front of this; only the sign is
+        # checked here, cheaply, because this runs once per logged call on ingest.
+        values = (
+            self.input,
+            self.output,
+            self.cache_read,
+            self.cache_write_5m,
+            self.cache_write_1h,
+            self.web_search_requests,
+        )
+        if min(values) < 0:
+            name = next(f.name for f, v in zip(fields(self), values, strict=True) if v < 0)
+            raise InvalidInputError(f"{name} must be a whole number >= 0, got {getattr(self, name)}")
 
     @property
     def total_input(self) -> int:
@@ -126,23 +135,24 @@ _ZERO_USAGE_KEYS = re.compile(
 )
 
 Rate = Decimal | TieredPrices | None
+PICO_PER_USD = 10**12
+_Tiered = tuple[int, tuple[tuple[int, int], ...]]
+"""A rate in integer pico-USD per unit: (base, ((threshold, rate above it), ...) highest first)."""
 
 
 @dataclass(frozen=True, slots=True)
 class _Rates:
-    """A resolved price table reduced to one rate per disjoint token kind.
+    """A resolved price table reduced to one integer rate per disjoint token kind.
 
     Mirrors genai-prices' decomposition: a kind without a price of its own is charged at the nearest
-    priced parent (a 1h cache write at the cache-write rate, then at the input rate).
+    priced parent (a 1h cache write at the cache-write rate, then at the input rate). Rates are
+    pico-USD per token (per request for web search), so a call is priced in exact integer
+    arithmetic; tables with rates finer than that are left to genai-prices.
     """
 
-    input: Rate
-    cache_read: Rate
-    cache_write_5m: Rate
-    cache_write_1h: Rate
-    output: Rate
-    web_search: Rate
-    per_request: Decimal | None
+    rates: tuple[_Tiered, ...]
+    """One rate per TOKEN_KINDS entry, in that order."""
+    per_request: int
 
     @classmethod
     def from_model_price(cls, mp: ModelPrice) -> _Rates | None:
@@ -152,47 +162,69 @@ class _Rates:
         get = functools.partial(getattr, mp)
         input_rate: Rate = get("input_mtok")
         cache_write: Rate = get("cache_write_mtok")
-        per_request = get("requests_kcount")
-        return cls(
-            input=input_rate,
-            cache_read=_first(get("cache_read_mtok"), input_rate),
-            cache_write_5m=_first(get("cache_write_5m_mtok"), cache_write, input_rate),
-            cache_write_1h=_first(get("cache_write_1h_mtok"), cache_write, input_rate),
-            output=get("output_mtok"),
-            web_search=get("web_searches_kcount"),
-            per_request=per_request if isinstance(per_request, Decimal) else None,
+        per_mtok = (
+            input_rate,
+            _first(get("cache_read_mtok"), input_rate),
+            _first(get("cache_write_5m_mtok"), cache_write, input_rate),
+            _first(get("cache_write_1h_mtok"), cache_write, input_rate),
+            get("output_mtok"),
         )
+        compiled = [_to_pico(rate, PICO_PER_USD // 1_000_000) for rate in per_mtok]
+        compiled.append(_to_pico(get("web_searches_kcount"), PICO_PER_USD // 1_000))
+        per_request = _to_pico(get("requests_kcount"), PICO_PER_USD // 1_000)
+        if any(c is None for c in compiled) or per_request is None or per_request[1]:
+            return None
+        return cls(rates=tuple(c for c in compiled if c is not None), per_request=per_request[0])
 
     def price(self, tokens: Tokens) -> tuple[Decimal, dict[TokenKind, Decimal], bool]:
         total_input = tokens.total_input
+        counts = (
+            tokens.input,
+            tokens.cache_read,
+            tokens.cache_write_5m,
+            tokens.cache_write_1h,
+            tokens.output,
+            tokens.web_search_requests,
+        )
         by_kind: dict[TokenKind, Decimal] = {}
+        total = self.per_request
         tiered = False
-        for kind in TOKEN_KINDS:
-            n = tokens.count(kind)
-            rate = getattr(self, kind)
-            unit_rate, above_base = _rate_at(rate, total_input)
-            tiered = tiered or (above_base and n > 0)
-            per = KCOUNT if kind == "web_search" else MTOK
-            by_kind[kind] = unit_rate * n / per if n else Decimal(0)
-        total = sum(by_kind.values(), Decimal(0))
-        if self.per_request is not None:
-            total += self.per_request / KCOUNT
-        return total, by_kind, tiered
+        for kind, n, (base, tiers) in zip(TOKEN_KINDS, counts, self.rates, strict=True):
+            rate = base
+            for threshold, above in tiers:
+                if total_input > threshold:
+                    rate = above
+                    tiered = tiered or n > 0
+                    break
+            pico = rate * n
+            total += pico
+            by_kind[kind] = _usd(pico)
+        return _usd(total), by_kind, tiered
+
+
+def _usd(pico: int) -> Decimal:
+    return Decimal(pico).scaleb(-12) if pico else Decimal(0)
 
 
 def _first(*rates: Rate) -> Rate:
     return next((r for r in rates if r is not None), None)
 
 
-def _rate_at(rate: Rate, total_input: int) -> tuple[Decimal, bool]:
+def _to_pico(rate: Rate, scale: int) -> _Tiered | None:
+    """A rate per million (or thousand) units as integer pico-USD per unit; None if not exact."""
     if rate is None:
-        return Decimal(0), False
+        return 0, ()
     if isinstance(rate, Decimal):
-        return rate, False
-    for tier in reversed(rate.tiers):
-        if total_input > tier.start:
-            return tier.price, True
-    return rate.base, False
+        value = rate * scale
+        return (int(value), ()) if value == value.to_integral_value() else None
+    base = _to_pico(rate.base, scale)
+    tiers: list[tuple[int, int]] = []
+    for tier in sorted(rate.tiers, key=lambda t: t.start, reverse=True):
+        above = _to_pico(tier.price, scale)
+        if above is None:
+            return None
+        tiers.append((tier.start, above[0]))
+    return None if base is None else (base[0], tuple(tiers))
 
 
 # --- overrides ----------------------------------------------------------------------------------
