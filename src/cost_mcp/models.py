@@ -148,3 +148,141 @@ class DoctorReport(Result):
     providers: list[KeyStatus]
     claude_log_roots: list[LogRoot]
     problems: list[str]
+
+
+# --- Claude Code ---------------------------------------------------------------------------------
+
+SessionId = Annotated[
+    str | None,
+    Field(
+        max_length=200,
+        description="A Claude Code session id (the uuid of its log file). Omit for the current session: "
+        "the most recently active one of the project this server was started in, else the most recent.",
+    ),
+]
+LogPaths = Annotated[
+    list[str] | None,
+    Field(
+        max_length=100,
+        description="Folders or files to scan instead of the configured ones: a Claude folder (e.g. "
+        "~/.claude), its projects/ folder, one project's folder, or a .jsonl file. Omit for the defaults.",
+    ),
+]
+
+
+class TokenTotals(Result):
+    """Token counts by kind; ``input_tokens`` excludes cache reads and writes."""
+
+    input_tokens: int = 0
+    output_tokens: int = 0
+    cache_read_tokens: int = 0
+    cache_write_5m_tokens: int = 0
+    cache_write_1h_tokens: int = 0
+    web_search_requests: int = 0
+    total_tokens: int = Field(0, description="input + output + cache reads + cache writes.")
+
+
+class IngestResult(Result):
+    """What a scan of the Claude Code logs did."""
+
+    roots: list[str] = Field(description="Folders scanned.")
+    files_seen: int
+    files_new: int
+    files_changed: int = Field(description="Files with appended lines, read from where the last scan ended.")
+    files_reread: int = Field(description="Files that shrank or were replaced, read again from the start.")
+    files_unchanged: int
+    lines_read: int
+    bytes_read: int
+    usage_lines: int = Field(description="Lines carrying model usage (every copy of a call counts here).")
+    events_added: int = Field(description="Distinct model calls added to the ledger.")
+    duplicates_collapsed: int = Field(description="Usage lines that were copies of a call already counted.")
+    skipped: dict[str, int] = Field(
+        description="Lines skipped, by reason: malformed, truncated, no_usage, invalid_fields, synthetic."
+    )
+    first_event: str | None = Field(description="Earliest timestamp among the lines read (UTC, ISO 8601).")
+    last_event: str | None = Field(description="Latest timestamp among the lines read (UTC, ISO 8601).")
+    unpriced_models: dict[str, int] = Field(description="Models with no known price, and their call counts.")
+    complete: bool = Field(description="False when the scan hit its time budget; the rest comes next time.")
+    errors: list[str]
+    seconds: float
+
+
+class ModelUsage(Result):
+    """One model's share of some usage."""
+
+    model: str
+    requests: int
+    tokens: TokenTotals
+    cost_usd: USD | None = Field(description="Null when the model has no known price.")
+
+
+class BurnRate(Result):
+    """How fast usage accrues, over the span between first and last activity."""
+
+    cost_per_hour_usd: USD
+    tokens_per_minute: float
+    input_output_tokens_per_minute: float
+
+
+class SessionUsage(Result):
+    """What one Claude Code session has cost so far."""
+
+    session_id: str
+    project: str
+    first_activity: str
+    last_activity: str
+    duration_minutes: float
+    requests: int
+    tokens: TokenTotals
+    cost_usd: USD
+    cost_basis: str = Field(
+        description="'estimated' (tokens x list price), or 'api-equivalent' when Claude Code is covered by "
+        "a subscription (COST_MCP_CLAUDE_CODE_BILLING=subscription)."
+    )
+    models: list[ModelUsage]
+    burn_rate: BurnRate | None
+    warnings: list[str]
+    logs_checked_at: str = Field(description="When the logs were last scanned (UTC).")
+
+
+class BlockProjection(Result):
+    """Where an active block ends up at its current burn rate."""
+
+    total_tokens: int
+    cost_usd: USD
+    remaining_minutes: int
+
+
+class TokenLimitStatus(Result):
+    """An active block against a token limit."""
+
+    limit: int
+    projected_tokens: int
+    percent_used: float
+    status: str = Field(description="ok, warning (projected above 80%), or exceeds.")
+
+
+class UsageBlock(Result):
+    """A 5-hour usage window, as Claude's plan limits count them."""
+
+    start: str
+    end: str
+    actual_end: str | None = Field(description="Last activity in the block (null for a gap).")
+    is_active: bool
+    is_gap: bool
+    requests: int
+    tokens: TokenTotals
+    cost_usd: USD
+    models: list[str]
+    burn_rate: BurnRate | None
+    projection: BlockProjection | None
+    token_limit_status: TokenLimitStatus | None
+
+
+class UsageBlocks(Result):
+    """Recent 5-hour windows, newest last."""
+
+    blocks: list[UsageBlock]
+    active: UsageBlock | None
+    token_limit: int | None = Field(description="The limit compared against, if any ('max' resolves here).")
+    warnings: list[str]

@@ -124,6 +124,16 @@ def to_ms(dt: datetime) -> int:
     return (dt - _EPOCH) // _ONE_MS
 
 
+def ms_to_datetime(ts_ms: int) -> datetime:
+    """UTC epoch milliseconds as an aware UTC datetime, exactly (no float seconds)."""
+    return _EPOCH + timedelta(milliseconds=ts_ms)
+
+
+def iso_utc(ts_ms: int) -> str:
+    """UTC epoch milliseconds as ISO 8601 with a Z, as results show instants."""
+    return ms_to_datetime(ts_ms).isoformat(timespec="milliseconds").replace("+00:00", "Z")
+
+
 def local_date(ts_ms: int, tz: ZoneInfo) -> date:
     """The local date in ``tz`` of a UTC epoch-millisecond timestamp."""
     return (_EPOCH + timedelta(milliseconds=ts_ms)).astimezone(tz).date()

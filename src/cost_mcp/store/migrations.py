@@ -66,3 +66,84 @@ def migrate(conn: sqlite3.Connection) -> list[str]:
 def m001_meta(conn: sqlite3.Connection) -> None:
     """Key/value facts about the ledger itself (e.g. the price data version events were priced with)."""
     conn.execute("CREATE TABLE meta (key TEXT PRIMARY KEY, value TEXT NOT NULL)")
+
+
+@migration
+def m002_usage_events(conn: sqlite3.Connection) -> None:
+    """One row per distinct copy of a model call; ``counted`` marks the copy that counts.
+
+    A call can be logged several times (streamed content blocks, resumed sessions, sidechain
+    replays, progress mirrors). Each (source, message_id, request_id, is_sidechain) keeps only its
+    best copy; among the rows of one message the ingester sets ``counted`` on exactly one per call,
+    so every view sums ``WHERE counted = 1`` and they all agree.
+    """
+    conn.execute(
+        """
+        CREATE TABLE usage_events (
+            id INTEGER PRIMARY KEY,
+            source TEXT NOT NULL,
+            message_id TEXT NOT NULL,
+            request_id TEXT NOT NULL DEFAULT '',
+            is_sidechain INTEGER NOT NULL DEFAULT 0,
+            counted INTEGER NOT NULL DEFAULT 1,
+            ts_ms INTEGER NOT NULL,
+            provider TEXT NOT NULL,
+            model TEXT NOT NULL,
+            session_id TEXT NOT NULL DEFAULT '',
+            project TEXT NOT NULL DEFAULT '',
+            agent TEXT NOT NULL DEFAULT '',
+            member TEXT NOT NULL DEFAULT '',
+            input_tokens INTEGER NOT NULL DEFAULT 0,
+            output_tokens INTEGER NOT NULL DEFAULT 0,
+            cache_read_tokens INTEGER NOT NULL DEFAULT 0,
+            cache_write_5m_tokens INTEGER NOT NULL DEFAULT 0,
+            cache_write_1h_tokens INTEGER NOT NULL DEFAULT 0,
+            web_search_requests INTEGER NOT NULL DEFAULT 0,
+            total_tokens INTEGER NOT NULL DEFAULT 0,
+            speed TEXT NOT NULL DEFAULT '',
+            cost_nanos INTEGER,
+            reported_cost_nanos INTEGER,
+            priced_model TEXT,
+            origin TEXT NOT NULL DEFAULT '',
+            UNIQUE (source, message_id, request_id, is_sidechain)
+        )
+        """
+    )
+    conn.execute("CREATE INDEX usage_events_counted_ts ON usage_events (counted, ts_ms)")
+    conn.execute("CREATE INDEX usage_events_session ON usage_events (session_id, ts_ms)")
+
+
+@migration
+def m003_scanned_files(conn: sqlite3.Connection) -> None:
+    """Where each log file was read up to, so a scan reads only appended bytes."""
+    conn.execute(
+        """
+        CREATE TABLE scanned_files (
+            path TEXT PRIMARY KEY,
+            device INTEGER NOT NULL,
+            inode INTEGER NOT NULL,
+            size INTEGER NOT NULL,
+            mtime_ns INTEGER NOT NULL,
+            offset INTEGER NOT NULL,
+            scanned_at TEXT NOT NULL
+        )
+        """
+    )
+
+
+@migration
+def m004_source_state(conn: sqlite3.Connection) -> None:
+    """Per data source: when it last succeeded, what it covers, and its last error."""
+    conn.execute(
+        """
+        CREATE TABLE source_state (
+            source TEXT PRIMARY KEY,
+            last_attempt TEXT,
+            last_success TEXT,
+            last_error TEXT,
+            covered_start_ms INTEGER,
+            covered_end_ms INTEGER,
+            detail TEXT NOT NULL DEFAULT '{}'
+        )
+        """
+    )

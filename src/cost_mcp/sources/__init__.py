@@ -1,0 +1,1 @@
+"""Everything that brings data in: one module per source, no MCP imports."""

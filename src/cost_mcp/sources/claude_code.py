@@ -1,0 +1,743 @@
+"""Claude Code's JSONL session logs, read incrementally into the ledger.
+
+Files live under ``<root>/projects/<project-slug>/``: ``<session>.jsonl`` for a session and
+``<session>/subagents/agent-*.jsonl`` for its subagents. For each file the ledger remembers device,
+inode, size, mtime and the byte offset after the last complete line, so a scan reads only appended
+bytes, leaves a last line without its newline for next time, and re-reads a file from the start
+only when it shrank or was replaced. Lines are streamed one at a time: memory is bounded by the
+longest line, never by a file.
+
+One API call can appear on several lines: one line per streamed content block (with output_tokens
+growing), copies in resumed sessions, sidechain replays under a new requestId, and ``progress``
+lines mirroring a subagent's messages. Each (message id, request id, sidechain) keeps its best copy
+(most tokens), and :func:`_recount` marks exactly one row per call as counted, choosing from the
+set of stored copies alone, so neither file order nor the number of scans changes a total.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import hashlib
+import os
+import sqlite3
+import time
+from collections import Counter
+from collections.abc import Callable, Iterable, Iterator, Sequence
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from decimal import Decimal
+from pathlib import Path
+from typing import Annotated, Literal
+
+import msgspec
+
+from cost_mcp.config import Settings
+from cost_mcp.errors import InvalidInputError
+from cost_mcp.models import IngestResult
+from cost_mcp.money import to_nanos
+from cost_mcp.periods import iso_utc, ms_to_datetime, to_ms
+from cost_mcp.pricing import Price, Pricer, Tokens
+from cost_mcp.store.connection import write_transaction
+
+SOURCE = "claude_code"
+PROVIDER = "anthropic"
+SYNTHETIC_MODEL = "<synthetic>"
+BATCH_COPIES = 20_000
+"""Copies held in memory before they are written: bounds memory on a huge cold ingest."""
+
+SkipReason = Literal["malformed", "truncated", "no_usage", "invalid_fields", "synthetic"]
+SKIP_REASONS: tuple[SkipReason, ...] = ("malformed", "truncated", "no_usage", "invalid_fields", "synthetic")
+ProgressCallback = Callable[[int, int, str], None]
+
+# --- the line format, as msgspec structs -------------------------------------------------------
+# Only the fields we use are declared: msgspec skips everything else (content blocks, tool
+# results) without building Python objects. Raw fields defer decoding until the line type says
+# they matter, so a line type we ignore can never fail on their shape.
+
+_NULL = msgspec.Raw(b"null")
+
+
+Count = Annotated[int, msgspec.Meta(ge=0)]
+"""A token count: negative values fail the decode, so they are skipped as invalid fields."""
+
+
+class _CacheCreation(msgspec.Struct):
+    ephemeral_5m_input_tokens: Count | None = None
+    ephemeral_1h_input_tokens: Count | None = None
+
+
+class _ServerToolUse(msgspec.Struct):
+    web_search_requests: Count | None = None
+
+
+class _Usage(msgspec.Struct):
+    input_tokens: Count | None = None
+    output_tokens: Count | None = None
+    cache_creation_input_tokens: Count | None = None
+    cache_read_input_tokens: Count | None = None
+    cache_creation: _CacheCreation | None = None
+    server_tool_use: _ServerToolUse | None = None
+    speed: str | None = None
+
+
+class _Message(msgspec.Struct):
+    id: str | None = None
+    model: str | None = None
+    usage: _Usage | None = None
+
+
+class _Line(msgspec.Struct):
+    type: str | None = None
+    timestamp: str | None = None
+    sessionId: str | None = None  # the log's own field names
+    requestId: str | None = None
+    isSidechain: bool | None = None
+    costUSD: Decimal | None = None
+    message: _Message | None = None
+    data: msgspec.Raw = _NULL
+
+
+class _LooseLine(msgspec.Struct):
+    """Just enough to tell whether a line that failed the strict decode even matters."""
+
+    type: object = None
+
+
+class _ProgressData(msgspec.Struct):
+    message: _Line | None = None
+
+
+_decode_line = msgspec.json.Decoder(_Line).decode
+_decode_loose = msgspec.json.Decoder(_LooseLine).decode
+_decode_progress = msgspec.json.Decoder(_ProgressData).decode
+
+
+class _InvalidLineError(Exception):
+    """A line that parses but whose fields are unusable."""
+
+
+# --- what a line yields ----------------------------------------------------------------------
+
+
+@dataclass(frozen=True, slots=True)
+class Copy:
+    """One logged copy of a model call."""
+
+    message_id: str
+    request_id: str
+    is_sidechain: bool
+    ts_ms: int
+    model: str
+    session_id: str
+    project: str
+    tokens: Tokens
+    speed: str
+    reported_cost: Decimal | None
+    origin: str
+
+    def rank(self) -> tuple[int, int, str, str]:
+        """Smaller is better: most tokens, then earliest, then a stable order on where it was seen."""
+        return (-self.tokens.total, self.ts_ms, self.session_id, self.origin)
+
+
+@dataclass(frozen=True, slots=True)
+class FileIdentity:
+    """Where a log file lives and what we know of its path."""
+
+    path: Path
+    project: str
+    session_id: str
+
+
+def parse_line(raw: bytes, where: FileIdentity) -> Copy | SkipReason | None:
+    """A usage copy from one JSONL line, a skip reason, or None for a line that carries no usage.
+
+    Lines of other types (user prompts, tool results, summaries, snapshots) return None.
+    """
+    text = raw.rstrip(b"\r\n")
+    try:
+        line = _decode_line(text)
+    except msgspec.ValidationError:  # a subclass of DecodeError, so it is caught first
+        # One strict pass is fastest for the common case; a line of a type we ignore may use
+        # these field names differently, and must not count as invalid.
+        try:
+            loose = _decode_loose(text)
+        except msgspec.ValidationError:
+            return "malformed"  # valid JSON, but not a log entry (an array, a bare value)
+        return "invalid_fields" if loose.type in ("assistant", "progress") else None
+    except msgspec.DecodeError as exc:
+        return "truncated" if "truncated" in str(exc) else "malformed"
+    if line.type == "assistant":
+        return _copy_from(line, line, where)
+    if line.type == "progress" and line.data != _NULL:
+        try:
+            data = _decode_progress(line.data)
+        except msgspec.ValidationError:
+            return "invalid_fields"
+        inner = data.message
+        if inner is None or inner.type not in (None, "assistant") or inner.message is None:
+            return None
+        return _copy_from(inner, line, where)
+    return None
+
+
+def _copy_from(entry: _Line, outer: _Line, where: FileIdentity) -> Copy | SkipReason:
+    message = entry.message
+    if message is None:
+        return "no_usage"
+    usage = message.usage
+    if usage is None:
+        return "no_usage"
+    model = message.model or ""
+    if model == SYNTHETIC_MODEL:
+        return "synthetic"
+    try:
+        tokens = _tokens(usage)
+        ts_ms = _epoch_ms(entry.timestamp or outer.timestamp)
+    except _InvalidLineError:
+        return "invalid_fields"
+    if not model:
+        return "invalid_fields"
+    request_id = entry.requestId or outer.requestId or ""
+    message_id = message.id or ""
+    if not message_id:
+        # Without an id a copy cannot be matched to others; identical lines still collapse.
+        message_id = "line:" + hashlib.sha1(raw_key(entry, tokens, ts_ms), usedforsecurity=False).hexdigest()
+    return Copy(
+        message_id=message_id,
+        request_id=request_id,
+        is_sidechain=bool(entry.isSidechain or outer.isSidechain),
+        ts_ms=ts_ms,
+        model=model,
+        session_id=outer.sessionId or entry.sessionId or where.session_id,
+        project=where.project,
+        tokens=tokens,
+        speed=usage.speed or "",
+        reported_cost=entry.costUSD if entry.costUSD is not None else outer.costUSD,
+        origin=str(where.path),
+    )
+
+
+def raw_key(entry: _Line, tokens: Tokens, ts_ms: int) -> bytes:
+    """Identity of an id-less copy: what it says, not where it sits in a file."""
+    return f"{entry.requestId}|{entry.sessionId}|{ts_ms}|{tokens}".encode()
+
+
+def _tokens(usage: _Usage) -> Tokens:
+    cache = usage.cache_creation
+    if cache is not None and (
+        cache.ephemeral_5m_input_tokens is not None or cache.ephemeral_1h_input_tokens is not None
+    ):
+        # The split, when present, is the truth; the total is only used when there is no split.
+        write_5m = cache.ephemeral_5m_input_tokens or 0
+        write_1h = cache.ephemeral_1h_input_tokens or 0
+    else:
+        write_5m = usage.cache_creation_input_tokens or 0
+        write_1h = 0
+    web = usage.server_tool_use.web_search_requests if usage.server_tool_use else None
+    return Tokens(
+        input=usage.input_tokens or 0,
+        output=usage.output_tokens or 0,
+        cache_read=usage.cache_read_input_tokens or 0,
+        cache_write_5m=write_5m,
+        cache_write_1h=write_1h,
+        web_search_requests=web or 0,
+    )
+
+
+def _epoch_ms(stamp: str | None) -> int:
+    if not stamp:
+        raise _InvalidLineError
+    try:
+        when = datetime.fromisoformat(stamp)
+    except ValueError:
+        raise _InvalidLineError from None
+    if when.tzinfo is None:
+        # Claude Code writes UTC with a Z; a stamp without an offset is read as UTC too.
+        when = when.replace(tzinfo=UTC)
+    return to_ms(when)
+
+
+# --- finding files ---------------------------------------------------------------------------
+
+
+@dataclass(frozen=True, slots=True)
+class Target:
+    """Something to scan: a folder (walked for ``*.jsonl``) or one file, and the ``projects/``
+    folder its paths are read against for project and session."""
+
+    path: Path
+    projects_dir: Path
+
+
+def default_targets(configured: Sequence[Path]) -> list[Target]:
+    """The ``projects/`` folders of the configured Claude folders that exist (a path that itself
+    ends in ``projects`` counts too)."""
+    targets: list[Target] = []
+    for root in configured:
+        projects = root if root.name == "projects" else root / "projects"
+        if projects.is_dir() and all(t.path != projects for t in targets):
+            targets.append(Target(projects, projects))
+    return targets
+
+
+def targets_for(paths: Sequence[Path]) -> list[Target]:
+    """Targets for paths a user named: a Claude folder, a ``projects/`` folder, one project's
+    folder, or a single ``.jsonl`` file. Raises InvalidInputError for a path that does not exist."""
+    targets: list[Target] = []
+    for raw in paths:
+        path = raw.expanduser().absolute()
+        if path.is_file():
+            targets.append(Target(path, path.parent.parent))
+        elif (path / "projects").is_dir():
+            targets.append(Target(path / "projects", path / "projects"))
+        elif path.is_dir():
+            base = path if path.name == "projects" else path.parent
+            targets.append(Target(path, base))
+        else:
+            raise InvalidInputError(
+                f"{raw} does not exist; give a Claude folder (e.g. ~/.claude), its projects/ folder, "
+                "a project folder or a .jsonl file"
+            )
+    return targets
+
+
+def identify(path: Path, projects_dir: Path) -> FileIdentity:
+    """Project and session of a log file, from where it sits under ``projects/``."""
+    try:
+        parts = path.relative_to(projects_dir).parts
+    except ValueError:
+        return FileIdentity(path, path.parent.name, path.stem)
+    project = parts[0] if len(parts) > 1 else ""
+    session = parts[1] if len(parts) > 2 else path.stem
+    return FileIdentity(path, project, session)
+
+
+def _walk(directory: Path) -> Iterator[tuple[str, os.stat_result]]:
+    """Every ``*.jsonl`` file below a folder (or the file itself), with its stat."""
+    if directory.is_file():
+        with contextlib.suppress(OSError):
+            yield str(directory), directory.stat()
+        return
+    try:
+        with os.scandir(directory) as it:
+            entries = list(it)
+    except OSError:
+        return
+    for entry in entries:
+        try:
+            if entry.is_dir(follow_symlinks=False):
+                yield from _walk(Path(entry.path))
+            elif entry.name.endswith(".jsonl") and entry.is_file():
+                yield entry.path, entry.stat()
+        except OSError:
+            continue
+
+
+# --- scanning ----------------------------------------------------------------------------------
+
+
+@dataclass
+class ScanStats:
+    """What one scan did."""
+
+    files_seen: int = 0
+    files_new: int = 0
+    files_changed: int = 0
+    files_reset: int = 0
+    files_unchanged: int = 0
+    lines_read: int = 0
+    bytes_read: int = 0
+    usage_lines: int = 0
+    events_added: int = 0
+    skipped: Counter[str] = field(default_factory=Counter)
+    first_ts_ms: int | None = None
+    last_ts_ms: int | None = None
+    unpriced: Counter[str] = field(default_factory=Counter)
+    errors: list[str] = field(default_factory=list)
+    seconds: float = 0.0
+    complete: bool = True
+
+    def saw(self, copy: Copy) -> None:
+        """Widen the covered time range."""
+        if self.first_ts_ms is None or copy.ts_ms < self.first_ts_ms:
+            self.first_ts_ms = copy.ts_ms
+        if self.last_ts_ms is None or copy.ts_ms > self.last_ts_ms:
+            self.last_ts_ms = copy.ts_ms
+
+
+@dataclass(frozen=True, slots=True)
+class _FileState:
+    path: str
+    device: int
+    inode: int
+    size: int
+    mtime_ns: int
+    offset: int
+
+
+class _Batch:
+    """Best copies not yet written, and how far each file has been read."""
+
+    def __init__(self) -> None:
+        self.copies: dict[tuple[str, str, bool], Copy] = {}
+        self.files: dict[str, _FileState] = {}
+
+    def add(self, copy: Copy) -> None:
+        key = (copy.message_id, copy.request_id, copy.is_sidechain)
+        held = self.copies.get(key)
+        if held is None or copy.rank() < held.rank():
+            self.copies[key] = copy
+
+    def __len__(self) -> int:
+        return len(self.copies)
+
+
+def scan(
+    conn: sqlite3.Connection,
+    targets: Sequence[Target],
+    pricer: Pricer,
+    *,
+    full: bool = False,
+    progress: ProgressCallback | None = None,
+    deadline: float | None = None,
+) -> ScanStats:
+    """Read what is new in every ``*.jsonl`` of the targets into the ledger.
+
+    ``full`` forgets read offsets first (everything is read again; dedup keeps totals unchanged).
+    ``deadline`` (a ``time.perf_counter()`` value) stops the scan early, keeping what was read:
+    the next scan resumes where this one stopped.
+    Each batch of copies is written with the file offsets it came from in one transaction, so a
+    crash loses nothing and counts nothing twice.
+    """
+    started = time.perf_counter()
+    stats = ScanStats()
+    known = {} if full else _known_files(conn)
+    work: list[tuple[str, os.stat_result, FileIdentity, int]] = []
+    seen: set[str] = set()
+    for target in targets:
+        for path, st in _walk(target.path):
+            if path in seen:
+                continue
+            seen.add(path)
+            stats.files_seen += 1
+            offset = _resume_offset(known.get(path), st, stats)
+            if offset is not None:
+                work.append((path, st, identify(Path(path), target.projects_dir), offset))
+    if not work:
+        stats.seconds = time.perf_counter() - started
+        _record_state(conn, stats)
+        return stats
+    counted_before = _counted(conn)
+    batch = _Batch()
+    total_bytes = sum(st.st_size - offset for _, st, _, offset in work)
+    done_bytes = 0
+    last_report = 0.0
+    for index, (path, st, where, offset) in enumerate(work):
+        try:
+            for state in _read_file(path, st, where, offset, batch, stats):
+                batch.files[state.path] = state
+                if len(batch) >= BATCH_COPIES:
+                    _flush(conn, batch, pricer, stats)
+                    batch = _Batch()
+                if deadline is not None and time.perf_counter() > deadline:
+                    stats.complete = False
+                    break
+        except OSError as exc:
+            stats.errors.append(f"{path}: {exc.strerror or exc}")
+            continue
+        if not stats.complete:
+            break
+        done_bytes += st.st_size - offset
+        now = time.perf_counter()
+        if progress is not None and (now - last_report > 0.25 or index == len(work) - 1):
+            last_report = now
+            progress(done_bytes, max(total_bytes, 1), f"{index + 1}/{len(work)} files read")
+    _flush(conn, batch, pricer, stats)
+    stats.events_added = _counted(conn) - counted_before
+    stats.seconds = time.perf_counter() - started
+    _record_state(conn, stats)
+    return stats
+
+
+def _resume_offset(prev: _FileState | None, st: os.stat_result, stats: ScanStats) -> int | None:
+    """Where to start reading a file, or None when it is unchanged."""
+    if prev is None:
+        stats.files_new += 1
+        return 0
+    same_file = prev.device == st.st_dev and prev.inode == st.st_ino
+    if same_file and prev.size == st.st_size and prev.mtime_ns == st.st_mtime_ns:
+        stats.files_unchanged += 1
+        return None
+    if same_file and st.st_size >= prev.offset:
+        stats.files_changed += 1
+        return prev.offset
+    stats.files_reset += 1
+    return 0
+
+
+def _read_file(
+    path: str, st: os.stat_result, where: FileIdentity, offset: int, batch: _Batch, stats: ScanStats
+) -> Iterator[_FileState]:
+    """Stream complete lines from ``offset``; yields the file's state after each line it consumed.
+
+    Yields at most every few thousand lines (and at the end), which is when the caller may flush.
+    """
+    consumed = offset
+    lines = 0
+    with open(path, "rb") as f:
+        f.seek(offset)
+        for raw in f:
+            if raw[-1:] != b"\n":
+                break  # an unfinished last line: left for the next scan
+            consumed += len(raw)
+            lines += 1
+            result = parse_line(raw, where)
+            if result is None:
+                pass
+            elif isinstance(result, Copy):
+                stats.usage_lines += 1
+                stats.saw(result)
+                batch.add(result)
+            else:
+                stats.skipped[result] += 1
+            if lines % 4096 == 0:
+                yield _FileState(path, st.st_dev, st.st_ino, st.st_size, st.st_mtime_ns, consumed)
+    stats.lines_read += lines
+    stats.bytes_read += consumed - offset
+    yield _FileState(path, st.st_dev, st.st_ino, st.st_size, st.st_mtime_ns, consumed)
+
+
+# --- writing -----------------------------------------------------------------------------------
+
+_UPSERT = """
+INSERT INTO usage_events (
+    source, message_id, request_id, is_sidechain, ts_ms, provider, model, session_id, project, agent,
+    input_tokens, output_tokens, cache_read_tokens, cache_write_5m_tokens, cache_write_1h_tokens,
+    web_search_requests, total_tokens, speed, cost_nanos, reported_cost_nanos, priced_model, origin
+) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)
+ON CONFLICT (source, message_id, request_id, is_sidechain) DO UPDATE SET
+    ts_ms = excluded.ts_ms, model = excluded.model, session_id = excluded.session_id,
+    project = excluded.project, input_tokens = excluded.input_tokens,
+    output_tokens = excluded.output_tokens, cache_read_tokens = excluded.cache_read_tokens,
+    cache_write_5m_tokens = excluded.cache_write_5m_tokens,
+    cache_write_1h_tokens = excluded.cache_write_1h_tokens,
+    web_search_requests = excluded.web_search_requests, total_tokens = excluded.total_tokens,
+    speed = excluded.speed, cost_nanos = excluded.cost_nanos,
+    reported_cost_nanos = excluded.reported_cost_nanos, priced_model = excluded.priced_model,
+    origin = excluded.origin
+WHERE excluded.total_tokens > usage_events.total_tokens
+   OR (excluded.total_tokens = usage_events.total_tokens
+       AND (excluded.ts_ms, excluded.session_id, excluded.origin)
+         < (usage_events.ts_ms, usage_events.session_id, usage_events.origin))
+"""
+
+
+def _flush(conn: sqlite3.Connection, batch: _Batch, pricer: Pricer, stats: ScanStats) -> None:
+    """Write a batch and the file offsets it came from in one transaction."""
+    if not batch.copies and not batch.files:
+        return
+    rows = [_row(copy, pricer, stats) for copy in batch.copies.values()]
+    with write_transaction(conn):
+        conn.executemany(_UPSERT, rows)
+        _recount(conn, {copy.message_id for copy in batch.copies.values()})
+        _save_files(conn, batch.files.values())
+
+
+def _row(copy: Copy, pricer: Pricer, stats: ScanStats) -> tuple[object, ...]:
+    t = copy.tokens
+    speed = copy.speed if copy.speed in ("", "standard", "fast") else ""
+    priced = pricer.price(t, copy.model, PROVIDER, ms_to_datetime(copy.ts_ms), speed=speed)
+    if isinstance(priced, Price):
+        cost, priced_model = to_nanos(priced.total), priced.model_id
+    else:
+        cost, priced_model = None, None
+        stats.unpriced[copy.model] += 1
+    reported = to_nanos(copy.reported_cost) if copy.reported_cost is not None else None
+    return (
+        SOURCE,
+        copy.message_id,
+        copy.request_id,
+        int(copy.is_sidechain),
+        copy.ts_ms,
+        PROVIDER,
+        copy.model,
+        copy.session_id,
+        copy.project,
+        "claude-code",
+        t.input,
+        t.output,
+        t.cache_read,
+        t.cache_write_5m,
+        t.cache_write_1h,
+        t.web_search_requests,
+        t.total,
+        copy.speed,
+        cost,
+        reported,
+        priced_model,
+        copy.origin,
+    )
+
+
+@dataclass(frozen=True, slots=True)
+class _Row:
+    id: int
+    request_id: str
+    is_sidechain: bool
+    total_tokens: int
+    ts_ms: int
+    session_id: str
+    origin: str
+
+
+def _recount(conn: sqlite3.Connection, message_ids: Iterable[str]) -> None:
+    """Mark one row per call as counted, for every message id touched by this batch.
+
+    Copies of one message are one call when their request ids match, when one of them is a
+    sidechain replay, or when one has no request id. Non-sidechain copies with distinct request
+    ids stay distinct calls (some proxies reuse message ids); the others join the smallest such
+    request id. The winner of a call is its copy with the most tokens, then the non-sidechain one.
+    """
+    conn.execute("CREATE TEMP TABLE IF NOT EXISTS touched (message_id TEXT PRIMARY KEY)")
+    conn.execute("DELETE FROM touched")
+    conn.executemany("INSERT OR IGNORE INTO touched VALUES (?)", ((m,) for m in message_ids))
+    rows = conn.execute(
+        """
+        SELECT e.message_id, e.id, e.request_id, e.is_sidechain, e.total_tokens, e.ts_ms,
+               e.session_id, e.origin
+        FROM usage_events e
+        WHERE e.source = ? AND e.message_id IN (
+            SELECT t.message_id FROM touched t
+            WHERE (SELECT COUNT(*) FROM usage_events u WHERE u.source = ? AND u.message_id = t.message_id) > 1
+        )
+        ORDER BY e.message_id
+        """,
+        (SOURCE, SOURCE),
+    ).fetchall()
+    updates: list[tuple[int, int]] = []
+    group: list[_Row] = []
+    current: str | None = None
+    for message_id, *rest in rows:
+        if message_id != current and group:
+            updates.extend(_winners(group))
+            group = []
+        current = message_id
+        group.append(_Row(rest[0], rest[1], bool(rest[2]), rest[3], rest[4], rest[5], rest[6]))
+    if group:
+        updates.extend(_winners(group))
+    conn.executemany(
+        "UPDATE usage_events SET counted = ? WHERE id = ? AND counted != ?", ((c, i, c) for c, i in updates)
+    )
+
+
+def _winners(rows: list[_Row]) -> Iterator[tuple[int, int]]:
+    anchors = sorted({r.request_id for r in rows if r.request_id and not r.is_sidechain})
+
+    def call_of(r: _Row) -> str:
+        if not anchors:
+            return ""
+        return r.request_id if r.request_id in anchors else anchors[0]
+
+    best: dict[str, _Row] = {}
+    for r in rows:
+        call = call_of(r)
+        held = best.get(call)
+        if held is None or _call_rank(r) < _call_rank(held):
+            best[call] = r
+    winners = {r.id for r in best.values()}
+    for r in rows:
+        yield (1 if r.id in winners else 0), r.id
+
+
+def _call_rank(r: _Row) -> tuple[int, bool, int, str, str]:
+    return (-r.total_tokens, r.is_sidechain, r.ts_ms, r.session_id, r.origin)
+
+
+def _save_files(conn: sqlite3.Connection, files: Iterable[_FileState]) -> None:
+    now = datetime.now(UTC).isoformat()
+    conn.executemany(
+        """
+        INSERT INTO scanned_files (path, device, inode, size, mtime_ns, offset, scanned_at)
+        VALUES (?, ?, ?, ?, ?, ?, ?)
+        ON CONFLICT (path) DO UPDATE SET
+            device = excluded.device, inode = excluded.inode, size = excluded.size,
+            mtime_ns = excluded.mtime_ns, offset = excluded.offset, scanned_at = excluded.scanned_at
+        WHERE NOT (scanned_files.device = excluded.device AND scanned_files.inode = excluded.inode
+                   AND scanned_files.offset > excluded.offset AND scanned_files.size >= excluded.size)
+        """,
+        ((f.path, f.device, f.inode, f.size, f.mtime_ns, f.offset, now) for f in files),
+    )
+
+
+def _known_files(conn: sqlite3.Connection) -> dict[str, _FileState]:
+    return {
+        row[0]: _FileState(*row)
+        for row in conn.execute("SELECT path, device, inode, size, mtime_ns, offset FROM scanned_files")
+    }
+
+
+def _counted(conn: sqlite3.Connection) -> int:
+    row = conn.execute(
+        "SELECT COUNT(*) FROM usage_events WHERE counted = 1 AND source = ?", (SOURCE,)
+    ).fetchone()
+    return int(row[0])
+
+
+def _record_state(conn: sqlite3.Connection, stats: ScanStats) -> None:
+    now = datetime.now(UTC).isoformat()
+    error = "; ".join(stats.errors[:5]) or None
+    with write_transaction(conn):
+        conn.execute(
+            """
+            INSERT INTO source_state (source, last_attempt, last_success, last_error)
+            VALUES (?, ?, ?, ?)
+            ON CONFLICT (source) DO UPDATE SET last_attempt = excluded.last_attempt,
+                last_success = excluded.last_success, last_error = excluded.last_error
+            """,
+            (SOURCE, now, now, error),
+        )
+
+
+# --- the entry point ---------------------------------------------------------------------------
+
+
+def ingest(
+    conn: sqlite3.Connection,
+    settings: Settings,
+    pricer: Pricer,
+    *,
+    paths: Sequence[str] | None = None,
+    full: bool = False,
+    progress: ProgressCallback | None = None,
+    budget_seconds: float | None = None,
+) -> IngestResult:
+    """Scan the configured Claude Code folders (or ``paths``) and say what was found.
+
+    Raises InvalidInputError for a named path that does not exist. Configured folders that do not
+    exist are not an error (a machine may have only one of the defaults); the result then lists
+    no roots and the caller can say how to configure them.
+    """
+    targets = targets_for([Path(p) for p in paths]) if paths else default_targets(settings.claude_roots())
+    deadline = time.perf_counter() + budget_seconds if budget_seconds is not None else None
+    stats = scan(conn, targets, pricer, full=full, progress=progress, deadline=deadline)
+    return IngestResult(
+        roots=[str(t.path) for t in targets],
+        files_seen=stats.files_seen,
+        files_new=stats.files_new,
+        files_changed=stats.files_changed,
+        files_reread=stats.files_reset,
+        files_unchanged=stats.files_unchanged,
+        lines_read=stats.lines_read,
+        bytes_read=stats.bytes_read,
+        usage_lines=stats.usage_lines,
+        events_added=stats.events_added,
+        duplicates_collapsed=max(stats.usage_lines - stats.events_added, 0),
+        skipped={reason: stats.skipped.get(reason, 0) for reason in SKIP_REASONS},
+        first_event=None if stats.first_ts_ms is None else iso_utc(stats.first_ts_ms),
+        last_event=None if stats.last_ts_ms is None else iso_utc(stats.last_ts_ms),
+        unpriced_models=dict(stats.unpriced),
+        complete=stats.complete,
+        errors=stats.errors,
+        seconds=round(stats.seconds, 3),
+    )

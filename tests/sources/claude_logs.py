@@ -1,0 +1,110 @@
+"""Builders for Claude Code log lines, so each test states its case in a few readable lines."""
+
+from __future__ import annotations
+
+import json
+import shutil
+from pathlib import Path
+from typing import Any
+
+FIXTURES = Path(__file__).resolve().parents[1] / "fixtures" / "claude_code"
+SONNET = "claude-sonnet-4-5-20250929"
+
+
+def usage(
+    input: int = 4,
+    output: int = 100,
+    cache_read: int = 0,
+    write_5m: int = 0,
+    write_1h: int = 0,
+    web_searches: int | None = None,
+) -> dict[str, Any]:
+    """A usage object as Claude Code writes it."""
+    u: dict[str, Any] = {
+        "input_tokens": input,
+        "cache_creation_input_tokens": write_5m + write_1h,
+        "cache_read_input_tokens": cache_read,
+        "cache_creation": {"ephemeral_5m_input_tokens": write_5m, "ephemeral_1h_input_tokens": write_1h},
+        "output_tokens": output,
+        "service_tier": "standard",
+    }
+    if web_searches is not None:
+        u["server_tool_use"] = {"web_search_requests": web_searches}
+    return u
+
+
+def assistant(
+    message_id: str,
+    request_id: str | None,
+    ts: str,
+    session: str = "s1",
+    model: str = SONNET,
+    sidechain: bool = False,
+    **tokens: Any,
+) -> dict[str, Any]:
+    """An assistant line carrying usage."""
+    line: dict[str, Any] = {
+        "parentUuid": None,
+        "isSidechain": sidechain,
+        "type": "assistant",
+        "sessionId": session,
+        "timestamp": ts,
+        "message": {
+            "id": message_id,
+            "type": "message",
+            "role": "assistant",
+            "model": model,
+            "content": [{"type": "text", "text": "ok"}],
+            "usage": usage(**tokens),
+        },
+    }
+    if request_id is not None:
+        line["requestId"] = request_id
+    return line
+
+
+def progress(inner: dict[str, Any], session: str = "s1") -> dict[str, Any]:
+    """A parent-session line that mirrors a subagent's assistant line."""
+    return {
+        "type": "progress",
+        "sessionId": session,
+        "timestamp": inner["timestamp"],
+        "data": {"type": "agent_progress", "message": inner},
+    }
+
+
+def user(ts: str, session: str = "s1", size: int = 200) -> dict[str, Any]:
+    """A user line with a tool result, no usage."""
+    return {
+        "type": "user",
+        "sessionId": session,
+        "timestamp": ts,
+        "message": {"role": "user", "content": [{"type": "tool_result", "content": "x" * size}]},
+    }
+
+
+def encode(line: dict[str, Any]) -> str:
+    """Compact JSON, as Claude Code writes it."""
+    return json.dumps(line, separators=(",", ":"))
+
+
+def write(path: Path, *lines: dict[str, Any], append: bool = False) -> Path:
+    """Write lines as JSONL (one per line, each ending in a newline)."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    with path.open("a" if append else "w", encoding="utf-8") as f:
+        for line in lines:
+            f.write(encode(line) + "\n")
+    return path
+
+
+def session_file(claude: Path, session: str, project: str = "-home-dev-app") -> Path:
+    """Where Claude Code keeps a session's log."""
+    return claude / "projects" / project / f"{session}.jsonl"
+
+
+def copy_fixture(name: str, claude: Path, project: str = "-home-dev-app") -> Path:
+    """Put a static fixture file into a Claude folder as a session log."""
+    dest = claude / "projects" / project / name
+    dest.parent.mkdir(parents=True, exist_ok=True)
+    shutil.copy(FIXTURES / name, dest)
+    return dest

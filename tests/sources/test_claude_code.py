@@ -1,0 +1,374 @@
+"""Claude Code log ingestion: real JSONL files on disk, a real SQLite ledger, one case per test."""
+
+from __future__ import annotations
+
+import os
+import sqlite3
+from collections.abc import Iterator
+from decimal import Decimal
+from pathlib import Path
+
+import pytest
+
+from cost_mcp.config import Settings
+from cost_mcp.models import IngestResult
+from cost_mcp.money import from_nanos
+from cost_mcp.pricing import Pricer
+from cost_mcp.sources.claude_code import FileIdentity, ingest, parse_line
+from cost_mcp.store import connect
+from tests.sources.claude_logs import (
+    assistant,
+    copy_fixture,
+    encode,
+    progress,
+    session_file,
+    user,
+    write,
+)
+
+
+@pytest.fixture
+def claude(home: Path) -> Path:
+    return home / "claude"
+
+
+@pytest.fixture
+def conn(settings: Settings) -> Iterator[sqlite3.Connection]:
+    c = connect(settings.db)
+    yield c
+    c.close()
+
+
+def run(conn: sqlite3.Connection, settings: Settings, **kwargs: object) -> IngestResult:
+    return ingest(conn, settings, Pricer(), **kwargs)  # type: ignore[arg-type]
+
+
+def counted(conn: sqlite3.Connection) -> list[sqlite3.Row]:
+    conn.row_factory = sqlite3.Row
+    try:
+        return conn.execute(
+            "SELECT * FROM usage_events WHERE counted = 1 ORDER BY ts_ms, message_id"
+        ).fetchall()
+    finally:
+        conn.row_factory = None
+
+
+def totals(conn: sqlite3.Connection) -> tuple[int, ...]:
+    row = conn.execute(
+        """SELECT COUNT(*), SUM(input_tokens), SUM(output_tokens), SUM(cache_read_tokens),
+                  SUM(cache_write_5m_tokens), SUM(cache_write_1h_tokens), SUM(cost_nanos)
+           FROM usage_events WHERE counted = 1"""
+    ).fetchone()
+    return tuple(int(v or 0) for v in row)
+
+
+T0 = "2026-11-02T09:00:00.000Z"
+T1 = "2026-11-02T09:00:01.000Z"
+T2 = "2026-11-02T09:05:00.000Z"
+
+
+def test_split_content_blocks_keep_the_final_output_count(
+    claude: Path, conn: sqlite3.Connection, settings: Settings
+) -> None:
+    write(
+        session_file(claude, "s1"),
+        assistant("msg_a", "req_a", T0, output=12),
+        assistant("msg_a", "req_a", "2026-11-02T09:00:00.037Z", output=80),
+        assistant("msg_a", "req_a", "2026-11-02T09:00:00.512Z", output=331),
+    )
+    result = run(conn, settings)
+    assert result.usage_lines == 3
+    assert result.events_added == 1
+    assert result.duplicates_collapsed == 2
+    [event] = counted(conn)
+    assert event["output_tokens"] == 331
+
+
+def test_resumed_session_copying_history_counts_each_call_once(
+    claude: Path, conn: sqlite3.Connection, settings: Settings
+) -> None:
+    a = assistant("msg_a", "req_a", T0, session="s1", output=100)
+    b = assistant("msg_b", "req_b", T1, session="s1", output=200)
+    write(session_file(claude, "s1"), a, b)
+    copied = [dict(line, sessionId="s2") for line in (a, b)]
+    write(session_file(claude, "s2"), *copied, assistant("msg_c", "req_c", T2, session="s2", output=300))
+    result = run(conn, settings)
+    assert result.events_added == 3
+    assert totals(conn)[2] == 600
+
+
+def test_sidechain_replay_under_a_new_request_id_is_the_same_call(
+    claude: Path, conn: sqlite3.Connection, settings: Settings
+) -> None:
+    write(
+        session_file(claude, "s1"),
+        assistant("msg_a", "req_parent", T0, cache_read=5_000, output=100),
+        assistant("msg_a", "req_replay", T2, sidechain=True, cache_read=5_000, output=100),
+    )
+    run(conn, settings)
+    [event] = counted(conn)
+    assert event["request_id"] == "req_parent"  # ties go to the non-sidechain copy
+    assert event["is_sidechain"] == 0
+
+
+def test_sidechain_copy_with_more_tokens_wins_but_still_counts_once(
+    claude: Path, conn: sqlite3.Connection, settings: Settings
+) -> None:
+    write(
+        session_file(claude, "s1"),
+        assistant("msg_a", "req_replay", T2, sidechain=True, output=500),
+        assistant("msg_a", "req_parent", T0, output=100),
+    )
+    run(conn, settings)
+    [event] = counted(conn)
+    assert event["output_tokens"] == 500
+
+
+def test_distinct_request_ids_without_sidechain_stay_distinct_calls(
+    claude: Path, conn: sqlite3.Connection, settings: Settings
+) -> None:
+    # Some proxies reuse message ids; two real requests must not collapse into one.
+    write(
+        session_file(claude, "s1"),
+        assistant("msg_same", "req_1", T0, output=10),
+        assistant("msg_same", "req_2", T1, output=20),
+    )
+    run(conn, settings)
+    assert totals(conn)[0] == 2
+
+
+def test_progress_copy_of_a_subagent_call_counts_once(
+    claude: Path, conn: sqlite3.Connection, settings: Settings
+) -> None:
+    sub = assistant("msg_sub", "req_sub", T1, session="s1", sidechain=True, cache_read=9_000, output=77)
+    write(claude / "projects" / "-home-dev-app" / "s1" / "subagents" / "agent-1.jsonl", sub)
+    write(session_file(claude, "s1"), user(T0), progress(sub), assistant("msg_main", "req_main", T2))
+    result = run(conn, settings)
+    assert result.usage_lines == 3
+    assert result.events_added == 2
+    events = {e["message_id"]: e for e in counted(conn)}
+    assert events["msg_sub"]["output_tokens"] == 77
+    assert events["msg_sub"]["session_id"] == "s1"
+
+
+def test_progress_line_alone_counts(claude: Path, conn: sqlite3.Connection, settings: Settings) -> None:
+    sub = assistant("msg_sub", "req_sub", T1, sidechain=True, output=5)
+    write(session_file(claude, "s1"), progress(sub))
+    assert run(conn, settings).events_added == 1
+
+
+def test_missing_request_id_dedups_on_message_id(
+    claude: Path, conn: sqlite3.Connection, settings: Settings
+) -> None:
+    write(
+        session_file(claude, "s1"),
+        assistant("msg_a", None, T0, output=10),
+        assistant("msg_a", None, "2026-11-02T09:00:00.037Z", output=40),
+    )
+    write(session_file(claude, "s2"), assistant("msg_a", None, T0, session="s2", output=10))
+    write(
+        session_file(claude, "s3"),
+        assistant("msg_b", None, T1, session="s3", output=1),
+        assistant("msg_b", "req_b", T1, session="s3", output=1),
+    )
+    run(conn, settings)
+    events = {e["message_id"]: e for e in counted(conn)}
+    assert set(events) == {"msg_a", "msg_b"}
+    assert events["msg_a"]["output_tokens"] == 40
+
+
+def test_truncated_last_line_is_read_when_completed(
+    claude: Path, conn: sqlite3.Connection, settings: Settings
+) -> None:
+    path = session_file(claude, "s1")
+    first = encode(assistant("msg_a", "req_a", T0, output=10)) + "\n"
+    second = encode(assistant("msg_b", "req_b", T1, output=20)) + "\n"
+    path.parent.mkdir(parents=True)
+    path.write_text(first + second[:57])
+    result = run(conn, settings)
+    assert result.events_added == 1
+    assert sum(result.skipped.values()) == 0  # an unfinished line is not an error, just not yet
+    with path.open("a") as f:
+        f.write(second[57:])
+    result = run(conn, settings)
+    assert result.files_changed == 1
+    assert result.lines_read == 1
+    assert result.events_added == 1
+    assert totals(conn)[2] == 30
+
+
+def test_file_rewritten_shorter_is_read_again_without_double_counting(
+    claude: Path, conn: sqlite3.Connection, settings: Settings
+) -> None:
+    path = write(
+        session_file(claude, "s1"),
+        assistant("msg_a", "req_a", T0, output=10),
+        assistant("msg_b", "req_b", T1, output=20),
+        assistant("msg_c", "req_c", T2, output=30),
+    )
+    run(conn, settings)
+    write(path, assistant("msg_a", "req_a", T0, output=10), assistant("msg_d", "req_d", T2, output=40))
+    result = run(conn, settings)
+    assert result.files_reread == 1
+    assert result.events_added == 1  # msg_d; msg_a was already counted
+    assert totals(conn)[0] == 4
+    assert totals(conn)[2] == 100
+
+
+def test_replaced_file_with_a_new_inode_is_read_again(
+    claude: Path, conn: sqlite3.Connection, settings: Settings
+) -> None:
+    path = write(session_file(claude, "s1"), assistant("msg_a", "req_a", T0, output=10))
+    run(conn, settings)
+    tmp = write(
+        path.with_suffix(".tmp"),
+        assistant("msg_a", "req_a", T0, output=10),
+        assistant("msg_b", "req_b", T1, output=1),
+    )
+    os.replace(tmp, path)
+    result = run(conn, settings)
+    assert result.files_reread + result.files_changed == 1
+    assert totals(conn)[0] == 2
+
+
+def test_malformed_lines_are_counted_by_reason_and_skipped(
+    claude: Path, conn: sqlite3.Connection, settings: Settings
+) -> None:
+    copy_fixture("malformed.jsonl", claude)
+    result = run(conn, settings)
+    assert result.skipped == {
+        "malformed": 3,  # not JSON, an array, a bare null
+        "truncated": 1,  # cut mid-object, then a newline
+        "no_usage": 1,
+        "invalid_fields": 3,  # tokens as a string, an unreadable timestamp, negative tokens
+        "synthetic": 1,
+    }
+    assert result.events_added == 1
+    assert result.lines_read == 14
+
+
+def test_spaced_json_counts(claude: Path, conn: sqlite3.Connection, settings: Settings) -> None:
+    copy_fixture("spaced_json.jsonl", claude)
+    assert run(conn, settings).events_added == 1
+    assert totals(conn)[1:3] == (100, 200)
+
+
+def test_nulls_unknown_speed_and_offset_timestamps_are_tolerated(
+    claude: Path, conn: sqlite3.Connection, settings: Settings
+) -> None:
+    copy_fixture("nulls.jsonl", claude)
+    result = run(conn, settings)
+    assert result.events_added == 2
+    assert sum(result.skipped.values()) == 0
+    events = counted(conn)
+    # 11:00+02:00 is 09:00Z
+    assert {e["ts_ms"] for e in events} == {1793610000000}
+    assert all(e["cost_nanos"] is not None for e in events)
+
+
+def test_one_hour_cache_writes_are_priced_apart(
+    claude: Path, conn: sqlite3.Connection, settings: Settings
+) -> None:
+    write(
+        session_file(claude, "s1"),
+        assistant("msg_a", "req_a", T0, input=0, output=0, write_5m=20_000, write_1h=15_000),
+    )
+    run(conn, settings)
+    [event] = counted(conn)
+    assert (event["cache_write_5m_tokens"], event["cache_write_1h_tokens"]) == (20_000, 15_000)
+    # 20k x $3.75 + 15k x $6 per MTok
+    assert from_nanos(event["cost_nanos"]) == Decimal("0.165")
+
+
+def test_request_over_200k_input_is_priced_at_the_long_context_rate(
+    claude: Path, conn: sqlite3.Connection, settings: Settings
+) -> None:
+    write(
+        session_file(claude, "s1"),
+        assistant("msg_a", "req_a", T0, input=10, cache_read=250_000, output=1_000),
+    )
+    run(conn, settings)
+    [event] = counted(conn)
+    # all of it at the tier: 10 x $6 + 250k x $0.60 + 1k x $22.50 per MTok
+    assert from_nanos(event["cost_nanos"]) == Decimal("0.17256")
+
+
+def test_web_search_requests_are_priced(claude: Path, conn: sqlite3.Connection, settings: Settings) -> None:
+    write(session_file(claude, "s1"), assistant("msg_a", "req_a", T0, input=0, output=0, web_searches=3))
+    run(conn, settings)
+    assert from_nanos(counted(conn)[0]["cost_nanos"]) == Decimal("0.03")
+
+
+def test_unknown_model_is_kept_unpriced_not_zero(
+    claude: Path, conn: sqlite3.Connection, settings: Settings
+) -> None:
+    write(session_file(claude, "s1"), assistant("msg_a", "req_a", T0, model="claude-nova-9-20300101"))
+    result = run(conn, settings)
+    assert result.unpriced_models == {"claude-nova-9-20300101": 1}
+    assert counted(conn)[0]["cost_nanos"] is None
+
+
+def test_reported_cost_usd_is_kept_beside_the_computed_one(
+    claude: Path, conn: sqlite3.Connection, settings: Settings
+) -> None:
+    line = assistant("msg_a", "req_a", T0, input=100_000, output=0)
+    line["costUSD"] = 0.5
+    write(session_file(claude, "s1"), line)
+    run(conn, settings)
+    [event] = counted(conn)
+    assert event["reported_cost_nanos"] == 500_000_000
+    assert event["cost_nanos"] == 300_000_000  # 100k x $3 per MTok
+
+
+def test_unchanged_tree_is_rechecked_with_stat_only(
+    claude: Path, conn: sqlite3.Connection, settings: Settings
+) -> None:
+    for i in range(5):
+        write(session_file(claude, f"s{i}"), assistant(f"msg_{i}", f"req_{i}", T0))
+    run(conn, settings)
+    result = run(conn, settings)
+    assert result.files_unchanged == 5
+    assert result.lines_read == 0
+    assert result.bytes_read == 0
+
+
+def test_full_rescan_changes_no_total(claude: Path, conn: sqlite3.Connection, settings: Settings) -> None:
+    write(session_file(claude, "s1"), assistant("msg_a", "req_a", T0), assistant("msg_b", "req_b", T1))
+    run(conn, settings)
+    before = totals(conn)
+    result = run(conn, settings, full=True)
+    assert result.lines_read == 2
+    assert result.events_added == 0
+    assert totals(conn) == before
+
+
+def test_named_paths_and_a_missing_one(
+    claude: Path, conn: sqlite3.Connection, settings: Settings, tmp_path: Path
+) -> None:
+    from cost_mcp.errors import InvalidInputError
+
+    other = tmp_path / "elsewhere"
+    write(other / "projects" / "-p" / "x.jsonl", assistant("msg_x", "req_x", T0))
+    result = run(conn, settings, paths=[str(other)])
+    assert result.roots == [str(other / "projects")]
+    assert result.events_added == 1
+    with pytest.raises(InvalidInputError, match="does not exist"):
+        run(conn, settings, paths=[str(tmp_path / "nope")])
+
+
+def test_deadline_stops_early_and_the_next_scan_resumes(
+    claude: Path, conn: sqlite3.Connection, settings: Settings
+) -> None:
+    for i in range(3):
+        write(session_file(claude, f"s{i}"), assistant(f"msg_{i}", f"req_{i}", T0))
+    first = run(conn, settings, budget_seconds=0.0)
+    assert first.complete is False
+    second = run(conn, settings)
+    assert second.complete is True
+    assert totals(conn)[0] == 3
+
+
+def test_parse_line_ignores_lines_of_other_types() -> None:
+    where = FileIdentity(Path("/x/projects/p/s.jsonl"), "p", "s")
+    assert parse_line(b'{"type":"user","message":{"role":"user","content":"hi"}}\n', where) is None
+    assert parse_line(b'{"type":"system","message":"compacted"}\n', where) is None
