@@ -166,3 +166,67 @@ def test_server_writes_nothing_but_mcp_messages_to_stdout(home: Path) -> None:
     assert messages[2]["result"]["isError"] is True
     assert rest.strip() == "", "nothing but the three responses may reach stdout"
     assert "cost-mcp" in stderr  # logs went to stderr
+
+
+async def test_ingest_tool_reports_counts_and_progress(client: Client, home: Path) -> None:
+    from tests.sources.claude_logs import assistant, session_file, write
+
+    write(
+        session_file(home / "claude", "s1"),
+        assistant("m1", "r1", "2026-11-02T09:00:00.000Z", output=10),
+        assistant("m1", "r1", "2026-11-02T09:00:01.000Z", output=20),
+    )
+    seen: list[tuple[float, float | None, str | None]] = []
+
+    async def on_progress(progress: float, total: float | None, message: str | None) -> None:
+        seen.append((progress, total, message))
+
+    result = await client.call_tool("ingest_claude_code_logs", {}, progress_callback=on_progress)
+    assert result.is_error is False
+    assert result.structured_content is not None
+    assert result.structured_content["events_added"] == 1
+    assert result.structured_content["duplicates_collapsed"] == 1
+    assert seen
+    assert seen[-1][0] == seen[-1][1]  # the last report says done
+
+
+async def test_ingest_tool_names_a_missing_path(client: Client, home: Path) -> None:
+    result = await client.call_tool("ingest_claude_code_logs", {"paths": [str(home / "nope")]})
+    assert result.is_error is True
+    assert "does not exist" in result.content[0].text  # type: ignore[union-attr]
+
+
+async def test_session_usage_reads_new_lines_first(
+    client: Client, home: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from tests.sources.claude_logs import assistant, session_file, write
+
+    project = home / "work" / "app"
+    project.mkdir(parents=True)
+    monkeypatch.chdir(project)
+    slug = str(project).replace("/", "-")
+    write(
+        session_file(home / "claude", "s-here", slug),
+        assistant("m1", "r1", "2026-11-02T09:00:00.000Z", session="s-here", input=1_000, output=1_000),
+    )
+    write(
+        session_file(home / "claude", "s-later", "-other"),
+        assistant("m2", "r2", "2026-11-03T09:00:00.000Z", session="s-later"),
+    )
+    result = await client.call_tool("session_usage", {})
+    assert result.is_error is False
+    assert result.structured_content is not None
+    assert result.structured_content["session_id"] == "s-here"
+    assert result.structured_content["cost_usd"] == 0.018
+
+
+async def test_session_usage_without_logs_is_an_actionable_error(client: Client) -> None:
+    result = await client.call_tool("session_usage", {})
+    assert result.is_error is True
+    assert "cost-mcp doctor" in result.content[0].text  # type: ignore[union-attr]
+
+
+async def test_usage_blocks_rejects_a_bad_limit(client: Client) -> None:
+    result = await client.call_tool("usage_blocks", {"token_limit": "lots"})
+    assert result.is_error is True
+    assert "max" in result.content[0].text  # type: ignore[union-attr]

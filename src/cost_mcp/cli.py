@@ -30,6 +30,10 @@ def _parser() -> argparse.ArgumentParser:
     sub.add_parser("serve", help="run the MCP server on stdio (the default)")
     doctor = sub.add_parser("doctor", help="show the ledger, timezone, keys (masked) and log folders")
     doctor.add_argument("--json", action="store_true", help="machine-readable output")
+    ing = sub.add_parser("ingest", help="read new Claude Code log lines into the ledger")
+    ing.add_argument("paths", nargs="*", metavar="PATH", help="folders or .jsonl files (default: configured)")
+    ing.add_argument("--full", action="store_true", help="read every file from the start again")
+    ing.add_argument("--json", action="store_true", help="machine-readable output")
     est = sub.add_parser("estimate", help="price a hypothetical call and cheaper alternatives")
     est.add_argument("model")
     est.add_argument("--provider")
@@ -56,6 +60,8 @@ def main(argv: Sequence[str] | None = None) -> int:
             return _doctor(args)
         if command == "estimate":
             return _estimate(args)
+        if command == "ingest":
+            return _ingest(args)
     except CostMcpError as exc:
         err.print(f"[red]error:[/red] {exc}", highlight=False)
         return EXIT_USAGE
@@ -98,6 +104,66 @@ def _doctor(args: argparse.Namespace) -> int:
     for problem in report.problems:
         out.print(f"[yellow]problem:[/yellow] {problem}", highlight=False)
     return 1 if report.problems else 0
+
+
+def _ingest(args: argparse.Namespace) -> int:
+    from rich.progress import BarColumn, DownloadColumn, Progress, TextColumn, TimeRemainingColumn
+
+    from cost_mcp.pricing import Pricer
+    from cost_mcp.sources.claude_code import ingest
+    from cost_mcp.store import connect
+
+    settings = load_settings()
+    conn = connect(settings.db)
+    err = Console(stderr=True)
+    try:
+        if err.is_terminal and not args.json:
+            with Progress(
+                TextColumn("reading logs"), BarColumn(), DownloadColumn(), TimeRemainingColumn(), console=err
+            ) as bar:
+                task = bar.add_task("ingest", total=None)
+
+                def progress(done: int, total: int, _message: str) -> None:
+                    bar.update(task, completed=done, total=total)
+
+                result = ingest(
+                    conn,
+                    settings,
+                    Pricer.from_file(settings.prices_file),
+                    paths=args.paths,
+                    full=args.full,
+                    progress=progress,
+                )
+        else:
+            result = ingest(
+                conn, settings, Pricer.from_file(settings.prices_file), paths=args.paths, full=args.full
+            )
+    finally:
+        conn.close()
+    if args.json:
+        print(result.model_dump_json(indent=2))
+        return 0
+    out = Console()
+    if not result.roots:
+        roots = ", ".join(str(r) for r in settings.claude_roots())
+        out.print(f"No Claude Code logs found in {roots}. Set CLAUDE_CONFIG_DIR if they live elsewhere.")
+        return 0
+    out.print(
+        f"{result.files_seen} files ({result.files_new} new, {result.files_changed} grown, "
+        f"{result.files_reread} re-read, {result.files_unchanged} unchanged), "
+        f"{result.lines_read:,} lines, {result.bytes_read / 1e6:,.1f} MB in {result.seconds:.2f}s"
+    )
+    out.print(f"{result.events_added:,} new calls, {result.duplicates_collapsed:,} duplicate lines collapsed")
+    skipped = {k: v for k, v in result.skipped.items() if v}
+    if skipped:
+        out.print("skipped: " + ", ".join(f"{k} {v:,}" for k, v in skipped.items()))
+    for model, count in result.unpriced_models.items():
+        out.print(
+            f"[yellow]no price for {model}[/yellow] ({count:,} calls): add it to {settings.prices_file}"
+        )
+    for error in result.errors:
+        out.print(f"[red]error:[/red] {error}")
+    return 0
 
 
 def _estimate(args: argparse.Namespace) -> int:

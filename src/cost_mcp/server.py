@@ -10,18 +10,23 @@ from __future__ import annotations
 
 import functools
 import logging
+import os
+import sqlite3
 from collections.abc import AsyncIterator, Callable
 from contextlib import asynccontextmanager
 from dataclasses import dataclass
-from typing import ParamSpec, TypeVar
+from typing import Annotated, Concatenate, Literal, ParamSpec, TypeVar
 
+import anyio.from_thread
 import anyio.to_thread
 from mcp.server import MCPServer
 from mcp.server.mcpserver import Context
 from mcp.server.mcpserver.exceptions import ToolError
 from mcp.types import ToolAnnotations
+from pydantic import Field
 
-from cost_mcp import __version__
+from cost_mcp import __version__, sync
+from cost_mcp.analytics import claude_code as cc_views
 from cost_mcp.analytics import estimate
 from cost_mcp.config import Settings, load_settings
 from cost_mcp.errors import CostMcpError
@@ -30,13 +35,19 @@ from cost_mcp.models import (
     CacheWrite1hTokens,
     CacheWriteTokens,
     Estimate,
+    IngestResult,
     InputTokens,
+    LogPaths,
     ModelName,
     OutputTokens,
     ProviderName,
     Requests,
+    SessionId,
+    SessionUsage,
+    UsageBlocks,
 )
 from cost_mcp.pricing import Pricer, Tokens
+from cost_mcp.sources import claude_code
 from cost_mcp.store import Ledger
 
 logger = logging.getLogger("cost_mcp")
@@ -45,6 +56,9 @@ P = ParamSpec("P")
 T = TypeVar("T")
 
 READ_ONLY = ToolAnnotations(read_only_hint=True, open_world_hint=False)
+LOCAL_WRITE = ToolAnnotations(
+    read_only_hint=False, destructive_hint=False, idempotent_hint=True, open_world_hint=False
+)
 
 
 @dataclass
@@ -101,6 +115,23 @@ def _state(ctx: Context[AppState]) -> AppState:
     return ctx.request_context.lifespan_context
 
 
+async def _query(
+    ctx: Context[AppState],
+    fn: Callable[Concatenate[sqlite3.Connection, Settings, P], T],
+    *args: P.args,
+    **kwargs: P.kwargs,
+) -> T:
+    """Refresh the ledger from local sources, then answer from it, on a worker thread."""
+    state = _state(ctx)
+
+    def work() -> T:
+        with state.ledger.use() as conn:
+            sync.refresh(conn, state.settings, state.pricer)
+            return fn(conn, state.settings, *args, **kwargs)
+
+    return await _run(work)
+
+
 @mcp.tool(title="Estimate the cost of a call", annotations=READ_ONLY)
 async def estimate_cost(
     ctx: Context[AppState],
@@ -132,6 +163,74 @@ async def estimate_cost(
         cache_write_1h=cache_write_1h_tokens,
     )
     return await _run(estimate.estimate_cost, state.pricer, tokens, model, provider, requests)
+
+
+@mcp.tool(title="Ingest Claude Code logs", annotations=LOCAL_WRITE)
+async def ingest_claude_code_logs(
+    ctx: Context[AppState],
+    paths: LogPaths = None,
+    full_rescan: Annotated[
+        bool, Field(description="Read every file from the start again (totals do not change; slower).")
+    ] = False,
+) -> IngestResult:
+    """Scan Claude Code's JSONL session logs into the ledger, reading only what is new.
+
+    Answers "did my latest usage get picked up?" with counts of files, lines, new calls, duplicates
+    collapsed and lines skipped by reason. Rarely needed: every query tool already reads new lines
+    first. Use it after pointing at other folders (`paths`), or with full_rescan=true after
+    changing price overrides. Reports progress on long scans.
+
+    Example: ingest_claude_code_logs(paths=["~/.claude"])
+    """
+    state = _state(ctx)
+
+    def progress(done: int, total: int, message: str) -> None:
+        anyio.from_thread.run(functools.partial(ctx.report_progress, done, total, message))
+
+    def work() -> IngestResult:
+        with state.ledger.use() as conn:
+            return claude_code.ingest(
+                conn, state.settings, state.pricer, paths=paths, full=full_rescan, progress=progress
+            )
+
+    return await _run(work)
+
+
+@mcp.tool(title="Claude Code session usage", annotations=READ_ONLY)
+async def session_usage(ctx: Context[AppState], session_id: SessionId = None) -> SessionUsage:
+    """What a Claude Code session has cost so far: cost, tokens by kind, per model, duration, burn rate.
+
+    Answers "what has this session cost?". By default the current session: the most recently active
+    one of the project this server runs in (Claude Code starts MCP servers in the project folder),
+    else the most recent session anywhere. Costs are estimates from the local logs (tokens x list
+    price); for billed totals use get_spend. New log lines are read first.
+
+    Example: session_usage()
+    """
+    return await _query(ctx, cc_views.session_usage, session_id, os.getcwd())
+
+
+@mcp.tool(title="Claude Code 5-hour usage blocks", annotations=READ_ONLY)
+async def usage_blocks(
+    ctx: Context[AppState],
+    days: Annotated[int, Field(ge=1, le=31, description="How many days back to show blocks for.")] = 3,
+    token_limit: Annotated[
+        int | Literal["max"] | None,
+        Field(
+            description="Compare the active block's projected tokens with this limit; 'max' uses the "
+            "largest completed block. Omit for no limit status."
+        ),
+    ] = None,
+) -> UsageBlocks:
+    """Claude Code's 5-hour usage windows: the active block, its burn rate and where it is heading.
+
+    Answers "how much of my current 5-hour window have I used, and will I hit the limit?". A block
+    starts at the hour of its first call and lasts 5 hours; the active one gets a projection to its
+    end, and a status against `token_limit` if given. New log lines are read first.
+
+    Example: usage_blocks(days=1, token_limit="max")
+    """
+    return await _query(ctx, cc_views.usage_blocks, days=days, token_limit=token_limit)
 
 
 def run_stdio() -> None:

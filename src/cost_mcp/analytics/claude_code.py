@@ -1,0 +1,274 @@
+"""Claude Code views: what a session cost, and the 5-hour usage blocks Claude's plans count by."""
+
+from __future__ import annotations
+
+import re
+import sqlite3
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from decimal import Decimal
+from typing import Literal
+
+from cost_mcp.analytics.usage import TOKEN_SUMS_SQL, cost_sql, token_totals, usd
+from cost_mcp.config import Settings
+from cost_mcp.errors import NotFoundError
+from cost_mcp.models import (
+    BlockProjection,
+    BurnRate,
+    ModelUsage,
+    SessionUsage,
+    TokenLimitStatus,
+    TokenTotals,
+    UsageBlock,
+    UsageBlocks,
+)
+from cost_mcp.money import from_nanos
+from cost_mcp.periods import iso_utc, to_ms
+from cost_mcp.sources.claude_code import SOURCE
+
+HOUR_MS = 3_600_000
+MINUTE_MS = 60_000
+WARNING_SHARE = Decimal("0.8")
+
+
+def project_slugs(cwd: str) -> tuple[str, str]:
+    """Folder names Claude Code may keep a project's logs under.
+
+    Versions differ: some replace every non-alphanumeric character of the path with '-', others
+    only '/' and '.'; a path of plain names gives the same slug either way.
+    """
+    return re.sub(r"[^A-Za-z0-9]", "-", cwd), re.sub(r"[/.]", "-", cwd)
+
+
+def last_scan(conn: sqlite3.Connection) -> str:
+    """When the logs were last scanned, or 'never'."""
+    row = conn.execute("SELECT last_success FROM source_state WHERE source = ?", (SOURCE,)).fetchone()
+    return str(row[0]) if row and row[0] else "never"
+
+
+def session_usage(
+    conn: sqlite3.Connection, settings: Settings, session_id: str | None = None, cwd: str | None = None
+) -> SessionUsage:
+    """Cost, tokens, models and burn rate of one Claude Code session.
+
+    Without ``session_id``: the most recently active session of the project at ``cwd`` (where
+    Claude Code starts MCP servers), else the most recent session of all. Raises NotFoundError
+    when there is no such session, saying what exists.
+    """
+    chosen = session_id or _current_session(conn, cwd)
+    if chosen is None:
+        raise NotFoundError(
+            "no Claude Code usage has been recorded yet; check the log folders with `cost-mcp doctor` "
+            "or run ingest_claude_code_logs"
+        )
+    cost = cost_sql(settings.cost_mode)
+    row = conn.execute(
+        f"""
+        SELECT MIN(ts_ms), MAX(ts_ms), COUNT(*), {TOKEN_SUMS_SQL}, SUM({cost}),
+               SUM(CASE WHEN ({cost}) IS NULL THEN 1 ELSE 0 END), MAX(project)
+        FROM usage_events WHERE counted = 1 AND source = ? AND session_id = ?
+        """,
+        (SOURCE, chosen),
+    ).fetchone()
+    if not row or row[2] == 0:
+        raise NotFoundError(
+            f"no Claude Code session {chosen!r} in the ledger; omit session_id for the current one"
+        )
+    first, last, requests = int(row[0]), int(row[1]), int(row[2])
+    tokens = token_totals(row[3:9])
+    total = usd(row[9])
+    models = _models(conn, cost, chosen)
+    warnings = [
+        f"{m.model}: no known price for {m.requests} call(s) ({m.tokens.total_tokens:,} tokens), "
+        "not included in cost_usd"
+        for m in models
+        if m.cost_usd is None
+    ]
+    subscription = settings.claude_code_billing == "subscription"
+    if subscription:
+        warnings.append("Claude Code is billed by subscription here: cost_usd is the API-equivalent value.")
+    return SessionUsage(
+        session_id=chosen,
+        project=str(row[11] or ""),
+        first_activity=iso_utc(first),
+        last_activity=iso_utc(last),
+        duration_minutes=round((last - first) / MINUTE_MS, 2),
+        requests=requests,
+        tokens=tokens,
+        cost_usd=total,
+        cost_basis="api-equivalent" if subscription else "estimated",
+        models=models,
+        burn_rate=_burn_rate(total, tokens, last - first),
+        warnings=warnings,
+        logs_checked_at=last_scan(conn),
+    )
+
+
+def _current_session(conn: sqlite3.Connection, cwd: str | None) -> str | None:
+    if cwd:
+        row = conn.execute(
+            """
+            SELECT session_id FROM usage_events
+            WHERE counted = 1 AND source = ? AND project IN (?, ?) ORDER BY ts_ms DESC LIMIT 1
+            """,
+            (SOURCE, *project_slugs(cwd)),
+        ).fetchone()
+        if row:
+            return str(row[0])
+    row = conn.execute(
+        "SELECT session_id FROM usage_events WHERE counted = 1 AND source = ? ORDER BY ts_ms DESC LIMIT 1",
+        (SOURCE,),
+    ).fetchone()
+    return str(row[0]) if row else None
+
+
+def _models(conn: sqlite3.Connection, cost: str, session_id: str) -> list[ModelUsage]:
+    rows = conn.execute(
+        f"""
+        SELECT model, COUNT(*), {TOKEN_SUMS_SQL},
+               SUM({cost}), SUM(CASE WHEN ({cost}) IS NULL THEN 1 ELSE 0 END)
+        FROM usage_events WHERE counted = 1 AND source = ? AND session_id = ?
+        GROUP BY model ORDER BY SUM({cost}) DESC, model
+        """,
+        (SOURCE, session_id),
+    ).fetchall()
+    return [
+        ModelUsage(
+            model=str(r[0]),
+            requests=int(r[1]),
+            tokens=token_totals(r[2:8]),
+            cost_usd=None if r[9] == r[1] else usd(r[8]),
+        )
+        for r in rows
+    ]
+
+
+def _burn_rate(cost: Decimal, tokens: TokenTotals, span_ms: int) -> BurnRate | None:
+    if span_ms <= 0:
+        return None
+    minutes = span_ms / MINUTE_MS
+    return BurnRate(
+        cost_per_hour_usd=(cost * HOUR_MS / span_ms).quantize(Decimal("0.000000001")),
+        tokens_per_minute=round(tokens.total_tokens / minutes, 1),
+        input_output_tokens_per_minute=round((tokens.input_tokens + tokens.output_tokens) / minutes, 1),
+    )
+
+
+# --- 5-hour blocks -------------------------------------------------------------------------------
+
+
+@dataclass
+class _Block:
+    start_ms: int
+    end_ms: int
+    is_gap: bool = False
+    first_ms: int = 0
+    last_ms: int = 0
+    requests: int = 0
+    sums: list[int] = field(default_factory=lambda: [0] * 6)
+    cost_nanos: int = 0
+    models: set[str] = field(default_factory=set)
+
+
+def usage_blocks(
+    conn: sqlite3.Connection,
+    settings: Settings,
+    *,
+    days: int = 3,
+    token_limit: int | Literal["max"] | None = None,
+    session_hours: int = 5,
+    now: datetime | None = None,
+) -> UsageBlocks:
+    """5-hour usage windows over the last ``days`` days, as ccusage builds them.
+
+    A block starts at the hour of its first call and lasts ``session_hours``; a call more than that
+    after the block start, or after the previous call, starts a new block (with a gap block
+    between when activity paused). The active block gets a burn rate and a projection; with a
+    ``token_limit`` (or "max": the largest completed block) it also gets a limit status.
+    """
+    now_ms = to_ms(now or datetime.now(UTC))
+    length = session_hours * HOUR_MS
+    since = now_ms - days * 24 * HOUR_MS - length
+    cost = cost_sql(settings.cost_mode)
+    rows = conn.execute(
+        f"""
+        SELECT ts_ms, input_tokens, output_tokens, cache_read_tokens, cache_write_5m_tokens,
+               cache_write_1h_tokens, web_search_requests, COALESCE({cost}, 0), model
+        FROM usage_events WHERE counted = 1 AND source = ? AND ts_ms >= ? ORDER BY ts_ms
+        """,
+        (SOURCE, since),
+    ).fetchall()
+    blocks = _build_blocks(rows, length)
+    limit = _resolve_limit(blocks, token_limit, now_ms)
+    result = [_block_model(b, now_ms, limit) for b in blocks]
+    cutoff = now_ms - days * 24 * HOUR_MS
+    shown = [b for b, raw in zip(result, blocks, strict=True) if raw.end_ms > cutoff]
+    active = next((b for b in shown if b.is_active), None)
+    warnings = [] if rows else ["no Claude Code usage in this window"]
+    return UsageBlocks(blocks=shown, active=active, token_limit=limit, warnings=warnings)
+
+
+def _build_blocks(rows: list[tuple[int, ...]], length: int) -> list[_Block]:
+    blocks: list[_Block] = []
+    current: _Block | None = None
+    for ts, i, o, cr, w5, w1, ws, cost, model in rows:
+        if current is None or ts - current.start_ms > length or ts - current.last_ms > length:
+            if current is not None and ts - current.last_ms > length:
+                blocks.append(_Block(current.last_ms + length, ts, is_gap=True))
+            start = ts - ts % HOUR_MS
+            current = _Block(start, start + length, first_ms=ts)
+            blocks.append(current)
+        current.last_ms = ts
+        current.requests += 1
+        for k, v in enumerate((i, o, cr, w5, w1, ws)):
+            current.sums[k] += int(v)
+        current.cost_nanos += int(cost)
+        current.models.add(str(model))
+    return blocks
+
+
+def _resolve_limit(blocks: list[_Block], token_limit: int | Literal["max"] | None, now_ms: int) -> int | None:
+    if token_limit != "max":
+        return token_limit
+    completed = [token_totals(b.sums).total_tokens for b in blocks if not b.is_gap and b.end_ms <= now_ms]
+    return max(completed) if completed else None
+
+
+def _block_model(b: _Block, now_ms: int, limit: int | None) -> UsageBlock:
+    tokens = token_totals(b.sums)
+    cost = from_nanos(b.cost_nanos)
+    active = not b.is_gap and now_ms - b.last_ms < (b.end_ms - b.start_ms) and now_ms < b.end_ms
+    rate = None if b.is_gap else _burn_rate(cost, tokens, b.last_ms - b.first_ms)
+    projection = None
+    status = None
+    if active and rate is not None:
+        remaining = round((b.end_ms - now_ms) / MINUTE_MS)
+        projected_tokens = tokens.total_tokens + round(rate.tokens_per_minute * remaining)
+        projected_cost = cost + rate.cost_per_hour_usd * remaining / 60
+        projection = BlockProjection(
+            total_tokens=projected_tokens,
+            cost_usd=projected_cost.quantize(Decimal("0.000000001")),
+            remaining_minutes=remaining,
+        )
+        if limit:
+            share = Decimal(projected_tokens) / limit
+            status = TokenLimitStatus(
+                limit=limit,
+                projected_tokens=projected_tokens,
+                percent_used=float(round(Decimal(tokens.total_tokens) / limit * 100, 1)),
+                status="exceeds" if share > 1 else "warning" if share > WARNING_SHARE else "ok",
+            )
+    return UsageBlock(
+        start=iso_utc(b.start_ms),
+        end=iso_utc(b.end_ms),
+        actual_end=None if b.is_gap else iso_utc(b.last_ms),
+        is_active=active,
+        is_gap=b.is_gap,
+        requests=b.requests,
+        tokens=tokens,
+        cost_usd=cost,
+        models=sorted(b.models),
+        burn_rate=rate,
+        projection=projection,
+        token_limit_status=status,
+    )

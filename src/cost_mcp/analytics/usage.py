@@ -1,0 +1,54 @@
+"""Reading usage events back: the cost of a row under the configured mode, and token totals.
+
+Every query that sums usage goes through :func:`cost_sql` and :data:`TOKEN_SUMS_SQL`, so all views
+count the same rows (``counted = 1``) the same way and can never disagree.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from decimal import Decimal
+
+from cost_mcp.config import CostMode
+from cost_mcp.models import TokenTotals
+from cost_mcp.money import from_nanos
+
+TOKEN_SUMS_SQL = (
+    "COALESCE(SUM(input_tokens), 0), COALESCE(SUM(output_tokens), 0), COALESCE(SUM(cache_read_tokens), 0), "
+    "COALESCE(SUM(cache_write_5m_tokens), 0), COALESCE(SUM(cache_write_1h_tokens), 0), "
+    "COALESCE(SUM(web_search_requests), 0)"
+)
+"""Six columns of token sums, in the order :func:`token_totals` reads them."""
+
+
+def cost_sql(mode: CostMode) -> str:
+    """SQL for one row's cost in nano-USD under a cost mode; NULL means unpriced.
+
+    ``auto`` uses the cost a log line reported (old Claude Code wrote ``costUSD``) when there is
+    one, else the computed price; ``calculate`` always prices tokens; ``display`` shows only
+    reported costs.
+    """
+    if mode == "calculate":
+        return "cost_nanos"
+    if mode == "display":
+        return "COALESCE(reported_cost_nanos, 0)"
+    return "COALESCE(reported_cost_nanos, cost_nanos)"
+
+
+def token_totals(values: Sequence[int]) -> TokenTotals:
+    """A TokenTotals from the six sums of TOKEN_SUMS_SQL."""
+    i, o, cr, w5, w1, ws = (int(v) for v in values)
+    return TokenTotals(
+        input_tokens=i,
+        output_tokens=o,
+        cache_read_tokens=cr,
+        cache_write_5m_tokens=w5,
+        cache_write_1h_tokens=w1,
+        web_search_requests=ws,
+        total_tokens=i + o + cr + w5 + w1,
+    )
+
+
+def usd(nanos: int | None) -> Decimal:
+    """A nano-USD sum from SQL (NULL for an empty sum) as exact USD."""
+    return from_nanos(int(nanos or 0))
