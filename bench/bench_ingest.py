@@ -20,6 +20,7 @@ import shutil
 import sqlite3
 import sys
 import tempfile
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -41,13 +42,25 @@ KINDS = (
 )
 
 
-def cost_mcp_cmd() -> list[str]:
-    exe = Path(sys.executable).with_name("cost-mcp")
-    return [str(exe)] if exe.exists() else [sys.executable, "-m", "cost_mcp"]
+@dataclass(frozen=True)
+class CostMcp:
+    """How to run cost-mcp: the installed (editable) package, or a given ``src/`` folder (``--src``)."""
+
+    src: Path | None = None
+
+    def cmd(self, *args: str) -> list[str]:
+        exe = Path(sys.executable).with_name("cost-mcp")
+        if exe.exists() and self.src is None:
+            return [str(exe), *args]
+        return [sys.executable, "-m", "cost_mcp", *args]
+
+    def env(self) -> dict[str, str]:
+        return {"PYTHONPATH": str(self.src)} if self.src is not None else {}
 
 
-def ingest_env(tree: Path, db: Path) -> dict[str, str]:
+def ingest_env(cm: CostMcp, tree: Path, db: Path) -> dict[str, str]:
     return {
+        **cm.env(),
         "COST_MCP_DB": str(db),
         "CLAUDE_CONFIG_DIR": str(tree),
         "COST_MCP_ENV_FILE": "/nonexistent",
@@ -98,6 +111,7 @@ def self_check(spec: TreeSpec, ref: dict[str, Any]) -> bool:
 
 
 def bench(spec: TreeSpec, args: argparse.Namespace) -> int:
+    cm = CostMcp(args.src.resolve() if args.src else None)
     ref = ensure_tree(spec, args.regen)
     if args.self_check or args.self_check_only:
         ok = self_check(spec, ref)
@@ -105,7 +119,7 @@ def bench(spec: TreeSpec, args: argparse.Namespace) -> int:
             return 0 if ok else 1
         if not ok:
             return 1
-    help_run = run_measured([*cost_mcp_cmd(), "ingest", "--help"])
+    help_run = run_measured(cm.cmd("ingest", "--help"), cm.env())
     if help_run.returncode != 0:
         print("`cost-mcp ingest` is not available yet:", help_run.stderr.strip()[-300:], file=sys.stderr)
         return 2
@@ -117,7 +131,7 @@ def bench(spec: TreeSpec, args: argparse.Namespace) -> int:
         for i in range(args.cold):
             db = work / f"cold{i}" / "cost.db"
             db.parent.mkdir(parents=True)
-            m = run_measured([*cost_mcp_cmd(), "ingest", "--full", "--json"], ingest_env(spec.path, db))
+            m = run_measured(cm.cmd("ingest", "--full", "--json"), ingest_env(cm, spec.path, db))
             if m.returncode != 0:
                 print(f"cold ingest failed (exit {m.returncode}):\n{m.stderr[-3000:]}", file=sys.stderr)
                 return 1
@@ -125,12 +139,11 @@ def bench(spec: TreeSpec, args: argparse.Namespace) -> int:
         cold, db = min(colds, key=lambda x: x[0].wall_s)
         cold_json = parse_json(cold.stdout)
         warms = [
-            run_measured([*cost_mcp_cmd(), "ingest", "--json"], ingest_env(spec.path, db))
-            for _ in range(args.warm)
+            run_measured(cm.cmd("ingest", "--json"), ingest_env(cm, spec.path, db)) for _ in range(args.warm)
         ]
         warm_json = [parse_json(w.stdout) for w in warms]
         # what any `cost-mcp` invocation costs before it does anything: interpreter start and CLI imports
-        starts = [run_measured([*cost_mcp_cmd(), "--version"]) for _ in range(args.warm)]
+        starts = [run_measured(cm.cmd("--version"), cm.env()) for _ in range(args.warm)]
         got = ledger_days(db)
         extras = ledger_extras(db)
     finally:
@@ -145,8 +158,9 @@ def bench(spec: TreeSpec, args: argparse.Namespace) -> int:
     cold_walls = [m.wall_s for m, _ in colds]
     warm_walls = [w.wall_s for w in warms]
     warm_secs = [float(j.get("seconds", float("nan"))) for j in warm_json]
+    print(f"\ncost-mcp from {cm.src or 'the installed package'}")
     print(
-        f"\n{spec.path.name}: {ref['file_count']:,} files, {lines:,} lines, {mb:.1f} MB, "
+        f"{spec.path.name}: {ref['file_count']:,} files, {lines:,} lines, {mb:.1f} MB, "
         f"{ref_tot['calls']:,} calls over {len(ref['days'])} days (2 cores: {os.cpu_count()} CPUs seen)\n"
     )
     rows: list[list[object]] = [
@@ -215,6 +229,7 @@ def bench(spec: TreeSpec, args: argparse.Namespace) -> int:
         f"ingest-{spec.name}",
         {
             "tree": spec.name,
+            "cost_mcp_src": str(cm.src or "installed"),
             "files": ref["file_count"],
             "lines": lines,
             "bytes": ref["byte_count"],
@@ -250,6 +265,12 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--self-check-only", action="store_true", help="only validate the generated tree")
     ap.add_argument("--keep", action="store_true", help="keep the ledgers (printed path) for inspection")
     ap.add_argument("--tmp", type=Path, default=None, help="folder for the ledgers (default: system temp)")
+    ap.add_argument(
+        "--src",
+        type=Path,
+        default=None,
+        help="run cost-mcp from this src/ folder (e.g. a `git archive` of a commit), not the installed one",
+    )
     args = ap.parse_args(argv)
     base = MANY if args.files else BIG
     spec = TreeSpec(
