@@ -372,3 +372,18 @@ def test_parse_line_ignores_lines_of_other_types() -> None:
     where = FileIdentity(Path("/x/projects/p/s.jsonl"), "p", "s")
     assert parse_line(b'{"type":"user","message":{"role":"user","content":"hi"}}\n', where) is None
     assert parse_line(b'{"type":"system","message":"compacted"}\n', where) is None
+
+
+def test_a_flush_in_the_middle_of_a_file_loses_nothing(
+    claude: Path, conn: sqlite3.Connection, settings: Settings, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from cost_mcp.sources import claude_code
+
+    monkeypatch.setattr(claude_code, "BATCH_COPIES", 3)
+    monkeypatch.setattr(claude_code, "YIELD_EVERY_LINES", 2)
+    write(
+        session_file(claude, "s1"), *(assistant(f"msg_{i}", f"req_{i}", T0, output=i + 1) for i in range(10))
+    )
+    result = run(conn, settings)
+    assert result.events_added == 10
+    assert totals(conn)[2] == sum(range(1, 11))

@@ -37,6 +37,7 @@ from cost_mcp.models import IngestResult
 from cost_mcp.money import to_nanos
 from cost_mcp.periods import iso_utc, ms_to_datetime, to_ms
 from cost_mcp.pricing import Price, Pricer, Tokens
+from cost_mcp.store import rollup
 from cost_mcp.store.connection import write_transaction
 
 SOURCE = "claude_code"
@@ -44,6 +45,9 @@ PROVIDER = "anthropic"
 SYNTHETIC_MODEL = "<synthetic>"
 BATCH_COPIES = 20_000
 """Copies held in memory before they are written: bounds memory on a huge cold ingest."""
+
+YIELD_EVERY_LINES = 4096
+"""How often a file reader hands back its offset, which is when a full batch may be written."""
 
 SkipReason = Literal["malformed", "truncated", "no_usage", "invalid_fields", "synthetic"]
 SKIP_REASONS: tuple[SkipReason, ...] = ("malformed", "truncated", "no_usage", "invalid_fields", "synthetic")
@@ -392,6 +396,11 @@ class _Batch:
     def __len__(self) -> int:
         return len(self.copies)
 
+    def clear(self) -> None:
+        """Forget what was written."""
+        self.copies.clear()
+        self.files.clear()
+
 
 def scan(
     conn: sqlite3.Connection,
@@ -439,7 +448,8 @@ def scan(
                 batch.files[state.path] = state
                 if len(batch) >= BATCH_COPIES:
                     _flush(conn, batch, pricer, stats)
-                    batch = _Batch()
+                    # Cleared in place: the file reader still holds this batch and keeps adding to it.
+                    batch.clear()
                 if deadline is not None and time.perf_counter() > deadline:
                     stats.complete = False
                     break
@@ -454,6 +464,7 @@ def scan(
             last_report = now
             progress(done_bytes, max(total_bytes, 1), f"{index + 1}/{len(work)} files read")
     _flush(conn, batch, pricer, stats)
+    rollup.refresh(conn)
     stats.events_added = _counted(conn) - counted_before
     stats.seconds = time.perf_counter() - started
     _record_state(conn, stats)
@@ -501,7 +512,7 @@ def _read_file(
                 batch.add(result)
             else:
                 stats.skipped[result] += 1
-            if lines % 4096 == 0:
+            if lines % YIELD_EVERY_LINES == 0:
                 yield _FileState(path, st.st_dev, st.st_ino, st.st_size, st.st_mtime_ns, consumed)
     stats.lines_read += lines
     stats.bytes_read += consumed - offset
@@ -534,14 +545,24 @@ WHERE excluded.total_tokens > usage_events.total_tokens
 
 
 def _flush(conn: sqlite3.Connection, batch: _Batch, pricer: Pricer, stats: ScanStats) -> None:
-    """Write a batch and the file offsets it came from in one transaction."""
+    """Write a batch, its recount, its rollup and the file offsets it came from in one transaction."""
     if not batch.copies and not batch.files:
         return
     rows = [_row(copy, pricer, stats) for copy in batch.copies.values()]
     with write_transaction(conn):
+        _touch(conn, {copy.message_id for copy in batch.copies.values()})
+        rollup.mark_messages_dirty(conn, SOURCE)  # where the touched rows were
         conn.executemany(_UPSERT, rows)
-        _recount(conn, {copy.message_id for copy in batch.copies.values()})
+        _recount(conn)
+        rollup.mark_messages_dirty(conn, SOURCE)  # where they are now
         _save_files(conn, batch.files.values())
+
+
+def _touch(conn: sqlite3.Connection, message_ids: Iterable[str]) -> None:
+    """List the message ids a batch touches in a temp table, for the queries that follow."""
+    conn.execute("CREATE TEMP TABLE IF NOT EXISTS touched (message_id TEXT PRIMARY KEY)")
+    conn.execute("DELETE FROM touched")
+    conn.executemany("INSERT OR IGNORE INTO touched VALUES (?)", ((m,) for m in message_ids))
 
 
 def _row(copy: Copy, pricer: Pricer, stats: ScanStats) -> tuple[object, ...]:
@@ -591,17 +612,14 @@ class _Row:
     origin: str
 
 
-def _recount(conn: sqlite3.Connection, message_ids: Iterable[str]) -> None:
-    """Mark one row per call as counted, for every message id touched by this batch.
+def _recount(conn: sqlite3.Connection) -> None:
+    """Mark one row per call as counted, for every message id in the ``touched`` table.
 
     Copies of one message are one call when their request ids match, when one of them is a
     sidechain replay, or when one has no request id. Non-sidechain copies with distinct request
     ids stay distinct calls (some proxies reuse message ids); the others join the smallest such
     request id. The winner of a call is its copy with the most tokens, then the non-sidechain one.
     """
-    conn.execute("CREATE TEMP TABLE IF NOT EXISTS touched (message_id TEXT PRIMARY KEY)")
-    conn.execute("DELETE FROM touched")
-    conn.executemany("INSERT OR IGNORE INTO touched VALUES (?)", ((m,) for m in message_ids))
     rows = conn.execute(
         """
         SELECT e.message_id, e.id, e.request_id, e.is_sidechain, e.total_tokens, e.ts_ms,

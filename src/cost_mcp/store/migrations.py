@@ -147,3 +147,93 @@ def m004_source_state(conn: sqlite3.Connection) -> None:
         )
         """
     )
+
+
+@migration
+def m005_usage_rollup(conn: sqlite3.Connection) -> None:
+    """Counted usage summed per UTC quarter-hour and dimension, so spend queries never scan events.
+
+    Quarter-hours tile every timezone's days (some offsets are :30 or :45), so any local day, week
+    or month is an exact union of them. Costs are summed once per cost mode.
+    """
+    conn.execute(
+        """
+        CREATE TABLE usage_rollup (
+            qh INTEGER NOT NULL,
+            source TEXT NOT NULL,
+            provider TEXT NOT NULL,
+            model TEXT NOT NULL,
+            project TEXT NOT NULL,
+            agent TEXT NOT NULL,
+            member TEXT NOT NULL,
+            requests INTEGER NOT NULL,
+            input_tokens INTEGER NOT NULL,
+            output_tokens INTEGER NOT NULL,
+            cache_read_tokens INTEGER NOT NULL,
+            cache_write_5m_tokens INTEGER NOT NULL,
+            cache_write_1h_tokens INTEGER NOT NULL,
+            web_search_requests INTEGER NOT NULL,
+            calculate_nanos INTEGER NOT NULL,
+            calculate_unpriced INTEGER NOT NULL,
+            auto_nanos INTEGER NOT NULL,
+            auto_unpriced INTEGER NOT NULL,
+            display_nanos INTEGER NOT NULL,
+            PRIMARY KEY (qh, source, provider, model, project, agent, member)
+        ) WITHOUT ROWID
+        """
+    )
+    # Quarter-hours whose events changed since their rollup rows were built. Marked in the same
+    # transaction as the change, so a crash can delay a rebuild but never lose one.
+    conn.execute("CREATE TABLE rollup_dirty (qh INTEGER PRIMARY KEY)")
+
+
+@migration
+def m006_provider_buckets(conn: sqlite3.Connection) -> None:
+    """What provider billing and usage APIs report, and which provider-days have been synced.
+
+    A unique key over (provider, kind, bucket, dimensions) makes re-syncing a day replace it. The
+    coverage table says which provider-days a sync has covered, even where it found no spend: for
+    such a day the provider's numbers are the truth and local estimates only attribute.
+    """
+    conn.execute(
+        """
+        CREATE TABLE provider_buckets (
+            id INTEGER PRIMARY KEY,
+            provider TEXT NOT NULL,
+            kind TEXT NOT NULL CHECK (kind IN ('cost', 'usage')),
+            start_ms INTEGER NOT NULL,
+            end_ms INTEGER NOT NULL,
+            model TEXT NOT NULL DEFAULT '',
+            project TEXT NOT NULL DEFAULT '',
+            workspace TEXT NOT NULL DEFAULT '',
+            api_key TEXT NOT NULL DEFAULT '',
+            line_item TEXT NOT NULL DEFAULT '',
+            service_tier TEXT NOT NULL DEFAULT '',
+            member TEXT NOT NULL DEFAULT '',
+            cost_nanos INTEGER,
+            requests INTEGER NOT NULL DEFAULT 0,
+            input_tokens INTEGER NOT NULL DEFAULT 0,
+            output_tokens INTEGER NOT NULL DEFAULT 0,
+            cache_read_tokens INTEGER NOT NULL DEFAULT 0,
+            cache_write_5m_tokens INTEGER NOT NULL DEFAULT 0,
+            cache_write_1h_tokens INTEGER NOT NULL DEFAULT 0,
+            web_search_requests INTEGER NOT NULL DEFAULT 0,
+            fetched_at TEXT NOT NULL,
+            UNIQUE (provider, kind, start_ms, end_ms, model, project, workspace, api_key, line_item,
+                    service_tier, member)
+        )
+        """
+    )
+    conn.execute("CREATE INDEX provider_buckets_start ON provider_buckets (start_ms)")
+    conn.execute(
+        """
+        CREATE TABLE provider_coverage (
+            provider TEXT NOT NULL,
+            kind TEXT NOT NULL,
+            start_ms INTEGER NOT NULL,
+            end_ms INTEGER NOT NULL,
+            synced_at TEXT NOT NULL,
+            PRIMARY KEY (provider, kind, start_ms)
+        ) WITHOUT ROWID
+        """
+    )

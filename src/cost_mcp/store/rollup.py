@@ -1,0 +1,86 @@
+"""Keeping ``usage_rollup`` equal to the counted usage events, quarter-hour by quarter-hour.
+
+Whoever changes usage events marks the quarter-hours of the rows it touches, before the change
+(their old times) and after (their new times), with :func:`mark_dirty` inside the same
+transaction. :func:`refresh` rebuilds the dirty quarter-hours from the events; it runs at the end
+of an ingest and before every spend query. Rebuilding from events is idempotent, so the rollup can
+never drift from them, even when a recount moves which copy of a call counts, and a large ingest
+rebuilds each quarter-hour once instead of once per batch.
+"""
+
+from __future__ import annotations
+
+import sqlite3
+from collections.abc import Iterable, Iterator
+
+QUARTER_HOUR_MS = 900_000
+
+
+def mark_messages_dirty(conn: sqlite3.Connection, source: str, table: str = "touched") -> None:
+    """Mark the quarter-hours holding any event of the message ids listed in a temp table."""
+    conn.execute(
+        f"""
+        INSERT OR IGNORE INTO rollup_dirty
+        SELECT DISTINCT e.ts_ms / {QUARTER_HOUR_MS} FROM usage_events e
+        JOIN {table} t ON e.source = ? AND e.message_id = t.message_id
+        """,
+        (source,),
+    )
+
+
+def mark_dirty(conn: sqlite3.Connection, ts_ms: Iterable[int]) -> None:
+    """Mark the quarter-hours of these instants."""
+    conn.executemany(
+        "INSERT OR IGNORE INTO rollup_dirty VALUES (?)",
+        ((qh,) for qh in {t // QUARTER_HOUR_MS for t in ts_ms}),
+    )
+
+
+def refresh(conn: sqlite3.Connection) -> int:
+    """Rebuild every dirty quarter-hour in one transaction; returns how many were rebuilt."""
+    if conn.execute("SELECT 1 FROM rollup_dirty LIMIT 1").fetchone() is None:
+        return 0
+    from cost_mcp.store.connection import write_transaction
+
+    with write_transaction(conn):
+        qhs = [int(r[0]) for r in conn.execute("SELECT qh FROM rollup_dirty")]
+        rebuild(conn, qhs)
+        conn.execute("DELETE FROM rollup_dirty")
+    return len(qhs)
+
+
+def _ranges(qhs: Iterable[int]) -> Iterator[tuple[int, int]]:
+    """Sorted quarter-hours merged into inclusive runs."""
+    run: list[int] = []
+    for qh in sorted(set(qhs)):
+        if run and qh == run[1] + 1:
+            run[1] = qh
+        else:
+            if run:
+                yield run[0], run[1]
+            run = [qh, qh]
+    if run:
+        yield run[0], run[1]
+
+
+def rebuild(conn: sqlite3.Connection, qhs: Iterable[int]) -> None:
+    """Recompute the rollup rows of the given quarter-hours from the counted events."""
+    for first, last in _ranges(qhs):
+        lo, hi = first * QUARTER_HOUR_MS, (last + 1) * QUARTER_HOUR_MS
+        conn.execute("DELETE FROM usage_rollup WHERE qh BETWEEN ? AND ?", (first, last))
+        conn.execute(
+            f"""
+            INSERT INTO usage_rollup
+            SELECT ts_ms / {QUARTER_HOUR_MS}, source, provider, model, project, agent, member,
+                   COUNT(*), SUM(input_tokens), SUM(output_tokens), SUM(cache_read_tokens),
+                   SUM(cache_write_5m_tokens), SUM(cache_write_1h_tokens), SUM(web_search_requests),
+                   COALESCE(SUM(cost_nanos), 0), SUM(cost_nanos IS NULL),
+                   COALESCE(SUM(COALESCE(reported_cost_nanos, cost_nanos)), 0),
+                   SUM(COALESCE(reported_cost_nanos, cost_nanos) IS NULL),
+                   COALESCE(SUM(reported_cost_nanos), 0)
+            FROM usage_events
+            WHERE counted = 1 AND ts_ms >= ? AND ts_ms < ?
+            GROUP BY 1, 2, 3, 4, 5, 6, 7
+            """,
+            (lo, hi),
+        )
