@@ -1,10 +1,12 @@
-"""The human CLI: `cost-mcp [serve]`, `doctor`, `estimate`. Registration and formatting only."""
+"""The human CLI: serve (default), report, export, ingest, estimate, doctor. Parsing and formatting only."""
 
 from __future__ import annotations
 
 import argparse
+import csv
 import json
 import logging
+import sqlite3
 import sys
 from collections.abc import Sequence
 from decimal import Decimal
@@ -13,8 +15,9 @@ from rich.console import Console
 from rich.table import Table
 
 from cost_mcp import __version__
-from cost_mcp.config import load_settings
+from cost_mcp.config import Settings, load_settings
 from cost_mcp.errors import CostMcpError
+from cost_mcp.models import SpendResult
 from cost_mcp.money import format_usd
 
 EXIT_USAGE = 2
@@ -30,6 +33,22 @@ def _parser() -> argparse.ArgumentParser:
     sub.add_parser("serve", help="run the MCP server on stdio (the default)")
     doctor = sub.add_parser("doctor", help="show the ledger, timezone, keys (masked) and log folders")
     doctor.add_argument("--json", action="store_true", help="machine-readable output")
+    rep = sub.add_parser("report", help="what was spent in a period (default: this month)")
+    _period_args(rep)
+    rep.add_argument(
+        "--group-by",
+        nargs="+",
+        default=None,
+        metavar="DIM",
+        help="provider, model, day, week, month, project, agent, session, member, source, basis",
+    )
+    fmt = rep.add_mutually_exclusive_group()
+    fmt.add_argument("--json", action="store_true", help="the full result as JSON")
+    fmt.add_argument("--csv", action="store_true", help="rows as CSV")
+    exp = sub.add_parser("export", help="usage events and provider buckets of a period, as CSV or JSON")
+    _period_args(exp)
+    exp.add_argument("--format", choices=("csv", "json"), default="csv")
+    exp.add_argument("--output", "-o", default="-", help="file to write (default: stdout)")
     ing = sub.add_parser("ingest", help="read new Claude Code log lines into the ledger")
     ing.add_argument("paths", nargs="*", metavar="PATH", help="folders or .jsonl files (default: configured)")
     ing.add_argument("--full", action="store_true", help="read every file from the start again")
@@ -47,6 +66,17 @@ def _parser() -> argparse.ArgumentParser:
     return parser
 
 
+def _period_args(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument(
+        "--period",
+        help="today, yesterday, this_week, last_week, this_month, last_month, "
+        "last_7_days, last_30_days, this_year",
+    )
+    parser.add_argument("--start", help="first day, YYYY-MM-DD")
+    parser.add_argument("--end", help="last day, YYYY-MM-DD (inclusive)")
+    parser.add_argument("--timezone", help="IANA timezone (default: configured)")
+
+
 def main(argv: Sequence[str] | None = None) -> int:
     """Entry point of the `cost-mcp` command."""
     args = _parser().parse_args(argv)
@@ -62,6 +92,10 @@ def main(argv: Sequence[str] | None = None) -> int:
             return _estimate(args)
         if command == "ingest":
             return _ingest(args)
+        if command == "report":
+            return _report(args)
+        if command == "export":
+            return _export(args)
     except CostMcpError as exc:
         err.print(f"[red]error:[/red] {exc}", highlight=False)
         return EXIT_USAGE
@@ -163,6 +197,117 @@ def _ingest(args: argparse.Namespace) -> int:
         )
     for error in result.errors:
         out.print(f"[red]error:[/red] {error}")
+    return 0
+
+
+def _open() -> tuple[Settings, sqlite3.Connection]:
+    """Settings and a fresh ledger, with new log lines read in (as every query does)."""
+    from cost_mcp import sync
+    from cost_mcp.pricing import Pricer
+    from cost_mcp.store import connect
+
+    settings = load_settings()
+    conn = connect(settings.db)
+    sync.refresh(conn, settings, Pricer.from_file(settings.prices_file))
+    return settings, conn
+
+
+def _report(args: argparse.Namespace) -> int:
+    from cost_mcp.analytics import spend
+
+    settings, conn = _open()
+    try:
+        p = spend.resolve(settings, args.period, args.start, args.end, args.timezone)
+        group_by = args.group_by if args.group_by is not None else ["provider", "basis"]
+        result = spend.get_spend(conn, settings, p, group_by)
+        days = spend.get_spend(conn, settings, p, ["day"]) if not (args.json or args.csv) else None
+    finally:
+        conn.close()
+    if args.json:
+        print(result.model_dump_json(indent=2))
+        return 0
+    if args.csv:
+        writer = csv.writer(sys.stdout)
+        writer.writerow([*result.group_by, "basis", "cost_usd", "requests", "total_tokens"])
+        for row in result.rows:
+            writer.writerow(
+                [
+                    *(row.group[d] or "" for d in result.group_by),
+                    row.basis,
+                    str(row.cost_usd),
+                    "" if row.requests is None else row.requests,
+                    "" if row.tokens is None else row.tokens.total_tokens,
+                ]
+            )
+        return 0
+    out = Console()
+    period = result.period
+    out.print(
+        f"[bold]{period.name}[/bold] {period.first_day} to {period.last_day} ({period.timezone}): "
+        f"[bold]{format_usd(result.total_usd)}[/bold]"
+    )
+    if result.rows:
+        table = Table(
+            *[d for d in result.group_by if d != "basis"], "basis", "cost", "requests", "tokens", box=None
+        )
+        for row in result.rows:
+            table.add_row(
+                *((row.group[d] or "-") for d in result.group_by if d != "basis"),
+                row.basis,
+                format_usd(row.cost_usd),
+                "-" if row.requests is None else f"{row.requests:,}",
+                "-" if row.tokens is None else f"{row.tokens.total_tokens:,}",
+            )
+        out.print(table)
+    if days is not None and days.rows:
+        _day_bars(out, days)
+    if result.attribution:
+        attributed = sum((a.cost_usd for a in result.attribution), Decimal(0))
+        out.print(
+            f"[dim]{format_usd(attributed)} of estimates not added (billed data or a subscription covers "
+            "them); see --json attribution[][/dim]"
+        )
+    for warning in result.warnings:
+        out.print(f"[yellow]note:[/yellow] {warning}", highlight=False)
+    return 0
+
+
+def _day_bars(out: Console, days: SpendResult) -> None:
+    per_day: dict[str, Decimal] = {}
+    for row in days.rows:
+        key = row.group["day"] or ""
+        per_day[key] = per_day.get(key, Decimal(0)) + row.cost_usd
+    peak = max(per_day.values(), default=Decimal(0))
+    width = 40
+    for day, amount in sorted(per_day.items()):
+        blocks = int(amount / peak * width) if peak > 0 else 0
+        out.print(f"{day} {'█' * blocks:<{width}} {format_usd(amount)}")
+
+
+def _export(args: argparse.Namespace) -> int:
+    from cost_mcp.analytics import spend
+    from cost_mcp.analytics.export import FIELDS, export_records
+
+    settings, conn = _open()
+    try:
+        p = spend.resolve(settings, args.period, args.start, args.end, args.timezone)
+        target = sys.stdout if args.output == "-" else open(args.output, "w", newline="", encoding="utf-8")  # noqa: SIM115
+        try:
+            records = export_records(conn, settings, p)
+            if args.format == "csv":
+                writer = csv.DictWriter(target, fieldnames=FIELDS)
+                writer.writeheader()
+                writer.writerows(records)
+            else:
+                target.write("[\n")
+                for i, record in enumerate(records):
+                    target.write(("," if i else "") + json.dumps(record) + "\n")
+                target.write("]\n")
+        finally:
+            if target is not sys.stdout:
+                target.close()
+    finally:
+        conn.close()
     return 0
 
 

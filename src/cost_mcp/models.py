@@ -6,7 +6,7 @@ the same kind of argument, so a model sees one consistent vocabulary.
 
 from __future__ import annotations
 
-from typing import Annotated
+from typing import Annotated, Literal, get_args
 
 from pydantic import BaseModel, ConfigDict, Field
 
@@ -286,3 +286,139 @@ class UsageBlocks(Result):
     active: UsageBlock | None
     token_limit: int | None = Field(description="The limit compared against, if any ('max' resolves here).")
     warnings: list[str]
+
+
+# --- spend ---------------------------------------------------------------------------------------
+
+Basis = Literal["billed", "estimated", "subscription"]
+Dimension = Literal[
+    "provider", "model", "day", "week", "month", "project", "agent", "session", "member", "source", "basis"
+]
+DIMENSIONS: tuple[str, ...] = get_args(Dimension)
+
+PeriodName = Annotated[
+    str | None,
+    Field(
+        max_length=40,
+        description="One of today, yesterday, this_week, last_week, this_month, last_month, last_7_days, "
+        "last_30_days, this_year. Calendar periods are whole (this_month is all of the month). Omit when "
+        "giving start/end; omit both for this_month.",
+    ),
+]
+StartDate = Annotated[
+    str | None, Field(max_length=10, description="First day, YYYY-MM-DD (instead of period).")
+]
+EndDate = Annotated[
+    str | None,
+    Field(max_length=10, description="Last day, YYYY-MM-DD, inclusive (with start; default: today)."),
+]
+TimezoneName = Annotated[
+    str | None,
+    Field(
+        max_length=64,
+        description="IANA timezone for day boundaries, e.g. 'Europe/Paris'. Default: configured.",
+    ),
+]
+GroupBy = Annotated[
+    list[Dimension],
+    Field(
+        max_length=4,
+        description="Break the total down by up to 4 of: provider, model, day, week, month, project, agent, "
+        "session, member, source, basis. Empty for the total only.",
+    ),
+]
+FilterValues = Annotated[
+    list[str] | None,
+    Field(max_length=50, description="Keep only these values (exact match). Omit for all."),
+]
+
+
+class PeriodInfo(Result):
+    """The exact range a result covers."""
+
+    name: str
+    first_day: str
+    last_day: str = Field(description="Inclusive.")
+    timezone: str
+    start_utc: str
+    end_utc: str = Field(description="Exclusive.")
+
+
+class SpendRow(Result):
+    """One group of spend. ``group`` has one entry per group_by dimension (null: not known for
+    this data, e.g. the agent of a billed amount)."""
+
+    group: dict[str, str | None]
+    basis: Basis
+    cost_usd: USD
+    requests: int | None = Field(description="Calls, where known (billing APIs report only money).")
+    tokens: TokenTotals | None
+    unpriced_requests: int = Field(0, description="Calls in this group with no known price (not in cost).")
+
+
+class AttributionRow(SpendRow):
+    """Estimated usage that explains a total without being part of it."""
+
+    reason: str
+
+
+class SourceStatus(Result):
+    """How fresh one data source is."""
+
+    source: str
+    kind: str = Field(description="'logs' (local files) or 'billing api' / 'usage api'.")
+    status: Literal["ok", "stale", "error", "never"]
+    last_success: str | None
+    last_error: str | None
+
+
+class SpendResult(Result):
+    """What was spent in a period, broken down, with where each number comes from."""
+
+    period: PeriodInfo
+    total_usd: USD = Field(description="Sum of rows: each dollar counted once, billed data first.")
+    by_basis: dict[str, USD] = Field(description="The total split by basis: billed, estimated, subscription.")
+    group_by: list[str]
+    rows: list[SpendRow] = Field(description="They sum to total_usd exactly.")
+    attribution: list[AttributionRow] = Field(
+        description="Estimates NOT in the total: usage on provider-days whose billed (or provider-reported) "
+        "numbers are the total, or Claude Code usage covered by a subscription. Use them to see which "
+        "agent, session or project the billed spend came from."
+    )
+    sources: list[SourceStatus]
+    warnings: list[str]
+    alerts: list[str] = Field(
+        description="Budget thresholds crossed since the last answer (each shown once)."
+    )
+
+
+class ModelRow(Result):
+    """One model's spend in a period."""
+
+    model: str
+    provider: str | None
+    requests: int | None
+    input_tokens: int
+    output_tokens: int
+    cache_read_tokens: int
+    cache_write_tokens: int = Field(description="5-minute and 1-hour cache writes together.")
+    cost_usd: USD
+    share_percent: float
+    avg_tokens_per_request: float | None
+    cost_per_request_usd: USD | None
+    previous_cost_usd: USD = Field(description="Cost in the previous period of equal length.")
+    trend_percent: float | None = Field(description="Change against the previous period; null when it was 0.")
+    basis: list[str]
+
+
+class ModelBreakdown(Result):
+    """Which models cost the most, and how that moved."""
+
+    period: PeriodInfo
+    previous_period: PeriodInfo
+    total_usd: USD
+    previous_total_usd: USD
+    models: list[ModelRow]
+    sources: list[SourceStatus]
+    warnings: list[str]
+    alerts: list[str]

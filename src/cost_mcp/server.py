@@ -26,24 +26,32 @@ from mcp.types import ToolAnnotations
 from pydantic import Field
 
 from cost_mcp import __version__, sync
+from cost_mcp.analytics import breakdown, estimate, spend
 from cost_mcp.analytics import claude_code as cc_views
-from cost_mcp.analytics import estimate
 from cost_mcp.config import Settings, load_settings
 from cost_mcp.errors import CostMcpError
 from cost_mcp.models import (
     CacheReadTokens,
     CacheWrite1hTokens,
     CacheWriteTokens,
+    EndDate,
     Estimate,
+    FilterValues,
+    GroupBy,
     IngestResult,
     InputTokens,
     LogPaths,
+    ModelBreakdown,
     ModelName,
     OutputTokens,
+    PeriodName,
     ProviderName,
     Requests,
     SessionId,
     SessionUsage,
+    SpendResult,
+    StartDate,
+    TimezoneName,
     UsageBlocks,
 )
 from cost_mcp.pricing import Pricer, Tokens
@@ -71,6 +79,10 @@ class AppState:
     problems: list[str]
 
 
+_live: list[AppState] = []
+"""The running lifespan state, for static resources (the SDK gives them no Context)."""
+
+
 @asynccontextmanager
 async def lifespan(_server: MCPServer[AppState]) -> AsyncIterator[AppState]:
     """Open the ledger and load prices once per process."""
@@ -85,9 +97,12 @@ async def lifespan(_server: MCPServer[AppState]) -> AsyncIterator[AppState]:
         pricer = Pricer()
     ledger = await anyio.to_thread.run_sync(Ledger, settings.db)
     logger.info("cost-mcp %s serving, ledger %s", __version__, settings.db)
+    state = AppState(settings=settings, ledger=ledger, pricer=pricer, problems=problems)
+    _live.append(state)
     try:
-        yield AppState(settings=settings, ledger=ledger, pricer=pricer, problems=problems)
+        yield state
     finally:
+        _live.remove(state)
         ledger.close()
 
 
@@ -231,6 +246,109 @@ async def usage_blocks(
     Example: usage_blocks(days=1, token_limit="max")
     """
     return await _query(ctx, cc_views.usage_blocks, days=days, token_limit=token_limit)
+
+
+@mcp.tool(title="Spend in a period", annotations=READ_ONLY)
+async def get_spend(
+    ctx: Context[AppState],
+    period: PeriodName = None,
+    start: StartDate = None,
+    end: EndDate = None,
+    group_by: GroupBy = [],  # noqa: B006 - pydantic copies defaults; [] reads best in the schema
+    timezone: TimezoneName = None,
+    providers: FilterValues = None,
+    models: FilterValues = None,
+    projects: FilterValues = None,
+    agents: FilterValues = None,
+    sessions: FilterValues = None,
+    members: FilterValues = None,
+    sources: FilterValues = None,
+    basis: FilterValues = None,
+) -> SpendResult:
+    """What was spent on AI in a period, in total and broken down, each dollar counted once.
+
+    Answers "what did I spend this week?", "spend per provider last month", "what did agent X
+    cost?". Billed numbers from provider APIs are the truth where synced; elsewhere tokens x list
+    price ("estimated"); hand-registered seats are "subscription". Each row has one basis and rows
+    sum to total_usd; estimates for days that billed data covers are listed under attribution
+    (not added). Check `warnings` (unpriced models, stale sources) and `sources` (freshness).
+    Defaults: this_month, no grouping, the configured timezone. For per-model detail with trends
+    use model_breakdown; for one Claude Code session use session_usage.
+
+    Example: get_spend(period="this_week", group_by=["provider", "day"])
+    """
+    filters = spend.Filters(
+        providers=providers,
+        models=models,
+        projects=projects,
+        agents=agents,
+        sessions=sessions,
+        members=members,
+        sources=sources,
+        basis=basis,
+    )
+
+    def answer(conn: sqlite3.Connection, settings: Settings) -> SpendResult:
+        p = spend.resolve(settings, period, start, end, timezone)
+        return spend.get_spend(conn, settings, p, group_by, filters)
+
+    return await _query(ctx, answer)
+
+
+@mcp.tool(title="Spend per model", annotations=READ_ONLY)
+async def model_breakdown(
+    ctx: Context[AppState],
+    period: PeriodName = None,
+    start: StartDate = None,
+    end: EndDate = None,
+    timezone: TimezoneName = None,
+    top_n: Annotated[int, Field(ge=1, le=100, description="Models to list; the rest become 'other'.")] = 10,
+    providers: FilterValues = None,
+    projects: FilterValues = None,
+    agents: FilterValues = None,
+) -> ModelBreakdown:
+    """Which models cost the most in a period: requests, tokens, cost, share, cost per request, trend.
+
+    Answers "which model costs me most?" and "is it growing?". Each model is compared with the
+    previous period of equal length (trend_percent). Counts follow the same rules as get_spend
+    (billed first, each dollar once); billed rows may lack token counts. Default: this_month, top 10.
+
+    Example: model_breakdown(period="last_30_days", top_n=5)
+    """
+    filters = spend.Filters(providers=providers, projects=projects, agents=agents)
+
+    def answer(conn: sqlite3.Connection, settings: Settings) -> ModelBreakdown:
+        p = spend.resolve(settings, period, start, end, timezone)
+        return breakdown.model_breakdown(conn, settings, p, top_n, filters)
+
+    return await _query(ctx, answer)
+
+
+@mcp.resource("cost://summary", name="summary", title="AI spend at a glance", mime_type="text/plain")
+async def cost_summary() -> str:
+    """Today, this week and this month, with the top models of the month."""
+    state = _live[-1]
+
+    def work() -> str:
+        with state.ledger.use() as conn:
+            sync.refresh(conn, state.settings, state.pricer)
+            return breakdown.summary_text(conn, state.settings)
+
+    return await _run(work)
+
+
+@mcp.prompt(title="Weekly cost review")
+def weekly_cost_review(focus: str | None = None) -> str:
+    """A review of last week's AI spend: what changed, what drove it, what to do about it."""
+    extra = f" Pay particular attention to: {focus}." if focus else ""
+    return (
+        'Review my AI spend for last week. Call get_spend(period="last_week", group_by=["provider", '
+        '"basis"]) and get_spend(period="last_week", group_by=["day"]), then '
+        'model_breakdown(period="last_week", top_n=5). Report the total and how much of it is billed '
+        "versus estimated, the most expensive day and model, and the trend against the week before. "
+        "Mention any warnings (unpriced models, stale sources). End with up to three concrete ways to "
+        f"spend less, e.g. a cheaper model for a heavy use (estimate_cost shows the saving).{extra}"
+    )
 
 
 def run_stdio() -> None:

@@ -1,0 +1,140 @@
+"""Which models cost the most, how that moved, and the at-a-glance summary."""
+
+from __future__ import annotations
+
+import sqlite3
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from datetime import datetime
+from decimal import Decimal
+
+from cost_mcp.analytics.spend import Filters, get_spend, period_info
+from cost_mcp.config import Settings
+from cost_mcp.models import ModelBreakdown, ModelRow, SpendResult
+from cost_mcp.money import format_usd
+from cost_mcp.periods import Period, previous_period, resolve_period
+
+OTHER = "other"
+
+
+@dataclass
+class _Acc:
+    provider: str | None
+    cost: Decimal = Decimal(0)
+    requests: int | None = None
+    tokens: list[int] = field(default_factory=lambda: [0, 0, 0, 0])
+    basis: set[str] = field(default_factory=set)
+
+    def merge(self, other: _Acc) -> None:
+        self.cost += other.cost
+        if other.requests is not None:
+            self.requests = (self.requests or 0) + other.requests
+        self.tokens = [a + b for a, b in zip(self.tokens, other.tokens, strict=True)]
+        self.basis |= other.basis
+        if self.provider != other.provider:
+            self.provider = None
+
+
+def _by_model(result: SpendResult) -> dict[str, _Acc]:
+    models: dict[str, _Acc] = {}
+    for row in result.rows:
+        name = row.group.get("model") or "(model not reported)"
+        provider = row.group.get("provider")
+        acc = models.setdefault(name, _Acc(provider))
+        part = _Acc(provider, row.cost_usd, row.requests, basis={row.basis})
+        if row.tokens is not None:
+            t = row.tokens
+            part.tokens = [
+                t.input_tokens,
+                t.output_tokens,
+                t.cache_read_tokens,
+                t.cache_write_5m_tokens + t.cache_write_1h_tokens,
+            ]
+        acc.merge(part)
+    return models
+
+
+def model_breakdown(
+    conn: sqlite3.Connection,
+    settings: Settings,
+    p: Period,
+    top_n: int = 10,
+    filters: Filters | None = None,
+) -> ModelBreakdown:
+    """Per-model spend in ``p`` with shares, per-request figures and the trend against the previous
+    period of equal length; models beyond ``top_n`` are folded into one "other" row."""
+    prev = previous_period(p)
+    current = get_spend(conn, settings, p, ["provider", "model"], filters)
+    before = get_spend(conn, settings, prev, ["provider", "model"], filters)
+    now_models = _by_model(current)
+    prev_models = _by_model(before)
+    ranked = sorted(now_models.items(), key=lambda kv: (-kv[1].cost, kv[0]))
+    if len(ranked) > top_n:
+        rest = _Acc(None)
+        prev_rest = _Acc(None)
+        for name, acc in ranked[top_n:]:
+            rest.merge(acc)
+            if name in prev_models:
+                prev_rest.merge(prev_models[name])
+        ranked = [*ranked[:top_n], (OTHER, rest)]
+        prev_models[OTHER] = prev_rest
+    total = current.total_usd
+    rows = [_model_row(name, acc, prev_models.get(name), total) for name, acc in ranked]
+    return ModelBreakdown(
+        period=current.period,
+        previous_period=period_info(prev),
+        total_usd=total,
+        previous_total_usd=before.total_usd,
+        models=rows,
+        sources=current.sources,
+        warnings=current.warnings,
+        alerts=current.alerts,
+    )
+
+
+def _model_row(name: str, acc: _Acc, prev: _Acc | None, total: Decimal) -> ModelRow:
+    prev_cost = prev.cost if prev else Decimal(0)
+    tokens = sum(acc.tokens)
+    requests = acc.requests
+    return ModelRow(
+        model=name,
+        provider=acc.provider,
+        requests=requests,
+        input_tokens=acc.tokens[0],
+        output_tokens=acc.tokens[1],
+        cache_read_tokens=acc.tokens[2],
+        cache_write_tokens=acc.tokens[3],
+        cost_usd=acc.cost,
+        share_percent=float(round(acc.cost / total * 100, 1)) if total else 0.0,
+        avg_tokens_per_request=round(tokens / requests, 1) if requests else None,
+        cost_per_request_usd=(acc.cost / requests).quantize(Decimal("0.000000001")) if requests else None,
+        previous_cost_usd=prev_cost,
+        trend_percent=float(round((acc.cost - prev_cost) / prev_cost * 100, 1)) if prev_cost else None,
+        basis=sorted(acc.basis),
+    )
+
+
+def summary_text(
+    conn: sqlite3.Connection,
+    settings: Settings,
+    now: datetime | None = None,
+    budget_lines: Sequence[str] = (),
+) -> str:
+    """Today, this week and this month at a glance, with the top models of the month."""
+    lines: list[str] = []
+    month: SpendResult | None = None
+    for name in ("today", "this_week", "this_month"):
+        p = resolve_period(name, tz=settings.tz, week_start=settings.week_start, now=now)
+        result = get_spend(conn, settings, p, ["basis"])
+        parts = ", ".join(f"{r.group['basis']} {format_usd(r.cost_usd)}" for r in result.rows)
+        lines.append(f"{p.label()}: {format_usd(result.total_usd)}" + (f" ({parts})" if parts else ""))
+        month = result
+    p = resolve_period("this_month", tz=settings.tz, week_start=settings.week_start, now=now)
+    top = model_breakdown(conn, settings, p, top_n=5)
+    if top.models:
+        lines.append("top models this month:")
+        lines += [f"  {m.model}: {format_usd(m.cost_usd)} ({m.share_percent}%)" for m in top.models]
+    lines += list(budget_lines)
+    if month is not None:
+        lines += [f"note: {w}" for w in month.warnings]
+    return "\n".join(lines)

@@ -1,0 +1,549 @@
+"""What was spent: totals and breakdowns over every source, each dollar counted once.
+
+Three layers can describe the same provider-day: billed amounts from a cost API, token counts from
+a provider's usage API (priced here), and calls recorded locally (Claude Code logs, record_usage).
+For each provider and UTC day, the highest layer that has been synced is the total; the layers
+under it only *attribute* (which agent, session or project), and are returned apart, never added.
+Provider APIs report UTC days, so their amounts sit on their UTC date; local calls sit on their
+local date in the requested timezone.
+"""
+
+from __future__ import annotations
+
+import sqlite3
+from collections import defaultdict
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass, field
+from datetime import UTC, date, datetime, timedelta
+from decimal import Decimal
+from typing import Literal
+from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
+
+from cost_mcp.analytics.usage import cost_sql, token_totals
+from cost_mcp.config import PROVIDERS, Settings
+from cost_mcp.errors import InvalidInputError
+from cost_mcp.models import (
+    DIMENSIONS,
+    AttributionRow,
+    Basis,
+    PeriodInfo,
+    SourceStatus,
+    SpendResult,
+    SpendRow,
+)
+from cost_mcp.money import from_nanos
+from cost_mcp.periods import Period, bucket_start, iso_utc, resolve_period, to_ms
+from cost_mcp.store import rollup
+from cost_mcp.store.buckets import DAY_MS
+
+QH_MS = rollup.QUARTER_HOUR_MS
+LOCAL_LAYER, USAGE_LAYER, BILLED_LAYER = 0, 1, 2
+_TIME_DIMS = ("day", "week", "month")
+_EPOCH_ORDINAL = date(1970, 1, 1).toordinal()
+STALE_AFTER = timedelta(days=2)
+
+
+@dataclass(frozen=True)
+class Filters:
+    """Values to keep, per dimension (None: keep all)."""
+
+    providers: Sequence[str] | None = None
+    models: Sequence[str] | None = None
+    projects: Sequence[str] | None = None
+    agents: Sequence[str] | None = None
+    sessions: Sequence[str] | None = None
+    members: Sequence[str] | None = None
+    sources: Sequence[str] | None = None
+    basis: Sequence[str] | None = None
+
+    def column_filters(self) -> list[tuple[str, Sequence[str]]]:
+        """(column, values) pairs for the filters that map to a column of usage data."""
+        pairs = [
+            ("provider", self.providers),
+            ("model", self.models),
+            ("project", self.projects),
+            ("agent", self.agents),
+            ("session_id", self.sessions),
+            ("member", self.members),
+            ("source", self.sources),
+        ]
+        return [(col, values) for col, values in pairs if values]
+
+
+@dataclass
+class _Slice:
+    """Usage or spend of one (local day, UTC day, provider, model, dimensions) from one layer."""
+
+    layer: int
+    basis: Basis
+    local_day: date
+    utc_day: int
+    provider: str
+    model: str
+    source: str
+    dims: dict[str, str | None]
+    cost_nanos: int
+    unpriced: int
+    requests: int | None
+    tokens: list[int] | None
+    excluded: str | None = None
+
+
+@dataclass
+class _Group:
+    basis: Basis
+    cost_nanos: int = 0
+    unpriced: int = 0
+    requests: int | None = None
+    tokens: list[int] | None = None
+    reason: str | None = None
+    order: tuple[str, ...] = ()
+    extra: dict[str, int] = field(default_factory=dict)
+
+    def add(self, s: _Slice) -> None:
+        self.cost_nanos += s.cost_nanos
+        self.unpriced += s.unpriced
+        if s.requests is not None:
+            self.requests = (self.requests or 0) + s.requests
+        if s.tokens is not None:
+            self.tokens = [a + b for a, b in zip(self.tokens or [0] * 6, s.tokens, strict=True)]
+
+
+def zone(name: str | None, settings: Settings) -> ZoneInfo:
+    """The requested timezone, or the configured one; InvalidInputError names a fix for a bad name."""
+    if not name:
+        return settings.tz
+    try:
+        return ZoneInfo(name)
+    except (ZoneInfoNotFoundError, ValueError):
+        raise InvalidInputError(
+            f"unknown timezone {name!r}; use an IANA name such as 'Europe/Paris', 'America/New_York' or 'UTC'"
+        ) from None
+
+
+def period_info(p: Period) -> PeriodInfo:
+    """How a result names its period."""
+    return PeriodInfo(
+        name=p.name,
+        first_day=p.first_day.isoformat(),
+        last_day=p.last_day.isoformat(),
+        timezone=str(p.tz.key),
+        start_utc=iso_utc(p.start_ms),
+        end_utc=iso_utc(p.end_ms),
+    )
+
+
+def resolve(
+    settings: Settings,
+    period: str | None,
+    start: str | None,
+    end: str | None,
+    timezone: str | None,
+    now: datetime | None = None,
+) -> Period:
+    """The period a spend question is about."""
+    return resolve_period(
+        period, start, end, tz=zone(timezone, settings), week_start=settings.week_start, now=now
+    )
+
+
+def get_spend(
+    conn: sqlite3.Connection,
+    settings: Settings,
+    p: Period,
+    group_by: Sequence[str] = (),
+    filters: Filters | None = None,
+) -> SpendResult:
+    """Total and breakdown of spend in period ``p``.
+
+    Rows carry one basis each and sum exactly to the total; attribution rows explain billed
+    totals without being added to them.
+    """
+    filters = filters or Filters()
+    dims = _check_dims(group_by)
+    rollup.refresh(conn)
+    slices = _local_slices(conn, settings, p, dims, filters)
+    # Billed data cannot say which agent or session spent it: a question filtered that way is
+    # answered from the calls recorded locally.
+    local_only = bool(filters.agents or filters.sessions)
+    if not local_only:
+        slices += _bucket_slices(conn, p, dims, filters)
+    _apply_precedence(conn, slices, p, settings, local_only)
+    if filters.basis:
+        slices = [s for s in slices if s.basis in filters.basis]
+    rows, attribution = _group(slices, dims, settings)
+    total = sum((r.cost_usd for r in rows), Decimal(0))
+    by_basis: dict[str, Decimal] = defaultdict(Decimal)
+    for r in rows:
+        by_basis[r.basis] += r.cost_usd
+    warnings = _warnings(slices, settings, conn, local_only, dims)
+    return SpendResult(
+        period=period_info(p),
+        total_usd=total,
+        by_basis=dict(by_basis),
+        group_by=list(dims),
+        rows=rows,
+        attribution=attribution,
+        sources=source_statuses(conn, settings),
+        warnings=warnings,
+        alerts=[],
+    )
+
+
+def _check_dims(group_by: Sequence[str]) -> list[str]:
+    dims: list[str] = []
+    for d in group_by:
+        if d not in DIMENSIONS:
+            raise InvalidInputError(f"cannot group by {d!r}; use any of: {', '.join(DIMENSIONS)}")
+        if d not in dims:
+            dims.append(d)
+    return dims
+
+
+# --- reading the layers -------------------------------------------------------------------------
+
+
+def _local_day_sql(column: str, p: Period) -> str:
+    """SQL giving the local day number (days since 1970-01-01 local) of an epoch-ms expression.
+
+    The UTC offset is piecewise constant between DST transitions; the transitions inside the
+    period are found exactly (to the quarter-hour, which all real ones fall on).
+    """
+    cases: list[str] = []
+    offset = _offset_ms(p.tz, p.start_ms)
+    t = p.start_ms
+    day = p.first_day
+    while t < p.end_ms:
+        day += timedelta(days=1)
+        next_midnight = to_ms(datetime.combine(day, datetime.min.time(), tzinfo=p.tz))
+        if _offset_ms(p.tz, next_midnight) != offset:
+            change = next(q for q in range(t, next_midnight + QH_MS, QH_MS) if _offset_ms(p.tz, q) != offset)
+            cases.append(f"WHEN {column} < {change} THEN {offset}")
+            offset = _offset_ms(p.tz, change)
+        t = next_midnight
+    expr = f"CASE {' '.join(cases)} ELSE {offset} END" if cases else str(offset)
+    return f"(({column}) + {expr}) / {DAY_MS}"
+
+
+def _offset_ms(tz: ZoneInfo, ts_ms: int) -> int:
+    moment = datetime.fromtimestamp(ts_ms // 1000, tz)
+    delta = moment.utcoffset()
+    return int(delta.total_seconds()) * 1000 if delta is not None else 0
+
+
+def _where(filters: Filters, available: set[str]) -> tuple[str, list[object]]:
+    clauses: list[str] = []
+    args: list[object] = []
+    for column, values in filters.column_filters():
+        if column not in available:
+            clauses.append("0")  # a filter this data cannot satisfy keeps nothing
+            continue
+        clauses.append(f"{column} IN ({', '.join('?' * len(values))})")
+        args.extend(values)
+    return "".join(f" AND {c}" for c in clauses), args
+
+
+_LOCAL_DIM_COLUMNS = {
+    "provider": "provider",
+    "model": "model",
+    "project": "project",
+    "agent": "agent",
+    "member": "member",
+    "source": "source",
+    "session": "session_id",
+}
+
+
+def _local_slices(
+    conn: sqlite3.Connection, settings: Settings, p: Period, dims: Sequence[str], filters: Filters
+) -> list[_Slice]:
+    needs_session = "session" in dims or bool(filters.sessions)
+    fixed = ("provider", "model", "source", "agent")
+    dim_cols = [_LOCAL_DIM_COLUMNS[d] for d in dims if d in _LOCAL_DIM_COLUMNS and d not in fixed]
+    mode = settings.cost_mode
+    if needs_session:
+        cost = cost_sql(mode)
+        time_col, table = "ts_ms", "usage_events"
+        cost_sum, unpriced_sum = f"COALESCE(SUM({cost}), 0)", f"SUM(({cost}) IS NULL)"
+        tokens = (
+            "SUM(input_tokens), SUM(output_tokens), SUM(cache_read_tokens), SUM(cache_write_5m_tokens), "
+            "SUM(cache_write_1h_tokens), SUM(web_search_requests), COUNT(*)"
+        )
+        lo, hi, extra = p.start_ms, p.end_ms, " AND counted = 1"
+        available = set(_LOCAL_DIM_COLUMNS.values())
+    else:
+        time_col, table = f"qh * {QH_MS}", "usage_rollup"
+        cost_sum, unpriced_sum = f"SUM({mode}_nanos)", f"SUM({mode}_unpriced)" if mode != "display" else "0"
+        tokens = (
+            "SUM(input_tokens), SUM(output_tokens), SUM(cache_read_tokens), SUM(cache_write_5m_tokens), "
+            "SUM(cache_write_1h_tokens), SUM(web_search_requests), SUM(requests)"
+        )
+        lo, hi, extra = p.start_ms // QH_MS, -(-p.end_ms // QH_MS), ""
+        available = set(_LOCAL_DIM_COLUMNS.values()) - {"session_id"}
+    range_col = "ts_ms" if needs_session else "qh"
+    where, args = _where(filters, available)
+    group_cols = [*fixed, *dim_cols]
+    sql = f"""
+        SELECT {_local_day_sql(time_col, p)} AS local_day, ({time_col}) / {DAY_MS} AS utc_day,
+               {", ".join(group_cols)}, {cost_sum}, {unpriced_sum}, {tokens}
+        FROM {table}
+        WHERE {range_col} >= ? AND {range_col} < ?{extra}{where}
+        GROUP BY local_day, utc_day, {", ".join(group_cols)}
+    """
+    slices: list[_Slice] = []
+    n = len(group_cols)
+    for row in conn.execute(sql, (lo, hi, *args)):
+        local_day = date.fromordinal(_EPOCH_ORDINAL + int(row[0]))
+        values = dict(zip(group_cols, row[2 : 2 + n], strict=True))
+        cost_nanos, unpriced = int(row[2 + n] or 0), int(row[3 + n] or 0)
+        sums = [int(v or 0) for v in row[4 + n : 10 + n]]
+        requests = int(row[10 + n] or 0)
+        slice_dims = {d: values.get(_LOCAL_DIM_COLUMNS.get(d, "")) for d in dims}
+        slices.append(
+            _Slice(
+                layer=LOCAL_LAYER,
+                basis="estimated",
+                local_day=local_day,
+                utc_day=int(row[1]),
+                provider=str(values["provider"]),
+                model=str(values["model"]),
+                source=str(values["source"]),
+                dims=slice_dims,
+                cost_nanos=cost_nanos,
+                unpriced=unpriced,
+                requests=requests,
+                tokens=sums,
+            )
+        )
+    return slices
+
+
+def _bucket_slices(
+    conn: sqlite3.Connection, p: Period, dims: Sequence[str], filters: Filters
+) -> list[_Slice]:
+    # Provider buckets are UTC days placed on their UTC date.
+    first = (p.first_day.toordinal() - _EPOCH_ORDINAL) * DAY_MS
+    last = (p.last_day.toordinal() - _EPOCH_ORDINAL + 1) * DAY_MS
+    available = {"provider", "model", "project", "member", "source"}
+    where, args = _where(
+        Filters(
+            providers=filters.providers,
+            models=filters.models,
+            projects=filters.projects,
+            members=filters.members,
+        ),
+        available,
+    )
+    rows = conn.execute(
+        f"""
+        SELECT kind, start_ms, provider, model, CASE WHEN project != '' THEN project ELSE workspace END,
+               member, COALESCE(SUM(cost_nanos), 0), SUM(cost_nanos IS NULL), SUM(requests),
+               SUM(input_tokens), SUM(output_tokens), SUM(cache_read_tokens), SUM(cache_write_5m_tokens),
+               SUM(cache_write_1h_tokens), SUM(web_search_requests)
+        FROM provider_buckets
+        WHERE start_ms >= ? AND start_ms < ?{where}
+        GROUP BY 1, 2, 3, 4, 5, 6
+        """,
+        (first, last, *args),
+    ).fetchall()
+    slices: list[_Slice] = []
+    for kind, start_ms, provider, model, project, member, cost, unpriced, requests, *sums in rows:
+        source = f"{provider} {'billing' if kind == 'cost' else 'usage'} api"
+        if filters.sources and source not in filters.sources:
+            continue
+        values: dict[str, str | None] = {
+            "provider": provider,
+            "model": model or None,
+            "project": project or None,
+            "member": member or None,
+            "source": source,
+            "agent": None,
+            "session": None,
+        }
+        billed = kind == "cost"
+        slices.append(
+            _Slice(
+                layer=BILLED_LAYER if billed else USAGE_LAYER,
+                basis="billed" if billed else "estimated",
+                local_day=date.fromordinal(_EPOCH_ORDINAL + int(start_ms) // DAY_MS),
+                utc_day=int(start_ms) // DAY_MS,
+                provider=str(provider),
+                model=str(model),
+                source=source,
+                dims={d: values.get(d) for d in dims if d not in _TIME_DIMS and d != "basis"},
+                cost_nanos=int(cost),
+                unpriced=int(unpriced) if not billed else 0,
+                requests=None if billed else int(requests),
+                tokens=None if billed else [int(v) for v in sums],
+            )
+        )
+    return slices
+
+
+def _apply_precedence(
+    conn: sqlite3.Connection, slices: list[_Slice], p: Period, settings: Settings, local_only: bool
+) -> None:
+    lo = (p.first_day.toordinal() - _EPOCH_ORDINAL - 1) * DAY_MS
+    hi = (p.last_day.toordinal() - _EPOCH_ORDINAL + 2) * DAY_MS
+    covered: dict[tuple[str, int], int] = {}
+    if not local_only:
+        for provider, kind, start_ms in conn.execute(
+            "SELECT provider, kind, start_ms FROM provider_coverage WHERE start_ms >= ? AND start_ms < ?",
+            (lo, hi),
+        ):
+            layer = BILLED_LAYER if kind == "cost" else USAGE_LAYER
+            key = (str(provider), int(start_ms) // DAY_MS)
+            covered[key] = max(covered.get(key, LOCAL_LAYER), layer)
+    subscription = settings.claude_code_billing == "subscription"
+    for s in slices:
+        top = covered.get((s.provider, s.utc_day), LOCAL_LAYER)
+        if s.layer < top:
+            s.excluded = (
+                f"{s.provider} billing data covers this day and is the total"
+                if top == BILLED_LAYER
+                else f"{s.provider} usage data covers this day and is the total"
+            )
+        elif subscription and s.source == "claude_code":
+            s.excluded = "Claude Code is covered by a subscription: API-equivalent value, not spend"
+
+
+# --- grouping -----------------------------------------------------------------------------------
+
+
+def _dim_value(s: _Slice, d: str, settings: Settings) -> str | None:
+    if d == "day":
+        return s.local_day.isoformat()
+    if d == "week":
+        return bucket_start(s.local_day, "week", settings.week_start).isoformat()
+    if d == "month":
+        return s.local_day.strftime("%Y-%m")
+    if d == "basis":
+        return s.basis
+    return s.dims.get(d)
+
+
+def _group(
+    slices: Iterable[_Slice], dims: Sequence[str], settings: Settings
+) -> tuple[list[SpendRow], list[AttributionRow]]:
+    counted: dict[tuple[object, ...], _Group] = {}
+    attributed: dict[tuple[object, ...], _Group] = {}
+    keys: dict[tuple[object, ...], dict[str, str | None]] = {}
+    for s in slices:
+        group = {d: _dim_value(s, d, settings) for d in dims}
+        key = (s.basis, s.excluded, *group.values())
+        keys[key] = group
+        target = attributed if s.excluded else counted
+        g = target.get(key)
+        if g is None:
+            g = target[key] = _Group(basis=s.basis, reason=s.excluded)
+        g.add(s)
+    time_dims = [d for d in dims if d in _TIME_DIMS]
+
+    def order(item: tuple[tuple[object, ...], _Group]) -> tuple[object, ...]:
+        key, g = item
+        group = keys[key]
+        return (*(group[d] or "" for d in time_dims), -g.cost_nanos, str(key))
+
+    rows = [_row(keys[k], g) for k, g in sorted(counted.items(), key=order)]
+    attribution = [
+        AttributionRow(**_row(keys[k], g).model_dump(), reason=g.reason or "")
+        for k, g in sorted(attributed.items(), key=order)
+    ]
+    return rows, attribution
+
+
+def _row(group: dict[str, str | None], g: _Group) -> SpendRow:
+    return SpendRow(
+        group=group,
+        basis=g.basis,
+        cost_usd=from_nanos(g.cost_nanos),
+        requests=g.requests,
+        tokens=token_totals(g.tokens) if g.tokens is not None else None,
+        unpriced_requests=g.unpriced,
+    )
+
+
+# --- freshness and warnings ---------------------------------------------------------------------
+
+
+def source_statuses(
+    conn: sqlite3.Connection, settings: Settings, now: datetime | None = None
+) -> list[SourceStatus]:
+    """Freshness of every source that has ever run, plus configured providers that never have."""
+    moment = now or datetime.now(UTC)
+    statuses: list[SourceStatus] = []
+    seen: set[str] = set()
+    for source, last_success, last_error in conn.execute(
+        "SELECT source, last_success, last_error FROM source_state ORDER BY source"
+    ):
+        seen.add(str(source))
+        status: Literal["ok", "stale", "error", "never"] = "ok"
+        if last_error:
+            status = "error"
+        elif not last_success:
+            status = "never"
+        elif moment - datetime.fromisoformat(str(last_success)) > STALE_AFTER:
+            status = "stale"
+        statuses.append(
+            SourceStatus(
+                source=str(source),
+                kind="logs" if source == "claude_code" else "billing api",
+                status=status,
+                last_success=last_success,
+                last_error=last_error,
+            )
+        )
+    for spec in PROVIDERS:
+        if settings.provider_key(spec.id) is not None and spec.id not in seen:
+            statuses.append(
+                SourceStatus(
+                    source=spec.id, kind="billing api", status="never", last_success=None, last_error=None
+                )
+            )
+    return statuses
+
+
+def _warnings(
+    slices: Sequence[_Slice],
+    settings: Settings,
+    conn: sqlite3.Connection,
+    local_only: bool,
+    dims: Sequence[str],
+) -> list[str]:
+    warnings: list[str] = []
+    unpriced: dict[str, list[int]] = defaultdict(lambda: [0, 0])
+    for s in slices:
+        if s.unpriced and not s.excluded:
+            unpriced[s.model][0] += s.unpriced
+    for model, (calls, _) in sorted(unpriced.items()):
+        warnings.append(
+            f"{model}: {calls} call(s) with no known price are not in the total; add the model to the "
+            f"price override file ({settings.prices_file})"
+        )
+    for status in source_statuses(conn, settings):
+        if status.status == "error":
+            warnings.append(
+                f"{status.source}: last refresh failed ({status.last_error}); showing earlier data"
+            )
+        elif status.status == "stale":
+            warnings.append(f"{status.source}: not refreshed since {status.last_success}")
+    if local_only:
+        warnings.append(
+            "filtered by agent or session: billed data cannot be split that way, so this is estimated usage"
+        )
+    if any(d in ("agent", "session") for d in dims) and any(s.layer != LOCAL_LAYER for s in slices):
+        warnings.append(
+            "billed amounts have no agent or session (shown as null); see attribution for the estimated split"
+        )
+    has_data = conn.execute("SELECT 1 FROM usage_events LIMIT 1").fetchone() is not None or (
+        conn.execute("SELECT 1 FROM provider_buckets LIMIT 1").fetchone() is not None
+    )
+    configured = any(settings.provider_key(spec.id) for spec in PROVIDERS)
+    if not has_data and not configured:
+        warnings.append(
+            "no data source is connected yet: Claude Code logs are read from "
+            + ", ".join(str(r) for r in settings.claude_roots())
+            + " (set CLAUDE_CONFIG_DIR if yours are elsewhere); for billed numbers set ANTHROPIC_ADMIN_KEY "
+            "or OPENAI_ADMIN_KEY; agents can report calls with record_usage"
+        )
+    return warnings

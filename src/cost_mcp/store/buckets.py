@@ -1,0 +1,111 @@
+"""Writing what provider APIs report: replace a synced range, record which days it covers.
+
+Re-syncing a range replaces it (never adds to it), and the whole range is written in one
+transaction: a failed sync leaves the previous data exactly as it was.
+"""
+
+from __future__ import annotations
+
+import sqlite3
+from collections.abc import Sequence
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from typing import Literal
+
+BucketKind = Literal["cost", "usage"]
+DAY_MS = 86_400_000
+
+
+@dataclass(frozen=True, slots=True)
+class Bucket:
+    """One row of a provider's report: an amount (cost) or token counts (usage) for a time bucket."""
+
+    start_ms: int
+    end_ms: int
+    cost_nanos: int | None = None
+    model: str = ""
+    project: str = ""
+    workspace: str = ""
+    api_key: str = ""
+    line_item: str = ""
+    service_tier: str = ""
+    member: str = ""
+    requests: int = 0
+    input_tokens: int = 0
+    output_tokens: int = 0
+    cache_read_tokens: int = 0
+    cache_write_5m_tokens: int = 0
+    cache_write_1h_tokens: int = 0
+    web_search_requests: int = 0
+
+
+def replace_range(
+    conn: sqlite3.Connection,
+    provider: str,
+    kind: BucketKind,
+    start_ms: int,
+    end_ms: int,
+    buckets: Sequence[Bucket],
+) -> None:
+    """Replace everything ``provider`` reported as ``kind`` in ``[start_ms, end_ms)`` by ``buckets``
+    and mark each UTC day of the range as covered. The caller owns the transaction."""
+    if start_ms % DAY_MS or end_ms % DAY_MS or end_ms <= start_ms:
+        raise ValueError("a synced range must be whole UTC days")
+    now = datetime.now(UTC).isoformat()
+    conn.execute(
+        "DELETE FROM provider_buckets WHERE provider = ? AND kind = ? AND start_ms >= ? AND start_ms < ?",
+        (provider, kind, start_ms, end_ms),
+    )
+    conn.executemany(
+        """
+        INSERT INTO provider_buckets (
+            provider, kind, start_ms, end_ms, model, project, workspace, api_key, line_item,
+            service_tier, member, cost_nanos, requests, input_tokens, output_tokens,
+            cache_read_tokens, cache_write_5m_tokens, cache_write_1h_tokens, web_search_requests,
+            fetched_at
+        ) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)
+        ON CONFLICT (provider, kind, start_ms, end_ms, model, project, workspace, api_key, line_item,
+                     service_tier, member)
+        DO UPDATE SET
+            cost_nanos = COALESCE(provider_buckets.cost_nanos, 0) + COALESCE(excluded.cost_nanos, 0),
+            requests = provider_buckets.requests + excluded.requests,
+            input_tokens = provider_buckets.input_tokens + excluded.input_tokens,
+            output_tokens = provider_buckets.output_tokens + excluded.output_tokens,
+            cache_read_tokens = provider_buckets.cache_read_tokens + excluded.cache_read_tokens,
+            cache_write_5m_tokens = provider_buckets.cache_write_5m_tokens + excluded.cache_write_5m_tokens,
+            cache_write_1h_tokens = provider_buckets.cache_write_1h_tokens + excluded.cache_write_1h_tokens,
+            web_search_requests = provider_buckets.web_search_requests + excluded.web_search_requests
+        """,
+        [
+            (
+                provider,
+                kind,
+                b.start_ms,
+                b.end_ms,
+                b.model,
+                b.project,
+                b.workspace,
+                b.api_key,
+                b.line_item,
+                b.service_tier,
+                b.member,
+                b.cost_nanos,
+                b.requests,
+                b.input_tokens,
+                b.output_tokens,
+                b.cache_read_tokens,
+                b.cache_write_5m_tokens,
+                b.cache_write_1h_tokens,
+                b.web_search_requests,
+                now,
+            )
+            for b in buckets
+        ],
+    )
+    conn.executemany(
+        """
+        INSERT INTO provider_coverage (provider, kind, start_ms, end_ms, synced_at) VALUES (?, ?, ?, ?, ?)
+        ON CONFLICT (provider, kind, start_ms) DO UPDATE SET synced_at = excluded.synced_at
+        """,
+        [(provider, kind, day, day + DAY_MS, now) for day in range(start_ms, end_ms, DAY_MS)],
+    )

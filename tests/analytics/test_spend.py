@@ -1,0 +1,297 @@
+"""get_spend and model_breakdown over a real ledger: basis rules, grouping, timezones, filters."""
+
+from __future__ import annotations
+
+import sqlite3
+from collections.abc import Iterator
+from datetime import UTC, datetime
+from decimal import Decimal
+from pathlib import Path
+
+import pytest
+
+from cost_mcp.analytics.breakdown import model_breakdown, summary_text
+from cost_mcp.analytics.spend import Filters, get_spend, resolve
+from cost_mcp.config import Settings, load_settings
+from cost_mcp.errors import InvalidInputError
+from cost_mcp.pricing import Pricer
+from cost_mcp.sources.claude_code import ingest
+from cost_mcp.store import connect, write_transaction
+from cost_mcp.store.buckets import DAY_MS, Bucket, replace_range
+from tests.sources.claude_logs import assistant, session_file, write
+
+NOV2 = int(datetime(2026, 11, 2, tzinfo=UTC).timestamp()) * 1000
+
+
+@pytest.fixture
+def conn(settings: Settings) -> Iterator[sqlite3.Connection]:
+    c = connect(settings.db)
+    yield c
+    c.close()
+
+
+def logs(home: Path, *lines: dict[str, object], session: str = "s1") -> None:
+    write(session_file(home / "claude", session), *lines)
+
+
+def billed(
+    conn: sqlite3.Connection, provider: str, day_ms: int, *buckets: Bucket, kind: str = "cost"
+) -> None:
+    with write_transaction(conn):
+        replace_range(conn, provider, kind, day_ms, day_ms + DAY_MS, list(buckets))  # type: ignore[arg-type]
+
+
+def spend(
+    conn: sqlite3.Connection, settings: Settings, group_by: list[str] | None = None, **kwargs: object
+) -> object:
+    p = resolve(settings, None, "2026-11-01", "2026-11-05", kwargs.pop("tz", None))  # type: ignore[arg-type]
+    return get_spend(conn, settings, p, group_by or [], Filters(**kwargs))  # type: ignore[arg-type]
+
+
+def test_billed_and_estimated_on_one_provider_day_count_once(
+    home: Path, conn: sqlite3.Connection, settings: Settings
+) -> None:
+    # 1k in + 1k out on Sonnet 4.5 = $0.018 estimated on Nov 2 and on Nov 3; Anthropic billed $0.05 on Nov 2.
+    logs(
+        home,
+        assistant("m1", "r1", "2026-11-02T09:00:00.000Z", input=1_000, output=1_000),
+        assistant("m2", "r2", "2026-11-03T09:00:00.000Z", input=1_000, output=1_000),
+    )
+    ingest(conn, settings, Pricer())
+    billed(
+        conn, "anthropic", NOV2, Bucket(NOV2, NOV2 + DAY_MS, cost_nanos=50_000_000, model="claude-sonnet-4-5")
+    )
+    result = spend(conn, settings, ["day", "agent"])
+    assert result.total_usd == Decimal("0.068")  # type: ignore[attr-defined]
+    assert result.by_basis == {"billed": Decimal("0.05"), "estimated": Decimal("0.018")}  # type: ignore[attr-defined]
+    rows = {(r.group["day"], r.basis): r for r in result.rows}  # type: ignore[attr-defined]
+    assert rows[("2026-11-02", "billed")].group["agent"] is None
+    assert ("2026-11-02", "estimated") not in rows
+    # attribution still says which agent the billed day came from
+    [attr] = result.attribution  # type: ignore[attr-defined]
+    assert attr.group == {"day": "2026-11-02", "agent": "claude-code"}
+    assert attr.cost_usd == Decimal("0.018")
+    assert "billing data covers this day" in attr.reason
+
+
+def test_billed_day_with_no_spend_still_wins(
+    home: Path, conn: sqlite3.Connection, settings: Settings
+) -> None:
+    logs(home, assistant("m1", "r1", "2026-11-02T09:00:00.000Z", input=1_000, output=1_000))
+    ingest(conn, settings, Pricer())
+    billed(conn, "anthropic", NOV2)  # synced, nothing billed
+    result = spend(conn, settings)
+    assert result.total_usd == 0  # type: ignore[attr-defined]
+    assert len(result.attribution) == 1  # type: ignore[attr-defined]
+
+
+def test_other_providers_days_are_not_covered(
+    home: Path, conn: sqlite3.Connection, settings: Settings
+) -> None:
+    logs(home, assistant("m1", "r1", "2026-11-02T09:00:00.000Z", input=1_000, output=1_000))
+    ingest(conn, settings, Pricer())
+    billed(conn, "openai", NOV2, Bucket(NOV2, NOV2 + DAY_MS, cost_nanos=7_000_000_000))
+    result = spend(conn, settings, ["provider"])
+    assert result.total_usd == Decimal("7.018")  # type: ignore[attr-defined]
+    assert not result.attribution  # type: ignore[attr-defined]
+
+
+def test_provider_usage_data_beats_local_estimates_but_not_billing(
+    home: Path, conn: sqlite3.Connection, settings: Settings
+) -> None:
+    logs(home, assistant("m1", "r1", "2026-11-02T09:00:00.000Z", input=1_000, output=1_000))
+    ingest(conn, settings, Pricer())
+    billed(
+        conn,
+        "anthropic",
+        NOV2,
+        Bucket(NOV2, NOV2 + DAY_MS, cost_nanos=30_000_000, input_tokens=10_000, requests=3),
+        kind="usage",
+    )
+    assert spend(conn, settings).total_usd == Decimal("0.03")  # type: ignore[attr-defined]
+    billed(conn, "anthropic", NOV2, Bucket(NOV2, NOV2 + DAY_MS, cost_nanos=40_000_000))
+    result = spend(conn, settings, ["source"])
+    assert result.total_usd == Decimal("0.04")  # type: ignore[attr-defined]
+    assert {a.group["source"] for a in result.attribution} == {  # type: ignore[attr-defined]
+        "claude_code",
+        "anthropic usage api",
+    }
+
+
+def test_resyncing_a_day_replaces_it(home: Path, conn: sqlite3.Connection, settings: Settings) -> None:
+    billed(conn, "openai", NOV2, Bucket(NOV2, NOV2 + DAY_MS, cost_nanos=1_000_000_000))
+    billed(conn, "openai", NOV2, Bucket(NOV2, NOV2 + DAY_MS, cost_nanos=2_500_000_000))
+    assert spend(conn, settings).total_usd == Decimal("2.5")  # type: ignore[attr-defined]
+
+
+def test_filtering_by_agent_answers_from_local_usage(
+    home: Path, conn: sqlite3.Connection, settings: Settings
+) -> None:
+    logs(home, assistant("m1", "r1", "2026-11-02T09:00:00.000Z", input=1_000, output=1_000))
+    ingest(conn, settings, Pricer())
+    billed(conn, "anthropic", NOV2, Bucket(NOV2, NOV2 + DAY_MS, cost_nanos=50_000_000))
+    result = spend(conn, settings, agents=["claude-code"])
+    assert result.total_usd == Decimal("0.018")  # type: ignore[attr-defined]
+    assert any("estimated usage" in w for w in result.warnings)  # type: ignore[attr-defined]
+
+
+def test_rollup_and_raw_events_agree(home: Path, conn: sqlite3.Connection, settings: Settings) -> None:
+    for i in range(40):
+        logs(
+            home,
+            assistant(
+                f"m{i}",
+                f"r{i}",
+                f"2026-11-0{1 + i % 5}T{i % 24:02d}:{i % 60:02d}:00.000Z",
+                input=100 * i,
+                output=7 * i,
+                cache_read=1_000 * i,
+            ),
+            session=f"s{i % 3}",
+        )
+    ingest(conn, settings, Pricer())
+    by_day = spend(conn, settings, ["day"])  # from the rollup
+    by_session = spend(conn, settings, ["day", "session"])  # from the events
+    assert by_day.total_usd == by_session.total_usd  # type: ignore[attr-defined]
+    day_totals: dict[str, Decimal] = {}
+    for r in by_session.rows:  # type: ignore[attr-defined]
+        day_totals[r.group["day"]] = day_totals.get(r.group["day"], Decimal(0)) + r.cost_usd
+    assert day_totals == {r.group["day"]: r.cost_usd for r in by_day.rows}  # type: ignore[attr-defined]
+
+
+def test_rows_sum_to_the_total_exactly(home: Path, conn: sqlite3.Connection, settings: Settings) -> None:
+    for i in range(25):
+        logs(
+            home,
+            assistant(f"m{i}", f"r{i}", f"2026-11-0{1 + i % 4}T10:00:00.000Z", input=333 * i, output=71),
+            session=f"s{i % 4}",
+        )
+    ingest(conn, settings, Pricer())
+    billed(conn, "openai", NOV2, Bucket(NOV2, NOV2 + DAY_MS, cost_nanos=123_456_789, model="gpt-5"))
+    for group_by in ([], ["provider"], ["day", "model"], ["session"], ["basis", "week"], ["month", "source"]):
+        result = spend(conn, settings, group_by)
+        assert sum(r.cost_usd for r in result.rows) == result.total_usd  # type: ignore[attr-defined]
+
+
+def test_days_follow_the_requested_timezone(home: Path, conn: sqlite3.Connection, settings: Settings) -> None:
+    # 23:30 UTC on Nov 2 is already Nov 3 in Paris (UTC+1 in November).
+    logs(home, assistant("m1", "r1", "2026-11-02T23:30:00.000Z", input=1_000, output=0))
+    ingest(conn, settings, Pricer())
+    utc = spend(conn, settings, ["day"], tz="UTC")
+    paris = spend(conn, settings, ["day"], tz="Europe/Paris")
+    assert [r.group["day"] for r in utc.rows] == ["2026-11-02"]  # type: ignore[attr-defined]
+    assert [r.group["day"] for r in paris.rows] == ["2026-11-03"]  # type: ignore[attr-defined]
+
+
+def test_dst_change_day_holds_25_hours_of_usage(
+    home: Path, conn: sqlite3.Connection, settings: Settings
+) -> None:
+    # Europe/Paris 2026-10-25 is 25 hours long: 22:00Z on Oct 24 to 23:00Z on Oct 25.
+    logs(
+        home,
+        assistant("a", "r1", "2026-10-24T22:00:00.000Z", input=1_000, output=0),
+        assistant("b", "r2", "2026-10-25T22:59:00.000Z", input=1_000, output=0),
+        assistant("c", "r3", "2026-10-25T23:00:00.000Z", input=1_000, output=0),
+    )
+    ingest(conn, settings, Pricer())
+    p = resolve(settings, None, "2026-10-24", "2026-10-26", "Europe/Paris")
+    result = get_spend(conn, settings, p, ["day"])
+    assert {r.group["day"]: r.requests for r in result.rows} == {"2026-10-25": 2, "2026-10-26": 1}
+
+
+def test_cost_modes(home: Path, conn: sqlite3.Connection, monkeypatch: pytest.MonkeyPatch) -> None:
+    line = assistant("m1", "r1", "2026-11-02T09:00:00.000Z", input=100_000, output=0)
+    line["costUSD"] = 0.5
+    logs(home, line, assistant("m2", "r2", "2026-11-02T10:00:00.000Z", input=100_000, output=0))
+    totals = {}
+    for mode in ("auto", "calculate", "display"):
+        monkeypatch.setenv("COST_MCP_COST_MODE", mode)
+        s = load_settings()
+        ingest(conn, s, Pricer())
+        totals[mode] = spend(conn, s).total_usd  # type: ignore[attr-defined]
+    assert totals == {"auto": Decimal("0.8"), "calculate": Decimal("0.6"), "display": Decimal("0.5")}
+
+
+def test_subscription_billing_moves_claude_code_to_attribution(
+    home: Path, conn: sqlite3.Connection, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv("COST_MCP_CLAUDE_CODE_BILLING", "subscription")
+    s = load_settings()
+    logs(home, assistant("m1", "r1", "2026-11-02T09:00:00.000Z", input=1_000, output=1_000))
+    ingest(conn, s, Pricer())
+    result = spend(conn, s)
+    assert result.total_usd == 0  # type: ignore[attr-defined]
+    assert "subscription" in result.attribution[0].reason  # type: ignore[attr-defined]
+
+
+def test_unpriced_models_are_warned_about_not_zeroed(
+    home: Path, conn: sqlite3.Connection, settings: Settings
+) -> None:
+    logs(home, assistant("m1", "r1", "2026-11-02T09:00:00.000Z", model="claude-nova-9"))
+    ingest(conn, settings, Pricer())
+    result = spend(conn, settings, ["model"])
+    assert result.rows[0].unpriced_requests == 1  # type: ignore[attr-defined]
+    assert any("claude-nova-9" in w and "no known price" in w for w in result.warnings)  # type: ignore[attr-defined]
+
+
+def test_nothing_configured_says_how_to_start(conn: sqlite3.Connection, settings: Settings) -> None:
+    result = spend(conn, settings)
+    assert result.total_usd == 0  # type: ignore[attr-defined]
+    assert any("ANTHROPIC_ADMIN_KEY" in w and "CLAUDE_CONFIG_DIR" in w for w in result.warnings)  # type: ignore[attr-defined]
+
+
+@pytest.mark.parametrize(
+    ("group_by", "tz", "message"),
+    [(["colour"], None, "cannot group by 'colour'"), ([], "Mars/Base", "unknown timezone")],
+)
+def test_bad_arguments_name_the_fix(
+    conn: sqlite3.Connection, settings: Settings, group_by: list[str], tz: str | None, message: str
+) -> None:
+    with pytest.raises(InvalidInputError, match=message):
+        spend(conn, settings, group_by, tz=tz)
+
+
+def test_model_breakdown_shares_trend_and_other(
+    home: Path, conn: sqlite3.Connection, settings: Settings
+) -> None:
+    # previous period (Oct 27-31): sonnet $0.018; this period: sonnet $0.036, haiku $0.006, opus
+    logs(
+        home,
+        assistant("p1", "q1", "2026-10-28T09:00:00.000Z", input=1_000, output=1_000),
+        assistant("m1", "r1", "2026-11-02T09:00:00.000Z", input=1_000, output=1_000),
+        assistant("m2", "r2", "2026-11-03T09:00:00.000Z", input=1_000, output=1_000),
+        assistant(
+            "m3",
+            "r3",
+            "2026-11-03T10:00:00.000Z",
+            input=1_000,
+            output=1_000,
+            model="claude-haiku-4-5-20251001",
+        ),
+        assistant(
+            "m4", "r4", "2026-11-03T11:00:00.000Z", input=100, output=100, model="claude-opus-4-1-20250805"
+        ),
+    )
+    ingest(conn, settings, Pricer())
+    p = resolve(settings, None, "2026-11-01", "2026-11-05", None)
+    result = model_breakdown(conn, settings, p, top_n=2)
+    assert result.previous_period.first_day == "2026-10-27"
+    names = [m.model for m in result.models]
+    # opus 100/100 = $0.009 outranks haiku 1k/1k = $0.006, which is folded into "other"
+    assert names == ["claude-sonnet-4-5-20250929", "claude-opus-4-1-20250805", "other"]
+    sonnet = result.models[0]
+    assert sonnet.requests == 2
+    assert sonnet.cost_usd == Decimal("0.036")
+    assert sonnet.previous_cost_usd == Decimal("0.018")
+    assert sonnet.trend_percent == 100.0
+    assert sonnet.cost_per_request_usd == Decimal("0.018")
+    assert sum(m.cost_usd for m in result.models) == result.total_usd
+    assert round(sum(m.share_percent for m in result.models)) == 100
+
+
+def test_summary_reads_at_a_glance(home: Path, conn: sqlite3.Connection, settings: Settings) -> None:
+    logs(home, assistant("m1", "r1", "2026-11-02T09:00:00.000Z", input=1_000, output=1_000))
+    ingest(conn, settings, Pricer())
+    text = summary_text(conn, settings, now=datetime(2026, 11, 2, 12, tzinfo=UTC))
+    assert "today: 2026-11-02: $0.02" in text
+    assert "claude-sonnet-4-5-20250929" in text
