@@ -51,3 +51,13 @@ def test_parse_usd_accepts_strings_and_ints() -> None:
 )
 def test_format_usd(amount: Decimal, shown: str) -> None:
     assert format_usd(amount) == shown
+
+
+@pytest.mark.parametrize(
+    ("pico", "nanos"),
+    [(0, 0), (1_499, 1), (1_500, 2), (2_500, 2), (2_501, 3), (3_000_000, 3_000), (37_500, 38)],
+)
+def test_pico_to_nanos_rounds_half_even(pico: int, nanos: int) -> None:
+    from cost_mcp.money import pico_to_nanos
+
+    assert pico_to_nanos(pico) == nanos

@@ -22,6 +22,22 @@ def to_nanos(usd: Decimal) -> int:
     return int((usd * NANOS_PER_USD).to_integral_value(rounding=ROUND_HALF_EVEN))
 
 
+PICOS_PER_NANO = 1_000
+
+
+def pico_to_nanos(pico: int) -> int:
+    """Integer pico-USD (how prices are computed) to nano-USD (how they are stored), half-even."""
+    q, r = divmod(pico, PICOS_PER_NANO)
+    if r * 2 > PICOS_PER_NANO or (r * 2 == PICOS_PER_NANO and q % 2):
+        q += 1
+    return q
+
+
+def pico_to_usd(pico: int) -> Decimal:
+    """Integer pico-USD as an exact Decimal amount of USD."""
+    return Decimal(pico).scaleb(-12) if pico else Decimal(0)
+
+
 def from_nanos(nanos: int) -> Decimal:
     """Integer nano-USD back to an exact Decimal amount of USD."""
     return (Decimal(nanos) / NANOS_PER_USD).quantize(_NANO)

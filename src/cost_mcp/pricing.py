@@ -22,7 +22,7 @@ import functools
 import re
 import tomllib
 from collections.abc import Iterable, Mapping
-from dataclasses import dataclass, field, fields
+from dataclasses import dataclass, fields
 from datetime import UTC, datetime
 from decimal import Decimal
 from pathlib import Path
@@ -33,6 +33,7 @@ from genai_prices import Usage, data_snapshot
 from genai_prices.types import ModelInfo, ModelPrice, Provider, TieredPrices
 
 from cost_mcp.errors import InvalidInputError
+from cost_mcp.money import pico_to_nanos, pico_to_usd, to_nanos
 
 MTOK = Decimal(1_000_000)
 KCOUNT = Decimal(1_000)
@@ -93,16 +94,38 @@ class Tokens:
 
 @dataclass(frozen=True, slots=True)
 class Price:
-    """A priced call."""
+    """A priced call: exact integer pico-USD per token kind, or genai-prices' own Decimal total for
+    the rare price tables whose units this module does not model."""
 
-    total: Decimal
     model_id: str
     provider_id: str
     source: PriceSource
     long_context: bool
     """True when a tier above the base price applied (the request passed a threshold such as 200k)."""
-    by_kind: Mapping[TokenKind, Decimal] = field(default_factory=dict)
-    """Cost per token kind; filled when the rates are known (always, except fallback pricing)."""
+    kind_pico: tuple[int, ...] = ()
+    """Pico-USD per TOKEN_KINDS entry; empty for fallback pricing."""
+    extra_pico: int = 0
+    """Per-request fees, in pico-USD."""
+    fallback_total: Decimal | None = None
+
+    @property
+    def total(self) -> Decimal:
+        """The price in USD, exact."""
+        if self.fallback_total is not None:
+            return self.fallback_total
+        return pico_to_usd(sum(self.kind_pico) + self.extra_pico)
+
+    @property
+    def total_nanos(self) -> int:
+        """The price in nano-USD, as the ledger stores it (rounded half-even below a nano-dollar)."""
+        if self.fallback_total is not None:
+            return to_nanos(self.fallback_total)
+        return pico_to_nanos(sum(self.kind_pico) + self.extra_pico)
+
+    @property
+    def by_kind(self) -> Mapping[TokenKind, Decimal]:
+        """Cost per token kind (empty for fallback pricing)."""
+        return {kind: pico_to_usd(p) for kind, p in zip(TOKEN_KINDS, self.kind_pico, strict=True)}
 
 
 @dataclass(frozen=True, slots=True)
@@ -176,7 +199,8 @@ class _Rates:
             return None
         return cls(rates=tuple(c for c in compiled if c is not None), per_request=per_request[0])
 
-    def price(self, tokens: Tokens) -> tuple[Decimal, dict[TokenKind, Decimal], bool]:
+    def price(self, tokens: Tokens) -> tuple[tuple[int, ...], bool]:
+        """Pico-USD per token kind, and whether a tier above the base applied."""
         total_input = tokens.total_input
         counts = (
             tokens.input,
@@ -186,24 +210,17 @@ class _Rates:
             tokens.output,
             tokens.web_search_requests,
         )
-        by_kind: dict[TokenKind, Decimal] = {}
-        total = self.per_request
+        picos: list[int] = []
         tiered = False
-        for kind, n, (base, tiers) in zip(TOKEN_KINDS, counts, self.rates, strict=True):
+        for n, (base, tiers) in zip(counts, self.rates, strict=True):
             rate = base
             for threshold, above in tiers:
                 if total_input > threshold:
                     rate = above
                     tiered = tiered or n > 0
                     break
-            pico = rate * n
-            total += pico
-            by_kind[kind] = _usd(pico)
-        return _usd(total), by_kind, tiered
-
-
-def _usd(pico: int) -> Decimal:
-    return Decimal(pico).scaleb(-12) if pico else Decimal(0)
+            picos.append(rate * n)
+        return tuple(picos), tiered
 
 
 def _first(*rates: Rate) -> Rate:
@@ -325,6 +342,9 @@ class Pricer:
     def __init__(self, overrides: Iterable[Override] = ()) -> None:
         self.overrides = tuple(overrides)
         self._compiled: dict[int, tuple[ModelPrice, _Rates | None]] = {}
+        # Models whose prices never change with time, resolved once: ingest prices one model
+        # hundreds of thousands of times.
+        self._static: dict[tuple[str, str | None], tuple[_Rates, str, str]] = {}
 
     @classmethod
     def from_file(cls, path: Path) -> Pricer:
@@ -350,26 +370,41 @@ class Pricer:
         when = at or datetime.now(UTC)
         if when.tzinfo is None:
             raise InvalidInputError("timestamps must carry a timezone (e.g. 2026-11-01T12:00:00Z)")
+        fast = bool(speed) and speed != "standard"
+        static = None if fast else self._static.get((model, provider))
+        if static is not None:
+            known, model_id, provider_id = static
+            picos, tiered = known.price(tokens)
+            return Price(model_id, provider_id, "genai-prices", tiered, picos, known.per_request)
         override = _match_override(self.overrides, model, provider)
         if override is not None:
-            total, by_kind, tiered = override.rates.price(tokens)
+            picos, tiered = override.rates.price(tokens)
+            source_provider = provider or override.provider or ""
             return Price(
-                total, override.model, provider or override.provider or "", "override", tiered, by_kind
+                override.model, source_provider, "override", tiered, picos, override.rates.per_request
             )
         found = _lookup(model.lower(), provider.lower() if provider else None)
         if isinstance(found, Unpriced):
             return found
         prov, info = found
-        context = {"speed": speed} if speed and speed != "standard" else None
+        context = {"speed": speed} if fast and speed else None
         mp = info.get_prices(when, context)
         rates = self._rates(mp) if context is None else _Rates.from_model_price(mp)
         if rates is None:
             calc = info.calc_price(
                 _genai_usage(tokens), prov, genai_request_timestamp=when, price_context=context
             )
-            return Price(calc.total_price, info.id, prov.id, "genai-prices", _any_tier_applies(mp, tokens))
-        total, by_kind, tiered = rates.price(tokens)
-        return Price(total, info.id, prov.id, "genai-prices", tiered, by_kind)
+            return Price(
+                info.id,
+                prov.id,
+                "genai-prices",
+                _any_tier_applies(mp, tokens),
+                fallback_total=calc.total_price,
+            )
+        if context is None and isinstance(info.prices, ModelPrice):
+            self._static[(model, provider)] = (rates, info.id, prov.id)
+        picos, tiered = rates.price(tokens)
+        return Price(info.id, prov.id, "genai-prices", tiered, picos, rates.per_request)
 
     def _rates(self, mp: ModelPrice) -> _Rates | None:
         # Keyed by identity: genai-prices returns the same ModelPrice object for a given model and

@@ -48,8 +48,9 @@ class Workload:
 
 def price_workload(pricer: Pricer, work: Workload, model: str, provider: str | None, at: datetime) -> Price:
     """Price every call of a workload; raises UnknownModelError when the model has no price."""
-    total = Decimal(0)
-    by_kind = dict.fromkeys(TOKEN_KINDS, Decimal(0))
+    picos = [0] * len(TOKEN_KINDS)
+    extra = 0
+    fallback = Decimal(0)
     first: Price | None = None
     long_context = False
     for shape, count in work.calls():
@@ -57,12 +58,16 @@ def price_workload(pricer: Pricer, work: Workload, model: str, provider: str | N
         if not isinstance(priced, Price):
             raise UnknownModelError(model, provider, priced.suggestions)
         first = first or priced
-        total += priced.total * count
         long_context = long_context or priced.long_context
-        for kind, amount in priced.by_kind.items():
-            by_kind[kind] += amount * count
+        if priced.fallback_total is not None:
+            fallback += priced.fallback_total * count
+        else:
+            picos = [a + b * count for a, b in zip(picos, priced.kind_pico, strict=True)]
+            extra += priced.extra_pico * count
     assert first is not None  # a workload has at least one call
-    return Price(total, first.model_id, first.provider_id, first.source, long_context, by_kind)
+    if first.fallback_total is not None:
+        return Price(first.model_id, first.provider_id, first.source, long_context, fallback_total=fallback)
+    return Price(first.model_id, first.provider_id, first.source, long_context, tuple(picos), extra)
 
 
 def fewest_calls(tokens: Tokens, model: str, provider: str | None) -> int:

@@ -438,8 +438,29 @@ def scan(
         _record_state(conn, stats)
         return stats
     counted_before = _counted(conn)
-    batch = _Batch()
     total_bytes = sum(st.st_size - offset for _, st, _, offset in work)
+    _read_in_turn(conn, work, pricer, stats, progress, deadline, total_bytes)
+    rollup.refresh(conn)
+    stats.events_added = _counted(conn) - counted_before
+    stats.seconds = time.perf_counter() - started
+    _record_state(conn, stats)
+    return stats
+
+
+_Work = list[tuple[str, os.stat_result, FileIdentity, int]]
+
+
+def _read_in_turn(
+    conn: sqlite3.Connection,
+    work: _Work,
+    pricer: Pricer,
+    stats: ScanStats,
+    progress: ProgressCallback | None,
+    deadline: float | None,
+    total_bytes: int,
+) -> None:
+    """Read the files one after the other in this process, writing batches as they fill."""
+    batch = _Batch()
     done_bytes = 0
     last_report = 0.0
     for index, (path, st, where, offset) in enumerate(work):
@@ -464,11 +485,6 @@ def scan(
             last_report = now
             progress(done_bytes, max(total_bytes, 1), f"{index + 1}/{len(work)} files read")
     _flush(conn, batch, pricer, stats)
-    rollup.refresh(conn)
-    stats.events_added = _counted(conn) - counted_before
-    stats.seconds = time.perf_counter() - started
-    _record_state(conn, stats)
-    return stats
 
 
 def _resume_offset(prev: _FileState | None, st: os.stat_result, stats: ScanStats) -> int | None:
@@ -545,16 +561,24 @@ WHERE excluded.total_tokens > usage_events.total_tokens
 
 
 def _flush(conn: sqlite3.Connection, batch: _Batch, pricer: Pricer, stats: ScanStats) -> None:
-    """Write a batch, its recount, its rollup and the file offsets it came from in one transaction."""
+    """Write a batch, its recount, its rollup marks and the file offsets it came from, atomically."""
     if not batch.copies and not batch.files:
         return
     rows = [_row(copy, pricer, stats) for copy in batch.copies.values()]
+    per_message = Counter(copy.message_id for copy in batch.copies.values())
     with write_transaction(conn):
-        _touch(conn, {copy.message_id for copy in batch.copies.values()})
-        rollup.mark_messages_dirty(conn, SOURCE)  # where the touched rows were
+        _touch(conn, per_message)
+        existing = conn.execute(
+            "SELECT e.message_id, e.ts_ms FROM usage_events e JOIN touched t "
+            "ON e.source = ? AND e.message_id = t.message_id",
+            (SOURCE,),
+        ).fetchall()
         conn.executemany(_UPSERT, rows)
-        _recount(conn)
-        rollup.mark_messages_dirty(conn, SOURCE)  # where they are now
+        # Only a message with several rows can need a different winner: one the batch brings
+        # several copies of, or one that was already there.
+        _recount(conn, {m for m, n in per_message.items() if n > 1} | {m for m, _ in existing})
+        # A row's time is its old one or the batch copy's (when that copy won): mark both.
+        rollup.mark_dirty(conn, [ts for _, ts in existing] + [c.ts_ms for c in batch.copies.values()])
         _save_files(conn, batch.files.values())
 
 
@@ -562,7 +586,7 @@ def _touch(conn: sqlite3.Connection, message_ids: Iterable[str]) -> None:
     """List the message ids a batch touches in a temp table, for the queries that follow."""
     conn.execute("CREATE TEMP TABLE IF NOT EXISTS touched (message_id TEXT PRIMARY KEY)")
     conn.execute("DELETE FROM touched")
-    conn.executemany("INSERT OR IGNORE INTO touched VALUES (?)", ((m,) for m in message_ids))
+    conn.executemany("INSERT INTO touched VALUES (?)", ((m,) for m in message_ids))
 
 
 def _row(copy: Copy, pricer: Pricer, stats: ScanStats) -> tuple[object, ...]:
@@ -570,7 +594,7 @@ def _row(copy: Copy, pricer: Pricer, stats: ScanStats) -> tuple[object, ...]:
     speed = copy.speed if copy.speed in ("", "standard", "fast") else ""
     priced = pricer.price(t, copy.model, PROVIDER, ms_to_datetime(copy.ts_ms), speed=speed)
     if isinstance(priced, Price):
-        cost, priced_model = to_nanos(priced.total), priced.model_id
+        cost, priced_model = priced.total_nanos, priced.model_id
     else:
         cost, priced_model = None, None
         stats.unpriced[copy.model] += 1
@@ -612,26 +636,25 @@ class _Row:
     origin: str
 
 
-def _recount(conn: sqlite3.Connection) -> None:
-    """Mark one row per call as counted, for every message id in the ``touched`` table.
+def _recount(conn: sqlite3.Connection, message_ids: set[str]) -> None:
+    """Mark one row per call as counted, among the rows of the given message ids.
 
     Copies of one message are one call when their request ids match, when one of them is a
     sidechain replay, or when one has no request id. Non-sidechain copies with distinct request
     ids stay distinct calls (some proxies reuse message ids); the others join the smallest such
     request id. The winner of a call is its copy with the most tokens, then the non-sidechain one.
     """
+    if not message_ids:
+        return
+    _touch(conn, message_ids)
     rows = conn.execute(
         """
         SELECT e.message_id, e.id, e.request_id, e.is_sidechain, e.total_tokens, e.ts_ms,
                e.session_id, e.origin
-        FROM usage_events e
-        WHERE e.source = ? AND e.message_id IN (
-            SELECT t.message_id FROM touched t
-            WHERE (SELECT COUNT(*) FROM usage_events u WHERE u.source = ? AND u.message_id = t.message_id) > 1
-        )
+        FROM touched t JOIN usage_events e ON e.source = ? AND e.message_id = t.message_id
         ORDER BY e.message_id
         """,
-        (SOURCE, SOURCE),
+        (SOURCE,),
     ).fetchall()
     updates: list[tuple[int, int]] = []
     group: list[_Row] = []

@@ -48,6 +48,10 @@ def connect(path: Path | str, *, migrate_schema: bool = True) -> sqlite3.Connect
         conn.execute("PRAGMA journal_mode = WAL")
         conn.execute("PRAGMA synchronous = NORMAL")
         conn.execute("PRAGMA foreign_keys = ON")
+        # Ingest inserts rows under random message ids; with SQLite's default 2 MB page cache the
+        # unique index no longer fits and every insert reads pages back. 64 MB is a bound, not a use.
+        conn.execute("PRAGMA cache_size = -65536")
+        conn.execute("PRAGMA temp_store = MEMORY")
         if migrate_schema:
             migrate(conn)
     except sqlite3.Error as exc:

@@ -16,18 +16,6 @@ from collections.abc import Iterable, Iterator
 QUARTER_HOUR_MS = 900_000
 
 
-def mark_messages_dirty(conn: sqlite3.Connection, source: str, table: str = "touched") -> None:
-    """Mark the quarter-hours holding any event of the message ids listed in a temp table."""
-    conn.execute(
-        f"""
-        INSERT OR IGNORE INTO rollup_dirty
-        SELECT DISTINCT e.ts_ms / {QUARTER_HOUR_MS} FROM usage_events e
-        JOIN {table} t ON e.source = ? AND e.message_id = t.message_id
-        """,
-        (source,),
-    )
-
-
 def mark_dirty(conn: sqlite3.Connection, ts_ms: Iterable[int]) -> None:
     """Mark the quarter-hours of these instants."""
     conn.executemany(
