@@ -76,3 +76,60 @@ def test_estimate_unknown_model_exits_2_with_suggestions() -> None:
     proc = run("estimate", "claude-sonet-4-5", "--input", "1")
     assert proc.returncode == 2
     assert "claude-sonnet-4-5" in proc.stderr
+
+
+@pytest.mark.usefixtures("home")
+def test_report_with_nothing_configured_says_how_to_start() -> None:
+    proc = run("report")
+    assert proc.returncode == 0, proc.stderr
+    assert "$0.00" in proc.stdout
+    assert "CLAUDE_CONFIG_DIR" in proc.stdout
+
+
+def _claude_usage(home: Path) -> None:
+    from tests.sources.claude_logs import assistant, session_file, write
+
+    write(
+        session_file(home / "claude", "s1"),
+        assistant("m1", "r1", "2026-11-02T09:00:00.000Z", input=1_000, output=1_000),
+        assistant("m2", "r2", "2026-11-03T09:00:00.000Z", input=1_000, output=1_000),
+    )
+
+
+def test_report_reads_the_logs_and_draws_day_bars(home: Path) -> None:
+    _claude_usage(home)
+    proc = run("report", "--start", "2026-11-01", "--end", "2026-11-07")
+    assert proc.returncode == 0, proc.stderr
+    assert "$0.04" in proc.stdout
+    assert "2026-11-02 █" in proc.stdout
+
+
+def test_report_json_and_csv(home: Path) -> None:
+    _claude_usage(home)
+    as_json = json.loads(run("report", "--start", "2026-11-01", "--end", "2026-11-07", "--json").stdout)
+    assert as_json["total_usd"] == 0.036
+    as_csv = run(
+        "report", "--start", "2026-11-01", "--end", "2026-11-07", "--csv", "--group-by", "day"
+    ).stdout
+    assert as_csv.splitlines() == [
+        "day,basis,cost_usd,requests,total_tokens",
+        "2026-11-02,estimated,0.018000000,1,2000",
+        "2026-11-03,estimated,0.018000000,1,2000",
+    ]
+
+
+def test_export_csv_keeps_money_exact(home: Path) -> None:
+    import csv
+    import io
+
+    _claude_usage(home)
+    out = run("export", "--start", "2026-11-01", "--end", "2026-11-07").stdout
+    records = list(csv.DictReader(io.StringIO(out)))
+    assert [r["cost_usd"] for r in records] == ["0.018000000", "0.018000000"]
+    assert {r["kind"] for r in records} == {"event"}
+
+
+def test_bad_period_exits_2_with_the_fix(home: Path) -> None:
+    proc = run("report", "--period", "fortnight")
+    assert proc.returncode == 2
+    assert "this_week" in proc.stderr or "today" in proc.stderr

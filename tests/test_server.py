@@ -230,3 +230,85 @@ async def test_usage_blocks_rejects_a_bad_limit(client: Client) -> None:
     result = await client.call_tool("usage_blocks", {"token_limit": "lots"})
     assert result.is_error is True
     assert "max" in result.content[0].text  # type: ignore[union-attr]
+
+
+async def _with_claude_usage(home: Path) -> None:
+    from tests.sources.claude_logs import assistant, session_file, write
+
+    write(
+        session_file(home / "claude", "s1"),
+        assistant("m1", "r1", "2026-11-02T09:00:00.000Z", input=1_000, output=1_000),
+        assistant(
+            "m2",
+            "r2",
+            "2026-11-03T09:00:00.000Z",
+            input=1_000,
+            output=1_000,
+            model="claude-haiku-4-5-20251001",
+        ),
+    )
+
+
+async def test_get_spend_through_the_client(client: Client, home: Path) -> None:
+    await _with_claude_usage(home)
+    result = await client.call_tool(
+        "get_spend", {"start": "2026-11-01", "end": "2026-11-05", "group_by": ["model", "day"]}
+    )
+    assert result.is_error is False
+    data = result.structured_content
+    assert data is not None
+    assert data["total_usd"] == 0.024
+    assert [(r["group"]["model"], r["group"]["day"]) for r in data["rows"]] == [
+        ("claude-sonnet-4-5-20250929", "2026-11-02"),
+        ("claude-haiku-4-5-20251001", "2026-11-03"),
+    ]
+    assert data["sources"][0]["source"] == "claude_code"
+
+
+@pytest.mark.parametrize(
+    ("arguments", "fix"),
+    [
+        ({"period": "thisweek"}, "this_week"),
+        ({"start": "2026-13-01"}, "YYYY-MM-DD"),
+        ({"period": "today", "start": "2026-11-01"}, "either"),
+        ({"group_by": ["colour"]}, "provider"),
+        ({"timezone": "Mars/Base"}, "IANA"),
+    ],
+)
+async def test_get_spend_bad_arguments_name_the_fix(
+    client: Client, arguments: dict[str, object], fix: str
+) -> None:
+    result = await client.call_tool("get_spend", arguments)
+    assert result.is_error is True
+    assert fix in result.content[0].text  # type: ignore[union-attr]
+
+
+async def test_model_breakdown_through_the_client(client: Client, home: Path) -> None:
+    await _with_claude_usage(home)
+    result = await client.call_tool(
+        "model_breakdown", {"start": "2026-11-01", "end": "2026-11-05", "top_n": 1}
+    )
+    data = result.structured_content
+    assert data is not None
+    assert [m["model"] for m in data["models"]] == ["claude-sonnet-4-5-20250929", "other"]
+    assert data["models"][0]["share_percent"] == 75.0
+
+
+async def test_summary_resource_and_review_prompt(client: Client, home: Path) -> None:
+    await _with_claude_usage(home)
+    resource = await client.read_resource("cost://summary")
+    text = resource.contents[0].text  # type: ignore[union-attr]
+    assert "this_month" in text
+    prompt = await client.get_prompt("weekly_cost_review", {"focus": "agents"})
+    message = prompt.messages[0].content.text  # type: ignore[union-attr]
+    assert 'get_spend(period="last_week"' in message
+    assert "agents" in message
+
+
+async def test_get_spend_over_a_real_stdio_subprocess(home: Path) -> None:
+    await _with_claude_usage(home)
+    params = StdioServerParameters(command=sys.executable, args=["-m", "cost_mcp"], env=_server_env(home))
+    async with Client(params) as c:
+        result = await c.call_tool("get_spend", {"start": "2026-11-01", "end": "2026-11-05"})
+    assert result.structured_content is not None
+    assert result.structured_content["total_usd"] == 0.024
