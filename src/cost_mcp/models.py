@@ -370,6 +370,7 @@ class SourceStatus(Result):
     status: Literal["ok", "stale", "error", "never"]
     last_success: str | None
     last_error: str | None
+    last_refresh: str | None = Field(None, description="What the last refresh brought in.")
 
 
 class SpendResult(Result):

@@ -295,3 +295,15 @@ def test_summary_reads_at_a_glance(home: Path, conn: sqlite3.Connection, setting
     text = summary_text(conn, settings, now=datetime(2026, 11, 2, 12, tzinfo=UTC))
     assert "today: 2026-11-02: $0.02" in text
     assert "claude-sonnet-4-5-20250929" in text
+
+
+def test_sources_say_what_the_last_refresh_brought_in(
+    home: Path, conn: sqlite3.Connection, settings: Settings
+) -> None:
+    logs(home, assistant("m1", "r1", "2026-11-02T09:00:00.000Z"))
+    ingest(conn, settings, Pricer())
+    [logs_status] = spend(conn, settings).sources  # type: ignore[attr-defined]
+    assert logs_status.last_refresh.startswith("read 1 new line(s) from 1 file(s): 1 new call(s)")
+    ingest(conn, settings, Pricer())
+    [logs_status] = spend(conn, settings).sources  # type: ignore[attr-defined]
+    assert logs_status.last_refresh.startswith("no new lines (1 file(s) checked")

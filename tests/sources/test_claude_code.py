@@ -387,3 +387,16 @@ def test_a_flush_in_the_middle_of_a_file_loses_nothing(
     result = run(conn, settings)
     assert result.events_added == 10
     assert totals(conn)[2] == sum(range(1, 11))
+
+
+def test_fast_mode_is_priced_at_fast_rates(
+    claude: Path, conn: sqlite3.Connection, settings: Settings
+) -> None:
+    fast = assistant("msg_f", "req_f", T0, model="claude-opus-4-8", input=1_000, output=1_000)
+    fast["message"]["usage"]["speed"] = "fast"
+    standard = assistant("msg_s", "req_s", T1, model="claude-opus-4-8", input=1_000, output=1_000)
+    write(session_file(claude, "s1"), fast, standard)
+    run(conn, settings)
+    costs = {e["message_id"]: from_nanos(e["cost_nanos"]) for e in counted(conn)}
+    assert costs["msg_f"] == Decimal("0.06")  # fast: $10 in / $50 out per MTok
+    assert costs["msg_s"] < costs["msg_f"]

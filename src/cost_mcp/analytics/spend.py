@@ -473,8 +473,8 @@ def source_statuses(
     moment = now or datetime.now(UTC)
     statuses: list[SourceStatus] = []
     seen: set[str] = set()
-    for source, last_success, last_error in conn.execute(
-        "SELECT source, last_success, last_error FROM source_state ORDER BY source"
+    for source, last_success, last_error, detail in conn.execute(
+        "SELECT source, last_success, last_error, detail FROM source_state ORDER BY source"
     ):
         seen.add(str(source))
         status: Literal["ok", "stale", "error", "never"] = "ok"
@@ -491,6 +491,7 @@ def source_statuses(
                 status=status,
                 last_success=last_success,
                 last_error=last_error,
+                last_refresh=detail if detail and detail != "{}" else None,
             )
         )
     for spec in PROVIDERS:
@@ -515,10 +516,13 @@ def _warnings(
     for s in slices:
         if s.unpriced and not s.excluded:
             unpriced[s.model][0] += s.unpriced
-    for model, (calls, _) in sorted(unpriced.items()):
+            # An unknown model's calls are all unpriced, except any whose log line reported a
+            # costUSD; the tokens of a slice are then a slight overcount, which is fine for a hint.
+            unpriced[s.model][1] += sum(s.tokens[:5]) if s.tokens else 0
+    for model, (calls, tokens) in sorted(unpriced.items()):
         warnings.append(
-            f"{model}: {calls} call(s) with no known price are not in the total; add the model to the "
-            f"price override file ({settings.prices_file})"
+            f"{model}: {calls} call(s) ({tokens:,} tokens) have no known price and are not in the total; "
+            f"add the model to the price override file ({settings.prices_file})"
         )
     for status in source_statuses(conn, settings):
         if status.status == "error":

@@ -726,17 +726,29 @@ def _counted(conn: sqlite3.Connection) -> int:
 
 
 def _record_state(conn: sqlite3.Connection, stats: ScanStats) -> None:
+    """Remember when the logs were checked and what that brought in, for results to show."""
     now = datetime.now(UTC).isoformat()
     error = "; ".join(stats.errors[:5]) or None
+    if stats.lines_read:
+        files = stats.files_new + stats.files_changed + stats.files_reset
+        detail = (
+            f"read {stats.lines_read:,} new line(s) from {files} file(s): "
+            f"{stats.events_added:,} new call(s) in {stats.seconds:.3f}s"
+        )
+    else:
+        detail = f"no new lines ({stats.files_seen:,} file(s) checked in {stats.seconds:.3f}s)"
+    if not stats.complete:
+        detail += "; stopped at the time budget, the rest is read next time"
     with write_transaction(conn):
         conn.execute(
             """
-            INSERT INTO source_state (source, last_attempt, last_success, last_error)
-            VALUES (?, ?, ?, ?)
+            INSERT INTO source_state (source, last_attempt, last_success, last_error, detail)
+            VALUES (?, ?, ?, ?, ?)
             ON CONFLICT (source) DO UPDATE SET last_attempt = excluded.last_attempt,
-                last_success = excluded.last_success, last_error = excluded.last_error
+                last_success = excluded.last_success, last_error = excluded.last_error,
+                detail = excluded.detail
             """,
-            (SOURCE, now, now, error),
+            (SOURCE, now, now, error, detail),
         )
 
 
