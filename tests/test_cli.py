@@ -133,3 +133,24 @@ def test_bad_period_exits_2_with_the_fix(home: Path) -> None:
     proc = run("report", "--period", "fortnight")
     assert proc.returncode == 2
     assert "this_week" in proc.stderr or "today" in proc.stderr
+
+
+@pytest.mark.usefixtures("home")
+def test_budget_set_list_delete() -> None:
+    assert run("budget", "set", "monthly", "150", "--period", "month", "--hard").returncode == 0
+    listed = run("budget", "list")
+    assert "monthly (hard)" in listed.stdout
+    assert "$150.00" in listed.stdout
+    data = json.loads(run("budget", "list", "--json").stdout)
+    assert data["budgets"][0]["status"] == "ok"
+    assert run("budget", "delete", "monthly").returncode == 0
+    missing = run("budget", "delete", "monthly")
+    assert missing.returncode == 2
+    assert "no budgets exist yet" in missing.stderr
+
+
+@pytest.mark.usefixtures("home")
+def test_budget_set_rejects_a_bad_amount() -> None:
+    proc = run("budget", "set", "x", "lots")
+    assert proc.returncode == 2
+    assert "give amounts like 150" in proc.stderr

@@ -312,3 +312,61 @@ async def test_get_spend_over_a_real_stdio_subprocess(home: Path) -> None:
         result = await c.call_tool("get_spend", {"start": "2026-11-01", "end": "2026-11-05"})
     assert result.structured_content is not None
     assert result.structured_content["total_usd"] == 0.024
+
+
+async def test_agent_scenario_daily_budget_until_refused(client: Client) -> None:
+    """An agent sets a $5 daily budget, records calls until check_budget refuses the next one, and
+    budget_status reports it exceeded with each alert delivered exactly once."""
+    made = await client.call_tool(
+        "set_budget",
+        {"name": "agent-daily", "amount_usd": 5, "period": "day", "agents": ["bot"], "hard": True},
+    )
+    assert made.is_error is False
+    # gpt-4o: 400,000 input tokens = $1.00 exactly
+    call = {
+        "model": "gpt-4o",
+        "provider": "openai",
+        "input_tokens": 400_000,
+        "output_tokens": 0,
+        "agent": "bot",
+    }
+    alerts: list[str] = []
+    recorded = 0
+    for i in range(10):
+        check = await client.call_tool("check_budget", call)
+        assert check.structured_content is not None
+        if not check.structured_content["allowed"]:
+            assert check.structured_content["binding_budget"] == "agent-daily"
+            assert "refused" in check.structured_content["reason"]
+            break
+        result = await client.call_tool("record_usage", {**call, "request_id": f"req-{i}"})
+        assert result.structured_content is not None
+        alerts += result.structured_content["alerts"]
+        recorded += 1
+    assert recorded == 5  # $5 spent; the sixth $1 call would exceed the hard budget
+    status = await client.call_tool("budget_status", {"name": "agent-daily"})
+    assert status.structured_content is not None
+    [state] = status.structured_content["budgets"]
+    assert state["spent_usd"] == 5
+    assert state["status"] == "exceeded"
+    alerts += status.structured_content["alerts"]
+    assert [a.split(" passed ")[1].split(" of ")[0] for a in alerts] == ["50%", "80%", "100%"]
+    again = await client.call_tool("budget_status", {})
+    assert again.structured_content is not None
+    assert again.structured_content["alerts"] == []
+
+
+async def test_record_usage_rejects_absurd_values(client: Client) -> None:
+    result = await client.call_tool(
+        "record_usage",
+        {"provider": "openai", "model": "gpt-4o", "input_tokens": 10**12, "output_tokens": 1, "agent": "bot"},
+    )
+    assert result.is_error is True
+    assert "less than or equal to 10000000000" in result.content[0].text  # type: ignore[union-attr]
+
+
+async def test_delete_unknown_budget_names_the_ones_that_exist(client: Client) -> None:
+    await client.call_tool("set_budget", {"name": "monthly", "amount_usd": 150, "period": "month"})
+    result = await client.call_tool("delete_budget", {"name": "montly"})
+    assert result.is_error is True
+    assert "budgets: monthly" in result.content[0].text  # type: ignore[union-attr]

@@ -16,7 +16,7 @@ from rich.table import Table
 
 from cost_mcp import __version__
 from cost_mcp.config import Settings, load_settings
-from cost_mcp.errors import CostMcpError
+from cost_mcp.errors import CostMcpError, InvalidInputError
 from cost_mcp.models import SpendResult
 from cost_mcp.money import format_usd
 
@@ -49,6 +49,25 @@ def _parser() -> argparse.ArgumentParser:
     _period_args(exp)
     exp.add_argument("--format", choices=("csv", "json"), default="csv")
     exp.add_argument("--output", "-o", default="-", help="file to write (default: stdout)")
+    bud = sub.add_parser("budget", help="set, list or delete budgets")
+    bsub = bud.add_subparsers(dest="budget_command", metavar="ACTION", required=True)
+    bset = bsub.add_parser("set", help="create or replace a budget")
+    bset.add_argument("name")
+    bset.add_argument("amount", help="US dollars, e.g. 150")
+    bset.add_argument("--period", choices=("day", "week", "month"), default="month")
+    for dim in ("provider", "model", "agent", "project", "source"):
+        bset.add_argument(
+            f"--{dim}", action="append", default=None, help=f"only count this {dim} (repeatable)"
+        )
+    bset.add_argument(
+        "--threshold", action="append", default=None, help="alert at this fraction (repeatable)"
+    )
+    bset.add_argument("--hard", action="store_true", help="check_budget refuses calls that would exceed it")
+    bset.add_argument("--webhook", help="POST each alert here as JSON")
+    blist = bsub.add_parser("list", help="every budget in its current period")
+    blist.add_argument("--json", action="store_true")
+    bdel = bsub.add_parser("delete", help="delete a budget")
+    bdel.add_argument("name")
     ing = sub.add_parser("ingest", help="read new Claude Code log lines into the ledger")
     ing.add_argument("paths", nargs="*", metavar="PATH", help="folders or .jsonl files (default: configured)")
     ing.add_argument("--full", action="store_true", help="read every file from the start again")
@@ -94,6 +113,8 @@ def main(argv: Sequence[str] | None = None) -> int:
             return _ingest(args)
         if command == "report":
             return _report(args)
+        if command == "budget":
+            return _budget(args)
         if command == "export":
             return _export(args)
     except CostMcpError as exc:
@@ -282,6 +303,66 @@ def _day_bars(out: Console, days: SpendResult) -> None:
     for day, amount in sorted(per_day.items()):
         blocks = int(amount / peak * width) if peak > 0 else 0
         out.print(f"{day} {'█' * blocks:<{width}} {format_usd(amount)}")
+
+
+def _budget(args: argparse.Namespace) -> int:
+    from cost_mcp.analytics import budgets
+    from cost_mcp.models import BudgetScope
+    from cost_mcp.money import parse_usd
+
+    settings, conn = _open()
+    out = Console()
+    try:
+        if args.budget_command == "set":
+            try:
+                amount = parse_usd(args.amount)
+                thresholds = [parse_usd(t) for t in args.threshold] if args.threshold else None
+            except ValueError as exc:
+                raise InvalidInputError(f"{exc}; give amounts like 150 or 0.8") from None
+            scope = BudgetScope(
+                providers=args.provider or [],
+                models=args.model or [],
+                agents=args.agent or [],
+                projects=args.project or [],
+                sources=args.source or [],
+            )
+            budget = budgets.set_budget(
+                conn, args.name, amount, args.period, scope, thresholds, args.hard, args.webhook
+            )
+            out.print(
+                f"budget '{budget.name}': {format_usd(budget.amount_usd)} per {budget.period}"
+                + (" (hard)" if budget.hard else "")
+            )
+            return 0
+        if args.budget_command == "delete":
+            budgets.delete_budget(conn, args.name)
+            out.print(f"deleted budget '{args.name}'")
+            return 0
+        status = budgets.budget_status(conn, settings)
+    finally:
+        conn.close()
+    if args.json:
+        print(status.model_dump_json(indent=2))
+        return 0
+    if not status.budgets:
+        out.print("No budgets yet. Create one: cost-mcp budget set monthly 150 --period month")
+        return 0
+    table = Table("budget", "period", "limit", "spent", "left", "%", "projected", "status", box=None)
+    for b in status.budgets:
+        table.add_row(
+            b.budget.name + (" (hard)" if b.budget.hard else ""),
+            f"{b.budget.period} from {b.period_start[:10]}",
+            format_usd(b.budget.amount_usd),
+            format_usd(b.spent_usd),
+            format_usd(b.remaining_usd),
+            f"{b.percent}",
+            format_usd(b.projected_usd),
+            b.status,
+        )
+    out.print(table)
+    for alert in status.alerts:
+        out.print(f"[red]alert:[/red] {alert}", highlight=False)
+    return 0
 
 
 def _export(args: argparse.Namespace) -> int:

@@ -6,6 +6,7 @@ the same kind of argument, so a model sees one consistent vocabulary.
 
 from __future__ import annotations
 
+from decimal import Decimal
 from typing import Annotated, Literal, get_args
 
 from pydantic import BaseModel, ConfigDict, Field
@@ -421,5 +422,160 @@ class ModelBreakdown(Result):
     previous_total_usd: USD
     models: list[ModelRow]
     sources: list[SourceStatus]
+    warnings: list[str]
+    alerts: list[str]
+
+
+# --- budgets and agents --------------------------------------------------------------------------
+
+BudgetPeriod = Literal["day", "week", "month"]
+BudgetStatusName = Literal["ok", "warning", "forecast_exceeded", "exceeded"]
+MAX_USD = Decimal(1_000_000_000)
+
+BudgetName = Annotated[
+    str,
+    Field(
+        min_length=1,
+        max_length=64,
+        pattern=r"^[A-Za-z0-9][A-Za-z0-9 _.:/-]*$",
+        description="A name for the budget, e.g. 'daily-agents' (letters, digits, space, _ . : / -).",
+    ),
+]
+AmountUSD = Annotated[
+    Decimal,
+    Field(gt=0, le=MAX_USD, decimal_places=9, description="US dollars, e.g. 150 or 4.99."),
+]
+EstimatedCostUSD = Annotated[
+    Decimal | None,
+    Field(ge=0, le=MAX_USD, description="The call's expected cost in USD; or give model and token counts."),
+]
+ScopeValues = Annotated[
+    list[str] | None,
+    Field(max_length=50, description="Only spend with one of these values counts (omit for any)."),
+]
+Thresholds = Annotated[
+    list[Decimal] | None,
+    Field(
+        max_length=10,
+        description="Fractions of the amount at which to alert once per period, default [0.5, 0.8, 1.0].",
+    ),
+]
+AgentName = Annotated[
+    str, Field(min_length=1, max_length=120, description="The agent making the call, e.g. 'researcher'.")
+]
+OptionalAgent = Annotated[
+    str | None, Field(max_length=120, description="The agent making the call (budgets scoped by agent).")
+]
+OptionalProject = Annotated[
+    str | None, Field(max_length=200, description="The project the call is for (budgets scoped by project).")
+]
+
+
+class BudgetScope(Result):
+    """Which spend a budget counts; an empty list means any value."""
+
+    providers: list[str] = []
+    models: list[str] = []
+    agents: list[str] = []
+    projects: list[str] = []
+    sources: list[str] = []
+
+
+class Budget(Result):
+    """A calendar-aligned spending limit."""
+
+    name: str
+    amount_usd: USD
+    period: BudgetPeriod
+    scope: BudgetScope
+    thresholds: list[Decimal]
+    hard: bool = Field(description="A hard budget makes check_budget refuse calls that would exceed it.")
+    webhook_url: str | None = Field(description="Shown without its path and query, which may hold a secret.")
+
+
+class BudgetState(Result):
+    """A budget in its current period."""
+
+    budget: Budget
+    period_start: str
+    period_end: str = Field(description="Exclusive.")
+    spent_usd: USD
+    remaining_usd: USD
+    percent: float
+    projected_usd: USD = Field(description="Spend at the end of the period at the current rate.")
+    status: BudgetStatusName
+    fired_thresholds: list[Decimal]
+
+
+class BudgetStatusResult(Result):
+    """Every budget (or one) in its current period."""
+
+    budgets: list[BudgetState]
+    warnings: list[str]
+    alerts: list[str]
+
+
+class BudgetCheck(Result):
+    """One budget that applies to a call, before and after it."""
+
+    name: str
+    hard: bool
+    limit_usd: USD
+    remaining_before_usd: USD
+    remaining_after_usd: USD
+    would_exceed: bool
+
+
+class CheckResult(Result):
+    """May this call go ahead?"""
+
+    allowed: bool
+    reason: str = Field(description="One line an agent can act on.")
+    estimated_cost_usd: USD
+    binding_budget: str | None = Field(description="The budget with the least room left after the call.")
+    budgets: list[BudgetCheck]
+    warnings: list[str]
+
+
+class RecordResult(Result):
+    """What record_usage stored."""
+
+    recorded: bool = Field(description="False when this request_id was already recorded (nothing added).")
+    id: str = Field(description="The request id, or the id generated when none was given.")
+    cost_usd: USD | None = Field(description="Null when the model has no known price (kept unpriced).")
+    priced_model: str | None
+    budgets: list[BudgetCheck] = Field(description="Budgets this call counts against, after it.")
+    warnings: list[str]
+    alerts: list[str]
+
+
+class DeleteResult(Result):
+    """What a delete removed."""
+
+    deleted: str
+
+
+class Anomaly(Result):
+    """A day that spent far more than its baseline."""
+
+    day: str
+    cost_usd: USD
+    baseline_usd: USD = Field(description="Median daily spend of the 14 days before (days with data).")
+    ratio: float | None = Field(description="cost / baseline; null when the baseline is 0.")
+    top_models: list[str]
+    top_agents: list[str]
+
+
+class Forecast(Result):
+    """Where spend is heading."""
+
+    period: PeriodInfo
+    spent_usd: USD
+    days_elapsed: int
+    days_in_period: int
+    burn_rate_period_usd_per_day: USD
+    burn_rate_7d_usd_per_day: USD
+    projected_usd: USD = Field(description="Spent so far plus the trailing 7-day rate for the days left.")
+    anomalies: list[Anomaly]
     warnings: list[str]
     alerts: list[str]

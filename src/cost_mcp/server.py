@@ -15,6 +15,7 @@ import sqlite3
 from collections.abc import AsyncIterator, Callable
 from contextlib import asynccontextmanager
 from dataclasses import dataclass
+from datetime import datetime
 from typing import Annotated, Concatenate, Literal, ParamSpec, TypeVar
 
 import anyio.from_thread
@@ -26,31 +27,49 @@ from mcp.types import ToolAnnotations
 from pydantic import Field
 
 from cost_mcp import __version__, sync
-from cost_mcp.analytics import breakdown, estimate, spend
+from cost_mcp.analytics import agents as agents_api
+from cost_mcp.analytics import breakdown, budgets, estimate, forecast, spend
 from cost_mcp.analytics import claude_code as cc_views
 from cost_mcp.config import Settings, load_settings
 from cost_mcp.errors import CostMcpError
 from cost_mcp.models import (
+    MAX_TOKENS,
+    AgentName,
+    AmountUSD,
+    Budget,
+    BudgetName,
+    BudgetPeriod,
+    BudgetScope,
+    BudgetStatusResult,
     CacheReadTokens,
     CacheWrite1hTokens,
     CacheWriteTokens,
+    CheckResult,
+    DeleteResult,
     EndDate,
     Estimate,
+    EstimatedCostUSD,
     FilterValues,
+    Forecast,
     GroupBy,
     IngestResult,
     InputTokens,
     LogPaths,
     ModelBreakdown,
     ModelName,
+    OptionalAgent,
+    OptionalProject,
     OutputTokens,
     PeriodName,
     ProviderName,
+    RecordResult,
     Requests,
+    ScopeValues,
     SessionId,
     SessionUsage,
     SpendResult,
     StartDate,
+    Thresholds,
     TimezoneName,
     UsageBlocks,
 )
@@ -136,13 +155,25 @@ async def _query(
     *args: P.args,
     **kwargs: P.kwargs,
 ) -> T:
-    """Refresh the ledger from local sources, then answer from it, on a worker thread."""
+    """Bring the ledger up to date, then answer from it, on a worker thread."""
     state = _state(ctx)
 
     def work() -> T:
         with state.ledger.use() as conn:
             sync.refresh(conn, state.settings, state.pricer)
             return fn(conn, state.settings, *args, **kwargs)
+
+    return await _run(work)
+
+
+async def _local(ctx: Context[AppState], fn: Callable[[sqlite3.Connection, AppState], T]) -> T:
+    """Answer from the ledger after reading new log lines only (no network): for agents' hot path."""
+    state = _state(ctx)
+
+    def work() -> T:
+        with state.ledger.use() as conn:
+            sync.refresh_local(conn, state.settings, state.pricer)
+            return fn(conn, state)
 
     return await _run(work)
 
@@ -349,6 +380,210 @@ def weekly_cost_review(focus: str | None = None) -> str:
         "Mention any warnings (unpriced models, stale sources). End with up to three concrete ways to "
         f"spend less, e.g. a cheaper model for a heavy use (estimate_cost shows the saving).{extra}"
     )
+
+
+@mcp.tool(title="Set a budget", annotations=LOCAL_WRITE)
+async def set_budget(
+    ctx: Context[AppState],
+    name: BudgetName,
+    amount_usd: AmountUSD,
+    period: Annotated[BudgetPeriod, Field(description="Calendar day, week or month (configured timezone).")],
+    providers: ScopeValues = None,
+    models: ScopeValues = None,
+    agents: ScopeValues = None,
+    projects: ScopeValues = None,
+    sources: ScopeValues = None,
+    thresholds: Thresholds = None,
+    hard: Annotated[bool, Field(description="Refuse calls in check_budget that would exceed it.")] = False,
+    webhook_url: Annotated[
+        str | None, Field(max_length=2000, description="POST each alert here as JSON (optional).")
+    ] = None,
+) -> Budget:
+    """Create or replace a spending limit for a calendar day, week or month, optionally scoped.
+
+    Answers "keep me (or this agent) under $X per day/week/month". Periods follow the calendar in
+    the configured timezone and week start, not a rolling window. Alerts fire once per period at
+    each threshold (default 50%, 80%, 100%) and ride in the next result's alerts[]; a hard budget
+    makes check_budget refuse a call that would go over. Setting an existing name replaces it.
+
+    Example: set_budget(name="agents-daily", amount_usd=5, period="day", agents=["researcher"], hard=true)
+    """
+    scope = BudgetScope(
+        providers=providers or [],
+        models=models or [],
+        agents=agents or [],
+        projects=projects or [],
+        sources=sources or [],
+    )
+
+    def work(conn: sqlite3.Connection, _state: AppState) -> Budget:
+        return budgets.set_budget(conn, name, amount_usd, period, scope, thresholds, hard, webhook_url)
+
+    return await _local(ctx, work)
+
+
+@mcp.tool(
+    title="Delete a budget",
+    annotations=ToolAnnotations(
+        read_only_hint=False, destructive_hint=True, idempotent_hint=True, open_world_hint=False
+    ),
+)
+async def delete_budget(ctx: Context[AppState], name: BudgetName) -> DeleteResult:
+    """Delete a budget and its alert history. Errors name the budgets that exist.
+
+    Example: delete_budget(name="agents-daily")
+    """
+
+    def work(conn: sqlite3.Connection, _state: AppState) -> DeleteResult:
+        budgets.delete_budget(conn, name)
+        return DeleteResult(deleted=name)
+
+    return await _local(ctx, work)
+
+
+@mcp.tool(title="Budget status", annotations=READ_ONLY)
+async def budget_status(
+    ctx: Context[AppState],
+    name: Annotated[str | None, Field(max_length=64, description="One budget; omit for all.")] = None,
+) -> BudgetStatusResult:
+    """Where each budget stands in its current period: spent, remaining, percent, projection, status.
+
+    Answers "am I on track for my $150 monthly budget?". status is ok, warning (a threshold below
+    100% passed), forecast_exceeded (the current rate ends above the limit) or exceeded; fired
+    thresholds are listed. Before an individual call use check_budget instead.
+
+    Example: budget_status()
+    """
+    return await _query(ctx, budgets.budget_status, name)
+
+
+@mcp.tool(title="Check a call against budgets", annotations=READ_ONLY)
+async def check_budget(
+    ctx: Context[AppState],
+    estimated_cost_usd: EstimatedCostUSD = None,
+    model: Annotated[str | None, Field(max_length=200, description="Model, to price the call.")] = None,
+    provider: ProviderName = None,
+    input_tokens: Annotated[
+        int, Field(ge=0, le=MAX_TOKENS, description="Expected uncached input tokens.")
+    ] = 0,
+    output_tokens: Annotated[int, Field(ge=0, le=MAX_TOKENS, description="Expected output tokens.")] = 0,
+    cache_read_tokens: CacheReadTokens = 0,
+    agent: OptionalAgent = None,
+    project: OptionalProject = None,
+) -> CheckResult:
+    """Before an expensive call: may it go ahead under every budget that applies to it?
+
+    Give estimated_cost_usd, or model + input_tokens + output_tokens to have it priced. Pass your
+    agent name and project so agent- and project-scoped budgets apply. allowed is false only when
+    a hard budget would be exceeded; reason is one line to act on. Local and fast (no network).
+
+    Example: check_budget(model="claude-opus-4-1", input_tokens=150000, output_tokens=8000,
+    agent="researcher")
+    """
+    tokens = (
+        Tokens(input=input_tokens, output=output_tokens, cache_read=cache_read_tokens)
+        if model is not None
+        else None
+    )
+
+    def work(conn: sqlite3.Connection, state: AppState) -> CheckResult:
+        return agents_api.check(
+            conn,
+            state.settings,
+            state.pricer,
+            estimated_cost_usd=estimated_cost_usd,
+            model=model,
+            provider=provider,
+            tokens=tokens,
+            agent=agent,
+            project=project,
+        )
+
+    return await _local(ctx, work)
+
+
+@mcp.tool(title="Record a model call", annotations=LOCAL_WRITE)
+async def record_usage(
+    ctx: Context[AppState],
+    provider: Annotated[str, Field(min_length=1, max_length=50, description="openai, anthropic, groq...")],
+    model: ModelName,
+    input_tokens: InputTokens,
+    output_tokens: OutputTokens,
+    agent: AgentName,
+    cache_read_tokens: CacheReadTokens = 0,
+    cache_write_tokens: CacheWriteTokens = 0,
+    cache_write_1h_tokens: CacheWrite1hTokens = 0,
+    session: Annotated[str | None, Field(max_length=200, description="Your session or run id.")] = None,
+    project: OptionalProject = None,
+    request_id: Annotated[
+        str | None,
+        Field(max_length=200, description="The provider's request id; recording it twice adds nothing."),
+    ] = None,
+    timestamp: Annotated[
+        datetime | None, Field(description="When the call was made (ISO 8601 with offset); default now.")
+    ] = None,
+) -> RecordResult:
+    """After a call: report what it used, so spend breaks down per agent, session and project.
+
+    Priced at list price (tokens x price); idempotent on request_id, so retries are safe. An
+    unknown model is stored unpriced with a warning. The result says where the budgets this call
+    counts against now stand, and carries any alert it triggered.
+
+    Example: record_usage(provider="anthropic", model="claude-sonnet-4-5", input_tokens=1200,
+    output_tokens=350, agent="researcher", request_id="req_011CX")
+    """
+    tokens = Tokens(
+        input=input_tokens,
+        output=output_tokens,
+        cache_read=cache_read_tokens,
+        cache_write_5m=cache_write_tokens,
+        cache_write_1h=cache_write_1h_tokens,
+    )
+
+    state = _state(ctx)
+
+    def work() -> RecordResult:
+        with state.ledger.use() as conn:
+            return agents_api.record_usage(
+                conn,
+                state.settings,
+                state.pricer,
+                provider=provider,
+                model=model,
+                tokens=tokens,
+                agent=agent,
+                session=session,
+                project=project,
+                request_id=request_id,
+                timestamp=timestamp,
+            )
+
+    return await _run(work)
+
+
+@mcp.tool(title="Spend forecast", annotations=READ_ONLY)
+async def spend_forecast(
+    ctx: Context[AppState],
+    period: PeriodName = None,
+    start: StartDate = None,
+    end: EndDate = None,
+    timezone: TimezoneName = None,
+) -> Forecast:
+    """Where spend is heading: burn rate, end-of-period projection, and days that stood out.
+
+    Answers "will I end the month over?" and "which days were unusual, and why?". Burn rates are
+    per day over the period so far and over the trailing 7 days; the projection adds the 7-day rate
+    for the days left. Anomalies are days above twice the median of the 14 days before them (with
+    at least 7 days of history and $1 spent), with their top models and agents. Default: this_month.
+
+    Example: spend_forecast(period="this_month")
+    """
+
+    def answer(conn: sqlite3.Connection, settings: Settings) -> Forecast:
+        p = spend.resolve(settings, period, start, end, timezone)
+        return forecast.spend_forecast(conn, settings, p)
+
+    return await _query(ctx, answer)
 
 
 def run_stdio() -> None:

@@ -60,12 +60,14 @@ def model_breakdown(
     p: Period,
     top_n: int = 10,
     filters: Filters | None = None,
+    *,
+    take_alerts: bool = True,
 ) -> ModelBreakdown:
     """Per-model spend in ``p`` with shares, per-request figures and the trend against the previous
     period of equal length; models beyond ``top_n`` are folded into one "other" row."""
     prev = previous_period(p)
-    current = get_spend(conn, settings, p, ["provider", "model"], filters)
-    before = get_spend(conn, settings, prev, ["provider", "model"], filters)
+    current = get_spend(conn, settings, p, ["provider", "model"], filters, take_alerts=take_alerts)
+    before = get_spend(conn, settings, prev, ["provider", "model"], filters, take_alerts=False)
     now_models = _by_model(current)
     prev_models = _by_model(before)
     ranked = sorted(now_models.items(), key=lambda kv: (-kv[1].cost, kv[0]))
@@ -125,12 +127,12 @@ def summary_text(
     month: SpendResult | None = None
     for name in ("today", "this_week", "this_month"):
         p = resolve_period(name, tz=settings.tz, week_start=settings.week_start, now=now)
-        result = get_spend(conn, settings, p, ["basis"])
+        result = get_spend(conn, settings, p, ["basis"], take_alerts=False)
         parts = ", ".join(f"{r.group['basis']} {format_usd(r.cost_usd)}" for r in result.rows)
         lines.append(f"{p.label()}: {format_usd(result.total_usd)}" + (f" ({parts})" if parts else ""))
         month = result
     p = resolve_period("this_month", tz=settings.tz, week_start=settings.week_start, now=now)
-    top = model_breakdown(conn, settings, p, top_n=5)
+    top = model_breakdown(conn, settings, p, top_n=5, take_alerts=False)
     if top.models:
         lines.append("top models this month:")
         lines += [f"  {m.model}: {format_usd(m.cost_usd)} ({m.share_percent}%)" for m in top.models]

@@ -19,6 +19,7 @@ from decimal import Decimal
 from typing import Literal
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
+from cost_mcp.analytics import alerts
 from cost_mcp.analytics.usage import cost_sql, token_totals
 from cost_mcp.config import PROVIDERS, Settings
 from cost_mcp.errors import InvalidInputError
@@ -153,11 +154,14 @@ def get_spend(
     p: Period,
     group_by: Sequence[str] = (),
     filters: Filters | None = None,
+    *,
+    take_alerts: bool = True,
 ) -> SpendResult:
     """Total and breakdown of spend in period ``p``.
 
     Rows carry one basis each and sum exactly to the total; attribution rows explain billed
-    totals without being added to them.
+    totals without being added to them. With ``take_alerts`` the result carries (and consumes)
+    the budget alerts not shown yet.
     """
     filters = filters or Filters()
     dims = _check_dims(group_by)
@@ -186,7 +190,7 @@ def get_spend(
         attribution=attribution,
         sources=source_statuses(conn, settings),
         warnings=warnings,
-        alerts=[],
+        alerts=alerts.take_alerts(conn) if take_alerts else [],
     )
 
 

@@ -237,3 +237,41 @@ def m006_provider_buckets(conn: sqlite3.Connection) -> None:
         ) WITHOUT ROWID
         """
     )
+
+
+@migration
+def m007_budgets(conn: sqlite3.Connection) -> None:
+    """Budgets, and the thresholds that have fired (once per budget, period and threshold).
+
+    Amounts are nano-USD; thresholds are decimal strings ("0.8"), never floats. An alert is shown
+    once in a query result (``shown_at``), across every server process sharing the ledger.
+    """
+    conn.execute(
+        """
+        CREATE TABLE budgets (
+            name TEXT PRIMARY KEY,
+            amount_nanos INTEGER NOT NULL CHECK (amount_nanos > 0),
+            period TEXT NOT NULL CHECK (period IN ('day', 'week', 'month')),
+            scope TEXT NOT NULL DEFAULT '{}',
+            thresholds TEXT NOT NULL,
+            hard INTEGER NOT NULL DEFAULT 0,
+            webhook_url TEXT,
+            created_at TEXT NOT NULL,
+            updated_at TEXT NOT NULL
+        )
+        """
+    )
+    conn.execute(
+        """
+        CREATE TABLE budget_alerts (
+            budget TEXT NOT NULL,
+            period_start_ms INTEGER NOT NULL,
+            threshold TEXT NOT NULL,
+            fired_at TEXT NOT NULL,
+            spent_nanos INTEGER NOT NULL,
+            message TEXT NOT NULL,
+            shown_at TEXT,
+            PRIMARY KEY (budget, period_start_ms, threshold)
+        ) WITHOUT ROWID
+        """
+    )

@@ -1,0 +1,125 @@
+"""What agents call: check a budget before a call, record the call after it."""
+
+from __future__ import annotations
+
+import sqlite3
+from datetime import UTC, datetime
+from decimal import Decimal
+
+from cost_mcp import sync
+from cost_mcp.analytics import budgets
+from cost_mcp.analytics.alerts import take_alerts
+from cost_mcp.config import Settings
+from cost_mcp.errors import InvalidInputError, UnknownModelError
+from cost_mcp.models import BudgetCheck, CheckResult, RecordResult
+from cost_mcp.money import from_nanos
+from cost_mcp.pricing import Price, Pricer, Tokens
+from cost_mcp.sources.agents import SOURCE, normalize_provider, record_call
+
+
+def check(
+    conn: sqlite3.Connection,
+    settings: Settings,
+    pricer: Pricer,
+    *,
+    estimated_cost_usd: Decimal | None,
+    model: str | None,
+    provider: str | None,
+    tokens: Tokens | None,
+    agent: str | None,
+    project: str | None,
+) -> CheckResult:
+    """check_budget: the call's cost (given, or priced from model and tokens) against the budgets.
+
+    Raises UnknownModelError when only a model is given and it has no price: the agent should
+    then pass estimated_cost_usd itself.
+    """
+    provider_id = normalize_provider(provider) if provider else None
+    cost = estimated_cost_usd
+    if cost is None:
+        if model is None or tokens is None:
+            raise InvalidInputError(
+                "give estimated_cost_usd, or model with input_tokens and output_tokens, to price the call"
+            )
+        priced = pricer.price(tokens, model, provider_id, datetime.now(UTC))
+        if not isinstance(priced, Price):
+            raise UnknownModelError(model, provider_id, priced.suggestions)
+        cost = priced.total
+        provider_id = provider_id or priced.provider_id
+    return budgets.check_budget(
+        conn, settings, cost, provider=provider_id, model=model, agent=agent, project=project
+    )
+
+
+def record_usage(
+    conn: sqlite3.Connection,
+    settings: Settings,
+    pricer: Pricer,
+    *,
+    provider: str,
+    model: str,
+    tokens: Tokens,
+    agent: str,
+    session: str | None = None,
+    project: str | None = None,
+    request_id: str | None = None,
+    timestamp: datetime | None = None,
+) -> RecordResult:
+    """record_usage: store the call, then say where the budgets it counts against stand."""
+    recorded, call_id, price, _ = record_call(
+        conn,
+        pricer,
+        provider=provider,
+        model=model,
+        tokens=tokens,
+        agent=agent,
+        session=session,
+        project=project,
+        request_id=request_id,
+        timestamp=timestamp,
+    )
+    warnings: list[str] = []
+    cost: Decimal | None = price.total if price else None
+    priced_model = price.model_id if price else None
+    if not recorded:
+        row = conn.execute(
+            "SELECT cost_nanos, priced_model FROM usage_events WHERE source = ? AND message_id = ?",
+            (SOURCE, call_id),
+        ).fetchone()
+        cost = from_nanos(row[0]) if row and row[0] is not None else None
+        priced_model = row[1] if row else None
+        warnings.append(f"request {call_id!r} was already recorded; nothing was added")
+    if cost is None:
+        warnings.append(
+            f"no known price for {model!r} ({normalize_provider(provider)}): kept unpriced, not counted in "
+            f"spend; add it to the price override file ({settings.prices_file})"
+        )
+    sync.fire_alerts(conn, settings)
+    now = datetime.now(UTC)
+    provider_id = normalize_provider(provider)
+    states: list[BudgetCheck] = []
+    for budget in budgets.list_budgets(conn):
+        if budgets.applies(
+            budget.scope, provider=provider_id, model=model, agent=agent, project=project, source=SOURCE
+        ):
+            state = budgets.state_of(conn, settings, budget, now)
+            added = cost if recorded and cost is not None else Decimal(0)
+            states.append(
+                BudgetCheck(
+                    name=budget.name,
+                    hard=budget.hard,
+                    limit_usd=budget.amount_usd,
+                    remaining_before_usd=state.remaining_usd + added,
+                    remaining_after_usd=state.remaining_usd,
+                    would_exceed=state.remaining_usd < 0,
+                )
+            )
+    return RecordResult(
+        recorded=recorded,
+        id=call_id,
+        cost_usd=cost,
+        priced_model=priced_model,
+        budgets=states,
+        warnings=warnings,
+        alerts=take_alerts(conn),
+    )

@@ -1,0 +1,366 @@
+"""Budgets: calendar-aligned limits, their state, pre-flight checks, and alerts that fire once.
+
+A budget's period is the calendar day, week or month containing "now" in the configured timezone
+and week start. What it has spent is exactly what get_spend reports for that period and scope, so
+a budget and a report can never disagree.
+"""
+
+from __future__ import annotations
+
+import json
+import sqlite3
+from collections.abc import Sequence
+from datetime import UTC, datetime
+from decimal import Decimal
+from urllib.parse import urlsplit
+
+from cost_mcp.analytics.alerts import take_alerts
+from cost_mcp.analytics.spend import Filters, get_spend
+from cost_mcp.config import Settings
+from cost_mcp.errors import InvalidInputError, NotFoundError
+from cost_mcp.models import (
+    MAX_USD,
+    Budget,
+    BudgetCheck,
+    BudgetPeriod,
+    BudgetScope,
+    BudgetState,
+    BudgetStatusName,
+    BudgetStatusResult,
+    CheckResult,
+)
+from cost_mcp.money import format_usd, from_nanos, to_nanos
+from cost_mcp.periods import Period, calendar_period, iso_utc, to_ms
+from cost_mcp.store.connection import write_transaction
+
+DEFAULT_THRESHOLDS = (Decimal("0.5"), Decimal("0.8"), Decimal("1.0"))
+MIN_ELAPSED_MS = 3_600_000
+"""Projections extrapolate from at least an hour, so the first minutes of a day do not explode."""
+
+
+# --- storing budgets ----------------------------------------------------------------------------
+
+
+def set_budget(
+    conn: sqlite3.Connection,
+    name: str,
+    amount_usd: Decimal,
+    period: BudgetPeriod,
+    scope: BudgetScope,
+    thresholds: Sequence[Decimal] | None = None,
+    hard: bool = False,
+    webhook_url: str | None = None,
+) -> Budget:
+    """Create or replace a budget. Raises InvalidInputError for an amount, threshold or URL that
+    cannot work; replacing keeps the alerts already fired this period."""
+    if not amount_usd.is_finite() or amount_usd <= 0 or amount_usd > MAX_USD:
+        raise InvalidInputError(f"amount_usd must be above 0 and at most {MAX_USD}, got {amount_usd}")
+    levels = sorted(set(thresholds if thresholds is not None else DEFAULT_THRESHOLDS))
+    if not levels or any(not t.is_finite() or t <= 0 or t > 10 for t in levels):
+        raise InvalidInputError(
+            "thresholds are fractions of the amount above 0 and at most 10, e.g. [0.5, 0.8, 1]"
+        )
+    if webhook_url is not None:
+        parts = urlsplit(webhook_url)
+        if parts.scheme not in ("http", "https") or not parts.netloc:
+            raise InvalidInputError("webhook_url must be an http:// or https:// URL")
+    now = datetime.now(UTC).isoformat()
+    with write_transaction(conn):
+        conn.execute(
+            """
+            INSERT INTO budgets (name, amount_nanos, period, scope, thresholds, hard, webhook_url,
+                                 created_at, updated_at)
+            VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)
+            ON CONFLICT (name) DO UPDATE SET amount_nanos = excluded.amount_nanos,
+                period = excluded.period, scope = excluded.scope, thresholds = excluded.thresholds,
+                hard = excluded.hard, webhook_url = excluded.webhook_url, updated_at = excluded.updated_at
+            """,
+            (
+                name,
+                to_nanos(amount_usd),
+                period,
+                scope.model_dump_json(),
+                json.dumps([str(t) for t in levels]),
+                int(hard),
+                webhook_url,
+                now,
+                now,
+            ),
+        )
+    return get_budget(conn, name)
+
+
+def delete_budget(conn: sqlite3.Connection, name: str) -> None:
+    """Remove a budget and its alert history; NotFoundError lists the budgets that exist."""
+    with write_transaction(conn):
+        deleted = conn.execute("DELETE FROM budgets WHERE name = ?", (name,)).rowcount
+        conn.execute("DELETE FROM budget_alerts WHERE budget = ?", (name,))
+    if not deleted:
+        raise NotFoundError(_unknown(conn, name))
+
+
+def _unknown(conn: sqlite3.Connection, name: str) -> str:
+    names = [r[0] for r in conn.execute("SELECT name FROM budgets ORDER BY name")]
+    known = f"budgets: {', '.join(names)}" if names else "no budgets exist yet; create one with set_budget"
+    return f"no budget named {name!r} ({known})"
+
+
+def _budget(row: Sequence[object], *, reveal_webhook: bool = False) -> Budget:
+    name, amount, period, scope, thresholds, hard, webhook = row
+    url = str(webhook) if webhook else None
+    return Budget(
+        name=str(name),
+        amount_usd=from_nanos(int(str(amount))),
+        period=str(period),
+        scope=BudgetScope.model_validate_json(str(scope)),
+        thresholds=[Decimal(t) for t in json.loads(str(thresholds))],
+        hard=bool(hard),
+        webhook_url=url if reveal_webhook or url is None else _redact(url),
+    )
+
+
+def _redact(url: str) -> str:
+    # Webhook URLs often carry their secret in the path (Slack, Discord): show where, not how.
+    parts = urlsplit(url)
+    return f"{parts.scheme}://{parts.netloc}/…"
+
+
+_COLUMNS = "name, amount_nanos, period, scope, thresholds, hard, webhook_url"
+
+
+def get_budget(conn: sqlite3.Connection, name: str) -> Budget:
+    """One budget, or NotFoundError naming the ones that exist."""
+    row = conn.execute(f"SELECT {_COLUMNS} FROM budgets WHERE name = ?", (name,)).fetchone()
+    if row is None:
+        raise NotFoundError(_unknown(conn, name))
+    return _budget(row)
+
+
+def list_budgets(conn: sqlite3.Connection) -> list[Budget]:
+    """Every budget, by name."""
+    return [_budget(r) for r in conn.execute(f"SELECT {_COLUMNS} FROM budgets ORDER BY name")]
+
+
+# --- state ----------------------------------------------------------------------------------------
+
+
+def _filters(scope: BudgetScope) -> Filters:
+    return Filters(
+        providers=scope.providers or None,
+        models=scope.models or None,
+        agents=scope.agents or None,
+        projects=scope.projects or None,
+        sources=scope.sources or None,
+    )
+
+
+def budget_period(budget: Budget, settings: Settings, now: datetime) -> Period:
+    """The calendar day, week or month of ``budget`` that contains ``now``."""
+    return calendar_period(budget.period, now, tz=settings.tz, week_start=settings.week_start)
+
+
+def spent_in(conn: sqlite3.Connection, settings: Settings, budget: Budget, p: Period) -> Decimal:
+    """What counts against ``budget`` in period ``p`` (exactly get_spend's total for its scope)."""
+    return get_spend(conn, settings, p, (), _filters(budget.scope), take_alerts=False).total_usd
+
+
+def state_of(conn: sqlite3.Connection, settings: Settings, budget: Budget, now: datetime) -> BudgetState:
+    """A budget in the period containing ``now``: spent, remaining, projection, status, fired."""
+    p = budget_period(budget, settings, now)
+    spent = spent_in(conn, settings, budget, p)
+    elapsed = max(min(to_ms(now), p.end_ms) - p.start_ms, MIN_ELAPSED_MS)
+    projected = (spent * (p.end_ms - p.start_ms) / elapsed).quantize(Decimal("0.000000001"))
+    fired = [
+        Decimal(r[0])
+        for r in conn.execute(
+            "SELECT threshold FROM budget_alerts WHERE budget = ? AND period_start_ms = ?",
+            (budget.name, p.start_ms),
+        )
+    ]
+    return BudgetState(
+        budget=budget,
+        period_start=iso_utc(p.start_ms),
+        period_end=iso_utc(p.end_ms),
+        spent_usd=spent,
+        remaining_usd=budget.amount_usd - spent,
+        percent=float(round(spent / budget.amount_usd * 100, 1)),
+        projected_usd=max(projected, spent),
+        status=_status(budget, spent, projected),
+        fired_thresholds=sorted(fired),
+    )
+
+
+def _status(budget: Budget, spent: Decimal, projected: Decimal) -> BudgetStatusName:
+    if spent >= budget.amount_usd:
+        return "exceeded"
+    if projected > budget.amount_usd:
+        return "forecast_exceeded"
+    if any(spent >= budget.amount_usd * t for t in budget.thresholds if t < 1):
+        return "warning"
+    return "ok"
+
+
+def budget_status(
+    conn: sqlite3.Connection, settings: Settings, name: str | None = None, now: datetime | None = None
+) -> BudgetStatusResult:
+    """Every budget (or the named one) in its current period, with alerts not shown yet."""
+    moment = now or datetime.now(UTC)
+    budgets = [get_budget(conn, name)] if name else list_budgets(conn)
+    warnings = [] if budgets else ["no budgets yet: create one with set_budget(name, amount_usd, period)"]
+    return BudgetStatusResult(
+        budgets=[state_of(conn, settings, b, moment) for b in budgets],
+        warnings=warnings,
+        alerts=take_alerts(conn),
+    )
+
+
+# --- pre-flight checks ----------------------------------------------------------------------------
+
+
+def applies(
+    scope: BudgetScope,
+    *,
+    provider: str | None,
+    model: str | None,
+    agent: str | None,
+    project: str | None,
+    source: str,
+) -> bool:
+    """Whether a call with these attributes counts against a budget of this scope.
+
+    A scope that names agents (or projects...) only matches calls that say theirs: an agent that
+    does not give its name cannot be held to an agent budget, so check_budget asks for it.
+    """
+    pairs = (
+        (scope.providers, provider),
+        (scope.models, model),
+        (scope.agents, agent),
+        (scope.projects, project),
+        (scope.sources, source),
+    )
+    return all(not allowed or (value is not None and value in allowed) for allowed, value in pairs)
+
+
+def check_budget(
+    conn: sqlite3.Connection,
+    settings: Settings,
+    cost: Decimal,
+    *,
+    provider: str | None = None,
+    model: str | None = None,
+    agent: str | None = None,
+    project: str | None = None,
+    now: datetime | None = None,
+) -> CheckResult:
+    """May a call of ``cost`` go ahead under every budget whose scope matches it?
+
+    ``allowed`` is false only when a hard budget would go over its amount; soft budgets only warn.
+    """
+    moment = now or datetime.now(UTC)
+    checks: list[BudgetCheck] = []
+    for budget in list_budgets(conn):
+        if not applies(
+            budget.scope, provider=provider, model=model, agent=agent, project=project, source="record_usage"
+        ):
+            continue
+        state = state_of(conn, settings, budget, moment)
+        after = state.remaining_usd - cost
+        checks.append(
+            BudgetCheck(
+                name=budget.name,
+                hard=budget.hard,
+                limit_usd=budget.amount_usd,
+                remaining_before_usd=state.remaining_usd,
+                remaining_after_usd=after,
+                would_exceed=after < 0,
+            )
+        )
+    checks.sort(key=lambda c: (c.remaining_after_usd, c.name))
+    refused = [c for c in checks if c.hard and c.would_exceed]
+    binding = refused[0] if refused else (checks[0] if checks else None)
+    return CheckResult(
+        allowed=not refused,
+        reason=_reason(cost, binding, refused, checks),
+        estimated_cost_usd=cost,
+        binding_budget=binding.name if binding else None,
+        budgets=checks,
+        warnings=[],
+    )
+
+
+def _reason(
+    cost: Decimal, binding: BudgetCheck | None, refused: list[BudgetCheck], checks: list[BudgetCheck]
+) -> str:
+    if binding is None:
+        return f"allowed: no budget applies to this call (~{format_usd(cost, 4)})"
+    left = format_usd(max(binding.remaining_before_usd, Decimal(0)), 4)
+    if refused:
+        return (
+            f"refused: hard budget '{binding.name}' has {left} left of {format_usd(binding.limit_usd)} "
+            f"and this call needs ~{format_usd(cost, 4)}; use a cheaper model, wait for the next "
+            "period, or ask for a bigger budget"
+        )
+    over = [c.name for c in checks if c.would_exceed]
+    if over:
+        return (
+            f"allowed, but soft budget '{over[0]}' goes over its {format_usd(binding.limit_usd)} with this "
+            f"call (~{format_usd(cost, 4)})"
+        )
+    return f"allowed: {format_usd(binding.remaining_after_usd, 4)} left on '{binding.name}' after this call"
+
+
+# --- alerts ---------------------------------------------------------------------------------------
+
+
+def evaluate_alerts(
+    conn: sqlite3.Connection, settings: Settings, now: datetime | None = None
+) -> list[tuple[Budget, str, dict[str, object]]]:
+    """Fire every threshold crossed in the current period that has not fired yet.
+
+    Each (budget, period, threshold) fires once, whichever process sees it first (the primary key
+    decides). Returns the newly fired alerts with their webhook payloads, for delivery.
+    """
+    moment = now or datetime.now(UTC)
+    fired: list[tuple[Budget, str, dict[str, object]]] = []
+    for row in conn.execute(f"SELECT {_COLUMNS} FROM budgets ORDER BY name").fetchall():
+        budget = _budget(row, reveal_webhook=True)
+        state = state_of(conn, settings, budget, moment)
+        crossed = [t for t in budget.thresholds if state.spent_usd >= budget.amount_usd * t]
+        new = [t for t in crossed if t not in state.fired_thresholds]
+        if not new:
+            continue
+        p = budget_period(budget, settings, moment)
+        with write_transaction(conn):
+            for t in new:
+                message = (
+                    f"budget '{budget.name}' passed {t * 100:.0f}% of {format_usd(budget.amount_usd)} per "
+                    f"{budget.period}: {format_usd(state.spent_usd)} spent ({state.percent}%)"
+                )
+                inserted = conn.execute(
+                    """
+                    INSERT OR IGNORE INTO budget_alerts
+                        (budget, period_start_ms, threshold, fired_at, spent_nanos, message)
+                    VALUES (?, ?, ?, ?, ?, ?)
+                    """,
+                    (budget.name, p.start_ms, str(t), moment.isoformat(), to_nanos(state.spent_usd), message),
+                ).rowcount
+                if inserted:
+                    fired.append(
+                        (
+                            budget,
+                            message,
+                            {
+                                "budget": budget.name,
+                                "threshold": str(t),
+                                "period": budget.period,
+                                "period_start": state.period_start,
+                                "period_end": state.period_end,
+                                "limit_usd": str(budget.amount_usd),
+                                "spent_usd": str(state.spent_usd),
+                                "percent": state.percent,
+                                "status": state.status,
+                                "message": message,
+                            },
+                        )
+                    )
+    return fired

@@ -1,0 +1,95 @@
+"""Where spend is heading: burn rates, the end-of-period projection, and days that stood out."""
+
+from __future__ import annotations
+
+import sqlite3
+import statistics
+from datetime import UTC, date, datetime, timedelta
+from decimal import Decimal
+
+from cost_mcp.analytics.alerts import take_alerts
+from cost_mcp.analytics.spend import get_spend, period_info
+from cost_mcp.config import Settings
+from cost_mcp.models import Anomaly, Forecast
+from cost_mcp.periods import Period, days_period, local_date, to_ms
+
+BASELINE_DAYS = 14
+MIN_HISTORY_DAYS = 7
+ANOMALY_RATIO = Decimal(2)
+MIN_ANOMALY_USD = Decimal(1)
+"""Days below a dollar are never anomalies: doubling 3 cents is noise, not news."""
+
+
+def _daily(conn: sqlite3.Connection, settings: Settings, p: Period) -> dict[date, Decimal]:
+    result = get_spend(conn, settings, p, ["day"], take_alerts=False)
+    totals: dict[date, Decimal] = {}
+    for row in result.rows:
+        day = date.fromisoformat(row.group["day"] or "")
+        totals[day] = totals.get(day, Decimal(0)) + row.cost_usd
+    return totals
+
+
+def _top(conn: sqlite3.Connection, settings: Settings, day: date, dim: str) -> list[str]:
+    p = days_period(day, day, tz=settings.tz)
+    rows = get_spend(conn, settings, p, [dim], take_alerts=False).rows
+    by_value: dict[str, Decimal] = {}
+    for r in rows:
+        key = r.group[dim] or "(unknown)"
+        by_value[key] = by_value.get(key, Decimal(0)) + r.cost_usd
+    ranked = sorted(by_value.items(), key=lambda kv: -kv[1])[:3]
+    return [f"{name} ({amount:.2f} USD)" for name, amount in ranked if amount > 0]
+
+
+def spend_forecast(
+    conn: sqlite3.Connection, settings: Settings, p: Period, now: datetime | None = None
+) -> Forecast:
+    """Burn rate over the period so far and the trailing 7 days, the end-of-period projection, and
+    anomalous days against the median of the 14 days before each (with at least 7 of history)."""
+    moment = now or datetime.now(UTC)
+    today = local_date(to_ms(moment), p.tz)
+    history_start = p.first_day - timedelta(days=BASELINE_DAYS + 7)
+    last = min(p.last_day, today)
+    daily = _daily(conn, settings, days_period(history_start, max(last, history_start), tz=p.tz))
+    spent = sum((v for d, v in daily.items() if p.first_day <= d <= last), Decimal(0))
+    days_elapsed = max((last - p.first_day).days + 1, 0) if today >= p.first_day else 0
+    days_total = (p.last_day - p.first_day).days + 1
+    trailing = sum((daily.get(today - timedelta(days=i), Decimal(0)) for i in range(1, 8)), Decimal(0)) / 7
+    period_rate = spent / days_elapsed if days_elapsed else Decimal(0)
+    remaining_days = max(days_total - days_elapsed, 0)
+    anomalies: list[Anomaly] = []
+    day = p.first_day
+    while day <= last:
+        history = [
+            daily[d] for d in (day - timedelta(days=i) for i in range(1, BASELINE_DAYS + 1)) if d in daily
+        ]
+        amount = daily.get(day, Decimal(0))
+        if len(history) >= MIN_HISTORY_DAYS and amount >= MIN_ANOMALY_USD:
+            baseline = Decimal(statistics.median(history))
+            if amount > baseline * ANOMALY_RATIO:
+                anomalies.append(
+                    Anomaly(
+                        day=day.isoformat(),
+                        cost_usd=amount,
+                        baseline_usd=baseline,
+                        ratio=float(round(amount / baseline, 1)) if baseline else None,
+                        top_models=_top(conn, settings, day, "model"),
+                        top_agents=_top(conn, settings, day, "agent"),
+                    )
+                )
+        day += timedelta(days=1)
+    q = Decimal("0.000000001")
+    warnings = []
+    if len(daily) < MIN_HISTORY_DAYS:
+        warnings.append(f"only {len(daily)} day(s) of history: anomalies need at least {MIN_HISTORY_DAYS}")
+    return Forecast(
+        period=period_info(p),
+        spent_usd=spent,
+        days_elapsed=days_elapsed,
+        days_in_period=days_total,
+        burn_rate_period_usd_per_day=period_rate.quantize(q),
+        burn_rate_7d_usd_per_day=trailing.quantize(q),
+        projected_usd=(spent + trailing * remaining_days).quantize(q),
+        anomalies=anomalies,
+        warnings=warnings,
+        alerts=take_alerts(conn),
+    )

@@ -1,0 +1,92 @@
+"""Calls that agents report themselves (record_usage): priced, stored, idempotent on request id."""
+
+from __future__ import annotations
+
+import sqlite3
+import uuid
+from datetime import UTC, datetime, timedelta
+
+from cost_mcp.errors import InvalidInputError
+from cost_mcp.periods import to_ms
+from cost_mcp.pricing import Price, Pricer, Tokens
+from cost_mcp.store import rollup
+from cost_mcp.store.connection import write_transaction
+
+SOURCE = "record_usage"
+MAX_FUTURE = timedelta(minutes=10)
+MAX_PAST = timedelta(days=366)
+
+
+def normalize_provider(provider: str) -> str:
+    """Provider ids as genai-prices and the billing sources name them ('OpenAI' -> 'openai')."""
+    return provider.strip().lower()
+
+
+def record_call(
+    conn: sqlite3.Connection,
+    pricer: Pricer,
+    *,
+    provider: str,
+    model: str,
+    tokens: Tokens,
+    agent: str,
+    session: str | None = None,
+    project: str | None = None,
+    member: str | None = None,
+    request_id: str | None = None,
+    timestamp: datetime | None = None,
+    now: datetime | None = None,
+) -> tuple[bool, str, Price | None, int]:
+    """Store one reported call; returns (recorded, id, price or None when unpriced, ts_ms).
+
+    Recording the same ``request_id`` again changes nothing (recorded is False), so an agent can
+    retry safely. Timestamps from the future or more than a year back are rejected as mistakes.
+    """
+    moment = now or datetime.now(UTC)
+    when = timestamp or moment
+    if when.tzinfo is None:
+        raise InvalidInputError("timestamp needs a timezone, e.g. 2026-11-22T10:15:00Z")
+    if when > moment + MAX_FUTURE:
+        raise InvalidInputError(f"timestamp {when.isoformat()} is in the future; omit it to use now")
+    if when < moment - MAX_PAST:
+        raise InvalidInputError(f"timestamp {when.isoformat()} is more than a year old")
+    provider_id = normalize_provider(provider)
+    call_id = request_id or f"rec_{uuid.uuid4().hex}"
+    priced = pricer.price(tokens, model, provider_id, when)
+    price = priced if isinstance(priced, Price) else None
+    ts_ms = to_ms(when)
+    with write_transaction(conn):
+        inserted = conn.execute(
+            """
+            INSERT OR IGNORE INTO usage_events (
+                source, message_id, request_id, is_sidechain, counted, ts_ms, provider, model, session_id,
+                project, agent, member, input_tokens, output_tokens, cache_read_tokens,
+                cache_write_5m_tokens, cache_write_1h_tokens, web_search_requests, total_tokens,
+                cost_nanos, priced_model, origin
+            ) VALUES (?, ?, '', 0, 1, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, 'record_usage')
+            """,
+            (
+                SOURCE,
+                call_id,
+                ts_ms,
+                provider_id,
+                model,
+                session or "",
+                project or "",
+                agent,
+                member or "",
+                tokens.input,
+                tokens.output,
+                tokens.cache_read,
+                tokens.cache_write_5m,
+                tokens.cache_write_1h,
+                tokens.web_search_requests,
+                tokens.total,
+                price.total_nanos if price else None,
+                price.model_id if price else None,
+            ),
+        ).rowcount
+        if inserted:
+            rollup.mark_dirty(conn, [ts_ms])
+    rollup.refresh(conn)
+    return bool(inserted), call_id, price, ts_ms

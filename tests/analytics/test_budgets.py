@@ -1,0 +1,391 @@
+"""Budgets over a real ledger: calendar periods, exact arithmetic, alerts once, hard vs soft."""
+
+from __future__ import annotations
+
+import json
+import multiprocessing
+import sqlite3
+import threading
+from collections.abc import Iterator
+from datetime import UTC, datetime
+from decimal import Decimal
+from http.server import BaseHTTPRequestHandler, HTTPServer
+from pathlib import Path
+from typing import ClassVar
+
+import pytest
+
+from cost_mcp import sync
+from cost_mcp.analytics import agents, budgets
+from cost_mcp.analytics.alerts import take_alerts
+from cost_mcp.config import Settings, load_settings
+from cost_mcp.errors import InvalidInputError, NotFoundError
+from cost_mcp.models import BudgetScope
+from cost_mcp.pricing import Pricer, Tokens
+from cost_mcp.sources.agents import record_call
+from cost_mcp.store import connect
+
+SONNET = "claude-sonnet-4-5"
+FLAT = "gpt-4o"  # $2.50 per million input tokens at any size: amounts below are exact token counts
+
+
+@pytest.fixture
+def conn(settings: Settings) -> Iterator[sqlite3.Connection]:
+    c = connect(settings.db)
+    yield c
+    c.close()
+
+
+def spend_usd(
+    conn: sqlite3.Connection, pricer: Pricer, usd: Decimal, when: datetime, *, agent: str = "bot"
+) -> None:
+    """Record a call costing exactly ``usd`` (gpt-4o input, a flat $2.50 per million tokens)."""
+    tokens = usd * 400_000
+    assert tokens == int(tokens)
+    record_call(
+        conn,
+        pricer,
+        provider="openai",
+        model=FLAT,
+        tokens=Tokens(input=int(tokens)),
+        agent=agent,
+        timestamp=when,
+        now=when,
+    )
+
+
+def day_budget(conn: sqlite3.Connection, amount: str = "5", **scope: list[str]) -> budgets.Budget:
+    return budgets.set_budget(conn, "daily", Decimal(amount), "day", BudgetScope(**scope), hard=True)
+
+
+def test_day_budget_counts_exactly_its_calendar_day_in_the_timezone(
+    conn: sqlite3.Connection, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv("COST_MCP_TIMEZONE", "Europe/Paris")
+    s = load_settings()
+    pricer = Pricer()
+    budget = day_budget(conn)
+    # Paris is UTC+1 in November: its Nov 10 runs 23:00Z Nov 9 .. 23:00Z Nov 10.
+    spend_usd(conn, pricer, Decimal("0.99"), datetime(2026, 11, 9, 22, 59, 59, tzinfo=UTC))  # Nov 9 local
+    spend_usd(conn, pricer, Decimal("1.20"), datetime(2026, 11, 9, 23, 0, 0, tzinfo=UTC))  # Nov 10 local
+    spend_usd(conn, pricer, Decimal("2.31"), datetime(2026, 11, 10, 22, 59, 59, tzinfo=UTC))  # Nov 10 local
+    spend_usd(conn, pricer, Decimal("4.00"), datetime(2026, 11, 10, 23, 0, 0, tzinfo=UTC))  # Nov 11 local
+    state = budgets.state_of(conn, s, budget, datetime(2026, 11, 10, 12, tzinfo=UTC))
+    assert state.period_start == "2026-11-09T23:00:00.000Z"
+    assert state.spent_usd == Decimal("3.51")
+    assert state.remaining_usd == Decimal("1.49")
+    assert state.percent == 70.2
+
+
+@pytest.mark.parametrize(
+    ("week_start", "first_day"),
+    [("monday", "2026-11-16"), ("sunday", "2026-11-15"), ("saturday", "2026-11-21")],
+)
+def test_week_budget_follows_the_week_start(
+    conn: sqlite3.Connection, monkeypatch: pytest.MonkeyPatch, week_start: str, first_day: str
+) -> None:
+    monkeypatch.setenv("COST_MCP_WEEK_START", week_start)
+    s = load_settings()
+    budget = budgets.set_budget(conn, "weekly", Decimal(100), "week", BudgetScope())
+    state = budgets.state_of(conn, s, budget, datetime(2026, 11, 21, 12, tzinfo=UTC))  # a Saturday
+    assert state.period_start.startswith(first_day)
+
+
+@pytest.mark.parametrize(
+    ("now", "start", "end"),
+    [
+        (datetime(2026, 2, 14, tzinfo=UTC), "2026-02-01", "2026-03-01"),
+        (datetime(2028, 2, 29, tzinfo=UTC), "2028-02-01", "2028-03-01"),
+        (datetime(2026, 12, 31, 23, tzinfo=UTC), "2026-12-01", "2027-01-01"),
+    ],
+)
+def test_month_budget_spans_the_calendar_month(
+    conn: sqlite3.Connection, settings: Settings, now: datetime, start: str, end: str
+) -> None:
+    budget = budgets.set_budget(conn, "monthly", Decimal(150), "month", BudgetScope())
+    state = budgets.state_of(conn, settings, budget, now)
+    assert state.period_start.startswith(start)
+    assert state.period_end.startswith(end)
+
+
+def test_projection_and_statuses(conn: sqlite3.Connection, settings: Settings) -> None:
+    pricer = Pricer()
+    budget = budgets.set_budget(conn, "daily", Decimal(10), "day", BudgetScope())
+    spend_usd(conn, pricer, Decimal(3), datetime(2026, 11, 10, 1, tzinfo=UTC))
+    early = budgets.state_of(conn, settings, budget, datetime(2026, 11, 10, 6, tzinfo=UTC))
+    assert early.projected_usd == Decimal(12)  # $3 in 6 hours of 24
+    assert early.status == "forecast_exceeded"
+    late = budgets.state_of(conn, settings, budget, datetime(2026, 11, 10, 18, tzinfo=UTC))
+    assert late.projected_usd == Decimal(4)
+    assert late.status == "ok"
+    spend_usd(conn, pricer, Decimal(3), datetime(2026, 11, 10, 19, tzinfo=UTC))
+    assert (
+        budgets.state_of(conn, settings, budget, datetime(2026, 11, 10, 23, tzinfo=UTC)).status == "warning"
+    )
+    spend_usd(conn, pricer, Decimal(4), datetime(2026, 11, 10, 23, tzinfo=UTC))
+    assert (
+        budgets.state_of(conn, settings, budget, datetime(2026, 11, 10, 23, 30, tzinfo=UTC)).status
+        == "exceeded"
+    )
+
+
+def test_each_threshold_fires_once_and_rides_in_one_result(
+    conn: sqlite3.Connection, settings: Settings
+) -> None:
+    pricer = Pricer()
+    now = datetime.now(UTC)
+    day_budget(conn, "10")
+    spend_usd(conn, pricer, Decimal(6), now)
+    sync.fire_alerts(conn, settings)
+    sync.fire_alerts(conn, settings)  # nothing new: 50% already fired
+    first = take_alerts(conn)
+    assert len(first) == 1
+    assert "passed 50%" in first[0]
+    assert take_alerts(conn) == []  # shown once
+    spend_usd(conn, pricer, Decimal(5), now)
+    sync.fire_alerts(conn, settings)
+    second = take_alerts(conn)
+    assert [("80%" in a, "100%" in a) for a in second] == [(True, False), (False, True)]
+    state = budgets.budget_status(conn, settings).budgets[0]
+    assert state.fired_thresholds == [Decimal("0.5"), Decimal("0.8"), Decimal("1.0")]
+
+
+def test_hard_budget_refuses_soft_budget_warns(conn: sqlite3.Connection, settings: Settings) -> None:
+    pricer = Pricer()
+    budgets.set_budget(conn, "hard-agent", Decimal(5), "day", BudgetScope(agents=["bot"]), hard=True)
+    budgets.set_budget(conn, "soft-all", Decimal(2), "day", BudgetScope())
+    spend_usd(conn, pricer, Decimal("4.50"), datetime.now(UTC))
+    small = agents.check(
+        conn,
+        settings,
+        pricer,
+        estimated_cost_usd=Decimal("0.40"),
+        model=None,
+        provider=None,
+        tokens=None,
+        agent="bot",
+        project=None,
+    )
+    assert small.allowed is True
+    assert "soft budget 'soft-all'" in small.reason
+    big = agents.check(
+        conn,
+        settings,
+        pricer,
+        estimated_cost_usd=Decimal("0.60"),
+        model=None,
+        provider=None,
+        tokens=None,
+        agent="bot",
+        project=None,
+    )
+    assert big.allowed is False
+    assert big.binding_budget == "hard-agent"
+    assert "$0.5000 left" in big.reason
+    other_agent = agents.check(
+        conn,
+        settings,
+        pricer,
+        estimated_cost_usd=Decimal("0.60"),
+        model=None,
+        provider=None,
+        tokens=None,
+        agent="someone-else",
+        project=None,
+    )
+    assert other_agent.allowed is True  # the hard budget is scoped to "bot"
+
+
+def test_check_prices_a_model_call(conn: sqlite3.Connection, settings: Settings) -> None:
+    budgets.set_budget(conn, "tiny", Decimal("0.01"), "day", BudgetScope(), hard=True)
+    result = agents.check(
+        conn,
+        settings,
+        Pricer(),
+        estimated_cost_usd=None,
+        model=SONNET,
+        provider="anthropic",
+        tokens=Tokens(input=10_000, output=1_000),
+        agent=None,
+        project=None,
+    )
+    assert result.estimated_cost_usd == Decimal("0.045")
+    assert result.allowed is False
+
+
+def test_check_needs_a_cost_or_a_model(conn: sqlite3.Connection, settings: Settings) -> None:
+    with pytest.raises(InvalidInputError, match="estimated_cost_usd"):
+        agents.check(
+            conn,
+            settings,
+            Pricer(),
+            estimated_cost_usd=None,
+            model=None,
+            provider=None,
+            tokens=None,
+            agent=None,
+            project=None,
+        )
+
+
+def test_bad_budgets_are_refused(conn: sqlite3.Connection) -> None:
+    with pytest.raises(InvalidInputError, match="thresholds"):
+        budgets.set_budget(conn, "x", Decimal(1), "day", BudgetScope(), thresholds=[Decimal(0)])
+    with pytest.raises(InvalidInputError, match="webhook_url"):
+        budgets.set_budget(conn, "x", Decimal(1), "day", BudgetScope(), webhook_url="ftp://x")
+    with pytest.raises(NotFoundError, match="no budgets exist yet"):
+        budgets.delete_budget(conn, "x")
+
+
+def test_record_usage_is_idempotent_and_keeps_unknown_models_unpriced(
+    conn: sqlite3.Connection, settings: Settings
+) -> None:
+    pricer = Pricer()
+    first = agents.record_usage(
+        conn,
+        settings,
+        pricer,
+        provider="OpenAI",
+        model=FLAT,
+        tokens=Tokens(input=1_000_000),
+        agent="bot",
+        request_id="req_1",
+    )
+    again = agents.record_usage(
+        conn,
+        settings,
+        pricer,
+        provider="openai",
+        model=FLAT,
+        tokens=Tokens(input=1_000_000),
+        agent="bot",
+        request_id="req_1",
+    )
+    assert (first.recorded, again.recorded) == (True, False)
+    assert first.cost_usd == again.cost_usd == Decimal("2.5")
+    assert "already recorded" in again.warnings[0]
+    assert conn.execute("SELECT COUNT(*) FROM usage_events").fetchone()[0] == 1
+    unknown = agents.record_usage(
+        conn, settings, pricer, provider="acme", model="acme-1", tokens=Tokens(input=10), agent="bot"
+    )
+    assert unknown.cost_usd is None
+    assert "no known price" in unknown.warnings[0]
+
+
+def test_record_usage_rejects_a_future_timestamp(conn: sqlite3.Connection) -> None:
+    with pytest.raises(InvalidInputError, match="future"):
+        record_call(
+            conn,
+            Pricer(),
+            provider="anthropic",
+            model=SONNET,
+            tokens=Tokens(input=1),
+            agent="a",
+            timestamp=datetime(2099, 1, 1, tzinfo=UTC),
+        )
+
+
+class _Hook(BaseHTTPRequestHandler):
+    received: ClassVar[list[dict[str, object]]] = []
+
+    def do_POST(self) -> None:
+        body = self.rfile.read(int(self.headers["content-length"]))
+        _Hook.received.append(json.loads(body))
+        self.send_response(204)
+        self.end_headers()
+
+    def log_message(self, format: str, *args: object) -> None:
+        pass
+
+
+def test_webhook_receives_the_alert_as_json(conn: sqlite3.Connection, settings: Settings) -> None:
+    server = HTTPServer(("127.0.0.1", 0), _Hook)
+    threading.Thread(target=server.serve_forever, daemon=True).start()
+    _Hook.received.clear()
+    try:
+        url = f"http://127.0.0.1:{server.server_port}/hooks/SECRET-TOKEN"
+        budgets.set_budget(conn, "daily", Decimal(2), "day", BudgetScope(), webhook_url=url)
+        assert budgets.get_budget(conn, "daily").webhook_url == f"http://127.0.0.1:{server.server_port}/…"
+        spend_usd(conn, Pricer(), Decimal(3), datetime.now(UTC))
+        thread = sync.fire_alerts(conn, settings)
+        assert thread is not None
+        thread.join(10)
+    finally:
+        server.shutdown()
+        server.server_close()
+    assert [(p["budget"], p["threshold"]) for p in _Hook.received] == [
+        ("daily", "0.5"),
+        ("daily", "0.8"),
+        ("daily", "1.0"),
+    ]
+    assert _Hook.received[0]["spent_usd"] == "3.000000000"
+
+
+def test_failing_webhook_is_logged_and_blocks_nothing(
+    conn: sqlite3.Connection, settings: Settings, caplog: pytest.LogCaptureFixture
+) -> None:
+    # Nothing listens on this port: the connection is refused.
+    with socket_port() as port:
+        pass
+    budgets.set_budget(
+        conn,
+        "daily",
+        Decimal(1),
+        "day",
+        BudgetScope(thresholds=None) if False else BudgetScope(),
+        webhook_url=f"http://127.0.0.1:{port}/secret-path",
+    )
+    spend_usd(conn, Pricer(), Decimal(2), datetime.now(UTC))
+    with caplog.at_level("WARNING"):
+        thread = sync.fire_alerts(conn, settings)
+        assert thread is not None
+        thread.join(10)
+    assert "budget webhook to 127.0.0.1" in caplog.text
+    assert "secret-path" not in caplog.text
+    assert len(take_alerts(conn)) == 3  # the alerts themselves are kept
+
+
+class socket_port:
+    """A free local port, closed again on exit."""
+
+    def __enter__(self) -> int:
+        import socket
+
+        self.sock = socket.socket()
+        self.sock.bind(("127.0.0.1", 0))
+        return int(self.sock.getsockname()[1])
+
+    def __exit__(self, *exc: object) -> None:
+        self.sock.close()
+
+
+def _record_many(db: str, worker: int, count: int) -> None:
+    settings = load_settings({"COST_MCP_DB": db, "COST_MCP_TIMEZONE": "UTC"}, env_file=Path("/nonexistent"))
+    conn = connect(settings.db)
+    pricer = Pricer()
+    for i in range(count):
+        agents.record_usage(
+            conn,
+            settings,
+            pricer,
+            provider="openai",
+            model=FLAT,
+            tokens=Tokens(input=1_000),
+            agent="bot",
+            request_id=f"w{worker}-{i}",
+        )
+    conn.close()
+
+
+def test_two_processes_recording_at_once_lose_nothing(conn: sqlite3.Connection, settings: Settings) -> None:
+    budgets.set_budget(conn, "daily", Decimal(1000), "day", BudgetScope())
+    ctx = multiprocessing.get_context("spawn")
+    procs = [ctx.Process(target=_record_many, args=(str(settings.db), w, 60)) for w in range(2)]
+    for p in procs:
+        p.start()
+    for p in procs:
+        p.join(120)
+        assert p.exitcode == 0
+    assert conn.execute("SELECT COUNT(*) FROM usage_events").fetchone()[0] == 120
+    state = budgets.budget_status(conn, settings).budgets[0]
+    assert state.spent_usd == Decimal("0.3")  # 120 x 1,000 tokens x $2.50/MTok

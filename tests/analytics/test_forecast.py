@@ -1,0 +1,72 @@
+"""spend_forecast: burn rates, projection, anomalies with their causes."""
+
+from __future__ import annotations
+
+import sqlite3
+from collections.abc import Iterator
+from datetime import UTC, datetime, timedelta
+from decimal import Decimal
+
+import pytest
+
+from cost_mcp.analytics.forecast import spend_forecast
+from cost_mcp.config import Settings
+from cost_mcp.periods import resolve_period
+from cost_mcp.pricing import Pricer, Tokens
+from cost_mcp.sources.agents import record_call
+from cost_mcp.store import connect
+
+NOW = datetime(2026, 11, 20, 12, tzinfo=UTC)
+
+
+@pytest.fixture
+def conn(settings: Settings) -> Iterator[sqlite3.Connection]:
+    c = connect(settings.db)
+    yield c
+    c.close()
+
+
+def spend(conn: sqlite3.Connection, day: datetime, usd: int, agent: str = "steady") -> None:
+    # gpt-4o input is a flat $2.50 per million tokens
+    record_call(
+        conn,
+        Pricer(),
+        provider="openai",
+        model="gpt-4o",
+        tokens=Tokens(input=usd * 400_000),
+        agent=agent,
+        timestamp=day,
+        now=NOW,
+    )
+
+
+def test_burn_rates_projection_and_an_anomalous_day(conn: sqlite3.Connection, settings: Settings) -> None:
+    for back in range(1, 40):  # $2 a day for 39 days
+        spend(conn, NOW - timedelta(days=back), 2)
+    spend(conn, datetime(2026, 11, 12, 15, tzinfo=UTC), 10, agent="runaway")  # Nov 12: $12
+    p = resolve_period("this_month", tz=settings.tz, now=NOW)
+    result = spend_forecast(conn, settings, p, now=NOW)
+    assert result.days_elapsed == 20
+    assert result.days_in_period == 30
+    # Nov 1..19 at $2 plus $10 extra (today has nothing yet)
+    assert result.spent_usd == Decimal(48)
+    assert result.burn_rate_period_usd_per_day == Decimal("2.4")
+    assert result.burn_rate_7d_usd_per_day == Decimal(2)
+    assert result.projected_usd == Decimal(68)  # 48 + 10 days x $2
+    [anomaly] = result.anomalies
+    assert anomaly.day == "2026-11-12"
+    assert anomaly.cost_usd == Decimal(12)
+    assert anomaly.baseline_usd == Decimal(2)
+    assert anomaly.ratio == 6.0
+    assert anomaly.top_agents[0].startswith("runaway")
+
+
+def test_too_little_history_finds_no_anomaly_and_says_so(
+    conn: sqlite3.Connection, settings: Settings
+) -> None:
+    spend(conn, NOW - timedelta(days=2), 1)
+    spend(conn, NOW - timedelta(days=1), 50)
+    p = resolve_period("this_month", tz=settings.tz, now=NOW)
+    result = spend_forecast(conn, settings, p, now=NOW)
+    assert result.anomalies == []
+    assert any("history" in w for w in result.warnings)
