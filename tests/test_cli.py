@@ -154,3 +154,16 @@ def test_budget_set_rejects_a_bad_amount() -> None:
     proc = run("budget", "set", "x", "lots")
     assert proc.returncode == 2
     assert "give amounts like 150" in proc.stderr
+
+
+@pytest.mark.usefixtures("home")
+def test_subscription_add_list_remove() -> None:
+    added = run(
+        "subscription", "add", "max", "--vendor", "anthropic", "--amount", "200", "--start", "2026-01-01"
+    )
+    assert added.returncode == 0, added.stderr
+    listed = run("subscription", "list")
+    assert "max" in listed.stdout
+    assert "$200.00 per month" in listed.stdout
+    assert run("subscription", "remove", "max").returncode == 0
+    assert "No subscriptions" in run("subscription", "list").stdout

@@ -370,3 +370,27 @@ async def test_delete_unknown_budget_names_the_ones_that_exist(client: Client) -
     result = await client.call_tool("delete_budget", {"name": "montly"})
     assert result.is_error is True
     assert "budgets: monthly" in result.content[0].text  # type: ignore[union-attr]
+
+
+async def test_subscription_shows_in_spend_with_its_basis(client: Client) -> None:
+    made = await client.call_tool(
+        "set_subscription",
+        {
+            "name": "max-ana",
+            "vendor": "Anthropic",
+            "amount_usd": 31,
+            "period": "monthly",
+            "start": "2026-03-01",
+            "member": "ana",
+        },
+    )
+    assert made.structured_content is not None
+    assert made.structured_content["vendor"] == "anthropic"
+    spend = await client.call_tool(
+        "get_spend", {"start": "2026-03-01", "end": "2026-03-02", "group_by": ["member", "basis"]}
+    )
+    assert spend.structured_content is not None
+    assert spend.structured_content["rows"][0]["group"] == {"member": "ana", "basis": "subscription"}
+    assert spend.structured_content["total_usd"] == 2
+    gone = await client.call_tool("delete_subscription", {"name": "max-ana"})
+    assert gone.structured_content == {"deleted": "max-ana"}

@@ -68,6 +68,20 @@ def _parser() -> argparse.ArgumentParser:
     blist.add_argument("--json", action="store_true")
     bdel = bsub.add_parser("delete", help="delete a budget")
     bdel.add_argument("name")
+    subs = sub.add_parser("subscription", help="register seat fees with no API (add, list, remove)")
+    ssub = subs.add_subparsers(dest="subscription_command", metavar="ACTION", required=True)
+    sadd = ssub.add_parser("add", help="add or replace a subscription")
+    sadd.add_argument("name")
+    sadd.add_argument("--vendor", required=True, help="who bills it: anthropic, openai, cursor...")
+    sadd.add_argument("--amount", required=True, help="US dollars per period, e.g. 20")
+    sadd.add_argument("--period", choices=("monthly", "yearly"), default="monthly")
+    sadd.add_argument("--start", required=True, help="first day billed, YYYY-MM-DD")
+    sadd.add_argument("--end", help="last day counted, YYYY-MM-DD")
+    sadd.add_argument("--member", help="whose seat it is")
+    slist = ssub.add_parser("list", help="every subscription")
+    slist.add_argument("--json", action="store_true")
+    srem = ssub.add_parser("remove", help="remove a subscription from every report")
+    srem.add_argument("name")
     ing = sub.add_parser("ingest", help="read new Claude Code log lines into the ledger")
     ing.add_argument("paths", nargs="*", metavar="PATH", help="folders or .jsonl files (default: configured)")
     ing.add_argument("--full", action="store_true", help="read every file from the start again")
@@ -115,6 +129,8 @@ def main(argv: Sequence[str] | None = None) -> int:
             return _report(args)
         if command == "budget":
             return _budget(args)
+        if command == "subscription":
+            return _subscription(args)
         if command == "export":
             return _export(args)
     except CostMcpError as exc:
@@ -362,6 +378,50 @@ def _budget(args: argparse.Namespace) -> int:
     out.print(table)
     for alert in status.alerts:
         out.print(f"[red]alert:[/red] {alert}", highlight=False)
+    return 0
+
+
+def _subscription(args: argparse.Namespace) -> int:
+    from cost_mcp.analytics import subscriptions
+    from cost_mcp.money import parse_usd
+    from cost_mcp.store import connect
+
+    conn = connect(load_settings().db)
+    out = Console()
+    try:
+        if args.subscription_command == "add":
+            try:
+                amount = parse_usd(args.amount)
+            except ValueError as exc:
+                raise InvalidInputError(f"{exc}; give an amount like 20") from None
+            s = subscriptions.set_subscription(
+                conn, args.name, args.vendor, amount, args.period, args.start, args.end, args.member
+            )
+            out.print(f"subscription '{s.name}': {format_usd(s.amount_usd)} {s.period} from {s.start}")
+            return 0
+        if args.subscription_command == "remove":
+            subscriptions.delete_subscription(conn, args.name)
+            out.print(f"removed subscription '{args.name}'")
+            return 0
+        listing = subscriptions.list_subscriptions(conn)
+    finally:
+        conn.close()
+    if args.json:
+        print(listing.model_dump_json(indent=2))
+        return 0
+    if not listing.subscriptions:
+        out.print(
+            "No subscriptions. Add one: cost-mcp subscription add claude-max --vendor anthropic "
+            "--amount 200 --start 2026-01-01"
+        )
+        return 0
+    table = Table("name", "vendor", "amount", "period", "member", "from", "to", box=None)
+    for s in listing.subscriptions:
+        table.add_row(
+            s.name, s.vendor, format_usd(s.amount_usd), s.period, s.member or "-", s.start, s.end or "-"
+        )
+    out.print(table)
+    out.print(f"running now: {format_usd(listing.monthly_equivalent_usd)} per month")
     return 0
 
 

@@ -579,3 +579,27 @@ class Forecast(Result):
     anomalies: list[Anomaly]
     warnings: list[str]
     alerts: list[str]
+
+
+# --- subscriptions -------------------------------------------------------------------------------
+
+SubscriptionPeriod = Literal["monthly", "yearly"]
+
+
+class Subscription(Result):
+    """A fixed fee, spread evenly over the days of each billing period from its start date."""
+
+    name: str
+    vendor: str
+    amount_usd: USD
+    period: SubscriptionPeriod
+    member: str | None
+    start: str = Field(description="First day billed (YYYY-MM-DD); billing periods are counted from it.")
+    end: str | None = Field(description="Last day counted, inclusive (null: still running).")
+
+
+class SubscriptionList(Result):
+    """Every registered subscription."""
+
+    subscriptions: list[Subscription]
+    monthly_equivalent_usd: USD = Field(description="What the running ones cost per month, yearly ones / 12.")

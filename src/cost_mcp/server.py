@@ -28,7 +28,7 @@ from pydantic import Field
 
 from cost_mcp import __version__, sync
 from cost_mcp.analytics import agents as agents_api
-from cost_mcp.analytics import breakdown, budgets, estimate, forecast, spend
+from cost_mcp.analytics import breakdown, budgets, estimate, forecast, spend, subscriptions
 from cost_mcp.analytics import claude_code as cc_views
 from cost_mcp.config import Settings, load_settings
 from cost_mcp.errors import CostMcpError
@@ -69,6 +69,8 @@ from cost_mcp.models import (
     SessionUsage,
     SpendResult,
     StartDate,
+    Subscription,
+    SubscriptionPeriod,
     Thresholds,
     TimezoneName,
     UsageBlocks,
@@ -584,6 +586,56 @@ async def spend_forecast(
         return forecast.spend_forecast(conn, settings, p)
 
     return await _query(ctx, answer)
+
+
+@mcp.tool(title="Register a subscription", annotations=LOCAL_WRITE)
+async def set_subscription(
+    ctx: Context[AppState],
+    name: BudgetName,
+    vendor: Annotated[
+        str, Field(min_length=1, max_length=50, description="Who bills it: anthropic, cursor...")
+    ],
+    amount_usd: AmountUSD,
+    period: Annotated[SubscriptionPeriod, Field(description="How often it is billed.")],
+    start: Annotated[str, Field(max_length=10, description="First day billed, YYYY-MM-DD.")],
+    end: Annotated[
+        str | None, Field(max_length=10, description="Last day counted (YYYY-MM-DD); omit if still running.")
+    ] = None,
+    member: Annotated[str | None, Field(max_length=200, description="Whose seat it is.")] = None,
+) -> Subscription:
+    """Register a fixed fee with no API (Claude Max, ChatGPT Plus, Cursor Pro, Midjourney...).
+
+    Answers "count my seats too": the fee is spread evenly over the days of each billing period
+    from `start` and shows in get_spend with basis "subscription", so "what did the team spend in
+    March" includes seats and API alike. Setting an existing name replaces it.
+
+    Example: set_subscription(name="claude-max-ana", vendor="anthropic", amount_usd=200, period="monthly",
+    start="2026-01-15", member="ana@example.com")
+    """
+
+    def work(conn: sqlite3.Connection, _state: AppState) -> Subscription:
+        return subscriptions.set_subscription(conn, name, vendor, amount_usd, period, start, end, member)
+
+    return await _local(ctx, work)
+
+
+@mcp.tool(
+    title="Delete a subscription",
+    annotations=ToolAnnotations(
+        read_only_hint=False, destructive_hint=True, idempotent_hint=True, open_world_hint=False
+    ),
+)
+async def delete_subscription(ctx: Context[AppState], name: BudgetName) -> DeleteResult:
+    """Remove a subscription from every report, past and future (set an end date to stop it instead).
+
+    Example: delete_subscription(name="claude-max-ana")
+    """
+
+    def work(conn: sqlite3.Connection, _state: AppState) -> DeleteResult:
+        subscriptions.delete_subscription(conn, name)
+        return DeleteResult(deleted=name)
+
+    return await _local(ctx, work)
 
 
 def run_stdio() -> None:

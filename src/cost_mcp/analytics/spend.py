@@ -19,7 +19,7 @@ from decimal import Decimal
 from typing import Literal
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
-from cost_mcp.analytics import alerts
+from cost_mcp.analytics import alerts, subscriptions
 from cost_mcp.analytics.usage import cost_sql, token_totals
 from cost_mcp.config import PROVIDERS, Settings
 from cost_mcp.errors import InvalidInputError
@@ -38,7 +38,9 @@ from cost_mcp.store import rollup
 from cost_mcp.store.buckets import DAY_MS
 
 QH_MS = rollup.QUARTER_HOUR_MS
-LOCAL_LAYER, USAGE_LAYER, BILLED_LAYER = 0, 1, 2
+LOCAL_LAYER, USAGE_LAYER, BILLED_LAYER, SUBSCRIPTION_LAYER = 0, 1, 2, 3
+"""Precedence per provider-day: a layer that has been synced makes the ones below it attribution.
+Subscriptions are fees of their own and never superseded."""
 _TIME_DIMS = ("day", "week", "month")
 _EPOCH_ORDINAL = date(1970, 1, 1).toordinal()
 STALE_AFTER = timedelta(days=2)
@@ -172,6 +174,7 @@ def get_spend(
     local_only = bool(filters.agents or filters.sessions)
     if not local_only:
         slices += _bucket_slices(conn, p, dims, filters)
+        slices += _subscription_slices(conn, p, dims, filters)
     _apply_precedence(conn, slices, p, settings, local_only)
     if filters.basis:
         slices = [s for s in slices if s.basis in filters.basis]
@@ -381,6 +384,48 @@ def _bucket_slices(
                 tokens=None if billed else [int(v) for v in sums],
             )
         )
+    return slices
+
+
+def _subscription_slices(
+    conn: sqlite3.Connection, p: Period, dims: Sequence[str], filters: Filters
+) -> list[_Slice]:
+    if filters.models or filters.projects:
+        return []  # a seat fee belongs to no model or project
+    slices: list[_Slice] = []
+    for sub in subscriptions.all_subscriptions(conn):
+        if filters.providers and sub.vendor not in filters.providers:
+            continue
+        if filters.members and (sub.member or "") not in filters.members:
+            continue
+        if filters.sources and "subscription" not in filters.sources:
+            continue
+        values: dict[str, str | None] = {
+            "provider": sub.vendor,
+            "member": sub.member,
+            "source": "subscription",
+            "model": None,
+            "project": None,
+            "agent": None,
+            "session": None,
+        }
+        for day, nanos in subscriptions.daily_nanos(sub, p.first_day, p.last_day):
+            slices.append(
+                _Slice(
+                    layer=SUBSCRIPTION_LAYER,
+                    basis="subscription",
+                    local_day=day,
+                    utc_day=day.toordinal() - _EPOCH_ORDINAL,
+                    provider=sub.vendor,
+                    model="",
+                    source="subscription",
+                    dims={d: values.get(d) for d in dims if d not in _TIME_DIMS and d != "basis"},
+                    cost_nanos=nanos,
+                    unpriced=0,
+                    requests=None,
+                    tokens=None,
+                )
+            )
     return slices
 
 

@@ -275,3 +275,23 @@ def m007_budgets(conn: sqlite3.Connection) -> None:
         ) WITHOUT ROWID
         """
     )
+
+
+@migration
+def m008_subscriptions(conn: sqlite3.Connection) -> None:
+    """Fixed fees registered by hand (seats with no API), counted with basis ``subscription``."""
+    conn.execute(
+        """
+        CREATE TABLE subscriptions (
+            name TEXT PRIMARY KEY,
+            vendor TEXT NOT NULL,
+            amount_nanos INTEGER NOT NULL CHECK (amount_nanos > 0),
+            period TEXT NOT NULL CHECK (period IN ('monthly', 'yearly')),
+            member TEXT NOT NULL DEFAULT '',
+            start_date TEXT NOT NULL,
+            end_date TEXT,
+            created_at TEXT NOT NULL,
+            updated_at TEXT NOT NULL
+        )
+        """
+    )

@@ -1,0 +1,149 @@
+"""Seat fees registered by hand (Claude Max, ChatGPT Plus, Cursor Pro...), counted day by day.
+
+A fee is spread over the days of its billing period (from the start date, month by month or year
+by year) in whole nano-dollars, the remainder going to the first days, so that every full billing
+period sums to the fee exactly. A subscription that ends mid-period counts up to its end date.
+"""
+
+from __future__ import annotations
+
+import sqlite3
+from collections.abc import Iterator
+from datetime import UTC, date, datetime, timedelta
+from decimal import Decimal
+
+from cost_mcp.errors import InvalidInputError, NotFoundError
+from cost_mcp.models import MAX_USD, Subscription, SubscriptionList, SubscriptionPeriod
+from cost_mcp.money import from_nanos, to_nanos
+from cost_mcp.periods import parse_date
+from cost_mcp.store.connection import write_transaction
+
+_COLUMNS = "name, vendor, amount_nanos, period, member, start_date, end_date"
+
+
+def _add_months(d: date, months: int) -> date:
+    """The same day ``months`` later, clamped to the month's end (Jan 31 + 1 month = Feb 28/29)."""
+    index = d.year * 12 + d.month - 1 + months
+    year, month = divmod(index, 12)
+    month += 1
+    last = (date(year + (month == 12), month % 12 + 1, 1) - timedelta(days=1)).day
+    return date(year, month, min(d.day, last))
+
+
+def billing_periods(start: date, period: SubscriptionPeriod) -> Iterator[tuple[date, date]]:
+    """Consecutive billing periods [first, next_first) from ``start``; each one anchored on the
+    start date itself, so a subscription from Jan 31 bills Feb 28, Mar 31, Apr 30..."""
+    step = 1 if period == "monthly" else 12
+    k = 0
+    while True:
+        yield _add_months(start, k * step), _add_months(start, (k + 1) * step)
+        k += 1
+
+
+def daily_nanos(sub: Subscription, first: date, last: date) -> Iterator[tuple[date, int]]:
+    """Each day of ``[first, last]`` that the subscription covers, with its share of the fee."""
+    start = date.fromisoformat(sub.start)
+    end = date.fromisoformat(sub.end) if sub.end else None
+    fee = to_nanos(sub.amount_usd)
+    for lo, hi in billing_periods(start, sub.period):
+        if lo > last or (end is not None and lo > end):
+            return
+        if hi <= first:
+            continue
+        days = (hi - lo).days
+        base, extra = divmod(fee, days)
+        for i in range(days):
+            d = lo + timedelta(days=i)
+            if first <= d <= last and (end is None or d <= end):
+                yield d, base + (1 if i < extra else 0)
+
+
+def set_subscription(
+    conn: sqlite3.Connection,
+    name: str,
+    vendor: str,
+    amount_usd: Decimal,
+    period: SubscriptionPeriod,
+    start: str,
+    end: str | None = None,
+    member: str | None = None,
+) -> Subscription:
+    """Create or replace a subscription; InvalidInputError for an amount or dates that cannot be."""
+    if not amount_usd.is_finite() or amount_usd <= 0 or amount_usd > MAX_USD:
+        raise InvalidInputError(f"amount_usd must be above 0 and at most {MAX_USD}, got {amount_usd}")
+    first = parse_date(start, "start")
+    last = parse_date(end, "end") if end else None
+    if last is not None and last < first:
+        raise InvalidInputError(f"end {last} is before start {first}; end is the last day counted")
+    now = datetime.now(UTC).isoformat()
+    with write_transaction(conn):
+        conn.execute(
+            """
+            INSERT INTO subscriptions (name, vendor, amount_nanos, period, member, start_date, end_date,
+                                       created_at, updated_at)
+            VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)
+            ON CONFLICT (name) DO UPDATE SET vendor = excluded.vendor, amount_nanos = excluded.amount_nanos,
+                period = excluded.period, member = excluded.member, start_date = excluded.start_date,
+                end_date = excluded.end_date, updated_at = excluded.updated_at
+            """,
+            (
+                name,
+                vendor.strip().lower(),
+                to_nanos(amount_usd),
+                period,
+                member or "",
+                first.isoformat(),
+                last.isoformat() if last else None,
+                now,
+                now,
+            ),
+        )
+    return get_subscription(conn, name)
+
+
+def _subscription(row: tuple[object, ...]) -> Subscription:
+    name, vendor, amount, period, member, start, end = row
+    return Subscription(
+        name=str(name),
+        vendor=str(vendor),
+        amount_usd=from_nanos(int(str(amount))),
+        period=str(period),
+        member=str(member) or None,
+        start=str(start),
+        end=str(end) if end else None,
+    )
+
+
+def get_subscription(conn: sqlite3.Connection, name: str) -> Subscription:
+    """One subscription, or NotFoundError naming those that exist."""
+    row = conn.execute(f"SELECT {_COLUMNS} FROM subscriptions WHERE name = ?", (name,)).fetchone()
+    if row is None:
+        names = [r[0] for r in conn.execute("SELECT name FROM subscriptions ORDER BY name")]
+        known = ", ".join(names) if names else "none yet; add one with set_subscription"
+        raise NotFoundError(f"no subscription named {name!r} (subscriptions: {known})")
+    return _subscription(row)
+
+
+def delete_subscription(conn: sqlite3.Connection, name: str) -> None:
+    """Remove a subscription from every past and future report."""
+    get_subscription(conn, name)
+    with write_transaction(conn):
+        conn.execute("DELETE FROM subscriptions WHERE name = ?", (name,))
+
+
+def all_subscriptions(conn: sqlite3.Connection) -> list[Subscription]:
+    """Every subscription, by name."""
+    return [_subscription(r) for r in conn.execute(f"SELECT {_COLUMNS} FROM subscriptions ORDER BY name")]
+
+
+def list_subscriptions(conn: sqlite3.Connection, today: date | None = None) -> SubscriptionList:
+    """Every subscription, and what the running ones cost per month."""
+    day = today or datetime.now(UTC).date()
+    subs = all_subscriptions(conn)
+    running = [
+        s for s in subs if date.fromisoformat(s.start) <= day and (s.end is None or s.end >= day.isoformat())
+    ]
+    monthly = sum((s.amount_usd if s.period == "monthly" else s.amount_usd / 12 for s in running), Decimal(0))
+    return SubscriptionList(
+        subscriptions=subs, monthly_equivalent_usd=monthly.quantize(Decimal("0.000000001"))
+    )

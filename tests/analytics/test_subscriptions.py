@@ -1,0 +1,130 @@
+"""Seat fees spread over their billing periods, exactly, and counted beside API spend once."""
+
+from __future__ import annotations
+
+import sqlite3
+from collections.abc import Iterator
+from datetime import UTC, date, datetime
+from decimal import Decimal
+from pathlib import Path
+
+import pytest
+
+from cost_mcp.analytics import subscriptions
+from cost_mcp.analytics.spend import Filters, get_spend, resolve
+from cost_mcp.config import Settings, load_settings
+from cost_mcp.errors import InvalidInputError, NotFoundError
+from cost_mcp.pricing import Pricer
+from cost_mcp.sources.claude_code import ingest
+from cost_mcp.store import connect, write_transaction
+from cost_mcp.store.buckets import DAY_MS, Bucket, replace_range
+from tests.sources.claude_logs import assistant, session_file, write
+
+
+@pytest.fixture
+def conn(settings: Settings) -> Iterator[sqlite3.Connection]:
+    c = connect(settings.db)
+    yield c
+    c.close()
+
+
+def total(
+    conn: sqlite3.Connection, settings: Settings, start: str, end: str, **filters: list[str]
+) -> Decimal:
+    p = resolve(settings, None, start, end, None)
+    return get_spend(conn, settings, p, [], Filters(**filters)).total_usd  # type: ignore[arg-type]
+
+
+def test_monthly_fee_over_a_partial_month(conn: sqlite3.Connection, settings: Settings) -> None:
+    # $30 billed from Mar 10: the period Mar 10 - Apr 9 has 31 days; 30e9 nanos / 31 = 967,741,935 r 15,
+    # so the first 15 days carry one nano more. March holds 22 of its days.
+    subscriptions.set_subscription(conn, "cursor-pro", "cursor", Decimal(30), "monthly", "2026-03-10")
+    assert total(conn, settings, "2026-03-01", "2026-03-31") == Decimal("21.290322585")
+    assert total(conn, settings, "2026-03-10", "2026-04-09") == Decimal(30)  # one whole period, exactly
+    assert total(conn, settings, "2026-02-01", "2026-02-28") == 0  # before it started
+
+
+def test_yearly_fee(conn: sqlite3.Connection, settings: Settings) -> None:
+    subscriptions.set_subscription(conn, "midjourney", "midjourney", Decimal(120), "yearly", "2026-01-01")
+    assert total(conn, settings, "2026-01-01", "2026-01-31") == Decimal("10.191780844")
+    assert total(conn, settings, "2026-01-01", "2026-12-31") == Decimal(120)
+    assert total(conn, settings, "2027-01-01", "2027-12-31") == Decimal(120)
+
+
+def test_subscription_ending_mid_period_counts_to_its_end(
+    conn: sqlite3.Connection, settings: Settings
+) -> None:
+    subscriptions.set_subscription(
+        conn, "plus", "openai", Decimal(30), "monthly", "2026-03-01", end="2026-03-15"
+    )
+    assert total(conn, settings, "2026-03-01", "2026-03-31") == Decimal("14.51612904")
+    assert total(conn, settings, "2026-04-01", "2026-04-30") == 0
+
+
+def test_billing_periods_from_the_31st_clamp_to_month_ends() -> None:
+    periods = subscriptions.billing_periods(date(2026, 1, 31), "monthly")
+    firsts = [next(periods)[0] for _ in range(4)]
+    assert firsts == [date(2026, 1, 31), date(2026, 2, 28), date(2026, 3, 31), date(2026, 4, 30)]
+
+
+def test_seats_and_api_spend_together_without_double_counting(
+    home: Path, conn: sqlite3.Connection, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv("COST_MCP_CLAUDE_CODE_BILLING", "subscription")
+    settings = load_settings()
+    # Claude Code usage covered by Ana's Claude Max seat: shown as value, not spend.
+    write(
+        session_file(home / "claude", "s1"),
+        assistant("m1", "r1", "2026-03-05T10:00:00.000Z", input=100_000, output=10_000),
+    )
+    ingest(conn, settings, Pricer())
+    subscriptions.set_subscription(
+        conn, "max-ana", "anthropic", Decimal(31), "monthly", "2026-03-01", member="ana"
+    )
+    # OpenAI API billed on Mar 5 beside Bo's ChatGPT seat.
+    day = int(datetime(2026, 3, 5, tzinfo=UTC).timestamp()) * 1000
+    with write_transaction(conn):
+        replace_range(
+            conn, "openai", "cost", day, day + DAY_MS, [Bucket(day, day + DAY_MS, cost_nanos=4_000_000_000)]
+        )
+    subscriptions.set_subscription(
+        conn, "plus-bo", "openai", Decimal(31), "monthly", "2026-03-01", member="bo"
+    )
+    p = resolve(settings, None, "2026-03-01", "2026-03-10", None)
+    result = get_spend(conn, settings, p, ["member", "basis"])
+    rows = {(r.group["member"], r.basis): r.cost_usd for r in result.rows}
+    assert rows == {
+        ("ana", "subscription"): Decimal(10),
+        ("bo", "subscription"): Decimal(10),
+        (None, "billed"): Decimal(4),
+    }
+    assert result.total_usd == Decimal(24)
+    assert [a.reason for a in result.attribution] == [
+        "Claude Code is covered by a subscription: API-equivalent value, not spend"
+    ]
+
+
+def test_filters_apply_to_subscriptions(conn: sqlite3.Connection, settings: Settings) -> None:
+    subscriptions.set_subscription(conn, "a", "anthropic", Decimal(31), "monthly", "2026-03-01", member="ana")
+    assert total(conn, settings, "2026-03-01", "2026-03-31", members=["ana"]) == Decimal(31)
+    assert total(conn, settings, "2026-03-01", "2026-03-31", members=["bo"]) == 0
+    assert total(conn, settings, "2026-03-01", "2026-03-31", models=["gpt-5"]) == 0
+
+
+def test_bad_subscriptions_are_refused(conn: sqlite3.Connection) -> None:
+    with pytest.raises(InvalidInputError, match="before start"):
+        subscriptions.set_subscription(conn, "x", "v", Decimal(1), "monthly", "2026-03-10", end="2026-03-01")
+    with pytest.raises(InvalidInputError, match="YYYY-MM-DD"):
+        subscriptions.set_subscription(conn, "x", "v", Decimal(1), "monthly", "March 1st")
+    with pytest.raises(NotFoundError, match="none yet"):
+        subscriptions.delete_subscription(conn, "x")
+
+
+def test_listing_gives_the_monthly_equivalent(conn: sqlite3.Connection) -> None:
+    subscriptions.set_subscription(conn, "a", "anthropic", Decimal(200), "monthly", "2026-01-01")
+    subscriptions.set_subscription(conn, "b", "midjourney", Decimal(120), "yearly", "2026-01-01")
+    subscriptions.set_subscription(
+        conn, "c", "openai", Decimal(20), "monthly", "2026-01-01", end="2026-02-01"
+    )
+    listing = subscriptions.list_subscriptions(conn, today=date(2026, 6, 1))
+    assert listing.monthly_equivalent_usd == Decimal(210)
