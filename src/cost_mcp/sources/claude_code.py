@@ -166,8 +166,8 @@ def parse_line(raw: bytes, where: FileIdentity) -> Copy | SkipReason | None:
         # these field names differently, and must not count as invalid.
         try:
             loose = _decode_loose(text)
-        except msgspec.ValidationError:
-            return "malformed"  # valid JSON, but not a log entry (an array, a bare value)
+        except msgspec.DecodeError:
+            return "malformed"  # not JSON after all, or JSON that is not a log entry (an array...)
         return "invalid_fields" if loose.type in ("assistant", "progress") else None
     except msgspec.DecodeError as exc:
         return "truncated" if "truncated" in str(exc) else "malformed"

@@ -1,0 +1,96 @@
+"""A process killed with SIGKILL in the middle of an ingest loses nothing and counts nothing twice."""
+
+from __future__ import annotations
+
+import os
+import signal
+import sqlite3
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import pytest
+
+from tests.sources.claude_logs import assistant, encode, session_file, user
+
+pytestmark = pytest.mark.slow
+
+
+def _tree(home: Path, files: int, calls: int) -> int:
+    """Sessions of calls split over two lines each, with bulky tool results; returns output tokens."""
+    total = 0
+    for f in range(files):
+        path = session_file(home / "claude", f"s{f}")
+        path.parent.mkdir(parents=True, exist_ok=True)
+        with path.open("w") as out:
+            for i in range(calls):
+                n = f * calls + i
+                tokens = 1 + n % 997
+                total += tokens
+                out.write(encode(user("2026-11-02T09:00:00.000Z", size=3_000)) + "\n")
+                out.write(encode(assistant(f"m{n}", f"r{n}", "2026-11-02T09:00:00.000Z", output=1)) + "\n")
+                out.write(
+                    encode(assistant(f"m{n}", f"r{n}", "2026-11-02T09:00:00.050Z", output=tokens)) + "\n"
+                )
+    return total
+
+
+def _ingest(env: dict[str, str]) -> subprocess.Popen[bytes]:
+    return subprocess.Popen(
+        [sys.executable, "-m", "cost_mcp", "ingest", "--json"],
+        env=env,
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+    )
+
+
+def _rows_when_some_committed(db: Path, proc: subprocess.Popen[bytes]) -> int:
+    deadline = time.monotonic() + 60
+    while time.monotonic() < deadline and proc.poll() is None:
+        if db.exists():
+            try:
+                with sqlite3.connect(f"file:{db}?mode=ro", uri=True) as conn:
+                    rows = int(conn.execute("SELECT COUNT(*) FROM usage_events").fetchone()[0])
+            except sqlite3.OperationalError:
+                rows = 0  # tables not created yet
+            if rows:
+                return rows
+        time.sleep(0.005)
+    return 0
+
+
+def test_sigkill_mid_ingest_then_rerun_is_exact(home: Path) -> None:
+    files, calls = 40, 600  # about 75 MB: long enough to be killed in the middle
+    truth = _tree(home, files, calls)
+    env = dict(os.environ)
+    db = Path(env["COST_MCP_DB"])
+    # First a kill before anything is committed, then one right after the first batch commits.
+    proc = _ingest(env)
+    time.sleep(0.3)
+    proc.send_signal(signal.SIGKILL)
+    proc.wait(30)
+    proc = _ingest(env)
+    killed_rows = _rows_when_some_committed(db, proc)
+    proc.send_signal(signal.SIGKILL)
+    proc.wait(30)
+    with sqlite3.connect(db) as conn:
+        assert conn.execute("PRAGMA integrity_check").fetchone()[0] == "ok"
+    assert 0 < killed_rows < files * calls, "the kill should land in the middle of the ingest"
+    finish = subprocess.run(
+        [sys.executable, "-m", "cost_mcp", "ingest", "--json"],
+        env=env,
+        capture_output=True,
+        check=False,
+        timeout=300,
+    )
+    assert finish.returncode == 0, finish.stderr
+    with sqlite3.connect(db) as conn:
+        count, output = conn.execute(
+            "SELECT COUNT(*), SUM(output_tokens) FROM usage_events WHERE counted = 1"
+        ).fetchone()
+        rollup_output = conn.execute("SELECT SUM(output_tokens) FROM usage_rollup").fetchone()[0]
+        dirty = conn.execute("SELECT COUNT(*) FROM rollup_dirty").fetchone()[0]
+    assert (count, output) == (files * calls, truth)
+    assert rollup_output == truth
+    assert dirty == 0
