@@ -54,6 +54,8 @@ class FakeApi:
         self.page_size = page_size
         self.requests: list[httpx2.Request] = []
         self.scripts: dict[str, list[Scripted]] = defaultdict(list)
+        self.listed_until: dict[str, date] = {}
+        """Per path, the last day the report lists (later days have no bucket yet)."""
         self.lock = threading.Lock()
 
     def script(self, path: str, *responses: Scripted) -> None:
@@ -89,9 +91,14 @@ class FakeApi:
         more = offset + self.page_size < len(items)
         return chunk, more, f"page_{offset + self.page_size}" if more else None
 
-
-def _days(first: date, end: date) -> list[date]:
-    return [first + timedelta(days=i) for i in range((end - first).days)]
+    def days(self, path: str, first: date, end: date) -> list[date]:
+        """The days a report lists for [first, end): all of them, or up to ``listed_until``."""
+        until = self.listed_until.get(path)
+        return [
+            first + timedelta(days=i)
+            for i in range((end - first).days)
+            if until is None or first + timedelta(days=i) <= until
+        ]
 
 
 class FakeOpenAI(FakeApi):
@@ -119,7 +126,7 @@ class FakeOpenAI(FakeApi):
                 ),
                 "results": data.get(d.isoformat(), []),
             }
-            for d in _days(start, end)
+            for d in self.days(request.url.path, start, end)
         ]
         chunk, more, cursor = self.page(request, buckets)
         return json_response(200, {"object": "page", "data": chunk, "has_more": more, "next_page": cursor})
@@ -154,7 +161,7 @@ class FakeAnthropic(FakeApi):
                 "ending_at": f"{(d + timedelta(days=1)).isoformat()}T00:00:00Z",
                 "results": data.get(d.isoformat(), []),
             }
-            for d in _days(start, end)
+            for d in self.days(request.url.path, start, end)
         ]
         chunk, more, cursor = self.page(request, buckets)
         return json_response(200, {"data": chunk, "has_more": more, "next_page": cursor})
