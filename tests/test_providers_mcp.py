@@ -104,7 +104,9 @@ async def test_get_spend_shows_billed_totals_and_does_not_add_claude_code_on_top
     # A Claude Code call yesterday, a day Anthropic's billed data covers: $0.018 estimated.
     at = f"{ago(1).isoformat()}T09:00:00.000Z"
     write(session_file(home / "claude", "s1"), assistant("m1", "r1", at, input=1_000, output=1_000))
-    async with Client(__import__("cost_mcp.server", fromlist=["mcp"]).mcp, raise_exceptions=True) as client:
+    from cost_mcp.server import mcp
+
+    async with Client(mcp, raise_exceptions=True) as client:
         result = await client.call_tool("get_spend", {"period": "last_7_days", "group_by": ["provider"]})
     assert result.is_error is False
     data = result.structured_content

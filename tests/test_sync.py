@@ -452,3 +452,22 @@ def test_usage_is_priced_for_days_without_cost_data(
         "gpt-4o-mini-2024-07-18": Decimal("0.15"),
         "(model not reported)": Decimal("0.06"),
     }
+
+
+def test_export_marks_claude_code_analytics_as_attribution(
+    conn: sqlite3.Connection, keys: Settings, router: Router
+) -> None:
+    from cost_mcp.analytics.export import export_records
+
+    run_sync(conn, keys, router)
+    records = list(export_records(conn, keys, resolve(keys, None, "2026-11-01", "2026-11-05", None)))
+    basis = {(r["provider"], r["basis"]) for r in records}
+    assert basis == {
+        ("openai", "billed"),
+        ("openai", "estimated"),
+        ("anthropic", "billed"),
+        ("anthropic", "estimated"),
+        ("anthropic-claude-code", "attribution"),
+    }
+    counted = sum(Decimal(str(r["cost_usd"])) for r in records if r["basis"] == "billed")
+    assert counted == Decimal("7.5478912")

@@ -140,6 +140,8 @@ def plan_sync(
     if days is not None and not 1 <= days <= MAX_DAYS:
         raise InvalidInputError(f"days must be between 1 and {MAX_DAYS}, got {days}")
     wanted = _wanted(settings, providers, explicit=not use_ttl)
+    if not wanted:
+        return []  # no key configured: the usual warm query pays nothing for provider sync
     end = day_ms(moment.date()) + DAY_MS
     states = _states(conn)
     plans: list[Plan] = []
