@@ -15,6 +15,8 @@ from typing import Any, TypeVar
 
 import anyio
 
+# Pure pricing helpers (no ledger access): a usage bucket is priced exactly as estimate_cost
+# prices a workload spread over several calls, so the two can never disagree.
 from cost_mcp.analytics.estimate import Workload, fewest_calls, price_workload
 from cost_mcp.errors import ProviderResponseError, UnknownModelError
 from cost_mcp.pricing import Pricer, Tokens
