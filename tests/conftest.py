@@ -6,6 +6,7 @@ from collections.abc import AsyncIterator, Iterator
 from pathlib import Path
 
 import pytest
+import stamina
 from mcp import Client
 
 from cost_mcp.config import Settings, load_settings
@@ -14,6 +15,13 @@ from cost_mcp.config import Settings, load_settings
 @pytest.fixture
 def anyio_backend() -> str:
     return "asyncio"
+
+
+@pytest.fixture(autouse=True)
+def no_retry_waits() -> Iterator[None]:
+    """Retries happen (up to 5 attempts) but never sleep; a test that needs real waits turns this off."""
+    with stamina.set_testing(True, attempts=5):
+        yield
 
 
 @pytest.fixture

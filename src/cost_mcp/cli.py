@@ -1,4 +1,4 @@
-"""The human CLI: serve (default), report, export, ingest, estimate, doctor. Parsing and formatting only."""
+"""The human CLI: serve (default), report, export, ingest, sync, estimate, doctor; parsing and output."""
 
 from __future__ import annotations
 
@@ -82,6 +82,21 @@ def _parser() -> argparse.ArgumentParser:
     slist.add_argument("--json", action="store_true")
     srem = ssub.add_parser("remove", help="remove a subscription from every report")
     srem.add_argument("name")
+    syn = sub.add_parser("sync", help="fetch billed costs and usage from provider admin APIs now")
+    syn.add_argument(
+        "--provider",
+        action="append",
+        choices=("openai", "anthropic"),
+        dest="providers",
+        help="sync only this provider (repeatable; default: every configured one)",
+    )
+    syn.add_argument(
+        "--days",
+        type=int,
+        default=None,
+        help="fetch the last N UTC days again (default: what is not synced yet plus the last 3)",
+    )
+    syn.add_argument("--json", action="store_true", help="machine-readable output")
     ing = sub.add_parser("ingest", help="read new Claude Code log lines into the ledger")
     ing.add_argument("paths", nargs="*", metavar="PATH", help="folders or .jsonl files (default: configured)")
     ing.add_argument("--full", action="store_true", help="read every file from the start again")
@@ -114,6 +129,8 @@ def main(argv: Sequence[str] | None = None) -> int:
     """Entry point of the `cost-mcp` command."""
     args = _parser().parse_args(argv)
     logging.basicConfig(level=logging.INFO, stream=sys.stderr, format="%(levelname)s %(name)s: %(message)s")
+    # httpx2 logs every request at INFO; our own sync log says what matters, once per source.
+    logging.getLogger("httpx2").setLevel(logging.WARNING)
     command = args.command or "serve"
     err = Console(stderr=True, soft_wrap=True)
     try:
@@ -125,6 +142,8 @@ def main(argv: Sequence[str] | None = None) -> int:
             return _estimate(args)
         if command == "ingest":
             return _ingest(args)
+        if command == "sync":
+            return _sync(args)
         if command == "report":
             return _report(args)
         if command == "budget":
@@ -235,6 +254,41 @@ def _ingest(args: argparse.Namespace) -> int:
     for error in result.errors:
         out.print(f"[red]error:[/red] {error}")
     return 0
+
+
+def _sync(args: argparse.Namespace) -> int:
+    from cost_mcp import sync
+    from cost_mcp.pricing import Pricer
+    from cost_mcp.store import connect
+
+    settings = load_settings()
+    conn = connect(settings.db)
+    try:
+        result = sync.sync_providers(
+            conn, settings, Pricer.from_file(settings.prices_file), args.providers, args.days
+        )
+    finally:
+        conn.close()
+    failed = any(not s.ok for s in result.sources)
+    if args.json:
+        print(result.model_dump_json(indent=2))
+        return 1 if failed else 0
+    out = Console()
+    table = Table("source", "result", "days", "rows", "billed", "time", box=None)
+    for s in result.sources:
+        span = f"{s.first_day} to {s.last_day}" if s.first_day else "-"
+        table.add_row(
+            s.source,
+            "ok" if s.ok else "[red]failed[/red]",
+            f"{s.days} ({span})" if s.ok else "-",
+            f"{s.buckets:,}" if s.ok else "-",
+            format_usd(s.billed_usd) if s.billed_usd is not None else "-",
+            f"{s.seconds:.1f}s",
+        )
+    out.print(table)
+    for warning in result.warnings:
+        out.print(f"[yellow]note:[/yellow] {warning}", highlight=False)
+    return 1 if failed else 0
 
 
 def _open() -> tuple[Settings, sqlite3.Connection]:

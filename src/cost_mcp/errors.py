@@ -46,3 +46,15 @@ class DatabaseError(CostMcpError):
 
 class SourceError(CostMcpError):
     """A data source (log folder, provider API) failed; previous data is kept."""
+
+
+class ProviderAuthError(SourceError):
+    """A provider refused the key (HTTP 401/403): it is missing, wrong, or not an admin key.
+
+    Never retried: asking again with the same key cannot succeed.
+    """
+
+
+class ProviderResponseError(SourceError):
+    """A provider answered with something unusable: an error status, malformed JSON, an unexpected
+    shape, or pagination that would never end."""

@@ -603,3 +603,54 @@ class SubscriptionList(Result):
 
     subscriptions: list[Subscription]
     monthly_equivalent_usd: USD = Field(description="What the running ones cost per month, yearly ones / 12.")
+
+
+# --- provider sync -------------------------------------------------------------------------------
+
+SyncProviderName = Literal["openai", "anthropic"]
+SyncProviders = Annotated[
+    list[SyncProviderName] | None,
+    Field(
+        max_length=2,
+        description="Providers to sync: openai, anthropic. Omit for every provider whose admin key is "
+        "configured (OPENAI_ADMIN_KEY, ANTHROPIC_ADMIN_KEY).",
+    ),
+]
+SyncDays = Annotated[
+    int | None,
+    Field(
+        ge=1,
+        le=366,
+        description="Fetch the last N UTC days (today included) again, e.g. 62 to backfill last month. "
+        "Omit to fetch what is not covered yet plus the last 3 days (late data; today keeps changing); "
+        "the first sync of a provider fetches 31 days.",
+    ),
+]
+
+
+class SourceSync(Result):
+    """What syncing one source did."""
+
+    source: str = Field(
+        description="'openai' or 'anthropic' (billed costs and usage), or 'anthropic-claude-code' "
+        "(Claude Code use per member: attribution only, never added to a total)."
+    )
+    provider: str
+    ok: bool
+    days: int = Field(description="UTC days this sync covered (0 when it failed).")
+    buckets: int = Field(description="Rows written for those days: billed amounts and usage.")
+    first_day: str | None = Field(description="First UTC day covered, YYYY-MM-DD.")
+    last_day: str | None = Field(description="Last UTC day covered, inclusive.")
+    billed_usd: USD | None = Field(
+        description="Billed total over the covered days; null for a source without billed amounts, "
+        "or on failure."
+    )
+    error: str | None = Field(description="Why it failed; the data synced before is kept.")
+    seconds: float
+
+
+class SyncResult(Result):
+    """What a provider sync fetched, per source."""
+
+    sources: list[SourceSync]
+    warnings: list[str]

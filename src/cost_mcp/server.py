@@ -71,6 +71,9 @@ from cost_mcp.models import (
     StartDate,
     Subscription,
     SubscriptionPeriod,
+    SyncDays,
+    SyncProviders,
+    SyncResult,
     Thresholds,
     TimezoneName,
     UsageBlocks,
@@ -87,6 +90,9 @@ T = TypeVar("T")
 READ_ONLY = ToolAnnotations(read_only_hint=True, open_world_hint=False)
 LOCAL_WRITE = ToolAnnotations(
     read_only_hint=False, destructive_hint=False, idempotent_hint=True, open_world_hint=False
+)
+PROVIDER_SYNC = ToolAnnotations(
+    read_only_hint=False, destructive_hint=False, idempotent_hint=True, open_world_hint=True
 )
 
 
@@ -355,6 +361,48 @@ async def model_breakdown(
         return breakdown.model_breakdown(conn, settings, p, top_n, filters)
 
     return await _query(ctx, answer)
+
+
+@mcp.tool(title="Sync provider billing", annotations=PROVIDER_SYNC)
+async def sync_providers(
+    ctx: Context[AppState], providers: SyncProviders = None, days: SyncDays = None
+) -> SyncResult:
+    """Fetch billed costs and usage from the OpenAI and Anthropic admin APIs into the ledger now.
+
+    Answers "are my billed numbers up to date?": per source, the UTC days and rows synced, the billed
+    total over them, and the error if it failed (the data synced before is kept). Rarely needed:
+    get_spend and model_breakdown already sync a provider whose last sync is older than the TTL
+    (15 minutes by default). Use it to force a refresh now, or with `days` to backfill a longer
+    history. Needs OPENAI_ADMIN_KEY / ANTHROPIC_ADMIN_KEY. Defaults: every configured provider; the
+    days not synced yet plus the last 3 (31 days on a first sync). Reports progress per source.
+
+    Example: sync_providers(providers=["anthropic"], days=62)
+    """
+    state = _state(ctx)
+
+    def plan() -> list[sync.Plan]:
+        with state.ledger.use() as conn:
+            return sync.plan_sync(conn, state.settings, providers, days)
+
+    plans = await _run(plan)
+    done = 0
+
+    async def progress(outcome: sync.Outcome) -> None:
+        nonlocal done
+        done += 1
+        status = "synced" if outcome.error is None else "failed"
+        await ctx.report_progress(done, len(plans), f"{outcome.plan.source.id} {status}")
+
+    # The network part runs without holding the ledger, so other tools keep answering meanwhile.
+    outcomes = await sync.fetch_sources(
+        plans, state.settings, state.pricer, budget=sync.EXPLICIT_BUDGET_SECONDS, on_done=progress
+    )
+
+    def write() -> SyncResult:
+        with state.ledger.use() as conn:
+            return sync.record(conn, outcomes)
+
+    return await _run(write)
 
 
 @mcp.resource("cost://summary", name="summary", title="AI spend at a glance", mime_type="text/plain")

@@ -1,35 +1,496 @@
 """Keeping the ledger fresh before a question is answered.
 
-Queries call :func:`refresh` first, so nobody has to run a refresh tool by hand: new Claude Code log
-lines are read (incrementally, usually in milliseconds) within a time budget. A scan that runs out
+Queries call :func:`refresh` first, so nobody has to run a refresh tool by hand. Within
+``settings.refresh_budget_seconds`` it reads new Claude Code log lines (incrementally, usually in
+milliseconds) and, at the same time, syncs every configured provider whose last success is older
+than ``settings.sync_ttl_seconds``, so repeated questions do not refetch. A log scan that runs out
 of budget keeps what it read and the next query continues it.
+
+A provider sync, per source (``openai``, ``anthropic``, ``anthropic-claude-code``):
+
+- fetches what is not covered yet plus the last :data:`REFETCH_DAYS` days again (late data; today's
+  bucket keeps changing), :data:`INITIAL_DAYS` on a first sync;
+- writes everything it fetched in ONE transaction, replacing the synced days (re-syncing never adds)
+  and recording last success, covered range and what it brought in; or, if anything failed
+  (an endpoint, a page in the middle, the time budget), writes nothing but the error, so the
+  previous data stays exactly as it was and the error shows as a warning in results;
+- runs in parallel with the other sources; never raises from :func:`refresh`.
+
+The explicit :func:`sync_providers` (tool and CLI) ignores the TTL and has a longer time budget.
 """
 
 from __future__ import annotations
 
+import asyncio
 import logging
 import sqlite3
 import threading
+import time
+from collections.abc import Awaitable, Callable, Sequence
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass
+from datetime import UTC, datetime, timedelta
+from functools import partial
+from typing import TypeVar
 
-from cost_mcp.config import Settings
-from cost_mcp.models import IngestResult
+import anyio
+import anyio.to_thread
+import httpx2
+
+from cost_mcp.config import Settings, provider_spec
+from cost_mcp.errors import CostMcpError, InvalidInputError
+from cost_mcp.models import IngestResult, SourceSync, SyncResult
+from cost_mcp.money import from_nanos
 from cost_mcp.pricing import Pricer
-from cost_mcp.sources import claude_code
+from cost_mcp.sources import anthropic, claude_code, openai
+from cost_mcp.sources.billing import Feed, Window, day_ms
+from cost_mcp.sources.http import AuthHeaders, ProviderClient, provider_client
+from cost_mcp.store.buckets import CLAUDE_CODE_PROVIDER, DAY_MS, replace_range
+from cost_mcp.store.connection import write_transaction
 
 logger = logging.getLogger(__name__)
 
+T = TypeVar("T")
 
-def refresh(conn: sqlite3.Connection, settings: Settings, pricer: Pricer) -> IngestResult:
-    """Bring every source up to date before a question is answered."""
-    return refresh_local(conn, settings, pricer)
+INITIAL_DAYS = 31
+"""Days a first sync fetches (today included): this month, last_7_days and last_30_days."""
+REFETCH_DAYS = 3
+MAX_DAYS = 366
+"""Days fetched again on every sync: today keeps changing and late usage lands on recent days."""
+FAILURE_RETRY_SECONDS = 60
+"""After a failed automatic sync, queries wait this long (or the TTL, if shorter) before retrying,
+so a provider that is down does not slow every question down by the whole time budget."""
+EXPLICIT_BUDGET_SECONDS = 120.0
+
+FetchFn = Callable[[ProviderClient, Pricer, Window], Awaitable[list[Feed]]]
+
+
+@dataclass(frozen=True)
+class SourceSpec:
+    """A source we sync: its state key, the provider whose key it uses, and how to fetch it."""
+
+    id: str
+    provider: str
+    fetch: FetchFn
+    auth: AuthHeaders
+    key_hint: str
+
+
+SOURCES: tuple[SourceSpec, ...] = (
+    SourceSpec("openai", "openai", openai.fetch, openai.auth_headers, openai.KEY_HINT),
+    SourceSpec("anthropic", "anthropic", anthropic.fetch, anthropic.auth_headers, anthropic.KEY_HINT),
+    SourceSpec(
+        CLAUDE_CODE_PROVIDER,
+        "anthropic",
+        anthropic.fetch_claude_code,
+        anthropic.auth_headers,
+        anthropic.KEY_HINT,
+    ),
+)
+SYNCABLE: tuple[str, ...] = ("openai", "anthropic")
+
+
+@dataclass(frozen=True)
+class Plan:
+    """One source to fetch, over whole UTC days."""
+
+    source: SourceSpec
+    window: Window
+
+
+@dataclass(frozen=True)
+class Outcome:
+    """What fetching one source gave: its feeds, or a secret-free error."""
+
+    plan: Plan
+    feeds: list[Feed] | None
+    error: str | None
+    seconds: float
+
+
+@dataclass(frozen=True)
+class _State:
+    last_attempt: datetime | None
+    last_success: datetime | None
+    last_error: str | None
+    covered_start_ms: int | None
+    covered_end_ms: int | None
+
+
+# --- what to fetch --------------------------------------------------------------------------------
+
+
+def plan_sync(
+    conn: sqlite3.Connection,
+    settings: Settings,
+    providers: Sequence[str] | None = None,
+    days: int | None = None,
+    *,
+    now: datetime | None = None,
+    use_ttl: bool = False,
+) -> list[Plan]:
+    """The sources to fetch and the days to fetch for each.
+
+    ``providers`` None means every provider with a key configured; naming one without a key, or
+    one we cannot sync, is an InvalidInputError saying what to set. ``days`` forces the last N
+    days; otherwise a source fetches what is not covered yet plus the last REFETCH_DAYS days.
+    With ``use_ttl`` (automatic refresh), sources synced within the TTL, or that failed moments
+    ago, are left alone.
+    """
+    moment = (now or datetime.now(UTC)).astimezone(UTC)
+    if days is not None and not 1 <= days <= MAX_DAYS:
+        raise InvalidInputError(f"days must be between 1 and {MAX_DAYS}, got {days}")
+    wanted = _wanted(settings, providers, explicit=not use_ttl)
+    if not wanted:
+        return []  # no key configured: the usual warm query pays nothing for provider sync
+    end = day_ms(moment.date()) + DAY_MS
+    states = _states(conn)
+    plans: list[Plan] = []
+    for spec in SOURCES:
+        if spec.provider not in wanted:
+            continue
+        state = states.get(spec.id)
+        if use_ttl and not _due(state, moment, settings.sync_ttl_seconds):
+            continue
+        floor = end - INITIAL_DAYS * DAY_MS
+        if days is not None:
+            start = end - days * DAY_MS
+        elif state is None or state.covered_end_ms is None:
+            start = floor
+        else:
+            # A long pause leaves a gap rather than an automatic fetch of months; `days` fills it.
+            start = max(min(state.covered_end_ms, end) - REFETCH_DAYS * DAY_MS, floor)
+        plans.append(Plan(spec, Window(start, end)))
+    return plans
+
+
+def _wanted(settings: Settings, providers: Sequence[str] | None, *, explicit: bool) -> list[str]:
+    if providers is None:
+        wanted = [p for p in SYNCABLE if settings.provider_key(p) is not None]
+        if not wanted and explicit:
+            raise InvalidInputError(
+                "no provider admin key is configured: set OPENAI_ADMIN_KEY and/or ANTHROPIC_ADMIN_KEY "
+                "(in the environment or the cost-mcp env file; `cost-mcp doctor` shows where), "
+                "then sync again"
+            )
+        return wanted
+    wanted = []
+    for name in providers:
+        if name not in SYNCABLE:
+            raise InvalidInputError(
+                f"cannot sync {name!r}: billing sync exists for {', '.join(SYNCABLE)} only"
+            )
+        if settings.provider_key(name) is None:
+            raise InvalidInputError(f"{name}: needs an admin key in {provider_spec(name).key_env}")
+        if name not in wanted:
+            wanted.append(name)
+    return wanted
+
+
+def _due(state: _State | None, moment: datetime, ttl_seconds: int) -> bool:
+    if state is None:
+        return True
+    ttl = timedelta(seconds=ttl_seconds)
+    if state.last_success is not None and moment - state.last_success < ttl:
+        return False
+    backoff = timedelta(seconds=min(ttl_seconds, FAILURE_RETRY_SECONDS))
+    failed_recently = (
+        state.last_error is not None
+        and state.last_attempt is not None
+        and moment - state.last_attempt < backoff
+    )
+    return not failed_recently
+
+
+def _states(conn: sqlite3.Connection) -> dict[str, _State]:
+    rows = conn.execute(
+        "SELECT source, last_attempt, last_success, last_error, covered_start_ms, covered_end_ms "
+        "FROM source_state"
+    )
+    return {
+        str(source): _State(_when(attempt), _when(success), error, start, end)
+        for source, attempt, success, error, start, end in rows
+    }
+
+
+def _when(value: str | None) -> datetime | None:
+    return datetime.fromisoformat(value) if value else None
+
+
+# --- fetching -------------------------------------------------------------------------------------
+
+
+async def fetch_sources(
+    plans: Sequence[Plan],
+    settings: Settings,
+    pricer: Pricer,
+    *,
+    budget: float,
+    transport: httpx2.AsyncBaseTransport | None = None,
+    on_done: Callable[[Outcome], Awaitable[None]] | None = None,
+) -> list[Outcome]:
+    """Fetch every planned source in parallel within ``budget`` seconds; never raises.
+
+    Touches no database: the caller records the outcomes (see :func:`record`), so the ledger need
+    not be held while the network is slow. ``transport`` replaces the network in tests.
+    """
+    deadline = time.monotonic() + budget
+    outcomes: dict[int, Outcome] = {}
+
+    async def one(i: int, plan: Plan) -> None:
+        outcome = await _fetch_one(plan, settings, pricer, budget, deadline, transport)
+        outcomes[i] = outcome
+        if on_done is not None:
+            await on_done(outcome)
+
+    async with anyio.create_task_group() as tg:
+        for i, plan in enumerate(plans):
+            tg.start_soon(one, i, plan)
+    return [outcomes[i] for i in range(len(plans))]
+
+
+async def _fetch_one(
+    plan: Plan,
+    settings: Settings,
+    pricer: Pricer,
+    budget: float,
+    deadline: float,
+    transport: httpx2.AsyncBaseTransport | None,
+) -> Outcome:
+    started = time.monotonic()
+    spec = plan.source
+    feeds: list[Feed] | None = None
+    error: str | None = None
+    try:
+        with anyio.fail_after(max(deadline - started, 0.0)):
+            client = provider_client(
+                settings,
+                spec.provider,
+                spec.auth,
+                key_hint=spec.key_hint,
+                transport=transport,
+                deadline=deadline,
+            )
+            async with client:
+                feeds = await spec.fetch(client, pricer, plan.window)
+    except TimeoutError:
+        error = (
+            f"did not finish within the {budget:g} s time budget, so nothing was written; "
+            "run sync_providers (or `cost-mcp sync`) to fetch with more time"
+        )
+    except CostMcpError as exc:
+        error = str(exc)
+    except Exception as exc:
+        # A bug, not a provider problem: keep answering, and keep the traceback in the log.
+        logger.exception("syncing %s failed unexpectedly", spec.id)
+        error = f"internal error ({type(exc).__name__}); see the server log"
+    return Outcome(plan, feeds, error, time.monotonic() - started)
+
+
+# --- recording ------------------------------------------------------------------------------------
+
+
+def record(
+    conn: sqlite3.Connection, outcomes: Sequence[Outcome], *, now: datetime | None = None
+) -> SyncResult:
+    """Write each source's outcome in its own transaction and say what each brought in.
+
+    Success: every feed replaces its covered days (marking them covered, even with no spend, which
+    is what makes billed data the total for those days), and the source's state records the
+    success, the covered range and a one-line summary. Today counts as covered when the provider
+    listed it: billed data for today is what the provider says so far, and the next sync replaces
+    it. Failure: only the attempt and the error are recorded; the data is left as it was.
+    """
+    moment = (now or datetime.now(UTC)).astimezone(UTC).isoformat()
+    rows: list[SourceSync] = []
+    warnings: list[str] = []
+    for outcome in outcomes:
+        spec = outcome.plan.source
+        if outcome.feeds is None or outcome.error is not None:
+            error = outcome.error or "nothing was fetched"
+            with write_transaction(conn):
+                conn.execute(
+                    """
+                    INSERT INTO source_state (source, last_attempt, last_error) VALUES (?, ?, ?)
+                    ON CONFLICT (source) DO UPDATE SET
+                        last_attempt = excluded.last_attempt, last_error = excluded.last_error
+                    """,
+                    (spec.id, moment, error),
+                )
+            warnings.append(f"{spec.id}: sync failed ({error}); the data synced before is kept")
+            rows.append(_row(outcome, ok=False, error=error))
+            continue
+        feeds = [f for f in outcome.feeds if f.end_ms > f.start_ms]
+        start = min((f.start_ms for f in feeds), default=None)
+        end = max((f.end_ms for f in feeds), default=None)
+        buckets = sum(len(f.buckets) for f in feeds)
+        days = (end - start) // DAY_MS if start is not None and end is not None else 0
+        detail = f"synced {days} day(s): {buckets} bucket(s) in {outcome.seconds:.1f}s"
+        with write_transaction(conn):
+            for feed in feeds:
+                replace_range(conn, feed.provider, feed.kind, feed.start_ms, feed.end_ms, feed.buckets)
+            covered = _union(_states(conn).get(spec.id), start, end)
+            conn.execute(
+                """
+                INSERT INTO source_state (source, last_attempt, last_success, last_error,
+                                          covered_start_ms, covered_end_ms, detail)
+                VALUES (?, ?, ?, NULL, ?, ?, ?)
+                ON CONFLICT (source) DO UPDATE SET
+                    last_attempt = excluded.last_attempt, last_success = excluded.last_success,
+                    last_error = NULL, covered_start_ms = excluded.covered_start_ms,
+                    covered_end_ms = excluded.covered_end_ms, detail = excluded.detail
+                """,
+                (spec.id, moment, moment, covered[0], covered[1], detail),
+            )
+        if not feeds:
+            window = outcome.plan.window
+            warnings.append(
+                f"{spec.id}: the API listed no day between {_day(window.start_ms)} and "
+                f"{_day(window.end_ms - DAY_MS)}, so no day is marked as synced"
+            )
+        billed = [f for f in feeds if f.kind == "cost"]
+        rows.append(
+            _row(
+                outcome,
+                ok=True,
+                days=days,
+                buckets=buckets,
+                first=start,
+                last=end,
+                billed=sum(f.cost_nanos for f in billed) if billed else None,
+            )
+        )
+    return SyncResult(sources=rows, warnings=warnings)
+
+
+def _union(state: _State | None, start: int | None, end: int | None) -> tuple[int | None, int | None]:
+    """The source's covered range after this sync: extended when the new days touch the old ones,
+    else the new days alone (the latest contiguous stretch is what planning continues from)."""
+    old_start = state.covered_start_ms if state else None
+    old_end = state.covered_end_ms if state else None
+    if start is None or end is None:
+        return old_start, old_end
+    if old_start is None or old_end is None or start > old_end or end < old_start:
+        return start, end
+    return min(start, old_start), max(end, old_end)
+
+
+def _day(ms: int) -> str:
+    return datetime.fromtimestamp(ms / 1000, UTC).date().isoformat()
+
+
+def _row(
+    outcome: Outcome,
+    *,
+    ok: bool,
+    error: str | None = None,
+    days: int = 0,
+    buckets: int = 0,
+    first: int | None = None,
+    last: int | None = None,
+    billed: int | None = None,
+) -> SourceSync:
+    spec = outcome.plan.source
+    return SourceSync(
+        source=spec.id,
+        provider=spec.provider,
+        ok=ok,
+        days=days,
+        buckets=buckets,
+        first_day=_day(first) if first is not None and days else None,
+        last_day=_day(last - DAY_MS) if last is not None and days else None,
+        billed_usd=from_nanos(billed) if billed is not None else None,
+        error=error,
+        seconds=round(outcome.seconds, 3),
+    )
+
+
+# --- entry points ---------------------------------------------------------------------------------
+
+
+def run_async(fn: Callable[[], Awaitable[T]]) -> T:
+    """Run a coroutine function to completion from synchronous code.
+
+    Refresh runs on a worker thread with no event loop (the server's tools run blocking work
+    through anyio.to_thread; the CLI has none), where anyio.run is allowed. Called from a thread
+    that does run a loop, it uses a fresh thread rather than nest loops.
+    """
+    try:
+        asyncio.get_running_loop()
+    except RuntimeError:
+        return anyio.run(fn)
+    with ThreadPoolExecutor(max_workers=1) as pool:
+        return pool.submit(anyio.run, fn).result()
+
+
+def sync_providers(
+    conn: sqlite3.Connection,
+    settings: Settings,
+    pricer: Pricer,
+    providers: Sequence[str] | None = None,
+    days: int | None = None,
+    *,
+    transport: httpx2.AsyncBaseTransport | None = None,
+    now: datetime | None = None,
+    budget: float = EXPLICIT_BUDGET_SECONDS,
+) -> SyncResult:
+    """Sync providers now, ignoring the TTL (the CLI's `cost-mcp sync`).
+
+    Raises InvalidInputError when a named provider has no key or none is configured; failures of
+    the providers themselves are rows of the result, not exceptions.
+    """
+    plans = plan_sync(conn, settings, providers, days, now=now)
+    outcomes = run_async(partial(fetch_sources, plans, settings, pricer, budget=budget, transport=transport))
+    return record(conn, outcomes, now=now)
+
+
+def refresh(
+    conn: sqlite3.Connection,
+    settings: Settings,
+    pricer: Pricer,
+    *,
+    transport: httpx2.AsyncBaseTransport | None = None,
+    now: datetime | None = None,
+) -> IngestResult:
+    """Read new log lines and sync stale providers, together, within ``settings.refresh_budget_seconds``.
+
+    Never raises for a provider: a failure is recorded and shows as a warning in results.
+    """
+    budget = settings.refresh_budget_seconds
+    plans = plan_sync(conn, settings, now=now, use_ttl=True) if budget > 0 else []
+    ingest = partial(claude_code.ingest, conn, settings, pricer, budget_seconds=budget)
+    synced = False
+    if not plans:
+        result = ingest()
+    else:
+        result, outcomes = run_async(
+            partial(_ingest_and_fetch, ingest, plans, settings, pricer, budget, transport)
+        )
+        summary = record(conn, outcomes, now=now)
+        for row in summary.sources:
+            if row.ok:
+                logger.info(
+                    "synced %s: %d day(s), %d bucket(s) in %.1fs",
+                    row.source,
+                    row.days,
+                    row.buckets,
+                    row.seconds,
+                )
+            else:
+                logger.warning("could not sync %s: %s", row.source, row.error)
+        synced = any(row.ok and row.buckets for row in summary.sources)
+    if result.events_added:
+        logger.info("read %d new Claude Code call(s) in %.3fs", result.events_added, result.seconds)
+    if result.events_added or synced:
+        fire_alerts(conn, settings)
+    return result
 
 
 def refresh_local(conn: sqlite3.Connection, settings: Settings, pricer: Pricer) -> IngestResult:
-    """Read new log lines within ``settings.refresh_budget_seconds`` (no network), and fire any
-    budget threshold they push over."""
+    """Read new log lines within ``settings.refresh_budget_seconds`` without touching the network,
+    and fire any budget threshold they push over: for agents' hot path (check_budget)."""
     result = claude_code.ingest(conn, settings, pricer, budget_seconds=settings.refresh_budget_seconds)
     if result.events_added:
-        logger.info("read %d new Claude Code call(s) in %.3fs", result.events_added, result.seconds)
         fire_alerts(conn, settings)
     return result
 
@@ -46,3 +507,32 @@ def fire_alerts(conn: sqlite3.Connection, settings: Settings) -> threading.Threa
     for _, message, _ in fired:
         logger.warning("%s", message)
     return notify.deliver([(b.webhook_url, payload) for b, _, payload in fired if b.webhook_url])
+
+
+async def _ingest_and_fetch(
+    ingest: Callable[[], IngestResult],
+    plans: Sequence[Plan],
+    settings: Settings,
+    pricer: Pricer,
+    budget: float,
+    transport: httpx2.AsyncBaseTransport | None,
+) -> tuple[IngestResult, list[Outcome]]:
+    # The log scan (disk) runs on a thread while the providers are fetched (network); only the scan
+    # touches the connection until both are done, then the outcomes are recorded.
+    outcomes: list[Outcome] = []
+
+    async def fetch() -> None:
+        outcomes.extend(await fetch_sources(plans, settings, pricer, budget=budget, transport=transport))
+
+    error: Exception | None = None
+    result: IngestResult | None = None
+    async with anyio.create_task_group() as tg:
+        tg.start_soon(fetch)
+        try:
+            result = await anyio.to_thread.run_sync(ingest)
+        except Exception as exc:  # re-raised as itself below, not wrapped in an exception group
+            error = exc
+    if error is not None:
+        raise error
+    assert result is not None
+    return result, outcomes

@@ -11,7 +11,7 @@ from cost_mcp.config import Settings
 from cost_mcp.money import from_nanos
 from cost_mcp.periods import Period, iso_utc
 from cost_mcp.store import rollup
-from cost_mcp.store.buckets import DAY_MS
+from cost_mcp.store.buckets import ATTRIBUTION_ONLY, DAY_MS
 
 _EPOCH_DAY = date(1970, 1, 1)
 
@@ -43,11 +43,18 @@ def _usd(nanos: int | None) -> str:
     return "" if nanos is None else str(from_nanos(int(nanos)))
 
 
+def _basis(provider: str, kind: str) -> str:
+    if provider in ATTRIBUTION_ONLY:
+        return "attribution"
+    return "billed" if kind == "cost" else "estimated"
+
+
 def export_records(conn: sqlite3.Connection, settings: Settings, p: Period) -> Iterator[dict[str, str | int]]:
     """Counted usage events (kind 'event'), then provider buckets (kind 'cost' or 'usage').
 
     Money is an exact decimal string; an empty cost means no known price. Buckets are selected by
-    their UTC date, as get_spend places them.
+    their UTC date, as get_spend places them. Rows with basis 'attribution' (Claude Code analytics)
+    only say who spent: their amounts are counted elsewhere and must not be added to a total.
     """
     rollup.refresh(conn)
     for row in conn.execute(
@@ -104,6 +111,6 @@ def export_records(conn: sqlite3.Connection, settings: Settings, p: Period) -> I
             **dict(zip(FIELDS[10:16], tokens, strict=True)),
             "requests": requests,
             "cost_usd": _usd(cost),
-            "basis": "billed" if kind == "cost" else "estimated",
+            "basis": _basis(str(provider), str(kind)),
             "id": f"bucket-{bid}" + (f"/{api_key}" if api_key else ""),
         }

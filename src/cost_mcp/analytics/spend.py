@@ -35,7 +35,7 @@ from cost_mcp.models import (
 from cost_mcp.money import from_nanos
 from cost_mcp.periods import Period, bucket_start, iso_utc, resolve_period, to_ms
 from cost_mcp.store import rollup
-from cost_mcp.store.buckets import DAY_MS
+from cost_mcp.store.buckets import ATTRIBUTION_ONLY, DAY_MS
 
 QH_MS = rollup.QUARTER_HOUR_MS
 LOCAL_LAYER, USAGE_LAYER, BILLED_LAYER, SUBSCRIPTION_LAYER = 0, 1, 2, 3
@@ -445,6 +445,11 @@ def _apply_precedence(
             covered[key] = max(covered.get(key, LOCAL_LAYER), layer)
     subscription = settings.claude_code_billing == "subscription"
     for s in slices:
+        if s.provider in ATTRIBUTION_ONLY:
+            # Per-member estimates of usage that the provider's own reports (and local logs)
+            # already count: they say who spent, never how much more was spent.
+            s.excluded = f"{s.provider} estimates who used what; the same use is counted elsewhere"
+            continue
         top = covered.get((s.provider, s.utc_day), LOCAL_LAYER)
         if s.layer < top:
             s.excluded = (
@@ -536,7 +541,11 @@ def source_statuses(
         statuses.append(
             SourceStatus(
                 source=str(source),
-                kind="logs" if source == "claude_code" else "billing api",
+                kind="logs"
+                if source == "claude_code"
+                else "usage api"
+                if source in ATTRIBUTION_ONLY
+                else "billing api",
                 status=status,
                 last_success=last_success,
                 last_error=last_error,
@@ -570,7 +579,8 @@ def _warnings(
             unpriced[s.model][1] += sum(s.tokens[:5]) if s.tokens else 0
     for model, (calls, tokens) in sorted(unpriced.items()):
         warnings.append(
-            f"{model}: {calls} call(s) ({tokens:,} tokens) have no known price and are not in the total; "
+            f"{model or '(model not reported)'}: {calls} call(s) ({tokens:,} tokens) have no known price "
+            "and are not in the total; "
             f"add the model to the price override file ({settings.prices_file})"
         )
     for status in source_statuses(conn, settings):

@@ -15,6 +15,12 @@ from typing import Literal
 BucketKind = Literal["cost", "usage"]
 DAY_MS = 86_400_000
 
+CLAUDE_CODE_PROVIDER = "anthropic-claude-code"
+"""Anthropic's Claude Code analytics report: per-member estimates of usage that Anthropic's cost
+report, its usage report and the local Claude Code logs already count."""
+ATTRIBUTION_ONLY: frozenset[str] = frozenset({CLAUDE_CODE_PROVIDER})
+"""Bucket providers whose amounts only say who spent; they are never added to a total."""
+
 
 @dataclass(frozen=True, slots=True)
 class Bucket:

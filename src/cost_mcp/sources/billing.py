@@ -1,0 +1,236 @@
+"""What every billing/usage fetcher shares: the range asked for, what came back, and how it is
+normalised into ledger buckets (UTC days, exact money, merged by the ledger's unique key).
+
+A fetcher returns :class:`Feed` objects and writes nothing: the sync decides, per source, whether
+everything arrived and only then writes it all in one transaction.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Awaitable, Callable, Iterable, Sequence
+from dataclasses import dataclass, fields, replace
+from datetime import UTC, date, datetime
+from decimal import Decimal
+from typing import Any, TypeVar
+
+import anyio
+
+# Pure pricing helpers (no ledger access): a usage bucket is priced exactly as estimate_cost
+# prices a workload spread over several calls, so the two can never disagree.
+from cost_mcp.analytics.estimate import Workload, fewest_calls, price_workload
+from cost_mcp.errors import ProviderResponseError, UnknownModelError
+from cost_mcp.pricing import Pricer, Tokens
+from cost_mcp.store.buckets import DAY_MS, Bucket, BucketKind
+
+_KEY_FIELDS = (
+    "start_ms",
+    "end_ms",
+    "model",
+    "project",
+    "workspace",
+    "api_key",
+    "line_item",
+    "service_tier",
+    "member",
+)
+_SUM_FIELDS = tuple(f.name for f in fields(Bucket) if f.name not in _KEY_FIELDS and f.name != "cost_nanos")
+T = TypeVar("T")
+
+
+@dataclass(frozen=True, slots=True)
+class Window:
+    """Whole UTC days to fetch: ``[start_ms, end_ms)``, both at UTC midnight."""
+
+    start_ms: int
+    end_ms: int
+
+    def __post_init__(self) -> None:
+        if self.start_ms % DAY_MS or self.end_ms % DAY_MS or self.end_ms <= self.start_ms:
+            raise ValueError("a window is one or more whole UTC days")
+
+    @property
+    def days(self) -> int:
+        """How many UTC days the window spans."""
+        return (self.end_ms - self.start_ms) // DAY_MS
+
+    def day_starts(self) -> list[int]:
+        """The epoch-ms midnight of every day in the window, oldest first."""
+        return list(range(self.start_ms, self.end_ms, DAY_MS))
+
+    @property
+    def start(self) -> datetime:
+        """The first instant, as an aware UTC datetime."""
+        return datetime.fromtimestamp(self.start_ms / 1000, UTC)
+
+    @property
+    def end(self) -> datetime:
+        """The instant after the last day, as an aware UTC datetime."""
+        return datetime.fromtimestamp(self.end_ms / 1000, UTC)
+
+
+@dataclass(frozen=True, slots=True)
+class Feed:
+    """What one report said for a window: buckets of one kind and the days it covered completely.
+
+    ``provider`` is the id the buckets are stored under; ``start_ms == end_ms`` means the report
+    covered no day (nothing is written, nothing is marked covered).
+    """
+
+    provider: str
+    kind: BucketKind
+    start_ms: int
+    end_ms: int
+    buckets: tuple[Bucket, ...]
+
+    @property
+    def days(self) -> int:
+        """UTC days covered."""
+        return (self.end_ms - self.start_ms) // DAY_MS
+
+    @property
+    def cost_nanos(self) -> int:
+        """Sum of the priced buckets, in nano-USD."""
+        return sum(b.cost_nanos or 0 for b in self.buckets)
+
+
+def day_floor(ms: int) -> int:
+    """The UTC midnight at or before ``ms``."""
+    return ms - ms % DAY_MS
+
+
+def day_ms(d: date) -> int:
+    """The epoch-ms UTC midnight starting date ``d``."""
+    return (d.toordinal() - date(1970, 1, 1).toordinal()) * DAY_MS
+
+
+def covered(window: Window, bucket_days: Iterable[int]) -> tuple[int, int]:
+    """The days a report covered: from its first to its last day bucket, within the window.
+
+    Reports list every day of the range, empty ones included, so the span of the buckets that came
+    back is what the report vouches for. A report that returned no bucket covers nothing: a day it
+    did not list (today, before the provider has opened its bucket) must not be marked covered.
+    """
+    days = [d for d in bucket_days if window.start_ms <= d < window.end_ms]
+    if not days:
+        return window.start_ms, window.start_ms
+    return min(days), max(days) + DAY_MS
+
+
+def merge(buckets: Iterable[Bucket]) -> tuple[Bucket, ...]:
+    """Buckets with the same ledger key summed into one (counts added; a cost stays unknown if any
+    part of it is unknown, never silently 0)."""
+    merged: dict[tuple[object, ...], Bucket] = {}
+    for b in buckets:
+        key = tuple(getattr(b, name) for name in _KEY_FIELDS)
+        seen = merged.get(key)
+        if seen is None:
+            merged[key] = b
+            continue
+        sums: dict[str, Any] = {name: getattr(seen, name) + getattr(b, name) for name in _SUM_FIELDS}
+        cost = None if seen.cost_nanos is None or b.cost_nanos is None else seen.cost_nanos + b.cost_nanos
+        merged[key] = replace(seen, cost_nanos=cost, **sums)
+    return tuple(merged.values())
+
+
+def price_usage(
+    pricer: Pricer,
+    tokens: Tokens,
+    model: str,
+    provider: str,
+    at_ms: int,
+    *,
+    requests: int | None = None,
+    max_input_per_call: int | None = None,
+) -> int | None:
+    """Estimated nano-USD for a usage bucket, priced at its start; None when the model is unknown.
+
+    A day bucket sums many calls, and prices are per call: long-context tiers (Anthropic's >200k
+    rule) apply to a call whose own input passes a threshold, never to a day's total. So the
+    tokens are spread evenly over ``requests`` calls when the report counts them (OpenAI), else over
+    the fewest calls that keep each within ``max_input_per_call`` (Anthropic reports which context
+    window its calls fell in), else within the model's standard context window. An even spread is
+    an approximation: a day with one huge call among many small ones is priced as average calls.
+    Web searches on a model the price data has no search rate for make the bucket unpriced rather
+    than free.
+    """
+    if tokens.total == 0 and tokens.web_search_requests == 0:
+        return 0
+    if requests is not None and requests > 0:
+        n = requests
+    elif max_input_per_call:
+        n = max(1, -(-tokens.total_input // max_input_per_call))
+    else:
+        n = fewest_calls(tokens, model, provider)
+    at = datetime.fromtimestamp(at_ms / 1000, UTC)
+    try:
+        price = price_workload(pricer, Workload(tokens, n), model, provider, at)
+    except UnknownModelError:
+        return None
+    if tokens.web_search_requests and price.by_kind and price.by_kind["web_search"] <= 0:
+        return None
+    return price.total_nanos
+
+
+# --- lenient field readers: reports gain fields over time, and some arrive as strings ----------
+
+
+def as_int(value: object) -> int:
+    """A count from JSON: ints, integral decimals and numeric strings; missing means 0."""
+    if value is None:
+        return 0
+    if isinstance(value, bool):
+        raise ProviderResponseError(f"expected a count, got {value!r}")
+    if isinstance(value, int):
+        return value
+    try:
+        number = Decimal(str(value))
+    except ArithmeticError:
+        raise ProviderResponseError(f"expected a count, got {value!r}") from None
+    if not number.is_finite() or number != number.to_integral_value():
+        raise ProviderResponseError(f"expected a whole count, got {value!r}")
+    return int(number)
+
+
+def as_str(value: object) -> str:
+    """A dimension from JSON; null means '' (not grouped by it, or the default workspace)."""
+    return "" if value is None else str(value)
+
+
+def as_dict(value: object, what: str) -> dict[str, Any]:
+    """A JSON object, or ProviderResponseError naming what was expected."""
+    if not isinstance(value, dict):
+        raise ProviderResponseError(f"unexpected response: {what} is not an object")
+    return value
+
+
+def as_list(value: object, what: str) -> list[Any]:
+    """A JSON array, or ProviderResponseError naming what was expected."""
+    if not isinstance(value, list):
+        raise ProviderResponseError(f"unexpected response: {what} is not a list")
+    return value
+
+
+async def gather(calls: Sequence[Callable[[], Awaitable[T]]], *, limit: int) -> list[T]:
+    """Run ``calls`` concurrently, at most ``limit`` at a time, and return their results in order.
+
+    The first failure cancels the others and is raised as itself (not wrapped in an exception
+    group), so callers see the one error that explains what went wrong.
+    """
+    results: dict[int, T] = {}
+    errors: list[Exception] = []
+    limiter = anyio.CapacityLimiter(limit)
+
+    async def run(i: int, call: Callable[[], Awaitable[T]], scope: anyio.CancelScope) -> None:
+        async with limiter:
+            try:
+                results[i] = await call()
+            except Exception as exc:
+                errors.append(exc)
+                scope.cancel()
+
+    async with anyio.create_task_group() as tg:
+        for i, call in enumerate(calls):
+            tg.start_soon(run, i, call, tg.cancel_scope)
+    if errors:
+        raise errors[0]
+    return [results[i] for i in range(len(calls))]

@@ -1,0 +1,306 @@
+"""Talking to provider APIs: one client factory, one retry policy, one pagination helper.
+
+Every fetcher goes through here, so these rules hold for all of them:
+
+- A key travels only in a request header. It is never put in a URL, a log line, an exception
+  message or the ledger, and provider error text is scrubbed of it before anyone sees it.
+- 429 and 5xx answers and transport errors are retried with exponential backoff (stamina). A
+  429's ``Retry-After`` is honoured, capped at :data:`MAX_RETRY_AFTER_SECONDS`, and never waited
+  for past the caller's deadline. 401/403 are never retried: the same key cannot start working.
+- Pagination follows ``next_page`` while ``has_more`` is true, and stops with an error on a cursor
+  it has already seen or after :data:`MAX_PAGES` pages, so a misbehaving API cannot loop us forever.
+- JSON numbers are decoded as :class:`~decimal.Decimal`, never float, so amounts stay exact.
+- Redirects are not followed: httpx2 drops ``Authorization`` on a cross-origin redirect but would
+  send ``x-api-key`` on to wherever the redirect points.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import math
+import random
+import re
+import time
+from collections.abc import AsyncIterator, Callable, Mapping, Sequence
+from datetime import UTC, datetime
+from decimal import Decimal
+from email.utils import parsedate_to_datetime
+from types import TracebackType
+from typing import Any
+
+import httpx2
+import stamina
+
+from cost_mcp import __version__
+from cost_mcp.config import Settings, provider_spec
+from cost_mcp.errors import ProviderAuthError, ProviderResponseError
+
+logger = logging.getLogger(__name__)
+
+USER_AGENT = f"cost-mcp/{__version__} (+https://pypi.org/project/cost-mcp/)"
+TIMEOUT = httpx2.Timeout(30.0, connect=10.0)
+ATTEMPTS = 5
+WAIT_INITIAL_SECONDS = 0.5
+WAIT_MAX_SECONDS = 8.0
+WAIT_JITTER_SECONDS = 0.5
+MAX_RETRY_AFTER_SECONDS = 60.0
+MAX_PAGES = 200
+"""Far above any real range (a year of daily buckets is 12 pages of 31); only a loop gets here."""
+DEFAULT_DEADLINE_SECONDS = 120.0
+_DETAIL_CHARS = 200
+
+Json = dict[str, Any]
+AuthHeaders = Callable[[str], Mapping[str, str]]
+Params = Sequence[tuple[str, str | int]]
+
+# Anything shaped like a provider key (sk-admin-…, sk-ant-admin01-…, sk-proj-…), in case an error
+# body echoes a key other than the one we sent.
+_KEY_LIKE = re.compile(r"sk-[A-Za-z0-9_\-*.]{6,}")
+
+
+class RetryableStatus(ProviderResponseError):
+    """A 429 or 5xx answer: worth asking again, after ``retry_after`` seconds when the API said so."""
+
+    def __init__(self, message: str, status: int, retry_after: float | None) -> None:
+        super().__init__(message)
+        self.status = status
+        self.retry_after = retry_after
+
+
+def parse_retry_after(value: str | None, now: datetime | None = None) -> float | None:
+    """Seconds to wait from a ``Retry-After`` header: delta-seconds or an HTTP date; None if absent
+    or unreadable. Fractions are accepted although the RFC only has whole seconds."""
+    if not value or not value.strip():
+        return None
+    text = value.strip()
+    try:
+        seconds = float(text)
+    except ValueError:
+        try:
+            when = parsedate_to_datetime(text)
+        except (TypeError, ValueError, IndexError):
+            return None
+        if when.tzinfo is None:
+            when = when.replace(tzinfo=UTC)
+        seconds = (when - (now or datetime.now(UTC))).total_seconds()
+    if not math.isfinite(seconds):
+        return None
+    return max(seconds, 0.0)
+
+
+def retry_wait(exc: Exception, attempt: int, remaining: float) -> bool | float:
+    """The retry policy: how long to wait before asking again after ``exc`` on attempt ``attempt``
+    (1-based), or False to give up. ``remaining`` is the time left before the caller's deadline.
+
+    Retried: 429 and 5xx answers, transport errors (connection refused, timeouts...). A 429's
+    Retry-After is honoured up to :data:`MAX_RETRY_AFTER_SECONDS`; otherwise the wait doubles from
+    :data:`WAIT_INITIAL_SECONDS` with a little jitter. A wait that would end past the deadline is
+    not started: the error is reported now instead of after a sleep that cannot help.
+    """
+    if isinstance(exc, RetryableStatus):
+        if exc.retry_after is not None:
+            wait = min(exc.retry_after, MAX_RETRY_AFTER_SECONDS)
+        else:
+            wait = _backoff(attempt)
+    elif isinstance(exc, httpx2.TransportError):
+        wait = _backoff(attempt)
+    else:
+        return False
+    if wait >= remaining:
+        return False
+    return wait
+
+
+def _backoff(attempt: int) -> float:
+    jitter = random.uniform(0, WAIT_JITTER_SECONDS)  # spreads retries out; nothing secret about it
+    return min(WAIT_MAX_SECONDS, WAIT_INITIAL_SECONDS * float(2 ** max(attempt - 1, 0))) + jitter
+
+
+class ProviderClient:
+    """An HTTP client for one provider's API: its key in the headers, a deadline for everything.
+
+    Use it as an async context manager; it closes its connections on exit.
+    """
+
+    def __init__(
+        self,
+        provider: str,
+        client: httpx2.AsyncClient,
+        *,
+        key_env: str,
+        key_hint: str,
+        secret: str,
+        deadline: float,
+    ) -> None:
+        self.provider = provider
+        self.key_env = key_env
+        self.key_hint = key_hint
+        self.deadline = deadline
+        self._client = client
+        self._secret = secret
+
+    def __repr__(self) -> str:
+        return f"<ProviderClient {self.provider} {self._client.base_url}>"
+
+    async def __aenter__(self) -> ProviderClient:
+        return self
+
+    async def __aexit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc_value: BaseException | None,
+        traceback: TracebackType | None,
+    ) -> None:
+        await self._client.aclose()
+
+    @property
+    def base_url(self) -> str:
+        """The API origin requests go to."""
+        return str(self._client.base_url).rstrip("/")
+
+    def remaining(self) -> float:
+        """Seconds left before the deadline."""
+        return self.deadline - time.monotonic()
+
+    def scrub(self, text: str) -> str:
+        """``text`` with the key, and anything shaped like a key, replaced."""
+        if self._secret:
+            text = text.replace(self._secret, "[redacted]")
+        return _KEY_LIKE.sub("[redacted]", text)
+
+    async def get_json(self, path: str, params: Params = ()) -> Json:
+        """GET ``path`` and decode its JSON object, retrying under the policy of :func:`retry_wait`.
+
+        Raises ProviderAuthError on 401/403, ProviderResponseError on any other unusable answer
+        (including retries given up on), with a secret-free message naming the path.
+        """
+        attempts = 0
+
+        def should_retry(exc: Exception) -> bool | float:
+            return retry_wait(exc, attempts, self.remaining())
+
+        try:
+            async for attempt in stamina.retry_context(
+                on=should_retry, attempts=ATTEMPTS, timeout=None, wait_jitter=0
+            ):
+                with attempt:
+                    attempts += 1
+                    response = await self._client.get(path, params=list(params))
+                    return self._decode(path, response)
+        except RetryableStatus as exc:
+            raise ProviderResponseError(f"{exc}; gave up after {_n(attempts, 'attempt')}") from None
+        except httpx2.TransportError as exc:
+            detail = self.scrub(str(exc))[:_DETAIL_CHARS] or "no detail"
+            raise ProviderResponseError(
+                f"cannot reach {self.base_url} ({type(exc).__name__}: {detail}); "
+                f"gave up after {_n(attempts, 'attempt')}"
+            ) from None
+        raise AssertionError("unreachable: stamina either returns or raises")  # pragma: no cover
+
+    async def paginate(
+        self, path: str, params: Params = (), *, max_pages: int = MAX_PAGES
+    ) -> AsyncIterator[Json]:
+        """Every page of a ``page`` / ``next_page`` / ``has_more`` listing, in order.
+
+        Raises ProviderResponseError when has_more comes without a cursor, when a cursor repeats
+        (the API would send the same pages forever) or after ``max_pages`` pages.
+        """
+        seen: set[str] = set()
+        cursor: str | None = None
+        for _ in range(max_pages):
+            page_params = [*params, ("page", cursor)] if cursor is not None else list(params)
+            page = await self.get_json(path, page_params)
+            yield page
+            if page.get("has_more") is not True:
+                return
+            cursor = page.get("next_page")
+            if not isinstance(cursor, str) or not cursor:
+                raise ProviderResponseError(f"{path} said has_more but gave no next_page cursor")
+            if cursor in seen:
+                raise ProviderResponseError(
+                    f"{path} returned the next_page cursor {cursor[:40]!r} twice; stopped rather than "
+                    "fetch the same pages forever"
+                )
+            seen.add(cursor)
+        raise ProviderResponseError(
+            f"{path} still had more after {max_pages} pages; stopped (sync fewer days at a time)"
+        )
+
+    def _decode(self, path: str, response: httpx2.Response) -> Json:
+        status = response.status_code
+        if status in (401, 403):
+            raise ProviderAuthError(
+                f"needs an admin key in {self.key_env}: {path} answered HTTP {status}, so the key "
+                f"cannot read billing data{self.key_hint}"
+            )
+        if status == 429 or status >= 500:
+            retry_after = parse_retry_after(response.headers.get("retry-after")) if status == 429 else None
+            what = "rate limited (HTTP 429)" if status == 429 else f"HTTP {status}"
+            raise RetryableStatus(f"{path}: {what}{self._detail(response)}", status, retry_after)
+        if not 200 <= status < 300:
+            raise ProviderResponseError(f"{path}: HTTP {status}{self._detail(response)}")
+        try:
+            body = json.loads(response.text, parse_float=Decimal)
+        except ValueError as exc:
+            raise ProviderResponseError(
+                f"{path} returned malformed JSON ({type(exc).__name__} at character "
+                f"{getattr(exc, 'pos', '?')})"
+            ) from None
+        if not isinstance(body, dict):
+            raise ProviderResponseError(f"{path} returned JSON that is not an object")
+        return body
+
+    def _detail(self, response: httpx2.Response) -> str:
+        """The provider's own error message (OpenAI and Anthropic both use error.message), scrubbed."""
+        try:
+            body = json.loads(response.text)
+        except ValueError:
+            return ""
+        error = body.get("error") if isinstance(body, dict) else None
+        message = error.get("message") if isinstance(error, dict) else None
+        if not isinstance(message, str) or not message.strip():
+            return ""
+        return f": {self.scrub(message.strip())[:_DETAIL_CHARS]}"
+
+
+def _n(count: int, noun: str) -> str:
+    return f"{count} {noun}{'' if count == 1 else 's'}"
+
+
+def provider_client(
+    settings: Settings,
+    provider: str,
+    auth: AuthHeaders,
+    *,
+    key_hint: str = "",
+    transport: httpx2.AsyncBaseTransport | None = None,
+    deadline: float | None = None,
+) -> ProviderClient:
+    """The one client factory: ``provider``'s base URL (``COST_MCP_<PROVIDER>_BASE_URL``), our user
+    agent, timeouts, the key in the headers ``auth`` builds from it, and a monotonic ``deadline``.
+
+    ``transport`` replaces the network (tests pass an ``httpx2.MockTransport``). Raises
+    ProviderAuthError naming the variable when no key is configured.
+    """
+    spec = provider_spec(provider)
+    key = settings.provider_key(provider)
+    hint = f" ({key_hint})" if key_hint else ""
+    if key is None:
+        raise ProviderAuthError(f"needs an admin key in {spec.key_env}{hint}")
+    secret = key.get_secret_value()
+    client = httpx2.AsyncClient(
+        base_url=settings.provider_base_url(provider),
+        headers={"User-Agent": USER_AGENT, "Accept": "application/json", **auth(secret)},
+        timeout=TIMEOUT,
+        transport=transport,
+        follow_redirects=False,
+    )
+    return ProviderClient(
+        provider,
+        client,
+        key_env=spec.key_env,
+        key_hint=hint,
+        secret=secret,
+        deadline=deadline if deadline is not None else time.monotonic() + DEFAULT_DEADLINE_SECONDS,
+    )

@@ -1,0 +1,309 @@
+"""The one client factory, retry policy and pagination helper, against httpx2.MockTransport."""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Callable, Iterator
+from datetime import UTC, datetime
+
+import anyio
+import httpx2
+import pytest
+import stamina
+
+from cost_mcp.config import Settings, load_settings
+from cost_mcp.errors import ProviderAuthError, ProviderResponseError
+from cost_mcp.sources.http import (
+    MAX_RETRY_AFTER_SECONDS,
+    USER_AGENT,
+    ProviderClient,
+    RetryableStatus,
+    parse_retry_after,
+    provider_client,
+    retry_wait,
+)
+from tests.sources.fake_providers import OPENAI_KEY, fixture, json_response
+
+PATH = "/v1/organization/costs"
+OK = {"object": "page", "data": [], "has_more": False, "next_page": None}
+
+Handler = Callable[[httpx2.Request], httpx2.Response]
+
+
+@pytest.fixture
+def configured(home: object, monkeypatch: pytest.MonkeyPatch) -> Settings:
+    monkeypatch.setenv("OPENAI_ADMIN_KEY", OPENAI_KEY)
+    monkeypatch.setenv("COST_MCP_OPENAI_BASE_URL", "https://gateway.test/openai/")
+    return load_settings()
+
+
+class Script:
+    """Answers requests with the given responses in order; records what was asked."""
+
+    def __init__(self, *responses: httpx2.Response | Exception) -> None:
+        self.responses = list(responses)
+        self.requests: list[httpx2.Request] = []
+
+    def __call__(self, request: httpx2.Request) -> httpx2.Response:
+        self.requests.append(request)
+        answer = self.responses.pop(0) if len(self.responses) > 1 else self.responses[0]
+        if isinstance(answer, Exception):
+            raise answer
+        return answer
+
+
+def bearer(key: str) -> dict[str, str]:
+    return {"Authorization": f"Bearer {key}"}
+
+
+def client(settings: Settings, handler: Handler, budget: float = 30.0) -> ProviderClient:
+    return provider_client(
+        settings,
+        "openai",
+        bearer,
+        key_hint="an organization Admin key, sk-admin-…",
+        transport=httpx2.MockTransport(handler),
+        deadline=time.monotonic() + budget,
+    )
+
+
+def get(settings: Settings, handler: Handler, budget: float = 30.0) -> dict[str, object]:
+    async def go() -> dict[str, object]:
+        async with client(settings, handler, budget) as c:
+            return await c.get_json(PATH, [("start_time", 1)])
+
+    return anyio.run(go)
+
+
+def pages(settings: Settings, handler: Handler, max_pages: int = 50) -> list[dict[str, object]]:
+    async def go() -> list[dict[str, object]]:
+        async with client(settings, handler) as c:
+            return [p async for p in c.paginate(PATH, [("limit", 2)], max_pages=max_pages)]
+
+    return anyio.run(go)
+
+
+# --- the retry policy ---------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    ("header", "seconds"),
+    [
+        ("2", 2.0),
+        (" 7 ", 7.0),
+        ("0", 0.0),
+        ("0.25", 0.25),
+        ("-3", 0.0),
+        ("soon", None),
+        ("", None),
+        (None, None),
+    ],
+)
+def test_retry_after_seconds(header: str | None, seconds: float | None) -> None:
+    assert parse_retry_after(header) == seconds
+
+
+def test_retry_after_http_date() -> None:
+    now = datetime(2026, 11, 3, 12, 0, 0, tzinfo=UTC)
+    assert parse_retry_after("Tue, 03 Nov 2026 12:00:30 GMT", now) == 30.0
+
+
+def test_policy_honours_retry_after_capped_and_within_the_deadline() -> None:
+    limited = RetryableStatus("429", 429, retry_after=2.0)
+    assert retry_wait(limited, attempt=1, remaining=30.0) == 2.0
+    very_limited = RetryableStatus("429", 429, retry_after=600.0)
+    assert retry_wait(very_limited, attempt=1, remaining=300.0) == MAX_RETRY_AFTER_SECONDS
+    # a wait that would outlast the time budget is not started
+    assert retry_wait(limited, attempt=1, remaining=1.5) is False
+
+
+def test_policy_backs_off_on_5xx_and_transport_errors_and_never_retries_auth() -> None:
+    first = retry_wait(RetryableStatus("500", 500, None), attempt=1, remaining=30.0)
+    third = retry_wait(httpx2.ConnectError("refused"), attempt=3, remaining=30.0)
+    assert isinstance(first, float) and 0.5 <= first <= 1.0
+    assert isinstance(third, float) and 2.0 <= third <= 2.5
+    assert retry_wait(ProviderAuthError("no"), attempt=1, remaining=30.0) is False
+    assert retry_wait(ProviderResponseError("bad json"), attempt=1, remaining=30.0) is False
+
+
+# --- one request ----------------------------------------------------------------------------------
+
+
+def test_client_sends_the_key_only_in_headers_to_the_configured_base_url(configured: Settings) -> None:
+    script = Script(json_response(200, OK))
+    assert get(configured, script) == OK
+    [request] = script.requests
+    assert str(request.url).startswith("https://gateway.test/openai/v1/organization/costs?")
+    assert request.headers["authorization"] == f"Bearer {OPENAI_KEY}"
+    assert request.headers["user-agent"] == USER_AGENT
+    assert OPENAI_KEY not in str(request.url)
+
+
+def test_numbers_decode_as_exact_decimals(configured: Settings) -> None:
+    from decimal import Decimal
+
+    body = get(configured, Script(json_response(200, {"amount": 0.1, "n": 3})))
+    assert body == {"amount": Decimal("0.1"), "n": 3}
+    assert isinstance(body["amount"], Decimal)
+
+
+def test_429_with_retry_after_then_success(configured: Settings) -> None:
+    script = Script(
+        json_response(429, fixture("openai_error_429.json"), {"retry-after": "1"}), json_response(200, OK)
+    )
+    assert get(configured, script) == OK
+    assert len(script.requests) == 2
+
+
+@pytest.fixture
+def real_waits() -> Iterator[list[float]]:
+    """Retries really sleep; yields the waits stamina scheduled."""
+    waits: list[float] = []
+    stamina.instrumentation.set_on_retry_hooks([lambda details: waits.append(details.wait_for)])
+    with stamina.set_testing(False):
+        yield waits
+    stamina.instrumentation.set_on_retry_hooks(None)
+
+
+def test_retry_after_is_actually_waited_for(configured: Settings, real_waits: list[float]) -> None:
+    script = Script(
+        json_response(429, fixture("openai_error_429.json"), {"retry-after": "0.3"}), json_response(200, OK)
+    )
+    started = time.monotonic()
+    assert get(configured, script) == OK
+    assert time.monotonic() - started >= 0.3
+    assert real_waits == [pytest.approx(0.3, abs=0.01)]
+
+
+def test_retry_after_longer_than_the_budget_fails_at_once(
+    configured: Settings, real_waits: list[float]
+) -> None:
+    script = Script(json_response(429, fixture("openai_error_429.json"), {"retry-after": "30"}))
+    started = time.monotonic()
+    with pytest.raises(ProviderResponseError, match=r"rate limited \(HTTP 429\).*gave up after 1 attempt$"):
+        get(configured, script, budget=5.0)
+    assert time.monotonic() - started < 1.0
+    assert real_waits == []
+
+
+def test_500_then_success(configured: Settings) -> None:
+    script = Script(json_response(500, fixture("openai_error_500.json")), json_response(200, OK))
+    assert get(configured, script) == OK
+    assert len(script.requests) == 2
+
+
+def test_persistent_5xx_gives_up_with_the_provider_message(configured: Settings) -> None:
+    script = Script(json_response(503, fixture("openai_error_500.json")))
+    with pytest.raises(ProviderResponseError) as caught:
+        get(configured, script)
+    assert str(caught.value) == (
+        "/v1/organization/costs: HTTP 503: The server had an error while processing your request. "
+        "Sorry about that!; gave up after 5 attempts"
+    )
+    assert len(script.requests) == 5
+
+
+def test_transport_errors_are_retried_then_reported(configured: Settings) -> None:
+    flaky = Script(httpx2.ConnectError("connection refused"), json_response(200, OK))
+    assert get(configured, flaky) == OK
+    down = Script(httpx2.ConnectError("connection refused"))
+    with pytest.raises(
+        ProviderResponseError, match=r"cannot reach https://gateway.test/openai \(ConnectError"
+    ):
+        get(configured, down)
+    assert len(down.requests) == 5
+
+
+@pytest.mark.parametrize("status", [401, 403])
+def test_auth_failures_are_not_retried_and_name_the_variable(configured: Settings, status: int) -> None:
+    script = Script(json_response(status, fixture("openai_error_401.json")))
+    with pytest.raises(ProviderAuthError) as caught:
+        get(configured, script)
+    message = str(caught.value)
+    assert message.startswith("needs an admin key in OPENAI_ADMIN_KEY: /v1/organization/costs answered")
+    assert f"HTTP {status}" in message and "sk-admin" in message  # the hint names the key type
+    assert len(script.requests) == 1
+
+
+def test_malformed_json_is_an_error_not_a_retry(configured: Settings) -> None:
+    script = Script(
+        httpx2.Response(
+            200, content=b'{"object": "page", "data": [', headers={"content-type": "application/json"}
+        )
+    )
+    with pytest.raises(
+        ProviderResponseError, match=r"returned malformed JSON \(JSONDecodeError at character 28\)"
+    ):
+        get(configured, script)
+    assert len(script.requests) == 1
+
+
+def test_json_that_is_not_an_object_is_an_error(configured: Settings) -> None:
+    with pytest.raises(ProviderResponseError, match="not an object"):
+        get(configured, Script(json_response(200, [1, 2])))
+
+
+def test_provider_error_text_is_scrubbed_of_keys(configured: Settings) -> None:
+    echo = {"error": {"message": f"Invalid project for key {OPENAI_KEY} (also sk-proj-abcdefgh12345678)"}}
+    with pytest.raises(ProviderResponseError) as caught:
+        get(configured, Script(json_response(400, echo)))
+    assert (
+        str(caught.value)
+        == "/v1/organization/costs: HTTP 400: Invalid project for key [redacted] (also [redacted])"
+    )
+
+
+def test_no_key_configured_names_the_variable(home: object) -> None:
+    with pytest.raises(ProviderAuthError, match=r"^needs an admin key in OPENAI_ADMIN_KEY"):
+        provider_client(load_settings(), "openai", bearer)
+
+
+def test_redirects_are_not_followed(configured: Settings) -> None:
+    script = Script(httpx2.Response(302, headers={"location": "https://elsewhere.test/"}))
+    with pytest.raises(ProviderResponseError, match="HTTP 302"):
+        get(configured, script)
+    assert len(script.requests) == 1
+
+
+# --- pagination -----------------------------------------------------------------------------------
+
+
+def _page(n: int, cursor: str | None) -> httpx2.Response:
+    return json_response(
+        200, {"object": "page", "data": [{"n": n}], "has_more": cursor is not None, "next_page": cursor}
+    )
+
+
+def test_several_pages_follow_next_page(configured: Settings) -> None:
+    script = Script(_page(1, "c1"), _page(2, "c2"), _page(3, None))
+    got = pages(configured, script)
+    assert [p["data"] for p in got] == [[{"n": 1}], [{"n": 2}], [{"n": 3}]]
+    assert [r.url.params.get("page") for r in script.requests] == [None, "c1", "c2"]
+    assert all(r.url.params["limit"] == "2" for r in script.requests)
+
+
+def test_a_repeated_next_page_stops_with_an_error(configured: Settings) -> None:
+    # The spec's own completions example says has_more with a fixed cursor: replayed, it loops.
+    example = json_response(200, fixture("openai_completions_spec_example.json"))
+    script = Script(example)
+    with pytest.raises(
+        ProviderResponseError, match=r"returned the next_page cursor 'page_AAAAAGdGxdEiJdKO.*twice"
+    ):
+        pages(configured, script)
+    assert len(script.requests) == 2
+
+
+def test_has_more_without_a_cursor_is_an_error(configured: Settings) -> None:
+    with pytest.raises(ProviderResponseError, match="has_more but gave no next_page"):
+        pages(configured, Script(_page(1, "")))
+
+
+def test_a_runaway_page_count_stops(configured: Settings) -> None:
+    counter = iter(range(1000))
+
+    def endless(request: httpx2.Request) -> httpx2.Response:
+        n = next(counter)
+        return _page(n, f"c{n}")
+
+    with pytest.raises(ProviderResponseError, match="still had more after 5 pages"):
+        pages(configured, endless, max_pages=5)

@@ -1,0 +1,283 @@
+"""Provider billing through the real server: a fake OpenAI and Anthropic on 127.0.0.1, reached over
+real HTTP through the configured base URLs, exactly as in production."""
+
+from __future__ import annotations
+
+import json
+import logging
+import os
+import subprocess
+import sys
+from collections.abc import Iterator
+from datetime import UTC, date, datetime, timedelta
+from pathlib import Path
+from typing import Any
+
+import pytest
+from mcp import Client
+
+from cost_mcp.sources import anthropic
+from tests.sources.claude_logs import assistant, session_file, write
+from tests.sources.fake_providers import (
+    ANTHROPIC_KEY,
+    OPENAI_KEY,
+    FakeAnthropic,
+    FakeOpenAI,
+    Router,
+    fixture,
+    json_response,
+    local_server,
+)
+
+pytestmark = pytest.mark.anyio
+
+COSTS = "/v1/organization/costs"
+
+
+def ago(days: int) -> date:
+    return datetime.now(UTC).date() - timedelta(days=days)
+
+
+def router() -> Router:
+    """Billed: OpenAI $3.81 (two days), Anthropic $3.7378912 (two days); plus usage and Claude Code."""
+    yesterday, two_ago, three_ago = (ago(n).isoformat() for n in (1, 2, 3))
+    [opus_cost] = fixture("anthropic_cost_report_documented.json")["data"][0]["results"]
+    [claude_code] = fixture("anthropic_claude_code_documented.json")["data"]
+    openai = FakeOpenAI(
+        {
+            COSTS: {
+                yesterday: [
+                    {"object": "organization.costs.result", "amount": {"value": 1.25, "currency": "usd"}},
+                    {"object": "organization.costs.result", "amount": {"value": "2.50", "currency": "usd"}},
+                ],
+                three_ago: [
+                    {"object": "organization.costs.result", "amount": {"value": 0.06, "currency": "usd"}}
+                ],
+            },
+            "/v1/organization/usage/completions": {
+                yesterday: [
+                    {
+                        "object": "organization.usage.completions.result",
+                        "input_tokens": 2_000_000,
+                        "output_tokens": 100_000,
+                        "num_model_requests": 40,
+                        "model": "gpt-4o-2024-08-06",
+                    }
+                ]
+            },
+        },
+        page_size=3,
+    )
+    anthropic_fake = FakeAnthropic(
+        {
+            anthropic.COST_PATH: {
+                yesterday: [opus_cost],
+                two_ago: [{"amount": "250", "currency": "USD", "description": "Web Search Usage"}],
+            },
+            anthropic.MESSAGES_PATH: {
+                yesterday: [
+                    {"uncached_input_tokens": 1_000_000, "output_tokens": 0, "model": "claude-sonnet-4-5"}
+                ]
+            },
+            anthropic.CLAUDE_CODE_PATH: {yesterday: [claude_code]},
+        },
+        page_size=3,
+    )
+    return Router(openai, anthropic_fake)
+
+
+@pytest.fixture
+def fakes(home: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[Router]:
+    """Both fakes on one local server, configured as the providers' base URLs with admin keys."""
+    r = router()
+    with local_server(r) as url:
+        monkeypatch.setenv("COST_MCP_OPENAI_BASE_URL", url)
+        monkeypatch.setenv("COST_MCP_ANTHROPIC_BASE_URL", url)
+        monkeypatch.setenv("OPENAI_ADMIN_KEY", r.openai.key)
+        monkeypatch.setenv("ANTHROPIC_ADMIN_KEY", r.anthropic.key)
+        yield r
+
+
+async def test_get_spend_shows_billed_totals_and_does_not_add_claude_code_on_top(
+    fakes: Router, home: Path
+) -> None:
+    # A Claude Code call yesterday, a day Anthropic's billed data covers: $0.018 estimated.
+    at = f"{ago(1).isoformat()}T09:00:00.000Z"
+    write(session_file(home / "claude", "s1"), assistant("m1", "r1", at, input=1_000, output=1_000))
+    from cost_mcp.server import mcp
+
+    async with Client(mcp, raise_exceptions=True) as client:
+        result = await client.call_tool("get_spend", {"period": "last_7_days", "group_by": ["provider"]})
+    assert result.is_error is False
+    data = result.structured_content
+    assert data is not None
+    rows = {(r["group"]["provider"], r["basis"]): r["cost_usd"] for r in data["rows"]}
+    assert rows == {("openai", "billed"): 3.81, ("anthropic", "billed"): 3.7378912}
+    assert data["total_usd"] == 7.5478912
+    assert round(data["total_usd"], 2) == 7.55
+    assert data["by_basis"] == {"billed": 7.5478912}
+    attribution = {(a["group"]["provider"], a["cost_usd"]) for a in data["attribution"]}
+    assert ("anthropic", 3.018) in attribution  # the messages usage ($3) and the local call ($0.018)
+    assert ("anthropic-claude-code", 1.13) in attribution  # Anthropic's own Claude Code estimate
+    statuses = {s["source"]: s for s in data["sources"]}
+    assert statuses["openai"]["status"] == "ok" and statuses["openai"]["kind"] == "billing api"
+    assert statuses["openai"]["last_refresh"].startswith("synced 31 day(s): ")
+    assert statuses["anthropic-claude-code"]["kind"] == "usage api"
+    assert data["warnings"] == []
+
+
+async def test_model_breakdown_uses_billed_and_usage_data(fakes: Router) -> None:
+    from cost_mcp.server import mcp
+
+    async with Client(mcp, raise_exceptions=True) as client:
+        result = await client.call_tool("model_breakdown", {"period": "last_7_days"})
+    data = result.structured_content
+    assert data is not None
+    costs = {m["model"]: m["cost_usd"] for m in data["models"]}
+    # OpenAI's billed rows carry no model here; Anthropic's cost report names claude-opus-5.
+    assert costs == {"(model not reported)": 6.31, "claude-opus-5": 1.2378912}
+    assert data["total_usd"] == 7.5478912
+
+
+async def test_sync_providers_tool(fakes: Router) -> None:
+    from cost_mcp.server import mcp
+
+    seen: list[tuple[float, float | None, str | None]] = []
+
+    async def on_progress(progress: float, total: float | None, message: str | None) -> None:
+        seen.append((progress, total, message))
+
+    async with Client(mcp, raise_exceptions=True) as client:
+        tool = {t.name: t for t in (await client.list_tools()).tools}["sync_providers"]
+        result = await client.call_tool(
+            "sync_providers", {"providers": ["anthropic"], "days": 3}, progress_callback=on_progress
+        )
+    assert tool.annotations is not None
+    assert (
+        tool.annotations.read_only_hint,
+        tool.annotations.destructive_hint,
+        tool.annotations.idempotent_hint,
+        tool.annotations.open_world_hint,
+    ) == (False, False, True, True)
+    assert tool.description is not None and "Example: sync_providers(" in tool.description
+    assert result.is_error is False
+    data = result.structured_content
+    assert data is not None
+    by = {s["source"]: s for s in data["sources"]}
+    assert set(by) == {"anthropic", "anthropic-claude-code"}
+    assert by["anthropic"]["ok"] is True and by["anthropic"]["days"] == 3
+    assert by["anthropic"]["billed_usd"] == 3.7378912
+    assert (by["anthropic"]["first_day"], by["anthropic"]["last_day"]) == (
+        ago(2).isoformat(),
+        ago(0).isoformat(),
+    )
+    assert len(seen) == 2 and seen[-1][0] == seen[-1][1] == 2
+    assert fakes.openai.requests == []
+
+
+async def test_sync_providers_without_keys_says_what_to_set(client: Client) -> None:
+    result = await client.call_tool("sync_providers", {})
+    assert result.is_error is True
+    assert "set OPENAI_ADMIN_KEY and/or ANTHROPIC_ADMIN_KEY" in result.content[0].text  # type: ignore[union-attr]
+
+
+async def test_sync_providers_rejects_an_unknown_provider(client: Client) -> None:
+    result = await client.call_tool("sync_providers", {"providers": ["cursor"]})
+    assert result.is_error is True
+    assert "'openai' or 'anthropic'" in result.content[0].text  # type: ignore[union-attr]
+
+
+# --- the canary -----------------------------------------------------------------------------------
+
+CANARY_OPENAI = "sk-admin-CANARY-7f3e9a2b4c5d-do-not-leak"
+CANARY_ANTHROPIC = "sk-ant-admin01-CANARY-1a2b3c4d5e6f-do-not-leak"
+CANARIES = (CANARY_OPENAI, CANARY_ANTHROPIC, "CANARY")
+
+
+def _echo(key: str, status: int) -> Any:
+    """An error that quotes the key back, as some APIs do in their error text."""
+    return json_response(
+        status, {"error": {"type": "invalid_request_error", "message": f"Bad key {key} here"}}
+    )
+
+
+async def test_a_fake_admin_key_never_leaks(
+    home: Path,
+    monkeypatch: pytest.MonkeyPatch,
+    caplog: pytest.LogCaptureFixture,
+    capfd: pytest.CaptureFixture[str],
+) -> None:
+    caplog.set_level(logging.DEBUG)
+    r = router()
+    r.openai.key, r.anthropic.key = CANARY_OPENAI, CANARY_ANTHROPIC
+    # OpenAI: a usage report rejects the request quoting the key; costs are rate limited once.
+    r.openai.script("/v1/organization/usage/embeddings", _echo(CANARY_OPENAI, 400))
+    r.openai.script(COSTS, json_response(429, fixture("openai_error_429.json"), {"retry-after": "0"}))
+    # Anthropic: billing works (data is written); Claude Code analytics refuses, quoting the key.
+    r.anthropic.script(anthropic.CLAUDE_CODE_PATH, _echo(CANARY_ANTHROPIC, 403))
+    results: list[str] = []
+    with local_server(r) as url:
+        monkeypatch.setenv("COST_MCP_OPENAI_BASE_URL", url)
+        monkeypatch.setenv("COST_MCP_ANTHROPIC_BASE_URL", url)
+        monkeypatch.setenv("OPENAI_ADMIN_KEY", CANARY_OPENAI)
+        monkeypatch.setenv("ANTHROPIC_ADMIN_KEY", CANARY_ANTHROPIC)
+        from cost_mcp.server import mcp
+
+        async with Client(mcp, raise_exceptions=True) as client:
+            for name, args in [
+                ("sync_providers", {}),
+                ("get_spend", {"period": "last_7_days", "group_by": ["provider", "member"]}),
+                ("model_breakdown", {"period": "last_7_days"}),
+                ("sync_providers", {"providers": ["openai"], "days": 400}),  # an argument error
+            ]:
+                result = await client.call_tool(name, args)
+                results.append(json.dumps(result.structured_content))
+                results += [getattr(c, "text", "") for c in result.content]
+            summary = await client.read_resource("cost://summary")
+            results += [getattr(c, "text", "") for c in summary.contents]
+        # the sync really ran and really failed where scripted
+        assert any(r.headers.get("x-api-key") == CANARY_ANTHROPIC for r in r.anthropic.requests)
+    synced = json.loads(results[0])
+    assert {s["source"]: s["ok"] for s in synced["sources"]} == {
+        "openai": False,
+        "anthropic": True,
+        "anthropic-claude-code": False,
+    }
+    assert "Bad key [redacted] here" in results[0]
+    logs = caplog.text + "".join(repr(record.__dict__) for record in caplog.records)
+    stderr = capfd.readouterr().err
+    ledger = b"".join(p.read_bytes() for p in (home / "data").iterdir() if p.is_file())
+    assert ledger, "the ledger was written"
+    for canary in CANARIES:
+        assert canary not in logs
+        assert canary not in stderr
+        assert canary.encode() not in ledger
+        for text in results:
+            assert canary not in text
+
+
+# --- the CLI --------------------------------------------------------------------------------------
+
+
+def test_cli_sync_reports_each_source_and_fails_when_one_fails(fakes: Router, home: Path) -> None:
+    def cli(*args: str) -> subprocess.CompletedProcess[str]:
+        return subprocess.run(
+            [sys.executable, "-m", "cost_mcp", *args],
+            capture_output=True,
+            text=True,
+            env=dict(os.environ),
+            timeout=120,
+            check=False,
+        )
+
+    ok = cli("sync", "--provider", "openai", "--days", "5", "--json")
+    assert ok.returncode == 0, ok.stderr
+    [row] = json.loads(ok.stdout)["sources"]
+    assert (row["source"], row["ok"], row["days"], row["billed_usd"]) == ("openai", True, 5, 3.81)
+    fakes.anthropic.script(anthropic.COST_PATH, json_response(401, fixture("anthropic_error_401.json")))
+    failed = cli("sync")
+    assert failed.returncode == 1
+    assert "needs an admin key in ANTHROPIC_ADMIN_KEY" in failed.stdout
+    assert "HTTP Request" not in failed.stderr  # httpx2's per-request lines stay quiet
+    for text in (ok.stdout, ok.stderr, failed.stdout, failed.stderr):
+        assert OPENAI_KEY not in text and ANTHROPIC_KEY not in text
