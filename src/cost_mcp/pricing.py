@@ -19,9 +19,10 @@ from __future__ import annotations
 
 import difflib
 import functools
+import itertools
 import re
 import tomllib
-from collections.abc import Iterable, Mapping
+from collections.abc import Iterable, Iterator, Mapping
 from dataclasses import dataclass, fields
 from datetime import UTC, datetime
 from decimal import Decimal
@@ -32,7 +33,7 @@ import genai_prices
 from genai_prices import Usage, data_snapshot
 from genai_prices.types import ModelInfo, ModelPrice, Provider, TieredPrices
 
-from cost_mcp.errors import InvalidInputError
+from cost_mcp.errors import InvalidInputError, UnknownModelError
 from cost_mcp.money import pico_to_nanos, pico_to_usd, to_nanos
 
 MTOK = Decimal(1_000_000)
@@ -477,3 +478,69 @@ def genai_calc_total(tokens: Tokens, model: str, provider: str, at: datetime) ->
     return genai_prices.calc_price(
         _genai_usage(tokens), model, provider_id=provider, genai_request_timestamp=at
     ).total_price
+
+
+# --- workloads: token totals spread over several calls ------------------------------------------
+
+
+@dataclass(frozen=True)
+class Workload:
+    """Token totals spread over ``requests`` calls."""
+
+    tokens: Tokens
+    requests: int
+
+    def calls(self) -> Iterator[tuple[Tokens, int]]:
+        """The distinct call shapes and how many calls have each, splitting every kind evenly.
+
+        The remainder of each kind goes to the first calls, so at most a handful of shapes exist
+        however many calls there are.
+        """
+        n = self.requests
+        t = self.tokens
+        parts = {
+            name: divmod(getattr(t, name), n)
+            for name in ("input", "output", "cache_read", "cache_write_5m", "cache_write_1h")
+        } | {"web_search_requests": divmod(t.web_search_requests, n)}
+        cuts = sorted({0, n, *(r for _, r in parts.values())})
+        for lo, hi in itertools.pairwise(cuts):
+            if hi > lo:
+                shape = {name: q + (1 if lo < r else 0) for name, (q, r) in parts.items()}
+                yield Tokens(**shape), hi - lo
+
+
+def price_workload(pricer: Pricer, work: Workload, model: str, provider: str | None, at: datetime) -> Price:
+    """Price every call of a workload; raises UnknownModelError when the model has no price."""
+    picos = [0] * len(TOKEN_KINDS)
+    extra = 0
+    fallback = Decimal(0)
+    first: Price | None = None
+    long_context = False
+    for shape, count in work.calls():
+        priced = pricer.price(shape, model, provider, at)
+        if not isinstance(priced, Price):
+            raise UnknownModelError(model, provider, priced.suggestions)
+        first = first or priced
+        long_context = long_context or priced.long_context
+        if priced.fallback_total is not None:
+            fallback += priced.fallback_total * count
+        else:
+            picos = [a + b * count for a, b in zip(picos, priced.kind_pico, strict=True)]
+            extra += priced.extra_pico * count
+    assert first is not None  # a workload has at least one call
+    if first.fallback_total is not None:
+        return Price(first.model_id, first.provider_id, first.source, long_context, fallback_total=fallback)
+    return Price(first.model_id, first.provider_id, first.source, long_context, tuple(picos), extra)
+
+
+def fewest_calls(tokens: Tokens, model: str, provider: str | None) -> int:
+    """The fewest calls that keep each call's input within the model's standard context window."""
+    window = _context_window(model, provider)
+    if not window or tokens.total_input <= window:
+        return 1
+    return -(-tokens.total_input // window)
+
+
+def _context_window(model: str, provider: str | None) -> int | None:
+    found = _lookup(model.lower(), provider.lower() if provider else None)
+    return None if not isinstance(found, tuple) else found[1].context_window

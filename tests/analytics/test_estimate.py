@@ -7,9 +7,9 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from cost_mcp.analytics.estimate import Workload, estimate_cost, fewest_calls
+from cost_mcp.analytics.estimate import estimate_cost
 from cost_mcp.errors import UnknownModelError
-from cost_mcp.pricing import Pricer, Tokens
+from cost_mcp.pricing import Pricer, Tokens, Workload, fewest_calls
 
 AT = datetime(2026, 11, 1, tzinfo=UTC)
 counts = st.integers(min_value=0, max_value=5_000_000)

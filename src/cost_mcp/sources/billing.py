@@ -15,11 +15,11 @@ from typing import Any, TypeVar
 
 import anyio
 
+from cost_mcp.errors import ProviderResponseError, UnknownModelError
+
 # Pure pricing helpers (no ledger access): a usage bucket is priced exactly as estimate_cost
 # prices a workload spread over several calls, so the two can never disagree.
-from cost_mcp.analytics.estimate import Workload, fewest_calls, price_workload
-from cost_mcp.errors import ProviderResponseError, UnknownModelError
-from cost_mcp.pricing import Pricer, Tokens
+from cost_mcp.pricing import Pricer, Tokens, Workload, fewest_calls, price_workload
 from cost_mcp.store.buckets import DAY_MS, Bucket, BucketKind
 
 _KEY_FIELDS = (
