@@ -1,0 +1,79 @@
+"""A sync killed with SIGKILL in the middle of fetching leaves the previous data exactly as it was;
+the next sync completes, and each bucket is counted once."""
+
+from __future__ import annotations
+
+import os
+import signal
+import sqlite3
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import pytest
+
+from tests.sources.fake_providers import local_server
+from tests.test_providers_mcp import COSTS, ago, router
+
+pytestmark = pytest.mark.slow
+
+
+def _sync(env: dict[str, str]) -> subprocess.Popen[bytes]:
+    return subprocess.Popen(
+        [sys.executable, "-m", "cost_mcp", "sync", "--json"],
+        env=env,
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+    )
+
+
+def _billed(db: Path) -> tuple[int, int]:
+    with sqlite3.connect(db) as conn:
+        assert conn.execute("PRAGMA integrity_check").fetchone()[0] == "ok"
+        rows, nanos = conn.execute(
+            "SELECT COUNT(*), COALESCE(SUM(cost_nanos), 0) FROM provider_buckets WHERE provider = 'openai' "
+            "AND kind = 'cost'"
+        ).fetchone()
+    return int(rows), int(nanos)
+
+
+def test_sigkill_mid_sync_keeps_previous_data_then_completes(home: Path) -> None:
+    fakes = router()
+    slow = {"on": False}
+    answer = fakes.openai.answer
+
+    def maybe_slow(request):  # type: ignore[no-untyped-def]
+        if slow["on"]:
+            time.sleep(0.5)
+        return answer(request)
+
+    fakes.openai.answer = maybe_slow  # type: ignore[method-assign]
+    with local_server(fakes) as url:
+        env = {
+            **os.environ,
+            "COST_MCP_OPENAI_BASE_URL": url,
+            "COST_MCP_ANTHROPIC_BASE_URL": url,
+            "OPENAI_ADMIN_KEY": fakes.openai.key,
+            "ANTHROPIC_ADMIN_KEY": fakes.anthropic.key,
+        }
+        db = Path(env["COST_MCP_DB"])
+        first = _sync(env)
+        assert first.wait(120) == 0
+        before = _billed(db)
+        assert before == (2, 3_810_000_000)  # two days; the two undimensioned rows of one day add up
+        # Late data arrives for yesterday; the next sync is slow and killed while it fetches.
+        fakes.openai.reports[COSTS][ago(1).isoformat()].append(
+            {"object": "organization.costs.result", "amount": {"value": "1.00", "currency": "usd"}}
+        )
+        slow["on"] = True
+        killed = _sync(env)
+        time.sleep(1.5)
+        assert killed.poll() is None, "the sync should still be fetching"
+        killed.send_signal(signal.SIGKILL)
+        killed.wait(30)
+        assert _billed(db) == before
+        slow["on"] = False
+        again = _sync(env)
+        assert again.wait(120) == 0
+    assert _billed(db) == (2, 4_810_000_000)  # yesterday replaced, not added to
