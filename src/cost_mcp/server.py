@@ -88,6 +88,9 @@ P = ParamSpec("P")
 T = TypeVar("T")
 
 READ_ONLY = ToolAnnotations(read_only_hint=True, open_world_hint=False)
+DESTRUCTIVE = ToolAnnotations(
+    read_only_hint=False, destructive_hint=True, idempotent_hint=True, open_world_hint=False
+)
 LOCAL_WRITE = ToolAnnotations(
     read_only_hint=False, destructive_hint=False, idempotent_hint=True, open_world_hint=False
 )
@@ -474,9 +477,7 @@ async def set_budget(
 
 @mcp.tool(
     title="Delete a budget",
-    annotations=ToolAnnotations(
-        read_only_hint=False, destructive_hint=True, idempotent_hint=True, open_world_hint=False
-    ),
+    annotations=DESTRUCTIVE,
 )
 async def delete_budget(ctx: Context[AppState], name: BudgetName) -> DeleteResult:
     """Delete a budget and its alert history. Errors name the budgets that exist.
@@ -669,9 +670,7 @@ async def set_subscription(
 
 @mcp.tool(
     title="Delete a subscription",
-    annotations=ToolAnnotations(
-        read_only_hint=False, destructive_hint=True, idempotent_hint=True, open_world_hint=False
-    ),
+    annotations=DESTRUCTIVE,
 )
 async def delete_subscription(ctx: Context[AppState], name: BudgetName) -> DeleteResult:
     """Remove a subscription from every report, past and future (set an end date to stop it instead).
