@@ -48,3 +48,26 @@ def test_peak_memory_does_not_grow_with_the_file(home: Path, tmp_path: Path) -> 
     # 5x the file, and more distinct calls than one write batch: memory grows by far less than the
     # 88 MB the file grew by (what remains is SQLite's bounded page cache and the batch).
     assert sizes[25_000] - sizes[5_000] < 40 * 1024, sizes
+
+
+def test_a_tree_of_5000_files_is_rechecked_without_reading(home: Path, tmp_path: Path) -> None:
+    from cost_mcp.config import load_settings
+    from cost_mcp.pricing import Pricer
+    from cost_mcp.sources.claude_code import ingest
+    from cost_mcp.store import connect
+
+    claude = tmp_path / "claude"
+    line = encode(assistant("m", "r", "2026-11-02T09:00:00.000Z")) + "\n"
+    for i in range(5_000):
+        path = claude / "projects" / f"-p{i % 50}" / f"s{i}.jsonl"
+        path.parent.mkdir(parents=True, exist_ok=True)
+        path.write_text(line.replace('"m"', f'"m{i}"').replace('"r"', f'"r{i}"'))
+    settings = load_settings({**os.environ, "CLAUDE_CONFIG_DIR": str(claude)})
+    conn = connect(settings.db)
+    try:
+        first = ingest(conn, settings, Pricer())
+        again = ingest(conn, settings, Pricer())
+    finally:
+        conn.close()
+    assert (first.files_new, first.events_added) == (5_000, 5_000)
+    assert (again.files_unchanged, again.lines_read, again.bytes_read) == (5_000, 0, 0)
