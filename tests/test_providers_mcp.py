@@ -178,13 +178,21 @@ async def test_sync_providers_tool(fakes: Router) -> None:
 async def test_sync_providers_without_keys_says_what_to_set(client: Client) -> None:
     result = await client.call_tool("sync_providers", {})
     assert result.is_error is True
-    assert "set OPENAI_ADMIN_KEY and/or ANTHROPIC_ADMIN_KEY" in result.content[0].text  # type: ignore[union-attr]
+    text = result.content[0].text  # type: ignore[union-attr]
+    assert "set one or more of OPENAI_ADMIN_KEY, ANTHROPIC_ADMIN_KEY, OPENROUTER_API_KEY" in text
 
 
 async def test_sync_providers_rejects_an_unknown_provider(client: Client) -> None:
-    result = await client.call_tool("sync_providers", {"providers": ["cursor"]})
+    result = await client.call_tool("sync_providers", {"providers": ["gemini"]})
     assert result.is_error is True
-    assert "'openai' or 'anthropic'" in result.content[0].text  # type: ignore[union-attr]
+    text = result.content[0].text  # type: ignore[union-attr]
+    assert "'openai', 'anthropic' or 'openrouter'" in text
+
+
+async def test_sync_providers_names_the_missing_key_of_a_known_provider(client: Client) -> None:
+    result = await client.call_tool("sync_providers", {"providers": ["openrouter"]})
+    assert result.is_error is True
+    assert "openrouter: needs a key in OPENROUTER_API_KEY" in result.content[0].text  # type: ignore[union-attr]
 
 
 # --- the canary -----------------------------------------------------------------------------------

@@ -137,6 +137,7 @@ class ProviderClient:
     ) -> None:
         self.provider = provider
         self.key_env = key_env
+        self.key_noun = provider_spec(provider).key_noun
         self.key_hint = key_hint
         self.deadline = deadline
         self._client = client
@@ -253,7 +254,7 @@ class ProviderClient:
         status = response.status_code
         if status in (401, 403):
             raise ProviderAuthError(
-                f"needs an admin key in {self.key_env}: {path} answered HTTP {status}, so the key "
+                f"needs {self.key_noun} in {self.key_env}: {path} answered HTTP {status}, so the key "
                 f"cannot read billing data{self.key_hint}",
                 status=status,
             )
@@ -319,7 +320,7 @@ def provider_client(
     key = settings.provider_key(provider)
     hint = f" ({key_hint})" if key_hint else ""
     if key is None:
-        raise ProviderAuthError(f"needs an admin key in {spec.key_env}{hint}")
+        raise ProviderAuthError(f"needs {spec.key_noun} in {spec.key_env}{hint}")
     secret = key.get_secret_value()
     auth_headers = dict(auth(secret))
     forms = [value for value in auth_headers.values() if secret in value]
