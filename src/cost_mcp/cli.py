@@ -84,12 +84,12 @@ def _parser() -> argparse.ArgumentParser:
     srem.add_argument("name")
     syn = sub.add_parser(
         "sync",
-        help="fetch billed costs and usage from provider APIs now (OpenAI, Anthropic, OpenRouter)",
+        help="fetch billed costs and usage from provider APIs now (OpenAI, Anthropic, OpenRouter, Groq)",
     )
     syn.add_argument(
         "--provider",
         action="append",
-        choices=("openai", "anthropic", "openrouter"),
+        choices=("openai", "anthropic", "openrouter", "groq"),
         dest="providers",
         help="sync only this provider (repeatable; default: every configured one)",
     )

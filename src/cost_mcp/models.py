@@ -607,13 +607,14 @@ class SubscriptionList(Result):
 
 # --- provider sync -------------------------------------------------------------------------------
 
-SyncProviderName = Literal["openai", "anthropic", "openrouter"]
+SyncProviderName = Literal["openai", "anthropic", "openrouter", "groq"]
 SyncProviders = Annotated[
     list[SyncProviderName] | None,
     Field(
-        max_length=3,
-        description="Providers to sync: openai, anthropic, openrouter. Omit for every "
-        "provider whose key is configured (OPENAI_ADMIN_KEY, ANTHROPIC_ADMIN_KEY, OPENROUTER_API_KEY).",
+        max_length=4,
+        description="Providers to sync: openai, anthropic, openrouter, groq. Omit for every "
+        "provider whose key is configured (OPENAI_ADMIN_KEY, ANTHROPIC_ADMIN_KEY, OPENROUTER_API_KEY, "
+        "GROQ_API_KEY).",
     ),
 ]
 SyncDays = Annotated[
@@ -632,8 +633,9 @@ class SourceSync(Result):
     """What syncing one source did."""
 
     source: str = Field(
-        description="'openai', 'anthropic', 'openrouter' (billed costs and usage), or "
-        "'anthropic-claude-code' (Claude Code use per member: attribution only, never added to a total)."
+        description="'openai', 'anthropic', 'openrouter' (billed costs and usage), 'groq' (usage from "
+        "metrics, estimated), or 'anthropic-claude-code' (Claude Code use per member: attribution "
+        "only, never added to a total)."
     )
     provider: str
     ok: bool

@@ -6,7 +6,8 @@ milliseconds) and, at the same time, syncs every configured provider whose last 
 than ``settings.sync_ttl_seconds``, so repeated questions do not refetch. A log scan that runs out
 of budget keeps what it read and the next query continues it.
 
-A provider sync, per source (``openai``, ``anthropic``, ``anthropic-claude-code``, ``openrouter``):
+A provider sync, per source (``openai``, ``anthropic``, ``anthropic-claude-code``, ``openrouter``,
+``groq``):
 
 - fetches what is not covered yet plus the last :data:`REFETCH_DAYS` days again (late data; today's
   bucket keeps changing), :data:`INITIAL_DAYS` on a first sync;
@@ -42,7 +43,7 @@ from cost_mcp.errors import CostMcpError, InvalidInputError
 from cost_mcp.models import IngestResult, SourceSync, SyncResult
 from cost_mcp.money import from_nanos
 from cost_mcp.pricing import Pricer
-from cost_mcp.sources import anthropic, claude_code, openai, openrouter
+from cost_mcp.sources import anthropic, claude_code, groq, openai, openrouter
 from cost_mcp.sources.billing import Feed, Window, day_ms
 from cost_mcp.sources.http import AuthHeaders, ProviderClient, provider_client
 from cost_mcp.store.buckets import CLAUDE_CODE_PROVIDER, DAY_MS, replace_range
@@ -92,8 +93,9 @@ SOURCES: tuple[SourceSpec, ...] = (
         anthropic.KEY_HINT,
     ),
     SourceSpec("openrouter", "openrouter", openrouter.fetch, openrouter.auth_headers, openrouter.KEY_HINT),
+    SourceSpec("groq", "groq", groq.fetch, groq.auth_headers, groq.KEY_HINT),
 )
-SYNCABLE: tuple[str, ...] = ("openai", "anthropic", "openrouter")
+SYNCABLE: tuple[str, ...] = ("openai", "anthropic", "openrouter", "groq")
 
 
 @dataclass(frozen=True)
