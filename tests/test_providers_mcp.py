@@ -186,13 +186,13 @@ async def test_sync_providers_rejects_an_unknown_provider(client: Client) -> Non
     result = await client.call_tool("sync_providers", {"providers": ["gemini"]})
     assert result.is_error is True
     text = result.content[0].text  # type: ignore[union-attr]
-    assert "'openai', 'anthropic', 'openrouter' or 'groq'" in text
+    assert "'openai', 'anthropic', 'openrouter', 'groq' or 'cursor'" in text
 
 
 async def test_sync_providers_names_the_missing_key_of_a_known_provider(client: Client) -> None:
-    result = await client.call_tool("sync_providers", {"providers": ["groq"]})
+    result = await client.call_tool("sync_providers", {"providers": ["cursor"]})
     assert result.is_error is True
-    assert "groq: needs a key in GROQ_API_KEY" in result.content[0].text  # type: ignore[union-attr]
+    assert "cursor: needs an admin key in CURSOR_ADMIN_API_KEY" in result.content[0].text  # type: ignore[union-attr]
 
 
 # --- the canary -----------------------------------------------------------------------------------

@@ -231,9 +231,11 @@ def test_days_forces_a_longer_backfill(conn: sqlite3.Connection, keys: Settings,
 
 def test_sync_refuses_what_it_cannot_do(conn: sqlite3.Connection, keys: Settings, router: Router) -> None:
     with pytest.raises(
-        InvalidInputError, match="billing sync exists for openai, anthropic, openrouter, groq only"
+        InvalidInputError, match="billing sync exists for openai, anthropic, openrouter, groq, cursor only"
     ):
         run_sync(conn, keys, router, providers=["gemini"])
+    with pytest.raises(InvalidInputError, match=r"^cursor: needs an admin key in CURSOR_ADMIN_API_KEY$"):
+        run_sync(conn, keys, router, providers=["cursor"])
     with pytest.raises(InvalidInputError, match=r"^groq: needs a key in GROQ_API_KEY$"):
         run_sync(conn, keys, router, providers=["groq"])
     with pytest.raises(InvalidInputError, match="days must be between 1 and 366"):
@@ -247,7 +249,7 @@ def test_sync_without_keys_says_which_to_set(home: Path, router: Router) -> None
         with pytest.raises(
             InvalidInputError,
             match="set one or more of OPENAI_ADMIN_KEY, ANTHROPIC_ADMIN_KEY, OPENROUTER_API_KEY, "
-            "GROQ_API_KEY ",
+            "GROQ_API_KEY, CURSOR_ADMIN_API_KEY",
         ):
             run_sync(c, settings, router)
         with pytest.raises(InvalidInputError, match=r"^openai: needs an admin key in OPENAI_ADMIN_KEY$"):

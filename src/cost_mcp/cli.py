@@ -84,12 +84,13 @@ def _parser() -> argparse.ArgumentParser:
     srem.add_argument("name")
     syn = sub.add_parser(
         "sync",
-        help="fetch billed costs and usage from provider APIs now (OpenAI, Anthropic, OpenRouter, Groq)",
+        help="fetch billed costs and usage from provider APIs now (OpenAI, Anthropic, OpenRouter, "
+        "Groq, Cursor)",
     )
     syn.add_argument(
         "--provider",
         action="append",
-        choices=("openai", "anthropic", "openrouter", "groq"),
+        choices=("openai", "anthropic", "openrouter", "groq", "cursor"),
         dest="providers",
         help="sync only this provider (repeatable; default: every configured one)",
     )

@@ -7,7 +7,7 @@ than ``settings.sync_ttl_seconds``, so repeated questions do not refetch. A log 
 of budget keeps what it read and the next query continues it.
 
 A provider sync, per source (``openai``, ``anthropic``, ``anthropic-claude-code``, ``openrouter``,
-``groq``):
+``groq``, ``cursor``):
 
 - fetches what is not covered yet plus the last :data:`REFETCH_DAYS` days again (late data; today's
   bucket keeps changing), :data:`INITIAL_DAYS` on a first sync;
@@ -43,7 +43,7 @@ from cost_mcp.errors import CostMcpError, InvalidInputError
 from cost_mcp.models import IngestResult, SourceSync, SyncResult
 from cost_mcp.money import from_nanos
 from cost_mcp.pricing import Pricer
-from cost_mcp.sources import anthropic, claude_code, groq, openai, openrouter
+from cost_mcp.sources import anthropic, claude_code, cursor, groq, openai, openrouter
 from cost_mcp.sources.billing import Feed, Window, day_ms
 from cost_mcp.sources.http import AuthHeaders, ProviderClient, provider_client
 from cost_mcp.store.buckets import CLAUDE_CODE_PROVIDER, DAY_MS, replace_range
@@ -94,8 +94,16 @@ SOURCES: tuple[SourceSpec, ...] = (
     ),
     SourceSpec("openrouter", "openrouter", openrouter.fetch, openrouter.auth_headers, openrouter.KEY_HINT),
     SourceSpec("groq", "groq", groq.fetch, groq.auth_headers, groq.KEY_HINT),
+    SourceSpec(
+        "cursor",
+        "cursor",
+        cursor.fetch,
+        cursor.auth_headers,
+        cursor.KEY_HINT,
+        min_ttl_seconds=cursor.MIN_TTL_SECONDS,
+    ),
 )
-SYNCABLE: tuple[str, ...] = ("openai", "anthropic", "openrouter", "groq")
+SYNCABLE: tuple[str, ...] = ("openai", "anthropic", "openrouter", "groq", "cursor")
 
 
 @dataclass(frozen=True)
