@@ -612,7 +612,8 @@ def _warnings(
         warnings.append(
             "no data source is connected yet: Claude Code logs are read from "
             + ", ".join(str(r) for r in settings.claude_roots())
-            + " (set CLAUDE_CONFIG_DIR if yours are elsewhere); for billed numbers set ANTHROPIC_ADMIN_KEY "
-            "or OPENAI_ADMIN_KEY; agents can report calls with record_usage"
+            + " (set CLAUDE_CONFIG_DIR if yours are elsewhere); for billed numbers set ANTHROPIC_ADMIN_KEY, "
+            "OPENAI_ADMIN_KEY, OPENROUTER_API_KEY or CURSOR_ADMIN_API_KEY (GROQ_API_KEY for Groq usage); "
+            "agents can report calls with record_usage"
         )
     return warnings
