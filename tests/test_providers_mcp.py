@@ -395,3 +395,28 @@ def test_cli_sync_reports_each_source_and_fails_when_one_fails(fakes: Router, ho
     assert "HTTP Request" not in failed.stderr  # httpx2's per-request lines stay quiet
     for text in (ok.stdout, ok.stderr, failed.stdout, failed.stderr):
         assert OPENAI_KEY not in text and ANTHROPIC_KEY not in text
+
+
+def test_cli_sync_prints_each_sources_note(home: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    r = Router(cursor=FakeCursor(), openrouter=FakeOpenRouter(datetime.now(UTC).date(), management=False))
+    with local_server(r) as url:
+        env = dict(os.environ)
+        env.update(
+            COST_MCP_CURSOR_BASE_URL=url,
+            COST_MCP_OPENROUTER_BASE_URL=url,
+            CURSOR_ADMIN_API_KEY=r.cursor.key,
+            OPENROUTER_API_KEY=r.openrouter.key,
+        )
+        done = subprocess.run(
+            [sys.executable, "-m", "cost_mcp", "sync", "--provider", "cursor", "--provider", "openrouter"],
+            capture_output=True,
+            text=True,
+            env=env,
+            timeout=120,
+            check=False,
+        )
+    assert done.returncode == 0, done.stderr
+    out = " ".join(done.stdout.split())  # the console wraps long lines
+    assert "cursor: team spend this cycle (since 2024-02-27): $24.50 on-demand" in out
+    assert "openrouter: today (" in out and "is not a management key" in out
+    assert r.cursor.key not in done.stdout + done.stderr

@@ -275,7 +275,24 @@ def test_activity_that_is_not_a_list_is_an_error(configured: Settings) -> None:
 def test_a_key_without_usage_daily_is_an_error_not_zero(configured: Settings) -> None:
     fake = FakeOpenRouter(TODAY, management=False)
     del fake.key_data["usage_daily"]
-    with pytest.raises(ProviderResponseError, match=r"/api/v1/key usage_daily is not an amount: None"):
+    with pytest.raises(ProviderResponseError, match=r"^/api/v1/key did not report usage_daily"):
+        run(configured, fake.handle)
+    fake.key_data["usage_daily"] = "unknown"
+    with pytest.raises(ProviderResponseError, match=r"/api/v1/key usage_daily: not a decimal amount"):
+        run(configured, fake.handle)
+
+
+def test_a_management_key_needs_no_usage_daily_of_its_own(configured: Settings) -> None:
+    fake = account()
+    del fake.key_data["usage_daily"]
+    assert run(configured, fake.handle)[-1].cost_nanos == 1_750_000_000
+
+
+def test_keys_listed_again_are_not_counted_twice(configured: Settings) -> None:
+    fake = account()
+    first_page = json_response(200, {"data": fake.keys[:2]})
+    fake.script("/api/v1/keys", first_page, first_page)  # the offset ignored
+    with pytest.raises(ProviderResponseError, match=r"listed key 'a' twice \(offset 2\)"):
         run(configured, fake.handle)
 
 

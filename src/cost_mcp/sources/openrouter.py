@@ -75,7 +75,8 @@ def auth_headers(key: str) -> dict[str, str]:
 class KeyInfo:
     """What /key says about the configured key."""
 
-    usage_daily_nanos: int
+    usage_daily_nanos: int | None
+    """The key's own spend today; None when /key does not say (only needed for an inference key)."""
     management: bool | None
     """True or False when /key says; None when it carries neither flag (then /activity decides)."""
     limit_note: str
@@ -97,8 +98,9 @@ def key_info(body: Json) -> KeyInfo:
         if remaining is not None:
             left = from_nanos(amount_nanos(remaining, f"{KEY_PATH} limit_remaining"))
             limit_note += f", {format_usd(left)} remaining"
+    daily = data.get("usage_daily")
     return KeyInfo(
-        usage_daily_nanos=amount_nanos(data.get("usage_daily"), f"{KEY_PATH} usage_daily"),
+        usage_daily_nanos=None if daily is None else amount_nanos(daily, f"{KEY_PATH} usage_daily"),
         management=any(flags) if flags else None,
         limit_note=limit_note,
     )
@@ -108,10 +110,12 @@ async def account_usage_today(client: ProviderClient) -> int:
     """Today's spend of the whole account, in nano-USD: ``usage_daily`` summed over every key,
     disabled ones included (a key disabled this afternoon still spent this morning).
 
-    /keys pages by ``offset`` with no "more" flag, so pages are read until one comes back empty.
+    /keys pages by ``offset`` with no "more" flag, so pages are read until one comes back empty. A
+    key hash seen twice means the offset was not honoured: summing on would count keys twice.
     """
     total = 0
     offset = 0
+    seen: set[str] = set()
     for _ in range(MAX_PAGES):
         params: list[tuple[str, str | int]] = [("include_disabled", "true"), ("offset", offset)]
         page = await client.get_json(KEYS_PATH, params)
@@ -120,6 +124,13 @@ async def account_usage_today(client: ProviderClient) -> int:
             return total
         for raw in keys:
             key = as_dict(raw, f"a {KEYS_PATH} entry")
+            digest = as_str(key.get("hash"))
+            if digest and digest in seen:
+                raise ProviderResponseError(
+                    f"{KEYS_PATH} listed key {digest[:16]!r} twice (offset {offset}); stopped rather "
+                    "than count it twice"
+                )
+            seen.add(digest)
             total += amount_nanos(key.get("usage_daily"), f"{KEYS_PATH} usage_daily")
         offset += len(keys)
     raise ProviderResponseError(f"{KEYS_PATH} still had keys after {MAX_PAGES} pages; stopped")
@@ -241,6 +252,8 @@ async def fetch(client: ProviderClient, pricer: Pricer, window: Window) -> list[
     if items is None:
         notes.append(INFERENCE_KEY_NOTE)
         notes.append(info.limit_note or "the key has no credit limit")
+        if info.usage_daily_nanos is None:
+            raise ProviderResponseError(f"{KEY_PATH} did not report usage_daily, today's spend of the key")
         today_nanos = info.usage_daily_nanos
     else:
         today_nanos = await account_usage_today(client)
