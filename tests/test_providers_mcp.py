@@ -3,6 +3,7 @@ real HTTP through the configured base URLs, exactly as in production."""
 
 from __future__ import annotations
 
+import base64
 import json
 import logging
 import os
@@ -16,13 +17,16 @@ from typing import Any
 import pytest
 from mcp import Client
 
-from cost_mcp.sources import anthropic
+from cost_mcp.sources import anthropic, cursor, groq
 from tests.sources.claude_logs import assistant, session_file, write
 from tests.sources.fake_providers import (
     ANTHROPIC_KEY,
     OPENAI_KEY,
     FakeAnthropic,
+    FakeCursor,
+    FakeGroq,
     FakeOpenAI,
+    FakeOpenRouter,
     Router,
     fixture,
     json_response,
@@ -178,20 +182,96 @@ async def test_sync_providers_tool(fakes: Router) -> None:
 async def test_sync_providers_without_keys_says_what_to_set(client: Client) -> None:
     result = await client.call_tool("sync_providers", {})
     assert result.is_error is True
-    assert "set OPENAI_ADMIN_KEY and/or ANTHROPIC_ADMIN_KEY" in result.content[0].text  # type: ignore[union-attr]
+    text = result.content[0].text  # type: ignore[union-attr]
+    assert "set one or more of OPENAI_ADMIN_KEY, ANTHROPIC_ADMIN_KEY, OPENROUTER_API_KEY" in text
 
 
 async def test_sync_providers_rejects_an_unknown_provider(client: Client) -> None:
+    result = await client.call_tool("sync_providers", {"providers": ["gemini"]})
+    assert result.is_error is True
+    text = result.content[0].text  # type: ignore[union-attr]
+    assert "'openai', 'anthropic', 'openrouter', 'groq' or 'cursor'" in text
+
+
+async def test_sync_providers_names_the_missing_key_of_a_known_provider(client: Client) -> None:
     result = await client.call_tool("sync_providers", {"providers": ["cursor"]})
     assert result.is_error is True
-    assert "'openai' or 'anthropic'" in result.content[0].text  # type: ignore[union-attr]
+    assert "cursor: needs an admin key in CURSOR_ADMIN_API_KEY" in result.content[0].text  # type: ignore[union-attr]
+
+
+async def test_openrouter_groq_and_cursor_through_the_server(
+    home: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Real HTTP to all three (Cursor's POSTs included), their notes in sources[], members in rows."""
+    today = datetime.now(UTC).date()
+    yesterday = ago(1).isoformat()
+    [activity] = fixture("openrouter_activity_documented.json")["data"]
+    [cursor_event] = fixture("cursor_usage_events_documented.json")["usageEvents"]
+    at = int(datetime.fromisoformat(yesterday).replace(hour=9, tzinfo=UTC).timestamp() * 1000)
+    groq_fake = FakeGroq()
+    groq_fake.rates[groq.METRICS["input"]][("llama-3.3-70b-versatile", "")] = {yesterday: "1"}
+    r = Router(
+        openrouter=FakeOpenRouter(
+            today, activity=[activity | {"date": yesterday, "usage": 2}], keys=[{"usage_daily": 0.5}]
+        ),
+        groq=groq_fake,
+        cursor=FakeCursor(events=[cursor_event | {"timestamp": str(at), "chargedCents": 300}]),
+    )
+    with local_server(r) as url:
+        for provider in ("OPENROUTER", "GROQ", "CURSOR"):
+            monkeypatch.setenv(f"COST_MCP_{provider}_BASE_URL", url)
+        monkeypatch.setenv("OPENROUTER_API_KEY", r.openrouter.key)
+        monkeypatch.setenv("GROQ_API_KEY", r.groq.key)
+        monkeypatch.setenv("CURSOR_ADMIN_API_KEY", r.cursor.key)
+        from cost_mcp.server import mcp
+
+        async with Client(mcp, raise_exceptions=True) as client:
+            synced = await client.call_tool("sync_providers", {"providers": ["openrouter", "groq", "cursor"]})
+            result = await client.call_tool(
+                "get_spend", {"period": "last_7_days", "group_by": ["provider", "member"]}
+            )
+    sources = {s["source"]: s for s in (synced.structured_content or {})["sources"]}
+    assert {k: v["ok"] for k, v in sources.items()} == {"openrouter": True, "groq": True, "cursor": True}
+    assert sources["openrouter"]["note"].startswith(
+        f"today ({today.isoformat()}) so far $0.50; balance $74.75"
+    )
+    assert sources["cursor"]["note"].startswith("team spend this cycle (since 2024-02-27): $24.50 on-demand")
+    data = result.structured_content
+    assert data is not None
+    rows = {
+        (row["group"]["provider"], row["group"]["member"], row["basis"]): row["cost_usd"]
+        for row in data["rows"]
+    }
+    assert rows == {
+        ("openrouter", None, "billed"): 2.5,  # yesterday from activity, today so far from the keys
+        ("cursor", "developer@company.com", "billed"): 3.0,
+        ("groq", None, "estimated"): 0.050976,  # 86,400 input tokens at $0.59/M
+    }
+    statuses = {s["source"]: s for s in data["sources"]}
+    assert "team spend this cycle" in statuses["cursor"]["last_refresh"]
+    assert "balance $74.75" in statuses["openrouter"]["last_refresh"]
+    assert statuses["groq"]["kind"] == "usage api"
+    assert [req.method for req in r.cursor.requests] == ["POST"] * len(r.cursor.requests)
 
 
 # --- the canary -----------------------------------------------------------------------------------
 
 CANARY_OPENAI = "sk-admin-CANARY-7f3e9a2b4c5d-do-not-leak"
 CANARY_ANTHROPIC = "sk-ant-admin01-CANARY-1a2b3c4d5e6f-do-not-leak"
-CANARIES = (CANARY_OPENAI, CANARY_ANTHROPIC, "CANARY")
+CANARY_OPENROUTER = "sk-or-v1-CANARY-9b8a7c6d5e4f-do-not-leak"
+CANARY_GROQ = "gsk_CANARY_2c3d4e5f6a7b_do_not_leak"
+CANARY_CURSOR = "key_CANARY_8e7d6c5b4a39_do_not_leak"
+CANARY_CURSOR_BASIC = base64.b64encode(f"{CANARY_CURSOR}:".encode()).decode()
+"""Cursor's key travels as HTTP Basic: its base64 form is as secret as the key."""
+CANARIES = (
+    CANARY_OPENAI,
+    CANARY_ANTHROPIC,
+    CANARY_OPENROUTER,
+    CANARY_GROQ,
+    CANARY_CURSOR,
+    CANARY_CURSOR_BASIC,
+    "CANARY",
+)
 
 
 def _echo(key: str, status: int) -> Any:
@@ -210,6 +290,27 @@ async def test_a_fake_admin_key_never_leaks(
     caplog.set_level(logging.DEBUG)
     r = router()
     r.openai.key, r.anthropic.key = CANARY_OPENAI, CANARY_ANTHROPIC
+    r.openrouter = FakeOpenRouter(
+        datetime.now(UTC).date(),
+        activity=[{**fixture("openrouter_activity_documented.json")["data"][0], "date": ago(2).isoformat()}],
+        keys=[{"hash": "h", "usage_daily": 1.5, "label": CANARY_OPENROUTER}],
+        key_data={"label": CANARY_OPENROUTER},  # an API that echoes the key in data: never stored
+    )
+    r.groq = FakeGroq(entitled=False)
+    r.cursor = FakeCursor()
+    r.openrouter.key, r.groq.key, r.cursor.key = CANARY_OPENROUTER, CANARY_GROQ, CANARY_CURSOR
+    # OpenRouter: works after one rate limit. Groq: no metrics entitlement, quoting the key.
+    r.openrouter.script(
+        "/api/v1/activity", json_response(429, {"error": {"code": 429}}, {"retry-after": "0"})
+    )
+    r.groq.script(groq.QUERY_RANGE_PATH, *[_echo(CANARY_GROQ, 403)] * 12)
+    # Cursor: rate limited, then refused quoting both the key and the Basic credential it was sent.
+    cursor_echo = {"error": "Bad Request", "message": f"bad {CANARY_CURSOR} / Basic {CANARY_CURSOR_BASIC}"}
+    r.cursor.script(
+        cursor.EVENTS_PATH,
+        json_response(429, fixture("cursor_error_429.json"), {"retry-after": "0"}),
+        json_response(400, cursor_echo),
+    )
     # OpenAI: a usage report rejects the request quoting the key; costs are rate limited once.
     r.openai.script("/v1/organization/usage/embeddings", _echo(CANARY_OPENAI, 400))
     r.openai.script(COSTS, json_response(429, fixture("openai_error_429.json"), {"retry-after": "0"}))
@@ -221,6 +322,11 @@ async def test_a_fake_admin_key_never_leaks(
         monkeypatch.setenv("COST_MCP_ANTHROPIC_BASE_URL", url)
         monkeypatch.setenv("OPENAI_ADMIN_KEY", CANARY_OPENAI)
         monkeypatch.setenv("ANTHROPIC_ADMIN_KEY", CANARY_ANTHROPIC)
+        for provider in ("OPENROUTER", "GROQ", "CURSOR"):
+            monkeypatch.setenv(f"COST_MCP_{provider}_BASE_URL", url)
+        monkeypatch.setenv("OPENROUTER_API_KEY", CANARY_OPENROUTER)
+        monkeypatch.setenv("GROQ_API_KEY", CANARY_GROQ)
+        monkeypatch.setenv("CURSOR_ADMIN_API_KEY", CANARY_CURSOR)
         from cost_mcp.server import mcp
 
         async with Client(mcp, raise_exceptions=True) as client:
@@ -237,13 +343,21 @@ async def test_a_fake_admin_key_never_leaks(
             results += [getattr(c, "text", "") for c in summary.contents]
         # the sync really ran and really failed where scripted
         assert any(r.headers.get("x-api-key") == CANARY_ANTHROPIC for r in r.anthropic.requests)
+        assert any(
+            r.headers.get("authorization") == f"Basic {CANARY_CURSOR_BASIC}" for r in r.cursor.requests
+        )
     synced = json.loads(results[0])
     assert {s["source"]: s["ok"] for s in synced["sources"]} == {
         "openai": False,
         "anthropic": True,
         "anthropic-claude-code": False,
+        "openrouter": True,
+        "groq": False,
+        "cursor": False,
     }
     assert "Bad key [redacted] here" in results[0]
+    assert "bad [redacted] / [redacted]" in results[0]  # the whole "Basic …" header value
+    assert "Groq's metrics API needs the Enterprise plan" in results[0]
     logs = caplog.text + "".join(repr(record.__dict__) for record in caplog.records)
     stderr = capfd.readouterr().err
     ledger = b"".join(p.read_bytes() for p in (home / "data").iterdir() if p.is_file())
@@ -281,3 +395,28 @@ def test_cli_sync_reports_each_source_and_fails_when_one_fails(fakes: Router, ho
     assert "HTTP Request" not in failed.stderr  # httpx2's per-request lines stay quiet
     for text in (ok.stdout, ok.stderr, failed.stdout, failed.stderr):
         assert OPENAI_KEY not in text and ANTHROPIC_KEY not in text
+
+
+def test_cli_sync_prints_each_sources_note(home: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    r = Router(cursor=FakeCursor(), openrouter=FakeOpenRouter(datetime.now(UTC).date(), management=False))
+    with local_server(r) as url:
+        env = dict(os.environ)
+        env.update(
+            COST_MCP_CURSOR_BASE_URL=url,
+            COST_MCP_OPENROUTER_BASE_URL=url,
+            CURSOR_ADMIN_API_KEY=r.cursor.key,
+            OPENROUTER_API_KEY=r.openrouter.key,
+        )
+        done = subprocess.run(
+            [sys.executable, "-m", "cost_mcp", "sync", "--provider", "cursor", "--provider", "openrouter"],
+            capture_output=True,
+            text=True,
+            env=env,
+            timeout=120,
+            check=False,
+        )
+    assert done.returncode == 0, done.stderr
+    out = " ".join(done.stdout.split())  # the console wraps long lines
+    assert "cursor: team spend this cycle (since 2024-02-27): $24.50 on-demand" in out
+    assert "openrouter: today (" in out and "is not a management key" in out
+    assert r.cursor.key not in done.stdout + done.stderr

@@ -17,7 +17,7 @@ import pytest
 
 from cost_mcp import sync
 from cost_mcp.analytics.breakdown import model_breakdown
-from cost_mcp.analytics.spend import get_spend, resolve
+from cost_mcp.analytics.spend import Filters, get_spend, resolve
 from cost_mcp.config import Settings, load_settings
 from cost_mcp.errors import InvalidInputError
 from cost_mcp.models import SpendResult, SyncResult
@@ -230,8 +230,14 @@ def test_days_forces_a_longer_backfill(conn: sqlite3.Connection, keys: Settings,
 
 
 def test_sync_refuses_what_it_cannot_do(conn: sqlite3.Connection, keys: Settings, router: Router) -> None:
-    with pytest.raises(InvalidInputError, match="billing sync exists for openai, anthropic only"):
+    with pytest.raises(
+        InvalidInputError, match="billing sync exists for openai, anthropic, openrouter, groq, cursor only"
+    ):
+        run_sync(conn, keys, router, providers=["gemini"])
+    with pytest.raises(InvalidInputError, match=r"^cursor: needs an admin key in CURSOR_ADMIN_API_KEY$"):
         run_sync(conn, keys, router, providers=["cursor"])
+    with pytest.raises(InvalidInputError, match=r"^groq: needs a key in GROQ_API_KEY$"):
+        run_sync(conn, keys, router, providers=["groq"])
     with pytest.raises(InvalidInputError, match="days must be between 1 and 366"):
         run_sync(conn, keys, router, days=0)
 
@@ -240,7 +246,11 @@ def test_sync_without_keys_says_which_to_set(home: Path, router: Router) -> None
     settings = load_settings()
     c = connect(settings.db)
     try:
-        with pytest.raises(InvalidInputError, match="set OPENAI_ADMIN_KEY and/or ANTHROPIC_ADMIN_KEY"):
+        with pytest.raises(
+            InvalidInputError,
+            match="set one or more of OPENAI_ADMIN_KEY, ANTHROPIC_ADMIN_KEY, OPENROUTER_API_KEY, "
+            "GROQ_API_KEY, CURSOR_ADMIN_API_KEY",
+        ):
             run_sync(c, settings, router)
         with pytest.raises(InvalidInputError, match=r"^openai: needs an admin key in OPENAI_ADMIN_KEY$"):
             run_sync(c, settings, router, providers=["openai"])
@@ -471,3 +481,79 @@ def test_export_marks_claude_code_analytics_as_attribution(
     }
     counted = sum(Decimal(str(r["cost_usd"])) for r in records if r["basis"] == "billed")
     assert counted == Decimal("7.5478912")
+
+
+# --- members across sources -----------------------------------------------------------------------
+
+
+def test_spend_by_member_spans_cursor_users_claude_code_users_and_subscriptions(
+    conn: sqlite3.Connection, keys: Settings, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from cost_mcp.analytics import subscriptions
+    from tests.sources.fake_providers import CURSOR_KEY, FakeCursor, ms
+
+    monkeypatch.setenv("CURSOR_ADMIN_API_KEY", CURSOR_KEY)
+    settings = load_settings()
+    [documented] = fixture("cursor_usage_events_documented.json")["usageEvents"]
+    cursor_fake = FakeCursor(
+        events=[
+            documented | {"timestamp": str(ms("2026-11-03", 9)), "chargedCents": 250},
+            documented
+            | {
+                "timestamp": str(ms("2026-11-04", 9)),
+                "userEmail": "second@company.com",
+                "chargedCents": "12.5",
+            },
+        ]
+    )
+    router = Router(openai_fake(), anthropic_fake(), cursor=cursor_fake)
+    result = run_sync(conn, settings, router, providers=["anthropic", "cursor"])
+    assert all(r.ok for r in result.sources)
+    # Seats: a Cursor seat for the developer, a Claude plan for the second member, $30 days in November.
+    subscriptions.set_subscription(
+        conn, "cursor-dev", "cursor", Decimal(30), "monthly", "2026-11-01", member="developer@company.com"
+    )
+    subscriptions.set_subscription(
+        conn,
+        "claude-max-second",
+        "anthropic",
+        Decimal(90),
+        "monthly",
+        "2026-11-01",
+        member="second@company.com",
+    )
+    shown = spend(conn, settings, ["member"])
+    rows = {(r.group["member"], r.basis): r.cost_usd for r in shown.rows}
+    assert rows == {
+        # Cursor's charges per user (billed)
+        ("developer@company.com", "billed"): Decimal("2.5"),
+        ("second@company.com", "billed"): Decimal("0.125"),
+        # seat fees, $1 and $3 a day over Nov 1-5
+        ("developer@company.com", "subscription"): Decimal(5),
+        ("second@company.com", "subscription"): Decimal(15),
+        # Anthropic's billed total names no member
+        (None, "billed"): Decimal("3.7378912"),
+    }
+    assert shown.total_usd == Decimal("26.3628912")
+    # Claude Code users from Anthropic's report: who used it, never added on top
+    claude_code = {
+        a.group["member"]: a.cost_usd
+        for a in shown.attribution
+        if a.reason.startswith("anthropic-claude-code")
+    }
+    assert claude_code == {"developer@company.com": Decimal("1.13")}
+    # one member's view: their Cursor charges and their seat
+    mine = get_spend(
+        conn,
+        settings,
+        resolve(settings, None, "2026-11-01", "2026-11-05", None),
+        ["provider", "basis"],
+        Filters(members=["developer@company.com"]),
+    )
+    assert {(r.group["provider"], r.basis): r.cost_usd for r in mine.rows} == {
+        ("cursor", "billed"): Decimal("2.5"),
+        ("cursor", "subscription"): Decimal(5),
+    }
+    assert [(a.group["provider"], a.cost_usd) for a in mine.attribution] == [
+        ("anthropic-claude-code", Decimal("1.13"))
+    ]

@@ -82,11 +82,15 @@ def _parser() -> argparse.ArgumentParser:
     slist.add_argument("--json", action="store_true")
     srem = ssub.add_parser("remove", help="remove a subscription from every report")
     srem.add_argument("name")
-    syn = sub.add_parser("sync", help="fetch billed costs and usage from provider admin APIs now")
+    syn = sub.add_parser(
+        "sync",
+        help="fetch billed costs and usage from provider APIs now (OpenAI, Anthropic, OpenRouter, "
+        "Groq, Cursor)",
+    )
     syn.add_argument(
         "--provider",
         action="append",
-        choices=("openai", "anthropic"),
+        choices=("openai", "anthropic", "openrouter", "groq", "cursor"),
         dest="providers",
         help="sync only this provider (repeatable; default: every configured one)",
     )
@@ -286,6 +290,9 @@ def _sync(args: argparse.Namespace) -> int:
             f"{s.seconds:.1f}s",
         )
     out.print(table)
+    for s in result.sources:
+        if s.note:
+            out.print(f"{s.source}: {s.note}", highlight=False, markup=False)
     for warning in result.warnings:
         out.print(f"[yellow]note:[/yellow] {warning}", highlight=False)
     return 1 if failed else 0

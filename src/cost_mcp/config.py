@@ -34,6 +34,11 @@ class ProviderSpec:
     key_env: str
     default_base_url: str
 
+    @property
+    def key_noun(self) -> str:
+        """How messages name the key: "an admin key" where the provider has admin keys apart."""
+        return "an admin key" if "ADMIN" in self.key_env else "a key"
+
 
 PROVIDERS: tuple[ProviderSpec, ...] = (
     ProviderSpec("openai", "OPENAI_ADMIN_KEY", "https://api.openai.com"),

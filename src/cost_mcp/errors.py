@@ -45,7 +45,15 @@ class DatabaseError(CostMcpError):
 
 
 class SourceError(CostMcpError):
-    """A data source (log folder, provider API) failed; previous data is kept."""
+    """A data source (log folder, provider API) failed; previous data is kept.
+
+    ``status`` is the HTTP status a provider answered with, when there was one: some answers mean
+    different things per provider (Groq's 403 is a plan without metrics, not a bad key).
+    """
+
+    def __init__(self, message: str, *, status: int | None = None) -> None:
+        super().__init__(message)
+        self.status = status
 
 
 class ProviderAuthError(SourceError):

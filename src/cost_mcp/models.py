@@ -607,13 +607,14 @@ class SubscriptionList(Result):
 
 # --- provider sync -------------------------------------------------------------------------------
 
-SyncProviderName = Literal["openai", "anthropic"]
+SyncProviderName = Literal["openai", "anthropic", "openrouter", "groq", "cursor"]
 SyncProviders = Annotated[
     list[SyncProviderName] | None,
     Field(
-        max_length=2,
-        description="Providers to sync: openai, anthropic. Omit for every provider whose admin key is "
-        "configured (OPENAI_ADMIN_KEY, ANTHROPIC_ADMIN_KEY).",
+        max_length=5,
+        description="Providers to sync: openai, anthropic, openrouter, groq, cursor. Omit for every "
+        "provider whose key is configured (OPENAI_ADMIN_KEY, ANTHROPIC_ADMIN_KEY, OPENROUTER_API_KEY, "
+        "GROQ_API_KEY, CURSOR_ADMIN_API_KEY).",
     ),
 ]
 SyncDays = Annotated[
@@ -632,8 +633,9 @@ class SourceSync(Result):
     """What syncing one source did."""
 
     source: str = Field(
-        description="'openai' or 'anthropic' (billed costs and usage), or 'anthropic-claude-code' "
-        "(Claude Code use per member: attribution only, never added to a total)."
+        description="'openai', 'anthropic', 'openrouter' (billed costs and usage), 'cursor' (billed per "
+        "member), 'groq' (usage from metrics, estimated), or 'anthropic-claude-code' (Claude Code use "
+        "per member: attribution only, never added to a total)."
     )
     provider: str
     ok: bool
@@ -646,6 +648,12 @@ class SourceSync(Result):
         "or on failure."
     )
     error: str | None = Field(description="Why it failed; the data synced before is kept.")
+    note: str | None = Field(
+        None,
+        description="What is not spend or was not synced: today's partial figure, a key's limit, a "
+        "balance, the billing cycle's team spend, a degraded mode (e.g. an OpenRouter key that is "
+        "not a management key).",
+    )
     seconds: float
 
 

@@ -370,14 +370,17 @@ async def model_breakdown(
 async def sync_providers(
     ctx: Context[AppState], providers: SyncProviders = None, days: SyncDays = None
 ) -> SyncResult:
-    """Fetch billed costs and usage from the OpenAI and Anthropic admin APIs into the ledger now.
+    """Fetch billed costs and usage from provider APIs into the ledger now: OpenAI, Anthropic,
+    OpenRouter, Cursor (billed) and Groq (usage metrics, estimated).
 
     Answers "are my billed numbers up to date?": per source, the UTC days and rows synced, the billed
-    total over them, and the error if it failed (the data synced before is kept). Rarely needed:
-    get_spend and model_breakdown already sync a provider whose last sync is older than the TTL
-    (15 minutes by default). Use it to force a refresh now, or with `days` to backfill a longer
-    history. Needs OPENAI_ADMIN_KEY / ANTHROPIC_ADMIN_KEY. Defaults: every configured provider; the
-    days not synced yet plus the last 3 (31 days on a first sync). Reports progress per source.
+    total over them, a note (today's partial figure, key limit, balance, team spend of the cycle)
+    and the error if it failed (the data synced before is kept). Rarely needed: get_spend and
+    model_breakdown already sync a provider whose last sync is older than the TTL (15 minutes by
+    default; Cursor at most hourly, as it asks). Use it to force a refresh now, or with `days` to
+    backfill a longer history. Needs OPENAI_ADMIN_KEY, ANTHROPIC_ADMIN_KEY, OPENROUTER_API_KEY,
+    GROQ_API_KEY or CURSOR_ADMIN_API_KEY. Defaults: every configured provider; the days not synced
+    yet plus the last 3 (31 days on a first sync). Reports progress per source.
 
     Example: sync_providers(providers=["anthropic"], days=62)
     """

@@ -6,7 +6,8 @@ milliseconds) and, at the same time, syncs every configured provider whose last 
 than ``settings.sync_ttl_seconds``, so repeated questions do not refetch. A log scan that runs out
 of budget keeps what it read and the next query continues it.
 
-A provider sync, per source (``openai``, ``anthropic``, ``anthropic-claude-code``):
+A provider sync, per source (``openai``, ``anthropic``, ``anthropic-claude-code``, ``openrouter``,
+``groq``, ``cursor``):
 
 - fetches what is not covered yet plus the last :data:`REFETCH_DAYS` days again (late data; today's
   bucket keeps changing), :data:`INITIAL_DAYS` on a first sync;
@@ -42,7 +43,7 @@ from cost_mcp.errors import CostMcpError, InvalidInputError
 from cost_mcp.models import IngestResult, SourceSync, SyncResult
 from cost_mcp.money import from_nanos
 from cost_mcp.pricing import Pricer
-from cost_mcp.sources import anthropic, claude_code, openai
+from cost_mcp.sources import anthropic, claude_code, cursor, groq, openai, openrouter
 from cost_mcp.sources.billing import Feed, Window, day_ms
 from cost_mcp.sources.http import AuthHeaders, ProviderClient, provider_client
 from cost_mcp.store.buckets import CLAUDE_CODE_PROVIDER, DAY_MS, replace_range
@@ -67,13 +68,18 @@ FetchFn = Callable[[ProviderClient, Pricer, Window], Awaitable[list[Feed]]]
 
 @dataclass(frozen=True)
 class SourceSpec:
-    """A source we sync: its state key, the provider whose key it uses, and how to fetch it."""
+    """A source we sync: its state key, the provider whose key it uses, and how to fetch it.
+
+    ``min_ttl_seconds`` raises the TTL of automatic refreshes for an API that asks to be polled
+    less often (Cursor: at most hourly); an explicit sync ignores both.
+    """
 
     id: str
     provider: str
     fetch: FetchFn
     auth: AuthHeaders
     key_hint: str
+    min_ttl_seconds: int = 0
 
 
 SOURCES: tuple[SourceSpec, ...] = (
@@ -86,8 +92,18 @@ SOURCES: tuple[SourceSpec, ...] = (
         anthropic.auth_headers,
         anthropic.KEY_HINT,
     ),
+    SourceSpec("openrouter", "openrouter", openrouter.fetch, openrouter.auth_headers, openrouter.KEY_HINT),
+    SourceSpec("groq", "groq", groq.fetch, groq.auth_headers, groq.KEY_HINT),
+    SourceSpec(
+        "cursor",
+        "cursor",
+        cursor.fetch,
+        cursor.auth_headers,
+        cursor.KEY_HINT,
+        min_ttl_seconds=cursor.MIN_TTL_SECONDS,
+    ),
 )
-SYNCABLE: tuple[str, ...] = ("openai", "anthropic")
+SYNCABLE: tuple[str, ...] = ("openai", "anthropic", "openrouter", "groq", "cursor")
 
 
 @dataclass(frozen=True)
@@ -150,7 +166,7 @@ def plan_sync(
         if spec.provider not in wanted:
             continue
         state = states.get(spec.id)
-        if use_ttl and not _due(state, moment, settings.sync_ttl_seconds):
+        if use_ttl and not _due(state, moment, max(settings.sync_ttl_seconds, spec.min_ttl_seconds)):
             continue
         floor = end - INITIAL_DAYS * DAY_MS
         if days is not None:
@@ -168,8 +184,9 @@ def _wanted(settings: Settings, providers: Sequence[str] | None, *, explicit: bo
     if providers is None:
         wanted = [p for p in SYNCABLE if settings.provider_key(p) is not None]
         if not wanted and explicit:
+            keys = ", ".join(provider_spec(p).key_env for p in SYNCABLE)
             raise InvalidInputError(
-                "no provider admin key is configured: set OPENAI_ADMIN_KEY and/or ANTHROPIC_ADMIN_KEY "
+                f"no provider key is configured: set one or more of {keys} "
                 "(in the environment or the cost-mcp env file; `cost-mcp doctor` shows where), "
                 "then sync again"
             )
@@ -181,7 +198,8 @@ def _wanted(settings: Settings, providers: Sequence[str] | None, *, explicit: bo
                 f"cannot sync {name!r}: billing sync exists for {', '.join(SYNCABLE)} only"
             )
         if settings.provider_key(name) is None:
-            raise InvalidInputError(f"{name}: needs an admin key in {provider_spec(name).key_env}")
+            spec = provider_spec(name)
+            raise InvalidInputError(f"{name}: needs {spec.key_noun} in {spec.key_env}")
         if name not in wanted:
             wanted.append(name)
     return wanted
@@ -325,7 +343,10 @@ def record(
         end = max((f.end_ms for f in feeds), default=None)
         buckets = sum(len(f.buckets) for f in feeds)
         days = (end - start) // DAY_MS if start is not None and end is not None else 0
+        note = "; ".join(f.note for f in outcome.feeds if f.note) or None
         detail = f"synced {days} day(s): {buckets} bucket(s) in {outcome.seconds:.1f}s"
+        if note:
+            detail += f"; {note}"
         with write_transaction(conn):
             for feed in feeds:
                 replace_range(conn, feed.provider, feed.kind, feed.start_ms, feed.end_ms, feed.buckets)
@@ -358,6 +379,7 @@ def record(
                 first=start,
                 last=end,
                 billed=sum(f.cost_nanos for f in billed) if billed else None,
+                note=note,
             )
         )
     return SyncResult(sources=rows, warnings=warnings)
@@ -389,6 +411,7 @@ def _row(
     first: int | None = None,
     last: int | None = None,
     billed: int | None = None,
+    note: str | None = None,
 ) -> SourceSync:
     spec = outcome.plan.source
     return SourceSync(
@@ -401,6 +424,7 @@ def _row(
         last_day=_day(last - DAY_MS) if last is not None and days else None,
         billed_usd=from_nanos(billed) if billed is not None else None,
         error=error,
+        note=note,
         seconds=round(outcome.seconds, 3),
     )
 

@@ -1,4 +1,5 @@
-"""Fake OpenAI and Anthropic admin APIs: the documented envelopes, paginated, from per-day results.
+"""Fake provider APIs: OpenAI and Anthropic admin APIs (documented envelopes, paginated, from per-day
+results), and OpenRouter, Groq's Prometheus metrics and Cursor's admin API (see their classes).
 
 A fake serves ``reports[path][YYYY-MM-DD] = [results...]`` for whatever range a request asks for
 (every day of the range gets a bucket, empty or not, as the real APIs do), ``page_size`` buckets a
@@ -12,8 +13,10 @@ on 127.0.0.1 for tests that cannot inject a transport (the MCP server, the CLI).
 
 from __future__ import annotations
 
+import base64
 import http.server
 import json
+import re
 import sys
 import threading
 from collections import defaultdict
@@ -28,6 +31,9 @@ import httpx2
 FIXTURES = Path(__file__).resolve().parents[1] / "fixtures" / "providers"
 OPENAI_KEY = "sk-admin-TESTKEY-openai-0123456789"
 ANTHROPIC_KEY = "sk-ant-admin01-TESTKEY-anthropic-0123456789"
+OPENROUTER_KEY = "sk-or-v1-TESTKEY-openrouter-0123456789"
+GROQ_KEY = "gsk_TESTKEY_groq_0123456789"
+CURSOR_KEY = "key_TESTKEY_cursor_0123456789"
 
 Scripted = httpx2.Response | Callable[[httpx2.Request], httpx2.Response]
 
@@ -168,15 +174,215 @@ class FakeAnthropic(FakeApi):
         return json_response(200, {"data": chunk, "has_more": more, "next_page": cursor})
 
 
-class Router:
-    """One handler for both fakes, routed by path, so one transport or server can serve both."""
+def ms(day: str, hour: int = 0) -> int:
+    """Epoch ms of a UTC day (YYYY-MM-DD) at ``hour``."""
+    return int(datetime.fromisoformat(day).replace(hour=hour, tzinfo=UTC).timestamp()) * 1000
 
-    def __init__(self, openai: FakeOpenAI, anthropic: FakeAnthropic) -> None:
-        self.openai = openai
-        self.anthropic = anthropic
+
+class FakeOpenRouter(FakeApi):
+    """/api/v1/key, /keys (offset pages), /activity (the last 30 completed days) and /credits.
+
+    ``management=False`` makes the key an inference key: the management endpoints answer 403 with
+    the documented message, and /key says so. ``today`` is the day /activity treats as today (it
+    never lists it); ``activity`` holds rows with their ``date``.
+    """
+
+    key = OPENROUTER_KEY
+
+    def __init__(
+        self,
+        today: date,
+        activity: list[dict[str, Any]] | None = None,
+        keys: list[dict[str, Any]] | None = None,
+        management: bool = True,
+        key_data: dict[str, Any] | None = None,
+        credits: dict[str, Any] | None = None,
+        keys_page_size: int = 2,
+    ) -> None:
+        super().__init__()
+        self.today = today
+        self.activity = activity or []
+        self.keys = keys if keys is not None else []
+        self.management = management
+        documented = fixture("openrouter_key_documented.json")["data"]
+        flags = {"is_management_key": management, "is_provisioning_key": management}
+        self.key_data = {**documented, **flags, **(key_data or {})}
+        self.credits = credits or fixture("openrouter_credits_documented.json")["data"]
+        self.keys_page_size = keys_page_size
+
+    def authorised(self, request: httpx2.Request) -> bool:
+        return request.headers.get("authorization") == f"Bearer {self.key}"
+
+    def unauthorised(self) -> httpx2.Response:
+        return json_response(401, fixture("openrouter_error_401.json"))
+
+    def answer(self, request: httpx2.Request) -> httpx2.Response:
+        path = request.url.path
+        if path == "/api/v1/key":
+            return json_response(200, {"data": self.key_data})
+        if not self.management:
+            return json_response(403, fixture("openrouter_error_403_management.json"))
+        if path == "/api/v1/keys":
+            offset = int(request.url.params.get("offset", "0"))
+            return json_response(200, {"data": self.keys[offset : offset + self.keys_page_size]})
+        if path == "/api/v1/credits":
+            return json_response(200, {"data": self.credits})
+        if path == "/api/v1/activity":
+            first = self.today - timedelta(days=30)
+            rows = [r for r in self.activity if first <= date.fromisoformat(r["date"]) < self.today]
+            return json_response(200, {"data": rows})
+        return json_response(404, {"error": {"code": 404, "message": "Not Found"}})
+
+
+class FakeGroq(FakeApi):
+    """Groq's Prometheus query_range: ``rates[metric][(model, project)][YYYY-MM-DD]`` is a constant
+    per-second rate (a string) over that day's 5-minute windows; ``samples`` overrides single
+    samples by their timestamp (seconds). ``entitled=False`` answers 403, as for an organisation
+    without the metrics API."""
+
+    key = GROQ_KEY
+
+    def __init__(self, entitled: bool = True) -> None:
+        super().__init__()
+        self.entitled = entitled
+        self.rates: dict[str, dict[tuple[str, str], dict[str, str]]] = defaultdict(dict)
+        self.samples: dict[str, dict[tuple[str, str], dict[int, str]]] = defaultdict(dict)
+
+    def authorised(self, request: httpx2.Request) -> bool:
+        return request.headers.get("authorization") == f"Bearer {self.key}"
+
+    def unauthorised(self) -> httpx2.Response:
+        return json_response(401, {"error": {"message": "Invalid API Key", "type": "invalid_request_error"}})
+
+    def answer(self, request: httpx2.Request) -> httpx2.Response:
+        if not self.entitled:
+            return json_response(403, {"error": {"message": "Forbidden", "type": "permission_error"}})
+        params = request.url.params
+        found = re.fullmatch(r"sum by \(model, project_id\) \((\S+)\)", params["query"])
+        if found is None:
+            return json_response(400, fixture("groq_error_bad_data.json"))
+        metric = found.group(1)
+        start, end = int(params["start"]), int(params["end"])
+        step = int(params["step"].removesuffix("s"))
+        result = []
+        for series in sorted(set(self.rates[metric]) | set(self.samples[metric])):
+            values = []
+            for t in range(start, end + 1, step):
+                day = datetime.fromtimestamp(t - step, UTC).date().isoformat()
+                value = self.samples[metric].get(series, {}).get(t)
+                if value is None:
+                    value = self.rates[metric].get(series, {}).get(day)
+                if value is not None:
+                    values.append([t, value])
+            if values:
+                model, project = series
+                result.append({"metric": {"model": model, "project_id": project}, "values": values})
+        return json_response(200, {"status": "success", "data": {"resultType": "matrix", "result": result}})
+
+
+class FakeCursor(FakeApi):
+    """POST /teams/filtered-usage-events (inclusive epoch-ms ranges of at most 30 days, page and
+    pageSize in the body) and POST /teams/spend, with Basic auth (key as user name, no password)."""
+
+    key = CURSOR_KEY
+
+    def __init__(
+        self,
+        events: list[dict[str, Any]] | None = None,
+        spend: list[dict[str, Any]] | None = None,
+        cycle_start: int = 1708992000000,
+        page_size: int = 2,
+    ) -> None:
+        super().__init__(page_size=page_size)
+        self.events = events or []
+        self.spend = (
+            spend if spend is not None else fixture("cursor_spend_documented.json")["teamMemberSpend"]
+        )
+        self.cycle_start = cycle_start
+
+    def authorised(self, request: httpx2.Request) -> bool:
+        expected = base64.b64encode(f"{self.key}:".encode()).decode()
+        return request.headers.get("authorization") == f"Basic {expected}"
+
+    def unauthorised(self) -> httpx2.Response:
+        return json_response(401, {"error": "Unauthorized", "message": "Invalid API key"})
+
+    def bodies(self, path: str) -> list[dict[str, Any]]:
+        return [json.loads(r.content) for r in self.calls(path)]
+
+    def answer(self, request: httpx2.Request) -> httpx2.Response:
+        if request.method != "POST":
+            return json_response(404, fixture("cursor_error_404.json"))
+        body = json.loads(request.content or b"{}")
+        page = int(body.get("page", 1))
+        if request.url.path == "/teams/spend":
+            size = self.page_size
+            pages = max(1, -(-len(self.spend) // size))
+            chunk = self.spend[(page - 1) * size : page * size]
+            return json_response(
+                200,
+                {
+                    "teamMemberSpend": chunk,
+                    "subscriptionCycleStart": self.cycle_start,
+                    "totalMembers": len(self.spend),
+                    "totalPages": pages,
+                },
+            )
+        if request.url.path != "/teams/filtered-usage-events":
+            return json_response(404, fixture("cursor_error_404.json"))
+        start, end = int(body["startDate"]), int(body["endDate"])
+        if end - start >= 30 * 86_400_000:
+            return json_response(400, {"error": "Bad Request", "message": "Date range cannot exceed 30 days"})
+        size = min(int(body.get("pageSize", 100)), self.page_size)
+        found = [e for e in self.events if start <= int(e["timestamp"]) <= end]
+        pages = max(1, -(-len(found) // size))
+        return json_response(
+            200,
+            {
+                "totalUsageEventsCount": len(found),
+                "pagination": {
+                    "numPages": pages,
+                    "currentPage": page,
+                    "pageSize": size,
+                    "hasNextPage": page < pages,
+                    "hasPreviousPage": page > 1,
+                },
+                "usageEvents": found[(page - 1) * size : page * size],
+                "period": {"startDate": start, "endDate": end},
+            },
+        )
+
+
+class Router:
+    """One handler for every fake, routed by path, so one transport or server can serve them all."""
+
+    def __init__(
+        self,
+        openai: FakeOpenAI | None = None,
+        anthropic: FakeAnthropic | None = None,
+        openrouter: FakeOpenRouter | None = None,
+        groq: FakeGroq | None = None,
+        cursor: FakeCursor | None = None,
+    ) -> None:
+        self.openai = openai or FakeOpenAI()
+        self.anthropic = anthropic or FakeAnthropic()
+        self.openrouter = openrouter or FakeOpenRouter(datetime.now(UTC).date())
+        self.groq = groq or FakeGroq()
+        self.cursor = cursor or FakeCursor()
 
     def handle(self, request: httpx2.Request) -> httpx2.Response:
-        fake: FakeApi = self.anthropic if request.url.path.startswith("/v1/organizations/") else self.openai
+        path = request.url.path
+        fake: FakeApi
+        if path.startswith("/v1/organizations/"):
+            fake = self.anthropic
+        elif path.startswith("/api/v1/"):
+            fake = self.openrouter
+        elif path.startswith("/v1/metrics/prometheus/"):
+            fake = self.groq
+        elif path.startswith("/teams/"):
+            fake = self.cursor
+        else:
+            fake = self.openai
         return fake.handle(request)
 
     def transport(self) -> httpx2.MockTransport:
@@ -187,10 +393,18 @@ class _Handler(http.server.BaseHTTPRequestHandler):
     router: Router
 
     def do_GET(self) -> None:
+        self._serve("GET")
+
+    def do_POST(self) -> None:
+        self._serve("POST")
+
+    def _serve(self, method: str) -> None:
+        length = int(self.headers.get("content-length") or 0)
         request = httpx2.Request(
-            "GET",
+            method,
             f"http://{self.headers.get('host', 'localhost')}{self.path}",
             headers=dict(self.headers.items()),
+            content=self.rfile.read(length) if length else b"",
         )
         response = self.server.router.handle(request)  # type: ignore[attr-defined]
         body = response.read()

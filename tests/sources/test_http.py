@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import base64
+import json
 import time
 from collections.abc import Callable, Iterator
 from datetime import UTC, datetime
@@ -307,3 +309,96 @@ def test_a_runaway_page_count_stops(configured: Settings) -> None:
 
     with pytest.raises(ProviderResponseError, match="still had more after 5 pages"):
         pages(configured, endless, max_pages=5)
+
+
+# --- what the newer sources need: POST bodies, statuses, other error shapes, Basic auth ----------
+
+
+def test_post_sends_a_json_body_under_the_same_rules(configured: Settings) -> None:
+    script = Script(
+        json_response(429, {"error": "Too Many Requests"}, {"retry-after": "0"}), json_response(200, OK)
+    )
+
+    async def go() -> dict[str, object]:
+        async with client(configured, script) as c:
+            return await c.post_json("/teams/filtered-usage-events", {"startDate": 1, "page": 2})
+
+    assert anyio.run(go) == OK
+    assert len(script.requests) == 2  # the 429 was retried
+    request = script.requests[-1]
+    assert request.method == "POST"
+    assert request.headers["content-type"] == "application/json"
+    assert json.loads(request.content) == {"startDate": 1, "page": 2}
+    assert request.url.params == httpx2.QueryParams()
+
+
+@pytest.mark.parametrize(
+    ("status", "error"), [(401, ProviderAuthError), (403, ProviderAuthError), (404, ProviderResponseError)]
+)
+def test_errors_carry_the_http_status(configured: Settings, status: int, error: type[Exception]) -> None:
+    with pytest.raises(error) as caught:
+        get(configured, Script(json_response(status, {})))
+    assert getattr(caught.value, "status", None) == status
+
+
+def test_gave_up_errors_carry_the_last_status(configured: Settings) -> None:
+    with pytest.raises(ProviderResponseError) as caught:
+        get(configured, Script(json_response(502, {})))
+    assert caught.value.status == 502
+
+
+@pytest.mark.parametrize(
+    ("body", "detail"),
+    [
+        # Cursor: a string error with a message beside it
+        ({"error": "Not Found", "message": "Resource not found"}, ": Resource not found"),
+        # Prometheus (Groq's metrics API): the error is a string
+        ({"status": "error", "errorType": "bad_data", "error": "parse error"}, ": parse error"),
+        # OpenRouter: error.message with an integer code
+        ({"error": {"code": 400, "message": "Bad date"}, "user_id": None}, ": Bad date"),
+        ({"error": None}, ""),
+        ([1], ""),
+    ],
+)
+def test_error_text_from_each_providers_shape(configured: Settings, body: object, detail: str) -> None:
+    with pytest.raises(ProviderResponseError) as caught:
+        get(configured, Script(json_response(400, body)))
+    assert str(caught.value) == f"/v1/organization/costs: HTTP 400{detail}"
+
+
+def test_a_basic_credential_is_scrubbed_in_every_form(home: object, monkeypatch: pytest.MonkeyPatch) -> None:
+    key = "crsr_0123456789abcdef0123"  # Cursor-style: the header carries base64("key:")
+    monkeypatch.setenv("CURSOR_ADMIN_API_KEY", key)
+    encoded = base64.b64encode(f"{key}:".encode()).decode()
+
+    def basic(secret: str) -> dict[str, str]:
+        return {"Authorization": "Basic " + base64.b64encode(f"{secret}:".encode()).decode()}
+
+    echo = {
+        "error": "Unauthorized",
+        "message": f"header was Basic {encoded}; key {key}; other gsk_abcdef123456",
+    }
+    script = Script(json_response(400, echo))
+
+    async def go() -> None:
+        async with provider_client(
+            load_settings(), "cursor", basic, transport=httpx2.MockTransport(script)
+        ) as c:
+            await c.post_json("/teams/spend", {})
+
+    with pytest.raises(ProviderResponseError) as caught:
+        anyio.run(go)
+    message = str(caught.value)
+    assert encoded not in message and key not in message and "gsk_" not in message
+    assert message == "/teams/spend: HTTP 400: header was [redacted]; key [redacted]; other [redacted]"
+    assert script.requests[0].headers["authorization"] == f"Basic {encoded}"
+
+
+def test_non_secret_auth_headers_are_not_scrubbed(home: object, monkeypatch: pytest.MonkeyPatch) -> None:
+    # Anthropic sends its API version beside the key; a date in an error must survive.
+    from cost_mcp.sources import anthropic
+
+    monkeypatch.setenv("ANTHROPIC_ADMIN_KEY", "sk-ant-admin01-x-0123456789")
+    c = provider_client(load_settings(), "anthropic", anthropic.auth_headers)
+    assert c.scrub("version 2023-06-01 is fine") == "version 2023-06-01 is fine"
+    anyio.run(c.__aexit__, None, None, None)

@@ -44,6 +44,8 @@ Subscriptions are fees of their own and never superseded."""
 _TIME_DIMS = ("day", "week", "month")
 _EPOCH_ORDINAL = date(1970, 1, 1).toordinal()
 STALE_AFTER = timedelta(days=2)
+USAGE_ONLY_SOURCES = frozenset({"groq"})
+"""Synced sources that report usage, never money: Groq's metrics, priced here."""
 
 
 @dataclass(frozen=True)
@@ -544,7 +546,7 @@ def source_statuses(
                 kind="logs"
                 if source == "claude_code"
                 else "usage api"
-                if source in ATTRIBUTION_ONLY
+                if source in ATTRIBUTION_ONLY or source in USAGE_ONLY_SOURCES
                 else "billing api",
                 status=status,
                 last_success=last_success,
@@ -556,7 +558,11 @@ def source_statuses(
         if settings.provider_key(spec.id) is not None and spec.id not in seen:
             statuses.append(
                 SourceStatus(
-                    source=spec.id, kind="billing api", status="never", last_success=None, last_error=None
+                    source=spec.id,
+                    kind="usage api" if spec.id in USAGE_ONLY_SOURCES else "billing api",
+                    status="never",
+                    last_success=None,
+                    last_error=None,
                 )
             )
     return statuses
@@ -606,7 +612,8 @@ def _warnings(
         warnings.append(
             "no data source is connected yet: Claude Code logs are read from "
             + ", ".join(str(r) for r in settings.claude_roots())
-            + " (set CLAUDE_CONFIG_DIR if yours are elsewhere); for billed numbers set ANTHROPIC_ADMIN_KEY "
-            "or OPENAI_ADMIN_KEY; agents can report calls with record_usage"
+            + " (set CLAUDE_CONFIG_DIR if yours are elsewhere); for billed numbers set ANTHROPIC_ADMIN_KEY, "
+            "OPENAI_ADMIN_KEY, OPENROUTER_API_KEY or CURSOR_ADMIN_API_KEY (GROQ_API_KEY for Groq usage); "
+            "agents can report calls with record_usage"
         )
     return warnings

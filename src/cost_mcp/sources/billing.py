@@ -16,6 +16,7 @@ from typing import Any, TypeVar
 import anyio
 
 from cost_mcp.errors import ProviderResponseError, UnknownModelError
+from cost_mcp.money import cents_to_usd, parse_usd, to_nanos
 
 # Pure pricing helpers (no ledger access): a usage bucket is priced exactly as estimate_cost
 # prices a workload spread over several calls, so the two can never disagree.
@@ -73,7 +74,9 @@ class Feed:
     """What one report said for a window: buckets of one kind and the days it covered completely.
 
     ``provider`` is the id the buckets are stored under; ``start_ms == end_ms`` means the report
-    covered no day (nothing is written, nothing is marked covered).
+    covered no day (nothing is written, nothing is marked covered). ``note`` is a short human line
+    about what is not spend or not synced (a key's limit, a balance, a degraded mode): the sync
+    keeps it in the source's detail, which results show beside the source's freshness.
     """
 
     provider: str
@@ -81,6 +84,7 @@ class Feed:
     start_ms: int
     end_ms: int
     buckets: tuple[Bucket, ...]
+    note: str = ""
 
     @property
     def days(self) -> int:
@@ -189,6 +193,19 @@ def as_int(value: object) -> int:
     if not number.is_finite() or number != number.to_integral_value():
         raise ProviderResponseError(f"expected a whole count, got {value!r}")
     return int(number)
+
+
+def amount_nanos(value: object, what: str, *, cents: bool = False) -> int:
+    """A money amount from JSON as exact nano-USD: a number (decoded as Decimal or int, never a
+    float) or a numeric string, in dollars, or in cents with ``cents``. Anything else, missing
+    included, is a ProviderResponseError naming ``what``: a wrong amount must not become $0."""
+    if value is None or isinstance(value, (bool, float)) or not isinstance(value, (str, int, Decimal)):
+        raise ProviderResponseError(f"{what} is not an amount: {value!r}")
+    try:
+        amount = parse_usd(value)
+    except ValueError as exc:
+        raise ProviderResponseError(f"{what}: {exc}") from None
+    return to_nanos(cents_to_usd(amount) if cents else amount)
 
 
 def as_str(value: object) -> str:

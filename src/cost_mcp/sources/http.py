@@ -3,10 +3,12 @@
 Every fetcher goes through here, so these rules hold for all of them:
 
 - A key travels only in a request header. It is never put in a URL, a log line, an exception
-  message or the ledger, and provider error text is scrubbed of it before anyone sees it.
+  message or the ledger, and provider error text is scrubbed of it, and of the header value built
+  from it (a Basic credential is the key in base64), before anyone sees it.
 - 429 and 5xx answers and transport errors are retried with exponential backoff (stamina). A
   429's ``Retry-After`` is honoured, capped at :data:`MAX_RETRY_AFTER_SECONDS`, and never waited
   for past the caller's deadline. 401/403 are never retried: the same key cannot start working.
+- Requests are GETs with query parameters, or POSTs with a JSON body (Cursor), under the same rules.
 - Pagination follows ``next_page`` while ``has_more`` is true, and stops with an error on a cursor
   it has already seen or after :data:`MAX_PAGES` pages, so a misbehaving API cannot loop us forever.
 - JSON numbers are decoded as :class:`~decimal.Decimal`, never float, so amounts stay exact.
@@ -54,17 +56,16 @@ Json = dict[str, Any]
 AuthHeaders = Callable[[str], Mapping[str, str]]
 Params = Sequence[tuple[str, str | int]]
 
-# Anything shaped like a provider key (sk-admin-…, sk-ant-admin01-…, sk-proj-…), in case an error
-# body echoes a key other than the one we sent.
-_KEY_LIKE = re.compile(r"sk-[A-Za-z0-9_\-*.]{6,}")
+# Anything shaped like a provider key (sk-admin-…, sk-ant-admin01-…, sk-proj-…, sk-or-v1-…, Groq's
+# gsk_…, Cursor's key_… and crsr_…), in case an error body echoes a key other than the one we sent.
+_KEY_LIKE = re.compile(r"\b(?:sk-|gsk_|crsr_|key_)[A-Za-z0-9_\-*.]{6,}")
 
 
 class RetryableStatus(ProviderResponseError):
     """A 429 or 5xx answer: worth asking again, after ``retry_after`` seconds when the API said so."""
 
     def __init__(self, message: str, status: int, retry_after: float | None) -> None:
-        super().__init__(message)
-        self.status = status
+        super().__init__(message, status=status)
         self.retry_after = retry_after
 
 
@@ -132,13 +133,17 @@ class ProviderClient:
         key_hint: str,
         secret: str,
         deadline: float,
+        secret_forms: Sequence[str] = (),
     ) -> None:
         self.provider = provider
         self.key_env = key_env
+        self.key_noun = provider_spec(provider).key_noun
         self.key_hint = key_hint
         self.deadline = deadline
         self._client = client
-        self._secret = secret
+        # The key and every form it is sent in (a Basic credential is base64 of "key:"), longest
+        # first so that no part of a longer form is left behind by a shorter replacement.
+        self._secrets = sorted({f for f in (secret, *secret_forms) if f}, key=len, reverse=True)
 
     def __repr__(self) -> str:
         return f"<ProviderClient {self.provider} {self._client.base_url}>"
@@ -164,17 +169,30 @@ class ProviderClient:
         return self.deadline - time.monotonic()
 
     def scrub(self, text: str) -> str:
-        """``text`` with the key, and anything shaped like a key, replaced."""
-        if self._secret:
-            text = text.replace(self._secret, "[redacted]")
+        """``text`` with the key, the header values built from it, and anything shaped like a key,
+        replaced."""
+        for secret in self._secrets:
+            text = text.replace(secret, "[redacted]")
         return _KEY_LIKE.sub("[redacted]", text)
 
     async def get_json(self, path: str, params: Params = ()) -> Json:
         """GET ``path`` and decode its JSON object, retrying under the policy of :func:`retry_wait`.
 
         Raises ProviderAuthError on 401/403, ProviderResponseError on any other unusable answer
-        (including retries given up on), with a secret-free message naming the path.
+        (including retries given up on), with a secret-free message naming the path; both carry
+        the HTTP status when there was one.
         """
+        return await self._request("GET", path, params=params)
+
+    async def post_json(self, path: str, body: Mapping[str, object]) -> Json:
+        """POST ``body`` as JSON to ``path`` and decode the JSON object answered, under the same
+        retry policy and errors as :meth:`get_json`. Only for APIs that read by POST (Cursor's
+        admin API): the body is a query, so asking again is as safe as a GET."""
+        return await self._request("POST", path, body=body)
+
+    async def _request(
+        self, method: str, path: str, *, params: Params = (), body: Mapping[str, object] | None = None
+    ) -> Json:
         attempts = 0
 
         def should_retry(exc: Exception) -> bool | float:
@@ -186,10 +204,15 @@ class ProviderClient:
             ):
                 with attempt:
                     attempts += 1
-                    response = await self._client.get(path, params=list(params))
+                    if body is None:
+                        response = await self._client.request(method, path, params=list(params))
+                    else:
+                        response = await self._client.request(method, path, json=dict(body))
                     return self._decode(path, response)
         except RetryableStatus as exc:
-            raise ProviderResponseError(f"{exc}; gave up after {_n(attempts, 'attempt')}") from None
+            raise ProviderResponseError(
+                f"{exc}; gave up after {_n(attempts, 'attempt')}", status=exc.status
+            ) from None
         except httpx2.TransportError as exc:
             detail = self.scrub(str(exc))[:_DETAIL_CHARS] or "no detail"
             raise ProviderResponseError(
@@ -231,15 +254,16 @@ class ProviderClient:
         status = response.status_code
         if status in (401, 403):
             raise ProviderAuthError(
-                f"needs an admin key in {self.key_env}: {path} answered HTTP {status}, so the key "
-                f"cannot read billing data{self.key_hint}"
+                f"needs {self.key_noun} in {self.key_env}: {path} answered HTTP {status}, so the key "
+                f"cannot read billing data{self.key_hint}",
+                status=status,
             )
         if status == 429 or status >= 500:
             retry_after = parse_retry_after(response.headers.get("retry-after")) if status == 429 else None
             what = "rate limited (HTTP 429)" if status == 429 else f"HTTP {status}"
             raise RetryableStatus(f"{path}: {what}{self._detail(response)}", status, retry_after)
         if not 200 <= status < 300:
-            raise ProviderResponseError(f"{path}: HTTP {status}{self._detail(response)}")
+            raise ProviderResponseError(f"{path}: HTTP {status}{self._detail(response)}", status=status)
         try:
             body = json.loads(response.text, parse_float=Decimal)
         except ValueError as exc:
@@ -252,13 +276,22 @@ class ProviderClient:
         return body
 
     def _detail(self, response: httpx2.Response) -> str:
-        """The provider's own error message (OpenAI and Anthropic both use error.message), scrubbed."""
+        """The provider's own error message, scrubbed: ``error.message`` (OpenAI, Anthropic,
+        OpenRouter), else a top-level ``message`` beside a string ``error`` (Cursor), else the
+        string ``error`` itself (Prometheus, as Groq's metrics API answers)."""
         try:
             body = json.loads(response.text)
         except ValueError:
             return ""
-        error = body.get("error") if isinstance(body, dict) else None
-        message = error.get("message") if isinstance(error, dict) else None
+        if not isinstance(body, dict):
+            return ""
+        error = body.get("error")
+        if isinstance(error, dict):
+            message = error.get("message")
+        else:
+            message = body.get("message")
+            if not isinstance(message, str) or not message.strip():
+                message = error
         if not isinstance(message, str) or not message.strip():
             return ""
         return f": {self.scrub(message.strip())[:_DETAIL_CHARS]}"
@@ -287,11 +320,18 @@ def provider_client(
     key = settings.provider_key(provider)
     hint = f" ({key_hint})" if key_hint else ""
     if key is None:
-        raise ProviderAuthError(f"needs an admin key in {spec.key_env}{hint}")
+        raise ProviderAuthError(f"needs {spec.key_noun} in {spec.key_env}{hint}")
     secret = key.get_secret_value()
+    auth_headers = dict(auth(secret))
+    forms = [value for value in auth_headers.values() if secret in value]
+    for value in auth_headers.values():
+        scheme, _, credential = value.partition(" ")
+        if scheme.lower() == "basic" and credential:
+            # base64 of "key:" does not contain the key, yet is as good as the key.
+            forms += [value, credential]
     client = httpx2.AsyncClient(
         base_url=settings.provider_base_url(provider),
-        headers={"User-Agent": USER_AGENT, "Accept": "application/json", **auth(secret)},
+        headers={"User-Agent": USER_AGENT, "Accept": "application/json", **auth_headers},
         timeout=TIMEOUT,
         transport=transport,
         follow_redirects=False,
@@ -302,5 +342,6 @@ def provider_client(
         key_env=spec.key_env,
         key_hint=hint,
         secret=secret,
+        secret_forms=forms,
         deadline=deadline if deadline is not None else time.monotonic() + DEFAULT_DEADLINE_SECONDS,
     )

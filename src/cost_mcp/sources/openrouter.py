@@ -1,0 +1,281 @@
+"""OpenRouter: what the account was billed per day and model, today so far, and its balance.
+
+- ``/api/v1/activity`` (management key) is the billed truth for the last 30 *completed* UTC days:
+  one row per day, model and serving endpoint, ``usage`` in US dollars (credits spent). It becomes
+  cost buckets per day, model and upstream provider, and, from the same rows' token counts, usage
+  buckets priced with genai-prices under provider ``openrouter`` (model ids such as
+  ``anthropic/claude-sonnet-4.5``): estimates that only attribute under the billed days.
+- Today is never in activity. It is filled from the day's usage that keys report (``usage_daily``,
+  "current UTC day", USD): summed over every key of the account (``/api/v1/keys``) with a
+  management key, or the configured key's own (``/api/v1/key``) otherwise. It is stored as ONE
+  cost bucket for today, line item :data:`TODAY_LINE_ITEM`, without a model. See
+  :func:`fetch` for how that partial row is replaced once activity reports the day.
+- ``/api/v1/key``'s limit and remaining, and ``/api/v1/credits``' balance (management key), are not
+  spend: they go in the feed's note, which the sync keeps in the source's detail line.
+- BYOK inference (``byok_usage_inference``) is paid to the upstream provider with the user's own
+  key, not to OpenRouter; that provider's own billing counts it, so it is not added here (the note
+  says how much there was).
+
+With an inference key instead of a management key, /activity and /credits answer 403: the sync then
+keeps what /key gives (today's spend of that one key, its limit) and says so in the note, rather
+than failing or pretending to be complete.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+from dataclasses import dataclass
+from datetime import UTC, date, datetime
+
+from cost_mcp.errors import ProviderAuthError, ProviderResponseError
+from cost_mcp.money import format_usd, from_nanos
+from cost_mcp.pricing import Pricer, Tokens
+from cost_mcp.sources.billing import (
+    Feed,
+    Window,
+    amount_nanos,
+    as_dict,
+    as_int,
+    as_list,
+    as_str,
+    day_ms,
+    merge,
+    price_usage,
+)
+from cost_mcp.sources.http import MAX_PAGES, Json, ProviderClient
+from cost_mcp.store.buckets import DAY_MS, Bucket
+
+PROVIDER = "openrouter"
+KEY_HINT = (
+    "a management key from openrouter.ai/settings/management-keys reads the whole account's history; "
+    "an inference key only gives today's spend of that key"
+)
+KEY_PATH = "/api/v1/key"
+KEYS_PATH = "/api/v1/keys"
+ACTIVITY_PATH = "/api/v1/activity"
+CREDITS_PATH = "/api/v1/credits"
+ACTIVITY_DAYS = 30
+"""Activity covers the last 30 completed UTC days; older days cannot be fetched again."""
+TODAY_LINE_ITEM = "today so far, from /key (partial)"
+INFERENCE_KEY_NOTE = (
+    "OPENROUTER_API_KEY is not a management key: /activity and /credits need one, so only today's "
+    "spend of this key was synced (no per-day history, no models, no balance)"
+)
+
+
+def auth_headers(key: str) -> dict[str, str]:
+    """OpenRouter takes every key, inference or management, as a bearer token."""
+    return {"Authorization": f"Bearer {key}"}
+
+
+# --- /key, /keys, /credits: today so far, limits and balance ------------------------------------
+
+
+@dataclass(frozen=True)
+class KeyInfo:
+    """What /key says about the configured key."""
+
+    usage_daily_nanos: int | None
+    """The key's own spend today; None when /key does not say (only needed for an inference key)."""
+    management: bool | None
+    """True or False when /key says; None when it carries neither flag (then /activity decides)."""
+    limit_note: str
+    """The key's credit limit and what remains of it; '' when the key has no limit."""
+
+
+def key_info(body: Json) -> KeyInfo:
+    """The configured key's usage today, whether it is a management key, and its limit as a note."""
+    data = as_dict(body.get("data"), f"{KEY_PATH} data")
+    flags = [data[f] for f in ("is_management_key", "is_provisioning_key") if isinstance(data.get(f), bool)]
+    limit = data.get("limit")
+    limit_note = ""
+    if limit is not None:
+        limit_note = f"key limit {format_usd(from_nanos(amount_nanos(limit, f'{KEY_PATH} limit')))}"
+        reset = data.get("limit_reset")
+        if isinstance(reset, str) and reset:
+            limit_note += f" (resets {reset})"
+        remaining = data.get("limit_remaining")
+        if remaining is not None:
+            left = from_nanos(amount_nanos(remaining, f"{KEY_PATH} limit_remaining"))
+            limit_note += f", {format_usd(left)} remaining"
+    daily = data.get("usage_daily")
+    return KeyInfo(
+        usage_daily_nanos=None if daily is None else amount_nanos(daily, f"{KEY_PATH} usage_daily"),
+        management=any(flags) if flags else None,
+        limit_note=limit_note,
+    )
+
+
+async def account_usage_today(client: ProviderClient) -> int:
+    """Today's spend of the whole account, in nano-USD: ``usage_daily`` summed over every key,
+    disabled ones included (a key disabled this afternoon still spent this morning).
+
+    /keys pages by ``offset`` with no "more" flag, so pages are read until one comes back empty. A
+    key hash seen twice means the offset was not honoured: summing on would count keys twice.
+    """
+    total = 0
+    offset = 0
+    seen: set[str] = set()
+    for _ in range(MAX_PAGES):
+        params: list[tuple[str, str | int]] = [("include_disabled", "true"), ("offset", offset)]
+        page = await client.get_json(KEYS_PATH, params)
+        keys = as_list(page.get("data"), f"{KEYS_PATH} data")
+        if not keys:
+            return total
+        for raw in keys:
+            key = as_dict(raw, f"a {KEYS_PATH} entry")
+            digest = as_str(key.get("hash"))
+            if digest and digest in seen:
+                raise ProviderResponseError(
+                    f"{KEYS_PATH} listed key {digest[:16]!r} twice (offset {offset}); stopped rather "
+                    "than count it twice"
+                )
+            seen.add(digest)
+            total += amount_nanos(key.get("usage_daily"), f"{KEYS_PATH} usage_daily")
+        offset += len(keys)
+    raise ProviderResponseError(f"{KEYS_PATH} still had keys after {MAX_PAGES} pages; stopped")
+
+
+def credits_note(body: Json) -> str:
+    """The account's balance: credits bought minus credits used (USD)."""
+    data = as_dict(body.get("data"), f"{CREDITS_PATH} data")
+    bought = amount_nanos(data.get("total_credits"), f"{CREDITS_PATH} total_credits")
+    used = amount_nanos(data.get("total_usage"), f"{CREDITS_PATH} total_usage")
+    return (
+        f"balance {format_usd(from_nanos(bought - used))} "
+        f"({format_usd(from_nanos(bought))} credits, {format_usd(from_nanos(used))} used)"
+    )
+
+
+# --- /activity: billed per day and model ----------------------------------------------------------
+
+
+def activity_day(item: Json) -> int:
+    """The UTC day of an activity row (``date`` is YYYY-MM-DD), as epoch ms."""
+    raw = item.get("date")
+    try:
+        return day_ms(date.fromisoformat(str(raw)[:10]))
+    except ValueError:
+        raise ProviderResponseError(f"unexpected response: an activity date {str(raw)[:40]!r}") from None
+
+
+def activity_tokens(item: Json) -> Tokens:
+    """An activity row's tokens. ``completion_tokens`` already includes ``reasoning_tokens`` (as in
+    the OpenAI convention OpenRouter follows), so reasoning is not added again. Activity does not
+    split cached input out, so cache reads are priced as input: an estimate on the high side."""
+    return Tokens(input=as_int(item.get("prompt_tokens")), output=as_int(item.get("completion_tokens")))
+
+
+def cost_bucket(item: Json) -> Bucket:
+    """One activity row as billed: ``usage`` dollars, per day, model and upstream provider."""
+    day = activity_day(item)
+    tokens = activity_tokens(item)
+    return Bucket(
+        start_ms=day,
+        end_ms=day + DAY_MS,
+        cost_nanos=amount_nanos(item.get("usage"), f"{ACTIVITY_PATH} usage"),
+        model=as_str(item.get("model")),
+        line_item=as_str(item.get("provider_name")),
+        requests=as_int(item.get("requests")),
+        input_tokens=tokens.input,
+        output_tokens=tokens.output,
+    )
+
+
+def usage_bucket(item: Json, pricer: Pricer) -> Bucket:
+    """The same row's tokens priced at list price under provider ``openrouter`` (estimated)."""
+    day = activity_day(item)
+    tokens = activity_tokens(item)
+    model = as_str(item.get("model"))
+    requests = as_int(item.get("requests"))
+    return Bucket(
+        start_ms=day,
+        end_ms=day + DAY_MS,
+        cost_nanos=price_usage(pricer, tokens, model, PROVIDER, day, requests=requests),
+        model=model,
+        line_item=as_str(item.get("provider_name")),
+        requests=requests,
+        input_tokens=tokens.input,
+        output_tokens=tokens.output,
+    )
+
+
+def activity_span(window: Window, items: Iterable[Json]) -> tuple[int, int]:
+    """The days activity vouches for within ``window``: the last 30 completed UTC days, but
+    yesterday only once activity lists it.
+
+    Activity only lists days with use, so it cannot say "no spend yesterday" apart from "not
+    processed yet" just after midnight. Until a row for yesterday arrives, yesterday is left out
+    and keeps the partial /key row the last sync of that day wrote; a day older than that is
+    covered either way (a day without rows then really had no spend).
+    """
+    today = window.end_ms - DAY_MS
+    yesterday = today - DAY_MS
+    start = max(window.start_ms, today - ACTIVITY_DAYS * DAY_MS)
+    end = today if any(activity_day(i) == yesterday for i in items) else yesterday
+    return (start, end) if end > start else (window.start_ms, window.start_ms)
+
+
+async def fetch_activity(client: ProviderClient) -> list[Json] | None:
+    """Every activity row of the last 30 completed days (one request: no ``date`` means all of
+    them), or None when the key may not read activity (HTTP 403: not a management key)."""
+    try:
+        body = await client.get_json(ACTIVITY_PATH)
+    except ProviderAuthError as exc:
+        if exc.status == 403:
+            return None
+        raise
+    return [as_dict(i, f"an {ACTIVITY_PATH} row") for i in as_list(body.get("data"), f"{ACTIVITY_PATH} data")]
+
+
+# --- the source -----------------------------------------------------------------------------------
+
+
+async def fetch(client: ProviderClient, pricer: Pricer, window: Window) -> list[Feed]:
+    """Billed days from activity, today so far from the keys' daily usage, and the estimate of
+    activity's tokens; the last day of ``window`` is today (the sync always fetches through today).
+
+    Today's row and how it is replaced: today is written as one cost bucket,
+    :data:`TODAY_LINE_ITEM`, replacing the day's cost buckets on every sync (each sync writes the
+    latest usage_daily). After midnight, once /activity lists that day, the next sync's activity
+    feed covers it and replaces the whole day, partial row included, with activity's per-model
+    rows; until then it is left alone (see :func:`activity_span`). With an inference key it is
+    never replaced: each day keeps the last partial figure synced that day.
+    """
+    today = window.end_ms - DAY_MS
+    info = key_info(await client.get_json(KEY_PATH))
+    items: list[Json] | None = None
+    if info.management is not False:
+        items = await fetch_activity(client)
+    notes: list[str] = []
+    feeds: list[Feed] = []
+    if items is None:
+        notes.append(INFERENCE_KEY_NOTE)
+        notes.append(info.limit_note or "the key has no credit limit")
+        if info.usage_daily_nanos is None:
+            raise ProviderResponseError(f"{KEY_PATH} did not report usage_daily, today's spend of the key")
+        today_nanos = info.usage_daily_nanos
+    else:
+        today_nanos = await account_usage_today(client)
+        notes.append(credits_note(await client.get_json(CREDITS_PATH)))
+        if info.limit_note:
+            notes.append(info.limit_note)
+        start, end = activity_span(window, items)
+        inside = [i for i in items if start <= activity_day(i) < end]
+        feeds.append(Feed(PROVIDER, "cost", start, end, merge(cost_bucket(i) for i in inside)))
+        feeds.append(Feed(PROVIDER, "usage", start, end, merge(usage_bucket(i, pricer) for i in inside)))
+        byok = sum(
+            (amount_nanos(i.get("byok_usage_inference") or 0, f"{ACTIVITY_PATH} byok") for i in inside), 0
+        )
+        if byok:
+            notes.append(
+                f"BYOK inference {format_usd(from_nanos(byok))} was billed by the upstream providers, "
+                "not counted here"
+            )
+    partial_today = Bucket(
+        start_ms=today, end_ms=today + DAY_MS, cost_nanos=today_nanos, line_item=TODAY_LINE_ITEM
+    )
+    when = datetime.fromtimestamp(today / 1000, UTC).date().isoformat()
+    notes.insert(0, f"today ({when}) so far {format_usd(from_nanos(today_nanos))}")
+    feeds.append(Feed(PROVIDER, "cost", today, today + DAY_MS, (partial_today,), note="; ".join(notes)))
+    return feeds
