@@ -120,6 +120,11 @@ class Settings(BaseSettings):
         description="Comma-separated Claude Code config folders (CLAUDE_CONFIG_DIR).",
     )
     sync_ttl_seconds: int = Field(default=900, ge=0)
+    sync_skip: str = Field(
+        default="",
+        description="Comma-separated providers to leave out of automatic sync (COST_MCP_SYNC_SKIP), e.g. "
+        "'groq' when GROQ_API_KEY is an inference key without the metrics API.",
+    )
     refresh_budget_seconds: float = Field(default=5.0, ge=0)
 
     openai_admin_key: SecretStr | None = _key("OPENAI_ADMIN_KEY")
@@ -156,6 +161,10 @@ class Settings(BaseSettings):
         spec = provider_spec(provider)
         value = getattr(self, spec.key_env.lower())
         return value if isinstance(value, SecretStr) and value.get_secret_value() else None
+
+    def skips_sync(self, provider: str) -> bool:
+        """Whether automatic sync leaves this provider out (an explicit sync still runs it)."""
+        return provider in {p.strip().lower() for p in self.sync_skip.split(",") if p.strip()}
 
     def provider_base_url(self, provider: str) -> str:
         """The API origin for a provider, without a trailing slash."""

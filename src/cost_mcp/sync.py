@@ -182,7 +182,11 @@ def plan_sync(
 
 def _wanted(settings: Settings, providers: Sequence[str] | None, *, explicit: bool) -> list[str]:
     if providers is None:
-        wanted = [p for p in SYNCABLE if settings.provider_key(p) is not None]
+        wanted = [
+            p
+            for p in SYNCABLE
+            if settings.provider_key(p) is not None and (explicit or not settings.skips_sync(p))
+        ]
         if not wanted and explicit:
             keys = ", ".join(provider_spec(p).key_env for p in SYNCABLE)
             raise InvalidInputError(

@@ -590,9 +590,10 @@ def _warnings(
             f"add the model to the price override file ({settings.prices_file})"
         )
     for status in source_statuses(conn, settings):
-        if status.status == "error":
+        if status.status == "error" and not settings.skips_sync(status.source):
             warnings.append(
-                f"{status.source}: last refresh failed ({status.last_error}); showing earlier data"
+                f"{status.source}: last refresh failed ({status.last_error}); showing earlier data. "
+                "If it cannot work with your key, add it to COST_MCP_SYNC_SKIP to stop syncing it"
             )
         elif status.status == "stale":
             warnings.append(f"{status.source}: not refreshed since {status.last_success}")
