@@ -307,3 +307,17 @@ def test_sources_say_what_the_last_refresh_brought_in(
     ingest(conn, settings, Pricer())
     [logs_status] = spend(conn, settings).sources  # type: ignore[attr-defined]
     assert logs_status.last_refresh.startswith("no new lines (1 file(s) checked")
+
+
+def test_summary_shows_budgets_when_there_are_some(
+    home: Path, conn: sqlite3.Connection, settings: Settings
+) -> None:
+    from cost_mcp.analytics.budgets import set_budget
+    from cost_mcp.models import BudgetScope
+
+    logs(home, assistant("m1", "r1", "2026-11-02T09:00:00.000Z", input=1_000, output=1_000))
+    ingest(conn, settings, Pricer())
+    assert "budgets:" not in summary_text(conn, settings, now=datetime(2026, 11, 2, 12, tzinfo=UTC))
+    set_budget(conn, "monthly", Decimal(1), "month", BudgetScope())
+    text = summary_text(conn, settings, now=datetime(2026, 11, 2, 12, tzinfo=UTC))
+    assert "monthly: $0.02 of $1.00 per month (1.8%)" in text

@@ -3,9 +3,8 @@
 from __future__ import annotations
 
 import sqlite3
-from collections.abc import Sequence
 from dataclasses import dataclass, field
-from datetime import datetime
+from datetime import UTC, datetime
 from decimal import Decimal
 
 from cost_mcp.analytics.spend import Filters, get_spend, period_info
@@ -116,13 +115,8 @@ def _model_row(name: str, acc: _Acc, prev: _Acc | None, total: Decimal) -> Model
     )
 
 
-def summary_text(
-    conn: sqlite3.Connection,
-    settings: Settings,
-    now: datetime | None = None,
-    budget_lines: Sequence[str] = (),
-) -> str:
-    """Today, this week and this month at a glance, with the top models of the month."""
+def summary_text(conn: sqlite3.Connection, settings: Settings, now: datetime | None = None) -> str:
+    """Today, this week and this month at a glance, the top models of the month, and budgets."""
     lines: list[str] = []
     month: SpendResult | None = None
     for name in ("today", "this_week", "this_month"):
@@ -136,7 +130,17 @@ def summary_text(
     if top.models:
         lines.append("top models this month:")
         lines += [f"  {m.model}: {format_usd(m.cost_usd)} ({m.share_percent}%)" for m in top.models]
-    lines += list(budget_lines)
+    from cost_mcp.analytics.budgets import list_budgets, state_of
+
+    moment = now or datetime.now(UTC)
+    states = [state_of(conn, settings, b, moment) for b in list_budgets(conn)]
+    if states:
+        lines.append("budgets:")
+        lines += [
+            f"  {st.budget.name}: {format_usd(st.spent_usd)} of {format_usd(st.budget.amount_usd)} per "
+            f"{st.budget.period} ({st.percent}%), {st.status}"
+            for st in states
+        ]
     if month is not None:
         lines += [f"note: {w}" for w in month.warnings]
     return "\n".join(lines)
