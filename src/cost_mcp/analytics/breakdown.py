@@ -7,6 +7,7 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from decimal import Decimal
 
+from cost_mcp.analytics.budgets import list_budgets, state_of
 from cost_mcp.analytics.spend import Filters, get_spend, period_info
 from cost_mcp.config import Settings
 from cost_mcp.models import ModelBreakdown, ModelRow, SpendResult
@@ -130,8 +131,6 @@ def summary_text(conn: sqlite3.Connection, settings: Settings, now: datetime | N
     if top.models:
         lines.append("top models this month:")
         lines += [f"  {m.model}: {format_usd(m.cost_usd)} ({m.share_percent}%)" for m in top.models]
-    from cost_mcp.analytics.budgets import list_budgets, state_of
-
     moment = now or datetime.now(UTC)
     states = [state_of(conn, settings, b, moment) for b in list_budgets(conn)]
     if states:
