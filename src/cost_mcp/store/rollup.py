@@ -59,7 +59,7 @@ def rebuild(conn: sqlite3.Connection, qhs: Iterable[int]) -> None:
         conn.execute(
             f"""
             INSERT INTO usage_rollup
-            SELECT ts_ms / {QUARTER_HOUR_MS}, source, provider, model, project, agent, member,
+            SELECT ts_ms / {QUARTER_HOUR_MS}, source, provider, model, project, agent, member, session_id,
                    COUNT(*), SUM(input_tokens), SUM(output_tokens), SUM(cache_read_tokens),
                    SUM(cache_write_5m_tokens), SUM(cache_write_1h_tokens), SUM(web_search_requests),
                    COALESCE(SUM(cost_nanos), 0), SUM(cost_nanos IS NULL),
@@ -68,7 +68,7 @@ def rebuild(conn: sqlite3.Connection, qhs: Iterable[int]) -> None:
                    COALESCE(SUM(reported_cost_nanos), 0)
             FROM usage_events
             WHERE counted = 1 AND ts_ms >= ? AND ts_ms < ?
-            GROUP BY 1, 2, 3, 4, 5, 6, 7
+            GROUP BY 1, 2, 3, 4, 5, 6, 7, 8
             """,
             (lo, hi),
         )
