@@ -544,14 +544,3 @@ def _estimate(args: argparse.Namespace) -> int:
     if result.cheaper:
         out.print(table)
     return 0
-
-
-def _json_default(value: object) -> object:
-    if isinstance(value, Decimal):
-        return str(value)
-    raise TypeError(type(value).__name__)
-
-
-def dump_json(data: object) -> str:
-    """JSON for the CLI's --json output, with Decimals kept exact as strings."""
-    return json.dumps(data, default=_json_default, indent=2)

@@ -468,11 +468,6 @@ def provider_models(provider: str) -> list[ModelInfo]:
     return []
 
 
-def known_providers() -> list[str]:
-    """Provider ids genai-prices has prices for."""
-    return [p.id for p in data_snapshot.get_snapshot().providers]
-
-
 def genai_calc_total(tokens: Tokens, model: str, provider: str, at: datetime) -> Decimal:
     """genai-prices' own general calculation, for checking the compiled rates against it."""
     return genai_prices.calc_price(
