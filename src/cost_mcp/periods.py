@@ -52,6 +52,7 @@ MAX_DATE: Final = date(2999, 12, 31)
 _EPOCH: Final = datetime(1970, 1, 1, tzinfo=UTC)
 _ONE_MS: Final = timedelta(milliseconds=1)
 _ONE_DAY: Final = timedelta(days=1)
+_DAY_MS: Final = 86_400_000
 _DATE_RE: Final = re.compile(r"\d{4}-\d{2}-\d{2}")
 _SEPARATORS_RE: Final = re.compile(r"[\s_-]+")
 _WEEKDAY_INDEX: Final[dict[str, int]] = {name: i for i, name in enumerate(get_args(WeekStart))}
@@ -115,6 +116,14 @@ class Period:
     def contains_ms(self, ts_ms: int) -> bool:
         """Whether a UTC epoch-millisecond timestamp falls inside ``[start, end)``."""
         return self.start_ms <= ts_ms < self.end_ms
+
+    def utc_dates_ms(self, margin_days: int = 0) -> tuple[int, int]:
+        """``[start, end)`` in UTC epoch ms of the period's dates read as UTC dates, widened by
+        ``margin_days`` on each side: provider APIs report UTC days, placed on their UTC date."""
+        epoch = date(1970, 1, 1)
+        first = (self.first_day - epoch).days - margin_days
+        last = (self.last_day - epoch).days + 1 + margin_days
+        return first * _DAY_MS, last * _DAY_MS
 
 
 def to_ms(dt: datetime) -> int:

@@ -4,16 +4,13 @@ from __future__ import annotations
 
 import sqlite3
 from collections.abc import Iterator
-from datetime import date
 
 from cost_mcp.analytics.usage import cost_sql
 from cost_mcp.config import Settings
 from cost_mcp.money import from_nanos
 from cost_mcp.periods import Period, iso_utc
 from cost_mcp.store import rollup
-from cost_mcp.store.buckets import ATTRIBUTION_ONLY, DAY_MS
-
-_EPOCH_DAY = date(1970, 1, 1)
+from cost_mcp.store.buckets import ATTRIBUTION_ONLY
 
 FIELDS = (
     "kind",
@@ -84,8 +81,7 @@ def export_records(conn: sqlite3.Connection, settings: Settings, p: Period) -> I
             "basis": "estimated",
             "id": f"{mid}/{rid}" if rid else str(mid),
         }
-    first = (p.first_day - _EPOCH_DAY).days * DAY_MS
-    last = (p.last_day - _EPOCH_DAY).days * DAY_MS + DAY_MS
+    first, last = p.utc_dates_ms()
     for row in conn.execute(
         """
         SELECT id, kind, start_ms, end_ms, provider, model, project, workspace, member, input_tokens,

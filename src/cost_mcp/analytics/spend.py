@@ -320,8 +320,7 @@ def _bucket_slices(
     conn: sqlite3.Connection, p: Period, dims: Sequence[str], filters: Filters
 ) -> list[_Slice]:
     # Provider buckets are UTC days placed on their UTC date.
-    first = (p.first_day.toordinal() - _EPOCH_ORDINAL) * DAY_MS
-    last = (p.last_day.toordinal() - _EPOCH_ORDINAL + 1) * DAY_MS
+    first, last = p.utc_dates_ms()
     available = {"provider", "model", "project", "member", "source"}
     where, args = _where(
         Filters(
@@ -423,8 +422,8 @@ def _subscription_slices(
 def _apply_precedence(
     conn: sqlite3.Connection, slices: list[_Slice], p: Period, settings: Settings, local_only: bool
 ) -> None:
-    lo = (p.first_day.toordinal() - _EPOCH_ORDINAL - 1) * DAY_MS
-    hi = (p.last_day.toordinal() - _EPOCH_ORDINAL + 2) * DAY_MS
+    # Local calls near the period's edges can sit on the UTC day before or after it.
+    lo, hi = p.utc_dates_ms(margin_days=1)
     covered: dict[tuple[str, int], int] = {}
     if not local_only:
         for provider, kind, start_ms in conn.execute(
