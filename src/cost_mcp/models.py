@@ -363,6 +363,31 @@ class AttributionRow(SpendRow):
     reason: str
 
 
+class CoverageDay(Result):
+    """A day a provider's synced report did not simply stand as the total, and the rule that applied."""
+
+    day: str = Field(description="UTC date.")
+    report: Literal["billing", "usage"]
+    rule: Literal["no_rows", "reporting_lag"] = Field(
+        description="'no_rows': the report listed the day with no results; 'reporting_lag': it was synced "
+        "before the day ended plus the provider's reporting lag, so it may be partial."
+    )
+    total_from: Literal["usage report", "local estimates", "partial report"] = Field(
+        description="What the day's total is: a lower layer, or this partial report when nothing else "
+        "covers the day."
+    )
+
+
+class SourceCoverage(Result):
+    """Which days of the period a provider's reports are the total, and which were left to estimates."""
+
+    reporting_lag: str = Field(description="How long after a day ends its reports count as complete.")
+    billed_days: int = Field(0, description="Days the billing report is the total.")
+    usage_days: int = Field(0, description="Days the provider's usage report (priced) is the total.")
+    empty_billed_days: int = Field(0, description="Days the billing report listed with no rows.")
+    estimated_days: list[CoverageDay] = Field(default_factory=list)
+
+
 class SourceStatus(Result):
     """How fresh one data source is."""
 
@@ -372,6 +397,10 @@ class SourceStatus(Result):
     last_success: str | None
     last_error: str | None
     last_refresh: str | None = Field(None, description="What the last refresh brought in.")
+    coverage: SourceCoverage | None = Field(
+        None,
+        description="In spend results: the period's days this provider's reports cover, and why not others.",
+    )
 
 
 class SpendResult(Result):

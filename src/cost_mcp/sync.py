@@ -323,7 +323,8 @@ def record(
     listed it: billed data for today is what the provider says so far, and the next sync replaces
     it. Failure: only the attempt and the error are recorded; the data is left as it was.
     """
-    moment = (now or datetime.now(UTC)).astimezone(UTC).isoformat()
+    when = (now or datetime.now(UTC)).astimezone(UTC)
+    moment = when.isoformat()
     rows: list[SourceSync] = []
     warnings: list[str] = []
     for outcome in outcomes:
@@ -353,7 +354,9 @@ def record(
             detail += f"; {note}"
         with write_transaction(conn):
             for feed in feeds:
-                replace_range(conn, feed.provider, feed.kind, feed.start_ms, feed.end_ms, feed.buckets)
+                replace_range(
+                    conn, feed.provider, feed.kind, feed.start_ms, feed.end_ms, feed.buckets, now=when
+                )
             covered = _union(_states(conn).get(spec.id), start, end)
             conn.execute(
                 """
