@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import sqlite3
 from collections.abc import Iterator
-from datetime import UTC, datetime
+from datetime import UTC, date, datetime
 from decimal import Decimal
 from pathlib import Path
 from typing import Any
@@ -247,3 +247,27 @@ def test_replace_range_keeps_an_unknown_amount_unknown(conn: sqlite3.Connection)
             [Bucket(day, day + DAY_MS, cost_nanos=None), Bucket(day, day + DAY_MS, cost_nanos=5)],
         )
     assert _stored(conn) == [(day, None)]
+
+
+def test_openai_costs_listing_no_day_while_usage_does_is_a_warning(
+    conn: sqlite3.Connection, keys: Settings
+) -> None:
+    usage = {
+        "object": "organization.usage.completions.result",
+        "input_tokens": 1_000_000,
+        "output_tokens": 0,
+        "num_model_requests": 10,
+        "model": "gpt-4o-mini-2024-07-18",
+    }
+    fake = FakeOpenAI({"/v1/organization/usage/completions": {"2026-11-03": [usage]}})
+    fake.listed_until[COSTS] = date(2026, 10, 1)  # the costs report lists none of the days asked
+    result = sync.sync_providers(
+        conn, keys, Pricer(), ["openai"], transport=Router(openai=fake).transport(), now=NOW, days=5
+    )
+    assert any("billing report listed no day while the usage report listed 5" in w for w in result.warnings)
+    answer = spend(conn, keys, ["basis"])
+    assert totals(answer) == {("estimated", "estimated"): Decimal("0.15")}
+    [warning] = [w for w in answer.warnings if "billing report has not listed" in w]
+    assert warning.startswith(
+        "openai: the billing report has not listed 1 day(s) its usage report has (2026-11-03"
+    )

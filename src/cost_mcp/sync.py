@@ -376,6 +376,7 @@ def record(
                 f"{spec.id}: the API listed no day between {_day(window.start_ms)} and "
                 f"{_day(window.end_ms - DAY_MS)}, so no day is marked as synced"
             )
+        warnings += _missing_bill_warning(spec.id, outcome.feeds)
         billed = [f for f in feeds if f.kind == "cost"]
         rows.append(
             _row(
@@ -390,6 +391,19 @@ def record(
             )
         )
     return SyncResult(sources=rows, warnings=warnings)
+
+
+def _missing_bill_warning(source: str, feeds: Sequence[Feed]) -> list[str]:
+    """A billing report that listed no day while the usage report listed some: those days are
+    estimated from usage, which results must say rather than switch quietly."""
+    costs = [f for f in feeds if f.kind == "cost"]
+    usage_days = max((f.days for f in feeds if f.kind == "usage"), default=0)
+    if not costs or any(f.days for f in costs) or not usage_days:
+        return []
+    return [
+        f"{source}: the billing report listed no day while the usage report listed {usage_days}; "
+        "those days are estimated from usage (tokens x list price), not billed"
+    ]
 
 
 def _union(state: _State | None, start: int | None, end: int | None) -> tuple[int | None, int | None]:

@@ -159,7 +159,7 @@ def summaries(
             cov.usage_days += 1
         if rule.reports.get("cost") == "empty":
             cov.empty_billed_days += 1
-        when = date.fromordinal(date(1970, 1, 1).toordinal() + day).isoformat()
+        when = _iso(day)
         top_rank = _ORDER.index(rule.top) if rule.top else len(_ORDER)
         for rank, report in enumerate(_ORDER):
             state = rule.reports.get(report)
@@ -181,6 +181,30 @@ def summaries(
                 )
             )
     return out
+
+
+def missing_bill_warnings(
+    found: dict[tuple[str, int], DayRule], first_day: int, end_day: int, *, usage_only: frozenset[str]
+) -> list[str]:
+    """A warning per provider whose billing report has not listed days its usage report settled
+    (synced past the reporting lag, with rows): those days are estimates, not billed, and say so.
+    ``usage_only`` providers have no billing report to miss."""
+    missing: dict[str, list[int]] = defaultdict(list)
+    for (provider, day), rule in sorted(found.items()):
+        if provider in usage_only or not first_day <= day < end_day:
+            continue
+        if "cost" not in rule.reports and rule.reports.get("usage") == "settled":
+            missing[provider].append(day)
+    return [
+        f"{provider}: the billing report has not listed {len(days)} day(s) its usage report has "
+        f"({_iso(days[0])} to {_iso(days[-1])}); they are estimated from usage, not billed. "
+        "Sync again later, or check the admin key can read costs"
+        for provider, days in sorted(missing.items())
+    ]
+
+
+def _iso(day: int) -> str:
+    return date.fromordinal(date(1970, 1, 1).toordinal() + day).isoformat()
 
 
 def attach(statuses: list[SourceStatus], coverage: dict[str, SourceCoverage]) -> list[SourceStatus]:

@@ -190,6 +190,7 @@ def get_spend(
         by_basis[r.basis] += r.cost_usd
     warnings = _warnings(slices, settings, conn, local_only, dims)
     warnings += _outside_bill_notes(slices)
+    warnings += coverage.missing_bill_warnings(rules, *_utc_day_range(p), usage_only=USAGE_ONLY_SOURCES)
     return SpendResult(
         period=period_info(p),
         total_usd=total,
