@@ -60,6 +60,11 @@ def _parser() -> argparse.ArgumentParser:
             f"--{dim}", action="append", default=None, help=f"only count this {dim} (repeatable)"
         )
     bset.add_argument(
+        "--include-subscriptions",
+        action="store_true",
+        help="count seat fees too (default: usage only, billed and estimated)",
+    )
+    bset.add_argument(
         "--threshold", action="append", default=None, help="alert at this fraction (repeatable)"
     )
     bset.add_argument("--hard", action="store_true", help="check_budget refuses calls that would exceed it")
@@ -402,6 +407,7 @@ def _budget(args: argparse.Namespace) -> int:
                 agents=args.agent or [],
                 projects=args.project or [],
                 sources=args.source or [],
+                basis=["billed", "estimated", "subscription"] if args.include_subscriptions else [],
             )
             budget = budgets.set_budget(
                 conn, args.name, amount, args.period, scope, thresholds, args.hard, args.webhook

@@ -482,6 +482,14 @@ ScopeValues = Annotated[
     list[str] | None,
     Field(max_length=50, description="Only spend with one of these values counts (omit for any)."),
 ]
+BudgetBasis = Annotated[
+    list[Basis] | None,
+    Field(
+        max_length=3,
+        description="What counts: 'billed', 'estimated', 'subscription'. Default: usage (billed and "
+        "estimated); add 'subscription' to count seat fees too.",
+    ),
+]
 Thresholds = Annotated[
     list[Decimal] | None,
     Field(
@@ -501,13 +509,15 @@ OptionalProject = Annotated[
 
 
 class BudgetScope(Result):
-    """Which spend a budget counts; an empty list means any value."""
+    """Which spend a budget counts; an empty list means any value, except ``basis``: empty means
+    usage only (billed and estimated), so seat fees count only when the budget names them."""
 
     providers: list[str] = []
     models: list[str] = []
     agents: list[str] = []
     projects: list[str] = []
     sources: list[str] = []
+    basis: list[Basis] = []
 
 
 class Budget(Result):
@@ -604,7 +614,10 @@ class Forecast(Result):
     days_in_period: int
     burn_rate_period_usd_per_day: USD
     burn_rate_7d_usd_per_day: USD
-    projected_usd: USD = Field(description="Spent so far plus the trailing 7-day rate for the days left.")
+    projected_usd: USD = Field(
+        description="Spent so far, plus the trailing 7-day usage rate for the days left, plus seat fees "
+        "still to come."
+    )
     anomalies: list[Anomaly]
     warnings: list[str]
     alerts: list[str]

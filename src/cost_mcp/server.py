@@ -37,6 +37,7 @@ from cost_mcp.models import (
     AgentName,
     AmountUSD,
     Budget,
+    BudgetBasis,
     BudgetName,
     BudgetPeriod,
     BudgetScope,
@@ -449,6 +450,7 @@ async def set_budget(
     agents: ScopeValues = None,
     projects: ScopeValues = None,
     sources: ScopeValues = None,
+    basis: BudgetBasis = None,
     thresholds: Thresholds = None,
     hard: Annotated[bool, Field(description="Refuse calls in check_budget that would exceed it.")] = False,
     webhook_url: Annotated[
@@ -461,6 +463,7 @@ async def set_budget(
     the configured timezone and week start, not a rolling window. Alerts fire once per period at
     each threshold (default 50%, 80%, 100%) and ride in the next result's alerts[]; a hard budget
     makes check_budget refuse a call that would go over. Setting an existing name replaces it.
+    A budget counts usage (billed and estimated); seat fees only with basis including "subscription".
 
     Example: set_budget(name="agents-daily", amount_usd=5, period="day", agents=["researcher"], hard=true)
     """
@@ -470,6 +473,7 @@ async def set_budget(
         agents=agents or [],
         projects=projects or [],
         sources=sources or [],
+        basis=basis or [],
     )
 
     def work(conn: sqlite3.Connection, _state: AppState) -> Budget:

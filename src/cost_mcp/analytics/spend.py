@@ -163,12 +163,14 @@ def get_spend(
     filters: Filters | None = None,
     *,
     take_alerts: bool = True,
+    today: date | None = None,
 ) -> SpendResult:
     """Total and breakdown of spend in period ``p``.
 
     Rows carry one basis each and sum exactly to the total; attribution rows explain billed
     totals without being added to them. With ``take_alerts`` the result carries (and consumes)
-    the budget alerts not shown yet.
+    the budget alerts not shown yet. Subscription fees count up to ``today`` (default: today in
+    the period's timezone): the days still to come are for projections (:func:`fees_ahead`).
     """
     filters = filters or Filters()
     dims = _check_dims(group_by)
@@ -179,7 +181,7 @@ def get_spend(
     local_only = bool(filters.agents or filters.sessions)
     if not local_only:
         slices += _bucket_slices(conn, p, dims, filters)
-        slices += _subscription_slices(conn, p, dims, filters)
+        slices += _subscription_slices(conn, p, dims, filters, today or _today(p))
     rules = _apply_precedence(conn, slices, p, settings, local_only)
     if filters.basis:
         slices = [s for s in slices if s.basis in filters.basis]
@@ -398,9 +400,23 @@ def _outside_bill_sql() -> tuple[str, list[object]]:
     return f"(kind = 'usage' AND ({cases or '0'}))", args
 
 
+def _today(p: Period) -> date:
+    return datetime.now(p.tz).date()
+
+
+def fees_ahead(conn: sqlite3.Connection, p: Period, filters: Filters, today: date) -> Decimal:
+    """Subscription fees on the days of ``p`` after ``today``: what a projection adds to the spend
+    so far, since get_spend counts a seat's fee only on days that have come."""
+    if filters.basis and "subscription" not in filters.basis:
+        return Decimal(0)
+    future = _subscription_slices(conn, p, (), filters, p.last_day)
+    return from_nanos(sum(s.cost_nanos for s in future if s.local_day > today))
+
+
 def _subscription_slices(
-    conn: sqlite3.Connection, p: Period, dims: Sequence[str], filters: Filters
+    conn: sqlite3.Connection, p: Period, dims: Sequence[str], filters: Filters, until: date
 ) -> list[_Slice]:
+    """A seat's daily share of its fee on each day of ``p`` up to ``until``."""
     if filters.models or filters.projects:
         return []  # a seat fee belongs to no model or project
     slices: list[_Slice] = []
@@ -420,7 +436,7 @@ def _subscription_slices(
             "agent": None,
             "session": None,
         }
-        for day, nanos in subscriptions.daily_nanos(sub, p.first_day, p.last_day):
+        for day, nanos in subscriptions.daily_nanos(sub, p.first_day, min(p.last_day, until)):
             slices.append(
                 _Slice(
                     layer=SUBSCRIPTION_LAYER,
