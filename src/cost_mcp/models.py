@@ -541,9 +541,13 @@ class BudgetState(Result):
     spent_usd: USD
     remaining_usd: USD
     percent: float
-    projected_usd: USD = Field(description="Spend at the end of the period at the current rate.")
+    projected_usd: USD = Field(
+        description="Spend at the end of the period: usage at the current rate, plus seat fees to come "
+        "when the budget counts them."
+    )
     status: BudgetStatusName
     fired_thresholds: list[Decimal]
+    unpriced_requests: int = Field(0, description="Calls in scope with no known price (not in spent).")
 
 
 class BudgetStatusResult(Result):

@@ -212,6 +212,7 @@ def state_of(conn: sqlite3.Connection, settings: Settings, budget: Budget, now: 
         projected_usd=max(projected, spent),
         status=_status(budget, spent, projected),
         fired_thresholds=sorted(fired),
+        unpriced_requests=sum(r.unpriced_requests for r in result.rows),
     )
 
 
