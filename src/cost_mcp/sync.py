@@ -320,8 +320,9 @@ def record(
     Success: every feed replaces its covered days (marking them covered, even with no spend, which
     is what makes billed data the total for those days), and the source's state records the
     success, the covered range and a one-line summary. Today counts as covered when the provider
-    listed it: billed data for today is what the provider says so far, and the next sync replaces
-    it. Failure: only the attempt and the error are recorded; the data is left as it was.
+    listed it, synced at ``now``: get_spend treats a day synced within its provider's reporting lag
+    (or listed with no rows) as partial (analytics/coverage.py), and the next sync replaces it.
+    Failure: only the attempt and the error are recorded; the data is left as it was.
     """
     when = (now or datetime.now(UTC)).astimezone(UTC)
     moment = when.isoformat()

@@ -4,6 +4,8 @@ Three layers can describe the same provider-day: billed amounts from a cost API,
 a provider's usage API (priced here), and calls recorded locally (Claude Code logs, record_usage).
 For each provider and UTC day, the highest layer that has been synced is the total; the layers
 under it only *attribute* (which agent, session or project), and are returned apart, never added.
+A synced report with no rows for the day, or synced within its reporting lag, does not replace what
+is below it (see analytics/coverage.py).
 Provider APIs report UTC days, so their amounts sit on their UTC date; local calls sit on their
 local date in the requested timezone.
 """
