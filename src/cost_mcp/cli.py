@@ -10,6 +10,7 @@ import sqlite3
 import sys
 from collections.abc import Sequence
 from decimal import Decimal
+from pathlib import Path
 
 from rich.console import Console
 from rich.table import Table
@@ -168,10 +169,24 @@ def _serve() -> int:
     # Fail before the MCP handshake with a message a person can act on (hosts show stderr).
     settings = load_settings()
     connect(settings.db).close()
+    if sys.stdin.isatty():
+        # A person typed `cost-mcp` in a terminal: without this it would wait silently for MCP messages.
+        print(
+            "cost-mcp is an MCP server and is waiting for a client on stdin (Ctrl-C to quit).\n"
+            "To see your spend run `cost-mcp report`; to add it to Claude Code run\n"
+            f"`claude mcp add cost-mcp -- {_command_path()}`.",
+            file=sys.stderr,
+        )
     from cost_mcp.server import run_stdio
 
     run_stdio()
     return 0
+
+
+def _command_path() -> str:
+    """The absolute path of this `cost-mcp` command: hosts start servers without the user's PATH."""
+    script = Path(sys.executable).parent / "cost-mcp"
+    return str(script) if script.exists() else "cost-mcp"
 
 
 def _doctor(args: argparse.Namespace) -> int:
