@@ -196,3 +196,15 @@ def test_serve_on_a_pipe_keeps_stderr_quiet_of_the_hint() -> None:
     )
     assert "waiting for a client" not in proc.stderr
     assert proc.stdout == ""
+
+
+@pytest.mark.usefixtures("home")
+def test_a_bad_setting_is_one_line_in_report_and_doctor() -> None:
+    report = run("report", env={"COST_MCP_TIMEZONE": "Paris"})
+    assert report.returncode == 0, report.stderr
+    assert "Traceback" not in report.stderr
+    warning = [line for line in report.stderr.splitlines() if "COST_MCP_TIMEZONE" in line]
+    assert warning == [warning[0]] and "Europe/Paris" in warning[0]
+    doctor = run("doctor", env={"COST_MCP_TIMEZONE": "Paris"})
+    assert doctor.returncode == 1 and "Traceback" not in doctor.stderr
+    assert "COST_MCP_TIMEZONE='Paris'" in doctor.stdout
