@@ -36,7 +36,7 @@ def total(
     conn: sqlite3.Connection, settings: Settings, start: str, end: str, **filters: list[str]
 ) -> Decimal:
     p = resolve(settings, None, start, end, None)
-    return get_spend(conn, settings, p, [], Filters(**filters), today=LATER).total_usd  # type: ignore[arg-type]
+    return get_spend(conn, settings, p, [], Filters(**filters), today=LATER).total_usd
 
 
 def test_this_month_so_far_counts_only_the_days_that_have_come(
