@@ -25,6 +25,7 @@ than failing or pretending to be complete.
 
 from __future__ import annotations
 
+import json
 from collections.abc import Iterable
 from dataclasses import dataclass
 from datetime import UTC, date, datetime
@@ -145,16 +146,16 @@ async def account_usage_today(client: ProviderClient) -> int:
     counted: set[str] = set()
     total = 0
     for workspace in [None, *await workspace_ids(client)]:
-        for digest, nanos in await _workspace_keys(client, workspace):
-            if digest and digest in counted:
+        for identity, nanos in await _workspace_keys(client, workspace):
+            if identity in counted:
                 continue
-            counted.add(digest)
+            counted.add(identity)
             total += nanos
     return total
 
 
 async def _workspace_keys(client: ProviderClient, workspace: str | None) -> list[tuple[str, int]]:
-    """(hash, usage_daily nano-USD) of every key of one workspace (None: the default listing).
+    """(identity, usage_daily nano-USD) of every key of one workspace (None: the default listing).
 
     /keys pages by ``offset`` with no "more" flag, so pages are read until one comes back empty. A
     key hash seen twice means the offset was not honoured: summing on would count keys twice.
@@ -179,7 +180,9 @@ async def _workspace_keys(client: ProviderClient, workspace: str | None) -> list
                     "than count it twice"
                 )
             seen.add(digest)
-            keys_found.append((digest, amount_nanos(key.get("usage_daily"), f"{KEYS_PATH} usage_daily")))
+            # A key without a hash (the spec requires one) is told apart by its whole entry.
+            identity = digest or json.dumps(key, sort_keys=True, default=str)
+            keys_found.append((identity, amount_nanos(key.get("usage_daily"), f"{KEYS_PATH} usage_daily")))
         offset += len(keys)
     raise ProviderResponseError(f"{KEYS_PATH} still had keys after {MAX_PAGES} pages; stopped")
 
