@@ -15,7 +15,7 @@ import pytest
 from cost_mcp import sync
 from cost_mcp.analytics.spend import get_spend, resolve
 from cost_mcp.config import Settings, load_settings
-from cost_mcp.models import CoverageDay, SourceCoverage, SpendResult
+from cost_mcp.models import CoverageDay, SourceCoverage, SpendResult, SyncResult
 from cost_mcp.pricing import Pricer
 from cost_mcp.sources import anthropic
 from cost_mcp.sources.claude_code import ingest
@@ -62,11 +62,12 @@ def claude_code_call(home: Path, conn: sqlite3.Connection, settings: Settings, t
     ingest(conn, settings, Pricer())
 
 
-def run_sync(conn: sqlite3.Connection, settings: Settings, router: Router, provider: str) -> None:
+def run_sync(conn: sqlite3.Connection, settings: Settings, router: Router, provider: str) -> SyncResult:
     result = sync.sync_providers(
         conn, settings, Pricer(), [provider], transport=router.transport(), now=NOW, days=5
     )
     assert all(r.ok for r in result.sources), result
+    return result
 
 
 def spend(conn: sqlite3.Connection, settings: Settings, group_by: list[str]) -> SpendResult:
@@ -153,28 +154,15 @@ def test_a_day_synced_after_its_lag_is_the_total(
 ) -> None:
     claude_code_call(home, conn, keys, "2026-11-04T09:00:00.000Z", "r4")
     day = ms("2026-11-04")
-    with write_transaction(conn):
-        # Synced 30 minutes after the day ended: inside Anthropic's one-hour lag.
-        replace_range(
-            conn,
-            "anthropic",
-            "cost",
-            day,
-            day + DAY_MS,
-            [Bucket(day, day + DAY_MS, cost_nanos=5_000_000_000)],
-            now=datetime(2026, 11, 5, 0, 30, tzinfo=UTC),
-        )
+
+    def bill_synced_at(when: datetime) -> None:
+        with write_transaction(conn):
+            bucket = Bucket(day, day + DAY_MS, cost_nanos=5_000_000_000)
+            replace_range(conn, "anthropic", "cost", day, day + DAY_MS, [bucket], now=when)
+
+    bill_synced_at(datetime(2026, 11, 5, 0, 30, tzinfo=UTC))  # inside Anthropic's one-hour lag
     assert spend(conn, keys, []).total_usd == Decimal("0.018")
-    with write_transaction(conn):
-        replace_range(
-            conn,
-            "anthropic",
-            "cost",
-            day,
-            day + DAY_MS,
-            [Bucket(day, day + DAY_MS, cost_nanos=5_000_000_000)],
-            now=datetime(2026, 11, 5, 1, 0, tzinfo=UTC),
-        )
+    bill_synced_at(datetime(2026, 11, 5, 1, 0, tzinfo=UTC))
     result = spend(conn, keys, [])
     assert result.total_usd == Decimal("5")
     assert coverage(result, "anthropic").billed_days == 1
@@ -196,7 +184,9 @@ def test_priority_tier_usage_is_counted_on_top_of_the_bill(conn: sqlite3.Connect
             },
         }
     )
-    run_sync(conn, keys, Router(anthropic=fake), "anthropic")
+    synced = run_sync(conn, keys, Router(anthropic=fake), "anthropic")
+    [row] = [r for r in synced.sources if r.source == "anthropic"]
+    assert row.note and "Priority Tier usage $3.00" in row.note and "not in cost_report" in row.note
     result = spend(conn, keys, ["basis"])
     assert totals(result) == {("billed", "billed"): Decimal("2.5"), ("estimated", "estimated"): Decimal("3")}
     assert result.total_usd == Decimal("5.5")

@@ -13,7 +13,7 @@ when it can be trusted to be whole:
 
 Anthropic's Priority Tier is not in its cost report (usage-cost API FAQ: "Priority Tier costs use a
 different billing model and are not included in the cost endpoint"): usage rows in those tiers are
-counted as estimated on top of a billed day (:data:`OUTSIDE_BILL`).
+counted as estimated on top of a billed day (:data:`~cost_mcp.store.buckets.OUTSIDE_BILL`).
 
 Every result's ``sources[]`` says, per provider, how many days each report was the total and which
 days were left to estimates, and why (:class:`~cost_mcp.models.SourceCoverage`).
@@ -52,8 +52,6 @@ REPORTING_LAG: dict[str, timedelta] = {
 than that is partial (see the module docstring)."""
 DEFAULT_LAG = timedelta(hours=6)
 
-OUTSIDE_BILL: dict[str, frozenset[str]] = {"anthropic": frozenset({"priority", "priority_on_demand"})}
-"""Per provider, usage service tiers its billing report leaves out: counted on top of the bill."""
 
 _REPORT_NAME = {"cost": "billing", "usage": "usage"}
 _ORDER: tuple[Report, ...] = ("cost", "usage")

@@ -37,7 +37,7 @@ from cost_mcp.models import (
 from cost_mcp.money import format_usd, from_nanos
 from cost_mcp.periods import Period, bucket_start, iso_utc, resolve_period, to_ms
 from cost_mcp.store import rollup
-from cost_mcp.store.buckets import ATTRIBUTION_ONLY, DAY_MS
+from cost_mcp.store.buckets import ATTRIBUTION_ONLY, DAY_MS, OUTSIDE_BILL
 
 QH_MS = rollup.QUARTER_HOUR_MS
 LOCAL_LAYER, USAGE_LAYER, BILLED_LAYER, SUBSCRIPTION_LAYER = 0, 1, 2, 3
@@ -391,13 +391,13 @@ def _bucket_slices(
 
 
 def _outside_bill_sql() -> tuple[str, list[object]]:
-    """A 0/1 column: a usage row in a tier its provider's bill leaves out (coverage.OUTSIDE_BILL)."""
+    """A 0/1 column: a usage row in a tier its provider's bill leaves out (OUTSIDE_BILL)."""
     cases = " OR ".join(
         f"(provider = ? AND service_tier IN ({', '.join('?' * len(tiers))}))"
-        for tiers in coverage.OUTSIDE_BILL.values()
+        for tiers in OUTSIDE_BILL.values()
     )
     args: list[object] = []
-    for provider, tiers in coverage.OUTSIDE_BILL.items():
+    for provider, tiers in OUTSIDE_BILL.items():
         args += [provider, *sorted(tiers)]
     return f"(kind = 'usage' AND ({cases or '0'}))", args
 

@@ -20,6 +20,9 @@ CLAUDE_CODE_PROVIDER = "anthropic-claude-code"
 report, its usage report and the local Claude Code logs already count."""
 ATTRIBUTION_ONLY: frozenset[str] = frozenset({CLAUDE_CODE_PROVIDER})
 """Bucket providers whose amounts only say who spent; they are never added to a total."""
+OUTSIDE_BILL: dict[str, frozenset[str]] = {"anthropic": frozenset({"priority", "priority_on_demand"})}
+"""Per provider, the usage service tiers its billing report leaves out (Anthropic: "Priority Tier
+costs use a different billing model and are not included in the cost endpoint"), counted on top."""
 
 
 @dataclass(frozen=True, slots=True)
