@@ -321,7 +321,9 @@ async def get_spend(
     cost?". Billed numbers from provider APIs are the truth where synced; elsewhere tokens x list
     price ("estimated"); hand-registered seats are "subscription". Each row has one basis and rows
     sum to total_usd; estimates for days that billed data covers are listed under attribution
-    (not added). Check `warnings` (unpriced models, stale sources) and `sources` (freshness).
+    (not added). A billed day with no rows, or younger than the provider's reporting lag, leaves
+    local estimates in the total; `sources[].coverage` says which days each report covers and why.
+    Seat fees count up to today. Check `warnings` (unpriced models, stale sources) and `sources`.
     Defaults: this_month, no grouping, the configured timezone. For per-model detail with trends
     use model_breakdown; for one Claude Code session use session_usage.
 
