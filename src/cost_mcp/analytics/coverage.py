@@ -73,15 +73,13 @@ class DayRule:
     """Whether calls recorded locally exist for the day (None: not looked up, not needed)."""
 
     def reason(self, provider: str, report: Report) -> str:
-        """Why ``report``, synced for this day, is not its total."""
-        name = _REPORT_NAME[report]
+        """Why rows of ``report`` for this day only attribute: synced within the reporting lag while
+        a layer below it has data (a report without rows has nothing to attribute)."""
         total = "the provider's usage report is" if self.top == "usage" else "local estimates are"
-        if self.reports.get(report) == "lagging":
-            return (
-                f"{provider} {name} data for this day was synced within its {_hours(lag(provider))} "
-                f"reporting lag and may be partial; {total} the total"
-            )
-        return f"{provider} {name} report lists no rows for this day; {total} the total"
+        return (
+            f"{provider} {_REPORT_NAME[report]} data for this day was synced within its "
+            f"{_hours(lag(provider))} reporting lag and may be partial; {total} the total"
+        )
 
 
 def rules(
