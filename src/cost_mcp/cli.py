@@ -31,6 +31,8 @@ EXIT_USAGE = 2
 
 
 def _parser() -> argparse.ArgumentParser:
+    from cost_mcp.sources import registry  # the provider list, for `sync --provider`
+
     parser = argparse.ArgumentParser(
         prog="cost-mcp",
         description="Know, to the cent, what your AI use costs. With no command, serves MCP on stdio.",
@@ -102,13 +104,12 @@ def _parser() -> argparse.ArgumentParser:
     srem.add_argument("name")
     syn = sub.add_parser(
         "sync",
-        help="fetch billed costs and usage from provider APIs now (OpenAI, Anthropic, OpenRouter, "
-        "Groq, Cursor)",
+        help=f"fetch billed costs and usage from provider APIs now ({registry.provider_names()})",
     )
     syn.add_argument(
         "--provider",
         action="append",
-        choices=("openai", "anthropic", "openrouter", "groq", "cursor"),
+        choices=[p.id for p in registry.providers()],
         dest="providers",
         help="sync only this provider (repeatable; default: every configured one)",
     )
@@ -229,9 +230,9 @@ def _doctor(args: argparse.Namespace) -> int:
     out.print(f"claude code   billed as {report.claude_code_billing}")
     out.print(f"env file      {report.env_file}")
     out.print(f"prices file   {report.prices_file}: {report.prices_status}")
-    keys = Table("provider", "key variable", "key", "from", "API origin", box=None)
+    keys = Table("provider", "key variable", "key", "from", "API origin", "also needs", box=None)
     for p in report.providers:
-        keys.add_row(p.provider, p.env_var, p.masked or "-", p.origin, p.base_url)
+        keys.add_row(p.provider, p.env_var, p.masked or "-", p.origin, p.base_url, ", ".join(p.needs) or "-")
     out.print(keys)
     for root in report.claude_log_roots:
         found = f"{root.jsonl_files} log file(s)" if root.projects_dir_found else "no projects/ folder"

@@ -8,10 +8,11 @@ from collections.abc import Mapping, Sequence
 from pathlib import Path
 
 from cost_mcp import __version__
-from cost_mcp.config import PROVIDERS, Settings, default_env_file, key_origin, mask_secret
+from cost_mcp.config import Settings, default_env_file, key_origin, mask_secret
 from cost_mcp.errors import CostMcpError
 from cost_mcp.models import DoctorReport, KeyStatus, LogRoot
 from cost_mcp.pricing import GENAI_PRICES_VERSION, load_overrides
+from cost_mcp.sources import registry
 from cost_mcp.store.migrations import MIGRATIONS
 
 _SCAN_LIMIT = 100_000
@@ -43,8 +44,9 @@ def diagnose(
             masked=mask_secret(key) if key is not None else None,
             origin=key_origin(spec.key_env, environ, env_file),
             base_url=settings.provider_base_url(spec.id),
+            needs=[n for n in settings.provider_missing(spec.id) if n != spec.key_env],
         )
-        for spec in PROVIDERS
+        for spec in registry.providers()
     ]
     roots = [_log_root(root) for root in settings.claude_roots()]
     if not any(r.projects_dir_found for r in roots):
