@@ -34,6 +34,11 @@ ANTHROPIC_KEY = "sk-ant-admin01-TESTKEY-anthropic-0123456789"
 OPENROUTER_KEY = "sk-or-v1-TESTKEY-openrouter-0123456789"
 GROQ_KEY = "gsk_TESTKEY_groq_0123456789"
 CURSOR_KEY = "key_TESTKEY_cursor_0123456789"
+AZURE_SECRET = "azsecret~TESTKEY-azure-0123456789"
+AZURE_TENANT = "00000000-0000-0000-0000-0000000000aa"
+AZURE_CLIENT = "00000000-0000-0000-0000-00000000c11e"
+AZURE_TOKEN = "eyJ0eXAiOiJKV1QiLCJhbGciOiJSUzI1NiJ9.TESTTOKEN-azure.c2lnbmF0dXJl"
+AZURE_SCOPE = "/subscriptions/00000000-0000-0000-0000-000000000001"
 DEFAULT_WORKSPACE = "0df9e665-d932-5740-b2c7-b52af166bc11"
 
 Scripted = httpx2.Response | Callable[[httpx2.Request], httpx2.Response]
@@ -367,6 +372,105 @@ class FakeCursor(FakeApi):
         )
 
 
+class FakeAzure(FakeApi):
+    """Entra ID's token endpoint (client credentials) and Cost Management's query API.
+
+    The query answer is the documented envelope (tests/fixtures/providers/azure_query_documented.json,
+    from azure-rest-api-specs' 2025-03-01 examples) with the columns our query groups by; ``rows``
+    are ``(yyyy-mm-dd, resource id, meter, cost, currency)``, served for the days the body's
+    timePeriod asks for, ``page_size`` a page, further pages behind ``properties.nextLink``
+    (``$skiptoken``), POSTed with the same body. ``columns`` reorders the columns (rows are mapped
+    by name). ``tokens`` counts the token requests.
+    """
+
+    key = AZURE_SECRET
+    QUERY = f"{AZURE_SCOPE}/providers/Microsoft.CostManagement/query"
+    TOKEN = f"/{AZURE_TENANT}/oauth2/v2.0/token"
+
+    def __init__(
+        self,
+        rows: list[tuple[str, str, str, Any, str]] | None = None,
+        page_size: int = 2,
+        columns: tuple[str, ...] = ("Cost", "UsageDate", "ResourceId", "Meter", "Currency"),
+    ) -> None:
+        super().__init__(page_size=page_size)
+        self.rows = rows or []
+        self.columns = columns
+        self.tokens = 0
+
+    def authorised(self, request: httpx2.Request) -> bool:
+        if request.url.path == self.TOKEN:
+            return True  # the form is checked in answer(), as Entra ID does
+        return request.headers.get("authorization") == f"Bearer {AZURE_TOKEN}"
+
+    def unauthorised(self) -> httpx2.Response:
+        return json_response(
+            401,
+            {"error": {"code": "InvalidAuthenticationToken", "message": "The access token is invalid."}},
+        )
+
+    def answer(self, request: httpx2.Request) -> httpx2.Response:
+        if request.url.path == self.TOKEN:
+            self.tokens += 1
+            form = dict(httpx2.QueryParams(request.content.decode()))
+            if (
+                form.get("grant_type") != "client_credentials"
+                or form.get("client_id") != AZURE_CLIENT
+                or form.get("client_secret") != AZURE_SECRET
+                or form.get("scope") != "https://management.azure.com/.default"
+            ):
+                return json_response(401, fixture("azure_token_error_401.json"))
+            return json_response(
+                200,
+                {
+                    "token_type": "Bearer",
+                    "expires_in": 3599,
+                    "ext_expires_in": 3599,
+                    "access_token": AZURE_TOKEN,
+                },
+            )
+        if request.url.path != self.QUERY or request.method != "POST":
+            return json_response(404, {"error": {"code": "NotFound", "message": "no such scope"}})
+        body = json.loads(request.content)
+        period = body["timePeriod"]
+        first = date.fromisoformat(period["from"][:10])
+        last = date.fromisoformat(period["to"][:10])
+        wanted = [r for r in self.rows if first <= date.fromisoformat(r[0]) <= last]
+        skip = int(request.url.params.get("$skiptoken", "0"))
+        chunk = wanted[skip : skip + self.page_size]
+        more = skip + self.page_size < len(wanted)
+        origin = f"{request.url.scheme}://{request.url.netloc.decode()}"
+        envelope = fixture("azure_query_documented.json")
+        del envelope["_source"]
+        by_name = {"Cost": "Number", "UsageDate": "Number", "ResourceId": "String", "Meter": "String"}
+        envelope["properties"]["columns"] = [
+            {"name": c, "type": by_name.get(c, "String")} for c in self.columns
+        ]
+        envelope["properties"]["rows"] = [
+            [
+                {
+                    "Cost": cost,
+                    "UsageDate": int(day.replace("-", "")),
+                    "ResourceId": resource,
+                    "Meter": meter,
+                    "Currency": currency,
+                }[c]
+                for c in self.columns
+            ]
+            for day, resource, meter, cost, currency in chunk
+        ]
+        envelope["properties"]["nextLink"] = (
+            f"{origin}{self.QUERY}?api-version=2025-03-01&$skiptoken={skip + self.page_size}"
+            if more
+            else None
+        )
+        return httpx2.Response(
+            200,
+            content=json.dumps(envelope).encode(),
+            headers={"content-type": "application/json"},
+        )
+
+
 class Router:
     """One handler for every fake, routed by path, so one transport or server can serve them all."""
 
@@ -377,12 +481,14 @@ class Router:
         openrouter: FakeOpenRouter | None = None,
         groq: FakeGroq | None = None,
         cursor: FakeCursor | None = None,
+        azure: FakeAzure | None = None,
     ) -> None:
         self.openai = openai or FakeOpenAI()
         self.anthropic = anthropic or FakeAnthropic()
         self.openrouter = openrouter or FakeOpenRouter(datetime.now(UTC).date())
         self.groq = groq or FakeGroq()
         self.cursor = cursor or FakeCursor()
+        self.azure = azure or FakeAzure()
 
     def handle(self, request: httpx2.Request) -> httpx2.Response:
         path = request.url.path
@@ -395,6 +501,8 @@ class Router:
             fake = self.groq
         elif path.startswith("/teams/"):
             fake = self.cursor
+        elif "/oauth2/" in path or "Microsoft.CostManagement" in path:
+            fake = self.azure
         else:
             fake = self.openai
         return fake.handle(request)

@@ -276,6 +276,6 @@ ENTRY = Provider(
     basis="billed",
     fetches="Cost Management actual cost per day, resource and meter (USD; other currencies noted)",
     min_ttl_seconds=MIN_TTL_SECONDS,
-    rate_limit="a few queries a minute per scope; 429 retry headers honoured; synced at most hourly",
+    rate_limit="a few queries a minute per scope; its 429 retry headers honoured",
     reporting_lag=REPORTING_LAG,
 )

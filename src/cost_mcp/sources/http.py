@@ -276,8 +276,9 @@ class ProviderClient:
                     elif body is None:
                         response = await self._client.request(method, path, params=list(params))
                     else:
+                        # No params at all (not an empty list) keeps a paging link's own query.
                         response = await self._client.request(
-                            method, path, params=list(params), json=dict(body)
+                            method, path, params=list(params) or None, json=dict(body)
                         )
                     return self._decode(path, response)
         except RetryableStatus as exc:

@@ -90,7 +90,7 @@ PROVIDERS: tuple[Provider, ...] = (
         basis="billed",
         fetches="charged usage events per day, member and model; the cycle's team spend",
         min_ttl_seconds=cursor.MIN_TTL_SECONDS,
-        rate_limit="60 / 20 requests a minute, paced; synced at most hourly",
+        rate_limit="60 / 20 requests a minute, paced",
         # Admin API: "Data is aggregated at the hourly level".
         reporting_lag=timedelta(hours=1),
     ),
@@ -119,7 +119,9 @@ def provider_names(*, basis: str | None = None) -> str:
 
 
 def _ttl(spec: Provider) -> str:
-    return f"at most every {spec.min_ttl_seconds // 60} min" if spec.min_ttl_seconds else "TTL"
+    if spec.min_ttl_seconds:
+        return f"automatic sync at most every {spec.min_ttl_seconds // 60} min"
+    return "automatic sync after the TTL"
 
 
 def _lag(spec: Provider) -> str:

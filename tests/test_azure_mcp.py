@@ -1,0 +1,93 @@
+"""Azure OpenAI end to end: a fake Entra ID and Cost Management on 127.0.0.1, reached over real HTTP
+through the configured origins, synced by the sync_providers tool of the in-memory MCP client."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from datetime import UTC, date, datetime, timedelta
+from pathlib import Path
+
+import pytest
+from mcp import Client
+
+from tests.sources.fake_providers import (
+    AZURE_CLIENT,
+    AZURE_SCOPE,
+    AZURE_SECRET,
+    AZURE_TENANT,
+    AZURE_TOKEN,
+    FakeAzure,
+    Router,
+    local_server,
+)
+
+pytestmark = pytest.mark.anyio
+RES = f"{AZURE_SCOPE}/resourceGroups/ai/providers/Microsoft.CognitiveServices/accounts/prod-openai"
+
+
+def ago(days: int) -> date:
+    return datetime.now(UTC).date() - timedelta(days=days)
+
+
+@pytest.fixture
+def azure(home: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[Router]:
+    fake = FakeAzure(
+        [
+            (ago(2).isoformat(), RES, "gpt-4o Input global Tokens", 1.5, "USD"),
+            (ago(2).isoformat(), RES, "gpt-4o Output global Tokens", 0.25, "USD"),
+            (ago(1).isoformat(), RES, "gpt-4o Input global Tokens", 2, "USD"),
+            (ago(1).isoformat(), RES + "-eu", "gpt-4o Input global Tokens", 9.99, "EUR"),
+        ],
+        page_size=2,
+    )
+    router = Router(azure=fake)
+    with local_server(router) as url:
+        monkeypatch.setenv("AZURE_TENANT_ID", AZURE_TENANT)
+        monkeypatch.setenv("AZURE_CLIENT_ID", AZURE_CLIENT)
+        monkeypatch.setenv("AZURE_CLIENT_SECRET", AZURE_SECRET)
+        monkeypatch.setenv("COST_MCP_AZURE_SCOPE", AZURE_SCOPE)
+        monkeypatch.setenv("COST_MCP_AZURE_BASE_URL", url)
+        monkeypatch.setenv("COST_MCP_AZURE_TOKEN_URL", url)
+        yield router
+
+
+async def test_sync_providers_syncs_azure_and_get_spend_counts_usd_only(azure: Router) -> None:
+    from cost_mcp.server import mcp
+
+    async with Client(mcp, raise_exceptions=True) as client:
+        tools = {t.name: t for t in (await client.list_tools()).tools}
+        assert "Azure OpenAI" in (tools["sync_providers"].description or "")
+        synced = await client.call_tool("sync_providers", {"providers": ["azure"], "days": 5})
+        spend = await client.call_tool("get_spend", {"period": "last_7_days", "group_by": ["provider"]})
+    data = synced.structured_content
+    assert data is not None
+    [row] = data["sources"]
+    assert row["ok"] is True and row["source"] == "azure"
+    assert row["billed_usd"] == 3.75
+    assert row["note"] == "billed in EUR, not in USD totals: EUR 9.99 over 1 day(s)"
+    assert azure.azure.tokens == 1
+    assert len(azure.azure.calls(FakeAzure.QUERY)) == 2  # 3 rows of the window, 2 a page
+    spent = spend.structured_content
+    assert spent is not None
+    assert {(r["group"]["provider"], r["basis"]): r["cost_usd"] for r in spent["rows"]} == {
+        ("azure", "billed"): 3.75
+    }
+    [status] = [s for s in spent["sources"] if s["source"] == "azure"]
+    assert "EUR 9.99" in status["last_refresh"]
+    text = str(data) + str(spent)
+    assert AZURE_SECRET not in text and AZURE_TOKEN not in text
+
+
+async def test_a_wrong_secret_fails_the_source_and_names_the_variables(
+    azure: Router, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv("AZURE_CLIENT_SECRET", "not-the-secret-0123456789")
+    from cost_mcp.server import mcp
+
+    async with Client(mcp, raise_exceptions=True) as client:
+        synced = await client.call_tool("sync_providers", {"providers": ["azure"]})
+    data = synced.structured_content
+    assert data is not None
+    [row] = data["sources"]
+    assert row["ok"] is False and "AZURE_CLIENT_SECRET" in row["error"]
+    assert "not-the-secret" not in str(data)
