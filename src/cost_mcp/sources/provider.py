@@ -28,7 +28,7 @@ TokenExchange = Callable[["ProviderClient", Mapping[str, str]], Awaitable[str]]
 provider's own client (so it has the same retry policy, deadline and scrubbing)."""
 FetchFn = Callable[["ProviderClient", "Pricer", "Window"], Awaitable[list["Feed"]]]
 Basis = Literal["billed", "estimated"]
-AuthKind = Literal["key header", "HTTP Basic", "OAuth client credentials"]
+AuthKind = Literal["key header", "HTTP Basic", "OAuth client credentials", "service account (signed JWT)"]
 
 
 @dataclass(frozen=True)
@@ -74,6 +74,8 @@ class Provider:
     settings: tuple[Setting, ...] = ()
     token: TokenExchange | None = None
     default_token_url: str = ""
+    credential: str = ""
+    """How messages name the credential when "a key" would mislead (a key file, a client secret)."""
     min_ttl_seconds: int = 0
     """Raises the TTL of automatic refreshes for an API that asks to be polled less often."""
     rate_limit: str = ""
@@ -84,6 +86,8 @@ class Provider:
     @property
     def key_noun(self) -> str:
         """How messages name the credential: "an admin key" where the provider has admin keys apart."""
+        if self.credential:
+            return self.credential
         if self.token is not None:
             return "a client secret"
         return "an admin key" if "ADMIN" in self.key_env else "a key"

@@ -11,7 +11,7 @@ from __future__ import annotations
 
 from datetime import timedelta
 
-from cost_mcp.sources import anthropic, azure, cursor, groq, openai, openrouter
+from cost_mcp.sources import anthropic, azure, cursor, google, groq, openai, openrouter
 from cost_mcp.sources.provider import Provider, Setting, SourceFetch
 from cost_mcp.store.buckets import CLAUDE_CODE_PROVIDER
 
@@ -95,6 +95,7 @@ PROVIDERS: tuple[Provider, ...] = (
         reporting_lag=timedelta(hours=1),
     ),
     azure.ENTRY,
+    google.ENTRY,
 )
 
 
