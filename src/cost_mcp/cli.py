@@ -120,6 +120,15 @@ def _parser() -> argparse.ArgumentParser:
         help="fetch the last N UTC days again (default: what is not synced yet plus the last 3)",
     )
     syn.add_argument("--json", action="store_true", help="machine-readable output")
+    imp = sub.add_parser("import", help="import a provider's billing file into the ledger")
+    isub = imp.add_subparsers(dest="import_kind", metavar="KIND", required=True)
+    gb = isub.add_parser(
+        "google-billing",
+        help="a Cloud Billing CSV export (Gemini API, Vertex AI rows): replaces Google's days in the file",
+    )
+    gb.add_argument("file", type=Path, metavar="FILE.csv")
+    gb.add_argument("--currency", help="the amounts' currency when the file has no currency column")
+    gb.add_argument("--json", action="store_true", help="machine-readable output")
     ing = sub.add_parser("ingest", help="read new Claude Code log lines into the ledger")
     ing.add_argument("paths", nargs="*", metavar="PATH", help="folders or .jsonl files (default: configured)")
     ing.add_argument("--full", action="store_true", help="read every file from the start again")
@@ -175,6 +184,8 @@ def main(argv: Sequence[str] | None = None) -> int:
             return _subscription(args)
         if command == "export":
             return _export(args)
+        if command == "import":
+            return _import(args)
     except CostMcpError as exc:
         err.print(f"[red]error:[/red] {exc}", highlight=False)
         return EXIT_USAGE
@@ -299,6 +310,31 @@ def _ingest(args: argparse.Namespace) -> int:
         )
     for error in result.errors:
         out.print(f"[red]error:[/red] {error}")
+    return 0
+
+
+def _import(args: argparse.Namespace) -> int:
+    from cost_mcp.sources import google
+    from cost_mcp.store import connect
+
+    conn = connect(_settings().db)
+    try:
+        result = google.import_csv(conn, args.file, args.currency)
+    finally:
+        conn.close()
+    if args.json:
+        print(json.dumps({**vars(result), "total_usd": plain_usd(result.total_usd)}, indent=2))
+        return 0
+    out = Console(soft_wrap=True)
+    span = f"{result.first_day} to {result.last_day}" if result.first_day else "no day"
+    out.print(
+        f"google: {result.imported} row(s) of {result.rows} imported ({span}, "
+        f"{format_usd(result.total_usd)}; currencies: {', '.join(result.currencies) or '-'}); "
+        f"{result.other_services} row(s) of other services left out",
+        highlight=False,
+    )
+    for reason, count in sorted(result.skipped.items()):
+        out.print(f"[yellow]skipped:[/yellow] {count} row(s): {reason}", highlight=False)
     return 0
 
 

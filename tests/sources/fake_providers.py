@@ -526,7 +526,7 @@ class FakeGoogle(FakeApi):
             self.tokens += 1
             form = dict(httpx2.QueryParams(request.content.decode()))
             try:
-                claims = jwt.decode(
+                claims = jwt.decode(  # type: ignore[no-untyped-call]
                     form.get("assertion", ""),
                     certs=self.public_pem,
                     audience="https://oauth2.googleapis.com/token",

@@ -19,7 +19,7 @@ from cryptography.hazmat.primitives.asymmetric import rsa
 
 from cost_mcp import sync
 from cost_mcp.config import Settings, load_settings
-from cost_mcp.errors import ProviderAuthError, ProviderResponseError
+from cost_mcp.errors import InvalidInputError, ProviderAuthError, ProviderResponseError
 from cost_mcp.pricing import Pricer
 from cost_mcp.sources import google
 from cost_mcp.sources.billing import Feed, Window
@@ -253,3 +253,64 @@ def test_sync_writes_google_days_with_its_reporting_lag(
     assert spend.total_usd == Decimal("11.333333334")
     [status] = [s for s in spend.sources if s.source == "google"]
     assert status.coverage is not None and status.coverage.reporting_lag == "24h"
+
+
+# --- cost-mcp import google-billing FILE.csv -----------------------------------------------------------
+
+EXPORT_CSV = """\
+usage_start_time,project.id,service.description,sku.description,cost,credits,currency,currency_conversion_rate
+2026-10-01 10:00:00 UTC,app-prod,Gemini API,Gemini 2.5 Pro input,12.50,-2.50,USD,1
+2026-10-01 11:00:00 UTC,app-prod,Gemini API,Gemini 2.5 Pro input,1.25,0,USD,1
+2026-10-02 09:00:00 UTC,eu-app,Vertex AI,Gemini 2.5 Flash output,9.00,-0.90,EUR,0.9
+2026-10-02 09:00:00 UTC,app-prod,Compute Engine,N2 core,500,0,USD,1
+2026-10-03 09:00:00 UTC,jp-app,Vertex AI,Gemini 2.5 Flash output,1500,0,JPY,
+not a date,app-prod,Gemini API,Gemini 2.5 Pro input,1,0,USD,1
+"""
+
+
+def test_import_google_billing_csv_converts_counts_and_replaces(
+    home: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    from cost_mcp import cli
+    from cost_mcp.analytics.spend import get_spend, resolve
+
+    path = home / "billing.csv"
+    path.write_text(EXPORT_CSV, encoding="utf-8")
+    assert cli.main(["import", "google-billing", str(path), "--json"]) == 0
+    out = json.loads(capsys.readouterr().out)
+    assert (out["rows"], out["imported"], out["other_services"]) == (6, 3, 1)
+    assert out["skipped"] == {
+        "JPY without currency_conversion_rate (cannot be converted)": 1,
+        "unreadable date or amount": 1,
+    }
+    assert (out["first_day"], out["last_day"], out["total_usd"]) == (
+        "2026-10-01",
+        "2026-10-02",
+        "20.250000000",
+    )
+    assert out["currencies"] == ["EUR", "USD"]
+    assert cli.main(["import", "google-billing", str(path), "--json"]) == 0  # again: replaces, never adds
+    capsys.readouterr()
+    settings = load_settings()
+    conn = connect(settings.db)
+    try:
+        p = resolve(settings, None, "2026-10-01", "2026-10-03", "UTC")
+        spend = get_spend(conn, settings, p, ["provider"])
+    finally:
+        conn.close()
+    assert spend.total_usd == Decimal("20.25")  # 10 + 1.25 + (9 - 0.9) / 0.9
+
+
+def test_import_reads_the_console_header_currency_and_refuses_a_file_that_is_not_billing(home: Path) -> None:
+    console = home / "console.csv"
+    console.write_text(
+        "Project ID,Service description,SKU description,Usage start date,Cost (USD)\n"
+        "app,Gemini API,Gemini 2.5 Pro input,2026-10-01,3.10\n",
+        encoding="utf-8",
+    )
+    buckets, result = google.parse_csv(console)
+    assert [b.cost_nanos for b in buckets] == [3_100_000_000] and result.currencies == ["USD"]
+    other = home / "other.csv"
+    other.write_text("a,b\n1,2\n", encoding="utf-8")
+    with pytest.raises(InvalidInputError, match="not a Cloud Billing export CSV: no day, service, cost column"):
+        google.parse_csv(other)

@@ -27,10 +27,13 @@ of its costs. The user enables the export on the billing account; cost-mcp queri
 
 from __future__ import annotations
 
+import csv
 import re
+import sqlite3
 import time
 from collections import defaultdict
 from collections.abc import Mapping
+from dataclasses import dataclass, field
 from datetime import UTC, date, datetime, timedelta
 from decimal import Decimal
 from pathlib import Path
@@ -38,12 +41,13 @@ from pathlib import Path
 import msgspec
 
 from cost_mcp import money
-from cost_mcp.errors import ProviderAuthError, ProviderResponseError
+from cost_mcp.errors import InvalidInputError, ProviderAuthError, ProviderResponseError
 from cost_mcp.pricing import Pricer
 from cost_mcp.sources.billing import Feed, Window, merge
 from cost_mcp.sources.http import MAX_PAGES, ProviderClient
 from cost_mcp.sources.provider import Provider, Setting, SourceFetch
-from cost_mcp.store.buckets import DAY_MS, Bucket
+from cost_mcp.store.buckets import DAY_MS, Bucket, replace_range
+from cost_mcp.store.connection import write_transaction
 
 PROVIDER = "google"
 CREDENTIALS_ENV = "GOOGLE_APPLICATION_CREDENTIALS"
@@ -358,3 +362,141 @@ ENTRY = Provider(
     rate_limit="BigQuery job quotas; each sync is one query job",
     reporting_lag=REPORTING_LAG,
 )
+
+
+# --- a Cloud Billing CSV file, for people with no BigQuery export ---------------------------------
+
+_CSV_COLUMNS: dict[str, tuple[str, ...]] = {
+    "day": ("usage_start_time", "usage start date", "usage start time", "usage_start_date"),
+    "project": ("project.id", "project id", "project_id"),
+    "service": ("service.description", "service description", "service_description", "service"),
+    "sku": ("sku.description", "sku description", "sku_description", "sku"),
+    "cost": ("cost", "unrounded cost", "cost ($)", "unrounded cost ($)"),
+    "credits": ("credits", "credits.amount", "credit amount"),
+    "currency": ("currency", "billing currency"),
+    "rate": ("currency_conversion_rate", "currency conversion rate"),
+}
+
+
+@dataclass
+class CsvImport:
+    """What importing a Cloud Billing CSV did: rows read, kept, left out (other services), skipped
+    (unreadable, counted by reason), the days replaced and their total in USD."""
+
+    path: str
+    rows: int = 0
+    imported: int = 0
+    other_services: int = 0
+    skipped: dict[str, int] = field(default_factory=dict)
+    first_day: str | None = None
+    last_day: str | None = None
+    total_usd: Decimal = Decimal(0)
+    currencies: list[str] = field(default_factory=list)
+
+
+def _csv_columns(header: list[str]) -> dict[str, int]:
+    index: dict[str, int] = {}
+    lowered = [h.strip().lower() for h in header]
+    for name, aliases in _CSV_COLUMNS.items():
+        for i, h in enumerate(lowered):
+            # "Cost (EUR)" / "Unrounded Cost ($)" name the amount column with its currency.
+            base = re.sub(r"\s*\([^)]*\)$", "", h) if name == "cost" else h
+            if h in aliases or base in aliases:
+                index.setdefault(name, i)
+    missing = [n for n in ("day", "service", "cost") if n not in index]
+    if missing:
+        raise InvalidInputError(
+            f"not a Cloud Billing export CSV: no {', '.join(missing)} column (expected e.g. "
+            "usage_start_time, service.description, sku.description, project.id, cost, credits, currency, "
+            "currency_conversion_rate, as the BigQuery export has them, or the console's column names)"
+        )
+    return index
+
+
+def _header_currency(header: list[str], index: dict[str, int]) -> str | None:
+    match = re.search(r"\(([A-Za-z]{3})\)$", header[index["cost"]].strip())
+    return match.group(1).upper() if match else None
+
+
+def parse_csv(path: Path, currency: str | None = None) -> tuple[list[Bucket], CsvImport]:
+    """The Gemini API and Vertex AI rows of a Cloud Billing CSV as USD cost buckets (streamed).
+
+    Each row's currency comes from its ``currency`` column, else the cost header (``Cost (EUR)``),
+    else ``currency``; a non-USD row needs its ``currency_conversion_rate``. A row that cannot be
+    read is skipped and counted by reason, never guessed.
+    """
+    result = CsvImport(path=str(path))
+    buckets: list[Bucket] = []
+    seen_currencies: set[str] = set()
+    try:
+        handle = path.open(newline="", encoding="utf-8-sig")
+    except OSError as exc:
+        raise InvalidInputError(f"cannot read {path}: {exc.strerror or exc}") from None
+    with handle:
+        reader = csv.reader(handle)
+        header = next(reader, None)
+        if header is None:
+            raise InvalidInputError(f"{path} is empty")
+        index = _csv_columns(header)
+        default_currency = (currency or _header_currency(header, index) or "").upper() or None
+
+        def cell(row: list[str], name: str) -> str:
+            i = index.get(name)
+            return row[i].strip() if i is not None and i < len(row) else ""
+
+        for row in reader:
+            if not any(c.strip() for c in row):
+                continue
+            result.rows += 1
+            if cell(row, "service") not in SERVICES:
+                result.other_services += 1
+                continue
+            reason = None
+            try:
+                day = date.fromisoformat(cell(row, "day")[:10])
+                cur = (cell(row, "currency") or default_currency or "").upper()
+                if not cur:
+                    reason = "no currency (add a currency column or pass --currency)"
+                elif cur != "USD" and not cell(row, "rate"):
+                    reason = f"{cur} without currency_conversion_rate (cannot be converted)"
+                else:
+                    amount = money.parse_usd(cell(row, "cost").replace(",", "")) + money.parse_usd(
+                        cell(row, "credits").replace(",", "") or "0"
+                    )
+                    rate = money.parse_usd(cell(row, "rate") or "1")
+                    nanos = money.amount_nanos(amount, per_usd=rate)
+            except ValueError:
+                reason = "unreadable date or amount"
+            if reason is not None:
+                result.skipped[reason] = result.skipped.get(reason, 0) + 1
+                continue
+            start = (day.toordinal() - date(1970, 1, 1).toordinal()) * DAY_MS
+            seen_currencies.add(cur)
+            buckets.append(
+                Bucket(
+                    start_ms=start,
+                    end_ms=start + DAY_MS,
+                    cost_nanos=nanos,
+                    project=cell(row, "project"),
+                    line_item=f"{cell(row, 'service')}: {cell(row, 'sku')}",
+                )
+            )
+    result.imported = len(buckets)
+    result.currencies = sorted(seen_currencies)
+    return list(merge(buckets)), result
+
+
+def import_csv(conn: sqlite3.Connection, path: Path, currency: str | None = None) -> CsvImport:
+    """Import a Cloud Billing CSV: its Gemini API / Vertex AI days replace what the ledger had for
+    Google on those days (as a sync would), in one transaction; a re-import never adds."""
+    buckets, result = parse_csv(path, currency)
+    if not buckets:
+        return result
+    start = min(b.start_ms for b in buckets)
+    end = max(b.end_ms for b in buckets)
+    with write_transaction(conn):
+        replace_range(conn, PROVIDER, "cost", start, end, buckets)
+    result.first_day = datetime.fromtimestamp(start / 1000, UTC).date().isoformat()
+    result.last_day = datetime.fromtimestamp((end - DAY_MS) / 1000, UTC).date().isoformat()
+    result.total_usd = money.from_nanos(sum(b.cost_nanos or 0 for b in buckets))
+    return result
