@@ -238,3 +238,10 @@ def test_sync_writes_the_days_and_keeps_the_note(conn: sqlite3.Connection, confi
     [row] = result.sources
     assert row.ok and row.source == "azure" and row.billed_usd == Decimal("3.350000001")
     assert (row.first_day, row.last_day) == ("2026-10-01", "2026-10-03")
+
+
+def test_an_answer_of_another_shape_is_an_error(configured: Settings) -> None:
+    fake = FakeAzure(rows())
+    fake.script(FakeAzure.QUERY, json_response(200, {"properties": {"columns": [], "rows": "none"}}))
+    with pytest.raises(ProviderResponseError, match=r"unexpected Cost Management response: Expected `array`"):
+        run(configured, fake)

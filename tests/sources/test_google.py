@@ -312,5 +312,7 @@ def test_import_reads_the_console_header_currency_and_refuses_a_file_that_is_not
     assert [b.cost_nanos for b in buckets] == [3_100_000_000] and result.currencies == ["USD"]
     other = home / "other.csv"
     other.write_text("a,b\n1,2\n", encoding="utf-8")
-    with pytest.raises(InvalidInputError, match="not a Cloud Billing export CSV: no day, service, cost column"):
+    with pytest.raises(
+        InvalidInputError, match="not a Cloud Billing export CSV: no day, service, cost column"
+    ):
         google.parse_csv(other)

@@ -35,11 +35,14 @@ from collections import defaultdict
 from collections.abc import Mapping
 from datetime import UTC, date, datetime, timedelta
 from decimal import Decimal
+from typing import Any
+
+import msgspec
 
 from cost_mcp import money
 from cost_mcp.errors import ProviderAuthError, ProviderResponseError
 from cost_mcp.pricing import Pricer
-from cost_mcp.sources.billing import Feed, Window, as_dict, as_list, as_str, merge
+from cost_mcp.sources.billing import Feed, Window, as_str, merge
 from cost_mcp.sources.http import MAX_PAGES, Json, ProviderClient
 from cost_mcp.sources.provider import Provider, Setting, SourceFetch
 from cost_mcp.store.buckets import DAY_MS, Bucket
@@ -165,13 +168,37 @@ def resource_name(resource_id: str) -> str:
     return f"{group}/{name}" if group else name
 
 
+class _Column(msgspec.Struct):
+    name: str
+    type: str = "String"
+
+
+class _Properties(msgspec.Struct, rename="camel"):
+    columns: list[_Column]
+    rows: list[list[Any]]
+    next_link: str | None = None
+
+
+class QueryResult(msgspec.Struct):
+    """A Cost Management query answer (the fields we read), decoded once, not walked as a dict."""
+
+    properties: _Properties
+
+
+def decode(page: Json) -> QueryResult:
+    """A page as a :class:`QueryResult`, or ProviderResponseError naming what does not fit."""
+    try:
+        return msgspec.convert(page, type=QueryResult)
+    except msgspec.ValidationError as exc:
+        raise ProviderResponseError(f"unexpected Cost Management response: {exc}") from None
+
+
 def rows(page: Json) -> list[dict[str, object]]:
-    """A page's rows as dicts keyed by column name."""
-    props = as_dict(page.get("properties"), "Cost Management properties")
-    names = [as_str(as_dict(c, "a column").get("name")) for c in as_list(props.get("columns"), "columns")]
+    """A page's rows as dicts keyed by column name (the column set varies with the agreement type)."""
+    props = decode(page).properties
+    names = [c.name for c in props.columns]
     out = []
-    for raw in as_list(props.get("rows"), "rows"):
-        values = as_list(raw, "a row")
+    for values in props.rows:
         if len(values) != len(names):
             raise ProviderResponseError(
                 f"a Cost Management row has {len(values)} values for {len(names)} columns"
@@ -187,10 +214,10 @@ async def pages(client: ProviderClient, path: str, body: Mapping[str, object]) -
     seen: set[str] = set()
     for _ in range(MAX_PAGES):
         out.append(page)
-        link = as_dict(page.get("properties"), "Cost Management properties").get("nextLink")
+        link = decode(page).properties.next_link
         if not link:
             return out
-        if not isinstance(link, str) or link in seen:
+        if link in seen:
             raise ProviderResponseError("Cost Management returned the same nextLink twice; stopped")
         seen.add(link)
         page = await client.post_json(client.same_origin(link), body)

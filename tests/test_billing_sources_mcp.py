@@ -1,8 +1,10 @@
-"""Azure OpenAI end to end: a fake Entra ID and Cost Management on 127.0.0.1, reached over real HTTP
+"""Azure OpenAI and Google end to end: fake Entra ID, Cost Management, Google OAuth and BigQuery on 127.0.0.1, reached over real HTTP
 through the configured origins, synced by the sync_providers tool of the in-memory MCP client."""
 
 from __future__ import annotations
 
+import json
+import os
 from collections.abc import Iterator
 from datetime import UTC, date, datetime, timedelta
 from pathlib import Path
@@ -91,3 +93,54 @@ async def test_a_wrong_secret_fails_the_source_and_names_the_variables(
     [row] = data["sources"]
     assert row["ok"] is False and "AZURE_CLIENT_SECRET" in row["error"]
     assert "not-the-secret" not in str(data)
+
+
+async def test_google_and_azure_sync_together_through_the_tool(
+    azure: Router, home: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from cryptography.hazmat.primitives import serialization
+    from cryptography.hazmat.primitives.asymmetric import rsa
+
+    from tests.sources.fake_providers import GOOGLE_PROJECT, GOOGLE_TABLE, FakeGoogle
+
+    key = rsa.generate_private_key(public_exponent=65537, key_size=2048)
+    pem = key.private_bytes(
+        serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8, serialization.NoEncryption()
+    ).decode()
+    public = key.public_key().public_bytes(
+        serialization.Encoding.PEM, serialization.PublicFormat.SubjectPublicKeyInfo
+    )
+    key_file = home / "sa.json"
+    key_file.write_text(
+        json.dumps(
+            {
+                "type": "service_account",
+                "project_id": GOOGLE_PROJECT,
+                "client_email": "r@x.iam.gserviceaccount.com",
+                "private_key": pem,
+            }
+        )
+    )
+    day = ago(1).isoformat()
+    azure.google = FakeGoogle(public, [(day, "app", "Gemini API", "input", "", "EUR", "0.8", "4", "0")])
+    base = os.environ["COST_MCP_AZURE_BASE_URL"]
+    monkeypatch.setenv("GOOGLE_APPLICATION_CREDENTIALS", str(key_file))
+    monkeypatch.setenv("COST_MCP_GOOGLE_BILLING_TABLE", GOOGLE_TABLE)
+    monkeypatch.setenv("COST_MCP_GOOGLE_BASE_URL", base)
+    monkeypatch.setenv("COST_MCP_GOOGLE_TOKEN_URL", base)
+    from cost_mcp.server import mcp
+
+    async with Client(mcp, raise_exceptions=True) as client:
+        synced = await client.call_tool("sync_providers", {"days": 3})
+        spend = await client.call_tool("get_spend", {"period": "last_7_days", "group_by": ["provider"]})
+    data = synced.structured_content
+    assert data is not None
+    rows = {r["source"]: r for r in data["sources"]}
+    assert rows["google"]["ok"] is True and rows["google"]["billed_usd"] == 5.0  # EUR 4 at 0.8 per USD
+    assert "billed in EUR: EUR 4" in rows["google"]["note"]
+    assert rows["azure"]["ok"] is True
+    spent = spend.structured_content
+    assert spent is not None
+    totals = {r["group"]["provider"]: r["cost_usd"] for r in spent["rows"]}
+    assert totals["google"] == 5.0 and totals["azure"] == 3.75
+    assert "PRIVATE KEY" not in str(data) + str(spent)
