@@ -1,5 +1,6 @@
-"""Azure OpenAI and Google end to end: fake Entra ID, Cost Management, Google OAuth and BigQuery on 127.0.0.1, reached over real HTTP
-through the configured origins, synced by the sync_providers tool of the in-memory MCP client."""
+"""Azure OpenAI and Google end to end: fake Entra ID, Cost Management, Google OAuth and BigQuery on
+127.0.0.1, reached over real HTTP through the configured origins, synced by the sync_providers tool of
+the in-memory MCP client."""
 
 from __future__ import annotations
 
