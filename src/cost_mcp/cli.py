@@ -105,6 +105,9 @@ def _parser() -> argparse.ArgumentParser:
     ing.add_argument("paths", nargs="*", metavar="PATH", help="folders or .jsonl files (default: configured)")
     ing.add_argument("--full", action="store_true", help="read every file from the start again")
     ing.add_argument("--json", action="store_true", help="machine-readable output")
+    dash = sub.add_parser("dashboard", help="open the web dashboard (127.0.0.1, one-time link)")
+    dash.add_argument("--no-browser", action="store_true", help="print the link instead of opening it")
+    dash.add_argument("--port", type=int, default=0, help="port on 127.0.0.1 (default: a free one)")
     est = sub.add_parser("estimate", help="price a hypothetical call and cheaper alternatives")
     est.add_argument("model")
     est.add_argument("--provider")
@@ -156,6 +159,8 @@ def main(argv: Sequence[str] | None = None) -> int:
             return _subscription(args)
         if command == "export":
             return _export(args)
+        if command == "dashboard":
+            return _dashboard(args)
     except CostMcpError as exc:
         err.print(f"[red]error:[/red] {exc}", highlight=False)
         return EXIT_USAGE
@@ -171,6 +176,18 @@ def _serve() -> int:
     from cost_mcp.server import run_stdio
 
     run_stdio()
+    return 0
+
+
+def _dashboard(args: argparse.Namespace) -> int:
+    from cost_mcp.web.app import serve_local
+
+    def announce(url: str) -> None:
+        how = "Open" if args.no_browser else "Opening"
+        # The link is the only key to the dashboard: stdout, for the person who ran the command.
+        print(f"{how} the dashboard at {url}\n(the link works once; Ctrl-C stops it)", flush=True)
+
+    serve_local(load_settings(), open_browser=not args.no_browser, port=args.port, announce=announce)
     return 0
 
 

@@ -694,7 +694,9 @@ class Dashboard(Result):
 
     generated_at: str = Field(description="When these figures were read (UTC).")
     period: str
-    filters: dict[str, list[str]] = Field(description="The filters applied (to all but budgets and forecast).")
+    filters: dict[str, list[str]] = Field(
+        description="The filters applied (to all but budgets and forecast)."
+    )
     today: SpendResult = Field(description="get_spend(period='today', group_by=['basis']).")
     this_week: SpendResult
     this_month: SpendResult

@@ -65,7 +65,9 @@ def cost_by_hour(
         basis="estimated",
         total_usd=from_nanos(sum(cost)),
         hours=[
-            HourCost(hour=h, cost_usd=from_nanos(cost[h]), requests=requests[h], unpriced_requests=unpriced[h])
+            HourCost(
+                hour=h, cost_usd=from_nanos(cost[h]), requests=requests[h], unpriced_requests=unpriced[h]
+            )
             for h in range(24)
         ],
         warnings=warnings,

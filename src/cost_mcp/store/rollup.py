@@ -87,9 +87,7 @@ def sums_by_quarter_hour(
         raise ValueError(f"unknown cost mode {cost_mode!r}")
     if any(column not in _FILTER_COLUMNS for column, _ in column_filters):
         raise ValueError("filter on a column the rollup does not have")
-    where = "".join(
-        f" AND {column} IN ({', '.join('?' * len(values))})" for column, values in column_filters
-    )
+    where = "".join(f" AND {column} IN ({', '.join('?' * len(values))})" for column, values in column_filters)
     args = [v for _, values in column_filters for v in values]
     unpriced = f"SUM({cost_mode}_unpriced)" if cost_mode != "display" else "0"
     rows = conn.execute(
