@@ -153,9 +153,10 @@ def artifacts() -> Path:
     return ARTIFACTS
 
 
-@pytest.fixture
+@pytest.fixture(scope="module")
 def browser() -> Iterator[Any]:
-    """Headless Debian Chromium driven by Playwright (never `playwright install`)."""
+    """Headless Debian Chromium driven by Playwright (never `playwright install`); one per module,
+    so Playwright's own event loop never outlives the module's tests."""
     executable = chromium_or_skip()
     from playwright.sync_api import sync_playwright
 

@@ -7,7 +7,7 @@
   var SVG = "http://www.w3.org/2000/svg";
   var mode = document.documentElement.getAttribute("data-mode") || "web";
   var REFRESH_MS = 60000;
-  var state = { data: null, dim: "model", stack: "provider", host: null };
+  var state = { data: null, dim: "model", stack: "provider", host: null, renders: 0 };
 
   /* Money, rounded half-even on the exact decimal the server sent (as format_usd does): a number
      with at most 9 decimals is the closest double to itself, so toFixed(9) gives its digits back. */
@@ -228,7 +228,7 @@
     Array.prototype.forEach.call(document.querySelectorAll("#tabs button"), function (b) {
       b.setAttribute("aria-selected", String(b.getAttribute("data-dim") === dim));
     });
-    var unknown = dim === "agent" || dim === "session" ? "(not known: billed or seat)" : "(not reported)";
+    var unknown = "(not reported)";
     var items = r.rows.map(function (row) {
       var name = label(row.group[dim], unknown);
       var amount = !row.cost_usd && row.unpriced_requests ? "unpriced" : usd(row.cost_usd);
@@ -305,7 +305,9 @@
     fill("cards", card("today", "Today", d.today), card("week", "This week", d.this_week), card("month", "This month", d.this_month));
     renderBudgets(d); renderDaily(d); renderBreakdown(d); renderHourly(d); renderAnomalies(d); renderSources(d); renderNotes(d);
     status("Figures of " + when(d.generated_at) + (mode === "web" ? " · refreshes every minute" : ""), false);
+    state.renders++;
     document.body.setAttribute("data-ready", d.generated_at);
+    document.body.setAttribute("data-renders", String(state.renders));
   }
   function status(text, error) {
     var el = document.getElementById("status");
