@@ -697,11 +697,15 @@ class Dashboard(Result):
     filters: dict[str, list[str]] = Field(
         description="The filters applied (to all but budgets and forecast)."
     )
-    today: SpendResult = Field(description="get_spend(period='today', group_by=['basis']).")
+    today: SpendResult = Field(
+        description="get_spend(period='today') (daily_by_provider when that is the period asked for)."
+    )
     this_week: SpendResult
     this_month: SpendResult
-    daily_by_provider: SpendResult = Field(description="get_spend(group_by=['day', 'provider']).")
-    daily_by_basis: SpendResult = Field(description="get_spend(group_by=['day', 'basis']).")
+    daily_by_provider: SpendResult = Field(
+        description="get_spend(group_by=['day', 'provider']); each row has its basis, so the same rows "
+        "stack by basis too."
+    )
     breakdowns: dict[str, SpendResult] = Field(
         description="get_spend(group_by=[dim]) for model, agent, project, member and session; the "
         "largest rows only (warnings say how many more), total_usd always covers all."

@@ -103,7 +103,8 @@ def test_billed_amounts_have_no_hour_and_the_result_says_so(
 ) -> None:
     nov2 = int(datetime(2026, 11, 2, tzinfo=UTC).timestamp()) * 1000
     with write_transaction(conn):
-        replace_range(conn, "openai", "cost", nov2, nov2 + DAY_MS, [Bucket(nov2, nov2 + DAY_MS, cost_nanos=7)])
+        bucket = Bucket(nov2, nov2 + DAY_MS, cost_nanos=7)
+        replace_range(conn, "openai", "cost", nov2, nov2 + DAY_MS, [bucket])
     call(conn, datetime(2026, 11, 2, 8, tzinfo=UTC))
     hourly = cost_by_hour(conn, settings, resolve(settings, None, "2026-11-01", "2026-11-05", None))
     assert hourly.total_usd == Decimal(1)  # the local call; the billed day is not spread over hours

@@ -26,7 +26,9 @@ def page(browser: Any, served: Served) -> Iterator[Any]:
     pg = context.new_page()
     pg.errors = []
     pg.requests = []
-    pg.on("console", lambda m: pg.errors.append(f"{m.type}: {m.text}") if m.type in ("error", "warning") else None)
+    pg.on(
+        "console", lambda m: pg.errors.append(f"{m.type}: {m.text}") if m.type in ("error", "warning") else 0
+    )
     pg.on("pageerror", lambda e: pg.errors.append(f"pageerror: {e}"))
     pg.on("request", lambda r: pg.requests.append(r.url))
     pg.goto(served.url)
@@ -68,7 +70,8 @@ def test_totals_shown_equal_get_spend(page: Any, served: Served) -> None:
     conn = connect(settings.db)
     try:
         for card, period in (("today", "today"), ("week", "this_week"), ("month", "this_month")):
-            want = spend.get_spend(conn, settings, spend.resolve(settings, period, None, None, None)).total_usd
+            p = spend.resolve(settings, period, None, None, None)
+            want = spend.get_spend(conn, settings, p).total_usd
             amount, text = shown(page, f"#total-{card}")
             assert (amount, text) == (want, format_usd(want))
             assert want > 0

@@ -97,7 +97,7 @@ def test_the_app_tool_points_at_a_ui_resource_that_renders_its_result(
     page.on("console", lambda m: errors.append(m.text) if m.type in ("error", "warning") else None)
     page.on("pageerror", lambda e: errors.append(str(e)))
     page.on("request", lambda r: requests.append(r.url))
-    page.expose_function("callTool", lambda params: _call(params))
+    page.expose_function("callTool", _call)
     page.set_content(HOST)
     page.evaluate("r => { window.toolResult = r; }", result)
     page.evaluate("html => { document.getElementById('view').srcdoc = html; }", html)

@@ -46,9 +46,13 @@ def build_dashboard(
     moment = now or datetime.now(UTC)
     p = resolve(settings, period, start, end, timezone, now=moment)
 
-    def spend(name: str, group_by: list[str]) -> SpendResult:
+    daily = get_spend(conn, settings, p, ["day", "provider"], filters, take_alerts=False)
+
+    def spend(name: str) -> SpendResult:
         q = resolve_period(name, tz=p.tz, week_start=settings.week_start, now=moment)
-        return get_spend(conn, settings, q, group_by, filters, take_alerts=False)
+        if (q.start_ms, q.end_ms) == (p.start_ms, p.end_ms):
+            return daily  # the same question: its total and by_basis are the card's
+        return get_spend(conn, settings, q, [], filters, take_alerts=False)
 
     breakdowns = {
         dim: _largest(get_spend(conn, settings, p, [dim], filters, take_alerts=False))
@@ -58,11 +62,10 @@ def build_dashboard(
         generated_at=moment.isoformat(timespec="seconds"),
         period=p.name,
         filters={f.name: list(values) for f in fields(filters) if (values := getattr(filters, f.name))},
-        today=spend("today", ["basis"]),
-        this_week=spend("this_week", ["basis"]),
-        this_month=spend("this_month", ["basis"]),
-        daily_by_provider=get_spend(conn, settings, p, ["day", "provider"], filters, take_alerts=False),
-        daily_by_basis=get_spend(conn, settings, p, ["day", "basis"], filters, take_alerts=False),
+        today=spend("today"),
+        this_week=spend("this_week"),
+        this_month=spend("this_month"),
+        daily_by_provider=daily,
         breakdowns=breakdowns,
         hourly=cost_by_hour(conn, settings, p, filters),
         budgets=budget_status(conn, settings, now=moment, take_alerts=False),

@@ -167,10 +167,11 @@
   }
   function renderDaily(d) {
     var byBasis = state.stack === "basis";
-    var r = byBasis ? d.daily_by_basis : d.daily_by_provider, dim = byBasis ? "basis" : "provider";
+    // Every row of get_spend has one basis, so the same rows stack by provider or by basis.
+    var r = d.daily_by_provider, dim = byBasis ? "basis" : "provider";
     var dayList = days(r.period), stacks = {}, weight = {};
     r.rows.forEach(function (row) {
-      var day = row.group.day, key = label(row.group[dim], "(unknown)");
+      var day = row.group.day, key = byBasis ? row.basis : label(row.group.provider, "(unknown)");
       stacks[day] = stacks[day] || {};
       stacks[day][key] = (stacks[day][key] || 0) + Math.max(row.cost_usd, 0);
       weight[key] = (weight[key] || 0) + Math.max(row.cost_usd, 0);
@@ -201,13 +202,13 @@
       if (i % step === 0) svg.appendChild(s("text", { x: L + i * bw, y: H - 6 }, document.createTextNode(day.slice(5))));
     });
     var rows = r.rows.map(function (row) {
-      return [row.group.day, label(row.group[dim], "(unknown)"), row.basis, cost(row.cost_usd, row.unpriced_requests), int(row.requests)];
+      return [row.group.day, label(row.group.provider, "(unknown)"), row.basis, cost(row.cost_usd, row.unpriced_requests), int(row.requests)];
     });
     fill("daily",
       h("p", {}, "Total " + r.period.name.replace(/_/g, " ") + ": ", h("strong", { id: "period-total", "data-usd": String(r.total_usd), text: usd(r.total_usd) }),
         r.attribution.length ? h("span", { class: "muted", text: " · " + r.attribution.length + " estimate row(s) only attribute billed days (not added)" }) : null),
       legend(keys, byBasis), svg,
-      numbers("Numbers (" + rows.length + " rows)", table("Daily spend by " + dim, ["Day", dim, "Basis", "Cost", "Calls"], rows, [0, 0, 0, 1, 1])));
+      numbers("Numbers (" + rows.length + " rows)", table("Daily spend by provider and basis", ["Day", "Provider", "Basis", "Cost", "Calls"], rows, [0, 0, 0, 1, 1])));
   }
   function hbars(items, caption) {
     var top = Math.max.apply(null, [0].concat(items.map(function (it) { return Math.max(it.value, 0); })));
@@ -297,6 +298,12 @@
     state.data = d;
     var sel = document.querySelector('#controls select[name="period"]');
     if (d.period && sel.querySelector('option[value="' + d.period + '"]')) sel.value = d.period;
+    Object.keys(d.filters || {}).forEach(function (name) {
+      var f = document.querySelector('#controls select[name="' + name + '"]');
+      if (!f || !d.filters[name].length) return;
+      if (name !== "basis") setOptions(name, d.filters[name]);
+      f.value = d.filters[name][0];
+    });
     setOptions("providers", values(d.daily_by_provider, "provider"));
     setOptions("models", values(d.breakdowns.model, "model"));
     setOptions("projects", values(d.breakdowns.project, "project"));
@@ -321,11 +328,20 @@
     Array.prototype.forEach.call(document.querySelectorAll("#controls select"), function (sel) {
       if (sel.value) out[sel.name] = sel.name === "period" ? sel.value : [sel.value];
     });
+    if (out.period === "custom" && state.data) {
+      // Dates that came from the address stay as they are while the filters change.
+      var p = state.data.daily_by_provider.period;
+      delete out.period;
+      out.start = p.first_day; out.end = p.last_day; out.timezone = p.timezone;
+    }
     return out;
   }
+  var fromAddress = mode === "web" ? window.location.search.slice(1) : "";
   function loadWeb() {
     var args = selection(), q = new URLSearchParams();
     Object.keys(args).forEach(function (k) { [].concat(args[k]).forEach(function (v) { q.append(k, v); }); });
+    // The first load follows the address (period, start, end, timezone, filters): links can be shared.
+    if (fromAddress) { q = new URLSearchParams(fromAddress); fromAddress = ""; }
     status("Loading…", false);
     return fetch("api/dashboard?" + q.toString(), { credentials: "same-origin", headers: { Accept: "application/json" } })
       .then(function (res) {
@@ -375,12 +391,13 @@
     }).then(function (result) {
       state.host = result || {};
       post({ jsonrpc: "2.0", method: "ui/notifications/initialized", params: {} });
+      // Only once initialized: the host learns the view's size as it grows with the data.
+      if (window.ResizeObserver) {
+        new ResizeObserver(function () {
+          post({ jsonrpc: "2.0", method: "ui/notifications/size-changed", params: { width: document.documentElement.scrollWidth, height: document.documentElement.scrollHeight } });
+        }).observe(document.body);
+      }
     }, function (e) { status("The host did not answer: " + e.message, true); });
-    if (window.ResizeObserver) {
-      new ResizeObserver(function () {
-        post({ jsonrpc: "2.0", method: "ui/notifications/size-changed", params: { width: document.documentElement.scrollWidth, height: document.documentElement.scrollHeight } });
-      }).observe(document.body);
-    }
   }
   function reloadApp() {
     var caps = (state.host && state.host.hostCapabilities) || {};
