@@ -707,8 +707,8 @@ class Dashboard(Result):
         "stack by basis too."
     )
     breakdowns: dict[str, SpendResult] = Field(
-        description="get_spend(group_by=[dim]) for model, agent, project, member and session; the "
-        "largest rows only (warnings say how many more), total_usd always covers all."
+        description="get_spend(group_by=[dim]) for model, agent, project, member and session (those "
+        "asked for); the largest rows only (warnings say how many more), total_usd always covers all."
     )
     hourly: HourlyCost
     budgets: BudgetStatusResult

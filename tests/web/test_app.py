@@ -138,6 +138,25 @@ def test_the_dashboard_does_not_eat_the_conversations_alerts(client: httpx2.Clie
         conn.close()
 
 
+def test_the_page_can_ask_for_one_breakdown_then_the_others(client: httpx2.Client, served: Served) -> None:
+    d = Dashboard.model_validate_json(client.get("/api/dashboard", params={"breakdowns": "agent"}).text)
+    assert list(d.breakdowns) == ["agent"]
+    settings = served.settings
+    conn = connect(settings.db)
+    try:
+        p = spend.resolve(settings, None, None, None, None)
+        for dim in dashboard.BREAKDOWN_DIMS:
+            got = SpendResult.model_validate_json(
+                client.get("/api/breakdown", params={"dim": dim, "providers": "openai"}).text
+            )
+            want = spend.get_spend(conn, settings, p, [dim], spend.Filters(providers=["openai"]))
+            assert got.rows == want.rows and got.total_usd == want.total_usd
+    finally:
+        conn.close()
+    r = client.get("/api/dashboard", params={"breakdowns": "colour"})
+    assert r.status_code == 400 and "no breakdown by 'colour'" in r.json()["error"]
+
+
 def test_a_bad_argument_is_a_clear_400(client: httpx2.Client) -> None:
     r = client.get("/api/dashboard", params={"period": "fortnight"})
     assert r.status_code == 400

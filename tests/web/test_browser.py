@@ -58,11 +58,14 @@ def rendered_again(pg: Any, change: Any) -> None:
 
 
 def test_loads_cleanly_and_asks_nothing_of_any_other_host(page: Any, served: Served) -> None:
+    # the breakdowns not on show follow the first drawing, one request each
+    page.wait_for_selector("body[data-complete]", state="attached")
+    assert any("/api/dashboard?period=this_month&breakdowns=model" in u for u in page.requests)
+    assert sum("/api/breakdown?" in u for u in page.requests) == 4
     assert page.errors == []
     origin = urlsplit(served.base).netloc
     elsewhere = [u for u in page.requests if not u.startswith("data:") and urlsplit(u).netloc != origin]
     assert elsewhere == []
-    assert any(u.endswith("/api/dashboard?period=this_month") for u in page.requests)
 
 
 def test_totals_shown_equal_get_spend(page: Any, served: Served) -> None:
@@ -140,6 +143,9 @@ def test_screenshots_of_each_view(page: Any, artifacts: Path) -> None:
     page.screenshot(path=str(artifacts / "dashboard-light.png"), full_page=True)
     for dim in VIEWS:
         page.click(f'#tabs button[data-dim="{dim}"]')
+        page.wait_for_function(
+            "d => document.querySelector('#breakdown').textContent.includes('By ' + d)", arg=dim
+        )
         assert page.locator(f'#tabs button[data-dim="{dim}"]').get_attribute("aria-selected") == "true"
         assert f"By {dim}" in page.locator("#breakdown").inner_text()
         page.locator("#breakdown").screenshot(path=str(artifacts / f"breakdown-{dim}.png"))

@@ -10,6 +10,7 @@ to the next tool answer.
 from __future__ import annotations
 
 import sqlite3
+from collections.abc import Sequence
 from dataclasses import fields
 from datetime import UTC, datetime
 
@@ -18,9 +19,10 @@ from cost_mcp.analytics.forecast import spend_forecast
 from cost_mcp.analytics.hourly import cost_by_hour
 from cost_mcp.analytics.spend import Filters, get_spend, resolve
 from cost_mcp.config import Settings
+from cost_mcp.errors import InvalidInputError
 from cost_mcp.models import Dashboard, SpendResult, SpendRow
 from cost_mcp.money import format_usd
-from cost_mcp.periods import resolve_period
+from cost_mcp.periods import Period, resolve_period
 
 BREAKDOWN_DIMS = ("model", "agent", "project", "member", "session")
 MAX_ROWS = 15
@@ -36,12 +38,17 @@ def build_dashboard(
     timezone: str | None = None,
     filters: Filters | None = None,
     now: datetime | None = None,
+    breakdowns: Sequence[str] = BREAKDOWN_DIMS,
 ) -> Dashboard:
     """The dashboard of a period (default this_month), filtered like get_spend.
 
     Filters apply to the totals, the daily chart, the breakdowns and the hours; budgets have their
-    own scope and the forecast covers all spend, as the tools do.
+    own scope and the forecast covers all spend, as the tools do. ``breakdowns`` names the ones to
+    include (the web page asks for the tab on show first, the others with :func:`breakdown`).
     """
+    unknown = [d for d in breakdowns if d not in BREAKDOWN_DIMS]
+    if unknown:
+        raise InvalidInputError(f"no breakdown by {unknown[0]!r}; use any of: {', '.join(BREAKDOWN_DIMS)}")
     filters = filters or Filters()
     moment = now or datetime.now(UTC)
     p = resolve(settings, period, start, end, timezone, now=moment)
@@ -54,10 +61,7 @@ def build_dashboard(
             return daily  # the same question: its total and by_basis are the card's
         return get_spend(conn, settings, q, [], filters, take_alerts=False)
 
-    breakdowns = {
-        dim: _largest(get_spend(conn, settings, p, [dim], filters, take_alerts=False))
-        for dim in BREAKDOWN_DIMS
-    }
+    parts = {dim: breakdown(conn, settings, p, dim, filters) for dim in breakdowns}
     return Dashboard(
         generated_at=moment.isoformat(timespec="seconds"),
         period=p.name,
@@ -66,11 +70,18 @@ def build_dashboard(
         this_week=spend("this_week"),
         this_month=spend("this_month"),
         daily_by_provider=daily,
-        breakdowns=breakdowns,
+        breakdowns=parts,
         hourly=cost_by_hour(conn, settings, p, filters),
         budgets=budget_status(conn, settings, now=moment, take_alerts=False),
         forecast=spend_forecast(conn, settings, p, now=moment, take_alerts=False),
     )
+
+
+def breakdown(
+    conn: sqlite3.Connection, settings: Settings, p: Period, dim: str, filters: Filters | None = None
+) -> SpendResult:
+    """get_spend of ``p`` grouped by ``dim``, with its largest rows."""
+    return _largest(get_spend(conn, settings, p, [dim], filters, take_alerts=False))
 
 
 def _largest(result: SpendResult) -> SpendResult:
@@ -109,7 +120,7 @@ def dashboard_text(d: Dashboard) -> str:
             f"{st.budget.period} ({st.percent}%), projected {format_usd(st.projected_usd)}, {st.status}"
         )
     for dim in ("model", "agent", "project"):
-        rows = d.breakdowns[dim].rows[:5]
+        rows = d.breakdowns[dim].rows[:5] if dim in d.breakdowns else []
         if rows:
             top = ", ".join(f"{r.group[dim] or '(unknown)'} {_amount(r)} {r.basis}" for r in rows)
             lines.append(f"top {dim}s: {top}")

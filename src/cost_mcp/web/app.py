@@ -121,10 +121,27 @@ def create_app(
 
     async def api_dashboard(request: Request) -> Response:
         q, p = request.query_params, _period(request.query_params)
+        parts = [d for v in q.getlist("breakdowns") for d in v.split(",") if d] or dashboard.BREAKDOWN_DIMS
         return await answer(
             request,
             lambda conn: dashboard.build_dashboard(
-                conn, settings, p["period"], p["start"], p["end"], p["timezone"], _filters(q)
+                conn,
+                settings,
+                p["period"],
+                p["start"],
+                p["end"],
+                p["timezone"],
+                _filters(q),
+                breakdowns=parts,
+            ),
+        )
+
+    async def api_breakdown(request: Request) -> Response:
+        q = request.query_params
+        return await answer(
+            request,
+            lambda conn: dashboard.breakdown(
+                conn, settings, period_of(request), q.get("dim", "model"), _filters(q)
             ),
         )
 
@@ -163,6 +180,7 @@ def create_app(
         routes=[
             Route("/", index),
             Route("/api/dashboard", api_dashboard),
+            Route("/api/breakdown", api_breakdown),
             Route("/api/spend", api_spend),
             Route("/api/budgets", api_budgets),
             Route("/api/forecast", api_forecast),

@@ -7,7 +7,7 @@
   var SVG = "http://www.w3.org/2000/svg";
   var mode = document.documentElement.getAttribute("data-mode") || "web";
   var REFRESH_MS = 60000;
-  var state = { data: null, dim: "model", stack: "provider", host: null, renders: 0 };
+  var state = { data: null, dim: "model", stack: "provider", host: null, renders: 0, generation: 0, query: "" };
 
   /* Money, rounded half-even on the exact decimal the server sent (as format_usd does): a number
      with at most 9 decimals is the closest double to itself, so toFixed(9) gives its digits back. */
@@ -229,6 +229,7 @@
     Array.prototype.forEach.call(document.querySelectorAll("#tabs button"), function (b) {
       b.setAttribute("aria-selected", String(b.getAttribute("data-dim") === dim));
     });
+    if (!r) { fill("breakdown", h("p", { class: "muted", text: "Loading the breakdown by " + dim + "…" })); return; }
     var unknown = "(not reported)";
     var items = r.rows.map(function (row) {
       var name = label(row.group[dim], unknown);
@@ -278,7 +279,7 @@
   function renderNotes(d) {
     var seen = {}, list = [];
     [d.today, d.this_week, d.this_month, d.daily_by_provider, d.breakdowns[state.dim], d.hourly, d.budgets, d.forecast].forEach(function (r) {
-      (r.warnings || []).forEach(function (w) { if (!seen[w]) { seen[w] = 1; list.push(w); } });
+      (r && r.warnings || []).forEach(function (w) { if (!seen[w]) { seen[w] = 1; list.push(w); } });
     });
     fill.apply(null, ["notes"].concat(list.length ? list.map(function (w) { return h("li", { text: w }); }) : [h("li", { text: "Nothing to report." })]));
   }
@@ -292,7 +293,14 @@
     });
     sel.value = current;
   }
-  function values(r, dim) { return r.rows.map(function (row) { return row.group[dim]; }); }
+  function values(r, dim) { return r ? r.rows.map(function (row) { return row.group[dim]; }) : []; }
+  function options(d) {
+    setOptions("providers", values(d.daily_by_provider, "provider"));
+    setOptions("models", values(d.breakdowns.model, "model"));
+    setOptions("projects", values(d.breakdowns.project, "project"));
+    setOptions("agents", values(d.breakdowns.agent, "agent"));
+    setOptions("members", values(d.breakdowns.member, "member"));
+  }
 
   function render(d) {
     state.data = d;
@@ -304,11 +312,7 @@
       if (name !== "basis") setOptions(name, d.filters[name]);
       f.value = d.filters[name][0];
     });
-    setOptions("providers", values(d.daily_by_provider, "provider"));
-    setOptions("models", values(d.breakdowns.model, "model"));
-    setOptions("projects", values(d.breakdowns.project, "project"));
-    setOptions("agents", values(d.breakdowns.agent, "agent"));
-    setOptions("members", values(d.breakdowns.member, "member"));
+    options(d);
     fill("cards", card("today", "Today", d.today), card("week", "This week", d.this_week), card("month", "This month", d.this_month));
     renderBudgets(d); renderDaily(d); renderBreakdown(d); renderHourly(d); renderAnomalies(d); renderSources(d); renderNotes(d);
     status("Figures of " + when(d.generated_at) + (mode === "web" ? " · refreshes every minute" : ""), false);
@@ -342,19 +346,41 @@
     Object.keys(args).forEach(function (k) { [].concat(args[k]).forEach(function (v) { q.append(k, v); }); });
     // The first load follows the address (period, start, end, timezone, filters): links can be shared.
     if (fromAddress) { q = new URLSearchParams(fromAddress); fromAddress = ""; }
+    q.delete("breakdowns");
+    var generation = ++state.generation;
+    document.body.removeAttribute("data-complete");
+    state.query = q.toString();
     status("Loading…", false);
-    return fetch("api/dashboard?" + q.toString(), { credentials: "same-origin", headers: { Accept: "application/json" } })
-      .then(function (res) {
-        return res.text().then(function (body) {
-          if (!res.ok) {
-            var msg = res.status + " " + res.statusText;
-            try { msg = JSON.parse(body).error || msg; } catch (e) { msg = body || msg; }
-            throw new Error(msg);
-          }
-          render(JSON.parse(body));
-        });
-      })
+    // The tab on show comes with the rest; the other breakdowns follow, one at a time, so the page
+    // is drawn as soon as its first answer is in.
+    return getJSON("api/dashboard?" + state.query + "&breakdowns=" + state.dim)
+      .then(function (d) { if (generation === state.generation) { render(d); return more(generation); } })
       .catch(function (e) { status("Could not load: " + e.message, true); });
+  }
+  function more(generation) {
+    var missing = ["model", "agent", "project", "member", "session"].filter(function (dim) { return !state.data.breakdowns[dim]; });
+    if (generation !== state.generation) return null;
+    if (!missing.length) { document.body.setAttribute("data-complete", state.query); return null; }
+    var dim = missing.indexOf(state.dim) >= 0 ? state.dim : missing[0];
+    return getJSON("api/breakdown?" + state.query + "&dim=" + dim).then(function (r) {
+      if (generation !== state.generation) return null;
+      state.data.breakdowns[dim] = r;
+      options(state.data);
+      if (dim === state.dim) { renderBreakdown(state.data); renderNotes(state.data); }
+      return more(generation);
+    });
+  }
+  function getJSON(url) {
+    return fetch(url, { credentials: "same-origin", headers: { Accept: "application/json" } }).then(function (res) {
+      return res.text().then(function (body) {
+        if (!res.ok) {
+          var msg = res.status + " " + res.statusText;
+          try { msg = JSON.parse(body).error || msg; } catch (e) { msg = body || msg; }
+          throw new Error(msg);
+        }
+        return JSON.parse(body);
+      });
+    });
   }
 
   var nextId = 1, pending = {};
@@ -416,6 +442,7 @@
     document.getElementById("tabs").addEventListener("click", function (e) {
       var dim = e.target && e.target.getAttribute && e.target.getAttribute("data-dim");
       if (dim) { state.dim = dim; if (state.data) { renderBreakdown(state.data); renderNotes(state.data); } }
+      if (dim && mode === "web" && state.data && !state.data.breakdowns[dim]) more(state.generation);
     });
     if (mode === "web") { loadWeb(); setInterval(loadWeb, REFRESH_MS); }
     else startApp();
