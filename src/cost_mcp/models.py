@@ -713,3 +713,8 @@ class Dashboard(Result):
     hourly: HourlyCost
     budgets: BudgetStatusResult
     forecast: Forecast = Field(description="spend_forecast of the period (not filtered).")
+    warnings: list[str] = Field(
+        default_factory=list,
+        description="About the dashboard as a whole (e.g. a setting that could not be used); each part "
+        "carries its own warnings too.",
+    )

@@ -137,7 +137,7 @@ def dashboard_text(d: Dashboard) -> str:
             f"source {s.source} ({s.kind}): {s.status}, last success {when}"
             + (f", error: {s.last_error}" if s.last_error else "")
         )
-    warnings = dict.fromkeys([*d.this_month.warnings, *d.daily_by_provider.warnings])
+    warnings = dict.fromkeys([*d.warnings, *d.this_month.warnings, *d.daily_by_provider.warnings])
     lines += [f"note: {w}" for w in warnings]
     return "\n".join(lines)
 

@@ -278,7 +278,7 @@
   }
   function renderNotes(d) {
     var seen = {}, list = [];
-    [d.today, d.this_week, d.this_month, d.daily_by_provider, d.breakdowns[state.dim], d.hourly, d.budgets, d.forecast].forEach(function (r) {
+    [d, d.today, d.this_week, d.this_month, d.daily_by_provider, d.breakdowns[state.dim], d.hourly, d.budgets, d.forecast].forEach(function (r) {
       (r && r.warnings || []).forEach(function (w) { if (!seen[w]) { seen[w] = 1; list.push(w); } });
     });
     fill.apply(null, ["notes"].concat(list.length ? list.map(function (w) { return h("li", { text: w }); }) : [h("li", { text: "Nothing to report." })]));
