@@ -7,6 +7,7 @@ import os
 import re
 import subprocess
 import sys
+import time
 from collections.abc import Iterator
 from datetime import UTC, datetime
 from pathlib import Path
@@ -223,6 +224,37 @@ def test_cli_prints_a_one_time_url_and_serves_it(seeded: Settings, tmp_path: Pat
             assert c.get(match[0]).status_code == 200
             d = Dashboard.model_validate_json(c.get(f"http://127.0.0.1:{match[1]}/api/dashboard").text)
             assert d.this_month.total_usd > 0
+    finally:
+        proc.terminate()
+        proc.communicate(timeout=30)
+
+
+def test_cli_opens_the_browser_on_the_one_time_url(seeded: Settings, tmp_path: Path) -> None:
+    opened = tmp_path / "opened.txt"
+    # webbrowser honours $BROWSER: a "browser" that writes down the URL it was asked to open.
+    env = {**os.environ, "BROWSER": f"/bin/sh -c 'echo \"$0\" > {opened}' %s", "DISPLAY": ""}
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "cost_mcp", "dashboard"],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+        env=env,
+        cwd=tmp_path,
+    )
+    try:
+        assert proc.stdout is not None
+        line = proc.stdout.readline()
+        assert line.startswith("Opening the dashboard at http://127.0.0.1:")
+        url = line.split()[-1]
+        # The browser is started in the background once the server listens: wait for it (30 s at most).
+        for _ in range(300):
+            if opened.exists() and opened.read_text().strip():
+                break
+            assert proc.poll() is None, "cost-mcp dashboard exited"
+            time.sleep(0.1)
+        assert opened.read_text().strip() == url
+        with httpx2.Client(timeout=30, follow_redirects=True) as c:
+            assert c.get(url).status_code == 200
     finally:
         proc.terminate()
         proc.communicate(timeout=30)
