@@ -123,6 +123,9 @@ def _parser() -> argparse.ArgumentParser:
     ing.add_argument("paths", nargs="*", metavar="PATH", help="folders or .jsonl files (default: configured)")
     ing.add_argument("--full", action="store_true", help="read every file from the start again")
     ing.add_argument("--json", action="store_true", help="machine-readable output")
+    dash = sub.add_parser("dashboard", help="open the web dashboard (127.0.0.1, one-time link)")
+    dash.add_argument("--no-browser", action="store_true", help="print the link instead of opening it")
+    dash.add_argument("--port", type=int, default=0, help="port on 127.0.0.1 (default: a free one)")
     est = sub.add_parser("estimate", help="price a hypothetical call and cheaper alternatives")
     est.add_argument("model")
     est.add_argument("--provider")
@@ -174,6 +177,8 @@ def main(argv: Sequence[str] | None = None) -> int:
             return _subscription(args)
         if command == "export":
             return _export(args)
+        if command == "dashboard":
+            return _dashboard(args)
     except CostMcpError as exc:
         err.print(f"[red]error:[/red] {exc}", highlight=False)
         return EXIT_USAGE
@@ -212,6 +217,18 @@ def _command_path() -> str:
     """The absolute path of this `cost-mcp` command: hosts start servers without the user's PATH."""
     script = Path(sys.executable).parent / "cost-mcp"
     return str(script) if script.exists() else "cost-mcp"
+
+
+def _dashboard(args: argparse.Namespace) -> int:
+    from cost_mcp.web.app import serve_local
+
+    def announce(url: str) -> None:
+        how = "Open" if args.no_browser else "Opening"
+        # The link is the only key to the dashboard: stdout, for the person who ran the command.
+        print(f"{how} the dashboard at {url}\n(the link works once; Ctrl-C stops it)", flush=True)
+
+    serve_local(_settings(), open_browser=not args.no_browser, port=args.port, announce=announce)
+    return 0
 
 
 def _doctor(args: argparse.Namespace) -> int:

@@ -708,3 +708,59 @@ class SyncResult(Result):
 
     sources: list[SourceSync]
     warnings: list[str]
+
+
+# --- dashboard -----------------------------------------------------------------------------------
+
+
+class HourCost(Result):
+    """What the calls of one local hour of the day cost, over a period."""
+
+    hour: int = Field(ge=0, le=23, description="Local hour of the day, 0-23.")
+    cost_usd: USD
+    requests: int
+    unpriced_requests: int = Field(description="Calls with no known price (not in cost_usd).")
+
+
+class HourlyCost(Result):
+    """Cost by hour of the day: only calls recorded locally carry a time of day."""
+
+    period: PeriodInfo
+    basis: Literal["estimated"] = Field(
+        description="Always estimated: tokens x list price of the calls recorded on this machine "
+        "(Claude Code logs, record_usage). Billed amounts are per day and have no hour."
+    )
+    total_usd: USD = Field(description="Sum of the hours (the locally recorded calls only).")
+    hours: list[HourCost] = Field(description="24 entries, hour 0 to 23.")
+    warnings: list[str]
+
+
+class Dashboard(Result):
+    """Everything the dashboard shows, each part the result of the tool that answers it."""
+
+    generated_at: str = Field(description="When these figures were read (UTC).")
+    period: str
+    filters: dict[str, list[str]] = Field(
+        description="The filters applied (to all but budgets and forecast)."
+    )
+    today: SpendResult = Field(
+        description="get_spend(period='today') (daily_by_provider when that is the period asked for)."
+    )
+    this_week: SpendResult
+    this_month: SpendResult
+    daily_by_provider: SpendResult = Field(
+        description="get_spend(group_by=['day', 'provider']); each row has its basis, so the same rows "
+        "stack by basis too."
+    )
+    breakdowns: dict[str, SpendResult] = Field(
+        description="get_spend(group_by=[dim]) for model, agent, project, member and session (those "
+        "asked for); the largest rows only (warnings say how many more), total_usd always covers all."
+    )
+    hourly: HourlyCost
+    budgets: BudgetStatusResult
+    forecast: Forecast = Field(description="spend_forecast of the period (not filtered).")
+    warnings: list[str] = Field(
+        default_factory=list,
+        description="About the dashboard as a whole (e.g. a setting that could not be used); each part "
+        "carries its own warnings too.",
+    )

@@ -21,15 +21,17 @@ from typing import Annotated, Concatenate, Literal, ParamSpec, TypeVar
 import anyio.from_thread
 import anyio.to_thread
 from mcp.server import MCPServer
+from mcp.server.apps import Apps
 from mcp.server.mcpserver import Context
 from mcp.server.mcpserver.exceptions import ToolError
-from mcp.types import ToolAnnotations
+from mcp.types import CallToolResult, TextContent, ToolAnnotations
 from pydantic import Field
 
 from cost_mcp import __version__, sync
 from cost_mcp.analytics import agents as agents_api
 from cost_mcp.analytics import breakdown, budgets, estimate, forecast, spend, subscriptions
 from cost_mcp.analytics import claude_code as cc_views
+from cost_mcp.analytics import dashboard as dashboard_views
 from cost_mcp.config import Settings, load_settings_leniently
 from cost_mcp.errors import CostMcpError
 from cost_mcp.models import (
@@ -46,6 +48,7 @@ from cost_mcp.models import (
     CacheWrite1hTokens,
     CacheWriteTokens,
     CheckResult,
+    Dashboard,
     DeleteResult,
     EndDate,
     Estimate,
@@ -82,6 +85,7 @@ from cost_mcp.models import (
 from cost_mcp.pricing import Pricer, Tokens
 from cost_mcp.sources import claude_code
 from cost_mcp.store import Ledger
+from cost_mcp.web.page import page_html
 
 logger = logging.getLogger("cost_mcp")
 
@@ -136,6 +140,59 @@ async def lifespan(_server: MCPServer[AppState]) -> AsyncIterator[AppState]:
         ledger.close()
 
 
+DASHBOARD_URI = "ui://cost-mcp/dashboard.html"
+apps = Apps()
+"""The MCP Apps extension (io.modelcontextprotocol/ui): its tools are registered here, before the
+server that takes it is built; their bodies use the helpers defined further down."""
+
+
+@apps.tool(resource_uri=DASHBOARD_URI, title="Show the spend dashboard", annotations=READ_ONLY)
+async def show_dashboard(
+    ctx: Context[AppState],
+    period: PeriodName = None,
+    start: StartDate = None,
+    end: EndDate = None,
+    timezone: TimezoneName = None,
+    providers: FilterValues = None,
+    models: FilterValues = None,
+    projects: FilterValues = None,
+    agents: FilterValues = None,
+    members: FilterValues = None,
+    basis: FilterValues = None,
+) -> Annotated[CallToolResult, Dashboard]:
+    """Show the spend dashboard in the conversation: totals, budgets, forecast, charts, sources.
+
+    Answers "show me my AI spend" when the user wants to look rather than read. Hosts that render
+    MCP Apps (Claude Desktop, VS Code, ChatGPT) show charts with period and filter controls; others
+    get the same facts as text. Every figure is what get_spend, budget_status, spend_forecast
+    return; for one exact number, call those instead. Defaults: this_month, no filter (budgets and
+    the forecast are never filtered). On your own machine, `cost-mcp dashboard` opens it in a browser.
+
+    Example: show_dashboard(period="last_30_days", providers=["anthropic"])
+    """
+    filters = spend.Filters(
+        providers=providers, models=models, projects=projects, agents=agents, members=members, basis=basis
+    )
+
+    def answer(conn: sqlite3.Connection, settings: Settings) -> Dashboard:
+        return dashboard_views.build_dashboard(conn, settings, period, start, end, timezone, filters)
+
+    result = await _query(ctx, answer)
+    return CallToolResult(
+        content=[TextContent(type="text", text=dashboard_views.dashboard_text(result))],
+        structured_content=result.model_dump(mode="json"),
+    )
+
+
+apps.add_html_resource(
+    DASHBOARD_URI,
+    page_html("app"),
+    name="dashboard",
+    title="AI spend dashboard",
+    description="The cost-mcp dashboard: renders the result of show_dashboard; self-contained, no network.",
+    prefers_border=True,
+)
+
 mcp: MCPServer[AppState] = MCPServer(
     "cost-mcp",
     title="AI cost tracker",
@@ -145,6 +202,7 @@ mcp: MCPServer[AppState] = MCPServer(
         "token x price estimates where not, always labelled. Use estimate_cost before an expensive call."
     ),
     lifespan=lifespan,
+    extensions=[apps],
 )
 
 
