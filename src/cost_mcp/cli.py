@@ -251,6 +251,9 @@ def _ingest(args: argparse.Namespace) -> int:
     skipped = {k: v for k, v in result.skipped.items() if v}
     if skipped:
         out.print("skipped: " + ", ".join(f"{k} {v:,}" for k, v in skipped.items()))
+    skipped_files = {k: v for k, v in result.skipped_files.items() if v}
+    if skipped_files:
+        out.print("files skipped: " + ", ".join(f"{k} {v:,}" for k, v in skipped_files.items()))
     for model, count in result.unpriced_models.items():
         out.print(
             f"[yellow]no price for {model}[/yellow] ({count:,} calls): add it to {settings.prices_file}"

@@ -198,7 +198,12 @@ class IngestResult(Result):
     events_added: int = Field(description="Distinct model calls added to the ledger.")
     duplicates_collapsed: int = Field(description="Usage lines that were copies of a call already counted.")
     skipped: dict[str, int] = Field(
-        description="Lines skipped, by reason: malformed, truncated, no_usage, invalid_fields, synthetic."
+        description="Lines skipped, by reason: malformed, truncated, no_usage, invalid_fields, synthetic, "
+        "too_deep (nested past the decoder's limit), too_long (over COST_MCP_MAX_LINE_BYTES)."
+    )
+    skipped_files: dict[str, int] = Field(
+        default_factory=dict,
+        description="Files or folders left unread, by reason: undecodable_name (not valid UTF-8).",
     )
     first_event: str | None = Field(description="Earliest timestamp among the lines read (UTC, ISO 8601).")
     last_event: str | None = Field(description="Latest timestamp among the lines read (UTC, ISO 8601).")

@@ -49,8 +49,31 @@ BATCH_COPIES = 20_000
 YIELD_EVERY_LINES = 4096
 """How often a file reader hands back its offset, which is when a full batch may be written."""
 
-SkipReason = Literal["malformed", "truncated", "no_usage", "invalid_fields", "synthetic"]
-SKIP_REASONS: tuple[SkipReason, ...] = ("malformed", "truncated", "no_usage", "invalid_fields", "synthetic")
+SkipReason = Literal[
+    "malformed", "truncated", "no_usage", "invalid_fields", "synthetic", "too_deep", "too_long"
+]
+SKIP_REASONS: tuple[SkipReason, ...] = (
+    "malformed",
+    "truncated",
+    "no_usage",
+    "invalid_fields",
+    "synthetic",
+    "too_deep",
+    "too_long",
+)
+FileSkipReason = Literal["undecodable_name"]
+FILE_SKIP_REASONS: tuple[FileSkipReason, ...] = ("undecodable_name",)
+
+MAX_CALL_TOKENS = 100_000_000
+"""Per token kind and call: 100x the largest context window. A larger count is not a real call, and
+admitting it could overflow SQLite's 64-bit sums for every query after it."""
+
+MAX_CALL_COST = Decimal(100_000)
+"""A logged ``costUSD`` above this (USD, one call) is not real; same reason as MAX_CALL_TOKENS."""
+
+# Timestamps outside these years are not real calls; later ones overflow date arithmetic.
+MIN_TS_MS = 0
+MAX_TS_MS = 32_503_680_000_000  # 3000-01-01T00:00:00Z
 ProgressCallback = Callable[[int, int, str], None]
 
 # --- the line format, as msgspec structs -------------------------------------------------------
@@ -61,8 +84,8 @@ ProgressCallback = Callable[[int, int, str], None]
 _NULL = msgspec.Raw(b"null")
 
 
-Count = Annotated[int, msgspec.Meta(ge=0)]
-"""A token count: negative values fail the decode, so they are skipped as invalid fields."""
+Count = Annotated[int, msgspec.Meta(ge=0, le=MAX_CALL_TOKENS)]
+"""A token count: negative or absurd values fail the decode, so they are skipped as invalid fields."""
 
 
 class _CacheCreation(msgspec.Struct):
@@ -158,6 +181,15 @@ def parse_line(raw: bytes, where: FileIdentity) -> Copy | SkipReason | None:
 
     Lines of other types (user prompts, tool results, summaries, snapshots) return None.
     """
+    try:
+        return _parse(raw, where)
+    except RecursionError:
+        # Nesting deeper than the decoder's recursion limit (e.g. a tool argument a model chose);
+        # the decoder unwinds cleanly, so the line is skipped like any other bad one.
+        return "too_deep"
+
+
+def _parse(raw: bytes, where: FileIdentity) -> Copy | SkipReason | None:
     text = raw.rstrip(b"\r\n")
     try:
         line = _decode_line(text)
@@ -202,6 +234,9 @@ def _copy_from(entry: _Line, outer: _Line, where: FileIdentity) -> Copy | SkipRe
         return "invalid_fields"
     if not model:
         return "invalid_fields"
+    reported = entry.costUSD if entry.costUSD is not None else outer.costUSD
+    if reported is not None and not (reported.is_finite() and 0 <= reported <= MAX_CALL_COST):
+        return "invalid_fields"  # NaN, infinite, negative or absurd: it would corrupt every total
     request_id = entry.requestId or outer.requestId or ""
     message_id = message.id or ""
     if not message_id:
@@ -217,7 +252,7 @@ def _copy_from(entry: _Line, outer: _Line, where: FileIdentity) -> Copy | SkipRe
         project=where.project,
         tokens=tokens,
         speed=usage.speed or "",
-        reported_cost=entry.costUSD if entry.costUSD is not None else outer.costUSD,
+        reported_cost=reported,
         origin=str(where.path),
     )
 
@@ -259,7 +294,13 @@ def _epoch_ms(stamp: str | None) -> int:
     if when.tzinfo is None:
         # Claude Code writes UTC with a Z; a stamp without an offset is read as UTC too.
         when = when.replace(tzinfo=UTC)
-    return to_ms(when)
+    try:
+        ms = to_ms(when)
+    except OverflowError:  # e.g. 9999-12-31T23:59:59-14:00 is past datetime's range in UTC
+        raise _InvalidLineError from None
+    if not MIN_TS_MS <= ms < MAX_TS_MS:
+        raise _InvalidLineError
+    return ms
 
 
 # --- finding files ---------------------------------------------------------------------------
@@ -317,11 +358,13 @@ def identify(path: Path, projects_dir: Path) -> FileIdentity:
     return FileIdentity(path, project, session)
 
 
-def _walk(directory: Path) -> Iterator[tuple[str, os.stat_result]]:
+def _walk(directory: Path, skipped: Counter[str]) -> Iterator[tuple[str, os.stat_result]]:
     """Every ``*.jsonl`` file below a folder (or the file itself), with its stat.
 
     Plain strings and DirEntry types: on an unchanged tree of thousands of files this walk is the
-    whole cost of a refresh, so it avoids a Path object and an extra stat per folder.
+    whole cost of a refresh, so it avoids a Path object and an extra stat per folder. A name that
+    is not valid UTF-8 (never Claude Code's own) is counted in ``skipped`` and left alone: it could
+    not be stored, printed or sent as JSON.
     """
     if directory.is_file():
         with contextlib.suppress(OSError):
@@ -336,6 +379,9 @@ def _walk(directory: Path) -> Iterator[tuple[str, os.stat_result]]:
         except OSError:
             continue
         for entry in entries:
+            if not entry.name.isascii() and not _utf8(entry.name):
+                skipped["undecodable_name"] += 1
+                continue
             try:
                 if entry.is_dir(follow_symlinks=False):
                     pending.append(entry.path)
@@ -343,6 +389,14 @@ def _walk(directory: Path) -> Iterator[tuple[str, os.stat_result]]:
                     yield entry.path, entry.stat()
             except OSError:
                 continue
+
+
+def _utf8(name: str) -> bool:
+    try:
+        name.encode("utf-8")
+    except UnicodeEncodeError:  # undecodable bytes arrive as lone surrogates
+        return False
+    return True
 
 
 # --- scanning ----------------------------------------------------------------------------------
@@ -362,6 +416,7 @@ class ScanStats:
     usage_lines: int = 0
     events_added: int = 0
     skipped: Counter[str] = field(default_factory=Counter)
+    skipped_files: Counter[str] = field(default_factory=Counter)
     first_ts_ms: int | None = None
     last_ts_ms: int | None = None
     unpriced: Counter[str] = field(default_factory=Counter)
@@ -432,7 +487,7 @@ def scan(
     work: list[tuple[str, os.stat_result, FileIdentity, int]] = []
     seen: set[str] = set()
     for target in targets:
-        for path, st in _walk(target.path):
+        for path, st in _walk(target.path, stats.skipped_files):
             if path in seen:
                 continue
             seen.add(path)
@@ -794,6 +849,7 @@ def ingest(
         events_added=stats.events_added,
         duplicates_collapsed=max(stats.usage_lines - stats.events_added, 0),
         skipped={reason: stats.skipped.get(reason, 0) for reason in SKIP_REASONS},
+        skipped_files={reason: stats.skipped_files.get(reason, 0) for reason in FILE_SKIP_REASONS},
         first_event=None if stats.first_ts_ms is None else iso_utc(stats.first_ts_ms),
         last_event=None if stats.last_ts_ms is None else iso_utc(stats.last_ts_ms),
         unpriced_models=dict(stats.unpriced),
