@@ -46,6 +46,9 @@ SYNTHETIC_MODEL = "<synthetic>"
 BATCH_COPIES = 20_000
 """Copies held in memory before they are written: bounds memory on a huge cold ingest."""
 
+DEFAULT_MAX_LINE_BYTES = 64 * 1024 * 1024
+"""Longest line read (COST_MCP_MAX_LINE_BYTES): far above any real line, low enough to bound memory."""
+
 YIELD_EVERY_LINES = 4096
 """How often a file reader hands back its offset, which is when a full batch may be written."""
 
@@ -440,6 +443,12 @@ class _FileState:
     size: int
     mtime_ns: int
     offset: int
+    check: bytes | None = None
+    """Hash of the bytes just before ``offset`` (see :func:`_checkpoint`); None for offset 0."""
+    skipping: bool = False
+    """``offset`` lies inside an over-long line that was already counted as skipped."""
+    project: str | None = None
+    session_id: str | None = None
 
 
 class _Batch:
@@ -472,19 +481,21 @@ def scan(
     full: bool = False,
     progress: ProgressCallback | None = None,
     deadline: float | None = None,
+    max_line_bytes: int = DEFAULT_MAX_LINE_BYTES,
 ) -> ScanStats:
     """Read what is new in every ``*.jsonl`` of the targets into the ledger.
 
     ``full`` forgets read offsets first (everything is read again; dedup keeps totals unchanged).
     ``deadline`` (a ``time.perf_counter()`` value) stops the scan early, keeping what was read:
-    the next scan resumes where this one stopped.
+    the next scan resumes where this one stopped. A line longer than ``max_line_bytes`` is skipped
+    (counted ``too_long``) without ever being held in memory whole.
     Each batch of copies is written with the file offsets it came from in one transaction, so a
     crash loses nothing and counts nothing twice.
     """
     started = time.perf_counter()
     stats = ScanStats()
     known = {} if full else _known_files(conn)
-    work: list[tuple[str, os.stat_result, FileIdentity, int]] = []
+    work: _Work = []
     seen: set[str] = set()
     for target in targets:
         for path, st in _walk(target.path, stats.skipped_files):
@@ -492,16 +503,30 @@ def scan(
                 continue
             seen.add(path)
             stats.files_seen += 1
-            offset = _resume_offset(known.get(path), st, stats)
-            if offset is not None:
-                work.append((path, st, identify(Path(path), target.projects_dir), offset))
+            start = _resume_offset(known.get(path), st, stats)
+            if start is not None:
+                work.append((path, st, identify(Path(path), target.projects_dir), *start))
+    return _read_work(conn, work, pricer, stats, started, progress, deadline, max_line_bytes)
+
+
+def _read_work(
+    conn: sqlite3.Connection,
+    work: _Work,
+    pricer: Pricer,
+    stats: ScanStats,
+    started: float,
+    progress: ProgressCallback | None,
+    deadline: float | None,
+    max_line_bytes: int,
+) -> ScanStats:
+    """Read the listed files from their start offsets, then refresh the rollup and record the scan."""
     if not work:
         stats.seconds = time.perf_counter() - started
         _record_state(conn, stats)
         return stats
     counted_before = _counted(conn)
-    total_bytes = sum(st.st_size - offset for _, st, _, offset in work)
-    _read_in_turn(conn, work, pricer, stats, progress, deadline, total_bytes)
+    total_bytes = sum(st.st_size - offset for _, st, _, offset, _ in work)
+    _read_in_turn(conn, work, pricer, stats, progress, deadline, total_bytes, max_line_bytes)
     rollup.refresh(conn)
     stats.events_added = _counted(conn) - counted_before
     stats.seconds = time.perf_counter() - started
@@ -509,7 +534,8 @@ def scan(
     return stats
 
 
-_Work = list[tuple[str, os.stat_result, FileIdentity, int]]
+_Work = list[tuple[str, os.stat_result, FileIdentity, int, bool]]
+"""Files to read: path, stat, identity, start offset, and whether that offset is inside a skipped line."""
 
 
 def _read_in_turn(
@@ -520,14 +546,15 @@ def _read_in_turn(
     progress: ProgressCallback | None,
     deadline: float | None,
     total_bytes: int,
+    max_line_bytes: int,
 ) -> None:
     """Read the files one after the other in this process, writing batches as they fill."""
     batch = _Batch()
     done_bytes = 0
     last_report = 0.0
-    for index, (path, st, where, offset) in enumerate(work):
+    for index, (path, st, where, offset, skipping) in enumerate(work):
         try:
-            for state in _read_file(path, st, where, offset, batch, stats):
+            for state in _read_file(path, st, where, offset, batch, stats, skipping, max_line_bytes):
                 batch.files[state.path] = state
                 if len(batch) >= BATCH_COPIES:
                     _flush(conn, batch, pricer, stats)
@@ -549,37 +576,105 @@ def _read_in_turn(
     _flush(conn, batch, pricer, stats)
 
 
-def _resume_offset(prev: _FileState | None, st: os.stat_result, stats: ScanStats) -> int | None:
-    """Where to start reading a file, or None when it is unchanged."""
+def _resume_offset(prev: _FileState | None, st: os.stat_result, stats: ScanStats) -> tuple[int, bool] | None:
+    """Where to start reading a file and whether that is inside a skipped line; None when unchanged."""
     if prev is None:
         stats.files_new += 1
-        return 0
+        return 0, False
     same_file = prev.device == st.st_dev and prev.inode == st.st_ino
     if same_file and prev.size == st.st_size and prev.mtime_ns == st.st_mtime_ns:
         stats.files_unchanged += 1
         return None
-    if same_file and st.st_size >= prev.offset:
+    if same_file and st.st_size >= prev.offset and _checkpoint_holds(prev):
         stats.files_changed += 1
-        return prev.offset
+        return prev.offset, prev.skipping
+    # Replaced, shrunk, or rewritten in place (the bytes before the offset changed): the old
+    # offset means nothing in the new content. Read it all; dedup keeps the totals exact.
     stats.files_reset += 1
-    return 0
+    return 0, False
+
+
+CHECK_BYTES = 64
+"""How many bytes before a remembered offset are hashed to notice a file rewritten in place."""
+
+
+def _checkpoint(fd: int, offset: int) -> bytes | None:
+    """A short hash of the bytes just before ``offset`` (None at the start of a file)."""
+    if offset <= 0:
+        return None
+    window = os.pread(fd, min(CHECK_BYTES, offset), max(offset - CHECK_BYTES, 0))
+    return hashlib.blake2b(window, digest_size=8).digest()
+
+
+def _checkpoint_holds(prev: _FileState) -> bool:
+    """Whether the file still has, before the remembered offset, the bytes it had when read."""
+    if prev.check is None or prev.offset <= 0:
+        return True  # nothing remembered (offset 0, or a state from before checkpoints existed)
+    try:
+        fd = os.open(prev.path, os.O_RDONLY)
+    except OSError:
+        return True  # the read that follows reports it
+    try:
+        return _checkpoint(fd, prev.offset) == prev.check
+    except OSError:
+        return True
+    finally:
+        os.close(fd)
 
 
 def _read_file(
-    path: str, st: os.stat_result, where: FileIdentity, offset: int, batch: _Batch, stats: ScanStats
+    path: str,
+    st: os.stat_result,
+    where: FileIdentity,
+    offset: int,
+    batch: _Batch,
+    stats: ScanStats,
+    skipping: bool = False,
+    max_line_bytes: int = DEFAULT_MAX_LINE_BYTES,
 ) -> Iterator[_FileState]:
     """Stream complete lines from ``offset``; yields the file's state after each line it consumed.
 
     Yields at most every few thousand lines (and at the end), which is when the caller may flush.
+    Reads at most ``max_line_bytes + 1`` bytes at a time: a longer line is counted ``too_long`` once
+    and passed over, even while it has no newline yet (``skipping`` carries that to the next scan).
     """
     consumed = offset
     lines = 0
+    limit = max_line_bytes + 1
     with open(path, "rb") as f:
         f.seek(offset)
-        for raw in f:
+        readline = f.readline
+        fd = f.fileno()
+
+        def state() -> _FileState:
+            return _FileState(
+                path,
+                st.st_dev,
+                st.st_ino,
+                st.st_size,
+                st.st_mtime_ns,
+                consumed,
+                _checkpoint(fd, consumed),
+                skipping,
+                where.project,
+                where.session_id,
+            )
+
+        while raw := readline(limit):
             if raw[-1:] != b"\n":
-                break  # an unfinished last line: left for the next scan
+                if len(raw) < limit and not skipping:
+                    break  # an unfinished last line: left for the next scan
+                if not skipping:
+                    # Over the cap: counted once, then passed over up to its newline, however far.
+                    stats.skipped["too_long"] += 1
+                    lines += 1
+                    skipping = True
+                consumed += len(raw)
+                continue
             consumed += len(raw)
+            if skipping:
+                skipping = False  # the end of an over-long line
+                continue
             lines += 1
             result = parse_line(raw, where)
             if result is None:
@@ -591,10 +686,10 @@ def _read_file(
             else:
                 stats.skipped[result] += 1
             if lines % YIELD_EVERY_LINES == 0:
-                yield _FileState(path, st.st_dev, st.st_ino, st.st_size, st.st_mtime_ns, consumed)
-    stats.lines_read += lines
-    stats.bytes_read += consumed - offset
-    yield _FileState(path, st.st_dev, st.st_ino, st.st_size, st.st_mtime_ns, consumed)
+                yield state()
+        stats.lines_read += lines
+        stats.bytes_read += consumed - offset
+        yield state()
 
 
 # --- writing -----------------------------------------------------------------------------------
@@ -759,24 +854,50 @@ def _call_rank(r: _Row) -> tuple[int, bool, int, str, str]:
 
 def _save_files(conn: sqlite3.Connection, files: Iterable[_FileState]) -> None:
     now = datetime.now(UTC).isoformat()
+    # The WHERE keeps a slower concurrent scan (an older stat of the same file) from moving an
+    # offset back; a file rewritten since (newer mtime) may move it back.
     conn.executemany(
         """
-        INSERT INTO scanned_files (path, device, inode, size, mtime_ns, offset, scanned_at)
-        VALUES (?, ?, ?, ?, ?, ?, ?)
+        INSERT INTO scanned_files (path, device, inode, size, mtime_ns, offset, scanned_at,
+                                   check_hash, skipping, project, session_id)
+        VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)
         ON CONFLICT (path) DO UPDATE SET
             device = excluded.device, inode = excluded.inode, size = excluded.size,
-            mtime_ns = excluded.mtime_ns, offset = excluded.offset, scanned_at = excluded.scanned_at
+            mtime_ns = excluded.mtime_ns, offset = excluded.offset, scanned_at = excluded.scanned_at,
+            check_hash = excluded.check_hash, skipping = excluded.skipping,
+            project = excluded.project, session_id = excluded.session_id
         WHERE NOT (scanned_files.device = excluded.device AND scanned_files.inode = excluded.inode
-                   AND scanned_files.offset > excluded.offset AND scanned_files.size >= excluded.size)
+                   AND scanned_files.offset > excluded.offset AND scanned_files.size >= excluded.size
+                   AND scanned_files.mtime_ns >= excluded.mtime_ns)
         """,
-        ((f.path, f.device, f.inode, f.size, f.mtime_ns, f.offset, now) for f in files),
+        [
+            (
+                f.path,
+                f.device,
+                f.inode,
+                f.size,
+                f.mtime_ns,
+                f.offset,
+                now,
+                f.check,
+                int(f.skipping),
+                f.project,
+                f.session_id,
+            )
+            for f in files
+        ],
     )
 
 
 def _known_files(conn: sqlite3.Connection) -> dict[str, _FileState]:
     return {
-        row[0]: _FileState(*row)
-        for row in conn.execute("SELECT path, device, inode, size, mtime_ns, offset FROM scanned_files")
+        row[0]: _FileState(
+            row[0], row[1], row[2], row[3], row[4], row[5], row[6], bool(row[7]), row[8], row[9]
+        )
+        for row in conn.execute(
+            "SELECT path, device, inode, size, mtime_ns, offset, check_hash, skipping, project, session_id "
+            "FROM scanned_files"
+        )
     }
 
 
@@ -835,7 +956,15 @@ def ingest(
     """
     targets = targets_for([Path(p) for p in paths]) if paths else default_targets(settings.claude_roots())
     deadline = time.perf_counter() + budget_seconds if budget_seconds is not None else None
-    stats = scan(conn, targets, pricer, full=full, progress=progress, deadline=deadline)
+    stats = scan(
+        conn,
+        targets,
+        pricer,
+        full=full,
+        progress=progress,
+        deadline=deadline,
+        max_line_bytes=settings.max_line_bytes,
+    )
     return IngestResult(
         roots=[str(t.path) for t in targets],
         files_seen=stats.files_seen,
