@@ -104,6 +104,12 @@ def _parser() -> argparse.ArgumentParser:
     ing = sub.add_parser("ingest", help="read new Claude Code log lines into the ledger")
     ing.add_argument("paths", nargs="*", metavar="PATH", help="folders or .jsonl files (default: configured)")
     ing.add_argument("--full", action="store_true", help="read every file from the start again")
+    ing.add_argument(
+        "--forget",
+        action="append",
+        metavar="PATH",
+        help="remove the calls read from files under PATH, e.g. a folder imported by mistake (repeatable)",
+    )
     ing.add_argument("--json", action="store_true", help="machine-readable output")
     est = sub.add_parser("estimate", help="price a hypothetical call and cheaper alternatives")
     est.add_argument("model")
@@ -204,14 +210,18 @@ def _ingest(args: argparse.Namespace) -> int:
     from rich.progress import BarColumn, DownloadColumn, Progress, TextColumn, TimeRemainingColumn
 
     from cost_mcp.pricing import Pricer
-    from cost_mcp.sources.claude_code import ingest
+    from cost_mcp.sources.claude_code import forget, ingest
     from cost_mcp.store import connect
 
     settings = load_settings()
     conn = connect(settings.db)
     err = Console(stderr=True)
     try:
-        if err.is_terminal and not args.json:
+        if args.forget:
+            if args.paths:
+                raise InvalidInputError("give PATHs to read or --forget PATH, not both")
+            result = forget(conn, settings, Pricer.from_file(settings.prices_file), args.forget)
+        elif err.is_terminal and not args.json:
             with Progress(
                 TextColumn("reading logs"), BarColumn(), DownloadColumn(), TimeRemainingColumn(), console=err
             ) as bar:
@@ -238,6 +248,17 @@ def _ingest(args: argparse.Namespace) -> int:
         print(result.model_dump_json(indent=2))
         return 0
     out = Console()
+    if result.forgotten is not None:
+        gone = result.forgotten
+        out.print(
+            f"forgot {gone.events_removed:,} stored call copies and {gone.files_forgotten:,} files under "
+            f"{', '.join(gone.paths)}; re-read {result.files_reread:,} other files "
+            f"({result.events_added:,} calls restored)",
+            highlight=False,
+        )
+        for warning in gone.warnings + result.errors:
+            out.print(f"[yellow]warning:[/yellow] {warning}", highlight=False)
+        return 0
     if not result.roots:
         roots = ", ".join(str(r) for r in settings.claude_roots())
         out.print(f"No Claude Code logs found in {roots}. Set CLAUDE_CONFIG_DIR if they live elsewhere.")

@@ -33,7 +33,7 @@ import msgspec
 
 from cost_mcp.config import Settings
 from cost_mcp.errors import InvalidInputError
-from cost_mcp.models import IngestResult
+from cost_mcp.models import ForgetSummary, IngestResult
 from cost_mcp.money import to_nanos
 from cost_mcp.periods import iso_utc, ms_to_datetime, to_ms
 from cost_mcp.pricing import Price, Pricer, Tokens
@@ -334,6 +334,8 @@ def targets_for(paths: Sequence[Path]) -> list[Target]:
     folder, or a single ``.jsonl`` file. Raises InvalidInputError for a path that does not exist."""
     targets: list[Target] = []
     for raw in paths:
+        if not _utf8(str(raw)):
+            raise InvalidInputError(f"{str(raw).encode('utf-8', 'replace')!r} is not valid UTF-8; rename it")
         path = raw.expanduser().absolute()
         if path.is_file():
             targets.append(Target(path, path.parent.parent))
@@ -947,13 +949,17 @@ def ingest(
     full: bool = False,
     progress: ProgressCallback | None = None,
     budget_seconds: float | None = None,
+    confined: bool = False,
 ) -> IngestResult:
     """Scan the configured Claude Code folders (or ``paths``) and say what was found.
 
-    Raises InvalidInputError for a named path that does not exist. Configured folders that do not
+    Raises InvalidInputError for a named path that does not exist, or (when ``confined``, as for a
+    path a model chose) one outside the configured Claude folders. Configured folders that do not
     exist are not an error (a machine may have only one of the defaults); the result then lists
     no roots and the caller can say how to configure them.
     """
+    if paths and confined:
+        confine(paths, settings.claude_roots())
     targets = targets_for([Path(p) for p in paths]) if paths else default_targets(settings.claude_roots())
     deadline = time.perf_counter() + budget_seconds if budget_seconds is not None else None
     stats = scan(
@@ -965,8 +971,12 @@ def ingest(
         deadline=deadline,
         max_line_bytes=settings.max_line_bytes,
     )
+    return _result([str(t.path) for t in targets], stats)
+
+
+def _result(roots: list[str], stats: ScanStats, forgotten: ForgetSummary | None = None) -> IngestResult:
     return IngestResult(
-        roots=[str(t.path) for t in targets],
+        roots=roots,
         files_seen=stats.files_seen,
         files_new=stats.files_new,
         files_changed=stats.files_changed,
@@ -985,4 +995,115 @@ def ingest(
         complete=stats.complete,
         errors=stats.errors,
         seconds=round(stats.seconds, 3),
+        forgotten=forgotten,
     )
+
+
+# --- which paths, and undoing one ----------------------------------------------------------------
+
+
+def confine(paths: Sequence[str], roots: Sequence[Path]) -> None:
+    """Raise InvalidInputError unless every path lies inside one of the configured Claude folders.
+
+    Paths are compared after resolving symlinks and ``..``, so neither can lead outside. The check
+    comes before any look at the path, so a refused path's existence is not revealed either.
+    """
+    allowed = [Path(os.path.realpath(root.expanduser())) for root in roots]
+    for raw in paths:
+        real = Path(os.path.realpath(Path(raw).expanduser()))
+        if not any(real.is_relative_to(root) for root in allowed):
+            where = ", ".join(str(root) for root in allowed) or "none configured"
+            raise InvalidInputError(
+                f"{raw[:200]!r} is not inside a configured Claude Code folder ({where}); this tool reads "
+                "only those. Give one of them or a folder inside it, or have the user add the folder to "
+                "CLAUDE_CONFIG_DIR (or run `cost-mcp ingest PATH` themselves)."
+            )
+
+
+def _prefixes(path: str) -> list[str]:
+    """The spellings a path may have been stored under: as given (absolute) and resolved."""
+    given = Path(path).expanduser().absolute()
+    forms = [str(given), os.path.realpath(given)]
+    return list(dict.fromkeys(f.rstrip("/") or "/" for f in forms))
+
+
+def _under(column: str, prefix: str) -> tuple[str, tuple[object, ...]]:
+    """SQL for ``column`` being ``prefix`` or a path inside it (no LIKE: paths may hold % and _)."""
+    inside = prefix if prefix.endswith("/") else prefix + "/"
+    return f"({column} = ? OR substr({column}, 1, ?) = ?)", (prefix, len(inside), inside)
+
+
+def forget(
+    conn: sqlite3.Connection, settings: Settings, pricer: Pricer, paths: Sequence[str]
+) -> IngestResult:
+    """Remove every usage event read from files under ``paths``, and those files' read state.
+
+    Exact to the event: a stored row is the best copy of a call, and other files may have logged the
+    same call. So, in the same transaction, every other known file is marked to be read again from
+    the start, and is then re-read here (dedup makes that add nothing twice): a call the forgotten
+    files shared with others stays counted, one they alone held is gone. The rollup is rebuilt for
+    every quarter-hour touched.
+    """
+    for raw in paths:
+        if not _utf8(raw) or not raw.strip():
+            raise InvalidInputError(f"{raw[:200]!r} is not a usable path")
+    started = time.perf_counter()
+    prefixes = [prefix for raw in paths for prefix in _prefixes(raw)]
+    removed = files_forgotten = 0
+    with write_transaction(conn):
+        ids: list[tuple[int, str, int]] = []
+        for prefix in prefixes:
+            clause, args = _under("origin", prefix)
+            ids += conn.execute(
+                f"SELECT id, message_id, ts_ms FROM usage_events WHERE source = ? AND {clause}",
+                (SOURCE, *args),
+            ).fetchall()
+        rows = {row[0]: row for row in ids}
+        conn.executemany("DELETE FROM usage_events WHERE id = ?", ((i,) for i in rows))
+        removed = len(rows)
+        _recount(conn, {message_id for _, message_id, _ in rows.values()})
+        rollup.mark_dirty(conn, [ts for _, _, ts in rows.values()])
+        for prefix in prefixes:
+            clause, args = _under("path", prefix)
+            files_forgotten += conn.execute(f"DELETE FROM scanned_files WHERE {clause}", args).rowcount
+        if removed:
+            # Marked here, not just re-read below: a crash in between must still lead to a re-read.
+            conn.execute("UPDATE scanned_files SET offset = 0, check_hash = NULL, skipping = 0")
+    stats = ScanStats()
+    work: _Work = []
+    if removed:
+        for state in _known_files(conn).values():
+            try:
+                st = os.stat(state.path)
+            except OSError as exc:
+                stats.errors.append(f"{state.path}: {exc.strerror or exc}; calls only it logged stay counted")
+                continue
+            stats.files_seen += 1
+            stats.files_reset += 1
+            work.append((state.path, st, _stored_identity(state), 0, False))
+    _read_work(conn, work, pricer, stats, started, None, None, settings.max_line_bytes)
+    rollup.refresh(conn)
+    warnings = [
+        f"{raw} is inside the configured Claude folder {root}: the next scan reads it again. Move or "
+        "delete it first to keep it out, or set CLAUDE_CONFIG_DIR to other folders."
+        for raw in paths
+        for root in settings.claude_roots()
+        if Path(os.path.realpath(Path(raw).expanduser())).is_relative_to(os.path.realpath(root.expanduser()))
+    ]
+    summary = ForgetSummary(
+        paths=[_prefixes(raw)[0] for raw in paths],
+        events_removed=removed,
+        files_forgotten=files_forgotten,
+        warnings=warnings,
+    )
+    return _result([], stats, summary)
+
+
+def _stored_identity(state: _FileState) -> FileIdentity:
+    """The identity a file was read with; for a state saved before identities were kept, the one a
+    scan of its ``projects/`` folder (or else its grandparent) would give."""
+    path = Path(state.path)
+    if state.project is not None and state.session_id is not None:
+        return FileIdentity(path, state.project, state.session_id)
+    projects = next((p for p in path.parents if p.name == "projects"), path.parent.parent)
+    return identify(path, projects)
