@@ -221,7 +221,7 @@ class IngestResult(Result):
     duplicates_collapsed: int = Field(description="Usage lines that were copies of a call already counted.")
     skipped: dict[str, int] = Field(
         description="Lines skipped, by reason: malformed, truncated, no_usage, invalid_fields, synthetic, "
-        "too_deep (nested past the decoder's limit), too_long (over COST_MCP_MAX_LINE_BYTES)."
+        "too_long (over COST_MCP_MAX_LINE_BYTES)."
     )
     skipped_files: dict[str, int] = Field(
         default_factory=dict,

@@ -242,7 +242,6 @@ def test_malformed_lines_are_counted_by_reason_and_skipped(
         "no_usage": 1,
         "invalid_fields": 3,  # tokens as a string, an unreadable timestamp, negative tokens
         "synthetic": 1,
-        "too_deep": 0,
         "too_long": 0,
     }
     assert result.events_added == 1

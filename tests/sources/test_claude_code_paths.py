@@ -114,7 +114,7 @@ def test_forget_removes_exactly_what_a_path_brought_in(
     configured_tree(home)
     cli_json(capsys, "ingest")
     before_rows = counted_rows(home)
-    before = cli_json(capsys, "report", "--period", "today", "--group-by", "project", "session")
+    before = cli_json(capsys, "report", "--period", "last_7_days", "--group-by", "project", "session")
     backup = outside_tree(home)
     assert cli_json(capsys, "ingest", str(backup))["events_added"] == 2
     # The shared call's stored copy is now the backup's.
@@ -126,7 +126,7 @@ def test_forget_removes_exactly_what_a_path_brought_in(
     assert result["forgotten"]["warnings"] == []
     assert result["events_added"] == 1  # the configured folder's copy of the shared call, read again
     assert counted_rows(home) == before_rows
-    after = cli_json(capsys, "report", "--period", "today", "--group-by", "project", "session")
+    after = cli_json(capsys, "report", "--period", "last_7_days", "--group-by", "project", "session")
     assert after["total_usd"] == before["total_usd"]
     assert after["rows"] == before["rows"]
     # Forgotten for good: the next scan of the configured folders does not bring it back.
@@ -147,14 +147,14 @@ async def test_the_tool_forgets_a_path_and_the_totals_follow(
 ) -> None:
     configured_tree(home)
     cli_json(capsys, "ingest", str(outside_tree(home)))  # imported by the user, by mistake
-    with_backup = await client.call_tool("get_spend", {"period": "today"})
+    with_backup = await client.call_tool("get_spend", {"period": "last_7_days"})
     assert with_backup.structured_content is not None
 
     forgot = await client.call_tool("ingest_claude_code_logs", {"forget": [str(home / "a-backup")]})
     assert not forgot.is_error, forgot.content
     assert forgot.structured_content is not None
     assert forgot.structured_content["forgotten"]["events_removed"] == 3
-    spend = await client.call_tool("get_spend", {"period": "today", "group_by": ["project"]})
+    spend = await client.call_tool("get_spend", {"period": "last_7_days", "group_by": ["project"]})
     assert spend.structured_content is not None
     assert spend.structured_content["total_usd"] < with_backup.structured_content["total_usd"]
     assert [r["group"]["project"] for r in spend.structured_content["rows"]] == ["-home-dev-app"]

@@ -19,6 +19,7 @@ from __future__ import annotations
 import contextlib
 import hashlib
 import os
+import re
 import sqlite3
 import time
 from collections import Counter
@@ -52,16 +53,13 @@ DEFAULT_MAX_LINE_BYTES = 64 * 1024 * 1024
 YIELD_EVERY_LINES = 4096
 """How often a file reader hands back its offset, which is when a full batch may be written."""
 
-SkipReason = Literal[
-    "malformed", "truncated", "no_usage", "invalid_fields", "synthetic", "too_deep", "too_long"
-]
+SkipReason = Literal["malformed", "truncated", "no_usage", "invalid_fields", "synthetic", "too_long"]
 SKIP_REASONS: tuple[SkipReason, ...] = (
     "malformed",
     "truncated",
     "no_usage",
     "invalid_fields",
     "synthetic",
-    "too_deep",
     "too_long",
 )
 FileSkipReason = Literal["undecodable_name"]
@@ -187,9 +185,54 @@ def parse_line(raw: bytes, where: FileIdentity) -> Copy | SkipReason | None:
     try:
         return _parse(raw, where)
     except RecursionError:
-        # Nesting deeper than the decoder's recursion limit (e.g. a tool argument a model chose);
-        # the decoder unwinds cleanly, so the line is skipped like any other bad one.
-        return "too_deep"
+        pass
+    # Nested deeper than the decoder's recursion limit: a tool argument a model chose can do that,
+    # on a line that still carries a real call's usage. Every field read here sits a few levels
+    # deep, so the line is read again with its deep containers replaced by null: the same result a
+    # decoder without a limit would give, whatever the stack depth of the thread reading it.
+    flat = _flatten(raw)
+    if flat is None:
+        return "malformed"
+    try:
+        return _parse(flat, where)
+    except RecursionError:  # not expected after flattening; still never an outage
+        return "malformed"
+
+
+_JSON_TOKEN = re.compile(rb'"[^"\\]*(?:\\.[^"\\]*)*"|[\[\]{}]')
+KEEP_DEPTH = 64
+"""Containers nested deeper than this are dropped when a line is too deep for the decoder."""
+
+
+def _flatten(raw: bytes) -> bytes | None:
+    """``raw`` with every JSON container nested deeper than KEEP_DEPTH replaced by ``null``, or
+    None when its brackets do not balance.
+
+    Iterative, and strings are skipped whole (brackets inside them do not count). Anything else
+    wrong with the line is left for the decoder to report.
+    """
+    out: list[bytes] = []
+    depth = 0
+    kept_until = 0
+    for match in _JSON_TOKEN.finditer(raw):
+        token = match.group()
+        if token[0] == 0x22:  # a string
+            continue
+        if token in (b"[", b"{"):
+            depth += 1
+            if depth == KEEP_DEPTH + 1:
+                out.append(raw[kept_until : match.start()])
+        else:
+            if depth == KEEP_DEPTH + 1:
+                out.append(b"null")
+                kept_until = match.end()
+            depth -= 1
+            if depth < 0:
+                return None
+    if depth:
+        return None
+    out.append(raw[kept_until:])
+    return b"".join(out)
 
 
 def _parse(raw: bytes, where: FileIdentity) -> Copy | SkipReason | None:
