@@ -50,6 +50,9 @@ BATCH_COPIES = 20_000
 DEFAULT_MAX_LINE_BYTES = 64 * 1024 * 1024
 """Longest line read (COST_MCP_MAX_LINE_BYTES): far above any real line, low enough to bound memory."""
 
+SKIP_CHUNK = 1024 * 1024
+"""Read size while passing over the rest of an over-long line."""
+
 YIELD_EVERY_LINES = 4096
 """How often a file reader hands back its offset, which is when a full batch may be written."""
 
@@ -705,7 +708,8 @@ def _read_file(
                 where.session_id,
             )
 
-        while raw := readline(limit):
+        # Inside a skipped line only its newline matters: small reads keep memory at the cap.
+        while raw := readline(SKIP_CHUNK if skipping else limit):
             if raw[-1:] != b"\n":
                 if len(raw) < limit and not skipping:
                     break  # an unfinished last line: left for the next scan
