@@ -112,9 +112,9 @@ def test_report_json_and_csv(home: Path) -> None:
         "report", "--start", "2026-11-01", "--end", "2026-11-07", "--csv", "--group-by", "day"
     ).stdout
     assert as_csv.splitlines() == [
-        "day,basis,cost_usd,requests,total_tokens",
-        "2026-11-02,estimated,0.018000000,1,2000",
-        "2026-11-03,estimated,0.018000000,1,2000",
+        "day,basis,cost_usd,requests,total_tokens,unpriced_requests",
+        "2026-11-02,estimated,0.018000000,1,2000,0",
+        "2026-11-03,estimated,0.018000000,1,2000,0",
     ]
 
 
@@ -167,3 +167,83 @@ def test_subscription_add_list_remove() -> None:
     assert "$200.00 per month" in listed.stdout
     assert run("subscription", "remove", "max").returncode == 0
     assert "No subscriptions" in run("subscription", "list").stdout
+
+
+def test_report_chart_stops_at_today_and_unpriced_never_shows_as_zero(home: Path) -> None:
+    from datetime import UTC, datetime, timedelta
+
+    from tests.sources.claude_logs import assistant, session_file, write
+
+    now = datetime.now(UTC)
+    today = now.date()
+    # A call on a model with no known price, today; and a seat started 40 days ago, so each day of
+    # the month has a share of its fee, the days to come included.
+    write(
+        session_file(home / "claude", "s1"),
+        assistant("m1", "r1", now.strftime("%Y-%m-%dT%H:%M:%S.000Z"), model="claude-unknown-9", input=10),
+    )
+    start = (today - timedelta(days=40)).isoformat()
+    added = run("subscription", "add", "seat", "--vendor", "anthropic", "--amount", "31", "--start", start)
+    assert added.returncode == 0, added.stderr
+    proc = run("report", "--period", "this_month", "--group-by", "model")
+    assert proc.returncode == 0, proc.stderr
+    chart = [line for line in proc.stdout.splitlines() if line[:4].isdigit() and line[4] == "-"]
+    assert chart[-1].startswith(today.isoformat())  # no bars for the days to come
+    assert len(chart) == today.day
+    assert "claude-unknown-9" in proc.stdout
+    [unknown_row] = [
+        line for line in proc.stdout.splitlines() if "claude-unknown-9" in line and "call" not in line
+    ]
+    assert "unpriced" in unknown_row and "$0.00" not in unknown_row
+    csv_out = run("report", "--period", "today", "--group-by", "model", "--csv").stdout
+    assert "0E-9" not in csv_out
+    [csv_row] = [line for line in csv_out.splitlines() if line.startswith("claude-unknown-9")]
+    assert csv_row.split(",")[2] == "unpriced"
+    exported = run("export", "--period", "today").stdout
+    [export_row] = [line for line in exported.splitlines() if "claude-unknown-9" in line]
+    assert ",unpriced," in export_row
+    budget = run("budget", "set", "daily", "5", "--period", "day")
+    assert budget.returncode == 0, budget.stderr
+    listed = run("budget", "list").stdout
+    assert "unpriced" in listed
+
+
+@pytest.mark.usefixtures("home")
+def test_serve_in_a_terminal_says_it_is_waiting_for_a_client() -> None:
+    import pty
+
+    controller, terminal = pty.openpty()
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "cost_mcp"], stdin=terminal, stdout=subprocess.PIPE, stderr=subprocess.PIPE
+    )
+    os.close(terminal)
+    try:
+        assert proc.stderr is not None
+        first = proc.stderr.readline().decode()
+        assert "MCP server" in first and "waiting for a client" in first
+        assert "cost-mcp report" in proc.stderr.readline().decode()
+    finally:
+        proc.kill()
+        proc.communicate()
+        os.close(controller)
+
+
+@pytest.mark.usefixtures("home")
+def test_serve_on_a_pipe_keeps_stderr_quiet_of_the_hint() -> None:
+    proc = subprocess.run(
+        [sys.executable, "-m", "cost_mcp"], input="", capture_output=True, text=True, timeout=60, check=False
+    )
+    assert "waiting for a client" not in proc.stderr
+    assert proc.stdout == ""
+
+
+@pytest.mark.usefixtures("home")
+def test_a_bad_setting_is_one_line_in_report_and_doctor() -> None:
+    report = run("report", env={"COST_MCP_TIMEZONE": "Paris"})
+    assert report.returncode == 0, report.stderr
+    assert "Traceback" not in report.stderr
+    warning = [line for line in report.stderr.splitlines() if "COST_MCP_TIMEZONE" in line]
+    assert warning == [warning[0]] and "Europe/Paris" in warning[0]
+    doctor = run("doctor", env={"COST_MCP_TIMEZONE": "Paris"})
+    assert doctor.returncode == 1 and "Traceback" not in doctor.stderr
+    assert "COST_MCP_TIMEZONE='Paris'" in doctor.stdout

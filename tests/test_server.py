@@ -115,6 +115,17 @@ async def test_estimate_cost_over_a_real_stdio_subprocess(home: Path) -> None:
     assert result.structured_content["cost_usd"] == 18
 
 
+async def test_a_bad_setting_does_not_stop_the_server_and_rides_along_in_results(
+    home: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv("COST_MCP_TIMEZONE", "Paris")
+    params = StdioServerParameters(command=sys.executable, args=["-m", "cost_mcp"], env=_server_env(home))
+    async with Client(params) as c:
+        result = await c.call_tool("get_spend", {"period": "today"})
+    assert result.structured_content is not None
+    assert any("COST_MCP_TIMEZONE='Paris'" in w for w in result.structured_content["warnings"])
+
+
 def test_server_writes_nothing_but_mcp_messages_to_stdout(home: Path) -> None:
     """Drive a raw JSON-RPC session and check every stdout line is a JSON-RPC message."""
     import json
@@ -394,3 +405,32 @@ async def test_subscription_shows_in_spend_with_its_basis(client: Client) -> Non
     assert spend.structured_content["total_usd"] == 2
     gone = await client.call_tool("delete_subscription", {"name": "max-ana"})
     assert gone.structured_content == {"deleted": "max-ana"}
+
+
+async def test_a_budget_counts_seat_fees_only_with_its_basis(client: Client) -> None:
+    await client.call_tool(
+        "set_subscription",
+        {"name": "seat", "vendor": "anthropic", "amount_usd": 30, "period": "monthly", "start": "2026-01-01"},
+    )
+    usage = await client.call_tool("set_budget", {"name": "usage", "amount_usd": 1000, "period": "month"})
+    assert usage.structured_content is not None
+    assert usage.structured_content["scope"]["basis"] == []
+    seats = await client.call_tool(
+        "set_budget",
+        {
+            "name": "seats",
+            "amount_usd": 1000,
+            "period": "month",
+            "basis": ["billed", "estimated", "subscription"],
+        },
+    )
+    assert seats.structured_content is not None
+    status = await client.call_tool("budget_status", {})
+    assert status.structured_content is not None
+    spent = {b["budget"]["name"]: b["spent_usd"] for b in status.structured_content["budgets"]}
+    assert spent["usage"] == 0
+    assert spent["seats"] > 0  # today's share of the seat so far, never the days to come
+    bad = await client.call_tool(
+        "set_budget", {"name": "x", "amount_usd": 1, "period": "day", "basis": ["seats"]}
+    )
+    assert bad.is_error is True

@@ -9,16 +9,23 @@ import logging
 import sqlite3
 import sys
 from collections.abc import Sequence
+from datetime import date, datetime, timedelta
 from decimal import Decimal
+from pathlib import Path
+from typing import TYPE_CHECKING, TextIO
+from zoneinfo import ZoneInfo
 
 from rich.console import Console
 from rich.table import Table
 
 from cost_mcp import __version__
-from cost_mcp.config import Settings, load_settings
+from cost_mcp.config import Settings, load_settings_leniently
 from cost_mcp.errors import CostMcpError, InvalidInputError
 from cost_mcp.models import SpendResult
-from cost_mcp.money import format_usd
+from cost_mcp.money import UNPRICED, format_cost, format_usd, plain_usd
+
+if TYPE_CHECKING:
+    from cost_mcp.periods import Period
 
 EXIT_USAGE = 2
 
@@ -47,7 +54,13 @@ def _parser() -> argparse.ArgumentParser:
     fmt.add_argument("--csv", action="store_true", help="rows as CSV")
     exp = sub.add_parser("export", help="usage events and provider buckets of a period, as CSV or JSON")
     _period_args(exp)
-    exp.add_argument("--format", choices=("csv", "json"), default="csv")
+    exp.add_argument(
+        "--format",
+        choices=("csv", "json", "focus"),
+        default="csv",
+        help="csv or json: every usage event and provider bucket; focus: FinOps FOCUS rows (CSV) that sum "
+        "to the period's total",
+    )
     exp.add_argument("--output", "-o", default="-", help="file to write (default: stdout)")
     bud = sub.add_parser("budget", help="set, list or delete budgets")
     bsub = bud.add_subparsers(dest="budget_command", metavar="ACTION", required=True)
@@ -59,6 +72,11 @@ def _parser() -> argparse.ArgumentParser:
         bset.add_argument(
             f"--{dim}", action="append", default=None, help=f"only count this {dim} (repeatable)"
         )
+    bset.add_argument(
+        "--include-subscriptions",
+        action="store_true",
+        help="count seat fees too (default: usage only, billed and estimated)",
+    )
     bset.add_argument(
         "--threshold", action="append", default=None, help="alert at this fraction (repeatable)"
     )
@@ -172,18 +190,41 @@ def _serve() -> int:
     from cost_mcp.store import connect
 
     # Fail before the MCP handshake with a message a person can act on (hosts show stderr).
-    settings = load_settings()
+    settings = _settings()
     connect(settings.db).close()
+    if sys.stdin.isatty():
+        # A person typed `cost-mcp` in a terminal: without this it would wait silently for MCP messages.
+        print(
+            "cost-mcp is an MCP server and is waiting for a client on stdin (Ctrl-C to quit).\n"
+            "To see your spend run `cost-mcp report`; to add it to Claude Code run\n"
+            f"`claude mcp add cost-mcp -- {_command_path()}`.",
+            file=sys.stderr,
+        )
     from cost_mcp.server import run_stdio
 
     run_stdio()
     return 0
 
 
+def _settings() -> Settings:
+    """Settings for a command; an unusable value is one warning line on stderr, and its default is used."""
+    settings, problems = load_settings_leniently()
+    for problem in problems:
+        print(f"warning: {problem}", file=sys.stderr)
+    return settings
+
+
+def _command_path() -> str:
+    """The absolute path of this `cost-mcp` command: hosts start servers without the user's PATH."""
+    script = Path(sys.executable).parent / "cost-mcp"
+    return str(script) if script.exists() else "cost-mcp"
+
+
 def _doctor(args: argparse.Namespace) -> int:
     from cost_mcp.doctor import diagnose
 
-    report = diagnose(load_settings())
+    settings, problems = load_settings_leniently()
+    report = diagnose(settings, settings_problems=problems)
     if args.json:
         print(report.model_dump_json(indent=2))
         return 0
@@ -213,7 +254,7 @@ def _ingest(args: argparse.Namespace) -> int:
     from cost_mcp.sources.claude_code import forget, ingest
     from cost_mcp.store import connect
 
-    settings = load_settings()
+    settings = _settings()
     conn = connect(settings.db)
     err = Console(stderr=True)
     try:
@@ -289,7 +330,7 @@ def _sync(args: argparse.Namespace) -> int:
     from cost_mcp.pricing import Pricer
     from cost_mcp.store import connect
 
-    settings = load_settings()
+    settings = _settings()
     conn = connect(settings.db)
     try:
         result = sync.sync_providers(
@@ -328,7 +369,7 @@ def _open() -> tuple[Settings, sqlite3.Connection]:
     from cost_mcp.pricing import Pricer
     from cost_mcp.store import connect
 
-    settings = load_settings()
+    settings = _settings()
     conn = connect(settings.db)
     sync.refresh(conn, settings, Pricer.from_file(settings.prices_file))
     return settings, conn
@@ -350,15 +391,18 @@ def _report(args: argparse.Namespace) -> int:
         return 0
     if args.csv:
         writer = csv.writer(sys.stdout)
-        writer.writerow([*result.group_by, "basis", "cost_usd", "requests", "total_tokens"])
+        writer.writerow(
+            [*result.group_by, "basis", "cost_usd", "requests", "total_tokens", "unpriced_requests"]
+        )
         for row in result.rows:
             writer.writerow(
                 [
                     *(row.group[d] or "" for d in result.group_by),
                     row.basis,
-                    str(row.cost_usd),
+                    UNPRICED if row.unpriced_requests and not row.cost_usd else plain_usd(row.cost_usd),
                     "" if row.requests is None else row.requests,
                     "" if row.tokens is None else row.tokens.total_tokens,
+                    row.unpriced_requests,
                 ]
             )
         return 0
@@ -366,7 +410,7 @@ def _report(args: argparse.Namespace) -> int:
     period = result.period
     out.print(
         f"[bold]{period.name}[/bold] {period.first_day} to {period.last_day} ({period.timezone}): "
-        f"[bold]{format_usd(result.total_usd)}[/bold]"
+        f"[bold]{format_cost(result.total_usd, sum(r.unpriced_requests for r in result.rows))}[/bold]"
     )
     if result.rows:
         table = Table(
@@ -376,7 +420,7 @@ def _report(args: argparse.Namespace) -> int:
             table.add_row(
                 *((row.group[d] or "-") for d in result.group_by if d != "basis"),
                 row.basis,
-                format_usd(row.cost_usd),
+                format_cost(row.cost_usd, row.unpriced_requests),
                 "-" if row.requests is None else f"{row.requests:,}",
                 "-" if row.tokens is None else f"{row.tokens.total_tokens:,}",
             )
@@ -395,15 +439,25 @@ def _report(args: argparse.Namespace) -> int:
 
 
 def _day_bars(out: Console, days: SpendResult) -> None:
+    """One bar per day of the period up to today (days to come have no spend yet), zero days included."""
     per_day: dict[str, Decimal] = {}
+    unpriced: dict[str, int] = {}
     for row in days.rows:
         key = row.group["day"] or ""
         per_day[key] = per_day.get(key, Decimal(0)) + row.cost_usd
+        unpriced[key] = unpriced.get(key, 0) + row.unpriced_requests
+    first = date.fromisoformat(days.period.first_day)
+    today = datetime.now(ZoneInfo(days.period.timezone)).date()
+    last = min(date.fromisoformat(days.period.last_day), today)
     peak = max(per_day.values(), default=Decimal(0))
     width = 40
-    for day, amount in sorted(per_day.items()):
+    day = first
+    while day <= last:
+        key = day.isoformat()
+        amount = per_day.get(key, Decimal(0))
         blocks = int(amount / peak * width) if peak > 0 else 0
-        out.print(f"{day} {'█' * blocks:<{width}} {format_usd(amount)}")
+        out.print(f"{key} {'█' * blocks:<{width}} {format_cost(amount, unpriced.get(key, 0))}")
+        day += timedelta(days=1)
 
 
 def _budget(args: argparse.Namespace) -> int:
@@ -426,6 +480,7 @@ def _budget(args: argparse.Namespace) -> int:
                 agents=args.agent or [],
                 projects=args.project or [],
                 sources=args.source or [],
+                basis=["billed", "estimated", "subscription"] if args.include_subscriptions else [],
             )
             budget = budgets.set_budget(
                 conn, args.name, amount, args.period, scope, thresholds, args.hard, args.webhook
@@ -454,7 +509,7 @@ def _budget(args: argparse.Namespace) -> int:
             b.budget.name + (" (hard)" if b.budget.hard else ""),
             f"{b.budget.period} from {b.period_start[:10]}",
             format_usd(b.budget.amount_usd),
-            format_usd(b.spent_usd),
+            format_cost(b.spent_usd, b.unpriced_requests),
             format_usd(b.remaining_usd),
             f"{b.percent}",
             format_usd(b.projected_usd),
@@ -471,7 +526,7 @@ def _subscription(args: argparse.Namespace) -> int:
     from cost_mcp.money import parse_usd
     from cost_mcp.store import connect
 
-    conn = connect(load_settings().db)
+    conn = connect(_settings().db)
     out = Console()
     try:
         if args.subscription_command == "add":
@@ -520,7 +575,9 @@ def _export(args: argparse.Namespace) -> int:
         target = sys.stdout if args.output == "-" else open(args.output, "w", newline="", encoding="utf-8")  # noqa: SIM115
         try:
             records = export_records(conn, settings, p)
-            if args.format == "csv":
+            if args.format == "focus":
+                _write_focus(target, conn, settings, p)
+            elif args.format == "csv":
                 writer = csv.DictWriter(target, fieldnames=FIELDS)
                 writer.writeheader()
                 writer.writerows(records)
@@ -537,11 +594,26 @@ def _export(args: argparse.Namespace) -> int:
     return 0
 
 
+def _write_focus(target: TextIO, conn: sqlite3.Connection, settings: Settings, p: Period) -> None:
+    from cost_mcp.analytics.focus import COLUMNS, focus_rows
+
+    export = focus_rows(conn, settings, p)
+    writer = csv.DictWriter(target, fieldnames=COLUMNS)
+    writer.writeheader()
+    writer.writerows(export.rows)
+    if export.unpriced_requests:
+        print(
+            f"warning: {export.unpriced_requests:,} call(s) have no known price: they are counted in "
+            "x_UnpricedRequests and not in any cost column (add their prices to the price override file)",
+            file=sys.stderr,
+        )
+
+
 def _estimate(args: argparse.Namespace) -> int:
     from cost_mcp.analytics.estimate import estimate_cost
     from cost_mcp.pricing import Pricer, Tokens
 
-    settings = load_settings()
+    settings = _settings()
     tokens = Tokens(
         input=args.input,
         output=args.output,

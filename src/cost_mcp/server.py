@@ -30,13 +30,14 @@ from cost_mcp import __version__, sync
 from cost_mcp.analytics import agents as agents_api
 from cost_mcp.analytics import breakdown, budgets, estimate, forecast, spend, subscriptions
 from cost_mcp.analytics import claude_code as cc_views
-from cost_mcp.config import Settings, load_settings
+from cost_mcp.config import Settings, load_settings_leniently
 from cost_mcp.errors import CostMcpError
 from cost_mcp.models import (
     MAX_TOKENS,
     AgentName,
     AmountUSD,
     Budget,
+    BudgetBasis,
     BudgetName,
     BudgetPeriod,
     BudgetScope,
@@ -117,8 +118,7 @@ _live: list[AppState] = []
 @asynccontextmanager
 async def lifespan(_server: MCPServer[AppState]) -> AsyncIterator[AppState]:
     """Open the ledger and load prices once per process."""
-    settings = load_settings()
-    problems: list[str] = []
+    settings, problems = load_settings_leniently()
     try:
         pricer = Pricer.from_file(settings.prices_file)
     except CostMcpError as exc:
@@ -175,7 +175,7 @@ async def _query(
             sync.refresh(conn, state.settings, state.pricer)
             return fn(conn, state.settings, *args, **kwargs)
 
-    return await _run(work)
+    return _with_problems(state, await _run(work))
 
 
 async def _local(ctx: Context[AppState], fn: Callable[[sqlite3.Connection, AppState], T]) -> T:
@@ -187,7 +187,15 @@ async def _local(ctx: Context[AppState], fn: Callable[[sqlite3.Connection, AppSt
             sync.refresh_local(conn, state.settings, state.pricer)
             return fn(conn, state)
 
-    return await _run(work)
+    return _with_problems(state, await _run(work))
+
+
+def _with_problems(state: AppState, result: T) -> T:
+    """Put the server's configuration problems first in a result's warnings, until they are fixed."""
+    warnings = getattr(result, "warnings", None)
+    if state.problems and isinstance(warnings, list):
+        warnings[:0] = [p for p in state.problems if p not in warnings]
+    return result
 
 
 @mcp.tool(title="Estimate the cost of a call", annotations=READ_ONLY)
@@ -329,7 +337,9 @@ async def get_spend(
     cost?". Billed numbers from provider APIs are the truth where synced; elsewhere tokens x list
     price ("estimated"); hand-registered seats are "subscription". Each row has one basis and rows
     sum to total_usd; estimates for days that billed data covers are listed under attribution
-    (not added). Check `warnings` (unpriced models, stale sources) and `sources` (freshness).
+    (not added). A billed day with no rows, or younger than the provider's reporting lag, leaves
+    local estimates in the total; `sources[].coverage` says which days each report covers and why.
+    Seat fees count up to today. Check `warnings` (unpriced models, stale sources) and `sources`.
     Defaults: this_month, no grouping, the configured timezone. For per-model detail with trends
     use model_breakdown; for one Claude Code session use session_usage.
 
@@ -465,6 +475,7 @@ async def set_budget(
     agents: ScopeValues = None,
     projects: ScopeValues = None,
     sources: ScopeValues = None,
+    basis: BudgetBasis = None,
     thresholds: Thresholds = None,
     hard: Annotated[bool, Field(description="Refuse calls in check_budget that would exceed it.")] = False,
     webhook_url: Annotated[
@@ -477,6 +488,7 @@ async def set_budget(
     the configured timezone and week start, not a rolling window. Alerts fire once per period at
     each threshold (default 50%, 80%, 100%) and ride in the next result's alerts[]; a hard budget
     makes check_budget refuse a call that would go over. Setting an existing name replaces it.
+    A budget counts usage (billed and estimated); seat fees only with basis including "subscription".
 
     Example: set_budget(name="agents-daily", amount_usd=5, period="day", agents=["researcher"], hard=true)
     """
@@ -486,6 +498,7 @@ async def set_budget(
         agents=agents or [],
         projects=projects or [],
         sources=sources or [],
+        basis=basis or [],
     )
 
     def work(conn: sqlite3.Connection, _state: AppState) -> Budget:
