@@ -122,6 +122,12 @@ def _parser() -> argparse.ArgumentParser:
     ing = sub.add_parser("ingest", help="read new Claude Code log lines into the ledger")
     ing.add_argument("paths", nargs="*", metavar="PATH", help="folders or .jsonl files (default: configured)")
     ing.add_argument("--full", action="store_true", help="read every file from the start again")
+    ing.add_argument(
+        "--forget",
+        action="append",
+        metavar="PATH",
+        help="remove the calls read from files under PATH, e.g. a folder imported by mistake (repeatable)",
+    )
     ing.add_argument("--json", action="store_true", help="machine-readable output")
     dash = sub.add_parser("dashboard", help="open the web dashboard (127.0.0.1, one-time link)")
     dash.add_argument("--no-browser", action="store_true", help="print the link instead of opening it")
@@ -262,14 +268,18 @@ def _ingest(args: argparse.Namespace) -> int:
     from rich.progress import BarColumn, DownloadColumn, Progress, TextColumn, TimeRemainingColumn
 
     from cost_mcp.pricing import Pricer
-    from cost_mcp.sources.claude_code import ingest
+    from cost_mcp.sources.claude_code import forget, ingest
     from cost_mcp.store import connect
 
     settings = _settings()
     conn = connect(settings.db)
     err = Console(stderr=True)
     try:
-        if err.is_terminal and not args.json:
+        if args.forget:
+            if args.paths:
+                raise InvalidInputError("give PATHs to read or --forget PATH, not both")
+            result = forget(conn, settings, Pricer.from_file(settings.prices_file), args.forget)
+        elif err.is_terminal and not args.json:
             with Progress(
                 TextColumn("reading logs"), BarColumn(), DownloadColumn(), TimeRemainingColumn(), console=err
             ) as bar:
@@ -296,6 +306,17 @@ def _ingest(args: argparse.Namespace) -> int:
         print(result.model_dump_json(indent=2))
         return 0
     out = Console()
+    if result.forgotten is not None:
+        gone = result.forgotten
+        out.print(
+            f"forgot {gone.events_removed:,} stored call copies and {gone.files_forgotten:,} files under "
+            f"{', '.join(gone.paths)}; re-read {result.files_reread:,} other files "
+            f"({result.events_added:,} calls restored)",
+            highlight=False,
+        )
+        for warning in gone.warnings + result.errors:
+            out.print(f"[yellow]warning:[/yellow] {warning}", highlight=False)
+        return 0
     if not result.roots:
         roots = ", ".join(str(r) for r in settings.claude_roots())
         out.print(f"No Claude Code logs found in {roots}. Set CLAUDE_CONFIG_DIR if they live elsewhere.")
@@ -309,6 +330,9 @@ def _ingest(args: argparse.Namespace) -> int:
     skipped = {k: v for k, v in result.skipped.items() if v}
     if skipped:
         out.print("skipped: " + ", ".join(f"{k} {v:,}" for k, v in skipped.items()))
+    skipped_files = {k: v for k, v in result.skipped_files.items() if v}
+    if skipped_files:
+        out.print("files skipped: " + ", ".join(f"{k} {v:,}" for k, v in skipped_files.items()))
     for model, count in result.unpriced_models.items():
         out.print(
             f"[yellow]no price for {model}[/yellow] ({count:,} calls): add it to {settings.prices_file}"

@@ -128,6 +128,11 @@ class Settings(BaseSettings):
         "'groq' when GROQ_API_KEY is an inference key without the metrics API.",
     )
     refresh_budget_seconds: float = Field(default=5.0, ge=0)
+    max_line_bytes: int = Field(
+        default=64 * 1024 * 1024,
+        ge=1024,
+        description="Longest Claude Code log line read (COST_MCP_MAX_LINE_BYTES); longer ones are skipped.",
+    )
 
     openai_admin_key: SecretStr | None = _key("OPENAI_ADMIN_KEY")
     anthropic_admin_key: SecretStr | None = _key("ANTHROPIC_ADMIN_KEY")

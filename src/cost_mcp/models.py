@@ -161,6 +161,16 @@ SessionId = Annotated[
         "the most recently active one of the project this server was started in, else the most recent.",
     ),
 ]
+ForgetPaths = Annotated[
+    list[str] | None,
+    Field(
+        max_length=100,
+        description="Remove from the ledger every usage event read from files under these paths (as "
+        "given when they were ingested), e.g. a folder imported by mistake. Other files are re-read so "
+        "calls they also logged stay counted. Do not combine with `paths`.",
+    ),
+]
+
 LogPaths = Annotated[
     list[str] | None,
     Field(
@@ -183,6 +193,18 @@ class TokenTotals(Result):
     total_tokens: int = Field(0, description="input + output + cache reads + cache writes.")
 
 
+class ForgetSummary(Result):
+    """What forgetting paths removed from the ledger."""
+
+    paths: list[str] = Field(description="The paths forgotten, as matched against where events came from.")
+    events_removed: int = Field(description="Stored copies of calls read from files under these paths.")
+    files_forgotten: int = Field(description="Files under these paths whose read state was dropped.")
+    warnings: list[str] = Field(
+        default_factory=list,
+        description="E.g. a path under a configured Claude folder, which the next scan reads again.",
+    )
+
+
 class IngestResult(Result):
     """What a scan of the Claude Code logs did."""
 
@@ -198,7 +220,12 @@ class IngestResult(Result):
     events_added: int = Field(description="Distinct model calls added to the ledger.")
     duplicates_collapsed: int = Field(description="Usage lines that were copies of a call already counted.")
     skipped: dict[str, int] = Field(
-        description="Lines skipped, by reason: malformed, truncated, no_usage, invalid_fields, synthetic."
+        description="Lines skipped, by reason: malformed, truncated, no_usage, invalid_fields, synthetic, "
+        "too_long (over COST_MCP_MAX_LINE_BYTES)."
+    )
+    skipped_files: dict[str, int] = Field(
+        default_factory=dict,
+        description="Files or folders left unread, by reason: undecodable_name (not valid UTF-8).",
     )
     first_event: str | None = Field(description="Earliest timestamp among the lines read (UTC, ISO 8601).")
     last_event: str | None = Field(description="Latest timestamp among the lines read (UTC, ISO 8601).")
@@ -206,6 +233,11 @@ class IngestResult(Result):
     complete: bool = Field(description="False when the scan hit its time budget; the rest comes next time.")
     errors: list[str]
     seconds: float
+    forgotten: ForgetSummary | None = Field(
+        default=None,
+        description="Set when paths were forgotten; the counts above are then the re-read of the other "
+        "files, which restores copies of calls the forgotten files had held.",
+    )
 
 
 class ModelUsage(Result):

@@ -55,6 +55,7 @@ from cost_mcp.models import (
     EstimatedCostUSD,
     FilterValues,
     Forecast,
+    ForgetPaths,
     GroupBy,
     IngestResult,
     InputTokens,
@@ -288,32 +289,47 @@ async def estimate_cost(
     return await _run(estimate.estimate_cost, state.pricer, tokens, model, provider, requests)
 
 
-@mcp.tool(title="Ingest Claude Code logs", annotations=LOCAL_WRITE)
+@mcp.tool(title="Ingest Claude Code logs", annotations=DESTRUCTIVE)
 async def ingest_claude_code_logs(
     ctx: Context[AppState],
     paths: LogPaths = None,
     full_rescan: Annotated[
         bool, Field(description="Read every file from the start again (totals do not change; slower).")
     ] = False,
+    forget: ForgetPaths = None,
 ) -> IngestResult:
     """Scan Claude Code's JSONL session logs into the ledger, reading only what is new.
 
     Answers "did my latest usage get picked up?" with counts of files, lines, new calls, duplicates
     collapsed and lines skipped by reason. Rarely needed: every query tool already reads new lines
     first. Use it after pointing at other folders (`paths`), or with full_rescan=true after
-    changing price overrides. Reports progress on long scans.
+    changing price overrides. `paths` must lie inside the configured Claude folders
+    (CLAUDE_CONFIG_DIR, else ~/.config/claude and ~/.claude). `forget` undoes an import: it removes
+    the calls read from files under those paths. Reports progress on long scans.
 
     Example: ingest_claude_code_logs(paths=["~/.claude"])
+    Example: ingest_claude_code_logs(forget=["/home/me/old-claude-backup"])
     """
     state = _state(ctx)
 
     def progress(done: int, total: int, message: str) -> None:
         anyio.from_thread.run(functools.partial(ctx.report_progress, done, total, message))
 
+    if forget and paths:
+        raise ToolError("give either `paths` (to read) or `forget` (to remove), not both in one call")
+
     def work() -> IngestResult:
         with state.ledger.use() as conn:
+            if forget:
+                return claude_code.forget(conn, state.settings, state.pricer, forget)
             return claude_code.ingest(
-                conn, state.settings, state.pricer, paths=paths, full=full_rescan, progress=progress
+                conn,
+                state.settings,
+                state.pricer,
+                paths=paths,
+                full=full_rescan,
+                progress=progress,
+                confined=True,
             )
 
     return await _run(work)
