@@ -126,6 +126,12 @@ class Settings(BaseSettings):
         "'groq' when GROQ_API_KEY is an inference key without the metrics API.",
     )
     refresh_budget_seconds: float = Field(default=5.0, ge=0)
+    substitutes: str = Field(
+        default="",
+        description="Models you accept in place of others, for savings_report (COST_MCP_SUBSTITUTES): "
+        "comma-separated MODEL=SUBSTITUTE[|SUBSTITUTE...], MODEL may be * for any, e.g. "
+        "'claude-opus-4-1=claude-sonnet-4-5|claude-haiku-4-5,gpt-5=gpt-5-mini'.",
+    )
 
     openai_admin_key: SecretStr | None = _key("OPENAI_ADMIN_KEY")
     anthropic_admin_key: SecretStr | None = _key("ANTHROPIC_ADMIN_KEY")
