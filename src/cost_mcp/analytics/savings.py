@@ -95,10 +95,10 @@ QUALITY_NOTE = (
 
 
 def _nanos(
-    pricer: Pricer, tokens: Tokens, model: str, provider: str | None, ts_ms: int, speed: str = ""
+    pricer: Pricer, tokens: Tokens, model: str, provider: str | None, at: datetime, speed: str = ""
 ) -> int | None:
-    """One call's list price in nano-USD, or None when the model has no price."""
-    priced = pricer.price(tokens, model, provider or None, ms_to_datetime(ts_ms), speed=speed or None)
+    """One call's list price in nano-USD at ``at``, or None when the model has no price."""
+    priced = pricer.price(tokens, model, provider or None, at, speed=speed or None)
     return priced.total_nanos if isinstance(priced, Price) else None
 
 
@@ -359,7 +359,7 @@ def _candidates(
         web_search_requests=sum(c.tokens.web_search_requests for c in group),
     )
     work = Workload(total, len(group))
-    at = ms_to_datetime(group[-1].ts_ms)
+    at = group[-1].at
     cands: list[_Cand] = []
     try:
         priced = price_workload(pricer, work, model, provider or None, at)
@@ -376,12 +376,12 @@ def _candidates(
     kept: list[_Cand] = []
     for cand in cands:
         for c in group:
-            n = _nanos(pricer, c.tokens, cand.model, cand.provider, c.ts_ms)
+            n = _nanos(pricer, c.tokens, cand.model, cand.provider, c.at)
             if n is None and cand.origin == "substitute":
                 # A substitute from another provider (gpt-5-mini for a Claude model) is priced
                 # under the provider its name implies.
                 cand.provider = None
-                n = _nanos(pricer, c.tokens, cand.model, None, c.ts_ms)
+                n = _nanos(pricer, c.tokens, cand.model, None, c.at)
             if n is None:
                 break
             cand.alt_nanos.append(n)
@@ -419,7 +419,7 @@ def _caching(calls: Sequence[Call], pricer: Pricer, dims: Sequence[str]) -> Cach
     chains: dict[tuple[str, ...], list[Call]] = defaultdict(list)
 
     def price(c: Call, t: Tokens) -> int:
-        return _nanos(pricer, t, c.model, c.provider, c.ts_ms, c.speed) or 0
+        return _nanos(pricer, t, c.model, c.provider, c.at, c.speed) or 0
 
     def credit(c: Call, nanos: int) -> None:
         s = sessions[_session_key(c)]
@@ -769,7 +769,7 @@ def _decompose(pricer: Pricer, b: _Side, a: _Side, before: Period) -> list[tuple
     s0, s5 = b.cost, a.cost
     if not b.calls or not a.calls:
         return [("volume", s5 - s0), ("mix", 0), ("tokens_per_call", 0), ("caching", 0), ("price", 0)]
-    ref_ms = before.end_ms - 1
+    ref = ms_to_datetime(before.end_ms - 1)
     s1 = _round(Fraction(s0 * len(a.calls), len(b.calls)))
     b_models: dict[tuple[str, str], list[int]] = defaultdict(lambda: [0, 0, 0, 0, 0, 0])
     for c in b.calls:
@@ -786,12 +786,12 @@ def _decompose(pricer: Pricer, b: _Side, a: _Side, before: Period) -> list[tuple
     s3 = s4 = 0
     for c in a.calls:
         own = c.cost_nanos or 0
-        at_before = _nanos(pricer, c.tokens, c.model, c.provider, ref_ms, c.speed)
+        at_before = _nanos(pricer, c.tokens, c.model, c.provider, ref, c.speed)
         p4 = own if at_before is None else at_before
         seen = b_models.get((c.provider, c.model))
         p3 = p4
         if seen is not None and seen[2] > 0:
-            p3_try = _nanos(pricer, _with_shares(c.tokens, seen), c.model, c.provider, ref_ms, c.speed)
+            p3_try = _nanos(pricer, _with_shares(c.tokens, seen), c.model, c.provider, ref, c.speed)
             p3 = p4 if p3_try is None else p3_try
         if seen is not None:
             mix_known += Fraction(seen[1], seen[0])

@@ -5,7 +5,9 @@ from __future__ import annotations
 import sqlite3
 from collections.abc import Iterator
 from dataclasses import dataclass
+from datetime import datetime
 
+from cost_mcp.periods import ms_to_datetime
 from cost_mcp.pricing import Tokens
 
 
@@ -14,6 +16,8 @@ class Call:
     """One counted model call as the ledger holds it."""
 
     ts_ms: int
+    at: datetime
+    """The same instant as an aware UTC datetime, built once: a call is priced several times."""
     source: str
     provider: str
     model: str
@@ -41,6 +45,7 @@ def calls_between(conn: sqlite3.Connection, start_ms: int, end_ms: int) -> Itera
         ts, source, provider, model, priced, session, project, agent, speed, i, o, cr, w5, w1, ws, cost = row
         yield Call(
             ts_ms=int(ts),
+            at=ms_to_datetime(int(ts)),
             source=str(source),
             provider=str(provider),
             model=str(model),
