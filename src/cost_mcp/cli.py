@@ -622,9 +622,9 @@ def _savings(args: argparse.Namespace) -> int:
     cache = result.caching
     out.print(
         f"\n[bold]caching: {format_usd(cache.saving_usd)}[/bold] (repeated prefixes "
-        f"{format_usd(cache.prefix_saving_usd)}, 1-hour writes {format_usd(cache.unneeded_1h_saving_usd)}); "
-        f"{cache.cache_share_percent}% of input from cache, writes cost "
-        f"{format_usd(cache.cache_write_premium_usd)} extra, reads saved "
+        f"{format_usd(cache.prefix_saving_usd)}, 1-hour writes {format_usd(cache.unneeded_1h_saving_usd)})\n"
+        f"  {cache.cache_share_percent}% of input read from cache; writes cost "
+        f"{format_usd(cache.cache_write_premium_usd)} above plain input, reads saved "
         f"{format_usd(cache.cache_read_saved_usd)}",
         highlight=False,
     )
