@@ -154,6 +154,12 @@ class Settings(BaseSettings):
             raise ValueError(f"unknown IANA timezone {value!r}; use a name such as 'Europe/Paris' or 'UTC'")
         return value
 
+    @field_validator("substitutes")
+    @classmethod
+    def _valid_substitutes(cls, value: str) -> str:
+        parse_substitutes(value)
+        return value
+
     @field_validator("week_start", mode="before")
     @classmethod
     def _lower_week_start(cls, value: object) -> object:
@@ -186,6 +192,25 @@ class Settings(BaseSettings):
         xdg = os.environ.get("XDG_CONFIG_HOME")
         config_home = Path(xdg) if xdg else Path.home() / ".config"
         return [config_home / "claude", Path.home() / ".claude"]
+
+
+def parse_substitutes(text: str) -> list[tuple[str, str]]:
+    """COST_MCP_SUBSTITUTES (``MODEL=SUB|SUB,MODEL2=SUB``) as (model, substitute) pairs, models
+    lower-cased; ``*`` stands for any model. Raises ValueError naming the entry and the form."""
+    pairs: list[tuple[str, str]] = []
+    for raw in text.split(","):
+        entry = raw.strip()
+        if not entry:
+            continue
+        model, sep, subs = entry.partition("=")
+        names = [s.strip() for s in subs.split("|") if s.strip()]
+        if not sep or not model.strip() or not names:
+            raise ValueError(
+                f"entry {entry!r} is not MODEL=SUBSTITUTE[|SUBSTITUTE...]; e.g. "
+                "'claude-opus-4-1=claude-sonnet-4-5|claude-haiku-4-5,gpt-5=gpt-5-mini'"
+            )
+        pairs += [(model.strip().lower(), name) for name in names]
+    return pairs
 
 
 def provider_spec(provider: str) -> ProviderSpec:

@@ -12,13 +12,13 @@ import sqlite3
 from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta
 from decimal import Decimal
+from pathlib import Path
 
 import pytest
 
-from cost_mcp.analytics.savings import compare_periods, is_short_answer, parse_substitutes, savings_report
+from cost_mcp.analytics.savings import compare_periods, is_short_answer, savings_report
 from cost_mcp.analytics.spend import resolve
-from cost_mcp.config import Settings, load_settings
-from cost_mcp.errors import InvalidInputError
+from cost_mcp.config import Settings, load_settings, load_settings_leniently, parse_substitutes
 from cost_mcp.models import SavingsReport
 from cost_mcp.pricing import Pricer, Tokens
 from cost_mcp.sources.agents import record_call
@@ -308,14 +308,20 @@ def test_group_by_and_unpriced_calls(conn: sqlite3.Connection, settings: Setting
     assert [r.group for r in result.caching.rows] == [{"project": "p"}]
 
 
-def test_substitutes_setting_is_parsed_or_refused_with_the_form() -> None:
+def test_substitutes_setting_is_parsed_or_refused_with_the_form(tmp_path: Path) -> None:
     assert parse_substitutes("claude-opus-4-1=claude-sonnet-4-5|claude-haiku-4-5, *=gpt-5-mini") == [
         ("claude-opus-4-1", "claude-sonnet-4-5"),
         ("claude-opus-4-1", "claude-haiku-4-5"),
         ("*", "gpt-5-mini"),
     ]
-    with pytest.raises(InvalidInputError, match="MODEL=SUBSTITUTE"):
+    with pytest.raises(ValueError, match="MODEL=SUBSTITUTE"):
         parse_substitutes("claude-opus-4-1")
+    # A bad value is one problem line naming the variable; the server goes on without substitutes.
+    settings, problems = load_settings_leniently(
+        {"COST_MCP_SUBSTITUTES": "claude-opus-4-1"}, tmp_path / "env"
+    )
+    assert settings.substitutes == ""
+    assert problems and "COST_MCP_SUBSTITUTES" in problems[0] and "MODEL=SUBSTITUTE" in problems[0]
 
 
 def test_a_substitute_of_another_provider_is_priced_under_its_own(

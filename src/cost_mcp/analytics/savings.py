@@ -31,7 +31,7 @@ from zoneinfo import ZoneInfo
 
 from cost_mcp.analytics.estimate import cheaper_alternatives
 from cost_mcp.analytics.spend import period_info
-from cost_mcp.config import Settings
+from cost_mcp.config import Settings, parse_substitutes
 from cost_mcp.errors import InvalidInputError, UnknownModelError
 from cost_mcp.models import (
     BatchFinding,
@@ -107,27 +107,6 @@ def _usd(nanos: int) -> Decimal:
 
 
 # --- substitutes --------------------------------------------------------------------------------
-
-
-def parse_substitutes(text: str) -> list[tuple[str, str]]:
-    """``MODEL=SUB|SUB,MODEL2=SUB`` as (model pattern, substitute) pairs; ``*`` matches any model.
-
-    Raises InvalidInputError naming the malformed entry and the expected form.
-    """
-    pairs: list[tuple[str, str]] = []
-    for raw in text.split(","):
-        entry = raw.strip()
-        if not entry:
-            continue
-        model, sep, subs = entry.partition("=")
-        names = [s.strip() for s in subs.split("|") if s.strip()]
-        if not sep or not model.strip() or not names:
-            raise InvalidInputError(
-                f"COST_MCP_SUBSTITUTES entry {entry!r} is not MODEL=SUBSTITUTE[|SUBSTITUTE...]; e.g. "
-                "'claude-opus-4-1=claude-sonnet-4-5|claude-haiku-4-5,gpt-5=gpt-5-mini'"
-            )
-        pairs += [(model.strip().lower(), name) for name in names]
-    return pairs
 
 
 def _substitutes_for(pairs: Sequence[tuple[str, str]], model: str, priced_model: str) -> list[str]:
@@ -659,7 +638,7 @@ def savings_report(
     """Model-mix, caching and batch savings over the calls recorded in ``p``.
 
     ``group_by`` replaces the default breakdowns (model mix per agent, project and model; caching
-    per agent and project). Raises InvalidInputError for a malformed COST_MCP_SUBSTITUTES.
+    per agent and project). A malformed COST_MCP_SUBSTITUTES never gets here: settings refuse it.
     """
     subs = parse_substitutes(settings.substitutes)
     warnings: list[str] = []
