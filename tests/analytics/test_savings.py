@@ -20,7 +20,7 @@ from cost_mcp.analytics.savings import compare_periods, is_short_answer, savings
 from cost_mcp.analytics.spend import resolve
 from cost_mcp.config import Settings, load_settings, load_settings_leniently, parse_substitutes
 from cost_mcp.models import SavingsReport
-from cost_mcp.pricing import Pricer, Tokens
+from cost_mcp.pricing import Pricer, Tokens, load_overrides
 from cost_mcp.sources.agents import record_call
 from cost_mcp.store import connect
 
@@ -44,12 +44,13 @@ def call(
     provider: str = "anthropic",
     session: str | None = None,
     project: str | None = None,
+    pricer: Pricer | None = None,
     **tokens: int,
 ) -> None:
     """Record one call the way an agent would (record_usage), at an ISO time (UTC)."""
     record_call(
         conn,
-        Pricer(),
+        pricer or Pricer(),
         provider=provider,
         model=model,
         tokens=Tokens(**tokens),
@@ -405,3 +406,25 @@ def test_parts_always_sum_to_the_change(conn: sqlite3.Connection, settings: Sett
     result = compare_periods(conn, settings, Pricer(), before, after, ["agent"])
     assert sum((p.usd for p in result.parts), Decimal(0)) == result.change_usd
     assert result.change_usd == result.after.cost_usd - result.before.cost_usd
+
+
+def test_a_price_change_between_the_periods_is_the_price_part(
+    conn: sqlite3.Connection, settings: Settings, tmp_path: Path
+) -> None:
+    old = tmp_path / "old-prices.toml"
+    old.write_text('[[price]]\nmodel = "claude-opus-4-1"\ninput_mtok = "10"\noutput_mtok = "50"\n')
+    # The same call in both weeks: 0.1 + 0.05 = 0.15 at the old price, 0.15 + 0.075 = 0.225 at list.
+    call(conn, "2026-11-03T10:00:00", "claude-opus-4-1", "a", input=10_000, output=1_000,
+         pricer=Pricer(load_overrides(old)))  # fmt: skip
+    call(conn, "2026-11-10T10:00:00", "claude-opus-4-1", "a", input=10_000, output=1_000)
+    before = resolve(settings, None, "2026-11-02", "2026-11-08", None)
+    after = resolve(settings, None, *WEEK, None)
+    result = compare_periods(conn, settings, Pricer(), before, after)
+    assert result.change_usd == Decimal("0.075")
+    assert {p.part: p.usd for p in result.parts} == {
+        "volume": 0,
+        "mix": 0,
+        "tokens_per_call": 0,
+        "caching": 0,
+        "price": Decimal("0.075"),
+    }

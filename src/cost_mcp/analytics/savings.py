@@ -673,16 +673,19 @@ PART_MEANINGS: Mapping[str, str] = {
     "mix": "calls moved between models, at each model's before cost per call",
     "tokens_per_call": "bigger or smaller calls on the same models, at before prices and caching",
     "caching": "a larger or smaller share of input served from (or written to) the cache, at before prices",
-    "price": "list prices that changed between the periods (after's calls at before vs after prices)",
+    "price": "prices that changed: each period's calls as recorded against the same calls at before prices",
 }
 METHOD = (
-    "Chain substitution over the recorded calls, each step changing one thing and priced in nano-USD, so "
-    "the parts sum exactly to the change: S0 = before's cost; S1 = S0 x after calls / before calls "
-    "(volume = S1 - S0); S2 = sum over models of after's calls on the model x before's cost per call on it, "
-    "a model new in after taking its S3 value (mix = S2 - S1); S3 = after's calls at before prices with "
-    "each model's before cache shares (read, 5-minute and 1-hour write, of total input; tokens_per_call = "
-    "S3 - S2); S4 = after's calls at before prices (caching = S4 - S3); S5 = after's cost (price = S5 - S4). "
-    "Before prices are those in effect on the before period's last day."
+    "Over the calls recorded in the ledger (Claude Code logs, record_usage) at list price; billed "
+    "provider totals are not split per call and are left out. Chain substitution, each step changing "
+    "one thing, in nano-USD, so the parts sum exactly to the change. B = before's cost as recorded; "
+    "S0 = before's calls at before prices; S1 = S0 x after calls / before calls (volume = S1 - S0); "
+    "S2 = sum over models of after's calls on the model x before's cost per call on it, a model new "
+    "in after counting at its S3 value (mix = S2 - S1); S3 = after's calls at before prices with each "
+    "model's before cache shares (reads, 5-minute and 1-hour writes, of total input; tokens_per_call "
+    "= S3 - S2); S4 = after's calls at before prices (caching = S4 - S3); A = after's cost as "
+    "recorded (price = A - S4 + S0 - B). Before prices are those in effect on the before period's last "
+    "day, from the current price data."
 )
 
 
@@ -749,29 +752,38 @@ def _decompose(pricer: Pricer, b: _Side, a: _Side, before: Period) -> list[tuple
     if not b.calls or not a.calls:
         return [("volume", s5 - s0), ("mix", 0), ("tokens_per_call", 0), ("caching", 0), ("price", 0)]
     ref = ms_to_datetime(before.end_ms - 1)
-    s1 = _round(Fraction(s0 * len(a.calls), len(b.calls)))
+
+    def at_before(c: Call, tokens: Tokens) -> int | None:
+        return _nanos(pricer, tokens, c.model, c.provider, ref, c.speed)
+
+    # Before's calls at before prices as priced now; equal to s0 unless prices moved inside the
+    # before period or since its calls were priced (that difference is price, not volume).
     b_models: dict[tuple[str, str], list[int]] = defaultdict(lambda: [0, 0, 0, 0, 0, 0])
+    s0_ref = 0
     for c in b.calls:
         m = b_models[(c.provider, c.model)]
         t = c.tokens
+        repriced = at_before(c, t)
+        cost = (c.cost_nanos or 0) if repriced is None else repriced
+        s0_ref += cost
         m[0] += 1
-        m[1] += c.cost_nanos or 0
+        m[1] += cost
         m[2] += t.total_input
         m[3] += t.cache_read
         m[4] += t.cache_write_5m
         m[5] += t.cache_write_1h
+    s1 = _round(Fraction(s0_ref * len(a.calls), len(b.calls)))
     mix_known = Fraction(0)
     mix_new = 0
     s3 = s4 = 0
     for c in a.calls:
-        own = c.cost_nanos or 0
-        at_before = _nanos(pricer, c.tokens, c.model, c.provider, ref, c.speed)
-        p4 = own if at_before is None else at_before
+        repriced = at_before(c, c.tokens)
+        p4 = (c.cost_nanos or 0) if repriced is None else repriced
         seen = b_models.get((c.provider, c.model))
         p3 = p4
         if seen is not None and seen[2] > 0:
-            p3_try = _nanos(pricer, _with_shares(c.tokens, seen), c.model, c.provider, ref, c.speed)
-            p3 = p4 if p3_try is None else p3_try
+            shared = at_before(c, _with_shares(c.tokens, seen))
+            p3 = p4 if shared is None else shared
         if seen is not None:
             mix_known += Fraction(seen[1], seen[0])
         else:
@@ -780,11 +792,11 @@ def _decompose(pricer: Pricer, b: _Side, a: _Side, before: Period) -> list[tuple
         s4 += p4
     s2 = _round(mix_known) + mix_new
     return [
-        ("volume", s1 - s0),
+        ("volume", s1 - s0_ref),
         ("mix", s2 - s1),
         ("tokens_per_call", s3 - s2),
         ("caching", s4 - s3),
-        ("price", s5 - s4),
+        ("price", (s0_ref - s0) + (s5 - s4)),
     ]
 
 
