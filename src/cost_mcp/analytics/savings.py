@@ -73,7 +73,7 @@ LONG_GAP_MINUTES = 30
 MIN_CALLS_FOR_PATTERN = 5
 BATCH_SOURCES = frozenset({"record_usage"})
 """Calls agents report themselves; Claude Code is interactive by nature and never a batch candidate."""
-BATCH_DISCOUNT: Mapping[str, Decimal] = {"anthropic": Decimal("0.5"), "openai": Decimal("0.5")}
+BATCH_DISCOUNT: Mapping[str, Fraction] = {"anthropic": Fraction(1, 2), "openai": Fraction(1, 2)}
 """Anthropic Message Batches and OpenAI Batch API: 50% of the standard price of input and output."""
 BATCH_SOURCES_CITED = (
     "Anthropic: https://docs.anthropic.com/en/docs/build-with-claude/batch-processing (50% of standard "
@@ -563,16 +563,17 @@ def _batch(calls: Sequence[Call], tz: ZoneInfo) -> BatchFinding:
         if not reasons:
             continue
         cost = sum(c.cost_nanos or 0 for c in group)
-        saving = Decimal(0)
+        saving = 0
         for c in group:
             rate = BATCH_DISCOUNT.get(c.provider)
             if rate is None or not c.cost_nanos:
                 continue
-            part = _usd(c.cost_nanos) * rate
+            # Per call, in whole nano-USD (half-even), as the ledger would store the batch price.
+            part = round(c.cost_nanos * rate)
             saving += part
             s = sessions[_session_key(c)]
             s.calls += 1
-            s.saving += part
+            s.saving += _usd(part)
         rows.append(
             BatchRow(
                 agent=agent,
@@ -583,8 +584,8 @@ def _batch(calls: Sequence[Call], tz: ZoneInfo) -> BatchFinding:
                 median_gap_minutes=round(median_gap, 1) if median_gap is not None else None,
                 reasons=reasons,
                 cost_usd=_usd(cost),
-                batch_cost_usd=_usd(cost) - saving,
-                saving_usd=saving,
+                batch_cost_usd=_usd(cost - saving),
+                saving_usd=_usd(saving),
             )
         )
     rows.sort(key=lambda r: (-r.saving_usd, r.agent))
