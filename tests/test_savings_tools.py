@@ -131,3 +131,22 @@ def test_cli_compare_and_its_errors(home: Path, capsys: pytest.CaptureFixture[st
     assert "Unknown period" in capsys.readouterr().err
     assert main(["savings", "--group-by", "colour"]) == 2
     assert "cannot group savings by 'colour'" in capsys.readouterr().err
+
+
+async def test_a_bad_substitutes_setting_is_a_warning_not_a_failure(
+    home: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from cost_mcp.server import mcp
+
+    monkeypatch.setenv("COST_MCP_SUBSTITUTES", "claude-opus-4-1")
+    _ledger()
+    async with Client(mcp, raise_exceptions=True) as client:
+        result = await client.call_tool("savings_report", {"start": "2026-11-09", "end": "2026-11-15"})
+    assert result.is_error is False
+    data = result.structured_content
+    assert data is not None
+    assert "COST_MCP_SUBSTITUTES" in data["warnings"][0]
+    assert (
+        data["model_mix"]["rows"][0]["target"] != "claude-haiku-4-5"
+        or data["model_mix"]["models"][0]["candidates"][0]["origin"] == "same provider"
+    )

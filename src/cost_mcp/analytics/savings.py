@@ -26,7 +26,7 @@ from dataclasses import dataclass, field, replace
 from datetime import datetime
 from decimal import Decimal
 from fractions import Fraction
-from typing import TypeVar
+from typing import TypeVar, get_args
 from zoneinfo import ZoneInfo
 
 from cost_mcp.analytics.estimate import cheaper_alternatives
@@ -47,6 +47,7 @@ from cost_mcp.models import (
     ModelMixRow,
     ModelShare,
     PeriodFigures,
+    SavingsDimension,
     SavingsReport,
     SessionSaving,
 )
@@ -869,7 +870,7 @@ def check_dims(group_by: Iterable[str] | None) -> list[str] | None:
     """The group_by dimensions, or InvalidInputError naming the allowed ones."""
     if not group_by:
         return None
-    allowed = ("provider", "model", "agent", "project", "session", "source")
+    allowed: tuple[str, ...] = get_args(SavingsDimension)
     dims: list[str] = []
     for d in group_by:
         if d not in allowed:
