@@ -10,7 +10,7 @@ import pytest
 from mcp import Client
 
 from cost_mcp.cli import main
-from cost_mcp.config import load_settings
+from cost_mcp.config import load_settings_leniently
 from cost_mcp.pricing import Pricer, Tokens
 from cost_mcp.sources.agents import record_call
 from cost_mcp.store import connect
@@ -23,7 +23,7 @@ pytestmark = pytest.mark.anyio
 def _ledger() -> None:
     """A router on Opus with short answers in the week of Nov 9, and the same router on Haiku the
     week after (the switch the comparison should show)."""
-    conn = connect(load_settings().db)
+    conn = connect(load_settings_leniently()[0].db)
     try:
         for day, model in ((10, "claude-opus-4-1"), (17, "claude-haiku-4-5")):
             for i in range(4):
@@ -146,7 +146,5 @@ async def test_a_bad_substitutes_setting_is_a_warning_not_a_failure(
     data = result.structured_content
     assert data is not None
     assert "COST_MCP_SUBSTITUTES" in data["warnings"][0]
-    assert (
-        data["model_mix"]["rows"][0]["target"] != "claude-haiku-4-5"
-        or data["model_mix"]["models"][0]["candidates"][0]["origin"] == "same provider"
-    )
+    candidates = data["model_mix"]["models"][0]["candidates"]
+    assert candidates and {c["origin"] for c in candidates} == {"same provider"}
