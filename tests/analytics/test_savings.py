@@ -428,3 +428,13 @@ def test_a_price_change_between_the_periods_is_the_price_part(
         "caching": 0,
         "price": Decimal("0.075"),
     }
+
+
+def test_an_empty_before_period_is_all_volume(conn: sqlite3.Connection, settings: Settings) -> None:
+    call(conn, "2026-11-10T10:00:00", "claude-opus-4-1", "a", input=10_000, output=1_000)
+    before = resolve(settings, None, "2026-11-02", "2026-11-08", None)
+    after = resolve(settings, None, *WEEK, None)
+    result = compare_periods(conn, settings, Pricer(), before, after)
+    assert [(p.part, p.usd) for p in result.parts if p.usd] == [("volume", Decimal("0.225"))]
+    assert result.change_percent is None and result.before.cost_per_call_usd is None
+    assert any("before period has no priced calls" in w for w in result.warnings)

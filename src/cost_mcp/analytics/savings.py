@@ -728,6 +728,9 @@ def compare_periods(
     dims = list(group_by) if group_by else list(DEFAULT_COMPARE_DIMS)
     rows = _compare_rows(b, a, dims)
     change = a.cost - b.cost
+    if not b.calls or not a.calls:
+        empty = "before" if not b.calls else "after"
+        warnings.append(f"the {empty} period has no priced calls: the whole change is counted as volume")
     if before.start_ms < after.end_ms and after.start_ms < before.end_ms:
         warnings.append("the two periods overlap: calls in both are counted on each side")
     return Comparison(
