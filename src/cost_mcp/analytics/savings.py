@@ -51,9 +51,9 @@ from cost_mcp.models import (
     SavingsReport,
     SessionSaving,
 )
-from cost_mcp.money import from_nanos
+from cost_mcp.money import from_nanos, pico_to_nanos
 from cost_mcp.periods import Period, ms_to_datetime
-from cost_mcp.pricing import Price, Pricer, Tokens, Workload, price_workload
+from cost_mcp.pricing import TOKEN_KINDS, Price, Pricer, Tokens, Workload, price_workload
 from cost_mcp.store.events import Call, calls_between
 
 # --- the rules, stated once (the README and the results' assumptions quote them) -----------------
@@ -84,6 +84,9 @@ TOP_ROWS = 10
 TOP_SESSIONS = 5
 TOP_MODELS = 10
 MAX_CANDIDATES = 6
+SAME_PROVIDER_CANDIDATES = 3
+"""Each call is priced on every candidate: the 3 cheapest models of its provider (by the model's
+whole workload, as estimate_cost ranks them) keep that affordable, plus every listed substitute."""
 NO_VALUE = "(none)"
 _R = TypeVar("_R")
 NO_SESSION = "(no session)"
@@ -346,10 +349,8 @@ def _candidates(
     except UnknownModelError:
         priced = None
     if priced is not None:
-        cands += [
-            _Cand(a.model, "same provider", priced.provider_id)
-            for a in cheaper_alternatives(pricer, work, priced, at)
-        ]
+        cheaper = cheaper_alternatives(pricer, work, priced, at)[:SAME_PROVIDER_CANDIDATES]
+        cands += [_Cand(a.model, "same provider", priced.provider_id) for a in cheaper]
     for sub in _substitutes_for(subs, model, group[0].priced_model):
         cands = [c for c in cands if c.model != sub]
         cands.append(_Cand(sub, "substitute", provider))
@@ -412,14 +413,9 @@ def _caching(calls: Sequence[Call], pricer: Pricer, dims: Sequence[str]) -> Cach
         a.calls += 1
         a.input_total += t.total_input
         a.cache_read += t.cache_read
-        actual = price(c, t)
-        if t.cache_write_5m or t.cache_write_1h:
-            plain = replace(
-                t, input=t.input + t.cache_write_5m + t.cache_write_1h, cache_write_5m=0, cache_write_1h=0
-            )
-            a.premium += actual - price(c, plain)
-        if t.cache_read:
-            a.read_saved += price(c, replace(t, input=t.input + t.cache_read, cache_read=0)) - actual
+        premium, read_saved = _cache_effects(pricer, c)
+        a.premium += premium
+        a.read_saved += read_saved
         chains[_chain_key(c)].append(c)
 
     for chain in chains.values():
@@ -520,6 +516,41 @@ def _caching(calls: Sequence[Call], pricer: Pricer, dims: Sequence[str]) -> Cach
         top_sessions=top_sessions,
         more_sessions=more_sessions,
     )
+
+
+def _cache_effects(pricer: Pricer, c: Call) -> tuple[int, int]:
+    """A call's cache-write premium and cache-read saving against plain input, in nano-USD.
+
+    One pricing of the call gives the per-token rate of every kind it used, all at the call's own
+    tier (tiers depend on total input, which moving tokens between kinds leaves unchanged); a call
+    without uncached input shows no input rate and is priced again without the cache instead.
+    """
+    t = c.tokens
+    if not (t.cache_read or t.cache_write_5m or t.cache_write_1h):
+        return 0, 0
+    priced = pricer.price(t, c.model, c.provider or None, c.at, speed=c.speed or None)
+    if not isinstance(priced, Price):
+        return 0, 0
+    if priced.kind_pico and t.input:
+        rate = {
+            k: pico // t.count(k) for k, pico in zip(TOKEN_KINDS, priced.kind_pico, strict=True) if t.count(k)
+        }
+        writes = sum(
+            t.count(k) * (rate[k] - rate["input"]) for k in ("cache_write_5m", "cache_write_1h") if t.count(k)
+        )
+        reads = t.cache_read * (rate["input"] - rate["cache_read"]) if t.cache_read else 0
+        return pico_to_nanos(writes), pico_to_nanos(reads)
+
+    def price(tokens: Tokens) -> int:
+        return _nanos(pricer, tokens, c.model, c.provider, c.at, c.speed) or 0
+
+    actual = price(t)
+    plain = replace(
+        t, input=t.input + t.cache_write_5m + t.cache_write_1h, cache_write_5m=0, cache_write_1h=0
+    )
+    premium = actual - price(plain) if t.cache_write_5m or t.cache_write_1h else 0
+    saved = price(replace(t, input=t.input + t.cache_read, cache_read=0)) - actual if t.cache_read else 0
+    return premium, saved
 
 
 def _needs_1h(chain: Sequence[Call], i: int) -> bool:
