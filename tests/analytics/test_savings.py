@@ -19,6 +19,7 @@ import pytest
 from cost_mcp.analytics.savings import compare_periods, is_short_answer, savings_report
 from cost_mcp.analytics.spend import resolve
 from cost_mcp.config import Settings, load_settings, load_settings_leniently, parse_substitutes
+from cost_mcp.errors import InvalidInputError
 from cost_mcp.models import SavingsReport
 from cost_mcp.pricing import Pricer, Tokens, load_overrides
 from cost_mcp.sources.agents import record_call
@@ -438,3 +439,17 @@ def test_an_empty_before_period_is_all_volume(conn: sqlite3.Connection, settings
     assert [(p.part, p.usd) for p in result.parts if p.usd] == [("volume", Decimal("0.225"))]
     assert result.change_percent is None and result.before.cost_per_call_usd is None
     assert any("before period has no priced calls" in w for w in result.warnings)
+
+
+def test_a_period_with_too_many_calls_is_refused_with_a_shorter_one_to_try(
+    conn: sqlite3.Connection, settings: Settings, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from cost_mcp.analytics import savings
+
+    for i in range(3):
+        call(conn, f"2026-11-10T10:0{i}:00", "claude-opus-4-1", "a", input=10)
+    monkeypatch.setattr(savings, "MAX_CALLS", 2)
+    with pytest.raises(InvalidInputError, match=r"holds 3 calls.*pick a shorter period"):
+        report(conn, settings)
+    monkeypatch.setattr(savings, "MAX_CALLS", 3)
+    assert report(conn, settings).calls == 3

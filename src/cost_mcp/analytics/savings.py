@@ -54,7 +54,7 @@ from cost_mcp.models import (
 from cost_mcp.money import from_nanos, pico_to_nanos
 from cost_mcp.periods import Period, ms_to_datetime
 from cost_mcp.pricing import TOKEN_KINDS, Price, Pricer, Tokens, Workload, price_workload
-from cost_mcp.store.events import Call, calls_between
+from cost_mcp.store.events import Call, calls_between, count_between
 
 # --- the rules, stated once (the README and the results' assumptions quote them) -----------------
 
@@ -80,6 +80,9 @@ BATCH_SOURCES_CITED = (
     "Anthropic: https://docs.anthropic.com/en/docs/build-with-claude/batch-processing (50% of standard "
     "prices); OpenAI: https://platform.openai.com/docs/guides/batch (50% cost discount)"
 )
+MAX_CALLS = 300_000
+"""Calls one period may hold here: each is repriced several times (about 60 us of CPU per call),
+so a larger period is refused with a shorter one to try rather than left running for minutes."""
 TOP_ROWS = 10
 TOP_SESSIONS = 5
 TOP_MODELS = 10
@@ -648,7 +651,16 @@ def _batch(calls: Sequence[Call], tz: ZoneInfo) -> BatchFinding:
 
 
 def _priced_calls(conn: sqlite3.Connection, p: Period, warnings: list[str]) -> tuple[list[Call], int]:
-    """The priced calls of ``p``, and how many were left out for want of a price (with a warning)."""
+    """The priced calls of ``p``, and how many were left out for want of a price (with a warning).
+
+    Raises InvalidInputError when ``p`` holds more than MAX_CALLS calls.
+    """
+    n = count_between(conn, p.start_ms, p.end_ms)
+    if n > MAX_CALLS:
+        raise InvalidInputError(
+            f"{p.label()} holds {n:,} calls; savings and comparisons reprice every call and take at most "
+            f"{MAX_CALLS:,} per period: pick a shorter period, e.g. last_7_days or start/end dates"
+        )
     calls: list[Call] = []
     unpriced: dict[str, int] = defaultdict(int)
     for c in calls_between(conn, p.start_ms, p.end_ms):

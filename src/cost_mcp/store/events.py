@@ -64,3 +64,11 @@ def calls_between(conn: sqlite3.Connection, start_ms: int, end_ms: int) -> Itera
             ),
             cost_nanos=None if cost is None else int(cost),
         )
+
+
+def count_between(conn: sqlite3.Connection, start_ms: int, end_ms: int) -> int:
+    """How many counted calls lie in ``[start_ms, end_ms)`` (an index range count)."""
+    row = conn.execute(
+        "SELECT COUNT(*) FROM usage_events WHERE counted = 1 AND ts_ms >= ? AND ts_ms < ?", (start_ms, end_ms)
+    ).fetchone()
+    return int(row[0])
