@@ -29,7 +29,7 @@ from pydantic import Field
 
 from cost_mcp import __version__, sync
 from cost_mcp.analytics import agents as agents_api
-from cost_mcp.analytics import breakdown, budgets, estimate, forecast, spend, subscriptions
+from cost_mcp.analytics import breakdown, budgets, estimate, forecast, savings, spend, subscriptions
 from cost_mcp.analytics import claude_code as cc_views
 from cost_mcp.analytics import dashboard as dashboard_views
 from cost_mcp.config import Settings, load_settings_leniently
@@ -48,6 +48,7 @@ from cost_mcp.models import (
     CacheWrite1hTokens,
     CacheWriteTokens,
     CheckResult,
+    Comparison,
     Dashboard,
     DeleteResult,
     EndDate,
@@ -66,9 +67,12 @@ from cost_mcp.models import (
     OptionalProject,
     OutputTokens,
     PeriodName,
+    PeriodSpec,
     ProviderName,
     RecordResult,
     Requests,
+    SavingsGroupBy,
+    SavingsReport,
     ScopeValues,
     SessionId,
     SessionUsage,
@@ -83,6 +87,7 @@ from cost_mcp.models import (
     TimezoneName,
     UsageBlocks,
 )
+from cost_mcp.periods import previous_period, resolve_spec
 from cost_mcp.pricing import Pricer, Tokens
 from cost_mcp.sources import claude_code
 from cost_mcp.store import Ledger
@@ -450,6 +455,71 @@ async def model_breakdown(
     return await _query(ctx, answer)
 
 
+@mcp.tool(title="Where to save", annotations=READ_ONLY)
+async def savings_report(
+    ctx: Context[AppState],
+    period: PeriodName = None,
+    start: StartDate = None,
+    end: EndDate = None,
+    group_by: SavingsGroupBy = None,
+    timezone: TimezoneName = None,
+) -> SavingsReport:
+    """What the period's recorded calls would have cost done differently: cheaper models, better
+    prompt caching, batch pricing. Price only: quality is not measured.
+
+    Answers "where could I spend less?" over each call in the ledger (Claude Code logs and
+    record_usage), repriced at list price: model mix (each call on the cheaper models of its
+    provider and on your COST_MCP_SUBSTITUTES; the headline moves only short-answer calls), caching
+    (cache share, writes' cost against reads' saving, large prefixes re-sent uncached, 1-hour writes
+    a 5-minute write would have served) and batch (agents that run at night, without sessions or
+    with long gaps, at the 50% batch rate). Each finding has its dollars, its assumptions and its
+    top sessions; rows are bounded with a count of the rest. Findings overlap: do not add them.
+    Not for what was spent (get_spend) or a before/after comparison (compare_periods).
+    Default: this_month.
+
+    Example: savings_report(period="last_week")
+    """
+    state = _state(ctx)
+
+    def answer(conn: sqlite3.Connection, settings: Settings) -> SavingsReport:
+        p = spend.resolve(settings, period, start, end, timezone)
+        return savings.savings_report(conn, settings, state.pricer, p, savings.check_dims(group_by))
+
+    return await _query(ctx, answer)
+
+
+@mcp.tool(title="Compare two periods", annotations=READ_ONLY)
+async def compare_periods(
+    ctx: Context[AppState],
+    before: PeriodSpec = None,
+    after: PeriodSpec = None,
+    group_by: SavingsGroupBy = None,
+    timezone: TimezoneName = None,
+) -> Comparison:
+    """Two periods side by side (spend, calls, cost per call and per million tokens, model mix,
+    cache share) and the change split into volume, mix, tokens per call, caching and price.
+
+    Answers "did switching routing to Haiku save money, and how much?": the parts are computed by
+    chain substitution over the recorded calls and sum exactly to the change (see `method`).
+    Periods are names or 'YYYY-MM-DD..YYYY-MM-DD'. Defaults: after = last_week, before = the same
+    number of days just before it. Rows are per model unless group_by says otherwise.
+
+    Example: compare_periods(before="2026-11-02..2026-11-08", after="last_week", group_by=["agent"])
+    """
+    state = _state(ctx)
+
+    def answer(conn: sqlite3.Connection, settings: Settings) -> Comparison:
+        tz = spend.zone(timezone, settings)
+        later = resolve_spec(after or "last_week", tz=tz, week_start=settings.week_start)
+        earlier = (
+            resolve_spec(before, tz=tz, week_start=settings.week_start) if before else previous_period(later)
+        )
+        dims = savings.check_dims(group_by)
+        return savings.compare_periods(conn, settings, state.pricer, earlier, later, dims)
+
+    return await _query(ctx, answer)
+
+
 @mcp.tool(title="Sync provider billing", annotations=PROVIDER_SYNC)
 async def sync_providers(
     ctx: Context[AppState], providers: SyncProviders = None, days: SyncDays = None
@@ -517,8 +587,12 @@ def weekly_cost_review(focus: str | None = None) -> str:
         '"basis"]) and get_spend(period="last_week", group_by=["day"]), then '
         'model_breakdown(period="last_week", top_n=5). Report the total and how much of it is billed '
         "versus estimated, the most expensive day and model, and the trend against the week before. "
-        "Mention any warnings (unpriced models, stale sources). End with up to three concrete ways to "
-        f"spend less, e.g. a cheaper model for a heavy use (estimate_cost shows the saving).{extra}"
+        "Mention any warnings (unpriced models, stale sources). Then call "
+        'savings_report(period="last_week") and compare_periods(after="last_week"): give the change '
+        "against the week before split into its parts (volume, mix, tokens per call, caching, price), "
+        "and each finding (model mix, caching, batch) with its dollars, the assumption it rests on and "
+        "its top session; say that only price is measured, not quality. End with up to three concrete "
+        f"ways to spend less, largest saving first.{extra}"
     )
 
 
