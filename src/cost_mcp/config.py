@@ -119,6 +119,16 @@ class Settings(BaseSettings):
         validation_alias=AliasChoices("CLAUDE_CONFIG_DIR"),
         description="Comma-separated Claude Code config folders (CLAUDE_CONFIG_DIR).",
     )
+    codex_home: str | None = Field(
+        default=None,
+        validation_alias=AliasChoices("CODEX_HOME"),
+        description="Codex CLI's home folder (CODEX_HOME, as Codex reads it); default ~/.codex.",
+    )
+    gemini_dir: str | None = Field(
+        default=None,
+        validation_alias=AliasChoices("GEMINI_DIR"),
+        description="Gemini CLI's folder (GEMINI_DIR); default ~/.gemini.",
+    )
     sync_ttl_seconds: int = Field(default=900, ge=0)
     sync_skip: str = Field(
         default="",
@@ -178,6 +188,14 @@ class Settings(BaseSettings):
         xdg = os.environ.get("XDG_CONFIG_HOME")
         config_home = Path(xdg) if xdg else Path.home() / ".config"
         return [config_home / "claude", Path.home() / ".claude"]
+
+    def codex_home_dir(self) -> Path:
+        """Codex CLI's home: CODEX_HOME, else ~/.codex."""
+        return Path(self.codex_home).expanduser() if self.codex_home else Path.home() / ".codex"
+
+    def gemini_dir_path(self) -> Path:
+        """Gemini CLI's folder: GEMINI_DIR, else ~/.gemini."""
+        return Path(self.gemini_dir).expanduser() if self.gemini_dir else Path.home() / ".gemini"
 
 
 def provider_spec(provider: str) -> ProviderSpec:

@@ -254,7 +254,14 @@ async def ingest_claude_code_logs(
 
 
 @mcp.tool(title="Claude Code session usage", annotations=READ_ONLY)
-async def session_usage(ctx: Context[AppState], session_id: SessionId = None) -> SessionUsage:
+async def session_usage(
+    ctx: Context[AppState],
+    session_id: SessionId = None,
+    agent: Annotated[
+        str | None,
+        Field(description="Whose sessions: 'claude-code' (the default), 'codex' or 'gemini-cli'."),
+    ] = None,
+) -> SessionUsage:
     """What a Claude Code session has cost so far: cost, tokens by kind, per model, duration, burn rate.
 
     Answers "what has this session cost?". By default the current session: the most recently active
@@ -264,7 +271,7 @@ async def session_usage(ctx: Context[AppState], session_id: SessionId = None) ->
 
     Example: session_usage()
     """
-    return await _query(ctx, cc_views.session_usage, session_id, os.getcwd())
+    return await _query(ctx, cc_views.session_usage, session_id, os.getcwd(), agent)
 
 
 @mcp.tool(title="Claude Code 5-hour usage blocks", annotations=READ_ONLY)
@@ -278,6 +285,9 @@ async def usage_blocks(
             "largest completed block. Omit for no limit status."
         ),
     ] = None,
+    agent: Annotated[
+        str, Field(description="Whose usage: 'claude-code' (the default), 'codex' or 'gemini-cli'.")
+    ] = "claude-code",
 ) -> UsageBlocks:
     """Claude Code's 5-hour usage windows: the active block, its burn rate and where it is heading.
 
@@ -287,7 +297,7 @@ async def usage_blocks(
 
     Example: usage_blocks(days=1, token_limit="max")
     """
-    return await _query(ctx, cc_views.usage_blocks, days=days, token_limit=token_limit)
+    return await _query(ctx, cc_views.usage_blocks, days=days, token_limit=token_limit, agent=agent)
 
 
 @mcp.tool(title="Spend in a period", annotations=READ_ONLY)
