@@ -61,6 +61,7 @@ from cost_mcp.models import (
     OptionalProject,
     OutputTokens,
     PeriodName,
+    PlanLimits,
     ProviderName,
     RecordResult,
     Requests,
@@ -694,6 +695,29 @@ async def delete_subscription(ctx: Context[AppState], name: BudgetName) -> Delet
     def work(conn: sqlite3.Connection, _state: AppState) -> DeleteResult:
         subscriptions.delete_subscription(conn, name)
         return DeleteResult(deleted=name)
+
+    return await _local(ctx, work)
+
+
+@mcp.tool(title="Plan limits over time", annotations=READ_ONLY)
+async def plan_limits(
+    ctx: Context[AppState],
+    days: Annotated[int, Field(ge=1, le=90, description="How many days of readings to show.")] = 7,
+) -> PlanLimits:
+    """How fast the Claude Pro/Max plan limits (5-hour and 7-day windows) are being approached.
+
+    Answers "at this pace, when do I hit my 5-hour limit?". Each window's latest percentage, reset
+    time, percentage points per hour in its current period and when it would reach 100%, with the
+    readings behind them. Readings come from `cost-mcp statusline` (Claude Code's status line for
+    Pro/Max users); for dollars use get_spend or usage_blocks.
+
+    Example: plan_limits(days=1)
+    """
+
+    def work(conn: sqlite3.Connection, _state: AppState) -> PlanLimits:
+        from cost_mcp.analytics.plan_limits import plan_limits as limits
+
+        return limits(conn, days=days)
 
     return await _local(ctx, work)
 
