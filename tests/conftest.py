@@ -44,6 +44,7 @@ def home(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[Path]:
     # Other agents' folders: never the real ones of whoever runs the tests.
     monkeypatch.setenv("CODEX_HOME", str(tmp_path / "codex"))
     monkeypatch.setenv("GEMINI_DIR", str(tmp_path / "gemini"))
+    monkeypatch.setenv("OPENCODE_DATA_DIR", str(tmp_path / "opencode"))
     return tmp_path
 
 

@@ -129,6 +129,11 @@ class Settings(BaseSettings):
         validation_alias=AliasChoices("GEMINI_DIR"),
         description="Gemini CLI's folder (GEMINI_DIR); default ~/.gemini.",
     )
+    opencode_data_dir: str | None = Field(
+        default=None,
+        validation_alias=AliasChoices("OPENCODE_DATA_DIR"),
+        description="OpenCode's data folder (OPENCODE_DATA_DIR); default ~/.local/share/opencode.",
+    )
     sync_ttl_seconds: int = Field(default=900, ge=0)
     sync_skip: str = Field(
         default="",
@@ -196,6 +201,12 @@ class Settings(BaseSettings):
     def gemini_dir_path(self) -> Path:
         """Gemini CLI's folder: GEMINI_DIR, else ~/.gemini."""
         return Path(self.gemini_dir).expanduser() if self.gemini_dir else Path.home() / ".gemini"
+
+    def opencode_data_path(self) -> Path:
+        """OpenCode's data folder: OPENCODE_DATA_DIR, else ~/.local/share/opencode."""
+        if self.opencode_data_dir:
+            return Path(self.opencode_data_dir).expanduser()
+        return Path.home() / ".local" / "share" / "opencode"
 
 
 def provider_spec(provider: str) -> ProviderSpec:

@@ -115,7 +115,7 @@ def as_rows(calls: list[tuple[str, str, str, Tokens]], agent: str, provider: str
 def test_fixtures_give_each_call_once_with_tokens_mapped(home: Path, settings: Settings) -> None:
     install(home)
     conn = connect(settings.db)
-    codex_scan, gemini_scan = agents.ingest_all(conn, settings, Pricer())
+    codex_scan, gemini_scan, _ = agents.ingest_all(conn, settings, Pricer())
     conn.close()
     assert rows(settings, codex.SOURCE) == as_rows(CODEX_CALLS, "codex", "openai")
     assert rows(settings, gemini_cli.SOURCE) == as_rows(GEMINI_CALLS, "gemini-cli", "google")
@@ -130,7 +130,7 @@ def test_rescan_reads_nothing_and_appends_are_read_from_the_offset(home: Path, s
     conn = connect(settings.db)
     agents.ingest_all(conn, settings, Pricer())
     again = agents.ingest_all(conn, settings, Pricer())
-    assert [s.lines_read for s in again] == [0, 0]
+    assert [s.lines_read for s in again] == [0, 0, 0]
     # A new turn appended to the forked session: its model comes from a turn_context read in an
     # earlier scan (the parser state saved with the offset), and only the new line is read.
     fork = next((home / "codex").rglob(f"*{CODEX_FORK}.jsonl"))
@@ -280,3 +280,74 @@ async def test_session_usage_and_blocks_for_other_agents(
     assert latest.session_id == CODEX_FORK and latest.requests == 1
     assert blocks.active is not None and blocks.active.requests == len(CODEX_CALLS)
     assert blocks.active.cost_usd == expected_cost(CODEX_CALLS, "openai")
+
+
+def _opencode_db(path: Path, lines: list[str]) -> None:
+    import sqlite3
+
+    path.parent.mkdir(parents=True, exist_ok=True)
+    conn = sqlite3.connect(path)
+    conn.execute("PRAGMA journal_mode = WAL")  # as OpenCode opens it: new rows land in the -wal file
+    conn.execute(
+        "CREATE TABLE message (id TEXT PRIMARY KEY, session_id TEXT NOT NULL, time_created INTEGER, "
+        "data TEXT)"
+    )
+    for text in lines:
+        m = json.loads(text)
+        conn.execute(
+            "INSERT INTO message VALUES (?, ?, ?, ?)", (m["id"], m["sessionID"], m["time"]["created"], text)
+        )
+    conn.commit()
+    conn.close()
+
+
+def test_opencode_database_and_legacy_files_count_each_message_once(home: Path, settings: Settings) -> None:
+    from cost_mcp.sources.agents import opencode
+
+    shutil.copytree(FIXTURES / "opencode" / "storage", home / "opencode" / "storage")
+    lines = (FIXTURES / "opencode" / "messages.jsonl").read_text().splitlines()
+    _opencode_db(home / "opencode" / "opencode.db", lines[:2])
+    conn = connect(settings.db)
+    first = agents.scan(conn, opencode.LOG, settings, Pricer())
+    # A new row: the database (its WAL) changed, so it is read again; old rows add nothing.
+    import sqlite3
+
+    db = sqlite3.connect(home / "opencode" / "opencode.db")
+    for text in lines[2:]:
+        m = json.loads(text)
+        db.execute(
+            "INSERT INTO message VALUES (?, ?, ?, ?)", (m["id"], m["sessionID"], m["time"]["created"], text)
+        )
+    db.commit()
+    second = agents.scan(conn, opencode.LOG, settings, Pricer())
+    third = agents.scan(conn, opencode.LOG, settings, Pricer())
+    db.close()
+    conn.close()
+    assert (first.events_added, second.events_added, third.files_read) == (2, 1, 0)
+    got = rows(settings, opencode.SOURCE)
+    assert [r[1:6] for r in got] == [
+        # Anthropic: input is already uncached; the cache write is a 5-minute write (checked below).
+        ("claude-sonnet-4-5", "ses_5a1b2c3d4e", 12, 18000, 450),
+        # Google reports thoughts apart from the answer: both are billed as output.
+        ("gemini-2.5-pro", "ses_5a1b2c3d4e", 3000, 1000, 350),
+        # OpenAI's output already holds its reasoning (total = input + cache + output says so).
+        ("gpt-5", "ses_77", 2000, 8000, 600),
+    ]
+    assert [r[6:] for r in got] == [("opencode", "anthropic"), ("opencode", "google"), ("opencode", "openai")]
+    conn = connect(settings.db)
+    writes = conn.execute(
+        "SELECT cache_write_5m_tokens FROM usage_events WHERE source = 'opencode'"
+    ).fetchall()
+    conn.close()
+    assert sorted(w for (w,) in writes) == [0, 0, 1500]
+
+
+def test_a_database_that_is_not_opencodes_is_counted_and_skipped(home: Path, settings: Settings) -> None:
+    from cost_mcp.sources.agents import opencode
+
+    (home / "opencode").mkdir()
+    (home / "opencode" / "opencode.db").write_bytes(b"not a database at all" * 100)
+    conn = connect(settings.db)
+    scan = agents.scan(conn, opencode.LOG, settings, Pricer())
+    conn.close()
+    assert dict(scan.skipped) == {"malformed": 1} and scan.events_added == 0

@@ -24,23 +24,30 @@ from cost_mcp.models import (
 )
 from cost_mcp.money import from_nanos
 from cost_mcp.periods import iso_utc, to_ms
-from cost_mcp.sources import agents
 from cost_mcp.sources.claude_code import SOURCE
 
 HOUR_MS = 3_600_000
 MINUTE_MS = 60_000
 WARNING_SHARE = Decimal("0.8")
 CLAUDE_CODE = "claude-code"
-AGENT_SOURCES: dict[str, str] = {CLAUDE_CODE: SOURCE, **{a.agent: a.source for a in agents.AGENTS}}
-"""Every agent whose local logs are read, and its ledger source."""
+
+
+def agent_sources() -> dict[str, str]:
+    """Every agent whose local logs are read, and its ledger source."""
+    from cost_mcp.sources import agents  # not at import: the status line's hot path needs only Claude Code
+
+    return {CLAUDE_CODE: SOURCE, **{a.agent: a.source for a in agents.AGENTS}}
 
 
 def agent_source(agent: str) -> str:
     """The ledger source of an agent's local logs; NotFoundError naming the known agents."""
+    if agent == CLAUDE_CODE:
+        return SOURCE
+    known = agent_sources()
     try:
-        return AGENT_SOURCES[agent]
+        return known[agent]
     except KeyError:
-        raise NotFoundError(f"unknown agent {agent!r}; known agents: {', '.join(AGENT_SOURCES)}") from None
+        raise NotFoundError(f"unknown agent {agent!r}; known agents: {', '.join(known)}") from None
 
 
 def project_slugs(cwd: str) -> tuple[str, str]:
@@ -75,7 +82,7 @@ def session_usage(
     if agent is not None:
         sources: tuple[str, ...] = (agent_source(agent),)
     else:
-        sources = tuple(AGENT_SOURCES.values()) if session_id else (SOURCE,)
+        sources = tuple(agent_sources().values()) if session_id else (SOURCE,)
     chosen = session_id or _current_session(conn, cwd, sources[0])
     if chosen is None:
         raise NotFoundError(

@@ -11,12 +11,13 @@ import time
 
 from cost_mcp.config import Settings
 from cost_mcp.pricing import Pricer
-from cost_mcp.sources.agents import codex, gemini_cli
+from cost_mcp.sources.agents import codex, gemini_cli, opencode
 from cost_mcp.sources.agents.scanner import AgentLog, AgentScan, scan
 
 AGENTS: tuple[AgentLog, ...] = (
     codex.LOG,
     gemini_cli.LOG,
+    opencode.LOG,
 )
 SOURCES: tuple[str, ...] = tuple(a.source for a in AGENTS)
 

@@ -101,6 +101,11 @@ class AgentLog:
     document_suffixes: tuple[str, ...] = ()
     parse_document: LineParser | None = None
     """For formats that rewrite one JSON document per session: the whole file, read when it changes."""
+    database_suffixes: tuple[str, ...] = ()
+    read_database: Callable[[str, FileContext], Parsed] | None = None
+    """For SQLite stores: every row read again when the database (or its WAL) changed."""
+    accept: Callable[[str], bool] | None = None
+    """Which of the walked files to read (default: every file with a listed suffix)."""
 
 
 @dataclass
@@ -155,7 +160,7 @@ def _walk(root: Path, suffixes: tuple[str, ...]) -> Iterator[tuple[str, os.stat_
 
 def _head(path: str, length: int) -> str:
     with open(path, "rb") as f:
-        return hashlib.sha1(f.read(min(length, HEAD_BYTES)), usedforsecurity=False).hexdigest()
+        return hashlib.sha1(f.read(length), usedforsecurity=False).hexdigest()
 
 
 def _lines(f: BinaryIO, cap: int) -> Iterator[bytes | None]:
@@ -196,7 +201,7 @@ class _Writer:
         if len(self.events) >= BATCH_EVENTS:
             self.flush()
 
-    def file(self, path: str, st: os.stat_result, offset: int, head: str, state: dict[str, object]) -> None:
+    def file(self, path: str, st: _Stamp, offset: int, head: str, state: dict[str, object]) -> None:
         self.files[path] = (
             path,
             self.fmt.source,
@@ -298,8 +303,30 @@ def _known(conn: sqlite3.Connection, source: str) -> dict[str, _Known]:
     }
 
 
+@dataclass(frozen=True, slots=True)
+class _Stamp:
+    """What tells a file changed: device, inode, size and mtime (a database's include its WAL)."""
+
+    st_dev: int
+    st_ino: int
+    st_size: int
+    st_mtime_ns: int
+
+    @classmethod
+    def of(cls, path: str, st: os.stat_result, database: bool) -> _Stamp:
+        size, mtime = st.st_size, st.st_mtime_ns
+        if database:
+            # SQLite in WAL mode writes to <db>-wal and leaves the main file alone until a checkpoint.
+            try:
+                wal = os.stat(path + "-wal")
+                size, mtime = size + wal.st_size, max(mtime, wal.st_mtime_ns)
+            except OSError:
+                pass
+        return cls(st.st_dev, st.st_ino, size, mtime)
+
+
 def _start(
-    prev: _Known | None, path: str, st: os.stat_result, stats: AgentScan
+    prev: _Known | None, path: str, st: _Stamp, stats: AgentScan
 ) -> tuple[int, dict[str, object]] | None:
     """Where to resume a file and the parser state there; None when it is unchanged."""
     if prev is None:
@@ -307,7 +334,7 @@ def _start(
     same = prev.device == st.st_dev and prev.inode == st.st_ino
     if same and prev.size == st.st_size and prev.mtime_ns == st.st_mtime_ns:
         return None
-    if same and st.st_size >= prev.offset and _head(path, prev.offset) == prev.head:
+    if same and st.st_size >= prev.offset and _head(path, min(prev.offset, HEAD_BYTES)) == prev.head:
         state = json.loads(prev.state)
         return prev.offset, state if isinstance(state, dict) else {}
     stats.files_reread += 1
@@ -332,11 +359,11 @@ def scan(
         return stats  # the agent is not used on this machine: nothing to say about it
     known = _known(conn, fmt.source)
     writer = _Writer(conn, fmt, pricer, stats)
-    suffixes = fmt.line_suffixes + fmt.document_suffixes
+    suffixes = fmt.line_suffixes + fmt.document_suffixes + fmt.database_suffixes
     seen: set[str] = set()
     for root in folders:
         for path, st in _walk(root, suffixes):
-            if path in seen:
+            if path in seen or (fmt.accept is not None and not fmt.accept(path)):
                 continue
             seen.add(path)
             stats.files_seen += 1
@@ -344,16 +371,24 @@ def scan(
                 stats.complete = False
                 continue
             try:
-                start = _start(known.get(path), path, st, stats)
+                database = bool(fmt.database_suffixes) and path.endswith(fmt.database_suffixes)
+                stamp = _Stamp.of(path, st, database)
+                start = _start(known.get(path), path, stamp, stats)
                 if start is None:
                     continue
                 stats.files_read += 1
                 ctx = FileContext(path, str(root), start[1])
-                if path.endswith(fmt.line_suffixes):
+                if database:
+                    assert fmt.read_database is not None
+                    ctx.state = {}
+                    stats.lines_read += 1
+                    _take(fmt.read_database(path, ctx), writer, stats)
+                    offset = stamp.st_size
+                elif path.endswith(fmt.line_suffixes):
                     offset = _read_lines(path, start[0], fmt, ctx, writer, stats)
                 else:
                     offset = _read_document(path, st, fmt, ctx, writer, stats)
-                writer.file(path, st, offset, _head(path, offset), ctx.state)
+                writer.file(path, stamp, offset, _head(path, min(offset, HEAD_BYTES)), ctx.state)
             except OSError as exc:
                 stats.errors.append(f"{path}: {exc.strerror or exc}")
     writer.flush()
