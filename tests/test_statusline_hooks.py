@@ -7,6 +7,7 @@ import json
 import os
 import subprocess
 import sys
+from collections.abc import Mapping
 from datetime import UTC, datetime, timedelta
 from decimal import Decimal
 from pathlib import Path
@@ -160,7 +161,7 @@ async def test_plan_limits_tool_gives_the_pace(home: Path, client: Client, setti
 
 
 def _hook(
-    monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str], event: dict[str, object]
+    monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str], event: Mapping[str, object]
 ) -> dict[str, object] | None:
     code, out = run_cli(monkeypatch, capsys, json.dumps(event), "hook")
     assert code == 0
@@ -213,13 +214,14 @@ def test_install_shows_the_diff_asks_and_keeps_other_settings(
     assert code == 1 and "nothing written" in out and out.startswith("---")
     assert target.read_text() == before
     code, out = run_cli(monkeypatch, capsys, "", command, "--install", "--yes")
-    assert code == 0 and f'"command": "cost-mcp {command}"' in out and out.startswith("---")
+    ours = f"{Path(sys.executable).parent / 'cost-mcp'} {command}"  # by absolute path, like `mcp add`
+    assert code == 0 and f'"command": "{ours}"' in out and out.startswith("---")
     data = json.loads(target.read_text())
     assert data["model"] == "opus" and data["hooks"]["Stop"][0]["hooks"][0]["command"] == "x"
     if command == "statusline":
-        assert data["statusLine"] == {"type": "command", "command": "cost-mcp statusline", "padding": 0}
+        assert data["statusLine"] == {"type": "command", "command": ours, "padding": 0}
     else:
-        assert [g["hooks"][0]["command"] for g in data["hooks"]["UserPromptSubmit"]] == ["cost-mcp hook"]
+        assert [g["hooks"][0]["command"] for g in data["hooks"]["UserPromptSubmit"]] == [ours]
         assert data["hooks"]["PreToolUse"][0]["matcher"] == "*"
     code, out = run_cli(monkeypatch, capsys, "", command, "--install", "--yes")
     assert code == 0 and "nothing to change" in out
@@ -235,7 +237,7 @@ def test_install_into_the_project(
     assert code == 0
     assert (
         json.loads((project / ".claude" / "settings.json").read_text())["statusLine"]["command"]
-        == "cost-mcp statusline"
+        == f"{Path(sys.executable).parent / 'cost-mcp'} statusline"
     )
 
 

@@ -87,7 +87,7 @@ def decide(conn: sqlite3.Connection, settings: Settings, event: dict[str, Any]) 
 
 def run(stdin: str) -> HookAnswer:
     """Everything one hook call does: read the session's new log lines, then decide."""
-    from cost_mcp.config import load_settings
+    from cost_mcp.config import load_settings_leniently
     from cost_mcp.statusline import read_transcript
     from cost_mcp.store.connection import connect
 
@@ -97,7 +97,7 @@ def run(stdin: str) -> HookAnswer:
         event = {}
     if not isinstance(event, dict):
         event = {}
-    settings = load_settings()
+    settings, _ = load_settings_leniently()  # a typo in one setting must not break Claude Code's UI
     conn = connect(settings.db)
     try:
         read_transcript(conn, settings, str(event.get("transcript_path") or ""))

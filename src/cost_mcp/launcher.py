@@ -17,7 +17,11 @@ def fast(argv: Sequence[str]) -> int | None:
     if list(argv) == ["hook"]:
         from cost_mcp.hooks import run as run_hook
 
-        answer = run_hook(sys.stdin.read())
+        try:
+            answer = run_hook(sys.stdin.read())
+        except Exception as exc:  # a broken hook must never lock anyone out of their session
+            sys.stderr.write(f"cost-mcp hook: {exc}\n")
+            return 0
         if answer.stdout:
             sys.stdout.write(answer.stdout + "\n")
         return answer.exit_code

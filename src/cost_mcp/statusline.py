@@ -214,10 +214,10 @@ def fields_from(spec: str | None) -> list[str]:
 
 def run(stdin: str, *, fields: str | None = None, now: datetime | None = None) -> str:
     """Everything one status-line call does: read the transcript, record limits, render."""
-    from cost_mcp.config import load_settings
+    from cost_mcp.config import load_settings_leniently
     from cost_mcp.store.connection import connect
 
-    settings = load_settings()
+    settings, _ = load_settings_leniently()  # a typo in one setting must not break Claude Code's UI
     chosen = fields_from(fields if fields is not None else os.environ.get("COST_MCP_STATUSLINE_FIELDS"))
     reading = StatusInput.parse(stdin)
     moment = now or datetime.now(UTC)

@@ -14,6 +14,8 @@ from cost_mcp.pricing import Pricer
 from cost_mcp.sources.agents import codex, gemini_cli, opencode
 from cost_mcp.sources.agents.scanner import AgentLog, AgentScan, scan
 
+__all__ = ["AGENTS", "SOURCES", "AgentLog", "AgentScan", "ingest_all", "scan"]
+
 AGENTS: tuple[AgentLog, ...] = (
     codex.LOG,
     gemini_cli.LOG,
