@@ -148,6 +148,43 @@ def timed_runs(cmd: list[str], stdin: str, env: dict[str, str], runs: int, befor
     return walls
 
 
+PHASES = """
+import json, sys, time
+t0 = time.perf_counter()
+from cost_mcp import statusline
+from cost_mcp.config import load_settings_leniently
+from cost_mcp.store.connection import connect
+t1 = time.perf_counter()
+settings, _ = load_settings_leniently()
+reading = statusline.StatusInput.parse(sys.stdin.read())
+conn = connect(settings.db)
+t2 = time.perf_counter()
+statusline.read_transcript(conn, settings, reading.transcript_path)
+t3 = time.perf_counter()
+statusline.record_rate_limits(conn, reading, statusline.datetime.now(statusline.UTC))
+line = statusline.render(conn, settings, reading, colour=False)
+t4 = time.perf_counter()
+print(json.dumps({"imports": t1 - t0, "settings+connect": t2 - t1, "read transcript": t3 - t2,
+                  "record+render": t4 - t3}))
+"""
+
+
+def phases(stdin: str, env: dict[str, str], runs: int, before: Any) -> dict[str, list[float]]:
+    """Where one new-call status line spends its time, phase by phase, in fresh processes."""
+    out: dict[str, list[float]] = {}
+    stdin_file = Path(tempfile.mkstemp(suffix=".json")[1])
+    stdin_file.write_text(stdin)
+    for i in range(runs):
+        before(i)
+        m = run_measured(
+            ["sh", "-c", f'exec "$@" < "{stdin_file}"', "sh", sys.executable, "-c", PHASES], env=env
+        )
+        for name, seconds in json.loads(m.stdout).items():
+            out.setdefault(name, []).append(seconds * 1000)
+    stdin_file.unlink()
+    return out
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(
         description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter

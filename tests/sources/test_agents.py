@@ -253,6 +253,8 @@ async def test_get_spend_by_agent_gives_each_agents_exact_total(home: Path, clie
     )
     assert result.structured_content is not None
     by_agent = {r["group"]["agent"]: Decimal(str(r["cost_usd"])) for r in result.structured_content["rows"]}
+    kinds = {s["source"]: s["kind"] for s in result.structured_content["sources"]}
+    assert kinds["codex"] == kinds["gemini_cli"] == kinds["claude_code"] == "logs"
     claude_price = Pricer().price(claude_tokens, SONNET, "anthropic", _at("2026-11-20T08:00:00Z"))
     assert isinstance(claude_price, Price)
     assert by_agent == {
