@@ -45,6 +45,7 @@ def home(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
     monkeypatch.setenv("CODEX_HOME", str(tmp_path / "codex"))
     monkeypatch.setenv("GEMINI_DIR", str(tmp_path / "gemini"))
     monkeypatch.setenv("OPENCODE_DATA_DIR", str(tmp_path / "opencode"))
+    monkeypatch.setenv("AMP_DATA_DIR", str(tmp_path / "amp"))
     return tmp_path
 
 

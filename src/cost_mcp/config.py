@@ -136,6 +136,11 @@ class Settings(BaseSettings):
         validation_alias=AliasChoices("OPENCODE_DATA_DIR"),
         description="OpenCode's data folder (OPENCODE_DATA_DIR); default ~/.local/share/opencode.",
     )
+    amp_data_dir: str | None = Field(
+        default=None,
+        validation_alias=AliasChoices("AMP_DATA_DIR"),
+        description="Amp's data folder (AMP_DATA_DIR); default ~/.local/share/amp.",
+    )
     sync_ttl_seconds: int = Field(default=900, ge=0)
     sync_skip: str = Field(
         default="",
@@ -203,6 +208,14 @@ class Settings(BaseSettings):
     def gemini_dir_path(self) -> Path:
         """Gemini CLI's folder: GEMINI_DIR, else ~/.gemini."""
         return Path(self.gemini_dir).expanduser() if self.gemini_dir else Path.home() / ".gemini"
+
+    def amp_data_path(self) -> Path:
+        """Amp's data folder: AMP_DATA_DIR, else ~/.local/share/amp."""
+        return (
+            Path(self.amp_data_dir).expanduser()
+            if self.amp_data_dir
+            else Path.home() / ".local" / "share" / "amp"
+        )
 
     def opencode_data_path(self) -> Path:
         """OpenCode's data folder: OPENCODE_DATA_DIR, else ~/.local/share/opencode."""

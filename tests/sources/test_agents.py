@@ -115,7 +115,7 @@ def as_rows(calls: list[tuple[str, str, str, Tokens]], agent: str, provider: str
 def test_fixtures_give_each_call_once_with_tokens_mapped(home: Path, settings: Settings) -> None:
     install(home)
     conn = connect(settings.db)
-    codex_scan, gemini_scan, _ = agents.ingest_all(conn, settings, Pricer())
+    codex_scan, gemini_scan, *_ = agents.ingest_all(conn, settings, Pricer())
     conn.close()
     assert rows(settings, codex.SOURCE) == as_rows(CODEX_CALLS, "codex", "openai")
     assert rows(settings, gemini_cli.SOURCE) == as_rows(GEMINI_CALLS, "gemini-cli", "google")
@@ -130,7 +130,7 @@ def test_rescan_reads_nothing_and_appends_are_read_from_the_offset(home: Path, s
     conn = connect(settings.db)
     agents.ingest_all(conn, settings, Pricer())
     again = agents.ingest_all(conn, settings, Pricer())
-    assert [s.lines_read for s in again] == [0, 0, 0]
+    assert [s.lines_read for s in again] == [0] * len(agents.AGENTS)
     # A new turn appended to the forked session: its model comes from a turn_context read in an
     # earlier scan (the parser state saved with the offset), and only the new line is read.
     fork = next((home / "codex").rglob(f"*{CODEX_FORK}.jsonl"))
@@ -353,3 +353,47 @@ def test_a_database_that_is_not_opencodes_is_counted_and_skipped(home: Path, set
     scan = agents.scan(conn, opencode.LOG, settings, Pricer())
     conn.close()
     assert dict(scan.skipped) == {"malformed": 1} and scan.events_added == 0
+
+
+def test_amp_thread_rewritten_as_it_grows_counts_each_message_once(home: Path, settings: Settings) -> None:
+    from cost_mcp.sources.agents import amp
+
+    shutil.copytree(FIXTURES / "amp", home / "amp")
+    thread = next((home / "amp" / "threads").glob("T-*.json"))
+    conn = connect(settings.db)
+    first = agents.scan(conn, amp.LOG, settings, Pricer())
+    # Amp rewrites the whole thread file with each message: old messages must not count again.
+    data = json.loads(thread.read_text())
+    data["messages"].append(
+        {
+            "role": "assistant",
+            "messageId": 5,
+            "usage": {
+                "model": "claude-sonnet-4-5-20250929",
+                "timestamp": "2025-11-21T10:01:00.000Z",
+                "inputTokens": 3,
+                "outputTokens": 40,
+                "cacheCreationInputTokens": 0,
+                "cacheReadInputTokens": 19500,
+            },
+        }
+    )
+    thread.write_text(json.dumps(data))
+    second = agents.scan(conn, amp.LOG, settings, Pricer())
+    conn.close()
+    assert (first.events_added, second.events_added) == (2, 1)
+    got = rows(settings, amp.SOURCE)
+    assert [(r[3], r[4], r[5], r[7]) for r in got] == [
+        (6, 15000, 310, "anthropic"),
+        (4, 19200, 95, "anthropic"),
+        (3, 19500, 40, "anthropic"),
+    ]
+    conn = connect(settings.db)
+    writes = [
+        w
+        for (w,) in conn.execute(
+            "SELECT cache_write_5m_tokens FROM usage_events WHERE source = 'amp' ORDER BY ts_ms"
+        )
+    ]
+    conn.close()
+    assert writes == [4200, 350, 0]
