@@ -125,6 +125,23 @@ def test_fixtures_give_each_call_once_with_tokens_mapped(home: Path, settings: S
     assert codex_scan.events_added == 3 and gemini_scan.events_added == 4
 
 
+def test_codex_rate_limits_become_plan_limit_readings(home: Path, settings: Settings) -> None:
+    from cost_mcp.analytics.plan_limits import plan_limits
+
+    install(home)
+    conn = connect(settings.db)
+    agents.ingest_all(conn, settings, Pricer())
+    agents.ingest_all(conn, settings, Pricer())  # nothing new: no reading twice
+    limits = plan_limits(conn, days=3650, now=_at("2026-11-20T10:00:00Z"))
+    conn.close()
+    windows = {(w.agent, w.window): w for w in limits.windows}
+    five = windows[("codex", "five_hour")]
+    # 11% at 09:00:01, 12% and 13% at 09:00:20: one reading per change, all for the reset at 11:30.
+    assert [r.used_percent for r in five.readings] == [11.0, 12.0, 13.0]
+    assert {r.resets_at for r in five.readings} == {"2026-11-20T11:30:00.000Z"}
+    assert [r.used_percent for r in windows[("codex", "seven_day")].readings] == [3.0]
+
+
 def test_rescan_reads_nothing_and_appends_are_read_from_the_offset(home: Path, settings: Settings) -> None:
     install(home)
     conn = connect(settings.db)

@@ -1,7 +1,8 @@
 """Plan limits over time: how fast a member approaches Claude's 5-hour and 7-day limits.
 
 Claude Code gives Pro/Max users ``rate_limits`` (percent used and reset time per window) in the
-status-line input; ``cost-mcp statusline`` records each change here. Nothing else keeps this
+status-line input; ``cost-mcp statusline`` records each change here, as the Codex log reader does
+with the ``rate_limits`` of Codex's ``token_count`` events (ChatGPT plans). Nothing else keeps this
 history, and a percentage is all a plan exposes (no dollars, no tokens).
 """
 
@@ -13,6 +14,7 @@ from datetime import UTC, datetime
 from cost_mcp.models import PlanLimitReading, PlanLimits, PlanLimitWindow
 from cost_mcp.periods import iso_utc, to_ms
 from cost_mcp.store.connection import write_transaction
+from cost_mcp.store.plan_limits import insert_reading, readings_since
 
 HOUR_MS = 3_600_000
 
@@ -27,19 +29,8 @@ def record_reading(
     now: datetime,
 ) -> int:
     """Store one reading unless the window's latest one says the same; returns rows added (0 or 1)."""
-    last = conn.execute(
-        "SELECT used_percent, resets_at_ms FROM plan_limit_readings WHERE agent = ? AND window = ? "
-        "ORDER BY ts_ms DESC, id DESC LIMIT 1",
-        (agent, window),
-    ).fetchone()
-    if last is not None and (last[0], last[1]) == (used_percent, resets_at_ms):
-        return 0
     with write_transaction(conn):
-        return conn.execute(
-            "INSERT OR IGNORE INTO plan_limit_readings "
-            "(ts_ms, agent, window, used_percent, resets_at_ms, session_id) VALUES (?, ?, ?, ?, ?, ?)",
-            (to_ms(now), agent, window, used_percent, resets_at_ms, session_id),
-        ).rowcount
+        return insert_reading(conn, agent, window, used_percent, resets_at_ms, session_id, to_ms(now))
 
 
 def plan_limits(conn: sqlite3.Connection, *, days: int = 7, now: datetime | None = None) -> PlanLimits:
@@ -52,14 +43,9 @@ def plan_limits(conn: sqlite3.Connection, *, days: int = 7, now: datetime | None
     moment = now or datetime.now(UTC)
     now_ms = to_ms(moment)
     since = now_ms - days * 24 * HOUR_MS
-    rows = conn.execute(
-        "SELECT agent, window, ts_ms, used_percent, resets_at_ms FROM plan_limit_readings "
-        "WHERE ts_ms >= ? ORDER BY agent, window, ts_ms, id",
-        (since,),
-    ).fetchall()
     windows: dict[tuple[str, str], list[tuple[int, float, int | None]]] = {}
-    for agent, window, ts, used, resets in rows:
-        windows.setdefault((agent, window), []).append((int(ts), float(used), resets))
+    for agent, window, ts, used, resets in readings_since(conn, since):
+        windows.setdefault((agent, window), []).append((ts, used, resets))
     result: list[PlanLimitWindow] = []
     for (agent, window), readings in windows.items():
         ts, used, resets = readings[-1]

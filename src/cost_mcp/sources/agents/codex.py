@@ -16,6 +16,10 @@ Not double counted:
 - a sub-agent file (``session_meta.source`` names ``thread_spawn``) starts with its parent's history
   replayed under the sub-agent's creation time: token counts stamped in that second are the
   parent's and only move the running total.
+
+``payload.rate_limits`` (``primary``: the 5-hour window, ``secondary``: the weekly one, each with
+``used_percent``, ``window_minutes`` and ``resets_in_seconds`` or ``resets_at``) becomes plan-limit
+readings, as Claude Code's status line gives for Claude plans.
 """
 
 from __future__ import annotations
@@ -30,6 +34,7 @@ from cost_mcp.sources.agents.scanner import (
     AgentEvent,
     AgentLog,
     FileContext,
+    LimitReading,
     Parsed,
     count,
     epoch_ms,
@@ -56,6 +61,34 @@ def _usage(value: object) -> tuple[int, ...] | None:
     if not isinstance(value, dict):
         raise ValueError("usage is not an object")
     return tuple(count(value.get(name)) or 0 for name in _FIELDS)
+
+
+_WINDOWS = {300: "five_hour", 10080: "seven_day"}
+
+
+def _limits(value: object, ts_ms: int, state: dict[str, object]) -> list[AgentEvent | LimitReading]:
+    """The plan windows of a ``rate_limits`` object (``primary``/``secondary``), as readings."""
+    if not isinstance(value, dict):
+        return []
+    readings: list[AgentEvent | LimitReading] = []
+    for key in ("primary", "secondary"):
+        window = value.get(key)
+        if not isinstance(window, dict):
+            continue
+        used, minutes = window.get("used_percent"), window.get("window_minutes")
+        if not isinstance(used, int | float) or isinstance(used, bool):
+            continue
+        resets_at, resets_in = window.get("resets_at"), window.get("resets_in_seconds")
+        if isinstance(resets_at, int | float):
+            resets_ms: int | None = int(resets_at * 1000)
+        elif isinstance(resets_in, int | float):
+            # To the nearest minute: the same reset seen a second later is the same window.
+            resets_ms = (ts_ms + int(resets_in * 1000) + 30_000) // 60_000 * 60_000
+        else:
+            resets_ms = None
+        name = _WINDOWS.get(minutes, f"{minutes}_minutes") if isinstance(minutes, int) else key
+        readings.append(LimitReading(name, float(used), resets_ms, str(state.get("session") or ""), ts_ms))
+    return readings
 
 
 def parse_line(raw: bytes, ctx: FileContext) -> Parsed:
@@ -87,10 +120,11 @@ def parse_line(raw: bytes, ctx: FileContext) -> Parsed:
         return None
     if kind != "event_msg" or payload.get("type") != "token_count":
         return None
+    ts_ms = epoch_ms(stamp)
+    limits = _limits(payload.get("rate_limits"), ts_ms, state) if ts_ms is not None else []
     info = payload.get("info")
     if info is None:
-        return None  # a rate-limits-only update
-    ts_ms = epoch_ms(stamp)
+        return limits or None  # a rate-limits-only update
     if not isinstance(info, dict) or ts_ms is None:
         return "invalid_fields"
     try:
@@ -101,12 +135,12 @@ def parse_line(raw: bytes, ctx: FileContext) -> Parsed:
     previous = state.get("total")
     if total is not None:
         if isinstance(previous, list) and tuple(previous) == total:
-            return None  # the same running total again: no new usage
+            return limits or None  # the same running total again: no new usage
         state["total"] = list(total)
     replay = state.get("replay_second")
     if replay is not None:
         if str(stamp)[:19] == replay:
-            return None  # the parent's history, replayed into a sub-agent's file
+            return None  # the parent's history (and its limits), replayed into a sub-agent's file
         del state["replay_second"]
     if last is None:
         if total is None:
@@ -115,10 +149,11 @@ def parse_line(raw: bytes, ctx: FileContext) -> Parsed:
         last = tuple(max(t - int(b), 0) for t, b in zip(total, base, strict=True))
     inp, cached, out, reasoning, all_tokens = last
     if not (inp or cached or out or reasoning):
-        return None
+        return limits or None
     cached = min(cached, inp)
     model = str(state.get("model") or UNKNOWN_MODEL)
     return [
+        *limits,
         AgentEvent(
             key=event_key(stamp, model, inp, cached, out, reasoning, all_tokens),
             ts_ms=ts_ms,
@@ -129,7 +164,7 @@ def parse_line(raw: bytes, ctx: FileContext) -> Parsed:
             tokens=Tokens(input=inp - cached, cache_read=cached, output=out),
             # A fork copies its parent's turns, stamped before the fork itself began.
             replayed=ts_ms < int(str(state.get("started_ms") or 0)),
-        )
+        ),
     ]
 
 

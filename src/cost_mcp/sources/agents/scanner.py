@@ -41,6 +41,7 @@ from cost_mcp.periods import ms_to_datetime, to_ms
 from cost_mcp.pricing import Price, Pricer, Tokens
 from cost_mcp.store import rollup
 from cost_mcp.store.connection import write_transaction
+from cost_mcp.store.plan_limits import insert_reading
 
 SkipReason = Literal["malformed", "truncated", "too_long", "invalid_fields"]
 SKIP_REASONS: tuple[SkipReason, ...] = ("malformed", "truncated", "too_long", "invalid_fields")
@@ -73,6 +74,17 @@ class AgentEvent:
         return (-self.tokens.total, self.replayed)
 
 
+@dataclass(frozen=True, slots=True)
+class LimitReading:
+    """A plan-limit reading an agent logged (Codex's ChatGPT-plan windows): percent used, reset."""
+
+    window: str
+    used_percent: float
+    resets_at_ms: int | None
+    session_id: str
+    ts_ms: int
+
+
 @dataclass
 class FileContext:
     """What a parser knows about the file it reads: where it is and the state earlier lines left."""
@@ -82,7 +94,7 @@ class FileContext:
     state: dict[str, object]
 
 
-Parsed = list[AgentEvent] | SkipReason | None
+Parsed = Sequence[AgentEvent | LimitReading] | SkipReason | None
 LineParser = Callable[[bytes, FileContext], Parsed]
 
 
@@ -192,6 +204,7 @@ class _Writer:
     def __init__(self, conn: sqlite3.Connection, fmt: AgentLog, pricer: Pricer, stats: AgentScan) -> None:
         self.conn, self.fmt, self.pricer, self.stats = conn, fmt, pricer, stats
         self.events: dict[str, AgentEvent] = {}
+        self.readings: list[LimitReading] = []
         self.files: dict[str, tuple[object, ...]] = {}
 
     def add(self, event: AgentEvent) -> None:
@@ -217,7 +230,7 @@ class _Writer:
 
     def flush(self) -> None:
         """Write the events and the offsets they were read up to, in one transaction."""
-        if not self.events and not self.files:
+        if not self.events and not self.files and not self.readings:
             return
         rows = [self._row(e) for e in self.events.values()]
         with write_transaction(self.conn):
@@ -226,9 +239,14 @@ class _Writer:
             changed = self.conn.total_changes - before
             if rows:
                 rollup.mark_dirty(self.conn, [e.ts_ms for e in self.events.values()])
+            for r in self.readings:
+                insert_reading(
+                    self.conn, self.fmt.agent, r.window, r.used_percent, r.resets_at_ms, r.session_id, r.ts_ms
+                )
             self.conn.executemany(_SAVE_FILE, self.files.values())
         self.stats.events_added += min(changed, len(rows))
         self.events.clear()
+        self.readings.clear()
         self.files.clear()
 
     def _row(self, e: AgentEvent) -> tuple[object, ...]:
@@ -405,9 +423,12 @@ def _take(parsed: Parsed, writer: _Writer, stats: AgentScan) -> None:
     if isinstance(parsed, str):
         stats.skipped[parsed] += 1
         return
-    for event in parsed:
+    for item in parsed:
+        if isinstance(item, LimitReading):
+            writer.readings.append(item)
+            continue
         stats.events_seen += 1
-        writer.add(event)
+        writer.add(item)
 
 
 def _read_lines(
