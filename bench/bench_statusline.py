@@ -221,6 +221,8 @@ def main(argv: list[str] | None = None) -> int:
         results["statusline, one new call"] = timed_runs(
             [*cost_mcp, "statusline"], stdin, env, args.runs, append
         )
+        for name, values in phases(stdin, env, args.runs, append).items():
+            results[f"  one new call, phase: {name}"] = values
         for budget in ("app-day", "all-month"):
             period = "day" if budget == "app-day" else "month"
             scope = '{"projects": ["-home-dev-app"]}' if budget == "app-day" else "{}"
