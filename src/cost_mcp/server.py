@@ -52,6 +52,7 @@ from cost_mcp.models import (
     FilterValues,
     Forecast,
     GroupBy,
+    InferenceGeoParam,
     IngestResult,
     InputTokens,
     LogPaths,
@@ -65,8 +66,10 @@ from cost_mcp.models import (
     RecordResult,
     Requests,
     ScopeValues,
+    ServiceTierParam,
     SessionId,
     SessionUsage,
+    SpeedParam,
     SpendResult,
     StartDate,
     Subscription,
@@ -200,14 +203,18 @@ async def estimate_cost(
     cache_write_tokens: CacheWriteTokens = 0,
     cache_write_1h_tokens: CacheWrite1hTokens = 0,
     requests: Requests = None,
+    speed: SpeedParam = None,
+    service_tier: ServiceTierParam = None,
+    inference_geo: InferenceGeoParam = None,
 ) -> Estimate:
     """Price a hypothetical model call before making it, with cheaper models of the same provider.
 
     Answers "what would this call cost?" and "what would it cost on a cheaper model?". Prices come
     from your price override file, then genai-prices' bundled data, at today's rates. Not for what
     was actually spent: use get_spend for that. Cache writes are priced apart (5-minute vs 1-hour),
-    and long-context rates apply per call (see `requests`). Unknown models are an error naming the
-    closest known ids.
+    and long-context rates apply per call (see `requests`). speed, service_tier and inference_geo
+    are priced as the ledger prices them (corrections beside genai-prices are named in notes).
+    Unknown models are an error naming the closest known ids.
 
     Example: estimate_cost(model="claude-sonnet-4-5", input_tokens=120000, output_tokens=4000)
     """
@@ -219,7 +226,17 @@ async def estimate_cost(
         cache_write_5m=cache_write_tokens,
         cache_write_1h=cache_write_1h_tokens,
     )
-    return await _run(estimate.estimate_cost, state.pricer, tokens, model, provider, requests)
+    return await _run(
+        estimate.estimate_cost,
+        state.pricer,
+        tokens,
+        model,
+        provider,
+        requests,
+        speed=speed,
+        service_tier=service_tier,
+        inference_geo=inference_geo,
+    )
 
 
 @mcp.tool(title="Ingest Claude Code logs", annotations=LOCAL_WRITE)
@@ -576,11 +593,15 @@ async def record_usage(
     timestamp: Annotated[
         datetime | None, Field(description="When the call was made (ISO 8601 with offset); default now.")
     ] = None,
+    speed: SpeedParam = None,
+    service_tier: ServiceTierParam = None,
+    inference_geo: InferenceGeoParam = None,
 ) -> RecordResult:
     """After a call: report what it used, so spend breaks down per agent, session and project.
 
-    Priced at list price (tokens x price); idempotent on request_id, so retries are safe. An
-    unknown model is stored unpriced with a warning. The result says where the budgets this call
+    Priced at list price (tokens x price), with speed, service_tier and inference_geo priced as
+    for logged calls; idempotent on request_id, so retries are safe. An unknown model is stored
+    unpriced with a warning. The result says where the budgets this call
     counts against now stand, and carries any alert it triggered.
 
     Example: record_usage(provider="anthropic", model="claude-sonnet-4-5", input_tokens=1200,
@@ -610,6 +631,9 @@ async def record_usage(
                 project=project,
                 request_id=request_id,
                 timestamp=timestamp,
+                speed=speed,
+                service_tier=service_tier,
+                inference_geo=inference_geo,
             )
 
     return await _run(work)

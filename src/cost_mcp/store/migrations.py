@@ -334,3 +334,18 @@ def m009_rollup_by_session(conn: sqlite3.Connection) -> None:
         """
     )
     conn.execute("INSERT OR IGNORE INTO rollup_dirty SELECT DISTINCT ts_ms / 900000 FROM usage_events")
+
+
+@migration
+def m010_usage_price_modifiers(conn: sqlite3.Connection) -> None:
+    """What a call's price depended on beside its tokens, and what pricing it had to assume.
+
+    ``service_tier`` and ``inference_geo`` join ``speed`` as the provider reported them (raw, so an
+    unknown value can be re-priced once it is known). ``price_note`` says what was assumed (an
+    unknown speed priced at standard rates...); it is empty for almost every row, and the partial
+    index lets results count the noted rows without scanning the others.
+    """
+    conn.execute("ALTER TABLE usage_events ADD COLUMN service_tier TEXT NOT NULL DEFAULT ''")
+    conn.execute("ALTER TABLE usage_events ADD COLUMN inference_geo TEXT NOT NULL DEFAULT ''")
+    conn.execute("ALTER TABLE usage_events ADD COLUMN price_note TEXT NOT NULL DEFAULT ''")
+    conn.execute("CREATE INDEX usage_events_price_note ON usage_events (ts_ms) WHERE price_note != ''")
