@@ -10,12 +10,13 @@ import sqlite3
 import sys
 from collections.abc import Sequence
 from decimal import Decimal
+from pathlib import Path
 
 from rich.console import Console
 from rich.table import Table
 
 from cost_mcp import __version__
-from cost_mcp.config import Settings, load_settings
+from cost_mcp.config import Settings, load_settings_leniently
 from cost_mcp.errors import CostMcpError, InvalidInputError
 from cost_mcp.models import SpendResult
 from cost_mcp.money import format_usd
@@ -169,18 +170,41 @@ def _serve() -> int:
     from cost_mcp.store import connect
 
     # Fail before the MCP handshake with a message a person can act on (hosts show stderr).
-    settings = load_settings()
+    settings = _settings()
     connect(settings.db).close()
+    if sys.stdin.isatty():
+        # A person typed `cost-mcp` in a terminal: without this it would wait silently for MCP messages.
+        print(
+            "cost-mcp is an MCP server and is waiting for a client on stdin (Ctrl-C to quit).\n"
+            "To see your spend run `cost-mcp report`; to add it to Claude Code run\n"
+            f"`claude mcp add cost-mcp -- {_command_path()}`.",
+            file=sys.stderr,
+        )
     from cost_mcp.server import run_stdio
 
     run_stdio()
     return 0
 
 
+def _settings() -> Settings:
+    """Settings for a command; an unusable value is one warning line on stderr, and its default is used."""
+    settings, problems = load_settings_leniently()
+    for problem in problems:
+        print(f"warning: {problem}", file=sys.stderr)
+    return settings
+
+
+def _command_path() -> str:
+    """The absolute path of this `cost-mcp` command: hosts start servers without the user's PATH."""
+    script = Path(sys.executable).parent / "cost-mcp"
+    return str(script) if script.exists() else "cost-mcp"
+
+
 def _doctor(args: argparse.Namespace) -> int:
     from cost_mcp.doctor import diagnose
 
-    report = diagnose(load_settings())
+    settings, problems = load_settings_leniently()
+    report = diagnose(settings, settings_problems=problems)
     if args.json:
         print(report.model_dump_json(indent=2))
         return 0
@@ -210,7 +234,7 @@ def _ingest(args: argparse.Namespace) -> int:
     from cost_mcp.sources.claude_code import ingest
     from cost_mcp.store import connect
 
-    settings = load_settings()
+    settings = _settings()
     conn = connect(settings.db)
     err = Console(stderr=True)
     try:
@@ -268,7 +292,7 @@ def _sync(args: argparse.Namespace) -> int:
     from cost_mcp.pricing import Pricer
     from cost_mcp.store import connect
 
-    settings = load_settings()
+    settings = _settings()
     conn = connect(settings.db)
     try:
         result = sync.sync_providers(
@@ -307,7 +331,7 @@ def _open() -> tuple[Settings, sqlite3.Connection]:
     from cost_mcp.pricing import Pricer
     from cost_mcp.store import connect
 
-    settings = load_settings()
+    settings = _settings()
     conn = connect(settings.db)
     sync.refresh(conn, settings, Pricer.from_file(settings.prices_file))
     return settings, conn
@@ -450,7 +474,7 @@ def _subscription(args: argparse.Namespace) -> int:
     from cost_mcp.money import parse_usd
     from cost_mcp.store import connect
 
-    conn = connect(load_settings().db)
+    conn = connect(_settings().db)
     out = Console()
     try:
         if args.subscription_command == "add":
@@ -520,7 +544,7 @@ def _estimate(args: argparse.Namespace) -> int:
     from cost_mcp.analytics.estimate import estimate_cost
     from cost_mcp.pricing import Pricer, Tokens
 
-    settings = load_settings()
+    settings = _settings()
     tokens = Tokens(
         input=args.input,
         output=args.output,
