@@ -564,7 +564,8 @@ def _pricing_warnings(
     """Calls priced with an assumption, and the output lower bound when Claude Code logs count."""
     where, args = _where(filters, set(_LOCAL_DIM_COLUMNS.values()))
     notes = price_note_warnings(conn, f" AND ts_ms >= ? AND ts_ms < ?{where}", [p.start_ms, p.end_ms, *args])
-    if any(s.source == "claude_code" and s.tokens and s.tokens[1] for s in slices):
+    # Only where the logs count in the result: a day billed by the provider does not rely on them.
+    if any(s.source == "claude_code" and not s.excluded and s.tokens and s.tokens[1] for s in slices):
         notes.append(OUTPUT_LOWER_BOUND)
     return notes
 
