@@ -473,7 +473,9 @@ class Pricer:
             table = info.get_prices(when, merged)
         corrected = correct(provider_id, info.id, table, mods, frozenset(priced_by_genai))
         entry = (standard, corrected, _Rates.from_model_price(corrected.prices))
-        self._compiled[key] = entry
+        if not corrected.assumptions:
+            # Values with an assumption are unknown ones: a hostile log could hold any number.
+            self._compiled[key] = entry
         return entry
 
 
