@@ -322,3 +322,41 @@ def test_genai_prices_own_variants_win_over_corrections() -> None:
     assert isinstance(priced, Price)
     assert priced.total == Decimal("5.625")
     assert priced.corrections == ()
+
+
+# --- ledgers priced before the corrections -------------------------------------------------------
+
+
+def test_a_full_rescan_reprices_calls_already_stored(
+    home: Path, conn: sqlite3.Connection, settings: Settings
+) -> None:
+    write_raw(home, FAST_LINE)
+    ingest(conn, settings, Pricer())
+    with conn:
+        conn.execute("UPDATE usage_events SET cost_nanos = 305000000")  # as stored before fast mode
+    ingest(conn, settings, Pricer(), full=True)
+    assert costs(conn) == {"msg_1": Decimal("1.83")}
+
+
+def test_upgrading_a_ledger_rereads_the_logs_and_reprices_them(home: Path, settings: Settings) -> None:
+    write_raw(home, FAST_LINE, SONNET4_LINE)
+    old = connect(settings.db)
+    ingest(old, settings, Pricer())
+    # The ledger as the previous release left it: no modifier columns, both calls at genai-prices' price.
+    old.executescript(
+        """
+        DROP INDEX usage_events_price_note;
+        ALTER TABLE usage_events DROP COLUMN service_tier;
+        ALTER TABLE usage_events DROP COLUMN inference_geo;
+        ALTER TABLE usage_events DROP COLUMN price_note;
+        UPDATE usage_events SET cost_nanos = CASE message_id WHEN 'msg_1' THEN 305000000 ELSE 123780000 END;
+        DELETE FROM _migrations WHERE name = 'm010_usage_price_modifiers';
+        """
+    )
+    old.close()
+    conn = connect(settings.db)  # applies the migration
+    try:
+        assert ingest(conn, settings, Pricer()).lines_read == 2  # nothing changed on disk, read again
+        assert costs(conn) == {"msg_1": Decimal("1.83"), "msg_2": Decimal("0.23256")}
+    finally:
+        conn.close()

@@ -631,8 +631,10 @@ ON CONFLICT (source, message_id, request_id, is_sidechain) DO UPDATE SET
 WHERE excluded.total_tokens > usage_events.total_tokens
    OR (excluded.total_tokens = usage_events.total_tokens
        AND (excluded.ts_ms, excluded.session_id, excluded.origin)
-         < (usage_events.ts_ms, usage_events.session_id, usage_events.origin))
+         <= (usage_events.ts_ms, usage_events.session_id, usage_events.origin))
 """
+# "<=": the very same copy read again (a full rescan, or the re-read after an upgrade) takes the
+# price of today's pricing and overrides instead of keeping the one it was first stored with.
 
 
 def _flush(conn: sqlite3.Connection, batch: _Batch, pricer: Pricer, stats: ScanStats) -> None:
