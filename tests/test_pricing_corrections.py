@@ -7,9 +7,10 @@ removed rather than kept forever.
 
 from __future__ import annotations
 
+import dataclasses
 import sqlite3
 from collections.abc import Iterator
-from datetime import UTC, datetime, timedelta
+from datetime import UTC, date, datetime, timedelta
 from decimal import Decimal
 from pathlib import Path
 from typing import Any
@@ -78,27 +79,41 @@ def _models(c: Correction) -> list[ModelInfo]:
 def test_genai_prices_still_lacks_what_each_correction_prices(correction: Correction) -> None:
     at = datetime.now(UTC)
     models = _models(correction)
-    assert models, f"{correction.name}: genai-prices no longer knows these models; remove the correction"
-    for info in models:
-        standard = info.get_prices(at)
-        if correction.long_context is not None:
+    assert models, f"genai-prices no longer knows these models: remove '{correction.name}'"
+    if correction.long_context is not None:
+        for info in models:
+            standard = info.get_prices(at)
             tiered = [
                 k for k in correction.long_context.rates if isinstance(getattr(standard, k), TieredPrices)
             ]
             assert not tiered, (
                 f"genai-prices now has {info.id}'s long-context tier: remove '{correction.name}'"
             )
-            continue
-        assert correction.modifier is not None
-        name, value = correction.modifier
-        context = genai_context(name, value)
-        lacking = [m for m in models if context is None or m.get_prices(at, context) == m.get_prices(at)]
-        # A correction for every model of a provider stays while any of them lacks the variant.
-        assert lacking, f"genai-prices now prices {name}={value} for every model: remove '{correction.name}'"
-        if context is None:
-            variants = [v.when for m in models for v in m.price_variants or () if name in v.when]
-            assert not variants, f"genai-prices now prices {name}: remove '{correction.name}'"
-        break
+        return
+    assert correction.modifier is not None
+    name, value = correction.modifier
+    context = genai_context(name, value)
+    if context is None:  # a modifier genai-prices has no context for at all (inference_geo)
+        variants = [v.when for m in models for v in m.price_variants or () if name in v.when]
+        assert not variants, f"genai-prices now prices {name}: remove '{correction.name}'"
+        return
+    # An entry for every model of a provider stays while any of them lacks the variant.
+    lacking = [m.id for m in models if m.get_prices(at, context) == m.get_prices(at)]
+    assert lacking, f"genai-prices now prices {name}={value} for every model: remove '{correction.name}'"
+
+
+def test_the_sentinel_fails_for_a_case_genai_prices_already_prices() -> None:
+    # genai-prices prices Opus 4.8 fast mode and Sonnet 4.5's long context itself.
+    fast = Correction(
+        "x", "anthropic", frozenset({"claude-opus-4-8"}), ("speed", "fast"), "https://x", date(2026, 12, 2)
+    )
+    sonnet4 = next(c for c in CORRECTIONS if c.long_context is not None)
+    long = dataclasses.replace(
+        sonnet4, models=frozenset({"claude-sonnet-4-5"}), name="sonnet 4.5 long context"
+    )
+    for stale in (fast, long):
+        with pytest.raises(AssertionError, match="remove"):
+            test_genai_prices_still_lacks_what_each_correction_prices(stale)
 
 
 def test_every_correction_names_its_source_and_date() -> None:

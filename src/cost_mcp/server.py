@@ -284,7 +284,9 @@ async def session_usage(ctx: Context[AppState], session_id: SessionId = None) ->
     Answers "what has this session cost?". By default the current session: the most recently active
     one of the project this server runs in (Claude Code starts MCP servers in the project folder),
     else the most recent session anywhere. Costs are estimates from the local logs (tokens x list
-    price); for billed totals use get_spend. New log lines are read first.
+    price, with fast mode, service tier, US-only inference and advisor/compaction iterations priced);
+    output tokens in these logs are a lower bound (see warnings). For billed totals use get_spend.
+    New log lines are read first.
 
     Example: session_usage()
     """
@@ -337,7 +339,8 @@ async def get_spend(
     cost?". Billed numbers from provider APIs are the truth where synced; elsewhere tokens x list
     price ("estimated"); hand-registered seats are "subscription". Each row has one basis and rows
     sum to total_usd; estimates for days that billed data covers are listed under attribution
-    (not added). Check `warnings` (unpriced models, stale sources) and `sources` (freshness).
+    (not added). Check `warnings` (unpriced models, stale sources, prices assumed for an unknown
+    speed/tier/geo, Claude Code output being a lower bound) and `sources` (freshness).
     Defaults: this_month, no grouping, the configured timezone. For per-model detail with trends
     use model_breakdown; for one Claude Code session use session_usage.
 
