@@ -21,7 +21,7 @@ from genai_prices.types import ModelInfo, TieredPrices
 from mcp import Client
 
 from cost_mcp.analytics.agents import record_usage
-from cost_mcp.analytics.claude_code import session_usage
+from cost_mcp.analytics.claude_code import session_usage, usage_blocks
 from cost_mcp.analytics.estimate import estimate_cost
 from cost_mcp.analytics.spend import Filters, get_spend, resolve
 from cost_mcp.analytics.usage import OUTPUT_LOWER_BOUND
@@ -167,6 +167,8 @@ def test_output_lower_bound_is_one_note_on_results_that_use_claude_code_logs(
     p = resolve(settings, None, "2026-02-20", "2026-02-20", "UTC")
     assert get_spend(conn, settings, p, ["model"], Filters()).warnings.count(OUTPUT_LOWER_BOUND) == 1
     assert session_usage(conn, settings, "s").warnings.count(OUTPUT_LOWER_BOUND) == 1
+    blocks = usage_blocks(conn, settings, now=datetime(2026, 2, 20, 12, tzinfo=UTC))
+    assert blocks.warnings == [OUTPUT_LOWER_BOUND]
     empty = resolve(settings, None, "2026-02-21", "2026-02-21", "UTC")
     assert OUTPUT_LOWER_BOUND not in get_spend(conn, settings, empty, [], Filters()).warnings
 

@@ -214,7 +214,7 @@ def usage_blocks(
     cutoff = now_ms - days * 24 * HOUR_MS
     shown = [b for b, raw in zip(result, blocks, strict=True) if raw.end_ms > cutoff]
     active = next((b for b in shown if b.is_active), None)
-    warnings = [] if rows else ["no Claude Code usage in this window"]
+    warnings = [OUTPUT_LOWER_BOUND] if rows else ["no Claude Code usage in this window"]
     return UsageBlocks(blocks=shown, active=active, token_limit=limit, warnings=warnings)
 
 
