@@ -247,8 +247,9 @@ def _copy_from(entry: _Line, outer: _Line, where: FileIdentity) -> Copy | SkipRe
     return _with_iterations(copy, usage.iterations) if usage.iterations else copy
 
 
-_IN_TOP_LEVEL = frozenset({"message", "fallback_message"})
-"""Iteration types the top-level usage already counts (the model's own sampling steps)."""
+_IN_TOP_LEVEL = frozenset({"message", "fallback_message", ""})
+"""Iteration types the top-level usage already counts (the model's own sampling steps; an entry
+without a type is read as one, as in early logs of the field)."""
 _BILLED_APART = frozenset({"advisor_message", "compaction"})
 
 
@@ -267,7 +268,7 @@ def _with_iterations(copy: Copy, iterations: list[_Iteration]) -> Copy:
         if kind in _IN_TOP_LEVEL:
             continue
         if kind not in _BILLED_APART:
-            unknown.add(kind or "(none)")
+            unknown.add(kind)
             continue
         seen[kind] += 1
         extra.append(
