@@ -347,7 +347,9 @@ class Pricer:
 
     def __init__(self, overrides: Iterable[Override] = ()) -> None:
         self.overrides = tuple(overrides)
-        self._compiled: dict[tuple[int, Modifiers | None], tuple[ModelPrice, Corrected, _Rates | None]] = {}
+        self._compiled: dict[
+            tuple[int, str, Modifiers | None], tuple[ModelPrice, Corrected, _Rates | None]
+        ] = {}
         # Models whose prices never change with time, resolved once: ingest prices one model
         # hundreds of thousands of times.
         self._static: dict[tuple[str, str | None], tuple[_Rates, str, str, tuple[str, ...]]] = {}
@@ -454,9 +456,10 @@ class Pricer:
         """The model's price table for these modifiers, corrected and compiled (cached).
 
         Keyed by identity: genai-prices returns the same ModelPrice object for a given model and
-        period, and the entry keeps it alive so the id cannot be reused.
+        period, and the entry keeps it alive so the id cannot be reused. The model id is in the key
+        too, because corrections are per model.
         """
-        key = (id(standard), mods)
+        key = (id(standard), info.id, mods)
         hit = self._compiled.get(key)
         if hit is not None and hit[0] is standard:
             return hit
