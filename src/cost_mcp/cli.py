@@ -11,6 +11,7 @@ import sys
 from collections.abc import Sequence
 from decimal import Decimal
 from pathlib import Path
+from typing import TYPE_CHECKING, TextIO
 
 from rich.console import Console
 from rich.table import Table
@@ -20,6 +21,9 @@ from cost_mcp.config import Settings, load_settings_leniently
 from cost_mcp.errors import CostMcpError, InvalidInputError
 from cost_mcp.models import SpendResult
 from cost_mcp.money import format_usd
+
+if TYPE_CHECKING:
+    from cost_mcp.periods import Period
 
 EXIT_USAGE = 2
 
@@ -48,7 +52,13 @@ def _parser() -> argparse.ArgumentParser:
     fmt.add_argument("--csv", action="store_true", help="rows as CSV")
     exp = sub.add_parser("export", help="usage events and provider buckets of a period, as CSV or JSON")
     _period_args(exp)
-    exp.add_argument("--format", choices=("csv", "json"), default="csv")
+    exp.add_argument(
+        "--format",
+        choices=("csv", "json", "focus"),
+        default="csv",
+        help="csv or json: every usage event and provider bucket; focus: FinOps FOCUS rows (CSV) that sum "
+        "to the period's total",
+    )
     exp.add_argument("--output", "-o", default="-", help="file to write (default: stdout)")
     bud = sub.add_parser("budget", help="set, list or delete budgets")
     bsub = bud.add_subparsers(dest="budget_command", metavar="ACTION", required=True)
@@ -523,7 +533,9 @@ def _export(args: argparse.Namespace) -> int:
         target = sys.stdout if args.output == "-" else open(args.output, "w", newline="", encoding="utf-8")  # noqa: SIM115
         try:
             records = export_records(conn, settings, p)
-            if args.format == "csv":
+            if args.format == "focus":
+                _write_focus(target, conn, settings, p)
+            elif args.format == "csv":
                 writer = csv.DictWriter(target, fieldnames=FIELDS)
                 writer.writeheader()
                 writer.writerows(records)
@@ -538,6 +550,21 @@ def _export(args: argparse.Namespace) -> int:
     finally:
         conn.close()
     return 0
+
+
+def _write_focus(target: TextIO, conn: sqlite3.Connection, settings: Settings, p: Period) -> None:
+    from cost_mcp.analytics.focus import COLUMNS, focus_rows
+
+    export = focus_rows(conn, settings, p)
+    writer = csv.DictWriter(target, fieldnames=COLUMNS)
+    writer.writeheader()
+    writer.writerows(export.rows)
+    if export.unpriced_requests:
+        print(
+            f"warning: {export.unpriced_requests:,} call(s) have no known price: they are counted in "
+            "x_UnpricedRequests and not in any cost column (add their prices to the price override file)",
+            file=sys.stderr,
+        )
 
 
 def _estimate(args: argparse.Namespace) -> int:
