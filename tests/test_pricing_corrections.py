@@ -377,3 +377,23 @@ def test_upgrading_a_ledger_rereads_the_logs_and_reprices_them(home: Path, setti
         assert costs(conn) == {"msg_1": Decimal("1.83"), "msg_2": Decimal("0.23256")}
     finally:
         conn.close()
+
+
+def test_record_usage_says_what_it_assumed_and_spend_repeats_it(
+    conn: sqlite3.Connection, settings: Settings
+) -> None:
+    when = (datetime.now(UTC) - timedelta(hours=1)).replace(microsecond=0)
+    result = record_usage(
+        conn, settings, Pricer(), provider="anthropic", model="claude-opus-4-6",
+        tokens=Tokens(input=1_000_000), agent="a", timestamp=when, service_tier="priority",
+    )  # fmt: skip
+    assert result.cost_usd == Decimal(5)  # standard rates, as the warning says
+    note = (
+        "service_tier 'priority': Anthropic Priority Tier has no list price (it is billed under a "
+        "commitment); priced at standard rates"
+    )
+    assert f"priced with an assumption: {note}" in result.warnings
+    day = when.date().isoformat()
+    spend = get_spend(conn, settings, resolve(settings, None, day, day, "UTC"), [], Filters())
+    assert f"1 call(s) priced with an assumption: {note}" in spend.warnings
+    assert OUTPUT_LOWER_BOUND not in spend.warnings  # no Claude Code log in this result
