@@ -31,9 +31,18 @@ if TYPE_CHECKING:
 EXIT_USAGE = 2
 
 
-def _parser() -> argparse.ArgumentParser:
-    from cost_mcp.sources import registry  # the provider list, for `sync --provider`
+def _provider_id(value: str) -> str:
+    """A registered provider id for `sync --provider`. The registry (every fetcher) is imported only
+    when the option is used, so the other commands (the status line above all) start without it."""
+    from cost_mcp.sources import registry
 
+    known = [p.id for p in registry.providers()]
+    if value not in known:
+        raise argparse.ArgumentTypeError(f"unknown provider {value!r} (choose from {', '.join(known)})")
+    return value
+
+
+def _parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
         prog="cost-mcp",
         description="Know, to the cent, what your AI use costs. With no command, serves MCP on stdio.",
@@ -105,12 +114,13 @@ def _parser() -> argparse.ArgumentParser:
     srem.add_argument("name")
     syn = sub.add_parser(
         "sync",
-        help=f"fetch billed costs and usage from provider APIs now ({registry.provider_names()})",
+        help="fetch billed costs and usage from provider APIs now (`cost-mcp doctor` lists them)",
     )
     syn.add_argument(
         "--provider",
         action="append",
-        choices=[p.id for p in registry.providers()],
+        type=_provider_id,
+        metavar="PROVIDER",
         dest="providers",
         help="sync only this provider (repeatable; default: every configured one)",
     )

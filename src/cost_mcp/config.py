@@ -15,7 +15,7 @@ from typing import TYPE_CHECKING, Any, Literal
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 import platformdirs
-from pydantic import AliasChoices, Field, SecretStr, ValidationError, field_validator
+from pydantic import AliasChoices, Field, PrivateAttr, SecretStr, ValidationError, field_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 from cost_mcp.errors import SettingsError
@@ -131,11 +131,10 @@ class Settings(BaseSettings):
         "'claude-opus-4-1=claude-sonnet-4-5|claude-haiku-4-5,gpt-5=gpt-5-mini'.",
     )
 
-    provider_values: dict[str, SecretStr] = Field(
-        default_factory=dict,
-        description="Every variable a registered provider reads (its key, ids, base URL...), by name; "
-        "all kept as SecretStr so that none is ever shown by accident (see sources/registry.py).",
-    )
+    # The variables registered providers read (keys, ids, base URLs...; sources/registry.py), by
+    # name, from the environment and the env file. Private: never in a repr, a dump or a result. Read
+    # by name at use, so loading settings does not import the registry (and every fetcher).
+    _env: dict[str, str] = PrivateAttr(default_factory=dict)
 
     @field_validator("timezone")
     @classmethod
@@ -162,8 +161,7 @@ class Settings(BaseSettings):
 
     def provider_value(self, name: str) -> str | None:
         """A provider variable's value (by its variable name), or None when unset or empty."""
-        value = self.provider_values.get(name)
-        text = value.get_secret_value().strip() if value is not None else ""
+        text = self._env.get(name, "").strip()
         return text or None
 
     def provider_missing(self, provider: str) -> list[str]:
@@ -176,7 +174,7 @@ class Settings(BaseSettings):
         spec = provider_spec(provider)
         if self.provider_missing(provider):
             return None
-        return self.provider_values[spec.key_env]
+        return SecretStr(self._env[spec.key_env].strip())
 
     def skips_sync(self, provider: str) -> bool:
         """Whether automatic sync leaves this provider out (an explicit sync still runs it)."""
@@ -284,7 +282,7 @@ def load_settings_leniently(
         env.setdefault(name, value)
     data = _settings_input(env)
     try:
-        return Settings.model_validate(data), []
+        return _with_env(Settings.model_validate(data), env), []
     except ValidationError as exc:
         bad: dict[str, str] = {}
         for error in exc.errors():
@@ -297,7 +295,12 @@ def load_settings_leniently(
         for f in bad
         if f in Settings.model_fields
     }
-    return Settings.model_validate({**data, **defaults}), problems
+    return _with_env(Settings.model_validate({**data, **defaults}), env), problems
+
+
+def _with_env(settings: Settings, env: Mapping[str, str]) -> Settings:
+    settings._env.update({name: value for name, value in env.items() if value and name.isupper()})
+    return settings
 
 
 def _problem(field: str, value: str | None, why: str) -> str:
@@ -334,7 +337,6 @@ def _settings_input(env: Mapping[str, str]) -> dict[str, Any]:
             if env_name in env:
                 data[name] = env[env_name]
                 break
-    data["provider_values"] = {n: env[n] for n in provider_env_names() if env.get(n)}
     return data
 
 

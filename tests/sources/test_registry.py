@@ -85,6 +85,8 @@ def test_a_provider_defined_in_a_test_reaches_doctor_sync_cli_tool_and_readme(
     assert [s.id for s in sync.sources() if s.provider == "tiny"] == ["tiny"]
     args = cli._parser().parse_args(["sync", "--provider", "tiny"])
     assert args.providers == ["tiny"]
+    with pytest.raises(SystemExit):
+        cli._parser().parse_args(["sync", "--provider", "nope"])
     assert "| Tiny AI (`tiny`) | `TINY_API_KEY`, `TINY_ORG` | key header | spend per day | billed |" in (
         registry.readme_table()
     )
