@@ -245,3 +245,14 @@ def test_an_answer_of_another_shape_is_an_error(configured: Settings) -> None:
     fake.script(FakeAzure.QUERY, json_response(200, {"properties": {"columns": [], "rows": "none"}}))
     with pytest.raises(ProviderResponseError, match=r"unexpected Cost Management response: Expected `array`"):
         run(configured, fake)
+
+
+def test_the_token_and_the_secret_are_scrubbed_from_provider_error_text(configured: Settings) -> None:
+    fake = FakeAzure(rows())
+    echo = f"bad request from Bearer {AZURE_TOKEN} with secret {AZURE_SECRET}"
+    fake.script(FakeAzure.QUERY, json_response(400, {"error": {"code": "BadRequest", "message": echo}}))
+    with pytest.raises(ProviderResponseError) as err:
+        run(configured, fake)
+    text = str(err.value)
+    assert "HTTP 400" in text and "[redacted]" in text
+    assert AZURE_TOKEN not in text and AZURE_SECRET not in text

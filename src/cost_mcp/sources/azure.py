@@ -93,7 +93,7 @@ async def exchange(client: ProviderClient, values: Mapping[str, str]) -> str:
         "scope": TOKEN_SCOPE,
     }
     try:
-        body = await client.post_form(f"{origin}/{tenant}/oauth2/v2.0/token", form)
+        body = await client.post_form(f"{origin}/{tenant}/oauth2/v2.0/token", form, secret=("client_secret",))
     except ProviderResponseError as exc:
         if exc.status in (400, 401, 403):
             raise ProviderAuthError(

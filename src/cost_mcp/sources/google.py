@@ -190,7 +190,7 @@ async def exchange(client: ProviderClient, values: Mapping[str, str]) -> str:
     client.add_secret(account.private_key)
     form = {"grant_type": JWT_GRANT, "assertion": signed_assertion(account, account.token_uri)}
     try:
-        body = await client.post_form(token_url, form)
+        body = await client.post_form(token_url, form, secret=("assertion",))
     except ProviderResponseError as exc:
         if exc.status in (400, 401, 403):
             raise ProviderAuthError(

@@ -212,13 +212,12 @@ class ProviderClient:
             self.add_secret(value)
         self._client.headers.update(headers)
 
-    async def post_form(self, url: str, form: Mapping[str, str]) -> Json:
+    async def post_form(self, url: str, form: Mapping[str, str], *, secret: Sequence[str] = ()) -> Json:
         """POST a form body to ``url`` (absolute: a token endpoint lives on another origin) and decode
-        the JSON object answered, under the usual retry policy. For token exchanges only: nothing
-        from the provider's API headers is sent, and every form value is scrubbed from errors."""
-        for value in form.values():
-            if len(value) >= 8:
-                self.add_secret(value)
+        the JSON object answered, under the usual retry policy. For token exchanges, before any API
+        header is set; the values of the ``secret`` fields are scrubbed from everything after."""
+        for name in secret:
+            self.add_secret(form.get(name, ""))
         return await self._request("POST", url, form=form, authenticate=False)
 
     async def get_json(self, path: str, params: Params = ()) -> Json:
