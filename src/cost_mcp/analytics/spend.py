@@ -681,8 +681,11 @@ def _warnings(
         warnings.append(
             "no data source is connected yet: Claude Code logs are read from "
             + ", ".join(str(r) for r in settings.claude_roots())
-            + " (set CLAUDE_CONFIG_DIR if yours are elsewhere); for billed numbers set ANTHROPIC_ADMIN_KEY, "
-            "OPENAI_ADMIN_KEY, OPENROUTER_API_KEY or CURSOR_ADMIN_API_KEY (GROQ_API_KEY for Groq usage); "
-            "agents can report calls with record_usage"
+            + " (set CLAUDE_CONFIG_DIR if yours are elsewhere); for provider numbers set "
+            + " or ".join(
+                p.key_env if len(p.required_env) == 1 else " + ".join(p.required_env)
+                for p in registry.providers()
+            )
+            + " (`cost-mcp doctor` shows what each needs); agents can report calls with record_usage"
         )
     return warnings
