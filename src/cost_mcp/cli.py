@@ -323,10 +323,13 @@ def _doctor(args: argparse.Namespace) -> int:
     out.print(f"claude code   billed as {report.claude_code_billing}")
     out.print(f"env file      {report.env_file}")
     out.print(f"prices file   {report.prices_file}: {report.prices_status}")
-    keys = Table("provider", "key variable", "key", "from", "API origin", "also needs", box=None)
+    keys = Table("provider", "key variable", "key", "from", "API origin", box=None)
     for p in report.providers:
-        keys.add_row(p.provider, p.env_var, p.masked or "-", p.origin, p.base_url, ", ".join(p.needs) or "-")
+        keys.add_row(p.provider, p.env_var, p.masked or "-", p.origin, p.base_url)
     out.print(keys)
+    for p in report.providers:
+        if p.needs and p.masked:
+            out.print(f"{p.provider:<13} also needs {', '.join(p.needs)}", highlight=False)
     for root in report.claude_log_roots:
         found = f"{root.jsonl_files} log file(s)" if root.projects_dir_found else "no projects/ folder"
         out.print(f"claude logs   {root.path}: {found}")

@@ -7,6 +7,8 @@ import sqlite3
 from collections.abc import Mapping, Sequence
 from pathlib import Path
 
+from pydantic import SecretStr
+
 from cost_mcp import __version__
 from cost_mcp.config import Settings, default_env_file, key_origin, mask_secret
 from cost_mcp.errors import CostMcpError
@@ -42,8 +44,8 @@ def diagnose(
         KeyStatus(
             provider=spec.id,
             env_var=spec.key_env,
-            configured=(key := settings.provider_key(spec.id)) is not None,
-            masked=mask_secret(key) if key is not None else None,
+            configured=settings.provider_key(spec.id) is not None,
+            masked=mask_secret(SecretStr(key)) if (key := settings.provider_value(spec.key_env)) else None,
             origin=key_origin(spec.key_env, environ, env_file),
             base_url=settings.provider_base_url(spec.id),
             needs=[n for n in settings.provider_missing(spec.id) if n != spec.key_env],
