@@ -8,6 +8,7 @@ text the model can read and act on.
 
 from __future__ import annotations
 
+import difflib
 import functools
 import logging
 import os
@@ -16,15 +17,16 @@ from collections.abc import AsyncIterator, Callable
 from contextlib import asynccontextmanager
 from dataclasses import dataclass
 from datetime import datetime
-from typing import Annotated, Concatenate, Literal, ParamSpec, TypeVar
+from typing import Annotated, Any, Concatenate, Literal, ParamSpec, TypeVar
 
 import anyio.from_thread
 import anyio.to_thread
 from mcp.server import MCPServer
 from mcp.server.mcpserver import Context
 from mcp.server.mcpserver.exceptions import ToolError
+from mcp.server.mcpserver.utilities.func_metadata import ArgModelBase
 from mcp.types import ToolAnnotations
-from pydantic import Field
+from pydantic import Field, create_model, model_validator
 
 from cost_mcp import __version__, sync
 from cost_mcp.analytics import agents as agents_api
@@ -113,9 +115,48 @@ _live: list[AppState] = []
 """The running lifespan state, for static resources (the SDK gives them no Context)."""
 
 
+class _KnownArgumentsOnly(ArgModelBase):
+    """Mixed into every tool's argument model: an argument the tool does not take is an error.
+
+    The SDK builds each tool's argument model from its signature (``func_metadata``, on
+    ``ArgModelBase``) and silently ignores extra keys, so a misspelt ``perod`` would quietly mean
+    the default period. This names the arguments the tool does take instead.
+    """
+
+    @model_validator(mode="before")
+    @classmethod
+    def _known_only(cls, data: Any) -> Any:
+        if isinstance(data, dict):
+            known = sorted(f.alias or name for name, f in cls.model_fields.items())
+            unknown = sorted(k for k in data if k not in known)
+            if unknown:
+                close = [m for k in unknown for m in difflib.get_close_matches(str(k), known, n=1)]
+                hint = f" (did you mean {', '.join(repr(c) for c in close)}?)" if close else ""
+                raise ValueError(
+                    f"unknown argument(s) {', '.join(repr(k) for k in unknown)}{hint}; "
+                    f"valid arguments: {', '.join(known) or 'none'}"
+                )
+        return data
+
+
+def reject_unknown_arguments(server: MCPServer[Any]) -> None:
+    """Make every registered tool refuse arguments it does not take, in one place.
+
+    Idempotent; runs when the server starts, so tools registered anywhere at import time are covered.
+    The input schemas then say ``additionalProperties: false`` too.
+    """
+    for tool in server._tool_manager.list_tools():  # the SDK offers no public way to reach the Tool
+        model = tool.fn_metadata.arg_model
+        if issubclass(model, _KnownArgumentsOnly):
+            continue
+        tool.fn_metadata.arg_model = create_model(model.__name__, __base__=(model, _KnownArgumentsOnly))
+        tool.parameters["additionalProperties"] = False
+
+
 @asynccontextmanager
-async def lifespan(_server: MCPServer[AppState]) -> AsyncIterator[AppState]:
+async def lifespan(server: MCPServer[AppState]) -> AsyncIterator[AppState]:
     """Open the ledger and load prices once per process."""
+    reject_unknown_arguments(server)
     settings = load_settings()
     problems: list[str] = []
     try:
