@@ -72,6 +72,29 @@ class Result(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
 
+class LogReading(Result):
+    """How far the Claude Code logs have been read into the ledger, while they still are."""
+
+    bytes_read: int = Field(description="Log bytes read since this reading started.")
+    bytes_left: int | None = Field(description="Log bytes still to read (null: not measured yet).")
+    files_left: int | None = Field(description="Log files with lines still to read (null: not measured yet).")
+    started_at: str = Field(description="When this reading started (UTC).")
+
+
+class Answer(Result):
+    """What every query result carries: whether it covers everything it claims.
+
+    Set in one place (:func:`cost_mcp.catchup.label`), never per tool.
+    """
+
+    complete: bool = Field(
+        True,
+        description="False while Claude Code logs are still being read: the numbers cover only what is "
+        "read so far (see reading and the first warning). Repeat that to the user.",
+    )
+    reading: LogReading | None = Field(None, description="How much is read and left; null when complete.")
+
+
 # --- estimate_cost ------------------------------------------------------------------------------
 
 
@@ -204,6 +227,8 @@ class IngestResult(Result):
     last_event: str | None = Field(description="Latest timestamp among the lines read (UTC, ISO 8601).")
     unpriced_models: dict[str, int] = Field(description="Models with no known price, and their call counts.")
     complete: bool = Field(description="False when the scan hit its time budget; the rest comes next time.")
+    files_pending: int = Field(0, description="Files with lines left unread when the scan stopped early.")
+    bytes_pending: int = Field(0, description="Bytes left unread when the scan stopped early.")
     errors: list[str]
     seconds: float
 
@@ -225,7 +250,7 @@ class BurnRate(Result):
     input_output_tokens_per_minute: float
 
 
-class SessionUsage(Result):
+class SessionUsage(Answer):
     """What one Claude Code session has cost so far."""
 
     session_id: str
@@ -280,7 +305,7 @@ class UsageBlock(Result):
     token_limit_status: TokenLimitStatus | None
 
 
-class UsageBlocks(Result):
+class UsageBlocks(Answer):
     """Recent 5-hour windows, newest last."""
 
     blocks: list[UsageBlock]
@@ -374,7 +399,7 @@ class SourceStatus(Result):
     last_refresh: str | None = Field(None, description="What the last refresh brought in.")
 
 
-class SpendResult(Result):
+class SpendResult(Answer):
     """What was spent in a period, broken down, with where each number comes from."""
 
     period: PeriodInfo
@@ -413,7 +438,7 @@ class ModelRow(Result):
     basis: list[str]
 
 
-class ModelBreakdown(Result):
+class ModelBreakdown(Answer):
     """Which models cost the most, and how that moved."""
 
     period: PeriodInfo
@@ -507,7 +532,7 @@ class BudgetState(Result):
     fired_thresholds: list[Decimal]
 
 
-class BudgetStatusResult(Result):
+class BudgetStatusResult(Answer):
     """Every budget (or one) in its current period."""
 
     budgets: list[BudgetState]
@@ -526,7 +551,7 @@ class BudgetCheck(Result):
     would_exceed: bool
 
 
-class CheckResult(Result):
+class CheckResult(Answer):
     """May this call go ahead?"""
 
     allowed: bool
@@ -537,7 +562,7 @@ class CheckResult(Result):
     warnings: list[str]
 
 
-class RecordResult(Result):
+class RecordResult(Answer):
     """What record_usage stored."""
 
     recorded: bool = Field(description="False when this request_id was already recorded (nothing added).")
@@ -566,7 +591,7 @@ class Anomaly(Result):
     top_agents: list[str]
 
 
-class Forecast(Result):
+class Forecast(Answer):
     """Where spend is heading."""
 
     period: PeriodInfo

@@ -28,7 +28,7 @@ from mcp.server.mcpserver.utilities.func_metadata import ArgModelBase
 from mcp.types import ToolAnnotations
 from pydantic import Field, create_model, model_validator
 
-from cost_mcp import __version__, sync
+from cost_mcp import __version__, catchup, sync
 from cost_mcp.analytics import agents as agents_api
 from cost_mcp.analytics import breakdown, budgets, estimate, forecast, spend, subscriptions
 from cost_mcp.analytics import claude_code as cc_views
@@ -38,6 +38,7 @@ from cost_mcp.models import (
     MAX_TOKENS,
     AgentName,
     AmountUSD,
+    Answer,
     Budget,
     BudgetName,
     BudgetPeriod,
@@ -82,12 +83,13 @@ from cost_mcp.models import (
 )
 from cost_mcp.pricing import Pricer, Tokens
 from cost_mcp.sources import claude_code
-from cost_mcp.store import Ledger
+from cost_mcp.store import Ledger, connect
 
 logger = logging.getLogger("cost_mcp")
 
 P = ParamSpec("P")
 T = TypeVar("T")
+A = TypeVar("A", bound=Answer)
 
 READ_ONLY = ToolAnnotations(read_only_hint=True, open_world_hint=False)
 DESTRUCTIVE = ToolAnnotations(
@@ -109,6 +111,7 @@ class AppState:
     ledger: Ledger
     pricer: Pricer
     problems: list[str]
+    reader: catchup.LogReader
 
 
 _live: list[AppState] = []
@@ -168,12 +171,17 @@ async def lifespan(server: MCPServer[AppState]) -> AsyncIterator[AppState]:
         pricer = Pricer()
     ledger = await anyio.to_thread.run_sync(Ledger, settings.db)
     logger.info("cost-mcp %s serving, ledger %s", __version__, settings.db)
-    state = AppState(settings=settings, ledger=ledger, pricer=pricer, problems=problems)
+    # Logs are read in the background from the start, so the first question need not wait for a
+    # large history; answers say they are incomplete until it is read.
+    reader = catchup.LogReader(settings, pricer, functools.partial(connect, settings.db))
+    state = AppState(settings=settings, ledger=ledger, pricer=pricer, problems=problems, reader=reader)
+    reader.start()
     _live.append(state)
     try:
         yield state
     finally:
         _live.remove(state)
+        await anyio.to_thread.run_sync(reader.stop)
         ledger.close()
 
 
@@ -201,31 +209,59 @@ def _state(ctx: Context[AppState]) -> AppState:
     return ctx.request_context.lifespan_context
 
 
+async def _catch_up(state: AppState) -> None:
+    """Give a background log reading up to the refresh budget to finish before answering."""
+    if state.reader.running:
+        await anyio.to_thread.run_sync(state.reader.wait, state.settings.refresh_budget_seconds)
+
+
+def _labelled(result: T, progress: catchup.ReadProgress) -> T:
+    """Every query result goes out through here: complete, or saying what it lacks."""
+    if isinstance(result, Answer):
+        return catchup.label(result, progress)
+    return result
+
+
 async def _query(
     ctx: Context[AppState],
-    fn: Callable[Concatenate[sqlite3.Connection, Settings, P], T],
+    fn: Callable[Concatenate[sqlite3.Connection, Settings, P], A],
     *args: P.args,
     **kwargs: P.kwargs,
-) -> T:
+) -> A:
     """Bring the ledger up to date, then answer from it, on a worker thread."""
     state = _state(ctx)
+    await _catch_up(state)
 
-    def work() -> T:
+    def work() -> A:
         with state.ledger.use() as conn:
-            sync.refresh(conn, state.settings, state.pricer)
-            return fn(conn, state.settings, *args, **kwargs)
+            logs: Literal["budget", "skip"] = "skip" if state.reader.running else "budget"
+            state.reader.continue_after(sync.refresh(conn, state.settings, state.pricer, logs=logs))
+            # Taken before answering: "complete" must mean everything was in the ledger by then.
+            progress = state.reader.progress()
+            return _labelled(fn(conn, state.settings, *args, **kwargs), progress)
 
     return await _run(work)
 
 
-async def _local(ctx: Context[AppState], fn: Callable[[sqlite3.Connection, AppState], T]) -> T:
-    """Answer from the ledger after reading new log lines only (no network): for agents' hot path."""
+async def _local(
+    ctx: Context[AppState], fn: Callable[[sqlite3.Connection, AppState], T], *, wait: bool = False
+) -> T:
+    """Answer from the ledger after reading new log lines only (no network): for agents' hot path.
+
+    ``wait`` gives a background log reading the refresh budget to finish first (check_budget).
+    """
     state = _state(ctx)
+    if wait:
+        await _catch_up(state)
 
     def work() -> T:
         with state.ledger.use() as conn:
-            sync.refresh_local(conn, state.settings, state.pricer)
-            return fn(conn, state)
+            read = not state.reader.running
+            state.reader.continue_after(
+                sync.refresh_local(conn, state.settings, state.pricer, read_logs=read)
+            )
+            progress = state.reader.progress()
+            return _labelled(fn(conn, state), progress)
 
     return await _run(work)
 
@@ -582,6 +618,7 @@ async def check_budget(
     )
 
     def work(conn: sqlite3.Connection, state: AppState) -> CheckResult:
+        progress = state.reader.progress()
         return agents_api.check(
             conn,
             state.settings,
@@ -592,9 +629,10 @@ async def check_budget(
             tokens=tokens,
             agent=agent,
             project=project,
+            unread=None if progress.complete else catchup.unread(progress, state.pricer),
         )
 
-    return await _local(ctx, work)
+    return await _local(ctx, work, wait=True)
 
 
 @mcp.tool(title="Record a model call", annotations=LOCAL_WRITE)
@@ -639,19 +677,23 @@ async def record_usage(
 
     def work() -> RecordResult:
         with state.ledger.use() as conn:
-            return agents_api.record_usage(
-                conn,
-                state.settings,
-                state.pricer,
-                provider=provider,
-                model=model,
-                tokens=tokens,
-                agent=agent,
-                session=session,
-                project=project,
-                request_id=request_id,
-                timestamp=timestamp,
-            )
+            progress = state.reader.progress()
+            return _labelled(_record(conn), progress)
+
+    def _record(conn: sqlite3.Connection) -> RecordResult:
+        return agents_api.record_usage(
+            conn,
+            state.settings,
+            state.pricer,
+            provider=provider,
+            model=model,
+            tokens=tokens,
+            agent=agent,
+            session=session,
+            project=project,
+            request_id=request_id,
+            timestamp=timestamp,
+        )
 
     return await _run(work)
 

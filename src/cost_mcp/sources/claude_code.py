@@ -61,8 +61,11 @@ ProgressCallback = Callable[[int, int, str], None]
 _NULL = msgspec.Raw(b"null")
 
 
-Count = Annotated[int, msgspec.Meta(ge=0)]
-"""A token count: negative values fail the decode, so they are skipped as invalid fields."""
+MAX_COUNT = 10_000_000
+"""No real call has more tokens of one kind (10x the largest context window): a line claiming
+more is skipped as invalid fields, which also bounds what unread bytes can cost (catchup.py)."""
+Count = Annotated[int, msgspec.Meta(ge=0, le=MAX_COUNT)]
+"""A token count: negative or absurd values fail the decode, so they are skipped as invalid fields."""
 
 
 class _CacheCreation(msgspec.Struct):
@@ -368,6 +371,8 @@ class ScanStats:
     errors: list[str] = field(default_factory=list)
     seconds: float = 0.0
     complete: bool = True
+    files_pending: int = 0
+    bytes_pending: int = 0
 
     def saw(self, copy: Copy) -> None:
         """Widen the covered time range."""
@@ -447,6 +452,8 @@ def scan(
     counted_before = _counted(conn)
     total_bytes = sum(st.st_size - offset for _, st, _, offset in work)
     _read_in_turn(conn, work, pricer, stats, progress, deadline, total_bytes)
+    if not stats.complete:
+        stats.files_pending, stats.bytes_pending = _pending(conn, work)
     rollup.refresh(conn)
     stats.events_added = _counted(conn) - counted_before
     stats.seconds = time.perf_counter() - started
@@ -455,6 +462,20 @@ def scan(
 
 
 _Work = list[tuple[str, os.stat_result, FileIdentity, int]]
+
+
+def _pending(conn: sqlite3.Connection, work: _Work) -> tuple[int, int]:
+    """Files and bytes of ``work`` that a stopped scan left unread, from the offsets now stored."""
+    known = _known_files(conn)
+    files = left = 0
+    for path, st, _, offset in work:
+        state = known.get(path)
+        same = state is not None and (state.device, state.inode) == (st.st_dev, st.st_ino)
+        done = max(state.offset, offset) if state is not None and same else offset
+        if st.st_size > done:
+            files += 1
+            left += st.st_size - done
+    return files, left
 
 
 def _read_in_turn(
@@ -798,6 +819,8 @@ def ingest(
         last_event=None if stats.last_ts_ms is None else iso_utc(stats.last_ts_ms),
         unpriced_models=dict(stats.unpriced),
         complete=stats.complete,
+        files_pending=stats.files_pending,
+        bytes_pending=stats.bytes_pending,
         errors=stats.errors,
         seconds=round(stats.seconds, 3),
     )

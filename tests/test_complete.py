@@ -1,0 +1,154 @@
+"""Never a silent partial answer: while logs are still being read, every result says so."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime, timedelta
+from decimal import Decimal
+from pathlib import Path
+from typing import Any
+
+import anyio
+import pytest
+from mcp import Client
+
+from cost_mcp import catchup
+from cost_mcp.analytics import budgets
+from cost_mcp.catchup import Unread
+from cost_mcp.config import Settings
+from cost_mcp.models import BudgetScope
+from cost_mcp.pricing import Price, Pricer
+from cost_mcp.sources import claude_code
+from cost_mcp.store import connect
+from tests.sources.claude_logs import assistant, encode, user
+
+pytestmark = pytest.mark.anyio
+
+FILES, CALLS = 40, 300
+CALL_USD = Decimal("0.001512")  # Sonnet 4.5: 4 input tokens at $3/MTok + 100 output at $15/MTok
+
+
+def _big_tree(claude: Path, when: datetime) -> Decimal:
+    """FILES session logs of CALLS calls each, with filler lines; returns what they cost."""
+    stamp = when.isoformat().replace("+00:00", "Z")
+    filler = encode(user(stamp, size=1_000)) + "\n"
+    for f in range(FILES):
+        path = claude / "projects" / "-home-dev-app" / f"s{f}.jsonl"
+        path.parent.mkdir(parents=True, exist_ok=True)
+        with path.open("w") as out:
+            for i in range(CALLS):
+                out.write(filler)
+                out.write(encode(assistant(f"m{f}-{i}", f"r{f}-{i}", stamp, session=f"s{f}")) + "\n")
+    return FILES * CALLS * CALL_USD
+
+
+def _envelope_ok(name: str, result: dict[str, Any]) -> bool:
+    """Complete with no reading, or incomplete with the reading and the warning first."""
+    if result["complete"]:
+        assert result["reading"] is None, name
+        return True
+    assert result["reading"] is not None, name
+    assert result["warnings"][0].startswith("INCOMPLETE: Claude Code logs are still being read"), name
+    return False
+
+
+async def test_a_tree_bigger_than_the_refresh_budget_is_labelled_until_read(
+    home: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # No time at all to read logs before answering: the background reader does all of it.
+    monkeypatch.setenv("COST_MCP_REFRESH_BUDGET_SECONDS", "0")
+    truth = _big_tree(home / "claude", datetime.now(UTC) - timedelta(seconds=5))
+    from cost_mcp.server import mcp
+
+    async with Client(mcp, raise_exceptions=True) as client:
+
+        async def call(name: str, args: dict[str, Any]) -> dict[str, Any]:
+            result = await client.call_tool(name, args)
+            assert result.is_error is False, (name, result.content)
+            assert result.structured_content is not None
+            return result.structured_content
+
+        # Hard budget below the truth: whatever part has been read, never "allowed".
+        await call("set_budget", {"name": "tight", "amount_usd": 5, "period": "month", "hard": True})
+        incomplete = 0
+        for _ in range(5_000):
+            spend = await call("get_spend", {})
+            done = _envelope_ok("get_spend", spend)
+            incomplete += not done
+            check = await call("check_budget", {"estimated_cost_usd": 0.01})
+            _envelope_ok("check_budget", check)
+            assert check["allowed"] is False, check
+            for name in ("model_breakdown", "budget_status", "spend_forecast", "usage_blocks"):
+                _envelope_ok(name, await call(name, {}))
+            if done:
+                break
+            await anyio.sleep(0.01)
+        assert incomplete, "the first answers came before the logs were read, and said so"
+        final = await call("get_spend", {})
+        assert final["complete"] is True and Decimal(str(final["total_usd"])) == truth
+        assert _envelope_ok("session_usage", await call("session_usage", {}))
+        check = await call("check_budget", {"estimated_cost_usd": 0.01})
+        assert check["complete"] is True and check["allowed"] is False
+        assert "tight" in check["reason"]
+
+
+async def test_record_usage_carries_the_envelope(client: Client) -> None:
+    result = await client.call_tool(
+        "record_usage",
+        {"provider": "openai", "model": "gpt-4o-mini", "input_tokens": 10, "output_tokens": 5, "agent": "a"},
+    )
+    assert result.structured_content is not None
+    assert result.structured_content["complete"] is True and result.structured_content["reading"] is None
+
+
+def test_hard_budget_refuses_while_unread_bytes_could_fill_it_and_allows_when_they_cannot(
+    settings: Settings,
+) -> None:
+    conn = connect(settings.db)
+    budgets.set_budget(conn, "hard", Decimal(100), "month", BudgetScope(), hard=True)
+    budgets.set_budget(conn, "agent-only", Decimal(1), "month", BudgetScope(agents=["bot"]), hard=True)
+    fits = Unread(Decimal(99), "still reading")  # exactly fills what is left after the call
+    does_not_fit = Unread(Decimal("99.5"), "still reading (1.0 MB left)")
+    unknown = Unread(None, "still reading")
+    cost = Decimal(1)
+    assert budgets.check_budget(conn, settings, cost, unread=fits).allowed is True
+    refused = budgets.check_budget(conn, settings, cost, unread=does_not_fit)
+    assert refused.allowed is False and refused.binding_budget == "hard"
+    assert refused.reason.startswith("refused for now: still reading (1.0 MB left)")
+    assert budgets.check_budget(conn, settings, cost, unread=unknown).allowed is False
+    # A budget Claude Code logs cannot count against (another agent) is not held back by them.
+    budgets.delete_budget(conn, "hard")
+    scoped = budgets.check_budget(conn, settings, Decimal("0.5"), agent="bot", unread=does_not_fit)
+    assert [c.name for c in scoped.budgets] == ["agent-only"] and scoped.allowed is True
+
+
+def test_the_worst_case_bound_covers_the_dearest_shortest_line(settings: Settings) -> None:
+    pricer = Pricer()
+    shortest = b'{"type":"assistant","timestamp":"x","message":{"model":"x","usage":{"input_tokens":1}}}\n'
+    assert len(shortest) == catchup.MIN_USAGE_LINE_BYTES
+    # A dear line the parser accepts: every kind at the cap (the cache-write total too), on Opus.
+    cap = claude_code.MAX_COUNT
+    line = encode(
+        assistant(
+            "m",
+            "r",
+            "2026-02-20T10:00:00.000Z",
+            model="claude-opus-4-1",
+            input=cap,
+            output=cap,
+            cache_read=cap,
+            write_5m=cap // 2,
+            write_1h=cap // 2,
+            web_searches=cap,
+        )
+    ).encode()
+    where = claude_code.FileIdentity(Path("x.jsonl"), "p", "s")
+    copy = claude_code.parse_line(line, where)
+    assert isinstance(copy, claude_code.Copy)
+    priced = pricer.price(copy.tokens, copy.model, "anthropic", datetime(2026, 2, 20, tzinfo=UTC))
+    assert isinstance(priced, Price)
+    worst = catchup.worst_case_usd(len(line) * 3, pricer)
+    assert worst is not None and worst >= 3 * priced.total
+    over = encode(assistant("m", "r", "2026-02-20T10:00:00.000Z", output=cap + 1)).encode()
+    assert claude_code.parse_line(over, where) == "invalid_fields"
+    assert catchup.worst_case_usd(None, pricer) is None
+    assert catchup.worst_case_usd(catchup.MIN_USAGE_LINE_BYTES - 1, pricer) == 0
