@@ -2,6 +2,12 @@
 
 from __future__ import annotations
 
+import contextlib
+import json
+import os
+import pty
+import subprocess
+import sys
 from datetime import UTC, datetime, timedelta
 from decimal import Decimal
 from pathlib import Path
@@ -152,3 +158,54 @@ def test_the_worst_case_bound_covers_the_dearest_shortest_line(settings: Setting
     assert claude_code.parse_line(over, where) == "invalid_fields"
     assert catchup.worst_case_usd(None, pricer) is None
     assert catchup.worst_case_usd(catchup.MIN_USAGE_LINE_BYTES - 1, pricer) == 0
+
+
+def _cli(*args: str, **kw: Any) -> subprocess.CompletedProcess[str]:
+    env = {**os.environ, "COST_MCP_REFRESH_BUDGET_SECONDS": "0"}
+    return subprocess.run(
+        [sys.executable, "-m", "cost_mcp", *args], text=True, env=env, timeout=300, check=False, **kw
+    )
+
+
+def _one_long_session(home: Path, calls: int) -> Decimal:
+    stamp = (datetime.now(UTC) - timedelta(seconds=5)).isoformat().replace("+00:00", "Z")
+    path = home / "claude" / "projects" / "-home-dev-app" / "long.jsonl"
+    path.parent.mkdir(parents=True, exist_ok=True)
+    with path.open("w") as out:
+        for i in range(calls):
+            out.write(encode(assistant(f"m{i}", f"r{i}", stamp)) + "\n")
+    return calls * CALL_USD
+
+
+@pytest.mark.usefixtures("home")
+def test_cli_report_waits_for_every_log_line_even_with_no_refresh_budget(home: Path) -> None:
+    truth = _one_long_session(home, 10_000)  # more lines than a scan reads before it checks the clock
+    proc = _cli("report", "--json", capture_output=True)
+    assert proc.returncode == 0, proc.stderr
+    result = json.loads(proc.stdout)
+    assert result["complete"] is True and Decimal(str(result["total_usd"])) == truth
+    assert "reading logs" not in proc.stderr  # no progress bar when stderr is not a terminal
+
+
+@pytest.mark.usefixtures("home")
+def test_cli_shows_a_progress_bar_on_a_terminal(home: Path) -> None:
+    _one_long_session(home, 2_000)
+    leader, follower = pty.openpty()
+    env = {**os.environ, "COST_MCP_REFRESH_BUDGET_SECONDS": "0"}
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "cost_mcp", "budget", "list"],
+        stdout=subprocess.DEVNULL,
+        stderr=follower,
+        env=env,
+    )
+    os.close(follower)
+    seen = b""
+    try:
+        with contextlib.suppress(OSError):  # EIO once the child has closed the terminal
+            while chunk := os.read(leader, 65536):
+                seen += chunk
+    finally:
+        os.close(leader)
+        proc.wait(timeout=300)
+    assert proc.returncode == 0
+    assert b"reading logs" in seen

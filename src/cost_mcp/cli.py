@@ -8,7 +8,8 @@ import json
 import logging
 import sqlite3
 import sys
-from collections.abc import Sequence
+from collections.abc import Callable, Iterator, Sequence
+from contextlib import contextmanager
 from decimal import Decimal
 
 from rich.console import Console
@@ -200,37 +201,42 @@ def _doctor(args: argparse.Namespace) -> int:
     return 1 if report.problems else 0
 
 
-def _ingest(args: argparse.Namespace) -> int:
+@contextmanager
+def _log_progress(wanted: bool = True) -> Iterator[Callable[[int, int, str], None] | None]:
+    """A progress bar for reading logs on a terminal's stderr; None (nothing shown) otherwise."""
     from rich.progress import BarColumn, DownloadColumn, Progress, TextColumn, TimeRemainingColumn
 
+    err = Console(stderr=True)
+    if not (wanted and err.is_terminal):
+        yield None
+        return
+    with Progress(
+        TextColumn("reading logs"), BarColumn(), DownloadColumn(), TimeRemainingColumn(), console=err
+    ) as bar:
+        task = bar.add_task("ingest", total=None)
+
+        def progress(done: int, total: int, _message: str) -> None:
+            bar.update(task, completed=done, total=total)
+
+        yield progress
+
+
+def _ingest(args: argparse.Namespace) -> int:
     from cost_mcp.pricing import Pricer
     from cost_mcp.sources.claude_code import ingest
     from cost_mcp.store import connect
 
     settings = load_settings()
     conn = connect(settings.db)
-    err = Console(stderr=True)
     try:
-        if err.is_terminal and not args.json:
-            with Progress(
-                TextColumn("reading logs"), BarColumn(), DownloadColumn(), TimeRemainingColumn(), console=err
-            ) as bar:
-                task = bar.add_task("ingest", total=None)
-
-                def progress(done: int, total: int, _message: str) -> None:
-                    bar.update(task, completed=done, total=total)
-
-                result = ingest(
-                    conn,
-                    settings,
-                    Pricer.from_file(settings.prices_file),
-                    paths=args.paths,
-                    full=args.full,
-                    progress=progress,
-                )
-        else:
+        with _log_progress(not args.json) as progress:
             result = ingest(
-                conn, settings, Pricer.from_file(settings.prices_file), paths=args.paths, full=args.full
+                conn,
+                settings,
+                Pricer.from_file(settings.prices_file),
+                paths=args.paths,
+                full=args.full,
+                progress=progress,
             )
     finally:
         conn.close()
@@ -299,14 +305,16 @@ def _sync(args: argparse.Namespace) -> int:
 
 
 def _open() -> tuple[Settings, sqlite3.Connection]:
-    """Settings and a fresh ledger, with new log lines read in (as every query does)."""
+    """Settings and a fresh ledger with every new log line read in: a person waits for the whole
+    answer (with a progress bar on a terminal) rather than get a partial one."""
     from cost_mcp import sync
     from cost_mcp.pricing import Pricer
     from cost_mcp.store import connect
 
     settings = load_settings()
     conn = connect(settings.db)
-    sync.refresh(conn, settings, Pricer.from_file(settings.prices_file))
+    with _log_progress() as progress:
+        sync.refresh(conn, settings, Pricer.from_file(settings.prices_file), logs="all", progress=progress)
     return settings, conn
 
 
