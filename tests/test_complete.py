@@ -209,3 +209,43 @@ def test_cli_shows_a_progress_bar_on_a_terminal(home: Path) -> None:
         proc.wait(timeout=300)
     assert proc.returncode == 0
     assert b"reading logs" in seen
+
+
+def _bad_lines(home: Path) -> Path:
+    stamp = (datetime.now(UTC) - timedelta(seconds=5)).isoformat().replace("+00:00", "Z")
+    path = home / "claude" / "projects" / "-home-dev-app" / "bad.jsonl"
+    path.parent.mkdir(parents=True, exist_ok=True)
+    good = encode(assistant("m1", "r1", stamp))
+    negative = encode(assistant("m2", "r2", stamp, output=-5))
+    path.write_text(f"{good}\n{{not json\n{negative}\n[1, 2]\n")
+    return path
+
+
+def test_skipped_lines_are_kept_per_file_and_counted_once(settings: Settings, home: Path) -> None:
+    path = _bad_lines(home)
+    conn = connect(settings.db)
+    claude_code.ingest(conn, settings, Pricer())
+    claude_code.ingest(conn, settings, Pricer(), full=True)  # read again: counts are replaced, not added
+    from cost_mcp.store import skipped
+
+    assert skipped.by_file(conn) == [(str(path), {"invalid_fields": 1, "malformed": 2})]
+    warning = skipped.warning(conn)
+    assert warning is not None and warning.startswith("3 Claude Code log line(s) in 1 file(s) were skipped")
+
+
+async def test_a_later_answer_and_doctor_say_what_was_skipped(settings: Settings, home: Path) -> None:
+    path = _bad_lines(home)
+    conn = connect(settings.db)
+    claude_code.ingest(conn, settings, Pricer())  # an earlier process read them
+    conn.close()
+    from cost_mcp.server import mcp
+
+    async with Client(mcp, raise_exceptions=True) as client:
+        result = await client.call_tool("get_spend", {})
+        assert result.structured_content is not None
+        warnings = result.structured_content["warnings"]
+        assert any("were skipped" in w and "malformed 2" in w and "invalid_fields 1" in w for w in warnings)
+    proc = _cli("doctor", "--json", capture_output=True)
+    report = json.loads(proc.stdout)
+    expected = {"path": str(path), "lines": {"invalid_fields": 1, "malformed": 2}}
+    assert report["skipped_log_lines"] == [expected]

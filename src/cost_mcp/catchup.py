@@ -31,7 +31,7 @@ import logging
 import sqlite3
 import threading
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from decimal import Decimal
@@ -44,6 +44,7 @@ from cost_mcp.config import Settings
 from cost_mcp.models import Answer, IngestResult, LogReading
 from cost_mcp.pricing import Pricer
 from cost_mcp.sources import claude_code
+from cost_mcp.store import skipped as skipped_lines
 
 logger = logging.getLogger(__name__)
 
@@ -86,18 +87,28 @@ def _mb(n: int) -> str:
     return f"{n / 1e6:,.1f} MB"
 
 
-def label(result: A, progress: ReadProgress) -> A:
-    """``result`` with the envelope set: complete, or incomplete with the reading and a warning first."""
+def label(result: A, progress: ReadProgress, notes: Sequence[str] = ()) -> A:
+    """``result`` with the envelope set: complete, or incomplete with the reading and a warning
+    first; ``notes`` (what the ledger knows it lacks) go after the result's own warnings."""
+    own: list[str] = getattr(result, "warnings", [])
+    warnings = [*own, *(n for n in notes if n not in own)]
     if progress.complete:
-        return result.model_copy(update={"complete": True, "reading": None})
+        return result.model_copy(update={"complete": True, "reading": None, "warnings": warnings})
     reading = LogReading(
         bytes_read=progress.bytes_read,
         bytes_left=progress.bytes_left,
         files_left=progress.files_left,
         started_at=progress.started_at,
     )
-    warnings = [progress.warning(), *getattr(result, "warnings", [])]
+    warnings = [progress.warning(), *warnings]
     return result.model_copy(update={"complete": False, "reading": reading, "warnings": warnings})
+
+
+def envelope(conn: sqlite3.Connection, result: A, progress: ReadProgress | None = None) -> A:
+    """The one way a query result leaves (server and CLI alike): labelled with the reading's
+    progress (None: everything was read) and with the log lines the ledger knows it skipped."""
+    note = skipped_lines.warning(conn)
+    return label(result, progress or ReadProgress(complete=True), [note] if note else [])
 
 
 class LogReader:

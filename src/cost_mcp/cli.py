@@ -196,6 +196,9 @@ def _doctor(args: argparse.Namespace) -> int:
     for root in report.claude_log_roots:
         found = f"{root.jsonl_files} log file(s)" if root.projects_dir_found else "no projects/ folder"
         out.print(f"claude logs   {root.path}: {found}")
+    for f in report.skipped_log_lines:
+        reasons = ", ".join(f"{reason} {n:,}" for reason, n in f.lines.items())
+        out.print(f"skipped lines {f.path}: {reasons}", highlight=False, markup=False)
     for problem in report.problems:
         out.print(f"[yellow]problem:[/yellow] {problem}", highlight=False)
     return 1 if report.problems else 0
@@ -320,12 +323,13 @@ def _open() -> tuple[Settings, sqlite3.Connection]:
 
 def _report(args: argparse.Namespace) -> int:
     from cost_mcp.analytics import spend
+    from cost_mcp.catchup import envelope
 
     settings, conn = _open()
     try:
         p = spend.resolve(settings, args.period, args.start, args.end, args.timezone)
         group_by = args.group_by if args.group_by is not None else ["provider", "basis"]
-        result = spend.get_spend(conn, settings, p, group_by)
+        result = envelope(conn, spend.get_spend(conn, settings, p, group_by))
         days = spend.get_spend(conn, settings, p, ["day"]) if not (args.json or args.csv) else None
     finally:
         conn.close()
@@ -392,6 +396,7 @@ def _day_bars(out: Console, days: SpendResult) -> None:
 
 def _budget(args: argparse.Namespace) -> int:
     from cost_mcp.analytics import budgets
+    from cost_mcp.catchup import envelope
     from cost_mcp.models import BudgetScope
     from cost_mcp.money import parse_usd
 
@@ -423,7 +428,7 @@ def _budget(args: argparse.Namespace) -> int:
             budgets.delete_budget(conn, args.name)
             out.print(f"deleted budget '{args.name}'")
             return 0
-        status = budgets.budget_status(conn, settings)
+        status = envelope(conn, budgets.budget_status(conn, settings))
     finally:
         conn.close()
     if args.json:
@@ -447,6 +452,8 @@ def _budget(args: argparse.Namespace) -> int:
     out.print(table)
     for alert in status.alerts:
         out.print(f"[red]alert:[/red] {alert}", highlight=False)
+    for warning in status.warnings:
+        out.print(f"[yellow]note:[/yellow] {warning}", highlight=False)
     return 0
 
 

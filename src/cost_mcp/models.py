@@ -82,9 +82,9 @@ class LogReading(Result):
 
 
 class Answer(Result):
-    """What every query result carries: whether it covers everything it claims.
+    """What every query result carries: whether it covers everything it claims, and warnings.
 
-    Set in one place (:func:`cost_mcp.catchup.label`), never per tool.
+    Set in one place (:func:`cost_mcp.catchup.envelope`), never per tool.
     """
 
     complete: bool = Field(
@@ -155,6 +155,13 @@ class LogRoot(Result):
     jsonl_files: int
 
 
+class SkippedFile(Result):
+    """Lines of one log file that were skipped, by reason."""
+
+    path: str
+    lines: dict[str, int]
+
+
 class DoctorReport(Result):
     """Everything needed to see why a number looks wrong."""
 
@@ -171,6 +178,9 @@ class DoctorReport(Result):
     genai_prices_version: str
     providers: list[KeyStatus]
     claude_log_roots: list[LogRoot]
+    skipped_log_lines: list[SkippedFile] = Field(
+        [], description="Log files with lines skipped (not counted), most first, with counts by reason."
+    )
     problems: list[str]
 
 

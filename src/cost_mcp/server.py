@@ -215,10 +215,10 @@ async def _catch_up(state: AppState) -> None:
         await anyio.to_thread.run_sync(state.reader.wait, state.settings.refresh_budget_seconds)
 
 
-def _labelled(result: T, progress: catchup.ReadProgress) -> T:
+def _labelled(conn: sqlite3.Connection, result: T, progress: catchup.ReadProgress) -> T:
     """Every query result goes out through here: complete, or saying what it lacks."""
     if isinstance(result, Answer):
-        return catchup.label(result, progress)
+        return catchup.envelope(conn, result, progress)
     return result
 
 
@@ -238,7 +238,7 @@ async def _query(
             state.reader.continue_after(sync.refresh(conn, state.settings, state.pricer, logs=logs))
             # Taken before answering: "complete" must mean everything was in the ledger by then.
             progress = state.reader.progress()
-            return _labelled(fn(conn, state.settings, *args, **kwargs), progress)
+            return _labelled(conn, fn(conn, state.settings, *args, **kwargs), progress)
 
     return await _run(work)
 
@@ -261,7 +261,7 @@ async def _local(
                 sync.refresh_local(conn, state.settings, state.pricer, read_logs=read)
             )
             progress = state.reader.progress()
-            return _labelled(fn(conn, state), progress)
+            return _labelled(conn, fn(conn, state), progress)
 
     return await _run(work)
 
@@ -678,7 +678,7 @@ async def record_usage(
     def work() -> RecordResult:
         with state.ledger.use() as conn:
             progress = state.reader.progress()
-            return _labelled(_record(conn), progress)
+            return _labelled(conn, _record(conn), progress)
 
     def _record(conn: sqlite3.Connection) -> RecordResult:
         return agents_api.record_usage(

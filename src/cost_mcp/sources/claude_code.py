@@ -38,6 +38,7 @@ from cost_mcp.money import to_nanos
 from cost_mcp.periods import iso_utc, ms_to_datetime, to_ms
 from cost_mcp.pricing import Price, Pricer, Tokens
 from cost_mcp.store import rollup
+from cost_mcp.store import skipped as skipped_lines
 from cost_mcp.store.connection import write_transaction
 
 SOURCE = "claude_code"
@@ -398,6 +399,8 @@ class _Batch:
     def __init__(self) -> None:
         self.copies: dict[tuple[str, str, bool], Copy] = {}
         self.files: dict[str, _FileState] = {}
+        self.skipped: Counter[tuple[str, str]] = Counter()
+        self.restarted: set[str] = set()
 
     def add(self, copy: Copy) -> None:
         key = (copy.message_id, copy.request_id, copy.is_sidechain)
@@ -412,6 +415,8 @@ class _Batch:
         """Forget what was written."""
         self.copies.clear()
         self.files.clear()
+        self.skipped.clear()
+        self.restarted.clear()
 
 
 def scan(
@@ -540,6 +545,8 @@ def _read_file(
     """
     consumed = offset
     lines = 0
+    if offset == 0:
+        batch.restarted.add(path)  # its skipped-line counts start again
     with open(path, "rb") as f:
         f.seek(offset)
         for raw in f:
@@ -556,6 +563,7 @@ def _read_file(
                 batch.add(result)
             else:
                 stats.skipped[result] += 1
+                batch.skipped[(path, result)] += 1
             if lines % YIELD_EVERY_LINES == 0:
                 yield _FileState(path, st.st_dev, st.st_ino, st.st_size, st.st_mtime_ns, consumed)
     stats.lines_read += lines
@@ -608,6 +616,7 @@ def _flush(conn: sqlite3.Connection, batch: _Batch, pricer: Pricer, stats: ScanS
         # A row's time is its old one or the batch copy's (when that copy won): mark both.
         rollup.mark_dirty(conn, [ts for _, ts in existing] + [c.ts_ms for c in batch.copies.values()])
         _save_files(conn, batch.files.values())
+        skipped_lines.record(conn, batch.restarted, batch.skipped)
 
 
 def _touch(conn: sqlite3.Connection, message_ids: Iterable[str]) -> None:

@@ -334,3 +334,20 @@ def m009_rollup_by_session(conn: sqlite3.Connection) -> None:
         """
     )
     conn.execute("INSERT OR IGNORE INTO rollup_dirty SELECT DISTINCT ts_ms / 900000 FROM usage_events")
+
+
+@migration
+def m010_skipped_lines(conn: sqlite3.Connection) -> None:
+    """Log lines skipped, per file and reason, so any later result and `doctor` can say what was
+    skipped and why (not only the ingest that read them). Written with the file's read offset, in
+    the same transaction; a file read again from the start has its counts replaced."""
+    conn.execute(
+        """
+        CREATE TABLE skipped_lines (
+            path TEXT NOT NULL,
+            reason TEXT NOT NULL,
+            lines INTEGER NOT NULL,
+            PRIMARY KEY (path, reason)
+        ) WITHOUT ROWID
+        """
+    )
