@@ -249,3 +249,44 @@ async def test_a_later_answer_and_doctor_say_what_was_skipped(settings: Settings
     report = json.loads(proc.stdout)
     expected = {"path": str(path), "lines": {"invalid_fields": 1, "malformed": 2}}
     assert report["skipped_log_lines"] == [expected]
+
+
+# --- §4: names that mean one thing, and filters that say when they miss --------------------------
+
+
+def _billed_openai(conn: Any) -> None:
+    from cost_mcp.store.buckets import DAY_MS, Bucket, replace_range
+
+    day = (int(datetime.now(UTC).timestamp() * 1000) // DAY_MS) * DAY_MS
+    replace_range(conn, "openai", "cost", day, day + DAY_MS, [Bucket(day, day + DAY_MS, cost_nanos=10**9)])
+
+
+def test_provider_source_and_basis_each_have_one_name(settings: Settings) -> None:
+    from cost_mcp.analytics import spend
+
+    conn = connect(settings.db)
+    _billed_openai(conn)
+    p = spend.resolve(settings, "this_month", None, None, None)
+    rows = spend.get_spend(conn, settings, p, ["provider", "source", "basis"]).rows
+    assert [r.group for r in rows] == [{"provider": "openai", "source": "openai-costs", "basis": "billed"}]
+    by_source = spend.get_spend(conn, settings, p, (), spend.Filters(sources=["openai-costs"]))
+    assert by_source.total_usd == 1 and not by_source.warnings
+    # The older spelling still works; a provider given as a source matches nothing and says why.
+    legacy = spend.get_spend(conn, settings, p, (), spend.Filters(sources=["openai billing api"]))
+    assert legacy.total_usd == 1
+    probe = spend.get_spend(conn, settings, p, (), spend.Filters(sources=["openai"]))
+    assert probe.total_usd == 0
+    assert any(
+        "source filter 'openai' matches nothing" in w and "providers=['openai']" in w for w in probe.warnings
+    )
+
+
+def test_a_filter_that_matches_nothing_names_the_closest_known_values(settings: Settings, home: Path) -> None:
+    from cost_mcp.analytics import spend
+
+    conn = connect(settings.db)
+    _billed_openai(conn)
+    p = spend.resolve(settings, "this_month", None, None, None)
+    result = spend.get_spend(conn, settings, p, (), spend.Filters(providers=["opnai"], models=["gpt-5"]))
+    assert "provider filter 'opnai' matches nothing in the ledger (closest known: openai)" in result.warnings
+    assert any(w.startswith("model filter 'gpt-5' matches nothing") for w in result.warnings)

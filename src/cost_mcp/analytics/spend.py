@@ -19,7 +19,7 @@ from decimal import Decimal
 from typing import Literal
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
-from cost_mcp.analytics import alerts, subscriptions
+from cost_mcp.analytics import alerts, subscriptions, vocabulary
 from cost_mcp.analytics.usage import token_totals
 from cost_mcp.config import PROVIDERS, Settings
 from cost_mcp.errors import InvalidInputError
@@ -36,6 +36,7 @@ from cost_mcp.money import from_nanos
 from cost_mcp.periods import Period, bucket_start, iso_utc, resolve_period, to_ms
 from cost_mcp.store import rollup
 from cost_mcp.store.buckets import ATTRIBUTION_ONLY, DAY_MS
+from cost_mcp.store.known import data_source
 
 QH_MS = rollup.QUARTER_HOUR_MS
 LOCAL_LAYER, USAGE_LAYER, BILLED_LAYER, SUBSCRIPTION_LAYER = 0, 1, 2, 3
@@ -168,6 +169,7 @@ def get_spend(
     the budget alerts not shown yet.
     """
     filters = filters or Filters()
+    filters, unmatched = vocabulary.apply(conn, filters)
     dims = _check_dims(group_by)
     rollup.refresh(conn)
     slices = _local_slices(conn, settings, p, dims, filters)
@@ -185,7 +187,7 @@ def get_spend(
     by_basis: dict[str, Decimal] = defaultdict(Decimal)
     for r in rows:
         by_basis[r.basis] += r.cost_usd
-    warnings = _warnings(slices, settings, conn, local_only, dims)
+    warnings = _warnings(slices, settings, conn, local_only, dims) + unmatched
     return SpendResult(
         period=period_info(p),
         total_usd=total,
@@ -345,7 +347,7 @@ def _bucket_slices(
     ).fetchall()
     slices: list[_Slice] = []
     for kind, start_ms, provider, model, project, member, cost, unpriced, requests, *sums in rows:
-        source = f"{provider} {'billing' if kind == 'cost' else 'usage'} api"
+        source = data_source(str(provider), str(kind))
         if filters.sources and source not in filters.sources:
             continue
         values: dict[str, str | None] = {
