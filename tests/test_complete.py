@@ -290,3 +290,26 @@ def test_a_filter_that_matches_nothing_names_the_closest_known_values(settings: 
     result = spend.get_spend(conn, settings, p, (), spend.Filters(providers=["opnai"], models=["gpt-5"]))
     assert "provider filter 'opnai' matches nothing in the ledger (closest known: openai)" in result.warnings
     assert any(w.startswith("model filter 'gpt-5' matches nothing") for w in result.warnings)
+
+
+async def test_projects_show_their_folder_and_filters_accept_its_name(client: Client, home: Path) -> None:
+    stamp = (datetime.now(UTC) - timedelta(seconds=5)).isoformat().replace("+00:00", "Z")
+    line = {**assistant("m1", "r1", stamp, session="s1"), "cwd": "/home/alice/webapp"}
+    odd = {**assistant("m2", "r2", stamp, session="s2"), "cwd": 5}  # a cwd that is not a path
+    path = home / "claude" / "projects" / "-home-alice-webapp" / "s1.jsonl"
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_text(encode(line) + "\n" + encode(odd) + "\n")
+
+    async def spend(args: dict[str, Any]) -> dict[str, Any]:
+        result = await client.call_tool("get_spend", args)
+        assert result.structured_content is not None
+        return result.structured_content
+
+    grouped = await spend({"group_by": ["project"]})
+    assert {r["group"]["project"] for r in grouped["rows"]} == {"/home/alice/webapp", "-home-alice-webapp"}
+    for name in ("webapp", "/home/alice/webapp", "-home-alice-webapp"):
+        filtered = await spend({"projects": [name]})
+        assert Decimal(str(filtered["total_usd"])) == (CALL_USD * 2 if name.startswith("-") else CALL_USD)
+        assert not [w for w in filtered["warnings"] if "matches nothing" in w], name
+    missing = await spend({"projects": ["webap"]})
+    assert any("project filter 'webap' matches nothing" in w and "webapp" in w for w in missing["warnings"])

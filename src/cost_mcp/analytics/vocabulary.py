@@ -99,6 +99,7 @@ FILTER_DIMENSIONS = {
 }
 """Filter fields of :class:`~cost_mcp.analytics.spend.Filters` and the dimension each filters."""
 
+
 def apply(conn: sqlite3.Connection, filters: Filters) -> tuple[Filters, list[str]]:
     """Filters as stored (see :func:`expand`), and a warning for each value that matches nothing."""
     warnings: list[str] = []

@@ -50,6 +50,9 @@ BATCH_COPIES = 20_000
 YIELD_EVERY_LINES = 4096
 """How often a file reader hands back its offset, which is when a full batch may be written."""
 
+MAX_PROJECT_CHARS = 1024
+"""A ``cwd`` longer than a real path is not used as the project name (the folder slug is)."""
+
 SkipReason = Literal["malformed", "truncated", "no_usage", "invalid_fields", "synthetic"]
 SKIP_REASONS: tuple[SkipReason, ...] = ("malformed", "truncated", "no_usage", "invalid_fields", "synthetic")
 ProgressCallback = Callable[[int, int, str], None]
@@ -99,6 +102,7 @@ class _Line(msgspec.Struct):
     timestamp: str | None = None
     sessionId: str | None = None  # the log's own field names
     requestId: str | None = None
+    cwd: object = None  # any JSON: a line is never invalid for its cwd, only its name is not used
     isSidechain: bool | None = None
     costUSD: Decimal | None = None
     message: _Message | None = None
@@ -218,12 +222,19 @@ def _copy_from(entry: _Line, outer: _Line, where: FileIdentity) -> Copy | SkipRe
         ts_ms=ts_ms,
         model=model,
         session_id=outer.sessionId or entry.sessionId or where.session_id,
-        project=where.project,
+        project=_project(outer.cwd or entry.cwd, where.project),
         tokens=tokens,
         speed=usage.speed or "",
         reported_cost=entry.costUSD if entry.costUSD is not None else outer.costUSD,
         origin=str(where.path),
     )
+
+
+def _project(cwd: object, slug: str) -> str:
+    """The folder the session ran in, as a path (the log's ``cwd``), else the folder slug."""
+    if isinstance(cwd, str) and cwd and len(cwd) <= MAX_PROJECT_CHARS and cwd.isprintable():
+        return cwd
+    return slug
 
 
 def raw_key(entry: _Line, tokens: Tokens, ts_ms: int) -> bytes:
