@@ -360,12 +360,17 @@ GroupBy = Annotated[
     Field(
         max_length=4,
         description="Break the total down by up to 4 of: provider, model, day, week, month, project, agent, "
-        "session, member, source, basis. Empty for the total only.",
+        "session, member, source (claude_code, record_usage, <provider>-costs, <provider>-usage, "
+        "subscription), basis (billed, estimated, subscription). Empty for the total only.",
     ),
 ]
 FilterValues = Annotated[
     list[str] | None,
-    Field(max_length=50, description="Keep only these values (exact match). Omit for all."),
+    Field(
+        max_length=50,
+        description="Keep only these values (exact match; a project also by folder name). A value that "
+        "matches nothing is named in warnings with the closest known ones. Omit for all.",
+    ),
 ]
 
 

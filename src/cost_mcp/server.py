@@ -390,9 +390,12 @@ async def get_spend(
     cost?". Billed numbers from provider APIs are the truth where synced; elsewhere tokens x list
     price ("estimated"); hand-registered seats are "subscription". Each row has one basis and rows
     sum to total_usd; estimates for days that billed data covers are listed under attribution
-    (not added). Check `warnings` (unpriced models, stale sources) and `sources` (freshness).
-    Defaults: this_month, no grouping, the configured timezone. For per-model detail with trends
-    use model_breakdown; for one Claude Code session use session_usage.
+    (not added). Check `warnings` (unpriced models, stale sources, filters that match nothing) and
+    `sources` (freshness). complete=false means Claude Code logs are still being read: say the
+    numbers are partial. Filter and group by provider (who bills), source (claude_code,
+    record_usage, <provider>-costs, <provider>-usage, subscription) or basis (billed, estimated,
+    subscription). Defaults: this_month, no grouping, the configured timezone. For per-model detail
+    with trends use model_breakdown; for one Claude Code session use session_usage.
 
     Example: get_spend(period="this_week", group_by=["provider", "day"])
     """
@@ -493,10 +496,15 @@ async def cost_summary() -> str:
     """Today, this week and this month, with the top models of the month."""
     state = _live[-1]
 
+    await _catch_up(state)
+
     def work() -> str:
         with state.ledger.use() as conn:
-            sync.refresh(conn, state.settings, state.pricer)
-            return breakdown.summary_text(conn, state.settings)
+            logs: Literal["budget", "skip"] = "skip" if state.reader.running else "budget"
+            state.reader.continue_after(sync.refresh(conn, state.settings, state.pricer, logs=logs))
+            progress = state.reader.progress()
+            text = breakdown.summary_text(conn, state.settings)
+            return text if progress.complete else f"{progress.warning()}\n{text}"
 
     return await _run(work)
 
@@ -605,8 +613,9 @@ async def check_budget(
     """Before an expensive call: may it go ahead under every budget that applies to it?
 
     Give estimated_cost_usd, or model + input_tokens + output_tokens to have it priced. Pass your
-    agent name and project so agent- and project-scoped budgets apply. allowed is false only when
-    a hard budget would be exceeded; reason is one line to act on. Local and fast (no network).
+    agent name and project so agent- and project-scoped budgets apply. allowed is false when a hard
+    budget would be exceeded, or while Claude Code logs are still being read and their unread part
+    could already have used the room left; reason is one line to act on. Local, no network.
 
     Example: check_budget(model="claude-opus-4-1", input_tokens=150000, output_tokens=8000,
     agent="researcher")
