@@ -71,7 +71,7 @@ async def test_a_tree_bigger_than_the_refresh_budget_is_labelled_until_read(
             result = await client.call_tool(name, args)
             assert result.is_error is False, (name, result.content)
             assert result.structured_content is not None
-            return result.structured_content
+            return dict(result.structured_content)
 
         # Hard budget below the truth: whatever part has been read, never "allowed".
         await call("set_budget", {"name": "tight", "amount_usd": 5, "period": "month", "hard": True})
@@ -303,7 +303,7 @@ async def test_projects_show_their_folder_and_filters_accept_its_name(client: Cl
     async def spend(args: dict[str, Any]) -> dict[str, Any]:
         result = await client.call_tool("get_spend", args)
         assert result.structured_content is not None
-        return result.structured_content
+        return dict(result.structured_content)
 
     grouped = await spend({"group_by": ["project"]})
     assert {r["group"]["project"] for r in grouped["rows"]} == {"/home/alice/webapp", "-home-alice-webapp"}

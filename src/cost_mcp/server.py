@@ -32,7 +32,7 @@ from cost_mcp import __version__, catchup, sync
 from cost_mcp.analytics import agents as agents_api
 from cost_mcp.analytics import breakdown, budgets, estimate, forecast, spend, subscriptions
 from cost_mcp.analytics import claude_code as cc_views
-from cost_mcp.config import Settings, load_settings
+from cost_mcp.config import Settings, load_settings_leniently
 from cost_mcp.errors import CostMcpError
 from cost_mcp.models import (
     MAX_TOKENS,
@@ -160,8 +160,7 @@ def reject_unknown_arguments(server: MCPServer[Any]) -> None:
 async def lifespan(server: MCPServer[AppState]) -> AsyncIterator[AppState]:
     """Open the ledger and load prices once per process."""
     reject_unknown_arguments(server)
-    settings = load_settings()
-    problems: list[str] = []
+    settings, problems = load_settings_leniently()
     try:
         pricer = Pricer.from_file(settings.prices_file)
     except CostMcpError as exc:
@@ -238,7 +237,8 @@ async def _query(
             state.reader.continue_after(sync.refresh(conn, state.settings, state.pricer, logs=logs))
             # Taken before answering: "complete" must mean everything was in the ledger by then.
             progress = state.reader.progress()
-            return _labelled(conn, fn(conn, state.settings, *args, **kwargs), progress)
+            answer = _with_problems(state, fn(conn, state.settings, *args, **kwargs))
+            return _labelled(conn, answer, progress)
 
     return await _run(work)
 
@@ -261,9 +261,17 @@ async def _local(
                 sync.refresh_local(conn, state.settings, state.pricer, read_logs=read)
             )
             progress = state.reader.progress()
-            return _labelled(conn, fn(conn, state), progress)
+            return _labelled(conn, _with_problems(state, fn(conn, state)), progress)
 
     return await _run(work)
+
+
+def _with_problems(state: AppState, result: T) -> T:
+    """Put the server's configuration problems first in a result's warnings, until they are fixed."""
+    warnings = getattr(result, "warnings", None)
+    if state.problems and isinstance(warnings, list):
+        warnings[:0] = [p for p in state.problems if p not in warnings]
+    return result
 
 
 @mcp.tool(title="Estimate the cost of a call", annotations=READ_ONLY)
