@@ -554,6 +554,8 @@ async def set_budget(
     the configured timezone and week start, not a rolling window. Alerts fire once per period at
     each threshold (default 50%, 80%, 100%) and ride in the next result's alerts[]; a hard budget
     makes check_budget refuse a call that would go over. Setting an existing name replaces it.
+    Scopes use get_spend's names: providers (who bills), sources (claude_code, record_usage,
+    <provider>-costs, <provider>-usage, subscription), projects (path or folder name).
 
     Example: set_budget(name="agents-daily", amount_usd=5, period="day", agents=["researcher"], hard=true)
     """
