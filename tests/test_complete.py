@@ -313,3 +313,13 @@ async def test_projects_show_their_folder_and_filters_accept_its_name(client: Cl
         assert not [w for w in filtered["warnings"] if "matches nothing" in w], name
     missing = await spend({"projects": ["webap"]})
     assert any("project filter 'webap' matches nothing" in w and "webapp" in w for w in missing["warnings"])
+
+
+def test_budget_status_names_a_scope_value_that_matches_nothing(settings: Settings) -> None:
+    conn = connect(settings.db)
+    _billed_openai(conn)
+    budgets.set_budget(conn, "typo", Decimal(10), "month", BudgetScope(providers=["opnai"]))
+    status = budgets.budget_status(conn, settings)
+    assert status.warnings == [
+        "budget 'typo': provider filter 'opnai' matches nothing in the ledger (closest known: openai)"
+    ]

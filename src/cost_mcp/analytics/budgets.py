@@ -14,6 +14,7 @@ from datetime import UTC, datetime
 from decimal import Decimal
 from urllib.parse import urlsplit
 
+from cost_mcp.analytics import vocabulary
 from cost_mcp.analytics.alerts import take_alerts
 from cost_mcp.analytics.spend import Filters, get_spend
 from cost_mcp.catchup import Unread
@@ -208,6 +209,12 @@ def budget_status(
     moment = now or datetime.now(UTC)
     budgets = [get_budget(conn, name)] if name else list_budgets(conn)
     warnings = [] if budgets else ["no budgets yet: create one with set_budget(name, amount_usd, period)"]
+    for b in budgets:
+        # A scope value that matches nothing may be a typo, and then the budget counts nothing.
+        for attr in ("providers", "models", "agents", "projects", "sources"):
+            dimension = vocabulary.FILTER_DIMENSIONS[attr]
+            for w in vocabulary.unmatched(conn, dimension, getattr(b.scope, attr)):
+                warnings.append(f"budget '{b.name}': {w}")
     return BudgetStatusResult(
         budgets=[state_of(conn, settings, b, moment) for b in budgets],
         warnings=warnings,
