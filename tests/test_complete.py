@@ -323,3 +323,18 @@ def test_budget_status_names_a_scope_value_that_matches_nothing(settings: Settin
     assert status.warnings == [
         "budget 'typo': provider filter 'opnai' matches nothing in the ledger (closest known: openai)"
     ]
+
+
+async def test_check_budget_waits_for_the_read_and_then_allows_a_call_that_fits(home: Path) -> None:
+    truth = _big_tree(home / "claude", datetime.now(UTC) - timedelta(seconds=5))
+    from cost_mcp.server import mcp
+
+    async with Client(mcp, raise_exceptions=True) as client:
+        await client.call_tool(
+            "set_budget", {"name": "roomy", "amount_usd": 1000, "period": "month", "hard": True}
+        )
+        result = await client.call_tool("check_budget", {"estimated_cost_usd": 1})
+        check = result.structured_content
+        assert check is not None and check["complete"] is True and check["allowed"] is True, check
+        left = Decimal(str(check["budgets"][0]["remaining_before_usd"]))
+        assert left == 1000 - truth  # the whole tree was counted before deciding

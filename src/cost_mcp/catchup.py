@@ -139,6 +139,7 @@ class LogReader:
         self._left: int | None = None
         self._files_left: int | None = None
         self._started_at = ""
+        self._started = 0.0
 
     @property
     def running(self) -> bool:
@@ -152,6 +153,7 @@ class LogReader:
                 return
             self._read, self._left, self._files_left = 0, left, files_left
             self._started_at = datetime.now(UTC).isoformat()
+            self._started = time.monotonic()
             self._idle.clear()
             self._thread = threading.Thread(target=self._run, name="cost-mcp-log-reader", daemon=True)
             self._thread.start()
@@ -164,6 +166,11 @@ class LogReader:
     def wait(self, timeout: float) -> bool:
         """Wait up to ``timeout`` seconds for the reading to finish; True when nothing is being read."""
         return self._idle.wait(max(timeout, 0.0))
+
+    def settle(self, budget: float) -> bool:
+        """Wait for the reading to finish, but only until ``budget`` seconds after it started: the
+        first questions give a small backlog time to be read, later ones answer at once (labelled)."""
+        return self.wait(self._started + budget - time.monotonic())
 
     def stop(self, timeout: float | None = None) -> None:
         """Stop after the current chunk (what it read is kept) and wait for the thread."""

@@ -208,10 +208,13 @@ def _state(ctx: Context[AppState]) -> AppState:
     return ctx.request_context.lifespan_context
 
 
-async def _catch_up(state: AppState) -> None:
-    """Give a background log reading up to the refresh budget to finish before answering."""
+async def _catch_up(state: AppState, *, full_budget: bool = False) -> None:
+    """Give a background log reading time to finish before answering: until the refresh budget
+    has passed since it started, or (``full_budget``) the whole budget from now."""
     if state.reader.running:
-        await anyio.to_thread.run_sync(state.reader.wait, state.settings.refresh_budget_seconds)
+        budget = state.settings.refresh_budget_seconds
+        wait = state.reader.wait if full_budget else state.reader.settle
+        await anyio.to_thread.run_sync(wait, budget)
 
 
 def _labelled(conn: sqlite3.Connection, result: T, progress: catchup.ReadProgress) -> T:
@@ -243,16 +246,9 @@ async def _query(
     return await _run(work)
 
 
-async def _local(
-    ctx: Context[AppState], fn: Callable[[sqlite3.Connection, AppState], T], *, wait: bool = False
-) -> T:
-    """Answer from the ledger after reading new log lines only (no network): for agents' hot path.
-
-    ``wait`` gives a background log reading the refresh budget to finish first (check_budget).
-    """
+async def _local(ctx: Context[AppState], fn: Callable[[sqlite3.Connection, AppState], T]) -> T:
+    """Answer from the ledger after reading new log lines only (no network): for agents' hot path."""
     state = _state(ctx)
-    if wait:
-        await _catch_up(state)
 
     def work() -> T:
         with state.ledger.use() as conn:
@@ -651,7 +647,13 @@ async def check_budget(
             unread=None if progress.complete else catchup.unread(progress, state.pricer),
         )
 
-    return await _local(ctx, work, wait=True)
+    result = await _local(ctx, work)
+    if not result.allowed and not result.complete:
+        # Refused only because logs are still being read? Wait for them (the refresh budget), then
+        # decide again: allowed, or refused with the reason.
+        await _catch_up(_state(ctx), full_budget=True)
+        result = await _local(ctx, work)
+    return result
 
 
 @mcp.tool(title="Record a model call", annotations=LOCAL_WRITE)
