@@ -338,3 +338,16 @@ async def test_check_budget_waits_for_the_read_and_then_allows_a_call_that_fits(
         assert check is not None and check["complete"] is True and check["allowed"] is True, check
         left = Decimal(str(check["budgets"][0]["remaining_before_usd"]))
         assert left == 1000 - truth  # the whole tree was counted before deciding
+
+
+def test_a_scan_stopped_inside_a_file_is_continued_by_the_next(settings: Settings, home: Path) -> None:
+    truth = _one_long_session(home, 10_000)  # stopped at the first check of the clock, after 4,096 lines
+    conn = connect(settings.db)
+    first = claude_code.ingest(conn, settings, Pricer(), budget_seconds=0)
+    assert first.complete is False and first.files_pending == 1 and first.bytes_pending > 0
+    second = claude_code.ingest(conn, settings, Pricer())
+    assert second.complete is True and second.files_changed == 1
+    from cost_mcp.analytics import spend
+
+    p = spend.resolve(settings, "this_month", None, None, None)
+    assert spend.get_spend(conn, settings, p).total_usd == truth

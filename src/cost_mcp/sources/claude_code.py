@@ -23,7 +23,7 @@ import sqlite3
 import time
 from collections import Counter
 from collections.abc import Callable, Iterable, Iterator, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime
 from decimal import Decimal
 from pathlib import Path
@@ -517,6 +517,9 @@ def _read_in_turn(
                     batch.clear()
                 if deadline is not None and time.perf_counter() > deadline:
                     stats.complete = False
+                    # Stopped inside the file: an mtime no file has makes the next scan continue it
+                    # (its size and mtime are unchanged, which would otherwise mean "all read").
+                    batch.files[path] = replace(state, mtime_ns=-1)
                     break
         except OSError as exc:
             stats.errors.append(f"{path}: {exc.strerror or exc}")
