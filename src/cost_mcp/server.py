@@ -40,6 +40,7 @@ from cost_mcp.models import (
     AmountUSD,
     Answer,
     Budget,
+    BudgetBasis,
     BudgetName,
     BudgetPeriod,
     BudgetScope,
@@ -394,9 +395,11 @@ async def get_spend(
     cost?". Billed numbers from provider APIs are the truth where synced; elsewhere tokens x list
     price ("estimated"); hand-registered seats are "subscription". Each row has one basis and rows
     sum to total_usd; estimates for days that billed data covers are listed under attribution
-    (not added). Check `warnings` (unpriced models, stale sources, filters that match nothing) and
-    `sources` (freshness). complete=false means Claude Code logs are still being read: say the
-    numbers are partial. Filter and group by provider (who bills), source (claude_code,
+    (not added). A billed day with no rows, or younger than the provider's reporting lag, leaves
+    local estimates in the total; `sources[].coverage` says which days each report covers and why.
+    Seat fees count up to today. Check `warnings` (unpriced models, stale sources, filters that
+    match nothing) and `sources`. complete=false means Claude Code logs are still being read: say
+    the numbers are partial. Filter and group by provider (who bills), source (claude_code,
     record_usage, <provider>-costs, <provider>-usage, subscription) or basis (billed, estimated,
     subscription). Defaults: this_month, no grouping, the configured timezone. For per-model detail
     with trends use model_breakdown; for one Claude Code session use session_usage.
@@ -538,6 +541,7 @@ async def set_budget(
     agents: ScopeValues = None,
     projects: ScopeValues = None,
     sources: ScopeValues = None,
+    basis: BudgetBasis = None,
     thresholds: Thresholds = None,
     hard: Annotated[bool, Field(description="Refuse calls in check_budget that would exceed it.")] = False,
     webhook_url: Annotated[
@@ -550,6 +554,7 @@ async def set_budget(
     the configured timezone and week start, not a rolling window. Alerts fire once per period at
     each threshold (default 50%, 80%, 100%) and ride in the next result's alerts[]; a hard budget
     makes check_budget refuse a call that would go over. Setting an existing name replaces it.
+    A budget counts usage (billed and estimated); seat fees only with basis including "subscription".
     Scopes use get_spend's names: providers (who bills), sources (claude_code, record_usage,
     <provider>-costs, <provider>-usage, subscription), projects (path or folder name).
 
@@ -561,6 +566,7 @@ async def set_budget(
         agents=agents or [],
         projects=projects or [],
         sources=sources or [],
+        basis=basis or [],
     )
 
     def work(conn: sqlite3.Connection, _state: AppState) -> Budget:
