@@ -359,6 +359,7 @@ def _may_count_logs(scope: BudgetScope) -> bool:
         (not scope.providers or "anthropic" in scope.providers)
         and (not scope.agents or "claude-code" in scope.agents)
         and (not scope.sources or "claude_code" in scope.sources)
+        and (not scope.basis or "estimated" in scope.basis)
     )
 
 
