@@ -250,6 +250,7 @@ async def _query(
 async def _local(ctx: Context[AppState], fn: Callable[[sqlite3.Connection, AppState], T]) -> T:
     """Answer from the ledger after reading new log lines only (no network): for agents' hot path."""
     state = _state(ctx)
+    await _catch_up(state)  # only in the first seconds after start-up
 
     def work() -> T:
         with state.ledger.use() as conn:
@@ -701,6 +702,7 @@ async def record_usage(
     )
 
     state = _state(ctx)
+    await _catch_up(state)
 
     def work() -> RecordResult:
         with state.ledger.use() as conn:
