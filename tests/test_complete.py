@@ -132,7 +132,7 @@ def test_the_worst_case_bound_covers_the_dearest_shortest_line(settings: Setting
     shortest = b'{"type":"assistant","timestamp":"x","message":{"model":"x","usage":{"input_tokens":1}}}\n'
     assert len(shortest) == catchup.MIN_USAGE_LINE_BYTES
     # A dear line the parser accepts: every kind at the cap (the cache-write total too), on Opus.
-    cap = claude_code.MAX_COUNT
+    cap = claude_code.MAX_CALL_TOKENS
     line = encode(
         assistant(
             "m",

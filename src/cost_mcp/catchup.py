@@ -13,15 +13,16 @@ never said to allow a call that the unread part of the logs may already have pai
 
 - every counted usage line is at least :data:`MIN_USAGE_LINE_BYTES` long (the shortest line the
   parser accepts as a priced call: type, timestamp, model and one token count, one character each);
-- one line can cost at most every token kind at the parser's cap (``MAX_COUNT``, beyond which a line
-  is skipped as invalid) times the most expensive rate of any Anthropic model or price override, at
-  its highest tier, times :data:`CORRECTION_FACTOR` for rules genai-prices does not price itself
-  (fast mode, US-only inference);
+- one line can cost at most every token kind at the parser's cap (``MAX_CALL_TOKENS``, beyond which
+  a line is skipped as invalid) times the most expensive rate of any Anthropic model or price
+  override, at its highest tier, times :data:`CORRECTION_FACTOR` for rules genai-prices does not
+  price itself (fast mode, US-only inference); or its own ``costUSD``, which the parser caps at
+  ``MAX_CALL_COST`` (``COST_MCP_COST_MODE`` auto and display trust it), whichever is more;
 - so ``bytes_left // MIN_USAGE_LINE_BYTES`` lines cost at most that many times the line maximum.
-A replaced copy of a call (more tokens) adds at most its own line's cost, so the bound holds. It
-does not hold for a line's own ``costUSD`` (old Claude Code versions), which ``COST_MCP_COST_MODE``
-``auto`` and ``display`` trust as written. The bound is deliberately loose: in practice any unread
-line means "wait for the read" to a hard budget, which is the point.
+A replaced copy of a call (more tokens) adds at most its own line's cost, so the bound holds. Other
+agents' logs (Codex, Gemini CLI...) are read by the same reader but not bounded here: only Claude
+Code's unread bytes are measured. The bound is deliberately loose: in practice any unread line means
+"wait for the read" to a hard budget, which is the point.
 """
 
 from __future__ import annotations
@@ -195,9 +196,7 @@ class LogReader:
             conn = self._open_conn()
             started = time.perf_counter()
             while not self._stop.is_set():
-                result = claude_code.ingest(
-                    conn, self._settings, self._pricer, budget_seconds=self._chunk_seconds
-                )
+                result = sync.read_local_logs(conn, self._settings, self._pricer, self._chunk_seconds)
                 with self._lock:
                     if self._left is not None:
                         self._read += max(self._left - result.bytes_pending, 0)
@@ -258,7 +257,7 @@ def max_line_usd(pricer: Pricer) -> Decimal:
     """The most one usage line can cost: every token kind at the parser's cap, at the dearest rate."""
     rates = [_max_line(mp) for mp in _anthropic_prices()]
     rates += [_max_override(o.rates.rates, o.rates.per_request) for o in pricer.overrides]
-    return max(rates, default=Decimal(0)) * CORRECTION_FACTOR
+    return max(max(rates, default=Decimal(0)) * CORRECTION_FACTOR, claude_code.MAX_CALL_COST)
 
 
 @functools.cache
@@ -285,7 +284,7 @@ def _top(rate: Decimal | TieredPrices | None) -> Decimal:
 
 
 def _max_line(mp: ModelPrice) -> Decimal:
-    cap = Decimal(claude_code.MAX_COUNT)
+    cap = Decimal(claude_code.MAX_CALL_TOKENS)
     inp = _top(mp.input_mtok)
     write = max(_top(mp.cache_write_mtok), _top(mp.cache_write_5m_mtok), _top(mp.cache_write_1h_mtok), inp)
     per_mtok = inp + max(_top(mp.cache_read_mtok), inp) + 2 * write + _top(mp.output_mtok)
@@ -296,4 +295,4 @@ def _max_line(mp: ModelPrice) -> Decimal:
 def _max_override(rates: tuple[tuple[int, tuple[tuple[int, int], ...]], ...], per_request: int) -> Decimal:
     # Compiled override rates are integer pico-USD per token (per request for web search).
     top = [max([base, *(r for _, r in tiers)]) for base, tiers in rates]
-    return Decimal(claude_code.MAX_COUNT * sum(top) + per_request) / 10**12
+    return Decimal(claude_code.MAX_CALL_TOKENS * sum(top) + per_request) / 10**12

@@ -43,7 +43,7 @@ from cost_mcp.errors import CostMcpError, InvalidInputError
 from cost_mcp.models import IngestResult, SourceSync, SyncResult
 from cost_mcp.money import from_nanos
 from cost_mcp.pricing import Pricer
-from cost_mcp.sources import anthropic, claude_code, cursor, groq, openai, openrouter
+from cost_mcp.sources import agents, anthropic, claude_code, cursor, groq, openai, openrouter
 from cost_mcp.sources.billing import Feed, Window, day_ms
 from cost_mcp.sources.http import AuthHeaders, ProviderClient, provider_client
 from cost_mcp.store.buckets import CLAUDE_CODE_PROVIDER, DAY_MS, replace_range
@@ -512,12 +512,7 @@ def refresh(
         _nothing_read
         if logs == "skip"
         else partial(
-            claude_code.ingest,
-            conn,
-            settings,
-            pricer,
-            budget_seconds=None if logs == "all" else budget,
-            progress=progress,
+            read_local_logs, conn, settings, pricer, None if logs == "all" else budget, progress=progress
         )
     )
     synced = False
@@ -578,9 +573,32 @@ def refresh_local(
     ``read_logs`` false (a background reader is at it) nothing is read."""
     if not read_logs:
         return _nothing_read()
-    result = claude_code.ingest(conn, settings, pricer, budget_seconds=settings.refresh_budget_seconds)
+    result = read_local_logs(conn, settings, pricer, settings.refresh_budget_seconds)
     if result.events_added:
         fire_alerts(conn, settings)
+    return result
+
+
+def read_local_logs(
+    conn: sqlite3.Connection,
+    settings: Settings,
+    pricer: Pricer,
+    budget: float | None,
+    progress: claude_code.ProgressCallback | None = None,
+) -> IngestResult:
+    """Claude Code's logs, then every other registered agent's, within ``budget`` seconds in all.
+
+    The result describes Claude Code's scan; ``events_added`` also counts the other agents' new
+    calls, so callers that fire alerts on new usage see them.
+    """
+    started = time.perf_counter()
+    result = claude_code.ingest(conn, settings, pricer, budget_seconds=budget, progress=progress)
+    left = None if budget is None else max(budget - (time.perf_counter() - started), 0.0)
+    scans = agents.ingest_all(conn, settings, pricer, budget_seconds=left)
+    added = sum(s.events_added for s in scans)
+    complete = result.complete and all(s.complete for s in scans)
+    if added or not complete:
+        result = result.model_copy(update={"events_added": result.events_added + added, "complete": complete})
     return result
 
 

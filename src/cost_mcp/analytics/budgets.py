@@ -14,8 +14,7 @@ from datetime import UTC, datetime
 from decimal import Decimal
 from urllib.parse import urlsplit
 
-from cost_mcp.analytics import vocabulary
-from cost_mcp.analytics.alerts import take_alerts
+from cost_mcp.analytics import alerts, vocabulary
 from cost_mcp.analytics.spend import Filters, fees_ahead, get_spend
 from cost_mcp.catchup import Unread
 from cost_mcp.config import Settings
@@ -229,9 +228,15 @@ def _status(budget: Budget, spent: Decimal, projected: Decimal) -> BudgetStatusN
 
 
 def budget_status(
-    conn: sqlite3.Connection, settings: Settings, name: str | None = None, now: datetime | None = None
+    conn: sqlite3.Connection,
+    settings: Settings,
+    name: str | None = None,
+    now: datetime | None = None,
+    *,
+    take_alerts: bool = True,
 ) -> BudgetStatusResult:
-    """Every budget (or the named one) in its current period, with alerts not shown yet."""
+    """Every budget (or the named one) in its current period, with alerts not shown yet (consumed
+    unless ``take_alerts`` is false)."""
     moment = now or datetime.now(UTC)
     budgets = [get_budget(conn, name)] if name else list_budgets(conn)
     warnings = [] if budgets else ["no budgets yet: create one with set_budget(name, amount_usd, period)"]
@@ -244,7 +249,7 @@ def budget_status(
     return BudgetStatusResult(
         budgets=[state_of(conn, settings, b, moment) for b in budgets],
         warnings=warnings,
-        alerts=take_alerts(conn),
+        alerts=alerts.take_alerts(conn) if take_alerts else [],
     )
 
 
