@@ -87,6 +87,29 @@ class Result(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
 
+class LogReading(Result):
+    """How far the Claude Code logs have been read into the ledger, while they still are."""
+
+    bytes_read: int = Field(description="Log bytes read since this reading started.")
+    bytes_left: int | None = Field(description="Log bytes still to read (null: not measured yet).")
+    files_left: int | None = Field(description="Log files with lines still to read (null: not measured yet).")
+    started_at: str = Field(description="When this reading started (UTC).")
+
+
+class Answer(Result):
+    """What every query result carries: whether it covers everything it claims, and warnings.
+
+    Set in one place (:func:`cost_mcp.catchup.envelope`), never per tool.
+    """
+
+    complete: bool = Field(
+        True,
+        description="False while Claude Code logs are still being read: the numbers cover only what is "
+        "read so far (see reading and the first warning). Repeat that to the user.",
+    )
+    reading: LogReading | None = Field(None, description="How much is read and left; null when complete.")
+
+
 # --- estimate_cost ------------------------------------------------------------------------------
 
 
@@ -151,6 +174,13 @@ class LogRoot(Result):
     jsonl_files: int
 
 
+class SkippedFile(Result):
+    """Lines of one log file that were skipped, by reason."""
+
+    path: str
+    lines: dict[str, int]
+
+
 class DoctorReport(Result):
     """Everything needed to see why a number looks wrong."""
 
@@ -167,6 +197,9 @@ class DoctorReport(Result):
     genai_prices_version: str
     providers: list[KeyStatus]
     claude_log_roots: list[LogRoot]
+    skipped_log_lines: list[SkippedFile] = Field(
+        [], description="Log files with lines skipped (not counted), most first, with counts by reason."
+    )
     problems: list[str]
     warnings: list[str] = Field(default_factory=list, description="Not wrong now, but worth knowing.")
 
@@ -251,6 +284,8 @@ class IngestResult(Result):
     last_event: str | None = Field(description="Latest timestamp among the lines read (UTC, ISO 8601).")
     unpriced_models: dict[str, int] = Field(description="Models with no known price, and their call counts.")
     complete: bool = Field(description="False when the scan hit its time budget; the rest comes next time.")
+    files_pending: int = Field(0, description="Files with lines left unread when the scan stopped early.")
+    bytes_pending: int = Field(0, description="Bytes left unread when the scan stopped early.")
     errors: list[str]
     seconds: float
     forgotten: ForgetSummary | None = Field(
@@ -277,7 +312,7 @@ class BurnRate(Result):
     input_output_tokens_per_minute: float
 
 
-class SessionUsage(Result):
+class SessionUsage(Answer):
     """What one Claude Code session has cost so far."""
 
     session_id: str
@@ -332,7 +367,7 @@ class UsageBlock(Result):
     token_limit_status: TokenLimitStatus | None
 
 
-class UsageBlocks(Result):
+class UsageBlocks(Answer):
     """Recent 5-hour windows, newest last."""
 
     blocks: list[UsageBlock]
@@ -377,12 +412,17 @@ GroupBy = Annotated[
     Field(
         max_length=4,
         description="Break the total down by up to 4 of: provider, model, day, week, month, project, agent, "
-        "session, member, source, basis. Empty for the total only.",
+        "session, member, source (claude_code, record_usage, <provider>-costs, <provider>-usage, "
+        "subscription), basis (billed, estimated, subscription). Empty for the total only.",
     ),
 ]
 FilterValues = Annotated[
     list[str] | None,
-    Field(max_length=50, description="Keep only these values (exact match). Omit for all."),
+    Field(
+        max_length=50,
+        description="Keep only these values (exact match; a project also by folder name). A value that "
+        "matches nothing is named in warnings with the closest known ones. Omit for all.",
+    ),
 ]
 
 
@@ -455,7 +495,7 @@ class SourceStatus(Result):
     )
 
 
-class SpendResult(Result):
+class SpendResult(Answer):
     """What was spent in a period, broken down, with where each number comes from."""
 
     period: PeriodInfo
@@ -494,7 +534,7 @@ class ModelRow(Result):
     basis: list[str]
 
 
-class ModelBreakdown(Result):
+class ModelBreakdown(Answer):
     """Which models cost the most, and how that moved."""
 
     period: PeriodInfo
@@ -602,7 +642,7 @@ class BudgetState(Result):
     unpriced_requests: int = Field(0, description="Calls in scope with no known price (not in spent).")
 
 
-class BudgetStatusResult(Result):
+class BudgetStatusResult(Answer):
     """Every budget (or one) in its current period."""
 
     budgets: list[BudgetState]
@@ -621,7 +661,7 @@ class BudgetCheck(Result):
     would_exceed: bool
 
 
-class CheckResult(Result):
+class CheckResult(Answer):
     """May this call go ahead?"""
 
     allowed: bool
@@ -632,7 +672,7 @@ class CheckResult(Result):
     warnings: list[str]
 
 
-class RecordResult(Result):
+class RecordResult(Answer):
     """What record_usage stored."""
 
     recorded: bool = Field(description="False when this request_id was already recorded (nothing added).")
@@ -661,7 +701,7 @@ class Anomaly(Result):
     top_agents: list[str]
 
 
-class Forecast(Result):
+class Forecast(Answer):
     """Where spend is heading."""
 
     period: PeriodInfo
@@ -787,7 +827,7 @@ class HourlyCost(Result):
     warnings: list[str]
 
 
-class Dashboard(Result):
+class Dashboard(Answer):
     """Everything the dashboard shows, each part the result of the tool that answers it."""
 
     generated_at: str = Field(description="When these figures were read (UTC).")
@@ -974,7 +1014,7 @@ class BatchFinding(Result):
     more_sessions: int
 
 
-class SavingsReport(Result):
+class SavingsReport(Answer):
     """Where the period's recorded calls could have cost less: model mix, caching, batch."""
 
     period: PeriodInfo
@@ -1035,7 +1075,7 @@ class CompareRow(Result):
     change_usd: USD
 
 
-class Comparison(Result):
+class Comparison(Answer):
     """Two periods side by side, and the change explained by its parts."""
 
     before: PeriodFigures

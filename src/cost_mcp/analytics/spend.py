@@ -21,7 +21,7 @@ from decimal import Decimal
 from typing import Literal
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
-from cost_mcp.analytics import alerts, coverage, subscriptions
+from cost_mcp.analytics import alerts, coverage, subscriptions, vocabulary
 from cost_mcp.analytics.usage import OUTPUT_LOWER_BOUND, price_note_warnings, token_totals
 from cost_mcp.config import Settings
 from cost_mcp.errors import InvalidInputError
@@ -39,6 +39,7 @@ from cost_mcp.periods import Period, bucket_start, iso_utc, resolve_period, to_m
 from cost_mcp.sources import registry
 from cost_mcp.store import rollup
 from cost_mcp.store.buckets import ATTRIBUTION_ONLY, DAY_MS, OUTSIDE_BILL
+from cost_mcp.store.known import data_source
 
 QH_MS = rollup.QUARTER_HOUR_MS
 LOCAL_LAYER, USAGE_LAYER, BILLED_LAYER, SUBSCRIPTION_LAYER = 0, 1, 2, 3
@@ -176,6 +177,7 @@ def get_spend(
     the period's timezone): the days still to come are for projections (:func:`fees_ahead`).
     """
     filters = filters or Filters()
+    filters, unmatched = vocabulary.apply(conn, filters)
     dims = _check_dims(group_by)
     rollup.refresh(conn)
     slices = _local_slices(conn, settings, p, dims, filters)
@@ -198,6 +200,7 @@ def get_spend(
     )
     warnings += _outside_bill_notes(slices)
     warnings += coverage.missing_bill_warnings(rules, *_utc_day_range(p), usage_only=USAGE_ONLY_SOURCES)
+    warnings += unmatched
     return SpendResult(
         period=period_info(p),
         total_usd=total,
@@ -360,7 +363,7 @@ def _bucket_slices(
     ).fetchall()
     slices: list[_Slice] = []
     for kind, start_ms, provider, model, project, member, cost, unpriced, requests, *sums, out in rows:
-        source = f"{provider} {'billing' if kind == 'cost' else 'usage'} api"
+        source = data_source(str(provider), str(kind))
         if filters.sources and source not in filters.sources:
             continue
         values: dict[str, str | None] = {
