@@ -63,7 +63,17 @@ def _parser() -> argparse.ArgumentParser:
         "--threshold", action="append", default=None, help="alert at this fraction (repeatable)"
     )
     bset.add_argument("--hard", action="store_true", help="check_budget refuses calls that would exceed it")
-    bset.add_argument("--webhook", help="POST each alert here as JSON")
+    bset.add_argument(
+        "--webhook",
+        metavar="NAME|URL",
+        help="POST each alert as JSON to this webhook: a name configured in COST_MCP_WEBHOOKS, or a URL "
+        "with --confirm-webhook-url",
+    )
+    bset.add_argument(
+        "--confirm-webhook-url",
+        action="store_true",
+        help="yes, POST this budget's alerts to the URL given in --webhook (not a configured name)",
+    )
     blist = bsub.add_parser("list", help="every budget in its current period")
     blist.add_argument("--json", action="store_true")
     bdel = bsub.add_parser("delete", help="delete a budget")
@@ -159,6 +169,12 @@ def main(argv: Sequence[str] | None = None) -> int:
     except CostMcpError as exc:
         err.print(f"[red]error:[/red] {exc}", highlight=False)
         return EXIT_USAGE
+    finally:
+        # Alerts fired by this short-lived process are POSTed before it exits; any that fail stay
+        # queued in the ledger for the next process to retry.
+        from cost_mcp import notify
+
+        notify.drain()
     raise AssertionError(f"unhandled command {command}")
 
 
@@ -206,6 +222,7 @@ def _ingest(args: argparse.Namespace) -> int:
     from cost_mcp.pricing import Pricer
     from cost_mcp.sources.claude_code import ingest
     from cost_mcp.store import connect
+    from cost_mcp.sync import fire_alerts
 
     settings = load_settings()
     conn = connect(settings.db)
@@ -232,6 +249,7 @@ def _ingest(args: argparse.Namespace) -> int:
             result = ingest(
                 conn, settings, Pricer.from_file(settings.prices_file), paths=args.paths, full=args.full
             )
+        fire_alerts(conn, settings)
     finally:
         conn.close()
     if args.json:
@@ -403,8 +421,18 @@ def _budget(args: argparse.Namespace) -> int:
                 projects=args.project or [],
                 sources=args.source or [],
             )
+            webhook, webhook_url = _webhook_choice(args.webhook, args.confirm_webhook_url)
             budget = budgets.set_budget(
-                conn, args.name, amount, args.period, scope, thresholds, args.hard, args.webhook
+                conn,
+                args.name,
+                amount,
+                args.period,
+                scope,
+                thresholds,
+                args.hard,
+                webhook_url,
+                webhook=webhook,
+                settings=settings,
             )
             out.print(
                 f"budget '{budget.name}': {format_usd(budget.amount_usd)} per {budget.period}"
@@ -440,6 +468,22 @@ def _budget(args: argparse.Namespace) -> int:
     for alert in status.alerts:
         out.print(f"[red]alert:[/red] {alert}", highlight=False)
     return 0
+
+
+def _webhook_choice(value: str | None, confirmed: bool) -> tuple[str | None, str | None]:
+    """(configured name, confirmed URL) from --webhook: a URL needs --confirm-webhook-url, so that
+    a pasted command cannot quietly send alerts somewhere nobody chose."""
+    if value is None:
+        return None, None
+    if "://" not in value:
+        return value, None
+    if not confirmed:
+        raise InvalidInputError(
+            "--webhook was given a URL: add --confirm-webhook-url to POST alerts there, or name a "
+            "webhook configured in COST_MCP_WEBHOOKS (e.g. COST_MCP_WEBHOOKS="
+            '\'{"ops": "https://hooks.example.com/x"}\' and --webhook ops)'
+        )
+    return None, value
 
 
 def _subscription(args: argparse.Namespace) -> int:

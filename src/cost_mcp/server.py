@@ -246,9 +246,11 @@ async def ingest_claude_code_logs(
 
     def work() -> IngestResult:
         with state.ledger.use() as conn:
-            return claude_code.ingest(
+            result = claude_code.ingest(
                 conn, state.settings, state.pricer, paths=paths, full=full_rescan, progress=progress
             )
+            sync.fire_alerts(conn, state.settings)
+            return result
 
     return await _run(work)
 
@@ -406,7 +408,9 @@ async def sync_providers(
 
     def write() -> SyncResult:
         with state.ledger.use() as conn:
-            return sync.record(conn, outcomes)
+            result = sync.record(conn, outcomes)
+            sync.fire_alerts(conn, state.settings)
+            return result
 
     return await _run(write)
 
@@ -451,8 +455,13 @@ async def set_budget(
     sources: ScopeValues = None,
     thresholds: Thresholds = None,
     hard: Annotated[bool, Field(description="Refuse calls in check_budget that would exceed it.")] = False,
-    webhook_url: Annotated[
-        str | None, Field(max_length=2000, description="POST each alert here as JSON (optional).")
+    webhook: Annotated[
+        str | None,
+        Field(
+            max_length=64,
+            description="Name of a webhook the user configured (COST_MCP_WEBHOOKS) to POST each alert "
+            "to as JSON. Only configured names work; a URL is refused.",
+        ),
     ] = None,
 ) -> Budget:
     """Create or replace a spending limit for a calendar day, week or month, optionally scoped.
@@ -460,9 +469,12 @@ async def set_budget(
     Answers "keep me (or this agent) under $X per day/week/month". Periods follow the calendar in
     the configured timezone and week start, not a rolling window. Alerts fire once per period at
     each threshold (default 50%, 80%, 100%) and ride in the next result's alerts[]; a hard budget
-    makes check_budget refuse a call that would go over. Setting an existing name replaces it.
+    makes check_budget refuse a call that would go over. Alerts can also be POSTed to one of the
+    webhooks the user configured, by name; an unknown name is an error listing the configured ones.
+    Setting an existing name replaces it.
 
-    Example: set_budget(name="agents-daily", amount_usd=5, period="day", agents=["researcher"], hard=true)
+    Example: set_budget(name="agents-daily", amount_usd=5, period="day", agents=["researcher"], hard=true,
+    webhook="ops")
     """
     scope = BudgetScope(
         providers=providers or [],
@@ -472,8 +484,10 @@ async def set_budget(
         sources=sources or [],
     )
 
-    def work(conn: sqlite3.Connection, _state: AppState) -> Budget:
-        return budgets.set_budget(conn, name, amount_usd, period, scope, thresholds, hard, webhook_url)
+    def work(conn: sqlite3.Connection, state: AppState) -> Budget:
+        return budgets.set_budget(
+            conn, name, amount_usd, period, scope, thresholds, hard, webhook=webhook, settings=state.settings
+        )
 
     return await _local(ctx, work)
 

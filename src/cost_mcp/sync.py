@@ -469,7 +469,9 @@ def sync_providers(
     """
     plans = plan_sync(conn, settings, providers, days, now=now)
     outcomes = run_async(partial(fetch_sources, plans, settings, pricer, budget=budget, transport=transport))
-    return record(conn, outcomes, now=now)
+    result = record(conn, outcomes, now=now)
+    fire_alerts(conn, settings)
+    return result
 
 
 def refresh(
@@ -487,7 +489,6 @@ def refresh(
     budget = settings.refresh_budget_seconds
     plans = plan_sync(conn, settings, now=now, use_ttl=True) if budget > 0 else []
     ingest = partial(claude_code.ingest, conn, settings, pricer, budget_seconds=budget)
-    synced = False
     if not plans:
         result = ingest()
     else:
@@ -506,11 +507,10 @@ def refresh(
                 )
             else:
                 logger.warning("could not sync %s: %s", row.source, row.error)
-        synced = any(row.ok and row.buckets for row in summary.sources)
     if result.events_added:
         logger.info("read %d new Claude Code call(s) in %.3fs", result.events_added, result.seconds)
-    if result.events_added or synced:
-        fire_alerts(conn, settings)
+    # Every refresh, not only one that brought data: a budget already over fires now.
+    fire_alerts(conn, settings)
     return result
 
 
@@ -518,23 +518,27 @@ def refresh_local(conn: sqlite3.Connection, settings: Settings, pricer: Pricer) 
     """Read new log lines within ``settings.refresh_budget_seconds`` without touching the network,
     and fire any budget threshold they push over: for agents' hot path (check_budget)."""
     result = claude_code.ingest(conn, settings, pricer, budget_seconds=settings.refresh_budget_seconds)
-    if result.events_added:
-        fire_alerts(conn, settings)
+    fire_alerts(conn, settings)
     return result
 
 
 def fire_alerts(conn: sqlite3.Connection, settings: Settings) -> threading.Thread | None:
-    """Fire budget thresholds crossed since the last check, POSTing any with a webhook.
+    """Fire budget thresholds crossed and not fired yet, and POST the alerts due to a webhook.
 
-    The webhook thread is returned so tests can wait for it; callers never need to.
+    Called whenever budgets are read (every query's refresh, ingest, sync), so a budget already
+    over its limit fires without waiting for new usage. Delivery runs on a background thread,
+    returned so tests can wait for it (None when none was started); the CLI waits for it at exit.
     """
     from cost_mcp import notify
     from cost_mcp.analytics.budgets import evaluate_alerts
+    from cost_mcp.store import deliveries
 
     fired = evaluate_alerts(conn, settings)
     for _, message, _ in fired:
         logger.warning("%s", message)
-    return notify.deliver([(b.webhook_url, payload) for b, _, payload in fired if b.webhook_url])
+    if not deliveries.any_due(conn, int(time.time() * 1000)):
+        return None
+    return notify.start(settings)
 
 
 async def _ingest_and_fetch(

@@ -334,3 +334,20 @@ def m009_rollup_by_session(conn: sqlite3.Connection) -> None:
         """
     )
     conn.execute("INSERT OR IGNORE INTO rollup_dirty SELECT DISTINCT ts_ms / 900000 FROM usage_events")
+
+
+@migration
+def m010_webhook_delivery(conn: sqlite3.Connection) -> None:
+    """Budgets name a configured webhook (``webhook``) instead of carrying a URL a model chose, and
+    each fired alert with a destination is a delivery to make: retried with backoff until it is
+    delivered, or given up on with its error kept for ``budget_status`` to show."""
+    conn.execute("ALTER TABLE budgets ADD COLUMN webhook TEXT")
+    for column in (
+        "destination TEXT",
+        "payload TEXT",
+        "delivery TEXT",
+        "attempts INTEGER NOT NULL DEFAULT 0",
+        "next_attempt_ms INTEGER",
+        "delivery_error TEXT",
+    ):
+        conn.execute(f"ALTER TABLE budget_alerts ADD COLUMN {column}")
