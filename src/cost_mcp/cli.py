@@ -12,6 +12,7 @@ from collections.abc import Sequence
 from decimal import Decimal
 
 from rich.console import Console
+from rich.markup import escape
 from rich.table import Table
 
 from cost_mcp import __version__
@@ -19,8 +20,15 @@ from cost_mcp.config import Settings, load_settings
 from cost_mcp.errors import CostMcpError, InvalidInputError
 from cost_mcp.models import SpendResult
 from cost_mcp.money import format_usd
+from cost_mcp.output import csv_cell, safe_text
 
 EXIT_USAGE = 2
+
+
+def _s(value: object) -> str:
+    """Outside text (names, provider messages) for a rich console: controls neutralised, and rich
+    markup escaped so that "[red]" in a name is shown, not obeyed."""
+    return escape(safe_text(value))
 
 
 def _parser() -> argparse.ArgumentParser:
@@ -167,7 +175,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         if command == "export":
             return _export(args)
     except CostMcpError as exc:
-        err.print(f"[red]error:[/red] {exc}", highlight=False)
+        err.print(f"[red]error:[/red] {_s(exc)}", highlight=False)
         return EXIT_USAGE
     finally:
         # Alerts fired by this short-lived process are POSTed before it exits; any that fail stay
@@ -212,7 +220,7 @@ def _doctor(args: argparse.Namespace) -> int:
         found = f"{root.jsonl_files} log file(s)" if root.projects_dir_found else "no projects/ folder"
         out.print(f"claude logs   {root.path}: {found}")
     for problem in report.problems:
-        out.print(f"[yellow]problem:[/yellow] {problem}", highlight=False)
+        out.print(f"[yellow]problem:[/yellow] {_s(problem)}", highlight=False)
     return 1 if report.problems else 0
 
 
@@ -271,10 +279,10 @@ def _ingest(args: argparse.Namespace) -> int:
         out.print("skipped: " + ", ".join(f"{k} {v:,}" for k, v in skipped.items()))
     for model, count in result.unpriced_models.items():
         out.print(
-            f"[yellow]no price for {model}[/yellow] ({count:,} calls): add it to {settings.prices_file}"
+            f"[yellow]no price for {_s(model)}[/yellow] ({count:,} calls): add it to {settings.prices_file}"
         )
     for error in result.errors:
-        out.print(f"[red]error:[/red] {error}")
+        out.print(f"[red]error:[/red] {_s(error)}")
     return 0
 
 
@@ -300,7 +308,7 @@ def _sync(args: argparse.Namespace) -> int:
     for s in result.sources:
         span = f"{s.first_day} to {s.last_day}" if s.first_day else "-"
         table.add_row(
-            s.source,
+            _s(s.source),
             "ok" if s.ok else "[red]failed[/red]",
             f"{s.days} ({span})" if s.ok else "-",
             f"{s.buckets:,}" if s.ok else "-",
@@ -310,9 +318,9 @@ def _sync(args: argparse.Namespace) -> int:
     out.print(table)
     for s in result.sources:
         if s.note:
-            out.print(f"{s.source}: {s.note}", highlight=False, markup=False)
+            out.print(safe_text(f"{s.source}: {s.note}"), highlight=False, markup=False)
     for warning in result.warnings:
-        out.print(f"[yellow]note:[/yellow] {warning}", highlight=False)
+        out.print(f"[yellow]note:[/yellow] {_s(warning)}", highlight=False)
     return 1 if failed else 0
 
 
@@ -348,7 +356,7 @@ def _report(args: argparse.Namespace) -> int:
         for row in result.rows:
             writer.writerow(
                 [
-                    *(row.group[d] or "" for d in result.group_by),
+                    *(csv_cell(row.group[d] or "") for d in result.group_by),
                     row.basis,
                     str(row.cost_usd),
                     "" if row.requests is None else row.requests,
@@ -368,7 +376,7 @@ def _report(args: argparse.Namespace) -> int:
         )
         for row in result.rows:
             table.add_row(
-                *((row.group[d] or "-") for d in result.group_by if d != "basis"),
+                *(_s(row.group[d] or "-") for d in result.group_by if d != "basis"),
                 row.basis,
                 format_usd(row.cost_usd),
                 "-" if row.requests is None else f"{row.requests:,}",
@@ -384,7 +392,7 @@ def _report(args: argparse.Namespace) -> int:
             "them); see --json attribution[][/dim]"
         )
     for warning in result.warnings:
-        out.print(f"[yellow]note:[/yellow] {warning}", highlight=False)
+        out.print(f"[yellow]note:[/yellow] {_s(warning)}", highlight=False)
     return 0
 
 
@@ -402,7 +410,7 @@ def _day_bars(out: Console, days: SpendResult) -> None:
 
 def _budget(args: argparse.Namespace) -> int:
     from cost_mcp.analytics import budgets
-    from cost_mcp.models import BudgetScope
+    from cost_mcp.models import BudgetScope, checked
     from cost_mcp.money import parse_usd
 
     settings, conn = _open()
@@ -414,12 +422,16 @@ def _budget(args: argparse.Namespace) -> int:
                 thresholds = [parse_usd(t) for t in args.threshold] if args.threshold else None
             except ValueError as exc:
                 raise InvalidInputError(f"{exc}; give amounts like 150 or 0.8") from None
-            scope = BudgetScope(
-                providers=args.provider or [],
-                models=args.model or [],
-                agents=args.agent or [],
-                projects=args.project or [],
-                sources=args.source or [],
+            scope = checked(
+                BudgetScope,
+                {
+                    "providers": args.provider or [],
+                    "models": args.model or [],
+                    "agents": args.agent or [],
+                    "projects": args.project or [],
+                    "sources": args.source or [],
+                },
+                "budget scope",
             )
             webhook, webhook_url = _webhook_choice(args.webhook, args.confirm_webhook_url)
             budget = budgets.set_budget(
@@ -435,13 +447,13 @@ def _budget(args: argparse.Namespace) -> int:
                 settings=settings,
             )
             out.print(
-                f"budget '{budget.name}': {format_usd(budget.amount_usd)} per {budget.period}"
+                f"budget '{_s(budget.name)}': {format_usd(budget.amount_usd)} per {budget.period}"
                 + (" (hard)" if budget.hard else "")
             )
             return 0
         if args.budget_command == "delete":
             budgets.delete_budget(conn, args.name)
-            out.print(f"deleted budget '{args.name}'")
+            out.print(f"deleted budget '{_s(args.name)}'")
             return 0
         status = budgets.budget_status(conn, settings)
     finally:
@@ -455,7 +467,7 @@ def _budget(args: argparse.Namespace) -> int:
     table = Table("budget", "period", "limit", "spent", "left", "%", "projected", "status", box=None)
     for b in status.budgets:
         table.add_row(
-            b.budget.name + (" (hard)" if b.budget.hard else ""),
+            _s(b.budget.name) + (" (hard)" if b.budget.hard else ""),
             f"{b.budget.period} from {b.period_start[:10]}",
             format_usd(b.budget.amount_usd),
             format_usd(b.spent_usd),
@@ -466,7 +478,7 @@ def _budget(args: argparse.Namespace) -> int:
         )
     out.print(table)
     for alert in status.alerts:
-        out.print(f"[red]alert:[/red] {alert}", highlight=False)
+        out.print(f"[red]alert:[/red] {_s(alert)}", highlight=False)
     return 0
 
 
@@ -502,11 +514,11 @@ def _subscription(args: argparse.Namespace) -> int:
             s = subscriptions.set_subscription(
                 conn, args.name, args.vendor, amount, args.period, args.start, args.end, args.member
             )
-            out.print(f"subscription '{s.name}': {format_usd(s.amount_usd)} {s.period} from {s.start}")
+            out.print(f"subscription '{_s(s.name)}': {format_usd(s.amount_usd)} {s.period} from {s.start}")
             return 0
         if args.subscription_command == "remove":
             subscriptions.delete_subscription(conn, args.name)
-            out.print(f"removed subscription '{args.name}'")
+            out.print(f"removed subscription '{_s(args.name)}'")
             return 0
         listing = subscriptions.list_subscriptions(conn)
     finally:
@@ -523,7 +535,13 @@ def _subscription(args: argparse.Namespace) -> int:
     table = Table("name", "vendor", "amount", "period", "member", "from", "to", box=None)
     for s in listing.subscriptions:
         table.add_row(
-            s.name, s.vendor, format_usd(s.amount_usd), s.period, s.member or "-", s.start, s.end or "-"
+            _s(s.name),
+            _s(s.vendor),
+            format_usd(s.amount_usd),
+            s.period,
+            _s(s.member or "-"),
+            s.start,
+            s.end or "-",
         )
     out.print(table)
     out.print(f"running now: {format_usd(listing.monthly_equivalent_usd)} per month")
@@ -543,7 +561,7 @@ def _export(args: argparse.Namespace) -> int:
             if args.format == "csv":
                 writer = csv.DictWriter(target, fieldnames=FIELDS)
                 writer.writeheader()
-                writer.writerows(records)
+                writer.writerows({k: csv_cell(v) for k, v in record.items()} for record in records)
             else:
                 target.write("[\n")
                 for i, record in enumerate(records):
@@ -581,10 +599,10 @@ def _estimate(args: argparse.Namespace) -> int:
         f"[bold]{format_usd(result.cost_usd, 6)}[/bold]"
     )
     for note in result.notes:
-        out.print(f"  {note}")
+        out.print(f"  {_s(note)}")
     table = Table("cheaper model", "cost", "saving", box=None)
     for alt in result.cheaper:
-        table.add_row(alt.model, format_usd(alt.cost_usd, 6), f"{alt.saving_percent}%")
+        table.add_row(_s(alt.model), format_usd(alt.cost_usd, 6), f"{alt.saving_percent}%")
     if result.cheaper:
         out.print(table)
     return 0

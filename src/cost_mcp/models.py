@@ -481,6 +481,10 @@ AgentName = Annotated[
 OptionalAgent = Annotated[
     str | None, Field(max_length=120, description="The agent making the call (budgets scoped by agent).")
 ]
+VendorName = Annotated[
+    str, Field(min_length=1, max_length=50, description="Who bills it: anthropic, cursor...")
+]
+OptionalMember = Annotated[str | None, Field(max_length=200, description="Whose seat it is.")]
 OptionalProject = Annotated[
     str | None, Field(max_length=200, description="The project the call is for (budgets scoped by project).")
 ]

@@ -58,6 +58,7 @@ from cost_mcp.models import (
     ModelBreakdown,
     ModelName,
     OptionalAgent,
+    OptionalMember,
     OptionalProject,
     OutputTokens,
     PeriodName,
@@ -77,6 +78,7 @@ from cost_mcp.models import (
     Thresholds,
     TimezoneName,
     UsageBlocks,
+    VendorName,
 )
 from cost_mcp.pricing import Pricer, Tokens
 from cost_mcp.sources import claude_code
@@ -658,16 +660,14 @@ async def spend_forecast(
 async def set_subscription(
     ctx: Context[AppState],
     name: BudgetName,
-    vendor: Annotated[
-        str, Field(min_length=1, max_length=50, description="Who bills it: anthropic, cursor...")
-    ],
+    vendor: VendorName,
     amount_usd: AmountUSD,
     period: Annotated[SubscriptionPeriod, Field(description="How often it is billed.")],
     start: Annotated[str, Field(max_length=10, description="First day billed, YYYY-MM-DD.")],
     end: Annotated[
         str | None, Field(max_length=10, description="Last day counted (YYYY-MM-DD); omit if still running.")
     ] = None,
-    member: Annotated[str | None, Field(max_length=200, description="Whose seat it is.")] = None,
+    member: OptionalMember = None,
 ) -> Subscription:
     """Register a fixed fee with no API (Claude Max, ChatGPT Plus, Cursor Pro, Midjourney...).
 

@@ -45,7 +45,7 @@ from cost_mcp.money import from_nanos
 from cost_mcp.pricing import Pricer
 from cost_mcp.sources import anthropic, claude_code, cursor, groq, openai, openrouter
 from cost_mcp.sources.billing import Feed, Window, day_ms
-from cost_mcp.sources.http import AuthHeaders, ProviderClient, provider_client
+from cost_mcp.sources.http import AuthHeaders, ProviderClient, provider_client, scrub_keys
 from cost_mcp.store.buckets import CLAUDE_CODE_PROVIDER, DAY_MS, replace_range
 from cost_mcp.store.connection import write_transaction
 
@@ -62,6 +62,8 @@ FAILURE_RETRY_SECONDS = 60
 """After a failed automatic sync, queries wait this long (or the TTL, if shorter) before retrying,
 so a provider that is down does not slow every question down by the whole time budget."""
 EXPLICIT_BUDGET_SECONDS = 120.0
+ERROR_CHARS = 500
+"""A provider's error is stored and shown scrubbed of keys and cut to this length."""
 
 FetchFn = Callable[[ProviderClient, Pricer, Window], Awaitable[list[Feed]]]
 
@@ -301,7 +303,7 @@ async def _fetch_one(
             "run sync_providers (or `cost-mcp sync`) to fetch with more time"
         )
     except CostMcpError as exc:
-        error = str(exc)
+        error = scrub_keys(settings, str(exc), ERROR_CHARS)
     except Exception as exc:
         # A bug, not a provider problem: keep answering, and keep the traceback in the log.
         logger.exception("syncing %s failed unexpectedly", spec.id)

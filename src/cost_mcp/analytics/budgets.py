@@ -114,6 +114,7 @@ def set_budget(
 
 def delete_budget(conn: sqlite3.Connection, name: str) -> None:
     """Remove a budget and its alert history; NotFoundError lists the budgets that exist."""
+    name = checked(BudgetName, name, "budget name")
     with write_transaction(conn):
         deleted = conn.execute("DELETE FROM budgets WHERE name = ?", (name,)).rowcount
         conn.execute("DELETE FROM budget_alerts WHERE budget = ?", (name,))
