@@ -177,6 +177,11 @@ def main(argv: Sequence[str] | None = None) -> int:
     except CostMcpError as exc:
         err.print(f"[red]error:[/red] {_s(exc)}", highlight=False)
         return EXIT_USAGE
+    except sqlite3.Error as exc:
+        from cost_mcp.store.connection import explain
+
+        err.print(f"[red]error:[/red] {_s(explain(load_settings().db, exc))}", highlight=False)
+        return EXIT_USAGE
     finally:
         # Alerts fired by this short-lived process are POSTed before it exits; any that fail stay
         # queued in the ledger for the next process to retry.
@@ -332,7 +337,11 @@ def _open() -> tuple[Settings, sqlite3.Connection]:
 
     settings = load_settings()
     conn = connect(settings.db)
-    sync.refresh(conn, settings, Pricer.from_file(settings.prices_file))
+    # The CLI waits for another process's lock (the usual busy timeout) rather than answer early.
+    for warning in sync.refresh_or_skip(
+        conn, settings, Pricer.from_file(settings.prices_file), lock_timeout_ms=None
+    ):
+        Console(stderr=True).print(f"[yellow]note:[/yellow] {_s(warning)}", highlight=False)
     return settings, conn
 
 

@@ -173,10 +173,18 @@ async def _query(
 
     def work() -> T:
         with state.ledger.use() as conn:
-            sync.refresh(conn, state.settings, state.pricer)
-            return fn(conn, state.settings, *args, **kwargs)
+            skipped = sync.refresh_or_skip(conn, state.settings, state.pricer)
+            return _warn(fn(conn, state.settings, *args, **kwargs), skipped)
 
     return await _run(work)
+
+
+def _warn(result: T, warnings: list[str]) -> T:
+    """``result`` with ``warnings`` (why the ledger was not refreshed first) added to its own."""
+    own = getattr(result, "warnings", None)
+    if warnings and isinstance(own, list):
+        own.extend(w for w in warnings if w not in own)
+    return result
 
 
 async def _local(ctx: Context[AppState], fn: Callable[[sqlite3.Connection, AppState], T]) -> T:
@@ -185,8 +193,8 @@ async def _local(ctx: Context[AppState], fn: Callable[[sqlite3.Connection, AppSt
 
     def work() -> T:
         with state.ledger.use() as conn:
-            sync.refresh_local(conn, state.settings, state.pricer)
-            return fn(conn, state)
+            skipped = sync.refresh_or_skip(conn, state.settings, state.pricer, local=True)
+            return _warn(fn(conn, state), skipped)
 
     return await _run(work)
 
@@ -424,8 +432,8 @@ async def cost_summary() -> str:
 
     def work() -> str:
         with state.ledger.use() as conn:
-            sync.refresh(conn, state.settings, state.pricer)
-            return breakdown.summary_text(conn, state.settings)
+            skipped = sync.refresh_or_skip(conn, state.settings, state.pricer)
+            return "\n".join([breakdown.summary_text(conn, state.settings), *skipped])
 
     return await _run(work)
 

@@ -47,7 +47,7 @@ from cost_mcp.sources import anthropic, claude_code, cursor, groq, openai, openr
 from cost_mcp.sources.billing import Feed, Window, day_ms
 from cost_mcp.sources.http import AuthHeaders, ProviderClient, provider_client, scrub_keys
 from cost_mcp.store.buckets import CLAUDE_CODE_PROVIDER, DAY_MS, replace_range
-from cost_mcp.store.connection import write_transaction
+from cost_mcp.store.connection import REFRESH_LOCK_TIMEOUT_MS, is_busy, lock_timeout, write_transaction
 
 logger = logging.getLogger(__name__)
 
@@ -522,6 +522,48 @@ def refresh_local(conn: sqlite3.Connection, settings: Settings, pricer: Pricer) 
     result = claude_code.ingest(conn, settings, pricer, budget_seconds=settings.refresh_budget_seconds)
     fire_alerts(conn, settings)
     return result
+
+
+READ_ONLY_WARNING = (
+    "the ledger is read-only, so this answer is from what it already holds: new log lines were not "
+    "read and providers not synced (make the ledger file and its folder writable to refresh)"
+)
+BUSY_WARNING = (
+    "another process was writing the ledger, so this answer did not wait for new log lines or a "
+    "provider sync; they are picked up by the next question"
+)
+
+
+def refresh_or_skip(
+    conn: sqlite3.Connection,
+    settings: Settings,
+    pricer: Pricer,
+    *,
+    local: bool = False,
+    lock_timeout_ms: int | None = REFRESH_LOCK_TIMEOUT_MS,
+) -> list[str]:
+    """:func:`refresh` (or :func:`refresh_local`), unless it cannot write: then the warnings to put
+    in the answer. A read-only ledger is not refreshed; a write lock another process holds for
+    longer than ``lock_timeout_ms`` (None: the usual busy timeout) skips the refresh, so reads
+    never wait behind a writer (WAL lets them read meanwhile)."""
+    if getattr(conn, "read_only", False):
+        return [READ_ONLY_WARNING]
+    try:
+        with lock_timeout(conn, lock_timeout_ms):
+            if local:
+                refresh_local(conn, settings, pricer)
+            else:
+                refresh(conn, settings, pricer)
+    except sqlite3.OperationalError as exc:
+        if conn.in_transaction:
+            conn.rollback()
+        if is_busy(exc):
+            logger.info("refresh skipped: the ledger is locked by another process")
+            return [BUSY_WARNING]
+        if str(getattr(exc, "sqlite_errorname", "")).startswith("SQLITE_READONLY") or "readonly" in str(exc):
+            return [READ_ONLY_WARNING]
+        raise
+    return []
 
 
 def fire_alerts(conn: sqlite3.Connection, settings: Settings) -> threading.Thread | None:

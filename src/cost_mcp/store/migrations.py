@@ -28,6 +28,11 @@ def applied(conn: sqlite3.Connection) -> list[str]:
     return [row[0] for row in conn.execute("SELECT name FROM _migrations ORDER BY rowid")]
 
 
+def applied_read_only(conn: sqlite3.Connection) -> list[str]:
+    """Names of the migrations applied, without creating anything (for a read-only ledger)."""
+    return [row[0] for row in conn.execute("SELECT name FROM _migrations ORDER BY rowid")]
+
+
 def migrate(conn: sqlite3.Connection) -> list[str]:
     """Apply pending migrations; returns the names applied now."""
     known = {name for name, _ in MIGRATIONS}
