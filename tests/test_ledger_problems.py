@@ -117,7 +117,10 @@ async def test_reads_do_not_wait_behind_another_process_holding_the_lock(client:
     await client.call_tool("set_budget", {"name": "d", "amount_usd": 100, "period": "day"})
     spend_line(home / "claude", "a")
     holder = sqlite3.connect(home / "data" / "cost.db", isolation_level=None)
-    holder.execute("BEGIN IMMEDIATE")  # another process writing, for longer than any busy timeout
+    # another process in the middle of an ingest: a batch committed (its quarter-hour marked for the
+    # rollup), the next one holding the write lock for longer than any busy timeout
+    holder.execute("INSERT INTO rollup_dirty VALUES (1)")
+    holder.execute("BEGIN IMMEDIATE")
     try:
         spend = (await client.call_tool("get_spend", {})).structured_content
         check = (await client.call_tool("check_budget", {"estimated_cost_usd": 1})).structured_content
@@ -128,6 +131,7 @@ async def test_reads_do_not_wait_behind_another_process_holding_the_lock(client:
     for result in (spend, check, status):
         assert result is not None
         assert any("another process was writing the ledger" in w for w in result["warnings"])
+    assert spend is not None and any("newest calls are not in this answer" in w for w in spend["warnings"])
     assert spend is not None and spend["total_usd"] == 0  # answered from what was there
     after = (await client.call_tool("get_spend", {})).structured_content
     assert after is not None and after["total_usd"] == 3.000012 and after["warnings"] == []

@@ -169,7 +169,7 @@ def get_spend(
     """
     filters = filters or Filters()
     dims = _check_dims(group_by)
-    rollup.refresh(conn)
+    stale = rollup.refresh(conn) < 0
     slices = _local_slices(conn, settings, p, dims, filters)
     # Billed data cannot say which agent or session spent it: a question filtered that way is
     # answered from the calls recorded locally.
@@ -186,6 +186,8 @@ def get_spend(
     for r in rows:
         by_basis[r.basis] += r.cost_usd
     warnings = _warnings(slices, settings, conn, local_only, dims)
+    if stale:
+        warnings.append(rollup.STALE_WARNING)
     return SpendResult(
         period=period_info(p),
         total_usd=total,

@@ -218,11 +218,12 @@ def lock_timeout(conn: sqlite3.Connection, ms: int | None) -> Iterator[None]:
     if ms is None:
         yield
         return
-    conn.execute(f"PRAGMA busy_timeout = {ms}")
+    before = int(conn.execute("PRAGMA busy_timeout").fetchone()[0])
+    conn.execute(f"PRAGMA busy_timeout = {min(ms, before)}")
     try:
         yield
     finally:
-        conn.execute(f"PRAGMA busy_timeout = {BUSY_TIMEOUT_MS}")
+        conn.execute(f"PRAGMA busy_timeout = {before}")
 
 
 def is_busy(exc: sqlite3.Error) -> bool:
