@@ -325,3 +325,16 @@ def test_cli_webhook_url_needs_confirmation(receiver: str, home: Path) -> None:
     listed = cli("budget", "list", "--json")
     assert SECRET not in listed.stdout and "alice" not in listed.stdout
     assert json.loads(listed.stdout)["budgets"][0]["budget"]["webhook_url"].startswith("http://127.0.0.1:")
+
+
+def test_doctor_lists_webhooks_without_their_secrets_and_flags_bad_ones(ops: str, home: Path) -> None:
+    env = {"COST_MCP_WEBHOOKS": json.dumps({"ops": ops, "meta": "http://169.254.169.254/x"})}
+    done = cli("doctor", "--json", env=env)
+    report = json.loads(done.stdout)
+    assert report["webhooks"]["ops"].startswith("http://127.0.0.1:") and report["webhooks"]["ops"].endswith(
+        "/…"
+    )
+    assert any("webhook 'meta'" in p and "link-local" in p for p in report["problems"])
+    assert SECRET not in done.stdout + done.stderr
+    broken = json.loads(cli("doctor", "--json", env={"COST_MCP_WEBHOOKS": "{not json"}).stdout)
+    assert any("COST_MCP_WEBHOOKS is not a JSON object" in p for p in broken["problems"])

@@ -224,6 +224,8 @@ def _doctor(args: argparse.Namespace) -> int:
     for root in report.claude_log_roots:
         found = f"{root.jsonl_files} log file(s)" if root.projects_dir_found else "no projects/ folder"
         out.print(f"claude logs   {root.path}: {found}")
+    for name, where in report.webhooks.items():
+        out.print(f"webhook       {_s(name)}: {_s(where)}", highlight=False)
     for problem in report.problems:
         out.print(f"[yellow]problem:[/yellow] {_s(problem)}", highlight=False)
     return 1 if report.problems else 0

@@ -7,7 +7,7 @@ import sqlite3
 from collections.abc import Mapping
 from pathlib import Path
 
-from cost_mcp import __version__
+from cost_mcp import __version__, notify
 from cost_mcp.config import PROVIDERS, Settings, default_env_file, key_origin, mask_secret
 from cost_mcp.errors import CostMcpError
 from cost_mcp.models import DoctorReport, KeyStatus, LogRoot
@@ -48,6 +48,16 @@ def diagnose(settings: Settings, environ: Mapping[str, str] | None = None) -> Do
             + ", ".join(r.path for r in roots)
             + " (set CLAUDE_CONFIG_DIR if they live elsewhere)"
         )
+    webhooks: dict[str, str] = {}
+    try:
+        for name, url in settings.webhook_urls().items():
+            webhooks[name] = notify.display_url(url)
+            try:
+                notify.check_url(url)
+            except CostMcpError as exc:
+                problems.append(f"webhook '{name}': {exc}")
+    except CostMcpError as exc:
+        problems.append(str(exc))
     return DoctorReport(
         version=__version__,
         database=str(settings.db),
@@ -62,6 +72,7 @@ def diagnose(settings: Settings, environ: Mapping[str, str] | None = None) -> Do
         genai_prices_version=GENAI_PRICES_VERSION,
         providers=providers,
         claude_log_roots=roots,
+        webhooks=webhooks,
         problems=problems,
     )
 

@@ -161,6 +161,9 @@ class DoctorReport(Result):
     genai_prices_version: str
     providers: list[KeyStatus]
     claude_log_roots: list[LogRoot]
+    webhooks: dict[str, str] = Field(
+        default={}, description="Configured budget webhooks (COST_MCP_WEBHOOKS): name -> scheme and host."
+    )
     problems: list[str]
 
 
