@@ -15,7 +15,7 @@ from datetime import UTC, datetime
 from pathlib import Path
 
 import pytest
-from mcp import Client
+from mcp import Client, StdioServerParameters
 
 from tests.sources.claude_logs import assistant, session_file, write
 
@@ -153,7 +153,12 @@ def shared_home() -> Iterator[Path]:
         shutil.rmtree(path)
 
 
-def test_a_read_only_ledger_answers_with_a_warning(shared_home: Path, home: Path) -> None:
+def _make_read_only(root: Path) -> None:
+    for p in (root, *root.rglob("*")):
+        p.chmod(0o555 if p.is_dir() else 0o444)
+
+
+async def test_a_read_only_ledger_answers_with_a_warning(shared_home: Path, home: Path) -> None:
     env = {
         "COST_MCP_DB": str(shared_home / "data" / "cost.db"),
         "CLAUDE_CONFIG_DIR": str(shared_home / "claude"),
@@ -164,8 +169,7 @@ def test_a_read_only_ledger_answers_with_a_warning(shared_home: Path, home: Path
     spend_line(shared_home / "claude", "a")
     assert cli("ingest", env=env).returncode == 0
     spend_line(shared_home / "claude", "b")  # new usage the read-only ledger cannot take in
-    for p in (shared_home, *shared_home.rglob("*")):
-        p.chmod(0o555 if p.is_dir() else 0o444)
+    _make_read_only(shared_home)
     # root ignores permissions: read as an ordinary user then
     reader: tuple[str, ...] = ()
     if os.geteuid() == 0:
@@ -179,3 +183,14 @@ def test_a_read_only_ledger_answers_with_a_warning(shared_home: Path, home: Path
     budget = cli("budget", "set", "d", "5", env=env, prefix=reader)
     text = one_line_error(budget)
     assert "cannot write the ledger" in text and "writable" in text
+    # the real server on stdio, as the same reader
+    command = [*reader, sys.executable, "-m", "cost_mcp"]
+    params = StdioServerParameters(command=command[0], args=command[1:], env={**os.environ, **env})
+    async with Client(params) as client:
+        spend = await client.call_tool("get_spend", {})
+        refused = await client.call_tool("set_budget", {"name": "d", "amount_usd": 5, "period": "day"})
+    assert spend.structured_content is not None
+    assert spend.structured_content["total_usd"] == 3.000012
+    assert any("the ledger is read-only" in w for w in spend.structured_content["warnings"])
+    assert refused.is_error is True
+    assert "cannot write the ledger" in refused.content[0].text  # type: ignore[union-attr]
