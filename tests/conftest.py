@@ -25,7 +25,7 @@ def no_retry_waits() -> Iterator[None]:
 
 
 @pytest.fixture
-def home(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[Path]:
+def home(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
     """An isolated environment: ledger, env file, prices file and Claude folder under tmp_path."""
     for name in (
         "OPENAI_ADMIN_KEY",

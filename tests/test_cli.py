@@ -167,3 +167,44 @@ def test_subscription_add_list_remove() -> None:
     assert "$200.00 per month" in listed.stdout
     assert run("subscription", "remove", "max").returncode == 0
     assert "No subscriptions" in run("subscription", "list").stdout
+
+
+@pytest.mark.usefixtures("home")
+def test_serve_in_a_terminal_says_it_is_waiting_for_a_client() -> None:
+    import pty
+
+    controller, terminal = pty.openpty()
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "cost_mcp"], stdin=terminal, stdout=subprocess.PIPE, stderr=subprocess.PIPE
+    )
+    os.close(terminal)
+    try:
+        assert proc.stderr is not None
+        first = proc.stderr.readline().decode()
+        assert "MCP server" in first and "waiting for a client" in first
+        assert "cost-mcp report" in proc.stderr.readline().decode()
+    finally:
+        proc.kill()
+        proc.communicate()
+        os.close(controller)
+
+
+@pytest.mark.usefixtures("home")
+def test_serve_on_a_pipe_keeps_stderr_quiet_of_the_hint() -> None:
+    proc = subprocess.run(
+        [sys.executable, "-m", "cost_mcp"], input="", capture_output=True, text=True, timeout=60, check=False
+    )
+    assert "waiting for a client" not in proc.stderr
+    assert proc.stdout == ""
+
+
+@pytest.mark.usefixtures("home")
+def test_a_bad_setting_is_one_line_in_report_and_doctor() -> None:
+    report = run("report", env={"COST_MCP_TIMEZONE": "Paris"})
+    assert report.returncode == 0, report.stderr
+    assert "Traceback" not in report.stderr
+    warning = [line for line in report.stderr.splitlines() if "COST_MCP_TIMEZONE" in line]
+    assert warning == [warning[0]] and "Europe/Paris" in warning[0]
+    doctor = run("doctor", env={"COST_MCP_TIMEZONE": "Paris"})
+    assert doctor.returncode == 1 and "Traceback" not in doctor.stderr
+    assert "COST_MCP_TIMEZONE='Paris'" in doctor.stdout

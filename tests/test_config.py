@@ -3,9 +3,9 @@ from __future__ import annotations
 from pathlib import Path
 
 import pytest
-from pydantic import ValidationError
 
-from cost_mcp.config import key_origin, load_settings, mask_secret
+from cost_mcp.config import key_origin, load_settings, load_settings_leniently, mask_secret
+from cost_mcp.errors import SettingsError
 
 
 def test_defaults_and_overrides(tmp_path: Path) -> None:
@@ -45,8 +45,27 @@ def test_env_file_fills_what_the_environment_leaves_unset(tmp_path: Path) -> Non
 
 
 def test_bad_timezone_names_the_fix(tmp_path: Path) -> None:
-    with pytest.raises(ValidationError, match="IANA timezone"):
+    with pytest.raises(SettingsError, match=r"^setting COST_MCP_TIMEZONE='Mars/Olympus' .*'Europe/Paris'"):
         load_settings({"COST_MCP_TIMEZONE": "Mars/Olympus"}, env_file=tmp_path / "absent")
+
+
+def test_unusable_values_fall_back_to_defaults_one_line_each(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # Also in os.environ: pydantic-settings reads the environment itself, so the fallback must win.
+    monkeypatch.setenv("COST_MCP_TIMEZONE", "Paris")
+    environ = {
+        "COST_MCP_TIMEZONE": "Paris",
+        "COST_MCP_SYNC_TTL_SECONDS": "-1",
+        "COST_MCP_WEEK_START": "sunday",
+    }
+    settings, problems = load_settings_leniently(environ, env_file=tmp_path / "absent")
+    assert settings.sync_ttl_seconds == 900
+    assert settings.timezone != "Paris"
+    assert settings.week_start == "sunday"  # the good values are kept
+    named = [p.split("=")[0] for p in problems]
+    assert named == ["setting COST_MCP_TIMEZONE", "setting COST_MCP_SYNC_TTL_SECONDS"]
+    assert all("\n" not in p and p.endswith("until it is fixed") for p in problems)
 
 
 def test_claude_roots_from_comma_separated_variable(tmp_path: Path) -> None:

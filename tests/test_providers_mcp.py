@@ -336,12 +336,13 @@ async def test_a_fake_admin_key_never_leaks(
         from cost_mcp.server import mcp
 
         async with Client(mcp, raise_exceptions=True) as client:
-            for name, args in [
+            calls: list[tuple[str, dict[str, object]]] = [
                 ("sync_providers", {}),
                 ("get_spend", {"period": "last_7_days", "group_by": ["provider", "member"]}),
                 ("model_breakdown", {"period": "last_7_days"}),
                 ("sync_providers", {"providers": ["openai"], "days": 400}),  # an argument error
-            ]:
+            ]
+            for name, args in calls:
                 result = await client.call_tool(name, args)
                 results.append(json.dumps(result.structured_content))
                 results += [getattr(c, "text", "") for c in result.content]

@@ -115,6 +115,17 @@ async def test_estimate_cost_over_a_real_stdio_subprocess(home: Path) -> None:
     assert result.structured_content["cost_usd"] == 18
 
 
+async def test_a_bad_setting_does_not_stop_the_server_and_rides_along_in_results(
+    home: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv("COST_MCP_TIMEZONE", "Paris")
+    params = StdioServerParameters(command=sys.executable, args=["-m", "cost_mcp"], env=_server_env(home))
+    async with Client(params) as c:
+        result = await c.call_tool("get_spend", {"period": "today"})
+    assert result.structured_content is not None
+    assert any("COST_MCP_TIMEZONE='Paris'" in w for w in result.structured_content["warnings"])
+
+
 def test_server_writes_nothing_but_mcp_messages_to_stdout(home: Path) -> None:
     """Drive a raw JSON-RPC session and check every stdout line is a JSON-RPC message."""
     import json

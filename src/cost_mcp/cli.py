@@ -10,17 +10,22 @@ import sqlite3
 import sys
 from collections.abc import Sequence
 from decimal import Decimal
+from pathlib import Path
+from typing import TYPE_CHECKING, TextIO
 
 from rich.console import Console
 from rich.markup import escape
 from rich.table import Table
 
 from cost_mcp import __version__
-from cost_mcp.config import Settings, load_settings
+from cost_mcp.config import Settings, load_settings_leniently
 from cost_mcp.errors import CostMcpError, InvalidInputError
 from cost_mcp.models import SpendResult
 from cost_mcp.money import format_usd
 from cost_mcp.output import csv_cell, safe_text
+
+if TYPE_CHECKING:
+    from cost_mcp.periods import Period
 
 EXIT_USAGE = 2
 
@@ -55,7 +60,13 @@ def _parser() -> argparse.ArgumentParser:
     fmt.add_argument("--csv", action="store_true", help="rows as CSV")
     exp = sub.add_parser("export", help="usage events and provider buckets of a period, as CSV or JSON")
     _period_args(exp)
-    exp.add_argument("--format", choices=("csv", "json"), default="csv")
+    exp.add_argument(
+        "--format",
+        choices=("csv", "json", "focus"),
+        default="csv",
+        help="csv or json: every usage event and provider bucket; focus: FinOps FOCUS rows (CSV) that sum "
+        "to the period's total",
+    )
     exp.add_argument("--output", "-o", default="-", help="file to write (default: stdout)")
     bud = sub.add_parser("budget", help="set, list or delete budgets")
     bsub = bud.add_subparsers(dest="budget_command", metavar="ACTION", required=True)
@@ -180,7 +191,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     except sqlite3.Error as exc:
         from cost_mcp.store.connection import explain
 
-        err.print(f"[red]error:[/red] {_s(explain(load_settings().db, exc))}", highlight=False)
+        err.print(f"[red]error:[/red] {_s(explain(load_settings_leniently()[0].db, exc))}", highlight=False)
         return EXIT_USAGE
     finally:
         # Alerts fired by this short-lived process are POSTed before it exits; any that fail stay
@@ -195,18 +206,41 @@ def _serve() -> int:
     from cost_mcp.store import connect
 
     # Fail before the MCP handshake with a message a person can act on (hosts show stderr).
-    settings = load_settings()
+    settings = _settings()
     connect(settings.db).close()
+    if sys.stdin.isatty():
+        # A person typed `cost-mcp` in a terminal: without this it would wait silently for MCP messages.
+        print(
+            "cost-mcp is an MCP server and is waiting for a client on stdin (Ctrl-C to quit).\n"
+            "To see your spend run `cost-mcp report`; to add it to Claude Code run\n"
+            f"`claude mcp add cost-mcp -- {_command_path()}`.",
+            file=sys.stderr,
+        )
     from cost_mcp.server import run_stdio
 
     run_stdio()
     return 0
 
 
+def _settings() -> Settings:
+    """Settings for a command; an unusable value is one warning line on stderr, and its default is used."""
+    settings, problems = load_settings_leniently()
+    for problem in problems:
+        print(f"warning: {problem}", file=sys.stderr)
+    return settings
+
+
+def _command_path() -> str:
+    """The absolute path of this `cost-mcp` command: hosts start servers without the user's PATH."""
+    script = Path(sys.executable).parent / "cost-mcp"
+    return str(script) if script.exists() else "cost-mcp"
+
+
 def _doctor(args: argparse.Namespace) -> int:
     from cost_mcp.doctor import diagnose
 
-    report = diagnose(load_settings())
+    settings, problems = load_settings_leniently()
+    report = diagnose(settings, settings_problems=problems)
     if args.json:
         print(report.model_dump_json(indent=2))
         return 0
@@ -239,7 +273,7 @@ def _ingest(args: argparse.Namespace) -> int:
     from cost_mcp.store import connect
     from cost_mcp.sync import fire_alerts
 
-    settings = load_settings()
+    settings = _settings()
     conn = connect(settings.db)
     err = Console(stderr=True)
     try:
@@ -298,7 +332,7 @@ def _sync(args: argparse.Namespace) -> int:
     from cost_mcp.pricing import Pricer
     from cost_mcp.store import connect
 
-    settings = load_settings()
+    settings = _settings()
     conn = connect(settings.db)
     try:
         result = sync.sync_providers(
@@ -337,7 +371,7 @@ def _open() -> tuple[Settings, sqlite3.Connection]:
     from cost_mcp.pricing import Pricer
     from cost_mcp.store import connect
 
-    settings = load_settings()
+    settings = _settings()
     conn = connect(settings.db)
     # The CLI waits for another process's lock (the usual busy timeout) rather than answer early.
     for warning in sync.refresh_or_skip(
@@ -514,7 +548,7 @@ def _subscription(args: argparse.Namespace) -> int:
     from cost_mcp.money import parse_usd
     from cost_mcp.store import connect
 
-    conn = connect(load_settings().db)
+    conn = connect(_settings().db)
     out = Console()
     try:
         if args.subscription_command == "add":
@@ -569,7 +603,9 @@ def _export(args: argparse.Namespace) -> int:
         target = sys.stdout if args.output == "-" else open(args.output, "w", newline="", encoding="utf-8")  # noqa: SIM115
         try:
             records = export_records(conn, settings, p)
-            if args.format == "csv":
+            if args.format == "focus":
+                _write_focus(target, conn, settings, p)
+            elif args.format == "csv":
                 writer = csv.DictWriter(target, fieldnames=FIELDS)
                 writer.writeheader()
                 writer.writerows({k: csv_cell(v) for k, v in record.items()} for record in records)
@@ -586,11 +622,26 @@ def _export(args: argparse.Namespace) -> int:
     return 0
 
 
+def _write_focus(target: TextIO, conn: sqlite3.Connection, settings: Settings, p: Period) -> None:
+    from cost_mcp.analytics.focus import COLUMNS, focus_rows
+
+    export = focus_rows(conn, settings, p)
+    writer = csv.DictWriter(target, fieldnames=COLUMNS)
+    writer.writeheader()
+    writer.writerows(export.rows)
+    if export.unpriced_requests:
+        print(
+            f"warning: {export.unpriced_requests:,} call(s) have no known price: they are counted in "
+            "x_UnpricedRequests and not in any cost column (add their prices to the price override file)",
+            file=sys.stderr,
+        )
+
+
 def _estimate(args: argparse.Namespace) -> int:
     from cost_mcp.analytics.estimate import estimate_cost
     from cost_mcp.pricing import Pricer, Tokens
 
-    settings = load_settings()
+    settings = _settings()
     tokens = Tokens(
         input=args.input,
         output=args.output,

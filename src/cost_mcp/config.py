@@ -17,10 +17,10 @@ from typing import Literal
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 import platformdirs
-from pydantic import AliasChoices, Field, SecretStr, field_validator
+from pydantic import AliasChoices, Field, SecretStr, ValidationError, field_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
-from cost_mcp.errors import InvalidInputError
+from cost_mcp.errors import InvalidInputError, SettingsError
 
 APP_NAME = "cost-mcp"
 
@@ -219,13 +219,54 @@ def provider_spec(provider: str) -> ProviderSpec:
     raise ValueError(f"unknown provider {provider!r}; known providers: {known}")
 
 
+USING_DEFAULT = "; its default is used until it is fixed"
+
+
 def load_settings(environ: Mapping[str, str] | None = None, env_file: Path | None = None) -> Settings:
-    """Settings from the environment, then the env file for anything the environment leaves unset."""
+    """Settings from the environment, then the env file for anything the environment leaves unset.
+
+    Raises SettingsError, one line per unusable value naming the variable and the fix.
+    """
+    settings, problems = load_settings_leniently(environ, env_file)
+    if problems:
+        raise SettingsError("; ".join(p.removesuffix(USING_DEFAULT) for p in problems))
+    return settings
+
+
+def load_settings_leniently(
+    environ: Mapping[str, str] | None = None, env_file: Path | None = None
+) -> tuple[Settings, list[str]]:
+    """Settings with every unusable value replaced by its default, and one line for each such value.
+
+    For the server and `doctor`: a typo in one setting must not stop them (a host would only show
+    "failed to connect"); the lines ride along in results until the setting is fixed.
+    """
     env = dict(os.environ if environ is None else environ)
     path = env_file if env_file is not None else default_env_file()
     for name, value in read_env_file(path).items():
         env.setdefault(name, value)
-    return Settings.model_validate(_settings_input(env))
+    data = _settings_input(env)
+    try:
+        return Settings.model_validate(data), []
+    except ValidationError as exc:
+        bad: dict[str, str] = {}
+        for error in exc.errors():
+            field = str(error["loc"][0]) if error["loc"] else ""
+            bad.setdefault(field, str(error["msg"]).removeprefix("Value error, "))
+    problems = [_problem(field, data.get(field), why) for field, why in bad.items()]
+    # Explicit defaults: pydantic-settings would otherwise read the same bad value from os.environ.
+    defaults = {
+        f: Settings.model_fields[f].get_default(call_default_factory=True)
+        for f in bad
+        if f in Settings.model_fields
+    }
+    return Settings.model_validate({**data, **defaults}), problems
+
+
+def _problem(field: str, value: str | None, why: str) -> str:
+    names = _env_names(field)
+    shown = "(hidden)" if field.endswith("_key") else repr(value)
+    return f"setting {names[0]}={shown} is not usable ({why}){USING_DEFAULT}"
 
 
 def read_env_file(path: Path) -> dict[str, str]:
@@ -251,14 +292,20 @@ def _settings_input(env: Mapping[str, str]) -> dict[str, str]:
     # Settings is given an explicit mapping (not os.environ) so that tests and the env file share
     # one path; names are matched the way pydantic-settings would match them from the environment.
     data: dict[str, str] = {}
-    for name, field in Settings.model_fields.items():
-        alias = field.validation_alias
-        names = list(alias.choices) if isinstance(alias, AliasChoices) else [f"COST_MCP_{name.upper()}"]
-        for env_name in names:
-            if isinstance(env_name, str) and env_name in env:
+    for name in Settings.model_fields:
+        for env_name in _env_names(name):
+            if env_name in env:
                 data[name] = env[env_name]
                 break
     return data
+
+
+def _env_names(field: str) -> list[str]:
+    """The variable names a settings field is read from, in order of preference."""
+    alias = Settings.model_fields[field].validation_alias if field in Settings.model_fields else None
+    if isinstance(alias, AliasChoices):
+        return [n for n in alias.choices if isinstance(n, str)]
+    return [f"COST_MCP_{field.upper()}"]
 
 
 def key_origin(env_name: str, environ: Mapping[str, str] | None = None, env_file: Path | None = None) -> str:

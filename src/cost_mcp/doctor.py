@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import os
 import sqlite3
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from pathlib import Path
 
 from cost_mcp import __version__, notify
@@ -17,9 +17,14 @@ from cost_mcp.store.migrations import MIGRATIONS
 _SCAN_LIMIT = 100_000
 
 
-def diagnose(settings: Settings, environ: Mapping[str, str] | None = None) -> DoctorReport:
-    """Inspect the configuration, ledger, price overrides and log folders; never writes anything."""
-    problems: list[str] = []
+def diagnose(
+    settings: Settings, environ: Mapping[str, str] | None = None, settings_problems: Sequence[str] = ()
+) -> DoctorReport:
+    """Inspect the configuration, ledger, price overrides and log folders; never writes anything.
+
+    ``settings_problems`` are the unusable values `load_settings_leniently` replaced by defaults.
+    """
+    problems: list[str] = list(settings_problems)
     db_status, migrations = _database_status(settings.db)
     if not db_status.startswith("ok") and db_status != "not created yet (created on first use)":
         problems.append(db_status)

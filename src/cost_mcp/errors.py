@@ -36,6 +36,10 @@ class UnknownModelError(InvalidInputError):
         super().__init__(f"No price known for model {model!r}{where}.{hint}")
 
 
+class SettingsError(InvalidInputError):
+    """A setting (environment or env file) has a value that cannot be used; names the variable and fix."""
+
+
 class NotFoundError(InvalidInputError):
     """A named thing (budget, session, subscription...) does not exist."""
 

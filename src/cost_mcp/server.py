@@ -30,7 +30,7 @@ from cost_mcp import __version__, sync
 from cost_mcp.analytics import agents as agents_api
 from cost_mcp.analytics import breakdown, budgets, estimate, forecast, spend, subscriptions
 from cost_mcp.analytics import claude_code as cc_views
-from cost_mcp.config import Settings, load_settings
+from cost_mcp.config import Settings, load_settings_leniently
 from cost_mcp.errors import CostMcpError
 from cost_mcp.models import (
     MAX_TOKENS,
@@ -118,8 +118,7 @@ _live: list[AppState] = []
 @asynccontextmanager
 async def lifespan(_server: MCPServer[AppState]) -> AsyncIterator[AppState]:
     """Open the ledger and load prices once per process."""
-    settings = load_settings()
-    problems: list[str] = []
+    settings, problems = load_settings_leniently()
     try:
         pricer = Pricer.from_file(settings.prices_file)
     except CostMcpError as exc:
@@ -176,7 +175,7 @@ async def _query(
             skipped = sync.refresh_or_skip(conn, state.settings, state.pricer)
             return _warn(fn(conn, state.settings, *args, **kwargs), skipped)
 
-    return await _run(work)
+    return _with_problems(state, await _run(work))
 
 
 def _warn(result: T, warnings: list[str]) -> T:
@@ -196,7 +195,15 @@ async def _local(ctx: Context[AppState], fn: Callable[[sqlite3.Connection, AppSt
             skipped = sync.refresh_or_skip(conn, state.settings, state.pricer, local=True)
             return _warn(fn(conn, state), skipped)
 
-    return await _run(work)
+    return _with_problems(state, await _run(work))
+
+
+def _with_problems(state: AppState, result: T) -> T:
+    """Put the server's configuration problems first in a result's warnings, until they are fixed."""
+    warnings = getattr(result, "warnings", None)
+    if state.problems and isinstance(warnings, list):
+        warnings[:0] = [p for p in state.problems if p not in warnings]
+    return result
 
 
 @mcp.tool(title="Estimate the cost of a call", annotations=READ_ONLY)

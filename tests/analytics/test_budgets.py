@@ -20,7 +20,7 @@ from cost_mcp.analytics import agents, budgets
 from cost_mcp.analytics.alerts import take_alerts
 from cost_mcp.config import Settings, load_settings
 from cost_mcp.errors import InvalidInputError, NotFoundError
-from cost_mcp.models import BudgetScope
+from cost_mcp.models import Budget, BudgetScope
 from cost_mcp.pricing import Pricer, Tokens
 from cost_mcp.sources.agents import record_call
 from cost_mcp.store import connect
@@ -54,7 +54,7 @@ def spend_usd(
     )
 
 
-def day_budget(conn: sqlite3.Connection, amount: str = "5", **scope: list[str]) -> budgets.Budget:
+def day_budget(conn: sqlite3.Connection, amount: str = "5", **scope: list[str]) -> Budget:
     return budgets.set_budget(conn, "daily", Decimal(amount), "day", BudgetScope(**scope), hard=True)
 
 

@@ -32,7 +32,7 @@ def total(
     conn: sqlite3.Connection, settings: Settings, start: str, end: str, **filters: list[str]
 ) -> Decimal:
     p = resolve(settings, None, start, end, None)
-    return get_spend(conn, settings, p, [], Filters(**filters)).total_usd  # type: ignore[arg-type]
+    return get_spend(conn, settings, p, [], Filters(**filters)).total_usd
 
 
 def test_monthly_fee_over_a_partial_month(conn: sqlite3.Connection, settings: Settings) -> None:

@@ -262,7 +262,9 @@ def test_usage_covers_only_days_every_report_listed(configured: Settings) -> Non
         "next_page": None,
     }
     fake.script(USAGE + "images", json_response(200, only_day1))
-    _, usage = run(configured, fake.handle, openai.fetch, Pricer(), days(NOV1_2025, 2))  # type: ignore[misc]
+    result = run(configured, fake.handle, openai.fetch, Pricer(), days(NOV1_2025, 2))
+    assert isinstance(result, list)
+    usage = result[1]
     assert (usage.start_ms, usage.end_ms) == (NOV1_2025, NOV1_2025 + DAY_MS)
     assert all(b.start_ms == NOV1_2025 for b in usage.buckets)
     assert ("web_search_calls", "gpt-4o") not in {(b.line_item, b.model) for b in usage.buckets}

@@ -1,0 +1,199 @@
+"""The ledger's spend as FinOps FOCUS rows, for finance tools (FOCUS 1.0 columns plus the 1.2 additions).
+
+Rows come from `get_spend` grouped by day, provider, model, project, member and basis, so the file sums to
+exactly the total every other view shows: billed amounts where a provider bills, estimates elsewhere, and
+seats as recurring purchases; nothing is counted twice. FOCUS has no notion of an estimate, so every row
+also carries `x_CostBasis` (billed | estimated | subscription) and estimated rows say so in
+`ChargeDescription`. A row whose calls have no known price keeps its priced part and counts the rest in
+`x_UnpricedRequests`: FOCUS costs cannot be null, and an unknown price must not read as $0.
+"""
+
+from __future__ import annotations
+
+import json
+import sqlite3
+from dataclasses import dataclass, field
+from datetime import UTC, date, datetime, time, timedelta
+
+from cost_mcp.analytics.spend import get_spend
+from cost_mcp.config import Settings
+from cost_mcp.models import SpendRow
+from cost_mcp.periods import Period
+
+# FOCUS 1.0 columns, in the specification's order (the validator's spelling: `ResourceID`).
+FOCUS_1_0 = (
+    "AvailabilityZone",
+    "BilledCost",
+    "BillingAccountId",
+    "BillingAccountName",
+    "BillingCurrency",
+    "BillingPeriodEnd",
+    "BillingPeriodStart",
+    "ChargeCategory",
+    "ChargeClass",
+    "ChargeDescription",
+    "ChargeFrequency",
+    "ChargePeriodEnd",
+    "ChargePeriodStart",
+    "CommitmentDiscountCategory",
+    "CommitmentDiscountId",
+    "CommitmentDiscountName",
+    "CommitmentDiscountStatus",
+    "CommitmentDiscountType",
+    "ConsumedQuantity",
+    "ConsumedUnit",
+    "ContractedCost",
+    "ContractedUnitPrice",
+    "EffectiveCost",
+    "InvoiceIssuer",
+    "ListCost",
+    "ListUnitPrice",
+    "PricingCategory",
+    "PricingQuantity",
+    "PricingUnit",
+    "Provider",
+    "Publisher",
+    "RegionId",
+    "RegionName",
+    "ResourceID",
+    "ResourceName",
+    "ResourceType",
+    "ServiceCategory",
+    "ServiceName",
+    "SkuId",
+    "SkuPriceId",
+    "SubAccountId",
+    "SubAccountName",
+    "Tags",
+)
+# What FOCUS 1.1 and 1.2 added (1.2 renames Provider, Publisher and InvoiceIssuer to *Name; both are
+# written so 1.0 and 1.2 readers each find theirs).
+FOCUS_1_2_ADDED = (
+    "BillingAccountType",
+    "InvoiceId",
+    "InvoiceIssuerName",
+    "PricingCurrency",
+    "ProviderName",
+    "PublisherName",
+    "SkuMeter",
+    "SubAccountType",
+)
+EXTENSIONS = ("x_CostBasis", "x_Agent", "x_Member", "x_Requests", "x_UnpricedRequests", "x_TotalTokens")
+COLUMNS = (*FOCUS_1_0, *FOCUS_1_2_ADDED, *EXTENSIONS)
+
+DIMENSIONS = ("day", "provider", "model", "project", "member", "basis")
+
+# Display names of the providers we sync or price; anything else is shown as its id.
+PROVIDER_NAMES = {
+    "anthropic": "Anthropic",
+    "openai": "OpenAI",
+    "openrouter": "OpenRouter",
+    "groq": "Groq",
+    "cursor": "Cursor",
+    "google": "Google",
+    "azure": "Microsoft",
+}
+
+
+@dataclass
+class FocusExport:
+    """FOCUS rows of a period, and what could not be put in them."""
+
+    rows: list[dict[str, str]] = field(default_factory=list)
+    unpriced_requests: int = 0
+
+
+def focus_rows(conn: sqlite3.Connection, settings: Settings, p: Period) -> FocusExport:
+    """The spend of period ``p`` as FOCUS rows, one per day, provider, model, project, member and basis."""
+    result = get_spend(conn, settings, p, DIMENSIONS, take_alerts=False)
+    out = FocusExport()
+    for row in result.rows:
+        out.unpriced_requests += row.unpriced_requests
+        out.rows.append(_row(row, p))
+    return out
+
+
+def _row(row: SpendRow, p: Period) -> dict[str, str]:
+    g = row.group
+    provider = g.get("provider") or "unknown"
+    name = PROVIDER_NAMES.get(provider, provider)
+    model = g.get("model")
+    project = g.get("project")
+    charge_start, charge_end = _day_window(g.get("day"), p)
+    billing_start = charge_start.replace(day=1, hour=0, minute=0, second=0, microsecond=0)
+    billing_end = (billing_start + timedelta(days=32)).replace(day=1)
+    cost = _decimal(row.cost_usd)
+    seat = row.basis == "subscription"
+    tokens = row.tokens.total_tokens if row.tokens is not None else None
+    description = {
+        "billed": f"{name} usage, as billed",
+        "estimated": f"{name} usage, estimated: tokens x list price (no bill synced for this day)",
+        "subscription": f"{name} subscription fee, spread over the days of its billing period",
+    }[row.basis]
+    values = {
+        "BilledCost": cost,
+        "BillingAccountId": provider,
+        "BillingAccountName": name,
+        "BillingAccountType": "Provider account",
+        "BillingCurrency": "USD",
+        "BillingPeriodEnd": _iso(billing_end),
+        "BillingPeriodStart": _iso(billing_start),
+        "ChargeCategory": "Purchase" if seat else "Usage",
+        "ChargeDescription": description,
+        "ChargeFrequency": "Recurring" if seat else "Usage-Based",
+        "ChargePeriodEnd": _iso(charge_end),
+        "ChargePeriodStart": _iso(charge_start),
+        "ConsumedQuantity": "" if tokens is None or seat else str(tokens),
+        "ConsumedUnit": "" if tokens is None or seat else "Tokens",
+        "ContractedCost": cost,
+        "EffectiveCost": cost,
+        "InvoiceIssuer": name,
+        "InvoiceIssuerName": name,
+        "ListCost": cost,
+        "PricingCategory": "Standard",
+        "PricingCurrency": "USD",
+        "PricingQuantity": "" if tokens is None or seat else str(tokens),
+        "PricingUnit": "" if tokens is None or seat else "Tokens",
+        "Provider": name,
+        "ProviderName": name,
+        "Publisher": name,
+        "PublisherName": name,
+        "ResourceID": model or "",
+        "ResourceName": model or "",
+        "ResourceType": "Subscription" if seat else "Model",
+        "ServiceCategory": "AI and Machine Learning",
+        "ServiceName": f"{name} subscriptions" if seat else f"{name} API",
+        "SkuId": model or provider,
+        "SkuMeter": "" if seat else "Tokens",
+        "SkuPriceId": f"{provider}:{model or 'all'}",
+        "SubAccountId": project or "",
+        "SubAccountName": project or "",
+        "SubAccountType": "Project" if project else "",
+        "Tags": json.dumps({k: v for k, v in (("member", g.get("member")), ("basis", row.basis)) if v}),
+        "x_CostBasis": row.basis,
+        "x_Agent": "",
+        "x_Member": g.get("member") or "",
+        "x_Requests": "" if row.requests is None else str(row.requests),
+        "x_UnpricedRequests": str(row.unpriced_requests),
+        "x_TotalTokens": "" if tokens is None else str(tokens),
+    }
+    return {c: values.get(c, "") for c in COLUMNS}
+
+
+def _day_window(day: str | None, p: Period) -> tuple[datetime, datetime]:
+    """A local day of the period as its UTC instants; the whole period when the day is not known."""
+    if day is None:
+        return datetime.fromtimestamp(p.start_ms / 1000, UTC), datetime.fromtimestamp(p.end_ms / 1000, UTC)
+    local = date.fromisoformat(day)
+    start = datetime.combine(local, time(), p.tz).astimezone(UTC)
+    end = datetime.combine(local + timedelta(days=1), time(), p.tz).astimezone(UTC)
+    return start, end
+
+
+def _iso(moment: datetime) -> str:
+    return moment.astimezone(UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
+
+
+def _decimal(value: object) -> str:
+    # Plain notation, never exponent form: `0E-9` is a number to Python but not to every CSV reader.
+    return format(value, "f")

@@ -1,0 +1,157 @@
+"""FOCUS export: the period's total in FinOps columns, accepted by the FinOps Foundation's validator."""
+
+from __future__ import annotations
+
+import csv
+import importlib.util
+import json
+import sqlite3
+import subprocess
+import sys
+import xml.etree.ElementTree as ET
+from collections.abc import Iterator
+from decimal import Decimal
+from pathlib import Path
+
+import pytest
+
+from cost_mcp import cli
+from cost_mcp.analytics import subscriptions
+from cost_mcp.analytics.focus import COLUMNS, FOCUS_1_0
+from cost_mcp.analytics.spend import get_spend, resolve
+from cost_mcp.config import Settings
+from cost_mcp.pricing import Pricer
+from cost_mcp.sources.claude_code import ingest
+from cost_mcp.store import connect, write_transaction
+from cost_mcp.store.buckets import DAY_MS, Bucket, replace_range
+from tests.sources.claude_logs import SONNET, assistant, session_file, write
+
+NOV2 = 1_793_577_600_000  # 2026-11-02T00:00:00Z
+VALIDATOR = Path(sys.executable).parent / "focus-validator"
+
+
+@pytest.fixture
+def conn(settings: Settings) -> Iterator[sqlite3.Connection]:
+    c = connect(settings.db)
+    yield c
+    c.close()
+
+
+def _ledger(home: Path, conn: sqlite3.Connection, settings: Settings) -> None:
+    """Billed, estimated, subscription and unpriced spend over four days of November 2026."""
+    write(
+        session_file(home / "claude", "s1"),
+        assistant("m1", "r1", "2026-11-02T09:00:00.000Z", input=1_000, output=1_000),
+        assistant("m2", "r2", "2026-11-03T09:00:00.000Z", input=1_000, output=1_000),
+        assistant("m3", "r3", "2026-11-04T09:00:00.000Z", model="claude-nova-9"),
+    )
+    ingest(conn, settings, Pricer())
+    with write_transaction(conn):
+        bucket = Bucket(NOV2, NOV2 + DAY_MS, cost_nanos=50_000_000, model=SONNET)
+        replace_range(conn, "anthropic", "cost", NOV2, NOV2 + DAY_MS, [bucket])
+    subscriptions.set_subscription(
+        conn, "cursor-pro", "cursor", Decimal(40), "monthly", "2026-11-01", member="ana@example.com"
+    )
+
+
+def _export(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> tuple[list[dict[str, str]], str, Path]:
+    out = tmp_path / "focus.csv"
+    code = cli.main(
+        ["export", "--format", "focus", "--start", "2026-11-01", "--end", "2026-11-05", "-o", str(out)]
+    )
+    assert code == 0
+    with out.open(newline="", encoding="utf-8") as f:
+        rows = list(csv.DictReader(f))
+    return rows, capsys.readouterr().err, out
+
+
+def test_focus_rows_sum_to_the_total_and_say_their_basis(
+    home: Path,
+    conn: sqlite3.Connection,
+    settings: Settings,
+    tmp_path: Path,
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    _ledger(home, conn, settings)
+    rows, err, _ = _export(tmp_path, capsys)
+    total = get_spend(conn, settings, resolve(settings, None, "2026-11-01", "2026-11-05", None)).total_usd
+
+    assert list(rows[0]) == list(COLUMNS)
+    assert sum(Decimal(r["BilledCost"]) for r in rows) == total
+    # $0.05 billed (Nov 2, the estimate moved to attribution), $0.018 estimated (Nov 3), and 5 days of
+    # $40 / 30 days in whole nanos (the first 10 days of the period carry the remainder's extra nano).
+    assert total == Decimal("0.05") + Decimal("0.018") + 5 * Decimal("1.333333334")
+    by_basis: dict[str, Decimal] = {}
+    for r in rows:
+        by_basis[r["x_CostBasis"]] = by_basis.get(r["x_CostBasis"], Decimal(0)) + Decimal(r["BilledCost"])
+    assert by_basis["billed"] == Decimal("0.05")
+    assert by_basis["estimated"] == Decimal("0.018")
+    seats = [r for r in rows if r["x_CostBasis"] == "subscription"]
+    assert {r["ChargeCategory"] for r in seats} == {"Purchase"}
+    assert {r["ChargeFrequency"] for r in seats} == {"Recurring"}
+    assert {json.loads(r["Tags"])["member"] for r in seats} == {"ana@example.com"}
+    [estimated] = [r for r in rows if r["x_CostBasis"] == "estimated" and r["x_UnpricedRequests"] == "0"]
+    assert "estimated" in estimated["ChargeDescription"]
+    assert estimated["ChargePeriodStart"] == "2026-11-03T00:00:00Z"
+    assert estimated["ConsumedQuantity"] == "2000" and estimated["ConsumedUnit"] == "Tokens"
+    # The unknown model is counted, not priced at $0 silently: the row says so and so does stderr.
+    [unpriced] = [r for r in rows if r["SkuId"] == "claude-nova-9"]
+    assert unpriced["x_UnpricedRequests"] == "1"
+    assert "no known price" in err
+    assert all("E" not in r["BilledCost"] for r in rows)  # never 0E-9
+
+
+def focus_validator_dir() -> str:
+    spec = importlib.util.find_spec("focus_validator")
+    assert spec is not None and spec.origin is not None, "focus-validator is in the test extra"
+    return str(Path(spec.origin).parent)
+
+
+def test_focus_export_passes_the_finops_validator(
+    home: Path,
+    conn: sqlite3.Connection,
+    settings: Settings,
+    tmp_path: Path,
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    _ledger(home, conn, settings)
+    rows, _, out = _export(tmp_path, capsys)
+    assert all(r["SkuPriceId"] for r in rows)  # what the overridden rule below would check
+    report = tmp_path / "report.xml"
+    # focus-validator 1.0.0's SkuPriceId_Nullable rule queries `ChargeType`, the 1.0-preview name of
+    # ChargeCategory, so it errors on every valid FOCUS 1.0 file; it is skipped and checked above instead.
+    overrides = tmp_path / "overrides.yaml"
+    overrides.write_text("overrides:\n  - SkuPriceId_Nullable\n", encoding="utf-8")
+    done = subprocess.run(
+        [
+            str(VALIDATOR),
+            "--data-file",
+            str(out),
+            "--validate-version",
+            "1.0",
+            "--override-file",
+            str(overrides),
+            "--output-type",
+            "unittest",
+            "--output-destination",
+            str(report),
+        ],
+        # It reads its currency list from a path relative to the working directory.
+        cwd=Path(focus_validator_dir()).parent,
+        capture_output=True,
+        text=True,
+        timeout=300,
+        check=False,
+    )
+    assert report.exists(), done.stderr[-2000:]
+    cases = ET.parse(report).getroot().iter("testcase")
+    checked = failed = 0
+    failures: list[str] = []
+    for case in cases:
+        checked += 1
+        problems = [child for child in case if child.tag in {"failure", "error"}]
+        if problems:
+            failed += 1
+            failures.append(f"{case.get('name')}: {problems[0].get('message')}")
+    assert checked >= len(FOCUS_1_0) * 2, "the validator checked far fewer rules than FOCUS 1.0 has"
+    assert failed == 0, failures
