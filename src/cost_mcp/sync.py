@@ -47,7 +47,13 @@ from cost_mcp.sources import anthropic, claude_code, cursor, groq, openai, openr
 from cost_mcp.sources.billing import Feed, Window, day_ms
 from cost_mcp.sources.http import AuthHeaders, ProviderClient, provider_client, scrub_keys
 from cost_mcp.store.buckets import CLAUDE_CODE_PROVIDER, DAY_MS, replace_range
-from cost_mcp.store.connection import REFRESH_LOCK_TIMEOUT_MS, is_busy, lock_timeout, write_transaction
+from cost_mcp.store.connection import (
+    REFRESH_LOCK_TIMEOUT_MS,
+    LedgerConnection,
+    is_busy,
+    lock_timeout,
+    write_transaction,
+)
 
 logger = logging.getLogger(__name__)
 
@@ -577,12 +583,29 @@ def fire_alerts(conn: sqlite3.Connection, settings: Settings) -> threading.Threa
     from cost_mcp.analytics.budgets import evaluate_alerts
     from cost_mcp.store import deliveries
 
-    fired = evaluate_alerts(conn, settings)
-    for _, message, _ in fired:
-        logger.warning("%s", message)
+    # Evaluating is a get_spend per budget: skip it when nothing in the ledger changed since this
+    # connection last did it (no write of ours, none committed by another process), which is most
+    # queries. Budgets, usage and billed data all change the ledger; so does a new day's alert.
+    key = (conn.total_changes, conn.execute("PRAGMA data_version").fetchone()[0], _hour())
+    if getattr(conn, "alerts_checked", None) != key:
+        fired = evaluate_alerts(conn, settings)
+        for _, message, _ in fired:
+            logger.warning("%s", message)
+        if isinstance(conn, LedgerConnection):
+            conn.alerts_checked = (
+                conn.total_changes,
+                conn.execute("PRAGMA data_version").fetchone()[0],
+                _hour(),
+            )
     if not deliveries.any_due(conn, int(time.time() * 1000)):
         return None
     return notify.start(settings)
+
+
+def _hour() -> int:
+    # Periods turn over on a whole or half hour (timezone offsets), so a verdict is kept for half an
+    # hour at most.
+    return int(time.time() // 1800)
 
 
 async def _ingest_and_fetch(

@@ -28,6 +28,8 @@ class LedgerConnection(sqlite3.Connection):
 
     read_only: bool = False
     path: str = ":memory:"
+    alerts_checked: object = None
+    """What the ledger looked like when budgets were last evaluated on it (see sync.fire_alerts)."""
 
 
 def connect(path: Path | str, *, migrate_schema: bool = True) -> LedgerConnection:
