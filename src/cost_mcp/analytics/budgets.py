@@ -113,8 +113,9 @@ def set_budget(
 
 
 def delete_budget(conn: sqlite3.Connection, name: str) -> None:
-    """Remove a budget and its alert history; NotFoundError lists the budgets that exist."""
-    name = checked(BudgetName, name, "budget name")
+    """Remove a budget and its alert history; NotFoundError lists the budgets that exist.
+
+    Any name is accepted, so that one stored before names had limits can still be removed."""
     with write_transaction(conn):
         deleted = conn.execute("DELETE FROM budgets WHERE name = ?", (name,)).rowcount
         conn.execute("DELETE FROM budget_alerts WHERE budget = ?", (name,))
@@ -125,7 +126,7 @@ def delete_budget(conn: sqlite3.Connection, name: str) -> None:
 def _unknown(conn: sqlite3.Connection, name: str) -> str:
     names = [r[0] for r in conn.execute("SELECT name FROM budgets ORDER BY name")]
     known = f"budgets: {', '.join(names)}" if names else "no budgets exist yet; create one with set_budget"
-    return f"no budget named {name!r} ({known})"
+    return f"no budget named {name[:80]!r} ({known})"
 
 
 def _budget(row: Sequence[object], settings: Settings | None = None) -> Budget:
@@ -140,7 +141,8 @@ def _budget(row: Sequence[object], settings: Settings | None = None) -> Budget:
         name=str(name),
         amount_usd=from_nanos(int(str(amount))),
         period=str(period),
-        scope=BudgetScope.model_validate_json(str(scope)),
+        # Not validated: a scope stored before values had length limits must not break every read.
+        scope=BudgetScope.model_construct(**json.loads(str(scope))),
         thresholds=[Decimal(t) for t in json.loads(str(thresholds))],
         hard=bool(hard),
         webhook=str(webhook) if webhook else None,

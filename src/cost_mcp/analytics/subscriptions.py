@@ -133,13 +133,12 @@ def get_subscription(conn: sqlite3.Connection, name: str) -> Subscription:
     if row is None:
         names = [r[0] for r in conn.execute("SELECT name FROM subscriptions ORDER BY name")]
         known = ", ".join(names) if names else "none yet; add one with set_subscription"
-        raise NotFoundError(f"no subscription named {name!r} (subscriptions: {known})")
+        raise NotFoundError(f"no subscription named {name[:80]!r} (subscriptions: {known})")
     return _subscription(row)
 
 
 def delete_subscription(conn: sqlite3.Connection, name: str) -> None:
     """Remove a subscription from every past and future report."""
-    name = checked(BudgetName, name, "subscription name")
     get_subscription(conn, name)
     with write_transaction(conn):
         conn.execute("DELETE FROM subscriptions WHERE name = ?", (name,))
