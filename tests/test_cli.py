@@ -112,9 +112,9 @@ def test_report_json_and_csv(home: Path) -> None:
         "report", "--start", "2026-11-01", "--end", "2026-11-07", "--csv", "--group-by", "day"
     ).stdout
     assert as_csv.splitlines() == [
-        "day,basis,cost_usd,requests,total_tokens",
-        "2026-11-02,estimated,0.018000000,1,2000",
-        "2026-11-03,estimated,0.018000000,1,2000",
+        "day,basis,cost_usd,requests,total_tokens,unpriced_requests",
+        "2026-11-02,estimated,0.018000000,1,2000,0",
+        "2026-11-03,estimated,0.018000000,1,2000,0",
     ]
 
 
@@ -167,6 +167,45 @@ def test_subscription_add_list_remove() -> None:
     assert "$200.00 per month" in listed.stdout
     assert run("subscription", "remove", "max").returncode == 0
     assert "No subscriptions" in run("subscription", "list").stdout
+
+
+def test_report_chart_stops_at_today_and_unpriced_never_shows_as_zero(home: Path) -> None:
+    from datetime import UTC, datetime, timedelta
+
+    from tests.sources.claude_logs import assistant, session_file, write
+
+    now = datetime.now(UTC)
+    today = now.date()
+    # A call on a model with no known price, today; and a seat started 40 days ago, so each day of
+    # the month has a share of its fee, the days to come included.
+    write(
+        session_file(home / "claude", "s1"),
+        assistant("m1", "r1", now.strftime("%Y-%m-%dT%H:%M:%S.000Z"), model="claude-unknown-9", input=10),
+    )
+    start = (today - timedelta(days=40)).isoformat()
+    added = run("subscription", "add", "seat", "--vendor", "anthropic", "--amount", "31", "--start", start)
+    assert added.returncode == 0, added.stderr
+    proc = run("report", "--period", "this_month", "--group-by", "model")
+    assert proc.returncode == 0, proc.stderr
+    chart = [line for line in proc.stdout.splitlines() if line[:4].isdigit() and line[4] == "-"]
+    assert chart[-1].startswith(today.isoformat())  # no bars for the days to come
+    assert len(chart) == today.day
+    assert "claude-unknown-9" in proc.stdout
+    [unknown_row] = [
+        line for line in proc.stdout.splitlines() if "claude-unknown-9" in line and "call" not in line
+    ]
+    assert "unpriced" in unknown_row and "$0.00" not in unknown_row
+    csv_out = run("report", "--period", "today", "--group-by", "model", "--csv").stdout
+    assert "0E-9" not in csv_out
+    [csv_row] = [line for line in csv_out.splitlines() if line.startswith("claude-unknown-9")]
+    assert csv_row.split(",")[2] == "unpriced"
+    exported = run("export", "--period", "today").stdout
+    [export_row] = [line for line in exported.splitlines() if "claude-unknown-9" in line]
+    assert ",unpriced," in export_row
+    budget = run("budget", "set", "daily", "5", "--period", "day")
+    assert budget.returncode == 0, budget.stderr
+    listed = run("budget", "list").stdout
+    assert "unpriced" in listed
 
 
 @pytest.mark.usefixtures("home")

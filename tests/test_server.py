@@ -405,3 +405,32 @@ async def test_subscription_shows_in_spend_with_its_basis(client: Client) -> Non
     assert spend.structured_content["total_usd"] == 2
     gone = await client.call_tool("delete_subscription", {"name": "max-ana"})
     assert gone.structured_content == {"deleted": "max-ana"}
+
+
+async def test_a_budget_counts_seat_fees_only_with_its_basis(client: Client) -> None:
+    await client.call_tool(
+        "set_subscription",
+        {"name": "seat", "vendor": "anthropic", "amount_usd": 30, "period": "monthly", "start": "2026-01-01"},
+    )
+    usage = await client.call_tool("set_budget", {"name": "usage", "amount_usd": 1000, "period": "month"})
+    assert usage.structured_content is not None
+    assert usage.structured_content["scope"]["basis"] == []
+    seats = await client.call_tool(
+        "set_budget",
+        {
+            "name": "seats",
+            "amount_usd": 1000,
+            "period": "month",
+            "basis": ["billed", "estimated", "subscription"],
+        },
+    )
+    assert seats.structured_content is not None
+    status = await client.call_tool("budget_status", {})
+    assert status.structured_content is not None
+    spent = {b["budget"]["name"]: b["spent_usd"] for b in status.structured_content["budgets"]}
+    assert spent["usage"] == 0
+    assert spent["seats"] > 0  # today's share of the seat so far, never the days to come
+    bad = await client.call_tool(
+        "set_budget", {"name": "x", "amount_usd": 1, "period": "day", "basis": ["seats"]}
+    )
+    assert bad.is_error is True

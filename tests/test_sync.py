@@ -432,19 +432,23 @@ def test_billed_totals_win_and_estimates_only_attribute(
     sync.refresh(conn, keys, Pricer(), transport=router.transport(), now=NOW)
     result = spend(conn, keys, ["provider", "basis"])
     totals = {(r.group["provider"], r.basis): r.cost_usd for r in result.rows}
-    # Nov 5 (today) is listed by both costs reports with no spend: billed $0 there.
-    assert totals == {("anthropic", "billed"): Decimal("3.7378912"), ("openai", "billed"): Decimal("3.81")}
-    assert result.total_usd == Decimal("7.5478912")
+    # Nov 5 (today) is listed by both costs reports with no rows: that hides nothing, so OpenAI's
+    # completions usage for today ($0.15) is the day's total.
+    assert totals == {
+        ("anthropic", "billed"): Decimal("3.7378912"),
+        ("openai", "billed"): Decimal("3.81"),
+        ("openai", "estimated"): Decimal("0.15"),
+    }
+    assert result.total_usd == Decimal("7.6978912")
     attributed = {(a.group["provider"], a.reason.split(" ")[0]): a.cost_usd for a in result.attribution}
     assert attributed == {
         ("anthropic", "anthropic"): Decimal("3.018"),  # messages usage $3 + the local call $0.018
-        ("openai", "openai"): Decimal("0.15"),  # today's completions usage, under today's billed $0
         ("anthropic-claude-code", "anthropic-claude-code"): Decimal("1.13"),
     }
     by_member = spend(conn, keys, ["member"])
     claude_code = [a for a in by_member.attribution if a.group["member"] == "developer@company.com"]
     assert [a.cost_usd for a in claude_code] == [Decimal("1.13")]
-    assert by_member.total_usd == Decimal("7.5478912")
+    assert by_member.total_usd == Decimal("7.6978912")
 
 
 def test_usage_is_priced_for_days_without_cost_data(

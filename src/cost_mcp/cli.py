@@ -9,9 +9,11 @@ import logging
 import sqlite3
 import sys
 from collections.abc import Sequence
+from datetime import date, datetime, timedelta
 from decimal import Decimal
 from pathlib import Path
 from typing import TYPE_CHECKING, TextIO
+from zoneinfo import ZoneInfo
 
 from rich.console import Console
 from rich.markup import escape
@@ -21,7 +23,7 @@ from cost_mcp import __version__
 from cost_mcp.config import Settings, load_settings_leniently
 from cost_mcp.errors import CostMcpError, InvalidInputError
 from cost_mcp.models import SpendResult
-from cost_mcp.money import format_usd
+from cost_mcp.money import UNPRICED, format_cost, format_usd, plain_usd
 from cost_mcp.output import csv_cell, safe_text
 
 if TYPE_CHECKING:
@@ -78,6 +80,11 @@ def _parser() -> argparse.ArgumentParser:
         bset.add_argument(
             f"--{dim}", action="append", default=None, help=f"only count this {dim} (repeatable)"
         )
+    bset.add_argument(
+        "--include-subscriptions",
+        action="store_true",
+        help="count seat fees too (default: usage only, billed and estimated)",
+    )
     bset.add_argument(
         "--threshold", action="append", default=None, help="alert at this fraction (repeatable)"
     )
@@ -397,15 +404,18 @@ def _report(args: argparse.Namespace) -> int:
         return 0
     if args.csv:
         writer = csv.writer(sys.stdout)
-        writer.writerow([*result.group_by, "basis", "cost_usd", "requests", "total_tokens"])
+        writer.writerow(
+            [*result.group_by, "basis", "cost_usd", "requests", "total_tokens", "unpriced_requests"]
+        )
         for row in result.rows:
             writer.writerow(
                 [
                     *(csv_cell(row.group[d] or "") for d in result.group_by),
                     row.basis,
-                    str(row.cost_usd),
+                    UNPRICED if row.unpriced_requests and not row.cost_usd else plain_usd(row.cost_usd),
                     "" if row.requests is None else row.requests,
                     "" if row.tokens is None else row.tokens.total_tokens,
+                    row.unpriced_requests,
                 ]
             )
         return 0
@@ -413,7 +423,7 @@ def _report(args: argparse.Namespace) -> int:
     period = result.period
     out.print(
         f"[bold]{period.name}[/bold] {period.first_day} to {period.last_day} ({period.timezone}): "
-        f"[bold]{format_usd(result.total_usd)}[/bold]"
+        f"[bold]{format_cost(result.total_usd, sum(r.unpriced_requests for r in result.rows))}[/bold]"
     )
     if result.rows:
         table = Table(
@@ -423,7 +433,7 @@ def _report(args: argparse.Namespace) -> int:
             table.add_row(
                 *(_s(row.group[d] or "-") for d in result.group_by if d != "basis"),
                 row.basis,
-                format_usd(row.cost_usd),
+                format_cost(row.cost_usd, row.unpriced_requests),
                 "-" if row.requests is None else f"{row.requests:,}",
                 "-" if row.tokens is None else f"{row.tokens.total_tokens:,}",
             )
@@ -442,15 +452,25 @@ def _report(args: argparse.Namespace) -> int:
 
 
 def _day_bars(out: Console, days: SpendResult) -> None:
+    """One bar per day of the period up to today (days to come have no spend yet), zero days included."""
     per_day: dict[str, Decimal] = {}
+    unpriced: dict[str, int] = {}
     for row in days.rows:
         key = row.group["day"] or ""
         per_day[key] = per_day.get(key, Decimal(0)) + row.cost_usd
+        unpriced[key] = unpriced.get(key, 0) + row.unpriced_requests
+    first = date.fromisoformat(days.period.first_day)
+    today = datetime.now(ZoneInfo(days.period.timezone)).date()
+    last = min(date.fromisoformat(days.period.last_day), today)
     peak = max(per_day.values(), default=Decimal(0))
     width = 40
-    for day, amount in sorted(per_day.items()):
+    day = first
+    while day <= last:
+        key = day.isoformat()
+        amount = per_day.get(key, Decimal(0))
         blocks = int(amount / peak * width) if peak > 0 else 0
-        out.print(f"{day} {'█' * blocks:<{width}} {format_usd(amount)}")
+        out.print(f"{key} {'█' * blocks:<{width}} {format_cost(amount, unpriced.get(key, 0))}")
+        day += timedelta(days=1)
 
 
 def _budget(args: argparse.Namespace) -> int:
@@ -475,6 +495,7 @@ def _budget(args: argparse.Namespace) -> int:
                     "agents": args.agent or [],
                     "projects": args.project or [],
                     "sources": args.source or [],
+                    "basis": ["billed", "estimated", "subscription"] if args.include_subscriptions else [],
                 },
                 "budget scope",
             )
@@ -515,7 +536,7 @@ def _budget(args: argparse.Namespace) -> int:
             _s(b.budget.name) + (" (hard)" if b.budget.hard else ""),
             f"{b.budget.period} from {b.period_start[:10]}",
             format_usd(b.budget.amount_usd),
-            format_usd(b.spent_usd),
+            format_cost(b.spent_usd, b.unpriced_requests),
             format_usd(b.remaining_usd),
             f"{b.percent}",
             format_usd(b.projected_usd),

@@ -379,6 +379,31 @@ class AttributionRow(SpendRow):
     reason: str
 
 
+class CoverageDay(Result):
+    """A day a provider's synced report did not simply stand as the total, and the rule that applied."""
+
+    day: str = Field(description="UTC date.")
+    report: Literal["billing", "usage"]
+    rule: Literal["no_rows", "reporting_lag"] = Field(
+        description="'no_rows': the report listed the day with no results; 'reporting_lag': it was synced "
+        "before the day ended plus the provider's reporting lag, so it may be partial."
+    )
+    total_from: Literal["usage report", "local estimates", "partial report"] = Field(
+        description="What the day's total is: a lower layer, or this partial report when nothing else "
+        "covers the day."
+    )
+
+
+class SourceCoverage(Result):
+    """Which days of the period a provider's reports are the total, and which were left to estimates."""
+
+    reporting_lag: str = Field(description="How long after a day ends its reports count as complete.")
+    billed_days: int = Field(0, description="Days the billing report is the total.")
+    usage_days: int = Field(0, description="Days the provider's usage report (priced) is the total.")
+    empty_billed_days: int = Field(0, description="Days the billing report listed with no rows.")
+    estimated_days: list[CoverageDay] = Field(default_factory=list)
+
+
 class SourceStatus(Result):
     """How fresh one data source is."""
 
@@ -388,6 +413,10 @@ class SourceStatus(Result):
     last_success: str | None
     last_error: str | None
     last_refresh: str | None = Field(None, description="What the last refresh brought in.")
+    coverage: SourceCoverage | None = Field(
+        None,
+        description="In spend results: the period's days this provider's reports cover, and why not others.",
+    )
 
 
 class SpendResult(Result):
@@ -471,6 +500,14 @@ ScopeValues = Annotated[
     list[ScopeValue] | None,
     Field(max_length=50, description="Only spend with one of these values counts (omit for any)."),
 ]
+BudgetBasis = Annotated[
+    list[Basis] | None,
+    Field(
+        max_length=3,
+        description="What counts: 'billed', 'estimated', 'subscription'. Default: usage (billed and "
+        "estimated); add 'subscription' to count seat fees too.",
+    ),
+]
 Thresholds = Annotated[
     list[Decimal] | None,
     Field(
@@ -494,13 +531,15 @@ OptionalProject = Annotated[
 
 
 class BudgetScope(Result):
-    """Which spend a budget counts; an empty list means any value."""
+    """Which spend a budget counts; an empty list means any value, except ``basis``: empty means
+    usage only (billed and estimated), so seat fees count only when the budget names them."""
 
     providers: list[ScopeValue] = Field(default=[], max_length=50)
     models: list[ScopeValue] = Field(default=[], max_length=50)
     agents: list[ScopeValue] = Field(default=[], max_length=50)
     projects: list[ScopeValue] = Field(default=[], max_length=50)
     sources: list[ScopeValue] = Field(default=[], max_length=50)
+    basis: list[Basis] = []
 
 
 class Budget(Result):
@@ -527,9 +566,13 @@ class BudgetState(Result):
     spent_usd: USD
     remaining_usd: USD
     percent: float
-    projected_usd: USD = Field(description="Spend at the end of the period at the current rate.")
+    projected_usd: USD = Field(
+        description="Spend at the end of the period: usage at the current rate, plus seat fees to come "
+        "when the budget counts them."
+    )
     status: BudgetStatusName
     fired_thresholds: list[Decimal]
+    unpriced_requests: int = Field(0, description="Calls in scope with no known price (not in spent).")
 
 
 class BudgetStatusResult(Result):
@@ -600,7 +643,10 @@ class Forecast(Result):
     days_in_period: int
     burn_rate_period_usd_per_day: USD
     burn_rate_7d_usd_per_day: USD
-    projected_usd: USD = Field(description="Spent so far plus the trailing 7-day rate for the days left.")
+    projected_usd: USD = Field(
+        description="Spent so far, plus the trailing 7-day usage rate for the days left, plus seat fees "
+        "still to come."
+    )
     anomalies: list[Anomaly]
     warnings: list[str]
     alerts: list[str]

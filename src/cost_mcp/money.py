@@ -71,6 +71,26 @@ def format_usd(amount: Decimal, places: int = 2) -> str:
     return f"{sign}${abs(q):,.{places}f}"
 
 
+UNPRICED = "unpriced"
+"""How an amount with no known price is shown: never as $0.00."""
+
+
+def format_cost(amount: Decimal | None, unpriced: int = 0, places: int = 2) -> str:
+    """Human display of a cost that may be unknown in part: ``unpriced`` when nothing of it has a
+    price (``amount`` None, or 0 with ``unpriced`` calls), ``$1.23 + unpriced`` when some calls have
+    none, else :func:`format_usd`."""
+    if amount is None or (amount == 0 and unpriced):
+        return UNPRICED
+    text = format_usd(amount, places)
+    return f"{text} + {UNPRICED}" if unpriced else text
+
+
+def plain_usd(amount: Decimal | None) -> str:
+    """Machine-readable exact dollars without an exponent (``0E-9`` is ``0.000000000``); None,
+    an unknown amount, is ``unpriced``."""
+    return UNPRICED if amount is None else f"{amount:f}"
+
+
 def _as_number(amount: Decimal) -> float:
     # Display only: an amount quantized to nano-USD has at most 15 significant digits below
     # $1M, which a double's shortest repr reproduces exactly in JSON.

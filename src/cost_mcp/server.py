@@ -37,6 +37,7 @@ from cost_mcp.models import (
     AgentName,
     AmountUSD,
     Budget,
+    BudgetBasis,
     BudgetName,
     BudgetPeriod,
     BudgetScope,
@@ -332,7 +333,9 @@ async def get_spend(
     cost?". Billed numbers from provider APIs are the truth where synced; elsewhere tokens x list
     price ("estimated"); hand-registered seats are "subscription". Each row has one basis and rows
     sum to total_usd; estimates for days that billed data covers are listed under attribution
-    (not added). Check `warnings` (unpriced models, stale sources) and `sources` (freshness).
+    (not added). A billed day with no rows, or younger than the provider's reporting lag, leaves
+    local estimates in the total; `sources[].coverage` says which days each report covers and why.
+    Seat fees count up to today. Check `warnings` (unpriced models, stale sources) and `sources`.
     Defaults: this_month, no grouping, the configured timezone. For per-model detail with trends
     use model_breakdown; for one Claude Code session use session_usage.
 
@@ -470,6 +473,7 @@ async def set_budget(
     agents: ScopeValues = None,
     projects: ScopeValues = None,
     sources: ScopeValues = None,
+    basis: BudgetBasis = None,
     thresholds: Thresholds = None,
     hard: Annotated[bool, Field(description="Refuse calls in check_budget that would exceed it.")] = False,
     webhook: Annotated[
@@ -488,7 +492,8 @@ async def set_budget(
     each threshold (default 50%, 80%, 100%) and ride in the next result's alerts[]; a hard budget
     makes check_budget refuse a call that would go over. Alerts can also be POSTed to one of the
     webhooks the user configured, by name; an unknown name is an error listing the configured ones.
-    Setting an existing name replaces it.
+    Setting an existing name replaces it. A budget counts usage (billed and estimated); seat fees
+    only with basis including "subscription".
 
     Example: set_budget(name="agents-daily", amount_usd=5, period="day", agents=["researcher"], hard=true,
     webhook="ops")
@@ -499,6 +504,7 @@ async def set_budget(
         agents=agents or [],
         projects=projects or [],
         sources=sources or [],
+        basis=basis or [],
     )
 
     def work(conn: sqlite3.Connection, state: AppState) -> Budget:

@@ -328,10 +328,12 @@ def record(
     Success: every feed replaces its covered days (marking them covered, even with no spend, which
     is what makes billed data the total for those days), and the source's state records the
     success, the covered range and a one-line summary. Today counts as covered when the provider
-    listed it: billed data for today is what the provider says so far, and the next sync replaces
-    it. Failure: only the attempt and the error are recorded; the data is left as it was.
+    listed it, synced at ``now``: get_spend treats a day synced within its provider's reporting lag
+    (or listed with no rows) as partial (analytics/coverage.py), and the next sync replaces it.
+    Failure: only the attempt and the error are recorded; the data is left as it was.
     """
-    moment = (now or datetime.now(UTC)).astimezone(UTC).isoformat()
+    when = (now or datetime.now(UTC)).astimezone(UTC)
+    moment = when.isoformat()
     rows: list[SourceSync] = []
     warnings: list[str] = []
     for outcome in outcomes:
@@ -361,7 +363,9 @@ def record(
             detail += f"; {note}"
         with write_transaction(conn):
             for feed in feeds:
-                replace_range(conn, feed.provider, feed.kind, feed.start_ms, feed.end_ms, feed.buckets)
+                replace_range(
+                    conn, feed.provider, feed.kind, feed.start_ms, feed.end_ms, feed.buckets, now=when
+                )
             covered = _union(_states(conn).get(spec.id), start, end)
             conn.execute(
                 """
@@ -381,6 +385,7 @@ def record(
                 f"{spec.id}: the API listed no day between {_day(window.start_ms)} and "
                 f"{_day(window.end_ms - DAY_MS)}, so no day is marked as synced"
             )
+        warnings += _missing_bill_warning(spec.id, outcome.feeds)
         billed = [f for f in feeds if f.kind == "cost"]
         rows.append(
             _row(
@@ -395,6 +400,19 @@ def record(
             )
         )
     return SyncResult(sources=rows, warnings=warnings)
+
+
+def _missing_bill_warning(source: str, feeds: Sequence[Feed]) -> list[str]:
+    """A billing report that listed no day while the usage report listed some: those days are
+    estimated from usage, which results must say rather than switch quietly."""
+    costs = [f for f in feeds if f.kind == "cost"]
+    usage_days = max((f.days for f in feeds if f.kind == "usage"), default=0)
+    if not costs or any(f.days for f in costs) or not usage_days:
+        return []
+    return [
+        f"{source}: the billing report listed no day while the usage report listed {usage_days}; "
+        "those days are estimated from usage (tokens x list price), not billed"
+    ]
 
 
 def _union(state: _State | None, start: int | None, end: int | None) -> tuple[int | None, int | None]:

@@ -392,3 +392,30 @@ def test_two_processes_recording_at_once_lose_nothing(conn: sqlite3.Connection, 
     assert conn.execute("SELECT COUNT(*) FROM usage_events").fetchone()[0] == 120
     state = budgets.budget_status(conn, settings).budgets[0]
     assert state.spent_usd == Decimal("0.3")  # 120 x 1,000 tokens x $2.50/MTok
+
+
+def test_a_budget_counts_usage_and_seats_only_when_it_says_so(
+    conn: sqlite3.Connection, settings: Settings
+) -> None:
+    from cost_mcp.analytics import subscriptions
+
+    # A $300 seat from Nov 1 (30 days: $10 a day) and $6 of API calls, seen as Nov 10 begins.
+    subscriptions.set_subscription(conn, "max", "anthropic", Decimal(300), "monthly", "2026-11-01")
+    spend_usd(conn, Pricer(), Decimal(6), datetime(2026, 11, 9, 1, tzinfo=UTC))
+    now = datetime(2026, 11, 10, 0, tzinfo=UTC)
+    usage_only = budgets.set_budget(conn, "api", Decimal(150), "month", BudgetScope())
+    state = budgets.state_of(conn, settings, usage_only, now)
+    assert state.spent_usd == Decimal(6)  # the seat is not API spend
+    assert state.projected_usd == Decimal(20)  # $6 over 9 of 30 days
+    with_seats = budgets.set_budget(
+        conn, "all", Decimal(400), "month", BudgetScope(basis=["billed", "estimated", "subscription"])
+    )
+    state = budgets.state_of(conn, settings, with_seats, now)
+    assert state.spent_usd == Decimal(106)  # Nov 1-10 of the seat ($100) and the $6
+    assert state.projected_usd == Decimal(320)  # the seat's whole $300, exactly, plus $20 of usage
+    seats_only = budgets.set_budget(
+        conn, "seats", Decimal(1000), "month", BudgetScope(basis=["subscription"])
+    )
+    assert budgets.state_of(conn, settings, seats_only, now).spent_usd == Decimal(100)
+    check = budgets.check_budget(conn, settings, Decimal(1), provider="openai", now=now)
+    assert {c.name for c in check.budgets} == {"api", "all"}  # a call is not a seat fee

@@ -70,3 +70,19 @@ def test_too_little_history_finds_no_anomaly_and_says_so(
     result = spend_forecast(conn, settings, p, now=NOW)
     assert result.anomalies == []
     assert any("history" in w for w in result.warnings)
+
+
+def test_seat_fees_count_to_today_and_the_projection_adds_the_rest(
+    conn: sqlite3.Connection, settings: Settings
+) -> None:
+    from cost_mcp.analytics import subscriptions
+
+    # A $300 seat from Nov 1 ($10 a day) beside $2 a day of API calls; seen on Nov 20.
+    subscriptions.set_subscription(conn, "max", "anthropic", Decimal(300), "monthly", "2026-11-01")
+    for back in range(1, 20):
+        spend(conn, NOW - timedelta(days=back), 2)
+    p = resolve_period("this_month", tz=settings.tz, now=NOW)
+    f = spend_forecast(conn, settings, p, now=NOW)
+    assert f.spent_usd == Decimal(238)  # 20 seat days ($200) and 19 days of calls ($38)
+    assert f.burn_rate_7d_usd_per_day == Decimal(2)  # usage only: seat fees are not extrapolated
+    assert f.projected_usd == Decimal(358)  # + $2 x 10 days left + the seat's last 10 days ($100)

@@ -74,15 +74,15 @@ def test_billed_and_estimated_on_one_provider_day_count_once(
     assert "billing data covers this day" in attr.reason
 
 
-def test_billed_day_with_no_spend_still_wins(
+def test_a_billed_day_with_no_rows_does_not_hide_local_spend(
     home: Path, conn: sqlite3.Connection, settings: Settings
 ) -> None:
     logs(home, assistant("m1", "r1", "2026-11-02T09:00:00.000Z", input=1_000, output=1_000))
     ingest(conn, settings, Pricer())
-    billed(conn, "anthropic", NOV2)  # synced, nothing billed
+    billed(conn, "anthropic", NOV2)  # synced, no cost row: nothing billed *yet*
     result = spend(conn, settings)
-    assert result.total_usd == 0  # type: ignore[attr-defined]
-    assert len(result.attribution) == 1  # type: ignore[attr-defined]
+    assert result.total_usd == Decimal("0.018")  # type: ignore[attr-defined]
+    assert not result.attribution  # type: ignore[attr-defined]
 
 
 def test_other_providers_days_are_not_covered(

@@ -11,7 +11,7 @@ from pathlib import Path
 import pytest
 
 from cost_mcp.analytics import subscriptions
-from cost_mcp.analytics.spend import Filters, get_spend, resolve
+from cost_mcp.analytics.spend import Filters, fees_ahead, get_spend, resolve
 from cost_mcp.config import Settings, load_settings
 from cost_mcp.errors import InvalidInputError, NotFoundError
 from cost_mcp.pricing import Pricer
@@ -28,11 +28,28 @@ def conn(settings: Settings) -> Iterator[sqlite3.Connection]:
     c.close()
 
 
+LATER = date(2030, 1, 1)
+"""Seen from after every period these tests ask about, so each fee day has come."""
+
+
 def total(
     conn: sqlite3.Connection, settings: Settings, start: str, end: str, **filters: list[str]
 ) -> Decimal:
     p = resolve(settings, None, start, end, None)
-    return get_spend(conn, settings, p, [], Filters(**filters)).total_usd
+    return get_spend(conn, settings, p, [], Filters(**filters), today=LATER).total_usd
+
+
+def test_this_month_so_far_counts_only_the_days_that_have_come(
+    conn: sqlite3.Connection, settings: Settings
+) -> None:
+    # A $200 seat from Nov 15 (Nov 15 - Dec 14: 30 days, $6.666666667 a day), asked on Dec 2.
+    subscriptions.set_subscription(conn, "max", "anthropic", Decimal(200), "monthly", "2026-11-15")
+    dec2 = datetime(2026, 12, 2, 15, 0, tzinfo=UTC)
+    p = resolve(settings, "this_month", None, None, None, now=dec2)
+    so_far = get_spend(conn, settings, p, [], today=dec2.date())
+    assert so_far.total_usd == Decimal("13.333333334")  # Dec 1 and 2 (the first 20 days carry a nano more)
+    assert fees_ahead(conn, p, Filters(), dec2.date()) == Decimal("203.010752686") - Decimal("13.333333334")
+    assert total(conn, settings, "2026-12-01", "2026-12-31") == Decimal("203.010752686")
 
 
 def test_monthly_fee_over_a_partial_month(conn: sqlite3.Connection, settings: Settings) -> None:
@@ -91,7 +108,7 @@ def test_seats_and_api_spend_together_without_double_counting(
         conn, "plus-bo", "openai", Decimal(31), "monthly", "2026-03-01", member="bo"
     )
     p = resolve(settings, None, "2026-03-01", "2026-03-10", None)
-    result = get_spend(conn, settings, p, ["member", "basis"])
+    result = get_spend(conn, settings, p, ["member", "basis"], today=LATER)
     rows = {(r.group["member"], r.basis): r.cost_usd for r in result.rows}
     assert rows == {
         ("ana", "subscription"): Decimal(10),

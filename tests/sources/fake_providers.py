@@ -34,6 +34,7 @@ ANTHROPIC_KEY = "sk-ant-admin01-TESTKEY-anthropic-0123456789"
 OPENROUTER_KEY = "sk-or-v1-TESTKEY-openrouter-0123456789"
 GROQ_KEY = "gsk_TESTKEY_groq_0123456789"
 CURSOR_KEY = "key_TESTKEY_cursor_0123456789"
+DEFAULT_WORKSPACE = "0df9e665-d932-5740-b2c7-b52af166bc11"
 
 Scripted = httpx2.Response | Callable[[httpx2.Request], httpx2.Response]
 
@@ -198,8 +199,13 @@ class FakeOpenRouter(FakeApi):
         key_data: dict[str, Any] | None = None,
         credits: dict[str, Any] | None = None,
         keys_page_size: int = 2,
+        workspaces: list[dict[str, Any]] | None = None,
     ) -> None:
         super().__init__()
+        self.workspaces = (
+            workspaces if workspaces is not None else [{"id": DEFAULT_WORKSPACE, "name": "Default"}]
+        )
+        """Listed by /workspaces; a key without ``workspace_id`` is in the default workspace."""
         self.today = today
         self.activity = activity or []
         self.keys = keys if keys is not None else []
@@ -223,8 +229,16 @@ class FakeOpenRouter(FakeApi):
         if not self.management:
             return json_response(403, fixture("openrouter_error_403_management.json"))
         if path == "/api/v1/keys":
+            # Documented: without workspace_id, the default workspace's keys only.
+            workspace = request.url.params.get("workspace_id", DEFAULT_WORKSPACE)
+            keys = [k for k in self.keys if k.get("workspace_id", DEFAULT_WORKSPACE) == workspace]
             offset = int(request.url.params.get("offset", "0"))
-            return json_response(200, {"data": self.keys[offset : offset + self.keys_page_size]})
+            return json_response(200, {"data": keys[offset : offset + self.keys_page_size]})
+        if path == "/api/v1/workspaces":
+            offset = int(request.url.params.get("offset", "0"))
+            limit = int(request.url.params.get("limit", "50"))
+            page = self.workspaces[offset : offset + min(limit, 1)]  # one a page: pagination is exercised
+            return json_response(200, {"data": page, "total_count": len(self.workspaces)})
         if path == "/api/v1/credits":
             return json_response(200, {"data": self.credits})
         if path == "/api/v1/activity":

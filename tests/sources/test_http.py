@@ -177,6 +177,16 @@ def test_retry_after_is_actually_waited_for(configured: Settings, real_waits: li
     assert real_waits == [pytest.approx(0.3, abs=0.01)]
 
 
+def test_503_retry_after_is_honoured_by_the_same_policy(
+    configured: Settings, real_waits: list[float]
+) -> None:
+    script = Script(
+        json_response(503, fixture("openai_error_500.json"), {"retry-after": "0.2"}), json_response(200, OK)
+    )
+    assert get(configured, script) == OK
+    assert real_waits == [pytest.approx(0.2, abs=0.01)]  # the header's wait, not the 0.5 s+ backoff
+
+
 def test_retry_after_longer_than_the_budget_fails_at_once(
     configured: Settings, real_waits: list[float]
 ) -> None:

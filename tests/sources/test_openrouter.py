@@ -26,6 +26,7 @@ from cost_mcp.sources.http import provider_client
 from cost_mcp.store import connect
 from cost_mcp.store.buckets import DAY_MS
 from tests.sources.fake_providers import (
+    DEFAULT_WORKSPACE,
     OPENROUTER_KEY,
     FakeOpenRouter,
     Router,
@@ -173,8 +174,8 @@ def test_management_key_reads_activity_today_from_every_key_and_the_balance(conf
         "key limit $100.00 (resets monthly), $74.50 remaining; "
         "BYOK inference $0.02 was billed by the upstream providers, not counted here"
     )
-    offsets = [r.url.params.get("offset") for r in fake.calls("/api/v1/keys")]
-    assert offsets == ["0", "2", "3"]  # until an empty page
+    default = [r for r in fake.calls("/api/v1/keys") if "workspace_id" not in r.url.params]
+    assert [r.url.params.get("offset") for r in default] == ["0", "2", "3"]  # until an empty page
     assert all(r.url.params["include_disabled"] == "true" for r in fake.calls("/api/v1/keys"))
     assert "date" not in fake.calls("/api/v1/activity")[0].url.params  # one request, all 30 days
     assert fake.requests[0].headers["authorization"] == f"Bearer {OPENROUTER_KEY}"
@@ -286,6 +287,28 @@ def test_a_management_key_needs_no_usage_daily_of_its_own(configured: Settings) 
     fake = account()
     del fake.key_data["usage_daily"]
     assert run(configured, fake.handle)[-1].cost_nanos == 1_750_000_000
+
+
+def test_today_sums_the_keys_of_every_workspace(configured: Settings) -> None:
+    # /keys without workspace_id lists the default workspace only; two more workspaces spent today.
+    fake = account()
+    fake.workspaces = [
+        {"id": DEFAULT_WORKSPACE, "name": "Default"},
+        {"id": "ws-prod", "name": "Production"},
+        {"id": "ws-lab", "name": "Lab"},
+    ]
+    fake.keys += [
+        {"hash": "p1", "usage_daily": 2, "workspace_id": "ws-prod"},
+        {"hash": "p2", "usage_daily": "0.5", "workspace_id": "ws-prod"},
+        {"hash": "p3", "usage_daily": 0.125, "workspace_id": "ws-prod", "disabled": True},
+        {"hash": "l1", "usage_daily": 3, "workspace_id": "ws-lab"},
+    ]
+    *_, today = run(configured, fake.handle)
+    assert today.cost_nanos == 7_375_000_000  # 1.75 default (counted once) + 2.625 prod + 3 lab
+    listed = {r.url.params.get("workspace_id") for r in fake.calls("/api/v1/keys")}
+    assert listed == {None, DEFAULT_WORKSPACE, "ws-prod", "ws-lab"}
+    pages = [r.url.params["offset"] for r in fake.calls("/api/v1/workspaces")]
+    assert pages == ["0", "1", "2"]  # read up to total_count
 
 
 def test_keys_listed_again_are_not_counted_twice(configured: Settings) -> None:

@@ -15,7 +15,7 @@ from decimal import Decimal
 
 from cost_mcp import notify
 from cost_mcp.analytics.alerts import take_alerts
-from cost_mcp.analytics.spend import Filters, get_spend
+from cost_mcp.analytics.spend import Filters, fees_ahead, get_spend
 from cost_mcp.config import Settings
 from cost_mcp.errors import InvalidInputError, NotFoundError
 from cost_mcp.models import (
@@ -29,10 +29,11 @@ from cost_mcp.models import (
     BudgetStatusName,
     BudgetStatusResult,
     CheckResult,
+    SpendResult,
     checked,
 )
 from cost_mcp.money import format_usd, from_nanos, to_nanos
-from cost_mcp.periods import Period, calendar_period, iso_utc, to_ms
+from cost_mcp.periods import Period, calendar_period, iso_utc, local_date, to_ms
 from cost_mcp.store import deliveries
 from cost_mcp.store.connection import write_transaction
 
@@ -179,6 +180,10 @@ def list_budgets(conn: sqlite3.Connection, settings: Settings | None = None) -> 
 # --- state ----------------------------------------------------------------------------------------
 
 
+USAGE_BASIS = ("billed", "estimated")
+"""What a budget counts unless its scope names a basis: usage, not seat fees."""
+
+
 def _filters(scope: BudgetScope) -> Filters:
     return Filters(
         providers=scope.providers or None,
@@ -186,6 +191,7 @@ def _filters(scope: BudgetScope) -> Filters:
         agents=scope.agents or None,
         projects=scope.projects or None,
         sources=scope.sources or None,
+        basis=scope.basis or USAGE_BASIS,
     )
 
 
@@ -194,17 +200,36 @@ def budget_period(budget: Budget, settings: Settings, now: datetime) -> Period:
     return calendar_period(budget.period, now, tz=settings.tz, week_start=settings.week_start)
 
 
-def spent_in(conn: sqlite3.Connection, settings: Settings, budget: Budget, p: Period) -> Decimal:
-    """What counts against ``budget`` in period ``p`` (exactly get_spend's total for its scope)."""
-    return get_spend(conn, settings, p, (), _filters(budget.scope), take_alerts=False).total_usd
+def spent_in(
+    conn: sqlite3.Connection, settings: Settings, budget: Budget, p: Period, now: datetime | None = None
+) -> Decimal:
+    """What counts against ``budget`` in period ``p`` as of ``now`` (exactly get_spend's total for its
+    scope: seat fees, when the scope counts them, up to today)."""
+    return _spend(conn, settings, budget, p, now).total_usd
+
+
+def _spend(
+    conn: sqlite3.Connection, settings: Settings, budget: Budget, p: Period, now: datetime | None
+) -> SpendResult:
+    today = local_date(to_ms(now), p.tz) if now is not None else None
+    return get_spend(conn, settings, p, (), _filters(budget.scope), take_alerts=False, today=today)
 
 
 def state_of(conn: sqlite3.Connection, settings: Settings, budget: Budget, now: datetime) -> BudgetState:
-    """A budget in the period containing ``now``: spent, remaining, projection, status, fired."""
+    """A budget in the period containing ``now``: spent, remaining, projection, status, fired.
+
+    The projection extrapolates usage from the time elapsed, and adds seat fees (when the scope
+    counts them) exactly: those still to come are known, not a rate.
+    """
     p = budget_period(budget, settings, now)
-    spent = spent_in(conn, settings, budget, p)
+    result = _spend(conn, settings, budget, p, now)
+    spent = result.total_usd
+    seats = result.by_basis.get("subscription", Decimal(0))
     elapsed = max(min(to_ms(now), p.end_ms) - p.start_ms, MIN_ELAPSED_MS)
-    projected = (spent * (p.end_ms - p.start_ms) / elapsed).quantize(Decimal("0.000000001"))
+    ahead = fees_ahead(conn, p, _filters(budget.scope), local_date(to_ms(now), p.tz))
+    projected = ((spent - seats) * (p.end_ms - p.start_ms) / elapsed + seats + ahead).quantize(
+        Decimal("0.000000001")
+    )
     fired = [
         Decimal(r[0])
         for r in conn.execute(
@@ -222,6 +247,7 @@ def state_of(conn: sqlite3.Connection, settings: Settings, budget: Budget, now: 
         projected_usd=max(projected, spent),
         status=_status(budget, spent, projected),
         fired_thresholds=sorted(fired),
+        unpriced_requests=sum(r.unpriced_requests for r in result.rows),
     )
 
 
@@ -274,7 +300,10 @@ def applies(
         (scope.projects, project),
         (scope.sources, source),
     )
-    return all(not allowed or (value is not None and value in allowed) for allowed, value in pairs)
+    counts_usage = not scope.basis or any(b in USAGE_BASIS for b in scope.basis)  # a call is usage
+    return counts_usage and all(
+        not allowed or (value is not None and value in allowed) for allowed, value in pairs
+    )
 
 
 def check_budget(

@@ -7,7 +7,7 @@ from collections.abc import Iterator
 
 from cost_mcp.analytics.usage import cost_sql
 from cost_mcp.config import Settings
-from cost_mcp.money import from_nanos
+from cost_mcp.money import from_nanos, plain_usd
 from cost_mcp.periods import Period, iso_utc
 from cost_mcp.store import rollup
 from cost_mcp.store.buckets import ATTRIBUTION_ONLY
@@ -37,7 +37,7 @@ FIELDS = (
 
 
 def _usd(nanos: int | None) -> str:
-    return "" if nanos is None else str(from_nanos(int(nanos)))
+    return plain_usd(None if nanos is None else from_nanos(int(nanos)))
 
 
 def _basis(provider: str, kind: str) -> str:
@@ -49,7 +49,7 @@ def _basis(provider: str, kind: str) -> str:
 def export_records(conn: sqlite3.Connection, settings: Settings, p: Period) -> Iterator[dict[str, str | int]]:
     """Counted usage events (kind 'event'), then provider buckets (kind 'cost' or 'usage').
 
-    Money is an exact decimal string; an empty cost means no known price. Buckets are selected by
+    Money is an exact decimal string; ``unpriced`` means no known price (never 0). Buckets are selected by
     their UTC date, as get_spend places them. Rows with basis 'attribution' (Claude Code analytics)
     only say who spent: their amounts are counted elsewhere and must not be added to a total.
     """

@@ -8,7 +8,7 @@ from datetime import UTC, date, datetime, timedelta
 from decimal import Decimal
 
 from cost_mcp.analytics.alerts import take_alerts
-from cost_mcp.analytics.spend import get_spend, period_info
+from cost_mcp.analytics.spend import Filters, fees_ahead, get_spend, period_info
 from cost_mcp.config import Settings
 from cost_mcp.models import Anomaly, Forecast
 from cost_mcp.periods import Period, days_period, local_date, to_ms
@@ -20,13 +20,19 @@ MIN_ANOMALY_USD = Decimal(1)
 """Days below a dollar are never anomalies: doubling 3 cents is noise, not news."""
 
 
-def _daily(conn: sqlite3.Connection, settings: Settings, p: Period) -> dict[date, Decimal]:
-    result = get_spend(conn, settings, p, ["day"], take_alerts=False)
+def _daily(
+    conn: sqlite3.Connection, settings: Settings, p: Period, today: date
+) -> tuple[dict[date, Decimal], dict[date, Decimal]]:
+    """Spend per day, and the same without seat fees (which are known ahead, not extrapolated)."""
+    result = get_spend(conn, settings, p, ["day", "basis"], take_alerts=False, today=today)
     totals: dict[date, Decimal] = {}
+    usage: dict[date, Decimal] = {}
     for row in result.rows:
         day = date.fromisoformat(row.group["day"] or "")
         totals[day] = totals.get(day, Decimal(0)) + row.cost_usd
-    return totals
+        if row.basis != "subscription":
+            usage[day] = usage.get(day, Decimal(0)) + row.cost_usd
+    return totals, usage
 
 
 def _top(conn: sqlite3.Connection, settings: Settings, day: date, dim: str) -> list[str]:
@@ -49,11 +55,13 @@ def spend_forecast(
     today = local_date(to_ms(moment), p.tz)
     history_start = p.first_day - timedelta(days=BASELINE_DAYS + 7)
     last = min(p.last_day, today)
-    daily = _daily(conn, settings, days_period(history_start, max(last, history_start), tz=p.tz))
+    daily, usage = _daily(
+        conn, settings, days_period(history_start, max(last, history_start), tz=p.tz), today
+    )
     spent = sum((v for d, v in daily.items() if p.first_day <= d <= last), Decimal(0))
     days_elapsed = max((last - p.first_day).days + 1, 0) if today >= p.first_day else 0
     days_total = (p.last_day - p.first_day).days + 1
-    trailing = sum((daily.get(today - timedelta(days=i), Decimal(0)) for i in range(1, 8)), Decimal(0)) / 7
+    trailing = sum((usage.get(today - timedelta(days=i), Decimal(0)) for i in range(1, 8)), Decimal(0)) / 7
     period_rate = spent / days_elapsed if days_elapsed else Decimal(0)
     remaining_days = max(days_total - days_elapsed, 0)
     anomalies: list[Anomaly] = []
@@ -88,7 +96,8 @@ def spend_forecast(
         days_in_period=days_total,
         burn_rate_period_usd_per_day=period_rate.quantize(q),
         burn_rate_7d_usd_per_day=trailing.quantize(q),
-        projected_usd=(spent + trailing * remaining_days).quantize(q),
+        # Usage goes on at the trailing rate; seat fees still to come are known exactly.
+        projected_usd=(spent + trailing * remaining_days + fees_ahead(conn, p, Filters(), today)).quantize(q),
         anomalies=anomalies,
         warnings=warnings,
         alerts=take_alerts(conn),

@@ -4,6 +4,8 @@ Three layers can describe the same provider-day: billed amounts from a cost API,
 a provider's usage API (priced here), and calls recorded locally (Claude Code logs, record_usage).
 For each provider and UTC day, the highest layer that has been synced is the total; the layers
 under it only *attribute* (which agent, session or project), and are returned apart, never added.
+A synced report with no rows for the day, or synced within its reporting lag, does not replace what
+is below it (see analytics/coverage.py).
 Provider APIs report UTC days, so their amounts sit on their UTC date; local calls sit on their
 local date in the requested timezone.
 """
@@ -19,7 +21,7 @@ from decimal import Decimal
 from typing import Literal
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
-from cost_mcp.analytics import alerts, subscriptions
+from cost_mcp.analytics import alerts, coverage, subscriptions
 from cost_mcp.analytics.usage import token_totals
 from cost_mcp.config import PROVIDERS, Settings
 from cost_mcp.errors import InvalidInputError
@@ -32,10 +34,10 @@ from cost_mcp.models import (
     SpendResult,
     SpendRow,
 )
-from cost_mcp.money import from_nanos
+from cost_mcp.money import format_usd, from_nanos
 from cost_mcp.periods import Period, bucket_start, iso_utc, resolve_period, to_ms
 from cost_mcp.store import rollup
-from cost_mcp.store.buckets import ATTRIBUTION_ONLY, DAY_MS
+from cost_mcp.store.buckets import ATTRIBUTION_ONLY, DAY_MS, OUTSIDE_BILL
 
 QH_MS = rollup.QUARTER_HOUR_MS
 LOCAL_LAYER, USAGE_LAYER, BILLED_LAYER, SUBSCRIPTION_LAYER = 0, 1, 2, 3
@@ -92,6 +94,9 @@ class _Slice:
     requests: int | None
     tokens: list[int] | None
     excluded: str | None = None
+    outside_bill: bool = False
+    """Usage in a tier the provider's bill leaves out (Anthropic Priority Tier); after precedence,
+    only where it is counted on top of a billed day."""
 
 
 @dataclass
@@ -160,12 +165,14 @@ def get_spend(
     filters: Filters | None = None,
     *,
     take_alerts: bool = True,
+    today: date | None = None,
 ) -> SpendResult:
     """Total and breakdown of spend in period ``p``.
 
     Rows carry one basis each and sum exactly to the total; attribution rows explain billed
     totals without being added to them. With ``take_alerts`` the result carries (and consumes)
-    the budget alerts not shown yet.
+    the budget alerts not shown yet. Subscription fees count up to ``today`` (default: today in
+    the period's timezone): the days still to come are for projections (:func:`fees_ahead`).
     """
     filters = filters or Filters()
     dims = _check_dims(group_by)
@@ -176,8 +183,8 @@ def get_spend(
     local_only = bool(filters.agents or filters.sessions)
     if not local_only:
         slices += _bucket_slices(conn, p, dims, filters)
-        slices += _subscription_slices(conn, p, dims, filters)
-    _apply_precedence(conn, slices, p, settings, local_only)
+        slices += _subscription_slices(conn, p, dims, filters, today or _today(p))
+    rules = _apply_precedence(conn, slices, p, settings, local_only)
     if filters.basis:
         slices = [s for s in slices if s.basis in filters.basis]
     rows, attribution = _group(slices, dims, settings)
@@ -186,6 +193,8 @@ def get_spend(
     for r in rows:
         by_basis[r.basis] += r.cost_usd
     warnings = _warnings(slices, settings, conn, local_only, dims)
+    warnings += _outside_bill_notes(slices)
+    warnings += coverage.missing_bill_warnings(rules, *_utc_day_range(p), usage_only=USAGE_ONLY_SOURCES)
     if stale:
         warnings.append(rollup.STALE_WARNING)
     return SpendResult(
@@ -195,7 +204,9 @@ def get_spend(
         group_by=list(dims),
         rows=rows,
         attribution=attribution,
-        sources=source_statuses(conn, settings),
+        sources=coverage.attach(
+            source_statuses(conn, settings), coverage.summaries(rules, *_utc_day_range(p))
+        ),
         warnings=warnings,
         alerts=alerts.take_alerts(conn) if take_alerts else [],
     )
@@ -333,20 +344,21 @@ def _bucket_slices(
         ),
         available,
     )
+    outside, outside_args = _outside_bill_sql()
     rows = conn.execute(
         f"""
         SELECT kind, start_ms, provider, model, CASE WHEN project != '' THEN project ELSE workspace END,
                member, COALESCE(SUM(cost_nanos), 0), SUM(cost_nanos IS NULL), SUM(requests),
                SUM(input_tokens), SUM(output_tokens), SUM(cache_read_tokens), SUM(cache_write_5m_tokens),
-               SUM(cache_write_1h_tokens), SUM(web_search_requests)
+               SUM(cache_write_1h_tokens), SUM(web_search_requests), {outside}
         FROM provider_buckets
         WHERE start_ms >= ? AND start_ms < ?{where}
-        GROUP BY 1, 2, 3, 4, 5, 6
+        GROUP BY 1, 2, 3, 4, 5, 6, 16
         """,
-        (first, last, *args),
+        (*outside_args, first, last, *args),
     ).fetchall()
     slices: list[_Slice] = []
-    for kind, start_ms, provider, model, project, member, cost, unpriced, requests, *sums in rows:
+    for kind, start_ms, provider, model, project, member, cost, unpriced, requests, *sums, out in rows:
         source = f"{provider} {'billing' if kind == 'cost' else 'usage'} api"
         if filters.sources and source not in filters.sources:
             continue
@@ -374,14 +386,41 @@ def _bucket_slices(
                 unpriced=int(unpriced) if not billed else 0,
                 requests=None if billed else int(requests),
                 tokens=None if billed else [int(v) for v in sums],
+                outside_bill=bool(out),
             )
         )
     return slices
 
 
+def _outside_bill_sql() -> tuple[str, list[object]]:
+    """A 0/1 column: a usage row in a tier its provider's bill leaves out (OUTSIDE_BILL)."""
+    cases = " OR ".join(
+        f"(provider = ? AND service_tier IN ({', '.join('?' * len(tiers))}))"
+        for tiers in OUTSIDE_BILL.values()
+    )
+    args: list[object] = []
+    for provider, tiers in OUTSIDE_BILL.items():
+        args += [provider, *sorted(tiers)]
+    return f"(kind = 'usage' AND ({cases or '0'}))", args
+
+
+def _today(p: Period) -> date:
+    return datetime.now(p.tz).date()
+
+
+def fees_ahead(conn: sqlite3.Connection, p: Period, filters: Filters, today: date) -> Decimal:
+    """Subscription fees on the days of ``p`` after ``today``: what a projection adds to the spend
+    so far, since get_spend counts a seat's fee only on days that have come."""
+    if filters.basis and "subscription" not in filters.basis:
+        return Decimal(0)
+    future = _subscription_slices(conn, p, (), filters, p.last_day)
+    return from_nanos(sum(s.cost_nanos for s in future if s.local_day > today))
+
+
 def _subscription_slices(
-    conn: sqlite3.Connection, p: Period, dims: Sequence[str], filters: Filters
+    conn: sqlite3.Connection, p: Period, dims: Sequence[str], filters: Filters, until: date
 ) -> list[_Slice]:
+    """A seat's daily share of its fee on each day of ``p`` up to ``until``."""
     if filters.models or filters.projects:
         return []  # a seat fee belongs to no model or project
     slices: list[_Slice] = []
@@ -401,7 +440,7 @@ def _subscription_slices(
             "agent": None,
             "session": None,
         }
-        for day, nanos in subscriptions.daily_nanos(sub, p.first_day, p.last_day):
+        for day, nanos in subscriptions.daily_nanos(sub, p.first_day, min(p.last_day, until)):
             slices.append(
                 _Slice(
                     layer=SUBSCRIPTION_LAYER,
@@ -423,34 +462,58 @@ def _subscription_slices(
 
 def _apply_precedence(
     conn: sqlite3.Connection, slices: list[_Slice], p: Period, settings: Settings, local_only: bool
-) -> None:
-    # Local calls near the period's edges can sit on the UTC day before or after it.
-    lo, hi = p.utc_dates_ms(margin_days=1)
-    covered: dict[tuple[str, int], int] = {}
-    if not local_only:
-        for provider, kind, start_ms in conn.execute(
-            "SELECT provider, kind, start_ms FROM provider_coverage WHERE start_ms >= ? AND start_ms < ?",
-            (lo, hi),
-        ):
-            layer = BILLED_LAYER if kind == "cost" else USAGE_LAYER
-            key = (str(provider), int(start_ms) // DAY_MS)
-            covered[key] = max(covered.get(key, LOCAL_LAYER), layer)
+) -> dict[tuple[str, int], coverage.DayRule]:
+    """Mark the slices that only attribute; returns the rule of each synced provider-day (see
+    analytics/coverage.py: a report with no rows, or synced within its reporting lag, does not
+    replace the layers below it)."""
     subscription = settings.claude_code_billing == "subscription"
+    rules: dict[tuple[str, int], coverage.DayRule] = {}
+    if not local_only:
+        # Local calls near the period's edges can sit on the UTC day before or after it.
+        lo, hi = p.utc_dates_ms(margin_days=1)
+        rules = coverage.rules(conn, lo, hi, skip_sources=("claude_code",) if subscription else ())
+    layer_of = {"cost": BILLED_LAYER, "usage": USAGE_LAYER, None: LOCAL_LAYER}
     for s in slices:
         if s.provider in ATTRIBUTION_ONLY:
             # Per-member estimates of usage that the provider's own reports (and local logs)
             # already count: they say who spent, never how much more was spent.
             s.excluded = f"{s.provider} estimates who used what; the same use is counted elsewhere"
             continue
-        top = covered.get((s.provider, s.utc_day), LOCAL_LAYER)
-        if s.layer < top:
+        rule = rules.get((s.provider, s.utc_day))
+        top = layer_of[rule.top] if rule is not None else LOCAL_LAYER
+        # Only on a billed day is a tier the bill leaves out added on top of it.
+        s.outside_bill = s.outside_bill and top == BILLED_LAYER
+        if s.outside_bill:
+            pass  # counted as estimated, beside the billed total
+        elif s.layer < top:
             s.excluded = (
                 f"{s.provider} billing data covers this day and is the total"
                 if top == BILLED_LAYER
                 else f"{s.provider} usage data covers this day and is the total"
             )
+        elif rule is not None and top < s.layer < SUBSCRIPTION_LAYER:
+            s.excluded = rule.reason(s.provider, "cost" if s.layer == BILLED_LAYER else "usage")
         elif subscription and s.source == "claude_code":
             s.excluded = "Claude Code is covered by a subscription: API-equivalent value, not spend"
+    return rules
+
+
+def _utc_day_range(p: Period) -> tuple[int, int]:
+    first, last = p.utc_dates_ms()
+    return first // DAY_MS, last // DAY_MS
+
+
+def _outside_bill_notes(slices: Sequence[_Slice]) -> list[str]:
+    counted: dict[str, int] = defaultdict(int)
+    for s in slices:
+        if s.outside_bill and not s.excluded and s.layer == USAGE_LAYER:
+            counted[s.provider] += s.cost_nanos
+    return [
+        f"{provider}: Priority Tier usage is not in the provider's cost report, so "
+        f"{format_usd(from_nanos(nanos))} of it (usage report, priced at standard rates) is counted "
+        "as estimated on top of the billed total"
+        for provider, nanos in sorted(counted.items())
+    ]
 
 
 # --- grouping -----------------------------------------------------------------------------------

@@ -15,12 +15,13 @@
 from __future__ import annotations
 
 from collections.abc import Iterator
+from dataclasses import replace
 from datetime import UTC, datetime
 from decimal import Decimal
 from functools import partial
 
 from cost_mcp.errors import ProviderResponseError
-from cost_mcp.money import cents_to_usd, parse_usd, to_nanos
+from cost_mcp.money import cents_to_usd, format_usd, from_nanos, parse_usd, to_nanos
 from cost_mcp.pricing import Pricer, Tokens
 from cost_mcp.sources.billing import (
     Feed,
@@ -36,7 +37,7 @@ from cost_mcp.sources.billing import (
     price_usage,
 )
 from cost_mcp.sources.http import Json, ProviderClient
-from cost_mcp.store.buckets import CLAUDE_CODE_PROVIDER, DAY_MS, Bucket
+from cost_mcp.store.buckets import CLAUDE_CODE_PROVIDER, DAY_MS, OUTSIDE_BILL, Bucket
 
 PROVIDER = "anthropic"
 API_VERSION = "2023-06-01"
@@ -200,6 +201,16 @@ async def fetch(client: ProviderClient, pricer: Pricer, window: Window) -> list[
     costs, usage = await gather(
         [partial(fetch_costs, client, window), partial(fetch_usage, client, pricer, window)], limit=2
     )
+    tiers = OUTSIDE_BILL[PROVIDER]
+    priority = [b for b in usage.buckets if b.service_tier in tiers]
+    if priority:
+        known = sum(b.cost_nanos or 0 for b in priority)
+        note = (
+            f"Priority Tier usage {format_usd(from_nanos(known))} (estimated at standard rates"
+            + (", some unpriced" if any(b.cost_nanos is None for b in priority) else "")
+            + ") is not in cost_report: counted on top of it"
+        )
+        usage = replace(usage, note=note)
     return [costs, usage]
 
 

@@ -7,7 +7,7 @@ Every fetcher goes through here, so these rules hold for all of them:
   scrubbed of it in every form it travels in (raw, ``Bearer``, HTTP Basic base64, URL-encoded)
   before anyone sees it, and :func:`scrub_keys` does the same for whatever the sync layer stores.
 - 429 and 5xx answers and transport errors are retried with exponential backoff (stamina). A
-  429's ``Retry-After`` is honoured, capped at :data:`MAX_RETRY_AFTER_SECONDS`, and never waited
+  429's or 503's ``Retry-After`` is honoured, capped at :data:`MAX_RETRY_AFTER_SECONDS`, and never waited
   for past the caller's deadline. 401/403 are never retried: the same key cannot start working.
 - Requests are GETs with query parameters, or POSTs with a JSON body (Cursor), under the same rules.
 - Pagination follows ``next_page`` while ``has_more`` is true, and stops with an error on a cursor
@@ -97,8 +97,8 @@ def retry_wait(exc: Exception, attempt: int, remaining: float) -> bool | float:
     """The retry policy: how long to wait before asking again after ``exc`` on attempt ``attempt``
     (1-based), or False to give up. ``remaining`` is the time left before the caller's deadline.
 
-    Retried: 429 and 5xx answers, transport errors (connection refused, timeouts...). A 429's
-    Retry-After is honoured up to :data:`MAX_RETRY_AFTER_SECONDS`; otherwise the wait doubles from
+    Retried: 429 and 5xx answers, transport errors (connection refused, timeouts...). A 429's or
+    503's Retry-After is honoured up to :data:`MAX_RETRY_AFTER_SECONDS`; otherwise the wait doubles from
     :data:`WAIT_INITIAL_SECONDS` with a little jitter. A wait that would end past the deadline is
     not started: the error is reported now instead of after a sleep that cannot help.
     """
@@ -262,7 +262,10 @@ class ProviderClient:
                 status=status,
             )
         if status == 429 or status >= 500:
-            retry_after = parse_retry_after(response.headers.get("retry-after")) if status == 429 else None
+            # RFC 9110: Retry-After may come with a 503 (and a 429); honour it on either.
+            retry_after = (
+                parse_retry_after(response.headers.get("retry-after")) if status in (429, 503) else None
+            )
             what = "rate limited (HTTP 429)" if status == 429 else f"HTTP {status}"
             raise RetryableStatus(f"{path}: {what}{self._detail(response)}", status, retry_after)
         if not 200 <= status < 300:

@@ -6,8 +6,10 @@
   buckets priced with genai-prices under provider ``openrouter`` (model ids such as
   ``anthropic/claude-sonnet-4.5``): estimates that only attribute under the billed days.
 - Today is never in activity. It is filled from the day's usage that keys report (``usage_daily``,
-  "current UTC day", USD): summed over every key of the account (``/api/v1/keys``) with a
-  management key, or the configured key's own (``/api/v1/key``) otherwise. It is stored as ONE
+  "current UTC day", USD): summed over every key of every workspace of the account
+  (``/api/v1/workspaces``, then ``/api/v1/keys?workspace_id=`` for each: without it /keys lists the
+  default workspace's keys only) with a management key, or the configured key's own
+  (``/api/v1/key``) otherwise. It is stored as ONE
   cost bucket for today, line item :data:`TODAY_LINE_ITEM`, without a model. See
   :func:`fetch` for how that partial row is replaced once activity reports the day.
 - ``/api/v1/key``'s limit and remaining, and ``/api/v1/credits``' balance (management key), are not
@@ -23,6 +25,7 @@ than failing or pretending to be complete.
 
 from __future__ import annotations
 
+import json
 from collections.abc import Iterable
 from dataclasses import dataclass
 from datetime import UTC, date, datetime
@@ -52,6 +55,9 @@ KEY_HINT = (
 )
 KEY_PATH = "/api/v1/key"
 KEYS_PATH = "/api/v1/keys"
+WORKSPACES_PATH = "/api/v1/workspaces"
+WORKSPACES_PAGE = 100
+"""/workspaces' maximum ``limit``."""
 ACTIVITY_PATH = "/api/v1/activity"
 CREDITS_PATH = "/api/v1/credits"
 ACTIVITY_DAYS = 30
@@ -106,22 +112,65 @@ def key_info(body: Json) -> KeyInfo:
     )
 
 
+async def workspace_ids(client: ProviderClient) -> list[str]:
+    """Every workspace of the account (management key), paged by ``offset``/``limit`` up to
+    ``total_count``.
+
+    OpenRouter API reference, "List workspaces" (openrouter.ai/docs/api/api-reference/workspaces/
+    list-workspaces): ``GET /workspaces``, ``offset`` and ``limit`` (max 100), answer
+    ``{"data": [{"id": …}], "total_count": n}``.
+    """
+    ids: list[str] = []
+    offset = 0
+    for _ in range(MAX_PAGES):
+        params: list[tuple[str, str | int]] = [("offset", offset), ("limit", WORKSPACES_PAGE)]
+        page = await client.get_json(WORKSPACES_PATH, params)
+        found = as_list(page.get("data"), f"{WORKSPACES_PATH} data")
+        ids += [as_str(as_dict(w, f"a {WORKSPACES_PATH} entry").get("id")) for w in found]
+        offset += len(found)
+        total = page.get("total_count")
+        if not found or (total is not None and offset >= as_int(total)):
+            return [i for i in ids if i]
+    raise ProviderResponseError(f"{WORKSPACES_PATH} still had workspaces after {MAX_PAGES} pages; stopped")
+
+
 async def account_usage_today(client: ProviderClient) -> int:
-    """Today's spend of the whole account, in nano-USD: ``usage_daily`` summed over every key,
-    disabled ones included (a key disabled this afternoon still spent this morning).
+    """Today's spend of the whole account, in nano-USD: ``usage_daily`` summed over every key of
+    every workspace, disabled ones included (a key disabled this afternoon still spent this morning).
+
+    ``/keys`` lists the default workspace's keys unless given a ``workspace_id`` (API reference,
+    "List API keys": "Filter API keys by workspace ID. By default, keys in the default workspace are
+    returned."), so the default listing and each workspace's are read; a key found in two of them
+    (the default workspace is listed too) counts once.
+    """
+    counted: set[str] = set()
+    total = 0
+    for workspace in [None, *await workspace_ids(client)]:
+        for identity, nanos in await _workspace_keys(client, workspace):
+            if identity in counted:
+                continue
+            counted.add(identity)
+            total += nanos
+    return total
+
+
+async def _workspace_keys(client: ProviderClient, workspace: str | None) -> list[tuple[str, int]]:
+    """(identity, usage_daily nano-USD) of every key of one workspace (None: the default listing).
 
     /keys pages by ``offset`` with no "more" flag, so pages are read until one comes back empty. A
     key hash seen twice means the offset was not honoured: summing on would count keys twice.
     """
-    total = 0
+    keys_found: list[tuple[str, int]] = []
     offset = 0
     seen: set[str] = set()
     for _ in range(MAX_PAGES):
         params: list[tuple[str, str | int]] = [("include_disabled", "true"), ("offset", offset)]
+        if workspace is not None:
+            params.append(("workspace_id", workspace))
         page = await client.get_json(KEYS_PATH, params)
         keys = as_list(page.get("data"), f"{KEYS_PATH} data")
         if not keys:
-            return total
+            return keys_found
         for raw in keys:
             key = as_dict(raw, f"a {KEYS_PATH} entry")
             digest = as_str(key.get("hash"))
@@ -131,7 +180,9 @@ async def account_usage_today(client: ProviderClient) -> int:
                     "than count it twice"
                 )
             seen.add(digest)
-            total += amount_nanos(key.get("usage_daily"), f"{KEYS_PATH} usage_daily")
+            # A key without a hash (the spec requires one) is told apart by its whole entry.
+            identity = digest or json.dumps(key, sort_keys=True, default=str)
+            keys_found.append((identity, amount_nanos(key.get("usage_daily"), f"{KEYS_PATH} usage_daily")))
         offset += len(keys)
     raise ProviderResponseError(f"{KEYS_PATH} still had keys after {MAX_PAGES} pages; stopped")
 

@@ -20,6 +20,9 @@ CLAUDE_CODE_PROVIDER = "anthropic-claude-code"
 report, its usage report and the local Claude Code logs already count."""
 ATTRIBUTION_ONLY: frozenset[str] = frozenset({CLAUDE_CODE_PROVIDER})
 """Bucket providers whose amounts only say who spent; they are never added to a total."""
+OUTSIDE_BILL: dict[str, frozenset[str]] = {"anthropic": frozenset({"priority", "priority_on_demand"})}
+"""Per provider, the usage service tiers its billing report leaves out (Anthropic: "Priority Tier
+costs use a different billing model and are not included in the cost endpoint"), counted on top."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -52,12 +55,25 @@ def replace_range(
     start_ms: int,
     end_ms: int,
     buckets: Sequence[Bucket],
+    *,
+    now: datetime | None = None,
 ) -> None:
     """Replace everything ``provider`` reported as ``kind`` in ``[start_ms, end_ms)`` by ``buckets``
-    and mark each UTC day of the range as covered. The caller owns the transaction."""
+    and mark each UTC day of the range as covered, synced at ``now``. The caller owns the transaction.
+
+    A bucket starting outside the range is refused (ValueError): the range's delete would not
+    reach it on the next sync, so each re-sync would add it again. Buckets sharing the ledger's
+    unique key are summed, and a cost stays unknown (NULL) if any part of it is unknown.
+    """
     if start_ms % DAY_MS or end_ms % DAY_MS or end_ms <= start_ms:
         raise ValueError("a synced range must be whole UTC days")
-    now = datetime.now(UTC).isoformat()
+    outside = [b for b in buckets if not start_ms <= b.start_ms < end_ms or b.end_ms <= b.start_ms]
+    if outside:
+        raise ValueError(
+            f"{provider} {kind}: {len(outside)} bucket(s) outside the synced range "
+            f"[{start_ms}, {end_ms}) (first starts at {outside[0].start_ms}); nothing was written"
+        )
+    synced_at = (now or datetime.now(UTC)).astimezone(UTC).isoformat()
     conn.execute(
         "DELETE FROM provider_buckets WHERE provider = ? AND kind = ? AND start_ms >= ? AND start_ms < ?",
         (provider, kind, start_ms, end_ms),
@@ -73,7 +89,7 @@ def replace_range(
         ON CONFLICT (provider, kind, start_ms, end_ms, model, project, workspace, api_key, line_item,
                      service_tier, member)
         DO UPDATE SET
-            cost_nanos = COALESCE(provider_buckets.cost_nanos, 0) + COALESCE(excluded.cost_nanos, 0),
+            cost_nanos = provider_buckets.cost_nanos + excluded.cost_nanos,
             requests = provider_buckets.requests + excluded.requests,
             input_tokens = provider_buckets.input_tokens + excluded.input_tokens,
             output_tokens = provider_buckets.output_tokens + excluded.output_tokens,
@@ -103,7 +119,7 @@ def replace_range(
                 b.cache_write_5m_tokens,
                 b.cache_write_1h_tokens,
                 b.web_search_requests,
-                now,
+                synced_at,
             )
             for b in buckets
         ],
@@ -113,5 +129,5 @@ def replace_range(
         INSERT INTO provider_coverage (provider, kind, start_ms, end_ms, synced_at) VALUES (?, ?, ?, ?, ?)
         ON CONFLICT (provider, kind, start_ms) DO UPDATE SET synced_at = excluded.synced_at
         """,
-        [(provider, kind, day, day + DAY_MS, now) for day in range(start_ms, end_ms, DAY_MS)],
+        [(provider, kind, day, day + DAY_MS, synced_at) for day in range(start_ms, end_ms, DAY_MS)],
     )

@@ -1,0 +1,215 @@
+"""Which report is the total of a provider-day: the bill wins only where the bill is there.
+
+A provider's billing report (kind ``cost``) or usage report (kind ``usage``) that was synced for a
+UTC day replaces the lower layers (usage data, then calls recorded locally) for that day, but only
+when it can be trusted to be whole:
+
+- **no rows**: a report that listed the day with no results (Anthropic's cost_report and OpenAI's
+  costs list every day, empty ones included) says nothing was billed *yet*; it never hides local
+  estimates. A day without spend then totals what the layers below it say (often nothing).
+- **reporting lag**: a day synced before it ended plus the provider's :data:`REPORTING_LAG` may be
+  missing late rows (today always is). It is the total only when nothing below it has data for
+  the day; otherwise the lower layer counts and the partial report only attributes.
+
+Anthropic's Priority Tier is not in its cost report (usage-cost API FAQ: "Priority Tier costs use a
+different billing model and are not included in the cost endpoint"): usage rows in those tiers are
+counted as estimated on top of a billed day (:data:`~cost_mcp.store.buckets.OUTSIDE_BILL`).
+
+Every result's ``sources[]`` says, per provider, how many days each report was the total and which
+days were left to estimates, and why (:class:`~cost_mcp.models.SourceCoverage`).
+"""
+
+from __future__ import annotations
+
+import sqlite3
+from collections import defaultdict
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from datetime import UTC, date, datetime, timedelta
+from typing import Literal
+
+from cost_mcp.models import CoverageDay, SourceCoverage, SourceStatus
+from cost_mcp.store.buckets import ATTRIBUTION_ONLY, DAY_MS
+
+Report = Literal["cost", "usage"]
+State = Literal["empty", "lagging", "settled"]
+
+REPORTING_LAG: dict[str, timedelta] = {
+    # Usage-cost API FAQ: "typically appears within 5 minutes of API request completion, though
+    # delays may occasionally be longer": an hour of margin.
+    "anthropic": timedelta(hours=1),
+    # Not documented; third-party clients see costs "lag a few hours" (reference/providers.md 1.7).
+    "openai": timedelta(hours=6),
+    # /activity lists completed UTC days only; today comes from the keys' live usage_daily, which is
+    # partial until the day ends, so no lag beyond the day itself.
+    "openrouter": timedelta(0),
+    # Admin API: "Data is aggregated at the hourly level".
+    "cursor": timedelta(hours=1),
+    # Prometheus rates over 5-minute windows.
+    "groq": timedelta(minutes=15),
+}
+"""How long after a UTC day ends a provider's reports for it are complete. A day synced earlier
+than that is partial (see the module docstring)."""
+DEFAULT_LAG = timedelta(hours=6)
+
+
+_REPORT_NAME = {"cost": "billing", "usage": "usage"}
+_ORDER: tuple[Report, ...] = ("cost", "usage")
+
+
+def lag(provider: str) -> timedelta:
+    """The reporting lag of ``provider`` (:data:`DEFAULT_LAG` for one not listed)."""
+    return REPORTING_LAG.get(provider, DEFAULT_LAG)
+
+
+@dataclass
+class DayRule:
+    """What covers one provider's UTC day: each synced report's state, and which one is the total
+    (``top``; None: the calls recorded locally)."""
+
+    reports: dict[Report, State] = field(default_factory=dict)
+    top: Report | None = None
+    local: bool | None = None
+    """Whether calls recorded locally exist for the day (None: not looked up, not needed)."""
+
+    def reason(self, provider: str, report: Report) -> str:
+        """Why rows of ``report`` for this day only attribute: synced within the reporting lag while
+        a layer below it has data (a report without rows has nothing to attribute)."""
+        total = "the provider's usage report is" if self.top == "usage" else "local estimates are"
+        return (
+            f"{provider} {_REPORT_NAME[report]} data for this day was synced within its "
+            f"{_hours(lag(provider))} reporting lag and may be partial; {total} the total"
+        )
+
+
+def rules(
+    conn: sqlite3.Connection, lo_ms: int, hi_ms: int, *, skip_sources: Sequence[str] = ()
+) -> dict[tuple[str, int], DayRule]:
+    """The rule of every synced provider-day in ``[lo_ms, hi_ms)`` (UTC day starts), keyed by
+    (provider, UTC day number). ``skip_sources`` are local sources that are not spend (Claude Code
+    covered by a subscription), so they do not count as local data below a partial report."""
+    found: dict[tuple[str, int], DayRule] = defaultdict(DayRule)
+    for provider, kind, start_ms, end_ms, synced_at, has_rows in conn.execute(
+        """
+        SELECT c.provider, c.kind, c.start_ms, c.end_ms, c.synced_at,
+               EXISTS (SELECT 1 FROM provider_buckets b
+                       WHERE b.provider = c.provider AND b.kind = c.kind AND b.start_ms = c.start_ms)
+        FROM provider_coverage c
+        WHERE c.start_ms >= ? AND c.start_ms < ?
+        """,
+        (lo_ms, hi_ms),
+    ):
+        if provider in ATTRIBUTION_ONLY or kind not in _ORDER:
+            continue
+        state: State = "empty"
+        if has_rows:
+            synced = datetime.fromisoformat(str(synced_at))
+            ended = datetime.fromtimestamp(int(end_ms) / 1000, UTC)
+            state = "settled" if synced >= ended + lag(str(provider)) else "lagging"
+        found[(str(provider), int(start_ms) // DAY_MS)].reports[kind] = state
+    for (provider, day), rule in found.items():
+        for i, report in enumerate(_ORDER):
+            state_ = rule.reports.get(report)
+            if state_ is None or state_ == "empty":
+                continue
+            if state_ == "settled":
+                rule.top = report
+                break
+            below = any(rule.reports.get(r) in ("lagging", "settled") for r in _ORDER[i + 1 :])
+            if not below:
+                rule.local = _has_local(conn, provider, day, skip_sources)
+                below = rule.local
+            if not below:
+                rule.top = report  # partial, but nothing else says anything about the day
+                break
+        if rule.top is None and rule.local is None and "empty" in rule.reports.values():
+            rule.local = _has_local(conn, provider, day, skip_sources)
+    return found
+
+
+def _has_local(conn: sqlite3.Connection, provider: str, day: int, skip_sources: Sequence[str]) -> bool:
+    qh_per_day = DAY_MS // 900_000
+    skip = "".join(" AND source != ?" for _ in skip_sources)
+    row = conn.execute(
+        f"SELECT 1 FROM usage_rollup WHERE qh >= ? AND qh < ? AND provider = ?{skip} LIMIT 1",
+        (day * qh_per_day, (day + 1) * qh_per_day, provider, *skip_sources),
+    ).fetchone()
+    return row is not None
+
+
+def summaries(
+    found: dict[tuple[str, int], DayRule], first_day: int, end_day: int
+) -> dict[str, SourceCoverage]:
+    """Per provider, over UTC days ``[first_day, end_day)``: the days each report was the total
+    and the days a synced report gave way to estimates (or counted while partial), with the rule."""
+    out: dict[str, SourceCoverage] = {}
+    for (provider, day), rule in sorted(found.items()):
+        if not first_day <= day < end_day:
+            continue
+        cov = out.get(provider)
+        if cov is None:
+            cov = out[provider] = SourceCoverage(reporting_lag=_hours(lag(provider)))
+        if rule.top == "cost":
+            cov.billed_days += 1
+        elif rule.top == "usage":
+            cov.usage_days += 1
+        if rule.reports.get("cost") == "empty":
+            cov.empty_billed_days += 1
+        when = _iso(day)
+        top_rank = _ORDER.index(rule.top) if rule.top else len(_ORDER)
+        for rank, report in enumerate(_ORDER):
+            state = rule.reports.get(report)
+            if rank > top_rank or state is None or state == "settled":
+                continue
+            total: Literal["usage report", "local estimates", "partial report"]
+            if rank == top_rank:
+                total = "partial report"  # lagging, yet nothing else covers the day
+            elif state == "empty" and rule.top is None and not rule.local:
+                continue  # an empty report over nothing: nothing to replace
+            else:
+                total = "usage report" if rule.top == "usage" else "local estimates"
+            cov.estimated_days.append(
+                CoverageDay(
+                    day=when,
+                    report="billing" if report == "cost" else "usage",
+                    rule="reporting_lag" if state == "lagging" else "no_rows",
+                    total_from=total,
+                )
+            )
+    return out
+
+
+def missing_bill_warnings(
+    found: dict[tuple[str, int], DayRule], first_day: int, end_day: int, *, usage_only: frozenset[str]
+) -> list[str]:
+    """A warning per provider whose billing report has not listed days its usage report settled
+    (synced past the reporting lag, with rows): those days are estimates, not billed, and say so.
+    ``usage_only`` providers have no billing report to miss."""
+    missing: dict[str, list[int]] = defaultdict(list)
+    for (provider, day), rule in sorted(found.items()):
+        if provider in usage_only or not first_day <= day < end_day:
+            continue
+        if "cost" not in rule.reports and rule.reports.get("usage") == "settled":
+            missing[provider].append(day)
+    return [
+        f"{provider}: the billing report has not listed {len(days)} day(s) its usage report has "
+        f"({_iso(days[0])} to {_iso(days[-1])}); they are estimated from usage, not billed. "
+        "Sync again later, or check the admin key can read costs"
+        for provider, days in sorted(missing.items())
+    ]
+
+
+def _iso(day: int) -> str:
+    return date.fromordinal(date(1970, 1, 1).toordinal() + day).isoformat()
+
+
+def attach(statuses: list[SourceStatus], coverage: dict[str, SourceCoverage]) -> list[SourceStatus]:
+    """The source statuses with each provider's coverage of the period."""
+    return [
+        s.model_copy(update={"coverage": coverage[s.source]}) if s.source in coverage else s for s in statuses
+    ]
+
+
+def _hours(delta: timedelta) -> str:
+    minutes = int(delta.total_seconds()) // 60
+    return f"{minutes // 60}h" if minutes % 60 == 0 else f"{minutes}min"

@@ -1,0 +1,263 @@
+"""The bill wins only where the bill is there: empty billed days, reporting lag, Anthropic's Priority
+Tier and replace_range's own guarantees, over fake provider APIs and a real ledger."""
+
+from __future__ import annotations
+
+import sqlite3
+from collections.abc import Iterator
+from datetime import UTC, date, datetime
+from decimal import Decimal
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from cost_mcp import sync
+from cost_mcp.analytics.spend import get_spend, resolve
+from cost_mcp.config import Settings, load_settings
+from cost_mcp.models import CoverageDay, SourceCoverage, SpendResult, SyncResult
+from cost_mcp.pricing import Pricer
+from cost_mcp.sources import anthropic
+from cost_mcp.sources.claude_code import ingest
+from cost_mcp.store import connect, write_transaction
+from cost_mcp.store.buckets import DAY_MS, Bucket, replace_range
+from tests.sources.claude_logs import assistant, session_file, write
+from tests.sources.fake_providers import (
+    ANTHROPIC_KEY,
+    OPENAI_KEY,
+    FakeAnthropic,
+    FakeOpenAI,
+    Router,
+    ms,
+)
+
+NOW = datetime(2026, 11, 5, 12, 0, tzinfo=UTC)
+COSTS = "/v1/organization/costs"
+SONNET_1M_INPUT = {
+    "uncached_input_tokens": 1_000_000,
+    "model": "claude-sonnet-4-5",
+    "context_window": "0-200k",
+}
+
+
+@pytest.fixture
+def keys(home: Path, monkeypatch: pytest.MonkeyPatch) -> Settings:
+    monkeypatch.setenv("ANTHROPIC_ADMIN_KEY", ANTHROPIC_KEY)
+    monkeypatch.setenv("OPENAI_ADMIN_KEY", OPENAI_KEY)
+    return load_settings()
+
+
+@pytest.fixture
+def conn(keys: Settings) -> Iterator[sqlite3.Connection]:
+    c = connect(keys.db)
+    yield c
+    c.close()
+
+
+def claude_code_call(home: Path, conn: sqlite3.Connection, settings: Settings, ts: str, rid: str) -> None:
+    """One local Claude Code call, 1k in + 1k out on Sonnet 4.5: $0.018 estimated."""
+    write(
+        session_file(home / "claude", f"s-{rid}"), assistant(f"m-{rid}", rid, ts, input=1_000, output=1_000)
+    )
+    ingest(conn, settings, Pricer())
+
+
+def run_sync(conn: sqlite3.Connection, settings: Settings, router: Router, provider: str) -> SyncResult:
+    result = sync.sync_providers(
+        conn, settings, Pricer(), [provider], transport=router.transport(), now=NOW, days=5
+    )
+    assert all(r.ok for r in result.sources), result
+    return result
+
+
+def spend(conn: sqlite3.Connection, settings: Settings, group_by: list[str]) -> SpendResult:
+    return get_spend(conn, settings, resolve(settings, None, "2026-11-01", "2026-11-05", None), group_by)
+
+
+def coverage(result: SpendResult, source: str) -> SourceCoverage:
+    [status] = [s for s in result.sources if s.source == source]
+    assert status.coverage is not None
+    return status.coverage
+
+
+def totals(result: SpendResult) -> dict[tuple[Any, ...], Decimal]:
+    return {(*r.group.values(), r.basis): r.cost_usd for r in result.rows}
+
+
+def test_an_empty_billed_day_leaves_the_local_estimate_in_the_total(
+    home: Path, conn: sqlite3.Connection, keys: Settings
+) -> None:
+    # cost_report and the messages report list Nov 3 with no results; Claude Code spent $0.018 then.
+    fake = FakeAnthropic({anthropic.COST_PATH: {"2026-11-02": [{"amount": "100", "currency": "USD"}]}})
+    claude_code_call(home, conn, keys, "2026-11-03T09:00:00.000Z", "r3")
+    claude_code_call(home, conn, keys, "2026-11-02T09:00:00.000Z", "r2")
+    run_sync(conn, keys, Router(anthropic=fake), "anthropic")
+    result = spend(conn, keys, ["day"])
+    assert totals(result) == {
+        ("2026-11-02", "billed"): Decimal("1"),  # a billed day with rows still wins
+        ("2026-11-03", "estimated"): Decimal("0.018"),
+    }
+    assert result.total_usd == Decimal("1.018")
+    assert [a.group["day"] for a in result.attribution] == ["2026-11-02"]
+    cov = coverage(result, "anthropic")
+    assert cov.billed_days == 1
+    assert cov.empty_billed_days == 4  # Nov 1, 3, 4, 5: listed, no rows
+    assert cov.reporting_lag == "1h"
+    assert CoverageDay(day="2026-11-03", report="billing", rule="no_rows", total_from="local estimates") in (
+        cov.estimated_days
+    )
+    # Days where nothing local is there to replace are not listed as left to estimates.
+    assert {d.day for d in cov.estimated_days} == {"2026-11-03"}
+
+
+def test_a_day_inside_the_reporting_lag_does_not_replace_local_estimates(
+    home: Path, conn: sqlite3.Connection, keys: Settings
+) -> None:
+    # Today (Nov 5) cost_report already has $0.01 of a busy day; the local logs know of more.
+    fake = FakeAnthropic({anthropic.COST_PATH: {"2026-11-05": [{"amount": "1", "currency": "USD"}]}})
+    claude_code_call(home, conn, keys, "2026-11-05T09:00:00.000Z", "r5")
+    run_sync(conn, keys, Router(anthropic=fake), "anthropic")
+    result = spend(conn, keys, ["day", "basis"])
+    assert totals(result) == {("2026-11-05", "estimated", "estimated"): Decimal("0.018")}
+    [partial] = result.attribution
+    assert partial.basis == "billed" and partial.cost_usd == Decimal("0.01")
+    assert "reporting lag" in partial.reason and "local estimates are the total" in partial.reason
+    cov = coverage(result, "anthropic")
+    assert cov.estimated_days == [
+        CoverageDay(day="2026-11-05", report="billing", rule="reporting_lag", total_from="local estimates"),
+        CoverageDay(day="2026-11-05", report="usage", rule="no_rows", total_from="local estimates"),
+    ]
+
+
+def test_a_partial_bill_counts_when_nothing_else_covers_the_day(
+    conn: sqlite3.Connection, keys: Settings
+) -> None:
+    fake = FakeOpenAI(
+        {
+            COSTS: {
+                "2026-11-05": [
+                    {"object": "organization.costs.result", "amount": {"value": "0.4", "currency": "usd"}}
+                ]
+            }
+        }
+    )
+    run_sync(conn, keys, Router(openai=fake), "openai")
+    result = spend(conn, keys, ["day"])
+    assert totals(result) == {("2026-11-05", "billed"): Decimal("0.4")}
+    assert coverage(result, "openai").estimated_days == [
+        CoverageDay(day="2026-11-05", report="billing", rule="reporting_lag", total_from="partial report")
+    ]
+
+
+def test_a_day_synced_after_its_lag_is_the_total(
+    home: Path, conn: sqlite3.Connection, keys: Settings
+) -> None:
+    claude_code_call(home, conn, keys, "2026-11-04T09:00:00.000Z", "r4")
+    day = ms("2026-11-04")
+
+    def bill_synced_at(when: datetime) -> None:
+        with write_transaction(conn):
+            bucket = Bucket(day, day + DAY_MS, cost_nanos=5_000_000_000)
+            replace_range(conn, "anthropic", "cost", day, day + DAY_MS, [bucket], now=when)
+
+    bill_synced_at(datetime(2026, 11, 5, 0, 30, tzinfo=UTC))  # inside Anthropic's one-hour lag
+    assert spend(conn, keys, []).total_usd == Decimal("0.018")
+    bill_synced_at(datetime(2026, 11, 5, 1, 0, tzinfo=UTC))
+    result = spend(conn, keys, [])
+    assert result.total_usd == Decimal("5")
+    assert coverage(result, "anthropic").billed_days == 1
+
+
+def test_priority_tier_usage_is_counted_on_top_of_the_bill(conn: sqlite3.Connection, keys: Settings) -> None:
+    # Nov 3: billed $2.50 (standard use); the messages report also has $3 of Priority Tier usage,
+    # which cost_report leaves out, and $3 of standard usage, which the bill already holds.
+    fake = FakeAnthropic(
+        {
+            anthropic.COST_PATH: {
+                "2026-11-03": [{"amount": "250", "currency": "USD", "service_tier": "standard"}]
+            },
+            anthropic.MESSAGES_PATH: {
+                "2026-11-03": [
+                    {**SONNET_1M_INPUT, "service_tier": "priority"},
+                    {**SONNET_1M_INPUT, "service_tier": "standard"},
+                ]
+            },
+        }
+    )
+    synced = run_sync(conn, keys, Router(anthropic=fake), "anthropic")
+    [row] = [r for r in synced.sources if r.source == "anthropic"]
+    assert row.note and "Priority Tier usage $3.00" in row.note and "not in cost_report" in row.note
+    result = spend(conn, keys, ["basis"])
+    assert totals(result) == {("billed", "billed"): Decimal("2.5"), ("estimated", "estimated"): Decimal("3")}
+    assert result.total_usd == Decimal("5.5")
+    [standard] = result.attribution
+    assert standard.cost_usd == Decimal("3") and "billing data covers this day" in standard.reason
+    assert any("Priority Tier" in w and "$3.00" in w for w in result.warnings)
+
+
+def test_priority_tier_is_not_added_where_usage_is_already_the_total(
+    conn: sqlite3.Connection, keys: Settings
+) -> None:
+    fake = FakeAnthropic(
+        {anthropic.MESSAGES_PATH: {"2026-11-03": [{**SONNET_1M_INPUT, "service_tier": "priority"}]}}
+    )
+    run_sync(conn, keys, Router(anthropic=fake), "anthropic")
+    result = spend(conn, keys, [])
+    assert result.total_usd == Decimal("3")
+    assert not any("Priority Tier" in w for w in result.warnings)
+
+
+# --- replace_range --------------------------------------------------------------------------------
+
+
+def _stored(conn: sqlite3.Connection) -> list[tuple[Any, ...]]:
+    return conn.execute("SELECT start_ms, cost_nanos FROM provider_buckets ORDER BY start_ms").fetchall()
+
+
+def test_replace_range_refuses_a_bucket_outside_its_range(conn: sqlite3.Connection) -> None:
+    day = ms("2026-11-03")
+    outside = Bucket(day + DAY_MS, day + 2 * DAY_MS, cost_nanos=7)
+    for _ in range(3):
+        with pytest.raises(ValueError, match="outside the synced range"), write_transaction(conn):
+            replace_range(
+                conn, "openai", "cost", day, day + DAY_MS, [Bucket(day, day + DAY_MS, cost_nanos=1), outside]
+            )
+    assert _stored(conn) == []  # refused as a whole, and never summed into 21
+
+
+def test_replace_range_keeps_an_unknown_amount_unknown(conn: sqlite3.Connection) -> None:
+    day = ms("2026-11-03")
+    with write_transaction(conn):
+        replace_range(
+            conn,
+            "openai",
+            "usage",
+            day,
+            day + DAY_MS,
+            [Bucket(day, day + DAY_MS, cost_nanos=None), Bucket(day, day + DAY_MS, cost_nanos=5)],
+        )
+    assert _stored(conn) == [(day, None)]
+
+
+def test_openai_costs_listing_no_day_while_usage_does_is_a_warning(
+    conn: sqlite3.Connection, keys: Settings
+) -> None:
+    usage = {
+        "object": "organization.usage.completions.result",
+        "input_tokens": 1_000_000,
+        "output_tokens": 0,
+        "num_model_requests": 10,
+        "model": "gpt-4o-mini-2024-07-18",
+    }
+    fake = FakeOpenAI({"/v1/organization/usage/completions": {"2026-11-03": [usage]}})
+    fake.listed_until[COSTS] = date(2026, 10, 1)  # the costs report lists none of the days asked
+    result = sync.sync_providers(
+        conn, keys, Pricer(), ["openai"], transport=Router(openai=fake).transport(), now=NOW, days=5
+    )
+    assert any("billing report listed no day while the usage report listed 5" in w for w in result.warnings)
+    answer = spend(conn, keys, ["basis"])
+    assert totals(answer) == {("estimated", "estimated"): Decimal("0.15")}
+    [warning] = [w for w in answer.warnings if "billing report has not listed" in w]
+    assert warning.startswith(
+        "openai: the billing report has not listed 1 day(s) its usage report has (2026-11-03"
+    )
