@@ -202,7 +202,7 @@ async def test_ingest_tool_reports_counts_and_progress(client: Client, home: Pat
 
 
 async def test_ingest_tool_names_a_missing_path(client: Client, home: Path) -> None:
-    result = await client.call_tool("ingest_claude_code_logs", {"paths": [str(home / "nope")]})
+    result = await client.call_tool("ingest_claude_code_logs", {"paths": [str(home / "claude" / "nope")]})
     assert result.is_error is True
     assert "does not exist" in result.content[0].text  # type: ignore[union-attr]
 

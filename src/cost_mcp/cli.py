@@ -1,4 +1,5 @@
-"""The human CLI: serve (default), report, export, ingest, sync, estimate, doctor; parsing and output."""
+"""The human CLI: serve (default), report, export, ingest, sync, estimate, savings, compare, doctor;
+parsing and output."""
 
 from __future__ import annotations
 
@@ -22,7 +23,7 @@ from rich.table import Table
 from cost_mcp import __version__
 from cost_mcp.config import Settings, load_settings_leniently
 from cost_mcp.errors import CostMcpError, InvalidInputError
-from cost_mcp.models import SpendResult
+from cost_mcp.models import SessionSaving, SpendResult
 from cost_mcp.money import UNPRICED, format_cost, format_usd, plain_usd
 from cost_mcp.output import csv_cell, safe_text
 
@@ -140,7 +141,16 @@ def _parser() -> argparse.ArgumentParser:
     ing = sub.add_parser("ingest", help="read new Claude Code log lines into the ledger")
     ing.add_argument("paths", nargs="*", metavar="PATH", help="folders or .jsonl files (default: configured)")
     ing.add_argument("--full", action="store_true", help="read every file from the start again")
+    ing.add_argument(
+        "--forget",
+        action="append",
+        metavar="PATH",
+        help="remove the calls read from files under PATH, e.g. a folder imported by mistake (repeatable)",
+    )
     ing.add_argument("--json", action="store_true", help="machine-readable output")
+    dash = sub.add_parser("dashboard", help="open the web dashboard (127.0.0.1, one-time link)")
+    dash.add_argument("--no-browser", action="store_true", help="print the link instead of opening it")
+    dash.add_argument("--port", type=int, default=0, help="port on 127.0.0.1 (default: a free one)")
     est = sub.add_parser("estimate", help="price a hypothetical call and cheaper alternatives")
     est.add_argument("model")
     est.add_argument("--provider")
@@ -151,7 +161,31 @@ def _parser() -> argparse.ArgumentParser:
     est.add_argument("--cache-write-1h", type=int, default=0)
     est.add_argument("--requests", type=int, default=None, help="calls the tokens are spread over")
     est.add_argument("--json", action="store_true", help="machine-readable output")
+    sav = sub.add_parser(
+        "savings", help="where recorded calls could have cost less: model mix, caching, batch"
+    )
+    _period_args(sav)
+    _savings_group_by(sav)
+    sav.add_argument("--json", action="store_true", help="the full result as JSON")
+    cmp = sub.add_parser("compare", help="two periods side by side, the change split into its parts")
+    cmp.add_argument(
+        "--before", help="period name or YYYY-MM-DD..YYYY-MM-DD (default: the days before --after)"
+    )
+    cmp.add_argument("--after", help="period name or YYYY-MM-DD..YYYY-MM-DD (default: last_week)")
+    cmp.add_argument("--timezone", help="IANA timezone (default: configured)")
+    _savings_group_by(cmp)
+    cmp.add_argument("--json", action="store_true", help="the full result as JSON")
     return parser
+
+
+def _savings_group_by(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument(
+        "--group-by",
+        nargs="+",
+        default=None,
+        metavar="DIM",
+        help="provider, model, agent, project, session, source",
+    )
 
 
 def _period_args(parser: argparse.ArgumentParser) -> None:
@@ -192,6 +226,12 @@ def main(argv: Sequence[str] | None = None) -> int:
             return _subscription(args)
         if command == "export":
             return _export(args)
+        if command == "dashboard":
+            return _dashboard(args)
+        if command == "savings":
+            return _savings(args)
+        if command == "compare":
+            return _compare(args)
     except CostMcpError as exc:
         err.print(f"[red]error:[/red] {_s(exc)}", highlight=False)
         return EXIT_USAGE
@@ -243,6 +283,18 @@ def _command_path() -> str:
     return str(script) if script.exists() else "cost-mcp"
 
 
+def _dashboard(args: argparse.Namespace) -> int:
+    from cost_mcp.web.app import serve_local
+
+    def announce(url: str) -> None:
+        how = "Open" if args.no_browser else "Opening"
+        # The link is the only key to the dashboard: stdout, for the person who ran the command.
+        print(f"{how} the dashboard at {url}\n(the link works once; Ctrl-C stops it)", flush=True)
+
+    serve_local(_settings(), open_browser=not args.no_browser, port=args.port, announce=announce)
+    return 0
+
+
 def _doctor(args: argparse.Namespace) -> int:
     from cost_mcp.doctor import diagnose
 
@@ -276,7 +328,7 @@ def _ingest(args: argparse.Namespace) -> int:
     from rich.progress import BarColumn, DownloadColumn, Progress, TextColumn, TimeRemainingColumn
 
     from cost_mcp.pricing import Pricer
-    from cost_mcp.sources.claude_code import ingest
+    from cost_mcp.sources.claude_code import forget, ingest
     from cost_mcp.store import connect
     from cost_mcp.sync import fire_alerts
 
@@ -284,7 +336,11 @@ def _ingest(args: argparse.Namespace) -> int:
     conn = connect(settings.db)
     err = Console(stderr=True)
     try:
-        if err.is_terminal and not args.json:
+        if args.forget:
+            if args.paths:
+                raise InvalidInputError("give PATHs to read or --forget PATH, not both")
+            result = forget(conn, settings, Pricer.from_file(settings.prices_file), args.forget)
+        elif err.is_terminal and not args.json:
             with Progress(
                 TextColumn("reading logs"), BarColumn(), DownloadColumn(), TimeRemainingColumn(), console=err
             ) as bar:
@@ -312,6 +368,17 @@ def _ingest(args: argparse.Namespace) -> int:
         print(result.model_dump_json(indent=2))
         return 0
     out = Console()
+    if result.forgotten is not None:
+        gone = result.forgotten
+        out.print(
+            f"forgot {gone.events_removed:,} stored call copies and {gone.files_forgotten:,} files under "
+            f"{', '.join(gone.paths)}; re-read {result.files_reread:,} other files "
+            f"({result.events_added:,} calls restored)",
+            highlight=False,
+        )
+        for warning in gone.warnings + result.errors:
+            out.print(f"[yellow]warning:[/yellow] {warning}", highlight=False)
+        return 0
     if not result.roots:
         roots = ", ".join(str(r) for r in settings.claude_roots())
         out.print(f"No Claude Code logs found in {roots}. Set CLAUDE_CONFIG_DIR if they live elsewhere.")
@@ -325,6 +392,9 @@ def _ingest(args: argparse.Namespace) -> int:
     skipped = {k: v for k, v in result.skipped.items() if v}
     if skipped:
         out.print("skipped: " + ", ".join(f"{k} {v:,}" for k, v in skipped.items()))
+    skipped_files = {k: v for k, v in result.skipped_files.items() if v}
+    if skipped_files:
+        out.print("files skipped: " + ", ".join(f"{k} {v:,}" for k, v in skipped_files.items()))
     for model, count in result.unpriced_models.items():
         out.print(
             f"[yellow]no price for {_s(model)}[/yellow] ({count:,} calls): add it to {settings.prices_file}"
@@ -688,4 +758,192 @@ def _estimate(args: argparse.Namespace) -> int:
         table.add_row(_s(alt.model), format_usd(alt.cost_usd, 6), f"{alt.saving_percent}%")
     if result.cheaper:
         out.print(table)
+    return 0
+
+
+def _savings(args: argparse.Namespace) -> int:
+    from cost_mcp.analytics import savings, spend
+    from cost_mcp.pricing import Pricer
+
+    settings, conn = _open()
+    try:
+        p = spend.resolve(settings, args.period, args.start, args.end, args.timezone)
+        pricer = Pricer.from_file(settings.prices_file)
+        result = savings.savings_report(conn, settings, pricer, p, savings.check_dims(args.group_by))
+    finally:
+        conn.close()
+    if args.json:
+        print(result.model_dump_json(indent=2))
+        return 0
+    out = Console()
+    period = result.period
+    out.print(
+        f"[bold]{period.name}[/bold] {period.first_day} to {period.last_day} ({period.timezone}): "
+        f"{result.calls:,} calls, {format_usd(result.cost_usd)} at list price",
+        highlight=False,
+    )
+    mix = result.model_mix
+    out.print(
+        f"\n[bold]model mix: {format_usd(mix.saving_usd)}[/bold] moving {mix.short_answer_calls:,} "
+        f"short-answer calls of {mix.calls:,} to a cheaper model "
+        f"({format_usd(mix.all_calls_saving_usd)} moving every call)",
+        highlight=False,
+    )
+    table = Table(
+        *mix.rows[0].group if mix.rows else (), "calls", "short", "cost", "target", "saving", box=None
+    )
+    for row in mix.rows:
+        table.add_row(
+            *row.group.values(),
+            f"{row.calls:,}",
+            f"{row.short_answer_calls:,}",
+            format_usd(row.cost_usd),
+            row.target or "-",
+            format_usd(row.short_answer_saving_usd),
+        )
+    if mix.rows:
+        out.print(table)
+    _more(out, mix.more_rows, mix.more_rows_saving_usd)
+    _sessions(out, mix.top_sessions)
+    cache = result.caching
+    out.print(
+        f"\n[bold]caching: {format_usd(cache.saving_usd)}[/bold] (repeated prefixes "
+        f"{format_usd(cache.prefix_saving_usd)}, 1-hour writes {format_usd(cache.unneeded_1h_saving_usd)})\n"
+        f"  {cache.cache_share_percent}% of input read from cache; writes cost "
+        f"{format_usd(cache.cache_write_premium_usd)} above plain input, reads saved "
+        f"{format_usd(cache.cache_read_saved_usd)}",
+        highlight=False,
+    )
+    table = Table(
+        *cache.rows[0].group if cache.rows else (),
+        "calls",
+        "cached",
+        "net",
+        "prefix calls",
+        "1h writes",
+        "saving",
+        box=None,
+    )
+    for c in cache.rows:
+        table.add_row(
+            *c.group.values(),
+            f"{c.calls:,}",
+            f"{c.cache_share_percent}%",
+            format_usd(c.net_cache_saving_usd),
+            f"{c.prefix_candidate_calls:,}",
+            f"{c.unneeded_1h_writes:,}",
+            format_usd(c.saving_usd),
+        )
+    if cache.rows:
+        out.print(table)
+    _more(out, cache.more_rows, cache.more_rows_saving_usd)
+    _sessions(out, cache.top_sessions)
+    batch = result.batch
+    out.print(
+        f"\n[bold]batch: {format_usd(batch.saving_usd)}[/bold] ({len(batch.rows) + batch.more_rows} of "
+        f"{batch.agents_checked} agents look non-interactive)",
+        highlight=False,
+    )
+    table = Table("agent", "why", "calls", "cost", "at batch rate", "saving", box=None)
+    for b in batch.rows:
+        table.add_row(
+            b.agent,
+            ", ".join(b.reasons),
+            f"{b.calls:,}",
+            format_usd(b.cost_usd),
+            format_usd(b.batch_cost_usd),
+            format_usd(b.saving_usd),
+        )
+    if batch.rows:
+        out.print(table)
+    _more(out, batch.more_rows, batch.more_rows_saving_usd)
+    _sessions(out, batch.top_sessions)
+    out.print()
+    for note in result.notes:
+        out.print(f"[dim]{note}[/dim]", highlight=False)
+    for warning in result.warnings:
+        out.print(f"[yellow]note:[/yellow] {warning}", highlight=False)
+    return 0
+
+
+def _more(out: Console, rows: int, saving: Decimal) -> None:
+    if rows:
+        out.print(f"  ... and {rows:,} more rows saving {format_usd(saving)} (see --json)", highlight=False)
+
+
+def _sessions(out: Console, top: list[SessionSaving]) -> None:
+    if top:
+        out.print(
+            "  top sessions: " + ", ".join(f"{s.session} ({format_usd(s.saving_usd)})" for s in top),
+            highlight=False,
+            markup=False,
+        )
+
+
+def _compare(args: argparse.Namespace) -> int:
+    from cost_mcp.analytics import savings, spend
+    from cost_mcp.periods import previous_period, resolve_spec
+    from cost_mcp.pricing import Pricer
+
+    settings, conn = _open()
+    try:
+        tz = spend.zone(args.timezone, settings)
+        after = resolve_spec(args.after or "last_week", tz=tz, week_start=settings.week_start)
+        before = (
+            resolve_spec(args.before, tz=tz, week_start=settings.week_start)
+            if args.before
+            else previous_period(after)
+        )
+        pricer = Pricer.from_file(settings.prices_file)
+        result = savings.compare_periods(
+            conn, settings, pricer, before, after, savings.check_dims(args.group_by)
+        )
+    finally:
+        conn.close()
+    if args.json:
+        print(result.model_dump_json(indent=2))
+        return 0
+    out = Console()
+    table = Table("", "before", "after", box=None)
+    b, a = result.before, result.after
+    table.add_row(
+        "period",
+        f"{b.period.first_day} to {b.period.last_day}",
+        f"{a.period.first_day} to {a.period.last_day}",
+    )
+    table.add_row("spend", format_usd(b.cost_usd), format_usd(a.cost_usd))
+    table.add_row("calls", f"{b.calls:,}", f"{a.calls:,}")
+    per_call = [
+        format_usd(x.cost_per_call_usd, 6) if x.cost_per_call_usd is not None else "-" for x in (b, a)
+    ]
+    table.add_row("per call", *per_call)
+    per_mtok = [
+        format_usd(x.cost_per_million_tokens_usd) if x.cost_per_million_tokens_usd is not None else "-"
+        for x in (b, a)
+    ]
+    table.add_row("per million tokens", *per_mtok)
+    table.add_row("cache share", f"{b.cache_share_percent}%", f"{a.cache_share_percent}%")
+    table.add_row(
+        "top model",
+        *(f"{x.models[0].model} ({x.models[0].cost_share_percent}%)" if x.models else "-" for x in (b, a)),
+    )
+    out.print(table)
+    pct = f" ({result.change_percent:+}%)" if result.change_percent is not None else ""
+    out.print(f"\n[bold]change: {format_usd(result.change_usd)}[/bold]{pct}", highlight=False)
+    for part in result.parts:
+        out.print(f"  {part.part:<16} {format_usd(part.usd):>12}  {part.meaning}", highlight=False)
+    if result.rows:
+        rows = Table(*result.group_by, "before", "after", "change", box=None)
+        for r in result.rows:
+            rows.add_row(
+                *r.group.values(),
+                format_usd(r.before_cost_usd),
+                format_usd(r.after_cost_usd),
+                format_usd(r.change_usd),
+            )
+        out.print(rows)
+        if result.more_rows:
+            out.print(f"  ... and {result.more_rows:,} more rows (see --json)")
+    for warning in result.warnings:
+        out.print(f"[yellow]note:[/yellow] {warning}", highlight=False)
     return 0

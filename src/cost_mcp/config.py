@@ -135,6 +135,17 @@ class Settings(BaseSettings):
         '\'{"ops": "https://hooks.example.com/T0/B0/x"}\'. Budgets pick one by name; nothing else is '
         "ever posted to. Secret: webhook URLs often carry their token in the path.",
     )
+    max_line_bytes: int = Field(
+        default=64 * 1024 * 1024,
+        ge=1024,
+        description="Longest Claude Code log line read (COST_MCP_MAX_LINE_BYTES); longer ones are skipped.",
+    )
+    substitutes: str = Field(
+        default="",
+        description="Models you accept in place of others, for savings_report (COST_MCP_SUBSTITUTES): "
+        "comma-separated MODEL=SUBSTITUTE[|SUBSTITUTE...], MODEL may be * for any, e.g. "
+        "'claude-opus-4-1=claude-sonnet-4-5|claude-haiku-4-5,gpt-5=gpt-5-mini'.",
+    )
 
     openai_admin_key: SecretStr | None = _key("OPENAI_ADMIN_KEY")
     anthropic_admin_key: SecretStr | None = _key("ANTHROPIC_ADMIN_KEY")
@@ -153,6 +164,12 @@ class Settings(BaseSettings):
     def _valid_timezone(cls, value: str) -> str:
         if not _is_zone(value):
             raise ValueError(f"unknown IANA timezone {value!r}; use a name such as 'Europe/Paris' or 'UTC'")
+        return value
+
+    @field_validator("substitutes")
+    @classmethod
+    def _valid_substitutes(cls, value: str) -> str:
+        parse_substitutes(value)
         return value
 
     @field_validator("week_start", mode="before")
@@ -208,6 +225,25 @@ class Settings(BaseSettings):
         xdg = os.environ.get("XDG_CONFIG_HOME")
         config_home = Path(xdg) if xdg else Path.home() / ".config"
         return [config_home / "claude", Path.home() / ".claude"]
+
+
+def parse_substitutes(text: str) -> list[tuple[str, str]]:
+    """COST_MCP_SUBSTITUTES (``MODEL=SUB|SUB,MODEL2=SUB``) as (model, substitute) pairs, models
+    lower-cased; ``*`` stands for any model. Raises ValueError naming the entry and the form."""
+    pairs: list[tuple[str, str]] = []
+    for raw in text.split(","):
+        entry = raw.strip()
+        if not entry:
+            continue
+        model, sep, subs = entry.partition("=")
+        names = [s.strip() for s in subs.split("|") if s.strip()]
+        if not sep or not model.strip() or not names:
+            raise ValueError(
+                f"entry {entry!r} is not MODEL=SUBSTITUTE[|SUBSTITUTE...]; e.g. "
+                "'claude-opus-4-1=claude-sonnet-4-5|claude-haiku-4-5,gpt-5=gpt-5-mini'"
+            )
+        pairs += [(model.strip().lower(), name) for name in names]
+    return pairs
 
 
 def provider_spec(provider: str) -> ProviderSpec:

@@ -177,6 +177,16 @@ SessionId = Annotated[
         "the most recently active one of the project this server was started in, else the most recent.",
     ),
 ]
+ForgetPaths = Annotated[
+    list[str] | None,
+    Field(
+        max_length=100,
+        description="Remove from the ledger every usage event read from files under these paths (as "
+        "given when they were ingested), e.g. a folder imported by mistake. Other files are re-read so "
+        "calls they also logged stay counted. Do not combine with `paths`.",
+    ),
+]
+
 LogPaths = Annotated[
     list[str] | None,
     Field(
@@ -199,6 +209,18 @@ class TokenTotals(Result):
     total_tokens: int = Field(0, description="input + output + cache reads + cache writes.")
 
 
+class ForgetSummary(Result):
+    """What forgetting paths removed from the ledger."""
+
+    paths: list[str] = Field(description="The paths forgotten, as matched against where events came from.")
+    events_removed: int = Field(description="Stored copies of calls read from files under these paths.")
+    files_forgotten: int = Field(description="Files under these paths whose read state was dropped.")
+    warnings: list[str] = Field(
+        default_factory=list,
+        description="E.g. a path under a configured Claude folder, which the next scan reads again.",
+    )
+
+
 class IngestResult(Result):
     """What a scan of the Claude Code logs did."""
 
@@ -214,7 +236,12 @@ class IngestResult(Result):
     events_added: int = Field(description="Distinct model calls added to the ledger.")
     duplicates_collapsed: int = Field(description="Usage lines that were copies of a call already counted.")
     skipped: dict[str, int] = Field(
-        description="Lines skipped, by reason: malformed, truncated, no_usage, invalid_fields, synthetic."
+        description="Lines skipped, by reason: malformed, truncated, no_usage, invalid_fields, synthetic, "
+        "too_long (over COST_MCP_MAX_LINE_BYTES)."
+    )
+    skipped_files: dict[str, int] = Field(
+        default_factory=dict,
+        description="Files or folders left unread, by reason: undecodable_name (not valid UTF-8).",
     )
     first_event: str | None = Field(description="Earliest timestamp among the lines read (UTC, ISO 8601).")
     last_event: str | None = Field(description="Latest timestamp among the lines read (UTC, ISO 8601).")
@@ -222,6 +249,11 @@ class IngestResult(Result):
     complete: bool = Field(description="False when the scan hit its time budget; the rest comes next time.")
     errors: list[str]
     seconds: float
+    forgotten: ForgetSummary | None = Field(
+        default=None,
+        description="Set when paths were forgotten; the counts above are then the re-read of the other "
+        "files, which restores copies of calls the forgotten files had held.",
+    )
 
 
 class ModelUsage(Result):
@@ -732,4 +764,294 @@ class SyncResult(Result):
     """What a provider sync fetched, per source."""
 
     sources: list[SourceSync]
+    warnings: list[str]
+
+
+# --- dashboard -----------------------------------------------------------------------------------
+
+
+class HourCost(Result):
+    """What the calls of one local hour of the day cost, over a period."""
+
+    hour: int = Field(ge=0, le=23, description="Local hour of the day, 0-23.")
+    cost_usd: USD
+    requests: int
+    unpriced_requests: int = Field(description="Calls with no known price (not in cost_usd).")
+
+
+class HourlyCost(Result):
+    """Cost by hour of the day: only calls recorded locally carry a time of day."""
+
+    period: PeriodInfo
+    basis: Literal["estimated"] = Field(
+        description="Always estimated: tokens x list price of the calls recorded on this machine "
+        "(Claude Code logs, record_usage). Billed amounts are per day and have no hour."
+    )
+    total_usd: USD = Field(description="Sum of the hours (the locally recorded calls only).")
+    hours: list[HourCost] = Field(description="24 entries, hour 0 to 23.")
+    warnings: list[str]
+
+
+class Dashboard(Result):
+    """Everything the dashboard shows, each part the result of the tool that answers it."""
+
+    generated_at: str = Field(description="When these figures were read (UTC).")
+    period: str
+    filters: dict[str, list[str]] = Field(
+        description="The filters applied (to all but budgets and forecast)."
+    )
+    today: SpendResult = Field(
+        description="get_spend(period='today') (daily_by_provider when that is the period asked for)."
+    )
+    this_week: SpendResult
+    this_month: SpendResult
+    daily_by_provider: SpendResult = Field(
+        description="get_spend(group_by=['day', 'provider']); each row has its basis, so the same rows "
+        "stack by basis too."
+    )
+    breakdowns: dict[str, SpendResult] = Field(
+        description="get_spend(group_by=[dim]) for model, agent, project, member and session (those "
+        "asked for); the largest rows only (warnings say how many more), total_usd always covers all."
+    )
+    hourly: HourlyCost
+    budgets: BudgetStatusResult
+    forecast: Forecast = Field(description="spend_forecast of the period (not filtered).")
+    warnings: list[str] = Field(
+        default_factory=list,
+        description="About the dashboard as a whole (e.g. a setting that could not be used); each part "
+        "carries its own warnings too.",
+    )
+
+
+# --- savings and comparisons ---------------------------------------------------------------------
+
+SavingsDimension = Literal["provider", "model", "agent", "project", "session", "source"]
+SavingsGroupBy = Annotated[
+    list[SavingsDimension] | None,
+    Field(
+        max_length=4,
+        description="Break findings down by up to 4 of: provider, model, agent, project, session, source. "
+        "Omit for the defaults: model mix per agent, project and model; caching per agent and project.",
+    ),
+]
+PeriodSpec = Annotated[
+    str | None,
+    Field(
+        max_length=40,
+        description="A period name (today, yesterday, this_week, last_week, this_month, last_month, "
+        "last_7_days, last_30_days, this_year) or dates 'YYYY-MM-DD..YYYY-MM-DD' (both included).",
+    ),
+]
+
+
+class SessionSaving(Result):
+    """A session (or, for calls without one, agent and project) and what a finding saves in it."""
+
+    session: str = Field(description="Session id; '(no session)' groups calls that carry none.")
+    agent: str
+    project: str
+    calls: int
+    saving_usd: USD
+
+
+class CandidateSaving(Result):
+    """A model's calls repriced on another model."""
+
+    model: str
+    origin: Literal["same provider", "substitute"] = Field(
+        description="'same provider': a cheaper model of the provider; 'substitute': listed in "
+        "COST_MCP_SUBSTITUTES."
+    )
+    cost_usd: USD = Field(description="What every call of the model would have cost on this one.")
+    saving_usd: USD = Field(description="Saving over every call.")
+    short_answer_saving_usd: USD = Field(description="Saving over the short-answer calls only.")
+
+
+class ModelMixModel(Result):
+    """One model used in the period and what its calls cost on the alternatives."""
+
+    provider: str
+    model: str
+    calls: int
+    short_answer_calls: int
+    cost_usd: USD
+    target: str | None = Field(description="The model the headline saving moves short-answer calls to.")
+    candidates: list[CandidateSaving] = Field(description="Cheapest first, at most 6.")
+
+
+class ModelMixRow(Result):
+    """Model-mix saving of one group."""
+
+    group: dict[str, str]
+    calls: int
+    short_answer_calls: int
+    cost_usd: USD
+    target: str | None = Field(description="Target model; null when the group's models have several.")
+    short_answer_saving_usd: USD = Field(description="Moving this group's short-answer calls to the target.")
+    all_calls_saving_usd: USD = Field(description="Moving every call of this group to the target.")
+
+
+class ModelMixFinding(Result):
+    """What the period's calls would have cost on cheaper models (price only, quality not measured)."""
+
+    saving_usd: USD = Field(description="Short-answer calls moved to each model's target.")
+    all_calls_saving_usd: USD = Field(description="Every call moved to its model's target.")
+    calls: int
+    short_answer_calls: int
+    assumptions: list[str]
+    models: list[ModelMixModel] = Field(description="Most expensive first, bounded; see more_models.")
+    more_models: int
+    rows: list[ModelMixRow] = Field(description="Largest saving first, bounded; see more_rows.")
+    more_rows: int
+    more_rows_saving_usd: USD
+    top_sessions: list[SessionSaving]
+    more_sessions: int
+
+
+class CachingRow(Result):
+    """Prompt caching of one group."""
+
+    group: dict[str, str]
+    calls: int
+    input_tokens_total: int = Field(description="All input: uncached, cache reads and cache writes.")
+    cache_read_tokens: int
+    cache_share_percent: float = Field(description="Share of all input served from the cache.")
+    cache_write_premium_usd: USD = Field(description="Paid for cache writes above the plain input price.")
+    cache_read_saved_usd: USD = Field(description="Saved by cache reads against the plain input price.")
+    net_cache_saving_usd: USD = Field(
+        description="Reads saved minus writes' premium; negative: caching lost."
+    )
+    prefix_candidate_calls: int = Field(description="Calls that re-sent a large uncached prefix.")
+    prefix_tokens: int = Field(description="Uncached prefix tokens those calls re-sent.")
+    prefix_saving_usd: USD = Field(description="Had the prefix been cached (5-minute writes), net.")
+    unneeded_1h_writes: int = Field(
+        description="Calls whose 1-hour cache writes a 5-minute write would have served."
+    )
+    unneeded_1h_tokens: int
+    unneeded_1h_saving_usd: USD = Field(description="1-hour minus 5-minute write price of those tokens.")
+    saving_usd: USD = Field(description="prefix_saving_usd + unneeded_1h_saving_usd.")
+
+
+class CachingFinding(Result):
+    """How well prompt caching is used, and what using it better would save."""
+
+    saving_usd: USD = Field(
+        description="Caching repeated prefixes plus 5-minute instead of needless 1-hour writes."
+    )
+    prefix_saving_usd: USD
+    unneeded_1h_saving_usd: USD
+    cache_share_percent: float = Field(description="Share of all input served from the cache, all calls.")
+    cache_write_premium_usd: USD
+    cache_read_saved_usd: USD
+    assumptions: list[str]
+    rows: list[CachingRow] = Field(description="Largest saving first (then largest spend), bounded.")
+    more_rows: int
+    more_rows_saving_usd: USD
+    top_sessions: list[SessionSaving]
+    more_sessions: int
+
+
+class BatchRow(Result):
+    """An agent whose calls look non-interactive, priced at its provider's batch rate."""
+
+    agent: str
+    providers: list[str]
+    calls: int
+    sessions: int = Field(description="Distinct session ids its calls carry (0: none).")
+    night_share_percent: float = Field(description="Share of calls between 22:00 and 06:00 local time.")
+    median_gap_minutes: float | None = Field(description="Median time between consecutive calls.")
+    reasons: list[str] = Field(description="Which rules made it a candidate: night, no session, long gaps.")
+    cost_usd: USD
+    batch_cost_usd: USD = Field(description="The same calls at the batch rate (providers with one).")
+    saving_usd: USD
+
+
+class BatchFinding(Result):
+    """Agents that need no immediate answer, priced at the provider's batch discount."""
+
+    saving_usd: USD
+    agents_checked: int
+    assumptions: list[str]
+    rows: list[BatchRow] = Field(description="Largest saving first, bounded.")
+    more_rows: int
+    more_rows_saving_usd: USD
+    top_sessions: list[SessionSaving]
+    more_sessions: int
+
+
+class SavingsReport(Result):
+    """Where the period's recorded calls could have cost less: model mix, caching, batch."""
+
+    period: PeriodInfo
+    calls: int = Field(description="Priced calls analysed (Claude Code logs and record_usage).")
+    cost_usd: USD = Field(description="Their cost at list price (tokens x price, as the ledger priced them).")
+    unpriced_calls: int = Field(description="Calls with no known price, left out.")
+    model_mix: ModelMixFinding
+    caching: CachingFinding
+    batch: BatchFinding
+    notes: list[str] = Field(
+        description="How to read the findings; they overlap (a call moved to batch and to a cheaper model "
+        "saves less than both), so do not add them up."
+    )
+    warnings: list[str]
+
+
+class ModelShare(Result):
+    """A model's part of a period's calls and spend."""
+
+    provider: str
+    model: str
+    calls: int
+    cost_usd: USD
+    call_share_percent: float
+    cost_share_percent: float
+
+
+class PeriodFigures(Result):
+    """One side of a comparison."""
+
+    period: PeriodInfo
+    cost_usd: USD
+    calls: int
+    tokens: int = Field(description="All input (uncached, cache reads, cache writes) plus output.")
+    cost_per_call_usd: USD | None = Field(description="Rounded to 1e-9 USD; null without calls.")
+    cost_per_million_tokens_usd: USD | None = Field(description="Rounded to 1e-9 USD; null without tokens.")
+    cache_share_percent: float = Field(description="Share of all input served from the cache.")
+    models: list[ModelShare] = Field(description="Most expensive first, bounded; see more_models.")
+    more_models: int
+
+
+class ChangePart(Result):
+    """One part of the change between two periods; the parts sum exactly to the change."""
+
+    part: Literal["volume", "mix", "tokens_per_call", "caching", "price"]
+    usd: USD
+    meaning: str
+
+
+class CompareRow(Result):
+    """One group side by side."""
+
+    group: dict[str, str]
+    before_cost_usd: USD
+    after_cost_usd: USD
+    before_calls: int
+    after_calls: int
+    change_usd: USD
+
+
+class Comparison(Result):
+    """Two periods side by side, and the change explained by its parts."""
+
+    before: PeriodFigures
+    after: PeriodFigures
+    change_usd: USD = Field(description="after - before.")
+    change_percent: float | None = Field(description="Null when before is 0.")
+    parts: list[ChangePart] = Field(
+        description="volume + mix + tokens_per_call + caching + price = change_usd."
+    )
+    method: str
+    group_by: list[str]
+    rows: list[CompareRow] = Field(description="Largest absolute change first, bounded; see more_rows.")
+    more_rows: int
     warnings: list[str]

@@ -21,15 +21,17 @@ from typing import Annotated, Concatenate, Literal, ParamSpec, TypeVar
 import anyio.from_thread
 import anyio.to_thread
 from mcp.server import MCPServer
+from mcp.server.apps import Apps
 from mcp.server.mcpserver import Context
 from mcp.server.mcpserver.exceptions import ToolError
-from mcp.types import ToolAnnotations
+from mcp.types import CallToolResult, TextContent, ToolAnnotations
 from pydantic import Field
 
 from cost_mcp import __version__, sync
 from cost_mcp.analytics import agents as agents_api
-from cost_mcp.analytics import breakdown, budgets, estimate, forecast, spend, subscriptions
+from cost_mcp.analytics import breakdown, budgets, estimate, forecast, savings, spend, subscriptions
 from cost_mcp.analytics import claude_code as cc_views
+from cost_mcp.analytics import dashboard as dashboard_views
 from cost_mcp.config import Settings, load_settings_leniently
 from cost_mcp.errors import CostMcpError
 from cost_mcp.models import (
@@ -46,12 +48,15 @@ from cost_mcp.models import (
     CacheWrite1hTokens,
     CacheWriteTokens,
     CheckResult,
+    Comparison,
+    Dashboard,
     DeleteResult,
     EndDate,
     Estimate,
     EstimatedCostUSD,
     FilterValues,
     Forecast,
+    ForgetPaths,
     GroupBy,
     IngestResult,
     InputTokens,
@@ -63,9 +68,12 @@ from cost_mcp.models import (
     OptionalProject,
     OutputTokens,
     PeriodName,
+    PeriodSpec,
     ProviderName,
     RecordResult,
     Requests,
+    SavingsGroupBy,
+    SavingsReport,
     ScopeValues,
     SessionId,
     SessionUsage,
@@ -81,9 +89,11 @@ from cost_mcp.models import (
     UsageBlocks,
     VendorName,
 )
+from cost_mcp.periods import previous_period, resolve_spec
 from cost_mcp.pricing import Pricer, Tokens
 from cost_mcp.sources import claude_code
 from cost_mcp.store import Ledger
+from cost_mcp.web.page import page_html
 
 logger = logging.getLogger("cost_mcp")
 
@@ -138,6 +148,59 @@ async def lifespan(_server: MCPServer[AppState]) -> AsyncIterator[AppState]:
         ledger.close()
 
 
+DASHBOARD_URI = "ui://cost-mcp/dashboard.html"
+apps = Apps()
+"""The MCP Apps extension (io.modelcontextprotocol/ui): its tools are registered here, before the
+server that takes it is built; their bodies use the helpers defined further down."""
+
+
+@apps.tool(resource_uri=DASHBOARD_URI, title="Show the spend dashboard", annotations=READ_ONLY)
+async def show_dashboard(
+    ctx: Context[AppState],
+    period: PeriodName = None,
+    start: StartDate = None,
+    end: EndDate = None,
+    timezone: TimezoneName = None,
+    providers: FilterValues = None,
+    models: FilterValues = None,
+    projects: FilterValues = None,
+    agents: FilterValues = None,
+    members: FilterValues = None,
+    basis: FilterValues = None,
+) -> Annotated[CallToolResult, Dashboard]:
+    """Show the spend dashboard in the conversation: totals, budgets, forecast, charts, sources.
+
+    Answers "show me my AI spend" when the user wants to look rather than read. Hosts that render
+    MCP Apps (Claude Desktop, VS Code, ChatGPT) show charts with period and filter controls; others
+    get the same facts as text. Every figure is what get_spend, budget_status, spend_forecast
+    return; for one exact number, call those instead. Defaults: this_month, no filter (budgets and
+    the forecast are never filtered). On your own machine, `cost-mcp dashboard` opens it in a browser.
+
+    Example: show_dashboard(period="last_30_days", providers=["anthropic"])
+    """
+    filters = spend.Filters(
+        providers=providers, models=models, projects=projects, agents=agents, members=members, basis=basis
+    )
+
+    def answer(conn: sqlite3.Connection, settings: Settings) -> Dashboard:
+        return dashboard_views.build_dashboard(conn, settings, period, start, end, timezone, filters)
+
+    result = await _query(ctx, answer)
+    return CallToolResult(
+        content=[TextContent(type="text", text=dashboard_views.dashboard_text(result))],
+        structured_content=result.model_dump(mode="json"),
+    )
+
+
+apps.add_html_resource(
+    DASHBOARD_URI,
+    page_html("app"),
+    name="dashboard",
+    title="AI spend dashboard",
+    description="The cost-mcp dashboard: renders the result of show_dashboard; self-contained, no network.",
+    prefers_border=True,
+)
+
 mcp: MCPServer[AppState] = MCPServer(
     "cost-mcp",
     title="AI cost tracker",
@@ -147,6 +210,7 @@ mcp: MCPServer[AppState] = MCPServer(
         "token x price estimates where not, always labelled. Use estimate_cost before an expensive call."
     ),
     lifespan=lifespan,
+    extensions=[apps],
 )
 
 
@@ -240,32 +304,47 @@ async def estimate_cost(
     return await _run(estimate.estimate_cost, state.pricer, tokens, model, provider, requests)
 
 
-@mcp.tool(title="Ingest Claude Code logs", annotations=LOCAL_WRITE)
+@mcp.tool(title="Ingest Claude Code logs", annotations=DESTRUCTIVE)
 async def ingest_claude_code_logs(
     ctx: Context[AppState],
     paths: LogPaths = None,
     full_rescan: Annotated[
         bool, Field(description="Read every file from the start again (totals do not change; slower).")
     ] = False,
+    forget: ForgetPaths = None,
 ) -> IngestResult:
     """Scan Claude Code's JSONL session logs into the ledger, reading only what is new.
 
     Answers "did my latest usage get picked up?" with counts of files, lines, new calls, duplicates
     collapsed and lines skipped by reason. Rarely needed: every query tool already reads new lines
     first. Use it after pointing at other folders (`paths`), or with full_rescan=true after
-    changing price overrides. Reports progress on long scans.
+    changing price overrides. `paths` must lie inside the configured Claude folders
+    (CLAUDE_CONFIG_DIR, else ~/.config/claude and ~/.claude). `forget` undoes an import: it removes
+    the calls read from files under those paths. Reports progress on long scans.
 
     Example: ingest_claude_code_logs(paths=["~/.claude"])
+    Example: ingest_claude_code_logs(forget=["/home/me/old-claude-backup"])
     """
     state = _state(ctx)
 
     def progress(done: int, total: int, message: str) -> None:
         anyio.from_thread.run(functools.partial(ctx.report_progress, done, total, message))
 
+    if forget and paths:
+        raise ToolError("give either `paths` (to read) or `forget` (to remove), not both in one call")
+
     def work() -> IngestResult:
         with state.ledger.use() as conn:
+            if forget:
+                return claude_code.forget(conn, state.settings, state.pricer, forget)
             result = claude_code.ingest(
-                conn, state.settings, state.pricer, paths=paths, full=full_rescan, progress=progress
+                conn,
+                state.settings,
+                state.pricer,
+                paths=paths,
+                full=full_rescan,
+                progress=progress,
+                confined=True,
             )
             sync.fire_alerts(conn, state.settings)
             return result
@@ -388,6 +467,71 @@ async def model_breakdown(
     return await _query(ctx, answer)
 
 
+@mcp.tool(title="Where to save", annotations=READ_ONLY)
+async def savings_report(
+    ctx: Context[AppState],
+    period: PeriodName = None,
+    start: StartDate = None,
+    end: EndDate = None,
+    group_by: SavingsGroupBy = None,
+    timezone: TimezoneName = None,
+) -> SavingsReport:
+    """What the period's recorded calls would have cost done differently: cheaper models, better
+    prompt caching, batch pricing. Price only: quality is not measured.
+
+    Answers "where could I spend less?" over each call in the ledger (Claude Code logs and
+    record_usage), repriced at list price: model mix (each call on the cheaper models of its
+    provider and on your COST_MCP_SUBSTITUTES; the headline moves only short-answer calls), caching
+    (cache share, writes' cost against reads' saving, large prefixes re-sent uncached, 1-hour writes
+    a 5-minute write would have served) and batch (agents that run at night, without sessions or
+    with long gaps, at the 50% batch rate). Each finding has its dollars, its assumptions and its
+    top sessions; rows are bounded with a count of the rest. Findings overlap: do not add them.
+    Not for what was spent (get_spend) or a before/after comparison (compare_periods).
+    Default: this_month.
+
+    Example: savings_report(period="last_week")
+    """
+    state = _state(ctx)
+
+    def answer(conn: sqlite3.Connection, settings: Settings) -> SavingsReport:
+        p = spend.resolve(settings, period, start, end, timezone)
+        return savings.savings_report(conn, settings, state.pricer, p, savings.check_dims(group_by))
+
+    return await _query(ctx, answer)
+
+
+@mcp.tool(title="Compare two periods", annotations=READ_ONLY)
+async def compare_periods(
+    ctx: Context[AppState],
+    before: PeriodSpec = None,
+    after: PeriodSpec = None,
+    group_by: SavingsGroupBy = None,
+    timezone: TimezoneName = None,
+) -> Comparison:
+    """Two periods side by side (spend, calls, cost per call and per million tokens, model mix,
+    cache share) and the change split into volume, mix, tokens per call, caching and price.
+
+    Answers "did switching routing to Haiku save money, and how much?": the parts are computed by
+    chain substitution over the recorded calls and sum exactly to the change (see `method`).
+    Periods are names or 'YYYY-MM-DD..YYYY-MM-DD'. Defaults: after = last_week, before = the same
+    number of days just before it. Rows are per model unless group_by says otherwise.
+
+    Example: compare_periods(before="2026-11-02..2026-11-08", after="last_week", group_by=["agent"])
+    """
+    state = _state(ctx)
+
+    def answer(conn: sqlite3.Connection, settings: Settings) -> Comparison:
+        tz = spend.zone(timezone, settings)
+        later = resolve_spec(after or "last_week", tz=tz, week_start=settings.week_start)
+        earlier = (
+            resolve_spec(before, tz=tz, week_start=settings.week_start) if before else previous_period(later)
+        )
+        dims = savings.check_dims(group_by)
+        return savings.compare_periods(conn, settings, state.pricer, earlier, later, dims)
+
+    return await _query(ctx, answer)
+
+
 @mcp.tool(title="Sync provider billing", annotations=PROVIDER_SYNC)
 async def sync_providers(
     ctx: Context[AppState], providers: SyncProviders = None, days: SyncDays = None
@@ -457,8 +601,12 @@ def weekly_cost_review(focus: str | None = None) -> str:
         '"basis"]) and get_spend(period="last_week", group_by=["day"]), then '
         'model_breakdown(period="last_week", top_n=5). Report the total and how much of it is billed '
         "versus estimated, the most expensive day and model, and the trend against the week before. "
-        "Mention any warnings (unpriced models, stale sources). End with up to three concrete ways to "
-        f"spend less, e.g. a cheaper model for a heavy use (estimate_cost shows the saving).{extra}"
+        "Mention any warnings (unpriced models, stale sources). Then call "
+        'savings_report(period="last_week") and compare_periods(after="last_week"): give the change '
+        "against the week before split into its parts (volume, mix, tokens per call, caching, price), "
+        "and each finding (model mix, caching, batch) with its dollars, the assumption it rests on and "
+        "its top session; say that only price is measured, not quality. End with up to three concrete "
+        f"ways to spend less, largest saving first.{extra}"
     )
 
 

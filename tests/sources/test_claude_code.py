@@ -242,6 +242,7 @@ def test_malformed_lines_are_counted_by_reason_and_skipped(
         "no_usage": 1,
         "invalid_fields": 3,  # tokens as a string, an unreadable timestamp, negative tokens
         "synthetic": 1,
+        "too_long": 0,
     }
     assert result.events_added == 1
     assert result.lines_read == 14

@@ -14,7 +14,7 @@ from datetime import UTC, datetime
 from decimal import Decimal
 
 from cost_mcp import notify
-from cost_mcp.analytics.alerts import take_alerts
+from cost_mcp.analytics import alerts
 from cost_mcp.analytics.spend import Filters, fees_ahead, get_spend
 from cost_mcp.config import Settings
 from cost_mcp.errors import InvalidInputError, NotFoundError
@@ -262,9 +262,15 @@ def _status(budget: Budget, spent: Decimal, projected: Decimal) -> BudgetStatusN
 
 
 def budget_status(
-    conn: sqlite3.Connection, settings: Settings, name: str | None = None, now: datetime | None = None
+    conn: sqlite3.Connection,
+    settings: Settings,
+    name: str | None = None,
+    now: datetime | None = None,
+    *,
+    take_alerts: bool = True,
 ) -> BudgetStatusResult:
-    """Every budget (or the named one) in its current period, with alerts not shown yet."""
+    """Every budget (or the named one) in its current period, with alerts not shown yet (consumed
+    unless ``take_alerts`` is false)."""
     moment = now or datetime.now(UTC)
     budgets = [get_budget(conn, name, settings)] if name else list_budgets(conn, settings)
     warnings = [] if budgets else ["no budgets yet: create one with set_budget(name, amount_usd, period)"]
@@ -272,7 +278,7 @@ def budget_status(
     return BudgetStatusResult(
         budgets=[state_of(conn, settings, b, moment) for b in budgets],
         warnings=warnings,
-        alerts=take_alerts(conn),
+        alerts=alerts.take_alerts(conn) if take_alerts else [],
     )
 
 

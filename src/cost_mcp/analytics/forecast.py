@@ -7,7 +7,7 @@ import statistics
 from datetime import UTC, date, datetime, timedelta
 from decimal import Decimal
 
-from cost_mcp.analytics.alerts import take_alerts
+from cost_mcp.analytics import alerts
 from cost_mcp.analytics.spend import Filters, fees_ahead, get_spend, period_info
 from cost_mcp.config import Settings
 from cost_mcp.models import Anomaly, Forecast
@@ -47,10 +47,16 @@ def _top(conn: sqlite3.Connection, settings: Settings, day: date, dim: str) -> l
 
 
 def spend_forecast(
-    conn: sqlite3.Connection, settings: Settings, p: Period, now: datetime | None = None
+    conn: sqlite3.Connection,
+    settings: Settings,
+    p: Period,
+    now: datetime | None = None,
+    *,
+    take_alerts: bool = True,
 ) -> Forecast:
     """Burn rate over the period so far and the trailing 7 days, the end-of-period projection, and
-    anomalous days against the median of the 14 days before each (with at least 7 of history)."""
+    anomalous days against the median of the 14 days before each (with at least 7 of history).
+    With ``take_alerts`` the result carries (and consumes) the budget alerts not shown yet."""
     moment = now or datetime.now(UTC)
     today = local_date(to_ms(moment), p.tz)
     history_start = p.first_day - timedelta(days=BASELINE_DAYS + 7)
@@ -100,5 +106,5 @@ def spend_forecast(
         projected_usd=(spent + trailing * remaining_days + fees_ahead(conn, p, Filters(), today)).quantize(q),
         anomalies=anomalies,
         warnings=warnings,
-        alerts=take_alerts(conn),
+        alerts=alerts.take_alerts(conn) if take_alerts else [],
     )

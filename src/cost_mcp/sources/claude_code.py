@@ -19,6 +19,7 @@ from __future__ import annotations
 import contextlib
 import hashlib
 import os
+import re
 import sqlite3
 import time
 from collections import Counter
@@ -33,7 +34,7 @@ import msgspec
 
 from cost_mcp.config import Settings
 from cost_mcp.errors import InvalidInputError
-from cost_mcp.models import IngestResult
+from cost_mcp.models import ForgetSummary, IngestResult
 from cost_mcp.money import to_nanos
 from cost_mcp.periods import iso_utc, ms_to_datetime, to_ms
 from cost_mcp.pricing import Price, Pricer, Tokens
@@ -46,11 +47,37 @@ SYNTHETIC_MODEL = "<synthetic>"
 BATCH_COPIES = 20_000
 """Copies held in memory before they are written: bounds memory on a huge cold ingest."""
 
+DEFAULT_MAX_LINE_BYTES = 64 * 1024 * 1024
+"""Longest line read (COST_MCP_MAX_LINE_BYTES): far above any real line, low enough to bound memory."""
+
+SKIP_CHUNK = 1024 * 1024
+"""Read size while passing over the rest of an over-long line."""
+
 YIELD_EVERY_LINES = 4096
 """How often a file reader hands back its offset, which is when a full batch may be written."""
 
-SkipReason = Literal["malformed", "truncated", "no_usage", "invalid_fields", "synthetic"]
-SKIP_REASONS: tuple[SkipReason, ...] = ("malformed", "truncated", "no_usage", "invalid_fields", "synthetic")
+SkipReason = Literal["malformed", "truncated", "no_usage", "invalid_fields", "synthetic", "too_long"]
+SKIP_REASONS: tuple[SkipReason, ...] = (
+    "malformed",
+    "truncated",
+    "no_usage",
+    "invalid_fields",
+    "synthetic",
+    "too_long",
+)
+FileSkipReason = Literal["undecodable_name"]
+FILE_SKIP_REASONS: tuple[FileSkipReason, ...] = ("undecodable_name",)
+
+MAX_CALL_TOKENS = 100_000_000
+"""Per token kind and call: 100x the largest context window. A larger count is not a real call, and
+admitting it could overflow SQLite's 64-bit sums for every query after it."""
+
+MAX_CALL_COST = Decimal(100_000)
+"""A logged ``costUSD`` above this (USD, one call) is not real; same reason as MAX_CALL_TOKENS."""
+
+# Timestamps outside these years are not real calls; later ones overflow date arithmetic.
+MIN_TS_MS = 0
+MAX_TS_MS = 32_503_680_000_000  # 3000-01-01T00:00:00Z
 ProgressCallback = Callable[[int, int, str], None]
 
 # --- the line format, as msgspec structs -------------------------------------------------------
@@ -61,8 +88,8 @@ ProgressCallback = Callable[[int, int, str], None]
 _NULL = msgspec.Raw(b"null")
 
 
-Count = Annotated[int, msgspec.Meta(ge=0)]
-"""A token count: negative values fail the decode, so they are skipped as invalid fields."""
+Count = Annotated[int, msgspec.Meta(ge=0, le=MAX_CALL_TOKENS)]
+"""A token count: negative or absurd values fail the decode, so they are skipped as invalid fields."""
 
 
 class _CacheCreation(msgspec.Struct):
@@ -158,6 +185,60 @@ def parse_line(raw: bytes, where: FileIdentity) -> Copy | SkipReason | None:
 
     Lines of other types (user prompts, tool results, summaries, snapshots) return None.
     """
+    try:
+        return _parse(raw, where)
+    except RecursionError:
+        pass
+    # Nested deeper than the decoder's recursion limit: a tool argument a model chose can do that,
+    # on a line that still carries a real call's usage. Every field read here sits a few levels
+    # deep, so the line is read again with its deep containers replaced by null: the same result a
+    # decoder without a limit would give, whatever the stack depth of the thread reading it.
+    flat = _flatten(raw)
+    if flat is None:
+        return "malformed"
+    try:
+        return _parse(flat, where)
+    except RecursionError:  # not expected after flattening; still never an outage
+        return "malformed"
+
+
+_JSON_TOKEN = re.compile(rb'"[^"\\]*(?:\\.[^"\\]*)*"|[\[\]{}]')
+KEEP_DEPTH = 64
+"""Containers nested deeper than this are dropped when a line is too deep for the decoder."""
+
+
+def _flatten(raw: bytes) -> bytes | None:
+    """``raw`` with every JSON container nested deeper than KEEP_DEPTH replaced by ``null``, or
+    None when its brackets do not balance.
+
+    Iterative, and strings are skipped whole (brackets inside them do not count). Anything else
+    wrong with the line is left for the decoder to report.
+    """
+    out: list[bytes] = []
+    depth = 0
+    kept_until = 0
+    for match in _JSON_TOKEN.finditer(raw):
+        token = match.group()
+        if token[0] == 0x22:  # a string
+            continue
+        if token in (b"[", b"{"):
+            depth += 1
+            if depth == KEEP_DEPTH + 1:
+                out.append(raw[kept_until : match.start()])
+        else:
+            if depth == KEEP_DEPTH + 1:
+                out.append(b"null")
+                kept_until = match.end()
+            depth -= 1
+            if depth < 0:
+                return None
+    if depth:
+        return None
+    out.append(raw[kept_until:])
+    return b"".join(out)
+
+
+def _parse(raw: bytes, where: FileIdentity) -> Copy | SkipReason | None:
     text = raw.rstrip(b"\r\n")
     try:
         line = _decode_line(text)
@@ -202,6 +283,9 @@ def _copy_from(entry: _Line, outer: _Line, where: FileIdentity) -> Copy | SkipRe
         return "invalid_fields"
     if not model:
         return "invalid_fields"
+    reported = entry.costUSD if entry.costUSD is not None else outer.costUSD
+    if reported is not None and not (reported.is_finite() and 0 <= reported <= MAX_CALL_COST):
+        return "invalid_fields"  # NaN, infinite, negative or absurd: it would corrupt every total
     request_id = entry.requestId or outer.requestId or ""
     message_id = message.id or ""
     if not message_id:
@@ -217,7 +301,7 @@ def _copy_from(entry: _Line, outer: _Line, where: FileIdentity) -> Copy | SkipRe
         project=where.project,
         tokens=tokens,
         speed=usage.speed or "",
-        reported_cost=entry.costUSD if entry.costUSD is not None else outer.costUSD,
+        reported_cost=reported,
         origin=str(where.path),
     )
 
@@ -259,7 +343,13 @@ def _epoch_ms(stamp: str | None) -> int:
     if when.tzinfo is None:
         # Claude Code writes UTC with a Z; a stamp without an offset is read as UTC too.
         when = when.replace(tzinfo=UTC)
-    return to_ms(when)
+    try:
+        ms = to_ms(when)
+    except OverflowError:  # e.g. 9999-12-31T23:59:59-14:00 is past datetime's range in UTC
+        raise _InvalidLineError from None
+    if not MIN_TS_MS <= ms < MAX_TS_MS:
+        raise _InvalidLineError
+    return ms
 
 
 # --- finding files ---------------------------------------------------------------------------
@@ -290,6 +380,8 @@ def targets_for(paths: Sequence[Path]) -> list[Target]:
     folder, or a single ``.jsonl`` file. Raises InvalidInputError for a path that does not exist."""
     targets: list[Target] = []
     for raw in paths:
+        if not _utf8(str(raw)):
+            raise InvalidInputError(f"{str(raw).encode('utf-8', 'replace')!r} is not valid UTF-8; rename it")
         path = raw.expanduser().absolute()
         if path.is_file():
             targets.append(Target(path, path.parent.parent))
@@ -317,11 +409,13 @@ def identify(path: Path, projects_dir: Path) -> FileIdentity:
     return FileIdentity(path, project, session)
 
 
-def _walk(directory: Path) -> Iterator[tuple[str, os.stat_result]]:
+def _walk(directory: Path, skipped: Counter[str]) -> Iterator[tuple[str, os.stat_result]]:
     """Every ``*.jsonl`` file below a folder (or the file itself), with its stat.
 
     Plain strings and DirEntry types: on an unchanged tree of thousands of files this walk is the
-    whole cost of a refresh, so it avoids a Path object and an extra stat per folder.
+    whole cost of a refresh, so it avoids a Path object and an extra stat per folder. A name that
+    is not valid UTF-8 (never Claude Code's own) is counted in ``skipped`` and left alone: it could
+    not be stored, printed or sent as JSON.
     """
     if directory.is_file():
         with contextlib.suppress(OSError):
@@ -336,6 +430,9 @@ def _walk(directory: Path) -> Iterator[tuple[str, os.stat_result]]:
         except OSError:
             continue
         for entry in entries:
+            if not entry.name.isascii() and not _utf8(entry.name):
+                skipped["undecodable_name"] += 1
+                continue
             try:
                 if entry.is_dir(follow_symlinks=False):
                     pending.append(entry.path)
@@ -343,6 +440,14 @@ def _walk(directory: Path) -> Iterator[tuple[str, os.stat_result]]:
                     yield entry.path, entry.stat()
             except OSError:
                 continue
+
+
+def _utf8(name: str) -> bool:
+    try:
+        name.encode("utf-8")
+    except UnicodeEncodeError:  # undecodable bytes arrive as lone surrogates
+        return False
+    return True
 
 
 # --- scanning ----------------------------------------------------------------------------------
@@ -362,6 +467,7 @@ class ScanStats:
     usage_lines: int = 0
     events_added: int = 0
     skipped: Counter[str] = field(default_factory=Counter)
+    skipped_files: Counter[str] = field(default_factory=Counter)
     first_ts_ms: int | None = None
     last_ts_ms: int | None = None
     unpriced: Counter[str] = field(default_factory=Counter)
@@ -385,6 +491,12 @@ class _FileState:
     size: int
     mtime_ns: int
     offset: int
+    check: bytes | None = None
+    """Hash of the bytes just before ``offset`` (see :func:`_checkpoint`); None for offset 0."""
+    skipping: bool = False
+    """``offset`` lies inside an over-long line that was already counted as skipped."""
+    project: str | None = None
+    session_id: str | None = None
 
 
 class _Batch:
@@ -417,36 +529,52 @@ def scan(
     full: bool = False,
     progress: ProgressCallback | None = None,
     deadline: float | None = None,
+    max_line_bytes: int = DEFAULT_MAX_LINE_BYTES,
 ) -> ScanStats:
     """Read what is new in every ``*.jsonl`` of the targets into the ledger.
 
     ``full`` forgets read offsets first (everything is read again; dedup keeps totals unchanged).
     ``deadline`` (a ``time.perf_counter()`` value) stops the scan early, keeping what was read:
-    the next scan resumes where this one stopped.
+    the next scan resumes where this one stopped. A line longer than ``max_line_bytes`` is skipped
+    (counted ``too_long``) without ever being held in memory whole.
     Each batch of copies is written with the file offsets it came from in one transaction, so a
     crash loses nothing and counts nothing twice.
     """
     started = time.perf_counter()
     stats = ScanStats()
     known = {} if full else _known_files(conn)
-    work: list[tuple[str, os.stat_result, FileIdentity, int]] = []
+    work: _Work = []
     seen: set[str] = set()
     for target in targets:
-        for path, st in _walk(target.path):
+        for path, st in _walk(target.path, stats.skipped_files):
             if path in seen:
                 continue
             seen.add(path)
             stats.files_seen += 1
-            offset = _resume_offset(known.get(path), st, stats)
-            if offset is not None:
-                work.append((path, st, identify(Path(path), target.projects_dir), offset))
+            start = _resume_offset(known.get(path), st, stats)
+            if start is not None:
+                work.append((path, st, identify(Path(path), target.projects_dir), *start))
+    return _read_work(conn, work, pricer, stats, started, progress, deadline, max_line_bytes)
+
+
+def _read_work(
+    conn: sqlite3.Connection,
+    work: _Work,
+    pricer: Pricer,
+    stats: ScanStats,
+    started: float,
+    progress: ProgressCallback | None,
+    deadline: float | None,
+    max_line_bytes: int,
+) -> ScanStats:
+    """Read the listed files from their start offsets, then refresh the rollup and record the scan."""
     if not work:
         stats.seconds = time.perf_counter() - started
         _record_state(conn, stats)
         return stats
     counted_before = _counted(conn)
-    total_bytes = sum(st.st_size - offset for _, st, _, offset in work)
-    _read_in_turn(conn, work, pricer, stats, progress, deadline, total_bytes)
+    total_bytes = sum(st.st_size - offset for _, st, _, offset, _ in work)
+    _read_in_turn(conn, work, pricer, stats, progress, deadline, total_bytes, max_line_bytes)
     rollup.refresh(conn)
     stats.events_added = _counted(conn) - counted_before
     stats.seconds = time.perf_counter() - started
@@ -454,7 +582,8 @@ def scan(
     return stats
 
 
-_Work = list[tuple[str, os.stat_result, FileIdentity, int]]
+_Work = list[tuple[str, os.stat_result, FileIdentity, int, bool]]
+"""Files to read: path, stat, identity, start offset, and whether that offset is inside a skipped line."""
 
 
 def _read_in_turn(
@@ -465,14 +594,15 @@ def _read_in_turn(
     progress: ProgressCallback | None,
     deadline: float | None,
     total_bytes: int,
+    max_line_bytes: int,
 ) -> None:
     """Read the files one after the other in this process, writing batches as they fill."""
     batch = _Batch()
     done_bytes = 0
     last_report = 0.0
-    for index, (path, st, where, offset) in enumerate(work):
+    for index, (path, st, where, offset, skipping) in enumerate(work):
         try:
-            for state in _read_file(path, st, where, offset, batch, stats):
+            for state in _read_file(path, st, where, offset, batch, stats, skipping, max_line_bytes):
                 batch.files[state.path] = state
                 if len(batch) >= BATCH_COPIES:
                     _flush(conn, batch, pricer, stats)
@@ -494,37 +624,106 @@ def _read_in_turn(
     _flush(conn, batch, pricer, stats)
 
 
-def _resume_offset(prev: _FileState | None, st: os.stat_result, stats: ScanStats) -> int | None:
-    """Where to start reading a file, or None when it is unchanged."""
+def _resume_offset(prev: _FileState | None, st: os.stat_result, stats: ScanStats) -> tuple[int, bool] | None:
+    """Where to start reading a file and whether that is inside a skipped line; None when unchanged."""
     if prev is None:
         stats.files_new += 1
-        return 0
+        return 0, False
     same_file = prev.device == st.st_dev and prev.inode == st.st_ino
     if same_file and prev.size == st.st_size and prev.mtime_ns == st.st_mtime_ns:
         stats.files_unchanged += 1
         return None
-    if same_file and st.st_size >= prev.offset:
+    if same_file and st.st_size >= prev.offset and _checkpoint_holds(prev):
         stats.files_changed += 1
-        return prev.offset
+        return prev.offset, prev.skipping
+    # Replaced, shrunk, or rewritten in place (the bytes before the offset changed): the old
+    # offset means nothing in the new content. Read it all; dedup keeps the totals exact.
     stats.files_reset += 1
-    return 0
+    return 0, False
+
+
+CHECK_BYTES = 64
+"""How many bytes before a remembered offset are hashed to notice a file rewritten in place."""
+
+
+def _checkpoint(fd: int, offset: int) -> bytes | None:
+    """A short hash of the bytes just before ``offset`` (None at the start of a file)."""
+    if offset <= 0:
+        return None
+    window = os.pread(fd, min(CHECK_BYTES, offset), max(offset - CHECK_BYTES, 0))
+    return hashlib.blake2b(window, digest_size=8).digest()
+
+
+def _checkpoint_holds(prev: _FileState) -> bool:
+    """Whether the file still has, before the remembered offset, the bytes it had when read."""
+    if prev.check is None or prev.offset <= 0:
+        return True  # nothing remembered (offset 0, or a state from before checkpoints existed)
+    try:
+        fd = os.open(prev.path, os.O_RDONLY)
+    except OSError:
+        return True  # the read that follows reports it
+    try:
+        return _checkpoint(fd, prev.offset) == prev.check
+    except OSError:
+        return True
+    finally:
+        os.close(fd)
 
 
 def _read_file(
-    path: str, st: os.stat_result, where: FileIdentity, offset: int, batch: _Batch, stats: ScanStats
+    path: str,
+    st: os.stat_result,
+    where: FileIdentity,
+    offset: int,
+    batch: _Batch,
+    stats: ScanStats,
+    skipping: bool = False,
+    max_line_bytes: int = DEFAULT_MAX_LINE_BYTES,
 ) -> Iterator[_FileState]:
     """Stream complete lines from ``offset``; yields the file's state after each line it consumed.
 
     Yields at most every few thousand lines (and at the end), which is when the caller may flush.
+    Reads at most ``max_line_bytes + 1`` bytes at a time: a longer line is counted ``too_long`` once
+    and passed over, even while it has no newline yet (``skipping`` carries that to the next scan).
     """
     consumed = offset
     lines = 0
+    limit = max_line_bytes + 1
     with open(path, "rb") as f:
         f.seek(offset)
-        for raw in f:
+        readline = f.readline
+        fd = f.fileno()
+
+        def state() -> _FileState:
+            return _FileState(
+                path,
+                st.st_dev,
+                st.st_ino,
+                st.st_size,
+                st.st_mtime_ns,
+                consumed,
+                _checkpoint(fd, consumed),
+                skipping,
+                where.project,
+                where.session_id,
+            )
+
+        # Inside a skipped line only its newline matters: small reads keep memory at the cap.
+        while raw := readline(SKIP_CHUNK if skipping else limit):
             if raw[-1:] != b"\n":
-                break  # an unfinished last line: left for the next scan
+                if len(raw) < limit and not skipping:
+                    break  # an unfinished last line: left for the next scan
+                if not skipping:
+                    # Over the cap: counted once, then passed over up to its newline, however far.
+                    stats.skipped["too_long"] += 1
+                    lines += 1
+                    skipping = True
+                consumed += len(raw)
+                continue
             consumed += len(raw)
+            if skipping:
+                skipping = False  # the end of an over-long line
+                continue
             lines += 1
             result = parse_line(raw, where)
             if result is None:
@@ -536,10 +735,10 @@ def _read_file(
             else:
                 stats.skipped[result] += 1
             if lines % YIELD_EVERY_LINES == 0:
-                yield _FileState(path, st.st_dev, st.st_ino, st.st_size, st.st_mtime_ns, consumed)
-    stats.lines_read += lines
-    stats.bytes_read += consumed - offset
-    yield _FileState(path, st.st_dev, st.st_ino, st.st_size, st.st_mtime_ns, consumed)
+                yield state()
+        stats.lines_read += lines
+        stats.bytes_read += consumed - offset
+        yield state()
 
 
 # --- writing -----------------------------------------------------------------------------------
@@ -704,24 +903,50 @@ def _call_rank(r: _Row) -> tuple[int, bool, int, str, str]:
 
 def _save_files(conn: sqlite3.Connection, files: Iterable[_FileState]) -> None:
     now = datetime.now(UTC).isoformat()
+    # The WHERE keeps a slower concurrent scan (an older stat of the same file) from moving an
+    # offset back; a file rewritten since (newer mtime) may move it back.
     conn.executemany(
         """
-        INSERT INTO scanned_files (path, device, inode, size, mtime_ns, offset, scanned_at)
-        VALUES (?, ?, ?, ?, ?, ?, ?)
+        INSERT INTO scanned_files (path, device, inode, size, mtime_ns, offset, scanned_at,
+                                   check_hash, skipping, project, session_id)
+        VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)
         ON CONFLICT (path) DO UPDATE SET
             device = excluded.device, inode = excluded.inode, size = excluded.size,
-            mtime_ns = excluded.mtime_ns, offset = excluded.offset, scanned_at = excluded.scanned_at
+            mtime_ns = excluded.mtime_ns, offset = excluded.offset, scanned_at = excluded.scanned_at,
+            check_hash = excluded.check_hash, skipping = excluded.skipping,
+            project = excluded.project, session_id = excluded.session_id
         WHERE NOT (scanned_files.device = excluded.device AND scanned_files.inode = excluded.inode
-                   AND scanned_files.offset > excluded.offset AND scanned_files.size >= excluded.size)
+                   AND scanned_files.offset > excluded.offset AND scanned_files.size >= excluded.size
+                   AND scanned_files.mtime_ns >= excluded.mtime_ns)
         """,
-        ((f.path, f.device, f.inode, f.size, f.mtime_ns, f.offset, now) for f in files),
+        [
+            (
+                f.path,
+                f.device,
+                f.inode,
+                f.size,
+                f.mtime_ns,
+                f.offset,
+                now,
+                f.check,
+                int(f.skipping),
+                f.project,
+                f.session_id,
+            )
+            for f in files
+        ],
     )
 
 
 def _known_files(conn: sqlite3.Connection) -> dict[str, _FileState]:
     return {
-        row[0]: _FileState(*row)
-        for row in conn.execute("SELECT path, device, inode, size, mtime_ns, offset FROM scanned_files")
+        row[0]: _FileState(
+            row[0], row[1], row[2], row[3], row[4], row[5], row[6], bool(row[7]), row[8], row[9]
+        )
+        for row in conn.execute(
+            "SELECT path, device, inode, size, mtime_ns, offset, check_hash, skipping, project, session_id "
+            "FROM scanned_files"
+        )
     }
 
 
@@ -771,18 +996,34 @@ def ingest(
     full: bool = False,
     progress: ProgressCallback | None = None,
     budget_seconds: float | None = None,
+    confined: bool = False,
 ) -> IngestResult:
     """Scan the configured Claude Code folders (or ``paths``) and say what was found.
 
-    Raises InvalidInputError for a named path that does not exist. Configured folders that do not
+    Raises InvalidInputError for a named path that does not exist, or (when ``confined``, as for a
+    path a model chose) one outside the configured Claude folders. Configured folders that do not
     exist are not an error (a machine may have only one of the defaults); the result then lists
     no roots and the caller can say how to configure them.
     """
+    if paths and confined:
+        confine(paths, settings.claude_roots())
     targets = targets_for([Path(p) for p in paths]) if paths else default_targets(settings.claude_roots())
     deadline = time.perf_counter() + budget_seconds if budget_seconds is not None else None
-    stats = scan(conn, targets, pricer, full=full, progress=progress, deadline=deadline)
+    stats = scan(
+        conn,
+        targets,
+        pricer,
+        full=full,
+        progress=progress,
+        deadline=deadline,
+        max_line_bytes=settings.max_line_bytes,
+    )
+    return _result([str(t.path) for t in targets], stats)
+
+
+def _result(roots: list[str], stats: ScanStats, forgotten: ForgetSummary | None = None) -> IngestResult:
     return IngestResult(
-        roots=[str(t.path) for t in targets],
+        roots=roots,
         files_seen=stats.files_seen,
         files_new=stats.files_new,
         files_changed=stats.files_changed,
@@ -794,10 +1035,122 @@ def ingest(
         events_added=stats.events_added,
         duplicates_collapsed=max(stats.usage_lines - stats.events_added, 0),
         skipped={reason: stats.skipped.get(reason, 0) for reason in SKIP_REASONS},
+        skipped_files={reason: stats.skipped_files.get(reason, 0) for reason in FILE_SKIP_REASONS},
         first_event=None if stats.first_ts_ms is None else iso_utc(stats.first_ts_ms),
         last_event=None if stats.last_ts_ms is None else iso_utc(stats.last_ts_ms),
         unpriced_models=dict(stats.unpriced),
         complete=stats.complete,
         errors=stats.errors,
         seconds=round(stats.seconds, 3),
+        forgotten=forgotten,
     )
+
+
+# --- which paths, and undoing one ----------------------------------------------------------------
+
+
+def confine(paths: Sequence[str], roots: Sequence[Path]) -> None:
+    """Raise InvalidInputError unless every path lies inside one of the configured Claude folders.
+
+    Paths are compared after resolving symlinks and ``..``, so neither can lead outside. The check
+    comes before any look at the path, so a refused path's existence is not revealed either.
+    """
+    allowed = [Path(os.path.realpath(root.expanduser())) for root in roots]
+    for raw in paths:
+        real = Path(os.path.realpath(Path(raw).expanduser()))
+        if not any(real.is_relative_to(root) for root in allowed):
+            where = ", ".join(str(root) for root in allowed) or "none configured"
+            raise InvalidInputError(
+                f"{raw[:200]!r} is not inside a configured Claude Code folder ({where}); this tool reads "
+                "only those. Give one of them or a folder inside it, or have the user add the folder to "
+                "CLAUDE_CONFIG_DIR (or run `cost-mcp ingest PATH` themselves)."
+            )
+
+
+def _prefixes(path: str) -> list[str]:
+    """The spellings a path may have been stored under: as given (absolute) and resolved."""
+    given = Path(path).expanduser().absolute()
+    forms = [str(given), os.path.realpath(given)]
+    return list(dict.fromkeys(f.rstrip("/") or "/" for f in forms))
+
+
+def _under(column: str, prefix: str) -> tuple[str, tuple[object, ...]]:
+    """SQL for ``column`` being ``prefix`` or a path inside it (no LIKE: paths may hold % and _)."""
+    inside = prefix if prefix.endswith("/") else prefix + "/"
+    return f"({column} = ? OR substr({column}, 1, ?) = ?)", (prefix, len(inside), inside)
+
+
+def forget(
+    conn: sqlite3.Connection, settings: Settings, pricer: Pricer, paths: Sequence[str]
+) -> IngestResult:
+    """Remove every usage event read from files under ``paths``, and those files' read state.
+
+    Exact to the event: a stored row is the best copy of a call, and other files may have logged the
+    same call. So, in the same transaction, every other known file is marked to be read again from
+    the start, and is then re-read here (dedup makes that add nothing twice): a call the forgotten
+    files shared with others stays counted, one they alone held is gone. The rollup is rebuilt for
+    every quarter-hour touched.
+    """
+    for raw in paths:
+        if not _utf8(raw) or not raw.strip():
+            raise InvalidInputError(f"{raw[:200]!r} is not a usable path")
+    started = time.perf_counter()
+    prefixes = [prefix for raw in paths for prefix in _prefixes(raw)]
+    removed = files_forgotten = 0
+    with write_transaction(conn):
+        ids: list[tuple[int, str, int]] = []
+        for prefix in prefixes:
+            clause, args = _under("origin", prefix)
+            ids += conn.execute(
+                f"SELECT id, message_id, ts_ms FROM usage_events WHERE source = ? AND {clause}",
+                (SOURCE, *args),
+            ).fetchall()
+        rows = {row[0]: row for row in ids}
+        conn.executemany("DELETE FROM usage_events WHERE id = ?", ((i,) for i in rows))
+        removed = len(rows)
+        _recount(conn, {message_id for _, message_id, _ in rows.values()})
+        rollup.mark_dirty(conn, [ts for _, _, ts in rows.values()])
+        for prefix in prefixes:
+            clause, args = _under("path", prefix)
+            files_forgotten += conn.execute(f"DELETE FROM scanned_files WHERE {clause}", args).rowcount
+        if removed:
+            # Marked here, not just re-read below: a crash in between must still lead to a re-read.
+            conn.execute("UPDATE scanned_files SET offset = 0, check_hash = NULL, skipping = 0")
+    stats = ScanStats()
+    work: _Work = []
+    if removed:
+        for state in _known_files(conn).values():
+            try:
+                st = os.stat(state.path)
+            except OSError as exc:
+                stats.errors.append(f"{state.path}: {exc.strerror or exc}; calls only it logged stay counted")
+                continue
+            stats.files_seen += 1
+            stats.files_reset += 1
+            work.append((state.path, st, _stored_identity(state), 0, False))
+    _read_work(conn, work, pricer, stats, started, None, None, settings.max_line_bytes)
+    rollup.refresh(conn)
+    warnings = [
+        f"{raw} is inside the configured Claude folder {root}: the next scan reads it again. Move or "
+        "delete it first to keep it out, or set CLAUDE_CONFIG_DIR to other folders."
+        for raw in paths
+        for root in settings.claude_roots()
+        if Path(os.path.realpath(Path(raw).expanduser())).is_relative_to(os.path.realpath(root.expanduser()))
+    ]
+    summary = ForgetSummary(
+        paths=[_prefixes(raw)[0] for raw in paths],
+        events_removed=removed,
+        files_forgotten=files_forgotten,
+        warnings=warnings,
+    )
+    return _result([], stats, summary)
+
+
+def _stored_identity(state: _FileState) -> FileIdentity:
+    """The identity a file was read with; for a state saved before identities were kept, the one a
+    scan of its ``projects/`` folder (or else its grandparent) would give."""
+    path = Path(state.path)
+    if state.project is not None and state.session_id is not None:
+        return FileIdentity(path, state.project, state.session_id)
+    projects = next((p for p in path.parents if p.name == "projects"), path.parent.parent)
+    return identify(path, projects)

@@ -342,7 +342,25 @@ def m009_rollup_by_session(conn: sqlite3.Connection) -> None:
 
 
 @migration
-def m010_webhook_delivery(conn: sqlite3.Connection) -> None:
+def m010_scanned_file_checks(conn: sqlite3.Connection) -> None:
+    """What a scan needs to trust a remembered offset, and to re-read one file on its own.
+
+    ``check_hash`` hashes the bytes just before ``offset``: when they differ, the file was rewritten
+    in place and is read again from the start. ``skipping`` says ``offset`` lies inside a line
+    longer than the line cap, already counted as skipped. ``project`` and ``session_id`` are the
+    identity the file was read with, so forgetting another path can re-read it exactly.
+    """
+    for column in (
+        "check_hash BLOB",
+        "skipping INTEGER NOT NULL DEFAULT 0",
+        "project TEXT",
+        "session_id TEXT",
+    ):
+        conn.execute(f"ALTER TABLE scanned_files ADD COLUMN {column}")
+
+
+@migration
+def m011_webhook_delivery(conn: sqlite3.Connection) -> None:
     """Budgets name a configured webhook (``webhook``) instead of carrying a URL a model chose, and
     each fired alert with a destination is a delivery to make: retried with backoff until it is
     delivered, or given up on with its error kept for ``budget_status`` to show."""

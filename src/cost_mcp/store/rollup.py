@@ -11,7 +11,7 @@ rebuilds each quarter-hour once instead of once per batch.
 from __future__ import annotations
 
 import sqlite3
-from collections.abc import Iterable, Iterator
+from collections.abc import Iterable, Iterator, Sequence
 
 QUARTER_HOUR_MS = 900_000
 
@@ -87,3 +87,34 @@ def rebuild(conn: sqlite3.Connection, qhs: Iterable[int]) -> None:
             """,
             (lo, hi),
         )
+
+
+def sums_by_quarter_hour(
+    conn: sqlite3.Connection,
+    first_qh: int,
+    end_qh: int,
+    cost_mode: str,
+    column_filters: Sequence[tuple[str, Sequence[str]]] = (),
+) -> list[tuple[int, int, int, int]]:
+    """(quarter-hour, cost nano-USD, unpriced calls, calls) of the rollup in ``[first_qh, end_qh)``,
+    keeping only rows whose ``column`` is one of its values for every (column, values) filter."""
+    if cost_mode not in ("auto", "calculate", "display"):
+        raise ValueError(f"unknown cost mode {cost_mode!r}")
+    if any(column not in _FILTER_COLUMNS for column, _ in column_filters):
+        raise ValueError("filter on a column the rollup does not have")
+    where = "".join(f" AND {column} IN ({', '.join('?' * len(values))})" for column, values in column_filters)
+    args = [v for _, values in column_filters for v in values]
+    unpriced = f"SUM({cost_mode}_unpriced)" if cost_mode != "display" else "0"
+    rows = conn.execute(
+        f"""
+        SELECT qh, SUM({cost_mode}_nanos), {unpriced}, SUM(requests)
+        FROM usage_rollup
+        WHERE qh >= ? AND qh < ?{where}
+        GROUP BY qh
+        """,
+        (first_qh, end_qh, *args),
+    )
+    return [(int(qh), int(cost or 0), int(unp or 0), int(req or 0)) for qh, cost, unp, req in rows]
+
+
+_FILTER_COLUMNS = frozenset({"source", "provider", "model", "project", "agent", "member", "session_id"})

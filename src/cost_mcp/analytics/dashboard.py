@@ -1,0 +1,150 @@
+"""What the dashboard shows: the results of the tools' own analytics functions, put side by side.
+
+Nothing is computed here: every figure is a ``get_spend``, ``budget_status``, ``spend_forecast`` or
+``cost_by_hour`` result, so the web page, the MCP App and the tools can never disagree. The only
+change is that long breakdowns keep their largest rows (a warning says how many more there are; the
+total still covers them all). The dashboard is a view: it never consumes budget alerts, which belong
+to the next tool answer.
+"""
+
+from __future__ import annotations
+
+import sqlite3
+from collections.abc import Sequence
+from dataclasses import fields
+from datetime import UTC, datetime
+
+from cost_mcp.analytics.budgets import budget_status
+from cost_mcp.analytics.forecast import spend_forecast
+from cost_mcp.analytics.hourly import cost_by_hour
+from cost_mcp.analytics.spend import Filters, get_spend, resolve
+from cost_mcp.config import Settings
+from cost_mcp.errors import InvalidInputError
+from cost_mcp.models import Dashboard, SpendResult, SpendRow
+from cost_mcp.money import format_usd
+from cost_mcp.periods import Period, resolve_period
+
+BREAKDOWN_DIMS = ("model", "agent", "project", "member", "session")
+MAX_ROWS = 15
+"""Rows kept per breakdown: enough to see what matters, small enough for a chart and a table."""
+
+
+def build_dashboard(
+    conn: sqlite3.Connection,
+    settings: Settings,
+    period: str | None = None,
+    start: str | None = None,
+    end: str | None = None,
+    timezone: str | None = None,
+    filters: Filters | None = None,
+    now: datetime | None = None,
+    breakdowns: Sequence[str] = BREAKDOWN_DIMS,
+) -> Dashboard:
+    """The dashboard of a period (default this_month), filtered like get_spend.
+
+    Filters apply to the totals, the daily chart, the breakdowns and the hours; budgets have their
+    own scope and the forecast covers all spend, as the tools do. ``breakdowns`` names the ones to
+    include (the web page asks for the tab on show first, the others with :func:`breakdown`).
+    """
+    unknown = [d for d in breakdowns if d not in BREAKDOWN_DIMS]
+    if unknown:
+        raise InvalidInputError(f"no breakdown by {unknown[0]!r}; use any of: {', '.join(BREAKDOWN_DIMS)}")
+    filters = filters or Filters()
+    moment = now or datetime.now(UTC)
+    p = resolve(settings, period, start, end, timezone, now=moment)
+
+    daily = get_spend(conn, settings, p, ["day", "provider"], filters, take_alerts=False)
+
+    def spend(name: str) -> SpendResult:
+        q = resolve_period(name, tz=p.tz, week_start=settings.week_start, now=moment)
+        if (q.start_ms, q.end_ms) == (p.start_ms, p.end_ms):
+            return daily  # the same question: its total and by_basis are the card's
+        return get_spend(conn, settings, q, [], filters, take_alerts=False)
+
+    parts = {dim: breakdown(conn, settings, p, dim, filters) for dim in breakdowns}
+    return Dashboard(
+        generated_at=moment.isoformat(timespec="seconds"),
+        period=p.name,
+        filters={f.name: list(values) for f in fields(filters) if (values := getattr(filters, f.name))},
+        today=spend("today"),
+        this_week=spend("this_week"),
+        this_month=spend("this_month"),
+        daily_by_provider=daily,
+        breakdowns=parts,
+        hourly=cost_by_hour(conn, settings, p, filters),
+        budgets=budget_status(conn, settings, now=moment, take_alerts=False),
+        forecast=spend_forecast(conn, settings, p, now=moment, take_alerts=False),
+    )
+
+
+def breakdown(
+    conn: sqlite3.Connection, settings: Settings, p: Period, dim: str, filters: Filters | None = None
+) -> SpendResult:
+    """get_spend of ``p`` grouped by ``dim``, with its largest rows."""
+    return _largest(get_spend(conn, settings, p, [dim], filters, take_alerts=False))
+
+
+def _largest(result: SpendResult) -> SpendResult:
+    """The result with its MAX_ROWS largest rows (get_spend orders rows by cost, largest first)."""
+    if len(result.rows) <= MAX_ROWS and len(result.attribution) <= MAX_ROWS:
+        return result
+    hidden = len(result.rows) - MAX_ROWS
+    warnings = list(result.warnings)
+    if hidden > 0:
+        warnings.append(
+            f"{hidden} smaller row(s) not shown; total_usd includes them (use get_spend for every row)"
+        )
+    return result.model_copy(
+        update={
+            "rows": result.rows[:MAX_ROWS],
+            "attribution": result.attribution[:MAX_ROWS],
+            "warnings": warnings,
+        }
+    )
+
+
+def dashboard_text(d: Dashboard) -> str:
+    """The same facts as plain text, for hosts that cannot show the dashboard."""
+    lines: list[str] = []
+    for label, r in (("today", d.today), ("this week", d.this_week), ("this month", d.this_month)):
+        parts = ", ".join(f"{k} {format_usd(v)}" for k, v in r.by_basis.items())
+        lines.append(f"{label}: {format_usd(r.total_usd)}" + (f" ({parts})" if parts else ""))
+    f = d.forecast
+    lines.append(
+        f"{f.period.name} ({f.period.first_day} to {f.period.last_day}): spent {format_usd(f.spent_usd)}, "
+        f"burn {format_usd(f.burn_rate_7d_usd_per_day)}/day (7-day), projected {format_usd(f.projected_usd)}"
+    )
+    for st in d.budgets.budgets:
+        lines.append(
+            f"budget {st.budget.name}: {format_usd(st.spent_usd)} of {format_usd(st.budget.amount_usd)} per "
+            f"{st.budget.period} ({st.percent}%), projected {format_usd(st.projected_usd)}, {st.status}"
+        )
+    for dim in ("model", "agent", "project"):
+        rows = d.breakdowns[dim].rows[:5] if dim in d.breakdowns else []
+        if rows:
+            top = ", ".join(f"{r.group[dim] or '(unknown)'} {_amount(r)} {r.basis}" for r in rows)
+            lines.append(f"top {dim}s: {top}")
+    peak = max(d.hourly.hours, key=lambda h: h.cost_usd)
+    if peak.cost_usd:
+        lines.append(
+            f"costliest hour of day (local calls, estimated): {peak.hour:02d}:00 {format_usd(peak.cost_usd)}"
+        )
+    for a in f.anomalies:
+        lines.append(f"anomaly {a.day}: {format_usd(a.cost_usd)} vs baseline {format_usd(a.baseline_usd)}")
+    for s in d.this_month.sources:
+        when = s.last_success or "never"
+        lines.append(
+            f"source {s.source} ({s.kind}): {s.status}, last success {when}"
+            + (f", error: {s.last_error}" if s.last_error else "")
+        )
+    warnings = dict.fromkeys([*d.warnings, *d.this_month.warnings, *d.daily_by_provider.warnings])
+    lines += [f"note: {w}" for w in warnings]
+    return "\n".join(lines)
+
+
+def _amount(row: SpendRow) -> str:
+    # An amount made only of calls with no known price is unknown, never $0.
+    if row.unpriced_requests and not row.cost_usd:
+        return "unpriced"
+    extra = f" + {row.unpriced_requests} unpriced" if row.unpriced_requests else ""
+    return format_usd(row.cost_usd) + extra

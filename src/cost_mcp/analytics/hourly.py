@@ -1,0 +1,74 @@
+"""Cost by hour of the day: when in the day the money goes.
+
+Only calls recorded on this machine (Claude Code logs, ``record_usage``) have a time of day; billed
+amounts from provider APIs are per UTC day. So this is always the estimated cost of the local calls
+(tokens x list price), by local hour, and says so.
+"""
+
+from __future__ import annotations
+
+import sqlite3
+from datetime import datetime
+
+from cost_mcp.analytics.spend import Filters, period_info
+from cost_mcp.config import Settings
+from cost_mcp.models import HourCost, HourlyCost
+from cost_mcp.money import from_nanos
+from cost_mcp.periods import Period
+from cost_mcp.store import rollup
+
+QH_MS = rollup.QUARTER_HOUR_MS
+LOCAL_SOURCES = ("claude_code", "record_usage")
+
+
+def cost_by_hour(
+    conn: sqlite3.Connection, settings: Settings, p: Period, filters: Filters | None = None
+) -> HourlyCost:
+    """Estimated cost of the locally recorded calls in ``p``, by local hour of the day in ``p.tz``.
+
+    Every quarter-hour lies within one local hour in every timezone (offsets are multiples of 15
+    minutes), so summing quarter-hours per local hour is exact.
+    """
+    filters = filters or Filters()
+    rollup.refresh(conn)
+    cost = [0] * 24
+    unpriced = [0] * 24
+    requests = [0] * 24
+    warnings = [
+        "hour of day is known only for calls recorded on this machine (Claude Code logs, record_usage), "
+        "priced at list price; billed amounts are per day and are not in this chart"
+    ]
+    wants_estimated = not filters.basis or "estimated" in filters.basis
+    wants_local = not filters.sources or any(s in LOCAL_SOURCES for s in filters.sources)
+    if wants_estimated and wants_local:
+        # Period bounds are local midnights, which fall on quarter-hours in every timezone.
+        first, end = p.start_ms // QH_MS, -(-p.end_ms // QH_MS)
+        for qh, nanos, unp, req in rollup.sums_by_quarter_hour(
+            conn, first, end, settings.cost_mode, filters.column_filters()
+        ):
+            hour = datetime.fromtimestamp(qh * QH_MS // 1000, p.tz).hour
+            cost[hour] += nanos
+            unpriced[hour] += unp
+            requests[hour] += req
+    total_unpriced = sum(unpriced)
+    if total_unpriced:
+        warnings.append(
+            f"{total_unpriced} call(s) have no known price and are not in these amounts; "
+            f"add their models to the price override file ({settings.prices_file})"
+        )
+    if settings.claude_code_billing == "subscription":
+        warnings.append(
+            "Claude Code is covered by a subscription: its calls here are API-equivalent value, not spend"
+        )
+    return HourlyCost(
+        period=period_info(p),
+        basis="estimated",
+        total_usd=from_nanos(sum(cost)),
+        hours=[
+            HourCost(
+                hour=h, cost_usd=from_nanos(cost[h]), requests=requests[h], unpriced_requests=unpriced[h]
+            )
+            for h in range(24)
+        ],
+        warnings=warnings,
+    )

@@ -1,0 +1,305 @@
+"""The dashboard as a small Starlette app: one page, its static files, and JSON endpoints.
+
+Every endpoint answers with the pydantic result the matching MCP tool returns, computed by the same
+analytics function after the same refresh (new log lines, stale providers). The app knows nothing
+of MCP.
+
+Two ways to run it:
+- locally, by ``cost-mcp dashboard`` (:func:`serve_local`): bound to 127.0.0.1 on a free port, with a
+  one-time token in the URL that is exchanged for a session cookie; anything else is 401;
+- mounted by another ASGI app (the team HTTP server) behind its own authentication:
+  ``create_app(..., token=None)``; the page uses relative URLs, so any mount path works.
+"""
+
+from __future__ import annotations
+
+import logging
+import secrets
+import socket
+import sqlite3
+import webbrowser
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from importlib.resources import files
+from pathlib import Path
+from typing import TYPE_CHECKING
+from urllib.parse import urlencode
+
+import anyio.to_thread
+from pydantic import BaseModel
+from starlette.applications import Starlette
+from starlette.datastructures import QueryParams
+from starlette.middleware import Middleware
+from starlette.middleware.trustedhost import TrustedHostMiddleware
+from starlette.requests import Request
+from starlette.responses import HTMLResponse, JSONResponse, PlainTextResponse, RedirectResponse, Response
+from starlette.routing import Mount, Route
+from starlette.staticfiles import StaticFiles
+from starlette.types import ASGIApp, Receive, Scope, Send
+
+from cost_mcp import sync
+from cost_mcp.analytics import budgets, dashboard, forecast, hourly, spend
+from cost_mcp.config import Settings
+from cost_mcp.errors import CostMcpError
+from cost_mcp.periods import Period
+from cost_mcp.pricing import Pricer
+from cost_mcp.store import Ledger
+from cost_mcp.web.page import page_html
+
+if TYPE_CHECKING:
+    import uvicorn
+
+logger = logging.getLogger("cost_mcp.web")
+
+STATIC = Path(str(files("cost_mcp.web") / "static"))
+FILTER_PARAMS = ("providers", "models", "projects", "agents", "sessions", "members", "sources", "basis")
+SECURITY_HEADERS = {
+    # Everything the page needs comes from this server; nothing may leave the machine.
+    "Content-Security-Policy": (
+        "default-src 'none'; script-src 'self'; style-src 'self'; img-src 'self' data:; "
+        "connect-src 'self'; base-uri 'none'; form-action 'none'; frame-ancestors 'none'"
+    ),
+    "X-Content-Type-Options": "nosniff",
+    "Referrer-Policy": "no-referrer",
+    "Cache-Control": "no-store",
+}
+
+
+@dataclass
+class Context:
+    """What the endpoints share: the ledger, settings and prices of the serving process."""
+
+    ledger: Ledger
+    settings: Settings
+    pricer: Pricer
+    refresh: bool = True
+
+
+def _filters(q: QueryParams) -> spend.Filters:
+    values = {name: [v for v in q.getlist(name) if v] or None for name in FILTER_PARAMS}
+    return spend.Filters(**values)
+
+
+def _period(q: QueryParams) -> dict[str, str | None]:
+    return {name: q.get(name) or None for name in ("period", "start", "end", "timezone")}
+
+
+def create_app(
+    ledger: Ledger,
+    settings: Settings,
+    pricer: Pricer,
+    *,
+    token: str | None,
+    allowed_hosts: list[str] | None = None,
+    refresh: bool = True,
+) -> Starlette:
+    """The dashboard app. With ``token``, every request needs it once in the URL (``?token=``), then
+    the session cookie it was exchanged for; with None the app trusts whatever mounts it to
+    authenticate. ``refresh`` reads new log lines and syncs stale providers before answering, as the
+    tools do."""
+    ctx = Context(ledger, settings, pricer, refresh)
+
+    async def answer(request: Request, fn: Callable[[sqlite3.Connection], BaseModel]) -> Response:
+        def work() -> BaseModel:
+            with ctx.ledger.use() as conn:
+                if ctx.refresh:
+                    # as the tools do: never wait behind another process's lock, read a read-only ledger
+                    sync.refresh_or_skip(conn, ctx.settings, ctx.pricer)
+                return fn(conn)
+
+        try:
+            result = await anyio.to_thread.run_sync(work)
+        except CostMcpError as exc:
+            return JSONResponse({"error": str(exc)}, status_code=400, headers=SECURITY_HEADERS)
+        return Response(result.model_dump_json(), media_type="application/json", headers=SECURITY_HEADERS)
+
+    def period_of(request: Request) -> Period:
+        p = _period(request.query_params)
+        return spend.resolve(settings, p["period"], p["start"], p["end"], p["timezone"])
+
+    async def index(_request: Request) -> Response:
+        return HTMLResponse(page_html("web"), headers=SECURITY_HEADERS)
+
+    async def api_dashboard(request: Request) -> Response:
+        q, p = request.query_params, _period(request.query_params)
+        parts = [d for v in q.getlist("breakdowns") for d in v.split(",") if d] or dashboard.BREAKDOWN_DIMS
+        return await answer(
+            request,
+            lambda conn: dashboard.build_dashboard(
+                conn,
+                settings,
+                p["period"],
+                p["start"],
+                p["end"],
+                p["timezone"],
+                _filters(q),
+                breakdowns=parts,
+            ),
+        )
+
+    async def api_breakdown(request: Request) -> Response:
+        q = request.query_params
+        return await answer(
+            request,
+            lambda conn: dashboard.breakdown(
+                conn, settings, period_of(request), q.get("dim", "model"), _filters(q)
+            ),
+        )
+
+    async def api_spend(request: Request) -> Response:
+        q = request.query_params
+        group_by = [d for v in q.getlist("group_by") for d in v.split(",") if d]
+        return await answer(
+            request,
+            lambda conn: spend.get_spend(
+                conn, settings, period_of(request), group_by, _filters(q), take_alerts=False
+            ),
+        )
+
+    async def api_budgets(request: Request) -> Response:
+        return await answer(request, lambda conn: budgets.budget_status(conn, settings, take_alerts=False))
+
+    async def api_forecast(request: Request) -> Response:
+        return await answer(
+            request,
+            lambda conn: forecast.spend_forecast(conn, settings, period_of(request), take_alerts=False),
+        )
+
+    async def api_hourly(request: Request) -> Response:
+        q = request.query_params
+        return await answer(
+            request, lambda conn: hourly.cost_by_hour(conn, settings, period_of(request), _filters(q))
+        )
+
+    middleware: list[Middleware] = []
+    if allowed_hosts:
+        # A page on another site cannot reach this server by rebinding its own name to 127.0.0.1.
+        middleware.append(Middleware(TrustedHostMiddleware, allowed_hosts=allowed_hosts))
+    if token is not None:
+        middleware.append(Middleware(TokenGate, token=token))
+    return Starlette(
+        routes=[
+            Route("/", index),
+            Route("/api/dashboard", api_dashboard),
+            Route("/api/breakdown", api_breakdown),
+            Route("/api/spend", api_spend),
+            Route("/api/budgets", api_budgets),
+            Route("/api/forecast", api_forecast),
+            Route("/api/hourly", api_hourly),
+            Mount("/static", StaticFiles(directory=STATIC), name="static"),
+        ],
+        middleware=middleware,
+    )
+
+
+@dataclass
+class _Sessions:
+    token: str
+    cookie: str = field(default_factory=lambda: f"cost_mcp_{secrets.token_hex(4)}")
+    used: bool = False
+    sessions: set[str] = field(default_factory=set)
+
+
+class TokenGate:
+    """ASGI middleware: a one-time URL token, exchanged for an HttpOnly session cookie.
+
+    The token works once (a link left in the browser history or a log opens nothing later); the
+    redirect drops it from the address bar. Anything without a valid session is 401.
+    """
+
+    def __init__(self, app: ASGIApp, token: str) -> None:
+        self.app = app
+        self.state = _Sessions(token)
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http":
+            await self.app(scope, receive, send)
+            return
+        request = Request(scope)
+        given = request.query_params.get("token")
+        if given is not None:
+            response = self._exchange(request, given)
+        elif self._valid(request.cookies.get(self.state.cookie)):
+            await self.app(scope, receive, send)
+            return
+        else:
+            response = PlainTextResponse(
+                "401: open the dashboard with the URL `cost-mcp dashboard` printed (it carries a one-time "
+                "token), or run it again for a new one",
+                status_code=401,
+                headers=SECURITY_HEADERS,
+            )
+        await response(scope, receive, send)
+
+    def _valid(self, session: str | None) -> bool:
+        return session is not None and any(secrets.compare_digest(session, s) for s in self.state.sessions)
+
+    def _exchange(self, request: Request, given: str) -> Response:
+        if self.state.used or not secrets.compare_digest(given, self.state.token):
+            return PlainTextResponse(
+                "401: this dashboard link is not valid (each link works once); run `cost-mcp dashboard` "
+                "again for a new one",
+                status_code=401,
+                headers=SECURITY_HEADERS,
+            )
+        self.state.used = True
+        session = secrets.token_urlsafe(32)
+        self.state.sessions.add(session)
+        rest = [(k, v) for k, v in request.query_params.multi_items() if k != "token"]
+        target = request.url.path + (f"?{urlencode(rest)}" if rest else "")
+        response = RedirectResponse(target, status_code=303, headers=SECURITY_HEADERS)
+        response.set_cookie(self.state.cookie, session, httponly=True, samesite="strict", path="/")
+        return response
+
+
+def listening_socket(port: int = 0, host: str = "127.0.0.1") -> socket.socket:
+    """A listening TCP socket on ``host``: on ``port``, or a free one when it is 0."""
+    sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
+    sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+    sock.bind((host, port))
+    sock.listen(128)
+    return sock
+
+
+def serve_local(
+    settings: Settings,
+    *,
+    open_browser: bool = True,
+    port: int = 0,
+    announce: Callable[[str], None] = print,
+) -> None:
+    """Serve the dashboard on 127.0.0.1 until interrupted: announce the one-time URL, open it."""
+    import uvicorn
+
+    token = secrets.token_urlsafe(32)
+    sock = listening_socket(port)
+    url = f"http://127.0.0.1:{sock.getsockname()[1]}/?token={token}"
+    ledger = Ledger(settings.db)
+    try:
+        app = create_app(
+            ledger, settings, _pricer(settings), token=token, allowed_hosts=["127.0.0.1", "localhost"]
+        )
+        server = uvicorn.Server(uvicorn.Config(app, log_level="warning", lifespan="off"))
+        announce(url)
+        anyio.run(_serve, server, sock, url if open_browser else None)
+    finally:
+        sock.close()
+        ledger.close()
+
+
+def _pricer(settings: Settings) -> Pricer:
+    try:
+        return Pricer.from_file(settings.prices_file)
+    except CostMcpError as exc:
+        # A broken override file must not keep the dashboard from showing; the tools report it.
+        logger.error("%s", exc)
+        return Pricer()
+
+
+async def _serve(server: uvicorn.Server, sock: socket.socket, open_url: str | None) -> None:
+    async with anyio.create_task_group() as tg:
+        tg.start_soon(server.serve, [sock])
+        if open_url is not None:
+            # The socket already listens, so the browser's first request waits in its backlog
+            # rather than meeting a refused connection.
+            await anyio.to_thread.run_sync(webbrowser.open, open_url)

@@ -1,0 +1,451 @@
+/* cost-mcp dashboard. Renders a Dashboard result (the same pydantic models the MCP tools return);
+   computes no figure of its own: every amount shown is one the server sent. Sums below only size
+   the bars of a chart. Runs as the web page (data from api/dashboard) or as an MCP App (data from
+   the show_dashboard tool result the host passes in). No request ever leaves this server. */
+"use strict";
+(function () {
+  var SVG = "http://www.w3.org/2000/svg";
+  var mode = document.documentElement.getAttribute("data-mode") || "web";
+  var REFRESH_MS = 60000;
+  var state = { data: null, dim: "model", stack: "provider", host: null, renders: 0, generation: 0, query: "" };
+
+  /* Money, rounded half-even on the exact decimal the server sent (as format_usd does): a number
+     with at most 9 decimals is the closest double to itself, so toFixed(9) gives its digits back. */
+  function usd(x, places) {
+    if (x === null || x === undefined) return "unpriced";
+    var p = places === undefined ? 2 : places;
+    if (p === 2 && x !== 0 && Math.abs(x) < 0.01) p = 4;
+    var parts = Math.abs(x).toFixed(9).split(".");
+    var keep = parts[1].slice(0, p), rest = parts[1].slice(p);
+    var digits = (parts[0] + keep).split("").map(Number);
+    var half = "5" + "0".repeat(rest.length - 1);
+    var last = digits[digits.length - 1];
+    if (rest > half || (rest === half && last % 2 === 1)) {
+      var k = digits.length - 1;
+      while (k >= 0 && digits[k] === 9) { digits[k] = 0; k--; }
+      if (k < 0) digits.unshift(1); else digits[k]++;
+    }
+    var all = digits.join("");
+    var ip = all.slice(0, all.length - p).replace(/^0+(?=\d)/, "") || "0";
+    var fp = all.slice(all.length - p);
+    var zero = /^0*$/.test(ip + fp);
+    return (x < 0 && !zero ? "-" : "") + "$" + ip.replace(/\B(?=(\d{3})+(?!\d))/g, ",") + (p ? "." + fp : "");
+  }
+  function int(n) { return n === null || n === undefined ? "–" : Number(n).toLocaleString("en-US"); }
+  function when(iso) {
+    if (!iso) return "never";
+    var d = new Date(iso);
+    return isNaN(d.getTime()) ? iso : d.toLocaleString();
+  }
+
+  function h(tag, attrs) {
+    var el = document.createElement(tag);
+    for (var k in attrs || {}) {
+      if (k === "text") el.textContent = attrs[k];
+      else if (attrs[k] !== null && attrs[k] !== undefined) el.setAttribute(k, attrs[k]);
+    }
+    for (var i = 2; i < arguments.length; i++) {
+      var c = arguments[i];
+      if (c === null || c === undefined) continue;
+      el.appendChild(typeof c === "string" ? document.createTextNode(c) : c);
+    }
+    return el;
+  }
+  function s(tag, attrs) {
+    var el = document.createElementNS(SVG, tag);
+    for (var k in attrs || {}) el.setAttribute(k, attrs[k]);
+    for (var i = 2; i < arguments.length; i++) if (arguments[i]) el.appendChild(arguments[i]);
+    return el;
+  }
+  function fill(id) {
+    var el = document.getElementById(id);
+    while (el.firstChild) el.removeChild(el.firstChild);
+    for (var i = 1; i < arguments.length; i++) if (arguments[i]) el.appendChild(arguments[i]);
+    return el;
+  }
+  function table(caption, head, rows, numeric) {
+    var t = h("table", {}, h("caption", { text: caption }));
+    var tr = h("tr");
+    head.forEach(function (c, i) { tr.appendChild(h("th", { scope: "col", class: numeric[i] ? "num" : null, text: c })); });
+    t.appendChild(h("thead", {}, tr));
+    var body = h("tbody");
+    rows.forEach(function (r) {
+      var row = h("tr");
+      r.forEach(function (c, i) {
+        var cell = h("td", { class: numeric[i] ? "num" : null });
+        if (c instanceof Node) cell.appendChild(c); else cell.textContent = c;
+        row.appendChild(cell);
+      });
+      body.appendChild(row);
+    });
+    t.appendChild(body);
+    return t;
+  }
+  function numbers(summary, tbl, open) {
+    var d = h("details", open ? { open: "" } : {}, h("summary", { text: summary }), tbl);
+    return d;
+  }
+  function unpricedBadge(n) {
+    return n ? h("span", { class: "badge unpriced", title: "calls with no known price: not in the amount", text: int(n) + " unpriced" }) : null;
+  }
+  function label(v, fallback) { return v === null || v === undefined || v === "" ? fallback : v; }
+  function cost(x, unpriced) {
+    // An amount made only of calls with no known price is unknown, never $0.
+    var span = h("span", { "data-usd": String(x), text: !x && unpriced ? "unpriced" : usd(x) });
+    if (unpriced) { var w = h("span", {}, span, " ", unpricedBadge(unpriced)); return w; }
+    return span;
+  }
+
+  /* ---- totals ---- */
+  function card(id, title, r) {
+    var unpriced = r.rows.reduce(function (n, row) { return n + row.unpriced_requests; }, 0);
+    var basis = Object.keys(r.by_basis).map(function (b) { return b + " " + usd(r.by_basis[b]); }).join(" · ");
+    var errors = r.sources.filter(function (x) { return x.status === "error" || x.status === "stale"; });
+    var fresh = r.sources.map(function (x) { return x.source + " " + (x.last_success ? when(x.last_success) : "never"); }).join("; ");
+    return h("article", { class: "card", id: "card-" + id, "aria-labelledby": "t-" + id },
+      h("h3", { id: "t-" + id, text: title + " (" + r.period.first_day + (r.period.last_day !== r.period.first_day ? " to " + r.period.last_day : "") + ")" }),
+      h("p", { class: "total", id: "total-" + id, "data-usd": String(r.total_usd), text: usd(r.total_usd) }),
+      h("p", { class: "muted", text: basis || "nothing spent" }),
+      unpriced ? h("p", {}, unpricedBadge(unpriced), " not in the total") : null,
+      errors.length ? h("p", {}, h("span", { class: "badge partial", text: "partial" }), " " + errors.map(function (x) { return x.source + " " + x.status; }).join(", ")) : null,
+      h("p", { class: "muted", text: "as of: " + (fresh || "no source yet") }));
+  }
+
+  /* ---- budgets and forecast ---- */
+  var STATUS_TEXT = { ok: "on track", warning: "threshold passed", forecast_exceeded: "heading over", exceeded: "over budget" };
+  function gauge(st) {
+    var b = st.budget, limit = b.amount_usd;
+    var projectedPct = limit ? (st.projected_usd / limit) * 100 : 0;
+    var scale = Math.min(Math.max(110, st.percent * 1.05, projectedPct * 1.05), 300);
+    var W = 400, x = function (pct) { return Math.max(0, Math.min(W, (pct / scale) * W)); };
+    var svg = s("svg", { viewBox: "0 0 " + W + " 34", role: "img", preserveAspectRatio: "none",
+      "aria-label": b.name + ": " + st.percent + "% of " + usd(limit) + " spent, projected " + usd(st.projected_usd) });
+    svg.appendChild(s("rect", { class: "track", x: 0, y: 8, width: W, height: 18, rx: 3 }));
+    svg.appendChild(s("rect", { class: "fill", x: 0, y: 8, width: x(st.percent), height: 18, rx: 3 }));
+    b.thresholds.forEach(function (t) {
+      var px = x(Number(t) * 100);
+      svg.appendChild(s("line", { class: "tick", x1: px, x2: px, y1: 2, y2: 32 }));
+    });
+    var pp = x(projectedPct);
+    svg.appendChild(s("line", { class: "proj", x1: pp, x2: pp, y1: 4, y2: 30 }));
+    var scope = Object.keys(b.scope).filter(function (k) { return b.scope[k].length; })
+      .map(function (k) { return k + ": " + b.scope[k].join(", "); }).join("; ");
+    return h("article", { class: "gauge", "data-status": st.status, "data-budget": b.name },
+      h("h3", { text: b.name + " · " + usd(limit) + " per " + b.period + (b.hard ? " (hard)" : "") }),
+      svg,
+      h("p", {}, h("span", { class: "state", text: STATUS_TEXT[st.status] || st.status }),
+        " · ", h("span", { "data-usd": String(st.spent_usd), text: usd(st.spent_usd) }),
+        " spent (" + st.percent + "%), " + usd(st.remaining_usd) + " left"),
+      h("p", { class: "muted", text: "projected at the current rate: " + usd(st.projected_usd) +
+        " · thresholds " + b.thresholds.map(function (t) { return Math.round(Number(t) * 100) + "%"; }).join(", ") +
+        (st.fired_thresholds.length ? " · fired " + st.fired_thresholds.map(function (t) { return Math.round(Number(t) * 100) + "%"; }).join(", ") : "") }),
+      scope ? h("p", { class: "muted", text: "counts " + scope }) : null);
+  }
+  function renderBudgets(d) {
+    var f = d.forecast;
+    fill("forecast",
+      h("div", {}, h("p", { class: "muted", text: "Spent in " + f.period.name.replace(/_/g, " ") }), h("p", { class: "figure", id: "forecast-spent", "data-usd": String(f.spent_usd), text: usd(f.spent_usd) })),
+      h("div", {}, h("p", { class: "muted", text: "Burn rate (period / last 7 days)" }), h("p", { class: "figure", text: usd(f.burn_rate_period_usd_per_day) + " / " + usd(f.burn_rate_7d_usd_per_day) + " per day" })),
+      h("div", {}, h("p", { class: "muted", text: "Projected by " + f.period.last_day }), h("p", { class: "figure", id: "forecast-projected", "data-usd": String(f.projected_usd), text: usd(f.projected_usd) })),
+      h("div", {}, h("p", { class: "muted", text: "Days" }), h("p", { class: "figure", text: f.days_elapsed + " of " + f.days_in_period })));
+    var list = d.budgets.budgets;
+    if (!list.length) fill("budgets", h("p", { class: "muted", text: "No budgets yet: cost-mcp budget set NAME AMOUNT, or set_budget from your assistant." }));
+    else fill.apply(null, ["budgets"].concat(list.map(gauge)));
+  }
+
+  /* ---- charts ---- */
+  function days(period) {
+    var out = [], d = new Date(period.first_day + "T00:00:00Z"), end = new Date(period.last_day + "T00:00:00Z");
+    while (d <= end && out.length < 400) { out.push(d.toISOString().slice(0, 10)); d.setUTCDate(d.getUTCDate() + 1); }
+    return out;
+  }
+  function seriesClass(key, keys, byBasis) { return byBasis ? "b-" + key : "c" + Math.min(keys.indexOf(key), 7); }
+  function legend(keys, byBasis) {
+    var ul = h("ul", { class: "legend", "aria-hidden": "true" });
+    keys.forEach(function (k) { ul.appendChild(h("li", {}, h("span", { class: "sw " + seriesClass(k, keys, byBasis) }), k)); });
+    return ul;
+  }
+  function renderDaily(d) {
+    var byBasis = state.stack === "basis";
+    // Every row of get_spend has one basis, so the same rows stack by provider or by basis.
+    var r = d.daily_by_provider, dim = byBasis ? "basis" : "provider";
+    var dayList = days(r.period), stacks = {}, weight = {};
+    r.rows.forEach(function (row) {
+      var day = row.group.day, key = byBasis ? row.basis : label(row.group.provider, "(unknown)");
+      stacks[day] = stacks[day] || {};
+      stacks[day][key] = (stacks[day][key] || 0) + Math.max(row.cost_usd, 0);
+      weight[key] = (weight[key] || 0) + Math.max(row.cost_usd, 0);
+    });
+    var keys = Object.keys(weight).sort(function (a, b) { return weight[b] - weight[a]; });
+    var top = Math.max.apply(null, [0].concat(dayList.map(function (day) {
+      var st = stacks[day] || {}; return keys.reduce(function (n, k) { return n + (st[k] || 0); }, 0);
+    })));
+    var W = 900, H = 220, L = 56, B = 22, bw = (W - L) / Math.max(dayList.length, 1);
+    var svg = s("svg", { viewBox: "0 0 " + W + " " + H, role: "img", "aria-label": "Daily spend by " + dim + ", " + r.period.first_day + " to " + r.period.last_day + "; the numbers are in the table below" });
+    svg.appendChild(s("line", { class: "axis", x1: L, x2: W, y1: H - B, y2: H - B }));
+    if (top > 0) {
+      svg.appendChild(s("text", { x: 4, y: 12 }, document.createTextNode(usd(top))));
+      dayList.forEach(function (day, i) {
+        var y = H - B, st = stacks[day] || {};
+        keys.forEach(function (k) {
+          if (!st[k]) return;
+          var hgt = (st[k] / top) * (H - B - 16);
+          y -= hgt;
+          var rect = s("rect", { x: L + i * bw + 1, y: y, width: Math.max(bw - 2, 1), height: hgt, class: seriesClass(k, keys, byBasis) });
+          rect.appendChild(s("title", {}, document.createTextNode(day + " " + k + ": " + usd(st[k]))));
+          svg.appendChild(rect);
+        });
+      });
+    }
+    var step = Math.ceil(dayList.length / 10);
+    dayList.forEach(function (day, i) {
+      if (i % step === 0) svg.appendChild(s("text", { x: L + i * bw, y: H - 6 }, document.createTextNode(day.slice(5))));
+    });
+    var rows = r.rows.map(function (row) {
+      return [row.group.day, label(row.group.provider, "(unknown)"), row.basis, cost(row.cost_usd, row.unpriced_requests), int(row.requests)];
+    });
+    fill("daily",
+      h("p", {}, "Total " + r.period.name.replace(/_/g, " ") + ": ", h("strong", { id: "period-total", "data-usd": String(r.total_usd), text: usd(r.total_usd) }),
+        r.attribution.length ? h("span", { class: "muted", text: " · " + r.attribution.length + " estimate row(s) only attribute billed days (not added)" }) : null),
+      legend(keys, byBasis), svg,
+      numbers("Numbers (" + rows.length + " rows)", table("Daily spend by provider and basis", ["Day", "Provider", "Basis", "Cost", "Calls"], rows, [0, 0, 0, 1, 1])));
+  }
+  function hbars(items, caption) {
+    var top = Math.max.apply(null, [0].concat(items.map(function (it) { return Math.max(it.value, 0); })));
+    var W = 900, row = 22, L = 260, H = Math.max(items.length, 1) * row + 6;
+    var svg = s("svg", { viewBox: "0 0 " + W + " " + H, role: "img", "aria-label": caption + "; the numbers are in the table below" });
+    items.forEach(function (it, i) {
+      var y = 3 + i * row, w = top > 0 ? (Math.max(it.value, 0) / top) * (W - L - 240) : 0;
+      svg.appendChild(s("text", { x: 4, y: y + 15 }, document.createTextNode(it.name.length > 38 ? it.name.slice(0, 37) + "…" : it.name)));
+      var rect = s("rect", { x: L, y: y + 3, width: Math.max(w, 0.5), height: row - 8, class: it.cls });
+      rect.appendChild(s("title", {}, document.createTextNode(it.name + ": " + it.text)));
+      svg.appendChild(rect);
+      svg.appendChild(s("text", { x: L + w + 6, y: y + 15 }, document.createTextNode(it.text)));
+    });
+    return svg;
+  }
+  function renderBreakdown(d) {
+    var dim = state.dim, r = d.breakdowns[dim];
+    Array.prototype.forEach.call(document.querySelectorAll("#tabs button"), function (b) {
+      b.setAttribute("aria-selected", String(b.getAttribute("data-dim") === dim));
+    });
+    if (!r) { fill("breakdown", h("p", { class: "muted", text: "Loading the breakdown by " + dim + "…" })); return; }
+    var unknown = "(not reported)";
+    var items = r.rows.map(function (row) {
+      var name = label(row.group[dim], unknown);
+      var amount = !row.cost_usd && row.unpriced_requests ? "unpriced" : usd(row.cost_usd);
+      return { name: name, value: row.cost_usd, cls: "b-" + row.basis, text: amount + " " + row.basis + (row.unpriced_requests ? " + " + row.unpriced_requests + " unpriced" : "") };
+    });
+    var rows = r.rows.map(function (row) {
+      return [label(row.group[dim], unknown), row.basis, cost(row.cost_usd, row.unpriced_requests), int(row.requests), row.tokens ? int(row.tokens.total_tokens) : "–"];
+    });
+    fill("breakdown",
+      h("p", {}, "By " + dim + ": total ", h("strong", { id: "breakdown-total", "data-usd": String(r.total_usd), text: usd(r.total_usd) })),
+      items.length ? hbars(items, "Spend by " + dim) : h("p", { class: "muted", text: "Nothing in this period." }),
+      numbers("Numbers (" + rows.length + " rows)", table("Spend by " + dim + " (bars coloured by basis)", [dim, "Basis", "Cost", "Calls", "Tokens"], rows, [0, 0, 1, 1, 1]), true));
+  }
+  function renderHourly(d) {
+    var hr = d.hourly, top = Math.max.apply(null, [0].concat(hr.hours.map(function (x) { return x.cost_usd; })));
+    var W = 900, H = 160, B = 20, bw = W / 24;
+    var svg = s("svg", { viewBox: "0 0 " + W + " " + H, role: "img", "aria-label": "Estimated cost of locally recorded calls by hour of day; the numbers are in the table below" });
+    svg.appendChild(s("line", { class: "axis", x1: 0, x2: W, y1: H - B, y2: H - B }));
+    hr.hours.forEach(function (x) {
+      var hgt = top > 0 ? (x.cost_usd / top) * (H - B - 10) : 0;
+      var rect = s("rect", { x: x.hour * bw + 2, y: H - B - hgt, width: bw - 4, height: hgt, class: "b-estimated" });
+      rect.appendChild(s("title", {}, document.createTextNode(("0" + x.hour).slice(-2) + ":00 " + usd(x.cost_usd))));
+      svg.appendChild(rect);
+      if (x.hour % 3 === 0) svg.appendChild(s("text", { x: x.hour * bw + 2, y: H - 5 }, document.createTextNode(("0" + x.hour).slice(-2) + "h")));
+    });
+    var rows = hr.hours.map(function (x) { return [("0" + x.hour).slice(-2) + ":00", cost(x.cost_usd, x.unpriced_requests), int(x.requests)]; });
+    fill("hourly",
+      h("p", { class: "muted" }, "Estimated (list price), calls recorded on this machine only: ", h("strong", { id: "hourly-total", "data-usd": String(hr.total_usd), text: usd(hr.total_usd) }), " in " + hr.period.timezone + " hours"),
+      svg, numbers("Numbers (24 hours)", table("Cost by hour of day", ["Hour", "Cost", "Calls"], rows, [0, 1, 1])));
+  }
+  function renderAnomalies(d) {
+    var a = d.forecast.anomalies;
+    if (!a.length) { fill("anomalies", h("p", { class: "muted", text: "No unusual day in this period (a day counts when it is above twice the median of the 14 days before, with at least 7 days of history and $1 spent)." })); return; }
+    fill("anomalies", table("Days above twice their baseline", ["Day", "Cost", "Baseline", "Ratio", "Top models", "Top agents"],
+      a.map(function (x) { return [x.day, usd(x.cost_usd), usd(x.baseline_usd), x.ratio === null ? "–" : x.ratio + "x", x.top_models.join(", "), x.top_agents.join(", ")]; }), [0, 1, 1, 1, 0, 0]));
+  }
+  function renderSources(d) {
+    var src = d.this_month.sources;
+    if (!src.length) { fill("sources", h("p", { class: "muted", text: "No source has run yet." })); return; }
+    fill("sources", table("Where the numbers come from", ["Source", "Kind", "Status", "Last success", "Last error", "Last refresh"],
+      src.map(function (x) {
+        return [x.source, x.kind, h("span", { class: "badge " + (x.status === "ok" ? "ok" : x.status === "error" ? "error" : "partial"), text: x.status }),
+          when(x.last_success), x.last_error || "–", x.last_refresh || "–"];
+      }), [0, 0, 0, 0, 0, 0]));
+  }
+  function renderNotes(d) {
+    var seen = {}, list = [];
+    [d, d.today, d.this_week, d.this_month, d.daily_by_provider, d.breakdowns[state.dim], d.hourly, d.budgets, d.forecast].forEach(function (r) {
+      (r && r.warnings || []).forEach(function (w) { if (!seen[w]) { seen[w] = 1; list.push(w); } });
+    });
+    fill.apply(null, ["notes"].concat(list.length ? list.map(function (w) { return h("li", { text: w }); }) : [h("li", { text: "Nothing to report." })]));
+  }
+  function setOptions(name, values) {
+    var sel = document.querySelector('#controls select[name="' + name + '"]');
+    var current = sel.value, seen = {};
+    while (sel.options.length > 1) sel.remove(1);
+    values.concat(current ? [current] : []).forEach(function (v) {
+      if (v === null || v === undefined || v === "" || seen[v]) return;
+      seen[v] = 1; sel.appendChild(h("option", { value: v, text: v }));
+    });
+    sel.value = current;
+  }
+  function values(r, dim) { return r ? r.rows.map(function (row) { return row.group[dim]; }) : []; }
+  function options(d) {
+    setOptions("providers", values(d.daily_by_provider, "provider"));
+    setOptions("models", values(d.breakdowns.model, "model"));
+    setOptions("projects", values(d.breakdowns.project, "project"));
+    setOptions("agents", values(d.breakdowns.agent, "agent"));
+    setOptions("members", values(d.breakdowns.member, "member"));
+  }
+
+  function render(d) {
+    state.data = d;
+    var sel = document.querySelector('#controls select[name="period"]');
+    if (d.period && sel.querySelector('option[value="' + d.period + '"]')) sel.value = d.period;
+    Object.keys(d.filters || {}).forEach(function (name) {
+      var f = document.querySelector('#controls select[name="' + name + '"]');
+      if (!f || !d.filters[name].length) return;
+      if (name !== "basis") setOptions(name, d.filters[name]);
+      f.value = d.filters[name][0];
+    });
+    options(d);
+    fill("cards", card("today", "Today", d.today), card("week", "This week", d.this_week), card("month", "This month", d.this_month));
+    renderBudgets(d); renderDaily(d); renderBreakdown(d); renderHourly(d); renderAnomalies(d); renderSources(d); renderNotes(d);
+    status("Figures of " + when(d.generated_at) + (mode === "web" ? " · refreshes every minute" : ""), false);
+    state.renders++;
+    document.body.setAttribute("data-ready", d.generated_at);
+    document.body.setAttribute("data-renders", String(state.renders));
+  }
+  function status(text, error) {
+    var el = document.getElementById("status");
+    el.textContent = text;
+    el.className = error ? "status error" : "status";
+  }
+
+  /* ---- where the data comes from ---- */
+  function selection() {
+    var out = {};
+    Array.prototype.forEach.call(document.querySelectorAll("#controls select"), function (sel) {
+      if (sel.value) out[sel.name] = sel.name === "period" ? sel.value : [sel.value];
+    });
+    if (out.period === "custom" && state.data) {
+      // Dates that came from the address stay as they are while the filters change.
+      var p = state.data.daily_by_provider.period;
+      delete out.period;
+      out.start = p.first_day; out.end = p.last_day; out.timezone = p.timezone;
+    }
+    return out;
+  }
+  var fromAddress = mode === "web" ? window.location.search.slice(1) : "";
+  function loadWeb() {
+    var args = selection(), q = new URLSearchParams();
+    Object.keys(args).forEach(function (k) { [].concat(args[k]).forEach(function (v) { q.append(k, v); }); });
+    // The first load follows the address (period, start, end, timezone, filters): links can be shared.
+    if (fromAddress) { q = new URLSearchParams(fromAddress); fromAddress = ""; }
+    q.delete("breakdowns");
+    var generation = ++state.generation;
+    document.body.removeAttribute("data-complete");
+    state.query = q.toString();
+    status("Loading…", false);
+    // The tab on show comes with the rest; the other breakdowns follow, one at a time, so the page
+    // is drawn as soon as its first answer is in.
+    return getJSON("api/dashboard?" + state.query + "&breakdowns=" + state.dim)
+      .then(function (d) { if (generation === state.generation) { render(d); return more(generation); } })
+      .catch(function (e) { status("Could not load: " + e.message, true); });
+  }
+  function more(generation) {
+    var missing = ["model", "agent", "project", "member", "session"].filter(function (dim) { return !state.data.breakdowns[dim]; });
+    if (generation !== state.generation) return null;
+    if (!missing.length) { document.body.setAttribute("data-complete", state.query); return null; }
+    var dim = missing.indexOf(state.dim) >= 0 ? state.dim : missing[0];
+    return getJSON("api/breakdown?" + state.query + "&dim=" + dim).then(function (r) {
+      if (generation !== state.generation) return null;
+      state.data.breakdowns[dim] = r;
+      options(state.data);
+      if (dim === state.dim) { renderBreakdown(state.data); renderNotes(state.data); }
+      return more(generation);
+    });
+  }
+  function getJSON(url) {
+    return fetch(url, { credentials: "same-origin", headers: { Accept: "application/json" } }).then(function (res) {
+      return res.text().then(function (body) {
+        if (!res.ok) {
+          var msg = res.status + " " + res.statusText;
+          try { msg = JSON.parse(body).error || msg; } catch (e) { msg = body || msg; }
+          throw new Error(msg);
+        }
+        return JSON.parse(body);
+      });
+    });
+  }
+
+  var nextId = 1, pending = {};
+  function post(msg) { window.parent.postMessage(msg, "*"); }
+  function request(method, params) {
+    var id = nextId++;
+    post({ jsonrpc: "2.0", id: id, method: method, params: params });
+    return new Promise(function (resolve, reject) { pending[id] = { resolve: resolve, reject: reject }; });
+  }
+  function fromToolResult(result) {
+    if (result && result.structuredContent) render(result.structuredContent);
+    else if (result && result.isError) status("The tool failed: " + ((result.content || [])[0] || {}).text, true);
+  }
+  function startApp() {
+    window.addEventListener("message", function (e) {
+      if (e.source !== window.parent) return;
+      var m = e.data;
+      if (!m || m.jsonrpc !== "2.0") return;
+      if (m.method === undefined && pending[m.id]) {
+        var p = pending[m.id]; delete pending[m.id];
+        if (m.error) p.reject(new Error(m.error.message)); else p.resolve(m.result);
+      } else if (m.method === "ui/notifications/tool-result") {
+        fromToolResult(m.params);
+      } else if (m.method === "ui/notifications/tool-cancelled") {
+        status("The tool call was cancelled.", true);
+      } else if (m.method === "ui/resource-teardown" && m.id !== undefined) {
+        post({ jsonrpc: "2.0", id: m.id, result: {} });
+      } else if (m.method === "ping" && m.id !== undefined) {
+        post({ jsonrpc: "2.0", id: m.id, result: {} });
+      }
+    });
+    request("ui/initialize", {
+      appCapabilities: {}, appInfo: { name: "cost-mcp dashboard", version: "1" }, protocolVersion: "2026-01-26"
+    }).then(function (result) {
+      state.host = result || {};
+      post({ jsonrpc: "2.0", method: "ui/notifications/initialized", params: {} });
+      // Only once initialized: the host learns the view's size as it grows with the data.
+      if (window.ResizeObserver) {
+        new ResizeObserver(function () {
+          post({ jsonrpc: "2.0", method: "ui/notifications/size-changed", params: { width: document.documentElement.scrollWidth, height: document.documentElement.scrollHeight } });
+        }).observe(document.body);
+      }
+    }, function (e) { status("The host did not answer: " + e.message, true); });
+  }
+  function reloadApp() {
+    var caps = (state.host && state.host.hostCapabilities) || {};
+    if (!caps.serverTools) { status("This host does not let the dashboard ask for other periods: ask your assistant to show_dashboard with them.", true); return; }
+    status("Loading…", false);
+    request("tools/call", { name: "show_dashboard", arguments: selection() }).then(fromToolResult, function (e) { status("Could not load: " + e.message, true); });
+  }
+
+  function start() {
+    var reload = mode === "web" ? loadWeb : reloadApp;
+    document.getElementById("controls").addEventListener("change", function () { reload(); });
+    document.getElementById("controls").addEventListener("submit", function (e) { e.preventDefault(); });
+    Array.prototype.forEach.call(document.querySelectorAll('input[name="stack"]'), function (r) {
+      r.addEventListener("change", function () { state.stack = r.value; if (state.data) renderDaily(state.data); });
+    });
+    document.getElementById("tabs").addEventListener("click", function (e) {
+      var dim = e.target && e.target.getAttribute && e.target.getAttribute("data-dim");
+      if (dim) { state.dim = dim; if (state.data) { renderBreakdown(state.data); renderNotes(state.data); } }
+      if (dim && mode === "web" && state.data && !state.data.breakdowns[dim]) more(state.generation);
+    });
+    if (mode === "web") { loadWeb(); setInterval(loadWeb, REFRESH_MS); }
+    else startApp();
+  }
+  if (document.readyState === "loading") document.addEventListener("DOMContentLoaded", start); else start();
+})();

@@ -1,0 +1,111 @@
+"""Cost by hour of the day over a real ledger: local hours, filters, unpriced calls, billed days."""
+
+from __future__ import annotations
+
+import sqlite3
+from collections.abc import Iterator
+from datetime import UTC, datetime
+from decimal import Decimal
+
+import pytest
+
+from cost_mcp.analytics.hourly import cost_by_hour
+from cost_mcp.analytics.spend import Filters, get_spend, resolve
+from cost_mcp.config import Settings
+from cost_mcp.pricing import Pricer, Tokens
+from cost_mcp.sources.agents import record_call
+from cost_mcp.store import connect, write_transaction
+from cost_mcp.store.buckets import DAY_MS, Bucket, replace_range
+
+FLAT = "gpt-4o"  # $2.50 per million input tokens: 400,000 tokens cost exactly $1
+NOW = datetime(2026, 11, 30, 12, tzinfo=UTC)
+
+
+@pytest.fixture
+def conn(settings: Settings) -> Iterator[sqlite3.Connection]:
+    c = connect(settings.db)
+    yield c
+    c.close()
+
+
+def call(
+    conn: sqlite3.Connection, when: datetime, usd: int = 1, *, agent: str = "bot", model: str = FLAT
+) -> None:
+    record_call(
+        conn,
+        Pricer(),
+        provider="openai",
+        model=model,
+        tokens=Tokens(input=usd * 400_000),
+        agent=agent,
+        timestamp=when,
+        now=NOW,
+    )
+
+
+def test_calls_land_on_their_local_hour(conn: sqlite3.Connection, settings: Settings) -> None:
+    call(conn, datetime(2026, 11, 2, 9, 10, tzinfo=UTC))
+    call(conn, datetime(2026, 11, 3, 9, 55, tzinfo=UTC), 2)
+    call(conn, datetime(2026, 11, 3, 23, 45, tzinfo=UTC), 4)
+    utc = cost_by_hour(conn, settings, resolve(settings, None, "2026-11-01", "2026-11-05", None))
+    assert [(h.hour, h.cost_usd, h.requests) for h in utc.hours if h.requests] == [
+        (9, Decimal(3), 2),
+        (23, Decimal(4), 1),
+    ]
+    assert len(utc.hours) == 24
+    assert utc.total_usd == Decimal(7) and utc.basis == "estimated"
+    # Paris is UTC+1 in November: 09:xx -> 10, 23:45 -> 00:45 the next day (still in the period).
+    paris = cost_by_hour(conn, settings, resolve(settings, None, "2026-11-01", "2026-11-05", "Europe/Paris"))
+    assert {h.hour: h.cost_usd for h in paris.hours if h.requests} == {10: Decimal(3), 0: Decimal(4)}
+    # India is UTC+5:30: the quarter-hours still fall inside one local hour each.
+    india = cost_by_hour(conn, settings, resolve(settings, None, "2026-11-01", "2026-11-05", "Asia/Kolkata"))
+    assert {h.hour: h.cost_usd for h in india.hours if h.requests} == {
+        14: Decimal(1),
+        15: Decimal(2),
+        5: Decimal(4),
+    }
+
+
+def test_hours_sum_to_get_spends_local_total(conn: sqlite3.Connection, settings: Settings) -> None:
+    for day in range(1, 6):
+        for hour in (3, 11, 17):
+            call(conn, datetime(2026, 11, day, hour, 7 * day, tzinfo=UTC), day)
+    p = resolve(settings, None, "2026-11-01", "2026-11-05", "America/New_York")
+    hourly = cost_by_hour(conn, settings, p)
+    assert hourly.total_usd == get_spend(conn, settings, p).total_usd == sum(h.cost_usd for h in hourly.hours)
+
+
+def test_filters_and_period_edges(conn: sqlite3.Connection, settings: Settings) -> None:
+    call(conn, datetime(2026, 11, 2, 8, tzinfo=UTC), agent="a")
+    call(conn, datetime(2026, 11, 2, 8, 30, tzinfo=UTC), 5, agent="b")
+    call(conn, datetime(2026, 11, 6, 8, tzinfo=UTC), 9, agent="a")  # after the period
+    p = resolve(settings, None, "2026-11-01", "2026-11-05", None)
+    assert cost_by_hour(conn, settings, p).hours[8].cost_usd == Decimal(6)
+    assert cost_by_hour(conn, settings, p, Filters(agents=["a"])).hours[8].cost_usd == Decimal(1)
+    assert cost_by_hour(conn, settings, p, Filters(basis=["billed"])).total_usd == 0
+    assert cost_by_hour(conn, settings, p, Filters(sources=["subscription"])).total_usd == 0
+    assert cost_by_hour(conn, settings, p, Filters(sources=["record_usage"])).total_usd == Decimal(6)
+
+
+def test_unpriced_calls_are_counted_and_warned_never_zero_priced(
+    conn: sqlite3.Connection, settings: Settings
+) -> None:
+    call(conn, datetime(2026, 11, 2, 8, tzinfo=UTC))
+    call(conn, datetime(2026, 11, 2, 8, 5, tzinfo=UTC), model="no-such-model-xyz")
+    hourly = cost_by_hour(conn, settings, resolve(settings, None, "2026-11-01", "2026-11-05", None))
+    h8 = hourly.hours[8]
+    assert (h8.cost_usd, h8.requests, h8.unpriced_requests) == (Decimal(1), 2, 1)
+    assert any("no known price" in w for w in hourly.warnings)
+
+
+def test_billed_amounts_have_no_hour_and_the_result_says_so(
+    conn: sqlite3.Connection, settings: Settings
+) -> None:
+    nov2 = int(datetime(2026, 11, 2, tzinfo=UTC).timestamp()) * 1000
+    with write_transaction(conn):
+        bucket = Bucket(nov2, nov2 + DAY_MS, cost_nanos=7)
+        replace_range(conn, "openai", "cost", nov2, nov2 + DAY_MS, [bucket])
+    call(conn, datetime(2026, 11, 2, 8, tzinfo=UTC))
+    hourly = cost_by_hour(conn, settings, resolve(settings, None, "2026-11-01", "2026-11-05", None))
+    assert hourly.total_usd == Decimal(1)  # the local call; the billed day is not spread over hours
+    assert "billed amounts are per day" in hourly.warnings[0]

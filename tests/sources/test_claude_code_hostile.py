@@ -1,0 +1,199 @@
+"""One hostile line or file name in the Claude Code logs is skipped with its reason; nothing else breaks.
+
+Each case puts a good line and one bad line (or a badly named file) into a real log tree, then runs the
+CLI (`cost_mcp.cli.main`) and the MCP tools (in-memory client) over it: every command answers, the bad
+input is counted under its reason, and the total is exactly the good line's price.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+from datetime import UTC, datetime, timedelta
+from decimal import Decimal
+from pathlib import Path
+from typing import Any
+
+import pytest
+from mcp import Client
+
+from cost_mcp.cli import main
+from cost_mcp.money import from_nanos
+from cost_mcp.pricing import Price, Pricer, Tokens
+from tests.sources.claude_logs import SONNET, assistant, encode, session_file, write
+
+NOW = datetime.now(UTC).replace(microsecond=0) - timedelta(minutes=30)
+TS = NOW.isoformat().replace("+00:00", "Z")
+DEEP = 5_000
+
+
+def good_total() -> Decimal:
+    """The price of the one good line every case writes (4 input and 100 output tokens)."""
+    price = Pricer().price(Tokens(input=4, output=100), SONNET, "anthropic", NOW)
+    assert isinstance(price, Price)
+    return from_nanos(price.total_nanos)
+
+
+def good_line() -> dict[str, Any]:
+    return assistant("msg_good", "req_good", TS, output=100)
+
+
+def bad_assistant(**changes: Any) -> str:
+    line = assistant("msg_bad", "req_bad", TS, output=100)
+    usage = changes.pop("usage", None)
+    if usage:
+        line["message"]["usage"].update(usage)
+    line.update(changes)
+    return encode(line)
+
+
+DEEP_LIST = "[" * DEEP + "]" * DEEP
+DEEP_OBJECT = '{"a":' * DEEP + '"[{"' + "}" * DEEP
+
+# A case: the line, the reason it is skipped for (None: not skipped), and how many calls then count
+# (the good line's, and the bad line's own when its usage is still readable).
+BAD_LINES: dict[str, tuple[str, str | None, int]] = {
+    # A model calling a tool with a deeply nested argument gets such lines logged by Claude Code.
+    "deep user line": ('{"type":"user","toolUseResult":' + DEEP_LIST + "}", None, 1),
+    "deep object in a user line": ('{"type":"user","toolUseResult":' + DEEP_OBJECT + "}", None, 1),
+    # The call itself was real and billed: its usage, a few levels deep, still counts.
+    "deep assistant line": (bad_assistant()[:-1] + ',"toolUseResult":' + DEEP_LIST + "}", None, 2),
+    "deep and unbalanced": (bad_assistant()[:-1] + ',"toolUseResult":' + "[" * DEEP + "}", "malformed", 1),
+    "costUSD NaN": (bad_assistant(costUSD="NaN"), "invalid_fields", 1),
+    "costUSD Infinity": (bad_assistant(costUSD="Infinity"), "invalid_fields", 1),
+    "costUSD sNaN": (bad_assistant(costUSD="sNaN"), "invalid_fields", 1),
+    "negative costUSD": (bad_assistant(costUSD=-5), "invalid_fields", 1),
+    "huge costUSD": (bad_assistant(costUSD=1e300), "invalid_fields", 1),
+    "timestamp past 9999": (bad_assistant(timestamp="9999-12-31T23:59:59-14:00"), "invalid_fields", 1),
+    "timestamp before 0001": (bad_assistant(timestamp="0001-01-01T00:00:00+14:00"), "invalid_fields", 1),
+    "token count 2^63": (bad_assistant(usage={"output_tokens": 2**63}), "invalid_fields", 1),
+    "token count 2^64": (bad_assistant(usage={"cache_read_input_tokens": 2**64}), "invalid_fields", 1),
+}
+
+
+def write_case(home: Path, bad: str) -> None:
+    path = write(session_file(home / "claude", "s1"), good_line())
+    with path.open("a", encoding="utf-8") as f:
+        f.write(bad + "\n")
+
+
+def cli_json(capsys: pytest.CaptureFixture[str], *args: str) -> Any:
+    capsys.readouterr()
+    assert main([*args, "--json"]) == 0
+    return json.loads(capsys.readouterr().out)
+
+
+def cli_answers(capsys: pytest.CaptureFixture[str]) -> None:
+    """Every read command answers over the hostile tree (human output too)."""
+    for args in (
+        ["report", "--period", "last_7_days"],
+        ["report", "--period", "this_year", "--csv"],
+        ["ingest"],
+    ):
+        assert main(args) == 0, args
+    assert main(["export", "--period", "this_year", "--format", "json"]) == 0
+    assert main(["doctor", "--json"]) in (0, 1)  # 1 only for its own findings (e.g. no provider keys)
+    capsys.readouterr()
+
+
+@pytest.mark.parametrize("case", list(BAD_LINES))
+def test_cli_skips_a_hostile_line_and_keeps_the_total(
+    home: Path, capsys: pytest.CaptureFixture[str], case: str
+) -> None:
+    bad, reason, calls = BAD_LINES[case]
+    write_case(home, bad)
+    result = cli_json(capsys, "ingest")
+    assert sum(result["skipped"].values()) == (0 if reason is None else 1)
+    if reason is not None:
+        assert result["skipped"][reason] == 1
+    assert result["events_added"] == calls
+    report = cli_json(capsys, "report", "--period", "last_7_days")
+    assert Decimal(str(report["total_usd"])) == calls * good_total()
+    cli_answers(capsys)
+
+
+QUERIES: list[tuple[str, dict[str, Any]]] = [
+    ("get_spend", {"period": "last_7_days"}),
+    ("get_spend", {"period": "this_year", "group_by": ["day", "session", "model", "project"]}),
+    ("model_breakdown", {"period": "last_7_days"}),
+    ("session_usage", {"session_id": "s1"}),
+    ("usage_blocks", {"days": 1, "token_limit": "max"}),
+    ("budget_status", {}),
+    ("check_budget", {"estimated_cost_usd": 1}),
+    ("spend_forecast", {}),
+]
+
+
+async def tools_answer(client: Client) -> None:
+    for tool, args in QUERIES:
+        result = await client.call_tool(tool, args)
+        assert not result.is_error, (tool, result.content)
+    summary = await client.read_resource("cost://summary")
+    assert summary.contents
+
+
+@pytest.mark.anyio
+@pytest.mark.parametrize("case", list(BAD_LINES))
+async def test_tools_skip_a_hostile_line_and_keep_the_total(home: Path, client: Client, case: str) -> None:
+    bad, reason, calls = BAD_LINES[case]
+    write_case(home, bad)
+    spend = await client.call_tool("get_spend", {"period": "last_7_days"})
+    assert not spend.is_error, spend.content
+    assert spend.structured_content is not None
+    assert Decimal(str(spend.structured_content["total_usd"])) == calls * good_total()
+    await tools_answer(client)
+    again = await client.call_tool("ingest_claude_code_logs", {"full_rescan": True})
+    assert again.structured_content is not None
+    assert sum(again.structured_content["skipped"].values()) == (0 if reason is None else 1)
+
+
+def write_named(home: Path, kind: str) -> None:
+    """The good line in a normal file, plus one file whose name (or folder) is not valid UTF-8."""
+    write(session_file(home / "claude", "s1"), good_line())
+    projects = os.fsencode(home / "claude" / "projects")
+    other = encode(assistant("msg_other", "req_other", TS, output=100_000)).encode() + b"\n"
+    if kind == "file":
+        target = projects + b"/-home-dev-app/\xff\xfe.jsonl"
+    elif kind == "folder":
+        os.makedirs(projects + b"/-home-\xff")
+        target = projects + b"/-home-\xff/s9.jsonl"
+    else:  # an empty file, with a bad name: nothing to read, and still no crash
+        target, other = projects + b"/-home-dev-app/\xc3\x28.jsonl", b""
+    with open(target, "wb") as f:
+        f.write(other)
+
+
+@pytest.mark.parametrize("kind", ["file", "folder", "empty file"])
+def test_cli_skips_a_file_whose_name_is_not_utf8(
+    home: Path, capsys: pytest.CaptureFixture[str], kind: str
+) -> None:
+    write_named(home, kind)
+    result = cli_json(capsys, "ingest")
+    assert result["skipped_files"] == {"undecodable_name": 1}
+    assert result["events_added"] == 1
+    report = cli_json(capsys, "report", "--period", "last_7_days", "--group-by", "project", "session")
+    assert Decimal(str(report["total_usd"])) == good_total()
+    cli_answers(capsys)
+
+
+@pytest.mark.anyio
+@pytest.mark.parametrize("kind", ["file", "folder", "empty file"])
+async def test_tools_skip_a_file_whose_name_is_not_utf8(home: Path, client: Client, kind: str) -> None:
+    write_named(home, kind)
+    spend = await client.call_tool("get_spend", {"period": "last_7_days", "group_by": ["project", "session"]})
+    assert not spend.is_error, spend.content
+    assert spend.structured_content is not None
+    assert Decimal(str(spend.structured_content["total_usd"])) == good_total()
+    await tools_answer(client)
+    scan = await client.call_tool("ingest_claude_code_logs", {})
+    assert scan.structured_content is not None
+    assert scan.structured_content["skipped_files"] == {"undecodable_name": 1}
+
+
+def test_an_empty_log_file_is_read_as_nothing(home: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    write(session_file(home / "claude", "s1"), good_line())
+    session_file(home / "claude", "empty").touch()
+    result = cli_json(capsys, "ingest")
+    assert result["files_seen"] == 2 and result["events_added"] == 1
+    assert sum(result["skipped"].values()) == 0
+    cli_answers(capsys)

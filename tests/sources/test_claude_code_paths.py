@@ -1,0 +1,175 @@
+"""Which paths the log reader may read when a model chooses them, and undoing an import (--forget).
+
+The MCP tool runs through the in-memory client on the real server; the CLI through `cost_mcp.cli.main`;
+real log files on disk and the real ledger throughout.
+"""
+
+from __future__ import annotations
+
+import json
+import sqlite3
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+from typing import Any
+
+import pytest
+from mcp import Client
+
+from cost_mcp.cli import main
+from tests.sources.claude_logs import assistant, session_file, write
+
+NOW = datetime.now(UTC).replace(microsecond=0) - timedelta(hours=1)
+
+
+def ts(minutes: int) -> str:
+    return (NOW + timedelta(minutes=minutes)).isoformat().replace("+00:00", "Z")
+
+
+def cli_json(capsys: pytest.CaptureFixture[str], *args: str) -> Any:
+    capsys.readouterr()
+    assert main([*args, "--json"]) == 0
+    return json.loads(capsys.readouterr().out)
+
+
+def counted_rows(home: Path) -> list[tuple[Any, ...]]:
+    with sqlite3.connect(home / "data" / "cost.db") as conn:
+        return conn.execute(
+            "SELECT message_id, request_id, output_tokens, cost_nanos, origin FROM usage_events "
+            "WHERE counted = 1 ORDER BY message_id"
+        ).fetchall()
+
+
+def outside_tree(home: Path) -> Path:
+    """A Claude folder outside the configured one: a backup holding a copy of a call and two of its own.
+
+    Its name sorts before the configured folder's, so its copy of the shared call is the one stored."""
+    backup = home / "a-backup"
+    write(
+        session_file(backup, "s1"),
+        assistant("msg_shared", "req_shared", ts(0), output=100),
+        assistant("msg_x", "req_x", ts(1), output=5_000),
+    )
+    write(session_file(backup, "s9", project="-home-dev-other"), assistant("msg_y", "req_y", ts(2), output=7))
+    return backup
+
+
+def configured_tree(home: Path) -> None:
+    write(
+        session_file(home / "claude", "s1"),
+        assistant("msg_shared", "req_shared", ts(0), output=100),
+        assistant("msg_own", "req_own", ts(3), output=40),
+    )
+
+
+# --- paths a model chooses --------------------------------------------------------------------
+
+
+@pytest.mark.anyio
+async def test_the_tool_refuses_a_file_outside_the_claude_folders(home: Path, client: Client) -> None:
+    secret = home / "secret.jsonl"
+    write(secret, assistant("msg_s", "req_s", ts(0), output=1))
+    for path in (str(secret), "/etc/passwd", str(home), str(home / "claude" / ".." / "secret.jsonl")):
+        result = await client.call_tool("ingest_claude_code_logs", {"paths": [path]})
+        assert result.is_error, path
+        text = result.content[0].text  # type: ignore[union-attr]
+        assert "not inside a configured Claude Code folder" in text
+        assert str(home / "claude") in text  # names the allowed root
+        assert "lines" not in text
+    assert counted_rows(home) == []
+
+
+@pytest.mark.anyio
+async def test_the_tool_refuses_a_symlink_leading_out_of_the_claude_folders(
+    home: Path, client: Client
+) -> None:
+    outside = outside_tree(home)
+    link = home / "claude" / "projects" / "linked"
+    link.symlink_to(outside / "projects" / "-home-dev-app")
+    result = await client.call_tool("ingest_claude_code_logs", {"paths": [str(link)]})
+    assert result.is_error
+    assert counted_rows(home) == []
+
+
+@pytest.mark.anyio
+async def test_the_tool_reads_a_folder_inside_the_claude_folders(home: Path, client: Client) -> None:
+    configured_tree(home)
+    project = home / "claude" / "projects" / "-home-dev-app"
+    result = await client.call_tool("ingest_claude_code_logs", {"paths": [str(project)]})
+    assert not result.is_error, result.content
+    assert result.structured_content is not None
+    assert result.structured_content["events_added"] == 2
+
+
+def test_the_cli_reads_any_path_the_user_types(home: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    result = cli_json(capsys, "ingest", str(outside_tree(home)))
+    assert result["events_added"] == 3
+
+
+# --- forgetting what one path brought in ------------------------------------------------------
+
+
+def test_forget_removes_exactly_what_a_path_brought_in(
+    home: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    configured_tree(home)
+    cli_json(capsys, "ingest")
+    before_rows = counted_rows(home)
+    before = cli_json(capsys, "report", "--period", "last_7_days", "--group-by", "project", "session")
+    backup = outside_tree(home)
+    assert cli_json(capsys, "ingest", str(backup))["events_added"] == 2
+    # The shared call's stored copy is now the backup's.
+    assert any(row[0] == "msg_shared" and row[4].startswith(str(backup)) for row in counted_rows(home))
+
+    result = cli_json(capsys, "ingest", "--forget", str(backup))
+    assert result["forgotten"]["events_removed"] == 3
+    assert result["forgotten"]["files_forgotten"] == 2
+    assert result["forgotten"]["warnings"] == []
+    assert result["events_added"] == 1  # the configured folder's copy of the shared call, read again
+    assert counted_rows(home) == before_rows
+    after = cli_json(capsys, "report", "--period", "last_7_days", "--group-by", "project", "session")
+    assert after["total_usd"] == before["total_usd"]
+    assert after["rows"] == before["rows"]
+    # Forgotten for good: the next scan of the configured folders does not bring it back.
+    cli_json(capsys, "ingest")
+    assert counted_rows(home) == before_rows
+    assert main(["ingest", "--forget", str(backup)]) == 0  # human output, nothing left to remove
+    assert "forgot 0" in capsys.readouterr().out
+
+
+def test_forget_and_paths_together_is_refused(home: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    assert main(["ingest", str(home), "--forget", str(home)]) != 0
+    assert "not both" in capsys.readouterr().err
+
+
+@pytest.mark.anyio
+async def test_the_tool_forgets_a_path_and_the_totals_follow(
+    home: Path, client: Client, capsys: pytest.CaptureFixture[str]
+) -> None:
+    configured_tree(home)
+    cli_json(capsys, "ingest", str(outside_tree(home)))  # imported by the user, by mistake
+    with_backup = await client.call_tool("get_spend", {"period": "last_7_days"})
+    assert with_backup.structured_content is not None
+
+    forgot = await client.call_tool("ingest_claude_code_logs", {"forget": [str(home / "a-backup")]})
+    assert not forgot.is_error, forgot.content
+    assert forgot.structured_content is not None
+    assert forgot.structured_content["forgotten"]["events_removed"] == 3
+    spend = await client.call_tool("get_spend", {"period": "last_7_days", "group_by": ["project"]})
+    assert spend.structured_content is not None
+    assert spend.structured_content["total_usd"] < with_backup.structured_content["total_usd"]
+    assert [r["group"]["project"] for r in spend.structured_content["rows"]] == ["-home-dev-app"]
+    assert {row[0] for row in counted_rows(home)} == {"msg_shared", "msg_own"}
+
+    both = await client.call_tool("ingest_claude_code_logs", {"forget": ["/x"], "paths": ["/y"]})
+    assert both.is_error
+
+
+@pytest.mark.anyio
+async def test_forgetting_a_configured_folder_warns_that_it_comes_back(home: Path, client: Client) -> None:
+    configured_tree(home)
+    projects = home / "claude" / "projects"
+    await client.call_tool("ingest_claude_code_logs", {})
+    forgot = await client.call_tool("ingest_claude_code_logs", {"forget": [str(projects)]})
+    assert forgot.structured_content is not None
+    assert forgot.structured_content["forgotten"]["events_removed"] == 2
+    assert "next scan reads it again" in forgot.structured_content["forgotten"]["warnings"][0]

@@ -1,0 +1,260 @@
+"""The dashboard app over real HTTP (uvicorn on 127.0.0.1): the token gate, the JSON endpoints
+returning the tools' own results, mounting behind another app, the page's weight, the CLI."""
+
+from __future__ import annotations
+
+import os
+import re
+import subprocess
+import sys
+import time
+from collections.abc import Iterator
+from datetime import UTC, datetime
+from pathlib import Path
+
+import httpx2
+import pytest
+from starlette.applications import Starlette
+from starlette.routing import Mount
+
+from cost_mcp.analytics import budgets, dashboard, forecast, hourly, spend
+from cost_mcp.config import Settings
+from cost_mcp.models import BudgetStatusResult, Dashboard, Forecast, HourlyCost, SpendResult
+from cost_mcp.pricing import Pricer
+from cost_mcp.store import Ledger, connect
+from cost_mcp.web.app import STATIC, create_app
+from cost_mcp.web.page import page_html
+from tests.web.conftest import Served, serve
+
+PAGE_BUDGET = 500_000
+
+
+def session(served: Served) -> httpx2.Client:
+    """A client holding the session cookie the one-time token was exchanged for."""
+    client = httpx2.Client(base_url=served.base, timeout=30, follow_redirects=True)
+    r = client.get(f"/?token={served.token}")
+    assert r.status_code == 200 and r.history and r.history[0].status_code == 303
+    return client
+
+
+@pytest.fixture
+def client(served: Served) -> Iterator[httpx2.Client]:
+    c = session(served)
+    try:
+        yield c
+    finally:
+        c.close()
+
+
+def test_nothing_answers_without_the_token(served: Served) -> None:
+    with httpx2.Client(base_url=served.base, timeout=30) as anon:
+        for path in ("/", "/api/dashboard", "/api/spend", "/static/app.js"):
+            r = anon.get(path)
+            assert r.status_code == 401, path
+            assert "cost-mcp dashboard" in r.text
+        assert anon.get("/?token=wrong").status_code == 401
+    with httpx2.Client(base_url=served.base, timeout=30, cookies={"cost_mcp_x": "forged"}) as forged:
+        assert forged.get("/").status_code == 401
+
+
+def test_the_token_works_once_and_leaves_the_address_bar(served: Served) -> None:
+    with httpx2.Client(base_url=served.base, timeout=30, follow_redirects=False) as c:
+        first = c.get(f"/?token={served.token}&period=today")
+        assert first.status_code == 303
+        assert first.headers["location"] == "/?period=today"
+        cookie = first.headers["set-cookie"].lower()
+        assert "httponly" in cookie and "samesite=strict" in cookie
+        assert c.get("/").status_code == 200  # the cookie now
+    with httpx2.Client(base_url=served.base, timeout=30) as other:
+        again = other.get(f"/?token={served.token}")
+        assert again.status_code == 401 and "works once" in again.text
+
+
+def test_a_rebound_host_name_is_refused(client: httpx2.Client) -> None:
+    assert client.get("/api/budgets", headers={"Host": "evil.example"}).status_code == 400
+
+
+def test_page_forbids_anything_from_elsewhere(client: httpx2.Client) -> None:
+    r = client.get("/")
+    csp = r.headers["content-security-policy"]
+    assert "default-src 'none'" in csp and "connect-src 'self'" in csp and "script-src 'self'" in csp
+    assert not re.search(r"(src|href)=\"(https?:)?//", r.text)
+    for name in ("app.js", "app.css"):
+        asset = client.get(f"/static/{name}")
+        assert asset.status_code == 200
+        assert "http://" not in asset.text.replace("http://www.w3.org/2000/svg", "")
+        assert "https://" not in asset.text
+
+
+def test_endpoints_return_the_tools_results(client: httpx2.Client, served: Served) -> None:
+    settings = served.settings
+    conn = connect(settings.db)
+    try:
+        p = spend.resolve(settings, "this_month", None, None, None)
+        want = spend.get_spend(conn, settings, p, ["provider"], spend.Filters(agents=["triage"]))
+        got = SpendResult.model_validate_json(
+            client.get(
+                "/api/spend", params={"period": "this_month", "group_by": "provider", "agents": "triage"}
+            ).text
+        )
+        assert got.total_usd == want.total_usd > 0
+        assert [(r.group, r.cost_usd) for r in got.rows] == [(r.group, r.cost_usd) for r in want.rows]
+        status = BudgetStatusResult.model_validate_json(client.get("/api/budgets").text)
+        assert [b.spent_usd for b in status.budgets] == [
+            b.spent_usd for b in budgets.budget_status(conn, settings, take_alerts=False).budgets
+        ]
+        fc = Forecast.model_validate_json(client.get("/api/forecast").text)
+        assert fc.spent_usd == forecast.spend_forecast(conn, settings, p, take_alerts=False).spent_usd
+        hours = HourlyCost.model_validate_json(client.get("/api/hourly").text)
+        assert hours.total_usd == hourly.cost_by_hour(conn, settings, p).total_usd
+        d = Dashboard.model_validate_json(client.get("/api/dashboard").text)
+        assert d.this_month.total_usd == spend.get_spend(conn, settings, p).total_usd
+        assert d.daily_by_provider.total_usd == d.this_month.total_usd
+        assert {s.budget.name: s.status for s in d.budgets.budgets}["daily-cap"] == "exceeded"
+        assert d.breakdowns["agent"].total_usd == d.this_month.total_usd
+        filtered = Dashboard.model_validate_json(
+            client.get("/api/dashboard", params={"providers": "anthropic"}).text
+        )
+        assert filtered.filters == {"providers": ["anthropic"]}
+        assert filtered.this_month.total_usd == (
+            spend.get_spend(conn, settings, p, (), spend.Filters(providers=["anthropic"])).total_usd
+        )
+        assert filtered.this_month.total_usd < d.this_month.total_usd
+    finally:
+        conn.close()
+
+
+def test_the_dashboard_does_not_eat_the_conversations_alerts(client: httpx2.Client, served: Served) -> None:
+    from cost_mcp import sync
+
+    conn = connect(served.settings.db)
+    try:
+        sync.fire_alerts(conn, served.settings)
+        assert client.get("/api/dashboard").status_code == 200
+        assert client.get("/api/budgets").status_code == 200
+        from cost_mcp.analytics.alerts import take_alerts
+
+        assert any("daily-cap" in a for a in take_alerts(conn))
+    finally:
+        conn.close()
+
+
+def test_the_page_can_ask_for_one_breakdown_then_the_others(client: httpx2.Client, served: Served) -> None:
+    d = Dashboard.model_validate_json(client.get("/api/dashboard", params={"breakdowns": "agent"}).text)
+    assert list(d.breakdowns) == ["agent"]
+    settings = served.settings
+    conn = connect(settings.db)
+    try:
+        p = spend.resolve(settings, None, None, None, None)
+        for dim in dashboard.BREAKDOWN_DIMS:
+            got = SpendResult.model_validate_json(
+                client.get("/api/breakdown", params={"dim": dim, "providers": "openai"}).text
+            )
+            want = spend.get_spend(conn, settings, p, [dim], spend.Filters(providers=["openai"]))
+            assert got.rows == want.rows and got.total_usd == want.total_usd
+    finally:
+        conn.close()
+    r = client.get("/api/dashboard", params={"breakdowns": "colour"})
+    assert r.status_code == 400 and "no breakdown by 'colour'" in r.json()["error"]
+
+
+def test_a_bad_argument_is_a_clear_400(client: httpx2.Client) -> None:
+    r = client.get("/api/dashboard", params={"period": "fortnight"})
+    assert r.status_code == 400
+    assert "period" in r.json()["error"]
+    r = client.get("/api/spend", params={"group_by": "colour"})
+    assert r.status_code == 400 and "cannot group by 'colour'" in r.json()["error"]
+
+
+def test_mounted_behind_another_app_without_a_token(seeded: Settings) -> None:
+    """How the team HTTP server will use it: mounted under a path, behind its own auth."""
+    ledger = Ledger(seeded.db)
+    try:
+        outer = Starlette(routes=[Mount("/dashboard", create_app(ledger, seeded, Pricer(), token=None))])
+        for base in serve(outer):
+            with httpx2.Client(base_url=base, timeout=30, follow_redirects=True) as c:
+                page = c.get("/dashboard/")
+                assert page.status_code == 200 and 'href="static/app.css"' in page.text
+                assert c.get("/dashboard/static/app.js").status_code == 200
+                d = Dashboard.model_validate_json(c.get("/dashboard/api/dashboard").text)
+                assert d.this_month.total_usd > 0
+    finally:
+        ledger.close()
+
+
+def test_page_weight_is_under_500_kb_and_the_app_is_self_contained() -> None:
+    web = len(page_html("web").encode()) + sum((STATIC / n).stat().st_size for n in ("app.js", "app.css"))
+    app = page_html("app")
+    assert web < PAGE_BUDGET and len(app.encode()) < PAGE_BUDGET
+    assert 'data-mode="app"' in app and "<script src" not in app and '<link rel="stylesheet"' not in app
+    assert "ui/initialize" in app
+
+
+def test_dashboard_text_has_the_same_facts(seeded: Settings) -> None:
+    conn = connect(seeded.db)
+    try:
+        d = dashboard.build_dashboard(conn, seeded, now=datetime.now(UTC))
+    finally:
+        conn.close()
+    text = dashboard.dashboard_text(d)
+    from cost_mcp.money import format_usd
+
+    assert f"this month: {format_usd(d.this_month.total_usd)}" in text
+    assert "budget daily-cap" in text and "exceeded" in text
+    assert "no-such-model-xyz unpriced" in text  # never "$0.00"
+
+
+def test_cli_prints_a_one_time_url_and_serves_it(seeded: Settings, tmp_path: Path) -> None:
+    env = {**os.environ, "PYTHONUNBUFFERED": "1"}
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "cost_mcp", "dashboard", "--no-browser"],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+        env=env,
+        cwd=tmp_path,
+    )
+    try:
+        assert proc.stdout is not None
+        line = proc.stdout.readline()
+        match = re.search(r"http://127\.0\.0\.1:(\d+)/\?token=([\w-]+)", line)
+        assert match, line
+        with httpx2.Client(timeout=30, follow_redirects=True) as c:
+            assert c.get(f"http://127.0.0.1:{match[1]}/api/dashboard").status_code == 401
+            assert c.get(match[0]).status_code == 200
+            d = Dashboard.model_validate_json(c.get(f"http://127.0.0.1:{match[1]}/api/dashboard").text)
+            assert d.this_month.total_usd > 0
+    finally:
+        proc.terminate()
+        proc.communicate(timeout=30)
+
+
+def test_cli_opens_the_browser_on_the_one_time_url(seeded: Settings, tmp_path: Path) -> None:
+    opened = tmp_path / "opened.txt"
+    # webbrowser honours $BROWSER: a "browser" that writes down the URL it was asked to open.
+    env = {**os.environ, "BROWSER": f"/bin/sh -c 'echo \"$0\" > {opened}' %s", "DISPLAY": ""}
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "cost_mcp", "dashboard"],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+        env=env,
+        cwd=tmp_path,
+    )
+    try:
+        assert proc.stdout is not None
+        line = proc.stdout.readline()
+        assert line.startswith("Opening the dashboard at http://127.0.0.1:")
+        url = line.split()[-1]
+        # The browser is started in the background once the server listens: wait for it (30 s at most).
+        for _ in range(300):
+            if opened.exists() and opened.read_text().strip():
+                break
+            assert proc.poll() is None, "cost-mcp dashboard exited"
+            time.sleep(0.1)
+        assert opened.read_text().strip() == url
+        with httpx2.Client(timeout=30, follow_redirects=True) as c:
+            assert c.get(url).status_code == 200
+    finally:
+        proc.terminate()
+        proc.communicate(timeout=30)

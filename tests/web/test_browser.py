@@ -1,0 +1,163 @@
+"""The dashboard in headless Chromium: no console errors, nothing fetched from elsewhere, totals equal to
+get_spend's, budget crossings on the gauges, filters that change the numbers; a screenshot of each view."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from decimal import Decimal
+from pathlib import Path
+from typing import Any
+from urllib.parse import urlsplit
+
+import pytest
+
+from cost_mcp.analytics import spend
+from cost_mcp.money import format_usd
+from cost_mcp.store import connect
+from tests.web.conftest import Served, call
+
+VIEWS = ("model", "agent", "project", "member", "session")
+
+
+@pytest.fixture
+def page(browser: Any, served: Served) -> Iterator[Any]:
+    """A page logged in with the one-time link, recording console errors and every request."""
+    context = browser.new_context(viewport={"width": 1200, "height": 900})
+    pg = context.new_page()
+    pg.errors = []
+    pg.requests = []
+    pg.on(
+        "console", lambda m: pg.errors.append(f"{m.type}: {m.text}") if m.type in ("error", "warning") else 0
+    )
+    pg.on("pageerror", lambda e: pg.errors.append(f"pageerror: {e}"))
+    pg.on("request", lambda r: pg.requests.append(r.url))
+    pg.goto(served.url)
+    pg.wait_for_selector("body[data-ready]")
+    try:
+        yield pg
+    finally:
+        context.close()
+
+
+def shown(pg: Any, selector: str) -> tuple[Decimal, str]:
+    """The exact amount an element carries, and the text it shows."""
+    el = pg.locator(selector)
+    return Decimal(el.get_attribute("data-usd")), el.inner_text()
+
+
+def reload(pg: Any) -> None:
+    pg.reload()
+    pg.wait_for_selector("body[data-ready]")
+
+
+def rendered_again(pg: Any, change: Any) -> None:
+    """Make a change on the page and wait until the dashboard has been drawn again."""
+    before = pg.locator("body").get_attribute("data-renders")
+    change()
+    pg.wait_for_function("b => document.body.dataset.renders !== b", arg=before)
+
+
+def test_loads_cleanly_and_asks_nothing_of_any_other_host(page: Any, served: Served) -> None:
+    # the breakdowns not on show follow the first drawing, one request each
+    page.wait_for_selector("body[data-complete]", state="attached")
+    assert any("/api/dashboard?period=this_month&breakdowns=model" in u for u in page.requests)
+    assert sum("/api/breakdown?" in u for u in page.requests) == 4
+    assert page.errors == []
+    origin = urlsplit(served.base).netloc
+    elsewhere = [u for u in page.requests if not u.startswith("data:") and urlsplit(u).netloc != origin]
+    assert elsewhere == []
+
+
+def test_totals_shown_equal_get_spend(page: Any, served: Served) -> None:
+    settings = served.settings
+    conn = connect(settings.db)
+    try:
+        for card, period in (("today", "today"), ("week", "this_week"), ("month", "this_month")):
+            p = spend.resolve(settings, period, None, None, None)
+            want = spend.get_spend(conn, settings, p).total_usd
+            amount, text = shown(page, f"#total-{card}")
+            assert (amount, text) == (want, format_usd(want))
+            assert want > 0
+        # the unpriced call is marked, never counted as $0
+        assert "unpriced" in page.locator("#card-month").inner_text()
+        month = spend.get_spend(conn, settings, spend.resolve(settings, "this_month", None, None, None))
+        assert shown(page, "#period-total")[0] == month.total_usd
+        table = page.locator("#breakdown table").inner_text()
+        assert "no-such-model-xyz" in table and "unpriced" in table
+    finally:
+        conn.close()
+
+
+def gauge_colour(pg: Any, name: str) -> str:
+    return str(pg.eval_on_selector(f'[data-budget="{name}"] .fill', "e => getComputedStyle(e).fill"))
+
+
+def test_a_budget_crossing_shows_on_the_gauge(page: Any, served: Served) -> None:
+    # Seeded today: $10 in all ($6 of it by triage). daily-cap ($8) is over; triage-daily ($10)
+    # has passed its 50% threshold; monthly ($100,000) is fine.
+    gauge = page.locator('[data-budget="triage-daily"]')
+    assert page.locator('[data-budget="daily-cap"]').get_attribute("data-status") == "exceeded"
+    assert page.locator('[data-budget="monthly"]').get_attribute("data-status") in ("ok", "forecast_exceeded")
+    assert gauge.get_attribute("data-status") == "warning"
+    assert "threshold passed" in gauge.inner_text()
+    before = gauge_colour(page, "triage-daily")
+    conn = served.ledger
+    with conn.use() as c:
+        call(c, 5, provider="anthropic", agent="triage", project="api")  # $11 of $10
+    reload(page)
+    assert gauge.get_attribute("data-status") == "exceeded"
+    assert "over budget" in gauge.inner_text()
+    after = gauge_colour(page, "triage-daily")
+    assert after != before and after == gauge_colour(page, "daily-cap")
+    assert "$11.00 spent" in gauge.inner_text()
+
+
+def test_filters_change_the_numbers(page: Any, served: Served) -> None:
+    settings = served.settings
+    p = spend.resolve(settings, "this_month", None, None, None)
+    conn = connect(settings.db)
+    try:
+        everything = spend.get_spend(conn, settings, p).total_usd
+        anthropic = spend.get_spend(conn, settings, p, (), spend.Filters(providers=["anthropic"])).total_usd
+        web = spend.get_spend(
+            conn, settings, p, (), spend.Filters(providers=["anthropic"], projects=["web"])
+        ).total_usd
+    finally:
+        conn.close()
+    assert shown(page, "#period-total")[0] == everything
+    rendered_again(page, lambda: page.select_option('select[name="providers"]', "anthropic"))
+    assert shown(page, "#period-total")[0] == anthropic != everything
+    assert shown(page, "#total-month")[0] == anthropic
+    assert page.locator('select[name="providers"]').input_value() == "anthropic"
+    # drilling down: with anthropic chosen, only the projects it spent on are offered
+    assert web == 0
+    assert page.locator('select[name="projects"] option[value="web"]').count() == 0
+    rendered_again(page, lambda: page.select_option('select[name="agents"]', "triage"))
+    assert shown(page, "#breakdown-total")[0] == anthropic  # triage is all of anthropic's spend
+    rendered_again(page, lambda: page.select_option('select[name="period"]', "today"))
+    assert "total today" in page.locator("#daily p").first.inner_text().lower()
+    assert page.errors == []
+
+
+def test_screenshots_of_each_view(page: Any, artifacts: Path) -> None:
+    page.screenshot(path=str(artifacts / "dashboard-light.png"), full_page=True)
+    for dim in VIEWS:
+        page.click(f'#tabs button[data-dim="{dim}"]')
+        page.wait_for_function(
+            "d => document.querySelector('#breakdown').textContent.includes('By ' + d)", arg=dim
+        )
+        assert page.locator(f'#tabs button[data-dim="{dim}"]').get_attribute("aria-selected") == "true"
+        assert f"By {dim}" in page.locator("#breakdown").inner_text()
+        page.locator("#breakdown").screenshot(path=str(artifacts / f"breakdown-{dim}.png"))
+    page.check('input[name="stack"][value="basis"]')
+    assert "estimated" in page.locator("#daily .legend").inner_text()
+    page.locator("#daily").screenshot(path=str(artifacts / "daily-by-basis.png"))
+    page.emulate_media(color_scheme="dark")
+    dark_bg = page.evaluate("getComputedStyle(document.documentElement).backgroundColor")
+    page.screenshot(path=str(artifacts / "dashboard-dark.png"), full_page=True)
+    page.emulate_media(color_scheme="light")
+    light_bg = page.evaluate("getComputedStyle(document.documentElement).backgroundColor")
+    assert dark_bg != light_bg
+    for name in ("dashboard-light", "dashboard-dark", "daily-by-basis", *(f"breakdown-{d}" for d in VIEWS)):
+        assert (artifacts / f"{name}.png").stat().st_size > 1000
+    assert page.errors == []

@@ -1,0 +1,126 @@
+"""The MCP App: found through tools/list, read as a ui:// resource, rendered in Chromium inside a test
+host that speaks the MCP Apps postMessage protocol and hands it the tool's result."""
+
+from __future__ import annotations
+
+from concurrent.futures import ThreadPoolExecutor
+from decimal import Decimal
+from pathlib import Path
+from typing import Any
+
+import anyio
+from mcp import Client
+
+from cost_mcp.analytics import spend
+from cost_mcp.config import Settings
+from cost_mcp.money import format_usd
+from cost_mcp.store import connect
+
+APP_MIME = "text/html;profile=mcp-app"
+
+HOST = """<!DOCTYPE html>
+<html><head><meta charset="utf-8"><title>test host</title></head>
+<body><iframe id="view" sandbox="allow-scripts" style="width:1100px;height:2400px;border:0"></iframe>
+<script>
+  // A minimal MCP Apps host: answers ui/initialize, then sends the tool input and result; proxies
+  // tools/call from the view to the MCP server (here: a Python function exposed by the test).
+  window.seen = [];
+  const view = document.getElementById("view");
+  const send = (m) => view.contentWindow.postMessage(m, "*");
+  window.addEventListener("message", async (e) => {
+    if (e.source !== view.contentWindow) return;
+    const m = e.data;
+    window.seen.push(m.method || "response");
+    if (m.method === "ui/initialize") {
+      send({jsonrpc: "2.0", id: m.id, result: {protocolVersion: "2026-01-26",
+        hostInfo: {name: "test-host", version: "1"}, hostCapabilities: {serverTools: {}},
+        hostContext: {theme: "light", displayMode: "inline"}}});
+    } else if (m.method === "ui/notifications/initialized") {
+      send({jsonrpc: "2.0", method: "ui/notifications/tool-input", params: {arguments: {}}});
+      send({jsonrpc: "2.0", method: "ui/notifications/tool-result", params: window.toolResult});
+    } else if (m.method === "tools/call") {
+      const result = await window.callTool(JSON.stringify(m.params));
+      send({jsonrpc: "2.0", id: m.id, result: JSON.parse(result)});
+    }
+  });
+</script></body></html>"""
+
+
+async def _over_mcp(call: dict[str, Any] | None = None) -> dict[str, Any]:
+    from cost_mcp.server import mcp
+
+    async with Client(mcp, raise_exceptions=True) as client:
+        tools = {t.name: t for t in (await client.list_tools()).tools}
+        apps = {name: t.meta["ui"]["resourceUri"] for name, t in tools.items() if t.meta and "ui" in t.meta}
+        name, uri = next(iter(apps.items()))
+        resource = (await client.read_resource(uri)).contents[0]
+        result = await client.call_tool(name, (call or {}).get("arguments", {}))
+        return {
+            "apps": apps,
+            "annotations": tools[name].annotations,
+            "mime": resource.mime_type,
+            "html": getattr(resource, "text", ""),
+            "result": result.model_dump(mode="json", by_alias=True, exclude_none=True),
+        }
+
+
+def over_mcp(call: dict[str, Any] | None = None) -> dict[str, Any]:
+    """Talk to the real server over the in-memory MCP client, from any thread."""
+    with ThreadPoolExecutor(1) as pool:
+        return pool.submit(anyio.run, _over_mcp, call).result()
+
+
+def test_the_app_tool_points_at_a_ui_resource_that_renders_its_result(
+    browser: Any, seeded: Settings, artifacts: Path
+) -> None:
+    got = over_mcp()
+    assert got["apps"] == {"show_dashboard": "ui://cost-mcp/dashboard.html"}
+    assert got["annotations"].read_only_hint is True
+    assert got["mime"] == APP_MIME
+    html, result = got["html"], got["result"]
+    structured = result["structuredContent"]
+    conn = connect(seeded.db)
+    try:
+        p = spend.resolve(seeded, "this_month", None, None, None)
+        month = spend.get_spend(conn, seeded, p).total_usd
+        anthropic = spend.get_spend(conn, seeded, p, (), spend.Filters(providers=["anthropic"])).total_usd
+    finally:
+        conn.close()
+    assert Decimal(str(structured["this_month"]["total_usd"])) == month
+    # a host without apps gets the same facts as text
+    assert f"this month: {format_usd(month)}" in result["content"][0]["text"]
+
+    context = browser.new_context(viewport={"width": 1150, "height": 900})
+    page = context.new_page()
+    errors: list[str] = []
+    requests: list[str] = []
+    page.on("console", lambda m: errors.append(m.text) if m.type in ("error", "warning") else None)
+    page.on("pageerror", lambda e: errors.append(str(e)))
+    page.on("request", lambda r: requests.append(r.url))
+    page.expose_function("callTool", _call)
+    page.set_content(HOST)
+    page.evaluate("r => { window.toolResult = r; }", result)
+    page.evaluate("html => { document.getElementById('view').srcdoc = html; }", html)
+    view = page.frame_locator("#view")
+    view.locator("body[data-ready]").wait_for()
+    assert Decimal(view.locator("#total-month").get_attribute("data-usd")) == month
+    assert view.locator("#total-month").inner_text() == format_usd(month)
+    assert view.locator('[data-budget="daily-cap"]').get_attribute("data-status") == "exceeded"
+    assert page.evaluate("window.seen.slice(0, 2)") == ["ui/initialize", "ui/notifications/initialized"]
+    page.screenshot(path=str(artifacts / "mcp-app.png"), full_page=True)
+
+    # The controls ask the host to call the tool again, with the filter as its arguments.
+    view.locator('select[name="providers"]').select_option("anthropic")
+    view.locator("body[data-renders='2']").wait_for()
+    assert Decimal(view.locator("#total-month").get_attribute("data-usd")) == anthropic != month
+    assert errors == []
+    assert [u for u in requests if not u.startswith(("about:", "data:"))] == []
+    context.close()
+
+
+def _call(params: str) -> str:
+    import json
+
+    request = json.loads(params)
+    assert request["name"] == "show_dashboard"
+    return json.dumps(over_mcp({"arguments": request["arguments"]})["result"])
