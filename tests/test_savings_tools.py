@@ -12,7 +12,7 @@ from mcp import Client
 from cost_mcp.cli import main
 from cost_mcp.config import load_settings_leniently
 from cost_mcp.pricing import Pricer, Tokens
-from cost_mcp.sources.agents import record_call
+from cost_mcp.sources.reported import record_call
 from cost_mcp.store import connect
 
 NOW = datetime(2026, 11, 25, tzinfo=UTC)

@@ -9,11 +9,11 @@ import json
 import logging
 import sqlite3
 import sys
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from datetime import date, datetime, timedelta
 from decimal import Decimal
 from pathlib import Path
-from typing import TYPE_CHECKING, TextIO
+from typing import TYPE_CHECKING, Any, TextIO
 from zoneinfo import ZoneInfo
 
 from rich.console import Console
@@ -175,6 +175,13 @@ def _parser() -> argparse.ArgumentParser:
     cmp.add_argument("--timezone", help="IANA timezone (default: configured)")
     _savings_group_by(cmp)
     cmp.add_argument("--json", action="store_true", help="the full result as JSON")
+    stl = sub.add_parser(
+        "statusline", help="Claude Code's status line: session, today, block, budget, limits"
+    )
+    stl.add_argument("--fields", help="comma-separated: session,today,block,budget,limits (default: all)")
+    _install_args(stl, "the status line")
+    hook = sub.add_parser("hook", help="Claude Code hook: warn at a soft budget, block at a hard one")
+    _install_args(hook, "the UserPromptSubmit and PreToolUse hooks")
     return parser
 
 
@@ -186,6 +193,12 @@ def _savings_group_by(parser: argparse.ArgumentParser) -> None:
         metavar="DIM",
         help="provider, model, agent, project, session, source",
     )
+
+
+def _install_args(parser: argparse.ArgumentParser, what: str) -> None:
+    parser.add_argument("--install", action="store_true", help=f"add {what} to Claude Code's settings")
+    parser.add_argument("--project", action="store_true", help="in this project's .claude/settings.json")
+    parser.add_argument("--yes", action="store_true", help="write without asking (the diff is still shown)")
 
 
 def _period_args(parser: argparse.ArgumentParser) -> None:
@@ -232,6 +245,10 @@ def main(argv: Sequence[str] | None = None) -> int:
             return _savings(args)
         if command == "compare":
             return _compare(args)
+        if command == "statusline":
+            return _statusline(args)
+        if command == "hook":
+            return _hook(args)
     except CostMcpError as exc:
         err.print(f"[red]error:[/red] {_s(exc)}", highlight=False)
         return EXIT_USAGE
@@ -242,10 +259,11 @@ def main(argv: Sequence[str] | None = None) -> int:
         return EXIT_USAGE
     finally:
         # Alerts fired by this short-lived process are POSTed before it exits; any that fail stay
-        # queued in the ledger for the next process to retry.
-        from cost_mcp import notify
-
-        notify.drain()
+        # queued in the ledger for the next process to retry. Only a command that could fire one
+        # has imported notify (and httpx2): the status line's hot path does not pay for it.
+        notify = sys.modules.get("cost_mcp.notify")
+        if notify is not None:
+            notify.drain()
     raise AssertionError(f"unhandled command {command}")
 
 
@@ -321,6 +339,8 @@ def _doctor(args: argparse.Namespace) -> int:
         out.print(f"webhook       {_s(name)}: {_s(where)}", highlight=False)
     for problem in report.problems:
         out.print(f"[yellow]problem:[/yellow] {_s(problem)}", highlight=False)
+    for warning in report.warnings:
+        out.print(f"[yellow]warning:[/yellow] {_s(warning)}", highlight=False)
     return 1 if report.problems else 0
 
 
@@ -946,4 +966,62 @@ def _compare(args: argparse.Namespace) -> int:
             out.print(f"  ... and {result.more_rows:,} more rows (see --json)")
     for warning in result.warnings:
         out.print(f"[yellow]note:[/yellow] {warning}", highlight=False)
+    return 0
+
+
+def _statusline(args: argparse.Namespace) -> int:
+    from cost_mcp import claude_settings
+
+    if args.install:
+        return _install(args, claude_settings.set_statusline(_our_command("statusline")))
+    from cost_mcp.statusline import run
+
+    try:
+        line = run(sys.stdin.read(), fields=args.fields)
+    except ValueError as exc:
+        raise InvalidInputError(str(exc)) from None
+    print(line)
+    return 0
+
+
+def _hook(args: argparse.Namespace) -> int:
+    from cost_mcp import claude_settings
+
+    if args.install:
+        return _install(args, claude_settings.add_hooks(_our_command("hook")))
+    from cost_mcp.hooks import run
+
+    answer = run(sys.stdin.read())
+    if answer.stdout:
+        print(answer.stdout)
+    return answer.exit_code
+
+
+def _our_command(subcommand: str) -> str:
+    """The shell command Claude Code should run: this cost-mcp by absolute path (its PATH may differ)."""
+    import shlex
+
+    return f"{shlex.quote(_command_path())} {subcommand}"
+
+
+def _install(args: argparse.Namespace, change: Callable[[dict[str, Any]], None]) -> int:
+    """Show the settings change as a diff, ask (unless --yes), then write it."""
+    from cost_mcp.claude_settings import plan, settings_path
+
+    path = settings_path("project" if args.project else "user", _settings().claude_roots(), Path.cwd())
+    edit = plan(path, change)
+    if not edit.changed:
+        print(f"{path} already has it; nothing to change")
+        return 0
+    print(edit.diff(), end="")
+    if not args.yes:
+        try:
+            answer = input(f"Write {path}? [y/N] ")
+        except EOFError:
+            answer = ""
+        if answer.strip().lower() not in ("y", "yes"):
+            print("nothing written")
+            return 1
+    edit.write()
+    print(f"wrote {path}")
     return 0

@@ -122,6 +122,26 @@ class Settings(BaseSettings):
         validation_alias=AliasChoices("CLAUDE_CONFIG_DIR"),
         description="Comma-separated Claude Code config folders (CLAUDE_CONFIG_DIR).",
     )
+    codex_home: str | None = Field(
+        default=None,
+        validation_alias=AliasChoices("CODEX_HOME"),
+        description="Codex CLI's home folder (CODEX_HOME, as Codex reads it); default ~/.codex.",
+    )
+    gemini_dir: str | None = Field(
+        default=None,
+        validation_alias=AliasChoices("GEMINI_DIR"),
+        description="Gemini CLI's folder (GEMINI_DIR); default ~/.gemini.",
+    )
+    opencode_data_dir: str | None = Field(
+        default=None,
+        validation_alias=AliasChoices("OPENCODE_DATA_DIR"),
+        description="OpenCode's data folder (OPENCODE_DATA_DIR); default ~/.local/share/opencode.",
+    )
+    amp_data_dir: str | None = Field(
+        default=None,
+        validation_alias=AliasChoices("AMP_DATA_DIR"),
+        description="Amp's data folder (AMP_DATA_DIR); default ~/.local/share/amp.",
+    )
     sync_ttl_seconds: int = Field(default=900, ge=0)
     sync_skip: str = Field(
         default="",
@@ -225,6 +245,28 @@ class Settings(BaseSettings):
         xdg = os.environ.get("XDG_CONFIG_HOME")
         config_home = Path(xdg) if xdg else Path.home() / ".config"
         return [config_home / "claude", Path.home() / ".claude"]
+
+    def codex_home_dir(self) -> Path:
+        """Codex CLI's home: CODEX_HOME, else ~/.codex."""
+        return Path(self.codex_home).expanduser() if self.codex_home else Path.home() / ".codex"
+
+    def gemini_dir_path(self) -> Path:
+        """Gemini CLI's folder: GEMINI_DIR, else ~/.gemini."""
+        return Path(self.gemini_dir).expanduser() if self.gemini_dir else Path.home() / ".gemini"
+
+    def amp_data_path(self) -> Path:
+        """Amp's data folder: AMP_DATA_DIR, else ~/.local/share/amp."""
+        return (
+            Path(self.amp_data_dir).expanduser()
+            if self.amp_data_dir
+            else Path.home() / ".local" / "share" / "amp"
+        )
+
+    def opencode_data_path(self) -> Path:
+        """OpenCode's data folder: OPENCODE_DATA_DIR, else ~/.local/share/opencode."""
+        if self.opencode_data_dir:
+            return Path(self.opencode_data_dir).expanduser()
+        return Path.home() / ".local" / "share" / "opencode"
 
 
 def parse_substitutes(text: str) -> list[tuple[str, str]]:

@@ -165,6 +165,7 @@ class DoctorReport(Result):
         default={}, description="Configured budget webhooks (COST_MCP_WEBHOOKS): name -> scheme and host."
     )
     problems: list[str]
+    warnings: list[str] = Field(default_factory=list, description="Not wrong now, but worth knowing.")
 
 
 # --- Claude Code ---------------------------------------------------------------------------------
@@ -1054,4 +1055,35 @@ class Comparison(Result):
     group_by: list[str]
     rows: list[CompareRow] = Field(description="Largest absolute change first, bounded; see more_rows.")
     more_rows: int
+    warnings: list[str]
+
+
+class PlanLimitReading(Result):
+    """One recorded plan-limit reading."""
+
+    at: str
+    used_percent: float
+    resets_at: str | None
+
+
+class PlanLimitWindow(Result):
+    """One plan-limit window (``five_hour`` or ``seven_day``) of one agent, and its pace."""
+
+    agent: str
+    window: str
+    used_percent: float = Field(description="The latest reading, as the plan reports it (0-100).")
+    read_at: str
+    resets_at: str | None
+    percent_per_hour: float | None = Field(
+        description="Percentage points per hour since this window's current period began; "
+        "null with one reading."
+    )
+    reaches_100_at: str | None = Field(description="When 100% is reached at this pace, if before the reset.")
+    readings: list[PlanLimitReading]
+
+
+class PlanLimits(Result):
+    """How fast the plan limits are approached, from readings the status line recorded."""
+
+    windows: list[PlanLimitWindow]
     warnings: list[str]

@@ -69,6 +69,7 @@ from cost_mcp.models import (
     OutputTokens,
     PeriodName,
     PeriodSpec,
+    PlanLimits,
     ProviderName,
     RecordResult,
     Requests,
@@ -353,7 +354,14 @@ async def ingest_claude_code_logs(
 
 
 @mcp.tool(title="Claude Code session usage", annotations=READ_ONLY)
-async def session_usage(ctx: Context[AppState], session_id: SessionId = None) -> SessionUsage:
+async def session_usage(
+    ctx: Context[AppState],
+    session_id: SessionId = None,
+    agent: Annotated[
+        str | None,
+        Field(description="Whose sessions: 'claude-code' (the default), 'codex' or 'gemini-cli'."),
+    ] = None,
+) -> SessionUsage:
     """What a Claude Code session has cost so far: cost, tokens by kind, per model, duration, burn rate.
 
     Answers "what has this session cost?". By default the current session: the most recently active
@@ -363,7 +371,7 @@ async def session_usage(ctx: Context[AppState], session_id: SessionId = None) ->
 
     Example: session_usage()
     """
-    return await _query(ctx, cc_views.session_usage, session_id, os.getcwd())
+    return await _query(ctx, cc_views.session_usage, session_id, os.getcwd(), agent)
 
 
 @mcp.tool(title="Claude Code 5-hour usage blocks", annotations=READ_ONLY)
@@ -377,6 +385,9 @@ async def usage_blocks(
             "largest completed block. Omit for no limit status."
         ),
     ] = None,
+    agent: Annotated[
+        str, Field(description="Whose usage: 'claude-code' (the default), 'codex' or 'gemini-cli'.")
+    ] = "claude-code",
 ) -> UsageBlocks:
     """Claude Code's 5-hour usage windows: the active block, its burn rate and where it is heading.
 
@@ -386,7 +397,7 @@ async def usage_blocks(
 
     Example: usage_blocks(days=1, token_limit="max")
     """
-    return await _query(ctx, cc_views.usage_blocks, days=days, token_limit=token_limit)
+    return await _query(ctx, cc_views.usage_blocks, days=days, token_limit=token_limit, agent=agent)
 
 
 @mcp.tool(title="Spend in a period", annotations=READ_ONLY)
@@ -867,6 +878,29 @@ async def delete_subscription(ctx: Context[AppState], name: BudgetName) -> Delet
     def work(conn: sqlite3.Connection, _state: AppState) -> DeleteResult:
         subscriptions.delete_subscription(conn, name)
         return DeleteResult(deleted=name)
+
+    return await _local(ctx, work)
+
+
+@mcp.tool(title="Plan limits over time", annotations=READ_ONLY)
+async def plan_limits(
+    ctx: Context[AppState],
+    days: Annotated[int, Field(ge=1, le=90, description="How many days of readings to show.")] = 7,
+) -> PlanLimits:
+    """How fast the Claude Pro/Max plan limits (5-hour and 7-day windows) are being approached.
+
+    Answers "at this pace, when do I hit my 5-hour limit?". Each window's latest percentage, reset
+    time, percentage points per hour in its current period and when it would reach 100%, with the
+    readings behind them. Readings come from `cost-mcp statusline` (Claude Code's status line for
+    Pro/Max users); for dollars use get_spend or usage_blocks.
+
+    Example: plan_limits(days=1)
+    """
+
+    def work(conn: sqlite3.Connection, _state: AppState) -> PlanLimits:
+        from cost_mcp.analytics.plan_limits import plan_limits as limits
+
+        return limits(conn, days=days)
 
     return await _local(ctx, work)
 

@@ -22,7 +22,7 @@ from cost_mcp.config import Settings, load_settings, load_settings_leniently, pa
 from cost_mcp.errors import InvalidInputError
 from cost_mcp.models import SavingsReport
 from cost_mcp.pricing import Pricer, Tokens, load_overrides
-from cost_mcp.sources.agents import record_call
+from cost_mcp.sources.reported import record_call
 from cost_mcp.store import connect
 
 NOW = datetime(2026, 11, 20, tzinfo=UTC)

@@ -14,7 +14,7 @@ from cost_mcp.errors import InvalidInputError, UnknownModelError
 from cost_mcp.models import BudgetCheck, CheckResult, RecordResult
 from cost_mcp.money import from_nanos
 from cost_mcp.pricing import Price, Pricer, Tokens
-from cost_mcp.sources.agents import SOURCE, normalize_provider, record_call
+from cost_mcp.sources.reported import SOURCE, normalize_provider, record_call
 
 
 def check(

@@ -582,6 +582,8 @@ def source_statuses(
     moment = now or datetime.now(UTC)
     statuses: list[SourceStatus] = []
     seen: set[str] = set()
+    from cost_mcp.sources import agents as agent_logs  # Codex, Gemini CLI...: local logs like Claude Code's
+
     for source, last_success, last_error, detail in conn.execute(
         "SELECT source, last_success, last_error, detail FROM source_state ORDER BY source"
     ):
@@ -597,7 +599,7 @@ def source_statuses(
             SourceStatus(
                 source=str(source),
                 kind="logs"
-                if source == "claude_code"
+                if source == "claude_code" or source in agent_logs.SOURCES
                 else "usage api"
                 if source in ATTRIBUTION_ONLY or source in USAGE_ONLY_SOURCES
                 else "billing api",

@@ -360,7 +360,57 @@ def m010_scanned_file_checks(conn: sqlite3.Connection) -> None:
 
 
 @migration
-def m011_webhook_delivery(conn: sqlite3.Connection) -> None:
+def m011_agent_files(conn: sqlite3.Connection) -> None:
+    """Where each of another coding agent's log files was read up to, and its parser's state there.
+
+    ``head`` is a hash of the file's first bytes (up to the offset), to tell an append from a
+    rewrite; ``state`` is what earlier lines told the parser (session, model, running total).
+    """
+    conn.execute(
+        """
+        CREATE TABLE agent_files (
+            path TEXT PRIMARY KEY,
+            source TEXT NOT NULL,
+            device INTEGER NOT NULL,
+            inode INTEGER NOT NULL,
+            size INTEGER NOT NULL,
+            mtime_ns INTEGER NOT NULL,
+            offset INTEGER NOT NULL,
+            head TEXT NOT NULL,
+            state TEXT NOT NULL DEFAULT '{}',
+            scanned_at TEXT NOT NULL
+        )
+        """
+    )
+    conn.execute("CREATE INDEX agent_files_source ON agent_files (source)")
+
+
+@migration
+def m012_plan_limit_readings(conn: sqlite3.Connection) -> None:
+    """Plan-limit readings (Claude Pro/Max ``rate_limits`` from the status line): one row per change.
+
+    ``used_percent`` is the plan's own figure (not money); a reading is stored only when it differs
+    from the same window's previous one, so a status line run every few seconds adds few rows.
+    """
+    conn.execute(
+        """
+        CREATE TABLE plan_limit_readings (
+            id INTEGER PRIMARY KEY,
+            ts_ms INTEGER NOT NULL,
+            agent TEXT NOT NULL,
+            window TEXT NOT NULL,
+            used_percent REAL NOT NULL,
+            resets_at_ms INTEGER,
+            session_id TEXT NOT NULL DEFAULT '',
+            UNIQUE (agent, window, resets_at_ms, used_percent)
+        )
+        """
+    )
+    conn.execute("CREATE INDEX plan_limit_readings_ts ON plan_limit_readings (ts_ms)")
+
+
+@migration
+def m013_webhook_delivery(conn: sqlite3.Connection) -> None:
     """Budgets name a configured webhook (``webhook``) instead of carrying a URL a model chose, and
     each fired alert with a destination is a delivery to make: retried with backoff until it is
     delivered, or given up on with its error kept for ``budget_status`` to show."""
