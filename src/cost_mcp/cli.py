@@ -160,6 +160,9 @@ def _parser() -> argparse.ArgumentParser:
     est.add_argument("--cache-write", type=int, default=0, help="5-minute cache writes")
     est.add_argument("--cache-write-1h", type=int, default=0)
     est.add_argument("--requests", type=int, default=None, help="calls the tokens are spread over")
+    est.add_argument("--speed", choices=["standard", "fast"], help="Anthropic fast mode")
+    est.add_argument("--service-tier", choices=["standard", "batch", "priority", "flex"])
+    est.add_argument("--inference-geo", choices=["global", "us"], help="Anthropic US-only inference")
     est.add_argument("--json", action="store_true", help="machine-readable output")
     sav = sub.add_parser(
         "savings", help="where recorded calls could have cost less: model mix, caching, batch"
@@ -761,7 +764,14 @@ def _estimate(args: argparse.Namespace) -> int:
         cache_write_1h=args.cache_write_1h,
     )
     result = estimate_cost(
-        Pricer.from_file(settings.prices_file), tokens, args.model, args.provider, args.requests
+        Pricer.from_file(settings.prices_file),
+        tokens,
+        args.model,
+        args.provider,
+        args.requests,
+        speed=args.speed,
+        service_tier=args.service_tier,
+        inference_geo=args.inference_geo,
     )
     if args.json:
         print(result.model_dump_json(indent=2))

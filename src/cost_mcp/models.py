@@ -55,6 +55,21 @@ CacheWriteTokens = Annotated[
 CacheWrite1hTokens = Annotated[
     int, Field(ge=0, le=MAX_TOKENS, description="Input tokens written to the 1-hour cache (priced apart).")
 ]
+SpeedParam = Annotated[
+    Literal["standard", "fast"] | None,
+    Field(description="Anthropic fast mode (usage.speed): 'fast' is priced at the model's fast rates."),
+]
+ServiceTierParam = Annotated[
+    Literal["standard", "batch", "priority", "flex"] | None,
+    Field(
+        description="Service tier (usage.service_tier): batch and OpenAI flex at 50%, priority at the "
+        "provider's priority rates where published (else standard rates, with a warning)."
+    ),
+]
+InferenceGeoParam = Annotated[
+    Literal["global", "us"] | None,
+    Field(description="Anthropic usage.inference_geo: 'us' (US-only inference) is priced at 1.1x."),
+]
 Requests = Annotated[
     int | None,
     Field(

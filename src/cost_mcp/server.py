@@ -58,6 +58,7 @@ from cost_mcp.models import (
     Forecast,
     ForgetPaths,
     GroupBy,
+    InferenceGeoParam,
     IngestResult,
     InputTokens,
     LogPaths,
@@ -76,8 +77,10 @@ from cost_mcp.models import (
     SavingsGroupBy,
     SavingsReport,
     ScopeValues,
+    ServiceTierParam,
     SessionId,
     SessionUsage,
+    SpeedParam,
     SpendResult,
     StartDate,
     Subscription,
@@ -283,14 +286,18 @@ async def estimate_cost(
     cache_write_tokens: CacheWriteTokens = 0,
     cache_write_1h_tokens: CacheWrite1hTokens = 0,
     requests: Requests = None,
+    speed: SpeedParam = None,
+    service_tier: ServiceTierParam = None,
+    inference_geo: InferenceGeoParam = None,
 ) -> Estimate:
     """Price a hypothetical model call before making it, with cheaper models of the same provider.
 
     Answers "what would this call cost?" and "what would it cost on a cheaper model?". Prices come
     from your price override file, then genai-prices' bundled data, at today's rates. Not for what
     was actually spent: use get_spend for that. Cache writes are priced apart (5-minute vs 1-hour),
-    and long-context rates apply per call (see `requests`). Unknown models are an error naming the
-    closest known ids.
+    and long-context rates apply per call (see `requests`). speed, service_tier and inference_geo
+    are priced as the ledger prices them (corrections beside genai-prices are named in notes).
+    Unknown models are an error naming the closest known ids.
 
     Example: estimate_cost(model="claude-sonnet-4-5", input_tokens=120000, output_tokens=4000)
     """
@@ -302,7 +309,17 @@ async def estimate_cost(
         cache_write_5m=cache_write_tokens,
         cache_write_1h=cache_write_1h_tokens,
     )
-    return await _run(estimate.estimate_cost, state.pricer, tokens, model, provider, requests)
+    return await _run(
+        estimate.estimate_cost,
+        state.pricer,
+        tokens,
+        model,
+        provider,
+        requests,
+        speed=speed,
+        service_tier=service_tier,
+        inference_geo=inference_geo,
+    )
 
 
 @mcp.tool(title="Ingest Claude Code logs", annotations=DESTRUCTIVE)
@@ -367,7 +384,9 @@ async def session_usage(
     Answers "what has this session cost?". By default the current session: the most recently active
     one of the project this server runs in (Claude Code starts MCP servers in the project folder),
     else the most recent session anywhere. Costs are estimates from the local logs (tokens x list
-    price); for billed totals use get_spend. New log lines are read first.
+    price, with fast mode, service tier, US-only inference and advisor/compaction iterations priced);
+    output tokens in these logs are a lower bound (see warnings). For billed totals use get_spend.
+    New log lines are read first.
 
     Example: session_usage()
     """
@@ -425,7 +444,8 @@ async def get_spend(
     sum to total_usd; estimates for days that billed data covers are listed under attribution
     (not added). A billed day with no rows, or younger than the provider's reporting lag, leaves
     local estimates in the total; `sources[].coverage` says which days each report covers and why.
-    Seat fees count up to today. Check `warnings` (unpriced models, stale sources) and `sources`.
+    Seat fees count up to today. Check `warnings` (unpriced models, stale sources, prices assumed for
+    an unknown speed/tier/geo, Claude Code output being a lower bound) and `sources` (freshness).
     Defaults: this_month, no grouping, the configured timezone. For per-model detail with trends
     use model_breakdown; for one Claude Code session use session_usage.
 
@@ -772,11 +792,15 @@ async def record_usage(
     timestamp: Annotated[
         datetime | None, Field(description="When the call was made (ISO 8601 with offset); default now.")
     ] = None,
+    speed: SpeedParam = None,
+    service_tier: ServiceTierParam = None,
+    inference_geo: InferenceGeoParam = None,
 ) -> RecordResult:
     """After a call: report what it used, so spend breaks down per agent, session and project.
 
-    Priced at list price (tokens x price); idempotent on request_id, so retries are safe. An
-    unknown model is stored unpriced with a warning. The result says where the budgets this call
+    Priced at list price (tokens x price), with speed, service_tier and inference_geo priced as
+    for logged calls; idempotent on request_id, so retries are safe. An unknown model is stored
+    unpriced with a warning. The result says where the budgets this call
     counts against now stand, and carries any alert it triggered.
 
     Example: record_usage(provider="anthropic", model="claude-sonnet-4-5", input_tokens=1200,
@@ -806,6 +830,9 @@ async def record_usage(
                 project=project,
                 request_id=request_id,
                 timestamp=timestamp,
+                speed=speed,
+                service_tier=service_tier,
+                inference_geo=inference_geo,
             )
 
     return await _run(work)

@@ -9,7 +9,14 @@ from datetime import UTC, datetime
 from decimal import Decimal
 from typing import Literal
 
-from cost_mcp.analytics.usage import TOKEN_SUMS_SQL, cost_sql, token_totals, usd
+from cost_mcp.analytics.usage import (
+    OUTPUT_LOWER_BOUND,
+    TOKEN_SUMS_SQL,
+    cost_sql,
+    price_note_warnings,
+    token_totals,
+    usd,
+)
 from cost_mcp.config import Settings
 from cost_mcp.errors import NotFoundError
 from cost_mcp.models import (
@@ -112,6 +119,9 @@ def session_usage(
         for m in models
         if m.cost_usd is None
     ]
+    warnings += price_note_warnings(conn, " AND source = ? AND session_id = ?", (SOURCE, chosen))
+    if tokens.output_tokens:
+        warnings.append(OUTPUT_LOWER_BOUND)
     subscription = settings.claude_code_billing == "subscription"
     if subscription:
         warnings.append("Claude Code is billed by subscription here: cost_usd is the API-equivalent value.")
@@ -241,7 +251,7 @@ def usage_blocks(
     cutoff = now_ms - days * 24 * HOUR_MS
     shown = [b for b, raw in zip(result, blocks, strict=True) if raw.end_ms > cutoff]
     active = next((b for b in shown if b.is_active), None)
-    warnings = [] if rows else [f"no {agent} usage in this window"]
+    warnings = [OUTPUT_LOWER_BOUND] if rows else [f"no {agent} usage in this window"]
     return UsageBlocks(blocks=shown, active=active, token_limit=limit, warnings=warnings)
 
 

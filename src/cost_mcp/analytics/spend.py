@@ -22,7 +22,7 @@ from typing import Literal
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from cost_mcp.analytics import alerts, coverage, subscriptions
-from cost_mcp.analytics.usage import token_totals
+from cost_mcp.analytics.usage import OUTPUT_LOWER_BOUND, price_note_warnings, token_totals
 from cost_mcp.config import PROVIDERS, Settings
 from cost_mcp.errors import InvalidInputError
 from cost_mcp.models import (
@@ -192,7 +192,9 @@ def get_spend(
     by_basis: dict[str, Decimal] = defaultdict(Decimal)
     for r in rows:
         by_basis[r.basis] += r.cost_usd
-    warnings = _warnings(slices, settings, conn, local_only, dims)
+    warnings = _warnings(slices, settings, conn, local_only, dims) + _pricing_warnings(
+        conn, p, filters, slices
+    )
     warnings += _outside_bill_notes(slices)
     warnings += coverage.missing_bill_warnings(rules, *_utc_day_range(p), usage_only=USAGE_ONLY_SOURCES)
     if stale:
@@ -621,6 +623,18 @@ def source_statuses(
                 )
             )
     return statuses
+
+
+def _pricing_warnings(
+    conn: sqlite3.Connection, p: Period, filters: Filters, slices: Sequence[_Slice]
+) -> list[str]:
+    """Calls priced with an assumption, and the output lower bound when Claude Code logs count."""
+    where, args = _where(filters, set(_LOCAL_DIM_COLUMNS.values()))
+    notes = price_note_warnings(conn, f" AND ts_ms >= ? AND ts_ms < ?{where}", [p.start_ms, p.end_ms, *args])
+    # Only where the logs count in the result: a day billed by the provider does not rely on them.
+    if any(s.source == "claude_code" and not s.excluded and s.tokens and s.tokens[1] for s in slices):
+        notes.append(OUTPUT_LOWER_BOUND)
+    return notes
 
 
 def _warnings(

@@ -410,7 +410,28 @@ def m012_plan_limit_readings(conn: sqlite3.Connection) -> None:
 
 
 @migration
-def m013_webhook_delivery(conn: sqlite3.Connection) -> None:
+def m013_usage_price_modifiers(conn: sqlite3.Connection) -> None:
+    """What a call's price depended on beside its tokens, and what pricing it had to assume.
+
+    ``service_tier`` and ``inference_geo`` join ``speed`` as the provider reported them (raw, so an
+    unknown value can be re-priced once it is known). ``price_note`` says what was assumed (an
+    unknown speed priced at standard rates...); it is empty for almost every row, and the partial
+    index lets results count the noted rows without scanning the others.
+
+    Every Claude Code log is read once more after this migration (a one-time cold ingest).
+    """
+    conn.execute("ALTER TABLE usage_events ADD COLUMN service_tier TEXT NOT NULL DEFAULT ''")
+    conn.execute("ALTER TABLE usage_events ADD COLUMN inference_geo TEXT NOT NULL DEFAULT ''")
+    conn.execute("ALTER TABLE usage_events ADD COLUMN price_note TEXT NOT NULL DEFAULT ''")
+    conn.execute("CREATE INDEX usage_events_price_note ON usage_events (ts_ms) WHERE price_note != ''")
+    # Calls already stored were priced without these fields (fast mode at standard rates, Sonnet 4
+    # long context at base rates, iterations not counted): read every log once more, so the next
+    # scan re-prices them. Keeping the rows keeps files' identities; size -1 marks them changed.
+    conn.execute("UPDATE scanned_files SET offset = 0, size = -1")
+
+
+@migration
+def m014_webhook_delivery(conn: sqlite3.Connection) -> None:
     """Budgets name a configured webhook (``webhook``) instead of carrying a URL a model chose, and
     each fired alert with a destination is a delivery to make: retried with backoff until it is
     delivered, or given up on with its error kept for ``budget_status`` to show."""
