@@ -3,8 +3,9 @@
 Every fetcher goes through here, so these rules hold for all of them:
 
 - A key travels only in a request header. It is never put in a URL, a log line, an exception
-  message or the ledger, and provider error text is scrubbed of it, and of the header value built
-  from it (a Basic credential is the key in base64), before anyone sees it.
+  message or the ledger: every string of a provider's answer (error text and data fields alike) is
+  scrubbed of it in every form it travels in (raw, ``Bearer``, HTTP Basic base64, URL-encoded)
+  before anyone sees it, and :func:`scrub_keys` does the same for whatever the sync layer stores.
 - 429 and 5xx answers and transport errors are retried with exponential backoff (stamina). A
   429's or 503's ``Retry-After`` is honoured, capped at :data:`MAX_RETRY_AFTER_SECONDS`, and never waited
   for past the caller's deadline. 401/403 are never retried: the same key cannot start working.
@@ -23,18 +24,20 @@ Every fetcher goes through here, so these rules hold for all of them:
 
 from __future__ import annotations
 
+import base64
 import json
 import logging
 import math
 import random
 import re
 import time
-from collections.abc import AsyncIterator, Mapping, Sequence
+from collections.abc import AsyncIterator, Iterable, Mapping, Sequence
 from datetime import UTC, datetime
 from decimal import Decimal
 from email.utils import parsedate_to_datetime
 from types import TracebackType
 from typing import Any
+from urllib.parse import quote, quote_plus
 
 import httpx2
 import stamina
@@ -345,7 +348,24 @@ class ProviderClient:
             ) from None
         if not isinstance(body, dict):
             raise ProviderResponseError(f"{path} returned JSON that is not an object")
-        return body
+        # An API that echoes the key into a field (a currency, an amount, a label) must not get it
+        # into buckets, errors or notes: every string of the answer is scrubbed before use.
+        scrubbed: Json = self._scrub_json(body)
+        return scrubbed
+
+    def _scrub_json(self, value: Any) -> Any:
+        # Only the key's own forms: data legitimately holds key-shaped ids (OpenAI's api_key_id
+        # "key_…"), which the pattern that error text is scrubbed with would wrongly erase.
+        if isinstance(value, str):
+            for secret in self._secrets:
+                if secret in value:
+                    value = value.replace(secret, "[redacted]")
+            return value
+        if isinstance(value, dict):
+            return {self._scrub_json(k): self._scrub_json(v) for k, v in value.items()}
+        if isinstance(value, list):
+            return [self._scrub_json(v) for v in value]
+        return value
 
     def _detail(self, response: httpx2.Response) -> str:
         """The provider's own error message, scrubbed: ``error.message`` (OpenAI, Anthropic,
@@ -382,6 +402,40 @@ def _retry_after(response: httpx2.Response) -> float | None:
     return max(known) if known else None
 
 
+def secret_forms(secret: str, header_values: Iterable[str] = ()) -> list[str]:
+    """Every form a key travels or may be echoed in: raw, ``Bearer key``, HTTP Basic (base64 of
+    ``key:``, which does not contain the key yet is as good as it), and URL-encoded."""
+    basic = base64.b64encode(f"{secret}:".encode()).decode("ascii")
+    forms = [secret, f"Bearer {secret}", f"Basic {basic}", basic, quote(secret, safe=""), quote_plus(secret)]
+    for value in header_values:
+        scheme, _, credential = value.partition(" ")
+        if secret in value or scheme.lower() == "basic":
+            forms += [value, credential]
+    return [f for f in forms if f]
+
+
+def scrub_keys(settings: Settings, text: str, limit: int | None = None) -> str:
+    """``text`` with every configured provider key, in every form it is sent in, and anything
+    shaped like a key, replaced; then cut to ``limit`` characters. For whatever is stored or shown
+    that came from a provider (errors, notes), as a last line behind :meth:`ProviderClient.scrub`."""
+    from cost_mcp.sources import registry  # the registry imports the fetchers, which import us
+
+    secrets: set[str] = set()
+    for spec in registry.providers():
+        # Set is enough (a key is a secret even while the provider's other settings are missing);
+        # every secret setting the provider has, not only its key.
+        for name in (spec.key_env, *(x.env for x in spec.settings if x.secret)):
+            value = settings.provider_value(name)
+            if value is not None:
+                secrets.update(secret_forms(value))
+    for secret in sorted(secrets, key=len, reverse=True):
+        text = text.replace(secret, "[redacted]")
+    text = _KEY_LIKE.sub("[redacted]", text)
+    if limit is not None and len(text) > limit:
+        text = text[: limit - 1] + "…"
+    return text
+
+
 def _n(count: int, noun: str) -> str:
     return f"{count} {noun}{'' if count == 1 else 's'}"
 
@@ -413,13 +467,9 @@ def provider_client(
         raise ProviderAuthError(f"needs {', '.join(missing)} set{hint}")
     secret = key.get_secret_value()
     build = auth if auth is not None else spec.auth
+    # A token exchange's headers come from the token, set on the first request (see _authenticate).
     auth_headers = {} if spec.token is not None else dict(build(secret))
-    forms = [value for value in auth_headers.values() if secret in value]
-    for value in auth_headers.values():
-        scheme, _, credential = value.partition(" ")
-        if scheme.lower() == "basic" and credential:
-            # base64 of "key:" does not contain the key, yet is as good as the key.
-            forms += [value, credential]
+    forms = secret_forms(secret, auth_headers.values())
     client = httpx2.AsyncClient(
         base_url=settings.provider_base_url(provider),
         headers={"User-Agent": USER_AGENT, "Accept": "application/json", **auth_headers},
