@@ -38,6 +38,7 @@ from cost_mcp.money import format_usd, from_nanos
 from cost_mcp.periods import Period, bucket_start, iso_utc, resolve_period, to_ms
 from cost_mcp.store import rollup
 from cost_mcp.store.buckets import ATTRIBUTION_ONLY, DAY_MS, OUTSIDE_BILL
+from cost_mcp.store.otel import gap_warnings as otel_gap_warnings
 
 QH_MS = rollup.QUARTER_HOUR_MS
 LOCAL_LAYER, USAGE_LAYER, BILLED_LAYER, SUBSCRIPTION_LAYER = 0, 1, 2, 3
@@ -194,6 +195,7 @@ def get_spend(
         by_basis[r.basis] += r.cost_usd
     warnings = _warnings(slices, settings, conn, local_only, dims)
     warnings += _outside_bill_notes(slices)
+    warnings += otel_gap_warnings(conn, p.start_ms, p.end_ms)
     warnings += coverage.missing_bill_warnings(rules, *_utc_day_range(p), usage_only=USAGE_ONLY_SOURCES)
     return SpendResult(
         period=period_info(p),
@@ -491,7 +493,7 @@ def _apply_precedence(
             )
         elif rule is not None and top < s.layer < SUBSCRIPTION_LAYER:
             s.excluded = rule.reason(s.provider, "cost" if s.layer == BILLED_LAYER else "usage")
-        elif subscription and s.source == "claude_code":
+        elif subscription and s.source in ("claude_code", "claude_code_otel"):
             s.excluded = "Claude Code is covered by a subscription: API-equivalent value, not spend"
     return rules
 

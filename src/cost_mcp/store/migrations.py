@@ -352,3 +352,69 @@ def m010_scanned_file_checks(conn: sqlite3.Connection) -> None:
         "session_id TEXT",
     ):
         conn.execute(f"ALTER TABLE scanned_files ADD COLUMN {column}")
+
+
+@migration
+def m011_otel(conn: sqlite3.Connection) -> None:
+    """What the OpenTelemetry receiver needs: dimensions, cross-path dedup, metric cross-checks.
+
+    ``dimensions`` holds the attributes an OTLP event carries beyond the ledger's columns (team.id,
+    cost_center, prompt.id, query_source, agent.name...) as a JSON object. A Claude Code call seen
+    both in the JSONL logs (source ``claude_code``) and over OTel (``claude_code_otel``) shares the
+    API request id: the triggers keep the OTel copy uncounted while any log copy of that request id
+    exists, so the two paths count it once in either arrival order, and it counts again if the log
+    copy is forgotten. ``otel_metric_points`` keeps metric data points, only to flag gaps.
+    """
+    conn.execute("ALTER TABLE usage_events ADD COLUMN dimensions TEXT NOT NULL DEFAULT ''")
+    # Both partial: the JSONL path pays one small index; the OTel one only indexes its own rows.
+    conn.execute(
+        "CREATE INDEX usage_events_cc_request ON usage_events (request_id) "
+        "WHERE source = 'claude_code' AND request_id != ''"
+    )
+    conn.execute(
+        "CREATE INDEX usage_events_otel_request ON usage_events (request_id) "
+        "WHERE source = 'claude_code_otel' AND request_id != ''"
+    )
+    conn.execute(
+        """
+        CREATE TRIGGER usage_events_log_copy_added AFTER INSERT ON usage_events
+        WHEN NEW.source = 'claude_code' AND NEW.request_id != ''
+        BEGIN
+            INSERT OR IGNORE INTO rollup_dirty
+                SELECT ts_ms / 900000 FROM usage_events
+                WHERE source = 'claude_code_otel' AND request_id = NEW.request_id AND counted = 1;
+            UPDATE usage_events SET counted = 0
+                WHERE source = 'claude_code_otel' AND request_id = NEW.request_id AND counted = 1;
+        END
+        """
+    )
+    conn.execute(
+        """
+        CREATE TRIGGER usage_events_log_copy_removed AFTER DELETE ON usage_events
+        WHEN OLD.source = 'claude_code' AND OLD.request_id != ''
+             AND NOT EXISTS (SELECT 1 FROM usage_events
+                             WHERE source = 'claude_code' AND request_id = OLD.request_id)
+        BEGIN
+            INSERT OR IGNORE INTO rollup_dirty
+                SELECT ts_ms / 900000 FROM usage_events
+                WHERE source = 'claude_code_otel' AND request_id = OLD.request_id AND counted = 0;
+            UPDATE usage_events SET counted = 1
+                WHERE source = 'claude_code_otel' AND request_id = OLD.request_id AND counted = 0;
+        END
+        """
+    )
+    conn.execute(
+        """
+        CREATE TABLE otel_metric_points (
+            stream TEXT NOT NULL,
+            point INTEGER NOT NULL,
+            metric TEXT NOT NULL,
+            session_id TEXT NOT NULL DEFAULT '',
+            time_ms INTEGER NOT NULL,
+            tokens INTEGER NOT NULL DEFAULT 0,
+            cost_nanos INTEGER NOT NULL DEFAULT 0,
+            PRIMARY KEY (stream, point)
+        )
+        """
+    )
+    conn.execute("CREATE INDEX otel_metric_points_session ON otel_metric_points (session_id)")
