@@ -209,22 +209,17 @@ def response_body(signal: Signal, outcome: Outcome, *, encoding: Encoding) -> by
 # --- attributes ---------------------------------------------------------------------------------
 
 
-def _value(v: AnyValue) -> object:
-    kind = v.WhichOneof("value")
-    if kind == "string_value":
-        return v.string_value
-    if kind == "int_value":
-        return v.int_value
-    if kind == "double_value":
-        return v.double_value
-    if kind == "bool_value":
-        return v.bool_value
-    return None  # arrays, maps and bytes carry nothing we read
+_SCALARS = frozenset({"string_value", "int_value", "double_value", "bool_value"})
 
 
 def attributes(kvs: Iterable[KeyValue]) -> dict[str, object]:
-    """OTLP attributes as a plain dict of scalar values."""
-    return {kv.key: _value(kv.value) for kv in kvs}
+    """OTLP attributes as a plain dict of scalar values (arrays, maps and bytes read as None)."""
+    out: dict[str, object] = {}
+    for kv in kvs:
+        v: AnyValue = kv.value
+        kind = v.WhichOneof("value")
+        out[kv.key] = getattr(v, kind) if kind in _SCALARS else None
+    return out
 
 
 class _BadRecordError(ValueError):
@@ -299,18 +294,26 @@ def _when(attrs: Mapping[str, object], time_unix_nano: int, now: datetime) -> in
     return int(when.timestamp() * 1000)
 
 
-def _dimensions(resource: Mapping[str, object], attrs: Mapping[str, object]) -> str:
-    kept: dict[str, str] = {}
-    for key, value in resource.items():
-        if value is not None and not key.startswith(_PROCESS_PREFIXES):
-            kept[key[:MAX_DIMENSION_CHARS]] = str(value)[:MAX_DIMENSION_CHARS]
+def resource_dimensions(resource: Mapping[str, object]) -> dict[str, str]:
+    """The resource attributes kept as dimensions (team.id, cost_center...): all but the process's."""
+    return {
+        key[:MAX_DIMENSION_CHARS]: str(value)[:MAX_DIMENSION_CHARS]
+        for key, value in resource.items()
+        if value is not None and not key.startswith(_PROCESS_PREFIXES)
+    }
+
+
+def _dimensions(base: Mapping[str, str], attrs: Mapping[str, object]) -> str:
+    kept = dict(base)
     for key in _KEPT_EVENT_ATTRS:
         value = attrs.get(key)
         if value is not None and value != "":
             kept[key] = str(value)[:MAX_DIMENSION_CHARS]
     if not kept:
         return ""
-    return json.dumps(dict(sorted(kept.items())[:MAX_DIMENSIONS]), separators=(",", ":"))
+    if len(kept) > MAX_DIMENSIONS:
+        kept = dict(list(kept.items())[:MAX_DIMENSIONS])
+    return json.dumps(kept, separators=(",", ":"))
 
 
 def _hash_key(*parts: object) -> str:
@@ -352,9 +355,13 @@ def _event_name(record_attrs: Mapping[str, object], event_name: str, body: AnyVa
 
 
 def _log_call(
-    name: str, attrs: Mapping[str, object], resource: Mapping[str, object], time_ns: int, now: datetime
+    name: str,
+    attrs: Mapping[str, object],
+    resource: Mapping[str, object],
+    base: Mapping[str, str],
+    time_ns: int,
+    now: datetime,
 ) -> _Call | None:
-    merged = {**resource, **attrs}
     if name in CLAUDE_EVENTS:
         model = _text(attrs, "model", "gen_ai.request.model")
         if not model:
@@ -367,7 +374,7 @@ def _log_call(
             cache_write_5m=_count(attrs, "cache_creation_tokens"),
         )
         ts_ms = _when(attrs, time_ns, now)
-        session = _text(merged, "session.id")
+        session = _text(attrs, "session.id") or _text(resource, "session.id")
         request_id = _text(attrs, "request_id", "gen_ai.response.id")
         key = request_id or _hash_key(session, _text(attrs, "event.sequence"), ts_ms, model, tokens)
         speed = _text(attrs, "speed")
@@ -384,7 +391,7 @@ def _log_call(
             tokens=tokens,
             speed=speed if speed in ("fast", "normal", "standard") else "",
             reported_cost_nanos=_usd(attrs),
-            dimensions=_dimensions(resource, attrs),
+            dimensions=_dimensions(base, attrs),
         )
     if name in CODEX_EVENTS:
         if _text(attrs, "event.kind") != "response.completed":
@@ -395,11 +402,12 @@ def _log_call(
         return _generic(
             attrs,
             resource,
+            base,
             time_ns,
             now,
             provider="openai",
             default_agent="codex",
-            session=_text(merged, "conversation.id", "session.id"),
+            session=(_text(attrs, "conversation.id", "session.id") or _text(resource, "session.id")),
             tokens=Tokens(
                 input=total_in - cached, cache_read=cached, output=_count(attrs, "output_token_count")
             ),
@@ -412,11 +420,12 @@ def _log_call(
         return _generic(
             attrs,
             resource,
+            base,
             time_ns,
             now,
             provider="google",
             default_agent="gemini-cli",
-            session=_text(merged, "session.id"),
+            session=(_text(attrs, "session.id") or _text(resource, "session.id")),
             tokens=Tokens(
                 input=total_in - cached,
                 cache_read=cached,
@@ -430,6 +439,7 @@ def _log_call(
 def _generic(
     attrs: Mapping[str, object],
     resource: Mapping[str, object],
+    base: Mapping[str, str],
     time_ns: int,
     now: datetime,
     *,
@@ -458,13 +468,14 @@ def _generic(
         tokens=tokens,
         speed="",
         reported_cost_nanos=None,
-        dimensions=_dimensions(resource, attrs),
+        dimensions=_dimensions(base, attrs),
     )
 
 
 def _span_call(
     attrs: Mapping[str, object],
     resource: Mapping[str, object],
+    base: Mapping[str, str],
     trace_id: bytes,
     span_id: bytes,
     now: datetime,
@@ -509,7 +520,7 @@ def _span_call(
         tokens=tokens,
         speed="",
         reported_cost_nanos=None,
-        dimensions=_dimensions(resource, attrs),
+        dimensions=_dimensions(base, attrs),
     )
 
 
@@ -554,12 +565,13 @@ def _logs(request: ExportLogsServiceRequest, now: datetime, outcome: Outcome) ->
     calls: list[_Call] = []
     for rl in request.resource_logs:
         resource = attributes(rl.resource.attributes)
+        base = resource_dimensions(resource)
         for sl in rl.scope_logs:
             for record in sl.log_records:
                 attrs = attributes(record.attributes)
                 name = _event_name(attrs, record.event_name, record.body)
                 try:
-                    call = _log_call(name, attrs, resource, record.time_unix_nano, now)
+                    call = _log_call(name, attrs, resource, base, record.time_unix_nano, now)
                 except _BadRecordError as exc:
                     outcome.reject(f"{name or 'log record'}: {exc}")
                     continue
@@ -574,11 +586,12 @@ def _spans(request: ExportTraceServiceRequest, now: datetime, outcome: Outcome) 
     calls: list[_Call] = []
     for rs in request.resource_spans:
         resource = attributes(rs.resource.attributes)
+        base = resource_dimensions(resource)
         for ss in rs.scope_spans:
             for span in ss.spans:
                 attrs = attributes(span.attributes)
                 try:
-                    call = _span_call(attrs, resource, span.trace_id, span.span_id, now)
+                    call = _span_call(attrs, resource, base, span.trace_id, span.span_id, now)
                     if call is not None:
                         stamp = span.end_time_unix_nano or span.start_time_unix_nano
                         call = _with_time(call, _when({}, stamp, now))

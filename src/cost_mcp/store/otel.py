@@ -87,11 +87,11 @@ def write(conn: sqlite3.Connection, events: Sequence[EventRow], points: Sequence
 
     An event already stored (same source and key: an exporter's retry) is left as it was.
     """
-    added = 0
     with write_transaction(conn):
-        for e in events:
-            added += conn.execute(
-                _INSERT,
+        before = conn.total_changes
+        conn.executemany(
+            _INSERT,
+            [
                 (
                     e.source,
                     e.key,
@@ -113,8 +113,11 @@ def write(conn: sqlite3.Connection, events: Sequence[EventRow], points: Sequence
                     e.reported_cost_nanos,
                     e.priced_model,
                     e.dimensions,
-                ),
-            ).rowcount
+                )
+                for e in events
+            ],
+        )
+        added = conn.total_changes - before
         if events:
             rollup.mark_dirty(conn, [e.ts_ms for e in events])
         conn.executemany(
