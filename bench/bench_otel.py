@@ -72,6 +72,12 @@ def batch(n: int, size: int, now: datetime) -> bytes:
     return req.SerializeToString()
 
 
+def cpu_seconds(pid: int) -> float:
+    """User + system CPU time of a process so far (Linux): what the server spent, whatever the load."""
+    fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+
+
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--batches", type=int, default=200)
@@ -122,6 +128,7 @@ def main() -> None:
                         with lock:
                             latencies.append(time.perf_counter() - t)
 
+            cpu_before = cpu_seconds(proc.pid)
             start = time.perf_counter()
             threads = [threading.Thread(target=sender) for _ in range(args.clients)]
             for t in threads:
@@ -129,6 +136,7 @@ def main() -> None:
             for t in threads:
                 t.join()
             wall = time.perf_counter() - start
+            cpu = cpu_seconds(proc.pid) - cpu_before
         finally:
             proc.terminate()
             proc.wait(timeout=30)
@@ -145,11 +153,34 @@ def main() -> None:
         "seconds": round(wall, 3),
         "events_per_s": round(rate),
         "batch_ms_median": round(median(latencies) * 1000, 1),
+        "server_cpu_seconds": round(cpu, 3),
+        "events_per_server_cpu_s": round(sent / cpu),
+        "load_average": os.getloadavg()[0],
     }
     print(
         table(
-            ["events", "batch", "clients", "seconds", "events/s", "median batch ms"],
-            [[sent, args.batch_size, args.clients, f"{wall:.2f}", f"{rate:,.0f}", result["batch_ms_median"]]],
+            [
+                "events",
+                "batch",
+                "clients",
+                "seconds",
+                "events/s",
+                "median batch ms",
+                "events/server CPU s",
+                "load",
+            ],
+            [
+                [
+                    sent,
+                    args.batch_size,
+                    args.clients,
+                    f"{wall:.2f}",
+                    f"{rate:,.0f}",
+                    result["batch_ms_median"],
+                    f"{sent / cpu:,.0f}",
+                    f"{os.getloadavg()[0]:.1f}",
+                ]
+            ],
         )
     )
     save("otel", result)
