@@ -155,7 +155,7 @@ def demo_screenshot(path: Path) -> None:
     from cost_mcp.config import load_settings
     from cost_mcp.models import BudgetScope
     from cost_mcp.pricing import Pricer, Tokens
-    from cost_mcp.sources.agents import record_call
+    from cost_mcp.sources.reported import record_call
     from cost_mcp.store import Ledger, buckets, connect, write_transaction
     from cost_mcp.web.app import create_app
 

@@ -41,6 +41,11 @@ def home(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
     monkeypatch.setenv("COST_MCP_TIMEZONE", "UTC")
     monkeypatch.setenv("CLAUDE_CONFIG_DIR", str(tmp_path / "claude"))
     (tmp_path / "claude" / "projects").mkdir(parents=True)
+    # Other agents' folders: never the real ones of whoever runs the tests.
+    monkeypatch.setenv("CODEX_HOME", str(tmp_path / "codex"))
+    monkeypatch.setenv("GEMINI_DIR", str(tmp_path / "gemini"))
+    monkeypatch.setenv("OPENCODE_DATA_DIR", str(tmp_path / "opencode"))
+    monkeypatch.setenv("AMP_DATA_DIR", str(tmp_path / "amp"))
     return tmp_path
 
 

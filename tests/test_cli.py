@@ -72,6 +72,18 @@ def test_estimate_json() -> None:
 
 
 @pytest.mark.usefixtures("home")
+def test_estimate_prices_fast_mode_and_us_only_inference_like_the_ledger() -> None:
+    # Opus 4.6 $5 / $25 per MTok, fast mode x6, US-only inference x1.1: (5 + 25) x 6.6 = $198.
+    args = ("estimate", "claude-opus-4-6", "--input", "1000000", "--output", "1000000", "--requests", "1")
+    proc = run(*args, "--speed", "fast", "--inference-geo", "us", "--json")
+    assert proc.returncode == 0, proc.stderr
+    assert json.loads(proc.stdout)["cost_usd"] == 198
+    bad = run(*args, "--speed", "turbo")
+    assert bad.returncode == 2
+    assert "invalid choice: 'turbo'" in bad.stderr
+
+
+@pytest.mark.usefixtures("home")
 def test_estimate_unknown_model_exits_2_with_suggestions() -> None:
     proc = run("estimate", "claude-sonet-4-5", "--input", "1")
     assert proc.returncode == 2

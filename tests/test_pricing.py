@@ -161,6 +161,8 @@ def test_compiled_rates_agree_with_genai_prices_for_every_main_model() -> None:
                     continue  # genai-prices cannot match some ids to themselves (e.g. "ft:gpt-4o")
                 priced = pricer.price(tokens, info.id, provider, AT)
                 assert isinstance(priced, Price), info.id
+                if priced.corrections:
+                    continue  # deliberately not genai-prices' answer: tests/test_pricing_corrections.py
                 assert priced.total == expected, (provider, info.id, tokens)
                 checked += 1
     assert checked > 2_000

@@ -1,4 +1,5 @@
-"""The human CLI: serve (default), report, export, ingest, sync, estimate, doctor; parsing and output."""
+"""The human CLI: serve (default), report, export, ingest, sync, estimate, savings, compare, doctor;
+parsing and output."""
 
 from __future__ import annotations
 
@@ -8,11 +9,11 @@ import json
 import logging
 import sqlite3
 import sys
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from datetime import date, datetime, timedelta
 from decimal import Decimal
 from pathlib import Path
-from typing import TYPE_CHECKING, TextIO
+from typing import TYPE_CHECKING, Any, TextIO
 from zoneinfo import ZoneInfo
 
 from rich.console import Console
@@ -21,7 +22,7 @@ from rich.table import Table
 from cost_mcp import __version__
 from cost_mcp.config import Settings, load_settings_leniently
 from cost_mcp.errors import CostMcpError, InvalidInputError
-from cost_mcp.models import SpendResult
+from cost_mcp.models import SessionSaving, SpendResult
 from cost_mcp.money import UNPRICED, format_cost, format_usd, plain_usd
 
 if TYPE_CHECKING:
@@ -148,8 +149,48 @@ def _parser() -> argparse.ArgumentParser:
     est.add_argument("--cache-write", type=int, default=0, help="5-minute cache writes")
     est.add_argument("--cache-write-1h", type=int, default=0)
     est.add_argument("--requests", type=int, default=None, help="calls the tokens are spread over")
+    est.add_argument("--speed", choices=["standard", "fast"], help="Anthropic fast mode")
+    est.add_argument("--service-tier", choices=["standard", "batch", "priority", "flex"])
+    est.add_argument("--inference-geo", choices=["global", "us"], help="Anthropic US-only inference")
     est.add_argument("--json", action="store_true", help="machine-readable output")
+    sav = sub.add_parser(
+        "savings", help="where recorded calls could have cost less: model mix, caching, batch"
+    )
+    _period_args(sav)
+    _savings_group_by(sav)
+    sav.add_argument("--json", action="store_true", help="the full result as JSON")
+    cmp = sub.add_parser("compare", help="two periods side by side, the change split into its parts")
+    cmp.add_argument(
+        "--before", help="period name or YYYY-MM-DD..YYYY-MM-DD (default: the days before --after)"
+    )
+    cmp.add_argument("--after", help="period name or YYYY-MM-DD..YYYY-MM-DD (default: last_week)")
+    cmp.add_argument("--timezone", help="IANA timezone (default: configured)")
+    _savings_group_by(cmp)
+    cmp.add_argument("--json", action="store_true", help="the full result as JSON")
+    stl = sub.add_parser(
+        "statusline", help="Claude Code's status line: session, today, block, budget, limits"
+    )
+    stl.add_argument("--fields", help="comma-separated: session,today,block,budget,limits (default: all)")
+    _install_args(stl, "the status line")
+    hook = sub.add_parser("hook", help="Claude Code hook: warn at a soft budget, block at a hard one")
+    _install_args(hook, "the UserPromptSubmit and PreToolUse hooks")
     return parser
+
+
+def _savings_group_by(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument(
+        "--group-by",
+        nargs="+",
+        default=None,
+        metavar="DIM",
+        help="provider, model, agent, project, session, source",
+    )
+
+
+def _install_args(parser: argparse.ArgumentParser, what: str) -> None:
+    parser.add_argument("--install", action="store_true", help=f"add {what} to Claude Code's settings")
+    parser.add_argument("--project", action="store_true", help="in this project's .claude/settings.json")
+    parser.add_argument("--yes", action="store_true", help="write without asking (the diff is still shown)")
 
 
 def _period_args(parser: argparse.ArgumentParser) -> None:
@@ -199,6 +240,14 @@ def main(argv: Sequence[str] | None = None) -> int:
             return _export(args)
         if command == "dashboard":
             return _dashboard(args)
+        if command == "savings":
+            return _savings(args)
+        if command == "compare":
+            return _compare(args)
+        if command == "statusline":
+            return _statusline(args)
+        if command == "hook":
+            return _hook(args)
     except CostMcpError as exc:
         err.print(f"[red]error:[/red] {exc}", highlight=False)
         return EXIT_USAGE
@@ -283,6 +332,8 @@ def _doctor(args: argparse.Namespace) -> int:
         out.print(f"claude logs   {root.path}: {found}")
     for problem in report.problems:
         out.print(f"[yellow]problem:[/yellow] {problem}", highlight=False)
+    for warning in report.warnings:
+        out.print(f"[yellow]warning:[/yellow] {warning}", highlight=False)
     return 1 if report.problems else 0
 
 
@@ -661,7 +712,14 @@ def _estimate(args: argparse.Namespace) -> int:
         cache_write_1h=args.cache_write_1h,
     )
     result = estimate_cost(
-        Pricer.from_file(settings.prices_file), tokens, args.model, args.provider, args.requests
+        Pricer.from_file(settings.prices_file),
+        tokens,
+        args.model,
+        args.provider,
+        args.requests,
+        speed=args.speed,
+        service_tier=args.service_tier,
+        inference_geo=args.inference_geo,
     )
     if args.json:
         print(result.model_dump_json(indent=2))
@@ -678,4 +736,250 @@ def _estimate(args: argparse.Namespace) -> int:
         table.add_row(alt.model, format_usd(alt.cost_usd, 6), f"{alt.saving_percent}%")
     if result.cheaper:
         out.print(table)
+    return 0
+
+
+def _savings(args: argparse.Namespace) -> int:
+    from cost_mcp.analytics import savings, spend
+    from cost_mcp.pricing import Pricer
+
+    settings, conn = _open()
+    try:
+        p = spend.resolve(settings, args.period, args.start, args.end, args.timezone)
+        pricer = Pricer.from_file(settings.prices_file)
+        result = savings.savings_report(conn, settings, pricer, p, savings.check_dims(args.group_by))
+    finally:
+        conn.close()
+    if args.json:
+        print(result.model_dump_json(indent=2))
+        return 0
+    out = Console()
+    period = result.period
+    out.print(
+        f"[bold]{period.name}[/bold] {period.first_day} to {period.last_day} ({period.timezone}): "
+        f"{result.calls:,} calls, {format_usd(result.cost_usd)} at list price",
+        highlight=False,
+    )
+    mix = result.model_mix
+    out.print(
+        f"\n[bold]model mix: {format_usd(mix.saving_usd)}[/bold] moving {mix.short_answer_calls:,} "
+        f"short-answer calls of {mix.calls:,} to a cheaper model "
+        f"({format_usd(mix.all_calls_saving_usd)} moving every call)",
+        highlight=False,
+    )
+    table = Table(
+        *mix.rows[0].group if mix.rows else (), "calls", "short", "cost", "target", "saving", box=None
+    )
+    for row in mix.rows:
+        table.add_row(
+            *row.group.values(),
+            f"{row.calls:,}",
+            f"{row.short_answer_calls:,}",
+            format_usd(row.cost_usd),
+            row.target or "-",
+            format_usd(row.short_answer_saving_usd),
+        )
+    if mix.rows:
+        out.print(table)
+    _more(out, mix.more_rows, mix.more_rows_saving_usd)
+    _sessions(out, mix.top_sessions)
+    cache = result.caching
+    out.print(
+        f"\n[bold]caching: {format_usd(cache.saving_usd)}[/bold] (repeated prefixes "
+        f"{format_usd(cache.prefix_saving_usd)}, 1-hour writes {format_usd(cache.unneeded_1h_saving_usd)})\n"
+        f"  {cache.cache_share_percent}% of input read from cache; writes cost "
+        f"{format_usd(cache.cache_write_premium_usd)} above plain input, reads saved "
+        f"{format_usd(cache.cache_read_saved_usd)}",
+        highlight=False,
+    )
+    table = Table(
+        *cache.rows[0].group if cache.rows else (),
+        "calls",
+        "cached",
+        "net",
+        "prefix calls",
+        "1h writes",
+        "saving",
+        box=None,
+    )
+    for c in cache.rows:
+        table.add_row(
+            *c.group.values(),
+            f"{c.calls:,}",
+            f"{c.cache_share_percent}%",
+            format_usd(c.net_cache_saving_usd),
+            f"{c.prefix_candidate_calls:,}",
+            f"{c.unneeded_1h_writes:,}",
+            format_usd(c.saving_usd),
+        )
+    if cache.rows:
+        out.print(table)
+    _more(out, cache.more_rows, cache.more_rows_saving_usd)
+    _sessions(out, cache.top_sessions)
+    batch = result.batch
+    out.print(
+        f"\n[bold]batch: {format_usd(batch.saving_usd)}[/bold] ({len(batch.rows) + batch.more_rows} of "
+        f"{batch.agents_checked} agents look non-interactive)",
+        highlight=False,
+    )
+    table = Table("agent", "why", "calls", "cost", "at batch rate", "saving", box=None)
+    for b in batch.rows:
+        table.add_row(
+            b.agent,
+            ", ".join(b.reasons),
+            f"{b.calls:,}",
+            format_usd(b.cost_usd),
+            format_usd(b.batch_cost_usd),
+            format_usd(b.saving_usd),
+        )
+    if batch.rows:
+        out.print(table)
+    _more(out, batch.more_rows, batch.more_rows_saving_usd)
+    _sessions(out, batch.top_sessions)
+    out.print()
+    for note in result.notes:
+        out.print(f"[dim]{note}[/dim]", highlight=False)
+    for warning in result.warnings:
+        out.print(f"[yellow]note:[/yellow] {warning}", highlight=False)
+    return 0
+
+
+def _more(out: Console, rows: int, saving: Decimal) -> None:
+    if rows:
+        out.print(f"  ... and {rows:,} more rows saving {format_usd(saving)} (see --json)", highlight=False)
+
+
+def _sessions(out: Console, top: list[SessionSaving]) -> None:
+    if top:
+        out.print(
+            "  top sessions: " + ", ".join(f"{s.session} ({format_usd(s.saving_usd)})" for s in top),
+            highlight=False,
+            markup=False,
+        )
+
+
+def _compare(args: argparse.Namespace) -> int:
+    from cost_mcp.analytics import savings, spend
+    from cost_mcp.periods import previous_period, resolve_spec
+    from cost_mcp.pricing import Pricer
+
+    settings, conn = _open()
+    try:
+        tz = spend.zone(args.timezone, settings)
+        after = resolve_spec(args.after or "last_week", tz=tz, week_start=settings.week_start)
+        before = (
+            resolve_spec(args.before, tz=tz, week_start=settings.week_start)
+            if args.before
+            else previous_period(after)
+        )
+        pricer = Pricer.from_file(settings.prices_file)
+        result = savings.compare_periods(
+            conn, settings, pricer, before, after, savings.check_dims(args.group_by)
+        )
+    finally:
+        conn.close()
+    if args.json:
+        print(result.model_dump_json(indent=2))
+        return 0
+    out = Console()
+    table = Table("", "before", "after", box=None)
+    b, a = result.before, result.after
+    table.add_row(
+        "period",
+        f"{b.period.first_day} to {b.period.last_day}",
+        f"{a.period.first_day} to {a.period.last_day}",
+    )
+    table.add_row("spend", format_usd(b.cost_usd), format_usd(a.cost_usd))
+    table.add_row("calls", f"{b.calls:,}", f"{a.calls:,}")
+    per_call = [
+        format_usd(x.cost_per_call_usd, 6) if x.cost_per_call_usd is not None else "-" for x in (b, a)
+    ]
+    table.add_row("per call", *per_call)
+    per_mtok = [
+        format_usd(x.cost_per_million_tokens_usd) if x.cost_per_million_tokens_usd is not None else "-"
+        for x in (b, a)
+    ]
+    table.add_row("per million tokens", *per_mtok)
+    table.add_row("cache share", f"{b.cache_share_percent}%", f"{a.cache_share_percent}%")
+    table.add_row(
+        "top model",
+        *(f"{x.models[0].model} ({x.models[0].cost_share_percent}%)" if x.models else "-" for x in (b, a)),
+    )
+    out.print(table)
+    pct = f" ({result.change_percent:+}%)" if result.change_percent is not None else ""
+    out.print(f"\n[bold]change: {format_usd(result.change_usd)}[/bold]{pct}", highlight=False)
+    for part in result.parts:
+        out.print(f"  {part.part:<16} {format_usd(part.usd):>12}  {part.meaning}", highlight=False)
+    if result.rows:
+        rows = Table(*result.group_by, "before", "after", "change", box=None)
+        for r in result.rows:
+            rows.add_row(
+                *r.group.values(),
+                format_usd(r.before_cost_usd),
+                format_usd(r.after_cost_usd),
+                format_usd(r.change_usd),
+            )
+        out.print(rows)
+        if result.more_rows:
+            out.print(f"  ... and {result.more_rows:,} more rows (see --json)")
+    for warning in result.warnings:
+        out.print(f"[yellow]note:[/yellow] {warning}", highlight=False)
+    return 0
+
+
+def _statusline(args: argparse.Namespace) -> int:
+    from cost_mcp import claude_settings
+
+    if args.install:
+        return _install(args, claude_settings.set_statusline(_our_command("statusline")))
+    from cost_mcp.statusline import run
+
+    try:
+        line = run(sys.stdin.read(), fields=args.fields)
+    except ValueError as exc:
+        raise InvalidInputError(str(exc)) from None
+    print(line)
+    return 0
+
+
+def _hook(args: argparse.Namespace) -> int:
+    from cost_mcp import claude_settings
+
+    if args.install:
+        return _install(args, claude_settings.add_hooks(_our_command("hook")))
+    from cost_mcp.hooks import run
+
+    answer = run(sys.stdin.read())
+    if answer.stdout:
+        print(answer.stdout)
+    return answer.exit_code
+
+
+def _our_command(subcommand: str) -> str:
+    """The shell command Claude Code should run: this cost-mcp by absolute path (its PATH may differ)."""
+    import shlex
+
+    return f"{shlex.quote(_command_path())} {subcommand}"
+
+
+def _install(args: argparse.Namespace, change: Callable[[dict[str, Any]], None]) -> int:
+    """Show the settings change as a diff, ask (unless --yes), then write it."""
+    from cost_mcp.claude_settings import plan, settings_path
+
+    path = settings_path("project" if args.project else "user", _settings().claude_roots(), Path.cwd())
+    edit = plan(path, change)
+    if not edit.changed:
+        print(f"{path} already has it; nothing to change")
+        return 0
+    print(edit.diff(), end="")
+    if not args.yes:
+        try:
+            answer = input(f"Write {path}? [y/N] ")
+        except EOFError:
+            answer = ""
+        if answer.strip().lower() not in ("y", "yes"):
+            print("nothing written")
+            return 1
+    edit.write()
+    print(f"wrote {path}")
     return 0

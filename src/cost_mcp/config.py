@@ -121,6 +121,26 @@ class Settings(BaseSettings):
         validation_alias=AliasChoices("CLAUDE_CONFIG_DIR"),
         description="Comma-separated Claude Code config folders (CLAUDE_CONFIG_DIR).",
     )
+    codex_home: str | None = Field(
+        default=None,
+        validation_alias=AliasChoices("CODEX_HOME"),
+        description="Codex CLI's home folder (CODEX_HOME, as Codex reads it); default ~/.codex.",
+    )
+    gemini_dir: str | None = Field(
+        default=None,
+        validation_alias=AliasChoices("GEMINI_DIR"),
+        description="Gemini CLI's folder (GEMINI_DIR); default ~/.gemini.",
+    )
+    opencode_data_dir: str | None = Field(
+        default=None,
+        validation_alias=AliasChoices("OPENCODE_DATA_DIR"),
+        description="OpenCode's data folder (OPENCODE_DATA_DIR); default ~/.local/share/opencode.",
+    )
+    amp_data_dir: str | None = Field(
+        default=None,
+        validation_alias=AliasChoices("AMP_DATA_DIR"),
+        description="Amp's data folder (AMP_DATA_DIR); default ~/.local/share/amp.",
+    )
     sync_ttl_seconds: int = Field(default=900, ge=0)
     sync_skip: str = Field(
         default="",
@@ -132,6 +152,12 @@ class Settings(BaseSettings):
         default=64 * 1024 * 1024,
         ge=1024,
         description="Longest Claude Code log line read (COST_MCP_MAX_LINE_BYTES); longer ones are skipped.",
+    )
+    substitutes: str = Field(
+        default="",
+        description="Models you accept in place of others, for savings_report (COST_MCP_SUBSTITUTES): "
+        "comma-separated MODEL=SUBSTITUTE[|SUBSTITUTE...], MODEL may be * for any, e.g. "
+        "'claude-opus-4-1=claude-sonnet-4-5|claude-haiku-4-5,gpt-5=gpt-5-mini'.",
     )
 
     openai_admin_key: SecretStr | None = _key("OPENAI_ADMIN_KEY")
@@ -151,6 +177,12 @@ class Settings(BaseSettings):
     def _valid_timezone(cls, value: str) -> str:
         if not _is_zone(value):
             raise ValueError(f"unknown IANA timezone {value!r}; use a name such as 'Europe/Paris' or 'UTC'")
+        return value
+
+    @field_validator("substitutes")
+    @classmethod
+    def _valid_substitutes(cls, value: str) -> str:
+        parse_substitutes(value)
         return value
 
     @field_validator("week_start", mode="before")
@@ -185,6 +217,47 @@ class Settings(BaseSettings):
         xdg = os.environ.get("XDG_CONFIG_HOME")
         config_home = Path(xdg) if xdg else Path.home() / ".config"
         return [config_home / "claude", Path.home() / ".claude"]
+
+    def codex_home_dir(self) -> Path:
+        """Codex CLI's home: CODEX_HOME, else ~/.codex."""
+        return Path(self.codex_home).expanduser() if self.codex_home else Path.home() / ".codex"
+
+    def gemini_dir_path(self) -> Path:
+        """Gemini CLI's folder: GEMINI_DIR, else ~/.gemini."""
+        return Path(self.gemini_dir).expanduser() if self.gemini_dir else Path.home() / ".gemini"
+
+    def amp_data_path(self) -> Path:
+        """Amp's data folder: AMP_DATA_DIR, else ~/.local/share/amp."""
+        return (
+            Path(self.amp_data_dir).expanduser()
+            if self.amp_data_dir
+            else Path.home() / ".local" / "share" / "amp"
+        )
+
+    def opencode_data_path(self) -> Path:
+        """OpenCode's data folder: OPENCODE_DATA_DIR, else ~/.local/share/opencode."""
+        if self.opencode_data_dir:
+            return Path(self.opencode_data_dir).expanduser()
+        return Path.home() / ".local" / "share" / "opencode"
+
+
+def parse_substitutes(text: str) -> list[tuple[str, str]]:
+    """COST_MCP_SUBSTITUTES (``MODEL=SUB|SUB,MODEL2=SUB``) as (model, substitute) pairs, models
+    lower-cased; ``*`` stands for any model. Raises ValueError naming the entry and the form."""
+    pairs: list[tuple[str, str]] = []
+    for raw in text.split(","):
+        entry = raw.strip()
+        if not entry:
+            continue
+        model, sep, subs = entry.partition("=")
+        names = [s.strip() for s in subs.split("|") if s.strip()]
+        if not sep or not model.strip() or not names:
+            raise ValueError(
+                f"entry {entry!r} is not MODEL=SUBSTITUTE[|SUBSTITUTE...]; e.g. "
+                "'claude-opus-4-1=claude-sonnet-4-5|claude-haiku-4-5,gpt-5=gpt-5-mini'"
+            )
+        pairs += [(model.strip().lower(), name) for name in names]
+    return pairs
 
 
 def provider_spec(provider: str) -> ProviderSpec:

@@ -15,6 +15,8 @@ from cost_mcp.pricing import GENAI_PRICES_VERSION, load_overrides
 from cost_mcp.store.migrations import MIGRATIONS
 
 _SCAN_LIMIT = 100_000
+LOW_CLEANUP_DAYS = 30
+"""Claude Code's default ``cleanupPeriodDays``; a setting below it deletes transcripts sooner."""
 
 
 def diagnose(
@@ -68,7 +70,34 @@ def diagnose(
         providers=providers,
         claude_log_roots=roots,
         problems=problems,
+        warnings=cleanup_warnings(settings.claude_roots()),
     )
+
+
+def cleanup_warnings(claude_roots: list[Path]) -> list[str]:
+    """A warning per Claude folder whose settings delete transcripts sooner than the default 30 days.
+
+    Claude Code deletes session transcripts older than ``cleanupPeriodDays``; the ledger keeps every
+    call it has read, but knows nothing from before cost-mcp first read the files.
+    """
+    import json
+
+    warnings: list[str] = []
+    for root in claude_roots:
+        path = root / "settings.json"
+        try:
+            data = json.loads(path.read_text(encoding="utf-8"))
+        except (OSError, ValueError):
+            continue
+        days = data.get("cleanupPeriodDays") if isinstance(data, dict) else None
+        if isinstance(days, int) and not isinstance(days, bool) and days < LOW_CLEANUP_DAYS:
+            warnings.append(
+                f"{path}: cleanupPeriodDays is {days}, so Claude Code deletes transcripts after "
+                f"{days} day(s). "
+                "The ledger keeps every call it has read, but only from when cost-mcp first read the files: "
+                "run cost-mcp (any query, or `cost-mcp ingest`) at least that often, or raise the setting."
+            )
+    return warnings
 
 
 def _database_status(path: Path) -> tuple[str, int]:

@@ -54,6 +54,21 @@ CacheWriteTokens = Annotated[
 CacheWrite1hTokens = Annotated[
     int, Field(ge=0, le=MAX_TOKENS, description="Input tokens written to the 1-hour cache (priced apart).")
 ]
+SpeedParam = Annotated[
+    Literal["standard", "fast"] | None,
+    Field(description="Anthropic fast mode (usage.speed): 'fast' is priced at the model's fast rates."),
+]
+ServiceTierParam = Annotated[
+    Literal["standard", "batch", "priority", "flex"] | None,
+    Field(
+        description="Service tier (usage.service_tier): batch and OpenAI flex at 50%, priority at the "
+        "provider's priority rates where published (else standard rates, with a warning)."
+    ),
+]
+InferenceGeoParam = Annotated[
+    Literal["global", "us"] | None,
+    Field(description="Anthropic usage.inference_geo: 'us' (US-only inference) is priced at 1.1x."),
+]
 Requests = Annotated[
     int | None,
     Field(
@@ -149,6 +164,7 @@ class DoctorReport(Result):
     providers: list[KeyStatus]
     claude_log_roots: list[LogRoot]
     problems: list[str]
+    warnings: list[str] = Field(default_factory=list, description="Not wrong now, but worth knowing.")
 
 
 # --- Claude Code ---------------------------------------------------------------------------------
@@ -796,3 +812,268 @@ class Dashboard(Result):
         description="About the dashboard as a whole (e.g. a setting that could not be used); each part "
         "carries its own warnings too.",
     )
+
+
+# --- savings and comparisons ---------------------------------------------------------------------
+
+SavingsDimension = Literal["provider", "model", "agent", "project", "session", "source"]
+SavingsGroupBy = Annotated[
+    list[SavingsDimension] | None,
+    Field(
+        max_length=4,
+        description="Break findings down by up to 4 of: provider, model, agent, project, session, source. "
+        "Omit for the defaults: model mix per agent, project and model; caching per agent and project.",
+    ),
+]
+PeriodSpec = Annotated[
+    str | None,
+    Field(
+        max_length=40,
+        description="A period name (today, yesterday, this_week, last_week, this_month, last_month, "
+        "last_7_days, last_30_days, this_year) or dates 'YYYY-MM-DD..YYYY-MM-DD' (both included).",
+    ),
+]
+
+
+class SessionSaving(Result):
+    """A session (or, for calls without one, agent and project) and what a finding saves in it."""
+
+    session: str = Field(description="Session id; '(no session)' groups calls that carry none.")
+    agent: str
+    project: str
+    calls: int
+    saving_usd: USD
+
+
+class CandidateSaving(Result):
+    """A model's calls repriced on another model."""
+
+    model: str
+    origin: Literal["same provider", "substitute"] = Field(
+        description="'same provider': a cheaper model of the provider; 'substitute': listed in "
+        "COST_MCP_SUBSTITUTES."
+    )
+    cost_usd: USD = Field(description="What every call of the model would have cost on this one.")
+    saving_usd: USD = Field(description="Saving over every call.")
+    short_answer_saving_usd: USD = Field(description="Saving over the short-answer calls only.")
+
+
+class ModelMixModel(Result):
+    """One model used in the period and what its calls cost on the alternatives."""
+
+    provider: str
+    model: str
+    calls: int
+    short_answer_calls: int
+    cost_usd: USD
+    target: str | None = Field(description="The model the headline saving moves short-answer calls to.")
+    candidates: list[CandidateSaving] = Field(description="Cheapest first, at most 6.")
+
+
+class ModelMixRow(Result):
+    """Model-mix saving of one group."""
+
+    group: dict[str, str]
+    calls: int
+    short_answer_calls: int
+    cost_usd: USD
+    target: str | None = Field(description="Target model; null when the group's models have several.")
+    short_answer_saving_usd: USD = Field(description="Moving this group's short-answer calls to the target.")
+    all_calls_saving_usd: USD = Field(description="Moving every call of this group to the target.")
+
+
+class ModelMixFinding(Result):
+    """What the period's calls would have cost on cheaper models (price only, quality not measured)."""
+
+    saving_usd: USD = Field(description="Short-answer calls moved to each model's target.")
+    all_calls_saving_usd: USD = Field(description="Every call moved to its model's target.")
+    calls: int
+    short_answer_calls: int
+    assumptions: list[str]
+    models: list[ModelMixModel] = Field(description="Most expensive first, bounded; see more_models.")
+    more_models: int
+    rows: list[ModelMixRow] = Field(description="Largest saving first, bounded; see more_rows.")
+    more_rows: int
+    more_rows_saving_usd: USD
+    top_sessions: list[SessionSaving]
+    more_sessions: int
+
+
+class CachingRow(Result):
+    """Prompt caching of one group."""
+
+    group: dict[str, str]
+    calls: int
+    input_tokens_total: int = Field(description="All input: uncached, cache reads and cache writes.")
+    cache_read_tokens: int
+    cache_share_percent: float = Field(description="Share of all input served from the cache.")
+    cache_write_premium_usd: USD = Field(description="Paid for cache writes above the plain input price.")
+    cache_read_saved_usd: USD = Field(description="Saved by cache reads against the plain input price.")
+    net_cache_saving_usd: USD = Field(
+        description="Reads saved minus writes' premium; negative: caching lost."
+    )
+    prefix_candidate_calls: int = Field(description="Calls that re-sent a large uncached prefix.")
+    prefix_tokens: int = Field(description="Uncached prefix tokens those calls re-sent.")
+    prefix_saving_usd: USD = Field(description="Had the prefix been cached (5-minute writes), net.")
+    unneeded_1h_writes: int = Field(
+        description="Calls whose 1-hour cache writes a 5-minute write would have served."
+    )
+    unneeded_1h_tokens: int
+    unneeded_1h_saving_usd: USD = Field(description="1-hour minus 5-minute write price of those tokens.")
+    saving_usd: USD = Field(description="prefix_saving_usd + unneeded_1h_saving_usd.")
+
+
+class CachingFinding(Result):
+    """How well prompt caching is used, and what using it better would save."""
+
+    saving_usd: USD = Field(
+        description="Caching repeated prefixes plus 5-minute instead of needless 1-hour writes."
+    )
+    prefix_saving_usd: USD
+    unneeded_1h_saving_usd: USD
+    cache_share_percent: float = Field(description="Share of all input served from the cache, all calls.")
+    cache_write_premium_usd: USD
+    cache_read_saved_usd: USD
+    assumptions: list[str]
+    rows: list[CachingRow] = Field(description="Largest saving first (then largest spend), bounded.")
+    more_rows: int
+    more_rows_saving_usd: USD
+    top_sessions: list[SessionSaving]
+    more_sessions: int
+
+
+class BatchRow(Result):
+    """An agent whose calls look non-interactive, priced at its provider's batch rate."""
+
+    agent: str
+    providers: list[str]
+    calls: int
+    sessions: int = Field(description="Distinct session ids its calls carry (0: none).")
+    night_share_percent: float = Field(description="Share of calls between 22:00 and 06:00 local time.")
+    median_gap_minutes: float | None = Field(description="Median time between consecutive calls.")
+    reasons: list[str] = Field(description="Which rules made it a candidate: night, no session, long gaps.")
+    cost_usd: USD
+    batch_cost_usd: USD = Field(description="The same calls at the batch rate (providers with one).")
+    saving_usd: USD
+
+
+class BatchFinding(Result):
+    """Agents that need no immediate answer, priced at the provider's batch discount."""
+
+    saving_usd: USD
+    agents_checked: int
+    assumptions: list[str]
+    rows: list[BatchRow] = Field(description="Largest saving first, bounded.")
+    more_rows: int
+    more_rows_saving_usd: USD
+    top_sessions: list[SessionSaving]
+    more_sessions: int
+
+
+class SavingsReport(Result):
+    """Where the period's recorded calls could have cost less: model mix, caching, batch."""
+
+    period: PeriodInfo
+    calls: int = Field(description="Priced calls analysed (Claude Code logs and record_usage).")
+    cost_usd: USD = Field(description="Their cost at list price (tokens x price, as the ledger priced them).")
+    unpriced_calls: int = Field(description="Calls with no known price, left out.")
+    model_mix: ModelMixFinding
+    caching: CachingFinding
+    batch: BatchFinding
+    notes: list[str] = Field(
+        description="How to read the findings; they overlap (a call moved to batch and to a cheaper model "
+        "saves less than both), so do not add them up."
+    )
+    warnings: list[str]
+
+
+class ModelShare(Result):
+    """A model's part of a period's calls and spend."""
+
+    provider: str
+    model: str
+    calls: int
+    cost_usd: USD
+    call_share_percent: float
+    cost_share_percent: float
+
+
+class PeriodFigures(Result):
+    """One side of a comparison."""
+
+    period: PeriodInfo
+    cost_usd: USD
+    calls: int
+    tokens: int = Field(description="All input (uncached, cache reads, cache writes) plus output.")
+    cost_per_call_usd: USD | None = Field(description="Rounded to 1e-9 USD; null without calls.")
+    cost_per_million_tokens_usd: USD | None = Field(description="Rounded to 1e-9 USD; null without tokens.")
+    cache_share_percent: float = Field(description="Share of all input served from the cache.")
+    models: list[ModelShare] = Field(description="Most expensive first, bounded; see more_models.")
+    more_models: int
+
+
+class ChangePart(Result):
+    """One part of the change between two periods; the parts sum exactly to the change."""
+
+    part: Literal["volume", "mix", "tokens_per_call", "caching", "price"]
+    usd: USD
+    meaning: str
+
+
+class CompareRow(Result):
+    """One group side by side."""
+
+    group: dict[str, str]
+    before_cost_usd: USD
+    after_cost_usd: USD
+    before_calls: int
+    after_calls: int
+    change_usd: USD
+
+
+class Comparison(Result):
+    """Two periods side by side, and the change explained by its parts."""
+
+    before: PeriodFigures
+    after: PeriodFigures
+    change_usd: USD = Field(description="after - before.")
+    change_percent: float | None = Field(description="Null when before is 0.")
+    parts: list[ChangePart] = Field(
+        description="volume + mix + tokens_per_call + caching + price = change_usd."
+    )
+    method: str
+    group_by: list[str]
+    rows: list[CompareRow] = Field(description="Largest absolute change first, bounded; see more_rows.")
+    more_rows: int
+    warnings: list[str]
+
+
+class PlanLimitReading(Result):
+    """One recorded plan-limit reading."""
+
+    at: str
+    used_percent: float
+    resets_at: str | None
+
+
+class PlanLimitWindow(Result):
+    """One plan-limit window (``five_hour`` or ``seven_day``) of one agent, and its pace."""
+
+    agent: str
+    window: str
+    used_percent: float = Field(description="The latest reading, as the plan reports it (0-100).")
+    read_at: str
+    resets_at: str | None
+    percent_per_hour: float | None = Field(
+        description="Percentage points per hour since this window's current period began; "
+        "null with one reading."
+    )
+    reaches_100_at: str | None = Field(description="When 100% is reached at this pace, if before the reset.")
+    readings: list[PlanLimitReading]
+
+
+class PlanLimits(Result):
+    """How fast the plan limits are approached, from readings the status line recorded."""
+
+    windows: list[PlanLimitWindow]
+    warnings: list[str]

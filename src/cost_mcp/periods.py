@@ -389,3 +389,24 @@ def _blank_to_none(value: str | date | None) -> str | date | None:
     if isinstance(value, str) and not value.strip():
         return None
     return value
+
+
+def resolve_spec(
+    spec: str, *, tz: ZoneInfo, week_start: WeekStart = "monday", now: datetime | None = None
+) -> Period:
+    """A period written as one string: a preset name, a date, or ``YYYY-MM-DD..YYYY-MM-DD``.
+
+    For arguments that name a whole period in one value (compare_periods' before and after).
+    Raises :class:`InvalidInputError` saying which forms are accepted.
+    """
+    text = spec.strip()
+    if ".." in text:
+        first, _, last = text.partition("..")
+        if not first.strip() or not last.strip():
+            raise InvalidInputError(
+                f"Period {spec!r} needs both dates: write it as YYYY-MM-DD..YYYY-MM-DD (both included)."
+            )
+        return resolve_period(None, first, last, tz=tz, week_start=week_start, now=now)
+    if _DATE_RE.fullmatch(text):
+        return resolve_period(None, text, text, tz=tz, week_start=week_start, now=now)
+    return resolve_period(text, tz=tz, week_start=week_start, now=now)

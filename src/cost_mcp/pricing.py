@@ -35,6 +35,7 @@ from genai_prices.types import ModelInfo, ModelPrice, Provider, TieredPrices
 
 from cost_mcp.errors import InvalidInputError, UnknownModelError
 from cost_mcp.money import pico_to_nanos, pico_to_usd, to_nanos
+from cost_mcp.pricing_corrections import Corrected, Modifiers, correct, genai_context, modifiers
 
 MTOK = Decimal(1_000_000)
 KCOUNT = Decimal(1_000)
@@ -108,6 +109,10 @@ class Price:
     extra_pico: int = 0
     """Per-request fees, in pico-USD."""
     fallback_total: Decimal | None = None
+    corrections: tuple[str, ...] = ()
+    """Corrections applied beside genai-prices' data (see :mod:`cost_mcp.pricing_corrections`)."""
+    assumptions: tuple[str, ...] = ()
+    """What had to be assumed to price this call (e.g. an unknown speed priced at standard rates)."""
 
     @property
     def total(self) -> Decimal:
@@ -342,10 +347,12 @@ class Pricer:
 
     def __init__(self, overrides: Iterable[Override] = ()) -> None:
         self.overrides = tuple(overrides)
-        self._compiled: dict[int, tuple[ModelPrice, _Rates | None]] = {}
+        self._compiled: dict[
+            tuple[int, str, Modifiers | None], tuple[ModelPrice, Corrected, _Rates | None]
+        ] = {}
         # Models whose prices never change with time, resolved once: ingest prices one model
         # hundreds of thousands of times.
-        self._static: dict[tuple[str, str | None], tuple[_Rates, str, str]] = {}
+        self._static: dict[tuple[str, str | None], tuple[_Rates, str, str, tuple[str, ...]]] = {}
 
     @classmethod
     def from_file(cls, path: Path) -> Pricer:
@@ -360,10 +367,15 @@ class Pricer:
         at: datetime | None = None,
         *,
         speed: str | None = None,
+        service_tier: str | None = None,
+        inference_geo: str | None = None,
     ) -> Price | Unpriced:
         """Price one call of ``model`` (with ``provider`` when known) made at ``at`` (default: now).
 
-        ``speed="fast"`` selects a model's fast-mode prices where genai-prices has them. Returns
+        ``speed`` ("fast"), ``service_tier`` ("batch", "priority", "flex") and ``inference_geo``
+        ("us") select genai-prices' own variant prices where it has them, else a documented
+        correction (:mod:`cost_mcp.pricing_corrections`); a value with neither is priced at
+        standard rates and listed in ``Price.assumptions``, never silently. Returns
         :class:`Unpriced` with close model ids when no price is known: never a zero cost.
         """
         if not model or model == "<synthetic>":
@@ -371,51 +383,103 @@ class Pricer:
         when = at or datetime.now(UTC)
         if when.tzinfo is None:
             raise InvalidInputError("timestamps must carry a timezone (e.g. 2026-11-01T12:00:00Z)")
-        fast = bool(speed) and speed != "standard"
-        static = None if fast else self._static.get((model, provider))
-        if static is not None:
-            known, model_id, provider_id = static
-            picos, tiered = known.price(tokens)
-            return Price(model_id, provider_id, "genai-prices", tiered, picos, known.per_request)
+        mods = (
+            modifiers(speed, service_tier, inference_geo) if speed or service_tier or inference_geo else None
+        )
+        if mods is None:
+            static = self._static.get((model, provider))
+            if static is not None:
+                known, model_id, provider_id, applied = static
+                picos, tiered = known.price(tokens)
+                return Price(
+                    model_id,
+                    provider_id,
+                    "genai-prices",
+                    tiered,
+                    picos,
+                    known.per_request,
+                    corrections=applied,
+                )
         override = _match_override(self.overrides, model, provider)
         if override is not None:
             picos, tiered = override.rates.price(tokens)
             source_provider = provider or override.provider or ""
+            # The user's own price is taken as the price of this call whatever its modifiers.
+            noted = (
+                tuple(f"{k} {v!r} not applied to your override price" for k, v in mods.items())
+                if mods
+                else ()
+            )
             return Price(
-                override.model, source_provider, "override", tiered, picos, override.rates.per_request
+                override.model,
+                source_provider,
+                "override",
+                tiered,
+                picos,
+                override.rates.per_request,
+                assumptions=noted,
             )
         found = _lookup(model.lower(), provider.lower() if provider else None)
         if isinstance(found, Unpriced):
             return found
         prov, info = found
-        context = {"speed": speed} if fast and speed else None
-        mp = info.get_prices(when, context)
-        rates = self._rates(mp) if context is None else _Rates.from_model_price(mp)
+        standard = info.get_prices(when)
+        _, corrected, rates = self._resolve(prov.id, info, standard, mods, when)
         if rates is None:
-            calc = info.calc_price(
-                _genai_usage(tokens), prov, genai_request_timestamp=when, price_context=context
-            )
+            total = corrected.prices.calc_price(_genai_usage(tokens))["total_price"]
             return Price(
                 info.id,
                 prov.id,
                 "genai-prices",
-                _any_tier_applies(mp, tokens),
-                fallback_total=calc.total_price,
+                _any_tier_applies(corrected.prices, tokens),
+                fallback_total=total,
+                corrections=corrected.applied,
+                assumptions=corrected.assumptions,
             )
-        if context is None and isinstance(info.prices, ModelPrice):
-            self._static[(model, provider)] = (rates, info.id, prov.id)
+        if mods is None and isinstance(info.prices, ModelPrice):
+            self._static[(model, provider)] = (rates, info.id, prov.id, corrected.applied)
         picos, tiered = rates.price(tokens)
-        return Price(info.id, prov.id, "genai-prices", tiered, picos, rates.per_request)
+        return Price(
+            info.id,
+            prov.id,
+            "genai-prices",
+            tiered,
+            picos,
+            rates.per_request,
+            corrections=corrected.applied,
+            assumptions=corrected.assumptions,
+        )
 
-    def _rates(self, mp: ModelPrice) -> _Rates | None:
-        # Keyed by identity: genai-prices returns the same ModelPrice object for a given model and
-        # period, and the entry keeps it alive so the id cannot be reused.
-        hit = self._compiled.get(id(mp))
-        if hit is not None and hit[0] is mp:
-            return hit[1]
-        rates = _Rates.from_model_price(mp)
-        self._compiled[id(mp)] = (mp, rates)
-        return rates
+    def _resolve(
+        self, provider_id: str, info: ModelInfo, standard: ModelPrice, mods: Modifiers | None, when: datetime
+    ) -> tuple[ModelPrice, Corrected, _Rates | None]:
+        """The model's price table for these modifiers, corrected and compiled (cached).
+
+        Keyed by identity: genai-prices returns the same ModelPrice object for a given model and
+        period, and the entry keeps it alive so the id cannot be reused. The model id is in the key
+        too, because corrections are per model.
+        """
+        key = (id(standard), info.id, mods)
+        hit = self._compiled.get(key)
+        if hit is not None and hit[0] is standard:
+            return hit
+        table = standard
+        priced_by_genai: set[tuple[str, str]] = set()
+        for name, value in mods.items() if mods else ():
+            context = genai_context(name, value)
+            if context is not None and info.get_prices(when, context) != standard:
+                priced_by_genai.add((name, value))
+        if priced_by_genai:
+            merged: dict[str, str] = {}
+            for name, value in priced_by_genai:
+                merged.update(genai_context(name, value) or {})
+            table = info.get_prices(when, merged)
+        corrected = correct(provider_id, info.id, table, mods, frozenset(priced_by_genai))
+        entry = (standard, corrected, _Rates.from_model_price(corrected.prices))
+        if not corrected.assumptions:
+            # Values with an assumption are unknown ones: a hostile log could hold any number.
+            self._compiled[key] = entry
+        return entry
 
 
 def _genai_usage(tokens: Tokens) -> Usage:
@@ -504,7 +568,17 @@ class Workload:
                 yield Tokens(**shape), hi - lo
 
 
-def price_workload(pricer: Pricer, work: Workload, model: str, provider: str | None, at: datetime) -> Price:
+def price_workload(
+    pricer: Pricer,
+    work: Workload,
+    model: str,
+    provider: str | None,
+    at: datetime,
+    *,
+    speed: str | None = None,
+    service_tier: str | None = None,
+    inference_geo: str | None = None,
+) -> Price:
     """Price every call of a workload; raises UnknownModelError when the model has no price."""
     picos = [0] * len(TOKEN_KINDS)
     extra = 0
@@ -512,7 +586,9 @@ def price_workload(pricer: Pricer, work: Workload, model: str, provider: str | N
     first: Price | None = None
     long_context = False
     for shape, count in work.calls():
-        priced = pricer.price(shape, model, provider, at)
+        priced = pricer.price(
+            shape, model, provider, at, speed=speed, service_tier=service_tier, inference_geo=inference_geo
+        )
         if not isinstance(priced, Price):
             raise UnknownModelError(model, provider, priced.suggestions)
         first = first or priced
@@ -523,9 +599,27 @@ def price_workload(pricer: Pricer, work: Workload, model: str, provider: str | N
             picos = [a + b * count for a, b in zip(picos, priced.kind_pico, strict=True)]
             extra += priced.extra_pico * count
     assert first is not None  # a workload has at least one call
+    corrections, assumptions = first.corrections, first.assumptions
     if first.fallback_total is not None:
-        return Price(first.model_id, first.provider_id, first.source, long_context, fallback_total=fallback)
-    return Price(first.model_id, first.provider_id, first.source, long_context, tuple(picos), extra)
+        return Price(
+            first.model_id,
+            first.provider_id,
+            first.source,
+            long_context,
+            fallback_total=fallback,
+            corrections=corrections,
+            assumptions=assumptions,
+        )
+    return Price(
+        first.model_id,
+        first.provider_id,
+        first.source,
+        long_context,
+        tuple(picos),
+        extra,
+        corrections=corrections,
+        assumptions=assumptions,
+    )
 
 
 def fewest_calls(tokens: Tokens, model: str, provider: str | None) -> int:

@@ -29,7 +29,7 @@ from pydantic import Field
 
 from cost_mcp import __version__, sync
 from cost_mcp.analytics import agents as agents_api
-from cost_mcp.analytics import breakdown, budgets, estimate, forecast, spend, subscriptions
+from cost_mcp.analytics import breakdown, budgets, estimate, forecast, savings, spend, subscriptions
 from cost_mcp.analytics import claude_code as cc_views
 from cost_mcp.analytics import dashboard as dashboard_views
 from cost_mcp.config import Settings, load_settings_leniently
@@ -48,6 +48,7 @@ from cost_mcp.models import (
     CacheWrite1hTokens,
     CacheWriteTokens,
     CheckResult,
+    Comparison,
     Dashboard,
     DeleteResult,
     EndDate,
@@ -57,6 +58,7 @@ from cost_mcp.models import (
     Forecast,
     ForgetPaths,
     GroupBy,
+    InferenceGeoParam,
     IngestResult,
     InputTokens,
     LogPaths,
@@ -66,12 +68,18 @@ from cost_mcp.models import (
     OptionalProject,
     OutputTokens,
     PeriodName,
+    PeriodSpec,
+    PlanLimits,
     ProviderName,
     RecordResult,
     Requests,
+    SavingsGroupBy,
+    SavingsReport,
     ScopeValues,
+    ServiceTierParam,
     SessionId,
     SessionUsage,
+    SpeedParam,
     SpendResult,
     StartDate,
     Subscription,
@@ -83,6 +91,7 @@ from cost_mcp.models import (
     TimezoneName,
     UsageBlocks,
 )
+from cost_mcp.periods import previous_period, resolve_spec
 from cost_mcp.pricing import Pricer, Tokens
 from cost_mcp.sources import claude_code
 from cost_mcp.store import Ledger
@@ -267,14 +276,18 @@ async def estimate_cost(
     cache_write_tokens: CacheWriteTokens = 0,
     cache_write_1h_tokens: CacheWrite1hTokens = 0,
     requests: Requests = None,
+    speed: SpeedParam = None,
+    service_tier: ServiceTierParam = None,
+    inference_geo: InferenceGeoParam = None,
 ) -> Estimate:
     """Price a hypothetical model call before making it, with cheaper models of the same provider.
 
     Answers "what would this call cost?" and "what would it cost on a cheaper model?". Prices come
     from your price override file, then genai-prices' bundled data, at today's rates. Not for what
     was actually spent: use get_spend for that. Cache writes are priced apart (5-minute vs 1-hour),
-    and long-context rates apply per call (see `requests`). Unknown models are an error naming the
-    closest known ids.
+    and long-context rates apply per call (see `requests`). speed, service_tier and inference_geo
+    are priced as the ledger prices them (corrections beside genai-prices are named in notes).
+    Unknown models are an error naming the closest known ids.
 
     Example: estimate_cost(model="claude-sonnet-4-5", input_tokens=120000, output_tokens=4000)
     """
@@ -286,7 +299,17 @@ async def estimate_cost(
         cache_write_5m=cache_write_tokens,
         cache_write_1h=cache_write_1h_tokens,
     )
-    return await _run(estimate.estimate_cost, state.pricer, tokens, model, provider, requests)
+    return await _run(
+        estimate.estimate_cost,
+        state.pricer,
+        tokens,
+        model,
+        provider,
+        requests,
+        speed=speed,
+        service_tier=service_tier,
+        inference_geo=inference_geo,
+    )
 
 
 @mcp.tool(title="Ingest Claude Code logs", annotations=DESTRUCTIVE)
@@ -336,17 +359,26 @@ async def ingest_claude_code_logs(
 
 
 @mcp.tool(title="Claude Code session usage", annotations=READ_ONLY)
-async def session_usage(ctx: Context[AppState], session_id: SessionId = None) -> SessionUsage:
+async def session_usage(
+    ctx: Context[AppState],
+    session_id: SessionId = None,
+    agent: Annotated[
+        str | None,
+        Field(description="Whose sessions: 'claude-code' (the default), 'codex' or 'gemini-cli'."),
+    ] = None,
+) -> SessionUsage:
     """What a Claude Code session has cost so far: cost, tokens by kind, per model, duration, burn rate.
 
     Answers "what has this session cost?". By default the current session: the most recently active
     one of the project this server runs in (Claude Code starts MCP servers in the project folder),
     else the most recent session anywhere. Costs are estimates from the local logs (tokens x list
-    price); for billed totals use get_spend. New log lines are read first.
+    price, with fast mode, service tier, US-only inference and advisor/compaction iterations priced);
+    output tokens in these logs are a lower bound (see warnings). For billed totals use get_spend.
+    New log lines are read first.
 
     Example: session_usage()
     """
-    return await _query(ctx, cc_views.session_usage, session_id, os.getcwd())
+    return await _query(ctx, cc_views.session_usage, session_id, os.getcwd(), agent)
 
 
 @mcp.tool(title="Claude Code 5-hour usage blocks", annotations=READ_ONLY)
@@ -360,6 +392,9 @@ async def usage_blocks(
             "largest completed block. Omit for no limit status."
         ),
     ] = None,
+    agent: Annotated[
+        str, Field(description="Whose usage: 'claude-code' (the default), 'codex' or 'gemini-cli'.")
+    ] = "claude-code",
 ) -> UsageBlocks:
     """Claude Code's 5-hour usage windows: the active block, its burn rate and where it is heading.
 
@@ -369,7 +404,7 @@ async def usage_blocks(
 
     Example: usage_blocks(days=1, token_limit="max")
     """
-    return await _query(ctx, cc_views.usage_blocks, days=days, token_limit=token_limit)
+    return await _query(ctx, cc_views.usage_blocks, days=days, token_limit=token_limit, agent=agent)
 
 
 @mcp.tool(title="Spend in a period", annotations=READ_ONLY)
@@ -397,7 +432,8 @@ async def get_spend(
     sum to total_usd; estimates for days that billed data covers are listed under attribution
     (not added). A billed day with no rows, or younger than the provider's reporting lag, leaves
     local estimates in the total; `sources[].coverage` says which days each report covers and why.
-    Seat fees count up to today. Check `warnings` (unpriced models, stale sources) and `sources`.
+    Seat fees count up to today. Check `warnings` (unpriced models, stale sources, prices assumed for
+    an unknown speed/tier/geo, Claude Code output being a lower bound) and `sources` (freshness).
     Defaults: this_month, no grouping, the configured timezone. For per-model detail with trends
     use model_breakdown; for one Claude Code session use session_usage.
 
@@ -446,6 +482,71 @@ async def model_breakdown(
     def answer(conn: sqlite3.Connection, settings: Settings) -> ModelBreakdown:
         p = spend.resolve(settings, period, start, end, timezone)
         return breakdown.model_breakdown(conn, settings, p, top_n, filters)
+
+    return await _query(ctx, answer)
+
+
+@mcp.tool(title="Where to save", annotations=READ_ONLY)
+async def savings_report(
+    ctx: Context[AppState],
+    period: PeriodName = None,
+    start: StartDate = None,
+    end: EndDate = None,
+    group_by: SavingsGroupBy = None,
+    timezone: TimezoneName = None,
+) -> SavingsReport:
+    """What the period's recorded calls would have cost done differently: cheaper models, better
+    prompt caching, batch pricing. Price only: quality is not measured.
+
+    Answers "where could I spend less?" over each call in the ledger (Claude Code logs and
+    record_usage), repriced at list price: model mix (each call on the cheaper models of its
+    provider and on your COST_MCP_SUBSTITUTES; the headline moves only short-answer calls), caching
+    (cache share, writes' cost against reads' saving, large prefixes re-sent uncached, 1-hour writes
+    a 5-minute write would have served) and batch (agents that run at night, without sessions or
+    with long gaps, at the 50% batch rate). Each finding has its dollars, its assumptions and its
+    top sessions; rows are bounded with a count of the rest. Findings overlap: do not add them.
+    Not for what was spent (get_spend) or a before/after comparison (compare_periods).
+    Default: this_month.
+
+    Example: savings_report(period="last_week")
+    """
+    state = _state(ctx)
+
+    def answer(conn: sqlite3.Connection, settings: Settings) -> SavingsReport:
+        p = spend.resolve(settings, period, start, end, timezone)
+        return savings.savings_report(conn, settings, state.pricer, p, savings.check_dims(group_by))
+
+    return await _query(ctx, answer)
+
+
+@mcp.tool(title="Compare two periods", annotations=READ_ONLY)
+async def compare_periods(
+    ctx: Context[AppState],
+    before: PeriodSpec = None,
+    after: PeriodSpec = None,
+    group_by: SavingsGroupBy = None,
+    timezone: TimezoneName = None,
+) -> Comparison:
+    """Two periods side by side (spend, calls, cost per call and per million tokens, model mix,
+    cache share) and the change split into volume, mix, tokens per call, caching and price.
+
+    Answers "did switching routing to Haiku save money, and how much?": the parts are computed by
+    chain substitution over the recorded calls and sum exactly to the change (see `method`).
+    Periods are names or 'YYYY-MM-DD..YYYY-MM-DD'. Defaults: after = last_week, before = the same
+    number of days just before it. Rows are per model unless group_by says otherwise.
+
+    Example: compare_periods(before="2026-11-02..2026-11-08", after="last_week", group_by=["agent"])
+    """
+    state = _state(ctx)
+
+    def answer(conn: sqlite3.Connection, settings: Settings) -> Comparison:
+        tz = spend.zone(timezone, settings)
+        later = resolve_spec(after or "last_week", tz=tz, week_start=settings.week_start)
+        earlier = (
+            resolve_spec(before, tz=tz, week_start=settings.week_start) if before else previous_period(later)
+        )
+        dims = savings.check_dims(group_by)
+        return savings.compare_periods(conn, settings, state.pricer, earlier, later, dims)
 
     return await _query(ctx, answer)
 
@@ -517,8 +618,12 @@ def weekly_cost_review(focus: str | None = None) -> str:
         '"basis"]) and get_spend(period="last_week", group_by=["day"]), then '
         'model_breakdown(period="last_week", top_n=5). Report the total and how much of it is billed '
         "versus estimated, the most expensive day and model, and the trend against the week before. "
-        "Mention any warnings (unpriced models, stale sources). End with up to three concrete ways to "
-        f"spend less, e.g. a cheaper model for a heavy use (estimate_cost shows the saving).{extra}"
+        "Mention any warnings (unpriced models, stale sources). Then call "
+        'savings_report(period="last_week") and compare_periods(after="last_week"): give the change '
+        "against the week before split into its parts (volume, mix, tokens per call, caching, price), "
+        "and each finding (model mix, caching, batch) with its dollars, the assumption it rests on and "
+        "its top session; say that only price is measured, not quality. End with up to three concrete "
+        f"ways to spend less, largest saving first.{extra}"
     )
 
 
@@ -663,11 +768,15 @@ async def record_usage(
     timestamp: Annotated[
         datetime | None, Field(description="When the call was made (ISO 8601 with offset); default now.")
     ] = None,
+    speed: SpeedParam = None,
+    service_tier: ServiceTierParam = None,
+    inference_geo: InferenceGeoParam = None,
 ) -> RecordResult:
     """After a call: report what it used, so spend breaks down per agent, session and project.
 
-    Priced at list price (tokens x price); idempotent on request_id, so retries are safe. An
-    unknown model is stored unpriced with a warning. The result says where the budgets this call
+    Priced at list price (tokens x price), with speed, service_tier and inference_geo priced as
+    for logged calls; idempotent on request_id, so retries are safe. An unknown model is stored
+    unpriced with a warning. The result says where the budgets this call
     counts against now stand, and carries any alert it triggered.
 
     Example: record_usage(provider="anthropic", model="claude-sonnet-4-5", input_tokens=1200,
@@ -697,6 +806,9 @@ async def record_usage(
                 project=project,
                 request_id=request_id,
                 timestamp=timestamp,
+                speed=speed,
+                service_tier=service_tier,
+                inference_geo=inference_geo,
             )
 
     return await _run(work)
@@ -771,6 +883,29 @@ async def delete_subscription(ctx: Context[AppState], name: BudgetName) -> Delet
     def work(conn: sqlite3.Connection, _state: AppState) -> DeleteResult:
         subscriptions.delete_subscription(conn, name)
         return DeleteResult(deleted=name)
+
+    return await _local(ctx, work)
+
+
+@mcp.tool(title="Plan limits over time", annotations=READ_ONLY)
+async def plan_limits(
+    ctx: Context[AppState],
+    days: Annotated[int, Field(ge=1, le=90, description="How many days of readings to show.")] = 7,
+) -> PlanLimits:
+    """How fast the Claude Pro/Max plan limits (5-hour and 7-day windows) are being approached.
+
+    Answers "at this pace, when do I hit my 5-hour limit?". Each window's latest percentage, reset
+    time, percentage points per hour in its current period and when it would reach 100%, with the
+    readings behind them. Readings come from `cost-mcp statusline` (Claude Code's status line for
+    Pro/Max users); for dollars use get_spend or usage_blocks.
+
+    Example: plan_limits(days=1)
+    """
+
+    def work(conn: sqlite3.Connection, _state: AppState) -> PlanLimits:
+        from cost_mcp.analytics.plan_limits import plan_limits as limits
+
+        return limits(conn, days=days)
 
     return await _local(ctx, work)
 

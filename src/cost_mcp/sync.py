@@ -43,7 +43,7 @@ from cost_mcp.errors import CostMcpError, InvalidInputError
 from cost_mcp.models import IngestResult, SourceSync, SyncResult
 from cost_mcp.money import from_nanos
 from cost_mcp.pricing import Pricer
-from cost_mcp.sources import anthropic, claude_code, cursor, groq, openai, openrouter
+from cost_mcp.sources import agents, anthropic, claude_code, cursor, groq, openai, openrouter
 from cost_mcp.sources.billing import Feed, Window, day_ms
 from cost_mcp.sources.http import AuthHeaders, ProviderClient, provider_client
 from cost_mcp.store.buckets import CLAUDE_CODE_PROVIDER, DAY_MS, replace_range
@@ -504,7 +504,7 @@ def refresh(
     """
     budget = settings.refresh_budget_seconds
     plans = plan_sync(conn, settings, now=now, use_ttl=True) if budget > 0 else []
-    ingest = partial(claude_code.ingest, conn, settings, pricer, budget_seconds=budget)
+    ingest = partial(read_local_logs, conn, settings, pricer, budget)
     synced = False
     if not plans:
         result = ingest()
@@ -535,9 +535,28 @@ def refresh(
 def refresh_local(conn: sqlite3.Connection, settings: Settings, pricer: Pricer) -> IngestResult:
     """Read new log lines within ``settings.refresh_budget_seconds`` without touching the network,
     and fire any budget threshold they push over: for agents' hot path (check_budget)."""
-    result = claude_code.ingest(conn, settings, pricer, budget_seconds=settings.refresh_budget_seconds)
+    result = read_local_logs(conn, settings, pricer, settings.refresh_budget_seconds)
     if result.events_added:
         fire_alerts(conn, settings)
+    return result
+
+
+def read_local_logs(
+    conn: sqlite3.Connection, settings: Settings, pricer: Pricer, budget: float | None
+) -> IngestResult:
+    """Claude Code's logs, then every other registered agent's, within ``budget`` seconds in all.
+
+    The result describes Claude Code's scan; ``events_added`` also counts the other agents' new
+    calls, so callers that fire alerts on new usage see them.
+    """
+    started = time.perf_counter()
+    result = claude_code.ingest(conn, settings, pricer, budget_seconds=budget)
+    left = None if budget is None else max(budget - (time.perf_counter() - started), 0.0)
+    scans = agents.ingest_all(conn, settings, pricer, budget_seconds=left)
+    added = sum(s.events_added for s in scans)
+    complete = result.complete and all(s.complete for s in scans)
+    if added or not complete:
+        result = result.model_copy(update={"events_added": result.events_added + added, "complete": complete})
     return result
 
 

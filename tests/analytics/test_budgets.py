@@ -22,7 +22,7 @@ from cost_mcp.config import Settings, load_settings
 from cost_mcp.errors import InvalidInputError, NotFoundError
 from cost_mcp.models import Budget, BudgetScope
 from cost_mcp.pricing import Pricer, Tokens
-from cost_mcp.sources.agents import record_call
+from cost_mcp.sources.reported import record_call
 from cost_mcp.store import connect
 
 SONNET = "claude-sonnet-4-5"

@@ -14,7 +14,7 @@ from cost_mcp.analytics.spend import Filters, get_spend, resolve
 from cost_mcp.config import Settings
 from cost_mcp.errors import InvalidInputError
 from cost_mcp.pricing import Pricer, Tokens
-from cost_mcp.sources.agents import record_call
+from cost_mcp.sources.reported import record_call
 from cost_mcp.store import connect
 
 NOW = datetime(2026, 11, 20, 15, tzinfo=UTC)

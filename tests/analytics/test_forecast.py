@@ -13,7 +13,7 @@ from cost_mcp.analytics.forecast import spend_forecast
 from cost_mcp.config import Settings
 from cost_mcp.periods import resolve_period
 from cost_mcp.pricing import Pricer, Tokens
-from cost_mcp.sources.agents import record_call
+from cost_mcp.sources.reported import record_call
 from cost_mcp.store import connect
 
 NOW = datetime(2026, 11, 20, 12, tzinfo=UTC)

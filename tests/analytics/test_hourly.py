@@ -13,7 +13,7 @@ from cost_mcp.analytics.hourly import cost_by_hour
 from cost_mcp.analytics.spend import Filters, get_spend, resolve
 from cost_mcp.config import Settings
 from cost_mcp.pricing import Pricer, Tokens
-from cost_mcp.sources.agents import record_call
+from cost_mcp.sources.reported import record_call
 from cost_mcp.store import connect, write_transaction
 from cost_mcp.store.buckets import DAY_MS, Bucket, replace_range
 

@@ -20,7 +20,7 @@ from cost_mcp.analytics import budgets
 from cost_mcp.config import Settings
 from cost_mcp.models import BudgetScope
 from cost_mcp.pricing import Pricer, Tokens
-from cost_mcp.sources.agents import record_call
+from cost_mcp.sources.reported import record_call
 from cost_mcp.store import Ledger, connect
 from cost_mcp.web.app import create_app, listening_socket
 

@@ -14,7 +14,7 @@ from cost_mcp.errors import InvalidInputError, UnknownModelError
 from cost_mcp.models import BudgetCheck, CheckResult, RecordResult
 from cost_mcp.money import from_nanos
 from cost_mcp.pricing import Price, Pricer, Tokens
-from cost_mcp.sources.agents import SOURCE, normalize_provider, record_call
+from cost_mcp.sources.reported import SOURCE, normalize_provider, record_call
 
 
 def check(
@@ -64,6 +64,9 @@ def record_usage(
     project: str | None = None,
     request_id: str | None = None,
     timestamp: datetime | None = None,
+    speed: str | None = None,
+    service_tier: str | None = None,
+    inference_geo: str | None = None,
 ) -> RecordResult:
     """record_usage: store the call, then say where the budgets it counts against stand."""
     recorded, call_id, price, _ = record_call(
@@ -77,8 +80,11 @@ def record_usage(
         project=project,
         request_id=request_id,
         timestamp=timestamp,
+        speed=speed,
+        service_tier=service_tier,
+        inference_geo=inference_geo,
     )
-    warnings: list[str] = []
+    warnings: list[str] = [f"priced with an assumption: {a}" for a in price.assumptions] if price else []
     cost: Decimal | None = price.total if price else None
     priced_model = price.model_id if price else None
     if not recorded:

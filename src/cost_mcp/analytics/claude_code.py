@@ -9,7 +9,14 @@ from datetime import UTC, datetime
 from decimal import Decimal
 from typing import Literal
 
-from cost_mcp.analytics.usage import TOKEN_SUMS_SQL, cost_sql, token_totals, usd
+from cost_mcp.analytics.usage import (
+    OUTPUT_LOWER_BOUND,
+    TOKEN_SUMS_SQL,
+    cost_sql,
+    price_note_warnings,
+    token_totals,
+    usd,
+)
 from cost_mcp.config import Settings
 from cost_mcp.errors import NotFoundError
 from cost_mcp.models import (
@@ -29,6 +36,25 @@ from cost_mcp.sources.claude_code import SOURCE
 HOUR_MS = 3_600_000
 MINUTE_MS = 60_000
 WARNING_SHARE = Decimal("0.8")
+CLAUDE_CODE = "claude-code"
+
+
+def agent_sources() -> dict[str, str]:
+    """Every agent whose local logs are read, and its ledger source."""
+    from cost_mcp.sources import agents  # not at import: the status line's hot path needs only Claude Code
+
+    return {CLAUDE_CODE: SOURCE, **{a.agent: a.source for a in agents.AGENTS}}
+
+
+def agent_source(agent: str) -> str:
+    """The ledger source of an agent's local logs; NotFoundError naming the known agents."""
+    if agent == CLAUDE_CODE:
+        return SOURCE
+    known = agent_sources()
+    try:
+        return known[agent]
+    except KeyError:
+        raise NotFoundError(f"unknown agent {agent!r}; known agents: {', '.join(known)}") from None
 
 
 def project_slugs(cwd: str) -> tuple[str, str]:
@@ -47,15 +73,24 @@ def last_scan(conn: sqlite3.Connection) -> str:
 
 
 def session_usage(
-    conn: sqlite3.Connection, settings: Settings, session_id: str | None = None, cwd: str | None = None
+    conn: sqlite3.Connection,
+    settings: Settings,
+    session_id: str | None = None,
+    cwd: str | None = None,
+    agent: str | None = None,
 ) -> SessionUsage:
-    """Cost, tokens, models and burn rate of one Claude Code session.
+    """Cost, tokens, models and burn rate of one coding-agent session (Claude Code by default).
 
-    Without ``session_id``: the most recently active session of the project at ``cwd`` (where
-    Claude Code starts MCP servers), else the most recent session of all. Raises NotFoundError
-    when there is no such session, saying what exists.
+    A ``session_id`` is looked up among every agent's local logs (or only ``agent``'s). Without
+    it: the most recently active session of ``agent`` (default Claude Code) in the project at
+    ``cwd`` (where Claude Code starts MCP servers), else its most recent session of all. Raises
+    NotFoundError when there is no such session, saying what exists.
     """
-    chosen = session_id or _current_session(conn, cwd)
+    if agent is not None:
+        sources: tuple[str, ...] = (agent_source(agent),)
+    else:
+        sources = tuple(agent_sources().values()) if session_id else (SOURCE,)
+    chosen = session_id or _current_session(conn, cwd, sources[0])
     if chosen is None:
         raise NotFoundError(
             "no Claude Code usage has been recorded yet; check the log folders with `cost-mcp doctor` "
@@ -66,9 +101,9 @@ def session_usage(
         f"""
         SELECT MIN(ts_ms), MAX(ts_ms), COUNT(*), {TOKEN_SUMS_SQL}, SUM({cost}),
                SUM(CASE WHEN ({cost}) IS NULL THEN 1 ELSE 0 END), MAX(project)
-        FROM usage_events WHERE counted = 1 AND source = ? AND session_id = ?
+        FROM usage_events WHERE counted = 1 AND source IN ({_marks(sources)}) AND session_id = ?
         """,
-        (SOURCE, chosen),
+        (*sources, chosen),
     ).fetchone()
     if not row or row[2] == 0:
         raise NotFoundError(
@@ -77,13 +112,16 @@ def session_usage(
     first, last, requests = int(row[0]), int(row[1]), int(row[2])
     tokens = token_totals(row[3:9])
     total = usd(row[9])
-    models = _models(conn, cost, chosen)
+    models = _models(conn, cost, chosen, sources)
     warnings = [
         f"{m.model}: no known price for {m.requests} call(s) ({m.tokens.total_tokens:,} tokens), "
         "not included in cost_usd"
         for m in models
         if m.cost_usd is None
     ]
+    warnings += price_note_warnings(conn, " AND source = ? AND session_id = ?", (SOURCE, chosen))
+    if tokens.output_tokens:
+        warnings.append(OUTPUT_LOWER_BOUND)
     subscription = settings.claude_code_billing == "subscription"
     if subscription:
         warnings.append("Claude Code is billed by subscription here: cost_usd is the API-equivalent value.")
@@ -104,33 +142,39 @@ def session_usage(
     )
 
 
-def _current_session(conn: sqlite3.Connection, cwd: str | None) -> str | None:
+def _marks(values: tuple[str, ...]) -> str:
+    return ", ".join("?" * len(values))
+
+
+def _current_session(conn: sqlite3.Connection, cwd: str | None, source: str) -> str | None:
     if cwd:
         row = conn.execute(
             """
             SELECT session_id FROM usage_events
             WHERE counted = 1 AND source = ? AND project IN (?, ?) ORDER BY ts_ms DESC LIMIT 1
             """,
-            (SOURCE, *project_slugs(cwd)),
+            (source, *project_slugs(cwd)),
         ).fetchone()
         if row:
             return str(row[0])
     row = conn.execute(
         "SELECT session_id FROM usage_events WHERE counted = 1 AND source = ? ORDER BY ts_ms DESC LIMIT 1",
-        (SOURCE,),
+        (source,),
     ).fetchone()
     return str(row[0]) if row else None
 
 
-def _models(conn: sqlite3.Connection, cost: str, session_id: str) -> list[ModelUsage]:
+def _models(
+    conn: sqlite3.Connection, cost: str, session_id: str, sources: tuple[str, ...]
+) -> list[ModelUsage]:
     rows = conn.execute(
         f"""
         SELECT model, COUNT(*), {TOKEN_SUMS_SQL},
                SUM({cost}), SUM(CASE WHEN ({cost}) IS NULL THEN 1 ELSE 0 END)
-        FROM usage_events WHERE counted = 1 AND source = ? AND session_id = ?
+        FROM usage_events WHERE counted = 1 AND source IN ({_marks(sources)}) AND session_id = ?
         GROUP BY model ORDER BY SUM({cost}) DESC, model
         """,
-        (SOURCE, session_id),
+        (*sources, session_id),
     ).fetchall()
     return [
         ModelUsage(
@@ -178,14 +222,17 @@ def usage_blocks(
     token_limit: int | Literal["max"] | None = None,
     session_hours: int = 5,
     now: datetime | None = None,
+    agent: str = CLAUDE_CODE,
 ) -> UsageBlocks:
     """5-hour usage windows over the last ``days`` days, as ccusage builds them.
 
     A block starts at the hour of its first call and lasts ``session_hours``; a call more than that
     after the block start, or after the previous call, starts a new block (with a gap block
     between when activity paused). The active block gets a burn rate and a projection; with a
-    ``token_limit`` (or "max": the largest completed block) it also gets a limit status.
+    ``token_limit`` (or "max": the largest completed block) it also gets a limit status. ``agent``
+    picks whose local logs (Claude Code by default; Codex's plans also count 5-hour windows).
     """
+    source = agent_source(agent)
     now_ms = to_ms(now or datetime.now(UTC))
     length = session_hours * HOUR_MS
     since = now_ms - days * 24 * HOUR_MS - length
@@ -196,7 +243,7 @@ def usage_blocks(
                cache_write_1h_tokens, web_search_requests, COALESCE({cost}, 0), model
         FROM usage_events WHERE counted = 1 AND source = ? AND ts_ms >= ? ORDER BY ts_ms
         """,
-        (SOURCE, since),
+        (source, since),
     ).fetchall()
     blocks = _build_blocks(rows, length)
     limit = _resolve_limit(blocks, token_limit, now_ms)
@@ -204,7 +251,7 @@ def usage_blocks(
     cutoff = now_ms - days * 24 * HOUR_MS
     shown = [b for b, raw in zip(result, blocks, strict=True) if raw.end_ms > cutoff]
     active = next((b for b in shown if b.is_active), None)
-    warnings = [] if rows else ["no Claude Code usage in this window"]
+    warnings = [OUTPUT_LOWER_BOUND] if rows else [f"no {agent} usage in this window"]
     return UsageBlocks(blocks=shown, active=active, token_limit=limit, warnings=warnings)
 
 

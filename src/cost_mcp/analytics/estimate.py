@@ -33,15 +33,22 @@ def estimate_cost(
     provider: str | None = None,
     requests: int | None = None,
     at: datetime | None = None,
+    *,
+    speed: str | None = None,
+    service_tier: str | None = None,
+    inference_geo: str | None = None,
 ) -> Estimate:
     """Price ``tokens`` on ``model`` and on cheaper models of the same provider.
 
+    ``speed``, ``service_tier`` and ``inference_geo`` are priced as in the ledger (the same
+    pricing function), and alternatives are priced with the same ones.
     Raises UnknownModelError (with close matches) when the model has no known price.
     """
     when = at or datetime.now(UTC)
     n = requests if requests is not None else fewest_calls(tokens, model, provider)
     work = Workload(tokens, n)
-    priced = price_workload(pricer, work, model, provider, when)
+    mods = {"speed": speed, "service_tier": service_tier, "inference_geo": inference_geo}
+    priced = price_workload(pricer, work, model, provider, when, **mods)
     notes: list[str] = []
     if requests is None and n > 1:
         notes.append(
@@ -52,6 +59,8 @@ def estimate_cost(
         notes.append("A long-context rate applied: input above the model's threshold raises every price.")
     if priced.source == "override":
         notes.append("Priced from your price override file.")
+    notes += [f"Price correction beside genai-prices: {c}." for c in priced.corrections]
+    notes += [f"Priced with an assumption: {a}." for a in priced.assumptions]
     return Estimate(
         model=model,
         matched_model=priced.model_id,
@@ -61,7 +70,7 @@ def estimate_cost(
         cost_by_kind=_cost_by_kind(priced),
         long_context=priced.long_context,
         price_source="override" if priced.source == "override" else f"genai-prices {GENAI_PRICES_VERSION}",
-        cheaper=cheaper_alternatives(pricer, work, priced, when),
+        cheaper=cheaper_alternatives(pricer, work, priced, when, **mods),
         notes=notes,
     )
 
@@ -79,7 +88,9 @@ def _cost_by_kind(priced: Price) -> CostByKind:
     )
 
 
-def cheaper_alternatives(pricer: Pricer, work: Workload, priced: Price, at: datetime) -> list[Alternative]:
+def cheaper_alternatives(
+    pricer: Pricer, work: Workload, priced: Price, at: datetime, **mods: str | None
+) -> list[Alternative]:
     """Current chat models of the same provider that price every kind of token used here for less.
 
     On a router (OpenRouter) "the same provider" means the same upstream vendor prefix, such as
@@ -95,7 +106,7 @@ def cheaper_alternatives(pricer: Pricer, work: Workload, priced: Price, at: date
         if vendor and not info.id.startswith(vendor):
             continue
         try:
-            alt = price_workload(pricer, work, info.id, priced.provider_id, at)
+            alt = price_workload(pricer, work, info.id, priced.provider_id, at, **mods)
         except UnknownModelError:
             continue
         if not _prices_what_is_used(alt, work.tokens) or alt.total >= priced.total:

@@ -22,7 +22,7 @@ from typing import Literal
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from cost_mcp.analytics import alerts, coverage, subscriptions
-from cost_mcp.analytics.usage import token_totals
+from cost_mcp.analytics.usage import OUTPUT_LOWER_BOUND, price_note_warnings, token_totals
 from cost_mcp.config import PROVIDERS, Settings
 from cost_mcp.errors import InvalidInputError
 from cost_mcp.models import (
@@ -193,7 +193,9 @@ def get_spend(
     by_basis: dict[str, Decimal] = defaultdict(Decimal)
     for r in rows:
         by_basis[r.basis] += r.cost_usd
-    warnings = _warnings(slices, settings, conn, local_only, dims)
+    warnings = _warnings(slices, settings, conn, local_only, dims) + _pricing_warnings(
+        conn, p, filters, slices
+    )
     warnings += _outside_bill_notes(slices)
     warnings += otel_gap_warnings(conn, p.start_ms, p.end_ms)
     warnings += coverage.missing_bill_warnings(rules, *_utc_day_range(p), usage_only=USAGE_ONLY_SOURCES)
@@ -582,6 +584,8 @@ def source_statuses(
     moment = now or datetime.now(UTC)
     statuses: list[SourceStatus] = []
     seen: set[str] = set()
+    from cost_mcp.sources import agents as agent_logs  # Codex, Gemini CLI...: local logs like Claude Code's
+
     for source, last_success, last_error, detail in conn.execute(
         "SELECT source, last_success, last_error, detail FROM source_state ORDER BY source"
     ):
@@ -597,7 +601,7 @@ def source_statuses(
             SourceStatus(
                 source=str(source),
                 kind="logs"
-                if source == "claude_code"
+                if source == "claude_code" or source in agent_logs.SOURCES
                 else "usage api"
                 if source in ATTRIBUTION_ONLY or source in USAGE_ONLY_SOURCES
                 else "billing api",
@@ -619,6 +623,18 @@ def source_statuses(
                 )
             )
     return statuses
+
+
+def _pricing_warnings(
+    conn: sqlite3.Connection, p: Period, filters: Filters, slices: Sequence[_Slice]
+) -> list[str]:
+    """Calls priced with an assumption, and the output lower bound when Claude Code logs count."""
+    where, args = _where(filters, set(_LOCAL_DIM_COLUMNS.values()))
+    notes = price_note_warnings(conn, f" AND ts_ms >= ? AND ts_ms < ?{where}", [p.start_ms, p.end_ms, *args])
+    # Only where the logs count in the result: a day billed by the provider does not rely on them.
+    if any(s.source == "claude_code" and not s.excluded and s.tokens and s.tokens[1] for s in slices):
+        notes.append(OUTPUT_LOWER_BOUND)
+    return notes
 
 
 def _warnings(

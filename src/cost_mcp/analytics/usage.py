@@ -6,6 +6,7 @@ count the same rows (``counted = 1``) the same way and can never disagree.
 
 from __future__ import annotations
 
+import sqlite3
 from collections.abc import Sequence
 from decimal import Decimal
 
@@ -52,3 +53,23 @@ def token_totals(values: Sequence[int]) -> TokenTotals:
 def usd(nanos: int | None) -> Decimal:
     """A nano-USD sum from SQL (NULL for an empty sum) as exact USD."""
     return from_nanos(int(nanos or 0))
+
+
+OUTPUT_LOWER_BOUND = (
+    "Claude Code logs often keep a streamed, partial output token count (anthropics/claude-code#22671): "
+    "output tokens and their cost from these logs are a lower bound"
+)
+
+
+def price_note_warnings(conn: sqlite3.Connection, where: str = "", args: Sequence[object] = ()) -> list[str]:
+    """One warning per distinct pricing assumption among the counted calls matching ``where``.
+
+    ``where`` is extra SQL starting with `` AND`` over usage_events columns. Noted rows are rare
+    and indexed apart, so this never scans the ordinary ones.
+    """
+    rows = conn.execute(
+        "SELECT price_note, COUNT(*) FROM usage_events "
+        f"WHERE price_note != '' AND counted = 1{where} GROUP BY price_note ORDER BY price_note",
+        tuple(args),
+    ).fetchall()
+    return [f"{int(n)} call(s) priced with an assumption: {note}" for note, n in rows]

@@ -17,6 +17,7 @@ set of stored copies alone, so neither file order nor the number of scans change
 from __future__ import annotations
 
 import contextlib
+import dataclasses
 import hashlib
 import os
 import re
@@ -101,6 +102,18 @@ class _ServerToolUse(msgspec.Struct):
     web_search_requests: Count | None = None
 
 
+class _Iteration(msgspec.Struct):
+    """One entry of ``usage.iterations`` (Anthropic API): a sampling step with its own usage."""
+
+    type: str | None = None
+    model: str | None = None
+    input_tokens: Count | None = None
+    output_tokens: Count | None = None
+    cache_creation_input_tokens: Count | None = None
+    cache_read_input_tokens: Count | None = None
+    cache_creation: _CacheCreation | None = None
+
+
 class _Usage(msgspec.Struct):
     input_tokens: Count | None = None
     output_tokens: Count | None = None
@@ -109,6 +122,9 @@ class _Usage(msgspec.Struct):
     cache_creation: _CacheCreation | None = None
     server_tool_use: _ServerToolUse | None = None
     speed: str | None = None
+    service_tier: str | None = None
+    inference_geo: str | None = None
+    iterations: list[_Iteration] | None = None
 
 
 class _Message(msgspec.Struct):
@@ -165,6 +181,12 @@ class Copy:
     speed: str
     reported_cost: Decimal | None
     origin: str
+    service_tier: str = ""
+    inference_geo: str = ""
+    note: str = ""
+    """What the log left unclear about this call's price (e.g. an iteration type we do not know)."""
+    extra: tuple[Copy, ...] = ()
+    """Separately billed iterations of the same request (advisor, compaction), as their own calls."""
 
     def rank(self) -> tuple[int, int, str, str]:
         """Smaller is better: most tokens, then earliest, then a stable order on where it was seen."""
@@ -291,7 +313,7 @@ def _copy_from(entry: _Line, outer: _Line, where: FileIdentity) -> Copy | SkipRe
     if not message_id:
         # Without an id a copy cannot be matched to others; identical lines still collapse.
         message_id = "line:" + hashlib.sha1(raw_key(entry, tokens, ts_ms), usedforsecurity=False).hexdigest()
-    return Copy(
+    copy = Copy(
         message_id=message_id,
         request_id=request_id,
         is_sidechain=bool(entry.isSidechain or outer.isSidechain),
@@ -303,7 +325,49 @@ def _copy_from(entry: _Line, outer: _Line, where: FileIdentity) -> Copy | SkipRe
         speed=usage.speed or "",
         reported_cost=reported,
         origin=str(where.path),
+        service_tier=usage.service_tier or "",
+        inference_geo=usage.inference_geo or "",
     )
+    return _with_iterations(copy, usage.iterations) if usage.iterations else copy
+
+
+_IN_TOP_LEVEL = frozenset({"message", "fallback_message", ""})
+"""Iteration types the top-level usage already counts (the model's own sampling steps; an entry
+without a type is read as one, as in early logs of the field)."""
+_BILLED_APART = frozenset({"advisor_message", "compaction"})
+
+
+def _with_iterations(copy: Copy, iterations: list[_Iteration]) -> Copy:
+    """Add the iterations billed apart from the top-level usage as calls of their own.
+
+    Anthropic's usage docs: top-level usage leaves out compaction iterations (billed at the
+    request's model) and advisor iterations (billed at the advisor's own ``model``), so each is
+    counted and priced as a call, keyed under the parent message so copies still collapse.
+    """
+    extra: list[Copy] = []
+    seen: Counter[str] = Counter()
+    unknown: set[str] = set()
+    for it in iterations:
+        kind = it.type or ""
+        if kind in _IN_TOP_LEVEL:
+            continue
+        if kind not in _BILLED_APART:
+            unknown.add(kind)
+            continue
+        seen[kind] += 1
+        extra.append(
+            dataclasses.replace(
+                copy,
+                message_id=f"{copy.message_id}#{kind}{seen[kind]}",
+                model=it.model or copy.model,
+                tokens=_tokens(it),
+                # The advisor is a separate inference: the executor's speed is not the advisor's.
+                speed="" if kind == "advisor_message" else copy.speed,
+                reported_cost=None,
+            )
+        )
+    note = f"usage.iterations of unknown type {', '.join(sorted(unknown))} not priced" if unknown else ""
+    return dataclasses.replace(copy, extra=tuple(extra), note=note)
 
 
 def raw_key(entry: _Line, tokens: Tokens, ts_ms: int) -> bytes:
@@ -311,7 +375,7 @@ def raw_key(entry: _Line, tokens: Tokens, ts_ms: int) -> bytes:
     return f"{entry.requestId}|{entry.sessionId}|{ts_ms}|{tokens}".encode()
 
 
-def _tokens(usage: _Usage) -> Tokens:
+def _tokens(usage: _Usage | _Iteration) -> Tokens:
     cache = usage.cache_creation
     if cache is not None and (
         cache.ephemeral_5m_input_tokens is not None or cache.ephemeral_1h_input_tokens is not None
@@ -322,7 +386,8 @@ def _tokens(usage: _Usage) -> Tokens:
     else:
         write_5m = usage.cache_creation_input_tokens or 0
         write_1h = 0
-    web = usage.server_tool_use.web_search_requests if usage.server_tool_use else None
+    tool_use = usage.server_tool_use if isinstance(usage, _Usage) else None
+    web = tool_use.web_search_requests if tool_use else None
     return Tokens(
         input=usage.input_tokens or 0,
         output=usage.output_tokens or 0,
@@ -511,6 +576,8 @@ class _Batch:
         held = self.copies.get(key)
         if held is None or copy.rank() < held.rank():
             self.copies[key] = copy
+        for sub in copy.extra:
+            self.add(sub)
 
     def __len__(self) -> int:
         return len(self.copies)
@@ -747,8 +814,9 @@ _UPSERT = """
 INSERT INTO usage_events (
     source, message_id, request_id, is_sidechain, ts_ms, provider, model, session_id, project, agent,
     input_tokens, output_tokens, cache_read_tokens, cache_write_5m_tokens, cache_write_1h_tokens,
-    web_search_requests, total_tokens, speed, cost_nanos, reported_cost_nanos, priced_model, origin
-) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)
+    web_search_requests, total_tokens, speed, cost_nanos, reported_cost_nanos, priced_model, origin,
+    service_tier, inference_geo, price_note
+) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)
 ON CONFLICT (source, message_id, request_id, is_sidechain) DO UPDATE SET
     ts_ms = excluded.ts_ms, model = excluded.model, session_id = excluded.session_id,
     project = excluded.project, input_tokens = excluded.input_tokens,
@@ -758,12 +826,15 @@ ON CONFLICT (source, message_id, request_id, is_sidechain) DO UPDATE SET
     web_search_requests = excluded.web_search_requests, total_tokens = excluded.total_tokens,
     speed = excluded.speed, cost_nanos = excluded.cost_nanos,
     reported_cost_nanos = excluded.reported_cost_nanos, priced_model = excluded.priced_model,
-    origin = excluded.origin
+    origin = excluded.origin, service_tier = excluded.service_tier,
+    inference_geo = excluded.inference_geo, price_note = excluded.price_note
 WHERE excluded.total_tokens > usage_events.total_tokens
    OR (excluded.total_tokens = usage_events.total_tokens
        AND (excluded.ts_ms, excluded.session_id, excluded.origin)
-         < (usage_events.ts_ms, usage_events.session_id, usage_events.origin))
+         <= (usage_events.ts_ms, usage_events.session_id, usage_events.origin))
 """
+# "<=": the very same copy read again (a full rescan, or the re-read after an upgrade) takes the
+# price of today's pricing and overrides instead of keeping the one it was first stored with.
 
 
 def _flush(conn: sqlite3.Connection, batch: _Batch, pricer: Pricer, stats: ScanStats) -> None:
@@ -797,10 +868,20 @@ def _touch(conn: sqlite3.Connection, message_ids: Iterable[str]) -> None:
 
 def _row(copy: Copy, pricer: Pricer, stats: ScanStats) -> tuple[object, ...]:
     t = copy.tokens
-    speed = copy.speed if copy.speed in ("", "standard", "fast") else ""
-    priced = pricer.price(t, copy.model, PROVIDER, ms_to_datetime(copy.ts_ms), speed=speed)
+    priced = pricer.price(
+        t,
+        copy.model,
+        PROVIDER,
+        ms_to_datetime(copy.ts_ms),
+        speed=copy.speed,
+        service_tier=copy.service_tier,
+        inference_geo=copy.inference_geo,
+    )
+    note = copy.note
     if isinstance(priced, Price):
         cost, priced_model = priced.total_nanos, priced.model_id
+        if priced.assumptions:
+            note = "; ".join(filter(None, (note, *priced.assumptions)))
     else:
         cost, priced_model = None, None
         stats.unpriced[copy.model] += 1
@@ -828,6 +909,9 @@ def _row(copy: Copy, pricer: Pricer, stats: ScanStats) -> tuple[object, ...]:
         reported,
         priced_model,
         copy.origin,
+        copy.service_tier,
+        copy.inference_geo,
+        note,
     )
 
 

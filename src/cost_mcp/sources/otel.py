@@ -4,7 +4,7 @@ What becomes a usage event:
 - Claude Code's ``claude_code.api_request`` log events (source ``claude_code_otel``, agent
   ``claude-code``). The dedup key is the API ``request_id``, the value the JSONL log calls
   ``requestId``: while a log copy of that request exists (source ``claude_code``) the OTel copy is
-  stored uncounted (see the ``m011_otel`` triggers), so a call seen both ways counts once.
+  stored uncounted (see the ``m014_otel`` triggers), so a call seen both ways counts once.
 - Codex ``codex.sse_event`` events of kind ``response.completed`` and Gemini CLI
   ``gemini_cli.api_response`` events (source ``otel``).
 - Spans carrying the GenAI semantic conventions (``gen_ai.usage.*`` and a model), with the resource's
@@ -49,8 +49,8 @@ from opentelemetry.proto.metrics.v1.metrics_pb2 import AggregationTemporality, N
 
 from cost_mcp.money import to_nanos
 from cost_mcp.pricing import Price, Pricer, Tokens
-from cost_mcp.sources.agents import MAX_FUTURE, MAX_PAST, normalize_provider
 from cost_mcp.sources.claude_code import MAX_CALL_COST
+from cost_mcp.sources.reported import MAX_FUTURE, MAX_PAST, normalize_provider
 from cost_mcp.store import otel as store
 
 Signal = Literal["logs", "metrics", "traces"]
@@ -453,7 +453,8 @@ def _generic(
     if not model:
         raise _BadRecordError("token event without a model")
     ts_ms = _when(attrs, time_ns, now)
-    agent = _text(resource, "service.name") or default_agent
+    # The names the local log readers give these agents, so group_by agent shows one row for each.
+    agent = default_agent
     key = _hash_key(agent, session, request_id, time_ns, ts_ms, model, tokens, _text(attrs, "prompt_id"))
     return _Call(
         source=store.GENERIC_SOURCE,

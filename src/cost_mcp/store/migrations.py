@@ -355,7 +355,78 @@ def m010_scanned_file_checks(conn: sqlite3.Connection) -> None:
 
 
 @migration
-def m011_otel(conn: sqlite3.Connection) -> None:
+def m011_agent_files(conn: sqlite3.Connection) -> None:
+    """Where each of another coding agent's log files was read up to, and its parser's state there.
+
+    ``head`` is a hash of the file's first bytes (up to the offset), to tell an append from a
+    rewrite; ``state`` is what earlier lines told the parser (session, model, running total).
+    """
+    conn.execute(
+        """
+        CREATE TABLE agent_files (
+            path TEXT PRIMARY KEY,
+            source TEXT NOT NULL,
+            device INTEGER NOT NULL,
+            inode INTEGER NOT NULL,
+            size INTEGER NOT NULL,
+            mtime_ns INTEGER NOT NULL,
+            offset INTEGER NOT NULL,
+            head TEXT NOT NULL,
+            state TEXT NOT NULL DEFAULT '{}',
+            scanned_at TEXT NOT NULL
+        )
+        """
+    )
+    conn.execute("CREATE INDEX agent_files_source ON agent_files (source)")
+
+
+@migration
+def m012_plan_limit_readings(conn: sqlite3.Connection) -> None:
+    """Plan-limit readings (Claude Pro/Max ``rate_limits`` from the status line): one row per change.
+
+    ``used_percent`` is the plan's own figure (not money); a reading is stored only when it differs
+    from the same window's previous one, so a status line run every few seconds adds few rows.
+    """
+    conn.execute(
+        """
+        CREATE TABLE plan_limit_readings (
+            id INTEGER PRIMARY KEY,
+            ts_ms INTEGER NOT NULL,
+            agent TEXT NOT NULL,
+            window TEXT NOT NULL,
+            used_percent REAL NOT NULL,
+            resets_at_ms INTEGER,
+            session_id TEXT NOT NULL DEFAULT '',
+            UNIQUE (agent, window, resets_at_ms, used_percent)
+        )
+        """
+    )
+    conn.execute("CREATE INDEX plan_limit_readings_ts ON plan_limit_readings (ts_ms)")
+
+
+@migration
+def m013_usage_price_modifiers(conn: sqlite3.Connection) -> None:
+    """What a call's price depended on beside its tokens, and what pricing it had to assume.
+
+    ``service_tier`` and ``inference_geo`` join ``speed`` as the provider reported them (raw, so an
+    unknown value can be re-priced once it is known). ``price_note`` says what was assumed (an
+    unknown speed priced at standard rates...); it is empty for almost every row, and the partial
+    index lets results count the noted rows without scanning the others.
+
+    Every Claude Code log is read once more after this migration (a one-time cold ingest).
+    """
+    conn.execute("ALTER TABLE usage_events ADD COLUMN service_tier TEXT NOT NULL DEFAULT ''")
+    conn.execute("ALTER TABLE usage_events ADD COLUMN inference_geo TEXT NOT NULL DEFAULT ''")
+    conn.execute("ALTER TABLE usage_events ADD COLUMN price_note TEXT NOT NULL DEFAULT ''")
+    conn.execute("CREATE INDEX usage_events_price_note ON usage_events (ts_ms) WHERE price_note != ''")
+    # Calls already stored were priced without these fields (fast mode at standard rates, Sonnet 4
+    # long context at base rates, iterations not counted): read every log once more, so the next
+    # scan re-prices them. Keeping the rows keeps files' identities; size -1 marks them changed.
+    conn.execute("UPDATE scanned_files SET offset = 0, size = -1")
+
+
+@migration
+def m014_otel(conn: sqlite3.Connection) -> None:
     """What the OpenTelemetry receiver needs: dimensions, cross-path dedup, metric cross-checks.
 
     ``dimensions`` holds the attributes an OTLP event carries beyond the ledger's columns (team.id,

@@ -36,6 +36,9 @@ def record_call(
     request_id: str | None = None,
     timestamp: datetime | None = None,
     now: datetime | None = None,
+    speed: str | None = None,
+    service_tier: str | None = None,
+    inference_geo: str | None = None,
 ) -> tuple[bool, str, Price | None, int]:
     """Store one reported call; returns (recorded, id, price or None when unpriced, ts_ms).
 
@@ -52,7 +55,9 @@ def record_call(
         raise InvalidInputError(f"timestamp {when.isoformat()} is more than a year old")
     provider_id = normalize_provider(provider)
     call_id = request_id or f"rec_{uuid.uuid4().hex}"
-    priced = pricer.price(tokens, model, provider_id, when)
+    priced = pricer.price(
+        tokens, model, provider_id, when, speed=speed, service_tier=service_tier, inference_geo=inference_geo
+    )
     price = priced if isinstance(priced, Price) else None
     ts_ms = to_ms(when)
     with write_transaction(conn):
@@ -62,8 +67,9 @@ def record_call(
                 source, message_id, request_id, is_sidechain, counted, ts_ms, provider, model, session_id,
                 project, agent, member, input_tokens, output_tokens, cache_read_tokens,
                 cache_write_5m_tokens, cache_write_1h_tokens, web_search_requests, total_tokens,
-                cost_nanos, priced_model, origin
-            ) VALUES (?, ?, '', 0, 1, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, 'record_usage')
+                cost_nanos, priced_model, origin, speed, service_tier, inference_geo, price_note
+            ) VALUES (?, ?, '', 0, 1, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, 'record_usage',
+                      ?, ?, ?, ?)
             """,
             (
                 SOURCE,
@@ -84,6 +90,10 @@ def record_call(
                 tokens.total,
                 price.total_nanos if price else None,
                 price.model_id if price else None,
+                speed or "",
+                service_tier or "",
+                inference_geo or "",
+                "; ".join(price.assumptions) if price else "",
             ),
         ).rowcount
         if inserted:

@@ -1,0 +1,127 @@
+"""Claude Code's settings.json: where it is, and adding our status line and hooks to it.
+
+Edits are shown as a unified diff before they are written, keep every other key as it was, and
+are written atomically (temp file + rename) so a crash never leaves half a settings file.
+"""
+
+from __future__ import annotations
+
+import difflib
+import json
+import os
+import tempfile
+from collections.abc import Callable
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any, Literal
+
+from cost_mcp.errors import InvalidInputError
+
+Scope = Literal["user", "project"]
+HOOK_EVENTS: tuple[str, ...] = ("UserPromptSubmit", "PreToolUse")
+
+
+def settings_path(scope: Scope, claude_roots: list[Path], cwd: Path) -> Path:
+    """``<first Claude folder>/settings.json`` for the user, ``<cwd>/.claude/settings.json`` for a project.
+
+    The user's folder is the first configured Claude folder that exists (``CLAUDE_CONFIG_DIR`` or
+    ``~/.claude``), else the last default (``~/.claude``), which Claude Code creates.
+    """
+    if scope == "project":
+        return cwd / ".claude" / "settings.json"
+    existing = [root for root in claude_roots if root.is_dir()]
+    return (existing[0] if existing else claude_roots[-1]) / "settings.json"
+
+
+@dataclass(frozen=True)
+class Edit:
+    """A planned change to one settings file."""
+
+    path: Path
+    before: str
+    after: str
+
+    @property
+    def changed(self) -> bool:
+        """Whether writing would change anything."""
+        return self.before != self.after
+
+    def diff(self) -> str:
+        """The change as a unified diff."""
+        return "".join(
+            difflib.unified_diff(
+                self.before.splitlines(keepends=True),
+                self.after.splitlines(keepends=True),
+                fromfile=str(self.path),
+                tofile=str(self.path),
+            )
+        )
+
+    def write(self) -> None:
+        """Replace the file atomically with the new content."""
+        self.path.parent.mkdir(parents=True, exist_ok=True)
+        fd, tmp = tempfile.mkstemp(dir=self.path.parent, prefix=".settings-", suffix=".json")
+        try:
+            with os.fdopen(fd, "w", encoding="utf-8") as f:
+                f.write(self.after)
+            os.replace(tmp, self.path)
+        except BaseException:
+            Path(tmp).unlink(missing_ok=True)
+            raise
+
+
+def plan(path: Path, change: Callable[[dict[str, Any]], None]) -> Edit:
+    """Read a settings file (missing: empty), apply ``change`` to its object, and say what it becomes.
+
+    Raises InvalidInputError when the file is not a JSON object, rather than overwrite it.
+    """
+    try:
+        before = path.read_text(encoding="utf-8")
+    except FileNotFoundError:
+        before = ""
+    try:
+        data = json.loads(before) if before.strip() else {}
+    except json.JSONDecodeError as exc:
+        raise InvalidInputError(
+            f"{path} is not valid JSON ({exc}); fix it by hand, then run this again"
+        ) from None
+    if not isinstance(data, dict):
+        raise InvalidInputError(f"{path} does not hold a JSON object; fix it by hand, then run this again")
+    change(data)
+    return Edit(path, before, json.dumps(data, indent=2, ensure_ascii=False) + "\n")
+
+
+def set_statusline(command: str) -> Callable[[dict[str, Any]], None]:
+    """A change that makes ``command`` Claude Code's status line."""
+
+    def change(data: dict[str, Any]) -> None:
+        data["statusLine"] = {"type": "command", "command": command, "padding": 0}
+
+    return change
+
+
+def add_hooks(command: str) -> Callable[[dict[str, Any]], None]:
+    """A change that runs ``command`` on UserPromptSubmit and PreToolUse, once each, keeping other hooks."""
+
+    def change(data: dict[str, Any]) -> None:
+        hooks = data.setdefault("hooks", {})
+        if not isinstance(hooks, dict):
+            raise InvalidInputError("settings 'hooks' is not an object; fix it by hand, then run this again")
+        for event in HOOK_EVENTS:
+            groups = hooks.setdefault(event, [])
+            if not isinstance(groups, list):
+                raise InvalidInputError(
+                    f"settings hooks.{event} is not a list; fix it by hand, then run this again"
+                )
+            present = any(
+                isinstance(g, dict)
+                and any(isinstance(h, dict) and h.get("command") == command for h in g.get("hooks", []))
+                for g in groups
+            )
+            if not present:
+                entry: dict[str, Any] = {"hooks": [{"type": "command", "command": command, "timeout": 10}]}
+                if event == "PreToolUse":
+                    entry = {"matcher": "*", **entry}
+                groups.append(entry)
+
+    return change

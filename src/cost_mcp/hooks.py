@@ -1,0 +1,106 @@
+"""Claude Code hooks that hold a session to its budgets (UserPromptSubmit and PreToolUse).
+
+Claude Code runs the hook command with the event as JSON on stdin (``session_id``,
+``transcript_path``, ``cwd``, ``hook_event_name``, ``prompt`` or ``tool_name``/``tool_input``) and
+reads its answer from stdout as JSON with exit code 0 (hooks reference, code.claude.com/docs/en/hooks):
+
+- UserPromptSubmit: ``{"decision": "block", "reason": ...}`` refuses the prompt (the reason is shown
+  to the user); ``hookSpecificOutput.additionalContext`` adds text to Claude's context, and
+  ``systemMessage`` shows a warning to the user.
+- PreToolUse: ``hookSpecificOutput`` with ``permissionDecision: "deny"`` and
+  ``permissionDecisionReason`` refuses the tool call and tells Claude why.
+
+The budgets are check_budget's, for Claude Code's calls in this project: a hard budget with no room
+left blocks, a soft one past its amount warns (on a prompt only: warning on every tool call would
+drown the session). Anything unexpected (no ledger yet, bad input) lets the session go on: a hook
+that fails must never lock someone out of their editor, so errors go to stderr with exit code 0.
+"""
+
+from __future__ import annotations
+
+import json
+import sqlite3
+from dataclasses import dataclass
+from decimal import Decimal
+from pathlib import Path
+from typing import Any
+
+from cost_mcp.config import Settings
+
+AGENT = "claude-code"
+NEXT_CALL = Decimal("0.000000001")
+"""What the next call is assumed to cost: anything at all, so a hard budget that is exactly used up
+blocks (the hook cannot know the next call's size)."""
+
+
+@dataclass(frozen=True)
+class HookAnswer:
+    """What the hook prints (empty: nothing to say) and its exit code."""
+
+    stdout: str
+    exit_code: int = 0
+
+
+def decide(conn: sqlite3.Connection, settings: Settings, event: dict[str, Any]) -> HookAnswer:
+    """The answer to one hook event, from the budgets that apply to this session's calls."""
+    from cost_mcp.analytics.budgets import check_budget
+
+    name = str(event.get("hook_event_name") or "")
+    if name not in ("UserPromptSubmit", "PreToolUse"):
+        return HookAnswer("")
+    if conn.execute("SELECT 1 FROM budgets LIMIT 1").fetchone() is None:
+        return HookAnswer("")
+    transcript = str(event.get("transcript_path") or "")
+    project = Path(transcript).parent.name if transcript else None
+    check = check_budget(conn, settings, NEXT_CALL, provider="anthropic", agent=AGENT, project=project)
+    if not check.allowed:
+        reason = f"cost-mcp: {check.reason}"
+        if name == "UserPromptSubmit":
+            return HookAnswer(json.dumps({"decision": "block", "reason": reason}))
+        return HookAnswer(
+            json.dumps(
+                {
+                    "hookSpecificOutput": {
+                        "hookEventName": "PreToolUse",
+                        "permissionDecision": "deny",
+                        "permissionDecisionReason": reason,
+                    }
+                }
+            )
+        )
+    over = [c for c in check.budgets if not c.hard and c.remaining_before_usd <= 0]
+    if over and name == "UserPromptSubmit":
+        warning = (
+            f"cost-mcp: soft budget '{over[0].name}' is used up ({over[0].limit_usd} USD); "
+            "this session keeps going, but consider a cheaper model or stopping here"
+        )
+        return HookAnswer(
+            json.dumps(
+                {
+                    "systemMessage": warning,
+                    "hookSpecificOutput": {"hookEventName": "UserPromptSubmit", "additionalContext": warning},
+                }
+            )
+        )
+    return HookAnswer("")
+
+
+def run(stdin: str) -> HookAnswer:
+    """Everything one hook call does: read the session's new log lines, then decide."""
+    from cost_mcp.config import load_settings_leniently
+    from cost_mcp.statusline import read_transcript
+    from cost_mcp.store.connection import connect
+
+    try:
+        event = json.loads(stdin) if stdin.strip() else {}
+    except json.JSONDecodeError:
+        event = {}
+    if not isinstance(event, dict):
+        event = {}
+    settings, _ = load_settings_leniently()  # a typo in one setting must not break Claude Code's UI
+    conn = connect(settings.db)
+    try:
+        read_transcript(conn, settings, str(event.get("transcript_path") or ""))
+        return decide(conn, settings, event)
+    finally:
+        conn.close()

@@ -1,0 +1,301 @@
+"""Prices genai-prices does not have yet: a small table of corrections, each with its source.
+
+genai-prices is the price data; this module only fills cases it does not price (yet). Each entry
+names the provider's page it comes from and the date it was checked, and has a test that fails as
+soon as genai-prices prices the case itself, so the entry is then removed rather than kept.
+
+A call's *modifiers* are what a provider reports beside its tokens: ``speed`` (Anthropic fast mode),
+``service_tier`` (batch, priority, flex) and ``inference_geo`` (Anthropic US-only inference). A
+modifier genai-prices prices for the model (a price variant) is left to it; a modifier it does not
+price is corrected here when a provider documents the price; otherwise the call is priced at
+standard rates *with an assumption* that results show as a warning, never silently.
+
+:func:`correct` is applied inside the one pricing function (:class:`cost_mcp.pricing.Pricer`), on a
+resolved price table before it is compiled, so the hot path pays nothing per call.
+"""
+
+from __future__ import annotations
+
+import copy
+from collections.abc import Mapping
+from dataclasses import dataclass
+from datetime import date
+from decimal import Decimal
+from typing import Literal
+
+from genai_prices.types import ModelPrice, Tier, TieredPrices
+
+Speed = Literal["standard", "fast"]
+ServiceTier = Literal["standard", "batch", "priority", "flex"]
+InferenceGeo = Literal["global", "us"]
+
+STANDARD_SPEEDS = frozenset({"", "standard"})
+STANDARD_TIERS = frozenset({"", "standard", "default", "auto"})
+STANDARD_GEOS = frozenset({"", "global", "not_available"})
+KNOWN_SPEEDS = frozenset({"fast"})
+KNOWN_TIERS = frozenset({"batch", "priority", "flex"})
+KNOWN_GEOS = frozenset({"us"})
+
+_RATE_KEYS = (
+    "input_mtok",
+    "output_mtok",
+    "cache_read_mtok",
+    "cache_write_mtok",
+    "cache_write_5m_mtok",
+    "cache_write_1h_mtok",
+)
+"""Token rates a multiplier scales. Per-request fees such as web searches are not token prices:
+Anthropic's multipliers apply to token categories only."""
+
+
+@dataclass(frozen=True, slots=True)
+class Modifiers:
+    """A call's non-standard modifiers, normalised: ``None`` means standard."""
+
+    speed: str | None = None
+    service_tier: str | None = None
+    inference_geo: str | None = None
+
+    def items(self) -> list[tuple[str, str]]:
+        """The modifiers that are set, as (name, value)."""
+        return [
+            (k, v)
+            for k, v in (
+                ("speed", self.speed),
+                ("service_tier", self.service_tier),
+                ("inference_geo", self.inference_geo),
+            )
+            if v is not None
+        ]
+
+
+_modifier_cache: dict[tuple[str | None, str | None, str | None], Modifiers | None] = {}
+
+
+def modifiers(speed: str | None, service_tier: str | None, inference_geo: str | None) -> Modifiers | None:
+    """Normalised modifiers, or None when the call is standard in every respect (the common case)."""
+    key = (speed, service_tier, inference_geo)
+    try:
+        return _modifier_cache[key]
+    except KeyError:
+        pass
+    s = (speed or "").strip().lower()
+    t = (service_tier or "").strip().lower()
+    g = (inference_geo or "").strip().lower()
+    found = Modifiers(
+        speed=None if s in STANDARD_SPEEDS else s,
+        service_tier=None if t in STANDARD_TIERS else t,
+        inference_geo=None if g in STANDARD_GEOS else g,
+    )
+    result = None if not found.items() else found
+    if len(_modifier_cache) < 1024:  # log values are few; a hostile file must not grow this forever
+        _modifier_cache[key] = result
+    return result
+
+
+def genai_context(name: str, value: str) -> dict[str, str] | None:
+    """genai-prices' price context for one modifier, or None when it has no such context."""
+    if name == "speed":
+        return {"speed": value}
+    if name == "service_tier":
+        return {"processing": "batch"} if value == "batch" else {"service_tier": value}
+    return None
+
+
+# --- the corrections ---------------------------------------------------------------------------
+
+
+@dataclass(frozen=True, slots=True)
+class LongContext:
+    """A whole-request long-context rate table: above ``threshold`` total input tokens, every
+    token of the request is charged at these rates (USD per million tokens)."""
+
+    threshold: int
+    rates: Mapping[str, Decimal]
+
+
+@dataclass(frozen=True, slots=True)
+class Correction:
+    """One price genai-prices lacks."""
+
+    name: str
+    provider: str
+    models: frozenset[str]
+    """genai-prices model ids it applies to; empty means every model of the provider."""
+    modifier: tuple[str, str] | None
+    """The modifier (name, value) it prices, or None for a correction of the standard table."""
+    source: str
+    checked: date
+    multiplier: Decimal | None = None
+    long_context: LongContext | None = None
+
+    def applies(self, provider: str, model_id: str) -> bool:
+        """Whether this entry covers the model."""
+        return provider == self.provider and (not self.models or model_id in self.models)
+
+
+ANTHROPIC_PRICING = "https://platform.claude.com/docs/en/about-claude/pricing"
+
+CORRECTIONS: tuple[Correction, ...] = (
+    Correction(
+        name="fast mode on claude-opus-4-6 is 6x standard rates",
+        provider="anthropic",
+        models=frozenset({"claude-opus-4-6"}),
+        modifier=("speed", "fast"),
+        multiplier=Decimal(6),
+        # "$30 / $150 per MTok up to 200K input, $60 / $225 above": 6x the standard table,
+        # long-context tier included; stacks with other modifiers.
+        source="https://platform.claude.com/docs/en/build-with-claude/fast-mode (pricing table)",
+        checked=date(2026, 12, 2),
+    ),
+    Correction(
+        name="long context on claude-sonnet-4-0: above 200k input the whole request at $6 / $22.50",
+        provider="anthropic",
+        models=frozenset({"claude-sonnet-4-0"}),
+        modifier=None,
+        long_context=LongContext(
+            threshold=200_000,
+            rates={
+                "input_mtok": Decimal(6),
+                "output_mtok": Decimal("22.5"),
+                "cache_read_mtok": Decimal("0.6"),
+                "cache_write_mtok": Decimal("7.5"),
+                "cache_write_1h_mtok": Decimal(12),
+            },
+        ),
+        source=f"{ANTHROPIC_PRICING}#long-context-pricing (Sonnet 4 and 4.5, 1M context)",
+        checked=date(2026, 12, 2),
+    ),
+    Correction(
+        name="US-only inference (inference_geo us) is 1.1x every token category",
+        provider="anthropic",
+        models=frozenset(),
+        modifier=("inference_geo", "us"),
+        multiplier=Decimal("1.1"),
+        # Only models from Feb 2026 on report a geography; older ones say "not_available".
+        source="https://platform.claude.com/docs/en/build-with-claude/data-residency (pricing)",
+        checked=date(2026, 12, 2),
+    ),
+    Correction(
+        name="Anthropic batch is 50% of standard rates",
+        provider="anthropic",
+        models=frozenset(),
+        modifier=("service_tier", "batch"),
+        multiplier=Decimal("0.5"),
+        # genai-prices has batch variants for recent models only (not Sonnet 4, Opus 4/4.1, 3.x).
+        source=f"{ANTHROPIC_PRICING}#batch-processing",
+        checked=date(2026, 12, 2),
+    ),
+    Correction(
+        name="OpenAI batch is 50% of standard rates",
+        provider="openai",
+        models=frozenset(),
+        modifier=("service_tier", "batch"),
+        multiplier=Decimal("0.5"),
+        source="https://platform.openai.com/docs/guides/batch (50% lower costs)",
+        checked=date(2026, 12, 2),
+    ),
+    Correction(
+        name="OpenAI flex processing is priced at Batch API rates (50%)",
+        provider="openai",
+        models=frozenset(),
+        modifier=("service_tier", "flex"),
+        multiplier=Decimal("0.5"),
+        source="https://platform.openai.com/docs/guides/flex-processing (priced at Batch API rates)",
+        checked=date(2026, 12, 2),
+    ),
+)
+
+_NO_LIST_PRICE = {
+    ("anthropic", "service_tier", "priority"): (
+        "Anthropic Priority Tier has no list price (it is billed under a commitment)"
+    ),
+}
+
+
+@dataclass(frozen=True, slots=True)
+class Corrected:
+    """A price table after corrections, what was corrected, and what had to be assumed."""
+
+    prices: ModelPrice
+    applied: tuple[str, ...]
+    assumptions: tuple[str, ...]
+
+
+def correct(
+    provider: str,
+    model_id: str,
+    prices: ModelPrice,
+    mods: Modifiers | None,
+    priced_by_genai: frozenset[tuple[str, str]] = frozenset(),
+) -> Corrected:
+    """Apply the corrections that cover this model to its resolved price table.
+
+    ``priced_by_genai`` lists the modifiers genai-prices already priced for this model (its
+    price variants): those are never corrected twice. A modifier that neither genai-prices nor a
+    correction prices leaves the standard price and an assumption saying so.
+    """
+    applied: list[str] = []
+    assumptions: list[str] = []
+    table = prices
+    for c in CORRECTIONS:
+        if c.modifier is None and c.long_context is not None and c.applies(provider, model_id):
+            table = _with_long_context(table, c.long_context)
+            applied.append(c.name)
+    for name, value in mods.items() if mods else ():
+        if (name, value) in priced_by_genai:
+            continue
+        entry = next(
+            (
+                c
+                for c in CORRECTIONS
+                if c.modifier == (name, value) and c.multiplier is not None and c.applies(provider, model_id)
+            ),
+            None,
+        )
+        if entry is not None and entry.multiplier is not None:
+            table = _scaled(table, entry.multiplier)
+            applied.append(entry.name)
+            continue
+        known = {"speed": KNOWN_SPEEDS, "service_tier": KNOWN_TIERS, "inference_geo": KNOWN_GEOS}[name]
+        why = _NO_LIST_PRICE.get((provider, name, value))
+        if why is not None:
+            assumptions.append(f"{name} {value!r}: {why}; priced at standard rates")
+        elif value in known:
+            assumptions.append(
+                f"{name} {value!r} has no known price for {model_id}; priced at standard rates"
+            )
+        else:
+            assumptions.append(f"unknown {name} {value!r}; priced at standard rates")
+    return Corrected(table, tuple(applied), tuple(assumptions))
+
+
+def _scaled(prices: ModelPrice, factor: Decimal) -> ModelPrice:
+    changes: dict[str, Decimal | TieredPrices] = {}
+    for key in _RATE_KEYS:
+        rate = getattr(prices, key, None)
+        if isinstance(rate, Decimal):
+            changes[key] = rate * factor
+        elif isinstance(rate, TieredPrices):
+            changes[key] = TieredPrices(
+                base=rate.base * factor,
+                tiers=[Tier(start=t.start, price=t.price * factor) for t in rate.tiers],
+            )
+    return _replaced(prices, changes)
+
+
+def _with_long_context(prices: ModelPrice, lc: LongContext) -> ModelPrice:
+    changes: dict[str, TieredPrices] = {}
+    for key, above in lc.rates.items():
+        base = getattr(prices, key, None)
+        if isinstance(base, Decimal):
+            changes[key] = TieredPrices(base=base, tiers=[Tier(start=lc.threshold, price=above)])
+    return _replaced(prices, changes)
+
+
+def _replaced(prices: ModelPrice, changes: Mapping[str, Decimal | TieredPrices]) -> ModelPrice:
+    # ModelPrice keeps its rates in __dict__ (it is not a dataclass); genai-prices resolves price
+    # variants the same way.
+    result = copy.copy(prices)
+    result.__dict__.update(changes)
+    return result

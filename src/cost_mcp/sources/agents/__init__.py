@@ -1,0 +1,33 @@
+"""Other coding agents' local logs, one module per agent on one shared scanner (``scanner.py``).
+
+To add an agent: write its module (where its files are, how a line becomes events) and add its
+``LOG`` to :data:`AGENTS`.
+"""
+
+from __future__ import annotations
+
+import sqlite3
+import time
+
+from cost_mcp.config import Settings
+from cost_mcp.pricing import Pricer
+from cost_mcp.sources.agents import amp, codex, gemini_cli, opencode
+from cost_mcp.sources.agents.scanner import AgentLog, AgentScan, scan
+
+__all__ = ["AGENTS", "SOURCES", "AgentLog", "AgentScan", "ingest_all", "scan"]
+
+AGENTS: tuple[AgentLog, ...] = (
+    codex.LOG,
+    gemini_cli.LOG,
+    opencode.LOG,
+    amp.LOG,
+)
+SOURCES: tuple[str, ...] = tuple(a.source for a in AGENTS)
+
+
+def ingest_all(
+    conn: sqlite3.Connection, settings: Settings, pricer: Pricer, *, budget_seconds: float | None = None
+) -> list[AgentScan]:
+    """Read what is new in every registered agent's logs, within ``budget_seconds`` in all."""
+    deadline = time.perf_counter() + budget_seconds if budget_seconds is not None else None
+    return [scan(conn, fmt, settings, pricer, deadline=deadline) for fmt in AGENTS]

@@ -1,0 +1,147 @@
+"""OpenCode: messages in its SQLite database, and the legacy one-JSON-file-per-message store.
+
+Facts and sources are in ``docs/agent-formats.md``. Both hold the same message object:
+``{id, sessionID, role, providerID, modelID, time: {created, completed}, tokens: {input, output,
+reasoning, cache: {read, write}, total?}, cost}``. OpenCode normalises ``tokens.input`` to the
+uncached input for every provider (``Session.getUsage``), and keeps cache reads and writes apart.
+Whether ``output`` already includes ``reasoning`` depends on the provider's SDK: when ``total`` is
+there it tells (it equals input + cache + output + reasoning only when reasoning is apart); without
+it, Google's models report thoughts apart and the others inside output. A message counts once by
+its id, whether it is read from the database, a JSON file, or both.
+"""
+
+from __future__ import annotations
+
+import sqlite3
+from pathlib import Path
+
+import msgspec
+
+from cost_mcp.config import Settings
+from cost_mcp.pricing import Tokens
+from cost_mcp.sources.agents.scanner import AgentEvent, AgentLog, FileContext, Parsed, count
+
+AGENT = "opencode"
+SOURCE = "opencode"
+_REASONING_APART = ("google", "google-vertex", "gemini")
+
+
+def roots(settings: Settings) -> list[Path]:
+    """OpenCode's data folder (``OPENCODE_DATA_DIR``, else ``~/.local/share/opencode``)."""
+    return [settings.opencode_data_path()]
+
+
+def accept(path: str) -> bool:
+    """The databases at the top of the folder, and message files under ``storage/message/``."""
+    name = Path(path).name
+    if name.endswith(".db"):
+        return name == "opencode.db" or name.startswith("opencode-")
+    return f"{Path('storage') / 'message'}" in path
+
+
+def _event(message: object, session_hint: str | None = None) -> AgentEvent | str | None:
+    if not isinstance(message, dict) or message.get("role", "assistant") != "assistant":
+        return None
+    tokens = message.get("tokens")
+    if tokens is None:
+        return None
+    time = message.get("time")
+    created = time.get("created") if isinstance(time, dict) else None
+    model, provider, message_id = message.get("modelID"), message.get("providerID"), message.get("id")
+    if (
+        not isinstance(tokens, dict)
+        or not isinstance(created, int)
+        or isinstance(created, bool)
+        or not isinstance(model, str)
+        or not model
+        or not isinstance(message_id, str)
+        or not message_id
+    ):
+        return "invalid_fields"
+    found_cache = tokens.get("cache")
+    cache: dict[str, object] = found_cache if isinstance(found_cache, dict) else {}
+    try:
+        inp, out, reasoning, total = (count(tokens.get(k)) for k in ("input", "output", "reasoning", "total"))
+        read, write = count(cache.get("read")) or 0, count(cache.get("write")) or 0
+    except ValueError:
+        return "invalid_fields"
+    inp, out, reasoning = inp or 0, out or 0, reasoning or 0
+    if not (inp or out or reasoning or read or write):
+        return None
+    provider_id = str(provider or "").strip().lower()
+    if total:
+        apart = total == inp + read + write + out + reasoning and reasoning > 0
+    else:
+        apart = provider_id in _REASONING_APART
+    session = message.get("sessionID")
+    return AgentEvent(
+        key=message_id,
+        ts_ms=created,
+        provider=provider_id,
+        model=model,
+        session_id=str(session or session_hint or ""),
+        project=_project(message),
+        tokens=Tokens(
+            input=inp, cache_read=read, cache_write_5m=write, output=out + (reasoning if apart else 0)
+        ),
+    )
+
+
+def _project(message: dict[str, object]) -> str:
+    path = message.get("path")
+    root = path.get("root") if isinstance(path, dict) else None
+    if isinstance(root, str) and root:
+        from cost_mcp.sources.agents.scanner import project_slug
+
+        return project_slug(root)
+    return ""
+
+
+def parse_document(raw: bytes, ctx: FileContext) -> Parsed:
+    """One legacy ``storage/message/<session>/<message>.json`` file."""
+    try:
+        message = msgspec.json.decode(raw)
+    except msgspec.DecodeError as exc:
+        return "truncated" if "truncated" in str(exc) else "malformed"
+    found = _event(message, Path(ctx.path).parent.name)
+    if found is None or isinstance(found, str):
+        return found  # type: ignore[return-value]
+    return [found]
+
+
+def read_database(path: str, ctx: FileContext) -> Parsed:
+    """Every assistant message of an OpenCode database, read-only (OpenCode may be writing it)."""
+    conn = sqlite3.connect(f"file:{path}?mode=ro", uri=True, timeout=1.0)
+    try:
+        rows = conn.execute("SELECT id, session_id, data FROM message").fetchall()
+    except sqlite3.DatabaseError:
+        return "malformed"  # not OpenCode's schema (or not a database): counted, never fatal
+    finally:
+        conn.close()
+    events: list[AgentEvent] = []
+    for row_id, session_id, data in rows:
+        try:
+            message = msgspec.json.decode(data)
+        except (msgspec.DecodeError, TypeError):
+            continue
+        if isinstance(message, dict):
+            message.setdefault("id", row_id)
+            message.setdefault("sessionID", session_id)
+        found = _event(message)
+        if isinstance(found, AgentEvent):
+            events.append(found)
+    return events
+
+
+LOG = AgentLog(
+    agent=AGENT,
+    source=SOURCE,
+    roots=roots,
+    line_suffixes=(),
+    parse_line=lambda raw, ctx: None,
+    document_suffixes=(".json",),
+    parse_document=parse_document,
+    database_suffixes=(".db",),
+    read_database=read_database,
+    accept=accept,
+)

@@ -1,0 +1,528 @@
+"""One incremental scanner for every coding agent's local logs (Codex CLI, Gemini CLI, ...).
+
+An agent's module says where its files live and how one line (or one whole JSON document) becomes
+usage events; this module does the rest, the same way for every agent:
+
+- offsets: each file's device, inode, size, mtime and the byte offset after its last complete line
+  are kept in ``agent_files``, so a scan reads only appended bytes and leaves an unfinished last
+  line for next time; an unchanged file costs one ``stat``;
+- rewrite detection: a file that shrank, was replaced (new inode), or whose first bytes changed is
+  read again from the start, with its parser state reset;
+- parser state: what a line means can depend on earlier lines (Codex's model comes from the last
+  ``turn_context``); that state is a small JSON object saved with the offset, so reading resumes
+  exactly where it stopped;
+- skip counting: a line that is not JSON, is cut off, is too long or has unusable fields is
+  counted by reason and skipped, never fatal;
+- dedup: every event has a key that names the call, not where it was seen, so a replayed prefix
+  or a forked session copied into another file counts once (``ON CONFLICT`` keeps the copy with
+  the most tokens).
+
+Adding an agent is one module that builds an :class:`AgentLog` and one line in
+``sources/agents/__init__.py``.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import os
+import re
+import sqlite3
+import time
+from collections import Counter
+from collections.abc import Callable, Iterator, Sequence
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import BinaryIO, Literal
+
+from cost_mcp.config import Settings
+from cost_mcp.periods import ms_to_datetime, to_ms
+from cost_mcp.pricing import Price, Pricer, Tokens
+from cost_mcp.store import rollup
+from cost_mcp.store.connection import write_transaction
+from cost_mcp.store.plan_limits import insert_reading
+
+SkipReason = Literal["malformed", "truncated", "too_long", "invalid_fields"]
+SKIP_REASONS: tuple[SkipReason, ...] = ("malformed", "truncated", "too_long", "invalid_fields")
+MAX_LINE_BYTES = 64 * 1024 * 1024
+"""A longer line is skipped as ``too_long`` without being held in memory."""
+MAX_DOCUMENT_BYTES = 256 * 1024 * 1024
+"""A whole-document file (legacy Gemini ``.json``) larger than this is skipped as ``too_long``."""
+HEAD_BYTES = 1024
+"""How many leading bytes identify a file's content, to tell an append from a rewrite."""
+BATCH_EVENTS = 20_000
+
+
+@dataclass(frozen=True, slots=True)
+class AgentEvent:
+    """One model call an agent logged, in the ledger's disjoint token kinds."""
+
+    key: str
+    """Names the call itself (not the file or line), so copies of it collapse."""
+    ts_ms: int
+    provider: str
+    model: str
+    session_id: str
+    project: str
+    tokens: Tokens
+    replayed: bool = False
+    """A copy of a call first logged elsewhere (a fork's copied history): the original wins."""
+
+    def rank(self) -> tuple[int, bool]:
+        """Smaller is better: most tokens, then an original over a replayed copy."""
+        return (-self.tokens.total, self.replayed)
+
+
+@dataclass(frozen=True, slots=True)
+class LimitReading:
+    """A plan-limit reading an agent logged (Codex's ChatGPT-plan windows): percent used, reset."""
+
+    window: str
+    used_percent: float
+    resets_at_ms: int | None
+    session_id: str
+    ts_ms: int
+
+
+@dataclass
+class FileContext:
+    """What a parser knows about the file it reads: where it is and the state earlier lines left."""
+
+    path: str
+    root: str
+    state: dict[str, object]
+
+
+Parsed = Sequence[AgentEvent | LimitReading] | SkipReason | None
+LineParser = Callable[[bytes, FileContext], Parsed]
+
+
+@dataclass(frozen=True)
+class AgentLog:
+    """An agent's local log format: the whole of what a new agent must provide."""
+
+    agent: str
+    """The agent's name, stored as ``agent`` on each event (``codex``, ``gemini-cli``)."""
+    source: str
+    """The ledger source id (``codex``, ``gemini_cli``)."""
+    roots: Callable[[Settings], list[Path]]
+    """Folders to walk (those that do not exist are ignored)."""
+    line_suffixes: tuple[str, ...]
+    parse_line: LineParser
+    document_suffixes: tuple[str, ...] = ()
+    parse_document: LineParser | None = None
+    """For formats that rewrite one JSON document per session: the whole file, read when it changes."""
+    database_suffixes: tuple[str, ...] = ()
+    read_database: Callable[[str, FileContext], Parsed] | None = None
+    """For SQLite stores: every row read again when the database (or its WAL) changed."""
+    accept: Callable[[str], bool] | None = None
+    """Which of the walked files to read (default: every file with a listed suffix)."""
+
+
+@dataclass
+class AgentScan:
+    """What one scan of one agent did."""
+
+    agent: str
+    roots: list[str] = field(default_factory=list)
+    files_seen: int = 0
+    files_read: int = 0
+    files_reread: int = 0
+    lines_read: int = 0
+    events_seen: int = 0
+    events_added: int = 0
+    skipped: Counter[str] = field(default_factory=Counter)
+    unpriced: Counter[str] = field(default_factory=Counter)
+    errors: list[str] = field(default_factory=list)
+    complete: bool = True
+    seconds: float = 0.0
+
+
+@dataclass(frozen=True, slots=True)
+class _Known:
+    device: int
+    inode: int
+    size: int
+    mtime_ns: int
+    offset: int
+    head: str
+    state: str
+
+
+def _walk(root: Path, suffixes: tuple[str, ...]) -> Iterator[tuple[str, os.stat_result]]:
+    """Every file below ``root`` whose name ends in one of ``suffixes``, with its stat."""
+    pending = [str(root)]
+    while pending:
+        folder = pending.pop()
+        try:
+            with os.scandir(folder) as it:
+                entries = list(it)
+        except OSError:
+            continue
+        for entry in entries:
+            try:
+                if entry.is_dir(follow_symlinks=False):
+                    pending.append(entry.path)
+                elif entry.name.endswith(suffixes) and entry.is_file():
+                    yield entry.path, entry.stat()
+            except OSError:
+                continue
+
+
+def _head(path: str, length: int) -> str:
+    with open(path, "rb") as f:
+        return hashlib.sha1(f.read(length), usedforsecurity=False).hexdigest()
+
+
+def _lines(f: BinaryIO, cap: int) -> Iterator[bytes | None]:
+    """Complete lines of a binary file; None for a line longer than ``cap`` (skipped unread)."""
+    readline = f.readline
+    while True:
+        raw: bytes = readline(cap + 1)
+        if not raw:
+            return
+        if raw[-1:] == b"\n":
+            yield raw
+            continue
+        if len(raw) <= cap:
+            return  # an unfinished last line: left for the next scan
+        # Too long: consume the rest of the line in pieces, then report it once.
+        while True:
+            rest: bytes = readline(cap)
+            if not rest:
+                return  # still unfinished: read again (and skipped again) once it ends
+            raw = rest
+            if raw[-1:] == b"\n":
+                break
+        yield None
+
+
+class _Writer:
+    """Best copies not yet written, and the file states they came from."""
+
+    def __init__(self, conn: sqlite3.Connection, fmt: AgentLog, pricer: Pricer, stats: AgentScan) -> None:
+        self.conn, self.fmt, self.pricer, self.stats = conn, fmt, pricer, stats
+        self.events: dict[str, AgentEvent] = {}
+        self.readings: list[LimitReading] = []
+        self.files: dict[str, tuple[object, ...]] = {}
+
+    def add(self, event: AgentEvent) -> None:
+        held = self.events.get(event.key)
+        if held is None or event.rank() < held.rank():
+            self.events[event.key] = event
+        if len(self.events) >= BATCH_EVENTS:
+            self.flush()
+
+    def file(self, path: str, st: _Stamp, offset: int, head: str, state: dict[str, object]) -> None:
+        self.files[path] = (
+            path,
+            self.fmt.source,
+            st.st_dev,
+            st.st_ino,
+            st.st_size,
+            st.st_mtime_ns,
+            offset,
+            head,
+            json.dumps(state, separators=(",", ":")),
+            datetime.now(UTC).isoformat(),
+        )
+
+    def flush(self) -> None:
+        """Write the events and the offsets they were read up to, in one transaction."""
+        if not self.events and not self.files and not self.readings:
+            return
+        rows = [self._row(e) for e in self.events.values()]
+        with write_transaction(self.conn):
+            before = self.conn.total_changes
+            self.conn.executemany(_UPSERT, rows)
+            changed = self.conn.total_changes - before
+            if rows:
+                rollup.mark_dirty(self.conn, [e.ts_ms for e in self.events.values()])
+            for r in self.readings:
+                insert_reading(
+                    self.conn, self.fmt.agent, r.window, r.used_percent, r.resets_at_ms, r.session_id, r.ts_ms
+                )
+            self.conn.executemany(_SAVE_FILE, self.files.values())
+        self.stats.events_added += min(changed, len(rows))
+        self.events.clear()
+        self.readings.clear()
+        self.files.clear()
+
+    def _row(self, e: AgentEvent) -> tuple[object, ...]:
+        t = e.tokens
+        priced = self.pricer.price(t, e.model, e.provider, ms_to_datetime(e.ts_ms))
+        if isinstance(priced, Price):
+            cost, priced_model = priced.total_nanos, priced.model_id
+        else:
+            cost, priced_model = None, None
+            self.stats.unpriced[e.model] += 1
+        return (
+            self.fmt.source,
+            e.key,
+            e.ts_ms,
+            e.provider,
+            e.model,
+            e.session_id,
+            e.project,
+            self.fmt.agent,
+            t.input,
+            t.output,
+            t.cache_read,
+            t.cache_write_5m,
+            t.cache_write_1h,
+            t.web_search_requests,
+            t.total,
+            cost,
+            priced_model,
+            "replay" if e.replayed else "local-log",
+        )
+
+
+# events_added counts inserts and upgrades alike (sqlite reports both as changes); an upgrade is
+# rare (Gemini re-appends a message once its tokens are known) and still "new usage".
+_UPSERT = """
+INSERT INTO usage_events (
+    source, message_id, request_id, is_sidechain, counted, ts_ms, provider, model, session_id, project,
+    agent, input_tokens, output_tokens, cache_read_tokens, cache_write_5m_tokens, cache_write_1h_tokens,
+    web_search_requests, total_tokens, cost_nanos, priced_model, origin
+) VALUES (?, ?, '', 0, 1, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)
+ON CONFLICT (source, message_id, request_id, is_sidechain) DO UPDATE SET
+    ts_ms = excluded.ts_ms, provider = excluded.provider, model = excluded.model,
+    session_id = excluded.session_id, project = excluded.project, origin = excluded.origin,
+    input_tokens = excluded.input_tokens, output_tokens = excluded.output_tokens,
+    cache_read_tokens = excluded.cache_read_tokens, cache_write_5m_tokens = excluded.cache_write_5m_tokens,
+    cache_write_1h_tokens = excluded.cache_write_1h_tokens,
+    web_search_requests = excluded.web_search_requests, total_tokens = excluded.total_tokens,
+    cost_nanos = excluded.cost_nanos, priced_model = excluded.priced_model
+WHERE excluded.total_tokens > usage_events.total_tokens
+   OR (excluded.total_tokens = usage_events.total_tokens
+       AND usage_events.origin = 'replay' AND excluded.origin != 'replay')
+"""
+
+_SAVE_FILE = """
+INSERT INTO agent_files (path, source, device, inode, size, mtime_ns, offset, head, state, scanned_at)
+VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)
+ON CONFLICT (path) DO UPDATE SET
+    source = excluded.source, device = excluded.device, inode = excluded.inode, size = excluded.size,
+    mtime_ns = excluded.mtime_ns, offset = excluded.offset, head = excluded.head,
+    state = excluded.state, scanned_at = excluded.scanned_at
+"""
+
+
+def _known(conn: sqlite3.Connection, source: str) -> dict[str, _Known]:
+    return {
+        row[0]: _Known(*row[1:])
+        for row in conn.execute(
+            "SELECT path, device, inode, size, mtime_ns, offset, head, state "
+            "FROM agent_files WHERE source = ?",
+            (source,),
+        )
+    }
+
+
+@dataclass(frozen=True, slots=True)
+class _Stamp:
+    """What tells a file changed: device, inode, size and mtime (a database's include its WAL)."""
+
+    st_dev: int
+    st_ino: int
+    st_size: int
+    st_mtime_ns: int
+
+    @classmethod
+    def of(cls, path: str, st: os.stat_result, database: bool) -> _Stamp:
+        size, mtime = st.st_size, st.st_mtime_ns
+        if database:
+            # SQLite in WAL mode writes to <db>-wal and leaves the main file alone until a checkpoint.
+            try:
+                wal = os.stat(path + "-wal")
+                size, mtime = size + wal.st_size, max(mtime, wal.st_mtime_ns)
+            except OSError:
+                pass
+        return cls(st.st_dev, st.st_ino, size, mtime)
+
+
+def _start(
+    prev: _Known | None, path: str, st: _Stamp, stats: AgentScan
+) -> tuple[int, dict[str, object]] | None:
+    """Where to resume a file and the parser state there; None when it is unchanged."""
+    if prev is None:
+        return 0, {}
+    same = prev.device == st.st_dev and prev.inode == st.st_ino
+    if same and prev.size == st.st_size and prev.mtime_ns == st.st_mtime_ns:
+        return None
+    if same and st.st_size >= prev.offset and _head(path, min(prev.offset, HEAD_BYTES)) == prev.head:
+        state = json.loads(prev.state)
+        return prev.offset, state if isinstance(state, dict) else {}
+    stats.files_reread += 1
+    return 0, {}
+
+
+def scan(
+    conn: sqlite3.Connection,
+    fmt: AgentLog,
+    settings: Settings,
+    pricer: Pricer,
+    *,
+    roots: Sequence[Path] | None = None,
+    deadline: float | None = None,
+) -> AgentScan:
+    """Read what is new in one agent's log files into the ledger; see the module docstring."""
+    started = time.perf_counter()
+    stats = AgentScan(fmt.agent)
+    folders = [p for p in (roots if roots is not None else fmt.roots(settings)) if p.is_dir()]
+    stats.roots = [str(p) for p in folders]
+    if not folders:
+        return stats  # the agent is not used on this machine: nothing to say about it
+    known = _known(conn, fmt.source)
+    writer = _Writer(conn, fmt, pricer, stats)
+    suffixes = fmt.line_suffixes + fmt.document_suffixes + fmt.database_suffixes
+    seen: set[str] = set()
+    for root in folders:
+        for path, st in _walk(root, suffixes):
+            if path in seen or (fmt.accept is not None and not fmt.accept(path)):
+                continue
+            seen.add(path)
+            stats.files_seen += 1
+            if deadline is not None and time.perf_counter() > deadline:
+                stats.complete = False
+                continue
+            try:
+                database = bool(fmt.database_suffixes) and path.endswith(fmt.database_suffixes)
+                stamp = _Stamp.of(path, st, database)
+                start = _start(known.get(path), path, stamp, stats)
+                if start is None:
+                    continue
+                stats.files_read += 1
+                ctx = FileContext(path, str(root), start[1])
+                if database:
+                    assert fmt.read_database is not None
+                    ctx.state = {}
+                    stats.lines_read += 1
+                    _take(fmt.read_database(path, ctx), writer, stats)
+                    offset = stamp.st_size
+                elif path.endswith(fmt.line_suffixes):
+                    offset = _read_lines(path, start[0], fmt, ctx, writer, stats)
+                else:
+                    offset = _read_document(path, st, fmt, ctx, writer, stats)
+                writer.file(path, stamp, offset, _head(path, min(offset, HEAD_BYTES)), ctx.state)
+            except OSError as exc:
+                stats.errors.append(f"{path}: {exc.strerror or exc}")
+    writer.flush()
+    if stats.events_added:
+        rollup.refresh(conn)
+    stats.seconds = time.perf_counter() - started
+    _record_state(conn, fmt, stats)
+    return stats
+
+
+def _take(parsed: Parsed, writer: _Writer, stats: AgentScan) -> None:
+    if parsed is None:
+        return
+    if isinstance(parsed, str):
+        stats.skipped[parsed] += 1
+        return
+    for item in parsed:
+        if isinstance(item, LimitReading):
+            writer.readings.append(item)
+            continue
+        stats.events_seen += 1
+        writer.add(item)
+
+
+def _read_lines(
+    path: str, offset: int, fmt: AgentLog, ctx: FileContext, writer: _Writer, stats: AgentScan
+) -> int:
+    consumed = offset
+    with open(path, "rb") as f:
+        f.seek(offset)
+        for raw in _lines(f, MAX_LINE_BYTES):
+            consumed = f.tell()
+            stats.lines_read += 1
+            if raw is None:
+                stats.skipped["too_long"] += 1
+                continue
+            _take(fmt.parse_line(raw, ctx), writer, stats)
+    return consumed
+
+
+def _read_document(
+    path: str, st: os.stat_result, fmt: AgentLog, ctx: FileContext, writer: _Writer, stats: AgentScan
+) -> int:
+    assert fmt.parse_document is not None
+    if st.st_size > MAX_DOCUMENT_BYTES:
+        stats.skipped["too_long"] += 1
+        return st.st_size
+    with open(path, "rb") as f:
+        data = f.read(MAX_DOCUMENT_BYTES + 1)
+    stats.lines_read += 1
+    # A document is re-read whole when it changes; the events' keys make that idempotent.
+    ctx.state = {}
+    _take(fmt.parse_document(data, ctx), writer, stats)
+    return len(data)
+
+
+def _record_state(conn: sqlite3.Connection, fmt: AgentLog, stats: AgentScan) -> None:
+    """Remember when this agent's logs were checked, for results to show freshness."""
+    now = datetime.now(UTC).isoformat()
+    if stats.lines_read:
+        detail = (
+            f"read {stats.lines_read:,} line(s) from {stats.files_read} file(s): "
+            f"{stats.events_added:,} new call(s)"
+        )
+    else:
+        detail = f"no new lines ({stats.files_seen:,} file(s) checked)"
+    if not stats.complete:
+        detail += "; stopped at the time budget, the rest is read next time"
+    with write_transaction(conn):
+        conn.execute(
+            """
+            INSERT INTO source_state (source, last_attempt, last_success, last_error, detail)
+            VALUES (?, ?, ?, ?, ?)
+            ON CONFLICT (source) DO UPDATE SET last_attempt = excluded.last_attempt,
+                last_success = excluded.last_success, last_error = excluded.last_error,
+                detail = excluded.detail
+            """,
+            (fmt.source, now, now, "; ".join(stats.errors[:5]) or None, detail),
+        )
+
+
+# --- helpers every parser uses ------------------------------------------------------------------
+
+
+def epoch_ms(stamp: object) -> int | None:
+    """Milliseconds since the epoch of an ISO 8601 stamp (UTC when it has no offset), or None."""
+    if not isinstance(stamp, str) or not stamp:
+        return None
+    try:
+        when = datetime.fromisoformat(stamp)
+    except ValueError:
+        return None
+    if when.tzinfo is None:
+        when = when.replace(tzinfo=UTC)
+    return to_ms(when)
+
+
+def count(value: object) -> int | None:
+    """A token count: a whole number >= 0 (None when absent); anything else raises ValueError."""
+    if value is None:
+        return None
+    if isinstance(value, bool) or not isinstance(value, int) or value < 0:
+        raise ValueError(f"not a token count: {value!r}")
+    return value
+
+
+def event_key(*parts: object) -> str:
+    """A stable key from the facts that name one call."""
+    return hashlib.sha1("|".join(map(str, parts)).encode(), usedforsecurity=False).hexdigest()
+
+
+def file_stem(path: str) -> str:
+    """A file's name without its extension (a session id when the log has no better one)."""
+    return Path(path).stem
+
+
+def project_slug(cwd: str) -> str:
+    """A folder as Claude Code names its project folders, so one folder groups across agents."""
+    return re.sub(r"[^A-Za-z0-9]", "-", cwd)

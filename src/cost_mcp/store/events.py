@@ -1,0 +1,74 @@
+"""Reading counted usage events back one call at a time, for analyses that need each call's tokens."""
+
+from __future__ import annotations
+
+import sqlite3
+from collections.abc import Iterator
+from dataclasses import dataclass
+from datetime import datetime
+
+from cost_mcp.periods import ms_to_datetime
+from cost_mcp.pricing import Tokens
+
+
+@dataclass(frozen=True, slots=True)
+class Call:
+    """One counted model call as the ledger holds it."""
+
+    ts_ms: int
+    at: datetime
+    """The same instant as an aware UTC datetime, built once: a call is priced several times."""
+    source: str
+    provider: str
+    model: str
+    priced_model: str
+    session: str
+    project: str
+    agent: str
+    speed: str
+    tokens: Tokens
+    cost_nanos: int | None
+    """Tokens x list price as priced on ingest (None: no known price)."""
+
+
+def calls_between(conn: sqlite3.Connection, start_ms: int, end_ms: int) -> Iterator[Call]:
+    """Every counted call in ``[start_ms, end_ms)``, oldest first."""
+    for row in conn.execute(
+        """
+        SELECT ts_ms, source, provider, model, COALESCE(priced_model, ''), session_id, project, agent,
+               speed, input_tokens, output_tokens, cache_read_tokens, cache_write_5m_tokens,
+               cache_write_1h_tokens, web_search_requests, cost_nanos
+        FROM usage_events WHERE counted = 1 AND ts_ms >= ? AND ts_ms < ? ORDER BY ts_ms, id
+        """,
+        (start_ms, end_ms),
+    ):
+        ts, source, provider, model, priced, session, project, agent, speed, i, o, cr, w5, w1, ws, cost = row
+        yield Call(
+            ts_ms=int(ts),
+            at=ms_to_datetime(int(ts)),
+            source=str(source),
+            provider=str(provider),
+            model=str(model),
+            priced_model=str(priced),
+            session=str(session),
+            project=str(project),
+            agent=str(agent),
+            speed=str(speed),
+            tokens=Tokens(
+                input=int(i),
+                output=int(o),
+                cache_read=int(cr),
+                cache_write_5m=int(w5),
+                cache_write_1h=int(w1),
+                web_search_requests=int(ws),
+            ),
+            cost_nanos=None if cost is None else int(cost),
+        )
+
+
+def count_between(conn: sqlite3.Connection, start_ms: int, end_ms: int) -> int:
+    """How many counted calls lie in ``[start_ms, end_ms)`` (an index range count)."""
+    row = conn.execute(
+        "SELECT COUNT(*) FROM usage_events WHERE counted = 1 AND ts_ms >= ? AND ts_ms < ?", (start_ms, end_ms)
+    ).fetchone()
+    return int(row[0])

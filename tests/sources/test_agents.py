@@ -1,0 +1,416 @@
+"""Other coding agents' logs (Codex CLI, Gemini CLI) read from real-shaped files on disk."""
+
+from __future__ import annotations
+
+import json
+import shutil
+from datetime import UTC, datetime
+from decimal import Decimal
+from pathlib import Path
+
+import pytest
+from mcp import Client
+
+from cost_mcp.analytics.claude_code import session_usage, usage_blocks
+from cost_mcp.config import Settings
+from cost_mcp.money import from_nanos
+from cost_mcp.periods import to_ms
+from cost_mcp.pricing import Price, Pricer, Tokens
+from cost_mcp.sources import agents
+from cost_mcp.sources.agents import codex, gemini_cli
+from cost_mcp.store.connection import connect
+from tests.sources.claude_logs import SONNET, assistant, session_file, write
+
+FIXTURES = Path(__file__).resolve().parents[1] / "fixtures" / "agents"
+CODEX_SESSION = "0199a1b2-7c3d-7e40-9a51-2f3c4d5e6f70"
+CODEX_FORK = "0199a1c4-0000-7000-8000-000000000001"
+GEMINI_SESSION = "5f2e1a3b-6c7d-4e8f-9a0b-1c2d3e4f5a6b"
+GEMINI_LEGACY = "aaaa1111-2222-4333-8444-555566667777"
+
+# What the fixtures hold, call by call, in the ledger's disjoint kinds (see tests/fixtures/agents).
+CODEX_CALLS = [
+    (
+        "2026-11-20T09:00:20.500Z",
+        "gpt-5-codex",
+        CODEX_SESSION,
+        Tokens(input=4000, cache_read=8000, output=500),
+    ),
+    (
+        "2026-11-20T09:02:10.000Z",
+        "gpt-5-codex",
+        CODEX_SESSION,
+        Tokens(input=3000, cache_read=12000, output=800),
+    ),
+    (
+        "2026-11-20T09:31:40.000Z",
+        "gpt-5.1-codex",
+        CODEX_FORK,
+        Tokens(input=3000, cache_read=10000, output=400),
+    ),
+]
+GEMINI_CALLS = [
+    (
+        "2026-11-20T10:00:05.000Z",
+        "gemini-2.5-pro",
+        GEMINI_SESSION,
+        Tokens(input=3000, cache_read=6000, output=650),
+    ),
+    (
+        "2026-11-20T10:01:30.000Z",
+        "gemini-2.5-pro",
+        GEMINI_SESSION,
+        Tokens(input=2050, cache_read=9000, output=400),
+    ),
+    ("2026-11-19T08:00:09.000Z", "gemini-2.5-flash", GEMINI_LEGACY, Tokens(input=5000, output=200)),
+    (
+        "2026-11-21T12:00:00.000Z",
+        "gemini-2.5-flash",
+        GEMINI_LEGACY,
+        Tokens(input=2000, cache_read=5000, output=150),
+    ),
+]
+
+
+def _at(stamp: str) -> datetime:
+    return datetime.fromisoformat(stamp).astimezone(UTC)
+
+
+def expected_cost(calls: list[tuple[str, str, str, Tokens]], provider: str) -> Decimal:
+    """The sum of each call priced on its own through pricing.py."""
+    total = Decimal(0)
+    for stamp, model, _, tokens in calls:
+        price = Pricer().price(tokens, model, provider, _at(stamp))
+        assert isinstance(price, Price)
+        total += from_nanos(price.total_nanos)
+    return total
+
+
+def install(home: Path) -> None:
+    """Put the real-shaped fixtures where CODEX_HOME and GEMINI_DIR (set by conftest) point."""
+    shutil.copytree(FIXTURES / "codex", home / "codex")
+    shutil.copytree(FIXTURES / "gemini_cli", home / "gemini")
+
+
+def rows(settings: Settings, source: str) -> list[tuple[object, ...]]:
+    conn = connect(settings.db)
+    try:
+        return conn.execute(
+            """
+            SELECT ts_ms, model, session_id, input_tokens, cache_read_tokens, output_tokens, agent, provider
+            FROM usage_events WHERE source = ? AND counted = 1 ORDER BY ts_ms
+            """,
+            (source,),
+        ).fetchall()
+    finally:
+        conn.close()
+
+
+def as_rows(calls: list[tuple[str, str, str, Tokens]], agent: str, provider: str) -> list[tuple[object, ...]]:
+    return sorted(
+        (to_ms(_at(ts)), model, session, t.input, t.cache_read, t.output, agent, provider)
+        for ts, model, session, t in calls
+    )
+
+
+def test_fixtures_give_each_call_once_with_tokens_mapped(home: Path, settings: Settings) -> None:
+    install(home)
+    conn = connect(settings.db)
+    codex_scan, gemini_scan, *_ = agents.ingest_all(conn, settings, Pricer())
+    conn.close()
+    assert rows(settings, codex.SOURCE) == as_rows(CODEX_CALLS, "codex", "openai")
+    assert rows(settings, gemini_cli.SOURCE) == as_rows(GEMINI_CALLS, "gemini-cli", "google")
+    # The cut-off Codex line and the Gemini line that is not JSON are counted and skipped.
+    assert dict(codex_scan.skipped) == {"truncated": 1}
+    assert dict(gemini_scan.skipped) == {"malformed": 1}
+    assert codex_scan.events_added == 3 and gemini_scan.events_added == 4
+
+
+def test_codex_rate_limits_become_plan_limit_readings(home: Path, settings: Settings) -> None:
+    from cost_mcp.analytics.plan_limits import plan_limits
+
+    install(home)
+    conn = connect(settings.db)
+    agents.ingest_all(conn, settings, Pricer())
+    agents.ingest_all(conn, settings, Pricer())  # nothing new: no reading twice
+    limits = plan_limits(conn, days=3650, now=_at("2026-11-20T10:00:00Z"))
+    conn.close()
+    windows = {(w.agent, w.window): w for w in limits.windows}
+    five = windows[("codex", "five_hour")]
+    # 11% at 09:00:01, 12% and 13% at 09:00:20: one reading per change, all for the reset at 11:30.
+    assert [r.used_percent for r in five.readings] == [11.0, 12.0, 13.0]
+    assert {r.resets_at for r in five.readings} == {"2026-11-20T11:30:00.000Z"}
+    assert [r.used_percent for r in windows[("codex", "seven_day")].readings] == [3.0]
+
+
+def test_rescan_reads_nothing_and_appends_are_read_from_the_offset(home: Path, settings: Settings) -> None:
+    install(home)
+    conn = connect(settings.db)
+    agents.ingest_all(conn, settings, Pricer())
+    again = agents.ingest_all(conn, settings, Pricer())
+    assert [s.lines_read for s in again] == [0] * len(agents.AGENTS)
+    # A new turn appended to the forked session: its model comes from a turn_context read in an
+    # earlier scan (the parser state saved with the offset), and only the new line is read.
+    fork = next((home / "codex").rglob(f"*{CODEX_FORK}.jsonl"))
+    turn = {
+        "timestamp": "2026-11-20T09:40:00.000Z",
+        "type": "event_msg",
+        "payload": {
+            "type": "token_count",
+            "info": {
+                "total_token_usage": _usage(50000, 38000, 2000, 700),
+                "last_token_usage": _usage(10000, 8000, 300, 100),
+            },
+        },
+    }
+    with fork.open("a") as f:
+        f.write(json.dumps(turn) + "\n" + '{"timestamp": "2026-11-20T09:41:00Z", "type": "event_')
+    codex_scan = agents.scan(conn, codex.LOG, settings, Pricer())
+    conn.close()
+    assert codex_scan.lines_read == 1 and codex_scan.events_added == 1
+    last = rows(settings, codex.SOURCE)[-1]
+    assert last[1:6] == ("gpt-5.1-codex", CODEX_FORK, 2000, 8000, 300)
+
+
+def _usage(inp: int, cached: int, out: int, reasoning: int) -> dict[str, int]:
+    return {
+        "input_tokens": inp,
+        "cached_input_tokens": cached,
+        "output_tokens": out,
+        "reasoning_output_tokens": reasoning,
+        "total_tokens": inp + out,
+    }
+
+
+def test_a_rewritten_file_is_read_again_without_double_counting(home: Path, settings: Settings) -> None:
+    install(home)
+    conn = connect(settings.db)
+    agents.ingest_all(conn, settings, Pricer())
+    # Gemini rewrites a session file through a temp file and a rename when it resumes one.
+    chat = next((home / "gemini").rglob("session-2026-11-20T10-00-*.jsonl"))
+    text = chat.read_text()
+    chat.unlink()
+    chat.write_text(text.replace("this line is not JSON\n", ""))
+    scan = agents.scan(conn, gemini_cli.LOG, settings, Pricer())
+    conn.close()
+    assert scan.files_reread == 1 and scan.events_added == 0
+    assert rows(settings, gemini_cli.SOURCE) == as_rows(GEMINI_CALLS, "gemini-cli", "google")
+
+
+def test_subagent_file_skips_its_replayed_parent_history(home: Path, settings: Settings) -> None:
+    folder = home / "codex" / "sessions" / "2026" / "11" / "20"
+    folder.mkdir(parents=True)
+    spawn = "2026-11-20T11:00:00.000Z"
+
+    def count(stamp: str, info: dict[str, object]) -> dict[str, object]:
+        return {"timestamp": stamp, "type": "event_msg", "payload": {"type": "token_count", "info": info}}
+
+    meta = {"timestamp": spawn, "cwd": "/w"}
+    lines = [
+        {
+            "timestamp": spawn,
+            "type": "session_meta",
+            "payload": {
+                "id": "sub-1",
+                **meta,
+                "source": {"subagent": {"thread_spawn": {"parent_thread_id": "p-1"}}},
+            },
+        },
+        {"timestamp": spawn, "type": "session_meta", "payload": {"id": "p-1", **meta}},
+        {"timestamp": spawn, "type": "turn_context", "payload": {"model": "gpt-5"}},
+        count(
+            spawn, {"total_token_usage": _usage(1000, 0, 100, 0), "last_token_usage": _usage(1000, 0, 100, 0)}
+        ),
+        count("2026-11-20T11:00:30.000Z", {"total_token_usage": _usage(1600, 500, 150, 0)}),
+    ]
+    (folder / "rollout-sub.jsonl").write_text("".join(json.dumps(line) + "\n" for line in lines))
+    conn = connect(settings.db)
+    agents.ingest_all(conn, settings, Pricer())
+    conn.close()
+    # Only the sub-agent's own turn, as the difference of running totals (no last_token_usage).
+    assert [r[2:6] for r in rows(settings, codex.SOURCE)] == [("sub-1", 100, 500, 50)]
+
+
+def test_events_outlive_their_files(home: Path, settings: Settings) -> None:
+    """Claude Code deletes old transcripts; what the ledger read stays."""
+    install(home)
+    claude = session_file(home / "claude", "s-old")
+    write(claude, assistant("m1", "r1", "2026-11-20T08:00:00.000Z", session="s-old"))
+    conn = connect(settings.db)
+    from cost_mcp.sync import read_local_logs
+
+    read_local_logs(conn, settings, Pricer(), None)
+    before = conn.execute("SELECT COUNT(*), SUM(cost_nanos) FROM usage_events WHERE counted = 1").fetchone()
+    shutil.rmtree(home / "codex")
+    shutil.rmtree(home / "gemini")
+    claude.unlink()
+    read_local_logs(conn, settings, Pricer(), None)
+    after = conn.execute("SELECT COUNT(*), SUM(cost_nanos) FROM usage_events WHERE counted = 1").fetchone()
+    conn.close()
+    assert before == after and before[0] == 1 + len(CODEX_CALLS) + len(GEMINI_CALLS)
+
+
+@pytest.mark.anyio
+async def test_get_spend_by_agent_gives_each_agents_exact_total(home: Path, client: Client) -> None:
+    install(home)
+    claude_tokens = Tokens(input=10, cache_read=2000, output=300)
+    write(
+        session_file(home / "claude", "cc-1"),
+        assistant(
+            "msg_1",
+            "req_1",
+            "2026-11-20T08:00:00.000Z",
+            session="cc-1",
+            input=10,
+            cache_read=2000,
+            output=300,
+        ),
+    )
+    result = await client.call_tool(
+        "get_spend", {"start": "2026-11-01", "end": "2026-11-30", "group_by": ["agent"]}
+    )
+    assert result.structured_content is not None
+    by_agent = {r["group"]["agent"]: Decimal(str(r["cost_usd"])) for r in result.structured_content["rows"]}
+    kinds = {s["source"]: s["kind"] for s in result.structured_content["sources"]}
+    assert kinds["codex"] == kinds["gemini_cli"] == kinds["claude_code"] == "logs"
+    claude_price = Pricer().price(claude_tokens, SONNET, "anthropic", _at("2026-11-20T08:00:00Z"))
+    assert isinstance(claude_price, Price)
+    assert by_agent == {
+        "claude-code": from_nanos(claude_price.total_nanos),
+        "codex": expected_cost(CODEX_CALLS, "openai"),
+        "gemini-cli": expected_cost(GEMINI_CALLS, "google"),
+    }
+
+
+@pytest.mark.anyio
+async def test_session_usage_and_blocks_for_other_agents(
+    home: Path, client: Client, settings: Settings
+) -> None:
+    install(home)
+    result = await client.call_tool("session_usage", {"session_id": GEMINI_SESSION})
+    assert result.structured_content is not None
+    assert result.structured_content["requests"] == 2
+    assert Decimal(str(result.structured_content["cost_usd"])) == expected_cost(GEMINI_CALLS[:2], "google")
+    conn = connect(settings.db)
+    try:
+        latest = session_usage(conn, settings, agent="codex")
+        blocks = usage_blocks(conn, settings, agent="codex", days=1, now=_at("2026-11-20T10:00:00Z"))
+    finally:
+        conn.close()
+    assert latest.session_id == CODEX_FORK and latest.requests == 1
+    assert blocks.active is not None and blocks.active.requests == len(CODEX_CALLS)
+    assert blocks.active.cost_usd == expected_cost(CODEX_CALLS, "openai")
+
+
+def _opencode_db(path: Path, lines: list[str]) -> None:
+    import sqlite3
+
+    path.parent.mkdir(parents=True, exist_ok=True)
+    conn = sqlite3.connect(path)
+    conn.execute("PRAGMA journal_mode = WAL")  # as OpenCode opens it: new rows land in the -wal file
+    conn.execute(
+        "CREATE TABLE message (id TEXT PRIMARY KEY, session_id TEXT NOT NULL, time_created INTEGER, "
+        "data TEXT)"
+    )
+    for text in lines:
+        m = json.loads(text)
+        conn.execute(
+            "INSERT INTO message VALUES (?, ?, ?, ?)", (m["id"], m["sessionID"], m["time"]["created"], text)
+        )
+    conn.commit()
+    conn.close()
+
+
+def test_opencode_database_and_legacy_files_count_each_message_once(home: Path, settings: Settings) -> None:
+    from cost_mcp.sources.agents import opencode
+
+    shutil.copytree(FIXTURES / "opencode" / "storage", home / "opencode" / "storage")
+    lines = (FIXTURES / "opencode" / "messages.jsonl").read_text().splitlines()
+    _opencode_db(home / "opencode" / "opencode.db", lines[:2])
+    conn = connect(settings.db)
+    first = agents.scan(conn, opencode.LOG, settings, Pricer())
+    # A new row: the database (its WAL) changed, so it is read again; old rows add nothing.
+    import sqlite3
+
+    db = sqlite3.connect(home / "opencode" / "opencode.db")
+    for text in lines[2:]:
+        m = json.loads(text)
+        db.execute(
+            "INSERT INTO message VALUES (?, ?, ?, ?)", (m["id"], m["sessionID"], m["time"]["created"], text)
+        )
+    db.commit()
+    second = agents.scan(conn, opencode.LOG, settings, Pricer())
+    third = agents.scan(conn, opencode.LOG, settings, Pricer())
+    db.close()
+    conn.close()
+    assert (first.events_added, second.events_added, third.files_read) == (2, 1, 0)
+    got = rows(settings, opencode.SOURCE)
+    assert [r[1:6] for r in got] == [
+        # Anthropic: input is already uncached; the cache write is a 5-minute write (checked below).
+        ("claude-sonnet-4-5", "ses_5a1b2c3d4e", 12, 18000, 450),
+        # Google reports thoughts apart from the answer: both are billed as output.
+        ("gemini-2.5-pro", "ses_5a1b2c3d4e", 3000, 1000, 350),
+        # OpenAI's output already holds its reasoning (total = input + cache + output says so).
+        ("gpt-5", "ses_77", 2000, 8000, 600),
+    ]
+    assert [r[6:] for r in got] == [("opencode", "anthropic"), ("opencode", "google"), ("opencode", "openai")]
+    conn = connect(settings.db)
+    writes = conn.execute(
+        "SELECT cache_write_5m_tokens FROM usage_events WHERE source = 'opencode'"
+    ).fetchall()
+    conn.close()
+    assert sorted(w for (w,) in writes) == [0, 0, 1500]
+
+
+def test_a_database_that_is_not_opencodes_is_counted_and_skipped(home: Path, settings: Settings) -> None:
+    from cost_mcp.sources.agents import opencode
+
+    (home / "opencode").mkdir()
+    (home / "opencode" / "opencode.db").write_bytes(b"not a database at all" * 100)
+    conn = connect(settings.db)
+    scan = agents.scan(conn, opencode.LOG, settings, Pricer())
+    conn.close()
+    assert dict(scan.skipped) == {"malformed": 1} and scan.events_added == 0
+
+
+def test_amp_thread_rewritten_as_it_grows_counts_each_message_once(home: Path, settings: Settings) -> None:
+    from cost_mcp.sources.agents import amp
+
+    shutil.copytree(FIXTURES / "amp", home / "amp")
+    thread = next((home / "amp" / "threads").glob("T-*.json"))
+    conn = connect(settings.db)
+    first = agents.scan(conn, amp.LOG, settings, Pricer())
+    # Amp rewrites the whole thread file with each message: old messages must not count again.
+    data = json.loads(thread.read_text())
+    data["messages"].append(
+        {
+            "role": "assistant",
+            "messageId": 5,
+            "usage": {
+                "model": "claude-sonnet-4-5-20250929",
+                "timestamp": "2025-11-21T10:01:00.000Z",
+                "inputTokens": 3,
+                "outputTokens": 40,
+                "cacheCreationInputTokens": 0,
+                "cacheReadInputTokens": 19500,
+            },
+        }
+    )
+    thread.write_text(json.dumps(data))
+    second = agents.scan(conn, amp.LOG, settings, Pricer())
+    conn.close()
+    assert (first.events_added, second.events_added) == (2, 1)
+    got = rows(settings, amp.SOURCE)
+    assert [(r[3], r[4], r[5], r[7]) for r in got] == [
+        (6, 15000, 310, "anthropic"),
+        (4, 19200, 95, "anthropic"),
+        (3, 19500, 40, "anthropic"),
+    ]
+    conn = connect(settings.db)
+    writes = [
+        w
+        for (w,) in conn.execute(
+            "SELECT cache_write_5m_tokens FROM usage_events WHERE source = 'amp' ORDER BY ts_ms"
+        )
+    ]
+    conn.close()
+    assert writes == [4200, 350, 0]

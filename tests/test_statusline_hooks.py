@@ -1,0 +1,249 @@
+"""`cost-mcp statusline`, `cost-mcp hook`, their --install, plan limits and doctor's cleanup warning."""
+
+from __future__ import annotations
+
+import io
+import json
+import os
+import subprocess
+import sys
+from collections.abc import Mapping
+from datetime import UTC, datetime, timedelta
+from decimal import Decimal
+from pathlib import Path
+
+import pytest
+from mcp import Client
+
+from cost_mcp import launcher
+from cost_mcp.analytics.budgets import set_budget
+from cost_mcp.analytics.plan_limits import plan_limits
+from cost_mcp.config import Settings
+from cost_mcp.doctor import diagnose
+from cost_mcp.models import BudgetScope
+from cost_mcp.money import from_nanos
+from cost_mcp.pricing import Price, Pricer, Tokens
+from cost_mcp.store.connection import connect
+from tests.sources.claude_logs import SONNET, assistant, session_file, write
+
+NOW = datetime.now(UTC).replace(microsecond=0)
+
+
+def stamp(minutes_ago: int) -> str:
+    return (NOW - timedelta(minutes=minutes_ago)).isoformat().replace("+00:00", "Z")
+
+
+def price(tokens: Tokens, minutes_ago: int) -> Decimal:
+    p = Pricer().price(tokens, SONNET, "anthropic", NOW - timedelta(minutes=minutes_ago))
+    assert isinstance(p, Price)
+    return from_nanos(p.total_nanos)
+
+
+def status_input(transcript: Path, session: str, **limits: object) -> str:
+    data: dict[str, object] = {
+        "session_id": session,
+        "transcript_path": str(transcript),
+        "cwd": "/home/dev/app",
+        "model": {"id": SONNET, "display_name": "Sonnet"},
+        "cost": {"total_cost_usd": 123.0},  # Claude Code's own estimate: never shown
+    }
+    if limits:
+        data["rate_limits"] = limits
+    return json.dumps(data)
+
+
+def run_cli(
+    monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str], stdin: str, *args: str
+) -> tuple[int, str]:
+    monkeypatch.setattr(sys, "stdin", io.StringIO(stdin))
+    code = launcher.main(list(args))
+    return code, capsys.readouterr().out
+
+
+def test_statusline_shows_the_ledgers_exact_session_cost_reading_only_its_transcript(
+    home: Path, settings: Settings, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    monkeypatch.setenv("NO_COLOR", "1")
+    mine = session_file(home / "claude", "s-mine")
+    write(
+        mine,
+        assistant("m1", "r1", stamp(30), session="s-mine", input=100, output=2000, cache_read=50_000),
+        assistant("m2", "r2", stamp(10), session="s-mine", input=50, output=1000, cache_read=60_000),
+    )
+    other = session_file(home / "claude", "s-other")
+    write(other, assistant("m3", "r3", stamp(20), session="s-other", input=10, output=10))
+    expected = price(Tokens(input=100, output=2000, cache_read=50_000), 30) + price(
+        Tokens(input=50, output=1000, cache_read=60_000), 10
+    )
+    code, out = run_cli(
+        monkeypatch, capsys, status_input(mine, "s-mine"), "statusline", "--fields", "session,today"
+    )
+    assert code == 0
+    assert (
+        out
+        == f"${expected.quantize(Decimal('0.01'))} session · ${expected.quantize(Decimal('0.01'))} today\n"
+    )
+    conn = connect(settings.db)
+    read = {r[0] for r in conn.execute("SELECT path FROM scanned_files")}
+    conn.close()
+    assert read == {str(mine)}  # the rest of the tree is left to the server's refresh
+
+
+def test_statusline_records_plan_limits_once_per_change_and_colours_them(
+    home: Path, settings: Settings, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    monkeypatch.delenv("NO_COLOR", raising=False)
+    transcript = session_file(home / "claude", "s1")
+    write(transcript, assistant("m1", "r1", stamp(5), session="s1"))
+    resets = int((NOW + timedelta(hours=2)).timestamp())
+    week = int((NOW + timedelta(days=3)).timestamp())
+    for used in (20, 20, 35):
+        reading = status_input(
+            transcript,
+            "s1",
+            five_hour={"used_percentage": used, "resets_at": resets},
+            seven_day={"used_percentage": 81.5, "resets_at": week},
+        )
+        code, out = run_cli(monkeypatch, capsys, reading, "statusline", "--fields", "limits")
+        assert code == 0
+    assert "\033[" in out and "5h 35%" in out and "7d 82%" in out
+    monkeypatch.setenv("NO_COLOR", "1")
+    _, plain = run_cli(monkeypatch, capsys, reading, "statusline", "--fields", "limits")
+    assert "\033[" not in plain
+    conn = connect(settings.db)
+    try:
+        limits = plan_limits(conn)
+    finally:
+        conn.close()
+    by_window = {w.window: w for w in limits.windows}
+    assert [r.used_percent for r in by_window["five_hour"].readings] == [20, 35]
+    assert [r.used_percent for r in by_window["seven_day"].readings] == [81.5]
+
+
+def test_statusline_rejects_an_unknown_field(
+    home: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    code, out = run_cli(monkeypatch, capsys, "{}", "statusline", "--fields", "session,weather")
+    assert code == 1 and out == "cost-mcp: error (run `cost-mcp doctor`)\n"
+
+
+def test_statusline_through_the_installed_command(home: Path) -> None:
+    transcript = session_file(home / "claude", "s1")
+    write(transcript, assistant("m1", "r1", stamp(5), session="s1", input=10, output=10))
+    done = subprocess.run(
+        [sys.executable, "-m", "cost_mcp", "statusline"],
+        input=status_input(transcript, "s1"),
+        capture_output=True,
+        text=True,
+        env={**os.environ, "NO_COLOR": "1"},
+        check=True,
+    )
+    assert done.stdout.startswith("$0.00 session · $0.00 today · block $0.00")
+
+
+@pytest.mark.anyio
+async def test_plan_limits_tool_gives_the_pace(home: Path, client: Client, settings: Settings) -> None:
+    from cost_mcp.analytics.plan_limits import record_reading
+
+    conn = connect(settings.db)
+    resets = int((NOW + timedelta(hours=3)).timestamp() * 1000)
+    record_reading(conn, "claude-code", "five_hour", 10.0, resets, "s1", NOW - timedelta(hours=2))
+    record_reading(conn, "claude-code", "five_hour", 40.0, resets, "s1", NOW - timedelta(hours=1))
+    conn.close()
+    result = await client.call_tool("plan_limits", {"days": 1})
+    assert result.structured_content is not None
+    window = result.structured_content["windows"][0]
+    assert window["percent_per_hour"] == 30.0
+    # 60 points left at 30 an hour: two hours after the last reading, before the reset.
+    assert window["reaches_100_at"] == (NOW + timedelta(hours=1)).isoformat(timespec="milliseconds").replace(
+        "+00:00", "Z"
+    )
+
+
+def _hook(
+    monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str], event: Mapping[str, object]
+) -> dict[str, object] | None:
+    code, out = run_cli(monkeypatch, capsys, json.dumps(event), "hook")
+    assert code == 0
+    return json.loads(out) if out.strip() else None
+
+
+def test_hooks_block_at_a_hard_budget_and_warn_at_a_soft_one(
+    home: Path, settings: Settings, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    transcript = session_file(home / "claude", "s1", project="-home-dev-app")
+    write(transcript, assistant("m1", "r1", stamp(5), session="s1", input=1000, output=100_000))
+    spent = price(Tokens(input=1000, output=100_000), 5)
+    base = {"session_id": "s1", "transcript_path": str(transcript), "cwd": "/home/dev/app"}
+    prompt = {**base, "hook_event_name": "UserPromptSubmit", "prompt": "go on"}
+    tool = {**base, "hook_event_name": "PreToolUse", "tool_name": "Bash", "tool_input": {"command": "ls"}}
+    assert _hook(monkeypatch, capsys, prompt) is None  # no budgets: nothing to say
+    conn = connect(settings.db)
+    set_budget(conn, "app-soft", spent / 2, "day", BudgetScope(projects=["-home-dev-app"]))
+    conn.close()
+    warned = _hook(monkeypatch, capsys, prompt)
+    assert warned is not None and "app-soft" in str(warned["systemMessage"])
+    assert warned["hookSpecificOutput"] == {
+        "hookEventName": "UserPromptSubmit",
+        "additionalContext": warned["systemMessage"],
+    }
+    assert _hook(monkeypatch, capsys, tool) is None  # soft budgets never interrupt tool calls
+    conn = connect(settings.db)
+    set_budget(conn, "app-hard", spent, "day", BudgetScope(agents=["claude-code"]), hard=True)
+    set_budget(conn, "other-project", Decimal("0.01"), "day", BudgetScope(projects=["-elsewhere"]), hard=True)
+    conn.close()
+    blocked = _hook(monkeypatch, capsys, prompt)
+    assert blocked is not None and blocked["decision"] == "block" and "app-hard" in str(blocked["reason"])
+    denied = _hook(monkeypatch, capsys, tool)
+    assert denied is not None
+    output = denied["hookSpecificOutput"]
+    assert isinstance(output, dict) and output["permissionDecision"] == "deny"
+    assert "app-hard" in output["permissionDecisionReason"]
+
+
+@pytest.mark.parametrize("command", ["statusline", "hook"])
+def test_install_shows_the_diff_asks_and_keeps_other_settings(
+    home: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str], command: str
+) -> None:
+    target = home / "claude" / "settings.json"
+    target.write_text(
+        json.dumps({"model": "opus", "hooks": {"Stop": [{"hooks": [{"type": "command", "command": "x"}]}]}})
+    )
+    before = target.read_text()
+    code, out = run_cli(monkeypatch, capsys, "n\n", command, "--install")
+    assert code == 1 and "nothing written" in out and out.startswith("---")
+    assert target.read_text() == before
+    code, out = run_cli(monkeypatch, capsys, "", command, "--install", "--yes")
+    ours = f"{Path(sys.executable).parent / 'cost-mcp'} {command}"  # by absolute path, like `mcp add`
+    assert code == 0 and f'"command": "{ours}"' in out and out.startswith("---")
+    data = json.loads(target.read_text())
+    assert data["model"] == "opus" and data["hooks"]["Stop"][0]["hooks"][0]["command"] == "x"
+    if command == "statusline":
+        assert data["statusLine"] == {"type": "command", "command": ours, "padding": 0}
+    else:
+        assert [g["hooks"][0]["command"] for g in data["hooks"]["UserPromptSubmit"]] == [ours]
+        assert data["hooks"]["PreToolUse"][0]["matcher"] == "*"
+    code, out = run_cli(monkeypatch, capsys, "", command, "--install", "--yes")
+    assert code == 0 and "nothing to change" in out
+
+
+def test_install_into_the_project(
+    home: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    project = home / "work"
+    project.mkdir()
+    monkeypatch.chdir(project)
+    code, _ = run_cli(monkeypatch, capsys, "y\n", "statusline", "--install", "--project")
+    assert code == 0
+    assert (
+        json.loads((project / ".claude" / "settings.json").read_text())["statusLine"]["command"]
+        == f"{Path(sys.executable).parent / 'cost-mcp'} statusline"
+    )
+
+
+def test_doctor_warns_when_claude_deletes_transcripts_early(home: Path, settings: Settings) -> None:
+    assert diagnose(settings).warnings == []
+    (home / "claude" / "settings.json").write_text(json.dumps({"cleanupPeriodDays": 7}))
+    warnings = diagnose(settings).warnings
+    assert len(warnings) == 1
+    assert "cleanupPeriodDays is 7" in warnings[0] and "only from when cost-mcp first read" in warnings[0]
