@@ -491,6 +491,8 @@ def test_mcp_and_dashboard_share_the_server(server: str) -> None:
     assert "get_spend" in anyio.run(tools)
     assert httpx2.get(f"{server}/").status_code == 200
     assert httpx2.get(f"{server}/api/spend?period=today").json()["total_usd"] is not None
+    # Another site's page that rebinds its name to 127.0.0.1 gets nothing.
+    assert httpx2.get(f"{server}/api/spend", headers={"Host": "evil.example"}).status_code == 400
 
 
 def test_refuses_to_listen_beyond_loopback(home: Path) -> None:

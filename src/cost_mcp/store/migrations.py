@@ -437,22 +437,26 @@ def m014_otel(conn: sqlite3.Connection) -> None:
     copy is forgotten. ``otel_metric_points`` keeps metric data points, only to flag gaps.
     """
     conn.execute("ALTER TABLE usage_events ADD COLUMN dimensions TEXT NOT NULL DEFAULT ''")
-    # Both partial: the JSONL path pays one small index; the OTel one only indexes its own rows.
+    # Partial on the source alone, so that the planner can use them for ``source = '...' AND
+    # request_id = ?`` (it cannot prove a bound request id is not ''): without them every log line
+    # read would scan the table.
     conn.execute(
-        "CREATE INDEX usage_events_cc_request ON usage_events (request_id) "
-        "WHERE source = 'claude_code' AND request_id != ''"
+        "CREATE INDEX usage_events_cc_request ON usage_events (request_id) WHERE source = 'claude_code'"
     )
     conn.execute(
         "CREATE INDEX usage_events_otel_request ON usage_events (request_id) "
-        "WHERE source = 'claude_code_otel' AND request_id != ''"
+        "WHERE source = 'claude_code_otel'"
     )
+    # The WHEN clauses look first, so a log line with no OTel copy (nearly all) costs one index probe.
     conn.execute(
         """
         CREATE TRIGGER usage_events_log_copy_added AFTER INSERT ON usage_events
-        WHEN NEW.source = 'claude_code' AND NEW.request_id != ''
+        WHEN NEW.source = 'claude_code' AND NEW.request_id != '' AND EXISTS (
+            SELECT 1 FROM usage_events INDEXED BY usage_events_otel_request
+            WHERE source = 'claude_code_otel' AND request_id = NEW.request_id AND counted = 1)
         BEGIN
             INSERT OR IGNORE INTO rollup_dirty
-                SELECT ts_ms / 900000 FROM usage_events
+                SELECT ts_ms / 900000 FROM usage_events INDEXED BY usage_events_otel_request
                 WHERE source = 'claude_code_otel' AND request_id = NEW.request_id AND counted = 1;
             UPDATE usage_events SET counted = 0
                 WHERE source = 'claude_code_otel' AND request_id = NEW.request_id AND counted = 1;
@@ -462,12 +466,15 @@ def m014_otel(conn: sqlite3.Connection) -> None:
     conn.execute(
         """
         CREATE TRIGGER usage_events_log_copy_removed AFTER DELETE ON usage_events
-        WHEN OLD.source = 'claude_code' AND OLD.request_id != ''
-             AND NOT EXISTS (SELECT 1 FROM usage_events
-                             WHERE source = 'claude_code' AND request_id = OLD.request_id)
+        WHEN OLD.source = 'claude_code' AND OLD.request_id != '' AND EXISTS (
+            SELECT 1 FROM usage_events INDEXED BY usage_events_otel_request
+            WHERE source = 'claude_code_otel' AND request_id = OLD.request_id AND counted = 0)
+          AND NOT EXISTS (
+            SELECT 1 FROM usage_events INDEXED BY usage_events_cc_request
+            WHERE source = 'claude_code' AND request_id = OLD.request_id)
         BEGIN
             INSERT OR IGNORE INTO rollup_dirty
-                SELECT ts_ms / 900000 FROM usage_events
+                SELECT ts_ms / 900000 FROM usage_events INDEXED BY usage_events_otel_request
                 WHERE source = 'claude_code_otel' AND request_id = OLD.request_id AND counted = 0;
             UPDATE usage_events SET counted = 1
                 WHERE source = 'claude_code_otel' AND request_id = OLD.request_id AND counted = 0;

@@ -76,7 +76,8 @@ INSERT OR IGNORE INTO usage_events (
 ) VALUES (
     ?, ?, ?, 0,
     CASE WHEN ?1 = 'claude_code_otel' AND ?3 != '' AND EXISTS (
-        SELECT 1 FROM usage_events WHERE source = 'claude_code' AND request_id = ?3) THEN 0 ELSE 1 END,
+        SELECT 1 FROM usage_events INDEXED BY usage_events_cc_request
+        WHERE source = 'claude_code' AND request_id = ?3) THEN 0 ELSE 1 END,
     ?, ?, ?, ?, '', ?, ?, ?, ?, ?, ?, ?, 0, ?, ?, ?, ?, ?, 'otel', ?
 )
 """

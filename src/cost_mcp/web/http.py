@@ -16,6 +16,8 @@ from typing import Literal
 
 import anyio.to_thread
 from starlette.applications import Starlette
+from starlette.middleware import Middleware
+from starlette.middleware.trustedhost import TrustedHostMiddleware
 from starlette.requests import Request
 from starlette.responses import JSONResponse, PlainTextResponse, Response
 from starlette.routing import Mount, Route
@@ -153,6 +155,11 @@ def create_http_app(
             Mount("/", app=dashboard),
         ],
         lifespan=lifespan,
+        # A web page on another site cannot reach the dashboard or the receiver by rebinding its own
+        # name to 127.0.0.1 (the MCP route has the SDK's own check too).
+        middleware=[
+            Middleware(TrustedHostMiddleware, allowed_hosts=sorted({"127.0.0.1", "localhost", host}))
+        ],
     )
 
 
