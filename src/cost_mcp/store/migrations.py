@@ -426,7 +426,24 @@ def m013_usage_price_modifiers(conn: sqlite3.Connection) -> None:
 
 
 @migration
-def m014_otel(conn: sqlite3.Connection) -> None:
+def m014_skipped_lines(conn: sqlite3.Connection) -> None:
+    """Log lines skipped, per file and reason, so any later result and `doctor` can say what was
+    skipped and why (not only the ingest that read them). Written with the file's read offset, in
+    the same transaction; a file read again from the start has its counts replaced."""
+    conn.execute(
+        """
+        CREATE TABLE skipped_lines (
+            path TEXT NOT NULL,
+            reason TEXT NOT NULL,
+            lines INTEGER NOT NULL,
+            PRIMARY KEY (path, reason)
+        ) WITHOUT ROWID
+        """
+    )
+
+
+@migration
+def m015_otel(conn: sqlite3.Connection) -> None:
     """What the OpenTelemetry receiver needs: dimensions, cross-path dedup, metric cross-checks.
 
     ``dimensions`` holds the attributes an OTLP event carries beyond the ledger's columns (team.id,
