@@ -110,6 +110,38 @@ class Answer(Result):
     reading: LogReading | None = Field(None, description="How much is read and left; null when complete.")
 
 
+RowLimit = Annotated[
+    int | None,
+    Field(
+        ge=1,
+        le=500,
+        description="Rows to return, largest first (default 25, at most 500); the rest are summed in "
+        "'(other)' rows so rows still add up to the total.",
+    ),
+]
+RowCursor = Annotated[
+    str | None,
+    Field(
+        max_length=100,
+        description="next_cursor from the previous result, for the next rows (same other arguments).",
+    ),
+]
+
+
+class Paged(Result):
+    """Mixed into results whose rows are bounded (see analytics/rows.py); the CLI shows every row."""
+
+    truncated: bool = Field(
+        False,
+        description="True when only some rows are shown: the others are summed in '(other)' rows (so "
+        "rows still add up to the total). Ask again with cursor=next_cursor, or a larger limit.",
+    )
+    total_rows: int = Field(0, description="How many rows there are in all, before bounding.")
+    next_cursor: str | None = Field(
+        None, description="Pass as cursor (with the same other arguments) for the next rows; null: none."
+    )
+
+
 # --- estimate_cost ------------------------------------------------------------------------------
 
 
@@ -491,19 +523,23 @@ class SourceStatus(Result):
     )
 
 
-class SpendResult(Answer):
+class SpendResult(Answer, Paged):
     """What was spent in a period, broken down, with where each number comes from."""
 
     period: PeriodInfo
     total_usd: USD = Field(description="Sum of rows: each dollar counted once, billed data first.")
     by_basis: dict[str, USD] = Field(description="The total split by basis: billed, estimated, subscription.")
     group_by: list[str]
-    rows: list[SpendRow] = Field(description="They sum to total_usd exactly.")
+    rows: list[SpendRow] = Field(
+        description="They sum to total_usd exactly. Bounded: the largest rows, one '(other)' row per basis "
+        "for the rest (see truncated)."
+    )
     attribution: list[AttributionRow] = Field(
         description="Estimates NOT in the total: usage on provider-days whose billed (or provider-reported) "
         "numbers are the total, or Claude Code usage covered by a subscription. Use them to see which "
         "agent, session or project the billed spend came from."
     )
+    attribution_total_rows: int = Field(0, description="How many attribution rows there are in all.")
     sources: list[SourceStatus]
     warnings: list[str]
     alerts: list[str] = Field(

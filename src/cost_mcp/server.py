@@ -21,17 +21,18 @@ from typing import Annotated, Any, Concatenate, Literal, ParamSpec, TypeVar
 
 import anyio.from_thread
 import anyio.to_thread
+import pydantic_core
 from mcp.server import MCPServer
 from mcp.server.apps import Apps
 from mcp.server.mcpserver import Context
 from mcp.server.mcpserver.exceptions import ToolError
-from mcp.server.mcpserver.utilities.func_metadata import ArgModelBase
+from mcp.server.mcpserver.utilities.func_metadata import ArgModelBase, FuncMetadata
 from mcp.types import CallToolResult, TextContent, ToolAnnotations
-from pydantic import Field, create_model, model_validator
+from pydantic import BaseModel, Field, create_model, model_validator
 
 from cost_mcp import __version__, catchup, sync
 from cost_mcp.analytics import agents as agents_api
-from cost_mcp.analytics import breakdown, budgets, estimate, forecast, savings, spend, subscriptions
+from cost_mcp.analytics import breakdown, budgets, estimate, forecast, rows, savings, spend, subscriptions
 from cost_mcp.analytics import claude_code as cc_views
 from cost_mcp.analytics import dashboard as dashboard_views
 from cost_mcp.config import Settings, load_settings_leniently
@@ -76,6 +77,8 @@ from cost_mcp.models import (
     ProviderName,
     RecordResult,
     Requests,
+    RowCursor,
+    RowLimit,
     SavingsGroupBy,
     SavingsReport,
     ScopeValues,
@@ -171,10 +174,45 @@ def reject_unknown_arguments(server: MCPServer[Any]) -> None:
         tool.parameters["additionalProperties"] = False
 
 
+class _CompactResults(FuncMetadata):
+    """Tool metadata whose results carry their JSON once at full size: the SDK would add a copy
+    indented by 2 as text (larger than the structured content itself); here the text is the same
+    JSON without whitespace, and our own pydantic result is dumped without being validated again."""
+
+    def convert_result(self, result: Any) -> Any:
+        """The result as structured content plus the same JSON, compact, as its text."""
+        if isinstance(result, BaseModel) and not self.wrap_output and isinstance(result, self.output_model):
+            structured = result.model_dump(mode="json", by_alias=True)
+            text = pydantic_core.to_json(structured).decode()
+            return CallToolResult(
+                content=[TextContent(type="text", text=text)], structured_content=structured
+            )
+        return super().convert_result(result)
+
+
+def compact_results(server: MCPServer[Any]) -> None:
+    """Make every registered tool send its result's text as compact JSON, in one place.
+
+    Idempotent; runs when the server starts, beside :func:`reject_unknown_arguments`. Tools that
+    build their own CallToolResult (show_dashboard's text summary) are left as they are.
+    """
+    for tool in server._tool_manager.list_tools():  # the SDK offers no public way to reach the Tool
+        meta = tool.fn_metadata
+        if isinstance(meta, _CompactResults) or not isinstance(meta.output_model, type):
+            continue
+        tool.fn_metadata = _CompactResults(
+            arg_model=meta.arg_model,
+            output_schema=meta.output_schema,
+            output_model=meta.output_model,
+            wrap_output=meta.wrap_output,
+        )
+
+
 @asynccontextmanager
 async def lifespan(server: MCPServer[AppState]) -> AsyncIterator[AppState]:
     """Open the ledger and load prices once per process."""
     reject_unknown_arguments(server)
+    compact_results(server)
     settings, problems = load_settings_leniently()
     try:
         pricer = Pricer.from_file(settings.prices_file)
@@ -498,6 +536,8 @@ async def get_spend(
     members: FilterValues = None,
     sources: FilterValues = None,
     basis: FilterValues = None,
+    limit: RowLimit = None,
+    cursor: RowCursor = None,
 ) -> SpendResult:
     """What was spent on AI in a period, in total and broken down, each dollar counted once.
 
@@ -512,10 +552,13 @@ async def get_spend(
     and `sources` (freshness). complete=false means Claude Code logs are still being read: say the
     numbers are partial. Filter and group by provider (who bills), source (claude_code,
     record_usage, <provider>-costs, <provider>-usage, subscription) or basis (billed, estimated,
-    subscription). Defaults: this_month, no grouping, the configured timezone. For per-model detail
-    with trends use model_breakdown; for one Claude Code session use session_usage.
+    subscription). Defaults: this_month, no grouping, the configured timezone. At most `limit` rows
+    (default 25, largest first), the rest summed in '(other)' rows; truncated=true then, and
+    cursor=next_cursor gives the next rows. For per-model detail with trends use model_breakdown;
+    for one Claude Code session use session_usage.
 
     Example: get_spend(period="this_week", group_by=["provider", "day"])
+    Example: get_spend(period="last_30_days", group_by=["session"], limit=50)
     """
     filters = spend.Filters(
         providers=providers,
@@ -530,7 +573,7 @@ async def get_spend(
 
     def answer(conn: sqlite3.Connection, settings: Settings) -> SpendResult:
         p = spend.resolve(settings, period, start, end, timezone)
-        return spend.get_spend(conn, settings, p, group_by, filters)
+        return spend.get_spend(conn, settings, p, group_by, filters, window=rows.Window.of(limit, cursor))
 
     return await _query(ctx, answer)
 
