@@ -4,7 +4,6 @@ the rest, and a payload sent once, compactly."""
 from __future__ import annotations
 
 import json
-from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta
 from decimal import Decimal
 from pathlib import Path
@@ -30,7 +29,7 @@ SNAPSHOT = Path(__file__).parent / "fixtures" / "snapshots" / "get_spend_bounded
 
 
 @pytest.fixture
-def busy(settings: Settings) -> Iterator[Settings]:
+def busy(settings: Settings) -> Settings:
     """600 sessions, each with its own cost (1 to 3 calls per session, some sessions tied), this month."""
     now = datetime.now(UTC).replace(day=1, hour=12, minute=0, second=0, microsecond=0)
     pricer = Pricer()
@@ -53,7 +52,7 @@ def busy(settings: Settings) -> Iterator[Settings]:
                     )
     finally:
         conn.close()
-    yield settings
+    return settings
 
 
 def _nanos(value: Any) -> int:
@@ -78,7 +77,11 @@ async def _spend(client: Client, **args: Any) -> tuple[dict[str, Any], int]:
 async def test_session_breakdown_is_bounded_sums_exactly_and_pages_through_every_row(
     busy: Settings, client: Client
 ) -> None:
-    full = get_spend(connect(busy.db), busy, resolve(busy, None, None, None, None), ["session"])
+    conn = connect(busy.db)
+    try:
+        full = get_spend(conn, busy, resolve(busy, None, None, None, None), ["session"], take_alerts=False)
+    finally:
+        conn.close()
     assert len(full.rows) == SESSIONS, "the CLI path (no window) keeps every row"
     expected = {r.group["session"]: r for r in full.rows}
 
@@ -176,3 +179,74 @@ def test_cursor_round_trip_and_rejection() -> None:
 
 def test_spend_result_paging_fields_default_to_whole() -> None:
     assert SpendResult.model_fields["truncated"].default is False
+
+
+async def test_model_breakdown_pages_models_and_other_keeps_the_total(
+    settings: Settings, client: Client
+) -> None:
+    now = datetime.now(UTC).replace(day=1, hour=12, minute=0, second=0, microsecond=0)
+    models = [("anthropic", "claude-opus-4-1"), ("anthropic", "claude-sonnet-4-5")]
+    models += [("anthropic", "claude-haiku-4-5"), ("openai", "gpt-5-mini")]
+    conn = connect(settings.db)
+    try:
+        with conn:
+            for n, (provider, model) in enumerate(models):
+                record_usage(
+                    conn,
+                    settings,
+                    Pricer(),
+                    provider=provider,
+                    model=model,
+                    tokens=Tokens(input=50_000, output=2_000),
+                    agent="a",
+                    request_id=f"r{n}",
+                    timestamp=now,
+                )
+    finally:
+        conn.close()
+    seen: list[str] = []
+    cursor = None
+    while True:
+        args: dict[str, Any] = {"top_n": 2, **({"cursor": cursor} if cursor else {})}
+        result = await client.call_tool("model_breakdown", args)
+        assert result.structured_content is not None, result.content
+        page = result.structured_content
+        assert page["truncated"] is True and page["total_rows"] == len(models)
+        assert [m["model"] for m in page["models"]][-1] == "other"
+        assert sum(_nanos(m["cost_usd"]) for m in page["models"]) == _nanos(page["total_usd"])
+        seen += [m["model"] for m in page["models"][:-1]]
+        cursor = page["next_cursor"]
+        if cursor is None:
+            break
+    assert seen == [m for _, m in models], "largest first: opus, sonnet, haiku, gpt-5-mini"
+
+
+async def test_plan_limits_lists_the_newest_readings_and_paces_on_all(
+    settings: Settings, client: Client
+) -> None:
+    from cost_mcp.analytics.plan_limits import record_reading
+
+    now = datetime.now(UTC).replace(microsecond=0)
+    resets = int((now + timedelta(hours=3)).timestamp() * 1000)
+    conn = connect(settings.db)
+    try:
+        for i in range(40):
+            at = now - timedelta(minutes=5 * (40 - i))
+            record_reading(conn, "claude-code", "five_hour", float(i), resets, "s1", at)
+    finally:
+        conn.close()
+    bounded = await client.call_tool("plan_limits", {"days": 1, "limit": 10})
+    whole = await client.call_tool("plan_limits", {"days": 1, "limit": 500})
+    assert bounded.structured_content is not None and whole.structured_content is not None
+    assert bounded.structured_content["truncated"] is True
+    assert bounded.structured_content["total_rows"] == 40
+    window = bounded.structured_content["windows"][0]
+    assert [r["used_percent"] for r in window["readings"]] == [float(i) for i in range(30, 40)]
+    assert window["percent_per_hour"] == whole.structured_content["windows"][0]["percent_per_hour"]
+    assert len(whole.structured_content["windows"][0]["readings"]) == 40
+    older = await client.call_tool(
+        "plan_limits", {"days": 1, "limit": 10, "cursor": bounded.structured_content["next_cursor"]}
+    )
+    assert older.structured_content is not None
+    readings = older.structured_content["windows"][0]["readings"]
+    assert [r["used_percent"] for r in readings] == [float(i) for i in range(20, 30)]

@@ -395,10 +395,10 @@ class UsageBlock(Result):
     token_limit_status: TokenLimitStatus | None
 
 
-class UsageBlocks(Answer):
+class UsageBlocks(Answer, Paged):
     """Recent 5-hour windows, newest last."""
 
-    blocks: list[UsageBlock]
+    blocks: list[UsageBlock] = Field(description="Oldest first; the newest ones when truncated.")
     active: UsageBlock | None
     token_limit: int | None = Field(description="The limit compared against, if any ('max' resolves here).")
     warnings: list[str]
@@ -566,7 +566,7 @@ class ModelRow(Result):
     basis: list[str]
 
 
-class ModelBreakdown(Answer):
+class ModelBreakdown(Answer, Paged):
     """Which models cost the most, and how that moved."""
 
     period: PeriodInfo
@@ -1145,11 +1145,13 @@ class PlanLimitWindow(Result):
         "null with one reading."
     )
     reaches_100_at: str | None = Field(description="When 100% is reached at this pace, if before the reset.")
-    readings: list[PlanLimitReading]
+    readings: list[PlanLimitReading] = Field(description="Oldest first; the newest ones when truncated.")
 
 
-class PlanLimits(Result):
-    """How fast the plan limits are approached, from readings the status line recorded."""
+class PlanLimits(Paged):
+    """How fast the plan limits are approached, from readings the status line recorded.
+
+    Bounded: each window lists its newest readings (``total_rows`` counts them all, every window)."""
 
     windows: list[PlanLimitWindow]
     warnings: list[str]

@@ -508,16 +508,26 @@ async def usage_blocks(
     agent: Annotated[
         str, Field(description="Whose usage: 'claude-code' (the default), 'codex' or 'gemini-cli'.")
     ] = "claude-code",
+    limit: RowLimit = None,
+    cursor: RowCursor = None,
 ) -> UsageBlocks:
     """Claude Code's 5-hour usage windows: the active block, its burn rate and where it is heading.
 
     Answers "how much of my current 5-hour window have I used, and will I hit the limit?". A block
     starts at the hour of its first call and lasts 5 hours; the active one gets a projection to its
-    end, and a status against `token_limit` if given. New log lines are read first.
+    end, and a status against `token_limit` if given. New log lines are read first. Lists the newest
+    `limit` blocks (default 25; gaps count); cursor=next_cursor gives older ones.
 
     Example: usage_blocks(days=1, token_limit="max")
     """
-    return await _query(ctx, cc_views.usage_blocks, days=days, token_limit=token_limit, agent=agent)
+
+    def answer(conn: sqlite3.Connection, settings: Settings) -> UsageBlocks:
+        window = rows.Window.of(limit, cursor)
+        return cc_views.usage_blocks(
+            conn, settings, days=days, token_limit=token_limit, agent=agent, window=window
+        )
+
+    return await _query(ctx, answer)
 
 
 @mcp.tool(title="Spend in a period", annotations=READ_ONLY)
@@ -589,12 +599,14 @@ async def model_breakdown(
     providers: FilterValues = None,
     projects: FilterValues = None,
     agents: FilterValues = None,
+    cursor: RowCursor = None,
 ) -> ModelBreakdown:
     """Which models cost the most in a period: requests, tokens, cost, share, cost per request, trend.
 
     Answers "which model costs me most?" and "is it growing?". Each model is compared with the
     previous period of equal length (trend_percent). Counts follow the same rules as get_spend
-    (billed first, each dollar once); billed rows may lack token counts. Default: this_month, top 10.
+    (billed first, each dollar once); billed rows may lack token counts. Default: this_month, top 10;
+    truncated=true means more models are summed in "other": cursor=next_cursor lists the next ones.
 
     Example: model_breakdown(period="last_30_days", top_n=5)
     """
@@ -602,7 +614,8 @@ async def model_breakdown(
 
     def answer(conn: sqlite3.Connection, settings: Settings) -> ModelBreakdown:
         p = spend.resolve(settings, period, start, end, timezone)
-        return breakdown.model_breakdown(conn, settings, p, top_n, filters)
+        window = rows.Window.of(top_n, cursor)
+        return breakdown.model_breakdown(conn, settings, p, top_n, filters, offset=window.offset)
 
     return await _query(ctx, answer)
 
@@ -1033,13 +1046,16 @@ async def delete_subscription(ctx: Context[AppState], name: BudgetName) -> Delet
 async def plan_limits(
     ctx: Context[AppState],
     days: Annotated[int, Field(ge=1, le=90, description="How many days of readings to show.")] = 7,
+    limit: RowLimit = None,
+    cursor: RowCursor = None,
 ) -> PlanLimits:
     """How fast the Claude Pro/Max plan limits (5-hour and 7-day windows) are being approached.
 
     Answers "at this pace, when do I hit my 5-hour limit?". Each window's latest percentage, reset
     time, percentage points per hour in its current period and when it would reach 100%, with the
     readings behind them. Readings come from `cost-mcp statusline` (Claude Code's status line for
-    Pro/Max users); for dollars use get_spend or usage_blocks.
+    Pro/Max users); for dollars use get_spend or usage_blocks. Each window lists its newest `limit`
+    readings (default 25; the pace uses all); cursor=next_cursor gives older ones.
 
     Example: plan_limits(days=1)
     """
@@ -1047,7 +1063,7 @@ async def plan_limits(
     def work(conn: sqlite3.Connection, _state: AppState) -> PlanLimits:
         from cost_mcp.analytics.plan_limits import plan_limits as limits
 
-        return limits(conn, days=days)
+        return limits(conn, days=days, window=rows.Window.of(limit, cursor))
 
     return await _local(ctx, work)
 
