@@ -250,3 +250,45 @@ async def test_plan_limits_lists_the_newest_readings_and_paces_on_all(
     assert older.structured_content is not None
     readings = older.structured_content["windows"][0]["readings"]
     assert [r["used_percent"] for r in readings] == [float(i) for i in range(20, 30)]
+
+
+def test_attribution_is_paged_with_the_rows_and_keeps_its_sum(settings: Settings) -> None:
+    from cost_mcp.store import write_transaction
+    from cost_mcp.store.buckets import DAY_MS, Bucket, replace_range
+
+    day = datetime(2026, 11, 2, tzinfo=UTC)
+    day_ms = int(day.timestamp()) * 1000
+    conn = connect(settings.db)
+    try:
+        with conn:
+            for i in range(30):
+                record_usage(
+                    conn,
+                    settings,
+                    Pricer(),
+                    provider="anthropic",
+                    model="claude-sonnet-4-5",
+                    tokens=Tokens(input=1_000 * (i + 1), output=100),
+                    agent="a",
+                    session=f"s{i:02d}",
+                    request_id=f"r{i}",
+                    timestamp=day + timedelta(hours=9, minutes=i),
+                )
+        bucket = Bucket(day_ms, day_ms + DAY_MS, cost_nanos=5_000_000_000, model="claude-sonnet-4-5")
+        with write_transaction(conn):
+            replace_range(conn, "anthropic", "cost", day_ms, day_ms + DAY_MS, [bucket])
+        p = resolve(settings, None, "2026-11-01", "2026-11-05", None)
+        whole = get_spend(conn, settings, p, ["session"], take_alerts=False)
+        assert len(whole.attribution) == 30 and not whole.truncated
+        seen: list[str | None] = []
+        offset: int | None = 0
+        while offset is not None:
+            page = get_spend(conn, settings, p, ["session"], take_alerts=False, window=rows.Window(7, offset))
+            assert page.total_usd == whole.total_usd == Decimal(5)
+            assert page.attribution_total_rows == 30 and page.truncated
+            assert sum(a.cost_usd for a in page.attribution) == sum(a.cost_usd for a in whole.attribution)
+            seen += [a.group["session"] for a in page.attribution if a.group["session"] != rows.OTHER]
+            offset = rows.decode_cursor(page.next_cursor) if page.next_cursor else None
+        assert sorted(s or "" for s in seen) == [f"s{i:02d}" for i in range(30)]
+    finally:
+        conn.close()
