@@ -24,7 +24,7 @@ from cost_mcp.config import Settings
 from cost_mcp.models import BudgetScope
 from cost_mcp.pricing import Price, Pricer
 from cost_mcp.sources import claude_code
-from cost_mcp.store import connect
+from cost_mcp.store import connect, write_transaction
 from tests.sources.claude_logs import assistant, encode, user
 
 pytestmark = pytest.mark.anyio
@@ -351,3 +351,19 @@ def test_a_scan_stopped_inside_a_file_is_continued_by_the_next(settings: Setting
 
     p = spend.resolve(settings, "this_month", None, None, None)
     assert spend.get_spend(conn, settings, p).total_usd == truth
+
+
+def test_sources_name_the_data_sources_each_job_brings_in(settings: Settings) -> None:
+    from cost_mcp.analytics import spend
+
+    conn = connect(settings.db)
+    _billed_openai(conn)
+    with write_transaction(conn):
+        conn.execute(
+            "INSERT INTO source_state (source, last_attempt, last_success) VALUES ('openai', ?, ?)",
+            (datetime.now(UTC).isoformat(), datetime.now(UTC).isoformat()),
+        )
+    p = spend.resolve(settings, "this_month", None, None, None)
+    [openai] = [s for s in spend.get_spend(conn, settings, p).sources if s.source == "openai"]
+    # The job is named after the provider; what it brings in carries the names filters and rows use.
+    assert openai.data_sources == ["openai-costs"]

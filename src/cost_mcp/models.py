@@ -509,9 +509,16 @@ class SourceCoverage(Result):
 
 
 class SourceStatus(Result):
-    """How fresh one data source is."""
+    """How fresh one refresh job is: a log reader, or one provider's billing and usage APIs."""
 
-    source: str
+    source: str = Field(
+        description="The refresh job: a log reader (claude_code, codex...) or a provider's APIs (openai...)."
+    )
+    data_sources: list[str] = Field(
+        default_factory=list,
+        description="The data sources it brings in, as rows, filters and group_by name them "
+        "(claude_code, openai-costs, openai-usage...).",
+    )
     kind: str = Field(description="'logs' (local files) or 'billing api' / 'usage api'.")
     status: Literal["ok", "stale", "error", "never"]
     last_success: str | None

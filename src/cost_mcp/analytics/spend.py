@@ -38,7 +38,7 @@ from cost_mcp.money import format_usd, from_nanos
 from cost_mcp.periods import Period, bucket_start, iso_utc, resolve_period, to_ms
 from cost_mcp.store import rollup
 from cost_mcp.store.buckets import ATTRIBUTION_ONLY, DAY_MS, OUTSIDE_BILL
-from cost_mcp.store.known import data_source
+from cost_mcp.store.known import data_source, provider_data_sources
 
 QH_MS = rollup.QUARTER_HOUR_MS
 LOCAL_LAYER, USAGE_LAYER, BILLED_LAYER, SUBSCRIPTION_LAYER = 0, 1, 2, 3
@@ -635,6 +635,7 @@ def source_statuses(
     seen: set[str] = set()
     from cost_mcp.sources import agents as agent_logs  # Codex, Gemini CLI...: local logs like Claude Code's
 
+    fed = provider_data_sources(conn)
     for source, last_success, last_error, detail in conn.execute(
         "SELECT source, last_success, last_error, detail FROM source_state ORDER BY source"
     ):
@@ -646,14 +647,16 @@ def source_statuses(
             status = "never"
         elif moment - datetime.fromisoformat(str(last_success)) > STALE_AFTER:
             status = "stale"
+        logs = source == "claude_code" or source in agent_logs.SOURCES
         statuses.append(
             SourceStatus(
                 source=str(source),
                 kind="logs"
-                if source == "claude_code" or source in agent_logs.SOURCES
+                if logs
                 else "usage api"
                 if source in ATTRIBUTION_ONLY or source in USAGE_ONLY_SOURCES
                 else "billing api",
+                data_sources=[str(source)] if logs else fed.get(str(source), []),
                 status=status,
                 last_success=last_success,
                 last_error=last_error,

@@ -53,3 +53,11 @@ def known_values(conn: sqlite3.Connection, dimension: str) -> set[str]:
         values |= {"billed", "estimated", "subscription"}
     values.discard("")
     return values
+
+
+def provider_data_sources(conn: sqlite3.Connection) -> dict[str, list[str]]:
+    """The data-source names each provider's synced buckets carry (``openai``: openai-costs, openai-usage)."""
+    fed: dict[str, list[str]] = {}
+    for provider, kind in conn.execute("SELECT DISTINCT provider, kind FROM provider_buckets ORDER BY 1, 2"):
+        fed.setdefault(str(provider), []).append(data_source(str(provider), str(kind)))
+    return fed
