@@ -885,7 +885,7 @@ class Dashboard(Answer):
     )
     breakdowns: dict[str, SpendResult] = Field(
         description="get_spend(group_by=[dim]) for model, agent, project, member and session (those "
-        "asked for); the largest rows only (warnings say how many more), total_usd always covers all."
+        "asked for); the largest rows, the others summed in '(other)' rows (see truncated)."
     )
     hourly: HourlyCost
     budgets: BudgetStatusResult
