@@ -7,8 +7,9 @@
     python bench/bench_rows.py --calls 10 --no-stdio
 
 The ledger is bench_spend.py's (built once under bench/data/spend-1m/, reused). Per grouping: the
-median and p95 of ``--calls`` timed calls after one warm-up, on one open session, with the sizes of
-the text and structured content of the answer and its row count. The period is the ledger's 90 days
+median and p95 of ``--calls`` timed calls after one warm-up, on one open session, the median CPU time
+of this process (in-process and in-memory: client and server alike; not the stdio server's), and the
+sizes of the text and structured content of the answer and its row count. The period is the ledger's 90 days
 (2026-08-23..2026-11-20, UTC), given as dates because the server resolves names against the real
 clock. Raw numbers go to bench/out/rows.json.
 """
@@ -60,13 +61,20 @@ async def measure(client: Any, calls: int, label: str) -> dict[str, dict[str, An
         result = await client.call_tool("get_spend", args)  # warm-up
         if result.is_error:
             raise RuntimeError(f"tool error: {result.content}")
-        times = []
+        times, cpu = [], []
         for _ in range(calls):
-            t0 = time.perf_counter()
+            t0, c0 = time.perf_counter(), time.process_time()
             result = await client.call_tool("get_spend", args)
             times.append((time.perf_counter() - t0) * 1000)
+            cpu.append((time.process_time() - c0) * 1000)
         name = ", ".join(group) or "(total)"
-        out[name] = {"median_ms": median(times), "p95_ms": p95(times), "ms": times, **_sizes(result)}
+        out[name] = {
+            "median_ms": median(times),
+            "p95_ms": p95(times),
+            "cpu_ms": median(cpu),
+            "ms": times,
+            **_sizes(result),
+        }
         print(f"  {label}: group_by [{name}] {median(times):.1f} ms", file=sys.stderr)
     return out
 
@@ -91,15 +99,17 @@ def in_process(db: Path, claude_dir: Path, calls: int) -> dict[str, dict[str, An
     try:
         for group in GROUPS:
             kwargs = {"window": window} if window is not None else {}
-            times = []
+            times, cpu = [], []
             for _ in range(calls + 1):
-                t0 = time.perf_counter()
+                t0, c0 = time.perf_counter(), time.process_time()
                 result = spend.get_spend(conn, settings, p, list(group), take_alerts=False, **kwargs)
                 times.append((time.perf_counter() - t0) * 1000)
+                cpu.append((time.process_time() - c0) * 1000)
             name = ", ".join(group) or "(total)"
             out[name] = {
                 "median_ms": median(times[1:]),
                 "p95_ms": p95(times[1:]),
+                "cpu_ms": median(cpu[1:]),
                 "ms": times[1:],
                 "text_bytes": 0,
                 "structured_bytes": len(result.model_dump_json()),
@@ -167,6 +177,7 @@ def main(argv: list[str] | None = None) -> int:
             group,
             f"{r['median_ms']:.1f}",
             f"{r['p95_ms']:.1f}",
+            f"{r['cpu_ms']:.1f}" if "cpu_ms" in r else "-",
             f"{r['rows']} of {r['total_rows'] if r['total_rows'] is not None else r['rows']}",
             f"{r['text_bytes']:,}",
             f"{r['structured_bytes']:,}",
@@ -175,7 +186,8 @@ def main(argv: list[str] | None = None) -> int:
         for how, groups in results.items()
         for group, r in groups.items()
     ]
-    headers = ["via", "group_by", "median ms", "p95 ms", "rows", "text B", "structured B", "< 100 ms"]
+    headers = ["via", "group_by", "median ms", "p95 ms", "CPU ms", "rows", "text B", "structured B"]
+    headers.append("< 100 ms")
     print(table(headers, rows))
     print(f"load average before {load_before[0]:.2f}, after {load_after[0]:.2f}")
     path = save("rows", {"src": str(src or "installed"), "load": [load_before, load_after], **results})
