@@ -292,3 +292,12 @@ def test_attribution_is_paged_with_the_rows_and_keeps_its_sum(settings: Settings
         assert sorted(s or "" for s in seen) == [f"s{i:02d}" for i in range(30)]
     finally:
         conn.close()
+
+
+def test_the_cli_prints_every_row(busy: Settings, capsys: pytest.CaptureFixture[str]) -> None:
+    from cost_mcp import cli
+
+    assert cli.main(["report", "--group-by", "session", "--json"]) == 0
+    printed = json.loads(capsys.readouterr().out)
+    assert len(printed["rows"]) == printed["total_rows"] == SESSIONS
+    assert printed["truncated"] is False
