@@ -123,6 +123,38 @@ class Answer(Result):
     reading: LogReading | None = Field(None, description="How much is read and left; null when complete.")
 
 
+RowLimit = Annotated[
+    int | None,
+    Field(
+        ge=1,
+        le=500,
+        description="Rows to return, largest first (default 25, at most 500); the rest are summed in "
+        "'(other)' rows so rows still add up to the total.",
+    ),
+]
+RowCursor = Annotated[
+    str | None,
+    Field(
+        max_length=100,
+        description="next_cursor from the previous result, for the next rows (same other arguments).",
+    ),
+]
+
+
+class Paged(Result):
+    """Mixed into results whose rows are bounded (see analytics/rows.py); the CLI shows every row."""
+
+    truncated: bool = Field(
+        False,
+        description="True when only some rows are shown: the others are summed in '(other)' rows (so "
+        "rows still add up to the total). Ask again with cursor=next_cursor, or a larger limit.",
+    )
+    total_rows: int = Field(0, description="How many rows there are in all, before bounding.")
+    next_cursor: str | None = Field(
+        None, description="Pass as cursor (with the same other arguments) for the next rows; null: none."
+    )
+
+
 # --- estimate_cost ------------------------------------------------------------------------------
 
 
@@ -383,10 +415,10 @@ class UsageBlock(Result):
     token_limit_status: TokenLimitStatus | None
 
 
-class UsageBlocks(Answer):
+class UsageBlocks(Answer, Paged):
     """Recent 5-hour windows, newest last."""
 
-    blocks: list[UsageBlock]
+    blocks: list[UsageBlock] = Field(description="Oldest first; the newest ones when truncated.")
     active: UsageBlock | None
     token_limit: int | None = Field(description="The limit compared against, if any ('max' resolves here).")
     warnings: list[str]
@@ -518,19 +550,23 @@ class SourceStatus(Result):
     )
 
 
-class SpendResult(Answer):
+class SpendResult(Answer, Paged):
     """What was spent in a period, broken down, with where each number comes from."""
 
     period: PeriodInfo
     total_usd: USD = Field(description="Sum of rows: each dollar counted once, billed data first.")
     by_basis: dict[str, USD] = Field(description="The total split by basis: billed, estimated, subscription.")
     group_by: list[str]
-    rows: list[SpendRow] = Field(description="They sum to total_usd exactly.")
+    rows: list[SpendRow] = Field(
+        description="They sum to total_usd exactly. Bounded: the largest rows, one '(other)' row per basis "
+        "for the rest (see truncated)."
+    )
     attribution: list[AttributionRow] = Field(
         description="Estimates NOT in the total: usage on provider-days whose billed (or provider-reported) "
         "numbers are the total, or Claude Code usage covered by a subscription. Use them to see which "
         "agent, session or project the billed spend came from."
     )
+    attribution_total_rows: int = Field(0, description="How many attribution rows there are in all.")
     sources: list[SourceStatus]
     warnings: list[str]
     alerts: list[str] = Field(
@@ -557,7 +593,7 @@ class ModelRow(Result):
     basis: list[str]
 
 
-class ModelBreakdown(Answer):
+class ModelBreakdown(Answer, Paged):
     """Which models cost the most, and how that moved."""
 
     period: PeriodInfo
@@ -878,7 +914,7 @@ class Dashboard(Answer):
     )
     breakdowns: dict[str, SpendResult] = Field(
         description="get_spend(group_by=[dim]) for model, agent, project, member and session (those "
-        "asked for); the largest rows only (warnings say how many more), total_usd always covers all."
+        "asked for); the largest rows, the others summed in '(other)' rows (see truncated)."
     )
     hourly: HourlyCost
     budgets: BudgetStatusResult
@@ -1145,11 +1181,13 @@ class PlanLimitWindow(Result):
         "null with one reading."
     )
     reaches_100_at: str | None = Field(description="When 100% is reached at this pace, if before the reset.")
-    readings: list[PlanLimitReading]
+    readings: list[PlanLimitReading] = Field(description="Oldest first; the newest ones when truncated.")
 
 
-class PlanLimits(Result):
-    """How fast the plan limits are approached, from readings the status line recorded."""
+class PlanLimits(Paged):
+    """How fast the plan limits are approached, from readings the status line recorded.
+
+    Bounded: each window lists its newest readings (``total_rows`` counts them all, every window)."""
 
     windows: list[PlanLimitWindow]
     warnings: list[str]

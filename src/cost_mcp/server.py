@@ -22,17 +22,18 @@ from typing import Annotated, Any, Concatenate, Literal, ParamSpec, TypeVar
 
 import anyio.from_thread
 import anyio.to_thread
+import pydantic_core
 from mcp.server import MCPServer
 from mcp.server.apps import Apps
 from mcp.server.mcpserver import Context
 from mcp.server.mcpserver.exceptions import ToolError
-from mcp.server.mcpserver.utilities.func_metadata import ArgModelBase
+from mcp.server.mcpserver.utilities.func_metadata import ArgModelBase, FuncMetadata
 from mcp.types import CallToolResult, TextContent, ToolAnnotations
-from pydantic import Field, create_model, model_validator
+from pydantic import BaseModel, Field, create_model, model_validator
 
 from cost_mcp import __version__, catchup, sync
 from cost_mcp.analytics import agents as agents_api
-from cost_mcp.analytics import breakdown, budgets, estimate, forecast, savings, spend, subscriptions
+from cost_mcp.analytics import breakdown, budgets, estimate, forecast, rows, savings, spend, subscriptions
 from cost_mcp.analytics import claude_code as cc_views
 from cost_mcp.analytics import dashboard as dashboard_views
 from cost_mcp.config import Settings, load_settings_leniently
@@ -78,6 +79,8 @@ from cost_mcp.models import (
     ProviderName,
     RecordResult,
     Requests,
+    RowCursor,
+    RowLimit,
     SavingsGroupBy,
     SavingsReport,
     ScopeValues,
@@ -174,10 +177,45 @@ def reject_unknown_arguments(server: MCPServer[Any]) -> None:
         tool.parameters["additionalProperties"] = False
 
 
+class _CompactResults(FuncMetadata):
+    """Tool metadata whose results carry their JSON once at full size: the SDK would add a copy
+    indented by 2 as text (larger than the structured content itself); here the text is the same
+    JSON without whitespace, and our own pydantic result is dumped without being validated again."""
+
+    def convert_result(self, result: Any) -> Any:
+        """The result as structured content plus the same JSON, compact, as its text."""
+        if isinstance(result, BaseModel) and not self.wrap_output and isinstance(result, self.output_model):
+            structured = result.model_dump(mode="json", by_alias=True)
+            text = pydantic_core.to_json(structured).decode()
+            return CallToolResult(
+                content=[TextContent(type="text", text=text)], structured_content=structured
+            )
+        return super().convert_result(result)
+
+
+def compact_results(server: MCPServer[Any]) -> None:
+    """Make every registered tool send its result's text as compact JSON, in one place.
+
+    Idempotent; runs when the server starts, beside :func:`reject_unknown_arguments`. Tools that
+    build their own CallToolResult (show_dashboard's text summary) are left as they are.
+    """
+    for tool in server._tool_manager.list_tools():  # the SDK offers no public way to reach the Tool
+        meta = tool.fn_metadata
+        if isinstance(meta, _CompactResults) or not isinstance(meta.output_model, type):
+            continue
+        tool.fn_metadata = _CompactResults(
+            arg_model=meta.arg_model,
+            output_schema=meta.output_schema,
+            output_model=meta.output_model,
+            wrap_output=meta.wrap_output,
+        )
+
+
 @asynccontextmanager
 async def lifespan(server: MCPServer[AppState]) -> AsyncIterator[AppState]:
     """Open the ledger and load prices once per process."""
     reject_unknown_arguments(server)
+    compact_results(server)
     settings, problems = load_settings_leniently()
     try:
         pricer = Pricer.from_file(settings.prices_file)
@@ -485,16 +523,26 @@ async def usage_blocks(
     agent: Annotated[
         str, Field(description="Whose usage: 'claude-code' (the default), 'codex' or 'gemini-cli'.")
     ] = "claude-code",
+    limit: RowLimit = None,
+    cursor: RowCursor = None,
 ) -> UsageBlocks:
     """Claude Code's 5-hour usage windows: the active block, its burn rate and where it is heading.
 
     Answers "how much of my current 5-hour window have I used, and will I hit the limit?". A block
     starts at the hour of its first call and lasts 5 hours; the active one gets a projection to its
-    end, and a status against `token_limit` if given. New log lines are read first.
+    end, and a status against `token_limit` if given. New log lines are read first. Lists the newest
+    `limit` blocks (default 25; gaps count); cursor=next_cursor gives older ones.
 
     Example: usage_blocks(days=1, token_limit="max")
     """
-    return await _query(ctx, cc_views.usage_blocks, days=days, token_limit=token_limit, agent=agent)
+
+    def answer(conn: sqlite3.Connection, settings: Settings) -> UsageBlocks:
+        window = rows.Window.of(limit, cursor)
+        return cc_views.usage_blocks(
+            conn, settings, days=days, token_limit=token_limit, agent=agent, window=window
+        )
+
+    return await _query(ctx, answer)
 
 
 @mcp.tool(title="Spend in a period", annotations=READ_ONLY)
@@ -513,6 +561,8 @@ async def get_spend(
     members: FilterValues = None,
     sources: FilterValues = None,
     basis: FilterValues = None,
+    limit: RowLimit = None,
+    cursor: RowCursor = None,
 ) -> SpendResult:
     """What was spent on AI in a period, in total and broken down, each dollar counted once.
 
@@ -527,10 +577,13 @@ async def get_spend(
     and `sources` (freshness). complete=false means Claude Code logs are still being read: say the
     numbers are partial. Filter and group by provider (who bills), source (claude_code,
     record_usage, <provider>-costs, <provider>-usage, subscription) or basis (billed, estimated,
-    subscription). Defaults: this_month, no grouping, the configured timezone. For per-model detail
-    with trends use model_breakdown; for one Claude Code session use session_usage.
+    subscription). Defaults: this_month, no grouping, the configured timezone. At most `limit` rows
+    (default 25, largest first), the rest summed in '(other)' rows; truncated=true then, and
+    cursor=next_cursor gives the next rows. For per-model detail with trends use model_breakdown;
+    for one Claude Code session use session_usage.
 
     Example: get_spend(period="this_week", group_by=["provider", "day"])
+    Example: get_spend(period="last_30_days", group_by=["session"], limit=50)
     """
     filters = spend.Filters(
         providers=providers,
@@ -545,7 +598,7 @@ async def get_spend(
 
     def answer(conn: sqlite3.Connection, settings: Settings) -> SpendResult:
         p = spend.resolve(settings, period, start, end, timezone)
-        return spend.get_spend(conn, settings, p, group_by, filters)
+        return spend.get_spend(conn, settings, p, group_by, filters, window=rows.Window.of(limit, cursor))
 
     return await _query(ctx, answer)
 
@@ -561,12 +614,14 @@ async def model_breakdown(
     providers: FilterValues = None,
     projects: FilterValues = None,
     agents: FilterValues = None,
+    cursor: RowCursor = None,
 ) -> ModelBreakdown:
     """Which models cost the most in a period: requests, tokens, cost, share, cost per request, trend.
 
     Answers "which model costs me most?" and "is it growing?". Each model is compared with the
     previous period of equal length (trend_percent). Counts follow the same rules as get_spend
-    (billed first, each dollar once); billed rows may lack token counts. Default: this_month, top 10.
+    (billed first, each dollar once); billed rows may lack token counts. Default: this_month, top 10;
+    truncated=true means more models are summed in "other": cursor=next_cursor lists the next ones.
 
     Example: model_breakdown(period="last_30_days", top_n=5)
     """
@@ -574,7 +629,8 @@ async def model_breakdown(
 
     def answer(conn: sqlite3.Connection, settings: Settings) -> ModelBreakdown:
         p = spend.resolve(settings, period, start, end, timezone)
-        return breakdown.model_breakdown(conn, settings, p, top_n, filters)
+        window = rows.Window.of(top_n, cursor)
+        return breakdown.model_breakdown(conn, settings, p, top_n, filters, offset=window.offset)
 
     return await _query(ctx, answer)
 
@@ -1033,13 +1089,16 @@ async def delete_subscription(ctx: Context[AppState], name: BudgetName) -> Delet
 async def plan_limits(
     ctx: Context[AppState],
     days: Annotated[int, Field(ge=1, le=90, description="How many days of readings to show.")] = 7,
+    limit: RowLimit = None,
+    cursor: RowCursor = None,
 ) -> PlanLimits:
     """How fast the Claude Pro/Max plan limits (5-hour and 7-day windows) are being approached.
 
     Answers "at this pace, when do I hit my 5-hour limit?". Each window's latest percentage, reset
     time, percentage points per hour in its current period and when it would reach 100%, with the
     readings behind them. Readings come from `cost-mcp statusline` (Claude Code's status line for
-    Pro/Max users); for dollars use get_spend or usage_blocks.
+    Pro/Max users); for dollars use get_spend or usage_blocks. Each window lists its newest `limit`
+    readings (default 25; the pace uses all); cursor=next_cursor gives older ones.
 
     Example: plan_limits(days=1)
     """
@@ -1047,7 +1106,7 @@ async def plan_limits(
     def work(conn: sqlite3.Connection, _state: AppState) -> PlanLimits:
         from cost_mcp.analytics.plan_limits import plan_limits as limits
 
-        return limits(conn, days=days)
+        return limits(conn, days=days, window=rows.Window.of(limit, cursor))
 
     return await _local(ctx, work)
 

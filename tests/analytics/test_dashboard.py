@@ -64,10 +64,11 @@ def test_long_breakdowns_keep_their_largest_rows_and_say_so(
         spend_on(conn, f"agent-{i:02d}", i)
     d = dashboard.build_dashboard(conn, settings, "this_month", now=NOW)
     agents = d.breakdowns["agent"]
-    assert len(agents.rows) == dashboard.MAX_ROWS
+    assert len(agents.rows) == dashboard.MAX_ROWS + 1
     assert [r.group["agent"] for r in agents.rows[:2]] == ["agent-20", "agent-19"]
     assert agents.total_usd == sum(range(1, 21))  # the total still covers every agent
-    assert any("5 smaller row(s) not shown" in w for w in agents.warnings)
+    assert agents.truncated and agents.total_rows == 20
+    assert agents.rows[-1].group["agent"] == "(other)" and agents.rows[-1].cost_usd == sum(range(1, 6))
 
 
 def test_a_view_never_consumes_the_conversations_alerts(conn: sqlite3.Connection, settings: Settings) -> None:

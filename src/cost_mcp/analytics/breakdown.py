@@ -7,6 +7,7 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from decimal import Decimal
 
+from cost_mcp.analytics import rows
 from cost_mcp.analytics.budgets import list_budgets, state_of
 from cost_mcp.analytics.spend import Filters, get_spend, period_info
 from cost_mcp.config import Settings
@@ -58,36 +59,44 @@ def model_breakdown(
     conn: sqlite3.Connection,
     settings: Settings,
     p: Period,
-    top_n: int = 10,
+    top_n: int | None = 10,
     filters: Filters | None = None,
     *,
     take_alerts: bool = True,
+    offset: int = 0,
 ) -> ModelBreakdown:
     """Per-model spend in ``p`` with shares, per-request figures and the trend against the previous
-    period of equal length; models beyond ``top_n`` are folded into one "other" row."""
+    period of equal length; ``top_n`` models from ``offset`` (largest first, see analytics/rows.py),
+    the others folded into one "other" row; ``top_n`` None lists every model."""
     prev = previous_period(p)
     current = get_spend(conn, settings, p, ["provider", "model"], filters, take_alerts=take_alerts)
     before = get_spend(conn, settings, prev, ["provider", "model"], filters, take_alerts=False)
     now_models = _by_model(current)
     prev_models = _by_model(before)
     ranked = sorted(now_models.items(), key=lambda kv: (-kv[1].cost, kv[0]))
-    if len(ranked) > top_n:
+    window = rows.Window(top_n, offset) if top_n is not None else None
+    shown = rows.page(ranked, lambda kv: kv[1].cost, window)
+    ranked = shown.shown
+    if shown.truncated:
         rest = _Acc(None)
         prev_rest = _Acc(None)
-        for name, acc in ranked[top_n:]:
+        for name, acc in shown.rest:
             rest.merge(acc)
             if name in prev_models:
                 prev_rest.merge(prev_models[name])
-        ranked = [*ranked[:top_n], (OTHER, rest)]
+        ranked = [*ranked, (OTHER, rest)]
         prev_models[OTHER] = prev_rest
     total = current.total_usd
-    rows = [_model_row(name, acc, prev_models.get(name), total) for name, acc in ranked]
+    model_rows = [_model_row(name, acc, prev_models.get(name), total) for name, acc in ranked]
     return ModelBreakdown(
         period=current.period,
         previous_period=period_info(prev),
         total_usd=total,
         previous_total_usd=before.total_usd,
-        models=rows,
+        models=model_rows,
+        truncated=shown.truncated,
+        total_rows=shown.total_rows,
+        next_cursor=shown.next_cursor,
         sources=current.sources,
         warnings=current.warnings,
         alerts=current.alerts,

@@ -9,6 +9,7 @@ from datetime import UTC, datetime
 from decimal import Decimal
 from typing import Literal
 
+from cost_mcp.analytics import rows as rows_
 from cost_mcp.analytics.usage import (
     OUTPUT_LOWER_BOUND,
     TOKEN_SUMS_SQL,
@@ -223,6 +224,7 @@ def usage_blocks(
     session_hours: int = 5,
     now: datetime | None = None,
     agent: str = CLAUDE_CODE,
+    window: rows_.Window | None = None,
 ) -> UsageBlocks:
     """5-hour usage windows over the last ``days`` days, as ccusage builds them.
 
@@ -231,6 +233,8 @@ def usage_blocks(
     between when activity paused). The active block gets a burn rate and a projection; with a
     ``token_limit`` (or "max": the largest completed block) it also gets a limit status. ``agent``
     picks whose local logs (Claude Code by default; Codex's plans also count 5-hour windows).
+    ``window`` bounds the blocks listed to one page, newest first (analytics/rows.py); the active
+    block is always given in ``active``.
     """
     source = agent_source(agent)
     now_ms = to_ms(now or datetime.now(UTC))
@@ -252,7 +256,16 @@ def usage_blocks(
     shown = [b for b, raw in zip(result, blocks, strict=True) if raw.end_ms > cutoff]
     active = next((b for b in shown if b.is_active), None)
     warnings = [OUTPUT_LOWER_BOUND] if rows else [f"no {agent} usage in this window"]
-    return UsageBlocks(blocks=shown, active=active, token_limit=limit, warnings=warnings)
+    listed = rows_.page(shown, lambda b: b.start, window)
+    return UsageBlocks(
+        blocks=listed.shown,
+        active=active,
+        token_limit=limit,
+        warnings=warnings,
+        truncated=listed.truncated,
+        total_rows=listed.total_rows,
+        next_cursor=listed.next_cursor,
+    )
 
 
 def _build_blocks(rows: list[tuple[int, ...]], length: int) -> list[_Block]:

@@ -2,8 +2,8 @@
 
 Nothing is computed here: every figure is a ``get_spend``, ``budget_status``, ``spend_forecast`` or
 ``cost_by_hour`` result, so the web page, the MCP App and the tools can never disagree. The only
-change is that long breakdowns keep their largest rows (a warning says how many more there are; the
-total still covers them all). The dashboard is a view: it never consumes budget alerts, which belong
+change is that long breakdowns keep their largest rows and sum the others in "(other)" rows, as the
+tools do (analytics/rows.py). The dashboard is a view: it never consumes budget alerts, which belong
 to the next tool answer.
 """
 
@@ -14,6 +14,7 @@ from collections.abc import Sequence
 from dataclasses import fields
 from datetime import UTC, datetime
 
+from cost_mcp.analytics import rows
 from cost_mcp.analytics.budgets import budget_status
 from cost_mcp.analytics.forecast import spend_forecast
 from cost_mcp.analytics.hourly import cost_by_hour
@@ -80,27 +81,8 @@ def build_dashboard(
 def breakdown(
     conn: sqlite3.Connection, settings: Settings, p: Period, dim: str, filters: Filters | None = None
 ) -> SpendResult:
-    """get_spend of ``p`` grouped by ``dim``, with its largest rows."""
-    return _largest(get_spend(conn, settings, p, [dim], filters, take_alerts=False))
-
-
-def _largest(result: SpendResult) -> SpendResult:
-    """The result with its MAX_ROWS largest rows (get_spend orders rows by cost, largest first)."""
-    if len(result.rows) <= MAX_ROWS and len(result.attribution) <= MAX_ROWS:
-        return result
-    hidden = len(result.rows) - MAX_ROWS
-    warnings = list(result.warnings)
-    if hidden > 0:
-        warnings.append(
-            f"{hidden} smaller row(s) not shown; total_usd includes them (use get_spend for every row)"
-        )
-    return result.model_copy(
-        update={
-            "rows": result.rows[:MAX_ROWS],
-            "attribution": result.attribution[:MAX_ROWS],
-            "warnings": warnings,
-        }
-    )
+    """get_spend of ``p`` grouped by ``dim``, with its MAX_ROWS largest rows and "(other)" rows."""
+    return get_spend(conn, settings, p, [dim], filters, take_alerts=False, window=rows.Window(MAX_ROWS))
 
 
 def dashboard_text(d: Dashboard) -> str:

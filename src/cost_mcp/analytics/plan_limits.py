@@ -11,6 +11,7 @@ from __future__ import annotations
 import sqlite3
 from datetime import UTC, datetime
 
+from cost_mcp.analytics import rows
 from cost_mcp.models import PlanLimitReading, PlanLimits, PlanLimitWindow
 from cost_mcp.periods import iso_utc, to_ms
 from cost_mcp.store.connection import write_transaction
@@ -33,8 +34,18 @@ def record_reading(
         return insert_reading(conn, agent, window, used_percent, resets_at_ms, session_id, to_ms(now))
 
 
-def plan_limits(conn: sqlite3.Connection, *, days: int = 7, now: datetime | None = None) -> PlanLimits:
+def plan_limits(
+    conn: sqlite3.Connection,
+    *,
+    days: int = 7,
+    now: datetime | None = None,
+    window: rows.Window | None = None,
+) -> PlanLimits:
     """Each window's readings over the last ``days`` days, with its current pace.
+
+    ``window`` bounds the readings listed per window to one page, newest first (analytics/rows.py);
+    the pace is always computed from all of them. Percentages do not add up, so the readings left
+    out are counted, not summed into an "other" reading.
 
     Per window: the latest reading, its reset time, the rate in percentage points per hour since the
     window's current period began (readings with the same reset time), and when it would reach
@@ -44,10 +55,11 @@ def plan_limits(conn: sqlite3.Connection, *, days: int = 7, now: datetime | None
     now_ms = to_ms(moment)
     since = now_ms - days * 24 * HOUR_MS
     windows: dict[tuple[str, str], list[tuple[int, float, int | None]]] = {}
-    for agent, window, ts, used, resets in readings_since(conn, since):
-        windows.setdefault((agent, window), []).append((ts, used, resets))
+    for agent, kind, ts, used, resets in readings_since(conn, since):
+        windows.setdefault((agent, kind), []).append((ts, used, resets))
     result: list[PlanLimitWindow] = []
-    for (agent, window), readings in windows.items():
+    pages: list[rows.Page[tuple[int, float, int | None]]] = []
+    for (agent, name), readings in windows.items():
         ts, used, resets = readings[-1]
         current = [r for r in readings if r[2] == resets]
         first_ts, first_used, _ = current[0]
@@ -58,10 +70,12 @@ def plan_limits(conn: sqlite3.Connection, *, days: int = 7, now: datetime | None
             full_ms = ts + int((100 - used) / rate * HOUR_MS)
             if resets is None or full_ms < resets:
                 full_at = iso_utc(full_ms)
+        shown = rows.page(readings, lambda r: r[0], window)
+        pages.append(shown)
         result.append(
             PlanLimitWindow(
                 agent=agent,
-                window=window,
+                window=name,
                 used_percent=used,
                 read_at=iso_utc(ts),
                 resets_at=iso_utc(resets) if resets is not None else None,
@@ -71,7 +85,7 @@ def plan_limits(conn: sqlite3.Connection, *, days: int = 7, now: datetime | None
                     PlanLimitReading(
                         at=iso_utc(t), used_percent=u, resets_at=iso_utc(r) if r is not None else None
                     )
-                    for t, u, r in readings
+                    for t, u, r in shown.shown
                 ],
             )
         )
@@ -83,4 +97,11 @@ def plan_limits(conn: sqlite3.Connection, *, days: int = 7, now: datetime | None
             "install it with `cost-mcp statusline --install`"
         ]
     )
-    return PlanLimits(windows=result, warnings=warnings)
+    more = [p.next_offset for p in pages if p.next_offset is not None]
+    return PlanLimits(
+        windows=result,
+        warnings=warnings,
+        truncated=any(p.truncated for p in pages),
+        total_rows=sum(p.total_rows for p in pages),
+        next_cursor=rows.encode_cursor(max(more)) if more else None,
+    )

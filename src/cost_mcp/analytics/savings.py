@@ -29,6 +29,7 @@ from fractions import Fraction
 from typing import TypeVar, get_args
 from zoneinfo import ZoneInfo
 
+from cost_mcp.analytics import rows as bounded_rows
 from cost_mcp.analytics.estimate import cheaper_alternatives
 from cost_mcp.analytics.spend import period_info
 from cost_mcp.config import Settings, parse_substitutes
@@ -180,8 +181,8 @@ def _top_sessions(acc: Mapping[tuple[str, str, str], _SessionAcc]) -> tuple[list
 
 
 def _bounded(rows: list[_R], saving: Callable[[_R], Decimal]) -> tuple[list[_R], int, Decimal]:
-    rest = rows[TOP_ROWS:]
-    return rows[:TOP_ROWS], len(rest), sum((saving(r) for r in rest), Decimal(0))
+    shown = bounded_rows.page(rows, saving, bounded_rows.Window(TOP_ROWS))
+    return shown.shown, len(shown.rest), sum((saving(r) for r in shown.rest), Decimal(0))
 
 
 # --- model mix ----------------------------------------------------------------------------------

@@ -18,10 +18,10 @@ from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, date, datetime, timedelta
 from decimal import Decimal
-from typing import Literal
+from typing import Generic, Literal, TypeVar
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
-from cost_mcp.analytics import alerts, coverage, subscriptions, vocabulary
+from cost_mcp.analytics import alerts, coverage, rows, subscriptions, vocabulary
 from cost_mcp.analytics.usage import OUTPUT_LOWER_BOUND, price_note_warnings, token_totals
 from cost_mcp.config import Settings
 from cost_mcp.errors import InvalidInputError
@@ -49,6 +49,7 @@ Subscriptions are fees of their own and never superseded."""
 _TIME_DIMS = ("day", "week", "month")
 _EPOCH_ORDINAL = date(1970, 1, 1).toordinal()
 STALE_AFTER = timedelta(days=2)
+_R = TypeVar("_R")
 USAGE_ONLY_SOURCES = frozenset(p.id for p in registry.PROVIDERS if p.basis == "estimated")
 """Synced sources that report usage, never money (Groq's metrics, priced here): the registry's."""
 
@@ -169,6 +170,7 @@ def get_spend(
     *,
     take_alerts: bool = True,
     today: date | None = None,
+    window: rows.Window | None = None,
 ) -> SpendResult:
     """Total and breakdown of spend in period ``p``.
 
@@ -176,6 +178,7 @@ def get_spend(
     totals without being added to them. With ``take_alerts`` the result carries (and consumes)
     the budget alerts not shown yet. Subscription fees count up to ``today`` (default: today in
     the period's timezone): the days still to come are for projections (:func:`fees_ahead`).
+    ``window`` bounds rows and attribution to one page (analytics/rows.py); None: every row.
     """
     filters = filters or Filters()
     filters, unmatched = vocabulary.apply(conn, filters)
@@ -191,10 +194,10 @@ def get_spend(
     rules = _apply_precedence(conn, slices, p, settings, local_only)
     if filters.basis:
         slices = [s for s in slices if s.basis in filters.basis]
-    rows, attribution = _group(slices, dims, settings)
-    total = sum((r.cost_usd for r in rows), Decimal(0))
+    shown, attribution = _group(slices, dims, settings, window)
+    total = sum((r.cost_usd for r in shown.rows), Decimal(0))
     by_basis: dict[str, Decimal] = defaultdict(Decimal)
-    for r in rows:
+    for r in shown.rows:
         by_basis[r.basis] += r.cost_usd
     warnings = _warnings(slices, settings, conn, local_only, dims) + _pricing_warnings(
         conn, p, filters, slices
@@ -210,8 +213,12 @@ def get_spend(
         total_usd=total,
         by_basis=dict(by_basis),
         group_by=list(dims),
-        rows=rows,
-        attribution=attribution,
+        rows=shown.rows,
+        attribution=attribution.rows,
+        truncated=shown.truncated or attribution.truncated,
+        total_rows=shown.total_rows,
+        attribution_total_rows=attribution.total_rows,
+        next_cursor=rows.encode_cursor(n) if (n := shown.next_offset or attribution.next_offset) else None,
         sources=coverage.attach(
             source_statuses(conn, settings), coverage.summaries(rules, *_utc_day_range(p))
         ),
@@ -539,9 +546,19 @@ def _dim_value(s: _Slice, d: str, settings: Settings) -> str | None:
     return s.dims.get(d)
 
 
+@dataclass
+class _Shown(Generic[_R]):
+    """One page of grouped rows, "(other)" rows included (see analytics/rows.py)."""
+
+    rows: list[_R]
+    total_rows: int
+    truncated: bool
+    next_offset: int | None
+
+
 def _group(
-    slices: Iterable[_Slice], dims: Sequence[str], settings: Settings
-) -> tuple[list[SpendRow], list[AttributionRow]]:
+    slices: Iterable[_Slice], dims: Sequence[str], settings: Settings, window: rows.Window | None = None
+) -> tuple[_Shown[SpendRow], _Shown[AttributionRow]]:
     counted: dict[tuple[object, ...], _Group] = {}
     attributed: dict[tuple[object, ...], _Group] = {}
     keys: dict[tuple[object, ...], dict[str, str | None]] = {}
@@ -561,12 +578,43 @@ def _group(
         group = keys[key]
         return (*(group[d] or "" for d in time_dims), -g.cost_nanos, str(key))
 
-    rows = [_row(keys[k], g) for k, g in sorted(counted.items(), key=order)]
+    def size(item: tuple[tuple[object, ...], _Group]) -> int:
+        return item[1].cost_nanos
+
+    counted_page = rows.page(sorted(counted.items(), key=order), size, window)
+    attributed_page = rows.page(sorted(attributed.items(), key=order), size, window)
+    other: dict[str, str | None] = dict.fromkeys(dims, rows.OTHER)
+    spend_rows = [_row(keys[k], g) for k, g in counted_page.shown]
+    spend_rows += [_row(other, g) for g in _others(g for _, g in counted_page.rest)]
     attribution = [
         AttributionRow(**_row(keys[k], g).model_dump(), reason=g.reason or "")
-        for k, g in sorted(attributed.items(), key=order)
+        for k, g in attributed_page.shown
     ]
-    return rows, attribution
+    attribution += [
+        AttributionRow(**_row(other, g).model_dump(), reason="the attribution rows not shown, summed")
+        for g in _others(g for _, g in attributed_page.rest)
+    ]
+    return (
+        _Shown(spend_rows, counted_page.total_rows, counted_page.truncated, counted_page.next_offset),
+        _Shown(
+            attribution, attributed_page.total_rows, attributed_page.truncated, attributed_page.next_offset
+        ),
+    )
+
+
+def _others(groups: Iterable[_Group]) -> list[_Group]:
+    """The rows not shown, summed into one row per basis (each row has one basis), so shown rows
+    plus these sum exactly to the total, tokens and requests included."""
+    by_basis: dict[str, _Group] = {}
+    for g in groups:
+        acc = by_basis.setdefault(g.basis, _Group(basis=g.basis))
+        acc.cost_nanos += g.cost_nanos
+        acc.unpriced += g.unpriced
+        if g.requests is not None:
+            acc.requests = (acc.requests or 0) + g.requests
+        if g.tokens is not None:
+            acc.tokens = [a + b for a, b in zip(acc.tokens or [0] * 6, g.tokens, strict=True)]
+    return [by_basis[b] for b in sorted(by_basis)]
 
 
 def _row(group: dict[str, str | None], g: _Group) -> SpendRow:

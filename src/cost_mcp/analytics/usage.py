@@ -67,9 +67,11 @@ def price_note_warnings(conn: sqlite3.Connection, where: str = "", args: Sequenc
     ``where`` is extra SQL starting with `` AND`` over usage_events columns. Noted rows are rare
     and indexed apart, so this never scans the ordinary ones.
     """
+    # "+counted": without it SQLite picks the (counted, ts_ms) index and reads every call of the
+    # period (2 s over 1M calls) instead of the few noted ones through the partial index (0.1 ms).
     rows = conn.execute(
         "SELECT price_note, COUNT(*) FROM usage_events "
-        f"WHERE price_note != '' AND counted = 1{where} GROUP BY price_note ORDER BY price_note",
+        f"WHERE price_note != '' AND +counted = 1{where} GROUP BY price_note ORDER BY price_note",
         tuple(args),
     ).fetchall()
     return [f"{int(n)} call(s) priced with an assumption: {note}" for note, n in rows]

@@ -1,0 +1,303 @@
+"""Results an assistant can read (issue 22): bounded rows that still sum to the total, a cursor for
+the rest, and a payload sent once, compactly."""
+
+from __future__ import annotations
+
+import json
+from datetime import UTC, datetime, timedelta
+from decimal import Decimal
+from pathlib import Path
+from typing import Any
+
+import pytest
+from mcp import Client
+
+from cost_mcp.analytics import rows
+from cost_mcp.analytics.agents import record_usage
+from cost_mcp.analytics.spend import get_spend, resolve
+from cost_mcp.config import Settings
+from cost_mcp.errors import InvalidInputError
+from cost_mcp.models import SpendResult
+from cost_mcp.money import to_nanos
+from cost_mcp.pricing import Pricer, Tokens
+from cost_mcp.store import connect
+
+pytestmark = pytest.mark.anyio
+
+SESSIONS = 600
+SNAPSHOT = Path(__file__).parent / "fixtures" / "snapshots" / "get_spend_bounded_shape.json"
+
+
+@pytest.fixture
+def busy(settings: Settings) -> Settings:
+    """600 sessions, each with its own cost (1 to 3 calls per session, some sessions tied), this month."""
+    now = datetime.now(UTC).replace(day=1, hour=12, minute=0, second=0, microsecond=0)
+    pricer = Pricer()
+    conn = connect(settings.db)
+    try:
+        with conn:
+            for i in range(SESSIONS):
+                for j in range(1 + i % 3):
+                    record_usage(
+                        conn,
+                        settings,
+                        pricer,
+                        provider="anthropic",
+                        model="claude-sonnet-4-5" if i % 3 else "claude-haiku-4-5",
+                        tokens=Tokens(input=100 + i, output=7 * (i % 50) + 1, cache_read=13 * j),
+                        agent=f"agent-{i % 4}",
+                        session=f"session-{i:04d}",
+                        request_id=f"req-{i}-{j}",
+                        timestamp=now + timedelta(seconds=i * 10 + j),
+                    )
+    finally:
+        conn.close()
+    return settings
+
+
+def _nanos(value: Any) -> int:
+    return to_nanos(Decimal(str(value)))
+
+
+def _sum_tokens(rows_: list[dict[str, Any]]) -> dict[str, int]:
+    keys = rows_[0]["tokens"].keys()
+    return {k: sum(r["tokens"][k] for r in rows_) for k in keys}
+
+
+async def _spend(client: Client, **args: Any) -> tuple[dict[str, Any], int]:
+    result = await client.call_tool("get_spend", {"group_by": ["session"], **args})
+    assert result.is_error is False, result.content
+    assert result.structured_content is not None
+    text = result.content[0]
+    assert text.type == "text"
+    size = len(json.dumps(result.structured_content, separators=(",", ":"))) + len(text.text)
+    return result.structured_content, size
+
+
+async def test_session_breakdown_is_bounded_sums_exactly_and_pages_through_every_row(
+    busy: Settings, client: Client
+) -> None:
+    conn = connect(busy.db)
+    try:
+        full = get_spend(conn, busy, resolve(busy, None, None, None, None), ["session"], take_alerts=False)
+    finally:
+        conn.close()
+    assert len(full.rows) == SESSIONS, "the CLI path (no window) keeps every row"
+    expected = {r.group["session"]: r for r in full.rows}
+
+    first, size = await _spend(client)
+    assert first["truncated"] is True
+    assert first["total_rows"] == SESSIONS
+    shown = [r for r in first["rows"] if r["group"]["session"] != rows.OTHER]
+    other = [r for r in first["rows"] if r["group"]["session"] == rows.OTHER]
+    assert len(shown) == rows.DEFAULT_LIMIT and len(other) == 1
+    # Largest first: no session left out costs more than the smallest one shown.
+    smallest = min(_nanos(r["cost_usd"]) for r in shown)
+    names = {r["group"]["session"] for r in shown}
+    assert all(to_nanos(r.cost_usd) <= smallest for s, r in expected.items() if s not in names)
+    # Rows (other included) sum to the total to the nano-dollar, and so do calls and tokens.
+    assert sum(_nanos(r["cost_usd"]) for r in first["rows"]) == _nanos(first["total_usd"])
+    assert _nanos(first["total_usd"]) == to_nanos(full.total_usd)
+    assert sum(r["requests"] for r in first["rows"]) == sum(r.requests or 0 for r in full.rows)
+    assert _sum_tokens(first["rows"]) == _sum_tokens([r.model_dump(mode="json") for r in full.rows])
+    # The whole result (structured content and its text) fits an assistant's context.
+    assert size < 60_000, size
+    assert len(json.dumps(first["rows"])) < size
+
+    # Following next_cursor returns every session once, each with its own figures.
+    seen: list[str] = []
+    page, cursor = first, first["next_cursor"]
+    while True:
+        seen += [r["group"]["session"] for r in page["rows"] if r["group"]["session"] != rows.OTHER]
+        for r in page["rows"]:
+            if r["group"]["session"] != rows.OTHER:
+                assert _nanos(r["cost_usd"]) == to_nanos(expected[r["group"]["session"]].cost_usd)
+        assert sum(_nanos(r["cost_usd"]) for r in page["rows"]) == _nanos(first["total_usd"])
+        if cursor is None:
+            break
+        page, _ = await _spend(client, cursor=cursor, limit=100)
+        cursor = page["next_cursor"]
+    assert len(seen) == len(set(seen)) == SESSIONS
+    assert page["truncated"] is True, "the last page still leaves the earlier rows in 'other'"
+
+
+async def test_a_larger_limit_up_to_the_cap_and_bad_cursors(busy: Settings, client: Client) -> None:
+    everything, _ = await _spend(client, limit=rows.MAX_LIMIT)
+    assert len(everything["rows"]) == rows.MAX_LIMIT + 1
+    too_many = await client.call_tool("get_spend", {"group_by": ["session"], "limit": rows.MAX_LIMIT + 1})
+    assert too_many.is_error is True
+    bad = await client.call_tool("get_spend", {"group_by": ["session"], "cursor": "not-a-cursor"})
+    assert bad.is_error is True
+    assert "next_cursor" in bad.content[0].text  # type: ignore[union-attr]
+
+
+async def test_small_results_are_whole_and_text_is_compact_json(client: Client) -> None:
+    result = await client.call_tool("get_spend", {"group_by": ["provider"]})
+    assert result.structured_content is not None
+    assert result.structured_content["truncated"] is False
+    assert result.structured_content["next_cursor"] is None
+    text = result.content[0].text  # type: ignore[union-attr]
+    assert json.loads(text) == result.structured_content
+    assert text == json.dumps(result.structured_content, separators=(",", ":"), ensure_ascii=False)
+
+
+async def test_shape_of_a_bounded_result(busy: Settings, client: Client) -> None:
+    structured, _ = await _spend(client, limit=3)
+    shape = _shape(structured)
+    if not SNAPSHOT.exists():  # pragma: no cover - written once, then reviewed and committed
+        SNAPSHOT.parent.mkdir(parents=True, exist_ok=True)
+        SNAPSHOT.write_text(json.dumps(shape, indent=1, sort_keys=True) + "\n")
+    assert shape == json.loads(SNAPSHOT.read_text())
+
+
+def _shape(value: Any) -> Any:
+    """Keys and value types, lists by their length and their first item: what a client relies on."""
+    if isinstance(value, dict):
+        return {k: _shape(v) for k, v in value.items() if k not in ("sources", "warnings")}
+    if isinstance(value, list):
+        return [len(value), _shape(value[0])] if value else [0]
+    return type(value).__name__
+
+
+def test_pages_never_overlap_and_ties_keep_their_order() -> None:
+    items = [5, 3, 5, 1, 3, 5, 0]
+    pages = [rows.page(items, lambda x: x, rows.Window(limit=2, offset=o)) for o in (0, 2, 4, 6)]
+    assert [p.shown for p in pages] == [[5, 5], [3, 5], [1, 3], [0]]
+    assert all(sorted(p.shown + p.rest) == sorted(items) for p in pages)
+    assert [p.next_cursor is None for p in pages] == [False, False, False, True]
+    assert rows.page(items, lambda x: x, None).shown == items
+
+
+def test_cursor_round_trip_and_rejection() -> None:
+    assert rows.decode_cursor(rows.encode_cursor(125)) == 125
+    for bad in ("", "xyz", rows.encode_cursor(-1), "cm93czphYmM"):
+        with pytest.raises(InvalidInputError):
+            rows.Window.of(None, bad or "=")
+    with pytest.raises(InvalidInputError):
+        rows.Window.of(0, None)
+
+
+def test_spend_result_paging_fields_default_to_whole() -> None:
+    assert SpendResult.model_fields["truncated"].default is False
+
+
+async def test_model_breakdown_pages_models_and_other_keeps_the_total(
+    settings: Settings, client: Client
+) -> None:
+    now = datetime.now(UTC).replace(day=1, hour=12, minute=0, second=0, microsecond=0)
+    models = [("anthropic", "claude-opus-4-1"), ("anthropic", "claude-sonnet-4-5")]
+    models += [("anthropic", "claude-haiku-4-5"), ("openai", "gpt-5-mini")]
+    conn = connect(settings.db)
+    try:
+        with conn:
+            for n, (provider, model) in enumerate(models):
+                record_usage(
+                    conn,
+                    settings,
+                    Pricer(),
+                    provider=provider,
+                    model=model,
+                    tokens=Tokens(input=50_000, output=2_000),
+                    agent="a",
+                    request_id=f"r{n}",
+                    timestamp=now,
+                )
+    finally:
+        conn.close()
+    seen: list[str] = []
+    cursor = None
+    while True:
+        args: dict[str, Any] = {"top_n": 2, **({"cursor": cursor} if cursor else {})}
+        result = await client.call_tool("model_breakdown", args)
+        assert result.structured_content is not None, result.content
+        page = result.structured_content
+        assert page["truncated"] is True and page["total_rows"] == len(models)
+        assert [m["model"] for m in page["models"]][-1] == "other"
+        assert sum(_nanos(m["cost_usd"]) for m in page["models"]) == _nanos(page["total_usd"])
+        seen += [m["model"] for m in page["models"][:-1]]
+        cursor = page["next_cursor"]
+        if cursor is None:
+            break
+    assert seen == [m for _, m in models], "largest first: opus, sonnet, haiku, gpt-5-mini"
+
+
+async def test_plan_limits_lists_the_newest_readings_and_paces_on_all(
+    settings: Settings, client: Client
+) -> None:
+    from cost_mcp.analytics.plan_limits import record_reading
+
+    now = datetime.now(UTC).replace(microsecond=0)
+    resets = int((now + timedelta(hours=3)).timestamp() * 1000)
+    conn = connect(settings.db)
+    try:
+        for i in range(40):
+            at = now - timedelta(minutes=5 * (40 - i))
+            record_reading(conn, "claude-code", "five_hour", float(i), resets, "s1", at)
+    finally:
+        conn.close()
+    bounded = await client.call_tool("plan_limits", {"days": 1, "limit": 10})
+    whole = await client.call_tool("plan_limits", {"days": 1, "limit": 500})
+    assert bounded.structured_content is not None and whole.structured_content is not None
+    assert bounded.structured_content["truncated"] is True
+    assert bounded.structured_content["total_rows"] == 40
+    window = bounded.structured_content["windows"][0]
+    assert [r["used_percent"] for r in window["readings"]] == [float(i) for i in range(30, 40)]
+    assert window["percent_per_hour"] == whole.structured_content["windows"][0]["percent_per_hour"]
+    assert len(whole.structured_content["windows"][0]["readings"]) == 40
+    older = await client.call_tool(
+        "plan_limits", {"days": 1, "limit": 10, "cursor": bounded.structured_content["next_cursor"]}
+    )
+    assert older.structured_content is not None
+    readings = older.structured_content["windows"][0]["readings"]
+    assert [r["used_percent"] for r in readings] == [float(i) for i in range(20, 30)]
+
+
+def test_attribution_is_paged_with_the_rows_and_keeps_its_sum(settings: Settings) -> None:
+    from cost_mcp.store import write_transaction
+    from cost_mcp.store.buckets import DAY_MS, Bucket, replace_range
+
+    day = datetime(2026, 11, 2, tzinfo=UTC)
+    day_ms = int(day.timestamp()) * 1000
+    conn = connect(settings.db)
+    try:
+        with conn:
+            for i in range(30):
+                record_usage(
+                    conn,
+                    settings,
+                    Pricer(),
+                    provider="anthropic",
+                    model="claude-sonnet-4-5",
+                    tokens=Tokens(input=1_000 * (i + 1), output=100),
+                    agent="a",
+                    session=f"s{i:02d}",
+                    request_id=f"r{i}",
+                    timestamp=day + timedelta(hours=9, minutes=i),
+                )
+        bucket = Bucket(day_ms, day_ms + DAY_MS, cost_nanos=5_000_000_000, model="claude-sonnet-4-5")
+        with write_transaction(conn):
+            replace_range(conn, "anthropic", "cost", day_ms, day_ms + DAY_MS, [bucket])
+        p = resolve(settings, None, "2026-11-01", "2026-11-05", None)
+        whole = get_spend(conn, settings, p, ["session"], take_alerts=False)
+        assert len(whole.attribution) == 30 and not whole.truncated
+        seen: list[str | None] = []
+        offset: int | None = 0
+        while offset is not None:
+            page = get_spend(conn, settings, p, ["session"], take_alerts=False, window=rows.Window(7, offset))
+            assert page.total_usd == whole.total_usd == Decimal(5)
+            assert page.attribution_total_rows == 30 and page.truncated
+            assert sum(a.cost_usd for a in page.attribution) == sum(a.cost_usd for a in whole.attribution)
+            seen += [a.group["session"] for a in page.attribution if a.group["session"] != rows.OTHER]
+            offset = rows.decode_cursor(page.next_cursor) if page.next_cursor else None
+        assert sorted(s or "" for s in seen) == [f"s{i:02d}" for i in range(30)]
+    finally:
+        conn.close()
+
+
+def test_the_cli_prints_every_row(busy: Settings, capsys: pytest.CaptureFixture[str]) -> None:
+    from cost_mcp import cli
+
+    assert cli.main(["report", "--group-by", "session", "--json"]) == 0
+    printed = json.loads(capsys.readouterr().out)
+    assert len(printed["rows"]) == printed["total_rows"] == SESSIONS
+    assert printed["truncated"] is False
