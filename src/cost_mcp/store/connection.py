@@ -53,6 +53,9 @@ def connect(path: Path | str, *, migrate_schema: bool = True) -> sqlite3.Connect
         conn.execute("PRAGMA cache_size = -65536")
         conn.execute("PRAGMA temp_store = MEMORY")
         if migrate_schema:
+            from cost_mcp.store.bulk import restore_indexes
+
+            restore_indexes(conn)  # after a bulk load that was killed before it finished
             migrate(conn)
     except sqlite3.Error as exc:
         conn.close()
