@@ -868,7 +868,7 @@ def _flush(conn: sqlite3.Connection, batch: _Batch, pricer: Pricer, stats: ScanS
     with write_transaction(conn):
         _touch(conn, per_message)
         existing = conn.execute(
-            "SELECT e.message_id, e.ts_ms, e.counted FROM usage_events e JOIN touched t "
+            "SELECT e.message_id, e.ts_ms, e.counted FROM touched t CROSS JOIN usage_events e "
             "ON e.source = ? AND e.message_id = t.message_id",
             (SOURCE,),
         ).fetchall()
@@ -887,7 +887,12 @@ def _flush(conn: sqlite3.Connection, batch: _Batch, pricer: Pricer, stats: ScanS
 
 
 def _touch(conn: sqlite3.Connection, message_ids: Iterable[str]) -> None:
-    """List the message ids a batch touches in a temp table, for the queries that follow."""
+    """List the message ids a batch touches in a temp table, for the queries that follow.
+
+    Those queries say ``touched t CROSS JOIN usage_events e``: SQLite then loops over the touched
+    ids and looks each up by the unique key. Left to choose, the planner (no statistics on a temp
+    table) scans every row of the source instead: ~0.2-0.7 s per batch on a million events.
+    """
     conn.execute("CREATE TEMP TABLE IF NOT EXISTS touched (message_id TEXT PRIMARY KEY)")
     conn.execute("DELETE FROM touched")
     conn.executemany("INSERT INTO touched VALUES (?)", ((m,) for m in message_ids))
@@ -968,7 +973,7 @@ def _recount(conn: sqlite3.Connection, message_ids: set[str]) -> None:
         """
         SELECT e.message_id, e.id, e.request_id, e.is_sidechain, e.total_tokens, e.ts_ms,
                e.session_id, e.origin
-        FROM touched t JOIN usage_events e ON e.source = ? AND e.message_id = t.message_id
+        FROM touched t CROSS JOIN usage_events e ON e.source = ? AND e.message_id = t.message_id
         ORDER BY e.message_id
         """,
         (SOURCE,),
@@ -1072,8 +1077,8 @@ def _counted_among(conn: sqlite3.Connection, message_ids: Counter[str], recounte
         return len(message_ids)
     _touch(conn, recounted)
     row = conn.execute(
-        "SELECT COUNT(*) FROM touched t JOIN usage_events e ON e.source = ? AND e.message_id = t.message_id "
-        "WHERE e.counted = 1",
+        "SELECT COALESCE(SUM(e.counted), 0) FROM touched t CROSS JOIN usage_events e "
+        "ON e.source = ? AND e.message_id = t.message_id",
         (SOURCE,),
     ).fetchone()
     return int(row[0]) + len(message_ids.keys() - recounted)
