@@ -9,7 +9,8 @@ import json
 import logging
 import sqlite3
 import sys
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterator, Sequence
+from contextlib import contextmanager
 from datetime import date, datetime, timedelta
 from decimal import Decimal
 from pathlib import Path
@@ -308,6 +309,9 @@ def _doctor(args: argparse.Namespace) -> int:
     for root in report.claude_log_roots:
         found = f"{root.jsonl_files} log file(s)" if root.projects_dir_found else "no projects/ folder"
         out.print(f"claude logs   {root.path}: {found}")
+    for f in report.skipped_log_lines:
+        reasons = ", ".join(f"{reason} {n:,}" for reason, n in f.lines.items())
+        out.print(f"skipped lines {f.path}: {reasons}", highlight=False, markup=False)
     for problem in report.problems:
         out.print(f"[yellow]problem:[/yellow] {problem}", highlight=False)
     for warning in report.warnings:
@@ -315,30 +319,40 @@ def _doctor(args: argparse.Namespace) -> int:
     return 1 if report.problems else 0
 
 
-def _ingest(args: argparse.Namespace) -> int:
+@contextmanager
+def _log_progress(wanted: bool = True) -> Iterator[Callable[[int, int, str], None] | None]:
+    """A progress bar for reading logs on a terminal's stderr; None (nothing shown) otherwise."""
     from rich.progress import BarColumn, DownloadColumn, Progress, TextColumn, TimeRemainingColumn
 
+    err = Console(stderr=True)
+    if not (wanted and err.is_terminal):
+        yield None
+        return
+    with Progress(
+        TextColumn("reading logs"), BarColumn(), DownloadColumn(), TimeRemainingColumn(), console=err
+    ) as bar:
+        task = bar.add_task("ingest", total=None)
+
+        def progress(done: int, total: int, _message: str) -> None:
+            bar.update(task, completed=done, total=total)
+
+        yield progress
+
+
+def _ingest(args: argparse.Namespace) -> int:
     from cost_mcp.pricing import Pricer
     from cost_mcp.sources.claude_code import forget, ingest
     from cost_mcp.store import connect
 
     settings = _settings()
     conn = connect(settings.db)
-    err = Console(stderr=True)
     try:
         if args.forget:
             if args.paths:
                 raise InvalidInputError("give PATHs to read or --forget PATH, not both")
             result = forget(conn, settings, Pricer.from_file(settings.prices_file), args.forget)
-        elif err.is_terminal and not args.json:
-            with Progress(
-                TextColumn("reading logs"), BarColumn(), DownloadColumn(), TimeRemainingColumn(), console=err
-            ) as bar:
-                task = bar.add_task("ingest", total=None)
-
-                def progress(done: int, total: int, _message: str) -> None:
-                    bar.update(task, completed=done, total=total)
-
+        else:
+            with _log_progress(not args.json) as progress:
                 result = ingest(
                     conn,
                     settings,
@@ -347,10 +361,6 @@ def _ingest(args: argparse.Namespace) -> int:
                     full=args.full,
                     progress=progress,
                 )
-        else:
-            result = ingest(
-                conn, settings, Pricer.from_file(settings.prices_file), paths=args.paths, full=args.full
-            )
     finally:
         conn.close()
     if args.json:
@@ -432,25 +442,28 @@ def _sync(args: argparse.Namespace) -> int:
 
 
 def _open() -> tuple[Settings, sqlite3.Connection]:
-    """Settings and a fresh ledger, with new log lines read in (as every query does)."""
+    """Settings and a fresh ledger with every new log line read in: a person waits for the whole
+    answer (with a progress bar on a terminal) rather than get a partial one."""
     from cost_mcp import sync
     from cost_mcp.pricing import Pricer
     from cost_mcp.store import connect
 
     settings = _settings()
     conn = connect(settings.db)
-    sync.refresh(conn, settings, Pricer.from_file(settings.prices_file))
+    with _log_progress() as progress:
+        sync.refresh(conn, settings, Pricer.from_file(settings.prices_file), logs="all", progress=progress)
     return settings, conn
 
 
 def _report(args: argparse.Namespace) -> int:
     from cost_mcp.analytics import spend
+    from cost_mcp.catchup import envelope
 
     settings, conn = _open()
     try:
         p = spend.resolve(settings, args.period, args.start, args.end, args.timezone)
         group_by = args.group_by if args.group_by is not None else ["provider", "basis"]
-        result = spend.get_spend(conn, settings, p, group_by)
+        result = envelope(conn, spend.get_spend(conn, settings, p, group_by))
         days = spend.get_spend(conn, settings, p, ["day"]) if not (args.json or args.csv) else None
     finally:
         conn.close()
@@ -530,6 +543,7 @@ def _day_bars(out: Console, days: SpendResult) -> None:
 
 def _budget(args: argparse.Namespace) -> int:
     from cost_mcp.analytics import budgets
+    from cost_mcp.catchup import envelope
     from cost_mcp.models import BudgetScope
     from cost_mcp.money import parse_usd
 
@@ -562,7 +576,7 @@ def _budget(args: argparse.Namespace) -> int:
             budgets.delete_budget(conn, args.name)
             out.print(f"deleted budget '{args.name}'")
             return 0
-        status = budgets.budget_status(conn, settings)
+        status = envelope(conn, budgets.budget_status(conn, settings))
     finally:
         conn.close()
     if args.json:
@@ -586,6 +600,8 @@ def _budget(args: argparse.Namespace) -> int:
     out.print(table)
     for alert in status.alerts:
         out.print(f"[red]alert:[/red] {alert}", highlight=False)
+    for warning in status.warnings:
+        out.print(f"[yellow]note:[/yellow] {warning}", highlight=False)
     return 0
 
 

@@ -10,8 +10,9 @@ from pathlib import Path
 from cost_mcp import __version__
 from cost_mcp.config import PROVIDERS, Settings, default_env_file, key_origin, mask_secret
 from cost_mcp.errors import CostMcpError
-from cost_mcp.models import DoctorReport, KeyStatus, LogRoot
+from cost_mcp.models import DoctorReport, KeyStatus, LogRoot, SkippedFile
 from cost_mcp.pricing import GENAI_PRICES_VERSION, load_overrides
+from cost_mcp.store import skipped
 from cost_mcp.store.migrations import MIGRATIONS
 
 _SCAN_LIMIT = 100_000
@@ -69,6 +70,7 @@ def diagnose(
         genai_prices_version=GENAI_PRICES_VERSION,
         providers=providers,
         claude_log_roots=roots,
+        skipped_log_lines=_skipped(settings.db),
         problems=problems,
         warnings=cleanup_warnings(settings.claude_roots()),
     )
@@ -128,6 +130,20 @@ def _database_status(path: Path) -> tuple[str, int]:
     state = "ok" if writable else "read-only: cost-mcp needs to write it (check permissions)"
     size = path.stat().st_size
     return f"{state}, {size:,} bytes, {pending} migration(s) pending", len(names)
+
+
+def _skipped(path: Path) -> list[SkippedFile]:
+    """The files whose lines were skipped, read without writing (an older ledger has no table)."""
+    if not path.is_file():
+        return []
+    try:
+        conn = sqlite3.connect(f"file:{path}?mode=ro", uri=True)
+        try:
+            return [SkippedFile(path=p, lines=lines) for p, lines in skipped.by_file(conn)]
+        finally:
+            conn.close()
+    except sqlite3.DatabaseError:
+        return []
 
 
 def _log_root(root: Path) -> LogRoot:

@@ -87,6 +87,29 @@ class Result(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
 
+class LogReading(Result):
+    """How far the Claude Code logs have been read into the ledger, while they still are."""
+
+    bytes_read: int = Field(description="Log bytes read since this reading started.")
+    bytes_left: int | None = Field(description="Log bytes still to read (null: not measured yet).")
+    files_left: int | None = Field(description="Log files with lines still to read (null: not measured yet).")
+    started_at: str = Field(description="When this reading started (UTC).")
+
+
+class Answer(Result):
+    """What every query result carries: whether it covers everything it claims, and warnings.
+
+    Set in one place (:func:`cost_mcp.catchup.envelope`), never per tool.
+    """
+
+    complete: bool = Field(
+        True,
+        description="False while Claude Code logs are still being read: the numbers cover only what is "
+        "read so far (see reading and the first warning). Repeat that to the user.",
+    )
+    reading: LogReading | None = Field(None, description="How much is read and left; null when complete.")
+
+
 # --- estimate_cost ------------------------------------------------------------------------------
 
 
@@ -147,6 +170,13 @@ class LogRoot(Result):
     jsonl_files: int
 
 
+class SkippedFile(Result):
+    """Lines of one log file that were skipped, by reason."""
+
+    path: str
+    lines: dict[str, int]
+
+
 class DoctorReport(Result):
     """Everything needed to see why a number looks wrong."""
 
@@ -163,6 +193,9 @@ class DoctorReport(Result):
     genai_prices_version: str
     providers: list[KeyStatus]
     claude_log_roots: list[LogRoot]
+    skipped_log_lines: list[SkippedFile] = Field(
+        [], description="Log files with lines skipped (not counted), most first, with counts by reason."
+    )
     problems: list[str]
     warnings: list[str] = Field(default_factory=list, description="Not wrong now, but worth knowing.")
 
@@ -247,6 +280,8 @@ class IngestResult(Result):
     last_event: str | None = Field(description="Latest timestamp among the lines read (UTC, ISO 8601).")
     unpriced_models: dict[str, int] = Field(description="Models with no known price, and their call counts.")
     complete: bool = Field(description="False when the scan hit its time budget; the rest comes next time.")
+    files_pending: int = Field(0, description="Files with lines left unread when the scan stopped early.")
+    bytes_pending: int = Field(0, description="Bytes left unread when the scan stopped early.")
     errors: list[str]
     seconds: float
     forgotten: ForgetSummary | None = Field(
@@ -273,7 +308,7 @@ class BurnRate(Result):
     input_output_tokens_per_minute: float
 
 
-class SessionUsage(Result):
+class SessionUsage(Answer):
     """What one Claude Code session has cost so far."""
 
     session_id: str
@@ -328,7 +363,7 @@ class UsageBlock(Result):
     token_limit_status: TokenLimitStatus | None
 
 
-class UsageBlocks(Result):
+class UsageBlocks(Answer):
     """Recent 5-hour windows, newest last."""
 
     blocks: list[UsageBlock]
@@ -373,12 +408,17 @@ GroupBy = Annotated[
     Field(
         max_length=4,
         description="Break the total down by up to 4 of: provider, model, day, week, month, project, agent, "
-        "session, member, source, basis. Empty for the total only.",
+        "session, member, source (claude_code, record_usage, <provider>-costs, <provider>-usage, "
+        "subscription), basis (billed, estimated, subscription). Empty for the total only.",
     ),
 ]
 FilterValues = Annotated[
     list[str] | None,
-    Field(max_length=50, description="Keep only these values (exact match). Omit for all."),
+    Field(
+        max_length=50,
+        description="Keep only these values (exact match; a project also by folder name). A value that "
+        "matches nothing is named in warnings with the closest known ones. Omit for all.",
+    ),
 ]
 
 
@@ -437,9 +477,16 @@ class SourceCoverage(Result):
 
 
 class SourceStatus(Result):
-    """How fresh one data source is."""
+    """How fresh one refresh job is: a log reader, or one provider's billing and usage APIs."""
 
-    source: str
+    source: str = Field(
+        description="The refresh job: a log reader (claude_code, codex...) or a provider's APIs (openai...)."
+    )
+    data_sources: list[str] = Field(
+        default_factory=list,
+        description="The data sources it brings in, as rows, filters and group_by name them "
+        "(claude_code, openai-costs, openai-usage...).",
+    )
     kind: str = Field(description="'logs' (local files) or 'billing api' / 'usage api'.")
     status: Literal["ok", "stale", "error", "never"]
     last_success: str | None
@@ -451,7 +498,7 @@ class SourceStatus(Result):
     )
 
 
-class SpendResult(Result):
+class SpendResult(Answer):
     """What was spent in a period, broken down, with where each number comes from."""
 
     period: PeriodInfo
@@ -490,7 +537,7 @@ class ModelRow(Result):
     basis: list[str]
 
 
-class ModelBreakdown(Result):
+class ModelBreakdown(Answer):
     """Which models cost the most, and how that moved."""
 
     period: PeriodInfo
@@ -598,7 +645,7 @@ class BudgetState(Result):
     unpriced_requests: int = Field(0, description="Calls in scope with no known price (not in spent).")
 
 
-class BudgetStatusResult(Result):
+class BudgetStatusResult(Answer):
     """Every budget (or one) in its current period."""
 
     budgets: list[BudgetState]
@@ -617,7 +664,7 @@ class BudgetCheck(Result):
     would_exceed: bool
 
 
-class CheckResult(Result):
+class CheckResult(Answer):
     """May this call go ahead?"""
 
     allowed: bool
@@ -628,7 +675,7 @@ class CheckResult(Result):
     warnings: list[str]
 
 
-class RecordResult(Result):
+class RecordResult(Answer):
     """What record_usage stored."""
 
     recorded: bool = Field(description="False when this request_id was already recorded (nothing added).")
@@ -657,7 +704,7 @@ class Anomaly(Result):
     top_agents: list[str]
 
 
-class Forecast(Result):
+class Forecast(Answer):
     """Where spend is heading."""
 
     period: PeriodInfo
@@ -783,7 +830,7 @@ class HourlyCost(Result):
     warnings: list[str]
 
 
-class Dashboard(Result):
+class Dashboard(Answer):
     """Everything the dashboard shows, each part the result of the tool that answers it."""
 
     generated_at: str = Field(description="When these figures were read (UTC).")
@@ -970,7 +1017,7 @@ class BatchFinding(Result):
     more_sessions: int
 
 
-class SavingsReport(Result):
+class SavingsReport(Answer):
     """Where the period's recorded calls could have cost less: model mix, caching, batch."""
 
     period: PeriodInfo
@@ -1031,7 +1078,7 @@ class CompareRow(Result):
     change_usd: USD
 
 
-class Comparison(Result):
+class Comparison(Answer):
     """Two periods side by side, and the change explained by its parts."""
 
     before: PeriodFigures

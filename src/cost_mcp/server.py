@@ -8,6 +8,7 @@ text the model can read and act on.
 
 from __future__ import annotations
 
+import difflib
 import functools
 import logging
 import os
@@ -16,7 +17,7 @@ from collections.abc import AsyncIterator, Callable
 from contextlib import asynccontextmanager
 from dataclasses import dataclass
 from datetime import datetime
-from typing import Annotated, Concatenate, Literal, ParamSpec, TypeVar
+from typing import Annotated, Any, Concatenate, Literal, ParamSpec, TypeVar
 
 import anyio.from_thread
 import anyio.to_thread
@@ -24,10 +25,11 @@ from mcp.server import MCPServer
 from mcp.server.apps import Apps
 from mcp.server.mcpserver import Context
 from mcp.server.mcpserver.exceptions import ToolError
+from mcp.server.mcpserver.utilities.func_metadata import ArgModelBase
 from mcp.types import CallToolResult, TextContent, ToolAnnotations
-from pydantic import Field
+from pydantic import Field, create_model, model_validator
 
-from cost_mcp import __version__, sync
+from cost_mcp import __version__, catchup, sync
 from cost_mcp.analytics import agents as agents_api
 from cost_mcp.analytics import breakdown, budgets, estimate, forecast, savings, spend, subscriptions
 from cost_mcp.analytics import claude_code as cc_views
@@ -38,6 +40,7 @@ from cost_mcp.models import (
     MAX_TOKENS,
     AgentName,
     AmountUSD,
+    Answer,
     Budget,
     BudgetBasis,
     BudgetName,
@@ -94,13 +97,14 @@ from cost_mcp.models import (
 from cost_mcp.periods import previous_period, resolve_spec
 from cost_mcp.pricing import Pricer, Tokens
 from cost_mcp.sources import claude_code
-from cost_mcp.store import Ledger
+from cost_mcp.store import Ledger, connect
 from cost_mcp.web.page import page_html
 
 logger = logging.getLogger("cost_mcp")
 
 P = ParamSpec("P")
 T = TypeVar("T")
+A = TypeVar("A", bound=Answer)
 
 READ_ONLY = ToolAnnotations(read_only_hint=True, open_world_hint=False)
 DESTRUCTIVE = ToolAnnotations(
@@ -122,15 +126,55 @@ class AppState:
     ledger: Ledger
     pricer: Pricer
     problems: list[str]
+    reader: catchup.LogReader
 
 
 _live: list[AppState] = []
 """The running lifespan state, for static resources (the SDK gives them no Context)."""
 
 
+class _KnownArgumentsOnly(ArgModelBase):
+    """Mixed into every tool's argument model: an argument the tool does not take is an error.
+
+    The SDK builds each tool's argument model from its signature (``func_metadata``, on
+    ``ArgModelBase``) and silently ignores extra keys, so a misspelt ``perod`` would quietly mean
+    the default period. This names the arguments the tool does take instead.
+    """
+
+    @model_validator(mode="before")
+    @classmethod
+    def _known_only(cls, data: Any) -> Any:
+        if isinstance(data, dict):
+            known = sorted(f.alias or name for name, f in cls.model_fields.items())
+            unknown = sorted(k for k in data if k not in known)
+            if unknown:
+                close = [m for k in unknown for m in difflib.get_close_matches(str(k), known, n=1)]
+                hint = f" (did you mean {', '.join(repr(c) for c in close)}?)" if close else ""
+                raise ValueError(
+                    f"unknown argument(s) {', '.join(repr(k) for k in unknown)}{hint}; "
+                    f"valid arguments: {', '.join(known) or 'none'}"
+                )
+        return data
+
+
+def reject_unknown_arguments(server: MCPServer[Any]) -> None:
+    """Make every registered tool refuse arguments it does not take, in one place.
+
+    Idempotent; runs when the server starts, so tools registered anywhere at import time are covered.
+    The input schemas then say ``additionalProperties: false`` too.
+    """
+    for tool in server._tool_manager.list_tools():  # the SDK offers no public way to reach the Tool
+        model = tool.fn_metadata.arg_model
+        if issubclass(model, _KnownArgumentsOnly):
+            continue
+        tool.fn_metadata.arg_model = create_model(model.__name__, __base__=(model, _KnownArgumentsOnly))
+        tool.parameters["additionalProperties"] = False
+
+
 @asynccontextmanager
-async def lifespan(_server: MCPServer[AppState]) -> AsyncIterator[AppState]:
+async def lifespan(server: MCPServer[AppState]) -> AsyncIterator[AppState]:
     """Open the ledger and load prices once per process."""
+    reject_unknown_arguments(server)
     settings, problems = load_settings_leniently()
     try:
         pricer = Pricer.from_file(settings.prices_file)
@@ -141,12 +185,17 @@ async def lifespan(_server: MCPServer[AppState]) -> AsyncIterator[AppState]:
         pricer = Pricer()
     ledger = await anyio.to_thread.run_sync(Ledger, settings.db)
     logger.info("cost-mcp %s serving, ledger %s", __version__, settings.db)
-    state = AppState(settings=settings, ledger=ledger, pricer=pricer, problems=problems)
+    # Logs are read in the background from the start, so the first question need not wait for a
+    # large history; answers say they are incomplete until it is read.
+    reader = catchup.LogReader(settings, pricer, functools.partial(connect, settings.db))
+    state = AppState(settings=settings, ledger=ledger, pricer=pricer, problems=problems, reader=reader)
+    reader.start()
     _live.append(state)
     try:
         yield state
     finally:
         _live.remove(state)
+        await anyio.to_thread.run_sync(reader.stop)
         ledger.close()
 
 
@@ -228,33 +277,59 @@ def _state(ctx: Context[AppState]) -> AppState:
     return ctx.request_context.lifespan_context
 
 
+async def _catch_up(state: AppState, *, full_budget: bool = False) -> None:
+    """Give a background log reading time to finish before answering: until the refresh budget
+    has passed since it started, or (``full_budget``) the whole budget from now."""
+    if state.reader.running:
+        budget = state.settings.refresh_budget_seconds
+        wait = state.reader.wait if full_budget else state.reader.settle
+        await anyio.to_thread.run_sync(wait, budget)
+
+
+def _labelled(conn: sqlite3.Connection, result: T, progress: catchup.ReadProgress) -> T:
+    """Every query result goes out through here: complete, or saying what it lacks."""
+    if isinstance(result, Answer):
+        return catchup.envelope(conn, result, progress)
+    return result
+
+
 async def _query(
     ctx: Context[AppState],
-    fn: Callable[Concatenate[sqlite3.Connection, Settings, P], T],
+    fn: Callable[Concatenate[sqlite3.Connection, Settings, P], A],
     *args: P.args,
     **kwargs: P.kwargs,
-) -> T:
+) -> A:
     """Bring the ledger up to date, then answer from it, on a worker thread."""
     state = _state(ctx)
+    await _catch_up(state)
 
-    def work() -> T:
+    def work() -> A:
         with state.ledger.use() as conn:
-            sync.refresh(conn, state.settings, state.pricer)
-            return fn(conn, state.settings, *args, **kwargs)
+            logs: Literal["budget", "skip"] = "skip" if state.reader.running else "budget"
+            state.reader.continue_after(sync.refresh(conn, state.settings, state.pricer, logs=logs))
+            # Taken before answering: "complete" must mean everything was in the ledger by then.
+            progress = state.reader.progress()
+            answer = _with_problems(state, fn(conn, state.settings, *args, **kwargs))
+            return _labelled(conn, answer, progress)
 
-    return _with_problems(state, await _run(work))
+    return await _run(work)
 
 
 async def _local(ctx: Context[AppState], fn: Callable[[sqlite3.Connection, AppState], T]) -> T:
     """Answer from the ledger after reading new log lines only (no network): for agents' hot path."""
     state = _state(ctx)
+    await _catch_up(state)  # only in the first seconds after start-up
 
     def work() -> T:
         with state.ledger.use() as conn:
-            sync.refresh_local(conn, state.settings, state.pricer)
-            return fn(conn, state)
+            read = not state.reader.running
+            state.reader.continue_after(
+                sync.refresh_local(conn, state.settings, state.pricer, read_logs=read)
+            )
+            progress = state.reader.progress()
+            return _labelled(conn, _with_problems(state, fn(conn, state)), progress)
 
-    return _with_problems(state, await _run(work))
+    return await _run(work)
 
 
 def _with_problems(state: AppState, result: T) -> T:
@@ -433,9 +508,12 @@ async def get_spend(
     (not added). A billed day with no rows, or younger than the provider's reporting lag, leaves
     local estimates in the total; `sources[].coverage` says which days each report covers and why.
     Seat fees count up to today. Check `warnings` (unpriced models, stale sources, prices assumed for
-    an unknown speed/tier/geo, Claude Code output being a lower bound) and `sources` (freshness).
-    Defaults: this_month, no grouping, the configured timezone. For per-model detail with trends
-    use model_breakdown; for one Claude Code session use session_usage.
+    an unknown speed/tier/geo, Claude Code output being a lower bound, filters that match nothing)
+    and `sources` (freshness). complete=false means Claude Code logs are still being read: say the
+    numbers are partial. Filter and group by provider (who bills), source (claude_code,
+    record_usage, <provider>-costs, <provider>-usage, subscription) or basis (billed, estimated,
+    subscription). Defaults: this_month, no grouping, the configured timezone. For per-model detail
+    with trends use model_breakdown; for one Claude Code session use session_usage.
 
     Example: get_spend(period="this_week", group_by=["provider", "day"])
     """
@@ -601,10 +679,15 @@ async def cost_summary() -> str:
     """Today, this week and this month, with the top models of the month."""
     state = _live[-1]
 
+    await _catch_up(state)
+
     def work() -> str:
         with state.ledger.use() as conn:
-            sync.refresh(conn, state.settings, state.pricer)
-            return breakdown.summary_text(conn, state.settings)
+            logs: Literal["budget", "skip"] = "skip" if state.reader.running else "budget"
+            state.reader.continue_after(sync.refresh(conn, state.settings, state.pricer, logs=logs))
+            progress = state.reader.progress()
+            text = breakdown.summary_text(conn, state.settings)
+            return text if progress.complete else f"{progress.warning()}\n{text}"
 
     return await _run(work)
 
@@ -652,6 +735,8 @@ async def set_budget(
     each threshold (default 50%, 80%, 100%) and ride in the next result's alerts[]; a hard budget
     makes check_budget refuse a call that would go over. Setting an existing name replaces it.
     A budget counts usage (billed and estimated); seat fees only with basis including "subscription".
+    Scopes use get_spend's names: providers (who bills), sources (claude_code, record_usage,
+    <provider>-costs, <provider>-usage, subscription), projects (path or folder name).
 
     Example: set_budget(name="agents-daily", amount_usd=5, period="day", agents=["researcher"], hard=true)
     """
@@ -720,8 +805,9 @@ async def check_budget(
     """Before an expensive call: may it go ahead under every budget that applies to it?
 
     Give estimated_cost_usd, or model + input_tokens + output_tokens to have it priced. Pass your
-    agent name and project so agent- and project-scoped budgets apply. allowed is false only when
-    a hard budget would be exceeded; reason is one line to act on. Local and fast (no network).
+    agent name and project so agent- and project-scoped budgets apply. allowed is false when a hard
+    budget would be exceeded, or while Claude Code logs are still being read and their unread part
+    could already have used the room left; reason is one line to act on. Local, no network.
 
     Example: check_budget(model="claude-opus-4-1", input_tokens=150000, output_tokens=8000,
     agent="researcher")
@@ -733,6 +819,7 @@ async def check_budget(
     )
 
     def work(conn: sqlite3.Connection, state: AppState) -> CheckResult:
+        progress = state.reader.progress()
         return agents_api.check(
             conn,
             state.settings,
@@ -743,9 +830,16 @@ async def check_budget(
             tokens=tokens,
             agent=agent,
             project=project,
+            unread=None if progress.complete else catchup.unread(progress, state.pricer),
         )
 
-    return await _local(ctx, work)
+    result = await _local(ctx, work)
+    if not result.allowed and not result.complete:
+        # Refused only because logs are still being read? Wait for them (the refresh budget), then
+        # decide again: allowed, or refused with the reason.
+        await _catch_up(_state(ctx), full_budget=True)
+        result = await _local(ctx, work)
+    return result
 
 
 @mcp.tool(title="Record a model call", annotations=LOCAL_WRITE)
@@ -791,25 +885,30 @@ async def record_usage(
     )
 
     state = _state(ctx)
+    await _catch_up(state)
 
     def work() -> RecordResult:
         with state.ledger.use() as conn:
-            return agents_api.record_usage(
-                conn,
-                state.settings,
-                state.pricer,
-                provider=provider,
-                model=model,
-                tokens=tokens,
-                agent=agent,
-                session=session,
-                project=project,
-                request_id=request_id,
-                timestamp=timestamp,
-                speed=speed,
-                service_tier=service_tier,
-                inference_geo=inference_geo,
-            )
+            progress = state.reader.progress()
+            return _labelled(conn, _record(conn), progress)
+
+    def _record(conn: sqlite3.Connection) -> RecordResult:
+        return agents_api.record_usage(
+            conn,
+            state.settings,
+            state.pricer,
+            provider=provider,
+            model=model,
+            tokens=tokens,
+            agent=agent,
+            session=session,
+            project=project,
+            request_id=request_id,
+            timestamp=timestamp,
+            speed=speed,
+            service_tier=service_tier,
+            inference_geo=inference_geo,
+        )
 
     return await _run(work)
 

@@ -32,7 +32,7 @@ from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from functools import partial
-from typing import TypeVar
+from typing import Literal, TypeVar
 
 import anyio
 import anyio.to_thread
@@ -497,14 +497,24 @@ def refresh(
     *,
     transport: httpx2.AsyncBaseTransport | None = None,
     now: datetime | None = None,
+    logs: Literal["budget", "all", "skip"] = "budget",
+    progress: claude_code.ProgressCallback | None = None,
 ) -> IngestResult:
     """Read new log lines and sync stale providers, together, within ``settings.refresh_budget_seconds``.
 
-    Never raises for a provider: a failure is recorded and shows as a warning in results.
+    ``logs``: read new lines within the budget, read ``all`` of them however long it takes (the
+    CLI, with ``progress``), or ``skip`` them (a background reader is at it). Never raises for a
+    provider: a failure is recorded and shows as a warning in results.
     """
     budget = settings.refresh_budget_seconds
     plans = plan_sync(conn, settings, now=now, use_ttl=True) if budget > 0 else []
-    ingest = partial(read_local_logs, conn, settings, pricer, budget)
+    ingest: Callable[[], IngestResult] = (
+        _nothing_read
+        if logs == "skip"
+        else partial(
+            read_local_logs, conn, settings, pricer, None if logs == "all" else budget, progress=progress
+        )
+    )
     synced = False
     if not plans:
         result = ingest()
@@ -532,9 +542,37 @@ def refresh(
     return result
 
 
-def refresh_local(conn: sqlite3.Connection, settings: Settings, pricer: Pricer) -> IngestResult:
+def _nothing_read() -> IngestResult:
+    return IngestResult(
+        roots=[],
+        files_seen=0,
+        files_new=0,
+        files_changed=0,
+        files_reread=0,
+        files_unchanged=0,
+        lines_read=0,
+        bytes_read=0,
+        usage_lines=0,
+        events_added=0,
+        duplicates_collapsed=0,
+        skipped={},
+        first_event=None,
+        last_event=None,
+        unpriced_models={},
+        complete=True,
+        errors=[],
+        seconds=0.0,
+    )
+
+
+def refresh_local(
+    conn: sqlite3.Connection, settings: Settings, pricer: Pricer, *, read_logs: bool = True
+) -> IngestResult:
     """Read new log lines within ``settings.refresh_budget_seconds`` without touching the network,
-    and fire any budget threshold they push over: for agents' hot path (check_budget)."""
+    and fire any budget threshold they push over: for agents' hot path (check_budget). With
+    ``read_logs`` false (a background reader is at it) nothing is read."""
+    if not read_logs:
+        return _nothing_read()
     result = read_local_logs(conn, settings, pricer, settings.refresh_budget_seconds)
     if result.events_added:
         fire_alerts(conn, settings)
@@ -542,7 +580,11 @@ def refresh_local(conn: sqlite3.Connection, settings: Settings, pricer: Pricer) 
 
 
 def read_local_logs(
-    conn: sqlite3.Connection, settings: Settings, pricer: Pricer, budget: float | None
+    conn: sqlite3.Connection,
+    settings: Settings,
+    pricer: Pricer,
+    budget: float | None,
+    progress: claude_code.ProgressCallback | None = None,
 ) -> IngestResult:
     """Claude Code's logs, then every other registered agent's, within ``budget`` seconds in all.
 
@@ -550,7 +592,7 @@ def read_local_logs(
     calls, so callers that fire alerts on new usage see them.
     """
     started = time.perf_counter()
-    result = claude_code.ingest(conn, settings, pricer, budget_seconds=budget)
+    result = claude_code.ingest(conn, settings, pricer, budget_seconds=budget, progress=progress)
     left = None if budget is None else max(budget - (time.perf_counter() - started), 0.0)
     scans = agents.ingest_all(conn, settings, pricer, budget_seconds=left)
     added = sum(s.events_added for s in scans)

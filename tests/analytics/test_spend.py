@@ -114,7 +114,7 @@ def test_provider_usage_data_beats_local_estimates_but_not_billing(
     assert result.total_usd == Decimal("0.04")  # type: ignore[attr-defined]
     assert {a.group["source"] for a in result.attribution} == {  # type: ignore[attr-defined]
         "claude_code",
-        "anthropic usage api",
+        "anthropic-usage",
     }
 
 

@@ -9,6 +9,7 @@ from decimal import Decimal
 from cost_mcp import sync
 from cost_mcp.analytics import budgets
 from cost_mcp.analytics.alerts import take_alerts
+from cost_mcp.catchup import Unread
 from cost_mcp.config import Settings
 from cost_mcp.errors import InvalidInputError, UnknownModelError
 from cost_mcp.models import BudgetCheck, CheckResult, RecordResult
@@ -28,9 +29,11 @@ def check(
     tokens: Tokens | None,
     agent: str | None,
     project: str | None,
+    unread: Unread | None = None,
 ) -> CheckResult:
     """check_budget: the call's cost (given, or priced from model and tokens) against the budgets.
 
+    ``unread`` describes log bytes not read yet (see :func:`budgets.check_budget`).
     Raises UnknownModelError when only a model is given and it has no price: the agent should
     then pass estimated_cost_usd itself.
     """
@@ -47,7 +50,7 @@ def check(
         cost = priced.total
         provider_id = provider_id or priced.provider_id
     return budgets.check_budget(
-        conn, settings, cost, provider=provider_id, model=model, agent=agent, project=project
+        conn, settings, cost, provider=provider_id, model=model, agent=agent, project=project, unread=unread
     )
 
 

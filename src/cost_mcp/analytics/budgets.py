@@ -14,8 +14,9 @@ from datetime import UTC, datetime
 from decimal import Decimal
 from urllib.parse import urlsplit
 
-from cost_mcp.analytics import alerts
+from cost_mcp.analytics import alerts, vocabulary
 from cost_mcp.analytics.spend import Filters, fees_ahead, get_spend
+from cost_mcp.catchup import Unread
 from cost_mcp.config import Settings
 from cost_mcp.errors import InvalidInputError, NotFoundError
 from cost_mcp.models import (
@@ -239,6 +240,12 @@ def budget_status(
     moment = now or datetime.now(UTC)
     budgets = [get_budget(conn, name)] if name else list_budgets(conn)
     warnings = [] if budgets else ["no budgets yet: create one with set_budget(name, amount_usd, period)"]
+    for b in budgets:
+        # A scope value that matches nothing may be a typo, and then the budget counts nothing.
+        for attr in ("providers", "models", "agents", "projects", "sources"):
+            dimension = vocabulary.FILTER_DIMENSIONS[attr]
+            for w in vocabulary.unmatched(conn, dimension, getattr(b.scope, attr)):
+                warnings.append(f"budget '{b.name}': {w}")
     return BudgetStatusResult(
         budgets=[state_of(conn, settings, b, moment) for b in budgets],
         warnings=warnings,
@@ -286,10 +293,13 @@ def check_budget(
     agent: str | None = None,
     project: str | None = None,
     now: datetime | None = None,
+    unread: Unread | None = None,
 ) -> CheckResult:
     """May a call of ``cost`` go ahead under every budget whose scope matches it?
 
-    ``allowed`` is false only when a hard budget would go over its amount; soft budgets only warn.
+    ``allowed`` is false when a hard budget would go over its amount; soft budgets only warn. While
+    Claude Code logs are still being read (``unread``), a hard budget that could count them also
+    refuses unless what is read plus the most the unread bytes could add still leaves room.
     """
     moment = now or datetime.now(UTC)
     checks: list[BudgetCheck] = []
@@ -312,14 +322,49 @@ def check_budget(
         )
     checks.sort(key=lambda c: (c.remaining_after_usd, c.name))
     refused = [c for c in checks if c.hard and c.would_exceed]
-    binding = refused[0] if refused else (checks[0] if checks else None)
+    unsure = _unsure(conn, settings, checks, unread) if not refused else []
+    binding = refused[0] if refused else unsure[0] if unsure else (checks[0] if checks else None)
+    reason = _reason(cost, binding, refused, checks)
+    if unsure and unread is not None:
+        reason = (
+            f"refused for now: {unread.note}, and hard budget '{unsure[0].name}' has "
+            f"{format_usd(max(unsure[0].remaining_after_usd, Decimal(0)), 4)} left after this call, "
+            "which the unread usage may already have spent; ask again when the logs are read"
+        )
     return CheckResult(
-        allowed=not refused,
-        reason=_reason(cost, binding, refused, checks),
+        allowed=not refused and not unsure,
+        reason=reason,
         estimated_cost_usd=cost,
         binding_budget=binding.name if binding else None,
         budgets=checks,
         warnings=[],
+    )
+
+
+def _unsure(
+    conn: sqlite3.Connection, settings: Settings, checks: list[BudgetCheck], unread: Unread | None
+) -> list[BudgetCheck]:
+    """Hard budgets that unread Claude Code usage could push over, worst case first."""
+    if unread is None or settings.claude_code_billing == "subscription":
+        return []  # nothing unread, or Claude Code usage is a subscription's value and not spend
+    scopes = {b.name: b.scope for b in list_budgets(conn)}
+    return [
+        c
+        for c in checks
+        if c.hard
+        and _may_count_logs(scopes[c.name])
+        and (unread.worst_usd is None or c.remaining_after_usd < unread.worst_usd)
+    ]
+
+
+def _may_count_logs(scope: BudgetScope) -> bool:
+    """Whether Claude Code log usage could count against a budget of this scope (any model and
+    project: unread lines can be of any)."""
+    return (
+        (not scope.providers or "anthropic" in scope.providers)
+        and (not scope.agents or "claude-code" in scope.agents)
+        and (not scope.sources or "claude_code" in scope.sources)
+        and (not scope.basis or "estimated" in scope.basis)
     )
 
 

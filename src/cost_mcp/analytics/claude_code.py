@@ -151,9 +151,9 @@ def _current_session(conn: sqlite3.Connection, cwd: str | None, source: str) -> 
         row = conn.execute(
             """
             SELECT session_id FROM usage_events
-            WHERE counted = 1 AND source = ? AND project IN (?, ?) ORDER BY ts_ms DESC LIMIT 1
+            WHERE counted = 1 AND source = ? AND project IN (?, ?, ?) ORDER BY ts_ms DESC LIMIT 1
             """,
-            (source, *project_slugs(cwd)),
+            (source, cwd, *project_slugs(cwd)),
         ).fetchone()
         if row:
             return str(row[0])

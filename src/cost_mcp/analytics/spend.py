@@ -21,7 +21,7 @@ from decimal import Decimal
 from typing import Literal
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
-from cost_mcp.analytics import alerts, coverage, subscriptions
+from cost_mcp.analytics import alerts, coverage, subscriptions, vocabulary
 from cost_mcp.analytics.usage import OUTPUT_LOWER_BOUND, price_note_warnings, token_totals
 from cost_mcp.config import PROVIDERS, Settings
 from cost_mcp.errors import InvalidInputError
@@ -38,6 +38,7 @@ from cost_mcp.money import format_usd, from_nanos
 from cost_mcp.periods import Period, bucket_start, iso_utc, resolve_period, to_ms
 from cost_mcp.store import rollup
 from cost_mcp.store.buckets import ATTRIBUTION_ONLY, DAY_MS, OUTSIDE_BILL
+from cost_mcp.store.known import data_source, provider_data_sources
 
 QH_MS = rollup.QUARTER_HOUR_MS
 LOCAL_LAYER, USAGE_LAYER, BILLED_LAYER, SUBSCRIPTION_LAYER = 0, 1, 2, 3
@@ -175,6 +176,7 @@ def get_spend(
     the period's timezone): the days still to come are for projections (:func:`fees_ahead`).
     """
     filters = filters or Filters()
+    filters, unmatched = vocabulary.apply(conn, filters)
     dims = _check_dims(group_by)
     rollup.refresh(conn)
     slices = _local_slices(conn, settings, p, dims, filters)
@@ -197,6 +199,7 @@ def get_spend(
     )
     warnings += _outside_bill_notes(slices)
     warnings += coverage.missing_bill_warnings(rules, *_utc_day_range(p), usage_only=USAGE_ONLY_SOURCES)
+    warnings += unmatched
     return SpendResult(
         period=period_info(p),
         total_usd=total,
@@ -359,7 +362,7 @@ def _bucket_slices(
     ).fetchall()
     slices: list[_Slice] = []
     for kind, start_ms, provider, model, project, member, cost, unpriced, requests, *sums, out in rows:
-        source = f"{provider} {'billing' if kind == 'cost' else 'usage'} api"
+        source = data_source(str(provider), str(kind))
         if filters.sources and source not in filters.sources:
             continue
         values: dict[str, str | None] = {
@@ -584,6 +587,7 @@ def source_statuses(
     seen: set[str] = set()
     from cost_mcp.sources import agents as agent_logs  # Codex, Gemini CLI...: local logs like Claude Code's
 
+    fed = provider_data_sources(conn)
     for source, last_success, last_error, detail in conn.execute(
         "SELECT source, last_success, last_error, detail FROM source_state ORDER BY source"
     ):
@@ -595,14 +599,16 @@ def source_statuses(
             status = "never"
         elif moment - datetime.fromisoformat(str(last_success)) > STALE_AFTER:
             status = "stale"
+        logs = source == "claude_code" or source in agent_logs.SOURCES
         statuses.append(
             SourceStatus(
                 source=str(source),
                 kind="logs"
-                if source == "claude_code" or source in agent_logs.SOURCES
+                if logs
                 else "usage api"
                 if source in ATTRIBUTION_ONLY or source in USAGE_ONLY_SOURCES
                 else "billing api",
+                data_sources=[str(source)] if logs else fed.get(str(source), []),
                 status=status,
                 last_success=last_success,
                 last_error=last_error,

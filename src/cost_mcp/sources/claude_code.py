@@ -26,7 +26,7 @@ import sqlite3
 import time
 from collections import Counter
 from collections.abc import Callable, Iterable, Iterator, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime
 from decimal import Decimal
 from pathlib import Path
@@ -41,6 +41,7 @@ from cost_mcp.money import to_nanos
 from cost_mcp.periods import iso_utc, ms_to_datetime, to_ms
 from cost_mcp.pricing import Price, Pricer, Tokens
 from cost_mcp.store import bulk, rollup
+from cost_mcp.store import skipped as skipped_lines
 from cost_mcp.store.connection import write_transaction
 
 SOURCE = "claude_code"
@@ -63,6 +64,9 @@ READ_BUFFER = 256 * 1024
 
 YIELD_EVERY_LINES = 4096
 """How often a file reader hands back its offset, which is when a full batch may be written."""
+
+MAX_PROJECT_CHARS = 1024
+"""A ``cwd`` longer than a real path is not used as the project name (the folder slug is)."""
 
 SkipReason = Literal["malformed", "truncated", "no_usage", "invalid_fields", "synthetic", "too_long"]
 SKIP_REASONS: tuple[SkipReason, ...] = (
@@ -145,6 +149,7 @@ class _Line(msgspec.Struct):
     timestamp: str | None = None
     sessionId: str | None = None  # the log's own field names
     requestId: str | None = None
+    cwd: object = None  # any JSON: a line is never invalid for its cwd, only its name is not used
     isSidechain: bool | None = None
     costUSD: Decimal | None = None
     message: _Message | None = None
@@ -327,7 +332,7 @@ def _copy_from(entry: _Line, outer: _Line, where: FileIdentity) -> Copy | SkipRe
         ts_ms=ts_ms,
         model=model,
         session_id=outer.sessionId or entry.sessionId or where.session_id,
-        project=where.project,
+        project=_project(outer.cwd or entry.cwd, where.project),
         tokens=tokens,
         speed=usage.speed or "",
         reported_cost=reported,
@@ -375,6 +380,13 @@ def _with_iterations(copy: Copy, iterations: list[_Iteration]) -> Copy:
         )
     note = f"usage.iterations of unknown type {', '.join(sorted(unknown))} not priced" if unknown else ""
     return dataclasses.replace(copy, extra=tuple(extra), note=note)
+
+
+def _project(cwd: object, slug: str) -> str:
+    """The folder the session ran in, as a path (the log's ``cwd``), else the folder slug."""
+    if isinstance(cwd, str) and cwd and len(cwd) <= MAX_PROJECT_CHARS and cwd.isprintable():
+        return cwd
+    return slug
 
 
 def raw_key(entry: _Line, tokens: Tokens, ts_ms: int) -> bytes:
@@ -546,6 +558,8 @@ class ScanStats:
     errors: list[str] = field(default_factory=list)
     seconds: float = 0.0
     complete: bool = True
+    files_pending: int = 0
+    bytes_pending: int = 0
 
     def saw(self, copy: Copy) -> None:
         """Widen the covered time range."""
@@ -577,6 +591,8 @@ class _Batch:
     def __init__(self) -> None:
         self.copies: dict[tuple[str, str, bool], Copy] = {}
         self.files: dict[str, _FileState] = {}
+        self.skipped: Counter[tuple[str, str]] = Counter()
+        self.restarted: set[str] = set()
 
     def add(self, copy: Copy) -> None:
         key = (copy.message_id, copy.request_id, copy.is_sidechain)
@@ -593,6 +609,8 @@ class _Batch:
         """Forget what was written."""
         self.copies.clear()
         self.files.clear()
+        self.skipped.clear()
+        self.restarted.clear()
 
 
 def scan(
@@ -663,6 +681,8 @@ def _read_work(
             gc.enable()
         if bulk_load:
             bulk.restore_indexes(conn)
+    if not stats.complete:
+        stats.files_pending, stats.bytes_pending = _pending(conn, work)
     rollup.refresh(conn)
     stats.seconds = time.perf_counter() - started
     _record_state(conn, stats)
@@ -671,6 +691,20 @@ def _read_work(
 
 _Work = list[tuple[str, os.stat_result, FileIdentity, int, bool]]
 """Files to read: path, stat, identity, start offset, and whether that offset is inside a skipped line."""
+
+
+def _pending(conn: sqlite3.Connection, work: _Work) -> tuple[int, int]:
+    """Files and bytes of ``work`` that a stopped scan left unread, from the offsets now stored."""
+    known = _known_files(conn)
+    files = left = 0
+    for path, st, _, offset, _ in work:
+        state = known.get(path)
+        same = state is not None and (state.device, state.inode) == (st.st_dev, st.st_ino)
+        done = max(state.offset, offset) if state is not None and same else offset
+        if st.st_size > done:
+            files += 1
+            left += st.st_size - done
+    return files, left
 
 
 def _read_in_turn(
@@ -697,6 +731,9 @@ def _read_in_turn(
                     batch.clear()
                 if deadline is not None and time.perf_counter() > deadline:
                     stats.complete = False
+                    # Stopped inside the file: an mtime no file has makes the next scan continue it
+                    # (its size and mtime are unchanged, which would otherwise mean "all read").
+                    batch.files[path] = replace(state, mtime_ns=-1)
                     break
         except OSError as exc:
             stats.errors.append(f"{path}: {exc.strerror or exc}")
@@ -775,6 +812,8 @@ def _read_file(
     """
     consumed = offset
     lines = 0
+    if offset == 0:
+        batch.restarted.add(path)  # its skipped-line counts start again
     limit = max_line_bytes + 1
     # A larger buffer than the default 8 KiB: lines average ~1 kB but run to megabytes, and
     # readline on a small buffer spends more time refilling and joining than splitting.
@@ -805,6 +844,7 @@ def _read_file(
                 if not skipping:
                     # Over the cap: counted once, then passed over up to its newline, however far.
                     stats.skipped["too_long"] += 1
+                    batch.skipped[(path, "too_long")] += 1
                     lines += 1
                     skipping = True
                 consumed += len(raw)
@@ -823,6 +863,7 @@ def _read_file(
                 batch.add(result)
             else:
                 stats.skipped[result] += 1
+                batch.skipped[(path, result)] += 1
             if lines % YIELD_EVERY_LINES == 0:
                 yield state()
         stats.lines_read += lines
@@ -884,6 +925,7 @@ def _flush(conn: sqlite3.Connection, batch: _Batch, pricer: Pricer, stats: ScanS
         # A row's time is its old one or the batch copy's (when that copy won): mark both.
         rollup.mark_dirty(conn, [ts for _, ts, _ in existing] + [c.ts_ms for c in batch.copies.values()])
         _save_files(conn, batch.files.values())
+        skipped_lines.record(conn, batch.restarted, batch.skipped)
 
 
 def _touch(conn: sqlite3.Connection, message_ids: Iterable[str]) -> None:
@@ -1167,6 +1209,8 @@ def _result(roots: list[str], stats: ScanStats, forgotten: ForgetSummary | None 
         last_event=None if stats.last_ts_ms is None else iso_utc(stats.last_ts_ms),
         unpriced_models=dict(stats.unpriced),
         complete=stats.complete,
+        files_pending=stats.files_pending,
+        bytes_pending=stats.bytes_pending,
         errors=stats.errors,
         seconds=round(stats.seconds, 3),
         forgotten=forgotten,

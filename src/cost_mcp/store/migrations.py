@@ -423,3 +423,20 @@ def m013_usage_price_modifiers(conn: sqlite3.Connection) -> None:
     # long context at base rates, iterations not counted): read every log once more, so the next
     # scan re-prices them. Keeping the rows keeps files' identities; size -1 marks them changed.
     conn.execute("UPDATE scanned_files SET offset = 0, size = -1")
+
+
+@migration
+def m014_skipped_lines(conn: sqlite3.Connection) -> None:
+    """Log lines skipped, per file and reason, so any later result and `doctor` can say what was
+    skipped and why (not only the ingest that read them). Written with the file's read offset, in
+    the same transaction; a file read again from the start has its counts replaced."""
+    conn.execute(
+        """
+        CREATE TABLE skipped_lines (
+            path TEXT NOT NULL,
+            reason TEXT NOT NULL,
+            lines INTEGER NOT NULL,
+            PRIMARY KEY (path, reason)
+        ) WITHOUT ROWID
+        """
+    )

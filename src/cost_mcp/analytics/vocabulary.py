@@ -1,0 +1,112 @@
+"""One name per thing in filters, group_by and budget scopes, and filters that say when they miss.
+
+- ``provider``: who serves the model and bills it (anthropic, openai, openrouter, groq, cursor...).
+- ``source``: where a number came from, the data source: ``claude_code`` (local logs),
+  ``record_usage`` (agents' reports), ``<provider>-costs`` (a provider's cost API: billed),
+  ``<provider>-usage`` (a provider's usage API, priced here: estimated), ``anthropic-claude-code``
+  (Anthropic's Claude Code report: attribution only) and ``subscription`` (seats by hand).
+- ``basis``: how sure the number is: billed, estimated or subscription.
+
+Older names of data sources (``openai billing api``, ``openai usage api``) are still accepted.
+A project is the folder a Claude Code session ran in, shown as its path; a filter may name the
+path, its last folder (``webapp``) or Claude Code's folder slug (``-home-alice-webapp``).
+"""
+
+from __future__ import annotations
+
+import difflib
+import re
+import sqlite3
+from collections.abc import Sequence
+from dataclasses import replace
+from pathlib import PurePath
+from typing import TYPE_CHECKING
+
+if TYPE_CHECKING:
+    from cost_mcp.analytics.spend import Filters
+
+from cost_mcp.store.known import known_values
+
+_LEGACY_SOURCE = re.compile(r"^(?P<provider>.+) (?P<kind>billing|usage) api$")
+
+
+def canonical_source(name: str) -> str:
+    """A data-source name as results spell it (older spellings mapped to it)."""
+    m = _LEGACY_SOURCE.match(name)
+    if m is None:
+        return name
+    return f"{m['provider']}-{'costs' if m['kind'] == 'billing' else 'usage'}"
+
+
+def project_names(path: str) -> set[str]:
+    """The names a project may be given by: its path, its last folder, Claude Code's slugs of it."""
+    names = {path}
+    if "/" in path or "\\" in path:
+        names.add(PurePath(path).name)
+        names.add(re.sub(r"[^A-Za-z0-9]", "-", path))
+        names.add(re.sub(r"[/.]", "-", path))
+    return names
+
+
+def expand(conn: sqlite3.Connection, dimension: str, values: Sequence[str]) -> list[str]:
+    """Filter values as stored: sources canonical, projects widened to every stored path they name."""
+    if dimension == "source":
+        return list(dict.fromkeys(canonical_source(v) for v in values))
+    if dimension == "project":
+        wanted = set(values)
+        stored = [p for p in sorted(known_values(conn, "project")) if project_names(p) & wanted]
+        return list(dict.fromkeys([*values, *stored]))
+    return list(values)
+
+
+def unmatched(conn: sqlite3.Connection, dimension: str, values: Sequence[str]) -> list[str]:
+    """A warning for each filter value that matches nothing in the ledger, with the closest known."""
+    known = known_values(conn, dimension)
+    names = set(known)
+    if dimension == "project":
+        names = {n for p in known for n in project_names(p)}
+    if dimension == "source":
+        values = [canonical_source(v) for v in values]
+    warnings: list[str] = []
+    for value in values:
+        if value in names:
+            continue
+        close = difflib.get_close_matches(value, sorted(names), n=3, cutoff=0.5)
+        hint = f"closest known: {', '.join(close)}" if close else _listing(names)
+        if dimension == "source" and value in known_values(conn, "provider"):
+            hint = f"{value!r} is a provider: filter with providers=[{value!r}]; {hint}"
+        warnings.append(f"{dimension} filter {value!r} matches nothing in the ledger ({hint})")
+    return warnings
+
+
+def _listing(names: set[str]) -> str:
+    if not names:
+        return "nothing of that kind is recorded yet"
+    shown = sorted(names)[:10]
+    more = f" and {len(names) - 10} more" if len(names) > 10 else ""
+    return f"known: {', '.join(shown)}{more}"
+
+
+FILTER_DIMENSIONS = {
+    "providers": "provider",
+    "models": "model",
+    "projects": "project",
+    "agents": "agent",
+    "sessions": "session",
+    "members": "member",
+    "sources": "source",
+    "basis": "basis",
+}
+"""Filter fields of :class:`~cost_mcp.analytics.spend.Filters` and the dimension each filters."""
+
+
+def apply(conn: sqlite3.Connection, filters: Filters) -> tuple[Filters, list[str]]:
+    """Filters as stored (see :func:`expand`), and a warning for each value that matches nothing."""
+    warnings: list[str] = []
+    changes: dict[str, list[str]] = {}
+    for attr, dimension in FILTER_DIMENSIONS.items():
+        values: Sequence[str] | None = getattr(filters, attr)
+        if values:
+            warnings += unmatched(conn, dimension, values)
+            changes[attr] = expand(conn, dimension, values)
+    return replace(filters, **changes), warnings

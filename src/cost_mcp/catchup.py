@@ -1,0 +1,298 @@
+"""Reading Claude Code logs in the background, and saying so in every answer until it is done.
+
+A first start on a large log history (or a big backlog after a pause) takes longer than a question
+may wait. So the server starts a :class:`LogReader` at start-up: it reads the logs on its own
+thread and its own connection, in chunks of :data:`CHUNK_SECONDS`, until nothing is left, and keeps
+going between calls. Queries answer from what is in the ledger meanwhile, and :func:`label` marks
+their result ``complete: false`` with how much is read and left and a warning to repeat. A query
+that finds a new backlog itself (its own refresh stopped at the time budget) hands the rest to the
+reader (:meth:`LogReader.continue_after`).
+
+What unread bytes could still add (:func:`worst_case_usd`) is bounded, so that a hard budget is
+never said to allow a call that the unread part of the logs may already have paid for:
+
+- every counted usage line is at least :data:`MIN_USAGE_LINE_BYTES` long (the shortest line the
+  parser accepts as a priced call: type, timestamp, model and one token count, one character each);
+- one line can cost at most every token kind at the parser's cap (``MAX_CALL_TOKENS``, beyond which
+  a line is skipped as invalid) times the most expensive rate of any Anthropic model or price
+  override, at its highest tier, times :data:`CORRECTION_FACTOR` for rules genai-prices does not
+  price itself (fast mode, US-only inference); or its own ``costUSD``, which the parser caps at
+  ``MAX_CALL_COST`` (``COST_MCP_COST_MODE`` auto and display trust it), whichever is more;
+- so ``bytes_left // MIN_USAGE_LINE_BYTES`` lines cost at most that many times the line maximum.
+A replaced copy of a call (more tokens) adds at most its own line's cost, so the bound holds. Other
+agents' logs (Codex, Gemini CLI...) are read by the same reader but not bounded here: only Claude
+Code's unread bytes are measured. The bound is deliberately loose: in practice any unread line means
+"wait for the read" to a hard budget, which is the point.
+"""
+
+from __future__ import annotations
+
+import functools
+import logging
+import sqlite3
+import threading
+import time
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from decimal import Decimal
+from typing import TypeVar
+
+from genai_prices import data_snapshot
+from genai_prices.types import ModelPrice, TieredPrices
+
+from cost_mcp.config import Settings
+from cost_mcp.models import Answer, IngestResult, LogReading
+from cost_mcp.pricing import Pricer
+from cost_mcp.sources import claude_code
+from cost_mcp.store import skipped as skipped_lines
+
+logger = logging.getLogger(__name__)
+
+A = TypeVar("A", bound=Answer)
+
+CHUNK_SECONDS = 2.0
+"""How long the reader reads before it checks whether to stop: bounds how late a shutdown is."""
+MIN_USAGE_LINE_BYTES = len(
+    b'{"type":"assistant","timestamp":"x","message":{"model":"x","usage":{"input_tokens":1}}}\n'
+)
+"""The shortest line that can add a priced call (every key is required; values one character)."""
+CORRECTION_FACTOR = Decimal(6) * Decimal("1.1")
+"""Fast mode (6x) and US-only inference (1.1x) on top of any listed rate."""
+
+
+@dataclass(frozen=True)
+class ReadProgress:
+    """A snapshot of the log reading: done, or how much is read and left."""
+
+    complete: bool
+    bytes_read: int = 0
+    bytes_left: int | None = None
+    files_left: int | None = None
+    started_at: str = ""
+
+    def warning(self) -> str:
+        """The one line a model should repeat while the answer is partial."""
+        if self.bytes_left is None:
+            left = "how much is left is being measured"
+        else:
+            left = f"{_mb(self.bytes_left)} in {self.files_left or 0:,} file(s) left"
+        return (
+            f"INCOMPLETE: Claude Code logs are still being read ({_mb(self.bytes_read)} read, {left}); "
+            "these numbers cover only what is read so far and will grow. Ask again shortly for the "
+            "full answer."
+        )
+
+
+def _mb(n: int) -> str:
+    return f"{n / 1e6:,.1f} MB"
+
+
+def label(result: A, progress: ReadProgress, notes: Sequence[str] = ()) -> A:
+    """``result`` with the envelope set: complete, or incomplete with the reading and a warning
+    first; ``notes`` (what the ledger knows it lacks) go after the result's own warnings."""
+    own: list[str] = getattr(result, "warnings", [])
+    warnings = [*own, *(n for n in notes if n not in own)]
+    if progress.complete:
+        return result.model_copy(update={"complete": True, "reading": None, "warnings": warnings})
+    reading = LogReading(
+        bytes_read=progress.bytes_read,
+        bytes_left=progress.bytes_left,
+        files_left=progress.files_left,
+        started_at=progress.started_at,
+    )
+    warnings = [progress.warning(), *warnings]
+    return result.model_copy(update={"complete": False, "reading": reading, "warnings": warnings})
+
+
+def envelope(conn: sqlite3.Connection, result: A, progress: ReadProgress | None = None) -> A:
+    """The one way a query result leaves (server and CLI alike): labelled with the reading's
+    progress (None: everything was read) and with the log lines the ledger knows it skipped."""
+    note = skipped_lines.warning(conn)
+    return label(result, progress or ReadProgress(complete=True), [note] if note else [])
+
+
+class LogReader:
+    """Reads the configured Claude Code logs into the ledger on a thread of its own, until done.
+
+    Thread-safe. ``open_conn`` opens a connection of the reader's own (the server's shared one stays
+    free for queries; SQLite's WAL lets them read while the reader writes).
+    """
+
+    def __init__(
+        self,
+        settings: Settings,
+        pricer: Pricer,
+        open_conn: Callable[[], sqlite3.Connection],
+        *,
+        chunk_seconds: float = CHUNK_SECONDS,
+    ) -> None:
+        self._settings = settings
+        self._pricer = pricer
+        self._open_conn = open_conn
+        self._chunk_seconds = chunk_seconds
+        self._lock = threading.Lock()
+        self._idle = threading.Event()
+        self._idle.set()
+        self._stop = threading.Event()
+        self._thread: threading.Thread | None = None
+        self._read = 0
+        self._left: int | None = None
+        self._files_left: int | None = None
+        self._started_at = ""
+        self._started = 0.0
+
+    @property
+    def running(self) -> bool:
+        """Whether a reading is under way."""
+        return not self._idle.is_set()
+
+    def start(self, *, left: int | None = None, files_left: int | None = None) -> None:
+        """Start reading unless already reading; ``left`` seeds what is known to be waiting."""
+        with self._lock:
+            if self.running or self._stop.is_set():
+                return
+            self._read, self._left, self._files_left = 0, left, files_left
+            self._started_at = datetime.now(UTC).isoformat()
+            self._started = time.monotonic()
+            self._idle.clear()
+            self._thread = threading.Thread(target=self._run, name="cost-mcp-log-reader", daemon=True)
+            self._thread.start()
+
+    def continue_after(self, result: IngestResult) -> None:
+        """Keep reading in the background what a query's own refresh left unread."""
+        if not result.complete:
+            self.start(left=result.bytes_pending, files_left=result.files_pending)
+
+    def wait(self, timeout: float) -> bool:
+        """Wait up to ``timeout`` seconds for the reading to finish; True when nothing is being read."""
+        return self._idle.wait(max(timeout, 0.0))
+
+    def settle(self, budget: float) -> bool:
+        """Wait for the reading to finish, but only until ``budget`` seconds after it started: the
+        first questions give a small backlog time to be read, later ones answer at once (labelled)."""
+        return self.wait(self._started + budget - time.monotonic())
+
+    def stop(self, timeout: float | None = None) -> None:
+        """Stop after the current chunk (what it read is kept) and wait for the thread."""
+        self._stop.set()
+        thread = self._thread
+        if thread is not None:
+            thread.join(timeout)
+
+    def progress(self) -> ReadProgress:
+        """Where the reading stands now, counting only what is committed to the ledger: a chunk's
+        lines are in the ledger when it ends, so "left" is as of the last chunk (never less)."""
+        with self._lock:
+            if not self.running:
+                return ReadProgress(complete=True)
+            return ReadProgress(False, self._read, self._left, self._files_left, self._started_at)
+
+    def _run(self) -> None:
+        from cost_mcp import sync
+
+        conn: sqlite3.Connection | None = None
+        try:
+            conn = self._open_conn()
+            started = time.perf_counter()
+            while not self._stop.is_set():
+                result = sync.read_local_logs(conn, self._settings, self._pricer, self._chunk_seconds)
+                with self._lock:
+                    if self._left is not None:
+                        self._read += max(self._left - result.bytes_pending, 0)
+                    else:
+                        self._read += result.bytes_read
+                    self._left, self._files_left = result.bytes_pending, result.files_pending
+                if result.events_added:
+                    sync.fire_alerts(conn, self._settings)
+                if result.complete:
+                    logger.info(
+                        "read the Claude Code log backlog (%.1f MB) in %.1fs",
+                        self._read / 1e6,
+                        time.perf_counter() - started,
+                    )
+                    break
+        except Exception:
+            # The reader must never take the server down; queries then read logs themselves.
+            logger.exception("reading Claude Code logs in the background failed")
+        finally:
+            if conn is not None:
+                conn.close()
+            self._idle.set()
+
+
+# --- what unread bytes could still cost ------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class Unread:
+    """Log bytes not read yet, for a budget check: the most they could add, and what to say."""
+
+    worst_usd: Decimal | None
+    """None when how much is left is not known yet: then there is no bound."""
+    note: str
+
+
+def unread(progress: ReadProgress, pricer: Pricer) -> Unread:
+    """What a reading in progress leaves unaccounted for."""
+    worst = worst_case_usd(progress.bytes_left, pricer)
+    if progress.bytes_left is None:
+        note = "Claude Code logs are still being read and how much is left is not measured yet"
+    else:
+        note = (
+            f"Claude Code logs are still being read ({_mb(progress.bytes_left)} left, which could "
+            f"hold up to ${worst:,.2f} of usage)"
+        )
+    return Unread(worst, note)
+
+
+def worst_case_usd(bytes_left: int | None, pricer: Pricer) -> Decimal | None:
+    """The most that ``bytes_left`` unread log bytes could add to spend; None when unknown (unbounded)."""
+    if bytes_left is None:
+        return None
+    return (bytes_left // MIN_USAGE_LINE_BYTES) * max_line_usd(pricer)
+
+
+def max_line_usd(pricer: Pricer) -> Decimal:
+    """The most one usage line can cost: every token kind at the parser's cap, at the dearest rate."""
+    rates = [_max_line(mp) for mp in _anthropic_prices()]
+    rates += [_max_override(o.rates.rates, o.rates.per_request) for o in pricer.overrides]
+    return max(max(rates, default=Decimal(0)) * CORRECTION_FACTOR, claude_code.MAX_CALL_COST)
+
+
+@functools.cache
+def _anthropic_prices() -> tuple[ModelPrice, ...]:
+    tables: list[ModelPrice] = []
+    for provider in data_snapshot.get_snapshot().providers:
+        if provider.id != claude_code.PROVIDER:
+            continue
+        for model in provider.models:
+            prices = model.prices
+            if isinstance(prices, ModelPrice):
+                tables.append(prices)
+            else:
+                tables.extend(c.prices for c in prices)
+    return tuple(tables)
+
+
+def _top(rate: Decimal | TieredPrices | None) -> Decimal:
+    if rate is None:
+        return Decimal(0)
+    if isinstance(rate, Decimal):
+        return rate
+    return max([rate.base, *(t.price for t in rate.tiers)])
+
+
+def _max_line(mp: ModelPrice) -> Decimal:
+    cap = Decimal(claude_code.MAX_CALL_TOKENS)
+    inp = _top(mp.input_mtok)
+    write = max(_top(mp.cache_write_mtok), _top(mp.cache_write_5m_mtok), _top(mp.cache_write_1h_mtok), inp)
+    per_mtok = inp + max(_top(mp.cache_read_mtok), inp) + 2 * write + _top(mp.output_mtok)
+    per_k = _top(mp.web_searches_kcount)
+    return cap * per_mtok / 1_000_000 + cap * per_k / 1_000 + _top(mp.requests_kcount) / 1_000
+
+
+def _max_override(rates: tuple[tuple[int, tuple[tuple[int, int], ...]], ...], per_request: int) -> Decimal:
+    # Compiled override rates are integer pico-USD per token (per request for web search).
+    top = [max([base, *(r for _, r in tiers)]) for base, tiers in rates]
+    return Decimal(claude_code.MAX_CALL_TOKENS * sum(top) + per_request) / 10**12

@@ -1,0 +1,369 @@
+"""Never a silent partial answer: while logs are still being read, every result says so."""
+
+from __future__ import annotations
+
+import contextlib
+import json
+import os
+import pty
+import subprocess
+import sys
+from datetime import UTC, datetime, timedelta
+from decimal import Decimal
+from pathlib import Path
+from typing import Any
+
+import anyio
+import pytest
+from mcp import Client
+
+from cost_mcp import catchup
+from cost_mcp.analytics import budgets
+from cost_mcp.catchup import Unread
+from cost_mcp.config import Settings
+from cost_mcp.models import BudgetScope
+from cost_mcp.pricing import Price, Pricer
+from cost_mcp.sources import claude_code
+from cost_mcp.store import connect, write_transaction
+from tests.sources.claude_logs import assistant, encode, user
+
+pytestmark = pytest.mark.anyio
+
+FILES, CALLS = 40, 300
+CALL_USD = Decimal("0.001512")  # Sonnet 4.5: 4 input tokens at $3/MTok + 100 output at $15/MTok
+
+
+def _big_tree(claude: Path, when: datetime) -> Decimal:
+    """FILES session logs of CALLS calls each, with filler lines; returns what they cost."""
+    stamp = when.isoformat().replace("+00:00", "Z")
+    filler = encode(user(stamp, size=1_000)) + "\n"
+    for f in range(FILES):
+        path = claude / "projects" / "-home-dev-app" / f"s{f}.jsonl"
+        path.parent.mkdir(parents=True, exist_ok=True)
+        with path.open("w") as out:
+            for i in range(CALLS):
+                out.write(filler)
+                out.write(encode(assistant(f"m{f}-{i}", f"r{f}-{i}", stamp, session=f"s{f}")) + "\n")
+    return FILES * CALLS * CALL_USD
+
+
+def _envelope_ok(name: str, result: dict[str, Any]) -> bool:
+    """Complete with no reading, or incomplete with the reading and the warning first."""
+    if result["complete"]:
+        assert result["reading"] is None, name
+        return True
+    assert result["reading"] is not None, name
+    assert result["warnings"][0].startswith("INCOMPLETE: Claude Code logs are still being read"), name
+    return False
+
+
+async def test_a_tree_bigger_than_the_refresh_budget_is_labelled_until_read(
+    home: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # No time at all to read logs before answering: the background reader does all of it.
+    monkeypatch.setenv("COST_MCP_REFRESH_BUDGET_SECONDS", "0")
+    truth = _big_tree(home / "claude", datetime.now(UTC) - timedelta(seconds=5))
+    from cost_mcp.server import mcp
+
+    async with Client(mcp, raise_exceptions=True) as client:
+
+        async def call(name: str, args: dict[str, Any]) -> dict[str, Any]:
+            result = await client.call_tool(name, args)
+            assert result.is_error is False, (name, result.content)
+            assert result.structured_content is not None
+            return dict(result.structured_content)
+
+        # Hard budget below the truth: whatever part has been read, never "allowed".
+        await call("set_budget", {"name": "tight", "amount_usd": 5, "period": "month", "hard": True})
+        incomplete = 0
+        for _ in range(5_000):
+            spend = await call("get_spend", {})
+            done = _envelope_ok("get_spend", spend)
+            incomplete += not done
+            check = await call("check_budget", {"estimated_cost_usd": 0.01})
+            _envelope_ok("check_budget", check)
+            assert check["allowed"] is False, check
+            for name in ("model_breakdown", "budget_status", "spend_forecast", "usage_blocks"):
+                _envelope_ok(name, await call(name, {}))
+            if done:
+                break
+            await anyio.sleep(0.01)
+        assert incomplete, "the first answers came before the logs were read, and said so"
+        final = await call("get_spend", {})
+        assert final["complete"] is True and Decimal(str(final["total_usd"])) == truth
+        assert _envelope_ok("session_usage", await call("session_usage", {}))
+        check = await call("check_budget", {"estimated_cost_usd": 0.01})
+        assert check["complete"] is True and check["allowed"] is False
+        assert "tight" in check["reason"]
+
+
+async def test_record_usage_carries_the_envelope(client: Client) -> None:
+    result = await client.call_tool(
+        "record_usage",
+        {"provider": "openai", "model": "gpt-4o-mini", "input_tokens": 10, "output_tokens": 5, "agent": "a"},
+    )
+    assert result.structured_content is not None
+    assert result.structured_content["complete"] is True and result.structured_content["reading"] is None
+
+
+def test_hard_budget_refuses_while_unread_bytes_could_fill_it_and_allows_when_they_cannot(
+    settings: Settings,
+) -> None:
+    conn = connect(settings.db)
+    budgets.set_budget(conn, "hard", Decimal(100), "month", BudgetScope(), hard=True)
+    budgets.set_budget(conn, "agent-only", Decimal(1), "month", BudgetScope(agents=["bot"]), hard=True)
+    fits = Unread(Decimal(99), "still reading")  # exactly fills what is left after the call
+    does_not_fit = Unread(Decimal("99.5"), "still reading (1.0 MB left)")
+    unknown = Unread(None, "still reading")
+    cost = Decimal(1)
+    assert budgets.check_budget(conn, settings, cost, unread=fits).allowed is True
+    refused = budgets.check_budget(conn, settings, cost, unread=does_not_fit)
+    assert refused.allowed is False and refused.binding_budget == "hard"
+    assert refused.reason.startswith("refused for now: still reading (1.0 MB left)")
+    assert budgets.check_budget(conn, settings, cost, unread=unknown).allowed is False
+    # A budget Claude Code logs cannot count against (another agent) is not held back by them.
+    budgets.delete_budget(conn, "hard")
+    scoped = budgets.check_budget(conn, settings, Decimal("0.5"), agent="bot", unread=does_not_fit)
+    assert [c.name for c in scoped.budgets] == ["agent-only"] and scoped.allowed is True
+
+
+def test_the_worst_case_bound_covers_the_dearest_shortest_line(settings: Settings) -> None:
+    pricer = Pricer()
+    shortest = b'{"type":"assistant","timestamp":"x","message":{"model":"x","usage":{"input_tokens":1}}}\n'
+    assert len(shortest) == catchup.MIN_USAGE_LINE_BYTES
+    # A dear line the parser accepts: every kind at the cap (the cache-write total too), on Opus.
+    cap = claude_code.MAX_CALL_TOKENS
+    line = encode(
+        assistant(
+            "m",
+            "r",
+            "2026-02-20T10:00:00.000Z",
+            model="claude-opus-4-1",
+            input=cap,
+            output=cap,
+            cache_read=cap,
+            write_5m=cap // 2,
+            write_1h=cap // 2,
+            web_searches=cap,
+        )
+    ).encode()
+    where = claude_code.FileIdentity(Path("x.jsonl"), "p", "s")
+    copy = claude_code.parse_line(line, where)
+    assert isinstance(copy, claude_code.Copy)
+    priced = pricer.price(copy.tokens, copy.model, "anthropic", datetime(2026, 2, 20, tzinfo=UTC))
+    assert isinstance(priced, Price)
+    worst = catchup.worst_case_usd(len(line) * 3, pricer)
+    assert worst is not None and worst >= 3 * priced.total
+    over = encode(assistant("m", "r", "2026-02-20T10:00:00.000Z", output=cap + 1)).encode()
+    assert claude_code.parse_line(over, where) == "invalid_fields"
+    assert catchup.worst_case_usd(None, pricer) is None
+    assert catchup.worst_case_usd(catchup.MIN_USAGE_LINE_BYTES - 1, pricer) == 0
+
+
+def _cli(*args: str, **kw: Any) -> subprocess.CompletedProcess[str]:
+    env = {**os.environ, "COST_MCP_REFRESH_BUDGET_SECONDS": "0"}
+    return subprocess.run(
+        [sys.executable, "-m", "cost_mcp", *args], text=True, env=env, timeout=300, check=False, **kw
+    )
+
+
+def _one_long_session(home: Path, calls: int) -> Decimal:
+    stamp = (datetime.now(UTC) - timedelta(seconds=5)).isoformat().replace("+00:00", "Z")
+    path = home / "claude" / "projects" / "-home-dev-app" / "long.jsonl"
+    path.parent.mkdir(parents=True, exist_ok=True)
+    with path.open("w") as out:
+        for i in range(calls):
+            out.write(encode(assistant(f"m{i}", f"r{i}", stamp)) + "\n")
+    return calls * CALL_USD
+
+
+@pytest.mark.usefixtures("home")
+def test_cli_report_waits_for_every_log_line_even_with_no_refresh_budget(home: Path) -> None:
+    truth = _one_long_session(home, 10_000)  # more lines than a scan reads before it checks the clock
+    proc = _cli("report", "--json", capture_output=True)
+    assert proc.returncode == 0, proc.stderr
+    result = json.loads(proc.stdout)
+    assert result["complete"] is True and Decimal(str(result["total_usd"])) == truth
+    assert "reading logs" not in proc.stderr  # no progress bar when stderr is not a terminal
+
+
+@pytest.mark.usefixtures("home")
+def test_cli_shows_a_progress_bar_on_a_terminal(home: Path) -> None:
+    _one_long_session(home, 2_000)
+    leader, follower = pty.openpty()
+    env = {**os.environ, "COST_MCP_REFRESH_BUDGET_SECONDS": "0"}
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "cost_mcp", "budget", "list"],
+        stdout=subprocess.DEVNULL,
+        stderr=follower,
+        env=env,
+    )
+    os.close(follower)
+    seen = b""
+    try:
+        with contextlib.suppress(OSError):  # EIO once the child has closed the terminal
+            while chunk := os.read(leader, 65536):
+                seen += chunk
+    finally:
+        os.close(leader)
+        proc.wait(timeout=300)
+    assert proc.returncode == 0
+    assert b"reading logs" in seen
+
+
+def _bad_lines(home: Path) -> Path:
+    stamp = (datetime.now(UTC) - timedelta(seconds=5)).isoformat().replace("+00:00", "Z")
+    path = home / "claude" / "projects" / "-home-dev-app" / "bad.jsonl"
+    path.parent.mkdir(parents=True, exist_ok=True)
+    good = encode(assistant("m1", "r1", stamp))
+    negative = encode(assistant("m2", "r2", stamp, output=-5))
+    path.write_text(f"{good}\n{{not json\n{negative}\n[1, 2]\n")
+    return path
+
+
+def test_skipped_lines_are_kept_per_file_and_counted_once(settings: Settings, home: Path) -> None:
+    path = _bad_lines(home)
+    conn = connect(settings.db)
+    claude_code.ingest(conn, settings, Pricer())
+    claude_code.ingest(conn, settings, Pricer(), full=True)  # read again: counts are replaced, not added
+    from cost_mcp.store import skipped
+
+    assert skipped.by_file(conn) == [(str(path), {"invalid_fields": 1, "malformed": 2})]
+    warning = skipped.warning(conn)
+    assert warning is not None and warning.startswith("3 Claude Code log line(s) in 1 file(s) were skipped")
+
+
+async def test_a_later_answer_and_doctor_say_what_was_skipped(settings: Settings, home: Path) -> None:
+    path = _bad_lines(home)
+    conn = connect(settings.db)
+    claude_code.ingest(conn, settings, Pricer())  # an earlier process read them
+    conn.close()
+    from cost_mcp.server import mcp
+
+    async with Client(mcp, raise_exceptions=True) as client:
+        result = await client.call_tool("get_spend", {})
+        assert result.structured_content is not None
+        warnings = result.structured_content["warnings"]
+        assert any("were skipped" in w and "malformed 2" in w and "invalid_fields 1" in w for w in warnings)
+    proc = _cli("doctor", "--json", capture_output=True)
+    report = json.loads(proc.stdout)
+    expected = {"path": str(path), "lines": {"invalid_fields": 1, "malformed": 2}}
+    assert report["skipped_log_lines"] == [expected]
+
+
+# --- §4: names that mean one thing, and filters that say when they miss --------------------------
+
+
+def _billed_openai(conn: Any) -> None:
+    from cost_mcp.store.buckets import DAY_MS, Bucket, replace_range
+
+    day = (int(datetime.now(UTC).timestamp() * 1000) // DAY_MS) * DAY_MS
+    replace_range(conn, "openai", "cost", day, day + DAY_MS, [Bucket(day, day + DAY_MS, cost_nanos=10**9)])
+
+
+def test_provider_source_and_basis_each_have_one_name(settings: Settings) -> None:
+    from cost_mcp.analytics import spend
+
+    conn = connect(settings.db)
+    _billed_openai(conn)
+    p = spend.resolve(settings, "this_month", None, None, None)
+    rows = spend.get_spend(conn, settings, p, ["provider", "source", "basis"]).rows
+    assert [r.group for r in rows] == [{"provider": "openai", "source": "openai-costs", "basis": "billed"}]
+    by_source = spend.get_spend(conn, settings, p, (), spend.Filters(sources=["openai-costs"]))
+    assert by_source.total_usd == 1 and not by_source.warnings
+    # The older spelling still works; a provider given as a source matches nothing and says why.
+    legacy = spend.get_spend(conn, settings, p, (), spend.Filters(sources=["openai billing api"]))
+    assert legacy.total_usd == 1
+    probe = spend.get_spend(conn, settings, p, (), spend.Filters(sources=["openai"]))
+    assert probe.total_usd == 0
+    assert any(
+        "source filter 'openai' matches nothing" in w and "providers=['openai']" in w for w in probe.warnings
+    )
+
+
+def test_a_filter_that_matches_nothing_names_the_closest_known_values(settings: Settings, home: Path) -> None:
+    from cost_mcp.analytics import spend
+
+    conn = connect(settings.db)
+    _billed_openai(conn)
+    p = spend.resolve(settings, "this_month", None, None, None)
+    result = spend.get_spend(conn, settings, p, (), spend.Filters(providers=["opnai"], models=["gpt-5"]))
+    assert "provider filter 'opnai' matches nothing in the ledger (closest known: openai)" in result.warnings
+    assert any(w.startswith("model filter 'gpt-5' matches nothing") for w in result.warnings)
+
+
+async def test_projects_show_their_folder_and_filters_accept_its_name(client: Client, home: Path) -> None:
+    stamp = (datetime.now(UTC) - timedelta(seconds=5)).isoformat().replace("+00:00", "Z")
+    line = {**assistant("m1", "r1", stamp, session="s1"), "cwd": "/home/alice/webapp"}
+    odd = {**assistant("m2", "r2", stamp, session="s2"), "cwd": 5}  # a cwd that is not a path
+    path = home / "claude" / "projects" / "-home-alice-webapp" / "s1.jsonl"
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_text(encode(line) + "\n" + encode(odd) + "\n")
+
+    async def spend(args: dict[str, Any]) -> dict[str, Any]:
+        result = await client.call_tool("get_spend", args)
+        assert result.structured_content is not None
+        return dict(result.structured_content)
+
+    grouped = await spend({"group_by": ["project"]})
+    assert {r["group"]["project"] for r in grouped["rows"]} == {"/home/alice/webapp", "-home-alice-webapp"}
+    for name in ("webapp", "/home/alice/webapp", "-home-alice-webapp"):
+        filtered = await spend({"projects": [name]})
+        assert Decimal(str(filtered["total_usd"])) == (CALL_USD * 2 if name.startswith("-") else CALL_USD)
+        assert not [w for w in filtered["warnings"] if "matches nothing" in w], name
+    missing = await spend({"projects": ["webap"]})
+    assert any("project filter 'webap' matches nothing" in w and "webapp" in w for w in missing["warnings"])
+
+
+def test_budget_status_names_a_scope_value_that_matches_nothing(settings: Settings) -> None:
+    conn = connect(settings.db)
+    _billed_openai(conn)
+    budgets.set_budget(conn, "typo", Decimal(10), "month", BudgetScope(providers=["opnai"]))
+    status = budgets.budget_status(conn, settings)
+    assert status.warnings == [
+        "budget 'typo': provider filter 'opnai' matches nothing in the ledger (closest known: openai)"
+    ]
+
+
+async def test_check_budget_waits_for_the_read_and_then_allows_a_call_that_fits(home: Path) -> None:
+    truth = _big_tree(home / "claude", datetime.now(UTC) - timedelta(seconds=5))
+    from cost_mcp.server import mcp
+
+    async with Client(mcp, raise_exceptions=True) as client:
+        await client.call_tool(
+            "set_budget", {"name": "roomy", "amount_usd": 1000, "period": "month", "hard": True}
+        )
+        result = await client.call_tool("check_budget", {"estimated_cost_usd": 1})
+        check = result.structured_content
+        assert check is not None and check["complete"] is True and check["allowed"] is True, check
+        left = Decimal(str(check["budgets"][0]["remaining_before_usd"]))
+        assert left == 1000 - truth  # the whole tree was counted before deciding
+
+
+def test_a_scan_stopped_inside_a_file_is_continued_by_the_next(settings: Settings, home: Path) -> None:
+    truth = _one_long_session(home, 10_000)  # stopped at the first check of the clock, after 4,096 lines
+    conn = connect(settings.db)
+    first = claude_code.ingest(conn, settings, Pricer(), budget_seconds=0)
+    assert first.complete is False and first.files_pending == 1 and first.bytes_pending > 0
+    second = claude_code.ingest(conn, settings, Pricer())
+    assert second.complete is True and second.files_changed == 1
+    from cost_mcp.analytics import spend
+
+    p = spend.resolve(settings, "this_month", None, None, None)
+    assert spend.get_spend(conn, settings, p).total_usd == truth
+
+
+def test_sources_name_the_data_sources_each_job_brings_in(settings: Settings) -> None:
+    from cost_mcp.analytics import spend
+
+    conn = connect(settings.db)
+    _billed_openai(conn)
+    with write_transaction(conn):
+        conn.execute(
+            "INSERT INTO source_state (source, last_attempt, last_success) VALUES ('openai', ?, ?)",
+            (datetime.now(UTC).isoformat(), datetime.now(UTC).isoformat()),
+        )
+    p = spend.resolve(settings, "this_month", None, None, None)
+    [openai] = [s for s in spend.get_spend(conn, settings, p).sources if s.source == "openai"]
+    # The job is named after the provider; what it brings in carries the names filters and rows use.
+    assert openai.data_sources == ["openai-costs"]
