@@ -48,10 +48,17 @@ def drop_secondary_indexes(conn: sqlite3.Connection) -> int:
 
 def restore_indexes(conn: sqlite3.Connection) -> int:
     """Build every index a bulk load dropped (also after a crash); returns how many were built."""
-    if (
-        not _has_meta(conn)
-        or conn.execute("SELECT 1 FROM meta WHERE key = ?", (PENDING_KEY,)).fetchone() is None
-    ):
+    try:
+        if (
+            not _has_meta(conn)
+            or conn.execute("SELECT 1 FROM meta WHERE key = ?", (PENDING_KEY,)).fetchone() is None
+        ):
+            return 0
+    except sqlite3.OperationalError:
+        raise
+    except sqlite3.DatabaseError:
+        # A damaged ledger: it still opens, so its first real use reports the damage with what to
+        # do (store.connection.explain), as it would without this check.
         return 0
     with write_transaction(conn):
         pending = _pending(conn)  # read again under the write lock: another process may have done it
