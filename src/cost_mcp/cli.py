@@ -34,6 +34,17 @@ if TYPE_CHECKING:
 EXIT_USAGE = 2
 
 
+def _provider_id(value: str) -> str:
+    """A registered provider id for `sync --provider`. The registry (every fetcher) is imported only
+    when the option is used, so the other commands (the status line above all) start without it."""
+    from cost_mcp.sources import registry
+
+    known = [p.id for p in registry.providers()]
+    if value not in known:
+        raise argparse.ArgumentTypeError(f"unknown provider {value!r} (choose from {', '.join(known)})")
+    return value
+
+
 def _s(value: object) -> str:
     """Outside text (names, provider messages) for a rich console: controls neutralised, and rich
     markup escaped so that "[red]" in a name is shown, not obeyed."""
@@ -47,7 +58,14 @@ def _parser() -> argparse.ArgumentParser:
     )
     parser.add_argument("--version", action="version", version=f"cost-mcp {__version__}")
     sub = parser.add_subparsers(dest="command", metavar="COMMAND")
-    sub.add_parser("serve", help="run the MCP server on stdio (the default)")
+    srv = sub.add_parser("serve", help="run the MCP server on stdio (the default), or over HTTP")
+    srv.add_argument(
+        "--http", action="store_true", help="serve MCP at /mcp, OTLP at /v1/* and the dashboard over HTTP"
+    )
+    srv.add_argument("--host", default="127.0.0.1", help="loopback only for now (default 127.0.0.1)")
+    srv.add_argument("--port", type=int, default=4318, help="TCP port (default 4318, OTLP/HTTP's)")
+    ocfg = sub.add_parser("otel-config", help="print settings that send agents' telemetry here")
+    ocfg.add_argument("--server", default=None, help="this server's URL (default http://127.0.0.1:4318)")
     doctor = sub.add_parser("doctor", help="show the ledger, timezone, keys (masked) and log folders")
     doctor.add_argument("--json", action="store_true", help="machine-readable output")
     rep = sub.add_parser("report", help="what was spent in a period (default: this month)")
@@ -122,13 +140,13 @@ def _parser() -> argparse.ArgumentParser:
     srem.add_argument("name")
     syn = sub.add_parser(
         "sync",
-        help="fetch billed costs and usage from provider APIs now (OpenAI, Anthropic, OpenRouter, "
-        "Groq, Cursor)",
+        help="fetch billed costs and usage from provider APIs now (`cost-mcp doctor` lists them)",
     )
     syn.add_argument(
         "--provider",
         action="append",
-        choices=("openai", "anthropic", "openrouter", "groq", "cursor"),
+        type=_provider_id,
+        metavar="PROVIDER",
         dest="providers",
         help="sync only this provider (repeatable; default: every configured one)",
     )
@@ -139,6 +157,15 @@ def _parser() -> argparse.ArgumentParser:
         help="fetch the last N UTC days again (default: what is not synced yet plus the last 3)",
     )
     syn.add_argument("--json", action="store_true", help="machine-readable output")
+    imp = sub.add_parser("import", help="import a provider's billing file into the ledger")
+    isub = imp.add_subparsers(dest="import_kind", metavar="KIND", required=True)
+    gb = isub.add_parser(
+        "google-billing",
+        help="a Cloud Billing CSV export (Gemini API, Vertex AI rows): replaces Google's days in the file",
+    )
+    gb.add_argument("file", type=Path, metavar="FILE.csv")
+    gb.add_argument("--currency", help="the amounts' currency when the file has no currency column")
+    gb.add_argument("--json", action="store_true", help="machine-readable output")
     ing = sub.add_parser("ingest", help="read new Claude Code log lines into the ledger")
     ing.add_argument("paths", nargs="*", metavar="PATH", help="folders or .jsonl files (default: configured)")
     ing.add_argument("--full", action="store_true", help="read every file from the start again")
@@ -226,7 +253,14 @@ def main(argv: Sequence[str] | None = None) -> int:
     err = Console(stderr=True, soft_wrap=True)
     try:
         if command == "serve":
+            if getattr(args, "http", False):
+                return _serve_http(args)
             return _serve()
+        if command == "otel-config":
+            from cost_mcp.otel_config import DEFAULT_SERVER, snippet
+
+            print(snippet(args.server or DEFAULT_SERVER))
+            return 0
         if command == "doctor":
             return _doctor(args)
         if command == "estimate":
@@ -243,6 +277,8 @@ def main(argv: Sequence[str] | None = None) -> int:
             return _subscription(args)
         if command == "export":
             return _export(args)
+        if command == "import":
+            return _import(args)
         if command == "dashboard":
             return _dashboard(args)
         if command == "savings":
@@ -291,6 +327,14 @@ def _serve() -> int:
     return 0
 
 
+def _serve_http(args: argparse.Namespace) -> int:
+    from cost_mcp.web.http import require_loopback, serve_http
+
+    require_loopback(args.host)  # before anything else: the refusal is the first thing said
+    serve_http(_settings(), host=args.host, port=args.port, announce=lambda m: print(m, file=sys.stderr))
+    return 0
+
+
 def _settings() -> Settings:
     """Settings for a command; an unusable value is one warning line on stderr, and its default is used."""
     settings, problems = load_settings_leniently()
@@ -336,6 +380,9 @@ def _doctor(args: argparse.Namespace) -> int:
     for p in report.providers:
         keys.add_row(p.provider, p.env_var, p.masked or "-", p.origin, p.base_url)
     out.print(keys)
+    for p in report.providers:
+        if p.needs and p.masked:
+            out.print(f"{p.provider:<13} also needs {', '.join(p.needs)}", highlight=False)
     for root in report.claude_log_roots:
         found = f"{root.jsonl_files} log file(s)" if root.projects_dir_found else "no projects/ folder"
         out.print(f"claude logs   {root.path}: {found}")
@@ -434,6 +481,31 @@ def _ingest(args: argparse.Namespace) -> int:
         )
     for error in result.errors:
         out.print(f"[red]error:[/red] {_s(error)}")
+    return 0
+
+
+def _import(args: argparse.Namespace) -> int:
+    from cost_mcp.sources import google
+    from cost_mcp.store import connect
+
+    conn = connect(_settings().db)
+    try:
+        result = google.import_csv(conn, args.file, args.currency)
+    finally:
+        conn.close()
+    if args.json:
+        print(json.dumps({**vars(result), "total_usd": plain_usd(result.total_usd)}, indent=2))
+        return 0
+    out = Console(soft_wrap=True)
+    span = f"{result.first_day} to {result.last_day}" if result.first_day else "no day"
+    out.print(
+        f"google: {result.imported} row(s) of {result.rows} imported ({span}, "
+        f"{format_usd(result.total_usd)}; currencies: {', '.join(result.currencies) or '-'}); "
+        f"{result.other_services} row(s) of other services left out",
+        highlight=False,
+    )
+    for reason, count in sorted(result.skipped.items()):
+        out.print(f"[yellow]skipped:[/yellow] {count} row(s): {reason}", highlight=False)
     return 0
 
 

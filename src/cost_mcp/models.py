@@ -173,6 +173,10 @@ class KeyStatus(Result):
     masked: str | None
     origin: str
     base_url: str
+    needs: list[str] = Field(
+        default_factory=list,
+        description="Other variables the provider still needs before it can be synced (its key set or not).",
+    )
 
 
 class LogRoot(Result):
@@ -773,14 +777,14 @@ class SubscriptionList(Result):
 
 # --- provider sync -------------------------------------------------------------------------------
 
-SyncProviderName = Literal["openai", "anthropic", "openrouter", "groq", "cursor"]
+SyncProviderName = Annotated[str, Field(pattern=r"^[a-z][a-z0-9_-]{0,39}$")]
+"""A registered provider id (sources/registry.py); an unknown one is refused with the list."""
 SyncProviders = Annotated[
     list[SyncProviderName] | None,
     Field(
-        max_length=5,
-        description="Providers to sync: openai, anthropic, openrouter, groq, cursor. Omit for every "
-        "provider whose key is configured (OPENAI_ADMIN_KEY, ANTHROPIC_ADMIN_KEY, OPENROUTER_API_KEY, "
-        "GROQ_API_KEY, CURSOR_ADMIN_API_KEY).",
+        max_length=20,
+        description="Provider ids to sync, e.g. ['anthropic'] (the tool description lists them; "
+        "`cost-mcp doctor` too). Omit for every provider whose settings are configured.",
     ),
 ]
 SyncDays = Annotated[

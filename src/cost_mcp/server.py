@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import difflib
 import functools
+import inspect
 import logging
 import os
 import sqlite3
@@ -98,7 +99,7 @@ from cost_mcp.models import (
 )
 from cost_mcp.periods import previous_period, resolve_spec
 from cost_mcp.pricing import Pricer, Tokens
-from cost_mcp.sources import claude_code
+from cost_mcp.sources import claude_code, registry
 from cost_mcp.store import Ledger, connect
 from cost_mcp.web.page import page_html
 
@@ -643,20 +644,29 @@ async def compare_periods(
     return await _query(ctx, answer)
 
 
-@mcp.tool(title="Sync provider billing", annotations=PROVIDER_SYNC)
+def _with_providers(doc: str | None) -> str:
+    """A tool docstring with the registry's providers filled in (``{billed}``, ``{estimated}``,
+    ``{keys}``), so the description lists exactly the providers there are."""
+    return inspect.cleandoc(doc or "").format(
+        billed=registry.provider_names(basis="billed"),
+        estimated=registry.provider_names(basis="estimated"),
+        keys=", ".join(p.key_env for p in registry.providers()),
+    )
+
+
 async def sync_providers(
     ctx: Context[AppState], providers: SyncProviders = None, days: SyncDays = None
 ) -> SyncResult:
-    """Fetch billed costs and usage from provider APIs into the ledger now: OpenAI, Anthropic,
-    OpenRouter, Cursor (billed) and Groq (usage metrics, estimated).
+    """Fetch billed costs and usage from provider APIs into the ledger now: {billed} (billed) and
+    {estimated} (usage metrics, estimated).
 
     Answers "are my billed numbers up to date?": per source, the UTC days and rows synced, the billed
     total over them, a note (today's partial figure, key limit, balance, team spend of the cycle)
     and the error if it failed (the data synced before is kept). Rarely needed: get_spend and
     model_breakdown already sync a provider whose last sync is older than the TTL (15 minutes by
     default; Cursor at most hourly, as it asks). Use it to force a refresh now, or with `days` to
-    backfill a longer history. Needs OPENAI_ADMIN_KEY, ANTHROPIC_ADMIN_KEY, OPENROUTER_API_KEY,
-    GROQ_API_KEY or CURSOR_ADMIN_API_KEY. Defaults: every configured provider; the days not synced
+    backfill a longer history. Needs one of {keys} (with the provider's other settings; `cost-mcp
+    doctor` says which are missing). Defaults: every configured provider; the days not synced
     yet plus the last 3 (31 days on a first sync). Reports progress per source.
 
     Example: sync_providers(providers=["anthropic"], days=62)
@@ -688,6 +698,13 @@ async def sync_providers(
             return result
 
     return await _run(write)
+
+
+mcp.tool(
+    title="Sync provider billing",
+    annotations=PROVIDER_SYNC,
+    description=_with_providers(sync_providers.__doc__),
+)(sync_providers)
 
 
 @mcp.resource("cost://summary", name="summary", title="AI spend at a glance", mime_type="text/plain")
