@@ -32,6 +32,11 @@ def drop_secondary_indexes(conn: sqlite3.Connection) -> int:
             "SELECT name, sql FROM sqlite_master WHERE type = 'index' AND tbl_name = ? AND sql IS NOT NULL",
             (TABLE,),
         ).fetchall()
+        # An index a trigger names (INDEXED BY) must stay: without it every INSERT would fail.
+        triggers = " ".join(
+            r[0] or "" for r in conn.execute("SELECT sql FROM sqlite_master WHERE type = 'trigger'")
+        )
+        rows = [(name, sql) for name, sql in rows if name not in triggers]
         if not rows:
             return 0
         pending = _pending(conn)
