@@ -12,6 +12,7 @@ from pathlib import Path
 
 import pytest
 
+from cost_mcp.store import migrate
 from tests.sources.claude_logs import assistant, encode, session_file, user
 
 pytestmark = pytest.mark.slow
@@ -76,7 +77,10 @@ def test_sigkill_mid_ingest_then_rerun_is_exact(home: Path) -> None:
     proc.wait(30)
     with sqlite3.connect(db) as conn:
         assert conn.execute("PRAGMA integrity_check").fetchone()[0] == "ok"
+        # 75 MB into an empty ledger is a bulk load: killed with its secondary indexes dropped
+        dropped = conn.execute("SELECT value FROM meta WHERE key = 'bulk_load_dropped_indexes'").fetchone()
     assert 0 < killed_rows < files * calls, "the kill should land in the middle of the ingest"
+    assert dropped is not None and "usage_events_counted_ts" in dropped[0]
     finish = subprocess.run(
         [sys.executable, "-m", "cost_mcp", "ingest", "--json"],
         env=env,
@@ -91,6 +95,12 @@ def test_sigkill_mid_ingest_then_rerun_is_exact(home: Path) -> None:
         ).fetchone()
         rollup_output = conn.execute("SELECT SUM(output_tokens) FROM usage_rollup").fetchone()[0]
         dirty = conn.execute("SELECT COUNT(*) FROM rollup_dirty").fetchone()[0]
+        indexes = {r[0] for r in conn.execute("SELECT sql FROM sqlite_master WHERE type = 'index'")}
+        pending = conn.execute("SELECT 1 FROM meta WHERE key = 'bulk_load_dropped_indexes'").fetchone()
     assert (count, output) == (files * calls, truth)
     assert rollup_output == truth
     assert dirty == 0
+    fresh = sqlite3.connect(":memory:")
+    migrate(fresh)
+    assert indexes == {r[0] for r in fresh.execute("SELECT sql FROM sqlite_master WHERE type = 'index'")}
+    assert pending is None

@@ -6,12 +6,14 @@ import random
 import sqlite3
 from pathlib import Path
 from typing import Any
+from unittest import mock
 
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from cost_mcp.config import load_settings
 from cost_mcp.pricing import Pricer
+from cost_mcp.sources import claude_code
 from cost_mcp.sources.claude_code import ingest
 from cost_mcp.store import connect
 from tests.sources.claude_logs import assistant, encode, progress, user
@@ -78,15 +80,16 @@ def _totals(conn: sqlite3.Connection) -> list[tuple[Any, ...]]:
 
 def _scan_tree(
     root: Path, files: dict[str, list[str]], order: list[str], chunks: int, seed: int
-) -> list[Any]:
+) -> tuple[list[Any], int]:
     """Write files in `order`, appending each in up to `chunks` pieces (cut anywhere, even mid-line),
-    scanning after every piece; return the per-day totals."""
+    scanning after every piece; return the per-day totals and the sum of the scans' events_added."""
     projects = root / "projects"
     db = root / "cost.db"
     env = {"COST_MCP_DB": str(db), "CLAUDE_CONFIG_DIR": str(root), "COST_MCP_TIMEZONE": "UTC"}
     cfg = load_settings(env, env_file=root / "absent")
     conn = connect(db)
     rng = random.Random(seed)
+    added = 0
     try:
         pricer = Pricer()
         for name in order:
@@ -99,9 +102,9 @@ def _scan_tree(
                 with path.open("ab") as f:
                     f.write(data[start:cut])
                 start = cut
-                ingest(conn, cfg, pricer)
-        ingest(conn, cfg, pricer)
-        return _totals(conn)
+                added += ingest(conn, cfg, pricer).events_added
+        added += ingest(conn, cfg, pricer).events_added
+        return _totals(conn), added
     finally:
         conn.close()
 
@@ -113,11 +116,48 @@ def test_any_file_order_and_any_split_into_scans_gives_identical_totals(
 ) -> None:
     files = _files(spec)
     names = sorted(files)
-    reference = _scan_tree(tmp_path_factory.mktemp("once"), files, names, 1, seed)
+    reference, added_once = _scan_tree(tmp_path_factory.mktemp("once"), files, names, 1, seed)
     shuffled = names[:]
     random.Random(seed).shuffle(shuffled)
-    incremental = _scan_tree(tmp_path_factory.mktemp("split"), files, shuffled, chunks, seed)
+    incremental, added_split = _scan_tree(tmp_path_factory.mktemp("split"), files, shuffled, chunks, seed)
     assert incremental == reference
+    # events_added, counted per batch, adds up to the calls however the scans were cut
+    assert added_once == added_split == len(spec)
     # and the truth: one row per call, whatever the noise
     assert sum(r[1] for r in reference) == len(spec)
     assert sum(r[2] for r in reference) == sum(c[2] for c in spec)
+
+
+@settings(max_examples=25, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
+@given(spec=calls, seed=st.integers(0, 10_000), chunks=st.integers(1, 4))
+def test_a_bulk_first_load_then_incremental_scans_gives_identical_totals(
+    tmp_path_factory: Any, spec: list[tuple[Any, ...]], seed: int, chunks: int
+) -> None:
+    files = _files(spec)
+    names = sorted(files)
+    reference, _ = _scan_tree(tmp_path_factory.mktemp("once"), files, names, 1, seed)
+    root = tmp_path_factory.mktemp("bulk")
+    shuffled = names[:]
+    random.Random(seed).shuffle(shuffled)
+    first, rest = shuffled[: len(shuffled) // 2 + 1], shuffled[len(shuffled) // 2 + 1 :]
+    for name in first:
+        path = root / "projects" / name
+        path.parent.mkdir(parents=True, exist_ok=True)
+        path.write_text("".join(line + "\n" for line in files[name]))
+    env = {"COST_MCP_DB": str(root / "cost.db"), "CLAUDE_CONFIG_DIR": str(root), "COST_MCP_TIMEZONE": "UTC"}
+    conn = connect(root / "cost.db")
+    try:
+        with mock.patch.object(claude_code, "BULK_LOAD_BYTES", 0):
+            added = ingest(conn, load_settings(env, env_file=root / "absent"), Pricer()).events_added
+        indexes = conn.execute("SELECT COUNT(*) FROM sqlite_master WHERE type = 'index'").fetchone()[0]
+        fresh = connect(":memory:")
+        assert (
+            indexes == fresh.execute("SELECT COUNT(*) FROM sqlite_master WHERE type = 'index'").fetchone()[0]
+        )
+        fresh.close()
+    finally:
+        conn.close()
+    # then the rest arrives in pieces, read incrementally on top of the bulk-loaded ledger
+    after, more = _scan_tree(root, files, rest, chunks, seed)
+    assert after == reference
+    assert added + more == len(spec)

@@ -87,6 +87,9 @@ def _open(target: str, *, migrate_schema: bool) -> LedgerConnection:
         conn.execute("PRAGMA cache_size = -65536")
         conn.execute("PRAGMA temp_store = MEMORY")
         if migrate_schema:
+            from cost_mcp.store.bulk import restore_indexes
+
+            restore_indexes(conn)  # after a bulk load that was killed before it finished
             migrate(conn)
     except sqlite3.OperationalError:
         conn.close()
