@@ -12,6 +12,7 @@ from typing import Annotated, Literal, get_args
 from pydantic import BaseModel, ConfigDict, Field
 
 from cost_mcp.money import USD
+from cost_mcp.periods import Preset
 
 MAX_TOKENS = 10_000_000_000
 """Above any real workload; larger counts are rejected as mistakes rather than priced."""
@@ -24,15 +25,15 @@ ModelName = Annotated[
         min_length=1,
         max_length=200,
         description="Model id as the provider names it, e.g. 'claude-sonnet-4-5', 'gpt-5-mini', "
-        "'anthropic/claude-sonnet-4.5' (OpenRouter) or 'llama-3.3-70b-versatile' (Groq).",
+        "'anthropic/claude-sonnet-4.5' (OpenRouter).",
     ),
 ]
 ProviderName = Annotated[
     str | None,
     Field(
         max_length=50,
-        description="Provider id: anthropic, openai, openrouter, groq, google, mistral, deepseek, x-ai... "
-        "Omit to infer it from the model name (works for Claude, GPT, Gemini; not for Llama on Groq).",
+        description="anthropic, openai, openrouter, groq, google, mistral... Omit to infer it from the "
+        "model (not for Llama on Groq).",
     ),
 ]
 InputTokens = Annotated[
@@ -40,8 +41,8 @@ InputTokens = Annotated[
     Field(
         ge=0,
         le=MAX_TOKENS,
-        description="Uncached input tokens: input NOT read from or written to the prompt cache. "
-        "If your API reports a total that includes cached tokens (OpenAI prompt_tokens), subtract them.",
+        description="Uncached input tokens, not read from or written to the cache (subtract cached "
+        "tokens from OpenAI's prompt_tokens).",
     ),
 ]
 OutputTokens = Annotated[
@@ -61,8 +62,7 @@ SpeedParam = Annotated[
 ServiceTierParam = Annotated[
     Literal["standard", "batch", "priority", "flex"] | None,
     Field(
-        description="Service tier (usage.service_tier): batch and OpenAI flex at 50%, priority at the "
-        "provider's priority rates where published (else standard rates, with a warning)."
+        description="usage.service_tier: batch and flex at 50%, priority at published priority rates."
     ),
 ]
 InferenceGeoParam = Annotated[
@@ -381,26 +381,24 @@ Dimension = Literal[
 DIMENSIONS: tuple[str, ...] = get_args(Dimension)
 
 PeriodName = Annotated[
-    str | None,
+    Preset | None,
     Field(
-        max_length=40,
-        description="One of today, yesterday, this_week, last_week, this_month, last_month, last_7_days, "
-        "last_30_days, this_year. Calendar periods are whole (this_month is all of the month). Omit when "
-        "giving start/end; omit both for this_month.",
+        description="Whole calendar periods (this_month is all of it). Default this_month; omit with "
+        "start/end.",
     ),
 ]
 StartDate = Annotated[
-    str | None, Field(max_length=10, description="First day, YYYY-MM-DD (instead of period).")
+    str | None, Field(max_length=10, description="First day, YYYY-MM-DD, instead of period.")
 ]
 EndDate = Annotated[
     str | None,
-    Field(max_length=10, description="Last day, YYYY-MM-DD, inclusive (with start; default: today)."),
+    Field(max_length=10, description="Last day, YYYY-MM-DD, inclusive; default today."),
 ]
 TimezoneName = Annotated[
     str | None,
     Field(
         max_length=64,
-        description="IANA timezone for day boundaries, e.g. 'Europe/Paris'. Default: configured.",
+        description="IANA name, e.g. 'Europe/Paris'; default configured.",
     ),
 ]
 GroupBy = Annotated[
@@ -416,8 +414,7 @@ FilterValues = Annotated[
     list[str] | None,
     Field(
         max_length=50,
-        description="Keep only these values (exact match; a project also by folder name). A value that "
-        "matches nothing is named in warnings with the closest known ones. Omit for all.",
+        description="Only these (exact match; projects also by folder name).",
     ),
 ]
 
@@ -562,7 +559,7 @@ BudgetName = Annotated[
         min_length=1,
         max_length=64,
         pattern=r"^[A-Za-z0-9][A-Za-z0-9 _.:/-]*$",
-        description="A name for the budget, e.g. 'daily-agents' (letters, digits, space, _ . : / -).",
+        description="A name, e.g. 'daily-agents': letters, digits, space, _ . : / -.",
     ),
 ]
 AmountUSD = Annotated[

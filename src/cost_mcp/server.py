@@ -24,10 +24,10 @@ import anyio.to_thread
 from mcp.server import MCPServer
 from mcp.server.apps import Apps
 from mcp.server.mcpserver import Context
-from mcp.server.mcpserver.exceptions import ToolError
+from mcp.server.mcpserver.exceptions import ToolError, UnexpectedToolError
 from mcp.server.mcpserver.utilities.func_metadata import ArgModelBase
-from mcp.types import CallToolResult, TextContent, ToolAnnotations
-from pydantic import Field, create_model, model_validator
+from mcp.types import CallToolResult, InputRequiredResult, TextContent, ToolAnnotations
+from pydantic import Field, ValidationError, create_model, model_validator
 
 from cost_mcp import __version__, catchup, sync
 from cost_mcp.analytics import agents as agents_api
@@ -98,6 +98,7 @@ from cost_mcp.periods import previous_period, resolve_spec
 from cost_mcp.pricing import Pricer, Tokens
 from cost_mcp.sources import claude_code
 from cost_mcp.store import Ledger, connect
+from cost_mcp.tool_text import argument_error, clean_description, compact_schema
 from cost_mcp.web.page import page_html
 
 logger = logging.getLogger("cost_mcp")
@@ -171,10 +172,57 @@ def reject_unknown_arguments(server: MCPServer[Any]) -> None:
         tool.parameters["additionalProperties"] = False
 
 
+PUBLISHED_OUTPUT_SCHEMA: dict[str, Any] = {"type": "object"}
+"""What tools/list says of every result. The full result schemas came to about 100,000 characters
+that hosts send along with every conversation while the model never calls with them; each result's
+structured content is still validated against its pydantic model before it is sent, and the
+models (``cost_mcp.models``) and docs/architecture.md describe the fields."""
+
+
+def tidy_tool_list(server: MCPServer[Any]) -> None:
+    """What tools/list sends, made compact in one place: descriptions without docstring
+    indentation, input schemas without titles or ``anyOf [X, null]`` (see
+    :func:`cost_mcp.tool_text.compact_schema`), and a minimal output schema.
+
+    Idempotent; runs when the server starts, after :func:`reject_unknown_arguments`.
+    """
+    for tool in server._tool_manager.list_tools():  # the SDK offers no public way to reach the Tool
+        tool.description = clean_description(tool.description)
+        compact = compact_schema(tool.parameters)
+        tool.parameters.clear()
+        tool.parameters.update(compact)
+        if tool.fn_metadata.output_schema is not None:
+            tool.fn_metadata.output_schema = PUBLISHED_OUTPUT_SCHEMA
+            tool.__dict__.pop("output_schema", None)  # a cached_property on the SDK's Tool
+
+
+class CostServer(MCPServer[AppState]):
+    """The SDK's server, with arguments that fail validation explained in one line.
+
+    The SDK passes pydantic's own report to the model ("1 validation error for
+    set_budgetArguments ... https://errors.pydantic.dev/..."); this names the argument, what was
+    given and what the tool's schema allows (:func:`cost_mcp.tool_text.argument_error`).
+    """
+
+    async def call_tool(
+        self, name: str, arguments: dict[str, Any], context: Context[AppState, Any] | None = None
+    ) -> CallToolResult | InputRequiredResult:
+        """Call a tool; a ToolError caused by invalid arguments gets a one-line message."""
+        try:
+            return await super().call_tool(name, arguments, context)
+        except ToolError as exc:
+            cause = exc.__cause__
+            tool = self._tool_manager.get_tool(name)
+            if isinstance(exc, UnexpectedToolError) or not isinstance(cause, ValidationError) or tool is None:
+                raise
+            raise ToolError(f"{name}: {argument_error(cause, tool.parameters)}") from cause
+
+
 @asynccontextmanager
 async def lifespan(server: MCPServer[AppState]) -> AsyncIterator[AppState]:
     """Open the ledger and load prices once per process."""
     reject_unknown_arguments(server)
+    tidy_tool_list(server)
     settings, problems = load_settings_leniently()
     try:
         pricer = Pricer.from_file(settings.prices_file)
@@ -252,7 +300,7 @@ apps.add_html_resource(
     prefers_border=True,
 )
 
-mcp: MCPServer[AppState] = MCPServer(
+mcp: MCPServer[AppState] = CostServer(
     "cost-mcp",
     title="AI cost tracker",
     version=__version__,
