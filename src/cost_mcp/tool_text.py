@@ -64,21 +64,14 @@ def compact_schema(node: Any) -> Any:
             out[key] = compact_schema(value)
     variants = out.get("anyOf")
     if isinstance(variants, list):
-        out["anyOf"] = variants = _numbers_not_strings(variants)
+        variants = _numbers_not_strings(variants)
+        if _NULL in variants and "default" in out and out["default"] is None:
+            variants = [v for v in variants if v != _NULL]
+            del out["default"]
+        out["anyOf"] = variants
         if len(variants) == 1:
             rest = {k: v for k, v in out.items() if k != "anyOf"}
             out = {**variants[0], **rest}
-            variants = None
-    if (
-        isinstance(variants, list)
-        and len(variants) == 2
-        and _NULL in variants
-        and "default" in out
-        and out["default"] is None
-    ):
-        other = next(v for v in variants if v != _NULL)
-        rest = {k: v for k, v in out.items() if k not in ("anyOf", "default")}
-        out = {**other, **rest}
     return out
 
 
@@ -130,9 +123,14 @@ def allowed(schema: Mapping[str, Any], root: Mapping[str, Any] | None = None) ->
     return "see the tool's input schema"
 
 
+def _number(value: object) -> object:
+    """1000000000.0 as 1000000000: a limit reads as it was written."""
+    return int(value) if isinstance(value, float) and value.is_integer() else value
+
+
 def _range(noun: str, schema: Mapping[str, Any]) -> str:
-    low, high = schema.get("minimum"), schema.get("maximum")
-    above, below = schema.get("exclusiveMinimum"), schema.get("exclusiveMaximum")
+    low, high = _number(schema.get("minimum")), _number(schema.get("maximum"))
+    above, below = _number(schema.get("exclusiveMinimum")), _number(schema.get("exclusiveMaximum"))
     parts = []
     if low is not None and high is not None:
         return f"{noun} from {low} to {high}"
@@ -175,7 +173,8 @@ def _show(value: object, *, quote: bool = True) -> str:
 def argument_error(exc: ValidationError, schema: Mapping[str, Any], *, most: int = 3) -> str:
     """Pydantic's errors for a tool's arguments as one line: each argument, what was given, what
     is allowed (from the tool's input ``schema``), without pydantic's banner and links."""
-    errors = exc.errors(include_url=False)
+    # What the caller gave and got wrong first, then what it left out.
+    errors = sorted(exc.errors(include_url=False), key=lambda e: e["type"] == "missing")
     parts: list[str] = []
     properties: Mapping[str, Any] = schema.get("properties", {})
     for error in errors[:most]:
