@@ -7,12 +7,14 @@ import base64
 import json
 import logging
 import os
+import sqlite3
 import subprocess
 import sys
 from collections.abc import Iterator
 from datetime import UTC, date, datetime, timedelta
 from pathlib import Path
 from typing import Any
+from urllib.parse import quote
 
 import pytest
 from mcp import Client
@@ -314,7 +316,11 @@ async def test_a_fake_admin_key_never_leaks(
     # OpenAI: a usage report rejects the request quoting the key; costs are rate limited once.
     r.openai.script("/v1/organization/usage/embeddings", _echo(CANARY_OPENAI, 400))
     r.openai.script(COSTS, json_response(429, fixture("openai_error_429.json"), {"retry-after": "0"}))
-    # Anthropic: billing works (data is written); Claude Code analytics refuses, quoting the key.
+    # Anthropic: billing works (data is written), with a row that echoes the key into its
+    # description; Claude Code analytics refuses, quoting the key.
+    r.anthropic.reports[anthropic.COST_PATH][ago(2).isoformat()].append(
+        {"amount": "1", "currency": "USD", "description": f"Bearer {CANARY_ANTHROPIC} / {CANARY_ANTHROPIC}"}
+    )
     r.anthropic.script(anthropic.CLAUDE_CODE_PATH, _echo(CANARY_ANTHROPIC, 403))
     results: list[str] = []
     with local_server(r) as url:
@@ -421,3 +427,48 @@ def test_cli_sync_prints_each_sources_note(home: Path, monkeypatch: pytest.Monke
     assert "cursor: team spend this cycle (since 2024-02-27): $24.50 on-demand" in out
     assert "openrouter: today (" in out and "is not a management key" in out
     assert r.cursor.key not in done.stdout + done.stderr
+
+
+def test_a_key_echoed_into_a_field_or_url_encoded_never_leaks(home: Path) -> None:
+    # A key with characters that URL-encoding changes: its encoded form is a form too.
+    key = "sk-admin-CANARY+/=7f3e9a2b4c5d"
+    yesterday = ago(1).isoformat()
+    echo_currency = [{"object": "organization.costs.result", "amount": {"value": "1.00", "currency": key}}]
+    r = Router(openai=FakeOpenAI({COSTS: {yesterday: echo_currency}}))
+    r.openai.key = key
+    quoted = quote(key, safe="")
+    with local_server(r) as url:
+        env = {**os.environ, "COST_MCP_OPENAI_BASE_URL": url, "OPENAI_ADMIN_KEY": key}
+        argv = [sys.executable, "-m", "cost_mcp", "sync", "--provider", "openai", "--days", "2"]
+        currency = subprocess.run(argv, capture_output=True, text=True, env=env, timeout=120, check=False)
+        r.openai.script(COSTS, json_response(400, {"error": {"message": f"bad key={quoted} " + "x" * 5000}}))
+        encoded = subprocess.run(argv, capture_output=True, text=True, env=env, timeout=120, check=False)
+        status = subprocess.run(
+            [sys.executable, "-m", "cost_mcp", "report", "--json"],
+            capture_output=True,
+            text=True,
+            env=env,
+            timeout=120,
+            check=False,
+        )
+    assert currency.returncode == 1 and encoded.returncode == 1
+    assert "reported an amount in '[redacted]'" in " ".join(currency.stdout.split())
+    assert "bad key=[redacted]" in " ".join(encoded.stdout.split())
+    ledger = b"".join(p.read_bytes() for p in (home / "data").iterdir() if p.is_file())
+    [last_error] = [
+        row[0]
+        for row in sqlite3.connect(home / "data" / "cost.db").execute(
+            "SELECT last_error FROM source_state WHERE source = 'openai'"
+        )
+    ]
+    assert len(last_error) <= 500  # stored scrubbed and cut short
+    for text in (
+        currency.stdout,
+        currency.stderr,
+        encoded.stdout,
+        encoded.stderr,
+        status.stdout,
+        status.stderr,
+    ):
+        assert "CANARY" not in text
+    assert b"CANARY" not in ledger

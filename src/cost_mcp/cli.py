@@ -18,6 +18,7 @@ from typing import TYPE_CHECKING, Any, TextIO
 from zoneinfo import ZoneInfo
 
 from rich.console import Console
+from rich.markup import escape
 from rich.table import Table
 
 from cost_mcp import __version__
@@ -25,11 +26,18 @@ from cost_mcp.config import Settings, load_settings_leniently
 from cost_mcp.errors import CostMcpError, InvalidInputError
 from cost_mcp.models import SessionSaving, SpendResult
 from cost_mcp.money import UNPRICED, format_cost, format_usd, plain_usd
+from cost_mcp.output import csv_cell, safe_text
 
 if TYPE_CHECKING:
     from cost_mcp.periods import Period
 
 EXIT_USAGE = 2
+
+
+def _s(value: object) -> str:
+    """Outside text (names, provider messages) for a rich console: controls neutralised, and rich
+    markup escaped so that "[red]" in a name is shown, not obeyed."""
+    return escape(safe_text(value))
 
 
 def _parser() -> argparse.ArgumentParser:
@@ -83,7 +91,17 @@ def _parser() -> argparse.ArgumentParser:
         "--threshold", action="append", default=None, help="alert at this fraction (repeatable)"
     )
     bset.add_argument("--hard", action="store_true", help="check_budget refuses calls that would exceed it")
-    bset.add_argument("--webhook", help="POST each alert here as JSON")
+    bset.add_argument(
+        "--webhook",
+        metavar="NAME|URL",
+        help="POST each alert as JSON to this webhook: a name configured in COST_MCP_WEBHOOKS, or a URL "
+        "with --confirm-webhook-url",
+    )
+    bset.add_argument(
+        "--confirm-webhook-url",
+        action="store_true",
+        help="yes, POST this budget's alerts to the URL given in --webhook (not a configured name)",
+    )
     blist = bsub.add_parser("list", help="every budget in its current period")
     blist.add_argument("--json", action="store_true")
     bdel = bsub.add_parser("delete", help="delete a budget")
@@ -236,8 +254,20 @@ def main(argv: Sequence[str] | None = None) -> int:
         if command == "hook":
             return _hook(args)
     except CostMcpError as exc:
-        err.print(f"[red]error:[/red] {exc}", highlight=False)
+        err.print(f"[red]error:[/red] {_s(exc)}", highlight=False)
         return EXIT_USAGE
+    except sqlite3.Error as exc:
+        from cost_mcp.store.connection import explain
+
+        err.print(f"[red]error:[/red] {_s(explain(load_settings_leniently()[0].db, exc))}", highlight=False)
+        return EXIT_USAGE
+    finally:
+        # Alerts fired by this short-lived process are POSTed before it exits; any that fail stay
+        # queued in the ledger for the next process to retry. Only a command that could fire one
+        # has imported notify (and httpx2): the status line's hot path does not pay for it.
+        notify = sys.modules.get("cost_mcp.notify")
+        if notify is not None:
+            notify.drain()
     raise AssertionError(f"unhandled command {command}")
 
 
@@ -311,11 +341,13 @@ def _doctor(args: argparse.Namespace) -> int:
         out.print(f"claude logs   {root.path}: {found}")
     for f in report.skipped_log_lines:
         reasons = ", ".join(f"{reason} {n:,}" for reason, n in f.lines.items())
-        out.print(f"skipped lines {f.path}: {reasons}", highlight=False, markup=False)
+        out.print(f"skipped lines {_s(f.path)}: {reasons}", highlight=False)
+    for name, where in report.webhooks.items():
+        out.print(f"webhook       {_s(name)}: {_s(where)}", highlight=False)
     for problem in report.problems:
-        out.print(f"[yellow]problem:[/yellow] {problem}", highlight=False)
+        out.print(f"[yellow]problem:[/yellow] {_s(problem)}", highlight=False)
     for warning in report.warnings:
-        out.print(f"[yellow]warning:[/yellow] {warning}", highlight=False)
+        out.print(f"[yellow]warning:[/yellow] {_s(warning)}", highlight=False)
     return 1 if report.problems else 0
 
 
@@ -343,6 +375,7 @@ def _ingest(args: argparse.Namespace) -> int:
     from cost_mcp.pricing import Pricer
     from cost_mcp.sources.claude_code import forget, ingest
     from cost_mcp.store import connect
+    from cost_mcp.sync import fire_alerts
 
     settings = _settings()
     conn = connect(settings.db)
@@ -361,6 +394,7 @@ def _ingest(args: argparse.Namespace) -> int:
                     full=args.full,
                     progress=progress,
                 )
+        fire_alerts(conn, settings)
     finally:
         conn.close()
     if args.json:
@@ -396,10 +430,10 @@ def _ingest(args: argparse.Namespace) -> int:
         out.print("files skipped: " + ", ".join(f"{k} {v:,}" for k, v in skipped_files.items()))
     for model, count in result.unpriced_models.items():
         out.print(
-            f"[yellow]no price for {model}[/yellow] ({count:,} calls): add it to {settings.prices_file}"
+            f"[yellow]no price for {_s(model)}[/yellow] ({count:,} calls): add it to {settings.prices_file}"
         )
     for error in result.errors:
-        out.print(f"[red]error:[/red] {error}")
+        out.print(f"[red]error:[/red] {_s(error)}")
     return 0
 
 
@@ -425,7 +459,7 @@ def _sync(args: argparse.Namespace) -> int:
     for s in result.sources:
         span = f"{s.first_day} to {s.last_day}" if s.first_day else "-"
         table.add_row(
-            s.source,
+            _s(s.source),
             "ok" if s.ok else "[red]failed[/red]",
             f"{s.days} ({span})" if s.ok else "-",
             f"{s.buckets:,}" if s.ok else "-",
@@ -435,9 +469,9 @@ def _sync(args: argparse.Namespace) -> int:
     out.print(table)
     for s in result.sources:
         if s.note:
-            out.print(f"{s.source}: {s.note}", highlight=False, markup=False)
+            out.print(safe_text(f"{s.source}: {s.note}"), highlight=False, markup=False)
     for warning in result.warnings:
-        out.print(f"[yellow]note:[/yellow] {warning}", highlight=False)
+        out.print(f"[yellow]note:[/yellow] {_s(warning)}", highlight=False)
     return 1 if failed else 0
 
 
@@ -450,8 +484,19 @@ def _open() -> tuple[Settings, sqlite3.Connection]:
 
     settings = _settings()
     conn = connect(settings.db)
+    # The CLI reads every log line first and waits for another process's lock (the usual busy
+    # timeout) rather than answer early.
     with _log_progress() as progress:
-        sync.refresh(conn, settings, Pricer.from_file(settings.prices_file), logs="all", progress=progress)
+        _, warnings = sync.refresh_or_skip(
+            conn,
+            settings,
+            Pricer.from_file(settings.prices_file),
+            logs="all",
+            progress=progress,
+            lock_timeout_ms=None,
+        )
+    for warning in warnings:
+        Console(stderr=True).print(f"[yellow]note:[/yellow] {_s(warning)}", highlight=False)
     return settings, conn
 
 
@@ -478,7 +523,7 @@ def _report(args: argparse.Namespace) -> int:
         for row in result.rows:
             writer.writerow(
                 [
-                    *(row.group[d] or "" for d in result.group_by),
+                    *(csv_cell(row.group[d] or "") for d in result.group_by),
                     row.basis,
                     UNPRICED if row.unpriced_requests and not row.cost_usd else plain_usd(row.cost_usd),
                     "" if row.requests is None else row.requests,
@@ -499,7 +544,7 @@ def _report(args: argparse.Namespace) -> int:
         )
         for row in result.rows:
             table.add_row(
-                *((row.group[d] or "-") for d in result.group_by if d != "basis"),
+                *(_s(row.group[d] or "-") for d in result.group_by if d != "basis"),
                 row.basis,
                 format_cost(row.cost_usd, row.unpriced_requests),
                 "-" if row.requests is None else f"{row.requests:,}",
@@ -515,7 +560,7 @@ def _report(args: argparse.Namespace) -> int:
             "them); see --json attribution[][/dim]"
         )
     for warning in result.warnings:
-        out.print(f"[yellow]note:[/yellow] {warning}", highlight=False)
+        out.print(f"[yellow]note:[/yellow] {_s(warning)}", highlight=False)
     return 0
 
 
@@ -544,7 +589,7 @@ def _day_bars(out: Console, days: SpendResult) -> None:
 def _budget(args: argparse.Namespace) -> int:
     from cost_mcp.analytics import budgets
     from cost_mcp.catchup import envelope
-    from cost_mcp.models import BudgetScope
+    from cost_mcp.models import BudgetScope, checked
     from cost_mcp.money import parse_usd
 
     settings, conn = _open()
@@ -556,25 +601,39 @@ def _budget(args: argparse.Namespace) -> int:
                 thresholds = [parse_usd(t) for t in args.threshold] if args.threshold else None
             except ValueError as exc:
                 raise InvalidInputError(f"{exc}; give amounts like 150 or 0.8") from None
-            scope = BudgetScope(
-                providers=args.provider or [],
-                models=args.model or [],
-                agents=args.agent or [],
-                projects=args.project or [],
-                sources=args.source or [],
-                basis=["billed", "estimated", "subscription"] if args.include_subscriptions else [],
+            scope = checked(
+                BudgetScope,
+                {
+                    "providers": args.provider or [],
+                    "models": args.model or [],
+                    "agents": args.agent or [],
+                    "projects": args.project or [],
+                    "sources": args.source or [],
+                    "basis": ["billed", "estimated", "subscription"] if args.include_subscriptions else [],
+                },
+                "budget scope",
             )
+            webhook, webhook_url = _webhook_choice(args.webhook, args.confirm_webhook_url)
             budget = budgets.set_budget(
-                conn, args.name, amount, args.period, scope, thresholds, args.hard, args.webhook
+                conn,
+                args.name,
+                amount,
+                args.period,
+                scope,
+                thresholds,
+                args.hard,
+                webhook_url,
+                webhook=webhook,
+                settings=settings,
             )
             out.print(
-                f"budget '{budget.name}': {format_usd(budget.amount_usd)} per {budget.period}"
+                f"budget '{_s(budget.name)}': {format_usd(budget.amount_usd)} per {budget.period}"
                 + (" (hard)" if budget.hard else "")
             )
             return 0
         if args.budget_command == "delete":
             budgets.delete_budget(conn, args.name)
-            out.print(f"deleted budget '{args.name}'")
+            out.print(f"deleted budget '{_s(args.name)}'")
             return 0
         status = envelope(conn, budgets.budget_status(conn, settings))
     finally:
@@ -588,7 +647,7 @@ def _budget(args: argparse.Namespace) -> int:
     table = Table("budget", "period", "limit", "spent", "left", "%", "projected", "status", box=None)
     for b in status.budgets:
         table.add_row(
-            b.budget.name + (" (hard)" if b.budget.hard else ""),
+            _s(b.budget.name) + (" (hard)" if b.budget.hard else ""),
             f"{b.budget.period} from {b.period_start[:10]}",
             format_usd(b.budget.amount_usd),
             format_cost(b.spent_usd, b.unpriced_requests),
@@ -599,10 +658,26 @@ def _budget(args: argparse.Namespace) -> int:
         )
     out.print(table)
     for alert in status.alerts:
-        out.print(f"[red]alert:[/red] {alert}", highlight=False)
+        out.print(f"[red]alert:[/red] {_s(alert)}", highlight=False)
     for warning in status.warnings:
-        out.print(f"[yellow]note:[/yellow] {warning}", highlight=False)
+        out.print(f"[yellow]note:[/yellow] {_s(warning)}", highlight=False)
     return 0
+
+
+def _webhook_choice(value: str | None, confirmed: bool) -> tuple[str | None, str | None]:
+    """(configured name, confirmed URL) from --webhook: a URL needs --confirm-webhook-url, so that
+    a pasted command cannot quietly send alerts somewhere nobody chose."""
+    if value is None:
+        return None, None
+    if "://" not in value:
+        return value, None
+    if not confirmed:
+        raise InvalidInputError(
+            "--webhook was given a URL: add --confirm-webhook-url to POST alerts there, or name a "
+            "webhook configured in COST_MCP_WEBHOOKS (e.g. COST_MCP_WEBHOOKS="
+            '\'{"ops": "https://hooks.example.com/x"}\' and --webhook ops)'
+        )
+    return None, value
 
 
 def _subscription(args: argparse.Namespace) -> int:
@@ -621,11 +696,11 @@ def _subscription(args: argparse.Namespace) -> int:
             s = subscriptions.set_subscription(
                 conn, args.name, args.vendor, amount, args.period, args.start, args.end, args.member
             )
-            out.print(f"subscription '{s.name}': {format_usd(s.amount_usd)} {s.period} from {s.start}")
+            out.print(f"subscription '{_s(s.name)}': {format_usd(s.amount_usd)} {s.period} from {s.start}")
             return 0
         if args.subscription_command == "remove":
             subscriptions.delete_subscription(conn, args.name)
-            out.print(f"removed subscription '{args.name}'")
+            out.print(f"removed subscription '{_s(args.name)}'")
             return 0
         listing = subscriptions.list_subscriptions(conn)
     finally:
@@ -642,7 +717,13 @@ def _subscription(args: argparse.Namespace) -> int:
     table = Table("name", "vendor", "amount", "period", "member", "from", "to", box=None)
     for s in listing.subscriptions:
         table.add_row(
-            s.name, s.vendor, format_usd(s.amount_usd), s.period, s.member or "-", s.start, s.end or "-"
+            _s(s.name),
+            _s(s.vendor),
+            format_usd(s.amount_usd),
+            s.period,
+            _s(s.member or "-"),
+            s.start,
+            s.end or "-",
         )
     out.print(table)
     out.print(f"running now: {format_usd(listing.monthly_equivalent_usd)} per month")
@@ -664,7 +745,7 @@ def _export(args: argparse.Namespace) -> int:
             elif args.format == "csv":
                 writer = csv.DictWriter(target, fieldnames=FIELDS)
                 writer.writeheader()
-                writer.writerows(records)
+                writer.writerows({k: csv_cell(v) for k, v in record.items()} for record in records)
             else:
                 target.write("[\n")
                 for i, record in enumerate(records):
@@ -724,10 +805,10 @@ def _estimate(args: argparse.Namespace) -> int:
         f"[bold]{format_usd(result.cost_usd, 6)}[/bold]"
     )
     for note in result.notes:
-        out.print(f"  {note}")
+        out.print(f"  {_s(note)}")
     table = Table("cheaper model", "cost", "saving", box=None)
     for alt in result.cheaper:
-        table.add_row(alt.model, format_usd(alt.cost_usd, 6), f"{alt.saving_percent}%")
+        table.add_row(_s(alt.model), format_usd(alt.cost_usd, 6), f"{alt.saving_percent}%")
     if result.cheaper:
         out.print(table)
     return 0

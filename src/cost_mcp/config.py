@@ -8,6 +8,7 @@ MCP config. Keys are ``SecretStr``: they are never logged, stored, or put in a r
 
 from __future__ import annotations
 
+import json
 import os
 from collections.abc import Mapping
 from dataclasses import dataclass
@@ -19,7 +20,7 @@ import platformdirs
 from pydantic import AliasChoices, Field, SecretStr, ValidationError, field_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
-from cost_mcp.errors import SettingsError
+from cost_mcp.errors import InvalidInputError, SettingsError
 
 APP_NAME = "cost-mcp"
 
@@ -148,6 +149,12 @@ class Settings(BaseSettings):
         "'groq' when GROQ_API_KEY is an inference key without the metrics API.",
     )
     refresh_budget_seconds: float = Field(default=5.0, ge=0)
+    webhooks: SecretStr = Field(
+        default=SecretStr(""),
+        description="Named budget webhook destinations (COST_MCP_WEBHOOKS), a JSON object such as "
+        '\'{"ops": "https://hooks.example.com/T0/B0/x"}\'. Budgets pick one by name; nothing else is '
+        "ever posted to. Secret: webhook URLs often carry their token in the path.",
+    )
     max_line_bytes: int = Field(
         default=64 * 1024 * 1024,
         ge=1024,
@@ -209,6 +216,27 @@ class Settings(BaseSettings):
         """The API origin for a provider, without a trailing slash."""
         provider_spec(provider)
         return str(getattr(self, f"{provider}_base_url")).rstrip("/")
+
+    def webhook_urls(self) -> dict[str, str]:
+        """The configured webhook destinations by name; InvalidInputError when the setting is malformed.
+
+        Parsed when used rather than at start-up, so a typo here breaks only alerts, not every answer.
+        """
+        text = self.webhooks.get_secret_value().strip()
+        if not text:
+            return {}
+        example = 'e.g. COST_MCP_WEBHOOKS=\'{"ops": "https://hooks.example.com/x"}\''
+        try:
+            value = json.loads(text)
+        except ValueError:
+            raise InvalidInputError(
+                f"COST_MCP_WEBHOOKS is not a JSON object of name -> URL ({example})"
+            ) from None
+        if not isinstance(value, dict) or not all(
+            isinstance(k, str) and isinstance(v, str) for k, v in value.items()
+        ):
+            raise InvalidInputError(f"COST_MCP_WEBHOOKS must map names to URL strings ({example})")
+        return {k.strip(): v.strip() for k, v in value.items()}
 
     def claude_roots(self) -> list[Path]:
         """Configured Claude Code folders: CLAUDE_CONFIG_DIR entries, else the two default places."""

@@ -7,7 +7,7 @@ import sqlite3
 from collections.abc import Mapping, Sequence
 from pathlib import Path
 
-from cost_mcp import __version__
+from cost_mcp import __version__, notify
 from cost_mcp.config import PROVIDERS, Settings, default_env_file, key_origin, mask_secret
 from cost_mcp.errors import CostMcpError
 from cost_mcp.models import DoctorReport, KeyStatus, LogRoot, SkippedFile
@@ -56,6 +56,16 @@ def diagnose(
             + ", ".join(r.path for r in roots)
             + " (set CLAUDE_CONFIG_DIR if they live elsewhere)"
         )
+    webhooks: dict[str, str] = {}
+    try:
+        for name, url in settings.webhook_urls().items():
+            webhooks[name] = notify.display_url(url)
+            try:
+                notify.check_url(url)
+            except CostMcpError as exc:
+                problems.append(f"webhook '{name}': {exc}")
+    except CostMcpError as exc:
+        problems.append(str(exc))
     return DoctorReport(
         version=__version__,
         database=str(settings.db),
@@ -71,6 +81,7 @@ def diagnose(
         providers=providers,
         claude_log_roots=roots,
         skipped_log_lines=_skipped(settings.db),
+        webhooks=webhooks,
         problems=problems,
         warnings=cleanup_warnings(settings.claude_roots()),
     )

@@ -7,10 +7,11 @@ the same kind of argument, so a model sees one consistent vocabulary.
 from __future__ import annotations
 
 from decimal import Decimal
-from typing import Annotated, Literal, get_args
+from typing import Annotated, Any, Literal, get_args
 
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import BaseModel, ConfigDict, Field, TypeAdapter, ValidationError
 
+from cost_mcp.errors import InvalidInputError
 from cost_mcp.money import USD
 from cost_mcp.periods import Preset
 
@@ -79,6 +80,18 @@ Requests = Annotated[
         "fewest calls that fit the model's standard context window; pass 1 to price one single call.",
     ),
 ]
+
+
+def checked(annotation: Any, value: object, what: str) -> Any:
+    """``value`` validated against a parameter type of this module, or InvalidInputError naming
+    ``what``: how the CLI applies exactly the limits the MCP tools have."""
+    try:
+        return TypeAdapter(annotation).validate_python(value)
+    except ValidationError as exc:
+        reasons = "; ".join(
+            f"{'.'.join(str(x) for x in e['loc']) or what}: {e['msg']}" for e in exc.errors()[:3]
+        )
+        raise InvalidInputError(f"invalid {what} ({reasons})") from None
 
 
 class Result(BaseModel):
@@ -195,6 +208,9 @@ class DoctorReport(Result):
     claude_log_roots: list[LogRoot]
     skipped_log_lines: list[SkippedFile] = Field(
         [], description="Log files with lines skipped (not counted), most first, with counts by reason."
+    )
+    webhooks: dict[str, str] = Field(
+        default={}, description="Configured budget webhooks (COST_MCP_WEBHOOKS): name -> scheme and host."
     )
     problems: list[str]
     warnings: list[str] = Field(default_factory=list, description="Not wrong now, but worth knowing.")
@@ -570,8 +586,10 @@ EstimatedCostUSD = Annotated[
     Decimal | None,
     Field(ge=0, le=MAX_USD, description="The call's expected cost in USD; or give model and token counts."),
 ]
+ScopeValue = Annotated[str, Field(min_length=1, max_length=200)]
+"""One provider, model, agent, project or source a budget counts (as long as a model id may be)."""
 ScopeValues = Annotated[
-    list[str] | None,
+    list[ScopeValue] | None,
     Field(max_length=50, description="Only spend with one of these values counts (omit for any)."),
 ]
 BudgetBasis = Annotated[
@@ -595,6 +613,10 @@ AgentName = Annotated[
 OptionalAgent = Annotated[
     str | None, Field(max_length=120, description="The agent making the call (budgets scoped by agent).")
 ]
+VendorName = Annotated[
+    str, Field(min_length=1, max_length=50, description="Who bills it: anthropic, cursor...")
+]
+OptionalMember = Annotated[str | None, Field(max_length=200, description="Whose seat it is.")]
 OptionalProject = Annotated[
     str | None, Field(max_length=200, description="The project the call is for (budgets scoped by project).")
 ]
@@ -604,11 +626,11 @@ class BudgetScope(Result):
     """Which spend a budget counts; an empty list means any value, except ``basis``: empty means
     usage only (billed and estimated), so seat fees count only when the budget names them."""
 
-    providers: list[str] = []
-    models: list[str] = []
-    agents: list[str] = []
-    projects: list[str] = []
-    sources: list[str] = []
+    providers: list[ScopeValue] = Field(default=[], max_length=50)
+    models: list[ScopeValue] = Field(default=[], max_length=50)
+    agents: list[ScopeValue] = Field(default=[], max_length=50)
+    projects: list[ScopeValue] = Field(default=[], max_length=50)
+    sources: list[ScopeValue] = Field(default=[], max_length=50)
     basis: list[Basis] = []
 
 
@@ -621,7 +643,10 @@ class Budget(Result):
     scope: BudgetScope
     thresholds: list[Decimal]
     hard: bool = Field(description="A hard budget makes check_budget refuse calls that would exceed it.")
-    webhook_url: str | None = Field(description="Shown without its path and query, which may hold a secret.")
+    webhook: str | None = Field(None, description="The configured webhook (COST_MCP_WEBHOOKS) alerts go to.")
+    webhook_url: str | None = Field(
+        description="Where alerts are POSTed, as scheme and host only: the rest may hold a secret."
+    )
 
 
 class BudgetState(Result):

@@ -1,54 +1,309 @@
-"""Budget alerts POSTed as JSON to a budget's webhook: in the background, never blocking a call.
+"""Budget alerts POSTed as JSON to a configured webhook: reliably, and only where the user said.
 
-A webhook URL often carries its secret in its path, so logs name only its host.
+Where an alert may go is the user's decision, never a model's: budgets name one of the webhooks in
+``COST_MCP_WEBHOOKS`` (a person at the CLI may also give a URL, with an explicit confirmation flag).
+Whatever the source, link-local and cloud-metadata addresses are refused, before and after DNS
+resolution, so an alert can never read or poke a metadata service.
+
+Delivery is a queue in the ledger (``budget_alerts.delivery``): an alert that fires with a
+destination is ``pending`` until a POST is answered 2xx (``delivered``); a failure is retried with
+exponential backoff from :data:`RETRY_BASE_SECONDS` and, after :data:`MAX_ATTEMPTS`, kept as
+``failed`` with its error, which ``budget_status`` shows. Any process sharing the ledger may make the
+next attempt (a row is claimed in a write transaction first, so two never POST the same attempt), so
+an alert fired by a short-lived CLI run that could not be delivered is retried by the next one.
+
+A webhook URL often carries its secret in its userinfo, query or path (Slack, Discord): logs, errors
+and results name a destination by :func:`display_url` only, never the URL itself.
 """
 
 from __future__ import annotations
 
+import ipaddress
+import json
 import logging
+import socket
+import sqlite3
 import threading
-from collections.abc import Mapping, Sequence
+import time
+from collections.abc import Mapping
+from dataclasses import dataclass
+from pathlib import Path
 from urllib.parse import urlsplit
 
 import httpx2
 
 from cost_mcp import __version__
+from cost_mcp.config import Settings
+from cost_mcp.errors import InvalidInputError
+from cost_mcp.store import deliveries
 
 logger = logging.getLogger(__name__)
 TIMEOUT_SECONDS = 5.0
+MAX_ATTEMPTS = 8
+RETRY_BASE_SECONDS = 30.0
+RETRY_MAX_SECONDS = 3600.0
+DRAIN_SECONDS = 15.0
+"""How long a CLI command waits at exit for the alerts it fired to be POSTed."""
+
+METADATA_HOSTS = frozenset(
+    {
+        "metadata",
+        "metadata.google.internal",
+        "metadata.goog",
+        "metadata.azure.com",
+        "instance-data",
+        "instance-data.ec2.internal",
+    }
+)
+_METADATA_IPS = (
+    ipaddress.ip_network("169.254.0.0/16"),  # link-local: AWS, GCP, Azure, OpenStack metadata
+    ipaddress.ip_network("fe80::/10"),  # IPv6 link-local
+    ipaddress.ip_network("fd00:ec2::254/128"),  # AWS IMDS over IPv6
+    ipaddress.ip_network("100.100.100.200/32"),  # Alibaba Cloud metadata
+)
 
 
-def _host(url: str) -> str:
-    return urlsplit(url).netloc or "?"
+# --- where an alert may go ------------------------------------------------------------------------
 
 
-def post_json(url: str, payload: Mapping[str, object]) -> bool:
-    """POST one alert; True when the receiver answered 2xx. Failures are logged, never raised."""
+def display_url(url: str) -> str:
+    """How a destination is shown and logged: scheme and host (with port), never the userinfo,
+    query or path, any of which may be the secret (Slack and Discord keep theirs in the path)."""
+    try:
+        parts = urlsplit(url)
+        host = parts.hostname or "?"
+        port = f":{parts.port}" if parts.port else ""
+    except ValueError:
+        return "(an unreadable URL)"
+    if ":" in host:
+        host = f"[{host}]"
+    return f"{parts.scheme}://{host}{port}/…"
+
+
+def _forbidden_ip(address: str) -> bool:
+    try:
+        ip = ipaddress.ip_address(address.split("%", 1)[0])
+    except ValueError:
+        return False
+    if isinstance(ip, ipaddress.IPv6Address) and ip.ipv4_mapped is not None:
+        ip = ip.ipv4_mapped
+    return any(ip in net for net in _METADATA_IPS if net.version == ip.version)
+
+
+def check_url(url: str) -> str:
+    """``url`` if it may receive alerts; InvalidInputError otherwise. Checks the text only (no DNS):
+    http(s), a host, and not a link-local or cloud-metadata address."""
+    try:
+        parts = urlsplit(url)
+        host = (parts.hostname or "").rstrip(".").lower()
+        _ = parts.port  # raises on a malformed port
+    except ValueError:
+        raise InvalidInputError("a webhook must be an http:// or https:// URL with a host") from None
+    if parts.scheme not in ("http", "https") or not host:
+        raise InvalidInputError("a webhook must be an http:// or https:// URL with a host")
+    if host in METADATA_HOSTS or _forbidden_ip(host):
+        raise InvalidInputError(
+            f"webhook {display_url(url)} is a link-local or cloud-metadata address; alerts are never "
+            "sent there"
+        )
+    return url
+
+
+def _check_resolved(url: str) -> None:
+    """Refuse a host whose name resolves to a link-local or metadata address (checked at each
+    delivery: a name can be pointed somewhere else after it was configured)."""
+    parts = urlsplit(url)
+    host = parts.hostname or ""
+    try:
+        infos = socket.getaddrinfo(host, parts.port or (443 if parts.scheme == "https" else 80))
+    except OSError as exc:
+        raise InvalidInputError(f"cannot resolve {host}: {exc.strerror or type(exc).__name__}") from None
+    if any(_forbidden_ip(str(info[4][0])) for info in infos):
+        raise InvalidInputError(
+            f"webhook {display_url(url)} resolves to a link-local or cloud-metadata address; not sent"
+        )
+
+
+def configured(settings: Settings, name: str) -> str:
+    """The URL of the configured webhook ``name``; InvalidInputError naming the configured ones."""
+    urls = settings.webhook_urls()
+    if name not in urls:
+        known = (
+            f"configured webhooks: {', '.join(sorted(urls))}"
+            if urls
+            else 'no webhook is configured; the user can add one with COST_MCP_WEBHOOKS=\'{"ops": '
+            '"https://hooks.example.com/x"}\' in the environment or the cost-mcp env file'
+        )
+        raise InvalidInputError(f"no webhook named {name!r} ({known})")
+    return check_url(urls[name])
+
+
+@dataclass(frozen=True)
+class Destination:
+    """Where a budget's alerts go: a configured webhook's name, or a URL a person confirmed."""
+
+    name: str | None
+    url: str | None
+
+    def encode(self) -> str:
+        """As stored with a fired alert."""
+        return f"name:{self.name}" if self.name is not None else f"url:{self.url}"
+
+    @staticmethod
+    def decode(text: str) -> Destination:
+        """The inverse of :meth:`encode`."""
+        kind, _, value = text.partition(":")
+        return Destination(value, None) if kind == "name" else Destination(None, value)
+
+    def resolve(self, settings: Settings) -> str:
+        """The URL to POST to now (a configured name is looked up in today's settings)."""
+        return configured(settings, self.name) if self.name is not None else check_url(self.url or "")
+
+    def label(self, settings: Settings) -> str:
+        """A secret-free name for messages."""
+        if self.name is not None:
+            url = settings.webhook_urls().get(self.name) if _parses(settings) else None
+            return f"webhook '{self.name}'" + (f" ({display_url(url)})" if url else "")
+        return f"webhook {display_url(self.url or '')}"
+
+
+def _parses(settings: Settings) -> bool:
+    try:
+        settings.webhook_urls()
+    except InvalidInputError:
+        return False
+    return True
+
+
+# --- delivering -----------------------------------------------------------------------------------
+
+
+_in_flight: set[str] = set()
+
+
+class _HideWebhookUrls(logging.Filter):
+    """httpx2 logs every request's full URL at INFO: for a webhook, log where it went, not its secret."""
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        if isinstance(record.args, tuple) and _in_flight:
+            record.args = tuple(display_url(str(a)) if str(a) in _in_flight else a for a in record.args)
+        return True
+
+
+logging.getLogger("httpx2").addFilter(_HideWebhookUrls())
+
+
+def post_json(url: str, payload: Mapping[str, object]) -> str | None:
+    """POST one alert; None when the receiver answered 2xx, else a secret-free reason."""
+    try:
+        check_url(url)
+        _check_resolved(url)
+    except InvalidInputError as exc:
+        return str(exc)
+    forms = {url, str(httpx2.URL(url))}
+    _in_flight.update(forms)
     try:
         response = httpx2.post(
             url,
             json=dict(payload),
             timeout=TIMEOUT_SECONDS,
             headers={"user-agent": f"cost-mcp/{__version__}"},
+            follow_redirects=False,  # a redirect could point anywhere, metadata included
         )
     except httpx2.HTTPError as exc:
-        logger.warning("budget webhook to %s failed: %s", _host(url), type(exc).__name__)
-        return False
+        return f"{type(exc).__name__} (no answer)"
+    finally:
+        _in_flight.difference_update(forms)
     if response.is_success:
-        return True
-    logger.warning("budget webhook to %s answered HTTP %d", _host(url), response.status_code)
-    return False
-
-
-def deliver(alerts: Sequence[tuple[str, Mapping[str, object]]]) -> threading.Thread | None:
-    """POST each (url, payload) on a background thread; returns it (tests join it), or None."""
-    if not alerts:
         return None
+    return f"HTTP {response.status_code}"
 
-    def run() -> None:
-        for url, payload in alerts:
-            post_json(url, payload)
 
-    thread = threading.Thread(target=run, name="cost-mcp-webhooks", daemon=True)
-    thread.start()
-    return thread
+def retry_delay(attempts: int) -> float:
+    """Seconds before attempt ``attempts + 1``: doubling from RETRY_BASE_SECONDS, capped."""
+    return float(min(RETRY_BASE_SECONDS * 2 ** max(attempts - 1, 0), RETRY_MAX_SECONDS))
+
+
+def deliver_due(conn: sqlite3.Connection, settings: Settings) -> int:
+    """Make every delivery attempt that is due now; returns how many were delivered.
+
+    Each due alert is claimed in a write transaction (so another process does not POST it at the
+    same time), POSTed without holding the ledger, and its outcome recorded.
+    """
+    delivered = 0
+    now_ms = int(time.time() * 1000)
+    for alert in deliveries.claim_due(conn, now_ms, lease_ms=int((TIMEOUT_SECONDS + 30) * 1000)):
+        destination = Destination.decode(alert.destination)
+        try:
+            url = destination.resolve(settings)
+        except InvalidInputError as exc:
+            error: str | None = str(exc)
+        else:
+            error = post_json(url, json.loads(alert.payload))
+        label = destination.label(settings)
+        if error is None:
+            deliveries.mark_delivered(conn, alert)
+            delivered += 1
+            continue
+        give_up = alert.attempts >= MAX_ATTEMPTS
+        logger.warning(
+            "budget alert for '%s' not delivered to %s (attempt %d): %s%s",
+            alert.budget,
+            label,
+            alert.attempts,
+            error,
+            "; giving up" if give_up else "",
+        )
+        next_ms = None if give_up else int((time.time() + retry_delay(alert.attempts)) * 1000)
+        deliveries.mark_failed(conn, alert, f"{label}: {error}", next_ms)
+    return delivered
+
+
+_worker_lock = threading.Lock()
+_workers: list[threading.Thread] = []
+_stop = threading.Event()
+
+
+def start(settings: Settings) -> threading.Thread | None:
+    """Deliver the due alerts on a background thread with its own connection to the ledger, then
+    keep retrying pending ones as they come due, until none is left or :func:`drain` is called.
+
+    Returns the thread (tests join it), or None when one is already running in this process.
+    """
+    with _worker_lock:
+        if _workers and _workers[-1].is_alive():
+            return None
+        _stop.clear()
+        worker = threading.Thread(target=_work, args=(settings,), name="cost-mcp-webhooks", daemon=True)
+        _workers[:] = [worker]
+        worker.start()
+        return worker
+
+
+def _work(settings: Settings) -> None:
+    from cost_mcp.store.connection import connect
+
+    try:
+        conn = connect(Path(settings.db), migrate_schema=False)
+    except Exception:
+        logger.exception("cannot open the ledger to deliver budget alerts")
+        return
+    try:
+        while True:
+            deliver_due(conn, settings)
+            wait = deliveries.seconds_to_next(conn, int(time.time() * 1000))
+            if wait is None or _stop.wait(max(wait, 1.0)):
+                return
+    except Exception:
+        logger.exception("delivering budget alerts failed; the next query retries")
+    finally:
+        conn.close()
+
+
+def drain(timeout: float = DRAIN_SECONDS) -> None:
+    """Let the attempt in flight finish (up to ``timeout``) and stop retrying in this process: a
+    short-lived CLI command calls it before exiting, so what it fired is POSTed, and what failed is
+    left pending in the ledger for the next process to retry."""
+    _stop.set()
+    for worker in list(_workers):
+        worker.join(timeout)

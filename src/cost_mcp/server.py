@@ -68,6 +68,7 @@ from cost_mcp.models import (
     ModelBreakdown,
     ModelName,
     OptionalAgent,
+    OptionalMember,
     OptionalProject,
     OutputTokens,
     PeriodName,
@@ -93,6 +94,7 @@ from cost_mcp.models import (
     Thresholds,
     TimezoneName,
     UsageBlocks,
+    VendorName,
 )
 from cost_mcp.periods import previous_period, resolve_spec
 from cost_mcp.pricing import Pricer, Tokens
@@ -354,13 +356,23 @@ async def _query(
     def work() -> A:
         with state.ledger.use() as conn:
             logs: Literal["budget", "skip"] = "skip" if state.reader.running else "budget"
-            state.reader.continue_after(sync.refresh(conn, state.settings, state.pricer, logs=logs))
+            read, skipped = sync.refresh_or_skip(conn, state.settings, state.pricer, logs=logs)
+            if read is not None:
+                state.reader.continue_after(read)
             # Taken before answering: "complete" must mean everything was in the ledger by then.
             progress = state.reader.progress()
-            answer = _with_problems(state, fn(conn, state.settings, *args, **kwargs))
+            answer = _warn(_with_problems(state, fn(conn, state.settings, *args, **kwargs)), skipped)
             return _labelled(conn, answer, progress)
 
     return await _run(work)
+
+
+def _warn(result: T, warnings: list[str]) -> T:
+    """``result`` with ``warnings`` (why the ledger was not refreshed first) added to its own."""
+    own = getattr(result, "warnings", None)
+    if warnings and isinstance(own, list):
+        own.extend(w for w in warnings if w not in own)
+    return result
 
 
 async def _local(ctx: Context[AppState], fn: Callable[[sqlite3.Connection, AppState], T]) -> T:
@@ -370,12 +382,12 @@ async def _local(ctx: Context[AppState], fn: Callable[[sqlite3.Connection, AppSt
 
     def work() -> T:
         with state.ledger.use() as conn:
-            read = not state.reader.running
-            state.reader.continue_after(
-                sync.refresh_local(conn, state.settings, state.pricer, read_logs=read)
-            )
+            logs: Literal["budget", "skip"] = "skip" if state.reader.running else "budget"
+            read, skipped = sync.refresh_or_skip(conn, state.settings, state.pricer, local=True, logs=logs)
+            if read is not None:
+                state.reader.continue_after(read)
             progress = state.reader.progress()
-            return _labelled(conn, _with_problems(state, fn(conn, state)), progress)
+            return _labelled(conn, _warn(_with_problems(state, fn(conn, state)), skipped), progress)
 
     return await _run(work)
 
@@ -468,7 +480,7 @@ async def ingest_claude_code_logs(
         with state.ledger.use() as conn:
             if forget:
                 return claude_code.forget(conn, state.settings, state.pricer, forget)
-            return claude_code.ingest(
+            result = claude_code.ingest(
                 conn,
                 state.settings,
                 state.pricer,
@@ -477,6 +489,8 @@ async def ingest_claude_code_logs(
                 progress=progress,
                 confined=True,
             )
+            sync.fire_alerts(conn, state.settings)
+            return result
 
     return await _run(work)
 
@@ -717,7 +731,9 @@ async def sync_providers(
 
     def write() -> SyncResult:
         with state.ledger.use() as conn:
-            return sync.record(conn, outcomes)
+            result = sync.record(conn, outcomes)
+            sync.fire_alerts(conn, state.settings)
+            return result
 
     return await _run(write)
 
@@ -732,9 +748,11 @@ async def cost_summary() -> str:
     def work() -> str:
         with state.ledger.use() as conn:
             logs: Literal["budget", "skip"] = "skip" if state.reader.running else "budget"
-            state.reader.continue_after(sync.refresh(conn, state.settings, state.pricer, logs=logs))
+            read, skipped = sync.refresh_or_skip(conn, state.settings, state.pricer, logs=logs)
+            if read is not None:
+                state.reader.continue_after(read)
             progress = state.reader.progress()
-            text = breakdown.summary_text(conn, state.settings)
+            text = "\n".join([breakdown.summary_text(conn, state.settings), *skipped])
             return text if progress.complete else f"{progress.warning()}\n{text}"
 
     return await _run(work)
@@ -772,8 +790,13 @@ async def set_budget(
     basis: BudgetBasis = None,
     thresholds: Thresholds = None,
     hard: Annotated[bool, Field(description="Refuse calls in check_budget that would exceed it.")] = False,
-    webhook_url: Annotated[
-        str | None, Field(max_length=2000, description="POST each alert here as JSON (optional).")
+    webhook: Annotated[
+        str | None,
+        Field(
+            max_length=64,
+            description="Name of a webhook the user configured (COST_MCP_WEBHOOKS) to POST each alert "
+            "to as JSON. Only configured names work; a URL is refused.",
+        ),
     ] = None,
 ) -> Budget:
     """Create or replace a spending limit for a calendar day, week or month, optionally scoped.
@@ -781,12 +804,15 @@ async def set_budget(
     Answers "keep me (or this agent) under $X per day/week/month". Periods follow the calendar in
     the configured timezone and week start, not a rolling window. Alerts fire once per period at
     each threshold (default 50%, 80%, 100%) and ride in the next result's alerts[]; a hard budget
-    makes check_budget refuse a call that would go over. Setting an existing name replaces it.
-    A budget counts usage (billed and estimated); seat fees only with basis including "subscription".
-    Scopes use get_spend's names: providers (who bills), sources (claude_code, record_usage,
-    <provider>-costs, <provider>-usage, subscription), projects (path or folder name).
+    makes check_budget refuse a call that would go over. Alerts can also be POSTed to one of the
+    webhooks the user configured, by name; an unknown name is an error listing the configured ones.
+    Setting an existing name replaces it. A budget counts usage (billed and estimated); seat fees
+    only with basis including "subscription". Scopes use get_spend's names: providers (who bills),
+    sources (claude_code, record_usage, <provider>-costs, <provider>-usage, subscription), projects
+    (path or folder name).
 
-    Example: set_budget(name="agents-daily", amount_usd=5, period="day", agents=["researcher"], hard=true)
+    Example: set_budget(name="agents-daily", amount_usd=5, period="day", agents=["researcher"], hard=true,
+    webhook="ops")
     """
     scope = BudgetScope(
         providers=providers or [],
@@ -797,8 +823,10 @@ async def set_budget(
         basis=basis or [],
     )
 
-    def work(conn: sqlite3.Connection, _state: AppState) -> Budget:
-        return budgets.set_budget(conn, name, amount_usd, period, scope, thresholds, hard, webhook_url)
+    def work(conn: sqlite3.Connection, state: AppState) -> Budget:
+        return budgets.set_budget(
+            conn, name, amount_usd, period, scope, thresholds, hard, webhook=webhook, settings=state.settings
+        )
 
     return await _local(ctx, work)
 
@@ -990,16 +1018,14 @@ async def spend_forecast(
 async def set_subscription(
     ctx: Context[AppState],
     name: BudgetName,
-    vendor: Annotated[
-        str, Field(min_length=1, max_length=50, description="Who bills it: anthropic, cursor...")
-    ],
+    vendor: VendorName,
     amount_usd: AmountUSD,
     period: Annotated[SubscriptionPeriod, Field(description="How often it is billed.")],
     start: Annotated[str, Field(max_length=10, description="First day billed, YYYY-MM-DD.")],
     end: Annotated[
         str | None, Field(max_length=10, description="Last day counted (YYYY-MM-DD); omit if still running.")
     ] = None,
-    member: Annotated[str | None, Field(max_length=200, description="Whose seat it is.")] = None,
+    member: OptionalMember = None,
 ) -> Subscription:
     """Register a fixed fee with no API (Claude Max, ChatGPT Plus, Cursor Pro, Midjourney...).
 

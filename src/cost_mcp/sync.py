@@ -45,9 +45,15 @@ from cost_mcp.money import from_nanos
 from cost_mcp.pricing import Pricer
 from cost_mcp.sources import agents, anthropic, claude_code, cursor, groq, openai, openrouter
 from cost_mcp.sources.billing import Feed, Window, day_ms
-from cost_mcp.sources.http import AuthHeaders, ProviderClient, provider_client
+from cost_mcp.sources.http import AuthHeaders, ProviderClient, provider_client, scrub_keys
 from cost_mcp.store.buckets import CLAUDE_CODE_PROVIDER, DAY_MS, replace_range
-from cost_mcp.store.connection import write_transaction
+from cost_mcp.store.connection import (
+    REFRESH_LOCK_TIMEOUT_MS,
+    LedgerConnection,
+    is_busy,
+    lock_timeout,
+    write_transaction,
+)
 
 logger = logging.getLogger(__name__)
 
@@ -62,6 +68,8 @@ FAILURE_RETRY_SECONDS = 60
 """After a failed automatic sync, queries wait this long (or the TTL, if shorter) before retrying,
 so a provider that is down does not slow every question down by the whole time budget."""
 EXPLICIT_BUDGET_SECONDS = 120.0
+ERROR_CHARS = 500
+"""A provider's error is stored and shown scrubbed of keys and cut to this length."""
 
 FetchFn = Callable[[ProviderClient, Pricer, Window], Awaitable[list[Feed]]]
 
@@ -301,7 +309,7 @@ async def _fetch_one(
             "run sync_providers (or `cost-mcp sync`) to fetch with more time"
         )
     except CostMcpError as exc:
-        error = str(exc)
+        error = scrub_keys(settings, str(exc), ERROR_CHARS)
     except Exception as exc:
         # A bug, not a provider problem: keep answering, and keep the traceback in the log.
         logger.exception("syncing %s failed unexpectedly", spec.id)
@@ -487,7 +495,9 @@ def sync_providers(
     """
     plans = plan_sync(conn, settings, providers, days, now=now)
     outcomes = run_async(partial(fetch_sources, plans, settings, pricer, budget=budget, transport=transport))
-    return record(conn, outcomes, now=now)
+    result = record(conn, outcomes, now=now)
+    fire_alerts(conn, settings)
+    return result
 
 
 def refresh(
@@ -515,7 +525,6 @@ def refresh(
             read_local_logs, conn, settings, pricer, None if logs == "all" else budget, progress=progress
         )
     )
-    synced = False
     if not plans:
         result = ingest()
     else:
@@ -534,11 +543,10 @@ def refresh(
                 )
             else:
                 logger.warning("could not sync %s: %s", row.source, row.error)
-        synced = any(row.ok and row.buckets for row in summary.sources)
     if result.events_added:
         logger.info("read %d new Claude Code call(s) in %.3fs", result.events_added, result.seconds)
-    if result.events_added or synced:
-        fire_alerts(conn, settings)
+    # Every refresh, not only one that brought data: a budget already over fires now.
+    fire_alerts(conn, settings)
     return result
 
 
@@ -574,8 +582,7 @@ def refresh_local(
     if not read_logs:
         return _nothing_read()
     result = read_local_logs(conn, settings, pricer, settings.refresh_budget_seconds)
-    if result.events_added:
-        fire_alerts(conn, settings)
+    fire_alerts(conn, settings)
     return result
 
 
@@ -602,18 +609,83 @@ def read_local_logs(
     return result
 
 
-def fire_alerts(conn: sqlite3.Connection, settings: Settings) -> threading.Thread | None:
-    """Fire budget thresholds crossed since the last check, POSTing any with a webhook.
+READ_ONLY_WARNING = (
+    "the ledger is read-only, so this answer is from what it already holds: new log lines were not "
+    "read and providers not synced (make the ledger file and its folder writable to refresh)"
+)
+BUSY_WARNING = (
+    "another process was writing the ledger, so this answer did not wait for new log lines or a "
+    "provider sync; they are picked up by the next question"
+)
 
-    The webhook thread is returned so tests can wait for it; callers never need to.
+
+def refresh_or_skip(
+    conn: sqlite3.Connection,
+    settings: Settings,
+    pricer: Pricer,
+    *,
+    local: bool = False,
+    logs: Literal["budget", "all", "skip"] = "budget",
+    progress: claude_code.ProgressCallback | None = None,
+    lock_timeout_ms: int | None = REFRESH_LOCK_TIMEOUT_MS,
+) -> tuple[IngestResult | None, list[str]]:
+    """:func:`refresh` (or, with ``local``, :func:`refresh_local`) and what it read, unless it cannot
+    write: then None and the warnings to put in the answer. A read-only ledger is not refreshed; a
+    write lock another process holds for longer than ``lock_timeout_ms`` (None: the usual busy
+    timeout) skips the refresh, so reads never wait behind a writer (WAL lets them read meanwhile).
+    ``logs`` and ``progress`` are :func:`refresh`'s (``skip`` while a background reader is at it)."""
+    if getattr(conn, "read_only", False):
+        return None, [READ_ONLY_WARNING]
+    try:
+        with lock_timeout(conn, lock_timeout_ms):
+            if local:
+                return refresh_local(conn, settings, pricer, read_logs=logs != "skip"), []
+            return refresh(conn, settings, pricer, logs=logs, progress=progress), []
+    except sqlite3.OperationalError as exc:
+        if conn.in_transaction:
+            conn.rollback()
+        if is_busy(exc):
+            logger.info("refresh skipped: the ledger is locked by another process")
+            return None, [BUSY_WARNING]
+        if str(getattr(exc, "sqlite_errorname", "")).startswith("SQLITE_READONLY") or "readonly" in str(exc):
+            return None, [READ_ONLY_WARNING]
+        raise
+
+
+def fire_alerts(conn: sqlite3.Connection, settings: Settings) -> threading.Thread | None:
+    """Fire budget thresholds crossed and not fired yet, and POST the alerts due to a webhook.
+
+    Called whenever budgets are read (every query's refresh, ingest, sync), so a budget already
+    over its limit fires without waiting for new usage. Delivery runs on a background thread,
+    returned so tests can wait for it (None when none was started); the CLI waits for it at exit.
     """
     from cost_mcp import notify
     from cost_mcp.analytics.budgets import evaluate_alerts
+    from cost_mcp.store import deliveries
 
-    fired = evaluate_alerts(conn, settings)
-    for _, message, _ in fired:
-        logger.warning("%s", message)
-    return notify.deliver([(b.webhook_url, payload) for b, _, payload in fired if b.webhook_url])
+    # Evaluating is a get_spend per budget: skip it when nothing in the ledger changed since this
+    # connection last did it (no write of ours, none committed by another process), which is most
+    # queries. Budgets, usage and billed data all change the ledger; so does a new day's alert.
+    key = (conn.total_changes, conn.execute("PRAGMA data_version").fetchone()[0], _hour())
+    if getattr(conn, "alerts_checked", None) != key:
+        fired = evaluate_alerts(conn, settings)
+        for _, message, _ in fired:
+            logger.warning("%s", message)
+        if isinstance(conn, LedgerConnection):
+            conn.alerts_checked = (
+                conn.total_changes,
+                conn.execute("PRAGMA data_version").fetchone()[0],
+                _hour(),
+            )
+    if not deliveries.any_due(conn, int(time.time() * 1000)):
+        return None
+    return notify.start(settings)
+
+
+def _hour() -> int:
+    # Periods turn over on a whole or half hour (timezone offsets), so a verdict is kept for half an
+    # hour at most.
+    return int(time.time() // 1800)
 
 
 async def _ingest_and_fetch(

@@ -12,8 +12,8 @@ import sqlite3
 from collections.abc import Sequence
 from datetime import UTC, datetime
 from decimal import Decimal
-from urllib.parse import urlsplit
 
+from cost_mcp import notify
 from cost_mcp.analytics import alerts, vocabulary
 from cost_mcp.analytics.spend import Filters, fees_ahead, get_spend
 from cost_mcp.catchup import Unread
@@ -23,6 +23,7 @@ from cost_mcp.models import (
     MAX_USD,
     Budget,
     BudgetCheck,
+    BudgetName,
     BudgetPeriod,
     BudgetScope,
     BudgetState,
@@ -30,9 +31,11 @@ from cost_mcp.models import (
     BudgetStatusResult,
     CheckResult,
     SpendResult,
+    checked,
 )
 from cost_mcp.money import format_usd, from_nanos, to_nanos
 from cost_mcp.periods import Period, calendar_period, iso_utc, local_date, to_ms
+from cost_mcp.store import deliveries
 from cost_mcp.store.connection import write_transaction
 
 DEFAULT_THRESHOLDS = (Decimal("0.5"), Decimal("0.8"), Decimal("1.0"))
@@ -52,9 +55,19 @@ def set_budget(
     thresholds: Sequence[Decimal] | None = None,
     hard: bool = False,
     webhook_url: str | None = None,
+    *,
+    webhook: str | None = None,
+    settings: Settings | None = None,
 ) -> Budget:
-    """Create or replace a budget. Raises InvalidInputError for an amount, threshold or URL that
-    cannot work; replacing keeps the alerts already fired this period."""
+    """Create or replace a budget. Raises InvalidInputError for a name, scope, amount, threshold or
+    webhook that cannot work; replacing keeps the alerts already fired this period.
+
+    ``webhook`` names a webhook configured in ``settings`` (COST_MCP_WEBHOOKS): the only kind a
+    tool may choose. ``webhook_url`` is a URL a person typed and confirmed at the CLI. Either way a
+    link-local or cloud-metadata destination is refused.
+    """
+    name = checked(BudgetName, name, "budget name")
+    scope = checked(BudgetScope, scope.model_dump(), "budget scope")
     if not amount_usd.is_finite() or amount_usd <= 0 or amount_usd > MAX_USD:
         raise InvalidInputError(f"amount_usd must be above 0 and at most {MAX_USD}, got {amount_usd}")
     levels = sorted(set(thresholds if thresholds is not None else DEFAULT_THRESHOLDS))
@@ -62,20 +75,28 @@ def set_budget(
         raise InvalidInputError(
             "thresholds are fractions of the amount above 0 and at most 10, e.g. [0.5, 0.8, 1]"
         )
+    if webhook is not None and webhook_url is not None:
+        raise InvalidInputError("give a configured webhook name or a URL, not both")
+    if webhook is not None:
+        if settings is None:
+            raise InvalidInputError("a webhook name needs the settings that configure it")
+        notify.configured(settings, webhook)
     if webhook_url is not None:
-        parts = urlsplit(webhook_url)
-        if parts.scheme not in ("http", "https") or not parts.netloc:
-            raise InvalidInputError("webhook_url must be an http:// or https:// URL")
+        try:
+            notify.check_url(webhook_url)
+        except InvalidInputError as exc:
+            raise InvalidInputError(f"webhook_url: {exc}") from None
     now = datetime.now(UTC).isoformat()
     with write_transaction(conn):
         conn.execute(
             """
             INSERT INTO budgets (name, amount_nanos, period, scope, thresholds, hard, webhook_url,
-                                 created_at, updated_at)
-            VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)
+                                 created_at, updated_at, webhook)
+            VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)
             ON CONFLICT (name) DO UPDATE SET amount_nanos = excluded.amount_nanos,
                 period = excluded.period, scope = excluded.scope, thresholds = excluded.thresholds,
-                hard = excluded.hard, webhook_url = excluded.webhook_url, updated_at = excluded.updated_at
+                hard = excluded.hard, webhook_url = excluded.webhook_url, updated_at = excluded.updated_at,
+                webhook = excluded.webhook
             """,
             (
                 name,
@@ -87,13 +108,16 @@ def set_budget(
                 webhook_url,
                 now,
                 now,
+                webhook,
             ),
         )
-    return get_budget(conn, name)
+    return get_budget(conn, name, settings)
 
 
 def delete_budget(conn: sqlite3.Connection, name: str) -> None:
-    """Remove a budget and its alert history; NotFoundError lists the budgets that exist."""
+    """Remove a budget and its alert history; NotFoundError lists the budgets that exist.
+
+    Any name is accepted, so that one stored before names had limits can still be removed."""
     with write_transaction(conn):
         deleted = conn.execute("DELETE FROM budgets WHERE name = ?", (name,)).rowcount
         conn.execute("DELETE FROM budget_alerts WHERE budget = ?", (name,))
@@ -104,43 +128,54 @@ def delete_budget(conn: sqlite3.Connection, name: str) -> None:
 def _unknown(conn: sqlite3.Connection, name: str) -> str:
     names = [r[0] for r in conn.execute("SELECT name FROM budgets ORDER BY name")]
     known = f"budgets: {', '.join(names)}" if names else "no budgets exist yet; create one with set_budget"
-    return f"no budget named {name!r} ({known})"
+    return f"no budget named {name[:80]!r} ({known})"
 
 
-def _budget(row: Sequence[object], *, reveal_webhook: bool = False) -> Budget:
-    name, amount, period, scope, thresholds, hard, webhook = row
-    url = str(webhook) if webhook else None
+def _budget(row: Sequence[object], settings: Settings | None = None) -> Budget:
+    name, amount, period, scope, thresholds, hard, webhook_url, webhook = row
+    url = str(webhook_url) if webhook_url else None
+    if webhook and settings is not None:
+        try:
+            url = settings.webhook_urls().get(str(webhook))
+        except InvalidInputError:
+            url = None
     return Budget(
         name=str(name),
         amount_usd=from_nanos(int(str(amount))),
         period=str(period),
-        scope=BudgetScope.model_validate_json(str(scope)),
+        # Not validated: a scope stored before values had length limits must not break every read.
+        scope=BudgetScope.model_construct(**json.loads(str(scope))),
         thresholds=[Decimal(t) for t in json.loads(str(thresholds))],
         hard=bool(hard),
-        webhook_url=url if reveal_webhook or url is None else _redact(url),
+        webhook=str(webhook) if webhook else None,
+        webhook_url=notify.display_url(url) if url else None,
     )
 
 
-def _redact(url: str) -> str:
-    # Webhook URLs often carry their secret in the path (Slack, Discord): show where, not how.
-    parts = urlsplit(url)
-    return f"{parts.scheme}://{parts.netloc}/…"
+def destination(row: Sequence[object]) -> notify.Destination | None:
+    """Where a budget row's alerts go, if anywhere."""
+    webhook_url, webhook = row[6], row[7]
+    if webhook:
+        return notify.Destination(str(webhook), None)
+    if webhook_url:
+        return notify.Destination(None, str(webhook_url))
+    return None
 
 
-_COLUMNS = "name, amount_nanos, period, scope, thresholds, hard, webhook_url"
+_COLUMNS = "name, amount_nanos, period, scope, thresholds, hard, webhook_url, webhook"
 
 
-def get_budget(conn: sqlite3.Connection, name: str) -> Budget:
+def get_budget(conn: sqlite3.Connection, name: str, settings: Settings | None = None) -> Budget:
     """One budget, or NotFoundError naming the ones that exist."""
     row = conn.execute(f"SELECT {_COLUMNS} FROM budgets WHERE name = ?", (name,)).fetchone()
     if row is None:
         raise NotFoundError(_unknown(conn, name))
-    return _budget(row)
+    return _budget(row, settings)
 
 
-def list_budgets(conn: sqlite3.Connection) -> list[Budget]:
+def list_budgets(conn: sqlite3.Connection, settings: Settings | None = None) -> list[Budget]:
     """Every budget, by name."""
-    return [_budget(r) for r in conn.execute(f"SELECT {_COLUMNS} FROM budgets ORDER BY name")]
+    return [_budget(r, settings) for r in conn.execute(f"SELECT {_COLUMNS} FROM budgets ORDER BY name")]
 
 
 # --- state ----------------------------------------------------------------------------------------
@@ -238,7 +273,7 @@ def budget_status(
     """Every budget (or the named one) in its current period, with alerts not shown yet (consumed
     unless ``take_alerts`` is false)."""
     moment = now or datetime.now(UTC)
-    budgets = [get_budget(conn, name)] if name else list_budgets(conn)
+    budgets = [get_budget(conn, name, settings)] if name else list_budgets(conn, settings)
     warnings = [] if budgets else ["no budgets yet: create one with set_budget(name, amount_usd, period)"]
     for b in budgets:
         # A scope value that matches nothing may be a typo, and then the budget counts nothing.
@@ -246,6 +281,7 @@ def budget_status(
             dimension = vocabulary.FILTER_DIMENSIONS[attr]
             for w in vocabulary.unmatched(conn, dimension, getattr(b.scope, attr)):
                 warnings.append(f"budget '{b.name}': {w}")
+    warnings += deliveries.problems(conn, name)
     return BudgetStatusResult(
         budgets=[state_of(conn, settings, b, moment) for b in budgets],
         warnings=warnings,
@@ -403,7 +439,8 @@ def evaluate_alerts(
     moment = now or datetime.now(UTC)
     fired: list[tuple[Budget, str, dict[str, object]]] = []
     for row in conn.execute(f"SELECT {_COLUMNS} FROM budgets ORDER BY name").fetchall():
-        budget = _budget(row, reveal_webhook=True)
+        budget = _budget(row)
+        target = destination(row)
         state = state_of(conn, settings, budget, moment)
         crossed = [t for t in budget.thresholds if state.spent_usd >= budget.amount_usd * t]
         new = [t for t in crossed if t not in state.fired_thresholds]
@@ -416,31 +453,37 @@ def evaluate_alerts(
                     f"budget '{budget.name}' passed {t * 100:.0f}% of {format_usd(budget.amount_usd)} per "
                     f"{budget.period}: {format_usd(state.spent_usd)} spent ({state.percent}%)"
                 )
+                payload: dict[str, object] = {
+                    "budget": budget.name,
+                    "threshold": str(t),
+                    "period": budget.period,
+                    "period_start": state.period_start,
+                    "period_end": state.period_end,
+                    "limit_usd": str(budget.amount_usd),
+                    "spent_usd": str(state.spent_usd),
+                    "percent": state.percent,
+                    "status": state.status,
+                    "message": message,
+                }
                 inserted = conn.execute(
                     """
                     INSERT OR IGNORE INTO budget_alerts
-                        (budget, period_start_ms, threshold, fired_at, spent_nanos, message)
-                    VALUES (?, ?, ?, ?, ?, ?)
+                        (budget, period_start_ms, threshold, fired_at, spent_nanos, message,
+                         destination, payload, delivery)
+                    VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)
                     """,
-                    (budget.name, p.start_ms, str(t), moment.isoformat(), to_nanos(state.spent_usd), message),
+                    (
+                        budget.name,
+                        p.start_ms,
+                        str(t),
+                        moment.isoformat(),
+                        to_nanos(state.spent_usd),
+                        message,
+                        target.encode() if target else None,
+                        json.dumps(payload),
+                        "pending" if target else None,
+                    ),
                 ).rowcount
                 if inserted:
-                    fired.append(
-                        (
-                            budget,
-                            message,
-                            {
-                                "budget": budget.name,
-                                "threshold": str(t),
-                                "period": budget.period,
-                                "period_start": state.period_start,
-                                "period_end": state.period_end,
-                                "limit_usd": str(budget.amount_usd),
-                                "spent_usd": str(state.spent_usd),
-                                "percent": state.percent,
-                                "status": state.status,
-                                "message": message,
-                            },
-                        )
-                    )
+                    fired.append((budget, message, payload))
     return fired

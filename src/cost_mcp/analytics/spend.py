@@ -178,7 +178,7 @@ def get_spend(
     filters = filters or Filters()
     filters, unmatched = vocabulary.apply(conn, filters)
     dims = _check_dims(group_by)
-    rollup.refresh(conn)
+    stale = rollup.refresh(conn) < 0
     slices = _local_slices(conn, settings, p, dims, filters)
     # Billed data cannot say which agent or session spent it: a question filtered that way is
     # answered from the calls recorded locally.
@@ -200,6 +200,8 @@ def get_spend(
     warnings += _outside_bill_notes(slices)
     warnings += coverage.missing_bill_warnings(rules, *_utc_day_range(p), usage_only=USAGE_ONLY_SOURCES)
     warnings += unmatched
+    if stale:
+        warnings.append(rollup.STALE_WARNING)
     return SpendResult(
         period=period_info(p),
         total_usd=total,

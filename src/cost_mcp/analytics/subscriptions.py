@@ -13,7 +13,16 @@ from datetime import UTC, date, datetime, timedelta
 from decimal import Decimal
 
 from cost_mcp.errors import InvalidInputError, NotFoundError
-from cost_mcp.models import MAX_USD, Subscription, SubscriptionList, SubscriptionPeriod
+from cost_mcp.models import (
+    MAX_USD,
+    BudgetName,
+    OptionalMember,
+    Subscription,
+    SubscriptionList,
+    SubscriptionPeriod,
+    VendorName,
+    checked,
+)
 from cost_mcp.money import from_nanos, to_nanos
 from cost_mcp.periods import parse_date
 from cost_mcp.store.connection import write_transaction
@@ -68,7 +77,11 @@ def set_subscription(
     end: str | None = None,
     member: str | None = None,
 ) -> Subscription:
-    """Create or replace a subscription; InvalidInputError for an amount or dates that cannot be."""
+    """Create or replace a subscription; InvalidInputError for a name, vendor, member, amount or
+    dates that cannot be (the same limits as the MCP tool's parameters, for the CLI too)."""
+    name = checked(BudgetName, name, "subscription name")
+    vendor = checked(VendorName, vendor, "vendor")
+    member = checked(OptionalMember, member, "member")
     if not amount_usd.is_finite() or amount_usd <= 0 or amount_usd > MAX_USD:
         raise InvalidInputError(f"amount_usd must be above 0 and at most {MAX_USD}, got {amount_usd}")
     first = parse_date(start, "start")
@@ -120,7 +133,7 @@ def get_subscription(conn: sqlite3.Connection, name: str) -> Subscription:
     if row is None:
         names = [r[0] for r in conn.execute("SELECT name FROM subscriptions ORDER BY name")]
         known = ", ".join(names) if names else "none yet; add one with set_subscription"
-        raise NotFoundError(f"no subscription named {name!r} (subscriptions: {known})")
+        raise NotFoundError(f"no subscription named {name[:80]!r} (subscriptions: {known})")
     return _subscription(row)
 
 

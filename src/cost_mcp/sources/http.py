@@ -3,8 +3,9 @@
 Every fetcher goes through here, so these rules hold for all of them:
 
 - A key travels only in a request header. It is never put in a URL, a log line, an exception
-  message or the ledger, and provider error text is scrubbed of it, and of the header value built
-  from it (a Basic credential is the key in base64), before anyone sees it.
+  message or the ledger: every string of a provider's answer (error text and data fields alike) is
+  scrubbed of it in every form it travels in (raw, ``Bearer``, HTTP Basic base64, URL-encoded)
+  before anyone sees it, and :func:`scrub_keys` does the same for whatever the sync layer stores.
 - 429 and 5xx answers and transport errors are retried with exponential backoff (stamina). A
   429's or 503's ``Retry-After`` is honoured, capped at :data:`MAX_RETRY_AFTER_SECONDS`, and never waited
   for past the caller's deadline. 401/403 are never retried: the same key cannot start working.
@@ -18,24 +19,26 @@ Every fetcher goes through here, so these rules hold for all of them:
 
 from __future__ import annotations
 
+import base64
 import json
 import logging
 import math
 import random
 import re
 import time
-from collections.abc import AsyncIterator, Callable, Mapping, Sequence
+from collections.abc import AsyncIterator, Callable, Iterable, Mapping, Sequence
 from datetime import UTC, datetime
 from decimal import Decimal
 from email.utils import parsedate_to_datetime
 from types import TracebackType
 from typing import Any
+from urllib.parse import quote, quote_plus
 
 import httpx2
 import stamina
 
 from cost_mcp import __version__
-from cost_mcp.config import Settings, provider_spec
+from cost_mcp.config import PROVIDERS, Settings, provider_spec
 from cost_mcp.errors import ProviderAuthError, ProviderResponseError
 
 logger = logging.getLogger(__name__)
@@ -276,7 +279,24 @@ class ProviderClient:
             ) from None
         if not isinstance(body, dict):
             raise ProviderResponseError(f"{path} returned JSON that is not an object")
-        return body
+        # An API that echoes the key into a field (a currency, an amount, a label) must not get it
+        # into buckets, errors or notes: every string of the answer is scrubbed before use.
+        scrubbed: Json = self._scrub_json(body)
+        return scrubbed
+
+    def _scrub_json(self, value: Any) -> Any:
+        # Only the key's own forms: data legitimately holds key-shaped ids (OpenAI's api_key_id
+        # "key_…"), which the pattern that error text is scrubbed with would wrongly erase.
+        if isinstance(value, str):
+            for secret in self._secrets:
+                if secret in value:
+                    value = value.replace(secret, "[redacted]")
+            return value
+        if isinstance(value, dict):
+            return {self._scrub_json(k): self._scrub_json(v) for k, v in value.items()}
+        if isinstance(value, list):
+            return [self._scrub_json(v) for v in value]
+        return value
 
     def _detail(self, response: httpx2.Response) -> str:
         """The provider's own error message, scrubbed: ``error.message`` (OpenAI, Anthropic,
@@ -298,6 +318,35 @@ class ProviderClient:
         if not isinstance(message, str) or not message.strip():
             return ""
         return f": {self.scrub(message.strip())[:_DETAIL_CHARS]}"
+
+
+def secret_forms(secret: str, header_values: Iterable[str] = ()) -> list[str]:
+    """Every form a key travels or may be echoed in: raw, ``Bearer key``, HTTP Basic (base64 of
+    ``key:``, which does not contain the key yet is as good as it), and URL-encoded."""
+    basic = base64.b64encode(f"{secret}:".encode()).decode("ascii")
+    forms = [secret, f"Bearer {secret}", f"Basic {basic}", basic, quote(secret, safe=""), quote_plus(secret)]
+    for value in header_values:
+        scheme, _, credential = value.partition(" ")
+        if secret in value or scheme.lower() == "basic":
+            forms += [value, credential]
+    return [f for f in forms if f]
+
+
+def scrub_keys(settings: Settings, text: str, limit: int | None = None) -> str:
+    """``text`` with every configured provider key, in every form it is sent in, and anything
+    shaped like a key, replaced; then cut to ``limit`` characters. For whatever is stored or shown
+    that came from a provider (errors, notes), as a last line behind :meth:`ProviderClient.scrub`."""
+    secrets: set[str] = set()
+    for spec in PROVIDERS:
+        key = settings.provider_key(spec.id)
+        if key is not None:
+            secrets.update(secret_forms(key.get_secret_value()))
+    for secret in sorted(secrets, key=len, reverse=True):
+        text = text.replace(secret, "[redacted]")
+    text = _KEY_LIKE.sub("[redacted]", text)
+    if limit is not None and len(text) > limit:
+        text = text[: limit - 1] + "…"
+    return text
 
 
 def _n(count: int, noun: str) -> str:
@@ -326,12 +375,7 @@ def provider_client(
         raise ProviderAuthError(f"needs {spec.key_noun} in {spec.key_env}{hint}")
     secret = key.get_secret_value()
     auth_headers = dict(auth(secret))
-    forms = [value for value in auth_headers.values() if secret in value]
-    for value in auth_headers.values():
-        scheme, _, credential = value.partition(" ")
-        if scheme.lower() == "basic" and credential:
-            # base64 of "key:" does not contain the key, yet is as good as the key.
-            forms += [value, credential]
+    forms = secret_forms(secret, auth_headers.values())
     client = httpx2.AsyncClient(
         base_url=settings.provider_base_url(provider),
         headers={"User-Agent": USER_AGENT, "Accept": "application/json", **auth_headers},

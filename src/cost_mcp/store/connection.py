@@ -8,6 +8,7 @@ timeout applies to it: a deferred transaction that upgrades from read to write f
 
 from __future__ import annotations
 
+import os
 import sqlite3
 import threading
 from collections.abc import Iterator
@@ -17,34 +18,67 @@ from pathlib import Path
 from cost_mcp.errors import DatabaseError
 
 BUSY_TIMEOUT_MS = 60_000
+REFRESH_LOCK_TIMEOUT_MS = 1_000
+"""How long a query's refresh waits for another process's write lock before answering without it."""
+OUR_FIRST_MIGRATION = "m001_meta"
 
 
-def connect(path: Path | str, *, migrate_schema: bool = True) -> sqlite3.Connection:
+class LedgerConnection(sqlite3.Connection):
+    """A connection that knows whether the ledger could only be opened for reading."""
+
+    read_only: bool = False
+    path: str = ":memory:"
+    alerts_checked: object = None
+    """What the ledger looked like when budgets were last evaluated on it (see sync.fire_alerts)."""
+
+
+def connect(path: Path | str, *, migrate_schema: bool = True) -> LedgerConnection:
     """Open (creating if needed) the ledger at ``path``, configured and migrated.
 
-    Raises DatabaseError with what to do when the file is not a database, cannot be created or
-    written, or was written by a newer cost-mcp.
+    A ledger this process cannot write (read-only file or folder) is opened for reading, marked
+    ``read_only``: questions are answered from it without refreshing. Raises DatabaseError with what
+    to do when the file is not a database, is damaged, belongs to another application, cannot be
+    created, or was written by a newer cost-mcp.
     """
-    from cost_mcp.store.migrations import migrate
-
     target = str(path)
     if target != ":memory:":
         db_path = Path(path)
-        try:
-            db_path.parent.mkdir(parents=True, exist_ok=True)
-        except OSError as exc:
-            raise DatabaseError(
-                f"cannot create the folder for the ledger {db_path}: {exc.strerror}. "
-                "Set COST_MCP_DB to a writable path."
-            ) from None
+        if not db_path.exists():
+            try:
+                db_path.parent.mkdir(parents=True, exist_ok=True)
+            except OSError as exc:
+                raise DatabaseError(
+                    f"cannot create the folder for the ledger {db_path}: {exc.strerror}. "
+                    "Set COST_MCP_DB to a writable path."
+                ) from None
+    try:
+        conn = _open(target, migrate_schema=migrate_schema)
+    except sqlite3.OperationalError as exc:
+        if target == ":memory:" or not _cannot_write(exc) or not Path(target).is_file():
+            raise DatabaseError(explain(target, exc)) from None
+        conn = _open_read_only(target, exc)
+    if target != ":memory:" and not os.access(target, os.W_OK):
+        conn.read_only = True
+    return conn
+
+
+def _open(target: str, *, migrate_schema: bool) -> LedgerConnection:
+    from cost_mcp.store.migrations import migrate
+
     try:
         conn = sqlite3.connect(
-            target, timeout=BUSY_TIMEOUT_MS / 1000, isolation_level=None, check_same_thread=False
+            target,
+            timeout=BUSY_TIMEOUT_MS / 1000,
+            isolation_level=None,
+            check_same_thread=False,
+            factory=LedgerConnection,
         )
     except sqlite3.Error as exc:
-        raise DatabaseError(_explain(target, exc)) from None
+        raise DatabaseError(explain(target, exc)) from None
+    conn.path = target
     try:
         conn.execute(f"PRAGMA busy_timeout = {BUSY_TIMEOUT_MS}")
+        _refuse_foreign(conn, target)
         conn.execute("PRAGMA journal_mode = WAL")
         conn.execute("PRAGMA synchronous = NORMAL")
         conn.execute("PRAGMA foreign_keys = ON")
@@ -54,29 +88,149 @@ def connect(path: Path | str, *, migrate_schema: bool = True) -> sqlite3.Connect
         conn.execute("PRAGMA temp_store = MEMORY")
         if migrate_schema:
             migrate(conn)
+    except sqlite3.OperationalError:
+        conn.close()
+        raise
     except sqlite3.Error as exc:
         conn.close()
-        raise DatabaseError(_explain(target, exc)) from None
+        raise DatabaseError(explain(target, exc)) from None
     except DatabaseError:
         conn.close()
         raise
     return conn
 
 
-def _explain(target: str, exc: sqlite3.Error) -> str:
-    text = str(exc)
-    if "not a database" in text or "malformed" in text:
-        return (
-            f"the ledger {target} is not a valid SQLite database ({text}). Move it aside "
-            "(it is only a cache of logs and provider data, except budgets and subscriptions) "
-            "or set COST_MCP_DB to another path."
+def _open_read_only(target: str, first: sqlite3.OperationalError) -> LedgerConnection:
+    """The ledger opened for reading only: plainly, or, when not even WAL's shared-memory file can
+    be created beside it, as an immutable file (nobody can be writing it then either)."""
+    from cost_mcp.store.migrations import MIGRATIONS, applied_read_only
+
+    uri = Path(target).resolve().as_uri()
+    for mode in ("mode=ro", "immutable=1"):
+        try:
+            conn = sqlite3.connect(
+                f"{uri}?{mode}",
+                uri=True,
+                isolation_level=None,
+                check_same_thread=False,
+                factory=LedgerConnection,
+            )
+        except sqlite3.Error:
+            continue
+        conn.path = target
+        try:
+            conn.execute(f"PRAGMA busy_timeout = {REFRESH_LOCK_TIMEOUT_MS}")
+            _refuse_foreign(conn, target)
+            done = applied_read_only(conn)
+        except sqlite3.OperationalError:
+            conn.close()
+            continue
+        except sqlite3.Error as exc:
+            conn.close()
+            raise DatabaseError(explain(target, exc)) from None
+        except DatabaseError:
+            conn.close()
+            raise
+        pending = [name for name, _ in MIGRATIONS if name not in done]
+        if pending:
+            conn.close()
+            raise DatabaseError(
+                f"the ledger {target} is read-only and needs upgrading to this cost-mcp's schema; make it "
+                "and its folder writable (chmod u+w), or set COST_MCP_DB to a writable path"
+            )
+        conn.read_only = True
+        return conn
+    raise DatabaseError(explain(target, first))
+
+
+def _refuse_foreign(conn: sqlite3.Connection, target: str) -> None:
+    """Refuse a database that is neither empty nor ours, rather than add our tables to it."""
+    tables = [
+        str(r[0])
+        for r in conn.execute(
+            "SELECT name FROM sqlite_master WHERE type = 'table' AND name NOT LIKE 'sqlite_%'"
         )
-    if "readonly" in text or "unable to open" in text or "disk I/O" in text:
+    ]
+    if not tables:
+        return
+    try:
+        ours = "_migrations" in tables and (
+            conn.execute("SELECT 1 FROM _migrations WHERE name = ?", (OUR_FIRST_MIGRATION,)).fetchone()
+            is not None
+        )
+    except sqlite3.OperationalError:  # a _migrations table of another shape; corruption propagates
+        ours = False
+    if not ours:
+        shown = ", ".join(sorted(tables)[:5]) + (", ..." if len(tables) > 5 else "")
+        raise DatabaseError(
+            f"{target} is not a cost-mcp ledger (it is another application's SQLite database, with tables "
+            f"{shown}); cost-mcp leaves it untouched. Set COST_MCP_DB to a file of cost-mcp's own."
+        )
+
+
+def _cannot_write(exc: sqlite3.Error) -> bool:
+    name = str(getattr(exc, "sqlite_errorname", ""))
+    return name.startswith(("SQLITE_READONLY", "SQLITE_CANTOPEN")) or "readonly" in str(exc)
+
+
+def explain(target: str | Path, exc: sqlite3.Error) -> str:
+    """One line a person can act on for an SQLite error on the ledger at ``target``."""
+    text = str(exc)
+    name = str(getattr(exc, "sqlite_errorname", ""))
+    if name.startswith("SQLITE_NOTADB") or "not a database" in text:
         return (
-            f"cannot write the ledger {target} ({text}). Check the file and folder permissions, "
-            "or set COST_MCP_DB to a writable path."
+            f"the ledger {target} is not a valid SQLite database ({text}). Move it aside (it is only a "
+            "cache of logs and provider data, except budgets and subscriptions) or set COST_MCP_DB to "
+            "another path"
+        )
+    if name.startswith("SQLITE_CORRUPT") or "malformed" in text:
+        return (
+            f"the ledger {target} is damaged ({text}). Rebuild it: if it still opens, save what was "
+            "entered by hand (`cost-mcp budget list --json`, `cost-mcp subscription list --json`), move "
+            "the file aside, then `cost-mcp ingest` and `cost-mcp sync --days 62` re-read the logs and "
+            "provider APIs, and set the budgets and subscriptions again"
+        )
+    if name.startswith("SQLITE_FULL") or "disk is full" in text:
+        return (
+            f"the disk holding the ledger {target} is full ({text}); nothing was lost. Free some space "
+            "there, or set COST_MCP_DB to a path on another disk, then try again"
+        )
+    if is_busy(exc):
+        return (
+            f"the ledger {target} is locked by another process for longer than "
+            f"{BUSY_TIMEOUT_MS // 1000} s ({text}); try again when it is done (another cost-mcp "
+            "ingest or sync, or a program holding the file open)"
+        )
+    if name.startswith(("SQLITE_READONLY", "SQLITE_CANTOPEN", "SQLITE_PERM")) or "readonly" in text:
+        return (
+            f"cannot write the ledger {target} ({text}). Make the file and its folder writable "
+            "(chmod u+w), or set COST_MCP_DB to a writable path"
+        )
+    if name.startswith("SQLITE_IOERR") or "disk I/O" in text:
+        return (
+            f"cannot read or write the ledger {target} ({text}): check the disk, the file's permissions "
+            "and free space, or set COST_MCP_DB to another path"
         )
     return f"the ledger {target} cannot be used: {text}"
+
+
+@contextmanager
+def lock_timeout(conn: sqlite3.Connection, ms: int | None) -> Iterator[None]:
+    """Wait at most ``ms`` for another process's write lock inside the block (None: unchanged)."""
+    if ms is None:
+        yield
+        return
+    before = int(conn.execute("PRAGMA busy_timeout").fetchone()[0])
+    conn.execute(f"PRAGMA busy_timeout = {min(ms, before)}")
+    try:
+        yield
+    finally:
+        conn.execute(f"PRAGMA busy_timeout = {before}")
+
+
+def is_busy(exc: sqlite3.Error) -> bool:
+    """Whether ``exc`` means another process holds the lock."""
+    return str(getattr(exc, "sqlite_errorname", "")).startswith("SQLITE_BUSY") or "locked" in str(exc)
 
 
 @contextmanager
@@ -86,7 +240,10 @@ def write_transaction(conn: sqlite3.Connection) -> Iterator[sqlite3.Connection]:
     try:
         yield conn
     except BaseException:
-        conn.execute("ROLLBACK")
+        # SQLite has already rolled back after some errors (a full disk): rolling back again would
+        # replace the error that says what happened with "no transaction is active".
+        if conn.in_transaction:
+            conn.execute("ROLLBACK")
         raise
     else:
         conn.execute("COMMIT")
@@ -104,11 +261,22 @@ class Ledger:
         self._conn = connect(path)
         self._lock = threading.Lock()
 
+    @property
+    def read_only(self) -> bool:
+        """Whether the ledger could only be opened for reading."""
+        return self._conn.read_only
+
     @contextmanager
-    def use(self) -> Iterator[sqlite3.Connection]:
-        """Exclusive use of the connection for the duration of the block."""
+    def use(self) -> Iterator[LedgerConnection]:
+        """Exclusive use of the connection for the duration of the block; an SQLite error inside
+        it becomes a DatabaseError saying what happened to the ledger and what to do."""
         with self._lock:
-            yield self._conn
+            try:
+                yield self._conn
+            except sqlite3.Error as exc:
+                if self._conn.in_transaction:
+                    self._conn.rollback()
+                raise DatabaseError(explain(self.path, exc)) from None
 
     def close(self) -> None:
         """Close the connection."""

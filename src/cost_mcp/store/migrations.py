@@ -28,6 +28,11 @@ def applied(conn: sqlite3.Connection) -> list[str]:
     return [row[0] for row in conn.execute("SELECT name FROM _migrations ORDER BY rowid")]
 
 
+def applied_read_only(conn: sqlite3.Connection) -> list[str]:
+    """Names of the migrations applied, without creating anything (for a read-only ledger)."""
+    return [row[0] for row in conn.execute("SELECT name FROM _migrations ORDER BY rowid")]
+
+
 def migrate(conn: sqlite3.Connection) -> list[str]:
     """Apply pending migrations; returns the names applied now."""
     known = {name for name, _ in MIGRATIONS}
@@ -440,3 +445,20 @@ def m014_skipped_lines(conn: sqlite3.Connection) -> None:
         ) WITHOUT ROWID
         """
     )
+
+
+@migration
+def m015_webhook_delivery(conn: sqlite3.Connection) -> None:
+    """Budgets name a configured webhook (``webhook``) instead of carrying a URL a model chose, and
+    each fired alert with a destination is a delivery to make: retried with backoff until it is
+    delivered, or given up on with its error kept for ``budget_status`` to show."""
+    conn.execute("ALTER TABLE budgets ADD COLUMN webhook TEXT")
+    for column in (
+        "destination TEXT",
+        "payload TEXT",
+        "delivery TEXT",
+        "attempts INTEGER NOT NULL DEFAULT 0",
+        "next_attempt_ms INTEGER",
+        "delivery_error TEXT",
+    ):
+        conn.execute(f"ALTER TABLE budget_alerts ADD COLUMN {column}")

@@ -24,16 +24,31 @@ def mark_dirty(conn: sqlite3.Connection, ts_ms: Iterable[int]) -> None:
     )
 
 
+STALE_WARNING = (
+    "the newest calls are not in this answer yet: another process was writing the ledger (or it is "
+    "read-only), and answering did not wait for it; ask again in a moment"
+)
+
+
 def refresh(conn: sqlite3.Connection) -> int:
-    """Rebuild every dirty quarter-hour in one transaction; returns how many were rebuilt."""
+    """Rebuild every dirty quarter-hour in one transaction; returns how many were rebuilt, or -1
+    when it could not (a read-only ledger, or another process holding the write lock for longer
+    than a query waits): the answer then comes from the rollup as it is, with STALE_WARNING."""
     if conn.execute("SELECT 1 FROM rollup_dirty LIMIT 1").fetchone() is None:
         return 0
-    from cost_mcp.store.connection import write_transaction
+    from cost_mcp.store.connection import REFRESH_LOCK_TIMEOUT_MS, is_busy, lock_timeout, write_transaction
 
-    with write_transaction(conn):
-        qhs = [int(r[0]) for r in conn.execute("SELECT qh FROM rollup_dirty")]
-        rebuild(conn, qhs)
-        conn.execute("DELETE FROM rollup_dirty")
+    if getattr(conn, "read_only", False):
+        return -1
+    try:
+        with lock_timeout(conn, REFRESH_LOCK_TIMEOUT_MS), write_transaction(conn):
+            qhs = [int(r[0]) for r in conn.execute("SELECT qh FROM rollup_dirty")]
+            rebuild(conn, qhs)
+            conn.execute("DELETE FROM rollup_dirty")
+    except sqlite3.OperationalError as exc:
+        if is_busy(exc) or "readonly" in str(exc):
+            return -1
+        raise
     return len(qhs)
 
 

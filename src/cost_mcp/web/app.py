@@ -103,7 +103,8 @@ def create_app(
         def work() -> BaseModel:
             with ctx.ledger.use() as conn:
                 if ctx.refresh:
-                    sync.refresh(conn, ctx.settings, ctx.pricer)
+                    # as the tools do: never wait behind another process's lock, read a read-only ledger
+                    sync.refresh_or_skip(conn, ctx.settings, ctx.pricer)
                 return fn(conn)
 
         try:

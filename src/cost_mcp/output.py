@@ -1,0 +1,28 @@
+"""Text that came from outside (log lines, provider answers, names a model chose) made safe to show.
+
+A model, project or agent name is whatever a log line or a tool call said; printed raw it could
+move the cursor, rewrite the screen, set the window title or hide text (ANSI escape sequences),
+and written raw to a CSV a spreadsheet opens it could run a formula.
+"""
+
+from __future__ import annotations
+
+import re
+
+_CONTROL = re.compile(r"[\x00-\x1f\x7f-\x9f\u2028\u2029\u202a-\u202e\u2066-\u2069]")
+"""C0 and C1 controls (ESC, CSI, BEL, CR...), line separators and bidirectional overrides."""
+_NUMBER = re.compile(r"-?\d+(\.\d+)?([eE][-+]?\d+)?")
+_FORMULA_START = ("=", "+", "-", "@", "\t", "\r")
+
+
+def safe_text(value: object) -> str:
+    """``value`` as text with every control character shown as a visible escape (``\\x1b``)."""
+    return _CONTROL.sub(lambda m: m.group().encode("unicode_escape").decode("ascii"), str(value))
+
+
+def csv_cell(value: object) -> object:
+    """A CSV cell a spreadsheet shows as text: one starting with = + - @ tab or CR (a formula) gets
+    a leading apostrophe, as OWASP advises. Numbers, negative ones included, are left as numbers."""
+    if not isinstance(value, str) or not value.startswith(_FORMULA_START) or _NUMBER.fullmatch(value):
+        return value
+    return "'" + value

@@ -1,0 +1,200 @@
+"""Ledger problems a person can act on, through the CLI and the real server: another
+application's database, a damaged file, a full disk, another process's lock, a read-only ledger."""
+
+from __future__ import annotations
+
+import json
+import os
+import shutil
+import sqlite3
+import subprocess
+import sys
+import tempfile
+from collections.abc import Iterator
+from datetime import UTC, datetime
+from pathlib import Path
+
+import pytest
+from mcp import Client, StdioServerParameters
+
+from tests.sources.claude_logs import assistant, session_file, write
+
+pytestmark = pytest.mark.anyio
+
+
+def cli(
+    *args: str, env: dict[str, str] | None = None, prefix: tuple[str, ...] = ()
+) -> subprocess.CompletedProcess[str]:
+    return subprocess.run(
+        [*prefix, sys.executable, "-m", "cost_mcp", *args],
+        capture_output=True,
+        text=True,
+        env={**os.environ, "COLUMNS": "300", **(env or {})},
+        timeout=180,
+        check=False,
+    )
+
+
+def spend_line(claude: Path, request: str) -> None:
+    """A Claude Code call of $3.000012 (Sonnet 4.5: 200k output tokens at $15/MTok, 4 input) today."""
+    now = datetime.now(UTC).strftime("%Y-%m-%dT%H:%M:%S.000Z")
+    write(session_file(claude, request), assistant(f"msg_{request}", f"req_{request}", now, output=200_000))
+
+
+def one_line_error(done: subprocess.CompletedProcess[str]) -> str:
+    assert done.returncode == 2, done.stdout + done.stderr
+    assert "Traceback" not in done.stderr
+    return " ".join(done.stderr.split())
+
+
+def test_another_applications_database_is_refused_not_migrated(home: Path) -> None:
+    db = home / "data" / "cost.db"
+    db.parent.mkdir(parents=True)
+    other = sqlite3.connect(db)
+    other.execute("CREATE TABLE users (id INTEGER PRIMARY KEY, email TEXT)")
+    other.execute("INSERT INTO users (email) VALUES ('a@example.com')")
+    other.commit()
+    other.close()
+    before = db.read_bytes()
+    for command in (["report"], ["budget", "list"], ["serve"]):
+        text = one_line_error(cli(*command))
+        assert f"{db} is not a cost-mcp ledger" in text and "users" in text and "COST_MCP_DB" in text
+    assert db.read_bytes() == before
+    assert not db.with_name("cost.db-wal").exists() or db.with_name("cost.db-wal").stat().st_size == 0
+
+
+def _corrupt_tables(db: Path) -> None:
+    """Overwrite the first page of every cost-mcp table but the migrations table with garbage."""
+    conn = sqlite3.connect(db)
+    conn.execute("PRAGMA wal_checkpoint(TRUNCATE)")
+    page = conn.execute("PRAGMA page_size").fetchone()[0]
+    roots = [
+        r[0]
+        for r in conn.execute(
+            "SELECT rootpage FROM sqlite_master WHERE tbl_name != '_migrations' AND rootpage > 1"
+        )
+    ]
+    conn.close()
+    with db.open("r+b") as f:
+        for root in roots:
+            f.seek((root - 1) * page)
+            f.write(b"\xde\xad\xbe\xef" * (page // 4))
+
+
+async def test_a_damaged_ledger_says_which_file_and_how_to_rebuild(home: Path) -> None:
+    spend_line(home / "claude", "a")
+    assert cli("ingest").returncode == 0
+    db = home / "data" / "cost.db"
+    _corrupt_tables(db)
+    text = one_line_error(cli("report"))
+    assert f"the ledger {db} is damaged" in text
+    assert "budget list --json" in text and "cost-mcp ingest" in text and "cost-mcp sync" in text
+    from cost_mcp.server import mcp
+
+    async with Client(mcp, raise_exceptions=True) as client:
+        result = await client.call_tool("get_spend", {})
+    assert result.is_error is True
+    message = result.content[0].text  # type: ignore[union-attr]
+    assert f"the ledger {db} is damaged" in message and "Rebuild it" in message
+
+
+async def test_a_full_disk_is_a_tool_error_saying_so(client: Client, home: Path) -> None:
+    from cost_mcp import server
+
+    await client.call_tool("get_spend", {})
+    with server._live[-1].ledger.use() as conn:  # the disk fills up: no page can be added
+        pages = conn.execute("PRAGMA page_count").fetchone()[0]
+        conn.execute(f"PRAGMA max_page_count = {pages}")
+    for i in range(30):
+        spend_line(home / "claude", f"r{i}")
+    result = await client.call_tool("ingest_claude_code_logs", {})
+    assert result.is_error is True
+    message = result.content[0].text  # type: ignore[union-attr]
+    assert "is full" in message and "Free some space" in message and "Traceback" not in message
+
+
+async def test_reads_do_not_wait_behind_another_process_holding_the_lock(client: Client, home: Path) -> None:
+    await client.call_tool("set_budget", {"name": "d", "amount_usd": 100, "period": "day"})
+    spend_line(home / "claude", "a")
+    holder = sqlite3.connect(home / "data" / "cost.db", isolation_level=None)
+    # another process in the middle of an ingest: a batch committed (its quarter-hour marked for the
+    # rollup), the next one holding the write lock for longer than any busy timeout
+    holder.execute("INSERT INTO rollup_dirty VALUES (1)")
+    holder.execute("BEGIN IMMEDIATE")
+    try:
+        spend = (await client.call_tool("get_spend", {})).structured_content
+        check = (await client.call_tool("check_budget", {"estimated_cost_usd": 1})).structured_content
+        status = (await client.call_tool("budget_status", {})).structured_content
+    finally:
+        holder.execute("ROLLBACK")
+        holder.close()
+    for result in (spend, check, status):
+        assert result is not None
+        assert any("another process was writing the ledger" in w for w in result["warnings"])
+    assert spend is not None and any("newest calls are not in this answer" in w for w in spend["warnings"])
+    assert spend is not None and spend["total_usd"] == 0  # answered from what was there
+    after = (await client.call_tool("get_spend", {})).structured_content
+    assert (
+        after is not None
+        and after["total_usd"] == 3.000012
+        and not any("another process" in w for w in after["warnings"])
+    )
+
+
+@pytest.fixture
+def shared_home() -> Iterator[Path]:
+    """A folder another user can read (pytest's own tmp folders are private to their owner)."""
+    path = Path(tempfile.mkdtemp(prefix="cost-mcp-ro-"))
+    path.chmod(0o755)
+    try:
+        yield path
+    finally:
+        for p in (path, *path.rglob("*")):
+            if p.is_dir():
+                p.chmod(0o755)
+            else:
+                p.chmod(0o644)
+        shutil.rmtree(path)
+
+
+def _make_read_only(root: Path) -> None:
+    for p in (root, *root.rglob("*")):
+        p.chmod(0o555 if p.is_dir() else 0o444)
+
+
+async def test_a_read_only_ledger_answers_with_a_warning(shared_home: Path, home: Path) -> None:
+    env = {
+        "COST_MCP_DB": str(shared_home / "data" / "cost.db"),
+        "CLAUDE_CONFIG_DIR": str(shared_home / "claude"),
+        "HOME": str(shared_home),
+        "COST_MCP_PRICES_FILE": str(shared_home / "prices.toml"),
+        "COST_MCP_ENV_FILE": str(shared_home / "env"),
+    }
+    spend_line(shared_home / "claude", "a")
+    assert cli("ingest", env=env).returncode == 0
+    spend_line(shared_home / "claude", "b")  # new usage the read-only ledger cannot take in
+    _make_read_only(shared_home)
+    # root ignores permissions: read as an ordinary user then
+    reader: tuple[str, ...] = ()
+    if os.geteuid() == 0:
+        if shutil.which("setpriv") is None:
+            pytest.skip("root ignores file permissions and setpriv is missing")
+        reader = ("setpriv", "--reuid=65534", "--regid=65534", "--clear-groups")
+    report = cli("report", "--json", env=env, prefix=reader)
+    assert report.returncode == 0, report.stderr
+    assert json.loads(report.stdout)["total_usd"] == 3.000012
+    assert "the ledger is read-only" in " ".join(report.stderr.split())
+    budget = cli("budget", "set", "d", "5", env=env, prefix=reader)
+    text = one_line_error(budget)
+    assert "cannot write the ledger" in text and "writable" in text
+    # the real server on stdio, as the same reader
+    command = [*reader, sys.executable, "-m", "cost_mcp"]
+    params = StdioServerParameters(command=command[0], args=command[1:], env={**os.environ, **env})
+    async with Client(params) as client:
+        spend = await client.call_tool("get_spend", {})
+        refused = await client.call_tool("set_budget", {"name": "d", "amount_usd": 5, "period": "day"})
+    assert spend.structured_content is not None
+    assert spend.structured_content["total_usd"] == 3.000012
+    assert any("the ledger is read-only" in w for w in spend.structured_content["warnings"])
+    assert refused.is_error is True
+    assert "cannot write the ledger" in refused.content[0].text  # type: ignore[union-attr]

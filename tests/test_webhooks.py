@@ -1,0 +1,340 @@
+"""Budget webhooks through the real server and CLI: only configured destinations, never a metadata
+address, never a URL's secret shown, and every fired alert delivered or retried and reported."""
+
+from __future__ import annotations
+
+import json
+import os
+import socket
+import subprocess
+import sys
+import threading
+from collections.abc import Iterator
+from datetime import UTC, datetime
+from http.server import BaseHTTPRequestHandler, HTTPServer
+from pathlib import Path
+from typing import Any, ClassVar
+
+import pytest
+from mcp import Client
+
+from cost_mcp import notify
+from tests.sources.claude_logs import assistant, session_file, write
+from tests.sources.fake_providers import FakeOpenAI, Router, local_server
+
+pytestmark = pytest.mark.anyio
+
+SECRET = "hunter2-WEBHOOK-SECRET"
+
+
+class Receiver(BaseHTTPRequestHandler):
+    """A webhook receiver answering the scripted statuses in turn (then 204)."""
+
+    received: ClassVar[list[dict[str, Any]]] = []
+    statuses: ClassVar[list[int]] = []
+
+    def do_POST(self) -> None:
+        body = self.rfile.read(int(self.headers["content-length"]))
+        status = Receiver.statuses.pop(0) if Receiver.statuses else 204
+        if status < 300:
+            Receiver.received.append(json.loads(body))
+        self.send_response(status)
+        self.send_header("content-length", "0")
+        self.end_headers()
+
+    def log_message(self, format: str, *args: object) -> None:
+        pass
+
+
+@pytest.fixture
+def receiver() -> Iterator[str]:
+    """A local receiver; yields its URL, with credentials and a token query a URL may carry."""
+    Receiver.received.clear()
+    Receiver.statuses.clear()
+    server = HTTPServer(("127.0.0.1", 0), Receiver)
+    thread = threading.Thread(target=server.serve_forever, daemon=True)
+    thread.start()
+    try:
+        yield f"http://alice:{SECRET}@127.0.0.1:{server.server_port}/hooks/path?token={SECRET}"
+    finally:
+        server.shutdown()
+        server.server_close()
+
+
+@pytest.fixture
+def ops(receiver: str, home: Path, monkeypatch: pytest.MonkeyPatch) -> str:
+    """The receiver configured as the webhook named "ops"."""
+    monkeypatch.setenv("COST_MCP_WEBHOOKS", json.dumps({"ops": receiver}))
+    return receiver
+
+
+def spend_line(home: Path, request: str, output_tokens: int = 200_000) -> None:
+    """A Claude Code call of about $3 (Sonnet 4.5 output at $15/MTok) today."""
+    now = datetime.now(UTC).strftime("%Y-%m-%dT%H:%M:%S.000Z")
+    write(
+        session_file(home / "claude", request),
+        assistant(f"msg_{request}", f"req_{request}", now, output=output_tokens),
+    )
+
+
+async def tool_error(client: Client, name: str, args: dict[str, Any]) -> str:
+    """Call a tool that must fail; its error text."""
+    result = await client.call_tool(name, args)
+    assert result.is_error is True, result.structured_content
+    return "".join(getattr(c, "text", "") for c in result.content)
+
+
+def texts(result: Any) -> str:
+    return json.dumps(result.structured_content) + "".join(getattr(c, "text", "") for c in result.content)
+
+
+async def test_a_tool_picks_a_configured_webhook_by_name_never_a_url(
+    ops: str, client: Client, caplog: pytest.LogCaptureFixture
+) -> None:
+    caplog.set_level("DEBUG")
+    for bad in (ops, "http://127.0.0.1:9/steal", "nope"):
+        text = await tool_error(
+            client, "set_budget", {"name": "d", "amount_usd": 1, "period": "day", "webhook": bad}
+        )
+        assert "at most 64 characters" in text or "(configured webhooks: ops)" in text
+    made = await client.call_tool(
+        "set_budget", {"name": "d", "amount_usd": 1, "period": "day", "webhook": "ops"}
+    )
+    budget = made.structured_content
+    assert budget is not None
+    port = ops.split("@127.0.0.1:")[1].split("/", maxsplit=1)[0]
+    assert (budget["webhook"], budget["webhook_url"]) == ("ops", f"http://127.0.0.1:{port}/…")
+    spend_line(Path(os.environ["CLAUDE_CONFIG_DIR"]).parent, "a")
+    status = await client.call_tool("budget_status", {})
+    notify.drain()
+    assert [p["threshold"] for p in Receiver.received] == ["0.5", "0.8", "1.0"]
+    everything = texts(made) + texts(status) + caplog.text
+    assert SECRET not in everything and "alice" not in everything
+
+
+async def test_no_webhook_configured_says_how_to_configure_one(client: Client) -> None:
+    text = await tool_error(
+        client, "set_budget", {"name": "d", "amount_usd": 1, "period": "day", "webhook": "ops"}
+    )
+    assert "no webhook is configured" in text and "COST_MCP_WEBHOOKS" in text
+
+
+@pytest.mark.parametrize(
+    "url",
+    [
+        "http://169.254.169.254/latest/meta-data/",
+        "http://[fe80::1]/x",
+        "http://metadata.google.internal/computeMetadata/v1/",
+        "http://[::ffff:169.254.169.254]/",
+        "ftp://hooks.example.com/x",
+    ],
+)
+async def test_metadata_and_link_local_destinations_are_refused_even_when_configured(
+    url: str, home: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv("COST_MCP_WEBHOOKS", json.dumps({"meta": url}))
+    from cost_mcp.server import mcp
+
+    async with Client(mcp, raise_exceptions=True) as client:
+        text = await tool_error(
+            client, "set_budget", {"name": "d", "amount_usd": 1, "period": "day", "webhook": "meta"}
+        )
+    assert "link-local or cloud-metadata" in text or "http:// or https://" in text
+
+
+async def test_a_name_that_resolves_to_a_metadata_address_is_not_posted_to(
+    home: Path, monkeypatch: pytest.MonkeyPatch, receiver: str
+) -> None:
+    port = int(receiver.split("@127.0.0.1:")[1].split("/", maxsplit=1)[0])
+    monkeypatch.setenv("COST_MCP_WEBHOOKS", json.dumps({"ops": f"http://rebound.example:{port}/x"}))
+    real = socket.getaddrinfo
+
+    def resolve(host: Any, *args: Any, **kwargs: Any) -> Any:
+        if host == "rebound.example":  # a DNS answer pointing at the metadata service
+            return [(socket.AF_INET, socket.SOCK_STREAM, 6, "", ("169.254.169.254", port))]
+        return real(host, *args, **kwargs)
+
+    monkeypatch.setattr(socket, "getaddrinfo", resolve)
+    from cost_mcp.server import mcp
+
+    async with Client(mcp, raise_exceptions=True) as client:
+        await client.call_tool(
+            "set_budget", {"name": "d", "amount_usd": 1, "period": "day", "webhook": "ops"}
+        )
+        spend_line(home, "a")
+        await client.call_tool("budget_status", {})
+        notify.drain()
+        status = (await client.call_tool("budget_status", {})).structured_content
+    assert status is not None
+    assert Receiver.received == []
+    assert any("resolves to a link-local or cloud-metadata address" in w for w in status["warnings"])
+
+
+async def test_a_budget_already_over_fires_when_read_without_new_usage(ops: str, client: Client) -> None:
+    await client.call_tool(
+        "record_usage",
+        {
+            "provider": "anthropic",
+            "model": "claude-sonnet-4-5",
+            "input_tokens": 0,
+            "output_tokens": 200_000,
+            "agent": "bot",
+        },
+    )
+    await client.call_tool("set_budget", {"name": "d", "amount_usd": 2, "period": "day", "webhook": "ops"})
+    status = (await client.call_tool("budget_status", {})).structured_content
+    notify.drain()
+    assert status is not None
+    assert len(status["alerts"]) == 3
+    assert status["budgets"][0]["fired_thresholds"] == ["0.5", "0.8", "1.0"]
+    assert [p["threshold"] for p in Receiver.received] == ["0.5", "0.8", "1.0"]
+    # once per budget, period and threshold
+    again = (await client.call_tool("check_budget", {"estimated_cost_usd": 1})).structured_content
+    notify.drain()
+    assert again is not None and again["allowed"] is True
+    assert len(Receiver.received) == 3
+
+
+async def test_the_ingest_tool_fires_and_delivers(ops: str, client: Client, home: Path) -> None:
+    await client.call_tool("set_budget", {"name": "d", "amount_usd": 2, "period": "day", "webhook": "ops"})
+    spend_line(home, "a")
+    await client.call_tool("ingest_claude_code_logs", {})
+    notify.drain()
+    assert [p["budget"] for p in Receiver.received] == ["d", "d", "d"]
+
+
+async def test_the_sync_tool_fires_and_delivers(
+    ops: str, home: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    today = datetime.now(UTC).date().isoformat()
+    costs = {today: [{"object": "organization.costs.result", "amount": {"value": "5.00", "currency": "usd"}}]}
+    r = Router(openai=FakeOpenAI({"/v1/organization/costs": costs}))
+    with local_server(r) as url:
+        monkeypatch.setenv("COST_MCP_OPENAI_BASE_URL", url)
+        monkeypatch.setenv("OPENAI_ADMIN_KEY", r.openai.key)
+        from cost_mcp.server import mcp
+
+        async with Client(mcp, raise_exceptions=True) as client:
+            await client.call_tool(
+                "set_budget",
+                {"name": "o", "amount_usd": 4, "period": "day", "providers": ["openai"], "webhook": "ops"},
+            )
+            synced = (await client.call_tool("sync_providers", {"providers": ["openai"]})).structured_content
+            notify.drain()
+    assert synced is not None and synced["sources"][0]["ok"]
+    assert [p["threshold"] for p in Receiver.received] == ["0.5", "0.8", "1.0"]
+
+
+async def test_a_failed_delivery_is_shown_and_retried_with_backoff(
+    ops: str, client: Client, home: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setattr(notify, "RETRY_BASE_SECONDS", 0.0)  # retry at the next look, not in 30 s
+    await client.call_tool(
+        "set_budget", {"name": "d", "amount_usd": 2, "period": "day", "thresholds": [1], "webhook": "ops"}
+    )
+    spend_line(home, "a")
+    Receiver.statuses[:] = [500]
+    first = (await client.call_tool("budget_status", {})).structured_content
+    notify.drain()
+    assert first is not None and first["alerts"]
+    failed = (await client.call_tool("budget_status", {})).structured_content
+    notify.drain()
+    assert failed is not None
+    # that second look retried it (no new usage needed), and the receiver now accepted it
+    assert [p["threshold"] for p in Receiver.received] == ["1"]
+    done = (await client.call_tool("budget_status", {})).structured_content
+    assert done is not None and done["warnings"] == []
+
+
+async def test_a_delivery_that_keeps_failing_is_reported_in_budget_status(
+    ops: str, client: Client, home: Path
+) -> None:
+    await client.call_tool(
+        "set_budget", {"name": "d", "amount_usd": 2, "period": "day", "thresholds": [1], "webhook": "ops"}
+    )
+    spend_line(home, "a")
+    Receiver.statuses[:] = [503] * 5
+    await client.call_tool("budget_status", {})
+    notify.drain()
+    status = (await client.call_tool("budget_status", {})).structured_content
+    assert status is not None
+    [warning] = status["warnings"]
+    assert "budget 'd' alert at 100% not delivered yet (1 attempt(s), retrying with backoff)" in warning
+    assert "HTTP 503" in warning and SECRET not in warning and "127.0.0.1" in warning
+
+
+# --- the CLI --------------------------------------------------------------------------------------
+
+
+def cli(*args: str, env: dict[str, str] | None = None) -> subprocess.CompletedProcess[str]:
+    return subprocess.run(
+        [sys.executable, "-m", "cost_mcp", *args],
+        capture_output=True,
+        text=True,
+        env={**os.environ, **(env or {})},
+        timeout=120,
+        check=False,
+    )
+
+
+def test_cli_report_delivers_the_alert_before_exiting(ops: str, home: Path) -> None:
+    made = cli("budget", "set", "d", "2", "--period", "day", "--webhook", "ops")
+    assert made.returncode == 0, made.stderr
+    spend_line(home, "a")
+    report = cli("report")
+    assert report.returncode == 0, report.stderr
+    assert [p["threshold"] for p in Receiver.received] == ["0.5", "0.8", "1.0"]
+    for text in (made.stdout, made.stderr, report.stdout, report.stderr):
+        assert SECRET not in text
+
+
+def test_cli_ingest_delivers_too(ops: str, home: Path) -> None:
+    assert cli("budget", "set", "d", "2", "--period", "day", "--webhook", "ops").returncode == 0
+    spend_line(home, "a")
+    done = cli("ingest")
+    assert done.returncode == 0, done.stderr
+    assert [p["threshold"] for p in Receiver.received] == ["0.5", "0.8", "1.0"]
+
+
+def test_cli_sync_delivers_too(ops: str, home: Path) -> None:
+    today = datetime.now(UTC).date().isoformat()
+    costs = {today: [{"object": "organization.costs.result", "amount": {"value": "5.00", "currency": "usd"}}]}
+    r = Router(openai=FakeOpenAI({"/v1/organization/costs": costs}))
+    made = cli("budget", "set", "o", "4", "--period", "day", "--provider", "openai", "--webhook", "ops")
+    assert made.returncode == 0, made.stderr
+    with local_server(r) as url:
+        done = cli(
+            "sync",
+            "--provider",
+            "openai",
+            env={"OPENAI_ADMIN_KEY": r.openai.key, "COST_MCP_OPENAI_BASE_URL": url},
+        )
+    assert done.returncode == 0, done.stdout + done.stderr
+    assert [p["threshold"] for p in Receiver.received] == ["0.5", "0.8", "1.0"]
+
+
+def test_cli_webhook_url_needs_confirmation(receiver: str, home: Path) -> None:
+    refused = cli("budget", "set", "d", "2", "--webhook", receiver)
+    assert refused.returncode == 2
+    assert "--confirm-webhook-url" in refused.stderr
+    assert SECRET not in refused.stdout + refused.stderr
+    meta = cli("budget", "set", "d", "2", "--webhook", "http://169.254.169.254/x", "--confirm-webhook-url")
+    assert meta.returncode == 2 and "link-local or cloud-metadata" in meta.stderr
+    ok = cli("budget", "set", "d", "2", "--period", "day", "--webhook", receiver, "--confirm-webhook-url")
+    assert ok.returncode == 0, ok.stderr
+    listed = cli("budget", "list", "--json")
+    assert SECRET not in listed.stdout and "alice" not in listed.stdout
+    assert json.loads(listed.stdout)["budgets"][0]["budget"]["webhook_url"].startswith("http://127.0.0.1:")
+
+
+def test_doctor_lists_webhooks_without_their_secrets_and_flags_bad_ones(ops: str, home: Path) -> None:
+    env = {"COST_MCP_WEBHOOKS": json.dumps({"ops": ops, "meta": "http://169.254.169.254/x"})}
+    done = cli("doctor", "--json", env=env)
+    report = json.loads(done.stdout)
+    assert report["webhooks"]["ops"].startswith("http://127.0.0.1:") and report["webhooks"]["ops"].endswith(
+        "/…"
+    )
+    assert any("webhook 'meta'" in p and "link-local" in p for p in report["problems"])
+    assert SECRET not in done.stdout + done.stderr
+    broken = json.loads(cli("doctor", "--json", env={"COST_MCP_WEBHOOKS": "{not json"}).stdout)
+    assert any("COST_MCP_WEBHOOKS is not a JSON object" in p for p in broken["problems"])
