@@ -69,7 +69,8 @@ async def test_period_is_an_enum_and_optional_arguments_are_plain_types(client: 
 
 async def test_optional_arguments_still_accept_null(client: Client) -> None:
     """The published schema is compact; what the tools accept has not narrowed."""
-    result = await client.call_tool("get_spend", {"period": None, "providers": None, "group_by": ["provider"]})
+    arguments = {"period": None, "providers": None, "group_by": ["provider"]}
+    result = await client.call_tool("get_spend", arguments)
     assert result.is_error is False, result.content
 
 
@@ -201,7 +202,9 @@ async def test_the_tool_list_as_the_model_reads_it(client: Client) -> None:
             "title": t.title,
             "description": t.description,
             "input": t.input_schema,
-            "annotations": t.annotations.model_dump(by_alias=True, exclude_none=True) if t.annotations else None,
+            "annotations": t.annotations.model_dump(by_alias=True, exclude_none=True)
+            if t.annotations
+            else None,
         }
         for t in tools
     }

@@ -62,9 +62,7 @@ SpeedParam = Annotated[
 ]
 ServiceTierParam = Annotated[
     Literal["standard", "batch", "priority", "flex"] | None,
-    Field(
-        description="usage.service_tier: batch and flex at 50%, priority at published priority rates."
-    ),
+    Field(description="usage.service_tier: batch and flex at 50%, priority at published priority rates."),
 ]
 InferenceGeoParam = Annotated[
     Literal["global", "us"] | None,
@@ -75,9 +73,8 @@ Requests = Annotated[
     Field(
         ge=1,
         le=1_000_000_000,
-        description="How many API calls the token counts are spread over. Long-context rates (e.g. "
-        "Anthropic's >200k rule) apply per call, so this matters: omit it to spread the tokens over the "
-        "fewest calls that fit the model's standard context window; pass 1 to price one single call.",
+        description="Calls the tokens are spread over (long-context rates apply per call). Omit for the "
+        "fewest calls that fit the context window; 1 for one call.",
     ),
 ]
 
@@ -222,17 +219,15 @@ SessionId = Annotated[
     str | None,
     Field(
         max_length=200,
-        description="A Claude Code session id (the uuid of its log file). Omit for the current session: "
-        "the most recently active one of the project this server was started in, else the most recent.",
+        description="A session id (its log file's uuid). Omit for the current session.",
     ),
 ]
 ForgetPaths = Annotated[
     list[str] | None,
     Field(
         max_length=100,
-        description="Remove from the ledger every usage event read from files under these paths (as "
-        "given when they were ingested), e.g. a folder imported by mistake. Other files are re-read so "
-        "calls they also logged stay counted. Do not combine with `paths`.",
+        description="Remove the calls read from files under these paths, e.g. imported by mistake. "
+        "Not with paths.",
     ),
 ]
 
@@ -240,8 +235,7 @@ LogPaths = Annotated[
     list[str] | None,
     Field(
         max_length=100,
-        description="Folders or files to scan instead of the configured ones: a Claude folder (e.g. "
-        "~/.claude), its projects/ folder, one project's folder, or a .jsonl file. Omit for the defaults.",
+        description="Folders or .jsonl files to read instead of the configured Claude folders (inside them).",
     ),
 ]
 
@@ -399,8 +393,7 @@ DIMENSIONS: tuple[str, ...] = get_args(Dimension)
 PeriodName = Annotated[
     Preset | None,
     Field(
-        description="Whole calendar periods (this_month is all of it). Default this_month; omit with "
-        "start/end.",
+        description="Whole calendar periods; default this_month; omit with start/end.",
     ),
 ]
 StartDate = Annotated[
@@ -421,18 +414,12 @@ GroupBy = Annotated[
     list[Dimension],
     Field(
         max_length=4,
-        description="Break the total down by up to 4 of: provider, model, day, week, month, project, agent, "
-        "session, member, source (claude_code, record_usage, <provider>-costs, <provider>-usage, "
-        "subscription), basis (billed, estimated, subscription). Empty for the total only.",
+        description="Up to 4 dimensions to break the total down by; empty for the total only.",
     ),
 ]
-FilterValues = Annotated[
-    list[str] | None,
-    Field(
-        max_length=50,
-        description="Only these (exact match; projects also by folder name).",
-    ),
-]
+FilterValues = Annotated[list[str] | None, Field(max_length=50)]
+"""Keep only these values (exact match; a project also by folder name). No description in the
+schema: the argument's name says what it filters, and each tool says how once, not per filter."""
 
 
 class PeriodInfo(Result):
@@ -590,14 +577,13 @@ ScopeValue = Annotated[str, Field(min_length=1, max_length=200)]
 """One provider, model, agent, project or source a budget counts (as long as a model id may be)."""
 ScopeValues = Annotated[
     list[ScopeValue] | None,
-    Field(max_length=50, description="Only spend with one of these values counts (omit for any)."),
+    Field(max_length=50, description="Only spend with these values counts."),
 ]
 BudgetBasis = Annotated[
     list[Basis] | None,
     Field(
         max_length=3,
-        description="What counts: 'billed', 'estimated', 'subscription'. Default: usage (billed and "
-        "estimated); add 'subscription' to count seat fees too.",
+        description="Default billed and estimated; add 'subscription' to count seat fees.",
     ),
 ]
 Thresholds = Annotated[
@@ -775,9 +761,7 @@ SyncProviders = Annotated[
     list[SyncProviderName] | None,
     Field(
         max_length=5,
-        description="Providers to sync: openai, anthropic, openrouter, groq, cursor. Omit for every "
-        "provider whose key is configured (OPENAI_ADMIN_KEY, ANTHROPIC_ADMIN_KEY, OPENROUTER_API_KEY, "
-        "GROQ_API_KEY, CURSOR_ADMIN_API_KEY).",
+        description="Default: every provider whose key is configured.",
     ),
 ]
 SyncDays = Annotated[
@@ -785,9 +769,8 @@ SyncDays = Annotated[
     Field(
         ge=1,
         le=366,
-        description="Fetch the last N UTC days (today included) again, e.g. 62 to backfill last month. "
-        "Omit to fetch what is not covered yet plus the last 3 days (late data; today keeps changing); "
-        "the first sync of a provider fetches 31 days.",
+        description="Fetch the last N UTC days again (e.g. 62 to backfill). Default: what is not synced "
+        "yet plus the last 3 days; 31 on a first sync.",
     ),
 ]
 
@@ -890,16 +873,14 @@ SavingsGroupBy = Annotated[
     list[SavingsDimension] | None,
     Field(
         max_length=4,
-        description="Break findings down by up to 4 of: provider, model, agent, project, session, source. "
-        "Omit for the defaults: model mix per agent, project and model; caching per agent and project.",
+        description="Default: model mix per agent, project and model; caching per agent and project.",
     ),
 ]
 PeriodSpec = Annotated[
     str | None,
     Field(
         max_length=40,
-        description="A period name (today, yesterday, this_week, last_week, this_month, last_month, "
-        "last_7_days, last_30_days, this_year) or dates 'YYYY-MM-DD..YYYY-MM-DD' (both included).",
+        description="A period name or 'YYYY-MM-DD..YYYY-MM-DD' (both included).",
     ),
 ]
 
