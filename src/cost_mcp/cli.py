@@ -102,8 +102,9 @@ def _parser() -> argparse.ArgumentParser:
         action="store_true",
         help="yes, POST this budget's alerts to the URL given in --webhook (not a configured name)",
     )
-    blist = bsub.add_parser("list", help="every budget in its current period")
-    blist.add_argument("--json", action="store_true")
+    for action in ("status", "list"):
+        blist = bsub.add_parser(action, help="every budget in its current period: spent, left, projection")
+        blist.add_argument("--json", action="store_true")
     bdel = bsub.add_parser("delete", help="delete a budget")
     bdel.add_argument("name")
     subs = sub.add_parser("subscription", help="register seat fees with no API (add, list, remove)")
@@ -222,7 +223,30 @@ def main(argv: Sequence[str] | None = None) -> int:
     logging.basicConfig(level=logging.INFO, stream=sys.stderr, format="%(levelname)s %(name)s: %(message)s")
     # httpx2 logs every request at INFO; our own sync log says what matters, once per source.
     logging.getLogger("httpx2").setLevel(logging.WARNING)
+    # stamina logs each scheduled retry (dozens when offline); the sync table says each source's
+    # state once, and a failure's cause is in its row.
+    logging.getLogger("stamina").setLevel(logging.ERROR)
     command = args.command or "serve"
+    try:
+        return _dispatch(command, args)
+    except BrokenPipeError:
+        # `cost-mcp export | head -1`: the reader has gone; say nothing more, and exit quietly.
+        _quiet_stdout()
+        return 0
+
+
+def _quiet_stdout() -> None:
+    """Point stdout at /dev/null so the interpreter's final flush does not fail on a closed pipe."""
+    import os
+
+    try:
+        devnull = os.open(os.devnull, os.O_WRONLY)
+        os.dup2(devnull, sys.stdout.fileno())
+    except (OSError, ValueError):
+        pass  # stdout is not a real file (a test's capture): nothing will be flushed to a pipe
+
+
+def _dispatch(command: str, args: argparse.Namespace) -> int:
     err = Console(stderr=True, soft_wrap=True)
     try:
         if command == "serve":
@@ -517,13 +541,12 @@ def _report(args: argparse.Namespace) -> int:
         return 0
     if args.csv:
         writer = csv.writer(sys.stdout)
-        writer.writerow(
-            [*result.group_by, "basis", "cost_usd", "requests", "total_tokens", "unpriced_requests"]
-        )
+        dims = [d for d in result.group_by if d != "basis"]  # every row has its basis column
+        writer.writerow([*dims, "basis", "cost_usd", "requests", "total_tokens", "unpriced_requests"])
         for row in result.rows:
             writer.writerow(
                 [
-                    *(csv_cell(row.group[d] or "") for d in result.group_by),
+                    *(csv_cell(row.group[d] or "") for d in dims),
                     row.basis,
                     UNPRICED if row.unpriced_requests and not row.cost_usd else plain_usd(row.cost_usd),
                     "" if row.requests is None else row.requests,
@@ -591,8 +614,15 @@ def _budget(args: argparse.Namespace) -> int:
     from cost_mcp.catchup import envelope
     from cost_mcp.models import BudgetScope, checked
     from cost_mcp.money import parse_usd
+    from cost_mcp.store import connect
 
-    settings, conn = _open()
+    conn: sqlite3.Connection
+    if args.budget_command in ("set", "delete"):
+        # Changing a budget needs no fresh spend: no log reading, no provider sync.
+        settings = _settings()
+        conn = connect(settings.db)
+    else:
+        settings, conn = _open()
     out = Console()
     try:
         if args.budget_command == "set":
@@ -749,7 +779,7 @@ def _export(args: argparse.Namespace) -> int:
             else:
                 target.write("[\n")
                 for i, record in enumerate(records):
-                    target.write(("," if i else "") + json.dumps(record) + "\n")
+                    target.write(("," if i else "") + json.dumps(_json_record(record)) + "\n")
                 target.write("]\n")
         finally:
             if target is not sys.stdout:
@@ -757,6 +787,15 @@ def _export(args: argparse.Namespace) -> int:
     finally:
         conn.close()
     return 0
+
+
+def _json_record(record: dict[str, str | int]) -> dict[str, object]:
+    """An export record for JSON: money as a number (null when unpriced), as in MCP results."""
+    from cost_mcp.money import json_usd
+
+    cost = record["cost_usd"]
+    value = None if cost == UNPRICED else json_usd(Decimal(str(cost)))
+    return {**record, "cost_usd": value}
 
 
 def _write_focus(target: TextIO, conn: sqlite3.Connection, settings: Settings, p: Period) -> None:
@@ -778,6 +817,11 @@ def _estimate(args: argparse.Namespace) -> int:
     from cost_mcp.analytics.estimate import estimate_cost
     from cost_mcp.pricing import Pricer, Tokens
 
+    if not any((args.input, args.output, args.cache_read, args.cache_write, args.cache_write_1h)):
+        raise InvalidInputError(
+            "give the call's token counts, e.g. cost-mcp estimate "
+            f"{args.model} --input 120000 --output 4000 (also --cache-read, --cache-write, --cache-write-1h)"
+        )
     settings = _settings()
     tokens = Tokens(
         input=args.input,
