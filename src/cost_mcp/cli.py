@@ -22,7 +22,7 @@ from rich.markup import escape
 from rich.table import Table
 
 from cost_mcp import __version__
-from cost_mcp.config import Settings, load_settings_leniently
+from cost_mcp.config import PROVIDERS, Settings, load_settings_leniently
 from cost_mcp.errors import CostMcpError, InvalidInputError
 from cost_mcp.models import SessionSaving, SpendResult
 from cost_mcp.money import UNPRICED, format_cost, format_usd, plain_usd
@@ -346,9 +346,10 @@ def _doctor(args: argparse.Namespace) -> int:
 
     settings, problems = load_settings_leniently()
     report = diagnose(settings, settings_problems=problems)
+    status = 1 if report.problems else 0  # the same with --json: scripts test the exit code
     if args.json:
         print(report.model_dump_json(indent=2))
-        return 0
+        return status
     out = Console()
     out.print(f"cost-mcp {report.version} (genai-prices {report.genai_prices_version})")
     out.print(f"ledger        {report.database}\n              {report.database_status}")
@@ -356,10 +357,15 @@ def _doctor(args: argparse.Namespace) -> int:
     out.print(f"claude code   billed as {report.claude_code_billing}")
     out.print(f"env file      {report.env_file}")
     out.print(f"prices file   {report.prices_file}: {report.prices_status}")
-    keys = Table("provider", "key variable", "key", "from", "API origin", box=None)
+    # Four short columns fit 80; an API origin is shown only where it is not the provider's own.
+    keys = Table("provider", "key variable", "key", "from", box=None)
+    defaults = {spec.id: spec.default_base_url for spec in PROVIDERS}
     for p in report.providers:
-        keys.add_row(p.provider, p.env_var, p.masked or "-", p.origin, p.base_url)
+        keys.add_row(p.provider, p.env_var, p.masked or "-", p.origin)
     out.print(keys)
+    for p in report.providers:
+        if p.base_url != defaults.get(p.provider):
+            out.print(f"API origin    {p.provider}: {_s(p.base_url)}", highlight=False)
     for root in report.claude_log_roots:
         found = f"{root.jsonl_files} log file(s)" if root.projects_dir_found else "no projects/ folder"
         out.print(f"claude logs   {root.path}: {found}")
@@ -372,7 +378,7 @@ def _doctor(args: argparse.Namespace) -> int:
         out.print(f"[yellow]problem:[/yellow] {_s(problem)}", highlight=False)
     for warning in report.warnings:
         out.print(f"[yellow]warning:[/yellow] {_s(warning)}", highlight=False)
-    return 1 if report.problems else 0
+    return status
 
 
 @contextmanager

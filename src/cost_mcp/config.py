@@ -95,6 +95,13 @@ def _base_url(provider: str, default: str) -> str:
     return Field(default=default, validation_alias=AliasChoices(f"COST_MCP_{provider.upper()}_BASE_URL"))
 
 
+def source_provider(source: str) -> str | None:
+    """The provider a synced source or data source belongs to (``anthropic-claude-code`` and
+    ``anthropic-costs``: anthropic), or None for a source that is no provider's (``claude_code``)."""
+    head = source.split("-", 1)[0]
+    return head if any(spec.id == head for spec in PROVIDERS) else None
+
+
 class Settings(BaseSettings):
     """Everything configurable, read from the environment and the optional env file."""
 
@@ -208,9 +215,19 @@ class Settings(BaseSettings):
         value = getattr(self, spec.key_env.lower())
         return value if isinstance(value, SecretStr) and value.get_secret_value() else None
 
-    def skips_sync(self, provider: str) -> bool:
-        """Whether automatic sync leaves this provider out (an explicit sync still runs it)."""
-        return provider in {p.strip().lower() for p in self.sync_skip.split(",") if p.strip()}
+    def skips_sync(self, source: str) -> bool:
+        """Whether automatic sync leaves this source out (an explicit sync still runs it).
+
+        Any source name results show counts: a provider (``anthropic``, which covers every source
+        it has), or one of its sources (``anthropic-claude-code``, ``openai-costs``)."""
+        skipped = {p.strip().lower() for p in self.sync_skip.split(",") if p.strip()}
+        return source in skipped or source_provider(source) in skipped
+
+    def has_key_for(self, source: str) -> bool:
+        """Whether the provider a synced source belongs to has a key now (True for other sources,
+        such as log readers, which need none)."""
+        provider = source_provider(source)
+        return provider is None or self.provider_key(provider) is not None
 
     def provider_base_url(self, provider: str) -> str:
         """The API origin for a provider, without a trailing slash."""
