@@ -202,3 +202,33 @@ def test_sync_offline_is_one_line_per_source_without_retry_noise(
     assert "stamina" not in out + err
     lines = [line for line in out.splitlines() if line.strip().startswith("openai")]
     assert lines and "failed" in lines[0]
+
+
+@pytest.mark.usefixtures("logs")
+def test_blocks_session_and_forecast_views(capsys: pytest.CaptureFixture[str]) -> None:
+    code, out, _ = run(capsys, "blocks", "--active")
+    assert code == 0
+    assert "active" in out and "1,010" in out  # input tokens of both calls
+    code, out, _ = run(capsys, "blocks", "--json")
+    blocks = json.loads(out)
+    assert code == 0 and blocks["active"]["requests"] == 2
+    code, out, _ = run(capsys, "session")
+    assert code == 0 and "s1" in out and "claude-sonnet-4-5" in out
+    # A long model id folds rather than being cut; money is right-aligned in the last column.
+    assert "…" not in out
+    lines = out.splitlines()
+    priced = next(line for line in lines if line.rstrip().endswith("$0.0045"))
+    unpriced = next(line for line in lines if "unpriced" in line and "no-such-model-x" in line)
+    assert len(priced.rstrip()) == len(unpriced.rstrip())
+    code, out, _ = run(capsys, "session", "s1", "--json")
+    assert code == 0 and json.loads(out)["session_id"] == "s1"
+    code, out, _ = run(capsys, "forecast")
+    assert code == 0 and "projected" in out and "burn rate" in out
+    code, out, _ = run(capsys, "forecast", "--json")
+    assert code == 0 and json.loads(out)["days_in_period"] >= 28
+
+
+@pytest.mark.usefixtures("home")
+def test_blocks_rejects_a_bad_limit(capsys: pytest.CaptureFixture[str]) -> None:
+    code, _, err = run(capsys, "blocks", "--token-limit", "lots")
+    assert code == 2 and "--token-limit" in err

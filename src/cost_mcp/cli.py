@@ -14,9 +14,10 @@ from contextlib import contextmanager
 from datetime import date, datetime, timedelta
 from decimal import Decimal
 from pathlib import Path
-from typing import TYPE_CHECKING, Any, TextIO
+from typing import TYPE_CHECKING, Annotated, Any, TextIO
 from zoneinfo import ZoneInfo
 
+from pydantic import Field
 from rich.console import Console
 from rich.markup import escape
 from rich.table import Table
@@ -180,6 +181,7 @@ def _parser() -> argparse.ArgumentParser:
     cmp.add_argument("--timezone", help="IANA timezone (default: configured)")
     _savings_group_by(cmp)
     cmp.add_argument("--json", action="store_true", help="the full result as JSON")
+    _views_args(sub)
     stl = sub.add_parser(
         "statusline", help="Claude Code's status line: session, today, block, budget, limits"
     )
@@ -188,6 +190,21 @@ def _parser() -> argparse.ArgumentParser:
     hook = sub.add_parser("hook", help="Claude Code hook: warn at a soft budget, block at a hard one")
     _install_args(hook, "the UserPromptSubmit and PreToolUse hooks")
     return parser
+
+
+def _views_args(sub: Any) -> None:
+    """The ccusage-style views: 5-hour blocks, one session, the forecast."""
+    blk = sub.add_parser("blocks", help="Claude Code's 5-hour usage windows (ccusage blocks)")
+    blk.add_argument("--active", action="store_true", help="only the active block, with its projection")
+    blk.add_argument("--days", type=int, default=3, help="days back (default 3, at most 31)")
+    blk.add_argument("--token-limit", help="tokens to compare the active block with, or 'max'")
+    blk.add_argument("--json", action="store_true", help="the full result as JSON")
+    ses = sub.add_parser("session", help="one Claude Code session: cost, tokens, models, burn rate")
+    ses.add_argument("id", nargs="?", help="session id (default: the most recent)")
+    ses.add_argument("--json", action="store_true", help="the full result as JSON")
+    fc = sub.add_parser("forecast", help="burn rate, end-of-period projection and unusual days")
+    _period_args(fc)
+    fc.add_argument("--json", action="store_true", help="the full result as JSON")
 
 
 def _savings_group_by(parser: argparse.ArgumentParser) -> None:
@@ -273,6 +290,8 @@ def _dispatch(command: str, args: argparse.Namespace) -> int:
             return _savings(args)
         if command == "compare":
             return _compare(args)
+        if command in _VIEWS:
+            return _VIEWS[command](args)
         if command == "statusline":
             return _statusline(args)
         if command == "hook":
@@ -1050,6 +1069,160 @@ def _compare(args: argparse.Namespace) -> int:
     for warning in result.warnings:
         out.print(f"[yellow]note:[/yellow] {warning}", highlight=False)
     return 0
+
+
+def _money(value: Decimal | None, places: int = 2) -> str:
+    return UNPRICED if value is None else format_usd(value, places)
+
+
+def _tokens_table(*first: str) -> Table:
+    """A table whose money and counts are right-aligned, and which folds at 80 columns."""
+    table = Table(box=None)
+    for name in first:
+        table.add_column(name, overflow="fold")  # a long model id wraps whole, never cut
+    for name in ("input", "output", "cache read", "cache write", "cost"):
+        table.add_column(name, justify="right")
+    return table
+
+
+def _token_cells(t: Any) -> list[str]:
+    return [
+        f"{t.input_tokens:,}",
+        f"{t.output_tokens:,}",
+        f"{t.cache_read_tokens:,}",
+        f"{t.cache_write_5m_tokens + t.cache_write_1h_tokens:,}",
+    ]
+
+
+def _blocks(args: argparse.Namespace) -> int:
+    from cost_mcp.analytics.claude_code import usage_blocks
+    from cost_mcp.catchup import envelope
+    from cost_mcp.models import checked
+
+    limit: int | str | None = args.token_limit
+    if limit is not None and limit != "max":
+        limit = checked(int, limit, "--token-limit (a number of tokens, or max)")
+    days = checked(Annotated[int, Field(ge=1, le=31)], args.days, "--days (1 to 31)")
+    settings, conn = _open()
+    try:
+        result = envelope(conn, usage_blocks(conn, settings, days=days, token_limit=limit))  # type: ignore[arg-type]
+    finally:
+        conn.close()
+    if args.json:
+        print(result.model_dump_json(indent=2))
+        return 0
+    out = Console()
+    shown = [result.active] if args.active else [b for b in result.blocks if not b.is_gap]
+    shown = [b for b in shown if b is not None]
+    if not shown:
+        out.print("No active 5-hour block." if args.active else "No Claude Code usage in these days.")
+    else:
+        table = _tokens_table("block start", "")
+        for b in shown:
+            table.add_row(
+                b.start[:16].replace("T", " "),
+                "active" if b.is_active else "",
+                *_token_cells(b.tokens),
+                _money(b.cost_usd),
+            )
+        out.print(table)
+    active = result.active
+    if active is not None and active.projection is not None:
+        rate = f"{format_usd(active.burn_rate.cost_per_hour_usd)}/h, " if active.burn_rate else ""
+        out.print(
+            f"active block: {rate}projected {active.projection.total_tokens:,} tokens, "
+            f"{format_usd(active.projection.cost_usd)} by {active.end[11:16]} UTC",
+            highlight=False,
+        )
+        if active.token_limit_status is not None:
+            st = active.token_limit_status
+            out.print(
+                f"token limit {st.limit:,}: {st.percent_used}% projected ({st.status})", highlight=False
+            )
+    for warning in result.warnings:
+        out.print(f"[yellow]note:[/yellow] {_s(warning)}", highlight=False)
+    return 0
+
+
+def _session(args: argparse.Namespace) -> int:
+    from cost_mcp.analytics.claude_code import session_usage
+    from cost_mcp.catchup import envelope
+
+    settings, conn = _open()
+    try:
+        result = envelope(conn, session_usage(conn, settings, args.id, str(Path.cwd())))
+    finally:
+        conn.close()
+    if args.json:
+        print(result.model_dump_json(indent=2))
+        return 0
+    out = Console()
+    out.print(
+        f"session {_s(result.session_id)} ({_s(result.project)}): "
+        f"[bold]{format_usd(result.cost_usd)}[/bold], "
+        f"{result.requests:,} calls over {result.duration_minutes:.0f} min",
+        highlight=False,
+    )
+    table = _tokens_table("model", "calls")
+    for m in result.models:
+        table.add_row(_s(m.model), f"{m.requests:,}", *_token_cells(m.tokens), _money(m.cost_usd))
+    out.print(table)
+    if result.burn_rate is not None:
+        out.print(f"burn rate: {format_usd(result.burn_rate.cost_per_hour_usd)} per hour", highlight=False)
+    for warning in result.warnings:
+        out.print(f"[yellow]note:[/yellow] {_s(warning)}", highlight=False)
+    return 0
+
+
+def _forecast(args: argparse.Namespace) -> int:
+    from cost_mcp.analytics import forecast, spend
+    from cost_mcp.catchup import envelope
+
+    settings, conn = _open()
+    try:
+        p = spend.resolve(settings, args.period, args.start, args.end, args.timezone)
+        result = envelope(conn, forecast.spend_forecast(conn, settings, p))
+    finally:
+        conn.close()
+    if args.json:
+        print(result.model_dump_json(indent=2))
+        return 0
+    out = Console()
+    period = result.period
+    out.print(
+        f"[bold]{period.name}[/bold] {period.first_day} to {period.last_day}: {format_usd(result.spent_usd)} "
+        f"spent in {result.days_elapsed} of {result.days_in_period} days; "
+        f"[bold]{format_usd(result.projected_usd)}[/bold] projected",
+        highlight=False,
+    )
+    out.print(
+        f"burn rate: {format_usd(result.burn_rate_period_usd_per_day)}/day over the period, "
+        f"{format_usd(result.burn_rate_7d_usd_per_day)}/day over the last 7 days",
+        highlight=False,
+    )
+    if result.anomalies:
+        table = Table("unusual day", box=None)
+        for name in ("cost", "baseline", "x"):
+            table.add_column(name, justify="right")
+        table.add_column("top models")
+        for a in result.anomalies:
+            ratio = f"{a.ratio:.1f}" if a.ratio is not None else "-"
+            table.add_row(
+                a.day, format_usd(a.cost_usd), format_usd(a.baseline_usd), ratio, _s(", ".join(a.top_models))
+            )
+        out.print(table)
+    for alert in result.alerts:
+        out.print(f"[red]alert:[/red] {_s(alert)}", highlight=False)
+    for warning in result.warnings:
+        out.print(f"[yellow]note:[/yellow] {_s(warning)}", highlight=False)
+    return 0
+
+
+_VIEWS: dict[str, Callable[[argparse.Namespace], int]] = {
+    "blocks": _blocks,
+    "session": _session,
+    "forecast": _forecast,
+}
 
 
 def _statusline(args: argparse.Namespace) -> int:
