@@ -232,3 +232,17 @@ def test_blocks_session_and_forecast_views(capsys: pytest.CaptureFixture[str]) -
 def test_blocks_rejects_a_bad_limit(capsys: pytest.CaptureFixture[str]) -> None:
     code, _, err = run(capsys, "blocks", "--token-limit", "lots")
     assert code == 2 and "--token-limit" in err
+
+
+@pytest.mark.usefixtures("logs")
+def test_report_shows_token_columns_and_the_chart_only_when_asked(capsys: pytest.CaptureFixture[str]) -> None:
+    code, out, _ = run(capsys, "report", "--group-by", "model")
+    assert code == 0
+    header = next(line for line in out.splitlines() if "cache read" in line)
+    assert header.split()[:3] == ["model", "basis", "input"] and "write" in header
+    assert "█" not in out
+    code, out, _ = run(capsys, "report", "--chart")
+    assert code == 0 and "█" in out
+    code, out, _ = run(capsys, "report", "--group-by", "day")
+    assert code == 0 and "█" in out
+    assert max(len(line) for line in out.splitlines()) <= 80

@@ -60,6 +60,7 @@ def _parser() -> argparse.ArgumentParser:
         metavar="DIM",
         help="provider, model, day, week, month, project, agent, session, member, source, basis",
     )
+    rep.add_argument("--chart", action="store_true", help="a bar per day (always when grouping by day)")
     fmt = rep.add_mutually_exclusive_group()
     fmt.add_argument("--json", action="store_true", help="the full result as JSON")
     fmt.add_argument("--csv", action="store_true", help="rows as CSV")
@@ -558,7 +559,9 @@ def _report(args: argparse.Namespace) -> int:
         p = spend.resolve(settings, args.period, args.start, args.end, args.timezone)
         group_by = args.group_by if args.group_by is not None else ["provider", "basis"]
         result = envelope(conn, spend.get_spend(conn, settings, p, group_by))
-        days = spend.get_spend(conn, settings, p, ["day"]) if not (args.json or args.csv) else None
+        # The daily chart when asked for, or when the rows are days anyway.
+        chart = (args.chart or "day" in group_by) and not (args.json or args.csv)
+        days = spend.get_spend(conn, settings, p, ["day"]) if chart else None
     finally:
         conn.close()
     if args.json:
@@ -587,16 +590,16 @@ def _report(args: argparse.Namespace) -> int:
         f"[bold]{format_cost(result.total_usd, sum(r.unpriced_requests for r in result.rows))}[/bold]"
     )
     if result.rows:
-        table = Table(
-            *[d for d in result.group_by if d != "basis"], "basis", "cost", "requests", "tokens", box=None
-        )
+        # Token columns as ccusage shows them; money and counts right-aligned; names fold at 80.
+        table = _tokens_table(*[d for d in result.group_by if d != "basis"], "basis")
+        table.add_column("requests", justify="right")
         for row in result.rows:
             table.add_row(
                 *(_s(row.group[d] or "-") for d in result.group_by if d != "basis"),
                 row.basis,
+                *(_token_cells(row.tokens) if row.tokens is not None else ["-"] * 4),
                 format_cost(row.cost_usd, row.unpriced_requests),
                 "-" if row.requests is None else f"{row.requests:,}",
-                "-" if row.tokens is None else f"{row.tokens.total_tokens:,}",
             )
         out.print(table)
     if days is not None and days.rows:
