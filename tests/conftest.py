@@ -9,7 +9,7 @@ import pytest
 import stamina
 from mcp import Client
 
-from cost_mcp.config import Settings, load_settings
+from cost_mcp.config import Settings, load_settings, provider_env_names
 
 
 @pytest.fixture
@@ -27,13 +27,7 @@ def no_retry_waits() -> Iterator[None]:
 @pytest.fixture
 def home(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
     """An isolated environment: ledger, env file, prices file and Claude folder under tmp_path."""
-    for name in (
-        "OPENAI_ADMIN_KEY",
-        "ANTHROPIC_ADMIN_KEY",
-        "OPENROUTER_API_KEY",
-        "GROQ_API_KEY",
-        "CURSOR_ADMIN_API_KEY",
-    ):
+    for name in provider_env_names():
         monkeypatch.delenv(name, raising=False)
     monkeypatch.setenv("COST_MCP_DB", str(tmp_path / "data" / "cost.db"))
     monkeypatch.setenv("COST_MCP_ENV_FILE", str(tmp_path / "config" / "env"))

@@ -162,6 +162,21 @@ def _make_read_only(root: Path) -> None:
         p.chmod(0o555 if p.is_dir() else 0o444)
 
 
+def _read_only_for_root(root: Path) -> tuple[str, ...]:
+    """A command prefix under which ``root`` cannot be written, even by root.
+
+    Root ignores file permissions, and running as another user fails wherever the checkout or its
+    venv is not readable by that user (a CI clone under a 0700 temp folder): so, as root, the command
+    runs in a private mount namespace where ``root`` is a read-only bind mount.
+    """
+    if os.geteuid() != 0:
+        return ()
+    if shutil.which("unshare") is None:
+        pytest.skip("root ignores file permissions and util-linux's unshare is missing")
+    script = 'mount --bind "$0" "$0" && mount -o remount,bind,ro "$0" "$0" && exec "$@"'
+    return ("unshare", "--mount", "--propagation", "private", "sh", "-c", script, str(root))
+
+
 async def test_a_read_only_ledger_answers_with_a_warning(shared_home: Path, home: Path) -> None:
     env = {
         "COST_MCP_DB": str(shared_home / "data" / "cost.db"),
@@ -174,12 +189,7 @@ async def test_a_read_only_ledger_answers_with_a_warning(shared_home: Path, home
     assert cli("ingest", env=env).returncode == 0
     spend_line(shared_home / "claude", "b")  # new usage the read-only ledger cannot take in
     _make_read_only(shared_home)
-    # root ignores permissions: read as an ordinary user then
-    reader: tuple[str, ...] = ()
-    if os.geteuid() == 0:
-        if shutil.which("setpriv") is None:
-            pytest.skip("root ignores file permissions and setpriv is missing")
-        reader = ("setpriv", "--reuid=65534", "--regid=65534", "--clear-groups")
+    reader = _read_only_for_root(shared_home)
     report = cli("report", "--json", env=env, prefix=reader)
     assert report.returncode == 0, report.stderr
     assert json.loads(report.stdout)["total_usd"] == 3.000012

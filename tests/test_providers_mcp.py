@@ -192,7 +192,8 @@ async def test_sync_providers_rejects_an_unknown_provider(client: Client) -> Non
     result = await client.call_tool("sync_providers", {"providers": ["gemini"]})
     assert result.is_error is True
     text = result.content[0].text  # type: ignore[union-attr]
-    assert "one of openai, anthropic, openrouter, groq, cursor" in text
+    assert "cannot sync 'gemini'" in text
+    assert "openai, anthropic, openrouter, groq, cursor, azure, google" in text
 
 
 async def test_sync_providers_names_the_missing_key_of_a_known_provider(client: Client) -> None:

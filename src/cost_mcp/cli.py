@@ -23,7 +23,7 @@ from rich.markup import escape
 from rich.table import Table
 
 from cost_mcp import __version__
-from cost_mcp.config import PROVIDERS, Settings, load_settings_leniently
+from cost_mcp.config import Settings, load_settings_leniently
 from cost_mcp.errors import CostMcpError, InvalidInputError
 from cost_mcp.models import SessionSaving, SpendResult
 from cost_mcp.money import UNPRICED, format_cost, format_usd, plain_usd
@@ -33,6 +33,17 @@ if TYPE_CHECKING:
     from cost_mcp.periods import Period
 
 EXIT_USAGE = 2
+
+
+def _provider_id(value: str) -> str:
+    """A registered provider id for `sync --provider`. The registry (every fetcher) is imported only
+    when the option is used, so the other commands (the status line above all) start without it."""
+    from cost_mcp.sources import registry
+
+    known = [p.id for p in registry.providers()]
+    if value not in known:
+        raise argparse.ArgumentTypeError(f"unknown provider {value!r} (choose from {', '.join(known)})")
+    return value
 
 
 def _s(value: object) -> str:
@@ -125,13 +136,13 @@ def _parser() -> argparse.ArgumentParser:
     srem.add_argument("name")
     syn = sub.add_parser(
         "sync",
-        help="fetch billed costs and usage from provider APIs now (OpenAI, Anthropic, OpenRouter, "
-        "Groq, Cursor)",
+        help="fetch billed costs and usage from provider APIs now (`cost-mcp doctor` lists them)",
     )
     syn.add_argument(
         "--provider",
         action="append",
-        choices=("openai", "anthropic", "openrouter", "groq", "cursor"),
+        type=_provider_id,
+        metavar="PROVIDER",
         dest="providers",
         help="sync only this provider (repeatable; default: every configured one)",
     )
@@ -142,6 +153,15 @@ def _parser() -> argparse.ArgumentParser:
         help="fetch the last N UTC days again (default: what is not synced yet plus the last 3)",
     )
     syn.add_argument("--json", action="store_true", help="machine-readable output")
+    imp = sub.add_parser("import", help="import a provider's billing file into the ledger")
+    isub = imp.add_subparsers(dest="import_kind", metavar="KIND", required=True)
+    gb = isub.add_parser(
+        "google-billing",
+        help="a Cloud Billing CSV export (Gemini API, Vertex AI rows): replaces Google's days in the file",
+    )
+    gb.add_argument("file", type=Path, metavar="FILE.csv")
+    gb.add_argument("--currency", help="the amounts' currency when the file has no currency column")
+    gb.add_argument("--json", action="store_true", help="machine-readable output")
     ing = sub.add_parser("ingest", help="read new Claude Code log lines into the ledger")
     ing.add_argument("paths", nargs="*", metavar="PATH", help="folders or .jsonl files (default: configured)")
     ing.add_argument("--full", action="store_true", help="read every file from the start again")
@@ -285,6 +305,8 @@ def _dispatch(command: str, args: argparse.Namespace) -> int:
             return _subscription(args)
         if command == "export":
             return _export(args)
+        if command == "import":
+            return _import(args)
         if command == "dashboard":
             return _dashboard(args)
         if command == "savings":
@@ -363,6 +385,7 @@ def _dashboard(args: argparse.Namespace) -> int:
 
 def _doctor(args: argparse.Namespace) -> int:
     from cost_mcp.doctor import diagnose
+    from cost_mcp.sources import registry
 
     settings, problems = load_settings_leniently()
     report = diagnose(settings, settings_problems=problems)
@@ -379,13 +402,15 @@ def _doctor(args: argparse.Namespace) -> int:
     out.print(f"prices file   {report.prices_file}: {report.prices_status}")
     # Four short columns fit 80; an API origin is shown only where it is not the provider's own.
     keys = Table("provider", "key variable", "key", "from", box=None)
-    defaults = {spec.id: spec.default_base_url for spec in PROVIDERS}
+    defaults = {spec.id: spec.default_base_url for spec in registry.providers()}
     for p in report.providers:
         keys.add_row(p.provider, p.env_var, p.masked or "-", p.origin)
     out.print(keys)
     for p in report.providers:
         if p.base_url != defaults.get(p.provider):
             out.print(f"API origin    {p.provider}: {_s(p.base_url)}", highlight=False)
+        if p.needs and p.masked:
+            out.print(f"{p.provider:<13} also needs {', '.join(p.needs)}", highlight=False)
     for root in report.claude_log_roots:
         found = f"{root.jsonl_files} log file(s)" if root.projects_dir_found else "no projects/ folder"
         out.print(f"claude logs   {root.path}: {found}")
@@ -484,6 +509,31 @@ def _ingest(args: argparse.Namespace) -> int:
         )
     for error in result.errors:
         out.print(f"[red]error:[/red] {_s(error)}")
+    return 0
+
+
+def _import(args: argparse.Namespace) -> int:
+    from cost_mcp.sources import google
+    from cost_mcp.store import connect
+
+    conn = connect(_settings().db)
+    try:
+        result = google.import_csv(conn, args.file, args.currency)
+    finally:
+        conn.close()
+    if args.json:
+        print(json.dumps({**vars(result), "total_usd": plain_usd(result.total_usd)}, indent=2))
+        return 0
+    out = Console(soft_wrap=True)
+    span = f"{result.first_day} to {result.last_day}" if result.first_day else "no day"
+    out.print(
+        f"google: {result.imported} row(s) of {result.rows} imported ({span}, "
+        f"{format_usd(result.total_usd)}; currencies: {', '.join(result.currencies) or '-'}); "
+        f"{result.other_services} row(s) of other services left out",
+        highlight=False,
+    )
+    for reason, count in sorted(result.skipped.items()):
+        out.print(f"[yellow]skipped:[/yellow] {count} row(s): {reason}", highlight=False)
     return 0
 
 

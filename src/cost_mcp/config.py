@@ -11,45 +11,24 @@ from __future__ import annotations
 import json
 import os
 from collections.abc import Mapping
-from dataclasses import dataclass
 from pathlib import Path
-from typing import Literal
+from typing import TYPE_CHECKING, Any, Literal
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 import platformdirs
-from pydantic import AliasChoices, Field, SecretStr, ValidationError, field_validator
+from pydantic import AliasChoices, Field, PrivateAttr, SecretStr, ValidationError, field_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 from cost_mcp.errors import InvalidInputError, SettingsError
+
+if TYPE_CHECKING:
+    from cost_mcp.sources.provider import Provider
 
 APP_NAME = "cost-mcp"
 
 WeekStart = Literal["monday", "tuesday", "wednesday", "thursday", "friday", "saturday", "sunday"]
 CostMode = Literal["auto", "calculate", "display"]
 ClaudeCodeBilling = Literal["api", "subscription"]
-
-
-@dataclass(frozen=True)
-class ProviderSpec:
-    """A provider we can fetch from: its settings field, key variable and default API origin."""
-
-    id: str
-    key_env: str
-    default_base_url: str
-
-    @property
-    def key_noun(self) -> str:
-        """How messages name the key: "an admin key" where the provider has admin keys apart."""
-        return "an admin key" if "ADMIN" in self.key_env else "a key"
-
-
-PROVIDERS: tuple[ProviderSpec, ...] = (
-    ProviderSpec("openai", "OPENAI_ADMIN_KEY", "https://api.openai.com"),
-    ProviderSpec("anthropic", "ANTHROPIC_ADMIN_KEY", "https://api.anthropic.com"),
-    ProviderSpec("openrouter", "OPENROUTER_API_KEY", "https://openrouter.ai"),
-    ProviderSpec("groq", "GROQ_API_KEY", "https://api.groq.com"),
-    ProviderSpec("cursor", "CURSOR_ADMIN_API_KEY", "https://api.cursor.com"),
-)
 
 
 def default_env_file() -> Path:
@@ -87,19 +66,13 @@ def _is_zone(name: str) -> bool:
     return True
 
 
-def _key(env: str) -> SecretStr | None:
-    return Field(default=None, validation_alias=AliasChoices(env))
-
-
-def _base_url(provider: str, default: str) -> str:
-    return Field(default=default, validation_alias=AliasChoices(f"COST_MCP_{provider.upper()}_BASE_URL"))
-
-
 def source_provider(source: str) -> str | None:
     """The provider a synced source or data source belongs to (``anthropic-claude-code`` and
     ``anthropic-costs``: anthropic), or None for a source that is no provider's (``claude_code``)."""
+    from cost_mcp.sources import registry  # the registry imports the fetchers, which import us
+
     head = source.split("-", 1)[0]
-    return head if any(spec.id == head for spec in PROVIDERS) else None
+    return head if any(spec.id == head for spec in registry.providers()) else None
 
 
 class Settings(BaseSettings):
@@ -174,17 +147,10 @@ class Settings(BaseSettings):
         "'claude-opus-4-1=claude-sonnet-4-5|claude-haiku-4-5,gpt-5=gpt-5-mini'.",
     )
 
-    openai_admin_key: SecretStr | None = _key("OPENAI_ADMIN_KEY")
-    anthropic_admin_key: SecretStr | None = _key("ANTHROPIC_ADMIN_KEY")
-    openrouter_api_key: SecretStr | None = _key("OPENROUTER_API_KEY")
-    groq_api_key: SecretStr | None = _key("GROQ_API_KEY")
-    cursor_admin_api_key: SecretStr | None = _key("CURSOR_ADMIN_API_KEY")
-
-    openai_base_url: str = _base_url("openai", "https://api.openai.com")
-    anthropic_base_url: str = _base_url("anthropic", "https://api.anthropic.com")
-    openrouter_base_url: str = _base_url("openrouter", "https://openrouter.ai")
-    groq_base_url: str = _base_url("groq", "https://api.groq.com")
-    cursor_base_url: str = _base_url("cursor", "https://api.cursor.com")
+    # The variables registered providers read (keys, ids, base URLs...; sources/registry.py), by
+    # name, from the environment and the env file. Private: never in a repr, a dump or a result. Read
+    # by name at use, so loading settings does not import the registry (and every fetcher).
+    _env: dict[str, str] = PrivateAttr(default_factory=dict)
 
     @field_validator("timezone")
     @classmethod
@@ -209,11 +175,22 @@ class Settings(BaseSettings):
         """The configured timezone as a tzinfo."""
         return ZoneInfo(self.timezone)
 
+    def provider_value(self, name: str) -> str | None:
+        """A provider variable's value (by its variable name), or None when unset or empty."""
+        text = self._env.get(name, "").strip()
+        return text or None
+
+    def provider_missing(self, provider: str) -> list[str]:
+        """The variables a provider still needs before it can be synced (empty: configured)."""
+        return [name for name in provider_spec(provider).required_env if self.provider_value(name) is None]
+
     def provider_key(self, provider: str) -> SecretStr | None:
-        """The configured key of a provider, or None."""
+        """The configured credential of a provider, or None, also when another variable it needs
+        (an id, a scope) is missing: None means "cannot be synced as configured"."""
         spec = provider_spec(provider)
-        value = getattr(self, spec.key_env.lower())
-        return value if isinstance(value, SecretStr) and value.get_secret_value() else None
+        if self.provider_missing(provider):
+            return None
+        return SecretStr(self._env[spec.key_env].strip())
 
     def skips_sync(self, source: str) -> bool:
         """Whether automatic sync leaves this source out (an explicit sync still runs it).
@@ -231,8 +208,13 @@ class Settings(BaseSettings):
 
     def provider_base_url(self, provider: str) -> str:
         """The API origin for a provider, without a trailing slash."""
-        provider_spec(provider)
-        return str(getattr(self, f"{provider}_base_url")).rstrip("/")
+        spec = provider_spec(provider)
+        return (self.provider_value(spec.base_url_env) or spec.default_base_url).rstrip("/")
+
+    def provider_token_url(self, provider: str) -> str:
+        """The token endpoint's origin for a provider that exchanges its credential for a token."""
+        spec = provider_spec(provider)
+        return (self.provider_value(spec.token_url_env) or spec.default_token_url).rstrip("/")
 
     def webhook_urls(self) -> dict[str, str]:
         """The configured webhook destinations by name; InvalidInputError when the setting is malformed.
@@ -305,13 +287,18 @@ def parse_substitutes(text: str) -> list[tuple[str, str]]:
     return pairs
 
 
-def provider_spec(provider: str) -> ProviderSpec:
-    """The spec of a provider id, or ValueError naming the known ones."""
-    for spec in PROVIDERS:
-        if spec.id == provider:
-            return spec
-    known = ", ".join(s.id for s in PROVIDERS)
-    raise ValueError(f"unknown provider {provider!r}; known providers: {known}")
+def provider_spec(provider: str) -> Provider:
+    """The registry entry of a provider id, or ValueError naming the known ones."""
+    from cost_mcp.sources import registry  # the registry imports the fetchers, which import us
+
+    return registry.get(provider)
+
+
+def provider_env_names() -> list[str]:
+    """Every variable some registered provider reads."""
+    from cost_mcp.sources import registry
+
+    return [name for spec in registry.providers() for name in spec.env_names]
 
 
 USING_DEFAULT = "; its default is used until it is fixed"
@@ -342,7 +329,7 @@ def load_settings_leniently(
         env.setdefault(name, value)
     data = _settings_input(env)
     try:
-        return Settings.model_validate(data), []
+        return _with_env(Settings.model_validate(data), env), []
     except ValidationError as exc:
         bad: dict[str, str] = {}
         for error in exc.errors():
@@ -355,7 +342,12 @@ def load_settings_leniently(
         for f in bad
         if f in Settings.model_fields
     }
-    return Settings.model_validate({**data, **defaults}), problems
+    return _with_env(Settings.model_validate({**data, **defaults}), env), problems
+
+
+def _with_env(settings: Settings, env: Mapping[str, str]) -> Settings:
+    settings._env.update({name: value for name, value in env.items() if value and name.isupper()})
+    return settings
 
 
 def _problem(field: str, value: str | None, why: str) -> str:
@@ -383,10 +375,10 @@ def read_env_file(path: Path) -> dict[str, str]:
     return values
 
 
-def _settings_input(env: Mapping[str, str]) -> dict[str, str]:
+def _settings_input(env: Mapping[str, str]) -> dict[str, Any]:
     # Settings is given an explicit mapping (not os.environ) so that tests and the env file share
     # one path; names are matched the way pydantic-settings would match them from the environment.
-    data: dict[str, str] = {}
+    data: dict[str, Any] = {}
     for name in Settings.model_fields:
         for env_name in _env_names(name):
             if env_name in env:

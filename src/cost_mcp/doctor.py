@@ -8,11 +8,14 @@ import sqlite3
 from collections.abc import Mapping, Sequence
 from pathlib import Path
 
+from pydantic import SecretStr
+
 from cost_mcp import __version__, notify
-from cost_mcp.config import PROVIDERS, Settings, default_env_file, key_origin, mask_secret
+from cost_mcp.config import Settings, default_env_file, key_origin, mask_secret
 from cost_mcp.errors import CostMcpError
 from cost_mcp.models import DoctorReport, KeyStatus, LogRoot, SkippedFile
 from cost_mcp.pricing import GENAI_PRICES_VERSION, load_overrides
+from cost_mcp.sources import registry
 from cost_mcp.store import skipped
 from cost_mcp.store.migrations import MIGRATIONS
 
@@ -43,12 +46,13 @@ def diagnose(
         KeyStatus(
             provider=spec.id,
             env_var=spec.key_env,
-            configured=(key := settings.provider_key(spec.id)) is not None,
-            masked=mask_secret(key) if key is not None else None,
+            configured=settings.provider_key(spec.id) is not None,
+            masked=mask_secret(SecretStr(key)) if (key := settings.provider_value(spec.key_env)) else None,
             origin=key_origin(spec.key_env, environ, env_file),
             base_url=settings.provider_base_url(spec.id),
+            needs=[n for n in settings.provider_missing(spec.id) if n != spec.key_env],
         )
-        for spec in PROVIDERS
+        for spec in registry.providers()
     ]
     problems += key_problems(settings)
     problems += env_file_problems(env_file)
@@ -106,7 +110,7 @@ def key_problems(settings: Settings) -> list[str]:
 
     Says which variable and why, never any part of the value."""
     problems: list[str] = []
-    for spec in PROVIDERS:
+    for spec in registry.providers():
         key = settings.provider_key(spec.id)
         if key is None:
             continue

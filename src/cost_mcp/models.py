@@ -170,6 +170,10 @@ class KeyStatus(Result):
     masked: str | None
     origin: str
     base_url: str
+    needs: list[str] = Field(
+        default_factory=list,
+        description="Other variables the provider still needs before it can be synced (its key set or not).",
+    )
 
 
 class LogRoot(Result):
@@ -756,12 +760,13 @@ class SubscriptionList(Result):
 
 # --- provider sync -------------------------------------------------------------------------------
 
-SyncProviderName = Literal["openai", "anthropic", "openrouter", "groq", "cursor"]
+SyncProviderName = Annotated[str, Field(pattern=r"^[a-z][a-z0-9_-]{0,39}$")]
+"""A registered provider id (sources/registry.py); an unknown one is refused with the list."""
 SyncProviders = Annotated[
     list[SyncProviderName] | None,
     Field(
-        max_length=5,
-        description="Default: every provider whose key is configured.",
+        max_length=20,
+        description="Provider ids (listed in the tool description). Default: every configured provider.",
     ),
 ]
 SyncDays = Annotated[

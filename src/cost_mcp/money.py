@@ -62,6 +62,26 @@ def cents_to_usd(cents: Decimal) -> Decimal:
     return cents / 100
 
 
+def amount_nanos(value: object, *, cents: bool = False, per_usd: Decimal | None = None) -> int:
+    """A provider's money amount as exact nano-USD: the one conversion every source uses.
+
+    ``value`` is a JSON number decoded as Decimal or int (never a float), or a numeric string; in
+    dollars, or in cents with ``cents`` (Anthropic's cost report, Cursor), or in another currency
+    of which ``per_usd`` units make one dollar (Google's ``currency_conversion_rate``). Anything
+    else, missing included, is a ValueError: a wrong amount must never become $0.
+    """
+    if value is None or isinstance(value, (bool, float)) or not isinstance(value, (str, int, Decimal)):
+        raise ValueError(f"not an amount: {value!r}")
+    amount = parse_usd(value)
+    if cents:
+        amount = cents_to_usd(amount)
+    if per_usd is not None:
+        if not per_usd.is_finite() or per_usd <= 0:
+            raise ValueError(f"not a usable conversion rate: {per_usd!r}")
+        amount = amount / per_usd
+    return to_nanos(amount)
+
+
 def format_usd(amount: Decimal, places: int = 2) -> str:
     """Human display: `$1,234.57`; amounts under a cent but above zero show more places."""
     if amount != 0 and abs(amount) < Decimal("0.01") and places == 2:

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import difflib
 import functools
+import inspect
 import logging
 import os
 import sqlite3
@@ -98,7 +99,7 @@ from cost_mcp.models import (
 )
 from cost_mcp.periods import previous_period, resolve_spec
 from cost_mcp.pricing import Pricer, Tokens
-from cost_mcp.sources import claude_code
+from cost_mcp.sources import claude_code, registry
 from cost_mcp.store import Ledger, connect
 from cost_mcp.tool_text import argument_error, clean_description, compact_schema
 from cost_mcp.web.page import page_html
@@ -666,16 +667,26 @@ async def compare_periods(
     return await _query(ctx, answer)
 
 
-@mcp.tool(title="Sync provider billing", annotations=PROVIDER_SYNC)
+def _with_providers(doc: str | None) -> str:
+    """A tool docstring with the registry's providers filled in (``{billed}``, ``{estimated}``,
+    ``{keys}``), so the description lists exactly the providers there are."""
+    return inspect.cleandoc(doc or "").format(
+        billed=registry.provider_names(basis="billed"),
+        estimated=registry.provider_names(basis="estimated"),
+        keys=", ".join(p.key_env for p in registry.providers()),
+    )
+
+
 async def sync_providers(
     ctx: Context[AppState], providers: SyncProviders = None, days: SyncDays = None
 ) -> SyncResult:
-    """Fetch billed costs and usage from provider APIs now: OpenAI, Anthropic, OpenRouter, Cursor
-    (billed) and Groq (usage, estimated).
+    """Fetch billed costs and usage from provider APIs now: {billed} (billed) and {estimated}
+    (usage, estimated).
 
     Per source: days and rows synced, billed total, a note, and the error if it failed (data synced
     before is kept). Rarely needed: queries already sync sources older than 15 minutes. Use it to
-    force a refresh or, with `days`, to backfill. Needs the provider's admin key. Reports progress.
+    force a refresh or, with `days`, to backfill. Needs one of {keys} (`cost-mcp doctor` says what
+    else a provider needs). Reports progress.
 
     Example: sync_providers(providers=["anthropic"], days=62)
     """
@@ -706,6 +717,13 @@ async def sync_providers(
             return result
 
     return await _run(write)
+
+
+mcp.tool(
+    title="Sync provider billing",
+    annotations=PROVIDER_SYNC,
+    description=_with_providers(sync_providers.__doc__),
+)(sync_providers)
 
 
 @mcp.resource("cost://summary", name="summary", title="AI spend at a glance", mime_type="text/plain")

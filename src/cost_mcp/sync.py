@@ -43,10 +43,11 @@ from cost_mcp.errors import CostMcpError, InvalidInputError
 from cost_mcp.models import IngestResult, SourceSync, SyncResult
 from cost_mcp.money import from_nanos
 from cost_mcp.pricing import Pricer
-from cost_mcp.sources import agents, anthropic, claude_code, cursor, groq, openai, openrouter
+from cost_mcp.sources import agents, claude_code, registry
 from cost_mcp.sources.billing import Feed, Window, day_ms
-from cost_mcp.sources.http import AuthHeaders, ProviderClient, provider_client, scrub_keys
-from cost_mcp.store.buckets import CLAUDE_CODE_PROVIDER, DAY_MS, replace_range
+from cost_mcp.sources.http import provider_client, scrub_keys
+from cost_mcp.sources.provider import FetchFn
+from cost_mcp.store.buckets import DAY_MS, replace_range
 from cost_mcp.store.connection import (
     REFRESH_LOCK_TIMEOUT_MS,
     LedgerConnection,
@@ -71,12 +72,10 @@ EXPLICIT_BUDGET_SECONDS = 120.0
 ERROR_CHARS = 500
 """A provider's error is stored and shown scrubbed of keys and cut to this length."""
 
-FetchFn = Callable[[ProviderClient, Pricer, Window], Awaitable[list[Feed]]]
-
 
 @dataclass(frozen=True)
 class SourceSpec:
-    """A source we sync: its state key, the provider whose key it uses, and how to fetch it.
+    """A source we sync: its state key, the provider whose settings it uses, and how to fetch it.
 
     ``min_ttl_seconds`` raises the TTL of automatic refreshes for an API that asks to be polled
     less often (Cursor: at most hourly); an explicit sync ignores both.
@@ -85,33 +84,22 @@ class SourceSpec:
     id: str
     provider: str
     fetch: FetchFn
-    auth: AuthHeaders
     key_hint: str
     min_ttl_seconds: int = 0
 
 
-SOURCES: tuple[SourceSpec, ...] = (
-    SourceSpec("openai", "openai", openai.fetch, openai.auth_headers, openai.KEY_HINT),
-    SourceSpec("anthropic", "anthropic", anthropic.fetch, anthropic.auth_headers, anthropic.KEY_HINT),
-    SourceSpec(
-        CLAUDE_CODE_PROVIDER,
-        "anthropic",
-        anthropic.fetch_claude_code,
-        anthropic.auth_headers,
-        anthropic.KEY_HINT,
-    ),
-    SourceSpec("openrouter", "openrouter", openrouter.fetch, openrouter.auth_headers, openrouter.KEY_HINT),
-    SourceSpec("groq", "groq", groq.fetch, groq.auth_headers, groq.KEY_HINT),
-    SourceSpec(
-        "cursor",
-        "cursor",
-        cursor.fetch,
-        cursor.auth_headers,
-        cursor.KEY_HINT,
-        min_ttl_seconds=cursor.MIN_TTL_SECONDS,
-    ),
-)
-SYNCABLE: tuple[str, ...] = ("openai", "anthropic", "openrouter", "groq", "cursor")
+def sources() -> tuple[SourceSpec, ...]:
+    """Every source of every registered provider, in registry order."""
+    return tuple(
+        SourceSpec(s.id, p.id, s.fetch, p.key_hint, p.min_ttl_seconds)
+        for p in registry.providers()
+        for s in p.sources
+    )
+
+
+def syncable() -> tuple[str, ...]:
+    """The ids of the providers `sync` can fetch (the registry's)."""
+    return tuple(p.id for p in registry.providers())
 
 
 @dataclass(frozen=True)
@@ -170,7 +158,7 @@ def plan_sync(
     end = day_ms(moment.date()) + DAY_MS
     states = _states(conn)
     plans: list[Plan] = []
-    for spec in SOURCES:
+    for spec in sources():
         if spec.provider not in wanted:
             continue
         state = states.get(spec.id)
@@ -194,11 +182,11 @@ def _wanted(settings: Settings, providers: Sequence[str] | None, *, explicit: bo
     if providers is None:
         wanted = [
             p
-            for p in SYNCABLE
+            for p in syncable()
             if settings.provider_key(p) is not None and (explicit or not settings.skips_sync(p))
         ]
         if not wanted and explicit:
-            keys = ", ".join(provider_spec(p).key_env for p in SYNCABLE)
+            keys = ", ".join(provider_spec(p).key_env for p in syncable())
             raise InvalidInputError(
                 f"no provider key is configured: set one or more of {keys} "
                 "(in the environment or the cost-mcp env file; `cost-mcp doctor` shows where), "
@@ -207,13 +195,16 @@ def _wanted(settings: Settings, providers: Sequence[str] | None, *, explicit: bo
         return wanted
     wanted = []
     for name in providers:
-        if name not in SYNCABLE:
+        if name not in syncable():
             raise InvalidInputError(
-                f"cannot sync {name!r}: billing sync exists for {', '.join(SYNCABLE)} only"
+                f"cannot sync {name!r}: billing sync exists for {', '.join(syncable())} only"
             )
         if settings.provider_key(name) is None:
             spec = provider_spec(name)
-            raise InvalidInputError(f"{name}: needs {spec.key_noun} in {spec.key_env}")
+            missing = settings.provider_missing(name)
+            if missing == [spec.key_env]:
+                raise InvalidInputError(f"{name}: needs {spec.key_noun} in {spec.key_env}")
+            raise InvalidInputError(f"{name}: needs {', '.join(missing)} set")
         if name not in wanted:
             wanted.append(name)
     return wanted
@@ -298,7 +289,6 @@ async def _fetch_one(
             client = provider_client(
                 settings,
                 spec.provider,
-                spec.auth,
                 key_hint=spec.key_hint,
                 transport=transport,
                 deadline=deadline,

@@ -34,6 +34,14 @@ ANTHROPIC_KEY = "sk-ant-admin01-TESTKEY-anthropic-0123456789"
 OPENROUTER_KEY = "sk-or-v1-TESTKEY-openrouter-0123456789"
 GROQ_KEY = "gsk_TESTKEY_groq_0123456789"
 CURSOR_KEY = "key_TESTKEY_cursor_0123456789"
+AZURE_SECRET = "azsecret~TESTKEY-azure-0123456789"
+AZURE_TENANT = "00000000-0000-0000-0000-0000000000aa"
+AZURE_CLIENT = "00000000-0000-0000-0000-00000000c11e"
+AZURE_TOKEN = "eyJ0eXAiOiJKV1QiLCJhbGciOiJSUzI1NiJ9.TESTTOKEN-azure.c2lnbmF0dXJl"
+AZURE_SCOPE = "/subscriptions/00000000-0000-0000-0000-000000000001"
+GOOGLE_TOKEN = "ya29.TESTTOKEN-google-0123456789"
+GOOGLE_PROJECT = "billing-reader-proj"
+GOOGLE_TABLE = "finance-proj.billing.gcp_billing_export_v1_012345_6789AB_CDEF01"
 DEFAULT_WORKSPACE = "0df9e665-d932-5740-b2c7-b52af166bc11"
 
 Scripted = httpx2.Response | Callable[[httpx2.Request], httpx2.Response]
@@ -367,6 +375,208 @@ class FakeCursor(FakeApi):
         )
 
 
+class FakeAzure(FakeApi):
+    """Entra ID's token endpoint (client credentials) and Cost Management's query API.
+
+    The query answer is the documented envelope (tests/fixtures/providers/azure_query_documented.json,
+    from azure-rest-api-specs' 2025-03-01 examples) with the columns our query groups by; ``rows``
+    are ``(yyyy-mm-dd, resource id, meter, cost, currency)``, served for the days the body's
+    timePeriod asks for, ``page_size`` a page, further pages behind ``properties.nextLink``
+    (``$skiptoken``), POSTed with the same body. ``columns`` reorders the columns (rows are mapped
+    by name). ``tokens`` counts the token requests.
+    """
+
+    key = AZURE_SECRET
+    QUERY = f"{AZURE_SCOPE}/providers/Microsoft.CostManagement/query"
+    TOKEN = f"/{AZURE_TENANT}/oauth2/v2.0/token"
+
+    def __init__(
+        self,
+        rows: list[tuple[str, str, str, Any, str]] | None = None,
+        page_size: int = 2,
+        columns: tuple[str, ...] = ("Cost", "UsageDate", "ResourceId", "Meter", "Currency"),
+    ) -> None:
+        super().__init__(page_size=page_size)
+        self.rows = rows or []
+        self.columns = columns
+        self.tokens = 0
+
+    def authorised(self, request: httpx2.Request) -> bool:
+        if request.url.path == self.TOKEN:
+            return True  # the form is checked in answer(), as Entra ID does
+        return request.headers.get("authorization") == f"Bearer {AZURE_TOKEN}"
+
+    def unauthorised(self) -> httpx2.Response:
+        return json_response(
+            401,
+            {"error": {"code": "InvalidAuthenticationToken", "message": "The access token is invalid."}},
+        )
+
+    def answer(self, request: httpx2.Request) -> httpx2.Response:
+        if request.url.path == self.TOKEN:
+            self.tokens += 1
+            form = dict(httpx2.QueryParams(request.content.decode()))
+            if (
+                form.get("grant_type") != "client_credentials"
+                or form.get("client_id") != AZURE_CLIENT
+                or form.get("client_secret") != AZURE_SECRET
+                or form.get("scope") != "https://management.azure.com/.default"
+            ):
+                return json_response(401, fixture("azure_token_error_401.json"))
+            return json_response(
+                200,
+                {
+                    "token_type": "Bearer",
+                    "expires_in": 3599,
+                    "ext_expires_in": 3599,
+                    "access_token": AZURE_TOKEN,
+                },
+            )
+        if request.url.path != self.QUERY or request.method != "POST":
+            return json_response(404, {"error": {"code": "NotFound", "message": "no such scope"}})
+        body = json.loads(request.content)
+        period = body["timePeriod"]
+        first = date.fromisoformat(period["from"][:10])
+        last = date.fromisoformat(period["to"][:10])
+        wanted = [r for r in self.rows if first <= date.fromisoformat(r[0]) <= last]
+        skip = int(request.url.params.get("$skiptoken", "0"))
+        chunk = wanted[skip : skip + self.page_size]
+        more = skip + self.page_size < len(wanted)
+        origin = f"{request.url.scheme}://{request.url.netloc.decode()}"
+        envelope = fixture("azure_query_documented.json")
+        del envelope["_source"]
+        by_name = {"Cost": "Number", "UsageDate": "Number", "ResourceId": "String", "Meter": "String"}
+        envelope["properties"]["columns"] = [
+            {"name": c, "type": by_name.get(c, "String")} for c in self.columns
+        ]
+        envelope["properties"]["rows"] = [
+            [
+                {
+                    "Cost": cost,
+                    "UsageDate": int(day.replace("-", "")),
+                    "ResourceId": resource,
+                    "Meter": meter,
+                    "Currency": currency,
+                }[c]
+                for c in self.columns
+            ]
+            for day, resource, meter, cost, currency in chunk
+        ]
+        envelope["properties"]["nextLink"] = (
+            f"{origin}{self.QUERY}?api-version=2025-03-01&$skiptoken={skip + self.page_size}"
+            if more
+            else None
+        )
+        return httpx2.Response(
+            200,
+            content=json.dumps(envelope).encode(),
+            headers={"content-type": "application/json"},
+        )
+
+
+GoogleRow = tuple[str, str, str, str, str, str, str, str, str]
+"""(day, project id, service, sku, labels, currency, currency_conversion_rate, cost, credits)."""
+GOOGLE_COLUMNS = ("day", "project", "service", "sku", "labels", "currency", "rate", "cost", "credits")
+
+
+class FakeGoogle(FakeApi):
+    """Google's OAuth token endpoint (jwt-bearer grant, the JWT's RS256 signature checked against the
+    service account's public key) and BigQuery's jobs.query / jobs.getQueryResults.
+
+    ``rows`` are the query's result rows (what BigQuery would compute from the export), served for
+    the days between the @start and @end parameters, ``page_size`` a page behind ``pageToken``.
+    ``pending`` makes the job incomplete for that many answers first (jobComplete false, no rows),
+    as a slow query is. REST shapes: cloud.google.com/bigquery/docs/reference/rest/v2/jobs/query.
+    """
+
+    key = GOOGLE_TOKEN
+
+    def __init__(
+        self, public_pem: bytes, rows: list[GoogleRow] | None = None, page_size: int = 2, pending: int = 0
+    ):
+        super().__init__(page_size=page_size)
+        self.public_pem = public_pem
+        self.rows = rows or []
+        self.pending = pending
+        self.tokens = 0
+        self.bodies: list[dict[str, Any]] = []
+
+    def authorised(self, request: httpx2.Request) -> bool:
+        if request.url.path == "/token":
+            return True
+        return request.headers.get("authorization") == f"Bearer {GOOGLE_TOKEN}"
+
+    def unauthorised(self) -> httpx2.Response:
+        return json_response(
+            401,
+            {
+                "error": {
+                    "code": 401,
+                    "message": "Request had invalid authentication credentials.",
+                    "status": "UNAUTHENTICATED",
+                }
+            },
+        )
+
+    def answer(self, request: httpx2.Request) -> httpx2.Response:
+        from google.auth import exceptions, jwt
+
+        path = request.url.path
+        if path == "/token":
+            self.tokens += 1
+            form = dict(httpx2.QueryParams(request.content.decode()))
+            try:
+                claims = jwt.decode(  # type: ignore[no-untyped-call]
+                    form.get("assertion", ""),
+                    certs=self.public_pem,
+                    audience="https://oauth2.googleapis.com/token",
+                )
+            except (exceptions.GoogleAuthError, ValueError):
+                return json_response(
+                    400, {"error": "invalid_grant", "error_description": "Invalid JWT Signature."}
+                )
+            if (
+                form.get("grant_type") != "urn:ietf:params:oauth:grant-type:jwt-bearer"
+                or "bigquery" not in claims["scope"]
+            ):
+                return json_response(400, {"error": "invalid_scope"})
+            return json_response(
+                200, {"access_token": GOOGLE_TOKEN, "expires_in": 3599, "token_type": "Bearer"}
+            )
+        job = {"projectId": GOOGLE_PROJECT, "jobId": "job_abc123", "location": "US"}
+        if request.method == "POST" and path == f"/bigquery/v2/projects/{GOOGLE_PROJECT}/queries":
+            self.bodies.append(json.loads(request.content))
+            offset = 0
+        elif request.method == "GET" and path == f"/bigquery/v2/projects/{GOOGLE_PROJECT}/queries/job_abc123":
+            offset = int(request.url.params.get("pageToken", "0"))
+        else:
+            return json_response(
+                404, {"error": {"code": 404, "message": f"Not found: {path}", "status": "NOT_FOUND"}}
+            )
+        if self.pending:
+            self.pending -= 1
+            return json_response(
+                200, {"kind": "bigquery#queryResponse", "jobReference": job, "jobComplete": False}
+            )
+        params = {p["name"]: p["parameterValue"].get("value") for p in self.bodies[-1]["queryParameters"]}
+        first, end = date.fromisoformat(params["start"][:10]), date.fromisoformat(params["end"][:10])
+        wanted = [r for r in self.rows if first <= date.fromisoformat(r[0]) < end]
+        chunk = wanted[offset : offset + self.page_size]
+        body: dict[str, Any] = {
+            "kind": "bigquery#queryResponse",
+            "schema": {"fields": [{"name": n, "type": "STRING", "mode": "NULLABLE"} for n in GOOGLE_COLUMNS]},
+            "jobReference": job,
+            "totalRows": str(len(wanted)),
+            "rows": [{"f": [{"v": v} for v in r]} for r in chunk],
+            "totalBytesProcessed": "1024",
+            "jobComplete": True,
+            "cacheHit": False,
+        }
+        if offset + self.page_size < len(wanted):
+            body["pageToken"] = str(offset + self.page_size)
+        return json_response(200, body)
+
+
 class Router:
     """One handler for every fake, routed by path, so one transport or server can serve them all."""
 
@@ -377,12 +587,16 @@ class Router:
         openrouter: FakeOpenRouter | None = None,
         groq: FakeGroq | None = None,
         cursor: FakeCursor | None = None,
+        azure: FakeAzure | None = None,
+        google: FakeGoogle | None = None,
     ) -> None:
         self.openai = openai or FakeOpenAI()
         self.anthropic = anthropic or FakeAnthropic()
         self.openrouter = openrouter or FakeOpenRouter(datetime.now(UTC).date())
         self.groq = groq or FakeGroq()
         self.cursor = cursor or FakeCursor()
+        self.azure = azure or FakeAzure()
+        self.google = google
 
     def handle(self, request: httpx2.Request) -> httpx2.Response:
         path = request.url.path
@@ -395,6 +609,10 @@ class Router:
             fake = self.groq
         elif path.startswith("/teams/"):
             fake = self.cursor
+        elif "/oauth2/" in path or "Microsoft.CostManagement" in path:
+            fake = self.azure
+        elif self.google is not None and (path == "/token" or path.startswith("/bigquery/")):
+            fake = self.google
         else:
             fake = self.openai
         return fake.handle(request)

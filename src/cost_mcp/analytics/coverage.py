@@ -7,7 +7,8 @@ when it can be trusted to be whole:
 - **no rows**: a report that listed the day with no results (Anthropic's cost_report and OpenAI's
   costs list every day, empty ones included) says nothing was billed *yet*; it never hides local
   estimates. A day without spend then totals what the layers below it say (often nothing).
-- **reporting lag**: a day synced before it ended plus the provider's :data:`REPORTING_LAG` may be
+- **reporting lag**: a day synced before it ended plus the provider's reporting lag (the registry's
+  ``reporting_lag``, sources/registry.py) may be
   missing late rows (today always is). It is the total only when nothing below it has data for
   the day; otherwise the lower layer counts and the partial report only attributes.
 
@@ -34,23 +35,8 @@ from cost_mcp.store.buckets import ATTRIBUTION_ONLY, DAY_MS
 Report = Literal["cost", "usage"]
 State = Literal["empty", "lagging", "settled"]
 
-REPORTING_LAG: dict[str, timedelta] = {
-    # Usage-cost API FAQ: "typically appears within 5 minutes of API request completion, though
-    # delays may occasionally be longer": an hour of margin.
-    "anthropic": timedelta(hours=1),
-    # Not documented; third-party clients see costs "lag a few hours" (reference/providers.md 1.7).
-    "openai": timedelta(hours=6),
-    # /activity lists completed UTC days only; today comes from the keys' live usage_daily, which is
-    # partial until the day ends, so no lag beyond the day itself.
-    "openrouter": timedelta(0),
-    # Admin API: "Data is aggregated at the hourly level".
-    "cursor": timedelta(hours=1),
-    # Prometheus rates over 5-minute windows.
-    "groq": timedelta(minutes=15),
-}
-"""How long after a UTC day ends a provider's reports for it are complete. A day synced earlier
-than that is partial (see the module docstring)."""
 DEFAULT_LAG = timedelta(hours=6)
+"""The reporting lag of a provider the registry does not know."""
 
 
 _REPORT_NAME = {"cost": "billing", "usage": "usage"}
@@ -58,8 +44,13 @@ _ORDER: tuple[Report, ...] = ("cost", "usage")
 
 
 def lag(provider: str) -> timedelta:
-    """The reporting lag of ``provider`` (:data:`DEFAULT_LAG` for one not listed)."""
-    return REPORTING_LAG.get(provider, DEFAULT_LAG)
+    """The reporting lag of ``provider``: the registry's, else :data:`DEFAULT_LAG`."""
+    from cost_mcp.sources import registry
+
+    try:
+        return registry.get(provider).reporting_lag
+    except ValueError:
+        return DEFAULT_LAG
 
 
 @dataclass

@@ -23,7 +23,7 @@ from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from cost_mcp.analytics import alerts, coverage, subscriptions, vocabulary
 from cost_mcp.analytics.usage import OUTPUT_LOWER_BOUND, price_note_warnings, token_totals
-from cost_mcp.config import PROVIDERS, Settings
+from cost_mcp.config import Settings
 from cost_mcp.errors import InvalidInputError
 from cost_mcp.models import (
     DIMENSIONS,
@@ -36,6 +36,7 @@ from cost_mcp.models import (
 )
 from cost_mcp.money import format_usd, from_nanos
 from cost_mcp.periods import Period, bucket_start, iso_utc, resolve_period, to_ms
+from cost_mcp.sources import registry
 from cost_mcp.store import rollup
 from cost_mcp.store.buckets import ATTRIBUTION_ONLY, DAY_MS, OUTSIDE_BILL
 from cost_mcp.store.known import data_source, provider_data_sources
@@ -47,8 +48,8 @@ Subscriptions are fees of their own and never superseded."""
 _TIME_DIMS = ("day", "week", "month")
 _EPOCH_ORDINAL = date(1970, 1, 1).toordinal()
 STALE_AFTER = timedelta(days=2)
-USAGE_ONLY_SOURCES = frozenset({"groq"})
-"""Synced sources that report usage, never money: Groq's metrics, priced here."""
+USAGE_ONLY_SOURCES = frozenset(p.id for p in registry.PROVIDERS if p.basis == "estimated")
+"""Synced sources that report usage, never money (Groq's metrics, priced here): the registry's."""
 
 
 @dataclass(frozen=True)
@@ -618,7 +619,7 @@ def source_statuses(
                 last_refresh=detail if detail and detail != "{}" else None,
             )
         )
-    for spec in PROVIDERS:
+    for spec in registry.providers():
         if settings.provider_key(spec.id) is not None and spec.id not in seen:
             statuses.append(
                 SourceStatus(
@@ -686,13 +687,16 @@ def _warnings(
     has_data = conn.execute("SELECT 1 FROM usage_events LIMIT 1").fetchone() is not None or (
         conn.execute("SELECT 1 FROM provider_buckets LIMIT 1").fetchone() is not None
     )
-    configured = any(settings.provider_key(spec.id) for spec in PROVIDERS)
+    configured = any(settings.provider_key(spec.id) for spec in registry.providers())
     if not has_data and not configured:
         warnings.append(
             "no data source is connected yet: Claude Code logs are read from "
             + ", ".join(str(r) for r in settings.claude_roots())
-            + " (set CLAUDE_CONFIG_DIR if yours are elsewhere); for billed numbers set ANTHROPIC_ADMIN_KEY, "
-            "OPENAI_ADMIN_KEY, OPENROUTER_API_KEY or CURSOR_ADMIN_API_KEY (GROQ_API_KEY for Groq usage); "
-            "agents can report calls with record_usage"
+            + " (set CLAUDE_CONFIG_DIR if yours are elsewhere); for provider numbers set "
+            + " or ".join(
+                p.key_env if len(p.required_env) == 1 else " + ".join(p.required_env)
+                for p in registry.providers()
+            )
+            + " (`cost-mcp doctor` shows what each needs); agents can report calls with record_usage"
         )
     return warnings

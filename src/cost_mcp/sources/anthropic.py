@@ -17,15 +17,15 @@ from __future__ import annotations
 from collections.abc import Iterator
 from dataclasses import replace
 from datetime import UTC, datetime
-from decimal import Decimal
 from functools import partial
 
 from cost_mcp.errors import ProviderResponseError
-from cost_mcp.money import cents_to_usd, format_usd, from_nanos, parse_usd, to_nanos
+from cost_mcp.money import format_usd, from_nanos
 from cost_mcp.pricing import Pricer, Tokens
 from cost_mcp.sources.billing import (
     Feed,
     Window,
+    amount_nanos,
     as_dict,
     as_int,
     as_list,
@@ -73,18 +73,6 @@ def _range(window: Window) -> list[tuple[str, str | int]]:
     ]
 
 
-def cents(value: object, what: str) -> int:
-    """An amount in cents (a decimal string, or a number) as exact nano-USD."""
-    if value is None or isinstance(value, (bool, float)):
-        raise ProviderResponseError(f"{what} is not an amount: {value!r}")
-    if not isinstance(value, (str, int, Decimal)):
-        raise ProviderResponseError(f"{what} is not an amount: {value!r}")
-    try:
-        return to_nanos(cents_to_usd(parse_usd(value)))
-    except ValueError as exc:
-        raise ProviderResponseError(f"{what}: {exc}") from None
-
-
 def day_buckets(page: Json, path: str) -> Iterator[tuple[int, list[Json]]]:
     """(UTC day start in ms, results) for every bucket of a page, empty days included."""
     for raw in as_list(page.get("data"), f"{path} data"):
@@ -114,7 +102,7 @@ def cost_bucket(result: Json, day: int) -> Bucket:
     return Bucket(
         start_ms=day,
         end_ms=day + DAY_MS,
-        cost_nanos=cents(result.get("amount"), f"{COST_PATH} amount"),
+        cost_nanos=amount_nanos(result.get("amount"), f"{COST_PATH} amount", cents=True),
         model=as_str(result.get("model")),
         # null for the default workspace (and when not grouped by workspace)
         workspace=as_str(result.get("workspace_id")),
@@ -239,7 +227,9 @@ def claude_code_buckets(record: Json, day: int) -> list[Bucket]:
             estimate = as_dict(estimate, "Claude Code estimated_cost")
             currency = str(estimate.get("currency") or "USD")
             if currency.upper() == "USD":
-                cost = cents(estimate.get("amount"), f"{CLAUDE_CODE_PATH} estimated_cost.amount")
+                cost = amount_nanos(
+                    estimate.get("amount"), f"{CLAUDE_CODE_PATH} estimated_cost.amount", cents=True
+                )
         buckets.append(
             Bucket(
                 start_ms=day,

@@ -15,8 +15,8 @@ from typing import Any, TypeVar
 
 import anyio
 
+from cost_mcp import money
 from cost_mcp.errors import ProviderResponseError, UnknownModelError
-from cost_mcp.money import cents_to_usd, parse_usd, to_nanos
 
 # Pure pricing helpers (no ledger access): a usage bucket is priced exactly as estimate_cost
 # prices a workload spread over several calls, so the two can never disagree.
@@ -199,13 +199,12 @@ def amount_nanos(value: object, what: str, *, cents: bool = False) -> int:
     """A money amount from JSON as exact nano-USD: a number (decoded as Decimal or int, never a
     float) or a numeric string, in dollars, or in cents with ``cents``. Anything else, missing
     included, is a ProviderResponseError naming ``what``: a wrong amount must not become $0."""
-    if value is None or isinstance(value, (bool, float)) or not isinstance(value, (str, int, Decimal)):
-        raise ProviderResponseError(f"{what} is not an amount: {value!r}")
     try:
-        amount = parse_usd(value)
+        return money.amount_nanos(value, cents=cents)
     except ValueError as exc:
-        raise ProviderResponseError(f"{what}: {exc}") from None
-    return to_nanos(cents_to_usd(amount) if cents else amount)
+        raise ProviderResponseError(
+            f"{what} is {exc}" if "not an amount" in str(exc) else f"{what}: {exc}"
+        ) from None
 
 
 def as_str(value: object) -> str:

@@ -9,7 +9,12 @@ Every fetcher goes through here, so these rules hold for all of them:
 - 429 and 5xx answers and transport errors are retried with exponential backoff (stamina). A
   429's or 503's ``Retry-After`` is honoured, capped at :data:`MAX_RETRY_AFTER_SECONDS`, and never waited
   for past the caller's deadline. 401/403 are never retried: the same key cannot start working.
-- Requests are GETs with query parameters, or POSTs with a JSON body (Cursor), under the same rules.
+- Requests are GETs with query parameters, or POSTs with a JSON body (Cursor, Azure), under the same
+  rules. A provider that trades its credential for a bearer token (Azure's OAuth client credentials)
+  does so through its own client on the first request (:meth:`ProviderClient.post_form`); the token
+  is then scrubbed like a key.
+- A 429 may say when to come back in Azure's ``x-ms-ratelimit-…-retry-after`` headers as well as in
+  ``Retry-After``: the longest of them is honoured.
 - Pagination follows ``next_page`` while ``has_more`` is true, and stops with an error on a cursor
   it has already seen or after :data:`MAX_PAGES` pages, so a misbehaving API cannot loop us forever.
 - JSON numbers are decoded as :class:`~decimal.Decimal`, never float, so amounts stay exact.
@@ -26,7 +31,7 @@ import math
 import random
 import re
 import time
-from collections.abc import AsyncIterator, Callable, Iterable, Mapping, Sequence
+from collections.abc import AsyncIterator, Iterable, Mapping, Sequence
 from datetime import UTC, datetime
 from decimal import Decimal
 from email.utils import parsedate_to_datetime
@@ -38,8 +43,11 @@ import httpx2
 import stamina
 
 from cost_mcp import __version__
-from cost_mcp.config import PROVIDERS, Settings, provider_spec
+from cost_mcp.config import Settings, provider_spec
 from cost_mcp.errors import ProviderAuthError, ProviderResponseError
+from cost_mcp.sources.provider import AuthHeaders, TokenExchange
+
+__all__ = ["AuthHeaders", "Json", "ProviderClient", "provider_client"]
 
 logger = logging.getLogger(__name__)
 
@@ -56,7 +64,6 @@ DEFAULT_DEADLINE_SECONDS = 120.0
 _DETAIL_CHARS = 200
 
 Json = dict[str, Any]
-AuthHeaders = Callable[[str], Mapping[str, str]]
 Params = Sequence[tuple[str, str | int]]
 
 # Anything shaped like a provider key (sk-admin-…, sk-ant-admin01-…, sk-proj-…, sk-or-v1-…, Groq's
@@ -137,10 +144,16 @@ class ProviderClient:
         secret: str,
         deadline: float,
         secret_forms: Sequence[str] = (),
+        token: TokenExchange | None = None,
+        token_auth: AuthHeaders | None = None,
+        values: Mapping[str, str] | None = None,
     ) -> None:
         self.provider = provider
         self.key_env = key_env
         self.key_noun = provider_spec(provider).key_noun
+        self._token = token
+        self._token_auth = token_auth
+        self._values = dict(values or {})
         self.key_hint = key_hint
         self.deadline = deadline
         self._client = client
@@ -178,6 +191,38 @@ class ProviderClient:
             text = text.replace(secret, "[redacted]")
         return _KEY_LIKE.sub("[redacted]", text)
 
+    def setting(self, name: str) -> str:
+        """One of the provider's configured variables (an id, a scope), or ProviderAuthError."""
+        value = self._values.get(name)
+        if not value:
+            raise ProviderAuthError(f"needs {name} set{self.key_hint}")
+        return value
+
+    def add_secret(self, secret: str) -> None:
+        """Scrub ``secret`` (a token obtained at run time) from everything, like the key."""
+        if secret and secret not in self._secrets:
+            self._secrets = sorted({*self._secrets, secret}, key=len, reverse=True)
+
+    async def _authenticate(self) -> None:
+        """Trade the credential for a bearer token once, before the first API request."""
+        exchange, self._token = self._token, None
+        if exchange is None or self._token_auth is None:
+            return
+        token = await exchange(self, self._values)
+        self.add_secret(token)
+        headers = dict(self._token_auth(token))
+        for value in headers.values():
+            self.add_secret(value)
+        self._client.headers.update(headers)
+
+    async def post_form(self, url: str, form: Mapping[str, str], *, secret: Sequence[str] = ()) -> Json:
+        """POST a form body to ``url`` (absolute: a token endpoint lives on another origin) and decode
+        the JSON object answered, under the usual retry policy. For token exchanges, before any API
+        header is set; the values of the ``secret`` fields are scrubbed from everything after."""
+        for name in secret:
+            self.add_secret(form.get(name, ""))
+        return await self._request("POST", url, form=form, authenticate=False)
+
     async def get_json(self, path: str, params: Params = ()) -> Json:
         """GET ``path`` and decode its JSON object, retrying under the policy of :func:`retry_wait`.
 
@@ -187,15 +232,36 @@ class ProviderClient:
         """
         return await self._request("GET", path, params=params)
 
-    async def post_json(self, path: str, body: Mapping[str, object]) -> Json:
+    async def post_json(self, path: str, body: Mapping[str, object], params: Params = ()) -> Json:
         """POST ``body`` as JSON to ``path`` and decode the JSON object answered, under the same
         retry policy and errors as :meth:`get_json`. Only for APIs that read by POST (Cursor's
-        admin API): the body is a query, so asking again is as safe as a GET."""
-        return await self._request("POST", path, body=body)
+        admin API, Azure's cost query): the body is a query, so asking again is as safe as a GET.
+        ``path`` may be an absolute URL on the API's own origin (a ``nextLink``), never elsewhere."""
+        return await self._request("POST", path, params=params, body=body)
+
+    def same_origin(self, url: str) -> str:
+        """``url`` if it is on the API's origin; ProviderResponseError otherwise (a paging link that
+        points elsewhere would carry our token there)."""
+        target, base = httpx2.URL(url), httpx2.URL(self.base_url)
+        if (target.scheme, target.host, target.port) != (base.scheme, base.host, base.port):
+            raise ProviderResponseError(
+                f"a paging link points to {target.scheme}://{target.host}, not to {self.base_url}; "
+                "stopped rather than send the token there"
+            )
+        return url
 
     async def _request(
-        self, method: str, path: str, *, params: Params = (), body: Mapping[str, object] | None = None
+        self,
+        method: str,
+        path: str,
+        *,
+        params: Params = (),
+        body: Mapping[str, object] | None = None,
+        form: Mapping[str, str] | None = None,
+        authenticate: bool = True,
     ) -> Json:
+        if authenticate:
+            await self._authenticate()
         attempts = 0
 
         def should_retry(exc: Exception) -> bool | float:
@@ -207,10 +273,15 @@ class ProviderClient:
             ):
                 with attempt:
                     attempts += 1
-                    if body is None:
+                    if form is not None:
+                        response = await self._client.request(method, path, data=dict(form))
+                    elif body is None:
                         response = await self._client.request(method, path, params=list(params))
                     else:
-                        response = await self._client.request(method, path, json=dict(body))
+                        # No params at all (not an empty list) keeps a paging link's own query.
+                        response = await self._client.request(
+                            method, path, params=list(params) or None, json=dict(body)
+                        )
                     return self._decode(path, response)
         except RetryableStatus as exc:
             raise ProviderResponseError(
@@ -263,9 +334,7 @@ class ProviderClient:
             )
         if status == 429 or status >= 500:
             # RFC 9110: Retry-After may come with a 503 (and a 429); honour it on either.
-            retry_after = (
-                parse_retry_after(response.headers.get("retry-after")) if status in (429, 503) else None
-            )
+            retry_after = _retry_after(response) if status in (429, 503) else None
             what = "rate limited (HTTP 429)" if status == 429 else f"HTTP {status}"
             raise RetryableStatus(f"{path}: {what}{self._detail(response)}", status, retry_after)
         if not 200 <= status < 300:
@@ -320,6 +389,19 @@ class ProviderClient:
         return f": {self.scrub(message.strip())[:_DETAIL_CHARS]}"
 
 
+def _retry_after(response: httpx2.Response) -> float | None:
+    """The longest wait any of the answer's retry headers asks for: ``Retry-After``, and Azure Cost
+    Management's ``x-ms-ratelimit-microsoft.costmanagement-{qpu,entity,tenant,client}-retry-after``."""
+    waits = [
+        parse_retry_after(value)
+        for name, value in response.headers.items()
+        if name.lower() == "retry-after"
+        or (name.lower().startswith("x-ms-ratelimit-") and name.lower().endswith("-retry-after"))
+    ]
+    known = [w for w in waits if w is not None]
+    return max(known) if known else None
+
+
 def secret_forms(secret: str, header_values: Iterable[str] = ()) -> list[str]:
     """Every form a key travels or may be echoed in: raw, ``Bearer key``, HTTP Basic (base64 of
     ``key:``, which does not contain the key yet is as good as it), and URL-encoded."""
@@ -336,11 +418,16 @@ def scrub_keys(settings: Settings, text: str, limit: int | None = None) -> str:
     """``text`` with every configured provider key, in every form it is sent in, and anything
     shaped like a key, replaced; then cut to ``limit`` characters. For whatever is stored or shown
     that came from a provider (errors, notes), as a last line behind :meth:`ProviderClient.scrub`."""
+    from cost_mcp.sources import registry  # the registry imports the fetchers, which import us
+
     secrets: set[str] = set()
-    for spec in PROVIDERS:
-        key = settings.provider_key(spec.id)
-        if key is not None:
-            secrets.update(secret_forms(key.get_secret_value()))
+    for spec in registry.providers():
+        # Set is enough (a key is a secret even while the provider's other settings are missing);
+        # every secret setting the provider has, not only its key.
+        for name in (spec.key_env, *(x.env for x in spec.settings if x.secret)):
+            value = settings.provider_value(name)
+            if value is not None:
+                secrets.update(secret_forms(value))
     for secret in sorted(secrets, key=len, reverse=True):
         text = text.replace(secret, "[redacted]")
     text = _KEY_LIKE.sub("[redacted]", text)
@@ -356,25 +443,32 @@ def _n(count: int, noun: str) -> str:
 def provider_client(
     settings: Settings,
     provider: str,
-    auth: AuthHeaders,
+    auth: AuthHeaders | None = None,
     *,
     key_hint: str = "",
     transport: httpx2.AsyncBaseTransport | None = None,
     deadline: float | None = None,
 ) -> ProviderClient:
     """The one client factory: ``provider``'s base URL (``COST_MCP_<PROVIDER>_BASE_URL``), our user
-    agent, timeouts, the key in the headers ``auth`` builds from it, and a monotonic ``deadline``.
+    agent, timeouts, the credential in the headers ``auth`` (default: the registry's) builds from
+    it, and a monotonic ``deadline``. A provider with a token exchange in the registry gets its
+    bearer token on the first request instead (the key then only travels in the token request).
 
     ``transport`` replaces the network (tests pass an ``httpx2.MockTransport``). Raises
-    ProviderAuthError naming the variable when no key is configured.
+    ProviderAuthError naming every variable still missing when the provider is not configured.
     """
     spec = provider_spec(provider)
     key = settings.provider_key(provider)
     hint = f" ({key_hint})" if key_hint else ""
     if key is None:
-        raise ProviderAuthError(f"needs {spec.key_noun} in {spec.key_env}{hint}")
+        missing = settings.provider_missing(provider)
+        if missing == [spec.key_env] or not missing:
+            raise ProviderAuthError(f"needs {spec.key_noun} in {spec.key_env}{hint}")
+        raise ProviderAuthError(f"needs {', '.join(missing)} set{hint}")
     secret = key.get_secret_value()
-    auth_headers = dict(auth(secret))
+    build = auth if auth is not None else spec.auth
+    # A token exchange's headers come from the token, set on the first request (see _authenticate).
+    auth_headers = {} if spec.token is not None else dict(build(secret))
     forms = secret_forms(secret, auth_headers.values())
     client = httpx2.AsyncClient(
         base_url=settings.provider_base_url(provider),
@@ -383,6 +477,9 @@ def provider_client(
         transport=transport,
         follow_redirects=False,
     )
+    values = {name: v for name in spec.env_names if (v := settings.provider_value(name)) is not None}
+    if spec.token is not None:
+        values[spec.token_url_env] = settings.provider_token_url(provider)
     return ProviderClient(
         provider,
         client,
@@ -391,4 +488,7 @@ def provider_client(
         secret=secret,
         secret_forms=forms,
         deadline=deadline if deadline is not None else time.monotonic() + DEFAULT_DEADLINE_SECONDS,
+        token=spec.token,
+        token_auth=build if spec.token is not None else None,
+        values=values,
     )

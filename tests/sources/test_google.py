@@ -1,0 +1,318 @@
+"""Google (Gemini API, Vertex AI) from the Cloud Billing export in BigQuery: the service account's
+signed JWT traded for a token on the shared client, jobs.query then getQueryResults pages, cost plus
+credits converted with the export's own rate, the currency reported, never mixed."""
+
+from __future__ import annotations
+
+import json
+import sqlite3
+from collections.abc import Iterator
+from datetime import UTC, datetime
+from decimal import Decimal
+from pathlib import Path
+
+import anyio
+import httpx2
+import pytest
+from cryptography.hazmat.primitives import serialization
+from cryptography.hazmat.primitives.asymmetric import rsa
+
+from cost_mcp import sync
+from cost_mcp.config import Settings, load_settings
+from cost_mcp.errors import InvalidInputError, ProviderAuthError, ProviderResponseError
+from cost_mcp.pricing import Pricer
+from cost_mcp.sources import google
+from cost_mcp.sources.billing import Feed, Window
+from cost_mcp.sources.http import provider_client
+from cost_mcp.store import connect
+from tests.sources.fake_providers import (
+    GOOGLE_PROJECT,
+    GOOGLE_TABLE,
+    GOOGLE_TOKEN,
+    FakeGoogle,
+    GoogleRow,
+    Router,
+    json_response,
+    ms,
+)
+
+WINDOW = Window(ms("2026-10-01"), ms("2026-10-04"))
+GEMINI = "Gemini API"
+SKU = "Generate content input token count Gemini 2.5 Pro"
+
+
+@pytest.fixture(scope="module")
+def keypair() -> tuple[str, bytes]:
+    key = rsa.generate_private_key(public_exponent=65537, key_size=2048)
+    private = key.private_bytes(
+        serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8, serialization.NoEncryption()
+    ).decode()
+    public = key.public_key().public_bytes(
+        serialization.Encoding.PEM, serialization.PublicFormat.SubjectPublicKeyInfo
+    )
+    return private, public
+
+
+def rows() -> list[GoogleRow]:
+    return [
+        ("2026-10-01", "app-prod", GEMINI, SKU, "team=search", "USD", "1", "12.500000000", "-2.5"),
+        (
+            "2026-10-01",
+            "app-prod",
+            "Vertex AI",
+            "Claude Sonnet 4.5 input",
+            "",
+            "USD",
+            "1",
+            "0.333333333",
+            "0",
+        ),
+        ("2026-10-02", "app-dev", GEMINI, SKU, "", "USD", "1", "1.000000001", "0"),
+        ("2026-09-30", "app-prod", GEMINI, SKU, "", "USD", "1", "99", "0"),  # outside: never asked for
+    ]
+
+
+@pytest.fixture
+def configured(home: Path, monkeypatch: pytest.MonkeyPatch, keypair: tuple[str, bytes]) -> Settings:
+    key_file = home / "config" / "sa.json"
+    key_file.parent.mkdir(parents=True, exist_ok=True)
+    key_file.write_text(
+        json.dumps(
+            {
+                "type": "service_account",
+                "project_id": GOOGLE_PROJECT,
+                "private_key_id": "0123abcd",
+                "private_key": keypair[0],
+                "client_email": f"cost-reader@{GOOGLE_PROJECT}.iam.gserviceaccount.com",
+                "token_uri": "https://oauth2.googleapis.com/token",
+            }
+        )
+    )
+    monkeypatch.setenv("GOOGLE_APPLICATION_CREDENTIALS", str(key_file))
+    monkeypatch.setenv("COST_MCP_GOOGLE_BILLING_TABLE", GOOGLE_TABLE)
+    monkeypatch.setenv("COST_MCP_GOOGLE_BASE_URL", "https://bigquery.example")
+    monkeypatch.setenv("COST_MCP_GOOGLE_TOKEN_URL", "https://oauth.example")
+    return load_settings()
+
+
+def run(settings: Settings, fake: FakeGoogle, window: Window = WINDOW) -> Feed:
+    async def go() -> Feed:
+        transport = httpx2.MockTransport(fake.handle)
+        async with provider_client(
+            settings, "google", key_hint=google.KEY_HINT, transport=transport
+        ) as client:
+            [feed] = await google.fetch(client, Pricer(), window)
+            return feed
+
+    return anyio.run(go)
+
+
+def test_signed_jwt_then_query_pages_give_cost_plus_credits_per_day_project_and_sku(
+    configured: Settings, keypair: tuple[str, bytes]
+) -> None:
+    fake = FakeGoogle(keypair[1], rows(), page_size=2)
+    feed = run(configured, fake)
+    assert fake.tokens == 1
+    [body] = fake.bodies
+    assert f"FROM `{GOOGLE_TABLE}`" in body["query"] and body["useLegacySql"] is False
+    params = {p["name"]: p["parameterValue"] for p in body["queryParameters"]}
+    assert params["start"] == {"value": "2026-10-01 00:00:00+00"}
+    assert params["end"] == {"value": "2026-10-04 00:00:00+00"}
+    assert [v["value"] for v in params["services"]["arrayValues"]] == list(google.SERVICES)
+    pages = [r for r in fake.requests if r.method == "GET"]
+    assert [r.url.params.get("pageToken") for r in pages] == ["2"]  # 3 rows, 2 a page
+    assert all(r.headers["authorization"] == f"Bearer {GOOGLE_TOKEN}" for r in fake.requests[1:])
+    by = {(b.start_ms, b.project, b.line_item): b for b in feed.buckets}
+    assert by[(ms("2026-10-01"), "app-prod", f"{GEMINI}: {SKU}")].cost_nanos == 10_000_000_000  # 12.5 - 2.5
+    assert by[(ms("2026-10-01"), "app-prod", f"{GEMINI}: {SKU}")].workspace == "team=search"
+    assert by[(ms("2026-10-01"), "app-prod", "Vertex AI: Claude Sonnet 4.5 input")].cost_nanos == 333_333_333
+    assert by[(ms("2026-10-02"), "app-dev", f"{GEMINI}: {SKU}")].cost_nanos == 1_000_000_001
+    assert (feed.start_ms, feed.end_ms, feed.note) == (WINDOW.start_ms, WINDOW.end_ms, "")
+
+
+def test_an_incomplete_job_is_polled_until_done(configured: Settings, keypair: tuple[str, bytes]) -> None:
+    fake = FakeGoogle(keypair[1], rows(), page_size=10, pending=2)
+    feed = run(configured, fake)
+    gets = [r for r in fake.requests if r.method == "GET"]
+    assert len(gets) == 2 and all("pageToken" not in r.url.params for r in gets)
+    assert gets[0].url.params["location"] == "US"
+    assert sum(b.cost_nanos or 0 for b in feed.buckets) == 11_333_333_334
+
+
+def test_other_currencies_are_converted_with_the_exports_own_rate_and_named(
+    configured: Settings, keypair: tuple[str, bytes]
+) -> None:
+    fake = FakeGoogle(
+        keypair[1],
+        [
+            ("2026-10-01", "eu-app", GEMINI, SKU, "", "EUR", "0.9", "9.00", "-0.9"),
+            ("2026-10-02", "jp-app", GEMINI, SKU, "", "JPY", "150.25", "1502.5", "0"),
+            ("2026-10-02", "us-app", GEMINI, SKU, "", "USD", "1", "1", "0"),
+        ],
+        page_size=10,
+    )
+    feed = run(configured, fake)
+    by = {b.project: b.cost_nanos for b in feed.buckets}
+    assert by == {"eu-app": 9_000_000_000, "jp-app": 10_000_000_000, "us-app": 1_000_000_000}  # (9 - .9) / .9
+    assert feed.note == (
+        "billed in EUR: EUR 8.10, $9.00 at the export's currency_conversion_rate; "
+        "billed in JPY: JPY 1502.5, $10.00 at the export's currency_conversion_rate"
+    )
+
+
+def test_a_revoked_key_is_an_auth_error_naming_the_account_never_the_key(
+    configured: Settings, keypair: tuple[str, bytes]
+) -> None:
+    other = rsa.generate_private_key(public_exponent=65537, key_size=2048).public_key()
+    wrong_pem = other.public_bytes(
+        serialization.Encoding.PEM, serialization.PublicFormat.SubjectPublicKeyInfo
+    )
+    fake = FakeGoogle(wrong_pem, rows())
+    with pytest.raises(ProviderAuthError) as err:
+        run(configured, fake)
+    message = str(err.value)
+    assert "GOOGLE_APPLICATION_CREDENTIALS" in message and "cost-reader@" in message and "HTTP 400" in message
+    assert "PRIVATE KEY" not in message
+    assert fake.bodies == []
+
+
+def test_a_key_file_that_is_not_a_service_account_is_refused(
+    configured: Settings, monkeypatch: pytest.MonkeyPatch, home: Path, keypair: tuple[str, bytes]
+) -> None:
+    user = home / "config" / "adc.json"
+    user.write_text(json.dumps({"type": "authorized_user", "client_email": "x", "private_key": "y"}))
+    monkeypatch.setenv("GOOGLE_APPLICATION_CREDENTIALS", str(user))
+    with pytest.raises(ProviderAuthError, match="'authorized_user' credentials; a service account key"):
+        run(load_settings(), FakeGoogle(keypair[1], rows()))
+
+
+def test_429_is_retried_and_malformed_json_is_an_error(
+    configured: Settings, keypair: tuple[str, bytes]
+) -> None:
+    path = f"/bigquery/v2/projects/{GOOGLE_PROJECT}/queries"
+    fake = FakeGoogle(keypair[1], rows(), page_size=10)
+    quota = {
+        "error": {
+            "code": 429,
+            "message": "Quota exceeded: too many concurrent queries",
+            "status": "RESOURCE_EXHAUSTED",
+        }
+    }
+    fake.script(path, json_response(429, quota, {"retry-after": "1"}))
+    assert sum(b.cost_nanos or 0 for b in run(configured, fake).buckets) == 11_333_333_334
+    broken = FakeGoogle(keypair[1], rows())
+    broken.script(path, httpx2.Response(200, content=b'{"jobComplete": true, "rows": [{"f": '))
+    with pytest.raises(ProviderResponseError, match="malformed JSON"):
+        run(configured, broken)
+
+
+def test_an_unexpected_shape_is_an_error_not_an_empty_result(
+    configured: Settings, keypair: tuple[str, bytes]
+) -> None:
+    fake = FakeGoogle(keypair[1], rows())
+    fake.script(
+        f"/bigquery/v2/projects/{GOOGLE_PROJECT}/queries",
+        json_response(200, {"jobComplete": True, "rows": [{"f": [{"v": "2026-10-01"}]}]}),
+    )
+    with pytest.raises(ProviderResponseError, match="without a schema"):
+        run(configured, fake)
+
+
+def test_a_table_name_that_is_not_project_dataset_table_is_refused(
+    configured: Settings, monkeypatch: pytest.MonkeyPatch, keypair: tuple[str, bytes]
+) -> None:
+    monkeypatch.setenv("COST_MCP_GOOGLE_BILLING_TABLE", "proj.dataset.t` WHERE 1=1 --")
+    fake = FakeGoogle(keypair[1], rows())
+    with pytest.raises(ProviderResponseError, match=r"is not project\.dataset\.table"):
+        run(load_settings(), fake)
+    assert fake.bodies == []
+
+
+@pytest.fixture
+def conn(configured: Settings) -> Iterator[sqlite3.Connection]:
+    c = connect(configured.db)
+    yield c
+    c.close()
+
+
+def test_sync_writes_google_days_with_its_reporting_lag(
+    conn: sqlite3.Connection, configured: Settings, keypair: tuple[str, bytes]
+) -> None:
+    from cost_mcp.analytics.spend import get_spend, resolve
+
+    router = Router(google=FakeGoogle(keypair[1], rows(), page_size=2))
+    now = datetime(2026, 10, 3, 12, tzinfo=UTC)
+    result = sync.sync_providers(
+        conn, configured, Pricer(), ["google"], days=3, transport=router.transport(), now=now
+    )
+    [row] = result.sources
+    assert row.ok and row.billed_usd == Decimal("11.333333334")
+    spend = get_spend(
+        conn, configured, resolve(configured, None, "2026-10-01", "2026-10-03", "UTC", now=now), ["provider"]
+    )
+    assert spend.total_usd == Decimal("11.333333334")
+    [status] = [s for s in spend.sources if s.source == "google"]
+    assert status.coverage is not None and status.coverage.reporting_lag == "24h"
+
+
+# --- cost-mcp import google-billing FILE.csv -----------------------------------------------------------
+
+EXPORT_CSV = """\
+usage_start_time,project.id,service.description,sku.description,cost,credits,currency,currency_conversion_rate
+2026-10-01 10:00:00 UTC,app-prod,Gemini API,Gemini 2.5 Pro input,12.50,-2.50,USD,1
+2026-10-01 11:00:00 UTC,app-prod,Gemini API,Gemini 2.5 Pro input,1.25,0,USD,1
+2026-10-02 09:00:00 UTC,eu-app,Vertex AI,Gemini 2.5 Flash output,9.00,-0.90,EUR,0.9
+2026-10-02 09:00:00 UTC,app-prod,Compute Engine,N2 core,500,0,USD,1
+2026-10-03 09:00:00 UTC,jp-app,Vertex AI,Gemini 2.5 Flash output,1500,0,JPY,
+not a date,app-prod,Gemini API,Gemini 2.5 Pro input,1,0,USD,1
+"""
+
+
+def test_import_google_billing_csv_converts_counts_and_replaces(
+    home: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    from cost_mcp import cli
+    from cost_mcp.analytics.spend import get_spend, resolve
+
+    path = home / "billing.csv"
+    path.write_text(EXPORT_CSV, encoding="utf-8")
+    assert cli.main(["import", "google-billing", str(path), "--json"]) == 0
+    out = json.loads(capsys.readouterr().out)
+    assert (out["rows"], out["imported"], out["other_services"]) == (6, 3, 1)
+    assert out["skipped"] == {
+        "JPY without currency_conversion_rate (cannot be converted)": 1,
+        "unreadable date or amount": 1,
+    }
+    assert (out["first_day"], out["last_day"], out["total_usd"]) == (
+        "2026-10-01",
+        "2026-10-02",
+        "20.250000000",
+    )
+    assert out["currencies"] == ["EUR", "USD"]
+    assert cli.main(["import", "google-billing", str(path), "--json"]) == 0  # again: replaces, never adds
+    capsys.readouterr()
+    settings = load_settings()
+    conn = connect(settings.db)
+    try:
+        p = resolve(settings, None, "2026-10-01", "2026-10-03", "UTC")
+        spend = get_spend(conn, settings, p, ["provider"])
+    finally:
+        conn.close()
+    assert spend.total_usd == Decimal("20.25")  # 10 + 1.25 + (9 - 0.9) / 0.9
+
+
+def test_import_reads_the_console_header_currency_and_refuses_a_file_that_is_not_billing(home: Path) -> None:
+    console = home / "console.csv"
+    console.write_text(
+        "Project ID,Service description,SKU description,Usage start date,Cost (USD)\n"
+        "app,Gemini API,Gemini 2.5 Pro input,2026-10-01,3.10\n",
+        encoding="utf-8",
+    )
+    buckets, result = google.parse_csv(console)
+    assert [b.cost_nanos for b in buckets] == [3_100_000_000] and result.currencies == ["USD"]
+    other = home / "other.csv"
+    other.write_text("a,b\n1,2\n", encoding="utf-8")
+    with pytest.raises(
+        InvalidInputError, match="not a Cloud Billing export CSV: no day, service, cost column"
+    ):
+        google.parse_csv(other)
