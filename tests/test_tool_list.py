@@ -705,12 +705,13 @@ Example: compare_periods(before="2026-11-02..2026-11-08", after="last_week", gro
             "sync_providers": {
                 "title": "Sync provider billing",
                 "description": """\
-Fetch billed costs and usage from provider APIs now: OpenAI, Anthropic, OpenRouter, Cursor
-(billed) and Groq (usage, estimated).
+Fetch billed costs and usage from provider APIs now: OpenAI, Anthropic, OpenRouter, Cursor, Azure OpenAI and Google (Gemini API, Vertex AI) (billed) and Groq
+(usage, estimated).
 
 Per source: days and rows synced, billed total, a note, and the error if it failed (data synced
 before is kept). Rarely needed: queries already sync sources older than 15 minutes. Use it to
-force a refresh or, with `days`, to backfill. Needs the provider's admin key. Reports progress.
+force a refresh or, with `days`, to backfill. Needs one of OPENAI_ADMIN_KEY, ANTHROPIC_ADMIN_KEY, OPENROUTER_API_KEY, GROQ_API_KEY, CURSOR_ADMIN_API_KEY, AZURE_CLIENT_SECRET, GOOGLE_APPLICATION_CREDENTIALS (`cost-mcp doctor` says what
+else a provider needs). Reports progress.
 
 Example: sync_providers(providers=["anthropic"], days=62)\
 """,
@@ -719,12 +720,12 @@ Example: sync_providers(providers=["anthropic"], days=62)\
                     "properties": {
                         "providers": {
                             "items": {
-                                "enum": ["openai", "anthropic", "openrouter", "groq", "cursor"],
+                                "pattern": "^[a-z][a-z0-9_-]{0,39}$",
                                 "type": "string",
                             },
-                            "maxItems": 5,
+                            "maxItems": 20,
                             "type": "array",
-                            "description": "Default: every provider whose key is configured.",
+                            "description": "Provider ids (listed in the tool description). Default: every configured provider.",
                         },
                         "days": {
                             "maximum": 366,
