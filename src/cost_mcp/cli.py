@@ -59,7 +59,14 @@ def _parser() -> argparse.ArgumentParser:
     )
     parser.add_argument("--version", action="version", version=f"cost-mcp {__version__}")
     sub = parser.add_subparsers(dest="command", metavar="COMMAND")
-    sub.add_parser("serve", help="run the MCP server on stdio (the default)")
+    srv = sub.add_parser("serve", help="run the MCP server on stdio (the default), or over HTTP")
+    srv.add_argument(
+        "--http", action="store_true", help="serve MCP at /mcp, OTLP at /v1/* and the dashboard over HTTP"
+    )
+    srv.add_argument("--host", default="127.0.0.1", help="loopback only for now (default 127.0.0.1)")
+    srv.add_argument("--port", type=int, default=4318, help="TCP port (default 4318, OTLP/HTTP's)")
+    ocfg = sub.add_parser("otel-config", help="print settings that send agents' telemetry here")
+    ocfg.add_argument("--server", default=None, help="this server's URL (default http://127.0.0.1:4318)")
     doctor = sub.add_parser("doctor", help="show the ledger, timezone, keys (masked) and log folders")
     doctor.add_argument("--json", action="store_true", help="machine-readable output")
     rep = sub.add_parser("report", help="what was spent in a period (default: this month)")
@@ -288,7 +295,14 @@ def _dispatch(command: str, args: argparse.Namespace) -> int:
     err = Console(stderr=True, soft_wrap=True)
     try:
         if command == "serve":
+            if getattr(args, "http", False):
+                return _serve_http(args)
             return _serve()
+        if command == "otel-config":
+            from cost_mcp.otel_config import DEFAULT_SERVER, snippet
+
+            print(snippet(args.server or DEFAULT_SERVER))
+            return 0
         if command == "doctor":
             return _doctor(args)
         if command == "estimate":
@@ -354,6 +368,14 @@ def _serve() -> int:
     from cost_mcp.server import run_stdio
 
     run_stdio()
+    return 0
+
+
+def _serve_http(args: argparse.Namespace) -> int:
+    from cost_mcp.web.http import require_loopback, serve_http
+
+    require_loopback(args.host)  # before anything else: the refusal is the first thing said
+    serve_http(_settings(), host=args.host, port=args.port, announce=lambda m: print(m, file=sys.stderr))
     return 0
 
 

@@ -18,7 +18,7 @@ from cost_mcp.periods import Period
 from cost_mcp.store import rollup
 
 QH_MS = rollup.QUARTER_HOUR_MS
-LOCAL_SOURCES = ("claude_code", "record_usage")
+LOCAL_SOURCES = ("claude_code", "record_usage", "claude_code_otel", "otel")
 
 
 def cost_by_hour(

@@ -40,6 +40,7 @@ from cost_mcp.sources import registry
 from cost_mcp.store import rollup
 from cost_mcp.store.buckets import ATTRIBUTION_ONLY, DAY_MS, OUTSIDE_BILL
 from cost_mcp.store.known import data_source, provider_data_sources
+from cost_mcp.store.otel import gap_warnings as otel_gap_warnings
 
 QH_MS = rollup.QUARTER_HOUR_MS
 LOCAL_LAYER, USAGE_LAYER, BILLED_LAYER, SUBSCRIPTION_LAYER = 0, 1, 2, 3
@@ -199,6 +200,7 @@ def get_spend(
         conn, p, filters, slices
     )
     warnings += _outside_bill_notes(slices)
+    warnings += otel_gap_warnings(conn, p.start_ms, p.end_ms)
     warnings += coverage.missing_bill_warnings(rules, *_utc_day_range(p), usage_only=USAGE_ONLY_SOURCES)
     warnings += unmatched
     if stale:
@@ -499,7 +501,7 @@ def _apply_precedence(
             )
         elif rule is not None and top < s.layer < SUBSCRIPTION_LAYER:
             s.excluded = rule.reason(s.provider, "cost" if s.layer == BILLED_LAYER else "usage")
-        elif subscription and s.source == "claude_code":
+        elif subscription and s.source in ("claude_code", "claude_code_otel"):
             s.excluded = "Claude Code is covered by a subscription: API-equivalent value, not spend"
     return rules
 

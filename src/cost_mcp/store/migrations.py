@@ -462,3 +462,76 @@ def m015_webhook_delivery(conn: sqlite3.Connection) -> None:
         "delivery_error TEXT",
     ):
         conn.execute(f"ALTER TABLE budget_alerts ADD COLUMN {column}")
+
+
+@migration
+def m016_otel(conn: sqlite3.Connection) -> None:
+    """What the OpenTelemetry receiver needs: dimensions, cross-path dedup, metric cross-checks.
+
+    ``dimensions`` holds the attributes an OTLP event carries beyond the ledger's columns (team.id,
+    cost_center, prompt.id, query_source, agent.name...) as a JSON object. A Claude Code call seen
+    both in the JSONL logs (source ``claude_code``) and over OTel (``claude_code_otel``) shares the
+    API request id: the triggers keep the OTel copy uncounted while any log copy of that request id
+    exists, so the two paths count it once in either arrival order, and it counts again if the log
+    copy is forgotten. ``otel_metric_points`` keeps metric data points, only to flag gaps.
+    """
+    conn.execute("ALTER TABLE usage_events ADD COLUMN dimensions TEXT NOT NULL DEFAULT ''")
+    # Partial on the source alone, so that the planner can use them for ``source = '...' AND
+    # request_id = ?`` (it cannot prove a bound request id is not ''): without them every log line
+    # read would scan the table.
+    conn.execute(
+        "CREATE INDEX usage_events_cc_request ON usage_events (request_id) WHERE source = 'claude_code'"
+    )
+    conn.execute(
+        "CREATE INDEX usage_events_otel_request ON usage_events (request_id) "
+        "WHERE source = 'claude_code_otel'"
+    )
+    # The WHEN clauses look first, so a log line with no OTel copy (nearly all) costs one index probe.
+    conn.execute(
+        """
+        CREATE TRIGGER usage_events_log_copy_added AFTER INSERT ON usage_events
+        WHEN NEW.source = 'claude_code' AND NEW.request_id != '' AND EXISTS (
+            SELECT 1 FROM usage_events INDEXED BY usage_events_otel_request
+            WHERE source = 'claude_code_otel' AND request_id = NEW.request_id AND counted = 1)
+        BEGIN
+            INSERT OR IGNORE INTO rollup_dirty
+                SELECT ts_ms / 900000 FROM usage_events INDEXED BY usage_events_otel_request
+                WHERE source = 'claude_code_otel' AND request_id = NEW.request_id AND counted = 1;
+            UPDATE usage_events SET counted = 0
+                WHERE source = 'claude_code_otel' AND request_id = NEW.request_id AND counted = 1;
+        END
+        """
+    )
+    conn.execute(
+        """
+        CREATE TRIGGER usage_events_log_copy_removed AFTER DELETE ON usage_events
+        WHEN OLD.source = 'claude_code' AND OLD.request_id != '' AND EXISTS (
+            SELECT 1 FROM usage_events INDEXED BY usage_events_otel_request
+            WHERE source = 'claude_code_otel' AND request_id = OLD.request_id AND counted = 0)
+          AND NOT EXISTS (
+            SELECT 1 FROM usage_events INDEXED BY usage_events_cc_request
+            WHERE source = 'claude_code' AND request_id = OLD.request_id)
+        BEGIN
+            INSERT OR IGNORE INTO rollup_dirty
+                SELECT ts_ms / 900000 FROM usage_events INDEXED BY usage_events_otel_request
+                WHERE source = 'claude_code_otel' AND request_id = OLD.request_id AND counted = 0;
+            UPDATE usage_events SET counted = 1
+                WHERE source = 'claude_code_otel' AND request_id = OLD.request_id AND counted = 0;
+        END
+        """
+    )
+    conn.execute(
+        """
+        CREATE TABLE otel_metric_points (
+            stream TEXT NOT NULL,
+            point INTEGER NOT NULL,
+            metric TEXT NOT NULL,
+            session_id TEXT NOT NULL DEFAULT '',
+            time_ms INTEGER NOT NULL,
+            tokens INTEGER NOT NULL DEFAULT 0,
+            cost_nanos INTEGER NOT NULL DEFAULT 0,
+            PRIMARY KEY (stream, point)
+        )
+        """
+    )
+    conn.execute("CREATE INDEX otel_metric_points_session ON otel_metric_points (session_id)")

@@ -1,0 +1,190 @@
+"""Events per second one `cost-mcp serve --http` process accepts over OTLP/HTTP (issue 15).
+
+Starts the server on a free loopback port with a fresh ledger, then POSTs protobuf
+ExportLogsServiceRequest batches of Claude Code ``api_request`` events (512 per batch by default,
+each with its own request id, so every event is priced and written) from ``--clients`` threads.
+Reports events/s over the whole run (server decode + price + one transaction per batch) and checks
+the ledger afterwards holds exactly the events sent.
+
+    python bench/bench_otel.py --batches 200 --batch-size 512 --clients 2
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import socket
+import sqlite3
+import subprocess
+import sys
+import tempfile
+import threading
+import time
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+
+import httpx2
+from opentelemetry.proto.collector.logs.v1.logs_service_pb2 import ExportLogsServiceRequest
+from opentelemetry.proto.common.v1.common_pb2 import AnyValue, KeyValue
+
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+from benchlib import median, save, table
+
+PROTOBUF = {"Content-Type": "application/x-protobuf"}
+MODELS = ("claude-sonnet-4-5-20250929", "claude-haiku-4-5-20251001", "claude-opus-4-1-20250805")
+
+
+def _kv(key: str, value: str | int) -> KeyValue:
+    v = AnyValue(int_value=value) if isinstance(value, int) else AnyValue(string_value=value)
+    return KeyValue(key=key, value=v)
+
+
+def batch(n: int, size: int, now: datetime) -> bytes:
+    """One protobuf export request of ``size`` distinct api_request events."""
+    req = ExportLogsServiceRequest()
+    rl = req.resource_logs.add()
+    rl.resource.attributes.extend([_kv("service.name", "claude-code"), _kv("team.id", "platform")])
+    records = rl.scope_logs.add().log_records
+    for i in range(size):
+        k = n * size + i
+        when = now - timedelta(seconds=k % 86_400)
+        r = records.add()
+        r.time_unix_nano = int(when.timestamp() * 1e9)
+        r.body.string_value = "claude_code.api_request"
+        r.attributes.extend(
+            [
+                _kv("event.name", "api_request"),
+                _kv("event.timestamp", when.isoformat()),
+                _kv("session.id", f"sess-{k // 50}"),
+                _kv("prompt.id", f"prompt-{k // 5}"),
+                _kv("user.email", f"dev{k % 7}@example.com"),
+                _kv("model", MODELS[k % len(MODELS)]),
+                _kv("input_tokens", 10 + k % 900),
+                _kv("output_tokens", 50 + k % 2000),
+                _kv("cache_read_tokens", k % 30_000),
+                _kv("cache_creation_tokens", k % 4000),
+                _kv("cost_usd", "0.0123"),
+                _kv("request_id", f"req_bench_{k:09d}"),
+                _kv("speed", "normal"),
+                _kv("query_source", "repl_main_thread"),
+            ]
+        )
+    return req.SerializeToString()
+
+
+def cpu_seconds(pid: int) -> float:
+    """User + system CPU time of a process so far (Linux): what the server spent, whatever the load."""
+    fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    ap.add_argument("--batches", type=int, default=200)
+    ap.add_argument("--batch-size", type=int, default=512)
+    ap.add_argument("--clients", type=int, default=2, help="concurrent senders")
+    args = ap.parse_args()
+
+    now = datetime.now(UTC) - timedelta(minutes=5)
+    bodies = [batch(n, args.batch_size, now) for n in range(args.batches)]
+    with tempfile.TemporaryDirectory() as tmp, socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        port = s.getsockname()[1]
+        s.close()
+        env = dict(os.environ)
+        env.update(
+            COST_MCP_DB=f"{tmp}/cost.db",
+            COST_MCP_ENV_FILE=f"{tmp}/env",
+            COST_MCP_PRICES_FILE=f"{tmp}/prices.toml",
+            CLAUDE_CONFIG_DIR=f"{tmp}/claude",
+        )
+        proc = subprocess.Popen(
+            [sys.executable, "-m", "cost_mcp", "serve", "--http", "--port", str(port)],
+            env=env,
+            stderr=subprocess.DEVNULL,
+        )
+        base = f"http://127.0.0.1:{port}"
+        try:
+            for _ in range(300):
+                try:
+                    httpx2.get(f"{base}/healthz", timeout=1)
+                    break
+                except httpx2.TransportError:
+                    time.sleep(0.1)
+            latencies: list[float] = []
+            lock = threading.Lock()
+            queue = list(enumerate(bodies))
+
+            def sender() -> None:
+                with httpx2.Client(timeout=120) as client:
+                    while True:
+                        with lock:
+                            if not queue:
+                                return
+                            _, body = queue.pop()
+                        t = time.perf_counter()
+                        r = client.post(f"{base}/v1/logs", content=body, headers=PROTOBUF)
+                        r.raise_for_status()
+                        with lock:
+                            latencies.append(time.perf_counter() - t)
+
+            cpu_before = cpu_seconds(proc.pid)
+            start = time.perf_counter()
+            threads = [threading.Thread(target=sender) for _ in range(args.clients)]
+            for t in threads:
+                t.start()
+            for t in threads:
+                t.join()
+            wall = time.perf_counter() - start
+            cpu = cpu_seconds(proc.pid) - cpu_before
+        finally:
+            proc.terminate()
+            proc.wait(timeout=30)
+        conn = sqlite3.connect(f"{tmp}/cost.db")
+        stored = conn.execute("SELECT COUNT(*) FROM usage_events WHERE counted = 1").fetchone()[0]
+        conn.close()
+    sent = args.batches * args.batch_size
+    assert stored == sent, f"ledger holds {stored} events, {sent} were sent"
+    rate = sent / wall
+    result = {
+        "events": sent,
+        "batch_size": args.batch_size,
+        "clients": args.clients,
+        "seconds": round(wall, 3),
+        "events_per_s": round(rate),
+        "batch_ms_median": round(median(latencies) * 1000, 1),
+        "server_cpu_seconds": round(cpu, 3),
+        "events_per_server_cpu_s": round(sent / cpu),
+        "load_average": os.getloadavg()[0],
+    }
+    print(
+        table(
+            [
+                "events",
+                "batch",
+                "clients",
+                "seconds",
+                "events/s",
+                "median batch ms",
+                "events/server CPU s",
+                "load",
+            ],
+            [
+                [
+                    sent,
+                    args.batch_size,
+                    args.clients,
+                    f"{wall:.2f}",
+                    f"{rate:,.0f}",
+                    result["batch_ms_median"],
+                    f"{sent / cpu:,.0f}",
+                    f"{os.getloadavg()[0]:.1f}",
+                ]
+            ],
+        )
+    )
+    save("otel", result)
+
+
+if __name__ == "__main__":
+    main()

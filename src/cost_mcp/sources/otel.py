@@ -1,0 +1,699 @@
+"""OTLP payloads (logs, traces, metrics) turned into usage events, priced like record_usage.
+
+What becomes a usage event:
+- Claude Code's ``claude_code.api_request`` log events (source ``claude_code_otel``, agent
+  ``claude-code``). The dedup key is the API ``request_id``, the value the JSONL log calls
+  ``requestId``: while a log copy of that request exists (source ``claude_code``) the OTel copy is
+  stored uncounted (see the ``m016_otel`` triggers), so a call seen both ways counts once.
+- Codex ``codex.sse_event`` events of kind ``response.completed`` and Gemini CLI
+  ``gemini_cli.api_response`` events (source ``otel``).
+- Spans carrying the GenAI semantic conventions (``gen_ai.usage.*`` and a model), with the resource's
+  ``service.name`` as the agent (source ``otel``). Spans of agent runs and tool calls
+  (``gen_ai.operation.name`` = ``invoke_agent``/``create_agent``/``execute_tool``) carry totals of
+  the model calls beneath them and are skipped, so are spans Claude Code emits (its log events count).
+
+Metrics (``claude_code.cost.usage``, ``claude_code.token.usage``) are only kept to flag sessions
+where they say more than the events did; they never add to a total.
+
+Nothing here imports MCP or HTTP: :func:`receive` takes the body bytes and returns what to answer.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import sqlite3
+import zlib
+from collections.abc import Iterable, Mapping, Sequence
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from decimal import Decimal, InvalidOperation
+from typing import Literal
+
+from google.protobuf import json_format
+from google.protobuf.message import DecodeError, Message
+from opentelemetry.proto.collector.logs.v1.logs_service_pb2 import (
+    ExportLogsServiceRequest,
+    ExportLogsServiceResponse,
+)
+from opentelemetry.proto.collector.metrics.v1.metrics_service_pb2 import (
+    ExportMetricsServiceRequest,
+    ExportMetricsServiceResponse,
+)
+from opentelemetry.proto.collector.trace.v1.trace_service_pb2 import (
+    ExportTraceServiceRequest,
+    ExportTraceServiceResponse,
+)
+from opentelemetry.proto.common.v1.common_pb2 import AnyValue, KeyValue
+from opentelemetry.proto.metrics.v1.metrics_pb2 import AggregationTemporality, NumberDataPoint
+
+from cost_mcp.money import to_nanos
+from cost_mcp.pricing import Price, Pricer, Tokens
+from cost_mcp.sources.claude_code import MAX_CALL_COST
+from cost_mcp.sources.reported import MAX_FUTURE, MAX_PAST, normalize_provider
+from cost_mcp.store import otel as store
+
+Signal = Literal["logs", "metrics", "traces"]
+Encoding = Literal["protobuf", "json"]
+
+MAX_BODY_BYTES = 4 * 1024 * 1024
+"""Largest request body accepted as sent (compressed or not): 413 above it."""
+MAX_DECODED_BYTES = 32 * 1024 * 1024
+"""Largest body after gunzip: a small gzip bomb must not take the server's memory."""
+MAX_DIMENSIONS = 32
+MAX_DIMENSION_CHARS = 256
+MAX_ID_CHARS = 256
+
+CLAUDE_EVENTS = frozenset({"api_request", "claude_code.api_request"})
+CODEX_EVENTS = frozenset({"codex.sse_event", "sse_event"})
+GEMINI_EVENTS = frozenset({"gemini_cli.api_response", "api_response"})
+SKIPPED_OPERATIONS = frozenset({"invoke_agent", "create_agent", "execute_tool"})
+CLAUDE_SERVICE = "claude-code"
+TOKEN_METRIC = "claude_code.token.usage"
+COST_METRIC = "claude_code.cost.usage"
+
+# Resource attributes that describe the process, not who or what the spend belongs to.
+_PROCESS_PREFIXES = ("service.", "telemetry.", "host.", "os.", "process.", "user.", "session.")
+# Event attributes worth keeping beside the ledger's columns.
+_KEPT_EVENT_ATTRS = (
+    "prompt.id",
+    "query_source",
+    "agent.name",
+    "skill.name",
+    "plugin.name",
+    "marketplace.name",
+    "mcp_server.name",
+    "mcp_tool.name",
+    "effort",
+    "organization.id",
+    "user.account_id",
+    "app.entrypoint",
+    "workflow.run_id",
+    "workflow.name",
+    "team.id",
+    "cost_center",
+)
+_PROVIDER_ALIASES = {
+    "gcp.gemini": "google",
+    "gcp.vertex_ai": "google",
+    "gcp.gen_ai": "google",
+    "gemini": "google",
+    "vertex_ai": "google",
+    "aws.bedrock": "aws",
+    "az.ai.openai": "azure",
+    "azure.ai.openai": "azure",
+    "azure.ai.inference": "azure",
+    "x_ai": "x-ai",
+    "mistral_ai": "mistral",
+}
+
+
+class PayloadError(ValueError):
+    """The whole request cannot be read: answered with 400 and this message."""
+
+
+class TooLargeError(ValueError):
+    """The request body is over the size limit: answered with 413."""
+
+
+@dataclass
+class Outcome:
+    """What one OTLP request did: the events stored, what was rejected and why."""
+
+    signal: Signal
+    accepted: int = 0
+    added: int = 0
+    points: int = 0
+    rejected: int = 0
+    ignored: int = 0
+    reasons: list[str] = field(default_factory=list)
+    unpriced: set[str] = field(default_factory=set)
+
+    def reject(self, reason: str) -> None:
+        """Count one rejected record, keeping the first few reasons."""
+        self.rejected += 1
+        if len(self.reasons) < 5 and reason not in self.reasons:
+            self.reasons.append(reason)
+
+    @property
+    def error_message(self) -> str:
+        """OTLP's partial-success message: why records were rejected (empty when none were)."""
+        if not self.rejected:
+            return ""
+        return f"{self.rejected} record(s) rejected: " + "; ".join(self.reasons)
+
+
+# --- decoding -----------------------------------------------------------------------------------
+
+
+_REQUESTS: dict[Signal, type[Message]] = {
+    "logs": ExportLogsServiceRequest,
+    "metrics": ExportMetricsServiceRequest,
+    "traces": ExportTraceServiceRequest,
+}
+
+
+def decode(signal: Signal, body: bytes, *, encoding: Encoding, gzipped: bool) -> Message:
+    """The export request in ``body``; raises PayloadError (400) or TooLargeError (413)."""
+    if len(body) > MAX_BODY_BYTES:
+        raise TooLargeError(f"request body is {len(body):,} bytes; the limit is {MAX_BODY_BYTES:,}")
+    if gzipped:
+        body = _gunzip(body)
+    message = _REQUESTS[signal]()
+    try:
+        if encoding == "json":
+            json_format.Parse(body.decode("utf-8"), message, ignore_unknown_fields=True)
+        else:
+            message.ParseFromString(body)
+    except (DecodeError, json_format.ParseError, UnicodeDecodeError, RecursionError) as exc:
+        raise PayloadError(f"not a valid OTLP {signal} export request ({encoding}): {exc}") from None
+    return message
+
+
+def _gunzip(body: bytes) -> bytes:
+    inflater = zlib.decompressobj(wbits=47)  # gzip or zlib (deflate) framing, told apart by header
+    try:
+        out = inflater.decompress(body, MAX_DECODED_BYTES + 1)
+    except zlib.error as exc:
+        raise PayloadError(f"body is not the gzip/deflate its Content-Encoding says: {exc}") from None
+    if len(out) > MAX_DECODED_BYTES:
+        raise TooLargeError(f"request body inflates to more than {MAX_DECODED_BYTES:,} bytes")
+    if not inflater.eof:
+        raise PayloadError("gzip body is truncated")
+    return out
+
+
+def response_body(signal: Signal, outcome: Outcome, *, encoding: Encoding) -> bytes:
+    """The OTLP export response, with partial_success filled in when records were rejected."""
+    message: Message
+    if signal == "logs":
+        message = ExportLogsServiceResponse()
+        if outcome.rejected:
+            message.partial_success.rejected_log_records = outcome.rejected
+            message.partial_success.error_message = outcome.error_message
+    elif signal == "traces":
+        message = ExportTraceServiceResponse()
+        if outcome.rejected:
+            message.partial_success.rejected_spans = outcome.rejected
+            message.partial_success.error_message = outcome.error_message
+    else:
+        message = ExportMetricsServiceResponse()
+        if outcome.rejected:
+            message.partial_success.rejected_data_points = outcome.rejected
+            message.partial_success.error_message = outcome.error_message
+    if encoding == "json":
+        return str(json_format.MessageToJson(message, indent=None)).encode()
+    return bytes(message.SerializeToString())
+
+
+# --- attributes ---------------------------------------------------------------------------------
+
+
+_SCALARS = frozenset({"string_value", "int_value", "double_value", "bool_value"})
+
+
+def attributes(kvs: Iterable[KeyValue]) -> dict[str, object]:
+    """OTLP attributes as a plain dict of scalar values (arrays, maps and bytes read as None)."""
+    out: dict[str, object] = {}
+    for kv in kvs:
+        v: AnyValue = kv.value
+        kind = v.WhichOneof("value")
+        out[kv.key] = getattr(v, kind) if kind in _SCALARS else None
+    return out
+
+
+class _BadRecordError(ValueError):
+    pass
+
+
+def _count(attrs: Mapping[str, object], *names: str) -> int:
+    """A token count from the first present attribute: an integer, or a string/float holding one."""
+    for name in names:
+        raw = attrs.get(name)
+        if raw is None or raw == "":
+            continue
+        if isinstance(raw, bool):
+            raise _BadRecordError(f"{name} is not a whole number")
+        if isinstance(raw, int):
+            value = raw
+        elif isinstance(raw, float) and raw.is_integer():
+            value = int(raw)
+        elif isinstance(raw, str) and raw.strip().isdigit():
+            value = int(raw.strip())
+        else:
+            raise _BadRecordError(f"{name} is not a whole number: {str(raw)[:40]!r}")
+        if value < 0:
+            raise _BadRecordError(f"{name} is negative")
+        return value
+    return 0
+
+
+def _text(attrs: Mapping[str, object], *names: str) -> str:
+    for name in names:
+        raw = attrs.get(name)
+        if isinstance(raw, str) and raw:
+            return raw[:MAX_ID_CHARS]
+    return ""
+
+
+def _usd(attrs: Mapping[str, object]) -> int | None:
+    """Claude Code's own cost estimate, in nano-USD (micros preferred: they are exact)."""
+    micros = attrs.get("cost_usd_micros")
+    try:
+        if micros is not None and micros != "":
+            value = Decimal(str(micros)) / 1_000_000
+        elif attrs.get("cost_usd") not in (None, ""):
+            value = Decimal(str(attrs["cost_usd"]))
+        else:
+            return None
+    except InvalidOperation:
+        raise _BadRecordError("cost_usd is not a number") from None
+    if not (value.is_finite() and 0 <= value <= MAX_CALL_COST):
+        raise _BadRecordError("cost_usd is negative, not finite or absurd")
+    return to_nanos(value)
+
+
+def _when(attrs: Mapping[str, object], time_unix_nano: int, now: datetime) -> int:
+    stamp = attrs.get("event.timestamp")
+    when: datetime | None = None
+    if isinstance(stamp, str) and stamp:
+        try:
+            when = datetime.fromisoformat(stamp.replace("Z", "+00:00"))
+        except ValueError:
+            raise _BadRecordError(f"event.timestamp is not ISO 8601: {stamp[:40]!r}") from None
+        if when.tzinfo is None:
+            when = when.replace(tzinfo=UTC)
+    elif time_unix_nano:
+        when = datetime.fromtimestamp(time_unix_nano / 1e9, UTC)
+    if when is None:
+        raise _BadRecordError("no timestamp")
+    if when > now + MAX_FUTURE:
+        raise _BadRecordError(f"timestamp {when.isoformat()} is in the future")
+    if when < now - MAX_PAST:
+        raise _BadRecordError(f"timestamp {when.isoformat()} is more than a year old")
+    return int(when.timestamp() * 1000)
+
+
+def resource_dimensions(resource: Mapping[str, object]) -> dict[str, str]:
+    """The resource attributes kept as dimensions (team.id, cost_center...): all but the process's."""
+    return {
+        key[:MAX_DIMENSION_CHARS]: str(value)[:MAX_DIMENSION_CHARS]
+        for key, value in resource.items()
+        if value is not None and not key.startswith(_PROCESS_PREFIXES)
+    }
+
+
+def _dimensions(base: Mapping[str, str], attrs: Mapping[str, object]) -> str:
+    kept = dict(base)
+    for key in _KEPT_EVENT_ATTRS:
+        value = attrs.get(key)
+        if value is not None and value != "":
+            kept[key] = str(value)[:MAX_DIMENSION_CHARS]
+    if not kept:
+        return ""
+    if len(kept) > MAX_DIMENSIONS:
+        kept = dict(list(kept.items())[:MAX_DIMENSIONS])
+    return json.dumps(kept, separators=(",", ":"))
+
+
+def _hash_key(*parts: object) -> str:
+    text = "\x1f".join(str(p) for p in parts)
+    return "otel:" + hashlib.sha1(text.encode(), usedforsecurity=False).hexdigest()
+
+
+# --- records to events --------------------------------------------------------------------------
+
+
+@dataclass(frozen=True, slots=True)
+class _Call:
+    source: str
+    key: str
+    request_id: str
+    ts_ms: int
+    provider: str | None
+    model: str
+    session_id: str
+    agent: str
+    member: str
+    tokens: Tokens
+    speed: str
+    reported_cost_nanos: int | None
+    dimensions: str
+
+
+def _member(attrs: Mapping[str, object], resource: Mapping[str, object]) -> str:
+    return _text(attrs, "user.email", "user.account_id") or _text(resource, "user.email", "user.account_id")
+
+
+def _event_name(record_attrs: Mapping[str, object], event_name: str, body: AnyValue) -> str:
+    name = record_attrs.get("event.name")
+    if isinstance(name, str) and name:
+        return name
+    if event_name:
+        return event_name
+    return body.string_value if body.WhichOneof("value") == "string_value" else ""
+
+
+def _log_call(
+    name: str,
+    attrs: Mapping[str, object],
+    resource: Mapping[str, object],
+    base: Mapping[str, str],
+    time_ns: int,
+    now: datetime,
+) -> _Call | None:
+    if name in CLAUDE_EVENTS:
+        model = _text(attrs, "model", "gen_ai.request.model")
+        if not model:
+            raise _BadRecordError("api_request event without a model")
+        tokens = Tokens(
+            input=_count(attrs, "input_tokens"),
+            output=_count(attrs, "output_tokens"),
+            cache_read=_count(attrs, "cache_read_tokens"),
+            # OTel gives no 5-minute/1-hour split; the JSONL copy (which wins when present) has it.
+            cache_write_5m=_count(attrs, "cache_creation_tokens"),
+        )
+        ts_ms = _when(attrs, time_ns, now)
+        session = _text(attrs, "session.id") or _text(resource, "session.id")
+        request_id = _text(attrs, "request_id", "gen_ai.response.id")
+        key = request_id or _hash_key(session, _text(attrs, "event.sequence"), ts_ms, model, tokens)
+        speed = _text(attrs, "speed")
+        return _Call(
+            source=store.CLAUDE_SOURCE,
+            key=key,
+            request_id=request_id,
+            ts_ms=ts_ms,
+            provider="anthropic",
+            model=model,
+            session_id=session,
+            agent=CLAUDE_SERVICE,
+            member=_member(attrs, resource),
+            tokens=tokens,
+            speed=speed if speed in ("fast", "normal", "standard") else "",
+            reported_cost_nanos=_usd(attrs),
+            dimensions=_dimensions(base, attrs),
+        )
+    if name in CODEX_EVENTS:
+        if _text(attrs, "event.kind") != "response.completed":
+            return None
+        # OpenAI counts cached input inside input, and reasoning inside output.
+        total_in = _count(attrs, "input_token_count")
+        cached = min(_count(attrs, "cached_token_count"), total_in)
+        return _generic(
+            attrs,
+            resource,
+            base,
+            time_ns,
+            now,
+            provider="openai",
+            default_agent="codex",
+            session=(_text(attrs, "conversation.id", "session.id") or _text(resource, "session.id")),
+            tokens=Tokens(
+                input=total_in - cached, cache_read=cached, output=_count(attrs, "output_token_count")
+            ),
+            request_id="",
+        )
+    if name in GEMINI_EVENTS:
+        # Gemini counts cached content inside the prompt; thoughts and tool prompts are billed on top.
+        total_in = _count(attrs, "input_token_count") + _count(attrs, "tool_token_count")
+        cached = min(_count(attrs, "cached_content_token_count"), total_in)
+        return _generic(
+            attrs,
+            resource,
+            base,
+            time_ns,
+            now,
+            provider="google",
+            default_agent="gemini-cli",
+            session=(_text(attrs, "session.id") or _text(resource, "session.id")),
+            tokens=Tokens(
+                input=total_in - cached,
+                cache_read=cached,
+                output=_count(attrs, "output_token_count") + _count(attrs, "thoughts_token_count"),
+            ),
+            request_id=_text(attrs, "response_id", "gen_ai.response.id"),
+        )
+    return None
+
+
+def _generic(
+    attrs: Mapping[str, object],
+    resource: Mapping[str, object],
+    base: Mapping[str, str],
+    time_ns: int,
+    now: datetime,
+    *,
+    provider: str | None,
+    default_agent: str,
+    session: str,
+    tokens: Tokens,
+    request_id: str,
+) -> _Call:
+    model = _text(attrs, "model", "gen_ai.response.model", "gen_ai.request.model")
+    if not model:
+        raise _BadRecordError("token event without a model")
+    ts_ms = _when(attrs, time_ns, now)
+    # The names the local log readers give these agents, so group_by agent shows one row for each.
+    agent = default_agent
+    key = _hash_key(agent, session, request_id, time_ns, ts_ms, model, tokens, _text(attrs, "prompt_id"))
+    return _Call(
+        source=store.GENERIC_SOURCE,
+        key=key,
+        request_id=request_id,
+        ts_ms=ts_ms,
+        provider=provider,
+        model=model,
+        session_id=session,
+        agent=agent,
+        member=_member(attrs, resource),
+        tokens=tokens,
+        speed="",
+        reported_cost_nanos=None,
+        dimensions=_dimensions(base, attrs),
+    )
+
+
+def _span_call(
+    attrs: Mapping[str, object],
+    resource: Mapping[str, object],
+    base: Mapping[str, str],
+    trace_id: bytes,
+    span_id: bytes,
+    now: datetime,
+) -> _Call | None:
+    if "gen_ai.usage.input_tokens" not in attrs and "gen_ai.usage.output_tokens" not in attrs:
+        return None
+    if _text(attrs, "gen_ai.operation.name") in SKIPPED_OPERATIONS:
+        return None
+    agent = _text(resource, "service.name") or "unknown_service"
+    if agent == CLAUDE_SERVICE:
+        return None  # its api_request log events are the record of these calls
+    # The model that answered is what was billed; the requested alias is the fallback.
+    model = _text(attrs, "gen_ai.response.model", "gen_ai.request.model")
+    if not model:
+        raise _BadRecordError("GenAI span without gen_ai.request.model")
+    raw_provider = _text(attrs, "gen_ai.provider.name", "gen_ai.system").lower()
+    provider = _PROVIDER_ALIASES.get(raw_provider, raw_provider) or None
+    # The conventions count cache reads and writes inside gen_ai.usage.input_tokens.
+    total_in = _count(attrs, "gen_ai.usage.input_tokens")
+    read = _count(attrs, "gen_ai.usage.cache_read.input_tokens", "gen_ai.usage.cache_read_input_tokens")
+    write = _count(
+        attrs, "gen_ai.usage.cache_creation.input_tokens", "gen_ai.usage.cache_creation_input_tokens"
+    )
+    if read + write > total_in:
+        raise _BadRecordError("GenAI span has more cache tokens than input tokens")
+    tokens = Tokens(
+        input=total_in - read - write,
+        output=_count(attrs, "gen_ai.usage.output_tokens"),
+        cache_read=read,
+        cache_write_5m=write,
+    )
+    return _Call(
+        source=store.GENERIC_SOURCE,
+        key="span:" + trace_id.hex() + ":" + span_id.hex(),
+        request_id=_text(attrs, "gen_ai.response.id"),
+        ts_ms=0,  # filled from the span's end time by the caller
+        provider=provider,
+        model=model,
+        session_id=_text(attrs, "session.id", "gen_ai.conversation.id") or _text(resource, "session.id"),
+        agent=agent,
+        member=_member(attrs, resource),
+        tokens=tokens,
+        speed="",
+        reported_cost_nanos=None,
+        dimensions=_dimensions(base, attrs),
+    )
+
+
+def _price(calls: Sequence[_Call], pricer: Pricer, outcome: Outcome) -> list[store.EventRow]:
+    rows: list[store.EventRow] = []
+    for c in calls:
+        provider = normalize_provider(c.provider) if c.provider else None
+        when = datetime.fromtimestamp(c.ts_ms / 1000, UTC)
+        speed = "fast" if c.speed == "fast" else None
+        priced = pricer.price(c.tokens, c.model, provider, when, speed=speed)
+        price = priced if isinstance(priced, Price) else None
+        if price is None:
+            outcome.unpriced.add(c.model)
+        t = c.tokens
+        rows.append(
+            store.EventRow(
+                source=c.source,
+                key=c.key,
+                request_id=c.request_id,
+                ts_ms=c.ts_ms,
+                provider=provider or (price.provider_id if price else "unknown"),
+                model=c.model,
+                session_id=c.session_id,
+                agent=c.agent,
+                member=c.member,
+                input_tokens=t.input,
+                output_tokens=t.output,
+                cache_read_tokens=t.cache_read,
+                cache_write_5m_tokens=t.cache_write_5m,
+                cache_write_1h_tokens=t.cache_write_1h,
+                speed=c.speed,
+                cost_nanos=price.total_nanos if price else None,
+                reported_cost_nanos=c.reported_cost_nanos,
+                priced_model=price.model_id if price else None,
+                dimensions=c.dimensions,
+            )
+        )
+    return rows
+
+
+def _logs(request: ExportLogsServiceRequest, now: datetime, outcome: Outcome) -> list[_Call]:
+    calls: list[_Call] = []
+    for rl in request.resource_logs:
+        resource = attributes(rl.resource.attributes)
+        base = resource_dimensions(resource)
+        for sl in rl.scope_logs:
+            for record in sl.log_records:
+                attrs = attributes(record.attributes)
+                name = _event_name(attrs, record.event_name, record.body)
+                try:
+                    call = _log_call(name, attrs, resource, base, record.time_unix_nano, now)
+                except _BadRecordError as exc:
+                    outcome.reject(f"{name or 'log record'}: {exc}")
+                    continue
+                if call is None:
+                    outcome.ignored += 1
+                else:
+                    calls.append(call)
+    return calls
+
+
+def _spans(request: ExportTraceServiceRequest, now: datetime, outcome: Outcome) -> list[_Call]:
+    calls: list[_Call] = []
+    for rs in request.resource_spans:
+        resource = attributes(rs.resource.attributes)
+        base = resource_dimensions(resource)
+        for ss in rs.scope_spans:
+            for span in ss.spans:
+                attrs = attributes(span.attributes)
+                try:
+                    call = _span_call(attrs, resource, base, span.trace_id, span.span_id, now)
+                    if call is not None:
+                        stamp = span.end_time_unix_nano or span.start_time_unix_nano
+                        call = _with_time(call, _when({}, stamp, now))
+                except _BadRecordError as exc:
+                    outcome.reject(f"span {span.name[:60]!r}: {exc}")
+                    continue
+                if call is None:
+                    outcome.ignored += 1
+                else:
+                    calls.append(call)
+    return calls
+
+
+def _with_time(call: _Call, ts_ms: int) -> _Call:
+    return _Call(
+        call.source,
+        call.key,
+        call.request_id,
+        ts_ms,
+        call.provider,
+        call.model,
+        call.session_id,
+        call.agent,
+        call.member,
+        call.tokens,
+        call.speed,
+        call.reported_cost_nanos,
+        call.dimensions,
+    )
+
+
+def _points(request: ExportMetricsServiceRequest, outcome: Outcome) -> list[store.MetricPoint]:
+    points: list[store.MetricPoint] = []
+    for rm in request.resource_metrics:
+        resource = attributes(rm.resource.attributes)
+        for sm in rm.scope_metrics:
+            for metric in sm.metrics:
+                if metric.name not in (TOKEN_METRIC, COST_METRIC) or metric.WhichOneof("data") != "sum":
+                    outcome.ignored += len(getattr(metric, metric.WhichOneof("data") or "sum").data_points)
+                    continue
+                cumulative = (
+                    metric.sum.aggregation_temporality
+                    == AggregationTemporality.AGGREGATION_TEMPORALITY_CUMULATIVE
+                )
+                for dp in metric.sum.data_points:
+                    try:
+                        points.append(_point(metric.name, dp, resource, cumulative))
+                    except _BadRecordError as exc:
+                        outcome.reject(f"{metric.name}: {exc}")
+    return points
+
+
+def _point(
+    name: str, dp: NumberDataPoint, resource: Mapping[str, object], cumulative: bool
+) -> store.MetricPoint:
+    attrs = attributes(dp.attributes)
+    raw: Decimal | int = dp.as_int if dp.WhichOneof("value") == "as_int" else Decimal(repr(dp.as_double))
+    if not isinstance(raw, int) and not raw.is_finite():
+        raise _BadRecordError("value is not finite")
+    if raw < 0:
+        raise _BadRecordError("value is negative")
+    identity = json.dumps([name, sorted(resource.items()), sorted(attrs.items())], default=str)
+    stream = hashlib.sha1(identity.encode(), usedforsecurity=False).hexdigest()
+    point = dp.start_time_unix_nano if cumulative else dp.time_unix_nano
+    is_tokens = name == TOKEN_METRIC
+    return store.MetricPoint(
+        stream=stream,
+        point=point,
+        metric=name,
+        session_id=_text(attrs, "session.id") or _text(resource, "session.id"),
+        time_ms=dp.time_unix_nano // 1_000_000,
+        tokens=int(raw) if is_tokens else 0,
+        cost_nanos=0 if is_tokens else to_nanos(Decimal(raw)),
+    )
+
+
+# --- the entry point ----------------------------------------------------------------------------
+
+
+def receive(
+    conn: sqlite3.Connection,
+    pricer: Pricer,
+    signal: Signal,
+    request: Message,
+    *,
+    now: datetime | None = None,
+) -> Outcome:
+    """Turn one decoded export request into usage events (or metric points), written in one
+    transaction. Records that cannot be read are counted as rejected with a reason, never half-kept."""
+    moment = now or datetime.now(UTC)
+    outcome = Outcome(signal)
+    events: list[store.EventRow] = []
+    points: list[store.MetricPoint] = []
+    if isinstance(request, ExportLogsServiceRequest):
+        events = _price(_logs(request, moment, outcome), pricer, outcome)
+    elif isinstance(request, ExportTraceServiceRequest):
+        events = _price(_spans(request, moment, outcome), pricer, outcome)
+    elif isinstance(request, ExportMetricsServiceRequest):
+        points = _points(request, outcome)
+    outcome.accepted = len(events)
+    outcome.points = len(points)
+    if events or points:
+        outcome.added = store.write(conn, events, points)
+    return outcome

@@ -1,0 +1,192 @@
+"""Ledger writes and reads for the OpenTelemetry receiver: usage events and metric data points."""
+
+from __future__ import annotations
+
+import sqlite3
+from collections.abc import Sequence
+from dataclasses import dataclass
+from decimal import Decimal
+
+from cost_mcp.store import rollup
+from cost_mcp.store.connection import write_transaction
+
+CLAUDE_SOURCE = "claude_code_otel"
+"""Claude Code's own api_request events; a log copy of the same request id (source claude_code) wins."""
+GENERIC_SOURCE = "otel"
+"""Everything else that arrives over OTLP: Codex, Gemini CLI, GenAI spans."""
+LOG_SOURCE = "claude_code"
+
+
+@dataclass(frozen=True, slots=True)
+class EventRow:
+    """One model call as the receiver stores it."""
+
+    source: str
+    key: str
+    request_id: str
+    ts_ms: int
+    provider: str
+    model: str
+    session_id: str
+    agent: str
+    member: str
+    input_tokens: int
+    output_tokens: int
+    cache_read_tokens: int
+    cache_write_5m_tokens: int
+    cache_write_1h_tokens: int
+    speed: str
+    cost_nanos: int | None
+    reported_cost_nanos: int | None
+    priced_model: str | None
+    dimensions: str
+
+    @property
+    def total_tokens(self) -> int:
+        """All tokens, as the other sources count them."""
+        return (
+            self.input_tokens
+            + self.output_tokens
+            + self.cache_read_tokens
+            + self.cache_write_5m_tokens
+            + self.cache_write_1h_tokens
+        )
+
+
+@dataclass(frozen=True, slots=True)
+class MetricPoint:
+    """One metric data point: a delta (``point`` = its time) or a cumulative value (``point`` = its
+    start time, replaced by later values of the same series)."""
+
+    stream: str
+    point: int
+    metric: str
+    session_id: str
+    time_ms: int
+    tokens: int
+    cost_nanos: int
+
+
+_INSERT = """
+INSERT OR IGNORE INTO usage_events (
+    source, message_id, request_id, is_sidechain, counted, ts_ms, provider, model, session_id, project,
+    agent, member, input_tokens, output_tokens, cache_read_tokens, cache_write_5m_tokens,
+    cache_write_1h_tokens, web_search_requests, total_tokens, speed, cost_nanos, reported_cost_nanos,
+    priced_model, origin, dimensions
+) VALUES (
+    ?, ?, ?, 0,
+    CASE WHEN ?1 = 'claude_code_otel' AND ?3 != '' AND EXISTS (
+        SELECT 1 FROM usage_events INDEXED BY usage_events_cc_request
+        WHERE source = 'claude_code' AND request_id = ?3) THEN 0 ELSE 1 END,
+    ?, ?, ?, ?, '', ?, ?, ?, ?, ?, ?, ?, 0, ?, ?, ?, ?, ?, 'otel', ?
+)
+"""
+
+
+def write(conn: sqlite3.Connection, events: Sequence[EventRow], points: Sequence[MetricPoint]) -> int:
+    """Store one OTLP request's events and metric points in one transaction; returns events added.
+
+    An event already stored (same source and key: an exporter's retry) is left as it was.
+    """
+    with write_transaction(conn):
+        before = conn.total_changes
+        conn.executemany(
+            _INSERT,
+            [
+                (
+                    e.source,
+                    e.key,
+                    e.request_id,
+                    e.ts_ms,
+                    e.provider,
+                    e.model,
+                    e.session_id,
+                    e.agent,
+                    e.member,
+                    e.input_tokens,
+                    e.output_tokens,
+                    e.cache_read_tokens,
+                    e.cache_write_5m_tokens,
+                    e.cache_write_1h_tokens,
+                    e.total_tokens,
+                    e.speed,
+                    e.cost_nanos,
+                    e.reported_cost_nanos,
+                    e.priced_model,
+                    e.dimensions,
+                )
+                for e in events
+            ],
+        )
+        added = conn.total_changes - before
+        if events:
+            rollup.mark_dirty(conn, [e.ts_ms for e in events])
+        conn.executemany(
+            """
+            INSERT INTO otel_metric_points (stream, point, metric, session_id, time_ms, tokens, cost_nanos)
+            VALUES (?, ?, ?, ?, ?, ?, ?)
+            ON CONFLICT (stream, point) DO UPDATE SET
+                time_ms = excluded.time_ms, tokens = excluded.tokens, cost_nanos = excluded.cost_nanos
+            WHERE excluded.time_ms > otel_metric_points.time_ms
+            """,
+            [(p.stream, p.point, p.metric, p.session_id, p.time_ms, p.tokens, p.cost_nanos) for p in points],
+        )
+    return added
+
+
+@dataclass(frozen=True, slots=True)
+class SessionGap:
+    """A session whose metrics report more than its events did."""
+
+    session_id: str
+    metric_tokens: int
+    event_tokens: int
+    metric_cost_nanos: int
+    event_cost_nanos: int
+
+
+def gaps(conn: sqlite3.Connection, lo_ms: int, hi_ms: int, cost_slack_nanos: int) -> list[SessionGap]:
+    """Sessions with metric points in [lo_ms, hi_ms) whose metric token or cost totals exceed what
+    the counted events of that session (from the logs or over OTel) add up to.
+
+    Costs are compared with ``cost_slack_nanos`` of slack: Claude Code sends them as floats.
+    """
+    rows = conn.execute(
+        """
+        WITH m AS (
+            SELECT session_id, SUM(tokens) AS tokens, SUM(cost_nanos) AS cost
+            FROM otel_metric_points
+            WHERE session_id != '' AND session_id IN (
+                SELECT session_id FROM otel_metric_points WHERE time_ms >= ? AND time_ms < ?)
+            GROUP BY session_id
+        )
+        SELECT m.session_id, m.tokens, m.cost,
+               (SELECT COALESCE(SUM(total_tokens), 0) FROM usage_events e
+                WHERE e.session_id = m.session_id AND e.counted = 1
+                  AND e.source IN ('claude_code', 'claude_code_otel')),
+               (SELECT COALESCE(SUM(reported_cost_nanos), 0) FROM usage_events e
+                WHERE e.session_id = m.session_id AND e.source = 'claude_code_otel')
+        FROM m ORDER BY m.session_id
+        """,
+        (lo_ms, hi_ms),
+    ).fetchall()
+    return [
+        SessionGap(str(s), int(mt), int(et), int(mc), int(ec))
+        for s, mt, mc, et, ec in rows
+        if mt > et or (mc > ec + cost_slack_nanos and ec > 0)
+    ]
+
+
+def gap_warnings(conn: sqlite3.Connection, lo_ms: int, hi_ms: int) -> list[str]:
+    """Warnings for sessions whose OTel metrics report more than their events did (never added)."""
+    warnings: list[str] = []
+    for g in gaps(conn, lo_ms, hi_ms, cost_slack_nanos=10_000_000):
+        if g.metric_tokens > g.event_tokens:
+            what = f"{g.metric_tokens - g.event_tokens:,} more tokens"
+        else:
+            what = f"${Decimal(g.metric_cost_nanos - g.event_cost_nanos) / 10**9:.2f} more cost"
+        warnings.append(
+            f"Claude Code session {g.session_id}: its OTel metrics report {what} than the usage events "
+            "received (events were lost or not exported); totals count only the events"
+        )
+    return warnings

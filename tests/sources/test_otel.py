@@ -1,0 +1,141 @@
+"""The OTLP decoding and the cross-path dedup rule, in process on a real ledger file.
+
+The receiver's end-to-end tests (a server process fed by the OpenTelemetry SDK) are in
+tests/web/test_otel_receiver.py; these cover what is awkward to reach through it: forgetting the log
+copy of a call, Claude Code's own spans, OTLP/JSON hex ids.
+"""
+
+from __future__ import annotations
+
+import json
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+
+import pytest
+from opentelemetry.proto.collector.logs.v1.logs_service_pb2 import ExportLogsServiceRequest
+from opentelemetry.proto.common.v1.common_pb2 import AnyValue, KeyValue
+
+from cost_mcp.config import Settings
+from cost_mcp.pricing import Pricer
+from cost_mcp.sources import claude_code, otel
+from cost_mcp.store import connect
+from tests.sources.claude_logs import assistant, session_file, write
+
+SONNET = "claude-sonnet-4-5-20250929"
+
+
+def _kv(key: str, value: str | int) -> KeyValue:
+    v = AnyValue(int_value=value) if isinstance(value, int) else AnyValue(string_value=value)
+    return KeyValue(key=key, value=v)
+
+
+def _event(request_id: str, when: datetime, output: int) -> ExportLogsServiceRequest:
+    req = ExportLogsServiceRequest()
+    rl = req.resource_logs.add()
+    rl.resource.attributes.append(_kv("service.name", "claude-code"))
+    r = rl.scope_logs.add().log_records.add()
+    r.body.string_value = "claude_code.api_request"
+    r.attributes.extend(
+        [
+            _kv("event.name", "api_request"),
+            _kv("event.timestamp", when.isoformat()),
+            _kv("session.id", "s1"),
+            _kv("model", SONNET),
+            _kv("input_tokens", 4),
+            _kv("output_tokens", output),
+            _kv("request_id", request_id),
+        ]
+    )
+    return req
+
+
+def _counted(conn: object) -> list[tuple[str, str]]:
+    return sorted(
+        conn.execute(  # type: ignore[attr-defined]
+            "SELECT source, request_id FROM usage_events WHERE counted = 1"
+        ).fetchall()
+    )
+
+
+def test_forgetting_the_log_copy_lets_the_otel_copy_count(settings: Settings, home: Path) -> None:
+    when = (datetime.now(UTC) - timedelta(hours=1)).replace(microsecond=0)
+    log = write(
+        session_file(home / "claude", "s1"),
+        assistant("msg_1", "req_1", when.isoformat().replace("+00:00", "Z"), output=100),
+    )
+    conn = connect(settings.db)
+    try:
+        claude_code.ingest(conn, settings, Pricer())
+        outcome = otel.receive(conn, Pricer(), "logs", _event("req_1", when, 100))
+        assert (outcome.accepted, outcome.added) == (1, 1)
+        assert _counted(conn) == [("claude_code", "req_1")]
+        claude_code.forget(conn, settings, Pricer(), [str(log)])
+        assert _counted(conn) == [("claude_code_otel", "req_1")]
+        # And back: the log is read again, its copy counts, the OTel copy steps aside.
+        claude_code.ingest(conn, settings, Pricer())
+        assert _counted(conn) == [("claude_code", "req_1")]
+    finally:
+        conn.close()
+
+
+def test_claude_code_spans_and_agent_spans_are_not_counted(settings: Settings) -> None:
+    body = {
+        "resourceSpans": [
+            {
+                "resource": {
+                    "attributes": [{"key": "service.name", "value": {"stringValue": "claude-code"}}]
+                },
+                "scopeSpans": [
+                    {
+                        "spans": [
+                            {
+                                "traceId": "5b8efff798038103d269b633813fc60c",
+                                "spanId": "eee19b7ec3c1b174",
+                                "name": "llm_request",
+                                "endTimeUnixNano": str(int(datetime.now(UTC).timestamp() * 1e9)),
+                                "attributes": [
+                                    {"key": "gen_ai.request.model", "value": {"stringValue": SONNET}},
+                                    {"key": "gen_ai.usage.input_tokens", "value": {"intValue": "10"}},
+                                ],
+                            }
+                        ]
+                    }
+                ],
+            }
+        ]
+    }
+    request = otel.decode("traces", json.dumps(body).encode(), encoding="json", gzipped=False)
+    conn = connect(settings.db)
+    try:
+        outcome = otel.receive(conn, Pricer(), "traces", request)
+    finally:
+        conn.close()
+    assert (outcome.accepted, outcome.ignored, outcome.rejected) == (0, 1, 0)
+
+
+@pytest.mark.parametrize(
+    ("attrs", "reason"),
+    [
+        ({"event.timestamp": "yesterday-ish"}, "not ISO 8601"),
+        ({"output_tokens": "12.5"}, "not a whole number"),
+        ({"model": ""}, "without a model"),
+        ({"cost_usd": "-1"}, "negative"),
+    ],
+)
+def test_unreadable_records_are_rejected_with_a_reason(
+    settings: Settings, attrs: dict[str, str], reason: str
+) -> None:
+    request = _event("req_x", datetime.now(UTC), 5)
+    record = request.resource_logs[0].scope_logs[0].log_records[0]
+    for key, value in attrs.items():
+        kept = [kv for kv in record.attributes if kv.key != key]
+        del record.attributes[:]
+        record.attributes.extend([*kept, _kv(key, value)])
+    conn = connect(settings.db)
+    try:
+        outcome = otel.receive(conn, Pricer(), "logs", request)
+        assert conn.execute("SELECT COUNT(*) FROM usage_events").fetchone()[0] == 0
+    finally:
+        conn.close()
+    assert outcome.rejected == 1
+    assert reason in outcome.error_message

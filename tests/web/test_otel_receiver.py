@@ -1,0 +1,521 @@
+"""The OTLP receiver of `cost-mcp serve --http`, fed by the official OpenTelemetry SDK and exporters.
+
+A real server process (uvicorn on a free port) and a real ledger file; the SDK's own exporters send
+protobuf (gzip) and the JSON encoding is posted as OTLP/JSON. Expected costs come from the same
+pricing function record_usage uses, applied to the tokens each test sends.
+"""
+
+from __future__ import annotations
+
+import gzip
+import json
+import os
+import socket
+import sqlite3
+import subprocess
+import sys
+import time
+from collections.abc import Iterator
+from datetime import UTC, datetime, timedelta
+from decimal import Decimal
+from pathlib import Path
+from typing import Any
+
+import httpx2
+import pytest
+from opentelemetry._logs import LogRecord
+from opentelemetry.exporter.otlp.proto.http import Compression
+from opentelemetry.exporter.otlp.proto.http._log_exporter import OTLPLogExporter
+from opentelemetry.exporter.otlp.proto.http.metric_exporter import OTLPMetricExporter
+from opentelemetry.exporter.otlp.proto.http.trace_exporter import OTLPSpanExporter
+from opentelemetry.sdk._logs import LoggerProvider
+from opentelemetry.sdk._logs.export import SimpleLogRecordProcessor
+from opentelemetry.sdk.metrics import Counter, MeterProvider
+from opentelemetry.sdk.metrics.export import AggregationTemporality, PeriodicExportingMetricReader
+from opentelemetry.sdk.resources import Resource
+from opentelemetry.sdk.trace import TracerProvider
+from opentelemetry.sdk.trace.export import SimpleSpanProcessor
+
+from cost_mcp.analytics import spend
+from cost_mcp.config import Settings
+from cost_mcp.money import from_nanos
+from cost_mcp.pricing import Price, Pricer, Tokens
+from cost_mcp.sources import claude_code
+from cost_mcp.store import connect
+from tests.sources.claude_logs import assistant, session_file, write
+
+SONNET = "claude-sonnet-4-5-20250929"
+HAIKU = "claude-haiku-4-5-20251001"
+
+
+def _free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return int(s.getsockname()[1])
+
+
+@pytest.fixture
+def server(settings: Settings) -> Iterator[str]:
+    """`cost-mcp serve --http` in its own process, on a free loopback port; yields its base URL."""
+    port = _free_port()
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "cost_mcp", "serve", "--http", "--port", str(port)],
+        env=dict(os.environ),
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+    )
+    base = f"http://127.0.0.1:{port}"
+    try:
+        for _ in range(300):
+            if proc.poll() is not None:
+                raise AssertionError(f"server exited: {proc.stderr.read().decode() if proc.stderr else ''}")
+            try:
+                if httpx2.get(f"{base}/healthz", timeout=1).status_code == 200:
+                    break
+            except httpx2.TransportError:
+                time.sleep(0.1)
+        else:
+            raise AssertionError("server did not start")
+        yield base
+    finally:
+        proc.terminate()
+        proc.wait(timeout=10)
+        for stream in (proc.stdout, proc.stderr):
+            if stream is not None:
+                stream.close()
+
+
+def _ago(minutes: int) -> datetime:
+    return (datetime.now(UTC) - timedelta(minutes=minutes)).replace(microsecond=0)
+
+
+def _iso(when: datetime) -> str:
+    return when.isoformat().replace("+00:00", "Z")
+
+
+def _price(tokens: Tokens, model: str, provider: str, when: datetime) -> int:
+    priced = Pricer().price(tokens, model, provider, when)
+    assert isinstance(priced, Price)
+    return priced.total_nanos
+
+
+def _api_request(
+    request_id: str, when: datetime, tokens: Tokens, model: str = SONNET, **extra: Any
+) -> dict[str, Any]:
+    """Attributes of a claude_code.api_request event, as Claude Code sends them."""
+    attrs: dict[str, Any] = {
+        "event.name": "api_request",
+        "event.timestamp": _iso(when),
+        "event.sequence": 1,
+        "session.id": "sess-otel",
+        "prompt.id": "prompt-1",
+        "user.email": "dev@example.com",
+        "user.account_id": "user_01abc",
+        "organization.id": "org-1",
+        "model": model,
+        "input_tokens": tokens.input,
+        "output_tokens": tokens.output,
+        "cache_read_tokens": tokens.cache_read,
+        "cache_creation_tokens": tokens.cache_write_5m,
+        "cost_usd": 0.0123,
+        "cost_usd_micros": 12300,
+        "duration_ms": 1500,
+        "request_id": request_id,
+        "speed": "normal",
+        "query_source": "repl_main_thread",
+    }
+    attrs.update(extra)
+    return attrs
+
+
+def _send_logs(
+    base: str, events: list[dict[str, Any]], *, compression: Compression = Compression.Gzip
+) -> None:
+    """Emit events through the SDK's logger provider and OTLP/HTTP protobuf exporter."""
+    resource = Resource.create(
+        {"service.name": "claude-code", "team.id": "platform", "cost_center": "eng-123", "department": "eng"}
+    )
+    provider = LoggerProvider(resource=resource)
+    exporter = OTLPLogExporter(endpoint=f"{base}/v1/logs", compression=compression)
+    provider.add_log_record_processor(SimpleLogRecordProcessor(exporter))
+    logger = provider.get_logger("com.anthropic.claude_code.events")
+    for attrs in events:
+        logger.emit(
+            LogRecord(body="claude_code.api_request", attributes=attrs, event_name="claude_code.api_request")
+        )
+    provider.shutdown()
+
+
+def _rows(settings: Settings, where: str = "1") -> list[sqlite3.Row]:
+    conn = sqlite3.connect(settings.db)
+    conn.row_factory = sqlite3.Row
+    try:
+        return conn.execute(f"SELECT * FROM usage_events WHERE {where} ORDER BY request_id, id").fetchall()
+    finally:
+        conn.close()
+
+
+def _total(settings: Settings, mode: str = "calculate", **filters: list[str]) -> Decimal:
+    """Total spend over the last week, with our own prices ("calculate") unless told otherwise."""
+    settings = settings.model_copy(update={"cost_mode": mode})
+    conn = connect(settings.db)
+    try:
+        p = spend.resolve(settings, "last_7_days", None, None, None)
+        return spend.get_spend(conn, settings, p, [], spend.Filters(**filters), take_alerts=False).total_usd
+    finally:
+        conn.close()
+
+
+def test_claude_code_events_become_usage_events(server: str, settings: Settings) -> None:
+    a, b = Tokens(input=1200, output=300, cache_read=5000, cache_write_5m=800), Tokens(input=10, output=20)
+    ta, tb = _ago(30), _ago(20)
+    _send_logs(
+        server,
+        [
+            _api_request("req_A", ta, a),
+            _api_request("req_B", tb, b, model=HAIKU, speed="fast", **{"agent.name": "explorer"}),
+        ],
+    )
+    rows = _rows(settings)
+    assert [r["request_id"] for r in rows] == ["req_A", "req_B"]
+    first = rows[0]
+    assert first["source"] == "claude_code_otel"
+    assert (first["agent"], first["member"], first["session_id"], first["model"]) == (
+        "claude-code",
+        "dev@example.com",
+        "sess-otel",
+        SONNET,
+    )
+    assert (first["input_tokens"], first["output_tokens"], first["cache_read_tokens"]) == (1200, 300, 5000)
+    assert first["cache_write_5m_tokens"] == 800
+    assert first["reported_cost_nanos"] == 12_300_000
+    assert first["cost_nanos"] == _price(a, SONNET, "anthropic", ta)
+    dims = json.loads(first["dimensions"])
+    assert dims["team.id"] == "platform"
+    assert dims["cost_center"] == "eng-123"
+    assert dims["prompt.id"] == "prompt-1"
+    assert dims["query_source"] == "repl_main_thread"
+    assert "service.name" not in dims
+    assert rows[1]["speed"] == "fast"
+    assert json.loads(rows[1]["dimensions"])["agent.name"] == "explorer"
+    expected = from_nanos(first["cost_nanos"] + rows[1]["cost_nanos"])
+    assert _total(settings) == expected
+    assert _total(settings, members=["dev@example.com"]) == expected
+    # "auto" (the default) shows Claude Code's own figure where the event carried one, as for logs.
+    assert _total(settings, "auto") == from_nanos(2 * 12_300_000)
+
+    # An exporter's retry (the same request ids again) adds nothing.
+    _send_logs(server, [_api_request("req_A", ta, a)], compression=Compression.NoCompression)
+    assert len(_rows(settings)) == 2
+    assert _total(settings) == expected
+
+
+@pytest.mark.parametrize("otel_first", [True, False])
+def test_a_call_in_the_jsonl_log_and_over_otel_counts_once(
+    server: str, settings: Settings, home: Path, otel_first: bool
+) -> None:
+    t1, t2, t3 = _ago(50), _ago(40), _ago(30)
+    shared, log_only, otel_only = (
+        Tokens(input=100, output=50, cache_read=1000, cache_write_5m=200),
+        Tokens(input=7, output=70),
+        Tokens(input=9, output=90),
+    )
+
+    def log() -> None:
+        write(
+            session_file(home / "claude", "sess-otel"),
+            assistant(
+                "msg_1",
+                "req_shared",
+                _iso(t1),
+                session="sess-otel",
+                input=100,
+                output=50,
+                cache_read=1000,
+                write_5m=200,
+            ),
+            assistant("msg_2", "req_log", _iso(t2), session="sess-otel", input=7, output=70),
+        )
+        conn = connect(settings.db)
+        try:
+            claude_code.ingest(conn, settings, Pricer())
+        finally:
+            conn.close()
+
+    def otel() -> None:
+        _send_logs(server, [_api_request("req_shared", t1, shared), _api_request("req_otel", t3, otel_only)])
+
+    first, second = (otel, log) if otel_first else (log, otel)
+    first()
+    second()
+    expected = from_nanos(
+        _price(shared, SONNET, "anthropic", t1)
+        + _price(log_only, SONNET, "anthropic", t2)
+        + _price(otel_only, SONNET, "anthropic", t3)
+    )
+    assert _total(settings) == expected
+    counted = _rows(settings, "counted = 1")
+    assert sorted(r["request_id"] for r in counted) == ["req_log", "req_otel", "req_shared"]
+    # The log's copy of the shared call is the one that counts (it has the cache-write split).
+    assert next(r["source"] for r in counted if r["request_id"] == "req_shared") == "claude_code"
+
+
+def test_genai_spans_from_an_instrumented_agent(server: str, settings: Settings) -> None:
+    provider = TracerProvider(resource=Resource.create({"service.name": "fake-agent"}))
+    provider.add_span_processor(SimpleSpanProcessor(OTLPSpanExporter(endpoint=f"{server}/v1/traces")))
+    tracer = provider.get_tracer("fake.agent")
+    calls = [
+        ("gpt-4o-2024-08-06", "openai", Tokens(input=800, output=120, cache_read=200)),
+        ("claude-sonnet-4-5-20250929", "anthropic", Tokens(input=300, output=60, cache_read=0)),
+    ]
+    # An agent run span carries the totals of the calls beneath it: it must not count again.
+    with tracer.start_as_current_span(
+        "invoke_agent fake",
+        attributes={
+            "gen_ai.operation.name": "invoke_agent",
+            "gen_ai.request.model": "gpt-4o-2024-08-06",
+            "gen_ai.usage.input_tokens": 1300,
+            "gen_ai.usage.output_tokens": 180,
+        },
+    ):
+        for model, system, t in calls:
+            with tracer.start_as_current_span(
+                f"chat {model}",
+                attributes={
+                    "gen_ai.operation.name": "chat",
+                    "gen_ai.system": system,
+                    "gen_ai.request.model": model,
+                    "gen_ai.usage.input_tokens": t.input + t.cache_read,
+                    "gen_ai.usage.output_tokens": t.output,
+                    "gen_ai.usage.cache_read.input_tokens": t.cache_read,
+                },
+            ):
+                pass
+        with tracer.start_as_current_span(
+            "execute_tool search", attributes={"gen_ai.operation.name": "execute_tool"}
+        ):
+            pass
+    provider.shutdown()
+    rows = _rows(settings)
+    assert len(rows) == 2
+    assert {r["agent"] for r in rows} == {"fake-agent"}
+    assert sorted((r["provider"], r["model"], r["input_tokens"], r["cache_read_tokens"]) for r in rows) == [
+        ("anthropic", "claude-sonnet-4-5-20250929", 300, 0),
+        ("openai", "gpt-4o-2024-08-06", 800, 200),
+    ]
+    expected = sum(
+        _price(t, model, system, datetime.fromtimestamp(r["ts_ms"] / 1000, UTC))
+        for (model, system, t), r in zip(sorted(calls), sorted(rows, key=lambda r: r["model"]), strict=True)
+    )
+    assert _total(settings) == from_nanos(expected)
+    assert _total(settings, agents=["fake-agent"]) == from_nanos(expected)
+
+
+def _otlp_json_logs(records: list[dict[str, Any]], resource: dict[str, str]) -> dict[str, Any]:
+    def kv(attrs: dict[str, Any]) -> list[dict[str, Any]]:
+        out = []
+        for k, v in attrs.items():
+            value = {"intValue": str(v)} if isinstance(v, int) else {"stringValue": str(v)}
+            out.append({"key": k, "value": value})
+        return out
+
+    return {
+        "resourceLogs": [
+            {
+                "resource": {"attributes": kv(resource)},
+                "scopeLogs": [
+                    {
+                        "scope": {"name": "test"},
+                        "logRecords": [
+                            {"timeUnixNano": str(r.pop("_ns")), "attributes": kv(r)} for r in records
+                        ],
+                    }
+                ],
+            }
+        ]
+    }
+
+
+def test_json_encoding_codex_and_gemini_events(server: str, settings: Settings) -> None:
+    when = _ago(15)
+    ns = int(when.timestamp() * 1e9)
+    payload = _otlp_json_logs(
+        [
+            {
+                "_ns": ns,
+                "event.name": "codex.sse_event",
+                "event.kind": "response.completed",
+                "model": "gpt-4o-2024-08-06",
+                "conversation.id": "conv-1",
+                "input_token_count": 1000,
+                "cached_token_count": 400,
+                "output_token_count": 50,
+            },
+            {
+                "_ns": ns + 1,
+                "event.name": "codex.sse_event",
+                "event.kind": "response.created",  # not a completed response: no usage
+                "model": "gpt-4o-2024-08-06",
+            },
+            {
+                "_ns": ns + 2,
+                "event.name": "gemini_cli.api_response",
+                "model": "gemini-2.5-flash",
+                "session.id": "gem-1",
+                "input_token_count": 2000,
+                "cached_content_token_count": 500,
+                "output_token_count": 100,
+                "thoughts_token_count": 30,
+            },
+        ],
+        {"service.name": "codex_cli_rs"},
+    )
+    response = httpx2.post(f"{server}/v1/logs", json=payload)
+    assert response.status_code == 200, response.text
+    assert response.headers["content-type"].startswith("application/json")
+    assert "partialSuccess" not in response.json()
+    rows = {r["model"]: r for r in _rows(settings)}
+    codex, gemini = rows["gpt-4o-2024-08-06"], rows["gemini-2.5-flash"]
+    assert (codex["input_tokens"], codex["cache_read_tokens"], codex["output_tokens"]) == (600, 400, 50)
+    assert (gemini["input_tokens"], gemini["cache_read_tokens"], gemini["output_tokens"]) == (1500, 500, 130)
+    assert codex["session_id"] == "conv-1"
+    assert codex["provider"] == "openai"
+    assert gemini["provider"] == "google"
+    priced = [r["cost_nanos"] for r in rows.values() if r["cost_nanos"] is not None]
+    assert codex["cost_nanos"] == _price(
+        Tokens(input=600, cache_read=400, output=50), "gpt-4o-2024-08-06", "openai", when
+    )
+    assert _total(settings) == from_nanos(sum(priced))
+    # The same JSON again (an exporter retry) adds nothing.
+    assert httpx2.post(f"{server}/v1/logs", json=payload).status_code == 200
+    assert len(_rows(settings)) == 2
+
+
+def test_metrics_flag_gaps_and_never_add(server: str, settings: Settings) -> None:
+    t = Tokens(input=100, output=50)
+    _send_logs(server, [_api_request("req_m", _ago(10), t)])
+    before = _total(settings)
+    for temporality in (AggregationTemporality.DELTA, AggregationTemporality.CUMULATIVE):
+        exporter = OTLPMetricExporter(
+            endpoint=f"{server}/v1/metrics", preferred_temporality={Counter: temporality}
+        )
+        reader = PeriodicExportingMetricReader(exporter, export_interval_millis=3_600_000)
+        meters = MeterProvider(
+            resource=Resource.create({"service.name": "claude-code"}), metric_readers=[reader]
+        )
+        tokens = meters.get_meter("com.anthropic.claude_code").create_counter("claude_code.token.usage")
+        cost = meters.get_meter("com.anthropic.claude_code").create_counter("claude_code.cost.usage")
+        # The events said 150 tokens; the metrics say 150 + 5000 (a lost event batch).
+        session = f"sess-{temporality.name.lower()}"
+        _send_logs(server, [_api_request(f"req_{session}", _ago(5), t, **{"session.id": session})])
+        tokens.add(100, {"session.id": session, "type": "input", "model": SONNET})
+        tokens.add(50, {"session.id": session, "type": "output", "model": SONNET})
+        tokens.add(5000, {"session.id": session, "type": "input", "model": SONNET})
+        cost.add(0.5, {"session.id": session, "model": SONNET})
+        reader.force_flush()
+        tokens.add(0, {"session.id": session, "type": "input", "model": SONNET})
+        reader.force_flush()  # a second export: cumulative repeats, delta adds nothing
+        meters.shutdown()
+    calculate = settings.model_copy(update={"cost_mode": "calculate"})
+    conn = connect(settings.db)
+    try:
+        p = spend.resolve(settings, "last_7_days", None, None, None)
+        result = spend.get_spend(conn, calculate, p, [], None, take_alerts=False)
+    finally:
+        conn.close()
+    gaps = [w for w in result.warnings if "OTel metrics report" in w]
+    assert len(gaps) == 2, result.warnings
+    assert all("5,000 more tokens" in w for w in gaps)
+    added = _price(t, SONNET, "anthropic", _ago(5)) * 2
+    assert result.total_usd == before + from_nanos(added)
+
+
+def test_bad_payloads(server: str, settings: Settings) -> None:
+    garbage = httpx2.post(
+        f"{server}/v1/logs",
+        content=b"\xff\xfe not protobuf",
+        headers={"Content-Type": "application/x-protobuf"},
+    )
+    assert garbage.status_code == 400
+    bad_json = httpx2.post(f"{server}/v1/traces", content=b"{", headers={"Content-Type": "application/json"})
+    assert bad_json.status_code == 400
+    assert "not a valid OTLP traces export request" in bad_json.json()["message"]
+    bad_gzip = httpx2.post(
+        f"{server}/v1/logs",
+        content=b"nope",
+        headers={"Content-Type": "application/json", "Content-Encoding": "gzip"},
+    )
+    assert bad_gzip.status_code == 400
+    big = httpx2.post(
+        f"{server}/v1/logs", content=b"x" * (5 * 1024 * 1024), headers={"Content-Type": "application/json"}
+    )
+    assert big.status_code == 413
+    bomb = gzip.compress(b" " * (40 * 1024 * 1024))
+    inflated = httpx2.post(
+        f"{server}/v1/logs",
+        content=bomb,
+        headers={"Content-Type": "application/json", "Content-Encoding": "gzip"},
+    )
+    assert inflated.status_code == 413
+    assert (
+        httpx2.post(f"{server}/v1/logs", content=b"{}", headers={"Content-Type": "text/plain"}).status_code
+        == 415
+    )
+
+    # One bad record among good ones: the good ones are stored, the answer says what was rejected.
+    when = _ago(5)
+    good = _api_request("req_good", when, Tokens(input=1, output=2))
+    bad = _api_request("req_bad", when, Tokens(input=1, output=2))
+    bad["input_tokens"] = -5
+    payload = _otlp_json_logs([{"_ns": 1, **good}, {"_ns": 1, **bad}], {"service.name": "claude-code"})
+    answer = httpx2.post(
+        f"{server}/v1/logs",
+        content=gzip.compress(json.dumps(payload).encode()),
+        headers={"Content-Type": "application/json", "Content-Encoding": "gzip"},
+    )
+    assert answer.status_code == 200
+    partial = answer.json()["partialSuccess"]
+    assert partial["rejectedLogRecords"] == "1"
+    assert "input_tokens is negative" in partial["errorMessage"]
+    assert [r["request_id"] for r in _rows(settings)] == ["req_good"]
+
+
+def test_mcp_and_dashboard_share_the_server(server: str) -> None:
+    import anyio
+    from mcp import Client
+
+    async def tools() -> list[str]:
+        async with Client(f"{server}/mcp") as client:
+            return [t.name for t in (await client.list_tools()).tools]
+
+    assert "get_spend" in anyio.run(tools)
+    assert httpx2.get(f"{server}/").status_code == 200
+    assert httpx2.get(f"{server}/api/spend?period=today").json()["total_usd"] is not None
+    # Another site's page that rebinds its name to 127.0.0.1 gets nothing.
+    assert httpx2.get(f"{server}/api/spend", headers={"Host": "evil.example"}).status_code == 400
+
+
+def test_refuses_to_listen_beyond_loopback(home: Path) -> None:
+    done = subprocess.run(
+        [sys.executable, "-m", "cost_mcp", "serve", "--http", "--host", "0.0.0.0", "--port", "0"],
+        env=dict(os.environ),
+        capture_output=True,
+        text=True,
+        timeout=60,
+        check=False,
+    )
+    assert done.returncode != 0
+    assert "not a loopback address" in done.stderr
+
+
+def test_otel_config_points_agents_here(capsys: pytest.CaptureFixture[str]) -> None:
+    from cost_mcp.cli import main
+
+    assert main(["otel-config", "--server", "http://10.0.0.5:4318/"]) == 0
+    out = capsys.readouterr().out
+    assert "export OTEL_EXPORTER_OTLP_ENDPOINT=http://10.0.0.5:4318\n" in out
+    assert "CLAUDE_CODE_ENABLE_TELEMETRY" in out
+    assert '"otlpEndpoint": "http://10.0.0.5:4318"' in out
+    assert 'endpoint = "http://10.0.0.5:4318/v1/logs"' in out
+    managed = out.split("managed-settings.json (locks the endpoint for everyone)\n", 1)[1].split("\n\n", 1)[0]
+    assert json.loads(managed)["env"]["OTEL_EXPORTER_OTLP_PROTOCOL"] == "http/protobuf"
