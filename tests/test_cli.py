@@ -110,7 +110,7 @@ def _claude_usage(home: Path) -> None:
 
 def test_report_reads_the_logs_and_draws_day_bars(home: Path) -> None:
     _claude_usage(home)
-    proc = run("report", "--start", "2026-11-01", "--end", "2026-11-07")
+    proc = run("report", "--start", "2026-11-01", "--end", "2026-11-07", "--chart")
     assert proc.returncode == 0, proc.stderr
     assert "$0.04" in proc.stdout
     assert "2026-11-02 █" in proc.stdout
@@ -197,7 +197,7 @@ def test_report_chart_stops_at_today_and_unpriced_never_shows_as_zero(home: Path
     start = (today - timedelta(days=40)).isoformat()
     added = run("subscription", "add", "seat", "--vendor", "anthropic", "--amount", "31", "--start", start)
     assert added.returncode == 0, added.stderr
-    proc = run("report", "--period", "this_month", "--group-by", "model")
+    proc = run("report", "--period", "this_month", "--group-by", "model", "--chart", env={"COLUMNS": "200"})
     assert proc.returncode == 0, proc.stderr
     chart = [line for line in proc.stdout.splitlines() if line[:4].isdigit() and line[4] == "-"]
     assert chart[-1].startswith(today.isoformat())  # no bars for the days to come

@@ -62,7 +62,7 @@ async def test_savings_report_tool(home: Path, monkeypatch: pytest.MonkeyPatch) 
         assert "quality" in data["notes"][0]
         bad = await client.call_tool("savings_report", {"period": "last_fortnight"})
         assert bad.is_error is True
-        assert "Valid periods" in bad.content[0].text  # type: ignore[union-attr]
+        assert "allowed: one of today, yesterday" in bad.content[0].text  # type: ignore[union-attr]
 
 
 async def test_compare_periods_tool(client: Client) -> None:

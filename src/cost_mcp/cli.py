@@ -14,9 +14,10 @@ from contextlib import contextmanager
 from datetime import date, datetime, timedelta
 from decimal import Decimal
 from pathlib import Path
-from typing import TYPE_CHECKING, Any, TextIO
+from typing import TYPE_CHECKING, Annotated, Any, TextIO
 from zoneinfo import ZoneInfo
 
+from pydantic import Field
 from rich.console import Console
 from rich.markup import escape
 from rich.table import Table
@@ -77,6 +78,7 @@ def _parser() -> argparse.ArgumentParser:
         metavar="DIM",
         help="provider, model, day, week, month, project, agent, session, member, source, basis",
     )
+    rep.add_argument("--chart", action="store_true", help="a bar per day (always when grouping by day)")
     fmt = rep.add_mutually_exclusive_group()
     fmt.add_argument("--json", action="store_true", help="the full result as JSON")
     fmt.add_argument("--csv", action="store_true", help="rows as CSV")
@@ -120,8 +122,9 @@ def _parser() -> argparse.ArgumentParser:
         action="store_true",
         help="yes, POST this budget's alerts to the URL given in --webhook (not a configured name)",
     )
-    blist = bsub.add_parser("list", help="every budget in its current period")
-    blist.add_argument("--json", action="store_true")
+    for action in ("status", "list"):
+        blist = bsub.add_parser(action, help="every budget in its current period: spent, left, projection")
+        blist.add_argument("--json", action="store_true")
     bdel = bsub.add_parser("delete", help="delete a budget")
     bdel.add_argument("name")
     subs = sub.add_parser("subscription", help="register seat fees with no API (add, list, remove)")
@@ -206,6 +209,7 @@ def _parser() -> argparse.ArgumentParser:
     cmp.add_argument("--timezone", help="IANA timezone (default: configured)")
     _savings_group_by(cmp)
     cmp.add_argument("--json", action="store_true", help="the full result as JSON")
+    _views_args(sub)
     stl = sub.add_parser(
         "statusline", help="Claude Code's status line: session, today, block, budget, limits"
     )
@@ -214,6 +218,21 @@ def _parser() -> argparse.ArgumentParser:
     hook = sub.add_parser("hook", help="Claude Code hook: warn at a soft budget, block at a hard one")
     _install_args(hook, "the UserPromptSubmit and PreToolUse hooks")
     return parser
+
+
+def _views_args(sub: Any) -> None:
+    """The ccusage-style views: 5-hour blocks, one session, the forecast."""
+    blk = sub.add_parser("blocks", help="Claude Code's 5-hour usage windows (ccusage blocks)")
+    blk.add_argument("--active", action="store_true", help="only the active block, with its projection")
+    blk.add_argument("--days", type=int, default=3, help="days back (default 3, at most 31)")
+    blk.add_argument("--token-limit", help="tokens to compare the active block with, or 'max'")
+    blk.add_argument("--json", action="store_true", help="the full result as JSON")
+    ses = sub.add_parser("session", help="one Claude Code session: cost, tokens, models, burn rate")
+    ses.add_argument("id", nargs="?", help="session id (default: the most recent)")
+    ses.add_argument("--json", action="store_true", help="the full result as JSON")
+    fc = sub.add_parser("forecast", help="burn rate, end-of-period projection and unusual days")
+    _period_args(fc)
+    fc.add_argument("--json", action="store_true", help="the full result as JSON")
 
 
 def _savings_group_by(parser: argparse.ArgumentParser) -> None:
@@ -249,7 +268,30 @@ def main(argv: Sequence[str] | None = None) -> int:
     logging.basicConfig(level=logging.INFO, stream=sys.stderr, format="%(levelname)s %(name)s: %(message)s")
     # httpx2 logs every request at INFO; our own sync log says what matters, once per source.
     logging.getLogger("httpx2").setLevel(logging.WARNING)
+    # stamina logs each scheduled retry (dozens when offline); the sync table says each source's
+    # state once, and a failure's cause is in its row.
+    logging.getLogger("stamina").setLevel(logging.ERROR)
     command = args.command or "serve"
+    try:
+        return _dispatch(command, args)
+    except BrokenPipeError:
+        # `cost-mcp export | head -1`: the reader has gone; say nothing more, and exit quietly.
+        _quiet_stdout()
+        return 0
+
+
+def _quiet_stdout() -> None:
+    """Point stdout at /dev/null so the interpreter's final flush does not fail on a closed pipe."""
+    import os
+
+    try:
+        devnull = os.open(os.devnull, os.O_WRONLY)
+        os.dup2(devnull, sys.stdout.fileno())
+    except (OSError, ValueError):
+        pass  # stdout is not a real file (a test's capture): nothing will be flushed to a pipe
+
+
+def _dispatch(command: str, args: argparse.Namespace) -> int:
     err = Console(stderr=True, soft_wrap=True)
     try:
         if command == "serve":
@@ -285,6 +327,8 @@ def main(argv: Sequence[str] | None = None) -> int:
             return _savings(args)
         if command == "compare":
             return _compare(args)
+        if command in _VIEWS:
+            return _VIEWS[command](args)
         if command == "statusline":
             return _statusline(args)
         if command == "hook":
@@ -363,12 +407,14 @@ def _dashboard(args: argparse.Namespace) -> int:
 
 def _doctor(args: argparse.Namespace) -> int:
     from cost_mcp.doctor import diagnose
+    from cost_mcp.sources import registry
 
     settings, problems = load_settings_leniently()
     report = diagnose(settings, settings_problems=problems)
+    status = 1 if report.problems else 0  # the same with --json: scripts test the exit code
     if args.json:
         print(report.model_dump_json(indent=2))
-        return 0
+        return status
     out = Console()
     out.print(f"cost-mcp {report.version} (genai-prices {report.genai_prices_version})")
     out.print(f"ledger        {report.database}\n              {report.database_status}")
@@ -376,11 +422,15 @@ def _doctor(args: argparse.Namespace) -> int:
     out.print(f"claude code   billed as {report.claude_code_billing}")
     out.print(f"env file      {report.env_file}")
     out.print(f"prices file   {report.prices_file}: {report.prices_status}")
-    keys = Table("provider", "key variable", "key", "from", "API origin", box=None)
+    # Four short columns fit 80; an API origin is shown only where it is not the provider's own.
+    keys = Table("provider", "key variable", "key", "from", box=None)
+    defaults = {spec.id: spec.default_base_url for spec in registry.providers()}
     for p in report.providers:
-        keys.add_row(p.provider, p.env_var, p.masked or "-", p.origin, p.base_url)
+        keys.add_row(p.provider, p.env_var, p.masked or "-", p.origin)
     out.print(keys)
     for p in report.providers:
+        if p.base_url != defaults.get(p.provider):
+            out.print(f"API origin    {p.provider}: {_s(p.base_url)}", highlight=False)
         if p.needs and p.masked:
             out.print(f"{p.provider:<13} also needs {', '.join(p.needs)}", highlight=False)
     for root in report.claude_log_roots:
@@ -395,7 +445,7 @@ def _doctor(args: argparse.Namespace) -> int:
         out.print(f"[yellow]problem:[/yellow] {_s(problem)}", highlight=False)
     for warning in report.warnings:
         out.print(f"[yellow]warning:[/yellow] {_s(warning)}", highlight=False)
-    return 1 if report.problems else 0
+    return status
 
 
 @contextmanager
@@ -581,7 +631,9 @@ def _report(args: argparse.Namespace) -> int:
         p = spend.resolve(settings, args.period, args.start, args.end, args.timezone)
         group_by = args.group_by if args.group_by is not None else ["provider", "basis"]
         result = envelope(conn, spend.get_spend(conn, settings, p, group_by))
-        days = spend.get_spend(conn, settings, p, ["day"]) if not (args.json or args.csv) else None
+        # The daily chart when asked for, or when the rows are days anyway.
+        chart = (args.chart or "day" in group_by) and not (args.json or args.csv)
+        days = spend.get_spend(conn, settings, p, ["day"]) if chart else None
     finally:
         conn.close()
     if args.json:
@@ -589,13 +641,12 @@ def _report(args: argparse.Namespace) -> int:
         return 0
     if args.csv:
         writer = csv.writer(sys.stdout)
-        writer.writerow(
-            [*result.group_by, "basis", "cost_usd", "requests", "total_tokens", "unpriced_requests"]
-        )
+        dims = [d for d in result.group_by if d != "basis"]  # every row has its basis column
+        writer.writerow([*dims, "basis", "cost_usd", "requests", "total_tokens", "unpriced_requests"])
         for row in result.rows:
             writer.writerow(
                 [
-                    *(csv_cell(row.group[d] or "") for d in result.group_by),
+                    *(csv_cell(row.group[d] or "") for d in dims),
                     row.basis,
                     UNPRICED if row.unpriced_requests and not row.cost_usd else plain_usd(row.cost_usd),
                     "" if row.requests is None else row.requests,
@@ -611,16 +662,16 @@ def _report(args: argparse.Namespace) -> int:
         f"[bold]{format_cost(result.total_usd, sum(r.unpriced_requests for r in result.rows))}[/bold]"
     )
     if result.rows:
-        table = Table(
-            *[d for d in result.group_by if d != "basis"], "basis", "cost", "requests", "tokens", box=None
-        )
+        # Token columns as ccusage shows them; money and counts right-aligned; names fold at 80.
+        table = _tokens_table(*[d for d in result.group_by if d != "basis"], "basis")
+        table.add_column("requests", justify="right")
         for row in result.rows:
             table.add_row(
                 *(_s(row.group[d] or "-") for d in result.group_by if d != "basis"),
                 row.basis,
+                *(_token_cells(row.tokens) if row.tokens is not None else ["-"] * 4),
                 format_cost(row.cost_usd, row.unpriced_requests),
                 "-" if row.requests is None else f"{row.requests:,}",
-                "-" if row.tokens is None else f"{row.tokens.total_tokens:,}",
             )
         out.print(table)
     if days is not None and days.rows:
@@ -663,8 +714,15 @@ def _budget(args: argparse.Namespace) -> int:
     from cost_mcp.catchup import envelope
     from cost_mcp.models import BudgetScope, checked
     from cost_mcp.money import parse_usd
+    from cost_mcp.store import connect
 
-    settings, conn = _open()
+    conn: sqlite3.Connection
+    if args.budget_command in ("set", "delete"):
+        # Changing a budget needs no fresh spend: no log reading, no provider sync.
+        settings = _settings()
+        conn = connect(settings.db)
+    else:
+        settings, conn = _open()
     out = Console()
     try:
         if args.budget_command == "set":
@@ -821,7 +879,7 @@ def _export(args: argparse.Namespace) -> int:
             else:
                 target.write("[\n")
                 for i, record in enumerate(records):
-                    target.write(("," if i else "") + json.dumps(record) + "\n")
+                    target.write(("," if i else "") + json.dumps(_json_record(record)) + "\n")
                 target.write("]\n")
         finally:
             if target is not sys.stdout:
@@ -829,6 +887,15 @@ def _export(args: argparse.Namespace) -> int:
     finally:
         conn.close()
     return 0
+
+
+def _json_record(record: dict[str, str | int]) -> dict[str, object]:
+    """An export record for JSON: money as a number (null when unpriced), as in MCP results."""
+    from cost_mcp.money import json_usd
+
+    cost = record["cost_usd"]
+    value = None if cost == UNPRICED else json_usd(Decimal(str(cost)))
+    return {**record, "cost_usd": value}
 
 
 def _write_focus(target: TextIO, conn: sqlite3.Connection, settings: Settings, p: Period) -> None:
@@ -850,6 +917,11 @@ def _estimate(args: argparse.Namespace) -> int:
     from cost_mcp.analytics.estimate import estimate_cost
     from cost_mcp.pricing import Pricer, Tokens
 
+    if not any((args.input, args.output, args.cache_read, args.cache_write, args.cache_write_1h)):
+        raise InvalidInputError(
+            "give the call's token counts, e.g. cost-mcp estimate "
+            f"{args.model} --input 120000 --output 4000 (also --cache-read, --cache-write, --cache-write-1h)"
+        )
     settings = _settings()
     tokens = Tokens(
         input=args.input,
@@ -1072,6 +1144,160 @@ def _compare(args: argparse.Namespace) -> int:
     for warning in result.warnings:
         out.print(f"[yellow]note:[/yellow] {warning}", highlight=False)
     return 0
+
+
+def _money(value: Decimal | None, places: int = 2) -> str:
+    return UNPRICED if value is None else format_usd(value, places)
+
+
+def _tokens_table(*first: str) -> Table:
+    """A table whose money and counts are right-aligned, and which folds at 80 columns."""
+    table = Table(box=None)
+    for name in first:
+        table.add_column(name, overflow="fold")  # a long model id wraps whole, never cut
+    for name in ("input", "output", "cache read", "cache write", "cost"):
+        table.add_column(name, justify="right")
+    return table
+
+
+def _token_cells(t: Any) -> list[str]:
+    return [
+        f"{t.input_tokens:,}",
+        f"{t.output_tokens:,}",
+        f"{t.cache_read_tokens:,}",
+        f"{t.cache_write_5m_tokens + t.cache_write_1h_tokens:,}",
+    ]
+
+
+def _blocks(args: argparse.Namespace) -> int:
+    from cost_mcp.analytics.claude_code import usage_blocks
+    from cost_mcp.catchup import envelope
+    from cost_mcp.models import checked
+
+    limit: int | str | None = args.token_limit
+    if limit is not None and limit != "max":
+        limit = checked(int, limit, "--token-limit (a number of tokens, or max)")
+    days = checked(Annotated[int, Field(ge=1, le=31)], args.days, "--days (1 to 31)")
+    settings, conn = _open()
+    try:
+        result = envelope(conn, usage_blocks(conn, settings, days=days, token_limit=limit))  # type: ignore[arg-type]
+    finally:
+        conn.close()
+    if args.json:
+        print(result.model_dump_json(indent=2))
+        return 0
+    out = Console()
+    shown = [result.active] if args.active else [b for b in result.blocks if not b.is_gap]
+    shown = [b for b in shown if b is not None]
+    if not shown:
+        out.print("No active 5-hour block." if args.active else "No Claude Code usage in these days.")
+    else:
+        table = _tokens_table("block start", "")
+        for b in shown:
+            table.add_row(
+                b.start[:16].replace("T", " "),
+                "active" if b.is_active else "",
+                *_token_cells(b.tokens),
+                _money(b.cost_usd),
+            )
+        out.print(table)
+    active = result.active
+    if active is not None and active.projection is not None:
+        rate = f"{format_usd(active.burn_rate.cost_per_hour_usd)}/h, " if active.burn_rate else ""
+        out.print(
+            f"active block: {rate}projected {active.projection.total_tokens:,} tokens, "
+            f"{format_usd(active.projection.cost_usd)} by {active.end[11:16]} UTC",
+            highlight=False,
+        )
+        if active.token_limit_status is not None:
+            st = active.token_limit_status
+            out.print(
+                f"token limit {st.limit:,}: {st.percent_used}% projected ({st.status})", highlight=False
+            )
+    for warning in result.warnings:
+        out.print(f"[yellow]note:[/yellow] {_s(warning)}", highlight=False)
+    return 0
+
+
+def _session(args: argparse.Namespace) -> int:
+    from cost_mcp.analytics.claude_code import session_usage
+    from cost_mcp.catchup import envelope
+
+    settings, conn = _open()
+    try:
+        result = envelope(conn, session_usage(conn, settings, args.id, str(Path.cwd())))
+    finally:
+        conn.close()
+    if args.json:
+        print(result.model_dump_json(indent=2))
+        return 0
+    out = Console()
+    out.print(
+        f"session {_s(result.session_id)} ({_s(result.project)}): "
+        f"[bold]{format_usd(result.cost_usd)}[/bold], "
+        f"{result.requests:,} calls over {result.duration_minutes:.0f} min",
+        highlight=False,
+    )
+    table = _tokens_table("model", "calls")
+    for m in result.models:
+        table.add_row(_s(m.model), f"{m.requests:,}", *_token_cells(m.tokens), _money(m.cost_usd))
+    out.print(table)
+    if result.burn_rate is not None:
+        out.print(f"burn rate: {format_usd(result.burn_rate.cost_per_hour_usd)} per hour", highlight=False)
+    for warning in result.warnings:
+        out.print(f"[yellow]note:[/yellow] {_s(warning)}", highlight=False)
+    return 0
+
+
+def _forecast(args: argparse.Namespace) -> int:
+    from cost_mcp.analytics import forecast, spend
+    from cost_mcp.catchup import envelope
+
+    settings, conn = _open()
+    try:
+        p = spend.resolve(settings, args.period, args.start, args.end, args.timezone)
+        result = envelope(conn, forecast.spend_forecast(conn, settings, p))
+    finally:
+        conn.close()
+    if args.json:
+        print(result.model_dump_json(indent=2))
+        return 0
+    out = Console()
+    period = result.period
+    out.print(
+        f"[bold]{period.name}[/bold] {period.first_day} to {period.last_day}: {format_usd(result.spent_usd)} "
+        f"spent in {result.days_elapsed} of {result.days_in_period} days; "
+        f"[bold]{format_usd(result.projected_usd)}[/bold] projected",
+        highlight=False,
+    )
+    out.print(
+        f"burn rate: {format_usd(result.burn_rate_period_usd_per_day)}/day over the period, "
+        f"{format_usd(result.burn_rate_7d_usd_per_day)}/day over the last 7 days",
+        highlight=False,
+    )
+    if result.anomalies:
+        table = Table("unusual day", box=None)
+        for name in ("cost", "baseline", "x"):
+            table.add_column(name, justify="right")
+        table.add_column("top models")
+        for a in result.anomalies:
+            ratio = f"{a.ratio:.1f}" if a.ratio is not None else "-"
+            table.add_row(
+                a.day, format_usd(a.cost_usd), format_usd(a.baseline_usd), ratio, _s(", ".join(a.top_models))
+            )
+        out.print(table)
+    for alert in result.alerts:
+        out.print(f"[red]alert:[/red] {_s(alert)}", highlight=False)
+    for warning in result.warnings:
+        out.print(f"[yellow]note:[/yellow] {_s(warning)}", highlight=False)
+    return 0
+
+
+_VIEWS: dict[str, Callable[[argparse.Namespace], int]] = {
+    "blocks": _blocks,
+    "session": _session,
+    "forecast": _forecast,
+}
 
 
 def _statusline(args: argparse.Namespace) -> int:

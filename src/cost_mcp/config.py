@@ -66,6 +66,15 @@ def _is_zone(name: str) -> bool:
     return True
 
 
+def source_provider(source: str) -> str | None:
+    """The provider a synced source or data source belongs to (``anthropic-claude-code`` and
+    ``anthropic-costs``: anthropic), or None for a source that is no provider's (``claude_code``)."""
+    from cost_mcp.sources import registry  # the registry imports the fetchers, which import us
+
+    head = source.split("-", 1)[0]
+    return head if any(spec.id == head for spec in registry.providers()) else None
+
+
 class Settings(BaseSettings):
     """Everything configurable, read from the environment and the optional env file."""
 
@@ -183,9 +192,19 @@ class Settings(BaseSettings):
             return None
         return SecretStr(self._env[spec.key_env].strip())
 
-    def skips_sync(self, provider: str) -> bool:
-        """Whether automatic sync leaves this provider out (an explicit sync still runs it)."""
-        return provider in {p.strip().lower() for p in self.sync_skip.split(",") if p.strip()}
+    def skips_sync(self, source: str) -> bool:
+        """Whether automatic sync leaves this source out (an explicit sync still runs it).
+
+        Any source name results show counts: a provider (``anthropic``, which covers every source
+        it has), or one of its sources (``anthropic-claude-code``, ``openai-costs``)."""
+        skipped = {p.strip().lower() for p in self.sync_skip.split(",") if p.strip()}
+        return source in skipped or source_provider(source) in skipped
+
+    def has_key_for(self, source: str) -> bool:
+        """Whether the provider a synced source belongs to has a key now (True for other sources,
+        such as log readers, which need none)."""
+        provider = source_provider(source)
+        return provider is None or self.provider_key(provider) is not None
 
     def provider_base_url(self, provider: str) -> str:
         """The API origin for a provider, without a trailing slash."""

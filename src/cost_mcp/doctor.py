@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import re
 import sqlite3
 from collections.abc import Mapping, Sequence
 from pathlib import Path
@@ -53,6 +54,9 @@ def diagnose(
         )
         for spec in registry.providers()
     ]
+    problems += key_problems(settings)
+    problems += env_file_problems(env_file)
+    problems += sync_skip_problems(settings)
     roots = [_log_root(root) for root in settings.claude_roots()]
     if not any(r.projects_dir_found for r in roots):
         problems.append(
@@ -89,6 +93,65 @@ def diagnose(
         problems=problems,
         warnings=cleanup_warnings(settings.claude_roots()),
     )
+
+
+_PLACEHOLDER = re.compile(
+    r"^(your|my|<|\[|\{|x{3,}|changeme|change-me|placeholder|todo|replace|insert|example|dummy|test-?key)"
+    r"|\.\.\.|…|x{6,}|_here$|-here$",
+    re.IGNORECASE,
+)
+"""A value copied from a README or a template, not a key."""
+_BILLING_KEY_PREFIX = {"openai": "sk-admin-", "anthropic": "sk-ant-admin"}
+"""The prefix of the only keys whose owner may read the organisation's costs."""
+
+
+def key_problems(settings: Settings) -> list[str]:
+    """Keys that cannot work: placeholders, and project or API keys where billing needs an admin key.
+
+    Says which variable and why, never any part of the value."""
+    problems: list[str] = []
+    for spec in registry.providers():
+        key = settings.provider_key(spec.id)
+        if key is None:
+            continue
+        value = key.get_secret_value().strip()
+        if _PLACEHOLDER.search(value) or len(value) < 16:
+            problems.append(f"{spec.key_env} looks like a placeholder, not a key: paste the real key")
+            continue
+        prefix = _BILLING_KEY_PREFIX.get(spec.id)
+        if prefix and not value.startswith(prefix):
+            kind = "a project key (sk-proj-...)" if value.startswith("sk-proj-") else "not an admin key"
+            problems.append(
+                f"{spec.key_env} is {kind}: it cannot read billing. Create an admin key ({prefix}...) in "
+                f"the {spec.id} console's organisation settings"
+            )
+    return problems
+
+
+def env_file_problems(path: Path) -> list[str]:
+    """Lines of the env file that set nothing (no ``=``): they are ignored, which hides a typo."""
+    try:
+        lines = path.read_text(encoding="utf-8").splitlines()
+    except (OSError, UnicodeDecodeError):
+        return []
+    return [
+        f"{path} line {number}: no '=' so it sets nothing; write NAME=value"
+        for number, raw in enumerate(lines, start=1)
+        if (line := raw.strip()) and not line.startswith("#") and "=" not in line
+    ]
+
+
+def sync_skip_problems(settings: Settings) -> list[str]:
+    """Names in COST_MCP_SYNC_SKIP that are no source's: they skip nothing."""
+    from cost_mcp.config import source_provider
+
+    names = [n.strip() for n in settings.sync_skip.split(",") if n.strip()]
+    return [
+        f"COST_MCP_SYNC_SKIP: {name!r} is no source's name, so it skips nothing (use a provider such as "
+        f"'groq', or a source from sources[] such as 'anthropic-claude-code')"
+        for name in names
+        if source_provider(name.lower()) is None
+    ]
 
 
 def cleanup_warnings(claude_roots: list[Path]) -> list[str]:

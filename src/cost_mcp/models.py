@@ -13,6 +13,7 @@ from pydantic import BaseModel, ConfigDict, Field, TypeAdapter, ValidationError
 
 from cost_mcp.errors import InvalidInputError
 from cost_mcp.money import USD
+from cost_mcp.periods import Preset
 
 MAX_TOKENS = 10_000_000_000
 """Above any real workload; larger counts are rejected as mistakes rather than priced."""
@@ -25,15 +26,15 @@ ModelName = Annotated[
         min_length=1,
         max_length=200,
         description="Model id as the provider names it, e.g. 'claude-sonnet-4-5', 'gpt-5-mini', "
-        "'anthropic/claude-sonnet-4.5' (OpenRouter) or 'llama-3.3-70b-versatile' (Groq).",
+        "'anthropic/claude-sonnet-4.5' (OpenRouter).",
     ),
 ]
 ProviderName = Annotated[
     str | None,
     Field(
         max_length=50,
-        description="Provider id: anthropic, openai, openrouter, groq, google, mistral, deepseek, x-ai... "
-        "Omit to infer it from the model name (works for Claude, GPT, Gemini; not for Llama on Groq).",
+        description="anthropic, openai, openrouter, groq, google, mistral... Omit to infer it from the "
+        "model (not for Llama on Groq).",
     ),
 ]
 InputTokens = Annotated[
@@ -41,8 +42,8 @@ InputTokens = Annotated[
     Field(
         ge=0,
         le=MAX_TOKENS,
-        description="Uncached input tokens: input NOT read from or written to the prompt cache. "
-        "If your API reports a total that includes cached tokens (OpenAI prompt_tokens), subtract them.",
+        description="Uncached input tokens, not read from or written to the cache (subtract cached "
+        "tokens from OpenAI's prompt_tokens).",
     ),
 ]
 OutputTokens = Annotated[
@@ -61,10 +62,7 @@ SpeedParam = Annotated[
 ]
 ServiceTierParam = Annotated[
     Literal["standard", "batch", "priority", "flex"] | None,
-    Field(
-        description="Service tier (usage.service_tier): batch and OpenAI flex at 50%, priority at the "
-        "provider's priority rates where published (else standard rates, with a warning)."
-    ),
+    Field(description="usage.service_tier: batch and flex at 50%, priority at published priority rates."),
 ]
 InferenceGeoParam = Annotated[
     Literal["global", "us"] | None,
@@ -75,9 +73,8 @@ Requests = Annotated[
     Field(
         ge=1,
         le=1_000_000_000,
-        description="How many API calls the token counts are spread over. Long-context rates (e.g. "
-        "Anthropic's >200k rule) apply per call, so this matters: omit it to spread the tokens over the "
-        "fewest calls that fit the model's standard context window; pass 1 to price one single call.",
+        description="Calls the tokens are spread over (long-context rates apply per call). Omit for the "
+        "fewest calls that fit the context window; 1 for one call.",
     ),
 ]
 
@@ -258,17 +255,15 @@ SessionId = Annotated[
     str | None,
     Field(
         max_length=200,
-        description="A Claude Code session id (the uuid of its log file). Omit for the current session: "
-        "the most recently active one of the project this server was started in, else the most recent.",
+        description="A session id (its log file's uuid). Omit for the current session.",
     ),
 ]
 ForgetPaths = Annotated[
     list[str] | None,
     Field(
         max_length=100,
-        description="Remove from the ledger every usage event read from files under these paths (as "
-        "given when they were ingested), e.g. a folder imported by mistake. Other files are re-read so "
-        "calls they also logged stay counted. Do not combine with `paths`.",
+        description="Remove the calls read from files under these paths, e.g. imported by mistake. "
+        "Not with paths.",
     ),
 ]
 
@@ -276,8 +271,7 @@ LogPaths = Annotated[
     list[str] | None,
     Field(
         max_length=100,
-        description="Folders or files to scan instead of the configured ones: a Claude folder (e.g. "
-        "~/.claude), its projects/ folder, one project's folder, or a .jsonl file. Omit for the defaults.",
+        description="Folders or .jsonl files to read instead of the configured Claude folders (inside them).",
     ),
 ]
 
@@ -433,45 +427,35 @@ Dimension = Literal[
 DIMENSIONS: tuple[str, ...] = get_args(Dimension)
 
 PeriodName = Annotated[
-    str | None,
+    Preset | None,
     Field(
-        max_length=40,
-        description="One of today, yesterday, this_week, last_week, this_month, last_month, last_7_days, "
-        "last_30_days, this_year. Calendar periods are whole (this_month is all of the month). Omit when "
-        "giving start/end; omit both for this_month.",
+        description="Whole calendar periods; default this_month; omit with start/end.",
     ),
 ]
 StartDate = Annotated[
-    str | None, Field(max_length=10, description="First day, YYYY-MM-DD (instead of period).")
+    str | None, Field(max_length=10, description="First day, YYYY-MM-DD, instead of period.")
 ]
 EndDate = Annotated[
     str | None,
-    Field(max_length=10, description="Last day, YYYY-MM-DD, inclusive (with start; default: today)."),
+    Field(max_length=10, description="Last day, YYYY-MM-DD, inclusive; default today."),
 ]
 TimezoneName = Annotated[
     str | None,
     Field(
         max_length=64,
-        description="IANA timezone for day boundaries, e.g. 'Europe/Paris'. Default: configured.",
+        description="IANA name, e.g. 'Europe/Paris'; default configured.",
     ),
 ]
 GroupBy = Annotated[
     list[Dimension],
     Field(
         max_length=4,
-        description="Break the total down by up to 4 of: provider, model, day, week, month, project, agent, "
-        "session, member, source (claude_code, record_usage, <provider>-costs, <provider>-usage, "
-        "subscription), basis (billed, estimated, subscription). Empty for the total only.",
+        description="Up to 4 dimensions to break the total down by; empty for the total only.",
     ),
 ]
-FilterValues = Annotated[
-    list[str] | None,
-    Field(
-        max_length=50,
-        description="Keep only these values (exact match; a project also by folder name). A value that "
-        "matches nothing is named in warnings with the closest known ones. Omit for all.",
-    ),
-]
+FilterValues = Annotated[list[str] | None, Field(max_length=50)]
+"""Keep only these values (exact match; a project also by folder name). No description in the
+schema: the argument's name says what it filters, and each tool says how once, not per filter."""
 
 
 class PeriodInfo(Result):
@@ -618,7 +602,7 @@ BudgetName = Annotated[
         min_length=1,
         max_length=64,
         pattern=r"^[A-Za-z0-9][A-Za-z0-9 _.:/-]*$",
-        description="A name for the budget, e.g. 'daily-agents' (letters, digits, space, _ . : / -).",
+        description="A name, e.g. 'daily-agents': letters, digits, space, _ . : / -.",
     ),
 ]
 AmountUSD = Annotated[
@@ -633,14 +617,13 @@ ScopeValue = Annotated[str, Field(min_length=1, max_length=200)]
 """One provider, model, agent, project or source a budget counts (as long as a model id may be)."""
 ScopeValues = Annotated[
     list[ScopeValue] | None,
-    Field(max_length=50, description="Only spend with one of these values counts (omit for any)."),
+    Field(max_length=50, description="Only spend with these values counts."),
 ]
 BudgetBasis = Annotated[
     list[Basis] | None,
     Field(
         max_length=3,
-        description="What counts: 'billed', 'estimated', 'subscription'. Default: usage (billed and "
-        "estimated); add 'subscription' to count seat fees too.",
+        description="Default billed and estimated; add 'subscription' to count seat fees.",
     ),
 ]
 Thresholds = Annotated[
@@ -819,8 +802,7 @@ SyncProviders = Annotated[
     list[SyncProviderName] | None,
     Field(
         max_length=20,
-        description="Provider ids to sync, e.g. ['anthropic'] (the tool description lists them; "
-        "`cost-mcp doctor` too). Omit for every provider whose settings are configured.",
+        description="Provider ids (listed in the tool description). Default: every configured provider.",
     ),
 ]
 SyncDays = Annotated[
@@ -828,9 +810,8 @@ SyncDays = Annotated[
     Field(
         ge=1,
         le=366,
-        description="Fetch the last N UTC days (today included) again, e.g. 62 to backfill last month. "
-        "Omit to fetch what is not covered yet plus the last 3 days (late data; today keeps changing); "
-        "the first sync of a provider fetches 31 days.",
+        description="Fetch the last N UTC days again (e.g. 62 to backfill). Default: what is not synced "
+        "yet plus the last 3 days; 31 on a first sync.",
     ),
 ]
 
@@ -933,16 +914,14 @@ SavingsGroupBy = Annotated[
     list[SavingsDimension] | None,
     Field(
         max_length=4,
-        description="Break findings down by up to 4 of: provider, model, agent, project, session, source. "
-        "Omit for the defaults: model mix per agent, project and model; caching per agent and project.",
+        description="Default: model mix per agent, project and model; caching per agent and project.",
     ),
 ]
 PeriodSpec = Annotated[
     str | None,
     Field(
         max_length=40,
-        description="A period name (today, yesterday, this_week, last_week, this_month, last_month, "
-        "last_7_days, last_30_days, this_year) or dates 'YYYY-MM-DD..YYYY-MM-DD' (both included).",
+        description="A period name or 'YYYY-MM-DD..YYYY-MM-DD' (both included).",
     ),
 ]
 

@@ -117,6 +117,12 @@ def _as_number(amount: Decimal) -> float:
     return float(amount.quantize(_NANO))
 
 
+def json_usd(amount: Decimal | None) -> float | None:
+    """Money in machine output (MCP results, `--json`, `export --format json`): a JSON number of
+    dollars exact to 1e-9, or null when the price is unknown. CSV cells use :func:`plain_usd`."""
+    return None if amount is None else _as_number(amount)
+
+
 USD = Annotated[
     Decimal,
     PlainSerializer(_as_number, return_type=float, when_used="json"),

@@ -27,7 +27,7 @@ from cost_mcp.errors import InvalidInputError
 
 Granularity = Literal["day", "week", "month"]
 
-PRESETS: Final = (
+Preset = Literal[
     "today",
     "yesterday",
     "this_week",
@@ -37,7 +37,9 @@ PRESETS: Final = (
     "last_7_days",
     "last_30_days",
     "this_year",
-)
+]
+"""A period by name: what the MCP tools take (an enum in their schema)."""
+PRESETS: Final[tuple[str, ...]] = get_args(Preset)
 
 GRANULARITIES: Final[tuple[Granularity, ...]] = get_args(Granularity)
 

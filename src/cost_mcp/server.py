@@ -26,10 +26,10 @@ import pydantic_core
 from mcp.server import MCPServer
 from mcp.server.apps import Apps
 from mcp.server.mcpserver import Context
-from mcp.server.mcpserver.exceptions import ToolError
+from mcp.server.mcpserver.exceptions import ToolError, UnexpectedToolError
 from mcp.server.mcpserver.utilities.func_metadata import ArgModelBase, FuncMetadata
-from mcp.types import CallToolResult, TextContent, ToolAnnotations
-from pydantic import BaseModel, Field, create_model, model_validator
+from mcp.types import CallToolResult, InputRequiredResult, TextContent, ToolAnnotations
+from pydantic import BaseModel, Field, ValidationError, create_model, model_validator
 
 from cost_mcp import __version__, catchup, sync
 from cost_mcp.analytics import agents as agents_api
@@ -104,6 +104,7 @@ from cost_mcp.periods import previous_period, resolve_spec
 from cost_mcp.pricing import Pricer, Tokens
 from cost_mcp.sources import claude_code, registry
 from cost_mcp.store import Ledger, connect
+from cost_mcp.tool_text import argument_error, clean_description, compact_schema
 from cost_mcp.web.page import page_html
 
 logger = logging.getLogger("cost_mcp")
@@ -211,11 +212,58 @@ def compact_results(server: MCPServer[Any]) -> None:
         )
 
 
+PUBLISHED_OUTPUT_SCHEMA: dict[str, Any] = {"type": "object"}
+"""What tools/list says of every result. The full result schemas came to about 100,000 characters
+that hosts send along with every conversation while the model never calls with them; each result's
+structured content is still validated against its pydantic model before it is sent, and the
+models (``cost_mcp.models``) and docs/architecture.md describe the fields."""
+
+
+def tidy_tool_list(server: MCPServer[Any]) -> None:
+    """What tools/list sends, made compact in one place: descriptions without docstring
+    indentation, input schemas without titles or ``anyOf [X, null]`` (see
+    :func:`cost_mcp.tool_text.compact_schema`), and a minimal output schema.
+
+    Idempotent; runs when the server starts, after :func:`reject_unknown_arguments`.
+    """
+    for tool in server._tool_manager.list_tools():  # the SDK offers no public way to reach the Tool
+        tool.description = clean_description(tool.description)
+        compact = compact_schema(tool.parameters)
+        tool.parameters.clear()
+        tool.parameters.update(compact)
+        if tool.fn_metadata.output_schema is not None:
+            tool.fn_metadata.output_schema = PUBLISHED_OUTPUT_SCHEMA
+            tool.__dict__.pop("output_schema", None)  # a cached_property on the SDK's Tool
+
+
+class CostServer(MCPServer[AppState]):
+    """The SDK's server, with arguments that fail validation explained in one line.
+
+    The SDK passes pydantic's own report to the model ("1 validation error for
+    set_budgetArguments ... https://errors.pydantic.dev/..."); this names the argument, what was
+    given and what the tool's schema allows (:func:`cost_mcp.tool_text.argument_error`).
+    """
+
+    async def call_tool(
+        self, name: str, arguments: dict[str, Any], context: Context[AppState, Any] | None = None
+    ) -> CallToolResult | InputRequiredResult:
+        """Call a tool; a ToolError caused by invalid arguments gets a one-line message."""
+        try:
+            return await super().call_tool(name, arguments, context)
+        except ToolError as exc:
+            cause = exc.__cause__
+            tool = self._tool_manager.get_tool(name)
+            if isinstance(exc, UnexpectedToolError) or not isinstance(cause, ValidationError) or tool is None:
+                raise
+            raise ToolError(f"{name}: {argument_error(cause, tool.parameters)}") from cause
+
+
 @asynccontextmanager
 async def lifespan(server: MCPServer[AppState]) -> AsyncIterator[AppState]:
     """Open the ledger and load prices once per process."""
     reject_unknown_arguments(server)
     compact_results(server)
+    tidy_tool_list(server)
     settings, problems = load_settings_leniently()
     try:
         pricer = Pricer.from_file(settings.prices_file)
@@ -262,11 +310,10 @@ async def show_dashboard(
 ) -> Annotated[CallToolResult, Dashboard]:
     """Show the spend dashboard in the conversation: totals, budgets, forecast, charts, sources.
 
-    Answers "show me my AI spend" when the user wants to look rather than read. Hosts that render
-    MCP Apps (Claude Desktop, VS Code, ChatGPT) show charts with period and filter controls; others
-    get the same facts as text. Every figure is what get_spend, budget_status, spend_forecast
-    return; for one exact number, call those instead. Defaults: this_month, no filter (budgets and
-    the forecast are never filtered). On your own machine, `cost-mcp dashboard` opens it in a browser.
+    Hosts that render MCP Apps show charts with period and filter controls; others get the same
+    facts as text. Figures are those of get_spend, budget_status and spend_forecast: call those for
+    one exact number. Filters keep exact matches. Defaults: this_month, no filter (budgets and
+    forecast are never filtered).
 
     Example: show_dashboard(period="last_30_days", providers=["anthropic"])
     """
@@ -293,7 +340,7 @@ apps.add_html_resource(
     prefers_border=True,
 )
 
-mcp: MCPServer[AppState] = MCPServer(
+mcp: MCPServer[AppState] = CostServer(
     "cost-mcp",
     title="AI cost tracker",
     version=__version__,
@@ -406,14 +453,12 @@ async def estimate_cost(
     service_tier: ServiceTierParam = None,
     inference_geo: InferenceGeoParam = None,
 ) -> Estimate:
-    """Price a hypothetical model call before making it, with cheaper models of the same provider.
+    """Price a hypothetical model call, with cheaper models of the same provider beside it.
 
-    Answers "what would this call cost?" and "what would it cost on a cheaper model?". Prices come
-    from your price override file, then genai-prices' bundled data, at today's rates. Not for what
-    was actually spent: use get_spend for that. Cache writes are priced apart (5-minute vs 1-hour),
-    and long-context rates apply per call (see `requests`). speed, service_tier and inference_geo
-    are priced as the ledger prices them (corrections beside genai-prices are named in notes).
-    Unknown models are an error naming the closest known ids.
+    Answers "what would this call cost?" at today's rates (your price overrides, then genai-prices).
+    Not for what was spent: use get_spend. Cache writes are priced apart (5-minute, 1-hour) and
+    long-context rates apply per call (see `requests`). An unknown model is an error naming the
+    closest known ids.
 
     Example: estimate_cost(model="claude-sonnet-4-5", input_tokens=120000, output_tokens=4000)
     """
@@ -447,14 +492,12 @@ async def ingest_claude_code_logs(
     ] = False,
     forget: ForgetPaths = None,
 ) -> IngestResult:
-    """Scan Claude Code's JSONL session logs into the ledger, reading only what is new.
+    """Read new lines of Claude Code's JSONL logs into the ledger: counts of files, calls,
+    duplicates and skipped lines by reason.
 
-    Answers "did my latest usage get picked up?" with counts of files, lines, new calls, duplicates
-    collapsed and lines skipped by reason. Rarely needed: every query tool already reads new lines
-    first. Use it after pointing at other folders (`paths`), or with full_rescan=true after
-    changing price overrides. `paths` must lie inside the configured Claude folders
-    (CLAUDE_CONFIG_DIR, else ~/.config/claude and ~/.claude). `forget` undoes an import: it removes
-    the calls read from files under those paths. Reports progress on long scans.
+    Rarely needed: every query reads new lines first. Use it for other folders inside the configured
+    Claude folders (`paths`), with full_rescan=true after changing price overrides, or with `forget`
+    to remove the calls read from files under those paths. Reports progress.
 
     Example: ingest_claude_code_logs(paths=["~/.claude"])
     Example: ingest_claude_code_logs(forget=["/home/me/old-claude-backup"])
@@ -497,12 +540,9 @@ async def session_usage(
 ) -> SessionUsage:
     """What a Claude Code session has cost so far: cost, tokens by kind, per model, duration, burn rate.
 
-    Answers "what has this session cost?". By default the current session: the most recently active
-    one of the project this server runs in (Claude Code starts MCP servers in the project folder),
-    else the most recent session anywhere. Costs are estimates from the local logs (tokens x list
-    price, with fast mode, service tier, US-only inference and advisor/compaction iterations priced);
-    output tokens in these logs are a lower bound (see warnings). For billed totals use get_spend.
-    New log lines are read first.
+    Default: the most recently active session of the project this server runs in, else the most
+    recent anywhere. Costs are estimates from the local logs (tokens x list price); their output
+    tokens are a lower bound (see warnings). For billed totals use get_spend.
 
     Example: session_usage()
     """
@@ -515,10 +555,7 @@ async def usage_blocks(
     days: Annotated[int, Field(ge=1, le=31, description="How many days back to show blocks for.")] = 3,
     token_limit: Annotated[
         int | Literal["max"] | None,
-        Field(
-            description="Compare the active block's projected tokens with this limit; 'max' uses the "
-            "largest completed block. Omit for no limit status."
-        ),
+        Field(description="Tokens to compare the active block with; 'max': the largest completed block."),
     ] = None,
     agent: Annotated[
         str, Field(description="Whose usage: 'claude-code' (the default), 'codex' or 'gemini-cli'.")
@@ -528,10 +565,9 @@ async def usage_blocks(
 ) -> UsageBlocks:
     """Claude Code's 5-hour usage windows: the active block, its burn rate and where it is heading.
 
-    Answers "how much of my current 5-hour window have I used, and will I hit the limit?". A block
-    starts at the hour of its first call and lasts 5 hours; the active one gets a projection to its
-    end, and a status against `token_limit` if given. New log lines are read first. Lists the newest
-    `limit` blocks (default 25; gaps count); cursor=next_cursor gives older ones.
+    Answers "will I hit the limit in this 5-hour window?". A block starts at the hour of its first
+    call and lasts 5 hours; the active one is projected to its end and compared with `token_limit`.
+    Newest `limit` blocks (default 25); cursor=next_cursor gives older ones.
 
     Example: usage_blocks(days=1, token_limit="max")
     """
@@ -566,21 +602,16 @@ async def get_spend(
 ) -> SpendResult:
     """What was spent on AI in a period, in total and broken down, each dollar counted once.
 
-    Answers "what did I spend this week?", "spend per provider last month", "what did agent X
-    cost?". Billed numbers from provider APIs are the truth where synced; elsewhere tokens x list
-    price ("estimated"); hand-registered seats are "subscription". Each row has one basis and rows
-    sum to total_usd; estimates for days that billed data covers are listed under attribution
-    (not added). A billed day with no rows, or younger than the provider's reporting lag, leaves
-    local estimates in the total; `sources[].coverage` says which days each report covers and why.
-    Seat fees count up to today. Check `warnings` (unpriced models, stale sources, prices assumed for
-    an unknown speed/tier/geo, Claude Code output being a lower bound, filters that match nothing)
-    and `sources` (freshness). complete=false means Claude Code logs are still being read: say the
-    numbers are partial. Filter and group by provider (who bills), source (claude_code,
-    record_usage, <provider>-costs, <provider>-usage, subscription) or basis (billed, estimated,
-    subscription). Defaults: this_month, no grouping, the configured timezone. At most `limit` rows
-    (default 25, largest first), the rest summed in '(other)' rows; truncated=true then, and
-    cursor=next_cursor gives the next rows. For per-model detail with trends use model_breakdown;
-    for one Claude Code session use session_usage.
+    Answers "what did I spend this week?", "spend per provider last month". Each row has one basis:
+    billed (provider APIs, the truth where synced), estimated (tokens x list price) or subscription
+    (seats registered by hand). Rows sum to total_usd; estimates for days billed data covers are
+    listed under attribution, not added. sources[] says how fresh each source is and which days it
+    covers. Pass on what `warnings` say; complete=false means logs are still being read: the numbers
+    are partial. Filters keep exact matches (a project also by folder name). Sources: claude_code,
+    record_usage, <provider>-costs, <provider>-usage, subscription. Defaults: this_month, total
+    only. Per model with trends: model_breakdown.
+    At most `limit` rows (default 25, largest first), the rest in '(other)' rows; then
+    truncated=true and cursor=next_cursor gives the next rows.
 
     Example: get_spend(period="this_week", group_by=["provider", "day"])
     Example: get_spend(period="last_30_days", group_by=["session"], limit=50)
@@ -618,10 +649,9 @@ async def model_breakdown(
 ) -> ModelBreakdown:
     """Which models cost the most in a period: requests, tokens, cost, share, cost per request, trend.
 
-    Answers "which model costs me most?" and "is it growing?". Each model is compared with the
-    previous period of equal length (trend_percent). Counts follow the same rules as get_spend
-    (billed first, each dollar once); billed rows may lack token counts. Default: this_month, top 10;
-    truncated=true means more models are summed in "other": cursor=next_cursor lists the next ones.
+    trend_percent compares each model with the previous period of equal length. Counts and filters
+    follow get_spend's rules; billed rows may lack token counts. Defaults: this_month, top 10.
+    truncated=true: more models are in "other"; cursor=next_cursor lists them.
 
     Example: model_breakdown(period="last_30_days", top_n=5)
     """
@@ -644,18 +674,13 @@ async def savings_report(
     group_by: SavingsGroupBy = None,
     timezone: TimezoneName = None,
 ) -> SavingsReport:
-    """What the period's recorded calls would have cost done differently: cheaper models, better
-    prompt caching, batch pricing. Price only: quality is not measured.
+    """Where recorded calls (Claude Code logs, record_usage) would have cost less at list price:
+    model mix, prompt caching, batch. Price only: quality is not measured.
 
-    Answers "where could I spend less?" over each call in the ledger (Claude Code logs and
-    record_usage), repriced at list price: model mix (each call on the cheaper models of its
-    provider and on your COST_MCP_SUBSTITUTES; the headline moves only short-answer calls), caching
-    (cache share, writes' cost against reads' saving, large prefixes re-sent uncached, 1-hour writes
-    a 5-minute write would have served) and batch (agents that run at night, without sessions or
-    with long gaps, at the 50% batch rate). Each finding has its dollars, its assumptions and its
-    top sessions; rows are bounded with a count of the rest. Findings overlap: do not add them.
-    Not for what was spent (get_spend) or a before/after comparison (compare_periods).
-    Default: this_month.
+    Model mix moves short-answer calls to cheaper models of their provider (and COST_MCP_SUBSTITUTES);
+    caching weighs cache writes against reads, re-sent uncached prefixes and needless 1-hour writes;
+    batch finds non-interactive agents at the 50% rate. Each finding has its dollars, assumptions and
+    top sessions. Findings overlap: do not add them. Default: this_month.
 
     Example: savings_report(period="last_week")
     """
@@ -677,12 +702,10 @@ async def compare_periods(
     timezone: TimezoneName = None,
 ) -> Comparison:
     """Two periods side by side (spend, calls, cost per call and per million tokens, model mix,
-    cache share) and the change split into volume, mix, tokens per call, caching and price.
+    cache share), the change split into volume, mix, tokens per call, caching and price.
 
-    Answers "did switching routing to Haiku save money, and how much?": the parts are computed by
-    chain substitution over the recorded calls and sum exactly to the change (see `method`).
-    Periods are names or 'YYYY-MM-DD..YYYY-MM-DD'. Defaults: after = last_week, before = the same
-    number of days just before it. Rows are per model unless group_by says otherwise.
+    Answers "did switching to Haiku save money?": the parts sum exactly to the change. Defaults:
+    after = last_week, before = as many days just before it; rows per model unless group_by.
 
     Example: compare_periods(before="2026-11-02..2026-11-08", after="last_week", group_by=["agent"])
     """
@@ -713,17 +736,13 @@ def _with_providers(doc: str | None) -> str:
 async def sync_providers(
     ctx: Context[AppState], providers: SyncProviders = None, days: SyncDays = None
 ) -> SyncResult:
-    """Fetch billed costs and usage from provider APIs into the ledger now: {billed} (billed) and
-    {estimated} (usage metrics, estimated).
+    """Fetch billed costs and usage from provider APIs now: {billed} (billed) and {estimated}
+    (usage, estimated).
 
-    Answers "are my billed numbers up to date?": per source, the UTC days and rows synced, the billed
-    total over them, a note (today's partial figure, key limit, balance, team spend of the cycle)
-    and the error if it failed (the data synced before is kept). Rarely needed: get_spend and
-    model_breakdown already sync a provider whose last sync is older than the TTL (15 minutes by
-    default; Cursor at most hourly, as it asks). Use it to force a refresh now, or with `days` to
-    backfill a longer history. Needs one of {keys} (with the provider's other settings; `cost-mcp
-    doctor` says which are missing). Defaults: every configured provider; the days not synced
-    yet plus the last 3 (31 days on a first sync). Reports progress per source.
+    Per source: days and rows synced, billed total, a note, and the error if it failed (data synced
+    before is kept). Rarely needed: queries already sync sources older than 15 minutes. Use it to
+    force a refresh or, with `days`, to backfill. Needs one of {keys} (`cost-mcp doctor` says what
+    else a provider needs). Reports progress.
 
     Example: sync_providers(providers=["anthropic"], days=62)
     """
@@ -819,22 +838,17 @@ async def set_budget(
         str | None,
         Field(
             max_length=64,
-            description="Name of a webhook the user configured (COST_MCP_WEBHOOKS) to POST each alert "
-            "to as JSON. Only configured names work; a URL is refused.",
+            description="A webhook configured in COST_MCP_WEBHOOKS to POST alerts to, by name; a URL is "
+            "refused.",
         ),
     ] = None,
 ) -> Budget:
-    """Create or replace a spending limit for a calendar day, week or month, optionally scoped.
+    """Create or replace a spending limit per calendar day, week or month, optionally scoped.
 
-    Answers "keep me (or this agent) under $X per day/week/month". Periods follow the calendar in
-    the configured timezone and week start, not a rolling window. Alerts fire once per period at
-    each threshold (default 50%, 80%, 100%) and ride in the next result's alerts[]; a hard budget
-    makes check_budget refuse a call that would go over. Alerts can also be POSTed to one of the
-    webhooks the user configured, by name; an unknown name is an error listing the configured ones.
-    Setting an existing name replaces it. A budget counts usage (billed and estimated); seat fees
-    only with basis including "subscription". Scopes use get_spend's names: providers (who bills),
-    sources (claude_code, record_usage, <provider>-costs, <provider>-usage, subscription), projects
-    (path or folder name).
+    Periods follow the calendar in the configured timezone. Alerts fire once per period at each
+    threshold and come in the next result's alerts[], and to a webhook the user configured (by
+    name); a hard budget makes check_budget refuse a call that would go over. Counts usage (billed
+    and estimated); seat fees only with basis including "subscription". Scopes use get_spend's names.
 
     Example: set_budget(name="agents-daily", amount_usd=5, period="day", agents=["researcher"], hard=true,
     webhook="ops")
@@ -880,9 +894,8 @@ async def budget_status(
 ) -> BudgetStatusResult:
     """Where each budget stands in its current period: spent, remaining, percent, projection, status.
 
-    Answers "am I on track for my $150 monthly budget?". status is ok, warning (a threshold below
-    100% passed), forecast_exceeded (the current rate ends above the limit) or exceeded; fired
-    thresholds are listed. Before an individual call use check_budget instead.
+    status: ok, warning (a threshold below 100% passed), forecast_exceeded (heading over) or
+    exceeded. Before one call use check_budget.
 
     Example: budget_status()
     """
@@ -905,10 +918,9 @@ async def check_budget(
 ) -> CheckResult:
     """Before an expensive call: may it go ahead under every budget that applies to it?
 
-    Give estimated_cost_usd, or model + input_tokens + output_tokens to have it priced. Pass your
-    agent name and project so agent- and project-scoped budgets apply. allowed is false when a hard
-    budget would be exceeded, or while Claude Code logs are still being read and their unread part
-    could already have used the room left; reason is one line to act on. Local, no network.
+    Give estimated_cost_usd, or model and token counts to have it priced, and your agent and
+    project so scoped budgets apply. allowed is false when a hard budget would be exceeded (or could
+    be, while logs are still being read); reason says why in one line. No network.
 
     Example: check_budget(model="claude-opus-4-1", input_tokens=150000, output_tokens=8000,
     agent="researcher")
@@ -969,10 +981,9 @@ async def record_usage(
 ) -> RecordResult:
     """After a call: report what it used, so spend breaks down per agent, session and project.
 
-    Priced at list price (tokens x price), with speed, service_tier and inference_geo priced as
-    for logged calls; idempotent on request_id, so retries are safe. An unknown model is stored
-    unpriced with a warning. The result says where the budgets this call
-    counts against now stand, and carries any alert it triggered.
+    Priced at list price like logged calls; idempotent on request_id, so retries are safe. An
+    unknown model is stored unpriced with a warning. The result shows the budgets this call counts
+    against and any alert it triggered.
 
     Example: record_usage(provider="anthropic", model="claude-sonnet-4-5", input_tokens=1200,
     output_tokens=350, agent="researcher", request_id="req_011CX")
@@ -1024,10 +1035,9 @@ async def spend_forecast(
 ) -> Forecast:
     """Where spend is heading: burn rate, end-of-period projection, and days that stood out.
 
-    Answers "will I end the month over?" and "which days were unusual, and why?". Burn rates are
-    per day over the period so far and over the trailing 7 days; the projection adds the 7-day rate
-    for the days left. Anomalies are days above twice the median of the 14 days before them (with
-    at least 7 days of history and $1 spent), with their top models and agents. Default: this_month.
+    The projection adds the trailing 7-day rate for the days left. Anomalies are days above twice
+    the median of the 14 days before (given 7 days of history and $1 spent), with their top models
+    and agents. Default: this_month.
 
     Example: spend_forecast(period="this_month")
     """
@@ -1052,11 +1062,10 @@ async def set_subscription(
     ] = None,
     member: OptionalMember = None,
 ) -> Subscription:
-    """Register a fixed fee with no API (Claude Max, ChatGPT Plus, Cursor Pro, Midjourney...).
+    """Register a fixed fee with no API (Claude Max, ChatGPT Plus, Cursor Pro...).
 
-    Answers "count my seats too": the fee is spread evenly over the days of each billing period
-    from `start` and shows in get_spend with basis "subscription", so "what did the team spend in
-    March" includes seats and API alike. Setting an existing name replaces it.
+    The fee is spread evenly over the days of each billing period from `start` and counts in
+    get_spend with basis "subscription". Setting an existing name replaces it.
 
     Example: set_subscription(name="claude-max-ana", vendor="anthropic", amount_usd=200, period="monthly",
     start="2026-01-15", member="ana@example.com")
@@ -1094,11 +1103,9 @@ async def plan_limits(
 ) -> PlanLimits:
     """How fast the Claude Pro/Max plan limits (5-hour and 7-day windows) are being approached.
 
-    Answers "at this pace, when do I hit my 5-hour limit?". Each window's latest percentage, reset
-    time, percentage points per hour in its current period and when it would reach 100%, with the
-    readings behind them. Readings come from `cost-mcp statusline` (Claude Code's status line for
-    Pro/Max users); for dollars use get_spend or usage_blocks. Each window lists its newest `limit`
-    readings (default 25; the pace uses all); cursor=next_cursor gives older ones.
+    Per window: latest percentage, reset time, points per hour and when it would reach 100%, from
+    readings of `cost-mcp statusline`. For dollars use get_spend or usage_blocks.
+    Newest `limit` readings per window (the pace uses all); cursor=next_cursor gives older ones.
 
     Example: plan_limits(days=1)
     """

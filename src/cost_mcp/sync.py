@@ -162,6 +162,8 @@ def plan_sync(
         if spec.provider not in wanted:
             continue
         state = states.get(spec.id)
+        if use_ttl and settings.skips_sync(spec.id):
+            continue
         if use_ttl and not _due(state, moment, max(settings.sync_ttl_seconds, spec.min_ttl_seconds)):
             continue
         floor = end - INITIAL_DAYS * DAY_MS

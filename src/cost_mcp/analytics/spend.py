@@ -646,7 +646,8 @@ def source_statuses(
     ):
         seen.add(str(source))
         status: Literal["ok", "stale", "error", "never"] = "ok"
-        if last_error:
+        # A source whose key was removed is not failing: it is no longer synced.
+        if last_error and settings.has_key_for(str(source)):
             status = "error"
         elif not last_success:
             status = "never"
@@ -716,7 +717,9 @@ def _warnings(
             f"add the model to the price override file ({settings.prices_file})"
         )
     for status in source_statuses(conn, settings):
-        if status.status == "error" and not settings.skips_sync(status.source):
+        if not settings.has_key_for(status.source) or settings.skips_sync(status.source):
+            continue  # no longer synced: its old errors and age are not news on every report
+        if status.status == "error":
             warnings.append(
                 f"{status.source}: last refresh failed ({status.last_error}); showing earlier data. "
                 "If it cannot work with your key, add it to COST_MCP_SYNC_SKIP to stop syncing it"

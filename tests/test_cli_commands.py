@@ -1,0 +1,248 @@
+"""CLI commands run in-process through `cost_mcp.cli.main(argv)`: what a person sees, and exit codes."""
+
+from __future__ import annotations
+
+import csv
+import io
+import json
+import logging
+import sqlite3
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+
+import pytest
+from mcp import Client
+
+from cost_mcp.cli import main
+from cost_mcp.config import load_settings
+from tests.sources.claude_logs import SONNET, assistant, session_file, write
+
+NOW = datetime.now(UTC).strftime("%Y-%m-%dT%H:%M:%S.000Z")
+CLOSED_PORT = "http://127.0.0.1:9"
+"""Nothing listens there: a provider behind it is offline."""
+
+
+@pytest.fixture
+def logs(home: Path) -> Path:
+    """Two calls this month: one priced, one on a model with no known price."""
+    write(
+        session_file(home / "claude", "s1"),
+        assistant("msg_1", "req_1", NOW, input=1000, output=100),
+        assistant("msg_2", "req_2", NOW, model="no-such-model-x", input=10, output=10),
+    )
+    return home
+
+
+def run(capsys: pytest.CaptureFixture[str], *argv: str) -> tuple[int, str, str]:
+    code = main(list(argv))
+    captured = capsys.readouterr()
+    return code, captured.out, captured.err
+
+
+@pytest.mark.usefixtures("logs")
+def test_report_csv_names_basis_once_when_grouping_by_it(capsys: pytest.CaptureFixture[str]) -> None:
+    code, out, _ = run(capsys, "report", "--csv", "--group-by", "provider", "basis")
+    assert code == 0
+    rows = list(csv.reader(io.StringIO(out)))
+    assert rows[0] == ["provider", "basis", "cost_usd", "requests", "total_tokens", "unpriced_requests"]
+    assert rows[1][:2] == ["anthropic", "estimated"]
+    assert "E-" not in out  # no exponent in an amount
+
+
+@pytest.mark.usefixtures("logs")
+def test_export_json_money_is_a_number_and_unpriced_is_null(capsys: pytest.CaptureFixture[str]) -> None:
+    code, out, _ = run(capsys, "export", "--format", "json")
+    assert code == 0
+    records = json.loads(out)
+    costs = {r["model"]: r["cost_usd"] for r in records}
+    assert isinstance(costs[SONNET], float) and costs[SONNET] > 0
+    assert costs["no-such-model-x"] is None
+
+
+@pytest.mark.usefixtures("logs")
+def test_export_to_a_closed_pipe_ends_quietly(
+    capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """`cost-mcp export | head -1`: the reader goes away; no BrokenPipeError traceback."""
+
+    class ClosedPipe(io.StringIO):
+        def write(self, text: str) -> int:
+            raise BrokenPipeError(32, "Broken pipe")
+
+    monkeypatch.setattr("sys.stdout", ClosedPipe())
+    assert main(["export"]) == 0
+
+
+@pytest.mark.usefixtures("home")
+def test_estimate_without_token_counts_is_an_error(capsys: pytest.CaptureFixture[str]) -> None:
+    code, out, err = run(capsys, "estimate", "claude-sonnet-4-5")
+    assert code == 2 and out == ""
+    assert "give the call's token counts" in err and "--input" in err
+
+
+@pytest.mark.usefixtures("home")
+def test_budget_set_and_delete_do_not_sync_or_read_logs(
+    capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    def no_refresh(*_args: Any, **_kwargs: Any) -> None:
+        raise AssertionError("budget set/delete refreshed the ledger")
+
+    monkeypatch.setattr("cost_mcp.sync.refresh", no_refresh)
+    monkeypatch.setattr("cost_mcp.sync.refresh_or_skip", no_refresh, raising=False)
+    assert run(capsys, "budget", "set", "monthly", "150")[0] == 0
+    code, out, _ = run(capsys, "budget", "delete", "monthly")
+    assert code == 0 and "deleted budget 'monthly'" in out
+
+
+@pytest.mark.usefixtures("home")
+def test_budget_status_lists_budgets(capsys: pytest.CaptureFixture[str]) -> None:
+    assert run(capsys, "budget", "set", "monthly", "150")[0] == 0
+    code, out, _ = run(capsys, "budget", "status", "--json")
+    assert code == 0
+    assert json.loads(out)["budgets"][0]["budget"]["name"] == "monthly"
+
+
+@pytest.mark.anyio
+async def test_cli_and_mcp_refuse_the_same_budget_name(
+    capsys: pytest.CaptureFixture[str], client: Client
+) -> None:
+    code, _, err = run(capsys, "budget", "set", "bad name!", "5")
+    assert code == 2 and "budget name" in err
+    result = await client.call_tool("set_budget", {"name": "bad name!", "amount_usd": 5, "period": "month"})
+    assert result.is_error is True and "'name'" in result.content[0].text  # type: ignore[union-attr]
+    # A name both accept is accepted by both.
+    assert run(capsys, "budget", "set", "team-a", "5")[0] == 0
+    ok = await client.call_tool("set_budget", {"name": "team-b", "amount_usd": 5, "period": "month"})
+    assert ok.is_error is False
+
+
+def test_doctor_exit_code_is_the_same_with_and_without_json(
+    home: Path, capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv("OPENAI_ADMIN_KEY", "sk-proj-abcdefghijklmnopqrstuvwxyz0123456789")
+    monkeypatch.setenv("ANTHROPIC_ADMIN_KEY", "your-key-here")
+    env_file = home / "config" / "env"
+    env_file.parent.mkdir(parents=True)
+    env_file.write_text("# keys\nGROQ_API_KEY gsk_missing_equals_sign\nCOST_MCP_WEEK_START=monday\n")
+    code_json, out_json, _ = run(capsys, "doctor", "--json")
+    code_text, out_text, _ = run(capsys, "doctor")
+    assert code_json == code_text == 1
+    problems = json.loads(out_json)["problems"]
+    assert any("OPENAI_ADMIN_KEY is a project key" in p and "cannot read billing" in p for p in problems)
+    assert any("ANTHROPIC_ADMIN_KEY looks like a placeholder" in p for p in problems)
+    assert any("line 2: no '='" in p for p in problems)
+    assert "abcdefghij" not in out_json + out_text and "gsk_missing" not in out_json + out_text
+
+
+def test_doctor_fits_80_columns(home: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    code, out, _ = run(capsys, "doctor")
+    assert code in (0, 1)
+    assert max(len(line) for line in out.splitlines()) <= 80
+    # The key table keeps each provider on one line.
+    assert any(line.split()[:2] == ["openai", "OPENAI_ADMIN_KEY"] for line in out.splitlines())
+
+
+def _failed_sync(db: Path, source: str) -> None:
+    conn = sqlite3.connect(db)
+    conn.execute(
+        "INSERT INTO source_state (source, last_attempt, last_error) VALUES (?, ?, ?)",
+        (source, datetime.now(UTC).isoformat(), "HTTP 401: bad key"),
+    )
+    conn.commit()
+    conn.close()
+
+
+def test_old_sync_errors_are_not_reported_once_the_key_is_gone(
+    home: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    assert run(capsys, "budget", "list")[0] == 0  # creates the ledger
+    _failed_sync(home / "data" / "cost.db", "openai")
+    code, out, _ = run(capsys, "report", "--json")
+    assert code == 0
+    result = json.loads(out)
+    assert not any("last refresh failed" in w for w in result["warnings"])
+    assert all(s["status"] != "error" for s in result["sources"])
+
+
+def test_sync_skip_takes_any_source_name(home: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    from cost_mcp.analytics import spend
+    from cost_mcp.store import connect
+    from cost_mcp.sync import plan_sync
+
+    monkeypatch.setenv("ANTHROPIC_ADMIN_KEY", "sk-ant-admin01-abcdefghijklmnopqrstuvwxyz")
+    monkeypatch.setenv("COST_MCP_ANTHROPIC_BASE_URL", CLOSED_PORT)
+    monkeypatch.setenv("COST_MCP_SYNC_SKIP", "anthropic-claude-code")
+    settings = load_settings()
+    conn = connect(settings.db)
+    try:
+        _failed_sync(settings.db, "anthropic-claude-code")
+        planned = [p.source.id for p in plan_sync(conn, settings, use_ttl=True)]
+        assert planned == ["anthropic"]
+        p = spend.resolve(settings, "this_month", None, None, None)
+        warnings = spend.get_spend(conn, settings, p).warnings
+        assert not any("anthropic-claude-code" in w for w in warnings)
+    finally:
+        conn.close()
+    assert settings.skips_sync("anthropic-claude-code") and not settings.skips_sync("anthropic")
+
+
+def test_sync_offline_is_one_line_per_source_without_retry_noise(
+    home: Path,
+    capsys: pytest.CaptureFixture[str],
+    caplog: pytest.LogCaptureFixture,
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    monkeypatch.setenv("OPENAI_ADMIN_KEY", "sk-admin-abcdefghijklmnopqrstuvwxyz012345")
+    monkeypatch.setenv("COST_MCP_OPENAI_BASE_URL", CLOSED_PORT)
+    caplog.set_level(logging.DEBUG)
+    code, out, err = run(capsys, "sync")
+    assert code == 1
+    assert not [r for r in caplog.records if r.name.startswith("stamina")]
+    assert "stamina" not in out + err
+    lines = [line for line in out.splitlines() if line.strip().startswith("openai")]
+    assert lines and "failed" in lines[0]
+
+
+@pytest.mark.usefixtures("logs")
+def test_blocks_session_and_forecast_views(capsys: pytest.CaptureFixture[str]) -> None:
+    code, out, _ = run(capsys, "blocks", "--active")
+    assert code == 0
+    assert "active" in out and "1,010" in out  # input tokens of both calls
+    code, out, _ = run(capsys, "blocks", "--json")
+    blocks = json.loads(out)
+    assert code == 0 and blocks["active"]["requests"] == 2
+    code, out, _ = run(capsys, "session")
+    assert code == 0 and "s1" in out and "claude-sonnet-4-5" in out
+    # A long model id folds rather than being cut; money is right-aligned in the last column.
+    assert "…" not in out
+    lines = out.splitlines()
+    priced = next(line for line in lines if line.rstrip().endswith("$0.0045"))
+    unpriced = next(line for line in lines if "unpriced" in line and "no-such-model-x" in line)
+    assert len(priced.rstrip()) == len(unpriced.rstrip())
+    code, out, _ = run(capsys, "session", "s1", "--json")
+    assert code == 0 and json.loads(out)["session_id"] == "s1"
+    code, out, _ = run(capsys, "forecast")
+    assert code == 0 and "projected" in out and "burn rate" in out
+    code, out, _ = run(capsys, "forecast", "--json")
+    assert code == 0 and json.loads(out)["days_in_period"] >= 28
+
+
+@pytest.mark.usefixtures("home")
+def test_blocks_rejects_a_bad_limit(capsys: pytest.CaptureFixture[str]) -> None:
+    code, _, err = run(capsys, "blocks", "--token-limit", "lots")
+    assert code == 2 and "--token-limit" in err
+
+
+@pytest.mark.usefixtures("logs")
+def test_report_shows_token_columns_and_the_chart_only_when_asked(capsys: pytest.CaptureFixture[str]) -> None:
+    code, out, _ = run(capsys, "report", "--group-by", "model")
+    assert code == 0
+    header = next(line for line in out.splitlines() if "cache read" in line)
+    assert header.split()[:3] == ["model", "basis", "input"] and "write" in header
+    assert "█" not in out
+    code, out, _ = run(capsys, "report", "--chart")
+    assert code == 0 and "█" in out
+    code, out, _ = run(capsys, "report", "--group-by", "day")
+    assert code == 0 and "█" in out
+    assert max(len(line) for line in out.splitlines()) <= 80
