@@ -7,6 +7,7 @@ import subprocess
 import sys
 from pathlib import Path
 
+import anyio
 import pytest
 from mcp import Client, StdioServerParameters
 
@@ -180,8 +181,12 @@ def test_server_writes_nothing_but_mcp_messages_to_stdout(home: Path) -> None:
 
 
 async def test_ingest_tool_reports_counts_and_progress(client: Client, home: Path) -> None:
+    from cost_mcp.server import _live
     from tests.sources.claude_logs import assistant, session_file, write
 
+    # The server's background reader scans the (empty) tree at start-up: let it finish first, or it
+    # could read the file below before the tool does (then the tool rightly adds nothing).
+    assert await anyio.to_thread.run_sync(_live[-1].reader.wait, 30.0)
     write(
         session_file(home / "claude", "s1"),
         assistant("m1", "r1", "2026-11-02T09:00:00.000Z", output=10),
