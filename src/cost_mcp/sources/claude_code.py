@@ -43,6 +43,7 @@ from cost_mcp.pricing import Price, Pricer, Tokens
 from cost_mcp.store import bulk, rollup
 from cost_mcp.store import skipped as skipped_lines
 from cost_mcp.store.connection import write_transaction
+from cost_mcp.store.source_state import record_scan
 
 SOURCE = "claude_code"
 PROVIDER = "anthropic"
@@ -1128,7 +1129,6 @@ def _counted_among(conn: sqlite3.Connection, message_ids: Counter[str], recounte
 
 def _record_state(conn: sqlite3.Connection, stats: ScanStats) -> None:
     """Remember when the logs were checked and what that brought in, for results to show."""
-    now = datetime.now(UTC).isoformat()
     error = "; ".join(stats.errors[:5]) or None
     if stats.lines_read:
         files = stats.files_new + stats.files_changed + stats.files_reset
@@ -1140,17 +1140,7 @@ def _record_state(conn: sqlite3.Connection, stats: ScanStats) -> None:
         detail = f"no new lines ({stats.files_seen:,} file(s) checked in {stats.seconds:.3f}s)"
     if not stats.complete:
         detail += "; stopped at the time budget, the rest is read next time"
-    with write_transaction(conn):
-        conn.execute(
-            """
-            INSERT INTO source_state (source, last_attempt, last_success, last_error, detail)
-            VALUES (?, ?, ?, ?, ?)
-            ON CONFLICT (source) DO UPDATE SET last_attempt = excluded.last_attempt,
-                last_success = excluded.last_success, last_error = excluded.last_error,
-                detail = excluded.detail
-            """,
-            (SOURCE, now, now, error, detail),
-        )
+    record_scan(conn, SOURCE, error=error, detail=detail)
 
 
 # --- the entry point ---------------------------------------------------------------------------

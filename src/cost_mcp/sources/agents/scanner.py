@@ -42,6 +42,7 @@ from cost_mcp.pricing import Price, Pricer, Tokens
 from cost_mcp.store import rollup
 from cost_mcp.store.connection import write_transaction
 from cost_mcp.store.plan_limits import insert_reading
+from cost_mcp.store.source_state import record_scan
 
 SkipReason = Literal["malformed", "truncated", "too_long", "invalid_fields"]
 SKIP_REASONS: tuple[SkipReason, ...] = ("malformed", "truncated", "too_long", "invalid_fields")
@@ -465,7 +466,6 @@ def _read_document(
 
 def _record_state(conn: sqlite3.Connection, fmt: AgentLog, stats: AgentScan) -> None:
     """Remember when this agent's logs were checked, for results to show freshness."""
-    now = datetime.now(UTC).isoformat()
     if stats.lines_read:
         detail = (
             f"read {stats.lines_read:,} line(s) from {stats.files_read} file(s): "
@@ -475,17 +475,7 @@ def _record_state(conn: sqlite3.Connection, fmt: AgentLog, stats: AgentScan) -> 
         detail = f"no new lines ({stats.files_seen:,} file(s) checked)"
     if not stats.complete:
         detail += "; stopped at the time budget, the rest is read next time"
-    with write_transaction(conn):
-        conn.execute(
-            """
-            INSERT INTO source_state (source, last_attempt, last_success, last_error, detail)
-            VALUES (?, ?, ?, ?, ?)
-            ON CONFLICT (source) DO UPDATE SET last_attempt = excluded.last_attempt,
-                last_success = excluded.last_success, last_error = excluded.last_error,
-                detail = excluded.detail
-            """,
-            (fmt.source, now, now, "; ".join(stats.errors[:5]) or None, detail),
-        )
+    record_scan(conn, fmt.source, error="; ".join(stats.errors[:5]) or None, detail=detail)
 
 
 # --- helpers every parser uses ------------------------------------------------------------------
