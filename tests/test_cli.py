@@ -80,7 +80,7 @@ def test_estimate_prices_fast_mode_and_us_only_inference_like_the_ledger() -> No
     assert json.loads(proc.stdout)["cost_usd"] == 198
     bad = run(*args, "--speed", "turbo")
     assert bad.returncode == 2
-    assert "invalid choice: 'turbo'" in bad.stderr
+    assert "'turbo' is not one of 'standard', 'fast'" in bad.stderr
 
 
 @pytest.mark.usefixtures("home")
