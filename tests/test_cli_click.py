@@ -161,9 +161,10 @@ def test_sync_tells_the_display_each_source_and_its_state(
     assert code == 1
     assert recorder.heard[0] == ("planned", "openai")
     assert recorder.heard[1:] == [("fetched", "openai", "failed")]
-    # Off the display, one line per source with its state, then why it failed.
+    # Off the display, one line per source with its state, then why it failed, once.
     assert re.search(r"^\s*openai\s+failed", out, re.M)
-    assert re.search(r"^openai: cannot reach", out, re.M)
+    assert re.search(r"^note: openai: sync failed \(cannot reach", out, re.M)
+    assert out.count("cannot reach") == 1
     recorder.heard.clear()
     assert run(capsys, "sync", "--json")[0] == 1
     assert recorder.heard == []  # --json: no display

@@ -32,6 +32,9 @@ EXIT_FAILED = 1
 EXIT_USAGE = 2
 """The command could not do what was asked: bad arguments or input, an unusable ledger."""
 
+EXIT_INTERRUPTED = 130
+"""Ctrl-C, as a shell reports a command it interrupted."""
+
 R = TypeVar("R", bound="BaseModel")
 
 
@@ -159,9 +162,9 @@ def _run(args: list[str]) -> int:
     except click.ClickException as exc:
         exc.show()
         return exc.exit_code
-    except click.Abort:
+    except click.Abort:  # Ctrl-C (or end of input at a prompt): no traceback, the shell's code
         err.print("aborted")
-        return EXIT_FAILED
+        return EXIT_INTERRUPTED
     except CostMcpError as exc:
         err.print(f"[red]error:[/red] {text(exc)}", highlight=False)
         return EXIT_USAGE

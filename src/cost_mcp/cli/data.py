@@ -44,7 +44,10 @@ if TYPE_CHECKING:
 )
 @json_option()
 def ingest(paths: tuple[str, ...], full: bool, forget: tuple[str, ...], as_json: bool) -> int:
-    """Read new Claude Code log lines into the ledger (PATH: folders or .jsonl files; default: configured)."""
+    """Read new Claude Code log lines into the ledger.
+
+    PATHs are folders or .jsonl files (default: the configured Claude folders).
+    """
     from cost_mcp.pricing import Pricer
     from cost_mcp.sources import claude_code
     from cost_mcp.sync import fire_alerts
@@ -132,7 +135,10 @@ def _provider_ids(_ctx: click.Context, _param: click.Parameter, values: tuple[st
 )
 @json_option()
 def sync(providers: list[str], days: int | None, as_json: bool) -> int:
-    """Fetch billed costs and usage from provider APIs now (`cost-mcp doctor` lists them)."""
+    """Fetch billed costs and usage from provider APIs now.
+
+    `cost-mcp doctor` lists the providers and their keys.
+    """
     from cost_mcp import sync as syncing
     from cost_mcp.pricing import Pricer
 
@@ -149,7 +155,7 @@ def sync(providers: list[str], days: int | None, as_json: bool) -> int:
 
 
 def _render_sync(out: Console, result: SyncResult) -> None:
-    """One line per source with its state, then each source's error or note."""
+    """One line per source with its state, then notes (a failure's cause is among the warnings)."""
     table = Table("source", "result", "days", "rows", "billed", "time", box=None)
     for s in result.sources:
         span = f"{s.first_day} to {s.last_day}" if s.first_day else "-"
@@ -163,9 +169,8 @@ def _render_sync(out: Console, result: SyncResult) -> None:
         )
     out.print(table)
     for s in result.sources:
-        for line in (s.error, s.note):
-            if line:
-                out.print(safe_text(f"{s.source}: {line}"), highlight=False, markup=False)
+        if s.note:
+            out.print(safe_text(f"{s.source}: {s.note}"), highlight=False, markup=False)
     for warning in result.warnings:
         note(out, warning)
 

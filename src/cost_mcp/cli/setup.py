@@ -220,7 +220,10 @@ def _install_options(what: str) -> Callable[[Callable[..., Any]], Callable[..., 
 @click.option("--fields", help="comma-separated: session,today,block,budget,limits (default: all)")
 @_install_options("the status line")
 def statusline(fields: str | None, install: bool, project: bool, yes: bool) -> int:
-    """Claude Code's status line: session, today, block, budget, limits."""
+    """Claude Code's status line: spend, block, budget, limits.
+
+    Reads Claude Code's status JSON on stdin; --install adds it to Claude Code's settings.
+    """
     from cost_mcp import claude_settings
 
     if install:
@@ -238,7 +241,7 @@ def statusline(fields: str | None, install: bool, project: bool, yes: bool) -> i
 @cli.command()
 @_install_options("the UserPromptSubmit and PreToolUse hooks")
 def hook(install: bool, project: bool, yes: bool) -> int:
-    """Claude Code hook: warn at a soft budget, block at a hard one."""
+    """Claude Code hook: warn at soft budgets, block at hard ones."""
     from cost_mcp import claude_settings
 
     if install:

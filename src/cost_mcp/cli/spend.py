@@ -251,7 +251,10 @@ def _day_bars(out: Console, days: SpendResult) -> None:
 )
 @click.option("--output", "-o", default="-", help="file to write (default: stdout)")
 def export(fmt: str, output: str, **period: Any) -> int:
-    """Usage events and provider buckets of a period, as CSV or JSON."""
+    """Every usage event and provider bucket of a period.
+
+    As CSV (the default), JSON, or FinOps FOCUS rows.
+    """
     from cost_mcp.analytics.export import FIELDS, export_records
 
     with ledger() as (loaded, conn):
@@ -358,7 +361,10 @@ def _render_blocks(out: Console, result: UsageBlocks, only_active: bool) -> None
 @click.argument("session_id", metavar="[ID]", required=False)
 @json_option("the full result as JSON")
 def session(session_id: str | None, as_json: bool) -> int:
-    """One Claude Code session: cost, tokens, models, burn rate (default: the most recent)."""
+    """One Claude Code session: cost, tokens, models, burn rate.
+
+    ID defaults to the most recent session.
+    """
     from cost_mcp.analytics.claude_code import session_usage
 
     return answer(
@@ -439,7 +445,10 @@ _SAVINGS_DIMS = "provider, model, agent, project, session, source"
 @group_by_option(_SAVINGS_DIMS)
 @json_option("the full result as JSON")
 def savings(group_by: tuple[str, ...], as_json: bool, **period: Any) -> int:
-    """Where recorded calls could have cost less: model mix, caching, batch."""
+    """Where recorded calls could have cost less.
+
+    Three findings: a cheaper model mix, caching, and the batch rate.
+    """
     from cost_mcp.analytics import savings as saving
     from cost_mcp.pricing import Pricer
 
