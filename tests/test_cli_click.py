@@ -122,6 +122,10 @@ def test_group_by_takes_several_values_and_says_when_given_none(capsys: pytest.C
     assert code == 0 and json.loads(out)["group_by"] == ["model", "session"]
     code, out, _ = run(capsys, "report", "--group-by", "model", "--group-by", "session", "--json")
     assert code == 0 and json.loads(out)["group_by"] == ["model", "session"]
+    code, out, _ = run(capsys, "report", "--group-by=model", "session", "--json")
+    assert code == 0 and json.loads(out)["group_by"] == ["model", "session"]
+    code, out, _ = run(capsys, "report", "--breakdown", "--group-by", "day", "--json")
+    assert code == 0 and json.loads(out)["group_by"] == ["day", "model"]  # --breakdown alone: by model
     code, _, err = run(capsys, "report", "--json", "--group-by")
     assert code == EXIT_USAGE and "--group-by" in err
     code, _, err = run(capsys, "report", "--json", "--csv")

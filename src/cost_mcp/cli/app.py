@@ -67,9 +67,12 @@ class GreedyCommand(click.Command):
                 continue
             if taking is not None and not took:
                 empty.append(taking)
-            taking, took = (arg, False) if arg in self.greedy else (None, False)
+            name, eq, value = arg.partition("=")
+            taking, took = (name, bool(eq)) if name in self.greedy else (None, False)
             if taking is None:
                 expanded.append(arg)
+            elif eq:  # --group-by=model day
+                expanded += [name, value]
         return super().parse_args(ctx, [*expanded[:-1], *empty])
 
 
