@@ -269,24 +269,21 @@ def answer(
     as_json: bool,
     render: Callable[[Console, R], None],
     fresh: bool = True,
-    code: Callable[[R], int] | None = None,
 ) -> int:
     """The shape of every query command: open the ledger (fresh), compute, then print the result as
     JSON or through ``render`` followed by its warnings. A query result is labelled as the MCP tools'
-    are (:func:`cost_mcp.catchup.envelope`). ``code`` maps the result to the exit code (default 0),
-    the same with and without --json."""
+    are (:func:`cost_mcp.catchup.envelope`)."""
     with ledger(fresh) as (loaded, conn):
         result = compute(loaded, conn)
         if isinstance(result, Answer):
             from cost_mcp.catchup import envelope
 
             result = envelope(conn, result)
-    status = code(result) if code is not None else EXIT_OK
     if as_json:
         print(result.model_dump_json(indent=2))
-        return status
+        return EXIT_OK
     out = Console()
     render(out, result)
     for warning in getattr(result, "warnings", []):
         note(out, warning)
-    return status
+    return EXIT_OK
