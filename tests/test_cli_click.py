@@ -82,6 +82,7 @@ def test_report_breakdown_puts_a_row_per_model_under_each_row(
     fine, coarse = json.loads(fine_json), json.loads(coarse_json)
     assert code == code2 == 0
     assert fine["group_by"] == ["provider", "basis", "model"]
+    assert fine["complete"] is True and fine["warnings"] == coarse["warnings"]  # labelled alike
     assert {r["group"]["model"] for r in fine["rows"]} == {SONNET, HAIKU}
     assert fine["total_usd"] == coarse["total_usd"] > 0
     parts = sum(Decimal(str(r["cost_usd"])) for r in fine["rows"])

@@ -119,9 +119,9 @@ def report(
         result = envelope(conn, spend.get_spend(conn, loaded, p, dims))
         # The sub-rows come from the same function, grouped one dimension finer; its alerts were
         # taken by the first call.
-        parts = (
-            spend.get_spend(conn, loaded, p, fine, take_alerts=False) if breakdown and fine != dims else None
-        )
+        parts = None
+        if breakdown and fine != dims:
+            parts = envelope(conn, spend.get_spend(conn, loaded, p, fine, take_alerts=False))
         # The daily chart when asked for, or when the rows are days anyway.
         bars = (chart or "day" in dims) and not (as_json or as_csv)
         days = spend.get_spend(conn, loaded, p, ["day"], take_alerts=False) if bars else None
