@@ -225,3 +225,18 @@ def test_readme_cli_synopsis_names_only_real_commands_and_options() -> None:
             assert option in known, f"README's `{line.strip()}` names {option}, unknown to the CLI"
             checked += 1
     assert checked > 40
+
+
+@pytest.mark.usefixtures("home")
+def test_ctrl_c_exits_130_without_a_traceback(
+    capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from cost_mcp.analytics import estimate
+
+    def interrupted(*_: object, **__: object) -> None:
+        raise KeyboardInterrupt
+
+    monkeypatch.setattr(estimate, "estimate_cost", interrupted)
+    code, out, err = run(capsys, "estimate", "claude-sonnet-4-5", "--input", "10")
+    assert code == 130 and out == ""
+    assert "aborted" in err and "Traceback" not in err
