@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import json
-import time
 from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
 from pathlib import Path
@@ -181,7 +180,6 @@ class _SyncDisplay:
     def __init__(self, bar: Progress) -> None:
         self._bar = bar
         self._tasks: dict[str, TaskID] = {}
-        self._started = time.monotonic()
 
     def planned(self, sources: Sequence[str]) -> None:
         for source in sources:
