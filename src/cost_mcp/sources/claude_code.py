@@ -17,7 +17,6 @@ set of stored copies alone, so neither file order nor the number of scans change
 from __future__ import annotations
 
 import contextlib
-import dataclasses
 import gc
 import hashlib
 import os
@@ -39,7 +38,7 @@ from cost_mcp.errors import InvalidInputError
 from cost_mcp.models import ForgetSummary, IngestResult
 from cost_mcp.money import to_nanos
 from cost_mcp.periods import iso_utc, ms_to_datetime, to_ms
-from cost_mcp.pricing import Price, Pricer, Tokens
+from cost_mcp.pricing import CallRates, Price, Pricer, Tokens, Unpriced
 from cost_mcp.store import bulk, rollup
 from cost_mcp.store import skipped as skipped_lines
 from cost_mcp.store.connection import write_transaction
@@ -179,9 +178,18 @@ class _InvalidLineError(Exception):
 # --- what a line yields ----------------------------------------------------------------------
 
 
-@dataclass(frozen=True, slots=True)
-class Copy:
-    """One logged copy of a model call."""
+Counts = tuple[int, int, int, int, int, int]
+"""Token counts in ``pricing.TOKEN_KINDS`` order: input, cache read, cache write 5m and 1h, output,
+web search requests."""
+
+
+class Copy(msgspec.Struct, frozen=True, gc=False):
+    """One logged copy of a model call.
+
+    A msgspec struct with its token counts as a plain tuple, not a dataclass holding a ``Tokens``:
+    a cold ingest builds one per usage line, and a frozen dataclass' ``__init__`` (one
+    ``object.__setattr__`` per field) cost more than decoding the line.
+    """
 
     message_id: str
     request_id: str
@@ -190,7 +198,7 @@ class Copy:
     model: str
     session_id: str
     project: str
-    tokens: Tokens
+    counts: Counts
     speed: str
     reported_cost: Decimal | None
     origin: str
@@ -200,10 +208,23 @@ class Copy:
     """What the log left unclear about this call's price (e.g. an iteration type we do not know)."""
     extra: tuple[Copy, ...] = ()
     """Separately billed iterations of the same request (advisor, compaction), as their own calls."""
+    total: int = -1
+    """All tokens (input + output + cache read + cache write); computed when not given."""
+
+    def __post_init__(self) -> None:
+        if self.total < 0:
+            c = self.counts
+            msgspec.structs.force_setattr(self, "total", c[0] + c[1] + c[2] + c[3] + c[4])
+
+    @property
+    def tokens(self) -> Tokens:
+        """The counts as a :class:`Tokens`."""
+        i, cr, w5, w1, o, ws = self.counts
+        return Tokens(i, o, cr, w5, w1, ws)
 
     def rank(self) -> tuple[int, int, str, str]:
         """Smaller is better: most tokens, then earliest, then a stable order on where it was seen."""
-        return (-self.tokens.total, self.ts_ms, self.session_id, self.origin)
+        return (-self.total, self.ts_ms, self.session_id, self.origin)
 
 
 @dataclass(frozen=True, slots=True)
@@ -312,7 +333,7 @@ def _copy_from(entry: _Line, outer: _Line, where: FileIdentity) -> Copy | SkipRe
     if model == SYNTHETIC_MODEL:
         return "synthetic"
     try:
-        tokens = _tokens(usage)
+        counts = _counts(usage)
         ts_ms = _epoch_ms(entry.timestamp or outer.timestamp)
     except _InvalidLineError:
         return "invalid_fields"
@@ -325,21 +346,23 @@ def _copy_from(entry: _Line, outer: _Line, where: FileIdentity) -> Copy | SkipRe
     message_id = message.id or ""
     if not message_id:
         # Without an id a copy cannot be matched to others; identical lines still collapse.
+        i, cr, w5, w1, o, ws = counts
+        tokens = Tokens(i, o, cr, w5, w1, ws)
         message_id = "line:" + hashlib.sha1(raw_key(entry, tokens, ts_ms), usedforsecurity=False).hexdigest()
     copy = Copy(
-        message_id=message_id,
-        request_id=request_id,
-        is_sidechain=bool(entry.isSidechain or outer.isSidechain),
-        ts_ms=ts_ms,
-        model=model,
-        session_id=outer.sessionId or entry.sessionId or where.session_id,
-        project=_project(outer.cwd or entry.cwd, where.project),
-        tokens=tokens,
-        speed=usage.speed or "",
-        reported_cost=reported,
-        origin=str(where.path),
-        service_tier=usage.service_tier or "",
-        inference_geo=usage.inference_geo or "",
+        message_id,
+        request_id,
+        bool(entry.isSidechain or outer.isSidechain),
+        ts_ms,
+        model,
+        outer.sessionId or entry.sessionId or where.session_id,
+        _project(outer.cwd or entry.cwd, where.project),
+        counts,
+        usage.speed or "",
+        reported,
+        str(where.path),
+        usage.service_tier or "",
+        usage.inference_geo or "",
     )
     return _with_iterations(copy, usage.iterations) if usage.iterations else copy
 
@@ -369,25 +392,36 @@ def _with_iterations(copy: Copy, iterations: list[_Iteration]) -> Copy:
             continue
         seen[kind] += 1
         extra.append(
-            dataclasses.replace(
+            msgspec.structs.replace(
                 copy,
                 message_id=f"{copy.message_id}#{kind}{seen[kind]}",
                 model=it.model or copy.model,
-                tokens=_tokens(it),
+                counts=_counts(it),
+                total=-1,
                 # The advisor is a separate inference: the executor's speed is not the advisor's.
                 speed="" if kind == "advisor_message" else copy.speed,
                 reported_cost=None,
             )
         )
     note = f"usage.iterations of unknown type {', '.join(sorted(unknown))} not priced" if unknown else ""
-    return dataclasses.replace(copy, extra=tuple(extra), note=note)
+    return msgspec.structs.replace(copy, extra=tuple(extra), note=note)
 
 
 def _project(cwd: object, slug: str) -> str:
     """The folder the session ran in, as a path (the log's ``cwd``), else the folder slug."""
-    if isinstance(cwd, str) and cwd and len(cwd) <= MAX_PROJECT_CHARS and cwd.isprintable():
-        return cwd
+    if isinstance(cwd, str):
+        # A session logs the same few folders on every line: each is checked once.
+        usable = _USABLE_CWD.get(cwd)
+        if usable is None:
+            usable = bool(cwd) and len(cwd) <= MAX_PROJECT_CHARS and cwd.isprintable()
+            if len(_USABLE_CWD) < 4096:
+                _USABLE_CWD[cwd] = usable
+        if usable:
+            return cwd
     return slug
+
+
+_USABLE_CWD: dict[str, bool] = {}
 
 
 def raw_key(entry: _Line, tokens: Tokens, ts_ms: int) -> bytes:
@@ -395,7 +429,7 @@ def raw_key(entry: _Line, tokens: Tokens, ts_ms: int) -> bytes:
     return f"{entry.requestId}|{entry.sessionId}|{ts_ms}|{tokens}".encode()
 
 
-def _tokens(usage: _Usage | _Iteration) -> Tokens:
+def _counts(usage: _Usage | _Iteration) -> Counts:
     cache = usage.cache_creation
     if cache is not None and (
         cache.ephemeral_5m_input_tokens is not None or cache.ephemeral_1h_input_tokens is not None
@@ -408,19 +442,42 @@ def _tokens(usage: _Usage | _Iteration) -> Tokens:
         write_1h = 0
     tool_use = usage.server_tool_use if isinstance(usage, _Usage) else None
     web = tool_use.web_search_requests if tool_use else None
-    return Tokens(
-        input=usage.input_tokens or 0,
-        output=usage.output_tokens or 0,
-        cache_read=usage.cache_read_input_tokens or 0,
-        cache_write_5m=write_5m,
-        cache_write_1h=write_1h,
-        web_search_requests=web or 0,
+    return (
+        usage.input_tokens or 0,
+        usage.cache_read_input_tokens or 0,
+        write_5m,
+        write_1h,
+        usage.output_tokens or 0,
+        web or 0,
     )
+
+
+_ZULU_MS = re.compile(r"(\d{4}-\d\d-\d\d)T([01]\d|2[0-3]):([0-5]\d):([0-5]\d)\.(\d{3})Z", re.ASCII)
+"""Claude Code's own stamp shape, read without building a datetime (see :func:`_epoch_ms`)."""
+_DAY_MS: dict[str, int] = {}
 
 
 def _epoch_ms(stamp: str | None) -> int:
     if not stamp:
         raise _InvalidLineError
+    zulu = _ZULU_MS.fullmatch(stamp)
+    if zulu is not None:
+        # The common case, in integer arithmetic: the day's start (parsed once per day, so an
+        # impossible date such as 02-30 still fails below) plus the time of day.
+        day, hh, mm, ss, ms = zulu.groups()
+        start = _DAY_MS.get(day)
+        if start is None:
+            start = _epoch_ms_general(day + "T00:00:00Z")
+            if len(_DAY_MS) < 100_000:
+                _DAY_MS[day] = start
+        ts = start + ((int(hh) * 60 + int(mm)) * 60 + int(ss)) * 1000 + int(ms)
+        if not MIN_TS_MS <= ts < MAX_TS_MS:
+            raise _InvalidLineError
+        return ts
+    return _epoch_ms_general(stamp)
+
+
+def _epoch_ms_general(stamp: str) -> int:
     try:
         when = datetime.fromisoformat(stamp)
     except ValueError:
@@ -720,6 +777,7 @@ def _read_in_turn(
 ) -> None:
     """Read the files one after the other in this process, writing batches as they fill."""
     batch = _Batch()
+    prices = _Prices(pricer)
     done_bytes = 0
     last_report = 0.0
     for index, (path, st, where, offset, skipping) in enumerate(work):
@@ -727,7 +785,7 @@ def _read_in_turn(
             for state in _read_file(path, st, where, offset, batch, stats, skipping, max_line_bytes):
                 batch.files[state.path] = state
                 if len(batch) >= BATCH_COPIES:
-                    _flush(conn, batch, pricer, stats)
+                    _flush(conn, batch, prices, stats)
                     # Cleared in place: the file reader still holds this batch and keeps adding to it.
                     batch.clear()
                 if deadline is not None and time.perf_counter() > deadline:
@@ -746,7 +804,7 @@ def _read_in_turn(
         if progress is not None and (now - last_report > 0.25 or index == len(work) - 1):
             last_report = now
             progress(done_bytes, max(total_bytes, 1), f"{index + 1}/{len(work)} files read")
-    _flush(conn, batch, pricer, stats)
+    _flush(conn, batch, prices, stats)
 
 
 def _resume_offset(prev: _FileState | None, st: os.stat_result, stats: ScanStats) -> tuple[int, bool] | None:
@@ -901,11 +959,11 @@ WHERE excluded.total_tokens > usage_events.total_tokens
 # price of today's pricing and overrides instead of keeping the one it was first stored with.
 
 
-def _flush(conn: sqlite3.Connection, batch: _Batch, pricer: Pricer, stats: ScanStats) -> None:
+def _flush(conn: sqlite3.Connection, batch: _Batch, prices: _Prices, stats: ScanStats) -> None:
     """Write a batch, its recount, its rollup marks and the file offsets it came from, atomically."""
     if not batch.copies and not batch.files:
         return
-    rows = [_row(copy, pricer, stats) for copy in batch.copies.values()]
+    rows = [_row(copy, prices, stats) for copy in batch.copies.values()]
     per_message = Counter(copy.message_id for copy in batch.copies.values())
     with write_transaction(conn):
         _touch(conn, per_message)
@@ -941,26 +999,66 @@ def _touch(conn: sqlite3.Connection, message_ids: Iterable[str]) -> None:
     conn.executemany("INSERT INTO touched VALUES (?)", ((m,) for m in message_ids))
 
 
-def _row(copy: Copy, pricer: Pricer, stats: ScanStats) -> tuple[object, ...]:
-    t = copy.tokens
-    priced = pricer.price(
-        t,
-        copy.model,
-        PROVIDER,
-        ms_to_datetime(copy.ts_ms),
-        speed=copy.speed,
-        service_tier=copy.service_tier,
-        inference_geo=copy.inference_geo,
-    )
+DAY_MS = 86_400_000
+_RatesKey = tuple[str, str, str, str, int]
+"""(model, speed, service tier, inference geo, UTC day): calls priced alike."""
+
+
+class _Prices:
+    """Each distinct (model, modifiers, UTC day) resolved once for a scan, each call priced from it.
+
+    genai-prices' prices change only at UTC dates, so within one day a model and its modifiers
+    have one set of rates; :meth:`Pricer.rates` says when that does not hold (``day_stable``),
+    and those calls, like price tables the compiled rates do not model, go through
+    :meth:`Pricer.price` one by one. The result is the same number either way.
+    """
+
+    def __init__(self, pricer: Pricer) -> None:
+        self.pricer = pricer
+        self.plans: dict[_RatesKey, CallRates | Unpriced | None] = {}
+
+    def cost(self, copy: Copy) -> tuple[int | None, str | None, tuple[str, ...]]:
+        """Nano-USD, the priced model id and the pricing assumptions of one call (None: unpriced)."""
+        key = (copy.model, copy.speed, copy.service_tier, copy.inference_geo, copy.ts_ms // DAY_MS)
+        plan = self.plans.get(key, False)
+        if plan is False:
+            plan = self.pricer.rates(
+                copy.model,
+                PROVIDER,
+                ms_to_datetime(copy.ts_ms),
+                speed=copy.speed,
+                service_tier=copy.service_tier,
+                inference_geo=copy.inference_geo,
+            )
+            if not isinstance(plan, CallRates) or plan.day_stable:
+                self.plans[key] = plan
+        if isinstance(plan, CallRates) and plan.day_stable:
+            return plan.nanos(copy.counts), plan.model_id, plan.assumptions
+        if isinstance(plan, Unpriced):
+            return None, None, ()
+        priced = self.pricer.price(
+            copy.tokens,
+            copy.model,
+            PROVIDER,
+            ms_to_datetime(copy.ts_ms),
+            speed=copy.speed,
+            service_tier=copy.service_tier,
+            inference_geo=copy.inference_geo,
+        )
+        if isinstance(priced, Price):
+            return priced.total_nanos, priced.model_id, priced.assumptions
+        return None, None, ()
+
+
+def _row(copy: Copy, prices: _Prices, stats: ScanStats) -> tuple[object, ...]:
+    cost, priced_model, assumptions = prices.cost(copy)
     note = copy.note
-    if isinstance(priced, Price):
-        cost, priced_model = priced.total_nanos, priced.model_id
-        if priced.assumptions:
-            note = "; ".join(filter(None, (note, *priced.assumptions)))
-    else:
-        cost, priced_model = None, None
+    if assumptions:
+        note = "; ".join(filter(None, (note, *assumptions)))
+    if cost is None:
         stats.unpriced[copy.model] += 1
     reported = to_nanos(copy.reported_cost) if copy.reported_cost is not None else None
+    i, cr, w5, w1, o, ws = copy.counts
     return (
         SOURCE,
         copy.message_id,
@@ -972,13 +1070,13 @@ def _row(copy: Copy, pricer: Pricer, stats: ScanStats) -> tuple[object, ...]:
         copy.session_id,
         copy.project,
         "claude-code",
-        t.input,
-        t.output,
-        t.cache_read,
-        t.cache_write_5m,
-        t.cache_write_1h,
-        t.web_search_requests,
-        t.total,
+        i,
+        o,
+        cr,
+        w5,
+        w1,
+        ws,
+        copy.total,
         copy.speed,
         cost,
         reported,
