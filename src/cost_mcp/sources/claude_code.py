@@ -39,7 +39,7 @@ from cost_mcp.models import ForgetSummary, IngestResult
 from cost_mcp.money import to_nanos
 from cost_mcp.periods import iso_utc, ms_to_datetime, to_ms
 from cost_mcp.pricing import CallRates, Price, Pricer, Tokens, Unpriced
-from cost_mcp.store import bulk, rollup
+from cost_mcp.store import bulk, claude_logs, rollup
 from cost_mcp.store import skipped as skipped_lines
 from cost_mcp.store.connection import write_transaction
 from cost_mcp.store.source_state import record_scan
@@ -932,32 +932,6 @@ def _read_file(
 
 # --- writing -----------------------------------------------------------------------------------
 
-_UPSERT = """
-INSERT INTO usage_events (
-    source, message_id, request_id, is_sidechain, ts_ms, provider, model, session_id, project, agent,
-    input_tokens, output_tokens, cache_read_tokens, cache_write_5m_tokens, cache_write_1h_tokens,
-    web_search_requests, total_tokens, speed, cost_nanos, reported_cost_nanos, priced_model, origin,
-    service_tier, inference_geo, price_note
-) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)
-ON CONFLICT (source, message_id, request_id, is_sidechain) DO UPDATE SET
-    ts_ms = excluded.ts_ms, model = excluded.model, session_id = excluded.session_id,
-    project = excluded.project, input_tokens = excluded.input_tokens,
-    output_tokens = excluded.output_tokens, cache_read_tokens = excluded.cache_read_tokens,
-    cache_write_5m_tokens = excluded.cache_write_5m_tokens,
-    cache_write_1h_tokens = excluded.cache_write_1h_tokens,
-    web_search_requests = excluded.web_search_requests, total_tokens = excluded.total_tokens,
-    speed = excluded.speed, cost_nanos = excluded.cost_nanos,
-    reported_cost_nanos = excluded.reported_cost_nanos, priced_model = excluded.priced_model,
-    origin = excluded.origin, service_tier = excluded.service_tier,
-    inference_geo = excluded.inference_geo, price_note = excluded.price_note
-WHERE excluded.total_tokens > usage_events.total_tokens
-   OR (excluded.total_tokens = usage_events.total_tokens
-       AND (excluded.ts_ms, excluded.session_id, excluded.origin)
-         <= (usage_events.ts_ms, usage_events.session_id, usage_events.origin))
-"""
-# "<=": the very same copy read again (a full rescan, or the re-read after an upgrade) takes the
-# price of today's pricing and overrides instead of keeping the one it was first stored with.
-
 
 def _flush(conn: sqlite3.Connection, batch: _Batch, prices: _Prices, stats: ScanStats) -> None:
     """Write a batch, its recount, its rollup marks and the file offsets it came from, atomically."""
@@ -966,13 +940,9 @@ def _flush(conn: sqlite3.Connection, batch: _Batch, prices: _Prices, stats: Scan
     rows = [_row(copy, prices, stats) for copy in batch.copies.values()]
     per_message = Counter(copy.message_id for copy in batch.copies.values())
     with write_transaction(conn):
-        _touch(conn, per_message)
-        existing = conn.execute(
-            "SELECT e.message_id, e.ts_ms, e.counted FROM touched t CROSS JOIN usage_events e "
-            "ON e.source = ? AND e.message_id = t.message_id",
-            (SOURCE,),
-        ).fetchall()
-        conn.executemany(_UPSERT, rows)
+        claude_logs.touch(conn, per_message)
+        existing = claude_logs.touched_rows(conn, SOURCE)
+        claude_logs.upsert_copies(conn, rows)
         # Only a message with several rows can need a different winner: one the batch brings
         # several copies of, or one that was already there.
         recount = {m for m, n in per_message.items() if n > 1} | {m for m, _, _ in existing}
@@ -985,18 +955,6 @@ def _flush(conn: sqlite3.Connection, batch: _Batch, prices: _Prices, stats: Scan
         rollup.mark_dirty(conn, [ts for _, ts, _ in existing] + [c.ts_ms for c in batch.copies.values()])
         _save_files(conn, batch.files.values())
         skipped_lines.record(conn, batch.restarted, batch.skipped)
-
-
-def _touch(conn: sqlite3.Connection, message_ids: Iterable[str]) -> None:
-    """List the message ids a batch touches in a temp table, for the queries that follow.
-
-    Those queries say ``touched t CROSS JOIN usage_events e``: SQLite then loops over the touched
-    ids and looks each up by the unique key. Left to choose, the planner (no statistics on a temp
-    table) scans every row of the source instead: ~0.2-0.7 s per batch on a million events.
-    """
-    conn.execute("CREATE TEMP TABLE IF NOT EXISTS touched (message_id TEXT PRIMARY KEY)")
-    conn.execute("DELETE FROM touched")
-    conn.executemany("INSERT INTO touched VALUES (?)", ((m,) for m in message_ids))
 
 
 DAY_MS = 86_400_000
@@ -1109,30 +1067,20 @@ def _recount(conn: sqlite3.Connection, message_ids: set[str]) -> None:
     """
     if not message_ids:
         return
-    _touch(conn, message_ids)
-    rows = conn.execute(
-        """
-        SELECT e.message_id, e.id, e.request_id, e.is_sidechain, e.total_tokens, e.ts_ms,
-               e.session_id, e.origin
-        FROM touched t CROSS JOIN usage_events e ON e.source = ? AND e.message_id = t.message_id
-        ORDER BY e.message_id
-        """,
-        (SOURCE,),
-    ).fetchall()
+    claude_logs.touch(conn, message_ids)
+    rows = claude_logs.touched_copies(conn, SOURCE)
     updates: list[tuple[int, int]] = []
     group: list[_Row] = []
     current: str | None = None
-    for message_id, *rest in rows:
+    for message_id, row_id, request_id, sidechain, total, ts_ms, session_id, origin in rows:
         if message_id != current and group:
             updates.extend(_winners(group))
             group = []
         current = message_id
-        group.append(_Row(rest[0], rest[1], bool(rest[2]), rest[3], rest[4], rest[5], rest[6]))
+        group.append(_Row(row_id, request_id, bool(sidechain), total, ts_ms, session_id, origin))
     if group:
         updates.extend(_winners(group))
-    conn.executemany(
-        "UPDATE usage_events SET counted = ? WHERE id = ? AND counted != ?", ((c, i, c) for c, i in updates)
-    )
+    claude_logs.set_counted(conn, updates)
 
 
 def _winners(rows: list[_Row]) -> Iterator[tuple[int, int]]:
@@ -1159,52 +1107,26 @@ def _call_rank(r: _Row) -> tuple[int, bool, int, str, str]:
 
 
 def _save_files(conn: sqlite3.Connection, files: Iterable[_FileState]) -> None:
-    now = datetime.now(UTC).isoformat()
-    # The WHERE keeps a slower concurrent scan (an older stat of the same file) from moving an
-    # offset back; a file rewritten since (newer mtime) may move it back.
-    conn.executemany(
-        """
-        INSERT INTO scanned_files (path, device, inode, size, mtime_ns, offset, scanned_at,
-                                   check_hash, skipping, project, session_id)
-        VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)
-        ON CONFLICT (path) DO UPDATE SET
-            device = excluded.device, inode = excluded.inode, size = excluded.size,
-            mtime_ns = excluded.mtime_ns, offset = excluded.offset, scanned_at = excluded.scanned_at,
-            check_hash = excluded.check_hash, skipping = excluded.skipping,
-            project = excluded.project, session_id = excluded.session_id
-        WHERE NOT (scanned_files.device = excluded.device AND scanned_files.inode = excluded.inode
-                   AND scanned_files.offset > excluded.offset AND scanned_files.size >= excluded.size
-                   AND scanned_files.mtime_ns >= excluded.mtime_ns)
-        """,
-        [
-            (
-                f.path,
-                f.device,
-                f.inode,
-                f.size,
-                f.mtime_ns,
-                f.offset,
-                now,
-                f.check,
-                int(f.skipping),
-                f.project,
-                f.session_id,
-            )
-            for f in files
-        ],
-    )
+    rows = [
+        (
+            f.path,
+            f.device,
+            f.inode,
+            f.size,
+            f.mtime_ns,
+            f.offset,
+            f.check,
+            f.skipping,
+            f.project,
+            f.session_id,
+        )
+        for f in files
+    ]
+    claude_logs.save_files(conn, rows, datetime.now(UTC).isoformat())
 
 
 def _known_files(conn: sqlite3.Connection) -> dict[str, _FileState]:
-    return {
-        row[0]: _FileState(
-            row[0], row[1], row[2], row[3], row[4], row[5], row[6], bool(row[7]), row[8], row[9]
-        )
-        for row in conn.execute(
-            "SELECT path, device, inode, size, mtime_ns, offset, check_hash, skipping, project, session_id "
-            "FROM scanned_files"
-        )
-    }
+    return {row[0]: _FileState(*row) for row in claude_logs.known_files(conn)}
 
 
 def _counted_among(conn: sqlite3.Connection, message_ids: Counter[str], recounted: set[str]) -> int:
@@ -1216,13 +1138,8 @@ def _counted_among(conn: sqlite3.Connection, message_ids: Counter[str], recounte
     """
     if not recounted:
         return len(message_ids)
-    _touch(conn, recounted)
-    row = conn.execute(
-        "SELECT COALESCE(SUM(e.counted), 0) FROM touched t CROSS JOIN usage_events e "
-        "ON e.source = ? AND e.message_id = t.message_id",
-        (SOURCE,),
-    ).fetchone()
-    return int(row[0]) + len(message_ids.keys() - recounted)
+    claude_logs.touch(conn, recounted)
+    return claude_logs.counted_of_touched(conn, SOURCE) + len(message_ids.keys() - recounted)
 
 
 def _record_state(conn: sqlite3.Connection, stats: ScanStats) -> None:
@@ -1333,12 +1250,6 @@ def _prefixes(path: str) -> list[str]:
     return list(dict.fromkeys(f.rstrip("/") or "/" for f in forms))
 
 
-def _under(column: str, prefix: str) -> tuple[str, tuple[object, ...]]:
-    """SQL for ``column`` being ``prefix`` or a path inside it (no LIKE: paths may hold % and _)."""
-    inside = prefix if prefix.endswith("/") else prefix + "/"
-    return f"({column} = ? OR substr({column}, 1, ?) = ?)", (prefix, len(inside), inside)
-
-
 def forget(
     conn: sqlite3.Connection, settings: Settings, pricer: Pricer, paths: Sequence[str]
 ) -> IngestResult:
@@ -1357,24 +1268,17 @@ def forget(
     prefixes = [prefix for raw in paths for prefix in _prefixes(raw)]
     removed = files_forgotten = 0
     with write_transaction(conn):
-        ids: list[tuple[int, str, int]] = []
-        for prefix in prefixes:
-            clause, args = _under("origin", prefix)
-            ids += conn.execute(
-                f"SELECT id, message_id, ts_ms FROM usage_events WHERE source = ? AND {clause}",
-                (SOURCE, *args),
-            ).fetchall()
+        ids = [row for prefix in prefixes for row in claude_logs.copies_from(conn, SOURCE, prefix)]
         rows = {row[0]: row for row in ids}
-        conn.executemany("DELETE FROM usage_events WHERE id = ?", ((i,) for i in rows))
+        claude_logs.delete_rows(conn, rows)
         removed = len(rows)
         _recount(conn, {message_id for _, message_id, _ in rows.values()})
         rollup.mark_dirty(conn, [ts for _, _, ts in rows.values()])
         for prefix in prefixes:
-            clause, args = _under("path", prefix)
-            files_forgotten += conn.execute(f"DELETE FROM scanned_files WHERE {clause}", args).rowcount
+            files_forgotten += claude_logs.forget_files_under(conn, prefix)
         if removed:
             # Marked here, not just re-read below: a crash in between must still lead to a re-read.
-            conn.execute("UPDATE scanned_files SET offset = 0, check_hash = NULL, skipping = 0")
+            claude_logs.reread_all_files(conn)
     stats = ScanStats()
     work: _Work = []
     if removed:
