@@ -295,6 +295,8 @@ def _flatten(raw: bytes) -> bytes | None:
 
 
 def _parse(raw: bytes, where: FileIdentity) -> Copy | SkipReason | None:
+    # Without its newline: a line cut inside a string would otherwise read as malformed (a raw
+    # newline in a string), not as truncated.
     text = raw.rstrip(b"\r\n")
     try:
         line = _decode_line(text)
@@ -655,10 +657,16 @@ class _Batch:
     def add(self, copy: Copy) -> None:
         key = (copy.message_id, copy.request_id, copy.is_sidechain)
         held = self.copies.get(key)
-        if held is None or copy.rank() < held.rank():
+        # Most copies are new or differ in tokens: the full rank is needed only on a tie.
+        if (
+            held is None
+            or copy.total > held.total
+            or (copy.total == held.total and copy.rank() < held.rank())
+        ):
             self.copies[key] = copy
-        for sub in copy.extra:
-            self.add(sub)
+        if copy.extra:
+            for sub in copy.extra:
+                self.add(sub)
 
     def __len__(self) -> int:
         return len(self.copies)
@@ -913,7 +921,10 @@ def _read_file(
                 skipping = False  # the end of an over-long line
                 continue
             lines += 1
-            result = parse_line(raw, where)
+            try:
+                result = _parse(raw, where)
+            except RecursionError:  # parse_line reads such a line again, flattened
+                result = parse_line(raw, where)
             if result is None:
                 pass
             elif isinstance(result, Copy):
@@ -937,20 +948,24 @@ def _flush(conn: sqlite3.Connection, batch: _Batch, prices: _Prices, stats: Scan
     """Write a batch, its recount, its rollup marks and the file offsets it came from, atomically."""
     if not batch.copies and not batch.files:
         return
-    rows = [_row(copy, prices, stats) for copy in batch.copies.values()]
-    per_message = Counter(copy.message_id for copy in batch.copies.values())
+    copies = list(batch.copies.values())
+    rows = [_row(copy, prices, stats) for copy in copies]
+    per_message = Counter(copy.message_id for copy in copies)
     with write_transaction(conn):
         claude_logs.touch(conn, per_message)
         existing = claude_logs.touched_rows(conn, SOURCE)
-        claude_logs.upsert_copies(conn, rows)
-        # Only a message with several rows can need a different winner: one the batch brings
-        # several copies of, or one that was already there.
-        recount = {m for m, n in per_message.items() if n > 1} | {m for m, _, _ in existing}
+        # A message the ledger did not hold has all its rows in this batch (the write lock is
+        # held from the look-up on), so which of them count is decided here and written with
+        # them; only messages that were already there are recounted from the table.
+        recount = {m for m, _, _ in existing}
+        flags = _counted_in_batch(copies, per_message, recount)
+        claude_logs.upsert_copies(conn, [(*row, flag) for row, flag in zip(rows, flags, strict=True)])
         _recount(conn, recount)
         # New calls = counted rows of the touched messages after, minus before: only those
         # messages change, so this costs the batch, not the ledger (a COUNT over every counted
         # row took seconds per scan on a ledger of a million events).
-        stats.events_added += _counted_among(conn, per_message, recount) - sum(c for _, _, c in existing)
+        fresh = sum(flag for copy, flag in zip(copies, flags, strict=True) if copy.message_id not in recount)
+        stats.events_added += _counted_among(conn, recount) + fresh - sum(c for _, _, c in existing)
         # A row's time is its old one or the batch copy's (when that copy won): mark both.
         rollup.mark_dirty(conn, [ts for _, ts, _ in existing] + [c.ts_ms for c in batch.copies.values()])
         _save_files(conn, batch.files.values())
@@ -1129,17 +1144,39 @@ def _known_files(conn: sqlite3.Connection) -> dict[str, _FileState]:
     return {row[0]: _FileState(*row) for row in claude_logs.known_files(conn)}
 
 
-def _counted_among(conn: sqlite3.Connection, message_ids: Counter[str], recounted: set[str]) -> int:
-    """Counted rows of these messages after a batch's upsert and recount.
-
-    A message nobody recounted has one row (the batch's sole copy, new or updated in place), and
-    the UPSERT never changes ``counted``: its row counts exactly when it was inserted now or
-    counted before. Only the recounted messages need a look at the table.
-    """
+def _counted_among(conn: sqlite3.Connection, recounted: set[str]) -> int:
+    """Counted rows of the recounted messages after a batch's upsert and recount."""
     if not recounted:
-        return len(message_ids)
+        return 0
     claude_logs.touch(conn, recounted)
-    return claude_logs.counted_of_touched(conn, SOURCE) + len(message_ids.keys() - recounted)
+    return claude_logs.counted_of_touched(conn, SOURCE)
+
+
+def _counted_in_batch(copies: list[Copy], per_message: Counter[str], recounted: set[str]) -> list[int]:
+    """``counted`` of each copy of a batch, for messages the ledger did not hold before it.
+
+    The same choice :func:`_recount` makes from the table (:func:`_winners`), made from the batch;
+    copies of messages in ``recounted`` get 0 here and are decided by the recount.
+    """
+    flags = [0 if copy.message_id in recounted else 1 for copy in copies]
+    groups: dict[str, list[_Row]] = {}
+    for index, copy in enumerate(copies):
+        if per_message[copy.message_id] > 1 and copy.message_id not in recounted:
+            groups.setdefault(copy.message_id, []).append(
+                _Row(
+                    index,
+                    copy.request_id,
+                    copy.is_sidechain,
+                    copy.total,
+                    copy.ts_ms,
+                    copy.session_id,
+                    copy.origin,
+                )
+            )
+    for group in groups.values():
+        for counted, index in _winners(group):
+            flags[index] = counted
+    return flags
 
 
 def _record_state(conn: sqlite3.Connection, stats: ScanStats) -> None:

@@ -17,13 +17,13 @@ COPY_COLUMNS = (
     "source, message_id, request_id, is_sidechain, ts_ms, provider, model, session_id, project, agent, "
     "input_tokens, output_tokens, cache_read_tokens, cache_write_5m_tokens, cache_write_1h_tokens, "
     "web_search_requests, total_tokens, speed, cost_nanos, reported_cost_nanos, priced_model, origin, "
-    "service_tier, inference_geo, price_note"
+    "service_tier, inference_geo, price_note, counted"
 )
 """The columns of a copy row, in the order ``sources.claude_code`` builds them."""
 
 _UPSERT = f"""
 INSERT INTO usage_events ({COPY_COLUMNS})
-VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)
+VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)
 ON CONFLICT (source, message_id, request_id, is_sidechain) DO UPDATE SET
     ts_ms = excluded.ts_ms, model = excluded.model, session_id = excluded.session_id,
     project = excluded.project, input_tokens = excluded.input_tokens,
@@ -47,7 +47,7 @@ WHERE excluded.total_tokens > usage_events.total_tokens
 def upsert_copies(conn: sqlite3.Connection, rows: Iterable[Sequence[object]]) -> None:
     """Store copies (rows in COPY_COLUMNS order); a key already held keeps its better copy.
 
-    ``counted`` is never changed here: :func:`set_counted` decides it after a batch.
+    ``counted`` is written for a new row only; a stored row's is changed by :func:`set_counted`.
     """
     conn.executemany(_UPSERT, rows)
 
