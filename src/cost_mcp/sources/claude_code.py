@@ -10,8 +10,10 @@ longest line, never by a file.
 One API call can appear on several lines: one line per streamed content block (with output_tokens
 growing), copies in resumed sessions, sidechain replays under a new requestId, and ``progress``
 lines mirroring a subagent's messages. Each (message id, request id, sidechain) keeps its best copy
-(most tokens), and :func:`_recount` marks exactly one row per call as counted, choosing from the
-set of stored copies alone, so neither file order nor the number of scans changes a total.
+(most tokens), and :func:`_winners` marks exactly one row per call as counted, choosing from the
+set of stored copies alone, so neither file order nor the number of scans changes a total (for a
+message new to the ledger the batch holds that whole set and decides it before writing; otherwise
+:func:`_recount` reads it back). The SQL lives in ``store/claude_logs.py``.
 """
 
 from __future__ import annotations
