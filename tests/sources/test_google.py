@@ -206,6 +206,57 @@ def test_429_is_retried_and_malformed_json_is_an_error(
         run(configured, broken)
 
 
+def _limit(reason: str, message: str) -> httpx2.Response:
+    # BigQuery's quota and limit errors ("Troubleshoot quota and limit errors"): HTTP 403 with the
+    # reason in error.errors[].
+    return json_response(
+        403,
+        {
+            "error": {
+                "code": 403,
+                "message": message,
+                "errors": [{"domain": "usageLimits", "message": message, "reason": reason}],
+                "status": "PERMISSION_DENIED",
+            }
+        },
+    )
+
+
+def test_a_403_rate_limit_or_quota_is_retried_like_a_429_not_an_auth_error(
+    configured: Settings, keypair: tuple[str, bytes]
+) -> None:
+    path = f"/bigquery/v2/projects/{GOOGLE_PROJECT}/queries"
+    fake = FakeGoogle(keypair[1], rows(), page_size=10)
+    fake.script(
+        path,
+        _limit("rateLimitExceeded", "Exceeded rate limits: too many api requests per user per method"),
+        _limit("quotaExceeded", "Quota exceeded: Your project exceeded quota for concurrent queries"),
+    )
+    assert sum(b.cost_nanos or 0 for b in run(configured, fake).buckets) == 11_333_333_334
+    assert len(fake.calls(path)) == 3
+
+    limited = FakeGoogle(keypair[1], rows())
+    limited.script(path, *[_limit("rateLimitExceeded", "Exceeded rate limits")] * 5)
+    with pytest.raises(ProviderResponseError) as err:
+        run(configured, limited)
+    assert not isinstance(err.value, ProviderAuthError)
+    assert str(err.value) == (
+        f"{path}: rate limited (HTTP 403 rateLimitExceeded): Exceeded rate limits; gave up after 5 attempts"
+    )
+    assert err.value.status == 403
+
+
+def test_a_403_that_is_not_a_limit_is_still_an_auth_error_at_once(
+    configured: Settings, keypair: tuple[str, bytes]
+) -> None:
+    path = f"/bigquery/v2/projects/{GOOGLE_PROJECT}/queries"
+    fake = FakeGoogle(keypair[1], rows())
+    fake.script(path, _limit("accessDenied", "Access Denied: User does not have bigquery.jobs.create"))
+    with pytest.raises(ProviderAuthError, match="HTTP 403"):
+        run(configured, fake)
+    assert len(fake.calls(path)) == 1
+
+
 def test_an_unexpected_shape_is_an_error_not_an_empty_result(
     configured: Settings, keypair: tuple[str, bytes]
 ) -> None:

@@ -326,6 +326,15 @@ class ProviderClient:
 
     def _decode(self, path: str, response: httpx2.Response) -> Json:
         status = response.status_code
+        reason = _rate_limit_reason(response) if status == 403 else None
+        if reason is not None:
+            # Google (BigQuery) answers its short- and longer-term limits with 403, not 429: asking
+            # again after a backoff is what Google says to do; the key itself is fine.
+            raise RetryableStatus(
+                f"{path}: rate limited (HTTP 403 {reason}){self._detail(response)}",
+                status,
+                _retry_after(response),
+            )
         if status in (401, 403):
             raise ProviderAuthError(
                 f"needs {self.key_noun} in {self.key_env}: {path} answered HTTP {status}, so the key "
@@ -387,6 +396,29 @@ class ProviderClient:
         if not isinstance(message, str) or not message.strip():
             return ""
         return f": {self.scrub(message.strip())[:_DETAIL_CHARS]}"
+
+
+RATE_LIMIT_REASONS = frozenset({"rateLimitExceeded", "userRateLimitExceeded", "quotaExceeded"})
+"""Google's ``errors[].reason`` values for a 403 that is a limit, not a refusal (BigQuery's
+"Troubleshoot quota and limit errors": rateLimitExceeded is short-term, retry with exponential
+backoff; quotaExceeded is longer-term)."""
+
+
+def _rate_limit_reason(response: httpx2.Response) -> str | None:
+    """The reason of a Google-style error body (``{"error": {"errors": [{"reason": …}]}}``, or the
+    same object at the top level) when it is one of :data:`RATE_LIMIT_REASONS`; else None."""
+    try:
+        body = json.loads(response.text)
+    except ValueError:
+        return None
+    error = body.get("error") if isinstance(body, dict) else None
+    holder = error if isinstance(error, dict) else body
+    errors = holder.get("errors") if isinstance(holder, dict) else None
+    for item in errors if isinstance(errors, list) else ():
+        reason = item.get("reason") if isinstance(item, dict) else None
+        if reason in RATE_LIMIT_REASONS:
+            return str(reason)
+    return None
 
 
 def _retry_after(response: httpx2.Response) -> float | None:
