@@ -14,6 +14,7 @@ from decimal import Decimal
 from typing import Any, TypeVar
 
 import anyio
+import msgspec
 
 from cost_mcp import money
 from cost_mcp.errors import ProviderResponseError, UnknownModelError
@@ -173,6 +174,96 @@ def price_usage(
     if tokens.web_search_requests and price.by_kind and price.by_kind["web_search"] <= 0:
         return None
     return price.total_nanos
+
+
+# --- typed answers: provider responses decoded into msgspec structs -------------------------------
+#
+# Each fetcher declares the fields it reads as msgspec structs and decodes a page once with
+# :func:`decode`; unknown fields are ignored (reports gain fields over time). Three field types
+# keep the leniency the reports need while refusing what would store a wrong figure: counts and
+# names may arrive as strings or numbers, amounts as numbers or decimal strings, never as floats.
+
+
+class Count(int):
+    """A count: an int, an integral decimal (``5.0``) or a numeric string (``"5"``); null is 0."""
+
+
+class Text(str):
+    """A name or id (a model, a project, a date): a string, or a number's digits; null is ''."""
+
+
+class Amount(Decimal):
+    """A money amount, exact: a JSON number (decoded as Decimal or int) or a decimal string.
+
+    Null, a bool, a float or anything else is refused (:func:`cost_mcp.money.parse_amount`); a
+    field that may be absent is declared ``Amount | None``."""
+
+
+S = TypeVar("S")
+_AT = " - at `"
+
+
+def _count(value: object) -> Count:
+    if value is None:
+        return Count(0)
+    if isinstance(value, bool) or not isinstance(value, (int, str, Decimal)):
+        raise ValueError(f"expected a count, got {value!r}")
+    if isinstance(value, int):
+        return Count(value)
+    try:
+        number = Decimal(value.strip() if isinstance(value, str) else value)
+    except ArithmeticError:
+        raise ValueError(f"expected a count, got {value!r}") from None
+    if not number.is_finite() or number != number.to_integral_value():
+        raise ValueError(f"expected a whole count, got {value!r}")
+    return Count(int(number))
+
+
+def _text(value: object) -> Text:
+    if value is None:
+        return Text("")
+    if isinstance(value, bool) or not isinstance(value, (str, int, Decimal)):
+        raise ValueError(f"expected a string, got {value!r}")
+    return Text(value if isinstance(value, str) else str(value))
+
+
+def _lenient(kind: type, value: object) -> object:
+    """msgspec's decode hook for the three field types above (a ValueError becomes its
+    ValidationError, with the location)."""
+    if kind is Count:
+        return _count(value)
+    if kind is Text:
+        return _text(value)
+    if kind is Amount:
+        return Amount(money.parse_amount(value))
+    raise NotImplementedError(kind)
+
+
+def decode(value: object, shape: type[S], what: str) -> S:
+    """``value`` (a decoded JSON answer) as the struct ``shape``, or ProviderResponseError naming
+    ``what`` (the path asked), the field and where it is: ``unexpected response: /v1/x data is not
+    a list (at $.data)``."""
+    try:
+        return msgspec.convert(value, type=shape, dec_hook=_lenient)
+    except msgspec.ValidationError as exc:
+        raise ProviderResponseError(f"unexpected response: {what}{_explain(str(exc))}") from None
+
+
+def _explain(message: str) -> str:
+    """msgspec's ``Expected `array`, got `str` - at `$.data``` as `` data is not a list (at $.data)``."""
+    text, _, where = message.partition(_AT)
+    where = where.rstrip("`")
+    field = where.rsplit(".", 1)[-1] if where and where != "$" else ""
+    name = f" {field}" if field else ""
+    if text.startswith(("Expected `array`", "Expected `array | null`")):
+        said = f"{name} is not a list"
+    elif text.startswith(("Expected `object`", "Expected `object | null`")):
+        said = f"{name} is not an object"
+    elif text.startswith("Object missing required field `"):
+        said = f"{name} has no {text.split('`')[1]}"
+    else:
+        said = f"{name}: {text[:1].lower()}{text[1:]}"
+    return f"{said} (at {where})" if where else said
 
 
 # --- lenient field readers: reports gain fields over time, and some arrive as strings ----------
