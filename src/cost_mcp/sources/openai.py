@@ -192,9 +192,8 @@ def completions_bucket(result: Result, day: int, pricer: Pricer) -> Bucket:
     writes), so uncached input is the rest; each part is priced at its own rate."""
     cached = result.input_cached_tokens
     written = result.input_cache_write_tokens
-    uncached = result.input_uncached_tokens
-    if uncached is None:
-        uncached = max(result.input_tokens - cached - written, 0)
+    reported = result.input_uncached_tokens
+    uncached = reported if reported is not None else max(result.input_tokens - cached - written, 0)
     tokens = Tokens(
         input=uncached,
         output=result.output_tokens,
