@@ -318,7 +318,13 @@ class ProviderClient:
             return cursor
 
         async for page in follow_pages(
-            get, after, None, what=path, position="next_page cursor", max_pages=max_pages
+            get,
+            after,
+            None,
+            what=path,
+            position="next_page cursor",
+            max_pages=max_pages,
+            hint="sync fewer days at a time",
         ):
             yield page
 
@@ -414,6 +420,7 @@ async def follow_pages(
     what: str,
     position: str = "page",
     max_pages: int = MAX_PAGES,
+    hint: str = "",
 ) -> AsyncIterator[Page]:
     """Every page of a listing, in order: the one pagination loop every fetcher uses.
 
@@ -421,7 +428,7 @@ async def follow_pages(
     an offset, a page number, a link), or None when ``page`` was the last. Whatever the scheme,
     a position seen before (the API would send the same pages forever) and more than
     ``max_pages`` pages stop with a ProviderResponseError naming ``what`` (the path), rather than
-    loop on an API that always says "more".
+    loop on an API that always says "more"; ``hint`` says what the user can do about it.
     """
     seen: set[Position] = set()
     where = first
@@ -440,7 +447,7 @@ async def follow_pages(
             )
         where = following
     raise ProviderResponseError(
-        f"{what} still had more after {max_pages} pages; stopped (sync fewer days at a time)"
+        f"{what} still had more after {max_pages} pages; stopped" + (f" ({hint})" if hint else "")
     )
 
 
