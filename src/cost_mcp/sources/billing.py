@@ -253,11 +253,12 @@ def _explain(message: str) -> str:
     """msgspec's ``Expected `array`, got `str` - at `$.data``` as `` data is not a list (at $.data)``."""
     text, _, where = message.partition(_AT)
     where = where.rstrip("`")
-    field = where.rsplit(".", 1)[-1] if where and where != "$" else ""
+    # A dict value's location ends in "[...]", whose dots are not separators.
+    field = where.replace("[...]", "[*]").rsplit(".", 1)[-1] if where and where != "$" else ""
     name = f" {field}" if field else ""
-    if text.startswith(("Expected `array`", "Expected `array | null`")):
+    if text.startswith(("Expected `array`, got", "Expected `array | null`, got")):
         said = f"{name} is not a list"
-    elif text.startswith(("Expected `object`", "Expected `object | null`")):
+    elif text.startswith(("Expected `object`, got", "Expected `object | null`, got")):
         said = f"{name} is not an object"
     elif text.startswith("Object missing required field `"):
         said = f"{name} has no {text.split('`')[1]}"

@@ -221,7 +221,6 @@ async def _workspace_keys(client: ProviderClient, workspace: str | None) -> list
     key hash seen twice means the offset was not honoured: summing on would count keys twice.
     """
 
-
     async def get(offset: int) -> tuple[int, _Keys]:
         params: list[tuple[str, str | int]] = [("include_disabled", "true"), ("offset", offset)]
         if workspace is not None:
