@@ -225,10 +225,8 @@ async def pages(client: ProviderClient, path: str, body: Mapping[str, object]) -
 
 
 def _amount(value: object) -> Decimal:
-    if value is None or isinstance(value, (bool, float)) or not isinstance(value, (str, int, Decimal)):
-        raise ProviderResponseError(f"Cost Management Cost is not an amount: {value!r}")
     try:
-        return money.parse_usd(value)
+        return money.parse_amount(value)
     except ValueError as exc:
         raise ProviderResponseError(f"Cost Management Cost: {exc}") from None
 

@@ -267,55 +267,9 @@ def _explain(message: str) -> str:
     return f"{said} (at {where})" if where else said
 
 
-# --- lenient field readers: reports gain fields over time, and some arrive as strings ----------
-
-
-def as_int(value: object) -> int:
-    """A count from JSON: ints, integral decimals and numeric strings; missing means 0."""
-    if value is None:
-        return 0
-    if isinstance(value, bool):
-        raise ProviderResponseError(f"expected a count, got {value!r}")
-    if isinstance(value, int):
-        return value
-    try:
-        number = Decimal(str(value))
-    except ArithmeticError:
-        raise ProviderResponseError(f"expected a count, got {value!r}") from None
-    if not number.is_finite() or number != number.to_integral_value():
-        raise ProviderResponseError(f"expected a whole count, got {value!r}")
-    return int(number)
-
-
-def amount_nanos(value: object, what: str, *, cents: bool = False) -> int:
-    """A money amount from JSON as exact nano-USD: a number (decoded as Decimal or int, never a
-    float) or a numeric string, in dollars, or in cents with ``cents``. Anything else, missing
-    included, is a ProviderResponseError naming ``what``: a wrong amount must not become $0."""
-    try:
-        return money.amount_nanos(value, cents=cents)
-    except ValueError as exc:
-        raise ProviderResponseError(
-            f"{what} is {exc}" if "not an amount" in str(exc) else f"{what}: {exc}"
-        ) from None
-
-
 def as_str(value: object) -> str:
-    """A dimension from JSON; null means '' (not grouped by it, or the default workspace)."""
+    """A dimension from an untyped row (Azure's columns); null means '' (not grouped by it)."""
     return "" if value is None else str(value)
-
-
-def as_dict(value: object, what: str) -> dict[str, Any]:
-    """A JSON object, or ProviderResponseError naming what was expected."""
-    if not isinstance(value, dict):
-        raise ProviderResponseError(f"unexpected response: {what} is not an object")
-    return value
-
-
-def as_list(value: object, what: str) -> list[Any]:
-    """A JSON array, or ProviderResponseError naming what was expected."""
-    if not isinstance(value, list):
-        raise ProviderResponseError(f"unexpected response: {what} is not a list")
-    return value
 
 
 async def gather(calls: Sequence[Callable[[], Awaitable[T]]], *, limit: int) -> list[T]:
