@@ -257,6 +257,22 @@ def test_a_403_that_is_not_a_limit_is_still_an_auth_error_at_once(
     assert len(fake.calls(path)) == 1
 
 
+def test_a_page_token_given_twice_stops_rather_than_loop(
+    configured: Settings, keypair: tuple[str, bytes]
+) -> None:
+    fake = FakeGoogle(keypair[1], rows(), page_size=2)
+    again = {
+        "jobReference": {"projectId": GOOGLE_PROJECT, "jobId": "job_abc123"},
+        "jobComplete": True,
+        "schema": {"fields": [{"name": "day"}]},
+        "rows": [],
+        "pageToken": "2",
+    }
+    fake.script(f"/bigquery/v2/projects/{GOOGLE_PROJECT}/queries/job_abc123", json_response(200, again))
+    with pytest.raises(ProviderResponseError, match=r"^BigQuery returned the pageToken \('2', 0\) twice"):
+        run(configured, fake)
+
+
 def test_an_unexpected_shape_is_an_error_not_an_empty_result(
     configured: Settings, keypair: tuple[str, bytes]
 ) -> None:

@@ -44,7 +44,7 @@ from cost_mcp import money
 from cost_mcp.errors import InvalidInputError, ProviderAuthError, ProviderResponseError
 from cost_mcp.pricing import Pricer
 from cost_mcp.sources.billing import Feed, Window, merge
-from cost_mcp.sources.http import MAX_PAGES, ProviderClient
+from cost_mcp.sources.http import ProviderClient, follow_pages
 from cost_mcp.sources.provider import Provider, Setting, SourceFetch
 from cost_mcp.store.buckets import DAY_MS, Bucket, replace_range
 from cost_mcp.store.connection import write_transaction
@@ -251,41 +251,55 @@ def _decode(body: Mapping[str, object]) -> QueryResponse:
         raise ProviderResponseError(f"unexpected BigQuery response: {exc}") from None
 
 
+_Where = tuple[str | None, int]
+"""Where the next BigQuery page is: the pageToken to ask for (None: the first page, or the job's
+answer while it runs) and how many times an unfinished job was polled, so no position repeats."""
+
+
 async def query_rows(
     client: ProviderClient, project: str, body: Mapping[str, object]
 ) -> list[dict[str, str]]:
     """Every row of a query, as ``{column: value}``: jobs.query, then getQueryResults until the job
-    is complete and no pageToken is left."""
-    first = _decode(await client.post_json(f"/bigquery/v2/projects/{project}/queries", body))
-    page, names, out = first, None, []
-    seen: set[str] = set()
-    for _ in range(MAX_PAGES):
-        if page.job_complete:
-            if page.schema is not None:
-                names = [f.name for f in page.schema.fields]
-            if names is None:
-                raise ProviderResponseError("BigQuery answered rows without a schema")
-            for row in page.rows:
-                if len(row.f) != len(names):
-                    raise ProviderResponseError("a BigQuery row does not match its schema")
-                out.append({n: c.v or "" for n, c in zip(names, row.f, strict=True)})
-            if not page.page_token:
-                return out
-            if page.page_token in seen:
-                raise ProviderResponseError("BigQuery returned the same pageToken twice; stopped")
-            seen.add(page.page_token)
-        ref = first.job_reference
+    is complete and no pageToken is left (through :func:`follow_pages`)."""
+    job: list[_JobRef | None] = []
+
+    async def get(where: _Where) -> QueryResponse:
+        token = where[0]
+        if not job:
+            page = _decode(await client.post_json(f"/bigquery/v2/projects/{project}/queries", body))
+            job.append(page.job_reference)
+            return page
+        ref = job[0]
         if ref is None:
             raise ProviderResponseError("BigQuery answered without a jobReference")
         params: list[tuple[str, str | int]] = [("maxResults", PAGE_ROWS), ("timeoutMs", WAIT_MS)]
         if ref.location:
             params.append(("location", ref.location))
-        if page.job_complete and page.page_token:
-            params.append(("pageToken", page.page_token))
-        page = _decode(
-            await client.get_json(f"/bigquery/v2/projects/{ref.project_id}/queries/{ref.job_id}", params)
-        )
-    raise ProviderResponseError(f"BigQuery still had more after {MAX_PAGES} pages; stopped")
+        if token:
+            params.append(("pageToken", token))
+        path = f"/bigquery/v2/projects/{ref.project_id}/queries/{ref.job_id}"
+        return _decode(await client.get_json(path, params))
+
+    def after(page: QueryResponse, where: _Where) -> _Where | None:
+        if not page.job_complete:
+            return where[0], where[1] + 1  # not done yet: ask again for the same page
+        return (page.page_token, where[1]) if page.page_token else None
+
+    names: list[str] | None = None
+    out: list[dict[str, str]] = []
+    first: _Where = (None, 0)
+    async for page in follow_pages(get, after, first, what="BigQuery", position="pageToken"):
+        if not page.job_complete:
+            continue
+        if page.schema is not None:
+            names = [f.name for f in page.schema.fields]
+        if names is None:
+            raise ProviderResponseError("BigQuery answered rows without a schema")
+        for row in page.rows:
+            if len(row.f) != len(names):
+                raise ProviderResponseError("a BigQuery row does not match its schema")
+            out.append({n: c.v or "" for n, c in zip(names, row.f, strict=True)})
+    return out
 
 
 def to_buckets(rows: list[dict[str, str]], window: Window) -> tuple[list[Bucket], list[str]]:
