@@ -27,8 +27,10 @@ from cost_mcp.sources.http import provider_client
 from cost_mcp.store import connect
 from tests.sources.fake_providers import (
     GOOGLE_PROJECT,
+    GOOGLE_REFRESH,
     GOOGLE_TABLE,
     GOOGLE_TOKEN,
+    GOOGLE_USER_CLIENT,
     FakeGoogle,
     GoogleRow,
     Router,
@@ -180,10 +182,58 @@ def test_a_key_file_that_is_not_a_service_account_is_refused(
     configured: Settings, monkeypatch: pytest.MonkeyPatch, home: Path, keypair: tuple[str, bytes]
 ) -> None:
     user = home / "config" / "adc.json"
-    user.write_text(json.dumps({"type": "authorized_user", "client_email": "x", "private_key": "y"}))
+    user.write_text(json.dumps({"type": "external_account", "audience": "//iam.googleapis.com/x"}))
     monkeypatch.setenv("GOOGLE_APPLICATION_CREDENTIALS", str(user))
-    with pytest.raises(ProviderAuthError, match="'authorized_user' credentials; a service account key"):
+    with pytest.raises(ProviderAuthError, match="'external_account' credentials; a service account key"):
         run(load_settings(), FakeGoogle(keypair[1], rows()))
+    user.write_text(json.dumps({"type": "authorized_user", "client_email": "x", "private_key": "y"}))
+    with pytest.raises(ProviderAuthError, match="incomplete authorized_user file"):
+        run(load_settings(), FakeGoogle(keypair[1], rows()))
+
+
+def _user_credentials(home: Path, monkeypatch: pytest.MonkeyPatch, refresh: str) -> Settings:
+    # What `gcloud auth application-default login` writes (with the quota project it sets).
+    adc = home / "config" / "application_default_credentials.json"
+    adc.write_text(
+        json.dumps(
+            {
+                "account": "",
+                "client_id": GOOGLE_USER_CLIENT,
+                "client_secret": "d-FL95Q19q7MQmFpd7hHD0Ty",
+                "quota_project_id": GOOGLE_PROJECT,
+                "refresh_token": refresh,
+                "type": "authorized_user",
+                "universe_domain": "googleapis.com",
+            }
+        )
+    )
+    monkeypatch.setenv("GOOGLE_APPLICATION_CREDENTIALS", str(adc))
+    return load_settings()
+
+
+def test_application_default_user_credentials_trade_their_refresh_token(
+    configured: Settings, monkeypatch: pytest.MonkeyPatch, home: Path, keypair: tuple[str, bytes]
+) -> None:
+    settings = _user_credentials(home, monkeypatch, GOOGLE_REFRESH)
+    fake = FakeGoogle(keypair[1], rows())
+    feed = run(settings, fake)
+    assert sum(b.cost_nanos or 0 for b in feed.buckets) == 11_333_333_334
+    [token_request] = fake.calls("/token")
+    form = dict(httpx2.QueryParams(token_request.content.decode()))
+    assert (form["grant_type"], form["refresh_token"]) == ("refresh_token", GOOGLE_REFRESH)
+    assert fake.calls(f"/bigquery/v2/projects/{GOOGLE_PROJECT}/queries")  # the quota project runs the job
+
+
+def test_a_revoked_refresh_token_is_an_auth_error_that_says_how_to_renew_it(
+    configured: Settings, monkeypatch: pytest.MonkeyPatch, home: Path, keypair: tuple[str, bytes]
+) -> None:
+    settings = _user_credentials(home, monkeypatch, "1//revoked")
+    with pytest.raises(ProviderAuthError) as err:
+        run(settings, FakeGoogle(keypair[1], rows()))
+    message = str(err.value)
+    assert "authorized user in GOOGLE_APPLICATION_CREDENTIALS" in message and "HTTP 400" in message
+    assert "gcloud auth application-default login" in message
+    assert "1//revoked" not in message and "d-FL95Q19q7MQmFpd7hHD0Ty" not in message
 
 
 def test_429_is_retried_and_malformed_json_is_an_error(
