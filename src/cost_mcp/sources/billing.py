@@ -229,11 +229,11 @@ def _text(value: object) -> Text:
 
 def _lenient(kind: type, value: object) -> object:
     """msgspec's decode hook for the three field types above (a ValueError becomes its
-    ValidationError, with the location)."""
-    if kind is Count:
-        return _count(value)
+    ValidationError, with the location). The usual values (a str, an int) take the short way."""
     if kind is Text:
-        return _text(value)
+        return Text(value) if type(value) is str else _text(value)
+    if kind is Count:
+        return Count(value) if type(value) is int else _count(value)
     if kind is Amount:
         return Amount(money.parse_amount(value))
     raise NotImplementedError(kind)
