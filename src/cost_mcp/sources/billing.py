@@ -201,6 +201,7 @@ class Amount(Decimal):
 
 S = TypeVar("S")
 _AT = " - at `"
+_SHOWN = 200
 
 
 def _count(value: object) -> Count:
@@ -252,6 +253,7 @@ def decode(value: object, shape: type[S], what: str) -> S:
 def _explain(message: str) -> str:
     """msgspec's ``Expected `array`, got `str` - at `$.data``` as `` data is not a list (at $.data)``."""
     text, _, where = message.partition(_AT)
+    text = text if len(text) <= _SHOWN else text[: _SHOWN - 1] + "…"  # a value may be a whole object
     where = where.rstrip("`")
     # A dict value's location ends in "[...]", whose dots are not separators.
     field = where.replace("[...]", "[*]").rsplit(".", 1)[-1] if where and where != "$" else ""
