@@ -36,6 +36,7 @@ from cost_mcp.output import csv_cell
 if TYPE_CHECKING:
     import sqlite3
 
+    from cost_mcp.analytics.focus import FocusExport
     from cost_mcp.config import Settings
     from cost_mcp.models import (
         Comparison,
@@ -246,8 +247,8 @@ def _day_bars(out: Console, days: SpendResult) -> None:
     type=click.Choice(["csv", "json", "focus"]),
     default="csv",
     show_default=True,
-    help="csv or json: every usage event and provider bucket; focus: FinOps FOCUS rows (CSV) that sum "
-    "to the period's total",
+    help="csv or json: every usage event and provider bucket; focus: FinOps FOCUS rows (CSV, or Parquet "
+    "when --output ends in .parquet) that sum to the period's total",
 )
 @click.option("--output", "-o", default="-", help="file to write (default: stdout)")
 def export(fmt: str, output: str, **period: Any) -> int:
@@ -259,6 +260,9 @@ def export(fmt: str, output: str, **period: Any) -> int:
 
     with ledger() as (loaded, conn):
         p = resolve_period(loaded, period)
+        if fmt == "focus" and output.lower().endswith(".parquet"):
+            _write_focus_parquet(Path(output), conn, loaded, p)
+            return EXIT_OK
         target = sys.stdout if output == "-" else open(output, "w", newline="", encoding="utf-8")  # noqa: SIM115
         try:
             records = export_records(conn, loaded, p)
@@ -295,6 +299,18 @@ def _write_focus(target: TextIO, conn: sqlite3.Connection, settings: Settings, p
     writer = csv.DictWriter(target, fieldnames=COLUMNS)
     writer.writeheader()
     writer.writerows(result.rows)
+    _focus_warning(result)
+
+
+def _write_focus_parquet(path: Path, conn: sqlite3.Connection, settings: Settings, p: Period) -> None:
+    from cost_mcp.analytics.focus import focus_rows, write_parquet
+
+    result = focus_rows(conn, settings, p)
+    write_parquet(result, path)
+    _focus_warning(result)
+
+
+def _focus_warning(result: FocusExport) -> None:
     if result.unpriced_requests:
         print(
             f"warning: {result.unpriced_requests:,} call(s) have no known price: they are counted in "
