@@ -120,7 +120,7 @@ def session_usage(
         for m in models
         if m.cost_usd is None
     ]
-    warnings += price_note_warnings(conn, " AND source = ? AND session_id = ?", (SOURCE, chosen))
+    warnings += price_note_warnings(conn, equal={"source": SOURCE, "session_id": chosen})
     if tokens.output_tokens:
         warnings.append(OUTPUT_LOWER_BOUND)
     subscription = settings.claude_code_billing == "subscription"
