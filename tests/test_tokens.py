@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import sqlite3
 from pathlib import Path
 
@@ -10,6 +11,7 @@ import pytest
 from cost_mcp import tokens
 from cost_mcp.analytics.usage import token_totals
 from cost_mcp.models import TokenTotals
+from cost_mcp.pricing import Tokens
 from cost_mcp.store import connect
 from cost_mcp.store.usage import TOKEN_SUMS_SQL
 
@@ -32,6 +34,14 @@ def test_every_kind_has_a_column_in_the_migrated_ledger(tmp_path: Path, table: s
 def test_every_kind_is_a_field_of_the_results_and_nothing_else_is() -> None:
     fields = set(TokenTotals.model_fields) - {"total_tokens"}
     assert fields == {k.field for k in tokens.KINDS}
+
+
+def test_every_kind_is_counted_for_a_priced_call() -> None:
+    counts = tuple(range(1, len(tokens.KINDS) + 1))
+    call = Tokens(**{k.call_field: n for k, n in zip(tokens.KINDS, counts, strict=True)})
+    assert tokens.of_call(call) == counts
+    assert tokens.token_count(counts) == call.total  # what the ledger's total_tokens stores
+    assert {f.name for f in dataclasses.fields(Tokens)} == {k.call_field for k in tokens.KINDS}
 
 
 def test_sums_and_totals_follow_the_one_order() -> None:

@@ -16,24 +16,32 @@ from dataclasses import dataclass
 class TokenKind:
     """One kind of usage a call is counted in.
 
-    ``column`` is the ledger column (usage events, rollup and provider buckets alike) and ``field``
-    the result models' field; ``is_token`` says whether it adds to ``total_tokens`` (web searches
-    are requests, not tokens).
+    ``column`` is the ledger column (usage events, rollup and provider buckets alike), ``field``
+    the result models' field and ``call_field`` the field of one priced call
+    (:class:`cost_mcp.pricing.Tokens`); ``is_token`` says whether it adds to ``total_tokens`` (web
+    searches are requests, not tokens).
     """
 
     column: str
     field: str
+    call_field: str
     label: str
     is_token: bool = True
 
 
 KINDS: tuple[TokenKind, ...] = (
-    TokenKind("input_tokens", "input_tokens", "uncached input"),
-    TokenKind("output_tokens", "output_tokens", "output"),
-    TokenKind("cache_read_tokens", "cache_read_tokens", "cache read"),
-    TokenKind("cache_write_5m_tokens", "cache_write_5m_tokens", "cache write (5 minutes)"),
-    TokenKind("cache_write_1h_tokens", "cache_write_1h_tokens", "cache write (1 hour)"),
-    TokenKind("web_search_requests", "web_search_requests", "web search requests", is_token=False),
+    TokenKind("input_tokens", "input_tokens", "input", "uncached input"),
+    TokenKind("output_tokens", "output_tokens", "output", "output"),
+    TokenKind("cache_read_tokens", "cache_read_tokens", "cache_read", "cache read"),
+    TokenKind("cache_write_5m_tokens", "cache_write_5m_tokens", "cache_write_5m", "cache write (5 minutes)"),
+    TokenKind("cache_write_1h_tokens", "cache_write_1h_tokens", "cache_write_1h", "cache write (1 hour)"),
+    TokenKind(
+        "web_search_requests",
+        "web_search_requests",
+        "web_search_requests",
+        "web search requests",
+        is_token=False,
+    ),
 )
 """Every kind, in the order of :data:`COLUMNS` and of every sequence of token counts."""
 
@@ -65,3 +73,8 @@ def as_fields(values: Sequence[int]) -> dict[str, int]:
 def token_count(values: Sequence[int]) -> int:
     """Tokens of every kind that is a token (what ``total_tokens`` says)."""
     return sum(int(v or 0) for k, v in zip(KINDS, values, strict=True) if k.is_token)
+
+
+def of_call(call: object) -> tuple[int, ...]:
+    """One call's counts (a :class:`cost_mcp.pricing.Tokens`) in :data:`KINDS` order."""
+    return tuple(int(getattr(call, k.call_field)) for k in KINDS)

@@ -91,3 +91,9 @@ def record_success(
         """,
         (source, moment, moment, covered[0], covered[1], detail),
     )
+
+
+def last_success(conn: sqlite3.Connection, source: str) -> str | None:
+    """When ``source`` was last read or synced successfully (ISO 8601), if ever."""
+    row = conn.execute("SELECT last_success FROM source_state WHERE source = ?", (source,)).fetchone()
+    return str(row[0]) if row and row[0] else None
