@@ -310,7 +310,7 @@ def spend_totals(
         raise ValueError("spend_totals needs every period in one timezone")
     if any(f.sessions or f.members for _, f in questions):
         raise ValueError("spend_totals filters by a budget scope's dimensions only")
-    expanded = [vocabulary.apply(conn, f)[0] for _, f in questions]
+    expanded = [_expanded(conn, f) for _, f in questions]
     rollup.refresh(conn)
     union = Period(
         start=min(p.start for p, _ in questions), end=max(p.end for p, _ in questions), name="union", tz=tz
@@ -319,10 +319,11 @@ def spend_totals(
     out: list[SpendTotal] = []
     for (p, _), f in zip(questions, expanded, strict=True):
         local_only = _local_only(f)
+        within = _Within.of(p, today)
         mine = [
-            replace(s)
+            _copy(s)
             for s in layers.slices
-            if _in_period(s, p, today) and _in_scope(s, f) and (not local_only or s.layer == LOCAL_LAYER)
+            if within.has(s) and _in_scope(s, f) and (not local_only or s.layer == LOCAL_LAYER)
         ]
         counted = [
             s for s in count(Layers(mine, {} if local_only else layers.rules), settings, f) if not s.excluded
@@ -340,14 +341,45 @@ def spend_totals(
     return out
 
 
-def _in_period(s: _Slice, p: Period, today: date) -> bool:
-    """Whether ``s`` is in what get_spend reads for ``p`` (see the three readers)."""
-    if s.layer == LOCAL_LAYER:
-        return p.first_day <= s.local_day <= p.last_day
-    if s.layer == SUBSCRIPTION_LAYER:
-        return p.first_day <= s.local_day <= min(p.last_day, today)
-    first, last = p.utc_dates_ms()
-    return first <= s.utc_day * DAY_MS < last
+def _expanded(conn: sqlite3.Connection, f: Filters) -> Filters:
+    """``f`` as stored values (vocabulary.apply without its warnings, which budgets do not show)."""
+    changes: dict[str, list[str]] = {}
+    for attr, dimension in vocabulary.FILTER_DIMENSIONS.items():
+        values: Sequence[str] | None = getattr(f, attr)
+        if values:
+            changes[attr] = vocabulary.expand(conn, dimension, values)
+    return replace(f, **changes)
+
+
+def _copy(s: _Slice) -> _Slice:
+    # Precedence marks slices in place and each question marks its own; a plain attribute copy is
+    # several times cheaper than dataclasses.replace, which re-runs __init__.
+    c = _Slice.__new__(_Slice)
+    c.__dict__.update(s.__dict__)
+    return c
+
+
+@dataclass(frozen=True)
+class _Within:
+    """What get_spend's three readers take of a period (bounds computed once per question)."""
+
+    first_day: date
+    last_day: date
+    fees_until: date
+    first_utc_day: int
+    end_utc_day: int
+
+    @classmethod
+    def of(cls, p: Period, today: date) -> _Within:
+        first, last = p.utc_dates_ms()
+        return cls(p.first_day, p.last_day, min(p.last_day, today), first // DAY_MS, last // DAY_MS)
+
+    def has(self, s: _Slice) -> bool:
+        if s.layer == LOCAL_LAYER:
+            return self.first_day <= s.local_day <= self.last_day
+        if s.layer == SUBSCRIPTION_LAYER:
+            return self.first_day <= s.local_day <= self.fees_until
+        return self.first_utc_day <= s.utc_day < self.end_utc_day
 
 
 def _in_scope(s: _Slice, f: Filters) -> bool:
