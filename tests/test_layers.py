@@ -8,6 +8,7 @@ calls in modules above the store.
 from __future__ import annotations
 
 import re
+import tomllib
 from pathlib import Path
 
 import cost_mcp
@@ -56,3 +57,17 @@ def test_the_allowlist_names_only_files_that_still_need_it() -> None:
     found = _offenders()
     stale = [f for f in (*NOT_OUR_LEDGER, *BEING_MOVED) if f not in found]
     assert not stale, f"no SQL left in {stale}: remove them from the allowlist in {Path(__file__).name}"
+
+
+SHELLS = {"server", "cli", "web", "__main__", "launcher", "__init__"}
+"""Modules that may import mcp (or start what does): the MCP and HTTP shells and the entry points."""
+
+
+def test_every_module_below_the_shells_is_held_to_the_no_mcp_contract() -> None:
+    pyproject = tomllib.loads((PACKAGE.parents[1] / "pyproject.toml").read_text(encoding="utf-8"))
+    contracts = pyproject["tool"]["importlinter"]["contracts"]
+    [no_mcp] = [c for c in contracts if c["forbidden_modules"] == ["mcp"]]
+    listed = {m.removeprefix("cost_mcp.") for m in no_mcp["source_modules"]}
+    modules = {p.stem for p in PACKAGE.glob("*.py")} | {p.parent.name for p in PACKAGE.glob("*/__init__.py")}
+    missing = sorted(modules - SHELLS - listed)
+    assert not missing, f"add {missing} to the no-mcp contract's source_modules in pyproject.toml"
