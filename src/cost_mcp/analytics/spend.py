@@ -287,8 +287,6 @@ class SpendTotal:
     unpriced_requests: int
 
 
-SCOPE_DIMS = ("project", "agent")
-"""Dimensions a budget scope filters by beyond the ones every slice carries."""
 
 
 def spend_totals(
@@ -315,7 +313,10 @@ def spend_totals(
     union = Period(
         start=min(p.start for p, _ in questions), end=max(p.end for p, _ in questions), name="union", tz=tz
     )
-    layers = read_layers(conn, settings, union, SCOPE_DIMS, Filters(), today)
+    # Slices carry provider, model, source and agent; projects only when some question filters by
+    # them (grouping by project multiplies the rows read).
+    dims = ("agent", "project") if any(f.projects for f in expanded) else ("agent",)
+    layers = read_layers(conn, settings, union, dims, Filters(), today)
     out: list[SpendTotal] = []
     for (p, _), f in zip(questions, expanded, strict=True):
         local_only = _local_only(f)
