@@ -8,6 +8,7 @@ from datetime import UTC, datetime, timedelta
 from decimal import Decimal
 
 import pytest
+from mcp import Client
 
 from cost_mcp.analytics import agents, budgets, spend, subscriptions
 from cost_mcp.analytics.spend import Filters, get_spend
@@ -152,3 +153,35 @@ def test_spend_totals_refuses_what_it_cannot_filter(ledger: sqlite3.Connection, 
     )
     with pytest.raises(ValueError, match="budget scope"):
         spend.spend_totals(ledger, settings, [(p, Filters(sessions=["s1"]))], NOW.date())
+
+
+@pytest.mark.anyio
+async def test_record_usage_over_mcp_reads_spend_once_for_five_budgets(
+    client: Client, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    for i, period in enumerate(["day", "week", "month", "day", "month"]):
+        made = await client.call_tool(
+            "set_budget", {"name": f"cap{i}", "amount_usd": 100, "period": period, "agents": ["bot"]}
+        )
+        assert made.is_error is False
+    reads: list[str] = []
+    read_layers = spend.read_layers
+
+    def counting(*args: object, **kwargs: object) -> spend.Layers:
+        reads.append("read")
+        return read_layers(*args, **kwargs)  # type: ignore[arg-type]
+
+    monkeypatch.setattr(spend, "read_layers", counting)
+    result = await client.call_tool(
+        "record_usage",
+        {
+            "provider": "openai",
+            "model": "gpt-4o",
+            "input_tokens": 400_000,
+            "output_tokens": 0,
+            "agent": "bot",
+        },
+    )
+    assert result.structured_content is not None
+    assert [b["remaining_after_usd"] for b in result.structured_content["budgets"]] == [99] * 5
+    assert reads == ["read"]
