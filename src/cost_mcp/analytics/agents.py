@@ -104,7 +104,7 @@ def record_usage(
     # One spend computation serves both the alerts and the budgets this call counts against.
     every = budgets.list_budgets(conn)
     current = budgets.states_of(conn, settings, every, now)
-    alerts.fire_alerts(conn, settings, states=current)
+    alerts.fire_alerts(conn, settings, states=current, now=now)
     states: list[BudgetCheck] = []
     for budget, state in zip(every, current, strict=True):
         if budgets.applies(

@@ -103,13 +103,17 @@ def evaluate_alerts(
 
 
 def fire_alerts(
-    conn: sqlite3.Connection, settings: Settings, *, states: Sequence[BudgetState] | None = None
+    conn: sqlite3.Connection,
+    settings: Settings,
+    *,
+    states: Sequence[BudgetState] | None = None,
+    now: datetime | None = None,
 ) -> threading.Thread | None:
     """Fire budget thresholds crossed and not fired yet, and POST the alerts due to a webhook.
 
     Called whenever budgets are read (every query's refresh, ingest, sync), so a budget already
-    over its limit fires without waiting for new usage. ``states``: every budget's current state,
-    when the caller computed them already. Delivery runs on a background thread, returned so tests
+    over its limit fires without waiting for new usage. ``states``: every budget's state as of
+    ``now``, when the caller computed them already. Delivery runs on a background thread, returned so tests
     can wait for it (None when none was started); the CLI waits for it at exit.
     """
     # Evaluating is a spend computation: skip it when nothing in the ledger changed since this
@@ -117,7 +121,7 @@ def fire_alerts(
     # queries. Budgets, usage and billed data all change the ledger; so does a new day's alert.
     key = (*alert_store.ledger_version(conn), _half_hour())
     if states is not None or getattr(conn, "alerts_checked", None) != key:
-        fired = evaluate_alerts(conn, settings, states=states)
+        fired = evaluate_alerts(conn, settings, now, states=states)
         for _, message, _ in fired:
             logger.warning("%s", message)
         if isinstance(conn, LedgerConnection):

@@ -287,8 +287,6 @@ class SpendTotal:
     unpriced_requests: int
 
 
-
-
 def spend_totals(
     conn: sqlite3.Connection,
     settings: Settings,
