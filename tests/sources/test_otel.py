@@ -139,3 +139,32 @@ def test_unreadable_records_are_rejected_with_a_reason(
         conn.close()
     assert outcome.rejected == 1
     assert reason in outcome.error_message
+
+
+def test_attribute_values_of_every_kind_are_read_as_sent() -> None:
+    """The receiver's fast attribute read (a string first) gives every scalar kind its own value,
+    an empty string stays an empty string, and arrays, maps and bytes read as None."""
+    kvs = [
+        KeyValue(key="s", value=AnyValue(string_value="text")),
+        KeyValue(key="empty", value=AnyValue(string_value="")),
+        KeyValue(key="i", value=AnyValue(int_value=-7)),
+        KeyValue(key="zero", value=AnyValue(int_value=0)),
+        KeyValue(key="d", value=AnyValue(double_value=0.25)),
+        KeyValue(key="b", value=AnyValue(bool_value=False)),
+        KeyValue(key="bytes", value=AnyValue(bytes_value=b"x")),
+        KeyValue(key="list", value=AnyValue(array_value={"values": [AnyValue(string_value="a")]})),
+        KeyValue(key="unset", value=AnyValue()),
+    ]
+    got = otel.attributes(kvs)
+    assert got == {
+        "s": "text",
+        "empty": "",
+        "i": -7,
+        "zero": 0,
+        "d": 0.25,
+        "b": False,
+        "bytes": None,
+        "list": None,
+        "unset": None,
+    }
+    assert type(got["b"]) is bool and type(got["zero"]) is int
