@@ -13,7 +13,7 @@ from pathlib import Path
 
 import pytest
 from opentelemetry.proto.collector.logs.v1.logs_service_pb2 import ExportLogsServiceRequest
-from opentelemetry.proto.common.v1.common_pb2 import AnyValue, KeyValue
+from opentelemetry.proto.common.v1.common_pb2 import AnyValue, ArrayValue, KeyValue
 
 from cost_mcp.config import Settings
 from cost_mcp.pricing import Pricer
@@ -152,7 +152,7 @@ def test_attribute_values_of_every_kind_are_read_as_sent() -> None:
         KeyValue(key="d", value=AnyValue(double_value=0.25)),
         KeyValue(key="b", value=AnyValue(bool_value=False)),
         KeyValue(key="bytes", value=AnyValue(bytes_value=b"x")),
-        KeyValue(key="list", value=AnyValue(array_value={"values": [AnyValue(string_value="a")]})),
+        KeyValue(key="list", value=AnyValue(array_value=ArrayValue(values=[AnyValue(string_value="a")]))),
         KeyValue(key="unset", value=AnyValue()),
     ]
     got = otel.attributes(kvs)
