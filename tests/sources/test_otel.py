@@ -168,3 +168,59 @@ def test_attribute_values_of_every_kind_are_read_as_sent() -> None:
         "unset": None,
     }
     assert type(got["b"]) is bool and type(got["zero"]) is int
+
+
+def _gemini(session: str, when: datetime, prompt: int) -> ExportLogsServiceRequest:
+    req = ExportLogsServiceRequest()
+    rl = req.resource_logs.add()
+    rl.resource.attributes.append(_kv("service.name", "gemini-cli"))
+    r = rl.scope_logs.add().log_records.add()
+    r.time_unix_nano = int(when.timestamp() * 1e9)
+    r.attributes.extend(
+        [
+            _kv("event.name", "gemini_cli.api_response"),
+            _kv("event.timestamp", when.isoformat()),
+            _kv("session.id", session),
+            _kv("model", "gemini-2.5-pro"),
+            _kv("input_token_count", prompt),
+            _kv("output_token_count", 20),
+        ]
+    )
+    return req
+
+
+def test_sessions_seen_only_over_otel_are_session_views(settings: Settings, home: Path) -> None:
+    """session_usage and usage_blocks find a Claude Code session that only arrived over OTel,
+    next to one read from the logs whose calls also arrived over OTel (counted once), and a Gemini
+    CLI session seen only over OTel."""
+    from cost_mcp.analytics.claude_code import session_usage, usage_blocks
+
+    when = (datetime.now(UTC) - timedelta(hours=2)).replace(microsecond=0)
+    write(
+        session_file(home / "claude", "s-log"),
+        assistant("msg_1", "req_1", when.isoformat().replace("+00:00", "Z"), session="s-log", output=100),
+    )
+    conn = connect(settings.db)
+    try:
+        claude_code.ingest(conn, settings, Pricer())
+        logged = session_usage(conn, settings, "s-log")
+        both = _event("req_1", when, 100)
+        both.resource_logs[0].scope_logs[0].log_records[0].attributes[2].value.string_value = "s-log"
+        otel.receive(conn, Pricer(), "logs", both)
+        assert session_usage(conn, settings, "s-log").cost_usd == logged.cost_usd  # once, not twice
+        # A later session known only from its OTel events (session id "s1" in _event).
+        otel.receive(conn, Pricer(), "logs", _event("req_2", when + timedelta(minutes=30), 400))
+        otel.receive(conn, Pricer(), "logs", _event("req_3", when + timedelta(minutes=40), 600))
+        only = session_usage(conn, settings, "s1")
+        assert only.requests == 2 and only.tokens.output_tokens == 1_000
+        assert only.cost_usd is not None and only.cost_usd > 0
+        assert session_usage(conn, settings).session_id == "s1"  # the most recent Claude Code session
+        blocks = usage_blocks(conn, settings, days=1)
+        assert sum(b.requests for b in blocks.blocks) == 3
+        # Gemini CLI over OTel only: found by id, with or without naming the agent.
+        otel.receive(conn, Pricer(), "logs", _gemini("g-1", when, 1_000))
+        gemini = session_usage(conn, settings, "g-1", agent="gemini-cli")
+        assert (gemini.requests, gemini.tokens.input_tokens) == (1, 1_000)
+        assert session_usage(conn, settings, "g-1").cost_usd == gemini.cost_usd
+    finally:
+        conn.close()

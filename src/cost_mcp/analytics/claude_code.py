@@ -33,6 +33,7 @@ from cost_mcp.models import (
 from cost_mcp.money import from_nanos
 from cost_mcp.periods import iso_utc, to_ms
 from cost_mcp.sources.claude_code import SOURCE
+from cost_mcp.store import otel as otel_store
 
 HOUR_MS = 3_600_000
 MINUTE_MS = 60_000
@@ -91,7 +92,13 @@ def session_usage(
         sources: tuple[str, ...] = (agent_source(agent),)
     else:
         sources = tuple(agent_sources().values()) if session_id else (SOURCE,)
-    chosen = session_id or _current_session(conn, cwd, sources[0])
+    # Claude Code's OTel events of the session count with its log lines (a call seen both ways is
+    # counted once by the ledger itself, see store/otel.py).
+    if SOURCE in sources:
+        sources += (otel_store.CLAUDE_SOURCE,)
+    chosen = session_id or _current_session(conn, cwd, sources)
+    if chosen is not None:
+        sources = _with_otel_only(conn, chosen, sources)
     if chosen is None:
         raise NotFoundError(
             "no Claude Code usage has been recorded yet; check the log folders with `cost-mcp doctor` "
@@ -147,20 +154,31 @@ def _marks(values: tuple[str, ...]) -> str:
     return ", ".join("?" * len(values))
 
 
-def _current_session(conn: sqlite3.Connection, cwd: str | None, source: str) -> str | None:
+def _with_otel_only(conn: sqlite3.Connection, session_id: str, sources: tuple[str, ...]) -> tuple[str, ...]:
+    """``sources``, plus the receiver's generic OTel source when the session was seen only there
+    (Codex, Gemini CLI): its calls carry no id shared with a log copy, so both would double count."""
+    found = otel_store.session_sources(conn, session_id)
+    if otel_store.GENERIC_SOURCE in found and not (found & set(sources)):
+        return (*sources, otel_store.GENERIC_SOURCE)
+    return sources
+
+
+def _current_session(conn: sqlite3.Connection, cwd: str | None, sources: tuple[str, ...]) -> str | None:
     if cwd:
         row = conn.execute(
-            """
+            f"""
             SELECT session_id FROM usage_events
-            WHERE counted = 1 AND source = ? AND project IN (?, ?, ?) ORDER BY ts_ms DESC LIMIT 1
+            WHERE counted = 1 AND source IN ({_marks(sources)}) AND project IN (?, ?, ?)
+            ORDER BY ts_ms DESC LIMIT 1
             """,
-            (source, cwd, *project_slugs(cwd)),
+            (*sources, cwd, *project_slugs(cwd)),
         ).fetchone()
         if row:
             return str(row[0])
     row = conn.execute(
-        "SELECT session_id FROM usage_events WHERE counted = 1 AND source = ? ORDER BY ts_ms DESC LIMIT 1",
-        (source,),
+        f"SELECT session_id FROM usage_events WHERE counted = 1 AND source IN ({_marks(sources)}) "
+        "ORDER BY ts_ms DESC LIMIT 1",
+        sources,
     ).fetchone()
     return str(row[0]) if row else None
 
@@ -237,6 +255,8 @@ def usage_blocks(
     block is always given in ``active``.
     """
     source = agent_source(agent)
+    # Claude Code calls seen only over OTel fall in its windows too (log copies win, counted once).
+    sources = (source, otel_store.CLAUDE_SOURCE) if source == SOURCE else (source,)
     now_ms = to_ms(now or datetime.now(UTC))
     length = session_hours * HOUR_MS
     since = now_ms - days * 24 * HOUR_MS - length
@@ -245,9 +265,9 @@ def usage_blocks(
         f"""
         SELECT ts_ms, input_tokens, output_tokens, cache_read_tokens, cache_write_5m_tokens,
                cache_write_1h_tokens, web_search_requests, COALESCE({cost}, 0), model
-        FROM usage_events WHERE counted = 1 AND source = ? AND ts_ms >= ? ORDER BY ts_ms
+        FROM usage_events WHERE counted = 1 AND source IN ({_marks(sources)}) AND ts_ms >= ? ORDER BY ts_ms
         """,
-        (source, since),
+        (*sources, since),
     ).fetchall()
     blocks = _build_blocks(rows, length)
     limit = _resolve_limit(blocks, token_limit, now_ms)
