@@ -224,3 +224,126 @@ def test_sessions_seen_only_over_otel_are_session_views(settings: Settings, home
         assert session_usage(conn, settings, "g-1").cost_usd == gemini.cost_usd
     finally:
         conn.close()
+
+
+def test_codex_and_gemini_as_their_source_emits_them(settings: Settings) -> None:
+    """Shapes from the agents' own code (docs/agent-formats.md): Codex sends input and output counts
+    as strings and a failed completion without counts; Codex and Gemini CLI also export spans with
+    gen_ai.usage.* and Gemini a gen_ai.client.inference.operation.details event for the same calls.
+    Each call counts once, and nothing is rejected."""
+    from opentelemetry.proto.collector.trace.v1.trace_service_pb2 import ExportTraceServiceRequest
+
+    when = (datetime.now(UTC) - timedelta(minutes=10)).replace(microsecond=0)
+    logs = ExportLogsServiceRequest()
+    codex = logs.resource_logs.add()
+    codex.resource.attributes.append(_kv("service.name", "codex_cli_rs"))
+    records = codex.scope_logs.add().log_records
+    codex_events: list[tuple[str, list[tuple[str, str | int]]]] = [
+        (
+            "response.completed",
+            [
+                ("input_token_count", "1200"),
+                ("output_token_count", "300"),
+                ("cached_token_count", 1000),
+                ("reasoning_token_count", 200),
+                ("tool_token_count", "1500"),
+            ],
+        ),
+        ("response.completed", []),  # see_event_completed_failed
+        ("response.output_item.done", []),
+    ]
+    for kind, counts in codex_events:
+        r = records.add()
+        r.attributes.extend(
+            [
+                _kv("event.name", "codex.sse_event"),
+                _kv("event.kind", kind),
+                _kv("event.timestamp", when.isoformat()),
+                _kv("conversation.id", "conv-9"),
+                _kv("model", "gpt-5"),
+                _kv("slug", "gpt-5"),
+                *[_kv(k, v) for k, v in counts],
+            ]
+        )
+    gemini = logs.resource_logs.add()
+    gemini.resource.attributes.append(_kv("service.name", "gemini-cli"))
+    g = gemini.scope_logs.add().log_records
+    gemini_events: list[tuple[str, list[tuple[str, str | int]]]] = [
+        (
+            "gemini_cli.api_response",
+            [
+                ("model", "gemini-2.5-pro"),
+                ("input_token_count", 2000),
+                ("output_token_count", 100),
+                ("cached_content_token_count", 500),
+                ("thoughts_token_count", 40),
+                ("tool_token_count", 0),
+                ("total_token_count", 2140),
+                ("prompt_id", "p1"),
+            ],
+        ),
+        (
+            "gen_ai.client.inference.operation.details",
+            [
+                ("gen_ai.request.model", "gemini-2.5-pro"),
+                ("gen_ai.usage.input_tokens", 2000),
+                ("gen_ai.usage.output_tokens", 100),
+            ],
+        ),
+    ]
+    for name, attrs in gemini_events:
+        r = g.add()
+        r.attributes.extend(
+            [
+                _kv("event.name", name),
+                _kv("event.timestamp", when.isoformat()),
+                _kv("session.id", "gem-1"),
+                *[_kv(k, v) for k, v in attrs],
+            ]
+        )
+    spans = ExportTraceServiceRequest()
+    span_shapes: list[tuple[str, list[tuple[str, str | int]]]] = [
+        (
+            "codex_cli_rs",
+            [
+                ("gen_ai.usage.input_tokens", 1200),
+                ("gen_ai.usage.cache_read.input_tokens", 1000),
+                ("gen_ai.usage.output_tokens", 300),
+                ("codex.usage.total_tokens", 1500),
+            ],
+        ),
+        (
+            "gemini-cli",
+            [
+                ("gen_ai.operation.name", "llm_call"),
+                ("gen_ai.agent.name", "gemini-cli"),
+                ("gen_ai.request.model", "gemini-2.5-pro"),
+                ("gen_ai.usage.input_tokens", 2000),
+                ("gen_ai.usage.output_tokens", 100),
+            ],
+        ),
+    ]
+    for service, attrs in span_shapes:
+        rs = spans.resource_spans.add()
+        rs.resource.attributes.append(_kv("service.name", service))
+        span = rs.scope_spans.add().spans.add()
+        span.trace_id, span.span_id = bytes(range(16)), bytes(range(8))
+        span.name = "handle_responses" if service.startswith("codex") else "llm_call"
+        span.end_time_unix_nano = int(when.timestamp() * 1e9)
+        span.attributes.extend(_kv(k, v) for k, v in attrs)
+    conn = connect(settings.db)
+    try:
+        got = otel.receive(conn, Pricer(), "logs", logs)
+        assert (got.accepted, got.rejected, got.ignored) == (2, 0, 3)
+        got = otel.receive(conn, Pricer(), "traces", spans)
+        assert (got.accepted, got.rejected, got.ignored) == (0, 0, 2)
+        rows = conn.execute(
+            "SELECT agent, session_id, model, input_tokens, cache_read_tokens, output_tokens "
+            "FROM usage_events WHERE counted = 1 ORDER BY agent"
+        ).fetchall()
+        assert rows == [
+            ("codex", "conv-9", "gpt-5", 200, 1000, 300),  # reasoning is inside output, total not read
+            ("gemini-cli", "gem-1", "gemini-2.5-pro", 1500, 500, 140),  # thoughts billed as output
+        ]
+    finally:
+        conn.close()

@@ -10,7 +10,8 @@ What becomes a usage event:
 - Spans carrying the GenAI semantic conventions (``gen_ai.usage.*`` and a model), with the resource's
   ``service.name`` as the agent (source ``otel``). Spans of agent runs and tool calls
   (``gen_ai.operation.name`` = ``invoke_agent``/``create_agent``/``execute_tool``) carry totals of
-  the model calls beneath them and are skipped, so are spans Claude Code emits (its log events count).
+  the model calls beneath them and are skipped, so are the spans of Claude Code, Codex and Gemini CLI
+  (their log events count; names checked against their source, see docs/agent-formats.md).
 
 Metrics (``claude_code.cost.usage``, ``claude_code.token.usage``) are only kept to flag sessions
 where they say more than the events did; they never add to a total.
@@ -71,6 +72,7 @@ CODEX_EVENTS = frozenset({"codex.sse_event", "sse_event"})
 GEMINI_EVENTS = frozenset({"gemini_cli.api_response", "api_response"})
 SKIPPED_OPERATIONS = frozenset({"invoke_agent", "create_agent", "execute_tool"})
 CLAUDE_SERVICE = "claude-code"
+GEMINI_SERVICE = "gemini-cli"
 TOKEN_METRIC = "claude_code.token.usage"
 COST_METRIC = "claude_code.cost.usage"
 
@@ -413,7 +415,11 @@ def _log_call(
     if name in CODEX_EVENTS:
         if _text(attrs, "event.kind") != "response.completed":
             return None
-        # OpenAI counts cached input inside input, and reasoning inside output.
+        if "input_token_count" not in attrs and "output_token_count" not in attrs:
+            return None  # Codex's see_event_completed_failed: a completion that failed, no usage
+        # OpenAI counts cached input inside input, and reasoning inside output. Codex sends the
+        # input and output counts as strings (Display-formatted), cached and reasoning as ints, and
+        # its tool_token_count is the call's total_tokens: not read, it would count twice.
         total_in = _count(attrs, "input_token_count")
         cached = min(_count(attrs, "cached_token_count"), total_in)
         return _generic(
@@ -490,6 +496,20 @@ def _generic(
     )
 
 
+def _logs_its_calls(service: str, attrs: Mapping[str, object]) -> bool:
+    """Whether a span comes from an agent whose log events already count each call: Claude Code,
+    Codex (its ``handle_responses`` span carries ``gen_ai.usage.*`` and ``codex.usage.*`` but no
+    model; service name its originator, ``codex_cli_rs``, ``codex-tui``…) and Gemini CLI (its
+    ``llm_call`` spans carry ``gen_ai.usage.*`` and ``gen_ai.agent.name`` = ``gemini-cli``)."""
+    return (
+        service in (CLAUDE_SERVICE, GEMINI_SERVICE)
+        or service.lower().startswith("codex")
+        or attrs.get("gen_ai.agent.name") == GEMINI_SERVICE
+        or "codex.usage.total_tokens" in attrs
+        or "codex.usage.reasoning_output_tokens" in attrs
+    )
+
+
 def _span_call(
     attrs: Mapping[str, object],
     resource: Mapping[str, object],
@@ -503,8 +523,8 @@ def _span_call(
     if _text(attrs, "gen_ai.operation.name") in SKIPPED_OPERATIONS:
         return None
     agent = _text(resource, "service.name") or "unknown_service"
-    if agent == CLAUDE_SERVICE:
-        return None  # its api_request log events are the record of these calls
+    if _logs_its_calls(agent, attrs):
+        return None  # its log events are the record of these calls
     # The model that answered is what was billed; the requested alias is the fallback.
     model = _text(attrs, "gen_ai.response.model", "gen_ai.request.model")
     if not model:
