@@ -498,7 +498,7 @@ def _apply_precedence(
         if s.provider in ATTRIBUTION_ONLY:
             # Per-member estimates of usage that the provider's own reports (and local logs)
             # already count: they say who spent, never how much more was spent.
-            s.excluded = f"{s.provider} estimates who used what; the same use is counted elsewhere"
+            s.excluded = _attribution_only(s.provider)
             continue
         rule = rules.get((s.provider, s.utc_day))
         top = layer_of[rule.top] if rule is not None else LOCAL_LAYER
@@ -507,16 +507,26 @@ def _apply_precedence(
         if s.outside_bill:
             pass  # counted as estimated, beside the billed total
         elif s.layer < top:
-            s.excluded = (
-                f"{s.provider} billing data covers this day and is the total"
-                if top == BILLED_LAYER
-                else f"{s.provider} usage data covers this day and is the total"
-            )
+            s.excluded = _covered(s.provider, top)
         elif rule is not None and top < s.layer < SUBSCRIPTION_LAYER:
             s.excluded = rule.reason(s.provider, "cost" if s.layer == BILLED_LAYER else "usage")
-        elif subscription and s.source in ("claude_code", "claude_code_otel"):
-            s.excluded = "Claude Code is covered by a subscription: API-equivalent value, not spend"
+        elif subscription and s.source in _SUBSCRIPTION_SOURCES:
+            s.excluded = _SUBSCRIPTION_REASON
     return rules
+
+
+# The reasons local rows only attribute, shared with the session rows in SQL (_local_rules).
+_SUBSCRIPTION_SOURCES = ("claude_code", "claude_code_otel")
+_SUBSCRIPTION_REASON = "Claude Code is covered by a subscription: API-equivalent value, not spend"
+
+
+def _attribution_only(provider: str) -> str:
+    return f"{provider} estimates who used what; the same use is counted elsewhere"
+
+
+def _covered(provider: str, top: int) -> str:
+    what = "billing" if top == BILLED_LAYER else "usage"
+    return f"{provider} {what} data covers this day and is the total"
 
 
 def _utc_day_range(p: Period) -> tuple[int, int]:
@@ -765,20 +775,14 @@ def _local_rules(
     rules: dict[tuple[str, int], coverage.DayRule], settings: Settings
 ) -> list[session_rows.Attributes]:
     """_apply_precedence's verdicts on local rows as conditions the session query can evaluate."""
-    out = [
-        session_rows.Attributes(
-            f"{provider} estimates who used what; the same use is counted elsewhere", providers=(provider,)
-        )
-        for provider in sorted(ATTRIBUTION_ONLY)
-    ]
+    out = [session_rows.Attributes(_attribution_only(p), providers=(p,)) for p in sorted(ATTRIBUTION_ONLY)]
     layer_of = {"cost": BILLED_LAYER, "usage": USAGE_LAYER, None: LOCAL_LAYER}
     runs: list[tuple[str, str, int, int]] = []  # (provider, reason, first day, last day)
     for (provider, day), rule in sorted(rules.items()):
         top = layer_of[rule.top]
         if top == LOCAL_LAYER:
             continue
-        what = "billing" if top == BILLED_LAYER else "usage"
-        reason = f"{provider} {what} data covers this day and is the total"
+        reason = _covered(provider, top)
         # Consecutive days with one verdict are one condition: the CASE runs once per rollup row.
         if runs and runs[-1][:2] == (provider, reason) and runs[-1][3] == day - 1:
             runs[-1] = (provider, reason, runs[-1][2], day)
@@ -791,12 +795,7 @@ def _local_rules(
         for provider, reason, first, last in runs
     ]
     if settings.claude_code_billing == "subscription":
-        out.append(
-            session_rows.Attributes(
-                "Claude Code is covered by a subscription: API-equivalent value, not spend",
-                sources=("claude_code", "claude_code_otel"),
-            )
-        )
+        out.append(session_rows.Attributes(_SUBSCRIPTION_REASON, sources=_SUBSCRIPTION_SOURCES))
     return out
 
 
