@@ -17,17 +17,24 @@ from cost_mcp.analytics.spend import get_spend, resolve
 from cost_mcp.config import Settings
 from cost_mcp.models import SpendResult
 from cost_mcp.pricing import Pricer, Tokens
+from cost_mcp.sources import claude_code
 from cost_mcp.store import connect, write_transaction
 from cost_mcp.store.buckets import DAY_MS, Bucket, replace_range
+from tests.sources.claude_logs import assistant, session_file, write
 
 DAY = datetime(2026, 11, 2, tzinfo=UTC)
 
 
 @pytest.fixture
-def ledger(settings: Settings) -> Path:
-    """60 sessions over three days: anthropic (billed on the middle day), openai, and an unknown model."""
+def ledger(settings: Settings, home: Path) -> Path:
+    """60 sessions over three days: anthropic (billed on the middle day), openai, and an unknown model,
+    plus two Claude Code sessions read from its logs (covered by a subscription in one test)."""
+    for i, day in enumerate((DAY, DAY + timedelta(days=1))):
+        stamp = (day + timedelta(hours=11)).isoformat().replace("+00:00", "Z")
+        write(session_file(home / "claude", f"cc-{i}"), assistant(f"m{i}", f"q{i}", stamp, session=f"cc-{i}"))
     conn = connect(settings.db)
     try:
+        claude_code.ingest(conn, settings, Pricer())
         with conn:
             for i in range(60):
                 provider, model = [
@@ -92,6 +99,8 @@ def test_every_page_of_sessions_is_the_whole_breakdown_cut(
         whole = get_spend(conn, settings, p, ["session"], take_alerts=False)
         assert whole.attribution and any(r.basis == "billed" for r in whole.rows)
         assert any("no-such-model-xyz" in w for w in whole.warnings)
+        reasons = {a.reason for a in whole.attribution}
+        assert any("subscription" in r for r in reasons) == (billing == "subscription")
         for window in (
             rows.Window(),
             rows.Window(4, 0),
