@@ -27,6 +27,7 @@ from cost_mcp.models import (
 from cost_mcp.money import from_nanos
 from cost_mcp.periods import iso_utc, to_ms
 from cost_mcp.sources.claude_code import SOURCE
+from cost_mcp.store import otel as otel_store
 from cost_mcp.store import sessions, source_state
 
 HOUR_MS = 3_600_000
@@ -85,7 +86,13 @@ def session_usage(
         sources: tuple[str, ...] = (agent_source(agent),)
     else:
         sources = tuple(agent_sources().values()) if session_id else (SOURCE,)
-    chosen = session_id or _current_session(conn, cwd, sources[0])
+    # Claude Code's OTel events of the session count with its log lines (a call seen both ways is
+    # counted once by the ledger itself, see store/otel.py).
+    if SOURCE in sources:
+        sources += (otel_store.CLAUDE_SOURCE,)
+    chosen = session_id or _current_session(conn, cwd, sources)
+    if chosen is not None:
+        sources = _with_otel_only(conn, chosen, sources)
     if chosen is None:
         raise NotFoundError(
             "no Claude Code usage has been recorded yet; check the log folders with `cost-mcp doctor` "
@@ -129,12 +136,21 @@ def session_usage(
     )
 
 
-def _current_session(conn: sqlite3.Connection, cwd: str | None, source: str) -> str | None:
+def _with_otel_only(conn: sqlite3.Connection, session_id: str, sources: tuple[str, ...]) -> tuple[str, ...]:
+    """``sources``, plus the receiver's generic OTel source when the session was seen only there
+    (Codex, Gemini CLI): its calls carry no id shared with a log copy, so both would double count."""
+    found = otel_store.session_sources(conn, session_id)
+    if otel_store.GENERIC_SOURCE in found and not (found & set(sources)):
+        return (*sources, otel_store.GENERIC_SOURCE)
+    return sources
+
+
+def _current_session(conn: sqlite3.Connection, cwd: str | None, sources: tuple[str, ...]) -> str | None:
     if cwd:
-        found = sessions.latest_session(conn, source, (cwd, *project_slugs(cwd)))
+        found = sessions.latest_session(conn, sources, (cwd, *project_slugs(cwd)))
         if found:
             return found
-    return sessions.latest_session(conn, source)
+    return sessions.latest_session(conn, sources)
 
 
 def _models(
@@ -203,7 +219,9 @@ def usage_blocks(
     now_ms = to_ms(now or datetime.now(UTC))
     length = session_hours * HOUR_MS
     since = now_ms - days * 24 * HOUR_MS - length
-    rows = sessions.calls_since(conn, source, since, settings.cost_mode)
+    # Claude Code calls seen only over OTel fall in its windows too (log copies win, counted once).
+    sources = (source, otel_store.CLAUDE_SOURCE) if source == SOURCE else (source,)
+    rows = sessions.calls_since(conn, sources, since, settings.cost_mode)
     blocks = _build_blocks(rows, length)
     limit = _resolve_limit(blocks, token_limit, now_ms)
     result = [_block_model(b, now_ms, limit) for b in blocks]

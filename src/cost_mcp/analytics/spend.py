@@ -39,7 +39,7 @@ from cost_mcp.money import format_usd, from_nanos
 from cost_mcp.periods import Period, bucket_start, iso_utc, resolve_period, to_ms
 from cost_mcp.sources import registry
 from cost_mcp.store import alerts as alert_store
-from cost_mcp.store import rollup, source_state
+from cost_mcp.store import rollup, session_rows, source_state
 from cost_mcp.store import spend as spend_store
 from cost_mcp.store.buckets import ATTRIBUTION_ONLY, DAY_MS
 from cost_mcp.store.known import data_source, provider_data_sources
@@ -193,9 +193,17 @@ def get_spend(
     dims = _check_dims(group_by)
     stale = rollup.refresh(conn) < 0
     local_only = _local_only(filters)
-    layers = read_layers(conn, settings, p, dims, filters, today or _today(p))
+    # A bounded page by session is grouped and bounded in SQL (issue 22): see _session_rows.
+    by_session = window is not None and dims == ["session"] and not filters.basis
+    layers = read_layers(conn, settings, p, dims, filters, today or _today(p), local=not by_session)
     slices = count(layers, settings, filters)
-    shown, attribution = _group(slices, dims, settings, window)
+    if by_session and window is not None:
+        shown, attribution, local_facts = _session_rows(
+            conn, settings, p, filters, layers.rules, slices, window
+        )
+        slices += local_facts
+    else:
+        shown, attribution = _group(slices, dims, settings, window)
     total = sum((r.cost_usd for r in shown.rows), Decimal(0))
     by_basis: dict[str, Decimal] = defaultdict(Decimal)
     for r in shown.rows:
@@ -252,10 +260,13 @@ def read_layers(
     dims: Sequence[str],
     filters: Filters,
     today: date,
+    *,
+    local: bool = True,
 ) -> Layers:
     """The ledger reads get_spend needs for ``p`` (filters already expanded): local calls, provider
-    buckets and seat fees up to ``today``, and the day rules of synced reports."""
-    slices = _local_slices(conn, settings, p, dims, filters)
+    buckets and seat fees up to ``today``, and the day rules of synced reports. ``local=False``
+    leaves the local calls out (the session page reads them grouped in SQL)."""
+    slices = _local_slices(conn, settings, p, dims, filters) if local else []
     if _local_only(filters):
         return Layers(slices, {})
     slices += _bucket_slices(conn, p, dims, filters)
@@ -604,7 +615,7 @@ def _apply_precedence(
         if s.provider in ATTRIBUTION_ONLY:
             # Per-member estimates of usage that the provider's own reports (and local logs)
             # already count: they say who spent, never how much more was spent.
-            s.excluded = f"{s.provider} estimates who used what; the same use is counted elsewhere"
+            s.excluded = _attribution_only(s.provider)
             continue
         rule = rules.get((s.provider, s.utc_day))
         top = layer_of[rule.top] if rule is not None else LOCAL_LAYER
@@ -613,15 +624,25 @@ def _apply_precedence(
         if s.outside_bill:
             pass  # counted as estimated, beside the billed total
         elif s.layer < top:
-            s.excluded = (
-                f"{s.provider} billing data covers this day and is the total"
-                if top == BILLED_LAYER
-                else f"{s.provider} usage data covers this day and is the total"
-            )
+            s.excluded = _covered(s.provider, top)
         elif rule is not None and top < s.layer < SUBSCRIPTION_LAYER:
             s.excluded = rule.reason(s.provider, "cost" if s.layer == BILLED_LAYER else "usage")
-        elif subscription and s.source in ("claude_code", "claude_code_otel"):
-            s.excluded = "Claude Code is covered by a subscription: API-equivalent value, not spend"
+        elif subscription and s.source in _SUBSCRIPTION_SOURCES:
+            s.excluded = _SUBSCRIPTION_REASON
+
+
+# The reasons local rows only attribute, shared with the session rows in SQL (_local_rules).
+_SUBSCRIPTION_SOURCES = ("claude_code", "claude_code_otel")
+_SUBSCRIPTION_REASON = "Claude Code is covered by a subscription: API-equivalent value, not spend"
+
+
+def _attribution_only(provider: str) -> str:
+    return f"{provider} estimates who used what; the same use is counted elsewhere"
+
+
+def _covered(provider: str, top: int) -> str:
+    what = "billing" if top == BILLED_LAYER else "usage"
+    return f"{provider} {what} data covers this day and is the total"
 
 
 def _utc_day_range(p: Period) -> tuple[int, int]:
@@ -864,3 +885,151 @@ def _warnings(
             + " (`cost-mcp doctor` shows what each needs); agents can report calls with record_usage"
         )
     return warnings
+
+
+# --- sessions, grouped and bounded in SQL (issue 22) ----------------------------------------------
+
+
+def _local_rules(
+    rules: dict[tuple[str, int], coverage.DayRule], settings: Settings
+) -> list[session_rows.Attributes]:
+    """_apply_precedence's verdicts on local rows as conditions the session query can evaluate."""
+    out = [session_rows.Attributes(_attribution_only(p), providers=(p,)) for p in sorted(ATTRIBUTION_ONLY)]
+    layer_of = {"cost": BILLED_LAYER, "usage": USAGE_LAYER, None: LOCAL_LAYER}
+    runs: list[tuple[str, str, int, int]] = []  # (provider, reason, first day, last day)
+    for (provider, day), rule in sorted(rules.items()):
+        top = layer_of[rule.top]
+        if top == LOCAL_LAYER:
+            continue
+        reason = _covered(provider, top)
+        # Consecutive days with one verdict are one condition: the CASE runs once per rollup row.
+        if runs and runs[-1][:2] == (provider, reason) and runs[-1][3] == day - 1:
+            runs[-1] = (provider, reason, runs[-1][2], day)
+        else:
+            runs.append((provider, reason, day, day))
+    out += [
+        session_rows.Attributes(
+            reason, providers=(provider,), lo_qh=first * DAY_MS // QH_MS, hi_qh=(last + 1) * DAY_MS // QH_MS
+        )
+        for provider, reason, first, last in runs
+    ]
+    if settings.claude_code_billing == "subscription":
+        out.append(session_rows.Attributes(_SUBSCRIPTION_REASON, sources=_SUBSCRIPTION_SOURCES))
+    return out
+
+
+def _session_rows(
+    conn: sqlite3.Connection,
+    settings: Settings,
+    p: Period,
+    filters: Filters,
+    rules: dict[tuple[str, int], coverage.DayRule],
+    other_slices: Sequence[_Slice],
+    window: rows.Window,
+) -> tuple[_Shown[SpendRow], _Shown[AttributionRow], list[_Slice]]:
+    """One page of ``group_by=["session"]``: the local rows grouped and bounded by the SQL of
+    store/session_rows.py, merged with the few rows of billed and subscription data (``other_slices``,
+    no session). Also returns stand-in local slices carrying what the warnings read."""
+    local_rules = _local_rules(rules, settings)
+    fetch = window.offset + window.limit
+    args = {
+        "lo_qh": p.start_ms // QH_MS,
+        "hi_qh": -(-p.end_ms // QH_MS),
+        "mode": settings.cost_mode,
+        "filters": filters.column_filters(),
+        "rules": local_rules,
+    }
+    found = session_rows.session_page(conn, top=fetch, **args)  # type: ignore[arg-type]
+    counted_other, attributed_other = _group_all(other_slices)
+    facts = [
+        _fact(model, calls, tokens)
+        for model, calls, tokens in session_rows.unpriced_by_model(conn, **args)  # type: ignore[arg-type]
+    ]
+    cc_out = sum(s.claude_code_output for s in found.counted)
+    cc_out += found.counted_rest.claude_code_output if found.counted_rest else 0
+    if cc_out:
+        fact = _fact("", 0, 0)
+        fact.source, fact.tokens = "claude_code", [0, cc_out, 0, 0, 0, 0]
+        facts.append(fact)
+    counted = _session_part(found.counted, found.counted_rest, found.counted_rows, counted_other, window)
+    attributed = _session_part(
+        found.attributed, found.attributed_rest, found.attributed_rows, attributed_other, window
+    )
+    other: dict[str, str | None] = {"session": rows.OTHER}
+    shown = _Shown(
+        [_row(g, grp) for g, grp in counted[0]] + [_row(other, g) for g in counted[1]], *counted[2:]
+    )
+    reason_rest = "the attribution rows not shown, summed"
+    attribution = _Shown(
+        [AttributionRow(**_row(g, grp).model_dump(), reason=grp.reason or "") for g, grp in attributed[0]]
+        + [AttributionRow(**_row(other, g).model_dump(), reason=reason_rest) for g in attributed[1]],
+        *attributed[2:],
+    )
+    return shown, attribution, facts
+
+
+def _fact(model: str, unpriced: int, tokens: int) -> _Slice:
+    return _Slice(
+        layer=LOCAL_LAYER,
+        basis="estimated",
+        local_day=date(1970, 1, 1),
+        utc_day=0,
+        provider="",
+        model=model,
+        source="",
+        dims={},
+        cost_nanos=0,
+        unpriced=unpriced,
+        requests=None,
+        tokens=[tokens, 0, 0, 0, 0, 0],
+    )
+
+
+def _group_all(
+    slices: Iterable[_Slice],
+) -> tuple[list[tuple[dict[str, str | None], _Group]], list[tuple[dict[str, str | None], _Group]]]:
+    """Billed and subscription slices by session (always None), counted and attributing apart."""
+    counted: dict[tuple[object, ...], tuple[dict[str, str | None], _Group]] = {}
+    attributed: dict[tuple[object, ...], tuple[dict[str, str | None], _Group]] = {}
+    for s in slices:
+        session = s.dims.get("session")
+        key = (s.basis, s.excluded, session)
+        part = attributed if s.excluded else counted
+        if key not in part:
+            part[key] = ({"session": session}, _Group(basis=s.basis, reason=s.excluded))
+        part[key][1].add(s)
+    return list(counted.values()), list(attributed.values())
+
+
+def _session_part(
+    local: Sequence[session_rows.SessionSums],
+    local_rest: session_rows.SessionSums | None,
+    local_rows: int,
+    other: Sequence[tuple[dict[str, str | None], _Group]],
+    window: rows.Window,
+) -> tuple[list[tuple[dict[str, str | None], _Group]], list[_Group], int, bool, int | None]:
+    """Shown (group, sums), the "other" groups, total rows, truncated, next offset: the page
+    rows.page would choose from every row, chosen from the only rows that can be on it (the
+    largest offset + limit local sessions and the few others), largest first."""
+
+    def group(s: session_rows.SessionSums) -> _Group:
+        return _Group(
+            basis="estimated",
+            cost_nanos=s.cost_nanos,
+            unpriced=s.unpriced,
+            requests=s.requests,
+            tokens=list(s.tokens),
+            reason=s.reason,
+        )
+
+    # Ties keep the SQL's order (cost, then session id), so consecutive pages, each chosen from
+    # its own candidates, never show a row twice or skip one.
+    candidates = [({"session": s.session_id}, group(s)) for s in local] + list(other)
+    candidates.sort(key=lambda item: -item[1].cost_nanos)
+    end = window.offset + window.limit
+    shown = candidates[window.offset : end]
+    rest = [g for _, g in candidates[: window.offset]] + [g for _, g in candidates[end:]]
+    if local_rest is not None:
+        rest.append(group(local_rest))
+    total = local_rows + len(other)
+    return shown, _others(rest), total, bool(rest), end if end < total else None

@@ -55,21 +55,24 @@ def session_totals(
     )
 
 
-def latest_session(conn: sqlite3.Connection, source: str, projects: Sequence[str] = ()) -> str | None:
-    """The session of ``source``'s most recent counted call (in one of ``projects``, if given)."""
+def latest_session(
+    conn: sqlite3.Connection, sources: Sequence[str], projects: Sequence[str] = ()
+) -> str | None:
+    """The session of the most recent counted call from ``sources`` (in one of ``projects``, if given)."""
     if projects:
         row = conn.execute(
             f"""
             SELECT session_id FROM usage_events
-            WHERE counted = 1 AND source = ? AND project IN ({_marks(projects)}) ORDER BY ts_ms DESC LIMIT 1
+            WHERE counted = 1 AND source IN ({_marks(sources)}) AND project IN ({_marks(projects)})
+            ORDER BY ts_ms DESC LIMIT 1
             """,
-            (source, *projects),
+            (*sources, *projects),
         ).fetchone()
     else:
         row = conn.execute(
-            "SELECT session_id FROM usage_events WHERE counted = 1 AND source = ? "
+            f"SELECT session_id FROM usage_events WHERE counted = 1 AND source IN ({_marks(sources)}) "
             "ORDER BY ts_ms DESC LIMIT 1",
-            (source,),
+            tuple(sources),
         ).fetchone()
     return str(row[0]) if row else None
 
@@ -121,15 +124,17 @@ class TimedCall:
     model: str
 
 
-def calls_since(conn: sqlite3.Connection, source: str, since_ms: int, cost_mode: str) -> list[TimedCall]:
-    """Counted calls of ``source`` from ``since_ms`` on, oldest first."""
+def calls_since(
+    conn: sqlite3.Connection, sources: Sequence[str], since_ms: int, cost_mode: str
+) -> list[TimedCall]:
+    """Counted calls from ``sources`` from ``since_ms`` on, oldest first."""
     k = len(tokens.COLUMNS)
     rows = conn.execute(
         f"""
         SELECT ts_ms, {", ".join(tokens.COLUMNS)}, COALESCE({cost_sql(cost_mode)}, 0), model
-        FROM usage_events WHERE counted = 1 AND source = ? AND ts_ms >= ? ORDER BY ts_ms
+        FROM usage_events WHERE counted = 1 AND source IN ({_marks(sources)}) AND ts_ms >= ? ORDER BY ts_ms
         """,
-        (source, since_ms),
+        (*sources, since_ms),
     ).fetchall()
     return [
         TimedCall(int(r[0]), tuple(int(v) for v in r[1 : 1 + k]), int(r[1 + k]), str(r[2 + k])) for r in rows
