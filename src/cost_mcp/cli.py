@@ -28,6 +28,7 @@ from cost_mcp.errors import CostMcpError, InvalidInputError
 from cost_mcp.models import SessionSaving, SpendResult
 from cost_mcp.money import UNPRICED, format_cost, format_usd, plain_usd
 from cost_mcp.output import csv_cell, safe_text
+from cost_mcp.store.connection import Conn
 
 if TYPE_CHECKING:
     from cost_mcp.periods import Period
@@ -597,7 +598,7 @@ def _sync(args: argparse.Namespace) -> int:
     return 1 if failed else 0
 
 
-def _open() -> tuple[Settings, sqlite3.Connection]:
+def _open() -> tuple[Settings, Conn]:
     """Settings and a fresh ledger with every new log line read in: a person waits for the whole
     answer (with a progress bar on a terminal) rather than get a partial one."""
     from cost_mcp import sync
@@ -716,7 +717,7 @@ def _budget(args: argparse.Namespace) -> int:
     from cost_mcp.money import parse_usd
     from cost_mcp.store import connect
 
-    conn: sqlite3.Connection
+    conn: Conn
     if args.budget_command in ("set", "delete"):
         # Changing a budget needs no fresh spend: no log reading, no provider sync.
         settings = _settings()
@@ -898,7 +899,7 @@ def _json_record(record: dict[str, str | int]) -> dict[str, object]:
     return {**record, "cost_usd": value}
 
 
-def _write_focus(target: TextIO, conn: sqlite3.Connection, settings: Settings, p: Period) -> None:
+def _write_focus(target: TextIO, conn: Conn, settings: Settings, p: Period) -> None:
     from cost_mcp.analytics.focus import COLUMNS, focus_rows
 
     export = focus_rows(conn, settings, p)

@@ -50,7 +50,8 @@ from cost_mcp.sources.provider import FetchFn
 from cost_mcp.store.buckets import DAY_MS, replace_range
 from cost_mcp.store.connection import (
     REFRESH_LOCK_TIMEOUT_MS,
-    LedgerConnection,
+    Conn,
+    data_version,
     is_busy,
     lock_timeout,
     write_transaction,
@@ -133,7 +134,7 @@ class _State:
 
 
 def plan_sync(
-    conn: sqlite3.Connection,
+    conn: Conn,
     settings: Settings,
     providers: Sequence[str] | None = None,
     days: int | None = None,
@@ -225,7 +226,7 @@ def _due(state: _State | None, moment: datetime, ttl_seconds: int) -> bool:
     return not failed_recently
 
 
-def _states(conn: sqlite3.Connection) -> dict[str, _State]:
+def _states(conn: Conn) -> dict[str, _State]:
     rows = conn.execute(
         "SELECT source, last_attempt, last_success, last_error, covered_start_ms, covered_end_ms "
         "FROM source_state"
@@ -312,9 +313,7 @@ async def _fetch_one(
 # --- recording ------------------------------------------------------------------------------------
 
 
-def record(
-    conn: sqlite3.Connection, outcomes: Sequence[Outcome], *, now: datetime | None = None
-) -> SyncResult:
+def record(conn: Conn, outcomes: Sequence[Outcome], *, now: datetime | None = None) -> SyncResult:
     """Write each source's outcome in its own transaction and say what each brought in.
 
     Success: every feed replaces its covered days (marking them covered, even with no spend, which
@@ -470,7 +469,7 @@ def run_async(fn: Callable[[], Awaitable[T]]) -> T:
 
 
 def sync_providers(
-    conn: sqlite3.Connection,
+    conn: Conn,
     settings: Settings,
     pricer: Pricer,
     providers: Sequence[str] | None = None,
@@ -493,7 +492,7 @@ def sync_providers(
 
 
 def refresh(
-    conn: sqlite3.Connection,
+    conn: Conn,
     settings: Settings,
     pricer: Pricer,
     *,
@@ -565,9 +564,7 @@ def _nothing_read() -> IngestResult:
     )
 
 
-def refresh_local(
-    conn: sqlite3.Connection, settings: Settings, pricer: Pricer, *, read_logs: bool = True
-) -> IngestResult:
+def refresh_local(conn: Conn, settings: Settings, pricer: Pricer, *, read_logs: bool = True) -> IngestResult:
     """Read new log lines within ``settings.refresh_budget_seconds`` without touching the network,
     and fire any budget threshold they push over: for agents' hot path (check_budget). With
     ``read_logs`` false (a background reader is at it) nothing is read."""
@@ -579,7 +576,7 @@ def refresh_local(
 
 
 def read_local_logs(
-    conn: sqlite3.Connection,
+    conn: Conn,
     settings: Settings,
     pricer: Pricer,
     budget: float | None,
@@ -612,7 +609,7 @@ BUSY_WARNING = (
 
 
 def refresh_or_skip(
-    conn: sqlite3.Connection,
+    conn: Conn,
     settings: Settings,
     pricer: Pricer,
     *,
@@ -644,7 +641,7 @@ def refresh_or_skip(
         raise
 
 
-def fire_alerts(conn: sqlite3.Connection, settings: Settings) -> threading.Thread | None:
+def fire_alerts(conn: Conn, settings: Settings) -> threading.Thread | None:
     """Fire budget thresholds crossed and not fired yet, and POST the alerts due to a webhook.
 
     Called whenever budgets are read (every query's refresh, ingest, sync), so a budget already
@@ -658,17 +655,13 @@ def fire_alerts(conn: sqlite3.Connection, settings: Settings) -> threading.Threa
     # Evaluating is a get_spend per budget: skip it when nothing in the ledger changed since this
     # connection last did it (no write of ours, none committed by another process), which is most
     # queries. Budgets, usage and billed data all change the ledger; so does a new day's alert.
-    key = (conn.total_changes, conn.execute("PRAGMA data_version").fetchone()[0], _hour())
+    key = (conn.total_changes, data_version(conn), _hour())
     if getattr(conn, "alerts_checked", None) != key:
         fired = evaluate_alerts(conn, settings)
         for _, message, _ in fired:
             logger.warning("%s", message)
-        if isinstance(conn, LedgerConnection):
-            conn.alerts_checked = (
-                conn.total_changes,
-                conn.execute("PRAGMA data_version").fetchone()[0],
-                _hour(),
-            )
+        if hasattr(conn, "alerts_checked"):  # our connections; a plain sqlite3 one has no such slot
+            conn.alerts_checked = (conn.total_changes, data_version(conn), _hour())
     if not deliveries.any_due(conn, int(time.time() * 1000)):
         return None
     return notify.start(settings)

@@ -5,10 +5,10 @@ from __future__ import annotations
 import sqlite3
 from datetime import UTC, datetime
 
-from cost_mcp.store.connection import REFRESH_LOCK_TIMEOUT_MS, is_busy, lock_timeout, write_transaction
+from cost_mcp.store.connection import REFRESH_LOCK_TIMEOUT_MS, Conn, is_busy, lock_timeout, write_transaction
 
 
-def take_alerts(conn: sqlite3.Connection) -> list[str]:
+def take_alerts(conn: Conn) -> list[str]:
     """Alerts not shown yet, marked shown in the same transaction, so that across every process
     sharing the ledger each one is shown exactly once."""
     if getattr(conn, "read_only", False):

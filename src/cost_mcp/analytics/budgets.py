@@ -8,7 +8,6 @@ a budget and a report can never disagree.
 from __future__ import annotations
 
 import json
-import sqlite3
 from collections.abc import Sequence
 from datetime import UTC, datetime
 from decimal import Decimal
@@ -36,7 +35,7 @@ from cost_mcp.models import (
 from cost_mcp.money import format_usd, from_nanos, to_nanos
 from cost_mcp.periods import Period, calendar_period, iso_utc, local_date, to_ms
 from cost_mcp.store import deliveries
-from cost_mcp.store.connection import write_transaction
+from cost_mcp.store.connection import Conn, write_transaction
 
 DEFAULT_THRESHOLDS = (Decimal("0.5"), Decimal("0.8"), Decimal("1.0"))
 MIN_ELAPSED_MS = 3_600_000
@@ -47,7 +46,7 @@ MIN_ELAPSED_MS = 3_600_000
 
 
 def set_budget(
-    conn: sqlite3.Connection,
+    conn: Conn,
     name: str,
     amount_usd: Decimal,
     period: BudgetPeriod,
@@ -114,7 +113,7 @@ def set_budget(
     return get_budget(conn, name, settings)
 
 
-def delete_budget(conn: sqlite3.Connection, name: str) -> None:
+def delete_budget(conn: Conn, name: str) -> None:
     """Remove a budget and its alert history; NotFoundError lists the budgets that exist.
 
     Any name is accepted, so that one stored before names had limits can still be removed."""
@@ -125,7 +124,7 @@ def delete_budget(conn: sqlite3.Connection, name: str) -> None:
         raise NotFoundError(_unknown(conn, name))
 
 
-def _unknown(conn: sqlite3.Connection, name: str) -> str:
+def _unknown(conn: Conn, name: str) -> str:
     names = [r[0] for r in conn.execute("SELECT name FROM budgets ORDER BY name")]
     known = f"budgets: {', '.join(names)}" if names else "no budgets exist yet; create one with set_budget"
     return f"no budget named {name[:80]!r} ({known})"
@@ -165,7 +164,7 @@ def destination(row: Sequence[object]) -> notify.Destination | None:
 _COLUMNS = "name, amount_nanos, period, scope, thresholds, hard, webhook_url, webhook"
 
 
-def get_budget(conn: sqlite3.Connection, name: str, settings: Settings | None = None) -> Budget:
+def get_budget(conn: Conn, name: str, settings: Settings | None = None) -> Budget:
     """One budget, or NotFoundError naming the ones that exist."""
     row = conn.execute(f"SELECT {_COLUMNS} FROM budgets WHERE name = ?", (name,)).fetchone()
     if row is None:
@@ -173,7 +172,7 @@ def get_budget(conn: sqlite3.Connection, name: str, settings: Settings | None = 
     return _budget(row, settings)
 
 
-def list_budgets(conn: sqlite3.Connection, settings: Settings | None = None) -> list[Budget]:
+def list_budgets(conn: Conn, settings: Settings | None = None) -> list[Budget]:
     """Every budget, by name."""
     return [_budget(r, settings) for r in conn.execute(f"SELECT {_COLUMNS} FROM budgets ORDER BY name")]
 
@@ -202,21 +201,19 @@ def budget_period(budget: Budget, settings: Settings, now: datetime) -> Period:
 
 
 def spent_in(
-    conn: sqlite3.Connection, settings: Settings, budget: Budget, p: Period, now: datetime | None = None
+    conn: Conn, settings: Settings, budget: Budget, p: Period, now: datetime | None = None
 ) -> Decimal:
     """What counts against ``budget`` in period ``p`` as of ``now`` (exactly get_spend's total for its
     scope: seat fees, when the scope counts them, up to today)."""
     return _spend(conn, settings, budget, p, now).total_usd
 
 
-def _spend(
-    conn: sqlite3.Connection, settings: Settings, budget: Budget, p: Period, now: datetime | None
-) -> SpendResult:
+def _spend(conn: Conn, settings: Settings, budget: Budget, p: Period, now: datetime | None) -> SpendResult:
     today = local_date(to_ms(now), p.tz) if now is not None else None
     return get_spend(conn, settings, p, (), _filters(budget.scope), take_alerts=False, today=today)
 
 
-def state_of(conn: sqlite3.Connection, settings: Settings, budget: Budget, now: datetime) -> BudgetState:
+def state_of(conn: Conn, settings: Settings, budget: Budget, now: datetime) -> BudgetState:
     """A budget in the period containing ``now``: spent, remaining, projection, status, fired.
 
     The projection extrapolates usage from the time elapsed, and adds seat fees (when the scope
@@ -263,7 +260,7 @@ def _status(budget: Budget, spent: Decimal, projected: Decimal) -> BudgetStatusN
 
 
 def budget_status(
-    conn: sqlite3.Connection,
+    conn: Conn,
     settings: Settings,
     name: str | None = None,
     now: datetime | None = None,
@@ -320,7 +317,7 @@ def applies(
 
 
 def check_budget(
-    conn: sqlite3.Connection,
+    conn: Conn,
     settings: Settings,
     cost: Decimal,
     *,
@@ -378,7 +375,7 @@ def check_budget(
 
 
 def _unsure(
-    conn: sqlite3.Connection, settings: Settings, checks: list[BudgetCheck], unread: Unread | None
+    conn: Conn, settings: Settings, checks: list[BudgetCheck], unread: Unread | None
 ) -> list[BudgetCheck]:
     """Hard budgets that unread Claude Code usage could push over, worst case first."""
     if unread is None or settings.claude_code_billing == "subscription":
@@ -429,7 +426,7 @@ def _reason(
 
 
 def evaluate_alerts(
-    conn: sqlite3.Connection, settings: Settings, now: datetime | None = None
+    conn: Conn, settings: Settings, now: datetime | None = None
 ) -> list[tuple[Budget, str, dict[str, object]]]:
     """Fire every threshold crossed in the current period that has not fired yet.
 
@@ -467,10 +464,11 @@ def evaluate_alerts(
                 }
                 inserted = conn.execute(
                     """
-                    INSERT OR IGNORE INTO budget_alerts
+                    INSERT INTO budget_alerts
                         (budget, period_start_ms, threshold, fired_at, spent_nanos, message,
                          destination, payload, delivery)
                     VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)
+                    ON CONFLICT DO NOTHING
                     """,
                     (
                         budget.name,

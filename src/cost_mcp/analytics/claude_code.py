@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import re
-import sqlite3
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from decimal import Decimal
@@ -33,6 +32,7 @@ from cost_mcp.models import (
 from cost_mcp.money import from_nanos
 from cost_mcp.periods import iso_utc, to_ms
 from cost_mcp.sources.claude_code import SOURCE
+from cost_mcp.store.connection import Conn
 
 HOUR_MS = 3_600_000
 MINUTE_MS = 60_000
@@ -67,14 +67,14 @@ def project_slugs(cwd: str) -> tuple[str, str]:
     return re.sub(r"[^A-Za-z0-9]", "-", cwd), re.sub(r"[/.]", "-", cwd)
 
 
-def last_scan(conn: sqlite3.Connection) -> str:
+def last_scan(conn: Conn) -> str:
     """When the logs were last scanned, or 'never'."""
     row = conn.execute("SELECT last_success FROM source_state WHERE source = ?", (SOURCE,)).fetchone()
     return str(row[0]) if row and row[0] else "never"
 
 
 def session_usage(
-    conn: sqlite3.Connection,
+    conn: Conn,
     settings: Settings,
     session_id: str | None = None,
     cwd: str | None = None,
@@ -147,7 +147,7 @@ def _marks(values: tuple[str, ...]) -> str:
     return ", ".join("?" * len(values))
 
 
-def _current_session(conn: sqlite3.Connection, cwd: str | None, source: str) -> str | None:
+def _current_session(conn: Conn, cwd: str | None, source: str) -> str | None:
     if cwd:
         row = conn.execute(
             """
@@ -165,9 +165,7 @@ def _current_session(conn: sqlite3.Connection, cwd: str | None, source: str) -> 
     return str(row[0]) if row else None
 
 
-def _models(
-    conn: sqlite3.Connection, cost: str, session_id: str, sources: tuple[str, ...]
-) -> list[ModelUsage]:
+def _models(conn: Conn, cost: str, session_id: str, sources: tuple[str, ...]) -> list[ModelUsage]:
     rows = conn.execute(
         f"""
         SELECT model, COUNT(*), {TOKEN_SUMS_SQL},
@@ -216,7 +214,7 @@ class _Block:
 
 
 def usage_blocks(
-    conn: sqlite3.Connection,
+    conn: Conn,
     settings: Settings,
     *,
     days: int = 3,

@@ -12,7 +12,6 @@ local date in the requested timezone.
 
 from __future__ import annotations
 
-import sqlite3
 from collections import defaultdict
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
@@ -39,6 +38,7 @@ from cost_mcp.periods import Period, bucket_start, iso_utc, resolve_period, to_m
 from cost_mcp.sources import registry
 from cost_mcp.store import rollup
 from cost_mcp.store.buckets import ATTRIBUTION_ONLY, DAY_MS, OUTSIDE_BILL
+from cost_mcp.store.connection import Conn
 from cost_mcp.store.known import data_source, provider_data_sources
 from cost_mcp.store.otel import gap_warnings as otel_gap_warnings
 
@@ -162,7 +162,7 @@ def resolve(
 
 
 def get_spend(
-    conn: sqlite3.Connection,
+    conn: Conn,
     settings: Settings,
     p: Period,
     group_by: Sequence[str] = (),
@@ -292,7 +292,7 @@ _LOCAL_DIM_COLUMNS = {
 
 
 def _local_slices(
-    conn: sqlite3.Connection, settings: Settings, p: Period, dims: Sequence[str], filters: Filters
+    conn: Conn, settings: Settings, p: Period, dims: Sequence[str], filters: Filters
 ) -> list[_Slice]:
     fixed = ("provider", "model", "source", "agent")
     dim_cols = [_LOCAL_DIM_COLUMNS[d] for d in dims if d in _LOCAL_DIM_COLUMNS and d not in fixed]
@@ -344,9 +344,7 @@ def _local_slices(
     return slices
 
 
-def _bucket_slices(
-    conn: sqlite3.Connection, p: Period, dims: Sequence[str], filters: Filters
-) -> list[_Slice]:
+def _bucket_slices(conn: Conn, p: Period, dims: Sequence[str], filters: Filters) -> list[_Slice]:
     # Provider buckets are UTC days placed on their UTC date.
     first, last = p.utc_dates_ms()
     available = {"provider", "model", "project", "member", "source"}
@@ -363,7 +361,8 @@ def _bucket_slices(
     rows = conn.execute(
         f"""
         SELECT kind, start_ms, provider, model, CASE WHEN project != '' THEN project ELSE workspace END,
-               member, COALESCE(SUM(cost_nanos), 0), SUM(cost_nanos IS NULL), SUM(requests),
+               member, COALESCE(SUM(cost_nanos), 0),
+               SUM(CASE WHEN cost_nanos IS NULL THEN 1 ELSE 0 END), SUM(requests),
                SUM(input_tokens), SUM(output_tokens), SUM(cache_read_tokens), SUM(cache_write_5m_tokens),
                SUM(cache_write_1h_tokens), SUM(web_search_requests), {outside}
         FROM provider_buckets
@@ -423,7 +422,7 @@ def _today(p: Period) -> date:
     return datetime.now(p.tz).date()
 
 
-def fees_ahead(conn: sqlite3.Connection, p: Period, filters: Filters, today: date) -> Decimal:
+def fees_ahead(conn: Conn, p: Period, filters: Filters, today: date) -> Decimal:
     """Subscription fees on the days of ``p`` after ``today``: what a projection adds to the spend
     so far, since get_spend counts a seat's fee only on days that have come."""
     if filters.basis and "subscription" not in filters.basis:
@@ -433,7 +432,7 @@ def fees_ahead(conn: sqlite3.Connection, p: Period, filters: Filters, today: dat
 
 
 def _subscription_slices(
-    conn: sqlite3.Connection, p: Period, dims: Sequence[str], filters: Filters, until: date
+    conn: Conn, p: Period, dims: Sequence[str], filters: Filters, until: date
 ) -> list[_Slice]:
     """A seat's daily share of its fee on each day of ``p`` up to ``until``."""
     if filters.models or filters.projects:
@@ -476,7 +475,7 @@ def _subscription_slices(
 
 
 def _apply_precedence(
-    conn: sqlite3.Connection, slices: list[_Slice], p: Period, settings: Settings, local_only: bool
+    conn: Conn, slices: list[_Slice], p: Period, settings: Settings, local_only: bool
 ) -> dict[tuple[str, int], coverage.DayRule]:
     """Mark the slices that only attribute; returns the rule of each synced provider-day (see
     analytics/coverage.py: a report with no rows, or synced within its reporting lag, does not
@@ -631,9 +630,7 @@ def _row(group: dict[str, str | None], g: _Group) -> SpendRow:
 # --- freshness and warnings ---------------------------------------------------------------------
 
 
-def source_statuses(
-    conn: sqlite3.Connection, settings: Settings, now: datetime | None = None
-) -> list[SourceStatus]:
+def source_statuses(conn: Conn, settings: Settings, now: datetime | None = None) -> list[SourceStatus]:
     """Freshness of every source that has ever run, plus configured providers that never have."""
     moment = now or datetime.now(UTC)
     statuses: list[SourceStatus] = []
@@ -683,9 +680,7 @@ def source_statuses(
     return statuses
 
 
-def _pricing_warnings(
-    conn: sqlite3.Connection, p: Period, filters: Filters, slices: Sequence[_Slice]
-) -> list[str]:
+def _pricing_warnings(conn: Conn, p: Period, filters: Filters, slices: Sequence[_Slice]) -> list[str]:
     """Calls priced with an assumption, and the output lower bound when Claude Code logs count."""
     where, args = _where(filters, set(_LOCAL_DIM_COLUMNS.values()))
     notes = price_note_warnings(conn, f" AND ts_ms >= ? AND ts_ms < ?{where}", [p.start_ms, p.end_ms, *args])
@@ -698,7 +693,7 @@ def _pricing_warnings(
 def _warnings(
     slices: Sequence[_Slice],
     settings: Settings,
-    conn: sqlite3.Connection,
+    conn: Conn,
     local_only: bool,
     dims: Sequence[str],
 ) -> list[str]:

@@ -6,13 +6,13 @@ count the same rows (``counted = 1``) the same way and can never disagree.
 
 from __future__ import annotations
 
-import sqlite3
 from collections.abc import Sequence
 from decimal import Decimal
 
 from cost_mcp.config import CostMode
 from cost_mcp.models import TokenTotals
 from cost_mcp.money import from_nanos
+from cost_mcp.store.connection import Conn
 
 TOKEN_SUMS_SQL = (
     "COALESCE(SUM(input_tokens), 0), COALESCE(SUM(output_tokens), 0), COALESCE(SUM(cache_read_tokens), 0), "
@@ -61,7 +61,7 @@ OUTPUT_LOWER_BOUND = (
 )
 
 
-def price_note_warnings(conn: sqlite3.Connection, where: str = "", args: Sequence[object] = ()) -> list[str]:
+def price_note_warnings(conn: Conn, where: str = "", args: Sequence[object] = ()) -> list[str]:
     """One warning per distinct pricing assumption among the counted calls matching ``where``.
 
     ``where`` is extra SQL starting with `` AND`` over usage_events columns. Noted rows are rare

@@ -22,7 +22,6 @@ import gc
 import hashlib
 import os
 import re
-import sqlite3
 import time
 from collections import Counter
 from collections.abc import Callable, Iterable, Iterator, Sequence
@@ -42,7 +41,7 @@ from cost_mcp.periods import iso_utc, ms_to_datetime, to_ms
 from cost_mcp.pricing import Price, Pricer, Tokens
 from cost_mcp.store import bulk, rollup
 from cost_mcp.store import skipped as skipped_lines
-from cost_mcp.store.connection import write_transaction
+from cost_mcp.store.connection import Conn, write_transaction
 from cost_mcp.store.source_state import record_scan
 
 SOURCE = "claude_code"
@@ -615,7 +614,7 @@ class _Batch:
 
 
 def scan(
-    conn: sqlite3.Connection,
+    conn: Conn,
     targets: Sequence[Target],
     pricer: Pricer,
     *,
@@ -651,7 +650,7 @@ def scan(
 
 
 def _read_work(
-    conn: sqlite3.Connection,
+    conn: Conn,
     work: _Work,
     pricer: Pricer,
     stats: ScanStats,
@@ -694,7 +693,7 @@ _Work = list[tuple[str, os.stat_result, FileIdentity, int, bool]]
 """Files to read: path, stat, identity, start offset, and whether that offset is inside a skipped line."""
 
 
-def _pending(conn: sqlite3.Connection, work: _Work) -> tuple[int, int]:
+def _pending(conn: Conn, work: _Work) -> tuple[int, int]:
     """Files and bytes of ``work`` that a stopped scan left unread, from the offsets now stored."""
     known = _known_files(conn)
     files = left = 0
@@ -709,7 +708,7 @@ def _pending(conn: sqlite3.Connection, work: _Work) -> tuple[int, int]:
 
 
 def _read_in_turn(
-    conn: sqlite3.Connection,
+    conn: Conn,
     work: _Work,
     pricer: Pricer,
     stats: ScanStats,
@@ -901,7 +900,7 @@ WHERE excluded.total_tokens > usage_events.total_tokens
 # price of today's pricing and overrides instead of keeping the one it was first stored with.
 
 
-def _flush(conn: sqlite3.Connection, batch: _Batch, pricer: Pricer, stats: ScanStats) -> None:
+def _flush(conn: Conn, batch: _Batch, pricer: Pricer, stats: ScanStats) -> None:
     """Write a batch, its recount, its rollup marks and the file offsets it came from, atomically."""
     if not batch.copies and not batch.files:
         return
@@ -911,7 +910,7 @@ def _flush(conn: sqlite3.Connection, batch: _Batch, pricer: Pricer, stats: ScanS
         _touch(conn, per_message)
         existing = conn.execute(
             "SELECT e.message_id, e.ts_ms, e.counted FROM touched t CROSS JOIN usage_events e "
-            "ON e.source = ? AND e.message_id = t.message_id",
+            "WHERE e.source = ? AND e.message_id = t.message_id",
             (SOURCE,),
         ).fetchall()
         conn.executemany(_UPSERT, rows)
@@ -929,7 +928,7 @@ def _flush(conn: sqlite3.Connection, batch: _Batch, pricer: Pricer, stats: ScanS
         skipped_lines.record(conn, batch.restarted, batch.skipped)
 
 
-def _touch(conn: sqlite3.Connection, message_ids: Iterable[str]) -> None:
+def _touch(conn: Conn, message_ids: Iterable[str]) -> None:
     """List the message ids a batch touches in a temp table, for the queries that follow.
 
     Those queries say ``touched t CROSS JOIN usage_events e``: SQLite then loops over the touched
@@ -1001,7 +1000,7 @@ class _Row:
     origin: str
 
 
-def _recount(conn: sqlite3.Connection, message_ids: set[str]) -> None:
+def _recount(conn: Conn, message_ids: set[str]) -> None:
     """Mark one row per call as counted, among the rows of the given message ids.
 
     Copies of one message are one call when their request ids match, when one of them is a
@@ -1016,7 +1015,7 @@ def _recount(conn: sqlite3.Connection, message_ids: set[str]) -> None:
         """
         SELECT e.message_id, e.id, e.request_id, e.is_sidechain, e.total_tokens, e.ts_ms,
                e.session_id, e.origin
-        FROM touched t CROSS JOIN usage_events e ON e.source = ? AND e.message_id = t.message_id
+        FROM touched t CROSS JOIN usage_events e WHERE e.source = ? AND e.message_id = t.message_id
         ORDER BY e.message_id
         """,
         (SOURCE,),
@@ -1060,22 +1059,22 @@ def _call_rank(r: _Row) -> tuple[int, bool, int, str, str]:
     return (-r.total_tokens, r.is_sidechain, r.ts_ms, r.session_id, r.origin)
 
 
-def _save_files(conn: sqlite3.Connection, files: Iterable[_FileState]) -> None:
+def _save_files(conn: Conn, files: Iterable[_FileState]) -> None:
     now = datetime.now(UTC).isoformat()
     # The WHERE keeps a slower concurrent scan (an older stat of the same file) from moving an
     # offset back; a file rewritten since (newer mtime) may move it back.
     conn.executemany(
         """
-        INSERT INTO scanned_files (path, device, inode, size, mtime_ns, offset, scanned_at,
+        INSERT INTO scanned_files (path, device, inode, size, mtime_ns, "offset", scanned_at,
                                    check_hash, skipping, project, session_id)
         VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)
         ON CONFLICT (path) DO UPDATE SET
             device = excluded.device, inode = excluded.inode, size = excluded.size,
-            mtime_ns = excluded.mtime_ns, offset = excluded.offset, scanned_at = excluded.scanned_at,
+            mtime_ns = excluded.mtime_ns, "offset" = excluded."offset", scanned_at = excluded.scanned_at,
             check_hash = excluded.check_hash, skipping = excluded.skipping,
             project = excluded.project, session_id = excluded.session_id
         WHERE NOT (scanned_files.device = excluded.device AND scanned_files.inode = excluded.inode
-                   AND scanned_files.offset > excluded.offset AND scanned_files.size >= excluded.size
+                   AND scanned_files."offset" > excluded."offset" AND scanned_files.size >= excluded.size
                    AND scanned_files.mtime_ns >= excluded.mtime_ns)
         """,
         [
@@ -1097,19 +1096,19 @@ def _save_files(conn: sqlite3.Connection, files: Iterable[_FileState]) -> None:
     )
 
 
-def _known_files(conn: sqlite3.Connection) -> dict[str, _FileState]:
+def _known_files(conn: Conn) -> dict[str, _FileState]:
     return {
         row[0]: _FileState(
             row[0], row[1], row[2], row[3], row[4], row[5], row[6], bool(row[7]), row[8], row[9]
         )
         for row in conn.execute(
-            "SELECT path, device, inode, size, mtime_ns, offset, check_hash, skipping, project, session_id "
+            'SELECT path, device, inode, size, mtime_ns, "offset", check_hash, skipping, project, session_id '
             "FROM scanned_files"
         )
     }
 
 
-def _counted_among(conn: sqlite3.Connection, message_ids: Counter[str], recounted: set[str]) -> int:
+def _counted_among(conn: Conn, message_ids: Counter[str], recounted: set[str]) -> int:
     """Counted rows of these messages after a batch's upsert and recount.
 
     A message nobody recounted has one row (the batch's sole copy, new or updated in place), and
@@ -1121,13 +1120,13 @@ def _counted_among(conn: sqlite3.Connection, message_ids: Counter[str], recounte
     _touch(conn, recounted)
     row = conn.execute(
         "SELECT COALESCE(SUM(e.counted), 0) FROM touched t CROSS JOIN usage_events e "
-        "ON e.source = ? AND e.message_id = t.message_id",
+        "WHERE e.source = ? AND e.message_id = t.message_id",
         (SOURCE,),
     ).fetchone()
     return int(row[0]) + len(message_ids.keys() - recounted)
 
 
-def _record_state(conn: sqlite3.Connection, stats: ScanStats) -> None:
+def _record_state(conn: Conn, stats: ScanStats) -> None:
     """Remember when the logs were checked and what that brought in, for results to show."""
     error = "; ".join(stats.errors[:5]) or None
     if stats.lines_read:
@@ -1147,7 +1146,7 @@ def _record_state(conn: sqlite3.Connection, stats: ScanStats) -> None:
 
 
 def ingest(
-    conn: sqlite3.Connection,
+    conn: Conn,
     settings: Settings,
     pricer: Pricer,
     *,
@@ -1241,9 +1240,7 @@ def _under(column: str, prefix: str) -> tuple[str, tuple[object, ...]]:
     return f"({column} = ? OR substr({column}, 1, ?) = ?)", (prefix, len(inside), inside)
 
 
-def forget(
-    conn: sqlite3.Connection, settings: Settings, pricer: Pricer, paths: Sequence[str]
-) -> IngestResult:
+def forget(conn: Conn, settings: Settings, pricer: Pricer, paths: Sequence[str]) -> IngestResult:
     """Remove every usage event read from files under ``paths``, and those files' read state.
 
     Exact to the event: a stored row is the best copy of a call, and other files may have logged the
@@ -1276,7 +1273,7 @@ def forget(
             files_forgotten += conn.execute(f"DELETE FROM scanned_files WHERE {clause}", args).rowcount
         if removed:
             # Marked here, not just re-read below: a crash in between must still lead to a re-read.
-            conn.execute("UPDATE scanned_files SET offset = 0, check_hash = NULL, skipping = 0")
+            conn.execute('UPDATE scanned_files SET "offset" = 0, check_hash = NULL, skipping = 0')
     stats = ScanStats()
     work: _Work = []
     if removed:

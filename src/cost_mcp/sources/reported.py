@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import sqlite3
 import uuid
 from datetime import UTC, datetime, timedelta
 
@@ -10,7 +9,7 @@ from cost_mcp.errors import InvalidInputError
 from cost_mcp.periods import to_ms
 from cost_mcp.pricing import Price, Pricer, Tokens
 from cost_mcp.store import rollup
-from cost_mcp.store.connection import write_transaction
+from cost_mcp.store.connection import Conn, write_transaction
 
 SOURCE = "record_usage"
 MAX_FUTURE = timedelta(minutes=10)
@@ -23,7 +22,7 @@ def normalize_provider(provider: str) -> str:
 
 
 def record_call(
-    conn: sqlite3.Connection,
+    conn: Conn,
     pricer: Pricer,
     *,
     provider: str,
@@ -63,13 +62,14 @@ def record_call(
     with write_transaction(conn):
         inserted = conn.execute(
             """
-            INSERT OR IGNORE INTO usage_events (
+            INSERT INTO usage_events (
                 source, message_id, request_id, is_sidechain, counted, ts_ms, provider, model, session_id,
                 project, agent, member, input_tokens, output_tokens, cache_read_tokens,
                 cache_write_5m_tokens, cache_write_1h_tokens, web_search_requests, total_tokens,
                 cost_nanos, priced_model, origin, speed, service_tier, inference_geo, price_note
             ) VALUES (?, ?, '', 0, 1, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, 'record_usage',
                       ?, ?, ?, ?)
+            ON CONFLICT DO NOTHING
             """,
             (
                 SOURCE,

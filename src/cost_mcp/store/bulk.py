@@ -14,18 +14,18 @@ from __future__ import annotations
 import json
 import sqlite3
 
-from cost_mcp.store.connection import write_transaction
+from cost_mcp.store.connection import Conn, write_transaction
 
 PENDING_KEY = "bulk_load_dropped_indexes"
 TABLE = "usage_events"
 
 
-def table_is_empty(conn: sqlite3.Connection) -> bool:
+def table_is_empty(conn: Conn) -> bool:
     """Whether ``usage_events`` holds no row at all (a first load)."""
     return conn.execute(f"SELECT 1 FROM {TABLE} LIMIT 1").fetchone() is None
 
 
-def drop_secondary_indexes(conn: sqlite3.Connection) -> int:
+def drop_secondary_indexes(conn: Conn) -> int:
     """Drop the secondary indexes of ``usage_events`` for a bulk load; returns how many."""
     with write_transaction(conn):
         rows = conn.execute(
@@ -51,7 +51,7 @@ def drop_secondary_indexes(conn: sqlite3.Connection) -> int:
     return len(rows)
 
 
-def restore_indexes(conn: sqlite3.Connection) -> int:
+def restore_indexes(conn: Conn) -> int:
     """Build every index a bulk load dropped (also after a crash); returns how many were built."""
     try:
         if (
@@ -77,12 +77,12 @@ def restore_indexes(conn: sqlite3.Connection) -> int:
     return built
 
 
-def _pending(conn: sqlite3.Connection) -> dict[str, str]:
+def _pending(conn: Conn) -> dict[str, str]:
     row = conn.execute("SELECT value FROM meta WHERE key = ?", (PENDING_KEY,)).fetchone()
     return dict(json.loads(row[0])) if row else {}
 
 
-def _has_meta(conn: sqlite3.Connection) -> bool:
+def _has_meta(conn: Conn) -> bool:
     return (
         conn.execute("SELECT 1 FROM sqlite_master WHERE type = 'table' AND name = 'meta'").fetchone()
         is not None

@@ -2,13 +2,12 @@
 
 from __future__ import annotations
 
-import sqlite3
 from datetime import UTC, datetime
 
-from cost_mcp.store.connection import write_transaction
+from cost_mcp.store.connection import Conn, write_transaction
 
 
-def record_scan(conn: sqlite3.Connection, source: str, *, error: str | None, detail: str) -> None:
+def record_scan(conn: Conn, source: str, *, error: str | None, detail: str) -> None:
     """Remember that a log reader just checked ``source``: results show it beside their freshness."""
     now = datetime.now(UTC).isoformat()
     with write_transaction(conn):

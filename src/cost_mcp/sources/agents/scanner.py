@@ -27,7 +27,6 @@ import hashlib
 import json
 import os
 import re
-import sqlite3
 import time
 from collections import Counter
 from collections.abc import Callable, Iterator, Sequence
@@ -40,7 +39,7 @@ from cost_mcp.config import Settings
 from cost_mcp.periods import ms_to_datetime, to_ms
 from cost_mcp.pricing import Price, Pricer, Tokens
 from cost_mcp.store import rollup
-from cost_mcp.store.connection import write_transaction
+from cost_mcp.store.connection import Conn, write_transaction
 from cost_mcp.store.plan_limits import insert_reading
 from cost_mcp.store.source_state import record_scan
 
@@ -202,7 +201,7 @@ def _lines(f: BinaryIO, cap: int) -> Iterator[bytes | None]:
 class _Writer:
     """Best copies not yet written, and the file states they came from."""
 
-    def __init__(self, conn: sqlite3.Connection, fmt: AgentLog, pricer: Pricer, stats: AgentScan) -> None:
+    def __init__(self, conn: Conn, fmt: AgentLog, pricer: Pricer, stats: AgentScan) -> None:
         self.conn, self.fmt, self.pricer, self.stats = conn, fmt, pricer, stats
         self.events: dict[str, AgentEvent] = {}
         self.readings: list[LimitReading] = []
@@ -302,20 +301,20 @@ WHERE excluded.total_tokens > usage_events.total_tokens
 """
 
 _SAVE_FILE = """
-INSERT INTO agent_files (path, source, device, inode, size, mtime_ns, offset, head, state, scanned_at)
+INSERT INTO agent_files (path, source, device, inode, size, mtime_ns, "offset", head, state, scanned_at)
 VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)
 ON CONFLICT (path) DO UPDATE SET
     source = excluded.source, device = excluded.device, inode = excluded.inode, size = excluded.size,
-    mtime_ns = excluded.mtime_ns, offset = excluded.offset, head = excluded.head,
+    mtime_ns = excluded.mtime_ns, "offset" = excluded."offset", head = excluded.head,
     state = excluded.state, scanned_at = excluded.scanned_at
 """
 
 
-def _known(conn: sqlite3.Connection, source: str) -> dict[str, _Known]:
+def _known(conn: Conn, source: str) -> dict[str, _Known]:
     return {
         row[0]: _Known(*row[1:])
         for row in conn.execute(
-            "SELECT path, device, inode, size, mtime_ns, offset, head, state "
+            'SELECT path, device, inode, size, mtime_ns, "offset", head, state '
             "FROM agent_files WHERE source = ?",
             (source,),
         )
@@ -361,7 +360,7 @@ def _start(
 
 
 def scan(
-    conn: sqlite3.Connection,
+    conn: Conn,
     fmt: AgentLog,
     settings: Settings,
     pricer: Pricer,
@@ -464,7 +463,7 @@ def _read_document(
     return len(data)
 
 
-def _record_state(conn: sqlite3.Connection, fmt: AgentLog, stats: AgentScan) -> None:
+def _record_state(conn: Conn, fmt: AgentLog, stats: AgentScan) -> None:
     """Remember when this agent's logs were checked, for results to show freshness."""
     if stats.lines_read:
         detail = (
