@@ -33,7 +33,8 @@ def _bin_dir() -> Path | None:
 class Cluster:
     """A running throwaway cluster; :meth:`new_database` gives each test its own database URL."""
 
-    def __init__(self) -> None:
+    def __init__(self, *, durable: bool = False) -> None:
+        """Start the cluster; ``durable`` keeps PostgreSQL's default fsync (benchmarks), tests turn it off."""
         bindir = _bin_dir()
         if bindir is None:
             raise RuntimeError(
@@ -54,10 +55,9 @@ class Cluster:
             self._user = "postgres"
         self.data = self.dir / "data"
         self._run("initdb", "-D", str(self.data), "-U", "postgres", "--auth=trust", "-E", "UTF8", "--no-sync")
-        options = (
-            f"-k {self.dir} -c listen_addresses='' -c fsync=off -c synchronous_commit=off "
-            "-c full_page_writes=off -c max_connections=300 -c shared_buffers=64MB"
-        )
+        options = f"-k {self.dir} -c listen_addresses='' -c max_connections=300 -c shared_buffers=128MB"
+        if not durable:
+            options += " -c fsync=off -c synchronous_commit=off -c full_page_writes=off"
         self._run("pg_ctl", "-D", str(self.data), "-o", options, "-l", str(self.dir / "log"), "-w", "start")
         self._admin: Any = None
         self._names = itertools.count()

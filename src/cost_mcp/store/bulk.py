@@ -7,6 +7,9 @@ again at the end. The dropped definitions are saved in ``meta`` in the same tran
 drop, and :func:`restore_indexes` (run at the end of the load and on every :func:`connect`) builds
 them back from there: a load killed in the middle leaves a ledger whose queries are correct (only
 slower) until the next process opens it.
+
+On PostgreSQL both are no-ops: its triggers (m016's cross-path dedup) look rows up through two of
+those indexes on every insert, and the ingest is bound by parsing, not index upkeep, there.
 """
 
 from __future__ import annotations
@@ -14,7 +17,7 @@ from __future__ import annotations
 import json
 import sqlite3
 
-from cost_mcp.store.connection import Conn, write_transaction
+from cost_mcp.store.connection import Conn, dialect, write_transaction
 
 PENDING_KEY = "bulk_load_dropped_indexes"
 TABLE = "usage_events"
@@ -27,6 +30,8 @@ def table_is_empty(conn: Conn) -> bool:
 
 def drop_secondary_indexes(conn: Conn) -> int:
     """Drop the secondary indexes of ``usage_events`` for a bulk load; returns how many."""
+    if dialect(conn) == "postgresql":
+        return 0
     with write_transaction(conn):
         rows = conn.execute(
             "SELECT name, sql FROM sqlite_master WHERE type = 'index' AND tbl_name = ? AND sql IS NOT NULL",
@@ -53,6 +58,8 @@ def drop_secondary_indexes(conn: Conn) -> int:
 
 def restore_indexes(conn: Conn) -> int:
     """Build every index a bulk load dropped (also after a crash); returns how many were built."""
+    if dialect(conn) == "postgresql":
+        return 0
     try:
         if (
             not _has_meta(conn)
