@@ -18,7 +18,7 @@ def record(conn: Conn, restarted: Iterable[str], counts: Mapping[tuple[str, str]
     conn.executemany(
         """
         INSERT INTO skipped_lines (path, reason, lines) VALUES (?, ?, ?)
-        ON CONFLICT (path, reason) DO UPDATE SET lines = lines + excluded.lines
+        ON CONFLICT (path, reason) DO UPDATE SET lines = skipped_lines.lines + excluded.lines
         """,
         ((path, reason, n) for (path, reason), n in counts.items() if n),
     )
