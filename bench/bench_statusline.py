@@ -152,10 +152,10 @@ PHASES = """
 import json, sys, time
 t0 = time.perf_counter()
 from cost_mcp import statusline
-from cost_mcp.config import load_settings_leniently
+from cost_mcp.core_settings import load_core_settings
 from cost_mcp.store.connection import connect
 t1 = time.perf_counter()
-settings, _ = load_settings_leniently()
+settings = load_core_settings()
 reading = statusline.StatusInput.parse(sys.stdin.read())
 conn = connect(settings.db)
 t2 = time.perf_counter()

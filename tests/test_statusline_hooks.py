@@ -247,3 +247,77 @@ def test_doctor_warns_when_claude_deletes_transcripts_early(home: Path, settings
     warnings = diagnose(settings).warnings
     assert len(warnings) == 1
     assert "cleanupPeriodDays is 7" in warnings[0] and "only from when cost-mcp first read" in warnings[0]
+
+
+HEAVY = ("pydantic", "pydantic_settings", "genai_prices", "mcp", "rich", "cost_mcp.config", "cost_mcp.models")
+
+
+def test_statusline_and_hook_import_nothing_heavy_when_the_transcript_is_unchanged(home: Path) -> None:
+    """The hot path's promise (it runs after every message): no pydantic, pricer, MCP SDK or CLI."""
+    transcript = session_file(home / "claude", "s1")
+    write(transcript, assistant("m1", "r1", stamp(5), session="s1", input=10, output=10))
+    probe = (
+        "import io, json, sys\n"
+        "from cost_mcp import launcher\n"
+        "for args, stdin in json.loads(sys.argv[1]):\n"
+        "    sys.stdin = io.StringIO(stdin)\n"
+        "    launcher.fast(args)\n"
+        "heavy = json.loads(sys.argv[2])\n"
+        "sys.stdout = sys.__stdout__\n"
+        "print(json.dumps(sorted(m for m in sys.modules if m in heavy or m.split('.')[0] in heavy)))\n"
+    )
+    hook_event = json.dumps(
+        {"session_id": "s1", "transcript_path": str(transcript), "hook_event_name": "UserPromptSubmit"}
+    )
+    warm = [[["statusline"], status_input(transcript, "s1")]]  # the first call reads the new transcript
+    calls = [
+        [["statusline"], status_input(transcript, "s1", five_hour={"used_percentage": 5, "resets_at": 1})],
+        [["hook"], hook_event],
+    ]
+    env = {**os.environ, "NO_COLOR": "1"}
+    first = subprocess.run(
+        [sys.executable, "-c", probe, json.dumps(warm), json.dumps(HEAVY)],
+        capture_output=True,
+        text=True,
+        env=env,
+        check=False,
+    )
+    assert first.returncode == 0, first.stderr
+    assert "pydantic" in json.loads(first.stdout.splitlines()[-1])  # new lines: the reader and pricer load
+    done = subprocess.run(
+        [sys.executable, "-c", probe, json.dumps(calls), json.dumps(HEAVY)],
+        capture_output=True,
+        text=True,
+        env=env,
+        check=False,
+    )
+    assert done.returncode == 0, done.stderr
+    loaded = json.loads(done.stdout.splitlines()[-1])
+    assert loaded == [], f"the hot path imported {loaded}"
+
+
+@pytest.mark.parametrize(
+    "env",
+    [
+        {},
+        {"COST_MCP_TIMEZONE": "Europe/Paris", "COST_MCP_COST_MODE": "calculate"},
+        {"COST_MCP_TIMEZONE": "Mars/Olympus", "COST_MCP_COST_MODE": "guess", "COST_MCP_DB": "/tmp/x.db"},
+        {"COST_MCP_COST_MODE": "display", "COST_MCP_PRICES_FILE": "/tmp/p.toml"},
+    ],
+)
+def test_core_settings_agree_with_settings(tmp_path: Path, env: dict[str, str]) -> None:
+    """The hot path's settings reader and pydantic's Settings give the same values, bad ones included."""
+    from cost_mcp.config import load_settings_leniently
+    from cost_mcp.core_settings import load_core_settings
+
+    env_file = tmp_path / "env"
+    env_file.write_text("COST_MCP_DB=/from/env-file.db\nCOST_MCP_TIMEZONE=Asia/Tokyo\n")
+    environ = {"HOME": str(tmp_path), **env}
+    full, _ = load_settings_leniently(environ, env_file)
+    core = load_core_settings(environ, env_file)
+    assert (core.db, core.timezone, core.cost_mode, core.prices_file) == (
+        full.db,
+        full.timezone,
+        full.cost_mode,
+        full.prices_file,
+    )

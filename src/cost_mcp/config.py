@@ -12,58 +12,24 @@ import json
 import os
 from collections.abc import Mapping
 from pathlib import Path
-from typing import TYPE_CHECKING, Any, Literal
-from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
+from typing import TYPE_CHECKING, Any
+from zoneinfo import ZoneInfo
 
-import platformdirs
 from pydantic import AliasChoices, Field, PrivateAttr, SecretStr, ValidationError, field_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
+from cost_mcp.core_settings import APP_NAME as APP_NAME  # noqa: PLC0414
+from cost_mcp.core_settings import ClaudeCodeBilling as ClaudeCodeBilling  # noqa: PLC0414
+from cost_mcp.core_settings import CostMode as CostMode  # noqa: PLC0414
+from cost_mcp.core_settings import WeekStart as WeekStart  # noqa: PLC0414
+from cost_mcp.core_settings import default_db, default_prices_file, is_zone, merged_env
+from cost_mcp.core_settings import default_env_file as default_env_file  # noqa: PLC0414
+from cost_mcp.core_settings import read_env_file as read_env_file  # noqa: PLC0414
+from cost_mcp.core_settings import system_timezone as system_timezone  # noqa: PLC0414
 from cost_mcp.errors import InvalidInputError, SettingsError
 
 if TYPE_CHECKING:
     from cost_mcp.sources.provider import Provider
-
-APP_NAME = "cost-mcp"
-
-WeekStart = Literal["monday", "tuesday", "wednesday", "thursday", "friday", "saturday", "sunday"]
-CostMode = Literal["auto", "calculate", "display"]
-ClaudeCodeBilling = Literal["api", "subscription"]
-
-
-def default_env_file() -> Path:
-    """The optional env file read after the environment (the environment wins)."""
-    override = os.environ.get("COST_MCP_ENV_FILE")
-    return Path(override) if override else platformdirs.user_config_path(APP_NAME, appauthor=False) / "env"
-
-
-def system_timezone() -> str:
-    """The machine's IANA timezone name, falling back to UTC when it cannot be told."""
-    tz = os.environ.get("TZ", "").lstrip(":")
-    if tz and _is_zone(tz):
-        return tz
-    etc_timezone = Path("/etc/timezone")
-    if etc_timezone.is_file():
-        name = etc_timezone.read_text(encoding="utf-8").strip()
-        if _is_zone(name):
-            return name
-    localtime = Path("/etc/localtime")
-    if localtime.is_symlink():
-        target = str(localtime.resolve())
-        marker = "zoneinfo/"
-        if marker in target:
-            name = target.split(marker, 1)[1]
-            if _is_zone(name):
-                return name
-    return "UTC"
-
-
-def _is_zone(name: str) -> bool:
-    try:
-        ZoneInfo(name)
-    except (ZoneInfoNotFoundError, ValueError):
-        return False
-    return True
 
 
 def source_provider(source: str) -> str | None:
@@ -86,7 +52,7 @@ class Settings(BaseSettings):
     )
 
     db: Path = Field(
-        default_factory=lambda: platformdirs.user_data_path(APP_NAME, appauthor=False) / "cost.db",
+        default_factory=default_db,
         description="Path of the SQLite ledger (COST_MCP_DB).",
     )
     timezone: str = Field(default_factory=system_timezone, description="IANA timezone for days and weeks.")
@@ -94,7 +60,7 @@ class Settings(BaseSettings):
     claude_code_billing: ClaudeCodeBilling = "api"
     cost_mode: CostMode = "auto"
     prices_file: Path = Field(
-        default_factory=lambda: platformdirs.user_config_path(APP_NAME, appauthor=False) / "prices.toml",
+        default_factory=default_prices_file,
         description="User price overrides, used before genai-prices.",
     )
     claude_config_dir: str | None = Field(
@@ -155,7 +121,7 @@ class Settings(BaseSettings):
     @field_validator("timezone")
     @classmethod
     def _valid_timezone(cls, value: str) -> str:
-        if not _is_zone(value):
+        if not is_zone(value):
             raise ValueError(f"unknown IANA timezone {value!r}; use a name such as 'Europe/Paris' or 'UTC'")
         return value
 
@@ -323,10 +289,7 @@ def load_settings_leniently(
     For the server and `doctor`: a typo in one setting must not stop them (a host would only show
     "failed to connect"); the lines ride along in results until the setting is fixed.
     """
-    env = dict(os.environ if environ is None else environ)
-    path = env_file if env_file is not None else default_env_file()
-    for name, value in read_env_file(path).items():
-        env.setdefault(name, value)
+    env = merged_env(environ, env_file)
     data = _settings_input(env)
     try:
         return _with_env(Settings.model_validate(data), env), []
@@ -354,25 +317,6 @@ def _problem(field: str, value: str | None, why: str) -> str:
     names = _env_names(field)
     shown = "(hidden)" if field.endswith("_key") else repr(value)
     return f"setting {names[0]}={shown} is not usable ({why}){USING_DEFAULT}"
-
-
-def read_env_file(path: Path) -> dict[str, str]:
-    """`NAME=value` lines of an env file; missing file means no values. Quotes around values are removed."""
-    try:
-        text = path.read_text(encoding="utf-8")
-    except (FileNotFoundError, IsADirectoryError, PermissionError):
-        return {}
-    values: dict[str, str] = {}
-    for raw in text.splitlines():
-        line = raw.strip()
-        if not line or line.startswith("#") or "=" not in line:
-            continue
-        name, _, value = line.removeprefix("export ").partition("=")
-        value = value.strip()
-        if len(value) >= 2 and value[0] == value[-1] and value[0] in "'\"":
-            value = value[1:-1]
-        values[name.strip()] = value
-    return values
 
 
 def _settings_input(env: Mapping[str, str]) -> dict[str, Any]:

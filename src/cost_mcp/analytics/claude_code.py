@@ -4,12 +4,12 @@ from __future__ import annotations
 
 import re
 import sqlite3
-from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from decimal import Decimal
 from typing import Literal
 
 from cost_mcp.analytics import rows as rows_
+from cost_mcp.analytics.blocks import HOUR_MS, Block, build_blocks, cost_per_hour
 from cost_mcp.analytics.usage import (
     OUTPUT_LOWER_BOUND,
     TOKEN_SUMS_SQL,
@@ -33,8 +33,8 @@ from cost_mcp.models import (
 from cost_mcp.money import from_nanos
 from cost_mcp.periods import iso_utc, to_ms
 from cost_mcp.sources.claude_code import SOURCE
+from cost_mcp.store.status import block_rows
 
-HOUR_MS = 3_600_000
 MINUTE_MS = 60_000
 WARNING_SHARE = Decimal("0.8")
 CLAUDE_CODE = "claude-code"
@@ -193,26 +193,13 @@ def _burn_rate(cost: Decimal, tokens: TokenTotals, span_ms: int) -> BurnRate | N
         return None
     minutes = span_ms / MINUTE_MS
     return BurnRate(
-        cost_per_hour_usd=(cost * HOUR_MS / span_ms).quantize(Decimal("0.000000001")),
+        cost_per_hour_usd=cost_per_hour(cost, span_ms),
         tokens_per_minute=round(tokens.total_tokens / minutes, 1),
         input_output_tokens_per_minute=round((tokens.input_tokens + tokens.output_tokens) / minutes, 1),
     )
 
 
 # --- 5-hour blocks -------------------------------------------------------------------------------
-
-
-@dataclass
-class _Block:
-    start_ms: int
-    end_ms: int
-    is_gap: bool = False
-    first_ms: int = 0
-    last_ms: int = 0
-    requests: int = 0
-    sums: list[int] = field(default_factory=lambda: [0] * 6)
-    cost_nanos: int = 0
-    models: set[str] = field(default_factory=set)
 
 
 def usage_blocks(
@@ -240,16 +227,8 @@ def usage_blocks(
     now_ms = to_ms(now or datetime.now(UTC))
     length = session_hours * HOUR_MS
     since = now_ms - days * 24 * HOUR_MS - length
-    cost = cost_sql(settings.cost_mode)
-    rows = conn.execute(
-        f"""
-        SELECT ts_ms, input_tokens, output_tokens, cache_read_tokens, cache_write_5m_tokens,
-               cache_write_1h_tokens, web_search_requests, COALESCE({cost}, 0), model
-        FROM usage_events WHERE counted = 1 AND source = ? AND ts_ms >= ? ORDER BY ts_ms
-        """,
-        (source, since),
-    ).fetchall()
-    blocks = _build_blocks(rows, length)
+    rows = block_rows(conn, source, since, settings.cost_mode)
+    blocks = build_blocks(rows, length)
     limit = _resolve_limit(blocks, token_limit, now_ms)
     result = [_block_model(b, now_ms, limit) for b in blocks]
     cutoff = now_ms - days * 24 * HOUR_MS
@@ -268,36 +247,17 @@ def usage_blocks(
     )
 
 
-def _build_blocks(rows: list[tuple[int, ...]], length: int) -> list[_Block]:
-    blocks: list[_Block] = []
-    current: _Block | None = None
-    for ts, i, o, cr, w5, w1, ws, cost, model in rows:
-        if current is None or ts - current.start_ms > length or ts - current.last_ms > length:
-            if current is not None and ts - current.last_ms > length:
-                blocks.append(_Block(current.last_ms + length, ts, is_gap=True))
-            start = ts - ts % HOUR_MS
-            current = _Block(start, start + length, first_ms=ts)
-            blocks.append(current)
-        current.last_ms = ts
-        current.requests += 1
-        for k, v in enumerate((i, o, cr, w5, w1, ws)):
-            current.sums[k] += int(v)
-        current.cost_nanos += int(cost)
-        current.models.add(str(model))
-    return blocks
-
-
-def _resolve_limit(blocks: list[_Block], token_limit: int | Literal["max"] | None, now_ms: int) -> int | None:
+def _resolve_limit(blocks: list[Block], token_limit: int | Literal["max"] | None, now_ms: int) -> int | None:
     if token_limit != "max":
         return token_limit
     completed = [token_totals(b.sums).total_tokens for b in blocks if not b.is_gap and b.end_ms <= now_ms]
     return max(completed) if completed else None
 
 
-def _block_model(b: _Block, now_ms: int, limit: int | None) -> UsageBlock:
+def _block_model(b: Block, now_ms: int, limit: int | None) -> UsageBlock:
     tokens = token_totals(b.sums)
     cost = from_nanos(b.cost_nanos)
-    active = not b.is_gap and now_ms - b.last_ms < (b.end_ms - b.start_ms) and now_ms < b.end_ms
+    active = b.is_active(now_ms)
     rate = None if b.is_gap else _burn_rate(cost, tokens, b.last_ms - b.first_ms)
     projection = None
     status = None

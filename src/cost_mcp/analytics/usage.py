@@ -10,9 +10,11 @@ import sqlite3
 from collections.abc import Sequence
 from decimal import Decimal
 
-from cost_mcp.config import CostMode
 from cost_mcp.models import TokenTotals
 from cost_mcp.money import from_nanos
+from cost_mcp.store.costs import cost_sql
+
+__all__ = ["OUTPUT_LOWER_BOUND", "TOKEN_SUMS_SQL", "cost_sql", "price_note_warnings", "token_totals", "usd"]
 
 TOKEN_SUMS_SQL = (
     "COALESCE(SUM(input_tokens), 0), COALESCE(SUM(output_tokens), 0), COALESCE(SUM(cache_read_tokens), 0), "
@@ -20,20 +22,6 @@ TOKEN_SUMS_SQL = (
     "COALESCE(SUM(web_search_requests), 0)"
 )
 """Six columns of token sums, in the order :func:`token_totals` reads them."""
-
-
-def cost_sql(mode: CostMode) -> str:
-    """SQL for one row's cost in nano-USD under a cost mode; NULL means unpriced.
-
-    ``auto`` uses the cost a log line reported (old Claude Code wrote ``costUSD``) when there is
-    one, else the computed price; ``calculate`` always prices tokens; ``display`` shows only
-    reported costs.
-    """
-    if mode == "calculate":
-        return "cost_nanos"
-    if mode == "display":
-        return "COALESCE(reported_cost_nanos, 0)"
-    return "COALESCE(reported_cost_nanos, cost_nanos)"
 
 
 def token_totals(values: Sequence[int]) -> TokenTotals:

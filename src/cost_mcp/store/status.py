@@ -1,0 +1,65 @@
+"""The ledger reads the status line and the hooks make on every call, each one indexed.
+
+``cost-mcp statusline`` runs after every assistant message, so these stay plain SQL over
+``usage_events``' indexes (session, time) and import nothing beyond the cost expression.
+"""
+
+from __future__ import annotations
+
+import sqlite3
+from typing import TYPE_CHECKING
+
+from cost_mcp.store.costs import cost_sql
+
+if TYPE_CHECKING:
+    from cost_mcp.core_settings import CostMode
+
+BlockRow = tuple[int, int, int, int, int, int, int, int, str]
+"""(ts_ms, input, output, cache read, cache write 5m, cache write 1h, web searches, cost nanos, model):
+what :func:`cost_mcp.analytics.blocks.build_blocks` reads."""
+
+
+def scanned_stamp(conn: sqlite3.Connection, path: str) -> tuple[int, int] | None:
+    """(size, mtime_ns) of a Claude Code log file when it was last read, or None if never."""
+    row = conn.execute("SELECT size, mtime_ns FROM scanned_files WHERE path = ?", (path,)).fetchone()
+    return None if row is None else (int(row[0]), int(row[1]))
+
+
+def session_cost(conn: sqlite3.Connection, session_id: str, mode: CostMode) -> tuple[int, int]:
+    """(calls, nano-USD) of one session's counted calls; unpriced calls add nothing to the sum."""
+    row = conn.execute(
+        f"SELECT COUNT(*), COALESCE(SUM({cost_sql(mode)}), 0) FROM usage_events "
+        "WHERE session_id = ? AND counted = 1",
+        (session_id,),
+    ).fetchone()
+    return int(row[0]), int(row[1])
+
+
+def cost_between(conn: sqlite3.Connection, start_ms: int, end_ms: int, mode: CostMode) -> int:
+    """Nano-USD of every counted call in [start_ms, end_ms)."""
+    row = conn.execute(
+        f"SELECT COALESCE(SUM({cost_sql(mode)}), 0) FROM usage_events "
+        "WHERE counted = 1 AND ts_ms >= ? AND ts_ms < ?",
+        (start_ms, end_ms),
+    ).fetchone()
+    return int(row[0])
+
+
+def block_rows(conn: sqlite3.Connection, source: str, since_ms: int, mode: CostMode) -> list[BlockRow]:
+    """One source's counted calls since ``since_ms`` in time order, as 5-hour blocks are built from."""
+    return [
+        (int(ts), int(i), int(o), int(cr), int(w5), int(w1), int(ws), int(cost), str(model))
+        for ts, i, o, cr, w5, w1, ws, cost, model in conn.execute(
+            f"""
+            SELECT ts_ms, input_tokens, output_tokens, cache_read_tokens, cache_write_5m_tokens,
+                   cache_write_1h_tokens, web_search_requests, COALESCE({cost_sql(mode)}, 0), model
+            FROM usage_events WHERE counted = 1 AND source = ? AND ts_ms >= ? ORDER BY ts_ms
+            """,
+            (source, since_ms),
+        )
+    ]
+
+
+def has_budgets(conn: sqlite3.Connection) -> bool:
+    """Whether any budget is set (when none is, the status line and hooks skip budget work)."""
+    return conn.execute("SELECT 1 FROM budgets LIMIT 1").fetchone() is not None
