@@ -414,3 +414,50 @@ def test_amp_thread_rewritten_as_it_grows_counts_each_message_once(home: Path, s
     ]
     conn.close()
     assert writes == [4200, 350, 0]
+
+
+def test_amp_legacy_usage_ledger_counts_each_call_once_with_its_cache_split(
+    home: Path, settings: Settings
+) -> None:
+    """Older Amp threads keep usage in ``usageLedger.events`` and the cache split on the messages
+    (ccusage's adapter/amp): a thread with both is read from its ledger alone, a message's cache
+    tokens go to one call, an event with only a total or a bad count is skipped."""
+    from cost_mcp.sources.agents import amp
+
+    shutil.copytree(FIXTURES / "amp_legacy", home / "amp")
+    thread = next((home / "amp" / "threads").glob("T-*.json"))
+    conn = connect(settings.db)
+    first = agents.scan(conn, amp.LOG, settings, Pricer())
+    again = agents.scan(conn, amp.LOG, settings, Pricer())  # unchanged: nothing read
+    data = json.loads(thread.read_text())
+    data["usageLedger"]["events"].append(
+        {
+            "id": "b6a1c2d3-0006-4e5f-8a9b-0c1d2e3f4a5b",
+            "timestamp": "2025-05-15T08:05:00.000Z",
+            "model": "claude-sonnet-4-20250514",
+            "tokens": {"input": 5, "output": 70, "total": 75},
+        }
+    )
+    thread.write_text(json.dumps(data))  # Amp rewrites the thread: old events must not count again
+    grown = agents.scan(conn, amp.LOG, settings, Pricer())
+    got = conn.execute(
+        "SELECT model, input_tokens, output_tokens, cache_write_5m_tokens, cache_read_tokens, session_id, "
+        "provider FROM usage_events WHERE source = 'amp' ORDER BY ts_ms"
+    ).fetchall()
+    total = conn.execute("SELECT SUM(cost_nanos) FROM usage_events WHERE source = 'amp'").fetchone()[0]
+    conn.close()
+    assert (first.events_added, again.events_added, grown.events_added) == (3, 0, 1)
+    sonnet, haiku, session = "claude-sonnet-4-20250514", "claude-3-5-haiku-20241022", thread.stem
+    expected = [
+        (sonnet, 12, 480, 9800, 0),
+        (sonnet, 8, 150, 600, 9800),
+        (haiku, 900, 20, 0, 0),  # the same message's second event: its cache split is not repeated
+        (sonnet, 5, 70, 0, 0),
+    ]
+    assert got == [(*e, session, "anthropic") for e in expected]
+    stamps = ["2025-05-15T08:00:21Z", "2025-05-15T08:02:05Z", "2025-05-15T08:02:09Z", "2025-05-15T08:05:00Z"]
+    calls = [
+        (stamp, model, session, Tokens(input=i, output=o, cache_write_5m=w, cache_read=r))
+        for stamp, (model, i, o, w, r) in zip(stamps, expected, strict=True)
+    ]
+    assert from_nanos(total) == expected_cost(calls, "anthropic")
