@@ -88,6 +88,16 @@ class Settings(BaseSettings):
         validation_alias=AliasChoices("AMP_DATA_DIR"),
         description="Amp's data folder (AMP_DATA_DIR); default ~/.local/share/amp.",
     )
+    copilot_otel_dir: str | None = Field(
+        default=None,
+        description="Where GitHub Copilot CLI's OpenTelemetry JSONL files are kept "
+        "(COST_MCP_COPILOT_OTEL_DIR); default ~/.copilot/otel.",
+    )
+    copilot_otel_file: str | None = Field(
+        default=None,
+        validation_alias=AliasChoices("COPILOT_OTEL_FILE_EXPORTER_PATH"),
+        description="The file Copilot CLI's OTel file exporter writes (COPILOT_OTEL_FILE_EXPORTER_PATH).",
+    )
     sync_ttl_seconds: int = Field(default=900, ge=0)
     sync_skip: str = Field(
         default="",
@@ -226,6 +236,17 @@ class Settings(BaseSettings):
             if self.amp_data_dir
             else Path.home() / ".local" / "share" / "amp"
         )
+
+    def copilot_otel_paths(self) -> list[Path]:
+        """Copilot CLI's OTel exports: the folder (COST_MCP_COPILOT_OTEL_DIR, else ~/.copilot/otel)
+        and the exporter's own file (COPILOT_OTEL_FILE_EXPORTER_PATH) when it is set."""
+        folder = (
+            Path(self.copilot_otel_dir).expanduser()
+            if self.copilot_otel_dir
+            else Path.home() / ".copilot" / "otel"
+        )
+        file = self.copilot_otel_file.strip() if self.copilot_otel_file else ""
+        return [folder, Path(file).expanduser()] if file else [folder]
 
     def opencode_data_path(self) -> Path:
         """OpenCode's data folder: OPENCODE_DATA_DIR, else ~/.local/share/opencode."""

@@ -461,3 +461,87 @@ def test_amp_legacy_usage_ledger_counts_each_call_once_with_its_cache_split(
         for stamp, (model, i, o, w, r) in zip(stamps, expected, strict=True)
     ]
     assert from_nanos(total) == expected_cost(calls, "anthropic")
+
+
+COPILOT_CONVERSATION = "0b7c3d2e-5f6a-4b8c-9d0e-1f2a3b4c5d6e"
+COPILOT_CALLS = [
+    (
+        "2026-11-25T09:46:44.250Z",
+        "claude-sonnet-4.5",
+        COPILOT_CONVERSATION,
+        Tokens(input=500, cache_read=18000, cache_write_5m=2500, output=450),
+    ),
+    (
+        "2026-11-25T09:46:49.250Z",
+        "claude-sonnet-4.5",
+        COPILOT_CONVERSATION,
+        Tokens(input=3100, cache_read=20500, output=820),
+    ),
+    (
+        "2026-11-25T10:46:43.250Z",
+        "gpt-5-mini",
+        COPILOT_CONVERSATION,
+        Tokens(input=3000, cache_read=6000, output=1300),
+    ),
+]
+
+
+@pytest.mark.anyio
+async def test_copilot_otel_export_gives_each_chat_call_once(
+    home: Path, settings: Settings, client: Client, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Copilot CLI's OTel file export (tests/fixtures/agents/copilot): chat spans are the calls; the
+    turn's invoke_agent span, the inference log record and a span copied into the resumed session's
+    file add nothing; a line cut off by a crash is counted and skipped."""
+    from cost_mcp.sources.agents import copilot
+
+    shutil.copytree(FIXTURES / "copilot" / "otel", home / "copilot-otel")
+    conn = connect(settings.db)
+    first = agents.scan(conn, copilot.LOG, settings, Pricer())
+    got = [(r[1], r[2], r[3], r[4], r[5], r[6], r[7]) for r in rows(settings, copilot.SOURCE)]
+    assert (first.files_read, first.events_added, dict(first.skipped)) == (2, 3, {"truncated": 1})
+    assert got == [
+        (
+            model,
+            session,
+            t.input,
+            t.cache_read,
+            t.output,
+            "copilot-cli",
+            "anthropic" if "claude" in model else "openai",
+        )
+        for _, model, session, t in COPILOT_CALLS
+    ]
+    writes = [w for (w,) in conn.execute("SELECT cache_write_5m_tokens FROM usage_events ORDER BY ts_ms")]
+    assert writes == [2500, 0, 0]
+    # COPILOT_OTEL_FILE_EXPORTER_PATH outside the folder: that file alone is read, and appends to it
+    # are read from where the last scan stopped.
+    elsewhere = home / "exports" / "live.jsonl"
+    elsewhere.parent.mkdir()
+    (elsewhere.parent / "unrelated.jsonl").write_text('{"attributes": {}}\n')
+    line = (FIXTURES / "copilot" / "otel" / "copilot-otel-20261125-072600.jsonl").read_text().splitlines()[1]
+    later = line.replace("b000000000000003", "b000000000000009").replace(
+        "9c1e2f3a4b5c6d7e8f9012a3b4c5d6e7", "9c1e2f3a4b5c6d7e8f9012a3b4c5d6ff"
+    )
+    elsewhere.write_text(later + "\n")
+    monkeypatch.setenv("COPILOT_OTEL_FILE_EXPORTER_PATH", str(elsewhere))
+    from cost_mcp.config import load_settings
+
+    live = load_settings()
+    second = agents.scan(conn, copilot.LOG, live, Pricer())
+    with elsewhere.open("a") as f:
+        f.write(line + "\n")  # the same span as the folder's: counts once
+    third = agents.scan(conn, copilot.LOG, live, Pricer())
+    conn.close()
+    assert (second.files_seen, second.files_read, second.events_added) == (3, 1, 1)
+    assert (third.files_read, third.lines_read, third.events_added) == (1, 1, 0)
+    result = await client.call_tool(
+        "get_spend", {"start": "2026-11-01", "end": "2026-11-30", "group_by": ["agent"]}
+    )
+    assert result.structured_content is not None
+    by_agent = {r["group"]["agent"]: Decimal(str(r["cost_usd"])) for r in result.structured_content["rows"]}
+    calls = [*COPILOT_CALLS, COPILOT_CALLS[2]]
+    expected = sum(
+        (expected_cost([c], "anthropic" if "claude" in c[1] else "openai") for c in calls), Decimal(0)
+    )
+    assert by_agent == {"copilot-cli": expected}

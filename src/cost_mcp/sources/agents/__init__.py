@@ -11,7 +11,7 @@ import time
 
 from cost_mcp.config import Settings
 from cost_mcp.pricing import Pricer
-from cost_mcp.sources.agents import amp, codex, gemini_cli, opencode
+from cost_mcp.sources.agents import amp, codex, copilot, gemini_cli, opencode
 from cost_mcp.sources.agents.scanner import AgentLog, AgentScan, scan
 
 __all__ = ["AGENTS", "SOURCES", "AgentLog", "AgentScan", "ingest_all", "scan"]
@@ -21,6 +21,7 @@ AGENTS: tuple[AgentLog, ...] = (
     gemini_cli.LOG,
     opencode.LOG,
     amp.LOG,
+    copilot.LOG,
 )
 SOURCES: tuple[str, ...] = tuple(a.source for a in AGENTS)
 

@@ -21,28 +21,23 @@ import msgspec
 
 from cost_mcp.config import Settings
 from cost_mcp.pricing import Tokens
-from cost_mcp.sources.agents.scanner import AgentEvent, AgentLog, FileContext, Parsed, count, epoch_ms
+from cost_mcp.sources.agents.scanner import (
+    AgentEvent,
+    AgentLog,
+    FileContext,
+    Parsed,
+    count,
+    epoch_ms,
+    provider_of,
+)
 
 AGENT = "amp"
 SOURCE = "amp"
-_PROVIDERS = (
-    ("claude", "anthropic"),
-    ("gpt", "openai"),
-    ("o1", "openai"),
-    ("o3", "openai"),
-    ("gemini", "google"),
-)
 
 
 def roots(settings: Settings) -> list[Path]:
     """``<AMP_DATA_DIR or ~/.local/share/amp>/threads``."""
     return [settings.amp_data_path() / "threads"]
-
-
-def provider_of(model: str) -> str:
-    """Amp does not log the provider: the model family says it."""
-    name = model.lower()
-    return next((provider for prefix, provider in _PROVIDERS if name.startswith(prefix)), "")
 
 
 def parse_document(raw: bytes, ctx: FileContext) -> Parsed:
