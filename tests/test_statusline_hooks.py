@@ -283,7 +283,13 @@ def test_statusline_and_hook_import_nothing_heavy_when_the_transcript_is_unchang
         check=False,
     )
     assert first.returncode == 0, first.stderr
-    assert "pydantic" in json.loads(first.stdout.splitlines()[-1])  # new lines: the reader and pricer load
+    # New lines: the log reader and the pricer (genai-prices, on pydantic) load, but not the settings
+    # model, the result models, the MCP SDK or the CLI.
+    with_new_lines = json.loads(first.stdout.splitlines()[-1])
+    assert "genai_prices" in with_new_lines
+    assert not {"cost_mcp.config", "cost_mcp.models", "pydantic_settings", "mcp", "rich"} & set(
+        with_new_lines
+    )
     done = subprocess.run(
         [sys.executable, "-c", probe, json.dumps(calls), json.dumps(HEAVY)],
         capture_output=True,
