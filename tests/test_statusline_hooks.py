@@ -327,3 +327,65 @@ def test_core_settings_agree_with_settings(tmp_path: Path, env: dict[str, str]) 
         full.cost_mode,
         full.prices_file,
     )
+
+
+def test_todays_total_from_the_rollup_equals_the_sum_of_its_calls(home: Path, settings: Settings) -> None:
+    """The status line sums today from the quarter-hour rollup (refreshed first, as get_spend does);
+    it must equal the sum over the calls themselves, and an off-quarter start falls back to them."""
+    from cost_mcp.statusline import _today
+    from cost_mcp.store import status
+
+    midnight = NOW.replace(hour=0, minute=0, second=0)
+    at = midnight + timedelta(hours=3, minutes=5)  # "now", fixed: the test must not depend on the hour
+    stamps = [midnight - timedelta(minutes=1), midnight, midnight + timedelta(minutes=7), at]
+    transcript = session_file(home / "claude", "s1")
+    write(
+        transcript,
+        *(
+            assistant(
+                f"m{i}", f"r{i}", t.isoformat().replace("+00:00", "Z"), session="s1", output=1000 * (i + 1)
+            )
+            for i, t in enumerate(stamps)
+        ),
+    )
+    conn = connect(settings.db)
+    try:
+        from cost_mcp.statusline import read_transcript
+
+        read_transcript(conn, settings, str(transcript))  # marks the rollup's quarter-hours dirty
+        start, now = int(midnight.timestamp() * 1000), int(at.timestamp() * 1000)
+        from_calls = status.cost_between(conn, start, now + 1, "auto")
+        assert from_calls > 0
+        assert _today(conn, start, now, "auto") == from_calls
+        assert _today(conn, start + 1, now, "auto") == status.cost_between(conn, start + 1, now + 1, "auto")
+        assert status.cost_between(conn, start - 60_000, now + 1, "auto") > from_calls  # yesterday's call
+    finally:
+        conn.close()
+
+
+def test_statusline_block_is_usage_blocks_active_block(home: Path, settings: Settings) -> None:
+    """The status line lays blocks out itself (no result models on its hot path): same block, cost
+    and burn rate as usage_blocks, including after a pause that starts a new block."""
+    from cost_mcp.analytics.claude_code import usage_blocks
+    from cost_mcp.statusline import StatusInput, read_transcript, render
+
+    minutes = [420, 400, 130, 95, 60, 20]  # a 6-hour pause between the first two and the rest
+    transcript = session_file(home / "claude", "s1")
+    write(
+        transcript,
+        *(
+            assistant(f"m{i}", f"r{i}", stamp(m), session="s1", input=100 + i, output=900 * (i + 1))
+            for i, m in enumerate(minutes)
+        ),
+    )
+    conn = connect(settings.db)
+    try:
+        read_transcript(conn, settings, str(transcript))
+        line = render(conn, settings, StatusInput("s1", str(transcript), "", {}), fields=["block"], now=NOW)
+        active = usage_blocks(conn, settings, days=1, now=NOW).active
+    finally:
+        conn.close()
+    assert active is not None and active.requests == 4 and active.burn_rate is not None
+    cost = active.cost_usd.quantize(Decimal("0.01"))
+    rate = active.burn_rate.cost_per_hour_usd.quantize(Decimal("0.01"))
+    assert line.startswith(f"block ${cost} (") and line.endswith(f"m left, ${rate}/h)")

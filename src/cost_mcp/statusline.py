@@ -26,12 +26,13 @@ from pathlib import Path
 from typing import Any
 
 from cost_mcp.analytics.blocks import HOUR_MS, build_blocks, cost_per_hour
-from cost_mcp.core_settings import HasCoreSettings, load_core_settings
+from cost_mcp.core_settings import CostMode, HasCoreSettings, load_core_settings
 from cost_mcp.money import from_nanos
 from cost_mcp.periods import to_ms
-from cost_mcp.store import status
+from cost_mcp.store import rollup, status
 from cost_mcp.store.connection import connect, write_transaction
 from cost_mcp.store.plan_limits import insert_reading
+from cost_mcp.store.rollup import QUARTER_HOUR_MS
 
 FIELDS: tuple[str, ...] = ("session", "today", "block", "budget", "limits")
 """What the line can show, in order; COST_MCP_STATUSLINE_FIELDS or --fields picks a subset."""
@@ -145,7 +146,7 @@ def render(
         elif name == "today":
             local = moment.astimezone(settings.tz)
             start = local.replace(hour=0, minute=0, second=0, microsecond=0)
-            parts.append(f"{_nanos(status.cost_between(conn, to_ms(start), to_ms(moment) + 1, mode))} today")
+            parts.append(f"{_nanos(_today(conn, to_ms(start), to_ms(moment), mode))} today")
         elif name == "block":
             parts.extend(_block(conn, settings, moment))
         elif name == "budget":
@@ -156,17 +157,37 @@ def render(
 
 
 def _block(conn: sqlite3.Connection, settings: HasCoreSettings, now: datetime) -> list[str]:
-    """The active 5-hour block as ``usage_blocks(days=1)`` finds it, without its result models."""
+    """The active 5-hour block as ``usage_blocks(days=1)`` finds it, without its result models.
+
+    Blocks are laid out from the calls' times alone; the active block is the last one, so its cost
+    is one indexed sum over the calls from its first on.
+    """
     now_ms = to_ms(now)
     length = BLOCK_HOURS * HOUR_MS
-    rows = status.block_rows(conn, CLAUDE_CODE_SOURCE, now_ms - 24 * HOUR_MS - length, settings.cost_mode)
-    active = next((b for b in build_blocks(rows, length) if b.is_active(now_ms)), None)
+    times = status.call_times(conn, CLAUDE_CODE_SOURCE, now_ms - 24 * HOUR_MS - length)
+    blocks = build_blocks(((t, 0, 0, 0, 0, 0, 0, 0, "") for t in times), length)
+    active = blocks[-1] if blocks and blocks[-1].is_active(now_ms) else None
     if active is None:
         return []
+    nanos = status.source_cost_since(conn, CLAUDE_CODE_SOURCE, active.first_ms, settings.cost_mode)
     left = max((active.end_ms - now_ms) // 60_000, 0)
     span = active.last_ms - active.first_ms
-    rate = f", {_money(cost_per_hour(from_nanos(active.cost_nanos), span))}/h" if span > 0 else ""
-    return [f"block {_nanos(active.cost_nanos)} ({left // 60}h{left % 60:02d}m left{rate})"]
+    rate = f", {_money(cost_per_hour(from_nanos(nanos), span))}/h" if span > 0 else ""
+    return [f"block {_nanos(nanos)} ({left // 60}h{left % 60:02d}m left{rate})"]
+
+
+def _today(conn: sqlite3.Connection, start_ms: int, now_ms: int, mode: CostMode) -> int:
+    """Nano-USD of every counted call from ``start_ms`` (a local midnight) to now.
+
+    From the quarter-hour rollup, as get_spend sums (a few rows instead of every call of the day),
+    when the midnight falls on a quarter-hour and the rollup is current; else from the calls.
+    """
+    if start_ms % QUARTER_HOUR_MS == 0 and rollup.refresh(conn) >= 0:
+        rows = rollup.sums_by_quarter_hour(
+            conn, start_ms // QUARTER_HOUR_MS, now_ms // QUARTER_HOUR_MS + 1, mode
+        )
+        return sum(cost for _, cost, _, _ in rows)
+    return status.cost_between(conn, start_ms, now_ms + 1, mode)
 
 
 def _budget(conn: sqlite3.Connection, settings: HasCoreSettings, now: datetime, colour: bool) -> list[str]:

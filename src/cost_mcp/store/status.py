@@ -60,6 +60,27 @@ def block_rows(conn: sqlite3.Connection, source: str, since_ms: int, mode: CostM
     ]
 
 
+def call_times(conn: sqlite3.Connection, source: str, since_ms: int) -> list[int]:
+    """When each of one source's counted calls since ``since_ms`` was made, in time order."""
+    return [
+        int(ts)
+        for (ts,) in conn.execute(
+            "SELECT ts_ms FROM usage_events WHERE counted = 1 AND source = ? AND ts_ms >= ? ORDER BY ts_ms",
+            (source, since_ms),
+        )
+    ]
+
+
+def source_cost_since(conn: sqlite3.Connection, source: str, since_ms: int, mode: CostMode) -> int:
+    """Nano-USD of one source's counted calls from ``since_ms`` on."""
+    row = conn.execute(
+        f"SELECT COALESCE(SUM({cost_sql(mode)}), 0) FROM usage_events "
+        "WHERE counted = 1 AND source = ? AND ts_ms >= ?",
+        (source, since_ms),
+    ).fetchone()
+    return int(row[0])
+
+
 def has_budgets(conn: sqlite3.Connection) -> bool:
     """Whether any budget is set (when none is, the status line and hooks skip budget work)."""
     return conn.execute("SELECT 1 FROM budgets LIMIT 1").fetchone() is not None
