@@ -355,10 +355,10 @@ def test_todays_total_from_the_rollup_equals_the_sum_of_its_calls(home: Path, se
         read_transcript(conn, settings, str(transcript))  # marks the rollup's quarter-hours dirty
         start, now = int(midnight.timestamp() * 1000), int(at.timestamp() * 1000)
         from_calls = status.cost_between(conn, start, now + 1, "auto")
-        assert from_calls > 0
+        assert from_calls[0] > 0 and from_calls[1] == 0
         assert _today(conn, start, now, "auto") == from_calls
         assert _today(conn, start + 1, now, "auto") == status.cost_between(conn, start + 1, now + 1, "auto")
-        assert status.cost_between(conn, start - 60_000, now + 1, "auto") > from_calls  # yesterday's call
+        assert status.cost_between(conn, start - 60_000, now + 1, "auto")[0] > from_calls[0]  # yesterday's
     finally:
         conn.close()
 
@@ -389,3 +389,23 @@ def test_statusline_block_is_usage_blocks_active_block(home: Path, settings: Set
     cost = active.cost_usd.quantize(Decimal("0.01"))
     rate = active.burn_rate.cost_per_hour_usd.quantize(Decimal("0.01"))
     assert line.startswith(f"block ${cost} (") and line.endswith(f"m left, ${rate}/h)")
+
+
+def test_statusline_names_unpriced_calls_instead_of_showing_zero(
+    home: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """A call whose model has no known price is never shown as $0: 'unpriced', or '$x + unpriced'."""
+    monkeypatch.setenv("NO_COLOR", "1")
+    transcript = session_file(home / "claude", "s1")
+    write(
+        transcript,
+        assistant("m1", "r1", stamp(5), session="s1", model="claude-from-the-future-9", output=5000),
+    )
+    _, out = run_cli(
+        monkeypatch, capsys, status_input(transcript, "s1"), "statusline", "--fields", "session,today,block"
+    )
+    assert out.startswith("unpriced session · unpriced today · block unpriced (4h")
+    with transcript.open("a") as f:
+        f.write(json.dumps(assistant("m2", "r2", stamp(1), session="s1", input=10, output=10)) + "\n")
+    _, out = run_cli(monkeypatch, capsys, status_input(transcript, "s1"), "statusline", "--fields", "session")
+    assert out == "$0.00 + unpriced session\n"

@@ -118,8 +118,12 @@ def _money(value: Decimal) -> str:
     return f"${value.quantize(Decimal('0.01'))}"
 
 
-def _nanos(value: int) -> str:
-    return _money(from_nanos(value))
+def _nanos(value: int, unpriced: int = 0) -> str:
+    """Exact dollars to the cent; calls without a known price are named, never shown as $0."""
+    if unpriced and not value:
+        return "unpriced"
+    text = _money(from_nanos(value))
+    return f"{text} + unpriced" if unpriced else text
 
 
 def _paint(text: str, tone: str, colour: bool) -> str:
@@ -141,12 +145,12 @@ def render(
     parts: list[str] = []
     for name in fields:
         if name == "session" and reading.session_id:
-            calls, nanos = status.session_cost(conn, reading.session_id, mode)
-            parts.append(f"{_nanos(nanos)} session" if calls else "$0.00 session")
+            calls, nanos, unpriced = status.session_cost(conn, reading.session_id, mode)
+            parts.append(f"{_nanos(nanos, unpriced)} session" if calls else "$0.00 session")
         elif name == "today":
             local = moment.astimezone(settings.tz)
             start = local.replace(hour=0, minute=0, second=0, microsecond=0)
-            parts.append(f"{_nanos(_today(conn, to_ms(start), to_ms(moment), mode))} today")
+            parts.append(f"{_nanos(*_today(conn, to_ms(start), to_ms(moment), mode))} today")
         elif name == "block":
             parts.extend(_block(conn, settings, moment))
         elif name == "budget":
@@ -169,15 +173,15 @@ def _block(conn: sqlite3.Connection, settings: HasCoreSettings, now: datetime) -
     active = blocks[-1] if blocks and blocks[-1].is_active(now_ms) else None
     if active is None:
         return []
-    nanos = status.source_cost_since(conn, CLAUDE_CODE_SOURCE, active.first_ms, settings.cost_mode)
+    nanos, unpriced = status.source_cost_since(conn, CLAUDE_CODE_SOURCE, active.first_ms, settings.cost_mode)
     left = max((active.end_ms - now_ms) // 60_000, 0)
     span = active.last_ms - active.first_ms
-    rate = f", {_money(cost_per_hour(from_nanos(nanos), span))}/h" if span > 0 else ""
-    return [f"block {_nanos(nanos)} ({left // 60}h{left % 60:02d}m left{rate})"]
+    rate = f", {_money(cost_per_hour(from_nanos(nanos), span))}/h" if span > 0 and not unpriced else ""
+    return [f"block {_nanos(nanos, unpriced)} ({left // 60}h{left % 60:02d}m left{rate})"]
 
 
-def _today(conn: sqlite3.Connection, start_ms: int, now_ms: int, mode: CostMode) -> int:
-    """Nano-USD of every counted call from ``start_ms`` (a local midnight) to now.
+def _today(conn: sqlite3.Connection, start_ms: int, now_ms: int, mode: CostMode) -> tuple[int, int]:
+    """(nano-USD, unpriced calls) of every counted call from ``start_ms`` (a local midnight) to now.
 
     From the quarter-hour rollup, as get_spend sums (a few rows instead of every call of the day),
     when the midnight falls on a quarter-hour and the rollup is current; else from the calls.
@@ -186,7 +190,7 @@ def _today(conn: sqlite3.Connection, start_ms: int, now_ms: int, mode: CostMode)
         rows = rollup.sums_by_quarter_hour(
             conn, start_ms // QUARTER_HOUR_MS, now_ms // QUARTER_HOUR_MS + 1, mode
         )
-        return sum(cost for _, cost, _, _ in rows)
+        return sum(cost for _, cost, _, _ in rows), sum(unpriced for _, _, unpriced, _ in rows)
     return status.cost_between(conn, start_ms, now_ms + 1, mode)
 
 

@@ -19,30 +19,35 @@ BlockRow = tuple[int, int, int, int, int, int, int, int, str]
 what :func:`cost_mcp.analytics.blocks.build_blocks` reads."""
 
 
+def _cost_and_unpriced(mode: CostMode) -> str:
+    """Two columns: the nano-USD sum of the rows' costs, and how many rows have no price."""
+    cost = cost_sql(mode)
+    return f"COALESCE(SUM({cost}), 0), COALESCE(SUM(CASE WHEN {cost} IS NULL THEN 1 ELSE 0 END), 0)"
+
+
 def scanned_stamp(conn: sqlite3.Connection, path: str) -> tuple[int, int] | None:
     """(size, mtime_ns) of a Claude Code log file when it was last read, or None if never."""
     row = conn.execute("SELECT size, mtime_ns FROM scanned_files WHERE path = ?", (path,)).fetchone()
     return None if row is None else (int(row[0]), int(row[1]))
 
 
-def session_cost(conn: sqlite3.Connection, session_id: str, mode: CostMode) -> tuple[int, int]:
-    """(calls, nano-USD) of one session's counted calls; unpriced calls add nothing to the sum."""
+def session_cost(conn: sqlite3.Connection, session_id: str, mode: CostMode) -> tuple[int, int, int]:
+    """(calls, nano-USD, unpriced calls) of one session's counted calls; unpriced calls are left
+    out of the sum and counted apart."""
     row = conn.execute(
-        f"SELECT COUNT(*), COALESCE(SUM({cost_sql(mode)}), 0) FROM usage_events "
-        "WHERE session_id = ? AND counted = 1",
+        f"SELECT COUNT(*), {_cost_and_unpriced(mode)} FROM usage_events WHERE session_id = ? AND counted = 1",
         (session_id,),
     ).fetchone()
-    return int(row[0]), int(row[1])
+    return int(row[0]), int(row[1]), int(row[2])
 
 
-def cost_between(conn: sqlite3.Connection, start_ms: int, end_ms: int, mode: CostMode) -> int:
-    """Nano-USD of every counted call in [start_ms, end_ms)."""
+def cost_between(conn: sqlite3.Connection, start_ms: int, end_ms: int, mode: CostMode) -> tuple[int, int]:
+    """(nano-USD, unpriced calls) of every counted call in [start_ms, end_ms)."""
     row = conn.execute(
-        f"SELECT COALESCE(SUM({cost_sql(mode)}), 0) FROM usage_events "
-        "WHERE counted = 1 AND ts_ms >= ? AND ts_ms < ?",
+        f"SELECT {_cost_and_unpriced(mode)} FROM usage_events WHERE counted = 1 AND ts_ms >= ? AND ts_ms < ?",
         (start_ms, end_ms),
     ).fetchone()
-    return int(row[0])
+    return int(row[0]), int(row[1])
 
 
 def block_rows(conn: sqlite3.Connection, source: str, since_ms: int, mode: CostMode) -> list[BlockRow]:
@@ -71,14 +76,16 @@ def call_times(conn: sqlite3.Connection, source: str, since_ms: int) -> list[int
     ]
 
 
-def source_cost_since(conn: sqlite3.Connection, source: str, since_ms: int, mode: CostMode) -> int:
-    """Nano-USD of one source's counted calls from ``since_ms`` on."""
+def source_cost_since(
+    conn: sqlite3.Connection, source: str, since_ms: int, mode: CostMode
+) -> tuple[int, int]:
+    """(nano-USD, unpriced calls) of one source's counted calls from ``since_ms`` on."""
     row = conn.execute(
-        f"SELECT COALESCE(SUM({cost_sql(mode)}), 0) FROM usage_events "
+        f"SELECT {_cost_and_unpriced(mode)} FROM usage_events "
         "WHERE counted = 1 AND source = ? AND ts_ms >= ?",
         (source, since_ms),
     ).fetchone()
-    return int(row[0])
+    return int(row[0]), int(row[1])
 
 
 def has_budgets(conn: sqlite3.Connection) -> bool:
