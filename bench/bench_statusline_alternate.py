@@ -5,8 +5,10 @@
     python bench/bench_statusline_alternate.py --against /tmp/main-tree/src --rounds 8
 
 On a shared machine whose load moves, alternating the two trees run by run is the fair comparison:
-both see the same load. Uses bench_statusline.py's ledger (1M events plus today's share and this
-session's 200-call transcript). Per round and tree: the transcript unchanged, then one new line.
+both see the same load. Each call's CPU time (user + system of the child) is printed beside its wall
+time: on a busy machine it is the closer estimate of the wall time on an idle one. Uses
+bench_statusline.py's ledger (1M events plus today's share and this session's 200-call transcript).
+Per round and tree: the transcript unchanged, then one new line.
 """
 
 from __future__ import annotations
@@ -14,6 +16,7 @@ from __future__ import annotations
 import argparse
 import json
 import os
+import resource
 import statistics
 import subprocess
 import sys
@@ -23,6 +26,17 @@ from datetime import UTC, datetime
 from pathlib import Path
 
 BENCH = Path(__file__).resolve().parent
+
+
+def timed(cmd: list[str], stdin: str, env: dict[str, str]) -> tuple[float, float]:
+    """Wall and CPU milliseconds of one run of ``cmd``."""
+    before = resource.getrusage(resource.RUSAGE_CHILDREN)
+    started = time.perf_counter()
+    subprocess.run(cmd, input=stdin, env=env, capture_output=True, text=True, check=True)
+    wall = (time.perf_counter() - started) * 1000
+    after = resource.getrusage(resource.RUSAGE_CHILDREN)
+    used = (after.ru_utime - before.ru_utime + after.ru_stime - before.ru_stime) * 1000
+    return wall, used
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -40,12 +54,13 @@ def main(argv: list[str] | None = None) -> int:
     ensure_ledger(spec, rebuild=False)
     trees = {"this tree": None, "other tree": args.against}
     results: dict[str, list[float]] = {}
+    cpu: dict[str, list[float]] = {}
     with tempfile.TemporaryDirectory() as tmp:
         _, transcript, env = prepare(Path(tmp), spec.db)
         stdin = status_json(transcript)
         counter = [5000]
 
-        def run(src: str | None, append: bool) -> float:
+        def run(src: str | None, append: bool) -> tuple[float, float]:
             full = {**os.environ, **env}
             if src:
                 full["PYTHONPATH"] = src
@@ -53,28 +68,24 @@ def main(argv: list[str] | None = None) -> int:
                 counter[0] += 1
                 with transcript.open("a") as f:
                     f.write(line(counter[0], datetime.now(UTC)) + "\n")
-            started = time.perf_counter()
-            subprocess.run(
-                [sys.executable, "-m", "cost_mcp", "statusline"],
-                input=stdin,
-                env=full,
-                capture_output=True,
-                text=True,
-                check=True,
-            )
-            return (time.perf_counter() - started) * 1000
+            return timed([sys.executable, "-m", "cost_mcp", "statusline"], stdin, full)
 
         run(None, False)  # the first call reads the whole transcript and refreshes the rollup
         for _ in range(args.rounds):
             for name, src in trees.items():
-                started = time.perf_counter()
-                subprocess.run([sys.executable, "-c", "pass"], check=True)
-                results.setdefault("python -c pass", []).append((time.perf_counter() - started) * 1000)
-                results.setdefault(f"{name}, unchanged transcript", []).append(run(src, False))
-                results.setdefault(f"{name}, one new call", []).append(run(src, True))
-    print(f"{'case':34s} {'median ms':>9s} {'min ms':>7s} {'max ms':>7s}")
+                for case, (wall, used) in (
+                    ("python -c pass", timed([sys.executable, "-c", "pass"], "", dict(os.environ))),
+                    (f"{name}, unchanged transcript", run(src, False)),
+                    (f"{name}, one new call", run(src, True)),
+                ):
+                    results.setdefault(case, []).append(wall)
+                    cpu.setdefault(case, []).append(used)
+    print(f"{'case':34s} {'median ms':>9s} {'min ms':>7s} {'max ms':>7s} {'CPU median ms':>13s}")
     for name, values in results.items():
-        print(f"{name:34s} {statistics.median(values):9.0f} {min(values):7.0f} {max(values):7.0f}")
+        print(
+            f"{name:34s} {statistics.median(values):9.0f} {min(values):7.0f} {max(values):7.0f} "
+            f"{statistics.median(cpu[name]):13.0f}"
+        )
     print(json.dumps({"load": os.getloadavg()}))
     return 0
 
