@@ -31,6 +31,7 @@ from cost_mcp.money import from_nanos
 from cost_mcp.periods import to_ms
 from cost_mcp.store import rollup, status
 from cost_mcp.store.connection import connect, write_transaction
+from cost_mcp.store.otel import CLAUDE_SOURCE as CLAUDE_OTEL_SOURCE
 from cost_mcp.store.plan_limits import insert_reading
 from cost_mcp.store.rollup import QUARTER_HOUR_MS
 
@@ -71,8 +72,9 @@ class StatusInput:
         )
 
 
-CLAUDE_CODE_SOURCE = "claude_code"
-"""The ledger source of Claude Code's logs (``sources.claude_code.SOURCE``, not imported: heavy)."""
+CLAUDE_CODE_SOURCES = ("claude_code", CLAUDE_OTEL_SOURCE)
+"""Claude Code's calls in the ledger: its logs (``sources.claude_code.SOURCE``, not imported: heavy)
+and calls seen only over OTel, as usage_blocks counts them."""
 BLOCK_HOURS = 5
 
 
@@ -168,12 +170,12 @@ def _block(conn: sqlite3.Connection, settings: HasCoreSettings, now: datetime) -
     """
     now_ms = to_ms(now)
     length = BLOCK_HOURS * HOUR_MS
-    times = status.call_times(conn, CLAUDE_CODE_SOURCE, now_ms - 24 * HOUR_MS - length)
+    times = status.call_times(conn, CLAUDE_CODE_SOURCES, now_ms - 24 * HOUR_MS - length)
     blocks = build_blocks(((t, 0, 0, 0, 0, 0, 0, 0, "") for t in times), length)
     active = blocks[-1] if blocks and blocks[-1].is_active(now_ms) else None
     if active is None:
         return []
-    nanos, unpriced = status.source_cost_since(conn, CLAUDE_CODE_SOURCE, active.first_ms, settings.cost_mode)
+    nanos, unpriced = status.source_cost_since(conn, CLAUDE_CODE_SOURCES, active.first_ms, settings.cost_mode)
     left = max((active.end_ms - now_ms) // 60_000, 0)
     span = active.last_ms - active.first_ms
     rate = f", {_money(cost_per_hour(from_nanos(nanos), span))}/h" if span > 0 and not unpriced else ""

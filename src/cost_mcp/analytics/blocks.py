@@ -1,7 +1,9 @@
-"""5-hour usage blocks, built as ccusage builds them, with no import beyond the standard library.
+"""5-hour usage blocks laid out as ccusage lays them out, importing nothing beyond the standard library.
 
-:func:`cost_mcp.analytics.claude_code.usage_blocks` turns these into result models; the status line
-reads the active one directly, on its hot path (no pydantic).
+The status line reads the active block on its hot path (no pydantic). ``usage_blocks`` in
+:mod:`cost_mcp.analytics.claude_code` lays out the same blocks from full calls for its result
+models; ``tests/test_statusline_hooks.py`` checks that both find the same active block. (Two
+layouts of one rule: merging them is left for when ``usage_blocks`` settles after issue 22.)
 """
 
 from __future__ import annotations

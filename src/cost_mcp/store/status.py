@@ -7,16 +7,13 @@
 from __future__ import annotations
 
 import sqlite3
+from collections.abc import Sequence
 from typing import TYPE_CHECKING
 
-from cost_mcp.store.costs import cost_sql
+from cost_mcp.store.usage import cost_sql
 
 if TYPE_CHECKING:
     from cost_mcp.core_settings import CostMode
-
-BlockRow = tuple[int, int, int, int, int, int, int, int, str]
-"""(ts_ms, input, output, cache read, cache write 5m, cache write 1h, web searches, cost nanos, model):
-what :func:`cost_mcp.analytics.blocks.build_blocks` reads."""
 
 
 def _cost_and_unpriced(mode: CostMode) -> str:
@@ -50,40 +47,28 @@ def cost_between(conn: sqlite3.Connection, start_ms: int, end_ms: int, mode: Cos
     return int(row[0]), int(row[1])
 
 
-def block_rows(conn: sqlite3.Connection, source: str, since_ms: int, mode: CostMode) -> list[BlockRow]:
-    """One source's counted calls since ``since_ms`` in time order, as 5-hour blocks are built from."""
-    return [
-        (int(ts), int(i), int(o), int(cr), int(w5), int(w1), int(ws), int(cost), str(model))
-        for ts, i, o, cr, w5, w1, ws, cost, model in conn.execute(
-            f"""
-            SELECT ts_ms, input_tokens, output_tokens, cache_read_tokens, cache_write_5m_tokens,
-                   cache_write_1h_tokens, web_search_requests, COALESCE({cost_sql(mode)}, 0), model
-            FROM usage_events WHERE counted = 1 AND source = ? AND ts_ms >= ? ORDER BY ts_ms
-            """,
-            (source, since_ms),
-        )
-    ]
-
-
-def call_times(conn: sqlite3.Connection, source: str, since_ms: int) -> list[int]:
-    """When each of one source's counted calls since ``since_ms`` was made, in time order."""
+def call_times(conn: sqlite3.Connection, sources: Sequence[str], since_ms: int) -> list[int]:
+    """When each of these sources' counted calls since ``since_ms`` was made, in time order."""
+    marks = ", ".join("?" * len(sources))
     return [
         int(ts)
         for (ts,) in conn.execute(
-            "SELECT ts_ms FROM usage_events WHERE counted = 1 AND source = ? AND ts_ms >= ? ORDER BY ts_ms",
-            (source, since_ms),
+            f"SELECT ts_ms FROM usage_events WHERE counted = 1 AND source IN ({marks}) AND ts_ms >= ? "
+            "ORDER BY ts_ms",
+            (*sources, since_ms),
         )
     ]
 
 
 def source_cost_since(
-    conn: sqlite3.Connection, source: str, since_ms: int, mode: CostMode
+    conn: sqlite3.Connection, sources: Sequence[str], since_ms: int, mode: CostMode
 ) -> tuple[int, int]:
-    """(nano-USD, unpriced calls) of one source's counted calls from ``since_ms`` on."""
+    """(nano-USD, unpriced calls) of these sources' counted calls from ``since_ms`` on."""
+    marks = ", ".join("?" * len(sources))
     row = conn.execute(
         f"SELECT {_cost_and_unpriced(mode)} FROM usage_events "
-        "WHERE counted = 1 AND source = ? AND ts_ms >= ?",
-        (source, since_ms),
+        f"WHERE counted = 1 AND source IN ({marks}) AND ts_ms >= ?",
+        (*sources, since_ms),
     ).fetchone()
     return int(row[0]), int(row[1])
 
