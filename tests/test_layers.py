@@ -22,8 +22,6 @@ NOT_OUR_LEDGER = {
 }
 BEING_MOVED = {
     # Engineers moving these into store/ this session; delete each line once its file is clean.
-    "statusline.py": "h-agents",
-    "hooks.py": "h-agents",
 }
 
 
