@@ -152,10 +152,14 @@ PHASES = """
 import json, sys, time
 t0 = time.perf_counter()
 from cost_mcp import statusline
-from cost_mcp.config import load_settings_leniently
 from cost_mcp.store.connection import connect
+try:
+    from cost_mcp.core_settings import load_core_settings
+except ImportError:  # a tree from before core_settings (to measure main side by side)
+    from cost_mcp.config import load_settings_leniently
+    load_core_settings = lambda: load_settings_leniently()[0]
 t1 = time.perf_counter()
-settings, _ = load_settings_leniently()
+settings = load_core_settings()
 reading = statusline.StatusInput.parse(sys.stdin.read())
 conn = connect(settings.db)
 t2 = time.perf_counter()

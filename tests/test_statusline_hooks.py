@@ -247,3 +247,165 @@ def test_doctor_warns_when_claude_deletes_transcripts_early(home: Path, settings
     warnings = diagnose(settings).warnings
     assert len(warnings) == 1
     assert "cleanupPeriodDays is 7" in warnings[0] and "only from when cost-mcp first read" in warnings[0]
+
+
+HEAVY = ("pydantic", "pydantic_settings", "genai_prices", "mcp", "rich", "cost_mcp.config", "cost_mcp.models")
+
+
+def test_statusline_and_hook_import_nothing_heavy_when_the_transcript_is_unchanged(home: Path) -> None:
+    """The hot path's promise (it runs after every message): no pydantic, pricer, MCP SDK or CLI."""
+    transcript = session_file(home / "claude", "s1")
+    write(transcript, assistant("m1", "r1", stamp(5), session="s1", input=10, output=10))
+    probe = (
+        "import io, json, sys\n"
+        "from cost_mcp import launcher\n"
+        "for args, stdin in json.loads(sys.argv[1]):\n"
+        "    sys.stdin = io.StringIO(stdin)\n"
+        "    launcher.fast(args)\n"
+        "heavy = json.loads(sys.argv[2])\n"
+        "sys.stdout = sys.__stdout__\n"
+        "print(json.dumps(sorted(m for m in sys.modules if m in heavy or m.split('.')[0] in heavy)))\n"
+    )
+    hook_event = json.dumps(
+        {"session_id": "s1", "transcript_path": str(transcript), "hook_event_name": "UserPromptSubmit"}
+    )
+    warm = [[["statusline"], status_input(transcript, "s1")]]  # the first call reads the new transcript
+    calls = [
+        [["statusline"], status_input(transcript, "s1", five_hour={"used_percentage": 5, "resets_at": 1})],
+        [["hook"], hook_event],
+    ]
+    env = {**os.environ, "NO_COLOR": "1"}
+    first = subprocess.run(
+        [sys.executable, "-c", probe, json.dumps(warm), json.dumps(HEAVY)],
+        capture_output=True,
+        text=True,
+        env=env,
+        check=False,
+    )
+    assert first.returncode == 0, first.stderr
+    # New lines: the log reader and the pricer (genai-prices, on pydantic) load, but not the settings
+    # model, the result models, the MCP SDK or the CLI.
+    with_new_lines = json.loads(first.stdout.splitlines()[-1])
+    assert "genai_prices" in with_new_lines
+    assert not {"cost_mcp.config", "cost_mcp.models", "pydantic_settings", "mcp", "rich"} & set(
+        with_new_lines
+    )
+    done = subprocess.run(
+        [sys.executable, "-c", probe, json.dumps(calls), json.dumps(HEAVY)],
+        capture_output=True,
+        text=True,
+        env=env,
+        check=False,
+    )
+    assert done.returncode == 0, done.stderr
+    loaded = json.loads(done.stdout.splitlines()[-1])
+    assert loaded == [], f"the hot path imported {loaded}"
+
+
+@pytest.mark.parametrize(
+    "env",
+    [
+        {},
+        {"COST_MCP_TIMEZONE": "Europe/Paris", "COST_MCP_COST_MODE": "calculate"},
+        {"COST_MCP_TIMEZONE": "Mars/Olympus", "COST_MCP_COST_MODE": "guess", "COST_MCP_DB": "/tmp/x.db"},
+        {"COST_MCP_COST_MODE": "display", "COST_MCP_PRICES_FILE": "/tmp/p.toml"},
+    ],
+)
+def test_core_settings_agree_with_settings(tmp_path: Path, env: dict[str, str]) -> None:
+    """The hot path's settings reader and pydantic's Settings give the same values, bad ones included."""
+    from cost_mcp.config import load_settings_leniently
+    from cost_mcp.core_settings import load_core_settings
+
+    env_file = tmp_path / "env"
+    env_file.write_text("COST_MCP_DB=/from/env-file.db\nCOST_MCP_TIMEZONE=Asia/Tokyo\n")
+    environ = {"HOME": str(tmp_path), **env}
+    full, _ = load_settings_leniently(environ, env_file)
+    core = load_core_settings(environ, env_file)
+    assert (core.db, core.timezone, core.cost_mode, core.prices_file) == (
+        full.db,
+        full.timezone,
+        full.cost_mode,
+        full.prices_file,
+    )
+
+
+def test_todays_total_from_the_rollup_equals_the_sum_of_its_calls(home: Path, settings: Settings) -> None:
+    """The status line sums today from the quarter-hour rollup (refreshed first, as get_spend does);
+    it must equal the sum over the calls themselves, and an off-quarter start falls back to them."""
+    from cost_mcp.statusline import _today
+    from cost_mcp.store import status
+
+    midnight = NOW.replace(hour=0, minute=0, second=0)
+    at = midnight + timedelta(hours=3, minutes=5)  # "now", fixed: the test must not depend on the hour
+    stamps = [midnight - timedelta(minutes=1), midnight, midnight + timedelta(minutes=7), at]
+    transcript = session_file(home / "claude", "s1")
+    write(
+        transcript,
+        *(
+            assistant(
+                f"m{i}", f"r{i}", t.isoformat().replace("+00:00", "Z"), session="s1", output=1000 * (i + 1)
+            )
+            for i, t in enumerate(stamps)
+        ),
+    )
+    conn = connect(settings.db)
+    try:
+        from cost_mcp.statusline import read_transcript
+
+        read_transcript(conn, settings, str(transcript))  # marks the rollup's quarter-hours dirty
+        start, now = int(midnight.timestamp() * 1000), int(at.timestamp() * 1000)
+        from_calls = status.cost_between(conn, start, now + 1, "auto")
+        assert from_calls[0] > 0 and from_calls[1] == 0
+        assert _today(conn, start, now, "auto") == from_calls
+        assert _today(conn, start + 1, now, "auto") == status.cost_between(conn, start + 1, now + 1, "auto")
+        assert status.cost_between(conn, start - 60_000, now + 1, "auto")[0] > from_calls[0]  # yesterday's
+    finally:
+        conn.close()
+
+
+def test_statusline_block_is_usage_blocks_active_block(home: Path, settings: Settings) -> None:
+    """The status line lays blocks out itself (no result models on its hot path): same block, cost
+    and burn rate as usage_blocks, including after a pause that starts a new block."""
+    from cost_mcp.analytics.claude_code import usage_blocks
+    from cost_mcp.statusline import StatusInput, read_transcript, render
+
+    minutes = [800, 780, 130, 95, 60, 20]  # a 10-hour pause between the first two and the rest
+    transcript = session_file(home / "claude", "s1")
+    write(
+        transcript,
+        *(
+            assistant(f"m{i}", f"r{i}", stamp(m), session="s1", input=100 + i, output=900 * (i + 1))
+            for i, m in enumerate(minutes)
+        ),
+    )
+    conn = connect(settings.db)
+    try:
+        read_transcript(conn, settings, str(transcript))
+        line = render(conn, settings, StatusInput("s1", str(transcript), "", {}), fields=["block"], now=NOW)
+        active = usage_blocks(conn, settings, days=1, now=NOW).active
+    finally:
+        conn.close()
+    assert active is not None and active.requests == 4 and active.burn_rate is not None
+    cost = active.cost_usd.quantize(Decimal("0.01"))
+    rate = active.burn_rate.cost_per_hour_usd.quantize(Decimal("0.01"))
+    assert line.startswith(f"block ${cost} (") and line.endswith(f"m left, ${rate}/h)")
+
+
+def test_statusline_names_unpriced_calls_instead_of_showing_zero(
+    home: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """A call whose model has no known price is never shown as $0: 'unpriced', or '$x + unpriced'."""
+    monkeypatch.setenv("NO_COLOR", "1")
+    transcript = session_file(home / "claude", "s1")
+    write(
+        transcript,
+        assistant("m1", "r1", stamp(5), session="s1", model="claude-from-the-future-9", output=5000),
+    )
+    _, out = run_cli(
+        monkeypatch, capsys, status_input(transcript, "s1"), "statusline", "--fields", "session,today,block"
+    )
+    assert out.startswith("unpriced session · unpriced today · block unpriced (")
+    with transcript.open("a") as f:
+        f.write(json.dumps(assistant("m2", "r2", stamp(1), session="s1", input=10, output=10)) + "\n")
+    _, out = run_cli(monkeypatch, capsys, status_input(transcript, "s1"), "statusline", "--fields", "session")
+    assert out == "$0.00 + unpriced session\n"

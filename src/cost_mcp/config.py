@@ -12,58 +12,24 @@ import json
 import os
 from collections.abc import Mapping
 from pathlib import Path
-from typing import TYPE_CHECKING, Any, Literal
-from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
+from typing import TYPE_CHECKING, Any
+from zoneinfo import ZoneInfo
 
-import platformdirs
 from pydantic import AliasChoices, Field, PrivateAttr, SecretStr, ValidationError, field_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
+from cost_mcp.core_settings import APP_NAME as APP_NAME  # noqa: PLC0414
+from cost_mcp.core_settings import ClaudeCodeBilling as ClaudeCodeBilling  # noqa: PLC0414
+from cost_mcp.core_settings import CostMode as CostMode  # noqa: PLC0414
+from cost_mcp.core_settings import WeekStart as WeekStart  # noqa: PLC0414
+from cost_mcp.core_settings import default_db, default_prices_file, is_zone, ledger_target, merged_env
+from cost_mcp.core_settings import default_env_file as default_env_file  # noqa: PLC0414
+from cost_mcp.core_settings import read_env_file as read_env_file  # noqa: PLC0414
+from cost_mcp.core_settings import system_timezone as system_timezone  # noqa: PLC0414
 from cost_mcp.errors import InvalidInputError, SettingsError
 
 if TYPE_CHECKING:
     from cost_mcp.sources.provider import Provider
-
-APP_NAME = "cost-mcp"
-
-WeekStart = Literal["monday", "tuesday", "wednesday", "thursday", "friday", "saturday", "sunday"]
-CostMode = Literal["auto", "calculate", "display"]
-ClaudeCodeBilling = Literal["api", "subscription"]
-
-
-def default_env_file() -> Path:
-    """The optional env file read after the environment (the environment wins)."""
-    override = os.environ.get("COST_MCP_ENV_FILE")
-    return Path(override) if override else platformdirs.user_config_path(APP_NAME, appauthor=False) / "env"
-
-
-def system_timezone() -> str:
-    """The machine's IANA timezone name, falling back to UTC when it cannot be told."""
-    tz = os.environ.get("TZ", "").lstrip(":")
-    if tz and _is_zone(tz):
-        return tz
-    etc_timezone = Path("/etc/timezone")
-    if etc_timezone.is_file():
-        name = etc_timezone.read_text(encoding="utf-8").strip()
-        if _is_zone(name):
-            return name
-    localtime = Path("/etc/localtime")
-    if localtime.is_symlink():
-        target = str(localtime.resolve())
-        marker = "zoneinfo/"
-        if marker in target:
-            name = target.split(marker, 1)[1]
-            if _is_zone(name):
-                return name
-    return "UTC"
-
-
-def _is_zone(name: str) -> bool:
-    try:
-        ZoneInfo(name)
-    except (ZoneInfoNotFoundError, ValueError):
-        return False
-    return True
 
 
 def source_provider(source: str) -> str | None:
@@ -86,7 +52,7 @@ class Settings(BaseSettings):
     )
 
     db: Path | str = Field(
-        default_factory=lambda: platformdirs.user_data_path(APP_NAME, appauthor=False) / "cost.db",
+        default_factory=default_db,
         description="The ledger (COST_MCP_DB): an SQLite file's path, or a postgresql:// URL.",
         repr=False,  # a URL may carry a password
     )
@@ -95,7 +61,7 @@ class Settings(BaseSettings):
     claude_code_billing: ClaudeCodeBilling = "api"
     cost_mode: CostMode = "auto"
     prices_file: Path = Field(
-        default_factory=lambda: platformdirs.user_config_path(APP_NAME, appauthor=False) / "prices.toml",
+        default_factory=default_prices_file,
         description="User price overrides, used before genai-prices.",
     )
     claude_config_dir: str | None = Field(
@@ -122,6 +88,16 @@ class Settings(BaseSettings):
         default=None,
         validation_alias=AliasChoices("AMP_DATA_DIR"),
         description="Amp's data folder (AMP_DATA_DIR); default ~/.local/share/amp.",
+    )
+    copilot_otel_dir: str | None = Field(
+        default=None,
+        description="Where GitHub Copilot CLI's OpenTelemetry JSONL files are kept "
+        "(COST_MCP_COPILOT_OTEL_DIR); default ~/.copilot/otel.",
+    )
+    copilot_otel_file: str | None = Field(
+        default=None,
+        validation_alias=AliasChoices("COPILOT_OTEL_FILE_EXPORTER_PATH"),
+        description="The file Copilot CLI's OTel file exporter writes (COPILOT_OTEL_FILE_EXPORTER_PATH).",
     )
     sync_ttl_seconds: int = Field(default=900, ge=0)
     sync_skip: str = Field(
@@ -157,14 +133,12 @@ class Settings(BaseSettings):
     @classmethod
     def _db_path_or_url(cls, value: Path | str) -> Path | str:
         """A ``postgresql://`` URL stays a string; anything else is an SQLite file's path."""
-        if isinstance(value, str) and not value.startswith(("postgresql://", "postgres://")):
-            return Path(value)
-        return value
+        return ledger_target(value) if isinstance(value, str) else value
 
     @field_validator("timezone")
     @classmethod
     def _valid_timezone(cls, value: str) -> str:
-        if not _is_zone(value):
+        if not is_zone(value):
             raise ValueError(f"unknown IANA timezone {value!r}; use a name such as 'Europe/Paris' or 'UTC'")
         return value
 
@@ -270,6 +244,17 @@ class Settings(BaseSettings):
             else Path.home() / ".local" / "share" / "amp"
         )
 
+    def copilot_otel_paths(self) -> list[Path]:
+        """Copilot CLI's OTel exports: the folder (COST_MCP_COPILOT_OTEL_DIR, else ~/.copilot/otel)
+        and the exporter's own file (COPILOT_OTEL_FILE_EXPORTER_PATH) when it is set."""
+        folder = (
+            Path(self.copilot_otel_dir).expanduser()
+            if self.copilot_otel_dir
+            else Path.home() / ".copilot" / "otel"
+        )
+        file = self.copilot_otel_file.strip() if self.copilot_otel_file else ""
+        return [folder, Path(file).expanduser()] if file else [folder]
+
     def opencode_data_path(self) -> Path:
         """OpenCode's data folder: OPENCODE_DATA_DIR, else ~/.local/share/opencode."""
         if self.opencode_data_dir:
@@ -332,10 +317,7 @@ def load_settings_leniently(
     For the server and `doctor`: a typo in one setting must not stop them (a host would only show
     "failed to connect"); the lines ride along in results until the setting is fixed.
     """
-    env = dict(os.environ if environ is None else environ)
-    path = env_file if env_file is not None else default_env_file()
-    for name, value in read_env_file(path).items():
-        env.setdefault(name, value)
+    env = merged_env(environ, env_file)
     data = _settings_input(env)
     try:
         return _with_env(Settings.model_validate(data), env), []
@@ -363,25 +345,6 @@ def _problem(field: str, value: str | None, why: str) -> str:
     names = _env_names(field)
     shown = "(hidden)" if field.endswith("_key") else repr(value)
     return f"setting {names[0]}={shown} is not usable ({why}){USING_DEFAULT}"
-
-
-def read_env_file(path: Path) -> dict[str, str]:
-    """`NAME=value` lines of an env file; missing file means no values. Quotes around values are removed."""
-    try:
-        text = path.read_text(encoding="utf-8")
-    except (FileNotFoundError, IsADirectoryError, PermissionError):
-        return {}
-    values: dict[str, str] = {}
-    for raw in text.splitlines():
-        line = raw.strip()
-        if not line or line.startswith("#") or "=" not in line:
-            continue
-        name, _, value = line.removeprefix("export ").partition("=")
-        value = value.strip()
-        if len(value) >= 2 and value[0] == value[-1] and value[0] in "'\"":
-            value = value[1:-1]
-        values[name.strip()] = value
-    return values
 
 
 def _settings_input(env: Mapping[str, str]) -> dict[str, Any]:

@@ -22,10 +22,13 @@ import json
 from dataclasses import dataclass
 from decimal import Decimal
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-from cost_mcp.config import Settings
-from cost_mcp.store.connection import Conn
+from cost_mcp.store import status
+
+if TYPE_CHECKING:
+    from cost_mcp.config import Settings
+    from cost_mcp.store.connection import Conn
 
 AGENT = "claude-code"
 NEXT_CALL = Decimal("0.000000001")
@@ -48,7 +51,7 @@ def decide(conn: Conn, settings: Settings, event: dict[str, Any]) -> HookAnswer:
     name = str(event.get("hook_event_name") or "")
     if name not in ("UserPromptSubmit", "PreToolUse"):
         return HookAnswer("")
-    if conn.execute("SELECT 1 FROM budgets LIMIT 1").fetchone() is None:
+    if not status.has_budgets(conn):
         return HookAnswer("")
     transcript = str(event.get("transcript_path") or "")
     project = Path(transcript).parent.name if transcript else None
@@ -86,8 +89,12 @@ def decide(conn: Conn, settings: Settings, event: dict[str, Any]) -> HookAnswer:
 
 
 def run(stdin: str) -> HookAnswer:
-    """Everything one hook call does: read the session's new log lines, then decide."""
-    from cost_mcp.config import load_settings_leniently
+    """Everything one hook call does: read the session's new log lines, then decide.
+
+    With no budget set (the common case) nothing heavy is imported: the full settings and the
+    budget checks load only when there is a budget to check.
+    """
+    from cost_mcp.core_settings import load_core_settings
     from cost_mcp.statusline import read_transcript
     from cost_mcp.store.connection import connect
 
@@ -97,10 +104,14 @@ def run(stdin: str) -> HookAnswer:
         event = {}
     if not isinstance(event, dict):
         event = {}
-    settings, _ = load_settings_leniently()  # a typo in one setting must not break Claude Code's UI
-    conn = connect(settings.db)
+    core = load_core_settings()  # lenient: a typo in one setting must not break Claude Code's UI
+    conn = connect(core.db)
     try:
-        read_transcript(conn, settings, str(event.get("transcript_path") or ""))
-        return decide(conn, settings, event)
+        read_transcript(conn, core, str(event.get("transcript_path") or ""))
+        if not status.has_budgets(conn):
+            return HookAnswer("")
+        from cost_mcp.config import load_settings_leniently
+
+        return decide(conn, load_settings_leniently()[0], event)
     finally:
         conn.close()

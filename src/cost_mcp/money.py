@@ -8,9 +8,7 @@ JSON number a result is displayed as (:data:`USD`), produced once from an exact 
 from __future__ import annotations
 
 from decimal import ROUND_HALF_EVEN, Decimal, InvalidOperation
-from typing import Annotated
-
-from pydantic import PlainSerializer, WithJsonSchema
+from typing import TYPE_CHECKING, Annotated, Any
 
 NANOS_PER_USD = 1_000_000_000
 _NANO = Decimal("0.000000001")
@@ -130,9 +128,25 @@ def json_usd(amount: Decimal | None) -> float | None:
     return None if amount is None else _as_number(amount)
 
 
-USD = Annotated[
-    Decimal,
-    PlainSerializer(_as_number, return_type=float, when_used="json"),
-    WithJsonSchema({"type": "number", "description": "US dollars (exact to 1e-9)."}),
-]
-"""A money amount in a result model: exact Decimal in Python, a JSON number on the wire."""
+def _usd_type() -> Any:
+    from pydantic import PlainSerializer, WithJsonSchema
+
+    return Annotated[
+        Decimal,
+        PlainSerializer(_as_number, return_type=float, when_used="json"),
+        WithJsonSchema({"type": "number", "description": "US dollars (exact to 1e-9)."}),
+    ]
+
+
+if TYPE_CHECKING:
+    USD = Annotated[Decimal, "US dollars (exact to 1e-9), a JSON number on the wire"]
+    """A money amount in a result model: exact Decimal in Python, a JSON number on the wire."""
+else:
+
+    def __getattr__(name: str) -> object:
+        # USD is built on first use: it needs pydantic, which the status line's hot path (money
+        # helpers only) must not import.
+        if name == "USD":
+            globals()["USD"] = value = _usd_type()
+            return value
+        raise AttributeError(f"module {__name__!r} has no attribute {name!r}")

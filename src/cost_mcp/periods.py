@@ -22,7 +22,7 @@ from datetime import UTC, date, datetime, time, timedelta
 from typing import Final, Literal, get_args
 from zoneinfo import ZoneInfo
 
-from cost_mcp.config import WeekStart
+from cost_mcp.core_settings import WeekStart
 from cost_mcp.errors import InvalidInputError
 
 Granularity = Literal["day", "week", "month"]

@@ -3,9 +3,11 @@
 Claude Code runs the status-line command after every assistant message with a JSON object on
 stdin (``session_id``, ``transcript_path``, ``rate_limits``...; see
 ``../shared/reference/otel-and-statusline.md``) and shows the first line of its stdout. So this
-module is on a hot path: it imports only what a given run needs (the pricer only when the
-transcript has new lines), reads only this session's transcript (never the whole log tree) and
-answers from the ledger's indexes.
+module is on a hot path: it imports only what a given run needs (no pydantic: settings come from
+:mod:`cost_mcp.core_settings`; the log reader and the pricer only when the transcript has new lines;
+budgets only when some are set), reads only this session's transcript (never the whole log tree) and
+answers from the ledger's indexes (:mod:`cost_mcp.store.status`). ``tests/test_statusline_hooks.py``
+checks in a fresh process that the heavy modules stay out.
 
 The session's cost is the ledger's (exact, every call priced at its own date), not Claude Code's
 client-side estimate. Each ``rate_limits`` reading is recorded (see :mod:`cost_mcp.analytics.plan_limits`).
@@ -17,13 +19,20 @@ import json
 import os
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from decimal import Decimal
 from pathlib import Path
 from typing import Any
 
-from cost_mcp.config import Settings
-from cost_mcp.store.connection import Conn
+from cost_mcp.analytics.blocks import HOUR_MS, build_blocks, cost_per_hour
+from cost_mcp.core_settings import CostMode, HasCoreSettings, load_core_settings
+from cost_mcp.money import from_nanos
+from cost_mcp.periods import to_ms
+from cost_mcp.store import rollup, status
+from cost_mcp.store.connection import Conn, connect, write_transaction
+from cost_mcp.store.otel import CLAUDE_SOURCE as CLAUDE_OTEL_SOURCE
+from cost_mcp.store.plan_limits import insert_reading
+from cost_mcp.store.rollup import QUARTER_HOUR_MS
 
 FIELDS: tuple[str, ...] = ("session", "today", "block", "budget", "limits")
 """What the line can show, in order; COST_MCP_STATUSLINE_FIELDS or --fields picks a subset."""
@@ -62,7 +71,13 @@ class StatusInput:
         )
 
 
-def read_transcript(conn: Conn, settings: Settings, transcript: str) -> None:
+CLAUDE_CODE_SOURCES = ("claude_code", CLAUDE_OTEL_SOURCE)
+"""Claude Code's calls in the ledger: its logs (``sources.claude_code.SOURCE``, not imported: heavy)
+and calls seen only over OTel, as usage_blocks counts them."""
+BLOCK_HOURS = 5
+
+
+def read_transcript(conn: Conn, settings: HasCoreSettings, transcript: str) -> None:
     """Bring this one transcript into the ledger, reading only its new lines.
 
     An unchanged file costs one stat and one indexed lookup; only when it grew are the log reader
@@ -75,8 +90,7 @@ def read_transcript(conn: Conn, settings: Settings, transcript: str) -> None:
         st = path.stat()
     except OSError:
         return
-    row = conn.execute("SELECT size, mtime_ns FROM scanned_files WHERE path = ?", (str(path),)).fetchone()
-    if row is not None and (row[0], row[1]) == (st.st_size, st.st_mtime_ns):
+    if status.scanned_stamp(conn, str(path)) == (st.st_size, st.st_mtime_ns):
         return
     from cost_mcp.pricing import Pricer
     from cost_mcp.sources.claude_code import Target, scan
@@ -86,8 +100,6 @@ def read_transcript(conn: Conn, settings: Settings, transcript: str) -> None:
 
 def record_rate_limits(conn: Conn, reading: StatusInput, now: datetime) -> int:
     """Store each window's reading when it changed; returns how many rows were added."""
-    from cost_mcp.analytics.plan_limits import record_reading
-
     added = 0
     for window in ("five_hour", "seven_day"):
         value = reading.rate_limits.get(window)
@@ -96,14 +108,23 @@ def record_rate_limits(conn: Conn, reading: StatusInput, now: datetime) -> int:
         used, resets = value.get("used_percentage"), value.get("resets_at")
         if isinstance(used, int | float) and not isinstance(used, bool):
             resets_ms = int(resets * 1000) if isinstance(resets, int | float) else None
-            added += record_reading(
-                conn, "claude-code", window, float(used), resets_ms, reading.session_id, now
-            )
+            with write_transaction(conn):
+                added += insert_reading(
+                    conn, "claude-code", window, float(used), resets_ms, reading.session_id, to_ms(now)
+                )
     return added
 
 
 def _money(value: Decimal) -> str:
     return f"${value.quantize(Decimal('0.01'))}"
+
+
+def _nanos(value: int, unpriced: int = 0) -> str:
+    """Exact dollars to the cent; calls without a known price are named, never shown as $0."""
+    if unpriced and not value:
+        return "unpriced"
+    text = _money(from_nanos(value))
+    return f"{text} + unpriced" if unpriced else text
 
 
 def _paint(text: str, tone: str, colour: bool) -> str:
@@ -112,7 +133,7 @@ def _paint(text: str, tone: str, colour: bool) -> str:
 
 def render(
     conn: Conn,
-    settings: Settings,
+    settings: HasCoreSettings,
     reading: StatusInput,
     *,
     fields: Sequence[str] = FIELDS,
@@ -120,28 +141,17 @@ def render(
     now: datetime | None = None,
 ) -> str:
     """The status line for one status-line input, from the ledger as it stands."""
-    from cost_mcp.analytics.usage import cost_sql
-    from cost_mcp.money import from_nanos
-    from cost_mcp.periods import to_ms
-
     moment = now or datetime.now(UTC)
-    cost = cost_sql(settings.cost_mode)
+    mode = settings.cost_mode
     parts: list[str] = []
     for name in fields:
         if name == "session" and reading.session_id:
-            row = conn.execute(
-                f"SELECT COUNT(*), SUM({cost}) FROM usage_events WHERE session_id = ? AND counted = 1",
-                (reading.session_id,),
-            ).fetchone()
-            parts.append(f"{_money(from_nanos(row[1] or 0))} session" if row[0] else "$0.00 session")
+            calls, nanos, unpriced = status.session_cost(conn, reading.session_id, mode)
+            parts.append(f"{_nanos(nanos, unpriced)} session" if calls else "$0.00 session")
         elif name == "today":
             local = moment.astimezone(settings.tz)
             start = local.replace(hour=0, minute=0, second=0, microsecond=0)
-            row = conn.execute(
-                f"SELECT SUM({cost}) FROM usage_events WHERE counted = 1 AND ts_ms >= ? AND ts_ms < ?",
-                (to_ms(start), to_ms(moment) + 1),
-            ).fetchone()
-            parts.append(f"{_money(from_nanos(row[0] or 0))} today")
+            parts.append(f"{_nanos(*_today(conn, to_ms(start), to_ms(moment), mode))} today")
         elif name == "block":
             parts.extend(_block(conn, settings, moment))
         elif name == "budget":
@@ -151,31 +161,56 @@ def render(
     return SEPARATOR.join(parts)
 
 
-def _block(conn: Conn, settings: Settings, now: datetime) -> list[str]:
-    from cost_mcp.analytics.claude_code import usage_blocks
+def _block(conn: Conn, settings: HasCoreSettings, now: datetime) -> list[str]:
+    """The active 5-hour block as ``usage_blocks(days=1)`` finds it, without its result models.
 
-    active = usage_blocks(conn, settings, days=1, now=now).active
+    Blocks are laid out from the calls' times alone; the active block is the last one, so its cost
+    is one indexed sum over the calls from its first on.
+    """
+    now_ms = to_ms(now)
+    length = BLOCK_HOURS * HOUR_MS
+    times = status.call_times(conn, CLAUDE_CODE_SOURCES, now_ms - 24 * HOUR_MS - length)
+    blocks = build_blocks(((t, 0, 0, 0, 0, 0, 0, 0, "") for t in times), length)
+    active = blocks[-1] if blocks and blocks[-1].is_active(now_ms) else None
     if active is None:
         return []
-    end = datetime.fromisoformat(active.end.replace("Z", "+00:00"))
-    left = max(int((end - now).total_seconds() // 60), 0)
-    rate = f", {_money(active.burn_rate.cost_per_hour_usd)}/h" if active.burn_rate else ""
-    return [f"block {_money(active.cost_usd)} ({left // 60}h{left % 60:02d}m left{rate})"]
+    nanos, unpriced = status.source_cost_since(conn, CLAUDE_CODE_SOURCES, active.first_ms, settings.cost_mode)
+    left = max((active.end_ms - now_ms) // 60_000, 0)
+    span = active.last_ms - active.first_ms
+    rate = f", {_money(cost_per_hour(from_nanos(nanos), span))}/h" if span > 0 and not unpriced else ""
+    return [f"block {_nanos(nanos, unpriced)} ({left // 60}h{left % 60:02d}m left{rate})"]
 
 
-def _budget(conn: Conn, settings: Settings, now: datetime, colour: bool) -> list[str]:
-    if conn.execute("SELECT 1 FROM budgets LIMIT 1").fetchone() is None:
+def _today(conn: Conn, start_ms: int, now_ms: int, mode: CostMode) -> tuple[int, int]:
+    """(nano-USD, unpriced calls) of every counted call from ``start_ms`` (a local midnight) to now.
+
+    From the quarter-hour rollup, as get_spend sums (a few rows instead of every call of the day),
+    when the midnight falls on a quarter-hour and the rollup is current; else from the calls.
+    """
+    if start_ms % QUARTER_HOUR_MS == 0 and rollup.refresh(conn) >= 0:
+        rows = rollup.sums_by_quarter_hour(
+            conn, start_ms // QUARTER_HOUR_MS, now_ms // QUARTER_HOUR_MS + 1, mode
+        )
+        return sum(cost for _, cost, _, _ in rows), sum(unpriced for _, _, unpriced, _ in rows)
+    return status.cost_between(conn, start_ms, now_ms + 1, mode)
+
+
+def _budget(conn: Conn, settings: HasCoreSettings, now: datetime, colour: bool) -> list[str]:
+    if not status.has_budgets(conn):
         return []
     from cost_mcp.analytics.budgets import list_budgets, state_of
+    from cost_mcp.config import Settings, load_settings_leniently
 
-    states = [state_of(conn, settings, b, now) for b in list_budgets(conn)]
+    # Budget periods and scopes need every setting (week start, billing...): worth it only when set.
+    full = settings if isinstance(settings, Settings) else load_settings_leniently()[0]
+    states = [state_of(conn, full, b, now) for b in list_budgets(conn)]
     tightest = max(states, key=lambda s: (s.percent, s.budget.name))
     tone = {"ok": "ok", "warning": "warning", "forecast_exceeded": "warning"}.get(tightest.status, "exceeded")
     text = f"{tightest.budget.name} {tightest.percent:.0f}% of {_money(tightest.budget.amount_usd)}"
     return [_paint(text, tone, colour)]
 
 
-def _limits(reading: StatusInput, settings: Settings, now: datetime, colour: bool) -> list[str]:
+def _limits(reading: StatusInput, settings: HasCoreSettings, now: datetime, colour: bool) -> list[str]:
     out: list[str] = []
     for window, label in (("five_hour", "5h"), ("seven_day", "7d")):
         value = reading.rate_limits.get(window)
@@ -196,7 +231,7 @@ def _limits(reading: StatusInput, settings: Settings, now: datetime, colour: boo
     return out
 
 
-_DAY = datetime(2000, 1, 2) - datetime(2000, 1, 1)
+_DAY = timedelta(days=1)
 
 
 def fields_from(spec: str | None) -> list[str]:
@@ -214,10 +249,7 @@ def fields_from(spec: str | None) -> list[str]:
 
 def run(stdin: str, *, fields: str | None = None, now: datetime | None = None) -> str:
     """Everything one status-line call does: read the transcript, record limits, render."""
-    from cost_mcp.config import load_settings_leniently
-    from cost_mcp.store.connection import connect
-
-    settings, _ = load_settings_leniently()  # a typo in one setting must not break Claude Code's UI
+    settings = load_core_settings()  # lenient: a typo in one setting must not break Claude Code's UI
     chosen = fields_from(fields if fields is not None else os.environ.get("COST_MCP_STATUSLINE_FIELDS"))
     reading = StatusInput.parse(stdin)
     moment = now or datetime.now(UTC)

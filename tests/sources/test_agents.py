@@ -414,3 +414,134 @@ def test_amp_thread_rewritten_as_it_grows_counts_each_message_once(home: Path, s
     ]
     conn.close()
     assert writes == [4200, 350, 0]
+
+
+def test_amp_legacy_usage_ledger_counts_each_call_once_with_its_cache_split(
+    home: Path, settings: Settings
+) -> None:
+    """Older Amp threads keep usage in ``usageLedger.events`` and the cache split on the messages
+    (ccusage's adapter/amp): a thread with both is read from its ledger alone, a message's cache
+    tokens go to one call, an event with only a total or a bad count is skipped."""
+    from cost_mcp.sources.agents import amp
+
+    shutil.copytree(FIXTURES / "amp_legacy", home / "amp")
+    thread = next((home / "amp" / "threads").glob("T-*.json"))
+    conn = connect(settings.db)
+    first = agents.scan(conn, amp.LOG, settings, Pricer())
+    again = agents.scan(conn, amp.LOG, settings, Pricer())  # unchanged: nothing read
+    data = json.loads(thread.read_text())
+    data["usageLedger"]["events"].append(
+        {
+            "id": "b6a1c2d3-0006-4e5f-8a9b-0c1d2e3f4a5b",
+            "timestamp": "2025-05-15T08:05:00.000Z",
+            "model": "claude-sonnet-4-20250514",
+            "tokens": {"input": 5, "output": 70, "total": 75},
+        }
+    )
+    thread.write_text(json.dumps(data))  # Amp rewrites the thread: old events must not count again
+    grown = agents.scan(conn, amp.LOG, settings, Pricer())
+    got = conn.execute(
+        "SELECT model, input_tokens, output_tokens, cache_write_5m_tokens, cache_read_tokens, session_id, "
+        "provider FROM usage_events WHERE source = 'amp' ORDER BY ts_ms"
+    ).fetchall()
+    total = conn.execute("SELECT SUM(cost_nanos) FROM usage_events WHERE source = 'amp'").fetchone()[0]
+    conn.close()
+    assert (first.events_added, again.events_added, grown.events_added) == (3, 0, 1)
+    sonnet, haiku, session = "claude-sonnet-4-20250514", "claude-3-5-haiku-20241022", thread.stem
+    expected = [
+        (sonnet, 12, 480, 9800, 0),
+        (sonnet, 8, 150, 600, 9800),
+        (haiku, 900, 20, 0, 0),  # the same message's second event: its cache split is not repeated
+        (sonnet, 5, 70, 0, 0),
+    ]
+    assert got == [(*e, session, "anthropic") for e in expected]
+    stamps = ["2025-05-15T08:00:21Z", "2025-05-15T08:02:05Z", "2025-05-15T08:02:09Z", "2025-05-15T08:05:00Z"]
+    calls = [
+        (stamp, model, session, Tokens(input=i, output=o, cache_write_5m=w, cache_read=r))
+        for stamp, (model, i, o, w, r) in zip(stamps, expected, strict=True)
+    ]
+    assert from_nanos(total) == expected_cost(calls, "anthropic")
+
+
+COPILOT_CONVERSATION = "0b7c3d2e-5f6a-4b8c-9d0e-1f2a3b4c5d6e"
+COPILOT_CALLS = [
+    (
+        "2026-11-25T09:46:44.250Z",
+        "claude-sonnet-4.5",
+        COPILOT_CONVERSATION,
+        Tokens(input=500, cache_read=18000, cache_write_5m=2500, output=450),
+    ),
+    (
+        "2026-11-25T09:46:49.250Z",
+        "claude-sonnet-4.5",
+        COPILOT_CONVERSATION,
+        Tokens(input=3100, cache_read=20500, output=820),
+    ),
+    (
+        "2026-11-25T10:46:43.250Z",
+        "gpt-5-mini",
+        COPILOT_CONVERSATION,
+        Tokens(input=3000, cache_read=6000, output=1300),
+    ),
+]
+
+
+def test_copilot_otel_export_gives_each_chat_call_once(
+    home: Path, settings: Settings, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Copilot CLI's OTel file export (tests/fixtures/agents/copilot): chat spans are the calls; the
+    turn's invoke_agent span, the inference log record and a span copied into the resumed session's
+    file add nothing; a line cut off by a crash is counted and skipped."""
+    from cost_mcp.sources.agents import copilot
+
+    shutil.copytree(FIXTURES / "copilot" / "otel", home / "copilot-otel")
+    conn = connect(settings.db)
+    first = agents.scan(conn, copilot.LOG, settings, Pricer())
+    got = [(r[1], r[2], r[3], r[4], r[5], r[6], r[7]) for r in rows(settings, copilot.SOURCE)]
+    assert (first.files_read, first.events_added, dict(first.skipped)) == (2, 3, {"truncated": 1})
+    assert got == [
+        (
+            model,
+            session,
+            t.input,
+            t.cache_read,
+            t.output,
+            "copilot-cli",
+            "anthropic" if "claude" in model else "openai",
+        )
+        for _, model, session, t in COPILOT_CALLS
+    ]
+    writes = [w for (w,) in conn.execute("SELECT cache_write_5m_tokens FROM usage_events ORDER BY ts_ms")]
+    assert writes == [2500, 0, 0]
+    # COPILOT_OTEL_FILE_EXPORTER_PATH outside the folder: that file alone is read, and appends to it
+    # are read from where the last scan stopped.
+    elsewhere = home / "exports" / "live.jsonl"
+    elsewhere.parent.mkdir()
+    (elsewhere.parent / "unrelated.jsonl").write_text('{"attributes": {}}\n')
+    line = (FIXTURES / "copilot" / "otel" / "copilot-otel-20261125-072600.jsonl").read_text().splitlines()[1]
+    later = line.replace("b000000000000003", "b000000000000009").replace(
+        "9c1e2f3a4b5c6d7e8f9012a3b4c5d6e7", "9c1e2f3a4b5c6d7e8f9012a3b4c5d6ff"
+    )
+    elsewhere.write_text(later + "\n")
+    monkeypatch.setenv("COPILOT_OTEL_FILE_EXPORTER_PATH", str(elsewhere))
+    from cost_mcp.config import load_settings
+
+    live = load_settings()
+    second = agents.scan(conn, copilot.LOG, live, Pricer())
+    with elsewhere.open("a") as f:
+        f.write(line + "\n")  # the same span as the folder's: counts once
+    third = agents.scan(conn, copilot.LOG, live, Pricer())
+    assert (second.files_seen, second.files_read, second.events_added) == (3, 1, 1)
+    assert (third.files_read, third.lines_read, third.events_added) == (1, 1, 0)
+    by_agent = dict(
+        conn.execute(
+            "SELECT agent, SUM(cost_nanos) FROM usage_events WHERE counted = 1 AND source = ? GROUP BY agent",
+            (copilot.SOURCE,),
+        ).fetchall()
+    )
+    conn.close()
+    calls = [*COPILOT_CALLS, COPILOT_CALLS[2]]
+    expected = sum(
+        (expected_cost([c], "anthropic" if "claude" in c[1] else "openai") for c in calls), Decimal(0)
+    )
+    assert {agent: from_nanos(nanos) for agent, nanos in by_agent.items()} == {"copilot-cli": expected}

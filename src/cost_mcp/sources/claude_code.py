@@ -30,13 +30,11 @@ from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime
 from decimal import Decimal
 from pathlib import Path
-from typing import Annotated, Literal
+from typing import TYPE_CHECKING, Annotated, Literal
 
 import msgspec
 
-from cost_mcp.config import Settings
 from cost_mcp.errors import InvalidInputError
-from cost_mcp.models import ForgetSummary, IngestResult
 from cost_mcp.money import to_nanos
 from cost_mcp.periods import iso_utc, ms_to_datetime, to_ms
 from cost_mcp.pricing import CallRates, Price, Pricer, Tokens, Unpriced
@@ -44,6 +42,12 @@ from cost_mcp.store import bulk, claude_logs, rollup
 from cost_mcp.store import skipped as skipped_lines
 from cost_mcp.store.connection import Conn, write_transaction
 from cost_mcp.store.source_state import record_scan
+
+if TYPE_CHECKING:
+    # Not at run time: the status line reads new transcript lines through this module and must not
+    # pay for pydantic-settings and every result model (see statusline.py).
+    from cost_mcp.config import Settings
+    from cost_mcp.models import ForgetSummary, IngestResult
 
 SOURCE = "claude_code"
 PROVIDER = "anthropic"
@@ -1234,6 +1238,8 @@ def ingest(
 
 
 def _result(roots: list[str], stats: ScanStats, forgotten: ForgetSummary | None = None) -> IngestResult:
+    from cost_mcp.models import IngestResult
+
     return IngestResult(
         roots=roots,
         files_seen=stats.files_seen,
@@ -1336,6 +1342,8 @@ def forget(conn: Conn, settings: Settings, pricer: Pricer, paths: Sequence[str])
         for root in settings.claude_roots()
         if Path(os.path.realpath(Path(raw).expanduser())).is_relative_to(os.path.realpath(root.expanduser()))
     ]
+    from cost_mcp.models import ForgetSummary
+
     summary = ForgetSummary(
         paths=[_prefixes(raw)[0] for raw in paths],
         events_removed=removed,

@@ -10,7 +10,7 @@ import time
 
 from cost_mcp.config import Settings
 from cost_mcp.pricing import Pricer
-from cost_mcp.sources.agents import amp, codex, gemini_cli, opencode
+from cost_mcp.sources.agents import amp, codex, copilot, gemini_cli, opencode
 from cost_mcp.sources.agents.scanner import AgentLog, AgentScan, scan
 from cost_mcp.store.connection import Conn
 
@@ -21,6 +21,7 @@ AGENTS: tuple[AgentLog, ...] = (
     gemini_cli.LOG,
     opencode.LOG,
     amp.LOG,
+    copilot.LOG,
 )
 SOURCES: tuple[str, ...] = tuple(a.source for a in AGENTS)
 

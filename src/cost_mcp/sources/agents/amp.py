@@ -4,8 +4,13 @@ Facts and sources are in ``docs/agent-formats.md``. The current schema puts each
 message's usage on the message: ``messages[].usage = {model, timestamp, inputTokens, outputTokens,
 cacheCreationInputTokens, cacheReadInputTokens, totalTokens, credits}``, in Anthropic's disjoint
 kinds (input excludes cache reads and writes). A thread file is rewritten as the thread grows, so it
-is read whole when it changes; a message counts once by (thread, messageId). The older
-``usageLedger.events`` schema is not read (its events carry no cache split of their own).
+is read whole when it changes; a message counts once by (thread, messageId).
+
+Older threads carry their usage in ``usageLedger.events[]`` instead (``{id, timestamp, model,
+tokens: {input, output, total}, credits, toMessageId}``), with the cache split only on the message
+the event points to (``messages[].usage`` of the message whose ``messageId`` is ``toMessageId``).
+A thread with a ledger is read from its ledger alone (as ccusage does), so a message that also
+carries usage is not counted twice; a message's cache tokens go to its first ledger event only.
 """
 
 from __future__ import annotations
@@ -16,28 +21,23 @@ import msgspec
 
 from cost_mcp.config import Settings
 from cost_mcp.pricing import Tokens
-from cost_mcp.sources.agents.scanner import AgentEvent, AgentLog, FileContext, Parsed, count, epoch_ms
+from cost_mcp.sources.agents.scanner import (
+    AgentEvent,
+    AgentLog,
+    FileContext,
+    Parsed,
+    count,
+    epoch_ms,
+    provider_of,
+)
 
 AGENT = "amp"
 SOURCE = "amp"
-_PROVIDERS = (
-    ("claude", "anthropic"),
-    ("gpt", "openai"),
-    ("o1", "openai"),
-    ("o3", "openai"),
-    ("gemini", "google"),
-)
 
 
 def roots(settings: Settings) -> list[Path]:
     """``<AMP_DATA_DIR or ~/.local/share/amp>/threads``."""
     return [settings.amp_data_path() / "threads"]
-
-
-def provider_of(model: str) -> str:
-    """Amp does not log the provider: the model family says it."""
-    name = model.lower()
-    return next((provider for prefix, provider in _PROVIDERS if name.startswith(prefix)), "")
 
 
 def parse_document(raw: bytes, ctx: FileContext) -> Parsed:
@@ -49,6 +49,9 @@ def parse_document(raw: bytes, ctx: FileContext) -> Parsed:
     if not isinstance(thread, dict) or not isinstance(thread.get("messages"), list):
         return "invalid_fields"
     thread_id = str(thread.get("id") or Path(ctx.path).stem)
+    ledger = thread.get("usageLedger")
+    if isinstance(ledger, dict) and isinstance(ledger.get("events"), list) and ledger["events"]:
+        return _ledger_events(ledger["events"], thread["messages"], thread_id)
     events: list[AgentEvent] = []
     for index, message in enumerate(thread["messages"]):
         if not isinstance(message, dict) or message.get("role") != "assistant":
@@ -79,6 +82,62 @@ def parse_document(raw: bytes, ctx: FileContext) -> Parsed:
                 session_id=thread_id,
                 project="",
                 tokens=Tokens(input=inp, output=out, cache_read=read, cache_write_5m=write),
+            )
+        )
+    return events
+
+
+def _ledger_events(ledger: list[object], messages: list[object], thread_id: str) -> list[AgentEvent]:
+    """The older schema: one event per ledger entry, its cache split from the message it names."""
+    cache: dict[int | str, tuple[int, int]] = {}
+    for message in messages:
+        if (
+            isinstance(message, dict)
+            and message.get("role") == "assistant"
+            and isinstance(message.get("messageId"), int | str)
+        ):
+            usage = message.get("usage")
+            try:
+                split = (
+                    (
+                        count(usage.get("cacheCreationInputTokens")) or 0,
+                        count(usage.get("cacheReadInputTokens")) or 0,
+                    )
+                    if isinstance(usage, dict)
+                    else (0, 0)
+                )
+            except ValueError:
+                split = (0, 0)
+            cache[message["messageId"]] = split
+    events: list[AgentEvent] = []
+    for index, event in enumerate(ledger):
+        if not isinstance(event, dict) or not isinstance(event.get("tokens"), dict):
+            continue
+        model = event.get("model")
+        ts_ms = epoch_ms(event.get("timestamp"))
+        if not isinstance(model, str) or not model or ts_ms is None:
+            continue
+        try:
+            inp, out = (count(event["tokens"].get(k)) for k in ("input", "output"))
+        except ValueError:
+            continue
+        if inp is None and out is None:
+            continue  # only a total: its split into input and output is unknown, so it is not priced
+        # A message's cache tokens belong to one call: the first ledger event that points at it.
+        target = event.get("toMessageId")
+        write, read = cache.pop(target, (0, 0)) if isinstance(target, int | str) else (0, 0)
+        if not (inp or out or write or read):
+            continue
+        event_id = event.get("id")
+        events.append(
+            AgentEvent(
+                key=f"{thread_id}:ledger:{event_id if event_id is not None else index}",
+                ts_ms=ts_ms,
+                provider=provider_of(model),
+                model=model,
+                session_id=thread_id,
+                project="",
+                tokens=Tokens(input=inp or 0, output=out or 0, cache_read=read, cache_write_5m=write),
             )
         )
     return events

@@ -107,7 +107,7 @@ class AgentLog:
     source: str
     """The ledger source id (``codex``, ``gemini_cli``)."""
     roots: Callable[[Settings], list[Path]]
-    """Folders to walk (those that do not exist are ignored)."""
+    """Folders to walk, or single files (those that do not exist are ignored)."""
     line_suffixes: tuple[str, ...]
     parse_line: LineParser
     document_suffixes: tuple[str, ...] = ()
@@ -151,7 +151,12 @@ class _Known:
 
 
 def _walk(root: Path, suffixes: tuple[str, ...]) -> Iterator[tuple[str, os.stat_result]]:
-    """Every file below ``root`` whose name ends in one of ``suffixes``, with its stat."""
+    """Every file below ``root`` whose name ends in one of ``suffixes``, with its stat; a root that
+    is a file (an exporter's configured output file) is itself, when its name has such a suffix."""
+    if root.is_file():
+        if root.name.endswith(suffixes):
+            yield str(root), root.stat()
+        return
     pending = [str(root)]
     while pending:
         folder = pending.pop()
@@ -331,7 +336,7 @@ def scan(
     """Read what is new in one agent's log files into the ledger; see the module docstring."""
     started = time.perf_counter()
     stats = AgentScan(fmt.agent)
-    folders = [p for p in (roots if roots is not None else fmt.roots(settings)) if p.is_dir()]
+    folders = [p for p in (roots if roots is not None else fmt.roots(settings)) if p.is_dir() or p.is_file()]
     stats.roots = [str(p) for p in folders]
     if not folders:
         return stats  # the agent is not used on this machine: nothing to say about it
@@ -475,3 +480,20 @@ def file_stem(path: str) -> str:
 def project_slug(cwd: str) -> str:
     """A folder as Claude Code names its project folders, so one folder groups across agents."""
     return re.sub(r"[^A-Za-z0-9]", "-", cwd)
+
+
+_MODEL_PROVIDERS = (
+    ("claude", "anthropic"),
+    ("gpt", "openai"),
+    ("o1", "openai"),
+    ("o3", "openai"),
+    ("o4", "openai"),
+    ("gemini", "google"),
+)
+
+
+def provider_of(model: str) -> str:
+    """The provider of a model by its family, for agents that do not log one (Amp) or log only
+    their own gateway (Copilot's ``github``); empty when the family is not known."""
+    name = model.lower()
+    return next((provider for prefix, provider in _MODEL_PROVIDERS if name.startswith(prefix)), "")

@@ -1,0 +1,69 @@
+"""5-hour usage blocks laid out as ccusage lays them out, importing nothing beyond the standard library.
+
+The status line reads the active block on its hot path (no pydantic). ``usage_blocks`` in
+:mod:`cost_mcp.analytics.claude_code` lays out the same blocks from full calls for its result
+models; ``tests/test_statusline_hooks.py`` checks that both find the same active block. (Two
+layouts of one rule: merging them is left for when ``usage_blocks`` settles after issue 22.)
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+from dataclasses import dataclass, field
+from decimal import Decimal
+
+HOUR_MS = 3_600_000
+Call = tuple[int, int, int, int, int, int, int, int, str]
+"""(ts_ms, input, output, cache read, cache write 5m, cache write 1h, web searches, cost nanos, model)."""
+
+
+@dataclass
+class Block:
+    """One 5-hour window of calls (or the gap between two), with its sums."""
+
+    start_ms: int
+    end_ms: int
+    is_gap: bool = False
+    first_ms: int = 0
+    last_ms: int = 0
+    requests: int = 0
+    sums: list[int] = field(default_factory=lambda: [0] * 6)
+    """input, output, cache read, cache write 5m, cache write 1h, web searches."""
+    cost_nanos: int = 0
+    models: set[str] = field(default_factory=set)
+
+    def is_active(self, now_ms: int) -> bool:
+        """Whether calls made now still fall in this block."""
+        return (
+            not self.is_gap and now_ms - self.last_ms < (self.end_ms - self.start_ms) and now_ms < self.end_ms
+        )
+
+
+def cost_per_hour(cost: Decimal, span_ms: int) -> Decimal:
+    """A burn rate: ``cost`` spent over ``span_ms`` (> 0) as USD per hour, exact to 1e-9."""
+    return (cost * HOUR_MS / span_ms).quantize(Decimal("0.000000001"))
+
+
+def build_blocks(rows: Iterable[Call], length: int) -> list[Block]:
+    """Blocks from calls in time order: ``(ts_ms, six token counts, cost nanos, model)`` each.
+
+    A block starts at the hour of its first call and lasts ``length`` ms; a call more than that
+    after the block start, or after the previous call, starts a new block (with a gap block
+    between when activity paused).
+    """
+    blocks: list[Block] = []
+    current: Block | None = None
+    for ts, i, o, cr, w5, w1, ws, cost, model in rows:
+        if current is None or ts - current.start_ms > length or ts - current.last_ms > length:
+            if current is not None and ts - current.last_ms > length:
+                blocks.append(Block(current.last_ms + length, ts, is_gap=True))
+            start = ts - ts % HOUR_MS
+            current = Block(start, start + length, first_ms=ts)
+            blocks.append(current)
+        current.last_ms = ts
+        current.requests += 1
+        for k, v in enumerate((i, o, cr, w5, w1, ws)):
+            current.sums[k] += int(v)
+        current.cost_nanos += int(cost)
+        current.models.add(str(model))
+    return blocks

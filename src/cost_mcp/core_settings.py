@@ -1,0 +1,154 @@
+"""The few settings every process needs, read without pydantic: the ledger path, the timezone.
+
+``cost-mcp statusline`` and ``cost-mcp hook`` run as a fresh process after every message in Claude
+Code, so they cannot pay for importing pydantic and pydantic-settings (most of a cold start).
+:class:`cost_mcp.config.Settings` stays the one full definition of settings; this module holds the
+pieces it shares with the hot path (the env file, the defaults, the timezone check) and
+:func:`load_core_settings`, which reads the same variables the same way for the few fields the hot
+path needs. ``tests/test_statusline_hooks.py`` checks that both agree on the same environment.
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Mapping
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Literal, Protocol
+from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
+
+import platformdirs
+
+APP_NAME = "cost-mcp"
+
+WeekStart = Literal["monday", "tuesday", "wednesday", "thursday", "friday", "saturday", "sunday"]
+CostMode = Literal["auto", "calculate", "display"]
+ClaudeCodeBilling = Literal["api", "subscription"]
+_COST_MODES: dict[str, CostMode] = {"auto": "auto", "calculate": "calculate", "display": "display"}
+
+
+def default_db() -> Path:
+    """Where the ledger lives when COST_MCP_DB is not set."""
+    return platformdirs.user_data_path(APP_NAME, appauthor=False) / "cost.db"
+
+
+def default_prices_file() -> Path:
+    """Where user price overrides live when COST_MCP_PRICES_FILE is not set."""
+    return platformdirs.user_config_path(APP_NAME, appauthor=False) / "prices.toml"
+
+
+def default_env_file() -> Path:
+    """The optional env file read after the environment (the environment wins)."""
+    override = os.environ.get("COST_MCP_ENV_FILE")
+    return Path(override) if override else platformdirs.user_config_path(APP_NAME, appauthor=False) / "env"
+
+
+def system_timezone() -> str:
+    """The machine's IANA timezone name, falling back to UTC when it cannot be told."""
+    tz = os.environ.get("TZ", "").lstrip(":")
+    if tz and is_zone(tz):
+        return tz
+    etc_timezone = Path("/etc/timezone")
+    if etc_timezone.is_file():
+        name = etc_timezone.read_text(encoding="utf-8").strip()
+        if is_zone(name):
+            return name
+    localtime = Path("/etc/localtime")
+    if localtime.is_symlink():
+        target = str(localtime.resolve())
+        marker = "zoneinfo/"
+        if marker in target:
+            name = target.split(marker, 1)[1]
+            if is_zone(name):
+                return name
+    return "UTC"
+
+
+def is_zone(name: str) -> bool:
+    """Whether ``name`` is an IANA timezone this machine knows."""
+    try:
+        ZoneInfo(name)
+    except (ZoneInfoNotFoundError, ValueError):
+        return False
+    return True
+
+
+def read_env_file(path: Path) -> dict[str, str]:
+    """`NAME=value` lines of an env file; missing file means no values. Quotes around values are removed."""
+    try:
+        text = path.read_text(encoding="utf-8")
+    except (FileNotFoundError, IsADirectoryError, PermissionError):
+        return {}
+    values: dict[str, str] = {}
+    for raw in text.splitlines():
+        line = raw.strip()
+        if not line or line.startswith("#") or "=" not in line:
+            continue
+        name, _, value = line.removeprefix("export ").partition("=")
+        value = value.strip()
+        if len(value) >= 2 and value[0] == value[-1] and value[0] in "'\"":
+            value = value[1:-1]
+        values[name.strip()] = value
+    return values
+
+
+def merged_env(environ: Mapping[str, str] | None = None, env_file: Path | None = None) -> dict[str, str]:
+    """The environment, then the env file for every name the environment leaves unset."""
+    env = dict(os.environ if environ is None else environ)
+    path = env_file if env_file is not None else default_env_file()
+    for name, value in read_env_file(path).items():
+        env.setdefault(name, value)
+    return env
+
+
+class HasCoreSettings(Protocol):
+    """What hot-path code reads from settings: met by :class:`CoreSettings` and by ``Settings``."""
+
+    @property
+    def db(self) -> Path | str: ...
+    @property
+    def cost_mode(self) -> CostMode: ...
+    @property
+    def prices_file(self) -> Path: ...
+    @property
+    def tz(self) -> ZoneInfo: ...
+
+
+@dataclass(frozen=True)
+class CoreSettings:
+    """What the status line and the hooks need on every call; the same values Settings has."""
+
+    db: Path | str
+    """An SQLite file's path, or a postgresql:// URL (kept as text: a Path would mangle it)."""
+    timezone: str
+    cost_mode: CostMode
+    prices_file: Path
+
+    @property
+    def tz(self) -> ZoneInfo:
+        """The configured timezone as a tzinfo."""
+        return ZoneInfo(self.timezone)
+
+
+def ledger_target(value: str) -> Path | str:
+    """COST_MCP_DB as the ledger's target: a ``postgresql://`` URL stays text, anything else is a path."""
+    if value.startswith(("postgresql://", "postgres://")):
+        return value
+    return Path(value)
+
+
+def load_core_settings(
+    environ: Mapping[str, str] | None = None, env_file: Path | None = None
+) -> CoreSettings:
+    """CoreSettings from the same variables as Settings; an unusable value gives its default, as
+    ``load_settings_leniently`` does (a typo must not break Claude Code's status line)."""
+    env = merged_env(environ, env_file)
+    db = env.get("COST_MCP_DB")
+    prices = env.get("COST_MCP_PRICES_FILE")
+    zone = env.get("COST_MCP_TIMEZONE")
+    return CoreSettings(
+        db=ledger_target(db) if db is not None else default_db(),
+        timezone=zone if zone is not None and is_zone(zone) else system_timezone(),
+        cost_mode=_COST_MODES.get(env.get("COST_MCP_COST_MODE", "auto"), "auto"),
+        prices_file=Path(prices) if prices is not None else default_prices_file(),
+    )

@@ -1,0 +1,76 @@
+"""The ledger reads the status line and the hooks make on every call, each one indexed.
+
+``cost-mcp statusline`` runs after every assistant message, so these stay plain SQL over
+``usage_events``' indexes (session, time) and import nothing beyond the cost expression.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from typing import TYPE_CHECKING
+
+from cost_mcp.store.connection import Conn
+from cost_mcp.store.usage import cost_sql
+
+if TYPE_CHECKING:
+    from cost_mcp.core_settings import CostMode
+
+
+def _cost_and_unpriced(mode: CostMode) -> str:
+    """Two columns: the nano-USD sum of the rows' costs, and how many rows have no price."""
+    cost = cost_sql(mode)
+    return f"COALESCE(SUM({cost}), 0), COALESCE(SUM(CASE WHEN {cost} IS NULL THEN 1 ELSE 0 END), 0)"
+
+
+def scanned_stamp(conn: Conn, path: str) -> tuple[int, int] | None:
+    """(size, mtime_ns) of a Claude Code log file when it was last read, or None if never."""
+    row = conn.execute("SELECT size, mtime_ns FROM scanned_files WHERE path = ?", (path,)).fetchone()
+    return None if row is None else (int(row[0]), int(row[1]))
+
+
+def session_cost(conn: Conn, session_id: str, mode: CostMode) -> tuple[int, int, int]:
+    """(calls, nano-USD, unpriced calls) of one session's counted calls; unpriced calls are left
+    out of the sum and counted apart."""
+    row = conn.execute(
+        f"SELECT COUNT(*), {_cost_and_unpriced(mode)} FROM usage_events WHERE session_id = ? AND counted = 1",
+        (session_id,),
+    ).fetchone()
+    return int(row[0]), int(row[1]), int(row[2])
+
+
+def cost_between(conn: Conn, start_ms: int, end_ms: int, mode: CostMode) -> tuple[int, int]:
+    """(nano-USD, unpriced calls) of every counted call in [start_ms, end_ms)."""
+    row = conn.execute(
+        f"SELECT {_cost_and_unpriced(mode)} FROM usage_events WHERE counted = 1 AND ts_ms >= ? AND ts_ms < ?",
+        (start_ms, end_ms),
+    ).fetchone()
+    return int(row[0]), int(row[1])
+
+
+def call_times(conn: Conn, sources: Sequence[str], since_ms: int) -> list[int]:
+    """When each of these sources' counted calls since ``since_ms`` was made, in time order."""
+    marks = ", ".join("?" * len(sources))
+    return [
+        int(ts)
+        for (ts,) in conn.execute(
+            f"SELECT ts_ms FROM usage_events WHERE counted = 1 AND source IN ({marks}) AND ts_ms >= ? "
+            "ORDER BY ts_ms",
+            (*sources, since_ms),
+        )
+    ]
+
+
+def source_cost_since(conn: Conn, sources: Sequence[str], since_ms: int, mode: CostMode) -> tuple[int, int]:
+    """(nano-USD, unpriced calls) of these sources' counted calls from ``since_ms`` on."""
+    marks = ", ".join("?" * len(sources))
+    row = conn.execute(
+        f"SELECT {_cost_and_unpriced(mode)} FROM usage_events "
+        f"WHERE counted = 1 AND source IN ({marks}) AND ts_ms >= ?",
+        (*sources, since_ms),
+    ).fetchone()
+    return int(row[0]), int(row[1])
+
+
+def has_budgets(conn: Conn) -> bool:
+    """Whether any budget is set (when none is, the status line and hooks skip budget work)."""
+    return conn.execute("SELECT 1 FROM budgets LIMIT 1").fetchone() is not None
