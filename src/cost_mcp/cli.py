@@ -63,12 +63,19 @@ def _parser() -> argparse.ArgumentParser:
     srv.add_argument(
         "--http", action="store_true", help="serve MCP at /mcp, OTLP at /v1/* and the dashboard over HTTP"
     )
-    srv.add_argument("--host", default="127.0.0.1", help="loopback only for now (default 127.0.0.1)")
+    srv.add_argument(
+        "--host",
+        default="127.0.0.1",
+        help="default 127.0.0.1; another address needs tokens (`cost-mcp token create`)",
+    )
     srv.add_argument("--port", type=int, default=4318, help="TCP port (default 4318, OTLP/HTTP's)")
     ocfg = sub.add_parser("otel-config", help="print settings that send agents' telemetry here")
     ocfg.add_argument("--server", default=None, help="this server's URL (default http://127.0.0.1:4318)")
     doctor = sub.add_parser("doctor", help="show the ledger, timezone, keys (masked) and log folders")
     doctor.add_argument("--json", action="store_true", help="machine-readable output")
+    from cost_mcp import cli_team
+
+    cli_team.add_parsers(sub)
     rep = sub.add_parser("report", help="what was spent in a period (default: this month)")
     _period_args(rep)
     rep.add_argument(
@@ -305,6 +312,10 @@ def _dispatch(command: str, args: argparse.Namespace) -> int:
             return 0
         if command == "doctor":
             return _doctor(args)
+        from cost_mcp import cli_team
+
+        if command in cli_team.COMMANDS:
+            return cli_team.run(command, args, _settings())
         if command == "estimate":
             return _estimate(args)
         if command == "ingest":
@@ -372,9 +383,8 @@ def _serve() -> int:
 
 
 def _serve_http(args: argparse.Namespace) -> int:
-    from cost_mcp.web.http import require_loopback, serve_http
+    from cost_mcp.web.http import serve_http
 
-    require_loopback(args.host)  # before anything else: the refusal is the first thing said
     serve_http(_settings(), host=args.host, port=args.port, announce=lambda m: print(m, file=sys.stderr))
     return 0
 

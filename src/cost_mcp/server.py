@@ -31,7 +31,7 @@ from mcp.server.mcpserver.utilities.func_metadata import ArgModelBase, FuncMetad
 from mcp.types import CallToolResult, InputRequiredResult, TextContent, ToolAnnotations
 from pydantic import BaseModel, Field, ValidationError, create_model, model_validator
 
-from cost_mcp import __version__, catchup, sync
+from cost_mcp import __version__, access, catchup, sync
 from cost_mcp.analytics import agents as agents_api
 from cost_mcp.analytics import breakdown, budgets, estimate, forecast, rows, savings, spend, subscriptions
 from cost_mcp.analytics import claude_code as cc_views
@@ -105,6 +105,7 @@ from cost_mcp.pricing import Pricer, Tokens
 from cost_mcp.sources import claude_code, registry
 from cost_mcp.store import Ledger, connect
 from cost_mcp.tool_text import argument_error, clean_description, compact_schema
+from cost_mcp.web.auth import current_caller
 from cost_mcp.web.page import page_html
 
 logger = logging.getLogger("cost_mcp")
@@ -247,7 +248,13 @@ class CostServer(MCPServer[AppState]):
     async def call_tool(
         self, name: str, arguments: dict[str, Any], context: Context[AppState, Any] | None = None
     ) -> CallToolResult | InputRequiredResult:
-        """Call a tool; a ToolError caused by invalid arguments gets a one-line message."""
+        """Call a tool; a ToolError caused by invalid arguments gets a one-line message.
+
+        In team mode the caller's token decides what the tool may see (:mod:`cost_mcp.access`)."""
+        try:
+            arguments = access.scope_arguments(name, arguments, current_caller())
+        except access.AccessDeniedError as exc:
+            raise ToolError(str(exc)) from None
         try:
             return await super().call_tool(name, arguments, context)
         except ToolError as exc:
@@ -256,6 +263,15 @@ class CostServer(MCPServer[AppState]):
             if isinstance(exc, UnexpectedToolError) or not isinstance(cause, ValidationError) or tool is None:
                 raise
             raise ToolError(f"{name}: {argument_error(cause, tool.parameters)}") from cause
+
+    async def read_resource(self, uri: Any, context: Context[AppState, Any] | None = None) -> Any:
+        """Read a resource; ``cost://summary`` shows everyone's spend, so a member's token is refused."""
+        caller = current_caller()
+        if caller is not None and not caller.is_admin:
+            raise access.AccessDeniedError(
+                f"resources show everyone's spend and need an admin token; {caller.member}: use get_spend"
+            )
+        return await super().read_resource(uri, context)
 
 
 @asynccontextmanager
@@ -627,9 +643,14 @@ async def get_spend(
         basis=basis,
     )
 
+    caller = current_caller()
+
     def answer(conn: sqlite3.Connection, settings: Settings) -> SpendResult:
         p = spend.resolve(settings, period, start, end, timezone)
-        return spend.get_spend(conn, settings, p, group_by, filters, window=rows.Window.of(limit, cursor))
+        result = spend.get_spend(conn, settings, p, group_by, filters, window=rows.Window.of(limit, cursor))
+        if caller is not None and not caller.is_admin:
+            result.warnings.append(spend.team_total_note(conn, settings, p, caller.member))
+        return result
 
     return await _query(ctx, answer)
 

@@ -750,3 +750,13 @@ def _warnings(
             + " (`cost-mcp doctor` shows what each needs); agents can report calls with record_usage"
         )
     return warnings
+
+
+def team_total_note(conn: sqlite3.Connection, settings: Settings, p: Period, member: str) -> str:
+    """What a member's scoped answer says about the whole team: its total for the same period (a
+    member sees their own detail and the team's total, never another member's detail)."""
+    team = get_spend(conn, settings, p, (), Filters(), take_alerts=False)
+    return (
+        f"Scoped to your own usage ({member}); the whole team spent {format_usd(team.total_usd)} "
+        f"in this period (every member, every basis)."
+    )
