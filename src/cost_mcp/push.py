@@ -396,3 +396,58 @@ def http_sender(url: str, token: str, body: bytes) -> PushAnswer:
                 )
             raise PushError(f"the team server {url} answered {response.status_code}: {detail}")
     raise PushError(f"the team server {url} kept answering busy; try again later")
+
+
+class PushLoop:
+    """The local server's own pushes: when a team server is configured, push what it has not
+    acknowledged after the start-up read of the logs and then every :attr:`interval` seconds (each
+    query's refresh adds rows between them). A laptop that was offline catches up on the next round;
+    failures are logged (never the token) and retried next round."""
+
+    def __init__(
+        self, settings: Settings, open_conn: Callable[[], sqlite3.Connection], ready: Callable[[float], bool]
+    ) -> None:
+        self.settings = settings
+        self.open_conn = open_conn
+        self.ready = ready
+        self.interval = 60.0
+        self._stop = threading.Event()
+        self._thread: threading.Thread | None = None
+
+    @property
+    def configured(self) -> bool:
+        """Whether a team server and token are set."""
+        return bool(self.settings.team_server and self.settings.team_token)
+
+    def start(self) -> None:
+        """Start pushing in the background (nothing when no team server is configured)."""
+        if self.configured and self._thread is None:
+            self._thread = threading.Thread(target=self._run, name="cost-mcp-push", daemon=True)
+            self._thread.start()
+
+    def stop(self) -> None:
+        """Stop after the push in flight, if any."""
+        self._stop.set()
+        if self._thread is not None:
+            self._thread.join(timeout=30)
+
+    def _run(self) -> None:
+        while not self._stop.is_set() and not self.ready(1.0):
+            pass
+        while not self._stop.is_set():
+            self.once()
+            self._stop.wait(self.interval)
+
+    def once(self) -> PushStats | None:
+        """One push round; None when it failed (logged)."""
+        conn = self.open_conn()
+        try:
+            stats = push(conn, self.settings)
+        except (CostMcpError, sqlite3.Error) as exc:
+            logger.warning("push to the team server failed (next try in %.0f s): %s", self.interval, exc)
+            return None
+        finally:
+            conn.close()
+        if stats.sent:
+            logger.info("pushed %d usage rows to the team server", stats.sent)
+        return stats

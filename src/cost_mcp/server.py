@@ -31,7 +31,7 @@ from mcp.server.mcpserver.utilities.func_metadata import ArgModelBase, FuncMetad
 from mcp.types import CallToolResult, InputRequiredResult, TextContent, ToolAnnotations
 from pydantic import BaseModel, Field, ValidationError, create_model, model_validator
 
-from cost_mcp import __version__, access, catchup, sync
+from cost_mcp import __version__, access, catchup, push, sync
 from cost_mcp.analytics import agents as agents_api
 from cost_mcp.analytics import breakdown, budgets, estimate, forecast, rows, savings, spend, subscriptions
 from cost_mcp.analytics import claude_code as cc_views
@@ -295,11 +295,15 @@ async def lifespan(server: MCPServer[AppState]) -> AsyncIterator[AppState]:
     reader = catchup.LogReader(settings, pricer, functools.partial(connect, settings.db))
     state = AppState(settings=settings, ledger=ledger, pricer=pricer, problems=problems, reader=reader)
     reader.start()
+    # A laptop in a team pushes its usage to the team server on its own (cost_mcp.push).
+    pusher = push.PushLoop(settings, functools.partial(connect, settings.db), reader.wait)
+    pusher.start()
     _live.append(state)
     try:
         yield state
     finally:
         _live.remove(state)
+        await anyio.to_thread.run_sync(pusher.stop)
         await anyio.to_thread.run_sync(reader.stop)
         ledger.close()
 

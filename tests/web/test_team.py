@@ -501,3 +501,125 @@ def test_two_replicas_on_one_ledger_agree(team: Team, home: Path) -> None:
         assert Decimal(str(totals[0])) == sum(_total(laptop.db) for _, laptop in laptops)
     finally:
         _stop(second)
+
+
+def test_local_server_pushes_on_its_own(team: Team, home: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    from mcp import Client
+
+    from cost_mcp.server import mcp
+
+    laptop = Laptop("ana@example.com", home / "data" / "cost.db", home / "claude")
+    write(
+        session_file(laptop.claude, "own-s1"),
+        *[
+            assistant(f"msg_own{i}", f"req_own{i}", _iso(datetime.now(UTC) - timedelta(minutes=i)))
+            for i in range(5)
+        ],
+    )
+    monkeypatch.setenv("COST_MCP_TEAM_SERVER", team.base)
+    monkeypatch.setenv("COST_MCP_TEAM_TOKEN", team.tokens["ana"])
+
+    async def serve_a_while() -> None:
+        async with Client(mcp, raise_exceptions=True) as client:
+            await client.call_tool("get_spend", {"period": "today"})
+            for _ in range(600):  # the push runs in the background once the logs are read
+                if _total(team.server_db, members=["ana@example.com"]) > 0:
+                    return
+                await anyio.sleep(0.1)
+
+    anyio.run(serve_a_while)
+    assert _total(team.server_db, members=["ana@example.com"]) == _total(laptop.db) > 0
+
+
+def test_jwt_from_the_identity_provider(home: Path) -> None:
+    import threading
+    from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+
+    import jwt
+    from cryptography.hazmat.primitives.asymmetric import rsa
+    from starlette.testclient import TestClient
+
+    from cost_mcp.store import Ledger
+    from cost_mcp.web.http import create_http_app
+
+    key = rsa.generate_private_key(public_exponent=65537, key_size=2048)
+    jwk = json.loads(jwt.algorithms.RSAAlgorithm.to_jwk(key.public_key()))
+    jwks = json.dumps({"keys": [{**jwk, "kid": "k1", "use": "sig", "alg": "RS256"}]}).encode()
+
+    class Jwks(BaseHTTPRequestHandler):
+        def do_GET(self) -> None:
+            self.send_response(200)
+            self.send_header("Content-Type", "application/json")
+            self.end_headers()
+            self.wfile.write(jwks)
+
+        def log_message(self, *_args: Any) -> None:
+            pass
+
+    idp = ThreadingHTTPServer(("127.0.0.1", 0), Jwks)
+    threading.Thread(target=idp.serve_forever, daemon=True).start()
+    issuer = "https://idp.example.com/"
+    settings = Settings(
+        db=home / "server.db",
+        timezone="UTC",
+        jwt_issuer=issuer,
+        jwt_audience="cost-mcp",
+        jwt_jwks_url=f"http://127.0.0.1:{idp.server_address[1]}/jwks.json",
+        jwt_admins="boss@example.com",
+    )
+
+    def token(email: str, **over: Any) -> str:
+        claims = {
+            "iss": issuer,
+            "aud": "cost-mcp",
+            "email": email,
+            "sub": "u1",
+            "exp": int(time.time()) + 600,
+        }
+        return jwt.encode({**claims, **over}, key, algorithm="RS256", headers={"kid": "k1"})
+
+    row = {
+        "source": "record_usage",
+        "message_id": "m1",
+        "ts_ms": int(time.time() * 1000) - 60_000,
+        "provider": "anthropic",
+        "model": "claude-sonnet-4-5",
+        "input_tokens": 1000,
+    }
+    ledger = Ledger(settings.db)
+    try:
+        app = create_http_app(ledger, settings, Pricer())
+        with TestClient(app, base_url="http://127.0.0.1") as http:
+
+            def post(bearer: str) -> int:
+                return http.post(
+                    "/api/push", json={"rows": [row]}, headers={"Authorization": f"Bearer {bearer}"}
+                ).status_code
+
+            assert post(token("Ana@Example.com")) == 200
+            assert post(token("ana@example.com", aud="someone-else")) == 401
+            assert post(token("ana@example.com", exp=int(time.time()) - 10)) == 401
+            assert post(token("ana@example.com", iss="https://evil.example.com/")) == 401
+            other = rsa.generate_private_key(public_exponent=65537, key_size=2048)
+            forged = jwt.encode(
+                {"iss": issuer, "aud": "cost-mcp", "email": "boss@example.com", "exp": int(time.time()) + 60},
+                other,
+                algorithm="RS256",
+                headers={"kid": "k1"},
+            )
+            assert post(forged) == 401
+            assert (
+                http.get("/", headers={"Authorization": f"Bearer {token('ana@example.com')}"}).status_code
+                == 403
+            )
+            assert (
+                http.get("/", headers={"Authorization": f"Bearer {token('boss@example.com')}"}).status_code
+                == 200
+            )
+    finally:
+        ledger.close()
+        idp.shutdown()
+        idp.server_close()
+    conn = connect(settings.db)
+    assert conn.execute("SELECT member FROM usage_events").fetchall() == [("ana@example.com",)]
+    conn.close()
