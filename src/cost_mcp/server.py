@@ -857,6 +857,7 @@ async def set_budget(
     projects: ScopeValues = None,
     sources: ScopeValues = None,
     basis: BudgetBasis = None,
+    members: ScopeValues = None,
     thresholds: Thresholds = None,
     hard: Annotated[bool, Field(description="Refuse calls in check_budget that would exceed it.")] = False,
     webhook: Annotated[
@@ -868,12 +869,11 @@ async def set_budget(
         ),
     ] = None,
 ) -> Budget:
-    """Create or replace a spending limit per calendar day, week or month, optionally scoped.
+    """Create or replace a calendar day, week or month spending limit, optionally scoped.
 
-    Periods follow the calendar in the configured timezone. Alerts fire once per period at each
-    threshold and come in the next result's alerts[], and to a webhook the user configured (by
-    name); a hard budget makes check_budget refuse a call that would go over. Counts usage (billed
-    and estimated); seat fees only with basis including "subscription". Scopes use get_spend's names.
+    Alerts fire once per period at each threshold and come in the next result's alerts[], and to a
+    webhook the user configured (by name); a hard one makes check_budget refuse calls that would go
+    over. Scopes: get_spend's names; members: emails or team:NAME.
 
     Example: set_budget(name="agents-daily", amount_usd=5, period="day", agents=["researcher"], hard=true,
     webhook="ops")
@@ -885,6 +885,8 @@ async def set_budget(
         projects=projects or [],
         sources=sources or [],
         basis=basis or [],
+        members=[m.lower() for m in members or [] if not m.startswith("team:")],
+        teams=[m.removeprefix("team:") for m in members or [] if m.startswith("team:")],
     )
 
     def work(conn: sqlite3.Connection, state: AppState) -> Budget:
@@ -924,7 +926,9 @@ async def budget_status(
 
     Example: budget_status()
     """
-    return await _query(ctx, budgets.budget_status, name)
+    caller = current_caller()
+    member = None if caller is None or caller.is_admin else caller.member
+    return await _query(ctx, budgets.budget_status, name, member=member)
 
 
 @mcp.tool(title="Check a call against budgets", annotations=READ_ONLY)
@@ -955,6 +959,7 @@ async def check_budget(
         if model is not None
         else None
     )
+    caller = current_caller()
 
     def work(conn: sqlite3.Connection, state: AppState) -> CheckResult:
         progress = state.reader.progress()
@@ -969,6 +974,7 @@ async def check_budget(
             agent=agent,
             project=project,
             unread=None if progress.complete else catchup.unread(progress, state.pricer),
+            member=caller.member if caller else None,
         )
 
     result = await _local(ctx, work)

@@ -623,3 +623,47 @@ def test_jwt_from_the_identity_provider(home: Path) -> None:
     conn = connect(settings.db)
     assert conn.execute("SELECT member FROM usage_events").fetchall() == [("ana@example.com",)]
     conn.close()
+
+
+def test_budgets_per_member_and_per_team(settings: Settings) -> None:
+    from cost_mcp.analytics import budgets
+    from cost_mcp.models import BudgetScope
+
+    now_ms = int(time.time() * 1000) - 60_000
+
+    def row(mid: str, tokens: int) -> push.WireRow:
+        return push.WireRow(
+            source="record_usage",
+            message_id=mid,
+            ts_ms=now_ms,
+            provider="anthropic",
+            model="claude-sonnet-4-5",
+            input_tokens=tokens,
+        )
+
+    conn = connect(settings.db)
+    pricer = Pricer()
+    members = {"ana@example.com": 1_000_000, "bob@example.com": 2_000_000, "cy@example.com": 4_000_000}
+    for member, tokens in members.items():
+        push.receive(conn, pricer, access.Caller(member, "member", member), [row(member, tokens)])
+    team_store.set_team(conn, "core", ["ana@example.com", "BOB@example.com"])
+    budgets.set_budget(conn, "ana", Decimal(100), "month", BudgetScope(members=["ana@example.com"]))
+    budgets.set_budget(conn, "core", Decimal(100), "month", BudgetScope(teams=["core"]), hard=True)
+    budgets.set_budget(conn, "all", Decimal(100), "month", BudgetScope())
+    each = {m: _total(settings.db, members=[m]) for m in members}
+    assert all(v > 0 for v in each.values())
+
+    status = budgets.budget_status(conn, settings, take_alerts=False)
+    spent = {s.budget.name: s.spent_usd for s in status.budgets}
+    assert spent == {
+        "ana": each["ana@example.com"],
+        "core": each["ana@example.com"] + each["bob@example.com"],
+        "all": sum(each.values()),
+    }
+    # A member sees the budgets that count them; check_budget applies theirs.
+    mine = budgets.budget_status(conn, settings, take_alerts=False, member="cy@example.com")
+    assert [s.budget.name for s in mine.budgets] == ["all"]
+    check = budgets.check_budget(conn, settings, Decimal(99), member="bob@example.com")
+    assert not check.allowed and check.binding_budget == "core"
+    assert budgets.check_budget(conn, settings, Decimal(99), member="cy@example.com").allowed
+    conn.close()

@@ -30,6 +30,7 @@ def check(
     agent: str | None,
     project: str | None,
     unread: Unread | None = None,
+    member: str | None = None,
 ) -> CheckResult:
     """check_budget: the call's cost (given, or priced from model and tokens) against the budgets.
 
@@ -50,7 +51,15 @@ def check(
         cost = priced.total
         provider_id = provider_id or priced.provider_id
     return budgets.check_budget(
-        conn, settings, cost, provider=provider_id, model=model, agent=agent, project=project, unread=unread
+        conn,
+        settings,
+        cost,
+        provider=provider_id,
+        model=model,
+        agent=agent,
+        project=project,
+        unread=unread,
+        member=member,
     )
 
 
@@ -109,7 +118,13 @@ def record_usage(
     states: list[BudgetCheck] = []
     for budget in budgets.list_budgets(conn):
         if budgets.applies(
-            budget.scope, provider=provider_id, model=model, agent=agent, project=project, source=SOURCE
+            budget.scope,
+            provider=provider_id,
+            model=model,
+            agent=agent,
+            project=project,
+            source=SOURCE,
+            members=budgets.scope_members(conn, budget.scope),
         ):
             state = budgets.state_of(conn, settings, budget, now)
             added = cost if recorded and cost is not None else Decimal(0)

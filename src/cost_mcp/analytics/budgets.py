@@ -185,15 +185,30 @@ USAGE_BASIS = ("billed", "estimated")
 """What a budget counts unless its scope names a basis: usage, not seat fees."""
 
 
-def _filters(scope: BudgetScope) -> Filters:
+def _filters(scope: BudgetScope, conn: sqlite3.Connection) -> Filters:
     return Filters(
         providers=scope.providers or None,
         models=scope.models or None,
         agents=scope.agents or None,
         projects=scope.projects or None,
         sources=scope.sources or None,
+        members=scope_members(conn, scope) or None,
         basis=scope.basis or USAGE_BASIS,
     )
+
+
+def scope_members(conn: sqlite3.Connection, scope: BudgetScope) -> list[str]:
+    """The members a budget counts: those it names plus every member of the teams it names (none:
+    every member). A team with no members left counts nobody rather than everybody."""
+    members = set(getattr(scope, "members", None) or [])
+    named_teams = getattr(scope, "teams", None) or []
+    if named_teams:
+        from cost_mcp.store import team as team_store
+
+        known = team_store.teams(conn)
+        for t in named_teams:
+            members.update(known.get(t) or ["(no members in team " + t + ")"])
+    return sorted(members)
 
 
 def budget_period(budget: Budget, settings: Settings, now: datetime) -> Period:
@@ -213,7 +228,7 @@ def _spend(
     conn: sqlite3.Connection, settings: Settings, budget: Budget, p: Period, now: datetime | None
 ) -> SpendResult:
     today = local_date(to_ms(now), p.tz) if now is not None else None
-    return get_spend(conn, settings, p, (), _filters(budget.scope), take_alerts=False, today=today)
+    return get_spend(conn, settings, p, (), _filters(budget.scope, conn), take_alerts=False, today=today)
 
 
 def state_of(conn: sqlite3.Connection, settings: Settings, budget: Budget, now: datetime) -> BudgetState:
@@ -227,7 +242,7 @@ def state_of(conn: sqlite3.Connection, settings: Settings, budget: Budget, now: 
     spent = result.total_usd
     seats = result.by_basis.get("subscription", Decimal(0))
     elapsed = max(min(to_ms(now), p.end_ms) - p.start_ms, MIN_ELAPSED_MS)
-    ahead = fees_ahead(conn, p, _filters(budget.scope), local_date(to_ms(now), p.tz))
+    ahead = fees_ahead(conn, p, _filters(budget.scope, conn), local_date(to_ms(now), p.tz))
     projected = ((spent - seats) * (p.end_ms - p.start_ms) / elapsed + seats + ahead).quantize(
         Decimal("0.000000001")
     )
@@ -269,11 +284,15 @@ def budget_status(
     now: datetime | None = None,
     *,
     take_alerts: bool = True,
+    member: str | None = None,
 ) -> BudgetStatusResult:
     """Every budget (or the named one) in its current period, with alerts not shown yet (consumed
-    unless ``take_alerts`` is false)."""
+    unless ``take_alerts`` is false). With ``member`` (a team member asking), only the budgets that
+    count that member: the team-wide ones and those naming them or a team of theirs."""
     moment = now or datetime.now(UTC)
     budgets = [get_budget(conn, name, settings)] if name else list_budgets(conn, settings)
+    if member is not None:
+        budgets = [b for b in budgets if (m := scope_members(conn, b.scope)) == [] or member in m]
     warnings = [] if budgets else ["no budgets yet: create one with set_budget(name, amount_usd, period)"]
     for b in budgets:
         # A scope value that matches nothing may be a typo, and then the budget counts nothing.
@@ -300,11 +319,15 @@ def applies(
     agent: str | None,
     project: str | None,
     source: str,
+    member: str | None = None,
+    members: Sequence[str] = (),
 ) -> bool:
     """Whether a call with these attributes counts against a budget of this scope.
 
     A scope that names agents (or projects...) only matches calls that say theirs: an agent that
     does not give its name cannot be held to an agent budget, so check_budget asks for it.
+    ``members`` is the scope's members with its teams expanded (:func:`scope_members`); a
+    ``member`` is the caller's, from their token.
     """
     pairs = (
         (scope.providers, provider),
@@ -312,6 +335,7 @@ def applies(
         (scope.agents, agent),
         (scope.projects, project),
         (scope.sources, source),
+        (members, member),
     )
     counts_usage = not scope.basis or any(b in USAGE_BASIS for b in scope.basis)  # a call is usage
     return counts_usage and all(
@@ -330,6 +354,7 @@ def check_budget(
     project: str | None = None,
     now: datetime | None = None,
     unread: Unread | None = None,
+    member: str | None = None,
 ) -> CheckResult:
     """May a call of ``cost`` go ahead under every budget whose scope matches it?
 
@@ -341,7 +366,14 @@ def check_budget(
     checks: list[BudgetCheck] = []
     for budget in list_budgets(conn):
         if not applies(
-            budget.scope, provider=provider, model=model, agent=agent, project=project, source="record_usage"
+            budget.scope,
+            provider=provider,
+            model=model,
+            agent=agent,
+            project=project,
+            source="record_usage",
+            member=member,
+            members=scope_members(conn, budget.scope),
         ):
             continue
         state = state_of(conn, settings, budget, moment)
