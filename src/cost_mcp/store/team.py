@@ -12,6 +12,7 @@ from __future__ import annotations
 import hashlib
 import secrets
 import sqlite3
+from collections import Counter
 from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
@@ -235,26 +236,17 @@ def store_pushed(
     """
     now_ms = int(datetime.now(UTC).timestamp() * 1000)
     with write_transaction(conn):
-        old_ts = _existing_ts(conn, rows)
+        old_ts, seen = _existing(conn, rows)
         before = conn.total_changes
-        for row, price in zip(rows, prices, strict=True):
-            counted = 1
-            if row.source == _OTEL_SOURCE and row.request_id:
-                counted = int(
-                    conn.execute(
-                        "SELECT 1 FROM usage_events WHERE source = ? AND request_id = ? LIMIT 1",
-                        (_LOG_SOURCE, row.request_id),
-                    ).fetchone()
-                    is None
-                )
-            conn.execute(
-                _PUSH_UPSERT,
+        conn.executemany(
+            _PUSH_UPSERT,
+            [
                 (
                     row.source,
                     row.message_id,
                     row.request_id,
                     row.is_sidechain,
-                    counted,
+                    _counted(conn, row),
                     row.ts_ms,
                     row.provider,
                     row.model,
@@ -277,12 +269,17 @@ def store_pushed(
                     price.priced_model,
                     price.note,
                     PUSH_ORIGIN,
-                ),
-            )
+                )
+                for row, price in zip(rows, prices, strict=True)
+            ],
+        )
         changed = conn.total_changes - before
-        logged = {r.message_id for r in rows if r.source == _LOG_SOURCE}
-        if logged:
-            recount(conn, logged)
+        # Only a message with several rows can need another winner: one this batch brings several
+        # copies of, or one already stored (a second machine, a resent copy).
+        per_message = Counter(r.message_id for r in rows if r.source == _LOG_SOURCE)
+        recount_ids = {m for m, n in per_message.items() if n > 1} | seen
+        if recount_ids:
+            recount(conn, recount_ids)
         rollup.mark_dirty(conn, [*old_ts, *(r.ts_ms for r in rows)])
         conn.execute(
             "INSERT INTO team_pushes (token_name, member, received_ms, events, changed) "
@@ -292,18 +289,32 @@ def store_pushed(
     return changed
 
 
-def _existing_ts(conn: sqlite3.Connection, rows: Iterable[PushedRow]) -> list[int]:
-    """The stored times of rows a batch may move, so their old quarter-hours are rebuilt too."""
-    out: list[int] = []
+def _counted(conn: sqlite3.Connection, row: PushedRow) -> int:
+    """1, except for an OTel copy of a call whose log copy is stored (the ``m016_otel`` rule)."""
+    if row.source != _OTEL_SOURCE or not row.request_id:
+        return 1
+    found = conn.execute(
+        "SELECT 1 FROM usage_events WHERE source = ? AND request_id = ? LIMIT 1",
+        (_LOG_SOURCE, row.request_id),
+    ).fetchone()
+    return int(found is None)
+
+
+def _existing(conn: sqlite3.Connection, rows: Iterable[PushedRow]) -> tuple[list[int], set[str]]:
+    """The stored times of rows a batch may move (their old quarter-hours are rebuilt too), and the
+    Claude Code messages that already have a row (to recount)."""
+    times: list[int] = []
+    seen: set[str] = set()
     for r in rows:
-        found = conn.execute(
-            "SELECT ts_ms FROM usage_events WHERE source = ? AND message_id = ? AND request_id = ? "
-            "AND is_sidechain = ?",
-            (r.source, r.message_id, r.request_id, r.is_sidechain),
-        ).fetchone()
-        if found is not None and int(found[0]) != r.ts_ms:
-            out.append(int(found[0]))
-    return out
+        for ts, request_id, sidechain in conn.execute(
+            "SELECT ts_ms, request_id, is_sidechain FROM usage_events WHERE source = ? AND message_id = ?",
+            (r.source, r.message_id),
+        ):
+            if r.source == _LOG_SOURCE:
+                seen.add(r.message_id)
+            if request_id == r.request_id and sidechain == r.is_sidechain and int(ts) != r.ts_ms:
+                times.append(int(ts))
+    return times, seen
 
 
 # --- what a laptop has pushed -------------------------------------------------------------------
