@@ -35,7 +35,7 @@ from cost_mcp.config import Settings
 from cost_mcp.errors import InvalidInputError
 from cost_mcp.periods import Period
 from cost_mcp.pricing import Pricer
-from cost_mcp.store import connect
+from cost_mcp.store import connect, write_transaction
 from cost_mcp.store import team as team_store
 from tests.sources.claude_logs import assistant, session_file, write
 
@@ -229,6 +229,24 @@ def test_push_is_idempotent_in_any_order_and_collapses_a_resumed_session(home: P
             conn.close()
         assert _total(server_db) == expected
         assert _total(server_db, members=["ana@example.com"]) == expected
+        _assert_rollup_exact(server_db)
+
+
+def _assert_rollup_exact(db: Path) -> None:
+    """The rollup a server kept while taking pushes is the one a rebuild from its events gives."""
+    from cost_mcp.store import rollup
+
+    conn = connect(db)
+    try:
+        rollup.refresh(conn)
+        kept = sorted(conn.execute("SELECT * FROM usage_rollup").fetchall())
+        with write_transaction(conn):
+            rollup.rebuild(
+                conn, [int(r[0]) for r in conn.execute("SELECT DISTINCT ts_ms / 900000 FROM usage_events")]
+            )
+        assert kept and kept == sorted(conn.execute("SELECT * FROM usage_rollup").fetchall())
+    finally:
+        conn.close()
 
 
 def test_push_rejects_bad_bodies_with_the_reason() -> None:
@@ -455,6 +473,8 @@ def test_three_laptops_push_concurrently_and_twice(team: Team, home: Path) -> No
         == 401
     )
 
+    _assert_rollup_exact(team.server_db)
+
     # The canary: no token, in any form it travels in, is in the ledger, the server's log or a result.
     _stop(team.proc)
     haystacks = [
@@ -650,6 +670,7 @@ def test_budgets_per_member_and_per_team(settings: Settings) -> None:
     budgets.set_budget(conn, "ana", Decimal(100), "month", BudgetScope(members=["ana@example.com"]))
     budgets.set_budget(conn, "core", Decimal(100), "month", BudgetScope(teams=["core"]), hard=True)
     budgets.set_budget(conn, "all", Decimal(100), "month", BudgetScope())
+    _assert_rollup_exact(settings.db)
     each = {m: _total(settings.db, members=[m]) for m in members}
     assert all(v > 0 for v in each.values())
 

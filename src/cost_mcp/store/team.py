@@ -236,7 +236,8 @@ def store_pushed(
     """
     now_ms = int(datetime.now(UTC).timestamp() * 1000)
     with write_transaction(conn):
-        old_ts, seen = _existing(conn, rows)
+        old_ts, seen, stored_keys = _existing(conn, rows)
+        counted = [_counted(conn, row) for row in rows]
         before = conn.total_changes
         conn.executemany(
             _PUSH_UPSERT,
@@ -246,7 +247,7 @@ def store_pushed(
                     row.message_id,
                     row.request_id,
                     row.is_sidechain,
-                    _counted(conn, row),
+                    is_counted,
                     row.ts_ms,
                     row.provider,
                     row.model,
@@ -270,7 +271,7 @@ def store_pushed(
                     price.note,
                     PUSH_ORIGIN,
                 )
-                for row, price in zip(rows, prices, strict=True)
+                for row, price, is_counted in zip(rows, prices, counted, strict=True)
             ],
         )
         changed = conn.total_changes - before
@@ -280,7 +281,18 @@ def store_pushed(
         recount_ids = {m for m, n in per_message.items() if n > 1} | seen
         if recount_ids:
             recount(conn, recount_ids)
-        rollup.mark_dirty(conn, [*old_ts, *(r.ts_ms for r in rows)])
+        # Calls new to the ledger go straight into the rollup; anything that replaced or may have
+        # uncounted a stored row has its quarter-hours rebuilt from the events.
+        keys = Counter(_key(r) for r in rows)
+        fresh: dict[tuple[object, ...], list[int]] = {}
+        dirty = list(old_ts)
+        for row, price, is_counted in zip(rows, prices, counted, strict=True):
+            if _key(row) in stored_keys or keys[_key(row)] > 1 or row.message_id in recount_ids:
+                dirty.append(row.ts_ms)
+            elif is_counted:
+                _add_fresh(fresh, row, price, member)
+        rollup.mark_dirty(conn, dirty)
+        rollup.add(conn, fresh)
         conn.execute(
             "INSERT INTO team_pushes (token_name, member, received_ms, events, changed) "
             "VALUES (?, ?, ?, ?, ?)",
@@ -300,11 +312,19 @@ def _counted(conn: sqlite3.Connection, row: PushedRow) -> int:
     return int(found is None)
 
 
-def _existing(conn: sqlite3.Connection, rows: Iterable[PushedRow]) -> tuple[list[int], set[str]]:
-    """The stored times of rows a batch may move (their old quarter-hours are rebuilt too), and the
-    Claude Code messages that already have a row (to recount)."""
+Key = tuple[str, str, str, int]
+
+
+def _key(r: PushedRow) -> Key:
+    return (r.source, r.message_id, r.request_id, r.is_sidechain)
+
+
+def _existing(conn: sqlite3.Connection, rows: Iterable[PushedRow]) -> tuple[list[int], set[str], set[Key]]:
+    """The stored times of rows a batch may move (their old quarter-hours are rebuilt too), the
+    Claude Code messages that already have a row (to recount), and the keys already stored."""
     times: list[int] = []
     seen: set[str] = set()
+    keys: set[Key] = set()
     for r in rows:
         for ts, request_id, sidechain in conn.execute(
             "SELECT ts_ms, request_id, is_sidechain FROM usage_events WHERE source = ? AND message_id = ?",
@@ -312,9 +332,43 @@ def _existing(conn: sqlite3.Connection, rows: Iterable[PushedRow]) -> tuple[list
         ):
             if r.source == _LOG_SOURCE:
                 seen.add(r.message_id)
-            if request_id == r.request_id and sidechain == r.is_sidechain and int(ts) != r.ts_ms:
-                times.append(int(ts))
-    return times, seen
+            if request_id == r.request_id and sidechain == r.is_sidechain:
+                keys.add(_key(r))
+                if int(ts) != r.ts_ms:
+                    times.append(int(ts))
+    return times, seen, keys
+
+
+def _add_fresh(fresh: dict[tuple[object, ...], list[int]], r: PushedRow, price: Priced, member: str) -> None:
+    """Sum a new counted call into its rollup group, as :func:`rollup.rebuild` would."""
+    reported = r.reported_cost_nanos
+    auto = reported if reported is not None else price.cost_nanos
+    sums = (
+        1,
+        r.input_tokens,
+        r.output_tokens,
+        r.cache_read_tokens,
+        r.cache_write_5m_tokens,
+        r.cache_write_1h_tokens,
+        r.web_search_requests,
+        price.cost_nanos or 0,
+        int(price.cost_nanos is None),
+        auto or 0,
+        int(auto is None),
+        reported or 0,
+    )
+    key = (
+        r.ts_ms // rollup.QUARTER_HOUR_MS,
+        r.source,
+        r.provider,
+        r.model,
+        r.project,
+        r.agent,
+        member,
+        r.session_id,
+    )
+    held = fresh.get(key)
+    fresh[key] = list(sums) if held is None else [a + b for a, b in zip(held, sums, strict=True)]
 
 
 # --- what a laptop has pushed -------------------------------------------------------------------
