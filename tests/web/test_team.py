@@ -688,3 +688,38 @@ def test_budgets_per_member_and_per_team(settings: Settings) -> None:
     assert not check.allowed and check.binding_budget == "core"
     assert budgets.check_budget(conn, settings, Decimal(99), member="cy@example.com").allowed
     conn.close()
+
+
+def test_push_limits_over_http(settings: Settings) -> None:
+    from starlette.testclient import TestClient
+
+    from cost_mcp.store import Ledger
+    from cost_mcp.web.http import create_http_app
+
+    conn = connect(settings.db)
+    token = team_store.create_token(conn, "ana", "ana@example.com")
+    conn.close()
+    ledger = Ledger(settings.db)
+    try:
+        # Five pushes, then none for a very long time: the sixth is refused whatever the machine's speed.
+        app = create_http_app(ledger, settings, Pricer(), push_limiter=push.RateLimiter(rate=0.001, burst=5))
+        auth = {"Authorization": f"Bearer {token}"}
+        with TestClient(app, base_url="http://127.0.0.1") as http:
+            assert http.post("/api/push", json={"rows": []}).status_code == 401
+            big = http.post("/api/push", content=b"x" * (push.MAX_BODY_BYTES + 1), headers=auth)
+            assert big.status_code == 413 and "bytes" in big.json()["error"]
+            bad = http.post("/api/push", json={"rows": [{"source": "claude_code"}]}, headers=auth)
+            assert bad.status_code == 400 and "push format" in bad.json()["error"]
+            statuses = [http.post("/api/push", json={"rows": []}, headers=auth).status_code for _ in range(3)]
+            assert statuses == [200, 200, 200]
+            limited = http.post("/api/push", json={"rows": []}, headers=auth)
+            assert limited.status_code == 429 and int(limited.headers["retry-after"]) >= 1
+    finally:
+        ledger.close()
+
+
+def test_rate_limiter_is_per_token() -> None:
+    limiter = push.RateLimiter(rate=0.001, burst=2.0)
+    assert limiter.take("a") == 0 and limiter.take("a") == 0
+    assert limiter.take("b") == 0  # per token
+    assert limiter.take("a") > 900  # about 1,000 s until the next token at one per 1,000 s

@@ -142,6 +142,7 @@ def create_http_app(
     host: str = "127.0.0.1",
     port: int = 4318,
     require_auth: bool | None = None,
+    push_limiter: push.RateLimiter | None = None,
 ) -> Starlette:
     """The whole HTTP server as one Starlette app (see the module docstring).
 
@@ -190,7 +191,10 @@ def create_http_app(
             scopes_supported=["member", "admin"],
             resource_name="cost-mcp",
         )
-    own = [*otlp_routes(ledger, pricer), Route("/api/push", push_endpoint(ledger, pricer), methods=["POST"])]
+    own = [
+        *otlp_routes(ledger, pricer),
+        Route("/api/push", push_endpoint(ledger, pricer, push_limiter), methods=["POST"]),
+    ]
     # The SDK app's own route (``/mcp``), so its path and transport security stay its own.
     for route in [*own, *mcp_app.routes]:
         assert isinstance(route, Route)
@@ -219,9 +223,11 @@ def _url_host(host: str) -> str:
     return f"[{host}]" if ":" in host else host
 
 
-def push_endpoint(ledger: Ledger, pricer: Pricer) -> Callable[[Request], Awaitable[Response]]:
+def push_endpoint(
+    ledger: Ledger, pricer: Pricer, limiter: push.RateLimiter | None = None
+) -> Callable[[Request], Awaitable[Response]]:
     """``POST /api/push``: a laptop's usage rows, stored under the token's member (see cost_mcp.push)."""
-    limiter = push.RateLimiter()
+    limiter = limiter or push.RateLimiter()
 
     async def receive(request: Request) -> Response:
         caller = current_caller_of(request)
