@@ -723,3 +723,42 @@ def test_rate_limiter_is_per_token() -> None:
     assert limiter.take("a") == 0 and limiter.take("a") == 0
     assert limiter.take("b") == 0  # per token
     assert limiter.take("a") > 900  # about 1,000 s until the next token at one per 1,000 s
+
+
+def test_otlp_with_a_members_token_is_that_members_usage(settings: Settings) -> None:
+    from starlette.testclient import TestClient
+
+    from cost_mcp.pricing import Tokens
+    from cost_mcp.store import Ledger
+    from cost_mcp.web.http import create_http_app
+    from tests.web.test_otel_receiver import _api_request, _otlp_json_logs
+
+    conn = connect(settings.db)
+    ana = team_store.create_token(conn, "ana", "ana@example.com")
+    collector = team_store.create_token(conn, "collector", "ops@example.com", "admin")
+    conn.close()
+    when = datetime.now(UTC) - timedelta(minutes=5)
+    ledger = Ledger(settings.db)
+    try:
+        app = create_http_app(ledger, settings, Pricer())
+        with TestClient(app, base_url="http://127.0.0.1") as http:
+            for rid, token in (("req_ana", ana), ("req_org", collector)):
+                record = {
+                    "_ns": int(when.timestamp() * 1e9),
+                    **_api_request(
+                        rid, when, Tokens(input=10, output=5), **{"user.email": "bob@example.com"}
+                    ),
+                }
+                answer = http.post(
+                    "/v1/logs",
+                    json=_otlp_json_logs([record], {"service.name": "claude-code"}),
+                    headers={"Authorization": f"Bearer {token}"},
+                )
+                assert answer.status_code == 200, answer.text
+    finally:
+        ledger.close()
+    conn = connect(settings.db)
+    stored = dict(conn.execute("SELECT request_id, member FROM usage_events").fetchall())
+    conn.close()
+    # Ana cannot put her usage on Bob; an organisation-wide collector keeps each event's own member.
+    assert stored == {"req_ana": "ana@example.com", "req_org": "bob@example.com"}

@@ -86,11 +86,15 @@ def otlp_routes(ledger: Ledger, pricer: Pricer) -> list[Route]:
             if coding not in ("identity", "gzip", "deflate"):
                 return _status(400, f"Content-Encoding {coding!r} is not supported: use gzip", encoding)
             gzipped = coding != "identity"
+            # A member's token sends that member's usage, whatever user.email the events carry; an
+            # admin's (an organisation-wide collector) keeps each event's own.
+            caller = current_caller_of(request)
+            member = caller.member if caller is not None and not caller.is_admin else None
 
             def work() -> otel.Outcome:
                 message = otel.decode(signal, bytes(body), encoding=encoding, gzipped=gzipped)
                 with ledger.use() as conn:
-                    return otel.receive(conn, pricer, signal, message)
+                    return otel.receive(conn, pricer, signal, message, member=member)
 
             try:
                 outcome = await anyio.to_thread.run_sync(work)
