@@ -33,19 +33,25 @@ JWT_ALGORITHMS = ["RS256", "RS384", "RS512", "ES256", "ES384", "PS256", "EdDSA"]
 
 class TeamTokenVerifier:
     """Checks a bearer value: one of our ``cmt_`` tokens (its hash looked up in the ledger on every
-    request, so a revocation holds at once across replicas), else a JWT when an issuer is set."""
+    request, so a revocation holds at once across replicas), else a JWT when an issuer is set.
+    :meth:`close` closes its connection."""
 
     def __init__(self, ledger: Ledger, settings: Settings) -> None:
-        self.ledger = ledger
+        # A connection of its own: checking a token must not queue behind a push or a query holding
+        # the server's main connection (WAL lets it read beside them).
+        self.ledger = Ledger(ledger.path)
         self.settings = settings
         self._jwks: Any = None
         self.admins = {a.strip().lower() for a in settings.jwt_admins.split(",") if a.strip()}
 
+    def close(self) -> None:
+        """Close the verifier's own ledger connection."""
+        self.ledger.close()
+
     @property
     def jwt_enabled(self) -> bool:
         """Whether identity-provider JWTs are accepted."""
-        s = self.settings
-        return bool(s.jwt_issuer and s.jwt_jwks_url and s.jwt_audience)
+        return jwt_configured(self.settings)
 
     async def verify_token(self, token: str) -> AccessToken | None:
         """An access token carrying the caller, or None (the SDK then answers 401)."""
@@ -101,6 +107,11 @@ class TeamTokenVerifier:
             subject=str(claims.get("sub") or member),
             claims={"member": member, "role": role},
         )
+
+
+def jwt_configured(settings: Settings) -> bool:
+    """Whether identity-provider JWTs are configured (issuer, audience and JWKS URL all set)."""
+    return bool(settings.jwt_issuer and settings.jwt_jwks_url and settings.jwt_audience)
 
 
 def current_caller() -> Caller | None:

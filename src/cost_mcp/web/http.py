@@ -33,7 +33,7 @@ from cost_mcp.sources import otel
 from cost_mcp.store import Ledger
 from cost_mcp.store import team as team_store
 from cost_mcp.web.app import create_app
-from cost_mcp.web.auth import TeamTokenVerifier
+from cost_mcp.web.auth import TeamTokenVerifier, jwt_configured
 
 logger = logging.getLogger("cost_mcp.http")
 
@@ -163,10 +163,10 @@ def create_http_app(
 
     from cost_mcp.server import mcp
 
-    verifier = TeamTokenVerifier(ledger, settings)
     if require_auth is None:
         with ledger.use() as conn:
-            require_auth = verifier.jwt_enabled or team_store.has_live_tokens(conn)
+            require_auth = jwt_configured(settings) or team_store.has_live_tokens(conn)
+    verifier = TeamTokenVerifier(ledger, settings) if require_auth else None
     mcp_app = mcp.streamable_http_app(streamable_http_path="/mcp", stateless_http=True, host=host)
     dashboard = create_app(ledger, settings, pricer, token=None)
     public = (settings.public_url or f"http://{_url_host(host)}:{port}").rstrip("/")
@@ -184,8 +184,12 @@ def create_http_app(
     @contextlib.asynccontextmanager
     async def lifespan(_app: Starlette) -> AsyncIterator[None]:
         # The MCP app's session manager (and the server's own lifespan) run inside it.
-        async with mcp_app.router.lifespan_context(mcp_app):
-            yield
+        try:
+            async with mcp_app.router.lifespan_context(mcp_app):
+                yield
+        finally:
+            if verifier is not None:
+                verifier.close()
 
     routes: list[BaseRoute] = [Route("/healthz", healthz)]
     if require_auth:
@@ -215,7 +219,7 @@ def create_http_app(
             allowed_hosts=["*"] if require_auth else sorted({"127.0.0.1", "localhost", host}),
         ),
     ]
-    if require_auth:
+    if verifier is not None:
         middleware += [
             Middleware(AuthenticationMiddleware, backend=BearerAuthBackend(verifier)),
             Middleware(AuthContextMiddleware),
@@ -297,7 +301,7 @@ def serve_http(settings: Settings, *, host: str, port: int, announce: Callable[[
     ledger = Ledger(settings.db)
     try:
         with ledger.use() as conn:
-            auth = TeamTokenVerifier(ledger, settings).jwt_enabled or team_store.has_live_tokens(conn)
+            auth = jwt_configured(settings) or team_store.has_live_tokens(conn)
         if not auth:
             require_loopback(host)
         app = create_http_app(ledger, settings, _pricer(settings), host=host, port=port, require_auth=auth)
