@@ -648,12 +648,22 @@ async def get_spend(
     )
 
     caller = current_caller()
+    member = None if caller is None or caller.is_admin else caller.member
 
     def answer(conn: sqlite3.Connection, settings: Settings) -> SpendResult:
         p = spend.resolve(settings, period, start, end, timezone)
-        result = spend.get_spend(conn, settings, p, group_by, filters, window=rows.Window.of(limit, cursor))
-        if caller is not None and not caller.is_admin:
-            result.warnings.append(spend.team_total_note(conn, settings, p, caller.member))
+        # Fired budget alerts are shown once, to whoever asks first: an admin, not a member.
+        result = spend.get_spend(
+            conn,
+            settings,
+            p,
+            group_by,
+            filters,
+            window=rows.Window.of(limit, cursor),
+            take_alerts=member is None,
+        )
+        if member is not None:
+            result.warnings.append(spend.team_total_note(conn, settings, p, member))
         return result
 
     return await _query(ctx, answer)
@@ -928,7 +938,7 @@ async def budget_status(
     """
     caller = current_caller()
     member = None if caller is None or caller.is_admin else caller.member
-    return await _query(ctx, budgets.budget_status, name, member=member)
+    return await _query(ctx, budgets.budget_status, name, member=member, take_alerts=member is None)
 
 
 @mcp.tool(title="Check a call against budgets", annotations=READ_ONLY)

@@ -466,6 +466,7 @@ def test_three_laptops_push_concurrently_and_twice(team: Team, home: Path) -> No
         laptops["bob"].env(home, COST_MCP_TEAM_TOKEN=team.tokens["bob"]), "push", "--server", team.base
     )
     assert revoked.returncode != 0 and "refused the token" in revoked.stderr
+    assert team.tokens["bob"] not in revoked.stderr + revoked.stdout
     assert (
         httpx2.post(
             f"{team.base}/mcp", json={}, headers={"Authorization": f"Bearer {team.tokens['bob']}"}
