@@ -763,3 +763,22 @@ def test_otlp_with_a_members_token_is_that_members_usage(settings: Settings) -> 
     conn.close()
     # Ana cannot put her usage on Bob; an organisation-wide collector keeps each event's own member.
     assert stored == {"req_ana": "ana@example.com", "req_org": "bob@example.com"}
+
+
+def test_token_and_team_commands(settings: Settings, capsys: pytest.CaptureFixture[str]) -> None:
+    from cost_mcp.cli import main
+
+    assert main(["token", "create", "ana-laptop", "--member", "ana@example.com"]) == 0
+    token = capsys.readouterr().out.strip()
+    assert token.startswith("cmt_")
+    assert main(["token", "list"]) == 0
+    listed = capsys.readouterr().out
+    assert "ana-laptop\tana@example.com\tmember" in listed and "live" in listed and token not in listed
+    assert main(["token", "revoke", "ana-laptop"]) == 0
+    assert main(["token", "revoke", "nobody"]) != 0
+    assert "no token named 'nobody'" in capsys.readouterr().err
+    assert main(["team", "set", "platform", "ana@example.com", "bob@example.com"]) == 0
+    assert main(["team", "list"]) == 0
+    assert "platform\tana@example.com, bob@example.com" in capsys.readouterr().out
+    assert main(["push"]) != 0
+    assert "COST_MCP_TEAM_SERVER" in capsys.readouterr().err
