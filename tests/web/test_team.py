@@ -347,16 +347,17 @@ def _stop(proc: subprocess.Popen[bytes]) -> None:
 def team(home: Path) -> Iterator[Team]:
     server_db = home / "server" / "cost.db"
     env = _env(home, server_db)
-    tokens: dict[str, str] = {}
-    for name, member, role in (
-        ("admin", "boss@example.com", "admin"),
-        ("ana", "ana@example.com", "member"),
-        ("bob", "bob@example.com", "member"),
-        ("cy", "cy@example.com", "member"),
-    ):
-        done = _cli(env, "token", "create", name, "--member", member, "--role", role)
-        assert done.returncode == 0, done.stderr
-        tokens[name] = done.stdout.strip()
+    conn = connect(server_db)  # `cost-mcp token create` itself: test_token_and_team_commands
+    tokens = {
+        name: team_store.create_token(conn, name, member, role)
+        for name, member, role in (
+            ("admin", "boss@example.com", "admin"),
+            ("ana", "ana@example.com", "member"),
+            ("bob", "bob@example.com", "member"),
+            ("cy", "cy@example.com", "member"),
+        )
+    }
+    conn.close()
     port = _free_port()
     stderr = home / "server.log"
     proc = _start(env, port, stderr)
