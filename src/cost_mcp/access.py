@@ -6,7 +6,8 @@ sees everything, as before team mode.
 
 - An admin sees everything and manages budgets, subscriptions, syncs and tokens.
 - A member sees their own usage (``get_spend`` is narrowed to ``members=[them]``) and the team's
-  total beside it, the budgets and whether a call fits them, and prices. Every other tool reads
+  total beside it, the budgets and whether a call fits them, and prices, and records their own
+  agents' calls (``record_usage``, stored under their name). Every other tool reads
   per-member detail (sessions, models, projects of everyone) or changes shared state: refused with
   a message that says what to use instead.
 """
@@ -40,7 +41,7 @@ class Caller:
         return self.role == "admin"
 
 
-MEMBER_TOOLS = frozenset({"get_spend", "budget_status", "check_budget", "estimate_cost"})
+MEMBER_TOOLS = frozenset({"get_spend", "budget_status", "check_budget", "estimate_cost", "record_usage"})
 """What a member's token may call; everything else needs an admin token."""
 
 

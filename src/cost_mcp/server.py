@@ -1039,6 +1039,7 @@ async def record_usage(
 
     state = _state(ctx)
     await _catch_up(state)
+    caller = current_caller()
 
     def work() -> RecordResult:
         with state.ledger.use() as conn:
@@ -1061,6 +1062,7 @@ async def record_usage(
             speed=speed,
             service_tier=service_tier,
             inference_geo=inference_geo,
+            member=caller.member if caller else None,
         )
 
     return await _run(work)

@@ -438,6 +438,25 @@ def test_three_laptops_push_concurrently_and_twice(team: Team, home: Path) -> No
     assert any("whole team spent" in w for w in mine.structured_content["warnings"])
     refused = _spend_by_member(team.base, team.tokens["ana"], members=["bob@example.com"])
     assert refused.is_error and "only their own usage" in refused.content[0].text
+    recorded = anyio.run(
+        _call,
+        team.base,
+        team.tokens["ana"],
+        "record_usage",
+        {
+            "provider": "openai",
+            "model": "gpt-4o",
+            "input_tokens": 400_000,
+            "output_tokens": 0,
+            "agent": "bot",
+        },
+    )
+    assert not recorded.is_error, recorded.content
+    conn = connect(team.server_db)
+    assert conn.execute("SELECT member FROM usage_events WHERE source = 'record_usage'").fetchall() == [
+        ("ana@example.com",)
+    ]
+    conn.close()
     admin_only = anyio.run(_call, team.base, team.tokens["ana"], "model_breakdown", {})
     assert admin_only.is_error and "admin token" in admin_only.content[0].text
 

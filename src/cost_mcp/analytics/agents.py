@@ -79,8 +79,10 @@ def record_usage(
     speed: str | None = None,
     service_tier: str | None = None,
     inference_geo: str | None = None,
+    member: str | None = None,
 ) -> RecordResult:
-    """record_usage: store the call, then say where the budgets it counts against stand."""
+    """record_usage: store the call, then say where the budgets it counts against stand. ``member``
+    is the caller's (a team member's token), never an argument a model chose."""
     recorded, call_id, price, _ = record_call(
         conn,
         pricer,
@@ -95,6 +97,7 @@ def record_usage(
         speed=speed,
         service_tier=service_tier,
         inference_geo=inference_geo,
+        member=member,
     )
     warnings: list[str] = [f"priced with an assumption: {a}" for a in price.assumptions] if price else []
     cost: Decimal | None = price.total if price else None
@@ -124,6 +127,7 @@ def record_usage(
             agent=agent,
             project=project,
             source=SOURCE,
+            member=member,
             members=budgets.scope_members(conn, budget.scope),
         ):
             state = budgets.state_of(conn, settings, budget, now)
