@@ -313,11 +313,14 @@ def push(
     sources = [s for s in team_store.event_sources(conn) if pushable(s)]
     sender = send or http_sender
     stats = PushStats()
+    last = team_store.max_event_id(conn)
     after = 0
-    while True:
-        batch = team_store.unpushed(conn, url, after, BATCH_ROWS, sources)
+    while after < last:
+        upto = min(after + BATCH_ROWS, last)
+        batch = team_store.unpushed(conn, url, after, upto, sources)
+        after = upto
         if not batch:
-            break
+            continue
         wire = [_wire(row, hide) for _, _, row in batch]
         body = gzip.compress(msgspec.json.encode(WireBatch(rows=wire)), compresslevel=5)
         answer = sender(url, secret, body)
@@ -325,7 +328,6 @@ def push(
         stats.sent += answer.accepted
         stats.changed += answer.changed
         stats.batches += 1
-        after = batch[-1][0]
     stats.pending = team_store.pending_count(conn, url, sources)
     return stats
 

@@ -380,23 +380,24 @@ SELECT e.id, e.source, e.message_id, e.request_id, e.is_sidechain, e.ts_ms, e.pr
        e.service_tier, e.inference_geo, e.reported_cost_nanos, e.total_tokens
 FROM usage_events e
 LEFT JOIN pushed_events p ON p.server = ? AND p.event_id = e.id
-WHERE e.counted = 1 AND e.id > ? AND (p.event_id IS NULL OR p.total_tokens < e.total_tokens)
+WHERE e.id > ? AND e.id <= ? AND e.counted = 1 AND (p.event_id IS NULL OR p.total_tokens < e.total_tokens)
   AND e.source IN ({sources})
 ORDER BY e.id
-LIMIT ?
 """
+# A window of ids rather than "id > ? ... LIMIT ?", which let the planner sort every counted row of
+# the ledger for each batch (a first push of 1M events did not finish in 8 minutes).
 
 
 def unpushed(
-    conn: sqlite3.Connection, server: str, after_id: int, limit: int, sources: Sequence[str]
+    conn: sqlite3.Connection, server: str, after_id: int, upto_id: int, sources: Sequence[str]
 ) -> list[tuple[int, int, PushedRow]]:
-    """Up to ``limit`` counted events of ``sources`` with id > ``after_id`` the server has not
+    """The counted events of ``sources`` with ``after_id < id <= upto_id`` the server has not
     acknowledged at their current token count: ``(event id, total tokens, row)``, by id."""
     if not sources:
         return []
     sql = _UNPUSHED.format(sources=", ".join("?" for _ in sources))
     out: list[tuple[int, int, PushedRow]] = []
-    for r in conn.execute(sql, (server, after_id, *sources, limit)):
+    for r in conn.execute(sql, (server, after_id, upto_id, *sources)):
         out.append(
             (
                 int(r[0]),
