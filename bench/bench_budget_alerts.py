@@ -5,7 +5,7 @@
     python bench/bench_budget_alerts.py --runs 20
 
 Every query's refresh now evaluates every budget (so one already over its limit fires without new
-usage), which is one ``get_spend`` of the budget's current period and scope per budget. Measured on a
+usage): one read of the ledger for every budget's current period and scope (``spend_totals``). Measured on a
 copy of bench_spend's ledger at its fixed "now" (the last day of its data) with 0, 1, 5 and 20 month
 budgets (two in three scoped to an agent or a model), all far below their limit so nothing fires (the
 steady state), median and p95 of ``--runs`` calls after one warm-up. That is the cost after the
@@ -34,8 +34,7 @@ def main(argv: list[str] | None = None) -> int:
     spec = LedgerSpec(seed=args.seed)
     ensure_ledger(spec, rebuild=False)
 
-    from cost_mcp import sync
-    from cost_mcp.analytics import budgets
+    from cost_mcp.analytics import alerts, budgets
     from cost_mcp.config import load_settings
     from cost_mcp.models import BudgetScope
     from cost_mcp.store import connect
@@ -58,9 +57,9 @@ def main(argv: list[str] | None = None) -> int:
                 ]
                 budgets.set_budget(conn, f"b{made}", Decimal(10**8), "month", scope)
                 made += 1
-            times, fired = timed(lambda: budgets.evaluate_alerts(conn, settings, now=NOW), args.runs)
+            times, fired = timed(lambda: alerts.evaluate_alerts(conn, settings, now=NOW), args.runs)
             assert fired == [], "the budgets are far below their limits"
-            warm, _ = timed(lambda: sync.fire_alerts(conn, settings), args.runs)
+            warm, _ = timed(lambda: alerts.fire_alerts(conn, settings), args.runs)
             raw[str(count)] = times
             raw[f"{count} warm"] = warm
             rows.append((count, f"{median(times):.1f}", f"{p95(times):.1f}", f"{median(warm):.2f}"))

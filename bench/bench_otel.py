@@ -7,6 +7,7 @@ Reports events/s over the whole run (server decode + price + one transaction per
 the ledger afterwards holds exactly the events sent.
 
     python bench/bench_otel.py --batches 200 --batch-size 512 --clients 2
+    python bench/bench_otel.py --phases     # CPU per event of each step, in process
 """
 
 from __future__ import annotations
@@ -78,14 +79,56 @@ def cpu_seconds(pid: int) -> float:
     return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
 
 
+def phases(bodies: list[bytes], runs: int = 7) -> None:
+    """Microseconds of process CPU per event, in this process, for each step of the receiver (the
+    best of ``runs``, so other processes on the machine disturb it least): reading the attributes,
+    turning records into calls (attributes included), pricing, and the whole of decode + receive
+    into a fresh ledger (writing included)."""
+    from cost_mcp.pricing import Pricer
+    from cost_mcp.sources import otel
+    from cost_mcp.store import connect
+
+    messages = [otel.decode("logs", b, encoding="protobuf", gzipped=False) for b in bodies]
+    records = [r for m in messages for rl in m.resource_logs for sl in rl.scope_logs for r in sl.log_records]  # type: ignore[attr-defined]
+    pricer = Pricer()
+    best: dict[str, float] = {}
+    for _ in range(runs):
+        t = time.process_time()
+        for r in records:
+            otel.attributes(r.attributes)
+        took = {"attributes": time.process_time() - t}
+        outcome = otel.Outcome("logs")
+        t = time.process_time()
+        calls = [c for m in messages for c in otel._logs(m, datetime.now(UTC), outcome)]  # type: ignore[arg-type]
+        took["records to calls"] = time.process_time() - t
+        t = time.process_time()
+        otel._price(calls, pricer, outcome)
+        took["pricing"] = time.process_time() - t
+        with tempfile.TemporaryDirectory() as tmp:
+            conn = connect(Path(tmp) / "cost.db")
+            t = time.process_time()
+            for body in bodies:
+                message = otel.decode("logs", body, encoding="protobuf", gzipped=False)
+                otel.receive(conn, pricer, "logs", message)
+            took["decode + receive + write"] = time.process_time() - t
+            conn.close()
+        for k, v in took.items():
+            best[k] = min(best.get(k, v), v)
+    print(table(["step", "µs per event"], [[k, f"{v / len(records) * 1e6:.1f}"] for k, v in best.items()]))
+
+
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--batches", type=int, default=200)
     ap.add_argument("--batch-size", type=int, default=512)
     ap.add_argument("--clients", type=int, default=2, help="concurrent senders")
+    ap.add_argument("--phases", action="store_true", help="only the in-process step times (20 batches)")
     args = ap.parse_args()
 
     now = datetime.now(UTC) - timedelta(minutes=5)
+    if args.phases:
+        phases([batch(n, args.batch_size, now) for n in range(min(args.batches, 20))])
+        return
     bodies = [batch(n, args.batch_size, now) for n in range(args.batches)]
     with tempfile.TemporaryDirectory() as tmp, socket.socket() as s:
         s.bind(("127.0.0.1", 0))

@@ -28,7 +28,7 @@ from cost_mcp.store import connect
 PHASES = (
     ("read lines (readline)", "<method 'readline' of '_io.BufferedReader' objects>"),
     ("msgspec decode", "<method 'decode' of 'msgspec.json.Decoder' objects>"),
-    ("parse a line (decode + copy)", "parse_line"),
+    ("parse a line (decode + copy)", "_parse"),
     ("price + row tuples", "_row"),
     ("write batches (SQL, recount)", "_flush"),
     ("  of which UPSERT executemany", "<method 'executemany' of 'sqlite3.Connection' objects>"),

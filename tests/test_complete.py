@@ -19,7 +19,7 @@ from mcp import Client
 
 from cost_mcp import catchup
 from cost_mcp.analytics import budgets
-from cost_mcp.catchup import Unread
+from cost_mcp.analytics.budgets import Unread
 from cost_mcp.config import Settings
 from cost_mcp.models import BudgetScope
 from cost_mcp.pricing import Price, Pricer

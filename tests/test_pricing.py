@@ -11,6 +11,7 @@ import pytest
 
 from cost_mcp.errors import InvalidInputError
 from cost_mcp.pricing import (
+    CallRates,
     Price,
     Pricer,
     Tokens,
@@ -166,6 +167,45 @@ def test_compiled_rates_agree_with_genai_prices_for_every_main_model() -> None:
                 assert priced.total == expected, (provider, info.id, tokens)
                 checked += 1
     assert checked > 2_000
+
+
+def test_rates_resolved_once_price_every_call_as_price_does() -> None:
+    """``Pricer.rates`` (an ingest's once-per-model-and-day plan) gives ``price``'s exact nanos,
+    model id and assumptions, tiers and modifiers included, for every Anthropic model."""
+    rng = random.Random(20261202)
+    pricer = Pricer()
+    checked = 0
+    mods = [{}, {"speed": "fast"}, {"service_tier": "batch"}, {"inference_geo": "us"}, {"speed": "warp"}]
+    for info in provider_models("anthropic"):
+        for extra in mods:
+            plan = pricer.rates(info.id, "anthropic", AT, **extra)
+            if plan is None:
+                continue  # a table genai-prices prices itself: ingest calls price() per call
+            assert isinstance(plan, CallRates), info.id
+            for _ in range(3):
+                tokens = Tokens(
+                    input=rng.choice([rng.randint(0, 5_000), rng.randint(150_000, 400_000)]),
+                    output=rng.randint(0, 20_000),
+                    cache_read=rng.choice([0, rng.randint(0, 150_000)]),
+                    cache_write_5m=rng.choice([0, rng.randint(0, 60_000)]),
+                    cache_write_1h=rng.choice([0, rng.randint(0, 30_000)]),
+                    web_search_requests=rng.randint(0, 3),
+                )
+                priced = pricer.price(tokens, info.id, "anthropic", AT, **extra)
+                assert isinstance(priced, Price)
+                counts = (
+                    tokens.input,
+                    tokens.cache_read,
+                    tokens.cache_write_5m,
+                    tokens.cache_write_1h,
+                    tokens.output,
+                    tokens.web_search_requests,
+                )
+                assert plan.nanos(counts) == priced.total_nanos, (info.id, extra, tokens)
+                assert (plan.model_id, plan.assumptions) == (priced.model_id, priced.assumptions)
+                checked += 1
+    assert checked > 100
+    assert isinstance(pricer.rates("no-such-model-anywhere", "anthropic", AT), Unpriced)
 
 
 def write_prices(path: Path, text: str) -> Path:

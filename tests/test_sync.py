@@ -587,3 +587,39 @@ def test_providers_in_sync_skip_are_left_out_of_automatic_sync(
     assert "groq" not in automatic
     assert "openai" in automatic
     assert explicit == {"groq"}
+
+
+class LockProbe(httpx2.AsyncBaseTransport):
+    """Passes requests on to the fakes, first trying to take the ledger's write lock from another
+    connection without waiting: a sync that held it across the network would make that fail."""
+
+    def __init__(self, inner: httpx2.AsyncBaseTransport, db: Path) -> None:
+        self.inner = inner
+        self.db = db
+        self.free = 0
+        self.locked = 0
+
+    async def handle_async_request(self, request: httpx2.Request) -> httpx2.Response:
+        probe = sqlite3.connect(self.db, timeout=0, isolation_level=None)
+        try:
+            probe.execute("BEGIN IMMEDIATE")
+            probe.execute("ROLLBACK")
+            self.free += 1
+        except sqlite3.OperationalError:
+            self.locked += 1
+        finally:
+            probe.close()
+        return await self.inner.handle_async_request(request)
+
+
+@pytest.mark.parametrize("explicit", [False, True], ids=["automatic refresh", "sync_providers"])
+def test_no_sync_holds_the_write_lock_while_waiting_on_the_network(
+    conn: sqlite3.Connection, keys: Settings, router: Router, explicit: bool
+) -> None:
+    probe = LockProbe(router.transport(), keys.db)
+    if explicit:
+        sync.sync_providers(conn, keys, Pricer(), transport=probe, now=NOW)
+    else:
+        sync.refresh(conn, keys, Pricer(), transport=probe, now=NOW, logs="skip")
+    assert probe.free > 0 and probe.locked == 0
+    assert state(conn, "openai")["last_success"] == NOW.isoformat()  # and the data was written after

@@ -41,6 +41,7 @@ from typing import TypeVar
 from genai_prices import data_snapshot
 from genai_prices.types import ModelPrice, TieredPrices
 
+from cost_mcp.analytics.budgets import Unread
 from cost_mcp.config import Settings
 from cost_mcp.models import Answer, IngestResult, LogReading
 from cost_mcp.pricing import Pricer
@@ -190,6 +191,7 @@ class LogReader:
 
     def _run(self) -> None:
         from cost_mcp import sync
+        from cost_mcp.analytics.alerts import fire_alerts
 
         conn: sqlite3.Connection | None = None
         try:
@@ -204,7 +206,7 @@ class LogReader:
                         self._read += result.bytes_read
                     self._left, self._files_left = result.bytes_pending, result.files_pending
                 if result.events_added:
-                    sync.fire_alerts(conn, self._settings)
+                    fire_alerts(conn, self._settings)
                 if result.complete:
                     logger.info(
                         "read the Claude Code log backlog (%.1f MB) in %.1fs",
@@ -222,15 +224,6 @@ class LogReader:
 
 
 # --- what unread bytes could still cost ------------------------------------------------------------
-
-
-@dataclass(frozen=True)
-class Unread:
-    """Log bytes not read yet, for a budget check: the most they could add, and what to say."""
-
-    worst_usd: Decimal | None
-    """None when how much is left is not known yet: then there is no bound."""
-    note: str
 
 
 def unread(progress: ReadProgress, pricer: Pricer) -> Unread:

@@ -30,6 +30,7 @@ from cost_mcp.money import UNPRICED, format_cost, format_usd, plain_usd
 from cost_mcp.output import csv_cell, safe_text
 
 if TYPE_CHECKING:
+    from cost_mcp.analytics.focus import FocusExport
     from cost_mcp.periods import Period
 
 EXIT_USAGE = 2
@@ -95,8 +96,8 @@ def _parser() -> argparse.ArgumentParser:
         "--format",
         choices=("csv", "json", "focus"),
         default="csv",
-        help="csv or json: every usage event and provider bucket; focus: FinOps FOCUS rows (CSV) that sum "
-        "to the period's total",
+        help="csv or json: every usage event and provider bucket; focus: FinOps FOCUS rows (CSV, or Parquet "
+        "when --output ends in .parquet) that sum to the period's total",
     )
     exp.add_argument("--output", "-o", default="-", help="file to write (default: stdout)")
     bud = sub.add_parser("budget", help="set, list or delete budgets")
@@ -877,6 +878,9 @@ def _export(args: argparse.Namespace) -> int:
     settings, conn = _open()
     try:
         p = spend.resolve(settings, args.period, args.start, args.end, args.timezone)
+        if args.format == "focus" and args.output.lower().endswith(".parquet"):
+            _write_focus_parquet(Path(args.output), conn, settings, p)
+            return 0
         target = sys.stdout if args.output == "-" else open(args.output, "w", newline="", encoding="utf-8")  # noqa: SIM115
         try:
             records = export_records(conn, settings, p)
@@ -915,6 +919,18 @@ def _write_focus(target: TextIO, conn: sqlite3.Connection, settings: Settings, p
     writer = csv.DictWriter(target, fieldnames=COLUMNS)
     writer.writeheader()
     writer.writerows(export.rows)
+    _focus_warning(export)
+
+
+def _write_focus_parquet(path: Path, conn: sqlite3.Connection, settings: Settings, p: Period) -> None:
+    from cost_mcp.analytics.focus import focus_rows, write_parquet
+
+    export = focus_rows(conn, settings, p)
+    write_parquet(export, path)
+    _focus_warning(export)
+
+
+def _focus_warning(export: FocusExport) -> None:
     if export.unpriced_requests:
         print(
             f"warning: {export.unpriced_requests:,} call(s) have no known price: they are counted in "

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import os
 import re
-import sqlite3
 from collections.abc import Mapping, Sequence
 from pathlib import Path
 
@@ -16,7 +15,7 @@ from cost_mcp.errors import CostMcpError
 from cost_mcp.models import DoctorReport, KeyStatus, LogRoot, SkippedFile
 from cost_mcp.pricing import GENAI_PRICES_VERSION, load_overrides
 from cost_mcp.sources import registry
-from cost_mcp.store import skipped
+from cost_mcp.store.health import check_file, skipped_in_file
 from cost_mcp.store.migrations import MIGRATIONS
 
 _SCAN_LIMIT = 100_000
@@ -188,17 +187,12 @@ def _database_status(path: Path) -> tuple[str, int]:
         return "not created yet (created on first use)", 0
     if not os.access(path, os.R_OK):
         return f"{path} is not readable (check permissions or set COST_MCP_DB)", 0
-    try:
-        conn = sqlite3.connect(f"file:{path}?mode=ro", uri=True)
-        try:
-            conn.execute("PRAGMA quick_check").fetchone()
-            names = [r[0] for r in conn.execute("SELECT name FROM _migrations")]
-        finally:
-            conn.close()
-    except sqlite3.DatabaseError as exc:
-        if "no such table" in str(exc):
-            return "ok (empty: no schema yet)", 0
-        return f"{path} is not a usable SQLite database ({exc}); move it aside or set COST_MCP_DB", 0
+    found = check_file(path)
+    if found.empty:
+        return "ok (empty: no schema yet)", 0
+    if found.error is not None:
+        return f"{path} is not a usable SQLite database ({found.error}); move it aside or set COST_MCP_DB", 0
+    names = found.migrations
     known = {name for name, _ in MIGRATIONS}
     newer = [n for n in names if n not in known]
     if newer:
@@ -214,14 +208,7 @@ def _skipped(path: Path) -> list[SkippedFile]:
     """The files whose lines were skipped, read without writing (an older ledger has no table)."""
     if not path.is_file():
         return []
-    try:
-        conn = sqlite3.connect(f"file:{path}?mode=ro", uri=True)
-        try:
-            return [SkippedFile(path=p, lines=lines) for p, lines in skipped.by_file(conn)]
-        finally:
-            conn.close()
-    except sqlite3.DatabaseError:
-        return []
+    return [SkippedFile(path=p, lines=lines) for p, lines in skipped_in_file(path)]
 
 
 def _log_root(root: Path) -> LogRoot:

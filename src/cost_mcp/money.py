@@ -62,17 +62,24 @@ def cents_to_usd(cents: Decimal) -> Decimal:
     return cents / 100
 
 
+def parse_amount(value: object) -> Decimal:
+    """A provider's money amount, exactly: a JSON number decoded as Decimal or int (never a float),
+    or a numeric string. Anything else, missing included, is a ValueError naming the value: a
+    wrong amount must never become $0. Provider answers are decoded through this (see
+    ``sources.billing.Amount``), so a bad amount is refused where it is read."""
+    if value is None or isinstance(value, (bool, float)) or not isinstance(value, (str, int, Decimal)):
+        raise ValueError(f"not an amount: {value!r}")
+    return parse_usd(value)
+
+
 def amount_nanos(value: object, *, cents: bool = False, per_usd: Decimal | None = None) -> int:
     """A provider's money amount as exact nano-USD: the one conversion every source uses.
 
-    ``value`` is a JSON number decoded as Decimal or int (never a float), or a numeric string; in
-    dollars, or in cents with ``cents`` (Anthropic's cost report, Cursor), or in another currency
-    of which ``per_usd`` units make one dollar (Google's ``currency_conversion_rate``). Anything
-    else, missing included, is a ValueError: a wrong amount must never become $0.
+    ``value`` is read by :func:`parse_amount`; it is in dollars, or in cents with ``cents``
+    (Anthropic's cost report, Cursor), or in another currency of which ``per_usd`` units make one
+    dollar (Google's ``currency_conversion_rate``). Anything else is a ValueError.
     """
-    if value is None or isinstance(value, (bool, float)) or not isinstance(value, (str, int, Decimal)):
-        raise ValueError(f"not an amount: {value!r}")
-    amount = parse_usd(value)
+    amount = parse_amount(value)
     if cents:
         amount = cents_to_usd(amount)
     if per_usd is not None:

@@ -31,7 +31,7 @@ from typing import Literal
 
 import genai_prices
 from genai_prices import Usage, data_snapshot
-from genai_prices.types import ModelInfo, ModelPrice, Provider, TieredPrices
+from genai_prices.types import ModelInfo, ModelPrice, Provider, StartDateConstraint, TieredPrices
 
 from cost_mcp.errors import InvalidInputError, UnknownModelError
 from cost_mcp.money import pico_to_nanos, pico_to_usd, to_nanos
@@ -207,7 +207,6 @@ class _Rates:
 
     def price(self, tokens: Tokens) -> tuple[tuple[int, ...], bool]:
         """Pico-USD per token kind, and whether a tier above the base applied."""
-        total_input = tokens.total_input
         counts = (
             tokens.input,
             tokens.cache_read,
@@ -216,6 +215,10 @@ class _Rates:
             tokens.output,
             tokens.web_search_requests,
         )
+        return self.price_counts(counts, tokens.total_input)
+
+    def price_counts(self, counts: tuple[int, ...], total_input: int) -> tuple[tuple[int, ...], bool]:
+        """:meth:`price` from counts in TOKEN_KINDS order (no Tokens object on an ingest's hot path)."""
         picos: list[int] = []
         tiered = False
         for n, (base, tiers) in zip(counts, self.rates, strict=True):
@@ -248,6 +251,62 @@ def _to_pico(rate: Rate, scale: int) -> _Tiered | None:
             return None
         tiers.append((tier.start, above[0]))
     return None if base is None else (base[0], tuple(tiers))
+
+
+@dataclass(frozen=True, slots=True)
+class CallRates:
+    """How every call of one model, provider and set of modifiers is priced on one UTC day.
+
+    What :meth:`Pricer.price` resolves per call, resolved once: an ingest pricing a hundred thousand
+    calls of a handful of models asks :meth:`Pricer.rates` once per (model, modifiers, day) and
+    prices each call with :meth:`nanos`, with the same integer arithmetic and result as ``price``.
+    """
+
+    rates: _Rates
+    model_id: str
+    provider_id: str
+    source: PriceSource
+    corrections: tuple[str, ...] = ()
+    assumptions: tuple[str, ...] = ()
+    day_stable: bool = True
+    """The same rates hold for every instant of the call's UTC day (prices change only at a UTC
+    date; False for time-of-day prices such as off-peak discounts)."""
+
+    def nanos(self, counts: tuple[int, ...]) -> int:
+        """Nano-USD of one call from its counts in TOKEN_KINDS order, as ``Price.total_nanos``."""
+        total_input = counts[0] + counts[1] + counts[2] + counts[3]
+        picos, _ = self.rates.price_counts(counts, total_input)
+        return pico_to_nanos(sum(picos) + self.rates.per_request)
+
+    def priced(self, tokens: Tokens) -> Price:
+        """The full :class:`Price` of one call."""
+        picos, tiered = self.rates.price(tokens)
+        return Price(
+            self.model_id,
+            self.provider_id,
+            self.source,
+            tiered,
+            picos,
+            self.rates.per_request,
+            corrections=self.corrections,
+            assumptions=self.assumptions,
+        )
+
+
+@dataclass(frozen=True, slots=True)
+class _Fallback:
+    """A price table whose units the compiled rates do not model: genai-prices prices each call."""
+
+    model_id: str
+    provider_id: str
+    table: Corrected
+
+
+def _day_stable(info: ModelInfo) -> bool:
+    """Whether the model's prices change only at UTC dates (start-date constraints or none)."""
+    constraints = [c.constraint for c in info.prices] if isinstance(info.prices, list) else []
+    constraints += [v.constraint for v in info.price_variants or ()]
+    return all(c is None or isinstance(c, StartDateConstraint) for c in constraints)
 
 
 # --- overrides ----------------------------------------------------------------------------------
@@ -352,7 +411,7 @@ class Pricer:
         ] = {}
         # Models whose prices never change with time, resolved once: ingest prices one model
         # hundreds of thousands of times.
-        self._static: dict[tuple[str, str | None], tuple[_Rates, str, str, tuple[str, ...]]] = {}
+        self._static: dict[tuple[str, str | None], CallRates] = {}
 
     @classmethod
     def from_file(cls, path: Path) -> Pricer:
@@ -378,6 +437,51 @@ class Pricer:
         standard rates and listed in ``Price.assumptions``, never silently. Returns
         :class:`Unpriced` with close model ids when no price is known: never a zero cost.
         """
+        plan = self._plan(model, provider, at, speed, service_tier, inference_geo)
+        if isinstance(plan, CallRates):
+            return plan.priced(tokens)
+        if isinstance(plan, Unpriced):
+            return plan
+        corrected = plan.table
+        total = corrected.prices.calc_price(_genai_usage(tokens))["total_price"]
+        return Price(
+            plan.model_id,
+            plan.provider_id,
+            "genai-prices",
+            _any_tier_applies(corrected.prices, tokens),
+            fallback_total=total,
+            corrections=corrected.applied,
+            assumptions=corrected.assumptions,
+        )
+
+    def rates(
+        self,
+        model: str,
+        provider: str | None,
+        at: datetime,
+        *,
+        speed: str | None = None,
+        service_tier: str | None = None,
+        inference_geo: str | None = None,
+    ) -> CallRates | Unpriced | None:
+        """How :meth:`price` prices calls of ``model`` at ``at``, resolved once for many calls.
+
+        None when the model's price table is priced by genai-prices itself (units the compiled
+        rates do not model): call :meth:`price` per call then. When ``day_stable`` is set, the
+        result holds for every call of the same UTC day.
+        """
+        plan = self._plan(model, provider, at, speed, service_tier, inference_geo)
+        return None if isinstance(plan, _Fallback) else plan
+
+    def _plan(
+        self,
+        model: str,
+        provider: str | None,
+        at: datetime | None,
+        speed: str | None,
+        service_tier: str | None,
+        inference_geo: str | None,
+    ) -> CallRates | _Fallback | Unpriced:
         if not model or model == "<synthetic>":
             return Unpriced("no model name" if not model else "synthetic placeholder, not an API call")
         when = at or datetime.now(UTC)
@@ -389,35 +493,17 @@ class Pricer:
         if mods is None:
             static = self._static.get((model, provider))
             if static is not None:
-                known, model_id, provider_id, applied = static
-                picos, tiered = known.price(tokens)
-                return Price(
-                    model_id,
-                    provider_id,
-                    "genai-prices",
-                    tiered,
-                    picos,
-                    known.per_request,
-                    corrections=applied,
-                )
+                return static
         override = _match_override(self.overrides, model, provider)
         if override is not None:
-            picos, tiered = override.rates.price(tokens)
-            source_provider = provider or override.provider or ""
             # The user's own price is taken as the price of this call whatever its modifiers.
             noted = (
                 tuple(f"{k} {v!r} not applied to your override price" for k, v in mods.items())
                 if mods
                 else ()
             )
-            return Price(
-                override.model,
-                source_provider,
-                "override",
-                tiered,
-                picos,
-                override.rates.per_request,
-                assumptions=noted,
+            return CallRates(
+                override.rates, override.model, provider or override.provider or "", "override", (), noted
             )
         found = _lookup(model.lower(), provider.lower() if provider else None)
         if isinstance(found, Unpriced):
@@ -426,29 +512,19 @@ class Pricer:
         standard = info.get_prices(when)
         _, corrected, rates = self._resolve(prov.id, info, standard, mods, when)
         if rates is None:
-            total = corrected.prices.calc_price(_genai_usage(tokens))["total_price"]
-            return Price(
-                info.id,
-                prov.id,
-                "genai-prices",
-                _any_tier_applies(corrected.prices, tokens),
-                fallback_total=total,
-                corrections=corrected.applied,
-                assumptions=corrected.assumptions,
-            )
-        if mods is None and isinstance(info.prices, ModelPrice):
-            self._static[(model, provider)] = (rates, info.id, prov.id, corrected.applied)
-        picos, tiered = rates.price(tokens)
-        return Price(
+            return _Fallback(info.id, prov.id, corrected)
+        plan = CallRates(
+            rates,
             info.id,
             prov.id,
             "genai-prices",
-            tiered,
-            picos,
-            rates.per_request,
-            corrections=corrected.applied,
-            assumptions=corrected.assumptions,
+            corrected.applied,
+            corrected.assumptions,
+            day_stable=_day_stable(info),
         )
+        if mods is None and isinstance(info.prices, ModelPrice):
+            self._static[(model, provider)] = plan
+        return plan
 
     def _resolve(
         self, provider_id: str, info: ModelInfo, standard: ModelPrice, mods: Modifiers | None, when: datetime

@@ -25,7 +25,6 @@ from __future__ import annotations
 import asyncio
 import logging
 import sqlite3
-import threading
 import time
 from collections.abc import Awaitable, Callable, Sequence
 from concurrent.futures import ThreadPoolExecutor
@@ -38,6 +37,8 @@ import anyio
 import anyio.to_thread
 import httpx2
 
+# Re-exported: alerts live in analytics/alerts.py; callers of sync.fire_alerts keep working.
+from cost_mcp.analytics.alerts import fire_alerts
 from cost_mcp.config import Settings, provider_spec
 from cost_mcp.errors import CostMcpError, InvalidInputError
 from cost_mcp.models import IngestResult, SourceSync, SyncResult
@@ -47,16 +48,20 @@ from cost_mcp.sources import agents, claude_code, registry
 from cost_mcp.sources.billing import Feed, Window, day_ms
 from cost_mcp.sources.http import provider_client, scrub_keys
 from cost_mcp.sources.provider import FetchFn
+from cost_mcp.store import source_state
 from cost_mcp.store.buckets import DAY_MS, replace_range
 from cost_mcp.store.connection import (
     REFRESH_LOCK_TIMEOUT_MS,
-    LedgerConnection,
     is_busy,
     lock_timeout,
     write_transaction,
 )
 
 logger = logging.getLogger(__name__)
+
+__all__ = [
+    "fire_alerts"
+]  # re-exported: alerts live in analytics/alerts.py, callers still say sync.fire_alerts
 
 T = TypeVar("T")
 
@@ -226,13 +231,11 @@ def _due(state: _State | None, moment: datetime, ttl_seconds: int) -> bool:
 
 
 def _states(conn: sqlite3.Connection) -> dict[str, _State]:
-    rows = conn.execute(
-        "SELECT source, last_attempt, last_success, last_error, covered_start_ms, covered_end_ms "
-        "FROM source_state"
-    )
     return {
-        str(source): _State(_when(attempt), _when(success), error, start, end)
-        for source, attempt, success, error, start, end in rows
+        s.source: _State(
+            _when(s.last_attempt), _when(s.last_success), s.last_error, s.covered_start_ms, s.covered_end_ms
+        )
+        for s in source_state.all_states(conn)
     }
 
 
@@ -332,15 +335,7 @@ def record(
         spec = outcome.plan.source
         if outcome.feeds is None or outcome.error is not None:
             error = outcome.error or "nothing was fetched"
-            with write_transaction(conn):
-                conn.execute(
-                    """
-                    INSERT INTO source_state (source, last_attempt, last_error) VALUES (?, ?, ?)
-                    ON CONFLICT (source) DO UPDATE SET
-                        last_attempt = excluded.last_attempt, last_error = excluded.last_error
-                    """,
-                    (spec.id, moment, error),
-                )
+            source_state.record_failure(conn, spec.id, moment, error)
             warnings.append(f"{spec.id}: sync failed ({error}); the data synced before is kept")
             rows.append(_row(outcome, ok=False, error=error))
             continue
@@ -359,18 +354,7 @@ def record(
                     conn, feed.provider, feed.kind, feed.start_ms, feed.end_ms, feed.buckets, now=when
                 )
             covered = _union(_states(conn).get(spec.id), start, end)
-            conn.execute(
-                """
-                INSERT INTO source_state (source, last_attempt, last_success, last_error,
-                                          covered_start_ms, covered_end_ms, detail)
-                VALUES (?, ?, ?, NULL, ?, ?, ?)
-                ON CONFLICT (source) DO UPDATE SET
-                    last_attempt = excluded.last_attempt, last_success = excluded.last_success,
-                    last_error = NULL, covered_start_ms = excluded.covered_start_ms,
-                    covered_end_ms = excluded.covered_end_ms, detail = excluded.detail
-                """,
-                (spec.id, moment, moment, covered[0], covered[1], detail),
-            )
+            source_state.record_success(conn, spec.id, moment, covered, detail)
         if not feeds:
             window = outcome.plan.window
             warnings.append(
@@ -642,42 +626,6 @@ def refresh_or_skip(
         if str(getattr(exc, "sqlite_errorname", "")).startswith("SQLITE_READONLY") or "readonly" in str(exc):
             return None, [READ_ONLY_WARNING]
         raise
-
-
-def fire_alerts(conn: sqlite3.Connection, settings: Settings) -> threading.Thread | None:
-    """Fire budget thresholds crossed and not fired yet, and POST the alerts due to a webhook.
-
-    Called whenever budgets are read (every query's refresh, ingest, sync), so a budget already
-    over its limit fires without waiting for new usage. Delivery runs on a background thread,
-    returned so tests can wait for it (None when none was started); the CLI waits for it at exit.
-    """
-    from cost_mcp import notify
-    from cost_mcp.analytics.budgets import evaluate_alerts
-    from cost_mcp.store import deliveries
-
-    # Evaluating is a get_spend per budget: skip it when nothing in the ledger changed since this
-    # connection last did it (no write of ours, none committed by another process), which is most
-    # queries. Budgets, usage and billed data all change the ledger; so does a new day's alert.
-    key = (conn.total_changes, conn.execute("PRAGMA data_version").fetchone()[0], _hour())
-    if getattr(conn, "alerts_checked", None) != key:
-        fired = evaluate_alerts(conn, settings)
-        for _, message, _ in fired:
-            logger.warning("%s", message)
-        if isinstance(conn, LedgerConnection):
-            conn.alerts_checked = (
-                conn.total_changes,
-                conn.execute("PRAGMA data_version").fetchone()[0],
-                _hour(),
-            )
-    if not deliveries.any_due(conn, int(time.time() * 1000)):
-        return None
-    return notify.start(settings)
-
-
-def _hour() -> int:
-    # Periods turn over on a whole or half hour (timezone offsets), so a verdict is kept for half an
-    # hour at most.
-    return int(time.time() // 1800)
 
 
 async def _ingest_and_fetch(

@@ -17,7 +17,7 @@ import pytest
 
 from cost_mcp import cli
 from cost_mcp.analytics import subscriptions
-from cost_mcp.analytics.focus import COLUMNS, FOCUS_1_0
+from cost_mcp.analytics.focus import COLUMNS, DECIMAL_COLUMNS, FOCUS_1_0
 from cost_mcp.analytics.spend import get_spend, resolve
 from cost_mcp.config import Settings
 from cost_mcp.pricing import Pricer
@@ -117,16 +117,23 @@ def test_focus_export_passes_the_finops_validator(
     _ledger(home, conn, settings)
     rows, _, out = _export(tmp_path, capsys)
     assert all(r["SkuPriceId"] for r in rows)  # what the overridden rule below would check
+    checked, failures = _validate(tmp_path, out)
+    assert checked >= len(FOCUS_1_0) * 2, "the validator checked far fewer rules than FOCUS 1.0 has"
+    assert failures == []
+
+
+def _validate(tmp_path: Path, data: Path) -> tuple[int, list[str]]:
+    """The FinOps Foundation's validator over ``data`` (CSV or Parquet): rules checked, failures."""
     report = tmp_path / "report.xml"
     # focus-validator 1.0.0's SkuPriceId_Nullable rule queries `ChargeType`, the 1.0-preview name of
-    # ChargeCategory, so it errors on every valid FOCUS 1.0 file; it is skipped and checked above instead.
+    # ChargeCategory, so it errors on every valid FOCUS 1.0 file; it is skipped and the tests check it.
     overrides = tmp_path / "overrides.yaml"
     overrides.write_text("overrides:\n  - SkuPriceId_Nullable\n", encoding="utf-8")
     done = subprocess.run(
         [
             str(VALIDATOR),
             "--data-file",
-            str(out),
+            str(data),
             "--validate-version",
             "1.0",
             "--override-file",
@@ -145,13 +152,64 @@ def test_focus_export_passes_the_finops_validator(
     )
     assert report.exists(), done.stderr[-2000:]
     cases = ET.parse(report).getroot().iter("testcase")
-    checked = failed = 0
+    checked = 0
     failures: list[str] = []
     for case in cases:
         checked += 1
         problems = [child for child in case if child.tag in {"failure", "error"}]
         if problems:
-            failed += 1
             failures.append(f"{case.get('name')}: {problems[0].get('message')}")
-    assert checked >= len(FOCUS_1_0) * 2, "the validator checked far fewer rules than FOCUS 1.0 has"
-    assert failed == 0, failures
+    return checked, failures
+
+
+def test_focus_as_parquet_has_exact_decimals_and_passes_every_other_validator_rule(
+    home: Path,
+    conn: sqlite3.Connection,
+    settings: Settings,
+    tmp_path: Path,
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    import pyarrow as pa
+    import pyarrow.parquet as pq
+
+    _ledger(home, conn, settings)
+    rows, _, _ = _export(tmp_path, capsys)
+    out = tmp_path / "focus.parquet"
+    code = cli.main(
+        ["export", "--format", "focus", "--start", "2026-11-01", "--end", "2026-11-05", "-o", str(out)]
+    )
+    assert code == 0
+    assert "no known price" in capsys.readouterr().err
+    table = pq.read_table(out)
+    assert table.column_names == list(COLUMNS)
+    assert table.schema.field("BilledCost").type == pa.decimal128(38, 9)  # exact, never a float
+    assert table.schema.field("ChargePeriodStart").type == pa.timestamp("ms", tz="UTC")
+    assert table.schema.field("x_Requests").type == pa.int64()
+    billed = table.column("BilledCost").to_pylist()
+    assert sum(billed) == sum(Decimal(r["BilledCost"]) for r in rows)
+    assert billed == [Decimal(r["BilledCost"]) for r in rows]
+    # An empty CSV cell is null in Parquet (FOCUS's "no value"), not an empty string.
+    assert table.column("SubAccountId").to_pylist() == [r["SubAccountId"] or None for r in rows]
+    for name in DECIMAL_COLUMNS:
+        assert table.schema.field(name).type == pa.decimal128(38, 9)
+    checked, failures = _validate(tmp_path, out)
+    assert checked >= len(FOCUS_1_0) * 2
+    # focus-validator 1.0.0 checks a FOCUS Decimal column as a pandas Float, so Parquet's exact decimal
+    # type (what FOCUS's Decimal is; floats are not money) fails its type check and nothing else does:
+    # every other rule passes, and the decimal types are asserted above instead.
+    assert sorted(failures) == [
+        f"{name}_IsDecimal :: DataTypeCheck: Ensures that column is of decimal type."
+        for name in DECIMAL_COLUMNS
+    ]
+
+
+def test_parquet_without_pyarrow_says_which_extra_to_install(
+    home: Path, conn: sqlite3.Connection, settings: Settings, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from cost_mcp.analytics.focus import FocusExport, write_parquet
+    from cost_mcp.errors import InvalidInputError
+
+    monkeypatch.setitem(sys.modules, "pyarrow", None)  # an import of it now fails, as when not installed
+    with pytest.raises(InvalidInputError, match=r"pip install 'cost-mcp\[parquet\]'"):
+        write_parquet(FocusExport(), tmp_path / "x.parquet")
+    assert not (tmp_path / "x.parquet").exists()

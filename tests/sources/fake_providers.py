@@ -479,6 +479,10 @@ GoogleRow = tuple[str, str, str, str, str, str, str, str, str]
 GOOGLE_COLUMNS = ("day", "project", "service", "sku", "labels", "currency", "rate", "cost", "credits")
 
 
+GOOGLE_USER_CLIENT = "764086051850-6qr4p6gpi6hn506pt8ejuq83di341hur.apps.googleusercontent.com"
+GOOGLE_REFRESH = "1//0g-refresh-token-of-a-user"
+
+
 class FakeGoogle(FakeApi):
     """Google's OAuth token endpoint (jwt-bearer grant, the JWT's RS256 signature checked against the
     service account's public key) and BigQuery's jobs.query / jobs.getQueryResults.
@@ -525,6 +529,13 @@ class FakeGoogle(FakeApi):
         if path == "/token":
             self.tokens += 1
             form = dict(httpx2.QueryParams(request.content.decode()))
+            if form.get("grant_type") == "refresh_token":
+                # Application-default user credentials (RFC 6749 section 6).
+                if (form.get("client_id"), form.get("refresh_token")) != (GOOGLE_USER_CLIENT, GOOGLE_REFRESH):
+                    return json_response(400, {"error": "invalid_grant", "error_description": "Bad Request"})
+                return json_response(
+                    200, {"access_token": GOOGLE_TOKEN, "expires_in": 3599, "token_type": "Bearer"}
+                )
             try:
                 claims = jwt.decode(  # type: ignore[no-untyped-call]
                     form.get("assertion", ""),

@@ -15,13 +15,17 @@ from cost_mcp.config import Settings, load_settings
 from cost_mcp.errors import ProviderAuthError, ProviderResponseError
 from cost_mcp.pricing import Pricer
 from cost_mcp.sources import anthropic
-from cost_mcp.sources.billing import Feed, Window
+from cost_mcp.sources.billing import Feed, Window, decode
 from cost_mcp.sources.http import provider_client
 from cost_mcp.store.buckets import CLAUDE_CODE_PROVIDER, DAY_MS
 from tests.sources.fake_providers import ANTHROPIC_KEY, FakeAnthropic, fixture, json_response
 
 AUG1_2025 = int(datetime(2025, 8, 1, tzinfo=UTC).timestamp()) * 1000
 SEP8_2025 = int(datetime(2025, 9, 8, tzinfo=UTC).timestamp()) * 1000
+
+
+def usage(raw: object) -> anthropic.UsageResult:
+    return decode(raw, anthropic.UsageResult, "a usage result")
 
 
 @pytest.fixture
@@ -88,19 +92,45 @@ def test_cost_report_cents_strings_over_two_pages(configured: Settings) -> None:
     [("123.45", 1_234_500_000), (Decimal("25.5"), 255_000_000), (100, 1_000_000_000), ("0", 0)],
 )
 def test_cost_amounts_as_strings_or_numbers(amount: object, nanos: int) -> None:
-    b = anthropic.cost_bucket({"amount": amount, "currency": "USD", "description": "x"}, AUG1_2025)
+    result = decode({"amount": amount, "currency": "USD", "description": "x"}, anthropic.CostResult, "x")
+    b = anthropic.cost_bucket(result, AUG1_2025)
     assert b.cost_nanos == nanos
 
 
-@pytest.mark.parametrize("amount", [None, 1.5, "lots", True])
+@pytest.mark.parametrize("amount", [None, 1.5, "lots", True, [], "NaN"])
 def test_unusable_amounts_are_refused(amount: object) -> None:
-    with pytest.raises(ProviderResponseError, match="amount"):
-        anthropic.cost_bucket({"amount": amount, "currency": "USD"}, AUG1_2025)
+    with pytest.raises(ProviderResponseError, match=r"^unexpected response: /cost amount: not a"):
+        decode({"amount": amount, "currency": "USD"}, anthropic.CostResult, "/cost")
+
+
+@pytest.mark.parametrize(
+    ("result", "said"),
+    [
+        ({"amount": "1.5", "workspace_id": ["w"]}, r"workspace_id: expected a string, got \['w'\]"),
+        ({"amount": {"value": "1.5"}}, r"amount: not an amount: \{'value': '1.5'\}"),
+        ({"currency": "USD"}, r"results\[0\] has no amount \(at \$\.data\[0\]\.results\[0\]\)"),
+    ],
+)
+def test_a_wrong_typed_cost_report_field_fails_the_fetch_naming_it(
+    configured: Settings, result: dict[str, object], said: str
+) -> None:
+    fake = FakeAnthropic({anthropic.COST_PATH: {"2025-08-01": [result]}})
+    with pytest.raises(ProviderResponseError, match=f"^unexpected response: {anthropic.COST_PATH} .*{said}"):
+        run(configured, fake.handle, anthropic.fetch_costs, Window(AUG1_2025, AUG1_2025 + DAY_MS))
+
+
+def test_wrong_typed_usage_fields_are_refused_where_they_are() -> None:
+    with pytest.raises(ProviderResponseError, match=r"cache_creation is not an object"):
+        decode({"cache_creation": 500}, anthropic.UsageResult, "/usage")
+    with pytest.raises(ProviderResponseError, match=r"output_tokens: expected a count, got \{\}"):
+        decode({"output_tokens": {}}, anthropic.UsageResult, "/usage")
+    counted = decode({"output_tokens": "500", "uncached_input_tokens": None}, anthropic.UsageResult, "/usage")
+    assert (counted.output_tokens, counted.uncached_input_tokens) == (500, 0)
 
 
 def test_messages_documented_example_maps_every_token_kind() -> None:
     [result] = fixture("anthropic_messages_documented.json")["data"][0]["results"]
-    b = anthropic.usage_bucket(result, AUG1_2025, Pricer())
+    b = anthropic.usage_bucket(decode(result, anthropic.UsageResult, "x"), AUG1_2025, Pricer())
     assert (
         b.input_tokens,
         b.cache_read_tokens,
@@ -131,12 +161,12 @@ def test_a_day_of_tokens_is_priced_at_its_context_window_rate(context_window: st
         "model": "claude-sonnet-4-5",
         "context_window": context_window,
     }
-    assert anthropic.usage_bucket(result, AUG1_2025, Pricer()).cost_nanos == nanos
+    assert anthropic.usage_bucket(usage(result), AUG1_2025, Pricer()).cost_nanos == nanos
 
 
 def test_an_unknown_model_is_unpriced_not_free() -> None:
     result = {"uncached_input_tokens": 1_000, "model": "claude-mystery-9"}
-    assert anthropic.usage_bucket(result, AUG1_2025, Pricer()).cost_nanos is None
+    assert anthropic.usage_bucket(usage(result), AUG1_2025, Pricer()).cost_nanos is None
 
 
 def test_fetch_reads_cost_and_usage_reports(configured: Settings) -> None:
@@ -180,7 +210,7 @@ def test_a_workspace_key_is_refused_with_the_variable_to_set(
 
 def test_claude_code_documented_record() -> None:
     [record] = fixture("anthropic_claude_code_documented.json")["data"]
-    [b] = anthropic.claude_code_buckets(record, SEP8_2025)
+    [b] = anthropic.claude_code_buckets(decode(record, anthropic.ClaudeCodeRecord, "x"), SEP8_2025)
     assert (b.member, b.model, b.line_item) == (
         "developer@company.com",
         "claude-opus-5-5",
@@ -201,7 +231,7 @@ def test_claude_code_api_actor_is_named_by_its_key() -> None:
         "customer_type": "subscription",
         "model_breakdown": [{"model": "claude-sonnet-4-5", "tokens": {"input": 10}}],
     }
-    [b] = anthropic.claude_code_buckets(record, SEP8_2025)
+    [b] = anthropic.claude_code_buckets(decode(record, anthropic.ClaudeCodeRecord, "x"), SEP8_2025)
     assert (b.member, b.line_item, b.cost_nanos) == (
         "api key ci-bot",
         "claude code (subscription customer)",

@@ -401,3 +401,42 @@ def test_fast_mode_is_priced_at_fast_rates(
     costs = {e["message_id"]: from_nanos(e["cost_nanos"]) for e in counted(conn)}
     assert costs["msg_f"] == Decimal("0.06")  # fast: $10 in / $50 out per MTok
     assert costs["msg_s"] < costs["msg_f"]
+
+
+@pytest.mark.parametrize(
+    "stamp",
+    [
+        "2026-11-01T12:34:56.789Z",
+        "2024-02-29T23:59:59.999Z",
+        "1970-01-01T00:00:00.000Z",
+        "2999-12-31T23:59:59.999Z",
+        "2026-02-30T10:00:00.000Z",  # no such day
+        "2023-02-29T10:00:00.000Z",  # not a leap year
+        "2026-11-01T24:00:00.000Z",
+        "2026-11-01T12:60:00.000Z",
+        "2026-11-01T12:00:60.000Z",
+        "3000-01-01T00:00:00.000Z",  # past the last accepted instant
+        "\u0662\u0660\u0662\u0666-11-01T12:00:00.000Z",  # non-ASCII digits
+        "2026-11-01T12:34:56.789+02:00",
+        "2026-11-01T12:34:56Z",
+    ],
+)
+def test_the_fast_timestamp_path_reads_exactly_what_fromisoformat_reads(stamp: str) -> None:
+    """Claude Code's own stamp shape skips the datetime; every stamp still means the same instant
+    (or is refused) as through ``datetime.fromisoformat``."""
+    from cost_mcp.sources import claude_code
+
+    def general(s: str) -> int | None:
+        try:
+            return claude_code._epoch_ms_general(s)
+        except claude_code._InvalidLineError:
+            return None
+
+    def fast(s: str) -> int | None:
+        try:
+            return claude_code._epoch_ms(s)
+        except claude_code._InvalidLineError:
+            return None
+
+    assert fast(stamp) == general(stamp)
+    assert fast(stamp) == fast(stamp)  # the second read comes from the day cache

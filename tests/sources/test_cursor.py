@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import base64
 import json
+import re
 import sqlite3
 import time
 from collections.abc import Callable, Iterator
@@ -23,7 +24,7 @@ from cost_mcp.errors import ProviderAuthError, ProviderResponseError
 from cost_mcp.models import SyncResult
 from cost_mcp.pricing import Pricer
 from cost_mcp.sources import cursor
-from cost_mcp.sources.billing import Feed, Window
+from cost_mcp.sources.billing import Feed, Window, decode
 from cost_mcp.sources.http import provider_client
 from cost_mcp.store import connect
 from cost_mcp.store.buckets import DAY_MS
@@ -37,6 +38,10 @@ WINDOW = Window(ms("2026-10-06"), ms("2026-11-06"))  # a first sync: 31 days thr
 def exact(payload: Any) -> Any:
     """A payload as the client decodes it: JSON numbers as Decimal, never float."""
     return json.loads(json.dumps(payload), parse_float=Decimal)
+
+
+def decoded(raw: dict[str, Any]) -> cursor.UsageEvent:
+    return decode(raw, cursor.UsageEvent, EVENTS)
 
 
 def event(
@@ -95,7 +100,7 @@ def run(
 
 def test_documented_event_is_charged_cents_converted_exactly() -> None:
     [item] = exact(fixture("cursor_usage_events_documented.json"))["usageEvents"]
-    b = cursor.event_bucket(item)
+    b = cursor.event_bucket(decoded(item))
     assert b.cost_nanos == 213_623_200  # 21.36232 cents = $0.2136232 (model cost + Cursor's fee)
     assert b.start_ms == ms("2025-06-26")  # "1750979225854" is an epoch-ms string: 23:07 UTC
     assert (b.member, b.model, b.line_item, b.requests) == (
@@ -122,17 +127,45 @@ def test_documented_event_is_charged_cents_converted_exactly() -> None:
     ],
 )
 def test_cents_as_numbers_or_strings(cents: object, nanos: int) -> None:
-    assert cursor.event_bucket(event(1, cents=cents)).cost_nanos == nanos
+    assert cursor.event_bucket(decoded(event(1, cents=cents))).cost_nanos == nanos
 
 
 @pytest.mark.parametrize("cents", [None, 21.36, "twenty", True])
 def test_a_chargeable_event_without_usable_cents_is_refused_not_free(cents: object) -> None:
     with pytest.raises(ProviderResponseError, match=r"chargedCents is not an amount|chargedCents:"):
-        cursor.event_bucket(event(1, cents=cents))
+        cursor.event_bucket(decoded(event(1, cents=cents)))
+
+
+@pytest.mark.parametrize(
+    ("change", "said"),
+    [
+        ({"isChargeable": "yes"}, "isChargeable: expected `bool | null`, got `str`"),
+        ({"tokenUsage": [126, 450]}, "tokenUsage is not an object"),
+        ({"tokenUsage": {"inputTokens": "many"}}, "inputTokens: expected a count, got 'many'"),
+        ({"kind": {"name": "Usage-based"}}, "kind: expected a string, got {'name': 'Usage-based'}"),
+        ({"userEmail": ["developer@company.com"]}, "userEmail: expected a string"),
+    ],
+)
+def test_a_wrong_typed_event_field_fails_the_sync_naming_it(
+    configured: Settings, change: dict[str, Any], said: str
+) -> None:
+    fake = team()
+    fake.events[0] = {**fake.events[0], **change}
+    with pytest.raises(ProviderResponseError, match=f"^unexpected response: {EVENTS} {re.escape(said)}"):
+        run(configured, fake.handle)
+
+
+def test_a_wrong_typed_spend_field_fails_the_sync_naming_it(configured: Settings) -> None:
+    fake = team()
+    fake.spend[0] = {**fake.spend[0], "spendCents": "lots"}
+    with pytest.raises(
+        ProviderResponseError, match=f"^unexpected response: {SPEND} spendCents: not a decimal"
+    ):
+        run(configured, fake.handle)
 
 
 def test_an_event_cursor_does_not_charge_is_kept_at_zero() -> None:
-    b = cursor.event_bucket(event(1, cents=None, kind="Included in Business", isChargeable=False))
+    b = cursor.event_bucket(decoded(event(1, cents=None, kind="Included in Business", isChargeable=False)))
     assert (b.cost_nanos, b.line_item, b.requests) == (0, "Included in Business (not charged)", 1)
 
 
@@ -140,7 +173,7 @@ def test_an_event_without_token_usage_or_email() -> None:
     item = event(1, tokenUsage=None, isTokenBasedCall=False)
     item.pop("userEmail")
     item["serviceAccountName"] = "ci"
-    b = cursor.event_bucket(exact(item))
+    b = cursor.event_bucket(decoded(exact(item)))
     assert (b.member, b.input_tokens) == ("service account ci", 0)
 
 

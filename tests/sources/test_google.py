@@ -27,8 +27,10 @@ from cost_mcp.sources.http import provider_client
 from cost_mcp.store import connect
 from tests.sources.fake_providers import (
     GOOGLE_PROJECT,
+    GOOGLE_REFRESH,
     GOOGLE_TABLE,
     GOOGLE_TOKEN,
+    GOOGLE_USER_CLIENT,
     FakeGoogle,
     GoogleRow,
     Router,
@@ -180,10 +182,58 @@ def test_a_key_file_that_is_not_a_service_account_is_refused(
     configured: Settings, monkeypatch: pytest.MonkeyPatch, home: Path, keypair: tuple[str, bytes]
 ) -> None:
     user = home / "config" / "adc.json"
-    user.write_text(json.dumps({"type": "authorized_user", "client_email": "x", "private_key": "y"}))
+    user.write_text(json.dumps({"type": "external_account", "audience": "//iam.googleapis.com/x"}))
     monkeypatch.setenv("GOOGLE_APPLICATION_CREDENTIALS", str(user))
-    with pytest.raises(ProviderAuthError, match="'authorized_user' credentials; a service account key"):
+    with pytest.raises(ProviderAuthError, match="'external_account' credentials; a service account key"):
         run(load_settings(), FakeGoogle(keypair[1], rows()))
+    user.write_text(json.dumps({"type": "authorized_user", "client_email": "x", "private_key": "y"}))
+    with pytest.raises(ProviderAuthError, match="incomplete authorized_user file"):
+        run(load_settings(), FakeGoogle(keypair[1], rows()))
+
+
+def _user_credentials(home: Path, monkeypatch: pytest.MonkeyPatch, refresh: str) -> Settings:
+    # What `gcloud auth application-default login` writes (with the quota project it sets).
+    adc = home / "config" / "application_default_credentials.json"
+    adc.write_text(
+        json.dumps(
+            {
+                "account": "",
+                "client_id": GOOGLE_USER_CLIENT,
+                "client_secret": "d-FL95Q19q7MQmFpd7hHD0Ty",
+                "quota_project_id": GOOGLE_PROJECT,
+                "refresh_token": refresh,
+                "type": "authorized_user",
+                "universe_domain": "googleapis.com",
+            }
+        )
+    )
+    monkeypatch.setenv("GOOGLE_APPLICATION_CREDENTIALS", str(adc))
+    return load_settings()
+
+
+def test_application_default_user_credentials_trade_their_refresh_token(
+    configured: Settings, monkeypatch: pytest.MonkeyPatch, home: Path, keypair: tuple[str, bytes]
+) -> None:
+    settings = _user_credentials(home, monkeypatch, GOOGLE_REFRESH)
+    fake = FakeGoogle(keypair[1], rows())
+    feed = run(settings, fake)
+    assert sum(b.cost_nanos or 0 for b in feed.buckets) == 11_333_333_334
+    [token_request] = fake.calls("/token")
+    form = dict(httpx2.QueryParams(token_request.content.decode()))
+    assert (form["grant_type"], form["refresh_token"]) == ("refresh_token", GOOGLE_REFRESH)
+    assert fake.calls(f"/bigquery/v2/projects/{GOOGLE_PROJECT}/queries")  # the quota project runs the job
+
+
+def test_a_revoked_refresh_token_is_an_auth_error_that_says_how_to_renew_it(
+    configured: Settings, monkeypatch: pytest.MonkeyPatch, home: Path, keypair: tuple[str, bytes]
+) -> None:
+    settings = _user_credentials(home, monkeypatch, "1//revoked")
+    with pytest.raises(ProviderAuthError) as err:
+        run(settings, FakeGoogle(keypair[1], rows()))
+    message = str(err.value)
+    assert "authorized user in GOOGLE_APPLICATION_CREDENTIALS" in message and "HTTP 400" in message
+    assert "gcloud auth application-default login" in message
+    assert "1//revoked" not in message and "d-FL95Q19q7MQmFpd7hHD0Ty" not in message
 
 
 def test_429_is_retried_and_malformed_json_is_an_error(
@@ -204,6 +254,73 @@ def test_429_is_retried_and_malformed_json_is_an_error(
     broken.script(path, httpx2.Response(200, content=b'{"jobComplete": true, "rows": [{"f": '))
     with pytest.raises(ProviderResponseError, match="malformed JSON"):
         run(configured, broken)
+
+
+def _limit(reason: str, message: str) -> httpx2.Response:
+    # BigQuery's quota and limit errors ("Troubleshoot quota and limit errors"): HTTP 403 with the
+    # reason in error.errors[].
+    return json_response(
+        403,
+        {
+            "error": {
+                "code": 403,
+                "message": message,
+                "errors": [{"domain": "usageLimits", "message": message, "reason": reason}],
+                "status": "PERMISSION_DENIED",
+            }
+        },
+    )
+
+
+def test_a_403_rate_limit_or_quota_is_retried_like_a_429_not_an_auth_error(
+    configured: Settings, keypair: tuple[str, bytes]
+) -> None:
+    path = f"/bigquery/v2/projects/{GOOGLE_PROJECT}/queries"
+    fake = FakeGoogle(keypair[1], rows(), page_size=10)
+    fake.script(
+        path,
+        _limit("rateLimitExceeded", "Exceeded rate limits: too many api requests per user per method"),
+        _limit("quotaExceeded", "Quota exceeded: Your project exceeded quota for concurrent queries"),
+    )
+    assert sum(b.cost_nanos or 0 for b in run(configured, fake).buckets) == 11_333_333_334
+    assert len(fake.calls(path)) == 3
+
+    limited = FakeGoogle(keypair[1], rows())
+    limited.script(path, *[_limit("rateLimitExceeded", "Exceeded rate limits")] * 5)
+    with pytest.raises(ProviderResponseError) as err:
+        run(configured, limited)
+    assert not isinstance(err.value, ProviderAuthError)
+    assert str(err.value) == (
+        f"{path}: rate limited (HTTP 403 rateLimitExceeded): Exceeded rate limits; gave up after 5 attempts"
+    )
+    assert err.value.status == 403
+
+
+def test_a_403_that_is_not_a_limit_is_still_an_auth_error_at_once(
+    configured: Settings, keypair: tuple[str, bytes]
+) -> None:
+    path = f"/bigquery/v2/projects/{GOOGLE_PROJECT}/queries"
+    fake = FakeGoogle(keypair[1], rows())
+    fake.script(path, _limit("accessDenied", "Access Denied: User does not have bigquery.jobs.create"))
+    with pytest.raises(ProviderAuthError, match="HTTP 403"):
+        run(configured, fake)
+    assert len(fake.calls(path)) == 1
+
+
+def test_a_page_token_given_twice_stops_rather_than_loop(
+    configured: Settings, keypair: tuple[str, bytes]
+) -> None:
+    fake = FakeGoogle(keypair[1], rows(), page_size=2)
+    again = {
+        "jobReference": {"projectId": GOOGLE_PROJECT, "jobId": "job_abc123"},
+        "jobComplete": True,
+        "schema": {"fields": [{"name": "day"}]},
+        "rows": [],
+        "pageToken": "2",
+    }
+    fake.script(f"/bigquery/v2/projects/{GOOGLE_PROJECT}/queries/job_abc123", json_response(200, again))
+    with pytest.raises(ProviderResponseError, match=r"^BigQuery returned the pageToken \('2', 0\) twice"):
+        run(configured, fake)
 
 
 def test_an_unexpected_shape_is_an_error_not_an_empty_result(

@@ -3,6 +3,7 @@ and an organisation without the metrics API told so, not shown an empty success.
 
 from __future__ import annotations
 
+import re
 import sqlite3
 from collections.abc import Callable, Iterator
 from datetime import UTC, datetime, timedelta
@@ -231,6 +232,26 @@ def test_unusable_samples_are_refused(configured: Settings, value: object) -> No
         },
     }
     with pytest.raises(ProviderResponseError, match=r"a (rate|sample value)"):
+        list(groq.step_samples(body, ms("2026-11-03"), ms("2026-11-04")))
+
+
+@pytest.mark.parametrize(
+    ("series", "said"),
+    [
+        ({"metric": {"model": ["m"]}, "values": []}, "metric[*]: expected a string, got ['m']"),
+        (
+            {"metric": {"model": "m"}, "values": [[1, "2", 3]]},
+            "values[0]: expected `array` of length 2, got 3",
+        ),
+        ({"metric": {"model": "m"}, "values": {"1": "2"}}, "values is not a list"),
+        ("m", "result[0] is not an object"),
+    ],
+)
+def test_a_wrong_typed_series_is_refused_naming_the_field(series: object, said: str) -> None:
+    body = {"status": "success", "data": {"resultType": "matrix", "result": [series]}}
+    with pytest.raises(
+        ProviderResponseError, match=f"^unexpected response: {groq.QUERY_RANGE_PATH} {re.escape(said)}"
+    ):
         list(groq.step_samples(body, ms("2026-11-03"), ms("2026-11-04")))
 
 

@@ -20,6 +20,7 @@ from cost_mcp.sources.http import (
     USER_AGENT,
     ProviderClient,
     RetryableStatus,
+    follow_pages,
     parse_retry_after,
     provider_client,
     retry_wait,
@@ -319,6 +320,42 @@ def test_a_runaway_page_count_stops(configured: Settings) -> None:
 
     with pytest.raises(ProviderResponseError, match="still had more after 5 pages"):
         pages(configured, endless, max_pages=5)
+
+
+def _follow(
+    answers: dict[int, list[str]], after: Callable[[list[str], int], int | None], max_pages: int = 200
+) -> tuple[list[list[str]], list[int]]:
+    """follow_pages over ``answers`` (position -> page): the pages read and the positions asked."""
+    asked: list[int] = []
+
+    async def get(where: int) -> list[str]:
+        asked.append(where)
+        return answers.get(where, [])
+
+    async def go() -> list[list[str]]:
+        return [page async for page in follow_pages(get, after, 0, what="/list", max_pages=max_pages)]
+
+    return anyio.run(go), asked
+
+
+def test_follow_pages_by_offset_until_an_empty_page() -> None:
+    answers = {0: ["a", "b"], 2: ["c", "d"], 4: ["e"], 5: []}
+    got, asked = _follow(answers, lambda page, offset: offset + len(page) if page else None)
+    assert got == [["a", "b"], ["c", "d"], ["e"], []]
+    assert asked == [0, 2, 4, 5]
+
+
+def test_follow_pages_by_page_number_stops_on_the_last() -> None:
+    got, asked = _follow({0: ["a"], 1: ["b"], 2: ["c"]}, lambda _page, n: n + 1 if n < 2 else None)
+    assert (got, asked) == ([["a"], ["b"], ["c"]], [0, 1, 2])
+
+
+def test_follow_pages_refuses_a_position_it_has_read_and_a_runaway_listing() -> None:
+    # An offset the API does not advance (an empty page that still says "more") would loop.
+    with pytest.raises(ProviderResponseError, match=r"^/list returned the page 2 twice; stopped rather"):
+        _follow({0: ["a", "b"], 2: []}, lambda page, offset: offset + len(page))
+    with pytest.raises(ProviderResponseError, match=r"^/list still had more after 3 pages; stopped$"):
+        _follow({}, lambda _page, n: n + 1, max_pages=3)
 
 
 # --- what the newer sources need: POST bodies, statuses, other error shapes, Basic auth ----------

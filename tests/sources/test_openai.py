@@ -13,13 +13,17 @@ from cost_mcp.config import Settings, load_settings
 from cost_mcp.errors import ProviderResponseError
 from cost_mcp.pricing import Pricer
 from cost_mcp.sources import openai
-from cost_mcp.sources.billing import Feed, Window, merge
+from cost_mcp.sources.billing import Feed, Window, decode, merge
 from cost_mcp.sources.http import provider_client
 from cost_mcp.store.buckets import DAY_MS, Bucket
 from tests.sources.fake_providers import OPENAI_KEY, FakeOpenAI, fixture, json_response
 
 NOV1_2025 = int(datetime(2025, 11, 1, tzinfo=UTC).timestamp()) * 1000
 USAGE = "/v1/organization/usage/"
+
+
+def decoded(raw: object) -> openai.Result:
+    return decode(raw, openai.Result, "a result")
 
 
 @pytest.fixture
@@ -114,13 +118,13 @@ def test_model_from_line_item(line_item: str, model: str) -> None:
 def test_a_cost_in_another_currency_is_refused() -> None:
     result = {"object": "organization.costs.result", "amount": {"value": 1, "currency": "eur"}}
     with pytest.raises(ProviderResponseError, match="in 'eur'; only USD"):
-        openai.cost_bucket(result, NOV1_2025)
+        openai.cost_bucket(decoded(result), NOV1_2025)
 
 
 def test_completions_spec_example_keeps_cached_input_apart() -> None:
     [bucket] = fixture("openai_completions_spec_example.json")["data"]
     [result] = bucket["results"]
-    b = openai.completions_bucket(result, NOV1_2025, Pricer())
+    b = openai.completions_bucket(decoded(result), NOV1_2025, Pricer())
     # input_tokens (1000) includes 400 cached and 100 cache-write tokens: 500 are uncached
     assert (b.input_tokens, b.cache_read_tokens, b.cache_write_5m_tokens, b.output_tokens) == (
         500,
@@ -136,7 +140,7 @@ def test_completions_spec_example_keeps_cached_input_apart() -> None:
 def test_completions_with_the_older_field_set_are_priced_per_token_kind() -> None:
     page = fixture("openai_completions_cookbook_old_fields.json")
     result = page["data"][0]["results"][0]
-    b = openai.completions_bucket(result, NOV1_2025, Pricer())
+    b = openai.completions_bucket(decoded(result), NOV1_2025, Pricer())
     # gpt-4o-mini: 800k uncached x $0.15/M + 200k cached x $0.075/M + 1M output x $0.60/M = $0.735
     assert (b.input_tokens, b.cache_read_tokens, b.output_tokens) == (800_000, 200_000, 1_000_000)
     assert b.cost_nanos == 735_000_000
@@ -149,9 +153,43 @@ def test_completions_with_the_older_field_set_are_priced_per_token_kind() -> Non
 
 
 def test_amount_as_a_float_never_reaches_the_ledger() -> None:
-    result = {"object": "organization.costs.result", "amount": {"value": 0.1, "currency": "usd"}}
-    with pytest.raises(ProviderResponseError, match="not a number"):
-        openai.cost_bucket(result, NOV1_2025)  # our decoder yields Decimal; a float here is a bug
+    raw = {"object": "organization.costs.result", "amount": {"value": 0.1, "currency": "usd"}}
+    with pytest.raises(ProviderResponseError, match=r"value: not an amount: 0\.1 \(at \$\.amount\.value\)"):
+        decoded(raw)  # our decoder yields Decimal; a float here is a bug
+
+
+@pytest.mark.parametrize(
+    ("field", "value", "said"),
+    [
+        ("amount", {"value": True, "currency": "usd"}, r"value: not an amount: True"),
+        ("amount", {"value": "12,50", "currency": "usd"}, r"value: not a decimal amount: '12,50'"),
+        ("amount", {"currency": "usd"}, r"amount has no value"),
+        ("amount", "12.50", r"amount is not an object"),
+        ("project_id", {"id": "proj_1"}, r"project_id: expected a string"),
+    ],
+)
+def test_a_wrong_typed_cost_field_is_an_error_naming_it(
+    configured: Settings, field: str, value: object, said: str
+) -> None:
+    cost = {"object": "organization.costs.result", "amount": {"value": "1.5", "currency": "usd"}}
+    page = {
+        "object": "page",
+        "data": [{"object": "bucket", "start_time": NOV1_2025 // 1000, "results": [{**cost, field: value}]}],
+        "has_more": False,
+    }
+    with pytest.raises(ProviderResponseError, match=f"^unexpected response: /v1/organization/costs {said}"):
+        run(configured, lambda _r: json_response(200, page), openai.fetch_costs, days(NOV1_2025, 1))
+
+
+def test_counts_may_be_numeric_strings_but_not_fractions_or_bools(configured: Settings) -> None:
+    assert decoded({"input_tokens": "1000", "num_model_requests": 2}).input_tokens == 1000
+    with pytest.raises(ProviderResponseError, match=r"input_tokens: expected a whole count, got '1\.5'"):
+        decoded({"input_tokens": "1.5"})
+    with pytest.raises(ProviderResponseError, match=r"num_model_requests: expected a count, got True"):
+        decoded({"num_model_requests": True})
+    page = {"object": "page", "data": [{"object": "bucket", "start_time": None}], "has_more": False}
+    with pytest.raises(ProviderResponseError, match="has no start_time"):
+        run(configured, lambda _r: json_response(200, page), openai.fetch_costs, days(NOV1_2025, 1))
 
 
 def _fake() -> FakeOpenAI:

@@ -4,6 +4,7 @@ exact ledger buckets out; and what a sync writes, keeps and replaces."""
 from __future__ import annotations
 
 import json
+import re
 import sqlite3
 from collections.abc import Callable, Iterator
 from datetime import UTC, date, datetime, timedelta
@@ -21,7 +22,7 @@ from cost_mcp.errors import ProviderAuthError, ProviderResponseError
 from cost_mcp.models import SyncResult
 from cost_mcp.pricing import Pricer
 from cost_mcp.sources import openrouter
-from cost_mcp.sources.billing import Feed, Window
+from cost_mcp.sources.billing import Feed, Window, decode
 from cost_mcp.sources.http import provider_client
 from cost_mcp.store import connect
 from cost_mcp.store.buckets import DAY_MS
@@ -43,6 +44,14 @@ WINDOW = Window(ms("2026-10-06"), ms("2026-11-06"))  # 31 days through today, as
 def exact(payload: Any) -> Any:
     """A payload as the client decodes it: JSON numbers as Decimal, never float."""
     return json.loads(json.dumps(payload), parse_float=Decimal)
+
+
+def decoded(raw: dict[str, Any], *, raw_usage: bool = False) -> openrouter.ActivityRow:
+    """An activity row as the fetcher reads it, decoded as the client would (numbers as Decimal);
+    with ``raw_usage`` its ``usage`` is kept as given, to hand it what a JSON decoder never would."""
+    rest = exact(json.loads(json.dumps({k: v for k, v in raw.items() if k != "usage"}, default=str)))
+    usage = raw.get("usage") if raw_usage else exact(json.loads(json.dumps(raw.get("usage"), default=str)))
+    return decode({**rest, "usage": usage}, openrouter.ActivityRow, "/api/v1/activity")
 
 
 def row(day: str, model: str = "openai/gpt-4.1", usage: object = 0.015, **extra: Any) -> dict[str, Any]:
@@ -101,7 +110,7 @@ def run(
 
 def test_documented_activity_row_is_billed_in_exact_dollars() -> None:
     [item] = exact(fixture("openrouter_activity_documented.json"))["data"]
-    b = openrouter.cost_bucket(item)
+    b = openrouter.cost_bucket(decoded(item))
     assert b.cost_nanos == 15_000_000  # $0.015, US dollars (not cents)
     assert (b.start_ms, b.end_ms) == (ms("2025-08-24"), ms("2025-08-25"))
     assert (b.model, b.line_item, b.requests, b.input_tokens, b.output_tokens) == (
@@ -116,34 +125,34 @@ def test_documented_activity_row_is_billed_in_exact_dollars() -> None:
 def test_activity_tokens_are_priced_with_provider_openrouter() -> None:
     [item] = exact(fixture("openrouter_activity_documented.json"))["data"]
     # openai/gpt-4.1 on OpenRouter: $2/M input, $8/M output: 50 x 2e-6 + 125 x 8e-6 = $0.0011
-    assert openrouter.usage_bucket(item, Pricer()).cost_nanos == 1_100_000
+    assert openrouter.usage_bucket(decoded(item), Pricer()).cost_nanos == 1_100_000
     sonnet = exact(row("2025-08-24", model="anthropic/claude-sonnet-4.5", requests=1, completion_tokens=0))
     # $3/M input under OpenRouter's id for the model
-    assert openrouter.usage_bucket(sonnet, Pricer()).cost_nanos == 150_000
+    assert openrouter.usage_bucket(decoded(sonnet), Pricer()).cost_nanos == 150_000
 
 
 def test_an_unknown_model_stays_unpriced_but_billed() -> None:
     item = exact(row("2025-08-24", model="someone/mystery-model-9"))
-    assert openrouter.usage_bucket(item, Pricer()).cost_nanos is None
-    assert openrouter.cost_bucket(item).cost_nanos == 15_000_000
+    assert openrouter.usage_bucket(decoded(item), Pricer()).cost_nanos is None
+    assert openrouter.cost_bucket(decoded(item)).cost_nanos == 15_000_000
 
 
 @pytest.mark.parametrize(
     ("usage", "nanos"), [(Decimal("0.015"), 15_000_000), ("0.015", 15_000_000), (2, 2_000_000_000), (0, 0)]
 )
 def test_usage_as_numbers_or_strings(usage: object, nanos: int) -> None:
-    assert openrouter.cost_bucket(row("2025-08-24", usage=usage)).cost_nanos == nanos
+    assert openrouter.cost_bucket(decoded(row("2025-08-24", usage=usage), raw_usage=True)).cost_nanos == nanos
 
 
 @pytest.mark.parametrize("usage", [None, 0.015, True, "a lot"])
 def test_unusable_usage_is_refused_not_zero(usage: object) -> None:
     with pytest.raises(ProviderResponseError, match="usage"):
-        openrouter.cost_bucket(row("2025-08-24", usage=usage))
+        openrouter.cost_bucket(decoded(row("2025-08-24", usage=usage), raw_usage=True))
 
 
 def test_a_bad_date_is_refused() -> None:
     with pytest.raises(ProviderResponseError, match="an activity date 'yesterday'"):
-        openrouter.cost_bucket(row("yesterday"))
+        openrouter.cost_bucket(decoded(row("yesterday")))
 
 
 # --- a management key -------------------------------------------------------------------------------
@@ -280,6 +289,37 @@ def test_a_key_without_usage_daily_is_an_error_not_zero(configured: Settings) ->
         run(configured, fake.handle)
     fake.key_data["usage_daily"] = "unknown"
     with pytest.raises(ProviderResponseError, match=r"/api/v1/key usage_daily: not a decimal amount"):
+        run(configured, fake.handle)
+
+
+@pytest.mark.parametrize(
+    ("path", "change", "said"),
+    [
+        (
+            "key",
+            {"is_management_key": "yes"},
+            "/api/v1/key is_management_key: expected `bool | null`, got `str`",
+        ),
+        ("key", {"limit_remaining": [74.5]}, "/api/v1/key limit_remaining: not an amount: [Decimal('74.5')]"),
+        ("credits", {"total_usage": None}, "/api/v1/credits total_usage: not an amount: None"),
+        ("activity", {"requests": "five"}, "/api/v1/activity requests: expected a count, got 'five'"),
+        ("activity", {"model": {"id": "x"}}, "/api/v1/activity model: expected a string, got {'id': 'x'}"),
+        ("keys", {"usage_daily": True}, "/api/v1/keys usage_daily: not an amount: True"),
+    ],
+)
+def test_a_wrong_typed_field_fails_the_sync_naming_it(
+    configured: Settings, path: str, change: dict[str, Any], said: str
+) -> None:
+    fake = account()
+    if path == "key":
+        fake.key_data.update(change)
+    elif path == "credits":
+        fake.credits = {**fake.credits, **change}
+    elif path == "activity":
+        fake.activity[0] = {**fake.activity[0], **change}
+    else:
+        fake.keys[0] = {**fake.keys[0], **change}
+    with pytest.raises(ProviderResponseError, match=f"^unexpected response: {re.escape(said)} \\(at "):
         run(configured, fake.handle)
 
 
@@ -422,6 +462,8 @@ def test_an_inference_key_sync_is_a_success_that_says_what_is_missing(
 
 def test_the_day_span_is_exact(configured: Settings) -> None:
     # 30 completed days before Nov 5: Oct 6 .. Nov 4; a longer window starts at Oct 6 all the same.
-    start, end = openrouter.activity_span(Window(ms("2026-09-01"), ms("2026-11-06")), [row("2026-11-04")])
+    start, end = openrouter.activity_span(
+        Window(ms("2026-09-01"), ms("2026-11-06")), [decoded(row("2026-11-04"))]
+    )
     assert (start, end) == (ms("2026-10-06"), ms("2026-11-05"))
     assert (end - start) // DAY_MS == 30

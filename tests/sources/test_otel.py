@@ -13,7 +13,7 @@ from pathlib import Path
 
 import pytest
 from opentelemetry.proto.collector.logs.v1.logs_service_pb2 import ExportLogsServiceRequest
-from opentelemetry.proto.common.v1.common_pb2 import AnyValue, KeyValue
+from opentelemetry.proto.common.v1.common_pb2 import AnyValue, ArrayValue, KeyValue
 
 from cost_mcp.config import Settings
 from cost_mcp.pricing import Pricer
@@ -139,3 +139,211 @@ def test_unreadable_records_are_rejected_with_a_reason(
         conn.close()
     assert outcome.rejected == 1
     assert reason in outcome.error_message
+
+
+def test_attribute_values_of_every_kind_are_read_as_sent() -> None:
+    """The receiver's fast attribute read (a string first) gives every scalar kind its own value,
+    an empty string stays an empty string, and arrays, maps and bytes read as None."""
+    kvs = [
+        KeyValue(key="s", value=AnyValue(string_value="text")),
+        KeyValue(key="empty", value=AnyValue(string_value="")),
+        KeyValue(key="i", value=AnyValue(int_value=-7)),
+        KeyValue(key="zero", value=AnyValue(int_value=0)),
+        KeyValue(key="d", value=AnyValue(double_value=0.25)),
+        KeyValue(key="b", value=AnyValue(bool_value=False)),
+        KeyValue(key="bytes", value=AnyValue(bytes_value=b"x")),
+        KeyValue(key="list", value=AnyValue(array_value=ArrayValue(values=[AnyValue(string_value="a")]))),
+        KeyValue(key="unset", value=AnyValue()),
+    ]
+    got = otel.attributes(kvs)
+    assert got == {
+        "s": "text",
+        "empty": "",
+        "i": -7,
+        "zero": 0,
+        "d": 0.25,
+        "b": False,
+        "bytes": None,
+        "list": None,
+        "unset": None,
+    }
+    assert type(got["b"]) is bool and type(got["zero"]) is int
+
+
+def _gemini(session: str, when: datetime, prompt: int) -> ExportLogsServiceRequest:
+    req = ExportLogsServiceRequest()
+    rl = req.resource_logs.add()
+    rl.resource.attributes.append(_kv("service.name", "gemini-cli"))
+    r = rl.scope_logs.add().log_records.add()
+    r.time_unix_nano = int(when.timestamp() * 1e9)
+    r.attributes.extend(
+        [
+            _kv("event.name", "gemini_cli.api_response"),
+            _kv("event.timestamp", when.isoformat()),
+            _kv("session.id", session),
+            _kv("model", "gemini-2.5-pro"),
+            _kv("input_token_count", prompt),
+            _kv("output_token_count", 20),
+        ]
+    )
+    return req
+
+
+def test_sessions_seen_only_over_otel_are_session_views(settings: Settings, home: Path) -> None:
+    """session_usage and usage_blocks find a Claude Code session that only arrived over OTel,
+    next to one read from the logs whose calls also arrived over OTel (counted once), and a Gemini
+    CLI session seen only over OTel."""
+    from cost_mcp.analytics.claude_code import session_usage, usage_blocks
+
+    when = (datetime.now(UTC) - timedelta(hours=2)).replace(microsecond=0)
+    write(
+        session_file(home / "claude", "s-log"),
+        assistant("msg_1", "req_1", when.isoformat().replace("+00:00", "Z"), session="s-log", output=100),
+    )
+    conn = connect(settings.db)
+    try:
+        claude_code.ingest(conn, settings, Pricer())
+        logged = session_usage(conn, settings, "s-log")
+        both = _event("req_1", when, 100)
+        both.resource_logs[0].scope_logs[0].log_records[0].attributes[2].value.string_value = "s-log"
+        otel.receive(conn, Pricer(), "logs", both)
+        assert session_usage(conn, settings, "s-log").cost_usd == logged.cost_usd  # once, not twice
+        # A later session known only from its OTel events (session id "s1" in _event).
+        otel.receive(conn, Pricer(), "logs", _event("req_2", when + timedelta(minutes=30), 400))
+        otel.receive(conn, Pricer(), "logs", _event("req_3", when + timedelta(minutes=40), 600))
+        only = session_usage(conn, settings, "s1")
+        assert only.requests == 2 and only.tokens.output_tokens == 1_000
+        assert only.cost_usd is not None and only.cost_usd > 0
+        assert session_usage(conn, settings).session_id == "s1"  # the most recent Claude Code session
+        blocks = usage_blocks(conn, settings, days=1)
+        assert sum(b.requests for b in blocks.blocks) == 3
+        # Gemini CLI over OTel only: found by id, with or without naming the agent.
+        otel.receive(conn, Pricer(), "logs", _gemini("g-1", when, 1_000))
+        gemini = session_usage(conn, settings, "g-1", agent="gemini-cli")
+        assert (gemini.requests, gemini.tokens.input_tokens) == (1, 1_000)
+        assert session_usage(conn, settings, "g-1").cost_usd == gemini.cost_usd
+    finally:
+        conn.close()
+
+
+def test_codex_and_gemini_as_their_source_emits_them(settings: Settings) -> None:
+    """Shapes from the agents' own code (docs/agent-formats.md): Codex sends input and output counts
+    as strings and a failed completion without counts; Codex and Gemini CLI also export spans with
+    gen_ai.usage.* and Gemini a gen_ai.client.inference.operation.details event for the same calls.
+    Each call counts once, and nothing is rejected."""
+    from opentelemetry.proto.collector.trace.v1.trace_service_pb2 import ExportTraceServiceRequest
+
+    when = (datetime.now(UTC) - timedelta(minutes=10)).replace(microsecond=0)
+    logs = ExportLogsServiceRequest()
+    codex = logs.resource_logs.add()
+    codex.resource.attributes.append(_kv("service.name", "codex_cli_rs"))
+    records = codex.scope_logs.add().log_records
+    codex_events: list[tuple[str, list[tuple[str, str | int]]]] = [
+        (
+            "response.completed",
+            [
+                ("input_token_count", "1200"),
+                ("output_token_count", "300"),
+                ("cached_token_count", 1000),
+                ("reasoning_token_count", 200),
+                ("tool_token_count", "1500"),
+            ],
+        ),
+        ("response.completed", []),  # see_event_completed_failed
+        ("response.output_item.done", []),
+    ]
+    for kind, counts in codex_events:
+        r = records.add()
+        r.attributes.extend(
+            [
+                _kv("event.name", "codex.sse_event"),
+                _kv("event.kind", kind),
+                _kv("event.timestamp", when.isoformat()),
+                _kv("conversation.id", "conv-9"),
+                _kv("model", "gpt-5"),
+                _kv("slug", "gpt-5"),
+                *[_kv(k, v) for k, v in counts],
+            ]
+        )
+    gemini = logs.resource_logs.add()
+    gemini.resource.attributes.append(_kv("service.name", "gemini-cli"))
+    g = gemini.scope_logs.add().log_records
+    gemini_events: list[tuple[str, list[tuple[str, str | int]]]] = [
+        (
+            "gemini_cli.api_response",
+            [
+                ("model", "gemini-2.5-pro"),
+                ("input_token_count", 2000),
+                ("output_token_count", 100),
+                ("cached_content_token_count", 500),
+                ("thoughts_token_count", 40),
+                ("tool_token_count", 0),
+                ("total_token_count", 2140),
+                ("prompt_id", "p1"),
+            ],
+        ),
+        (
+            "gen_ai.client.inference.operation.details",
+            [
+                ("gen_ai.request.model", "gemini-2.5-pro"),
+                ("gen_ai.usage.input_tokens", 2000),
+                ("gen_ai.usage.output_tokens", 100),
+            ],
+        ),
+    ]
+    for name, attrs in gemini_events:
+        r = g.add()
+        r.attributes.extend(
+            [
+                _kv("event.name", name),
+                _kv("event.timestamp", when.isoformat()),
+                _kv("session.id", "gem-1"),
+                *[_kv(k, v) for k, v in attrs],
+            ]
+        )
+    spans = ExportTraceServiceRequest()
+    span_shapes: list[tuple[str, list[tuple[str, str | int]]]] = [
+        (
+            "codex_cli_rs",
+            [
+                ("gen_ai.usage.input_tokens", 1200),
+                ("gen_ai.usage.cache_read.input_tokens", 1000),
+                ("gen_ai.usage.output_tokens", 300),
+                ("codex.usage.total_tokens", 1500),
+            ],
+        ),
+        (
+            "gemini-cli",
+            [
+                ("gen_ai.operation.name", "llm_call"),
+                ("gen_ai.agent.name", "gemini-cli"),
+                ("gen_ai.request.model", "gemini-2.5-pro"),
+                ("gen_ai.usage.input_tokens", 2000),
+                ("gen_ai.usage.output_tokens", 100),
+            ],
+        ),
+    ]
+    for service, attrs in span_shapes:
+        rs = spans.resource_spans.add()
+        rs.resource.attributes.append(_kv("service.name", service))
+        span = rs.scope_spans.add().spans.add()
+        span.trace_id, span.span_id = bytes(range(16)), bytes(range(8))
+        span.name = "handle_responses" if service.startswith("codex") else "llm_call"
+        span.end_time_unix_nano = int(when.timestamp() * 1e9)
+        span.attributes.extend(_kv(k, v) for k, v in attrs)
+    conn = connect(settings.db)
+    try:
+        got = otel.receive(conn, Pricer(), "logs", logs)
+        assert (got.accepted, got.rejected, got.ignored) == (2, 0, 3)
+        got = otel.receive(conn, Pricer(), "traces", spans)
+        assert (got.accepted, got.rejected, got.ignored) == (0, 0, 2)
+        rows = conn.execute(
+            "SELECT agent, session_id, model, input_tokens, cache_read_tokens, output_tokens "
+            "FROM usage_events WHERE counted = 1 ORDER BY agent"
+        ).fetchall()
+        assert rows == [
+            ("codex", "conv-9", "gpt-5", 200, 1000, 300),  # reasoning is inside output, total not read
+            ("gemini-cli", "gem-1", "gemini-2.5-pro", 1500, 500, 140),  # thoughts billed as output
+        ]
+    finally:
+        conn.close()

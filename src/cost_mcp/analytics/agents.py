@@ -6,16 +6,15 @@ import sqlite3
 from datetime import UTC, datetime
 from decimal import Decimal
 
-from cost_mcp import sync
-from cost_mcp.analytics import budgets
-from cost_mcp.analytics.alerts import take_alerts
-from cost_mcp.catchup import Unread
+from cost_mcp.analytics import alerts, budgets
+from cost_mcp.analytics.budgets import Unread
 from cost_mcp.config import Settings
 from cost_mcp.errors import InvalidInputError, UnknownModelError
 from cost_mcp.models import BudgetCheck, CheckResult, RecordResult
 from cost_mcp.money import from_nanos
 from cost_mcp.pricing import Price, Pricer, Tokens
 from cost_mcp.sources.reported import SOURCE, normalize_provider, record_call
+from cost_mcp.store.events import cost_of_call
 
 
 def check(
@@ -103,23 +102,23 @@ def record_usage(
     cost: Decimal | None = price.total if price else None
     priced_model = price.model_id if price else None
     if not recorded:
-        row = conn.execute(
-            "SELECT cost_nanos, priced_model FROM usage_events WHERE source = ? AND message_id = ?",
-            (SOURCE, call_id),
-        ).fetchone()
-        cost = from_nanos(row[0]) if row and row[0] is not None else None
-        priced_model = row[1] if row else None
+        stored = cost_of_call(conn, SOURCE, call_id)
+        cost = from_nanos(stored.cost_nanos) if stored and stored.cost_nanos is not None else None
+        priced_model = stored.priced_model if stored else None
         warnings.append(f"request {call_id!r} was already recorded; nothing was added")
     if cost is None:
         warnings.append(
             f"no known price for {model!r} ({normalize_provider(provider)}): kept unpriced, not counted in "
             f"spend; add it to the price override file ({settings.prices_file})"
         )
-    sync.fire_alerts(conn, settings)
     now = datetime.now(UTC)
     provider_id = normalize_provider(provider)
+    # One spend computation serves both the alerts and the budgets this call counts against.
+    every = budgets.list_budgets(conn)
+    current = budgets.states_of(conn, settings, every, now)
+    alerts.fire_alerts(conn, settings, states=current, now=now)
     states: list[BudgetCheck] = []
-    for budget in budgets.list_budgets(conn):
+    for budget, state in zip(every, current, strict=True):
         if budgets.applies(
             budget.scope,
             provider=provider_id,
@@ -130,7 +129,6 @@ def record_usage(
             member=member,
             members=budgets.scope_members(conn, budget.scope),
         ):
-            state = budgets.state_of(conn, settings, budget, now)
             added = cost if recorded and cost is not None else Decimal(0)
             states.append(
                 BudgetCheck(
@@ -142,6 +140,7 @@ def record_usage(
                     would_exceed=state.remaining_usd < 0,
                 )
             )
+
     return RecordResult(
         recorded=recorded,
         id=call_id,
@@ -149,5 +148,5 @@ def record_usage(
         priced_model=priced_model,
         budgets=states,
         warnings=warnings,
-        alerts=take_alerts(conn),
+        alerts=alerts.take_alerts(conn),
     )

@@ -1,31 +1,137 @@
-"""Fired budget alerts, handed out once: each rides in exactly one query result."""
+"""Budget alerts, in one place: evaluate thresholds, record each once, hand each out once, deliver.
+
+Everything that changes what budgets have spent calls :func:`fire_alerts` afterwards (queries'
+refresh, ingest, sync, record_usage); every answer carries :func:`take_alerts`. Both ``sync`` and
+the agent checks (``analytics/agents.py``) use this module, so neither imports the other.
+"""
 
 from __future__ import annotations
 
+import json
+import logging
 import sqlite3
+import threading
+import time
+from collections.abc import Sequence
 from datetime import UTC, datetime
 
-from cost_mcp.store.connection import REFRESH_LOCK_TIMEOUT_MS, is_busy, lock_timeout, write_transaction
+from cost_mcp import notify
+from cost_mcp.analytics import budgets
+from cost_mcp.config import Settings
+from cost_mcp.models import Budget, BudgetState
+from cost_mcp.money import format_usd, to_nanos
+from cost_mcp.store import alerts as alert_store
+from cost_mcp.store import budgets as budget_store
+from cost_mcp.store import deliveries
+from cost_mcp.store.connection import LedgerConnection
+
+logger = logging.getLogger(__name__)
+
+take_alerts = alert_store.take
+"""Alerts not shown yet, marked shown: each rides in exactly one query result (store/alerts.py)."""
 
 
-def take_alerts(conn: sqlite3.Connection) -> list[str]:
-    """Alerts not shown yet, marked shown in the same transaction, so that across every process
-    sharing the ledger each one is shown exactly once."""
-    if getattr(conn, "read_only", False):
-        return []  # cannot mark them shown: they ride in an answer once the ledger is writable
-    # Most answers have no alert pending: a plain read avoids taking the write lock for nothing,
-    # which would make every query wait behind another process's ingest.
-    if conn.execute("SELECT 1 FROM budget_alerts WHERE shown_at IS NULL LIMIT 1").fetchone() is None:
+def evaluate_alerts(
+    conn: sqlite3.Connection,
+    settings: Settings,
+    now: datetime | None = None,
+    *,
+    states: Sequence[BudgetState] | None = None,
+) -> list[tuple[Budget, str, dict[str, object]]]:
+    """Fire every threshold crossed in the current period that has not fired yet.
+
+    Each (budget, period, threshold) fires once, whichever process sees it first (the primary key
+    decides). ``states`` are every budget's current states when the caller has them already (one
+    spend computation for both); otherwise they are computed here, from one read of the ledger.
+    Returns the newly fired alerts with their webhook payloads, for delivery.
+    """
+    moment = now or datetime.now(UTC)
+    rows = budget_store.all_budgets(conn)
+    if not rows:
         return []
-    try:
-        # Another process writing must not hold an answer up: its alerts ride in the next one.
-        with lock_timeout(conn, REFRESH_LOCK_TIMEOUT_MS), write_transaction(conn):
-            rows = conn.execute(
-                "UPDATE budget_alerts SET shown_at = ? WHERE shown_at IS NULL RETURNING message, fired_at",
-                (datetime.now(UTC).isoformat(),),
-            ).fetchall()
-    except sqlite3.OperationalError as exc:
-        if is_busy(exc):
-            return []
-        raise
-    return [str(message) for message, _ in sorted(rows, key=lambda r: str(r[1]))]
+    if states is None:
+        states = budgets.states_of(conn, settings, [budgets.from_row(r) for r in rows], moment)
+    by_name = {s.budget.name: s for s in states}
+    fired: list[tuple[Budget, str, dict[str, object]]] = []
+    for row in rows:
+        state = by_name.get(row.name)
+        if state is None:
+            continue  # created after the caller computed its states: the next evaluation has it
+        budget = state.budget
+        target = budgets.destination(row)
+        crossed = [t for t in budget.thresholds if state.spent_usd >= budget.amount_usd * t]
+        new = [t for t in crossed if t not in state.fired_thresholds]
+        if not new:
+            continue
+        p = budgets.budget_period(budget, settings, moment)
+        pending: list[alert_store.NewAlert] = []
+        payloads: dict[str, tuple[str, dict[str, object]]] = {}
+        for t in new:
+            message = (
+                f"budget '{budget.name}' passed {t * 100:.0f}% of {format_usd(budget.amount_usd)} per "
+                f"{budget.period}: {format_usd(state.spent_usd)} spent ({state.percent}%)"
+            )
+            payload: dict[str, object] = {
+                "budget": budget.name,
+                "threshold": str(t),
+                "period": budget.period,
+                "period_start": state.period_start,
+                "period_end": state.period_end,
+                "limit_usd": str(budget.amount_usd),
+                "spent_usd": str(state.spent_usd),
+                "percent": state.percent,
+                "status": state.status,
+                "message": message,
+            }
+            payloads[str(t)] = (message, payload)
+            pending.append(
+                alert_store.NewAlert(
+                    budget=budget.name,
+                    period_start_ms=p.start_ms,
+                    threshold=str(t),
+                    fired_at=moment.isoformat(),
+                    spent_nanos=to_nanos(state.spent_usd),
+                    message=message,
+                    destination=target.encode() if target else None,
+                    payload=json.dumps(payload),
+                )
+            )
+        for a in alert_store.record(conn, pending):
+            message, payload = payloads[a.threshold]
+            fired.append((budget, message, payload))
+    return fired
+
+
+def fire_alerts(
+    conn: sqlite3.Connection,
+    settings: Settings,
+    *,
+    states: Sequence[BudgetState] | None = None,
+    now: datetime | None = None,
+) -> threading.Thread | None:
+    """Fire budget thresholds crossed and not fired yet, and POST the alerts due to a webhook.
+
+    Called whenever budgets are read (every query's refresh, ingest, sync), so a budget already
+    over its limit fires without waiting for new usage. ``states``: every budget's state as of
+    ``now``, when the caller computed them already. Delivery runs on a background thread, returned so tests
+    can wait for it (None when none was started); the CLI waits for it at exit.
+    """
+    # Evaluating is a spend computation: skip it when nothing in the ledger changed since this
+    # connection last did it (no write of ours, none committed by another process), which is most
+    # queries. Budgets, usage and billed data all change the ledger; so does a new day's alert.
+    key = (*alert_store.ledger_version(conn), _half_hour())
+    if states is not None or getattr(conn, "alerts_checked", None) != key:
+        fired = evaluate_alerts(conn, settings, now, states=states)
+        for _, message, _ in fired:
+            logger.warning("%s", message)
+        if isinstance(conn, LedgerConnection):
+            conn.alerts_checked = (*alert_store.ledger_version(conn), _half_hour())
+    if not deliveries.any_due(conn, int(time.time() * 1000)):
+        return None
+    return notify.start(settings)
+
+
+def _half_hour() -> int:
+    # Periods turn over on a whole or half hour (timezone offsets), so a verdict is kept for half an
+    # hour at most.
+    return int(time.time() // 1800)

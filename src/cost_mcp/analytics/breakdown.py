@@ -8,7 +8,7 @@ from datetime import UTC, datetime
 from decimal import Decimal
 
 from cost_mcp.analytics import rows
-from cost_mcp.analytics.budgets import list_budgets, state_of
+from cost_mcp.analytics.budgets import list_budgets, states_of
 from cost_mcp.analytics.spend import Filters, get_spend, period_info
 from cost_mcp.config import Settings
 from cost_mcp.models import ModelBreakdown, ModelRow, SpendResult
@@ -141,7 +141,7 @@ def summary_text(conn: sqlite3.Connection, settings: Settings, now: datetime | N
         lines.append("top models this month:")
         lines += [f"  {m.model}: {format_usd(m.cost_usd)} ({m.share_percent}%)" for m in top.models]
     moment = now or datetime.now(UTC)
-    states = [state_of(conn, settings, b, moment) for b in list_budgets(conn)]
+    states = states_of(conn, settings, list_budgets(conn), moment)
     if states:
         lines.append("budgets:")
         lines += [

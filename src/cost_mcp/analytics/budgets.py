@@ -10,13 +10,13 @@ from __future__ import annotations
 import json
 import sqlite3
 from collections.abc import Sequence
-from datetime import UTC, datetime
+from dataclasses import dataclass
+from datetime import UTC, date, datetime
 from decimal import Decimal
 
 from cost_mcp import notify
-from cost_mcp.analytics import alerts, vocabulary
-from cost_mcp.analytics.spend import Filters, fees_ahead, get_spend
-from cost_mcp.catchup import Unread
+from cost_mcp.analytics import vocabulary
+from cost_mcp.analytics.spend import Filters, SpendTotal, fees_ahead, get_spend, spend_totals
 from cost_mcp.config import Settings
 from cost_mcp.errors import InvalidInputError, NotFoundError
 from cost_mcp.models import (
@@ -30,17 +30,27 @@ from cost_mcp.models import (
     BudgetStatusName,
     BudgetStatusResult,
     CheckResult,
-    SpendResult,
     checked,
 )
 from cost_mcp.money import format_usd, from_nanos, to_nanos
 from cost_mcp.periods import Period, calendar_period, iso_utc, local_date, to_ms
+from cost_mcp.store import alerts as alert_store
+from cost_mcp.store import budgets as budget_store
 from cost_mcp.store import deliveries
-from cost_mcp.store.connection import write_transaction
 
 DEFAULT_THRESHOLDS = (Decimal("0.5"), Decimal("0.8"), Decimal("1.0"))
 MIN_ELAPSED_MS = 3_600_000
 """Projections extrapolate from at least an hour, so the first minutes of a day do not explode."""
+
+
+@dataclass(frozen=True)
+class Unread:
+    """Log bytes not read yet, for a budget check: the most they could add, and what to say
+    (catchup.unread makes one from a reading in progress)."""
+
+    worst_usd: Decimal | None
+    """None when how much is left is not known yet: then there is no bound."""
+    note: str
 
 
 # --- storing budgets ----------------------------------------------------------------------------
@@ -86,31 +96,17 @@ def set_budget(
             notify.check_url(webhook_url)
         except InvalidInputError as exc:
             raise InvalidInputError(f"webhook_url: {exc}") from None
-    now = datetime.now(UTC).isoformat()
-    with write_transaction(conn):
-        conn.execute(
-            """
-            INSERT INTO budgets (name, amount_nanos, period, scope, thresholds, hard, webhook_url,
-                                 created_at, updated_at, webhook)
-            VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)
-            ON CONFLICT (name) DO UPDATE SET amount_nanos = excluded.amount_nanos,
-                period = excluded.period, scope = excluded.scope, thresholds = excluded.thresholds,
-                hard = excluded.hard, webhook_url = excluded.webhook_url, updated_at = excluded.updated_at,
-                webhook = excluded.webhook
-            """,
-            (
-                name,
-                to_nanos(amount_usd),
-                period,
-                scope.model_dump_json(),
-                json.dumps([str(t) for t in levels]),
-                int(hard),
-                webhook_url,
-                now,
-                now,
-                webhook,
-            ),
-        )
+    row = budget_store.BudgetRow(
+        name=name,
+        amount_nanos=to_nanos(amount_usd),
+        period=period,
+        scope_json=scope.model_dump_json(),
+        thresholds_json=json.dumps([str(t) for t in levels]),
+        hard=hard,
+        webhook_url=webhook_url,
+        webhook=webhook,
+    )
+    budget_store.upsert(conn, row, datetime.now(UTC).isoformat())
     return get_budget(conn, name, settings)
 
 
@@ -118,64 +114,57 @@ def delete_budget(conn: sqlite3.Connection, name: str) -> None:
     """Remove a budget and its alert history; NotFoundError lists the budgets that exist.
 
     Any name is accepted, so that one stored before names had limits can still be removed."""
-    with write_transaction(conn):
-        deleted = conn.execute("DELETE FROM budgets WHERE name = ?", (name,)).rowcount
-        conn.execute("DELETE FROM budget_alerts WHERE budget = ?", (name,))
-    if not deleted:
+    if not budget_store.delete(conn, name):
         raise NotFoundError(_unknown(conn, name))
 
 
 def _unknown(conn: sqlite3.Connection, name: str) -> str:
-    names = [r[0] for r in conn.execute("SELECT name FROM budgets ORDER BY name")]
+    names = budget_store.names(conn)
     known = f"budgets: {', '.join(names)}" if names else "no budgets exist yet; create one with set_budget"
     return f"no budget named {name[:80]!r} ({known})"
 
 
-def _budget(row: Sequence[object], settings: Settings | None = None) -> Budget:
-    name, amount, period, scope, thresholds, hard, webhook_url, webhook = row
-    url = str(webhook_url) if webhook_url else None
-    if webhook and settings is not None:
+def from_row(row: budget_store.BudgetRow, settings: Settings | None = None) -> Budget:
+    """A stored budget as results show it (a configured webhook's URL resolved with ``settings``)."""
+    url = row.webhook_url
+    if row.webhook and settings is not None:
         try:
-            url = settings.webhook_urls().get(str(webhook))
+            url = settings.webhook_urls().get(row.webhook)
         except InvalidInputError:
             url = None
     return Budget(
-        name=str(name),
-        amount_usd=from_nanos(int(str(amount))),
-        period=str(period),
+        name=row.name,
+        amount_usd=from_nanos(row.amount_nanos),
+        period=row.period,
         # Not validated: a scope stored before values had length limits must not break every read.
-        scope=BudgetScope.model_construct(**json.loads(str(scope))),
-        thresholds=[Decimal(t) for t in json.loads(str(thresholds))],
-        hard=bool(hard),
-        webhook=str(webhook) if webhook else None,
+        scope=BudgetScope.model_construct(**json.loads(row.scope_json)),
+        thresholds=[Decimal(t) for t in json.loads(row.thresholds_json)],
+        hard=row.hard,
+        webhook=row.webhook,
         webhook_url=notify.display_url(url) if url else None,
     )
 
 
-def destination(row: Sequence[object]) -> notify.Destination | None:
-    """Where a budget row's alerts go, if anywhere."""
-    webhook_url, webhook = row[6], row[7]
-    if webhook:
-        return notify.Destination(str(webhook), None)
-    if webhook_url:
-        return notify.Destination(None, str(webhook_url))
+def destination(row: budget_store.BudgetRow) -> notify.Destination | None:
+    """Where a stored budget's alerts go, if anywhere."""
+    if row.webhook:
+        return notify.Destination(row.webhook, None)
+    if row.webhook_url:
+        return notify.Destination(None, row.webhook_url)
     return None
-
-
-_COLUMNS = "name, amount_nanos, period, scope, thresholds, hard, webhook_url, webhook"
 
 
 def get_budget(conn: sqlite3.Connection, name: str, settings: Settings | None = None) -> Budget:
     """One budget, or NotFoundError naming the ones that exist."""
-    row = conn.execute(f"SELECT {_COLUMNS} FROM budgets WHERE name = ?", (name,)).fetchone()
+    row = budget_store.get(conn, name)
     if row is None:
         raise NotFoundError(_unknown(conn, name))
-    return _budget(row, settings)
+    return from_row(row, settings)
 
 
 def list_budgets(conn: sqlite3.Connection, settings: Settings | None = None) -> list[Budget]:
     """Every budget, by name."""
-    return [_budget(r, settings) for r in conn.execute(f"SELECT {_COLUMNS} FROM budgets ORDER BY name")]
+    return [from_row(r, settings) for r in budget_store.all_budgets(conn)]
 
 
 # --- state ----------------------------------------------------------------------------------------
@@ -185,7 +174,8 @@ USAGE_BASIS = ("billed", "estimated")
 """What a budget counts unless its scope names a basis: usage, not seat fees."""
 
 
-def _filters(scope: BudgetScope, conn: sqlite3.Connection) -> Filters:
+def _filters(scope: BudgetScope, conn: sqlite3.Connection | None = None) -> Filters:
+    """What get_spend counts for a budget; without ``conn``, the teams a scope names are not expanded."""
     return Filters(
         providers=scope.providers or None,
         models=scope.models or None,
@@ -197,12 +187,12 @@ def _filters(scope: BudgetScope, conn: sqlite3.Connection) -> Filters:
     )
 
 
-def scope_members(conn: sqlite3.Connection, scope: BudgetScope) -> list[str]:
+def scope_members(conn: sqlite3.Connection | None, scope: BudgetScope) -> list[str]:
     """The members a budget counts: those it names plus every member of the teams it names (none:
     every member). A team with no members left counts nobody rather than everybody."""
     members = set(getattr(scope, "members", None) or [])
     named_teams = getattr(scope, "teams", None) or []
-    if named_teams:
+    if named_teams and conn is not None:
         from cost_mcp.store import team as team_store
 
         known = team_store.teams(conn)
@@ -221,24 +211,54 @@ def spent_in(
 ) -> Decimal:
     """What counts against ``budget`` in period ``p`` as of ``now`` (exactly get_spend's total for its
     scope: seat fees, when the scope counts them, up to today)."""
-    return _spend(conn, settings, budget, p, now).total_usd
+    today = local_date(to_ms(now), p.tz) if now is not None else datetime.now(p.tz).date()
+    return _totals(conn, settings, [(p, _filters(budget.scope, conn))], today)[0].total_usd
 
 
-def _spend(
-    conn: sqlite3.Connection, settings: Settings, budget: Budget, p: Period, now: datetime | None
-) -> SpendResult:
-    today = local_date(to_ms(now), p.tz) if now is not None else None
-    return get_spend(conn, settings, p, (), _filters(budget.scope, conn), take_alerts=False, today=today)
+def _totals(
+    conn: sqlite3.Connection, settings: Settings, questions: Sequence[tuple[Period, Filters]], today: date
+) -> list[SpendTotal]:
+    """spend_totals' answers, with the questions about members (team budgets, which its one read does
+    not group by) answered by get_spend one by one."""
+    out: list[SpendTotal | None] = [None] * len(questions)
+    shared = [i for i, (_, f) in enumerate(questions) if not f.members]
+    for i, total in zip(
+        shared, spend_totals(conn, settings, [questions[i] for i in shared], today), strict=True
+    ):
+        out[i] = total
+    for i, (p, f) in enumerate(questions):
+        if f.members:
+            r = get_spend(conn, settings, p, (), f, take_alerts=False, today=today)
+            out[i] = SpendTotal(r.total_usd, r.by_basis, sum(row.unpriced_requests for row in r.rows))
+    return [t for t in out if t is not None]
 
 
 def state_of(conn: sqlite3.Connection, settings: Settings, budget: Budget, now: datetime) -> BudgetState:
-    """A budget in the period containing ``now``: spent, remaining, projection, status, fired.
+    """A budget in the period containing ``now``: spent, remaining, projection, status, fired."""
+    return states_of(conn, settings, [budget], now)[0]
+
+
+def states_of(
+    conn: sqlite3.Connection, settings: Settings, budgets: Sequence[Budget], now: datetime
+) -> list[BudgetState]:
+    """Each budget in the period containing ``now``, from one read of the ledger for them all.
 
     The projection extrapolates usage from the time elapsed, and adds seat fees (when the scope
     counts them) exactly: those still to come are known, not a rate.
     """
-    p = budget_period(budget, settings, now)
-    result = _spend(conn, settings, budget, p, now)
+    if not budgets:
+        return []
+    periods = [budget_period(b, settings, now) for b in budgets]
+    today = local_date(to_ms(now), settings.tz)
+    totals = _totals(
+        conn, settings, [(p, _filters(b.scope, conn)) for b, p in zip(budgets, periods, strict=True)], today
+    )
+    return [_state(conn, b, p, now, t) for b, p, t in zip(budgets, periods, totals, strict=True)]
+
+
+def _state(
+    conn: sqlite3.Connection, budget: Budget, p: Period, now: datetime, result: SpendTotal
+) -> BudgetState:
     spent = result.total_usd
     seats = result.by_basis.get("subscription", Decimal(0))
     elapsed = max(min(to_ms(now), p.end_ms) - p.start_ms, MIN_ELAPSED_MS)
@@ -246,13 +266,7 @@ def state_of(conn: sqlite3.Connection, settings: Settings, budget: Budget, now: 
     projected = ((spent - seats) * (p.end_ms - p.start_ms) / elapsed + seats + ahead).quantize(
         Decimal("0.000000001")
     )
-    fired = [
-        Decimal(r[0])
-        for r in conn.execute(
-            "SELECT threshold FROM budget_alerts WHERE budget = ? AND period_start_ms = ?",
-            (budget.name, p.start_ms),
-        )
-    ]
+    fired = [Decimal(t) for t in alert_store.fired_thresholds(conn, budget.name, p.start_ms)]
     return BudgetState(
         budget=budget,
         period_start=iso_utc(p.start_ms),
@@ -263,7 +277,7 @@ def state_of(conn: sqlite3.Connection, settings: Settings, budget: Budget, now: 
         projected_usd=max(projected, spent),
         status=_status(budget, spent, projected),
         fired_thresholds=sorted(fired),
-        unpriced_requests=sum(r.unpriced_requests for r in result.rows),
+        unpriced_requests=result.unpriced_requests,
     )
 
 
@@ -302,9 +316,9 @@ def budget_status(
                 warnings.append(f"budget '{b.name}': {w}")
     warnings += deliveries.problems(conn, name)
     return BudgetStatusResult(
-        budgets=[state_of(conn, settings, b, moment) for b in budgets],
+        budgets=states_of(conn, settings, budgets, moment),
         warnings=warnings,
-        alerts=alerts.take_alerts(conn) if take_alerts else [],
+        alerts=alert_store.take(conn) if take_alerts else [],
     )
 
 
@@ -364,19 +378,21 @@ def check_budget(
     """
     moment = now or datetime.now(UTC)
     checks: list[BudgetCheck] = []
-    for budget in list_budgets(conn):
-        if not applies(
-            budget.scope,
+    matching = [
+        b
+        for b in list_budgets(conn)
+        if applies(
+            b.scope,
             provider=provider,
             model=model,
             agent=agent,
             project=project,
             source="record_usage",
             member=member,
-            members=scope_members(conn, budget.scope),
-        ):
-            continue
-        state = state_of(conn, settings, budget, moment)
+            members=scope_members(conn, b.scope),
+        )
+    ]
+    for budget, state in zip(matching, states_of(conn, settings, matching, moment), strict=True):
         after = state.remaining_usd - cost
         checks.append(
             BudgetCheck(
@@ -455,67 +471,3 @@ def _reason(
             f"call (~{format_usd(cost, 4)})"
         )
     return f"allowed: {format_usd(binding.remaining_after_usd, 4)} left on '{binding.name}' after this call"
-
-
-# --- alerts ---------------------------------------------------------------------------------------
-
-
-def evaluate_alerts(
-    conn: sqlite3.Connection, settings: Settings, now: datetime | None = None
-) -> list[tuple[Budget, str, dict[str, object]]]:
-    """Fire every threshold crossed in the current period that has not fired yet.
-
-    Each (budget, period, threshold) fires once, whichever process sees it first (the primary key
-    decides). Returns the newly fired alerts with their webhook payloads, for delivery.
-    """
-    moment = now or datetime.now(UTC)
-    fired: list[tuple[Budget, str, dict[str, object]]] = []
-    for row in conn.execute(f"SELECT {_COLUMNS} FROM budgets ORDER BY name").fetchall():
-        budget = _budget(row)
-        target = destination(row)
-        state = state_of(conn, settings, budget, moment)
-        crossed = [t for t in budget.thresholds if state.spent_usd >= budget.amount_usd * t]
-        new = [t for t in crossed if t not in state.fired_thresholds]
-        if not new:
-            continue
-        p = budget_period(budget, settings, moment)
-        with write_transaction(conn):
-            for t in new:
-                message = (
-                    f"budget '{budget.name}' passed {t * 100:.0f}% of {format_usd(budget.amount_usd)} per "
-                    f"{budget.period}: {format_usd(state.spent_usd)} spent ({state.percent}%)"
-                )
-                payload: dict[str, object] = {
-                    "budget": budget.name,
-                    "threshold": str(t),
-                    "period": budget.period,
-                    "period_start": state.period_start,
-                    "period_end": state.period_end,
-                    "limit_usd": str(budget.amount_usd),
-                    "spent_usd": str(state.spent_usd),
-                    "percent": state.percent,
-                    "status": state.status,
-                    "message": message,
-                }
-                inserted = conn.execute(
-                    """
-                    INSERT OR IGNORE INTO budget_alerts
-                        (budget, period_start_ms, threshold, fired_at, spent_nanos, message,
-                         destination, payload, delivery)
-                    VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)
-                    """,
-                    (
-                        budget.name,
-                        p.start_ms,
-                        str(t),
-                        moment.isoformat(),
-                        to_nanos(state.spent_usd),
-                        message,
-                        target.encode() if target else None,
-                        json.dumps(payload),
-                        "pending" if target else None,
-                    ),
-                ).rowcount
-                if inserted:
-                    fired.append((budget, message, payload))
-    return fired

@@ -9,15 +9,9 @@ from datetime import UTC, datetime
 from decimal import Decimal
 from typing import Literal
 
+from cost_mcp import tokens as token_kinds
 from cost_mcp.analytics import rows as rows_
-from cost_mcp.analytics.usage import (
-    OUTPUT_LOWER_BOUND,
-    TOKEN_SUMS_SQL,
-    cost_sql,
-    price_note_warnings,
-    token_totals,
-    usd,
-)
+from cost_mcp.analytics.usage import OUTPUT_LOWER_BOUND, price_note_warnings, token_totals
 from cost_mcp.config import Settings
 from cost_mcp.errors import NotFoundError
 from cost_mcp.models import (
@@ -33,6 +27,8 @@ from cost_mcp.models import (
 from cost_mcp.money import from_nanos
 from cost_mcp.periods import iso_utc, to_ms
 from cost_mcp.sources.claude_code import SOURCE
+from cost_mcp.store import otel as otel_store
+from cost_mcp.store import sessions, source_state
 
 HOUR_MS = 3_600_000
 MINUTE_MS = 60_000
@@ -69,8 +65,7 @@ def project_slugs(cwd: str) -> tuple[str, str]:
 
 def last_scan(conn: sqlite3.Connection) -> str:
     """When the logs were last scanned, or 'never'."""
-    row = conn.execute("SELECT last_success FROM source_state WHERE source = ?", (SOURCE,)).fetchone()
-    return str(row[0]) if row and row[0] else "never"
+    return source_state.last_success(conn, SOURCE) or "never"
 
 
 def session_usage(
@@ -91,36 +86,34 @@ def session_usage(
         sources: tuple[str, ...] = (agent_source(agent),)
     else:
         sources = tuple(agent_sources().values()) if session_id else (SOURCE,)
-    chosen = session_id or _current_session(conn, cwd, sources[0])
+    # Claude Code's OTel events of the session count with its log lines (a call seen both ways is
+    # counted once by the ledger itself, see store/otel.py).
+    if SOURCE in sources:
+        sources += (otel_store.CLAUDE_SOURCE,)
+    chosen = session_id or _current_session(conn, cwd, sources)
+    if chosen is not None:
+        sources = _with_otel_only(conn, chosen, sources)
     if chosen is None:
         raise NotFoundError(
             "no Claude Code usage has been recorded yet; check the log folders with `cost-mcp doctor` "
             "or run ingest_claude_code_logs"
         )
-    cost = cost_sql(settings.cost_mode)
-    row = conn.execute(
-        f"""
-        SELECT MIN(ts_ms), MAX(ts_ms), COUNT(*), {TOKEN_SUMS_SQL}, SUM({cost}),
-               SUM(CASE WHEN ({cost}) IS NULL THEN 1 ELSE 0 END), MAX(project)
-        FROM usage_events WHERE counted = 1 AND source IN ({_marks(sources)}) AND session_id = ?
-        """,
-        (*sources, chosen),
-    ).fetchone()
-    if not row or row[2] == 0:
+    found = sessions.session_totals(conn, sources, chosen, settings.cost_mode)
+    if found is None:
         raise NotFoundError(
             f"no Claude Code session {chosen!r} in the ledger; omit session_id for the current one"
         )
-    first, last, requests = int(row[0]), int(row[1]), int(row[2])
-    tokens = token_totals(row[3:9])
-    total = usd(row[9])
-    models = _models(conn, cost, chosen, sources)
+    first, last, requests = found.first_ms, found.last_ms, found.requests
+    tokens = token_totals(found.tokens)
+    total = from_nanos(found.cost_nanos)
+    models = _models(conn, settings, chosen, sources)
     warnings = [
         f"{m.model}: no known price for {m.requests} call(s) ({m.tokens.total_tokens:,} tokens), "
         "not included in cost_usd"
         for m in models
         if m.cost_usd is None
     ]
-    warnings += price_note_warnings(conn, " AND source = ? AND session_id = ?", (SOURCE, chosen))
+    warnings += price_note_warnings(conn, equal={"source": SOURCE, "session_id": chosen})
     if tokens.output_tokens:
         warnings.append(OUTPUT_LOWER_BOUND)
     subscription = settings.claude_code_billing == "subscription"
@@ -128,7 +121,7 @@ def session_usage(
         warnings.append("Claude Code is billed by subscription here: cost_usd is the API-equivalent value.")
     return SessionUsage(
         session_id=chosen,
-        project=str(row[11] or ""),
+        project=found.project,
         first_activity=iso_utc(first),
         last_activity=iso_utc(last),
         duration_minutes=round((last - first) / MINUTE_MS, 2),
@@ -143,48 +136,34 @@ def session_usage(
     )
 
 
-def _marks(values: tuple[str, ...]) -> str:
-    return ", ".join("?" * len(values))
+def _with_otel_only(conn: sqlite3.Connection, session_id: str, sources: tuple[str, ...]) -> tuple[str, ...]:
+    """``sources``, plus the receiver's generic OTel source when the session was seen only there
+    (Codex, Gemini CLI): its calls carry no id shared with a log copy, so both would double count."""
+    found = otel_store.session_sources(conn, session_id)
+    if otel_store.GENERIC_SOURCE in found and not (found & set(sources)):
+        return (*sources, otel_store.GENERIC_SOURCE)
+    return sources
 
 
-def _current_session(conn: sqlite3.Connection, cwd: str | None, source: str) -> str | None:
+def _current_session(conn: sqlite3.Connection, cwd: str | None, sources: tuple[str, ...]) -> str | None:
     if cwd:
-        row = conn.execute(
-            """
-            SELECT session_id FROM usage_events
-            WHERE counted = 1 AND source = ? AND project IN (?, ?, ?) ORDER BY ts_ms DESC LIMIT 1
-            """,
-            (source, cwd, *project_slugs(cwd)),
-        ).fetchone()
-        if row:
-            return str(row[0])
-    row = conn.execute(
-        "SELECT session_id FROM usage_events WHERE counted = 1 AND source = ? ORDER BY ts_ms DESC LIMIT 1",
-        (source,),
-    ).fetchone()
-    return str(row[0]) if row else None
+        found = sessions.latest_session(conn, sources, (cwd, *project_slugs(cwd)))
+        if found:
+            return found
+    return sessions.latest_session(conn, sources)
 
 
 def _models(
-    conn: sqlite3.Connection, cost: str, session_id: str, sources: tuple[str, ...]
+    conn: sqlite3.Connection, settings: Settings, session_id: str, sources: tuple[str, ...]
 ) -> list[ModelUsage]:
-    rows = conn.execute(
-        f"""
-        SELECT model, COUNT(*), {TOKEN_SUMS_SQL},
-               SUM({cost}), SUM(CASE WHEN ({cost}) IS NULL THEN 1 ELSE 0 END)
-        FROM usage_events WHERE counted = 1 AND source IN ({_marks(sources)}) AND session_id = ?
-        GROUP BY model ORDER BY SUM({cost}) DESC, model
-        """,
-        (*sources, session_id),
-    ).fetchall()
     return [
         ModelUsage(
-            model=str(r[0]),
-            requests=int(r[1]),
-            tokens=token_totals(r[2:8]),
-            cost_usd=None if r[9] == r[1] else usd(r[8]),
+            model=m.model,
+            requests=m.requests,
+            tokens=token_totals(m.tokens),
+            cost_usd=None if m.cost_nanos is None else from_nanos(m.cost_nanos),
         )
-        for r in rows
+        for m in sessions.session_models(conn, sources, session_id, settings.cost_mode)
     ]
 
 
@@ -210,7 +189,7 @@ class _Block:
     first_ms: int = 0
     last_ms: int = 0
     requests: int = 0
-    sums: list[int] = field(default_factory=lambda: [0] * 6)
+    sums: list[int] = field(default_factory=token_kinds.zeros)
     cost_nanos: int = 0
     models: set[str] = field(default_factory=set)
 
@@ -240,15 +219,9 @@ def usage_blocks(
     now_ms = to_ms(now or datetime.now(UTC))
     length = session_hours * HOUR_MS
     since = now_ms - days * 24 * HOUR_MS - length
-    cost = cost_sql(settings.cost_mode)
-    rows = conn.execute(
-        f"""
-        SELECT ts_ms, input_tokens, output_tokens, cache_read_tokens, cache_write_5m_tokens,
-               cache_write_1h_tokens, web_search_requests, COALESCE({cost}, 0), model
-        FROM usage_events WHERE counted = 1 AND source = ? AND ts_ms >= ? ORDER BY ts_ms
-        """,
-        (source, since),
-    ).fetchall()
+    # Claude Code calls seen only over OTel fall in its windows too (log copies win, counted once).
+    sources = (source, otel_store.CLAUDE_SOURCE) if source == SOURCE else (source,)
+    rows = sessions.calls_since(conn, sources, since, settings.cost_mode)
     blocks = _build_blocks(rows, length)
     limit = _resolve_limit(blocks, token_limit, now_ms)
     result = [_block_model(b, now_ms, limit) for b in blocks]
@@ -268,10 +241,11 @@ def usage_blocks(
     )
 
 
-def _build_blocks(rows: list[tuple[int, ...]], length: int) -> list[_Block]:
+def _build_blocks(rows: list[sessions.TimedCall], length: int) -> list[_Block]:
     blocks: list[_Block] = []
     current: _Block | None = None
-    for ts, i, o, cr, w5, w1, ws, cost, model in rows:
+    for call in rows:
+        ts = call.ts_ms
         if current is None or ts - current.start_ms > length or ts - current.last_ms > length:
             if current is not None and ts - current.last_ms > length:
                 blocks.append(_Block(current.last_ms + length, ts, is_gap=True))
@@ -280,10 +254,9 @@ def _build_blocks(rows: list[tuple[int, ...]], length: int) -> list[_Block]:
             blocks.append(current)
         current.last_ms = ts
         current.requests += 1
-        for k, v in enumerate((i, o, cr, w5, w1, ws)):
-            current.sums[k] += int(v)
-        current.cost_nanos += int(cost)
-        current.models.add(str(model))
+        current.sums = token_kinds.add(current.sums, call.tokens)
+        current.cost_nanos += call.cost_nanos
+        current.models.add(call.model)
     return blocks
 
 

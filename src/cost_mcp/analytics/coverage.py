@@ -31,6 +31,7 @@ from typing import Literal
 
 from cost_mcp.models import CoverageDay, SourceCoverage, SourceStatus
 from cost_mcp.store.buckets import ATTRIBUTION_ONLY, DAY_MS
+from cost_mcp.store.coverage import covered_days, has_local_calls
 
 Report = Literal["cost", "usage"]
 State = Literal["empty", "lagging", "settled"]
@@ -80,21 +81,13 @@ def rules(
     (provider, UTC day number). ``skip_sources`` are local sources that are not spend (Claude Code
     covered by a subscription), so they do not count as local data below a partial report."""
     found: dict[tuple[str, int], DayRule] = defaultdict(DayRule)
-    for provider, kind, start_ms, end_ms, synced_at, has_rows in conn.execute(
-        """
-        SELECT c.provider, c.kind, c.start_ms, c.end_ms, c.synced_at,
-               EXISTS (SELECT 1 FROM provider_buckets b
-                       WHERE b.provider = c.provider AND b.kind = c.kind AND b.start_ms = c.start_ms)
-        FROM provider_coverage c
-        WHERE c.start_ms >= ? AND c.start_ms < ?
-        """,
-        (lo_ms, hi_ms),
-    ):
+    for cov in covered_days(conn, lo_ms, hi_ms):
+        provider, kind, start_ms, end_ms = cov.provider, cov.kind, cov.start_ms, cov.end_ms
         if provider in ATTRIBUTION_ONLY or kind not in _ORDER:
             continue
         state: State = "empty"
-        if has_rows:
-            synced = datetime.fromisoformat(str(synced_at))
+        if cov.has_rows:
+            synced = datetime.fromisoformat(cov.synced_at)
             ended = datetime.fromtimestamp(int(end_ms) / 1000, UTC)
             state = "settled" if synced >= ended + lag(str(provider)) else "lagging"
         found[(str(provider), int(start_ms) // DAY_MS)].reports[kind] = state
@@ -108,24 +101,14 @@ def rules(
                 break
             below = any(rule.reports.get(r) in ("lagging", "settled") for r in _ORDER[i + 1 :])
             if not below:
-                rule.local = _has_local(conn, provider, day, skip_sources)
+                rule.local = has_local_calls(conn, provider, day, skip_sources)
                 below = rule.local
             if not below:
                 rule.top = report  # partial, but nothing else says anything about the day
                 break
         if rule.top is None and rule.local is None and "empty" in rule.reports.values():
-            rule.local = _has_local(conn, provider, day, skip_sources)
+            rule.local = has_local_calls(conn, provider, day, skip_sources)
     return found
-
-
-def _has_local(conn: sqlite3.Connection, provider: str, day: int, skip_sources: Sequence[str]) -> bool:
-    qh_per_day = DAY_MS // 900_000
-    skip = "".join(" AND source != ?" for _ in skip_sources)
-    row = conn.execute(
-        f"SELECT 1 FROM usage_rollup WHERE qh >= ? AND qh < ? AND provider = ?{skip} LIMIT 1",
-        (day * qh_per_day, (day + 1) * qh_per_day, provider, *skip_sources),
-    ).fetchone()
-    return row is not None
 
 
 def summaries(

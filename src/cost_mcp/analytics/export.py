@@ -5,10 +5,11 @@ from __future__ import annotations
 import sqlite3
 from collections.abc import Iterator
 
-from cost_mcp.analytics.usage import cost_sql
+from cost_mcp import tokens
 from cost_mcp.config import Settings
 from cost_mcp.money import from_nanos, plain_usd
 from cost_mcp.periods import Period, iso_utc
+from cost_mcp.store import export as store
 from cost_mcp.store import rollup
 from cost_mcp.store.buckets import ATTRIBUTION_ONLY
 
@@ -23,12 +24,7 @@ FIELDS = (
     "agent",
     "session",
     "member",
-    "input_tokens",
-    "output_tokens",
-    "cache_read_tokens",
-    "cache_write_5m_tokens",
-    "cache_write_1h_tokens",
-    "web_search_requests",
+    *tokens.COLUMNS,
     "requests",
     "cost_usd",
     "basis",
@@ -54,59 +50,40 @@ def export_records(conn: sqlite3.Connection, settings: Settings, p: Period) -> I
     only say who spent: their amounts are counted elsewhere and must not be added to a total.
     """
     rollup.refresh(conn)
-    for row in conn.execute(
-        f"""
-        SELECT ts_ms, source, provider, model, project, agent, session_id, member, input_tokens,
-               output_tokens, cache_read_tokens, cache_write_5m_tokens, cache_write_1h_tokens,
-               web_search_requests, {cost_sql(settings.cost_mode)}, message_id, request_id
-        FROM usage_events WHERE counted = 1 AND ts_ms >= ? AND ts_ms < ? ORDER BY ts_ms
-        """,
-        (p.start_ms, p.end_ms),
-    ):
-        ts, source, provider, model, project, agent, session, member, *tokens, cost, mid, rid = row
+    for e in store.events(conn, p.start_ms, p.end_ms, settings.cost_mode):
         yield {
             "kind": "event",
-            "time": iso_utc(ts),
+            "time": iso_utc(e.ts_ms),
             "end_time": "",
-            "source": source,
-            "provider": provider,
-            "model": model,
-            "project": project,
-            "agent": agent,
-            "session": session,
-            "member": member,
-            **dict(zip(FIELDS[10:16], tokens, strict=True)),
+            "source": e.source,
+            "provider": e.provider,
+            "model": e.model,
+            "project": e.project,
+            "agent": e.agent,
+            "session": e.session_id,
+            "member": e.member,
+            **dict(zip(tokens.COLUMNS, e.tokens, strict=True)),
             "requests": 1,
-            "cost_usd": _usd(cost),
+            "cost_usd": _usd(e.cost_nanos),
             "basis": "estimated",
-            "id": f"{mid}/{rid}" if rid else str(mid),
+            "id": f"{e.message_id}/{e.request_id}" if e.request_id else e.message_id,
         }
     first, last = p.utc_dates_ms()
-    for row in conn.execute(
-        """
-        SELECT id, kind, start_ms, end_ms, provider, model, project, workspace, member, input_tokens,
-               output_tokens, cache_read_tokens, cache_write_5m_tokens, cache_write_1h_tokens,
-               web_search_requests, requests, cost_nanos, line_item, api_key
-        FROM provider_buckets WHERE start_ms >= ? AND start_ms < ? ORDER BY start_ms, id
-        """,
-        (first, last),
-    ):
-        bid, kind, start, end, provider, model, project, workspace, member, *rest = row
-        tokens, requests, cost, line_item, api_key = rest[:6], rest[6], rest[7], rest[8], rest[9]
+    for b in store.buckets(conn, first, last):
         yield {
-            "kind": str(kind),
-            "time": iso_utc(start),
-            "end_time": iso_utc(end),
-            "source": f"{provider} {'billing' if kind == 'cost' else 'usage'} api",
-            "provider": provider,
-            "model": model or line_item,
-            "project": project or workspace,
+            "kind": b.kind,
+            "time": iso_utc(b.start_ms),
+            "end_time": iso_utc(b.end_ms),
+            "source": f"{b.provider} {'billing' if b.kind == 'cost' else 'usage'} api",
+            "provider": b.provider,
+            "model": b.model or b.line_item,
+            "project": b.project or b.workspace,
             "agent": "",
             "session": "",
-            "member": member,
-            **dict(zip(FIELDS[10:16], tokens, strict=True)),
-            "requests": requests,
-            "cost_usd": _usd(cost),
-            "basis": _basis(str(provider), str(kind)),
-            "id": f"bucket-{bid}" + (f"/{api_key}" if api_key else ""),
+            "member": b.member,
+            **dict(zip(tokens.COLUMNS, b.tokens, strict=True)),
+            "requests": b.requests,
+            "cost_usd": _usd(b.cost_nanos),
+            "basis": _basis(b.provider, b.kind),
+            "id": f"bucket-{b.id}" + (f"/{b.api_key}" if b.api_key else ""),
         }

@@ -14,9 +14,12 @@ import json
 import sqlite3
 from dataclasses import dataclass, field
 from datetime import UTC, date, datetime, time, timedelta
+from decimal import Decimal
+from pathlib import Path
 
 from cost_mcp.analytics.spend import get_spend
 from cost_mcp.config import Settings
+from cost_mcp.errors import InvalidInputError
 from cost_mcp.models import SpendRow
 from cost_mcp.periods import Period
 
@@ -197,3 +200,50 @@ def _iso(moment: datetime) -> str:
 def _decimal(value: object) -> str:
     # Plain notation, never exponent form: `0E-9` is a number to Python but not to every CSV reader.
     return format(value, "f")
+
+
+# --- Parquet (the `parquet` extra: pyarrow) ---------------------------------------------------------
+
+DECIMAL_COLUMNS = (
+    "BilledCost",
+    "ConsumedQuantity",
+    "ContractedCost",
+    "ContractedUnitPrice",
+    "EffectiveCost",
+    "ListCost",
+    "ListUnitPrice",
+    "PricingQuantity",
+)
+"""FOCUS's Decimal columns: money and quantities."""
+COUNT_COLUMNS = ("x_Requests", "x_UnpricedRequests", "x_TotalTokens")
+TIME_COLUMNS = ("BillingPeriodEnd", "BillingPeriodStart", "ChargePeriodEnd", "ChargePeriodStart")
+PARQUET_NEEDS = "a Parquet FOCUS file needs pyarrow: pip install 'cost-mcp[parquet]' (or write .csv)"
+
+
+def write_parquet(export: FocusExport, path: Path) -> None:
+    """The rows as a Parquet file with FOCUS's column types: costs and quantities as exact decimals
+    (decimal128, 9 places: nano-USD, never a float), periods as UTC timestamps, counts as integers,
+    and an empty cell as null (FOCUS's "no value"). Raises InvalidInputError without pyarrow."""
+    try:
+        import pyarrow as pa
+        import pyarrow.parquet as pq
+    except ImportError:
+        raise InvalidInputError(PARQUET_NEEDS) from None
+
+    money = pa.decimal128(38, 9)
+
+    def column(name: str) -> pa.Array:
+        cells = [row[name] for row in export.rows]
+        if name in DECIMAL_COLUMNS:
+            return pa.array([Decimal(c) if c else None for c in cells], type=money)
+        if name in COUNT_COLUMNS:
+            return pa.array([int(c) if c else None for c in cells], type=pa.int64())
+        if name in TIME_COLUMNS:
+            moments = [
+                datetime.strptime(c, "%Y-%m-%dT%H:%M:%SZ").replace(tzinfo=UTC) if c else None for c in cells
+            ]
+            return pa.array(moments, type=pa.timestamp("ms", tz="UTC"))
+        return pa.array([c or None for c in cells], type=pa.string())
+
+    table = pa.Table.from_arrays([column(c) for c in COLUMNS], names=list(COLUMNS))
+    pq.write_table(table, path)

@@ -15,13 +15,14 @@ from __future__ import annotations
 import sqlite3
 from collections import defaultdict
 from collections.abc import Iterable, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from datetime import UTC, date, datetime, timedelta
 from decimal import Decimal
 from typing import Generic, Literal, TypeVar
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
-from cost_mcp.analytics import alerts, coverage, rows, subscriptions, vocabulary
+from cost_mcp import tokens
+from cost_mcp.analytics import coverage, rows, subscriptions, vocabulary
 from cost_mcp.analytics.usage import OUTPUT_LOWER_BOUND, price_note_warnings, token_totals
 from cost_mcp.config import Settings
 from cost_mcp.errors import InvalidInputError
@@ -37,8 +38,10 @@ from cost_mcp.models import (
 from cost_mcp.money import format_usd, from_nanos
 from cost_mcp.periods import Period, bucket_start, iso_utc, resolve_period, to_ms
 from cost_mcp.sources import registry
-from cost_mcp.store import rollup
-from cost_mcp.store.buckets import ATTRIBUTION_ONLY, DAY_MS, OUTSIDE_BILL
+from cost_mcp.store import alerts as alert_store
+from cost_mcp.store import rollup, session_rows, source_state
+from cost_mcp.store import spend as spend_store
+from cost_mcp.store.buckets import ATTRIBUTION_ONLY, DAY_MS
 from cost_mcp.store.known import data_source, provider_data_sources
 from cost_mcp.store.otel import gap_warnings as otel_gap_warnings
 
@@ -101,6 +104,8 @@ class _Slice:
     outside_bill: bool = False
     """Usage in a tier the provider's bill leaves out (Anthropic Priority Tier); after precedence,
     only where it is counted on top of a billed day."""
+    filter_project: str | None = None
+    """The project a ``projects`` filter matches: a provider bucket's own, never its workspace."""
 
 
 @dataclass
@@ -120,7 +125,7 @@ class _Group:
         if s.requests is not None:
             self.requests = (self.requests or 0) + s.requests
         if s.tokens is not None:
-            self.tokens = [a + b for a, b in zip(self.tokens or [0] * 6, s.tokens, strict=True)]
+            self.tokens = tokens.add(self.tokens, s.tokens)
 
 
 def zone(name: str | None, settings: Settings) -> ZoneInfo:
@@ -179,22 +184,26 @@ def get_spend(
     the budget alerts not shown yet. Subscription fees count up to ``today`` (default: today in
     the period's timezone): the days still to come are for projections (:func:`fees_ahead`).
     ``window`` bounds rows and attribution to one page (analytics/rows.py); None: every row.
+
+    This is the envelope: it reads the layers (:func:`read_layers`), leaves the arithmetic to the
+    pure :func:`count`, and adds freshness, warnings and alerts.
     """
     filters = filters or Filters()
     filters, unmatched = vocabulary.apply(conn, filters)
     dims = _check_dims(group_by)
     stale = rollup.refresh(conn) < 0
-    slices = _local_slices(conn, settings, p, dims, filters)
-    # Billed data cannot say which agent or session spent it: a question filtered that way is
-    # answered from the calls recorded locally.
-    local_only = bool(filters.agents or filters.sessions)
-    if not local_only:
-        slices += _bucket_slices(conn, p, dims, filters)
-        slices += _subscription_slices(conn, p, dims, filters, today or _today(p))
-    rules = _apply_precedence(conn, slices, p, settings, local_only)
-    if filters.basis:
-        slices = [s for s in slices if s.basis in filters.basis]
-    shown, attribution = _group(slices, dims, settings, window)
+    local_only = _local_only(filters)
+    # A bounded page by session is grouped and bounded in SQL (issue 22): see _session_rows.
+    by_session = window is not None and dims == ["session"] and not filters.basis
+    layers = read_layers(conn, settings, p, dims, filters, today or _today(p), local=not by_session)
+    slices = count(layers, settings, filters)
+    if by_session and window is not None:
+        shown, attribution, local_facts = _session_rows(
+            conn, settings, p, filters, layers.rules, slices, window
+        )
+        slices += local_facts
+    else:
+        shown, attribution = _group(slices, dims, settings, window)
     total = sum((r.cost_usd for r in shown.rows), Decimal(0))
     by_basis: dict[str, Decimal] = defaultdict(Decimal)
     for r in shown.rows:
@@ -204,7 +213,9 @@ def get_spend(
     )
     warnings += _outside_bill_notes(slices)
     warnings += otel_gap_warnings(conn, p.start_ms, p.end_ms)
-    warnings += coverage.missing_bill_warnings(rules, *_utc_day_range(p), usage_only=USAGE_ONLY_SOURCES)
+    warnings += coverage.missing_bill_warnings(
+        layers.rules, *_utc_day_range(p), usage_only=USAGE_ONLY_SOURCES
+    )
     warnings += unmatched
     if stale:
         warnings.append(rollup.STALE_WARNING)
@@ -220,11 +231,187 @@ def get_spend(
         attribution_total_rows=attribution.total_rows,
         next_cursor=rows.encode_cursor(n) if (n := shown.next_offset or attribution.next_offset) else None,
         sources=coverage.attach(
-            source_statuses(conn, settings), coverage.summaries(rules, *_utc_day_range(p))
+            source_statuses(conn, settings), coverage.summaries(layers.rules, *_utc_day_range(p))
         ),
         warnings=warnings,
-        alerts=alerts.take_alerts(conn) if take_alerts else [],
+        alerts=alert_store.take(conn) if take_alerts else [],
     )
+
+
+@dataclass
+class Layers:
+    """What spend is computed from: every layer's slices of a period and the rule of each synced
+    provider-day (empty when the question is answered from local calls only)."""
+
+    slices: list[_Slice]
+    rules: dict[tuple[str, int], coverage.DayRule]
+
+
+def _local_only(filters: Filters) -> bool:
+    # Billed data cannot say which agent or session spent it: a question filtered that way is
+    # answered from the calls recorded locally.
+    return bool(filters.agents or filters.sessions)
+
+
+def read_layers(
+    conn: sqlite3.Connection,
+    settings: Settings,
+    p: Period,
+    dims: Sequence[str],
+    filters: Filters,
+    today: date,
+    *,
+    local: bool = True,
+) -> Layers:
+    """The ledger reads get_spend needs for ``p`` (filters already expanded): local calls, provider
+    buckets and seat fees up to ``today``, and the day rules of synced reports. ``local=False``
+    leaves the local calls out (the session page reads them grouped in SQL)."""
+    slices = _local_slices(conn, settings, p, dims, filters) if local else []
+    if _local_only(filters):
+        return Layers(slices, {})
+    slices += _bucket_slices(conn, p, dims, filters)
+    slices += _subscription_slices(conn, p, dims, filters, today)
+    # Local calls near the period's edges can sit on the UTC day before or after it.
+    lo, hi = p.utc_dates_ms(margin_days=1)
+    subscription = settings.claude_code_billing == "subscription"
+    rules = coverage.rules(conn, lo, hi, skip_sources=("claude_code",) if subscription else ())
+    return Layers(slices, rules)
+
+
+def count(layers: Layers, settings: Settings, filters: Filters) -> list[_Slice]:
+    """The slices with what only attributes marked (precedence), kept to the filtered bases.
+
+    Pure: it marks ``layers.slices`` in place and reads nothing."""
+    _apply_precedence(layers.slices, layers.rules, settings)
+    if filters.basis:
+        return [s for s in layers.slices if s.basis in filters.basis]
+    return layers.slices
+
+
+@dataclass(frozen=True)
+class SpendTotal:
+    """What :func:`spend_totals` gives per question: exactly get_spend's total, by basis, and the
+    calls that could not be priced."""
+
+    total_usd: Decimal
+    by_basis: dict[str, Decimal]
+    unpriced_requests: int
+
+
+def spend_totals(
+    conn: sqlite3.Connection,
+    settings: Settings,
+    questions: Sequence[tuple[Period, Filters]],
+    today: date,
+) -> list[SpendTotal]:
+    """get_spend's totals for several (period, filters) questions from ONE read of the ledger.
+
+    Budgets ask this for all their periods and scopes at once (record_usage with five budgets reads
+    the ledger once, not ten times). Every period must be in one timezone; filters may name
+    providers, models, projects, agents and sources (a budget scope's dimensions) and bases.
+    """
+    if not questions:
+        return []
+    tz = questions[0][0].tz
+    if any(p.tz != tz for p, _ in questions):
+        raise ValueError("spend_totals needs every period in one timezone")
+    if any(f.sessions or f.members for _, f in questions):
+        raise ValueError("spend_totals filters by a budget scope's dimensions only")
+    expanded = [_expanded(conn, f) for _, f in questions]
+    rollup.refresh(conn)
+    union = Period(
+        start=min(p.start for p, _ in questions), end=max(p.end for p, _ in questions), name="union", tz=tz
+    )
+    # Slices carry provider, model, source and agent; projects only when some question filters by
+    # them (grouping by project multiplies the rows read).
+    dims = ("agent", "project") if any(f.projects for f in expanded) else ("agent",)
+    layers = read_layers(conn, settings, union, dims, Filters(), today)
+    out: list[SpendTotal] = []
+    for (p, _), f in zip(questions, expanded, strict=True):
+        local_only = _local_only(f)
+        within = _Within.of(p, today)
+        mine = [
+            _copy(s)
+            for s in layers.slices
+            if within.has(s) and _in_scope(s, f) and (not local_only or s.layer == LOCAL_LAYER)
+        ]
+        counted = [
+            s for s in count(Layers(mine, {} if local_only else layers.rules), settings, f) if not s.excluded
+        ]
+        by_basis: dict[str, Decimal] = defaultdict(Decimal)
+        for s in counted:
+            by_basis[s.basis] += from_nanos(s.cost_nanos)
+        out.append(
+            SpendTotal(
+                total_usd=sum(by_basis.values(), Decimal(0)),
+                by_basis=dict(by_basis),
+                unpriced_requests=sum(s.unpriced for s in counted),
+            )
+        )
+    return out
+
+
+def _expanded(conn: sqlite3.Connection, f: Filters) -> Filters:
+    """``f`` as stored values (vocabulary.apply without its warnings, which budgets do not show)."""
+    changes: dict[str, list[str]] = {}
+    for attr, dimension in vocabulary.FILTER_DIMENSIONS.items():
+        values: Sequence[str] | None = getattr(f, attr)
+        if values:
+            changes[attr] = vocabulary.expand(conn, dimension, values)
+    return replace(f, **changes)
+
+
+def _copy(s: _Slice) -> _Slice:
+    # Precedence marks slices in place and each question marks its own; a plain attribute copy is
+    # several times cheaper than dataclasses.replace, which re-runs __init__.
+    c = _Slice.__new__(_Slice)
+    c.__dict__.update(s.__dict__)
+    return c
+
+
+@dataclass(frozen=True)
+class _Within:
+    """What get_spend's three readers take of a period (bounds computed once per question)."""
+
+    first_day: date
+    last_day: date
+    fees_until: date
+    first_utc_day: int
+    end_utc_day: int
+
+    @classmethod
+    def of(cls, p: Period, today: date) -> _Within:
+        first, last = p.utc_dates_ms()
+        return cls(p.first_day, p.last_day, min(p.last_day, today), first // DAY_MS, last // DAY_MS)
+
+    def has(self, s: _Slice) -> bool:
+        if s.layer == LOCAL_LAYER:
+            return self.first_day <= s.local_day <= self.last_day
+        if s.layer == SUBSCRIPTION_LAYER:
+            return self.first_day <= s.local_day <= self.fees_until
+        return self.first_utc_day <= s.utc_day < self.end_utc_day
+
+
+def _in_scope(s: _Slice, f: Filters) -> bool:
+    """Whether ``s`` passes filters ``f`` exactly as the readers' SQL and checks would."""
+    if s.layer == SUBSCRIPTION_LAYER:
+        if f.models or f.projects:
+            return False  # a seat fee belongs to no model or project
+        return (not f.providers or s.provider in f.providers) and (
+            not f.sources or "subscription" in f.sources
+        )
+    project = s.filter_project if s.layer != LOCAL_LAYER else s.dims.get("project")
+    pairs: list[tuple[Sequence[str] | None, str | None]] = [
+        (f.providers, s.provider),
+        (f.models, s.model),
+        (f.projects, project),
+        (f.sources, s.source),
+    ]
+    if s.layer == LOCAL_LAYER:
+        pairs.append((f.agents, s.dims.get("agent")))
+    elif f.agents:
+        return False
+    return all(not allowed or (value is not None and value in allowed) for allowed, value in pairs)
 
 
 def _check_dims(group_by: Sequence[str]) -> list[str]:
@@ -240,13 +427,13 @@ def _check_dims(group_by: Sequence[str]) -> list[str]:
 # --- reading the layers -------------------------------------------------------------------------
 
 
-def _local_day_sql(column: str, p: Period) -> str:
-    """SQL giving the local day number (days since 1970-01-01 local) of an epoch-ms expression.
+def _offsets(p: Period) -> tuple[list[tuple[int, int]], int]:
+    """The UTC offset of ``p``'s timezone before each change inside the period, and after the last.
 
-    The UTC offset is piecewise constant between DST transitions; the transitions inside the
-    period are found exactly (to the quarter-hour, which all real ones fall on).
+    The offset is piecewise constant between DST transitions; the transitions inside the period are
+    found exactly (to the quarter-hour, which all real ones fall on).
     """
-    cases: list[str] = []
+    changes: list[tuple[int, int]] = []
     offset = _offset_ms(p.tz, p.start_ms)
     t = p.start_ms
     day = p.first_day
@@ -255,29 +442,16 @@ def _local_day_sql(column: str, p: Period) -> str:
         next_midnight = to_ms(datetime.combine(day, datetime.min.time(), tzinfo=p.tz))
         if _offset_ms(p.tz, next_midnight) != offset:
             change = next(q for q in range(t, next_midnight + QH_MS, QH_MS) if _offset_ms(p.tz, q) != offset)
-            cases.append(f"WHEN {column} < {change} THEN {offset}")
+            changes.append((change, offset))
             offset = _offset_ms(p.tz, change)
         t = next_midnight
-    expr = f"CASE {' '.join(cases)} ELSE {offset} END" if cases else str(offset)
-    return f"(({column}) + {expr}) / {DAY_MS}"
+    return changes, offset
 
 
 def _offset_ms(tz: ZoneInfo, ts_ms: int) -> int:
     moment = datetime.fromtimestamp(ts_ms // 1000, tz)
     delta = moment.utcoffset()
     return int(delta.total_seconds()) * 1000 if delta is not None else 0
-
-
-def _where(filters: Filters, available: set[str]) -> tuple[str, list[object]]:
-    clauses: list[str] = []
-    args: list[object] = []
-    for column, values in filters.column_filters():
-        if column not in available:
-            clauses.append("0")  # a filter this data cannot satisfy keeps nothing
-            continue
-        clauses.append(f"{column} IN ({', '.join('?' * len(values))})")
-        args.extend(values)
-    return "".join(f" AND {c}" for c in clauses), args
 
 
 _LOCAL_DIM_COLUMNS = {
@@ -296,49 +470,34 @@ def _local_slices(
 ) -> list[_Slice]:
     fixed = ("provider", "model", "source", "agent")
     dim_cols = [_LOCAL_DIM_COLUMNS[d] for d in dims if d in _LOCAL_DIM_COLUMNS and d not in fixed]
-    mode = settings.cost_mode
-    time_col = f"qh * {QH_MS}"
-    cost_sum = f"SUM({mode}_nanos)"
-    unpriced_sum = f"SUM({mode}_unpriced)" if mode != "display" else "0"
-    tokens = (
-        "SUM(input_tokens), SUM(output_tokens), SUM(cache_read_tokens), SUM(cache_write_5m_tokens), "
-        "SUM(cache_write_1h_tokens), SUM(web_search_requests), SUM(requests)"
-    )
-    # Period bounds are local midnights, which fall on quarter-hours in every timezone.
-    lo, hi = p.start_ms // QH_MS, -(-p.end_ms // QH_MS)
-    available = set(_LOCAL_DIM_COLUMNS.values())
-    where, args = _where(filters, available)
-    group_cols = [*fixed, *dim_cols]
-    sql = f"""
-        SELECT {_local_day_sql(time_col, p)} AS local_day, ({time_col}) / {DAY_MS} AS utc_day,
-               {", ".join(group_cols)}, {cost_sum}, {unpriced_sum}, {tokens}
-        FROM usage_rollup
-        WHERE qh >= ? AND qh < ?{where}
-        GROUP BY local_day, utc_day, {", ".join(group_cols)}
-    """
+    changes, last_offset = _offsets(p)
     slices: list[_Slice] = []
-    n = len(group_cols)
-    for row in conn.execute(sql, (lo, hi, *args)):
-        local_day = date.fromordinal(_EPOCH_ORDINAL + int(row[0]))
-        values = dict(zip(group_cols, row[2 : 2 + n], strict=True))
-        cost_nanos, unpriced = int(row[2 + n] or 0), int(row[3 + n] or 0)
-        sums = [int(v or 0) for v in row[4 + n : 10 + n]]
-        requests = int(row[10 + n] or 0)
-        slice_dims = {d: values.get(_LOCAL_DIM_COLUMNS.get(d, "")) for d in dims}
+    for row in spend_store.local_sums(
+        conn,
+        # Period bounds are local midnights, which fall on quarter-hours in every timezone.
+        lo_qh=p.start_ms // QH_MS,
+        hi_qh=-(-p.end_ms // QH_MS),
+        offsets=changes,
+        last_offset=last_offset,
+        group_columns=[*fixed, *dim_cols],
+        cost_mode=settings.cost_mode,
+        filters=filters.column_filters(),
+    ):
+        values = row.values
         slices.append(
             _Slice(
                 layer=LOCAL_LAYER,
                 basis="estimated",
-                local_day=local_day,
-                utc_day=int(row[1]),
+                local_day=date.fromordinal(_EPOCH_ORDINAL + row.local_day),
+                utc_day=row.utc_day,
                 provider=str(values["provider"]),
                 model=str(values["model"]),
                 source=str(values["source"]),
-                dims=slice_dims,
-                cost_nanos=cost_nanos,
-                unpriced=unpriced,
-                requests=requests,
-                tokens=sums,
+                dims={d: values.get(_LOCAL_DIM_COLUMNS.get(d, "")) for d in dims},
+                cost_nanos=row.cost_nanos,
+                unpriced=row.unpriced,
+                requests=row.requests,
+                tokens=row.tokens,
             )
         )
     return slices
@@ -349,74 +508,43 @@ def _bucket_slices(
 ) -> list[_Slice]:
     # Provider buckets are UTC days placed on their UTC date.
     first, last = p.utc_dates_ms()
-    available = {"provider", "model", "project", "member", "source"}
-    where, args = _where(
-        Filters(
-            providers=filters.providers,
-            models=filters.models,
-            projects=filters.projects,
-            members=filters.members,
-        ),
-        available,
+    wanted = Filters(
+        providers=filters.providers, models=filters.models, projects=filters.projects, members=filters.members
     )
-    outside, outside_args = _outside_bill_sql()
-    rows = conn.execute(
-        f"""
-        SELECT kind, start_ms, provider, model, CASE WHEN project != '' THEN project ELSE workspace END,
-               member, COALESCE(SUM(cost_nanos), 0), SUM(cost_nanos IS NULL), SUM(requests),
-               SUM(input_tokens), SUM(output_tokens), SUM(cache_read_tokens), SUM(cache_write_5m_tokens),
-               SUM(cache_write_1h_tokens), SUM(web_search_requests), {outside}
-        FROM provider_buckets
-        WHERE start_ms >= ? AND start_ms < ?{where}
-        GROUP BY 1, 2, 3, 4, 5, 6, 16
-        """,
-        (*outside_args, first, last, *args),
-    ).fetchall()
     slices: list[_Slice] = []
-    for kind, start_ms, provider, model, project, member, cost, unpriced, requests, *sums, out in rows:
-        source = data_source(str(provider), str(kind))
+    for b in spend_store.bucket_sums(conn, first, last, wanted.column_filters()):
+        source = data_source(b.provider, b.kind)
         if filters.sources and source not in filters.sources:
             continue
         values: dict[str, str | None] = {
-            "provider": provider,
-            "model": model or None,
-            "project": project or None,
-            "member": member or None,
+            "provider": b.provider,
+            "model": b.model or None,
+            "project": b.project or None,
+            "member": b.member or None,
             "source": source,
             "agent": None,
             "session": None,
         }
-        billed = kind == "cost"
+        billed = b.kind == "cost"
         slices.append(
             _Slice(
                 layer=BILLED_LAYER if billed else USAGE_LAYER,
                 basis="billed" if billed else "estimated",
-                local_day=date.fromordinal(_EPOCH_ORDINAL + int(start_ms) // DAY_MS),
-                utc_day=int(start_ms) // DAY_MS,
-                provider=str(provider),
-                model=str(model),
+                local_day=date.fromordinal(_EPOCH_ORDINAL + b.start_ms // DAY_MS),
+                utc_day=b.start_ms // DAY_MS,
+                provider=b.provider,
+                model=b.model,
                 source=source,
                 dims={d: values.get(d) for d in dims if d not in _TIME_DIMS and d != "basis"},
-                cost_nanos=int(cost),
-                unpriced=int(unpriced) if not billed else 0,
-                requests=None if billed else int(requests),
-                tokens=None if billed else [int(v) for v in sums],
-                outside_bill=bool(out),
+                cost_nanos=b.cost_nanos,
+                unpriced=b.unpriced if not billed else 0,
+                requests=None if billed else b.requests,
+                tokens=None if billed else b.tokens,
+                outside_bill=b.outside_bill,
+                filter_project=None if b.project_is_workspace else b.project,
             )
         )
     return slices
-
-
-def _outside_bill_sql() -> tuple[str, list[object]]:
-    """A 0/1 column: a usage row in a tier its provider's bill leaves out (OUTSIDE_BILL)."""
-    cases = " OR ".join(
-        f"(provider = ? AND service_tier IN ({', '.join('?' * len(tiers))}))"
-        for tiers in OUTSIDE_BILL.values()
-    )
-    args: list[object] = []
-    for provider, tiers in OUTSIDE_BILL.items():
-        args += [provider, *sorted(tiers)]
-    return f"(kind = 'usage' AND ({cases or '0'}))", args
 
 
 def _today(p: Period) -> date:
@@ -476,23 +604,18 @@ def _subscription_slices(
 
 
 def _apply_precedence(
-    conn: sqlite3.Connection, slices: list[_Slice], p: Period, settings: Settings, local_only: bool
-) -> dict[tuple[str, int], coverage.DayRule]:
-    """Mark the slices that only attribute; returns the rule of each synced provider-day (see
+    slices: list[_Slice], rules: dict[tuple[str, int], coverage.DayRule], settings: Settings
+) -> None:
+    """Mark the slices that only attribute, by the rule of each synced provider-day (see
     analytics/coverage.py: a report with no rows, or synced within its reporting lag, does not
     replace the layers below it)."""
     subscription = settings.claude_code_billing == "subscription"
-    rules: dict[tuple[str, int], coverage.DayRule] = {}
-    if not local_only:
-        # Local calls near the period's edges can sit on the UTC day before or after it.
-        lo, hi = p.utc_dates_ms(margin_days=1)
-        rules = coverage.rules(conn, lo, hi, skip_sources=("claude_code",) if subscription else ())
     layer_of = {"cost": BILLED_LAYER, "usage": USAGE_LAYER, None: LOCAL_LAYER}
     for s in slices:
         if s.provider in ATTRIBUTION_ONLY:
             # Per-member estimates of usage that the provider's own reports (and local logs)
             # already count: they say who spent, never how much more was spent.
-            s.excluded = f"{s.provider} estimates who used what; the same use is counted elsewhere"
+            s.excluded = _attribution_only(s.provider)
             continue
         rule = rules.get((s.provider, s.utc_day))
         top = layer_of[rule.top] if rule is not None else LOCAL_LAYER
@@ -501,16 +624,25 @@ def _apply_precedence(
         if s.outside_bill:
             pass  # counted as estimated, beside the billed total
         elif s.layer < top:
-            s.excluded = (
-                f"{s.provider} billing data covers this day and is the total"
-                if top == BILLED_LAYER
-                else f"{s.provider} usage data covers this day and is the total"
-            )
+            s.excluded = _covered(s.provider, top)
         elif rule is not None and top < s.layer < SUBSCRIPTION_LAYER:
             s.excluded = rule.reason(s.provider, "cost" if s.layer == BILLED_LAYER else "usage")
-        elif subscription and s.source in ("claude_code", "claude_code_otel"):
-            s.excluded = "Claude Code is covered by a subscription: API-equivalent value, not spend"
-    return rules
+        elif subscription and s.source in _SUBSCRIPTION_SOURCES:
+            s.excluded = _SUBSCRIPTION_REASON
+
+
+# The reasons local rows only attribute, shared with the session rows in SQL (_local_rules).
+_SUBSCRIPTION_SOURCES = ("claude_code", "claude_code_otel")
+_SUBSCRIPTION_REASON = "Claude Code is covered by a subscription: API-equivalent value, not spend"
+
+
+def _attribution_only(provider: str) -> str:
+    return f"{provider} estimates who used what; the same use is counted elsewhere"
+
+
+def _covered(provider: str, top: int) -> str:
+    what = "billing" if top == BILLED_LAYER else "usage"
+    return f"{provider} {what} data covers this day and is the total"
 
 
 def _utc_day_range(p: Period) -> tuple[int, int]:
@@ -613,7 +745,7 @@ def _others(groups: Iterable[_Group]) -> list[_Group]:
         if g.requests is not None:
             acc.requests = (acc.requests or 0) + g.requests
         if g.tokens is not None:
-            acc.tokens = [a + b for a, b in zip(acc.tokens or [0] * 6, g.tokens, strict=True)]
+            acc.tokens = tokens.add(acc.tokens, g.tokens)
     return [by_basis[b] for b in sorted(by_basis)]
 
 
@@ -641,9 +773,13 @@ def source_statuses(
     from cost_mcp.sources import agents as agent_logs  # Codex, Gemini CLI...: local logs like Claude Code's
 
     fed = provider_data_sources(conn)
-    for source, last_success, last_error, detail in conn.execute(
-        "SELECT source, last_success, last_error, detail FROM source_state ORDER BY source"
-    ):
+    for state in source_state.all_states(conn):
+        source, last_success, last_error, detail = (
+            state.source,
+            state.last_success,
+            state.last_error,
+            state.detail,
+        )
         seen.add(str(source))
         status: Literal["ok", "stale", "error", "never"] = "ok"
         # A source whose key was removed is not failing: it is no longer synced.
@@ -687,10 +823,11 @@ def _pricing_warnings(
     conn: sqlite3.Connection, p: Period, filters: Filters, slices: Sequence[_Slice]
 ) -> list[str]:
     """Calls priced with an assumption, and the output lower bound when Claude Code logs count."""
-    where, args = _where(filters, set(_LOCAL_DIM_COLUMNS.values()))
-    notes = price_note_warnings(conn, f" AND ts_ms >= ? AND ts_ms < ?{where}", [p.start_ms, p.end_ms, *args])
+    notes = price_note_warnings(conn, start_ms=p.start_ms, end_ms=p.end_ms, filters=filters.column_filters())
     # Only where the logs count in the result: a day billed by the provider does not rely on them.
-    if any(s.source == "claude_code" and not s.excluded and s.tokens and s.tokens[1] for s in slices):
+    if any(
+        s.source == "claude_code" and not s.excluded and s.tokens and s.tokens[tokens.OUTPUT] for s in slices
+    ):
         notes.append(OUTPUT_LOWER_BOUND)
     return notes
 
@@ -709,10 +846,10 @@ def _warnings(
             unpriced[s.model][0] += s.unpriced
             # An unknown model's calls are all unpriced, except any whose log line reported a
             # costUSD; the tokens of a slice are then a slight overcount, which is fine for a hint.
-            unpriced[s.model][1] += sum(s.tokens[:5]) if s.tokens else 0
-    for model, (calls, tokens) in sorted(unpriced.items()):
+            unpriced[s.model][1] += tokens.token_count(s.tokens) if s.tokens else 0
+    for model, (calls, n_tokens) in sorted(unpriced.items()):
         warnings.append(
-            f"{model or '(model not reported)'}: {calls} call(s) ({tokens:,} tokens) have no known price "
+            f"{model or '(model not reported)'}: {calls} call(s) ({n_tokens:,} tokens) have no known price "
             "and are not in the total; "
             f"add the model to the price override file ({settings.prices_file})"
         )
@@ -734,9 +871,7 @@ def _warnings(
         warnings.append(
             "billed amounts have no agent or session (shown as null); see attribution for the estimated split"
         )
-    has_data = conn.execute("SELECT 1 FROM usage_events LIMIT 1").fetchone() is not None or (
-        conn.execute("SELECT 1 FROM provider_buckets LIMIT 1").fetchone() is not None
-    )
+    has_data = spend_store.ledger_has_data(conn)
     configured = any(settings.provider_key(spec.id) for spec in registry.providers())
     if not has_data and not configured:
         warnings.append(
@@ -750,6 +885,154 @@ def _warnings(
             + " (`cost-mcp doctor` shows what each needs); agents can report calls with record_usage"
         )
     return warnings
+
+
+# --- sessions, grouped and bounded in SQL (issue 22) ----------------------------------------------
+
+
+def _local_rules(
+    rules: dict[tuple[str, int], coverage.DayRule], settings: Settings
+) -> list[session_rows.Attributes]:
+    """_apply_precedence's verdicts on local rows as conditions the session query can evaluate."""
+    out = [session_rows.Attributes(_attribution_only(p), providers=(p,)) for p in sorted(ATTRIBUTION_ONLY)]
+    layer_of = {"cost": BILLED_LAYER, "usage": USAGE_LAYER, None: LOCAL_LAYER}
+    runs: list[tuple[str, str, int, int]] = []  # (provider, reason, first day, last day)
+    for (provider, day), rule in sorted(rules.items()):
+        top = layer_of[rule.top]
+        if top == LOCAL_LAYER:
+            continue
+        reason = _covered(provider, top)
+        # Consecutive days with one verdict are one condition: the CASE runs once per rollup row.
+        if runs and runs[-1][:2] == (provider, reason) and runs[-1][3] == day - 1:
+            runs[-1] = (provider, reason, runs[-1][2], day)
+        else:
+            runs.append((provider, reason, day, day))
+    out += [
+        session_rows.Attributes(
+            reason, providers=(provider,), lo_qh=first * DAY_MS // QH_MS, hi_qh=(last + 1) * DAY_MS // QH_MS
+        )
+        for provider, reason, first, last in runs
+    ]
+    if settings.claude_code_billing == "subscription":
+        out.append(session_rows.Attributes(_SUBSCRIPTION_REASON, sources=_SUBSCRIPTION_SOURCES))
+    return out
+
+
+def _session_rows(
+    conn: sqlite3.Connection,
+    settings: Settings,
+    p: Period,
+    filters: Filters,
+    rules: dict[tuple[str, int], coverage.DayRule],
+    other_slices: Sequence[_Slice],
+    window: rows.Window,
+) -> tuple[_Shown[SpendRow], _Shown[AttributionRow], list[_Slice]]:
+    """One page of ``group_by=["session"]``: the local rows grouped and bounded by the SQL of
+    store/session_rows.py, merged with the few rows of billed and subscription data (``other_slices``,
+    no session). Also returns stand-in local slices carrying what the warnings read."""
+    local_rules = _local_rules(rules, settings)
+    fetch = window.offset + window.limit
+    args = {
+        "lo_qh": p.start_ms // QH_MS,
+        "hi_qh": -(-p.end_ms // QH_MS),
+        "mode": settings.cost_mode,
+        "filters": filters.column_filters(),
+        "rules": local_rules,
+    }
+    found = session_rows.session_page(conn, top=fetch, **args)  # type: ignore[arg-type]
+    counted_other, attributed_other = _group_all(other_slices)
+    facts = [
+        _fact(model, calls, tokens)
+        for model, calls, tokens in session_rows.unpriced_by_model(conn, **args)  # type: ignore[arg-type]
+    ]
+    cc_out = sum(s.claude_code_output for s in found.counted)
+    cc_out += found.counted_rest.claude_code_output if found.counted_rest else 0
+    if cc_out:
+        fact = _fact("", 0, 0)
+        fact.source, fact.tokens = "claude_code", [0, cc_out, 0, 0, 0, 0]
+        facts.append(fact)
+    counted = _session_part(found.counted, found.counted_rest, found.counted_rows, counted_other, window)
+    attributed = _session_part(
+        found.attributed, found.attributed_rest, found.attributed_rows, attributed_other, window
+    )
+    other: dict[str, str | None] = {"session": rows.OTHER}
+    shown = _Shown(
+        [_row(g, grp) for g, grp in counted[0]] + [_row(other, g) for g in counted[1]], *counted[2:]
+    )
+    reason_rest = "the attribution rows not shown, summed"
+    attribution = _Shown(
+        [AttributionRow(**_row(g, grp).model_dump(), reason=grp.reason or "") for g, grp in attributed[0]]
+        + [AttributionRow(**_row(other, g).model_dump(), reason=reason_rest) for g in attributed[1]],
+        *attributed[2:],
+    )
+    return shown, attribution, facts
+
+
+def _fact(model: str, unpriced: int, tokens: int) -> _Slice:
+    return _Slice(
+        layer=LOCAL_LAYER,
+        basis="estimated",
+        local_day=date(1970, 1, 1),
+        utc_day=0,
+        provider="",
+        model=model,
+        source="",
+        dims={},
+        cost_nanos=0,
+        unpriced=unpriced,
+        requests=None,
+        tokens=[tokens, 0, 0, 0, 0, 0],
+    )
+
+
+def _group_all(
+    slices: Iterable[_Slice],
+) -> tuple[list[tuple[dict[str, str | None], _Group]], list[tuple[dict[str, str | None], _Group]]]:
+    """Billed and subscription slices by session (always None), counted and attributing apart."""
+    counted: dict[tuple[object, ...], tuple[dict[str, str | None], _Group]] = {}
+    attributed: dict[tuple[object, ...], tuple[dict[str, str | None], _Group]] = {}
+    for s in slices:
+        session = s.dims.get("session")
+        key = (s.basis, s.excluded, session)
+        part = attributed if s.excluded else counted
+        if key not in part:
+            part[key] = ({"session": session}, _Group(basis=s.basis, reason=s.excluded))
+        part[key][1].add(s)
+    return list(counted.values()), list(attributed.values())
+
+
+def _session_part(
+    local: Sequence[session_rows.SessionSums],
+    local_rest: session_rows.SessionSums | None,
+    local_rows: int,
+    other: Sequence[tuple[dict[str, str | None], _Group]],
+    window: rows.Window,
+) -> tuple[list[tuple[dict[str, str | None], _Group]], list[_Group], int, bool, int | None]:
+    """Shown (group, sums), the "other" groups, total rows, truncated, next offset: the page
+    rows.page would choose from every row, chosen from the only rows that can be on it (the
+    largest offset + limit local sessions and the few others), largest first."""
+
+    def group(s: session_rows.SessionSums) -> _Group:
+        return _Group(
+            basis="estimated",
+            cost_nanos=s.cost_nanos,
+            unpriced=s.unpriced,
+            requests=s.requests,
+            tokens=list(s.tokens),
+            reason=s.reason,
+        )
+
+    # Ties keep the SQL's order (cost, then session id), so consecutive pages, each chosen from
+    # its own candidates, never show a row twice or skip one.
+    candidates = [({"session": s.session_id}, group(s)) for s in local] + list(other)
+    candidates.sort(key=lambda item: -item[1].cost_nanos)
+    end = window.offset + window.limit
+    shown = candidates[window.offset : end]
+    rest = [g for _, g in candidates[: window.offset]] + [g for _, g in candidates[end:]]
+    if local_rest is not None:
+        rest.append(group(local_rest))
+    total = local_rows + len(other)
+    return shown, _others(rest), total, bool(rest), end if end < total else None
 
 
 def team_total_note(conn: sqlite3.Connection, settings: Settings, p: Period, member: str) -> str:

@@ -25,9 +25,7 @@ from cost_mcp.models import (
 )
 from cost_mcp.money import from_nanos, to_nanos
 from cost_mcp.periods import parse_date
-from cost_mcp.store.connection import write_transaction
-
-_COLUMNS = "name, vendor, amount_nanos, period, member, start_date, end_date"
+from cost_mcp.store import subscriptions as store
 
 
 def _add_months(d: date, months: int) -> date:
@@ -88,50 +86,36 @@ def set_subscription(
     last = parse_date(end, "end") if end else None
     if last is not None and last < first:
         raise InvalidInputError(f"end {last} is before start {first}; end is the last day counted")
-    now = datetime.now(UTC).isoformat()
-    with write_transaction(conn):
-        conn.execute(
-            """
-            INSERT INTO subscriptions (name, vendor, amount_nanos, period, member, start_date, end_date,
-                                       created_at, updated_at)
-            VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)
-            ON CONFLICT (name) DO UPDATE SET vendor = excluded.vendor, amount_nanos = excluded.amount_nanos,
-                period = excluded.period, member = excluded.member, start_date = excluded.start_date,
-                end_date = excluded.end_date, updated_at = excluded.updated_at
-            """,
-            (
-                name,
-                vendor.strip().lower(),
-                to_nanos(amount_usd),
-                period,
-                member or "",
-                first.isoformat(),
-                last.isoformat() if last else None,
-                now,
-                now,
-            ),
-        )
+    row = store.SubscriptionRow(
+        name=name,
+        vendor=vendor.strip().lower(),
+        amount_nanos=to_nanos(amount_usd),
+        period=period,
+        member=member or "",
+        start_date=first.isoformat(),
+        end_date=last.isoformat() if last else None,
+    )
+    store.upsert(conn, row, datetime.now(UTC).isoformat())
     return get_subscription(conn, name)
 
 
-def _subscription(row: tuple[object, ...]) -> Subscription:
-    name, vendor, amount, period, member, start, end = row
+def _subscription(row: store.SubscriptionRow) -> Subscription:
     return Subscription(
-        name=str(name),
-        vendor=str(vendor),
-        amount_usd=from_nanos(int(str(amount))),
-        period=str(period),
-        member=str(member) or None,
-        start=str(start),
-        end=str(end) if end else None,
+        name=row.name,
+        vendor=row.vendor,
+        amount_usd=from_nanos(row.amount_nanos),
+        period=row.period,
+        member=row.member or None,
+        start=row.start_date,
+        end=row.end_date,
     )
 
 
 def get_subscription(conn: sqlite3.Connection, name: str) -> Subscription:
     """One subscription, or NotFoundError naming those that exist."""
-    row = conn.execute(f"SELECT {_COLUMNS} FROM subscriptions WHERE name = ?", (name,)).fetchone()
+    row = store.get(conn, name)
     if row is None:
-        names = [r[0] for r in conn.execute("SELECT name FROM subscriptions ORDER BY name")]
+        names = store.names(conn)
         known = ", ".join(names) if names else "none yet; add one with set_subscription"
         raise NotFoundError(f"no subscription named {name[:80]!r} (subscriptions: {known})")
     return _subscription(row)
@@ -140,13 +124,12 @@ def get_subscription(conn: sqlite3.Connection, name: str) -> Subscription:
 def delete_subscription(conn: sqlite3.Connection, name: str) -> None:
     """Remove a subscription from every past and future report."""
     get_subscription(conn, name)
-    with write_transaction(conn):
-        conn.execute("DELETE FROM subscriptions WHERE name = ?", (name,))
+    store.delete(conn, name)
 
 
 def all_subscriptions(conn: sqlite3.Connection) -> list[Subscription]:
     """Every subscription, by name."""
-    return [_subscription(r) for r in conn.execute(f"SELECT {_COLUMNS} FROM subscriptions ORDER BY name")]
+    return [_subscription(r) for r in store.all_subscriptions(conn)]
 
 
 def list_subscriptions(conn: sqlite3.Connection, today: date | None = None) -> SubscriptionList:

@@ -1,53 +1,27 @@
-"""Reading usage events back: the cost of a row under the configured mode, and token totals.
+"""Reading usage events back: token totals, exact USD, and the warnings every view shares.
 
-Every query that sums usage goes through :func:`cost_sql` and :data:`TOKEN_SUMS_SQL`, so all views
-count the same rows (``counted = 1``) the same way and can never disagree.
+The SQL (a row's cost under the configured mode, the token sums) lives in ``store/usage.py``;
+:func:`cost_sql` and :data:`TOKEN_SUMS_SQL` are re-exported for the readers still moving there.
 """
 
 from __future__ import annotations
 
 import sqlite3
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from decimal import Decimal
 
-from cost_mcp.config import CostMode
+from cost_mcp import tokens
 from cost_mcp.models import TokenTotals
 from cost_mcp.money import from_nanos
+from cost_mcp.store.spend import price_notes
+from cost_mcp.store.usage import TOKEN_SUMS_SQL, cost_sql
 
-TOKEN_SUMS_SQL = (
-    "COALESCE(SUM(input_tokens), 0), COALESCE(SUM(output_tokens), 0), COALESCE(SUM(cache_read_tokens), 0), "
-    "COALESCE(SUM(cache_write_5m_tokens), 0), COALESCE(SUM(cache_write_1h_tokens), 0), "
-    "COALESCE(SUM(web_search_requests), 0)"
-)
-"""Six columns of token sums, in the order :func:`token_totals` reads them."""
-
-
-def cost_sql(mode: CostMode) -> str:
-    """SQL for one row's cost in nano-USD under a cost mode; NULL means unpriced.
-
-    ``auto`` uses the cost a log line reported (old Claude Code wrote ``costUSD``) when there is
-    one, else the computed price; ``calculate`` always prices tokens; ``display`` shows only
-    reported costs.
-    """
-    if mode == "calculate":
-        return "cost_nanos"
-    if mode == "display":
-        return "COALESCE(reported_cost_nanos, 0)"
-    return "COALESCE(reported_cost_nanos, cost_nanos)"
+__all__ = ["OUTPUT_LOWER_BOUND", "TOKEN_SUMS_SQL", "cost_sql", "price_note_warnings", "token_totals", "usd"]
 
 
 def token_totals(values: Sequence[int]) -> TokenTotals:
-    """A TokenTotals from the six sums of TOKEN_SUMS_SQL."""
-    i, o, cr, w5, w1, ws = (int(v) for v in values)
-    return TokenTotals(
-        input_tokens=i,
-        output_tokens=o,
-        cache_read_tokens=cr,
-        cache_write_5m_tokens=w5,
-        cache_write_1h_tokens=w1,
-        web_search_requests=ws,
-        total_tokens=i + o + cr + w5 + w1,
-    )
+    """A TokenTotals from counts in :data:`cost_mcp.tokens.KINDS` order."""
+    return TokenTotals(**tokens.as_fields(values))
 
 
 def usd(nanos: int | None) -> Decimal:
@@ -61,17 +35,15 @@ OUTPUT_LOWER_BOUND = (
 )
 
 
-def price_note_warnings(conn: sqlite3.Connection, where: str = "", args: Sequence[object] = ()) -> list[str]:
-    """One warning per distinct pricing assumption among the counted calls matching ``where``.
-
-    ``where`` is extra SQL starting with `` AND`` over usage_events columns. Noted rows are rare
-    and indexed apart, so this never scans the ordinary ones.
-    """
-    # "+counted": without it SQLite picks the (counted, ts_ms) index and reads every call of the
-    # period (2 s over 1M calls) instead of the few noted ones through the partial index (0.1 ms).
-    rows = conn.execute(
-        "SELECT price_note, COUNT(*) FROM usage_events "
-        f"WHERE price_note != '' AND +counted = 1{where} GROUP BY price_note ORDER BY price_note",
-        tuple(args),
-    ).fetchall()
-    return [f"{int(n)} call(s) priced with an assumption: {note}" for note, n in rows]
+def price_note_warnings(
+    conn: sqlite3.Connection,
+    *,
+    start_ms: int | None = None,
+    end_ms: int | None = None,
+    filters: Sequence[tuple[str, Sequence[str]]] = (),
+    equal: Mapping[str, str] | None = None,
+) -> list[str]:
+    """One warning per distinct pricing assumption among the counted calls in ``[start_ms, end_ms)``
+    matching ``filters`` ((column, values) pairs) and ``equal`` (column: value)."""
+    notes = price_notes(conn, start_ms=start_ms, end_ms=end_ms, filters=filters, equal=equal)
+    return [f"{n} call(s) priced with an assumption: {note}" for note, n in notes]

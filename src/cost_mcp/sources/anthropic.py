@@ -18,20 +18,23 @@ from collections.abc import Iterator
 from dataclasses import replace
 from datetime import UTC, datetime
 from functools import partial
+from typing import Generic, TypeVar
 
+import msgspec
+
+from cost_mcp import money
 from cost_mcp.errors import ProviderResponseError
 from cost_mcp.money import format_usd, from_nanos
 from cost_mcp.pricing import Pricer, Tokens
 from cost_mcp.sources.billing import (
+    Amount,
+    Count,
     Feed,
+    Text,
     Window,
-    amount_nanos,
-    as_dict,
-    as_int,
-    as_list,
-    as_str,
     covered,
     day_floor,
+    decode,
     gather,
     merge,
     price_usage,
@@ -60,6 +63,92 @@ def auth_headers(key: str) -> dict[str, str]:
     return {"x-api-key": key, "anthropic-version": API_VERSION}
 
 
+# --- the reports' shapes (the fields read), decoded once per page -----------------------------------
+
+
+class CostResult(msgspec.Struct):
+    """One cost_report result: an amount in cents, as a decimal string."""
+
+    amount: Amount
+    currency: Text = Text("")
+    model: Text = Text("")
+    workspace_id: Text = Text("")
+    description: Text = Text("")
+    service_tier: Text = Text("")
+
+
+class _CacheCreation(msgspec.Struct):
+    ephemeral_5m_input_tokens: Count = Count(0)
+    ephemeral_1h_input_tokens: Count = Count(0)
+
+
+class _ServerToolUse(msgspec.Struct):
+    web_search_requests: Count = Count(0)
+
+
+class UsageResult(msgspec.Struct):
+    """One messages usage_report result."""
+
+    uncached_input_tokens: Count = Count(0)
+    output_tokens: Count = Count(0)
+    cache_read_input_tokens: Count = Count(0)
+    cache_creation: _CacheCreation | None = None
+    server_tool_use: _ServerToolUse | None = None
+    model: Text = Text("")
+    workspace_id: Text = Text("")
+    api_key_id: Text = Text("")
+    service_tier: Text = Text("")
+    context_window: Text = Text("")
+
+
+R = TypeVar("R")
+
+
+class _Day(msgspec.Struct, Generic[R]):
+    starting_at: Text
+    results: list[R] | None = None
+
+
+class _Report(msgspec.Struct, Generic[R]):
+    data: list[_Day[R]]
+
+
+class _Actor(msgspec.Struct):
+    type: Text = Text("")
+    email_address: Text = Text("")
+    api_key_name: Text = Text("")
+
+
+class _ClaudeCodeTokens(msgspec.Struct):
+    input: Count = Count(0)
+    output: Count = Count(0)
+    cache_read: Count = Count(0)
+    cache_creation: Count = Count(0)
+
+
+class _Estimate(msgspec.Struct):
+    amount: Amount
+    currency: Text = Text("")
+
+
+class _ModelUse(msgspec.Struct):
+    model: Text = Text("")
+    tokens: _ClaudeCodeTokens | None = None
+    estimated_cost: _Estimate | None = None
+
+
+class ClaudeCodeRecord(msgspec.Struct):
+    """One actor-day of the Claude Code usage report."""
+
+    actor: _Actor | None = None
+    customer_type: Text = Text("")
+    model_breakdown: list[_ModelUse] | None = None
+
+
+class _Records(msgspec.Struct):
+    data: list[ClaudeCodeRecord]
+
+
 def _rfc3339(ms: int) -> str:
     return datetime.fromtimestamp(ms / 1000, UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
 
@@ -73,41 +162,37 @@ def _range(window: Window) -> list[tuple[str, str | int]]:
     ]
 
 
-def day_buckets(page: Json, path: str) -> Iterator[tuple[int, list[Json]]]:
-    """(UTC day start in ms, results) for every bucket of a page, empty days included."""
-    for raw in as_list(page.get("data"), f"{path} data"):
-        bucket = as_dict(raw, f"a {path} bucket")
-        starting_at = bucket.get("starting_at")
-        if not isinstance(starting_at, str):
-            raise ProviderResponseError(f"unexpected response: a {path} bucket has no starting_at")
+def day_buckets(page: Json, path: str, shape: type[R]) -> Iterator[tuple[int, list[R]]]:
+    """(UTC day start in ms, results as ``shape``) for every bucket of a page, empty days included."""
+    for bucket in decode(page, _Report[shape], path).data:  # type: ignore[valid-type]
         try:
-            start = datetime.fromisoformat(starting_at)
+            start = datetime.fromisoformat(bucket.starting_at)
         except ValueError:
-            raise ProviderResponseError(f"unexpected response: starting_at {starting_at[:40]!r}") from None
+            raise ProviderResponseError(
+                f"unexpected response: starting_at {bucket.starting_at[:40]!r}"
+            ) from None
         if start.tzinfo is None:
             start = start.replace(tzinfo=UTC)
-        day = day_floor(int(start.timestamp() * 1000))
-        results = as_list(bucket.get("results") or [], f"a {path} bucket's results")
-        yield day, [as_dict(r, f"a {path} result") for r in results]
+        yield day_floor(int(start.timestamp() * 1000)), bucket.results or []
 
 
 # --- cost report ----------------------------------------------------------------------------------
 
 
-def cost_bucket(result: Json, day: int) -> Bucket:
+def cost_bucket(result: CostResult, day: int) -> Bucket:
     """One cost_report result as a billed bucket: cents as a decimal string, to exact USD."""
-    currency = str(result.get("currency") or "USD")
+    currency = result.currency or "USD"
     if currency.upper() != "USD":
         raise ProviderResponseError(f"{COST_PATH} reported an amount in {currency!r}; only USD is supported")
     return Bucket(
         start_ms=day,
         end_ms=day + DAY_MS,
-        cost_nanos=amount_nanos(result.get("amount"), f"{COST_PATH} amount", cents=True),
-        model=as_str(result.get("model")),
+        cost_nanos=money.amount_nanos(result.amount, cents=True),
+        model=result.model,
         # null for the default workspace (and when not grouped by workspace)
-        workspace=as_str(result.get("workspace_id")),
-        line_item=as_str(result.get("description")),
-        service_tier=as_str(result.get("service_tier")),
+        workspace=result.workspace_id,
+        line_item=result.description,
+        service_tier=result.service_tier,
     )
 
 
@@ -117,7 +202,7 @@ async def fetch_costs(client: ProviderClient, window: Window) -> Feed:
     buckets: list[Bucket] = []
     days: list[int] = []
     async for page in client.paginate(COST_PATH, params):
-        for day, results in day_buckets(page, COST_PATH):
+        for day, results in day_buckets(page, COST_PATH, CostResult):
             days.append(day)
             buckets += [cost_bucket(r, day) for r in results]
     return _feed(PROVIDER, "cost", window, days, buckets)
@@ -126,37 +211,35 @@ async def fetch_costs(client: ProviderClient, window: Window) -> Feed:
 # --- messages usage -------------------------------------------------------------------------------
 
 
-def usage_tokens(result: Json) -> Tokens:
+def usage_tokens(result: UsageResult) -> Tokens:
     """A messages usage result's tokens, in the same disjoint kinds as the ledger."""
-    creation = result.get("cache_creation") or {}
-    tools = result.get("server_tool_use") or {}
-    creation = as_dict(creation, "cache_creation")
-    tools = as_dict(tools, "server_tool_use")
+    creation = result.cache_creation or _CacheCreation()
+    tools = result.server_tool_use or _ServerToolUse()
     return Tokens(
-        input=as_int(result.get("uncached_input_tokens")),
-        output=as_int(result.get("output_tokens")),
-        cache_read=as_int(result.get("cache_read_input_tokens")),
-        cache_write_5m=as_int(creation.get("ephemeral_5m_input_tokens")),
-        cache_write_1h=as_int(creation.get("ephemeral_1h_input_tokens")),
-        web_search_requests=as_int(tools.get("web_search_requests")),
+        input=result.uncached_input_tokens,
+        output=result.output_tokens,
+        cache_read=result.cache_read_input_tokens,
+        cache_write_5m=creation.ephemeral_5m_input_tokens,
+        cache_write_1h=creation.ephemeral_1h_input_tokens,
+        web_search_requests=tools.web_search_requests,
     )
 
 
-def usage_bucket(result: Json, day: int, pricer: Pricer) -> Bucket:
+def usage_bucket(result: UsageResult, day: int, pricer: Pricer) -> Bucket:
     """One messages usage result, priced. The report has no request count, so a day's tokens are
     spread over the fewest calls its context window allows (see price_usage)."""
     tokens = usage_tokens(result)
-    model = as_str(result.get("model"))
-    window = _CONTEXT_WINDOWS.get(as_str(result.get("context_window")))
+    model = result.model
+    window = _CONTEXT_WINDOWS.get(result.context_window)
     return Bucket(
         start_ms=day,
         end_ms=day + DAY_MS,
         cost_nanos=price_usage(pricer, tokens, model, PROVIDER, day, max_input_per_call=window),
         model=model,
-        workspace=as_str(result.get("workspace_id")),
-        api_key=as_str(result.get("api_key_id")),
+        workspace=result.workspace_id,
+        api_key=result.api_key_id,
         line_item="messages",
-        service_tier=as_str(result.get("service_tier")),
+        service_tier=result.service_tier,
         input_tokens=tokens.input,
         output_tokens=tokens.output,
         cache_read_tokens=tokens.cache_read,
@@ -178,7 +261,7 @@ async def fetch_usage(client: ProviderClient, pricer: Pricer, window: Window) ->
     buckets: list[Bucket] = []
     days: list[int] = []
     async for page in client.paginate(MESSAGES_PATH, params):
-        for day, results in day_buckets(page, MESSAGES_PATH):
+        for day, results in day_buckets(page, MESSAGES_PATH, UsageResult):
             days.append(day)
             buckets += [usage_bucket(r, day, pricer) for r in results]
     return _feed(PROVIDER, "usage", window, days, buckets)
@@ -205,44 +288,38 @@ async def fetch(client: ProviderClient, pricer: Pricer, window: Window) -> list[
 # --- Claude Code analytics ------------------------------------------------------------------------
 
 
-def claude_code_member(actor: object) -> str:
+def claude_code_member(actor: _Actor | None) -> str:
     """Who a Claude Code record belongs to: the user's email, or the API key's name."""
-    a = as_dict(actor or {}, "a Claude Code actor")
-    if a.get("type") == "api_actor" or (a.get("api_key_name") and not a.get("email_address")):
-        return f"api key {as_str(a.get('api_key_name'))}".strip()
-    return as_str(a.get("email_address"))
+    a = actor or _Actor()
+    if a.type == "api_actor" or (a.api_key_name and not a.email_address):
+        return f"api key {a.api_key_name}".strip()
+    return a.email_address
 
 
-def claude_code_buckets(record: Json, day: int) -> list[Bucket]:
+def claude_code_buckets(record: ClaudeCodeRecord, day: int) -> list[Bucket]:
     """One actor-day's Claude Code usage, per model, with Anthropic's own estimate in cents."""
-    member = claude_code_member(record.get("actor"))
-    line_item = f"claude code ({as_str(record.get('customer_type')) or 'unknown'} customer)"
+    member = claude_code_member(record.actor)
+    line_item = f"claude code ({record.customer_type or 'unknown'} customer)"
     buckets: list[Bucket] = []
-    for raw in as_list(record.get("model_breakdown") or [], "a Claude Code model_breakdown"):
-        entry = as_dict(raw, "a Claude Code model_breakdown entry")
-        tokens = as_dict(entry.get("tokens") or {}, "Claude Code tokens")
-        estimate = entry.get("estimated_cost")
+    for entry in record.model_breakdown or []:
+        tokens = entry.tokens or _ClaudeCodeTokens()
+        estimate = entry.estimated_cost
         cost = None
-        if estimate is not None:
-            estimate = as_dict(estimate, "Claude Code estimated_cost")
-            currency = str(estimate.get("currency") or "USD")
-            if currency.upper() == "USD":
-                cost = amount_nanos(
-                    estimate.get("amount"), f"{CLAUDE_CODE_PATH} estimated_cost.amount", cents=True
-                )
+        if estimate is not None and (estimate.currency or "USD").upper() == "USD":
+            cost = money.amount_nanos(estimate.amount, cents=True)
         buckets.append(
             Bucket(
                 start_ms=day,
                 end_ms=day + DAY_MS,
                 cost_nanos=cost,
-                model=as_str(entry.get("model")),
+                model=entry.model,
                 line_item=line_item,
                 member=member,
-                input_tokens=as_int(tokens.get("input")),
-                output_tokens=as_int(tokens.get("output")),
-                cache_read_tokens=as_int(tokens.get("cache_read")),
+                input_tokens=tokens.input,
+                output_tokens=tokens.output,
+                cache_read_tokens=tokens.cache_read,
                 # The report does not split cache writes by lifetime.
-                cache_write_5m_tokens=as_int(tokens.get("cache_creation")),
+                cache_write_5m_tokens=tokens.cache_creation,
             )
         )
     return buckets
@@ -256,8 +333,8 @@ async def fetch_claude_code_day(client: ProviderClient, day: int) -> list[Bucket
     ]
     buckets: list[Bucket] = []
     async for page in client.paginate(CLAUDE_CODE_PATH, params):
-        for raw in as_list(page.get("data"), f"{CLAUDE_CODE_PATH} data"):
-            buckets += claude_code_buckets(as_dict(raw, f"a {CLAUDE_CODE_PATH} record"), day)
+        for record in decode(page, _Records, CLAUDE_CODE_PATH).data:
+            buckets += claude_code_buckets(record, day)
     return buckets
 
 

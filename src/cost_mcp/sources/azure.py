@@ -43,7 +43,7 @@ from cost_mcp import money
 from cost_mcp.errors import ProviderAuthError, ProviderResponseError
 from cost_mcp.pricing import Pricer
 from cost_mcp.sources.billing import Feed, Window, as_str, merge
-from cost_mcp.sources.http import MAX_PAGES, Json, ProviderClient
+from cost_mcp.sources.http import Json, ProviderClient, follow_pages
 from cost_mcp.sources.provider import Provider, Setting, SourceFetch
 from cost_mcp.store.buckets import DAY_MS, Bucket
 
@@ -209,26 +209,22 @@ def rows(page: Json) -> list[dict[str, object]]:
 
 async def pages(client: ProviderClient, path: str, body: Mapping[str, object]) -> list[Json]:
     """Every page of one query, following ``properties.nextLink`` (on the same origin only)."""
-    out: list[Json] = []
-    page = await client.post_json(path, body, params=[("api-version", API_VERSION)])
-    seen: set[str] = set()
-    for _ in range(MAX_PAGES):
-        out.append(page)
-        link = decode(page).properties.next_link
-        if not link:
-            return out
-        if link in seen:
-            raise ProviderResponseError("Cost Management returned the same nextLink twice; stopped")
-        seen.add(link)
-        page = await client.post_json(client.same_origin(link), body)
-    raise ProviderResponseError(f"Cost Management still had more after {MAX_PAGES} pages; stopped")
+
+    async def get(link: str | None) -> Json:
+        if link is None:
+            return await client.post_json(path, body, params=[("api-version", API_VERSION)])
+        return await client.post_json(client.same_origin(link), body)
+
+    def after(page: Json, _link: str | None) -> str | None:
+        return decode(page).properties.next_link or None
+
+    found = follow_pages(get, after, None, what="Cost Management", position="nextLink")
+    return [page async for page in found]
 
 
 def _amount(value: object) -> Decimal:
-    if value is None or isinstance(value, (bool, float)) or not isinstance(value, (str, int, Decimal)):
-        raise ProviderResponseError(f"Cost Management Cost is not an amount: {value!r}")
     try:
-        return money.parse_usd(value)
+        return money.parse_amount(value)
     except ValueError as exc:
         raise ProviderResponseError(f"Cost Management Cost: {exc}") from None
 

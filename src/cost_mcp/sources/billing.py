@@ -14,6 +14,7 @@ from decimal import Decimal
 from typing import Any, TypeVar
 
 import anyio
+import msgspec
 
 from cost_mcp import money
 from cost_mcp.errors import ProviderResponseError, UnknownModelError
@@ -175,55 +176,102 @@ def price_usage(
     return price.total_nanos
 
 
-# --- lenient field readers: reports gain fields over time, and some arrive as strings ----------
+# --- typed answers: provider responses decoded into msgspec structs -------------------------------
+#
+# Each fetcher declares the fields it reads as msgspec structs and decodes a page once with
+# :func:`decode`; unknown fields are ignored (reports gain fields over time). Three field types
+# keep the leniency the reports need while refusing what would store a wrong figure: counts and
+# names may arrive as strings or numbers, amounts as numbers or decimal strings, never as floats.
 
 
-def as_int(value: object) -> int:
-    """A count from JSON: ints, integral decimals and numeric strings; missing means 0."""
+class Count(int):
+    """A count: an int, an integral decimal (``5.0``) or a numeric string (``"5"``); null is 0."""
+
+
+class Text(str):
+    """A name or id (a model, a project, a date): a string, or a number's digits; null is ''."""
+
+
+class Amount(Decimal):
+    """A money amount, exact: a JSON number (decoded as Decimal or int) or a decimal string.
+
+    Null, a bool, a float or anything else is refused (:func:`cost_mcp.money.parse_amount`); a
+    field that may be absent is declared ``Amount | None``."""
+
+
+S = TypeVar("S")
+_AT = " - at `"
+_SHOWN = 200
+
+
+def _count(value: object) -> Count:
     if value is None:
-        return 0
-    if isinstance(value, bool):
-        raise ProviderResponseError(f"expected a count, got {value!r}")
+        return Count(0)
+    if isinstance(value, bool) or not isinstance(value, (int, str, Decimal)):
+        raise ValueError(f"expected a count, got {value!r}")
     if isinstance(value, int):
-        return value
+        return Count(value)
     try:
-        number = Decimal(str(value))
+        number = Decimal(value.strip() if isinstance(value, str) else value)
     except ArithmeticError:
-        raise ProviderResponseError(f"expected a count, got {value!r}") from None
+        raise ValueError(f"expected a count, got {value!r}") from None
     if not number.is_finite() or number != number.to_integral_value():
-        raise ProviderResponseError(f"expected a whole count, got {value!r}")
-    return int(number)
+        raise ValueError(f"expected a whole count, got {value!r}")
+    return Count(int(number))
 
 
-def amount_nanos(value: object, what: str, *, cents: bool = False) -> int:
-    """A money amount from JSON as exact nano-USD: a number (decoded as Decimal or int, never a
-    float) or a numeric string, in dollars, or in cents with ``cents``. Anything else, missing
-    included, is a ProviderResponseError naming ``what``: a wrong amount must not become $0."""
+def _text(value: object) -> Text:
+    if value is None:
+        return Text("")
+    if isinstance(value, bool) or not isinstance(value, (str, int, Decimal)):
+        raise ValueError(f"expected a string, got {value!r}")
+    return Text(value if isinstance(value, str) else str(value))
+
+
+def _lenient(kind: type, value: object) -> object:
+    """msgspec's decode hook for the three field types above (a ValueError becomes its
+    ValidationError, with the location). The usual values (a str, an int) take the short way."""
+    if kind is Text:
+        return Text(value) if type(value) is str else _text(value)
+    if kind is Count:
+        return Count(value) if type(value) is int else _count(value)
+    if kind is Amount:
+        return Amount(money.parse_amount(value))
+    raise NotImplementedError(kind)
+
+
+def decode(value: object, shape: type[S], what: str) -> S:
+    """``value`` (a decoded JSON answer) as the struct ``shape``, or ProviderResponseError naming
+    ``what`` (the path asked), the field and where it is: ``unexpected response: /v1/x data is not
+    a list (at $.data)``."""
     try:
-        return money.amount_nanos(value, cents=cents)
-    except ValueError as exc:
-        raise ProviderResponseError(
-            f"{what} is {exc}" if "not an amount" in str(exc) else f"{what}: {exc}"
-        ) from None
+        return msgspec.convert(value, type=shape, dec_hook=_lenient)
+    except msgspec.ValidationError as exc:
+        raise ProviderResponseError(f"unexpected response: {what}{_explain(str(exc))}") from None
+
+
+def _explain(message: str) -> str:
+    """msgspec's ``Expected `array`, got `str` - at `$.data``` as `` data is not a list (at $.data)``."""
+    text, _, where = message.partition(_AT)
+    text = text if len(text) <= _SHOWN else text[: _SHOWN - 1] + "…"  # a value may be a whole object
+    where = where.rstrip("`")
+    # A dict value's location ends in "[...]", whose dots are not separators.
+    field = where.replace("[...]", "[*]").rsplit(".", 1)[-1] if where and where != "$" else ""
+    name = f" {field}" if field else ""
+    if text.startswith(("Expected `array`, got", "Expected `array | null`, got")):
+        said = f"{name} is not a list"
+    elif text.startswith(("Expected `object`, got", "Expected `object | null`, got")):
+        said = f"{name} is not an object"
+    elif text.startswith("Object missing required field `"):
+        said = f"{name} has no {text.split('`')[1]}"
+    else:
+        said = f"{name}: {text[:1].lower()}{text[1:]}"
+    return f"{said} (at {where})" if where else said
 
 
 def as_str(value: object) -> str:
-    """A dimension from JSON; null means '' (not grouped by it, or the default workspace)."""
+    """A dimension from an untyped row (Azure's columns); null means '' (not grouped by it)."""
     return "" if value is None else str(value)
-
-
-def as_dict(value: object, what: str) -> dict[str, Any]:
-    """A JSON object, or ProviderResponseError naming what was expected."""
-    if not isinstance(value, dict):
-        raise ProviderResponseError(f"unexpected response: {what} is not an object")
-    return value
-
-
-def as_list(value: object, what: str) -> list[Any]:
-    """A JSON array, or ProviderResponseError naming what was expected."""
-    if not isinstance(value, list):
-        raise ProviderResponseError(f"unexpected response: {what} is not a list")
-    return value
 
 
 async def gather(calls: Sequence[Callable[[], Awaitable[T]]], *, limit: int) -> list[T]:

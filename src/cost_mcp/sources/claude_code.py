@@ -10,14 +10,15 @@ longest line, never by a file.
 One API call can appear on several lines: one line per streamed content block (with output_tokens
 growing), copies in resumed sessions, sidechain replays under a new requestId, and ``progress``
 lines mirroring a subagent's messages. Each (message id, request id, sidechain) keeps its best copy
-(most tokens), and :func:`_recount` marks exactly one row per call as counted, choosing from the
-set of stored copies alone, so neither file order nor the number of scans changes a total.
+(most tokens), and :func:`_winners` marks exactly one row per call as counted, choosing from the
+set of stored copies alone, so neither file order nor the number of scans changes a total (for a
+message new to the ledger the batch holds that whole set and decides it before writing; otherwise
+:func:`_recount` reads it back). The SQL lives in ``store/claude_logs.py``.
 """
 
 from __future__ import annotations
 
 import contextlib
-import dataclasses
 import gc
 import hashlib
 import os
@@ -39,8 +40,8 @@ from cost_mcp.errors import InvalidInputError
 from cost_mcp.models import ForgetSummary, IngestResult
 from cost_mcp.money import to_nanos
 from cost_mcp.periods import iso_utc, ms_to_datetime, to_ms
-from cost_mcp.pricing import Price, Pricer, Tokens
-from cost_mcp.store import bulk, rollup
+from cost_mcp.pricing import CallRates, Price, Pricer, Tokens, Unpriced
+from cost_mcp.store import bulk, claude_logs, rollup
 from cost_mcp.store import skipped as skipped_lines
 from cost_mcp.store.connection import write_transaction
 from cost_mcp.store.source_state import record_scan
@@ -179,9 +180,18 @@ class _InvalidLineError(Exception):
 # --- what a line yields ----------------------------------------------------------------------
 
 
-@dataclass(frozen=True, slots=True)
-class Copy:
-    """One logged copy of a model call."""
+Counts = tuple[int, int, int, int, int, int]
+"""Token counts in ``pricing.TOKEN_KINDS`` order: input, cache read, cache write 5m and 1h, output,
+web search requests."""
+
+
+class Copy(msgspec.Struct, frozen=True, gc=False):
+    """One logged copy of a model call.
+
+    A msgspec struct with its token counts as a plain tuple, not a dataclass holding a ``Tokens``:
+    a cold ingest builds one per usage line, and a frozen dataclass' ``__init__`` (one
+    ``object.__setattr__`` per field) cost more than decoding the line.
+    """
 
     message_id: str
     request_id: str
@@ -190,7 +200,7 @@ class Copy:
     model: str
     session_id: str
     project: str
-    tokens: Tokens
+    counts: Counts
     speed: str
     reported_cost: Decimal | None
     origin: str
@@ -200,10 +210,23 @@ class Copy:
     """What the log left unclear about this call's price (e.g. an iteration type we do not know)."""
     extra: tuple[Copy, ...] = ()
     """Separately billed iterations of the same request (advisor, compaction), as their own calls."""
+    total: int = -1
+    """All tokens (input + output + cache read + cache write); computed when not given."""
+
+    def __post_init__(self) -> None:
+        if self.total < 0:
+            c = self.counts
+            msgspec.structs.force_setattr(self, "total", c[0] + c[1] + c[2] + c[3] + c[4])
+
+    @property
+    def tokens(self) -> Tokens:
+        """The counts as a :class:`Tokens`."""
+        i, cr, w5, w1, o, ws = self.counts
+        return Tokens(i, o, cr, w5, w1, ws)
 
     def rank(self) -> tuple[int, int, str, str]:
         """Smaller is better: most tokens, then earliest, then a stable order on where it was seen."""
-        return (-self.tokens.total, self.ts_ms, self.session_id, self.origin)
+        return (-self.total, self.ts_ms, self.session_id, self.origin)
 
 
 @dataclass(frozen=True, slots=True)
@@ -274,6 +297,8 @@ def _flatten(raw: bytes) -> bytes | None:
 
 
 def _parse(raw: bytes, where: FileIdentity) -> Copy | SkipReason | None:
+    # Without its newline: a line cut inside a string would otherwise read as malformed (a raw
+    # newline in a string), not as truncated.
     text = raw.rstrip(b"\r\n")
     try:
         line = _decode_line(text)
@@ -312,7 +337,7 @@ def _copy_from(entry: _Line, outer: _Line, where: FileIdentity) -> Copy | SkipRe
     if model == SYNTHETIC_MODEL:
         return "synthetic"
     try:
-        tokens = _tokens(usage)
+        counts = _counts(usage)
         ts_ms = _epoch_ms(entry.timestamp or outer.timestamp)
     except _InvalidLineError:
         return "invalid_fields"
@@ -325,21 +350,23 @@ def _copy_from(entry: _Line, outer: _Line, where: FileIdentity) -> Copy | SkipRe
     message_id = message.id or ""
     if not message_id:
         # Without an id a copy cannot be matched to others; identical lines still collapse.
+        i, cr, w5, w1, o, ws = counts
+        tokens = Tokens(i, o, cr, w5, w1, ws)
         message_id = "line:" + hashlib.sha1(raw_key(entry, tokens, ts_ms), usedforsecurity=False).hexdigest()
     copy = Copy(
-        message_id=message_id,
-        request_id=request_id,
-        is_sidechain=bool(entry.isSidechain or outer.isSidechain),
-        ts_ms=ts_ms,
-        model=model,
-        session_id=outer.sessionId or entry.sessionId or where.session_id,
-        project=_project(outer.cwd or entry.cwd, where.project),
-        tokens=tokens,
-        speed=usage.speed or "",
-        reported_cost=reported,
-        origin=str(where.path),
-        service_tier=usage.service_tier or "",
-        inference_geo=usage.inference_geo or "",
+        message_id,
+        request_id,
+        bool(entry.isSidechain or outer.isSidechain),
+        ts_ms,
+        model,
+        outer.sessionId or entry.sessionId or where.session_id,
+        _project(outer.cwd or entry.cwd, where.project),
+        counts,
+        usage.speed or "",
+        reported,
+        str(where.path),
+        usage.service_tier or "",
+        usage.inference_geo or "",
     )
     return _with_iterations(copy, usage.iterations) if usage.iterations else copy
 
@@ -369,25 +396,36 @@ def _with_iterations(copy: Copy, iterations: list[_Iteration]) -> Copy:
             continue
         seen[kind] += 1
         extra.append(
-            dataclasses.replace(
+            msgspec.structs.replace(
                 copy,
                 message_id=f"{copy.message_id}#{kind}{seen[kind]}",
                 model=it.model or copy.model,
-                tokens=_tokens(it),
+                counts=_counts(it),
+                total=-1,
                 # The advisor is a separate inference: the executor's speed is not the advisor's.
                 speed="" if kind == "advisor_message" else copy.speed,
                 reported_cost=None,
             )
         )
     note = f"usage.iterations of unknown type {', '.join(sorted(unknown))} not priced" if unknown else ""
-    return dataclasses.replace(copy, extra=tuple(extra), note=note)
+    return msgspec.structs.replace(copy, extra=tuple(extra), note=note)
 
 
 def _project(cwd: object, slug: str) -> str:
     """The folder the session ran in, as a path (the log's ``cwd``), else the folder slug."""
-    if isinstance(cwd, str) and cwd and len(cwd) <= MAX_PROJECT_CHARS and cwd.isprintable():
-        return cwd
+    if isinstance(cwd, str):
+        # A session logs the same few folders on every line: each is checked once.
+        usable = _USABLE_CWD.get(cwd)
+        if usable is None:
+            usable = bool(cwd) and len(cwd) <= MAX_PROJECT_CHARS and cwd.isprintable()
+            if len(_USABLE_CWD) < 4096:
+                _USABLE_CWD[cwd] = usable
+        if usable:
+            return cwd
     return slug
+
+
+_USABLE_CWD: dict[str, bool] = {}
 
 
 def raw_key(entry: _Line, tokens: Tokens, ts_ms: int) -> bytes:
@@ -395,7 +433,7 @@ def raw_key(entry: _Line, tokens: Tokens, ts_ms: int) -> bytes:
     return f"{entry.requestId}|{entry.sessionId}|{ts_ms}|{tokens}".encode()
 
 
-def _tokens(usage: _Usage | _Iteration) -> Tokens:
+def _counts(usage: _Usage | _Iteration) -> Counts:
     cache = usage.cache_creation
     if cache is not None and (
         cache.ephemeral_5m_input_tokens is not None or cache.ephemeral_1h_input_tokens is not None
@@ -408,19 +446,42 @@ def _tokens(usage: _Usage | _Iteration) -> Tokens:
         write_1h = 0
     tool_use = usage.server_tool_use if isinstance(usage, _Usage) else None
     web = tool_use.web_search_requests if tool_use else None
-    return Tokens(
-        input=usage.input_tokens or 0,
-        output=usage.output_tokens or 0,
-        cache_read=usage.cache_read_input_tokens or 0,
-        cache_write_5m=write_5m,
-        cache_write_1h=write_1h,
-        web_search_requests=web or 0,
+    return (
+        usage.input_tokens or 0,
+        usage.cache_read_input_tokens or 0,
+        write_5m,
+        write_1h,
+        usage.output_tokens or 0,
+        web or 0,
     )
+
+
+_ZULU_MS = re.compile(r"(\d{4}-\d\d-\d\d)T([01]\d|2[0-3]):([0-5]\d):([0-5]\d)\.(\d{3})Z", re.ASCII)
+"""Claude Code's own stamp shape, read without building a datetime (see :func:`_epoch_ms`)."""
+_DAY_MS: dict[str, int] = {}
 
 
 def _epoch_ms(stamp: str | None) -> int:
     if not stamp:
         raise _InvalidLineError
+    zulu = _ZULU_MS.fullmatch(stamp)
+    if zulu is not None:
+        # The common case, in integer arithmetic: the day's start (parsed once per day, so an
+        # impossible date such as 02-30 still fails below) plus the time of day.
+        day, hh, mm, ss, ms = zulu.groups()
+        start = _DAY_MS.get(day)
+        if start is None:
+            start = _epoch_ms_general(day + "T00:00:00Z")
+            if len(_DAY_MS) < 100_000:
+                _DAY_MS[day] = start
+        ts = start + ((int(hh) * 60 + int(mm)) * 60 + int(ss)) * 1000 + int(ms)
+        if not MIN_TS_MS <= ts < MAX_TS_MS:
+            raise _InvalidLineError
+        return ts
+    return _epoch_ms_general(stamp)
+
+
+def _epoch_ms_general(stamp: str) -> int:
     try:
         when = datetime.fromisoformat(stamp)
     except ValueError:
@@ -598,10 +659,16 @@ class _Batch:
     def add(self, copy: Copy) -> None:
         key = (copy.message_id, copy.request_id, copy.is_sidechain)
         held = self.copies.get(key)
-        if held is None or copy.rank() < held.rank():
+        # Most copies are new or differ in tokens: the full rank is needed only on a tie.
+        if (
+            held is None
+            or copy.total > held.total
+            or (copy.total == held.total and copy.rank() < held.rank())
+        ):
             self.copies[key] = copy
-        for sub in copy.extra:
-            self.add(sub)
+        if copy.extra:
+            for sub in copy.extra:
+                self.add(sub)
 
     def __len__(self) -> int:
         return len(self.copies)
@@ -720,6 +787,7 @@ def _read_in_turn(
 ) -> None:
     """Read the files one after the other in this process, writing batches as they fill."""
     batch = _Batch()
+    prices = _Prices(pricer)
     done_bytes = 0
     last_report = 0.0
     for index, (path, st, where, offset, skipping) in enumerate(work):
@@ -727,7 +795,7 @@ def _read_in_turn(
             for state in _read_file(path, st, where, offset, batch, stats, skipping, max_line_bytes):
                 batch.files[state.path] = state
                 if len(batch) >= BATCH_COPIES:
-                    _flush(conn, batch, pricer, stats)
+                    _flush(conn, batch, prices, stats)
                     # Cleared in place: the file reader still holds this batch and keeps adding to it.
                     batch.clear()
                 if deadline is not None and time.perf_counter() > deadline:
@@ -746,7 +814,7 @@ def _read_in_turn(
         if progress is not None and (now - last_report > 0.25 or index == len(work) - 1):
             last_report = now
             progress(done_bytes, max(total_bytes, 1), f"{index + 1}/{len(work)} files read")
-    _flush(conn, batch, pricer, stats)
+    _flush(conn, batch, prices, stats)
 
 
 def _resume_offset(prev: _FileState | None, st: os.stat_result, stats: ScanStats) -> tuple[int, bool] | None:
@@ -855,7 +923,10 @@ def _read_file(
                 skipping = False  # the end of an over-long line
                 continue
             lines += 1
-            result = parse_line(raw, where)
+            try:
+                result = _parse(raw, where)
+            except RecursionError:  # parse_line reads such a line again, flattened
+                result = parse_line(raw, where)
             if result is None:
                 pass
             elif isinstance(result, Copy):
@@ -874,93 +945,95 @@ def _read_file(
 
 # --- writing -----------------------------------------------------------------------------------
 
-_UPSERT = """
-INSERT INTO usage_events (
-    source, message_id, request_id, is_sidechain, ts_ms, provider, model, session_id, project, agent,
-    input_tokens, output_tokens, cache_read_tokens, cache_write_5m_tokens, cache_write_1h_tokens,
-    web_search_requests, total_tokens, speed, cost_nanos, reported_cost_nanos, priced_model, origin,
-    service_tier, inference_geo, price_note
-) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)
-ON CONFLICT (source, message_id, request_id, is_sidechain) DO UPDATE SET
-    ts_ms = excluded.ts_ms, model = excluded.model, session_id = excluded.session_id,
-    project = excluded.project, input_tokens = excluded.input_tokens,
-    output_tokens = excluded.output_tokens, cache_read_tokens = excluded.cache_read_tokens,
-    cache_write_5m_tokens = excluded.cache_write_5m_tokens,
-    cache_write_1h_tokens = excluded.cache_write_1h_tokens,
-    web_search_requests = excluded.web_search_requests, total_tokens = excluded.total_tokens,
-    speed = excluded.speed, cost_nanos = excluded.cost_nanos,
-    reported_cost_nanos = excluded.reported_cost_nanos, priced_model = excluded.priced_model,
-    origin = excluded.origin, service_tier = excluded.service_tier,
-    inference_geo = excluded.inference_geo, price_note = excluded.price_note
-WHERE excluded.total_tokens > usage_events.total_tokens
-   OR (excluded.total_tokens = usage_events.total_tokens
-       AND (excluded.ts_ms, excluded.session_id, excluded.origin)
-         <= (usage_events.ts_ms, usage_events.session_id, usage_events.origin))
-"""
-# "<=": the very same copy read again (a full rescan, or the re-read after an upgrade) takes the
-# price of today's pricing and overrides instead of keeping the one it was first stored with.
 
-
-def _flush(conn: sqlite3.Connection, batch: _Batch, pricer: Pricer, stats: ScanStats) -> None:
+def _flush(conn: sqlite3.Connection, batch: _Batch, prices: _Prices, stats: ScanStats) -> None:
     """Write a batch, its recount, its rollup marks and the file offsets it came from, atomically."""
     if not batch.copies and not batch.files:
         return
-    rows = [_row(copy, pricer, stats) for copy in batch.copies.values()]
-    per_message = Counter(copy.message_id for copy in batch.copies.values())
+    copies = list(batch.copies.values())
+    rows = [_row(copy, prices, stats) for copy in copies]
+    per_message = Counter(copy.message_id for copy in copies)
     with write_transaction(conn):
-        _touch(conn, per_message)
-        existing = conn.execute(
-            "SELECT e.message_id, e.ts_ms, e.counted FROM touched t CROSS JOIN usage_events e "
-            "ON e.source = ? AND e.message_id = t.message_id",
-            (SOURCE,),
-        ).fetchall()
-        conn.executemany(_UPSERT, rows)
-        # Only a message with several rows can need a different winner: one the batch brings
-        # several copies of, or one that was already there.
-        recount = {m for m, n in per_message.items() if n > 1} | {m for m, _, _ in existing}
+        claude_logs.touch(conn, per_message)
+        existing = claude_logs.touched_rows(conn, SOURCE)
+        # A message the ledger did not hold has all its rows in this batch (the write lock is
+        # held from the look-up on), so which of them count is decided here and written with
+        # them; only messages that were already there are recounted from the table.
+        recount = {m for m, _, _ in existing}
+        flags = _counted_in_batch(copies, per_message, recount)
+        claude_logs.upsert_copies(conn, [(*row, flag) for row, flag in zip(rows, flags, strict=True)])
         _recount(conn, recount)
         # New calls = counted rows of the touched messages after, minus before: only those
         # messages change, so this costs the batch, not the ledger (a COUNT over every counted
         # row took seconds per scan on a ledger of a million events).
-        stats.events_added += _counted_among(conn, per_message, recount) - sum(c for _, _, c in existing)
+        fresh = sum(flag for copy, flag in zip(copies, flags, strict=True) if copy.message_id not in recount)
+        stats.events_added += _counted_among(conn, recount) + fresh - sum(c for _, _, c in existing)
         # A row's time is its old one or the batch copy's (when that copy won): mark both.
         rollup.mark_dirty(conn, [ts for _, ts, _ in existing] + [c.ts_ms for c in batch.copies.values()])
         _save_files(conn, batch.files.values())
         skipped_lines.record(conn, batch.restarted, batch.skipped)
 
 
-def _touch(conn: sqlite3.Connection, message_ids: Iterable[str]) -> None:
-    """List the message ids a batch touches in a temp table, for the queries that follow.
+DAY_MS = 86_400_000
+_RatesKey = tuple[str, str, str, str, int]
+"""(model, speed, service tier, inference geo, UTC day): calls priced alike."""
 
-    Those queries say ``touched t CROSS JOIN usage_events e``: SQLite then loops over the touched
-    ids and looks each up by the unique key. Left to choose, the planner (no statistics on a temp
-    table) scans every row of the source instead: ~0.2-0.7 s per batch on a million events.
+
+class _Prices:
+    """Each distinct (model, modifiers, UTC day) resolved once for a scan, each call priced from it.
+
+    genai-prices' prices change only at UTC dates, so within one day a model and its modifiers
+    have one set of rates; :meth:`Pricer.rates` says when that does not hold (``day_stable``),
+    and those calls, like price tables the compiled rates do not model, go through
+    :meth:`Pricer.price` one by one. The result is the same number either way.
     """
-    conn.execute("CREATE TEMP TABLE IF NOT EXISTS touched (message_id TEXT PRIMARY KEY)")
-    conn.execute("DELETE FROM touched")
-    conn.executemany("INSERT INTO touched VALUES (?)", ((m,) for m in message_ids))
+
+    def __init__(self, pricer: Pricer) -> None:
+        self.pricer = pricer
+        self.plans: dict[_RatesKey, CallRates | Unpriced | None] = {}
+
+    def cost(self, copy: Copy) -> tuple[int | None, str | None, tuple[str, ...]]:
+        """Nano-USD, the priced model id and the pricing assumptions of one call (None: unpriced)."""
+        key = (copy.model, copy.speed, copy.service_tier, copy.inference_geo, copy.ts_ms // DAY_MS)
+        plan = self.plans.get(key, False)
+        if plan is False:
+            plan = self.pricer.rates(
+                copy.model,
+                PROVIDER,
+                ms_to_datetime(copy.ts_ms),
+                speed=copy.speed,
+                service_tier=copy.service_tier,
+                inference_geo=copy.inference_geo,
+            )
+            if not isinstance(plan, CallRates) or plan.day_stable:
+                self.plans[key] = plan
+        if isinstance(plan, CallRates) and plan.day_stable:
+            return plan.nanos(copy.counts), plan.model_id, plan.assumptions
+        if isinstance(plan, Unpriced):
+            return None, None, ()
+        priced = self.pricer.price(
+            copy.tokens,
+            copy.model,
+            PROVIDER,
+            ms_to_datetime(copy.ts_ms),
+            speed=copy.speed,
+            service_tier=copy.service_tier,
+            inference_geo=copy.inference_geo,
+        )
+        if isinstance(priced, Price):
+            return priced.total_nanos, priced.model_id, priced.assumptions
+        return None, None, ()
 
 
-def _row(copy: Copy, pricer: Pricer, stats: ScanStats) -> tuple[object, ...]:
-    t = copy.tokens
-    priced = pricer.price(
-        t,
-        copy.model,
-        PROVIDER,
-        ms_to_datetime(copy.ts_ms),
-        speed=copy.speed,
-        service_tier=copy.service_tier,
-        inference_geo=copy.inference_geo,
-    )
+def _row(copy: Copy, prices: _Prices, stats: ScanStats) -> tuple[object, ...]:
+    cost, priced_model, assumptions = prices.cost(copy)
     note = copy.note
-    if isinstance(priced, Price):
-        cost, priced_model = priced.total_nanos, priced.model_id
-        if priced.assumptions:
-            note = "; ".join(filter(None, (note, *priced.assumptions)))
-    else:
-        cost, priced_model = None, None
+    if assumptions:
+        note = "; ".join(filter(None, (note, *assumptions)))
+    if cost is None:
         stats.unpriced[copy.model] += 1
     reported = to_nanos(copy.reported_cost) if copy.reported_cost is not None else None
+    i, cr, w5, w1, o, ws = copy.counts
     return (
         SOURCE,
         copy.message_id,
@@ -972,13 +1045,13 @@ def _row(copy: Copy, pricer: Pricer, stats: ScanStats) -> tuple[object, ...]:
         copy.session_id,
         copy.project,
         "claude-code",
-        t.input,
-        t.output,
-        t.cache_read,
-        t.cache_write_5m,
-        t.cache_write_1h,
-        t.web_search_requests,
-        t.total,
+        i,
+        o,
+        cr,
+        w5,
+        w1,
+        ws,
+        copy.total,
         copy.speed,
         cost,
         reported,
@@ -1011,30 +1084,20 @@ def _recount(conn: sqlite3.Connection, message_ids: set[str]) -> None:
     """
     if not message_ids:
         return
-    _touch(conn, message_ids)
-    rows = conn.execute(
-        """
-        SELECT e.message_id, e.id, e.request_id, e.is_sidechain, e.total_tokens, e.ts_ms,
-               e.session_id, e.origin
-        FROM touched t CROSS JOIN usage_events e ON e.source = ? AND e.message_id = t.message_id
-        ORDER BY e.message_id
-        """,
-        (SOURCE,),
-    ).fetchall()
+    claude_logs.touch(conn, message_ids)
+    rows = claude_logs.touched_copies(conn, SOURCE)
     updates: list[tuple[int, int]] = []
     group: list[_Row] = []
     current: str | None = None
-    for message_id, *rest in rows:
+    for message_id, row_id, request_id, sidechain, total, ts_ms, session_id, origin in rows:
         if message_id != current and group:
             updates.extend(_winners(group))
             group = []
         current = message_id
-        group.append(_Row(rest[0], rest[1], bool(rest[2]), rest[3], rest[4], rest[5], rest[6]))
+        group.append(_Row(row_id, request_id, bool(sidechain), total, ts_ms, session_id, origin))
     if group:
         updates.extend(_winners(group))
-    conn.executemany(
-        "UPDATE usage_events SET counted = ? WHERE id = ? AND counted != ?", ((c, i, c) for c, i in updates)
-    )
+    claude_logs.set_counted(conn, updates)
 
 
 def _winners(rows: list[_Row]) -> Iterator[tuple[int, int]]:
@@ -1061,70 +1124,61 @@ def _call_rank(r: _Row) -> tuple[int, bool, int, str, str]:
 
 
 def _save_files(conn: sqlite3.Connection, files: Iterable[_FileState]) -> None:
-    now = datetime.now(UTC).isoformat()
-    # The WHERE keeps a slower concurrent scan (an older stat of the same file) from moving an
-    # offset back; a file rewritten since (newer mtime) may move it back.
-    conn.executemany(
-        """
-        INSERT INTO scanned_files (path, device, inode, size, mtime_ns, offset, scanned_at,
-                                   check_hash, skipping, project, session_id)
-        VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)
-        ON CONFLICT (path) DO UPDATE SET
-            device = excluded.device, inode = excluded.inode, size = excluded.size,
-            mtime_ns = excluded.mtime_ns, offset = excluded.offset, scanned_at = excluded.scanned_at,
-            check_hash = excluded.check_hash, skipping = excluded.skipping,
-            project = excluded.project, session_id = excluded.session_id
-        WHERE NOT (scanned_files.device = excluded.device AND scanned_files.inode = excluded.inode
-                   AND scanned_files.offset > excluded.offset AND scanned_files.size >= excluded.size
-                   AND scanned_files.mtime_ns >= excluded.mtime_ns)
-        """,
-        [
-            (
-                f.path,
-                f.device,
-                f.inode,
-                f.size,
-                f.mtime_ns,
-                f.offset,
-                now,
-                f.check,
-                int(f.skipping),
-                f.project,
-                f.session_id,
-            )
-            for f in files
-        ],
-    )
+    rows = [
+        (
+            f.path,
+            f.device,
+            f.inode,
+            f.size,
+            f.mtime_ns,
+            f.offset,
+            f.check,
+            f.skipping,
+            f.project,
+            f.session_id,
+        )
+        for f in files
+    ]
+    claude_logs.save_files(conn, rows, datetime.now(UTC).isoformat())
 
 
 def _known_files(conn: sqlite3.Connection) -> dict[str, _FileState]:
-    return {
-        row[0]: _FileState(
-            row[0], row[1], row[2], row[3], row[4], row[5], row[6], bool(row[7]), row[8], row[9]
-        )
-        for row in conn.execute(
-            "SELECT path, device, inode, size, mtime_ns, offset, check_hash, skipping, project, session_id "
-            "FROM scanned_files"
-        )
-    }
+    return {row[0]: _FileState(*row) for row in claude_logs.known_files(conn)}
 
 
-def _counted_among(conn: sqlite3.Connection, message_ids: Counter[str], recounted: set[str]) -> int:
-    """Counted rows of these messages after a batch's upsert and recount.
-
-    A message nobody recounted has one row (the batch's sole copy, new or updated in place), and
-    the UPSERT never changes ``counted``: its row counts exactly when it was inserted now or
-    counted before. Only the recounted messages need a look at the table.
-    """
+def _counted_among(conn: sqlite3.Connection, recounted: set[str]) -> int:
+    """Counted rows of the recounted messages after a batch's upsert and recount."""
     if not recounted:
-        return len(message_ids)
-    _touch(conn, recounted)
-    row = conn.execute(
-        "SELECT COALESCE(SUM(e.counted), 0) FROM touched t CROSS JOIN usage_events e "
-        "ON e.source = ? AND e.message_id = t.message_id",
-        (SOURCE,),
-    ).fetchone()
-    return int(row[0]) + len(message_ids.keys() - recounted)
+        return 0
+    claude_logs.touch(conn, recounted)
+    return claude_logs.counted_of_touched(conn, SOURCE)
+
+
+def _counted_in_batch(copies: list[Copy], per_message: Counter[str], recounted: set[str]) -> list[int]:
+    """``counted`` of each copy of a batch, for messages the ledger did not hold before it.
+
+    The same choice :func:`_recount` makes from the table (:func:`_winners`), made from the batch;
+    copies of messages in ``recounted`` get 0 here and are decided by the recount.
+    """
+    flags = [0 if copy.message_id in recounted else 1 for copy in copies]
+    groups: dict[str, list[_Row]] = {}
+    for index, copy in enumerate(copies):
+        if per_message[copy.message_id] > 1 and copy.message_id not in recounted:
+            groups.setdefault(copy.message_id, []).append(
+                _Row(
+                    index,
+                    copy.request_id,
+                    copy.is_sidechain,
+                    copy.total,
+                    copy.ts_ms,
+                    copy.session_id,
+                    copy.origin,
+                )
+            )
+    for group in groups.values():
+        for counted, index in _winners(group):
+            flags[index] = counted
+    return flags
 
 
 def _record_state(conn: sqlite3.Connection, stats: ScanStats) -> None:
@@ -1235,12 +1289,6 @@ def _prefixes(path: str) -> list[str]:
     return list(dict.fromkeys(f.rstrip("/") or "/" for f in forms))
 
 
-def _under(column: str, prefix: str) -> tuple[str, tuple[object, ...]]:
-    """SQL for ``column`` being ``prefix`` or a path inside it (no LIKE: paths may hold % and _)."""
-    inside = prefix if prefix.endswith("/") else prefix + "/"
-    return f"({column} = ? OR substr({column}, 1, ?) = ?)", (prefix, len(inside), inside)
-
-
 def forget(
     conn: sqlite3.Connection, settings: Settings, pricer: Pricer, paths: Sequence[str]
 ) -> IngestResult:
@@ -1259,24 +1307,17 @@ def forget(
     prefixes = [prefix for raw in paths for prefix in _prefixes(raw)]
     removed = files_forgotten = 0
     with write_transaction(conn):
-        ids: list[tuple[int, str, int]] = []
-        for prefix in prefixes:
-            clause, args = _under("origin", prefix)
-            ids += conn.execute(
-                f"SELECT id, message_id, ts_ms FROM usage_events WHERE source = ? AND {clause}",
-                (SOURCE, *args),
-            ).fetchall()
+        ids = [row for prefix in prefixes for row in claude_logs.copies_from(conn, SOURCE, prefix)]
         rows = {row[0]: row for row in ids}
-        conn.executemany("DELETE FROM usage_events WHERE id = ?", ((i,) for i in rows))
+        claude_logs.delete_rows(conn, rows)
         removed = len(rows)
         _recount(conn, {message_id for _, message_id, _ in rows.values()})
         rollup.mark_dirty(conn, [ts for _, _, ts in rows.values()])
         for prefix in prefixes:
-            clause, args = _under("path", prefix)
-            files_forgotten += conn.execute(f"DELETE FROM scanned_files WHERE {clause}", args).rowcount
+            files_forgotten += claude_logs.forget_files_under(conn, prefix)
         if removed:
             # Marked here, not just re-read below: a crash in between must still lead to a re-read.
-            conn.execute("UPDATE scanned_files SET offset = 0, check_hash = NULL, skipping = 0")
+            claude_logs.reread_all_files(conn)
     stats = ScanStats()
     work: _Work = []
     if removed:

@@ -30,22 +30,13 @@ from collections.abc import AsyncIterator, Mapping
 from datetime import UTC, datetime
 
 import anyio
+import msgspec
 
 from cost_mcp.errors import ProviderResponseError
-from cost_mcp.money import format_usd, from_nanos
+from cost_mcp.money import amount_nanos, format_usd, from_nanos
 from cost_mcp.pricing import Pricer
-from cost_mcp.sources.billing import (
-    Feed,
-    Window,
-    amount_nanos,
-    as_dict,
-    as_int,
-    as_list,
-    as_str,
-    day_floor,
-    merge,
-)
-from cost_mcp.sources.http import MAX_PAGES, Json, ProviderClient
+from cost_mcp.sources.billing import Amount, Count, Feed, Text, Window, day_floor, decode, merge
+from cost_mcp.sources.http import MAX_PAGES, Json, ProviderClient, follow_pages
 from cost_mcp.store.buckets import DAY_MS, Bucket
 
 PROVIDER = "cursor"
@@ -71,6 +62,51 @@ once per hour"."""
 def auth_headers(key: str) -> dict[str, str]:
     """HTTP Basic: the key is the user name, the password is empty (``curl -u KEY:``)."""
     return {"Authorization": "Basic " + base64.b64encode(f"{key}:".encode()).decode("ascii")}
+
+
+# --- the answers' shapes (the fields read) ----------------------------------------------------------
+
+
+class _TokenUsage(msgspec.Struct, rename="camel"):
+    input_tokens: Count = Count(0)
+    output_tokens: Count = Count(0)
+    cache_read_tokens: Count = Count(0)
+    cache_write_tokens: Count = Count(0)
+
+
+class UsageEvent(msgspec.Struct, rename="camel"):
+    """One filtered-usage-events event: ``timestamp`` is epoch ms sent as a string."""
+
+    timestamp: Count = Count(0)
+    kind: Text = Text("")
+    model: Text = Text("")
+    is_chargeable: bool | None = None
+    charged_cents: Amount | None = None
+    token_usage: _TokenUsage | None = None
+    user_email: Text = Text("")
+    service_account_name: Text = Text("")
+    service_account_id: Text = Text("")
+
+
+class _Pagination(msgspec.Struct, rename="camel"):
+    has_next_page: bool | None = None
+    num_pages: Count = Count(0)
+
+
+class _Events(msgspec.Struct, rename="camel"):
+    usage_events: list[UsageEvent] | None = None
+    pagination: _Pagination | None = None
+
+
+class _MemberSpend(msgspec.Struct, rename="camel"):
+    spend_cents: Amount | None = None
+    overall_spend_cents: Amount | None = None
+
+
+class _Spend(msgspec.Struct, rename="camel"):
+    team_member_spend: list[_MemberSpend] | None = None
+    subscription_cycle_start: Count | None = None
+    total_pages: Count | None = None
 
 
 class Pacer:
@@ -113,70 +149,71 @@ def pieces(window: Window) -> list[tuple[int, int]]:
 # --- usage events -------------------------------------------------------------------------------
 
 
-def event_member(event: Json) -> str:
+def event_member(event: UsageEvent) -> str:
     """Who an event belongs to: the user's email, else the service account that made it."""
-    email = as_str(event.get("userEmail")).strip()
+    email = event.user_email.strip()
     if email:
         return email
-    account = as_str(event.get("serviceAccountName") or event.get("serviceAccountId")).strip()
+    account = (event.service_account_name or event.service_account_id).strip()
     return f"service account {account}" if account else ""
 
 
-def event_bucket(event: Json) -> Bucket:
+def event_bucket(event: UsageEvent) -> Bucket:
     """One usage event as billed: ``chargedCents`` to exact nano-USD on the event's UTC day.
 
     A chargeable event without ``chargedCents`` is an error, not $0 (an older response shape would
     otherwise read as free use). ``tokenUsage`` is absent when the call was not token-based.
     """
-    at = as_int(event.get("timestamp"))  # epoch ms, sent as a string
-    if at <= 0:
+    if event.timestamp <= 0:
         raise ProviderResponseError(f"{EVENTS_PATH}: an event has no timestamp")
-    day = day_floor(at)
-    kind = as_str(event.get("kind")) or "usage"
-    if event.get("isChargeable") is False:
+    day = day_floor(event.timestamp)
+    kind = event.kind or "usage"
+    if event.is_chargeable is False:
         cost, line_item = 0, f"{kind} (not charged)"
+    elif event.charged_cents is None:
+        raise ProviderResponseError(f"{EVENTS_PATH} chargedCents is not an amount: None")
     else:
-        cost, line_item = (
-            amount_nanos(event.get("chargedCents"), f"{EVENTS_PATH} chargedCents", cents=True),
-            kind,
-        )
-    tokens = as_dict(event.get("tokenUsage") or {}, f"{EVENTS_PATH} tokenUsage")
+        cost, line_item = amount_nanos(event.charged_cents, cents=True), kind
+    tokens = event.token_usage or _TokenUsage()
     return Bucket(
         start_ms=day,
         end_ms=day + DAY_MS,
         cost_nanos=cost,
-        model=as_str(event.get("model")),
+        model=event.model,
         line_item=line_item,
         member=event_member(event),
         requests=1,
-        input_tokens=as_int(tokens.get("inputTokens")),
-        output_tokens=as_int(tokens.get("outputTokens")),
-        cache_read_tokens=as_int(tokens.get("cacheReadTokens")),
-        cache_write_5m_tokens=as_int(tokens.get("cacheWriteTokens")),
+        input_tokens=tokens.input_tokens,
+        output_tokens=tokens.output_tokens,
+        cache_read_tokens=tokens.cache_read_tokens,
+        cache_write_5m_tokens=tokens.cache_write_tokens,
     )
 
 
-async def events(client: ProviderClient, pacer: Pacer, start_ms: int, end_ms: int) -> AsyncIterator[Json]:
+async def events(
+    client: ProviderClient, pacer: Pacer, start_ms: int, end_ms: int
+) -> AsyncIterator[UsageEvent]:
     """Every usage event in ``[start_ms, end_ms]`` (both inclusive), page after page.
 
-    Follows ``pagination.hasNextPage`` (or ``numPages`` when the flag is missing) and stops with
-    an error after :data:`MAX_PAGES` pages rather than loop on an API that always says "more".
+    Follows ``pagination.hasNextPage`` (or ``numPages`` when the flag is missing) through
+    :func:`follow_pages`, which stops with an error after :data:`MAX_PAGES` pages rather than loop
+    on an API that always says "more".
     """
-    for page in range(1, MAX_PAGES + 1):
-        body = await pacer.post(
-            client,
-            EVENTS_PATH,
-            {"startDate": start_ms, "endDate": end_ms, "page": page, "pageSize": PAGE_SIZE},
-        )
-        for raw in as_list(body.get("usageEvents") or [], f"{EVENTS_PATH} usageEvents"):
-            yield as_dict(raw, f"a {EVENTS_PATH} event")
-        pagination = as_dict(body.get("pagination") or {}, f"{EVENTS_PATH} pagination")
-        more = pagination.get("hasNextPage")
+
+    async def get(page: int) -> _Events:
+        body = {"startDate": start_ms, "endDate": end_ms, "page": page, "pageSize": PAGE_SIZE}
+        return decode(await pacer.post(client, EVENTS_PATH, body), _Events, EVENTS_PATH)
+
+    def after(body: _Events, page: int) -> int | None:
+        pagination = body.pagination or _Pagination()
+        more = pagination.has_next_page
         if more is None:
-            more = page < as_int(pagination.get("numPages"))
-        if more is not True:
-            return
-    raise ProviderResponseError(f"{EVENTS_PATH} still had more after {MAX_PAGES} pages; stopped")
+            more = page < pagination.num_pages
+        return page + 1 if more else None
+
+    async for body in follow_pages(get, after, 1, what=EVENTS_PATH, max_pages=MAX_PAGES):
+        for event in body.usage_events or []:
+            yield event
 
 
 # --- team spend of the current cycle ------------------------------------------------------------
@@ -186,24 +223,22 @@ async def team_spend(client: ProviderClient, pacer: Pacer) -> str:
     """The current billing cycle's spend over all members, as a note (cents to USD, exact)."""
     on_demand = overall = members = 0
     cycle_start: int | None = None
-    for page in range(1, MAX_PAGES + 1):
-        body = await pacer.post(client, SPEND_PATH, {"page": page})
-        for raw in as_list(body.get("teamMemberSpend") or [], f"{SPEND_PATH} teamMemberSpend"):
-            member = as_dict(raw, f"a {SPEND_PATH} member")
+
+    async def get(page: int) -> _Spend:
+        return decode(await pacer.post(client, SPEND_PATH, {"page": page}), _Spend, SPEND_PATH)
+
+    def after(body: _Spend, page: int) -> int | None:
+        return page + 1 if page < (body.total_pages or 1) else None
+
+    async for body in follow_pages(get, after, 1, what=SPEND_PATH, max_pages=MAX_PAGES):
+        for member in body.team_member_spend or []:
             members += 1
-            on_demand += amount_nanos(member.get("spendCents") or 0, f"{SPEND_PATH} spendCents", cents=True)
-            total = member.get("overallSpendCents")
-            overall += amount_nanos(
-                total if total is not None else member.get("spendCents") or 0,
-                f"{SPEND_PATH} overallSpendCents",
-                cents=True,
-            )
-        if body.get("subscriptionCycleStart") is not None:
-            cycle_start = as_int(body.get("subscriptionCycleStart"))
-        if page >= as_int(body.get("totalPages") or 1):
-            break
-    else:
-        raise ProviderResponseError(f"{SPEND_PATH} still had more after {MAX_PAGES} pages; stopped")
+            spent = member.spend_cents or 0
+            on_demand += amount_nanos(spent, cents=True)
+            total = member.overall_spend_cents
+            overall += amount_nanos(total if total is not None else spent, cents=True)
+        if body.subscription_cycle_start is not None:
+            cycle_start = body.subscription_cycle_start
     since = (
         f" (since {datetime.fromtimestamp(cycle_start / 1000, UTC).date().isoformat()})"
         if cycle_start

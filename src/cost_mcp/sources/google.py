@@ -10,6 +10,10 @@ of its costs. The user enables the export on the billing account; cost-mcp queri
   (google-auth's signer) and trades it for a bearer token at the key's ``token_uri`` (RFC 7523
   ``jwt-bearer`` grant) through the shared HTTP client, which then scrubs the token like a key;
   ``COST_MCP_GOOGLE_TOKEN_URL`` moves the token origin (tests). The key file never leaves this process.
+  ``GOOGLE_APPLICATION_CREDENTIALS`` may instead name the application-default user credentials that
+  ``gcloud auth application-default login`` writes (``type: authorized_user``): their refresh token
+  is traded for the bearer token (RFC 6749 section 6), and the job runs in their quota project.
+  The well-known default path is not searched: the variable names the file, as for a key.
 - Query: BigQuery REST ``jobs.query`` (``POST /bigquery/v2/projects/{project}/queries``) in the
   service account's project, standard SQL with named parameters for the range, then
   ``jobs.getQueryResults`` (``GET …/queries/{jobId}``) with ``pageToken`` until the job is complete
@@ -44,7 +48,7 @@ from cost_mcp import money
 from cost_mcp.errors import InvalidInputError, ProviderAuthError, ProviderResponseError
 from cost_mcp.pricing import Pricer
 from cost_mcp.sources.billing import Feed, Window, merge
-from cost_mcp.sources.http import MAX_PAGES, ProviderClient
+from cost_mcp.sources.http import ProviderClient, follow_pages
 from cost_mcp.sources.provider import Provider, Setting, SourceFetch
 from cost_mcp.store.buckets import DAY_MS, Bucket, replace_range
 from cost_mcp.store.connection import write_transaction
@@ -54,8 +58,9 @@ CREDENTIALS_ENV = "GOOGLE_APPLICATION_CREDENTIALS"
 TABLE_ENV = "COST_MCP_GOOGLE_BILLING_TABLE"
 TOKEN_URL_ENV = "COST_MCP_GOOGLE_TOKEN_URL"
 KEY_HINT = (
-    "the path of a service account JSON key whose account can run BigQuery jobs and read the Cloud "
-    "Billing export dataset, with COST_MCP_GOOGLE_BILLING_TABLE=project.dataset.table"
+    "the path of a service account JSON key (or of the file gcloud auth application-default login "
+    "writes) whose account can run BigQuery jobs and read the Cloud Billing export dataset, with "
+    "COST_MCP_GOOGLE_BILLING_TABLE=project.dataset.table"
 )
 OAUTH_SCOPE = "https://www.googleapis.com/auth/bigquery.readonly"
 JWT_GRANT = "urn:ietf:params:oauth:grant-type:jwt-bearer"
@@ -123,13 +128,31 @@ class QueryResponse(msgspec.Struct, rename="camel"):
     page_token: str | None = None
 
 
-class _ServiceAccount(msgspec.Struct):
+TOKEN_URI = "https://oauth2.googleapis.com/token"
+USER_CREDENTIALS = "authorized_user"
+"""What ``gcloud auth application-default login`` writes: a user's refresh token and the OAuth
+client it was issued to."""
+
+
+class _Credentials(msgspec.Struct):
+    """A credentials file: a service account key (``type`` service_account: an email and a private
+    key) or application-default user credentials (``type`` authorized_user: a refresh token)."""
+
     type: str
-    client_email: str
-    private_key: str
-    token_uri: str = "https://oauth2.googleapis.com/token"
+    client_email: str = ""
+    private_key: str = ""
+    token_uri: str = TOKEN_URI
     project_id: str | None = None
     private_key_id: str | None = None
+    client_id: str = ""
+    client_secret: str = ""
+    refresh_token: str = ""
+    quota_project_id: str | None = None
+
+    @property
+    def who(self) -> str:
+        """The account, as errors name it (never a secret)."""
+        return self.client_email if self.type == "service_account" else "application-default user credentials"
 
 
 def auth_headers(token: str) -> dict[str, str]:
@@ -137,9 +160,10 @@ def auth_headers(token: str) -> dict[str, str]:
     return {"Authorization": f"Bearer {token}"}
 
 
-def service_account(path: str) -> _ServiceAccount:
-    """The service account key file, or ProviderAuthError saying what is wrong with it (never its
-    content)."""
+def service_account(path: str) -> _Credentials:
+    """The credentials file: a service account key, or the application-default user credentials
+    ``gcloud auth application-default login`` writes; ProviderAuthError saying what is wrong with
+    it otherwise (never its content)."""
     try:
         raw = Path(path).expanduser().read_bytes()
     except OSError as exc:
@@ -147,20 +171,28 @@ def service_account(path: str) -> _ServiceAccount:
             f"{CREDENTIALS_ENV} names a file that cannot be read ({type(exc).__name__})"
         ) from None
     try:
-        account = msgspec.json.decode(raw, type=_ServiceAccount)
+        account = msgspec.json.decode(raw, type=_Credentials)
     except msgspec.DecodeError:
         raise ProviderAuthError(
             f"{CREDENTIALS_ENV} is not a service account JSON key (type, client_email, private_key)"
         ) from None
-    if account.type != "service_account":
+    if account.type == "service_account" and account.client_email and account.private_key:
+        return account
+    if account.type == USER_CREDENTIALS and account.client_id and account.refresh_token:
+        return account
+    if account.type in ("service_account", USER_CREDENTIALS):
         raise ProviderAuthError(
-            f"{CREDENTIALS_ENV} holds {account.type!r} credentials; a service account key is needed "
-            "(IAM → Service accounts → Keys → Add key → JSON)"
+            f"{CREDENTIALS_ENV} is an incomplete {account.type} file (a service account key needs "
+            "client_email and private_key; user credentials need client_id and refresh_token)"
         )
-    return account
+    raise ProviderAuthError(
+        f"{CREDENTIALS_ENV} holds {account.type!r} credentials; a service account key is needed "
+        "(IAM → Service accounts → Keys → Add key → JSON), or the file "
+        "`gcloud auth application-default login` writes"
+    )
 
 
-def signed_assertion(account: _ServiceAccount, audience: str, now: float | None = None) -> str:
+def signed_assertion(account: _Credentials, audience: str, now: float | None = None) -> str:
     """An RS256 JWT for the jwt-bearer grant, signed with the account's private key (google-auth)."""
     from google.auth import crypt, jwt  # imported only by those who sync Google
 
@@ -183,19 +215,35 @@ def signed_assertion(account: _ServiceAccount, audience: str, now: float | None 
 
 
 async def exchange(client: ProviderClient, values: Mapping[str, str]) -> str:
-    """Trade a signed JWT for an access token at the key's token endpoint (or COST_MCP_GOOGLE_TOKEN_URL)."""
+    """An access token from the credentials' token endpoint (or COST_MCP_GOOGLE_TOKEN_URL): a signed
+    JWT traded for it (service account), or the refresh token (application-default user
+    credentials, RFC 6749 section 6)."""
     account = service_account(values.get(CREDENTIALS_ENV, ""))
     origin = values.get(TOKEN_URL_ENV)
     token_url = f"{origin}/token" if origin else account.token_uri
-    client.add_secret(account.private_key)
-    form = {"grant_type": JWT_GRANT, "assertion": signed_assertion(account, account.token_uri)}
+    if account.type == USER_CREDENTIALS:
+        form = {
+            "grant_type": "refresh_token",
+            "client_id": account.client_id,
+            "client_secret": account.client_secret,
+            "refresh_token": account.refresh_token,
+        }
+        secret: tuple[str, ...] = ("client_secret", "refresh_token")
+        refused = (
+            "the refresh token may be revoked or expired: run gcloud auth application-default login again"
+        )
+    else:
+        client.add_secret(account.private_key)
+        form = {"grant_type": JWT_GRANT, "assertion": signed_assertion(account, account.token_uri)}
+        secret = ("assertion",)
+        refused = "the key may be deleted or disabled"
     try:
-        body = await client.post_form(token_url, form, secret=("assertion",))
+        body = await client.post_form(token_url, form, secret=secret)
     except ProviderResponseError as exc:
         if exc.status in (400, 401, 403):
             raise ProviderAuthError(
-                f"Google refused the service account in {CREDENTIALS_ENV} ({account.client_email}): "
-                f"HTTP {exc.status} from the token endpoint; the key may be deleted or disabled",
+                f"Google refused the {account.type.replace('_', ' ')} in {CREDENTIALS_ENV} ({account.who}): "
+                f"HTTP {exc.status} from the token endpoint; {refused}",
                 status=exc.status,
             ) from None
         raise
@@ -251,41 +299,55 @@ def _decode(body: Mapping[str, object]) -> QueryResponse:
         raise ProviderResponseError(f"unexpected BigQuery response: {exc}") from None
 
 
+_Where = tuple[str | None, int]
+"""Where the next BigQuery page is: the pageToken to ask for (None: the first page, or the job's
+answer while it runs) and how many times an unfinished job was polled, so no position repeats."""
+
+
 async def query_rows(
     client: ProviderClient, project: str, body: Mapping[str, object]
 ) -> list[dict[str, str]]:
     """Every row of a query, as ``{column: value}``: jobs.query, then getQueryResults until the job
-    is complete and no pageToken is left."""
-    first = _decode(await client.post_json(f"/bigquery/v2/projects/{project}/queries", body))
-    page, names, out = first, None, []
-    seen: set[str] = set()
-    for _ in range(MAX_PAGES):
-        if page.job_complete:
-            if page.schema is not None:
-                names = [f.name for f in page.schema.fields]
-            if names is None:
-                raise ProviderResponseError("BigQuery answered rows without a schema")
-            for row in page.rows:
-                if len(row.f) != len(names):
-                    raise ProviderResponseError("a BigQuery row does not match its schema")
-                out.append({n: c.v or "" for n, c in zip(names, row.f, strict=True)})
-            if not page.page_token:
-                return out
-            if page.page_token in seen:
-                raise ProviderResponseError("BigQuery returned the same pageToken twice; stopped")
-            seen.add(page.page_token)
-        ref = first.job_reference
+    is complete and no pageToken is left (through :func:`follow_pages`)."""
+    job: list[_JobRef | None] = []
+
+    async def get(where: _Where) -> QueryResponse:
+        token = where[0]
+        if not job:
+            page = _decode(await client.post_json(f"/bigquery/v2/projects/{project}/queries", body))
+            job.append(page.job_reference)
+            return page
+        ref = job[0]
         if ref is None:
             raise ProviderResponseError("BigQuery answered without a jobReference")
         params: list[tuple[str, str | int]] = [("maxResults", PAGE_ROWS), ("timeoutMs", WAIT_MS)]
         if ref.location:
             params.append(("location", ref.location))
-        if page.job_complete and page.page_token:
-            params.append(("pageToken", page.page_token))
-        page = _decode(
-            await client.get_json(f"/bigquery/v2/projects/{ref.project_id}/queries/{ref.job_id}", params)
-        )
-    raise ProviderResponseError(f"BigQuery still had more after {MAX_PAGES} pages; stopped")
+        if token:
+            params.append(("pageToken", token))
+        path = f"/bigquery/v2/projects/{ref.project_id}/queries/{ref.job_id}"
+        return _decode(await client.get_json(path, params))
+
+    def after(page: QueryResponse, where: _Where) -> _Where | None:
+        if not page.job_complete:
+            return where[0], where[1] + 1  # not done yet: ask again for the same page
+        return (page.page_token, where[1]) if page.page_token else None
+
+    names: list[str] | None = None
+    out: list[dict[str, str]] = []
+    first: _Where = (None, 0)
+    async for page in follow_pages(get, after, first, what="BigQuery", position="pageToken"):
+        if not page.job_complete:
+            continue
+        if page.schema is not None:
+            names = [f.name for f in page.schema.fields]
+        if names is None:
+            raise ProviderResponseError("BigQuery answered rows without a schema")
+        for row in page.rows:
+            if len(row.f) != len(names):
+                raise ProviderResponseError("a BigQuery row does not match its schema")
+            out.append({n: c.v or "" for n, c in zip(names, row.f, strict=True)})
+    return out
 
 
 def to_buckets(rows: list[dict[str, str]], window: Window) -> tuple[list[Bucket], list[str]]:
@@ -334,7 +396,8 @@ async def fetch(client: ProviderClient, _pricer: Pricer, window: Window) -> list
     """
     table = table_name(client.setting(TABLE_ENV))
     account = service_account(client.setting(CREDENTIALS_ENV))
-    project = account.project_id or table.split(".", 1)[0].split(":")[-1]
+    # The job runs in the account's project; user credentials have at most a quota project.
+    project = account.project_id or account.quota_project_id or table.split(".", 1)[0].split(":")[-1]
     rows = await query_rows(client, project, query_body(table, window.start_ms, window.end_ms))
     buckets, notes = to_buckets(rows, window)
     return [
@@ -350,8 +413,8 @@ ENTRY = Provider(
     default_token_url="",
     auth=auth_headers,
     token=exchange,
-    auth_kind="service account (signed JWT)",
-    credential="a service account JSON key file",
+    auth_kind="service account (signed JWT) or gcloud user credentials (refresh token)",
+    credential="a service account JSON key file, or application-default user credentials",
     key_hint=KEY_HINT,
     settings=(Setting(TABLE_ENV, "the Cloud Billing export table, project.dataset.table"),),
     sources=(SourceFetch(PROVIDER, fetch),),

@@ -28,10 +28,13 @@ from collections import defaultdict
 from collections.abc import Iterator
 from decimal import ROUND_HALF_EVEN, Decimal
 from functools import partial
+from typing import Any
+
+import msgspec
 
 from cost_mcp.errors import ProviderAuthError, ProviderResponseError, SourceError
 from cost_mcp.pricing import Pricer, Tokens
-from cost_mcp.sources.billing import Feed, Window, as_dict, as_list, as_str, gather, price_usage
+from cost_mcp.sources.billing import Feed, Text, Window, decode, gather, price_usage
 from cost_mcp.sources.http import Json, ProviderClient
 from cost_mcp.store.buckets import DAY_MS, Bucket
 
@@ -65,6 +68,26 @@ Series = tuple[str, str]
 """(model, project_id)"""
 
 
+class _Series(msgspec.Struct):
+    metric: dict[str, Text] | None = None
+    values: list[tuple[Any, Any]] | None = None
+    """(time, value) pairs: Unix seconds and a decimal string, read by _seconds and _rate."""
+
+
+class _Matrix(msgspec.Struct, rename="camel"):
+    result_type: Text = Text("")
+    result: list[_Series] = []
+
+
+class QueryRange(msgspec.Struct, rename="camel"):
+    """A Prometheus ``query_range`` answer (the fields read)."""
+
+    status: Text = Text("")
+    error_type: Text = Text("")
+    error: Text = Text("")
+    data: _Matrix | None = None
+
+
 def auth_headers(key: str) -> dict[str, str]:
     """Groq's metrics API takes the ordinary API key as a bearer token."""
     return {"Authorization": f"Bearer {key}"}
@@ -88,26 +111,22 @@ def step_samples(body: Json, start_ms: int, end_ms: int) -> Iterator[tuple[Serie
     Raises ProviderResponseError on a Prometheus error body, an unexpected result type, or a sample
     that is not a finite, non-negative number. ``NaN`` samples (no value) are skipped.
     """
-    if body.get("status") != "success":
-        kind = as_str(body.get("errorType")) or "error"
+    answer = decode(body, QueryRange, QUERY_RANGE_PATH)
+    if answer.status != "success":
+        kind = answer.error_type or "error"
         raise ProviderResponseError(
-            f"{QUERY_RANGE_PATH} answered status {as_str(body.get('status'))!r} ({kind}: "
-            f"{as_str(body.get('error'))[:200]})"
+            f"{QUERY_RANGE_PATH} answered status {answer.status!r} ({kind}: {answer.error[:200]})"
         )
-    data = as_dict(body.get("data"), f"{QUERY_RANGE_PATH} data")
-    if data.get("resultType") != "matrix":
+    if answer.data is None:
+        raise ProviderResponseError(f"unexpected response: {QUERY_RANGE_PATH} has no data")
+    if answer.data.result_type != "matrix":
         raise ProviderResponseError(
-            f"{QUERY_RANGE_PATH} returned a {as_str(data.get('resultType'))!r} result, not a matrix"
+            f"{QUERY_RANGE_PATH} returned a {answer.data.result_type!r} result, not a matrix"
         )
-    for raw in as_list(data.get("result"), f"{QUERY_RANGE_PATH} result"):
-        entry = as_dict(raw, f"a {QUERY_RANGE_PATH} series")
-        labels = as_dict(entry.get("metric") or {}, "a series' labels")
-        series = (as_str(labels.get("model")), as_str(labels.get("project_id")))
-        for pair in as_list(entry.get("values") or [], "a series' values"):
-            point = as_list(pair, "a sample")
-            if len(point) != 2:
-                raise ProviderResponseError(f"unexpected response: a sample {str(point)[:60]}")
-            ts, value = point
+    for entry in answer.data.result:
+        labels = entry.metric or {}
+        series = (labels.get("model", ""), labels.get("project_id", ""))
+        for ts, value in entry.values or []:
             window_start_ms = _seconds(ts) * 1000 - STEP_SECONDS * 1000
             if not start_ms <= window_start_ms < end_ms:
                 continue

@@ -15,8 +15,9 @@ Every fetcher goes through here, so these rules hold for all of them:
   is then scrubbed like a key.
 - A 429 may say when to come back in Azure's ``x-ms-ratelimit-…-retry-after`` headers as well as in
   ``Retry-After``: the longest of them is honoured.
-- Pagination follows ``next_page`` while ``has_more`` is true, and stops with an error on a cursor
-  it has already seen or after :data:`MAX_PAGES` pages, so a misbehaving API cannot loop us forever.
+- Pagination is one loop, :func:`follow_pages`, whatever the scheme (``next_page``/``has_more``
+  cursors, offsets, page numbers, ``nextLink``s): it stops with an error on a position it has
+  already seen or after :data:`MAX_PAGES` pages, so a misbehaving API cannot loop us forever.
 - JSON numbers are decoded as :class:`~decimal.Decimal`, never float, so amounts stay exact.
 - Redirects are not followed: httpx2 drops ``Authorization`` on a cross-origin redirect but would
   send ``x-api-key`` on to wherever the redirect points.
@@ -31,12 +32,12 @@ import math
 import random
 import re
 import time
-from collections.abc import AsyncIterator, Iterable, Mapping, Sequence
+from collections.abc import AsyncIterator, Awaitable, Callable, Hashable, Iterable, Mapping, Sequence
 from datetime import UTC, datetime
 from decimal import Decimal
 from email.utils import parsedate_to_datetime
 from types import TracebackType
-from typing import Any
+from typing import Any, TypeVar
 from urllib.parse import quote, quote_plus
 
 import httpx2
@@ -47,7 +48,7 @@ from cost_mcp.config import Settings, provider_spec
 from cost_mcp.errors import ProviderAuthError, ProviderResponseError
 from cost_mcp.sources.provider import AuthHeaders, TokenExchange
 
-__all__ = ["AuthHeaders", "Json", "ProviderClient", "provider_client"]
+__all__ = ["AuthHeaders", "Json", "ProviderClient", "follow_pages", "provider_client"]
 
 logger = logging.getLogger(__name__)
 
@@ -298,34 +299,46 @@ class ProviderClient:
     async def paginate(
         self, path: str, params: Params = (), *, max_pages: int = MAX_PAGES
     ) -> AsyncIterator[Json]:
-        """Every page of a ``page`` / ``next_page`` / ``has_more`` listing, in order.
+        """Every page of a ``page`` / ``next_page`` / ``has_more`` listing (OpenAI, Anthropic), in
+        order, through :func:`follow_pages`.
 
         Raises ProviderResponseError when has_more comes without a cursor, when a cursor repeats
         (the API would send the same pages forever) or after ``max_pages`` pages.
         """
-        seen: set[str] = set()
-        cursor: str | None = None
-        for _ in range(max_pages):
-            page_params = [*params, ("page", cursor)] if cursor is not None else list(params)
-            page = await self.get_json(path, page_params)
-            yield page
+
+        async def get(cursor: str | None) -> Json:
+            return await self.get_json(path, [*params, ("page", cursor)] if cursor is not None else params)
+
+        def after(page: Json, _cursor: str | None) -> str | None:
             if page.get("has_more") is not True:
-                return
+                return None
             cursor = page.get("next_page")
             if not isinstance(cursor, str) or not cursor:
                 raise ProviderResponseError(f"{path} said has_more but gave no next_page cursor")
-            if cursor in seen:
-                raise ProviderResponseError(
-                    f"{path} returned the next_page cursor {cursor[:40]!r} twice; stopped rather than "
-                    "fetch the same pages forever"
-                )
-            seen.add(cursor)
-        raise ProviderResponseError(
-            f"{path} still had more after {max_pages} pages; stopped (sync fewer days at a time)"
-        )
+            return cursor
+
+        async for page in follow_pages(
+            get,
+            after,
+            None,
+            what=path,
+            position="next_page cursor",
+            max_pages=max_pages,
+            hint="sync fewer days at a time",
+        ):
+            yield page
 
     def _decode(self, path: str, response: httpx2.Response) -> Json:
         status = response.status_code
+        reason = _rate_limit_reason(response) if status == 403 else None
+        if reason is not None:
+            # Google (BigQuery) answers its short- and longer-term limits with 403, not 429: asking
+            # again after a backoff is what Google says to do; the key itself is fine.
+            raise RetryableStatus(
+                f"{path}: rate limited (HTTP 403 {reason}){self._detail(response)}",
+                status,
+                _retry_after(response),
+            )
         if status in (401, 403):
             raise ProviderAuthError(
                 f"needs {self.key_noun} in {self.key_env}: {path} answered HTTP {status}, so the key "
@@ -387,6 +400,72 @@ class ProviderClient:
         if not isinstance(message, str) or not message.strip():
             return ""
         return f": {self.scrub(message.strip())[:_DETAIL_CHARS]}"
+
+
+RATE_LIMIT_REASONS = frozenset({"rateLimitExceeded", "userRateLimitExceeded", "quotaExceeded"})
+"""Google's ``errors[].reason`` values for a 403 that is a limit, not a refusal (BigQuery's
+"Troubleshoot quota and limit errors": rateLimitExceeded is short-term, retry with exponential
+backoff; quotaExceeded is longer-term)."""
+
+
+Position = TypeVar("Position", bound=Hashable)
+Page = TypeVar("Page")
+
+
+async def follow_pages(
+    get: Callable[[Position], Awaitable[Page]],
+    after: Callable[[Page, Position], Position | None],
+    first: Position,
+    *,
+    what: str,
+    position: str = "page",
+    max_pages: int = MAX_PAGES,
+    hint: str = "",
+) -> AsyncIterator[Page]:
+    """Every page of a listing, in order: the one pagination loop every fetcher uses.
+
+    ``get(first)`` is the first page; ``after(page, where)`` says where the next one is (a cursor,
+    an offset, a page number, a link), or None when ``page`` was the last. Whatever the scheme,
+    a position seen before (the API would send the same pages forever) and more than
+    ``max_pages`` pages stop with a ProviderResponseError naming ``what`` (the path), rather than
+    loop on an API that always says "more"; ``hint`` says what the user can do about it.
+    """
+    seen: set[Position] = set()
+    where = first
+    for _ in range(max_pages):
+        page = await get(where)
+        yield page
+        following = after(page, where)
+        if following is None:
+            return
+        seen.add(where)
+        if following in seen:
+            shown = following[:40] if isinstance(following, str) else following
+            raise ProviderResponseError(
+                f"{what} returned the {position} {shown!r} twice; stopped rather than fetch the same "
+                "pages forever"
+            )
+        where = following
+    raise ProviderResponseError(
+        f"{what} still had more after {max_pages} pages; stopped" + (f" ({hint})" if hint else "")
+    )
+
+
+def _rate_limit_reason(response: httpx2.Response) -> str | None:
+    """The reason of a Google-style error body (``{"error": {"errors": [{"reason": …}]}}``, or the
+    same object at the top level) when it is one of :data:`RATE_LIMIT_REASONS`; else None."""
+    try:
+        body = json.loads(response.text)
+    except ValueError:
+        return None
+    error = body.get("error") if isinstance(body, dict) else None
+    holder = error if isinstance(error, dict) else body
+    errors = holder.get("errors") if isinstance(holder, dict) else None
+    for item in errors if isinstance(errors, list) else ():
+        reason = item.get("reason") if isinstance(item, dict) else None
+        if reason in RATE_LIMIT_REASONS:
+            return str(reason)
+    return None
 
 
 def _retry_after(response: httpx2.Response) -> float | None:

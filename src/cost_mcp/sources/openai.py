@@ -19,18 +19,20 @@ from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from functools import partial
 
+import msgspec
+
+from cost_mcp import money
 from cost_mcp.errors import ProviderResponseError
-from cost_mcp.money import parse_usd, to_nanos
 from cost_mcp.pricing import Pricer, Tokens
 from cost_mcp.sources.billing import (
+    Amount,
+    Count,
     Feed,
+    Text,
     Window,
-    as_dict,
-    as_int,
-    as_list,
-    as_str,
     covered,
     day_floor,
+    decode,
     gather,
     merge,
     price_usage,
@@ -56,6 +58,43 @@ def auth_headers(key: str) -> dict[str, str]:
     return {"Authorization": f"Bearer {key}"}
 
 
+# --- the reports' shapes (the fields read), decoded once per page -----------------------------------
+
+
+class _Money(msgspec.Struct):
+    value: Amount
+    currency: Text = Text("")
+
+
+class Result(msgspec.Struct):
+    """One result of a costs or usage bucket: every report's fields, each optional (a report has
+    the ones of its kind; ``object`` says which)."""
+
+    object: Text = Text("")
+    amount: _Money | None = None
+    line_item: Text = Text("")
+    model: Text = Text("")
+    project_id: Text = Text("")
+    api_key_id: Text = Text("")
+    input_tokens: Count = Count(0)
+    input_cached_tokens: Count = Count(0)
+    input_cache_write_tokens: Count = Count(0)
+    input_uncached_tokens: Count | None = None
+    output_tokens: Count = Count(0)
+    num_model_requests: Count = Count(0)
+    num_requests: Count = Count(0)
+    num_sessions: Count = Count(0)
+
+
+class _Bucket(msgspec.Struct):
+    start_time: Count | None
+    results: list[Result] | None = None
+
+
+class _Page(msgspec.Struct):
+    data: list[_Bucket]
+
+
 # --- costs ----------------------------------------------------------------------------------------
 
 
@@ -70,28 +109,21 @@ def line_item_model(line_item: str) -> str:
     return head.strip() if sep and head.strip() else ""
 
 
-def cost_bucket(result: Json, day: int) -> Bucket:
+def cost_bucket(result: Result, day: int) -> Bucket:
     """One costs result as a billed bucket (USD, exact)."""
-    amount = as_dict(result.get("amount"), "a cost's amount")
-    currency = str(amount.get("currency") or "usd")
+    if result.amount is None:
+        raise ProviderResponseError(f"unexpected response: a {COSTS_PATH} result has no amount")
+    currency = result.amount.currency or "usd"
     if currency.lower() != "usd":
         raise ProviderResponseError(f"{COSTS_PATH} reported an amount in {currency!r}; only USD is supported")
-    value = amount.get("value")
-    if value is None or isinstance(value, (bool, float)):
-        raise ProviderResponseError(f"{COSTS_PATH} reported an amount that is not a number: {value!r}")
-    try:
-        usd = parse_usd(value)
-    except ValueError as exc:
-        raise ProviderResponseError(f"{COSTS_PATH}: {exc}") from None
-    line_item = as_str(result.get("line_item"))
     return Bucket(
         start_ms=day,
         end_ms=day + DAY_MS,
-        cost_nanos=to_nanos(usd),
-        model=line_item_model(line_item),
-        project=as_str(result.get("project_id")),
-        api_key=as_str(result.get("api_key_id")),
-        line_item=line_item,
+        cost_nanos=money.amount_nanos(result.amount.value),
+        model=line_item_model(result.line_item),
+        project=result.project_id,
+        api_key=result.api_key_id,
+        line_item=result.line_item,
     )
 
 
@@ -124,11 +156,11 @@ class UsageReport:
     name: str
     object: str
     group_by: tuple[str, ...]
-    to_bucket: Callable[[Json, int, Pricer], Bucket]
+    to_bucket: Callable[[Result, int, Pricer], Bucket]
 
 
 def _bucket(
-    result: Json,
+    result: Result,
     day: int,
     name: str,
     *,
@@ -142,9 +174,9 @@ def _bucket(
         start_ms=day,
         end_ms=day + DAY_MS,
         cost_nanos=cost_nanos,
-        model=as_str(result.get("model")),
-        project=as_str(result.get("project_id")),
-        api_key=as_str(result.get("api_key_id")),
+        model=result.model,
+        project=result.project_id,
+        api_key=result.api_key_id,
         line_item=name,
         requests=requests,
         input_tokens=t.input,
@@ -155,52 +187,46 @@ def _bucket(
     )
 
 
-def completions_bucket(result: Json, day: int, pricer: Pricer) -> Bucket:
+def completions_bucket(result: Result, day: int, pricer: Pricer) -> Bucket:
     """Completions usage: ``input_tokens`` INCLUDES cached input (and, since mid-2026, cache
     writes), so uncached input is the rest; each part is priced at its own rate."""
-    total_input = as_int(result.get("input_tokens"))
-    cached = as_int(result.get("input_cached_tokens"))
-    written = as_int(result.get("input_cache_write_tokens"))
-    reported_uncached = result.get("input_uncached_tokens")
-    uncached = (
-        as_int(reported_uncached) if reported_uncached is not None else max(total_input - cached - written, 0)
-    )
+    cached = result.input_cached_tokens
+    written = result.input_cache_write_tokens
+    reported = result.input_uncached_tokens
+    uncached = reported if reported is not None else max(result.input_tokens - cached - written, 0)
     tokens = Tokens(
         input=uncached,
-        output=as_int(result.get("output_tokens")),
+        output=result.output_tokens,
         cache_read=cached,
         cache_write_5m=written,
     )
-    requests = as_int(result.get("num_model_requests"))
-    model = as_str(result.get("model"))
-    cost = price_usage(pricer, tokens, model, PROVIDER, day, requests=requests)
+    requests = result.num_model_requests
+    cost = price_usage(pricer, tokens, result.model, PROVIDER, day, requests=requests)
     return _bucket(result, day, "completions", cost_nanos=cost, requests=requests, tokens=tokens)
 
 
-def input_only_bucket(result: Json, day: int, pricer: Pricer, *, name: str, free: bool = False) -> Bucket:
+def input_only_bucket(result: Result, day: int, pricer: Pricer, *, name: str, free: bool = False) -> Bucket:
     """Embeddings and moderations: input tokens only. Moderation calls are free of charge."""
-    tokens = Tokens(input=as_int(result.get("input_tokens")))
-    requests = as_int(result.get("num_model_requests"))
-    model = as_str(result.get("model"))
-    cost = 0 if free else price_usage(pricer, tokens, model, PROVIDER, day, requests=requests)
+    tokens = Tokens(input=result.input_tokens)
+    requests = result.num_model_requests
+    cost = 0 if free else price_usage(pricer, tokens, result.model, PROVIDER, day, requests=requests)
     return _bucket(result, day, name, cost_nanos=cost, requests=requests, tokens=tokens)
 
 
-def web_search_bucket(result: Json, day: int, pricer: Pricer) -> Bucket:
+def web_search_bucket(result: Result, day: int, pricer: Pricer) -> Bucket:
     """Web search tool calls, priced per search where the price data has a rate for the model."""
-    searches = as_int(result.get("num_requests"))
+    searches = result.num_requests
     tokens = Tokens(web_search_requests=searches)
-    model = as_str(result.get("model"))
-    cost = price_usage(pricer, tokens, model, PROVIDER, day, requests=max(searches, 1))
-    requests = as_int(result.get("num_model_requests"))
+    cost = price_usage(pricer, tokens, result.model, PROVIDER, day, requests=max(searches, 1))
+    requests = result.num_model_requests
     return _bucket(result, day, "web_search_calls", cost_nanos=cost, requests=requests, tokens=tokens)
 
 
-def unpriced_bucket(result: Json, day: int, _pricer: Pricer, *, name: str, count: str | None) -> Bucket:
+def unpriced_bucket(result: Result, day: int, _pricer: Pricer, *, name: str, count: str | None) -> Bucket:
     """Usage counted in images, characters, seconds, bytes, sessions or searches: kept for
     attribution with an unknown cost (the price data has no such rates; the costs report has them).
     ``count`` names the field that counts calls, if the report has one."""
-    requests = as_int(result.get(count)) if count else 0
+    requests: int = getattr(result, count) if count else 0
     return _bucket(result, day, name, cost_nanos=None, requests=requests)
 
 
@@ -312,23 +338,19 @@ def _range(window: Window) -> list[tuple[str, str | int]]:
     ]
 
 
-def day_buckets(page: Json, path: str) -> Iterator[tuple[int, list[Json]]]:
+def day_buckets(page: Json, path: str) -> Iterator[tuple[int, list[Result]]]:
     """(UTC day start in ms, results) for every bucket of a page, empty days included."""
-    for raw in as_list(page.get("data"), f"{path} data"):
-        bucket = as_dict(raw, f"a {path} bucket")
-        if bucket.get("start_time") is None:
+    for bucket in decode(page, _Page, path).data:
+        if bucket.start_time is None:
             raise ProviderResponseError(f"unexpected response: a {path} bucket has no start_time")
         # The first bucket may start at start_time rather than midnight; we always ask from
         # midnight, and a day is stored under its midnight either way.
-        day = day_floor(as_int(bucket["start_time"]) * 1000)
-        results = as_list(bucket.get("results") or [], f"a {path} bucket's results")
-        yield day, [as_dict(r, f"a {path} result") for r in results]
+        yield day_floor(bucket.start_time * 1000), bucket.results or []
 
 
-def _is(result: Json, expected: str) -> bool:
+def _is(result: Result, expected: str) -> bool:
     # Unknown result types (new report kinds) are skipped, not guessed at.
-    kind = result.get("object")
-    return kind is None or kind == expected
+    return not result.object or result.object == expected
 
 
 def _feed(kind: str, window: Window, days: list[int], buckets: list[Bucket]) -> Feed:

@@ -25,27 +25,27 @@ than failing or pretending to be complete.
 
 from __future__ import annotations
 
-import json
 from collections.abc import Iterable
 from dataclasses import dataclass
 from datetime import UTC, date, datetime
 
+import msgspec
+
 from cost_mcp.errors import ProviderAuthError, ProviderResponseError
-from cost_mcp.money import format_usd, from_nanos
+from cost_mcp.money import amount_nanos, format_usd, from_nanos
 from cost_mcp.pricing import Pricer, Tokens
 from cost_mcp.sources.billing import (
+    Amount,
+    Count,
     Feed,
+    Text,
     Window,
-    amount_nanos,
-    as_dict,
-    as_int,
-    as_list,
-    as_str,
     day_ms,
+    decode,
     merge,
     price_usage,
 )
-from cost_mcp.sources.http import MAX_PAGES, Json, ProviderClient
+from cost_mcp.sources.http import Json, ProviderClient, follow_pages
 from cost_mcp.store.buckets import DAY_MS, Bucket
 
 PROVIDER = "openrouter"
@@ -74,6 +74,70 @@ def auth_headers(key: str) -> dict[str, str]:
     return {"Authorization": f"Bearer {key}"}
 
 
+# --- the answers' shapes (the fields read) ----------------------------------------------------------
+
+
+class _KeyData(msgspec.Struct):
+    usage_daily: Amount | None = None
+    is_management_key: bool | None = None
+    is_provisioning_key: bool | None = None
+    limit: Amount | None = None
+    limit_reset: Text = Text("")
+    limit_remaining: Amount | None = None
+
+
+class _Key(msgspec.Struct):
+    data: _KeyData
+
+
+class _Workspace(msgspec.Struct):
+    id: Text = Text("")
+
+
+class _Workspaces(msgspec.Struct):
+    data: list[_Workspace]
+    total_count: Count | None = None
+
+
+class _ApiKey(msgspec.Struct):
+    usage_daily: Amount
+    hash: Text = Text("")
+    name: Text = Text("")
+    label: Text = Text("")
+    created_at: Text = Text("")
+    workspace_id: Text = Text("")
+
+
+class _Keys(msgspec.Struct):
+    data: list[_ApiKey]
+
+
+class _CreditsData(msgspec.Struct):
+    total_credits: Amount
+    total_usage: Amount
+
+
+class _Credits(msgspec.Struct):
+    data: _CreditsData
+
+
+class ActivityRow(msgspec.Struct):
+    """One /activity row: a day, model and serving endpoint, ``usage`` in US dollars."""
+
+    usage: Amount
+    date: Text = Text("")
+    model: Text = Text("")
+    provider_name: Text = Text("")
+    byok_usage_inference: Amount | None = None
+    requests: Count = Count(0)
+    prompt_tokens: Count = Count(0)
+    completion_tokens: Count = Count(0)
+
+
+class _Activity(msgspec.Struct):
+    data: list[ActivityRow]
+
+
 # --- /key, /keys, /credits: today so far, limits and balance ------------------------------------
 
 
@@ -91,22 +155,18 @@ class KeyInfo:
 
 def key_info(body: Json) -> KeyInfo:
     """The configured key's usage today, whether it is a management key, and its limit as a note."""
-    data = as_dict(body.get("data"), f"{KEY_PATH} data")
-    flags = [data[f] for f in ("is_management_key", "is_provisioning_key") if isinstance(data.get(f), bool)]
-    limit = data.get("limit")
+    data = decode(body, _Key, KEY_PATH).data
+    flags = [f for f in (data.is_management_key, data.is_provisioning_key) if f is not None]
     limit_note = ""
-    if limit is not None:
-        limit_note = f"key limit {format_usd(from_nanos(amount_nanos(limit, f'{KEY_PATH} limit')))}"
-        reset = data.get("limit_reset")
-        if isinstance(reset, str) and reset:
-            limit_note += f" (resets {reset})"
-        remaining = data.get("limit_remaining")
-        if remaining is not None:
-            left = from_nanos(amount_nanos(remaining, f"{KEY_PATH} limit_remaining"))
-            limit_note += f", {format_usd(left)} remaining"
-    daily = data.get("usage_daily")
+    if data.limit is not None:
+        limit_note = f"key limit {format_usd(from_nanos(amount_nanos(data.limit)))}"
+        if data.limit_reset:
+            limit_note += f" (resets {data.limit_reset})"
+        if data.limit_remaining is not None:
+            limit_note += f", {format_usd(from_nanos(amount_nanos(data.limit_remaining)))} remaining"
+    daily = data.usage_daily
     return KeyInfo(
-        usage_daily_nanos=None if daily is None else amount_nanos(daily, f"{KEY_PATH} usage_daily"),
+        usage_daily_nanos=None if daily is None else amount_nanos(daily),
         management=any(flags) if flags else None,
         limit_note=limit_note,
     )
@@ -120,18 +180,18 @@ async def workspace_ids(client: ProviderClient) -> list[str]:
     list-workspaces): ``GET /workspaces``, ``offset`` and ``limit`` (max 100), answer
     ``{"data": [{"id": …}], "total_count": n}``.
     """
-    ids: list[str] = []
-    offset = 0
-    for _ in range(MAX_PAGES):
+
+    async def get(offset: int) -> _Workspaces:
         params: list[tuple[str, str | int]] = [("offset", offset), ("limit", WORKSPACES_PAGE)]
-        page = await client.get_json(WORKSPACES_PATH, params)
-        found = as_list(page.get("data"), f"{WORKSPACES_PATH} data")
-        ids += [as_str(as_dict(w, f"a {WORKSPACES_PATH} entry").get("id")) for w in found]
-        offset += len(found)
-        total = page.get("total_count")
-        if not found or (total is not None and offset >= as_int(total)):
-            return [i for i in ids if i]
-    raise ProviderResponseError(f"{WORKSPACES_PATH} still had workspaces after {MAX_PAGES} pages; stopped")
+        return decode(await client.get_json(WORKSPACES_PATH, params), _Workspaces, WORKSPACES_PATH)
+
+    def after(page: _Workspaces, offset: int) -> int | None:
+        following = offset + len(page.data)
+        done = not page.data or (page.total_count is not None and following >= page.total_count)
+        return None if done else following
+
+    pages = follow_pages(get, after, 0, what=WORKSPACES_PATH, position="offset")
+    return [w.id async for page in pages for w in page.data if w.id]
 
 
 async def account_usage_today(client: ProviderClient) -> int:
@@ -160,38 +220,37 @@ async def _workspace_keys(client: ProviderClient, workspace: str | None) -> list
     /keys pages by ``offset`` with no "more" flag, so pages are read until one comes back empty. A
     key hash seen twice means the offset was not honoured: summing on would count keys twice.
     """
-    keys_found: list[tuple[str, int]] = []
-    offset = 0
-    seen: set[str] = set()
-    for _ in range(MAX_PAGES):
+
+    async def get(offset: int) -> tuple[int, _Keys]:
         params: list[tuple[str, str | int]] = [("include_disabled", "true"), ("offset", offset)]
         if workspace is not None:
             params.append(("workspace_id", workspace))
-        page = await client.get_json(KEYS_PATH, params)
-        keys = as_list(page.get("data"), f"{KEYS_PATH} data")
-        if not keys:
-            return keys_found
-        for raw in keys:
-            key = as_dict(raw, f"a {KEYS_PATH} entry")
-            digest = as_str(key.get("hash"))
-            if digest and digest in seen:
+        return offset, decode(await client.get_json(KEYS_PATH, params), _Keys, KEYS_PATH)
+
+    def after(page: tuple[int, _Keys], offset: int) -> int | None:
+        return offset + len(page[1].data) if page[1].data else None
+
+    keys_found: list[tuple[str, int]] = []
+    seen: set[str] = set()
+    async for offset, page in follow_pages(get, after, 0, what=KEYS_PATH, position="offset"):
+        for key in page.data:
+            if key.hash and key.hash in seen:
                 raise ProviderResponseError(
-                    f"{KEYS_PATH} listed key {digest[:16]!r} twice (offset {offset}); stopped rather "
+                    f"{KEYS_PATH} listed key {key.hash[:16]!r} twice (offset {offset}); stopped rather "
                     "than count it twice"
                 )
-            seen.add(digest)
-            # A key without a hash (the spec requires one) is told apart by its whole entry.
-            identity = digest or json.dumps(key, sort_keys=True, default=str)
-            keys_found.append((identity, amount_nanos(key.get("usage_daily"), f"{KEYS_PATH} usage_daily")))
-        offset += len(keys)
-    raise ProviderResponseError(f"{KEYS_PATH} still had keys after {MAX_PAGES} pages; stopped")
+            seen.add(key.hash)
+            # A key without a hash (the spec requires one) is told apart by what else it says.
+            identity = key.hash or msgspec.json.encode(key, enc_hook=str).decode()
+            keys_found.append((identity, amount_nanos(key.usage_daily)))
+    return keys_found
 
 
 def credits_note(body: Json) -> str:
     """The account's balance: credits bought minus credits used (USD)."""
-    data = as_dict(body.get("data"), f"{CREDITS_PATH} data")
-    bought = amount_nanos(data.get("total_credits"), f"{CREDITS_PATH} total_credits")
-    used = amount_nanos(data.get("total_usage"), f"{CREDITS_PATH} total_usage")
+    data = decode(body, _Credits, CREDITS_PATH).data
+    bought = amount_nanos(data.total_credits)
+    used = amount_nanos(data.total_usage)
     return (
         f"balance {format_usd(from_nanos(bought - used))} "
         f"({format_usd(from_nanos(bought))} credits, {format_usd(from_nanos(used))} used)"
@@ -201,57 +260,54 @@ def credits_note(body: Json) -> str:
 # --- /activity: billed per day and model ----------------------------------------------------------
 
 
-def activity_day(item: Json) -> int:
+def activity_day(item: ActivityRow) -> int:
     """The UTC day of an activity row (``date`` is YYYY-MM-DD), as epoch ms."""
-    raw = item.get("date")
     try:
-        return day_ms(date.fromisoformat(str(raw)[:10]))
+        return day_ms(date.fromisoformat(item.date[:10]))
     except ValueError:
-        raise ProviderResponseError(f"unexpected response: an activity date {str(raw)[:40]!r}") from None
+        raise ProviderResponseError(f"unexpected response: an activity date {item.date[:40]!r}") from None
 
 
-def activity_tokens(item: Json) -> Tokens:
+def activity_tokens(item: ActivityRow) -> Tokens:
     """An activity row's tokens. ``completion_tokens`` already includes ``reasoning_tokens`` (as in
     the OpenAI convention OpenRouter follows), so reasoning is not added again. Activity does not
     split cached input out, so cache reads are priced as input: an estimate on the high side."""
-    return Tokens(input=as_int(item.get("prompt_tokens")), output=as_int(item.get("completion_tokens")))
+    return Tokens(input=item.prompt_tokens, output=item.completion_tokens)
 
 
-def cost_bucket(item: Json) -> Bucket:
+def cost_bucket(item: ActivityRow) -> Bucket:
     """One activity row as billed: ``usage`` dollars, per day, model and upstream provider."""
     day = activity_day(item)
     tokens = activity_tokens(item)
     return Bucket(
         start_ms=day,
         end_ms=day + DAY_MS,
-        cost_nanos=amount_nanos(item.get("usage"), f"{ACTIVITY_PATH} usage"),
-        model=as_str(item.get("model")),
-        line_item=as_str(item.get("provider_name")),
-        requests=as_int(item.get("requests")),
+        cost_nanos=amount_nanos(item.usage),
+        model=item.model,
+        line_item=item.provider_name,
+        requests=item.requests,
         input_tokens=tokens.input,
         output_tokens=tokens.output,
     )
 
 
-def usage_bucket(item: Json, pricer: Pricer) -> Bucket:
+def usage_bucket(item: ActivityRow, pricer: Pricer) -> Bucket:
     """The same row's tokens priced at list price under provider ``openrouter`` (estimated)."""
     day = activity_day(item)
     tokens = activity_tokens(item)
-    model = as_str(item.get("model"))
-    requests = as_int(item.get("requests"))
     return Bucket(
         start_ms=day,
         end_ms=day + DAY_MS,
-        cost_nanos=price_usage(pricer, tokens, model, PROVIDER, day, requests=requests),
-        model=model,
-        line_item=as_str(item.get("provider_name")),
-        requests=requests,
+        cost_nanos=price_usage(pricer, tokens, item.model, PROVIDER, day, requests=item.requests),
+        model=item.model,
+        line_item=item.provider_name,
+        requests=item.requests,
         input_tokens=tokens.input,
         output_tokens=tokens.output,
     )
 
 
-def activity_span(window: Window, items: Iterable[Json]) -> tuple[int, int]:
+def activity_span(window: Window, items: Iterable[ActivityRow]) -> tuple[int, int]:
     """The days activity vouches for within ``window``: the last 30 completed UTC days, but
     yesterday only once activity lists it.
 
@@ -267,7 +323,7 @@ def activity_span(window: Window, items: Iterable[Json]) -> tuple[int, int]:
     return (start, end) if end > start else (window.start_ms, window.start_ms)
 
 
-async def fetch_activity(client: ProviderClient) -> list[Json] | None:
+async def fetch_activity(client: ProviderClient) -> list[ActivityRow] | None:
     """Every activity row of the last 30 completed days (one request: no ``date`` means all of
     them), or None when the key may not read activity (HTTP 403: not a management key)."""
     try:
@@ -276,7 +332,7 @@ async def fetch_activity(client: ProviderClient) -> list[Json] | None:
         if exc.status == 403:
             return None
         raise
-    return [as_dict(i, f"an {ACTIVITY_PATH} row") for i in as_list(body.get("data"), f"{ACTIVITY_PATH} data")]
+    return decode(body, _Activity, ACTIVITY_PATH).data
 
 
 # --- the source -----------------------------------------------------------------------------------
@@ -295,7 +351,7 @@ async def fetch(client: ProviderClient, pricer: Pricer, window: Window) -> list[
     """
     today = window.end_ms - DAY_MS
     info = key_info(await client.get_json(KEY_PATH))
-    items: list[Json] | None = None
+    items: list[ActivityRow] | None = None
     if info.management is not False:
         items = await fetch_activity(client)
     notes: list[str] = []
@@ -315,9 +371,7 @@ async def fetch(client: ProviderClient, pricer: Pricer, window: Window) -> list[
         inside = [i for i in items if start <= activity_day(i) < end]
         feeds.append(Feed(PROVIDER, "cost", start, end, merge(cost_bucket(i) for i in inside)))
         feeds.append(Feed(PROVIDER, "usage", start, end, merge(usage_bucket(i, pricer) for i in inside)))
-        byok = sum(
-            (amount_nanos(i.get("byok_usage_inference") or 0, f"{ACTIVITY_PATH} byok") for i in inside), 0
-        )
+        byok = sum(amount_nanos(i.byok_usage_inference or 0) for i in inside)
         if byok:
             notes.append(
                 f"BYOK inference {format_usd(from_nanos(byok))} was billed by the upstream providers, "

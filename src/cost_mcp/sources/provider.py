@@ -28,7 +28,13 @@ TokenExchange = Callable[["ProviderClient", Mapping[str, str]], Awaitable[str]]
 provider's own client (so it has the same retry policy, deadline and scrubbing)."""
 FetchFn = Callable[["ProviderClient", "Pricer", "Window"], Awaitable[list["Feed"]]]
 Basis = Literal["billed", "estimated"]
-AuthKind = Literal["key header", "HTTP Basic", "OAuth client credentials", "service account (signed JWT)"]
+AuthKind = Literal[
+    "key header",
+    "HTTP Basic",
+    "OAuth client credentials",
+    "service account (signed JWT)",
+    "service account (signed JWT) or gcloud user credentials (refresh token)",
+]
 
 
 @dataclass(frozen=True)

@@ -6,11 +6,12 @@ import sqlite3
 import uuid
 from datetime import UTC, datetime, timedelta
 
+from cost_mcp import tokens as token_kinds
 from cost_mcp.errors import InvalidInputError
 from cost_mcp.periods import to_ms
 from cost_mcp.pricing import Price, Pricer, Tokens
 from cost_mcp.store import rollup
-from cost_mcp.store.connection import write_transaction
+from cost_mcp.store.usage import ReportedCall, insert_reported
 
 SOURCE = "record_usage"
 MAX_FUTURE = timedelta(minutes=10)
@@ -60,43 +61,26 @@ def record_call(
     )
     price = priced if isinstance(priced, Price) else None
     ts_ms = to_ms(when)
-    with write_transaction(conn):
-        inserted = conn.execute(
-            """
-            INSERT OR IGNORE INTO usage_events (
-                source, message_id, request_id, is_sidechain, counted, ts_ms, provider, model, session_id,
-                project, agent, member, input_tokens, output_tokens, cache_read_tokens,
-                cache_write_5m_tokens, cache_write_1h_tokens, web_search_requests, total_tokens,
-                cost_nanos, priced_model, origin, speed, service_tier, inference_geo, price_note
-            ) VALUES (?, ?, '', 0, 1, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, 'record_usage',
-                      ?, ?, ?, ?)
-            """,
-            (
-                SOURCE,
-                call_id,
-                ts_ms,
-                provider_id,
-                model,
-                session or "",
-                project or "",
-                agent,
-                member or "",
-                tokens.input,
-                tokens.output,
-                tokens.cache_read,
-                tokens.cache_write_5m,
-                tokens.cache_write_1h,
-                tokens.web_search_requests,
-                tokens.total,
-                price.total_nanos if price else None,
-                price.model_id if price else None,
-                speed or "",
-                service_tier or "",
-                inference_geo or "",
-                "; ".join(price.assumptions) if price else "",
-            ),
-        ).rowcount
-        if inserted:
-            rollup.mark_dirty(conn, [ts_ms])
+    inserted = insert_reported(
+        conn,
+        ReportedCall(
+            source=SOURCE,
+            message_id=call_id,
+            ts_ms=ts_ms,
+            provider=provider_id,
+            model=model,
+            session_id=session or "",
+            project=project or "",
+            agent=agent,
+            member=member or "",
+            tokens=token_kinds.of_call(tokens),
+            cost_nanos=price.total_nanos if price else None,
+            priced_model=price.model_id if price else None,
+            speed=speed or "",
+            service_tier=service_tier or "",
+            inference_geo=inference_geo or "",
+            price_note="; ".join(price.assumptions) if price else "",
+        ),
+    )
     rollup.refresh(conn)
     return bool(inserted), call_id, price, ts_ms

@@ -72,3 +72,22 @@ def count_between(conn: sqlite3.Connection, start_ms: int, end_ms: int) -> int:
         "SELECT COUNT(*) FROM usage_events WHERE counted = 1 AND ts_ms >= ? AND ts_ms < ?", (start_ms, end_ms)
     ).fetchone()
     return int(row[0])
+
+
+@dataclass(frozen=True)
+class StoredCost:
+    """What the ledger priced one recorded call at (``cost_nanos`` None: no known price)."""
+
+    cost_nanos: int | None
+    priced_model: str | None
+
+
+def cost_of_call(conn: sqlite3.Connection, source: str, message_id: str) -> StoredCost | None:
+    """The stored price of the call ``message_id`` of ``source``, if it is recorded."""
+    row = conn.execute(
+        "SELECT cost_nanos, priced_model FROM usage_events WHERE source = ? AND message_id = ?",
+        (source, message_id),
+    ).fetchone()
+    if row is None:
+        return None
+    return StoredCost(int(row[0]) if row[0] is not None else None, row[1])

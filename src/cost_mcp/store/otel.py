@@ -190,3 +190,11 @@ def gap_warnings(conn: sqlite3.Connection, lo_ms: int, hi_ms: int) -> list[str]:
             "received (events were lost or not exported); totals count only the events"
         )
     return warnings
+
+
+def session_sources(conn: sqlite3.Connection, session_id: str) -> set[str]:
+    """The sources holding counted calls of ``session_id`` (the session index answers it)."""
+    rows = conn.execute(
+        "SELECT DISTINCT source FROM usage_events WHERE session_id = ? AND counted = 1", (session_id,)
+    ).fetchall()
+    return {str(r[0]) for r in rows}

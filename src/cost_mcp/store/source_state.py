@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import sqlite3
+from dataclasses import dataclass
 from datetime import UTC, datetime
 
 from cost_mcp.store.connection import write_transaction
@@ -22,3 +23,77 @@ def record_scan(conn: sqlite3.Connection, source: str, *, error: str | None, det
             """,
             (source, now, now, error, detail),
         )
+
+
+@dataclass(frozen=True)
+class SourceState:
+    """What the ledger remembers of a source's last refresh (times are ISO 8601 UTC strings)."""
+
+    source: str
+    last_attempt: str | None
+    last_success: str | None
+    last_error: str | None
+    covered_start_ms: int | None
+    covered_end_ms: int | None
+    detail: str | None
+
+
+def all_states(conn: sqlite3.Connection) -> list[SourceState]:
+    """Every source that has ever been read or synced, by name."""
+    rows = conn.execute(
+        "SELECT source, last_attempt, last_success, last_error, covered_start_ms, covered_end_ms, detail "
+        "FROM source_state ORDER BY source"
+    ).fetchall()
+    return [
+        SourceState(
+            str(source),
+            attempt,
+            success,
+            error,
+            int(start) if start is not None else None,
+            int(end) if end is not None else None,
+            detail,
+        )
+        for source, attempt, success, error, start, end, detail in rows
+    ]
+
+
+def record_failure(conn: sqlite3.Connection, source: str, moment: str, error: str) -> None:
+    """A sync of ``source`` failed at ``moment``: only the attempt and the error change."""
+    with write_transaction(conn):
+        conn.execute(
+            """
+            INSERT INTO source_state (source, last_attempt, last_error) VALUES (?, ?, ?)
+            ON CONFLICT (source) DO UPDATE SET
+                last_attempt = excluded.last_attempt, last_error = excluded.last_error
+            """,
+            (source, moment, error),
+        )
+
+
+def record_success(
+    conn: sqlite3.Connection,
+    source: str,
+    moment: str,
+    covered: tuple[int | None, int | None],
+    detail: str,
+) -> None:
+    """A sync of ``source`` succeeded at ``moment`` (call inside the transaction that wrote its data)."""
+    conn.execute(
+        """
+        INSERT INTO source_state (source, last_attempt, last_success, last_error,
+                                  covered_start_ms, covered_end_ms, detail)
+        VALUES (?, ?, ?, NULL, ?, ?, ?)
+        ON CONFLICT (source) DO UPDATE SET
+            last_attempt = excluded.last_attempt, last_success = excluded.last_success,
+            last_error = NULL, covered_start_ms = excluded.covered_start_ms,
+            covered_end_ms = excluded.covered_end_ms, detail = excluded.detail
+        """,
+        (source, moment, moment, covered[0], covered[1], detail),
+    )
+
+
+def last_success(conn: sqlite3.Connection, source: str) -> str | None:
+    """When ``source`` was last read or synced successfully (ISO 8601), if ever."""
+    row = conn.execute("SELECT last_success FROM source_state WHERE source = ?", (source,)).fetchone()
+    return str(row[0]) if row and row[0] else None

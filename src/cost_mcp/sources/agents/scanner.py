@@ -39,7 +39,7 @@ from typing import BinaryIO, Literal
 from cost_mcp.config import Settings
 from cost_mcp.periods import ms_to_datetime, to_ms
 from cost_mcp.pricing import Price, Pricer, Tokens
-from cost_mcp.store import rollup
+from cost_mcp.store import agent_files, rollup
 from cost_mcp.store.connection import write_transaction
 from cost_mcp.store.plan_limits import insert_reading
 from cost_mcp.store.source_state import record_scan
@@ -235,17 +235,15 @@ class _Writer:
             return
         rows = [self._row(e) for e in self.events.values()]
         with write_transaction(self.conn):
-            before = self.conn.total_changes
-            self.conn.executemany(_UPSERT, rows)
-            changed = self.conn.total_changes - before
+            changed = agent_files.upsert_events(self.conn, rows)
             if rows:
                 rollup.mark_dirty(self.conn, [e.ts_ms for e in self.events.values()])
             for r in self.readings:
                 insert_reading(
                     self.conn, self.fmt.agent, r.window, r.used_percent, r.resets_at_ms, r.session_id, r.ts_ms
                 )
-            self.conn.executemany(_SAVE_FILE, self.files.values())
-        self.stats.events_added += min(changed, len(rows))
+            agent_files.save_files(self.conn, self.files.values())
+        self.stats.events_added += changed
         self.events.clear()
         self.readings.clear()
         self.files.clear()
@@ -280,46 +278,8 @@ class _Writer:
         )
 
 
-# events_added counts inserts and upgrades alike (sqlite reports both as changes); an upgrade is
-# rare (Gemini re-appends a message once its tokens are known) and still "new usage".
-_UPSERT = """
-INSERT INTO usage_events (
-    source, message_id, request_id, is_sidechain, counted, ts_ms, provider, model, session_id, project,
-    agent, input_tokens, output_tokens, cache_read_tokens, cache_write_5m_tokens, cache_write_1h_tokens,
-    web_search_requests, total_tokens, cost_nanos, priced_model, origin
-) VALUES (?, ?, '', 0, 1, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)
-ON CONFLICT (source, message_id, request_id, is_sidechain) DO UPDATE SET
-    ts_ms = excluded.ts_ms, provider = excluded.provider, model = excluded.model,
-    session_id = excluded.session_id, project = excluded.project, origin = excluded.origin,
-    input_tokens = excluded.input_tokens, output_tokens = excluded.output_tokens,
-    cache_read_tokens = excluded.cache_read_tokens, cache_write_5m_tokens = excluded.cache_write_5m_tokens,
-    cache_write_1h_tokens = excluded.cache_write_1h_tokens,
-    web_search_requests = excluded.web_search_requests, total_tokens = excluded.total_tokens,
-    cost_nanos = excluded.cost_nanos, priced_model = excluded.priced_model
-WHERE excluded.total_tokens > usage_events.total_tokens
-   OR (excluded.total_tokens = usage_events.total_tokens
-       AND usage_events.origin = 'replay' AND excluded.origin != 'replay')
-"""
-
-_SAVE_FILE = """
-INSERT INTO agent_files (path, source, device, inode, size, mtime_ns, offset, head, state, scanned_at)
-VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)
-ON CONFLICT (path) DO UPDATE SET
-    source = excluded.source, device = excluded.device, inode = excluded.inode, size = excluded.size,
-    mtime_ns = excluded.mtime_ns, offset = excluded.offset, head = excluded.head,
-    state = excluded.state, scanned_at = excluded.scanned_at
-"""
-
-
 def _known(conn: sqlite3.Connection, source: str) -> dict[str, _Known]:
-    return {
-        row[0]: _Known(*row[1:])
-        for row in conn.execute(
-            "SELECT path, device, inode, size, mtime_ns, offset, head, state "
-            "FROM agent_files WHERE source = ?",
-            (source,),
-        )
-    }
+    return {path: _Known(*row) for path, row in agent_files.known_files(conn, source).items()}
 
 
 @dataclass(frozen=True, slots=True)

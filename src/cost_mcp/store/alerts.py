@@ -1,0 +1,102 @@
+"""Fired budget alerts: recorded once per (budget, period, threshold), handed out once.
+
+The primary key decides which process fires an alert (``ON CONFLICT DO NOTHING``, never a read then
+a write), and marking alerts shown is one ``UPDATE ... RETURNING``, so across every process sharing
+the ledger each alert fires once and rides in exactly one answer.
+"""
+
+from __future__ import annotations
+
+import sqlite3
+from dataclasses import dataclass
+from datetime import UTC, datetime
+
+from cost_mcp.store.connection import REFRESH_LOCK_TIMEOUT_MS, is_busy, lock_timeout, write_transaction
+
+
+@dataclass(frozen=True)
+class NewAlert:
+    """A threshold crossed: what to record (``destination`` set when a webhook should get it)."""
+
+    budget: str
+    period_start_ms: int
+    threshold: str
+    fired_at: str
+    spent_nanos: int
+    message: str
+    destination: str | None
+    payload: str
+
+
+def fired_thresholds(conn: sqlite3.Connection, budget: str, period_start_ms: int) -> list[str]:
+    """The thresholds of ``budget`` already fired in the period starting at ``period_start_ms``."""
+    return [
+        str(r[0])
+        for r in conn.execute(
+            "SELECT threshold FROM budget_alerts WHERE budget = ? AND period_start_ms = ?",
+            (budget, period_start_ms),
+        )
+    ]
+
+
+def record(conn: sqlite3.Connection, alerts: list[NewAlert]) -> list[NewAlert]:
+    """Record ``alerts`` in one transaction; returns those this call fired (not another process)."""
+    fired: list[NewAlert] = []
+    with write_transaction(conn):
+        for a in alerts:
+            inserted = conn.execute(
+                """
+                INSERT INTO budget_alerts
+                    (budget, period_start_ms, threshold, fired_at, spent_nanos, message,
+                     destination, payload, delivery)
+                VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)
+                ON CONFLICT (budget, period_start_ms, threshold) DO NOTHING
+                """,
+                (
+                    a.budget,
+                    a.period_start_ms,
+                    a.threshold,
+                    a.fired_at,
+                    a.spent_nanos,
+                    a.message,
+                    a.destination,
+                    a.payload,
+                    "pending" if a.destination else None,
+                ),
+            ).rowcount
+            if inserted:
+                fired.append(a)
+    return fired
+
+
+def take(conn: sqlite3.Connection) -> list[str]:
+    """Alerts not shown yet, oldest first, marked shown in the same transaction.
+
+    Returns nothing on a read-only ledger (they cannot be marked shown, so they wait for an answer
+    from a writable one) or when another process holds the write lock for over a second (they ride
+    in the next answer: an answer is never held up for them).
+    """
+    if getattr(conn, "read_only", False):
+        return []
+    # Most answers have no alert pending: a plain read avoids taking the write lock for nothing,
+    # which would make every query wait behind another process's ingest.
+    if conn.execute("SELECT 1 FROM budget_alerts WHERE shown_at IS NULL LIMIT 1").fetchone() is None:
+        return []
+    try:
+        with lock_timeout(conn, REFRESH_LOCK_TIMEOUT_MS), write_transaction(conn):
+            rows = conn.execute(
+                "UPDATE budget_alerts SET shown_at = ? WHERE shown_at IS NULL RETURNING message, fired_at",
+                (datetime.now(UTC).isoformat(),),
+            ).fetchall()
+    except sqlite3.OperationalError as exc:
+        if is_busy(exc):
+            return []
+        raise
+    return [str(message) for message, _ in sorted(rows, key=lambda r: str(r[1]))]
+
+
+def ledger_version(conn: sqlite3.Connection) -> tuple[int, int]:
+    """Changes since this connection opened, and the ledger's version as other processes left it:
+    equal values mean nothing was written since (SQLite's ``data_version``)."""
+    # Engine-specific: belongs in store/connection.py once the backend-neutral connection exists.
+    return conn.total_changes, int(conn.execute("PRAGMA data_version").fetchone()[0])

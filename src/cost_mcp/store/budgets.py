@@ -1,0 +1,90 @@
+"""Budgets as stored: one row per name, scope and thresholds as JSON text."""
+
+from __future__ import annotations
+
+import sqlite3
+from dataclasses import dataclass
+
+from cost_mcp.store.connection import write_transaction
+
+_COLUMNS = "name, amount_nanos, period, scope, thresholds, hard, webhook_url, webhook"
+
+
+@dataclass(frozen=True)
+class BudgetRow:
+    """A stored budget, before its JSON is parsed (analytics/budgets.py turns it into a Budget)."""
+
+    name: str
+    amount_nanos: int
+    period: str
+    scope_json: str
+    thresholds_json: str
+    hard: bool
+    webhook_url: str | None
+    webhook: str | None
+
+
+def _row(r: tuple[object, ...]) -> BudgetRow:
+    name, amount, period, scope, thresholds, hard, webhook_url, webhook = r
+    return BudgetRow(
+        name=str(name),
+        amount_nanos=int(str(amount)),
+        period=str(period),
+        scope_json=str(scope),
+        thresholds_json=str(thresholds),
+        hard=bool(hard),
+        webhook_url=str(webhook_url) if webhook_url else None,
+        webhook=str(webhook) if webhook else None,
+    )
+
+
+def upsert(conn: sqlite3.Connection, row: BudgetRow, now_iso: str) -> None:
+    """Create or replace the budget ``row.name`` in one transaction (fired alerts are kept)."""
+    with write_transaction(conn):
+        conn.execute(
+            """
+            INSERT INTO budgets (name, amount_nanos, period, scope, thresholds, hard, webhook_url,
+                                 created_at, updated_at, webhook)
+            VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)
+            ON CONFLICT (name) DO UPDATE SET amount_nanos = excluded.amount_nanos,
+                period = excluded.period, scope = excluded.scope, thresholds = excluded.thresholds,
+                hard = excluded.hard, webhook_url = excluded.webhook_url, updated_at = excluded.updated_at,
+                webhook = excluded.webhook
+            """,
+            (
+                row.name,
+                row.amount_nanos,
+                row.period,
+                row.scope_json,
+                row.thresholds_json,
+                int(row.hard),
+                row.webhook_url,
+                now_iso,
+                now_iso,
+                row.webhook,
+            ),
+        )
+
+
+def delete(conn: sqlite3.Connection, name: str) -> bool:
+    """Remove a budget and its alert history in one transaction; False when there was none."""
+    with write_transaction(conn):
+        deleted = conn.execute("DELETE FROM budgets WHERE name = ?", (name,)).rowcount
+        conn.execute("DELETE FROM budget_alerts WHERE budget = ?", (name,))
+    return bool(deleted)
+
+
+def names(conn: sqlite3.Connection) -> list[str]:
+    """Every budget's name, sorted."""
+    return [str(r[0]) for r in conn.execute("SELECT name FROM budgets ORDER BY name")]
+
+
+def get(conn: sqlite3.Connection, name: str) -> BudgetRow | None:
+    """The budget called ``name``, if any."""
+    row = conn.execute(f"SELECT {_COLUMNS} FROM budgets WHERE name = ?", (name,)).fetchone()
+    return _row(row) if row is not None else None
+
+
+def all_budgets(conn: sqlite3.Connection) -> list[BudgetRow]:
+    """Every budget, by name."""
+    return [_row(r) for r in conn.execute(f"SELECT {_COLUMNS} FROM budgets ORDER BY name").fetchall()]

@@ -1,0 +1,175 @@
+"""The SQL of Claude Code's log reader (``sources/claude_code.py``): copies of calls, which copy of
+each call counts, and how far each log file has been read (``scanned_files``).
+
+Every statement here is portable (``?`` placeholders, ``ON CONFLICT``, no SQLite-only functions).
+The per-batch look-ups go through the ``touched`` temp table of message ids and reach
+``usage_events`` by ``message_id IN (SELECT ...)``, which both engines answer with one look-up per
+id on the unique key (tests/sources/test_claude_code_plans.py checks SQLite's plan): never a walk
+over the source's rows, whose cost would grow with the ledger instead of the batch.
+"""
+
+from __future__ import annotations
+
+import sqlite3
+from collections.abc import Iterable, Sequence
+
+COPY_COLUMNS = (
+    "source, message_id, request_id, is_sidechain, ts_ms, provider, model, session_id, project, agent, "
+    "input_tokens, output_tokens, cache_read_tokens, cache_write_5m_tokens, cache_write_1h_tokens, "
+    "web_search_requests, total_tokens, speed, cost_nanos, reported_cost_nanos, priced_model, origin, "
+    "service_tier, inference_geo, price_note, counted"
+)
+"""The columns of a copy row, in the order ``sources.claude_code`` builds them."""
+
+_UPSERT = f"""
+INSERT INTO usage_events ({COPY_COLUMNS})
+VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)
+ON CONFLICT (source, message_id, request_id, is_sidechain) DO UPDATE SET
+    ts_ms = excluded.ts_ms, model = excluded.model, session_id = excluded.session_id,
+    project = excluded.project, input_tokens = excluded.input_tokens,
+    output_tokens = excluded.output_tokens, cache_read_tokens = excluded.cache_read_tokens,
+    cache_write_5m_tokens = excluded.cache_write_5m_tokens,
+    cache_write_1h_tokens = excluded.cache_write_1h_tokens,
+    web_search_requests = excluded.web_search_requests, total_tokens = excluded.total_tokens,
+    speed = excluded.speed, cost_nanos = excluded.cost_nanos,
+    reported_cost_nanos = excluded.reported_cost_nanos, priced_model = excluded.priced_model,
+    origin = excluded.origin, service_tier = excluded.service_tier,
+    inference_geo = excluded.inference_geo, price_note = excluded.price_note
+WHERE excluded.total_tokens > usage_events.total_tokens
+   OR (excluded.total_tokens = usage_events.total_tokens
+       AND (excluded.ts_ms, excluded.session_id, excluded.origin)
+         <= (usage_events.ts_ms, usage_events.session_id, usage_events.origin))
+"""
+# "<=": the very same copy read again (a full rescan, or the re-read after an upgrade) takes the
+# price of today's pricing and overrides instead of keeping the one it was first stored with.
+
+
+def upsert_copies(conn: sqlite3.Connection, rows: Iterable[Sequence[object]]) -> None:
+    """Store copies (rows in COPY_COLUMNS order); a key already held keeps its better copy.
+
+    ``counted`` is written for a new row only; a stored row's is changed by :func:`set_counted`.
+    """
+    conn.executemany(_UPSERT, rows)
+
+
+def touch(conn: sqlite3.Connection, message_ids: Iterable[str]) -> None:
+    """List the message ids a batch touches, for the look-ups that follow in the same transaction."""
+    conn.execute("CREATE TEMP TABLE IF NOT EXISTS touched (message_id TEXT PRIMARY KEY)")
+    conn.execute("DELETE FROM touched")
+    conn.executemany("INSERT INTO touched (message_id) VALUES (?)", ((m,) for m in message_ids))
+
+
+_OF_TOUCHED = "FROM usage_events e WHERE e.source = ? AND e.message_id IN (SELECT message_id FROM touched)"
+
+
+def touched_rows(conn: sqlite3.Connection, source: str) -> list[tuple[str, int, int]]:
+    """(message id, ts_ms, counted) of every stored row of the touched messages."""
+    return [
+        (str(m), int(ts), int(c))
+        for m, ts, c in conn.execute(f"SELECT e.message_id, e.ts_ms, e.counted {_OF_TOUCHED}", (source,))
+    ]
+
+
+def touched_copies(
+    conn: sqlite3.Connection, source: str
+) -> list[tuple[str, int, str, int, int, int, str, str]]:
+    """Every stored copy of the touched messages, grouped by message id: (message id, row id,
+    request id, is_sidechain, total tokens, ts_ms, session id, origin)."""
+    return [
+        (str(m), int(i), str(r), int(sc), int(tt), int(ts), str(s), str(o))
+        for m, i, r, sc, tt, ts, s, o in conn.execute(
+            "SELECT e.message_id, e.id, e.request_id, e.is_sidechain, e.total_tokens, e.ts_ms, "
+            f"e.session_id, e.origin {_OF_TOUCHED} ORDER BY e.message_id",
+            (source,),
+        )
+    ]
+
+
+def counted_of_touched(conn: sqlite3.Connection, source: str) -> int:
+    """How many rows of the touched messages are counted."""
+    row = conn.execute(f"SELECT COALESCE(SUM(e.counted), 0) {_OF_TOUCHED}", (source,)).fetchone()
+    return int(row[0])
+
+
+def set_counted(conn: sqlite3.Connection, updates: Iterable[tuple[int, int]]) -> None:
+    """Set ``counted`` (0 or 1) of rows by id, from (counted, id) pairs; unchanged rows are not written."""
+    conn.executemany(
+        "UPDATE usage_events SET counted = ? WHERE id = ? AND counted != ?", ((c, i, c) for c, i in updates)
+    )
+
+
+# --- read state of log files ---------------------------------------------------------------------
+
+FileRow = tuple[str, int, int, int, int, int, bytes | None, bool, str | None, str | None]
+"""(path, device, inode, size, mtime_ns, offset, check hash, skipping, project, session id)."""
+
+
+def save_files(conn: sqlite3.Connection, files: Iterable[FileRow], scanned_at: str) -> None:
+    """Remember how far each file was read.
+
+    The WHERE keeps a slower concurrent scan (an older stat of the same file) from moving an
+    offset back; a file rewritten since (newer mtime) may move it back.
+    """
+    conn.executemany(
+        """
+        INSERT INTO scanned_files (path, device, inode, size, mtime_ns, "offset", scanned_at,
+                                   check_hash, skipping, project, session_id)
+        VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)
+        ON CONFLICT (path) DO UPDATE SET
+            device = excluded.device, inode = excluded.inode, size = excluded.size,
+            mtime_ns = excluded.mtime_ns, "offset" = excluded."offset", scanned_at = excluded.scanned_at,
+            check_hash = excluded.check_hash, skipping = excluded.skipping,
+            project = excluded.project, session_id = excluded.session_id
+        WHERE NOT (scanned_files.device = excluded.device AND scanned_files.inode = excluded.inode
+                   AND scanned_files."offset" > excluded."offset" AND scanned_files.size >= excluded.size
+                   AND scanned_files.mtime_ns >= excluded.mtime_ns)
+        """,
+        [(p, d, i, s, m, o, scanned_at, c, int(sk), pr, se) for p, d, i, s, m, o, c, sk, pr, se in files],
+    )
+
+
+def known_files(conn: sqlite3.Connection) -> list[FileRow]:
+    """The read state of every log file read so far."""
+    return [
+        (str(p), int(d), int(i), int(s), int(m), int(o), None if c is None else bytes(c), bool(sk), pr, se)
+        for p, d, i, s, m, o, c, sk, pr, se in conn.execute(
+            'SELECT path, device, inode, size, mtime_ns, "offset", check_hash, skipping, project, session_id '
+            "FROM scanned_files"
+        )
+    ]
+
+
+# --- forgetting files -----------------------------------------------------------------------------
+
+
+def _under(column: str, prefix: str) -> tuple[str, tuple[object, ...]]:
+    """SQL for ``column`` being ``prefix`` or a path inside it (no LIKE: paths may hold % and _)."""
+    inside = prefix if prefix.endswith("/") else prefix + "/"
+    return f"({column} = ? OR substr({column}, 1, ?) = ?)", (prefix, len(inside), inside)
+
+
+def copies_from(conn: sqlite3.Connection, source: str, prefix: str) -> list[tuple[int, str, int]]:
+    """(row id, message id, ts_ms) of the copies read from files at or under ``prefix``."""
+    clause, args = _under("origin", prefix)
+    return [
+        (int(i), str(m), int(ts))
+        for i, m, ts in conn.execute(
+            f"SELECT id, message_id, ts_ms FROM usage_events WHERE source = ? AND {clause}", (source, *args)
+        )
+    ]
+
+
+def delete_rows(conn: sqlite3.Connection, ids: Iterable[int]) -> None:
+    """Delete usage rows by id."""
+    conn.executemany("DELETE FROM usage_events WHERE id = ?", ((i,) for i in ids))
+
+
+def forget_files_under(conn: sqlite3.Connection, prefix: str) -> int:
+    """Forget the read state of files at or under ``prefix``; returns how many."""
+    clause, args = _under("path", prefix)
+    return int(conn.execute(f"DELETE FROM scanned_files WHERE {clause}", args).rowcount)
+
+
+def reread_all_files(conn: sqlite3.Connection) -> None:
+    """Mark every known file to be read again from its start."""
+    conn.execute('UPDATE scanned_files SET "offset" = 0, check_hash = NULL, skipping = 0')

@@ -1,0 +1,204 @@
+"""Spend by session, grouped and bounded in SQL (issue 22).
+
+A quarter of a busy ledger holds thousands of sessions; a tool shows the largest few and one
+"other" row. Grouping the rollup by session in SQL and keeping only the top rows there (with the
+rest summed in the same statement) is what keeps ``get_spend(group_by=["session"])`` fast: Python
+then sees a page of rows, not one object per (session, day, model).
+
+Local rows that only *attribute* (their provider-day is billed, Claude Code under a subscription…)
+are told apart in the same pass by :class:`Attributes` conditions, evaluated in order, so the SQL
+needs no knowledge of why: the caller (analytics/spend.py) derives them from its precedence rules.
+
+Portable SQL: ``?`` placeholders, window functions (SQLite >= 3.25, PostgreSQL), GROUP BY by position.
+"""
+
+from __future__ import annotations
+
+import sqlite3
+from collections.abc import Sequence
+from dataclasses import dataclass
+from typing import Literal
+
+CostMode = Literal["calculate", "auto", "display"]
+
+FILTER_COLUMNS = frozenset({"provider", "model", "project", "agent", "member", "source", "session_id"})
+"""Rollup columns a caller may filter on."""
+
+
+@dataclass(frozen=True, slots=True)
+class Attributes:
+    """Local rows matching this only attribute (``reason`` says why): rows of ``providers`` (any when
+    empty) from ``sources`` (any when empty), in quarter-hours ``[lo_qh, hi_qh)`` (any when None)."""
+
+    reason: str
+    providers: tuple[str, ...] = ()
+    sources: tuple[str, ...] = ()
+    lo_qh: int | None = None
+    hi_qh: int | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class SessionSums:
+    """One session's sums in one class (``reason`` None: counted), or the rows not shown summed
+    (``session_id`` None)."""
+
+    session_id: str | None
+    reason: str | None
+    cost_nanos: int
+    unpriced: int
+    tokens: tuple[int, int, int, int, int, int]
+    """Uncached input, output, cache read, cache write 5m and 1h, web-search requests."""
+    requests: int
+    claude_code_output: int
+    """Output tokens of these rows read from Claude Code's logs (for the lower-bound note)."""
+
+
+@dataclass(frozen=True, slots=True)
+class SessionPage:
+    """The ``top`` largest sessions of each part (counted, attributing), the rest of each summed,
+    and how many session rows each part has."""
+
+    counted: list[SessionSums]
+    counted_rest: SessionSums | None
+    counted_rows: int
+    attributed: list[SessionSums]
+    attributed_rest: SessionSums | None
+    attributed_rows: int
+
+
+def _case(rules: Sequence[Attributes]) -> tuple[str, list[object]]:
+    """A CASE giving each row the 1-based index of the first rule it matches, 0 when none."""
+    whens: list[str] = []
+    args: list[object] = []
+    for i, rule in enumerate(rules, start=1):
+        conds: list[str] = []
+        if rule.providers:
+            conds.append(f"provider IN ({', '.join('?' * len(rule.providers))})")
+            args += rule.providers
+        if rule.sources:
+            conds.append(f"source IN ({', '.join('?' * len(rule.sources))})")
+            args += rule.sources
+        if rule.lo_qh is not None:
+            conds.append("qh >= ?")
+            args.append(rule.lo_qh)
+        if rule.hi_qh is not None:
+            conds.append("qh < ?")
+            args.append(rule.hi_qh)
+        whens.append(f"WHEN {' AND '.join(conds) or '1 = 1'} THEN {i}")
+    if not whens:
+        return "0", []
+    return f"CASE {' '.join(whens)} ELSE 0 END", args
+
+
+_SUMS = (
+    "SUM({cost}) AS cost, SUM({unpriced}) AS unpriced, SUM(input_tokens) AS t_in, "
+    "SUM(output_tokens) AS t_out, SUM(cache_read_tokens) AS t_cr, SUM(cache_write_5m_tokens) AS t_5m, "
+    "SUM(cache_write_1h_tokens) AS t_1h, SUM(web_search_requests) AS t_ws, SUM(requests) AS reqs, "
+    "SUM(CASE WHEN source = 'claude_code' THEN output_tokens ELSE 0 END) AS cc_out"
+)
+_OUT = "cost, unpriced, t_in, t_out, t_cr, t_5m, t_1h, t_ws, reqs, cc_out"
+_REST = (
+    "SUM(cost), SUM(unpriced), SUM(t_in), SUM(t_out), SUM(t_cr), SUM(t_5m), SUM(t_1h), SUM(t_ws), "
+    "SUM(reqs), SUM(cc_out)"
+)
+
+
+def session_page(
+    conn: sqlite3.Connection,
+    *,
+    lo_qh: int,
+    hi_qh: int,
+    mode: CostMode,
+    filters: Sequence[tuple[str, Sequence[str]]],
+    rules: Sequence[Attributes],
+    top: int,
+) -> SessionPage:
+    """Spend of every session in quarter-hours ``[lo_qh, hi_qh)`` of the rollup, split into counted
+    rows and rows that only attribute (``rules``), the ``top`` largest of each (by cost, then
+    session id) with the rest summed. ``filters`` are (rollup column, allowed values) pairs."""
+    unknown = [col for col, _ in filters if col not in FILTER_COLUMNS]
+    if unknown:
+        raise ValueError(f"not a rollup column: {unknown}")
+    where = "".join(f" AND {col} IN ({', '.join('?' * len(vals))})" for col, vals in filters)
+    where_args = [v for _, vals in filters for v in vals]
+    case, case_args = _case(rules)
+    sums = _SUMS.format(cost=f"{mode}_nanos", unpriced=f"{mode}_unpriced" if mode != "display" else "0")
+    part = "CASE WHEN cls = 0 THEN 0 ELSE 1 END"
+    sql = f"""
+        WITH g AS (
+            SELECT session_id, {case} AS cls, {sums}
+            FROM usage_rollup
+            WHERE qh >= ? AND qh < ?{where}
+            GROUP BY 1, 2
+        ), r AS (
+            SELECT session_id, cls, {_OUT},
+                   ROW_NUMBER() OVER (PARTITION BY {part} ORDER BY cost DESC, session_id, cls) AS rn,
+                   COUNT(*) OVER (PARTITION BY {part}) AS n
+            FROM g
+        )
+        SELECT session_id, cls, {_OUT}, n FROM r WHERE rn <= ?
+        UNION ALL
+        SELECT NULL, MIN({part}) - 1, {_REST}, MIN(n) FROM r WHERE rn > ? GROUP BY {part}
+    """
+    counted: list[SessionSums] = []
+    attributed: list[SessionSums] = []
+    rests: dict[int, SessionSums] = {}
+    rows_in: dict[int, int] = {0: 0, 1: 0}
+    for row in conn.execute(sql, (*case_args, lo_qh, hi_qh, *where_args, top, top)):
+        session, cls = row[0], int(row[1])
+        cost, unpriced, t_in, t_out, t_cr, t_5m, t_1h, t_ws, reqs, cc_out = (int(v or 0) for v in row[2:12])
+        n = int(row[12])
+        if session is None:
+            # cls -1: the counted rest, 0: the attributing rest (see MIN(part) - 1 above).
+            key = cls + 1
+            rests[key] = SessionSums(
+                None, None, cost, unpriced, (t_in, t_out, t_cr, t_5m, t_1h, t_ws), reqs, cc_out
+            )
+            continue
+        reason = rules[cls - 1].reason if cls else None
+        sums_row = SessionSums(
+            str(session), reason, cost, unpriced, (t_in, t_out, t_cr, t_5m, t_1h, t_ws), reqs, cc_out
+        )
+        (counted if cls == 0 else attributed).append(sums_row)
+        rows_in[0 if cls == 0 else 1] = n
+    return SessionPage(
+        counted=counted,
+        counted_rest=rests.get(0),
+        counted_rows=rows_in[0],
+        attributed=attributed,
+        attributed_rest=rests.get(1),
+        attributed_rows=rows_in[1],
+    )
+
+
+def unpriced_by_model(
+    conn: sqlite3.Connection,
+    *,
+    lo_qh: int,
+    hi_qh: int,
+    mode: CostMode,
+    filters: Sequence[tuple[str, Sequence[str]]],
+    rules: Sequence[Attributes],
+) -> list[tuple[str, int, int]]:
+    """(model, unpriced calls, their tokens) of the counted rows with unpriced calls: the rows the
+    spend warnings name (few; most rows are priced and skipped by the WHERE)."""
+    if mode == "display":
+        return []
+    unknown = [col for col, _ in filters if col not in FILTER_COLUMNS]
+    if unknown:
+        raise ValueError(f"not a rollup column: {unknown}")
+    where = "".join(f" AND {col} IN ({', '.join('?' * len(vals))})" for col, vals in filters)
+    where_args = [v for _, vals in filters for v in vals]
+    case, case_args = _case(rules)
+    rows = conn.execute(
+        f"""
+        SELECT model, {case} AS cls, SUM({mode}_unpriced),
+               SUM(input_tokens + output_tokens + cache_read_tokens + cache_write_5m_tokens
+                   + cache_write_1h_tokens)
+        FROM usage_rollup
+        WHERE qh >= ? AND qh < ? AND {mode}_unpriced > 0{where}
+        GROUP BY 1, 2
+        """,
+        (*case_args, lo_qh, hi_qh, *where_args),
+    ).fetchall()
+    return [(str(m), int(u), int(t)) for m, cls, u, t in rows if int(cls) == 0]

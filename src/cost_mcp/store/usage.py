@@ -1,0 +1,94 @@
+"""SQL fragments every read of usage events shares: a row's cost under a cost mode, token sums.
+
+Every query that sums usage goes through :func:`cost_sql` and :data:`TOKEN_SUMS_SQL`, so all views
+count the same rows (``counted = 1``) the same way and can never disagree.
+"""
+
+from __future__ import annotations
+
+import sqlite3
+from dataclasses import dataclass
+
+from cost_mcp import tokens
+from cost_mcp.store import rollup
+from cost_mcp.store.connection import write_transaction
+
+TOKEN_SUMS_SQL = ", ".join(f"COALESCE(SUM({c}), 0)" for c in tokens.COLUMNS)
+"""One column of token sums per kind, in :data:`cost_mcp.tokens.KINDS` order."""
+
+
+def cost_sql(mode: str) -> str:
+    """SQL for one row's cost in nano-USD under a cost mode; NULL means unpriced.
+
+    ``auto`` uses the cost a log line reported (old Claude Code wrote ``costUSD``) when there is
+    one, else the computed price; ``calculate`` always prices tokens; ``display`` shows only
+    reported costs.
+    """
+    if mode == "calculate":
+        return "cost_nanos"
+    if mode == "display":
+        return "COALESCE(reported_cost_nanos, 0)"
+    return "COALESCE(reported_cost_nanos, cost_nanos)"
+
+
+@dataclass(frozen=True)
+class ReportedCall:
+    """One call an agent reported (record_usage), priced or not (``cost_nanos`` None)."""
+
+    source: str
+    message_id: str
+    ts_ms: int
+    provider: str
+    model: str
+    session_id: str
+    project: str
+    agent: str
+    member: str
+    tokens: tuple[int, ...]
+    """Counts in :data:`cost_mcp.tokens.KINDS` order."""
+    cost_nanos: int | None
+    priced_model: str | None
+    speed: str
+    service_tier: str
+    inference_geo: str
+    price_note: str
+
+
+def insert_reported(conn: sqlite3.Connection, call: ReportedCall) -> bool:
+    """Store ``call`` in one transaction unless its (source, message_id) is stored already;
+    True when it was added (the rollup is then marked for refresh)."""
+    columns = ", ".join(tokens.COLUMNS)
+    marks = ", ".join("?" * len(tokens.COLUMNS))
+    with write_transaction(conn):
+        inserted = conn.execute(
+            f"""
+            INSERT INTO usage_events (
+                source, message_id, request_id, is_sidechain, counted, ts_ms, provider, model, session_id,
+                project, agent, member, {columns}, total_tokens,
+                cost_nanos, priced_model, origin, speed, service_tier, inference_geo, price_note
+            ) VALUES (?, ?, '', 0, 1, ?, ?, ?, ?, ?, ?, ?, {marks}, ?, ?, ?, 'record_usage', ?, ?, ?, ?)
+            ON CONFLICT DO NOTHING
+            """,
+            (
+                call.source,
+                call.message_id,
+                call.ts_ms,
+                call.provider,
+                call.model,
+                call.session_id,
+                call.project,
+                call.agent,
+                call.member,
+                *call.tokens,
+                tokens.token_count(call.tokens),
+                call.cost_nanos,
+                call.priced_model,
+                call.speed,
+                call.service_tier,
+                call.inference_geo,
+                call.price_note,
+            ),
+        ).rowcount
+        if inserted:
+            rollup.mark_dirty(conn, [call.ts_ms])
+    return bool(inserted)

@@ -1,0 +1,80 @@
+"""The one definition of the token kinds a usage row holds.
+
+Every column list, SQL sum and token field is derived from :data:`KINDS`, in this order: adding a
+kind (reasoning tokens, audio tokens, web-fetch requests) is one entry here, a migration adding its
+column to ``usage_events``, ``usage_rollup`` and ``provider_buckets``, and a field of
+:class:`cost_mcp.models.TokenTotals` (tests/test_tokens.py fails until all three exist).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass
+
+
+@dataclass(frozen=True)
+class TokenKind:
+    """One kind of usage a call is counted in.
+
+    ``column`` is the ledger column (usage events, rollup and provider buckets alike), ``field``
+    the result models' field and ``call_field`` the field of one priced call
+    (:class:`cost_mcp.pricing.Tokens`); ``is_token`` says whether it adds to ``total_tokens`` (web
+    searches are requests, not tokens).
+    """
+
+    column: str
+    field: str
+    call_field: str
+    label: str
+    is_token: bool = True
+
+
+KINDS: tuple[TokenKind, ...] = (
+    TokenKind("input_tokens", "input_tokens", "input", "uncached input"),
+    TokenKind("output_tokens", "output_tokens", "output", "output"),
+    TokenKind("cache_read_tokens", "cache_read_tokens", "cache_read", "cache read"),
+    TokenKind("cache_write_5m_tokens", "cache_write_5m_tokens", "cache_write_5m", "cache write (5 minutes)"),
+    TokenKind("cache_write_1h_tokens", "cache_write_1h_tokens", "cache_write_1h", "cache write (1 hour)"),
+    TokenKind(
+        "web_search_requests",
+        "web_search_requests",
+        "web_search_requests",
+        "web search requests",
+        is_token=False,
+    ),
+)
+"""Every kind, in the order of :data:`COLUMNS` and of every sequence of token counts."""
+
+COLUMNS: tuple[str, ...] = tuple(k.column for k in KINDS)
+"""The ledger's token columns, in :data:`KINDS` order."""
+
+OUTPUT = COLUMNS.index("output_tokens")
+"""Where output tokens sit in a sequence of counts (Claude Code logs under-report them)."""
+
+
+def zeros() -> list[int]:
+    """A count of nothing for every kind."""
+    return [0] * len(KINDS)
+
+
+def add(a: Sequence[int] | None, b: Sequence[int]) -> list[int]:
+    """Kind-by-kind sum of two sequences of counts (``a`` None counts as zeros)."""
+    return [x + y for x, y in zip(a if a is not None else zeros(), b, strict=True)]
+
+
+def as_fields(values: Sequence[int]) -> dict[str, int]:
+    """Counts in :data:`KINDS` order as the result models' fields, with ``total_tokens``."""
+    counts = [int(v or 0) for v in values]
+    fields = {k.field: v for k, v in zip(KINDS, counts, strict=True)}
+    fields["total_tokens"] = sum(v for k, v in zip(KINDS, counts, strict=True) if k.is_token)
+    return fields
+
+
+def token_count(values: Sequence[int]) -> int:
+    """Tokens of every kind that is a token (what ``total_tokens`` says)."""
+    return sum(int(v or 0) for k, v in zip(KINDS, values, strict=True) if k.is_token)
+
+
+def of_call(call: object) -> tuple[int, ...]:
+    """One call's counts (a :class:`cost_mcp.pricing.Tokens`) in :data:`KINDS` order."""
+    return tuple(int(getattr(call, k.call_field)) for k in KINDS)

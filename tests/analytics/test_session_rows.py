@@ -1,0 +1,126 @@
+"""``get_spend(group_by=["session"])`` with a window is grouped and bounded in SQL
+(store/session_rows.py, issue 22); without a window (the CLI) it is grouped in Python. Both must
+give the same rows: these tests page through a ledger where a billed day turns some sessions into
+attribution, one model has no price and two providers mix, and compare every page with the whole."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime, timedelta
+from decimal import Decimal
+from pathlib import Path
+
+import pytest
+
+from cost_mcp.analytics import rows
+from cost_mcp.analytics.agents import record_usage
+from cost_mcp.analytics.spend import get_spend, resolve
+from cost_mcp.config import Settings
+from cost_mcp.models import SpendResult
+from cost_mcp.pricing import Pricer, Tokens
+from cost_mcp.sources import claude_code
+from cost_mcp.store import connect, write_transaction
+from cost_mcp.store.buckets import DAY_MS, Bucket, replace_range
+from tests.sources.claude_logs import assistant, session_file, write
+
+DAY = datetime(2026, 11, 2, tzinfo=UTC)
+
+
+@pytest.fixture
+def ledger(settings: Settings, home: Path) -> Path:
+    """60 sessions over three days: anthropic (billed on the middle day), openai, and an unknown model,
+    plus two Claude Code sessions read from its logs (covered by a subscription in one test)."""
+    for i, day in enumerate((DAY, DAY + timedelta(days=1))):
+        stamp = (day + timedelta(hours=11)).isoformat().replace("+00:00", "Z")
+        write(session_file(home / "claude", f"cc-{i}"), assistant(f"m{i}", f"q{i}", stamp, session=f"cc-{i}"))
+    conn = connect(settings.db)
+    try:
+        claude_code.ingest(conn, settings, Pricer())
+        with conn:
+            for i in range(60):
+                provider, model = [
+                    ("anthropic", "claude-sonnet-4-5"),
+                    ("openai", "gpt-4o"),
+                    ("anthropic", "claude-haiku-4-5"),
+                    ("openai", "no-such-model-xyz"),
+                ][i % 4]
+                record_usage(
+                    conn,
+                    settings,
+                    Pricer(),
+                    provider=provider,
+                    model=model,
+                    # Every fifth session costs what the one before it costs: ties across pages.
+                    tokens=Tokens(input=1_000 * (i - (i % 5 == 4)) + 10, output=50, cache_read=7 * i),
+                    agent="a",
+                    session=f"s{i:02d}" if i % 11 else "",
+                    request_id=f"r{i}",
+                    timestamp=DAY + timedelta(days=i % 3, hours=9, minutes=i),
+                )
+        day_ms = int((DAY + timedelta(days=1)).timestamp()) * 1000
+        bucket = Bucket(day_ms, day_ms + DAY_MS, cost_nanos=2_000_000_000, model="claude-sonnet-4-5")
+        with write_transaction(conn):
+            replace_range(conn, "anthropic", "cost", day_ms, day_ms + DAY_MS, [bucket])
+    finally:
+        conn.close()
+    return settings.db
+
+
+def _key(r: object) -> tuple[object, ...]:
+    d = r.model_dump()  # type: ignore[attr-defined]
+    return (d["group"]["session"], d["basis"], d.get("reason"), d["cost_usd"], d["tokens"], d["requests"])
+
+
+def _check_page(whole: SpendResult, page: SpendResult, window: rows.Window) -> None:
+    assert page.total_usd == whole.total_usd
+    assert page.warnings == whole.warnings
+    for mine, every, total_rows in (
+        (page.rows, whole.rows, page.total_rows),
+        (page.attribution, whole.attribution, page.attribution_total_rows),
+    ):
+        assert total_rows == len(every)
+        ranked = sorted(every, key=lambda r: -r.cost_usd)  # stable: ties in the whole's order
+        end = window.offset + window.limit
+        shown = [r for r in mine if r.group["session"] != rows.OTHER]
+        assert sorted(map(_key, shown), key=str) == sorted(map(_key, ranked[window.offset : end]), key=str)
+        other = [r for r in mine if r.group["session"] == rows.OTHER]
+        rest = ranked[: window.offset] + ranked[end:]
+        assert sum((r.cost_usd for r in other), Decimal(0)) == sum((r.cost_usd for r in rest), Decimal(0))
+        assert sum(r.cost_usd for r in mine) == sum(r.cost_usd for r in every)
+
+
+@pytest.mark.parametrize("billing", ["api", "subscription"])
+def test_every_page_of_sessions_is_the_whole_breakdown_cut(
+    ledger: Path, settings: Settings, billing: str
+) -> None:
+    settings = settings.model_copy(update={"claude_code_billing": billing})
+    conn = connect(ledger)
+    try:
+        p = resolve(settings, None, "2026-11-01", "2026-11-05", None)
+        whole = get_spend(conn, settings, p, ["session"], take_alerts=False)
+        assert whole.attribution and any(r.basis == "billed" for r in whole.rows)
+        assert any("no-such-model-xyz" in w for w in whole.warnings)
+        reasons = {a.reason for a in whole.attribution}
+        assert any("subscription" in r for r in reasons) == (billing == "subscription")
+        for window in (
+            rows.Window(),
+            rows.Window(4, 0),
+            rows.Window(4, 4),
+            rows.Window(7, 35),
+            rows.Window(3, 80),
+        ):
+            _check_page(
+                whole, get_spend(conn, settings, p, ["session"], take_alerts=False, window=window), window
+            )
+        # Following the cursors shows every session exactly once, tied ones included.
+        seen: list[str | None] = []
+        cursor: str | None = None
+        while True:
+            page = get_spend(
+                conn, settings, p, ["session"], take_alerts=False, window=rows.Window.of(6, cursor)
+            )
+            seen += [r.group["session"] for r in page.rows if r.group["session"] != rows.OTHER]
+            if not (cursor := page.next_cursor):
+                break
+        assert sorted(seen, key=str) == sorted((r.group["session"] for r in whole.rows), key=str)
+    finally:
+        conn.close()
