@@ -1,30 +1,63 @@
-"""The CLI as a person runs it: a real `cost-mcp` process."""
+"""The CLI as a person runs it: in-process through `cost_mcp.cli.main(argv)` with stdout and stderr
+captured, and a real `cost-mcp` process where the process itself is the point (the entry point, the
+server on a terminal or a pipe, a corrupt ledger before the MCP handshake)."""
 
 from __future__ import annotations
 
+import io
 import json
 import os
 import subprocess
 import sys
+from contextlib import redirect_stderr, redirect_stdout
+from dataclasses import dataclass
 from pathlib import Path
 
 import pytest
 
 from cost_mcp import __version__
+from cost_mcp.cli import main
 
 
-def run(*args: str, env: dict[str, str] | None = None) -> subprocess.CompletedProcess[str]:
+@dataclass(frozen=True)
+class Ran:
+    """What a command did: its exit code and what it wrote, as a finished process reports them."""
+
+    returncode: int
+    stdout: str
+    stderr: str
+
+
+def run(*args: str, env: dict[str, str] | None = None) -> Ran:
+    """``cost-mcp ARGS`` in this process, with ``env`` added to the environment while it runs."""
+    saved = {name: os.environ.get(name) for name in env or {}}
+    os.environ.update(env or {})
+    out, err = io.StringIO(), io.StringIO()
+    try:
+        with redirect_stdout(out), redirect_stderr(err):
+            code = main(list(args))
+    finally:
+        for name, value in saved.items():
+            if value is None:
+                os.environ.pop(name, None)
+            else:
+                os.environ[name] = value
+    return Ran(code, out.getvalue(), err.getvalue())
+
+
+def process(*args: str) -> subprocess.CompletedProcess[str]:
+    """A real `cost-mcp ARGS` process (``python -m cost_mcp``)."""
     return subprocess.run(
         [sys.executable, "-m", "cost_mcp", *args],
         capture_output=True,
         text=True,
-        env={**os.environ, **(env or {})},
         timeout=120,
         check=False,
     )
 
 
 def test_version() -> None:
+    assert process("--version").stdout.strip() == f"cost-mcp {__version__}"
     assert run("--version").stdout.strip() == f"cost-mcp {__version__}"
 
 
@@ -58,7 +91,7 @@ def test_serve_refuses_a_corrupt_database_with_a_message(home: Path) -> None:
     db = home / "data" / "cost.db"
     db.parent.mkdir(parents=True)
     db.write_bytes(b"garbage" * 1000)
-    proc = run("serve")
+    proc = process("serve")
     assert proc.returncode == 2
     assert proc.stdout == ""
     assert "not a valid SQLite database" in proc.stderr
@@ -80,7 +113,7 @@ def test_estimate_prices_fast_mode_and_us_only_inference_like_the_ledger() -> No
     assert json.loads(proc.stdout)["cost_usd"] == 198
     bad = run(*args, "--speed", "turbo")
     assert bad.returncode == 2
-    assert "invalid choice: 'turbo'" in bad.stderr
+    assert "'turbo' is not one of 'standard', 'fast'" in bad.stderr
 
 
 @pytest.mark.usefixtures("home")

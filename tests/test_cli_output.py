@@ -5,30 +5,21 @@ from __future__ import annotations
 
 import csv
 import io
-import os
-import subprocess
-import sys
 from datetime import UTC, datetime
 from pathlib import Path
 
 import pytest
 
 from tests.sources.claude_logs import assistant, session_file, write
+from tests.test_cli import Ran, run
 
 ESCAPES = "\x1b]0;pwned\x07\x1b[2J\x1b[31m\x9b"
 MODEL = f"claude-sonnet-4-5{ESCAPES}[red]x[/red]"
 FORMULA = '=HYPERLINK("http://evil.example","click")'
 
 
-def cli(*args: str) -> subprocess.CompletedProcess[str]:
-    return subprocess.run(
-        [sys.executable, "-m", "cost_mcp", *args],
-        capture_output=True,
-        text=True,
-        env={**os.environ, "COLUMNS": "400"},  # wide enough that no name is cut short
-        timeout=120,
-        check=False,
-    )
+def cli(*args: str) -> Ran:
+    return run(*args, env={"COLUMNS": "400"})  # wide enough that no name is cut short
 
 
 @pytest.fixture

@@ -5,8 +5,11 @@ from __future__ import annotations
 import re
 from pathlib import Path
 
+import click
 import pytest
 from mcp import Client
+
+from cost_mcp.cli import cli
 
 README = Path(__file__).resolve().parents[1] / "README.md"
 
@@ -27,3 +30,30 @@ async def test_readme_tool_table_matches_the_server(client: Client) -> None:
 
 def test_readme_test_command_runs_pytest() -> None:
     assert "pytest" in _between("test-command")
+
+
+def _options(command: click.Command) -> set[str]:
+    """The options of a command, or of any of a group's commands."""
+    if isinstance(command, click.Group):
+        return set().union(*(_options(c) for c in command.commands.values()))
+    return {name for p in command.params for name in getattr(p, "opts", [])}
+
+
+def test_readme_cli_synopsis_names_only_real_commands_and_options() -> None:
+    block = README.read_text(encoding="utf-8").split("## CLI", 1)[1].split("```", 2)[1]
+    checked = 0
+    command: click.Command = cli
+    for line in block.splitlines():
+        words = line.split()
+        if words[:1] == ["cost-mcp"]:
+            command = cli
+            for word in words[1:]:
+                name = word.strip("[]|")
+                if isinstance(command, click.Group) and name in command.commands:
+                    command = command.commands[name]
+        # else: a continuation line of the command above
+        known = _options(command) | {"--help", "--version"}
+        for option in re.findall(r"(?<![\w-])(--?[a-z][\w-]*)", line):
+            assert option in known, f"README's `{line.strip()}` names {option}, unknown to the CLI"
+            checked += 1
+    assert checked > 40

@@ -31,7 +31,7 @@ from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from functools import partial
-from typing import Literal, TypeVar
+from typing import Literal, Protocol, TypeVar
 
 import anyio
 import anyio.to_thread
@@ -453,6 +453,16 @@ def run_async(fn: Callable[[], Awaitable[T]]) -> T:
         return pool.submit(anyio.run, fn).result()
 
 
+class SyncWatch(Protocol):
+    """Hears an explicit sync's progress: the sources it fetches, then each one as it finishes."""
+
+    def planned(self, sources: Sequence[str]) -> None:
+        """The sources about to be fetched (in parallel)."""
+
+    def fetched(self, source: str, error: str | None, seconds: float) -> None:
+        """One source finished: ``error`` None when it succeeded (it is written after all finish)."""
+
+
 def sync_providers(
     conn: sqlite3.Connection,
     settings: Settings,
@@ -463,14 +473,28 @@ def sync_providers(
     transport: httpx2.AsyncBaseTransport | None = None,
     now: datetime | None = None,
     budget: float = EXPLICIT_BUDGET_SECONDS,
+    watch: SyncWatch | None = None,
 ) -> SyncResult:
     """Sync providers now, ignoring the TTL (the CLI's `cost-mcp sync`).
 
     Raises InvalidInputError when a named provider has no key or none is configured; failures of
-    the providers themselves are rows of the result, not exceptions.
+    the providers themselves are rows of the result, not exceptions. ``watch`` hears which sources
+    are fetched and as each one finishes (a progress display).
     """
     plans = plan_sync(conn, settings, providers, days, now=now)
-    outcomes = run_async(partial(fetch_sources, plans, settings, pricer, budget=budget, transport=transport))
+    on_done: Callable[[Outcome], Awaitable[None]] | None = None
+    if watch is not None:
+        heard = watch
+        heard.planned([p.source.id for p in plans])
+
+        async def tell(outcome: Outcome) -> None:
+            heard.fetched(outcome.plan.source.id, outcome.error, outcome.seconds)
+
+        on_done = tell
+
+    outcomes = run_async(
+        partial(fetch_sources, plans, settings, pricer, budget=budget, transport=transport, on_done=on_done)
+    )
     result = record(conn, outcomes, now=now)
     fire_alerts(conn, settings)
     return result

@@ -6,9 +6,11 @@ import re
 from datetime import timedelta
 from pathlib import Path
 
+import click
 import pytest
 
-from cost_mcp import cli, sync
+from cost_mcp import sync
+from cost_mcp.cli.data import sync as sync_command
 from cost_mcp.config import load_settings
 from cost_mcp.doctor import diagnose
 from cost_mcp.pricing import Pricer
@@ -83,10 +85,9 @@ def test_a_provider_defined_in_a_test_reaches_doctor_sync_cli_tool_and_readme(
 
     assert "tiny" in sync.syncable()
     assert [s.id for s in sync.sources() if s.provider == "tiny"] == ["tiny"]
-    args = cli._parser().parse_args(["sync", "--provider", "tiny"])
-    assert args.providers == ["tiny"]
-    with pytest.raises(SystemExit):
-        cli._parser().parse_args(["sync", "--provider", "nope"])
+    assert sync_command.make_context("sync", ["--provider", "tiny"]).params["providers"] == ["tiny"]
+    with pytest.raises(click.BadParameter, match="unknown provider 'nope'"):
+        sync_command.make_context("sync", ["--provider", "nope"])
     assert "| Tiny AI (`tiny`) | `TINY_API_KEY`, `TINY_ORG` | key header | spend per day | billed |" in (
         registry.readme_table()
     )

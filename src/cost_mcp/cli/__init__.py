@@ -1,0 +1,11 @@
+"""The human CLI (click): serve (default), report, export, ingest, sync, budget, estimate, savings,
+compare, doctor and the rest. One module per group of commands; each command parses, calls the same
+analytics functions as the MCP tools, and formats.
+
+``main(argv) -> int`` is the entry point (``cost_mcp.launcher`` calls it after its fast path).
+"""
+
+from cost_mcp.cli import data, ledger, setup, spend, team
+from cost_mcp.cli.app import EXIT_FAILED, EXIT_OK, EXIT_USAGE, cli, main
+
+__all__ = ["EXIT_FAILED", "EXIT_OK", "EXIT_USAGE", "cli", "data", "ledger", "main", "setup", "spend", "team"]

@@ -1,0 +1,289 @@
+"""The root `cost-mcp` command group, its entry point and what every command shares: settings, the
+ledger, one way to answer (JSON or a table plus notes), error handling and exit codes."""
+
+from __future__ import annotations
+
+import logging
+import sqlite3
+import sys
+from collections.abc import Callable, Iterator, Sequence
+from contextlib import contextmanager
+from pathlib import Path
+from typing import TYPE_CHECKING, Any, TypeVar
+
+import click
+from rich.console import Console
+from rich.markup import escape
+
+from cost_mcp import __version__
+from cost_mcp.config import Settings, load_settings_leniently
+from cost_mcp.errors import CostMcpError
+from cost_mcp.models import Answer
+from cost_mcp.output import safe_text
+
+if TYPE_CHECKING:
+    from pydantic import BaseModel
+
+    from cost_mcp.periods import Period
+
+EXIT_OK = 0
+EXIT_FAILED = 1
+"""Something the command checked is not right (doctor's problems, a failed sync, a declined write)."""
+EXIT_USAGE = 2
+"""The command could not do what was asked: bad arguments or input, an unusable ledger."""
+
+EXIT_INTERRUPTED = 130
+"""Ctrl-C, as a shell reports a command it interrupted."""
+
+R = TypeVar("R", bound="BaseModel")
+
+
+def text(value: object) -> str:
+    """Outside text (names, provider messages) for a rich console: controls neutralised, and rich
+    markup escaped so that "[red]" in a name is shown, not obeyed."""
+    return escape(safe_text(value))
+
+
+def note(out: Console, message: object, label: str = "[yellow]note:[/yellow]") -> None:
+    """One labelled line of outside text (a warning, an alert) on ``out``."""
+    out.print(f"{label} {text(message)}", highlight=False)
+
+
+class GreedyCommand(click.Command):
+    """A command whose ``greedy`` options take every value up to the next option, as in
+    ``--group-by provider model`` (click options take a fixed number of values)."""
+
+    greedy: tuple[str, ...] = ("--group-by",)
+
+    def parse_args(self, ctx: click.Context, args: list[str]) -> list[str]:
+        expanded: list[str] = []
+        empty: list[str] = []  # greedy options given no value: put last, where click says so
+        taking: str | None = None
+        took = False
+        for arg in [*args, "--"]:  # the sentinel ends the last option's values
+            if taking is not None and not arg.startswith("-"):
+                expanded += [taking, arg]
+                took = True
+                continue
+            if taking is not None and not took:
+                empty.append(taking)
+            name, eq, value = arg.partition("=")
+            taking, took = (name, bool(eq)) if name in self.greedy else (None, False)
+            if taking is None:
+                expanded.append(arg)
+            elif eq:  # --group-by=model day
+                expanded += [name, value]
+        return super().parse_args(ctx, [*expanded[:-1], *empty])
+
+
+def period_options(fn: Callable[..., Any]) -> Callable[..., Any]:
+    """--period / --start / --end / --timezone, as every period-taking command spells them."""
+    for option in reversed(
+        (
+            click.option(
+                "--period",
+                help="today, yesterday, this_week, last_week, this_month, last_month, last_7_days, "
+                "last_30_days, this_year",
+            ),
+            click.option("--start", help="first day, YYYY-MM-DD"),
+            click.option("--end", help="last day, YYYY-MM-DD (inclusive)"),
+            click.option("--timezone", help="IANA timezone (default: configured)"),
+        )
+    ):
+        fn = option(fn)
+    return fn
+
+
+def json_option(help: str = "machine-readable output") -> Callable[[Callable[..., Any]], Callable[..., Any]]:
+    """--json, which every command that answers takes."""
+    return click.option("--json", "as_json", is_flag=True, help=help)
+
+
+def group_by_option(help: str) -> Callable[[Callable[..., Any]], Callable[..., Any]]:
+    """--group-by DIM [DIM ...] (the command must be a :class:`GreedyCommand`)."""
+    return click.option("--group-by", "group_by", multiple=True, metavar="DIM ...", help=help)
+
+
+def resolve_period(settings: Settings, options: dict[str, Any]) -> Period:
+    """The period of --period / --start / --end / --timezone."""
+    from cost_mcp.analytics import spend
+
+    return spend.resolve(settings, options["period"], options["start"], options["end"], options["timezone"])
+
+
+class _Root(click.Group):
+    """The root group: a closed stdout ends the command quietly (click would exit 1 on it)."""
+
+    def invoke(self, ctx: click.Context) -> Any:
+        try:
+            return super().invoke(ctx)
+        except BrokenPipeError:
+            # `cost-mcp export | head -1`: the reader has gone; say nothing more, and exit quietly.
+            _quiet_stdout()
+            return EXIT_OK
+
+
+@click.group(
+    cls=_Root,
+    name="cost-mcp",
+    invoke_without_command=True,
+    context_settings={"help_option_names": ["-h", "--help"], "max_content_width": 100},
+    help="Know, to the cent, what your AI use costs. With no command, serves MCP on stdio.",
+)
+@click.version_option(__version__, prog_name="cost-mcp", message="%(prog)s %(version)s")
+@click.pass_context
+def cli(ctx: click.Context) -> int:
+    """The root group: no command means `serve` (what an MCP host runs)."""
+    if ctx.invoked_subcommand is not None:
+        return EXIT_OK
+    from cost_mcp.cli.setup import serve_stdio
+
+    return serve_stdio()
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    """Entry point of the `cost-mcp` command; returns the exit code."""
+    logging.basicConfig(level=logging.INFO, stream=sys.stderr, format="%(levelname)s %(name)s: %(message)s")
+    # httpx2 logs every request at INFO; our own sync log says what matters, once per source.
+    logging.getLogger("httpx2").setLevel(logging.WARNING)
+    # stamina logs each scheduled retry (dozens when offline); the sync table says each source's
+    # state once, and a failure's cause is in its row.
+    logging.getLogger("stamina").setLevel(logging.ERROR)
+    args = list(sys.argv[1:] if argv is None else argv)
+    try:
+        return _run(args)
+    except BrokenPipeError:  # an error message to a closed pipe
+        _quiet_stdout()
+        return EXIT_OK
+
+
+def _run(args: list[str]) -> int:
+    err = Console(stderr=True, soft_wrap=True)
+    try:
+        code = cli.main(args=args, prog_name="cost-mcp", standalone_mode=False)
+        return code if isinstance(code, int) else EXIT_OK
+    except click.ClickException as exc:
+        exc.show()
+        return exc.exit_code
+    except click.Abort:  # Ctrl-C (or end of input at a prompt): no traceback, the shell's code
+        err.print("aborted")
+        return EXIT_INTERRUPTED
+    except CostMcpError as exc:
+        err.print(f"[red]error:[/red] {text(exc)}", highlight=False)
+        return EXIT_USAGE
+    except sqlite3.Error as exc:
+        from cost_mcp.store.connection import explain
+
+        err.print(f"[red]error:[/red] {text(explain(load_settings_leniently()[0].db, exc))}", highlight=False)
+        return EXIT_USAGE
+    finally:
+        # Alerts fired by this short-lived process are POSTed before it exits; any that fail stay
+        # queued in the ledger for the next process to retry. Only a command that could fire one
+        # has imported notify (and httpx2): the status line's hot path does not pay for it.
+        notify = sys.modules.get("cost_mcp.notify")
+        if notify is not None:
+            notify.drain()
+
+
+def _quiet_stdout() -> None:
+    """Point stdout at /dev/null so the interpreter's final flush does not fail on a closed pipe."""
+    import os
+
+    try:
+        devnull = os.open(os.devnull, os.O_WRONLY)
+        os.dup2(devnull, sys.stdout.fileno())
+    except (OSError, ValueError):
+        pass  # stdout is not a real file (a test's capture): nothing will be flushed to a pipe
+
+
+def settings() -> Settings:
+    """Settings for a command; an unusable value is one warning line on stderr, and its default is used."""
+    loaded, problems = load_settings_leniently()
+    for problem in problems:
+        print(f"warning: {problem}", file=sys.stderr)
+    return loaded
+
+
+def command_path() -> str:
+    """The absolute path of this `cost-mcp` command: hosts start servers without the user's PATH."""
+    script = Path(sys.executable).parent / "cost-mcp"
+    return str(script) if script.exists() else "cost-mcp"
+
+
+@contextmanager
+def log_progress(wanted: bool = True) -> Iterator[Callable[[int, int, str], None] | None]:
+    """A progress bar for reading logs on a terminal's stderr; None (nothing shown) otherwise."""
+    from rich.progress import BarColumn, DownloadColumn, Progress, TextColumn, TimeRemainingColumn
+
+    err = Console(stderr=True)
+    if not (wanted and err.is_terminal):
+        yield None
+        return
+    with Progress(
+        TextColumn("reading logs"), BarColumn(), DownloadColumn(), TimeRemainingColumn(), console=err
+    ) as bar:
+        task = bar.add_task("ingest", total=None)
+
+        def progress(done: int, total: int, _message: str) -> None:
+            bar.update(task, completed=done, total=total)
+
+        yield progress
+
+
+@contextmanager
+def ledger(fresh: bool = True) -> Iterator[tuple[Settings, sqlite3.Connection]]:
+    """Settings and the ledger, closed on exit. ``fresh``: every new log line is read in first (with a
+    progress bar on a terminal), since a person waits for the whole answer rather than get a partial
+    one; commands that only change the ledger (budget set/delete) skip it."""
+    from cost_mcp.store import connect
+
+    loaded = settings()
+    conn = connect(loaded.db)
+    try:
+        if fresh:
+            from cost_mcp import sync
+            from cost_mcp.pricing import Pricer
+
+            # The CLI reads every log line first and waits for another process's lock (the usual
+            # busy timeout) rather than answer early.
+            with log_progress() as progress:
+                _, warnings = sync.refresh_or_skip(
+                    conn,
+                    loaded,
+                    Pricer.from_file(loaded.prices_file),
+                    logs="all",
+                    progress=progress,
+                    lock_timeout_ms=None,
+                )
+            err = Console(stderr=True)
+            for warning in warnings:
+                note(err, warning)
+        yield loaded, conn
+    finally:
+        conn.close()
+
+
+def answer(
+    compute: Callable[[Settings, sqlite3.Connection], R],
+    *,
+    as_json: bool,
+    render: Callable[[Console, R], None],
+    fresh: bool = True,
+) -> int:
+    """The shape of every query command: open the ledger (fresh), compute, then print the result as
+    JSON or through ``render`` followed by its warnings. A query result is labelled as the MCP tools'
+    are (:func:`cost_mcp.catchup.envelope`)."""
+    with ledger(fresh) as (loaded, conn):
+        result = compute(loaded, conn)
+        if isinstance(result, Answer):
+            from cost_mcp.catchup import envelope
+
+            result = envelope(conn, result)
+    if as_json:
+        print(result.model_dump_json(indent=2))
+        return EXIT_OK
+    out = Console()
+    render(out, result)
+    for warning in getattr(result, "warnings", []):
+        note(out, warning)
+    return EXIT_OK

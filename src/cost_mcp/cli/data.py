@@ -1,0 +1,240 @@
+"""Commands that bring data in: ingest (Claude Code logs), sync (provider APIs), import (billing files)."""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Iterator, Sequence
+from contextlib import contextmanager
+from pathlib import Path
+from typing import TYPE_CHECKING
+
+import click
+from rich.console import Console
+from rich.table import Table
+
+from cost_mcp.cli.app import (
+    EXIT_FAILED,
+    EXIT_OK,
+    cli,
+    json_option,
+    ledger,
+    log_progress,
+    note,
+    text,
+)
+from cost_mcp.errors import InvalidInputError
+from cost_mcp.money import format_usd, plain_usd
+from cost_mcp.output import safe_text
+
+if TYPE_CHECKING:
+    from rich.progress import Progress, TaskID
+
+    from cost_mcp.models import SyncResult
+
+
+@cli.command()
+@click.argument("paths", nargs=-1, metavar="[PATH ...]")
+@click.option("--full", is_flag=True, help="read every file from the start again")
+@click.option(
+    "--forget",
+    multiple=True,
+    metavar="PATH",
+    help="remove the calls read from files under PATH, e.g. a folder imported by mistake (repeatable)",
+)
+@json_option()
+def ingest(paths: tuple[str, ...], full: bool, forget: tuple[str, ...], as_json: bool) -> int:
+    """Read new Claude Code log lines into the ledger.
+
+    PATHs are folders or .jsonl files (default: the configured Claude folders).
+    """
+    from cost_mcp.pricing import Pricer
+    from cost_mcp.sources import claude_code
+    from cost_mcp.sync import fire_alerts
+
+    if forget and paths:
+        raise InvalidInputError("give PATHs to read or --forget PATH, not both")
+    with ledger(fresh=False) as (settings, conn):
+        pricer = Pricer.from_file(settings.prices_file)
+        if forget:
+            result = claude_code.forget(conn, settings, pricer, list(forget))
+        else:
+            with log_progress(not as_json) as progress:
+                result = claude_code.ingest(
+                    conn, settings, pricer, paths=list(paths) or None, full=full, progress=progress
+                )
+        fire_alerts(conn, settings)
+    if as_json:
+        print(result.model_dump_json(indent=2))
+        return EXIT_OK
+    out = Console()
+    if result.forgotten is not None:
+        gone = result.forgotten
+        out.print(
+            f"forgot {gone.events_removed:,} stored call copies and {gone.files_forgotten:,} files under "
+            f"{', '.join(gone.paths)}; re-read {result.files_reread:,} other files "
+            f"({result.events_added:,} calls restored)",
+            highlight=False,
+        )
+        for warning in gone.warnings + result.errors:
+            note(out, warning, "[yellow]warning:[/yellow]")
+        return EXIT_OK
+    if not result.roots:
+        roots = ", ".join(str(r) for r in settings.claude_roots())
+        out.print(f"No Claude Code logs found in {roots}. Set CLAUDE_CONFIG_DIR if they live elsewhere.")
+        return EXIT_OK
+    out.print(
+        f"{result.files_seen} files ({result.files_new} new, {result.files_changed} grown, "
+        f"{result.files_reread} re-read, {result.files_unchanged} unchanged), "
+        f"{result.lines_read:,} lines, {result.bytes_read / 1e6:,.1f} MB in {result.seconds:.2f}s"
+    )
+    out.print(f"{result.events_added:,} new calls, {result.duplicates_collapsed:,} duplicate lines collapsed")
+    skipped = {k: v for k, v in result.skipped.items() if v}
+    if skipped:
+        out.print("skipped: " + ", ".join(f"{k} {v:,}" for k, v in skipped.items()))
+    skipped_files = {k: v for k, v in result.skipped_files.items() if v}
+    if skipped_files:
+        out.print("files skipped: " + ", ".join(f"{k} {v:,}" for k, v in skipped_files.items()))
+    for model, count in result.unpriced_models.items():
+        out.print(
+            f"[yellow]no price for {text(model)}[/yellow] ({count:,} calls): add it to {settings.prices_file}"
+        )
+    for error in result.errors:
+        note(out, error, "[red]error:[/red]")
+    return EXIT_OK
+
+
+def _provider_ids(_ctx: click.Context, _param: click.Parameter, values: tuple[str, ...]) -> list[str]:
+    """Registered provider ids for `sync --provider`. The registry (every fetcher) is imported only
+    when the option is used, so the other commands start without it."""
+    if not values:
+        return []
+    from cost_mcp.sources import registry
+
+    known = [p.id for p in registry.providers()]
+    for value in values:
+        if value not in known:
+            raise click.BadParameter(f"unknown provider {value!r} (choose from {', '.join(known)})")
+    return list(values)
+
+
+@cli.command()
+@click.option(
+    "--provider",
+    "providers",
+    multiple=True,
+    metavar="PROVIDER",
+    callback=_provider_ids,
+    help="sync only this provider (repeatable; default: every configured one)",
+)
+@click.option(
+    "--days",
+    type=int,
+    default=None,
+    help="fetch the last N UTC days again (default: what is not synced yet plus the last 3)",
+)
+@json_option()
+def sync(providers: list[str], days: int | None, as_json: bool) -> int:
+    """Fetch billed costs and usage from provider APIs now.
+
+    `cost-mcp doctor` lists the providers and their keys.
+    """
+    from cost_mcp import sync as syncing
+    from cost_mcp.pricing import Pricer
+
+    with ledger(fresh=False) as (settings, conn), _sync_progress(not as_json) as watch:
+        result = syncing.sync_providers(
+            conn, settings, Pricer.from_file(settings.prices_file), providers or None, days, watch=watch
+        )
+    status = EXIT_FAILED if any(not s.ok for s in result.sources) else EXIT_OK
+    if as_json:
+        print(result.model_dump_json(indent=2))
+        return status
+    _render_sync(Console(), result)
+    return status
+
+
+def _render_sync(out: Console, result: SyncResult) -> None:
+    """One line per source with its state, then notes (a failure's cause is among the warnings)."""
+    table = Table("source", "result", "days", "rows", "billed", "time", box=None)
+    for s in result.sources:
+        span = f"{s.first_day} to {s.last_day}" if s.first_day else "-"
+        table.add_row(
+            text(s.source),
+            "ok" if s.ok else "[red]failed[/red]",
+            f"{s.days} ({span})" if s.ok else "-",
+            f"{s.buckets:,}" if s.ok else "-",
+            format_usd(s.billed_usd) if s.billed_usd is not None else "-",
+            f"{s.seconds:.1f}s",
+        )
+    out.print(table)
+    for s in result.sources:
+        if s.note:
+            out.print(safe_text(f"{s.source}: {s.note}"), highlight=False, markup=False)
+    for warning in result.warnings:
+        note(out, warning)
+
+
+class _SyncDisplay:
+    """A live line per source on a terminal's stderr: fetching (with a spinner), then ok or failed."""
+
+    def __init__(self, bar: Progress) -> None:
+        self._bar = bar
+        self._tasks: dict[str, TaskID] = {}
+
+    def planned(self, sources: Sequence[str]) -> None:
+        for source in sources:
+            self._tasks[source] = self._bar.add_task(text(source), total=1, state="fetching")
+
+    def fetched(self, source: str, error: str | None, seconds: float) -> None:
+        state = "[red]failed[/red]" if error else "[green]ok[/green]"
+        self._bar.update(self._tasks[source], completed=1, state=f"{state} in {seconds:.1f}s")
+
+
+@contextmanager
+def _sync_progress(wanted: bool) -> Iterator[_SyncDisplay | None]:
+    """The sync's live display on a terminal's stderr; None (the table says it all) otherwise."""
+    from rich.progress import Progress, SpinnerColumn, TextColumn, TimeElapsedColumn
+
+    err = Console(stderr=True)
+    if not (wanted and err.is_terminal):
+        yield None
+        return
+    columns = (
+        SpinnerColumn(finished_text="•"),
+        TextColumn("{task.description:<24}"),
+        TextColumn("{task.fields[state]}"),
+        TimeElapsedColumn(),
+    )
+    with Progress(*columns, console=err, transient=True) as bar:
+        yield _SyncDisplay(bar)
+
+
+@cli.group("import")
+def import_() -> None:
+    """Import a provider's billing file into the ledger."""
+
+
+@import_.command("google-billing")
+@click.argument("file", type=click.Path(path_type=Path), metavar="FILE.csv")
+@click.option("--currency", help="the amounts' currency when the file has no currency column")
+@json_option()
+def google_billing(file: Path, currency: str | None, as_json: bool) -> int:
+    """A Cloud Billing CSV export (Gemini API, Vertex AI rows): replaces Google's days in the file."""
+    from cost_mcp.sources import google
+
+    with ledger(fresh=False) as (_, conn):
+        result = google.import_csv(conn, file, currency)
+    if as_json:
+        print(json.dumps({**vars(result), "total_usd": plain_usd(result.total_usd)}, indent=2))
+        return EXIT_OK
+    out = Console(soft_wrap=True)
+    span = f"{result.first_day} to {result.last_day}" if result.first_day else "no day"
+    out.print(
+        f"google: {result.imported} row(s) of {result.rows} imported ({span}, "
+        f"{format_usd(result.total_usd)}; currencies: {', '.join(result.currencies) or '-'}); "
+        f"{result.other_services} row(s) of other services left out",
+        highlight=False,
+    )
+    for reason, count in sorted(result.skipped.items()):
+        out.print(f"[yellow]skipped:[/yellow] {count} row(s): {reason}", highlight=False)
+    return EXIT_OK

@@ -1,0 +1,249 @@
+"""Commands that change what the ledger counts: budgets and subscriptions."""
+
+from __future__ import annotations
+
+from typing import Literal
+
+import click
+from rich.console import Console
+from rich.table import Table
+
+from cost_mcp.cli.app import EXIT_OK, answer, cli, json_option, ledger, note, text
+from cost_mcp.errors import InvalidInputError
+from cost_mcp.models import BudgetStatusResult, SubscriptionList
+from cost_mcp.money import format_cost, format_usd
+
+
+@cli.group()
+def budget() -> None:
+    """Set, list or delete budgets."""
+
+
+@budget.command("set")
+@click.argument("name")
+@click.argument("amount")
+@click.option("--period", type=click.Choice(["day", "week", "month"]), default="month", show_default=True)
+@click.option("--provider", multiple=True, help="only count this provider (repeatable)")
+@click.option("--model", multiple=True, help="only count this model (repeatable)")
+@click.option("--agent", multiple=True, help="only count this agent (repeatable)")
+@click.option("--project", multiple=True, help="only count this project (repeatable)")
+@click.option("--source", multiple=True, help="only count this source (repeatable)")
+@click.option(
+    "--include-subscriptions",
+    is_flag=True,
+    help="count seat fees too (default: usage only, billed and estimated)",
+)
+@click.option("--threshold", multiple=True, help="alert at this fraction (repeatable)")
+@click.option("--hard", is_flag=True, help="check_budget refuses calls that would exceed it")
+@click.option(
+    "--webhook",
+    metavar="NAME|URL",
+    help="POST each alert as JSON to this webhook: a name configured in COST_MCP_WEBHOOKS, or a URL "
+    "with --confirm-webhook-url",
+)
+@click.option(
+    "--confirm-webhook-url",
+    is_flag=True,
+    help="yes, POST this budget's alerts to the URL given in --webhook (not a configured name)",
+)
+def budget_set(
+    name: str,
+    amount: str,
+    period: Literal["day", "week", "month"],
+    provider: tuple[str, ...],
+    model: tuple[str, ...],
+    agent: tuple[str, ...],
+    project: tuple[str, ...],
+    source: tuple[str, ...],
+    include_subscriptions: bool,
+    threshold: tuple[str, ...],
+    hard: bool,
+    webhook: str | None,
+    confirm_webhook_url: bool,
+) -> int:
+    """Create or replace a budget (AMOUNT in US dollars, e.g. 150)."""
+    from cost_mcp.analytics import budgets
+    from cost_mcp.models import BudgetScope, checked
+    from cost_mcp.money import parse_usd
+
+    try:
+        usd = parse_usd(amount)
+        thresholds = [parse_usd(t) for t in threshold] if threshold else None
+    except ValueError as exc:
+        raise InvalidInputError(f"{exc}; give amounts like 150 or 0.8") from None
+    scope = checked(
+        BudgetScope,
+        {
+            "providers": list(provider),
+            "models": list(model),
+            "agents": list(agent),
+            "projects": list(project),
+            "sources": list(source),
+            "basis": ["billed", "estimated", "subscription"] if include_subscriptions else [],
+        },
+        "budget scope",
+    )
+    hook_name, hook_url = _webhook_choice(webhook, confirm_webhook_url)
+    # Changing a budget needs no fresh spend: no log reading, no provider sync.
+    with ledger(fresh=False) as (loaded, conn):
+        made = budgets.set_budget(
+            conn, name, usd, period, scope, thresholds, hard, hook_url, webhook=hook_name, settings=loaded
+        )
+    Console().print(
+        f"budget '{text(made.name)}': {format_usd(made.amount_usd)} per {made.period}"
+        + (" (hard)" if made.hard else "")
+    )
+    return EXIT_OK
+
+
+@budget.command("delete")
+@click.argument("name")
+def budget_delete(name: str) -> int:
+    """Delete a budget."""
+    from cost_mcp.analytics import budgets
+
+    with ledger(fresh=False) as (_, conn):
+        budgets.delete_budget(conn, name)
+    Console().print(f"deleted budget '{text(name)}'")
+    return EXIT_OK
+
+
+@budget.command("status")
+@json_option()
+def budget_status(as_json: bool) -> int:
+    """Every budget in its current period: spent, left, projection."""
+    return _show_budgets(as_json)
+
+
+@budget.command("list")
+@json_option()
+def budget_list(as_json: bool) -> int:
+    """Every budget in its current period (the same as `budget status`)."""
+    return _show_budgets(as_json)
+
+
+def _show_budgets(as_json: bool) -> int:
+    from cost_mcp.analytics import budgets
+
+    return answer(lambda s, conn: budgets.budget_status(conn, s), as_json=as_json, render=_render_budgets)
+
+
+def _render_budgets(out: Console, status: BudgetStatusResult) -> None:
+    if not status.budgets:
+        out.print("No budgets yet. Create one: cost-mcp budget set monthly 150 --period month")
+        return
+    table = Table("budget", "period", "limit", "spent", "left", "%", "projected", "status", box=None)
+    for b in status.budgets:
+        table.add_row(
+            text(b.budget.name) + (" (hard)" if b.budget.hard else ""),
+            f"{b.budget.period} from {b.period_start[:10]}",
+            format_usd(b.budget.amount_usd),
+            format_cost(b.spent_usd, b.unpriced_requests),
+            format_usd(b.remaining_usd),
+            f"{b.percent}",
+            format_usd(b.projected_usd),
+            b.status,
+        )
+    out.print(table)
+    for alert in status.alerts:
+        note(out, alert, "[red]alert:[/red]")
+
+
+def _webhook_choice(value: str | None, confirmed: bool) -> tuple[str | None, str | None]:
+    """(configured name, confirmed URL) from --webhook: a URL needs --confirm-webhook-url, so that
+    a pasted command cannot quietly send alerts somewhere nobody chose."""
+    if value is None:
+        return None, None
+    if "://" not in value:
+        return value, None
+    if not confirmed:
+        raise InvalidInputError(
+            "--webhook was given a URL: add --confirm-webhook-url to POST alerts there, or name a "
+            "webhook configured in COST_MCP_WEBHOOKS (e.g. COST_MCP_WEBHOOKS="
+            '\'{"ops": "https://hooks.example.com/x"}\' and --webhook ops)'
+        )
+    return None, value
+
+
+@cli.group()
+def subscription() -> None:
+    """Register seat fees with no API (add, list, remove)."""
+
+
+@subscription.command("add")
+@click.argument("name")
+@click.option("--vendor", required=True, help="who bills it: anthropic, openai, cursor...")
+@click.option("--amount", required=True, help="US dollars per period, e.g. 20")
+@click.option("--period", type=click.Choice(["monthly", "yearly"]), default="monthly", show_default=True)
+@click.option("--start", required=True, help="first day billed, YYYY-MM-DD")
+@click.option("--end", help="last day counted, YYYY-MM-DD")
+@click.option("--member", help="whose seat it is")
+def subscription_add(
+    name: str,
+    vendor: str,
+    amount: str,
+    period: Literal["monthly", "yearly"],
+    start: str,
+    end: str | None,
+    member: str | None,
+) -> int:
+    """Add or replace a subscription."""
+    from cost_mcp.analytics import subscriptions
+    from cost_mcp.money import parse_usd
+
+    try:
+        usd = parse_usd(amount)
+    except ValueError as exc:
+        raise InvalidInputError(f"{exc}; give an amount like 20") from None
+    with ledger(fresh=False) as (_, conn):
+        s = subscriptions.set_subscription(conn, name, vendor, usd, period, start, end, member)
+    Console().print(f"subscription '{text(s.name)}': {format_usd(s.amount_usd)} {s.period} from {s.start}")
+    return EXIT_OK
+
+
+@subscription.command("remove")
+@click.argument("name")
+def subscription_remove(name: str) -> int:
+    """Remove a subscription from every report."""
+    from cost_mcp.analytics import subscriptions
+
+    with ledger(fresh=False) as (_, conn):
+        subscriptions.delete_subscription(conn, name)
+    Console().print(f"removed subscription '{text(name)}'")
+    return EXIT_OK
+
+
+@subscription.command("list")
+@json_option()
+def subscription_list(as_json: bool) -> int:
+    """Every subscription."""
+    from cost_mcp.analytics import subscriptions
+
+    return answer(
+        lambda _, conn: subscriptions.list_subscriptions(conn),
+        as_json=as_json,
+        render=_render_subscriptions,
+        fresh=False,
+    )
+
+
+def _render_subscriptions(out: Console, listing: SubscriptionList) -> None:
+    if not listing.subscriptions:
+        out.print(
+            "No subscriptions. Add one: cost-mcp subscription add claude-max --vendor anthropic "
+            "--amount 200 --start 2026-01-01"
+        )
+        return
+    table = Table("name", "vendor", "amount", "period", "member", "from", "to", box=None)
+    for s in listing.subscriptions:
+        table.add_row(
+            text(s.name),
+            text(s.vendor),
+            format_usd(s.amount_usd),
+            s.period,
+            text(s.member or "-"),
+            s.start,
+            s.end or "-",
+        )
+    out.print(table)
+    out.print(f"running now: {format_usd(listing.monthly_equivalent_usd)} per month")

@@ -1,0 +1,288 @@
+"""Commands that run or set up cost-mcp: serve, dashboard, otel-config, doctor, estimate, and Claude
+Code's status line and hook."""
+
+from __future__ import annotations
+
+import sys
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+import click
+from rich.console import Console
+from rich.table import Table
+
+from cost_mcp.cli.app import (
+    EXIT_FAILED,
+    EXIT_OK,
+    cli,
+    command_path,
+    json_option,
+    note,
+    settings,
+    text,
+)
+from cost_mcp.errors import InvalidInputError
+from cost_mcp.money import format_usd
+
+
+def serve_stdio() -> int:
+    """The MCP server on stdio (what `cost-mcp` alone runs)."""
+    from cost_mcp.store import connect
+
+    # Fail before the MCP handshake with a message a person can act on (hosts show stderr).
+    loaded = settings()
+    connect(loaded.db).close()
+    if sys.stdin.isatty():
+        # A person typed `cost-mcp` in a terminal: without this it would wait silently for MCP messages.
+        print(
+            "cost-mcp is an MCP server and is waiting for a client on stdin (Ctrl-C to quit).\n"
+            "To see your spend run `cost-mcp report`; to add it to Claude Code run\n"
+            f"`claude mcp add cost-mcp -- {command_path()}`.",
+            file=sys.stderr,
+        )
+    from cost_mcp.server import run_stdio
+
+    run_stdio()
+    return EXIT_OK
+
+
+@cli.command()
+@click.option("--http", is_flag=True, help="serve MCP at /mcp, OTLP at /v1/* and the dashboard over HTTP")
+@click.option(
+    "--host",
+    default="127.0.0.1",
+    show_default=True,
+    help="another address needs tokens (`cost-mcp token create`)",
+)
+@click.option("--port", type=int, default=4318, show_default=True, help="TCP port (OTLP/HTTP's)")
+def serve(http: bool, host: str, port: int) -> int:
+    """Run the MCP server on stdio (the default), or over HTTP."""
+    if not http:
+        return serve_stdio()
+    from cost_mcp.web.http import serve_http
+
+    serve_http(settings(), host=host, port=port, announce=lambda m: print(m, file=sys.stderr))
+    return EXIT_OK
+
+
+@cli.command("otel-config")
+@click.option("--server", default=None, help="this server's URL (default http://127.0.0.1:4318)")
+def otel_config(server: str | None) -> int:
+    """Print settings that send agents' telemetry here."""
+    from cost_mcp.otel_config import DEFAULT_SERVER, snippet
+
+    print(snippet(server or DEFAULT_SERVER))
+    return EXIT_OK
+
+
+@cli.command()
+@click.option("--no-browser", is_flag=True, help="print the link instead of opening it")
+@click.option("--port", type=int, default=0, help="port on 127.0.0.1 (default: a free one)")
+def dashboard(no_browser: bool, port: int) -> int:
+    """Open the web dashboard (127.0.0.1, one-time link)."""
+    from cost_mcp.web.app import serve_local
+
+    def announce(url: str) -> None:
+        how = "Open" if no_browser else "Opening"
+        # The link is the only key to the dashboard: stdout, for the person who ran the command.
+        print(f"{how} the dashboard at {url}\n(the link works once; Ctrl-C stops it)", flush=True)
+
+    serve_local(settings(), open_browser=not no_browser, port=port, announce=announce)
+    return EXIT_OK
+
+
+@cli.command()
+@json_option()
+def doctor(as_json: bool) -> int:
+    """Show the ledger, timezone, keys (masked) and log folders."""
+    from cost_mcp.config import load_settings_leniently
+    from cost_mcp.doctor import diagnose
+    from cost_mcp.sources import registry
+
+    loaded, problems = load_settings_leniently()
+    report = diagnose(loaded, settings_problems=problems)
+    status = EXIT_FAILED if report.problems else EXIT_OK  # the same with --json: scripts test the code
+    if as_json:
+        print(report.model_dump_json(indent=2))
+        return status
+    out = Console()
+    out.print(f"cost-mcp {report.version} (genai-prices {report.genai_prices_version})")
+    out.print(f"ledger        {report.database}\n              {report.database_status}")
+    out.print(f"timezone      {report.timezone}, weeks start on {report.week_start}")
+    out.print(f"claude code   billed as {report.claude_code_billing}")
+    out.print(f"env file      {report.env_file}")
+    out.print(f"prices file   {report.prices_file}: {report.prices_status}")
+    # Four short columns fit 80; an API origin is shown only where it is not the provider's own.
+    keys = Table("provider", "key variable", "key", "from", box=None)
+    defaults = {spec.id: spec.default_base_url for spec in registry.providers()}
+    for p in report.providers:
+        keys.add_row(p.provider, p.env_var, p.masked or "-", p.origin)
+    out.print(keys)
+    for p in report.providers:
+        if p.base_url != defaults.get(p.provider):
+            out.print(f"API origin    {p.provider}: {text(p.base_url)}", highlight=False)
+        if p.needs and p.masked:
+            out.print(f"{p.provider:<13} also needs {', '.join(p.needs)}", highlight=False)
+    for root in report.claude_log_roots:
+        found = f"{root.jsonl_files} log file(s)" if root.projects_dir_found else "no projects/ folder"
+        out.print(f"claude logs   {root.path}: {found}")
+    for f in report.skipped_log_lines:
+        reasons = ", ".join(f"{reason} {n:,}" for reason, n in f.lines.items())
+        out.print(f"skipped lines {text(f.path)}: {reasons}", highlight=False)
+    for name, where in report.webhooks.items():
+        out.print(f"webhook       {text(name)}: {text(where)}", highlight=False)
+    for problem in report.problems:
+        note(out, problem, "[yellow]problem:[/yellow]")
+    for warning in report.warnings:
+        note(out, warning, "[yellow]warning:[/yellow]")
+    return status
+
+
+@cli.command()
+@click.argument("model")
+@click.option("--provider")
+@click.option("--input", "input_", type=int, default=0, help="uncached input tokens")
+@click.option("--output", type=int, default=0, help="output tokens")
+@click.option("--cache-read", type=int, default=0)
+@click.option("--cache-write", type=int, default=0, help="5-minute cache writes")
+@click.option("--cache-write-1h", "cache_write_1h", type=int, default=0)
+@click.option("--requests", type=int, default=None, help="calls the tokens are spread over")
+@click.option("--speed", type=click.Choice(["standard", "fast"]), help="Anthropic fast mode")
+@click.option("--service-tier", type=click.Choice(["standard", "batch", "priority", "flex"]))
+@click.option("--inference-geo", type=click.Choice(["global", "us"]), help="Anthropic US-only inference")
+@json_option()
+def estimate(
+    model: str,
+    provider: str | None,
+    input_: int,
+    output: int,
+    cache_read: int,
+    cache_write: int,
+    cache_write_1h: int,
+    requests: int | None,
+    speed: str | None,
+    service_tier: str | None,
+    inference_geo: str | None,
+    as_json: bool,
+) -> int:
+    """Price a hypothetical call and cheaper alternatives."""
+    from cost_mcp.analytics.estimate import estimate_cost
+    from cost_mcp.pricing import Pricer, Tokens
+
+    if not any((input_, output, cache_read, cache_write, cache_write_1h)):
+        raise InvalidInputError(
+            "give the call's token counts, e.g. cost-mcp estimate "
+            f"{model} --input 120000 --output 4000 (also --cache-read, --cache-write, --cache-write-1h)"
+        )
+    loaded = settings()
+    tokens = Tokens(
+        input=input_,
+        output=output,
+        cache_read=cache_read,
+        cache_write_5m=cache_write,
+        cache_write_1h=cache_write_1h,
+    )
+    result = estimate_cost(
+        Pricer.from_file(loaded.prices_file),
+        tokens,
+        model,
+        provider,
+        requests,
+        speed=speed,
+        service_tier=service_tier,
+        inference_geo=inference_geo,
+    )
+    if as_json:
+        print(result.model_dump_json(indent=2))
+        return EXIT_OK
+    out = Console()
+    out.print(
+        f"{result.matched_model} ({result.provider}), {result.requests} call(s): "
+        f"[bold]{format_usd(result.cost_usd, 6)}[/bold]"
+    )
+    for line in result.notes:
+        out.print(f"  {text(line)}")
+    table = Table("cheaper model", "cost", "saving", box=None)
+    for alt in result.cheaper:
+        table.add_row(text(alt.model), format_usd(alt.cost_usd, 6), f"{alt.saving_percent}%")
+    if result.cheaper:
+        out.print(table)
+    return EXIT_OK
+
+
+def _install_options(what: str) -> Callable[[Callable[..., Any]], Callable[..., Any]]:
+    def add(fn: Callable[..., Any]) -> Callable[..., Any]:
+        fn = click.option("--yes", is_flag=True, help="write without asking (the diff is still shown)")(fn)
+        fn = click.option("--project", is_flag=True, help="in this project's .claude/settings.json")(fn)
+        return click.option("--install", is_flag=True, help=f"add {what} to Claude Code's settings")(fn)
+
+    return add
+
+
+@cli.command()
+@click.option("--fields", help="comma-separated: session,today,block,budget,limits (default: all)")
+@_install_options("the status line")
+def statusline(fields: str | None, install: bool, project: bool, yes: bool) -> int:
+    """Claude Code's status line: spend, block, budget, limits.
+
+    Reads Claude Code's status JSON on stdin; --install adds it to Claude Code's settings.
+    """
+    from cost_mcp import claude_settings
+
+    if install:
+        return _install(project, yes, claude_settings.set_statusline(_our_command("statusline")))
+    from cost_mcp.statusline import run
+
+    try:
+        line = run(sys.stdin.read(), fields=fields)
+    except ValueError as exc:
+        raise InvalidInputError(str(exc)) from None
+    print(line)
+    return EXIT_OK
+
+
+@cli.command()
+@_install_options("the UserPromptSubmit and PreToolUse hooks")
+def hook(install: bool, project: bool, yes: bool) -> int:
+    """Claude Code hook: warn at soft budgets, block at hard ones."""
+    from cost_mcp import claude_settings
+
+    if install:
+        return _install(project, yes, claude_settings.add_hooks(_our_command("hook")))
+    from cost_mcp.hooks import run
+
+    result = run(sys.stdin.read())
+    if result.stdout:
+        print(result.stdout)
+    return result.exit_code
+
+
+def _our_command(subcommand: str) -> str:
+    """The shell command Claude Code should run: this cost-mcp by absolute path (its PATH may differ)."""
+    import shlex
+
+    return f"{shlex.quote(command_path())} {subcommand}"
+
+
+def _install(project: bool, yes: bool, change: Callable[[dict[str, Any]], None]) -> int:
+    """Show the settings change as a diff, ask (unless --yes), then write it."""
+    from cost_mcp.claude_settings import plan, settings_path
+
+    path = settings_path("project" if project else "user", settings().claude_roots(), Path.cwd())
+    edit = plan(path, change)
+    if not edit.changed:
+        print(f"{path} already has it; nothing to change")
+        return EXIT_OK
+    print(edit.diff(), end="")
+    if not yes:
+        try:
+            reply = input(f"Write {path}? [y/N] ")
+        except EOFError:
+            reply = ""
+        if reply.strip().lower() not in ("y", "yes"):
+            print("nothing written")
+            return EXIT_FAILED
+    edit.write()
+    print(f"wrote {path}")
+    return EXIT_OK

@@ -1,0 +1,648 @@
+"""Commands that answer "what did it cost?": report (with --breakdown), export, the ccusage-style
+views (blocks, session, forecast), savings and compare."""
+
+from __future__ import annotations
+
+import csv
+import json
+import sys
+from datetime import date, datetime, timedelta
+from decimal import Decimal
+from pathlib import Path
+from typing import TYPE_CHECKING, Annotated, Any, TextIO
+from zoneinfo import ZoneInfo
+
+import click
+from pydantic import Field
+from rich.console import Console
+from rich.table import Table
+
+from cost_mcp.cli.app import (
+    EXIT_OK,
+    GreedyCommand,
+    answer,
+    cli,
+    group_by_option,
+    json_option,
+    ledger,
+    note,
+    period_options,
+    resolve_period,
+    text,
+)
+from cost_mcp.money import UNPRICED, format_cost, format_usd, plain_usd
+from cost_mcp.output import csv_cell
+
+if TYPE_CHECKING:
+    import sqlite3
+
+    from cost_mcp.analytics.focus import FocusExport
+    from cost_mcp.config import Settings
+    from cost_mcp.models import (
+        Comparison,
+        Forecast,
+        SavingsReport,
+        SessionSaving,
+        SessionUsage,
+        SpendResult,
+        SpendRow,
+        UsageBlocks,
+    )
+    from cost_mcp.periods import Period
+
+BREAKDOWN_DIMS = ("model", "provider", "project", "agent", "session")
+"""What `report --breakdown` can split each row by (ccusage's --breakdown is by model)."""
+
+
+def _money(value: Decimal | None, places: int = 2) -> str:
+    return UNPRICED if value is None else format_usd(value, places)
+
+
+def _tokens_table(*first: str) -> Table:
+    """A table whose money and counts are right-aligned, and which folds at 80 columns."""
+    table = Table(box=None)
+    for name in first:
+        table.add_column(name, overflow="fold")  # a long model id wraps whole, never cut
+    for name in ("input", "output", "cache read", "cache write", "cost"):
+        table.add_column(name, justify="right")
+    return table
+
+
+def _token_cells(t: Any) -> list[str]:
+    if t is None:
+        return ["-"] * 4
+    return [
+        f"{t.input_tokens:,}",
+        f"{t.output_tokens:,}",
+        f"{t.cache_read_tokens:,}",
+        f"{t.cache_write_5m_tokens + t.cache_write_1h_tokens:,}",
+    ]
+
+
+# --- report ---------------------------------------------------------------------------------------
+
+
+@cli.command(cls=GreedyCommand)
+@period_options
+@group_by_option("provider, model, day, week, month, project, agent, session, member, source, basis")
+@click.option(
+    "--breakdown",
+    is_flag=False,
+    flag_value="model",
+    default=None,
+    type=click.Choice(BREAKDOWN_DIMS),
+    help="sub-rows under each row, by model (the default), provider, project, agent or session",
+)
+@click.option("--chart", is_flag=True, help="a bar per day (always when grouping by day)")
+@json_option("the full result as JSON")
+@click.option("--csv", "as_csv", is_flag=True, help="rows as CSV")
+def report(
+    group_by: tuple[str, ...],
+    breakdown: str | None,
+    chart: bool,
+    as_json: bool,
+    as_csv: bool,
+    **period: Any,
+) -> int:
+    """What was spent in a period (default: this month).
+
+    With --breakdown, --json and --csv give the finer rows (grouped by --group-by and the breakdown).
+    """
+    from cost_mcp.analytics import spend
+    from cost_mcp.catchup import envelope
+
+    if as_json and as_csv:
+        raise click.UsageError("give --json or --csv, not both")
+    dims = list(group_by) or ["provider", "basis"]
+    fine = [*dims, breakdown] if breakdown and breakdown not in dims else dims
+    with ledger() as (loaded, conn):
+        p = resolve_period(loaded, period)
+        result = envelope(conn, spend.get_spend(conn, loaded, p, dims))
+        # The sub-rows come from the same function, grouped one dimension finer; its alerts were
+        # taken by the first call.
+        parts = None
+        if breakdown and fine != dims:
+            parts = envelope(conn, spend.get_spend(conn, loaded, p, fine, take_alerts=False))
+        # The daily chart when asked for, or when the rows are days anyway.
+        bars = (chart or "day" in dims) and not (as_json or as_csv)
+        days = spend.get_spend(conn, loaded, p, ["day"], take_alerts=False) if bars else None
+    if as_json:
+        shown = result if parts is None else parts.model_copy(update={"alerts": result.alerts})
+        print(shown.model_dump_json(indent=2))
+        return EXIT_OK
+    if as_csv:
+        _report_csv(parts or result)
+        return EXIT_OK
+    out = Console()
+    _render_report(out, result, parts, breakdown)
+    if days is not None and days.rows:
+        _day_bars(out, days)
+    if result.attribution:
+        attributed = sum((a.cost_usd for a in result.attribution), Decimal(0))
+        out.print(
+            f"[dim]{format_usd(attributed)} of estimates not added (billed data or a subscription covers "
+            "them); see --json attribution[][/dim]"
+        )
+    for alert in result.alerts:
+        note(out, alert, "[red]alert:[/red]")
+    for warning in result.warnings:
+        note(out, warning)
+    return EXIT_OK
+
+
+def _report_csv(result: SpendResult) -> None:
+    writer = csv.writer(sys.stdout)
+    dims = [d for d in result.group_by if d != "basis"]  # every row has its basis column
+    writer.writerow([*dims, "basis", "cost_usd", "requests", "total_tokens", "unpriced_requests"])
+    for row in result.rows:
+        writer.writerow(
+            [
+                *(csv_cell(row.group[d] or "") for d in dims),
+                row.basis,
+                UNPRICED if row.unpriced_requests and not row.cost_usd else plain_usd(row.cost_usd),
+                "" if row.requests is None else row.requests,
+                "" if row.tokens is None else row.tokens.total_tokens,
+                row.unpriced_requests,
+            ]
+        )
+
+
+def _render_report(
+    out: Console, result: SpendResult, parts: SpendResult | None, breakdown: str | None
+) -> None:
+    period = result.period
+    out.print(
+        f"[bold]{period.name}[/bold] {period.first_day} to {period.last_day} ({period.timezone}): "
+        f"[bold]{format_cost(result.total_usd, sum(r.unpriced_requests for r in result.rows))}[/bold]"
+    )
+    if not result.rows:
+        return
+    dims = [d for d in result.group_by if d != "basis"]
+    under = _sub_rows(result, parts) if parts is not None and breakdown else {}
+    # Token columns as ccusage shows them; money and counts right-aligned; names fold at 80.
+    table = _tokens_table(*dims, "basis")
+    table.add_column("requests", justify="right")
+    for row in result.rows:
+        table.add_row(*(text(row.group[d] or "-") for d in dims), row.basis, *_row_cells(row))
+        for sub in under.get(_key(row, result.group_by), []):
+            label = f"└─{text(sub.group[breakdown or ''] or '-')}"  # no space: folds as one name
+            # The sub-row's name sits in the first column, indented under its row.
+            cells = [label, *[""] * len(dims)] if dims else [label]
+            table.add_row(*cells[: len(dims) + 1], *_row_cells(sub), style="dim")
+    out.print(table)
+
+
+def _row_cells(row: SpendRow) -> list[str]:
+    return [
+        *_token_cells(row.tokens),
+        format_cost(row.cost_usd, row.unpriced_requests),
+        "-" if row.requests is None else f"{row.requests:,}",
+    ]
+
+
+def _key(row: SpendRow, dims: list[str]) -> tuple[str | None, ...]:
+    return (*(row.group.get(d) for d in dims if d != "basis"), row.basis)
+
+
+def _sub_rows(result: SpendResult, parts: SpendResult) -> dict[tuple[str | None, ...], list[SpendRow]]:
+    """The finer rows under the row they split, costliest first."""
+    under: dict[tuple[str | None, ...], list[SpendRow]] = {}
+    for sub in parts.rows:
+        under.setdefault(_key(sub, result.group_by), []).append(sub)
+    for rows in under.values():
+        rows.sort(key=lambda r: r.cost_usd, reverse=True)
+    return under
+
+
+def _day_bars(out: Console, days: SpendResult) -> None:
+    """One bar per day of the period up to today (days to come have no spend yet), zero days included."""
+    per_day: dict[str, Decimal] = {}
+    unpriced: dict[str, int] = {}
+    for row in days.rows:
+        key = row.group["day"] or ""
+        per_day[key] = per_day.get(key, Decimal(0)) + row.cost_usd
+        unpriced[key] = unpriced.get(key, 0) + row.unpriced_requests
+    first = date.fromisoformat(days.period.first_day)
+    today = datetime.now(ZoneInfo(days.period.timezone)).date()
+    last = min(date.fromisoformat(days.period.last_day), today)
+    peak = max(per_day.values(), default=Decimal(0))
+    width = 40
+    day = first
+    while day <= last:
+        key = day.isoformat()
+        amount = per_day.get(key, Decimal(0))
+        blocks = int(amount / peak * width) if peak > 0 else 0
+        out.print(f"{key} {'█' * blocks:<{width}} {format_cost(amount, unpriced.get(key, 0))}")
+        day += timedelta(days=1)
+
+
+# --- export ---------------------------------------------------------------------------------------
+
+
+@cli.command()
+@period_options
+@click.option(
+    "--format",
+    "fmt",
+    type=click.Choice(["csv", "json", "focus"]),
+    default="csv",
+    show_default=True,
+    help="csv or json: every usage event and provider bucket; focus: FinOps FOCUS rows (CSV, or Parquet "
+    "when --output ends in .parquet) that sum to the period's total",
+)
+@click.option("--output", "-o", default="-", help="file to write (default: stdout)")
+def export(fmt: str, output: str, **period: Any) -> int:
+    """Every usage event and provider bucket of a period.
+
+    As CSV (the default), JSON, or FinOps FOCUS rows.
+    """
+    from cost_mcp.analytics.export import FIELDS, export_records
+
+    with ledger() as (loaded, conn):
+        p = resolve_period(loaded, period)
+        if fmt == "focus" and output.lower().endswith(".parquet"):
+            _write_focus_parquet(Path(output), conn, loaded, p)
+            return EXIT_OK
+        target = sys.stdout if output == "-" else open(output, "w", newline="", encoding="utf-8")  # noqa: SIM115
+        try:
+            records = export_records(conn, loaded, p)
+            if fmt == "focus":
+                _write_focus(target, conn, loaded, p)
+            elif fmt == "csv":
+                writer = csv.DictWriter(target, fieldnames=FIELDS)
+                writer.writeheader()
+                writer.writerows({k: csv_cell(v) for k, v in record.items()} for record in records)
+            else:
+                target.write("[\n")
+                for i, record in enumerate(records):
+                    target.write(("," if i else "") + json.dumps(_json_record(record)) + "\n")
+                target.write("]\n")
+        finally:
+            if target is not sys.stdout:
+                target.close()
+    return EXIT_OK
+
+
+def _json_record(record: dict[str, str | int]) -> dict[str, object]:
+    """An export record for JSON: money as a number (null when unpriced), as in MCP results."""
+    from cost_mcp.money import json_usd
+
+    cost = record["cost_usd"]
+    value = None if cost == UNPRICED else json_usd(Decimal(str(cost)))
+    return {**record, "cost_usd": value}
+
+
+def _write_focus(target: TextIO, conn: sqlite3.Connection, settings: Settings, p: Period) -> None:
+    from cost_mcp.analytics.focus import COLUMNS, focus_rows
+
+    result = focus_rows(conn, settings, p)
+    writer = csv.DictWriter(target, fieldnames=COLUMNS)
+    writer.writeheader()
+    writer.writerows(result.rows)
+    _focus_warning(result)
+
+
+def _write_focus_parquet(path: Path, conn: sqlite3.Connection, settings: Settings, p: Period) -> None:
+    from cost_mcp.analytics.focus import focus_rows, write_parquet
+
+    result = focus_rows(conn, settings, p)
+    write_parquet(result, path)
+    _focus_warning(result)
+
+
+def _focus_warning(result: FocusExport) -> None:
+    if result.unpriced_requests:
+        print(
+            f"warning: {result.unpriced_requests:,} call(s) have no known price: they are counted in "
+            "x_UnpricedRequests and not in any cost column (add their prices to the price override file)",
+            file=sys.stderr,
+        )
+
+
+# --- the ccusage-style views ------------------------------------------------------------------------
+
+
+@cli.command()
+@click.option("--active", is_flag=True, help="only the active block, with its projection")
+@click.option("--days", default="3", help="days back (default 3, at most 31)")
+@click.option("--token-limit", help="tokens to compare the active block with, or 'max'")
+@json_option("the full result as JSON")
+def blocks(active: bool, days: str, token_limit: str | None, as_json: bool) -> int:
+    """Claude Code's 5-hour usage windows (ccusage blocks)."""
+    from cost_mcp.analytics.claude_code import usage_blocks
+    from cost_mcp.models import checked
+
+    limit: int | str | None = token_limit
+    if limit is not None and limit != "max":
+        limit = checked(int, limit, "--token-limit (a number of tokens, or max)")
+    back = checked(Annotated[int, Field(ge=1, le=31)], days, "--days (1 to 31)")
+    return answer(
+        lambda s, conn: usage_blocks(conn, s, days=back, token_limit=limit),  # type: ignore[arg-type]
+        as_json=as_json,
+        render=lambda out, result: _render_blocks(out, result, active),
+    )
+
+
+def _render_blocks(out: Console, result: UsageBlocks, only_active: bool) -> None:
+    shown = [result.active] if only_active else [b for b in result.blocks if not b.is_gap]
+    listed = [b for b in shown if b is not None]
+    if not listed:
+        out.print("No active 5-hour block." if only_active else "No Claude Code usage in these days.")
+    else:
+        table = _tokens_table("block start", "")
+        for b in listed:
+            table.add_row(
+                b.start[:16].replace("T", " "),
+                "active" if b.is_active else "",
+                *_token_cells(b.tokens),
+                _money(b.cost_usd),
+            )
+        out.print(table)
+    active = result.active
+    if active is not None and active.projection is not None:
+        rate = f"{format_usd(active.burn_rate.cost_per_hour_usd)}/h, " if active.burn_rate else ""
+        out.print(
+            f"active block: {rate}projected {active.projection.total_tokens:,} tokens, "
+            f"{format_usd(active.projection.cost_usd)} by {active.end[11:16]} UTC",
+            highlight=False,
+        )
+        if active.token_limit_status is not None:
+            st = active.token_limit_status
+            out.print(
+                f"token limit {st.limit:,}: {st.percent_used}% projected ({st.status})", highlight=False
+            )
+
+
+@cli.command()
+@click.argument("session_id", metavar="[ID]", required=False)
+@json_option("the full result as JSON")
+def session(session_id: str | None, as_json: bool) -> int:
+    """One Claude Code session: cost, tokens, models, burn rate.
+
+    ID defaults to the most recent session.
+    """
+    from cost_mcp.analytics.claude_code import session_usage
+
+    return answer(
+        lambda s, conn: session_usage(conn, s, session_id, str(Path.cwd())),
+        as_json=as_json,
+        render=_render_session,
+    )
+
+
+def _render_session(out: Console, result: SessionUsage) -> None:
+    out.print(
+        f"session {text(result.session_id)} ({text(result.project)}): "
+        f"[bold]{format_usd(result.cost_usd)}[/bold], "
+        f"{result.requests:,} calls over {result.duration_minutes:.0f} min",
+        highlight=False,
+    )
+    table = _tokens_table("model", "calls")
+    for m in result.models:
+        table.add_row(text(m.model), f"{m.requests:,}", *_token_cells(m.tokens), _money(m.cost_usd))
+    out.print(table)
+    if result.burn_rate is not None:
+        out.print(f"burn rate: {format_usd(result.burn_rate.cost_per_hour_usd)} per hour", highlight=False)
+
+
+@cli.command()
+@period_options
+@json_option("the full result as JSON")
+def forecast(as_json: bool, **period: Any) -> int:
+    """Burn rate, end-of-period projection and unusual days."""
+    from cost_mcp.analytics import forecast as forecasts
+
+    return answer(
+        lambda s, conn: forecasts.spend_forecast(conn, s, resolve_period(s, period)),
+        as_json=as_json,
+        render=_render_forecast,
+    )
+
+
+def _render_forecast(out: Console, result: Forecast) -> None:
+    period = result.period
+    out.print(
+        f"[bold]{period.name}[/bold] {period.first_day} to {period.last_day}: {format_usd(result.spent_usd)} "
+        f"spent in {result.days_elapsed} of {result.days_in_period} days; "
+        f"[bold]{format_usd(result.projected_usd)}[/bold] projected",
+        highlight=False,
+    )
+    out.print(
+        f"burn rate: {format_usd(result.burn_rate_period_usd_per_day)}/day over the period, "
+        f"{format_usd(result.burn_rate_7d_usd_per_day)}/day over the last 7 days",
+        highlight=False,
+    )
+    if result.anomalies:
+        table = Table("unusual day", box=None)
+        for name in ("cost", "baseline", "x"):
+            table.add_column(name, justify="right")
+        table.add_column("top models")
+        for a in result.anomalies:
+            ratio = f"{a.ratio:.1f}" if a.ratio is not None else "-"
+            table.add_row(
+                a.day,
+                format_usd(a.cost_usd),
+                format_usd(a.baseline_usd),
+                ratio,
+                text(", ".join(a.top_models)),
+            )
+        out.print(table)
+    for alert in result.alerts:
+        note(out, alert, "[red]alert:[/red]")
+
+
+# --- savings and compare ------------------------------------------------------------------------------
+
+_SAVINGS_DIMS = "provider, model, agent, project, session, source"
+
+
+@cli.command(cls=GreedyCommand)
+@period_options
+@group_by_option(_SAVINGS_DIMS)
+@json_option("the full result as JSON")
+def savings(group_by: tuple[str, ...], as_json: bool, **period: Any) -> int:
+    """Where recorded calls could have cost less.
+
+    Three findings: a cheaper model mix, caching, and the batch rate.
+    """
+    from cost_mcp.analytics import savings as saving
+    from cost_mcp.pricing import Pricer
+
+    def compute(s: Settings, conn: sqlite3.Connection) -> SavingsReport:
+        p = resolve_period(s, period)
+        pricer = Pricer.from_file(s.prices_file)
+        return saving.savings_report(conn, s, pricer, p, saving.check_dims(list(group_by) or None))
+
+    return answer(compute, as_json=as_json, render=_render_savings)
+
+
+def _render_savings(out: Console, result: SavingsReport) -> None:
+    period = result.period
+    out.print(
+        f"[bold]{period.name}[/bold] {period.first_day} to {period.last_day} ({period.timezone}): "
+        f"{result.calls:,} calls, {format_usd(result.cost_usd)} at list price",
+        highlight=False,
+    )
+    mix = result.model_mix
+    out.print(
+        f"\n[bold]model mix: {format_usd(mix.saving_usd)}[/bold] moving {mix.short_answer_calls:,} "
+        f"short-answer calls of {mix.calls:,} to a cheaper model "
+        f"({format_usd(mix.all_calls_saving_usd)} moving every call)",
+        highlight=False,
+    )
+    table = Table(
+        *mix.rows[0].group if mix.rows else (), "calls", "short", "cost", "target", "saving", box=None
+    )
+    for row in mix.rows:
+        table.add_row(
+            *row.group.values(),
+            f"{row.calls:,}",
+            f"{row.short_answer_calls:,}",
+            format_usd(row.cost_usd),
+            row.target or "-",
+            format_usd(row.short_answer_saving_usd),
+        )
+    if mix.rows:
+        out.print(table)
+    _more(out, mix.more_rows, mix.more_rows_saving_usd)
+    _sessions(out, mix.top_sessions)
+    cache = result.caching
+    out.print(
+        f"\n[bold]caching: {format_usd(cache.saving_usd)}[/bold] (repeated prefixes "
+        f"{format_usd(cache.prefix_saving_usd)}, 1-hour writes {format_usd(cache.unneeded_1h_saving_usd)})\n"
+        f"  {cache.cache_share_percent}% of input read from cache; writes cost "
+        f"{format_usd(cache.cache_write_premium_usd)} above plain input, reads saved "
+        f"{format_usd(cache.cache_read_saved_usd)}",
+        highlight=False,
+    )
+    table = Table(
+        *cache.rows[0].group if cache.rows else (),
+        "calls",
+        "cached",
+        "net",
+        "prefix calls",
+        "1h writes",
+        "saving",
+        box=None,
+    )
+    for c in cache.rows:
+        table.add_row(
+            *c.group.values(),
+            f"{c.calls:,}",
+            f"{c.cache_share_percent}%",
+            format_usd(c.net_cache_saving_usd),
+            f"{c.prefix_candidate_calls:,}",
+            f"{c.unneeded_1h_writes:,}",
+            format_usd(c.saving_usd),
+        )
+    if cache.rows:
+        out.print(table)
+    _more(out, cache.more_rows, cache.more_rows_saving_usd)
+    _sessions(out, cache.top_sessions)
+    batch = result.batch
+    out.print(
+        f"\n[bold]batch: {format_usd(batch.saving_usd)}[/bold] ({len(batch.rows) + batch.more_rows} of "
+        f"{batch.agents_checked} agents look non-interactive)",
+        highlight=False,
+    )
+    table = Table("agent", "why", "calls", "cost", "at batch rate", "saving", box=None)
+    for b in batch.rows:
+        table.add_row(
+            b.agent,
+            ", ".join(b.reasons),
+            f"{b.calls:,}",
+            format_usd(b.cost_usd),
+            format_usd(b.batch_cost_usd),
+            format_usd(b.saving_usd),
+        )
+    if batch.rows:
+        out.print(table)
+    _more(out, batch.more_rows, batch.more_rows_saving_usd)
+    _sessions(out, batch.top_sessions)
+    out.print()
+    for line in result.notes:
+        out.print(f"[dim]{text(line)}[/dim]", highlight=False)
+
+
+def _more(out: Console, rows: int, saving: Decimal) -> None:
+    if rows:
+        out.print(f"  ... and {rows:,} more rows saving {format_usd(saving)} (see --json)", highlight=False)
+
+
+def _sessions(out: Console, top: list[SessionSaving]) -> None:
+    if top:
+        out.print(
+            "  top sessions: " + ", ".join(f"{s.session} ({format_usd(s.saving_usd)})" for s in top),
+            highlight=False,
+            markup=False,
+        )
+
+
+@cli.command(cls=GreedyCommand)
+@click.option("--before", help="period name or YYYY-MM-DD..YYYY-MM-DD (default: the days before --after)")
+@click.option("--after", help="period name or YYYY-MM-DD..YYYY-MM-DD (default: last_week)")
+@click.option("--timezone", help="IANA timezone (default: configured)")
+@group_by_option(_SAVINGS_DIMS)
+@json_option("the full result as JSON")
+def compare(
+    before: str | None, after: str | None, timezone: str | None, group_by: tuple[str, ...], as_json: bool
+) -> int:
+    """Two periods side by side, the change split into its parts."""
+    from cost_mcp.analytics import savings as saving
+    from cost_mcp.analytics import spend
+    from cost_mcp.periods import previous_period, resolve_spec
+    from cost_mcp.pricing import Pricer
+
+    def compute(s: Settings, conn: sqlite3.Connection) -> Comparison:
+        tz = spend.zone(timezone, s)
+        later = resolve_spec(after or "last_week", tz=tz, week_start=s.week_start)
+        earlier = resolve_spec(before, tz=tz, week_start=s.week_start) if before else previous_period(later)
+        pricer = Pricer.from_file(s.prices_file)
+        return saving.compare_periods(
+            conn, s, pricer, earlier, later, saving.check_dims(list(group_by) or None)
+        )
+
+    return answer(compute, as_json=as_json, render=_render_compare)
+
+
+def _render_compare(out: Console, result: Comparison) -> None:
+    table = Table("", "before", "after", box=None)
+    b, a = result.before, result.after
+    table.add_row(
+        "period",
+        f"{b.period.first_day} to {b.period.last_day}",
+        f"{a.period.first_day} to {a.period.last_day}",
+    )
+    table.add_row("spend", format_usd(b.cost_usd), format_usd(a.cost_usd))
+    table.add_row("calls", f"{b.calls:,}", f"{a.calls:,}")
+    per_call = [
+        format_usd(x.cost_per_call_usd, 6) if x.cost_per_call_usd is not None else "-" for x in (b, a)
+    ]
+    table.add_row("per call", *per_call)
+    per_mtok = [
+        format_usd(x.cost_per_million_tokens_usd) if x.cost_per_million_tokens_usd is not None else "-"
+        for x in (b, a)
+    ]
+    table.add_row("per million tokens", *per_mtok)
+    table.add_row("cache share", f"{b.cache_share_percent}%", f"{a.cache_share_percent}%")
+    table.add_row(
+        "top model",
+        *(f"{x.models[0].model} ({x.models[0].cost_share_percent}%)" if x.models else "-" for x in (b, a)),
+    )
+    out.print(table)
+    pct = f" ({result.change_percent:+}%)" if result.change_percent is not None else ""
+    out.print(f"\n[bold]change: {format_usd(result.change_usd)}[/bold]{pct}", highlight=False)
+    for part in result.parts:
+        out.print(f"  {part.part:<16} {format_usd(part.usd):>12}  {part.meaning}", highlight=False)
+    if result.rows:
+        rows = Table(*result.group_by, "before", "after", "change", box=None)
+        for r in result.rows:
+            rows.add_row(
+                *r.group.values(),
+                format_usd(r.before_cost_usd),
+                format_usd(r.after_cost_usd),
+                format_usd(r.change_usd),
+            )
+        out.print(rows)
+        if result.more_rows:
+            out.print(f"  ... and {result.more_rows:,} more rows (see --json)")

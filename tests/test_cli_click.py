@@ -1,0 +1,212 @@
+"""The click CLI in-process: report --breakdown, sync's progress display, greedy --group-by, usage errors."""
+
+from __future__ import annotations
+
+import json
+import re
+from datetime import UTC, datetime
+from decimal import Decimal
+from pathlib import Path
+from typing import Any
+
+import pytest
+from rich.console import Console
+
+from cost_mcp.cli import EXIT_USAGE, main
+from cost_mcp.cli import data as data_commands
+from tests.sources.claude_logs import SONNET, assistant, session_file, write
+
+NOW = datetime.now(UTC).strftime("%Y-%m-%dT%H:%M:%S.000Z")
+HAIKU = "claude-haiku-4-5-20251001"
+CLOSED_PORT = "http://127.0.0.1:9"
+
+
+@pytest.fixture
+def two_models(home: Path) -> Path:
+    """Two sessions this month: Sonnet in both, Haiku in one."""
+    write(
+        session_file(home / "claude", "s1"),
+        assistant("m1", "r1", NOW, session="s1", input=1000, output=100),
+        assistant("m2", "r2", NOW, session="s1", model=HAIKU, input=2000, output=200),
+    )
+    write(
+        session_file(home / "claude", "s2"),
+        assistant("m3", "r3", NOW, session="s2", model=SONNET, input=3000, output=300),
+    )
+    return home
+
+
+def run(capsys: pytest.CaptureFixture[str], *argv: str) -> tuple[int, str, str]:
+    code = main(list(argv))
+    captured = capsys.readouterr()
+    return code, captured.out, captured.err
+
+
+def _money(cell: str) -> Decimal:
+    return Decimal(cell.replace("$", "").replace(",", ""))
+
+
+def _table(out: str) -> list[list[str]]:
+    return [line.split() for line in out.splitlines() if line.strip()]
+
+
+def _is_sub(cells: list[str]) -> bool:
+    return cells[0].startswith("└─")
+
+
+@pytest.mark.usefixtures("two_models")
+def test_report_breakdown_puts_a_row_per_model_under_each_row(
+    capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    code, out, _ = run(capsys, "report", "--breakdown")
+    assert code == 0, out
+    assert max(len(line) for line in out.splitlines()) <= 80  # long model ids fold
+    monkeypatch.setenv("COLUMNS", "200")  # one line per row, to read the cells back
+    code, out, _ = run(capsys, "report", "--breakdown")
+    rows = _table(out)
+    parent = next(i for i, cells in enumerate(rows) if cells[0] == "anthropic")
+    subs = [cells for cells in rows[parent + 1 :] if _is_sub(cells)]
+    assert [s[0] for s in subs] == [f"└─{SONNET}", f"└─{HAIKU}"]  # costliest first
+    # Each count of the row is the sum of its sub-rows' (tokens, requests; the cost, shown rounded,
+    # is checked exactly in the JSON below).
+    assert rows[parent][1] == "estimated"
+    for column in (-6, -5, -4, -3, -1):
+        total = sum(_money(s[column]) for s in subs)
+        assert total == _money(rows[parent][column]), column
+
+    # Machine output gives the finer rows, from the same function, summing to the same total.
+    code, fine_json, _ = run(capsys, "report", "--breakdown", "--json")
+    code2, coarse_json, _ = run(capsys, "report", "--json")
+    fine, coarse = json.loads(fine_json), json.loads(coarse_json)
+    assert code == code2 == 0
+    assert fine["group_by"] == ["provider", "basis", "model"]
+    assert fine["complete"] is True and fine["warnings"] == coarse["warnings"]  # labelled alike
+    assert {r["group"]["model"] for r in fine["rows"]} == {SONNET, HAIKU}
+    assert fine["total_usd"] == coarse["total_usd"] > 0
+    parts = sum(Decimal(str(r["cost_usd"])) for r in fine["rows"])
+    assert Decimal(str(coarse["rows"][0]["cost_usd"])) == parts
+    code, csv_out, _ = run(capsys, "report", "--breakdown", "session", "--csv")
+    assert code == 0 and csv_out.splitlines()[0].startswith("provider,session,basis,cost_usd")
+    assert {line.split(",")[1] for line in csv_out.splitlines()[1:]} == {"s1", "s2"}
+
+
+@pytest.mark.usefixtures("two_models")
+def test_report_breakdown_by_session_under_each_model(
+    capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv("COLUMNS", "200")
+    code, out, _ = run(capsys, "report", "--group-by", "model", "--breakdown", "session")
+    assert code == 0
+    rows = _table(out)
+    sonnet = next(i for i, cells in enumerate(rows) if cells[0] == SONNET)
+    under = []
+    for cells in rows[sonnet + 1 :]:
+        if not _is_sub(cells):
+            break
+        under.append(cells[0])
+    assert under == ["└─s2", "└─s1"]  # s2 cost more
+    haiku = next(i for i, cells in enumerate(rows) if cells[0] == HAIKU)
+    assert rows[haiku + 1][0] == "└─s1"
+
+
+@pytest.mark.usefixtures("home")
+def test_report_breakdown_refuses_an_unknown_dimension(capsys: pytest.CaptureFixture[str]) -> None:
+    code, _, err = run(capsys, "report", "--breakdown", "colour")
+    assert code == EXIT_USAGE and "colour" in err and "model" in err
+
+
+@pytest.mark.usefixtures("two_models")
+def test_group_by_takes_several_values_and_says_when_given_none(capsys: pytest.CaptureFixture[str]) -> None:
+    code, out, _ = run(capsys, "report", "--group-by", "model", "session", "--json")
+    assert code == 0 and json.loads(out)["group_by"] == ["model", "session"]
+    code, out, _ = run(capsys, "report", "--group-by", "model", "--group-by", "session", "--json")
+    assert code == 0 and json.loads(out)["group_by"] == ["model", "session"]
+    code, out, _ = run(capsys, "report", "--group-by=model", "session", "--json")
+    assert code == 0 and json.loads(out)["group_by"] == ["model", "session"]
+    code, out, _ = run(capsys, "report", "--breakdown", "--group-by", "day", "--json")
+    assert code == 0 and json.loads(out)["group_by"] == ["day", "model"]  # --breakdown alone: by model
+    code, _, err = run(capsys, "report", "--json", "--group-by")
+    assert code == EXIT_USAGE and "--group-by" in err
+    code, _, err = run(capsys, "report", "--json", "--csv")
+    assert code == EXIT_USAGE and "not both" in err
+
+
+def test_unknown_command_and_option_exit_2_with_the_usage(capsys: pytest.CaptureFixture[str]) -> None:
+    code, _, err = run(capsys, "reprot")
+    assert code == EXIT_USAGE and "No such command 'reprot'" in err
+    code, _, err = run(capsys, "report", "--perod", "today")
+    assert code == EXIT_USAGE and "--period" in err  # click suggests the option meant
+    code, out, _ = run(capsys, "budget", "--help")
+    assert code == 0 and "delete" in out and "status" in out
+
+
+class _Recorder:
+    """Stands for the terminal display: what sync told it, in order."""
+
+    def __init__(self) -> None:
+        self.heard: list[tuple[str, ...]] = []
+
+    def planned(self, sources: Any) -> None:
+        self.heard.append(("planned", *sources))
+
+    def fetched(self, source: str, error: str | None, seconds: float) -> None:
+        self.heard.append(("fetched", source, "failed" if error else "ok"))
+
+
+def test_sync_tells_the_display_each_source_and_its_state(
+    home: Path, capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv("OPENAI_ADMIN_KEY", "sk-admin-abcdefghijklmnopqrstuvwxyz012345")
+    monkeypatch.setenv("COST_MCP_OPENAI_BASE_URL", CLOSED_PORT)
+    recorder = _Recorder()
+    monkeypatch.setattr(data_commands, "_sync_progress", lambda wanted: _yield(recorder if wanted else None))
+    code, out, _ = run(capsys, "sync")
+    assert code == 1
+    assert recorder.heard[0] == ("planned", "openai")
+    assert recorder.heard[1:] == [("fetched", "openai", "failed")]
+    # Off the display, one line per source with its state, then why it failed, once.
+    assert re.search(r"^\s*openai\s+failed", out, re.M)
+    assert re.search(r"^note: openai: sync failed \(cannot reach", out, re.M)
+    assert out.count("cannot reach") == 1
+    recorder.heard.clear()
+    assert run(capsys, "sync", "--json")[0] == 1
+    assert recorder.heard == []  # --json: no display
+
+
+def test_sync_display_draws_a_line_per_source_on_a_terminal(monkeypatch: pytest.MonkeyPatch) -> None:
+    from io import StringIO
+
+    screen = StringIO()
+    terminal = Console(file=screen, force_terminal=True, width=80, stderr=True)
+    monkeypatch.setattr(data_commands, "Console", lambda **_: terminal)
+    with data_commands._sync_progress(True) as display:
+        assert display is not None
+        display.planned(["openai", "anthropic"])
+        display.fetched("openai", "connection refused", 0.4)
+        display.fetched("anthropic", None, 1.2)
+    drawn = screen.getvalue()
+    assert "openai" in drawn and "anthropic" in drawn and "failed" in drawn and "ok" in drawn
+    monkeypatch.setattr(data_commands, "Console", lambda **_: Console(file=StringIO(), force_terminal=False))
+    with data_commands._sync_progress(True) as display:
+        assert display is None  # not a terminal: the table after the sync says it all
+
+
+def _yield(value: Any) -> Any:
+    from contextlib import nullcontext
+
+    return nullcontext(value)
+
+
+@pytest.mark.usefixtures("home")
+def test_ctrl_c_exits_130_without_a_traceback(
+    capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from cost_mcp.analytics import estimate
+
+    def interrupted(*_: object, **__: object) -> None:
+        raise KeyboardInterrupt
+
+    monkeypatch.setattr(estimate, "estimate_cost", interrupted)
+    code, out, err = run(capsys, "estimate", "claude-sonnet-4-5", "--input", "10")
+    assert code == 130 and out == ""
+    assert "aborted" in err and "Traceback" not in err
