@@ -35,6 +35,7 @@ from typing import Any
 
 from bench_spend import NOW, LedgerSpec, ensure_ledger
 from benchlib import median, save
+from cost_mcp.store.connection import Conn
 
 CHROMIUM_ARGS = [
     "--no-sandbox",
@@ -147,7 +148,6 @@ def in_browser(db: Path, claude_dir: Path, runs: int) -> dict[str, Any]:
 def demo_screenshot(path: Path) -> None:
     """README's picture: a month of seeded spend ending now, billed days, two budgets."""
     import random
-    import sqlite3
     import uuid
     from datetime import UTC, datetime, timedelta
 
@@ -171,7 +171,7 @@ def demo_screenshot(path: Path) -> None:
             },
             env_file=Path("/nonexistent"),
         )
-        conn: sqlite3.Connection = connect(settings.db)
+        conn: Conn = connect(settings.db)
         now = datetime.now(UTC).replace(microsecond=0)
         pricer = Pricer()
         agents = [

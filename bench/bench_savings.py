@@ -16,7 +16,6 @@ from __future__ import annotations
 
 import argparse
 import random
-import sqlite3
 import sys
 import tempfile
 import time
@@ -24,6 +23,7 @@ from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 from benchlib import median, save, table
+from cost_mcp.store.connection import Conn
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "src"))
 
@@ -39,7 +39,7 @@ MODELS = [
 WEEK2 = datetime(2026, 11, 16, tzinfo=UTC)
 
 
-def build(conn: sqlite3.Connection, calls: int, seed: int) -> None:
+def build(conn: Conn, calls: int, seed: int) -> None:
     from cost_mcp.pricing import Pricer, Tokens
 
     pricer = Pricer()

@@ -47,6 +47,7 @@ from typing import Any, Literal
 from zoneinfo import ZoneInfo
 
 from benchlib import DATA, median, run_measured, save, table
+from cost_mcp.store.connection import Conn
 
 GENERATOR_VERSION = 2
 EVENTS = 1_000_000
@@ -579,7 +580,7 @@ def in_process(db: Path, claude_dir: Path, runs: int) -> tuple[list[Timing], dic
     return timings, check
 
 
-def consistency(conn: sqlite3.Connection, settings: Any) -> dict[str, Any]:
+def consistency(conn: Conn, settings: Any) -> dict[str, Any]:
     """get_spend's this_year total (UTC) against the same rule computed directly from the tables:
     every counted event, except Anthropic's on billed UTC days, whose billed buckets count instead."""
     from cost_mcp.analytics import spend

@@ -31,7 +31,7 @@ PHASES = (
     ("parse a line (decode + copy)", "_parse"),
     ("price + row tuples", "_row"),
     ("write batches (SQL, recount)", "_flush"),
-    ("  of which UPSERT executemany", "<method 'executemany' of 'sqlite3.Connection' objects>"),
+    ("  of which UPSERT executemany", "<method 'executemany' of 'Conn' objects>"),
     ("build indexes after bulk load", "restore_indexes"),
     ("rollup refresh", "refresh"),
 )

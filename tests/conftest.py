@@ -1,7 +1,15 @@
-"""Shared fixtures: every test gets its own ledger, config folder and Claude folder on disk."""
+"""Shared fixtures: every test gets its own ledger, config folder and Claude folder on disk.
+
+The ledger runs on both backends: ``home`` (and so ``settings`` and ``client``) is parametrised
+over ``sqlite`` (a file under tmp_path) and ``postgresql`` (a fresh database in a throwaway
+cluster started once per session, see tests/pg_cluster.py). Tests about SQLite files themselves
+are marked ``sqlite_only`` and run once. Without PostgreSQL installed the ``postgresql`` variants
+skip, saying why, unless ``CI`` is set: then they fail.
+"""
 
 from __future__ import annotations
 
+import os
 from collections.abc import AsyncIterator, Iterator
 from pathlib import Path
 
@@ -10,6 +18,38 @@ import stamina
 from mcp import Client
 
 from cost_mcp.config import Settings, load_settings, provider_env_names
+from tests.pg_cluster import Cluster
+
+BACKENDS = ["sqlite", "postgresql"]
+
+
+def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
+    """Run ``sqlite_only`` tests on SQLite alone (deselect their PostgreSQL variant)."""
+    keep: list[pytest.Item] = []
+    dropped: list[pytest.Item] = []
+    for item in items:
+        callspec = getattr(item, "callspec", None)
+        on_pg = callspec is not None and callspec.params.get("home") == "postgresql"
+        (dropped if on_pg and item.get_closest_marker("sqlite_only") else keep).append(item)
+    if dropped:
+        config.hook.pytest_deselected(items=dropped)
+        items[:] = keep
+
+
+@pytest.fixture(scope="session")
+def pg_cluster() -> Iterator[Cluster]:
+    """One throwaway PostgreSQL cluster for the session (skips, or fails in CI, when it cannot start)."""
+    try:
+        cluster = Cluster()
+    except Exception as exc:  # not installed, cannot run: say so once per test
+        reason = f"no PostgreSQL server could be started for the postgresql backend: {exc}"
+        if os.environ.get("CI"):
+            pytest.fail(reason)
+        pytest.skip(reason)
+    try:
+        yield cluster
+    finally:
+        cluster.stop()
 
 
 @pytest.fixture
@@ -24,12 +64,20 @@ def no_retry_waits() -> Iterator[None]:
         yield
 
 
-@pytest.fixture
-def home(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
-    """An isolated environment: ledger, env file, prices file and Claude folder under tmp_path."""
+@pytest.fixture(params=BACKENDS)
+def home(request: pytest.FixtureRequest, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[Path]:
+    """An isolated environment: ledger, env file, prices file and Claude folder under tmp_path,
+    the ledger on each backend in turn."""
     for name in provider_env_names():
         monkeypatch.delenv(name, raising=False)
-    monkeypatch.setenv("COST_MCP_DB", str(tmp_path / "data" / "cost.db"))
+    cluster: Cluster | None = None
+    database = ""
+    if request.param == "sqlite":
+        monkeypatch.setenv("COST_MCP_DB", str(tmp_path / "data" / "cost.db"))
+    else:
+        cluster = request.getfixturevalue("pg_cluster")
+        database = cluster.new_database()
+        monkeypatch.setenv("COST_MCP_DB", cluster.url(database))
     monkeypatch.setenv("COST_MCP_ENV_FILE", str(tmp_path / "config" / "env"))
     monkeypatch.setenv("COST_MCP_PRICES_FILE", str(tmp_path / "config" / "prices.toml"))
     monkeypatch.setenv("COST_MCP_TIMEZONE", "UTC")
@@ -40,7 +88,9 @@ def home(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
     monkeypatch.setenv("GEMINI_DIR", str(tmp_path / "gemini"))
     monkeypatch.setenv("OPENCODE_DATA_DIR", str(tmp_path / "opencode"))
     monkeypatch.setenv("AMP_DATA_DIR", str(tmp_path / "amp"))
-    return tmp_path
+    yield tmp_path
+    if cluster is not None:
+        cluster.drop_database(database)
 
 
 @pytest.fixture

@@ -3,7 +3,6 @@ Tier and replace_range's own guarantees, over fake provider APIs and a real ledg
 
 from __future__ import annotations
 
-import sqlite3
 from collections.abc import Iterator
 from datetime import UTC, date, datetime
 from decimal import Decimal
@@ -21,6 +20,7 @@ from cost_mcp.sources import anthropic
 from cost_mcp.sources.claude_code import ingest
 from cost_mcp.store import connect, write_transaction
 from cost_mcp.store.buckets import DAY_MS, Bucket, replace_range
+from cost_mcp.store.connection import Conn
 from tests.sources.claude_logs import assistant, session_file, write
 from tests.sources.fake_providers import (
     ANTHROPIC_KEY,
@@ -48,13 +48,13 @@ def keys(home: Path, monkeypatch: pytest.MonkeyPatch) -> Settings:
 
 
 @pytest.fixture
-def conn(keys: Settings) -> Iterator[sqlite3.Connection]:
+def conn(keys: Settings) -> Iterator[Conn]:
     c = connect(keys.db)
     yield c
     c.close()
 
 
-def claude_code_call(home: Path, conn: sqlite3.Connection, settings: Settings, ts: str, rid: str) -> None:
+def claude_code_call(home: Path, conn: Conn, settings: Settings, ts: str, rid: str) -> None:
     """One local Claude Code call, 1k in + 1k out on Sonnet 4.5: $0.018 estimated."""
     write(
         session_file(home / "claude", f"s-{rid}"), assistant(f"m-{rid}", rid, ts, input=1_000, output=1_000)
@@ -62,7 +62,7 @@ def claude_code_call(home: Path, conn: sqlite3.Connection, settings: Settings, t
     ingest(conn, settings, Pricer())
 
 
-def run_sync(conn: sqlite3.Connection, settings: Settings, router: Router, provider: str) -> SyncResult:
+def run_sync(conn: Conn, settings: Settings, router: Router, provider: str) -> SyncResult:
     result = sync.sync_providers(
         conn, settings, Pricer(), [provider], transport=router.transport(), now=NOW, days=5
     )
@@ -70,7 +70,7 @@ def run_sync(conn: sqlite3.Connection, settings: Settings, router: Router, provi
     return result
 
 
-def spend(conn: sqlite3.Connection, settings: Settings, group_by: list[str]) -> SpendResult:
+def spend(conn: Conn, settings: Settings, group_by: list[str]) -> SpendResult:
     return get_spend(conn, settings, resolve(settings, None, "2026-11-01", "2026-11-05", None), group_by)
 
 
@@ -85,7 +85,7 @@ def totals(result: SpendResult) -> dict[tuple[Any, ...], Decimal]:
 
 
 def test_an_empty_billed_day_leaves_the_local_estimate_in_the_total(
-    home: Path, conn: sqlite3.Connection, keys: Settings
+    home: Path, conn: Conn, keys: Settings
 ) -> None:
     # cost_report and the messages report list Nov 3 with no results; Claude Code spent $0.018 then.
     fake = FakeAnthropic({anthropic.COST_PATH: {"2026-11-02": [{"amount": "100", "currency": "USD"}]}})
@@ -111,7 +111,7 @@ def test_an_empty_billed_day_leaves_the_local_estimate_in_the_total(
 
 
 def test_a_day_inside_the_reporting_lag_does_not_replace_local_estimates(
-    home: Path, conn: sqlite3.Connection, keys: Settings
+    home: Path, conn: Conn, keys: Settings
 ) -> None:
     # Today (Nov 5) cost_report already has $0.01 of a busy day; the local logs know of more.
     fake = FakeAnthropic({anthropic.COST_PATH: {"2026-11-05": [{"amount": "1", "currency": "USD"}]}})
@@ -129,9 +129,7 @@ def test_a_day_inside_the_reporting_lag_does_not_replace_local_estimates(
     ]
 
 
-def test_a_partial_bill_counts_when_nothing_else_covers_the_day(
-    conn: sqlite3.Connection, keys: Settings
-) -> None:
+def test_a_partial_bill_counts_when_nothing_else_covers_the_day(conn: Conn, keys: Settings) -> None:
     fake = FakeOpenAI(
         {
             COSTS: {
@@ -149,9 +147,7 @@ def test_a_partial_bill_counts_when_nothing_else_covers_the_day(
     ]
 
 
-def test_a_day_synced_after_its_lag_is_the_total(
-    home: Path, conn: sqlite3.Connection, keys: Settings
-) -> None:
+def test_a_day_synced_after_its_lag_is_the_total(home: Path, conn: Conn, keys: Settings) -> None:
     claude_code_call(home, conn, keys, "2026-11-04T09:00:00.000Z", "r4")
     day = ms("2026-11-04")
 
@@ -168,7 +164,7 @@ def test_a_day_synced_after_its_lag_is_the_total(
     assert coverage(result, "anthropic").billed_days == 1
 
 
-def test_priority_tier_usage_is_counted_on_top_of_the_bill(conn: sqlite3.Connection, keys: Settings) -> None:
+def test_priority_tier_usage_is_counted_on_top_of_the_bill(conn: Conn, keys: Settings) -> None:
     # Nov 3: billed $2.50 (standard use); the messages report also has $3 of Priority Tier usage,
     # which cost_report leaves out, and $3 of standard usage, which the bill already holds.
     fake = FakeAnthropic(
@@ -195,9 +191,7 @@ def test_priority_tier_usage_is_counted_on_top_of_the_bill(conn: sqlite3.Connect
     assert any("Priority Tier" in w and "$3.00" in w for w in result.warnings)
 
 
-def test_priority_tier_is_not_added_where_usage_is_already_the_total(
-    conn: sqlite3.Connection, keys: Settings
-) -> None:
+def test_priority_tier_is_not_added_where_usage_is_already_the_total(conn: Conn, keys: Settings) -> None:
     fake = FakeAnthropic(
         {anthropic.MESSAGES_PATH: {"2026-11-03": [{**SONNET_1M_INPUT, "service_tier": "priority"}]}}
     )
@@ -210,11 +204,11 @@ def test_priority_tier_is_not_added_where_usage_is_already_the_total(
 # --- replace_range --------------------------------------------------------------------------------
 
 
-def _stored(conn: sqlite3.Connection) -> list[tuple[Any, ...]]:
+def _stored(conn: Conn) -> list[tuple[Any, ...]]:
     return conn.execute("SELECT start_ms, cost_nanos FROM provider_buckets ORDER BY start_ms").fetchall()
 
 
-def test_replace_range_refuses_a_bucket_outside_its_range(conn: sqlite3.Connection) -> None:
+def test_replace_range_refuses_a_bucket_outside_its_range(conn: Conn) -> None:
     day = ms("2026-11-03")
     outside = Bucket(day + DAY_MS, day + 2 * DAY_MS, cost_nanos=7)
     for _ in range(3):
@@ -225,7 +219,7 @@ def test_replace_range_refuses_a_bucket_outside_its_range(conn: sqlite3.Connecti
     assert _stored(conn) == []  # refused as a whole, and never summed into 21
 
 
-def test_replace_range_keeps_an_unknown_amount_unknown(conn: sqlite3.Connection) -> None:
+def test_replace_range_keeps_an_unknown_amount_unknown(conn: Conn) -> None:
     day = ms("2026-11-03")
     with write_transaction(conn):
         replace_range(
@@ -239,9 +233,7 @@ def test_replace_range_keeps_an_unknown_amount_unknown(conn: sqlite3.Connection)
     assert _stored(conn) == [(day, None)]
 
 
-def test_openai_costs_listing_no_day_while_usage_does_is_a_warning(
-    conn: sqlite3.Connection, keys: Settings
-) -> None:
+def test_openai_costs_listing_no_day_while_usage_does_is_a_warning(conn: Conn, keys: Settings) -> None:
     usage = {
         "object": "organization.usage.completions.result",
         "input_tokens": 1_000_000,

@@ -17,6 +17,8 @@ import pytest
 
 from cost_mcp import __version__
 from cost_mcp.cli import main
+from cost_mcp.config import load_settings
+from cost_mcp.store.connection import shown
 
 
 @dataclass(frozen=True)
@@ -68,7 +70,7 @@ def test_doctor_reports_paths_and_masks_keys(home: Path) -> None:
     assert proc.returncode == 0, proc.stderr
     assert "CANARY" not in proc.stdout + proc.stderr
     report = json.loads(proc.stdout)
-    assert report["database"] == str(home / "data" / "cost.db")
+    assert report["database"] == shown(load_settings().db)
     assert report["timezone"] == "UTC"
     openai = next(p for p in report["providers"] if p["provider"] == "openai")
     assert openai["configured"] is True and openai["origin"] == "environment"
@@ -77,6 +79,7 @@ def test_doctor_reports_paths_and_masks_keys(home: Path) -> None:
 
 
 @pytest.mark.usefixtures("home")
+@pytest.mark.sqlite_only  # a corrupt SQLite file
 def test_doctor_explains_a_corrupt_database(home: Path) -> None:
     db = home / "data" / "cost.db"
     db.parent.mkdir(parents=True)
@@ -87,6 +90,7 @@ def test_doctor_explains_a_corrupt_database(home: Path) -> None:
 
 
 @pytest.mark.usefixtures("home")
+@pytest.mark.sqlite_only  # a corrupt SQLite file
 def test_serve_refuses_a_corrupt_database_with_a_message(home: Path) -> None:
     db = home / "data" / "cost.db"
     db.parent.mkdir(parents=True)

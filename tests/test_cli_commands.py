@@ -6,7 +6,6 @@ import csv
 import io
 import json
 import logging
-import sqlite3
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
@@ -143,8 +142,10 @@ def test_doctor_fits_80_columns(home: Path, capsys: pytest.CaptureFixture[str]) 
     assert any(line.split()[:2] == ["openai", "OPENAI_ADMIN_KEY"] for line in out.splitlines())
 
 
-def _failed_sync(db: Path, source: str) -> None:
-    conn = sqlite3.connect(db)
+def _failed_sync(db: Path | str, source: str) -> None:
+    from cost_mcp.store import connect
+
+    conn = connect(db)
     conn.execute(
         "INSERT INTO source_state (source, last_attempt, last_error) VALUES (?, ?, ?)",
         (source, datetime.now(UTC).isoformat(), "HTTP 401: bad key"),
@@ -157,7 +158,7 @@ def test_old_sync_errors_are_not_reported_once_the_key_is_gone(
     home: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:
     assert run(capsys, "budget", "list")[0] == 0  # creates the ledger
-    _failed_sync(home / "data" / "cost.db", "openai")
+    _failed_sync(load_settings().db, "openai")
     code, out, _ = run(capsys, "report", "--json")
     assert code == 0
     result = json.loads(out)

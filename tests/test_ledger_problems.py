@@ -47,6 +47,7 @@ def one_line_error(done: subprocess.CompletedProcess[str]) -> str:
     return " ".join(done.stderr.split())
 
 
+@pytest.mark.sqlite_only  # about the SQLite file itself
 def test_another_applications_database_is_refused_not_migrated(home: Path) -> None:
     db = home / "data" / "cost.db"
     db.parent.mkdir(parents=True)
@@ -81,6 +82,7 @@ def _corrupt_tables(db: Path) -> None:
             f.write(b"\xde\xad\xbe\xef" * (page // 4))
 
 
+@pytest.mark.sqlite_only  # about the SQLite file itself
 async def test_a_damaged_ledger_says_which_file_and_how_to_rebuild(home: Path) -> None:
     spend_line(home / "claude", "a")
     assert cli("ingest").returncode == 0
@@ -98,6 +100,7 @@ async def test_a_damaged_ledger_says_which_file_and_how_to_rebuild(home: Path) -
     assert f"the ledger {db} is damaged" in message and "Rebuild it" in message
 
 
+@pytest.mark.sqlite_only  # about the SQLite file itself
 async def test_a_full_disk_is_a_tool_error_saying_so(client: Client, home: Path) -> None:
     from cost_mcp import server
 
@@ -113,6 +116,7 @@ async def test_a_full_disk_is_a_tool_error_saying_so(client: Client, home: Path)
     assert "is full" in message and "Free some space" in message and "Traceback" not in message
 
 
+@pytest.mark.sqlite_only  # about the SQLite file itself
 async def test_reads_do_not_wait_behind_another_process_holding_the_lock(client: Client, home: Path) -> None:
     await client.call_tool("set_budget", {"name": "d", "amount_usd": 100, "period": "day"})
     spend_line(home / "claude", "a")
@@ -177,6 +181,7 @@ def _read_only_for_root(root: Path) -> tuple[str, ...]:
     return ("unshare", "--mount", "--propagation", "private", "sh", "-c", script, str(root))
 
 
+@pytest.mark.sqlite_only  # about the SQLite file itself
 async def test_a_read_only_ledger_answers_with_a_warning(shared_home: Path, home: Path) -> None:
     env = {
         "COST_MCP_DB": str(shared_home / "data" / "cost.db"),

@@ -8,7 +8,6 @@ removed rather than kept forever.
 from __future__ import annotations
 
 import dataclasses
-import sqlite3
 from collections.abc import Iterator
 from datetime import UTC, date, datetime, timedelta
 from decimal import Decimal
@@ -31,6 +30,7 @@ from cost_mcp.pricing import Price, Pricer, Tokens
 from cost_mcp.pricing_corrections import CORRECTIONS, Correction, genai_context
 from cost_mcp.sources.claude_code import ingest
 from cost_mcp.store import connect
+from cost_mcp.store.connection import Conn
 from tests.sources.claude_logs import encode, session_file, usage
 
 # The two repro lines of issue 11, byte for byte.
@@ -47,7 +47,7 @@ SONNET4_LINE = (
 
 
 @pytest.fixture
-def conn(settings: Settings) -> Iterator[sqlite3.Connection]:
+def conn(settings: Settings) -> Iterator[Conn]:
     c = connect(settings.db)
     yield c
     c.close()
@@ -60,7 +60,7 @@ def write_raw(home: Path, *lines: str, session: str = "s") -> Path:
     return path
 
 
-def costs(conn: sqlite3.Connection) -> dict[str, Decimal | None]:
+def costs(conn: Conn) -> dict[str, Decimal | None]:
     return {
         str(m): None if c is None else from_nanos(int(c))
         for m, c in conn.execute("SELECT message_id, cost_nanos FROM usage_events WHERE counted = 1")
@@ -127,7 +127,7 @@ def test_every_correction_names_its_source_and_date() -> None:
 
 
 def test_repro_lines_cost_what_anthropic_bills_when_read_from_a_log_file(
-    home: Path, conn: sqlite3.Connection, settings: Settings
+    home: Path, conn: Conn, settings: Settings
 ) -> None:
     write_raw(home, FAST_LINE, SONNET4_LINE)
     result = ingest(conn, settings, Pricer())
@@ -138,7 +138,7 @@ def test_repro_lines_cost_what_anthropic_bills_when_read_from_a_log_file(
 
 
 def test_unknown_speed_tier_and_geo_are_warned_about_never_silently_standard(
-    home: Path, conn: sqlite3.Connection, settings: Settings
+    home: Path, conn: Conn, settings: Settings
 ) -> None:
     odd = FAST_LINE.replace('"speed":"fast"', '"speed":"turbo","service_tier":"gold","inference_geo":"mars"')
     write_raw(home, odd)
@@ -160,7 +160,7 @@ def test_unknown_speed_tier_and_geo_are_warned_about_never_silently_standard(
 
 
 def test_output_lower_bound_is_one_note_on_results_that_use_claude_code_logs(
-    home: Path, conn: sqlite3.Connection, settings: Settings
+    home: Path, conn: Conn, settings: Settings
 ) -> None:
     write_raw(home, FAST_LINE, FAST_LINE.replace("msg_1", "msg_3").replace("req_1", "req_3"))
     ingest(conn, settings, Pricer())
@@ -188,7 +188,7 @@ def line(ts: str, message_id: str, model: str, **fields: Any) -> str:
 
 
 def test_inference_geo_us_and_batch_tier_are_read_and_priced(
-    home: Path, conn: sqlite3.Connection, settings: Settings
+    home: Path, conn: Conn, settings: Settings
 ) -> None:
     ts = "2026-11-20T10:00:00.000Z"
     million = {"input": 1_000_000, "output": 1_000_000}
@@ -212,7 +212,7 @@ def test_inference_geo_us_and_batch_tier_are_read_and_priced(
 
 
 def test_advisor_and_compaction_iterations_are_counted_and_priced_at_their_own_model(
-    home: Path, conn: sqlite3.Connection, settings: Settings
+    home: Path, conn: Conn, settings: Settings
 ) -> None:
     iterations = [
         {"type": "message", "input_tokens": 10, "output_tokens": 100, "cache_read_input_tokens": 0,
@@ -236,9 +236,7 @@ def test_advisor_and_compaction_iterations_are_counted_and_priced_at_their_own_m
     assert models["m#advisor_message1"] == "claude-opus-4-6"
 
 
-def test_an_unknown_iteration_type_is_warned_about(
-    home: Path, conn: sqlite3.Connection, settings: Settings
-) -> None:
+def test_an_unknown_iteration_type_is_warned_about(home: Path, conn: Conn, settings: Settings) -> None:
     iterations = [{"type": "oracle_message", "input_tokens": 5, "output_tokens": 5}]
     write_raw(home, line("2026-11-20T10:00:00.000Z", "m", "claude-sonnet-4-5", iterations=iterations))
     ingest(conn, settings, Pricer())
@@ -270,7 +268,7 @@ CASES = [
 @pytest.mark.parametrize(("model", "tokens", "mods", "expected"), CASES)
 def test_the_same_usage_costs_the_same_from_logs_record_usage_and_estimate_cost(
     home: Path,
-    conn: sqlite3.Connection,
+    conn: Conn,
     settings: Settings,
     model: str,
     tokens: Tokens,
@@ -344,9 +342,7 @@ def test_genai_prices_own_variants_win_over_corrections() -> None:
 # --- ledgers priced before the corrections -------------------------------------------------------
 
 
-def test_a_full_rescan_reprices_calls_already_stored(
-    home: Path, conn: sqlite3.Connection, settings: Settings
-) -> None:
+def test_a_full_rescan_reprices_calls_already_stored(home: Path, conn: Conn, settings: Settings) -> None:
     write_raw(home, FAST_LINE)
     ingest(conn, settings, Pricer())
     with conn:
@@ -355,9 +351,12 @@ def test_a_full_rescan_reprices_calls_already_stored(
     assert costs(conn) == {"msg_1": Decimal("1.83")}
 
 
+@pytest.mark.sqlite_only  # rebuilds the previous release's SQLite schema by hand
 def test_upgrading_a_ledger_rereads_the_logs_and_reprices_them(home: Path, settings: Settings) -> None:
+    from cost_mcp.store.connection import connect_sqlite
+
     write_raw(home, FAST_LINE, SONNET4_LINE)
-    old = connect(settings.db)
+    old = connect_sqlite(settings.db)
     ingest(old, settings, Pricer())
     # The ledger as the previous release left it: no modifier columns, both calls at genai-prices' price.
     old.executescript(
@@ -379,9 +378,7 @@ def test_upgrading_a_ledger_rereads_the_logs_and_reprices_them(home: Path, setti
         conn.close()
 
 
-def test_record_usage_says_what_it_assumed_and_spend_repeats_it(
-    conn: sqlite3.Connection, settings: Settings
-) -> None:
+def test_record_usage_says_what_it_assumed_and_spend_repeats_it(conn: Conn, settings: Settings) -> None:
     when = (datetime.now(UTC) - timedelta(hours=1)).replace(microsecond=0)
     result = record_usage(
         conn, settings, Pricer(), provider="anthropic", model="claude-opus-4-6",

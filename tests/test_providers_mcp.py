@@ -7,10 +7,10 @@ import base64
 import json
 import logging
 import os
-import sqlite3
 import subprocess
 import sys
 from collections.abc import Iterator
+from contextlib import closing
 from datetime import UTC, date, datetime, timedelta
 from pathlib import Path
 from typing import Any
@@ -19,7 +19,9 @@ from urllib.parse import quote
 import pytest
 from mcp import Client
 
+from cost_mcp.config import load_settings
 from cost_mcp.sources import anthropic, cursor, groq
+from cost_mcp.store import connect
 from tests.sources.claude_logs import assistant, session_file, write
 from tests.sources.fake_providers import (
     ANTHROPIC_KEY,
@@ -368,7 +370,7 @@ async def test_a_fake_admin_key_never_leaks(
     assert "Groq's metrics API needs the Enterprise plan" in results[0]
     logs = caplog.text + "".join(repr(record.__dict__) for record in caplog.records)
     stderr = capfd.readouterr().err
-    ledger = b"".join(p.read_bytes() for p in (home / "data").iterdir() if p.is_file())
+    ledger = _ledger_bytes(home)
     assert ledger, "the ledger was written"
     for canary in CANARIES:
         assert canary not in logs
@@ -455,13 +457,11 @@ def test_a_key_echoed_into_a_field_or_url_encoded_never_leaks(home: Path) -> Non
     assert currency.returncode == 1 and encoded.returncode == 1
     assert "reported an amount in '[redacted]'" in " ".join(currency.stdout.split())
     assert "bad key=[redacted]" in " ".join(encoded.stdout.split())
-    ledger = b"".join(p.read_bytes() for p in (home / "data").iterdir() if p.is_file())
-    [last_error] = [
-        row[0]
-        for row in sqlite3.connect(home / "data" / "cost.db").execute(
-            "SELECT last_error FROM source_state WHERE source = 'openai'"
-        )
-    ]
+    ledger = _ledger_bytes(home)
+    with closing(connect(load_settings().db)) as conn:
+        [last_error] = [
+            row[0] for row in conn.execute("SELECT last_error FROM source_state WHERE source = 'openai'")
+        ]
     assert len(last_error) <= 500  # stored scrubbed and cut short
     for text in (
         currency.stdout,
@@ -473,3 +473,14 @@ def test_a_key_echoed_into_a_field_or_url_encoded_never_leaks(home: Path) -> Non
     ):
         assert "CANARY" not in text
     assert b"CANARY" not in ledger
+
+
+def _ledger_bytes(home: Path) -> bytes:
+    """Everything the ledger holds, to search for a secret: the SQLite files' bytes, or on
+    PostgreSQL every row of every table."""
+    data = home / "data"
+    if data.is_dir():
+        return b"".join(p.read_bytes() for p in data.iterdir() if p.is_file())
+    with closing(connect(load_settings().db)) as conn:
+        tables = [r[0] for r in conn.execute("SELECT tablename FROM pg_tables WHERE schemaname = 'public'")]
+        return repr([conn.execute(f"SELECT * FROM {t}").fetchall() for t in tables]).encode()

@@ -24,6 +24,7 @@ from cost_mcp.models import SpendResult, SyncResult
 from cost_mcp.pricing import Pricer
 from cost_mcp.sources import anthropic
 from cost_mcp.store import connect
+from cost_mcp.store.connection import Conn
 from tests.sources.claude_logs import assistant, session_file, write
 from tests.sources.fake_providers import (
     ANTHROPIC_KEY,
@@ -116,7 +117,7 @@ def keys(home: Path, monkeypatch: pytest.MonkeyPatch) -> Settings:
 
 
 @pytest.fixture
-def conn(keys: Settings) -> Iterator[sqlite3.Connection]:
+def conn(keys: Settings) -> Iterator[Conn]:
     c = connect(keys.db)
     yield c
     c.close()
@@ -128,7 +129,7 @@ def router() -> Router:
 
 
 def run_sync(
-    conn: sqlite3.Connection,
+    conn: Conn,
     settings: Settings,
     router: Router,
     now: datetime = NOW,
@@ -141,7 +142,7 @@ def rows(result: SyncResult) -> dict[str, Any]:
     return {s.source: s for s in result.sources}
 
 
-def dump(conn: sqlite3.Connection, provider: str) -> list[tuple[Any, ...]]:
+def dump(conn: Conn, provider: str) -> list[tuple[Any, ...]]:
     buckets = conn.execute(
         "SELECT kind, start_ms, model, project, workspace, line_item, member, cost_nanos, input_tokens "
         "FROM provider_buckets WHERE provider = ? ORDER BY 1, 2, 3, 4, 5, 6, 7",
@@ -153,7 +154,7 @@ def dump(conn: sqlite3.Connection, provider: str) -> list[tuple[Any, ...]]:
     return [*buckets, *coverage]
 
 
-def state(conn: sqlite3.Connection, source: str) -> dict[str, Any]:
+def state(conn: Conn, source: str) -> dict[str, Any]:
     row = conn.execute(
         "SELECT last_attempt, last_success, last_error, covered_start_ms, covered_end_ms, detail "
         "FROM source_state WHERE source = ?",
@@ -163,7 +164,7 @@ def state(conn: sqlite3.Connection, source: str) -> dict[str, Any]:
     return dict(zip(names, row, strict=True)) if row else {}
 
 
-def spend(conn: sqlite3.Connection, settings: Settings, group_by: list[str]) -> SpendResult:
+def spend(conn: Conn, settings: Settings, group_by: list[str]) -> SpendResult:
     p = resolve(settings, None, "2026-11-01", "2026-11-05", None)
     return get_spend(conn, settings, p, group_by)
 
@@ -172,7 +173,7 @@ def spend(conn: sqlite3.Connection, settings: Settings, group_by: list[str]) -> 
 
 
 def test_first_sync_fetches_31_days_and_records_each_source(
-    conn: sqlite3.Connection, keys: Settings, router: Router
+    conn: Conn, keys: Settings, router: Router
 ) -> None:
     result = run_sync(conn, keys, router)
     by = rows(result)
@@ -208,7 +209,7 @@ def test_first_sync_fetches_31_days_and_records_each_source(
 
 
 def test_resync_refetches_the_last_3_days_and_replaces_them(
-    conn: sqlite3.Connection, keys: Settings, router: Router
+    conn: Conn, keys: Settings, router: Router
 ) -> None:
     run_sync(conn, keys, router)
     before = {p: dump(conn, p) for p in ("openai", "anthropic", "anthropic-claude-code")}
@@ -222,14 +223,14 @@ def test_resync_refetches_the_last_3_days_and_replaces_them(
     assert state(conn, "openai")["covered_start_ms"] == epoch_s("2026-10-06") * 1000
 
 
-def test_days_forces_a_longer_backfill(conn: sqlite3.Connection, keys: Settings, router: Router) -> None:
+def test_days_forces_a_longer_backfill(conn: Conn, keys: Settings, router: Router) -> None:
     result = run_sync(conn, keys, router, providers=["openai"], days=62)
     assert [r.source for r in result.sources] == ["openai"]
     assert rows(result)["openai"].first_day == "2026-09-05"
     assert router.anthropic.requests == []
 
 
-def test_sync_refuses_what_it_cannot_do(conn: sqlite3.Connection, keys: Settings, router: Router) -> None:
+def test_sync_refuses_what_it_cannot_do(conn: Conn, keys: Settings, router: Router) -> None:
     with pytest.raises(
         InvalidInputError,
         match="billing sync exists for openai, anthropic, openrouter, groq, cursor, azure, google only",
@@ -263,7 +264,7 @@ def test_sync_without_keys_says_which_to_set(home: Path, router: Router) -> None
 
 
 def test_a_failure_in_the_middle_of_pagination_writes_nothing(
-    conn: sqlite3.Connection, keys: Settings, router: Router
+    conn: Conn, keys: Settings, router: Router
 ) -> None:
     run_sync(conn, keys, router)
     before = dump(conn, "openai")
@@ -300,7 +301,7 @@ def test_a_failure_in_the_middle_of_pagination_writes_nothing(
 
 
 def test_401_names_the_variable_and_writes_nothing(
-    conn: sqlite3.Connection, keys: Settings, router: Router, monkeypatch: pytest.MonkeyPatch
+    conn: Conn, keys: Settings, router: Router, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     monkeypatch.setenv("OPENAI_ADMIN_KEY", "sk-proj-a-project-key-not-an-admin-key")
     result = run_sync(conn, load_settings(), router)
@@ -313,7 +314,7 @@ def test_401_names_the_variable_and_writes_nothing(
 
 
 def test_malformed_json_in_one_report_fails_the_whole_source(
-    conn: sqlite3.Connection, keys: Settings, router: Router
+    conn: Conn, keys: Settings, router: Router
 ) -> None:
     router.openai.script(COMPLETIONS, httpx2.Response(200, content=b"<html>gateway timeout</html>"))
     result = run_sync(conn, keys, router)
@@ -323,9 +324,7 @@ def test_malformed_json_in_one_report_fails_the_whole_source(
     assert dump(conn, "openai") == []  # the costs report was fine, but a source is all or nothing
 
 
-def test_a_repeated_next_page_fails_the_source(
-    conn: sqlite3.Connection, keys: Settings, router: Router
-) -> None:
+def test_a_repeated_next_page_fails_the_source(conn: Conn, keys: Settings, router: Router) -> None:
     looping = json_response(200, fixture("anthropic_cost_report_documented.json"))
     router.anthropic.script(anthropic.COST_PATH, looping, looping)
     result = run_sync(conn, keys, router)
@@ -337,7 +336,7 @@ def test_a_repeated_next_page_fails_the_source(
     assert rows(result)["anthropic-claude-code"].ok  # its own source, its own transaction
 
 
-def test_429_with_retry_after_then_success(conn: sqlite3.Connection, keys: Settings, router: Router) -> None:
+def test_429_with_retry_after_then_success(conn: Conn, keys: Settings, router: Router) -> None:
     limited = json_response(429, fixture("anthropic_error_429.json"), {"retry-after": "1"})
     router.anthropic.script(anthropic.COST_PATH, limited)
     result = run_sync(conn, keys, router)
@@ -348,12 +347,12 @@ def test_429_with_retry_after_then_success(conn: sqlite3.Connection, keys: Setti
 # --- refresh before every query -------------------------------------------------------------------
 
 
-def refresh(conn: sqlite3.Connection, settings: Settings, router: Router, now: datetime) -> None:
+def refresh(conn: Conn, settings: Settings, router: Router, now: datetime) -> None:
     sync.refresh(conn, settings, Pricer(), transport=router.transport(), now=now)
 
 
 def test_refresh_syncs_stale_providers_and_reads_logs_together(
-    home: Path, conn: sqlite3.Connection, keys: Settings, router: Router
+    home: Path, conn: Conn, keys: Settings, router: Router
 ) -> None:
     write(
         session_file(home / "claude", "s1"),
@@ -365,7 +364,7 @@ def test_refresh_syncs_stale_providers_and_reads_logs_together(
     assert state(conn, "anthropic-claude-code")["last_success"] == NOW.isoformat()
 
 
-def test_refresh_respects_the_ttl(conn: sqlite3.Connection, keys: Settings, router: Router) -> None:
+def test_refresh_respects_the_ttl(conn: Conn, keys: Settings, router: Router) -> None:
     refresh(conn, keys, router, NOW)
     asked = len(router.openai.requests)
     refresh(conn, keys, router, NOW + timedelta(minutes=14))
@@ -376,7 +375,7 @@ def test_refresh_respects_the_ttl(conn: sqlite3.Connection, keys: Settings, rout
 
 
 def test_refresh_never_raises_and_backs_off_after_a_failure(
-    conn: sqlite3.Connection, keys: Settings, router: Router
+    conn: Conn, keys: Settings, router: Router
 ) -> None:
     router.openai.script(COSTS, *[json_response(503, fixture("openai_error_500.json"))] * 5)
     refresh(conn, keys, router, NOW)
@@ -391,7 +390,7 @@ def test_refresh_never_raises_and_backs_off_after_a_failure(
 
 
 def test_refresh_stays_within_its_time_budget(
-    conn: sqlite3.Connection, keys: Settings, monkeypatch: pytest.MonkeyPatch
+    conn: Conn, keys: Settings, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     monkeypatch.setenv("COST_MCP_REFRESH_BUDGET_SECONDS", "0.3")
     settings = load_settings()
@@ -423,7 +422,7 @@ def test_refresh_without_keys_calls_no_api(home: Path, settings: Settings) -> No
 
 
 def test_billed_totals_win_and_estimates_only_attribute(
-    home: Path, conn: sqlite3.Connection, keys: Settings, router: Router
+    home: Path, conn: Conn, keys: Settings, router: Router
 ) -> None:
     # A Claude Code call on Nov 4 ($0.018 estimated): Anthropic's billed data covers that day.
     write(
@@ -452,9 +451,7 @@ def test_billed_totals_win_and_estimates_only_attribute(
     assert by_member.total_usd == Decimal("7.6978912")
 
 
-def test_usage_is_priced_for_days_without_cost_data(
-    conn: sqlite3.Connection, keys: Settings, router: Router
-) -> None:
+def test_usage_is_priced_for_days_without_cost_data(conn: Conn, keys: Settings, router: Router) -> None:
     # The costs report has not opened today's bucket yet; the usage report has.
     router.openai.listed_until[COSTS] = date(2026, 11, 4)
     run_sync(conn, keys, router, providers=["openai"])
@@ -473,7 +470,7 @@ def test_usage_is_priced_for_days_without_cost_data(
 
 
 def test_export_marks_claude_code_analytics_as_attribution(
-    conn: sqlite3.Connection, keys: Settings, router: Router
+    conn: Conn, keys: Settings, router: Router
 ) -> None:
     from cost_mcp.analytics.export import export_records
 
@@ -495,7 +492,7 @@ def test_export_marks_claude_code_analytics_as_attribution(
 
 
 def test_spend_by_member_spans_cursor_users_claude_code_users_and_subscriptions(
-    conn: sqlite3.Connection, keys: Settings, monkeypatch: pytest.MonkeyPatch
+    conn: Conn, keys: Settings, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     from cost_mcp.analytics import subscriptions
     from tests.sources.fake_providers import CURSOR_KEY, FakeCursor, ms
@@ -593,7 +590,7 @@ class LockProbe(httpx2.AsyncBaseTransport):
     """Passes requests on to the fakes, first trying to take the ledger's write lock from another
     connection without waiting: a sync that held it across the network would make that fail."""
 
-    def __init__(self, inner: httpx2.AsyncBaseTransport, db: Path) -> None:
+    def __init__(self, inner: httpx2.AsyncBaseTransport, db: Path | str) -> None:
         self.inner = inner
         self.db = db
         self.free = 0
@@ -612,9 +609,10 @@ class LockProbe(httpx2.AsyncBaseTransport):
         return await self.inner.handle_async_request(request)
 
 
+@pytest.mark.sqlite_only  # probes SQLite's file lock (PostgreSQL's write lock is an advisory lock)
 @pytest.mark.parametrize("explicit", [False, True], ids=["automatic refresh", "sync_providers"])
 def test_no_sync_holds_the_write_lock_while_waiting_on_the_network(
-    conn: sqlite3.Connection, keys: Settings, router: Router, explicit: bool
+    conn: Conn, keys: Settings, router: Router, explicit: bool
 ) -> None:
     probe = LockProbe(router.transport(), keys.db)
     if explicit:

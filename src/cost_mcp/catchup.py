@@ -29,7 +29,6 @@ from __future__ import annotations
 
 import functools
 import logging
-import sqlite3
 import threading
 import time
 from collections.abc import Callable, Sequence
@@ -47,6 +46,7 @@ from cost_mcp.models import Answer, IngestResult, LogReading
 from cost_mcp.pricing import Pricer
 from cost_mcp.sources import claude_code
 from cost_mcp.store import skipped as skipped_lines
+from cost_mcp.store.connection import Conn
 
 logger = logging.getLogger(__name__)
 
@@ -106,7 +106,7 @@ def label(result: A, progress: ReadProgress, notes: Sequence[str] = ()) -> A:
     return result.model_copy(update={"complete": False, "reading": reading, "warnings": warnings})
 
 
-def envelope(conn: sqlite3.Connection, result: A, progress: ReadProgress | None = None) -> A:
+def envelope(conn: Conn, result: A, progress: ReadProgress | None = None) -> A:
     """The one way a query result leaves (server and CLI alike): labelled with the reading's
     progress (None: everything was read) and with the log lines the ledger knows it skipped."""
     note = skipped_lines.warning(conn)
@@ -124,7 +124,7 @@ class LogReader:
         self,
         settings: Settings,
         pricer: Pricer,
-        open_conn: Callable[[], sqlite3.Connection],
+        open_conn: Callable[[], Conn],
         *,
         chunk_seconds: float = CHUNK_SECONDS,
     ) -> None:
@@ -193,7 +193,7 @@ class LogReader:
         from cost_mcp import sync
         from cost_mcp.analytics.alerts import fire_alerts
 
-        conn: sqlite3.Connection | None = None
+        conn: Conn | None = None
         try:
             conn = self._open_conn()
             started = time.perf_counter()

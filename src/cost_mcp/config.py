@@ -85,9 +85,10 @@ class Settings(BaseSettings):
         frozen=True,
     )
 
-    db: Path = Field(
+    db: Path | str = Field(
         default_factory=lambda: platformdirs.user_data_path(APP_NAME, appauthor=False) / "cost.db",
-        description="Path of the SQLite ledger (COST_MCP_DB).",
+        description="The ledger (COST_MCP_DB): an SQLite file's path, or a postgresql:// URL.",
+        repr=False,  # a URL may carry a password
     )
     timezone: str = Field(default_factory=system_timezone, description="IANA timezone for days and weeks.")
     week_start: WeekStart = "monday"
@@ -175,6 +176,14 @@ class Settings(BaseSettings):
     # name, from the environment and the env file. Private: never in a repr, a dump or a result. Read
     # by name at use, so loading settings does not import the registry (and every fetcher).
     _env: dict[str, str] = PrivateAttr(default_factory=dict)
+
+    @field_validator("db")
+    @classmethod
+    def _db_path_or_url(cls, value: Path | str) -> Path | str:
+        """A ``postgresql://`` URL stays a string; anything else is an SQLite file's path."""
+        if isinstance(value, str) and not value.startswith(("postgresql://", "postgres://")):
+            return Path(value)
+        return value
 
     @field_validator("timezone")
     @classmethod

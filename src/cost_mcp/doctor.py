@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import os
 import re
+import sqlite3
 from collections.abc import Mapping, Sequence
 from pathlib import Path
 
@@ -11,10 +12,12 @@ from pydantic import SecretStr
 
 from cost_mcp import __version__, notify
 from cost_mcp.config import Settings, default_env_file, key_origin, mask_secret
-from cost_mcp.errors import CostMcpError
+from cost_mcp.errors import CostMcpError, DatabaseError
 from cost_mcp.models import DoctorReport, KeyStatus, LogRoot, SkippedFile
 from cost_mcp.pricing import GENAI_PRICES_VERSION, load_overrides
 from cost_mcp.sources import registry
+from cost_mcp.store import skipped
+from cost_mcp.store.connection import connect, is_postgres, shown
 from cost_mcp.store.health import check_file, skipped_in_file
 from cost_mcp.store.migrations import MIGRATIONS
 
@@ -75,7 +78,7 @@ def diagnose(
         problems.append(str(exc))
     return DoctorReport(
         version=__version__,
-        database=str(settings.db),
+        database=shown(settings.db),
         database_status=db_status,
         schema_migrations=migrations,
         timezone=settings.timezone,
@@ -179,7 +182,10 @@ def cleanup_warnings(claude_roots: list[Path]) -> list[str]:
     return warnings
 
 
-def _database_status(path: Path) -> tuple[str, int]:
+def _database_status(target: Path | str) -> tuple[str, int]:
+    if is_postgres(target):
+        return _postgres_status(str(target))
+    path = Path(target)
     if not path.exists():
         parent = next((p for p in [path.parent, *path.parents] if p.exists()), None)
         if parent is not None and not os.access(parent, os.W_OK):
@@ -204,8 +210,38 @@ def _database_status(path: Path) -> tuple[str, int]:
     return f"{state}, {size:,} bytes, {pending} migration(s) pending", len(names)
 
 
-def _skipped(path: Path) -> list[SkippedFile]:
+def _postgres_status(target: str) -> tuple[str, int]:
+    """A PostgreSQL ledger's state, read without migrating or writing."""
+    from cost_mcp.store import postgres
+
+    try:
+        names = postgres.applied_names(target)
+    except DatabaseError as exc:
+        return str(exc), 0
+    if names is None:
+        return "ok (empty: no schema yet)", 0
+    known = {name for name, _ in MIGRATIONS}
+    newer = [n for n in names if n not in known]
+    if newer:
+        return f"written by a newer cost-mcp (migrations {', '.join(newer)})", len(names)
+    pending = len(known) - len(set(names) & known)
+    return f"ok, PostgreSQL, {pending} migration(s) pending", len(names)
+
+
+def _skipped(target: Path | str) -> list[SkippedFile]:
     """The files whose lines were skipped, read without writing (an older ledger has no table)."""
+    if is_postgres(target):
+        try:
+            pg = connect(target, migrate_schema=False)
+        except DatabaseError:
+            return []
+        try:
+            return [SkippedFile(path=p, lines=lines) for p, lines in skipped.by_file(pg)]
+        except sqlite3.DatabaseError:
+            return []
+        finally:
+            pg.close()
+    path = Path(target)
     if not path.is_file():
         return []
     return [SkippedFile(path=p, lines=lines) for p, lines in skipped_in_file(path)]

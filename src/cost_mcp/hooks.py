@@ -19,13 +19,13 @@ that fails must never lock someone out of their editor, so errors go to stderr w
 from __future__ import annotations
 
 import json
-import sqlite3
 from dataclasses import dataclass
 from decimal import Decimal
 from pathlib import Path
 from typing import Any
 
 from cost_mcp.config import Settings
+from cost_mcp.store.connection import Conn
 
 AGENT = "claude-code"
 NEXT_CALL = Decimal("0.000000001")
@@ -41,7 +41,7 @@ class HookAnswer:
     exit_code: int = 0
 
 
-def decide(conn: sqlite3.Connection, settings: Settings, event: dict[str, Any]) -> HookAnswer:
+def decide(conn: Conn, settings: Settings, event: dict[str, Any]) -> HookAnswer:
     """The answer to one hook event, from the budgets that apply to this session's calls."""
     from cost_mcp.analytics.budgets import check_budget
 

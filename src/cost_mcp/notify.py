@@ -22,12 +22,10 @@ import ipaddress
 import json
 import logging
 import socket
-import sqlite3
 import threading
 import time
 from collections.abc import Mapping
 from dataclasses import dataclass
-from pathlib import Path
 from urllib.parse import urlsplit
 
 import httpx2
@@ -36,6 +34,7 @@ from cost_mcp import __version__
 from cost_mcp.config import Settings
 from cost_mcp.errors import InvalidInputError
 from cost_mcp.store import deliveries
+from cost_mcp.store.connection import Conn
 
 logger = logging.getLogger(__name__)
 TIMEOUT_SECONDS = 5.0
@@ -224,7 +223,7 @@ def retry_delay(attempts: int) -> float:
     return float(min(RETRY_BASE_SECONDS * 2 ** max(attempts - 1, 0), RETRY_MAX_SECONDS))
 
 
-def deliver_due(conn: sqlite3.Connection, settings: Settings) -> int:
+def deliver_due(conn: Conn, settings: Settings) -> int:
     """Make every delivery attempt that is due now; returns how many were delivered.
 
     Each due alert is claimed in a write transaction (so another process does not POST it at the
@@ -284,7 +283,7 @@ def _work(settings: Settings) -> None:
     from cost_mcp.store.connection import connect
 
     try:
-        conn = connect(Path(settings.db), migrate_schema=False)
+        conn = connect(settings.db, migrate_schema=False)
     except Exception:
         logger.exception("cannot open the ledger to deliver budget alerts")
         return

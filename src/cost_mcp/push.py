@@ -34,6 +34,7 @@ from cost_mcp.errors import CostMcpError, InvalidInputError
 from cost_mcp.periods import ms_to_datetime
 from cost_mcp.pricing import Price, Pricer, Tokens
 from cost_mcp.store import team as team_store
+from cost_mcp.store.connection import Conn
 
 logger = logging.getLogger(__name__)
 
@@ -188,7 +189,7 @@ def _check(i: int, r: WireRow, allowed: set[str]) -> None:
         raise PushRejected(f"{where}: reported_cost_nanos out of range")
 
 
-def receive(conn: sqlite3.Connection, pricer: Pricer, caller: Caller, rows: list[WireRow]) -> PushAnswer:
+def receive(conn: Conn, pricer: Pricer, caller: Caller, rows: list[WireRow]) -> PushAnswer:
     """Price and store one decoded batch under the caller's member, atomically."""
     from cost_mcp.sources.claude_code import _recount  # the log reader's own per-message recount
 
@@ -293,7 +294,7 @@ def hide_project(key: str, project: str) -> str:
 
 
 def push(
-    conn: sqlite3.Connection,
+    conn: Conn,
     settings: Settings,
     *,
     server: str | None = None,
@@ -408,7 +409,7 @@ class PushLoop:
     failures are logged (never the token) and retried next round."""
 
     def __init__(
-        self, settings: Settings, open_conn: Callable[[], sqlite3.Connection], ready: Callable[[float], bool]
+        self, settings: Settings, open_conn: Callable[[], Conn], ready: Callable[[float], bool]
     ) -> None:
         self.settings = settings
         self.open_conn = open_conn

@@ -13,7 +13,6 @@ import functools
 import inspect
 import logging
 import os
-import sqlite3
 from collections.abc import AsyncIterator, Callable
 from contextlib import asynccontextmanager
 from dataclasses import dataclass
@@ -104,6 +103,7 @@ from cost_mcp.periods import previous_period, resolve_spec
 from cost_mcp.pricing import Pricer, Tokens
 from cost_mcp.sources import claude_code, registry
 from cost_mcp.store import Ledger, connect
+from cost_mcp.store.connection import Conn, shown
 from cost_mcp.tool_text import argument_error, clean_description, compact_schema
 from cost_mcp.web.auth import current_caller
 from cost_mcp.web.page import page_html
@@ -289,7 +289,7 @@ async def lifespan(server: MCPServer[AppState]) -> AsyncIterator[AppState]:
         problems.append(str(exc))
         pricer = Pricer()
     ledger = await anyio.to_thread.run_sync(Ledger, settings.db)
-    logger.info("cost-mcp %s serving, ledger %s", __version__, settings.db)
+    logger.info("cost-mcp %s serving, ledger %s", __version__, shown(settings.db))
     # Logs are read in the background from the start, so the first question need not wait for a
     # large history; answers say they are incomplete until it is read.
     reader = catchup.LogReader(settings, pricer, functools.partial(connect, settings.db))
@@ -341,7 +341,7 @@ async def show_dashboard(
         providers=providers, models=models, projects=projects, agents=agents, members=members, basis=basis
     )
 
-    def answer(conn: sqlite3.Connection, settings: Settings) -> Dashboard:
+    def answer(conn: Conn, settings: Settings) -> Dashboard:
         return dashboard_views.build_dashboard(conn, settings, period, start, end, timezone, filters)
 
     result = await _query(ctx, answer)
@@ -394,7 +394,7 @@ async def _catch_up(state: AppState, *, full_budget: bool = False) -> None:
         await anyio.to_thread.run_sync(wait, budget)
 
 
-def _labelled(conn: sqlite3.Connection, result: T, progress: catchup.ReadProgress) -> T:
+def _labelled(conn: Conn, result: T, progress: catchup.ReadProgress) -> T:
     """Every query result goes out through here: complete, or saying what it lacks."""
     if isinstance(result, Answer):
         return catchup.envelope(conn, result, progress)
@@ -403,7 +403,7 @@ def _labelled(conn: sqlite3.Connection, result: T, progress: catchup.ReadProgres
 
 async def _query(
     ctx: Context[AppState],
-    fn: Callable[Concatenate[sqlite3.Connection, Settings, P], A],
+    fn: Callable[Concatenate[Conn, Settings, P], A],
     *args: P.args,
     **kwargs: P.kwargs,
 ) -> A:
@@ -433,7 +433,7 @@ def _warn(result: T, warnings: list[str]) -> T:
     return result
 
 
-async def _local(ctx: Context[AppState], fn: Callable[[sqlite3.Connection, AppState], T]) -> T:
+async def _local(ctx: Context[AppState], fn: Callable[[Conn, AppState], T]) -> T:
     """Answer from the ledger after reading new log lines only (no network): for agents' hot path."""
     state = _state(ctx)
     await _catch_up(state)  # only in the first seconds after start-up
@@ -592,7 +592,7 @@ async def usage_blocks(
     Example: usage_blocks(days=1, token_limit="max")
     """
 
-    def answer(conn: sqlite3.Connection, settings: Settings) -> UsageBlocks:
+    def answer(conn: Conn, settings: Settings) -> UsageBlocks:
         window = rows.Window.of(limit, cursor)
         return cc_views.usage_blocks(
             conn, settings, days=days, token_limit=token_limit, agent=agent, window=window
@@ -650,7 +650,7 @@ async def get_spend(
     caller = current_caller()
     member = None if caller is None or caller.is_admin else caller.member
 
-    def answer(conn: sqlite3.Connection, settings: Settings) -> SpendResult:
+    def answer(conn: Conn, settings: Settings) -> SpendResult:
         p = spend.resolve(settings, period, start, end, timezone)
         # Fired budget alerts are shown once, to whoever asks first: an admin, not a member.
         result = spend.get_spend(
@@ -692,7 +692,7 @@ async def model_breakdown(
     """
     filters = spend.Filters(providers=providers, projects=projects, agents=agents)
 
-    def answer(conn: sqlite3.Connection, settings: Settings) -> ModelBreakdown:
+    def answer(conn: Conn, settings: Settings) -> ModelBreakdown:
         p = spend.resolve(settings, period, start, end, timezone)
         window = rows.Window.of(top_n, cursor)
         return breakdown.model_breakdown(conn, settings, p, top_n, filters, offset=window.offset)
@@ -721,7 +721,7 @@ async def savings_report(
     """
     state = _state(ctx)
 
-    def answer(conn: sqlite3.Connection, settings: Settings) -> SavingsReport:
+    def answer(conn: Conn, settings: Settings) -> SavingsReport:
         p = spend.resolve(settings, period, start, end, timezone)
         return savings.savings_report(conn, settings, state.pricer, p, savings.check_dims(group_by))
 
@@ -746,7 +746,7 @@ async def compare_periods(
     """
     state = _state(ctx)
 
-    def answer(conn: sqlite3.Connection, settings: Settings) -> Comparison:
+    def answer(conn: Conn, settings: Settings) -> Comparison:
         tz = spend.zone(timezone, settings)
         later = resolve_spec(after or "last_week", tz=tz, week_start=settings.week_start)
         earlier = (
@@ -899,7 +899,7 @@ async def set_budget(
         teams=[m.removeprefix("team:") for m in members or [] if m.startswith("team:")],
     )
 
-    def work(conn: sqlite3.Connection, state: AppState) -> Budget:
+    def work(conn: Conn, state: AppState) -> Budget:
         return budgets.set_budget(
             conn, name, amount_usd, period, scope, thresholds, hard, webhook=webhook, settings=state.settings
         )
@@ -917,7 +917,7 @@ async def delete_budget(ctx: Context[AppState], name: BudgetName) -> DeleteResul
     Example: delete_budget(name="agents-daily")
     """
 
-    def work(conn: sqlite3.Connection, _state: AppState) -> DeleteResult:
+    def work(conn: Conn, _state: AppState) -> DeleteResult:
         budgets.delete_budget(conn, name)
         return DeleteResult(deleted=name)
 
@@ -971,7 +971,7 @@ async def check_budget(
     )
     caller = current_caller()
 
-    def work(conn: sqlite3.Connection, state: AppState) -> CheckResult:
+    def work(conn: Conn, state: AppState) -> CheckResult:
         progress = state.reader.progress()
         return agents_api.check(
             conn,
@@ -1046,7 +1046,7 @@ async def record_usage(
             progress = state.reader.progress()
             return _labelled(conn, _record(conn), progress)
 
-    def _record(conn: sqlite3.Connection) -> RecordResult:
+    def _record(conn: Conn) -> RecordResult:
         return agents_api.record_usage(
             conn,
             state.settings,
@@ -1085,7 +1085,7 @@ async def spend_forecast(
     Example: spend_forecast(period="this_month")
     """
 
-    def answer(conn: sqlite3.Connection, settings: Settings) -> Forecast:
+    def answer(conn: Conn, settings: Settings) -> Forecast:
         p = spend.resolve(settings, period, start, end, timezone)
         return forecast.spend_forecast(conn, settings, p)
 
@@ -1114,7 +1114,7 @@ async def set_subscription(
     start="2026-01-15", member="ana@example.com")
     """
 
-    def work(conn: sqlite3.Connection, _state: AppState) -> Subscription:
+    def work(conn: Conn, _state: AppState) -> Subscription:
         return subscriptions.set_subscription(conn, name, vendor, amount_usd, period, start, end, member)
 
     return await _local(ctx, work)
@@ -1130,7 +1130,7 @@ async def delete_subscription(ctx: Context[AppState], name: BudgetName) -> Delet
     Example: delete_subscription(name="claude-max-ana")
     """
 
-    def work(conn: sqlite3.Connection, _state: AppState) -> DeleteResult:
+    def work(conn: Conn, _state: AppState) -> DeleteResult:
         subscriptions.delete_subscription(conn, name)
         return DeleteResult(deleted=name)
 
@@ -1153,7 +1153,7 @@ async def plan_limits(
     Example: plan_limits(days=1)
     """
 
-    def work(conn: sqlite3.Connection, _state: AppState) -> PlanLimits:
+    def work(conn: Conn, _state: AppState) -> PlanLimits:
         from cost_mcp.analytics.plan_limits import plan_limits as limits
 
         return limits(conn, days=days, window=rows.Window.of(limit, cursor))

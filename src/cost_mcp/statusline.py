@@ -15,7 +15,6 @@ from __future__ import annotations
 
 import json
 import os
-import sqlite3
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
@@ -24,6 +23,7 @@ from pathlib import Path
 from typing import Any
 
 from cost_mcp.config import Settings
+from cost_mcp.store.connection import Conn
 
 FIELDS: tuple[str, ...] = ("session", "today", "block", "budget", "limits")
 """What the line can show, in order; COST_MCP_STATUSLINE_FIELDS or --fields picks a subset."""
@@ -62,7 +62,7 @@ class StatusInput:
         )
 
 
-def read_transcript(conn: sqlite3.Connection, settings: Settings, transcript: str) -> None:
+def read_transcript(conn: Conn, settings: Settings, transcript: str) -> None:
     """Bring this one transcript into the ledger, reading only its new lines.
 
     An unchanged file costs one stat and one indexed lookup; only when it grew are the log reader
@@ -84,7 +84,7 @@ def read_transcript(conn: sqlite3.Connection, settings: Settings, transcript: st
     scan(conn, [Target(path, path.parent.parent)], Pricer.from_file(settings.prices_file))
 
 
-def record_rate_limits(conn: sqlite3.Connection, reading: StatusInput, now: datetime) -> int:
+def record_rate_limits(conn: Conn, reading: StatusInput, now: datetime) -> int:
     """Store each window's reading when it changed; returns how many rows were added."""
     from cost_mcp.analytics.plan_limits import record_reading
 
@@ -111,7 +111,7 @@ def _paint(text: str, tone: str, colour: bool) -> str:
 
 
 def render(
-    conn: sqlite3.Connection,
+    conn: Conn,
     settings: Settings,
     reading: StatusInput,
     *,
@@ -151,7 +151,7 @@ def render(
     return SEPARATOR.join(parts)
 
 
-def _block(conn: sqlite3.Connection, settings: Settings, now: datetime) -> list[str]:
+def _block(conn: Conn, settings: Settings, now: datetime) -> list[str]:
     from cost_mcp.analytics.claude_code import usage_blocks
 
     active = usage_blocks(conn, settings, days=1, now=now).active
@@ -163,7 +163,7 @@ def _block(conn: sqlite3.Connection, settings: Settings, now: datetime) -> list[
     return [f"block {_money(active.cost_usd)} ({left // 60}h{left % 60:02d}m left{rate})"]
 
 
-def _budget(conn: sqlite3.Connection, settings: Settings, now: datetime, colour: bool) -> list[str]:
+def _budget(conn: Conn, settings: Settings, now: datetime, colour: bool) -> list[str]:
     if conn.execute("SELECT 1 FROM budgets LIMIT 1").fetchone() is None:
         return []
     from cost_mcp.analytics.budgets import list_budgets, state_of

@@ -52,6 +52,7 @@ from cost_mcp.store import source_state
 from cost_mcp.store.buckets import DAY_MS, replace_range
 from cost_mcp.store.connection import (
     REFRESH_LOCK_TIMEOUT_MS,
+    Conn,
     is_busy,
     lock_timeout,
     write_transaction,
@@ -138,7 +139,7 @@ class _State:
 
 
 def plan_sync(
-    conn: sqlite3.Connection,
+    conn: Conn,
     settings: Settings,
     providers: Sequence[str] | None = None,
     days: int | None = None,
@@ -230,7 +231,7 @@ def _due(state: _State | None, moment: datetime, ttl_seconds: int) -> bool:
     return not failed_recently
 
 
-def _states(conn: sqlite3.Connection) -> dict[str, _State]:
+def _states(conn: Conn) -> dict[str, _State]:
     return {
         s.source: _State(
             _when(s.last_attempt), _when(s.last_success), s.last_error, s.covered_start_ms, s.covered_end_ms
@@ -315,9 +316,7 @@ async def _fetch_one(
 # --- recording ------------------------------------------------------------------------------------
 
 
-def record(
-    conn: sqlite3.Connection, outcomes: Sequence[Outcome], *, now: datetime | None = None
-) -> SyncResult:
+def record(conn: Conn, outcomes: Sequence[Outcome], *, now: datetime | None = None) -> SyncResult:
     """Write each source's outcome in its own transaction and say what each brought in.
 
     Success: every feed replaces its covered days (marking them covered, even with no spend, which
@@ -464,7 +463,7 @@ class SyncWatch(Protocol):
 
 
 def sync_providers(
-    conn: sqlite3.Connection,
+    conn: Conn,
     settings: Settings,
     pricer: Pricer,
     providers: Sequence[str] | None = None,
@@ -501,7 +500,7 @@ def sync_providers(
 
 
 def refresh(
-    conn: sqlite3.Connection,
+    conn: Conn,
     settings: Settings,
     pricer: Pricer,
     *,
@@ -573,9 +572,7 @@ def _nothing_read() -> IngestResult:
     )
 
 
-def refresh_local(
-    conn: sqlite3.Connection, settings: Settings, pricer: Pricer, *, read_logs: bool = True
-) -> IngestResult:
+def refresh_local(conn: Conn, settings: Settings, pricer: Pricer, *, read_logs: bool = True) -> IngestResult:
     """Read new log lines within ``settings.refresh_budget_seconds`` without touching the network,
     and fire any budget threshold they push over: for agents' hot path (check_budget). With
     ``read_logs`` false (a background reader is at it) nothing is read."""
@@ -587,7 +584,7 @@ def refresh_local(
 
 
 def read_local_logs(
-    conn: sqlite3.Connection,
+    conn: Conn,
     settings: Settings,
     pricer: Pricer,
     budget: float | None,
@@ -620,7 +617,7 @@ BUSY_WARNING = (
 
 
 def refresh_or_skip(
-    conn: sqlite3.Connection,
+    conn: Conn,
     settings: Settings,
     pricer: Pricer,
     *,

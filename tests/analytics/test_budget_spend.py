@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import sqlite3
 from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta
 from decimal import Decimal
@@ -19,20 +18,19 @@ from cost_mcp.pricing import Pricer, Tokens
 from cost_mcp.sources.reported import record_call
 from cost_mcp.store import connect, write_transaction
 from cost_mcp.store.buckets import DAY_MS, Bucket, replace_range
+from cost_mcp.store.connection import Conn
 
 NOW = datetime(2026, 11, 18, 15, 0, tzinfo=UTC)
 
 
 @pytest.fixture
-def conn(settings: Settings) -> Iterator[sqlite3.Connection]:
+def conn(settings: Settings) -> Iterator[Conn]:
     c = connect(settings.db)
     yield c
     c.close()
 
 
-def call(
-    conn: sqlite3.Connection, when: datetime, *, provider: str, model: str, agent: str, project: str
-) -> None:
+def call(conn: Conn, when: datetime, *, provider: str, model: str, agent: str, project: str) -> None:
     record_call(
         conn,
         Pricer(),
@@ -47,7 +45,7 @@ def call(
 
 
 @pytest.fixture
-def ledger(conn: sqlite3.Connection) -> sqlite3.Connection:
+def ledger(conn: Conn) -> Conn:
     """Local calls on several days, agents, projects and providers; a billed OpenAI day that makes
     the local OpenAI calls of that day attribution; a seat fee."""
     for days_ago in range(0, 40, 3):
@@ -95,7 +93,7 @@ SCOPES = [
 @pytest.mark.parametrize("with_projects", [True, False], ids=["some scoped by project", "none"])
 @pytest.mark.parametrize("period", ["day", "week", "month"])
 def test_every_budget_counts_what_get_spend_reports_for_its_scope(
-    ledger: sqlite3.Connection, settings: Settings, period: str, with_projects: bool
+    ledger: Conn, settings: Settings, period: str, with_projects: bool
 ) -> None:
     # Without a project scope the one read does not group by project: both ways must agree.
     scopes = [s for s in SCOPES if with_projects or not s.projects]
@@ -118,7 +116,7 @@ def test_every_budget_counts_what_get_spend_reports_for_its_scope(
 
 
 def test_record_usage_with_five_budgets_reads_spend_once(
-    ledger: sqlite3.Connection, settings: Settings, monkeypatch: pytest.MonkeyPatch
+    ledger: Conn, settings: Settings, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     for i, period in enumerate(["day", "week", "month", "day", "month"]):
         scope = BudgetScope(agents=["bot"]) if i % 2 else BudgetScope(providers=["openai"])
@@ -147,7 +145,7 @@ def test_record_usage_with_five_budgets_reads_spend_once(
     assert len(result.alerts) == 5 * 3
 
 
-def test_spend_totals_refuses_what_it_cannot_filter(ledger: sqlite3.Connection, settings: Settings) -> None:
+def test_spend_totals_refuses_what_it_cannot_filter(ledger: Conn, settings: Settings) -> None:
     p = budgets.budget_period(
         budgets.set_budget(ledger, "x", Decimal(1), "day", BudgetScope()), settings, NOW
     )

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import json
 import multiprocessing
-import sqlite3
 import threading
 from collections.abc import Iterator
 from datetime import UTC, datetime
@@ -24,21 +23,20 @@ from cost_mcp.models import Budget, BudgetScope
 from cost_mcp.pricing import Pricer, Tokens
 from cost_mcp.sources.reported import record_call
 from cost_mcp.store import connect
+from cost_mcp.store.connection import Conn
 
 SONNET = "claude-sonnet-4-5"
 FLAT = "gpt-4o"  # $2.50 per million input tokens at any size: amounts below are exact token counts
 
 
 @pytest.fixture
-def conn(settings: Settings) -> Iterator[sqlite3.Connection]:
+def conn(settings: Settings) -> Iterator[Conn]:
     c = connect(settings.db)
     yield c
     c.close()
 
 
-def spend_usd(
-    conn: sqlite3.Connection, pricer: Pricer, usd: Decimal, when: datetime, *, agent: str = "bot"
-) -> None:
+def spend_usd(conn: Conn, pricer: Pricer, usd: Decimal, when: datetime, *, agent: str = "bot") -> None:
     """Record a call costing exactly ``usd`` (gpt-4o input, a flat $2.50 per million tokens)."""
     tokens = usd * 400_000
     assert tokens == int(tokens)
@@ -54,12 +52,12 @@ def spend_usd(
     )
 
 
-def day_budget(conn: sqlite3.Connection, amount: str = "5", **scope: list[str]) -> Budget:
+def day_budget(conn: Conn, amount: str = "5", **scope: list[str]) -> Budget:
     return budgets.set_budget(conn, "daily", Decimal(amount), "day", BudgetScope(**scope), hard=True)
 
 
 def test_day_budget_counts_exactly_its_calendar_day_in_the_timezone(
-    conn: sqlite3.Connection, monkeypatch: pytest.MonkeyPatch
+    conn: Conn, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     monkeypatch.setenv("COST_MCP_TIMEZONE", "Europe/Paris")
     s = load_settings()
@@ -82,7 +80,7 @@ def test_day_budget_counts_exactly_its_calendar_day_in_the_timezone(
     [("monday", "2026-11-16"), ("sunday", "2026-11-15"), ("saturday", "2026-11-21")],
 )
 def test_week_budget_follows_the_week_start(
-    conn: sqlite3.Connection, monkeypatch: pytest.MonkeyPatch, week_start: str, first_day: str
+    conn: Conn, monkeypatch: pytest.MonkeyPatch, week_start: str, first_day: str
 ) -> None:
     monkeypatch.setenv("COST_MCP_WEEK_START", week_start)
     s = load_settings()
@@ -100,7 +98,7 @@ def test_week_budget_follows_the_week_start(
     ],
 )
 def test_month_budget_spans_the_calendar_month(
-    conn: sqlite3.Connection, settings: Settings, now: datetime, start: str, end: str
+    conn: Conn, settings: Settings, now: datetime, start: str, end: str
 ) -> None:
     budget = budgets.set_budget(conn, "monthly", Decimal(150), "month", BudgetScope())
     state = budgets.state_of(conn, settings, budget, now)
@@ -108,7 +106,7 @@ def test_month_budget_spans_the_calendar_month(
     assert state.period_end.startswith(end)
 
 
-def test_projection_and_statuses(conn: sqlite3.Connection, settings: Settings) -> None:
+def test_projection_and_statuses(conn: Conn, settings: Settings) -> None:
     pricer = Pricer()
     budget = budgets.set_budget(conn, "daily", Decimal(10), "day", BudgetScope())
     spend_usd(conn, pricer, Decimal(3), datetime(2026, 11, 10, 1, tzinfo=UTC))
@@ -129,9 +127,7 @@ def test_projection_and_statuses(conn: sqlite3.Connection, settings: Settings) -
     )
 
 
-def test_each_threshold_fires_once_and_rides_in_one_result(
-    conn: sqlite3.Connection, settings: Settings
-) -> None:
+def test_each_threshold_fires_once_and_rides_in_one_result(conn: Conn, settings: Settings) -> None:
     pricer = Pricer()
     now = datetime.now(UTC)
     day_budget(conn, "10")
@@ -150,7 +146,7 @@ def test_each_threshold_fires_once_and_rides_in_one_result(
     assert state.fired_thresholds == [Decimal("0.5"), Decimal("0.8"), Decimal("1.0")]
 
 
-def test_hard_budget_refuses_soft_budget_warns(conn: sqlite3.Connection, settings: Settings) -> None:
+def test_hard_budget_refuses_soft_budget_warns(conn: Conn, settings: Settings) -> None:
     pricer = Pricer()
     budgets.set_budget(conn, "hard-agent", Decimal(5), "day", BudgetScope(agents=["bot"]), hard=True)
     budgets.set_budget(conn, "soft-all", Decimal(2), "day", BudgetScope())
@@ -196,7 +192,7 @@ def test_hard_budget_refuses_soft_budget_warns(conn: sqlite3.Connection, setting
     assert other_agent.allowed is True  # the hard budget is scoped to "bot"
 
 
-def test_check_prices_a_model_call(conn: sqlite3.Connection, settings: Settings) -> None:
+def test_check_prices_a_model_call(conn: Conn, settings: Settings) -> None:
     budgets.set_budget(conn, "tiny", Decimal("0.01"), "day", BudgetScope(), hard=True)
     result = agents.check(
         conn,
@@ -213,7 +209,7 @@ def test_check_prices_a_model_call(conn: sqlite3.Connection, settings: Settings)
     assert result.allowed is False
 
 
-def test_check_needs_a_cost_or_a_model(conn: sqlite3.Connection, settings: Settings) -> None:
+def test_check_needs_a_cost_or_a_model(conn: Conn, settings: Settings) -> None:
     with pytest.raises(InvalidInputError, match="estimated_cost_usd"):
         agents.check(
             conn,
@@ -228,7 +224,7 @@ def test_check_needs_a_cost_or_a_model(conn: sqlite3.Connection, settings: Setti
         )
 
 
-def test_bad_budgets_are_refused(conn: sqlite3.Connection) -> None:
+def test_bad_budgets_are_refused(conn: Conn) -> None:
     with pytest.raises(InvalidInputError, match="thresholds"):
         budgets.set_budget(conn, "x", Decimal(1), "day", BudgetScope(), thresholds=[Decimal(0)])
     with pytest.raises(InvalidInputError, match="webhook_url"):
@@ -237,9 +233,7 @@ def test_bad_budgets_are_refused(conn: sqlite3.Connection) -> None:
         budgets.delete_budget(conn, "x")
 
 
-def test_record_usage_is_idempotent_and_keeps_unknown_models_unpriced(
-    conn: sqlite3.Connection, settings: Settings
-) -> None:
+def test_record_usage_is_idempotent_and_keeps_unknown_models_unpriced(conn: Conn, settings: Settings) -> None:
     pricer = Pricer()
     first = agents.record_usage(
         conn,
@@ -272,7 +266,7 @@ def test_record_usage_is_idempotent_and_keeps_unknown_models_unpriced(
     assert "no known price" in unknown.warnings[0]
 
 
-def test_record_usage_rejects_a_future_timestamp(conn: sqlite3.Connection) -> None:
+def test_record_usage_rejects_a_future_timestamp(conn: Conn) -> None:
     with pytest.raises(InvalidInputError, match="future"):
         record_call(
             conn,
@@ -298,7 +292,7 @@ class _Hook(BaseHTTPRequestHandler):
         pass
 
 
-def test_webhook_receives_the_alert_as_json(conn: sqlite3.Connection, settings: Settings) -> None:
+def test_webhook_receives_the_alert_as_json(conn: Conn, settings: Settings) -> None:
     server = HTTPServer(("127.0.0.1", 0), _Hook)
     threading.Thread(target=server.serve_forever, daemon=True).start()
     _Hook.received.clear()
@@ -322,7 +316,7 @@ def test_webhook_receives_the_alert_as_json(conn: sqlite3.Connection, settings: 
 
 
 def test_failing_webhook_is_logged_and_blocks_nothing(
-    conn: sqlite3.Connection, settings: Settings, caplog: pytest.LogCaptureFixture
+    conn: Conn, settings: Settings, caplog: pytest.LogCaptureFixture
 ) -> None:
     # Nothing listens on this port: the connection is refused.
     with socket_port() as port:
@@ -380,7 +374,7 @@ def _record_many(db: str, worker: int, count: int) -> None:
     conn.close()
 
 
-def test_two_processes_recording_at_once_lose_nothing(conn: sqlite3.Connection, settings: Settings) -> None:
+def test_two_processes_recording_at_once_lose_nothing(conn: Conn, settings: Settings) -> None:
     budgets.set_budget(conn, "daily", Decimal(1000), "day", BudgetScope())
     ctx = multiprocessing.get_context("spawn")
     procs = [ctx.Process(target=_record_many, args=(str(settings.db), w, 60)) for w in range(2)]
@@ -394,9 +388,7 @@ def test_two_processes_recording_at_once_lose_nothing(conn: sqlite3.Connection, 
     assert state.spent_usd == Decimal("0.3")  # 120 x 1,000 tokens x $2.50/MTok
 
 
-def test_a_budget_counts_usage_and_seats_only_when_it_says_so(
-    conn: sqlite3.Connection, settings: Settings
-) -> None:
+def test_a_budget_counts_usage_and_seats_only_when_it_says_so(conn: Conn, settings: Settings) -> None:
     from cost_mcp.analytics import subscriptions
 
     # A $300 seat from Nov 1 (30 days: $10 a day) and $6 of API calls, seen as Nov 10 begins.

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import sqlite3
 from collections.abc import Iterator
 from datetime import UTC, datetime
 from decimal import Decimal
@@ -16,17 +15,18 @@ from cost_mcp.errors import NotFoundError
 from cost_mcp.pricing import Pricer
 from cost_mcp.sources.claude_code import ingest
 from cost_mcp.store import connect
+from cost_mcp.store.connection import Conn
 from tests.sources.claude_logs import assistant, session_file, write
 
 
 @pytest.fixture
-def conn(settings: Settings) -> Iterator[sqlite3.Connection]:
+def conn(settings: Settings) -> Iterator[Conn]:
     c = connect(settings.db)
     yield c
     c.close()
 
 
-def _fill(home: Path, conn: sqlite3.Connection, settings: Settings) -> None:
+def _fill(home: Path, conn: Conn, settings: Settings) -> None:
     claude = home / "claude"
     # Project app: session s1 from 09:00 to 10:30, two models.
     write(
@@ -52,7 +52,7 @@ def _fill(home: Path, conn: sqlite3.Connection, settings: Settings) -> None:
 
 
 def test_session_defaults_to_the_project_of_the_working_directory(
-    home: Path, conn: sqlite3.Connection, settings: Settings
+    home: Path, conn: Conn, settings: Settings
 ) -> None:
     _fill(home, conn, settings)
     assert project_slugs("/home/dev/app") == ("-home-dev-app", "-home-dev-app")
@@ -68,26 +68,24 @@ def test_session_defaults_to_the_project_of_the_working_directory(
     assert s.burn_rate.cost_per_hour_usd == Decimal("0.016")
 
 
-def test_session_falls_back_to_the_most_recent_one(
-    home: Path, conn: sqlite3.Connection, settings: Settings
-) -> None:
+def test_session_falls_back_to_the_most_recent_one(home: Path, conn: Conn, settings: Settings) -> None:
     _fill(home, conn, settings)
     assert session_usage(conn, settings, cwd="/somewhere/else").session_id == "s2"
 
 
-def test_unknown_session_says_how_to_fix(home: Path, conn: sqlite3.Connection, settings: Settings) -> None:
+def test_unknown_session_says_how_to_fix(home: Path, conn: Conn, settings: Settings) -> None:
     _fill(home, conn, settings)
     with pytest.raises(NotFoundError, match="omit session_id"):
         session_usage(conn, settings, session_id="nope")
 
 
-def test_no_usage_at_all_says_where_to_look(conn: sqlite3.Connection, settings: Settings) -> None:
+def test_no_usage_at_all_says_where_to_look(conn: Conn, settings: Settings) -> None:
     with pytest.raises(NotFoundError, match="doctor"):
         session_usage(conn, settings)
 
 
 def test_subscription_billing_labels_the_cost(
-    home: Path, conn: sqlite3.Connection, monkeypatch: pytest.MonkeyPatch
+    home: Path, conn: Conn, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     monkeypatch.setenv("COST_MCP_CLAUDE_CODE_BILLING", "subscription")
     sub = load_settings()
@@ -97,9 +95,7 @@ def test_subscription_billing_labels_the_cost(
     assert any("subscription" in w for w in s.warnings)
 
 
-def test_blocks_split_on_five_hours_with_a_gap(
-    home: Path, conn: sqlite3.Connection, settings: Settings
-) -> None:
+def test_blocks_split_on_five_hours_with_a_gap(home: Path, conn: Conn, settings: Settings) -> None:
     _fill(home, conn, settings)
     now = datetime(2026, 11, 3, 2, 0, tzinfo=UTC)
     result = usage_blocks(conn, settings, days=3, now=now)
@@ -115,9 +111,7 @@ def test_blocks_split_on_five_hours_with_a_gap(
     assert result.active.start == "2026-11-03T01:00:00.000Z"
 
 
-def test_active_block_projection_and_token_limit(
-    home: Path, conn: sqlite3.Connection, settings: Settings
-) -> None:
+def test_active_block_projection_and_token_limit(home: Path, conn: Conn, settings: Settings) -> None:
     claude = home / "claude"
     write(
         session_file(claude, "s9"),
@@ -138,11 +132,11 @@ def test_active_block_projection_and_token_limit(
     assert active.token_limit_status.status == "exceeds"
 
 
-def test_day_session_and_block_views_agree(home: Path, conn: sqlite3.Connection, settings: Settings) -> None:
+def test_day_session_and_block_views_agree(home: Path, conn: Conn, settings: Settings) -> None:
     _fill(home, conn, settings)
     per_day = conn.execute(
         "SELECT SUM(cost_nanos), SUM(input_tokens + output_tokens) FROM usage_events WHERE counted = 1 "
-        "GROUP BY strftime('%Y-%m-%d', ts_ms / 1000, 'unixepoch')"
+        "GROUP BY ts_ms / 86400000"
     ).fetchall()
     day_cost = sum(Decimal(r[0]) for r in per_day) / 10**9
     sessions = [session_usage(conn, settings, session_id=s) for s in ("s1", "s2")]

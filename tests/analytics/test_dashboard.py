@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import sqlite3
 from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta
 
@@ -16,18 +15,19 @@ from cost_mcp.errors import InvalidInputError
 from cost_mcp.pricing import Pricer, Tokens
 from cost_mcp.sources.reported import record_call
 from cost_mcp.store import connect
+from cost_mcp.store.connection import Conn
 
 NOW = datetime(2026, 11, 20, 15, tzinfo=UTC)
 
 
 @pytest.fixture
-def conn(settings: Settings) -> Iterator[sqlite3.Connection]:
+def conn(settings: Settings) -> Iterator[Conn]:
     c = connect(settings.db)
     yield c
     c.close()
 
 
-def spend_on(conn: sqlite3.Connection, agent: str, usd: int, when: datetime = NOW) -> None:
+def spend_on(conn: Conn, agent: str, usd: int, when: datetime = NOW) -> None:
     record_call(
         conn,
         Pricer(),
@@ -40,7 +40,7 @@ def spend_on(conn: sqlite3.Connection, agent: str, usd: int, when: datetime = NO
     )
 
 
-def test_each_part_is_the_tools_answer(conn: sqlite3.Connection, settings: Settings) -> None:
+def test_each_part_is_the_tools_answer(conn: Conn, settings: Settings) -> None:
     spend_on(conn, "a", 2)
     spend_on(conn, "b", 3, NOW - timedelta(days=3))
     d = dashboard.build_dashboard(conn, settings, "this_month", now=NOW, filters=Filters(agents=["a", "b"]))
@@ -57,9 +57,7 @@ def test_each_part_is_the_tools_answer(conn: sqlite3.Connection, settings: Setti
         dashboard.build_dashboard(conn, settings, now=NOW, breakdowns=["colour"])
 
 
-def test_long_breakdowns_keep_their_largest_rows_and_say_so(
-    conn: sqlite3.Connection, settings: Settings
-) -> None:
+def test_long_breakdowns_keep_their_largest_rows_and_say_so(conn: Conn, settings: Settings) -> None:
     for i in range(1, 21):
         spend_on(conn, f"agent-{i:02d}", i)
     d = dashboard.build_dashboard(conn, settings, "this_month", now=NOW)
@@ -71,7 +69,7 @@ def test_long_breakdowns_keep_their_largest_rows_and_say_so(
     assert agents.rows[-1].group["agent"] == "(other)" and agents.rows[-1].cost_usd == sum(range(1, 6))
 
 
-def test_a_view_never_consumes_the_conversations_alerts(conn: sqlite3.Connection, settings: Settings) -> None:
+def test_a_view_never_consumes_the_conversations_alerts(conn: Conn, settings: Settings) -> None:
     from decimal import Decimal
 
     from cost_mcp import sync

@@ -5,7 +5,6 @@ from __future__ import annotations
 import csv
 import importlib.util
 import json
-import sqlite3
 import subprocess
 import sys
 import xml.etree.ElementTree as ET
@@ -24,6 +23,7 @@ from cost_mcp.pricing import Pricer
 from cost_mcp.sources.claude_code import ingest
 from cost_mcp.store import connect, write_transaction
 from cost_mcp.store.buckets import DAY_MS, Bucket, replace_range
+from cost_mcp.store.connection import Conn
 from tests.sources.claude_logs import SONNET, assistant, session_file, write
 
 NOV2 = 1_793_577_600_000  # 2026-11-02T00:00:00Z
@@ -31,13 +31,13 @@ VALIDATOR = Path(sys.executable).parent / "focus-validator"
 
 
 @pytest.fixture
-def conn(settings: Settings) -> Iterator[sqlite3.Connection]:
+def conn(settings: Settings) -> Iterator[Conn]:
     c = connect(settings.db)
     yield c
     c.close()
 
 
-def _ledger(home: Path, conn: sqlite3.Connection, settings: Settings) -> None:
+def _ledger(home: Path, conn: Conn, settings: Settings) -> None:
     """Billed, estimated, subscription and unpriced spend over four days of November 2026."""
     write(
         session_file(home / "claude", "s1"),
@@ -67,7 +67,7 @@ def _export(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> tuple[list[di
 
 def test_focus_rows_sum_to_the_total_and_say_their_basis(
     home: Path,
-    conn: sqlite3.Connection,
+    conn: Conn,
     settings: Settings,
     tmp_path: Path,
     capsys: pytest.CaptureFixture[str],
@@ -109,7 +109,7 @@ def focus_validator_dir() -> str:
 
 def test_focus_export_passes_the_finops_validator(
     home: Path,
-    conn: sqlite3.Connection,
+    conn: Conn,
     settings: Settings,
     tmp_path: Path,
     capsys: pytest.CaptureFixture[str],
@@ -164,7 +164,7 @@ def _validate(tmp_path: Path, data: Path) -> tuple[int, list[str]]:
 
 def test_focus_as_parquet_has_exact_decimals_and_passes_every_other_validator_rule(
     home: Path,
-    conn: sqlite3.Connection,
+    conn: Conn,
     settings: Settings,
     tmp_path: Path,
     capsys: pytest.CaptureFixture[str],
@@ -204,7 +204,7 @@ def test_focus_as_parquet_has_exact_decimals_and_passes_every_other_validator_ru
 
 
 def test_parquet_without_pyarrow_says_which_extra_to_install(
-    home: Path, conn: sqlite3.Connection, settings: Settings, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+    home: Path, conn: Conn, settings: Settings, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     from cost_mcp.analytics.focus import FocusExport, write_parquet
     from cost_mcp.errors import InvalidInputError

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import sqlite3
 from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta
 from decimal import Decimal
@@ -15,18 +14,19 @@ from cost_mcp.periods import resolve_period
 from cost_mcp.pricing import Pricer, Tokens
 from cost_mcp.sources.reported import record_call
 from cost_mcp.store import connect
+from cost_mcp.store.connection import Conn
 
 NOW = datetime(2026, 11, 20, 12, tzinfo=UTC)
 
 
 @pytest.fixture
-def conn(settings: Settings) -> Iterator[sqlite3.Connection]:
+def conn(settings: Settings) -> Iterator[Conn]:
     c = connect(settings.db)
     yield c
     c.close()
 
 
-def spend(conn: sqlite3.Connection, day: datetime, usd: int, agent: str = "steady") -> None:
+def spend(conn: Conn, day: datetime, usd: int, agent: str = "steady") -> None:
     # gpt-4o input is a flat $2.50 per million tokens
     record_call(
         conn,
@@ -40,7 +40,7 @@ def spend(conn: sqlite3.Connection, day: datetime, usd: int, agent: str = "stead
     )
 
 
-def test_burn_rates_projection_and_an_anomalous_day(conn: sqlite3.Connection, settings: Settings) -> None:
+def test_burn_rates_projection_and_an_anomalous_day(conn: Conn, settings: Settings) -> None:
     for back in range(1, 40):  # $2 a day for 39 days
         spend(conn, NOW - timedelta(days=back), 2)
     spend(conn, datetime(2026, 11, 12, 15, tzinfo=UTC), 10, agent="runaway")  # Nov 12: $12
@@ -61,9 +61,7 @@ def test_burn_rates_projection_and_an_anomalous_day(conn: sqlite3.Connection, se
     assert anomaly.top_agents[0].startswith("runaway")
 
 
-def test_too_little_history_finds_no_anomaly_and_says_so(
-    conn: sqlite3.Connection, settings: Settings
-) -> None:
+def test_too_little_history_finds_no_anomaly_and_says_so(conn: Conn, settings: Settings) -> None:
     spend(conn, NOW - timedelta(days=2), 1)
     spend(conn, NOW - timedelta(days=1), 50)
     p = resolve_period("this_month", tz=settings.tz, now=NOW)
@@ -72,9 +70,7 @@ def test_too_little_history_finds_no_anomaly_and_says_so(
     assert any("history" in w for w in result.warnings)
 
 
-def test_seat_fees_count_to_today_and_the_projection_adds_the_rest(
-    conn: sqlite3.Connection, settings: Settings
-) -> None:
+def test_seat_fees_count_to_today_and_the_projection_adds_the_rest(conn: Conn, settings: Settings) -> None:
     from cost_mcp.analytics import subscriptions
 
     # A $300 seat from Nov 1 ($10 a day) beside $2 a day of API calls; seen on Nov 20.

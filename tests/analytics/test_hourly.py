@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import sqlite3
 from collections.abc import Iterator
 from datetime import UTC, datetime
 from decimal import Decimal
@@ -16,21 +15,20 @@ from cost_mcp.pricing import Pricer, Tokens
 from cost_mcp.sources.reported import record_call
 from cost_mcp.store import connect, write_transaction
 from cost_mcp.store.buckets import DAY_MS, Bucket, replace_range
+from cost_mcp.store.connection import Conn
 
 FLAT = "gpt-4o"  # $2.50 per million input tokens: 400,000 tokens cost exactly $1
 NOW = datetime(2026, 11, 30, 12, tzinfo=UTC)
 
 
 @pytest.fixture
-def conn(settings: Settings) -> Iterator[sqlite3.Connection]:
+def conn(settings: Settings) -> Iterator[Conn]:
     c = connect(settings.db)
     yield c
     c.close()
 
 
-def call(
-    conn: sqlite3.Connection, when: datetime, usd: int = 1, *, agent: str = "bot", model: str = FLAT
-) -> None:
+def call(conn: Conn, when: datetime, usd: int = 1, *, agent: str = "bot", model: str = FLAT) -> None:
     record_call(
         conn,
         Pricer(),
@@ -43,7 +41,7 @@ def call(
     )
 
 
-def test_calls_land_on_their_local_hour(conn: sqlite3.Connection, settings: Settings) -> None:
+def test_calls_land_on_their_local_hour(conn: Conn, settings: Settings) -> None:
     call(conn, datetime(2026, 11, 2, 9, 10, tzinfo=UTC))
     call(conn, datetime(2026, 11, 3, 9, 55, tzinfo=UTC), 2)
     call(conn, datetime(2026, 11, 3, 23, 45, tzinfo=UTC), 4)
@@ -66,7 +64,7 @@ def test_calls_land_on_their_local_hour(conn: sqlite3.Connection, settings: Sett
     }
 
 
-def test_hours_sum_to_get_spends_local_total(conn: sqlite3.Connection, settings: Settings) -> None:
+def test_hours_sum_to_get_spends_local_total(conn: Conn, settings: Settings) -> None:
     for day in range(1, 6):
         for hour in (3, 11, 17):
             call(conn, datetime(2026, 11, day, hour, 7 * day, tzinfo=UTC), day)
@@ -75,7 +73,7 @@ def test_hours_sum_to_get_spends_local_total(conn: sqlite3.Connection, settings:
     assert hourly.total_usd == get_spend(conn, settings, p).total_usd == sum(h.cost_usd for h in hourly.hours)
 
 
-def test_filters_and_period_edges(conn: sqlite3.Connection, settings: Settings) -> None:
+def test_filters_and_period_edges(conn: Conn, settings: Settings) -> None:
     call(conn, datetime(2026, 11, 2, 8, tzinfo=UTC), agent="a")
     call(conn, datetime(2026, 11, 2, 8, 30, tzinfo=UTC), 5, agent="b")
     call(conn, datetime(2026, 11, 6, 8, tzinfo=UTC), 9, agent="a")  # after the period
@@ -87,9 +85,7 @@ def test_filters_and_period_edges(conn: sqlite3.Connection, settings: Settings) 
     assert cost_by_hour(conn, settings, p, Filters(sources=["record_usage"])).total_usd == Decimal(6)
 
 
-def test_unpriced_calls_are_counted_and_warned_never_zero_priced(
-    conn: sqlite3.Connection, settings: Settings
-) -> None:
+def test_unpriced_calls_are_counted_and_warned_never_zero_priced(conn: Conn, settings: Settings) -> None:
     call(conn, datetime(2026, 11, 2, 8, tzinfo=UTC))
     call(conn, datetime(2026, 11, 2, 8, 5, tzinfo=UTC), model="no-such-model-xyz")
     hourly = cost_by_hour(conn, settings, resolve(settings, None, "2026-11-01", "2026-11-05", None))
@@ -98,9 +94,7 @@ def test_unpriced_calls_are_counted_and_warned_never_zero_priced(
     assert any("no known price" in w for w in hourly.warnings)
 
 
-def test_billed_amounts_have_no_hour_and_the_result_says_so(
-    conn: sqlite3.Connection, settings: Settings
-) -> None:
+def test_billed_amounts_have_no_hour_and_the_result_says_so(conn: Conn, settings: Settings) -> None:
     nov2 = int(datetime(2026, 11, 2, tzinfo=UTC).timestamp()) * 1000
     with write_transaction(conn):
         bucket = Bucket(nov2, nov2 + DAY_MS, cost_nanos=7)

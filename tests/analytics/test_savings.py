@@ -8,7 +8,6 @@ output 15; GPT-5 input 1.25, output 10.
 from __future__ import annotations
 
 import random
-import sqlite3
 from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta
 from decimal import Decimal
@@ -24,20 +23,21 @@ from cost_mcp.models import SavingsReport
 from cost_mcp.pricing import Pricer, Tokens, load_overrides
 from cost_mcp.sources.reported import record_call
 from cost_mcp.store import connect
+from cost_mcp.store.connection import Conn
 
 NOW = datetime(2026, 11, 20, tzinfo=UTC)
 WEEK = ("2026-11-09", "2026-11-15")
 
 
 @pytest.fixture
-def conn(settings: Settings) -> Iterator[sqlite3.Connection]:
+def conn(settings: Settings) -> Iterator[Conn]:
     c = connect(settings.db)
     yield c
     c.close()
 
 
 def call(
-    conn: sqlite3.Connection,
+    conn: Conn,
     at: str,
     model: str,
     agent: str,
@@ -63,7 +63,7 @@ def call(
     )
 
 
-def report(conn: sqlite3.Connection, settings: Settings, group_by: list[str] | None = None) -> SavingsReport:
+def report(conn: Conn, settings: Settings, group_by: list[str] | None = None) -> SavingsReport:
     p = resolve(settings, None, *WEEK, None)
     return savings_report(conn, settings, Pricer(), p, group_by)
 
@@ -77,7 +77,7 @@ def test_short_answer_rule() -> None:
 
 
 def test_opus_heavy_router_moved_to_its_substitute_saves_exactly(
-    conn: sqlite3.Connection, monkeypatch: pytest.MonkeyPatch
+    conn: Conn, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     monkeypatch.setenv("COST_MCP_SUBSTITUTES", "claude-opus-4-1=claude-haiku-4-5")
     settings = load_settings()
@@ -130,7 +130,7 @@ def test_opus_heavy_router_moved_to_its_substitute_saves_exactly(
 
 
 def test_without_substitutes_the_target_is_the_cheapest_model_of_the_provider(
-    conn: sqlite3.Connection, settings: Settings
+    conn: Conn, settings: Settings
 ) -> None:
     call(conn, "2026-11-10T10:00:00", "claude-opus-4-1", "router", input=20_000, output=150)
     mix = report(conn, settings).model_mix
@@ -141,7 +141,7 @@ def test_without_substitutes_the_target_is_the_cheapest_model_of_the_provider(
     assert mix.saving_usd == cheapest.short_answer_saving_usd == Decimal("0.31125") - cheapest.cost_usd
 
 
-def test_repeated_50k_prefix_without_cache_reads(conn: sqlite3.Connection, settings: Settings) -> None:
+def test_repeated_50k_prefix_without_cache_reads(conn: Conn, settings: Settings) -> None:
     # Project "docs" never reads the cache: 4 calls a minute apart each send 50k uncached tokens.
     for i in range(4):
         call(
@@ -185,9 +185,7 @@ def test_repeated_50k_prefix_without_cache_reads(conn: sqlite3.Connection, setti
     ]
 
 
-def test_cache_share_and_what_writes_cost_against_what_reads_saved(
-    conn: sqlite3.Connection, settings: Settings
-) -> None:
+def test_cache_share_and_what_writes_cost_against_what_reads_saved(conn: Conn, settings: Settings) -> None:
     call(
         conn,
         "2026-11-11T09:00:00",
@@ -218,7 +216,7 @@ def test_cache_share_and_what_writes_cost_against_what_reads_saved(
     assert caching.saving_usd == 0
 
 
-def test_one_hour_writes_never_read_within_the_hour(conn: sqlite3.Connection, settings: Settings) -> None:
+def test_one_hour_writes_never_read_within_the_hour(conn: Conn, settings: Settings) -> None:
     def review(at: str, session: str, write_1h: int = 0, read: int = 0) -> None:
         call(
             conn,
@@ -249,7 +247,7 @@ def test_one_hour_writes_never_read_within_the_hour(conn: sqlite3.Connection, se
     assert all(s.saving_usd == Decimal("0.045") for s in caching.top_sessions)
 
 
-def test_nightly_agent_priced_at_the_batch_rate(conn: sqlite3.Connection, settings: Settings) -> None:
+def test_nightly_agent_priced_at_the_batch_rate(conn: Conn, settings: Settings) -> None:
     # One run a night at 02:00 UTC for five nights: 10k in + 2k out on GPT-5 = 0.0125 + 0.02 = 0.0325.
     for day in range(9, 14):
         call(
@@ -280,7 +278,7 @@ def test_nightly_agent_priced_at_the_batch_rate(conn: sqlite3.Connection, settin
     assert any("platform.openai.com/docs/guides/batch" in a for a in batch.assumptions)
 
 
-def test_sessionless_agent_is_a_batch_candidate(conn: sqlite3.Connection, settings: Settings) -> None:
+def test_sessionless_agent_is_a_batch_candidate(conn: Conn, settings: Settings) -> None:
     for i in range(5):
         call(conn, f"2026-11-10T14:0{i}:00", "claude-sonnet-4-5", "etl", input=1_000)  # $0.003 each
     [row] = report(conn, settings).batch.rows
@@ -289,9 +287,7 @@ def test_sessionless_agent_is_a_batch_candidate(conn: sqlite3.Connection, settin
     assert row.sessions == 0
 
 
-def test_rows_are_bounded_with_a_count_and_the_saving_of_the_rest(
-    conn: sqlite3.Connection, settings: Settings
-) -> None:
+def test_rows_are_bounded_with_a_count_and_the_saving_of_the_rest(conn: Conn, settings: Settings) -> None:
     for i in range(13):
         call(conn, "2026-11-10T10:00:00", "claude-opus-4-1", f"agent{i:02}", input=20_000, output=150)
     mix = report(conn, settings).model_mix
@@ -300,7 +296,7 @@ def test_rows_are_bounded_with_a_count_and_the_saving_of_the_rest(
     assert sum((r.short_answer_saving_usd for r in mix.rows), mix.more_rows_saving_usd) == mix.saving_usd
 
 
-def test_group_by_and_unpriced_calls(conn: sqlite3.Connection, settings: Settings) -> None:
+def test_group_by_and_unpriced_calls(conn: Conn, settings: Settings) -> None:
     call(conn, "2026-11-10T10:00:00", "claude-opus-4-1", "a", project="p", input=20_000, output=150)
     call(conn, "2026-11-10T10:00:00", "my-own-model", "a", project="p", input=20_000, output=150)
     result = report(conn, settings, ["project"])
@@ -327,7 +323,7 @@ def test_substitutes_setting_is_parsed_or_refused_with_the_form(tmp_path: Path) 
 
 
 def test_a_substitute_of_another_provider_is_priced_under_its_own(
-    conn: sqlite3.Connection, monkeypatch: pytest.MonkeyPatch
+    conn: Conn, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     monkeypatch.setenv("COST_MCP_SUBSTITUTES", "claude-opus-4-1=gpt-5,claude-opus-4-1=no-such-model")
     settings = load_settings()
@@ -343,7 +339,7 @@ def test_a_substitute_of_another_provider_is_priced_under_its_own(
 # --- compare_periods --------------------------------------------------------------------------
 
 
-def test_before_after_difference_decomposes_exactly(conn: sqlite3.Connection, settings: Settings) -> None:
+def test_before_after_difference_decomposes_exactly(conn: Conn, settings: Settings) -> None:
     # Before: Sonnet 2 x (10k in, 1k out) = 2 x 0.045; Opus 2 x (10k in, 1k out) = 2 x 0.225. Total 0.54.
     for d in (2, 3):
         call(conn, f"2026-11-0{d}T10:00:00", "claude-sonnet-4-5", "a", input=10_000, output=1_000)
@@ -385,7 +381,7 @@ def test_before_after_difference_decomposes_exactly(conn: sqlite3.Connection, se
 
 
 @pytest.mark.parametrize("seed", range(5))
-def test_parts_always_sum_to_the_change(conn: sqlite3.Connection, settings: Settings, seed: int) -> None:
+def test_parts_always_sum_to_the_change(conn: Conn, settings: Settings, seed: int) -> None:
     rng = random.Random(seed)
     models = ["claude-sonnet-4-5", "claude-opus-4-1", "claude-haiku-4-5"]
     start = datetime(2026, 11, 2, tzinfo=UTC)
@@ -410,7 +406,7 @@ def test_parts_always_sum_to_the_change(conn: sqlite3.Connection, settings: Sett
 
 
 def test_a_price_change_between_the_periods_is_the_price_part(
-    conn: sqlite3.Connection, settings: Settings, tmp_path: Path
+    conn: Conn, settings: Settings, tmp_path: Path
 ) -> None:
     old = tmp_path / "old-prices.toml"
     old.write_text('[[price]]\nmodel = "claude-opus-4-1"\ninput_mtok = "10"\noutput_mtok = "50"\n')
@@ -431,7 +427,7 @@ def test_a_price_change_between_the_periods_is_the_price_part(
     }
 
 
-def test_an_empty_before_period_is_all_volume(conn: sqlite3.Connection, settings: Settings) -> None:
+def test_an_empty_before_period_is_all_volume(conn: Conn, settings: Settings) -> None:
     call(conn, "2026-11-10T10:00:00", "claude-opus-4-1", "a", input=10_000, output=1_000)
     before = resolve(settings, None, "2026-11-02", "2026-11-08", None)
     after = resolve(settings, None, *WEEK, None)
@@ -442,7 +438,7 @@ def test_an_empty_before_period_is_all_volume(conn: sqlite3.Connection, settings
 
 
 def test_a_period_with_too_many_calls_is_refused_with_a_shorter_one_to_try(
-    conn: sqlite3.Connection, settings: Settings, monkeypatch: pytest.MonkeyPatch
+    conn: Conn, settings: Settings, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     from cost_mcp.analytics import savings
 

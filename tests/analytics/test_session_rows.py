@@ -26,7 +26,7 @@ DAY = datetime(2026, 11, 2, tzinfo=UTC)
 
 
 @pytest.fixture
-def ledger(settings: Settings, home: Path) -> Path:
+def ledger(settings: Settings, home: Path) -> Path | str:
     """60 sessions over three days: anthropic (billed on the middle day), openai, and an unknown model,
     plus two Claude Code sessions read from its logs (covered by a subscription in one test)."""
     for i, day in enumerate((DAY, DAY + timedelta(days=1))):

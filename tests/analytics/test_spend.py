@@ -2,9 +2,8 @@
 
 from __future__ import annotations
 
-import sqlite3
 from collections.abc import Iterator
-from datetime import UTC, datetime
+from datetime import UTC, date, datetime, timedelta
 from decimal import Decimal
 from pathlib import Path
 
@@ -18,13 +17,14 @@ from cost_mcp.pricing import Pricer
 from cost_mcp.sources.claude_code import ingest
 from cost_mcp.store import connect, write_transaction
 from cost_mcp.store.buckets import DAY_MS, Bucket, replace_range
+from cost_mcp.store.connection import Conn
 from tests.sources.claude_logs import assistant, session_file, write
 
 NOV2 = int(datetime(2026, 11, 2, tzinfo=UTC).timestamp()) * 1000
 
 
 @pytest.fixture
-def conn(settings: Settings) -> Iterator[sqlite3.Connection]:
+def conn(settings: Settings) -> Iterator[Conn]:
     c = connect(settings.db)
     yield c
     c.close()
@@ -34,22 +34,18 @@ def logs(home: Path, *lines: dict[str, object], session: str = "s1") -> None:
     write(session_file(home / "claude", session), *lines)
 
 
-def billed(
-    conn: sqlite3.Connection, provider: str, day_ms: int, *buckets: Bucket, kind: str = "cost"
-) -> None:
+def billed(conn: Conn, provider: str, day_ms: int, *buckets: Bucket, kind: str = "cost") -> None:
     with write_transaction(conn):
         replace_range(conn, provider, kind, day_ms, day_ms + DAY_MS, list(buckets))  # type: ignore[arg-type]
 
 
-def spend(
-    conn: sqlite3.Connection, settings: Settings, group_by: list[str] | None = None, **kwargs: object
-) -> object:
+def spend(conn: Conn, settings: Settings, group_by: list[str] | None = None, **kwargs: object) -> object:
     p = resolve(settings, None, "2026-11-01", "2026-11-05", kwargs.pop("tz", None))  # type: ignore[arg-type]
     return get_spend(conn, settings, p, group_by or [], Filters(**kwargs))  # type: ignore[arg-type]
 
 
 def test_billed_and_estimated_on_one_provider_day_count_once(
-    home: Path, conn: sqlite3.Connection, settings: Settings
+    home: Path, conn: Conn, settings: Settings
 ) -> None:
     # 1k in + 1k out on Sonnet 4.5 = $0.018 estimated on Nov 2 and on Nov 3; Anthropic billed $0.05 on Nov 2.
     logs(
@@ -75,7 +71,7 @@ def test_billed_and_estimated_on_one_provider_day_count_once(
 
 
 def test_a_billed_day_with_no_rows_does_not_hide_local_spend(
-    home: Path, conn: sqlite3.Connection, settings: Settings
+    home: Path, conn: Conn, settings: Settings
 ) -> None:
     logs(home, assistant("m1", "r1", "2026-11-02T09:00:00.000Z", input=1_000, output=1_000))
     ingest(conn, settings, Pricer())
@@ -85,9 +81,7 @@ def test_a_billed_day_with_no_rows_does_not_hide_local_spend(
     assert not result.attribution  # type: ignore[attr-defined]
 
 
-def test_other_providers_days_are_not_covered(
-    home: Path, conn: sqlite3.Connection, settings: Settings
-) -> None:
+def test_other_providers_days_are_not_covered(home: Path, conn: Conn, settings: Settings) -> None:
     logs(home, assistant("m1", "r1", "2026-11-02T09:00:00.000Z", input=1_000, output=1_000))
     ingest(conn, settings, Pricer())
     billed(conn, "openai", NOV2, Bucket(NOV2, NOV2 + DAY_MS, cost_nanos=7_000_000_000))
@@ -97,7 +91,7 @@ def test_other_providers_days_are_not_covered(
 
 
 def test_provider_usage_data_beats_local_estimates_but_not_billing(
-    home: Path, conn: sqlite3.Connection, settings: Settings
+    home: Path, conn: Conn, settings: Settings
 ) -> None:
     logs(home, assistant("m1", "r1", "2026-11-02T09:00:00.000Z", input=1_000, output=1_000))
     ingest(conn, settings, Pricer())
@@ -118,15 +112,13 @@ def test_provider_usage_data_beats_local_estimates_but_not_billing(
     }
 
 
-def test_resyncing_a_day_replaces_it(home: Path, conn: sqlite3.Connection, settings: Settings) -> None:
+def test_resyncing_a_day_replaces_it(home: Path, conn: Conn, settings: Settings) -> None:
     billed(conn, "openai", NOV2, Bucket(NOV2, NOV2 + DAY_MS, cost_nanos=1_000_000_000))
     billed(conn, "openai", NOV2, Bucket(NOV2, NOV2 + DAY_MS, cost_nanos=2_500_000_000))
     assert spend(conn, settings).total_usd == Decimal("2.5")  # type: ignore[attr-defined]
 
 
-def test_filtering_by_agent_answers_from_local_usage(
-    home: Path, conn: sqlite3.Connection, settings: Settings
-) -> None:
+def test_filtering_by_agent_answers_from_local_usage(home: Path, conn: Conn, settings: Settings) -> None:
     logs(home, assistant("m1", "r1", "2026-11-02T09:00:00.000Z", input=1_000, output=1_000))
     ingest(conn, settings, Pricer())
     billed(conn, "anthropic", NOV2, Bucket(NOV2, NOV2 + DAY_MS, cost_nanos=50_000_000))
@@ -135,7 +127,7 @@ def test_filtering_by_agent_answers_from_local_usage(
     assert any("estimated usage" in w for w in result.warnings)  # type: ignore[attr-defined]
 
 
-def test_rollup_agrees_with_the_events(home: Path, conn: sqlite3.Connection, settings: Settings) -> None:
+def test_rollup_agrees_with_the_events(home: Path, conn: Conn, settings: Settings) -> None:
     for i in range(40):
         logs(
             home,
@@ -158,16 +150,17 @@ def test_rollup_agrees_with_the_events(home: Path, conn: sqlite3.Connection, set
     assert day_totals == {r.group["day"]: r.cost_usd for r in by_day.rows}  # type: ignore[attr-defined]
     # and both equal the events summed directly, session by session
     raw = conn.execute(
-        "SELECT strftime('%Y-%m-%d', ts_ms / 1000, 'unixepoch'), session_id, SUM(cost_nanos), COUNT(*) "
+        "SELECT ts_ms / 86400000, session_id, SUM(cost_nanos), COUNT(*) "
         "FROM usage_events WHERE counted = 1 GROUP BY 1, 2"
     ).fetchall()
-    assert {(d, s_, Decimal(n) / 10**9, c) for d, s_, n, c in raw} == {
+    epoch = date(1970, 1, 1)
+    assert {(str(epoch + timedelta(days=d)), s_, Decimal(n) / 10**9, c) for d, s_, n, c in raw} == {
         (r.group["day"], r.group["session"], r.cost_usd, r.requests)
         for r in by_session.rows  # type: ignore[attr-defined]
     }
 
 
-def test_rows_sum_to_the_total_exactly(home: Path, conn: sqlite3.Connection, settings: Settings) -> None:
+def test_rows_sum_to_the_total_exactly(home: Path, conn: Conn, settings: Settings) -> None:
     for i in range(25):
         logs(
             home,
@@ -181,7 +174,7 @@ def test_rows_sum_to_the_total_exactly(home: Path, conn: sqlite3.Connection, set
         assert sum(r.cost_usd for r in result.rows) == result.total_usd  # type: ignore[attr-defined]
 
 
-def test_days_follow_the_requested_timezone(home: Path, conn: sqlite3.Connection, settings: Settings) -> None:
+def test_days_follow_the_requested_timezone(home: Path, conn: Conn, settings: Settings) -> None:
     # 23:30 UTC on Nov 2 is already Nov 3 in Paris (UTC+1 in November).
     logs(home, assistant("m1", "r1", "2026-11-02T23:30:00.000Z", input=1_000, output=0))
     ingest(conn, settings, Pricer())
@@ -191,9 +184,7 @@ def test_days_follow_the_requested_timezone(home: Path, conn: sqlite3.Connection
     assert [r.group["day"] for r in paris.rows] == ["2026-11-03"]  # type: ignore[attr-defined]
 
 
-def test_dst_change_day_holds_25_hours_of_usage(
-    home: Path, conn: sqlite3.Connection, settings: Settings
-) -> None:
+def test_dst_change_day_holds_25_hours_of_usage(home: Path, conn: Conn, settings: Settings) -> None:
     # Europe/Paris 2026-10-25 is 25 hours long: 22:00Z on Oct 24 to 23:00Z on Oct 25.
     logs(
         home,
@@ -207,7 +198,7 @@ def test_dst_change_day_holds_25_hours_of_usage(
     assert {r.group["day"]: r.requests for r in result.rows} == {"2026-10-25": 2, "2026-10-26": 1}
 
 
-def test_cost_modes(home: Path, conn: sqlite3.Connection, monkeypatch: pytest.MonkeyPatch) -> None:
+def test_cost_modes(home: Path, conn: Conn, monkeypatch: pytest.MonkeyPatch) -> None:
     line = assistant("m1", "r1", "2026-11-02T09:00:00.000Z", input=100_000, output=0)
     line["costUSD"] = 0.5
     logs(home, line, assistant("m2", "r2", "2026-11-02T10:00:00.000Z", input=100_000, output=0))
@@ -221,7 +212,7 @@ def test_cost_modes(home: Path, conn: sqlite3.Connection, monkeypatch: pytest.Mo
 
 
 def test_subscription_billing_moves_claude_code_to_attribution(
-    home: Path, conn: sqlite3.Connection, monkeypatch: pytest.MonkeyPatch
+    home: Path, conn: Conn, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     monkeypatch.setenv("COST_MCP_CLAUDE_CODE_BILLING", "subscription")
     s = load_settings()
@@ -232,9 +223,7 @@ def test_subscription_billing_moves_claude_code_to_attribution(
     assert "subscription" in result.attribution[0].reason  # type: ignore[attr-defined]
 
 
-def test_unpriced_models_are_warned_about_not_zeroed(
-    home: Path, conn: sqlite3.Connection, settings: Settings
-) -> None:
+def test_unpriced_models_are_warned_about_not_zeroed(home: Path, conn: Conn, settings: Settings) -> None:
     logs(home, assistant("m1", "r1", "2026-11-02T09:00:00.000Z", model="claude-nova-9"))
     ingest(conn, settings, Pricer())
     result = spend(conn, settings, ["model"])
@@ -242,7 +231,7 @@ def test_unpriced_models_are_warned_about_not_zeroed(
     assert any("claude-nova-9" in w and "no known price" in w for w in result.warnings)  # type: ignore[attr-defined]
 
 
-def test_nothing_configured_says_how_to_start(conn: sqlite3.Connection, settings: Settings) -> None:
+def test_nothing_configured_says_how_to_start(conn: Conn, settings: Settings) -> None:
     result = spend(conn, settings)
     assert result.total_usd == 0  # type: ignore[attr-defined]
     assert any("ANTHROPIC_ADMIN_KEY" in w and "CLAUDE_CONFIG_DIR" in w for w in result.warnings)  # type: ignore[attr-defined]
@@ -253,15 +242,13 @@ def test_nothing_configured_says_how_to_start(conn: sqlite3.Connection, settings
     [(["colour"], None, "cannot group by 'colour'"), ([], "Mars/Base", "unknown timezone")],
 )
 def test_bad_arguments_name_the_fix(
-    conn: sqlite3.Connection, settings: Settings, group_by: list[str], tz: str | None, message: str
+    conn: Conn, settings: Settings, group_by: list[str], tz: str | None, message: str
 ) -> None:
     with pytest.raises(InvalidInputError, match=message):
         spend(conn, settings, group_by, tz=tz)
 
 
-def test_model_breakdown_shares_trend_and_other(
-    home: Path, conn: sqlite3.Connection, settings: Settings
-) -> None:
+def test_model_breakdown_shares_trend_and_other(home: Path, conn: Conn, settings: Settings) -> None:
     # previous period (Oct 27-31): sonnet $0.018; this period: sonnet $0.036, haiku $0.006, opus
     logs(
         home,
@@ -297,7 +284,7 @@ def test_model_breakdown_shares_trend_and_other(
     assert round(sum(m.share_percent for m in result.models)) == 100
 
 
-def test_summary_reads_at_a_glance(home: Path, conn: sqlite3.Connection, settings: Settings) -> None:
+def test_summary_reads_at_a_glance(home: Path, conn: Conn, settings: Settings) -> None:
     logs(home, assistant("m1", "r1", "2026-11-02T09:00:00.000Z", input=1_000, output=1_000))
     ingest(conn, settings, Pricer())
     text = summary_text(conn, settings, now=datetime(2026, 11, 2, 12, tzinfo=UTC))
@@ -305,9 +292,7 @@ def test_summary_reads_at_a_glance(home: Path, conn: sqlite3.Connection, setting
     assert "claude-sonnet-4-5-20250929" in text
 
 
-def test_sources_say_what_the_last_refresh_brought_in(
-    home: Path, conn: sqlite3.Connection, settings: Settings
-) -> None:
+def test_sources_say_what_the_last_refresh_brought_in(home: Path, conn: Conn, settings: Settings) -> None:
     logs(home, assistant("m1", "r1", "2026-11-02T09:00:00.000Z"))
     ingest(conn, settings, Pricer())
     [logs_status] = spend(conn, settings).sources  # type: ignore[attr-defined]
@@ -317,9 +302,7 @@ def test_sources_say_what_the_last_refresh_brought_in(
     assert logs_status.last_refresh.startswith("no new lines (1 file(s) checked")
 
 
-def test_summary_shows_budgets_when_there_are_some(
-    home: Path, conn: sqlite3.Connection, settings: Settings
-) -> None:
+def test_summary_shows_budgets_when_there_are_some(home: Path, conn: Conn, settings: Settings) -> None:
     from cost_mcp.analytics.budgets import set_budget
     from cost_mcp.models import BudgetScope
 

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import sqlite3
 from collections.abc import Iterator
 from datetime import UTC, date, datetime
 from decimal import Decimal
@@ -18,11 +17,12 @@ from cost_mcp.pricing import Pricer
 from cost_mcp.sources.claude_code import ingest
 from cost_mcp.store import connect, write_transaction
 from cost_mcp.store.buckets import DAY_MS, Bucket, replace_range
+from cost_mcp.store.connection import Conn
 from tests.sources.claude_logs import assistant, session_file, write
 
 
 @pytest.fixture
-def conn(settings: Settings) -> Iterator[sqlite3.Connection]:
+def conn(settings: Settings) -> Iterator[Conn]:
     c = connect(settings.db)
     yield c
     c.close()
@@ -32,16 +32,12 @@ LATER = date(2030, 1, 1)
 """Seen from after every period these tests ask about, so each fee day has come."""
 
 
-def total(
-    conn: sqlite3.Connection, settings: Settings, start: str, end: str, **filters: list[str]
-) -> Decimal:
+def total(conn: Conn, settings: Settings, start: str, end: str, **filters: list[str]) -> Decimal:
     p = resolve(settings, None, start, end, None)
     return get_spend(conn, settings, p, [], Filters(**filters), today=LATER).total_usd
 
 
-def test_this_month_so_far_counts_only_the_days_that_have_come(
-    conn: sqlite3.Connection, settings: Settings
-) -> None:
+def test_this_month_so_far_counts_only_the_days_that_have_come(conn: Conn, settings: Settings) -> None:
     # A $200 seat from Nov 15 (Nov 15 - Dec 14: 30 days, $6.666666667 a day), asked on Dec 2.
     subscriptions.set_subscription(conn, "max", "anthropic", Decimal(200), "monthly", "2026-11-15")
     dec2 = datetime(2026, 12, 2, 15, 0, tzinfo=UTC)
@@ -52,7 +48,7 @@ def test_this_month_so_far_counts_only_the_days_that_have_come(
     assert total(conn, settings, "2026-12-01", "2026-12-31") == Decimal("203.010752686")
 
 
-def test_monthly_fee_over_a_partial_month(conn: sqlite3.Connection, settings: Settings) -> None:
+def test_monthly_fee_over_a_partial_month(conn: Conn, settings: Settings) -> None:
     # $30 billed from Mar 10: the period Mar 10 - Apr 9 has 31 days; 30e9 nanos / 31 = 967,741,935 r 15,
     # so the first 15 days carry one nano more. March holds 22 of its days.
     subscriptions.set_subscription(conn, "cursor-pro", "cursor", Decimal(30), "monthly", "2026-03-10")
@@ -61,16 +57,14 @@ def test_monthly_fee_over_a_partial_month(conn: sqlite3.Connection, settings: Se
     assert total(conn, settings, "2026-02-01", "2026-02-28") == 0  # before it started
 
 
-def test_yearly_fee(conn: sqlite3.Connection, settings: Settings) -> None:
+def test_yearly_fee(conn: Conn, settings: Settings) -> None:
     subscriptions.set_subscription(conn, "midjourney", "midjourney", Decimal(120), "yearly", "2026-01-01")
     assert total(conn, settings, "2026-01-01", "2026-01-31") == Decimal("10.191780844")
     assert total(conn, settings, "2026-01-01", "2026-12-31") == Decimal(120)
     assert total(conn, settings, "2027-01-01", "2027-12-31") == Decimal(120)
 
 
-def test_subscription_ending_mid_period_counts_to_its_end(
-    conn: sqlite3.Connection, settings: Settings
-) -> None:
+def test_subscription_ending_mid_period_counts_to_its_end(conn: Conn, settings: Settings) -> None:
     subscriptions.set_subscription(
         conn, "plus", "openai", Decimal(30), "monthly", "2026-03-01", end="2026-03-15"
     )
@@ -85,7 +79,7 @@ def test_billing_periods_from_the_31st_clamp_to_month_ends() -> None:
 
 
 def test_seats_and_api_spend_together_without_double_counting(
-    home: Path, conn: sqlite3.Connection, monkeypatch: pytest.MonkeyPatch
+    home: Path, conn: Conn, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     monkeypatch.setenv("COST_MCP_CLAUDE_CODE_BILLING", "subscription")
     settings = load_settings()
@@ -121,14 +115,14 @@ def test_seats_and_api_spend_together_without_double_counting(
     ]
 
 
-def test_filters_apply_to_subscriptions(conn: sqlite3.Connection, settings: Settings) -> None:
+def test_filters_apply_to_subscriptions(conn: Conn, settings: Settings) -> None:
     subscriptions.set_subscription(conn, "a", "anthropic", Decimal(31), "monthly", "2026-03-01", member="ana")
     assert total(conn, settings, "2026-03-01", "2026-03-31", members=["ana"]) == Decimal(31)
     assert total(conn, settings, "2026-03-01", "2026-03-31", members=["bo"]) == 0
     assert total(conn, settings, "2026-03-01", "2026-03-31", models=["gpt-5"]) == 0
 
 
-def test_bad_subscriptions_are_refused(conn: sqlite3.Connection) -> None:
+def test_bad_subscriptions_are_refused(conn: Conn) -> None:
     with pytest.raises(InvalidInputError, match="before start"):
         subscriptions.set_subscription(conn, "x", "v", Decimal(1), "monthly", "2026-03-10", end="2026-03-01")
     with pytest.raises(InvalidInputError, match="YYYY-MM-DD"):
@@ -137,7 +131,7 @@ def test_bad_subscriptions_are_refused(conn: sqlite3.Connection) -> None:
         subscriptions.delete_subscription(conn, "x")
 
 
-def test_listing_gives_the_monthly_equivalent(conn: sqlite3.Connection) -> None:
+def test_listing_gives_the_monthly_equivalent(conn: Conn) -> None:
     subscriptions.set_subscription(conn, "a", "anthropic", Decimal(200), "monthly", "2026-01-01")
     subscriptions.set_subscription(conn, "b", "midjourney", Decimal(120), "yearly", "2026-01-01")
     subscriptions.set_subscription(

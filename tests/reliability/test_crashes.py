@@ -8,11 +8,13 @@ import sqlite3
 import subprocess
 import sys
 import time
+from contextlib import closing
 from pathlib import Path
 
 import pytest
 
-from cost_mcp.store import migrate
+from cost_mcp.store import connect, migrate
+from cost_mcp.store.connection import is_postgres
 from tests.sources.claude_logs import assistant, encode, session_file, user
 
 pytestmark = pytest.mark.slow
@@ -46,13 +48,17 @@ def _ingest(env: dict[str, str]) -> subprocess.Popen[bytes]:
     )
 
 
-def _rows_when_some_committed(db: Path, proc: subprocess.Popen[bytes]) -> int:
+def _rows_when_some_committed(db: str, proc: subprocess.Popen[bytes]) -> int:
     deadline = time.monotonic() + 60
     while time.monotonic() < deadline and proc.poll() is None:
-        if db.exists():
+        if is_postgres(db) or Path(db).exists():
             try:
-                with sqlite3.connect(f"file:{db}?mode=ro", uri=True) as conn:
-                    rows = int(conn.execute("SELECT COUNT(*) FROM usage_events").fetchone()[0])
+                if is_postgres(db):
+                    with closing(connect(db, migrate_schema=False)) as pg:
+                        rows = int(pg.execute("SELECT COUNT(*) FROM usage_events").fetchone()[0])
+                else:
+                    with closing(sqlite3.connect(f"file:{db}?mode=ro", uri=True)) as conn:
+                        rows = int(conn.execute("SELECT COUNT(*) FROM usage_events").fetchone()[0])
             except sqlite3.OperationalError:
                 rows = 0  # tables not created yet
             if rows:
@@ -65,7 +71,8 @@ def test_sigkill_mid_ingest_then_rerun_is_exact(home: Path) -> None:
     files, calls = 40, 600  # about 75 MB: long enough to be killed in the middle
     truth = _tree(home, files, calls)
     env = dict(os.environ)
-    db = Path(env["COST_MCP_DB"])
+    db = env["COST_MCP_DB"]
+    on_pg = is_postgres(db)
     # First a kill before anything is committed, then one right after the first batch commits.
     proc = _ingest(env)
     time.sleep(0.3)
@@ -75,12 +82,15 @@ def test_sigkill_mid_ingest_then_rerun_is_exact(home: Path) -> None:
     killed_rows = _rows_when_some_committed(db, proc)
     proc.send_signal(signal.SIGKILL)
     proc.wait(30)
-    with sqlite3.connect(db) as conn:
-        assert conn.execute("PRAGMA integrity_check").fetchone()[0] == "ok"
-        # 75 MB into an empty ledger is a bulk load: killed with its secondary indexes dropped
-        dropped = conn.execute("SELECT value FROM meta WHERE key = 'bulk_load_dropped_indexes'").fetchone()
     assert 0 < killed_rows < files * calls, "the kill should land in the middle of the ingest"
-    assert dropped is not None and "usage_events_counted_ts" in dropped[0]
+    if not on_pg:  # PostgreSQL keeps its indexes through a load (store/bulk.py)
+        with closing(sqlite3.connect(db)) as lite:
+            assert lite.execute("PRAGMA integrity_check").fetchone()[0] == "ok"
+            # 75 MB into an empty ledger is a bulk load: killed with its secondary indexes dropped
+            dropped = lite.execute(
+                "SELECT value FROM meta WHERE key = 'bulk_load_dropped_indexes'"
+            ).fetchone()
+        assert dropped is not None and "usage_events_counted_ts" in dropped[0]
     finish = subprocess.run(
         [sys.executable, "-m", "cost_mcp", "ingest", "--json"],
         env=env,
@@ -89,17 +99,21 @@ def test_sigkill_mid_ingest_then_rerun_is_exact(home: Path) -> None:
         timeout=300,
     )
     assert finish.returncode == 0, finish.stderr
-    with sqlite3.connect(db) as conn:
+    with closing(connect(db, migrate_schema=False)) as conn:
         count, output = conn.execute(
             "SELECT COUNT(*), SUM(output_tokens) FROM usage_events WHERE counted = 1"
         ).fetchone()
         rollup_output = conn.execute("SELECT SUM(output_tokens) FROM usage_rollup").fetchone()[0]
         dirty = conn.execute("SELECT COUNT(*) FROM rollup_dirty").fetchone()[0]
-        indexes = {r[0] for r in conn.execute("SELECT sql FROM sqlite_master WHERE type = 'index'")}
         pending = conn.execute("SELECT 1 FROM meta WHERE key = 'bulk_load_dropped_indexes'").fetchone()
     assert (count, output) == (files * calls, truth)
     assert rollup_output == truth
     assert dirty == 0
+    assert pending is None
+    if on_pg:
+        return
+    with closing(sqlite3.connect(db)) as lite:
+        indexes = {r[0] for r in lite.execute("SELECT sql FROM sqlite_master WHERE type = 'index'")}
     fresh = sqlite3.connect(":memory:")
     migrate(fresh)
     assert indexes == {r[0] for r in fresh.execute("SELECT sql FROM sqlite_master WHERE type = 'index'")}

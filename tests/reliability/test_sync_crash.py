@@ -5,14 +5,16 @@ from __future__ import annotations
 
 import os
 import signal
-import sqlite3
 import subprocess
 import sys
 import time
+from contextlib import closing
 from pathlib import Path
 
 import pytest
 
+from cost_mcp.store import connect
+from cost_mcp.store.connection import dialect
 from tests.sources.fake_providers import local_server
 from tests.test_providers_mcp import COSTS, ago, router
 
@@ -28,9 +30,10 @@ def _sync(env: dict[str, str]) -> subprocess.Popen[bytes]:
     )
 
 
-def _billed(db: Path) -> tuple[int, int]:
-    with sqlite3.connect(db) as conn:
-        assert conn.execute("PRAGMA integrity_check").fetchone()[0] == "ok"
+def _billed(db: Path | str) -> tuple[int, int]:
+    with closing(connect(db)) as conn:
+        if dialect(conn) == "sqlite":
+            assert conn.execute("PRAGMA integrity_check").fetchone()[0] == "ok"
         rows, nanos = conn.execute(
             "SELECT COUNT(*), COALESCE(SUM(cost_nanos), 0) FROM provider_buckets WHERE provider = 'openai' "
             "AND kind = 'cost'"
@@ -57,7 +60,7 @@ def test_sigkill_mid_sync_keeps_previous_data_then_completes(home: Path) -> None
             "OPENAI_ADMIN_KEY": fakes.openai.key,
             "ANTHROPIC_ADMIN_KEY": fakes.anthropic.key,
         }
-        db = Path(env["COST_MCP_DB"])
+        db = env["COST_MCP_DB"]
         first = _sync(env)
         assert first.wait(120) == 0
         before = _billed(db)

@@ -4,7 +4,6 @@ documented query envelope mapped by column name, nextLink paging, 429 retry head
 from __future__ import annotations
 
 import json
-import sqlite3
 from collections.abc import Iterator
 from datetime import UTC, datetime
 from decimal import Decimal
@@ -22,6 +21,7 @@ from cost_mcp.sources import azure
 from cost_mcp.sources.billing import Feed, Window
 from cost_mcp.sources.http import RetryableStatus, _retry_after, provider_client, retry_wait
 from cost_mcp.store import connect
+from cost_mcp.store.connection import Conn
 from tests.sources.fake_providers import (
     AZURE_CLIENT,
     AZURE_SCOPE,
@@ -223,13 +223,13 @@ def test_a_bad_scope_is_refused_before_any_request(
 
 
 @pytest.fixture
-def conn(configured: Settings) -> Iterator[sqlite3.Connection]:
+def conn(configured: Settings) -> Iterator[Conn]:
     c = connect(configured.db)
     yield c
     c.close()
 
 
-def test_sync_writes_the_days_and_keeps_the_note(conn: sqlite3.Connection, configured: Settings) -> None:
+def test_sync_writes_the_days_and_keeps_the_note(conn: Conn, configured: Settings) -> None:
     router = Router(azure=FakeAzure(rows(), page_size=2))
     now = datetime(2026, 10, 3, 12, tzinfo=UTC)
     result = sync.sync_providers(

@@ -3,10 +3,10 @@
 from __future__ import annotations
 
 import os
-import sqlite3
 from collections.abc import Iterator
 from decimal import Decimal
 from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -16,6 +16,7 @@ from cost_mcp.money import from_nanos
 from cost_mcp.pricing import Pricer
 from cost_mcp.sources.claude_code import FileIdentity, ingest, parse_line
 from cost_mcp.store import connect
+from cost_mcp.store.connection import Conn
 from tests.sources.claude_logs import (
     assistant,
     copy_fixture,
@@ -33,27 +34,24 @@ def claude(home: Path) -> Path:
 
 
 @pytest.fixture
-def conn(settings: Settings) -> Iterator[sqlite3.Connection]:
+def conn(settings: Settings) -> Iterator[Conn]:
     c = connect(settings.db)
     yield c
     c.close()
 
 
-def run(conn: sqlite3.Connection, settings: Settings, **kwargs: object) -> IngestResult:
+def run(conn: Conn, settings: Settings, **kwargs: object) -> IngestResult:
     return ingest(conn, settings, Pricer(), **kwargs)  # type: ignore[arg-type]
 
 
-def counted(conn: sqlite3.Connection) -> list[sqlite3.Row]:
-    conn.row_factory = sqlite3.Row
-    try:
-        return conn.execute(
-            "SELECT * FROM usage_events WHERE counted = 1 ORDER BY ts_ms, message_id"
-        ).fetchall()
-    finally:
-        conn.row_factory = None
+def counted(conn: Conn) -> list[dict[str, Any]]:
+    """The counted rows, by column name (on either backend)."""
+    cur = conn.execute("SELECT * FROM usage_events WHERE counted = 1 ORDER BY ts_ms, message_id")
+    names = [d[0] for d in cur.description]
+    return [dict(zip(names, row, strict=True)) for row in cur.fetchall()]
 
 
-def totals(conn: sqlite3.Connection) -> tuple[int, ...]:
+def totals(conn: Conn) -> tuple[int, ...]:
     row = conn.execute(
         """SELECT COUNT(*), SUM(input_tokens), SUM(output_tokens), SUM(cache_read_tokens),
                   SUM(cache_write_5m_tokens), SUM(cache_write_1h_tokens), SUM(cost_nanos)
@@ -68,7 +66,7 @@ T2 = "2026-11-02T09:05:00.000Z"
 
 
 def test_split_content_blocks_keep_the_final_output_count(
-    claude: Path, conn: sqlite3.Connection, settings: Settings
+    claude: Path, conn: Conn, settings: Settings
 ) -> None:
     write(
         session_file(claude, "s1"),
@@ -85,7 +83,7 @@ def test_split_content_blocks_keep_the_final_output_count(
 
 
 def test_resumed_session_copying_history_counts_each_call_once(
-    claude: Path, conn: sqlite3.Connection, settings: Settings
+    claude: Path, conn: Conn, settings: Settings
 ) -> None:
     a = assistant("msg_a", "req_a", T0, session="s1", output=100)
     b = assistant("msg_b", "req_b", T1, session="s1", output=200)
@@ -98,7 +96,7 @@ def test_resumed_session_copying_history_counts_each_call_once(
 
 
 def test_sidechain_replay_under_a_new_request_id_is_the_same_call(
-    claude: Path, conn: sqlite3.Connection, settings: Settings
+    claude: Path, conn: Conn, settings: Settings
 ) -> None:
     write(
         session_file(claude, "s1"),
@@ -112,7 +110,7 @@ def test_sidechain_replay_under_a_new_request_id_is_the_same_call(
 
 
 def test_sidechain_copy_with_more_tokens_wins_but_still_counts_once(
-    claude: Path, conn: sqlite3.Connection, settings: Settings
+    claude: Path, conn: Conn, settings: Settings
 ) -> None:
     write(
         session_file(claude, "s1"),
@@ -125,7 +123,7 @@ def test_sidechain_copy_with_more_tokens_wins_but_still_counts_once(
 
 
 def test_distinct_request_ids_without_sidechain_stay_distinct_calls(
-    claude: Path, conn: sqlite3.Connection, settings: Settings
+    claude: Path, conn: Conn, settings: Settings
 ) -> None:
     # Some proxies reuse message ids; two real requests must not collapse into one.
     write(
@@ -137,9 +135,7 @@ def test_distinct_request_ids_without_sidechain_stay_distinct_calls(
     assert totals(conn)[0] == 2
 
 
-def test_progress_copy_of_a_subagent_call_counts_once(
-    claude: Path, conn: sqlite3.Connection, settings: Settings
-) -> None:
+def test_progress_copy_of_a_subagent_call_counts_once(claude: Path, conn: Conn, settings: Settings) -> None:
     sub = assistant("msg_sub", "req_sub", T1, session="s1", sidechain=True, cache_read=9_000, output=77)
     write(claude / "projects" / "-home-dev-app" / "s1" / "subagents" / "agent-1.jsonl", sub)
     write(session_file(claude, "s1"), user(T0), progress(sub), assistant("msg_main", "req_main", T2))
@@ -151,15 +147,13 @@ def test_progress_copy_of_a_subagent_call_counts_once(
     assert events["msg_sub"]["session_id"] == "s1"
 
 
-def test_progress_line_alone_counts(claude: Path, conn: sqlite3.Connection, settings: Settings) -> None:
+def test_progress_line_alone_counts(claude: Path, conn: Conn, settings: Settings) -> None:
     sub = assistant("msg_sub", "req_sub", T1, sidechain=True, output=5)
     write(session_file(claude, "s1"), progress(sub))
     assert run(conn, settings).events_added == 1
 
 
-def test_missing_request_id_dedups_on_message_id(
-    claude: Path, conn: sqlite3.Connection, settings: Settings
-) -> None:
+def test_missing_request_id_dedups_on_message_id(claude: Path, conn: Conn, settings: Settings) -> None:
     write(
         session_file(claude, "s1"),
         assistant("msg_a", None, T0, output=10),
@@ -177,9 +171,7 @@ def test_missing_request_id_dedups_on_message_id(
     assert events["msg_a"]["output_tokens"] == 40
 
 
-def test_truncated_last_line_is_read_when_completed(
-    claude: Path, conn: sqlite3.Connection, settings: Settings
-) -> None:
+def test_truncated_last_line_is_read_when_completed(claude: Path, conn: Conn, settings: Settings) -> None:
     path = session_file(claude, "s1")
     first = encode(assistant("msg_a", "req_a", T0, output=10)) + "\n"
     second = encode(assistant("msg_b", "req_b", T1, output=20)) + "\n"
@@ -198,7 +190,7 @@ def test_truncated_last_line_is_read_when_completed(
 
 
 def test_file_rewritten_shorter_is_read_again_without_double_counting(
-    claude: Path, conn: sqlite3.Connection, settings: Settings
+    claude: Path, conn: Conn, settings: Settings
 ) -> None:
     path = write(
         session_file(claude, "s1"),
@@ -215,9 +207,7 @@ def test_file_rewritten_shorter_is_read_again_without_double_counting(
     assert totals(conn)[2] == 100
 
 
-def test_replaced_file_with_a_new_inode_is_read_again(
-    claude: Path, conn: sqlite3.Connection, settings: Settings
-) -> None:
+def test_replaced_file_with_a_new_inode_is_read_again(claude: Path, conn: Conn, settings: Settings) -> None:
     path = write(session_file(claude, "s1"), assistant("msg_a", "req_a", T0, output=10))
     run(conn, settings)
     tmp = write(
@@ -232,7 +222,7 @@ def test_replaced_file_with_a_new_inode_is_read_again(
 
 
 def test_malformed_lines_are_counted_by_reason_and_skipped(
-    claude: Path, conn: sqlite3.Connection, settings: Settings
+    claude: Path, conn: Conn, settings: Settings
 ) -> None:
     copy_fixture("malformed.jsonl", claude)
     result = run(conn, settings)
@@ -248,14 +238,14 @@ def test_malformed_lines_are_counted_by_reason_and_skipped(
     assert result.lines_read == 14
 
 
-def test_spaced_json_counts(claude: Path, conn: sqlite3.Connection, settings: Settings) -> None:
+def test_spaced_json_counts(claude: Path, conn: Conn, settings: Settings) -> None:
     copy_fixture("spaced_json.jsonl", claude)
     assert run(conn, settings).events_added == 1
     assert totals(conn)[1:3] == (100, 200)
 
 
 def test_nulls_unknown_speed_and_offset_timestamps_are_tolerated(
-    claude: Path, conn: sqlite3.Connection, settings: Settings
+    claude: Path, conn: Conn, settings: Settings
 ) -> None:
     copy_fixture("nulls.jsonl", claude)
     result = run(conn, settings)
@@ -267,9 +257,7 @@ def test_nulls_unknown_speed_and_offset_timestamps_are_tolerated(
     assert all(e["cost_nanos"] is not None for e in events)
 
 
-def test_one_hour_cache_writes_are_priced_apart(
-    claude: Path, conn: sqlite3.Connection, settings: Settings
-) -> None:
+def test_one_hour_cache_writes_are_priced_apart(claude: Path, conn: Conn, settings: Settings) -> None:
     write(
         session_file(claude, "s1"),
         assistant("msg_a", "req_a", T0, input=0, output=0, write_5m=20_000, write_1h=15_000),
@@ -282,7 +270,7 @@ def test_one_hour_cache_writes_are_priced_apart(
 
 
 def test_request_over_200k_input_is_priced_at_the_long_context_rate(
-    claude: Path, conn: sqlite3.Connection, settings: Settings
+    claude: Path, conn: Conn, settings: Settings
 ) -> None:
     write(
         session_file(claude, "s1"),
@@ -294,15 +282,13 @@ def test_request_over_200k_input_is_priced_at_the_long_context_rate(
     assert from_nanos(event["cost_nanos"]) == Decimal("0.17256")
 
 
-def test_web_search_requests_are_priced(claude: Path, conn: sqlite3.Connection, settings: Settings) -> None:
+def test_web_search_requests_are_priced(claude: Path, conn: Conn, settings: Settings) -> None:
     write(session_file(claude, "s1"), assistant("msg_a", "req_a", T0, input=0, output=0, web_searches=3))
     run(conn, settings)
     assert from_nanos(counted(conn)[0]["cost_nanos"]) == Decimal("0.03")
 
 
-def test_unknown_model_is_kept_unpriced_not_zero(
-    claude: Path, conn: sqlite3.Connection, settings: Settings
-) -> None:
+def test_unknown_model_is_kept_unpriced_not_zero(claude: Path, conn: Conn, settings: Settings) -> None:
     write(session_file(claude, "s1"), assistant("msg_a", "req_a", T0, model="claude-nova-9-20300101"))
     result = run(conn, settings)
     assert result.unpriced_models == {"claude-nova-9-20300101": 1}
@@ -310,7 +296,7 @@ def test_unknown_model_is_kept_unpriced_not_zero(
 
 
 def test_reported_cost_usd_is_kept_beside_the_computed_one(
-    claude: Path, conn: sqlite3.Connection, settings: Settings
+    claude: Path, conn: Conn, settings: Settings
 ) -> None:
     line = assistant("msg_a", "req_a", T0, input=100_000, output=0)
     line["costUSD"] = 0.5
@@ -321,9 +307,7 @@ def test_reported_cost_usd_is_kept_beside_the_computed_one(
     assert event["cost_nanos"] == 300_000_000  # 100k x $3 per MTok
 
 
-def test_unchanged_tree_is_rechecked_with_stat_only(
-    claude: Path, conn: sqlite3.Connection, settings: Settings
-) -> None:
+def test_unchanged_tree_is_rechecked_with_stat_only(claude: Path, conn: Conn, settings: Settings) -> None:
     for i in range(5):
         write(session_file(claude, f"s{i}"), assistant(f"msg_{i}", f"req_{i}", T0))
     run(conn, settings)
@@ -333,7 +317,7 @@ def test_unchanged_tree_is_rechecked_with_stat_only(
     assert result.bytes_read == 0
 
 
-def test_full_rescan_changes_no_total(claude: Path, conn: sqlite3.Connection, settings: Settings) -> None:
+def test_full_rescan_changes_no_total(claude: Path, conn: Conn, settings: Settings) -> None:
     write(session_file(claude, "s1"), assistant("msg_a", "req_a", T0), assistant("msg_b", "req_b", T1))
     run(conn, settings)
     before = totals(conn)
@@ -343,9 +327,7 @@ def test_full_rescan_changes_no_total(claude: Path, conn: sqlite3.Connection, se
     assert totals(conn) == before
 
 
-def test_named_paths_and_a_missing_one(
-    claude: Path, conn: sqlite3.Connection, settings: Settings, tmp_path: Path
-) -> None:
+def test_named_paths_and_a_missing_one(claude: Path, conn: Conn, settings: Settings, tmp_path: Path) -> None:
     from cost_mcp.errors import InvalidInputError
 
     other = tmp_path / "elsewhere"
@@ -357,9 +339,7 @@ def test_named_paths_and_a_missing_one(
         run(conn, settings, paths=[str(tmp_path / "nope")])
 
 
-def test_deadline_stops_early_and_the_next_scan_resumes(
-    claude: Path, conn: sqlite3.Connection, settings: Settings
-) -> None:
+def test_deadline_stops_early_and_the_next_scan_resumes(claude: Path, conn: Conn, settings: Settings) -> None:
     for i in range(3):
         write(session_file(claude, f"s{i}"), assistant(f"msg_{i}", f"req_{i}", T0))
     first = run(conn, settings, budget_seconds=0.0)
@@ -376,7 +356,7 @@ def test_parse_line_ignores_lines_of_other_types() -> None:
 
 
 def test_a_flush_in_the_middle_of_a_file_loses_nothing(
-    claude: Path, conn: sqlite3.Connection, settings: Settings, monkeypatch: pytest.MonkeyPatch
+    claude: Path, conn: Conn, settings: Settings, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     from cost_mcp.sources import claude_code
 
@@ -390,9 +370,7 @@ def test_a_flush_in_the_middle_of_a_file_loses_nothing(
     assert totals(conn)[2] == sum(range(1, 11))
 
 
-def test_fast_mode_is_priced_at_fast_rates(
-    claude: Path, conn: sqlite3.Connection, settings: Settings
-) -> None:
+def test_fast_mode_is_priced_at_fast_rates(claude: Path, conn: Conn, settings: Settings) -> None:
     fast = assistant("msg_f", "req_f", T0, model="claude-opus-4-8", input=1_000, output=1_000)
     fast["message"]["usage"]["speed"] = "fast"
     standard = assistant("msg_s", "req_s", T1, model="claude-opus-4-8", input=1_000, output=1_000)

@@ -7,7 +7,7 @@ real log files on disk and the real ledger throughout.
 from __future__ import annotations
 
 import json
-import sqlite3
+from contextlib import closing
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
@@ -16,6 +16,8 @@ import pytest
 from mcp import Client
 
 from cost_mcp.cli import main
+from cost_mcp.config import load_settings
+from cost_mcp.store import connect
 from tests.sources.claude_logs import assistant, session_file, write
 
 NOW = datetime.now(UTC).replace(microsecond=0) - timedelta(hours=1)
@@ -32,7 +34,7 @@ def cli_json(capsys: pytest.CaptureFixture[str], *args: str) -> Any:
 
 
 def counted_rows(home: Path) -> list[tuple[Any, ...]]:
-    with sqlite3.connect(home / "data" / "cost.db") as conn:
+    with closing(connect(load_settings().db)) as conn:
         return conn.execute(
             "SELECT message_id, request_id, output_tokens, cost_nanos, origin FROM usage_events "
             "WHERE counted = 1 ORDER BY message_id"

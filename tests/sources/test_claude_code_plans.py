@@ -12,11 +12,16 @@ from __future__ import annotations
 import sqlite3
 from pathlib import Path
 
+import pytest
+
 from cost_mcp.config import Settings
 from cost_mcp.pricing import Pricer
 from cost_mcp.sources.claude_code import ingest
-from cost_mcp.store import connect
+from cost_mcp.store.connection import connect_sqlite as connect
 from tests.sources.claude_logs import assistant, session_file, write
+
+# SQLite's own statement trace and query plans.
+pytestmark = pytest.mark.sqlite_only
 
 T = "2026-11-02T09:00:00.000Z"
 

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import random
-import sqlite3
 from pathlib import Path
 from typing import Any
 from unittest import mock
@@ -16,6 +15,7 @@ from cost_mcp.pricing import Pricer
 from cost_mcp.sources import claude_code
 from cost_mcp.sources.claude_code import ingest
 from cost_mcp.store import connect
+from cost_mcp.store.connection import Conn
 from tests.sources.claude_logs import assistant, encode, progress, user
 
 # One call: (message, request, day, output tokens, cache reads, with a sidechain replay?, a
@@ -70,9 +70,9 @@ def _files(spec: list[tuple[Any, ...]]) -> dict[str, list[str]]:
     return files
 
 
-def _totals(conn: sqlite3.Connection) -> list[tuple[Any, ...]]:
+def _totals(conn: Conn) -> list[tuple[Any, ...]]:
     return conn.execute(
-        """SELECT strftime('%Y-%m-%d', ts_ms / 1000, 'unixepoch'), COUNT(*), SUM(output_tokens),
+        """SELECT ts_ms / 86400000, COUNT(*), SUM(output_tokens),
                   SUM(cache_read_tokens), SUM(cost_nanos)
            FROM usage_events WHERE counted = 1 GROUP BY 1 ORDER BY 1"""
     ).fetchall()

@@ -6,13 +6,15 @@ Real files on disk, the real ledger, the CLI entry point (`cost_mcp.cli.main`).
 from __future__ import annotations
 
 import json
-import sqlite3
+from contextlib import closing
 from pathlib import Path
 from typing import Any
 
 import pytest
 
 from cost_mcp.cli import main
+from cost_mcp.config import load_settings
+from cost_mcp.store import connect
 from tests.sources.claude_logs import assistant, encode, session_file, user, write
 
 T = "2026-11-02T09:{:02d}:00.000Z"
@@ -26,7 +28,8 @@ def ingest(capsys: pytest.CaptureFixture[str], *args: str) -> Any:
 
 def calls(home: Path) -> tuple[int, int]:
     """Counted calls and their output tokens, straight from the ledger."""
-    with sqlite3.connect(home / "data" / "cost.db") as conn:
+    conn = connect(load_settings().db)
+    with closing(conn):
         row = conn.execute(
             "SELECT COUNT(*), SUM(output_tokens) FROM usage_events WHERE counted = 1"
         ).fetchone()

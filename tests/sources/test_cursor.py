@@ -6,7 +6,6 @@ from __future__ import annotations
 import base64
 import json
 import re
-import sqlite3
 import time
 from collections.abc import Callable, Iterator
 from datetime import UTC, datetime, timedelta
@@ -28,6 +27,7 @@ from cost_mcp.sources.billing import Feed, Window, decode
 from cost_mcp.sources.http import provider_client
 from cost_mcp.store import connect
 from cost_mcp.store.buckets import DAY_MS
+from cost_mcp.store.connection import Conn
 from tests.sources.fake_providers import CURSOR_KEY, FakeCursor, Router, fixture, json_response, ms
 
 EVENTS, SPEND = cursor.EVENTS_PATH, cursor.SPEND_PATH
@@ -350,23 +350,19 @@ def test_a_long_backfill_is_paced_not_hammered(configured: Settings, monkeypatch
 
 
 @pytest.fixture
-def conn(configured: Settings) -> Iterator[sqlite3.Connection]:
+def conn(configured: Settings) -> Iterator[Conn]:
     c = connect(configured.db)
     yield c
     c.close()
 
 
-def sync_at(
-    conn: sqlite3.Connection, settings: Settings, fake: FakeCursor, now: datetime = NOW, **kw: Any
-) -> SyncResult:
+def sync_at(conn: Conn, settings: Settings, fake: FakeCursor, now: datetime = NOW, **kw: Any) -> SyncResult:
     return sync.sync_providers(
         conn, settings, Pricer(), transport=Router(cursor=fake).transport(), now=now, **kw
     )
 
 
-def test_sync_writes_charges_per_member_and_the_team_spend_note(
-    conn: sqlite3.Connection, configured: Settings
-) -> None:
+def test_sync_writes_charges_per_member_and_the_team_spend_note(conn: Conn, configured: Settings) -> None:
     result = sync_at(conn, configured, team())
     [row] = result.sources
     assert (row.source, row.ok, row.days, row.billed_usd) == ("cursor", True, 31, Decimal("1.9636232"))
@@ -384,7 +380,7 @@ def test_sync_writes_charges_per_member_and_the_team_spend_note(
 
 
 def test_a_failure_in_the_middle_of_pagination_keeps_the_previous_data(
-    conn: sqlite3.Connection, configured: Settings
+    conn: Conn, configured: Settings
 ) -> None:
     fake = team()
     sync_at(conn, configured, fake)
@@ -402,9 +398,7 @@ def test_a_failure_in_the_middle_of_pagination_keeps_the_previous_data(
     assert conn.execute("SELECT * FROM provider_buckets ORDER BY id").fetchall() == before
 
 
-def test_automatic_refresh_polls_cursor_at_most_hourly(
-    conn: sqlite3.Connection, configured: Settings
-) -> None:
+def test_automatic_refresh_polls_cursor_at_most_hourly(conn: Conn, configured: Settings) -> None:
     fake = team()
     transport = Router(cursor=fake).transport()
     sync.refresh(conn, configured, Pricer(), transport=transport, now=NOW)
@@ -421,7 +415,7 @@ def test_automatic_refresh_polls_cursor_at_most_hourly(
     assert len(fake.requests) > asked
 
 
-def test_an_event_outside_the_window_is_not_written(conn: sqlite3.Connection, configured: Settings) -> None:
+def test_an_event_outside_the_window_is_not_written(conn: Conn, configured: Settings) -> None:
     fake = team()
     stray = json_response(
         200,

@@ -5,7 +5,6 @@ credits converted with the export's own rate, the currency reported, never mixed
 from __future__ import annotations
 
 import json
-import sqlite3
 from collections.abc import Iterator
 from datetime import UTC, datetime
 from decimal import Decimal
@@ -25,6 +24,7 @@ from cost_mcp.sources import google
 from cost_mcp.sources.billing import Feed, Window
 from cost_mcp.sources.http import provider_client
 from cost_mcp.store import connect
+from cost_mcp.store.connection import Conn
 from tests.sources.fake_providers import (
     GOOGLE_PROJECT,
     GOOGLE_REFRESH,
@@ -346,14 +346,14 @@ def test_a_table_name_that_is_not_project_dataset_table_is_refused(
 
 
 @pytest.fixture
-def conn(configured: Settings) -> Iterator[sqlite3.Connection]:
+def conn(configured: Settings) -> Iterator[Conn]:
     c = connect(configured.db)
     yield c
     c.close()
 
 
 def test_sync_writes_google_days_with_its_reporting_lag(
-    conn: sqlite3.Connection, configured: Settings, keypair: tuple[str, bytes]
+    conn: Conn, configured: Settings, keypair: tuple[str, bytes]
 ) -> None:
     from cost_mcp.analytics.spend import get_spend, resolve
 

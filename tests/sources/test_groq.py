@@ -4,7 +4,6 @@ and an organisation without the metrics API told so, not shown an empty success.
 from __future__ import annotations
 
 import re
-import sqlite3
 from collections.abc import Callable, Iterator
 from datetime import UTC, datetime, timedelta
 from decimal import Decimal
@@ -25,6 +24,7 @@ from cost_mcp.sources.billing import Feed, Window
 from cost_mcp.sources.http import provider_client
 from cost_mcp.store import connect
 from cost_mcp.store.buckets import DAY_MS
+from cost_mcp.store.connection import Conn
 from tests.sources.fake_providers import GROQ_KEY, FakeGroq, Router, fixture, json_response, ms
 
 LLAMA = ("llama-3.3-70b-versatile", "project_abc")
@@ -259,19 +259,17 @@ def test_a_wrong_typed_series_is_refused_naming_the_field(series: object, said: 
 
 
 @pytest.fixture
-def conn(configured: Settings) -> Iterator[sqlite3.Connection]:
+def conn(configured: Settings) -> Iterator[Conn]:
     c = connect(configured.db)
     yield c
     c.close()
 
 
-def sync_at(conn: sqlite3.Connection, settings: Settings, fake: FakeGroq, now: datetime = NOW) -> SyncResult:
+def sync_at(conn: Conn, settings: Settings, fake: FakeGroq, now: datetime = NOW) -> SyncResult:
     return sync.sync_providers(conn, settings, Pricer(), transport=Router(groq=fake).transport(), now=now)
 
 
-def test_sync_stores_estimated_usage_that_outranks_local_records(
-    conn: sqlite3.Connection, configured: Settings
-) -> None:
+def test_sync_stores_estimated_usage_that_outranks_local_records(conn: Conn, configured: Settings) -> None:
     from cost_mcp.analytics.agents import record_usage
     from cost_mcp.pricing import Tokens
 
@@ -300,7 +298,7 @@ def test_sync_stores_estimated_usage_that_outranks_local_records(
 
 
 def test_no_entitlement_in_the_sync_is_an_error_row_not_an_empty_success(
-    conn: sqlite3.Connection, configured: Settings
+    conn: Conn, configured: Settings
 ) -> None:
     result = sync_at(conn, configured, FakeGroq(entitled=False))
     [row] = result.sources
@@ -313,9 +311,7 @@ def test_no_entitlement_in_the_sync_is_an_error_row_not_an_empty_success(
     assert result.warnings == [f"groq: sync failed ({row.error}); the data synced before is kept"]
 
 
-def test_a_failing_chunk_leaves_the_previous_data_intact(
-    conn: sqlite3.Connection, configured: Settings
-) -> None:
+def test_a_failing_chunk_leaves_the_previous_data_intact(conn: Conn, configured: Settings) -> None:
     fake = steady()
     sync_at(conn, configured, fake)
     before = conn.execute("SELECT * FROM provider_buckets ORDER BY id").fetchall()

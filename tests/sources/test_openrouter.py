@@ -5,7 +5,6 @@ from __future__ import annotations
 
 import json
 import re
-import sqlite3
 from collections.abc import Callable, Iterator
 from datetime import UTC, date, datetime, timedelta
 from decimal import Decimal
@@ -26,6 +25,7 @@ from cost_mcp.sources.billing import Feed, Window, decode
 from cost_mcp.sources.http import provider_client
 from cost_mcp.store import connect
 from cost_mcp.store.buckets import DAY_MS
+from cost_mcp.store.connection import Conn
 from tests.sources.fake_providers import (
     DEFAULT_WORKSPACE,
     OPENROUTER_KEY,
@@ -363,18 +363,18 @@ def test_keys_listed_again_are_not_counted_twice(configured: Settings) -> None:
 
 
 @pytest.fixture
-def conn(configured: Settings) -> Iterator[sqlite3.Connection]:
+def conn(configured: Settings) -> Iterator[Conn]:
     c = connect(configured.db)
     yield c
     c.close()
 
 
-def sync_at(conn: sqlite3.Connection, settings: Settings, fake: FakeOpenRouter, now: datetime) -> SyncResult:
+def sync_at(conn: Conn, settings: Settings, fake: FakeOpenRouter, now: datetime) -> SyncResult:
     transport = Router(openrouter=fake).transport()
     return sync.sync_providers(conn, settings, Pricer(), transport=transport, now=now)
 
 
-def day_rows(conn: sqlite3.Connection, day: str) -> list[tuple[Any, ...]]:
+def day_rows(conn: Conn, day: str) -> list[tuple[Any, ...]]:
     return conn.execute(
         "SELECT kind, model, line_item, cost_nanos FROM provider_buckets "
         "WHERE provider = 'openrouter' AND start_ms = ? ORDER BY 1, 2, 3",
@@ -382,7 +382,7 @@ def day_rows(conn: sqlite3.Connection, day: str) -> list[tuple[Any, ...]]:
     ).fetchall()
 
 
-def test_sync_writes_billed_days_today_and_the_note(conn: sqlite3.Connection, configured: Settings) -> None:
+def test_sync_writes_billed_days_today_and_the_note(conn: Conn, configured: Settings) -> None:
     result = sync_at(conn, configured, account(), NOW)
     [synced] = result.sources
     assert (synced.source, synced.ok, synced.days) == ("openrouter", True, 31)
@@ -407,9 +407,7 @@ def test_sync_writes_billed_days_today_and_the_note(conn: sqlite3.Connection, co
     assert "balance $74.75" in statuses["openrouter"].last_refresh
 
 
-def test_the_partial_row_is_replaced_once_activity_reports_the_day(
-    conn: sqlite3.Connection, configured: Settings
-) -> None:
+def test_the_partial_row_is_replaced_once_activity_reports_the_day(conn: Conn, configured: Settings) -> None:
     fake = account()
     sync_at(conn, configured, fake, NOW)
     # Just after midnight: activity has not processed Nov 5 yet; the partial row stays.
@@ -428,7 +426,7 @@ def test_the_partial_row_is_replaced_once_activity_reports_the_day(
 
 
 def test_a_failure_in_the_middle_of_the_keys_pages_keeps_the_previous_data(
-    conn: sqlite3.Connection, configured: Settings
+    conn: Conn, configured: Settings
 ) -> None:
     fake = account()
     sync_at(conn, configured, fake, NOW)
@@ -448,7 +446,7 @@ def test_a_failure_in_the_middle_of_the_keys_pages_keeps_the_previous_data(
 
 
 def test_an_inference_key_sync_is_a_success_that_says_what_is_missing(
-    conn: sqlite3.Connection, configured: Settings
+    conn: Conn, configured: Settings
 ) -> None:
     result = sync_at(conn, configured, FakeOpenRouter(TODAY, management=False), NOW)
     [synced] = result.sources

@@ -2,14 +2,14 @@
 
 from __future__ import annotations
 
-import sqlite3
 from pathlib import Path
 
 from cost_mcp.store import connect
 from cost_mcp.store.bulk import PENDING_KEY, drop_secondary_indexes, restore_indexes, table_is_empty
+from cost_mcp.store.connection import Conn
 
 
-def _index_sql(conn: sqlite3.Connection) -> set[str]:
+def _index_sql(conn: Conn) -> set[str]:
     return {
         r[0] for r in conn.execute("SELECT sql FROM sqlite_master WHERE type = 'index' AND sql IS NOT NULL")
     }

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import os
 import secrets
-import sqlite3
 import threading
 from collections.abc import Iterator
 from dataclasses import dataclass
@@ -22,6 +21,7 @@ from cost_mcp.models import BudgetScope
 from cost_mcp.pricing import Pricer, Tokens
 from cost_mcp.sources.reported import record_call
 from cost_mcp.store import Ledger, connect
+from cost_mcp.store.connection import Conn
 from cost_mcp.web.app import create_app, listening_socket
 
 CHROMIUM = Path("/usr/bin/chromium")
@@ -43,7 +43,7 @@ PER_USD = {"gpt-4o": 400_000, "claude-haiku-4-5": 1_000_000}
 
 
 def call(
-    conn: sqlite3.Connection,
+    conn: Conn,
     usd: int,
     *,
     provider: str = "openai",
@@ -68,7 +68,7 @@ def call(
     )
 
 
-def seed(conn: sqlite3.Connection) -> None:
+def seed(conn: Conn) -> None:
     """Spend on two providers, three agents, two projects, one unpriced call, and three budgets."""
     call(conn, 3, provider="openai", agent="researcher", project="web")
     call(conn, 6, provider="anthropic", agent="triage", project="api")

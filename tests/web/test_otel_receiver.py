@@ -11,7 +11,6 @@ import gzip
 import json
 import os
 import socket
-import sqlite3
 import subprocess
 import sys
 import time
@@ -146,11 +145,13 @@ def _send_logs(
     provider.shutdown()
 
 
-def _rows(settings: Settings, where: str = "1") -> list[sqlite3.Row]:
-    conn = sqlite3.connect(settings.db)
-    conn.row_factory = sqlite3.Row
+def _rows(settings: Settings, where: str = "1 = 1") -> list[dict[str, Any]]:
+    """Usage events by column name, on either backend."""
+    conn = connect(settings.db)
     try:
-        return conn.execute(f"SELECT * FROM usage_events WHERE {where} ORDER BY request_id, id").fetchall()
+        cur = conn.execute(f"SELECT * FROM usage_events WHERE {where} ORDER BY request_id, id")
+        names = [d[0] for d in cur.description]
+        return [dict(zip(names, row, strict=True)) for row in cur.fetchall()]
     finally:
         conn.close()
 

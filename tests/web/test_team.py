@@ -149,7 +149,7 @@ def test_token_is_shown_once_and_only_its_hash_is_stored(settings: Settings) -> 
     assert team_store.verify_token(conn, token) is None
     assert [t.revoked_at is not None for t in team_store.list_tokens(conn)] == [True]
     conn.close()
-    assert token.encode() not in settings.db.read_bytes()
+    assert token.encode() not in Path(settings.db).read_bytes()
 
 
 def test_member_scope_and_admin_tools() -> None:
@@ -452,11 +452,11 @@ def test_three_laptops_push_concurrently_and_twice(team: Team, home: Path) -> No
         },
     )
     assert not recorded.is_error, recorded.content
-    conn = connect(team.server_db)
-    assert conn.execute("SELECT member FROM usage_events WHERE source = 'record_usage'").fetchall() == [
-        ("ana@example.com",)
-    ]
-    conn.close()
+    server_conn = connect(team.server_db)
+    assert server_conn.execute(
+        "SELECT member FROM usage_events WHERE source = 'record_usage'"
+    ).fetchall() == [("ana@example.com",)]
+    server_conn.close()
     admin_only = anyio.run(_call, team.base, team.tokens["ana"], "model_breakdown", {})
     assert admin_only.is_error and "admin token" in admin_only.content[0].text
 
@@ -691,8 +691,8 @@ def test_budgets_per_member_and_per_team(settings: Settings) -> None:
     budgets.set_budget(conn, "ana", Decimal(100), "month", BudgetScope(members=["ana@example.com"]))
     budgets.set_budget(conn, "core", Decimal(100), "month", BudgetScope(teams=["core"]), hard=True)
     budgets.set_budget(conn, "all", Decimal(100), "month", BudgetScope())
-    _assert_rollup_exact(settings.db)
-    each = {m: _total(settings.db, members=[m]) for m in members}
+    _assert_rollup_exact(Path(settings.db))
+    each = {m: _total(Path(settings.db), members=[m]) for m in members}
     assert all(v > 0 for v in each.values())
 
     status = budgets.budget_status(conn, settings, take_alerts=False)

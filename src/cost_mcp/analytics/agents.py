@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import sqlite3
 from datetime import UTC, datetime
 from decimal import Decimal
 
@@ -14,11 +13,12 @@ from cost_mcp.models import BudgetCheck, CheckResult, RecordResult
 from cost_mcp.money import from_nanos
 from cost_mcp.pricing import Price, Pricer, Tokens
 from cost_mcp.sources.reported import SOURCE, normalize_provider, record_call
+from cost_mcp.store.connection import Conn
 from cost_mcp.store.events import cost_of_call
 
 
 def check(
-    conn: sqlite3.Connection,
+    conn: Conn,
     settings: Settings,
     pricer: Pricer,
     *,
@@ -63,7 +63,7 @@ def check(
 
 
 def record_usage(
-    conn: sqlite3.Connection,
+    conn: Conn,
     settings: Settings,
     pricer: Pricer,
     *,

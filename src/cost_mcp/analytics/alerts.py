@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import json
 import logging
-import sqlite3
 import threading
 import time
 from collections.abc import Sequence
@@ -23,7 +22,7 @@ from cost_mcp.money import format_usd, to_nanos
 from cost_mcp.store import alerts as alert_store
 from cost_mcp.store import budgets as budget_store
 from cost_mcp.store import deliveries
-from cost_mcp.store.connection import LedgerConnection
+from cost_mcp.store.connection import Conn
 
 logger = logging.getLogger(__name__)
 
@@ -32,7 +31,7 @@ take_alerts = alert_store.take
 
 
 def evaluate_alerts(
-    conn: sqlite3.Connection,
+    conn: Conn,
     settings: Settings,
     now: datetime | None = None,
     *,
@@ -103,7 +102,7 @@ def evaluate_alerts(
 
 
 def fire_alerts(
-    conn: sqlite3.Connection,
+    conn: Conn,
     settings: Settings,
     *,
     states: Sequence[BudgetState] | None = None,
@@ -124,7 +123,7 @@ def fire_alerts(
         fired = evaluate_alerts(conn, settings, now, states=states)
         for _, message, _ in fired:
             logger.warning("%s", message)
-        if isinstance(conn, LedgerConnection):
+        if hasattr(conn, "alerts_checked"):  # our connections; a plain sqlite3 one has no such slot
             conn.alerts_checked = (*alert_store.ledger_version(conn), _half_hour())
     if not deliveries.any_due(conn, int(time.time() * 1000)):
         return None

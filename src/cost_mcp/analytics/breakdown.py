@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import sqlite3
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from decimal import Decimal
@@ -14,6 +13,7 @@ from cost_mcp.config import Settings
 from cost_mcp.models import ModelBreakdown, ModelRow, SpendResult
 from cost_mcp.money import format_usd
 from cost_mcp.periods import Period, previous_period, resolve_period
+from cost_mcp.store.connection import Conn
 
 OTHER = "other"
 
@@ -56,7 +56,7 @@ def _by_model(result: SpendResult) -> dict[str, _Acc]:
 
 
 def model_breakdown(
-    conn: sqlite3.Connection,
+    conn: Conn,
     settings: Settings,
     p: Period,
     top_n: int | None = 10,
@@ -125,7 +125,7 @@ def _model_row(name: str, acc: _Acc, prev: _Acc | None, total: Decimal) -> Model
     )
 
 
-def summary_text(conn: sqlite3.Connection, settings: Settings, now: datetime | None = None) -> str:
+def summary_text(conn: Conn, settings: Settings, now: datetime | None = None) -> str:
     """Today, this week and this month at a glance, the top models of the month, and budgets."""
     lines: list[str] = []
     month: SpendResult | None = None

@@ -8,7 +8,6 @@ a budget and a report can never disagree.
 from __future__ import annotations
 
 import json
-import sqlite3
 from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import UTC, date, datetime
@@ -37,6 +36,7 @@ from cost_mcp.periods import Period, calendar_period, iso_utc, local_date, to_ms
 from cost_mcp.store import alerts as alert_store
 from cost_mcp.store import budgets as budget_store
 from cost_mcp.store import deliveries
+from cost_mcp.store.connection import Conn
 
 DEFAULT_THRESHOLDS = (Decimal("0.5"), Decimal("0.8"), Decimal("1.0"))
 MIN_ELAPSED_MS = 3_600_000
@@ -57,7 +57,7 @@ class Unread:
 
 
 def set_budget(
-    conn: sqlite3.Connection,
+    conn: Conn,
     name: str,
     amount_usd: Decimal,
     period: BudgetPeriod,
@@ -110,7 +110,7 @@ def set_budget(
     return get_budget(conn, name, settings)
 
 
-def delete_budget(conn: sqlite3.Connection, name: str) -> None:
+def delete_budget(conn: Conn, name: str) -> None:
     """Remove a budget and its alert history; NotFoundError lists the budgets that exist.
 
     Any name is accepted, so that one stored before names had limits can still be removed."""
@@ -118,7 +118,7 @@ def delete_budget(conn: sqlite3.Connection, name: str) -> None:
         raise NotFoundError(_unknown(conn, name))
 
 
-def _unknown(conn: sqlite3.Connection, name: str) -> str:
+def _unknown(conn: Conn, name: str) -> str:
     names = budget_store.names(conn)
     known = f"budgets: {', '.join(names)}" if names else "no budgets exist yet; create one with set_budget"
     return f"no budget named {name[:80]!r} ({known})"
@@ -154,7 +154,7 @@ def destination(row: budget_store.BudgetRow) -> notify.Destination | None:
     return None
 
 
-def get_budget(conn: sqlite3.Connection, name: str, settings: Settings | None = None) -> Budget:
+def get_budget(conn: Conn, name: str, settings: Settings | None = None) -> Budget:
     """One budget, or NotFoundError naming the ones that exist."""
     row = budget_store.get(conn, name)
     if row is None:
@@ -162,7 +162,7 @@ def get_budget(conn: sqlite3.Connection, name: str, settings: Settings | None = 
     return from_row(row, settings)
 
 
-def list_budgets(conn: sqlite3.Connection, settings: Settings | None = None) -> list[Budget]:
+def list_budgets(conn: Conn, settings: Settings | None = None) -> list[Budget]:
     """Every budget, by name."""
     return [from_row(r, settings) for r in budget_store.all_budgets(conn)]
 
@@ -174,7 +174,7 @@ USAGE_BASIS = ("billed", "estimated")
 """What a budget counts unless its scope names a basis: usage, not seat fees."""
 
 
-def _filters(scope: BudgetScope, conn: sqlite3.Connection | None = None) -> Filters:
+def _filters(scope: BudgetScope, conn: Conn | None = None) -> Filters:
     """What get_spend counts for a budget; without ``conn``, the teams a scope names are not expanded."""
     return Filters(
         providers=scope.providers or None,
@@ -187,7 +187,7 @@ def _filters(scope: BudgetScope, conn: sqlite3.Connection | None = None) -> Filt
     )
 
 
-def scope_members(conn: sqlite3.Connection | None, scope: BudgetScope) -> list[str]:
+def scope_members(conn: Conn | None, scope: BudgetScope) -> list[str]:
     """The members a budget counts: those it names plus every member of the teams it names (none:
     every member). A team with no members left counts nobody rather than everybody."""
     members = set(getattr(scope, "members", None) or [])
@@ -207,7 +207,7 @@ def budget_period(budget: Budget, settings: Settings, now: datetime) -> Period:
 
 
 def spent_in(
-    conn: sqlite3.Connection, settings: Settings, budget: Budget, p: Period, now: datetime | None = None
+    conn: Conn, settings: Settings, budget: Budget, p: Period, now: datetime | None = None
 ) -> Decimal:
     """What counts against ``budget`` in period ``p`` as of ``now`` (exactly get_spend's total for its
     scope: seat fees, when the scope counts them, up to today)."""
@@ -216,7 +216,7 @@ def spent_in(
 
 
 def _totals(
-    conn: sqlite3.Connection, settings: Settings, questions: Sequence[tuple[Period, Filters]], today: date
+    conn: Conn, settings: Settings, questions: Sequence[tuple[Period, Filters]], today: date
 ) -> list[SpendTotal]:
     """spend_totals' answers, with the questions about members (team budgets, which its one read does
     not group by) answered by get_spend one by one."""
@@ -233,14 +233,12 @@ def _totals(
     return [t for t in out if t is not None]
 
 
-def state_of(conn: sqlite3.Connection, settings: Settings, budget: Budget, now: datetime) -> BudgetState:
+def state_of(conn: Conn, settings: Settings, budget: Budget, now: datetime) -> BudgetState:
     """A budget in the period containing ``now``: spent, remaining, projection, status, fired."""
     return states_of(conn, settings, [budget], now)[0]
 
 
-def states_of(
-    conn: sqlite3.Connection, settings: Settings, budgets: Sequence[Budget], now: datetime
-) -> list[BudgetState]:
+def states_of(conn: Conn, settings: Settings, budgets: Sequence[Budget], now: datetime) -> list[BudgetState]:
     """Each budget in the period containing ``now``, from one read of the ledger for them all.
 
     The projection extrapolates usage from the time elapsed, and adds seat fees (when the scope
@@ -256,9 +254,7 @@ def states_of(
     return [_state(conn, b, p, now, t) for b, p, t in zip(budgets, periods, totals, strict=True)]
 
 
-def _state(
-    conn: sqlite3.Connection, budget: Budget, p: Period, now: datetime, result: SpendTotal
-) -> BudgetState:
+def _state(conn: Conn, budget: Budget, p: Period, now: datetime, result: SpendTotal) -> BudgetState:
     spent = result.total_usd
     seats = result.by_basis.get("subscription", Decimal(0))
     elapsed = max(min(to_ms(now), p.end_ms) - p.start_ms, MIN_ELAPSED_MS)
@@ -292,7 +288,7 @@ def _status(budget: Budget, spent: Decimal, projected: Decimal) -> BudgetStatusN
 
 
 def budget_status(
-    conn: sqlite3.Connection,
+    conn: Conn,
     settings: Settings,
     name: str | None = None,
     now: datetime | None = None,
@@ -358,7 +354,7 @@ def applies(
 
 
 def check_budget(
-    conn: sqlite3.Connection,
+    conn: Conn,
     settings: Settings,
     cost: Decimal,
     *,
@@ -426,7 +422,7 @@ def check_budget(
 
 
 def _unsure(
-    conn: sqlite3.Connection, settings: Settings, checks: list[BudgetCheck], unread: Unread | None
+    conn: Conn, settings: Settings, checks: list[BudgetCheck], unread: Unread | None
 ) -> list[BudgetCheck]:
     """Hard budgets that unread Claude Code usage could push over, worst case first."""
     if unread is None or settings.claude_code_billing == "subscription":

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import re
-import sqlite3
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from decimal import Decimal
@@ -29,6 +28,7 @@ from cost_mcp.periods import iso_utc, to_ms
 from cost_mcp.sources.claude_code import SOURCE
 from cost_mcp.store import otel as otel_store
 from cost_mcp.store import sessions, source_state
+from cost_mcp.store.connection import Conn
 
 HOUR_MS = 3_600_000
 MINUTE_MS = 60_000
@@ -63,13 +63,13 @@ def project_slugs(cwd: str) -> tuple[str, str]:
     return re.sub(r"[^A-Za-z0-9]", "-", cwd), re.sub(r"[/.]", "-", cwd)
 
 
-def last_scan(conn: sqlite3.Connection) -> str:
+def last_scan(conn: Conn) -> str:
     """When the logs were last scanned, or 'never'."""
     return source_state.last_success(conn, SOURCE) or "never"
 
 
 def session_usage(
-    conn: sqlite3.Connection,
+    conn: Conn,
     settings: Settings,
     session_id: str | None = None,
     cwd: str | None = None,
@@ -136,7 +136,7 @@ def session_usage(
     )
 
 
-def _with_otel_only(conn: sqlite3.Connection, session_id: str, sources: tuple[str, ...]) -> tuple[str, ...]:
+def _with_otel_only(conn: Conn, session_id: str, sources: tuple[str, ...]) -> tuple[str, ...]:
     """``sources``, plus the receiver's generic OTel source when the session was seen only there
     (Codex, Gemini CLI): its calls carry no id shared with a log copy, so both would double count."""
     found = otel_store.session_sources(conn, session_id)
@@ -145,7 +145,7 @@ def _with_otel_only(conn: sqlite3.Connection, session_id: str, sources: tuple[st
     return sources
 
 
-def _current_session(conn: sqlite3.Connection, cwd: str | None, sources: tuple[str, ...]) -> str | None:
+def _current_session(conn: Conn, cwd: str | None, sources: tuple[str, ...]) -> str | None:
     if cwd:
         found = sessions.latest_session(conn, sources, (cwd, *project_slugs(cwd)))
         if found:
@@ -153,9 +153,7 @@ def _current_session(conn: sqlite3.Connection, cwd: str | None, sources: tuple[s
     return sessions.latest_session(conn, sources)
 
 
-def _models(
-    conn: sqlite3.Connection, settings: Settings, session_id: str, sources: tuple[str, ...]
-) -> list[ModelUsage]:
+def _models(conn: Conn, settings: Settings, session_id: str, sources: tuple[str, ...]) -> list[ModelUsage]:
     return [
         ModelUsage(
             model=m.model,
@@ -195,7 +193,7 @@ class _Block:
 
 
 def usage_blocks(
-    conn: sqlite3.Connection,
+    conn: Conn,
     settings: Settings,
     *,
     days: int = 3,

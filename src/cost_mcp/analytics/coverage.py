@@ -22,7 +22,6 @@ days were left to estimates, and why (:class:`~cost_mcp.models.SourceCoverage`).
 
 from __future__ import annotations
 
-import sqlite3
 from collections import defaultdict
 from collections.abc import Sequence
 from dataclasses import dataclass, field
@@ -31,6 +30,7 @@ from typing import Literal
 
 from cost_mcp.models import CoverageDay, SourceCoverage, SourceStatus
 from cost_mcp.store.buckets import ATTRIBUTION_ONLY, DAY_MS
+from cost_mcp.store.connection import Conn
 from cost_mcp.store.coverage import covered_days, has_local_calls
 
 Report = Literal["cost", "usage"]
@@ -75,7 +75,7 @@ class DayRule:
 
 
 def rules(
-    conn: sqlite3.Connection, lo_ms: int, hi_ms: int, *, skip_sources: Sequence[str] = ()
+    conn: Conn, lo_ms: int, hi_ms: int, *, skip_sources: Sequence[str] = ()
 ) -> dict[tuple[str, int], DayRule]:
     """The rule of every synced provider-day in ``[lo_ms, hi_ms)`` (UTC day starts), keyed by
     (provider, UTC day number). ``skip_sources`` are local sources that are not spend (Claude Code

@@ -9,7 +9,6 @@ to the next tool answer.
 
 from __future__ import annotations
 
-import sqlite3
 from collections.abc import Sequence
 from dataclasses import fields
 from datetime import UTC, datetime
@@ -24,6 +23,7 @@ from cost_mcp.errors import InvalidInputError
 from cost_mcp.models import Dashboard, SpendResult, SpendRow
 from cost_mcp.money import format_usd
 from cost_mcp.periods import Period, resolve_period
+from cost_mcp.store.connection import Conn
 
 BREAKDOWN_DIMS = ("model", "agent", "project", "member", "session")
 MAX_ROWS = 15
@@ -31,7 +31,7 @@ MAX_ROWS = 15
 
 
 def build_dashboard(
-    conn: sqlite3.Connection,
+    conn: Conn,
     settings: Settings,
     period: str | None = None,
     start: str | None = None,
@@ -79,7 +79,7 @@ def build_dashboard(
 
 
 def breakdown(
-    conn: sqlite3.Connection, settings: Settings, p: Period, dim: str, filters: Filters | None = None
+    conn: Conn, settings: Settings, p: Period, dim: str, filters: Filters | None = None
 ) -> SpendResult:
     """get_spend of ``p`` grouped by ``dim``, with its MAX_ROWS largest rows and "(other)" rows."""
     return get_spend(conn, settings, p, [dim], filters, take_alerts=False, window=rows.Window(MAX_ROWS))

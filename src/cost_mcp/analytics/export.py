@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import sqlite3
 from collections.abc import Iterator
 
 from cost_mcp import tokens
@@ -12,6 +11,7 @@ from cost_mcp.periods import Period, iso_utc
 from cost_mcp.store import export as store
 from cost_mcp.store import rollup
 from cost_mcp.store.buckets import ATTRIBUTION_ONLY
+from cost_mcp.store.connection import Conn
 
 FIELDS = (
     "kind",
@@ -42,7 +42,7 @@ def _basis(provider: str, kind: str) -> str:
     return "billed" if kind == "cost" else "estimated"
 
 
-def export_records(conn: sqlite3.Connection, settings: Settings, p: Period) -> Iterator[dict[str, str | int]]:
+def export_records(conn: Conn, settings: Settings, p: Period) -> Iterator[dict[str, str | int]]:
     """Counted usage events (kind 'event'), then provider buckets (kind 'cost' or 'usage').
 
     Money is an exact decimal string; ``unpriced`` means no known price (never 0). Buckets are selected by

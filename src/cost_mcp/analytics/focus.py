@@ -11,7 +11,6 @@ also carries `x_CostBasis` (billed | estimated | subscription) and estimated row
 from __future__ import annotations
 
 import json
-import sqlite3
 from dataclasses import dataclass, field
 from datetime import UTC, date, datetime, time, timedelta
 from decimal import Decimal
@@ -22,6 +21,7 @@ from cost_mcp.config import Settings
 from cost_mcp.errors import InvalidInputError
 from cost_mcp.models import SpendRow
 from cost_mcp.periods import Period
+from cost_mcp.store.connection import Conn
 
 # FOCUS 1.0 columns, in the specification's order (the validator's spelling: `ResourceID`).
 FOCUS_1_0 = (
@@ -106,7 +106,7 @@ class FocusExport:
     unpriced_requests: int = 0
 
 
-def focus_rows(conn: sqlite3.Connection, settings: Settings, p: Period) -> FocusExport:
+def focus_rows(conn: Conn, settings: Settings, p: Period) -> FocusExport:
     """The spend of period ``p`` as FOCUS rows, one per day, provider, model, project, member and basis."""
     result = get_spend(conn, settings, p, DIMENSIONS, take_alerts=False)
     out = FocusExport()

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import sqlite3
 import statistics
 from datetime import UTC, date, datetime, timedelta
 from decimal import Decimal
@@ -12,6 +11,7 @@ from cost_mcp.analytics.spend import Filters, fees_ahead, get_spend, period_info
 from cost_mcp.config import Settings
 from cost_mcp.models import Anomaly, Forecast
 from cost_mcp.periods import Period, days_period, local_date, to_ms
+from cost_mcp.store.connection import Conn
 
 BASELINE_DAYS = 14
 MIN_HISTORY_DAYS = 7
@@ -21,7 +21,7 @@ MIN_ANOMALY_USD = Decimal(1)
 
 
 def _daily(
-    conn: sqlite3.Connection, settings: Settings, p: Period, today: date
+    conn: Conn, settings: Settings, p: Period, today: date
 ) -> tuple[dict[date, Decimal], dict[date, Decimal]]:
     """Spend per day, and the same without seat fees (which are known ahead, not extrapolated)."""
     result = get_spend(conn, settings, p, ["day", "basis"], take_alerts=False, today=today)
@@ -35,7 +35,7 @@ def _daily(
     return totals, usage
 
 
-def _top(conn: sqlite3.Connection, settings: Settings, day: date, dim: str) -> list[str]:
+def _top(conn: Conn, settings: Settings, day: date, dim: str) -> list[str]:
     p = days_period(day, day, tz=settings.tz)
     rows = get_spend(conn, settings, p, [dim], take_alerts=False).rows
     by_value: dict[str, Decimal] = {}
@@ -47,7 +47,7 @@ def _top(conn: sqlite3.Connection, settings: Settings, day: date, dim: str) -> l
 
 
 def spend_forecast(
-    conn: sqlite3.Connection,
+    conn: Conn,
     settings: Settings,
     p: Period,
     now: datetime | None = None,

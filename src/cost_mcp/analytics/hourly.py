@@ -7,7 +7,6 @@ amounts from provider APIs are per UTC day. So this is always the estimated cost
 
 from __future__ import annotations
 
-import sqlite3
 from datetime import datetime
 
 from cost_mcp.analytics.spend import Filters, period_info
@@ -16,14 +15,13 @@ from cost_mcp.models import HourCost, HourlyCost
 from cost_mcp.money import from_nanos
 from cost_mcp.periods import Period
 from cost_mcp.store import rollup
+from cost_mcp.store.connection import Conn
 
 QH_MS = rollup.QUARTER_HOUR_MS
 LOCAL_SOURCES = ("claude_code", "record_usage", "claude_code_otel", "otel")
 
 
-def cost_by_hour(
-    conn: sqlite3.Connection, settings: Settings, p: Period, filters: Filters | None = None
-) -> HourlyCost:
+def cost_by_hour(conn: Conn, settings: Settings, p: Period, filters: Filters | None = None) -> HourlyCost:
     """Estimated cost of the locally recorded calls in ``p``, by local hour of the day in ``p.tz``.
 
     Every quarter-hour lies within one local hour in every timezone (offsets are multiples of 15

@@ -8,20 +8,19 @@ history, and a percentage is all a plan exposes (no dollars, no tokens).
 
 from __future__ import annotations
 
-import sqlite3
 from datetime import UTC, datetime
 
 from cost_mcp.analytics import rows
 from cost_mcp.models import PlanLimitReading, PlanLimits, PlanLimitWindow
 from cost_mcp.periods import iso_utc, to_ms
-from cost_mcp.store.connection import write_transaction
+from cost_mcp.store.connection import Conn, write_transaction
 from cost_mcp.store.plan_limits import insert_reading, readings_since
 
 HOUR_MS = 3_600_000
 
 
 def record_reading(
-    conn: sqlite3.Connection,
+    conn: Conn,
     agent: str,
     window: str,
     used_percent: float,
@@ -35,7 +34,7 @@ def record_reading(
 
 
 def plan_limits(
-    conn: sqlite3.Connection,
+    conn: Conn,
     *,
     days: int = 7,
     now: datetime | None = None,

@@ -18,7 +18,6 @@ Only price is measured, never quality; the results say so.
 from __future__ import annotations
 
 import itertools
-import sqlite3
 import statistics
 from collections import defaultdict
 from collections.abc import Callable, Iterable, Mapping, Sequence
@@ -55,6 +54,7 @@ from cost_mcp.models import (
 from cost_mcp.money import from_nanos, pico_to_nanos
 from cost_mcp.periods import Period, ms_to_datetime
 from cost_mcp.pricing import TOKEN_KINDS, Price, Pricer, Tokens, Workload, price_workload
+from cost_mcp.store.connection import Conn
 from cost_mcp.store.events import Call, calls_between, count_between
 
 # --- the rules, stated once (the README and the results' assumptions quote them) -----------------
@@ -651,7 +651,7 @@ def _batch(calls: Sequence[Call], tz: ZoneInfo) -> BatchFinding:
 # --- the report ---------------------------------------------------------------------------------
 
 
-def _priced_calls(conn: sqlite3.Connection, p: Period, warnings: list[str]) -> tuple[list[Call], int]:
+def _priced_calls(conn: Conn, p: Period, warnings: list[str]) -> tuple[list[Call], int]:
     """The priced calls of ``p``, and how many were left out for want of a price (with a warning).
 
     Raises InvalidInputError when ``p`` holds more than MAX_CALLS calls.
@@ -675,7 +675,7 @@ def _priced_calls(conn: sqlite3.Connection, p: Period, warnings: list[str]) -> t
 
 
 def savings_report(
-    conn: sqlite3.Connection,
+    conn: Conn,
     settings: Settings,
     pricer: Pricer,
     p: Period,
@@ -755,7 +755,7 @@ class _Side:
 
 
 def compare_periods(
-    conn: sqlite3.Connection,
+    conn: Conn,
     settings: Settings,
     pricer: Pricer,
     before: Period,

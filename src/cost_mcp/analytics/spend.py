@@ -12,7 +12,6 @@ local date in the requested timezone.
 
 from __future__ import annotations
 
-import sqlite3
 from collections import defaultdict
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field, replace
@@ -42,6 +41,7 @@ from cost_mcp.store import alerts as alert_store
 from cost_mcp.store import rollup, session_rows, source_state
 from cost_mcp.store import spend as spend_store
 from cost_mcp.store.buckets import ATTRIBUTION_ONLY, DAY_MS
+from cost_mcp.store.connection import Conn
 from cost_mcp.store.known import data_source, provider_data_sources
 from cost_mcp.store.otel import gap_warnings as otel_gap_warnings
 
@@ -167,7 +167,7 @@ def resolve(
 
 
 def get_spend(
-    conn: sqlite3.Connection,
+    conn: Conn,
     settings: Settings,
     p: Period,
     group_by: Sequence[str] = (),
@@ -254,7 +254,7 @@ def _local_only(filters: Filters) -> bool:
 
 
 def read_layers(
-    conn: sqlite3.Connection,
+    conn: Conn,
     settings: Settings,
     p: Period,
     dims: Sequence[str],
@@ -299,7 +299,7 @@ class SpendTotal:
 
 
 def spend_totals(
-    conn: sqlite3.Connection,
+    conn: Conn,
     settings: Settings,
     questions: Sequence[tuple[Period, Filters]],
     today: date,
@@ -351,7 +351,7 @@ def spend_totals(
     return out
 
 
-def _expanded(conn: sqlite3.Connection, f: Filters) -> Filters:
+def _expanded(conn: Conn, f: Filters) -> Filters:
     """``f`` as stored values (vocabulary.apply without its warnings, which budgets do not show)."""
     changes: dict[str, list[str]] = {}
     for attr, dimension in vocabulary.FILTER_DIMENSIONS.items():
@@ -466,7 +466,7 @@ _LOCAL_DIM_COLUMNS = {
 
 
 def _local_slices(
-    conn: sqlite3.Connection, settings: Settings, p: Period, dims: Sequence[str], filters: Filters
+    conn: Conn, settings: Settings, p: Period, dims: Sequence[str], filters: Filters
 ) -> list[_Slice]:
     fixed = ("provider", "model", "source", "agent")
     dim_cols = [_LOCAL_DIM_COLUMNS[d] for d in dims if d in _LOCAL_DIM_COLUMNS and d not in fixed]
@@ -503,9 +503,7 @@ def _local_slices(
     return slices
 
 
-def _bucket_slices(
-    conn: sqlite3.Connection, p: Period, dims: Sequence[str], filters: Filters
-) -> list[_Slice]:
+def _bucket_slices(conn: Conn, p: Period, dims: Sequence[str], filters: Filters) -> list[_Slice]:
     # Provider buckets are UTC days placed on their UTC date.
     first, last = p.utc_dates_ms()
     wanted = Filters(
@@ -551,7 +549,7 @@ def _today(p: Period) -> date:
     return datetime.now(p.tz).date()
 
 
-def fees_ahead(conn: sqlite3.Connection, p: Period, filters: Filters, today: date) -> Decimal:
+def fees_ahead(conn: Conn, p: Period, filters: Filters, today: date) -> Decimal:
     """Subscription fees on the days of ``p`` after ``today``: what a projection adds to the spend
     so far, since get_spend counts a seat's fee only on days that have come."""
     if filters.basis and "subscription" not in filters.basis:
@@ -561,7 +559,7 @@ def fees_ahead(conn: sqlite3.Connection, p: Period, filters: Filters, today: dat
 
 
 def _subscription_slices(
-    conn: sqlite3.Connection, p: Period, dims: Sequence[str], filters: Filters, until: date
+    conn: Conn, p: Period, dims: Sequence[str], filters: Filters, until: date
 ) -> list[_Slice]:
     """A seat's daily share of its fee on each day of ``p`` up to ``until``."""
     if filters.models or filters.projects:
@@ -763,9 +761,7 @@ def _row(group: dict[str, str | None], g: _Group) -> SpendRow:
 # --- freshness and warnings ---------------------------------------------------------------------
 
 
-def source_statuses(
-    conn: sqlite3.Connection, settings: Settings, now: datetime | None = None
-) -> list[SourceStatus]:
+def source_statuses(conn: Conn, settings: Settings, now: datetime | None = None) -> list[SourceStatus]:
     """Freshness of every source that has ever run, plus configured providers that never have."""
     moment = now or datetime.now(UTC)
     statuses: list[SourceStatus] = []
@@ -819,9 +815,7 @@ def source_statuses(
     return statuses
 
 
-def _pricing_warnings(
-    conn: sqlite3.Connection, p: Period, filters: Filters, slices: Sequence[_Slice]
-) -> list[str]:
+def _pricing_warnings(conn: Conn, p: Period, filters: Filters, slices: Sequence[_Slice]) -> list[str]:
     """Calls priced with an assumption, and the output lower bound when Claude Code logs count."""
     notes = price_note_warnings(conn, start_ms=p.start_ms, end_ms=p.end_ms, filters=filters.column_filters())
     # Only where the logs count in the result: a day billed by the provider does not rely on them.
@@ -835,7 +829,7 @@ def _pricing_warnings(
 def _warnings(
     slices: Sequence[_Slice],
     settings: Settings,
-    conn: sqlite3.Connection,
+    conn: Conn,
     local_only: bool,
     dims: Sequence[str],
 ) -> list[str]:
@@ -919,7 +913,7 @@ def _local_rules(
 
 
 def _session_rows(
-    conn: sqlite3.Connection,
+    conn: Conn,
     settings: Settings,
     p: Period,
     filters: Filters,
@@ -1035,7 +1029,7 @@ def _session_part(
     return shown, _others(rest), total, bool(rest), end if end < total else None
 
 
-def team_total_note(conn: sqlite3.Connection, settings: Settings, p: Period, member: str) -> str:
+def team_total_note(conn: Conn, settings: Settings, p: Period, member: str) -> str:
     """What a member's scoped answer says about the whole team: its total for the same period (a
     member sees their own detail and the team's total, never another member's detail)."""
     team = get_spend(conn, settings, p, (), Filters(), take_alerts=False)

@@ -7,7 +7,6 @@ period sums to the fee exactly. A subscription that ends mid-period counts up to
 
 from __future__ import annotations
 
-import sqlite3
 from collections.abc import Iterator
 from datetime import UTC, date, datetime, timedelta
 from decimal import Decimal
@@ -26,6 +25,7 @@ from cost_mcp.models import (
 from cost_mcp.money import from_nanos, to_nanos
 from cost_mcp.periods import parse_date
 from cost_mcp.store import subscriptions as store
+from cost_mcp.store.connection import Conn
 
 
 def _add_months(d: date, months: int) -> date:
@@ -66,7 +66,7 @@ def daily_nanos(sub: Subscription, first: date, last: date) -> Iterator[tuple[da
 
 
 def set_subscription(
-    conn: sqlite3.Connection,
+    conn: Conn,
     name: str,
     vendor: str,
     amount_usd: Decimal,
@@ -111,7 +111,7 @@ def _subscription(row: store.SubscriptionRow) -> Subscription:
     )
 
 
-def get_subscription(conn: sqlite3.Connection, name: str) -> Subscription:
+def get_subscription(conn: Conn, name: str) -> Subscription:
     """One subscription, or NotFoundError naming those that exist."""
     row = store.get(conn, name)
     if row is None:
@@ -121,18 +121,18 @@ def get_subscription(conn: sqlite3.Connection, name: str) -> Subscription:
     return _subscription(row)
 
 
-def delete_subscription(conn: sqlite3.Connection, name: str) -> None:
+def delete_subscription(conn: Conn, name: str) -> None:
     """Remove a subscription from every past and future report."""
     get_subscription(conn, name)
     store.delete(conn, name)
 
 
-def all_subscriptions(conn: sqlite3.Connection) -> list[Subscription]:
+def all_subscriptions(conn: Conn) -> list[Subscription]:
     """Every subscription, by name."""
     return [_subscription(r) for r in store.all_subscriptions(conn)]
 
 
-def list_subscriptions(conn: sqlite3.Connection, today: date | None = None) -> SubscriptionList:
+def list_subscriptions(conn: Conn, today: date | None = None) -> SubscriptionList:
     """Every subscription, and what the running ones cost per month."""
     day = today or datetime.now(UTC).date()
     subs = all_subscriptions(conn)

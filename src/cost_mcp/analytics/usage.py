@@ -6,13 +6,13 @@ The SQL (a row's cost under the configured mode, the token sums) lives in ``stor
 
 from __future__ import annotations
 
-import sqlite3
 from collections.abc import Mapping, Sequence
 from decimal import Decimal
 
 from cost_mcp import tokens
 from cost_mcp.models import TokenTotals
 from cost_mcp.money import from_nanos
+from cost_mcp.store.connection import Conn
 from cost_mcp.store.spend import price_notes
 from cost_mcp.store.usage import TOKEN_SUMS_SQL, cost_sql
 
@@ -36,7 +36,7 @@ OUTPUT_LOWER_BOUND = (
 
 
 def price_note_warnings(
-    conn: sqlite3.Connection,
+    conn: Conn,
     *,
     start_ms: int | None = None,
     end_ms: int | None = None,

@@ -16,11 +16,12 @@ from __future__ import annotations
 
 import difflib
 import re
-import sqlite3
 from collections.abc import Sequence
 from dataclasses import replace
 from pathlib import PurePath
 from typing import TYPE_CHECKING
+
+from cost_mcp.store.connection import Conn
 
 if TYPE_CHECKING:
     from cost_mcp.analytics.spend import Filters
@@ -48,7 +49,7 @@ def project_names(path: str) -> set[str]:
     return names
 
 
-def expand(conn: sqlite3.Connection, dimension: str, values: Sequence[str]) -> list[str]:
+def expand(conn: Conn, dimension: str, values: Sequence[str]) -> list[str]:
     """Filter values as stored: sources canonical, projects widened to every stored path they name."""
     if dimension == "source":
         return list(dict.fromkeys(canonical_source(v) for v in values))
@@ -59,7 +60,7 @@ def expand(conn: sqlite3.Connection, dimension: str, values: Sequence[str]) -> l
     return list(values)
 
 
-def unmatched(conn: sqlite3.Connection, dimension: str, values: Sequence[str]) -> list[str]:
+def unmatched(conn: Conn, dimension: str, values: Sequence[str]) -> list[str]:
     """A warning for each filter value that matches nothing in the ledger, with the closest known."""
     known = known_values(conn, dimension)
     names = set(known)
@@ -100,7 +101,7 @@ FILTER_DIMENSIONS = {
 """Filter fields of :class:`~cost_mcp.analytics.spend.Filters` and the dimension each filters."""
 
 
-def apply(conn: sqlite3.Connection, filters: Filters) -> tuple[Filters, list[str]]:
+def apply(conn: Conn, filters: Filters) -> tuple[Filters, list[str]]:
     """Filters as stored (see :func:`expand`), and a warning for each value that matches nothing."""
     warnings: list[str] = []
     changes: dict[str, list[str]] = {}

@@ -20,6 +20,7 @@ from cost_mcp.config import Settings, load_settings_leniently
 from cost_mcp.errors import CostMcpError
 from cost_mcp.models import Answer
 from cost_mcp.output import safe_text
+from cost_mcp.store.connection import Conn
 
 if TYPE_CHECKING:
     from pydantic import BaseModel
@@ -231,7 +232,7 @@ def log_progress(wanted: bool = True) -> Iterator[Callable[[int, int, str], None
 
 
 @contextmanager
-def ledger(fresh: bool = True) -> Iterator[tuple[Settings, sqlite3.Connection]]:
+def ledger(fresh: bool = True) -> Iterator[tuple[Settings, Conn]]:
     """Settings and the ledger, closed on exit. ``fresh``: every new log line is read in first (with a
     progress bar on a terminal), since a person waits for the whole answer rather than get a partial
     one; commands that only change the ledger (budget set/delete) skip it."""
@@ -264,7 +265,7 @@ def ledger(fresh: bool = True) -> Iterator[tuple[Settings, sqlite3.Connection]]:
 
 
 def answer(
-    compute: Callable[[Settings, sqlite3.Connection], R],
+    compute: Callable[[Settings, Conn], R],
     *,
     as_json: bool,
     render: Callable[[Console, R], None],

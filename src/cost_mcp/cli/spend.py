@@ -32,10 +32,9 @@ from cost_mcp.cli.app import (
 )
 from cost_mcp.money import UNPRICED, format_cost, format_usd, plain_usd
 from cost_mcp.output import csv_cell
+from cost_mcp.store.connection import Conn
 
 if TYPE_CHECKING:
-    import sqlite3
-
     from cost_mcp.analytics.focus import FocusExport
     from cost_mcp.config import Settings
     from cost_mcp.models import (
@@ -292,7 +291,7 @@ def _json_record(record: dict[str, str | int]) -> dict[str, object]:
     return {**record, "cost_usd": value}
 
 
-def _write_focus(target: TextIO, conn: sqlite3.Connection, settings: Settings, p: Period) -> None:
+def _write_focus(target: TextIO, conn: Conn, settings: Settings, p: Period) -> None:
     from cost_mcp.analytics.focus import COLUMNS, focus_rows
 
     result = focus_rows(conn, settings, p)
@@ -302,7 +301,7 @@ def _write_focus(target: TextIO, conn: sqlite3.Connection, settings: Settings, p
     _focus_warning(result)
 
 
-def _write_focus_parquet(path: Path, conn: sqlite3.Connection, settings: Settings, p: Period) -> None:
+def _write_focus_parquet(path: Path, conn: Conn, settings: Settings, p: Period) -> None:
     from cost_mcp.analytics.focus import focus_rows, write_parquet
 
     result = focus_rows(conn, settings, p)
@@ -468,7 +467,7 @@ def savings(group_by: tuple[str, ...], as_json: bool, **period: Any) -> int:
     from cost_mcp.analytics import savings as saving
     from cost_mcp.pricing import Pricer
 
-    def compute(s: Settings, conn: sqlite3.Connection) -> SavingsReport:
+    def compute(s: Settings, conn: Conn) -> SavingsReport:
         p = resolve_period(s, period)
         pricer = Pricer.from_file(s.prices_file)
         return saving.savings_report(conn, s, pricer, p, saving.check_dims(list(group_by) or None))
@@ -593,7 +592,7 @@ def compare(
     from cost_mcp.periods import previous_period, resolve_spec
     from cost_mcp.pricing import Pricer
 
-    def compute(s: Settings, conn: sqlite3.Connection) -> Comparison:
+    def compute(s: Settings, conn: Conn) -> Comparison:
         tz = spend.zone(timezone, s)
         later = resolve_spec(after or "last_week", tz=tz, week_start=s.week_start)
         earlier = resolve_spec(before, tz=tz, week_start=s.week_start) if before else previous_period(later)

@@ -23,7 +23,6 @@ import gc
 import hashlib
 import os
 import re
-import sqlite3
 import time
 from collections import Counter
 from collections.abc import Callable, Iterable, Iterator, Sequence
@@ -43,7 +42,7 @@ from cost_mcp.periods import iso_utc, ms_to_datetime, to_ms
 from cost_mcp.pricing import CallRates, Price, Pricer, Tokens, Unpriced
 from cost_mcp.store import bulk, claude_logs, rollup
 from cost_mcp.store import skipped as skipped_lines
-from cost_mcp.store.connection import write_transaction
+from cost_mcp.store.connection import Conn, write_transaction
 from cost_mcp.store.source_state import record_scan
 
 SOURCE = "claude_code"
@@ -682,7 +681,7 @@ class _Batch:
 
 
 def scan(
-    conn: sqlite3.Connection,
+    conn: Conn,
     targets: Sequence[Target],
     pricer: Pricer,
     *,
@@ -718,7 +717,7 @@ def scan(
 
 
 def _read_work(
-    conn: sqlite3.Connection,
+    conn: Conn,
     work: _Work,
     pricer: Pricer,
     stats: ScanStats,
@@ -761,7 +760,7 @@ _Work = list[tuple[str, os.stat_result, FileIdentity, int, bool]]
 """Files to read: path, stat, identity, start offset, and whether that offset is inside a skipped line."""
 
 
-def _pending(conn: sqlite3.Connection, work: _Work) -> tuple[int, int]:
+def _pending(conn: Conn, work: _Work) -> tuple[int, int]:
     """Files and bytes of ``work`` that a stopped scan left unread, from the offsets now stored."""
     known = _known_files(conn)
     files = left = 0
@@ -776,7 +775,7 @@ def _pending(conn: sqlite3.Connection, work: _Work) -> tuple[int, int]:
 
 
 def _read_in_turn(
-    conn: sqlite3.Connection,
+    conn: Conn,
     work: _Work,
     pricer: Pricer,
     stats: ScanStats,
@@ -946,7 +945,7 @@ def _read_file(
 # --- writing -----------------------------------------------------------------------------------
 
 
-def _flush(conn: sqlite3.Connection, batch: _Batch, prices: _Prices, stats: ScanStats) -> None:
+def _flush(conn: Conn, batch: _Batch, prices: _Prices, stats: ScanStats) -> None:
     """Write a batch, its recount, its rollup marks and the file offsets it came from, atomically."""
     if not batch.copies and not batch.files:
         return
@@ -1074,7 +1073,7 @@ class _Row:
     origin: str
 
 
-def _recount(conn: sqlite3.Connection, message_ids: set[str]) -> None:
+def _recount(conn: Conn, message_ids: set[str]) -> None:
     """Mark one row per call as counted, among the rows of the given message ids.
 
     Copies of one message are one call when their request ids match, when one of them is a
@@ -1123,7 +1122,7 @@ def _call_rank(r: _Row) -> tuple[int, bool, int, str, str]:
     return (-r.total_tokens, r.is_sidechain, r.ts_ms, r.session_id, r.origin)
 
 
-def _save_files(conn: sqlite3.Connection, files: Iterable[_FileState]) -> None:
+def _save_files(conn: Conn, files: Iterable[_FileState]) -> None:
     rows = [
         (
             f.path,
@@ -1142,11 +1141,11 @@ def _save_files(conn: sqlite3.Connection, files: Iterable[_FileState]) -> None:
     claude_logs.save_files(conn, rows, datetime.now(UTC).isoformat())
 
 
-def _known_files(conn: sqlite3.Connection) -> dict[str, _FileState]:
+def _known_files(conn: Conn) -> dict[str, _FileState]:
     return {row[0]: _FileState(*row) for row in claude_logs.known_files(conn)}
 
 
-def _counted_among(conn: sqlite3.Connection, recounted: set[str]) -> int:
+def _counted_among(conn: Conn, recounted: set[str]) -> int:
     """Counted rows of the recounted messages after a batch's upsert and recount."""
     if not recounted:
         return 0
@@ -1181,7 +1180,7 @@ def _counted_in_batch(copies: list[Copy], per_message: Counter[str], recounted: 
     return flags
 
 
-def _record_state(conn: sqlite3.Connection, stats: ScanStats) -> None:
+def _record_state(conn: Conn, stats: ScanStats) -> None:
     """Remember when the logs were checked and what that brought in, for results to show."""
     error = "; ".join(stats.errors[:5]) or None
     if stats.lines_read:
@@ -1201,7 +1200,7 @@ def _record_state(conn: sqlite3.Connection, stats: ScanStats) -> None:
 
 
 def ingest(
-    conn: sqlite3.Connection,
+    conn: Conn,
     settings: Settings,
     pricer: Pricer,
     *,
@@ -1289,9 +1288,7 @@ def _prefixes(path: str) -> list[str]:
     return list(dict.fromkeys(f.rstrip("/") or "/" for f in forms))
 
 
-def forget(
-    conn: sqlite3.Connection, settings: Settings, pricer: Pricer, paths: Sequence[str]
-) -> IngestResult:
+def forget(conn: Conn, settings: Settings, pricer: Pricer, paths: Sequence[str]) -> IngestResult:
     """Remove every usage event read from files under ``paths``, and those files' read state.
 
     Exact to the event: a stored row is the best copy of a call, and other files may have logged the

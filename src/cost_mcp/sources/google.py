@@ -33,7 +33,6 @@ from __future__ import annotations
 
 import csv
 import re
-import sqlite3
 import time
 from collections import defaultdict
 from collections.abc import Mapping
@@ -51,7 +50,7 @@ from cost_mcp.sources.billing import Feed, Window, merge
 from cost_mcp.sources.http import ProviderClient, follow_pages
 from cost_mcp.sources.provider import Provider, Setting, SourceFetch
 from cost_mcp.store.buckets import DAY_MS, Bucket, replace_range
-from cost_mcp.store.connection import write_transaction
+from cost_mcp.store.connection import Conn, write_transaction
 
 PROVIDER = "google"
 CREDENTIALS_ENV = "GOOGLE_APPLICATION_CREDENTIALS"
@@ -549,7 +548,7 @@ def parse_csv(path: Path, currency: str | None = None) -> tuple[list[Bucket], Cs
     return list(merge(buckets)), result
 
 
-def import_csv(conn: sqlite3.Connection, path: Path, currency: str | None = None) -> CsvImport:
+def import_csv(conn: Conn, path: Path, currency: str | None = None) -> CsvImport:
     """Import a Cloud Billing CSV: its Gemini API / Vertex AI days replace what the ledger had for
     Google on those days (as a sync would), in one transaction; a re-import never adds."""
     buckets, result = parse_csv(path, currency)

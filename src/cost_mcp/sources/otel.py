@@ -23,7 +23,6 @@ from __future__ import annotations
 
 import hashlib
 import json
-import sqlite3
 import zlib
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field, replace
@@ -55,6 +54,7 @@ from cost_mcp.pricing import Price, Pricer, Tokens
 from cost_mcp.sources.claude_code import MAX_CALL_COST
 from cost_mcp.sources.reported import MAX_FUTURE, MAX_PAST, normalize_provider
 from cost_mcp.store import otel as store
+from cost_mcp.store.connection import Conn
 
 Signal = Literal["logs", "metrics", "traces"]
 Encoding = Literal["protobuf", "json"]
@@ -711,7 +711,7 @@ def _point(
 
 
 def receive(
-    conn: sqlite3.Connection,
+    conn: Conn,
     pricer: Pricer,
     signal: Signal,
     request: Message,

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import sqlite3
 import uuid
 from datetime import UTC, datetime, timedelta
 
@@ -11,6 +10,7 @@ from cost_mcp.errors import InvalidInputError
 from cost_mcp.periods import to_ms
 from cost_mcp.pricing import Price, Pricer, Tokens
 from cost_mcp.store import rollup
+from cost_mcp.store.connection import Conn
 from cost_mcp.store.usage import ReportedCall, insert_reported
 
 SOURCE = "record_usage"
@@ -24,7 +24,7 @@ def normalize_provider(provider: str) -> str:
 
 
 def record_call(
-    conn: sqlite3.Connection,
+    conn: Conn,
     pricer: Pricer,
     *,
     provider: str,

@@ -3,8 +3,9 @@ events, and how far each of their files has been read (``agent_files``). Portabl
 
 from __future__ import annotations
 
-import sqlite3
 from collections.abc import Iterable, Sequence
+
+from cost_mcp.store.connection import Conn
 
 # Counts inserts and upgrades alike (a changed row either way); an upgrade is rare (Gemini
 # re-appends a message once its tokens are known) and still "new usage".
@@ -28,7 +29,7 @@ WHERE excluded.total_tokens > usage_events.total_tokens
 """
 
 
-def upsert_events(conn: sqlite3.Connection, rows: Sequence[Sequence[object]]) -> int:
+def upsert_events(conn: Conn, rows: Sequence[Sequence[object]]) -> int:
     """Store agent events, each keeping its best copy; returns how many rows were added or upgraded.
 
     A row is (source, key, ts_ms, provider, model, session id, project, agent, input, output,
@@ -40,7 +41,7 @@ def upsert_events(conn: sqlite3.Connection, rows: Sequence[Sequence[object]]) ->
     return min(conn.total_changes - before, len(rows))
 
 
-def save_files(conn: sqlite3.Connection, files: Iterable[Sequence[object]]) -> None:
+def save_files(conn: Conn, files: Iterable[Sequence[object]]) -> None:
     """Remember how far each file was read: (path, source, device, inode, size, mtime_ns, offset,
     head hash, parser state JSON, scanned_at)."""
     conn.executemany(
@@ -57,7 +58,7 @@ def save_files(conn: sqlite3.Connection, files: Iterable[Sequence[object]]) -> N
     )
 
 
-def known_files(conn: sqlite3.Connection, source: str) -> dict[str, tuple[int, int, int, int, int, str, str]]:
+def known_files(conn: Conn, source: str) -> dict[str, tuple[int, int, int, int, int, str, str]]:
     """Per path of ``source``: (device, inode, size, mtime_ns, offset, head hash, parser state JSON)."""
     return {
         str(p): (int(d), int(i), int(s), int(m), int(o), str(h), str(st))

@@ -11,7 +11,14 @@ import sqlite3
 from dataclasses import dataclass
 from datetime import UTC, datetime
 
-from cost_mcp.store.connection import REFRESH_LOCK_TIMEOUT_MS, is_busy, lock_timeout, write_transaction
+from cost_mcp.store.connection import (
+    REFRESH_LOCK_TIMEOUT_MS,
+    Conn,
+    data_version,
+    is_busy,
+    lock_timeout,
+    write_transaction,
+)
 
 
 @dataclass(frozen=True)
@@ -28,7 +35,7 @@ class NewAlert:
     payload: str
 
 
-def fired_thresholds(conn: sqlite3.Connection, budget: str, period_start_ms: int) -> list[str]:
+def fired_thresholds(conn: Conn, budget: str, period_start_ms: int) -> list[str]:
     """The thresholds of ``budget`` already fired in the period starting at ``period_start_ms``."""
     return [
         str(r[0])
@@ -39,7 +46,7 @@ def fired_thresholds(conn: sqlite3.Connection, budget: str, period_start_ms: int
     ]
 
 
-def record(conn: sqlite3.Connection, alerts: list[NewAlert]) -> list[NewAlert]:
+def record(conn: Conn, alerts: list[NewAlert]) -> list[NewAlert]:
     """Record ``alerts`` in one transaction; returns those this call fired (not another process)."""
     fired: list[NewAlert] = []
     with write_transaction(conn):
@@ -69,7 +76,7 @@ def record(conn: sqlite3.Connection, alerts: list[NewAlert]) -> list[NewAlert]:
     return fired
 
 
-def take(conn: sqlite3.Connection) -> list[str]:
+def take(conn: Conn) -> list[str]:
     """Alerts not shown yet, oldest first, marked shown in the same transaction.
 
     Returns nothing on a read-only ledger (they cannot be marked shown, so they wait for an answer
@@ -95,8 +102,7 @@ def take(conn: sqlite3.Connection) -> list[str]:
     return [str(message) for message, _ in sorted(rows, key=lambda r: str(r[1]))]
 
 
-def ledger_version(conn: sqlite3.Connection) -> tuple[int, int]:
+def ledger_version(conn: Conn) -> tuple[int, int]:
     """Changes since this connection opened, and the ledger's version as other processes left it:
     equal values mean nothing was written since (SQLite's ``data_version``)."""
-    # Engine-specific: belongs in store/connection.py once the backend-neutral connection exists.
-    return conn.total_changes, int(conn.execute("PRAGMA data_version").fetchone()[0])
+    return conn.total_changes, data_version(conn)

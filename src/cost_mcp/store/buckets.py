@@ -6,11 +6,12 @@ transaction: a failed sync leaves the previous data exactly as it was.
 
 from __future__ import annotations
 
-import sqlite3
 from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Literal
+
+from cost_mcp.store.connection import Conn
 
 BucketKind = Literal["cost", "usage"]
 DAY_MS = 86_400_000
@@ -49,7 +50,7 @@ class Bucket:
 
 
 def replace_range(
-    conn: sqlite3.Connection,
+    conn: Conn,
     provider: str,
     kind: BucketKind,
     start_ms: int,

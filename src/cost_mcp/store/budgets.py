@@ -2,10 +2,9 @@
 
 from __future__ import annotations
 
-import sqlite3
 from dataclasses import dataclass
 
-from cost_mcp.store.connection import write_transaction
+from cost_mcp.store.connection import Conn, write_transaction
 
 _COLUMNS = "name, amount_nanos, period, scope, thresholds, hard, webhook_url, webhook"
 
@@ -38,7 +37,7 @@ def _row(r: tuple[object, ...]) -> BudgetRow:
     )
 
 
-def upsert(conn: sqlite3.Connection, row: BudgetRow, now_iso: str) -> None:
+def upsert(conn: Conn, row: BudgetRow, now_iso: str) -> None:
     """Create or replace the budget ``row.name`` in one transaction (fired alerts are kept)."""
     with write_transaction(conn):
         conn.execute(
@@ -66,7 +65,7 @@ def upsert(conn: sqlite3.Connection, row: BudgetRow, now_iso: str) -> None:
         )
 
 
-def delete(conn: sqlite3.Connection, name: str) -> bool:
+def delete(conn: Conn, name: str) -> bool:
     """Remove a budget and its alert history in one transaction; False when there was none."""
     with write_transaction(conn):
         deleted = conn.execute("DELETE FROM budgets WHERE name = ?", (name,)).rowcount
@@ -74,17 +73,17 @@ def delete(conn: sqlite3.Connection, name: str) -> bool:
     return bool(deleted)
 
 
-def names(conn: sqlite3.Connection) -> list[str]:
+def names(conn: Conn) -> list[str]:
     """Every budget's name, sorted."""
     return [str(r[0]) for r in conn.execute("SELECT name FROM budgets ORDER BY name")]
 
 
-def get(conn: sqlite3.Connection, name: str) -> BudgetRow | None:
+def get(conn: Conn, name: str) -> BudgetRow | None:
     """The budget called ``name``, if any."""
     row = conn.execute(f"SELECT {_COLUMNS} FROM budgets WHERE name = ?", (name,)).fetchone()
     return _row(row) if row is not None else None
 
 
-def all_budgets(conn: sqlite3.Connection) -> list[BudgetRow]:
+def all_budgets(conn: Conn) -> list[BudgetRow]:
     """Every budget, by name."""
     return [_row(r) for r in conn.execute(f"SELECT {_COLUMNS} FROM budgets ORDER BY name").fetchall()]

@@ -7,6 +7,9 @@ again at the end. The dropped definitions are saved in ``meta`` in the same tran
 drop, and :func:`restore_indexes` (run at the end of the load and on every :func:`connect`) builds
 them back from there: a load killed in the middle leaves a ledger whose queries are correct (only
 slower) until the next process opens it.
+
+On PostgreSQL both are no-ops: its triggers (m016's cross-path dedup) look rows up through two of
+those indexes on every insert, and the ingest is bound by parsing, not index upkeep, there.
 """
 
 from __future__ import annotations
@@ -14,19 +17,21 @@ from __future__ import annotations
 import json
 import sqlite3
 
-from cost_mcp.store.connection import write_transaction
+from cost_mcp.store.connection import Conn, dialect, write_transaction
 
 PENDING_KEY = "bulk_load_dropped_indexes"
 TABLE = "usage_events"
 
 
-def table_is_empty(conn: sqlite3.Connection) -> bool:
+def table_is_empty(conn: Conn) -> bool:
     """Whether ``usage_events`` holds no row at all (a first load)."""
     return conn.execute(f"SELECT 1 FROM {TABLE} LIMIT 1").fetchone() is None
 
 
-def drop_secondary_indexes(conn: sqlite3.Connection) -> int:
+def drop_secondary_indexes(conn: Conn) -> int:
     """Drop the secondary indexes of ``usage_events`` for a bulk load; returns how many."""
+    if dialect(conn) == "postgresql":
+        return 0
     with write_transaction(conn):
         rows = conn.execute(
             "SELECT name, sql FROM sqlite_master WHERE type = 'index' AND tbl_name = ? AND sql IS NOT NULL",
@@ -51,8 +56,10 @@ def drop_secondary_indexes(conn: sqlite3.Connection) -> int:
     return len(rows)
 
 
-def restore_indexes(conn: sqlite3.Connection) -> int:
+def restore_indexes(conn: Conn) -> int:
     """Build every index a bulk load dropped (also after a crash); returns how many were built."""
+    if dialect(conn) == "postgresql":
+        return 0
     try:
         if (
             not _has_meta(conn)
@@ -77,12 +84,12 @@ def restore_indexes(conn: sqlite3.Connection) -> int:
     return built
 
 
-def _pending(conn: sqlite3.Connection) -> dict[str, str]:
+def _pending(conn: Conn) -> dict[str, str]:
     row = conn.execute("SELECT value FROM meta WHERE key = ?", (PENDING_KEY,)).fetchone()
     return dict(json.loads(row[0])) if row else {}
 
 
-def _has_meta(conn: sqlite3.Connection) -> bool:
+def _has_meta(conn: Conn) -> bool:
     return (
         conn.execute("SELECT 1 FROM sqlite_master WHERE type = 'table' AND name = 'meta'").fetchone()
         is not None

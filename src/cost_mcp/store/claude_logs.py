@@ -10,8 +10,9 @@ over the source's rows, whose cost would grow with the ledger instead of the bat
 
 from __future__ import annotations
 
-import sqlite3
 from collections.abc import Iterable, Sequence
+
+from cost_mcp.store.connection import Conn
 
 COPY_COLUMNS = (
     "source, message_id, request_id, is_sidechain, ts_ms, provider, model, session_id, project, agent, "
@@ -44,7 +45,7 @@ WHERE excluded.total_tokens > usage_events.total_tokens
 # price of today's pricing and overrides instead of keeping the one it was first stored with.
 
 
-def upsert_copies(conn: sqlite3.Connection, rows: Iterable[Sequence[object]]) -> None:
+def upsert_copies(conn: Conn, rows: Iterable[Sequence[object]]) -> None:
     """Store copies (rows in COPY_COLUMNS order); a key already held keeps its better copy.
 
     ``counted`` is written for a new row only; a stored row's is changed by :func:`set_counted`.
@@ -52,7 +53,7 @@ def upsert_copies(conn: sqlite3.Connection, rows: Iterable[Sequence[object]]) ->
     conn.executemany(_UPSERT, rows)
 
 
-def touch(conn: sqlite3.Connection, message_ids: Iterable[str]) -> None:
+def touch(conn: Conn, message_ids: Iterable[str]) -> None:
     """List the message ids a batch touches, for the look-ups that follow in the same transaction."""
     conn.execute("CREATE TEMP TABLE IF NOT EXISTS touched (message_id TEXT PRIMARY KEY)")
     conn.execute("DELETE FROM touched")
@@ -62,7 +63,7 @@ def touch(conn: sqlite3.Connection, message_ids: Iterable[str]) -> None:
 _OF_TOUCHED = "FROM usage_events e WHERE e.source = ? AND e.message_id IN (SELECT message_id FROM touched)"
 
 
-def touched_rows(conn: sqlite3.Connection, source: str) -> list[tuple[str, int, int]]:
+def touched_rows(conn: Conn, source: str) -> list[tuple[str, int, int]]:
     """(message id, ts_ms, counted) of every stored row of the touched messages."""
     return [
         (str(m), int(ts), int(c))
@@ -70,9 +71,7 @@ def touched_rows(conn: sqlite3.Connection, source: str) -> list[tuple[str, int, 
     ]
 
 
-def touched_copies(
-    conn: sqlite3.Connection, source: str
-) -> list[tuple[str, int, str, int, int, int, str, str]]:
+def touched_copies(conn: Conn, source: str) -> list[tuple[str, int, str, int, int, int, str, str]]:
     """Every stored copy of the touched messages, grouped by message id: (message id, row id,
     request id, is_sidechain, total tokens, ts_ms, session id, origin)."""
     return [
@@ -85,13 +84,13 @@ def touched_copies(
     ]
 
 
-def counted_of_touched(conn: sqlite3.Connection, source: str) -> int:
+def counted_of_touched(conn: Conn, source: str) -> int:
     """How many rows of the touched messages are counted."""
     row = conn.execute(f"SELECT COALESCE(SUM(e.counted), 0) {_OF_TOUCHED}", (source,)).fetchone()
     return int(row[0])
 
 
-def set_counted(conn: sqlite3.Connection, updates: Iterable[tuple[int, int]]) -> None:
+def set_counted(conn: Conn, updates: Iterable[tuple[int, int]]) -> None:
     """Set ``counted`` (0 or 1) of rows by id, from (counted, id) pairs; unchanged rows are not written."""
     conn.executemany(
         "UPDATE usage_events SET counted = ? WHERE id = ? AND counted != ?", ((c, i, c) for c, i in updates)
@@ -104,7 +103,7 @@ FileRow = tuple[str, int, int, int, int, int, bytes | None, bool, str | None, st
 """(path, device, inode, size, mtime_ns, offset, check hash, skipping, project, session id)."""
 
 
-def save_files(conn: sqlite3.Connection, files: Iterable[FileRow], scanned_at: str) -> None:
+def save_files(conn: Conn, files: Iterable[FileRow], scanned_at: str) -> None:
     """Remember how far each file was read.
 
     The WHERE keeps a slower concurrent scan (an older stat of the same file) from moving an
@@ -128,7 +127,7 @@ def save_files(conn: sqlite3.Connection, files: Iterable[FileRow], scanned_at: s
     )
 
 
-def known_files(conn: sqlite3.Connection) -> list[FileRow]:
+def known_files(conn: Conn) -> list[FileRow]:
     """The read state of every log file read so far."""
     return [
         (str(p), int(d), int(i), int(s), int(m), int(o), None if c is None else bytes(c), bool(sk), pr, se)
@@ -148,7 +147,7 @@ def _under(column: str, prefix: str) -> tuple[str, tuple[object, ...]]:
     return f"({column} = ? OR substr({column}, 1, ?) = ?)", (prefix, len(inside), inside)
 
 
-def copies_from(conn: sqlite3.Connection, source: str, prefix: str) -> list[tuple[int, str, int]]:
+def copies_from(conn: Conn, source: str, prefix: str) -> list[tuple[int, str, int]]:
     """(row id, message id, ts_ms) of the copies read from files at or under ``prefix``."""
     clause, args = _under("origin", prefix)
     return [
@@ -159,17 +158,17 @@ def copies_from(conn: sqlite3.Connection, source: str, prefix: str) -> list[tupl
     ]
 
 
-def delete_rows(conn: sqlite3.Connection, ids: Iterable[int]) -> None:
+def delete_rows(conn: Conn, ids: Iterable[int]) -> None:
     """Delete usage rows by id."""
     conn.executemany("DELETE FROM usage_events WHERE id = ?", ((i,) for i in ids))
 
 
-def forget_files_under(conn: sqlite3.Connection, prefix: str) -> int:
+def forget_files_under(conn: Conn, prefix: str) -> int:
     """Forget the read state of files at or under ``prefix``; returns how many."""
     clause, args = _under("path", prefix)
     return int(conn.execute(f"DELETE FROM scanned_files WHERE {clause}", args).rowcount)
 
 
-def reread_all_files(conn: sqlite3.Connection) -> None:
+def reread_all_files(conn: Conn) -> None:
     """Mark every known file to be read again from its start."""
     conn.execute('UPDATE scanned_files SET "offset" = 0, check_hash = NULL, skipping = 0')

@@ -4,6 +4,9 @@ Claude Code starts one MCP server per session, so many processes share one file.
 run beside a writer; every write takes the lock up front (``BEGIN IMMEDIATE``) so that a busy
 timeout applies to it: a deferred transaction that upgrades from read to write fails at once with
 "database is locked" instead of waiting.
+
+``COST_MCP_DB`` may instead be a ``postgresql://`` URL: :mod:`cost_mcp.store.postgres` then gives
+the same connection API (:class:`Conn`) over psycopg, and ``BEGIN IMMEDIATE`` takes an advisory lock.
 """
 
 from __future__ import annotations
@@ -11,11 +14,15 @@ from __future__ import annotations
 import os
 import sqlite3
 import threading
-from collections.abc import Iterator
+from collections.abc import Iterable, Iterator, Sequence
 from contextlib import contextmanager
 from pathlib import Path
+from typing import TYPE_CHECKING, Any, Protocol
 
 from cost_mcp.errors import DatabaseError
+
+if TYPE_CHECKING:
+    from cost_mcp.store.postgres import PgPool
 
 BUSY_TIMEOUT_MS = 60_000
 REFRESH_LOCK_TIMEOUT_MS = 1_000
@@ -23,23 +30,116 @@ REFRESH_LOCK_TIMEOUT_MS = 1_000
 OUR_FIRST_MIGRATION = "m001_meta"
 
 
+class Cursor(Protocol):
+    """What the store reads from a statement's result, on either engine."""
+
+    @property
+    def rowcount(self) -> int:
+        """Rows changed by the statement (or returned, on PostgreSQL)."""
+
+    @property
+    def description(self) -> Any:
+        """The result's columns: ``description[i][0]`` is the i-th one's name."""
+
+    def fetchone(self) -> Any:
+        """The next row, or None."""
+
+    def fetchall(self) -> list[Any]:
+        """Every remaining row."""
+
+    def __iter__(self) -> Iterator[Any]:
+        """The remaining rows."""
+
+
+class Conn(Protocol):
+    """A ledger connection on either engine: SQLite (:class:`LedgerConnection`) or PostgreSQL
+    (:class:`cost_mcp.store.postgres.PgConnection`). Annotate with this, not ``sqlite3.Connection``.
+
+    A plain ``sqlite3.Connection`` satisfies it too. Our connections also carry ``dialect``,
+    ``read_only``, ``path`` and ``alerts_checked``; read them with ``getattr`` and a default (see
+    :func:`dialect`), since a plain connection has none of them.
+    """
+
+    @property
+    def in_transaction(self) -> bool:
+        """Whether a transaction is open."""
+
+    @property
+    def total_changes(self) -> int:
+        """Rows changed through this connection so far."""
+
+    def execute(self, sql: str, parameters: Sequence[Any] = ..., /) -> Cursor:
+        """Run one statement with ``?`` placeholders."""
+
+    def executemany(self, sql: str, seq: Iterable[Sequence[Any]], /) -> Cursor:
+        """Run one statement for each parameter row."""
+
+    def commit(self) -> None:
+        """Commit."""
+
+    def rollback(self) -> None:
+        """Roll back."""
+
+    def close(self) -> None:
+        """Close."""
+
+    def __enter__(self) -> Any:
+        """``with conn:`` commits the block's changes, or rolls them back on an error."""
+
+    def __exit__(self, kind: Any, value: Any, tb: Any, /) -> Any:
+        """See ``__enter__``."""
+
+
+def dialect(conn: object) -> str:
+    """``"sqlite"`` or ``"postgresql"``: which engine ``conn`` talks to (a plain sqlite3 connection
+    counts as SQLite)."""
+    return str(getattr(conn, "dialect", "sqlite"))
+
+
+def is_postgres(target: Path | str) -> bool:
+    """Whether a COST_MCP_DB value names a PostgreSQL database (a ``postgresql://`` URL)."""
+    return isinstance(target, str) and target.startswith(("postgresql://", "postgres://"))
+
+
+def shown(target: Path | str) -> str:
+    """The ledger's name for a message or a log: never a URL's password."""
+    from cost_mcp.store.postgres import scrub
+
+    return scrub(str(target))
+
+
 class LedgerConnection(sqlite3.Connection):
     """A connection that knows whether the ledger could only be opened for reading."""
 
+    dialect: str = "sqlite"
     read_only: bool = False
     path: str = ":memory:"
     alerts_checked: object = None
     """What the ledger looked like when budgets were last evaluated on it (see sync.fire_alerts)."""
 
 
-def connect(path: Path | str, *, migrate_schema: bool = True) -> LedgerConnection:
+def connect(path: Path | str, *, migrate_schema: bool = True) -> Conn:
     """Open (creating if needed) the ledger at ``path``, configured and migrated.
 
-    A ledger this process cannot write (read-only file or folder) is opened for reading, marked
-    ``read_only``: questions are answered from it without refreshing. Raises DatabaseError with what
-    to do when the file is not a database, is damaged, belongs to another application, cannot be
-    created, or was written by a newer cost-mcp.
+    ``path`` is a file (SQLite) or a ``postgresql://`` URL. A ledger this process cannot write
+    (read-only file or folder) is opened for reading, marked ``read_only``: questions are answered
+    from it without refreshing. Raises DatabaseError with what to do when the file is not a
+    database, is damaged, belongs to another application, cannot be created, or was written by a
+    newer cost-mcp; for PostgreSQL, when the server cannot be reached, refuses the credentials or
+    has no such database.
     """
+    if is_postgres(path):
+        from cost_mcp.store import postgres
+
+        try:
+            return postgres.connect(str(path), lock_timeout_ms=BUSY_TIMEOUT_MS, migrate_schema=migrate_schema)
+        except sqlite3.Error as exc:
+            raise DatabaseError(explain(path, exc)) from None
+    return connect_sqlite(path, migrate_schema=migrate_schema)
+
+
+def connect_sqlite(path: Path | str, *, migrate_schema: bool = True) -> LedgerConnection:
+    """:func:`connect` for an SQLite file (or ``:memory:``)."""
     target = str(path)
     if target != ":memory:":
         db_path = Path(path)
@@ -146,7 +246,7 @@ def _open_read_only(target: str, first: sqlite3.OperationalError) -> LedgerConne
     raise DatabaseError(explain(target, first))
 
 
-def _refuse_foreign(conn: sqlite3.Connection, target: str) -> None:
+def _refuse_foreign(conn: LedgerConnection, target: str) -> None:
     """Refuse a database that is neither empty nor ours, rather than add our tables to it."""
     tables = [
         str(r[0])
@@ -177,7 +277,10 @@ def _cannot_write(exc: sqlite3.Error) -> bool:
 
 
 def explain(target: str | Path, exc: sqlite3.Error) -> str:
-    """One line a person can act on for an SQLite error on the ledger at ``target``."""
+    """One line a person can act on for an SQLite error on the ledger at ``target`` (a PostgreSQL
+    error arrives as the sqlite3 error it maps to; see store.postgres)."""
+    if is_postgres(target):
+        return _explain_postgres(shown(target), exc)
     text = str(exc)
     name = str(getattr(exc, "sqlite_errorname", ""))
     if name.startswith("SQLITE_NOTADB") or "not a database" in text:
@@ -217,11 +320,55 @@ def explain(target: str | Path, exc: sqlite3.Error) -> str:
     return f"the ledger {target} cannot be used: {text}"
 
 
+def _explain_postgres(target: str, exc: sqlite3.Error) -> str:
+    text = str(exc)
+    name = str(getattr(exc, "sqlite_errorname", ""))
+    if is_busy(exc):
+        return (
+            f"the ledger {target} is locked by another process for longer than "
+            f"{BUSY_TIMEOUT_MS // 1000} s ({text}); try again when it is done (another cost-mcp ingest "
+            "or sync holds the write lock)"
+        )
+    if name.startswith("SQLITE_READONLY"):
+        return (
+            f"the role in COST_MCP_DB may not write the ledger {target} ({text}); grant it the "
+            "database's tables (it should own them), or use a role that may"
+        )
+    if name.startswith("SQLITE_FULL"):
+        return f"the PostgreSQL server of the ledger {target} is out of disk space ({text}); free some"
+    if name.startswith("SQLITE_IOERR"):
+        return (
+            f"the PostgreSQL server of the ledger {target} stopped answering ({text}); check that it is "
+            "running and reachable, then try again"
+        )
+    return f"the ledger {target} cannot be used: {text}"
+
+
+def data_version(conn: Conn) -> int:
+    """A number that changes when another connection commits a write (SQLite's ``data_version``)."""
+    if dialect(conn) == "postgresql":
+        from cost_mcp.store.postgres import PgConnection
+
+        assert isinstance(conn, PgConnection)
+        return conn.data_version()
+    return int(conn.execute("PRAGMA data_version").fetchone()[0])
+
+
 @contextmanager
-def lock_timeout(conn: sqlite3.Connection, ms: int | None) -> Iterator[None]:
+def lock_timeout(conn: Conn, ms: int | None) -> Iterator[None]:
     """Wait at most ``ms`` for another process's write lock inside the block (None: unchanged)."""
     if ms is None:
         yield
+        return
+    if dialect(conn) == "postgresql":
+        from cost_mcp.store.postgres import PgConnection
+
+        assert isinstance(conn, PgConnection)
+        previous = conn.set_lock_timeout(ms)
+        try:
+            yield
+        finally:
+            conn.set_lock_timeout(previous)
         return
     before = int(conn.execute("PRAGMA busy_timeout").fetchone()[0])
     conn.execute(f"PRAGMA busy_timeout = {min(ms, before)}")
@@ -237,7 +384,7 @@ def is_busy(exc: sqlite3.Error) -> bool:
 
 
 @contextmanager
-def write_transaction(conn: sqlite3.Connection) -> Iterator[sqlite3.Connection]:
+def write_transaction(conn: Conn) -> Iterator[Conn]:
     """One atomic write: everything inside commits together or not at all."""
     conn.execute("BEGIN IMMEDIATE")
     try:
@@ -246,7 +393,7 @@ def write_transaction(conn: sqlite3.Connection) -> Iterator[sqlite3.Connection]:
         # SQLite has already rolled back after some errors (a full disk): rolling back again would
         # replace the error that says what happened with "no transaction is active".
         if conn.in_transaction:
-            conn.execute("ROLLBACK")
+            conn.rollback()
         raise
     else:
         conn.execute("COMMIT")
@@ -257,22 +404,41 @@ class Ledger:
 
     The server runs the synchronous analytics functions on worker threads; this lock keeps them from
     interleaving on the one connection. Other processes are kept apart by SQLite's own locking.
+    On PostgreSQL the threads share a connection pool instead (the schema is migrated once here).
     """
 
-    def __init__(self, path: Path) -> None:
+    def __init__(self, path: Path | str) -> None:
         self.path = path
-        self._conn = connect(path)
         self._lock = threading.Lock()
+        self._pool: PgPool | None = None
+        if is_postgres(path):
+            from cost_mcp.store.postgres import PgPool
+
+            connect(path).close()  # migrates, with one clear error when the server is not usable
+            self._pool = PgPool(str(path), BUSY_TIMEOUT_MS)
+            self._conn: Conn | None = None
+        else:
+            self._conn = connect(path)
 
     @property
     def read_only(self) -> bool:
         """Whether the ledger could only be opened for reading."""
-        return self._conn.read_only
+        return bool(getattr(self._conn, "read_only", False))
 
     @contextmanager
-    def use(self) -> Iterator[LedgerConnection]:
-        """Exclusive use of the connection for the duration of the block; an SQLite error inside
+    def use(self) -> Iterator[Conn]:
+        """Exclusive use of a connection for the duration of the block; a database error inside
         it becomes a DatabaseError saying what happened to the ledger and what to do."""
+        if self._pool is not None:
+            with self._pool.connection() as pooled:
+                try:
+                    yield pooled
+                except sqlite3.Error as exc:
+                    if pooled.in_transaction:
+                        pooled.rollback()
+                    raise DatabaseError(explain(self.path, exc)) from None
+            return
+        assert self._conn is not None
         with self._lock:
             try:
                 yield self._conn
@@ -282,6 +448,10 @@ class Ledger:
                 raise DatabaseError(explain(self.path, exc)) from None
 
     def close(self) -> None:
-        """Close the connection."""
+        """Close the connection (or the pool)."""
+        if self._pool is not None:
+            self._pool.close()
+            return
+        assert self._conn is not None
         with self._lock:
             self._conn.close()

@@ -2,11 +2,11 @@
 
 from __future__ import annotations
 
-import sqlite3
 from collections.abc import Sequence
 from dataclasses import dataclass
 
 from cost_mcp.store.buckets import DAY_MS
+from cost_mcp.store.connection import Conn
 from cost_mcp.store.rollup import QUARTER_HOUR_MS
 
 
@@ -22,7 +22,7 @@ class CoveredDay:
     has_rows: bool
 
 
-def covered_days(conn: sqlite3.Connection, lo_ms: int, hi_ms: int) -> list[CoveredDay]:
+def covered_days(conn: Conn, lo_ms: int, hi_ms: int) -> list[CoveredDay]:
     """Every synced provider-day starting in ``[lo_ms, hi_ms)``."""
     rows = conn.execute(
         """
@@ -40,7 +40,7 @@ def covered_days(conn: sqlite3.Connection, lo_ms: int, hi_ms: int) -> list[Cover
     ]
 
 
-def has_local_calls(conn: sqlite3.Connection, provider: str, day: int, skip_sources: Sequence[str]) -> bool:
+def has_local_calls(conn: Conn, provider: str, day: int, skip_sources: Sequence[str]) -> bool:
     """Whether calls of ``provider`` recorded locally (not from ``skip_sources``) fall on UTC day
     number ``day``."""
     qh_per_day = DAY_MS // QUARTER_HOUR_MS

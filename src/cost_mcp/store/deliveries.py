@@ -6,10 +6,9 @@ A row of ``budget_alerts`` with a ``destination`` is a delivery: ``pending`` (du
 
 from __future__ import annotations
 
-import sqlite3
 from dataclasses import dataclass
 
-from cost_mcp.store.connection import write_transaction
+from cost_mcp.store.connection import Conn, write_transaction
 
 
 @dataclass(frozen=True)
@@ -24,7 +23,7 @@ class Delivery:
     attempts: int
 
 
-def claim_due(conn: sqlite3.Connection, now_ms: int, *, lease_ms: int) -> list[Delivery]:
+def claim_due(conn: Conn, now_ms: int, *, lease_ms: int) -> list[Delivery]:
     """Pending deliveries due at ``now_ms``, each moved ``lease_ms`` into the future and counted as
     an attempt in one transaction, so another process does not make the same attempt meanwhile."""
     # A plain read first: most refreshes have nothing to deliver and must not take the write lock.
@@ -47,7 +46,7 @@ def _key(d: Delivery) -> tuple[str, int, str]:
     return (d.budget, d.period_start_ms, d.threshold)
 
 
-def mark_delivered(conn: sqlite3.Connection, d: Delivery) -> None:
+def mark_delivered(conn: Conn, d: Delivery) -> None:
     """The receiver accepted it."""
     with write_transaction(conn):
         conn.execute(
@@ -57,7 +56,7 @@ def mark_delivered(conn: sqlite3.Connection, d: Delivery) -> None:
         )
 
 
-def mark_failed(conn: sqlite3.Connection, d: Delivery, error: str, next_attempt_ms: int | None) -> None:
+def mark_failed(conn: Conn, d: Delivery, error: str, next_attempt_ms: int | None) -> None:
     """An attempt failed: retry at ``next_attempt_ms``, or give up when it is None."""
     with write_transaction(conn):
         conn.execute(
@@ -67,7 +66,7 @@ def mark_failed(conn: sqlite3.Connection, d: Delivery, error: str, next_attempt_
         )
 
 
-def seconds_to_next(conn: sqlite3.Connection, now_ms: int) -> float | None:
+def seconds_to_next(conn: Conn, now_ms: int) -> float | None:
     """Seconds until the next pending delivery is due (0 if one is due now), None if none is pending."""
     row = conn.execute(
         "SELECT MIN(COALESCE(next_attempt_ms, 0)) FROM budget_alerts WHERE delivery = 'pending'"
@@ -77,7 +76,7 @@ def seconds_to_next(conn: sqlite3.Connection, now_ms: int) -> float | None:
     return max(int(row[0]) - now_ms, 0) / 1000
 
 
-def any_due(conn: sqlite3.Connection, now_ms: int) -> bool:
+def any_due(conn: Conn, now_ms: int) -> bool:
     """Whether a pending delivery is due now (a plain read)."""
     row = conn.execute(
         "SELECT 1 FROM budget_alerts WHERE delivery = 'pending' "
@@ -87,7 +86,7 @@ def any_due(conn: sqlite3.Connection, now_ms: int) -> bool:
     return row is not None
 
 
-def problems(conn: sqlite3.Connection, budget: str | None = None) -> list[str]:
+def problems(conn: Conn, budget: str | None = None) -> list[str]:
     """One line per alert whose delivery failed at least once and is not delivered yet."""
     rows = conn.execute(
         """

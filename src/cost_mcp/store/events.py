@@ -2,13 +2,13 @@
 
 from __future__ import annotations
 
-import sqlite3
 from collections.abc import Iterator
 from dataclasses import dataclass
 from datetime import datetime
 
 from cost_mcp.periods import ms_to_datetime
 from cost_mcp.pricing import Tokens
+from cost_mcp.store.connection import Conn
 
 
 @dataclass(frozen=True, slots=True)
@@ -31,7 +31,7 @@ class Call:
     """Tokens x list price as priced on ingest (None: no known price)."""
 
 
-def calls_between(conn: sqlite3.Connection, start_ms: int, end_ms: int) -> Iterator[Call]:
+def calls_between(conn: Conn, start_ms: int, end_ms: int) -> Iterator[Call]:
     """Every counted call in ``[start_ms, end_ms)``, oldest first."""
     for row in conn.execute(
         """
@@ -66,7 +66,7 @@ def calls_between(conn: sqlite3.Connection, start_ms: int, end_ms: int) -> Itera
         )
 
 
-def count_between(conn: sqlite3.Connection, start_ms: int, end_ms: int) -> int:
+def count_between(conn: Conn, start_ms: int, end_ms: int) -> int:
     """How many counted calls lie in ``[start_ms, end_ms)`` (an index range count)."""
     row = conn.execute(
         "SELECT COUNT(*) FROM usage_events WHERE counted = 1 AND ts_ms >= ? AND ts_ms < ?", (start_ms, end_ms)
@@ -82,7 +82,7 @@ class StoredCost:
     priced_model: str | None
 
 
-def cost_of_call(conn: sqlite3.Connection, source: str, message_id: str) -> StoredCost | None:
+def cost_of_call(conn: Conn, source: str, message_id: str) -> StoredCost | None:
     """The stored price of the call ``message_id`` of ``source``, if it is recorded."""
     row = conn.execute(
         "SELECT cost_nanos, priced_model FROM usage_events WHERE source = ? AND message_id = ?",

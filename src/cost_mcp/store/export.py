@@ -2,11 +2,11 @@
 
 from __future__ import annotations
 
-import sqlite3
 from collections.abc import Iterator
 from dataclasses import dataclass
 
 from cost_mcp import tokens
+from cost_mcp.store.connection import Conn
 from cost_mcp.store.usage import cost_sql
 
 _TOKENS = ", ".join(tokens.COLUMNS)
@@ -52,7 +52,7 @@ class BucketRecord:
     api_key: str
 
 
-def events(conn: sqlite3.Connection, start_ms: int, end_ms: int, cost_mode: str) -> Iterator[EventRecord]:
+def events(conn: Conn, start_ms: int, end_ms: int, cost_mode: str) -> Iterator[EventRecord]:
     """Counted calls in ``[start_ms, end_ms)``, oldest first."""
     k = len(tokens.COLUMNS)
     for row in conn.execute(
@@ -79,7 +79,7 @@ def events(conn: sqlite3.Connection, start_ms: int, end_ms: int, cost_mode: str)
         )
 
 
-def buckets(conn: sqlite3.Connection, first_ms: int, end_ms: int) -> Iterator[BucketRecord]:
+def buckets(conn: Conn, first_ms: int, end_ms: int) -> Iterator[BucketRecord]:
     """Provider buckets starting in ``[first_ms, end_ms)``, by start then id."""
     k = len(tokens.COLUMNS)
     for row in conn.execute(

@@ -2,9 +2,8 @@
 
 from __future__ import annotations
 
-import sqlite3
-
 from cost_mcp.store.buckets import ATTRIBUTION_ONLY
+from cost_mcp.store.connection import Conn
 
 _ROLLUP = {
     "provider": "provider",
@@ -32,7 +31,7 @@ def data_source(provider: str, kind: str) -> str:
     return f"{provider}-{'costs' if kind == 'cost' else 'usage'}"
 
 
-def known_values(conn: sqlite3.Connection, dimension: str) -> set[str]:
+def known_values(conn: Conn, dimension: str) -> set[str]:
     """Every non-empty value ``dimension`` has anywhere in the ledger (all time)."""
     values: set[str] = set()
     if dimension in _ROLLUP:
@@ -55,7 +54,7 @@ def known_values(conn: sqlite3.Connection, dimension: str) -> set[str]:
     return values
 
 
-def provider_data_sources(conn: sqlite3.Connection) -> dict[str, list[str]]:
+def provider_data_sources(conn: Conn) -> dict[str, list[str]]:
     """The data-source names each provider's synced buckets carry (``openai``: openai-costs, openai-usage)."""
     fed: dict[str, list[str]] = {}
     for provider, kind in conn.execute("SELECT DISTINCT provider, kind FROM provider_buckets ORDER BY 1, 2"):

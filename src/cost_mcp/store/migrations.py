@@ -6,13 +6,13 @@ what ran, so several processes starting at once apply each migration exactly onc
 
 from __future__ import annotations
 
-import sqlite3
 from collections.abc import Callable
 from datetime import UTC, datetime
 
 from cost_mcp.errors import DatabaseError
+from cost_mcp.store.connection import Conn, dialect
 
-Migration = Callable[[sqlite3.Connection], None]
+Migration = Callable[[Conn], None]
 MIGRATIONS: list[tuple[str, Migration]] = []
 
 
@@ -22,21 +22,47 @@ def migration(fn: Migration) -> Migration:
     return fn
 
 
-def applied(conn: sqlite3.Connection) -> list[str]:
+def applied(conn: Conn) -> list[str]:
     """Names of the migrations already applied, in order."""
-    conn.execute("CREATE TABLE IF NOT EXISTS _migrations (name TEXT PRIMARY KEY, applied_at TEXT NOT NULL)")
-    return [row[0] for row in conn.execute("SELECT name FROM _migrations ORDER BY rowid")]
+    if dialect(conn) == "postgresql":
+        # An explicit order column: PostgreSQL has no rowid.
+        conn.execute(
+            "CREATE TABLE IF NOT EXISTS _migrations (seq BIGINT GENERATED ALWAYS AS IDENTITY, "
+            "name TEXT PRIMARY KEY, applied_at TEXT NOT NULL)"
+        )
+    else:
+        conn.execute(
+            "CREATE TABLE IF NOT EXISTS _migrations (name TEXT PRIMARY KEY, applied_at TEXT NOT NULL)"
+        )
+    return applied_read_only(conn)
 
 
-def applied_read_only(conn: sqlite3.Connection) -> list[str]:
+def applied_read_only(conn: Conn) -> list[str]:
     """Names of the migrations applied, without creating anything (for a read-only ledger)."""
-    return [row[0] for row in conn.execute("SELECT name FROM _migrations ORDER BY rowid")]
+    # SQLite ledgers shipped with (name, applied_at) only: their insertion order is the rowid.
+    order = "seq" if dialect(conn) == "postgresql" else "rowid"
+    return [row[0] for row in conn.execute(f"SELECT name FROM _migrations ORDER BY {order}")]
 
 
-def migrate(conn: sqlite3.Connection) -> list[str]:
+def migrate(conn: Conn) -> list[str]:
     """Apply pending migrations; returns the names applied now."""
+    if dialect(conn) == "postgresql":
+        from cost_mcp.store.postgres import MIGRATE_LOCK
+
+        # Processes starting at once: one migrates, the others wait and then find nothing to do.
+        conn.execute("SELECT pg_advisory_lock(?)", (MIGRATE_LOCK,))
+        try:
+            return _migrate(conn)
+        finally:
+            conn.execute("SELECT pg_advisory_unlock(?)", (MIGRATE_LOCK,))
+    return _migrate(conn)
+
+
+def _migrate(conn: Conn) -> list[str]:
     known = {name for name, _ in MIGRATIONS}
     done = applied(conn)
+    if not done and dialect(conn) == "postgresql":
+        done = _postgres_baseline(conn)
     unknown = [name for name in done if name not in known]
     if unknown:
         raise DatabaseError(
@@ -64,17 +90,40 @@ def migrate(conn: sqlite3.Connection) -> list[str]:
     return ran
 
 
+def _postgres_baseline(conn: Conn) -> list[str]:
+    """Create a blank PostgreSQL ledger's schema as of BASELINE_UPTO in one transaction, recording
+    the migrations it stands for; returns their names."""
+    from cost_mcp.store.pg_schema import BASELINE, BASELINE_UPTO
+    from cost_mcp.store.postgres import PgConnection
+
+    assert isinstance(conn, PgConnection)
+    names = [name for name, _ in MIGRATIONS]
+    names = names[: names.index(BASELINE_UPTO) + 1]
+    now = datetime.now(UTC).isoformat()
+    conn.execute("BEGIN IMMEDIATE")
+    try:
+        conn.raw.execute(BASELINE)  # no parameters: the DDL's dollar quotes stay untranslated
+        conn.executemany(
+            "INSERT INTO _migrations (name, applied_at) VALUES (?, ?)", [(n, now) for n in names]
+        )
+    except BaseException:
+        conn.rollback()
+        raise
+    conn.execute("COMMIT")
+    return names
+
+
 # --- migrations, oldest first ------------------------------------------------------------------
 
 
 @migration
-def m001_meta(conn: sqlite3.Connection) -> None:
+def m001_meta(conn: Conn) -> None:
     """Key/value facts about the ledger itself (e.g. the price data version events were priced with)."""
     conn.execute("CREATE TABLE meta (key TEXT PRIMARY KEY, value TEXT NOT NULL)")
 
 
 @migration
-def m002_usage_events(conn: sqlite3.Connection) -> None:
+def m002_usage_events(conn: Conn) -> None:
     """One row per distinct copy of a model call; ``counted`` marks the copy that counts.
 
     A call can be logged several times (streamed content blocks, resumed sessions, sidechain
@@ -119,7 +168,7 @@ def m002_usage_events(conn: sqlite3.Connection) -> None:
 
 
 @migration
-def m003_scanned_files(conn: sqlite3.Connection) -> None:
+def m003_scanned_files(conn: Conn) -> None:
     """Where each log file was read up to, so a scan reads only appended bytes."""
     conn.execute(
         """
@@ -137,7 +186,7 @@ def m003_scanned_files(conn: sqlite3.Connection) -> None:
 
 
 @migration
-def m004_source_state(conn: sqlite3.Connection) -> None:
+def m004_source_state(conn: Conn) -> None:
     """Per data source: when it last succeeded, what it covers, and its last error."""
     conn.execute(
         """
@@ -155,7 +204,7 @@ def m004_source_state(conn: sqlite3.Connection) -> None:
 
 
 @migration
-def m005_usage_rollup(conn: sqlite3.Connection) -> None:
+def m005_usage_rollup(conn: Conn) -> None:
     """Counted usage summed per UTC quarter-hour and dimension, so spend queries never scan events.
 
     Quarter-hours tile every timezone's days (some offsets are :30 or :45), so any local day, week
@@ -193,7 +242,7 @@ def m005_usage_rollup(conn: sqlite3.Connection) -> None:
 
 
 @migration
-def m006_provider_buckets(conn: sqlite3.Connection) -> None:
+def m006_provider_buckets(conn: Conn) -> None:
     """What provider billing and usage APIs report, and which provider-days have been synced.
 
     A unique key over (provider, kind, bucket, dimensions) makes re-syncing a day replace it. The
@@ -245,7 +294,7 @@ def m006_provider_buckets(conn: sqlite3.Connection) -> None:
 
 
 @migration
-def m007_budgets(conn: sqlite3.Connection) -> None:
+def m007_budgets(conn: Conn) -> None:
     """Budgets, and the thresholds that have fired (once per budget, period and threshold).
 
     Amounts are nano-USD; thresholds are decimal strings ("0.8"), never floats. An alert is shown
@@ -283,7 +332,7 @@ def m007_budgets(conn: sqlite3.Connection) -> None:
 
 
 @migration
-def m008_subscriptions(conn: sqlite3.Connection) -> None:
+def m008_subscriptions(conn: Conn) -> None:
     """Fixed fees registered by hand (seats with no API), counted with basis ``subscription``."""
     conn.execute(
         """
@@ -303,7 +352,7 @@ def m008_subscriptions(conn: sqlite3.Connection) -> None:
 
 
 @migration
-def m009_rollup_by_session(conn: sqlite3.Connection) -> None:
+def m009_rollup_by_session(conn: Conn) -> None:
     """Sessions in the rollup key, so per-session questions never scan events.
 
     Each session has one project, agent and member, so this adds about 10% rows (measured on 1M
@@ -342,7 +391,7 @@ def m009_rollup_by_session(conn: sqlite3.Connection) -> None:
 
 
 @migration
-def m010_scanned_file_checks(conn: sqlite3.Connection) -> None:
+def m010_scanned_file_checks(conn: Conn) -> None:
     """What a scan needs to trust a remembered offset, and to re-read one file on its own.
 
     ``check_hash`` hashes the bytes just before ``offset``: when they differ, the file was rewritten
@@ -360,7 +409,7 @@ def m010_scanned_file_checks(conn: sqlite3.Connection) -> None:
 
 
 @migration
-def m011_agent_files(conn: sqlite3.Connection) -> None:
+def m011_agent_files(conn: Conn) -> None:
     """Where each of another coding agent's log files was read up to, and its parser's state there.
 
     ``head`` is a hash of the file's first bytes (up to the offset), to tell an append from a
@@ -386,7 +435,7 @@ def m011_agent_files(conn: sqlite3.Connection) -> None:
 
 
 @migration
-def m012_plan_limit_readings(conn: sqlite3.Connection) -> None:
+def m012_plan_limit_readings(conn: Conn) -> None:
     """Plan-limit readings (Claude Pro/Max ``rate_limits`` from the status line): one row per change.
 
     ``used_percent`` is the plan's own figure (not money); a reading is stored only when it differs
@@ -410,7 +459,7 @@ def m012_plan_limit_readings(conn: sqlite3.Connection) -> None:
 
 
 @migration
-def m013_usage_price_modifiers(conn: sqlite3.Connection) -> None:
+def m013_usage_price_modifiers(conn: Conn) -> None:
     """What a call's price depended on beside its tokens, and what pricing it had to assume.
 
     ``service_tier`` and ``inference_geo`` join ``speed`` as the provider reported them (raw, so an
@@ -431,7 +480,7 @@ def m013_usage_price_modifiers(conn: sqlite3.Connection) -> None:
 
 
 @migration
-def m014_skipped_lines(conn: sqlite3.Connection) -> None:
+def m014_skipped_lines(conn: Conn) -> None:
     """Log lines skipped, per file and reason, so any later result and `doctor` can say what was
     skipped and why (not only the ingest that read them). Written with the file's read offset, in
     the same transaction; a file read again from the start has its counts replaced."""
@@ -448,7 +497,7 @@ def m014_skipped_lines(conn: sqlite3.Connection) -> None:
 
 
 @migration
-def m015_webhook_delivery(conn: sqlite3.Connection) -> None:
+def m015_webhook_delivery(conn: Conn) -> None:
     """Budgets name a configured webhook (``webhook``) instead of carrying a URL a model chose, and
     each fired alert with a destination is a delivery to make: retried with backoff until it is
     delivered, or given up on with its error kept for ``budget_status`` to show."""
@@ -465,7 +514,7 @@ def m015_webhook_delivery(conn: sqlite3.Connection) -> None:
 
 
 @migration
-def m016_otel(conn: sqlite3.Connection) -> None:
+def m016_otel(conn: Conn) -> None:
     """What the OpenTelemetry receiver needs: dimensions, cross-path dedup, metric cross-checks.
 
     ``dimensions`` holds the attributes an OTLP event carries beyond the ledger's columns (team.id,
@@ -538,7 +587,7 @@ def m016_otel(conn: sqlite3.Connection) -> None:
 
 
 @migration
-def m017_team(conn: sqlite3.Connection) -> None:
+def m017_team(conn: Conn) -> None:
     """Team mode (issue 14): bearer tokens, teams, pushes received, and what a laptop has pushed.
 
     ``api_tokens`` keeps only the SHA-256 of each token (the token itself is printed once); the

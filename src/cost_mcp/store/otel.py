@@ -2,13 +2,12 @@
 
 from __future__ import annotations
 
-import sqlite3
 from collections.abc import Sequence
 from dataclasses import dataclass
 from decimal import Decimal
 
 from cost_mcp.store import rollup
-from cost_mcp.store.connection import write_transaction
+from cost_mcp.store.connection import Conn, write_transaction
 
 CLAUDE_SOURCE = "claude_code_otel"
 """Claude Code's own api_request events; a log copy of the same request id (source claude_code) wins."""
@@ -68,7 +67,7 @@ class MetricPoint:
 
 
 _INSERT = """
-INSERT OR IGNORE INTO usage_events (
+INSERT INTO usage_events (
     source, message_id, request_id, is_sidechain, counted, ts_ms, provider, model, session_id, project,
     agent, member, input_tokens, output_tokens, cache_read_tokens, cache_write_5m_tokens,
     cache_write_1h_tokens, web_search_requests, total_tokens, speed, cost_nanos, reported_cost_nanos,
@@ -80,10 +79,11 @@ INSERT OR IGNORE INTO usage_events (
         WHERE source = 'claude_code' AND request_id = ?3) THEN 0 ELSE 1 END,
     ?, ?, ?, ?, '', ?, ?, ?, ?, ?, ?, ?, 0, ?, ?, ?, ?, ?, 'otel', ?
 )
+ON CONFLICT DO NOTHING
 """
 
 
-def write(conn: sqlite3.Connection, events: Sequence[EventRow], points: Sequence[MetricPoint]) -> int:
+def write(conn: Conn, events: Sequence[EventRow], points: Sequence[MetricPoint]) -> int:
     """Store one OTLP request's events and metric points in one transaction; returns events added.
 
     An event already stored (same source and key: an exporter's retry) is left as it was.
@@ -145,7 +145,7 @@ class SessionGap:
     event_cost_nanos: int
 
 
-def gaps(conn: sqlite3.Connection, lo_ms: int, hi_ms: int, cost_slack_nanos: int) -> list[SessionGap]:
+def gaps(conn: Conn, lo_ms: int, hi_ms: int, cost_slack_nanos: int) -> list[SessionGap]:
     """Sessions with metric points in [lo_ms, hi_ms) whose metric token or cost totals exceed what
     the counted events of that session (from the logs or over OTel) add up to.
 
@@ -177,7 +177,7 @@ def gaps(conn: sqlite3.Connection, lo_ms: int, hi_ms: int, cost_slack_nanos: int
     ]
 
 
-def gap_warnings(conn: sqlite3.Connection, lo_ms: int, hi_ms: int) -> list[str]:
+def gap_warnings(conn: Conn, lo_ms: int, hi_ms: int) -> list[str]:
     """Warnings for sessions whose OTel metrics report more than their events did (never added)."""
     warnings: list[str] = []
     for g in gaps(conn, lo_ms, hi_ms, cost_slack_nanos=10_000_000):
@@ -192,7 +192,7 @@ def gap_warnings(conn: sqlite3.Connection, lo_ms: int, hi_ms: int) -> list[str]:
     return warnings
 
 
-def session_sources(conn: sqlite3.Connection, session_id: str) -> set[str]:
+def session_sources(conn: Conn, session_id: str) -> set[str]:
     """The sources holding counted calls of ``session_id`` (the session index answers it)."""
     rows = conn.execute(
         "SELECT DISTINCT source FROM usage_events WHERE session_id = ? AND counted = 1", (session_id,)

@@ -13,13 +13,15 @@ from __future__ import annotations
 import sqlite3
 from collections.abc import Iterable, Iterator, Sequence
 
+from cost_mcp.store.connection import Conn
+
 QUARTER_HOUR_MS = 900_000
 
 
-def mark_dirty(conn: sqlite3.Connection, ts_ms: Iterable[int]) -> None:
+def mark_dirty(conn: Conn, ts_ms: Iterable[int]) -> None:
     """Mark the quarter-hours of these instants."""
     conn.executemany(
-        "INSERT OR IGNORE INTO rollup_dirty VALUES (?)",
+        "INSERT INTO rollup_dirty (qh) VALUES (?) ON CONFLICT DO NOTHING",
         ((qh,) for qh in {t // QUARTER_HOUR_MS for t in ts_ms}),
     )
 
@@ -30,7 +32,7 @@ STALE_WARNING = (
 )
 
 
-def refresh(conn: sqlite3.Connection) -> int:
+def refresh(conn: Conn) -> int:
     """Rebuild every dirty quarter-hour in one transaction; returns how many were rebuilt, or -1
     when it could not (a read-only ledger, or another process holding the write lock for longer
     than a query waits): the answer then comes from the rollup as it is, with STALE_WARNING."""
@@ -66,7 +68,7 @@ def _ranges(qhs: Iterable[int]) -> Iterator[tuple[int, int]]:
         yield run[0], run[1]
 
 
-def rebuild(conn: sqlite3.Connection, qhs: Iterable[int]) -> None:
+def rebuild(conn: Conn, qhs: Iterable[int]) -> None:
     """Recompute the rollup rows of the given quarter-hours from the counted events."""
     for first, last in _ranges(qhs):
         lo, hi = first * QUARTER_HOUR_MS, (last + 1) * QUARTER_HOUR_MS
@@ -77,9 +79,9 @@ def rebuild(conn: sqlite3.Connection, qhs: Iterable[int]) -> None:
             SELECT ts_ms / {QUARTER_HOUR_MS}, source, provider, model, project, agent, member, session_id,
                    COUNT(*), SUM(input_tokens), SUM(output_tokens), SUM(cache_read_tokens),
                    SUM(cache_write_5m_tokens), SUM(cache_write_1h_tokens), SUM(web_search_requests),
-                   COALESCE(SUM(cost_nanos), 0), SUM(cost_nanos IS NULL),
+                   COALESCE(SUM(cost_nanos), 0), SUM(CASE WHEN cost_nanos IS NULL THEN 1 ELSE 0 END),
                    COALESCE(SUM(COALESCE(reported_cost_nanos, cost_nanos)), 0),
-                   SUM(COALESCE(reported_cost_nanos, cost_nanos) IS NULL),
+                   SUM(CASE WHEN COALESCE(reported_cost_nanos, cost_nanos) IS NULL THEN 1 ELSE 0 END),
                    COALESCE(SUM(reported_cost_nanos), 0)
             FROM usage_events
             WHERE counted = 1 AND ts_ms >= ? AND ts_ms < ?
@@ -90,7 +92,7 @@ def rebuild(conn: sqlite3.Connection, qhs: Iterable[int]) -> None:
 
 
 def sums_by_quarter_hour(
-    conn: sqlite3.Connection,
+    conn: Conn,
     first_qh: int,
     end_qh: int,
     cost_mode: str,
@@ -137,7 +139,7 @@ ROLLUP_SUMS = (
 )
 
 
-def add(conn: sqlite3.Connection, groups: dict[tuple[object, ...], list[int]]) -> None:
+def add(conn: Conn, groups: dict[tuple[object, ...], list[int]]) -> None:
     """Add newly inserted counted events to the rollup directly, keyed as :data:`ROLLUP_KEY` with sums
     in :data:`ROLLUP_SUMS` order, instead of marking their quarter-hours dirty: a team server taking
     pushes would otherwise rebuild its busiest quarter-hour from every event in it before each query.

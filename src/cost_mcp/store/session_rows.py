@@ -14,10 +14,11 @@ Portable SQL: ``?`` placeholders, window functions (SQLite >= 3.25, PostgreSQL),
 
 from __future__ import annotations
 
-import sqlite3
 from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Literal
+
+from cost_mcp.store.connection import Conn
 
 CostMode = Literal["calculate", "auto", "display"]
 
@@ -104,7 +105,7 @@ _REST = (
 
 
 def session_page(
-    conn: sqlite3.Connection,
+    conn: Conn,
     *,
     lo_qh: int,
     hi_qh: int,
@@ -172,7 +173,7 @@ def session_page(
 
 
 def unpriced_by_model(
-    conn: sqlite3.Connection,
+    conn: Conn,
     *,
     lo_qh: int,
     hi_qh: int,

@@ -2,11 +2,11 @@
 
 from __future__ import annotations
 
-import sqlite3
 from collections.abc import Sequence
 from dataclasses import dataclass
 
 from cost_mcp import tokens
+from cost_mcp.store.connection import Conn
 from cost_mcp.store.usage import TOKEN_SUMS_SQL, cost_sql
 
 
@@ -29,7 +29,7 @@ class SessionTotals:
 
 
 def session_totals(
-    conn: sqlite3.Connection, sources: Sequence[str], session_id: str, cost_mode: str
+    conn: Conn, sources: Sequence[str], session_id: str, cost_mode: str
 ) -> SessionTotals | None:
     """The counted calls of ``session_id`` from any of ``sources``, summed; None when there are none."""
     cost = cost_sql(cost_mode)
@@ -55,9 +55,7 @@ def session_totals(
     )
 
 
-def latest_session(
-    conn: sqlite3.Connection, sources: Sequence[str], projects: Sequence[str] = ()
-) -> str | None:
+def latest_session(conn: Conn, sources: Sequence[str], projects: Sequence[str] = ()) -> str | None:
     """The session of the most recent counted call from ``sources`` (in one of ``projects``, if given)."""
     if projects:
         row = conn.execute(
@@ -88,9 +86,7 @@ class ModelSums:
     """None when no call of the model has a price."""
 
 
-def session_models(
-    conn: sqlite3.Connection, sources: Sequence[str], session_id: str, cost_mode: str
-) -> list[ModelSums]:
+def session_models(conn: Conn, sources: Sequence[str], session_id: str, cost_mode: str) -> list[ModelSums]:
     """Per model, the counted calls of ``session_id`` from ``sources``, costliest first."""
     cost = cost_sql(cost_mode)
     rows = conn.execute(
@@ -124,9 +120,7 @@ class TimedCall:
     model: str
 
 
-def calls_since(
-    conn: sqlite3.Connection, sources: Sequence[str], since_ms: int, cost_mode: str
-) -> list[TimedCall]:
+def calls_since(conn: Conn, sources: Sequence[str], since_ms: int, cost_mode: str) -> list[TimedCall]:
     """Counted calls from ``sources`` from ``since_ms`` on, oldest first."""
     k = len(tokens.COLUMNS)
     rows = conn.execute(

@@ -2,28 +2,29 @@
 
 from __future__ import annotations
 
-import sqlite3
 from collections import Counter
 from collections.abc import Iterable, Mapping
+
+from cost_mcp.store.connection import Conn
 
 NOT_A_PROBLEM = frozenset({"synthetic"})
 """Reasons that are expected in healthy logs (Claude Code's own placeholder messages)."""
 
 
-def record(conn: sqlite3.Connection, restarted: Iterable[str], counts: Mapping[tuple[str, str], int]) -> None:
+def record(conn: Conn, restarted: Iterable[str], counts: Mapping[tuple[str, str], int]) -> None:
     """Add skipped-line counts per (path, reason), after forgetting those of files read again from
     the start. Runs inside the caller's write transaction."""
     conn.executemany("DELETE FROM skipped_lines WHERE path = ?", ((p,) for p in restarted))
     conn.executemany(
         """
         INSERT INTO skipped_lines (path, reason, lines) VALUES (?, ?, ?)
-        ON CONFLICT (path, reason) DO UPDATE SET lines = lines + excluded.lines
+        ON CONFLICT (path, reason) DO UPDATE SET lines = skipped_lines.lines + excluded.lines
         """,
         ((path, reason, n) for (path, reason), n in counts.items() if n),
     )
 
 
-def by_file(conn: sqlite3.Connection, limit: int = 20) -> list[tuple[str, dict[str, int]]]:
+def by_file(conn: Conn, limit: int = 20) -> list[tuple[str, dict[str, int]]]:
     """The files with the most skipped lines (problems only), each with its counts by reason."""
     skip = tuple(NOT_A_PROBLEM)
     rows = conn.execute(
@@ -42,7 +43,7 @@ def by_file(conn: sqlite3.Connection, limit: int = 20) -> list[tuple[str, dict[s
     return sorted(files.items(), key=lambda kv: (-sum(kv[1].values()), kv[0]))
 
 
-def warning(conn: sqlite3.Connection) -> str | None:
+def warning(conn: Conn) -> str | None:
     """One line for results: how many log lines were skipped, in how many files, and why."""
     skip = tuple(NOT_A_PROBLEM)
     rows = conn.execute(

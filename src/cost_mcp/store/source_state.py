@@ -2,14 +2,13 @@
 
 from __future__ import annotations
 
-import sqlite3
 from dataclasses import dataclass
 from datetime import UTC, datetime
 
-from cost_mcp.store.connection import write_transaction
+from cost_mcp.store.connection import Conn, write_transaction
 
 
-def record_scan(conn: sqlite3.Connection, source: str, *, error: str | None, detail: str) -> None:
+def record_scan(conn: Conn, source: str, *, error: str | None, detail: str) -> None:
     """Remember that a log reader just checked ``source``: results show it beside their freshness."""
     now = datetime.now(UTC).isoformat()
     with write_transaction(conn):
@@ -38,7 +37,7 @@ class SourceState:
     detail: str | None
 
 
-def all_states(conn: sqlite3.Connection) -> list[SourceState]:
+def all_states(conn: Conn) -> list[SourceState]:
     """Every source that has ever been read or synced, by name."""
     rows = conn.execute(
         "SELECT source, last_attempt, last_success, last_error, covered_start_ms, covered_end_ms, detail "
@@ -58,7 +57,7 @@ def all_states(conn: sqlite3.Connection) -> list[SourceState]:
     ]
 
 
-def record_failure(conn: sqlite3.Connection, source: str, moment: str, error: str) -> None:
+def record_failure(conn: Conn, source: str, moment: str, error: str) -> None:
     """A sync of ``source`` failed at ``moment``: only the attempt and the error change."""
     with write_transaction(conn):
         conn.execute(
@@ -72,7 +71,7 @@ def record_failure(conn: sqlite3.Connection, source: str, moment: str, error: st
 
 
 def record_success(
-    conn: sqlite3.Connection,
+    conn: Conn,
     source: str,
     moment: str,
     covered: tuple[int | None, int | None],
@@ -93,7 +92,7 @@ def record_success(
     )
 
 
-def last_success(conn: sqlite3.Connection, source: str) -> str | None:
+def last_success(conn: Conn, source: str) -> str | None:
     """When ``source`` was last read or synced successfully (ISO 8601), if ever."""
     row = conn.execute("SELECT last_success FROM source_state WHERE source = ?", (source,)).fetchone()
     return str(row[0]) if row and row[0] else None

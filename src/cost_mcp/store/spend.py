@@ -6,13 +6,13 @@ this module builds the SQL, so no statement is assembled outside ``store/``.
 
 from __future__ import annotations
 
-import sqlite3
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 
 from cost_mcp import tokens
 from cost_mcp.store import rollup
 from cost_mcp.store.buckets import DAY_MS, OUTSIDE_BILL
+from cost_mcp.store.connection import Conn
 
 QH_MS = rollup.QUARTER_HOUR_MS
 
@@ -83,7 +83,7 @@ def _local_day_sql(column: str, offsets: Sequence[tuple[int, int]], last_offset:
 
 
 def local_sums(
-    conn: sqlite3.Connection,
+    conn: Conn,
     *,
     lo_qh: int,
     hi_qh: int,
@@ -146,7 +146,7 @@ def _outside_bill_sql() -> tuple[str, list[object]]:
 
 
 def bucket_sums(
-    conn: sqlite3.Connection,
+    conn: Conn,
     first_ms: int,
     end_ms: int,
     filters: Sequence[tuple[str, Sequence[str]]] = (),
@@ -190,7 +190,7 @@ def bucket_sums(
 
 
 def price_notes(
-    conn: sqlite3.Connection,
+    conn: Conn,
     *,
     start_ms: int | None = None,
     end_ms: int | None = None,
@@ -227,7 +227,7 @@ def price_notes(
     return [(str(note), int(n)) for note, n in conn.execute(sql, (*args, *more)).fetchall()]
 
 
-def ledger_has_data(conn: sqlite3.Connection) -> bool:
+def ledger_has_data(conn: Conn) -> bool:
     """Whether any call or provider bucket is recorded at all."""
     return (
         conn.execute("SELECT 1 FROM usage_events LIMIT 1").fetchone() is not None

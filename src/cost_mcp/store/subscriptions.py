@@ -2,10 +2,9 @@
 
 from __future__ import annotations
 
-import sqlite3
 from dataclasses import dataclass
 
-from cost_mcp.store.connection import write_transaction
+from cost_mcp.store.connection import Conn, write_transaction
 
 _COLUMNS = "name, vendor, amount_nanos, period, member, start_date, end_date"
 
@@ -36,7 +35,7 @@ def _row(r: tuple[object, ...]) -> SubscriptionRow:
     )
 
 
-def upsert(conn: sqlite3.Connection, row: SubscriptionRow, now_iso: str) -> None:
+def upsert(conn: Conn, row: SubscriptionRow, now_iso: str) -> None:
     """Create or replace the subscription ``row.name`` in one transaction."""
     with write_transaction(conn):
         conn.execute(
@@ -62,23 +61,23 @@ def upsert(conn: sqlite3.Connection, row: SubscriptionRow, now_iso: str) -> None
         )
 
 
-def get(conn: sqlite3.Connection, name: str) -> SubscriptionRow | None:
+def get(conn: Conn, name: str) -> SubscriptionRow | None:
     """The subscription called ``name``, if any."""
     row = conn.execute(f"SELECT {_COLUMNS} FROM subscriptions WHERE name = ?", (name,)).fetchone()
     return _row(row) if row is not None else None
 
 
-def names(conn: sqlite3.Connection) -> list[str]:
+def names(conn: Conn) -> list[str]:
     """Every subscription's name, sorted."""
     return [str(r[0]) for r in conn.execute("SELECT name FROM subscriptions ORDER BY name")]
 
 
-def delete(conn: sqlite3.Connection, name: str) -> None:
+def delete(conn: Conn, name: str) -> None:
     """Remove the subscription ``name`` (nothing when there is none)."""
     with write_transaction(conn):
         conn.execute("DELETE FROM subscriptions WHERE name = ?", (name,))
 
 
-def all_subscriptions(conn: sqlite3.Connection) -> list[SubscriptionRow]:
+def all_subscriptions(conn: Conn) -> list[SubscriptionRow]:
     """Every subscription, by name."""
     return [_row(r) for r in conn.execute(f"SELECT {_COLUMNS} FROM subscriptions ORDER BY name").fetchall()]

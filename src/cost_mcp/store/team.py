@@ -11,7 +11,6 @@ from __future__ import annotations
 
 import hashlib
 import secrets
-import sqlite3
 from collections import Counter
 from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass
@@ -19,7 +18,7 @@ from datetime import UTC, datetime
 
 from cost_mcp.errors import InvalidInputError, NotFoundError
 from cost_mcp.store import rollup
-from cost_mcp.store.connection import write_transaction
+from cost_mcp.store.connection import Conn, write_transaction
 
 TOKEN_PREFIX = "cmt_"
 """Recognisable in a leaked-secret scan, and distinct from every provider's key prefix."""
@@ -44,7 +43,7 @@ def hash_token(token: str) -> str:
     return hashlib.sha256(token.encode()).hexdigest()
 
 
-def create_token(conn: sqlite3.Connection, name: str, member: str, role: str = "member") -> str:
+def create_token(conn: Conn, name: str, member: str, role: str = "member") -> str:
     """Create a token for ``member`` and return it; only its hash is stored, so this is the one
     time anybody sees it. InvalidInputError for a bad name, member or role, or a name in use."""
     name, member = name.strip(), member.strip().lower()
@@ -67,7 +66,7 @@ def create_token(conn: sqlite3.Connection, name: str, member: str, role: str = "
     return token
 
 
-def list_tokens(conn: sqlite3.Connection) -> list[TokenInfo]:
+def list_tokens(conn: Conn) -> list[TokenInfo]:
     """Every token, revoked ones included (they say when), by name."""
     return [
         TokenInfo(str(n), str(m), str(r), str(c), None if v is None else str(v))
@@ -77,7 +76,7 @@ def list_tokens(conn: sqlite3.Connection) -> list[TokenInfo]:
     ]
 
 
-def revoke_token(conn: sqlite3.Connection, name: str) -> None:
+def revoke_token(conn: Conn, name: str) -> None:
     """Revoke a token at once (every server process checks the ledger on each request)."""
     with write_transaction(conn):
         cursor = conn.execute(
@@ -90,7 +89,7 @@ def revoke_token(conn: sqlite3.Connection, name: str) -> None:
                 raise NotFoundError(f"no token named {name!r}; `cost-mcp token list` shows them")
 
 
-def verify_token(conn: sqlite3.Connection, token: str) -> TokenInfo | None:
+def verify_token(conn: Conn, token: str) -> TokenInfo | None:
     """The live token this bearer value is, or None (unknown, revoked, or not one of ours)."""
     if not token.startswith(TOKEN_PREFIX):
         return None
@@ -101,7 +100,7 @@ def verify_token(conn: sqlite3.Connection, token: str) -> TokenInfo | None:
     return None if row is None else TokenInfo(str(row[0]), str(row[1]), str(row[2]), str(row[3]), None)
 
 
-def has_live_tokens(conn: sqlite3.Connection) -> bool:
+def has_live_tokens(conn: Conn) -> bool:
     """Whether any token can be used: the HTTP server then requires one on every request."""
     return conn.execute("SELECT 1 FROM api_tokens WHERE revoked_at IS NULL LIMIT 1").fetchone() is not None
 
@@ -109,7 +108,7 @@ def has_live_tokens(conn: sqlite3.Connection) -> bool:
 # --- teams ---------------------------------------------------------------------------------------
 
 
-def set_team(conn: sqlite3.Connection, team: str, members: Sequence[str]) -> None:
+def set_team(conn: Conn, team: str, members: Sequence[str]) -> None:
     """Make ``team`` exactly these members (an empty list removes the team)."""
     team = team.strip()
     if not team:
@@ -124,7 +123,7 @@ def set_team(conn: sqlite3.Connection, team: str, members: Sequence[str]) -> Non
         )
 
 
-def teams(conn: sqlite3.Connection) -> dict[str, list[str]]:
+def teams(conn: Conn) -> dict[str, list[str]]:
     """Every team and its members, by name."""
     out: dict[str, list[str]] = {}
     for team, member in conn.execute("SELECT team, member FROM team_members ORDER BY team, member"):
@@ -132,7 +131,7 @@ def teams(conn: sqlite3.Connection) -> dict[str, list[str]]:
     return out
 
 
-def team_of(conn: sqlite3.Connection, team: str) -> list[str]:
+def team_of(conn: Conn, team: str) -> list[str]:
     """The members of one team; NotFoundError when there is no such team."""
     found = teams(conn).get(team)
     if not found:
@@ -220,12 +219,12 @@ class Priced:
 
 
 def store_pushed(
-    conn: sqlite3.Connection,
+    conn: Conn,
     member: str,
     token_name: str,
     rows: Sequence[PushedRow],
     prices: Sequence[Priced],
-    recount: Callable[[sqlite3.Connection, set[str]], None],
+    recount: Callable[[Conn, set[str]], None],
 ) -> int:
     """Write one push batch in one transaction under ``member``; returns rows inserted or grown.
 
@@ -301,7 +300,7 @@ def store_pushed(
     return changed
 
 
-def _counted(conn: sqlite3.Connection, row: PushedRow) -> int:
+def _counted(conn: Conn, row: PushedRow) -> int:
     """1, except for an OTel copy of a call whose log copy is stored (the ``m016_otel`` rule)."""
     if row.source != _OTEL_SOURCE or not row.request_id:
         return 1
@@ -319,7 +318,7 @@ def _key(r: PushedRow) -> Key:
     return (r.source, r.message_id, r.request_id, r.is_sidechain)
 
 
-def _existing(conn: sqlite3.Connection, rows: Iterable[PushedRow]) -> tuple[list[int], set[str], set[Key]]:
+def _existing(conn: Conn, rows: Iterable[PushedRow]) -> tuple[list[int], set[str], set[Key]]:
     """The stored times of rows a batch may move (their old quarter-hours are rebuilt too), the
     Claude Code messages that already have a row (to recount), and the keys already stored."""
     times: list[int] = []
@@ -389,7 +388,7 @@ ORDER BY e.id
 
 
 def unpushed(
-    conn: sqlite3.Connection, server: str, after_id: int, upto_id: int, sources: Sequence[str]
+    conn: Conn, server: str, after_id: int, upto_id: int, sources: Sequence[str]
 ) -> list[tuple[int, int, PushedRow]]:
     """The counted events of ``sources`` with ``after_id < id <= upto_id`` the server has not
     acknowledged at their current token count: ``(event id, total tokens, row)``, by id."""
@@ -429,18 +428,18 @@ def unpushed(
     return out
 
 
-def max_event_id(conn: sqlite3.Connection) -> int:
+def max_event_id(conn: Conn) -> int:
     """The highest usage event id (the end of a push's scan)."""
     row = conn.execute("SELECT COALESCE(MAX(id), 0) FROM usage_events").fetchone()
     return int(row[0])
 
 
-def event_sources(conn: sqlite3.Connection) -> list[str]:
+def event_sources(conn: Conn) -> list[str]:
     """Every source that has usage events."""
     return [str(r[0]) for r in conn.execute("SELECT DISTINCT source FROM usage_events ORDER BY source")]
 
 
-def record_acks(conn: sqlite3.Connection, server: str, acked: Sequence[tuple[int, int]]) -> None:
+def record_acks(conn: Conn, server: str, acked: Sequence[tuple[int, int]]) -> None:
     """Remember that ``server`` acknowledged these ``(event id, total tokens)``."""
     with write_transaction(conn):
         conn.executemany(
@@ -450,7 +449,7 @@ def record_acks(conn: sqlite3.Connection, server: str, acked: Sequence[tuple[int
         )
 
 
-def pending_count(conn: sqlite3.Connection, server: str, sources: Sequence[str]) -> int:
+def pending_count(conn: Conn, server: str, sources: Sequence[str]) -> int:
     """How many counted events of ``sources`` ``server`` has not acknowledged at their current
     token count."""
     if not sources:

@@ -6,12 +6,11 @@ count the same rows (``counted = 1``) the same way and can never disagree.
 
 from __future__ import annotations
 
-import sqlite3
 from dataclasses import dataclass
 
 from cost_mcp import tokens
 from cost_mcp.store import rollup
-from cost_mcp.store.connection import write_transaction
+from cost_mcp.store.connection import Conn, write_transaction
 
 TOKEN_SUMS_SQL = ", ".join(f"COALESCE(SUM({c}), 0)" for c in tokens.COLUMNS)
 """One column of token sums per kind, in :data:`cost_mcp.tokens.KINDS` order."""
@@ -54,7 +53,7 @@ class ReportedCall:
     price_note: str
 
 
-def insert_reported(conn: sqlite3.Connection, call: ReportedCall) -> bool:
+def insert_reported(conn: Conn, call: ReportedCall) -> bool:
     """Store ``call`` in one transaction unless its (source, message_id) is stored already;
     True when it was added (the rollup is then marked for refresh)."""
     columns = ", ".join(tokens.COLUMNS)

@@ -16,7 +16,6 @@ from __future__ import annotations
 import logging
 import secrets
 import socket
-import sqlite3
 import webbrowser
 from collections.abc import Callable
 from dataclasses import dataclass, field
@@ -44,6 +43,7 @@ from cost_mcp.errors import CostMcpError
 from cost_mcp.periods import Period
 from cost_mcp.pricing import Pricer
 from cost_mcp.store import Ledger
+from cost_mcp.store.connection import Conn
 from cost_mcp.web.page import page_html
 
 if TYPE_CHECKING:
@@ -99,7 +99,7 @@ def create_app(
     tools do."""
     ctx = Context(ledger, settings, pricer, refresh)
 
-    async def answer(request: Request, fn: Callable[[sqlite3.Connection], BaseModel]) -> Response:
+    async def answer(request: Request, fn: Callable[[Conn], BaseModel]) -> Response:
         def work() -> BaseModel:
             with ctx.ledger.use() as conn:
                 if ctx.refresh:

@@ -6,13 +6,13 @@ To add an agent: write its module (where its files are, how a line becomes event
 
 from __future__ import annotations
 
-import sqlite3
 import time
 
 from cost_mcp.config import Settings
 from cost_mcp.pricing import Pricer
 from cost_mcp.sources.agents import amp, codex, gemini_cli, opencode
 from cost_mcp.sources.agents.scanner import AgentLog, AgentScan, scan
+from cost_mcp.store.connection import Conn
 
 __all__ = ["AGENTS", "SOURCES", "AgentLog", "AgentScan", "ingest_all", "scan"]
 
@@ -26,7 +26,7 @@ SOURCES: tuple[str, ...] = tuple(a.source for a in AGENTS)
 
 
 def ingest_all(
-    conn: sqlite3.Connection, settings: Settings, pricer: Pricer, *, budget_seconds: float | None = None
+    conn: Conn, settings: Settings, pricer: Pricer, *, budget_seconds: float | None = None
 ) -> list[AgentScan]:
     """Read what is new in every registered agent's logs, within ``budget_seconds`` in all."""
     deadline = time.perf_counter() + budget_seconds if budget_seconds is not None else None

@@ -27,7 +27,6 @@ import hashlib
 import json
 import os
 import re
-import sqlite3
 import time
 from collections import Counter
 from collections.abc import Callable, Iterator, Sequence
@@ -40,7 +39,7 @@ from cost_mcp.config import Settings
 from cost_mcp.periods import ms_to_datetime, to_ms
 from cost_mcp.pricing import Price, Pricer, Tokens
 from cost_mcp.store import agent_files, rollup
-from cost_mcp.store.connection import write_transaction
+from cost_mcp.store.connection import Conn, write_transaction
 from cost_mcp.store.plan_limits import insert_reading
 from cost_mcp.store.source_state import record_scan
 
@@ -202,7 +201,7 @@ def _lines(f: BinaryIO, cap: int) -> Iterator[bytes | None]:
 class _Writer:
     """Best copies not yet written, and the file states they came from."""
 
-    def __init__(self, conn: sqlite3.Connection, fmt: AgentLog, pricer: Pricer, stats: AgentScan) -> None:
+    def __init__(self, conn: Conn, fmt: AgentLog, pricer: Pricer, stats: AgentScan) -> None:
         self.conn, self.fmt, self.pricer, self.stats = conn, fmt, pricer, stats
         self.events: dict[str, AgentEvent] = {}
         self.readings: list[LimitReading] = []
@@ -278,7 +277,7 @@ class _Writer:
         )
 
 
-def _known(conn: sqlite3.Connection, source: str) -> dict[str, _Known]:
+def _known(conn: Conn, source: str) -> dict[str, _Known]:
     return {path: _Known(*row) for path, row in agent_files.known_files(conn, source).items()}
 
 
@@ -321,7 +320,7 @@ def _start(
 
 
 def scan(
-    conn: sqlite3.Connection,
+    conn: Conn,
     fmt: AgentLog,
     settings: Settings,
     pricer: Pricer,
@@ -424,7 +423,7 @@ def _read_document(
     return len(data)
 
 
-def _record_state(conn: sqlite3.Connection, fmt: AgentLog, stats: AgentScan) -> None:
+def _record_state(conn: Conn, fmt: AgentLog, stats: AgentScan) -> None:
     """Remember when this agent's logs were checked, for results to show freshness."""
     if stats.lines_read:
         detail = (

@@ -1,0 +1,122 @@
+"""The PostgreSQL backend's own parts: placeholders, exact sums, errors that say what to fix, secrets."""
+
+from __future__ import annotations
+
+import threading
+from decimal import Decimal
+from pathlib import Path
+
+import pytest
+
+from cost_mcp.config import load_settings
+from cost_mcp.errors import DatabaseError
+from cost_mcp.store import connect, write_transaction
+from cost_mcp.store.migrations import MIGRATIONS, applied
+from cost_mcp.store.postgres import PgConnection, scrub, translate
+from tests.pg_cluster import Cluster
+
+
+def test_placeholders_are_translated_outside_quotes_and_numbered_ones_reordered() -> None:
+    sql, order = translate("SELECT ?, '?%', x % 2 FROM t INDEXED BY i WHERE a = ?1 AND b = ?")
+    assert sql == "SELECT %s, '?%%', x %% 2 FROM t  WHERE a = %s AND b = %s"
+    assert order == (0, 0, 1)  # ?1 is the first parameter again; the next ? is the second
+    assert translate("SELECT ? + ?") == ("SELECT %s + %s", None)
+
+
+def test_a_url_password_never_shows() -> None:
+    assert scrub("postgresql://bob:s3cret@db:5432/cost") == "postgresql://bob:***@db:5432/cost"
+    assert scrub("postgresql://db/cost?password=s3cret&sslmode=require") == (
+        "postgresql://db/cost?password=***&sslmode=require"
+    )
+    assert scrub("/home/me/cost.db") == "/home/me/cost.db"
+
+
+def test_settings_keep_a_url_as_a_url_and_a_path_as_a_path(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("COST_MCP_ENV_FILE", "/nonexistent")
+    monkeypatch.setenv("COST_MCP_DB", "postgresql://bob:s3cret@db/cost")
+    settings = load_settings()
+    assert settings.db == "postgresql://bob:s3cret@db/cost"
+    assert "s3cret" not in repr(settings)
+    monkeypatch.setenv("COST_MCP_DB", "/tmp/x/cost.db")
+    assert load_settings().db == Path("/tmp/x/cost.db")
+
+
+@pytest.fixture
+def pg(pg_cluster: Cluster) -> str:
+    return pg_cluster.url(pg_cluster.new_database())
+
+
+def test_sums_come_back_as_exact_ints_and_flags_as_numbers(pg: str) -> None:
+    conn = connect(pg)
+    try:
+        big = 5_000_000_000_000_000_000  # two of them overflow BIGINT: the sum is NUMERIC, exact
+        total = conn.execute("SELECT SUM(x) FROM (VALUES (?::bigint), (?::bigint)) v(x)", (big, big))
+        assert total.fetchone()[0] == 10_000_000_000_000_000_000
+        average = conn.execute("SELECT AVG(x) FROM (VALUES (1), (2)) v(x)").fetchone()[0]
+        assert average == Decimal("1.5")
+        conn.execute("CREATE TEMP TABLE f (flag BIGINT)")
+        conn.execute("INSERT INTO f VALUES (?)", (True,))
+        assert conn.execute("SELECT flag FROM f").fetchone()[0] == 1
+    finally:
+        conn.close()
+
+
+def test_a_blank_database_gets_the_baseline_then_nothing_twice(pg: str) -> None:
+    conn = connect(pg)
+    try:
+        assert applied(conn) == [name for name, _ in MIGRATIONS]
+        assert isinstance(conn, PgConnection)
+    finally:
+        conn.close()
+    connect(pg).close()  # a second open migrates nothing and fails nothing
+
+
+def test_processes_migrating_at_once_migrate_once(pg_cluster: Cluster) -> None:
+    url = pg_cluster.url(f"blank_{threading.get_ident()}")
+    pg_cluster.exec(f"CREATE DATABASE blank_{threading.get_ident()}")
+    errors: list[BaseException] = []
+
+    def open_it() -> None:
+        try:
+            connect(url).close()
+        except BaseException as exc:
+            errors.append(exc)
+
+    threads = [threading.Thread(target=open_it) for _ in range(4)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    assert errors == []
+    conn = connect(url)
+    try:
+        assert applied(conn) == [name for name, _ in MIGRATIONS]
+    finally:
+        conn.close()
+
+
+def test_write_transaction_rolls_back_on_error(pg: str) -> None:
+    conn = connect(pg)
+    try:
+        with pytest.raises(RuntimeError), write_transaction(conn):
+            conn.execute("INSERT INTO meta (key, value) VALUES ('k', 'v')")
+            raise RuntimeError("boom")
+        assert conn.execute("SELECT COUNT(*) FROM meta WHERE key = 'k'").fetchone()[0] == 0
+        assert not conn.in_transaction
+    finally:
+        conn.close()
+
+
+def test_a_missing_database_says_how_to_create_it(pg_cluster: Cluster) -> None:
+    url = pg_cluster.url("no_such_db").replace("postgres@", "postgres:s3cret@")
+    with pytest.raises(DatabaseError) as err:
+        connect(url)
+    assert "does not exist" in str(err.value) and "createdb" in str(err.value)
+    assert "s3cret" not in str(err.value) and "***" in str(err.value)
+
+
+def test_a_server_that_is_not_running_says_so(tmp_path: Path) -> None:
+    with pytest.raises(DatabaseError) as err:
+        connect(f"postgresql://bob:s3cret@/cost?host={tmp_path}")
+    assert "cannot reach the PostgreSQL server" in str(err.value)
+    assert "s3cret" not in str(err.value)
