@@ -778,12 +778,11 @@ Example: sync_providers(providers=["anthropic"], days=62)\
             "set_budget": {
                 "title": "Set a budget",
                 "description": """\
-Create or replace a spending limit per calendar day, week or month, optionally scoped.
+Create or replace a calendar day, week or month spending limit, optionally scoped.
 
-Periods follow the calendar in the configured timezone. Alerts fire once per period at each
-threshold and come in the next result's alerts[], and to a webhook the user configured (by
-name); a hard budget makes check_budget refuse a call that would go over. Counts usage (billed
-and estimated); seat fees only with basis including "subscription". Scopes use get_spend's names.
+Alerts fire once per period at each threshold and come in the next result's alerts[], and to a
+webhook the user configured (by name); a hard one makes check_budget refuse calls that would go
+over. Scopes: get_spend's names; members: emails or team:NAME.
 
 Example: set_budget(name="agents-daily", amount_usd=5, period="day", agents=["researcher"], hard=true,
 webhook="ops")\
@@ -844,6 +843,12 @@ webhook="ops")\
                             "maxItems": 3,
                             "type": "array",
                             "description": "Default billed and estimated; add 'subscription' to count seat fees.",
+                        },
+                        "members": {
+                            "items": {"maxLength": 200, "minLength": 1, "type": "string"},
+                            "maxItems": 50,
+                            "type": "array",
+                            "description": "Only spend with these values counts.",
                         },
                         "thresholds": {
                             "items": {"type": "number"},

@@ -124,6 +124,30 @@ class Settings(BaseSettings):
         "'claude-opus-4-1=claude-sonnet-4-5|claude-haiku-4-5,gpt-5=gpt-5-mini'.",
     )
 
+    # Team mode (issue 14): where a laptop pushes, and how the team server checks identity providers'
+    # tokens. The push token is a secret like a provider key.
+    team_server: str | None = Field(
+        default=None, description="Team server URL a laptop pushes usage to (COST_MCP_TEAM_SERVER)."
+    )
+    team_token: SecretStr | None = Field(default=None, description="Bearer token for the team server.")
+    team_hide_projects: SecretStr | None = Field(
+        default=None,
+        description="When set, pushed project names are replaced by a keyed hash (HMAC-SHA-256 with this "
+        "value as key; share it across the team so one project hashes alike).",
+    )
+    public_url: str | None = Field(
+        default=None, description="This server's public origin, for OAuth metadata (COST_MCP_PUBLIC_URL)."
+    )
+    jwt_issuer: str | None = Field(
+        default=None, description="Accept JWTs from this issuer (COST_MCP_JWT_ISSUER)."
+    )
+    jwt_audience: str | None = Field(default=None, description="The audience JWTs must carry.")
+    jwt_jwks_url: str | None = Field(default=None, description="Where the issuer publishes its signing keys.")
+    jwt_member_claim: str = Field(default="email", description="The JWT claim naming the member.")
+    jwt_admins: str = Field(
+        default="", description="Comma-separated members who are admins when signed in by JWT."
+    )
+
     # The variables registered providers read (keys, ids, base URLs...; sources/registry.py), by
     # name, from the environment and the env file. Private: never in a repr, a dump or a result. Read
     # by name at use, so loading settings does not import the registry (and every fetcher).

@@ -658,6 +658,8 @@ class BudgetScope(Result):
     projects: list[ScopeValue] = Field(default=[], max_length=50)
     sources: list[ScopeValue] = Field(default=[], max_length=50)
     basis: list[Basis] = []
+    members: list[ScopeValue] = Field(default=[], max_length=50)
+    teams: list[ScopeValue] = Field(default=[], max_length=50)
 
 
 class Budget(Result):

@@ -30,7 +30,7 @@ from mcp.server.mcpserver.utilities.func_metadata import ArgModelBase, FuncMetad
 from mcp.types import CallToolResult, InputRequiredResult, TextContent, ToolAnnotations
 from pydantic import BaseModel, Field, ValidationError, create_model, model_validator
 
-from cost_mcp import __version__, catchup, sync
+from cost_mcp import __version__, access, catchup, push, sync
 from cost_mcp.analytics import agents as agents_api
 from cost_mcp.analytics import breakdown, budgets, estimate, forecast, rows, savings, spend, subscriptions
 from cost_mcp.analytics import claude_code as cc_views
@@ -105,6 +105,7 @@ from cost_mcp.sources import claude_code, registry
 from cost_mcp.store import Ledger, connect
 from cost_mcp.store.connection import Conn, shown
 from cost_mcp.tool_text import argument_error, clean_description, compact_schema
+from cost_mcp.web.auth import current_caller
 from cost_mcp.web.page import page_html
 
 logger = logging.getLogger("cost_mcp")
@@ -247,7 +248,13 @@ class CostServer(MCPServer[AppState]):
     async def call_tool(
         self, name: str, arguments: dict[str, Any], context: Context[AppState, Any] | None = None
     ) -> CallToolResult | InputRequiredResult:
-        """Call a tool; a ToolError caused by invalid arguments gets a one-line message."""
+        """Call a tool; a ToolError caused by invalid arguments gets a one-line message.
+
+        In team mode the caller's token decides what the tool may see (:mod:`cost_mcp.access`)."""
+        try:
+            arguments = access.scope_arguments(name, arguments, current_caller())
+        except access.AccessDeniedError as exc:
+            raise ToolError(str(exc)) from None
         try:
             return await super().call_tool(name, arguments, context)
         except ToolError as exc:
@@ -256,6 +263,15 @@ class CostServer(MCPServer[AppState]):
             if isinstance(exc, UnexpectedToolError) or not isinstance(cause, ValidationError) or tool is None:
                 raise
             raise ToolError(f"{name}: {argument_error(cause, tool.parameters)}") from cause
+
+    async def read_resource(self, uri: Any, context: Context[AppState, Any] | None = None) -> Any:
+        """Read a resource; ``cost://summary`` shows everyone's spend, so a member's token is refused."""
+        caller = current_caller()
+        if caller is not None and not caller.is_admin:
+            raise access.AccessDeniedError(
+                f"resources show everyone's spend and need an admin token; {caller.member}: use get_spend"
+            )
+        return await super().read_resource(uri, context)
 
 
 @asynccontextmanager
@@ -279,11 +295,15 @@ async def lifespan(server: MCPServer[AppState]) -> AsyncIterator[AppState]:
     reader = catchup.LogReader(settings, pricer, functools.partial(connect, settings.db))
     state = AppState(settings=settings, ledger=ledger, pricer=pricer, problems=problems, reader=reader)
     reader.start()
+    # A laptop in a team pushes its usage to the team server on its own (cost_mcp.push).
+    pusher = push.PushLoop(settings, functools.partial(connect, settings.db), reader.wait)
+    pusher.start()
     _live.append(state)
     try:
         yield state
     finally:
         _live.remove(state)
+        await anyio.to_thread.run_sync(pusher.stop)
         await anyio.to_thread.run_sync(reader.stop)
         ledger.close()
 
@@ -627,9 +647,24 @@ async def get_spend(
         basis=basis,
     )
 
+    caller = current_caller()
+    member = None if caller is None or caller.is_admin else caller.member
+
     def answer(conn: Conn, settings: Settings) -> SpendResult:
         p = spend.resolve(settings, period, start, end, timezone)
-        return spend.get_spend(conn, settings, p, group_by, filters, window=rows.Window.of(limit, cursor))
+        # Fired budget alerts are shown once, to whoever asks first: an admin, not a member.
+        result = spend.get_spend(
+            conn,
+            settings,
+            p,
+            group_by,
+            filters,
+            window=rows.Window.of(limit, cursor),
+            take_alerts=member is None,
+        )
+        if member is not None:
+            result.warnings.append(spend.team_total_note(conn, settings, p, member))
+        return result
 
     return await _query(ctx, answer)
 
@@ -832,6 +867,7 @@ async def set_budget(
     projects: ScopeValues = None,
     sources: ScopeValues = None,
     basis: BudgetBasis = None,
+    members: ScopeValues = None,
     thresholds: Thresholds = None,
     hard: Annotated[bool, Field(description="Refuse calls in check_budget that would exceed it.")] = False,
     webhook: Annotated[
@@ -843,12 +879,11 @@ async def set_budget(
         ),
     ] = None,
 ) -> Budget:
-    """Create or replace a spending limit per calendar day, week or month, optionally scoped.
+    """Create or replace a calendar day, week or month spending limit, optionally scoped.
 
-    Periods follow the calendar in the configured timezone. Alerts fire once per period at each
-    threshold and come in the next result's alerts[], and to a webhook the user configured (by
-    name); a hard budget makes check_budget refuse a call that would go over. Counts usage (billed
-    and estimated); seat fees only with basis including "subscription". Scopes use get_spend's names.
+    Alerts fire once per period at each threshold and come in the next result's alerts[], and to a
+    webhook the user configured (by name); a hard one makes check_budget refuse calls that would go
+    over. Scopes: get_spend's names; members: emails or team:NAME.
 
     Example: set_budget(name="agents-daily", amount_usd=5, period="day", agents=["researcher"], hard=true,
     webhook="ops")
@@ -860,6 +895,8 @@ async def set_budget(
         projects=projects or [],
         sources=sources or [],
         basis=basis or [],
+        members=[m.lower() for m in members or [] if not m.startswith("team:")],
+        teams=[m.removeprefix("team:") for m in members or [] if m.startswith("team:")],
     )
 
     def work(conn: Conn, state: AppState) -> Budget:
@@ -899,7 +936,9 @@ async def budget_status(
 
     Example: budget_status()
     """
-    return await _query(ctx, budgets.budget_status, name)
+    caller = current_caller()
+    member = None if caller is None or caller.is_admin else caller.member
+    return await _query(ctx, budgets.budget_status, name, member=member, take_alerts=member is None)
 
 
 @mcp.tool(title="Check a call against budgets", annotations=READ_ONLY)
@@ -930,6 +969,7 @@ async def check_budget(
         if model is not None
         else None
     )
+    caller = current_caller()
 
     def work(conn: Conn, state: AppState) -> CheckResult:
         progress = state.reader.progress()
@@ -944,6 +984,7 @@ async def check_budget(
             agent=agent,
             project=project,
             unread=None if progress.complete else catchup.unread(progress, state.pricer),
+            member=caller.member if caller else None,
         )
 
     result = await _local(ctx, work)
@@ -998,6 +1039,7 @@ async def record_usage(
 
     state = _state(ctx)
     await _catch_up(state)
+    caller = current_caller()
 
     def work() -> RecordResult:
         with state.ledger.use() as conn:
@@ -1020,6 +1062,7 @@ async def record_usage(
             speed=speed,
             service_tier=service_tier,
             inference_geo=inference_geo,
+            member=caller.member if caller else None,
         )
 
     return await _run(work)

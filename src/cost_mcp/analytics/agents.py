@@ -29,6 +29,7 @@ def check(
     agent: str | None,
     project: str | None,
     unread: Unread | None = None,
+    member: str | None = None,
 ) -> CheckResult:
     """check_budget: the call's cost (given, or priced from model and tokens) against the budgets.
 
@@ -49,7 +50,15 @@ def check(
         cost = priced.total
         provider_id = provider_id or priced.provider_id
     return budgets.check_budget(
-        conn, settings, cost, provider=provider_id, model=model, agent=agent, project=project, unread=unread
+        conn,
+        settings,
+        cost,
+        provider=provider_id,
+        model=model,
+        agent=agent,
+        project=project,
+        unread=unread,
+        member=member,
     )
 
 
@@ -69,8 +78,10 @@ def record_usage(
     speed: str | None = None,
     service_tier: str | None = None,
     inference_geo: str | None = None,
+    member: str | None = None,
 ) -> RecordResult:
-    """record_usage: store the call, then say where the budgets it counts against stand."""
+    """record_usage: store the call, then say where the budgets it counts against stand. ``member``
+    is the caller's (a team member's token), never an argument a model chose."""
     recorded, call_id, price, _ = record_call(
         conn,
         pricer,
@@ -85,6 +96,7 @@ def record_usage(
         speed=speed,
         service_tier=service_tier,
         inference_geo=inference_geo,
+        member=member,
     )
     warnings: list[str] = [f"priced with an assumption: {a}" for a in price.assumptions] if price else []
     cost: Decimal | None = price.total if price else None
@@ -108,7 +120,14 @@ def record_usage(
     states: list[BudgetCheck] = []
     for budget, state in zip(every, current, strict=True):
         if budgets.applies(
-            budget.scope, provider=provider_id, model=model, agent=agent, project=project, source=SOURCE
+            budget.scope,
+            provider=provider_id,
+            model=model,
+            agent=agent,
+            project=project,
+            source=SOURCE,
+            member=member,
+            members=budgets.scope_members(conn, budget.scope),
         ):
             added = cost if recorded and cost is not None else Decimal(0)
             states.append(

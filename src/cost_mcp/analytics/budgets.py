@@ -10,12 +10,12 @@ from __future__ import annotations
 import json
 from collections.abc import Sequence
 from dataclasses import dataclass
-from datetime import UTC, datetime
+from datetime import UTC, date, datetime
 from decimal import Decimal
 
 from cost_mcp import notify
 from cost_mcp.analytics import vocabulary
-from cost_mcp.analytics.spend import Filters, SpendTotal, fees_ahead, spend_totals
+from cost_mcp.analytics.spend import Filters, SpendTotal, fees_ahead, get_spend, spend_totals
 from cost_mcp.config import Settings
 from cost_mcp.errors import InvalidInputError, NotFoundError
 from cost_mcp.models import (
@@ -174,15 +174,31 @@ USAGE_BASIS = ("billed", "estimated")
 """What a budget counts unless its scope names a basis: usage, not seat fees."""
 
 
-def _filters(scope: BudgetScope) -> Filters:
+def _filters(scope: BudgetScope, conn: Conn | None = None) -> Filters:
+    """What get_spend counts for a budget; without ``conn``, the teams a scope names are not expanded."""
     return Filters(
         providers=scope.providers or None,
         models=scope.models or None,
         agents=scope.agents or None,
         projects=scope.projects or None,
         sources=scope.sources or None,
+        members=scope_members(conn, scope) or None,
         basis=scope.basis or USAGE_BASIS,
     )
+
+
+def scope_members(conn: Conn | None, scope: BudgetScope) -> list[str]:
+    """The members a budget counts: those it names plus every member of the teams it names (none:
+    every member). A team with no members left counts nobody rather than everybody."""
+    members = set(getattr(scope, "members", None) or [])
+    named_teams = getattr(scope, "teams", None) or []
+    if named_teams and conn is not None:
+        from cost_mcp.store import team as team_store
+
+        known = team_store.teams(conn)
+        for t in named_teams:
+            members.update(known.get(t) or ["(no members in team " + t + ")"])
+    return sorted(members)
 
 
 def budget_period(budget: Budget, settings: Settings, now: datetime) -> Period:
@@ -196,7 +212,25 @@ def spent_in(
     """What counts against ``budget`` in period ``p`` as of ``now`` (exactly get_spend's total for its
     scope: seat fees, when the scope counts them, up to today)."""
     today = local_date(to_ms(now), p.tz) if now is not None else datetime.now(p.tz).date()
-    return spend_totals(conn, settings, [(p, _filters(budget.scope))], today)[0].total_usd
+    return _totals(conn, settings, [(p, _filters(budget.scope, conn))], today)[0].total_usd
+
+
+def _totals(
+    conn: Conn, settings: Settings, questions: Sequence[tuple[Period, Filters]], today: date
+) -> list[SpendTotal]:
+    """spend_totals' answers, with the questions about members (team budgets, which its one read does
+    not group by) answered by get_spend one by one."""
+    out: list[SpendTotal | None] = [None] * len(questions)
+    shared = [i for i, (_, f) in enumerate(questions) if not f.members]
+    for i, total in zip(
+        shared, spend_totals(conn, settings, [questions[i] for i in shared], today), strict=True
+    ):
+        out[i] = total
+    for i, (p, f) in enumerate(questions):
+        if f.members:
+            r = get_spend(conn, settings, p, (), f, take_alerts=False, today=today)
+            out[i] = SpendTotal(r.total_usd, r.by_basis, sum(row.unpriced_requests for row in r.rows))
+    return [t for t in out if t is not None]
 
 
 def state_of(conn: Conn, settings: Settings, budget: Budget, now: datetime) -> BudgetState:
@@ -214,8 +248,8 @@ def states_of(conn: Conn, settings: Settings, budgets: Sequence[Budget], now: da
         return []
     periods = [budget_period(b, settings, now) for b in budgets]
     today = local_date(to_ms(now), settings.tz)
-    totals = spend_totals(
-        conn, settings, [(p, _filters(b.scope)) for b, p in zip(budgets, periods, strict=True)], today
+    totals = _totals(
+        conn, settings, [(p, _filters(b.scope, conn)) for b, p in zip(budgets, periods, strict=True)], today
     )
     return [_state(conn, b, p, now, t) for b, p, t in zip(budgets, periods, totals, strict=True)]
 
@@ -224,7 +258,7 @@ def _state(conn: Conn, budget: Budget, p: Period, now: datetime, result: SpendTo
     spent = result.total_usd
     seats = result.by_basis.get("subscription", Decimal(0))
     elapsed = max(min(to_ms(now), p.end_ms) - p.start_ms, MIN_ELAPSED_MS)
-    ahead = fees_ahead(conn, p, _filters(budget.scope), local_date(to_ms(now), p.tz))
+    ahead = fees_ahead(conn, p, _filters(budget.scope, conn), local_date(to_ms(now), p.tz))
     projected = ((spent - seats) * (p.end_ms - p.start_ms) / elapsed + seats + ahead).quantize(
         Decimal("0.000000001")
     )
@@ -260,11 +294,15 @@ def budget_status(
     now: datetime | None = None,
     *,
     take_alerts: bool = True,
+    member: str | None = None,
 ) -> BudgetStatusResult:
     """Every budget (or the named one) in its current period, with alerts not shown yet (consumed
-    unless ``take_alerts`` is false)."""
+    unless ``take_alerts`` is false). With ``member`` (a team member asking), only the budgets that
+    count that member: the team-wide ones and those naming them or a team of theirs."""
     moment = now or datetime.now(UTC)
     budgets = [get_budget(conn, name, settings)] if name else list_budgets(conn, settings)
+    if member is not None:
+        budgets = [b for b in budgets if (m := scope_members(conn, b.scope)) == [] or member in m]
     warnings = [] if budgets else ["no budgets yet: create one with set_budget(name, amount_usd, period)"]
     for b in budgets:
         # A scope value that matches nothing may be a typo, and then the budget counts nothing.
@@ -291,11 +329,15 @@ def applies(
     agent: str | None,
     project: str | None,
     source: str,
+    member: str | None = None,
+    members: Sequence[str] = (),
 ) -> bool:
     """Whether a call with these attributes counts against a budget of this scope.
 
     A scope that names agents (or projects...) only matches calls that say theirs: an agent that
     does not give its name cannot be held to an agent budget, so check_budget asks for it.
+    ``members`` is the scope's members with its teams expanded (:func:`scope_members`); a
+    ``member`` is the caller's, from their token.
     """
     pairs = (
         (scope.providers, provider),
@@ -303,6 +345,7 @@ def applies(
         (scope.agents, agent),
         (scope.projects, project),
         (scope.sources, source),
+        (members, member),
     )
     counts_usage = not scope.basis or any(b in USAGE_BASIS for b in scope.basis)  # a call is usage
     return counts_usage and all(
@@ -321,6 +364,7 @@ def check_budget(
     project: str | None = None,
     now: datetime | None = None,
     unread: Unread | None = None,
+    member: str | None = None,
 ) -> CheckResult:
     """May a call of ``cost`` go ahead under every budget whose scope matches it?
 
@@ -334,7 +378,14 @@ def check_budget(
         b
         for b in list_budgets(conn)
         if applies(
-            b.scope, provider=provider, model=model, agent=agent, project=project, source="record_usage"
+            b.scope,
+            provider=provider,
+            model=model,
+            agent=agent,
+            project=project,
+            source="record_usage",
+            member=member,
+            members=scope_members(conn, b.scope),
         )
     ]
     for budget, state in zip(matching, states_of(conn, settings, matching, moment), strict=True):

@@ -1027,3 +1027,13 @@ def _session_part(
         rest.append(group(local_rest))
     total = local_rows + len(other)
     return shown, _others(rest), total, bool(rest), end if end < total else None
+
+
+def team_total_note(conn: Conn, settings: Settings, p: Period, member: str) -> str:
+    """What a member's scoped answer says about the whole team: its total for the same period (a
+    member sees their own detail and the team's total, never another member's detail)."""
+    team = get_spend(conn, settings, p, (), Filters(), take_alerts=False)
+    return (
+        f"Scoped to your own usage ({member}); the whole team spent {format_usd(team.total_usd)} "
+        f"in this period (every member, every basis)."
+    )

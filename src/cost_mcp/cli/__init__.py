@@ -5,7 +5,7 @@ analytics functions as the MCP tools, and formats.
 ``main(argv) -> int`` is the entry point (``cost_mcp.launcher`` calls it after its fast path).
 """
 
-from cost_mcp.cli import data, ledger, setup, spend
+from cost_mcp.cli import data, ledger, setup, spend, team
 from cost_mcp.cli.app import EXIT_FAILED, EXIT_OK, EXIT_USAGE, cli, main
 
-__all__ = ["EXIT_FAILED", "EXIT_OK", "EXIT_USAGE", "cli", "data", "ledger", "main", "setup", "spend"]
+__all__ = ["EXIT_FAILED", "EXIT_OK", "EXIT_USAGE", "cli", "data", "ledger", "main", "setup", "spend", "team"]

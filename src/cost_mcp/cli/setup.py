@@ -49,15 +49,19 @@ def serve_stdio() -> int:
 
 @cli.command()
 @click.option("--http", is_flag=True, help="serve MCP at /mcp, OTLP at /v1/* and the dashboard over HTTP")
-@click.option("--host", default="127.0.0.1", show_default=True, help="loopback only for now")
+@click.option(
+    "--host",
+    default="127.0.0.1",
+    show_default=True,
+    help="another address needs tokens (`cost-mcp token create`)",
+)
 @click.option("--port", type=int, default=4318, show_default=True, help="TCP port (OTLP/HTTP's)")
 def serve(http: bool, host: str, port: int) -> int:
     """Run the MCP server on stdio (the default), or over HTTP."""
     if not http:
         return serve_stdio()
-    from cost_mcp.web.http import require_loopback, serve_http
+    from cost_mcp.web.http import serve_http
 
-    require_loopback(host)  # before anything else: the refusal is the first thing said
     serve_http(settings(), host=host, port=port, announce=lambda m: print(m, file=sys.stderr))
     return EXIT_OK
 

@@ -25,7 +25,7 @@ import hashlib
 import json
 import zlib
 from collections.abc import Iterable, Mapping, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime
 from decimal import Decimal, InvalidOperation
 from typing import Literal
@@ -717,9 +717,11 @@ def receive(
     request: Message,
     *,
     now: datetime | None = None,
+    member: str | None = None,
 ) -> Outcome:
     """Turn one decoded export request into usage events (or metric points), written in one
-    transaction. Records that cannot be read are counted as rejected with a reason, never half-kept."""
+    transaction. Records that cannot be read are counted as rejected with a reason, never half-kept.
+    ``member`` (a team member's token) is every event's member, whatever the events say."""
     moment = now or datetime.now(UTC)
     outcome = Outcome(signal)
     events: list[store.EventRow] = []
@@ -730,6 +732,8 @@ def receive(
         events = _price(_spans(request, moment, outcome), pricer, outcome)
     elif isinstance(request, ExportMetricsServiceRequest):
         points = _points(request, outcome)
+    if member is not None:
+        events = [replace(e, member=member) for e in events]
     outcome.accepted = len(events)
     outcome.points = len(points)
     if events or points:

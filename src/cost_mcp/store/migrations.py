@@ -584,3 +584,59 @@ def m016_otel(conn: Conn) -> None:
         """
     )
     conn.execute("CREATE INDEX otel_metric_points_session ON otel_metric_points (session_id)")
+
+
+@migration
+def m017_team(conn: Conn) -> None:
+    """Team mode (issue 14): bearer tokens, teams, pushes received, and what a laptop has pushed.
+
+    ``api_tokens`` keeps only the SHA-256 of each token (the token itself is printed once); the
+    member and role belong to the token, never to what a client sends. ``team_members`` groups
+    members into named teams for team budgets. ``team_pushes`` records each push batch a server
+    accepted (who, when, how many). ``pushed_events`` is the laptop's side: which of its usage
+    events a team server acknowledged, with the token count it acknowledged, so an event that later
+    grew (max tokens wins) is sent again.
+    """
+    conn.execute(
+        """
+        CREATE TABLE api_tokens (
+            name TEXT PRIMARY KEY,
+            token_hash TEXT NOT NULL UNIQUE,
+            member TEXT NOT NULL,
+            role TEXT NOT NULL CHECK (role IN ('member', 'admin')),
+            created_at TEXT NOT NULL,
+            revoked_at TEXT
+        )
+        """
+    )
+    conn.execute(
+        """
+        CREATE TABLE team_members (
+            team TEXT NOT NULL,
+            member TEXT NOT NULL,
+            PRIMARY KEY (team, member)
+        )
+        """
+    )
+    conn.execute(
+        """
+        CREATE TABLE team_pushes (
+            id INTEGER PRIMARY KEY,
+            token_name TEXT NOT NULL,
+            member TEXT NOT NULL,
+            received_ms BIGINT NOT NULL,
+            events INTEGER NOT NULL,
+            changed INTEGER NOT NULL
+        )
+        """
+    )
+    conn.execute(
+        """
+        CREATE TABLE pushed_events (
+            server TEXT NOT NULL,
+            event_id BIGINT NOT NULL,
+            total_tokens BIGINT NOT NULL,
+            PRIMARY KEY (server, event_id)
+        )
+        """
+    )

@@ -120,3 +120,35 @@ def sums_by_quarter_hour(
 
 
 _FILTER_COLUMNS = frozenset({"source", "provider", "model", "project", "agent", "member", "session_id"})
+
+
+ROLLUP_KEY = ("qh", "source", "provider", "model", "project", "agent", "member", "session_id")
+ROLLUP_SUMS = (
+    "requests",
+    "input_tokens",
+    "output_tokens",
+    "cache_read_tokens",
+    "cache_write_5m_tokens",
+    "cache_write_1h_tokens",
+    "web_search_requests",
+    "calculate_nanos",
+    "calculate_unpriced",
+    "auto_nanos",
+    "auto_unpriced",
+    "display_nanos",
+)
+
+
+def add(conn: Conn, groups: dict[tuple[object, ...], list[int]]) -> None:
+    """Add newly inserted counted events to the rollup directly, keyed as :data:`ROLLUP_KEY` with sums
+    in :data:`ROLLUP_SUMS` order, instead of marking their quarter-hours dirty: a team server taking
+    pushes would otherwise rebuild its busiest quarter-hour from every event in it before each query.
+    Only for rows that are new and counted; anything that changes or uncounts a stored row marks
+    dirty, and a dirty quarter-hour's rebuild replaces whatever was added here."""
+    sets = ", ".join(f"{c} = usage_rollup.{c} + excluded.{c}" for c in ROLLUP_SUMS)
+    conn.executemany(
+        f"INSERT INTO usage_rollup ({', '.join(ROLLUP_KEY + ROLLUP_SUMS)}) "
+        f"VALUES ({', '.join('?' for _ in ROLLUP_KEY + ROLLUP_SUMS)}) "
+        f"ON CONFLICT ({', '.join(ROLLUP_KEY)}) DO UPDATE SET {sets}",
+        [(*key, *sums) for key, sums in groups.items()],
+    )

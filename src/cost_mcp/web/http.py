@@ -1,8 +1,10 @@
 """`cost-mcp serve --http`: MCP streamable HTTP, the OTLP/HTTP receiver and the dashboard in one app.
 
 Routes: ``/mcp`` (the SDK's streamable HTTP app, stateless), ``/healthz``, ``POST /v1/logs``,
-``/v1/metrics``, ``/v1/traces`` (OTLP/HTTP, protobuf or JSON, optionally gzip) and the dashboard at
-``/``. There are no bearer tokens yet (issue 14), so it refuses to listen on anything but loopback.
+``/v1/metrics``, ``/v1/traces`` (OTLP/HTTP, protobuf or JSON, optionally gzip), ``POST /api/push``
+(laptops' usage rows, :mod:`cost_mcp.push`) and the dashboard at ``/``. Once a token exists
+(``cost-mcp token create``) or JWTs are configured, every one of them needs a bearer token
+(:mod:`cost_mcp.web.auth`); without, the server listens on loopback only, open as before.
 """
 
 from __future__ import annotations
@@ -20,14 +22,18 @@ from starlette.middleware import Middleware
 from starlette.middleware.trustedhost import TrustedHostMiddleware
 from starlette.requests import Request
 from starlette.responses import JSONResponse, PlainTextResponse, Response
-from starlette.routing import Mount, Route
+from starlette.routing import BaseRoute, Mount, Route
 
+from cost_mcp import push
+from cost_mcp.access import Caller
 from cost_mcp.config import Settings
 from cost_mcp.errors import InvalidInputError
 from cost_mcp.pricing import Pricer
 from cost_mcp.sources import otel
 from cost_mcp.store import Ledger
+from cost_mcp.store import team as team_store
 from cost_mcp.web.app import create_app
+from cost_mcp.web.auth import TeamTokenVerifier, jwt_configured
 
 logger = logging.getLogger("cost_mcp.http")
 
@@ -46,9 +52,9 @@ def require_loopback(host: str) -> None:
         address = ipaddress.ip_address(info[4][0])
         if not address.is_loopback:
             raise InvalidInputError(
-                f"--host {host} is not a loopback address: without bearer tokens (not available yet) "
-                "the HTTP server only listens on 127.0.0.1, ::1 or localhost. Put a reverse proxy with "
-                "authentication in front of it to reach it from other machines."
+                f"--host {host} is not a loopback address: without bearer tokens the HTTP server only "
+                "listens on 127.0.0.1, ::1 or localhost. Create one first (`cost-mcp token create NAME "
+                "--member EMAIL --role admin`) or configure COST_MCP_JWT_ISSUER / _AUDIENCE / _JWKS_URL."
             )
 
 
@@ -80,11 +86,15 @@ def otlp_routes(ledger: Ledger, pricer: Pricer) -> list[Route]:
             if coding not in ("identity", "gzip", "deflate"):
                 return _status(400, f"Content-Encoding {coding!r} is not supported: use gzip", encoding)
             gzipped = coding != "identity"
+            # A member's token sends that member's usage, whatever user.email the events carry; an
+            # admin's (an organisation-wide collector) keeps each event's own.
+            caller = current_caller_of(request)
+            member = caller.member if caller is not None and not caller.is_admin else None
 
             def work() -> otel.Outcome:
                 message = otel.decode(signal, bytes(body), encoding=encoding, gzipped=gzipped)
                 with ledger.use() as conn:
-                    return otel.receive(conn, pricer, signal, message)
+                    return otel.receive(conn, pricer, signal, message, member=member)
 
             try:
                 outcome = await anyio.to_thread.run_sync(work)
@@ -129,13 +139,44 @@ def _status_proto(code: int, message: str) -> bytes:
 
 
 def create_http_app(
-    ledger: Ledger, settings: Settings, pricer: Pricer, *, host: str = "127.0.0.1"
+    ledger: Ledger,
+    settings: Settings,
+    pricer: Pricer,
+    *,
+    host: str = "127.0.0.1",
+    port: int = 4318,
+    require_auth: bool | None = None,
+    push_limiter: push.RateLimiter | None = None,
 ) -> Starlette:
-    """The whole HTTP server as one Starlette app (see the module docstring)."""
+    """The whole HTTP server as one Starlette app (see the module docstring).
+
+    ``require_auth`` (default: whether the ledger has a live token or JWTs are configured) puts a
+    bearer token in front of ``/mcp``, ``/v1/*``, ``/api/push`` and the dashboard, and serves the
+    OAuth protected-resource metadata MCP clients look for.
+    """
+    from mcp.server.auth.middleware.auth_context import AuthContextMiddleware
+    from mcp.server.auth.middleware.bearer_auth import BearerAuthBackend, RequireAuthMiddleware
+    from mcp.server.auth.routes import build_resource_metadata_url, create_protected_resource_routes
+    from pydantic import AnyHttpUrl
+    from starlette.middleware.authentication import AuthenticationMiddleware
+    from starlette.types import ASGIApp
+
     from cost_mcp.server import mcp
 
+    if require_auth is None:
+        with ledger.use() as conn:
+            require_auth = jwt_configured(settings) or team_store.has_live_tokens(conn)
+    verifier = TeamTokenVerifier(ledger, settings) if require_auth else None
     mcp_app = mcp.streamable_http_app(streamable_http_path="/mcp", stateless_http=True, host=host)
     dashboard = create_app(ledger, settings, pricer, token=None)
+    public = (settings.public_url or f"http://{_url_host(host)}:{port}").rstrip("/")
+    resource = AnyHttpUrl(f"{public}/mcp")
+    metadata_url = build_resource_metadata_url(resource)
+
+    def guarded(app: ASGIApp, *, admin: bool = False) -> ASGIApp:
+        if not require_auth:
+            return app
+        return RequireAuthMiddleware(app, ["admin"] if admin else [], metadata_url)
 
     async def healthz(_request: Request) -> Response:
         return JSONResponse({"status": "ok"})
@@ -143,39 +184,131 @@ def create_http_app(
     @contextlib.asynccontextmanager
     async def lifespan(_app: Starlette) -> AsyncIterator[None]:
         # The MCP app's session manager (and the server's own lifespan) run inside it.
-        async with mcp_app.router.lifespan_context(mcp_app):
-            yield
+        try:
+            async with mcp_app.router.lifespan_context(mcp_app):
+                yield
+        finally:
+            if verifier is not None:
+                verifier.close()
 
-    return Starlette(
-        routes=[
-            Route("/healthz", healthz),
-            *otlp_routes(ledger, pricer),
-            # The SDK app's own route (``/mcp``), so its path and transport security stay its own.
-            *mcp_app.routes,
-            Mount("/", app=dashboard),
-        ],
-        lifespan=lifespan,
+    routes: list[BaseRoute] = [Route("/healthz", healthz)]
+    if require_auth:
+        routes += create_protected_resource_routes(
+            resource_url=resource,
+            authorization_servers=[AnyHttpUrl(settings.jwt_issuer or public)],
+            scopes_supported=["member", "admin"],
+            resource_name="cost-mcp",
+        )
+    own = [
+        *otlp_routes(ledger, pricer),
+        Route("/api/push", push_endpoint(ledger, pricer, push_limiter), methods=["POST"]),
+    ]
+    # The SDK app's own route (``/mcp``), so its path and transport security stay its own.
+    for route in [*own, *mcp_app.routes]:
+        assert isinstance(route, Route)
+        # Route.app is the ASGI form of the endpoint; a class instance stays ASGI when re-wrapped.
+        routes.append(Route(route.path, guarded(route.app), methods=route.methods) if require_auth else route)
+    # The dashboard shows everyone's spend: an admin's token in team mode.
+    routes.append(Mount("/", app=guarded(dashboard, admin=True)))
+    middleware = [
         # A web page on another site cannot reach the dashboard or the receiver by rebinding its own
-        # name to 127.0.0.1 (the MCP route has the SDK's own check too).
-        middleware=[
-            Middleware(TrustedHostMiddleware, allowed_hosts=sorted({"127.0.0.1", "localhost", host}))
-        ],
+        # name to 127.0.0.1 (the MCP route has the SDK's own check too). With tokens required that
+        # gains nothing, and a team server is reached under its public name.
+        Middleware(
+            TrustedHostMiddleware,
+            allowed_hosts=["*"] if require_auth else sorted({"127.0.0.1", "localhost", host}),
+        ),
+    ]
+    if verifier is not None:
+        middleware += [
+            Middleware(AuthenticationMiddleware, backend=BearerAuthBackend(verifier)),
+            Middleware(AuthContextMiddleware),
+        ]
+    return Starlette(routes=routes, lifespan=lifespan, middleware=middleware)
+
+
+def _url_host(host: str) -> str:
+    return f"[{host}]" if ":" in host else host
+
+
+def push_endpoint(
+    ledger: Ledger, pricer: Pricer, limiter: push.RateLimiter | None = None
+) -> Callable[[Request], Awaitable[Response]]:
+    """``POST /api/push``: a laptop's usage rows, stored under the token's member (see cost_mcp.push)."""
+    limiter = limiter or push.RateLimiter()
+
+    async def receive(request: Request) -> Response:
+        caller = current_caller_of(request)
+        if caller is None:
+            return JSONResponse(
+                {"error": "pushing needs a member's token: create one with `cost-mcp token create`"},
+                status_code=401,
+            )
+        wait = limiter.take(caller.token_name)
+        if wait:
+            return JSONResponse(
+                {"error": f"too many pushes for token {caller.token_name}; retry after {wait:.1f} s"},
+                status_code=429,
+                headers={"Retry-After": str(max(1, round(wait)))},
+            )
+        declared = request.headers.get("content-length")
+        if declared and declared.isdigit() and int(declared) > push.MAX_BODY_BYTES:
+            return JSONResponse({"error": f"push body over {push.MAX_BODY_BYTES:,} bytes"}, status_code=413)
+        body = bytearray()
+        async for chunk in request.stream():
+            body += chunk
+            if len(body) > push.MAX_BODY_BYTES:
+                return JSONResponse(
+                    {"error": f"push body over {push.MAX_BODY_BYTES:,} bytes"}, status_code=413
+                )
+
+        def work() -> push.PushAnswer:
+            rows = push.decode(
+                bytes(body),
+                request.headers.get("content-type", ""),
+                request.headers.get("content-encoding", ""),
+            )
+            with ledger.use() as conn:
+                return push.receive(conn, pricer, caller, rows)
+
+        try:
+            answer = await anyio.to_thread.run_sync(work)
+        except push.PushRejected as exc:
+            return JSONResponse({"error": str(exc)}, status_code=exc.status)
+        return JSONResponse({"accepted": answer.accepted, "changed": answer.changed})
+
+    return receive
+
+
+def current_caller_of(request: Request) -> Caller | None:
+    """The caller a request authenticated as (None: no auth on this server)."""
+    user = request.scope.get("user")
+    token = getattr(user, "access_token", None)
+    if token is None or not token.claims:
+        return None
+    return Caller(
+        member=str(token.claims["member"]), role=str(token.claims["role"]), token_name=token.client_id
     )
 
 
 def serve_http(settings: Settings, *, host: str, port: int, announce: Callable[[str], None] = print) -> None:
-    """Run the HTTP server until interrupted (loopback only, see :func:`require_loopback`)."""
+    """Run the HTTP server until interrupted: with bearer tokens required when any exist (or JWTs are
+    configured), else on loopback only (see :func:`require_loopback`)."""
     import uvicorn
 
     from cost_mcp.web.app import _pricer
 
-    require_loopback(host)
     ledger = Ledger(settings.db)
     try:
-        app = create_http_app(ledger, settings, _pricer(settings), host=host)
+        with ledger.use() as conn:
+            auth = jwt_configured(settings) or team_store.has_live_tokens(conn)
+        if not auth:
+            require_loopback(host)
+        app = create_http_app(ledger, settings, _pricer(settings), host=host, port=port, require_auth=auth)
         config = uvicorn.Config(app, host=host, port=port, log_level="warning")
         server = uvicorn.Server(config)
-        announce(f"cost-mcp HTTP server on http://{host}:{port}/ (MCP at /mcp, OTLP at /v1/*)")
+        mode = "bearer tokens required" if auth else "loopback only, no tokens"
+        announce(f"cost-mcp HTTP server on http://{host}:{port}/ (MCP at /mcp, OTLP at /v1/*, {mode})")
         server.run()
     finally:
         ledger.close()

@@ -1,0 +1,260 @@
+"""The team server under load (issue 14): concurrent laptops pushing and MCP clients asking.
+
+Starts `cost-mcp serve --http` on a free loopback port with a fresh ledger and bearer tokens (one per
+pusher, one admin), then for ``--seconds``: ``--pushers`` threads POST gzip JSON batches of
+``--batch`` distinct usage rows to /api/push (every 10th batch is sent twice, which must add
+nothing), while ``--clients`` threads call get_spend(group_by=["member"]) over MCP streamable HTTP
+with the admin's token. Reports events/s accepted, p50/p99 of push and get_spend latency, and checks
+afterwards that the admin's total equals the rows sent, each priced by the same pricer, to the
+nano-dollar.
+
+    python bench/bench_team.py --seconds 60 --pushers 20 --clients 10 --batch 500
+"""
+
+from __future__ import annotations
+
+import argparse
+import gzip
+import os
+import socket
+import subprocess
+import sys
+import tempfile
+import threading
+import time
+from datetime import UTC, datetime
+from decimal import Decimal
+from pathlib import Path
+from typing import Any
+
+import anyio
+import httpx2
+import msgspec
+
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+from benchlib import save, table
+from cost_mcp.periods import ms_to_datetime
+from cost_mcp.pricing import Price, Pricer, Tokens
+from cost_mcp.push import WireBatch, WireRow
+from cost_mcp.store import connect
+from cost_mcp.store import team as team_store
+
+MODELS = ("claude-sonnet-4-5-20250929", "claude-haiku-4-5-20251001", "claude-opus-4-1-20250805")
+
+
+def rows(pusher: int, n: int, size: int, now_ms: int) -> list[WireRow]:
+    """Batch ``n`` of one pusher: ``size`` distinct calls in the last hour."""
+    out = []
+    for i in range(size):
+        k = n * size + i
+        out.append(
+            WireRow(
+                source="claude_code",
+                message_id=f"msg_{pusher}_{k}",
+                request_id=f"req_{pusher}_{k}",
+                ts_ms=now_ms - (k * 997) % 3_600_000,
+                provider="anthropic",
+                model=MODELS[k % len(MODELS)],
+                session_id=f"s{pusher}-{k // 100}",
+                project=f"proj{k % 5}",
+                agent="claude-code",
+                input_tokens=10 + k % 900,
+                output_tokens=50 + k % 2000,
+                cache_read_tokens=k % 30_000,
+                cache_write_5m_tokens=k % 4000,
+            )
+        )
+    return out
+
+
+def cpu_seconds(pid: int) -> float:
+    """User + system CPU time of a process so far (Linux): what the server spent, whatever the load."""
+    fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+
+
+def pct(values: list[float], q: float) -> float:
+    ordered = sorted(values)
+    return ordered[min(len(ordered) - 1, int(q * len(ordered)))] if ordered else float("nan")
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    ap.add_argument("--seconds", type=float, default=60)
+    ap.add_argument("--pushers", type=int, default=20)
+    ap.add_argument("--clients", type=int, default=10)
+    ap.add_argument("--batch", type=int, default=500)
+    args = ap.parse_args()
+
+    with tempfile.TemporaryDirectory() as tmp, socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        port = s.getsockname()[1]
+        s.close()
+        db = Path(tmp) / "cost.db"
+        conn = connect(db)
+        tokens = [team_store.create_token(conn, f"p{i}", f"dev{i}@example.com") for i in range(args.pushers)]
+        admin = team_store.create_token(conn, "admin", "boss@example.com", "admin")
+        conn.close()
+        env = dict(os.environ)
+        env.update(
+            COST_MCP_DB=str(db),
+            COST_MCP_ENV_FILE=f"{tmp}/env",
+            COST_MCP_PRICES_FILE=f"{tmp}/prices.toml",
+            CLAUDE_CONFIG_DIR=f"{tmp}/claude",
+            COST_MCP_TIMEZONE="UTC",
+        )
+        proc = subprocess.Popen(
+            [sys.executable, "-m", "cost_mcp", "serve", "--http", "--port", str(port)],
+            env=env,
+            stderr=subprocess.DEVNULL,
+        )
+        base = f"http://127.0.0.1:{port}"
+        now_ms = int(datetime.now(UTC).timestamp() * 1000) - 60_000
+        sent: dict[tuple[int, int], list[WireRow]] = {}
+        push_lat: list[float] = []
+        spend_lat: list[float] = []
+        accepted = 0
+        lock = threading.Lock()
+        errors: list[str] = []
+        try:
+            for _ in range(300):
+                try:
+                    httpx2.get(f"{base}/healthz", timeout=1)
+                    break
+                except httpx2.TransportError:
+                    time.sleep(0.1)
+            deadline = time.perf_counter() + args.seconds
+
+            def pusher(i: int) -> None:
+                nonlocal accepted
+                headers = {
+                    "Authorization": f"Bearer {tokens[i]}",
+                    "Content-Type": "application/json",
+                    "Content-Encoding": "gzip",
+                }
+                with httpx2.Client(timeout=120) as client:
+                    n = 0
+                    while time.perf_counter() < deadline:
+                        batch = rows(i, n, args.batch, now_ms)
+                        body = gzip.compress(msgspec.json.encode(WireBatch(rows=batch)), compresslevel=5)
+                        for _ in range(2 if n % 10 == 9 else 1):
+                            t = time.perf_counter()
+                            r = client.post(f"{base}/api/push", content=body, headers=headers)
+                            if r.status_code == 429:
+                                time.sleep(float(r.headers.get("retry-after", "1")))
+                                continue
+                            if r.status_code != 200:
+                                with lock:
+                                    errors.append(f"push {r.status_code}: {r.text[:200]}")
+                                return
+                            with lock:
+                                push_lat.append(time.perf_counter() - t)
+                                accepted += len(batch)
+                                sent[(i, n)] = batch
+                        n += 1
+
+            def asker() -> None:
+                from mcp import Client
+                from mcp.client.streamable_http import streamable_http_client
+
+                async def loop() -> None:
+                    async with (
+                        httpx2.AsyncClient(headers={"Authorization": f"Bearer {admin}"}, timeout=120) as http,
+                        Client(streamable_http_client(f"{base}/mcp", http_client=http)) as client,
+                    ):
+                        while time.perf_counter() < deadline:
+                            t = time.perf_counter()
+                            res = await client.call_tool(
+                                "get_spend", {"period": "last_7_days", "group_by": ["member"]}
+                            )
+                            if res.is_error:
+                                errors.append(f"get_spend: {res.content}")
+                                return
+                            with lock:
+                                spend_lat.append(time.perf_counter() - t)
+
+                anyio.run(loop)
+
+            cpu_before = cpu_seconds(proc.pid)
+            start = time.perf_counter()
+            threads = [threading.Thread(target=pusher, args=(i,)) for i in range(args.pushers)]
+            threads += [threading.Thread(target=asker) for _ in range(args.clients)]
+            for t in threads:
+                t.start()
+            for t in threads:
+                t.join()
+            wall = time.perf_counter() - start
+            cpu = cpu_seconds(proc.pid) - cpu_before
+
+            async def final() -> Any:
+                from mcp import Client
+                from mcp.client.streamable_http import streamable_http_client
+
+                async with (
+                    httpx2.AsyncClient(headers={"Authorization": f"Bearer {admin}"}, timeout=300) as http,
+                    Client(streamable_http_client(f"{base}/mcp", http_client=http)) as client,
+                ):
+                    res = await client.call_tool("get_spend", {"period": "last_7_days"})
+                    return res.structured_content
+
+            answer = anyio.run(final)
+        finally:
+            proc.terminate()
+            proc.wait(timeout=30)
+    assert not errors, errors[:3]
+    pricer = Pricer()
+    expected = Decimal(0)
+    distinct = 0
+    for batch in sent.values():
+        for r in batch:
+            distinct += 1
+            tokens_ = Tokens(
+                input=r.input_tokens,
+                output=r.output_tokens,
+                cache_read=r.cache_read_tokens,
+                cache_write_5m=r.cache_write_5m_tokens,
+            )
+            priced = pricer.price(tokens_, r.model, r.provider, ms_to_datetime(r.ts_ms))
+            assert isinstance(priced, Price)
+            expected += Decimal(priced.total_nanos) / 10**9
+    total = Decimal(str(answer["total_usd"]))
+    assert total == expected, f"server total {total} != rows sent {expected}"
+    result = {
+        "seconds": round(wall, 1),
+        "pushers": args.pushers,
+        "clients": args.clients,
+        "batch": args.batch,
+        "events_accepted": accepted,
+        "distinct_events": distinct,
+        "events_per_s": round(accepted / wall),
+        "push_p50_ms": round(pct(push_lat, 0.5) * 1000, 1),
+        "push_p99_ms": round(pct(push_lat, 0.99) * 1000, 1),
+        "get_spend_calls": len(spend_lat),
+        "get_spend_p50_ms": round(pct(spend_lat, 0.5) * 1000, 1),
+        "get_spend_p99_ms": round(pct(spend_lat, 0.99) * 1000, 1),
+        "server_cpu_seconds": round(cpu, 1),
+        "events_per_server_cpu_s": round(accepted / cpu),
+        "total_exact": True,
+        "load_average": os.getloadavg()[0],
+    }
+    print(
+        table(
+            ["events/s", "per CPU s", "accepted", "push p50/p99 ms", "spend n", "spend p50/p99 ms", "load"],
+            [
+                [
+                    f"{result['events_per_s']:,}",
+                    f"{result['events_per_server_cpu_s']:,}",
+                    f"{accepted:,}",
+                    f"{result['push_p50_ms']}/{result['push_p99_ms']}",
+                    len(spend_lat),
+                    f"{result['get_spend_p50_ms']}/{result['get_spend_p99_ms']}",
+                    f"{result['load_average']:.1f}",
+                ]
+            ],
+        )
+    )
+    save("team", result)
+
+
+if __name__ == "__main__":
+    main()

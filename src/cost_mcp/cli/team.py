@@ -1,0 +1,123 @@
+"""Team-mode commands (issue 14): ``token create|list|revoke``, ``team set|list`` and ``push``."""
+
+from __future__ import annotations
+
+import sys
+
+import click
+
+from cost_mcp.cli.app import EXIT_OK, cli, settings
+
+
+@cli.group()
+def token() -> None:
+    """Bearer tokens for the team server (create, list, revoke)."""
+
+
+@token.command("create")
+@click.argument("name")
+@click.option("--member", required=True, help="the member's email address")
+@click.option("--role", type=click.Choice(["member", "admin"]), default="member", show_default=True)
+def token_create(name: str, member: str, role: str) -> int:
+    """Create a token and print it once (the ledger keeps only its hash)."""
+    from cost_mcp.store import connect
+    from cost_mcp.store import team as team_store
+
+    conn = connect(settings().db)
+    try:
+        secret = team_store.create_token(conn, name, member, role)
+    finally:
+        conn.close()
+    print(f"token {name} for {member.strip().lower()} ({role}); shown once, keep it secret:", file=sys.stderr)
+    print(secret)
+    return EXIT_OK
+
+
+@token.command("list")
+def token_list() -> int:
+    """Every token: name, member, role, created, revoked (never the token)."""
+    from cost_mcp.store import connect
+    from cost_mcp.store import team as team_store
+
+    conn = connect(settings().db)
+    try:
+        for t in team_store.list_tokens(conn):
+            state = f"revoked {t.revoked_at[:19]}" if t.revoked_at else "live"
+            print(f"{t.name}\t{t.member}\t{t.role}\tcreated {t.created_at[:19]}\t{state}")
+    finally:
+        conn.close()
+    return EXIT_OK
+
+
+@token.command("revoke")
+@click.argument("name")
+def token_revoke(name: str) -> int:
+    """Revoke a token at once."""
+    from cost_mcp.store import connect
+    from cost_mcp.store import team as team_store
+
+    conn = connect(settings().db)
+    try:
+        team_store.revoke_token(conn, name)
+    finally:
+        conn.close()
+    print(f"token {name} revoked", file=sys.stderr)
+    return EXIT_OK
+
+
+@cli.group()
+def team() -> None:
+    """Named groups of members, for team budgets."""
+
+
+@team.command("set")
+@click.argument("name")
+@click.argument("members", nargs=-1, metavar="EMAIL...")
+def team_set(name: str, members: tuple[str, ...]) -> int:
+    """Make a team exactly these members (none: remove it)."""
+    from cost_mcp.store import connect
+    from cost_mcp.store import team as team_store
+
+    conn = connect(settings().db)
+    try:
+        team_store.set_team(conn, name, members)
+    finally:
+        conn.close()
+    return EXIT_OK
+
+
+@team.command("list")
+def team_list() -> int:
+    """Every team and its members."""
+    from cost_mcp.store import connect
+    from cost_mcp.store import team as team_store
+
+    conn = connect(settings().db)
+    try:
+        for name, members in team_store.teams(conn).items():
+            print(f"{name}\t{', '.join(members)}")
+    finally:
+        conn.close()
+    return EXIT_OK
+
+
+@cli.command()
+@click.option("--server", default=None, help="team server URL (default COST_MCP_TEAM_SERVER)")
+@click.option("--token", "bearer", default=None, help="bearer token (default COST_MCP_TEAM_TOKEN)")
+def push(server: str | None, bearer: str | None) -> int:
+    """Send usage the team server has not acknowledged yet."""
+    from cost_mcp import push as push_api
+    from cost_mcp.store import connect
+
+    loaded = settings()
+    conn = connect(loaded.db)
+    try:
+        stats = push_api.push(conn, loaded, server=server, token=bearer)
+    finally:
+        conn.close()
+    print(
+        f"pushed {stats.sent:,} usage rows in {stats.batches} batch(es), {stats.changed:,} new or grown "
+        f"on the server; {stats.pending:,} left",
+        file=sys.stderr,
+    )
+    return EXIT_OK

@@ -1,0 +1,457 @@
+"""Laptops push usage to a team server: the wire format, the server's side and the laptop's side.
+
+Only normalised usage rows leave a laptop (:class:`WireRow`): time, source, provider, model, tokens
+by kind, session, project (or a keyed hash of it), agent, message and request ids, the provider's
+reported cost. Never prompts, content or file paths (a row's ``origin``, a log file's path, stays
+home). The server prices every row itself and stores it under the member of the token that pushed
+it, never a member named in the payload (there is no such field).
+
+Wire format: ``{"rows": [WireRow, ...]}`` as JSON (``application/json``) or MessagePack
+(``application/msgpack``), optionally gzip (``Content-Encoding: gzip``). The answer is
+``{"accepted": n, "changed": m}``: the whole batch was written in one transaction, so a 200 acks
+every row of it. Re-sending is harmless: the server keeps the local ledger's dedup key and "max
+tokens wins", so the same rows twice, or in any order, or from two machines give the same totals.
+"""
+
+from __future__ import annotations
+
+import gzip
+import hashlib
+import hmac
+import logging
+import sqlite3
+import threading
+import time
+import zlib
+from collections.abc import Callable
+from dataclasses import dataclass, field
+
+import msgspec
+
+from cost_mcp.access import Caller
+from cost_mcp.config import Settings, source_provider
+from cost_mcp.errors import CostMcpError, InvalidInputError
+from cost_mcp.periods import ms_to_datetime
+from cost_mcp.pricing import Price, Pricer, Tokens
+from cost_mcp.store import team as team_store
+from cost_mcp.store.connection import Conn
+
+logger = logging.getLogger(__name__)
+
+MAX_BODY_BYTES = 8 * 1024 * 1024
+"""Largest push body as sent (compressed)."""
+MAX_DECODED_BYTES = 64 * 1024 * 1024
+"""Largest push body once decompressed: a gzip bomb stops here."""
+MAX_ROWS = 5_000
+"""Most rows in one push; the client sends batches of :data:`BATCH_ROWS`."""
+BATCH_ROWS = 2_000
+MAX_TOKENS_PER_CALL = 100_000_000
+"""Far above any real call (a 1M-context request is 10^6): a larger count is a broken row."""
+_MIN_TS_MS = 1_577_836_800_000  # 2020-01-01: before any of the agents we read existed
+_DAY_MS = 86_400_000
+NOT_PUSHED = "origin"
+"""The one usage-event column with a local path in it: never sent."""
+
+
+class PushError(CostMcpError):
+    """A push that the server refused or could not be reached; what was sent before stays acked."""
+
+
+class PushRejected(InvalidInputError):
+    """A push body the server will not store, with the reason and an HTTP status (400/413/415)."""
+
+    def __init__(self, message: str, status: int = 400) -> None:
+        super().__init__(message)
+        self.status = status
+
+
+class WireRow(msgspec.Struct, forbid_unknown_fields=True, omit_defaults=True):
+    """One usage event on the wire (see the module docstring)."""
+
+    source: str
+    message_id: str
+    ts_ms: int
+    provider: str
+    model: str
+    request_id: str = ""
+    is_sidechain: int = 0
+    session_id: str = ""
+    project: str = ""
+    agent: str = ""
+    input_tokens: int = 0
+    output_tokens: int = 0
+    cache_read_tokens: int = 0
+    cache_write_5m_tokens: int = 0
+    cache_write_1h_tokens: int = 0
+    web_search_requests: int = 0
+    speed: str = ""
+    service_tier: str = ""
+    inference_geo: str = ""
+    reported_cost_nanos: int | None = None
+
+
+class WireBatch(msgspec.Struct, forbid_unknown_fields=True):
+    """A push body."""
+
+    rows: list[WireRow]
+
+
+class PushAnswer(msgspec.Struct):
+    """The server's answer to a push."""
+
+    accepted: int
+    changed: int
+
+
+_json_decoder = msgspec.json.Decoder(WireBatch)
+_msgpack_decoder = msgspec.msgpack.Decoder(WireBatch)
+
+
+def pushable(source: str) -> bool:
+    """Whether a laptop's events of this source may be pushed: its own readings (logs, agents,
+    record_usage, OTel received locally), not a provider's reports, which the server syncs itself."""
+    return source_provider(source) is None
+
+
+# --- server side ---------------------------------------------------------------------------------
+
+
+def decode(body: bytes, content_type: str, content_encoding: str) -> list[WireRow]:
+    """The rows of a push body; PushRejected says exactly what is wrong with it."""
+    if len(body) > MAX_BODY_BYTES:
+        raise PushRejected(
+            f"push body over {MAX_BODY_BYTES:,} bytes: send at most {MAX_ROWS:,} rows per push", 413
+        )
+    coding = content_encoding.strip().lower() or "identity"
+    if coding == "gzip":
+        try:
+            inflater = zlib.decompressobj(16 + zlib.MAX_WBITS)
+            raw = inflater.decompress(body, MAX_DECODED_BYTES)
+            if inflater.unconsumed_tail:
+                raise PushRejected(f"push body over {MAX_DECODED_BYTES:,} bytes once decompressed", 413)
+        except zlib.error as exc:
+            raise PushRejected(f"Content-Encoding gzip, but the body is not gzip: {exc}") from None
+    elif coding == "identity":
+        raw = body
+    else:
+        raise PushRejected(f"Content-Encoding {coding!r} is not supported: send gzip or nothing", 415)
+    ctype = content_type.split(";", maxsplit=1)[0].strip().lower()
+    try:
+        if ctype == "application/json":
+            batch = _json_decoder.decode(raw)
+        elif ctype == "application/msgpack":
+            batch = _msgpack_decoder.decode(raw)
+        else:
+            raise PushRejected(
+                f"Content-Type {ctype or '(none)'} is not supported: "
+                "send application/json or application/msgpack",
+                415,
+            )
+    except msgspec.ValidationError as exc:
+        raise PushRejected(f"push body does not match the push format: {exc}") from None
+    except msgspec.DecodeError as exc:
+        raise PushRejected(f"push body is not valid {ctype}: {exc}") from None
+    if len(batch.rows) > MAX_ROWS:
+        raise PushRejected(f"{len(batch.rows):,} rows in one push; send at most {MAX_ROWS:,}", 413)
+    allowed = {s for s in {r.source for r in batch.rows} if s and len(s) <= 64 and pushable(s)}
+    for i, row in enumerate(batch.rows):
+        _check(i, row, allowed)
+    return batch.rows
+
+
+def _check(i: int, r: WireRow, allowed: set[str]) -> None:
+    where = f"row {i}"
+    if r.source not in allowed:
+        raise PushRejected(
+            f"{where}: source {r.source!r} cannot be pushed (provider reports are synced by the server)"
+        )
+    if not r.message_id or not r.model or not r.provider:
+        raise PushRejected(f"{where}: message_id, provider and model are required")
+    for name in ("message_id", "request_id", "session_id", "project", "agent", "model", "provider", "speed",
+                 "service_tier", "inference_geo"):  # fmt: skip
+        if len(getattr(r, name)) > 300:
+            raise PushRejected(f"{where}: {name} longer than 300 characters")
+    if "/" in r.project or "\\" in r.project:
+        raise PushRejected(f"{where}: project must be a folder name or hash, not a path")
+    now_ms = int(time.time() * 1000)
+    if not _MIN_TS_MS <= r.ts_ms <= now_ms + _DAY_MS:
+        raise PushRejected(
+            f"{where}: ts_ms {r.ts_ms} is not a time in milliseconds between 2020 and tomorrow"
+        )
+    if r.is_sidechain not in (0, 1):
+        raise PushRejected(f"{where}: is_sidechain must be 0 or 1")
+    for name in ("input_tokens", "output_tokens", "cache_read_tokens", "cache_write_5m_tokens",
+                 "cache_write_1h_tokens", "web_search_requests"):  # fmt: skip
+        value = getattr(r, name)
+        if not 0 <= value <= MAX_TOKENS_PER_CALL:
+            raise PushRejected(f"{where}: {name} must be between 0 and {MAX_TOKENS_PER_CALL:,}, got {value}")
+    if r.reported_cost_nanos is not None and not 0 <= r.reported_cost_nanos <= 10**15:
+        raise PushRejected(f"{where}: reported_cost_nanos out of range")
+
+
+def receive(conn: Conn, pricer: Pricer, caller: Caller, rows: list[WireRow]) -> PushAnswer:
+    """Price and store one decoded batch under the caller's member, atomically."""
+    from cost_mcp.sources.claude_code import _recount  # the log reader's own per-message recount
+
+    stored = [_stored(r) for r in rows]
+    prices = [_price(pricer, r) for r in rows]
+    changed = team_store.store_pushed(conn, caller.member, caller.token_name, stored, prices, _recount)
+    return PushAnswer(accepted=len(rows), changed=changed)
+
+
+def _stored(r: WireRow) -> team_store.PushedRow:
+    return team_store.PushedRow(
+        source=r.source,
+        message_id=r.message_id,
+        request_id=r.request_id,
+        is_sidechain=r.is_sidechain,
+        ts_ms=r.ts_ms,
+        provider=r.provider,
+        model=r.model,
+        session_id=r.session_id,
+        project=r.project,
+        agent=r.agent,
+        input_tokens=r.input_tokens,
+        output_tokens=r.output_tokens,
+        cache_read_tokens=r.cache_read_tokens,
+        cache_write_5m_tokens=r.cache_write_5m_tokens,
+        cache_write_1h_tokens=r.cache_write_1h_tokens,
+        web_search_requests=r.web_search_requests,
+        speed=r.speed,
+        service_tier=r.service_tier,
+        inference_geo=r.inference_geo,
+        reported_cost_nanos=r.reported_cost_nanos,
+    )
+
+
+def _price(pricer: Pricer, r: WireRow) -> team_store.Priced:
+    """The server's own price for a pushed call, as the laptop's reader priced it (same pricer)."""
+    tokens = Tokens(
+        input=r.input_tokens,
+        output=r.output_tokens,
+        cache_read=r.cache_read_tokens,
+        cache_write_5m=r.cache_write_5m_tokens,
+        cache_write_1h=r.cache_write_1h_tokens,
+        web_search_requests=r.web_search_requests,
+    )
+    priced = pricer.price(
+        tokens,
+        r.model,
+        r.provider,
+        ms_to_datetime(r.ts_ms),
+        speed=r.speed or None,
+        service_tier=r.service_tier or None,
+        inference_geo=r.inference_geo or None,
+    )
+    if isinstance(priced, Price):
+        return team_store.Priced(priced.total_nanos, priced.model_id, "; ".join(priced.assumptions))
+    return team_store.Priced(None, None, "")
+
+
+@dataclass
+class RateLimiter:
+    """Per-token token bucket: ``rate`` pushes a second on average, bursts of ``burst``.
+
+    Per server process (each replica limits on its own): a limit against a runaway client, not an
+    accounting of anything, so it needs no shared state."""
+
+    rate: float = 20.0
+    burst: float = 40.0
+    _buckets: dict[str, tuple[float, float]] = field(default_factory=dict)
+    _lock: threading.Lock = field(default_factory=threading.Lock)
+
+    def take(self, key: str) -> float:
+        """0 when a push may go ahead now, else the seconds to wait before trying again."""
+        now = time.monotonic()
+        with self._lock:
+            level, then = self._buckets.get(key, (self.burst, now))
+            level = min(self.burst, level + (now - then) * self.rate)
+            if level >= 1:
+                self._buckets[key] = (level - 1, now)
+                return 0.0
+            self._buckets[key] = (level, now)
+            return (1 - level) / self.rate
+
+
+# --- laptop side ---------------------------------------------------------------------------------
+
+
+@dataclass
+class PushStats:
+    """What a push did."""
+
+    sent: int = 0
+    changed: int = 0
+    batches: int = 0
+    pending: int = 0
+
+
+def hide_project(key: str, project: str) -> str:
+    """A project name as the team server sees it with COST_MCP_TEAM_HIDE_PROJECTS: a keyed hash."""
+    if not project:
+        return ""
+    return "p-" + hmac.new(key.encode(), project.encode(), hashlib.sha256).hexdigest()[:16]
+
+
+def push(
+    conn: Conn,
+    settings: Settings,
+    *,
+    server: str | None = None,
+    token: str | None = None,
+    send: Callable[[str, str, bytes], PushAnswer] | None = None,
+) -> PushStats:
+    """Send every counted usage event the server has not acknowledged, in gzip JSON batches, and
+    record each batch's ack as it arrives (an interrupted push resumes where it stopped)."""
+    url = (server or settings.team_server or "").rstrip("/")
+    secret = token or (settings.team_token.get_secret_value() if settings.team_token else "")
+    if not url or not secret:
+        raise InvalidInputError(
+            "no team server configured: pass --server URL --token T, or set COST_MCP_TEAM_SERVER and "
+            "COST_MCP_TEAM_TOKEN"
+        )
+    hide = settings.team_hide_projects.get_secret_value() if settings.team_hide_projects else None
+    sources = [s for s in team_store.event_sources(conn) if pushable(s)]
+    sender = send or http_sender
+    stats = PushStats()
+    last = team_store.max_event_id(conn)
+    after = 0
+    while after < last:
+        upto = min(after + BATCH_ROWS, last)
+        batch = team_store.unpushed(conn, url, after, upto, sources)
+        after = upto
+        if not batch:
+            continue
+        wire = [_wire(row, hide) for _, _, row in batch]
+        body = gzip.compress(msgspec.json.encode(WireBatch(rows=wire)), compresslevel=5)
+        answer = sender(url, secret, body)
+        team_store.record_acks(conn, url, [(event_id, tokens) for event_id, tokens, _ in batch])
+        stats.sent += answer.accepted
+        stats.changed += answer.changed
+        stats.batches += 1
+    stats.pending = team_store.pending_count(conn, url, sources)
+    return stats
+
+
+def _wire(r: team_store.PushedRow, hide: str | None) -> WireRow:
+    return WireRow(
+        source=r.source,
+        message_id=r.message_id,
+        ts_ms=r.ts_ms,
+        provider=r.provider,
+        model=r.model,
+        request_id=r.request_id,
+        is_sidechain=r.is_sidechain,
+        session_id=r.session_id,
+        project=hide_project(hide, r.project) if hide else r.project.replace("\\", "/").rsplit("/", 1)[-1],
+        agent=r.agent,
+        input_tokens=r.input_tokens,
+        output_tokens=r.output_tokens,
+        cache_read_tokens=r.cache_read_tokens,
+        cache_write_5m_tokens=r.cache_write_5m_tokens,
+        cache_write_1h_tokens=r.cache_write_1h_tokens,
+        web_search_requests=r.web_search_requests,
+        speed=r.speed,
+        service_tier=r.service_tier,
+        inference_geo=r.inference_geo,
+        reported_cost_nanos=r.reported_cost_nanos,
+    )
+
+
+RETRIES = 5
+
+
+def http_sender(url: str, token: str, body: bytes) -> PushAnswer:
+    """POST one batch to ``url``/api/push; 429 and 5xx are retried (honouring Retry-After, at most
+    30 s), anything else is a PushError that says what the server said (never the token)."""
+    import httpx2
+
+    from cost_mcp.sources.http import TIMEOUT, USER_AGENT
+
+    headers = {
+        "Authorization": f"Bearer {token}",
+        "Content-Type": "application/json",
+        "Content-Encoding": "gzip",
+        "User-Agent": USER_AGENT,
+    }
+    wait = 0.5
+    with httpx2.Client(timeout=TIMEOUT, follow_redirects=False) as client:
+        for attempt in range(RETRIES):
+            try:
+                response = client.post(f"{url}/api/push", content=body, headers=headers)
+            except httpx2.HTTPError as exc:
+                if attempt == RETRIES - 1:
+                    raise PushError(f"cannot reach the team server {url}: {type(exc).__name__}") from None
+                time.sleep(wait)
+                wait *= 2
+                continue
+            if response.status_code == 200:
+                return msgspec.json.decode(response.content, type=PushAnswer)
+            detail = response.text[:300].replace(token, "***")
+            if response.status_code in (429, 502, 503, 504) and attempt < RETRIES - 1:
+                after = response.headers.get("retry-after", "")
+                time.sleep(min(30.0, float(after)) if after.replace(".", "", 1).isdigit() else wait)
+                wait *= 2
+                continue
+            if response.status_code == 401:
+                raise PushError(
+                    f"the team server {url} refused the token (401): it is wrong or revoked; ask an admin "
+                    "for a new one (`cost-mcp token create`) and set COST_MCP_TEAM_TOKEN"
+                )
+            raise PushError(f"the team server {url} answered {response.status_code}: {detail}")
+    raise PushError(f"the team server {url} kept answering busy; try again later")
+
+
+class PushLoop:
+    """The local server's own pushes: when a team server is configured, push what it has not
+    acknowledged after the start-up read of the logs and then every :attr:`interval` seconds (each
+    query's refresh adds rows between them). A laptop that was offline catches up on the next round;
+    failures are logged (never the token) and retried next round."""
+
+    def __init__(
+        self, settings: Settings, open_conn: Callable[[], Conn], ready: Callable[[float], bool]
+    ) -> None:
+        self.settings = settings
+        self.open_conn = open_conn
+        self.ready = ready
+        self.interval = 60.0
+        self._stop = threading.Event()
+        self._thread: threading.Thread | None = None
+
+    @property
+    def configured(self) -> bool:
+        """Whether a team server and token are set."""
+        return bool(self.settings.team_server and self.settings.team_token)
+
+    def start(self) -> None:
+        """Start pushing in the background (nothing when no team server is configured)."""
+        if self.configured and self._thread is None:
+            self._thread = threading.Thread(target=self._run, name="cost-mcp-push", daemon=True)
+            self._thread.start()
+
+    def stop(self) -> None:
+        """Stop after the push in flight, if any."""
+        self._stop.set()
+        if self._thread is not None:
+            self._thread.join(timeout=30)
+
+    def _run(self) -> None:
+        while not self._stop.is_set() and not self.ready(1.0):
+            pass
+        while not self._stop.is_set():
+            self.once()
+            self._stop.wait(self.interval)
+
+    def once(self) -> PushStats | None:
+        """One push round; None when it failed (logged)."""
+        conn = self.open_conn()
+        try:
+            stats = push(conn, self.settings)
+        except (CostMcpError, sqlite3.Error) as exc:
+            logger.warning("push to the team server failed (next try in %.0f s): %s", self.interval, exc)
+            return None
+        finally:
+            conn.close()
+        if stats.sent:
+            logger.info("pushed %d usage rows to the team server", stats.sent)
+        return stats

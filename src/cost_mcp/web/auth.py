@@ -1,0 +1,125 @@
+"""Bearer tokens on the HTTP server: our own tokens (``cost-mcp token create``) and, optionally,
+JWTs from the company's identity provider.
+
+Built on the mcp SDK's auth pieces, so the MCP route behaves as the MCP authorization spec says:
+:class:`TeamTokenVerifier` is an SDK ``TokenVerifier``; the SDK's ``BearerAuthBackend`` reads the
+header, its ``RequireAuthMiddleware`` answers 401 with ``WWW-Authenticate: Bearer ...
+resource_metadata="..."``, and its protected-resource routes serve
+``/.well-known/oauth-protected-resource/mcp``. The caller (member, role) travels in the access
+token's claims; ``server.py`` turns it into an :class:`~cost_mcp.access.Caller`.
+
+A token is never logged: a refusal logs the token's name when it has one, else nothing about it.
+"""
+
+from __future__ import annotations
+
+import logging
+from typing import Any
+
+import anyio.to_thread
+from mcp.server.auth.middleware.auth_context import get_access_token
+from mcp.server.auth.provider import AccessToken
+
+from cost_mcp.access import Caller
+from cost_mcp.config import Settings
+from cost_mcp.store import Ledger
+from cost_mcp.store import team as team_store
+
+logger = logging.getLogger("cost_mcp.http")
+
+JWT_ALGORITHMS = ["RS256", "RS384", "RS512", "ES256", "ES384", "PS256", "EdDSA"]
+"""Asymmetric only: a shared-secret (HS*) JWT could be minted by anyone who can read the config."""
+
+
+class TeamTokenVerifier:
+    """Checks a bearer value: one of our ``cmt_`` tokens (its hash looked up in the ledger on every
+    request, so a revocation holds at once across replicas), else a JWT when an issuer is set.
+    :meth:`close` closes its connection."""
+
+    def __init__(self, ledger: Ledger, settings: Settings) -> None:
+        # A connection of its own: checking a token must not queue behind a push or a query holding
+        # the server's main connection (WAL lets it read beside them).
+        self.ledger = Ledger(ledger.path)
+        self.settings = settings
+        self._jwks: Any = None
+        self.admins = {a.strip().lower() for a in settings.jwt_admins.split(",") if a.strip()}
+
+    def close(self) -> None:
+        """Close the verifier's own ledger connection."""
+        self.ledger.close()
+
+    @property
+    def jwt_enabled(self) -> bool:
+        """Whether identity-provider JWTs are accepted."""
+        return jwt_configured(self.settings)
+
+    async def verify_token(self, token: str) -> AccessToken | None:
+        """An access token carrying the caller, or None (the SDK then answers 401)."""
+        if token.startswith(team_store.TOKEN_PREFIX):
+            return await anyio.to_thread.run_sync(self._ours, token)
+        if self.jwt_enabled:
+            return await anyio.to_thread.run_sync(self._jwt, token)
+        return None
+
+    def _ours(self, token: str) -> AccessToken | None:
+        with self.ledger.use() as conn:
+            info = team_store.verify_token(conn, token)
+        if info is None:
+            return None
+        return AccessToken(
+            token=token,
+            client_id=info.name,
+            scopes=[info.role],
+            claims={"member": info.member, "role": info.role},
+        )
+
+    def _jwt(self, token: str) -> AccessToken | None:
+        import jwt
+
+        s = self.settings
+        try:
+            if self._jwks is None:
+                self._jwks = jwt.PyJWKClient(str(s.jwt_jwks_url), cache_keys=True, lifespan=300)
+            key = self._jwks.get_signing_key_from_jwt(token)
+            claims = jwt.decode(
+                token,
+                key.key,
+                algorithms=JWT_ALGORITHMS,
+                audience=s.jwt_audience,
+                issuer=s.jwt_issuer,
+                options={"require": ["exp", "iss", "aud"]},
+            )
+        except jwt.PyJWTError as exc:
+            # The reason (expired, wrong audience...) helps an operator; the token itself never appears.
+            logger.info("JWT refused: %s", type(exc).__name__)
+            return None
+        member = claims.get(s.jwt_member_claim)
+        if not isinstance(member, str) or "@" not in member:
+            logger.info("JWT refused: no %r claim with an email address", s.jwt_member_claim)
+            return None
+        member = member.strip().lower()
+        role = "admin" if member in self.admins else "member"
+        return AccessToken(
+            token=token,
+            client_id=f"jwt:{member}",
+            scopes=[role],
+            expires_at=int(claims["exp"]),
+            subject=str(claims.get("sub") or member),
+            claims={"member": member, "role": role},
+        )
+
+
+def jwt_configured(settings: Settings) -> bool:
+    """Whether identity-provider JWTs are configured (issuer, audience and JWKS URL all set)."""
+    return bool(settings.jwt_issuer and settings.jwt_jwks_url and settings.jwt_audience)
+
+
+def current_caller() -> Caller | None:
+    """The caller of the request being served, or None outside an authenticated HTTP request (stdio,
+    or loopback HTTP with no tokens): the personal server, which sees everything."""
+    token = get_access_token()
+    if token is None or not token.claims:
+        return None
+    return Caller(
+        member=str(token.claims["member"]), role=str(token.claims["role"]), token_name=token.client_id
+    )
