@@ -88,6 +88,8 @@ def home(request: pytest.FixtureRequest, tmp_path: Path, monkeypatch: pytest.Mon
     monkeypatch.setenv("GEMINI_DIR", str(tmp_path / "gemini"))
     monkeypatch.setenv("OPENCODE_DATA_DIR", str(tmp_path / "opencode"))
     monkeypatch.setenv("AMP_DATA_DIR", str(tmp_path / "amp"))
+    # gcloud's application-default credentials of whoever runs the tests never configure Google.
+    monkeypatch.setenv("CLOUDSDK_CONFIG", str(tmp_path / "gcloud"))
     monkeypatch.setenv("COST_MCP_COPILOT_OTEL_DIR", str(tmp_path / "copilot-otel"))
     monkeypatch.delenv("COPILOT_OTEL_FILE_EXPORTER_PATH", raising=False)
     yield tmp_path

@@ -183,9 +183,22 @@ class Settings(BaseSettings):
         return ZoneInfo(self.timezone)
 
     def provider_value(self, name: str) -> str | None:
-        """A provider variable's value (by its variable name), or None when unset or empty."""
+        """A provider variable's value (by its variable name), or None when unset or empty.
+
+        An unset credential may have a default place (Google's application-default credentials
+        file), taken only once the provider's other required settings are there: a file a person
+        keeps for other tools must not make a provider they never set up look half-configured."""
         text = self._env.get(name, "").strip()
-        return text or None
+        if text:
+            return text
+        from cost_mcp.sources import registry  # the registry imports the fetchers, which import us
+
+        for spec in registry.providers():
+            if spec.key_env == name and spec.default_key is not None:
+                others = [s.env for s in spec.settings if s.required]
+                if all(self._env.get(env, "").strip() for env in others):
+                    return spec.default_key(self._env)
+        return None
 
     def provider_missing(self, provider: str) -> list[str]:
         """The variables a provider still needs before it can be synced (empty: configured)."""
@@ -197,7 +210,7 @@ class Settings(BaseSettings):
         spec = provider_spec(provider)
         if self.provider_missing(provider):
             return None
-        return SecretStr(self._env[spec.key_env].strip())
+        return SecretStr(self.provider_value(spec.key_env) or "")
 
     def skips_sync(self, source: str) -> bool:
         """Whether automatic sync leaves this source out (an explicit sync still runs it).

@@ -433,3 +433,31 @@ def test_import_reads_the_console_header_currency_and_refuses_a_file_that_is_not
         InvalidInputError, match="not a Cloud Billing export CSV: no day, service, cost column"
     ):
         google.parse_csv(other)
+
+
+def test_without_the_variable_gclouds_application_default_file_is_used_once_the_table_is_set(
+    configured: Settings, monkeypatch: pytest.MonkeyPatch, home: Path, keypair: tuple[str, bytes]
+) -> None:
+    # google-auth's order: GOOGLE_APPLICATION_CREDENTIALS, then the file gcloud writes in its folder.
+    _user_credentials(home, monkeypatch, GOOGLE_REFRESH)
+    monkeypatch.delenv("GOOGLE_APPLICATION_CREDENTIALS")
+    monkeypatch.setenv("CLOUDSDK_CONFIG", str(home / "config"))
+    settings = load_settings()
+    assert settings.provider_missing("google") == []
+    feed = run(settings, FakeGoogle(keypair[1], rows()))
+    assert sum(b.cost_nanos or 0 for b in feed.buckets) == 11_333_333_334
+
+    # The same file on a machine that never set up Google billing: Google stays unconfigured,
+    # not half-configured (nothing to report as failing).
+    monkeypatch.delenv("COST_MCP_GOOGLE_BILLING_TABLE")
+    settings = load_settings()
+    assert settings.provider_key("google") is None
+    assert settings.provider_missing("google") == [
+        "GOOGLE_APPLICATION_CREDENTIALS",
+        "COST_MCP_GOOGLE_BILLING_TABLE",
+    ]
+
+    # No file there: unset as before.
+    monkeypatch.setenv("COST_MCP_GOOGLE_BILLING_TABLE", GOOGLE_TABLE)
+    monkeypatch.setenv("CLOUDSDK_CONFIG", str(home / "nowhere"))
+    assert load_settings().provider_missing("google") == ["GOOGLE_APPLICATION_CREDENTIALS"]

@@ -32,6 +32,7 @@ of its costs. The user enables the export on the billing account; cost-mcp queri
 from __future__ import annotations
 
 import csv
+import os
 import re
 import time
 from collections import defaultdict
@@ -152,6 +153,21 @@ class _Credentials(msgspec.Struct):
     def who(self) -> str:
         """The account, as errors name it (never a secret)."""
         return self.client_email if self.type == "service_account" else "application-default user credentials"
+
+
+def default_credentials(env: Mapping[str, str]) -> str | None:
+    """Where google-auth looks when ``GOOGLE_APPLICATION_CREDENTIALS`` is unset: the file
+    ``gcloud auth application-default login`` writes, under ``CLOUDSDK_CONFIG`` or gcloud's
+    config folder (``~/.config/gcloud``; ``%APPDATA%\\gcloud`` on Windows). None when there is none.
+    A Cloud VM's metadata server is not asked: the server reaches only the APIs configured."""
+    folder = env.get("CLOUDSDK_CONFIG", "").strip()
+    if not folder:
+        if os.name == "nt" and env.get("APPDATA"):
+            folder = str(Path(env["APPDATA"]) / "gcloud")
+        else:
+            folder = str(Path(env.get("HOME") or Path.home()) / ".config" / "gcloud")
+    path = Path(folder) / "application_default_credentials.json"
+    return str(path) if path.is_file() else None
 
 
 def auth_headers(token: str) -> dict[str, str]:
@@ -423,6 +439,7 @@ ENTRY = Provider(
     min_ttl_seconds=3600,
     rate_limit="BigQuery job quotas; each sync is one query job",
     reporting_lag=REPORTING_LAG,
+    default_key=default_credentials,
 )
 
 

@@ -88,6 +88,9 @@ class Provider:
     """README: the documented limits and how we keep to them."""
     reporting_lag: timedelta = timedelta(hours=6)
     """How long after a UTC day ends its reports are complete (see analytics/coverage.py)."""
+    default_key: Callable[[Mapping[str, str]], str | None] | None = None
+    """Where the credential is found when ``key_env`` is unset, given the environment (Google's
+    application-default credentials file); used only once the provider's other settings are set."""
 
     @property
     def key_noun(self) -> str:
