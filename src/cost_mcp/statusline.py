@@ -170,7 +170,7 @@ def _block(conn: Conn, settings: HasCoreSettings, now: datetime) -> list[str]:
     now_ms = to_ms(now)
     length = BLOCK_HOURS * HOUR_MS
     times = status.call_times(conn, CLAUDE_CODE_SOURCES, now_ms - 24 * HOUR_MS - length)
-    blocks = build_blocks(((t, 0, 0, 0, 0, 0, 0, 0, "") for t in times), length)
+    blocks = build_blocks(((t, (), 0, "") for t in times), length)
     active = blocks[-1] if blocks and blocks[-1].is_active(now_ms) else None
     if active is None:
         return []

@@ -1,20 +1,22 @@
-"""5-hour usage blocks laid out as ccusage lays them out, importing nothing beyond the standard library.
+"""5-hour usage blocks laid out as ccusage lays them out, importing nothing beyond the standard library
+(and the token kinds).
 
-The status line reads the active block on its hot path (no pydantic). ``usage_blocks`` in
-:mod:`cost_mcp.analytics.claude_code` lays out the same blocks from full calls for its result
-models; ``tests/test_statusline_hooks.py`` checks that both find the same active block. (Two
-layouts of one rule: merging them is left for when ``usage_blocks`` settles after issue 22.)
+The one layout of the rule: the status line reads the active block on its hot path (no pydantic)
+from call times alone; ``usage_blocks`` in :mod:`cost_mcp.analytics.claude_code` lays out the
+same blocks from full calls for its result models.
 """
 
 from __future__ import annotations
 
-from collections.abc import Iterable
+from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
 from decimal import Decimal
 
+from cost_mcp import tokens
+
 HOUR_MS = 3_600_000
-Call = tuple[int, int, int, int, int, int, int, int, str]
-"""(ts_ms, input, output, cache read, cache write 5m, cache write 1h, web searches, cost nanos, model)."""
+Call = tuple[int, Sequence[int], int, str]
+"""(ts_ms, counts in :data:`cost_mcp.tokens.KINDS` order (empty: none known), cost nanos, model)."""
 
 
 @dataclass
@@ -27,8 +29,8 @@ class Block:
     first_ms: int = 0
     last_ms: int = 0
     requests: int = 0
-    sums: list[int] = field(default_factory=lambda: [0] * 6)
-    """input, output, cache read, cache write 5m, cache write 1h, web searches."""
+    sums: list[int] = field(default_factory=tokens.zeros)
+    """Counts in :data:`cost_mcp.tokens.KINDS` order."""
     cost_nanos: int = 0
     models: set[str] = field(default_factory=set)
 
@@ -45,7 +47,7 @@ def cost_per_hour(cost: Decimal, span_ms: int) -> Decimal:
 
 
 def build_blocks(rows: Iterable[Call], length: int) -> list[Block]:
-    """Blocks from calls in time order: ``(ts_ms, six token counts, cost nanos, model)`` each.
+    """Blocks from calls in time order: ``(ts_ms, token counts, cost nanos, model)`` each.
 
     A block starts at the hour of its first call and lasts ``length`` ms; a call more than that
     after the block start, or after the previous call, starts a new block (with a gap block
@@ -53,7 +55,7 @@ def build_blocks(rows: Iterable[Call], length: int) -> list[Block]:
     """
     blocks: list[Block] = []
     current: Block | None = None
-    for ts, i, o, cr, w5, w1, ws, cost, model in rows:
+    for ts, counts, cost, model in rows:
         if current is None or ts - current.start_ms > length or ts - current.last_ms > length:
             if current is not None and ts - current.last_ms > length:
                 blocks.append(Block(current.last_ms + length, ts, is_gap=True))
@@ -62,8 +64,8 @@ def build_blocks(rows: Iterable[Call], length: int) -> list[Block]:
             blocks.append(current)
         current.last_ms = ts
         current.requests += 1
-        for k, v in enumerate((i, o, cr, w5, w1, ws)):
-            current.sums[k] += int(v)
-        current.cost_nanos += int(cost)
-        current.models.add(str(model))
+        if counts:
+            current.sums = tokens.add(current.sums, counts)
+        current.cost_nanos += cost
+        current.models.add(model)
     return blocks

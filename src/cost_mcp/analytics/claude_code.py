@@ -3,13 +3,12 @@
 from __future__ import annotations
 
 import re
-from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from decimal import Decimal
 from typing import Literal
 
-from cost_mcp import tokens as token_kinds
 from cost_mcp.analytics import rows as rows_
+from cost_mcp.analytics.blocks import Block, build_blocks
 from cost_mcp.analytics.usage import OUTPUT_LOWER_BOUND, price_note_warnings, token_totals
 from cost_mcp.config import Settings
 from cost_mcp.errors import NotFoundError
@@ -179,19 +178,6 @@ def _burn_rate(cost: Decimal, tokens: TokenTotals, span_ms: int) -> BurnRate | N
 # --- 5-hour blocks -------------------------------------------------------------------------------
 
 
-@dataclass
-class _Block:
-    start_ms: int
-    end_ms: int
-    is_gap: bool = False
-    first_ms: int = 0
-    last_ms: int = 0
-    requests: int = 0
-    sums: list[int] = field(default_factory=token_kinds.zeros)
-    cost_nanos: int = 0
-    models: set[str] = field(default_factory=set)
-
-
 def usage_blocks(
     conn: Conn,
     settings: Settings,
@@ -220,7 +206,7 @@ def usage_blocks(
     # Claude Code calls seen only over OTel fall in its windows too (log copies win, counted once).
     sources = (source, otel_store.CLAUDE_SOURCE) if source == SOURCE else (source,)
     rows = sessions.calls_since(conn, sources, since, settings.cost_mode)
-    blocks = _build_blocks(rows, length)
+    blocks = build_blocks(((c.ts_ms, c.tokens, c.cost_nanos, c.model) for c in rows), length)
     limit = _resolve_limit(blocks, token_limit, now_ms)
     result = [_block_model(b, now_ms, limit) for b in blocks]
     cutoff = now_ms - days * 24 * HOUR_MS
@@ -239,33 +225,14 @@ def usage_blocks(
     )
 
 
-def _build_blocks(rows: list[sessions.TimedCall], length: int) -> list[_Block]:
-    blocks: list[_Block] = []
-    current: _Block | None = None
-    for call in rows:
-        ts = call.ts_ms
-        if current is None or ts - current.start_ms > length or ts - current.last_ms > length:
-            if current is not None and ts - current.last_ms > length:
-                blocks.append(_Block(current.last_ms + length, ts, is_gap=True))
-            start = ts - ts % HOUR_MS
-            current = _Block(start, start + length, first_ms=ts)
-            blocks.append(current)
-        current.last_ms = ts
-        current.requests += 1
-        current.sums = token_kinds.add(current.sums, call.tokens)
-        current.cost_nanos += call.cost_nanos
-        current.models.add(call.model)
-    return blocks
-
-
-def _resolve_limit(blocks: list[_Block], token_limit: int | Literal["max"] | None, now_ms: int) -> int | None:
+def _resolve_limit(blocks: list[Block], token_limit: int | Literal["max"] | None, now_ms: int) -> int | None:
     if token_limit != "max":
         return token_limit
     completed = [token_totals(b.sums).total_tokens for b in blocks if not b.is_gap and b.end_ms <= now_ms]
     return max(completed) if completed else None
 
 
-def _block_model(b: _Block, now_ms: int, limit: int | None) -> UsageBlock:
+def _block_model(b: Block, now_ms: int, limit: int | None) -> UsageBlock:
     tokens = token_totals(b.sums)
     cost = from_nanos(b.cost_nanos)
     active = not b.is_gap and now_ms - b.last_ms < (b.end_ms - b.start_ms) and now_ms < b.end_ms
