@@ -564,16 +564,39 @@ def test_two_replicas_on_one_ledger_agree(team: Team, home: Path) -> None:
             )
             for name in ("ana", "bob")
         ]
-        for (name, laptop), base in zip(laptops, (team.base, replica), strict=True):
+        for _, laptop in laptops:
             _ingest(laptop, home)
-            done = _cli(laptop.env(home, COST_MCP_TEAM_TOKEN=team.tokens[name]), "push", "--server", base)
-            assert done.returncode == 0, done.stderr
-        totals = [
-            _spend_by_member(base, team.tokens["admin"]).structured_content["total_usd"]
-            for base in (team.base, replica)
-        ]
+        # Both replicas take pushes at once; then each laptop pushes everything again to the other
+        # replica (acks are kept per server URL), so both write the same events concurrently.
+        for round_, bases in enumerate(((team.base, replica), (replica, team.base))):
+            procs = [
+                subprocess.Popen(
+                    [sys.executable, "-m", "cost_mcp", "push", "--server", base],
+                    env=laptop.env(home, COST_MCP_TEAM_TOKEN=team.tokens[name]),
+                    stdout=subprocess.PIPE,
+                    stderr=subprocess.PIPE,
+                )
+                for (name, laptop), base in zip(laptops, bases, strict=True)
+            ]
+            for proc in procs:
+                _out, err = proc.communicate(timeout=120)
+                assert proc.returncode == 0, err.decode()
+                # All 29 calls go each time; the second time the other replica already has them.
+                new = 0 if round_ else 29
+                assert f"pushed 29 usage rows in 1 batch(es), {new} new or grown" in err.decode()
+                assert "0 left" in err.decode()
+        answers = [_spend_by_member(base, team.tokens["admin"]) for base in (team.base, replica)]
+        for answer in answers:
+            assert not answer.is_error, answer.content
+        assert answers[0].structured_content["rows"] == answers[1].structured_content["rows"]
+        totals = [answer.structured_content["total_usd"] for answer in answers]
         assert totals[0] == totals[1]
-        assert Decimal(str(totals[0])) == sum(_total(laptop.db) for _, laptop in laptops)
+        assert Decimal(str(totals[0])) == sum(_total(laptop.db) for _, laptop in laptops) > 0
+        by_member = {
+            r["group"]["member"]: Decimal(str(r["cost_usd"])) for r in answers[0].structured_content["rows"]
+        }
+        assert by_member == {laptop.member: _total(laptop.db) for _, laptop in laptops}
+        _assert_rollup_exact(team.server_db)
     finally:
         _stop(second)
 
