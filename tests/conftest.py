@@ -70,6 +70,9 @@ def home(request: pytest.FixtureRequest, tmp_path: Path, monkeypatch: pytest.Mon
     the ledger on each backend in turn."""
     for name in provider_env_names():
         monkeypatch.delenv(name, raising=False)
+    # A developer's shell may point at a real team server: tests never push there.
+    for name in [n for n in os.environ if n.upper().startswith("COST_MCP_TEAM_")]:
+        monkeypatch.delenv(name, raising=False)
     cluster: Cluster | None = None
     database = ""
     if request.param == "sqlite":

@@ -2,7 +2,8 @@
 
 The end-to-end tests run `cost-mcp serve --http` in its own process and three simulated laptops,
 each with its own SQLite ledger and Claude Code log tree, driven through the real CLI
-(`cost-mcp ingest`, `cost-mcp push`).
+(`cost-mcp ingest`, `cost-mcp push`). The server's ledger is the ``home`` fixture's, so every test
+runs with the team ledger on SQLite and on PostgreSQL; the laptops keep SQLite files (the design).
 """
 
 from __future__ import annotations
@@ -37,12 +38,8 @@ from cost_mcp.periods import Period
 from cost_mcp.pricing import Pricer
 from cost_mcp.store import connect, write_transaction
 from cost_mcp.store import team as team_store
+from cost_mcp.store.connection import is_postgres
 from tests.sources.claude_logs import assistant, session_file, write
-
-# The team tests read ledger files and run server processes on a SQLite path; the PostgreSQL run of
-# team mode (issue 14's "two replicas on one PostgreSQL") is still to do.
-pytestmark = pytest.mark.sqlite_only
-
 
 # --- helpers ---------------------------------------------------------------------------------------
 
@@ -57,7 +54,7 @@ def _iso(when: datetime) -> str:
     return when.strftime("%Y-%m-%dT%H:%M:%S.%f")[:-3] + "Z"
 
 
-def _env(home: Path, db: Path, claude: Path | None = None, **extra: str) -> dict[str, str]:
+def _env(home: Path, db: Path | str, claude: Path | None = None, **extra: str) -> dict[str, str]:
     env = dict(os.environ)
     env.update(
         COST_MCP_DB=str(db),
@@ -95,7 +92,40 @@ def _window() -> Period:
     )
 
 
-def _total(db: Path, *, members: list[str] | None = None) -> Decimal:
+def _server_ledger(home: Path) -> Path | str:
+    """The team server's ledger: the home fixture's PostgreSQL database, or a SQLite file of its own."""
+    db = os.environ["COST_MCP_DB"]
+    return db if is_postgres(db) else home / "server" / "cost.db"
+
+
+def _ledger_bytes(db: Path | str) -> list[bytes]:
+    """Everything a ledger holds, as bytes: the file and its WAL/journal beside it on SQLite, every
+    table dumped with ``COPY ... TO STDOUT`` on PostgreSQL (so a secret in any column shows up)."""
+    if not is_postgres(db):
+        path = Path(db)
+        return [p.read_bytes() for p in path.parent.iterdir() if p.is_file() and p.name.startswith(path.name)]
+    import psycopg
+    from psycopg import sql
+
+    dumps: list[bytes] = []
+    with psycopg.connect(str(db), autocommit=True) as conn:
+        tables = [
+            r[0]
+            for r in conn.execute(
+                "SELECT tablename FROM pg_tables WHERE schemaname = current_schema() ORDER BY tablename"
+            )
+        ]
+        assert "api_tokens" in tables, tables
+        for table in tables:
+            out = bytearray()
+            with conn.cursor().copy(sql.SQL("COPY {} TO STDOUT").format(sql.Identifier(table))) as copy:
+                for chunk in copy:
+                    out += bytes(chunk)
+            dumps.append(bytes(out))
+    return dumps
+
+
+def _total(db: Path | str, *, members: list[str] | None = None) -> Decimal:
     conn = connect(db)
     try:
         settings = Settings(db=db, timezone="UTC")
@@ -154,7 +184,9 @@ def test_token_is_shown_once_and_only_its_hash_is_stored(settings: Settings) -> 
     assert team_store.verify_token(conn, token) is None
     assert [t.revoked_at is not None for t in team_store.list_tokens(conn)] == [True]
     conn.close()
-    assert token.encode() not in Path(settings.db).read_bytes()
+    dumps = _ledger_bytes(settings.db)
+    assert any(team_store.hash_token(token).encode() in dump for dump in dumps)  # the dump sees the row
+    assert all(token.encode() not in dump for dump in dumps)
 
 
 def test_member_scope_and_admin_tools() -> None:
@@ -184,7 +216,7 @@ def _ingest(laptop: Laptop, home: Path) -> None:
     assert done.returncode == 0, done.stderr
 
 
-def _local_sender(server_db: Path, caller: access.Caller) -> Any:
+def _local_sender(server_db: Path | str, caller: access.Caller) -> Any:
     """Deliver pushes straight to a server ledger through the server's own decode and store."""
     pricer = Pricer()
 
@@ -220,10 +252,11 @@ def test_push_is_idempotent_in_any_order_and_collapses_a_resumed_session(home: P
 
     ana = access.Caller("ana@example.com", "member", "ana")
     # Second laptop first, then the first, then both again after losing their acks.
-    for server_db in (home / "server-a.db", home / "server-b.db"):
-        order = (second, first) if server_db.name == "server-a.db" else (first, second)
+    # Server a is the home ledger (PostgreSQL in that run), server b a SQLite file.
+    for name, server_db in (("a", _server_ledger(home)), ("b", home / "server-b.db")):
+        order = (second, first) if name == "a" else (first, second)
         for laptop in order:
-            settings = Settings(db=laptop.db, team_server=f"http://{server_db.stem}", team_token="cmt_x")
+            settings = Settings(db=laptop.db, team_server=f"http://server-{name}", team_token="cmt_x")
             conn = connect(laptop.db)
             stats = push.push(conn, settings, send=_local_sender(server_db, ana))
             assert stats.sent > 0 and stats.pending == 0
@@ -237,7 +270,7 @@ def test_push_is_idempotent_in_any_order_and_collapses_a_resumed_session(home: P
         _assert_rollup_exact(server_db)
 
 
-def _assert_rollup_exact(db: Path) -> None:
+def _assert_rollup_exact(db: Path | str) -> None:
     """The rollup a server kept while taking pushes is the one a rebuild from its events gives."""
     from cost_mcp.store import rollup
 
@@ -317,7 +350,7 @@ def test_hidden_projects_are_a_keyed_hash_and_paths_never_leave(home: Path) -> N
 @dataclass
 class Team:
     base: str
-    server_db: Path
+    server_db: Path | str
     tokens: dict[str, str]
     proc: subprocess.Popen[bytes]
     stderr: Path
@@ -350,7 +383,7 @@ def _stop(proc: subprocess.Popen[bytes]) -> None:
 
 @pytest.fixture
 def team(home: Path) -> Iterator[Team]:
-    server_db = home / "server" / "cost.db"
+    server_db = _server_ledger(home)
     env = _env(home, server_db)
     conn = connect(server_db)  # `cost-mcp token create` itself: test_token_and_team_commands
     tokens = {
@@ -503,12 +536,8 @@ def test_three_laptops_push_concurrently_and_twice(team: Team, home: Path) -> No
 
     # The canary: no token, in any form it travels in, is in the ledger, the server's log or a result.
     _stop(team.proc)
-    haystacks = [
-        team.server_db.read_bytes(),
-        team.stderr.read_bytes(),
-        json.dumps(result.structured_content).encode(),
-    ]
-    haystacks += [p.read_bytes() for p in team.server_db.parent.iterdir() if p.is_file()]
+    haystacks = [team.stderr.read_bytes(), json.dumps(result.structured_content).encode()]
+    haystacks += _ledger_bytes(team.server_db)
     haystacks += [laptop.db.read_bytes() for laptop in laptops.values()]
     for token in team.tokens.values():
         forms = {token, base64.b64encode(token.encode()).decode(), urllib.parse.quote(token, safe="")}
@@ -535,16 +564,39 @@ def test_two_replicas_on_one_ledger_agree(team: Team, home: Path) -> None:
             )
             for name in ("ana", "bob")
         ]
-        for (name, laptop), base in zip(laptops, (team.base, replica), strict=True):
+        for _, laptop in laptops:
             _ingest(laptop, home)
-            done = _cli(laptop.env(home, COST_MCP_TEAM_TOKEN=team.tokens[name]), "push", "--server", base)
-            assert done.returncode == 0, done.stderr
-        totals = [
-            _spend_by_member(base, team.tokens["admin"]).structured_content["total_usd"]
-            for base in (team.base, replica)
-        ]
+        # Both replicas take pushes at once; then each laptop pushes everything again to the other
+        # replica (acks are kept per server URL), so both write the same events concurrently.
+        for round_, bases in enumerate(((team.base, replica), (replica, team.base))):
+            procs = [
+                subprocess.Popen(
+                    [sys.executable, "-m", "cost_mcp", "push", "--server", base],
+                    env=laptop.env(home, COST_MCP_TEAM_TOKEN=team.tokens[name]),
+                    stdout=subprocess.PIPE,
+                    stderr=subprocess.PIPE,
+                )
+                for (name, laptop), base in zip(laptops, bases, strict=True)
+            ]
+            for proc in procs:
+                _out, err = proc.communicate(timeout=120)
+                assert proc.returncode == 0, err.decode()
+                # All 29 calls go each time; the second time the other replica already has them.
+                new = 0 if round_ else 29
+                assert f"pushed 29 usage rows in 1 batch(es), {new} new or grown" in err.decode()
+                assert "0 left" in err.decode()
+        answers = [_spend_by_member(base, team.tokens["admin"]) for base in (team.base, replica)]
+        for answer in answers:
+            assert not answer.is_error, answer.content
+        assert answers[0].structured_content["rows"] == answers[1].structured_content["rows"]
+        totals = [answer.structured_content["total_usd"] for answer in answers]
         assert totals[0] == totals[1]
-        assert Decimal(str(totals[0])) == sum(_total(laptop.db) for _, laptop in laptops)
+        assert Decimal(str(totals[0])) == sum(_total(laptop.db) for _, laptop in laptops) > 0
+        by_member = {
+            r["group"]["member"]: Decimal(str(r["cost_usd"])) for r in answers[0].structured_content["rows"]
+        }
+        assert by_member == {laptop.member: _total(laptop.db) for _, laptop in laptops}
+        _assert_rollup_exact(team.server_db)
     finally:
         _stop(second)
 
@@ -562,6 +614,7 @@ def test_local_server_pushes_on_its_own(team: Team, home: Path, monkeypatch: pyt
             for i in range(5)
         ],
     )
+    monkeypatch.setenv("COST_MCP_DB", str(laptop.db))  # the laptop's own SQLite ledger, not the team's
     monkeypatch.setenv("COST_MCP_TEAM_SERVER", team.base)
     monkeypatch.setenv("COST_MCP_TEAM_TOKEN", team.tokens["ana"])
 
@@ -696,8 +749,8 @@ def test_budgets_per_member_and_per_team(settings: Settings) -> None:
     budgets.set_budget(conn, "ana", Decimal(100), "month", BudgetScope(members=["ana@example.com"]))
     budgets.set_budget(conn, "core", Decimal(100), "month", BudgetScope(teams=["core"]), hard=True)
     budgets.set_budget(conn, "all", Decimal(100), "month", BudgetScope())
-    _assert_rollup_exact(Path(settings.db))
-    each = {m: _total(Path(settings.db), members=[m]) for m in members}
+    _assert_rollup_exact(settings.db)
+    each = {m: _total(settings.db, members=[m]) for m in members}
     assert all(v > 0 for v in each.values())
 
     status = budgets.budget_status(conn, settings, take_alerts=False)
