@@ -120,3 +120,38 @@ def test_a_server_that_is_not_running_says_so(tmp_path: Path) -> None:
         connect(f"postgresql://bob:s3cret@/cost?host={tmp_path}")
     assert "cannot reach the PostgreSQL server" in str(err.value)
     assert "s3cret" not in str(err.value)
+
+
+def _session_order(target: str | Path) -> list[str]:
+    conn = connect(target)
+    try:
+        with write_transaction(conn):
+            for i, session in enumerate(("a", "B", "_", "é")):
+                conn.execute(
+                    "INSERT INTO usage_events (source, message_id, ts_ms, provider, model, session_id) "
+                    "VALUES ('t', ?, 0, 'p', 'm', ?)",
+                    (f"msg{i}", session),
+                )
+        return [str(r[0]) for r in conn.execute("SELECT session_id FROM usage_events ORDER BY session_id")]
+    finally:
+        conn.close()
+
+
+def test_text_orders_bytewise_even_on_a_server_with_an_english_locale(
+    pg_cluster: Cluster, tmp_path: Path
+) -> None:
+    # Upserts break ties on text (which copy of a call wins) and results are sorted by name: a
+    # server whose database sorts by an English locale (a, B, _ in another order) must agree with
+    # SQLite's bytewise order.
+    try:
+        pg_cluster.exec(
+            "CREATE DATABASE icu_en TEMPLATE template0 LOCALE_PROVIDER icu ICU_LOCALE 'en-US' LOCALE 'C'"
+        )
+    except Exception as exc:  # a server built without ICU cannot make such a database
+        pytest.skip(f"no ICU collation on this PostgreSQL: {exc}")
+    try:
+        expected = sorted(["a", "B", "_", "é"], key=str.encode)
+        assert _session_order(tmp_path / "cost.db") == expected
+        assert _session_order(pg_cluster.url("icu_en")) == expected
+    finally:
+        pg_cluster.drop_database("icu_en")
