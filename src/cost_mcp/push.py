@@ -200,28 +200,8 @@ def receive(conn: Conn, pricer: Pricer, caller: Caller, rows: list[WireRow]) -> 
 
 
 def _stored(r: WireRow) -> team_store.PushedRow:
-    return team_store.PushedRow(
-        source=r.source,
-        message_id=r.message_id,
-        request_id=r.request_id,
-        is_sidechain=r.is_sidechain,
-        ts_ms=r.ts_ms,
-        provider=r.provider,
-        model=r.model,
-        session_id=r.session_id,
-        project=r.project,
-        agent=r.agent,
-        input_tokens=r.input_tokens,
-        output_tokens=r.output_tokens,
-        cache_read_tokens=r.cache_read_tokens,
-        cache_write_5m_tokens=r.cache_write_5m_tokens,
-        cache_write_1h_tokens=r.cache_write_1h_tokens,
-        web_search_requests=r.web_search_requests,
-        speed=r.speed,
-        service_tier=r.service_tier,
-        inference_geo=r.inference_geo,
-        reported_cost_nanos=r.reported_cost_nanos,
-    )
+    # WireRow and PushedRow hold the same fields: copy them by name.
+    return team_store.PushedRow(**{name: getattr(r, name) for name in WireRow.__struct_fields__})
 
 
 def _price(pricer: Pricer, r: WireRow) -> team_store.Priced:
@@ -334,28 +314,11 @@ def push(
 
 
 def _wire(r: team_store.PushedRow, hide: str | None) -> WireRow:
-    return WireRow(
-        source=r.source,
-        message_id=r.message_id,
-        ts_ms=r.ts_ms,
-        provider=r.provider,
-        model=r.model,
-        request_id=r.request_id,
-        is_sidechain=r.is_sidechain,
-        session_id=r.session_id,
-        project=hide_project(hide, r.project) if hide else r.project.replace("\\", "/").rsplit("/", 1)[-1],
-        agent=r.agent,
-        input_tokens=r.input_tokens,
-        output_tokens=r.output_tokens,
-        cache_read_tokens=r.cache_read_tokens,
-        cache_write_5m_tokens=r.cache_write_5m_tokens,
-        cache_write_1h_tokens=r.cache_write_1h_tokens,
-        web_search_requests=r.web_search_requests,
-        speed=r.speed,
-        service_tier=r.service_tier,
-        inference_geo=r.inference_geo,
-        reported_cost_nanos=r.reported_cost_nanos,
+    fields = {name: getattr(r, name) for name in WireRow.__struct_fields__}
+    fields["project"] = (
+        hide_project(hide, r.project) if hide else r.project.replace("\\", "/").rsplit("/", 1)[-1]
     )
+    return WireRow(**fields)
 
 
 RETRIES = 5

@@ -16,6 +16,7 @@ from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
 
+from cost_mcp import tokens
 from cost_mcp.errors import InvalidInputError, NotFoundError
 from cost_mcp.store import rollup
 from cost_mcp.store.connection import Conn, write_transaction
@@ -170,13 +171,7 @@ class PushedRow:
     @property
     def total_tokens(self) -> int:
         """All tokens, the "max tokens wins" measure."""
-        return (
-            self.input_tokens
-            + self.output_tokens
-            + self.cache_read_tokens
-            + self.cache_write_5m_tokens
-            + self.cache_write_1h_tokens
-        )
+        return tokens.token_count([getattr(self, column) for column in tokens.COLUMNS])
 
 
 _PUSH_UPSERT = """
