@@ -558,6 +558,56 @@ class Pricer:
         return entry
 
 
+DAY_MS = 86_400_000
+
+
+class DayPrices:
+    """Prices many calls, resolving each distinct (model, provider, speed, UTC day) once.
+
+    genai-prices' prices change only at UTC dates, so within one day a model has one set of rates;
+    :meth:`Pricer.rates` says when that does not hold (``day_stable``), and those calls, like price
+    tables the compiled rates do not model, go through :meth:`Pricer.price` one by one. The result
+    is the number :meth:`Pricer.price` gives, to the nano-dollar. Meant for one batch: it does not
+    bound how many plans it keeps.
+    """
+
+    __slots__ = ("_plans", "pricer")
+
+    def __init__(self, pricer: Pricer) -> None:
+        self.pricer = pricer
+        self._plans: dict[tuple[str, str | None, str | None, int], CallRates | Unpriced | None] = {}
+
+    def cost(
+        self, tokens: Tokens, model: str, provider: str | None, ts_ms: int, speed: str | None = None
+    ) -> tuple[int, str, str] | None:
+        """Nano-USD, the priced model id and its provider id of one call at ``ts_ms``; None when
+        unpriced."""
+        key = (model, provider, speed, ts_ms // DAY_MS)
+        plan = self._plans.get(key, False)
+        if plan is False:
+            plan = self.pricer.rates(model, provider, datetime.fromtimestamp(ts_ms / 1000, UTC), speed=speed)
+            if not isinstance(plan, CallRates) or plan.day_stable:
+                self._plans[key] = plan
+        if isinstance(plan, CallRates) and plan.day_stable:
+            counts = (
+                tokens.input,
+                tokens.cache_read,
+                tokens.cache_write_5m,
+                tokens.cache_write_1h,
+                tokens.output,
+                tokens.web_search_requests,
+            )
+            return plan.nanos(counts), plan.model_id, plan.provider_id
+        if isinstance(plan, Unpriced):
+            return None
+        priced = self.pricer.price(
+            tokens, model, provider, datetime.fromtimestamp(ts_ms / 1000, UTC), speed=speed
+        )
+        if isinstance(priced, Price):
+            return priced.total_nanos, priced.model_id, priced.provider_id
+        return None
+
+
 def _genai_usage(tokens: Tokens) -> Usage:
     """Our disjoint kinds in genai-prices' convention, where input_tokens is the total input."""
     writes = tokens.cache_write_5m + tokens.cache_write_1h

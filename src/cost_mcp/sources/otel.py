@@ -25,7 +25,7 @@ import hashlib
 import json
 import zlib
 from collections.abc import Iterable, Mapping, Sequence
-from dataclasses import dataclass, field, replace
+from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from decimal import Decimal, InvalidOperation
 from typing import Literal
@@ -50,7 +50,7 @@ from opentelemetry.proto.logs.v1.logs_pb2 import LogRecord
 from opentelemetry.proto.metrics.v1.metrics_pb2 import AggregationTemporality, NumberDataPoint
 
 from cost_mcp.money import to_nanos
-from cost_mcp.pricing import Price, Pricer, Tokens
+from cost_mcp.pricing import DayPrices, Pricer, Tokens
 from cost_mcp.sources.claude_code import MAX_CALL_COST
 from cost_mcp.sources.reported import MAX_FUTURE, MAX_PAST, normalize_provider
 from cost_mcp.store import otel as store
@@ -563,24 +563,25 @@ def _span_call(
 
 
 def _price(calls: Sequence[_Call], pricer: Pricer, outcome: Outcome) -> list[store.EventRow]:
+    # One batch is mostly a few models on a day or two: each (model, provider, speed, day) is
+    # resolved once and every call priced from its rates, the same nano-dollars as Pricer.price.
+    prices = DayPrices(pricer)
     rows: list[store.EventRow] = []
     append = rows.append
     for c in calls:
         provider = normalize_provider(c.provider) if c.provider else None
-        when = datetime.fromtimestamp(c.ts_ms / 1000, UTC)
-        priced = pricer.price(c.tokens, c.model, provider, when, speed="fast" if c.speed == "fast" else None)
-        price = priced if isinstance(priced, Price) else None
-        if price is None:
+        priced = prices.cost(c.tokens, c.model, provider, c.ts_ms, "fast" if c.speed == "fast" else None)
+        if priced is None:
             outcome.unpriced.add(c.model)
         t = c.tokens
-        # Positional: this runs once per event, and keyword construction of 19 fields costs more.
+        # Positional: this runs once per event, and keyword construction of 20 fields costs more.
         append(
             store.EventRow(
                 c.source,
                 c.key,
                 c.request_id,
                 c.ts_ms,
-                provider or (price.provider_id if price else "unknown"),
+                provider or (priced[2] if priced else "unknown"),
                 c.model,
                 c.session_id,
                 c.agent,
@@ -590,10 +591,11 @@ def _price(calls: Sequence[_Call], pricer: Pricer, outcome: Outcome) -> list[sto
                 t.cache_read,
                 t.cache_write_5m,
                 t.cache_write_1h,
+                t.input + t.output + t.cache_read + t.cache_write_5m + t.cache_write_1h,
                 c.speed,
-                price.total_nanos if price else None,
+                priced[0] if priced else None,
                 c.reported_cost_nanos,
-                price.model_id if price else None,
+                priced[1] if priced else None,
                 c.dimensions,
             )
         )
@@ -733,7 +735,7 @@ def receive(
     elif isinstance(request, ExportMetricsServiceRequest):
         points = _points(request, outcome)
     if member is not None:
-        events = [replace(e, member=member) for e in events]
+        events = [e._replace(member=member) for e in events]
     outcome.accepted = len(events)
     outcome.points = len(points)
     if events or points:

@@ -5,6 +5,7 @@ from __future__ import annotations
 from collections.abc import Sequence
 from dataclasses import dataclass
 from decimal import Decimal
+from typing import NamedTuple
 
 from cost_mcp.store import rollup
 from cost_mcp.store.connection import Conn, write_transaction
@@ -16,9 +17,9 @@ GENERIC_SOURCE = "otel"
 LOG_SOURCE = "claude_code"
 
 
-@dataclass(frozen=True, slots=True)
-class EventRow:
-    """One model call as the receiver stores it."""
+class EventRow(NamedTuple):
+    """One model call as the receiver stores it: a tuple in the order of :data:`_INSERT`'s
+    parameters, so a batch goes to ``executemany`` as it is (no per-row conversion)."""
 
     source: str
     key: str
@@ -34,22 +35,13 @@ class EventRow:
     cache_read_tokens: int
     cache_write_5m_tokens: int
     cache_write_1h_tokens: int
+    total_tokens: int
+    """All tokens, as the other sources count them (input + output + cache reads and writes)."""
     speed: str
     cost_nanos: int | None
     reported_cost_nanos: int | None
     priced_model: str | None
     dimensions: str
-
-    @property
-    def total_tokens(self) -> int:
-        """All tokens, as the other sources count them."""
-        return (
-            self.input_tokens
-            + self.output_tokens
-            + self.cache_read_tokens
-            + self.cache_write_5m_tokens
-            + self.cache_write_1h_tokens
-        )
 
 
 @dataclass(frozen=True, slots=True)
@@ -90,34 +82,7 @@ def write(conn: Conn, events: Sequence[EventRow], points: Sequence[MetricPoint])
     """
     with write_transaction(conn):
         before = conn.total_changes
-        conn.executemany(
-            _INSERT,
-            [
-                (
-                    e.source,
-                    e.key,
-                    e.request_id,
-                    e.ts_ms,
-                    e.provider,
-                    e.model,
-                    e.session_id,
-                    e.agent,
-                    e.member,
-                    e.input_tokens,
-                    e.output_tokens,
-                    e.cache_read_tokens,
-                    e.cache_write_5m_tokens,
-                    e.cache_write_1h_tokens,
-                    e.total_tokens,
-                    e.speed,
-                    e.cost_nanos,
-                    e.reported_cost_nanos,
-                    e.priced_model,
-                    e.dimensions,
-                )
-                for e in events
-            ],
-        )
+        conn.executemany(_INSERT, events)
         added = conn.total_changes - before
         if events:
             rollup.mark_dirty(conn, [e.ts_ms for e in events])
