@@ -578,10 +578,10 @@ class DayPrices:
         self._plans: dict[tuple[str, str | None, str | None, int], CallRates | Unpriced | None] = {}
 
     def cost(
-        self, tokens: Tokens, model: str, provider: str | None, ts_ms: int, speed: str | None = None
+        self, counts: tuple[int, ...], model: str, provider: str | None, ts_ms: int, speed: str | None = None
     ) -> tuple[int, str, str] | None:
-        """Nano-USD, the priced model id and its provider id of one call at ``ts_ms``; None when
-        unpriced."""
+        """Nano-USD, the priced model id and its provider id of one call at ``ts_ms`` using
+        ``counts`` tokens in TOKEN_KINDS order; None when unpriced."""
         key = (model, provider, speed, ts_ms // DAY_MS)
         plan = self._plans.get(key, False)
         if plan is False:
@@ -589,17 +589,17 @@ class DayPrices:
             if not isinstance(plan, CallRates) or plan.day_stable:
                 self._plans[key] = plan
         if isinstance(plan, CallRates) and plan.day_stable:
-            counts = (
-                tokens.input,
-                tokens.cache_read,
-                tokens.cache_write_5m,
-                tokens.cache_write_1h,
-                tokens.output,
-                tokens.web_search_requests,
-            )
             return plan.nanos(counts), plan.model_id, plan.provider_id
         if isinstance(plan, Unpriced):
             return None
+        tokens = Tokens(
+            input=counts[0],
+            cache_read=counts[1],
+            cache_write_5m=counts[2],
+            cache_write_1h=counts[3],
+            output=counts[4],
+            web_search_requests=counts[5],
+        )
         priced = self.pricer.price(
             tokens, model, provider, datetime.fromtimestamp(ts_ms / 1000, UTC), speed=speed
         )

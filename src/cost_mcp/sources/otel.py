@@ -28,7 +28,7 @@ from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from decimal import Decimal, InvalidOperation
-from typing import Literal
+from typing import Literal, NamedTuple
 
 import msgspec
 from google.protobuf import json_format
@@ -341,8 +341,17 @@ def _hash_key(*parts: object) -> str:
 # --- records to events --------------------------------------------------------------------------
 
 
-@dataclass(frozen=True, slots=True)
-class _Call:
+Counts = tuple[int, int, int, int, int, int]
+"""Token counts in TOKEN_KINDS order (input, cache read, 5m and 1h cache writes, output, web
+searches), as :meth:`~cost_mcp.pricing.CallRates.nanos` takes them."""
+
+
+def _counts(t: Tokens) -> Counts:
+    return (t.input, t.cache_read, t.cache_write_5m, t.cache_write_1h, t.output, t.web_search_requests)
+
+
+class _Call(NamedTuple):
+    # A tuple: built once per event, and a frozen dataclass's __init__ costs several times more.
     source: str
     key: str
     request_id: str
@@ -352,7 +361,7 @@ class _Call:
     session_id: str
     agent: str
     member: str
-    tokens: Tokens
+    counts: Counts
     speed: str
     reported_cost_nanos: int | None
     dimensions: str
@@ -385,32 +394,38 @@ def _log_call(
         model = _text(attrs, "model", "gen_ai.request.model")
         if not model:
             raise _BadRecordError("api_request event without a model")
-        tokens = Tokens(
-            input=_count(attrs, "input_tokens"),
-            output=_count(attrs, "output_tokens"),
-            cache_read=_count(attrs, "cache_read_tokens"),
-            # OTel gives no 5-minute/1-hour split; the JSONL copy (which wins when present) has it.
-            cache_write_5m=_count(attrs, "cache_creation_tokens"),
+        # OTel gives no 5-minute/1-hour split; the JSONL copy (which wins when present) has it.
+        counts: Counts = (
+            _count(attrs, "input_tokens"),
+            _count(attrs, "cache_read_tokens"),
+            _count(attrs, "cache_creation_tokens"),
+            0,
+            _count(attrs, "output_tokens"),
+            0,
         )
         ts_ms = _when(attrs, time_ns, now)
         session = _text(attrs, "session.id") or _text(resource, "session.id")
         request_id = _text(attrs, "request_id", "gen_ai.response.id")
-        key = request_id or _hash_key(session, _text(attrs, "event.sequence"), ts_ms, model, tokens)
+        if request_id:
+            key = request_id
+        else:
+            tokens = Tokens(input=counts[0], output=counts[4], cache_read=counts[1], cache_write_5m=counts[2])
+            key = _hash_key(session, _text(attrs, "event.sequence"), ts_ms, model, tokens)
         speed = _text(attrs, "speed")
         return _Call(
-            source=store.CLAUDE_SOURCE,
-            key=key,
-            request_id=request_id,
-            ts_ms=ts_ms,
-            provider="anthropic",
-            model=model,
-            session_id=session,
-            agent=CLAUDE_SERVICE,
-            member=_member(attrs, resource),
-            tokens=tokens,
-            speed=speed if speed in ("fast", "normal", "standard") else "",
-            reported_cost_nanos=_usd(attrs),
-            dimensions=_dimensions(base, attrs),
+            store.CLAUDE_SOURCE,
+            key,
+            request_id,
+            ts_ms,
+            "anthropic",
+            model,
+            session,
+            CLAUDE_SERVICE,
+            _member(attrs, resource),
+            counts,
+            speed if speed in ("fast", "normal", "standard") else "",
+            _usd(attrs),
+            _dimensions(base, attrs),
         )
     if name in CODEX_EVENTS:
         if _text(attrs, "event.kind") != "response.completed":
@@ -489,7 +504,7 @@ def _generic(
         session_id=session,
         agent=agent,
         member=_member(attrs, resource),
-        tokens=tokens,
+        counts=_counts(tokens),
         speed="",
         reported_cost_nanos=None,
         dimensions=_dimensions(base, attrs),
@@ -555,7 +570,7 @@ def _span_call(
         session_id=_text(attrs, "session.id", "gen_ai.conversation.id") or _text(resource, "session.id"),
         agent=agent,
         member=_member(attrs, resource),
-        tokens=tokens,
+        counts=_counts(tokens),
         speed="",
         reported_cost_nanos=None,
         dimensions=_dimensions(base, attrs),
@@ -570,10 +585,10 @@ def _price(calls: Sequence[_Call], pricer: Pricer, outcome: Outcome) -> list[sto
     append = rows.append
     for c in calls:
         provider = normalize_provider(c.provider) if c.provider else None
-        priced = prices.cost(c.tokens, c.model, provider, c.ts_ms, "fast" if c.speed == "fast" else None)
+        priced = prices.cost(c.counts, c.model, provider, c.ts_ms, "fast" if c.speed == "fast" else None)
         if priced is None:
             outcome.unpriced.add(c.model)
-        t = c.tokens
+        n = c.counts
         # Positional: this runs once per event, and keyword construction of 20 fields costs more.
         append(
             store.EventRow(
@@ -586,12 +601,12 @@ def _price(calls: Sequence[_Call], pricer: Pricer, outcome: Outcome) -> list[sto
                 c.session_id,
                 c.agent,
                 c.member,
-                t.input,
-                t.output,
-                t.cache_read,
-                t.cache_write_5m,
-                t.cache_write_1h,
-                t.input + t.output + t.cache_read + t.cache_write_5m + t.cache_write_1h,
+                n[0],
+                n[4],
+                n[1],
+                n[2],
+                n[3],
+                n[0] + n[1] + n[2] + n[3] + n[4],
                 c.speed,
                 priced[0] if priced else None,
                 c.reported_cost_nanos,
@@ -635,7 +650,7 @@ def _spans(request: ExportTraceServiceRequest, now: datetime, outcome: Outcome) 
                     call = _span_call(attrs, resource, base, span.trace_id, span.span_id, now)
                     if call is not None:
                         stamp = span.end_time_unix_nano or span.start_time_unix_nano
-                        call = _with_time(call, _when({}, stamp, now))
+                        call = call._replace(ts_ms=_when({}, stamp, now))
                 except _BadRecordError as exc:
                     outcome.reject(f"span {span.name[:60]!r}: {exc}")
                     continue
@@ -644,24 +659,6 @@ def _spans(request: ExportTraceServiceRequest, now: datetime, outcome: Outcome) 
                 else:
                     calls.append(call)
     return calls
-
-
-def _with_time(call: _Call, ts_ms: int) -> _Call:
-    return _Call(
-        call.source,
-        call.key,
-        call.request_id,
-        ts_ms,
-        call.provider,
-        call.model,
-        call.session_id,
-        call.agent,
-        call.member,
-        call.tokens,
-        call.speed,
-        call.reported_cost_nanos,
-        call.dimensions,
-    )
 
 
 def _points(request: ExportMetricsServiceRequest, outcome: Outcome) -> list[store.MetricPoint]:
