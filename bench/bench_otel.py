@@ -8,6 +8,7 @@ the ledger afterwards holds exactly the events sent.
 
     python bench/bench_otel.py --batches 200 --batch-size 512 --clients 2
     python bench/bench_otel.py --phases     # CPU per event of each step, in process
+    python bench/bench_otel.py --token admin   # with a bearer token checked on every request
 """
 
 from __future__ import annotations
@@ -123,6 +124,11 @@ def main() -> None:
     ap.add_argument("--batch-size", type=int, default=512)
     ap.add_argument("--clients", type=int, default=2, help="concurrent senders")
     ap.add_argument("--phases", action="store_true", help="only the in-process step times (20 batches)")
+    ap.add_argument(
+        "--token",
+        choices=["admin", "member"],
+        help="create a token of this role first: the server then checks it on every request (team mode)",
+    )
     args = ap.parse_args()
 
     now = datetime.now(UTC) - timedelta(minutes=5)
@@ -141,6 +147,17 @@ def main() -> None:
             COST_MCP_PRICES_FILE=f"{tmp}/prices.toml",
             CLAUDE_CONFIG_DIR=f"{tmp}/claude",
         )
+        headers = dict(PROTOBUF)
+        if args.token:
+            create = ["token", "create", "bench", "--member", "bench@example.com", "--role", args.token]
+            created = subprocess.run(
+                [sys.executable, "-m", "cost_mcp", *create],
+                env=env,
+                capture_output=True,
+                text=True,
+                check=True,
+            )
+            headers["Authorization"] = "Bearer " + created.stdout.split()[0]
         proc = subprocess.Popen(
             [sys.executable, "-m", "cost_mcp", "serve", "--http", "--port", str(port)],
             env=env,
@@ -166,7 +183,7 @@ def main() -> None:
                                 return
                             _, body = queue.pop()
                         t = time.perf_counter()
-                        r = client.post(f"{base}/v1/logs", content=body, headers=PROTOBUF)
+                        r = client.post(f"{base}/v1/logs", content=body, headers=headers)
                         r.raise_for_status()
                         with lock:
                             latencies.append(time.perf_counter() - t)
@@ -193,6 +210,7 @@ def main() -> None:
         "events": sent,
         "batch_size": args.batch_size,
         "clients": args.clients,
+        "token": args.token or "none",
         "seconds": round(wall, 3),
         "events_per_s": round(rate),
         "batch_ms_median": round(median(latencies) * 1000, 1),
@@ -206,6 +224,7 @@ def main() -> None:
                 "events",
                 "batch",
                 "clients",
+                "token",
                 "seconds",
                 "events/s",
                 "median batch ms",
@@ -217,6 +236,7 @@ def main() -> None:
                     sent,
                     args.batch_size,
                     args.clients,
+                    args.token or "none",
                     f"{wall:.2f}",
                     f"{rate:,.0f}",
                     result["batch_ms_median"],

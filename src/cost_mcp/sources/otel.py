@@ -228,6 +228,11 @@ def attributes(kvs: Iterable[KeyValue]) -> dict[str, object]:
         if text:
             out[kv.key] = text
             continue
+        # Token counts are the next most common: a non-zero int_value is the one set (a oneof).
+        number = v.int_value
+        if number:
+            out[kv.key] = number
+            continue
         kind = v.WhichOneof("value")
         out[kv.key] = getattr(v, kind) if kind in _SCALARS else None
     return out
@@ -294,7 +299,7 @@ def _when(attrs: Mapping[str, object], time_unix_nano: int, now: datetime) -> in
     when: datetime | None = None
     if isinstance(stamp, str) and stamp:
         try:
-            when = datetime.fromisoformat(stamp.replace("Z", "+00:00"))
+            when = datetime.fromisoformat(stamp)  # a trailing Z is read as UTC since Python 3.11
         except ValueError:
             raise _BadRecordError(f"event.timestamp is not ISO 8601: {stamp[:40]!r}") from None
         if when.tzinfo is None:
