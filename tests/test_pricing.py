@@ -12,6 +12,7 @@ import pytest
 from cost_mcp.errors import InvalidInputError
 from cost_mcp.pricing import (
     CallRates,
+    DayPrices,
     Price,
     Pricer,
     Tokens,
@@ -206,6 +207,52 @@ def test_rates_resolved_once_price_every_call_as_price_does() -> None:
                 checked += 1
     assert checked > 100
     assert isinstance(pricer.rates("no-such-model-anywhere", "anthropic", AT), Unpriced)
+
+
+def test_day_prices_price_every_call_as_price_does() -> None:
+    """``DayPrices`` (the OTLP receiver's per-batch pricer) gives ``price``'s exact nanos, model id
+    and provider for every model of five providers, standard and fast, at three instants priced
+    through one instance (so a plan resolved for one day is never reused for another day, nor
+    for another hour of a time-of-day price such as DeepSeek's off-peak one), tables genai-prices
+    prices itself (OpenRouter's) included; an unknown model is unpriced (None), never $0."""
+    rng = random.Random(20261203)
+    pricer = Pricer()
+    prices = DayPrices(pricer)
+    instants = [AT, AT.replace(hour=17, minute=30), datetime(2025, 11, 1, 23, 59, tzinfo=UTC)]
+    checked = fallback = hourly = 0
+    for provider in ("anthropic", "openai", "google", "deepseek", "openrouter"):
+        for info in provider_models(provider):
+            for speed in (None, "fast"):
+                plan = pricer.rates(info.id, provider, AT, speed=speed)
+                fallback += plan is None
+                hourly += isinstance(plan, CallRates) and not plan.day_stable
+                for at in instants:
+                    counts = (
+                        rng.choice([rng.randint(0, 5_000), rng.randint(150_000, 400_000)]),
+                        rng.choice([0, rng.randint(0, 150_000)]),
+                        rng.choice([0, rng.randint(0, 60_000)]),
+                        0,
+                        rng.randint(0, 20_000),
+                        0,
+                    )
+                    tokens = Tokens(
+                        input=counts[0],
+                        cache_read=counts[1],
+                        cache_write_5m=counts[2],
+                        output=counts[4],
+                    )
+                    ts_ms = int(at.timestamp() * 1000)
+                    priced = pricer.price(tokens, info.id, provider, at, speed=speed)
+                    got = prices.cost(counts, info.id, provider, ts_ms, speed)
+                    if isinstance(priced, Price):
+                        assert got == (priced.total_nanos, priced.model_id, priced.provider_id), (info.id, at)
+                    else:
+                        assert got is None, (info.id, at)
+                    checked += 1
+    assert checked > 200
+    assert fallback > 0, "no table priced by genai-prices itself: the fallback path went untested"
+    assert hourly > 0, "no time-of-day price: the per-call path went untested"
+    assert prices.cost((1, 0, 0, 0, 1, 0), "no-such-model-anywhere", "anthropic", 1_790_000_000_000) is None
 
 
 def write_prices(path: Path, text: str) -> Path:
