@@ -5,6 +5,7 @@ from __future__ import annotations
 
 from collections.abc import Iterable, Sequence
 
+from cost_mcp.store import meta
 from cost_mcp.store.connection import Conn
 
 # Counts inserts and upgrades alike (a changed row either way); an upgrade is rare (Gemini
@@ -36,6 +37,8 @@ def upsert_events(conn: Conn, rows: Sequence[Sequence[object]]) -> int:
     cache read, cache write 5m, cache write 1h, web search requests, total tokens, cost nanos,
     priced model, origin): the copy with the most tokens wins, then an original over a replay.
     """
+    if rows:
+        meta.note_pricing(conn)
     before = conn.total_changes
     conn.executemany(_UPSERT, rows)
     return min(conn.total_changes - before, len(rows))

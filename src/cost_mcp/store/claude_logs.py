@@ -10,8 +10,9 @@ over the source's rows, whose cost would grow with the ledger instead of the bat
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Sequence
+from collections.abc import Collection, Iterable, Sequence
 
+from cost_mcp.store import bulk, meta
 from cost_mcp.store.connection import Conn
 
 COPY_COLUMNS = (
@@ -22,9 +23,9 @@ COPY_COLUMNS = (
 )
 """The columns of a copy row, in the order ``sources.claude_code`` builds them."""
 
-_UPSERT = f"""
-INSERT INTO usage_events ({COPY_COLUMNS})
-VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)
+_KEY = ("source", "message_id", "request_id", "is_sidechain")
+
+_ON_CONFLICT = """
 ON CONFLICT (source, message_id, request_id, is_sidechain) DO UPDATE SET
     ts_ms = excluded.ts_ms, model = excluded.model, session_id = excluded.session_id,
     project = excluded.project, input_tokens = excluded.input_tokens,
@@ -45,19 +46,32 @@ WHERE excluded.total_tokens > usage_events.total_tokens
 # price of today's pricing and overrides instead of keeping the one it was first stored with.
 
 
-def upsert_copies(conn: Conn, rows: Iterable[Sequence[object]]) -> None:
+def upsert_copies(
+    conn: Conn, rows: Iterable[Sequence[object]], stored_messages: Collection[str] | None = None
+) -> None:
     """Store copies (rows in COPY_COLUMNS order); a key already held keeps its better copy.
 
     ``counted`` is written for a new row only; a stored row's is changed by :func:`set_counted`.
+    ``stored_messages``, when the caller knows it (looked up under the write lock it still holds),
+    lists the message ids the ledger holds rows of: rows of other messages, no key twice, cannot
+    meet a stored key and go straight in (COPY on PostgreSQL); only the rest are merged.
     """
-    conn.executemany(_UPSERT, rows)
+    rows = list(rows)
+    if not rows:
+        return
+    meta.note_pricing(conn)
+    columns = COPY_COLUMNS.split(", ")
+    if stored_messages is not None:
+        bulk.copy_in(conn, "usage_events", columns, [r for r in rows if r[1] not in stored_messages])
+        rows = [r for r in rows if r[1] in stored_messages]
+    bulk.insert_rows(conn, "usage_events", columns, rows, on_conflict=_ON_CONFLICT, key=_KEY)
 
 
 def touch(conn: Conn, message_ids: Iterable[str]) -> None:
     """List the message ids a batch touches, for the look-ups that follow in the same transaction."""
     conn.execute("CREATE TEMP TABLE IF NOT EXISTS touched (message_id TEXT PRIMARY KEY)")
     conn.execute("DELETE FROM touched")
-    conn.executemany("INSERT INTO touched (message_id) VALUES (?)", ((m,) for m in message_ids))
+    bulk.copy_in(conn, "touched", ["message_id"], ((m,) for m in message_ids))
 
 
 _OF_TOUCHED = "FROM usage_events e WHERE e.source = ? AND e.message_id IN (SELECT message_id FROM touched)"

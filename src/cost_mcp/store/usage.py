@@ -9,7 +9,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 from cost_mcp import tokens
-from cost_mcp.store import rollup
+from cost_mcp.store import meta, rollup
 from cost_mcp.store.connection import Conn, write_transaction
 
 TOKEN_SUMS_SQL = ", ".join(f"COALESCE(SUM({c}), 0)" for c in tokens.COLUMNS)
@@ -90,4 +90,5 @@ def insert_reported(conn: Conn, call: ReportedCall) -> bool:
         ).rowcount
         if inserted:
             rollup.mark_dirty(conn, [call.ts_ms])
+            meta.note_pricing(conn)
     return bool(inserted)
