@@ -14,25 +14,22 @@ from collections.abc import Collection, Iterable, Sequence
 
 from cost_mcp.store import bulk, meta
 from cost_mcp.store.connection import Conn
+from cost_mcp.store.usage import TOKEN_COLUMNS_SQL, TOKENS_FROM_EXCLUDED_SQL
 
 COPY_COLUMNS = (
     "source, message_id, request_id, is_sidechain, ts_ms, provider, model, session_id, project, agent, "
-    "input_tokens, output_tokens, cache_read_tokens, cache_write_5m_tokens, cache_write_1h_tokens, "
-    "web_search_requests, total_tokens, speed, cost_nanos, reported_cost_nanos, priced_model, origin, "
+    f"{TOKEN_COLUMNS_SQL}, total_tokens, speed, cost_nanos, reported_cost_nanos, priced_model, origin, "
     "service_tier, inference_geo, price_note, counted"
 )
-"""The columns of a copy row, in the order ``sources.claude_code`` builds them."""
+"""The columns of a copy row, in the order ``sources.claude_code`` builds them (token counts in
+:data:`cost_mcp.tokens.KINDS` order)."""
 
 _KEY = ("source", "message_id", "request_id", "is_sidechain")
 
-_ON_CONFLICT = """
+_ON_CONFLICT = f"""
 ON CONFLICT (source, message_id, request_id, is_sidechain) DO UPDATE SET
     ts_ms = excluded.ts_ms, model = excluded.model, session_id = excluded.session_id,
-    project = excluded.project, input_tokens = excluded.input_tokens,
-    output_tokens = excluded.output_tokens, cache_read_tokens = excluded.cache_read_tokens,
-    cache_write_5m_tokens = excluded.cache_write_5m_tokens,
-    cache_write_1h_tokens = excluded.cache_write_1h_tokens,
-    web_search_requests = excluded.web_search_requests, total_tokens = excluded.total_tokens,
+    project = excluded.project, {TOKENS_FROM_EXCLUDED_SQL}, total_tokens = excluded.total_tokens,
     speed = excluded.speed, cost_nanos = excluded.cost_nanos,
     reported_cost_nanos = excluded.reported_cost_nanos, priced_model = excluded.priced_model,
     origin = excluded.origin, service_tier = excluded.service_tier,
