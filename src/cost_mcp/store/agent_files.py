@@ -5,17 +5,18 @@ from __future__ import annotations
 
 from collections.abc import Iterable, Sequence
 
-from cost_mcp.store import meta
+from cost_mcp import tokens
+from cost_mcp.store import bulk, meta
 from cost_mcp.store.connection import Conn
-from cost_mcp.store.usage import TOKEN_COLUMNS_SQL, TOKEN_MARKS_SQL, TOKENS_FROM_EXCLUDED_SQL
+from cost_mcp.store.usage import TOKENS_FROM_EXCLUDED_SQL
 
-# Counts inserts and upgrades alike (a changed row either way); an upgrade is rare (Gemini
-# re-appends a message once its tokens are known) and still "new usage".
-_UPSERT = f"""
-INSERT INTO usage_events (
-    source, message_id, request_id, is_sidechain, counted, ts_ms, provider, model, session_id, project,
-    agent, {TOKEN_COLUMNS_SQL}, total_tokens, cost_nanos, priced_model, origin
-) VALUES (?, ?, '', 0, 1, ?, ?, ?, ?, ?, ?, {TOKEN_MARKS_SQL}, ?, ?, ?, ?)
+_COLUMNS = (
+    "source", "message_id", "request_id", "is_sidechain", "counted", "ts_ms", "provider", "model",
+    "session_id", "project", "agent", *tokens.COLUMNS, "total_tokens", "cost_nanos", "priced_model",
+    "origin",
+)  # fmt: skip
+_KEY = ("source", "message_id", "request_id", "is_sidechain")
+_ON_CONFLICT = f"""
 ON CONFLICT (source, message_id, request_id, is_sidechain) DO UPDATE SET
     ts_ms = excluded.ts_ms, provider = excluded.provider, model = excluded.model,
     session_id = excluded.session_id, project = excluded.project, origin = excluded.origin,
@@ -32,13 +33,23 @@ def upsert_events(conn: Conn, rows: Sequence[Sequence[object]]) -> int:
 
     A row is (source, key, ts_ms, provider, model, session id, project, agent, the token counts in
     :data:`cost_mcp.tokens.KINDS` order, total tokens, cost nanos, priced model, origin): the copy
-    with the most tokens wins, then an original over a replay.
+    with the most tokens wins, then an original over a replay. Written as one batch (COPY and one
+    merge on PostgreSQL, see store.bulk).
     """
-    if rows:
-        meta.note_pricing(conn)
-    before = conn.total_changes
-    conn.executemany(_UPSERT, rows)
-    return min(conn.total_changes - before, len(rows))
+    if not rows:
+        return 0
+    meta.note_pricing(conn)
+    # Counts inserts and upgrades alike (a changed row either way); an upgrade is rare (Gemini
+    # re-appends a message once its tokens are known) and still "new usage".
+    changed = bulk.insert_rows(
+        conn,
+        "usage_events",
+        _COLUMNS,
+        [(r[0], r[1], "", 0, 1, *r[2:]) for r in rows],
+        on_conflict=_ON_CONFLICT,
+        key=_KEY,
+    )
+    return min(changed, len(rows))
 
 
 def save_files(conn: Conn, files: Iterable[Sequence[object]]) -> None:
