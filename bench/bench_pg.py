@@ -121,7 +121,28 @@ def cmd_spend(args: argparse.Namespace, cluster: Cluster) -> None:
     print(f"max: SQLite {max(lite.values()):.1f} ms, PostgreSQL {max(pg.values()):.1f} ms")
 
 
-def _ingest(db: str, tree: Path) -> tuple[float, int]:
+def server_cpu(cluster: Cluster) -> float:
+    """CPU seconds (user + system) used so far by every process of the cluster: the postmaster's
+    children (each connection's backend, WAL writer, checkpointer...), alive ones only, so read it
+    while the measured connection is still open. On a loaded machine this, not wall time, says what
+    the database did."""
+    postmaster = int((cluster.data / "postmaster.pid").read_text().split()[0])
+    tick = os.sysconf("SC_CLK_TCK")
+    total = 0
+    for entry in Path("/proc").iterdir():
+        if not entry.name.isdigit():
+            continue
+        try:
+            fields = (entry / "stat").read_text().rpartition(")")[2].split()
+        except OSError:
+            continue
+        if int(fields[1]) == postmaster or int(entry.name) == postmaster:
+            total += int(fields[11]) + int(fields[12])
+    return total / tick
+
+
+def _ingest(db: str, tree: Path, cluster: Cluster | None = None) -> tuple[float, int, float, float]:
+    """Wall seconds, calls added, this process's CPU seconds and the PostgreSQL server's (0 on SQLite)."""
     from cost_mcp.config import load_settings
     from cost_mcp.pricing import Pricer
     from cost_mcp.sources.claude_code import ingest
@@ -133,9 +154,12 @@ def _ingest(db: str, tree: Path) -> tuple[float, int]:
     )
     conn = connect(settings.db)
     try:
-        t0 = time.perf_counter()
+        server0 = server_cpu(cluster) if cluster else 0.0
+        cpu0, t0 = time.process_time(), time.perf_counter()
         result = ingest(conn, settings, Pricer(), full=True)
-        return time.perf_counter() - t0, result.events_added
+        wall, cpu = time.perf_counter() - t0, time.process_time() - cpu0
+        server = server_cpu(cluster) - server0 if cluster else 0.0
+        return wall, result.events_added, cpu, server
     finally:
         conn.close()
 
@@ -146,11 +170,15 @@ def cmd_ingest(args: argparse.Namespace, cluster: Cluster) -> None:
         sys.exit(f"{tree} missing: ln -s /work/benchdata/claude-200k bench/data/claude-200k")
     for run in range(args.runs):
         with tempfile.TemporaryDirectory() as tmp:
-            lite_s, lite_n = _ingest(str(Path(tmp) / "cost.db"), tree)
+            lite_s, lite_n, lite_cpu, _ = _ingest(str(Path(tmp) / "cost.db"), tree)
         name = cluster.new_database()
-        pg_s, pg_n = _ingest(cluster.url(name), tree)
+        pg_s, pg_n, pg_cpu, server = _ingest(cluster.url(name), tree, cluster)
         cluster.drop_database(name)
-        print(f"run {run}: SQLite {lite_s:.2f} s ({lite_n} events), PostgreSQL {pg_s:.2f} s ({pg_n} events)")
+        print(
+            f"run {run}: SQLite {lite_s:.2f} s wall, {lite_cpu:.2f} s CPU ({lite_n} events); "
+            f"PostgreSQL {pg_s:.2f} s wall, {pg_cpu + server:.2f} s CPU = {pg_cpu:.2f} client + "
+            f"{server:.2f} server ({pg_n} events); load average {os.getloadavg()[0]:.1f}"
+        )
 
 
 def _writer(db: str, worker: int, calls: int) -> None:

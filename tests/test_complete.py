@@ -8,6 +8,7 @@ import os
 import pty
 import subprocess
 import sys
+from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta
 from decimal import Decimal
 from pathlib import Path
@@ -25,12 +26,24 @@ from cost_mcp.models import BudgetScope
 from cost_mcp.pricing import Price, Pricer
 from cost_mcp.sources import claude_code
 from cost_mcp.store import connect, write_transaction
+from cost_mcp.store.connection import Conn
 from tests.sources.claude_logs import assistant, encode, user
 
-pytestmark = pytest.mark.anyio
+# A connection a test leaves open is an error here (psycopg warns when one is garbage-collected).
+pytestmark = [
+    pytest.mark.anyio,
+    pytest.mark.filterwarnings("error::ResourceWarning", "error::pytest.PytestUnraisableExceptionWarning"),
+]
 
 FILES, CALLS = 40, 300
 CALL_USD = Decimal("0.001512")  # Sonnet 4.5: 4 input tokens at $3/MTok + 100 output at $15/MTok
+
+
+@pytest.fixture
+def conn(settings: Settings) -> Iterator[Conn]:
+    """The test's ledger connection, closed after the test (one left open warns on PostgreSQL)."""
+    with contextlib.closing(connect(settings.db)) as ledger:
+        yield ledger
 
 
 def _big_tree(claude: Path, when: datetime) -> Decimal:
@@ -107,9 +120,8 @@ async def test_record_usage_carries_the_envelope(client: Client) -> None:
 
 
 def test_hard_budget_refuses_while_unread_bytes_could_fill_it_and_allows_when_they_cannot(
-    settings: Settings,
+    settings: Settings, conn: Conn
 ) -> None:
-    conn = connect(settings.db)
     budgets.set_budget(conn, "hard", Decimal(100), "month", BudgetScope(), hard=True)
     budgets.set_budget(conn, "agent-only", Decimal(1), "month", BudgetScope(agents=["bot"]), hard=True)
     fits = Unread(Decimal(99), "still reading")  # exactly fills what is left after the call
@@ -221,9 +233,8 @@ def _bad_lines(home: Path) -> Path:
     return path
 
 
-def test_skipped_lines_are_kept_per_file_and_counted_once(settings: Settings, home: Path) -> None:
+def test_skipped_lines_are_kept_per_file_and_counted_once(settings: Settings, home: Path, conn: Conn) -> None:
     path = _bad_lines(home)
-    conn = connect(settings.db)
     claude_code.ingest(conn, settings, Pricer())
     claude_code.ingest(conn, settings, Pricer(), full=True)  # read again: counts are replaced, not added
     from cost_mcp.store import skipped
@@ -261,10 +272,9 @@ def _billed_openai(conn: Any) -> None:
     replace_range(conn, "openai", "cost", day, day + DAY_MS, [Bucket(day, day + DAY_MS, cost_nanos=10**9)])
 
 
-def test_provider_source_and_basis_each_have_one_name(settings: Settings) -> None:
+def test_provider_source_and_basis_each_have_one_name(settings: Settings, conn: Conn) -> None:
     from cost_mcp.analytics import spend
 
-    conn = connect(settings.db)
     _billed_openai(conn)
     p = spend.resolve(settings, "this_month", None, None, None)
     rows = spend.get_spend(conn, settings, p, ["provider", "source", "basis"]).rows
@@ -281,10 +291,11 @@ def test_provider_source_and_basis_each_have_one_name(settings: Settings) -> Non
     )
 
 
-def test_a_filter_that_matches_nothing_names_the_closest_known_values(settings: Settings, home: Path) -> None:
+def test_a_filter_that_matches_nothing_names_the_closest_known_values(
+    settings: Settings, home: Path, conn: Conn
+) -> None:
     from cost_mcp.analytics import spend
 
-    conn = connect(settings.db)
     _billed_openai(conn)
     p = spend.resolve(settings, "this_month", None, None, None)
     result = spend.get_spend(conn, settings, p, (), spend.Filters(providers=["opnai"], models=["gpt-5"]))
@@ -315,8 +326,7 @@ async def test_projects_show_their_folder_and_filters_accept_its_name(client: Cl
     assert any("project filter 'webap' matches nothing" in w and "webapp" in w for w in missing["warnings"])
 
 
-def test_budget_status_names_a_scope_value_that_matches_nothing(settings: Settings) -> None:
-    conn = connect(settings.db)
+def test_budget_status_names_a_scope_value_that_matches_nothing(settings: Settings, conn: Conn) -> None:
     _billed_openai(conn)
     budgets.set_budget(conn, "typo", Decimal(10), "month", BudgetScope(providers=["opnai"]))
     status = budgets.budget_status(conn, settings)
@@ -340,9 +350,10 @@ async def test_check_budget_waits_for_the_read_and_then_allows_a_call_that_fits(
         assert left == 1000 - truth  # the whole tree was counted before deciding
 
 
-def test_a_scan_stopped_inside_a_file_is_continued_by_the_next(settings: Settings, home: Path) -> None:
+def test_a_scan_stopped_inside_a_file_is_continued_by_the_next(
+    settings: Settings, home: Path, conn: Conn
+) -> None:
     truth = _one_long_session(home, 10_000)  # stopped at the first check of the clock, after 4,096 lines
-    conn = connect(settings.db)
     first = claude_code.ingest(conn, settings, Pricer(), budget_seconds=0)
     assert first.complete is False and first.files_pending == 1 and first.bytes_pending > 0
     second = claude_code.ingest(conn, settings, Pricer())
@@ -353,10 +364,9 @@ def test_a_scan_stopped_inside_a_file_is_continued_by_the_next(settings: Setting
     assert spend.get_spend(conn, settings, p).total_usd == truth
 
 
-def test_sources_name_the_data_sources_each_job_brings_in(settings: Settings) -> None:
+def test_sources_name_the_data_sources_each_job_brings_in(settings: Settings, conn: Conn) -> None:
     from cost_mcp.analytics import spend
 
-    conn = connect(settings.db)
     _billed_openai(conn)
     with write_transaction(conn):
         conn.execute(

@@ -2,8 +2,12 @@
 
 from __future__ import annotations
 
+import ast
 import dataclasses
+import re
 import sqlite3
+import subprocess
+import sys
 from pathlib import Path
 
 import pytest
@@ -52,3 +56,92 @@ def test_sums_and_totals_follow_the_one_order() -> None:
         assert getattr(totals, kind.field) == n
     assert totals.total_tokens == sum(n for k, n in zip(tokens.KINDS, counts, strict=True) if k.is_token)
     assert tokens.add(counts, counts) == [2 * n for n in counts]
+
+
+# --- every column list in store/ follows KINDS ---------------------------------------------------
+
+STORE = Path(__file__).resolve().parents[1] / "src" / "cost_mcp" / "store"
+SCHEMA = {"migrations.py", "pg_schema.py"}
+"""Where columns are created: adding a kind is a migration there."""
+NOT_YET_DERIVED = {"rollup.py", "otel.py", "team.py", "session_rows.py"}
+"""Modules whose hand-written token lists are still complete but not derived (changed on other
+branches at the same time); test_hand_written_token_lists_still_name_every_kind holds them to KINDS."""
+
+
+def _literals(path: Path) -> list[tuple[int, str]]:
+    """Every string literal of a module (f-strings by their literal parts), docstrings left out."""
+    tree = ast.parse(path.read_text())
+    docs = {id(n.value) for n in ast.walk(tree) if isinstance(n, ast.Expr)}
+    out: list[tuple[int, str]] = []
+    for node in ast.walk(tree):
+        if id(node) in docs:
+            continue
+        if isinstance(node, ast.Constant) and isinstance(node.value, str):
+            out.append((node.lineno, node.value))
+        elif isinstance(node, ast.JoinedStr):
+            text = "".join(str(v.value) for v in node.values if isinstance(v, ast.Constant))
+            out.append((node.lineno, text))
+    return out
+
+
+def _token_columns_named(text: str) -> set[str]:
+    return {c for c in tokens.COLUMNS if re.search(rf"\b{c}\b", text)}
+
+
+def test_store_derives_its_token_column_lists_from_kinds() -> None:
+    # A literal naming two or more token columns is a hand-written list: adding a kind would
+    # need an edit there. They are built from tokens.KINDS (store.usage's fragments) instead.
+    hand_written = [
+        f"{path.name}:{line}: {sorted(named)}"
+        for path in sorted(STORE.glob("*.py"))
+        if path.name not in SCHEMA | NOT_YET_DERIVED
+        for line, text in _literals(path)
+        if len(named := _token_columns_named(text)) >= 2
+    ]
+    assert hand_written == []
+
+
+def test_hand_written_token_lists_still_name_every_kind() -> None:
+    # Each remaining hand-written list names every kind: a kind added to KINDS fails here, at the
+    # line to derive. A sum over the kinds that are tokens (total_tokens) leaves out the others.
+    token_kinds = {k.column for k in tokens.KINDS if k.is_token}
+    incomplete = [
+        f"{name}:{line}: lacks {sorted(set(tokens.COLUMNS) - named)}"
+        for name in sorted(NOT_YET_DERIVED)
+        for line, text in _literals(STORE / name)
+        if len(named := _token_columns_named(text)) >= 2 and named not in (set(tokens.COLUMNS), token_kinds)
+    ]
+    assert incomplete == []
+
+
+def test_the_derived_lists_follow_a_kind_added_to_kinds(tmp_path: Path) -> None:
+    # One edit: a new kind in tokens.KINDS and its column (the migration) is all the store's
+    # derived inserts and selects need. Run in a fresh interpreter so the extra kind is seen
+    # by every module as it is imported.
+    script = f"""
+import dataclasses, sqlite3
+from cost_mcp import tokens
+kind = tokens.TokenKind("reasoning_tokens", "reasoning_tokens", "reasoning", "reasoning")
+tokens.KINDS = (*tokens.KINDS, kind)
+tokens.COLUMNS = tuple(k.column for k in tokens.KINDS)
+from cost_mcp.store import connect, write_transaction
+from cost_mcp.store import buckets, claude_logs, events, usage, agent_files
+conn = connect({str(tmp_path / "cost.db")!r})
+for table in ("usage_events", "usage_rollup", "provider_buckets"):
+    conn.execute(f"ALTER TABLE {{table}} ADD COLUMN reasoning_tokens INTEGER NOT NULL DEFAULT 0")
+assert "reasoning_tokens" in claude_logs.COPY_COLUMNS and "reasoning_tokens" in usage.TOKEN_SUMS_SQL
+with write_transaction(conn):
+    n = agent_files.upsert_events(conn, [("codex", "k1", 1000, "openai", "gpt-5", "s", "p", "codex",
+                                          1, 2, 3, 4, 5, 6, 7, 22, None, None, "local-log")])
+    # The new kind's field, as a real edit would add it to Bucket:
+    Bucket = dataclasses.make_dataclass(
+        "Bucket", [("reasoning_tokens", int, 0)], bases=(buckets.Bucket,), frozen=True)
+    buckets.replace_range(conn, "openai", "usage", 0, 86_400_000,
+                          [Bucket(0, 86_400_000, cost_nanos=1, reasoning_tokens=9)])
+assert n == 1
+print(conn.execute("SELECT reasoning_tokens FROM usage_events").fetchone()[0],
+      conn.execute("SELECT reasoning_tokens FROM provider_buckets").fetchone()[0])
+"""
+    done = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True, check=False)
+    assert done.returncode == 0, done.stderr
+    assert done.stdout.split() == ["7", "9"]

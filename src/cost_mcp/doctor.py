@@ -6,6 +6,7 @@ import os
 import re
 import sqlite3
 from collections.abc import Mapping, Sequence
+from dataclasses import asdict
 from pathlib import Path
 
 from pydantic import SecretStr
@@ -13,12 +14,12 @@ from pydantic import SecretStr
 from cost_mcp import __version__, notify
 from cost_mcp.config import Settings, default_env_file, key_origin, mask_secret
 from cost_mcp.errors import CostMcpError, DatabaseError
-from cost_mcp.models import DoctorReport, KeyStatus, LogRoot, SkippedFile
+from cost_mcp.models import DoctorReport, KeyStatus, LogRoot, PricedWith, SkippedFile
 from cost_mcp.pricing import GENAI_PRICES_VERSION, load_overrides
 from cost_mcp.sources import registry
-from cost_mcp.store import skipped
+from cost_mcp.store import meta, skipped
 from cost_mcp.store.connection import connect, is_postgres, shown
-from cost_mcp.store.health import check_file, skipped_in_file
+from cost_mcp.store.health import check_file, price_data_in_file, skipped_in_file
 from cost_mcp.store.migrations import MIGRATIONS
 
 _SCAN_LIMIT = 100_000
@@ -92,6 +93,7 @@ def diagnose(
         claude_log_roots=roots,
         skipped_log_lines=_skipped(settings.db),
         webhooks=webhooks,
+        priced_with=_priced_with(settings.db),
         problems=problems,
         warnings=cleanup_warnings(settings.claude_roots()),
     )
@@ -245,6 +247,25 @@ def _skipped(target: Path | str) -> list[SkippedFile]:
     if not path.is_file():
         return []
     return [SkippedFile(path=p, lines=lines) for p, lines in skipped_in_file(path)]
+
+
+def _priced_with(target: Path | str) -> list[PricedWith]:
+    """The price data versions recorded in the ledger, read without writing (none yet: [])."""
+    if is_postgres(target):
+        try:
+            pg = connect(target, migrate_schema=False)
+        except DatabaseError:
+            return []
+        try:
+            return [PricedWith(**asdict(h)) for h in meta.price_data_history(pg)]
+        except sqlite3.DatabaseError:
+            return []
+        finally:
+            pg.close()
+    path = Path(target)
+    if not path.is_file():
+        return []
+    return [PricedWith(**asdict(h)) for h in price_data_in_file(path)]
 
 
 def _log_root(root: Path) -> LogRoot:

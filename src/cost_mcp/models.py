@@ -223,6 +223,16 @@ class SkippedFile(Result):
     lines: dict[str, int]
 
 
+class PricedWith(Result):
+    """One version of the price data that priced rows of the ledger, from when it was first used."""
+
+    version: str = Field(description="The genai-prices version.")
+    data_date: str | None = Field(
+        None, description="When its price data was published, if known (bundled data carries no date)."
+    )
+    first_used: str = Field(description="First write priced with it (ISO 8601, UTC).")
+
+
 class DoctorReport(Result):
     """Everything needed to see why a number looks wrong."""
 
@@ -244,6 +254,11 @@ class DoctorReport(Result):
     )
     webhooks: dict[str, str] = Field(
         default={}, description="Configured budget webhooks (COST_MCP_WEBHOOKS): name -> scheme and host."
+    )
+    priced_with: list[PricedWith] = Field(
+        [],
+        description="The price data versions that priced the ledger's rows, oldest first: rows written "
+        "before a newer entry's first_used were priced with an older one (re-price with ingest --full).",
     )
     problems: list[str]
     warnings: list[str] = Field(default_factory=list, description="Not wrong now, but worth knowing.")

@@ -658,6 +658,15 @@ def provider_models(provider: str) -> list[ModelInfo]:
     return []
 
 
+def price_data() -> tuple[str, str | None]:
+    """The genai-prices version pricing now, and when its price data was published if that is
+    known: fetched data carries its fetch time; the bundled data has no date of its own (its
+    snapshot's timestamp is when it was loaded), so None."""
+    snapshot = data_snapshot.get_snapshot()
+    when = snapshot.timestamp.isoformat(timespec="seconds") if snapshot.from_auto_update else None
+    return GENAI_PRICES_VERSION, when
+
+
 def genai_calc_total(tokens: Tokens, model: str, provider: str, at: datetime) -> Decimal:
     """genai-prices' own general calculation, for checking the compiled rates against it."""
     return genai_prices.calc_price(

@@ -4,8 +4,16 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from cost_mcp.store import connect
-from cost_mcp.store.bulk import PENDING_KEY, drop_secondary_indexes, restore_indexes, table_is_empty
+from cost_mcp.store import connect, write_transaction
+from cost_mcp.store.bulk import (
+    PENDING_KEY,
+    copy_in,
+    drop_secondary_indexes,
+    index_names,
+    restore_indexes,
+    table_is_empty,
+)
+from cost_mcp.store.claude_logs import upsert_copies
 from cost_mcp.store.connection import Conn
 
 
@@ -53,3 +61,84 @@ def test_a_restore_by_another_process_first_leaves_nothing_for_the_loader(tmp_pa
     finally:
         other.close()
         loader.close()
+
+
+# --- many rows at once: executemany on SQLite, COPY on PostgreSQL ----------------------------------
+
+
+def _copy_row(message_id: str, output: int, request_id: str = "r", counted: int = 1) -> tuple[object, ...]:
+    """A Claude Code log copy in claude_logs.COPY_COLUMNS order."""
+    return (
+        "claude_code", message_id, request_id, 0, 1_700_000_000_000, "anthropic", "claude-sonnet-4-5",
+        "s1", "p", "claude-code", 4, output, 0, 0, 0, 0, 4 + output, "", 1000 * output, None,
+        "claude-sonnet-4-5", "/logs/a.jsonl", "standard", "", "", counted,
+    )  # fmt: skip
+
+
+def _stored(conn: Conn) -> list[tuple[str, int]]:
+    return [
+        (str(m), int(o))
+        for m, o in conn.execute("SELECT message_id, output_tokens FROM usage_events ORDER BY id")
+    ]
+
+
+def test_a_repeated_key_in_one_batch_is_applied_in_order_as_executemany_would(home: Path) -> None:
+    # One INSERT ... SELECT may not update a row twice on PostgreSQL: rows sharing a key go in
+    # successive statements, so the later copy meets the earlier one exactly as row by row.
+    from cost_mcp.config import load_settings
+
+    conn = connect(load_settings().db)
+    try:
+        with write_transaction(conn):
+            upsert_copies(
+                conn, [_copy_row("a", 10), _copy_row("b", 5), _copy_row("a", 30), _copy_row("a", 20)]
+            )
+        assert _stored(conn) == [("a", 30), ("b", 5)]  # most tokens wins, b numbered after a
+        with write_transaction(conn):
+            upsert_copies(conn, [_copy_row("b", 1), _copy_row("c", 7)])  # fewer tokens: b keeps 5
+        assert _stored(conn) == [("a", 30), ("b", 5), ("c", 7)]
+    finally:
+        conn.close()
+
+
+def test_rows_of_unstored_messages_go_straight_in_and_the_others_are_merged(home: Path) -> None:
+    from cost_mcp.config import load_settings
+
+    conn = connect(load_settings().db)
+    try:
+        with write_transaction(conn):
+            upsert_copies(conn, [_copy_row("a", 10)], stored_messages=set())
+            # "a" is stored: its better copy is merged; "d" and "e" are new and COPYed.
+            upsert_copies(
+                conn,
+                [_copy_row("d", 3), _copy_row("a", 50), _copy_row("e", 4, request_id="")],
+                stored_messages={"a"},
+            )
+        assert sorted(_stored(conn)) == [("a", 50), ("d", 3), ("e", 4)]
+        assert conn.execute("SELECT COUNT(*) FROM usage_events WHERE counted = 1").fetchone()[0] == 3
+        with write_transaction(conn):
+            copy_in(conn, "rollup_dirty", ["qh"], [(1,), (2,)])
+            copy_in(conn, "rollup_dirty", ["qh"], [])
+        assert [r[0] for r in conn.execute("SELECT qh FROM rollup_dirty ORDER BY qh")] == [1, 2]
+    finally:
+        conn.close()
+
+
+def test_a_killed_bulk_load_is_repaired_on_either_backend(home: Path) -> None:
+    from cost_mcp.config import load_settings
+
+    db = load_settings().db
+    conn = connect(db)
+    before = index_names(conn)
+    dropped = drop_secondary_indexes(conn)
+    assert dropped >= 3 and len(index_names(conn)) == len(before) - dropped
+    # The index the log-copy trigger probes for every row stays (PostgreSQL names it; SQLite's
+    # trigger names its own): without it each insert would scan the table.
+    assert "usage_events_otel_request" in index_names(conn)
+    conn.close()  # killed here
+    again = connect(db)
+    try:
+        assert index_names(again) == before
+        assert again.execute("SELECT 1 FROM meta WHERE key = ?", (PENDING_KEY,)).fetchone() is None
+    finally:
+        again.close()

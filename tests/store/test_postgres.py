@@ -155,3 +155,38 @@ def test_text_orders_bytewise_even_on_a_server_with_an_english_locale(
         assert _session_order(pg_cluster.url("icu_en")) == expected
     finally:
         pg_cluster.drop_database("icu_en")
+
+
+def test_the_touched_messages_are_looked_up_id_by_id_on_the_unique_key(pg: str) -> None:
+    # PostgreSQL gets a batch's message ids as one array (= ANY(?)); the look-ups must still be
+    # index probes, never a walk over every row of the source (which grows with the ledger).
+    from cost_mcp.store import bulk, claude_logs
+
+    conn = connect(pg)
+    try:
+        columns = claude_logs.COPY_COLUMNS.split(", ")
+        rows = [
+            ("claude_code", f"m{i}", f"r{i}", 0, i, "anthropic", "claude-sonnet-4-5", "s", "p", "claude-code",
+             1, 1, 0, 0, 0, 0, 2, "", 1, None, None, "/a.jsonl", "", "", "", 1)
+            for i in range(20_000)
+        ]  # fmt: skip
+        with write_transaction(conn):
+            bulk.copy_in(conn, "usage_events", columns, rows)
+        conn.execute("ANALYZE usage_events")
+        claude_logs.touch(conn, ["m5", "m7", "nope"])
+        assert sorted(claude_logs.touched_rows(conn, "claude_code")) == [("m5", 5, 1), ("m7", 7, 1)]
+        assert claude_logs.counted_of_touched(conn, "claude_code") == 2
+        where, args = claude_logs._of_touched(conn, "claude_code")
+        plan = "\n".join(r[0] for r in conn.execute(f"EXPLAIN SELECT e.id {where}", args))
+        assert "Index" in plan, plan
+        assert "Seq Scan" not in plan, plan
+        ids = [row[1] for row in claude_logs.touched_copies(conn, "claude_code")]
+        with write_transaction(conn):
+            claude_logs.set_counted(conn, [(0, ids[0]), (1, ids[1])])  # one set (unchanged), one not
+        assert claude_logs.counted_of_touched(conn, "claude_code") == 1
+        with write_transaction(conn):
+            claude_logs.set_counted(conn, [(0, i) for i in ids])
+        assert claude_logs.counted_of_touched(conn, "claude_code") == 0
+        assert conn.execute("SELECT COUNT(*) FROM usage_events WHERE counted = 1").fetchone()[0] == 19_998
+    finally:
+        conn.close()

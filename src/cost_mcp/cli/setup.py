@@ -130,6 +130,9 @@ def doctor(as_json: bool) -> int:
     for f in report.skipped_log_lines:
         reasons = ", ".join(f"{reason} {n:,}" for reason, n in f.lines.items())
         out.print(f"skipped lines {text(f.path)}: {reasons}", highlight=False)
+    for used in report.priced_with:
+        published = f", data of {used.data_date}" if used.data_date else ""
+        out.print(f"priced with   genai-prices {used.version}{published} since {used.first_used}")
     for name, where in report.webhooks.items():
         out.print(f"webhook       {text(name)}: {text(where)}", highlight=False)
     for problem in report.problems:

@@ -964,7 +964,9 @@ def _flush(conn: Conn, batch: _Batch, prices: _Prices, stats: ScanStats) -> None
         # them; only messages that were already there are recounted from the table.
         recount = {m for m, _, _ in existing}
         flags = _counted_in_batch(copies, per_message, recount)
-        claude_logs.upsert_copies(conn, [(*row, flag) for row, flag in zip(rows, flags, strict=True)])
+        claude_logs.upsert_copies(
+            conn, [(*row, flag) for row, flag in zip(rows, flags, strict=True)], stored_messages=recount
+        )
         _recount(conn, recount)
         # New calls = counted rows of the touched messages after, minus before: only those
         # messages change, so this costs the batch, not the ledger (a COUNT over every counted

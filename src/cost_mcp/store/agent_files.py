@@ -5,23 +5,22 @@ from __future__ import annotations
 
 from collections.abc import Iterable, Sequence
 
+from cost_mcp import tokens
+from cost_mcp.store import bulk, meta
 from cost_mcp.store.connection import Conn
+from cost_mcp.store.usage import TOKENS_FROM_EXCLUDED_SQL
 
-# Counts inserts and upgrades alike (a changed row either way); an upgrade is rare (Gemini
-# re-appends a message once its tokens are known) and still "new usage".
-_UPSERT = """
-INSERT INTO usage_events (
-    source, message_id, request_id, is_sidechain, counted, ts_ms, provider, model, session_id, project,
-    agent, input_tokens, output_tokens, cache_read_tokens, cache_write_5m_tokens, cache_write_1h_tokens,
-    web_search_requests, total_tokens, cost_nanos, priced_model, origin
-) VALUES (?, ?, '', 0, 1, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)
+_COLUMNS = (
+    "source", "message_id", "request_id", "is_sidechain", "counted", "ts_ms", "provider", "model",
+    "session_id", "project", "agent", *tokens.COLUMNS, "total_tokens", "cost_nanos", "priced_model",
+    "origin",
+)  # fmt: skip
+_KEY = ("source", "message_id", "request_id", "is_sidechain")
+_ON_CONFLICT = f"""
 ON CONFLICT (source, message_id, request_id, is_sidechain) DO UPDATE SET
     ts_ms = excluded.ts_ms, provider = excluded.provider, model = excluded.model,
     session_id = excluded.session_id, project = excluded.project, origin = excluded.origin,
-    input_tokens = excluded.input_tokens, output_tokens = excluded.output_tokens,
-    cache_read_tokens = excluded.cache_read_tokens, cache_write_5m_tokens = excluded.cache_write_5m_tokens,
-    cache_write_1h_tokens = excluded.cache_write_1h_tokens,
-    web_search_requests = excluded.web_search_requests, total_tokens = excluded.total_tokens,
+    {TOKENS_FROM_EXCLUDED_SQL}, total_tokens = excluded.total_tokens,
     cost_nanos = excluded.cost_nanos, priced_model = excluded.priced_model
 WHERE excluded.total_tokens > usage_events.total_tokens
    OR (excluded.total_tokens = usage_events.total_tokens
@@ -32,13 +31,25 @@ WHERE excluded.total_tokens > usage_events.total_tokens
 def upsert_events(conn: Conn, rows: Sequence[Sequence[object]]) -> int:
     """Store agent events, each keeping its best copy; returns how many rows were added or upgraded.
 
-    A row is (source, key, ts_ms, provider, model, session id, project, agent, input, output,
-    cache read, cache write 5m, cache write 1h, web search requests, total tokens, cost nanos,
-    priced model, origin): the copy with the most tokens wins, then an original over a replay.
+    A row is (source, key, ts_ms, provider, model, session id, project, agent, the token counts in
+    :data:`cost_mcp.tokens.KINDS` order, total tokens, cost nanos, priced model, origin): the copy
+    with the most tokens wins, then an original over a replay. Written as one batch (COPY and one
+    merge on PostgreSQL, see store.bulk).
     """
-    before = conn.total_changes
-    conn.executemany(_UPSERT, rows)
-    return min(conn.total_changes - before, len(rows))
+    if not rows:
+        return 0
+    meta.note_pricing(conn)
+    # Counts inserts and upgrades alike (a changed row either way); an upgrade is rare (Gemini
+    # re-appends a message once its tokens are known) and still "new usage".
+    changed = bulk.insert_rows(
+        conn,
+        "usage_events",
+        _COLUMNS,
+        [(r[0], r[1], "", 0, 1, *r[2:]) for r in rows],
+        on_conflict=_ON_CONFLICT,
+        key=_KEY,
+    )
+    return min(changed, len(rows))
 
 
 def save_files(conn: Conn, files: Iterable[Sequence[object]]) -> None:

@@ -11,7 +11,9 @@ from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Literal
 
+from cost_mcp import tokens
 from cost_mcp.store.connection import Conn
+from cost_mcp.store.usage import TOKEN_COLUMNS_SQL, TOKEN_MARKS_SQL, tokens_added_sql
 
 BucketKind = Literal["cost", "usage"]
 DAY_MS = 86_400_000
@@ -80,24 +82,17 @@ def replace_range(
         (provider, kind, start_ms, end_ms),
     )
     conn.executemany(
-        """
+        f"""
         INSERT INTO provider_buckets (
             provider, kind, start_ms, end_ms, model, project, workspace, api_key, line_item,
-            service_tier, member, cost_nanos, requests, input_tokens, output_tokens,
-            cache_read_tokens, cache_write_5m_tokens, cache_write_1h_tokens, web_search_requests,
-            fetched_at
-        ) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)
+            service_tier, member, cost_nanos, requests, {TOKEN_COLUMNS_SQL}, fetched_at
+        ) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, {TOKEN_MARKS_SQL}, ?)
         ON CONFLICT (provider, kind, start_ms, end_ms, model, project, workspace, api_key, line_item,
                      service_tier, member)
         DO UPDATE SET
             cost_nanos = provider_buckets.cost_nanos + excluded.cost_nanos,
             requests = provider_buckets.requests + excluded.requests,
-            input_tokens = provider_buckets.input_tokens + excluded.input_tokens,
-            output_tokens = provider_buckets.output_tokens + excluded.output_tokens,
-            cache_read_tokens = provider_buckets.cache_read_tokens + excluded.cache_read_tokens,
-            cache_write_5m_tokens = provider_buckets.cache_write_5m_tokens + excluded.cache_write_5m_tokens,
-            cache_write_1h_tokens = provider_buckets.cache_write_1h_tokens + excluded.cache_write_1h_tokens,
-            web_search_requests = provider_buckets.web_search_requests + excluded.web_search_requests
+            {tokens_added_sql("provider_buckets")}
         """,
         [
             (
@@ -114,12 +109,7 @@ def replace_range(
                 b.member,
                 b.cost_nanos,
                 b.requests,
-                b.input_tokens,
-                b.output_tokens,
-                b.cache_read_tokens,
-                b.cache_write_5m_tokens,
-                b.cache_write_1h_tokens,
-                b.web_search_requests,
+                *(getattr(b, c) for c in tokens.COLUMNS),
                 synced_at,
             )
             for b in buckets

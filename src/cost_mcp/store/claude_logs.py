@@ -2,36 +2,37 @@
 each call counts, and how far each log file has been read (``scanned_files``).
 
 Every statement here is portable (``?`` placeholders, ``ON CONFLICT``, no SQLite-only functions).
-The per-batch look-ups go through the ``touched`` temp table of message ids and reach
-``usage_events`` by ``message_id IN (SELECT ...)``, which both engines answer with one look-up per
-id on the unique key (tests/sources/test_claude_code_plans.py checks SQLite's plan): never a walk
-over the source's rows, whose cost would grow with the ledger instead of the batch.
+The per-batch look-ups go through the ``touched`` temp table of message ids on SQLite and reach
+``usage_events`` by ``message_id IN (SELECT ...)``; PostgreSQL gets the ids as one array
+(``message_id = ANY(?)``). Both engines answer with one look-up per id on the unique key
+(tests/sources/test_claude_code_plans.py checks both plans): never a walk over the source's rows,
+whose cost would grow with the ledger instead of the batch. Many rows are written with COPY on
+PostgreSQL (store.bulk).
 """
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Sequence
+import weakref
+from collections.abc import Collection, Iterable, Sequence
 
-from cost_mcp.store.connection import Conn
+from cost_mcp.store import bulk, meta
+from cost_mcp.store.connection import Conn, dialect
+from cost_mcp.store.usage import TOKEN_COLUMNS_SQL, TOKENS_FROM_EXCLUDED_SQL
 
 COPY_COLUMNS = (
     "source, message_id, request_id, is_sidechain, ts_ms, provider, model, session_id, project, agent, "
-    "input_tokens, output_tokens, cache_read_tokens, cache_write_5m_tokens, cache_write_1h_tokens, "
-    "web_search_requests, total_tokens, speed, cost_nanos, reported_cost_nanos, priced_model, origin, "
+    f"{TOKEN_COLUMNS_SQL}, total_tokens, speed, cost_nanos, reported_cost_nanos, priced_model, origin, "
     "service_tier, inference_geo, price_note, counted"
 )
-"""The columns of a copy row, in the order ``sources.claude_code`` builds them."""
+"""The columns of a copy row, in the order ``sources.claude_code`` builds them (token counts in
+:data:`cost_mcp.tokens.KINDS` order)."""
 
-_UPSERT = f"""
-INSERT INTO usage_events ({COPY_COLUMNS})
-VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)
+_KEY = ("source", "message_id", "request_id", "is_sidechain")
+
+_ON_CONFLICT = f"""
 ON CONFLICT (source, message_id, request_id, is_sidechain) DO UPDATE SET
     ts_ms = excluded.ts_ms, model = excluded.model, session_id = excluded.session_id,
-    project = excluded.project, input_tokens = excluded.input_tokens,
-    output_tokens = excluded.output_tokens, cache_read_tokens = excluded.cache_read_tokens,
-    cache_write_5m_tokens = excluded.cache_write_5m_tokens,
-    cache_write_1h_tokens = excluded.cache_write_1h_tokens,
-    web_search_requests = excluded.web_search_requests, total_tokens = excluded.total_tokens,
+    project = excluded.project, {TOKENS_FROM_EXCLUDED_SQL}, total_tokens = excluded.total_tokens,
     speed = excluded.speed, cost_nanos = excluded.cost_nanos,
     reported_cost_nanos = excluded.reported_cost_nanos, priced_model = excluded.priced_model,
     origin = excluded.origin, service_tier = excluded.service_tier,
@@ -45,53 +46,102 @@ WHERE excluded.total_tokens > usage_events.total_tokens
 # price of today's pricing and overrides instead of keeping the one it was first stored with.
 
 
-def upsert_copies(conn: Conn, rows: Iterable[Sequence[object]]) -> None:
+def upsert_copies(
+    conn: Conn, rows: Iterable[Sequence[object]], stored_messages: Collection[str] | None = None
+) -> None:
     """Store copies (rows in COPY_COLUMNS order); a key already held keeps its better copy.
 
     ``counted`` is written for a new row only; a stored row's is changed by :func:`set_counted`.
+    ``stored_messages``, when the caller knows it (looked up under the write lock it still holds),
+    lists the message ids the ledger holds rows of: rows of other messages, no key twice, cannot
+    meet a stored key and go straight in (COPY on PostgreSQL); only the rest are merged.
     """
-    conn.executemany(_UPSERT, rows)
+    rows = list(rows)
+    if not rows:
+        return
+    meta.note_pricing(conn)
+    columns = COPY_COLUMNS.split(", ")
+    if stored_messages is not None:
+        bulk.copy_in(conn, "usage_events", columns, [r for r in rows if r[1] not in stored_messages])
+        rows = [r for r in rows if r[1] in stored_messages]
+    bulk.insert_rows(conn, "usage_events", columns, rows, on_conflict=_ON_CONFLICT, key=_KEY)
 
 
 def touch(conn: Conn, message_ids: Iterable[str]) -> None:
     """List the message ids a batch touches, for the look-ups that follow in the same transaction."""
+    if dialect(conn) == "postgresql":
+        # One array parameter (``= ANY(?)``) instead of a temp table: the look-ups still go
+        # through the unique key id by id, and no table is written per batch.
+        _touched[conn] = list(message_ids)
+        return
     conn.execute("CREATE TEMP TABLE IF NOT EXISTS touched (message_id TEXT PRIMARY KEY)")
     conn.execute("DELETE FROM touched")
-    conn.executemany("INSERT INTO touched (message_id) VALUES (?)", ((m,) for m in message_ids))
+    bulk.copy_in(conn, "touched", ["message_id"], ((m,) for m in message_ids))
 
 
-_OF_TOUCHED = "FROM usage_events e WHERE e.source = ? AND e.message_id IN (SELECT message_id FROM touched)"
+_touched: weakref.WeakKeyDictionary[object, list[str]] = weakref.WeakKeyDictionary()
+"""The ids :func:`touch` listed last, per PostgreSQL connection."""
+
+
+def _of_touched(conn: Conn, source: str) -> tuple[str, tuple[object, ...]]:
+    """The FROM and WHERE of the touched messages' stored rows, and their parameters."""
+    if dialect(conn) == "postgresql":
+        return "FROM usage_events e WHERE e.source = ? AND e.message_id = ANY(?)", (
+            source,
+            _touched.get(conn, []),
+        )
+    return "FROM usage_events e WHERE e.source = ? AND e.message_id IN (SELECT message_id FROM touched)", (
+        source,
+    )
 
 
 def touched_rows(conn: Conn, source: str) -> list[tuple[str, int, int]]:
     """(message id, ts_ms, counted) of every stored row of the touched messages."""
+    where, args = _of_touched(conn, source)
     return [
         (str(m), int(ts), int(c))
-        for m, ts, c in conn.execute(f"SELECT e.message_id, e.ts_ms, e.counted {_OF_TOUCHED}", (source,))
+        for m, ts, c in conn.execute(f"SELECT e.message_id, e.ts_ms, e.counted {where}", args)
     ]
 
 
 def touched_copies(conn: Conn, source: str) -> list[tuple[str, int, str, int, int, int, str, str]]:
     """Every stored copy of the touched messages, grouped by message id: (message id, row id,
     request id, is_sidechain, total tokens, ts_ms, session id, origin)."""
+    where, args = _of_touched(conn, source)
     return [
         (str(m), int(i), str(r), int(sc), int(tt), int(ts), str(s), str(o))
         for m, i, r, sc, tt, ts, s, o in conn.execute(
             "SELECT e.message_id, e.id, e.request_id, e.is_sidechain, e.total_tokens, e.ts_ms, "
-            f"e.session_id, e.origin {_OF_TOUCHED} ORDER BY e.message_id",
-            (source,),
+            f"e.session_id, e.origin {where} ORDER BY e.message_id",
+            args,
         )
     ]
 
 
 def counted_of_touched(conn: Conn, source: str) -> int:
     """How many rows of the touched messages are counted."""
-    row = conn.execute(f"SELECT COALESCE(SUM(e.counted), 0) {_OF_TOUCHED}", (source,)).fetchone()
+    where, args = _of_touched(conn, source)
+    row = conn.execute(f"SELECT COALESCE(SUM(e.counted), 0) {where}", args).fetchone()
     return int(row[0])
 
 
 def set_counted(conn: Conn, updates: Iterable[tuple[int, int]]) -> None:
     """Set ``counted`` (0 or 1) of rows by id, from (counted, id) pairs; unchanged rows are not written."""
+    if dialect(conn) == "postgresql":
+        # One UPDATE ... FROM a COPYed list, not a statement per row.
+        pending = list(updates)
+        if not pending:
+            return
+        conn.execute(
+            "CREATE TEMP TABLE IF NOT EXISTS recounted (counted INTEGER NOT NULL, id BIGINT NOT NULL)"
+        )
+        conn.execute("TRUNCATE recounted")
+        bulk.copy_in(conn, "recounted", ["counted", "id"], pending)
+        conn.execute(
+            "UPDATE usage_events SET counted = r.counted FROM recounted r "
+            "WHERE usage_events.id = r.id AND usage_events.counted != r.counted"
+        )
+        return
     conn.executemany(
         "UPDATE usage_events SET counted = ? WHERE id = ? AND counted != ?", ((c, i, c) for c, i in updates)
     )

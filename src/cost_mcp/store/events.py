@@ -6,9 +6,11 @@ from collections.abc import Iterator
 from dataclasses import dataclass
 from datetime import datetime
 
+from cost_mcp import tokens
 from cost_mcp.periods import ms_to_datetime
 from cost_mcp.pricing import Tokens
 from cost_mcp.store.connection import Conn
+from cost_mcp.store.usage import TOKEN_COLUMNS_SQL
 
 
 @dataclass(frozen=True, slots=True)
@@ -34,15 +36,14 @@ class Call:
 def calls_between(conn: Conn, start_ms: int, end_ms: int) -> Iterator[Call]:
     """Every counted call in ``[start_ms, end_ms)``, oldest first."""
     for row in conn.execute(
-        """
+        f"""
         SELECT ts_ms, source, provider, model, COALESCE(priced_model, ''), session_id, project, agent,
-               speed, input_tokens, output_tokens, cache_read_tokens, cache_write_5m_tokens,
-               cache_write_1h_tokens, web_search_requests, cost_nanos
+               speed, cost_nanos, {TOKEN_COLUMNS_SQL}
         FROM usage_events WHERE counted = 1 AND ts_ms >= ? AND ts_ms < ? ORDER BY ts_ms, id
         """,
         (start_ms, end_ms),
     ):
-        ts, source, provider, model, priced, session, project, agent, speed, i, o, cr, w5, w1, ws, cost = row
+        ts, source, provider, model, priced, session, project, agent, speed, cost = row[:10]
         yield Call(
             ts_ms=int(ts),
             at=ms_to_datetime(int(ts)),
@@ -54,14 +55,7 @@ def calls_between(conn: Conn, start_ms: int, end_ms: int) -> Iterator[Call]:
             project=str(project),
             agent=str(agent),
             speed=str(speed),
-            tokens=Tokens(
-                input=int(i),
-                output=int(o),
-                cache_read=int(cr),
-                cache_write_5m=int(w5),
-                cache_write_1h=int(w1),
-                web_search_requests=int(ws),
-            ),
+            tokens=Tokens(**{k.call_field: int(n) for k, n in zip(tokens.KINDS, row[10:], strict=True)}),
             cost_nanos=None if cost is None else int(cost),
         )
 

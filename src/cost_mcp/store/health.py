@@ -6,7 +6,7 @@ import sqlite3
 from dataclasses import dataclass
 from pathlib import Path
 
-from cost_mcp.store import skipped
+from cost_mcp.store import meta, skipped
 from cost_mcp.store.migrations import applied_read_only
 
 
@@ -34,6 +34,18 @@ def check_file(path: Path) -> FileCheck:
             return FileCheck([], empty=True)
         return FileCheck([], error=str(exc))
     return FileCheck(names)
+
+
+def price_data_in_file(path: Path) -> list[meta.PriceDataUse]:
+    """The price data versions recorded in ``path`` (see store.meta), read without writing it."""
+    try:
+        conn = sqlite3.connect(f"file:{path}?mode=ro", uri=True)
+        try:
+            return meta.price_data_history(conn)
+        finally:
+            conn.close()
+    except sqlite3.DatabaseError:
+        return []
 
 
 def skipped_in_file(path: Path) -> list[tuple[str, dict[str, int]]]:

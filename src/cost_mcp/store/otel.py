@@ -7,7 +7,7 @@ from dataclasses import dataclass
 from decimal import Decimal
 from typing import NamedTuple
 
-from cost_mcp.store import rollup
+from cost_mcp.store import meta, rollup
 from cost_mcp.store.connection import Conn, write_transaction
 
 CLAUDE_SOURCE = "claude_code_otel"
@@ -86,6 +86,7 @@ def write(conn: Conn, events: Sequence[EventRow], points: Sequence[MetricPoint])
         added = conn.total_changes - before
         if events:
             rollup.mark_dirty(conn, [e.ts_ms for e in events])
+            meta.note_pricing(conn)
         conn.executemany(
             """
             INSERT INTO otel_metric_points (stream, point, metric, session_id, time_ms, tokens, cost_nanos)

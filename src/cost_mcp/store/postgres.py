@@ -262,6 +262,23 @@ class PgConnection:
             self._changes += cur.rowcount
         return cur
 
+    def copy_rows(self, table: str, columns: Sequence[str], rows: Iterable[Sequence[Any]]) -> int:
+        """Load ``rows`` into ``columns`` of ``table`` with one ``COPY ... FROM STDIN``; returns how many.
+
+        One round trip for the whole batch where ``executemany`` costs the server a statement per
+        row; callers stage rows this way and merge them with one ``INSERT ... SELECT`` (store.bulk).
+        """
+        n = 0
+        cur = self.raw.cursor()
+        try:
+            with cur.copy(f"COPY {table} ({', '.join(columns)}) FROM STDIN") as copy:
+                for row in rows:
+                    copy.write_row(row)
+                    n += 1
+        except psycopg.Error as exc:
+            raise _as_sqlite_error(exc) from exc
+        return n
+
     def _begin(self, *, write: bool) -> psycopg.Cursor[Any]:
         cur = self.raw.cursor()
         try:
@@ -337,9 +354,11 @@ def connect(target: str, *, lock_timeout_ms: int, migrate_schema: bool = True) -
     """Open the PostgreSQL ledger at ``target`` (a URL), migrated unless told otherwise."""
     conn = PgConnection(open_raw(target, lock_timeout_ms), target)
     if migrate_schema:
+        from cost_mcp.store.bulk import restore_indexes
         from cost_mcp.store.migrations import migrate
 
         try:
+            restore_indexes(conn)  # after a bulk load that was killed before it finished
             migrate(conn)
         except BaseException:
             conn.close()

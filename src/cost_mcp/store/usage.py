@@ -9,11 +9,25 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 from cost_mcp import tokens
-from cost_mcp.store import rollup
+from cost_mcp.store import meta, rollup
 from cost_mcp.store.connection import Conn, write_transaction
 
 TOKEN_SUMS_SQL = ", ".join(f"COALESCE(SUM({c}), 0)" for c in tokens.COLUMNS)
 """One column of token sums per kind, in :data:`cost_mcp.tokens.KINDS` order."""
+
+TOKEN_COLUMNS_SQL = ", ".join(tokens.COLUMNS)
+"""The token columns, in :data:`cost_mcp.tokens.KINDS` order, for column lists of inserts and selects."""
+
+TOKEN_MARKS_SQL = ", ".join("?" for _ in tokens.COLUMNS)
+"""One placeholder per token column."""
+
+TOKENS_FROM_EXCLUDED_SQL = ", ".join(f"{c} = excluded.{c}" for c in tokens.COLUMNS)
+"""An upsert's SET list taking every token count from the row that was proposed."""
+
+
+def tokens_added_sql(table: str) -> str:
+    """An upsert's SET list adding the proposed row's token counts to ``table``'s stored ones."""
+    return ", ".join(f"{c} = {table}.{c} + excluded.{c}" for c in tokens.COLUMNS)
 
 
 def cost_sql(mode: str) -> str:
@@ -56,8 +70,7 @@ class ReportedCall:
 def insert_reported(conn: Conn, call: ReportedCall) -> bool:
     """Store ``call`` in one transaction unless its (source, message_id) is stored already;
     True when it was added (the rollup is then marked for refresh)."""
-    columns = ", ".join(tokens.COLUMNS)
-    marks = ", ".join("?" * len(tokens.COLUMNS))
+    columns, marks = TOKEN_COLUMNS_SQL, TOKEN_MARKS_SQL
     with write_transaction(conn):
         inserted = conn.execute(
             f"""
@@ -90,4 +103,5 @@ def insert_reported(conn: Conn, call: ReportedCall) -> bool:
         ).rowcount
         if inserted:
             rollup.mark_dirty(conn, [call.ts_ms])
+            meta.note_pricing(conn)
     return bool(inserted)

@@ -35,6 +35,7 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import BinaryIO, Literal
 
+from cost_mcp import tokens
 from cost_mcp.config import Settings
 from cost_mcp.periods import ms_to_datetime, to_ms
 from cost_mcp.pricing import Price, Pricer, Tokens
@@ -269,12 +270,7 @@ class _Writer:
             e.session_id,
             e.project,
             self.fmt.agent,
-            t.input,
-            t.output,
-            t.cache_read,
-            t.cache_write_5m,
-            t.cache_write_1h,
-            t.web_search_requests,
+            *tokens.of_call(t),
             t.total,
             cost,
             priced_model,

@@ -1,0 +1,82 @@
+"""Which price data priced the ledger's rows, kept in ``meta`` so that re-pricing is possible.
+
+Every write of rows priced on this machine (Claude Code logs, agent logs, ``record_usage``, OTLP
+events) calls :func:`note_price_data` in its transaction. ``meta`` then holds, under
+:data:`PRICE_DATA_KEY`, the list of genai-prices versions (and the date of their price data,
+when it has one) in the order they were first used: rows stored after an entry's ``first_used``
+and before the next entry's were priced with it, so an upgrade that corrects a price says which
+rows to price again (``cost-mcp ingest --full`` re-reads the logs with today's prices).
+"""
+
+from __future__ import annotations
+
+import contextlib
+import json
+import weakref
+from dataclasses import asdict, dataclass
+from datetime import UTC, datetime
+
+from cost_mcp.store.connection import Conn
+
+PRICE_DATA_KEY = "price_data"
+
+
+@dataclass(frozen=True)
+class PriceDataUse:
+    """One version of the price data, and when this ledger first stored a row it priced."""
+
+    version: str
+    """The genai-prices package version."""
+    data_date: str | None
+    """When its price data was published, if it says (fetched data does; bundled data does not)."""
+    first_used: str
+    """ISO 8601 UTC instant of the first write priced with it."""
+
+
+# What each open connection already found recorded, so that a write batch costs no extra
+# statement after the first: (version, data_date). A write rolled back after recording is
+# recorded again by the next connection.
+_noted: weakref.WeakKeyDictionary[object, tuple[str, str | None]] = weakref.WeakKeyDictionary()
+
+
+def note_price_data(conn: Conn, version: str, data_date: str | None, now: datetime | None = None) -> None:
+    """Record, inside the caller's write transaction, that rows are being priced with ``version``;
+    a new entry is appended only when it differs from the latest one recorded."""
+    current = (version, data_date)
+    try:
+        if _noted.get(conn) == current:
+            return
+    except TypeError:  # a connection type that cannot be weakly referenced: no cache
+        pass
+    history = price_data_history(conn)
+    if not history or (history[-1].version, history[-1].data_date) != current:
+        at = (now or datetime.now(UTC)).astimezone(UTC).isoformat(timespec="seconds")
+        history.append(PriceDataUse(version, data_date, at))
+        conn.execute(
+            "INSERT INTO meta (key, value) VALUES (?, ?) "
+            "ON CONFLICT (key) DO UPDATE SET value = excluded.value",
+            (PRICE_DATA_KEY, json.dumps([asdict(h) for h in history])),
+        )
+    with contextlib.suppress(TypeError):
+        _noted[conn] = current
+
+
+def note_pricing(conn: Conn) -> None:
+    """:func:`note_price_data` with the price data in use now (the write paths' one call)."""
+    from cost_mcp.pricing import price_data  # genai-prices loads only where rows are priced
+
+    note_price_data(conn, *price_data())
+
+
+def price_data_history(conn: Conn) -> list[PriceDataUse]:
+    """Every price data version that priced rows of this ledger, oldest first (none recorded: [])."""
+    row = conn.execute("SELECT value FROM meta WHERE key = ?", (PRICE_DATA_KEY,)).fetchone()
+    if row is None:
+        return []
+    try:
+        return [
+            PriceDataUse(str(h["version"]), h.get("data_date"), str(h["first_used"]))
+            for h in json.loads(row[0])
+        ]
+    except (ValueError, TypeError, KeyError):
+        return []  # written by hand or damaged: the next priced write starts the list again
