@@ -1,4 +1,5 @@
-"""Keeping ``usage_rollup`` equal to the counted usage events, quarter-hour by quarter-hour.
+"""Keeping ``usage_rollup`` equal to the counted usage events, quarter-hour by quarter-hour, and
+``usage_rollup_hour`` equal to ``usage_rollup`` summed per UTC hour.
 
 Whoever changes usage events marks the quarter-hours of the rows it touches, before the change
 (their old times) and after (their new times), with :func:`mark_dirty` inside the same
@@ -6,16 +7,23 @@ transaction. :func:`refresh` rebuilds the dirty quarter-hours from the events; i
 of an ingest and before every spend query. Rebuilding from events is idempotent, so the rollup can
 never drift from them, even when a recount moves which copy of a call counts, and a large ingest
 rebuilds each quarter-hour once instead of once per batch.
+
+The hourly level (issue 22) holds about 2.5 times fewer rows (1M events over 90 days: 11,022 against
+28,015), and is what spend queries read for every hour that lies whole inside one class of their
+rows (one local day, one billed day): :func:`read_sql` takes quarter-hours only at the edges, such as
+the local midnights of a timezone 30 or 45 minutes off UTC, so answers stay exact.
 """
 
 from __future__ import annotations
 
 import sqlite3
 from collections.abc import Iterable, Iterator, Sequence
+from typing import cast
 
 from cost_mcp.store.connection import Conn
 
 QUARTER_HOUR_MS = 900_000
+QH_PER_HOUR = 4
 
 
 def mark_dirty(conn: Conn, ts_ms: Iterable[int]) -> None:
@@ -69,7 +77,26 @@ def _ranges(qhs: Iterable[int]) -> Iterator[tuple[int, int]]:
 
 
 def rebuild(conn: Conn, qhs: Iterable[int]) -> None:
-    """Recompute the rollup rows of the given quarter-hours from the counted events."""
+    """Recompute the rollup rows of the given quarter-hours from the counted events, and the hourly
+    rows of their hours from the quarter-hours."""
+    qhs = list(qhs)
+    _rebuild_quarter_hours(conn, qhs)
+    sums = ", ".join(f"SUM({c})" for c in ROLLUP_SUMS)
+    for first, last in _ranges(qh // QH_PER_HOUR for qh in qhs):
+        conn.execute("DELETE FROM usage_rollup_hour WHERE h BETWEEN ? AND ?", (first, last))
+        conn.execute(
+            f"""
+            INSERT INTO usage_rollup_hour ({", ".join(HOUR_KEY + ROLLUP_SUMS)})
+            SELECT qh / {QH_PER_HOUR}, {", ".join(ROLLUP_KEY[1:])}, {sums}
+            FROM usage_rollup
+            WHERE qh >= ? AND qh < ?
+            GROUP BY {", ".join(str(i) for i in range(1, len(ROLLUP_KEY) + 1))}
+            """,
+            (first * QH_PER_HOUR, (last + 1) * QH_PER_HOUR),
+        )
+
+
+def _rebuild_quarter_hours(conn: Conn, qhs: Iterable[int]) -> None:
     for first, last in _ranges(qhs):
         lo, hi = first * QUARTER_HOUR_MS, (last + 1) * QUARTER_HOUR_MS
         conn.execute("DELETE FROM usage_rollup WHERE qh BETWEEN ? AND ?", (first, last))
@@ -123,6 +150,7 @@ _FILTER_COLUMNS = frozenset({"source", "provider", "model", "project", "agent", 
 
 
 ROLLUP_KEY = ("qh", "source", "provider", "model", "project", "agent", "member", "session_id")
+HOUR_KEY = ("h", *ROLLUP_KEY[1:])
 ROLLUP_SUMS = (
     "requests",
     "input_tokens",
@@ -145,10 +173,62 @@ def add(conn: Conn, groups: dict[tuple[object, ...], list[int]]) -> None:
     pushes would otherwise rebuild its busiest quarter-hour from every event in it before each query.
     Only for rows that are new and counted; anything that changes or uncounts a stored row marks
     dirty, and a dirty quarter-hour's rebuild replaces whatever was added here."""
-    sets = ", ".join(f"{c} = usage_rollup.{c} + excluded.{c}" for c in ROLLUP_SUMS)
-    conn.executemany(
-        f"INSERT INTO usage_rollup ({', '.join(ROLLUP_KEY + ROLLUP_SUMS)}) "
-        f"VALUES ({', '.join('?' for _ in ROLLUP_KEY + ROLLUP_SUMS)}) "
-        f"ON CONFLICT ({', '.join(ROLLUP_KEY)}) DO UPDATE SET {sets}",
-        [(*key, *sums) for key, sums in groups.items()],
-    )
+    hours: dict[tuple[object, ...], list[int]] = {}
+    for key, sums in groups.items():
+        hour_key = (cast(int, key[0]) // QH_PER_HOUR, *key[1:])
+        if hour_key in hours:
+            hours[hour_key] = [a + b for a, b in zip(hours[hour_key], sums, strict=True)]
+        else:
+            hours[hour_key] = list(sums)
+    for table, key_columns, rows in (
+        ("usage_rollup", ROLLUP_KEY, groups),
+        ("usage_rollup_hour", HOUR_KEY, hours),
+    ):
+        sets = ", ".join(f"{c} = {table}.{c} + excluded.{c}" for c in ROLLUP_SUMS)
+        conn.executemany(
+            f"INSERT INTO {table} ({', '.join(key_columns + ROLLUP_SUMS)}) "
+            f"VALUES ({', '.join('?' for _ in key_columns + ROLLUP_SUMS)}) "
+            f"ON CONFLICT ({', '.join(key_columns)}) DO UPDATE SET {sets}",
+            [(*key, *sums) for key, sums in rows.items()],
+        )
+
+
+def read_sql(lo_qh: int, hi_qh: int, cuts: Iterable[int] = ()) -> str:
+    """A FROM item (a subquery aliased ``r``) with every column of ``usage_rollup`` for the
+    quarter-hours ``[lo_qh, hi_qh)``, read from the hourly rows wherever that is exact.
+
+    A whole hour inside the range comes from ``usage_rollup_hour`` as one row per group whose ``qh``
+    is the hour's first quarter-hour; the range's ragged ends and every hour holding a ``cut`` come
+    from the quarter-hours. A cut is the first quarter-hour of a new class of rows for the caller (a
+    local midnight, a timezone's offset change, a rule's bound): an expression on ``qh`` that is
+    constant between cuts then gives the same answer over this as over ``usage_rollup`` alone. Only
+    integers are inlined, so the text is safe without placeholders.
+    """
+    first_h = -(-int(lo_qh) // QH_PER_HOUR)
+    end_h = int(hi_qh) // QH_PER_HOUR
+    columns = ", ".join(ROLLUP_KEY[1:] + ROLLUP_SUMS)
+    if first_h >= end_h:
+        where = f"qh >= {int(lo_qh)} AND qh < {int(hi_qh)}"
+        return f"(SELECT qh, {columns} FROM usage_rollup WHERE {where}) AS r"
+    split = sorted({int(c) // QH_PER_HOUR for c in cuts if int(c) % QH_PER_HOUR})
+    split = [h for h in split if first_h <= h < end_h]
+    pieces = [(int(lo_qh), first_h * QH_PER_HOUR)]
+    pieces += [(h * QH_PER_HOUR, (h + 1) * QH_PER_HOUR) for h in split]
+    pieces.append((end_h * QH_PER_HOUR, int(hi_qh)))
+    merged: list[list[int]] = []
+    for lo, hi in pieces:
+        if lo >= hi:
+            continue
+        if merged and merged[-1][1] == lo:
+            merged[-1][1] = hi
+        else:
+            merged.append([lo, hi])
+    not_split = f" AND h NOT IN ({', '.join(str(h) for h in split)})" if split else ""
+    parts = [
+        f"SELECT h * {QH_PER_HOUR} AS qh, {columns} FROM usage_rollup_hour "
+        f"WHERE h >= {first_h} AND h < {end_h}{not_split}"
+    ]
+    if merged:
+        ranges = " OR ".join(f"(qh >= {lo} AND qh < {hi})" for lo, hi in merged)
+        parts.append(f"SELECT qh, {columns} FROM usage_rollup WHERE {ranges}")
+    return f"({' UNION ALL '.join(parts)}) AS r"
