@@ -278,11 +278,13 @@ def _assert_rollup_exact(db: Path | str) -> None:
     try:
         rollup.refresh(conn)
         kept = sorted(conn.execute("SELECT * FROM usage_rollup").fetchall())
+        kept_hours = sorted(conn.execute("SELECT * FROM usage_rollup_hour").fetchall())
         with write_transaction(conn):
             rollup.rebuild(
                 conn, [int(r[0]) for r in conn.execute("SELECT DISTINCT ts_ms / 900000 FROM usage_events")]
             )
         assert kept and kept == sorted(conn.execute("SELECT * FROM usage_rollup").fetchall())
+        assert kept_hours and kept_hours == sorted(conn.execute("SELECT * FROM usage_rollup_hour").fetchall())
     finally:
         conn.close()
 
