@@ -1,6 +1,7 @@
-"""Spend read by whole UTC hours (``usage_rollup_hour``) with quarter-hours only at the edges
-(issue 22) answers exactly what the raw events answer, in timezones whose midnights fall inside UTC
-hours (Kolkata +5:30, Kathmandu +5:45), across DST changes (Paris, Adelaide), by every grouping."""
+"""Spend read by whole UTC days and hours (``usage_rollup_day``, ``usage_rollup_hour``) with
+quarter-hours only at the edges (issue 22) answers exactly what the raw events answer, in timezones
+whose midnights fall inside UTC hours (Kolkata +5:30, Kathmandu +5:45), across DST changes (Paris,
+Adelaide), by every grouping."""
 
 from __future__ import annotations
 
@@ -178,3 +179,29 @@ def assert_hours_exact(conn: Conn) -> None:
 def _plain(row: tuple[object, ...]) -> tuple[object, ...]:
     # PostgreSQL's SUM of BIGINT is NUMERIC (a Decimal): compare as integers.
     return tuple(v if isinstance(v, str) else int(v) for v in row)  # type: ignore[call-overload]
+
+
+def test_the_cover_tiles_the_range_and_no_coarse_unit_holds_a_cut() -> None:
+    import random
+
+    rng = random.Random(22)
+    sizes = {table: size for table, _, size in rollup.LEVELS}
+    for _ in range(300):
+        lo = rng.randrange(0, 2_000)
+        hi = lo + rng.randrange(0, 1_500)
+        cuts = sorted(rng.sample(range(lo, hi + 1), k=min(rng.randrange(0, 12), hi - lo + 1)))
+        ranges: dict[str, list[tuple[int, int]]] = {}
+        rollup._cover(lo, hi, cuts, 0, ranges)
+        covered: list[int] = []
+        for table, unit_ranges in ranges.items():
+            size = sizes[table]
+            for a, b in unit_ranges:
+                for unit in range(a, b):
+                    qhs = range(unit * size, (unit + 1) * size)
+                    assert not any(qhs.start < c < qhs.stop for c in cuts), (table, unit, cuts)
+                    covered += qhs
+        assert sorted(covered) == list(range(lo, hi))
+    # A quarter of whole UTC days with no cut reads the daily rows only.
+    assert "usage_rollup_day" in rollup.read_sql(96 * 10, 96 * 100) and "usage_rollup_hour" not in (
+        rollup.read_sql(96 * 10, 96 * 100)
+    )

@@ -1,5 +1,5 @@
 """Keeping ``usage_rollup`` equal to the counted usage events, quarter-hour by quarter-hour, and
-``usage_rollup_hour`` equal to ``usage_rollup`` summed per UTC hour.
+``usage_rollup_hour`` and ``usage_rollup_day`` equal to it summed per UTC hour and per UTC day.
 
 Whoever changes usage events marks the quarter-hours of the rows it touches, before the change
 (their old times) and after (their new times), with :func:`mark_dirty` inside the same
@@ -8,10 +8,11 @@ of an ingest and before every spend query. Rebuilding from events is idempotent,
 never drift from them, even when a recount moves which copy of a call counts, and a large ingest
 rebuilds each quarter-hour once instead of once per batch.
 
-The hourly level (issue 22) holds about 2.5 times fewer rows (1M events over 90 days: 11,022 against
-28,015), and is what spend queries read for every hour that lies whole inside one class of their
-rows (one local day, one billed day): :func:`read_sql` takes quarter-hours only at the edges, such as
-the local midnights of a timezone 30 or 45 minutes off UTC, so answers stay exact.
+The coarser levels (issue 22) hold fewer rows (1M events over 90 days: 28,015 quarter-hour rows,
+11,022 hourly, 5,346 daily), and are what spend queries read for every day or hour that lies whole
+inside one class of their rows (one local day, one billed day): :func:`read_sql` takes finer rows
+only at the edges, such as the local midnights of a timezone 30 or 45 minutes off UTC, so answers
+stay exact.
 """
 
 from __future__ import annotations
@@ -24,6 +25,7 @@ from cost_mcp.store.connection import Conn
 
 QUARTER_HOUR_MS = 900_000
 QH_PER_HOUR = 4
+QH_PER_DAY = 96
 
 
 def mark_dirty(conn: Conn, ts_ms: Iterable[int]) -> None:
@@ -77,8 +79,8 @@ def _ranges(qhs: Iterable[int]) -> Iterator[tuple[int, int]]:
 
 
 def rebuild(conn: Conn, qhs: Iterable[int]) -> None:
-    """Recompute the rollup rows of the given quarter-hours from the counted events, and the hourly
-    rows of their hours from the quarter-hours."""
+    """Recompute the rollup rows of the given quarter-hours from the counted events, the hourly
+    rows of their hours from the quarter-hours, and the daily rows of their days from the hours."""
     qhs = list(qhs)
     _rebuild_quarter_hours(conn, qhs)
     sums = ", ".join(f"SUM({c})" for c in ROLLUP_SUMS)
@@ -93,6 +95,19 @@ def rebuild(conn: Conn, qhs: Iterable[int]) -> None:
             GROUP BY {", ".join(str(i) for i in range(1, len(ROLLUP_KEY) + 1))}
             """,
             (first * QH_PER_HOUR, (last + 1) * QH_PER_HOUR),
+        )
+    per_day = QH_PER_DAY // QH_PER_HOUR
+    for first, last in _ranges(qh // QH_PER_DAY for qh in qhs):
+        conn.execute("DELETE FROM usage_rollup_day WHERE d BETWEEN ? AND ?", (first, last))
+        conn.execute(
+            f"""
+            INSERT INTO usage_rollup_day ({", ".join(DAY_KEY + ROLLUP_SUMS)})
+            SELECT h / {per_day}, {", ".join(ROLLUP_KEY[1:])}, {sums}
+            FROM usage_rollup_hour
+            WHERE h >= ? AND h < ?
+            GROUP BY {", ".join(str(i) for i in range(1, len(ROLLUP_KEY) + 1))}
+            """,
+            (first * per_day, (last + 1) * per_day),
         )
 
 
@@ -151,6 +166,7 @@ _FILTER_COLUMNS = frozenset({"source", "provider", "model", "project", "agent", 
 
 ROLLUP_KEY = ("qh", "source", "provider", "model", "project", "agent", "member", "session_id")
 HOUR_KEY = ("h", *ROLLUP_KEY[1:])
+DAY_KEY = ("d", *ROLLUP_KEY[1:])
 ROLLUP_SUMS = (
     "requests",
     "input_tokens",
@@ -173,16 +189,18 @@ def add(conn: Conn, groups: dict[tuple[object, ...], list[int]]) -> None:
     pushes would otherwise rebuild its busiest quarter-hour from every event in it before each query.
     Only for rows that are new and counted; anything that changes or uncounts a stored row marks
     dirty, and a dirty quarter-hour's rebuild replaces whatever was added here."""
-    hours: dict[tuple[object, ...], list[int]] = {}
-    for key, sums in groups.items():
-        hour_key = (cast(int, key[0]) // QH_PER_HOUR, *key[1:])
-        if hour_key in hours:
-            hours[hour_key] = [a + b for a, b in zip(hours[hour_key], sums, strict=True)]
-        else:
-            hours[hour_key] = list(sums)
+    coarser: dict[int, dict[tuple[object, ...], list[int]]] = {QH_PER_HOUR: {}, QH_PER_DAY: {}}
+    for size, summed in coarser.items():
+        for key, sums in groups.items():
+            unit_key = (cast(int, key[0]) // size, *key[1:])
+            if unit_key in summed:
+                summed[unit_key] = [a + b for a, b in zip(summed[unit_key], sums, strict=True)]
+            else:
+                summed[unit_key] = list(sums)
     for table, key_columns, rows in (
         ("usage_rollup", ROLLUP_KEY, groups),
-        ("usage_rollup_hour", HOUR_KEY, hours),
+        ("usage_rollup_hour", HOUR_KEY, coarser[QH_PER_HOUR]),
+        ("usage_rollup_day", DAY_KEY, coarser[QH_PER_DAY]),
     ):
         sets = ", ".join(f"{c} = {table}.{c} + excluded.{c}" for c in ROLLUP_SUMS)
         conn.executemany(
@@ -193,42 +211,77 @@ def add(conn: Conn, groups: dict[tuple[object, ...], list[int]]) -> None:
         )
 
 
+LEVELS = (
+    ("usage_rollup_day", "d", QH_PER_DAY),
+    ("usage_rollup_hour", "h", QH_PER_HOUR),
+    ("usage_rollup", "qh", 1),
+)
+"""The rollup's tables, coarsest first: (table, its time column, quarter-hours per unit)."""
+
+
 def read_sql(lo_qh: int, hi_qh: int, cuts: Iterable[int] = ()) -> str:
     """A FROM item (a subquery aliased ``r``) with every column of ``usage_rollup`` for the
-    quarter-hours ``[lo_qh, hi_qh)``, read from the hourly rows wherever that is exact.
+    quarter-hours ``[lo_qh, hi_qh)``, read from the coarsest rows wherever that is exact.
 
-    A whole hour inside the range comes from ``usage_rollup_hour`` as one row per group whose ``qh``
-    is the hour's first quarter-hour; the range's ragged ends and every hour holding a ``cut`` come
-    from the quarter-hours. A cut is the first quarter-hour of a new class of rows for the caller (a
-    local midnight, a timezone's offset change, a rule's bound): an expression on ``qh`` that is
-    constant between cuts then gives the same answer over this as over ``usage_rollup`` alone. Only
+    A whole UTC day inside the range comes from ``usage_rollup_day``, a whole hour of what is left
+    from ``usage_rollup_hour``, each as one row per group whose ``qh`` is the unit's first
+    quarter-hour; the rest from the quarter-hours. A unit holding a ``cut`` is not whole: a cut is
+    the first quarter-hour of a new class of rows for the caller (a local midnight, a timezone's
+    offset change, a rule's bound), so an expression on ``qh`` that is constant between cuts gives
+    the same answer over this as over ``usage_rollup`` alone. In UTC every day is whole; in Paris
+    the hours are (midnight is 22:00 or 23:00 UTC); in Kolkata all but the hour of 18:30 UTC. Only
     integers are inlined, so the text is safe without placeholders.
     """
-    first_h = -(-int(lo_qh) // QH_PER_HOUR)
-    end_h = int(hi_qh) // QH_PER_HOUR
+    ranges: dict[str, list[tuple[int, int]]] = {}
+    _cover(int(lo_qh), int(hi_qh), sorted({int(c) for c in cuts}), 0, ranges)
     columns = ", ".join(ROLLUP_KEY[1:] + ROLLUP_SUMS)
-    if first_h >= end_h:
-        where = f"qh >= {int(lo_qh)} AND qh < {int(hi_qh)}"
-        return f"(SELECT qh, {columns} FROM usage_rollup WHERE {where}) AS r"
-    split = sorted({int(c) // QH_PER_HOUR for c in cuts if int(c) % QH_PER_HOUR})
-    split = [h for h in split if first_h <= h < end_h]
-    pieces = [(int(lo_qh), first_h * QH_PER_HOUR)]
-    pieces += [(h * QH_PER_HOUR, (h + 1) * QH_PER_HOUR) for h in split]
-    pieces.append((end_h * QH_PER_HOUR, int(hi_qh)))
-    merged: list[list[int]] = []
-    for lo, hi in pieces:
-        if lo >= hi:
-            continue
-        if merged and merged[-1][1] == lo:
-            merged[-1][1] = hi
-        else:
-            merged.append([lo, hi])
-    not_split = f" AND h NOT IN ({', '.join(str(h) for h in split)})" if split else ""
-    parts = [
-        f"SELECT h * {QH_PER_HOUR} AS qh, {columns} FROM usage_rollup_hour "
-        f"WHERE h >= {first_h} AND h < {end_h}{not_split}"
-    ]
-    if merged:
-        ranges = " OR ".join(f"(qh >= {lo} AND qh < {hi})" for lo, hi in merged)
-        parts.append(f"SELECT qh, {columns} FROM usage_rollup WHERE {ranges}")
+    parts = []
+    for table, unit, size in LEVELS:
+        if table in ranges:
+            where = " OR ".join(f"({unit} >= {lo} AND {unit} < {hi})" for lo, hi in ranges[table])
+            qh = unit if size == 1 else f"{unit} * {size}"
+            parts.append(f"SELECT {qh} AS qh, {columns} FROM {table} WHERE {where}")
+    if not parts:  # an empty range
+        parts.append(f"SELECT qh, {columns} FROM usage_rollup WHERE 1 = 0")
     return f"({' UNION ALL '.join(parts)}) AS r"
+
+
+def _cover(lo: int, hi: int, cuts: list[int], level: int, out: dict[str, list[tuple[int, int]]]) -> None:
+    """Add to ``out`` (table: unit ranges) the units of ``LEVELS[level]`` and finer covering
+    ``[lo, hi)`` quarter-hours, no unit but a quarter-hour holding a cut past its start."""
+    if lo >= hi:
+        return
+    table, _, size = LEVELS[level]
+    if size == 1:
+        _append(out.setdefault(table, []), lo, hi)
+        return
+    first, end = -(-lo // size), hi // size
+    split = sorted({c // size for c in cuts if c % size and first <= c // size < end})
+    rest: list[tuple[int, int]] = []
+    if first >= end:
+        rest.append((lo, hi))
+    else:
+        rest.append((lo, first * size))
+        start = first
+        for unit in split:
+            if start < unit:
+                _append(out.setdefault(table, []), start, unit)
+            rest.append((unit * size, (unit + 1) * size))
+            start = unit + 1
+        if start < end:
+            _append(out.setdefault(table, []), start, end)
+        rest.append((end * size, hi))
+    merged: list[tuple[int, int]] = []
+    for a, b in rest:
+        if a < b:
+            _append(merged, a, b)
+    for a, b in merged:
+        _cover(a, b, [c for c in cuts if a < c < b], level + 1, out)
+
+
+def _append(ranges: list[tuple[int, int]], lo: int, hi: int) -> None:
+    """Append ``[lo, hi)``, joining it to the last range when they touch."""
+    if ranges and ranges[-1][1] == lo:
+        ranges[-1] = (ranges[-1][0], hi)
+    else:
+        ranges.append((lo, hi))
