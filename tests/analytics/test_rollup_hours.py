@@ -205,3 +205,19 @@ def test_the_cover_tiles_the_range_and_no_coarse_unit_holds_a_cut() -> None:
     assert "usage_rollup_day" in rollup.read_sql(96 * 10, 96 * 100) and "usage_rollup_hour" not in (
         rollup.read_sql(96 * 10, 96 * 100)
     )
+
+
+def test_the_unit_conditions_keep_exactly_their_ranges() -> None:
+    import sqlite3
+
+    db = sqlite3.connect(":memory:")
+    db.execute("CREATE TABLE t (u INTEGER PRIMARY KEY)")
+    db.executemany("INSERT INTO t VALUES (?)", [(u,) for u in range(5_000)])
+    one_range = [(10, 20)]
+    few_units = [(10, 20), (30, 31), (4_000, 4_010)]  # listed one by one
+    few_gaps = [(0, 1_500), (1_501, 3_000), (3_002, 4_999)]  # a range less its gaps
+    many_gaps = [(i, i + 3) for i in range(0, 4_800, 4)]  # 1,200 ranges, 3,600 units, 1,199 gaps
+    for ranges in (one_range, few_units, few_gaps, many_gaps):
+        where = rollup._units_sql("u", ranges)
+        got = [u for (u,) in db.execute(f"SELECT u FROM t WHERE {where} ORDER BY u")]
+        assert got == [u for a, b in ranges for u in range(a, b)], where[:60]

@@ -19,6 +19,7 @@ from __future__ import annotations
 
 import sqlite3
 from collections.abc import Iterable, Iterator, Sequence
+from itertools import pairwise
 from typing import cast
 
 from cost_mcp.store.connection import Conn
@@ -238,12 +239,32 @@ def read_sql(lo_qh: int, hi_qh: int, cuts: Iterable[int] = ()) -> str:
     parts = []
     for table, unit, size in LEVELS:
         if table in ranges:
-            where = " OR ".join(f"({unit} >= {lo} AND {unit} < {hi})" for lo, hi in ranges[table])
+            where = _units_sql(unit, ranges[table])
             qh = unit if size == 1 else f"{unit} * {size}"
             parts.append(f"SELECT {qh} AS qh, {columns} FROM {table} WHERE {where}")
     if not parts:  # an empty range
         parts.append(f"SELECT qh, {columns} FROM usage_rollup WHERE 1 = 0")
     return f"({' UNION ALL '.join(parts)}) AS r"
+
+
+_LIST_MAX = 1_000
+"""Units named one by one, at most: beyond, a range with its gaps left out."""
+
+
+def _units_sql(unit: str, ranges: list[tuple[int, int]]) -> str:
+    """A condition on ``unit`` keeping exactly ``ranges``, in a form both engines answer from the
+    primary key: one range; else the units listed (index lookups, e.g. the split hours of a
+    +5:30 timezone); else one range less its gaps. Never a long OR, which SQLite evaluates row by row."""
+    first, end = ranges[0][0], ranges[-1][1]
+    if len(ranges) == 1:
+        return f"{unit} >= {first} AND {unit} < {end}"
+    units = sum(b - a for a, b in ranges)
+    if units <= _LIST_MAX:
+        return f"{unit} IN ({', '.join(str(u) for a, b in ranges for u in range(a, b))})"
+    gaps = [u for (_, b), (a, _) in pairwise(ranges) for u in range(b, a)]
+    if len(gaps) <= _LIST_MAX:
+        return f"{unit} >= {first} AND {unit} < {end} AND {unit} NOT IN ({', '.join(map(str, gaps))})"
+    return " OR ".join(f"({unit} >= {a} AND {unit} < {b})" for a, b in ranges)
 
 
 def _cover(lo: int, hi: int, cuts: list[int], level: int, out: dict[str, list[tuple[int, int]]]) -> None:
