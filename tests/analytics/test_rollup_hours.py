@@ -9,6 +9,7 @@ from collections import defaultdict
 from collections.abc import Iterator
 from datetime import UTC, date, datetime, timedelta
 from decimal import Decimal
+from itertools import pairwise
 from pathlib import Path
 from zoneinfo import ZoneInfo
 
@@ -195,6 +196,7 @@ def test_the_cover_tiles_the_range_and_no_coarse_unit_holds_a_cut() -> None:
         covered: list[int] = []
         for table, unit_ranges in ranges.items():
             size = sizes[table]
+            assert all(b < a for (_, b), (a, _) in pairwise(unit_ranges))  # ascending, never touching
             for a, b in unit_ranges:
                 for unit in range(a, b):
                     qhs = range(unit * size, (unit + 1) * size)
