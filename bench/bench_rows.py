@@ -5,13 +5,14 @@
     python bench/bench_rows.py                          # the working tree (bounded rows)
     python bench/bench_rows.py --src /tmp/cost-mcp-main/src   # another commit's src/ (e.g. before)
     python bench/bench_rows.py --calls 10 --no-stdio
+    python bench/bench_rows.py --timezone Asia/Kolkata   # local days that are not whole UTC hours
 
 The ledger is bench_spend.py's (built once under bench/data/spend-1m/, reused). Per grouping: the
 median and p95 of ``--calls`` timed calls after one warm-up, on one open session, the median CPU time
 of this process (in-process and in-memory: client and server alike; not the stdio server's), and the
 sizes of the text and structured content of the answer and its row count. The period is the ledger's 90 days
-(2026-08-23..2026-11-20, UTC), given as dates because the server resolves names against the real
-clock. Raw numbers go to bench/out/rows.json.
+(2026-08-23..2026-11-20, in UTC unless ``--timezone``), given as dates because the server resolves
+names against the real clock. Raw numbers go to bench/out/rows.json.
 """
 
 from __future__ import annotations
@@ -93,7 +94,7 @@ def in_process(db: Path, claude_dir: Path, calls: int) -> dict[str, dict[str, An
         window: Any = rows.Window()
     except ImportError:  # a commit before bounded rows
         window = None
-    p = spend.resolve(settings, None, ALL_DAYS["start"], ALL_DAYS["end"], "UTC")
+    p = spend.resolve(settings, None, ALL_DAYS["start"], ALL_DAYS["end"], ALL_DAYS["timezone"])
     out: dict[str, dict[str, Any]] = {}
     conn = connect(settings.db)
     try:
@@ -149,7 +150,13 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--no-stdio", action="store_true", help="in-memory client only")
     ap.add_argument("--no-memory", action="store_true", help="stdio subprocess only")
     ap.add_argument("--src", type=Path, default=None, help="measure cost-mcp from this src/ folder")
+    ap.add_argument(
+        "--timezone",
+        default="UTC",
+        help="the period's timezone (default UTC; Europe/Paris and Asia/Kolkata read the rollup by hours)",
+    )
     args = ap.parse_args(argv)
+    ALL_DAYS["timezone"] = args.timezone
     src: Path | None = args.src.resolve() if args.src else None
     if src is not None:
         sys.path.insert(0, str(src))
@@ -190,7 +197,8 @@ def main(argv: list[str] | None = None) -> int:
     headers.append("< 100 ms")
     print(table(headers, rows))
     print(f"load average before {load_before[0]:.2f}, after {load_after[0]:.2f}")
-    path = save("rows", {"src": str(src or "installed"), "load": [load_before, load_after], **results})
+    meta = {"src": str(src or "installed"), "timezone": args.timezone, "load": [load_before, load_after]}
+    path = save("rows", {**meta, **results})
     print(f"raw numbers: {path}")
     return 0
 

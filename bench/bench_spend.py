@@ -43,11 +43,15 @@ from dataclasses import asdict, dataclass
 from datetime import UTC, date, datetime, timedelta
 from datetime import time as dtime
 from pathlib import Path
-from typing import Any, Literal
+from typing import TYPE_CHECKING, Any, Literal
 from zoneinfo import ZoneInfo
 
 from benchlib import DATA, median, run_measured, save, table
-from cost_mcp.store.connection import Conn
+
+if TYPE_CHECKING:
+    # Not imported at run time: ``--src`` (here and in bench_rows.py) must choose which cost_mcp
+    # loads, and an import at module level would load the installed one first.
+    from cost_mcp.store.connection import Conn
 
 GENERATOR_VERSION = 2
 EVENTS = 1_000_000

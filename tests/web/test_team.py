@@ -270,6 +270,9 @@ def test_push_is_idempotent_in_any_order_and_collapses_a_resumed_session(home: P
         _assert_rollup_exact(server_db)
 
 
+COARSER = ("usage_rollup_hour", "usage_rollup_day")
+
+
 def _assert_rollup_exact(db: Path | str) -> None:
     """The rollup a server kept while taking pushes is the one a rebuild from its events gives."""
     from cost_mcp.store import rollup
@@ -278,11 +281,15 @@ def _assert_rollup_exact(db: Path | str) -> None:
     try:
         rollup.refresh(conn)
         kept = sorted(conn.execute("SELECT * FROM usage_rollup").fetchall())
+        kept_hours = [sorted(conn.execute(f"SELECT * FROM {t}").fetchall()) for t in COARSER]
         with write_transaction(conn):
             rollup.rebuild(
                 conn, [int(r[0]) for r in conn.execute("SELECT DISTINCT ts_ms / 900000 FROM usage_events")]
             )
         assert kept and kept == sorted(conn.execute("SELECT * FROM usage_rollup").fetchall())
+        assert all(kept_hours) and kept_hours == [
+            sorted(conn.execute(f"SELECT * FROM {t}").fetchall()) for t in COARSER
+        ]
     finally:
         conn.close()
 

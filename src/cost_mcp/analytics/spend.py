@@ -468,7 +468,9 @@ _LOCAL_DIM_COLUMNS = {
 def _local_slices(
     conn: Conn, settings: Settings, p: Period, dims: Sequence[str], filters: Filters
 ) -> list[_Slice]:
-    fixed = ("provider", "model", "source", "agent")
+    # What precedence and the warnings read; any other column only when grouped by (spend_totals
+    # asks for agent), as each multiplies the rows read (agent: x1.6 on the 1M ledger, issue 22).
+    fixed = ("provider", "model", "source")
     dim_cols = [_LOCAL_DIM_COLUMNS[d] for d in dims if d in _LOCAL_DIM_COLUMNS and d not in fixed]
     changes, last_offset = _offsets(p)
     slices: list[_Slice] = []

@@ -18,6 +18,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Literal
 
+from cost_mcp.store import rollup
 from cost_mcp.store.connection import Conn
 
 CostMode = Literal["calculate", "auto", "display"]
@@ -65,6 +66,12 @@ class SessionPage:
     attributed: list[SessionSums]
     attributed_rest: SessionSums | None
     attributed_rows: int
+
+
+def _source(lo_qh: int, hi_qh: int, rules: Sequence[Attributes]) -> str:
+    """The rollup rows of ``[lo_qh, hi_qh)``, by hours except where a rule's bound cuts one."""
+    cuts = [q for rule in rules for q in (rule.lo_qh, rule.hi_qh) if q is not None]
+    return rollup.read_sql(lo_qh, hi_qh, cuts)
 
 
 def _case(rules: Sequence[Attributes]) -> tuple[str, list[object]]:
@@ -128,8 +135,8 @@ def session_page(
     sql = f"""
         WITH g AS (
             SELECT session_id, {case} AS cls, {sums}
-            FROM usage_rollup
-            WHERE qh >= ? AND qh < ?{where}
+            FROM {_source(lo_qh, hi_qh, rules)}
+            WHERE 1 = 1{where}
             GROUP BY 1, 2
         ), r AS (
             SELECT session_id, cls, {_OUT},
@@ -145,7 +152,7 @@ def session_page(
     attributed: list[SessionSums] = []
     rests: dict[int, SessionSums] = {}
     rows_in: dict[int, int] = {0: 0, 1: 0}
-    for row in conn.execute(sql, (*case_args, lo_qh, hi_qh, *where_args, top, top)):
+    for row in conn.execute(sql, (*case_args, *where_args, top, top)):
         session, cls = row[0], int(row[1])
         cost, unpriced, t_in, t_out, t_cr, t_5m, t_1h, t_ws, reqs, cc_out = (int(v or 0) for v in row[2:12])
         n = int(row[12])
@@ -196,10 +203,10 @@ def unpriced_by_model(
         SELECT model, {case} AS cls, SUM({mode}_unpriced),
                SUM(input_tokens + output_tokens + cache_read_tokens + cache_write_5m_tokens
                    + cache_write_1h_tokens)
-        FROM usage_rollup
-        WHERE qh >= ? AND qh < ? AND {mode}_unpriced > 0{where}
+        FROM {_source(lo_qh, hi_qh, rules)}
+        WHERE {mode}_unpriced > 0{where}
         GROUP BY 1, 2
         """,
-        (*case_args, lo_qh, hi_qh, *where_args),
+        (*case_args, *where_args),
     ).fetchall()
     return [(str(m), int(u), int(t)) for m, cls, u, t in rows if int(cls) == 0]

@@ -82,6 +82,29 @@ def _local_day_sql(column: str, offsets: Sequence[tuple[int, int]], last_offset:
     return f"(({column}) + {expr}) / {DAY_MS}"
 
 
+def _local_day_cuts(
+    lo_qh: int, hi_qh: int, offsets: Sequence[tuple[int, int]], last_offset: int
+) -> list[int]:
+    """The quarter-hours in ``[lo_qh, hi_qh)`` where :func:`_local_day_sql` of ``qh * QH_MS`` may
+    change value: each offset change, and each local midnight between changes (for a timezone 30 or
+    45 minutes off UTC these fall inside UTC hours, which ``rollup.read_sql`` then reads by quarters).
+    Derived from the same offsets as the SQL, so the two agree whatever the timezone does."""
+    cuts: list[int] = []
+    start = lo_qh * QH_MS
+    segments = [*offsets, (hi_qh * QH_MS, last_offset)]
+    for change, offset in segments:
+        end = min(change, hi_qh * QH_MS)
+        # The CASE takes a quarter-hour's offset at its start: a change or midnight at instant t
+        # first shows in the quarter-hour starting at or after t.
+        cuts.append(-(-start // QH_MS))
+        midnight = start + (-(start + offset)) % DAY_MS
+        while midnight < end:
+            cuts.append(-(-midnight // QH_MS))
+            midnight += DAY_MS
+        start = max(start, end)
+    return cuts
+
+
 def local_sums(
     conn: Conn,
     *,
@@ -113,13 +136,13 @@ def local_sums(
     sql = f"""
         SELECT {local_day}, {utc_day}, {cols}, SUM({cost_mode}_nanos), {unpriced_sum}, {sums},
                SUM(requests)
-        FROM usage_rollup
-        WHERE qh >= ? AND qh < ?{where}
+        FROM {rollup.read_sql(lo_qh, hi_qh, _local_day_cuts(lo_qh, hi_qh, offsets, last_offset))}
+        WHERE 1 = 1{where}
         GROUP BY {positions}
     """
     n, k = len(group_columns), len(tokens.COLUMNS)
     out: list[LocalSum] = []
-    for row in conn.execute(sql, (lo_qh, hi_qh, *args)):
+    for row in conn.execute(sql, args):
         out.append(
             LocalSum(
                 local_day=int(row[0]),
