@@ -19,10 +19,12 @@ from cost_mcp import launcher
 from cost_mcp.analytics.budgets import set_budget
 from cost_mcp.analytics.plan_limits import plan_limits
 from cost_mcp.config import Settings
+from cost_mcp.core_settings import load_core_settings
 from cost_mcp.doctor import diagnose
 from cost_mcp.models import BudgetScope
-from cost_mcp.money import from_nanos
+from cost_mcp.money import from_nanos, to_nanos
 from cost_mcp.pricing import Price, Pricer, Tokens
+from cost_mcp.store import status
 from cost_mcp.store.connection import connect
 from tests.sources.claude_logs import SONNET, assistant, session_file, write
 
@@ -409,3 +411,55 @@ def test_statusline_names_unpriced_calls_instead_of_showing_zero(
         f.write(json.dumps(assistant("m2", "r2", stamp(1), session="s1", input=10, output=10)) + "\n")
     _, out = run_cli(monkeypatch, capsys, status_input(transcript, "s1"), "statusline", "--fields", "session")
     assert out == "$0.00 + unpriced session\n"
+
+
+def test_statusline_prices_a_new_call_from_saved_plans_without_genai_prices(home: Path) -> None:
+    """After the first call has looked the model up (and saved its plan in the ledger), a new line
+    is priced without loading genai-prices, to the same exact cost."""
+    transcript = session_file(home / "claude", "s1")
+    write(transcript, assistant("m1", "r1", stamp(5), session="s1", input=10, output=2000, cache_read=9000))
+    probe = (
+        "import io, json, sys\n"
+        "from cost_mcp import launcher\n"
+        "sys.stdin = io.StringIO(sys.argv[1])\n"
+        "launcher.fast(['statusline', '--fields', 'session'])\n"
+        "print(json.dumps(sorted(m for m in sys.modules if m.split('.')[0] == 'genai_prices')))\n"
+    )
+    env = {**os.environ, "NO_COLOR": "1"}
+
+    def call() -> tuple[str, list[str]]:
+        done = subprocess.run(
+            [sys.executable, "-c", probe, status_input(transcript, "s1")],
+            capture_output=True,
+            text=True,
+            env=env,
+            check=False,
+        )
+        assert done.returncode == 0, done.stderr
+        line, loaded = done.stdout.splitlines()
+        return line, json.loads(loaded)
+
+    first, loaded = call()
+    assert loaded  # nothing saved yet: the model is looked up in genai-prices
+    assert (
+        first
+        == f"${price(Tokens(input=10, output=2000, cache_read=9000), 5).quantize(Decimal('0.01'))} session"
+    )
+    with transcript.open("a") as f:
+        f.write(
+            json.dumps(
+                assistant("m2", "r2", stamp(1), session="s1", input=30, output=4000, cache_read=12_000)
+            )
+            + "\n"
+        )
+    second, loaded = call()
+    assert loaded == []
+    expected = price(Tokens(input=10, output=2000, cache_read=9000), 5) + price(
+        Tokens(input=30, output=4000, cache_read=12_000), 1
+    )
+    assert second == f"${expected.quantize(Decimal('0.01'))} session"
+    conn = connect(load_core_settings().db)
+    try:
+        assert status.session_cost(conn, "s1", "auto") == (2, to_nanos(expected), 0)
+    finally:
+        conn.close()

@@ -81,7 +81,9 @@ def read_transcript(conn: Conn, settings: HasCoreSettings, transcript: str) -> N
     """Bring this one transcript into the ledger, reading only its new lines.
 
     An unchanged file costs one stat and one indexed lookup; only when it grew are the log reader
-    and the pricer imported.
+    and the pricer imported. The pricer answers from the plans saved in the ledger, so genai-prices
+    loads only for a model (or price period) no status line has priced yet; what it looks up then
+    is saved for the next call.
     """
     if not transcript:
         return
@@ -92,10 +94,16 @@ def read_transcript(conn: Conn, settings: HasCoreSettings, transcript: str) -> N
         return
     if status.scanned_stamp(conn, str(path)) == (st.st_size, st.st_mtime_ns):
         return
-    from cost_mcp.pricing import Pricer
+    from cost_mcp.pricing import Pricer, plan_data_key
     from cost_mcp.sources.claude_code import Target, scan
+    from cost_mcp.store import price_plans
 
-    scan(conn, [Target(path, path.parent.parent)], Pricer.from_file(settings.prices_file))
+    key = plan_data_key()
+    pricer = Pricer.from_file(settings.prices_file, price_plans.load(conn, key))
+    scan(conn, [Target(path, path.parent.parent)], pricer)
+    if pricer.fresh:
+        with write_transaction(conn):
+            price_plans.save(conn, key, pricer.fresh)
 
 
 def record_rate_limits(conn: Conn, reading: StatusInput, now: datetime) -> int:
