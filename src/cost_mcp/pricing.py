@@ -27,7 +27,6 @@ import hashlib
 import itertools
 import json
 import re
-import tomllib
 from collections.abc import Iterable, Iterator, Mapping
 from dataclasses import dataclass, fields
 from datetime import UTC, date, datetime
@@ -369,6 +368,8 @@ def load_overrides(path: Path) -> tuple[Override, ...]:
         raw = path.read_bytes()
     except (FileNotFoundError, IsADirectoryError):
         return ()
+    import tomllib  # here: most people have no override file, and the status line imports this module
+
     try:
         doc = tomllib.loads(raw.decode("utf-8"), parse_float=Decimal)
     except (tomllib.TOMLDecodeError, UnicodeDecodeError) as exc:
