@@ -206,16 +206,25 @@ def _today(conn: Conn, start_ms: int, now_ms: int, mode: CostMode) -> tuple[int,
 def _budget(conn: Conn, settings: HasCoreSettings, now: datetime, colour: bool) -> list[str]:
     if not status.has_budgets(conn):
         return []
-    from cost_mcp.analytics.budgets import list_budgets, state_of
-    from cost_mcp.config import Settings, load_settings_leniently
+    from cost_mcp.analytics.budget_glance import glance
 
-    # Budget periods and scopes need every setting (week start, billing...): worth it only when set.
-    full = settings if isinstance(settings, Settings) else load_settings_leniently()[0]
-    states = [state_of(conn, full, b, now) for b in list_budgets(conn)]
-    tightest = max(states, key=lambda s: (s.percent, s.budget.name))
-    tone = {"ok": "ok", "warning": "warning", "forecast_exceeded": "warning"}.get(tightest.status, "exceeded")
-    text = f"{tightest.budget.name} {tightest.percent:.0f}% of {_money(tightest.budget.amount_usd)}"
-    return [_paint(text, tone, colour)]
+    # (percent, name, status, amount) of each budget: from the rollup when that is exact, else from
+    # the full budget path (billed data, seat fees, teams), which imports pydantic and the models.
+    glanced = glance(conn, settings, now)
+    if glanced is not None:
+        states = [(g.percent, g.name, g.status(to_ms(now)), g.amount) for g in glanced]
+    else:
+        from cost_mcp.analytics.budgets import list_budgets, state_of
+        from cost_mcp.config import Settings, load_settings_leniently
+
+        full = settings if isinstance(settings, Settings) else load_settings_leniently()[0]
+        states = [
+            (s.percent, s.budget.name, s.status, s.budget.amount_usd)
+            for s in (state_of(conn, full, b, now) for b in list_budgets(conn))
+        ]
+    percent, name, state, amount = max(states, key=lambda s: (s[0], s[1]))
+    tone = {"ok": "ok", "warning": "warning", "forecast_exceeded": "warning"}.get(state, "exceeded")
+    return [_paint(f"{name} {percent:.0f}% of {_money(amount)}", tone, colour)]
 
 
 def _limits(reading: StatusInput, settings: HasCoreSettings, now: datetime, colour: bool) -> list[str]:
