@@ -20,7 +20,7 @@ from datetime import datetime
 from decimal import Decimal
 from typing import TYPE_CHECKING, Literal
 
-from cost_mcp.analytics.vocabulary import expand
+from cost_mcp.analytics.vocabulary import FILTER_DIMENSIONS, expand
 from cost_mcp.core_settings import HasCoreSettings
 from cost_mcp.money import from_nanos
 from cost_mcp.periods import Granularity, calendar_period
@@ -38,8 +38,9 @@ project a few cents to thousands."""
 DAY_MS = 86_400_000
 _PERIODS: dict[str, Granularity] = {"day": "day", "week": "week", "month": "month"}
 
-_SCOPE_COLUMNS = {"providers": "provider", "models": "model", "agents": "agent", "projects": "project"}
-"""The scope keys the glance counts itself; a scope naming anything else takes the full path."""
+_SCOPE_COLUMNS = {k: FILTER_DIMENSIONS[k] for k in ("providers", "models", "agents", "projects")}
+"""The scope keys the glance counts itself, and their rollup columns (named as their dimensions); a
+scope naming anything else takes the full path."""
 
 
 def projected_spend(
