@@ -132,6 +132,33 @@ def status_json(transcript: Path) -> str:
     )
 
 
+def add_budgets(db: Path) -> None:
+    """Two hard budgets the hook checks: this project's day and everything's month."""
+    for budget in ("app-day", "all-month"):
+        period = "day" if budget == "app-day" else "month"
+        scope = '{"projects": ["-home-dev-app"]}' if budget == "app-day" else "{}"
+        with closing(sqlite3.connect(db)) as conn:
+            conn.execute(
+                "INSERT INTO budgets (name, amount_nanos, period, scope, thresholds, hard, created_at, "
+                "updated_at) VALUES (?, ?, ?, ?, '[\"0.8\"]', 1, '2026-01-01', '2026-01-01')",
+                (budget, 10**15, period, scope),
+            )
+            conn.commit()
+
+
+def hook_json(transcript: Path) -> str:
+    """What Claude Code sends the UserPromptSubmit hook."""
+    return json.dumps(
+        {
+            "session_id": SESSION,
+            "transcript_path": str(transcript),
+            "cwd": "/home/dev/app",
+            "hook_event_name": "UserPromptSubmit",
+            "prompt": "next",
+        }
+    )
+
+
 def timed_runs(cmd: list[str], stdin: str, env: dict[str, str], runs: int, before: Any = None) -> list[float]:
     walls: list[float] = []
     stdin_file = Path(tempfile.mkstemp(suffix=".json")[1])
@@ -227,25 +254,8 @@ def main(argv: list[str] | None = None) -> int:
         )
         for name, values in phases(stdin, env, args.runs, append).items():
             results[f"  one new call, phase: {name}"] = values
-        for budget in ("app-day", "all-month"):
-            period = "day" if budget == "app-day" else "month"
-            scope = '{"projects": ["-home-dev-app"]}' if budget == "app-day" else "{}"
-            with closing(sqlite3.connect(work / "cost.db")) as conn:
-                conn.execute(
-                    "INSERT INTO budgets (name, amount_nanos, period, scope, thresholds, hard, created_at, "
-                    "updated_at) VALUES (?, ?, ?, ?, '[\"0.8\"]', 1, '2026-01-01', '2026-01-01')",
-                    (budget, 10**15, period, scope),
-                )
-                conn.commit()
-        hook_in = json.dumps(
-            {
-                "session_id": SESSION,
-                "transcript_path": str(transcript),
-                "cwd": "/home/dev/app",
-                "hook_event_name": "UserPromptSubmit",
-                "prompt": "next",
-            }
-        )
+        add_budgets(work / "cost.db")
+        hook_in = hook_json(transcript)
         results["hook UserPromptSubmit, one new call"] = timed_runs(
             [*cost_mcp, "hook"], hook_in, env, args.runs, append
         )

@@ -7,8 +7,10 @@
 On a shared machine whose load moves, alternating the two trees run by run is the fair comparison:
 both see the same load. Each call's CPU time (user + system of the child) is printed beside its wall
 time: on a busy machine it is the closer estimate of the wall time on an idle one. Uses
-bench_statusline.py's ledger (1M events plus today's share and this session's 200-call transcript).
-Per round and tree: the transcript unchanged, then one new line.
+bench_statusline.py's ledger (1M events plus today's share and this session's 200-call transcript),
+one copy per tree (a tree may add a migration the other does not know). Per round and tree: the
+transcript unchanged, then one new line, then (``--hook``) the UserPromptSubmit hook with two hard
+budgets after one more new line.
 """
 
 from __future__ import annotations
@@ -45,10 +47,11 @@ def main(argv: list[str] | None = None) -> int:
     )
     parser.add_argument("--against", required=True, help="the other tree's src/ folder")
     parser.add_argument("--rounds", type=int, default=8)
+    parser.add_argument("--hook", action="store_true", help="also the hook with two budgets set")
     args = parser.parse_args(argv)
     sys.path.insert(0, str(BENCH))
     from bench_spend import LedgerSpec, ensure_ledger
-    from bench_statusline import line, prepare, status_json
+    from bench_statusline import add_budgets, hook_json, line, prepare, status_json
 
     spec = LedgerSpec(seed=1)
     ensure_ledger(spec, rebuild=False)
@@ -56,28 +59,41 @@ def main(argv: list[str] | None = None) -> int:
     results: dict[str, list[float]] = {}
     cpu: dict[str, list[float]] = {}
     with tempfile.TemporaryDirectory() as tmp:
-        _, transcript, env = prepare(Path(tmp), spec.db)
-        stdin = status_json(transcript)
+        ledgers = {}
+        for name in trees:
+            work = Path(tmp) / name.replace(" ", "-")
+            work.mkdir()
+            db, transcript, env = prepare(work, spec.db)
+            if args.hook:
+                add_budgets(db)
+            ledgers[name] = (transcript, env)
         counter = [5000]
 
-        def run(src: str | None, append: bool) -> tuple[float, float]:
+        def run(name: str, append: bool, command: str = "statusline") -> tuple[float, float]:
+            transcript, env = ledgers[name]
             full = {**os.environ, **env}
+            src = trees[name]
             if src:
                 full["PYTHONPATH"] = src
             if append:
                 counter[0] += 1
                 with transcript.open("a") as f:
                     f.write(line(counter[0], datetime.now(UTC)) + "\n")
-            return timed([sys.executable, "-m", "cost_mcp", "statusline"], stdin, full)
+            stdin = status_json(transcript) if command == "statusline" else hook_json(transcript)
+            return timed([sys.executable, "-m", "cost_mcp", command], stdin, full)
 
-        run(None, False)  # the first call reads the whole transcript and refreshes the rollup
+        for name in trees:  # the first call reads the whole transcript and refreshes the rollup
+            run(name, False)
         for _ in range(args.rounds):
-            for name, src in trees.items():
-                for case, (wall, used) in (
+            for name in trees:
+                cases = [
                     ("python -c pass", timed([sys.executable, "-c", "pass"], "", dict(os.environ))),
-                    (f"{name}, unchanged transcript", run(src, False)),
-                    (f"{name}, one new call", run(src, True)),
-                ):
+                    (f"{name}, unchanged transcript", run(name, False)),
+                    (f"{name}, one new call", run(name, True)),
+                ]
+                if args.hook:
+                    cases.append((f"{name}, hook, new call", run(name, True, "hook")))
+                for case, (wall, used) in cases:
                     results.setdefault(case, []).append(wall)
                     cpu.setdefault(case, []).append(used)
     print(f"{'case':34s} {'median ms':>9s} {'min ms':>7s} {'max ms':>7s} {'CPU median ms':>13s}")

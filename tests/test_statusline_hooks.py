@@ -13,16 +13,20 @@ from decimal import Decimal
 from pathlib import Path
 
 import pytest
+import time_machine
 from mcp import Client
 
 from cost_mcp import launcher
 from cost_mcp.analytics.budgets import set_budget
 from cost_mcp.analytics.plan_limits import plan_limits
 from cost_mcp.config import Settings
+from cost_mcp.core_settings import load_core_settings
 from cost_mcp.doctor import diagnose
 from cost_mcp.models import BudgetScope
-from cost_mcp.money import from_nanos
+from cost_mcp.money import from_nanos, to_nanos
 from cost_mcp.pricing import Price, Pricer, Tokens
+from cost_mcp.statusline import read_transcript
+from cost_mcp.store import status
 from cost_mcp.store.connection import connect
 from tests.sources.claude_logs import SONNET, assistant, session_file, write
 
@@ -50,6 +54,20 @@ def status_input(transcript: Path, session: str, **limits: object) -> str:
     if limits:
         data["rate_limits"] = limits
     return json.dumps(data)
+
+
+def _at_evening(request: pytest.FixtureRequest) -> datetime:
+    """Run the rest of the test at 21:00 UTC today (time-machine, ticking), so that calls made
+    minutes before are today's whatever the hour CI runs at; returns that instant."""
+    evening = NOW.replace(hour=21, minute=0, second=0)
+    traveller = time_machine.travel(evening, tick=True)
+    traveller.start()
+    request.addfinalizer(traveller.stop)
+    return evening
+
+
+def _stamp(at: datetime) -> str:
+    return at.isoformat().replace("+00:00", "Z")
 
 
 def run_cli(
@@ -172,11 +190,22 @@ def _hook(
 
 
 def test_hooks_block_at_a_hard_budget_and_warn_at_a_soft_one(
-    home: Path, settings: Settings, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+    home: Path,
+    settings: Settings,
+    monkeypatch: pytest.MonkeyPatch,
+    capsys: pytest.CaptureFixture[str],
+    request: pytest.FixtureRequest,
 ) -> None:
+    evening = _at_evening(request)  # day budgets: the call and the hooks on one day, whatever the hour
     transcript = session_file(home / "claude", "s1", project="-home-dev-app")
-    write(transcript, assistant("m1", "r1", stamp(5), session="s1", input=1000, output=100_000))
-    spent = price(Tokens(input=1000, output=100_000), 5)
+    at = evening - timedelta(minutes=5)
+    write(
+        transcript,
+        assistant("m1", "r1", _stamp(at), session="s1", input=1000, output=100_000),
+    )
+    priced = Pricer().price(Tokens(input=1000, output=100_000), SONNET, "anthropic", at)
+    assert isinstance(priced, Price)
+    spent = from_nanos(priced.total_nanos)
     base = {"session_id": "s1", "transcript_path": str(transcript), "cwd": "/home/dev/app"}
     prompt = {**base, "hook_event_name": "UserPromptSubmit", "prompt": "go on"}
     tool = {**base, "hook_event_name": "PreToolUse", "tool_name": "Bash", "tool_input": {"command": "ls"}}
@@ -312,6 +341,8 @@ def test_statusline_and_hook_import_nothing_heavy_when_the_transcript_is_unchang
         {"COST_MCP_TIMEZONE": "Europe/Paris", "COST_MCP_COST_MODE": "calculate"},
         {"COST_MCP_TIMEZONE": "Mars/Olympus", "COST_MCP_COST_MODE": "guess", "COST_MCP_DB": "/tmp/x.db"},
         {"COST_MCP_COST_MODE": "display", "COST_MCP_PRICES_FILE": "/tmp/p.toml"},
+        {"COST_MCP_WEEK_START": " Sunday", "COST_MCP_CLAUDE_CODE_BILLING": "subscription"},
+        {"COST_MCP_WEEK_START": "someday", "COST_MCP_CLAUDE_CODE_BILLING": "Subscription"},
     ],
 )
 def test_core_settings_agree_with_settings(tmp_path: Path, env: dict[str, str]) -> None:
@@ -324,11 +355,20 @@ def test_core_settings_agree_with_settings(tmp_path: Path, env: dict[str, str]) 
     environ = {"HOME": str(tmp_path), **env}
     full, _ = load_settings_leniently(environ, env_file)
     core = load_core_settings(environ, env_file)
-    assert (core.db, core.timezone, core.cost_mode, core.prices_file) == (
+    assert (
+        core.db,
+        core.timezone,
+        core.cost_mode,
+        core.prices_file,
+        core.week_start,
+        core.claude_code_billing,
+    ) == (
         full.db,
         full.timezone,
         full.cost_mode,
         full.prices_file,
+        full.week_start,
+        full.claude_code_billing,
     )
 
 
@@ -395,20 +435,137 @@ def test_statusline_block_is_usage_blocks_active_block(home: Path, settings: Set
 
 
 def test_statusline_names_unpriced_calls_instead_of_showing_zero(
-    home: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+    home: Path,
+    monkeypatch: pytest.MonkeyPatch,
+    capsys: pytest.CaptureFixture[str],
+    request: pytest.FixtureRequest,
 ) -> None:
     """A call whose model has no known price is never shown as $0: 'unpriced', or '$x + unpriced'."""
     monkeypatch.setenv("NO_COLOR", "1")
+    evening = _at_evening(request)  # "today" holds the call
     transcript = session_file(home / "claude", "s1")
     write(
         transcript,
-        assistant("m1", "r1", stamp(5), session="s1", model="claude-from-the-future-9", output=5000),
+        assistant(
+            "m1",
+            "r1",
+            _stamp(evening - timedelta(minutes=5)),
+            session="s1",
+            model="claude-from-the-future-9",
+            output=5000,
+        ),
     )
     _, out = run_cli(
         monkeypatch, capsys, status_input(transcript, "s1"), "statusline", "--fields", "session,today,block"
     )
     assert out.startswith("unpriced session · unpriced today · block unpriced (")
     with transcript.open("a") as f:
-        f.write(json.dumps(assistant("m2", "r2", stamp(1), session="s1", input=10, output=10)) + "\n")
+        f.write(
+            json.dumps(
+                assistant(
+                    "m2", "r2", _stamp(evening - timedelta(minutes=1)), session="s1", input=10, output=10
+                )
+            )
+            + "\n"
+        )
     _, out = run_cli(monkeypatch, capsys, status_input(transcript, "s1"), "statusline", "--fields", "session")
     assert out == "$0.00 + unpriced session\n"
+
+
+def test_statusline_prices_a_new_call_from_saved_plans_without_genai_prices(home: Path) -> None:
+    """After the first call has looked the model up (and saved its plan in the ledger), a new line
+    is priced without loading genai-prices, to the same exact cost."""
+    transcript = session_file(home / "claude", "s1")
+    write(transcript, assistant("m1", "r1", stamp(5), session="s1", input=10, output=2000, cache_read=9000))
+    probe = (
+        "import io, json, sys\n"
+        "from cost_mcp import launcher\n"
+        "sys.stdin = io.StringIO(sys.argv[1])\n"
+        "launcher.fast(['statusline', '--fields', 'session'])\n"
+        "print(json.dumps(sorted(m for m in sys.modules if m.split('.')[0] == 'genai_prices')))\n"
+    )
+    env = {**os.environ, "NO_COLOR": "1"}
+
+    def call() -> tuple[str, list[str]]:
+        done = subprocess.run(
+            [sys.executable, "-c", probe, status_input(transcript, "s1")],
+            capture_output=True,
+            text=True,
+            env=env,
+            check=False,
+        )
+        assert done.returncode == 0, done.stderr
+        line, loaded = done.stdout.splitlines()
+        return line, json.loads(loaded)
+
+    first, loaded = call()
+    assert loaded  # nothing saved yet: the model is looked up in genai-prices
+    assert (
+        first
+        == f"${price(Tokens(input=10, output=2000, cache_read=9000), 5).quantize(Decimal('0.01'))} session"
+    )
+    with transcript.open("a") as f:
+        f.write(
+            json.dumps(
+                assistant("m2", "r2", stamp(1), session="s1", input=30, output=4000, cache_read=12_000)
+            )
+            + "\n"
+        )
+    second, loaded = call()
+    assert loaded == []
+    expected = price(Tokens(input=10, output=2000, cache_read=9000), 5) + price(
+        Tokens(input=30, output=4000, cache_read=12_000), 1
+    )
+    assert second == f"${expected.quantize(Decimal('0.01'))} session"
+    conn = connect(load_core_settings().db)
+    try:
+        assert status.session_cost(conn, "s1", "auto") == (2, to_nanos(expected), 0)
+    finally:
+        conn.close()
+
+
+def test_budgets_with_room_keep_the_hot_path_light(home: Path, settings: Settings) -> None:
+    """With budgets set, the status line and the hook answer from the rollup (budget_glance) without
+    pydantic or the result models, showing what the full budget path shows."""
+    from cost_mcp.analytics.budgets import list_budgets, states_of
+
+    transcript = session_file(home / "claude", "s1")
+    write(transcript, assistant("m1", "r1", stamp(5), session="s1", input=10, output=20_000))
+    conn = connect(settings.db)
+    read_transcript(conn, settings, str(transcript))  # read already: the probe's calls find it unchanged
+    set_budget(conn, "day-all", Decimal(100), "day", BudgetScope(), hard=True)
+    set_budget(conn, "app-month", Decimal("0.5"), "month", BudgetScope(projects=["-home-dev-app"]))
+    conn.close()
+    probe = (
+        "import io, json, sys\n"
+        "from cost_mcp import launcher\n"
+        "for args, stdin in json.loads(sys.argv[1]):\n"
+        "    sys.stdin = io.StringIO(stdin)\n"
+        "    launcher.fast(args)\n"
+        "heavy = json.loads(sys.argv[2])\n"
+        "print(json.dumps(sorted(m for m in sys.modules if m in heavy or m.split('.')[0] in heavy)))\n"
+    )
+    hook_event = json.dumps(
+        {"session_id": "s1", "transcript_path": str(transcript), "hook_event_name": "UserPromptSubmit"}
+    )
+    calls = [[["statusline", "--fields", "budget"], status_input(transcript, "s1")], [["hook"], hook_event]]
+    done = subprocess.run(
+        [sys.executable, "-c", probe, json.dumps(calls), json.dumps(HEAVY)],
+        capture_output=True,
+        text=True,
+        env={**os.environ, "NO_COLOR": "1"},
+        check=False,
+    )
+    assert done.returncode == 0, done.stderr
+    line, loaded = done.stdout.splitlines()  # the hook printed nothing: every budget has room
+    assert json.loads(loaded) == []
+    conn = connect(settings.db)
+    try:
+        tightest = max(
+            states_of(conn, settings, list_budgets(conn), datetime.now(UTC)),
+            key=lambda s: (s.percent, s.budget.name),
+        )
+    finally:
+        conn.close()
+    amount = tightest.budget.amount_usd.quantize(Decimal("0.01"))
+    assert line == f"{tightest.budget.name} {tightest.percent:.0f}% of ${amount}"

@@ -25,6 +25,10 @@ WeekStart = Literal["monday", "tuesday", "wednesday", "thursday", "friday", "sat
 CostMode = Literal["auto", "calculate", "display"]
 ClaudeCodeBilling = Literal["api", "subscription"]
 _COST_MODES: dict[str, CostMode] = {"auto": "auto", "calculate": "calculate", "display": "display"}
+_WEEK_STARTS: dict[str, WeekStart] = {
+    d: d for d in ("monday", "tuesday", "wednesday", "thursday", "friday", "saturday", "sunday")
+}
+_BILLINGS: dict[str, ClaudeCodeBilling] = {"api": "api", "subscription": "subscription"}
 
 
 def default_db() -> Path:
@@ -112,6 +116,10 @@ class HasCoreSettings(Protocol):
     def prices_file(self) -> Path: ...
     @property
     def tz(self) -> ZoneInfo: ...
+    @property
+    def week_start(self) -> WeekStart: ...
+    @property
+    def claude_code_billing(self) -> ClaudeCodeBilling: ...
 
 
 @dataclass(frozen=True)
@@ -123,6 +131,8 @@ class CoreSettings:
     timezone: str
     cost_mode: CostMode
     prices_file: Path
+    week_start: WeekStart = "monday"
+    claude_code_billing: ClaudeCodeBilling = "api"
 
     @property
     def tz(self) -> ZoneInfo:
@@ -151,4 +161,6 @@ def load_core_settings(
         timezone=zone if zone is not None and is_zone(zone) else system_timezone(),
         cost_mode=_COST_MODES.get(env.get("COST_MCP_COST_MODE", "auto"), "auto"),
         prices_file=Path(prices) if prices is not None else default_prices_file(),
+        week_start=_WEEK_STARTS.get(env.get("COST_MCP_WEEK_START", "monday").strip().lower(), "monday"),
+        claude_code_billing=_BILLINGS.get(env.get("COST_MCP_CLAUDE_CODE_BILLING", "api"), "api"),
     )

@@ -20,6 +20,7 @@ from __future__ import annotations
 
 import json
 from dataclasses import dataclass
+from datetime import UTC, datetime
 from decimal import Decimal
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -91,8 +92,10 @@ def decide(conn: Conn, settings: Settings, event: dict[str, Any]) -> HookAnswer:
 def run(stdin: str) -> HookAnswer:
     """Everything one hook call does: read the session's new log lines, then decide.
 
-    With no budget set (the common case) nothing heavy is imported: the full settings and the
-    budget checks load only when there is a budget to check.
+    With no budget set (the common case) nothing heavy is imported; with budgets that all have room
+    and that the rollup counts exactly (:mod:`cost_mcp.analytics.budget_glance`), neither: the
+    answer is then to say nothing. The full settings and budget checks load only when a budget may
+    block or warn, or its spend needs the full rules.
     """
     from cost_mcp.core_settings import load_core_settings
     from cost_mcp.statusline import read_transcript
@@ -109,6 +112,15 @@ def run(stdin: str) -> HookAnswer:
     try:
         read_transcript(conn, core, str(event.get("transcript_path") or ""))
         if not status.has_budgets(conn):
+            return HookAnswer("")
+        from cost_mcp.analytics.budget_glance import glance
+
+        glanced = glance(conn, core, datetime.now(UTC))
+        # Every budget, applying to this call or not, has room after any call (hard) or some left
+        # (soft): decide() would neither block nor warn.
+        if glanced is not None and all(
+            g.remaining - NEXT_CALL >= 0 if g.hard else g.remaining > 0 for g in glanced
+        ):
             return HookAnswer("")
         from cost_mcp.config import load_settings_leniently
 

@@ -13,33 +13,50 @@ The ledger prices hundreds of thousands of calls per ingest, and genai-prices' g
 manages about 10k calls a second. So each resolved price table is compiled once into per-kind rates
 (:class:`_Rates`); tables using price units this module does not model fall back to genai-prices
 itself. Tests check that both paths agree for every model of the main providers.
+
+genai-prices itself (its types, data and ~0.3 s of loading) is imported only where a price must be
+looked up in it. A short-lived process such as the status line passes the plans it saved earlier
+(:class:`SavedPlan`, kept in the ledger) and prices a new call without loading it at all.
 """
 
 from __future__ import annotations
 
 import difflib
 import functools
+import hashlib
 import itertools
+import json
 import re
-import tomllib
 from collections.abc import Iterable, Iterator, Mapping
 from dataclasses import dataclass, fields
-from datetime import UTC, datetime
+from datetime import UTC, date, datetime
 from decimal import Decimal
+from importlib.util import find_spec
 from pathlib import Path
-from typing import Literal
-
-import genai_prices
-from genai_prices import Usage, data_snapshot
-from genai_prices.types import ModelInfo, ModelPrice, Provider, StartDateConstraint, TieredPrices
+from typing import TYPE_CHECKING, Literal, TypeAlias
 
 from cost_mcp.errors import InvalidInputError, UnknownModelError
 from cost_mcp.money import pico_to_nanos, pico_to_usd, to_nanos
 from cost_mcp.pricing_corrections import Corrected, Modifiers, correct, genai_context, modifiers
 
+if TYPE_CHECKING:
+    from genai_prices import Usage
+    from genai_prices.types import ModelInfo, ModelPrice, Provider, TieredPrices
+
 MTOK = Decimal(1_000_000)
 KCOUNT = Decimal(1_000)
-GENAI_PRICES_VERSION: str = genai_prices.__version__
+GENAI_PRICES_VERSION: str
+"""genai-prices' version, read on first use (module ``__getattr__``): importing it is slow."""
+
+
+def __getattr__(name: str) -> str:
+    if name == "GENAI_PRICES_VERSION":
+        from importlib.metadata import version
+
+        globals()[name] = found = version("genai-prices")
+        return found
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+
 
 PriceSource = Literal["override", "genai-prices"]
 TokenKind = Literal["input", "cache_read", "cache_write_5m", "cache_write_1h", "output", "web_search"]
@@ -163,7 +180,7 @@ _ZERO_USAGE_KEYS = re.compile(
     r"audio|image|video|document|mchars|messages|gpixels|hours|reasoning|citation|(?<!web_)searches|code_executions"
 )
 
-Rate = Decimal | TieredPrices | None
+Rate: TypeAlias = "Decimal | TieredPrices | None"
 PICO_PER_USD = 10**12
 _Tiered = tuple[int, tuple[tuple[int, int], ...]]
 """A rate in integer pico-USD per unit: (base, ((threshold, rate above it), ...) highest first)."""
@@ -185,10 +202,17 @@ class _Rates:
 
     @classmethod
     def from_model_price(cls, mp: ModelPrice) -> _Rates | None:
-        present = {k for k, v in mp.__dict__.items() if v is not None and not k.startswith("_")}
-        if any(k not in _FAST_KEYS and not _ZERO_USAGE_KEYS.search(k) for k in present):
+        """A genai-prices table compiled; None when it has units these rates do not model."""
+        return cls.from_prices(
+            {k: v for k, v in mp.__dict__.items() if v is not None and not k.startswith("_")}
+        )
+
+    @classmethod
+    def from_prices(cls, prices: Mapping[str, Rate]) -> _Rates | None:
+        """:meth:`from_model_price` from the table's set rates by key (an override file's too)."""
+        if any(k not in _FAST_KEYS and not _ZERO_USAGE_KEYS.search(k) for k in prices):
             return None
-        get = functools.partial(getattr, mp)
+        get = functools.partial(prices.get)
         input_rate: Rate = get("input_mtok")
         cache_write: Rate = get("cache_write_mtok")
         per_mtok = (
@@ -304,6 +328,8 @@ class _Fallback:
 
 def _day_stable(info: ModelInfo) -> bool:
     """Whether the model's prices change only at UTC dates (start-date constraints or none)."""
+    from genai_prices.types import StartDateConstraint
+
     constraints = [c.constraint for c in info.prices] if isinstance(info.prices, list) else []
     constraints += [v.constraint for v in info.price_variants or ()]
     return all(c is None or isinstance(c, StartDateConstraint) for c in constraints)
@@ -342,6 +368,8 @@ def load_overrides(path: Path) -> tuple[Override, ...]:
         raw = path.read_bytes()
     except (FileNotFoundError, IsADirectoryError):
         return ()
+    import tomllib  # here: most people have no override file, and the status line imports this module
+
     try:
         doc = tomllib.loads(raw.decode("utf-8"), parse_float=Decimal)
     except (tomllib.TOMLDecodeError, UnicodeDecodeError) as exc:
@@ -369,7 +397,7 @@ def load_overrides(path: Path) -> tuple[Override, ...]:
             prices[key] = amount
         if "input_mtok" not in prices and "output_mtok" not in prices:
             raise InvalidInputError(f"{where}: give at least input_mtok or output_mtok")
-        rates = _Rates.from_model_price(ModelPrice(**prices))
+        rates = _Rates.from_prices(prices)
         assert rates is not None  # only fast keys are accepted above
         provider = entry.get("provider")
         overrides.append(
@@ -398,25 +426,146 @@ def _match_override(overrides: Iterable[Override], model: str, provider: str | N
     return best
 
 
+# --- saved plans ---------------------------------------------------------------------------------
+
+DAY_MS = 86_400_000
+OPEN_END_DAY = 10**7
+"""A day no price period reaches (the year 29,349): a plan holds until the data changes."""
+
+
+@dataclass(frozen=True, slots=True)
+class SavedPlan:
+    """How :meth:`Pricer.rates` answered for one lookup over a range of UTC days, to reuse elsewhere.
+
+    A status line runs as a fresh process after every message: looking one new call's model up in
+    genai-prices costs loading it (~0.3 s). So the pricer hands what it looked up to its caller
+    (:attr:`Pricer.fresh`), which keeps it (the ledger's ``price_plans``), and a later pricer given
+    these plans answers from them. The plan is this module's own answer, serialised, so a call is
+    priced identically either way; it is used only under the same :func:`plan_data_key`.
+
+    ``model``, ``provider`` and ``variant`` (speed|service tier|inference geo) are the lookup exactly
+    as asked; the plan holds for calls on UTC days ``first_day <= day < end_day`` (days since
+    1970-01-01), the stretch between two of the model's price start dates.
+    """
+
+    model: str
+    provider: str
+    variant: str
+    first_day: int
+    end_day: int
+    plan: str
+
+
+def plan_data_key() -> str:
+    """What saved plans depend on: genai-prices' bundled data and the code of this module and its
+    corrections, from the files' sizes and modification times (genai-prices is located, not
+    imported). A new release or an edit of any of them changes the key."""
+    files = [Path(__file__), Path(__file__).with_name("pricing_corrections.py")]
+    spec = find_spec("genai_prices")
+    for location in (spec.submodule_search_locations or ()) if spec else ():
+        files.append(Path(location) / "data.py")
+    digest = hashlib.sha256()
+    for f in files:
+        try:
+            st = f.stat()
+        except OSError:
+            digest.update(f"{f}:missing;".encode())
+        else:
+            digest.update(f"{f}:{st.st_size}:{st.st_mtime_ns};".encode())
+    return digest.hexdigest()[:32]
+
+
+def _variant(speed: str | None, service_tier: str | None, inference_geo: str | None) -> str:
+    return f"{speed or ''}|{service_tier or ''}|{inference_geo or ''}"
+
+
+def _encode(plan: CallRates | Unpriced) -> str:
+    if isinstance(plan, Unpriced):
+        return json.dumps({"unpriced": plan.reason, "suggestions": list(plan.suggestions)})
+    return json.dumps(
+        {
+            "rates": [[base, [list(t) for t in tiers]] for base, tiers in plan.rates.rates],
+            "per_request": plan.rates.per_request,
+            "model_id": plan.model_id,
+            "provider_id": plan.provider_id,
+            "corrections": list(plan.corrections),
+        }
+    )
+
+
+def _decode(text: str) -> CallRates | Unpriced | None:
+    """A saved plan back as :meth:`Pricer.rates` returned it; None for anything malformed."""
+    try:
+        d = json.loads(text)
+        if "unpriced" in d:
+            return Unpriced(str(d["unpriced"]), tuple(str(x) for x in d["suggestions"]))
+        rates = tuple(
+            (int(base), tuple((int(at), int(rate)) for at, rate in tiers)) for base, tiers in d["rates"]
+        )
+        if len(rates) != len(TOKEN_KINDS):
+            return None
+        return CallRates(
+            _Rates(rates, int(d["per_request"])),
+            str(d["model_id"]),
+            str(d["provider_id"]),
+            "genai-prices",
+            tuple(str(c) for c in d["corrections"]),
+        )
+    except (ValueError, TypeError, KeyError):
+        return None
+
+
+def _epoch_day(d: date) -> int:
+    return d.toordinal() - _EPOCH_ORDINAL
+
+
+_EPOCH_ORDINAL = date(1970, 1, 1).toordinal()
+
+
+def _price_period(info: ModelInfo, day: int, variants: bool) -> tuple[int, int]:
+    """The UTC days around ``day`` over which the model's start-date constraints all stay as they
+    are on ``day`` (so its resolved prices do too). Price variants count only for a call with
+    modifiers (``variants``): without, genai-prices never consults them."""
+    from genai_prices.types import StartDateConstraint
+
+    constraints = [c.constraint for c in info.prices] if isinstance(info.prices, list) else []
+    constraints += [v.constraint for v in info.price_variants or ()] if variants else []
+    starts = [_epoch_day(c.start_date) for c in constraints if isinstance(c, StartDateConstraint)]
+    return max((d for d in starts if d <= day), default=0), min(
+        (d for d in starts if d > day), default=OPEN_END_DAY
+    )
+
+
 # --- the pricing function -----------------------------------------------------------------------
 
 
 class Pricer:
     """Prices calls; holds the user's overrides and caches model lookups and compiled rates."""
 
-    def __init__(self, overrides: Iterable[Override] = ()) -> None:
+    def __init__(self, overrides: Iterable[Override] = (), saved: Iterable[SavedPlan] | None = None) -> None:
+        """``saved``: plans an earlier pricer looked up (see :class:`SavedPlan`), answered from
+        without genai-prices; given (even empty), the plans this pricer looks up go to :attr:`fresh`."""
         self.overrides = tuple(overrides)
+        self._saved: dict[tuple[str, str, str], list[tuple[int, int, CallRates | Unpriced]]] = {}
+        for s in saved or ():
+            plan = _decode(s.plan)
+            if plan is not None:
+                self._saved.setdefault((s.model, s.provider, s.variant), []).append(
+                    (s.first_day, s.end_day, plan)
+                )
+        self.fresh: list[SavedPlan] | None = None if saved is None else []
+        """The plans looked up in genai-prices since, for the caller to save (None: not asked)."""
         self._compiled: dict[
-            tuple[int, str, Modifiers | None], tuple[ModelPrice, Corrected, _Rates | None]
+            tuple[int, str, Modifiers | None, tuple[bool, ...]], tuple[ModelPrice, Corrected, _Rates | None]
         ] = {}
         # Models whose prices never change with time, resolved once: ingest prices one model
         # hundreds of thousands of times.
         self._static: dict[tuple[str, str | None], CallRates] = {}
 
     @classmethod
-    def from_file(cls, path: Path) -> Pricer:
-        """A pricer with the overrides in ``path`` (missing file: none)."""
-        return cls(load_overrides(path))
+    def from_file(cls, path: Path, saved: Iterable[SavedPlan] | None = None) -> Pricer:
+        """A pricer with the overrides in ``path`` (missing file: none) and ``saved`` plans."""
+        return cls(load_overrides(path), saved)
 
     def price(
         self,
@@ -505,8 +654,15 @@ class Pricer:
             return CallRates(
                 override.rates, override.model, provider or override.provider or "", "override", (), noted
             )
+        day = int(when.timestamp() * 1000) // DAY_MS
+        if self.fresh is not None:
+            lookup = (model, provider or "", _variant(speed, service_tier, inference_geo))
+            for first, end, saved in self._saved.get(lookup, ()):
+                if first <= day < end:
+                    return saved
         found = _lookup(model.lower(), provider.lower() if provider else None)
         if isinstance(found, Unpriced):
+            self._keep(model, provider, speed, service_tier, inference_geo, (0, OPEN_END_DAY), found)
             return found
         prov, info = found
         standard = info.get_prices(when)
@@ -522,9 +678,37 @@ class Pricer:
             corrected.assumptions,
             day_stable=_day_stable(info),
         )
-        if mods is None and isinstance(info.prices, ModelPrice):
+        if mods is None and not isinstance(info.prices, list):
             self._static[(model, provider)] = plan
+        if plan.day_stable and not plan.assumptions:
+            # Unknown modifier values (assumptions) are not kept: a hostile log could hold any number.
+            self._keep(
+                model,
+                provider,
+                speed,
+                service_tier,
+                inference_geo,
+                _price_period(info, day, mods is not None),
+                plan,
+            )
         return plan
+
+    def _keep(
+        self,
+        model: str,
+        provider: str | None,
+        speed: str | None,
+        service_tier: str | None,
+        inference_geo: str | None,
+        days: tuple[int, int],
+        plan: CallRates | Unpriced,
+    ) -> None:
+        """Hand a plan looked up in genai-prices to :attr:`fresh`, and answer from it from now on."""
+        if self.fresh is None:
+            return
+        key = (model, provider or "", _variant(speed, service_tier, inference_geo))
+        self._saved.setdefault(key, []).append((*days, plan))
+        self.fresh.append(SavedPlan(*key, *days, _encode(plan)))
 
     def _resolve(
         self, provider_id: str, info: ModelInfo, standard: ModelPrice, mods: Modifiers | None, when: datetime
@@ -533,9 +717,16 @@ class Pricer:
 
         Keyed by identity: genai-prices returns the same ModelPrice object for a given model and
         period, and the entry keeps it alive so the id cannot be reused. The model id is in the key
-        too, because corrections are per model.
+        too, because corrections are per model, and so is which of its price variants are in force
+        at ``when``: a variant that starts later (genai-prices' own batch price from some date)
+        changes the answer for the same standard table.
         """
-        key = (id(standard), info.id, mods)
+        in_force = (
+            tuple(v.constraint is None or v.constraint.active(when) for v in info.price_variants or ())
+            if mods
+            else ()
+        )
+        key = (id(standard), info.id, mods, in_force)
         hit = self._compiled.get(key)
         if hit is not None and hit[0] is standard:
             return hit
@@ -610,6 +801,8 @@ class DayPrices:
 
 def _genai_usage(tokens: Tokens) -> Usage:
     """Our disjoint kinds in genai-prices' convention, where input_tokens is the total input."""
+    from genai_prices import Usage
+
     writes = tokens.cache_write_5m + tokens.cache_write_1h
     return Usage(
         input_tokens=tokens.total_input,
@@ -623,6 +816,8 @@ def _genai_usage(tokens: Tokens) -> Usage:
 
 
 def _any_tier_applies(mp: ModelPrice, tokens: Tokens) -> bool:
+    from genai_prices.types import TieredPrices
+
     total_input = tokens.total_input
     return any(
         isinstance(v, TieredPrices) and any(total_input > t.start for t in v.tiers)
@@ -632,6 +827,8 @@ def _any_tier_applies(mp: ModelPrice, tokens: Tokens) -> bool:
 
 @functools.lru_cache(maxsize=4096)
 def _lookup(model: str, provider: str | None) -> tuple[Provider, ModelInfo] | Unpriced:
+    from genai_prices import data_snapshot
+
     snapshot = data_snapshot.get_snapshot()
     try:
         return snapshot.find_provider_model(model, None, provider, None)
@@ -645,6 +842,8 @@ def _lookup(model: str, provider: str | None) -> tuple[Provider, ModelInfo] | Un
 
 @functools.cache
 def _candidate_ids(provider: str | None) -> tuple[str, ...]:
+    from genai_prices import data_snapshot
+
     providers = data_snapshot.get_snapshot().providers
     ids = [m.id for p in providers if provider is None or p.id == provider for m in p.models]
     return tuple(dict.fromkeys(ids))
@@ -652,6 +851,8 @@ def _candidate_ids(provider: str | None) -> tuple[str, ...]:
 
 def provider_models(provider: str) -> list[ModelInfo]:
     """Every model genai-prices knows for a provider (empty for an unknown provider)."""
+    from genai_prices import data_snapshot
+
     for p in data_snapshot.get_snapshot().providers:
         if p.id == provider:
             return list(p.models)
@@ -669,6 +870,8 @@ def price_data() -> tuple[str, str | None]:
 
 def genai_calc_total(tokens: Tokens, model: str, provider: str, at: datetime) -> Decimal:
     """genai-prices' own general calculation, for checking the compiled rates against it."""
+    import genai_prices
+
     return genai_prices.calc_price(
         _genai_usage(tokens), model, provider_id=provider, genai_request_timestamp=at
     ).total_price

@@ -21,9 +21,12 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from datetime import date
 from decimal import Decimal
-from typing import Literal
+from typing import TYPE_CHECKING, Literal
 
-from genai_prices.types import ModelPrice, Tier, TieredPrices
+if TYPE_CHECKING:
+    # Imported where used: loading genai-prices costs ~0.3 s, and the status line normalises
+    # modifiers without it when its saved price plans answer (see pricing.SavedPlan).
+    from genai_prices.types import ModelPrice, TieredPrices
 
 Speed = Literal["standard", "fast"]
 ServiceTier = Literal["standard", "batch", "priority", "flex"]
@@ -271,6 +274,8 @@ def correct(
 
 
 def _scaled(prices: ModelPrice, factor: Decimal) -> ModelPrice:
+    from genai_prices.types import Tier, TieredPrices
+
     changes: dict[str, Decimal | TieredPrices] = {}
     for key in _RATE_KEYS:
         rate = getattr(prices, key, None)
@@ -285,6 +290,8 @@ def _scaled(prices: ModelPrice, factor: Decimal) -> ModelPrice:
 
 
 def _with_long_context(prices: ModelPrice, lc: LongContext) -> ModelPrice:
+    from genai_prices.types import Tier, TieredPrices
+
     changes: dict[str, TieredPrices] = {}
     for key, above in lc.rates.items():
         base = getattr(prices, key, None)

@@ -81,7 +81,9 @@ def read_transcript(conn: Conn, settings: HasCoreSettings, transcript: str) -> N
     """Bring this one transcript into the ledger, reading only its new lines.
 
     An unchanged file costs one stat and one indexed lookup; only when it grew are the log reader
-    and the pricer imported.
+    and the pricer imported. The pricer answers from the plans saved in the ledger, so genai-prices
+    loads only for a model (or price period) no status line has priced yet; what it looks up then
+    is saved for the next call.
     """
     if not transcript:
         return
@@ -92,10 +94,16 @@ def read_transcript(conn: Conn, settings: HasCoreSettings, transcript: str) -> N
         return
     if status.scanned_stamp(conn, str(path)) == (st.st_size, st.st_mtime_ns):
         return
-    from cost_mcp.pricing import Pricer
+    from cost_mcp.pricing import Pricer, plan_data_key
     from cost_mcp.sources.claude_code import Target, scan
+    from cost_mcp.store import price_plans
 
-    scan(conn, [Target(path, path.parent.parent)], Pricer.from_file(settings.prices_file))
+    key = plan_data_key()
+    pricer = Pricer.from_file(settings.prices_file, price_plans.load(conn, key))
+    scan(conn, [Target(path, path.parent.parent)], pricer)
+    if pricer.fresh:
+        with write_transaction(conn):
+            price_plans.save(conn, key, pricer.fresh)
 
 
 def record_rate_limits(conn: Conn, reading: StatusInput, now: datetime) -> int:
@@ -198,16 +206,25 @@ def _today(conn: Conn, start_ms: int, now_ms: int, mode: CostMode) -> tuple[int,
 def _budget(conn: Conn, settings: HasCoreSettings, now: datetime, colour: bool) -> list[str]:
     if not status.has_budgets(conn):
         return []
-    from cost_mcp.analytics.budgets import list_budgets, state_of
-    from cost_mcp.config import Settings, load_settings_leniently
+    from cost_mcp.analytics.budget_glance import glance
 
-    # Budget periods and scopes need every setting (week start, billing...): worth it only when set.
-    full = settings if isinstance(settings, Settings) else load_settings_leniently()[0]
-    states = [state_of(conn, full, b, now) for b in list_budgets(conn)]
-    tightest = max(states, key=lambda s: (s.percent, s.budget.name))
-    tone = {"ok": "ok", "warning": "warning", "forecast_exceeded": "warning"}.get(tightest.status, "exceeded")
-    text = f"{tightest.budget.name} {tightest.percent:.0f}% of {_money(tightest.budget.amount_usd)}"
-    return [_paint(text, tone, colour)]
+    # (percent, name, status, amount) of each budget: from the rollup when that is exact, else from
+    # the full budget path (billed data, seat fees, teams), which imports pydantic and the models.
+    glanced = glance(conn, settings, now)
+    if glanced is not None:
+        states = [(g.percent, g.name, g.status(to_ms(now)), g.amount) for g in glanced]
+    else:
+        from cost_mcp.analytics.budgets import list_budgets, state_of
+        from cost_mcp.config import Settings, load_settings_leniently
+
+        full = settings if isinstance(settings, Settings) else load_settings_leniently()[0]
+        states = [
+            (s.percent, s.budget.name, s.status, s.budget.amount_usd)
+            for s in (state_of(conn, full, b, now) for b in list_budgets(conn))
+        ]
+    percent, name, state, amount = max(states, key=lambda s: (s[0], s[1]))
+    tone = {"ok": "ok", "warning": "warning", "forecast_exceeded": "warning"}.get(state, "exceeded")
+    return [_paint(f"{name} {percent:.0f}% of {_money(amount)}", tone, colour)]
 
 
 def _limits(reading: StatusInput, settings: HasCoreSettings, now: datetime, colour: bool) -> list[str]:

@@ -15,6 +15,7 @@ from decimal import Decimal
 
 from cost_mcp import notify
 from cost_mcp.analytics import vocabulary
+from cost_mcp.analytics.budget_glance import percent_of, projected_spend, status_name
 from cost_mcp.analytics.spend import Filters, SpendTotal, fees_ahead, get_spend, spend_totals
 from cost_mcp.config import Settings
 from cost_mcp.errors import InvalidInputError, NotFoundError
@@ -39,8 +40,6 @@ from cost_mcp.store import deliveries
 from cost_mcp.store.connection import Conn
 
 DEFAULT_THRESHOLDS = (Decimal("0.5"), Decimal("0.8"), Decimal("1.0"))
-MIN_ELAPSED_MS = 3_600_000
-"""Projections extrapolate from at least an hour, so the first minutes of a day do not explode."""
 
 
 @dataclass(frozen=True)
@@ -257,11 +256,8 @@ def states_of(conn: Conn, settings: Settings, budgets: Sequence[Budget], now: da
 def _state(conn: Conn, budget: Budget, p: Period, now: datetime, result: SpendTotal) -> BudgetState:
     spent = result.total_usd
     seats = result.by_basis.get("subscription", Decimal(0))
-    elapsed = max(min(to_ms(now), p.end_ms) - p.start_ms, MIN_ELAPSED_MS)
     ahead = fees_ahead(conn, p, _filters(budget.scope, conn), local_date(to_ms(now), p.tz))
-    projected = ((spent - seats) * (p.end_ms - p.start_ms) / elapsed + seats + ahead).quantize(
-        Decimal("0.000000001")
-    )
+    projected = projected_spend(spent, seats, ahead, p.start_ms, p.end_ms, to_ms(now))
     fired = [Decimal(t) for t in alert_store.fired_thresholds(conn, budget.name, p.start_ms)]
     return BudgetState(
         budget=budget,
@@ -269,7 +265,7 @@ def _state(conn: Conn, budget: Budget, p: Period, now: datetime, result: SpendTo
         period_end=iso_utc(p.end_ms),
         spent_usd=spent,
         remaining_usd=budget.amount_usd - spent,
-        percent=float(round(spent / budget.amount_usd * 100, 1)),
+        percent=percent_of(spent, budget.amount_usd),
         projected_usd=max(projected, spent),
         status=_status(budget, spent, projected),
         fired_thresholds=sorted(fired),
@@ -278,13 +274,7 @@ def _state(conn: Conn, budget: Budget, p: Period, now: datetime, result: SpendTo
 
 
 def _status(budget: Budget, spent: Decimal, projected: Decimal) -> BudgetStatusName:
-    if spent >= budget.amount_usd:
-        return "exceeded"
-    if projected > budget.amount_usd:
-        return "forecast_exceeded"
-    if any(spent >= budget.amount_usd * t for t in budget.thresholds if t < 1):
-        return "warning"
-    return "ok"
+    return status_name(budget.amount_usd, budget.thresholds, spent, projected)
 
 
 def budget_status(

@@ -681,3 +681,28 @@ def m018_rollup_by_hour_and_day(conn: Conn) -> None:
             f"SELECT qh / {size}, {', '.join(keys)}, {', '.join(f'SUM({c})' for c in sums)} "
             f"FROM usage_rollup GROUP BY {', '.join(str(i) for i in range(1, len(keys) + 2))}"
         )
+
+
+@migration
+def m019_price_plans(conn: Conn) -> None:
+    """Price plans the pricer looked up in genai-prices, saved for short-lived processes (issue 17).
+
+    The status line runs after every message and prices the new call: from these rows (one per
+    model, lookup and price period) instead of loading genai-prices, which costs more than its whole
+    time budget. ``data_key`` is :func:`cost_mcp.pricing.plan_data_key`: rows saved under another
+    genai-prices release or pricer code are never used. ``plan`` is the pricer's own JSON.
+    """
+    conn.execute(
+        """
+        CREATE TABLE price_plans (
+            data_key TEXT NOT NULL,
+            model TEXT NOT NULL,
+            provider TEXT NOT NULL,
+            variant TEXT NOT NULL,
+            first_day BIGINT NOT NULL,
+            end_day BIGINT NOT NULL,
+            plan TEXT NOT NULL,
+            PRIMARY KEY (data_key, model, provider, variant, first_day)
+        )
+        """
+    )

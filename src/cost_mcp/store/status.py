@@ -74,3 +74,19 @@ def source_cost_since(conn: Conn, sources: Sequence[str], since_ms: int, mode: C
 def has_budgets(conn: Conn) -> bool:
     """Whether any budget is set (when none is, the status line and hooks skip budget work)."""
     return conn.execute("SELECT 1 FROM budgets LIMIT 1").fetchone() is not None
+
+
+def billing_data_between(conn: Conn, lo_ms: int, hi_ms: int) -> bool:
+    """Whether any provider billing data (a bucket, or a synced provider-day, even an empty one)
+    touches ``[lo_ms, hi_ms)``: then billed figures may replace local estimates there."""
+    bucket = conn.execute(
+        "SELECT 1 FROM provider_buckets WHERE start_ms < ? AND end_ms > ? LIMIT 1", (hi_ms, lo_ms)
+    ).fetchone()
+    if bucket is not None:
+        return True
+    return (
+        conn.execute(
+            "SELECT 1 FROM provider_coverage WHERE start_ms < ? AND end_ms > ? LIMIT 1", (hi_ms, lo_ms)
+        ).fetchone()
+        is not None
+    )
