@@ -262,7 +262,7 @@ def test_push_is_idempotent_in_any_order_and_collapses_a_resumed_session(home: P
             assert stats.sent > 0 and stats.pending == 0
             again = push.push(conn, settings, send=_local_sender(server_db, ana))
             assert again.sent == 0  # acknowledged: nothing to send
-            conn.execute("DELETE FROM pushed_events")  # acks lost: everything is sent again
+            conn.execute("DELETE FROM push_marks")  # marks lost: everything is sent again
             assert push.push(conn, settings, send=_local_sender(server_db, ana)).changed == 0
             conn.close()
         assert _total(server_db) == expected
@@ -331,7 +331,7 @@ def test_hidden_projects_are_a_keyed_hash_and_paths_never_leave(home: Path) -> N
 
     conn = connect(laptop.db)
     for hide in (None, "team-key"):
-        conn.execute("DELETE FROM pushed_events")
+        conn.execute("DELETE FROM push_marks")
         settings = Settings(
             db=laptop.db, team_server="http://team", team_token="cmt_x", team_hide_projects=hide
         )
@@ -457,7 +457,7 @@ def test_three_laptops_push_concurrently_and_twice(team: Team, home: Path) -> No
         if round_ == 0:
             for laptop in laptops.values():  # acks lost: the second round sends everything again
                 conn = sqlite3.connect(laptop.db)
-                conn.execute("DELETE FROM pushed_events")
+                conn.execute("DELETE FROM push_marks")
                 conn.commit()
                 conn.close()
 
