@@ -455,7 +455,7 @@ def test_three_laptops_push_concurrently_and_twice(team: Team, home: Path) -> No
             assert proc.returncode == 0, err.decode()
             assert "0 left" in err.decode()
         if round_ == 0:
-            for laptop in laptops.values():  # acks lost: the second round sends everything again
+            for laptop in laptops.values():  # marks lost: the second round sends everything again
                 conn = sqlite3.connect(laptop.db)
                 conn.execute("DELETE FROM push_marks")
                 conn.commit()
@@ -860,3 +860,46 @@ def test_token_and_team_commands(settings: Settings, capsys: pytest.CaptureFixtu
     assert "platform\tana@example.com, bob@example.com" in capsys.readouterr().out
     assert main(["push"]) != 0
     assert "COST_MCP_TEAM_SERVER" in capsys.readouterr().err
+
+
+def test_budget_set_for_a_member_or_a_team_from_the_cli(
+    settings: Settings, capsys: pytest.CaptureFixture[str]
+) -> None:
+    from cost_mcp.analytics import budgets
+    from cost_mcp.cli import main
+
+    now_ms = int(time.time() * 1000) - 60_000
+    conn = connect(settings.db)
+    pricer = Pricer()
+    for member, tokens in {"ana@example.com": 1_000_000, "bob@example.com": 3_000_000}.items():
+        row = push.WireRow(
+            source="record_usage",
+            message_id=member,
+            ts_ms=now_ms,
+            provider="anthropic",
+            model="claude-sonnet-4-5",
+            input_tokens=tokens,
+        )
+        push.receive(conn, pricer, access.Caller(member, "member", member), [row])
+    each = {m: _total(settings.db, members=[m]) for m in ("ana@example.com", "bob@example.com")}
+    assert all(v > 0 for v in each.values())
+
+    assert main(["team", "set", "core", "ana@example.com", "bob@example.com"]) == 0
+    assert main(["budget", "set", "ana-cap", "100", "--member", "Ana@Example.com", "--hard"]) == 0
+    assert "members ana@example.com" in capsys.readouterr().out
+    assert main(["budget", "set", "core-cap", "100", "--team", "core"]) == 0
+    assert main(["budget", "set", "core-too", "100", "--member", "team:core"]) == 0
+    assert "teams core" in capsys.readouterr().out
+
+    status = budgets.budget_status(conn, settings, take_alerts=False)
+    spent = {s.budget.name: s.spent_usd for s in status.budgets}
+    both = each["ana@example.com"] + each["bob@example.com"]
+    assert spent == {"ana-cap": each["ana@example.com"], "core-cap": both, "core-too": both}
+    bobs = budgets.budget_status(conn, settings, take_alerts=False, member="bob@example.com")
+    assert [s.budget.name for s in bobs.budgets] == ["core-cap", "core-too"]
+    assert not budgets.check_budget(conn, settings, Decimal(99), member="ana@example.com").allowed
+    assert budgets.check_budget(conn, settings, Decimal(99), member="bob@example.com").allowed
+    conn.close()
+
+    assert main(["budget", "set", "bad", "5", "--member", "ana"]) != 0
+    assert "--member takes an email address" in capsys.readouterr().err
