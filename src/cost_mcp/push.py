@@ -189,14 +189,28 @@ def _check(i: int, r: WireRow, allowed: set[str]) -> None:
         raise PushRejected(f"{where}: reported_cost_nanos out of range")
 
 
-def receive(conn: Conn, pricer: Pricer, caller: Caller, rows: list[WireRow]) -> PushAnswer:
-    """Price and store one decoded batch under the caller's member, atomically."""
+def receive(
+    conn: Conn,
+    pricer: Pricer,
+    caller: Caller,
+    rows: list[WireRow],
+    prices: list[team_store.Priced] | None = None,
+) -> PushAnswer:
+    """Price and store one decoded batch under the caller's member, atomically; ``prices`` are the
+    rows' :func:`prices` when the caller priced them already (outside the ledger's lock)."""
     from cost_mcp.sources.claude_code import _recount  # the log reader's own per-message recount
 
     stored = [_stored(r) for r in rows]
-    prices = [_price(pricer, r) for r in rows]
+    if prices is None:
+        prices = price_rows(pricer, rows)
     changed = team_store.store_pushed(conn, caller.member, caller.token_name, stored, prices, _recount)
     return PushAnswer(accepted=len(rows), changed=changed)
+
+
+def price_rows(pricer: Pricer, rows: list[WireRow]) -> list[team_store.Priced]:
+    """The server's price of each row: needs no ledger, so a server does it before taking the
+    ledger's lock and concurrent pushes price side by side instead of in the queue."""
+    return [_price(pricer, r) for r in rows]
 
 
 def _stored(r: WireRow) -> team_store.PushedRow:
