@@ -664,6 +664,9 @@ def m018_push_marks(conn: Conn) -> None:
     ``change_seq`` is set from a ledger-wide increasing number whenever an update changes a pushed
     column or ``counted`` (a log line re-read with more tokens, a duplicate found, the OTel rule),
     whatever code path runs the update, so a row below the id mark that changes is sent again.
+    Writers are serialised on both engines (SQLite's write lock, PostgreSQL's advisory write lock in
+    ``write_transaction``), so ids and change numbers commit in order: a mark never passes a row that
+    commits later.
     SQLite reuses the highest id after it is deleted, so deleting the top rows lowers the id marks
     to the new top; PostgreSQL's identity never goes back. ``pushed_events``, the per-row acks this
     replaces, is read once by the first push to a server it names (rows it acked are not re-sent)
