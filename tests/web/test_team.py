@@ -865,23 +865,36 @@ def test_token_and_team_commands(settings: Settings, capsys: pytest.CaptureFixtu
 def test_budget_set_for_a_member_or_a_team_from_the_cli(
     settings: Settings, capsys: pytest.CaptureFixture[str]
 ) -> None:
+    from zoneinfo import ZoneInfo
+
     from cost_mcp.analytics import budgets
     from cost_mcp.cli import main
 
-    now_ms = int(time.time() * 1000) - 60_000
+    # A fixed instant, passed as now= too: the month the budgets look at never depends on the date.
+    at = datetime(2026, 6, 15, 12, tzinfo=UTC)
+    now = at + timedelta(hours=1)
     conn = connect(settings.db)
     pricer = Pricer()
     for member, tokens in {"ana@example.com": 1_000_000, "bob@example.com": 3_000_000}.items():
         row = push.WireRow(
             source="record_usage",
             message_id=member,
-            ts_ms=now_ms,
+            ts_ms=int(at.timestamp() * 1000),
             provider="anthropic",
             model="claude-sonnet-4-5",
             input_tokens=tokens,
         )
         push.receive(conn, pricer, access.Caller(member, "member", member), [row])
-    each = {m: _total(settings.db, members=[m]) for m in ("ana@example.com", "bob@example.com")}
+    june = Period(
+        start=datetime(2026, 6, 1, tzinfo=UTC),
+        end=datetime(2026, 7, 1, tzinfo=UTC),
+        name="june",
+        tz=ZoneInfo("UTC"),
+    )
+    each = {
+        m: spend.get_spend(conn, settings, june, (), spend.Filters(members=[m]), take_alerts=False).total_usd
+        for m in ("ana@example.com", "bob@example.com")
+    }
     assert all(v > 0 for v in each.values())
 
     assert main(["team", "set", "core", "ana@example.com", "bob@example.com"]) == 0
@@ -891,14 +904,14 @@ def test_budget_set_for_a_member_or_a_team_from_the_cli(
     assert main(["budget", "set", "core-too", "100", "--member", "team:core"]) == 0
     assert "teams core" in capsys.readouterr().out
 
-    status = budgets.budget_status(conn, settings, take_alerts=False)
+    status = budgets.budget_status(conn, settings, take_alerts=False, now=now)
     spent = {s.budget.name: s.spent_usd for s in status.budgets}
     both = each["ana@example.com"] + each["bob@example.com"]
     assert spent == {"ana-cap": each["ana@example.com"], "core-cap": both, "core-too": both}
-    bobs = budgets.budget_status(conn, settings, take_alerts=False, member="bob@example.com")
+    bobs = budgets.budget_status(conn, settings, take_alerts=False, member="bob@example.com", now=now)
     assert [s.budget.name for s in bobs.budgets] == ["core-cap", "core-too"]
-    assert not budgets.check_budget(conn, settings, Decimal(99), member="ana@example.com").allowed
-    assert budgets.check_budget(conn, settings, Decimal(99), member="bob@example.com").allowed
+    assert not budgets.check_budget(conn, settings, Decimal(99), member="ana@example.com", now=now).allowed
+    assert budgets.check_budget(conn, settings, Decimal(99), member="bob@example.com", now=now).allowed
     conn.close()
 
     assert main(["budget", "set", "bad", "5", "--member", "ana"]) != 0
