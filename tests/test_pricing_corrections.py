@@ -359,8 +359,15 @@ def test_upgrading_a_ledger_rereads_the_logs_and_reprices_them(home: Path, setti
     old = connect_sqlite(settings.db)
     ingest(old, settings, Pricer())
     # The ledger as the previous release left it: no modifier columns, both calls at genai-prices' price.
+    # That release had no push marks either (m018, whose trigger names the columns dropped here).
     old.executescript(
         """
+        DROP TRIGGER usage_events_changed;
+        DROP TRIGGER usage_events_top_deleted;
+        DROP INDEX usage_events_change_seq;
+        ALTER TABLE usage_events DROP COLUMN change_seq;
+        DROP TABLE push_marks;
+        DELETE FROM _migrations WHERE name = 'm020_push_marks';
         DROP INDEX usage_events_price_note;
         ALTER TABLE usage_events DROP COLUMN service_tier;
         ALTER TABLE usage_events DROP COLUMN inference_geo;

@@ -5,21 +5,26 @@ from __future__ import annotations
 import os
 import re
 import sqlite3
+from collections import Counter
 from collections.abc import Mapping, Sequence
 from dataclasses import asdict
+from datetime import UTC, datetime
 from pathlib import Path
+from urllib.parse import urlsplit
 
 from pydantic import SecretStr
 
 from cost_mcp import __version__, notify
 from cost_mcp.config import Settings, default_env_file, key_origin, mask_secret
 from cost_mcp.errors import CostMcpError, DatabaseError
-from cost_mcp.models import DoctorReport, KeyStatus, LogRoot, PricedWith, SkippedFile
+from cost_mcp.models import DoctorReport, KeyStatus, LogRoot, PricedWith, SkippedFile, TeamStatus
 from cost_mcp.pricing import GENAI_PRICES_VERSION, load_overrides
+from cost_mcp.push import pushable
 from cost_mcp.sources import registry
 from cost_mcp.store import meta, skipped
+from cost_mcp.store import team as team_store
 from cost_mcp.store.connection import connect, is_postgres, shown
-from cost_mcp.store.health import check_file, price_data_in_file, skipped_in_file
+from cost_mcp.store.health import check_file, price_data_in_file, push_state_in_file, skipped_in_file
 from cost_mcp.store.migrations import MIGRATIONS
 
 _SCAN_LIMIT = 100_000
@@ -77,6 +82,8 @@ def diagnose(
                 problems.append(f"webhook '{name}': {exc}")
     except CostMcpError as exc:
         problems.append(str(exc))
+    team = team_status(settings)
+    problems += team_problems(settings)
     return DoctorReport(
         version=__version__,
         database=shown(settings.db),
@@ -94,8 +101,9 @@ def diagnose(
         skipped_log_lines=_skipped(settings.db),
         webhooks=webhooks,
         priced_with=_priced_with(settings.db),
+        team=team,
         problems=problems,
-        warnings=cleanup_warnings(settings.claude_roots()),
+        warnings=cleanup_warnings(settings.claude_roots()) + team_warnings(settings),
     )
 
 
@@ -266,6 +274,67 @@ def _priced_with(target: Path | str) -> list[PricedWith]:
     if not path.is_file():
         return []
     return [PricedWith(**asdict(h)) for h in price_data_in_file(path)]
+
+
+def team_status(settings: Settings) -> TeamStatus:
+    """The team server settings (the token only as set or not) and, when one is configured, where
+    this ledger's pushes to it stand, read without writing."""
+    server = (settings.team_server or "").rstrip("/")
+    status = TeamStatus(
+        server=notify.display_url(server) if server else None,
+        token_set=settings.team_token is not None and bool(settings.team_token.get_secret_value()),
+        hide_projects=settings.team_hide_projects is not None,
+    )
+    if not server:
+        return status
+    found = _push_state(settings.db, server)
+    if found is None:
+        return status
+    mark, pending = found
+    if mark.pushed_ms is not None:
+        status.last_push = datetime.fromtimestamp(mark.pushed_ms / 1000, UTC).isoformat(timespec="seconds")
+    status.pushed_events = mark.sent
+    status.pending_events = sum(n for source, n in pending.items() if pushable(source))
+    return status
+
+
+def _push_state(target: Path | str, server: str) -> tuple[team_store.PushMark, Counter[str]] | None:
+    if not is_postgres(target):
+        return push_state_in_file(Path(target), server)
+    try:
+        pg = connect(target, migrate_schema=False)
+    except DatabaseError:
+        return None
+    try:
+        return team_store.push_mark(pg, server), team_store.pending_by_source(pg, server)
+    except sqlite3.DatabaseError:
+        return None
+    finally:
+        pg.close()
+
+
+def team_problems(settings: Settings) -> list[str]:
+    """A team server without a token, or a token without a server: pushes cannot run."""
+    if settings.team_server and settings.team_token is None:
+        return [
+            "COST_MCP_TEAM_SERVER is set but COST_MCP_TEAM_TOKEN is not: usage cannot be pushed; ask an "
+            "admin for a token (`cost-mcp token create NAME --member EMAIL`) and set COST_MCP_TEAM_TOKEN"
+        ]
+    if settings.team_token is not None and not settings.team_server:
+        return ["COST_MCP_TEAM_TOKEN is set but COST_MCP_TEAM_SERVER is not: set the team server's URL"]
+    return []
+
+
+def team_warnings(settings: Settings) -> list[str]:
+    """A team server reached over plain HTTP on another host sees the token in clear text."""
+    server = settings.team_server or ""
+    host = urlsplit(server).hostname or ""
+    if server.startswith("http://") and host not in {"localhost", "127.0.0.1", "::1"}:
+        return [
+            f"the team server {notify.display_url(server)} is plain HTTP: the bearer token crosses "
+            "the network in clear text; use https://"
+        ]
+    return []
 
 
 def _log_root(root: Path) -> LogRoot:

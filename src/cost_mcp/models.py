@@ -233,6 +233,25 @@ class PricedWith(Result):
     first_used: str = Field(description="First write priced with it (ISO 8601, UTC).")
 
 
+class TeamStatus(Result):
+    """This machine's team-server settings and where its pushes stand (issue 14)."""
+
+    server: str | None = Field(
+        description="COST_MCP_TEAM_SERVER as scheme and host; None: no team server configured."
+    )
+    token_set: bool = Field(description="Whether COST_MCP_TEAM_TOKEN is set; its value is never shown.")
+    hide_projects: bool = Field(description="Whether pushed project names are a keyed hash.")
+    last_push: str | None = Field(
+        None, description="When the team server last acknowledged a batch (UTC, ISO 8601); None: never."
+    )
+    pushed_events: int = Field(0, description="Usage rows the team server acknowledged, all pushes together.")
+    pending_events: int | None = Field(
+        None,
+        description="Counted usage rows added or changed since the last push; None when the ledger "
+        "cannot tell (not created or not migrated yet).",
+    )
+
+
 class DoctorReport(Result):
     """Everything needed to see why a number looks wrong."""
 
@@ -260,6 +279,7 @@ class DoctorReport(Result):
         description="The price data versions that priced the ledger's rows, oldest first: rows written "
         "before a newer entry's first_used were priced with an older one (re-price with ingest --full).",
     )
+    team: TeamStatus | None = Field(None, description="Team server settings and pushes (team mode).")
     problems: list[str]
     warnings: list[str] = Field(default_factory=list, description="Not wrong now, but worth knowing.")
 

@@ -27,6 +27,7 @@ import hashlib
 import itertools
 import json
 import re
+import sys
 from collections.abc import Iterable, Iterator, Mapping
 from dataclasses import dataclass, fields
 from datetime import UTC, date, datetime
@@ -863,9 +864,18 @@ def price_data() -> tuple[str, str | None]:
     """The genai-prices version pricing now, and when its price data was published if that is
     known: fetched data carries its fetch time; the bundled data has no date of its own (its
     snapshot's timestamp is when it was loaded), so None."""
-    snapshot = data_snapshot.get_snapshot()
+    version: str = __getattr__("GENAI_PRICES_VERSION")
+    loaded = sys.modules.get("genai_prices.data_snapshot")
+    if loaded is None:  # priced from saved plans (the status line): its data date is not known here
+        return version, UNKNOWN_DATE
+    snapshot = loaded.get_snapshot()
     when = snapshot.timestamp.isoformat(timespec="seconds") if snapshot.from_auto_update else None
-    return GENAI_PRICES_VERSION, when
+    return version, when
+
+
+UNKNOWN_DATE = "?"
+""":func:`price_data`'s date when genai-prices was not loaded by this process: the ledger's latest
+entry for the same version stands."""
 
 
 def genai_calc_total(tokens: Tokens, model: str, provider: str, at: datetime) -> Decimal:

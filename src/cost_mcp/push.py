@@ -189,14 +189,28 @@ def _check(i: int, r: WireRow, allowed: set[str]) -> None:
         raise PushRejected(f"{where}: reported_cost_nanos out of range")
 
 
-def receive(conn: Conn, pricer: Pricer, caller: Caller, rows: list[WireRow]) -> PushAnswer:
-    """Price and store one decoded batch under the caller's member, atomically."""
+def receive(
+    conn: Conn,
+    pricer: Pricer,
+    caller: Caller,
+    rows: list[WireRow],
+    prices: list[team_store.Priced] | None = None,
+) -> PushAnswer:
+    """Price and store one decoded batch under the caller's member, atomically; ``prices`` are the
+    rows' :func:`prices` when the caller priced them already (outside the ledger's lock)."""
     from cost_mcp.sources.claude_code import _recount  # the log reader's own per-message recount
 
     stored = [_stored(r) for r in rows]
-    prices = [_price(pricer, r) for r in rows]
+    if prices is None:
+        prices = price_rows(pricer, rows)
     changed = team_store.store_pushed(conn, caller.member, caller.token_name, stored, prices, _recount)
     return PushAnswer(accepted=len(rows), changed=changed)
+
+
+def price_rows(pricer: Pricer, rows: list[WireRow]) -> list[team_store.Priced]:
+    """The server's price of each row: needs no ledger, so a server does it before taking the
+    ledger's lock and concurrent pushes price side by side instead of in the queue."""
+    return [_price(pricer, r) for r in rows]
 
 
 def _stored(r: WireRow) -> team_store.PushedRow:
@@ -281,8 +295,10 @@ def push(
     token: str | None = None,
     send: Callable[[str, str, bytes], PushAnswer] | None = None,
 ) -> PushStats:
-    """Send every counted usage event the server has not acknowledged, in gzip JSON batches, and
-    record each batch's ack as it arrives (an interrupted push resumes where it stopped)."""
+    """Send every counted usage event added or changed since the server last acknowledged this
+    ledger, in gzip JSON batches, moving the server's push mark as each batch is acknowledged (an
+    interrupted push resumes where it stopped). With nothing new it reads two numbers and sends
+    nothing; after N new or changed events it reads and sends about N rows."""
     url = (server or settings.team_server or "").rstrip("/")
     secret = token or (settings.team_token.get_secret_value() if settings.team_token else "")
     if not url or not secret:
@@ -291,25 +307,48 @@ def push(
             "COST_MCP_TEAM_TOKEN"
         )
     hide = settings.team_hide_projects.get_secret_value() if settings.team_hide_projects else None
-    sources = [s for s in team_store.event_sources(conn) if pushable(s)]
     sender = send or http_sender
     stats = PushStats()
-    last = team_store.max_event_id(conn)
-    after = 0
-    while after < last:
-        upto = min(after + BATCH_ROWS, last)
-        batch = team_store.unpushed(conn, url, after, upto, sources)
-        after = upto
-        if not batch:
-            continue
-        wire = [_wire(row, hide) for _, _, row in batch]
-        body = gzip.compress(msgspec.json.encode(WireBatch(rows=wire)), compresslevel=5)
-        answer = sender(url, secret, body)
-        team_store.record_acks(conn, url, [(event_id, tokens) for event_id, tokens, _ in batch])
-        stats.sent += answer.accepted
-        stats.changed += answer.changed
-        stats.batches += 1
-    stats.pending = team_store.pending_count(conn, url, sources)
+    mark = team_store.push_mark(conn, url)
+    old_acks = url if team_store.has_old_acks(conn, url) else None
+    top_id, top_seq = team_store.push_tops(conn)
+    at_id, at_seq = mark.last_id, mark.last_seq
+    batch: list[team_store.PushedRow] = []
+
+    def flush() -> None:
+        sent = 0
+        if batch:
+            wire = [_wire(row, hide) for row in batch]
+            body = gzip.compress(msgspec.json.encode(WireBatch(rows=wire)), compresslevel=5)
+            answer = sender(url, secret, body)
+            stats.sent += answer.accepted
+            stats.changed += answer.changed
+            stats.batches += 1
+            sent = len(batch)
+        now_ms = int(time.time() * 1000) if sent else None
+        team_store.save_push_mark(conn, url, at_id, at_seq, sent, now_ms)
+        batch.clear()
+
+    def take(rows: list[team_store.PushedRow]) -> None:
+        if len(batch) + len(rows) > BATCH_ROWS:
+            flush()  # marks stop before this window: these rows go in the next batch
+        batch.extend(r for r in rows if pushable(r.source))
+
+    # Rows changed since the last push that lie below its id mark; rows above it go with the new ones.
+    for after in range(mark.last_seq, top_seq, BATCH_ROWS):
+        upto = min(after + BATCH_ROWS, top_seq)
+        take(team_store.changed_events(conn, after, upto, mark.last_id))
+        at_seq = upto
+    for after in range(mark.last_id, top_id, BATCH_ROWS):
+        upto = min(after + BATCH_ROWS, top_id)
+        take(team_store.new_events(conn, after, upto, unacked_by=old_acks))
+        at_id = upto
+    if batch or (at_id, at_seq) != (mark.last_id, mark.last_seq):
+        flush()
+    if old_acks:
+        team_store.drop_old_acks(conn, url)
+    pending = team_store.pending_by_source(conn, url)
+    stats.pending = sum(n for source, n in pending.items() if pushable(source))
     return stats
 
 

@@ -262,7 +262,7 @@ def test_push_is_idempotent_in_any_order_and_collapses_a_resumed_session(home: P
             assert stats.sent > 0 and stats.pending == 0
             again = push.push(conn, settings, send=_local_sender(server_db, ana))
             assert again.sent == 0  # acknowledged: nothing to send
-            conn.execute("DELETE FROM pushed_events")  # acks lost: everything is sent again
+            conn.execute("DELETE FROM push_marks")  # marks lost: everything is sent again
             assert push.push(conn, settings, send=_local_sender(server_db, ana)).changed == 0
             conn.close()
         assert _total(server_db) == expected
@@ -338,7 +338,7 @@ def test_hidden_projects_are_a_keyed_hash_and_paths_never_leave(home: Path) -> N
 
     conn = connect(laptop.db)
     for hide in (None, "team-key"):
-        conn.execute("DELETE FROM pushed_events")
+        conn.execute("DELETE FROM push_marks")
         settings = Settings(
             db=laptop.db, team_server="http://team", team_token="cmt_x", team_hide_projects=hide
         )
@@ -462,9 +462,9 @@ def test_three_laptops_push_concurrently_and_twice(team: Team, home: Path) -> No
             assert proc.returncode == 0, err.decode()
             assert "0 left" in err.decode()
         if round_ == 0:
-            for laptop in laptops.values():  # acks lost: the second round sends everything again
+            for laptop in laptops.values():  # marks lost: the second round sends everything again
                 conn = sqlite3.connect(laptop.db)
-                conn.execute("DELETE FROM pushed_events")
+                conn.execute("DELETE FROM push_marks")
                 conn.commit()
                 conn.close()
 
@@ -867,3 +867,59 @@ def test_token_and_team_commands(settings: Settings, capsys: pytest.CaptureFixtu
     assert "platform\tana@example.com, bob@example.com" in capsys.readouterr().out
     assert main(["push"]) != 0
     assert "COST_MCP_TEAM_SERVER" in capsys.readouterr().err
+
+
+def test_budget_set_for_a_member_or_a_team_from_the_cli(
+    settings: Settings, capsys: pytest.CaptureFixture[str]
+) -> None:
+    from zoneinfo import ZoneInfo
+
+    from cost_mcp.analytics import budgets
+    from cost_mcp.cli import main
+
+    # A fixed instant, passed as now= too: the month the budgets look at never depends on the date.
+    at = datetime(2026, 6, 15, 12, tzinfo=UTC)
+    now = at + timedelta(hours=1)
+    conn = connect(settings.db)
+    pricer = Pricer()
+    for member, tokens in {"ana@example.com": 1_000_000, "bob@example.com": 3_000_000}.items():
+        row = push.WireRow(
+            source="record_usage",
+            message_id=member,
+            ts_ms=int(at.timestamp() * 1000),
+            provider="anthropic",
+            model="claude-sonnet-4-5",
+            input_tokens=tokens,
+        )
+        push.receive(conn, pricer, access.Caller(member, "member", member), [row])
+    june = Period(
+        start=datetime(2026, 6, 1, tzinfo=UTC),
+        end=datetime(2026, 7, 1, tzinfo=UTC),
+        name="june",
+        tz=ZoneInfo("UTC"),
+    )
+    each = {
+        m: spend.get_spend(conn, settings, june, (), spend.Filters(members=[m]), take_alerts=False).total_usd
+        for m in ("ana@example.com", "bob@example.com")
+    }
+    assert all(v > 0 for v in each.values())
+
+    assert main(["team", "set", "core", "ana@example.com", "bob@example.com"]) == 0
+    assert main(["budget", "set", "ana-cap", "100", "--member", "Ana@Example.com", "--hard"]) == 0
+    assert "members ana@example.com" in capsys.readouterr().out
+    assert main(["budget", "set", "core-cap", "100", "--team", "core"]) == 0
+    assert main(["budget", "set", "core-too", "100", "--member", "team:core"]) == 0
+    assert "teams core" in capsys.readouterr().out
+
+    status = budgets.budget_status(conn, settings, take_alerts=False, now=now)
+    spent = {s.budget.name: s.spent_usd for s in status.budgets}
+    both = each["ana@example.com"] + each["bob@example.com"]
+    assert spent == {"ana-cap": each["ana@example.com"], "core-cap": both, "core-too": both}
+    bobs = budgets.budget_status(conn, settings, take_alerts=False, member="bob@example.com", now=now)
+    assert [s.budget.name for s in bobs.budgets] == ["core-cap", "core-too"]
+    assert not budgets.check_budget(conn, settings, Decimal(99), member="ana@example.com", now=now).allowed
+    assert budgets.check_budget(conn, settings, Decimal(99), member="bob@example.com", now=now).allowed
+    conn.close()
+
+    assert main(["budget", "set", "bad", "5", "--member", "ana"]) != 0
+    assert "--member takes an email address" in capsys.readouterr().err

@@ -29,6 +29,13 @@ def budget() -> None:
 @click.option("--project", multiple=True, help="only count this project (repeatable)")
 @click.option("--source", multiple=True, help="only count this source (repeatable)")
 @click.option(
+    "--member",
+    multiple=True,
+    metavar="EMAIL|team:NAME",
+    help="only count this member's usage, or a team's (`cost-mcp team set`) as team:NAME (repeatable)",
+)
+@click.option("--team", multiple=True, help="only count this team's members (repeatable)")
+@click.option(
     "--include-subscriptions",
     is_flag=True,
     help="count seat fees too (default: usage only, billed and estimated)",
@@ -55,6 +62,8 @@ def budget_set(
     agent: tuple[str, ...],
     project: tuple[str, ...],
     source: tuple[str, ...],
+    member: tuple[str, ...],
+    team: tuple[str, ...],
     include_subscriptions: bool,
     threshold: tuple[str, ...],
     hard: bool,
@@ -71,6 +80,7 @@ def budget_set(
         thresholds = [parse_usd(t) for t in threshold] if threshold else None
     except ValueError as exc:
         raise InvalidInputError(f"{exc}; give amounts like 150 or 0.8") from None
+    members, teams = _members_and_teams(member, team)
     scope = checked(
         BudgetScope,
         {
@@ -80,6 +90,8 @@ def budget_set(
             "projects": list(project),
             "sources": list(source),
             "basis": ["billed", "estimated", "subscription"] if include_subscriptions else [],
+            "members": members,
+            "teams": teams,
         },
         "budget scope",
     )
@@ -92,8 +104,27 @@ def budget_set(
     Console().print(
         f"budget '{text(made.name)}': {format_usd(made.amount_usd)} per {made.period}"
         + (" (hard)" if made.hard else "")
+        + "".join(
+            f", {label} {text(', '.join(v))}" for label, v in (("members", members), ("teams", teams)) if v
+        )
     )
     return EXIT_OK
+
+
+def _members_and_teams(member: tuple[str, ...], team: tuple[str, ...]) -> tuple[list[str], list[str]]:
+    """--member values (emails, or team:NAME as set_budget takes them) and --team names, apart."""
+    teams = [t.strip() for t in team] + [
+        m.strip().removeprefix("team:") for m in member if m.startswith("team:")
+    ]
+    emails = [m.strip().lower() for m in member if not m.startswith("team:")]
+    if bad := [m for m in emails if "@" not in m]:
+        raise InvalidInputError(
+            f"--member takes an email address (or team:NAME), got {', '.join(bad)}; "
+            "e.g. --member ana@example.com"
+        )
+    if empty := [t for t in teams if not t]:
+        raise InvalidInputError(f"--team needs a team name, got {len(empty)} empty; e.g. --team platform")
+    return sorted(set(emails)), sorted(set(teams))
 
 
 @budget.command("delete")

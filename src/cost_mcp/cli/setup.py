@@ -135,6 +135,16 @@ def doctor(as_json: bool) -> int:
         out.print(f"priced with   genai-prices {used.version}{published} since {used.first_used}")
     for name, where in report.webhooks.items():
         out.print(f"webhook       {text(name)}: {text(where)}", highlight=False)
+    if report.team is not None and (report.team.server or report.team.token_set):
+        t = report.team
+        pushed = f"last push {t.last_push}" if t.last_push else "never pushed"
+        pending = "pending unknown" if t.pending_events is None else f"{t.pending_events:,} event(s) pending"
+        out.print(
+            f"team server   {text(t.server or '(not set)')}: token {'set' if t.token_set else 'not set'}, "
+            f"{pushed}, {t.pushed_events:,} event(s) sent, {pending}"
+            + (", project names hashed" if t.hide_projects else ""),
+            highlight=False,
+        )
     for problem in report.problems:
         note(out, problem, "[yellow]problem:[/yellow]")
     for warning in report.warnings:

@@ -3,10 +3,11 @@
 from __future__ import annotations
 
 import sqlite3
+from collections import Counter
 from dataclasses import dataclass
 from pathlib import Path
 
-from cost_mcp.store import meta, skipped
+from cost_mcp.store import meta, skipped, team
 from cost_mcp.store.migrations import applied_read_only
 
 
@@ -59,3 +60,18 @@ def skipped_in_file(path: Path) -> list[tuple[str, dict[str, int]]]:
             conn.close()
     except sqlite3.DatabaseError:
         return []
+
+
+def push_state_in_file(path: Path, server: str) -> tuple[team.PushMark, Counter[str]] | None:
+    """Where pushes to ``server`` stand and what waits to be sent, by source, read from ``path``
+    without writing it; None when the ledger cannot tell (absent, unreadable, or not migrated)."""
+    if not path.is_file():
+        return None
+    try:
+        conn = sqlite3.connect(f"file:{path}?mode=ro", uri=True)
+        try:
+            return team.push_mark(conn, server), team.pending_by_source(conn, server)
+        finally:
+            conn.close()
+    except sqlite3.DatabaseError:
+        return None

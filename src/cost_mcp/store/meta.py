@@ -63,9 +63,17 @@ def note_price_data(conn: Conn, version: str, data_date: str | None, now: dateti
 
 def note_pricing(conn: Conn) -> None:
     """:func:`note_price_data` with the price data in use now (the write paths' one call)."""
-    from cost_mcp.pricing import price_data  # genai-prices loads only where rows are priced
+    from cost_mcp.pricing import UNKNOWN_DATE, price_data
 
-    note_price_data(conn, *price_data())
+    version, data_date = price_data()
+    if data_date == UNKNOWN_DATE:
+        # Priced from saved plans, genai-prices not loaded: a new version is still recorded (its
+        # date unknown), the same version leaves the entry the server recorded as it is.
+        history = price_data_history(conn)
+        if history and history[-1].version == version:
+            return
+        data_date = None
+    note_price_data(conn, version, data_date)
 
 
 def price_data_history(conn: Conn) -> list[PriceDataUse]:

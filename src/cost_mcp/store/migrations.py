@@ -706,3 +706,90 @@ def m019_price_plans(conn: Conn) -> None:
         )
         """
     )
+
+
+# What a team server is sent of a usage event (push.WireRow's columns) and whether it counts: a
+# change to any of them is a change to push. ``total_tokens`` covers a token kind added later.
+_PUSHED_COLUMNS = (
+    "source", "message_id", "request_id", "is_sidechain", "counted", "ts_ms", "provider", "model",
+    "session_id", "project", "agent", "input_tokens", "output_tokens", "cache_read_tokens",
+    "cache_write_5m_tokens", "cache_write_1h_tokens", "web_search_requests", "total_tokens", "speed",
+    "service_tier", "inference_geo", "reported_cost_nanos",
+)  # fmt: skip
+
+
+@migration
+def m020_push_marks(conn: Conn) -> None:
+    """A push sends only what is new or changed since the last one (issue 14).
+
+    ``push_marks`` keeps, per team server, the highest usage event id it acknowledged (every row
+    inserted since is above it) and the highest ``change_seq`` (every row changed since is above
+    that): a push with nothing new reads two numbers, a push after N changes reads N rows.
+    ``change_seq`` is set from a ledger-wide increasing number whenever an update changes a pushed
+    column or ``counted`` (a log line re-read with more tokens, a duplicate found, the OTel rule),
+    whatever code path runs the update, so a row below the id mark that changes is sent again.
+    Writers are serialised on both engines (SQLite's write lock, PostgreSQL's advisory write lock in
+    ``write_transaction``), so ids and change numbers commit in order: a mark never passes a row that
+    commits later.
+    SQLite reuses the highest id after it is deleted, so deleting the top rows lowers the id marks
+    to the new top; PostgreSQL's identity never goes back. ``pushed_events``, the per-row acks this
+    replaces, is read once by the first push to a server it names (rows it acked are not re-sent)
+    and then emptied for that server.
+    """
+    conn.execute("ALTER TABLE usage_events ADD COLUMN change_seq BIGINT")
+    conn.execute(
+        "CREATE INDEX usage_events_change_seq ON usage_events (change_seq) WHERE change_seq IS NOT NULL"
+    )
+    conn.execute(
+        """
+        CREATE TABLE push_marks (
+            server TEXT PRIMARY KEY,
+            last_id BIGINT NOT NULL DEFAULT 0,
+            last_seq BIGINT NOT NULL DEFAULT 0,
+            pushed_ms BIGINT,
+            sent BIGINT NOT NULL DEFAULT 0
+        )
+        """
+    )
+    if dialect(conn) == "postgresql":
+        from cost_mcp.store.postgres import PgConnection
+
+        assert isinstance(conn, PgConnection)
+        changed = " OR ".join(f"OLD.{c} IS DISTINCT FROM NEW.{c}" for c in _PUSHED_COLUMNS)
+        # No ``?`` or ``%`` in here: it goes to the server as written (dollar quotes untranslated).
+        conn.raw.execute(
+            f"""
+            CREATE SEQUENCE usage_events_change_numbers;
+            CREATE FUNCTION usage_events_changed() RETURNS trigger LANGUAGE plpgsql AS $$
+            BEGIN
+                NEW.change_seq := nextval('usage_events_change_numbers');
+                RETURN NEW;
+            END $$;
+            CREATE TRIGGER usage_events_changed BEFORE UPDATE OF {", ".join(_PUSHED_COLUMNS)}
+                ON usage_events FOR EACH ROW WHEN ({changed})
+                EXECUTE FUNCTION usage_events_changed();
+            """
+        )
+        return
+    changed = " OR ".join(f"OLD.{c} IS NOT NEW.{c}" for c in _PUSHED_COLUMNS)
+    conn.execute(
+        f"""
+        CREATE TRIGGER usage_events_changed AFTER UPDATE OF {", ".join(_PUSHED_COLUMNS)} ON usage_events
+        WHEN {changed}
+        BEGIN
+            UPDATE usage_events SET change_seq = (
+                SELECT COALESCE(MAX(change_seq), 0) + 1 FROM usage_events WHERE change_seq IS NOT NULL)
+            WHERE id = NEW.id;
+        END
+        """
+    )
+    conn.execute(
+        """
+        CREATE TRIGGER usage_events_top_deleted AFTER DELETE ON usage_events
+        WHEN OLD.id > (SELECT COALESCE(MAX(id), 0) FROM usage_events)
+        BEGIN
+            UPDATE push_marks SET last_id = (SELECT COALESCE(MAX(id), 0) FROM usage_events)
+            WHERE last_id > (SELECT COALESCE(MAX(id), 0) FROM usage_events);
+        END
+        """
+    )

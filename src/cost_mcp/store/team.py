@@ -15,11 +15,12 @@ from collections import Counter
 from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
+from typing import Any
 
 from cost_mcp import tokens
 from cost_mcp.errors import InvalidInputError, NotFoundError
 from cost_mcp.store import rollup
-from cost_mcp.store.connection import Conn, write_transaction
+from cost_mcp.store.connection import Conn, dialect, write_transaction
 
 TOKEN_PREFIX = "cmt_"
 """Recognisable in a leaked-secret scan, and distinct from every provider's key prefix."""
@@ -316,21 +317,41 @@ def _key(r: PushedRow) -> Key:
 def _existing(conn: Conn, rows: Iterable[PushedRow]) -> tuple[list[int], set[str], set[Key]]:
     """The stored times of rows a batch may move (their old quarter-hours are rebuilt too), the
     Claude Code messages that already have a row (to recount), and the keys already stored."""
+    rows = list(rows)
+    stored: dict[tuple[str, str], list[tuple[int, str, int]]] = {}
+    by_source: dict[str, set[str]] = {}
+    for r in rows:
+        by_source.setdefault(r.source, set()).add(r.message_id)
+    # One statement per chunk of messages, not one per row: the per-statement cost was most of a
+    # push's store time (36 µs of 46 per event in bench/profile_push.py).
+    for source, ids in by_source.items():
+        wanted = sorted(ids)
+        for start in range(0, len(wanted), _PROBE_CHUNK):
+            chunk = wanted[start : start + _PROBE_CHUNK]
+            for message_id, ts, request_id, sidechain in conn.execute(
+                "SELECT message_id, ts_ms, request_id, is_sidechain FROM usage_events "
+                f"WHERE source = ? AND message_id IN ({', '.join('?' for _ in chunk)})",
+                (source, *chunk),
+            ):
+                stored.setdefault((source, str(message_id)), []).append(
+                    (int(ts), str(request_id), int(sidechain))
+                )
     times: list[int] = []
     seen: set[str] = set()
     keys: set[Key] = set()
     for r in rows:
-        for ts, request_id, sidechain in conn.execute(
-            "SELECT ts_ms, request_id, is_sidechain FROM usage_events WHERE source = ? AND message_id = ?",
-            (r.source, r.message_id),
-        ):
+        for ts, request_id, sidechain in stored.get((r.source, r.message_id), ()):
             if r.source == _LOG_SOURCE:
                 seen.add(r.message_id)
             if request_id == r.request_id and sidechain == r.is_sidechain:
                 keys.add(_key(r))
-                if int(ts) != r.ts_ms:
-                    times.append(int(ts))
+                if ts != r.ts_ms:
+                    times.append(ts)
     return times, seen, keys
+
+
+_PROBE_CHUNK = 500
+"""Message ids per lookup statement: far below either engine's limit on parameters."""
 
 
 def _add_fresh(fresh: dict[tuple[object, ...], list[int]], r: PushedRow, price: Priced, member: str) -> None:
@@ -367,92 +388,158 @@ def _add_fresh(fresh: dict[tuple[object, ...], list[int]], r: PushedRow, price: 
 
 # --- what a laptop has pushed -------------------------------------------------------------------
 
-_UNPUSHED = """
-SELECT e.id, e.source, e.message_id, e.request_id, e.is_sidechain, e.ts_ms, e.provider, e.model,
-       e.session_id, e.project, e.agent, e.input_tokens, e.output_tokens, e.cache_read_tokens,
+_PUSHED_SELECT = """
+SELECT e.id, e.change_seq, e.source, e.message_id, e.request_id, e.is_sidechain, e.ts_ms, e.provider,
+       e.model, e.session_id, e.project, e.agent, e.input_tokens, e.output_tokens, e.cache_read_tokens,
        e.cache_write_5m_tokens, e.cache_write_1h_tokens, e.web_search_requests, e.speed,
-       e.service_tier, e.inference_geo, e.reported_cost_nanos, e.total_tokens
+       e.service_tier, e.inference_geo, e.reported_cost_nanos
 FROM usage_events e
-LEFT JOIN pushed_events p ON p.server = ? AND p.event_id = e.id
-WHERE e.id > ? AND e.id <= ? AND e.counted = 1 AND (p.event_id IS NULL OR p.total_tokens < e.total_tokens)
-  AND e.source IN ({sources})
-ORDER BY e.id
 """
-# A window of ids rather than "id > ? ... LIMIT ?", which let the planner sort every counted row of
-# the ledger for each batch (a first push of 1M events did not finish in 8 minutes).
+_NEW = _PUSHED_SELECT + "WHERE e.id > ? AND e.id <= ? AND +e.counted = 1 ORDER BY e.id"
+# The acks of the per-row scheme m018 replaced: a row they acknowledged at its current token count
+# is not sent again by the first push after the upgrade.
+_NEW_UNACKED = (
+    _PUSHED_SELECT + "LEFT JOIN pushed_events p ON p.server = ? AND p.event_id = e.id "
+    "WHERE e.id > ? AND e.id <= ? AND +e.counted = 1 "
+    "AND (p.event_id IS NULL OR p.total_tokens < e.total_tokens) ORDER BY e.id"
+)
+_CHANGED = _PUSHED_SELECT.replace(
+    "FROM usage_events e", "FROM usage_events e INDEXED BY usage_events_change_seq"
+) + ("WHERE e.change_seq > ? AND e.change_seq <= ? AND e.id <= ? AND +e.counted = 1 ORDER BY e.change_seq")
+# Windows of ids (or change numbers) rather than "id > ? ... LIMIT ?", which let the planner sort
+# every counted row of the ledger for each batch. ``+counted`` keeps SQLite (which has no statistics
+# on a ledger) off the (counted, ts_ms) index: nearly every row is counted, so that index walks the
+# whole ledger where the id range or the change index reads only the rows asked for (a push with
+# nothing new took 3 s on 1M events that way, 2 ms without).
 
 
-def unpushed(
-    conn: Conn, server: str, after_id: int, upto_id: int, sources: Sequence[str]
-) -> list[tuple[int, int, PushedRow]]:
-    """The counted events of ``sources`` with ``after_id < id <= upto_id`` the server has not
-    acknowledged at their current token count: ``(event id, total tokens, row)``, by id."""
-    if not sources:
-        return []
-    sql = _UNPUSHED.format(sources=", ".join("?" for _ in sources))
-    out: list[tuple[int, int, PushedRow]] = []
-    for r in conn.execute(sql, (server, after_id, upto_id, *sources)):
-        out.append(
-            (
-                int(r[0]),
-                int(r[21]),
-                PushedRow(
-                    source=str(r[1]),
-                    message_id=str(r[2]),
-                    request_id=str(r[3]),
-                    is_sidechain=int(r[4]),
-                    ts_ms=int(r[5]),
-                    provider=str(r[6]),
-                    model=str(r[7]),
-                    session_id=str(r[8]),
-                    project=str(r[9]),
-                    agent=str(r[10]),
-                    input_tokens=int(r[11]),
-                    output_tokens=int(r[12]),
-                    cache_read_tokens=int(r[13]),
-                    cache_write_5m_tokens=int(r[14]),
-                    cache_write_1h_tokens=int(r[15]),
-                    web_search_requests=int(r[16]),
-                    speed=str(r[17]),
-                    service_tier=str(r[18]),
-                    inference_geo=str(r[19]),
-                    reported_cost_nanos=None if r[20] is None else int(r[20]),
-                ),
-            )
-        )
-    return out
+@dataclass(frozen=True, slots=True)
+class PushMark:
+    """How far a team server has acknowledged this ledger (see migration ``m020_push_marks``)."""
+
+    last_id: int
+    """Every usage event with an id up to this was sent (or was not counted when it was passed)."""
+    last_seq: int
+    """Every change numbered up to this was sent."""
+    pushed_ms: int | None
+    """When the server last acknowledged a batch; None if it never did."""
+    sent: int
+    """Rows the server acknowledged, all pushes together."""
 
 
-def max_event_id(conn: Conn) -> int:
-    """The highest usage event id (the end of a push's scan)."""
-    row = conn.execute("SELECT COALESCE(MAX(id), 0) FROM usage_events").fetchone()
-    return int(row[0])
-
-
-def event_sources(conn: Conn) -> list[str]:
-    """Every source that has usage events."""
-    return [str(r[0]) for r in conn.execute("SELECT DISTINCT source FROM usage_events ORDER BY source")]
-
-
-def record_acks(conn: Conn, server: str, acked: Sequence[tuple[int, int]]) -> None:
-    """Remember that ``server`` acknowledged these ``(event id, total tokens)``."""
-    with write_transaction(conn):
-        conn.executemany(
-            "INSERT INTO pushed_events (server, event_id, total_tokens) VALUES (?, ?, ?) "
-            "ON CONFLICT (server, event_id) DO UPDATE SET total_tokens = excluded.total_tokens",
-            [(server, event_id, tokens) for event_id, tokens in acked],
-        )
-
-
-def pending_count(conn: Conn, server: str, sources: Sequence[str]) -> int:
-    """How many counted events of ``sources`` ``server`` has not acknowledged at their current
-    token count."""
-    if not sources:
-        return 0
+def push_mark(conn: Conn, server: str) -> PushMark:
+    """Where pushes to ``server`` stand (zeros for a server never pushed to)."""
     row = conn.execute(
-        "SELECT COUNT(*) FROM usage_events e LEFT JOIN pushed_events p ON p.server = ? AND p.event_id = e.id "
-        "WHERE e.counted = 1 AND (p.event_id IS NULL OR p.total_tokens < e.total_tokens) "
-        f"AND e.source IN ({', '.join('?' for _ in sources)})",
-        (server, *sources),
+        "SELECT last_id, last_seq, pushed_ms, sent FROM push_marks WHERE server = ?", (server,)
     ).fetchone()
-    return int(row[0])
+    if row is None:
+        return PushMark(0, 0, None, 0)
+    return PushMark(int(row[0]), int(row[1]), None if row[2] is None else int(row[2]), int(row[3]))
+
+
+def push_marks(conn: Conn) -> dict[str, PushMark]:
+    """Every team server this ledger has pushed to, by URL."""
+    return {
+        str(r[0]): PushMark(int(r[1]), int(r[2]), None if r[3] is None else int(r[3]), int(r[4]))
+        for r in conn.execute("SELECT server, last_id, last_seq, pushed_ms, sent FROM push_marks")
+    }
+
+
+def push_tops(conn: Conn) -> tuple[int, int]:
+    """The highest usage event id and change number now: where a push stops."""
+    top_id = conn.execute("SELECT COALESCE(MAX(id), 0) FROM usage_events").fetchone()
+    top_seq = conn.execute(
+        "SELECT COALESCE(MAX(change_seq), 0) FROM usage_events WHERE change_seq IS NOT NULL"
+    ).fetchone()
+    return int(top_id[0]), int(top_seq[0])
+
+
+def has_old_acks(conn: Conn, server: str) -> bool:
+    """Whether per-row acks from before ``m020_push_marks`` remain for ``server``."""
+    found = conn.execute("SELECT 1 FROM pushed_events WHERE server = ? LIMIT 1", (server,)).fetchone()
+    return found is not None
+
+
+def new_events(conn: Conn, after_id: int, upto_id: int, *, unacked_by: str | None = None) -> list[PushedRow]:
+    """The counted events with ``after_id < id <= upto_id``, by id; with ``unacked_by``, only those
+    that server's old per-row acks do not cover."""
+    if unacked_by is None:
+        return [_pushed(r) for r in conn.execute(_NEW, (after_id, upto_id))]
+    return [_pushed(r) for r in conn.execute(_NEW_UNACKED, (unacked_by, after_id, upto_id))]
+
+
+def changed_events(conn: Conn, after_seq: int, upto_seq: int, upto_id: int) -> list[PushedRow]:
+    """The counted events with ``id <= upto_id`` changed with a number in (after_seq, upto_seq]."""
+    return [_pushed(r) for r in conn.execute(_CHANGED, (after_seq, upto_seq, upto_id))]
+
+
+def _pushed(r: Any) -> PushedRow:
+    return PushedRow(
+        source=str(r[2]),
+        message_id=str(r[3]),
+        request_id=str(r[4]),
+        is_sidechain=int(r[5]),
+        ts_ms=int(r[6]),
+        provider=str(r[7]),
+        model=str(r[8]),
+        session_id=str(r[9]),
+        project=str(r[10]),
+        agent=str(r[11]),
+        input_tokens=int(r[12]),
+        output_tokens=int(r[13]),
+        cache_read_tokens=int(r[14]),
+        cache_write_5m_tokens=int(r[15]),
+        cache_write_1h_tokens=int(r[16]),
+        web_search_requests=int(r[17]),
+        speed=str(r[18]),
+        service_tier=str(r[19]),
+        inference_geo=str(r[20]),
+        reported_cost_nanos=None if r[21] is None else int(r[21]),
+    )
+
+
+def save_push_mark(
+    conn: Conn, server: str, last_id: int, last_seq: int, sent: int, pushed_ms: int | None
+) -> None:
+    """Record that ``server`` has everything up to these marks, ``sent`` more rows of it just now."""
+    with write_transaction(conn):
+        conn.execute(
+            "INSERT INTO push_marks (server, last_id, last_seq, pushed_ms, sent) VALUES (?, ?, ?, ?, ?) "
+            "ON CONFLICT (server) DO UPDATE SET last_id = excluded.last_id, last_seq = excluded.last_seq, "
+            "pushed_ms = COALESCE(excluded.pushed_ms, push_marks.pushed_ms), "
+            "sent = push_marks.sent + excluded.sent",
+            (server, last_id, last_seq, pushed_ms, sent),
+        )
+
+
+def drop_old_acks(conn: Conn, server: str) -> None:
+    """Forget ``server``'s per-row acks once a push has walked past all of them."""
+    with write_transaction(conn):
+        conn.execute("DELETE FROM pushed_events WHERE server = ?", (server,))
+
+
+def pending_by_source(conn: Conn, server: str) -> Counter[str]:
+    """Counted events ``server`` has not been sent since they were added or changed, by source
+    (the caller knows which sources are pushed at all)."""
+    mark = push_mark(conn, server)
+    # NOT INDEXED: the id range, not the unique index SQLite would walk whole to group by source.
+    plain = "NOT INDEXED " if dialect(conn) == "sqlite" else ""
+    out: Counter[str] = Counter()
+    queries = [
+        (
+            f"SELECT e.source, COUNT(*) FROM usage_events e {plain}"
+            "LEFT JOIN pushed_events p ON p.server = ? AND p.event_id = e.id "
+            "WHERE e.id > ? AND +e.counted = 1 "
+            "AND (p.event_id IS NULL OR p.total_tokens < e.total_tokens) GROUP BY e.source",
+            (server, mark.last_id),
+        ),
+        (
+            "SELECT source, COUNT(*) FROM usage_events INDEXED BY usage_events_change_seq "
+            "WHERE change_seq > ? AND id <= ? AND +counted = 1 GROUP BY source",
+            (mark.last_seq, mark.last_id),
+        ),
+    ]
+    for sql, args in queries:
+        for source, n in conn.execute(sql, args):
+            out[str(source)] += int(n)
+    return out

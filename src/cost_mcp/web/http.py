@@ -268,8 +268,9 @@ def push_endpoint(
                 request.headers.get("content-type", ""),
                 request.headers.get("content-encoding", ""),
             )
+            prices = push.price_rows(pricer, rows)
             with ledger.use() as conn:
-                return push.receive(conn, pricer, caller, rows)
+                return push.receive(conn, pricer, caller, rows, prices)
 
         try:
             answer = await anyio.to_thread.run_sync(work)

@@ -1,0 +1,108 @@
+"""Where a team server's push goes (issue 14): the phases of ``POST /api/push`` in one process.
+
+Builds a fresh ledger, then sends ``--batches`` batches of ``--batch`` distinct Claude Code rows (the
+rows of bench_team.py) through the server's own code, timing each phase in CPU seconds (the figure
+the machine's load moves least): decode (gunzip + msgspec + checks), pricing, and the store
+(``store_pushed``: the existing-key probes, the upsert, the rollup), with cProfile's split of the
+store. Then times ``get_spend(group_by=["member"])`` on the result, alone: what a query costs when it
+does not wait behind pushes.
+
+    python bench/profile_push.py --batches 200 --batch 500
+"""
+
+from __future__ import annotations
+
+import argparse
+import cProfile
+import gzip
+import io
+import pstats
+import sys
+import tempfile
+import time
+from datetime import UTC, datetime
+from pathlib import Path
+
+import msgspec
+
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+from bench_team import rows
+from benchlib import save, table
+from cost_mcp import push
+from cost_mcp.access import Caller
+from cost_mcp.analytics import spend
+from cost_mcp.config import Settings
+from cost_mcp.pricing import Pricer
+from cost_mcp.sources.claude_code import _recount
+from cost_mcp.store import connect
+from cost_mcp.store import team as team_store
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    ap.add_argument("--batches", type=int, default=200)
+    ap.add_argument("--batch", type=int, default=500)
+    ap.add_argument("--pushers", type=int, default=20, help="members the batches are spread over")
+    args = ap.parse_args()
+    now_ms = int(datetime.now(UTC).timestamp() * 1000) - 60_000
+    pricer = Pricer()
+    spent = {"decode": 0.0, "price": 0.0, "store": 0.0}
+    profile = cProfile.Profile()
+    with tempfile.TemporaryDirectory() as tmp:
+        db = Path(tmp) / "cost.db"
+        conn = connect(db)
+        for n in range(args.batches):
+            pusher = n % args.pushers
+            caller = Caller(f"dev{pusher}@example.com", "member", f"p{pusher}")
+            batch = rows(pusher, n // args.pushers, args.batch, now_ms)
+            body = gzip.compress(msgspec.json.encode(push.WireBatch(rows=batch)), compresslevel=5)
+            t = time.process_time()
+            decoded = push.decode(body, "application/json", "gzip")
+            spent["decode"] += time.process_time() - t
+            t = time.process_time()
+            prices = push.price_rows(pricer, decoded)
+            spent["price"] += time.process_time() - t
+            stored = [push._stored(r) for r in decoded]
+            t = time.process_time()
+            profile.enable()
+            team_store.store_pushed(conn, caller.member, caller.token_name, stored, prices, _recount)
+            profile.disable()
+            spent["store"] += time.process_time() - t
+        events = args.batches * args.batch
+        settings = Settings(db=db, timezone="UTC")
+        period = spend.resolve(settings, "last_7_days", None, None, None)
+        times = []
+        for _ in range(20):
+            t = time.process_time()
+            spend.get_spend(conn, settings, period, ["member"], spend.Filters(), take_alerts=False)
+            times.append(time.process_time() - t)
+        conn.close()
+    per_event_us = {k: v / events * 1e6 for k, v in spent.items()}
+    total = sum(spent.values())
+    print(
+        table(
+            ["phase", "CPU s", "µs per event", "share"],
+            [[k, f"{v:.2f}", f"{per_event_us[k]:.1f}", f"{v / total:.0%}"] for k, v in spent.items()]
+            + [["all", f"{total:.2f}", f"{total / events * 1e6:.1f}", "100%"]],
+        )
+    )
+    print(f"\n{events:,} events: {events / total:,.0f} events per CPU second without HTTP")
+    times.sort()
+    p50, top = times[10] * 1000, times[-1] * 1000
+    print(f"get_spend(group_by=member) alone on them: p50 {p50:.1f} ms, max {top:.1f} ms CPU")
+    out = io.StringIO()
+    pstats.Stats(profile, stream=out).sort_stats("tottime").print_stats(12)
+    print("\nstore_pushed, by own time:\n" + "\n".join(out.getvalue().splitlines()[6:22]))
+    save(
+        "profile_push",
+        {
+            "events": events,
+            **{f"{k}_us_per_event": round(v, 1) for k, v in per_event_us.items()},
+            "events_per_cpu_s": round(events / total),
+            "get_spend_p50_ms": round(times[10] * 1000, 1),
+        },
+    )
+
+
+if __name__ == "__main__":
+    main()

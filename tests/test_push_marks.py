@@ -1,0 +1,260 @@
+"""A laptop's push sends what is new or changed since the server last acknowledged it (issue 14).
+
+Real Claude Code logs on disk, read by the real ingester into a real ledger (SQLite, then
+PostgreSQL); the team server is a sender that decodes each body as the server does and keeps
+what it got, so each test states exactly which rows a push sent.
+"""
+
+from __future__ import annotations
+
+import gzip
+from collections.abc import Iterator
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+
+import pytest
+from pydantic import SecretStr
+
+from cost_mcp import push
+from cost_mcp.config import Settings
+from cost_mcp.pricing import Pricer
+from cost_mcp.sources.claude_code import ingest
+from cost_mcp.store import connect, write_transaction
+from cost_mcp.store import team as team_store
+from cost_mcp.store.connection import Conn
+from tests.sources.claude_logs import assistant, session_file, write
+
+SERVER = "http://team.example"
+
+
+class Server:
+    """Counts what it is sent; ``fail_after`` batches, it stops answering."""
+
+    def __init__(self) -> None:
+        self.batches: list[list[push.WireRow]] = []
+        self.fail_after: int | None = None
+
+    def __call__(self, url: str, token: str, body: bytes) -> push.PushAnswer:
+        assert url == SERVER and token == "cmt_test"
+        if self.fail_after is not None and len(self.batches) >= self.fail_after:
+            raise push.PushError("the team server is down")
+        rows = push.decode(gzip.compress(gzip.decompress(body)), "application/json", "gzip")
+        self.batches.append(rows)
+        return push.PushAnswer(accepted=len(rows), changed=len(rows))
+
+    def take(self) -> list[tuple[str, int]]:
+        """(message id, output tokens) of every row sent since the last take, in order."""
+        got = [(r.message_id, r.output_tokens) for batch in self.batches for r in batch]
+        self.batches.clear()
+        return got
+
+
+@pytest.fixture
+def conn(settings: Settings) -> Iterator[Conn]:
+    c = connect(settings.db)
+    yield c
+    c.close()
+
+
+@pytest.fixture
+def laptop(settings: Settings) -> Settings:
+    return settings.model_copy(update={"team_server": SERVER, "team_token": SecretStr("cmt_test")})
+
+
+def _when(i: int) -> str:
+    # Two days back: inside any period a test could ask about, whatever the time of day.
+    at = datetime.now(UTC).replace(microsecond=0) - timedelta(days=2) + timedelta(seconds=i)
+    return at.strftime("%Y-%m-%dT%H:%M:%S.000Z")
+
+
+def _log(home: Path, session: str, calls: list[tuple[str, int]], *, append: bool = False) -> None:
+    """Write (or append) assistant lines (message id, output tokens) to a session's log."""
+    lines = [
+        assistant(mid, f"req-{mid}", _when(i), session=session, output=out)
+        for i, (mid, out) in enumerate(calls)
+    ]
+    write(session_file(home / "claude", session), *lines, append=append)
+
+
+def _ingest(conn: Conn, settings: Settings) -> None:
+    ingest(conn, settings, Pricer())
+
+
+def test_nothing_new_sends_nothing_and_new_rows_go_once(home: Path, conn: Conn, laptop: Settings) -> None:
+    server = Server()
+    _log(home, "s1", [("m1", 10), ("m2", 20)])
+    _ingest(conn, laptop)
+    first = push.push(conn, laptop, send=server)
+    assert sorted(server.take()) == [("m1", 10), ("m2", 20)]
+    assert (first.sent, first.pending) == (2, 0)
+
+    again = push.push(conn, laptop, send=server)
+    assert server.take() == [] and (again.sent, again.batches, again.pending) == (0, 0, 0)
+
+    _log(home, "s2", [("m3", 30)])
+    _ingest(conn, laptop)
+    assert push.push(conn, laptop, send=server).sent == 1
+    assert server.take() == [("m3", 30)]
+    mark = team_store.push_mark(conn, SERVER)
+    assert mark.sent == 3 and mark.pushed_ms is not None
+
+
+def test_an_old_row_that_grows_is_sent_again(home: Path, conn: Conn, laptop: Settings) -> None:
+    server = Server()
+    _log(home, "s1", [("m1", 10), ("m2", 20), ("m3", 30)])
+    _ingest(conn, laptop)
+    push.push(conn, laptop, send=server)
+    server.take()
+    # Claude Code rewrites a streamed message's last copy with the final output count: m1, the
+    # oldest row, grows; the re-read replaces it in place (same id, below the push mark).
+    _log(home, "s1", [("m1", 500)], append=True)
+    _ingest(conn, laptop)
+    stats = push.push(conn, laptop, send=server)
+    assert server.take() == [("m1", 500)]
+    assert (stats.sent, stats.pending) == (1, 0)
+    assert push.push(conn, laptop, send=server).sent == 0
+
+
+def test_counted_flipping_on_and_a_reported_cost_are_changes_a_reprice_is_not(
+    home: Path, conn: Conn, laptop: Settings
+) -> None:
+    server = Server()
+    _log(home, "s1", [("m1", 10), ("m2", 20)])
+    _ingest(conn, laptop)
+    with write_transaction(conn):
+        conn.execute("UPDATE usage_events SET counted = 0 WHERE message_id = 'm1'")
+    push.push(conn, laptop, send=server)
+    assert server.take() == [("m2", 20)]  # an uncounted copy is not sent
+
+    with write_transaction(conn):
+        conn.execute("UPDATE usage_events SET counted = 1 WHERE message_id = 'm1'")
+    assert push.push(conn, laptop, send=server).pending == 0
+    assert server.take() == [("m1", 10)]
+
+    # Our own price never leaves the laptop (the server prices every row itself): not a change.
+    with write_transaction(conn):
+        conn.execute("UPDATE usage_events SET cost_nanos = cost_nanos + 1")
+    assert push.push(conn, laptop, send=server).sent == 0
+    with write_transaction(conn):
+        conn.execute("UPDATE usage_events SET reported_cost_nanos = 5 WHERE message_id = 'm2'")
+    push.push(conn, laptop, send=server)
+    assert server.take() == [("m2", 20)]
+
+
+def test_rows_added_after_the_top_rows_were_deleted_are_sent(
+    home: Path, conn: Conn, laptop: Settings
+) -> None:
+    # SQLite gives the next row the highest id in use plus one: after the top rows go, new rows
+    # take ids at or below the push mark, and must still be sent.
+    server = Server()
+    _log(home, "s1", [("m1", 10), ("m2", 20)])
+    _ingest(conn, laptop)
+    push.push(conn, laptop, send=server)
+    server.take()
+    with write_transaction(conn):
+        conn.execute("DELETE FROM usage_events WHERE message_id = 'm2'")
+    with write_transaction(conn):
+        conn.execute(
+            "INSERT INTO usage_events (source, message_id, ts_ms, provider, model, output_tokens, "
+            "total_tokens) VALUES ('record_usage', 'r1', ?, 'anthropic', 'claude-sonnet-4-5', 7, 7)",
+            (int((datetime.now(UTC) - timedelta(days=2)).timestamp() * 1000),),
+        )
+    push.push(conn, laptop, send=server)
+    assert server.take() == [("r1", 7)]
+
+
+def test_an_interrupted_push_resumes_where_it_stopped(
+    home: Path, conn: Conn, laptop: Settings, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setattr(push, "BATCH_ROWS", 2)
+    server = Server()
+    _log(home, "s1", [(f"m{i}", 10 + i) for i in range(7)])
+    _ingest(conn, laptop)
+    server.fail_after = 2
+    with pytest.raises(push.PushError):
+        push.push(conn, laptop, send=server)
+    sent_first = server.take()
+    assert len(sent_first) == 4
+    server.fail_after = None
+    stats = push.push(conn, laptop, send=server)
+    rest = server.take()
+    assert (stats.sent, stats.pending) == (3, 0)
+    assert sorted(sent_first + rest) == sorted((f"m{i}", 10 + i) for i in range(7))
+
+
+def test_acks_from_before_the_push_marks_are_honoured_once(home: Path, conn: Conn, laptop: Settings) -> None:
+    server = Server()
+    _log(home, "s1", [("m1", 10), ("m2", 20), ("m3", 30)])
+    _ingest(conn, laptop)
+    # A ledger that pushed with per-row acks (m017): m1 acked as it is, m2 acked before it grew.
+    ids = dict(conn.execute("SELECT message_id, id FROM usage_events").fetchall())
+    with write_transaction(conn):
+        conn.executemany(
+            "INSERT INTO pushed_events (server, event_id, total_tokens) VALUES (?, ?, ?)",
+            [(SERVER, ids["m1"], 10 + 4), (SERVER, ids["m2"], 1), ("http://other", ids["m3"], 34)],
+        )
+    push.push(conn, laptop, send=server)
+    assert sorted(server.take()) == [("m2", 20), ("m3", 30)]
+    assert conn.execute("SELECT server FROM pushed_events").fetchall() == [("http://other",)]
+    assert push.push(conn, laptop, send=server).sent == 0
+
+
+def test_each_server_has_its_own_mark(home: Path, conn: Conn, laptop: Settings) -> None:
+    server = Server()
+    _log(home, "s1", [("m1", 10)])
+    _ingest(conn, laptop)
+    push.push(conn, laptop, send=server)
+    assert server.take() == [("m1", 10)]
+
+    other: list[bytes] = []
+
+    def second(_url: str, _token: str, body: bytes) -> push.PushAnswer:
+        other.append(body)
+        return push.PushAnswer(accepted=1, changed=1)
+
+    assert push.push(conn, laptop, server="http://second.example", send=second).sent == 1
+    assert set(team_store.push_marks(conn)) == {SERVER, "http://second.example"}
+
+
+def test_doctor_shows_the_team_settings_and_pending_events_never_the_token(
+    home: Path,
+    conn: Conn,
+    laptop: Settings,
+    monkeypatch: pytest.MonkeyPatch,
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    from cost_mcp.cli import main
+    from cost_mcp.doctor import diagnose
+
+    secret = "cmt_doctor-must-never-print-this"
+    monkeypatch.setenv("COST_MCP_TEAM_SERVER", SERVER + "/")
+    assert (
+        diagnose(laptop.model_copy(update={"team_token": None}))
+        .problems[-1]
+        .startswith("COST_MCP_TEAM_SERVER is set but COST_MCP_TEAM_TOKEN is not")
+    )
+    monkeypatch.setenv("COST_MCP_TEAM_TOKEN", secret)
+    server = Server()
+    _log(home, "s1", [("m1", 10), ("m2", 20)])
+    _ingest(conn, laptop)
+    report = diagnose(laptop)
+    assert report.team is not None
+    assert (report.team.server, report.team.token_set) == ("http://team.example/…", True)
+    assert (report.team.last_push, report.team.pending_events) == (None, 2)
+
+    push.push(conn, laptop, send=server)
+    _log(home, "s1", [("m1", 99)], append=True)  # grows after the push: pending again
+    _ingest(conn, laptop)
+    team = diagnose(laptop).team
+    assert team is not None and team.last_push is not None
+    assert (team.pushed_events, team.pending_events) == (2, 1)
+    assert any("plain HTTP" in w for w in diagnose(laptop).warnings)
+
+    main(["doctor", "--json"])
+    as_json = capsys.readouterr().out
+    assert '"pending_events": 1' in as_json
+    main(["doctor"])
+    text = capsys.readouterr().out
+    assert "team server   http://team.example/…: token set, last push" in text
+    assert "2 event(s) sent, 1 event(s) pending" in text
+    assert secret not in as_json + text
