@@ -30,7 +30,7 @@ from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime
 from decimal import Decimal
 from pathlib import Path
-from typing import TYPE_CHECKING, Annotated, Literal
+from typing import TYPE_CHECKING, Annotated, Any, Literal
 
 import msgspec
 
@@ -188,12 +188,13 @@ Counts = tuple[int, int, int, int, int, int]
 web search requests."""
 
 
-class Copy(msgspec.Struct, frozen=True, gc=False):
+class Copy(msgspec.Struct, frozen=True, gc=False, array_like=True):
     """One logged copy of a model call.
 
     A msgspec struct with its token counts as a plain tuple, not a dataclass holding a ``Tokens``:
     a cold ingest builds one per usage line, and a frozen dataclass' ``__init__`` (one
-    ``object.__setattr__`` per field) cost more than decoding the line.
+    ``object.__setattr__`` per field) cost more than decoding the line. Array-like: the parse
+    worker sends copies as MessagePack arrays, without field names.
     """
 
     message_id: str
@@ -746,7 +747,14 @@ def _read_work(
     if bulk_load:
         bulk.drop_secondary_indexes(conn)
     try:
-        _read_in_turn(conn, work, pricer, stats, progress, deadline, total_bytes, max_line_bytes)
+        # A large read parses in a second process while this one writes (the two take about as
+        # long); a small one is not worth a fork.
+        beside = PARSE_WORKER and total_bytes >= BULK_LOAD_BYTES and _can_fork()
+        if not (
+            beside
+            and _read_beside(conn, work, pricer, stats, progress, deadline, total_bytes, max_line_bytes)
+        ):
+            _read_in_turn(conn, work, pricer, stats, progress, deadline, total_bytes, max_line_bytes)
     finally:
         if gc_was_enabled:
             gc.enable()
@@ -789,8 +797,25 @@ def _read_in_turn(
     max_line_bytes: int,
 ) -> None:
     """Read the files one after the other in this process, writing batches as they fill."""
-    batch = _Batch()
     prices = _Prices(pricer)
+
+    def write(batch: _Batch) -> None:
+        _flush(conn, batch, prices, stats)
+
+    _read_batches(work, stats, progress, deadline, total_bytes, max_line_bytes, write)
+
+
+def _read_batches(
+    work: _Work,
+    stats: ScanStats,
+    progress: ProgressCallback | None,
+    deadline: float | None,
+    total_bytes: int,
+    max_line_bytes: int,
+    sink: Callable[[_Batch], None],
+) -> None:
+    """Read the files one after the other, handing each full batch (and the last) to ``sink``."""
+    batch = _Batch()
     done_bytes = 0
     last_report = 0.0
     for index, (path, st, where, offset, skipping) in enumerate(work):
@@ -798,7 +823,7 @@ def _read_in_turn(
             for state in _read_file(path, st, where, offset, batch, stats, skipping, max_line_bytes):
                 batch.files[state.path] = state
                 if len(batch) >= BATCH_COPIES:
-                    _flush(conn, batch, prices, stats)
+                    sink(batch)
                     # Cleared in place: the file reader still holds this batch and keeps adding to it.
                     batch.clear()
                 if deadline is not None and time.perf_counter() > deadline:
@@ -817,7 +842,187 @@ def _read_in_turn(
         if progress is not None and (now - last_report > 0.25 or index == len(work) - 1):
             last_report = now
             progress(done_bytes, max(total_bytes, 1), f"{index + 1}/{len(work)} files read")
-    _flush(conn, batch, prices, stats)
+    sink(batch)
+
+
+# --- parsing in a second process -----------------------------------------------------------------
+
+PARSE_WORKER = True
+"""Whether a read of at least BULK_LOAD_BYTES parses in a forked process while this one writes."""
+
+
+class _WorkerTotals(msgspec.Struct, array_like=True):
+    """What the parse worker counted, sent once at its end."""
+
+    lines_read: int
+    bytes_read: int
+    usage_lines: int
+    skipped: dict[str, int]
+    first_ts_ms: int | None
+    last_ts_ms: int | None
+    errors: list[str]
+    complete: bool
+
+
+class _Shipment(msgspec.Struct, array_like=True, gc=False):
+    """One message from the parse worker: a batch, a progress report, or (last) its totals."""
+
+    copies: list[Copy] = []
+    files: list[tuple[str, int, int, int, int, int, bytes | None, bool, str | None, str | None]] = []
+    skipped: list[tuple[str, str, int]] = []
+    restarted: list[str] = []
+    progress: tuple[int, int, str] | None = None
+    totals: _WorkerTotals | None = None
+
+
+def _can_fork() -> bool:
+    """Whether a parse worker can be forked safely and has a core of its own to run on.
+
+    Only from a process with a single thread (the CLI, a benchmark): forking a threaded process
+    (the MCP server, a progress bar's refresh thread) can copy a lock another thread held.
+    """
+    import multiprocessing
+    import threading
+
+    cores = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else (os.cpu_count() or 1)
+    return cores > 1 and threading.active_count() == 1 and "fork" in multiprocessing.get_all_start_methods()
+
+
+def _read_beside(
+    conn: Conn,
+    work: _Work,
+    pricer: Pricer,
+    stats: ScanStats,
+    progress: ProgressCallback | None,
+    deadline: float | None,
+    total_bytes: int,
+    max_line_bytes: int,
+) -> bool:
+    """Parse in a forked worker while this process prices and writes; False if the worker failed.
+
+    The worker builds the very batches :func:`_read_in_turn` would (copies deduplicated within the
+    batch, with the file states they reach) and sends each as MessagePack; this process writes
+    each in one transaction as it arrives, so crash safety is the same as reading in turn. The pipe
+    holds one message: the worker runs at most one batch ahead, and memory stays bounded. When the
+    worker dies before its totals arrive, the batches written stay (they are exact and idempotent)
+    and the caller reads the work again in this process; dedup adds nothing twice.
+    """
+    import multiprocessing
+
+    ctx = multiprocessing.get_context("fork")
+    receive, send = ctx.Pipe(duplex=False)
+    worker = ctx.Process(
+        target=_parse_worker,
+        args=(send, receive, work, progress is not None, deadline, total_bytes, max_line_bytes),
+        daemon=True,
+    )
+    worker.start()
+    send.close()
+    prices = _Prices(pricer)
+    decode = msgspec.msgpack.Decoder(_Shipment).decode
+    batch = _Batch()
+    totals: _WorkerTotals | None = None
+    try:
+        while totals is None:
+            try:
+                message = decode(receive.recv_bytes())
+            except EOFError:
+                break
+            if message.totals is not None:
+                totals = message.totals
+            elif message.progress is not None:
+                if progress is not None:
+                    progress(*message.progress)
+            else:
+                batch.clear()
+                for c in message.copies:
+                    batch.copies[(c.message_id, c.request_id, c.is_sidechain)] = c
+                batch.files.update((f[0], _FileState(*f)) for f in message.files)
+                batch.skipped.update({(path, reason): n for path, reason, n in message.skipped})
+                batch.restarted.update(message.restarted)
+                _flush(conn, batch, prices, stats)
+    finally:
+        receive.close()  # a worker still sending gets a broken pipe and stops
+        worker.join()
+    if totals is None:
+        return False
+    stats.lines_read += totals.lines_read
+    stats.bytes_read += totals.bytes_read
+    stats.usage_lines += totals.usage_lines
+    stats.skipped.update(totals.skipped)
+    for ts in (totals.first_ts_ms, totals.last_ts_ms):
+        if ts is not None:
+            stats.first_ts_ms = ts if stats.first_ts_ms is None else min(stats.first_ts_ms, ts)
+            stats.last_ts_ms = ts if stats.last_ts_ms is None else max(stats.last_ts_ms, ts)
+    stats.errors.extend(totals.errors)
+    stats.complete = stats.complete and totals.complete
+    return True
+
+
+def _parse_worker(
+    send: Any,
+    receive: Any,
+    work: _Work,
+    report_progress: bool,
+    deadline: float | None,
+    total_bytes: int,
+    max_line_bytes: int,
+) -> None:
+    """The forked worker: read the work into batches and send them (see :func:`_read_beside`)."""
+    # The fork copied the reading end too: closed here, so that if the writer dies the next send
+    # fails (a broken pipe) instead of blocking forever on a pipe this process itself holds open.
+    receive.close()
+    encode = msgspec.msgpack.Encoder().encode
+    stats = ScanStats()
+
+    def ship(batch: _Batch) -> None:
+        send.send_bytes(
+            encode(
+                _Shipment(
+                    copies=list(batch.copies.values()),
+                    files=[
+                        (
+                            f.path,
+                            f.device,
+                            f.inode,
+                            f.size,
+                            f.mtime_ns,
+                            f.offset,
+                            f.check,
+                            f.skipping,
+                            f.project,
+                            f.session_id,
+                        )
+                        for f in batch.files.values()
+                    ],
+                    skipped=[(path, reason, n) for (path, reason), n in batch.skipped.items()],
+                    restarted=list(batch.restarted),
+                )
+            )
+        )
+
+    def report(done: int, total: int, text: str) -> None:
+        send.send_bytes(encode(_Shipment(progress=(done, total, text))))
+
+    try:
+        _read_batches(
+            work, stats, report if report_progress else None, deadline, total_bytes, max_line_bytes, ship
+        )
+        totals = _WorkerTotals(
+            stats.lines_read,
+            stats.bytes_read,
+            stats.usage_lines,
+            dict(stats.skipped),
+            stats.first_ts_ms,
+            stats.last_ts_ms,
+            stats.errors,
+            stats.complete,
+        )
+        send.send_bytes(encode(_Shipment(totals=totals)))
+    except BrokenPipeError:
+        pass  # the writer stopped (an error there is reported there)
+    finally:
+        send.close()
 
 
 def _resume_offset(prev: _FileState | None, st: os.stat_result, stats: ScanStats) -> tuple[int, bool] | None:
