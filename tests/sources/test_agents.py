@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import os
 import shutil
 from datetime import UTC, datetime
 from decimal import Decimal
@@ -545,3 +546,51 @@ def test_copilot_otel_export_gives_each_chat_call_once(
         (expected_cost([c], "anthropic" if "claude" in c[1] else "openai") for c in calls), Decimal(0)
     )
     assert {agent: from_nanos(nanos) for agent, nanos in by_agent.items()} == {"copilot-cli": expected}
+
+
+def test_agent_logs_share_claude_codes_file_rules(
+    home: Path, settings: Settings, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """One scanner (sources/logfiles.py): an over-long line counted once even when its end comes a
+    scan later, a rewrite in place caught past the file's first bytes, an undecodable name counted."""
+    from cost_mcp.sources.agents import scanner
+
+    install(home)
+    conn = connect(settings.db)
+    agents.ingest_all(conn, settings, Pricer())
+    monkeypatch.setattr(scanner, "MAX_LINE_BYTES", 1000)
+    fork = next((home / "codex").rglob(f"*{CODEX_FORK}.jsonl"))
+    with fork.open("a") as f:
+        f.write('{"timestamp": "2026-11-20T09:45:00.000Z", "type": "event_msg", "payload": "' + "x" * 1500)
+    first = agents.scan(conn, codex.LOG, settings, Pricer())
+    assert dict(first.skipped) == {"too_long": 1} and first.events_added == 0
+    turn = {
+        "timestamp": "2026-11-20T09:46:00.000Z",
+        "type": "event_msg",
+        "payload": {
+            "type": "token_count",
+            "info": {
+                "total_token_usage": _usage(50000, 38000, 2000, 700),
+                "last_token_usage": _usage(10000, 8000, 300, 100),
+            },
+        },
+    }
+    with fork.open("a") as f:
+        f.write("y" * 1500 + '"}\n' + json.dumps(turn) + "\n")
+    second = agents.scan(conn, codex.LOG, settings, Pricer())
+    assert dict(second.skipped) == {} and second.events_added == 1  # the long line is not counted again
+    # Rewritten in place, same inode and size, a few bytes before the offset: read again from the start.
+    data = fork.read_bytes()
+    at = data.rindex(b'"output_tokens": 300')
+    with fork.open("r+b") as f:
+        f.seek(at)
+        f.write(b'"output_tokens": 301')
+    assert at > 1024  # past the first bytes, which alone told a rewrite before
+    third = agents.scan(conn, codex.LOG, settings, Pricer())
+    assert third.files_reread == 1 and third.lines_read == data.count(b"\n")
+    # A name that is not UTF-8 cannot be stored or shown: counted and left alone.
+    folder = next((home / "gemini").rglob("session-*.jsonl")).parent
+    (Path(os.fsdecode(os.fsencode(folder) + b"/session-\xff.jsonl"))).write_text("{}\n")
+    gemini = agents.scan(conn, gemini_cli.LOG, settings, Pricer())
+    conn.close()
+    assert gemini.skipped["undecodable_name"] == 1

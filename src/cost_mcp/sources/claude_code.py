@@ -18,7 +18,6 @@ message new to the ledger the batch holds that whole set and decides it before w
 
 from __future__ import annotations
 
-import contextlib
 import gc
 import hashlib
 import os
@@ -38,6 +37,8 @@ from cost_mcp.errors import InvalidInputError
 from cost_mcp.money import to_nanos
 from cost_mcp.periods import iso_utc, ms_to_datetime, to_ms
 from cost_mcp.pricing import CallRates, Price, Pricer, Tokens, Unpriced
+from cost_mcp.sources import logfiles
+from cost_mcp.sources.logfiles import LineReader, utf8
 from cost_mcp.store import bulk, claude_logs, rollup
 from cost_mcp.store import skipped as skipped_lines
 from cost_mcp.store.connection import Conn, write_transaction
@@ -57,9 +58,6 @@ BATCH_COPIES = 20_000
 
 DEFAULT_MAX_LINE_BYTES = 64 * 1024 * 1024
 """Longest line read (COST_MCP_MAX_LINE_BYTES): far above any real line, low enough to bound memory."""
-
-SKIP_CHUNK = 1024 * 1024
-"""Read size while passing over the rest of an over-long line."""
 
 BULK_LOAD_BYTES = 32 * 1024 * 1024
 """A first read of at least this many bytes into an empty ledger loads without secondary indexes."""
@@ -530,7 +528,7 @@ def targets_for(paths: Sequence[Path]) -> list[Target]:
     folder, or a single ``.jsonl`` file. Raises InvalidInputError for a path that does not exist."""
     targets: list[Target] = []
     for raw in paths:
-        if not _utf8(str(raw)):
+        if not utf8(str(raw)):
             raise InvalidInputError(f"{str(raw).encode('utf-8', 'replace')!r} is not valid UTF-8; rename it")
         path = raw.expanduser().absolute()
         if path.is_file():
@@ -560,44 +558,8 @@ def identify(path: Path, projects_dir: Path) -> FileIdentity:
 
 
 def _walk(directory: Path, skipped: Counter[str]) -> Iterator[tuple[str, os.stat_result]]:
-    """Every ``*.jsonl`` file below a folder (or the file itself), with its stat.
-
-    Plain strings and DirEntry types: on an unchanged tree of thousands of files this walk is the
-    whole cost of a refresh, so it avoids a Path object and an extra stat per folder. A name that
-    is not valid UTF-8 (never Claude Code's own) is counted in ``skipped`` and left alone: it could
-    not be stored, printed or sent as JSON.
-    """
-    if directory.is_file():
-        with contextlib.suppress(OSError):
-            yield str(directory), directory.stat()
-        return
-    pending = [str(directory)]
-    while pending:
-        folder = pending.pop()
-        try:
-            with os.scandir(folder) as it:
-                entries = list(it)
-        except OSError:
-            continue
-        for entry in entries:
-            if not entry.name.isascii() and not _utf8(entry.name):
-                skipped["undecodable_name"] += 1
-                continue
-            try:
-                if entry.is_dir(follow_symlinks=False):
-                    pending.append(entry.path)
-                elif entry.name.endswith(".jsonl") and entry.is_file():
-                    yield entry.path, entry.stat()
-            except OSError:
-                continue
-
-
-def _utf8(name: str) -> bool:
-    try:
-        name.encode("utf-8")
-    except UnicodeEncodeError:  # undecodable bytes arrive as lone surrogates
-        return False
-    return True
+    """Every ``*.jsonl`` file below a folder (or the file itself, whatever its name), with its stat."""
+    return logfiles.walk(directory, (".jsonl",), skipped, any_named_file=True)
 
 
 # --- scanning ----------------------------------------------------------------------------------
@@ -715,7 +677,7 @@ def scan(
                 continue
             seen.add(path)
             stats.files_seen += 1
-            start = _resume_offset(known.get(path), st, stats)
+            start = _resume_offset(path, known.get(path), st, stats)
             if start is not None:
                 work.append((path, st, identify(Path(path), target.projects_dir), *start))
     return _read_work(conn, work, pricer, stats, started, progress, deadline, max_line_bytes)
@@ -1025,50 +987,21 @@ def _parse_worker(
         send.close()
 
 
-def _resume_offset(prev: _FileState | None, st: os.stat_result, stats: ScanStats) -> tuple[int, bool] | None:
+def _resume_offset(
+    path: str, prev: _FileState | None, st: os.stat_result, stats: ScanStats
+) -> tuple[int, bool] | None:
     """Where to start reading a file and whether that is inside a skipped line; None when unchanged."""
-    if prev is None:
-        stats.files_new += 1
-        return 0, False
-    same_file = prev.device == st.st_dev and prev.inode == st.st_ino
-    if same_file and prev.size == st.st_size and prev.mtime_ns == st.st_mtime_ns:
+    kind, offset, skipping = logfiles.resume(path, prev, st)
+    if kind == "unchanged":
         stats.files_unchanged += 1
         return None
-    if same_file and st.st_size >= prev.offset and _checkpoint_holds(prev):
+    if kind == "new":
+        stats.files_new += 1
+    elif kind == "changed":
         stats.files_changed += 1
-        return prev.offset, prev.skipping
-    # Replaced, shrunk, or rewritten in place (the bytes before the offset changed): the old
-    # offset means nothing in the new content. Read it all; dedup keeps the totals exact.
-    stats.files_reset += 1
-    return 0, False
-
-
-CHECK_BYTES = 64
-"""How many bytes before a remembered offset are hashed to notice a file rewritten in place."""
-
-
-def _checkpoint(fd: int, offset: int) -> bytes | None:
-    """A short hash of the bytes just before ``offset`` (None at the start of a file)."""
-    if offset <= 0:
-        return None
-    window = os.pread(fd, min(CHECK_BYTES, offset), max(offset - CHECK_BYTES, 0))
-    return hashlib.blake2b(window, digest_size=8).digest()
-
-
-def _checkpoint_holds(prev: _FileState) -> bool:
-    """Whether the file still has, before the remembered offset, the bytes it had when read."""
-    if prev.check is None or prev.offset <= 0:
-        return True  # nothing remembered (offset 0, or a state from before checkpoints existed)
-    try:
-        fd = os.open(prev.path, os.O_RDONLY)
-    except OSError:
-        return True  # the read that follows reports it
-    try:
-        return _checkpoint(fd, prev.offset) == prev.check
-    except OSError:
-        return True
-    finally:
-        os.close(fd)
+    else:
+        stats.files_reset += 1
+    return offset, skipping
 
 
 def _read_file(
@@ -1087,16 +1020,14 @@ def _read_file(
     Reads at most ``max_line_bytes + 1`` bytes at a time: a longer line is counted ``too_long`` once
     and passed over, even while it has no newline yet (``skipping`` carries that to the next scan).
     """
-    consumed = offset
     lines = 0
     if offset == 0:
         batch.restarted.add(path)  # its skipped-line counts start again
-    limit = max_line_bytes + 1
     # A larger buffer than the default 8 KiB: lines average ~1 kB but run to megabytes, and
     # readline on a small buffer spends more time refilling and joining than splitting.
     with open(path, "rb", buffering=READ_BUFFER) as f:
         f.seek(offset)
-        readline = f.readline
+        reader = LineReader(f, offset, max_line_bytes, skipping)
         fd = f.fileno()
 
         def state() -> _FileState:
@@ -1106,31 +1037,19 @@ def _read_file(
                 st.st_ino,
                 st.st_size,
                 st.st_mtime_ns,
-                consumed,
-                _checkpoint(fd, consumed),
-                skipping,
+                reader.consumed,
+                logfiles.checkpoint(fd, reader.consumed),
+                reader.skipping,
                 where.project,
                 where.session_id,
             )
 
-        # Inside a skipped line only its newline matters: small reads keep memory at the cap.
-        while raw := readline(SKIP_CHUNK if skipping else limit):
-            if raw[-1:] != b"\n":
-                if len(raw) < limit and not skipping:
-                    break  # an unfinished last line: left for the next scan
-                if not skipping:
-                    # Over the cap: counted once, then passed over up to its newline, however far.
-                    stats.skipped["too_long"] += 1
-                    batch.skipped[(path, "too_long")] += 1
-                    lines += 1
-                    skipping = True
-                consumed += len(raw)
-                continue
-            consumed += len(raw)
-            if skipping:
-                skipping = False  # the end of an over-long line
-                continue
+        for raw in reader:
             lines += 1
+            if raw is None:  # over the cap: counted once, passed over up to its newline
+                stats.skipped["too_long"] += 1
+                batch.skipped[(path, "too_long")] += 1
+                continue
             try:
                 result = _parse(raw, where)
             except RecursionError:  # parse_line reads such a line again, flattened
@@ -1147,7 +1066,7 @@ def _read_file(
             if lines % YIELD_EVERY_LINES == 0:
                 yield state()
         stats.lines_read += lines
-        stats.bytes_read += consumed - offset
+        stats.bytes_read += reader.consumed - offset
         yield state()
 
 
@@ -1509,7 +1428,7 @@ def forget(conn: Conn, settings: Settings, pricer: Pricer, paths: Sequence[str])
     every quarter-hour touched.
     """
     for raw in paths:
-        if not _utf8(raw) or not raw.strip():
+        if not utf8(raw) or not raw.strip():
             raise InvalidInputError(f"{raw[:200]!r} is not a usable path")
     started = time.perf_counter()
     prefixes = [prefix for raw in paths for prefix in _prefixes(raw)]
