@@ -1,11 +1,13 @@
 """Claude Code's JSONL session logs, read incrementally into the ledger.
 
 Files live under ``<root>/projects/<project-slug>/``: ``<session>.jsonl`` for a session and
-``<session>/subagents/agent-*.jsonl`` for its subagents. For each file the ledger remembers device,
-inode, size, mtime and the byte offset after the last complete line, so a scan reads only appended
-bytes, leaves a last line without its newline for next time, and re-reads a file from the start
-only when it shrank or was replaced. Lines are streamed one at a time: memory is bounded by the
-longest line, never by a file.
+``<session>/subagents/agent-*.jsonl`` for its subagents. Files are found, resumed and split into
+lines by the scanner every agent's logs share (``sources/logfiles.py``): for each file the ledger
+remembers device, inode, size, mtime and the byte offset after the last complete line, so a scan
+reads only appended bytes, leaves a last line without its newline for next time, and re-reads a
+file from the start only when it shrank, was replaced or was rewritten before the offset. Lines
+are streamed one at a time: memory is bounded by the longest line, never by a file. A large read
+parses in a forked worker while this process writes (:func:`_read_beside`).
 
 One API call can appear on several lines: one line per streamed content block (with output_tokens
 growing), copies in resumed sessions, sidechain replays under a new requestId, and ``progress``
