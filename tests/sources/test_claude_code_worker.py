@@ -110,18 +110,18 @@ def test_a_worker_stopped_by_the_time_budget_leaves_the_rest_for_the_next_scan(t
 
 def test_when_the_writer_fails_the_worker_stops_and_the_error_reaches_the_caller(tmp_path: Path) -> None:
     root = _tree(tmp_path / "claude", calls=600)  # far more than a pipe's buffer holds
-    flush = claude_code._flush
+    write = claude_code._write
     calls = []
 
     def fails_second(*args: Any) -> None:
         calls.append(1)
         if len(calls) == 2:
             raise OSError("disk full")
-        flush(*args)
+        write(*args)
 
     # The worker is still sending batches when the writer stops reading: it must get a broken pipe
     # and exit (the writer joins it), not block on the pipe forever.
-    with mock.patch.object(claude_code, "_flush", fails_second), pytest.raises(OSError, match="disk full"):
+    with mock.patch.object(claude_code, "_write", fails_second), pytest.raises(OSError, match="disk full"):
         _ingest(root, tmp_path / "beside.db", worker=True)
     assert len(calls) == 2
     # What the first batch wrote is kept with its offsets; a new scan finishes the read exactly.

@@ -31,7 +31,7 @@ from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime
 from decimal import Decimal
 from pathlib import Path
-from typing import TYPE_CHECKING, Annotated, Any, Literal
+from typing import TYPE_CHECKING, Annotated, Any, Literal, cast
 
 import msgspec
 
@@ -188,13 +188,12 @@ Counts = tuple[int, int, int, int, int, int]
 web search requests."""
 
 
-class Copy(msgspec.Struct, frozen=True, gc=False, array_like=True):
+class Copy(msgspec.Struct, frozen=True, gc=False):
     """One logged copy of a model call.
 
     A msgspec struct with its token counts as a plain tuple, not a dataclass holding a ``Tokens``:
     a cold ingest builds one per usage line, and a frozen dataclass' ``__init__`` (one
-    ``object.__setattr__`` per field) cost more than decoding the line. Array-like: the parse
-    worker sends copies as MessagePack arrays, without field names.
+    ``object.__setattr__`` per field) cost more than decoding the line.
     """
 
     message_id: str
@@ -826,12 +825,14 @@ class _WorkerTotals(msgspec.Struct, array_like=True):
     last_ts_ms: int | None
     errors: list[str]
     complete: bool
+    unpriced: dict[str, int]
 
 
 class _Shipment(msgspec.Struct, array_like=True, gc=False):
-    """One message from the parse worker: a batch, a progress report, or (last) its totals."""
+    """One message from the parse worker: a priced batch, a progress report, or (last) its totals."""
 
-    copies: list[Copy] = []
+    rows: list[tuple[Any, ...]] = []
+    """The batch's copies as :func:`_row` makes them, ready to write."""
     files: list[tuple[str, int, int, int, int, int, bytes | None, bool, str | None, str | None]] = []
     skipped: list[tuple[str, str, int]] = []
     restarted: list[str] = []
@@ -862,10 +863,11 @@ def _read_beside(
     total_bytes: int,
     max_line_bytes: int,
 ) -> bool:
-    """Parse in a forked worker while this process prices and writes; False if the worker failed.
+    """Parse and price in a forked worker while this process writes; False if the worker failed.
 
     The worker builds the very batches :func:`_read_in_turn` would (copies deduplicated within the
-    batch, with the file states they reach) and sends each as MessagePack; this process writes
+    batch, with the file states they reach), prices them into rows with the same pricer, and sends
+    each batch as MessagePack; this process writes
     each in one transaction as it arrives, so crash safety is the same as reading in turn. The pipe
     holds one message: the worker runs at most one batch ahead, and memory stays bounded. When the
     worker dies before its totals arrive, the batches written stay (they are exact and idempotent)
@@ -877,12 +879,11 @@ def _read_beside(
     receive, send = ctx.Pipe(duplex=False)
     worker = ctx.Process(
         target=_parse_worker,
-        args=(send, receive, work, progress is not None, deadline, total_bytes, max_line_bytes),
+        args=(send, receive, work, pricer, progress is not None, deadline, total_bytes, max_line_bytes),
         daemon=True,
     )
     worker.start()
     send.close()
-    prices = _Prices(pricer)
     decode = msgspec.msgpack.Decoder(_Shipment).decode
     batch = _Batch()
     totals: _WorkerTotals | None = None
@@ -899,12 +900,10 @@ def _read_beside(
                     progress(*message.progress)
             else:
                 batch.clear()
-                for c in message.copies:
-                    batch.copies[(c.message_id, c.request_id, c.is_sidechain)] = c
                 batch.files.update((f[0], _FileState(*f)) for f in message.files)
                 batch.skipped.update({(path, reason): n for path, reason, n in message.skipped})
                 batch.restarted.update(message.restarted)
-                _flush(conn, batch, prices, stats)
+                _write(conn, message.rows, batch, stats)
     finally:
         receive.close()  # a worker still sending gets a broken pipe and stops
         worker.join()
@@ -919,6 +918,7 @@ def _read_beside(
             stats.first_ts_ms = ts if stats.first_ts_ms is None else min(stats.first_ts_ms, ts)
             stats.last_ts_ms = ts if stats.last_ts_ms is None else max(stats.last_ts_ms, ts)
     stats.errors.extend(totals.errors)
+    stats.unpriced.update(totals.unpriced)
     stats.complete = stats.complete and totals.complete
     return True
 
@@ -927,6 +927,7 @@ def _parse_worker(
     send: Any,
     receive: Any,
     work: _Work,
+    pricer: Pricer,
     report_progress: bool,
     deadline: float | None,
     total_bytes: int,
@@ -938,12 +939,13 @@ def _parse_worker(
     receive.close()
     encode = msgspec.msgpack.Encoder().encode
     stats = ScanStats()
+    prices = _Prices(pricer)
 
     def ship(batch: _Batch) -> None:
         send.send_bytes(
             encode(
                 _Shipment(
-                    copies=list(batch.copies.values()),
+                    rows=[_row(copy, prices, stats) for copy in batch.copies.values()],
                     files=[
                         (
                             f.path,
@@ -981,6 +983,7 @@ def _parse_worker(
             stats.last_ts_ms,
             stats.errors,
             stats.complete,
+            dict(stats.unpriced),
         )
         send.send_bytes(encode(_Shipment(totals=totals)))
     except BrokenPipeError:
@@ -1076,12 +1079,22 @@ def _read_file(
 
 
 def _flush(conn: Conn, batch: _Batch, prices: _Prices, stats: ScanStats) -> None:
-    """Write a batch, its recount, its rollup marks and the file offsets it came from, atomically."""
+    """Price a batch and write it (see :func:`_write`)."""
     if not batch.copies and not batch.files:
         return
-    copies = list(batch.copies.values())
-    rows = [_row(copy, prices, stats) for copy in copies]
-    per_message = Counter(copy.message_id for copy in copies)
+    _write(conn, [_row(copy, prices, stats) for copy in batch.copies.values()], batch, stats)
+
+
+# Where _row puts what the batch's decisions need.
+_MESSAGE, _REQUEST, _SIDECHAIN, _TS, _SESSION, _TOTAL, _ORIGIN = 1, 2, 3, 4, 7, 16, 21
+
+
+def _write(conn: Conn, rows: list[tuple[object, ...]], batch: _Batch, stats: ScanStats) -> None:
+    """Write priced rows, their recount, their rollup marks and the file offsets and skipped-line
+    counts of ``batch`` they came from, atomically."""
+    if not rows and not batch.files:
+        return
+    per_message = Counter(str(row[_MESSAGE]) for row in rows)
     with write_transaction(conn):
         claude_logs.touch(conn, per_message)
         existing = claude_logs.touched_rows(conn, SOURCE)
@@ -1089,16 +1102,16 @@ def _flush(conn: Conn, batch: _Batch, prices: _Prices, stats: ScanStats) -> None
         # held from the look-up on), so which of them count is decided here and written with
         # them; only messages that were already there are recounted from the table.
         recount = {m for m, _, _ in existing}
-        flags = _counted_in_batch(copies, per_message, recount)
+        flags = _counted_in_batch(rows, per_message, recount)
         claude_logs.upsert_copies(conn, [(*row, flag) for row, flag in zip(rows, flags, strict=True)])
         _recount(conn, recount)
         # New calls = counted rows of the touched messages after, minus before: only those
         # messages change, so this costs the batch, not the ledger (a COUNT over every counted
         # row took seconds per scan on a ledger of a million events).
-        fresh = sum(flag for copy, flag in zip(copies, flags, strict=True) if copy.message_id not in recount)
+        fresh = sum(flag for row, flag in zip(rows, flags, strict=True) if row[_MESSAGE] not in recount)
         stats.events_added += _counted_among(conn, recount) + fresh - sum(c for _, _, c in existing)
         # A row's time is its old one or the batch copy's (when that copy won): mark both.
-        rollup.mark_dirty(conn, [ts for _, ts, _ in existing] + [c.ts_ms for c in batch.copies.values()])
+        rollup.mark_dirty(conn, [ts for _, ts, _ in existing] + [cast(int, row[_TS]) for row in rows])
         _save_files(conn, batch.files.values())
         skipped_lines.record(conn, batch.restarted, batch.skipped)
 
@@ -1283,25 +1296,28 @@ def _counted_among(conn: Conn, recounted: set[str]) -> int:
     return claude_logs.counted_of_touched(conn, SOURCE)
 
 
-def _counted_in_batch(copies: list[Copy], per_message: Counter[str], recounted: set[str]) -> list[int]:
-    """``counted`` of each copy of a batch, for messages the ledger did not hold before it.
+def _counted_in_batch(
+    rows: list[tuple[object, ...]], per_message: Counter[str], recounted: set[str]
+) -> list[int]:
+    """``counted`` of each row of a batch, for messages the ledger did not hold before it.
 
     The same choice :func:`_recount` makes from the table (:func:`_winners`), made from the batch;
-    copies of messages in ``recounted`` get 0 here and are decided by the recount.
+    rows of messages in ``recounted`` get 0 here and are decided by the recount.
     """
-    flags = [0 if copy.message_id in recounted else 1 for copy in copies]
+    flags = [0 if row[_MESSAGE] in recounted else 1 for row in rows]
     groups: dict[str, list[_Row]] = {}
-    for index, copy in enumerate(copies):
-        if per_message[copy.message_id] > 1 and copy.message_id not in recounted:
-            groups.setdefault(copy.message_id, []).append(
+    for index, row in enumerate(rows):
+        message = str(row[_MESSAGE])
+        if per_message[message] > 1 and message not in recounted:
+            groups.setdefault(message, []).append(
                 _Row(
                     index,
-                    copy.request_id,
-                    copy.is_sidechain,
-                    copy.total,
-                    copy.ts_ms,
-                    copy.session_id,
-                    copy.origin,
+                    str(row[_REQUEST]),
+                    bool(row[_SIDECHAIN]),
+                    cast(int, row[_TOTAL]),
+                    cast(int, row[_TS]),
+                    str(row[_SESSION]),
+                    str(row[_ORIGIN]),
                 )
             )
     for group in groups.values():
