@@ -20,10 +20,13 @@ message new to the ledger the batch holds that whole set and decides it before w
 
 from __future__ import annotations
 
+import contextlib
 import gc
 import hashlib
 import os
+import queue
 import re
+import threading
 import time
 from collections import Counter
 from collections.abc import Callable, Iterable, Iterator, Sequence
@@ -884,15 +887,16 @@ def _read_beside(
     )
     worker.start()
     send.close()
+    inbox, pump = _pump(receive)
     decode = msgspec.msgpack.Decoder(_Shipment).decode
     batch = _Batch()
     totals: _WorkerTotals | None = None
     try:
         while totals is None:
-            try:
-                message = decode(receive.recv_bytes())
-            except EOFError:
+            raw = inbox.get()
+            if raw is None:
                 break
+            message = decode(raw)
             if message.totals is not None:
                 totals = message.totals
             elif message.progress is not None:
@@ -905,7 +909,13 @@ def _read_beside(
                 batch.restarted.update(message.restarted)
                 _write(conn, message.rows, batch, stats)
     finally:
-        receive.close()  # a worker still sending gets a broken pipe and stops
+        if totals is None:
+            worker.kill()  # this side failed (or the worker did): nothing more of it is wanted
+        while pump.is_alive():  # ends at the end of the pipe; drained so that it is never stuck
+            with contextlib.suppress(queue.Empty):
+                inbox.get(timeout=0.05)
+        pump.join()
+        receive.close()
         worker.join()
     if totals is None:
         return False
@@ -921,6 +931,28 @@ def _read_beside(
     stats.unpriced.update(totals.unpriced)
     stats.complete = stats.complete and totals.complete
     return True
+
+
+AHEAD_BATCHES = 3
+"""How many batches the parse worker may run ahead of the writer: on a busy machine the two are not
+always scheduled at the same time, and a one-message pipe would make each wait for the other."""
+
+
+def _pump(receive: Any) -> tuple[queue.Queue[bytes | None], threading.Thread]:
+    """A thread moving the worker's messages from the pipe into a bounded queue, then None."""
+    inbox: queue.Queue[bytes | None] = queue.Queue(maxsize=AHEAD_BATCHES)
+
+    def run() -> None:
+        try:
+            while True:
+                inbox.put(receive.recv_bytes())
+        except (EOFError, OSError):
+            pass
+        inbox.put(None)
+
+    thread = threading.Thread(target=run, name="cost-mcp-parse-pump", daemon=True)
+    thread.start()
+    return inbox, thread
 
 
 def _parse_worker(
@@ -972,7 +1004,13 @@ def _parse_worker(
 
     try:
         _read_batches(
-            work, stats, report if report_progress else None, deadline, total_bytes, max_line_bytes, ship
+            work,
+            stats,
+            report if report_progress else None,
+            deadline,
+            total_bytes,
+            max_line_bytes,
+            ship,
         )
         totals = _WorkerTotals(
             stats.lines_read,
