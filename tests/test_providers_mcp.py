@@ -48,22 +48,22 @@ def ago(days: int) -> date:
 
 def router() -> Router:
     """Billed: OpenAI $3.81 (two days), Anthropic $3.7378912 (two days); plus usage and Claude Code."""
-    yesterday, two_ago, three_ago = (ago(n).isoformat() for n in (1, 2, 3))
+    # Two to four days back: days whose bill has settled whatever the hour (a day is partial for
+    # its provider's reporting lag after it ends, and yesterday is only minutes old after midnight).
+    day2, day3, day4 = (ago(n).isoformat() for n in (2, 3, 4))
     [opus_cost] = fixture("anthropic_cost_report_documented.json")["data"][0]["results"]
     [claude_code] = fixture("anthropic_claude_code_documented.json")["data"]
     openai = FakeOpenAI(
         {
             COSTS: {
-                yesterday: [
+                day2: [
                     {"object": "organization.costs.result", "amount": {"value": 1.25, "currency": "usd"}},
                     {"object": "organization.costs.result", "amount": {"value": "2.50", "currency": "usd"}},
                 ],
-                three_ago: [
-                    {"object": "organization.costs.result", "amount": {"value": 0.06, "currency": "usd"}}
-                ],
+                day4: [{"object": "organization.costs.result", "amount": {"value": 0.06, "currency": "usd"}}],
             },
             "/v1/organization/usage/completions": {
-                yesterday: [
+                day2: [
                     {
                         "object": "organization.usage.completions.result",
                         "input_tokens": 2_000_000,
@@ -79,15 +79,13 @@ def router() -> Router:
     anthropic_fake = FakeAnthropic(
         {
             anthropic.COST_PATH: {
-                yesterday: [opus_cost],
-                two_ago: [{"amount": "250", "currency": "USD", "description": "Web Search Usage"}],
+                day2: [opus_cost],
+                day3: [{"amount": "250", "currency": "USD", "description": "Web Search Usage"}],
             },
             anthropic.MESSAGES_PATH: {
-                yesterday: [
-                    {"uncached_input_tokens": 1_000_000, "output_tokens": 0, "model": "claude-sonnet-4-5"}
-                ]
+                day2: [{"uncached_input_tokens": 1_000_000, "output_tokens": 0, "model": "claude-sonnet-4-5"}]
             },
-            anthropic.CLAUDE_CODE_PATH: {yesterday: [claude_code]},
+            anthropic.CLAUDE_CODE_PATH: {day2: [claude_code]},
         },
         page_size=3,
     )
@@ -109,8 +107,8 @@ def fakes(home: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[Router]:
 async def test_get_spend_shows_billed_totals_and_does_not_add_claude_code_on_top(
     fakes: Router, home: Path
 ) -> None:
-    # A Claude Code call yesterday, a day Anthropic's billed data covers: $0.018 estimated.
-    at = f"{ago(1).isoformat()}T09:00:00.000Z"
+    # A Claude Code call two days ago, a day Anthropic's billed data covers: $0.018 estimated.
+    at = f"{ago(2).isoformat()}T09:00:00.000Z"
     write(session_file(home / "claude", "s1"), assistant("m1", "r1", at, input=1_000, output=1_000))
     from cost_mcp.server import mcp
 
@@ -158,7 +156,7 @@ async def test_sync_providers_tool(fakes: Router) -> None:
     async with Client(mcp, raise_exceptions=True) as client:
         tool = {t.name: t for t in (await client.list_tools()).tools}["sync_providers"]
         result = await client.call_tool(
-            "sync_providers", {"providers": ["anthropic"], "days": 3}, progress_callback=on_progress
+            "sync_providers", {"providers": ["anthropic"], "days": 4}, progress_callback=on_progress
         )
     assert tool.annotations is not None
     assert (
@@ -173,10 +171,10 @@ async def test_sync_providers_tool(fakes: Router) -> None:
     assert data is not None
     by = {s["source"]: s for s in data["sources"]}
     assert set(by) == {"anthropic", "anthropic-claude-code"}
-    assert by["anthropic"]["ok"] is True and by["anthropic"]["days"] == 3
+    assert by["anthropic"]["ok"] is True and by["anthropic"]["days"] == 4
     assert by["anthropic"]["billed_usd"] == 3.7378912
     assert (by["anthropic"]["first_day"], by["anthropic"]["last_day"]) == (
-        ago(2).isoformat(),
+        ago(3).isoformat(),
         ago(0).isoformat(),
     )
     assert len(seen) == 2 and seen[-1][0] == seen[-1][1] == 2

@@ -72,17 +72,20 @@ def test_statusline_shows_the_ledgers_exact_session_cost_reading_only_its_transc
     )
     other = session_file(home / "claude", "s-other")
     write(other, assistant("m3", "r3", stamp(20), session="s-other", input=10, output=10))
-    expected = price(Tokens(input=100, output=2000, cache_read=50_000), 30) + price(
-        Tokens(input=50, output=1000, cache_read=60_000), 10
+    calls = {
+        30: Tokens(input=100, output=2000, cache_read=50_000),
+        10: Tokens(input=50, output=1000, cache_read=60_000),
+    }
+    session = sum((price(tokens, ago) for ago, tokens in calls.items()), Decimal(0))
+    # In the first half hour of a UTC day the earlier call was yesterday's (the ledger's timezone is UTC).
+    today = sum(
+        (price(t, ago) for ago, t in calls.items() if stamp(ago)[:10] == NOW.date().isoformat()), Decimal(0)
     )
     code, out = run_cli(
         monkeypatch, capsys, status_input(mine, "s-mine"), "statusline", "--fields", "session,today"
     )
     assert code == 0
-    assert (
-        out
-        == f"${expected.quantize(Decimal('0.01'))} session · ${expected.quantize(Decimal('0.01'))} today\n"
-    )
+    assert out == f"${session.quantize(Decimal('0.01'))} session · ${today.quantize(Decimal('0.01'))} today\n"
     conn = connect(settings.db)
     read = {r[0] for r in conn.execute("SELECT path FROM scanned_files")}
     conn.close()

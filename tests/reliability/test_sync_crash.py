@@ -65,8 +65,8 @@ def test_sigkill_mid_sync_keeps_previous_data_then_completes(home: Path) -> None
         assert first.wait(120) == 0
         before = _billed(db)
         assert before == (2, 3_810_000_000)  # two days; the two undimensioned rows of one day add up
-        # Late data arrives for yesterday; the next sync is slow and killed while it fetches.
-        fakes.openai.reports[COSTS][ago(1).isoformat()].append(
+        # Late data arrives for a day already synced; the next sync is slow and killed while it fetches.
+        fakes.openai.reports[COSTS][ago(2).isoformat()].append(
             {"object": "organization.costs.result", "amount": {"value": "1.00", "currency": "usd"}}
         )
         slow["on"] = True
@@ -79,4 +79,4 @@ def test_sigkill_mid_sync_keeps_previous_data_then_completes(home: Path) -> None
         slow["on"] = False
         again = _sync(env)
         assert again.wait(120) == 0
-    assert _billed(db) == (2, 4_810_000_000)  # yesterday replaced, not added to
+    assert _billed(db) == (2, 4_810_000_000)  # the day replaced, not added to
