@@ -152,8 +152,20 @@ def test_rescan_reads_nothing_and_appends_are_read_from_the_offset(home: Path, s
     # A new turn appended to the forked session: its model comes from a turn_context read in an
     # earlier scan (the parser state saved with the offset), and only the new line is read.
     fork = next((home / "codex").rglob(f"*{CODEX_FORK}.jsonl"))
-    turn = {
-        "timestamp": "2026-11-20T09:40:00.000Z",
+    turn = _token_count("2026-11-20T09:40:00.000Z")
+    with fork.open("a") as f:
+        f.write(json.dumps(turn) + "\n" + '{"timestamp": "2026-11-20T09:41:00Z", "type": "event_')
+    codex_scan = agents.scan(conn, codex.LOG, settings, Pricer())
+    conn.close()
+    assert codex_scan.lines_read == 1 and codex_scan.events_added == 1
+    last = rows(settings, codex.SOURCE)[-1]
+    assert last[1:6] == ("gpt-5.1-codex", CODEX_FORK, 2000, 8000, 300)
+
+
+def _token_count(ts: str) -> dict[str, object]:
+    """A Codex ``token_count`` event: a turn of 10,000 input (8,000 cached) and 300 output tokens."""
+    return {
+        "timestamp": ts,
         "type": "event_msg",
         "payload": {
             "type": "token_count",
@@ -163,13 +175,6 @@ def test_rescan_reads_nothing_and_appends_are_read_from_the_offset(home: Path, s
             },
         },
     }
-    with fork.open("a") as f:
-        f.write(json.dumps(turn) + "\n" + '{"timestamp": "2026-11-20T09:41:00Z", "type": "event_')
-    codex_scan = agents.scan(conn, codex.LOG, settings, Pricer())
-    conn.close()
-    assert codex_scan.lines_read == 1 and codex_scan.events_added == 1
-    last = rows(settings, codex.SOURCE)[-1]
-    assert last[1:6] == ("gpt-5.1-codex", CODEX_FORK, 2000, 8000, 300)
 
 
 def _usage(inp: int, cached: int, out: int, reasoning: int) -> dict[str, int]:
@@ -564,17 +569,7 @@ def test_agent_logs_share_claude_codes_file_rules(
         f.write('{"timestamp": "2026-11-20T09:45:00.000Z", "type": "event_msg", "payload": "' + "x" * 1500)
     first = agents.scan(conn, codex.LOG, settings, Pricer())
     assert dict(first.skipped) == {"too_long": 1} and first.events_added == 0
-    turn = {
-        "timestamp": "2026-11-20T09:46:00.000Z",
-        "type": "event_msg",
-        "payload": {
-            "type": "token_count",
-            "info": {
-                "total_token_usage": _usage(50000, 38000, 2000, 700),
-                "last_token_usage": _usage(10000, 8000, 300, 100),
-            },
-        },
-    }
+    turn = _token_count("2026-11-20T09:46:00.000Z")
     with fork.open("a") as f:
         f.write("y" * 1500 + '"}\n' + json.dumps(turn) + "\n")
     second = agents.scan(conn, codex.LOG, settings, Pricer())

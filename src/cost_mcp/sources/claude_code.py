@@ -616,6 +616,21 @@ class _FileState:
     project: str | None = None
     session_id: str | None = None
 
+    def row(self) -> claude_logs.FileRow:
+        """The state as ``store.claude_logs`` stores it (and the parse worker sends it)."""
+        return (
+            self.path,
+            self.device,
+            self.inode,
+            self.size,
+            self.mtime_ns,
+            self.offset,
+            self.check,
+            self.skipping,
+            self.project,
+            self.session_id,
+        )
+
 
 class _Batch:
     """Best copies not yet written, and how far each file has been read."""
@@ -978,21 +993,7 @@ def _parse_worker(
             encode(
                 _Shipment(
                     rows=[_row(copy, prices, stats) for copy in batch.copies.values()],
-                    files=[
-                        (
-                            f.path,
-                            f.device,
-                            f.inode,
-                            f.size,
-                            f.mtime_ns,
-                            f.offset,
-                            f.check,
-                            f.skipping,
-                            f.project,
-                            f.session_id,
-                        )
-                        for f in batch.files.values()
-                    ],
+                    files=[f.row() for f in batch.files.values()],
                     skipped=[(path, reason, n) for (path, reason), n in batch.skipped.items()],
                     restarted=list(batch.restarted),
                 )
@@ -1304,21 +1305,7 @@ def _call_rank(r: _Row) -> tuple[int, bool, int, str, str]:
 
 
 def _save_files(conn: Conn, files: Iterable[_FileState]) -> None:
-    rows = [
-        (
-            f.path,
-            f.device,
-            f.inode,
-            f.size,
-            f.mtime_ns,
-            f.offset,
-            f.check,
-            f.skipping,
-            f.project,
-            f.session_id,
-        )
-        for f in files
-    ]
+    rows = [f.row() for f in files]
     claude_logs.save_files(conn, rows, datetime.now(UTC).isoformat())
 
 
