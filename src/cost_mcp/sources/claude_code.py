@@ -1027,8 +1027,16 @@ def _parse_worker(
         send.send_bytes(encode(_Shipment(totals=totals)))
     except BrokenPipeError:
         pass  # the writer stopped (an error there is reported there)
+    except BaseException:
+        import traceback
+
+        traceback.print_exc()  # to stderr; the writer sees the pipe end without totals and reads in turn
+        os._exit(1)
     finally:
         send.close()
+    # Straight out, as a forked child should: no flush of standard streams the parent had buffered
+    # (multiprocessing's own exit path flushes stdout, which in the stdio server is the MCP channel).
+    os._exit(0)
 
 
 def _resume_offset(
