@@ -4,13 +4,16 @@
     python bench/bench_side_by_side.py                    # 1x tree (200k lines / 230 MB), 5 pairs
     python bench/bench_side_by_side.py --tree claude-800k # a tree generated with 4x the lines
     python bench/bench_side_by_side.py --src /tmp/base/src --pairs 5
+    python bench/bench_side_by_side.py --src /tmp/new/src --src /tmp/base/src   # both, same rounds
 
 The machine is shared and noisy, so each pair runs cost-mcp (``ingest --full --json`` on a fresh
 ledger) and then ccusage 20.0.24 (``claude daily --json --offline --timezone UTC``, the npm
 launcher) back to back, with the page cache warm. Reported: each side's median wall and CPU time
 (user + system of the process and its children, from ``wait4``), the median of the per-pair
 ratios, and peak RSS. Every cost-mcp ledger is checked against the tree's ``reference.json``
-(every day x every token kind): a run that is not exact fails the benchmark.
+(every day x every token kind): a run that is not exact fails the benchmark. With several ``--src``
+each round runs every one of them, each followed by ccusage, so two versions are compared in the
+same minutes of a shared machine's load.
 """
 
 from __future__ import annotations
@@ -63,39 +66,52 @@ def main(argv: list[str] | None = None) -> int:
     ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0] if __doc__ else None)
     ap.add_argument("--tree", default="claude-200k", help="a tree under bench/data (default claude-200k)")
     ap.add_argument("--pairs", type=int, default=5)
-    ap.add_argument("--src", type=Path, default=None, help="measure this src/ folder instead of the venv")
+    ap.add_argument(
+        "--src", type=Path, action="append", help="measure this src/ folder instead of the venv (repeatable)"
+    )
     ap.add_argument("--tmp", type=Path, default=None)
     args = ap.parse_args(argv)
     tree = DATA / args.tree
     ref = json.loads((tree / "reference.json").read_text(encoding="utf-8"))
     install()
-    cm = CostMcp(args.src.resolve() if args.src else None)
+    srcs: list[Path | None] = [s.resolve() for s in args.src] if args.src else [None]
     warm_page_cache(tree)
     work = Path(tempfile.mkdtemp(prefix="bench-sbs-", dir=args.tmp))
-    ours: list[Run] = []
-    theirs: list[Run] = []
     all_exact = True
+    pairs: dict[Path | None, tuple[list[Run], list[Run]]] = {src: ([], []) for src in srcs}
     try:
         for i in range(args.pairs):
-            db = work / f"r{i}" / "cost.db"
-            db.parent.mkdir(parents=True)
-            ours.append(run(cm.cmd("ingest", "--full", "--json"), ingest_env(cm, tree, db)))
-            ok = exact(db, ref)
-            all_exact &= ok
-            shutil.rmtree(db.parent)
-            theirs.append(
-                run(
-                    [str(LAUNCHER), "claude", "daily", "--json", "--offline", "--timezone", "UTC"],
-                    {"CLAUDE_CONFIG_DIR": str(tree)},
+            for src in srcs:
+                ours, theirs = pairs[src]
+                cm = CostMcp(src)
+                db = work / f"r{i}" / "cost.db"
+                db.parent.mkdir(parents=True)
+                ours.append(run(cm.cmd("ingest", "--full", "--json"), ingest_env(cm, tree, db)))
+                ok = exact(db, ref)
+                all_exact &= ok
+                shutil.rmtree(db.parent)
+                theirs.append(
+                    run(
+                        [str(LAUNCHER), "claude", "daily", "--json", "--offline", "--timezone", "UTC"],
+                        {"CLAUDE_CONFIG_DIR": str(tree)},
+                    )
                 )
-            )
-            print(
-                f"pair {i + 1}: cost-mcp {ours[-1].wall_s:.2f} s ({'exact' if ok else 'NOT EXACT'}), "
-                f"ccusage {theirs[-1].wall_s:.2f} s, ratio {ours[-1].wall_s / theirs[-1].wall_s:.2f}",
-                file=sys.stderr,
-            )
+                print(
+                    f"pair {i + 1} ({src or 'venv'}): cost-mcp {ours[-1].wall_s:.2f} s "
+                    f"({'exact' if ok else 'NOT EXACT'}), ccusage {theirs[-1].wall_s:.2f} s, "
+                    f"ratio {ours[-1].wall_s / theirs[-1].wall_s:.2f}",
+                    file=sys.stderr,
+                )
     finally:
         shutil.rmtree(work, ignore_errors=True)
+    print(f"tree {args.tree}: {ref['byte_count'] / 1e6:,.0f} MB, {args.pairs} alternating pairs")
+    for src, (ours, theirs) in pairs.items():
+        report(args.tree, src, ours, theirs, all_exact)
+    return 0 if all_exact else 1
+
+
+def report(tree: str, src: Path | None, ours: list[Run], theirs: list[Run], all_exact: bool) -> None:
+    """Print and save one version's figures against the ccusage runs of the same rounds."""
     wall_ratio = median([a.wall_s / b.wall_s for a, b in zip(ours, theirs, strict=True)])
     cpu_ratio = median([a.cpu_s / b.cpu_s for a, b in zip(ours, theirs, strict=True)])
     rows = [
@@ -112,15 +128,15 @@ def main(argv: list[str] | None = None) -> int:
             max(r.rss_mib for r in theirs),
         ],
     ]
-    print(f"tree {args.tree}: {ref['byte_count'] / 1e6:,.0f} MB, {args.pairs} alternating pairs")
+    print(f"code: {src or 'venv'}")
     print(table(["tool", "median wall s", "median CPU s", "peak RSS MiB"], rows))
     print(f"ratio (median of per-pair ratios): wall {wall_ratio:.2f}, CPU {cpu_ratio:.2f}")
     print("exact (every day x kind vs reference):", "yes, every run" if all_exact else "NO")
     save(
-        f"side_by_side_{args.tree}",
+        f"side_by_side_{tree}",
         {
-            "tree": args.tree,
-            "src": str(args.src) if args.src else None,
+            "tree": tree,
+            "src": str(src) if src else None,
             "ours": [r.__dict__ for r in ours],
             "ccusage": [r.__dict__ for r in theirs],
             "wall_ratio": wall_ratio,
@@ -128,7 +144,6 @@ def main(argv: list[str] | None = None) -> int:
             "exact": all_exact,
         },
     )
-    return 0 if all_exact else 1
 
 
 if __name__ == "__main__":

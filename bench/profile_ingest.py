@@ -7,6 +7,7 @@
 Runs ``claude_code.ingest(full=True)`` in this process on a fresh ledger and groups the profile
 into phases by function: reading lines, JSON decoding, building copies, pricing and row tuples,
 SQLite (upserts, dedup queries, recount, commits), the index build after a bulk load, the rollup.
+The parse worker is off here (a profile follows one process): every phase runs in this one.
 """
 
 from __future__ import annotations
@@ -21,6 +22,7 @@ from pathlib import Path
 from benchlib import DATA, table
 from cost_mcp.config import load_settings
 from cost_mcp.pricing import Pricer
+from cost_mcp.sources import claude_code
 from cost_mcp.sources.claude_code import ingest
 from cost_mcp.store import connect
 
@@ -47,6 +49,7 @@ def main(argv: list[str] | None = None) -> int:
     env = {"COST_MCP_DB": str(work / "cost.db"), "CLAUDE_CONFIG_DIR": str(tree), "COST_MCP_TIMEZONE": "UTC"}
     settings = load_settings(env, env_file=Path("/nonexistent"))
     conn = connect(work / "cost.db")
+    claude_code.PARSE_WORKER = False
     prof = cProfile.Profile(time.process_time)
     cpu0, wall0 = time.process_time(), time.perf_counter()
     prof.enable()

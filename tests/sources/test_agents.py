@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import os
 import shutil
 from datetime import UTC, datetime
 from decimal import Decimal
@@ -151,8 +152,20 @@ def test_rescan_reads_nothing_and_appends_are_read_from_the_offset(home: Path, s
     # A new turn appended to the forked session: its model comes from a turn_context read in an
     # earlier scan (the parser state saved with the offset), and only the new line is read.
     fork = next((home / "codex").rglob(f"*{CODEX_FORK}.jsonl"))
-    turn = {
-        "timestamp": "2026-11-20T09:40:00.000Z",
+    turn = _token_count("2026-11-20T09:40:00.000Z")
+    with fork.open("a") as f:
+        f.write(json.dumps(turn) + "\n" + '{"timestamp": "2026-11-20T09:41:00Z", "type": "event_')
+    codex_scan = agents.scan(conn, codex.LOG, settings, Pricer())
+    conn.close()
+    assert codex_scan.lines_read == 1 and codex_scan.events_added == 1
+    last = rows(settings, codex.SOURCE)[-1]
+    assert last[1:6] == ("gpt-5.1-codex", CODEX_FORK, 2000, 8000, 300)
+
+
+def _token_count(ts: str) -> dict[str, object]:
+    """A Codex ``token_count`` event: a turn of 10,000 input (8,000 cached) and 300 output tokens."""
+    return {
+        "timestamp": ts,
         "type": "event_msg",
         "payload": {
             "type": "token_count",
@@ -162,13 +175,6 @@ def test_rescan_reads_nothing_and_appends_are_read_from_the_offset(home: Path, s
             },
         },
     }
-    with fork.open("a") as f:
-        f.write(json.dumps(turn) + "\n" + '{"timestamp": "2026-11-20T09:41:00Z", "type": "event_')
-    codex_scan = agents.scan(conn, codex.LOG, settings, Pricer())
-    conn.close()
-    assert codex_scan.lines_read == 1 and codex_scan.events_added == 1
-    last = rows(settings, codex.SOURCE)[-1]
-    assert last[1:6] == ("gpt-5.1-codex", CODEX_FORK, 2000, 8000, 300)
 
 
 def _usage(inp: int, cached: int, out: int, reasoning: int) -> dict[str, int]:
@@ -545,3 +551,41 @@ def test_copilot_otel_export_gives_each_chat_call_once(
         (expected_cost([c], "anthropic" if "claude" in c[1] else "openai") for c in calls), Decimal(0)
     )
     assert {agent: from_nanos(nanos) for agent, nanos in by_agent.items()} == {"copilot-cli": expected}
+
+
+def test_agent_logs_share_claude_codes_file_rules(
+    home: Path, settings: Settings, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """One scanner (sources/logfiles.py): an over-long line counted once even when its end comes a
+    scan later, a rewrite in place caught past the file's first bytes, an undecodable name counted."""
+    from cost_mcp.sources.agents import scanner
+
+    install(home)
+    conn = connect(settings.db)
+    agents.ingest_all(conn, settings, Pricer())
+    monkeypatch.setattr(scanner, "MAX_LINE_BYTES", 1000)
+    fork = next((home / "codex").rglob(f"*{CODEX_FORK}.jsonl"))
+    with fork.open("a") as f:
+        f.write('{"timestamp": "2026-11-20T09:45:00.000Z", "type": "event_msg", "payload": "' + "x" * 1500)
+    first = agents.scan(conn, codex.LOG, settings, Pricer())
+    assert dict(first.skipped) == {"too_long": 1} and first.events_added == 0
+    turn = _token_count("2026-11-20T09:46:00.000Z")
+    with fork.open("a") as f:
+        f.write("y" * 1500 + '"}\n' + json.dumps(turn) + "\n")
+    second = agents.scan(conn, codex.LOG, settings, Pricer())
+    assert dict(second.skipped) == {} and second.events_added == 1  # the long line is not counted again
+    # Rewritten in place, same inode and size, a few bytes before the offset: read again from the start.
+    data = fork.read_bytes()
+    at = data.rindex(b'"output_tokens": 300')
+    with fork.open("r+b") as f:
+        f.seek(at)
+        f.write(b'"output_tokens": 301')
+    assert at > 1024  # past the first bytes, which alone told a rewrite before
+    third = agents.scan(conn, codex.LOG, settings, Pricer())
+    assert third.files_reread == 1 and third.lines_read == data.count(b"\n")
+    # A name that is not UTF-8 cannot be stored or shown: counted and left alone.
+    folder = next((home / "gemini").rglob("session-*.jsonl")).parent
+    (Path(os.fsdecode(os.fsencode(folder) + b"/session-\xff.jsonl"))).write_text("{}\n")
+    gemini = agents.scan(conn, gemini_cli.LOG, settings, Pricer())
+    conn.close()
+    assert gemini.skipped["undecodable_name"] == 1

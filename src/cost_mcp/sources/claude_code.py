@@ -1,11 +1,13 @@
 """Claude Code's JSONL session logs, read incrementally into the ledger.
 
 Files live under ``<root>/projects/<project-slug>/``: ``<session>.jsonl`` for a session and
-``<session>/subagents/agent-*.jsonl`` for its subagents. For each file the ledger remembers device,
-inode, size, mtime and the byte offset after the last complete line, so a scan reads only appended
-bytes, leaves a last line without its newline for next time, and re-reads a file from the start
-only when it shrank or was replaced. Lines are streamed one at a time: memory is bounded by the
-longest line, never by a file.
+``<session>/subagents/agent-*.jsonl`` for its subagents. Files are found, resumed and split into
+lines by the scanner every agent's logs share (``sources/logfiles.py``): for each file the ledger
+remembers device, inode, size, mtime and the byte offset after the last complete line, so a scan
+reads only appended bytes, leaves a last line without its newline for next time, and re-reads a
+file from the start only when it shrank, was replaced or was rewritten before the offset. Lines
+are streamed one at a time: memory is bounded by the longest line, never by a file. A large read
+parses in a forked worker while this process writes (:func:`_read_beside`).
 
 One API call can appear on several lines: one line per streamed content block (with output_tokens
 growing), copies in resumed sessions, sidechain replays under a new requestId, and ``progress``
@@ -22,7 +24,9 @@ import contextlib
 import gc
 import hashlib
 import os
+import queue
 import re
+import threading
 import time
 from collections import Counter
 from collections.abc import Callable, Iterable, Iterator, Sequence
@@ -30,7 +34,7 @@ from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime
 from decimal import Decimal
 from pathlib import Path
-from typing import TYPE_CHECKING, Annotated, Literal
+from typing import TYPE_CHECKING, Annotated, Any, Literal, cast
 
 import msgspec
 
@@ -38,6 +42,8 @@ from cost_mcp.errors import InvalidInputError
 from cost_mcp.money import to_nanos
 from cost_mcp.periods import iso_utc, ms_to_datetime, to_ms
 from cost_mcp.pricing import CallRates, Price, Pricer, Tokens, Unpriced
+from cost_mcp.sources import logfiles
+from cost_mcp.sources.logfiles import LineReader, utf8
 from cost_mcp.store import bulk, claude_logs, rollup
 from cost_mcp.store import skipped as skipped_lines
 from cost_mcp.store.connection import Conn, write_transaction
@@ -57,9 +63,6 @@ BATCH_COPIES = 20_000
 
 DEFAULT_MAX_LINE_BYTES = 64 * 1024 * 1024
 """Longest line read (COST_MCP_MAX_LINE_BYTES): far above any real line, low enough to bound memory."""
-
-SKIP_CHUNK = 1024 * 1024
-"""Read size while passing over the rest of an over-long line."""
 
 BULK_LOAD_BYTES = 32 * 1024 * 1024
 """A first read of at least this many bytes into an empty ledger loads without secondary indexes."""
@@ -529,7 +532,7 @@ def targets_for(paths: Sequence[Path]) -> list[Target]:
     folder, or a single ``.jsonl`` file. Raises InvalidInputError for a path that does not exist."""
     targets: list[Target] = []
     for raw in paths:
-        if not _utf8(str(raw)):
+        if not utf8(str(raw)):
             raise InvalidInputError(f"{str(raw).encode('utf-8', 'replace')!r} is not valid UTF-8; rename it")
         path = raw.expanduser().absolute()
         if path.is_file():
@@ -559,44 +562,8 @@ def identify(path: Path, projects_dir: Path) -> FileIdentity:
 
 
 def _walk(directory: Path, skipped: Counter[str]) -> Iterator[tuple[str, os.stat_result]]:
-    """Every ``*.jsonl`` file below a folder (or the file itself), with its stat.
-
-    Plain strings and DirEntry types: on an unchanged tree of thousands of files this walk is the
-    whole cost of a refresh, so it avoids a Path object and an extra stat per folder. A name that
-    is not valid UTF-8 (never Claude Code's own) is counted in ``skipped`` and left alone: it could
-    not be stored, printed or sent as JSON.
-    """
-    if directory.is_file():
-        with contextlib.suppress(OSError):
-            yield str(directory), directory.stat()
-        return
-    pending = [str(directory)]
-    while pending:
-        folder = pending.pop()
-        try:
-            with os.scandir(folder) as it:
-                entries = list(it)
-        except OSError:
-            continue
-        for entry in entries:
-            if not entry.name.isascii() and not _utf8(entry.name):
-                skipped["undecodable_name"] += 1
-                continue
-            try:
-                if entry.is_dir(follow_symlinks=False):
-                    pending.append(entry.path)
-                elif entry.name.endswith(".jsonl") and entry.is_file():
-                    yield entry.path, entry.stat()
-            except OSError:
-                continue
-
-
-def _utf8(name: str) -> bool:
-    try:
-        name.encode("utf-8")
-    except UnicodeEncodeError:  # undecodable bytes arrive as lone surrogates
-        return False
-    return True
+    """Every ``*.jsonl`` file below a folder (or the file itself, whatever its name), with its stat."""
+    return logfiles.walk(directory, (".jsonl",), skipped, any_named_file=True)
 
 
 # --- scanning ----------------------------------------------------------------------------------
@@ -648,6 +615,21 @@ class _FileState:
     """``offset`` lies inside an over-long line that was already counted as skipped."""
     project: str | None = None
     session_id: str | None = None
+
+    def row(self) -> claude_logs.FileRow:
+        """The state as ``store.claude_logs`` stores it (and the parse worker sends it)."""
+        return (
+            self.path,
+            self.device,
+            self.inode,
+            self.size,
+            self.mtime_ns,
+            self.offset,
+            self.check,
+            self.skipping,
+            self.project,
+            self.session_id,
+        )
 
 
 class _Batch:
@@ -714,7 +696,7 @@ def scan(
                 continue
             seen.add(path)
             stats.files_seen += 1
-            start = _resume_offset(known.get(path), st, stats)
+            start = _resume_offset(path, known.get(path), st, stats)
             if start is not None:
                 work.append((path, st, identify(Path(path), target.projects_dir), *start))
     return _read_work(conn, work, pricer, stats, started, progress, deadline, max_line_bytes)
@@ -746,7 +728,14 @@ def _read_work(
     if bulk_load:
         bulk.drop_secondary_indexes(conn)
     try:
-        _read_in_turn(conn, work, pricer, stats, progress, deadline, total_bytes, max_line_bytes)
+        # A large read parses in a second process while this one writes (the two take about as
+        # long); a small one is not worth a fork.
+        beside = PARSE_WORKER and total_bytes >= BULK_LOAD_BYTES and _can_fork()
+        if not (
+            beside
+            and _read_beside(conn, work, pricer, stats, progress, deadline, total_bytes, max_line_bytes)
+        ):
+            _read_in_turn(conn, work, pricer, stats, progress, deadline, total_bytes, max_line_bytes)
     finally:
         if gc_was_enabled:
             gc.enable()
@@ -789,8 +778,25 @@ def _read_in_turn(
     max_line_bytes: int,
 ) -> None:
     """Read the files one after the other in this process, writing batches as they fill."""
-    batch = _Batch()
     prices = _Prices(pricer)
+
+    def write(batch: _Batch) -> None:
+        _flush(conn, batch, prices, stats)
+
+    _read_batches(work, stats, progress, deadline, total_bytes, max_line_bytes, write)
+
+
+def _read_batches(
+    work: _Work,
+    stats: ScanStats,
+    progress: ProgressCallback | None,
+    deadline: float | None,
+    total_bytes: int,
+    max_line_bytes: int,
+    sink: Callable[[_Batch], None],
+) -> None:
+    """Read the files one after the other, handing each full batch (and the last) to ``sink``."""
+    batch = _Batch()
     done_bytes = 0
     last_report = 0.0
     for index, (path, st, where, offset, skipping) in enumerate(work):
@@ -798,7 +804,7 @@ def _read_in_turn(
             for state in _read_file(path, st, where, offset, batch, stats, skipping, max_line_bytes):
                 batch.files[state.path] = state
                 if len(batch) >= BATCH_COPIES:
-                    _flush(conn, batch, prices, stats)
+                    sink(batch)
                     # Cleared in place: the file reader still holds this batch and keeps adding to it.
                     batch.clear()
                 if deadline is not None and time.perf_counter() > deadline:
@@ -817,53 +823,237 @@ def _read_in_turn(
         if progress is not None and (now - last_report > 0.25 or index == len(work) - 1):
             last_report = now
             progress(done_bytes, max(total_bytes, 1), f"{index + 1}/{len(work)} files read")
-    _flush(conn, batch, prices, stats)
+    sink(batch)
 
 
-def _resume_offset(prev: _FileState | None, st: os.stat_result, stats: ScanStats) -> tuple[int, bool] | None:
+# --- parsing in a second process -----------------------------------------------------------------
+
+PARSE_WORKER = True
+"""Whether a read of at least BULK_LOAD_BYTES parses in a forked process while this one writes."""
+
+
+class _WorkerTotals(msgspec.Struct, array_like=True):
+    """What the parse worker counted, sent once at its end."""
+
+    lines_read: int
+    bytes_read: int
+    usage_lines: int
+    skipped: dict[str, int]
+    first_ts_ms: int | None
+    last_ts_ms: int | None
+    errors: list[str]
+    complete: bool
+    unpriced: dict[str, int]
+
+
+class _Shipment(msgspec.Struct, array_like=True, gc=False):
+    """One message from the parse worker: a priced batch, a progress report, or (last) its totals."""
+
+    rows: list[tuple[Any, ...]] = []
+    """The batch's copies as :func:`_row` makes them, ready to write."""
+    files: list[tuple[str, int, int, int, int, int, bytes | None, bool, str | None, str | None]] = []
+    skipped: list[tuple[str, str, int]] = []
+    restarted: list[str] = []
+    progress: tuple[int, int, str] | None = None
+    totals: _WorkerTotals | None = None
+
+
+def _can_fork() -> bool:
+    """Whether a parse worker can be forked safely and has a core of its own to run on.
+
+    Only from a process with a single thread (the CLI, a benchmark): forking a threaded process
+    (the MCP server, a progress bar's refresh thread) can copy a lock another thread held.
+    """
+    import multiprocessing
+    import threading
+
+    cores = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else (os.cpu_count() or 1)
+    return cores > 1 and threading.active_count() == 1 and "fork" in multiprocessing.get_all_start_methods()
+
+
+def _read_beside(
+    conn: Conn,
+    work: _Work,
+    pricer: Pricer,
+    stats: ScanStats,
+    progress: ProgressCallback | None,
+    deadline: float | None,
+    total_bytes: int,
+    max_line_bytes: int,
+) -> bool:
+    """Parse and price in a forked worker while this process writes; False if the worker failed.
+
+    The worker builds the very batches :func:`_read_in_turn` would (copies deduplicated within the
+    batch, with the file states they reach), prices them into rows with the same pricer, and sends
+    each batch as MessagePack; this process writes
+    each in one transaction as it arrives, so crash safety is the same as reading in turn. The pipe
+    holds one message: the worker runs at most one batch ahead, and memory stays bounded. When the
+    worker dies before its totals arrive, the batches written stay (they are exact and idempotent)
+    and the caller reads the work again in this process; dedup adds nothing twice.
+    """
+    import multiprocessing
+
+    ctx = multiprocessing.get_context("fork")
+    receive, send = ctx.Pipe(duplex=False)
+    worker = ctx.Process(
+        target=_parse_worker,
+        args=(send, receive, work, pricer, progress is not None, deadline, total_bytes, max_line_bytes),
+        daemon=True,
+    )
+    worker.start()
+    send.close()
+    inbox, pump = _pump(receive)
+    decode = msgspec.msgpack.Decoder(_Shipment).decode
+    batch = _Batch()
+    totals: _WorkerTotals | None = None
+    try:
+        while totals is None:
+            raw = inbox.get()
+            if raw is None:
+                break
+            message = decode(raw)
+            if message.totals is not None:
+                totals = message.totals
+            elif message.progress is not None:
+                if progress is not None:
+                    progress(*message.progress)
+            else:
+                batch.clear()
+                batch.files.update((f[0], _FileState(*f)) for f in message.files)
+                batch.skipped.update({(path, reason): n for path, reason, n in message.skipped})
+                batch.restarted.update(message.restarted)
+                _write(conn, message.rows, batch, stats)
+    finally:
+        if totals is None:
+            worker.kill()  # this side failed (or the worker did): nothing more of it is wanted
+        while pump.is_alive():  # ends at the end of the pipe; drained so that it is never stuck
+            with contextlib.suppress(queue.Empty):
+                inbox.get(timeout=0.05)
+        pump.join()
+        receive.close()
+        worker.join()
+    if totals is None:
+        return False
+    stats.lines_read += totals.lines_read
+    stats.bytes_read += totals.bytes_read
+    stats.usage_lines += totals.usage_lines
+    stats.skipped.update(totals.skipped)
+    for ts in (totals.first_ts_ms, totals.last_ts_ms):
+        if ts is not None:
+            stats.first_ts_ms = ts if stats.first_ts_ms is None else min(stats.first_ts_ms, ts)
+            stats.last_ts_ms = ts if stats.last_ts_ms is None else max(stats.last_ts_ms, ts)
+    stats.errors.extend(totals.errors)
+    stats.unpriced.update(totals.unpriced)
+    stats.complete = stats.complete and totals.complete
+    return True
+
+
+AHEAD_BATCHES = 3
+"""How many batches the parse worker may run ahead of the writer: on a busy machine the two are not
+always scheduled at the same time, and a one-message pipe would make each wait for the other."""
+
+
+def _pump(receive: Any) -> tuple[queue.Queue[bytes | None], threading.Thread]:
+    """A thread moving the worker's messages from the pipe into a bounded queue, then None."""
+    inbox: queue.Queue[bytes | None] = queue.Queue(maxsize=AHEAD_BATCHES)
+
+    def run() -> None:
+        try:
+            while True:
+                inbox.put(receive.recv_bytes())
+        except (EOFError, OSError):
+            pass
+        inbox.put(None)
+
+    thread = threading.Thread(target=run, name="cost-mcp-parse-pump", daemon=True)
+    thread.start()
+    return inbox, thread
+
+
+def _parse_worker(
+    send: Any,
+    receive: Any,
+    work: _Work,
+    pricer: Pricer,
+    report_progress: bool,
+    deadline: float | None,
+    total_bytes: int,
+    max_line_bytes: int,
+) -> None:
+    """The forked worker: read the work into batches and send them (see :func:`_read_beside`)."""
+    # The fork copied the reading end too: closed here, so that if the writer dies the next send
+    # fails (a broken pipe) instead of blocking forever on a pipe this process itself holds open.
+    receive.close()
+    encode = msgspec.msgpack.Encoder().encode
+    stats = ScanStats()
+    prices = _Prices(pricer)
+
+    def ship(batch: _Batch) -> None:
+        send.send_bytes(
+            encode(
+                _Shipment(
+                    rows=[_row(copy, prices, stats) for copy in batch.copies.values()],
+                    files=[f.row() for f in batch.files.values()],
+                    skipped=[(path, reason, n) for (path, reason), n in batch.skipped.items()],
+                    restarted=list(batch.restarted),
+                )
+            )
+        )
+
+    def report(done: int, total: int, text: str) -> None:
+        send.send_bytes(encode(_Shipment(progress=(done, total, text))))
+
+    try:
+        _read_batches(
+            work,
+            stats,
+            report if report_progress else None,
+            deadline,
+            total_bytes,
+            max_line_bytes,
+            ship,
+        )
+        totals = _WorkerTotals(
+            stats.lines_read,
+            stats.bytes_read,
+            stats.usage_lines,
+            dict(stats.skipped),
+            stats.first_ts_ms,
+            stats.last_ts_ms,
+            stats.errors,
+            stats.complete,
+            dict(stats.unpriced),
+        )
+        send.send_bytes(encode(_Shipment(totals=totals)))
+    except BrokenPipeError:
+        pass  # the writer stopped (an error there is reported there)
+    except BaseException:
+        import traceback
+
+        traceback.print_exc()  # to stderr; the writer sees the pipe end without totals and reads in turn
+        os._exit(1)
+    finally:
+        send.close()
+    # Straight out, as a forked child should: no flush of standard streams the parent had buffered
+    # (multiprocessing's own exit path flushes stdout, which in the stdio server is the MCP channel).
+    os._exit(0)
+
+
+def _resume_offset(
+    path: str, prev: _FileState | None, st: os.stat_result, stats: ScanStats
+) -> tuple[int, bool] | None:
     """Where to start reading a file and whether that is inside a skipped line; None when unchanged."""
-    if prev is None:
-        stats.files_new += 1
-        return 0, False
-    same_file = prev.device == st.st_dev and prev.inode == st.st_ino
-    if same_file and prev.size == st.st_size and prev.mtime_ns == st.st_mtime_ns:
+    kind, offset, skipping = logfiles.resume(path, prev, st)
+    if kind == "unchanged":
         stats.files_unchanged += 1
         return None
-    if same_file and st.st_size >= prev.offset and _checkpoint_holds(prev):
+    if kind == "new":
+        stats.files_new += 1
+    elif kind == "changed":
         stats.files_changed += 1
-        return prev.offset, prev.skipping
-    # Replaced, shrunk, or rewritten in place (the bytes before the offset changed): the old
-    # offset means nothing in the new content. Read it all; dedup keeps the totals exact.
-    stats.files_reset += 1
-    return 0, False
-
-
-CHECK_BYTES = 64
-"""How many bytes before a remembered offset are hashed to notice a file rewritten in place."""
-
-
-def _checkpoint(fd: int, offset: int) -> bytes | None:
-    """A short hash of the bytes just before ``offset`` (None at the start of a file)."""
-    if offset <= 0:
-        return None
-    window = os.pread(fd, min(CHECK_BYTES, offset), max(offset - CHECK_BYTES, 0))
-    return hashlib.blake2b(window, digest_size=8).digest()
-
-
-def _checkpoint_holds(prev: _FileState) -> bool:
-    """Whether the file still has, before the remembered offset, the bytes it had when read."""
-    if prev.check is None or prev.offset <= 0:
-        return True  # nothing remembered (offset 0, or a state from before checkpoints existed)
-    try:
-        fd = os.open(prev.path, os.O_RDONLY)
-    except OSError:
-        return True  # the read that follows reports it
-    try:
-        return _checkpoint(fd, prev.offset) == prev.check
-    except OSError:
-        return True
-    finally:
-        os.close(fd)
+    else:
+        stats.files_reset += 1
+    return offset, skipping
 
 
 def _read_file(
@@ -882,16 +1072,14 @@ def _read_file(
     Reads at most ``max_line_bytes + 1`` bytes at a time: a longer line is counted ``too_long`` once
     and passed over, even while it has no newline yet (``skipping`` carries that to the next scan).
     """
-    consumed = offset
     lines = 0
     if offset == 0:
         batch.restarted.add(path)  # its skipped-line counts start again
-    limit = max_line_bytes + 1
     # A larger buffer than the default 8 KiB: lines average ~1 kB but run to megabytes, and
     # readline on a small buffer spends more time refilling and joining than splitting.
     with open(path, "rb", buffering=READ_BUFFER) as f:
         f.seek(offset)
-        readline = f.readline
+        reader = LineReader(f, offset, max_line_bytes, skipping)
         fd = f.fileno()
 
         def state() -> _FileState:
@@ -901,31 +1089,19 @@ def _read_file(
                 st.st_ino,
                 st.st_size,
                 st.st_mtime_ns,
-                consumed,
-                _checkpoint(fd, consumed),
-                skipping,
+                reader.consumed,
+                logfiles.checkpoint(fd, reader.consumed),
+                reader.skipping,
                 where.project,
                 where.session_id,
             )
 
-        # Inside a skipped line only its newline matters: small reads keep memory at the cap.
-        while raw := readline(SKIP_CHUNK if skipping else limit):
-            if raw[-1:] != b"\n":
-                if len(raw) < limit and not skipping:
-                    break  # an unfinished last line: left for the next scan
-                if not skipping:
-                    # Over the cap: counted once, then passed over up to its newline, however far.
-                    stats.skipped["too_long"] += 1
-                    batch.skipped[(path, "too_long")] += 1
-                    lines += 1
-                    skipping = True
-                consumed += len(raw)
-                continue
-            consumed += len(raw)
-            if skipping:
-                skipping = False  # the end of an over-long line
-                continue
+        for raw in reader:
             lines += 1
+            if raw is None:  # over the cap: counted once, passed over up to its newline
+                stats.skipped["too_long"] += 1
+                batch.skipped[(path, "too_long")] += 1
+                continue
             try:
                 result = _parse(raw, where)
             except RecursionError:  # parse_line reads such a line again, flattened
@@ -942,7 +1118,7 @@ def _read_file(
             if lines % YIELD_EVERY_LINES == 0:
                 yield state()
         stats.lines_read += lines
-        stats.bytes_read += consumed - offset
+        stats.bytes_read += reader.consumed - offset
         yield state()
 
 
@@ -950,12 +1126,22 @@ def _read_file(
 
 
 def _flush(conn: Conn, batch: _Batch, prices: _Prices, stats: ScanStats) -> None:
-    """Write a batch, its recount, its rollup marks and the file offsets it came from, atomically."""
+    """Price a batch and write it (see :func:`_write`)."""
     if not batch.copies and not batch.files:
         return
-    copies = list(batch.copies.values())
-    rows = [_row(copy, prices, stats) for copy in copies]
-    per_message = Counter(copy.message_id for copy in copies)
+    _write(conn, [_row(copy, prices, stats) for copy in batch.copies.values()], batch, stats)
+
+
+# Where _row puts what the batch's decisions need.
+_MESSAGE, _REQUEST, _SIDECHAIN, _TS, _SESSION, _TOTAL, _ORIGIN = 1, 2, 3, 4, 7, 16, 21
+
+
+def _write(conn: Conn, rows: list[tuple[object, ...]], batch: _Batch, stats: ScanStats) -> None:
+    """Write priced rows, their recount, their rollup marks and the file offsets and skipped-line
+    counts of ``batch`` they came from, atomically."""
+    if not rows and not batch.files:
+        return
+    per_message = Counter(str(row[_MESSAGE]) for row in rows)
     with write_transaction(conn):
         claude_logs.touch(conn, per_message)
         existing = claude_logs.touched_rows(conn, SOURCE)
@@ -963,7 +1149,7 @@ def _flush(conn: Conn, batch: _Batch, prices: _Prices, stats: ScanStats) -> None
         # held from the look-up on), so which of them count is decided here and written with
         # them; only messages that were already there are recounted from the table.
         recount = {m for m, _, _ in existing}
-        flags = _counted_in_batch(copies, per_message, recount)
+        flags = _counted_in_batch(rows, per_message, recount)
         claude_logs.upsert_copies(
             conn, [(*row, flag) for row, flag in zip(rows, flags, strict=True)], stored_messages=recount
         )
@@ -971,10 +1157,10 @@ def _flush(conn: Conn, batch: _Batch, prices: _Prices, stats: ScanStats) -> None
         # New calls = counted rows of the touched messages after, minus before: only those
         # messages change, so this costs the batch, not the ledger (a COUNT over every counted
         # row took seconds per scan on a ledger of a million events).
-        fresh = sum(flag for copy, flag in zip(copies, flags, strict=True) if copy.message_id not in recount)
+        fresh = sum(flag for row, flag in zip(rows, flags, strict=True) if row[_MESSAGE] not in recount)
         stats.events_added += _counted_among(conn, recount) + fresh - sum(c for _, _, c in existing)
         # A row's time is its old one or the batch copy's (when that copy won): mark both.
-        rollup.mark_dirty(conn, [ts for _, ts, _ in existing] + [c.ts_ms for c in batch.copies.values()])
+        rollup.mark_dirty(conn, [ts for _, ts, _ in existing] + [cast(int, row[_TS]) for row in rows])
         _save_files(conn, batch.files.values())
         skipped_lines.record(conn, batch.restarted, batch.skipped)
 
@@ -1129,21 +1315,7 @@ def _call_rank(r: _Row) -> tuple[int, bool, int, str, str]:
 
 
 def _save_files(conn: Conn, files: Iterable[_FileState]) -> None:
-    rows = [
-        (
-            f.path,
-            f.device,
-            f.inode,
-            f.size,
-            f.mtime_ns,
-            f.offset,
-            f.check,
-            f.skipping,
-            f.project,
-            f.session_id,
-        )
-        for f in files
-    ]
+    rows = [f.row() for f in files]
     claude_logs.save_files(conn, rows, datetime.now(UTC).isoformat())
 
 
@@ -1159,25 +1331,28 @@ def _counted_among(conn: Conn, recounted: set[str]) -> int:
     return claude_logs.counted_of_touched(conn, SOURCE)
 
 
-def _counted_in_batch(copies: list[Copy], per_message: Counter[str], recounted: set[str]) -> list[int]:
-    """``counted`` of each copy of a batch, for messages the ledger did not hold before it.
+def _counted_in_batch(
+    rows: list[tuple[object, ...]], per_message: Counter[str], recounted: set[str]
+) -> list[int]:
+    """``counted`` of each row of a batch, for messages the ledger did not hold before it.
 
     The same choice :func:`_recount` makes from the table (:func:`_winners`), made from the batch;
-    copies of messages in ``recounted`` get 0 here and are decided by the recount.
+    rows of messages in ``recounted`` get 0 here and are decided by the recount.
     """
-    flags = [0 if copy.message_id in recounted else 1 for copy in copies]
+    flags = [0 if row[_MESSAGE] in recounted else 1 for row in rows]
     groups: dict[str, list[_Row]] = {}
-    for index, copy in enumerate(copies):
-        if per_message[copy.message_id] > 1 and copy.message_id not in recounted:
-            groups.setdefault(copy.message_id, []).append(
+    for index, row in enumerate(rows):
+        message = str(row[_MESSAGE])
+        if per_message[message] > 1 and message not in recounted:
+            groups.setdefault(message, []).append(
                 _Row(
                     index,
-                    copy.request_id,
-                    copy.is_sidechain,
-                    copy.total,
-                    copy.ts_ms,
-                    copy.session_id,
-                    copy.origin,
+                    str(row[_REQUEST]),
+                    bool(row[_SIDECHAIN]),
+                    cast(int, row[_TOTAL]),
+                    cast(int, row[_TS]),
+                    str(row[_SESSION]),
+                    str(row[_ORIGIN]),
                 )
             )
     for group in groups.values():
@@ -1306,7 +1481,7 @@ def forget(conn: Conn, settings: Settings, pricer: Pricer, paths: Sequence[str])
     every quarter-hour touched.
     """
     for raw in paths:
-        if not _utf8(raw) or not raw.strip():
+        if not utf8(raw) or not raw.strip():
             raise InvalidInputError(f"{raw[:200]!r} is not a usable path")
     started = time.perf_counter()
     prefixes = [prefix for raw in paths for prefix in _prefixes(raw)]

@@ -54,7 +54,8 @@ def upsert_events(conn: Conn, rows: Sequence[Sequence[object]]) -> int:
 
 def save_files(conn: Conn, files: Iterable[Sequence[object]]) -> None:
     """Remember how far each file was read: (path, source, device, inode, size, mtime_ns, offset,
-    head hash, parser state JSON, scanned_at)."""
+    checkpoint (hex of sources/logfiles.checkpoint, in the ``head`` column), parser state JSON,
+    scanned_at)."""
     conn.executemany(
         """
         INSERT INTO agent_files (path, source, device, inode, size, mtime_ns, "offset", head, state,
@@ -70,7 +71,7 @@ def save_files(conn: Conn, files: Iterable[Sequence[object]]) -> None:
 
 
 def known_files(conn: Conn, source: str) -> dict[str, tuple[int, int, int, int, int, str, str]]:
-    """Per path of ``source``: (device, inode, size, mtime_ns, offset, head hash, parser state JSON)."""
+    """Per path of ``source``: (device, inode, size, mtime_ns, offset, checkpoint hex, parser state JSON)."""
     return {
         str(p): (int(d), int(i), int(s), int(m), int(o), str(h), str(st))
         for p, d, i, s, m, o, h, st in conn.execute(

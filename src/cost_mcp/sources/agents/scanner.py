@@ -1,18 +1,20 @@
 """One incremental scanner for every coding agent's local logs (Codex CLI, Gemini CLI, ...).
 
 An agent's module says where its files live and how one line (or one whole JSON document) becomes
-usage events; this module does the rest, the same way for every agent:
+usage events; this module does the rest, the same way for every agent, on the file scanner Claude
+Code's reader uses too (``sources/logfiles.py``):
 
 - offsets: each file's device, inode, size, mtime and the byte offset after its last complete line
   are kept in ``agent_files``, so a scan reads only appended bytes and leaves an unfinished last
   line for next time; an unchanged file costs one ``stat``;
-- rewrite detection: a file that shrank, was replaced (new inode), or whose first bytes changed is
-  read again from the start, with its parser state reset;
+- rewrite detection: a file that shrank, was replaced (new inode), or whose bytes just before the
+  remembered offset changed is read again from the start, with its parser state reset;
 - parser state: what a line means can depend on earlier lines (Codex's model comes from the last
   ``turn_context``); that state is a small JSON object saved with the offset, so reading resumes
   exactly where it stopped;
 - skip counting: a line that is not JSON, is cut off, is too long or has unusable fields is
-  counted by reason and skipped, never fatal;
+  counted by reason and skipped, never fatal (an over-long line once, even when its end arrives
+  in a later scan); a file name that is not UTF-8 is counted as ``undecodable_name``;
 - dedup: every event has a key that names the call, not where it was seen, so a replayed prefix
   or a forked session copied into another file counts once (``ON CONFLICT`` keeps the copy with
   the most tokens).
@@ -29,16 +31,17 @@ import os
 import re
 import time
 from collections import Counter
-from collections.abc import Callable, Iterator, Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
-from typing import BinaryIO, Literal
+from typing import Literal
 
 from cost_mcp import tokens
 from cost_mcp.config import Settings
 from cost_mcp.periods import ms_to_datetime, to_ms
 from cost_mcp.pricing import Price, Pricer, Tokens
+from cost_mcp.sources import logfiles
 from cost_mcp.store import agent_files, rollup
 from cost_mcp.store.connection import Conn, write_transaction
 from cost_mcp.store.plan_limits import insert_reading
@@ -50,8 +53,8 @@ MAX_LINE_BYTES = 64 * 1024 * 1024
 """A longer line is skipped as ``too_long`` without being held in memory."""
 MAX_DOCUMENT_BYTES = 256 * 1024 * 1024
 """A whole-document file (legacy Gemini ``.json``) larger than this is skipped as ``too_long``."""
-HEAD_BYTES = 1024
-"""How many leading bytes identify a file's content, to tell an append from a rewrite."""
+SKIPPING_KEY = "_skipping"
+"""Kept in a file's saved parser state while its offset is inside an over-long line already counted."""
 BATCH_EVENTS = 20_000
 
 
@@ -142,66 +145,29 @@ class AgentScan:
 
 @dataclass(frozen=True, slots=True)
 class _Known:
+    """A file's saved read state (a :class:`logfiles.Mark`) and its parser state."""
+
     device: int
     inode: int
     size: int
     mtime_ns: int
     offset: int
     head: str
+    """The hex of :func:`logfiles.checkpoint` at ``offset``."""
     state: str
 
-
-def _walk(root: Path, suffixes: tuple[str, ...]) -> Iterator[tuple[str, os.stat_result]]:
-    """Every file below ``root`` whose name ends in one of ``suffixes``, with its stat; a root that
-    is a file (an exporter's configured output file) is itself, when its name has such a suffix."""
-    if root.is_file():
-        if root.name.endswith(suffixes):
-            yield str(root), root.stat()
-        return
-    pending = [str(root)]
-    while pending:
-        folder = pending.pop()
+    @property
+    def check(self) -> bytes | None:
+        """The checkpoint as bytes (None for a value that is not one: read again from the start)."""
         try:
-            with os.scandir(folder) as it:
-                entries = list(it)
-        except OSError:
-            continue
-        for entry in entries:
-            try:
-                if entry.is_dir(follow_symlinks=False):
-                    pending.append(entry.path)
-                elif entry.name.endswith(suffixes) and entry.is_file():
-                    yield entry.path, entry.stat()
-            except OSError:
-                continue
+            return bytes.fromhex(self.head) if self.head else None
+        except ValueError:
+            return None
 
-
-def _head(path: str, length: int) -> str:
-    with open(path, "rb") as f:
-        return hashlib.sha1(f.read(length), usedforsecurity=False).hexdigest()
-
-
-def _lines(f: BinaryIO, cap: int) -> Iterator[bytes | None]:
-    """Complete lines of a binary file; None for a line longer than ``cap`` (skipped unread)."""
-    readline = f.readline
-    while True:
-        raw: bytes = readline(cap + 1)
-        if not raw:
-            return
-        if raw[-1:] == b"\n":
-            yield raw
-            continue
-        if len(raw) <= cap:
-            return  # an unfinished last line: left for the next scan
-        # Too long: consume the rest of the line in pieces, then report it once.
-        while True:
-            rest: bytes = readline(cap)
-            if not rest:
-                return  # still unfinished: read again (and skipped again) once it ends
-            raw = rest
-            if raw[-1:] == b"\n":
-                break
-        yield None
+    @property
+    def skipping(self) -> bool:
+        """Whether ``offset`` lies inside an over-long line already counted."""
+        return f'"{SKIPPING_KEY}":true' in self.state
 
 
 class _Writer:
@@ -220,7 +186,9 @@ class _Writer:
         if len(self.events) >= BATCH_EVENTS:
             self.flush()
 
-    def file(self, path: str, st: _Stamp, offset: int, head: str, state: dict[str, object]) -> None:
+    def file(self, path: str, st: _Stamp, offset: int, state: dict[str, object], skipping: bool) -> None:
+        check = logfiles.checkpoint_of(path, offset)
+        saved = {**state, SKIPPING_KEY: True} if skipping else state
         self.files[path] = (
             path,
             self.fmt.source,
@@ -229,8 +197,8 @@ class _Writer:
             st.st_size,
             st.st_mtime_ns,
             offset,
-            head,
-            json.dumps(state, separators=(",", ":")),
+            check.hex() if check is not None else "",
+            json.dumps(saved, separators=(",", ":")),
             datetime.now(UTC).isoformat(),
         )
 
@@ -306,18 +274,21 @@ class _Stamp:
 
 def _start(
     prev: _Known | None, path: str, st: _Stamp, stats: AgentScan
-) -> tuple[int, dict[str, object]] | None:
-    """Where to resume a file and the parser state there; None when it is unchanged."""
-    if prev is None:
-        return 0, {}
-    same = prev.device == st.st_dev and prev.inode == st.st_ino
-    if same and prev.size == st.st_size and prev.mtime_ns == st.st_mtime_ns:
+) -> tuple[int, bool, dict[str, object]] | None:
+    """Where to resume a file, whether that is inside a skipped line, and the parser state there;
+    None when it is unchanged."""
+    kind, offset, skipping = logfiles.resume(path, prev, st)
+    if kind == "unchanged":
         return None
-    if same and st.st_size >= prev.offset and _head(path, min(prev.offset, HEAD_BYTES)) == prev.head:
-        state = json.loads(prev.state)
-        return prev.offset, state if isinstance(state, dict) else {}
-    stats.files_reread += 1
-    return 0, {}
+    if kind == "reset":
+        stats.files_reread += 1
+    if prev is None or kind != "changed":
+        return 0, False, {}
+    state = json.loads(prev.state)
+    if not isinstance(state, dict):
+        return offset, skipping, {}
+    state.pop(SKIPPING_KEY, None)
+    return offset, skipping, state
 
 
 def scan(
@@ -341,7 +312,7 @@ def scan(
     suffixes = fmt.line_suffixes + fmt.document_suffixes + fmt.database_suffixes
     seen: set[str] = set()
     for root in folders:
-        for path, st in _walk(root, suffixes):
+        for path, st in logfiles.walk(root, suffixes, stats.skipped):
             if path in seen or (fmt.accept is not None and not fmt.accept(path)):
                 continue
             seen.add(path)
@@ -356,7 +327,8 @@ def scan(
                 if start is None:
                     continue
                 stats.files_read += 1
-                ctx = FileContext(path, str(root), start[1])
+                ctx = FileContext(path, str(root), start[2])
+                skipping = False
                 if database:
                     assert fmt.read_database is not None
                     ctx.state = {}
@@ -364,10 +336,10 @@ def scan(
                     _take(fmt.read_database(path, ctx), writer, stats)
                     offset = stamp.st_size
                 elif path.endswith(fmt.line_suffixes):
-                    offset = _read_lines(path, start[0], fmt, ctx, writer, stats)
+                    offset, skipping = _read_lines(path, start[0], start[1], fmt, ctx, writer, stats)
                 else:
                     offset = _read_document(path, st, fmt, ctx, writer, stats)
-                writer.file(path, stamp, offset, _head(path, min(offset, HEAD_BYTES)), ctx.state)
+                writer.file(path, stamp, offset, ctx.state, skipping)
             except OSError as exc:
                 stats.errors.append(f"{path}: {exc.strerror or exc}")
     writer.flush()
@@ -393,19 +365,26 @@ def _take(parsed: Parsed, writer: _Writer, stats: AgentScan) -> None:
 
 
 def _read_lines(
-    path: str, offset: int, fmt: AgentLog, ctx: FileContext, writer: _Writer, stats: AgentScan
-) -> int:
-    consumed = offset
+    path: str,
+    offset: int,
+    skipping: bool,
+    fmt: AgentLog,
+    ctx: FileContext,
+    writer: _Writer,
+    stats: AgentScan,
+) -> tuple[int, bool]:
+    """Parse the complete lines from ``offset``; returns the offset reached and whether it lies
+    inside an over-long line."""
     with open(path, "rb") as f:
         f.seek(offset)
-        for raw in _lines(f, MAX_LINE_BYTES):
-            consumed = f.tell()
+        reader = logfiles.LineReader(f, offset, MAX_LINE_BYTES, skipping)
+        for raw in reader:
             stats.lines_read += 1
             if raw is None:
                 stats.skipped["too_long"] += 1
                 continue
             _take(fmt.parse_line(raw, ctx), writer, stats)
-    return consumed
+    return reader.consumed, reader.skipping
 
 
 def _read_document(

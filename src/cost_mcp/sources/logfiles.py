@@ -1,0 +1,197 @@
+"""The one scanner of coding agents' local log files: finding them, where to resume, complete lines.
+
+Claude Code's reader (``sources/claude_code.py``) and every other agent's (``sources/agents/scanner.py``)
+read their files through these, so the rules are the same for all of them:
+
+- files: a folder is walked for names with the agent's suffixes (plain strings and ``DirEntry``:
+  on an unchanged tree this walk is the whole cost of a refresh); a name that is not valid UTF-8 is
+  counted and left alone, since it could not be stored, printed or sent as JSON;
+- offsets and rewrites: each file's device, inode, size, mtime and the byte offset after its last
+  complete line are remembered with a short hash of the bytes just before that offset
+  (:func:`checkpoint`). An unchanged file costs one ``stat``; a grown one is read from the offset;
+  one that shrank, was replaced (new inode) or was rewritten in place before the offset is read
+  again from its start (:func:`resume`);
+- lines: :class:`LineReader` streams complete lines, leaves an unfinished last line for the next
+  scan, and passes over a line longer than the cap without holding it, counting it once even when
+  its newline arrives only in a later scan (``skipping``).
+
+Light on imports: the status line reads Claude Code transcripts through this module.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import hashlib
+import os
+from collections import Counter
+from collections.abc import Iterator
+from pathlib import Path
+from typing import BinaryIO, Literal, Protocol
+
+CHECK_BYTES = 64
+"""How many bytes before a remembered offset are hashed to notice a file rewritten in place."""
+
+SKIP_CHUNK = 1024 * 1024
+"""Read size while passing over the rest of an over-long line."""
+
+
+def utf8(name: str) -> bool:
+    """Whether a name (as ``os`` gives it, undecodable bytes as lone surrogates) is valid UTF-8."""
+    try:
+        name.encode("utf-8")
+    except UnicodeEncodeError:
+        return False
+    return True
+
+
+def walk(
+    root: Path,
+    suffixes: tuple[str, ...],
+    skipped: Counter[str] | None = None,
+    *,
+    any_named_file: bool = False,
+) -> Iterator[tuple[str, os.stat_result]]:
+    """Every file below ``root`` whose name ends in one of ``suffixes``, with its stat.
+
+    A ``root`` that is itself a file is yielded when its name has such a suffix, or always with
+    ``any_named_file`` (a file a person named). Names that are not valid UTF-8 are counted in
+    ``skipped`` as ``undecodable_name`` and left out.
+    """
+    if root.is_file():
+        if any_named_file or root.name.endswith(suffixes):
+            with contextlib.suppress(OSError):
+                yield str(root), root.stat()
+        return
+    pending = [str(root)]
+    while pending:
+        folder = pending.pop()
+        try:
+            with os.scandir(folder) as it:
+                entries = list(it)
+        except OSError:
+            continue
+        for entry in entries:
+            if not entry.name.isascii() and not utf8(entry.name):
+                if skipped is not None:
+                    skipped["undecodable_name"] += 1
+                continue
+            try:
+                if entry.is_dir(follow_symlinks=False):
+                    pending.append(entry.path)
+                elif entry.name.endswith(suffixes) and entry.is_file():
+                    yield entry.path, entry.stat()
+            except OSError:
+                continue
+
+
+def checkpoint(fd: int, offset: int) -> bytes | None:
+    """A short hash of the bytes just before ``offset`` (None at the start of a file)."""
+    if offset <= 0:
+        return None
+    window = os.pread(fd, min(CHECK_BYTES, offset), max(offset - CHECK_BYTES, 0))
+    return hashlib.blake2b(window, digest_size=8).digest()
+
+
+def checkpoint_of(path: str, offset: int) -> bytes | None:
+    """:func:`checkpoint` of a file by path."""
+    if offset <= 0:
+        return None
+    fd = os.open(path, os.O_RDONLY)
+    try:
+        return checkpoint(fd, offset)
+    finally:
+        os.close(fd)
+
+
+def checkpoint_holds(path: str, offset: int, check: bytes | None) -> bool:
+    """Whether the file still has, before ``offset``, the bytes it had when ``check`` was taken."""
+    if check is None or offset <= 0:
+        return True  # nothing remembered (offset 0, or a state from before checkpoints existed)
+    try:
+        return checkpoint_of(path, offset) == check
+    except OSError:
+        return True  # the read that follows reports it
+
+
+class Mark(Protocol):
+    """What is remembered of a file after reading it."""
+
+    @property
+    def device(self) -> int: ...
+    @property
+    def inode(self) -> int: ...
+    @property
+    def size(self) -> int: ...
+    @property
+    def mtime_ns(self) -> int: ...
+    @property
+    def offset(self) -> int: ...
+    @property
+    def check(self) -> bytes | None: ...
+    @property
+    def skipping(self) -> bool: ...
+
+
+Resume = Literal["new", "unchanged", "changed", "reset"]
+
+
+class Stat(Protocol):
+    """The parts of a stat that tell a file changed."""
+
+    @property
+    def st_dev(self) -> int: ...
+    @property
+    def st_ino(self) -> int: ...
+    @property
+    def st_size(self) -> int: ...
+    @property
+    def st_mtime_ns(self) -> int: ...
+
+
+def resume(path: str, prev: Mark | None, st: Stat) -> tuple[Resume, int, bool]:
+    """What to do with a file: its kind of change, the offset to read from, and whether that
+    offset is inside an over-long line already counted as skipped."""
+    if prev is None:
+        return "new", 0, False
+    same_file = prev.device == st.st_dev and prev.inode == st.st_ino
+    if same_file and prev.size == st.st_size and prev.mtime_ns == st.st_mtime_ns:
+        return "unchanged", prev.offset, prev.skipping
+    if same_file and st.st_size >= prev.offset and checkpoint_holds(path, prev.offset, prev.check):
+        return "changed", prev.offset, prev.skipping
+    # Replaced, shrunk, or rewritten in place (the bytes before the offset changed): the old
+    # offset means nothing in the new content. Read it all; dedup keeps the totals exact.
+    return "reset", 0, False
+
+
+class LineReader:
+    """Complete lines of a binary file from its current position.
+
+    Iterating yields each complete line (newline included), or None once for a line longer than
+    ``cap``, which is passed over in ``SKIP_CHUNK`` reads (memory stays at the cap) up to its
+    newline, however far. ``consumed`` is the offset after the last line taken; an unfinished
+    last line is not consumed (the next scan reads it whole), except inside an over-long line,
+    where ``skipping`` stays True so that the next scan, resuming there, does not count it again.
+    """
+
+    __slots__ = ("cap", "consumed", "f", "skipping")
+
+    def __init__(self, f: BinaryIO, offset: int, cap: int, skipping: bool = False) -> None:
+        self.f, self.consumed, self.cap, self.skipping = f, offset, cap, skipping
+
+    def __iter__(self) -> Iterator[bytes | None]:
+        readline = self.f.readline
+        limit = self.cap + 1
+        while raw := readline(SKIP_CHUNK if self.skipping else limit):
+            if raw[-1:] != b"\n":
+                if len(raw) < limit and not self.skipping:
+                    return  # an unfinished last line: left for the next scan
+                self.consumed += len(raw)
+                if not self.skipping:
+                    self.skipping = True
+                    yield None  # over the cap: counted once
+                continue
+            self.consumed += len(raw)
+            if self.skipping:
+                self.skipping = False  # the end of an over-long line
+                continue
+            yield raw

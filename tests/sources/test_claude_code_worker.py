@@ -1,0 +1,130 @@
+"""A large read parses in a forked worker while the main process writes: same ledger, same result."""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+from typing import Any
+from unittest import mock
+
+import pytest
+
+from cost_mcp.config import load_settings
+from cost_mcp.pricing import Pricer
+from cost_mcp.sources import claude_code
+from cost_mcp.store import connect
+from tests.sources.claude_logs import assistant, encode, progress, user
+
+pytestmark = pytest.mark.skipif(not claude_code._can_fork(), reason="needs fork and two cores")
+
+
+def _tree(root: Path, calls: int = 25) -> Path:
+    """Sessions with split calls, a subagent mirror, a resumed copy, bad lines and an unfinished one."""
+    projects = root / "projects"
+    for s in range(6):
+        lines = []
+        for n in range(calls):
+            ts = f"2026-10-{1 + (s * calls + n) % 28:02d}T{n % 24:02d}:00:00.000Z"
+            mid, rid = f"msg_{s}_{n}", f"req_{s}_{n}"
+            lines.append(encode(assistant(mid, rid, ts, session=f"s{s}", output=1, cache_read=n)))
+            lines.append(encode(assistant(mid, rid, ts, session=f"s{s}", output=100 + n, cache_read=n)))
+            lines.append(encode(user(ts, session=f"s{s}")))
+            if n % 7 == 0:
+                lines.append(encode(progress(assistant(mid, rid, ts, session=f"s{s}", output=100 + n))))
+            if n % 11 == 0:
+                lines.append('{"type": "assistant", "message": {')  # cut off
+        if s > 0:  # a resumed session repeats a call of the one before
+            lines.append(encode(assistant(f"msg_{s - 1}_3", f"req_{s - 1}_3", "2026-10-04T03:00:00.000Z")))
+        path = projects / f"-home-dev-p{s % 2}" / f"s{s}.jsonl"
+        path.parent.mkdir(parents=True, exist_ok=True)
+        path.write_text("\n".join(lines) + "\n" + ('{"type": "assistant"' if s == 2 else ""))
+    return root
+
+
+def _ingest(
+    root: Path, db: Path, worker: bool, **kwargs: Any
+) -> tuple[dict[str, Any], list[tuple[Any, ...]]]:
+    env = {"COST_MCP_DB": str(db), "CLAUDE_CONFIG_DIR": str(root), "COST_MCP_TIMEZONE": "UTC"}
+    conn = connect(db)
+    try:
+        with (
+            mock.patch.object(claude_code, "PARSE_WORKER", worker),
+            mock.patch.object(claude_code, "BULK_LOAD_BYTES", 0),
+            mock.patch.object(claude_code, "BATCH_COPIES", 7),  # many batches through the pipe
+            mock.patch.object(claude_code, "_read_beside", wraps=claude_code._read_beside) as beside,
+        ):
+            result = claude_code.ingest(
+                conn, load_settings(env, env_file=root / "absent"), Pricer(), **kwargs
+            )
+        assert beside.call_count == int(worker)
+        rows = conn.execute(
+            "SELECT source, message_id, request_id, is_sidechain, counted, ts_ms, model, session_id, "
+            "project, "
+            "input_tokens, output_tokens, cache_read_tokens, total_tokens, cost_nanos, origin "
+            "FROM usage_events ORDER BY message_id, request_id, is_sidechain"
+        ).fetchall()
+        files = conn.execute(
+            'SELECT path, size, "offset", check_hash FROM scanned_files ORDER BY path'
+        ).fetchall()
+        skipped = conn.execute("SELECT * FROM skipped_lines ORDER BY 1, 2").fetchall()
+        rollup = conn.execute("SELECT * FROM usage_rollup ORDER BY 1, 2, 3, 4, 5, 6").fetchall()
+    finally:
+        conn.close()
+    summary = result.model_dump(exclude={"seconds"})
+    return summary, [*rows, *files, *skipped, *rollup]
+
+
+def test_the_parse_worker_writes_exactly_what_reading_in_turn_writes(tmp_path: Path) -> None:
+    root = _tree(tmp_path / "claude")
+    alone = _ingest(root, tmp_path / "alone.db", worker=False)
+    beside = _ingest(root, tmp_path / "beside.db", worker=True)
+    assert beside == alone
+    summary = beside[0]
+    assert summary["events_added"] == 6 * 25 and summary["skipped"]["truncated"] == 6 * 3
+    assert summary["complete"]
+
+
+def test_a_worker_that_dies_leaves_the_read_to_this_process(tmp_path: Path) -> None:
+    root = _tree(tmp_path / "claude")
+    alone = _ingest(root, tmp_path / "alone.db", worker=False)
+
+    def dies(*args: Any) -> None:
+        os._exit(3)  # killed before it sent anything: nothing of it is merged
+
+    with mock.patch.object(claude_code, "_parse_worker", dies):
+        beside = _ingest(root, tmp_path / "beside.db", worker=True)
+    assert beside == alone
+
+
+def test_a_worker_stopped_by_the_time_budget_leaves_the_rest_for_the_next_scan(tmp_path: Path) -> None:
+    root = _tree(tmp_path / "claude")
+    alone = _ingest(root, tmp_path / "alone.db", worker=False, budget_seconds=0)
+    beside = _ingest(root, tmp_path / "beside.db", worker=True, budget_seconds=0)
+    assert not beside[0]["complete"] and beside[0]["files_pending"] > 0
+    assert beside == alone
+    # the next scan completes it, to the same totals as one uninterrupted read
+    again = _ingest(root, tmp_path / "beside.db", worker=True)
+    full = _ingest(root, tmp_path / "full.db", worker=False)
+    assert again[1] == full[1]
+
+
+def test_when_the_writer_fails_the_worker_stops_and_the_error_reaches_the_caller(tmp_path: Path) -> None:
+    root = _tree(tmp_path / "claude", calls=600)  # far more than a pipe's buffer holds
+    write = claude_code._write
+    calls = []
+
+    def fails_second(*args: Any) -> None:
+        calls.append(1)
+        if len(calls) == 2:
+            raise OSError("disk full")
+        write(*args)
+
+    # The worker is still sending batches when the writer stops reading: it must get a broken pipe
+    # and exit (the writer joins it), not block on the pipe forever.
+    with mock.patch.object(claude_code, "_write", fails_second), pytest.raises(OSError, match="disk full"):
+        _ingest(root, tmp_path / "beside.db", worker=True)
+    assert len(calls) == 2
+    # What the first batch wrote is kept with its offsets; a new scan finishes the read exactly.
+    again = _ingest(root, tmp_path / "beside.db", worker=True)
+    full = _ingest(root, tmp_path / "full.db", worker=False)
+    assert again[1] == full[1]
