@@ -945,7 +945,9 @@ def _session_rows(
     cc_out += found.counted_rest.claude_code_output if found.counted_rest else 0
     if cc_out:
         fact = _fact("", 0, 0)
-        fact.source, fact.tokens = "claude_code", [0, cc_out, 0, 0, 0, 0]
+        counts = tokens.zeros()
+        counts[tokens.OUTPUT] = cc_out
+        fact.source, fact.tokens = "claude_code", counts
         facts.append(fact)
     counted = _session_part(found.counted, found.counted_rest, found.counted_rows, counted_other, window)
     attributed = _session_part(

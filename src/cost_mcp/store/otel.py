@@ -7,8 +7,10 @@ from dataclasses import dataclass
 from decimal import Decimal
 from typing import NamedTuple
 
+from cost_mcp import tokens
 from cost_mcp.store import meta, rollup
 from cost_mcp.store.connection import Conn, write_transaction
+from cost_mcp.store.usage import TOKEN_COLUMNS_SQL
 
 CLAUDE_SOURCE = "claude_code_otel"
 """Claude Code's own api_request events; a log copy of the same request id (source claude_code) wins."""
@@ -58,18 +60,23 @@ class MetricPoint:
     cost_nanos: int
 
 
-_INSERT = """
+_ROW_KINDS = tuple(c for c in tokens.COLUMNS if c in EventRow._fields)
+"""The kinds an OTLP event carries, in :data:`cost_mcp.tokens.KINDS` order; the others are stored
+as 0 (no exporter reports web searches). EventRow holds them right after ``member``."""
+
+# Built once: the receiver runs this for every event. Parameters follow EventRow's fields.
+_INSERT = f"""
 INSERT INTO usage_events (
     source, message_id, request_id, is_sidechain, counted, ts_ms, provider, model, session_id, project,
-    agent, member, input_tokens, output_tokens, cache_read_tokens, cache_write_5m_tokens,
-    cache_write_1h_tokens, web_search_requests, total_tokens, speed, cost_nanos, reported_cost_nanos,
+    agent, member, {TOKEN_COLUMNS_SQL}, total_tokens, speed, cost_nanos, reported_cost_nanos,
     priced_model, origin, dimensions
 ) VALUES (
     ?, ?, ?, 0,
     CASE WHEN ?1 = 'claude_code_otel' AND ?3 != '' AND EXISTS (
         SELECT 1 FROM usage_events INDEXED BY usage_events_cc_request
         WHERE source = 'claude_code' AND request_id = ?3) THEN 0 ELSE 1 END,
-    ?, ?, ?, ?, '', ?, ?, ?, ?, ?, ?, ?, 0, ?, ?, ?, ?, ?, 'otel', ?
+    ?, ?, ?, ?, '', ?, ?, {", ".join("?" if c in _ROW_KINDS else "0" for c in tokens.COLUMNS)},
+    ?, ?, ?, ?, ?, 'otel', ?
 )
 ON CONFLICT DO NOTHING
 """

@@ -18,8 +18,10 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Literal
 
+from cost_mcp import tokens
 from cost_mcp.store import rollup
 from cost_mcp.store.connection import Conn
+from cost_mcp.store.usage import TOKEN_COUNT_SQL
 
 CostMode = Literal["calculate", "auto", "display"]
 
@@ -48,8 +50,8 @@ class SessionSums:
     reason: str | None
     cost_nanos: int
     unpriced: int
-    tokens: tuple[int, int, int, int, int, int]
-    """Uncached input, output, cache read, cache write 5m and 1h, web-search requests."""
+    tokens: tuple[int, ...]
+    """One count per kind, in :data:`cost_mcp.tokens.KINDS` order."""
     requests: int
     claude_code_output: int
     """Output tokens of these rows read from Claude Code's logs (for the lower-bound note)."""
@@ -98,17 +100,16 @@ def _case(rules: Sequence[Attributes]) -> tuple[str, list[object]]:
     return f"CASE {' '.join(whens)} ELSE 0 END", args
 
 
+# One output column per kind, t0, t1, ... in tokens.KINDS order; the rows read back by position.
+_N_KINDS = len(tokens.KINDS)
+_TOKEN_SUMS = ", ".join(f"SUM({c}) AS t{i}" for i, c in enumerate(tokens.COLUMNS))
 _SUMS = (
-    "SUM({cost}) AS cost, SUM({unpriced}) AS unpriced, SUM(input_tokens) AS t_in, "
-    "SUM(output_tokens) AS t_out, SUM(cache_read_tokens) AS t_cr, SUM(cache_write_5m_tokens) AS t_5m, "
-    "SUM(cache_write_1h_tokens) AS t_1h, SUM(web_search_requests) AS t_ws, SUM(requests) AS reqs, "
+    "SUM({cost}) AS cost, SUM({unpriced}) AS unpriced, " + _TOKEN_SUMS + ", SUM(requests) AS reqs, "
     "SUM(CASE WHEN source = 'claude_code' THEN output_tokens ELSE 0 END) AS cc_out"
 )
-_OUT = "cost, unpriced, t_in, t_out, t_cr, t_5m, t_1h, t_ws, reqs, cc_out"
-_REST = (
-    "SUM(cost), SUM(unpriced), SUM(t_in), SUM(t_out), SUM(t_cr), SUM(t_5m), SUM(t_1h), SUM(t_ws), "
-    "SUM(reqs), SUM(cc_out)"
-)
+_OUT_COLUMNS = ("cost", "unpriced", *(f"t{i}" for i in range(_N_KINDS)), "reqs", "cc_out")
+_OUT = ", ".join(_OUT_COLUMNS)
+_REST = ", ".join(f"SUM({c})" for c in _OUT_COLUMNS)
 
 
 def session_page(
@@ -154,19 +155,15 @@ def session_page(
     rows_in: dict[int, int] = {0: 0, 1: 0}
     for row in conn.execute(sql, (*case_args, *where_args, top, top)):
         session, cls = row[0], int(row[1])
-        cost, unpriced, t_in, t_out, t_cr, t_5m, t_1h, t_ws, reqs, cc_out = (int(v or 0) for v in row[2:12])
-        n = int(row[12])
+        cost, unpriced, *counts, reqs, cc_out = (int(v or 0) for v in row[2 : 6 + _N_KINDS])
+        n = int(row[6 + _N_KINDS])
         if session is None:
             # cls -1: the counted rest, 0: the attributing rest (see MIN(part) - 1 above).
             key = cls + 1
-            rests[key] = SessionSums(
-                None, None, cost, unpriced, (t_in, t_out, t_cr, t_5m, t_1h, t_ws), reqs, cc_out
-            )
+            rests[key] = SessionSums(None, None, cost, unpriced, tuple(counts), reqs, cc_out)
             continue
         reason = rules[cls - 1].reason if cls else None
-        sums_row = SessionSums(
-            str(session), reason, cost, unpriced, (t_in, t_out, t_cr, t_5m, t_1h, t_ws), reqs, cc_out
-        )
+        sums_row = SessionSums(str(session), reason, cost, unpriced, tuple(counts), reqs, cc_out)
         (counted if cls == 0 else attributed).append(sums_row)
         rows_in[0 if cls == 0 else 1] = n
     return SessionPage(
@@ -200,9 +197,7 @@ def unpriced_by_model(
     case, case_args = _case(rules)
     rows = conn.execute(
         f"""
-        SELECT model, {case} AS cls, SUM({mode}_unpriced),
-               SUM(input_tokens + output_tokens + cache_read_tokens + cache_write_5m_tokens
-                   + cache_write_1h_tokens)
+        SELECT model, {case} AS cls, SUM({mode}_unpriced), SUM({TOKEN_COUNT_SQL})
         FROM {_source(lo_qh, hi_qh, rules)}
         WHERE {mode}_unpriced > 0{where}
         GROUP BY 1, 2

@@ -15,12 +15,14 @@ from collections import Counter
 from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
+from operator import attrgetter
 from typing import Any
 
 from cost_mcp import tokens
 from cost_mcp.errors import InvalidInputError, NotFoundError
 from cost_mcp.store import rollup
 from cost_mcp.store.connection import Conn, dialect, write_transaction
+from cost_mcp.store.usage import TOKENS_FROM_EXCLUDED_SQL
 
 TOKEN_PREFIX = "cmt_"
 """Recognisable in a leaked-secret scan, and distinct from every provider's key prefix."""
@@ -175,20 +177,41 @@ class PushedRow:
         return tokens.token_count([getattr(self, column) for column in tokens.COLUMNS])
 
 
-_PUSH_UPSERT = """
-INSERT INTO usage_events (
-    source, message_id, request_id, is_sidechain, counted, ts_ms, provider, model, session_id, project,
-    agent, member, input_tokens, output_tokens, cache_read_tokens, cache_write_5m_tokens,
-    cache_write_1h_tokens, web_search_requests, total_tokens, speed, service_tier, inference_geo,
-    cost_nanos, reported_cost_nanos, priced_model, price_note, origin
-) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)
+_counts_of = attrgetter(*tokens.COLUMNS)
+"""A row's token counts (PushedRow's fields are named by column) in :data:`cost_mcp.tokens.KINDS`
+order, as one C-level call: this runs for every pushed row."""
+
+_PUSH_COLUMNS = (
+    "source",
+    "message_id",
+    "request_id",
+    "is_sidechain",
+    "counted",
+    "ts_ms",
+    "provider",
+    "model",
+    "session_id",
+    "project",
+    "agent",
+    "member",
+    *tokens.COLUMNS,
+    "total_tokens",
+    "speed",
+    "service_tier",
+    "inference_geo",
+    "cost_nanos",
+    "reported_cost_nanos",
+    "priced_model",
+    "price_note",
+    "origin",
+)
+_PUSH_UPSERT = f"""
+INSERT INTO usage_events ({", ".join(_PUSH_COLUMNS)})
+VALUES ({", ".join("?" for _ in _PUSH_COLUMNS)})
 ON CONFLICT (source, message_id, request_id, is_sidechain) DO UPDATE SET
     ts_ms = excluded.ts_ms, provider = excluded.provider, model = excluded.model,
     session_id = excluded.session_id, project = excluded.project, agent = excluded.agent,
-    input_tokens = excluded.input_tokens, output_tokens = excluded.output_tokens,
-    cache_read_tokens = excluded.cache_read_tokens, cache_write_5m_tokens = excluded.cache_write_5m_tokens,
-    cache_write_1h_tokens = excluded.cache_write_1h_tokens,
-    web_search_requests = excluded.web_search_requests, total_tokens = excluded.total_tokens,
+    {TOKENS_FROM_EXCLUDED_SQL}, total_tokens = excluded.total_tokens,
     speed = excluded.speed, service_tier = excluded.service_tier, inference_geo = excluded.inference_geo,
     cost_nanos = excluded.cost_nanos, reported_cost_nanos = excluded.reported_cost_nanos,
     priced_model = excluded.priced_model, price_note = excluded.price_note
@@ -250,12 +273,7 @@ def store_pushed(
                     row.project,
                     row.agent,
                     member,
-                    row.input_tokens,
-                    row.output_tokens,
-                    row.cache_read_tokens,
-                    row.cache_write_5m_tokens,
-                    row.cache_write_1h_tokens,
-                    row.web_search_requests,
+                    *_counts_of(row),
                     row.total_tokens,
                     row.speed,
                     row.service_tier,
@@ -360,12 +378,7 @@ def _add_fresh(fresh: dict[tuple[object, ...], list[int]], r: PushedRow, price: 
     auto = reported if reported is not None else price.cost_nanos
     sums = (
         1,
-        r.input_tokens,
-        r.output_tokens,
-        r.cache_read_tokens,
-        r.cache_write_5m_tokens,
-        r.cache_write_1h_tokens,
-        r.web_search_requests,
+        *_counts_of(r),
         price.cost_nanos or 0,
         int(price.cost_nanos is None),
         auto or 0,
@@ -388,13 +401,14 @@ def _add_fresh(fresh: dict[tuple[object, ...], list[int]], r: PushedRow, price: 
 
 # --- what a laptop has pushed -------------------------------------------------------------------
 
-_PUSHED_SELECT = """
+_PUSHED_SELECT = f"""
 SELECT e.id, e.change_seq, e.source, e.message_id, e.request_id, e.is_sidechain, e.ts_ms, e.provider,
-       e.model, e.session_id, e.project, e.agent, e.input_tokens, e.output_tokens, e.cache_read_tokens,
-       e.cache_write_5m_tokens, e.cache_write_1h_tokens, e.web_search_requests, e.speed,
+       e.model, e.session_id, e.project, e.agent, {", ".join(f"e.{c}" for c in tokens.COLUMNS)}, e.speed,
        e.service_tier, e.inference_geo, e.reported_cost_nanos
 FROM usage_events e
 """
+_AFTER_COUNTS = 12 + len(tokens.COLUMNS)
+"""Where :data:`_PUSHED_SELECT`'s columns after the token counts start."""
 _NEW = _PUSHED_SELECT + "WHERE e.id > ? AND e.id <= ? AND +e.counted = 1 ORDER BY e.id"
 # The acks of the per-row scheme m018 replaced: a row they acknowledged at its current token count
 # is not sent again by the first push after the upgrade.
@@ -485,16 +499,11 @@ def _pushed(r: Any) -> PushedRow:
         session_id=str(r[9]),
         project=str(r[10]),
         agent=str(r[11]),
-        input_tokens=int(r[12]),
-        output_tokens=int(r[13]),
-        cache_read_tokens=int(r[14]),
-        cache_write_5m_tokens=int(r[15]),
-        cache_write_1h_tokens=int(r[16]),
-        web_search_requests=int(r[17]),
-        speed=str(r[18]),
-        service_tier=str(r[19]),
-        inference_geo=str(r[20]),
-        reported_cost_nanos=None if r[21] is None else int(r[21]),
+        **{c: int(v) for c, v in zip(tokens.COLUMNS, r[12:_AFTER_COUNTS], strict=True)},
+        speed=str(r[_AFTER_COUNTS]),
+        service_tier=str(r[_AFTER_COUNTS + 1]),
+        inference_geo=str(r[_AFTER_COUNTS + 2]),
+        reported_cost_nanos=None if r[_AFTER_COUNTS + 3] is None else int(r[_AFTER_COUNTS + 3]),
     )
 
 

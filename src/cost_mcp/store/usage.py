@@ -25,6 +25,10 @@ TOKENS_FROM_EXCLUDED_SQL = ", ".join(f"{c} = excluded.{c}" for c in tokens.COLUM
 """An upsert's SET list taking every token count from the row that was proposed."""
 
 
+TOKEN_COUNT_SQL = " + ".join(k.column for k in tokens.KINDS if k.is_token)
+"""One row's tokens of every kind that is a token: what its ``total_tokens`` stores."""
+
+
 def tokens_added_sql(table: str) -> str:
     """An upsert's SET list adding the proposed row's token counts to ``table``'s stored ones."""
     return ", ".join(f"{c} = {table}.{c} + excluded.{c}" for c in tokens.COLUMNS)
