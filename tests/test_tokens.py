@@ -16,7 +16,7 @@ from cost_mcp import tokens
 from cost_mcp.analytics.usage import token_totals
 from cost_mcp.models import TokenTotals
 from cost_mcp.pricing import Tokens
-from cost_mcp.store import connect
+from cost_mcp.store import connect, otel, team
 from cost_mcp.store.usage import TOKEN_SUMS_SQL
 
 TABLES = ("usage_events", "usage_rollup", "usage_rollup_hour", "usage_rollup_day", "provider_buckets")
@@ -98,6 +98,20 @@ def test_store_derives_its_token_column_lists_from_kinds() -> None:
     assert hand_written == []
 
 
+def test_rows_read_by_position_hold_the_kinds_in_kinds_order() -> None:
+    # The OTel receiver's rows and the pushed rows read back are built positionally (per-row speed),
+    # so their token fields must sit together in KINDS order where the derived SQL puts them.
+    pushed = [f.name for f in dataclasses.fields(team.PushedRow)]
+    first = pushed.index(tokens.COLUMNS[0])
+    assert pushed[first - 1] == "agent"
+    assert tuple(pushed[first : first + len(tokens.COLUMNS)]) == tokens.COLUMNS
+    otel_kinds = [f for f in otel.EventRow._fields if f in tokens.COLUMNS]
+    assert otel_kinds == [c for c in tokens.COLUMNS if c in otel_kinds]  # KINDS order, some left out
+    first = otel.EventRow._fields.index(otel_kinds[0])
+    assert otel.EventRow._fields[first - 1] == "member"
+    assert list(otel.EventRow._fields[first : first + len(otel_kinds)]) == otel_kinds
+
+
 def test_the_derived_lists_follow_a_kind_added_to_kinds(tmp_path: Path) -> None:
     # One edit: a new kind in tokens.KINDS and its column (the migration) is all the store's
     # derived inserts and selects need. Run in a fresh interpreter so the extra kind is seen
@@ -138,8 +152,11 @@ print(*(conn.execute(f"SELECT reasoning_tokens FROM {{t}}").fetchone()[0]
 page = session_rows.session_page(conn, lo_qh=0, hi_qh=1000, mode="calculate", filters=(), rules=(), top=5)
 print(page.counted[0].tokens[-1], len(page.counted[0].tokens))
 # A push: read back as the laptop sends it, stored on a team server (summed into its rollup there).
+fields = [(f.name, f.type) for f in dataclasses.fields(team.PushedRow)]
+at = [name for name, _ in fields].index("web_search_requests") + 1
+fields.insert(at, ("reasoning_tokens", int))
 team.PushedRow = dataclasses.make_dataclass(
-    "PushedRow", [("reasoning_tokens", int, 0)], bases=(team.PushedRow,), frozen=True)
+    "PushedRow", fields, frozen=True, namespace={{"total_tokens": team.PushedRow.total_tokens}})
 pushed = team.new_events(conn, 0, 10)
 server = ledger("server.db")
 stored = team.store_pushed(
