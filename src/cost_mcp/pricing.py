@@ -864,18 +864,16 @@ def price_data() -> tuple[str, str | None]:
     """The genai-prices version pricing now, and when its price data was published if that is
     known: fetched data carries its fetch time; the bundled data has no date of its own (its
     snapshot's timestamp is when it was loaded), so None."""
-    version: str = __getattr__("GENAI_PRICES_VERSION")
-    loaded = sys.modules.get("genai_prices.data_snapshot")
-    if loaded is None:  # priced from saved plans (the status line): its data date is not known here
-        return version, UNKNOWN_DATE
-    snapshot = loaded.get_snapshot()
+    from genai_prices import data_snapshot
+
+    snapshot = data_snapshot.get_snapshot()
     when = snapshot.timestamp.isoformat(timespec="seconds") if snapshot.from_auto_update else None
-    return version, when
+    return __getattr__("GENAI_PRICES_VERSION"), when
 
 
-UNKNOWN_DATE = "?"
-""":func:`price_data`'s date when genai-prices was not loaded by this process: the ledger's latest
-entry for the same version stands."""
+def genai_prices_loaded() -> bool:
+    """Whether this process has loaded genai-prices (not when every price came from saved plans)."""
+    return "genai_prices.data_snapshot" in sys.modules
 
 
 def genai_calc_total(tokens: Tokens, model: str, provider: str, at: datetime) -> Decimal:

@@ -63,17 +63,14 @@ def note_price_data(conn: Conn, version: str, data_date: str | None, now: dateti
 
 def note_pricing(conn: Conn) -> None:
     """:func:`note_price_data` with the price data in use now (the write paths' one call)."""
-    from cost_mcp.pricing import UNKNOWN_DATE, price_data
+    from cost_mcp.pricing import genai_prices_loaded, price_data
 
-    version, data_date = price_data()
-    if data_date == UNKNOWN_DATE:
-        # Priced from saved plans, genai-prices not loaded: a new version is still recorded (its
-        # date unknown), the same version leaves the entry the server recorded as it is.
-        history = price_data_history(conn)
-        if history and history[-1].version == version:
-            return
-        data_date = None
-    note_price_data(conn, version, data_date)
+    if not genai_prices_loaded():
+        # Every price came from plans saved in this ledger (the status line), and the process that
+        # saved them loaded genai-prices and recorded its version here then: nothing new to note,
+        # and finding the version would cost the status line more than its whole time budget.
+        return
+    note_price_data(conn, *price_data())
 
 
 def price_data_history(conn: Conn) -> list[PriceDataUse]:
