@@ -33,6 +33,9 @@ from bench_spend import GROUPS, NOW, PERIODS, TIMEZONES  # noqa: E402
 DATA = ROOT / "bench" / "data"
 
 
+KEY_COLUMNS = ("source", "provider", "model", "project", "agent", "member", "session_id")
+
+
 def copy_ledger(sqlite_path: Path, url: str) -> dict[str, int]:
     """Copy every table of an SQLite ledger into the (migrated, empty) PostgreSQL ledger at ``url``."""
     import psycopg
@@ -63,6 +66,25 @@ def copy_ledger(sqlite_path: Path, url: str) -> dict[str, int]:
                     copy.write_row(row)
                     n += 1
             counts[table] = n
+        # The hour and day levels of the rollup (issue 22) summed from the quarter-hours, as
+        # migration m018 fills them.
+        for level, size in (("usage_rollup_hour", 4), ("usage_rollup_day", 96)):
+            cols = [
+                str(r[0])
+                for r in dst.execute(
+                    "SELECT column_name FROM information_schema.columns WHERE table_name = %s "
+                    "ORDER BY ordinal_position",
+                    (level,),
+                )
+            ]
+            unit, rest = cols[0], cols[1:]
+            keys = [c for c in rest if c in KEY_COLUMNS]
+            sums = [c for c in rest if c not in KEY_COLUMNS]
+            dst.execute(
+                f"INSERT INTO {level} ({unit}, {', '.join(keys + sums)}) "
+                f"SELECT qh / {size}, {', '.join(keys)}, {', '.join(f'SUM({c})' for c in sums)} "
+                f"FROM usage_rollup GROUP BY qh / {size}, {', '.join(keys)}"
+            )
         dst.execute(
             "SELECT setval(pg_get_serial_sequence('usage_events', 'id'), (SELECT MAX(id) FROM usage_events))"
         )
