@@ -4,8 +4,6 @@ from __future__ import annotations
 
 import os
 import re
-import sqlite3
-from collections import Counter
 from collections.abc import Mapping, Sequence
 from dataclasses import asdict
 from datetime import UTC, datetime
@@ -21,10 +19,9 @@ from cost_mcp.models import DoctorReport, KeyStatus, LogRoot, PricedWith, Skippe
 from cost_mcp.pricing import GENAI_PRICES_VERSION, load_overrides
 from cost_mcp.push import pushable
 from cost_mcp.sources import registry
-from cost_mcp.store import meta, skipped
-from cost_mcp.store import team as team_store
-from cost_mcp.store.connection import connect, is_postgres, shown
-from cost_mcp.store.health import check_file, price_data_in_file, push_state_in_file, skipped_in_file
+from cost_mcp.store import health
+from cost_mcp.store.connection import is_postgres, shown
+from cost_mcp.store.health import check_file
 from cost_mcp.store.migrations import MIGRATIONS
 
 _SCAN_LIMIT = 100_000
@@ -98,9 +95,9 @@ def diagnose(
         genai_prices_version=GENAI_PRICES_VERSION,
         providers=providers,
         claude_log_roots=roots,
-        skipped_log_lines=_skipped(settings.db),
+        skipped_log_lines=[SkippedFile(path=p, lines=n) for p, n in health.skipped_files(settings.db)],
         webhooks=webhooks,
-        priced_with=_priced_with(settings.db),
+        priced_with=[PricedWith(**asdict(h)) for h in health.price_data(settings.db)],
         team=team,
         problems=problems,
         warnings=cleanup_warnings(settings.claude_roots()) + team_warnings(settings),
@@ -238,44 +235,6 @@ def _postgres_status(target: str) -> tuple[str, int]:
     return f"ok, PostgreSQL, {pending} migration(s) pending", len(names)
 
 
-def _skipped(target: Path | str) -> list[SkippedFile]:
-    """The files whose lines were skipped, read without writing (an older ledger has no table)."""
-    if is_postgres(target):
-        try:
-            pg = connect(target, migrate_schema=False)
-        except DatabaseError:
-            return []
-        try:
-            return [SkippedFile(path=p, lines=lines) for p, lines in skipped.by_file(pg)]
-        except sqlite3.DatabaseError:
-            return []
-        finally:
-            pg.close()
-    path = Path(target)
-    if not path.is_file():
-        return []
-    return [SkippedFile(path=p, lines=lines) for p, lines in skipped_in_file(path)]
-
-
-def _priced_with(target: Path | str) -> list[PricedWith]:
-    """The price data versions recorded in the ledger, read without writing (none yet: [])."""
-    if is_postgres(target):
-        try:
-            pg = connect(target, migrate_schema=False)
-        except DatabaseError:
-            return []
-        try:
-            return [PricedWith(**asdict(h)) for h in meta.price_data_history(pg)]
-        except sqlite3.DatabaseError:
-            return []
-        finally:
-            pg.close()
-    path = Path(target)
-    if not path.is_file():
-        return []
-    return [PricedWith(**asdict(h)) for h in price_data_in_file(path)]
-
-
 def team_status(settings: Settings) -> TeamStatus:
     """The team server settings (the token only as set or not) and, when one is configured, where
     this ledger's pushes to it stand, read without writing."""
@@ -287,7 +246,7 @@ def team_status(settings: Settings) -> TeamStatus:
     )
     if not server:
         return status
-    found = _push_state(settings.db, server)
+    found = health.push_state(settings.db, server)
     if found is None:
         return status
     mark, pending = found
@@ -296,21 +255,6 @@ def team_status(settings: Settings) -> TeamStatus:
     status.pushed_events = mark.sent
     status.pending_events = sum(n for source, n in pending.items() if pushable(source))
     return status
-
-
-def _push_state(target: Path | str, server: str) -> tuple[team_store.PushMark, Counter[str]] | None:
-    if not is_postgres(target):
-        return push_state_in_file(Path(target), server)
-    try:
-        pg = connect(target, migrate_schema=False)
-    except DatabaseError:
-        return None
-    try:
-        return team_store.push_mark(pg, server), team_store.pending_by_source(pg, server)
-    except sqlite3.DatabaseError:
-        return None
-    finally:
-        pg.close()
 
 
 def team_problems(settings: Settings) -> list[str]:

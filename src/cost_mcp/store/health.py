@@ -4,11 +4,16 @@ from __future__ import annotations
 
 import sqlite3
 from collections import Counter
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
+from typing import TypeVar
 
 from cost_mcp.store import meta, skipped, team
+from cost_mcp.store.connection import Conn
 from cost_mcp.store.migrations import applied_read_only
+
+T = TypeVar("T")
 
 
 @dataclass(frozen=True)
@@ -37,41 +42,51 @@ def check_file(path: Path) -> FileCheck:
     return FileCheck(names)
 
 
-def price_data_in_file(path: Path) -> list[meta.PriceDataUse]:
-    """The price data versions recorded in ``path`` (see store.meta), read without writing it."""
-    try:
-        conn = sqlite3.connect(f"file:{path}?mode=ro", uri=True)
+def read_without_writing(target: Path | str, read: Callable[[Conn], T], default: T) -> T:
+    """``read`` on the ledger at ``target`` opened without writing it (a SQLite file read-only, a
+    PostgreSQL ledger unmigrated); ``default`` when it is absent, unreadable or not migrated that far
+    (an older ledger has no such table)."""
+    from cost_mcp.errors import DatabaseError
+    from cost_mcp.store.connection import connect, is_postgres
+
+    if is_postgres(target):
         try:
-            return meta.price_data_history(conn)
-        finally:
-            conn.close()
-    except sqlite3.DatabaseError:
-        return []
-
-
-def skipped_in_file(path: Path) -> list[tuple[str, dict[str, int]]]:
-    """The files whose lines were skipped, per reason, read from ``path`` without writing it (an
-    older or unreadable ledger has none)."""
-    try:
-        conn = sqlite3.connect(f"file:{path}?mode=ro", uri=True)
+            pg = connect(target, migrate_schema=False)
+        except DatabaseError:
+            return default
         try:
-            return skipped.by_file(conn)
+            return read(pg)
+        except sqlite3.DatabaseError:  # PostgreSQL errors are mapped to sqlite3's classes
+            return default
         finally:
-            conn.close()
-    except sqlite3.DatabaseError:
-        return []
-
-
-def push_state_in_file(path: Path, server: str) -> tuple[team.PushMark, Counter[str]] | None:
-    """Where pushes to ``server`` stand and what waits to be sent, by source, read from ``path``
-    without writing it; None when the ledger cannot tell (absent, unreadable, or not migrated)."""
+            pg.close()
+    path = Path(target)
     if not path.is_file():
-        return None
+        return default
     try:
         conn = sqlite3.connect(f"file:{path}?mode=ro", uri=True)
         try:
-            return team.push_mark(conn, server), team.pending_by_source(conn, server)
+            return read(conn)
         finally:
             conn.close()
     except sqlite3.DatabaseError:
-        return None
+        return default
+
+
+def price_data(target: Path | str) -> list[meta.PriceDataUse]:
+    """The price data versions recorded in the ledger (see store.meta), read without writing it."""
+    return read_without_writing(target, meta.price_data_history, [])
+
+
+def skipped_files(target: Path | str) -> list[tuple[str, dict[str, int]]]:
+    """The files whose lines were skipped, per reason, read without writing the ledger."""
+    return read_without_writing(target, skipped.by_file, [])
+
+
+def push_state(target: Path | str, server: str) -> tuple[team.PushMark, Counter[str]] | None:
+    """Where pushes to ``server`` stand and what waits to be sent, by source, read without writing
+    the ledger; None when it cannot tell (absent, unreadable, or not migrated)."""
+    found: tuple[team.PushMark, Counter[str]] | None = read_without_writing(
+        target, lambda c: (team.push_mark(c, server), team.pending_by_source(c, server)), None
+    )
+    return found
