@@ -9,6 +9,7 @@ skip, saying why, unless ``CI`` is set: then they fail.
 
 from __future__ import annotations
 
+import contextlib
 import os
 from collections.abc import AsyncIterator, Iterator
 from pathlib import Path
@@ -18,6 +19,8 @@ import stamina
 from mcp import Client
 
 from cost_mcp.config import Settings, load_settings, provider_env_names
+from cost_mcp.store import connect
+from cost_mcp.store.connection import Conn
 from tests.pg_cluster import Cluster
 
 BACKENDS = ["sqlite", "postgresql"]
@@ -103,6 +106,13 @@ def home(request: pytest.FixtureRequest, tmp_path: Path, monkeypatch: pytest.Mon
 @pytest.fixture
 def settings(home: Path) -> Settings:
     return load_settings()
+
+
+@pytest.fixture
+def conn(settings: Settings) -> Iterator[Conn]:
+    """The test's ledger connection, closed after the test (one left open warns on PostgreSQL)."""
+    with contextlib.closing(connect(settings.db)) as ledger:
+        yield ledger
 
 
 @pytest.fixture

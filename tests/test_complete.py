@@ -8,7 +8,6 @@ import os
 import pty
 import subprocess
 import sys
-from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta
 from decimal import Decimal
 from pathlib import Path
@@ -37,13 +36,6 @@ pytestmark = [
 
 FILES, CALLS = 40, 300
 CALL_USD = Decimal("0.001512")  # Sonnet 4.5: 4 input tokens at $3/MTok + 100 output at $15/MTok
-
-
-@pytest.fixture
-def conn(settings: Settings) -> Iterator[Conn]:
-    """The test's ledger connection, closed after the test (one left open warns on PostgreSQL)."""
-    with contextlib.closing(connect(settings.db)) as ledger:
-        yield ledger
 
 
 def _big_tree(claude: Path, when: datetime) -> Decimal:

@@ -8,7 +8,6 @@ what it got, so each test states exactly which rows a push sent.
 from __future__ import annotations
 
 import gzip
-from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
@@ -19,8 +18,8 @@ from cost_mcp import push
 from cost_mcp.config import Settings
 from cost_mcp.pricing import Pricer
 from cost_mcp.sources.claude_code import ingest
-from cost_mcp.store import connect, write_transaction
 from cost_mcp.store import team as team_store
+from cost_mcp.store import write_transaction
 from cost_mcp.store.connection import Conn
 from tests.sources.claude_logs import assistant, session_file, write
 
@@ -47,13 +46,6 @@ class Server:
         got = [(r.message_id, r.output_tokens) for batch in self.batches for r in batch]
         self.batches.clear()
         return got
-
-
-@pytest.fixture
-def conn(settings: Settings) -> Iterator[Conn]:
-    c = connect(settings.db)
-    yield c
-    c.close()
 
 
 @pytest.fixture

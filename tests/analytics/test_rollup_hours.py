@@ -6,7 +6,6 @@ Adelaide), by every grouping."""
 from __future__ import annotations
 
 from collections import defaultdict
-from collections.abc import Iterator
 from datetime import UTC, date, datetime, timedelta
 from decimal import Decimal
 from itertools import pairwise
@@ -21,7 +20,7 @@ from cost_mcp.config import Settings
 from cost_mcp.money import from_nanos
 from cost_mcp.pricing import Pricer
 from cost_mcp.sources.claude_code import ingest
-from cost_mcp.store import connect, rollup, write_transaction
+from cost_mcp.store import rollup, write_transaction
 from cost_mcp.store.buckets import DAY_MS, Bucket, replace_range
 from cost_mcp.store.connection import Conn
 from tests.sources.claude_logs import SONNET, assistant, session_file, write
@@ -36,13 +35,6 @@ STRETCHES = (
 )
 PERIODS = (("2026-10-03", "2026-10-04"), ("2026-10-24", "2026-10-26"), ("2026-10-01", "2026-10-31"))
 ZONES = ("UTC", "Europe/Paris", "Asia/Kolkata", "Asia/Kathmandu", "Australia/Adelaide")
-
-
-@pytest.fixture
-def conn(settings: Settings) -> Iterator[Conn]:
-    c = connect(settings.db)
-    yield c
-    c.close()
 
 
 @pytest.fixture

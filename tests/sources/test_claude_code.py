@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import os
-from collections.abc import Iterator
 from decimal import Decimal
 from pathlib import Path
 from typing import Any
@@ -15,7 +14,6 @@ from cost_mcp.models import IngestResult
 from cost_mcp.money import from_nanos
 from cost_mcp.pricing import Pricer
 from cost_mcp.sources.claude_code import FileIdentity, ingest, parse_line
-from cost_mcp.store import connect
 from cost_mcp.store.connection import Conn
 from tests.sources.claude_logs import (
     assistant,
@@ -31,13 +29,6 @@ from tests.sources.claude_logs import (
 @pytest.fixture
 def claude(home: Path) -> Path:
     return home / "claude"
-
-
-@pytest.fixture
-def conn(settings: Settings) -> Iterator[Conn]:
-    c = connect(settings.db)
-    yield c
-    c.close()
 
 
 def run(conn: Conn, settings: Settings, **kwargs: object) -> IngestResult:
