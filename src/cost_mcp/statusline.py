@@ -30,7 +30,6 @@ from cost_mcp.money import from_nanos
 from cost_mcp.periods import to_ms
 from cost_mcp.store import rollup, status
 from cost_mcp.store.connection import Conn, connect, write_transaction
-from cost_mcp.store.otel import CLAUDE_SOURCE as CLAUDE_OTEL_SOURCE
 from cost_mcp.store.plan_limits import insert_reading
 from cost_mcp.store.rollup import QUARTER_HOUR_MS
 
@@ -71,9 +70,10 @@ class StatusInput:
         )
 
 
-CLAUDE_CODE_SOURCES = ("claude_code", CLAUDE_OTEL_SOURCE)
-"""Claude Code's calls in the ledger: its logs (``sources.claude_code.SOURCE``, not imported: heavy)
-and calls seen only over OTel, as usage_blocks counts them."""
+CLAUDE_CODE_SOURCES = ("claude_code", "claude_code_otel")
+"""Claude Code's calls in the ledger, as usage_blocks counts them: its logs and calls seen only over
+OTel (``sources.claude_code.SOURCE`` and ``store.otel.CLAUDE_SOURCE``, spelled out here because
+the unchanged call needs nothing else from either module; a test checks they agree)."""
 BLOCK_HOURS = 5
 
 

@@ -28,7 +28,6 @@ there is a ``COPY`` into a temporary staging table and one ``INSERT ... SELECT .
 
 from __future__ import annotations
 
-import hashlib
 import json
 import sqlite3
 from collections import Counter
@@ -116,6 +115,8 @@ def insert_rows(
 def _stage(conn: Conn, table: str, columns: Sequence[str]) -> str:
     """A session's temporary staging table for ``columns`` of ``table`` (typed as they are, no
     constraints), plus ``n`` numbering rows as they are copied in."""
+    import hashlib  # here: every connect imports this module (restore_indexes); only bulk loads stage
+
     digest = hashlib.sha1(",".join(columns).encode(), usedforsecurity=False).hexdigest()[:10]
     stage = f"stage_{table}_{digest}"
     # Looked up rather than cached: a rolled-back transaction takes a table it created with it.
