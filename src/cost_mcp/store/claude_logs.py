@@ -177,13 +177,19 @@ def save_files(conn: Conn, files: Iterable[FileRow], scanned_at: str) -> None:
     )
 
 
-def known_files(conn: Conn) -> list[FileRow]:
-    """The read state of every log file read so far."""
+def known_files(conn: Conn, paths: Sequence[str] | None = None) -> list[FileRow]:
+    """The read state of every log file read so far, or of just ``paths`` (a few: one query)."""
+    where, args = "", tuple[str, ...]()
+    if paths is not None:
+        if not paths:
+            return []  # PostgreSQL has no empty IN ()
+        where, args = f" WHERE path IN ({', '.join('?' * len(paths))})", tuple(paths)
     return [
         (str(p), int(d), int(i), int(s), int(m), int(o), None if c is None else bytes(c), bool(sk), pr, se)
         for p, d, i, s, m, o, c, sk, pr, se in conn.execute(
             'SELECT path, device, inode, size, mtime_ns, "offset", check_hash, skipping, project, session_id '
-            "FROM scanned_files"
+            f"FROM scanned_files{where}",
+            args,
         )
     ]
 
