@@ -238,6 +238,8 @@ def test_hooks_block_at_a_hard_budget_and_warn_at_a_soft_one(
     tool = {**base, "hook_event_name": "PreToolUse", "tool_name": "Bash", "tool_input": {"command": "ls"}}
     assert _hook(monkeypatch, capsys, prompt) is None  # no budgets: nothing to say
     conn = connect(settings.db)
+    # ...and nothing read: the new lines are the status line's to read, or the next budget check's.
+    assert conn.execute("SELECT COUNT(*) FROM scanned_files").fetchone()[0] == 0
     set_budget(conn, "app-soft", spent / 2, "day", BudgetScope(projects=["-home-dev-app"]))
     conn.close()
     warned = _hook(monkeypatch, capsys, prompt)
