@@ -868,7 +868,10 @@ def price_data() -> tuple[str, str | None]:
 
     snapshot = data_snapshot.get_snapshot()
     when = snapshot.timestamp.isoformat(timespec="seconds") if snapshot.from_auto_update else None
-    return __getattr__("GENAI_PRICES_VERSION"), when
+    # The global once read (module __getattr__ sets it): reading the package metadata again cost
+    # every priced write ~1 ms (a zip or dist-info lookup and an email-header parse).
+    version = globals().get("GENAI_PRICES_VERSION") or __getattr__("GENAI_PRICES_VERSION")
+    return version, when
 
 
 def genai_prices_loaded() -> bool:
