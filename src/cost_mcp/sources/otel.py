@@ -4,7 +4,7 @@ What becomes a usage event:
 - Claude Code's ``claude_code.api_request`` log events (source ``claude_code_otel``, agent
   ``claude-code``). The dedup key is the API ``request_id``, the value the JSONL log calls
   ``requestId``: while a log copy of that request exists (source ``claude_code``) the OTel copy is
-  stored uncounted (see the ``m016_otel`` triggers), so a call seen both ways counts once.
+  stored uncounted (``store.otel``; m016, m021), so a call seen both ways counts once.
 - Codex ``codex.sse_event`` events of kind ``response.completed`` and Gemini CLI
   ``gemini_cli.api_response`` events (source ``otel``).
 - Spans carrying the GenAI semantic conventions (``gen_ai.usage.*`` and a model), with the resource's
