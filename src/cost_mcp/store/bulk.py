@@ -8,9 +8,9 @@ drop, and :func:`restore_indexes` (run at the end of the load and on every :func
 them back from there: a load killed in the middle leaves a ledger whose queries are correct (only
 slower) until the next process opens it.
 
-PostgreSQL drops its indexes too, keeping the one secondary index its insert trigger (m016's
-cross-path dedup) looks up for every row, ``usage_events_otel_request``: a partial index over
-OTel rows only, which a log row never has to update.
+PostgreSQL drops its indexes too, keeping the one secondary index the cross-path dedup (m016's
+rule, applied per batch since m021) looks up for every log row, ``usage_events_otel_request``: a
+partial index over OTel rows only, which a log row never has to update.
 
 On SQLite, row triggers whose whole effect one set-based statement can redo (:data:`SETTLE`) are
 dropped the same way: m016's ``usage_events_log_copy_added`` ran a sub-query per inserted row (~0.3
@@ -18,7 +18,8 @@ s of a 3 s cold ingest of 75k rows) to uncount the OpenTelemetry copy of a call 
 arrives. It is created again at the end of the load (or by the next connect after a crash) and its
 statement is then run once over the whole table, in the same transaction: an OTel copy that arrived
 while the trigger was gone stops counting then, as it would have row by row. (PostgreSQL keeps its
-triggers.)
+triggers.) Since m021 that trigger is gone (log writers apply its rule per batch,
+``store.otel.uncount_otel_copies``): this now settles a load a previous release left unfinished.
 
 Many rows go in through :func:`insert_rows` and :func:`copy_in`: ``executemany`` on SQLite (one
 prepared statement, no round trips), ``COPY`` on PostgreSQL, where ``executemany`` costs the
@@ -193,8 +194,8 @@ def _droppable(conn: Conn) -> list[tuple[str, str]]:
 
 
 PG_TRIGGER_INDEXES = frozenset({"usage_events_otel_request"})
-"""Kept through a PostgreSQL bulk load: the insert trigger probes it for every log row (PL/pgSQL
-names no index, so this cannot be read from the trigger as SQLite's INDEXED BY is)."""
+"""Kept through a PostgreSQL bulk load: the log-copy rule (``store.otel.uncount_otel_copies``)
+probes it for every log row."""
 
 
 def index_names(conn: Conn) -> set[str]:

@@ -15,7 +15,7 @@ from __future__ import annotations
 import weakref
 from collections.abc import Collection, Iterable, Sequence
 
-from cost_mcp.store import bulk, meta
+from cost_mcp.store import bulk, meta, otel
 from cost_mcp.store.connection import Conn, dialect
 from cost_mcp.store.usage import TOKEN_COLUMNS_SQL, TOKENS_FROM_EXCLUDED_SQL
 
@@ -61,10 +61,12 @@ def upsert_copies(
         return
     meta.note_pricing(conn)
     columns = COPY_COLUMNS.split(", ")
+    request_ids = [str(r[2]) for r in rows if r[0] == otel.LOG_SOURCE]
     if stored_messages is not None:
         bulk.copy_in(conn, "usage_events", columns, [r for r in rows if r[1] not in stored_messages])
         rows = [r for r in rows if r[1] in stored_messages]
     bulk.insert_rows(conn, "usage_events", columns, rows, on_conflict=_ON_CONFLICT, key=_KEY)
+    otel.uncount_otel_copies(conn, request_ids)
 
 
 def touch(conn: Conn, message_ids: Iterable[str]) -> None:
