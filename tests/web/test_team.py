@@ -270,7 +270,13 @@ def test_push_is_idempotent_in_any_order_and_collapses_a_resumed_session(home: P
         _assert_rollup_exact(server_db)
 
 
-COARSER = ("usage_rollup_hour", "usage_rollup_day")
+COARSER = (
+    "usage_rollup_hour",
+    "usage_rollup_day",
+    "usage_rollup_nosession",
+    "usage_rollup_hour_nosession",
+    "usage_rollup_day_nosession",
+)
 
 
 def _assert_rollup_exact(db: Path | str) -> None:
