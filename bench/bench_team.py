@@ -8,7 +8,7 @@ with the admin's token. Reports events/s accepted, p50/p99 of push and get_spend
 afterwards that the admin's total equals the rows sent, each priced by the same pricer, to the
 nano-dollar.
 
-    python bench/bench_team.py --seconds 60 --pushers 20 --clients 10 --batch 500
+    python bench/bench_team.py --seconds 60 --pushers 20 --clients 10 --batch 500 [--workers 2] [--pg]
 """
 
 from __future__ import annotations
@@ -120,13 +120,33 @@ def main() -> None:
     ap.add_argument("--clients", type=int, default=10)
     ap.add_argument("--batch", type=int, default=500)
     ap.add_argument("--workers", type=int, default=1, help="server processes (serve --http --workers)")
+    ap.add_argument(
+        "--pg",
+        action="store_true",
+        help="the ledger in a throwaway PostgreSQL cluster (tests/pg_cluster.py, fsync on), not SQLite",
+    )
     args = ap.parse_args()
+    cluster = None
+    if args.pg:
+        sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
+        from tests.pg_cluster import Cluster
+
+        cluster = Cluster(durable=True)
+    try:
+        run(args, cluster.url(cluster.new_database()) if cluster is not None else None)
+    finally:
+        if cluster is not None:
+            cluster.stop()
+
+
+def run(args: argparse.Namespace, pg_url: str | None) -> None:
+    """One run of the benchmark on a fresh ledger: an SQLite file, else the PostgreSQL database given."""
 
     with tempfile.TemporaryDirectory() as tmp, socket.socket() as s:
         s.bind(("127.0.0.1", 0))
         port = s.getsockname()[1]
         s.close()
-        db = Path(tmp) / "cost.db"
+        db: Path | str = pg_url or Path(tmp) / "cost.db"
         conn = connect(db)
         tokens = [team_store.create_token(conn, f"p{i}", f"dev{i}@example.com") for i in range(args.pushers)]
         admin = team_store.create_token(conn, "admin", "boss@example.com", "admin")
@@ -268,6 +288,7 @@ def main() -> None:
         "clients": args.clients,
         "batch": args.batch,
         "workers": args.workers,
+        "ledger": "postgresql" if pg_url else "sqlite",
         "events_accepted": accepted,
         "distinct_events": distinct,
         "events_per_s": round(accepted / wall),
@@ -283,9 +304,21 @@ def main() -> None:
     }
     print(
         table(
-            ["events/s", "per CPU s", "accepted", "push p50/p99 ms", "spend n", "spend p50/p99 ms", "load"],
+            [
+                "ledger",
+                "workers",
+                "events/s",
+                "per CPU s",
+                "accepted",
+                "push p50/p99 ms",
+                "spend n",
+                "spend p50/p99 ms",
+                "load",
+            ],
             [
                 [
+                    result["ledger"],
+                    args.workers,
                     f"{result['events_per_s']:,}",
                     f"{result['events_per_server_cpu_s']:,}",
                     f"{accepted:,}",
