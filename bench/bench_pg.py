@@ -85,6 +85,25 @@ def copy_ledger(sqlite_path: Path, url: str) -> dict[str, int]:
                 f"SELECT qh / {size}, {', '.join(keys)}, {', '.join(f'SUM({c})' for c in sums)} "
                 f"FROM usage_rollup GROUP BY qh / {size}, {', '.join(keys)}"
             )
+        # Each level summed over sessions too (issue 14), as migration m022 fills them.
+        for level in ("usage_rollup", "usage_rollup_hour", "usage_rollup_day"):
+            twin = f"{level}_nosession"
+            cols = [
+                str(r[0])
+                for r in dst.execute(
+                    "SELECT column_name FROM information_schema.columns WHERE table_name = %s "
+                    "ORDER BY ordinal_position",
+                    (twin,),
+                )
+            ]
+            unit, rest = cols[0], cols[1:]
+            keys = [c for c in rest if c in KEY_COLUMNS]
+            sums = [c for c in rest if c not in KEY_COLUMNS]
+            dst.execute(
+                f"INSERT INTO {twin} ({unit}, {', '.join(keys + sums)}) "
+                f"SELECT {unit}, {', '.join(keys)}, {', '.join(f'SUM({c})' for c in sums)} "
+                f"FROM {level} GROUP BY {unit}, {', '.join(keys)}"
+            )
         dst.execute(
             "SELECT setval(pg_get_serial_sequence('usage_events', 'id'), (SELECT MAX(id) FROM usage_events))"
         )

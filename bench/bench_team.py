@@ -8,13 +8,14 @@ with the admin's token. Reports events/s accepted, p50/p99 of push and get_spend
 afterwards that the admin's total equals the rows sent, each priced by the same pricer, to the
 nano-dollar.
 
-    python bench/bench_team.py --seconds 60 --pushers 20 --clients 10 --batch 500
+    python bench/bench_team.py --seconds 60 --pushers 20 --clients 10 --batch 500 [--workers 2] [--pg]
 """
 
 from __future__ import annotations
 
 import argparse
 import gzip
+import multiprocessing
 import os
 import socket
 import subprocess
@@ -68,9 +69,43 @@ def rows(pusher: int, n: int, size: int, now_ms: int) -> list[WireRow]:
 
 
 def cpu_seconds(pid: int) -> float:
-    """User + system CPU time of a process so far (Linux): what the server spent, whatever the load."""
+    """User + system CPU time so far of a process and its children (Linux; the workers of
+    ``--workers N``): what the server spent, whatever the load."""
     fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
-    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+    own = (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+    children = Path(f"/proc/{pid}/task/{pid}/children").read_text().split()
+    return own + sum(cpu_seconds(int(child)) for child in children)
+
+
+def asker(base: str, admin: str, seconds: float, ready: Any, results: Any) -> None:
+    """One MCP client (a process): get_spend by member in a loop for ``seconds``; puts (latencies,
+    error or "") on ``results``."""
+    from mcp import Client
+    from mcp.client.streamable_http import streamable_http_client
+
+    latencies: list[float] = []
+    error = ""
+
+    async def loop() -> None:
+        nonlocal error
+        async with (
+            httpx2.AsyncClient(headers={"Authorization": f"Bearer {admin}"}, timeout=120) as http,
+            Client(streamable_http_client(f"{base}/mcp", http_client=http)) as client,
+        ):
+            ready.wait(timeout=300)
+            deadline = time.perf_counter() + seconds
+            while time.perf_counter() < deadline:
+                t = time.perf_counter()
+                res = await client.call_tool("get_spend", {"period": "last_7_days", "group_by": ["member"]})
+                if res.is_error:
+                    error = f"get_spend: {res.content}"
+                    return
+                latencies.append(time.perf_counter() - t)
+
+    try:
+        anyio.run(loop)
+    finally:
+        results.put((latencies, error))
 
 
 def pct(values: list[float], q: float) -> float:
@@ -84,13 +119,34 @@ def main() -> None:
     ap.add_argument("--pushers", type=int, default=20)
     ap.add_argument("--clients", type=int, default=10)
     ap.add_argument("--batch", type=int, default=500)
+    ap.add_argument("--workers", type=int, default=1, help="server processes (serve --http --workers)")
+    ap.add_argument(
+        "--pg",
+        action="store_true",
+        help="the ledger in a throwaway PostgreSQL cluster (tests/pg_cluster.py, fsync on), not SQLite",
+    )
     args = ap.parse_args()
+    cluster = None
+    if args.pg:
+        sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
+        from tests.pg_cluster import Cluster
+
+        cluster = Cluster(durable=True)
+    try:
+        run(args, cluster.url(cluster.new_database()) if cluster is not None else None)
+    finally:
+        if cluster is not None:
+            cluster.stop()
+
+
+def run(args: argparse.Namespace, pg_url: str | None) -> None:
+    """One run of the benchmark on a fresh ledger: an SQLite file, else the PostgreSQL database given."""
 
     with tempfile.TemporaryDirectory() as tmp, socket.socket() as s:
         s.bind(("127.0.0.1", 0))
         port = s.getsockname()[1]
         s.close()
-        db = Path(tmp) / "cost.db"
+        db: Path | str = pg_url or Path(tmp) / "cost.db"
         conn = connect(db)
         tokens = [team_store.create_token(conn, f"p{i}", f"dev{i}@example.com") for i in range(args.pushers)]
         admin = team_store.create_token(conn, "admin", "boss@example.com", "admin")
@@ -104,7 +160,17 @@ def main() -> None:
             COST_MCP_TIMEZONE="UTC",
         )
         proc = subprocess.Popen(
-            [sys.executable, "-m", "cost_mcp", "serve", "--http", "--port", str(port)],
+            [
+                sys.executable,
+                "-m",
+                "cost_mcp",
+                "serve",
+                "--http",
+                "--port",
+                str(port),
+                "--workers",
+                str(args.workers),
+            ],
             env=env,
             stderr=subprocess.DEVNULL,
         )
@@ -123,7 +189,6 @@ def main() -> None:
                     break
                 except httpx2.TransportError:
                     time.sleep(0.1)
-            deadline = time.perf_counter() + args.seconds
 
             def pusher(i: int) -> None:
                 nonlocal accepted
@@ -153,36 +218,34 @@ def main() -> None:
                                 sent[(i, n)] = batch
                         n += 1
 
-            def asker() -> None:
-                from mcp import Client
-                from mcp.client.streamable_http import streamable_http_client
-
-                async def loop() -> None:
-                    async with (
-                        httpx2.AsyncClient(headers={"Authorization": f"Bearer {admin}"}, timeout=120) as http,
-                        Client(streamable_http_client(f"{base}/mcp", http_client=http)) as client,
-                    ):
-                        while time.perf_counter() < deadline:
-                            t = time.perf_counter()
-                            res = await client.call_tool(
-                                "get_spend", {"period": "last_7_days", "group_by": ["member"]}
-                            )
-                            if res.is_error:
-                                errors.append(f"get_spend: {res.content}")
-                                return
-                            with lock:
-                                spend_lat.append(time.perf_counter() - t)
-
-                anyio.run(loop)
-
+            # Each MCP client is a process of its own, as it is on a real team (their own machines):
+            # in this process, their latency would include waiting for the pushers' threads here.
+            spawn = multiprocessing.get_context("spawn")
+            results: Any = spawn.Queue()
+            ready: Any = spawn.Barrier(args.clients + 1) if args.clients else None
+            askers = [
+                spawn.Process(target=asker, args=(base, admin, args.seconds, ready, results))
+                for _ in range(args.clients)
+            ]
+            for a in askers:
+                a.start()
+            if ready is not None:
+                ready.wait(timeout=300)  # every client has imported the SDK; the clock starts now
+            deadline = time.perf_counter() + args.seconds
             cpu_before = cpu_seconds(proc.pid)
             start = time.perf_counter()
             threads = [threading.Thread(target=pusher, args=(i,)) for i in range(args.pushers)]
-            threads += [threading.Thread(target=asker) for _ in range(args.clients)]
             for t in threads:
                 t.start()
             for t in threads:
                 t.join()
+            for _ in askers:
+                latencies, error = results.get()
+                spend_lat.extend(latencies)
+                if error:
+                    errors.append(error)
+            for a in askers:
+                a.join()
             wall = time.perf_counter() - start
             cpu = cpu_seconds(proc.pid) - cpu_before
 
@@ -224,6 +287,8 @@ def main() -> None:
         "pushers": args.pushers,
         "clients": args.clients,
         "batch": args.batch,
+        "workers": args.workers,
+        "ledger": "postgresql" if pg_url else "sqlite",
         "events_accepted": accepted,
         "distinct_events": distinct,
         "events_per_s": round(accepted / wall),
@@ -239,9 +304,21 @@ def main() -> None:
     }
     print(
         table(
-            ["events/s", "per CPU s", "accepted", "push p50/p99 ms", "spend n", "spend p50/p99 ms", "load"],
+            [
+                "ledger",
+                "workers",
+                "events/s",
+                "per CPU s",
+                "accepted",
+                "push p50/p99 ms",
+                "spend n",
+                "spend p50/p99 ms",
+                "load",
+            ],
             [
                 [
+                    result["ledger"],
+                    args.workers,
                     f"{result['events_per_s']:,}",
                     f"{result['events_per_server_cpu_s']:,}",
                     f"{accepted:,}",

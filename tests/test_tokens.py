@@ -19,7 +19,16 @@ from cost_mcp.pricing import Tokens
 from cost_mcp.store import connect, otel, team
 from cost_mcp.store.usage import TOKEN_SUMS_SQL
 
-TABLES = ("usage_events", "usage_rollup", "usage_rollup_hour", "usage_rollup_day", "provider_buckets")
+TABLES = (
+    "usage_events",
+    "usage_rollup",
+    "usage_rollup_hour",
+    "usage_rollup_day",
+    "usage_rollup_nosession",
+    "usage_rollup_hour_nosession",
+    "usage_rollup_day_nosession",
+    "provider_buckets",
+)
 
 
 @pytest.mark.parametrize("table", TABLES)
@@ -148,7 +157,7 @@ print(conn.execute("SELECT reasoning_tokens FROM usage_events").fetchone()[0],
 with write_transaction(conn):
     rollup.rebuild(conn, [0])  # the quarter-hour of the event at 1000 ms
 print(*(conn.execute(f"SELECT reasoning_tokens FROM {{t}}").fetchone()[0]
-        for t in ("usage_rollup", "usage_rollup_hour", "usage_rollup_day")))
+        for t in {TABLES[1:-1]!r}))
 page = session_rows.session_page(conn, lo_qh=0, hi_qh=1000, mode="calculate", filters=(), rules=(), top=5)
 print(page.counted[0].tokens[-1], len(page.counted[0].tokens))
 # A push: read back as the laptop sends it, stored on a team server (summed into its rollup there).
@@ -172,4 +181,4 @@ print(*conn.execute(f"SELECT {{usage.TOKEN_COLUMNS_SQL}} FROM usage_events WHERE
 """
     done = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True, check=False)
     assert done.returncode == 0, done.stderr
-    assert done.stdout.split("\n")[:-1] == ["7 9", "7 7 7", "7 7", "7 1 7 7", "1 2 3 4 5 0 0"]
+    assert done.stdout.split("\n")[:-1] == ["7 9", "7 7 7 7 7 7", "7 7", "7 1 7 7", "1 2 3 4 5 0 0"]

@@ -2,9 +2,9 @@
 
 Every column list, SQL sum and token field is derived from :data:`KINDS`, in this order: adding a
 kind (reasoning tokens, audio tokens, web-fetch requests) is one entry here, a migration adding its
-column to ``usage_events``, ``provider_buckets`` and the three rollup tables (``usage_rollup``,
-``usage_rollup_hour``, ``usage_rollup_day``), and a field of :class:`cost_mcp.models.TokenTotals`
-(tests/test_tokens.py fails until all three exist).
+column to ``usage_events``, ``provider_buckets`` and the six rollup tables (``usage_rollup``,
+``usage_rollup_hour``, ``usage_rollup_day`` and their ``_nosession`` twins), and a field of
+:class:`cost_mcp.models.TokenTotals` (tests/test_tokens.py fails until all three exist).
 """
 
 from __future__ import annotations

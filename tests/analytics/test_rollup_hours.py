@@ -6,6 +6,7 @@ Adelaide), by every grouping."""
 from __future__ import annotations
 
 from collections import defaultdict
+from collections.abc import Callable
 from datetime import UTC, date, datetime, timedelta
 from decimal import Decimal
 from itertools import pairwise
@@ -130,7 +131,13 @@ def test_billed_days_and_sessions_read_the_same_by_hours_as_by_quarters(
         )
     answers: dict[str, list[object]] = {}
     real = rollup.read_sql
-    for how, read in (("hours", real), ("quarters", lambda lo, hi, cuts=(): real(lo, hi, range(lo, hi)))):
+    reads: tuple[tuple[str, Callable[..., str]], ...] = (
+        ("hours", real),
+        ("quarters", lambda lo, hi, cuts=(), sessions=True: real(lo, hi, range(lo, hi), sessions=sessions)),
+        # The rows summed over sessions (issue 14) answer what the per-session rows answer.
+        ("per session", lambda lo, hi, cuts=(), sessions=True: real(lo, hi, cuts)),
+    )
+    for how, read in reads:
         monkeypatch.setattr(rollup, "read_sql", read)
         answers[how] = [
             get_spend(
@@ -141,7 +148,7 @@ def test_billed_days_and_sessions_read_the_same_by_hours_as_by_quarters(
             for keys in ([], ["provider", "day"], ["session"], ["week", "model"])
             for w in (rows.Window(), rows.Window(limit=2))
         ]
-    assert answers["hours"] == answers["quarters"]
+    assert answers["hours"] == answers["quarters"] == answers["per session"]
     assert any(a["attribution"] for a in answers["hours"])  # type: ignore[index]
 
 
@@ -167,6 +174,20 @@ def assert_hours_exact(conn: Conn) -> None:
         f"SELECT h, {key}, {', '.join(rollup.ROLLUP_SUMS)} FROM usage_rollup_hour"
     ).fetchall()
     assert summed and sorted(map(_plain, hours)) == sorted(map(_plain, summed))
+    assert_sessions_summed(conn)
+
+
+def assert_sessions_summed(conn: Conn) -> None:
+    """Each rollup level's twin without sessions equals the level summed over sessions, row for row."""
+    key = ", ".join(rollup.ROLLUP_KEY[1:-1])
+    sums = ", ".join(f"SUM({c})" for c in rollup.ROLLUP_SUMS)
+    positions = ", ".join(str(i) for i in range(1, len(rollup.ROLLUP_KEY)))
+    for table, unit, _ in rollup.LEVELS:
+        summed = conn.execute(f"SELECT {unit}, {key}, {sums} FROM {table} GROUP BY {positions}").fetchall()
+        twin = conn.execute(
+            f"SELECT {unit}, {key}, {', '.join(rollup.ROLLUP_SUMS)} FROM {table}_nosession"
+        ).fetchall()
+        assert summed and sorted(map(_plain, twin)) == sorted(map(_plain, summed)), table
 
 
 def _plain(row: tuple[object, ...]) -> tuple[object, ...]:

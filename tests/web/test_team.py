@@ -263,14 +263,41 @@ def test_push_is_idempotent_in_any_order_and_collapses_a_resumed_session(home: P
             again = push.push(conn, settings, send=_local_sender(server_db, ana))
             assert again.sent == 0  # acknowledged: nothing to send
             conn.execute("DELETE FROM push_marks")  # marks lost: everything is sent again
+            _refresh_rollup(server_db)
             assert push.push(conn, settings, send=_local_sender(server_db, ana)).changed == 0
+            # Nothing changed, so nothing is left for the next query to rebuild.
+            assert _dirty_quarter_hours(server_db) == 0
             conn.close()
         assert _total(server_db) == expected
         assert _total(server_db, members=["ana@example.com"]) == expected
         _assert_rollup_exact(server_db)
 
 
-COARSER = ("usage_rollup_hour", "usage_rollup_day")
+def _refresh_rollup(db: Path | str) -> None:
+    from cost_mcp.store import rollup
+
+    conn = connect(db)
+    try:
+        assert rollup.refresh(conn) >= 0
+    finally:
+        conn.close()
+
+
+def _dirty_quarter_hours(db: Path | str) -> int:
+    conn = connect(db)
+    try:
+        return int(conn.execute("SELECT COUNT(*) FROM rollup_dirty").fetchone()[0])
+    finally:
+        conn.close()
+
+
+COARSER = (
+    "usage_rollup_hour",
+    "usage_rollup_day",
+    "usage_rollup_nosession",
+    "usage_rollup_hour_nosession",
+    "usage_rollup_day_nosession",
+)
 
 
 def _assert_rollup_exact(db: Path | str) -> None:
@@ -363,10 +390,21 @@ class Team:
     stderr: Path
 
 
-def _start(env: dict[str, str], port: int, stderr: Path) -> subprocess.Popen[bytes]:
+def _start(env: dict[str, str], port: int, stderr: Path, *extra: str) -> subprocess.Popen[bytes]:
     with stderr.open("ab") as log:
         proc = subprocess.Popen(
-            [sys.executable, "-m", "cost_mcp", "serve", "--http", "--host", "127.0.0.1", "--port", str(port)],
+            [
+                sys.executable,
+                "-m",
+                "cost_mcp",
+                "serve",
+                "--http",
+                "--host",
+                "127.0.0.1",
+                "--port",
+                str(port),
+                *extra,
+            ],
             env=env,
             stdout=subprocess.DEVNULL,
             stderr=log,
@@ -606,6 +644,62 @@ def test_two_replicas_on_one_ledger_agree(team: Team, home: Path) -> None:
         _assert_rollup_exact(team.server_db)
     finally:
         _stop(second)
+
+
+def test_worker_processes_share_the_port_and_the_ledger(team: Team, home: Path) -> None:
+    port = _free_port()
+    served = _start(_env(home, team.server_db), port, home / "workers.log", "--workers", "2")
+    try:
+        base = f"http://127.0.0.1:{port}"
+        # uvicorn's supervisor and its two workers, each a server process with its own ledger
+        # (beside them multiprocessing may start its resource tracker, which serves nothing).
+        children = Path(f"/proc/{served.pid}/task/{served.pid}/children").read_text().split()
+        workers = [c for c in children if b"spawn_main" in Path(f"/proc/{c}/cmdline").read_bytes()]
+        assert len(workers) == 2
+        laptops = [
+            (
+                name,
+                _laptop(
+                    home,
+                    name,
+                    f"{name}@example.com",
+                    [(f"w_{name}{i}", f"rw_{name}{i}", 300 * i, 11) for i in range(1, 40)],
+                ),
+            )
+            for name in ("ana", "bob", "cy")
+        ]
+        for _, laptop in laptops:
+            _ingest(laptop, home)
+        # Each laptop pushes twice at once with the others; whichever worker takes a push, each
+        # call counts once.
+        for _ in range(2):
+            procs = [
+                subprocess.Popen(
+                    [sys.executable, "-m", "cost_mcp", "push", "--server", base],
+                    env=laptop.env(home, COST_MCP_TEAM_TOKEN=team.tokens[name]),
+                    stdout=subprocess.PIPE,
+                    stderr=subprocess.PIPE,
+                )
+                for name, laptop in laptops
+            ]
+            for proc in procs:
+                _out, err = proc.communicate(timeout=120)
+                assert proc.returncode == 0, err.decode()
+            for _, laptop in laptops:
+                conn = connect(laptop.db)
+                conn.execute("DELETE FROM push_marks")  # sent again in the second round
+                conn.close()
+        # Several questions, so both workers answer some.
+        for _ in range(4):
+            answer = _spend_by_member(base, team.tokens["admin"])
+            assert not answer.is_error, answer.content
+            by_member = {
+                r["group"]["member"]: Decimal(str(r["cost_usd"])) for r in answer.structured_content["rows"]
+            }
+            assert by_member == {laptop.member: _total(laptop.db) for _, laptop in laptops}
+        _assert_rollup_exact(team.server_db)
+    finally:
+        _stop(served)
 
 
 def test_local_server_pushes_on_its_own(team: Team, home: Path, monkeypatch: pytest.MonkeyPatch) -> None:

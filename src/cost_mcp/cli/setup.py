@@ -56,13 +56,22 @@ def serve_stdio() -> int:
     help="another address needs tokens (`cost-mcp token create`)",
 )
 @click.option("--port", type=int, default=4318, show_default=True, help="TCP port (OTLP/HTTP's)")
-def serve(http: bool, host: str, port: int) -> int:
+@click.option(
+    "--workers",
+    type=click.IntRange(min=1),
+    default=1,
+    show_default=True,
+    help="HTTP server processes on the port (one per core)",
+)
+def serve(http: bool, host: str, port: int, workers: int) -> int:
     """Run the MCP server on stdio (the default), or over HTTP."""
     if not http:
         return serve_stdio()
     from cost_mcp.web.http import serve_http
 
-    serve_http(settings(), host=host, port=port, announce=lambda m: print(m, file=sys.stderr))
+    serve_http(
+        settings(), host=host, port=port, workers=workers, announce=lambda m: print(m, file=sys.stderr)
+    )
     return EXIT_OK
 
 

@@ -1379,7 +1379,7 @@ def _record_state(conn: Conn, stats: ScanStats) -> None:
         detail = f"no new lines ({stats.files_seen:,} file(s) checked in {stats.seconds:.3f}s)"
     if not stats.complete:
         detail += "; stopped at the time budget, the rest is read next time"
-    record_scan(conn, SOURCE, error=error, detail=detail)
+    record_scan(conn, SOURCE, error=error, detail=detail, wait=bool(stats.lines_read))
 
 
 # --- the entry point ---------------------------------------------------------------------------

@@ -13,6 +13,13 @@ The coarser levels (issue 22) hold fewer rows (1M events over 90 days: 28,015 qu
 inside one class of their rows (one local day, one billed day): :func:`read_sql` takes finer rows
 only at the edges, such as the local midnights of a timezone 30 or 45 minutes off UTC, so answers
 stay exact.
+
+Each level has a twin without ``session_id`` in its key (``usage_rollup_nosession`` and the hour
+and day ones, issue 14): the same sums over every session. A question that neither groups nor
+filters by session reads those, which hold one row per member, model and project instead of one per
+session: a team server whose members push thousands of sessions an hour answers get_spend by member
+from hundreds of rows instead of tens of thousands. Each twin is its session level summed, kept by
+the same :func:`rebuild` and :func:`add`.
 """
 
 from __future__ import annotations
@@ -92,6 +99,11 @@ def rebuild(conn: Conn, qhs: Iterable[int]) -> None:
     for first, last in _ranges(qh // QH_PER_DAY for qh in qhs):
         conn.execute("DELETE FROM usage_rollup_day WHERE d BETWEEN ? AND ?", (first, last))
         conn.execute(_DAY_INSERT, (first * per_day, (last + 1) * per_day))
+    for table, unit, size in LEVELS:
+        for first, last in _ranges(qh // size for qh in qhs):
+            twin = _WITHOUT_SESSIONS[table]
+            conn.execute(f"DELETE FROM {twin} WHERE {unit} BETWEEN ? AND ?", (first, last))
+            conn.execute(_SESSIONS_SUMMED[table], (first, last + 1))
 
 
 def _rebuild_quarter_hours(conn: Conn, qhs: Iterable[int]) -> None:
@@ -192,11 +204,19 @@ def add(conn: Conn, groups: dict[tuple[object, ...], list[int]]) -> None:
                 summed[unit_key] = [a + b for a, b in zip(summed[unit_key], sums, strict=True)]
             else:
                 summed[unit_key] = list(sums)
-    for table, key_columns, rows in (
+    levels: list[tuple[str, tuple[str, ...], dict[tuple[object, ...], list[int]]]] = [
         ("usage_rollup", ROLLUP_KEY, groups),
         ("usage_rollup_hour", HOUR_KEY, coarser[QH_PER_HOUR]),
         ("usage_rollup_day", DAY_KEY, coarser[QH_PER_DAY]),
-    ):
+    ]
+    for table, key_columns, rows in list(levels):
+        # session_id is the key's last column: dropping it sums the sessions together.
+        twin: dict[tuple[object, ...], list[int]] = {}
+        for key, sums in rows.items():
+            held = twin.get(key[:-1])
+            twin[key[:-1]] = list(sums) if held is None else _plus(held, sums)
+        levels.append((_WITHOUT_SESSIONS[table], key_columns[:-1], twin))
+    for table, key_columns, rows in levels:
         sets = ", ".join(f"{c} = {table}.{c} + excluded.{c}" for c in ROLLUP_SUMS)
         conn.executemany(
             f"INSERT INTO {table} ({', '.join(key_columns + ROLLUP_SUMS)}) "
@@ -206,6 +226,10 @@ def add(conn: Conn, groups: dict[tuple[object, ...], list[int]]) -> None:
         )
 
 
+def _plus(a: Sequence[int], b: Sequence[int]) -> list[int]:
+    return [x + y for x, y in zip(a, b, strict=True)]
+
+
 LEVELS = (
     ("usage_rollup_day", "d", QH_PER_DAY),
     ("usage_rollup_hour", "h", QH_PER_HOUR),
@@ -213,10 +237,25 @@ LEVELS = (
 )
 """The rollup's tables, coarsest first: (table, its time column, quarter-hours per unit)."""
 
+_WITHOUT_SESSIONS = {table: f"{table}_nosession" for table, _, _ in LEVELS}
+"""Each level's twin keyed without ``session_id`` (see the module docstring)."""
+_SESSIONS_SUMMED = {
+    table: f"""
+    INSERT INTO {_WITHOUT_SESSIONS[table]} ({unit}, {", ".join(ROLLUP_KEY[1:-1] + ROLLUP_SUMS)})
+    SELECT {unit}, {", ".join(ROLLUP_KEY[1:-1])}, {_SUMS_OF_ROLLUP}
+    FROM {table}
+    WHERE {unit} >= ? AND {unit} < ?
+    GROUP BY {", ".join(str(i) for i in range(1, len(ROLLUP_KEY)))}
+    """
+    for table, unit, _ in LEVELS
+}
+"""Rebuild a level's twin for a range of its units from the level itself."""
 
-def read_sql(lo_qh: int, hi_qh: int, cuts: Iterable[int] = ()) -> str:
+
+def read_sql(lo_qh: int, hi_qh: int, cuts: Iterable[int] = (), *, sessions: bool = True) -> str:
     """A FROM item (a subquery aliased ``r``) with every column of ``usage_rollup`` for the
-    quarter-hours ``[lo_qh, hi_qh)``, read from the coarsest rows wherever that is exact.
+    quarter-hours ``[lo_qh, hi_qh)``, read from the coarsest rows wherever that is exact. Without
+    ``sessions``, every column but ``session_id``, from the levels' twins summed over sessions.
 
     A whole UTC day inside the range comes from ``usage_rollup_day``, a whole hour of what is left
     from ``usage_rollup_hour``, each as one row per group whose ``qh`` is the unit's first
@@ -229,13 +268,14 @@ def read_sql(lo_qh: int, hi_qh: int, cuts: Iterable[int] = ()) -> str:
     """
     ranges: dict[str, list[tuple[int, int]]] = {}
     _cover(int(lo_qh), int(hi_qh), sorted({int(c) for c in cuts}), 0, ranges)
-    columns = ", ".join(ROLLUP_KEY[1:] + ROLLUP_SUMS)
+    columns = ", ".join((ROLLUP_KEY[1:] if sessions else ROLLUP_KEY[1:-1]) + ROLLUP_SUMS)
     parts = []
     for table, unit, size in LEVELS:
         if table in ranges:
             where = _units_sql(unit, ranges[table])
+            source = table if sessions else _WITHOUT_SESSIONS[table]
             qh = unit if size == 1 else f"{unit} * {size}"
-            parts.append(f"SELECT {qh} AS qh, {columns} FROM {table} WHERE {where}")
+            parts.append(f"SELECT {qh} AS qh, {columns} FROM {source} WHERE {where}")
     if not parts:  # an empty range
         parts.append(f"SELECT qh, {columns} FROM usage_rollup WHERE 1 = 0")
     return f"({' UNION ALL '.join(parts)}) AS r"

@@ -2,26 +2,41 @@
 
 from __future__ import annotations
 
+import sqlite3
 from dataclasses import dataclass
 from datetime import UTC, datetime
 
-from cost_mcp.store.connection import Conn, write_transaction
+from cost_mcp.store.connection import Conn, is_busy, lock_timeout, write_transaction
+
+NOTE_WAIT_MS = 1
+"""How long a note that nothing was read waits for another writer (0 would mean no limit on
+PostgreSQL)."""
 
 
-def record_scan(conn: Conn, source: str, *, error: str | None, detail: str) -> None:
-    """Remember that a log reader just checked ``source``: results show it beside their freshness."""
+def record_scan(conn: Conn, source: str, *, error: str | None, detail: str, wait: bool = True) -> None:
+    """Remember that a log reader just checked ``source``: results show it beside their freshness.
+
+    Without ``wait`` (the check read nothing), the note is left out when another writer holds the
+    ledger at this instant; the next check writes it. Every question refreshes first, so on a team
+    server taking pushes each one otherwise queued for the write lock behind them only to write
+    this timestamp.
+    """
     now = datetime.now(UTC).isoformat()
-    with write_transaction(conn):
-        conn.execute(
-            """
-            INSERT INTO source_state (source, last_attempt, last_success, last_error, detail)
-            VALUES (?, ?, ?, ?, ?)
-            ON CONFLICT (source) DO UPDATE SET last_attempt = excluded.last_attempt,
-                last_success = excluded.last_success, last_error = excluded.last_error,
-                detail = excluded.detail
-            """,
-            (source, now, now, error, detail),
-        )
+    try:
+        with lock_timeout(conn, None if wait else NOTE_WAIT_MS), write_transaction(conn):
+            conn.execute(
+                """
+                INSERT INTO source_state (source, last_attempt, last_success, last_error, detail)
+                VALUES (?, ?, ?, ?, ?)
+                ON CONFLICT (source) DO UPDATE SET last_attempt = excluded.last_attempt,
+                    last_success = excluded.last_success, last_error = excluded.last_error,
+                    detail = excluded.detail
+                """,
+                (source, now, now, error, detail),
+            )
+    except sqlite3.OperationalError as exc:
+        if wait or not is_busy(exc):
+            raise
 
 
 @dataclass(frozen=True)

@@ -133,10 +133,13 @@ def local_sums(
     utc_day = f"({time_col}) / {DAY_MS}"
     # GROUP BY positions: portable, and strict (every selected column that is not summed).
     positions = ", ".join(str(i) for i in range(1, 3 + len(group_columns)))
+    # Summed over sessions unless the question is about them: far fewer rows (see store/rollup.py).
+    sessions = "session_id" in group_columns or any(c == "session_id" for c, _ in filters)
+    cuts = _local_day_cuts(lo_qh, hi_qh, offsets, last_offset)
     sql = f"""
         SELECT {local_day}, {utc_day}, {cols}, SUM({cost_mode}_nanos), {unpriced_sum}, {sums},
                SUM(requests)
-        FROM {rollup.read_sql(lo_qh, hi_qh, _local_day_cuts(lo_qh, hi_qh, offsets, last_offset))}
+        FROM {rollup.read_sql(lo_qh, hi_qh, cuts, sessions=sessions)}
         WHERE 1 = 1{where}
         GROUP BY {positions}
     """

@@ -288,31 +288,51 @@ def store_pushed(
             ],
         )
         changed = conn.total_changes - before
-        otel.uncount_otel_copies(conn, [r.request_id for r in rows if r.source == _LOG_SOURCE])
-        # Only a message with several rows can need another winner: one this batch brings several
-        # copies of, or one already stored (a second machine, a resent copy).
-        per_message = Counter(r.message_id for r in rows if r.source == _LOG_SOURCE)
-        recount_ids = {m for m, n in per_message.items() if n > 1} | seen
-        if recount_ids:
-            recount(conn, recount_ids)
-        # Calls new to the ledger go straight into the rollup; anything that replaced or may have
-        # uncounted a stored row has its quarter-hours rebuilt from the events.
-        keys = Counter(_key(r) for r in rows)
-        fresh: dict[tuple[object, ...], list[int]] = {}
-        dirty = list(old_ts)
-        for row, price, is_counted in zip(rows, prices, counted, strict=True):
-            if _key(row) in stored_keys or keys[_key(row)] > 1 or row.message_id in recount_ids:
-                dirty.append(row.ts_ms)
-            elif is_counted:
-                _add_fresh(fresh, row, price, member)
-        rollup.mark_dirty(conn, dirty)
-        rollup.add(conn, fresh)
+        # A batch that inserted and grew nothing (a re-sent one) left every stored copy as it was,
+        # so the counted copies and the rollup stand: marking its quarter-hours dirty made the next
+        # query rebuild them from every event in them, under the write lock, behind which all
+        # pushes then waited (seconds on a server taking 10k calls a second).
+        if changed:
+            _count_and_roll_up(conn, member, rows, prices, counted, old_ts, seen, stored_keys, recount)
         conn.execute(
             "INSERT INTO team_pushes (token_name, member, received_ms, events, changed) "
             "VALUES (?, ?, ?, ?, ?)",
             (token_name, member, now_ms, len(rows), changed),
         )
     return changed
+
+
+def _count_and_roll_up(
+    conn: Conn,
+    member: str,
+    rows: Sequence[PushedRow],
+    prices: Sequence[Priced],
+    counted: Sequence[int],
+    old_ts: list[int],
+    seen: set[str],
+    stored_keys: set[Key],
+    recount: Callable[[Conn, set[str]], None],
+) -> None:
+    """After a batch's upsert changed rows: the counted copies, then the rollup."""
+    otel.uncount_otel_copies(conn, [r.request_id for r in rows if r.source == _LOG_SOURCE])
+    # Only a message with several rows can need another winner: one this batch brings several
+    # copies of, or one already stored (a second machine, a resent copy).
+    per_message = Counter(r.message_id for r in rows if r.source == _LOG_SOURCE)
+    recount_ids = {m for m, n in per_message.items() if n > 1} | seen
+    if recount_ids:
+        recount(conn, recount_ids)
+    # Calls new to the ledger go straight into the rollup; anything that replaced or may have
+    # uncounted a stored row has its quarter-hours rebuilt from the events.
+    keys = Counter(_key(r) for r in rows)
+    fresh: dict[tuple[object, ...], list[int]] = {}
+    dirty = list(old_ts)
+    for row, price, is_counted in zip(rows, prices, counted, strict=True):
+        if _key(row) in stored_keys or keys[_key(row)] > 1 or row.message_id in recount_ids:
+            dirty.append(row.ts_ms)
+        elif is_counted:
+            _add_fresh(fresh, row, price, member)
+    rollup.mark_dirty(conn, dirty)
+    rollup.add(conn, fresh)
 
 
 def _counted(conn: Conn, row: PushedRow) -> int:

@@ -11,11 +11,14 @@ from __future__ import annotations
 
 import contextlib
 import ipaddress
+import json
 import logging
+import os
 import socket
 from collections.abc import AsyncIterator, Awaitable, Callable
 from typing import Literal
 
+import anyio
 import anyio.to_thread
 from starlette.applications import Starlette
 from starlette.middleware import Middleware
@@ -234,11 +237,24 @@ def _url_host(host: str) -> str:
     return f"[{host}]" if ":" in host else host
 
 
+PUSHES_AT_ONCE = 2
+"""Pushes processed at once by one server process: two, so one decodes and prices while the other
+is in the ledger (SQLite and zlib release the interpreter's lock)."""
+
+
 def push_endpoint(
     ledger: Ledger, pricer: Pricer, limiter: push.RateLimiter | None = None
 ) -> Callable[[Request], Awaitable[Response]]:
-    """``POST /api/push``: a laptop's usage rows, stored under the token's member (see cost_mcp.push)."""
+    """``POST /api/push``: a laptop's usage rows, stored under the token's member (see cost_mcp.push).
+
+    At most :data:`PUSHES_AT_ONCE` pushes are decoded, priced and stored at a time; the others wait
+    as coroutines, not threads. Twenty pushes on twenty threads, all Python, hold the interpreter's
+    lock in turn every few milliseconds, so the event loop and a get_spend's thread waited behind
+    all of them (get_spend p99 of seconds for a query of milliseconds); the ledger takes one
+    writer at a time anyway.
+    """
     limiter = limiter or push.RateLimiter()
+    at_once = anyio.CapacityLimiter(PUSHES_AT_ONCE)
 
     async def receive(request: Request) -> Response:
         caller = current_caller_of(request)
@@ -276,7 +292,7 @@ def push_endpoint(
                 return push.receive(conn, pricer, caller, rows, prices)
 
         try:
-            answer = await anyio.to_thread.run_sync(work)
+            answer = await anyio.to_thread.run_sync(work, limiter=at_once)
         except push.PushRejected as exc:
             return JSONResponse({"error": str(exc)}, status_code=exc.status)
         return JSONResponse({"accepted": answer.accepted, "changed": answer.changed})
@@ -295,24 +311,80 @@ def current_caller_of(request: Request) -> Caller | None:
     )
 
 
-def serve_http(settings: Settings, *, host: str, port: int, announce: Callable[[str], None] = print) -> None:
+def serve_http(
+    settings: Settings,
+    *,
+    host: str,
+    port: int,
+    workers: int = 1,
+    announce: Callable[[str], None] = print,
+) -> None:
     """Run the HTTP server until interrupted: with bearer tokens required when any exist (or JWTs are
-    configured), else on loopback only (see :func:`require_loopback`)."""
+    configured), else on loopback only (see :func:`require_loopback`).
+
+    ``workers`` > 1 runs that many server processes on the one port (uvicorn's supervisor, which
+    restarts one that dies): one Python process uses one core for its Python work whatever its
+    threads, so pushes and queries on a 2-core host need two. They share the ledger as replicas do:
+    on PostgreSQL each has its pool; on SQLite reads run side by side (WAL) and writes take turns on
+    the file's write lock. Per-token push rate limits are per process.
+    """
     import uvicorn
 
     from cost_mcp.web.app import _pricer
 
+    if workers < 1:
+        raise InvalidInputError(f"--workers {workers}: give 1 or more")
+    # Opened (and migrated) here, before any worker starts: the workers then never race to migrate.
     ledger = Ledger(settings.db)
     try:
         with ledger.use() as conn:
             auth = jwt_configured(settings) or team_store.has_live_tokens(conn)
         if not auth:
             require_loopback(host)
-        app = create_http_app(ledger, settings, _pricer(settings), host=host, port=port, require_auth=auth)
-        config = uvicorn.Config(app, host=host, port=port, log_level="warning")
-        server = uvicorn.Server(config)
         mode = "bearer tokens required" if auth else "loopback only, no tokens"
-        announce(f"cost-mcp HTTP server on http://{host}:{port}/ (MCP at /mcp, OTLP at /v1/*, {mode})")
-        server.run()
+        served = f"{workers} worker processes, " if workers > 1 else ""
+        announce(
+            f"cost-mcp HTTP server on http://{host}:{port}/ (MCP at /mcp, OTLP at /v1/*, {served}{mode})"
+        )
+        if workers > 1:
+            ledger.close()
+            # The workers are fresh interpreters (spawned): what they serve travels in the environment.
+            os.environ[_WORKER_ENV] = json.dumps({"host": host, "port": port, "auth": auth})
+            uvicorn.run(
+                "cost_mcp.web.http:worker_app",
+                factory=True,
+                host=host,
+                port=port,
+                workers=workers,
+                log_level="warning",
+            )
+            return
+        app = create_http_app(ledger, settings, _pricer(settings), host=host, port=port, require_auth=auth)
+        uvicorn.Server(uvicorn.Config(app, host=host, port=port, log_level="warning")).run()
     finally:
         ledger.close()
+
+
+_WORKER_ENV = "COST_MCP_HTTP_WORKER"
+"""Set by :func:`serve_http` for its worker processes: the address served and whether tokens are required."""
+
+
+def worker_app() -> Starlette:
+    """The app of one ``serve --http --workers N`` process (uvicorn calls this in each worker)."""
+    from cost_mcp.config import load_settings_leniently
+    from cost_mcp.web.app import _pricer
+
+    served = json.loads(os.environ[_WORKER_ENV])
+    settings, problems = load_settings_leniently()
+    for problem in problems:
+        logger.warning("%s", problem)
+    # Lives as long as the worker process: the process ends with the server.
+    ledger = Ledger(settings.db)
+    return create_http_app(
+        ledger,
+        settings,
+        _pricer(settings),
+        host=served["host"],
+        port=int(served["port"]),
+        require_auth=bool(served["auth"]),
+    )
