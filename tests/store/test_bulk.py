@@ -197,3 +197,44 @@ def test_the_log_copy_trigger_dropped_for_a_load_is_settled_for_every_row_on_the
         assert restore_indexes(again) == 0
     finally:
         again.close()
+
+
+def _enabled_triggers(conn: Conn) -> set[str]:
+    from cost_mcp.store.connection import dialect
+
+    if dialect(conn) == "postgresql":
+        sql = "SELECT tgname FROM pg_trigger WHERE tgrelid = CAST(? AS regclass) AND tgenabled != 'D'"
+        return {str(r[0]) for r in conn.execute(sql, ("usage_events",)) if not str(r[0]).startswith("RI_")}
+    return {str(r[0]) for r in conn.execute("SELECT name FROM sqlite_master WHERE type = 'trigger'")}
+
+
+def test_a_load_killed_with_the_log_copy_trigger_set_aside_is_settled_on_either_backend(home: Path) -> None:
+    # PostgreSQL disables the trigger for the load (SQLite drops it); either way the next connect
+    # brings it back and uncounts every OTel copy whose log copy arrived meanwhile.
+    from cost_mcp.config import load_settings
+
+    db = load_settings().db
+    loader = connect(db)
+    triggers = _enabled_triggers(loader)
+    assert "usage_events_log_copy_added" in triggers
+    drop_secondary_indexes(loader)
+    assert _enabled_triggers(loader) == triggers - {"usage_events_log_copy_added"}
+    ts = 1_790_000_000_000
+    with write_transaction(loader):
+        _row(loader, "claude_code_otel", "otel-1", "req_1", ts)
+        _row(loader, "claude_code_otel", "otel-2", "req_2", ts + 3_600_000)
+        _row(loader, "claude_code", "msg_1", "req_1", ts)
+        loader.execute("DELETE FROM rollup_dirty")
+    assert _otel_counted(loader) == {"req_1": 1, "req_2": 1}
+    loader.close()  # killed before the end of the load
+    again = connect(db)
+    try:
+        assert _enabled_triggers(again) == triggers
+        assert _otel_counted(again) == {"req_1": 0, "req_2": 1}
+        assert [r[0] for r in again.execute("SELECT qh FROM rollup_dirty")] == [ts // 900_000]
+        with write_transaction(again):
+            _row(again, "claude_code", "msg_2", "req_2", ts + 3_600_000)  # row by row again
+        assert _otel_counted(again) == {"req_1": 0, "req_2": 0}
+        assert restore_indexes(again) == 0
+    finally:
+        again.close()

@@ -8,17 +8,17 @@ drop, and :func:`restore_indexes` (run at the end of the load and on every :func
 them back from there: a load killed in the middle leaves a ledger whose queries are correct (only
 slower) until the next process opens it.
 
-PostgreSQL drops its indexes too, keeping the one secondary index its insert trigger (m016's
-cross-path dedup) looks up for every row, ``usage_events_otel_request``: a partial index over
-OTel rows only, which a log row never has to update.
+PostgreSQL drops its indexes too, keeping the one secondary index m016's cross-path dedup
+triggers look up, ``usage_events_otel_request`` (the OTel receiver and deletions still use them
+during a load): a partial index over OTel rows only, which a log row never has to update.
 
-On SQLite, row triggers whose whole effect one set-based statement can redo (:data:`SETTLE`) are
-dropped the same way: m016's ``usage_events_log_copy_added`` ran a sub-query per inserted row (~0.3
-s of a 3 s cold ingest of 75k rows) to uncount the OpenTelemetry copy of a call whose log copy
-arrives. It is created again at the end of the load (or by the next connect after a crash) and its
-statement is then run once over the whole table, in the same transaction: an OTel copy that arrived
-while the trigger was gone stops counting then, as it would have row by row. (PostgreSQL keeps its
-triggers.)
+Row triggers whose whole effect one set-based statement can redo (:data:`SETTLE`) are dropped
+the same way (disabled on PostgreSQL): m016's ``usage_events_log_copy_added`` ran a sub-query per
+inserted row (~0.3 s of a 3 s cold ingest of 75k rows on either engine) to uncount the OpenTelemetry
+copy of a call whose log copy arrives. It comes back at the end of the load (or with the next
+connect after a crash) and its statement is then run once over the whole table, in the same
+transaction: an OTel copy that arrived while the trigger was gone stops counting then, as it would
+have row by row.
 
 Many rows go in through :func:`insert_rows` and :func:`copy_in`: ``executemany`` on SQLite (one
 prepared statement, no round trips), ``COPY`` on PostgreSQL, where ``executemany`` costs the
@@ -153,8 +153,7 @@ def table_is_empty(conn: Conn) -> bool:
 def drop_secondary_indexes(conn: Conn) -> int:
     """Drop the secondary indexes of ``usage_events`` for a bulk load; returns how many."""
     with write_transaction(conn):
-        if dialect(conn) == "sqlite":
-            _drop_settled_triggers(conn)
+        _drop_settled_triggers(conn)
         rows = _droppable(conn)
         if not rows:
             return 0
@@ -216,14 +215,25 @@ def index_names(conn: Conn) -> set[str]:
 
 
 def _drop_settled_triggers(conn: Conn) -> None:
-    """Drop the triggers of :data:`SETTLE` on ``usage_events``, keeping their SQL in ``meta``."""
-    rows = [
-        (str(name), str(sql))
-        for name, sql in conn.execute(
-            "SELECT name, sql FROM sqlite_master WHERE type = 'trigger' AND tbl_name = ?", (TABLE,)
-        )
-        if name in SETTLE
-    ]
+    """Drop the triggers of :data:`SETTLE` on ``usage_events`` (disable them on PostgreSQL),
+    keeping in ``meta`` the statement that brings each back."""
+    if dialect(conn) == "postgresql":
+        rows = [
+            (str(name), f'ALTER TABLE {TABLE} ENABLE TRIGGER "{name}"')
+            for (name,) in conn.execute(
+                "SELECT tgname FROM pg_trigger WHERE tgrelid = CAST(? AS regclass) AND tgenabled != 'D'",
+                (TABLE,),
+            )
+            if name in SETTLE
+        ]
+    else:
+        rows = [
+            (str(name), str(sql))
+            for name, sql in conn.execute(
+                "SELECT name, sql FROM sqlite_master WHERE type = 'trigger' AND tbl_name = ?", (TABLE,)
+            )
+            if name in SETTLE
+        ]
     if not rows:
         return
     pending = _pending(conn, TRIGGERS_KEY)
@@ -233,7 +243,10 @@ def _drop_settled_triggers(conn: Conn) -> None:
         (TRIGGERS_KEY, json.dumps(pending, sort_keys=True)),
     )
     for name, _ in rows:
-        conn.execute(f'DROP TRIGGER "{name}"')
+        if dialect(conn) == "postgresql":
+            conn.execute(f'ALTER TABLE {TABLE} DISABLE TRIGGER "{name}"')
+        else:
+            conn.execute(f'DROP TRIGGER "{name}"')
 
 
 def restore_indexes(conn: Conn) -> int:
@@ -260,12 +273,12 @@ def restore_indexes(conn: Conn) -> int:
                 conn.execute(sql)
                 built += 1
         conn.execute("DELETE FROM meta WHERE key = ?", (PENDING_KEY,))
-        # After the indexes: a trigger may read through one of them (INDEXED BY). Only SQLite's
-        # loads drop triggers.
+        # After the indexes: a trigger may read through one of them (INDEXED BY). PostgreSQL's
+        # statement (ENABLE TRIGGER) may run twice, so it is not looked up.
         triggers = _pending(conn, TRIGGERS_KEY)
         present = (
             {r[0] for r in conn.execute("SELECT name FROM sqlite_master WHERE type = 'trigger'")}
-            if triggers
+            if triggers and dialect(conn) == "sqlite"
             else set()
         )
         for name, sql in sorted(triggers.items()):
