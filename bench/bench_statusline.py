@@ -8,8 +8,9 @@ Claude Code runs the status line after every assistant message and the hook befo
 tool call, each as a fresh process. Every case spawns the real command (``python -m cost_mcp``, what
 the ``cost-mcp`` script runs) with the status-line JSON on stdin, on a warm ledger of 1,000,000 events
 (bench_spend.py's, built once and cached under ``bench/data/spend-1m/``) copied to a temp folder, plus
-today's share of calls (11,111 events moved to today, so "today" and the active block have real rows)
-and this session's transcript (200 calls):
+today's share of calls (11,111 events moved to today, so "today" and the active block have real rows),
+the read states of 2,700 other transcripts (what a million calls come from) and this session's
+transcript (200 calls):
 
 - ``unchanged``: the transcript has no new line (one stat and an indexed lookup, no log reader);
 - ``one new call``: one assistant line is appended before each run (what happens after a message:
@@ -42,6 +43,8 @@ from benchlib import BIG, ensure_tree, median, run_measured, save, table
 BENCH = Path(__file__).resolve().parent
 SESSION = "bench-statusline-session"
 MODEL = "claude-sonnet-4-5-20250929"
+OTHER_FILES = 2_700
+"""Transcripts other than this session's that the ledger has read (~1M calls at 370 a file)."""
 
 
 def p95(values: list[float]) -> float:
@@ -73,6 +76,7 @@ def line(n: int, when: datetime) -> str:
 def prepare(work: Path, source_db: Path) -> tuple[Path, Path, dict[str, str]]:
     """A copy of the 1M-event ledger with today's share of calls, and a Claude folder with the session."""
     db = work / "cost.db"
+    claude = work / "claude"
     shutil.copy(source_db, db)
     now = datetime.now(UTC)
     with closing(sqlite3.connect(db)) as conn:
@@ -97,8 +101,23 @@ def prepare(work: Path, source_db: Path) -> tuple[Path, Path, dict[str, str]]:
             "SELECT DISTINCT ts_ms / 900000 FROM usage_events WHERE ts_ms > ?",
             (last,),
         )
+        # The read states of the other transcripts a million calls come from (bench_ingest's
+        # 200k-line tree is 553 files): a reader that loads every file's state pays for them.
+        conn.executemany(
+            'INSERT INTO scanned_files (path, device, inode, size, mtime_ns, "offset", scanned_at, '
+            "check_hash, skipping, project, session_id) VALUES (?, 1, ?, 400000, 0, 400000, '', ?, 0, ?, ?)",
+            (
+                (
+                    f"{claude}/projects/-home-dev-p{n % 40}/old-{n:05d}.jsonl",
+                    n,
+                    bytes(16),
+                    f"p{n % 40}",
+                    f"old-{n}",
+                )
+                for n in range(OTHER_FILES)
+            ),
+        )
         conn.commit()
-    claude = work / "claude"
     transcript = claude / "projects" / "-home-dev-app" / f"{SESSION}.jsonl"
     transcript.parent.mkdir(parents=True)
     start = now - timedelta(hours=2)

@@ -209,6 +209,21 @@ def test_rates_resolved_once_price_every_call_as_price_does() -> None:
     assert isinstance(pricer.rates("no-such-model-anywhere", "anthropic", AT), Unpriced)
 
 
+def test_rates_at_the_edge_of_a_tier_price_as_price_does() -> None:
+    """A call whose input is exactly a tier's threshold is below it (the tier starts above)."""
+    pricer = Pricer()
+    plan = pricer.rates("claude-sonnet-4-5-20250929", "anthropic", AT)
+    assert isinstance(plan, CallRates) and plan.rates.untiered_up_to is not None
+    edge = plan.rates.untiered_up_to
+    for total_input in (edge - 1, edge, edge + 1):
+        tokens = Tokens(input=total_input - 1_000, cache_read=600, cache_write_5m=400, output=5_000)
+        priced = pricer.price(tokens, "claude-sonnet-4-5-20250929", "anthropic", AT)
+        assert isinstance(priced, Price)
+        counts = (tokens.input, tokens.cache_read, tokens.cache_write_5m, 0, tokens.output, 0)
+        assert plan.nanos(counts) == priced.total_nanos, total_input
+        assert priced.long_context == (total_input > edge)
+
+
 def test_day_prices_price_every_call_as_price_does() -> None:
     """``DayPrices`` (the OTLP receiver's per-batch pricer) gives ``price``'s exact nanos, model id
     and provider for every model of five providers, standard and fast, at three instants priced

@@ -110,6 +110,33 @@ def test_statusline_shows_the_ledgers_exact_session_cost_reading_only_its_transc
     assert read == {str(mine)}  # the rest of the tree is left to the server's refresh
 
 
+def test_statusline_reads_only_the_new_bytes_of_its_transcript(home: Path, settings: Settings) -> None:
+    """With other files' read states in the ledger, the transcript resumes from its own saved
+    offset: a later streamed copy of a call replaces it (counted once), and the other file, grown
+    too, is left for the next refresh."""
+    mine = session_file(home / "claude", "s-mine")
+    other = session_file(home / "claude", "s-other")
+    write(mine, assistant("m1", "r1", stamp(30), session="s-mine", input=100, output=10))
+    write(other, assistant("m9", "r9", stamp(25), session="s-other", input=1, output=1))
+    conn = connect(settings.db)
+    try:
+        for path in (mine, other):
+            read_transcript(conn, settings, str(path))
+        other_before = other.stat().st_size
+        write(mine, assistant("m1", "r1", stamp(30), session="s-mine", input=100, output=900), append=True)
+        write(mine, assistant("m2", "r2", stamp(5), session="s-mine", input=7, output=70), append=True)
+        write(other, assistant("m8", "r8", stamp(4), session="s-other", input=1, output=1), append=True)
+        read_transcript(conn, settings, str(mine))
+        offsets = dict(conn.execute('SELECT path, "offset" FROM scanned_files').fetchall())
+        assert offsets == {str(mine): mine.stat().st_size, str(other): other_before}
+        counted = conn.execute(
+            "SELECT message_id, output_tokens FROM usage_events WHERE counted = 1 ORDER BY message_id"
+        ).fetchall()
+        assert counted == [("m1", 900), ("m2", 70), ("m9", 1)]
+    finally:
+        conn.close()
+
+
 def test_statusline_records_plan_limits_once_per_change_and_colours_them(
     home: Path, settings: Settings, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
 ) -> None:
@@ -211,6 +238,8 @@ def test_hooks_block_at_a_hard_budget_and_warn_at_a_soft_one(
     tool = {**base, "hook_event_name": "PreToolUse", "tool_name": "Bash", "tool_input": {"command": "ls"}}
     assert _hook(monkeypatch, capsys, prompt) is None  # no budgets: nothing to say
     conn = connect(settings.db)
+    # ...and nothing read: the new lines are the status line's to read, or the next budget check's.
+    assert conn.execute("SELECT COUNT(*) FROM scanned_files").fetchone()[0] == 0
     set_budget(conn, "app-soft", spent / 2, "day", BudgetScope(projects=["-home-dev-app"]))
     conn.close()
     warned = _hook(monkeypatch, capsys, prompt)
@@ -322,8 +351,9 @@ def test_statusline_and_hook_import_nothing_heavy_when_the_transcript_is_unchang
     assert not {"cost_mcp.config", "cost_mcp.models", "pydantic_settings", "mcp", "rich"} & set(
         with_new_lines
     )
+    # Nothing new to read: nor the log reader, its decoder or the pricer either.
     done = subprocess.run(
-        [sys.executable, "-c", probe, json.dumps(calls), json.dumps(HEAVY)],
+        [sys.executable, "-c", probe, json.dumps(calls), json.dumps([*HEAVY, *NOT_WHEN_UNCHANGED])],
         capture_output=True,
         text=True,
         env=env,
@@ -332,6 +362,24 @@ def test_statusline_and_hook_import_nothing_heavy_when_the_transcript_is_unchang
     assert done.returncode == 0, done.stderr
     loaded = json.loads(done.stdout.splitlines()[-1])
     assert loaded == [], f"the hot path imported {loaded}"
+
+
+NOT_WHEN_UNCHANGED = (
+    "msgspec",
+    "platformdirs",  # the paths are configured here (COST_MCP_DB, _ENV_FILE, _PRICES_FILE)
+    "cost_mcp.sources.claude_code",
+    "cost_mcp.pricing",
+    "cost_mcp.store.otel",
+)
+
+
+def test_statusline_spells_out_claude_codes_sources() -> None:
+    """The status line names Claude Code's two sources without importing their modules."""
+    from cost_mcp.sources.claude_code import SOURCE
+    from cost_mcp.statusline import CLAUDE_CODE_SOURCES
+    from cost_mcp.store.otel import CLAUDE_SOURCE
+
+    assert CLAUDE_CODE_SOURCES == (SOURCE, CLAUDE_SOURCE)
 
 
 @pytest.mark.parametrize(
@@ -474,7 +522,8 @@ def test_statusline_names_unpriced_calls_instead_of_showing_zero(
 
 def test_statusline_prices_a_new_call_from_saved_plans_without_genai_prices(home: Path) -> None:
     """After the first call has looked the model up (and saved its plan in the ledger), a new line
-    is priced without loading genai-prices, to the same exact cost."""
+    is priced without loading genai-prices (nor pydantic, nor platformdirs when the paths are
+    configured), to the same exact cost."""
     transcript = session_file(home / "claude", "s1")
     write(transcript, assistant("m1", "r1", stamp(5), session="s1", input=10, output=2000, cache_read=9000))
     probe = (
@@ -482,13 +531,15 @@ def test_statusline_prices_a_new_call_from_saved_plans_without_genai_prices(home
         "from cost_mcp import launcher\n"
         "sys.stdin = io.StringIO(sys.argv[1])\n"
         "launcher.fast(['statusline', '--fields', 'session'])\n"
-        "print(json.dumps(sorted(m for m in sys.modules if m.split('.')[0] == 'genai_prices')))\n"
+        "heavy = json.loads(sys.argv[2])\n"
+        "print(json.dumps(sorted(m for m in sys.modules if m in heavy or m.split('.')[0] in heavy)))\n"
     )
     env = {**os.environ, "NO_COLOR": "1"}
+    heavy = json.dumps([*HEAVY, "platformdirs"])
 
     def call() -> tuple[str, list[str]]:
         done = subprocess.run(
-            [sys.executable, "-c", probe, status_input(transcript, "s1")],
+            [sys.executable, "-c", probe, status_input(transcript, "s1"), heavy],
             capture_output=True,
             text=True,
             env=env,
@@ -499,7 +550,7 @@ def test_statusline_prices_a_new_call_from_saved_plans_without_genai_prices(home
         return line, json.loads(loaded)
 
     first, loaded = call()
-    assert loaded  # nothing saved yet: the model is looked up in genai-prices
+    assert "genai_prices" in loaded  # nothing saved yet: the model is looked up in genai-prices
     assert (
         first
         == f"${price(Tokens(input=10, output=2000, cache_read=9000), 5).quantize(Decimal('0.01'))} session"

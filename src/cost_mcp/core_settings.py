@@ -17,8 +17,6 @@ from pathlib import Path
 from typing import Literal, Protocol
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
-import platformdirs
-
 APP_NAME = "cost-mcp"
 
 WeekStart = Literal["monday", "tuesday", "wednesday", "thursday", "friday", "saturday", "sunday"]
@@ -31,20 +29,32 @@ _WEEK_STARTS: dict[str, WeekStart] = {
 _BILLINGS: dict[str, ClaudeCodeBilling] = {"api": "api", "subscription": "subscription"}
 
 
+# platformdirs is imported where a default is wanted: on the status line's hot path it is most of
+# what importing this module costs, and a configured path does not need it.
+
+
 def default_db() -> Path:
     """Where the ledger lives when COST_MCP_DB is not set."""
+    import platformdirs
+
     return platformdirs.user_data_path(APP_NAME, appauthor=False) / "cost.db"
 
 
 def default_prices_file() -> Path:
     """Where user price overrides live when COST_MCP_PRICES_FILE is not set."""
+    import platformdirs
+
     return platformdirs.user_config_path(APP_NAME, appauthor=False) / "prices.toml"
 
 
 def default_env_file() -> Path:
     """The optional env file read after the environment (the environment wins)."""
     override = os.environ.get("COST_MCP_ENV_FILE")
-    return Path(override) if override else platformdirs.user_config_path(APP_NAME, appauthor=False) / "env"
+    if override:
+        return Path(override)
+    import platformdirs
+
+    return platformdirs.user_config_path(APP_NAME, appauthor=False) / "env"
 
 
 def system_timezone() -> str:

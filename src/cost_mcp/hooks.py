@@ -92,10 +92,12 @@ def decide(conn: Conn, settings: Settings, event: dict[str, Any]) -> HookAnswer:
 def run(stdin: str) -> HookAnswer:
     """Everything one hook call does: read the session's new log lines, then decide.
 
-    With no budget set (the common case) nothing heavy is imported; with budgets that all have room
-    and that the rollup counts exactly (:mod:`cost_mcp.analytics.budget_glance`), neither: the
-    answer is then to say nothing. The full settings and budget checks load only when a budget may
-    block or warn, or its spend needs the full rules.
+    With no budget set (the common case) there is nothing to decide and nothing is read: the
+    transcript's new lines are the status line's to read (it runs after every message), so this
+    hook then costs one indexed look-up. With budgets that all have room and that the rollup counts
+    exactly (:mod:`cost_mcp.analytics.budget_glance`), nothing heavy is imported: the answer is then
+    to say nothing. The full settings and budget checks load only when a budget may block or warn,
+    or its spend needs the full rules.
     """
     from cost_mcp.core_settings import load_core_settings
     from cost_mcp.statusline import read_transcript
@@ -110,9 +112,9 @@ def run(stdin: str) -> HookAnswer:
     core = load_core_settings()  # lenient: a typo in one setting must not break Claude Code's UI
     conn = connect(core.db)
     try:
-        read_transcript(conn, core, str(event.get("transcript_path") or ""))
         if not status.has_budgets(conn):
             return HookAnswer("")
+        read_transcript(conn, core, str(event.get("transcript_path") or ""))
         from cost_mcp.analytics.budget_glance import glance
 
         glanced = glance(conn, core, datetime.now(UTC))

@@ -15,7 +15,6 @@ turns them into the exclusive internal end.
 
 from __future__ import annotations
 
-import difflib
 import re
 from dataclasses import dataclass
 from datetime import UTC, date, datetime, time, timedelta
@@ -317,6 +316,8 @@ def normalize_preset(name: str) -> str:
             f"Period {name!r} looks like a date: pass dates as `start` (and `end`) instead, "
             f"or use one of: {valid}."
         )
+    import difflib  # only for a mistyped preset: the status line imports this module on every call
+
     close = difflib.get_close_matches(key, PRESETS, n=1, cutoff=0.6)
     hint = f" Did you mean {close[0]!r}?" if close else ""
     raise InvalidInputError(

@@ -24,13 +24,12 @@ from decimal import Decimal
 from pathlib import Path
 from typing import Any
 
-from cost_mcp.analytics.blocks import HOUR_MS, build_blocks, cost_per_hour
+from cost_mcp.analytics.blocks import HOUR_MS, cost_per_hour, last_block
 from cost_mcp.core_settings import CostMode, HasCoreSettings, load_core_settings
 from cost_mcp.money import from_nanos
 from cost_mcp.periods import to_ms
 from cost_mcp.store import rollup, status
 from cost_mcp.store.connection import Conn, connect, write_transaction
-from cost_mcp.store.otel import CLAUDE_SOURCE as CLAUDE_OTEL_SOURCE
 from cost_mcp.store.plan_limits import insert_reading
 from cost_mcp.store.rollup import QUARTER_HOUR_MS
 
@@ -71,9 +70,10 @@ class StatusInput:
         )
 
 
-CLAUDE_CODE_SOURCES = ("claude_code", CLAUDE_OTEL_SOURCE)
-"""Claude Code's calls in the ledger: its logs (``sources.claude_code.SOURCE``, not imported: heavy)
-and calls seen only over OTel, as usage_blocks counts them."""
+CLAUDE_CODE_SOURCES = ("claude_code", "claude_code_otel")
+"""Claude Code's calls in the ledger, as usage_blocks counts them: its logs and calls seen only over
+OTel (``sources.claude_code.SOURCE`` and ``store.otel.CLAUDE_SOURCE``, spelled out here because
+the unchanged call needs nothing else from either module; a test checks they agree)."""
 BLOCK_HOURS = 5
 
 
@@ -172,15 +172,19 @@ def render(
 def _block(conn: Conn, settings: HasCoreSettings, now: datetime) -> list[str]:
     """The active 5-hour block as ``usage_blocks(days=1)`` finds it, without its result models.
 
-    Blocks are laid out from the calls' times alone; the active block is the last one, so its cost
-    is one indexed sum over the calls from its first on.
+    Blocks are laid out from the calls' times alone, by seeking from one block's end to the next
+    block's first call (:func:`cost_mcp.analytics.blocks.last_block`); the active block is the
+    last one, so its cost is one indexed sum over the calls from its first on.
     """
     now_ms = to_ms(now)
     length = BLOCK_HOURS * HOUR_MS
-    times = status.call_times(conn, CLAUDE_CODE_SOURCES, now_ms - 24 * HOUR_MS - length)
-    blocks = build_blocks(((t, (), 0, "") for t in times), length)
-    active = blocks[-1] if blocks and blocks[-1].is_active(now_ms) else None
-    if active is None:
+    active = last_block(
+        lambda after: status.first_call_after(conn, CLAUDE_CODE_SOURCES, after),
+        lambda since: status.last_call(conn, CLAUDE_CODE_SOURCES, since),
+        now_ms - 24 * HOUR_MS - length,
+        length,
+    )
+    if active is None or not active.is_active(now_ms):
         return []
     nanos, unpriced = status.source_cost_since(conn, CLAUDE_CODE_SOURCES, active.first_ms, settings.cost_mode)
     left = max((active.end_ms - now_ms) // 60_000, 0)

@@ -2,11 +2,14 @@
 
 from __future__ import annotations
 
+import sqlite3
 from pathlib import Path
 
-from cost_mcp.store import connect, write_transaction
+from cost_mcp.store import MIGRATIONS, connect, write_transaction
+from cost_mcp.store import otel as otel_store
 from cost_mcp.store.bulk import (
     PENDING_KEY,
+    TRIGGERS_KEY,
     copy_in,
     drop_secondary_indexes,
     index_names,
@@ -168,11 +171,23 @@ def _otel_counted(conn: Conn) -> dict[str, int]:
     }
 
 
-def test_the_log_copy_trigger_dropped_for_a_load_is_settled_for_every_row_on_the_next_connect(
+def _previous_release(db: Path, upto: str = "m020_push_marks") -> Conn:
+    """A ledger as the release before m021 left it (the log-copy insert trigger in place)."""
+    old = sqlite3.connect(db, isolation_level=None)
+    old.execute("CREATE TABLE _migrations (name TEXT PRIMARY KEY, applied_at TEXT NOT NULL)")
+    for name, migrate in MIGRATIONS:
+        migrate(old)
+        old.execute("INSERT INTO _migrations VALUES (?, '2026-12-01')", (name,))
+        if name == upto:
+            return old
+    raise AssertionError(f"no migration {upto}")
+
+
+def test_a_previous_release_load_killed_with_the_log_copy_trigger_dropped_is_settled_on_upgrade(
     tmp_path: Path,
 ) -> None:
     db = tmp_path / "cost.db"
-    loader = connect(db)
+    loader = _previous_release(db)
     triggers = _triggers(loader)
     assert "usage_events_log_copy_added" in triggers
     drop_secondary_indexes(loader)
@@ -186,55 +201,44 @@ def test_the_log_copy_trigger_dropped_for_a_load_is_settled_for_every_row_on_the
     loader.execute("DELETE FROM rollup_dirty")
     assert _otel_counted(loader) == {"req_1": 1, "req_2": 1}
     loader.close()  # killed before the end of the load
-    again = connect(db)
+    again = connect(db)  # this release: the load is settled, then m021 retires the trigger
     try:
-        assert _triggers(again) == triggers
+        assert _triggers(again) == triggers - {"usage_events_log_copy_added"}
         assert _otel_counted(again) == {"req_1": 0, "req_2": 1}
         assert [r[0] for r in again.execute("SELECT qh FROM rollup_dirty")] == [ts // 900_000]
-        # The trigger is back: a log copy arriving now uncounts its OTel copy row by row again.
+        assert again.execute("SELECT 1 FROM meta WHERE key = ?", (TRIGGERS_KEY,)).fetchone() is None
+        # A log copy arriving now is settled by its writer, once per batch.
         _row(again, "claude_code", "msg_2", "req_2", ts + 3_600_000)
-        assert _otel_counted(again) == {"req_1": 0, "req_2": 0}
-        assert restore_indexes(again) == 0
-    finally:
-        again.close()
-
-
-def _enabled_triggers(conn: Conn) -> set[str]:
-    from cost_mcp.store.connection import dialect
-
-    if dialect(conn) == "postgresql":
-        sql = "SELECT tgname FROM pg_trigger WHERE tgrelid = CAST(? AS regclass) AND tgenabled != 'D'"
-        return {str(r[0]) for r in conn.execute(sql, ("usage_events",)) if not str(r[0]).startswith("RI_")}
-    return {str(r[0]) for r in conn.execute("SELECT name FROM sqlite_master WHERE type = 'trigger'")}
-
-
-def test_a_load_killed_with_the_log_copy_trigger_set_aside_is_settled_on_either_backend(home: Path) -> None:
-    # PostgreSQL disables the trigger for the load (SQLite drops it); either way the next connect
-    # brings it back and uncounts every OTel copy whose log copy arrived meanwhile.
-    from cost_mcp.config import load_settings
-
-    db = load_settings().db
-    loader = connect(db)
-    triggers = _enabled_triggers(loader)
-    assert "usage_events_log_copy_added" in triggers
-    drop_secondary_indexes(loader)
-    assert _enabled_triggers(loader) == triggers - {"usage_events_log_copy_added"}
-    ts = 1_790_000_000_000
-    with write_transaction(loader):
-        _row(loader, "claude_code_otel", "otel-1", "req_1", ts)
-        _row(loader, "claude_code_otel", "otel-2", "req_2", ts + 3_600_000)
-        _row(loader, "claude_code", "msg_1", "req_1", ts)
-        loader.execute("DELETE FROM rollup_dirty")
-    assert _otel_counted(loader) == {"req_1": 1, "req_2": 1}
-    loader.close()  # killed before the end of the load
-    again = connect(db)
-    try:
-        assert _enabled_triggers(again) == triggers
         assert _otel_counted(again) == {"req_1": 0, "req_2": 1}
-        assert [r[0] for r in again.execute("SELECT qh FROM rollup_dirty")] == [ts // 900_000]
-        with write_transaction(again):
-            _row(again, "claude_code", "msg_2", "req_2", ts + 3_600_000)  # row by row again
+        otel_store.uncount_otel_copies(again, ["req_2", ""])
         assert _otel_counted(again) == {"req_1": 0, "req_2": 0}
         assert restore_indexes(again) == 0
     finally:
         again.close()
+
+
+def test_m021_leaves_every_stored_row_as_the_trigger_counted_it(tmp_path: Path) -> None:
+    db = tmp_path / "cost.db"
+    old = _previous_release(db)
+    ts = 1_790_000_000_000
+    # Both arrival orders under the trigger: OTel first then its log copy, and log copy first.
+    _row(old, "claude_code_otel", "otel-1", "req_1", ts)
+    _row(old, "claude_code", "msg_1", "req_1", ts)
+    _row(old, "claude_code", "msg_2", "req_2", ts)
+    _row(old, "claude_code_otel", "otel-2", "req_2", ts, counted=0)
+    _row(old, "claude_code_otel", "otel-3", "req_3", ts)
+    stored = old.execute("SELECT id, source, counted, change_seq FROM usage_events ORDER BY id").fetchall()
+    assert _otel_counted(old) == {"req_1": 0, "req_2": 0, "req_3": 1}
+    old.close()
+    conn = connect(db)
+    try:
+        assert "usage_events_log_copy_added" not in _triggers(conn)
+        assert (
+            conn.execute("SELECT id, source, counted, change_seq FROM usage_events ORDER BY id").fetchall()
+            == stored
+        )
+        # Forgetting a log copy still makes its OTel copy count again (the delete trigger stays).
+        conn.execute("DELETE FROM usage_events WHERE message_id = 'msg_1'")
+        assert _otel_counted(conn) == {"req_1": 1, "req_2": 0, "req_3": 1}
+    finally:
+        conn.close()

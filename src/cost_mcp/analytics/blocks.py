@@ -8,7 +8,7 @@ same blocks from full calls for its result models.
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Sequence
+from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass, field
 from decimal import Decimal
 
@@ -69,3 +69,29 @@ def build_blocks(rows: Iterable[Call], length: int) -> list[Block]:
         current.cost_nanos += cost
         current.models.add(model)
     return blocks
+
+
+def last_block(
+    first_call_after: Callable[[int], int | None],
+    last_call_from: Callable[[int], int | None],
+    since_ms: int,
+    length: int,
+) -> Block | None:
+    """The last block :func:`build_blocks` lays out from the calls at or after ``since_ms``, found
+    by seeking instead of reading every call: its span only (no sums, requests or models).
+
+    ``first_call_after(t)`` is the time of the earliest call later than ``t``,
+    ``last_call_from(t)`` that of the latest call at or after ``t`` (None: none). A block holds
+    every call up to ``length`` after its start, so the next block starts at the first call past
+    that: a few seeks per day, however many calls the day had.
+    """
+    first = first_call_after(since_ms - 1)
+    if first is None:
+        return None
+    while True:
+        start = first - first % HOUR_MS
+        following = first_call_after(start + length)
+        if following is None:
+            latest = last_call_from(first)
+            return Block(start, start + length, first_ms=first, last_ms=first if latest is None else latest)
+        first = following

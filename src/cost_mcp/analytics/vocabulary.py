@@ -14,7 +14,6 @@ path, its last folder (``webapp``) or Claude Code's folder slug (``-home-alice-w
 
 from __future__ import annotations
 
-import difflib
 import re
 from collections.abc import Sequence
 from dataclasses import replace
@@ -72,6 +71,8 @@ def unmatched(conn: Conn, dimension: str, values: Sequence[str]) -> list[str]:
     for value in values:
         if value in names:
             continue
+        import difflib  # only for a value that matches nothing: the hook imports this module
+
         close = difflib.get_close_matches(value, sorted(names), n=3, cutoff=0.5)
         hint = f"closest known: {', '.join(close)}" if close else _listing(names)
         if dimension == "source" and value in known_values(conn, "provider"):

@@ -687,18 +687,19 @@ def scan(
     """
     started = time.perf_counter()
     stats = ScanStats()
-    known = {} if full else _known_files(conn)
-    work: _Work = []
-    seen: set[str] = set()
+    found: dict[str, tuple[os.stat_result, Target]] = {}
     for target in targets:
         for path, st in _walk(target.path, stats.skipped_files):
-            if path in seen:
-                continue
-            seen.add(path)
-            stats.files_seen += 1
-            start = _resume_offset(path, known.get(path), st, stats)
-            if start is not None:
-                work.append((path, st, identify(Path(path), target.projects_dir), *start))
+            found.setdefault(path, (st, target))
+    # A few files (the status line's one transcript) are looked up by path: the whole table is
+    # thousands of rows on a ledger of a million calls, read on every message otherwise.
+    known = {} if full else _known_files(conn, list(found) if len(found) <= FEW_FILES else None)
+    work: _Work = []
+    for path, (st, target) in found.items():
+        stats.files_seen += 1
+        start = _resume_offset(path, known.get(path), st, stats)
+        if start is not None:
+            work.append((path, st, identify(Path(path), target.projects_dir), *start))
     return _read_work(conn, work, pricer, stats, started, progress, deadline, max_line_bytes)
 
 
@@ -1319,8 +1320,12 @@ def _save_files(conn: Conn, files: Iterable[_FileState]) -> None:
     claude_logs.save_files(conn, rows, datetime.now(UTC).isoformat())
 
 
-def _known_files(conn: Conn) -> dict[str, _FileState]:
-    return {row[0]: _FileState(*row) for row in claude_logs.known_files(conn)}
+FEW_FILES = 64
+"""Up to this many files, a scan reads their stored states by path instead of every file's."""
+
+
+def _known_files(conn: Conn, paths: Sequence[str] | None = None) -> dict[str, _FileState]:
+    return {row[0]: _FileState(*row) for row in claude_logs.known_files(conn, paths)}
 
 
 def _counted_among(conn: Conn, recounted: set[str]) -> int:

@@ -4,7 +4,7 @@ What becomes a usage event:
 - Claude Code's ``claude_code.api_request`` log events (source ``claude_code_otel``, agent
   ``claude-code``). The dedup key is the API ``request_id``, the value the JSONL log calls
   ``requestId``: while a log copy of that request exists (source ``claude_code``) the OTel copy is
-  stored uncounted (see the ``m016_otel`` triggers), so a call seen both ways counts once.
+  stored uncounted (``store.otel``; m016, m021), so a call seen both ways counts once.
 - Codex ``codex.sse_event`` events of kind ``response.completed`` and Gemini CLI
   ``gemini_cli.api_response`` events (source ``otel``).
 - Spans carrying the GenAI semantic conventions (``gen_ai.usage.*`` and a model), with the resource's
@@ -16,7 +16,8 @@ What becomes a usage event:
 Metrics (``claude_code.cost.usage``, ``claude_code.token.usage``) are only kept to flag sessions
 where they say more than the events did; they never add to a total.
 
-Nothing here imports MCP or HTTP: :func:`receive` takes the body bytes and returns what to answer.
+Nothing here imports MCP or HTTP: :func:`read` turns a decoded request into priced rows without the
+ledger, :func:`write` stores them in one transaction, :func:`receive` does both.
 """
 
 from __future__ import annotations
@@ -714,18 +715,26 @@ def _point(
 # --- the entry point ----------------------------------------------------------------------------
 
 
-def receive(
-    conn: Conn,
+class Received(NamedTuple):
+    """One export request read and priced, not yet written: what :func:`write` stores."""
+
+    outcome: Outcome
+    events: list[store.EventRow]
+    points: list[store.MetricPoint]
+
+
+def read(
     pricer: Pricer,
     signal: Signal,
     request: Message,
     *,
     now: datetime | None = None,
     member: str | None = None,
-) -> Outcome:
-    """Turn one decoded export request into usage events (or metric points), written in one
-    transaction. Records that cannot be read are counted as rejected with a reason, never half-kept.
-    ``member`` (a team member's token) is every event's member, whatever the events say."""
+) -> Received:
+    """Turn one decoded export request into priced usage events (or metric points), without the
+    ledger: a server does this outside its ledger lock, so one request is read while another is
+    written (SQLite works without the GIL). Records that cannot be read are counted as rejected
+    with a reason. ``member`` (a team member's token) is every event's member, whatever the events say."""
     moment = now or datetime.now(UTC)
     outcome = Outcome(signal)
     events: list[store.EventRow] = []
@@ -740,6 +749,25 @@ def receive(
         events = [e._replace(member=member) for e in events]
     outcome.accepted = len(events)
     outcome.points = len(points)
-    if events or points:
-        outcome.added = store.write(conn, events, points)
+    return Received(outcome, events, points)
+
+
+def write(conn: Conn, received: Received) -> Outcome:
+    """Store what :func:`read` made of one request, in one transaction (never half-kept)."""
+    outcome = received.outcome
+    if received.events or received.points:
+        outcome.added = store.write(conn, received.events, received.points)
     return outcome
+
+
+def receive(
+    conn: Conn,
+    pricer: Pricer,
+    signal: Signal,
+    request: Message,
+    *,
+    now: datetime | None = None,
+    member: str | None = None,
+) -> Outcome:
+    """:func:`read` and :func:`write` one decoded export request."""
+    return write(conn, read(pricer, signal, request, now=now, member=member))

@@ -8,17 +8,18 @@ drop, and :func:`restore_indexes` (run at the end of the load and on every :func
 them back from there: a load killed in the middle leaves a ledger whose queries are correct (only
 slower) until the next process opens it.
 
-PostgreSQL drops its indexes too, keeping the one secondary index m016's cross-path dedup
-triggers look up, ``usage_events_otel_request`` (the OTel receiver and deletions still use them
-during a load): a partial index over OTel rows only, which a log row never has to update.
+PostgreSQL drops its indexes too, keeping the one secondary index the cross-path dedup (m016's
+rule, applied per batch since m021) looks up for every log row, ``usage_events_otel_request``: a
+partial index over OTel rows only, which a log row never has to update.
 
-Row triggers whose whole effect one set-based statement can redo (:data:`SETTLE`) are dropped
-the same way (disabled on PostgreSQL): m016's ``usage_events_log_copy_added`` ran a sub-query per
-inserted row (~0.3 s of a 3 s cold ingest of 75k rows on either engine) to uncount the OpenTelemetry
-copy of a call whose log copy arrives. It comes back at the end of the load (or with the next
-connect after a crash) and its statement is then run once over the whole table, in the same
-transaction: an OTel copy that arrived while the trigger was gone stops counting then, as it would
-have row by row.
+On SQLite, row triggers whose whole effect one set-based statement can redo (:data:`SETTLE`) are
+dropped the same way: m016's ``usage_events_log_copy_added`` ran a sub-query per inserted row (~0.3
+s of a 3 s cold ingest of 75k rows) to uncount the OpenTelemetry copy of a call whose log copy
+arrives. It is created again at the end of the load (or by the next connect after a crash) and its
+statement is then run once over the whole table, in the same transaction: an OTel copy that arrived
+while the trigger was gone stops counting then, as it would have row by row. (PostgreSQL keeps its
+triggers.) Since m021 that trigger is gone (log writers apply its rule per batch,
+``store.otel.uncount_otel_copies``): this now settles a load a previous release left unfinished.
 
 Many rows go in through :func:`insert_rows` and :func:`copy_in`: ``executemany`` on SQLite (one
 prepared statement, no round trips), ``COPY`` on PostgreSQL, where ``executemany`` costs the
@@ -28,7 +29,6 @@ there is a ``COPY`` into a temporary staging table and one ``INSERT ... SELECT .
 
 from __future__ import annotations
 
-import hashlib
 import json
 import sqlite3
 from collections import Counter
@@ -116,6 +116,8 @@ def insert_rows(
 def _stage(conn: Conn, table: str, columns: Sequence[str]) -> str:
     """A session's temporary staging table for ``columns`` of ``table`` (typed as they are, no
     constraints), plus ``n`` numbering rows as they are copied in."""
+    import hashlib  # here: every connect imports this module (restore_indexes); only bulk loads stage
+
     digest = hashlib.sha1(",".join(columns).encode(), usedforsecurity=False).hexdigest()[:10]
     stage = f"stage_{table}_{digest}"
     # Looked up rather than cached: a rolled-back transaction takes a table it created with it.
@@ -153,7 +155,8 @@ def table_is_empty(conn: Conn) -> bool:
 def drop_secondary_indexes(conn: Conn) -> int:
     """Drop the secondary indexes of ``usage_events`` for a bulk load; returns how many."""
     with write_transaction(conn):
-        _drop_settled_triggers(conn)
+        if dialect(conn) == "sqlite":
+            _drop_settled_triggers(conn)
         rows = _droppable(conn)
         if not rows:
             return 0
@@ -200,9 +203,10 @@ reads ``MAX(change_seq)`` for every row whose ``counted`` a recount flips, which
 (partial, and empty on a first load, so free to keep) index is a scan of the table per row: a
 cold ingest of 65k calls spent 4.8 s of its 7 s there."""
 
+
 PG_TRIGGER_INDEXES = frozenset({"usage_events_otel_request"})
-"""Kept through a PostgreSQL bulk load: the insert trigger probes it for every log row (PL/pgSQL
-names no index, so this cannot be read from the trigger as SQLite's INDEXED BY is)."""
+"""Kept through a PostgreSQL bulk load: the log-copy rule (``store.otel.uncount_otel_copies``)
+probes it for every log row."""
 
 
 def index_names(conn: Conn) -> set[str]:
@@ -215,25 +219,14 @@ def index_names(conn: Conn) -> set[str]:
 
 
 def _drop_settled_triggers(conn: Conn) -> None:
-    """Drop the triggers of :data:`SETTLE` on ``usage_events`` (disable them on PostgreSQL),
-    keeping in ``meta`` the statement that brings each back."""
-    if dialect(conn) == "postgresql":
-        rows = [
-            (str(name), f'ALTER TABLE {TABLE} ENABLE TRIGGER "{name}"')
-            for (name,) in conn.execute(
-                "SELECT tgname FROM pg_trigger WHERE tgrelid = CAST(? AS regclass) AND tgenabled != 'D'",
-                (TABLE,),
-            )
-            if name in SETTLE
-        ]
-    else:
-        rows = [
-            (str(name), str(sql))
-            for name, sql in conn.execute(
-                "SELECT name, sql FROM sqlite_master WHERE type = 'trigger' AND tbl_name = ?", (TABLE,)
-            )
-            if name in SETTLE
-        ]
+    """Drop the triggers of :data:`SETTLE` on ``usage_events``, keeping their SQL in ``meta``."""
+    rows = [
+        (str(name), str(sql))
+        for name, sql in conn.execute(
+            "SELECT name, sql FROM sqlite_master WHERE type = 'trigger' AND tbl_name = ?", (TABLE,)
+        )
+        if name in SETTLE
+    ]
     if not rows:
         return
     pending = _pending(conn, TRIGGERS_KEY)
@@ -243,10 +236,7 @@ def _drop_settled_triggers(conn: Conn) -> None:
         (TRIGGERS_KEY, json.dumps(pending, sort_keys=True)),
     )
     for name, _ in rows:
-        if dialect(conn) == "postgresql":
-            conn.execute(f'ALTER TABLE {TABLE} DISABLE TRIGGER "{name}"')
-        else:
-            conn.execute(f'DROP TRIGGER "{name}"')
+        conn.execute(f'DROP TRIGGER "{name}"')
 
 
 def restore_indexes(conn: Conn) -> int:
@@ -278,12 +268,12 @@ def restore_indexes(conn: Conn) -> int:
             # later): the rollup rebuild that follows read every run by a scan of the table.
             # The columns statements look rows up by only: all of them cost 0.3 s more.
             conn.execute(f"ANALYZE {TABLE} (counted, ts_ms, source, message_id, request_id)")
-        # After the indexes: a trigger may read through one of them (INDEXED BY). PostgreSQL's
-        # statement (ENABLE TRIGGER) may run twice, so it is not looked up.
+        # After the indexes: a trigger may read through one of them (INDEXED BY). Only SQLite's
+        # loads drop triggers.
         triggers = _pending(conn, TRIGGERS_KEY)
         present = (
             {r[0] for r in conn.execute("SELECT name FROM sqlite_master WHERE type = 'trigger'")}
-            if triggers and dialect(conn) == "sqlite"
+            if triggers
             else set()
         )
         for name, sql in sorted(triggers.items()):

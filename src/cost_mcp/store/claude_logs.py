@@ -15,7 +15,7 @@ from __future__ import annotations
 import weakref
 from collections.abc import Collection, Iterable, Sequence
 
-from cost_mcp.store import bulk, meta
+from cost_mcp.store import bulk, meta, otel
 from cost_mcp.store.connection import Conn, dialect
 from cost_mcp.store.usage import TOKEN_COLUMNS_SQL, TOKENS_FROM_EXCLUDED_SQL
 
@@ -61,10 +61,12 @@ def upsert_copies(
         return
     meta.note_pricing(conn)
     columns = COPY_COLUMNS.split(", ")
+    request_ids = [str(r[2]) for r in rows if r[0] == otel.LOG_SOURCE]
     if stored_messages is not None:
         bulk.copy_in(conn, "usage_events", columns, [r for r in rows if r[1] not in stored_messages])
         rows = [r for r in rows if r[1] in stored_messages]
     bulk.insert_rows(conn, "usage_events", columns, rows, on_conflict=_ON_CONFLICT, key=_KEY)
+    otel.uncount_otel_copies(conn, request_ids)
 
 
 def touch(conn: Conn, message_ids: Iterable[str]) -> None:
@@ -177,13 +179,19 @@ def save_files(conn: Conn, files: Iterable[FileRow], scanned_at: str) -> None:
     )
 
 
-def known_files(conn: Conn) -> list[FileRow]:
-    """The read state of every log file read so far."""
+def known_files(conn: Conn, paths: Sequence[str] | None = None) -> list[FileRow]:
+    """The read state of every log file read so far, or of just ``paths`` (a few: one query)."""
+    where, args = "", tuple[str, ...]()
+    if paths is not None:
+        if not paths:
+            return []  # PostgreSQL has no empty IN ()
+        where, args = f" WHERE path IN ({', '.join('?' * len(paths))})", tuple(paths)
     return [
         (str(p), int(d), int(i), int(s), int(m), int(o), None if c is None else bytes(c), bool(sk), pr, se)
         for p, d, i, s, m, o, c, sk, pr, se in conn.execute(
             'SELECT path, device, inode, size, mtime_ns, "offset", check_hash, skipping, project, session_id '
-            "FROM scanned_files"
+            f"FROM scanned_files{where}",
+            args,
         )
     ]
 

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-from cost_mcp.store.buckets import ATTRIBUTION_ONLY
 from cost_mcp.store.connection import Conn
 
 _ROLLUP = {
@@ -26,6 +25,8 @@ _SUBSCRIPTIONS = {"provider": "vendor", "member": "member"}
 def data_source(provider: str, kind: str) -> str:
     """The data-source name of provider buckets: ``openai-costs`` (a cost API, billed) or
     ``openai-usage`` (a usage API, priced here); attribution-only feeds keep their own name."""
+    from cost_mcp.store.buckets import ATTRIBUTION_ONLY  # here: the hook's budget check imports this module
+
     if provider in ATTRIBUTION_ONLY:
         return provider
     return f"{provider}-{'costs' if kind == 'cost' else 'usage'}"

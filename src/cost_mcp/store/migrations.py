@@ -793,3 +793,21 @@ def m020_push_marks(conn: Conn) -> None:
         END
         """
     )
+
+
+@migration
+def m021_log_copy_rule_per_batch(conn: Conn) -> None:
+    """m016's insert trigger gives way to one statement per batch of log copies (issue 15).
+
+    ``usage_events_log_copy_added`` uncounted the OTel copy of a call when its log copy arrived,
+    but SQLite runs a row trigger's program for every inserted row whatever its ``WHEN`` says: the
+    OTLP receiver paid ~4 µs per event (a quarter of its insert) for a rule about log rows. The
+    writers of log copies now apply it once per batch (``store.otel.uncount_otel_copies``); the
+    rows already stored were kept by the trigger, so nothing is recounted here. The delete trigger
+    (a forgotten log copy makes its OTel copy count again) stays: deletes are rare.
+    """
+    if dialect(conn) == "postgresql":
+        conn.execute("DROP TRIGGER IF EXISTS usage_events_log_copy_added ON usage_events")
+        conn.execute("DROP FUNCTION IF EXISTS usage_events_log_copy_added()")
+        return
+    conn.execute("DROP TRIGGER IF EXISTS usage_events_log_copy_added")

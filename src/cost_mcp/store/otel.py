@@ -2,14 +2,15 @@
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+import json
+from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from decimal import Decimal
 from typing import NamedTuple
 
 from cost_mcp import tokens
 from cost_mcp.store import meta, rollup
-from cost_mcp.store.connection import Conn, write_transaction
+from cost_mcp.store.connection import Conn, dialect, write_transaction
 from cost_mcp.store.usage import TOKEN_COLUMNS_SQL
 
 CLAUDE_SOURCE = "claude_code_otel"
@@ -105,6 +106,35 @@ def write(conn: Conn, events: Sequence[EventRow], points: Sequence[MetricPoint])
             [(p.stream, p.point, p.metric, p.session_id, p.time_ms, p.tokens, p.cost_nanos) for p in points],
         )
     return added
+
+
+def uncount_otel_copies(conn: Conn, log_request_ids: Iterable[str]) -> None:
+    """The cross-path rule for log copies (source ``claude_code``) just written with these request
+    ids: their OTel copies stop counting, and the quarter-hours those held are rebuilt.
+
+    Every writer of log copies calls this once per batch, inside its transaction; the other
+    arrival order (an OTel copy after its log copy) is settled by :data:`_INSERT` as it goes in.
+    Until m021 a row trigger did this, and SQLite ran its program for every inserted row of any
+    source, ~4 µs of an OTel event's ~15 µs insert, to act on log rows only.
+    """
+    ids = sorted({r for r in log_request_ids if r})
+    if not ids:
+        return
+    args: tuple[object, ...]
+    if dialect(conn) == "postgresql":
+        table, match, args = "usage_events", "request_id = ANY(?)", (ids,)
+    else:
+        # One parameter for the whole batch, each id one probe of the OTel copies' index (named:
+        # the planner would otherwise walk every counted row through usage_events_counted_ts).
+        table = "usage_events INDEXED BY usage_events_otel_request"
+        match, args = "request_id IN (SELECT value FROM json_each(?))", (json.dumps(ids),)
+    counted_copies = f"source = '{CLAUDE_SOURCE}' AND counted = 1 AND {match}"
+    conn.execute(
+        f"INSERT INTO rollup_dirty (qh) SELECT DISTINCT ts_ms / {rollup.QUARTER_HOUR_MS} "
+        f"FROM {table} WHERE {counted_copies} ON CONFLICT DO NOTHING",
+        args,
+    )
+    conn.execute(f"UPDATE {table} SET counted = 0 WHERE {counted_copies}", args)
 
 
 @dataclass(frozen=True, slots=True)

@@ -47,17 +47,30 @@ def cost_between(conn: Conn, start_ms: int, end_ms: int, mode: CostMode) -> tupl
     return int(row[0]), int(row[1])
 
 
-def call_times(conn: Conn, sources: Sequence[str], since_ms: int) -> list[int]:
-    """When each of these sources' counted calls since ``since_ms`` was made, in time order."""
+def first_call_after(conn: Conn, sources: Sequence[str], after_ms: int) -> int | None:
+    """When the earliest of these sources' counted calls later than ``after_ms`` was made (None: none).
+
+    One walk of the (counted, ts_ms) index from ``after_ms``, stopping at the first call of these
+    sources: how the status line finds the active block without reading a day of calls.
+    """
     marks = ", ".join("?" * len(sources))
-    return [
-        int(ts)
-        for (ts,) in conn.execute(
-            f"SELECT ts_ms FROM usage_events WHERE counted = 1 AND source IN ({marks}) AND ts_ms >= ? "
-            "ORDER BY ts_ms",
-            (*sources, since_ms),
-        )
-    ]
+    row = conn.execute(
+        f"SELECT ts_ms FROM usage_events WHERE counted = 1 AND source IN ({marks}) AND ts_ms > ? "
+        "ORDER BY ts_ms LIMIT 1",
+        (*sources, after_ms),
+    ).fetchone()
+    return None if row is None else int(row[0])
+
+
+def last_call(conn: Conn, sources: Sequence[str], since_ms: int) -> int | None:
+    """When the latest of these sources' counted calls from ``since_ms`` on was made (None: none)."""
+    marks = ", ".join("?" * len(sources))
+    row = conn.execute(
+        f"SELECT ts_ms FROM usage_events WHERE counted = 1 AND source IN ({marks}) AND ts_ms >= ? "
+        "ORDER BY ts_ms DESC LIMIT 1",
+        (*sources, since_ms),
+    ).fetchone()
+    return None if row is None else int(row[0])
 
 
 def source_cost_since(conn: Conn, sources: Sequence[str], since_ms: int, mode: CostMode) -> tuple[int, int]:

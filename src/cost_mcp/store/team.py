@@ -20,7 +20,7 @@ from typing import Any, cast
 
 from cost_mcp import tokens
 from cost_mcp.errors import InvalidInputError, NotFoundError
-from cost_mcp.store import rollup
+from cost_mcp.store import otel, rollup
 from cost_mcp.store.connection import Conn, dialect, write_transaction
 from cost_mcp.store.usage import TOKENS_FROM_EXCLUDED_SQL
 
@@ -288,6 +288,7 @@ def store_pushed(
             ],
         )
         changed = conn.total_changes - before
+        otel.uncount_otel_copies(conn, [r.request_id for r in rows if r.source == _LOG_SOURCE])
         # Only a message with several rows can need another winner: one this batch brings several
         # copies of, or one already stored (a second machine, a resent copy).
         per_message = Counter(r.message_id for r in rows if r.source == _LOG_SOURCE)

@@ -93,8 +93,11 @@ def otlp_routes(ledger: Ledger, pricer: Pricer) -> list[Route]:
 
             def work() -> otel.Outcome:
                 message = otel.decode(signal, bytes(body), encoding=encoding, gzipped=gzipped)
+                # Read and priced before taking the ledger: another request's write (SQLite,
+                # without the GIL) goes on meanwhile, on the other core.
+                received = otel.read(pricer, signal, message, member=member)
                 with ledger.use() as conn:
-                    return otel.receive(conn, pricer, signal, message, member=member)
+                    return otel.write(conn, received)
 
             try:
                 outcome = await anyio.to_thread.run_sync(work)
