@@ -301,3 +301,48 @@ def test_the_cli_prints_every_row(busy: Settings, capsys: pytest.CaptureFixture[
     printed = json.loads(capsys.readouterr().out)
     assert len(printed["rows"]) == printed["total_rows"] == SESSIONS
     assert printed["truncated"] is False
+
+
+def test_every_session_row_from_sql_is_what_grouping_the_slices_gives(settings: Settings) -> None:
+    # Without a window, by session is grouped in SQL too (store/session_rows.py); a basis filter
+    # still takes the slices grouped in Python: both must give the same rows in the same order,
+    # billed days (attribution), tied costs and unbilled days included.
+    from cost_mcp.analytics.spend import Filters
+    from cost_mcp.store import write_transaction
+    from cost_mcp.store.buckets import DAY_MS, Bucket, replace_range
+
+    first = datetime(2026, 11, 2, tzinfo=UTC)
+    conn = connect(settings.db)
+    try:
+        with conn:
+            for i in range(40):
+                record_usage(
+                    conn,
+                    settings,
+                    Pricer(),
+                    provider="anthropic",
+                    model="claude-sonnet-4-5" if i % 2 else "claude-haiku-4-5",
+                    tokens=Tokens(input=1_000 * (1 + i % 7), output=100),  # every 7th session ties
+                    agent="a",
+                    session=f"s{i:02d}",
+                    request_id=f"r{i}",
+                    timestamp=first + timedelta(days=i % 4, hours=9, minutes=i),
+                )
+        day_ms = int(first.timestamp()) * 1000 + DAY_MS  # the second day is billed
+        with write_transaction(conn):
+            replace_range(
+                conn,
+                "anthropic",
+                "cost",
+                day_ms,
+                day_ms + DAY_MS,
+                [Bucket(day_ms, day_ms + DAY_MS, cost_nanos=7)],
+            )
+        p = resolve(settings, None, "2026-11-01", "2026-11-30", None)
+        in_sql = get_spend(conn, settings, p, ["session"], take_alerts=False)
+        every_basis = Filters(basis=["billed", "estimated", "subscription"])
+        in_python = get_spend(conn, settings, p, ["session"], every_basis, take_alerts=False)
+        assert len(in_sql.rows) == 31 and len(in_sql.attribution) == 10  # 30 sessions + billed; 10
+        assert in_sql.model_dump() == in_python.model_dump()
+    finally:
+        conn.close()

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from dataclasses import dataclass
+from itertools import compress
 
 
 @dataclass(frozen=True)
@@ -63,11 +64,16 @@ def add(a: Sequence[int] | None, b: Sequence[int]) -> list[int]:
     return [x + y for x, y in zip(a if a is not None else zeros(), b, strict=True)]
 
 
+_FIELDS = tuple(k.field for k in KINDS)
+_IS_TOKEN = tuple(k.is_token for k in KINDS)
+
+
 def as_fields(values: Sequence[int]) -> dict[str, int]:
     """Counts in :data:`KINDS` order as the result models' fields, with ``total_tokens``."""
     counts = [int(v or 0) for v in values]
-    fields = {k.field: v for k, v in zip(KINDS, counts, strict=True)}
-    fields["total_tokens"] = sum(v for k, v in zip(KINDS, counts, strict=True) if k.is_token)
+    # Precomputed names and compress(): a year's breakdown by session builds thousands of these.
+    fields = dict(zip(_FIELDS, counts, strict=True))
+    fields["total_tokens"] = sum(compress(counts, _IS_TOKEN))
     return fields
 
 

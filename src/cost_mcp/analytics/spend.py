@@ -17,7 +17,7 @@ from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field, replace
 from datetime import UTC, date, datetime, timedelta
 from decimal import Decimal
-from typing import Generic, Literal, TypeVar
+from typing import Any, Generic, Literal, TypeVar
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from cost_mcp import tokens
@@ -193,11 +193,12 @@ def get_spend(
     dims = _check_dims(group_by)
     stale = rollup.refresh(conn) < 0
     local_only = _local_only(filters)
-    # A bounded page by session is grouped and bounded in SQL (issue 22): see _session_rows.
-    by_session = window is not None and dims == ["session"] and not filters.basis
+    # By session, local rows are grouped (and a page bounded) in SQL, page or not (issue 22): in
+    # Python a year's thousands of sessions were one slice per (session, model, day), 2-3x slower.
+    by_session = dims == ["session"] and not filters.basis
     layers = read_layers(conn, settings, p, dims, filters, today or _today(p), local=not by_session)
     slices = count(layers, settings, filters)
-    if by_session and window is not None:
+    if by_session:
         shown, attribution, local_facts = _session_rows(
             conn, settings, p, filters, layers.rules, slices, window
         )
@@ -718,12 +719,9 @@ def _group(
     other: dict[str, str | None] = dict.fromkeys(dims, rows.OTHER)
     spend_rows = [_row(keys[k], g) for k, g in counted_page.shown]
     spend_rows += [_row(other, g) for g in _others(g for _, g in counted_page.rest)]
-    attribution = [
-        AttributionRow(**_row(keys[k], g).model_dump(), reason=g.reason or "")
-        for k, g in attributed_page.shown
-    ]
+    attribution = [_attribution_row(keys[k], g, g.reason or "") for k, g in attributed_page.shown]
     attribution += [
-        AttributionRow(**_row(other, g).model_dump(), reason="the attribution rows not shown, summed")
+        _attribution_row(other, g, "the attribution rows not shown, summed")
         for g in _others(g for _, g in attributed_page.rest)
     ]
     return (
@@ -750,14 +748,23 @@ def _others(groups: Iterable[_Group]) -> list[_Group]:
 
 
 def _row(group: dict[str, str | None], g: _Group) -> SpendRow:
-    return SpendRow(
-        group=group,
-        basis=g.basis,
-        cost_usd=from_nanos(g.cost_nanos),
-        requests=g.requests,
-        tokens=token_totals(g.tokens) if g.tokens is not None else None,
-        unpriced_requests=g.unpriced,
-    )
+    return SpendRow(**_row_fields(group, g))
+
+
+def _attribution_row(group: dict[str, str | None], g: _Group, reason: str) -> AttributionRow:
+    # Built directly, not from a SpendRow's model_dump: a breakdown by session has hundreds.
+    return AttributionRow(**_row_fields(group, g), reason=reason)
+
+
+def _row_fields(group: dict[str, str | None], g: _Group) -> dict[str, Any]:
+    return {
+        "group": group,
+        "basis": g.basis,
+        "cost_usd": from_nanos(g.cost_nanos),
+        "requests": g.requests,
+        "tokens": token_totals(g.tokens) if g.tokens is not None else None,
+        "unpriced_requests": g.unpriced,
+    }
 
 
 # --- freshness and warnings ---------------------------------------------------------------------
@@ -921,13 +928,14 @@ def _session_rows(
     filters: Filters,
     rules: dict[tuple[str, int], coverage.DayRule],
     other_slices: Sequence[_Slice],
-    window: rows.Window,
+    window: rows.Window | None,
 ) -> tuple[_Shown[SpendRow], _Shown[AttributionRow], list[_Slice]]:
-    """One page of ``group_by=["session"]``: the local rows grouped and bounded by the SQL of
-    store/session_rows.py, merged with the few rows of billed and subscription data (``other_slices``,
-    no session). Also returns stand-in local slices carrying what the warnings read."""
+    """One page of ``group_by=["session"]`` (every row when ``window`` is None): the local rows
+    grouped and bounded by the SQL of store/session_rows.py, merged with the few rows of billed and
+    subscription data (``other_slices``, no session). Also returns stand-in local slices carrying
+    what the warnings read."""
     local_rules = _local_rules(rules, settings)
-    fetch = window.offset + window.limit
+    fetch = window.offset + window.limit if window is not None else None
     args = {
         "lo_qh": p.start_ms // QH_MS,
         "hi_qh": -(-p.end_ms // QH_MS),
@@ -959,8 +967,8 @@ def _session_rows(
     )
     reason_rest = "the attribution rows not shown, summed"
     attribution = _Shown(
-        [AttributionRow(**_row(g, grp).model_dump(), reason=grp.reason or "") for g, grp in attributed[0]]
-        + [AttributionRow(**_row(other, g).model_dump(), reason=reason_rest) for g in attributed[1]],
+        [_attribution_row(g, grp, grp.reason or "") for g, grp in attributed[0]]
+        + [_attribution_row(other, g, reason_rest) for g in attributed[1]],
         *attributed[2:],
     )
     return shown, attribution, facts
@@ -1004,7 +1012,7 @@ def _session_part(
     local_rest: session_rows.SessionSums | None,
     local_rows: int,
     other: Sequence[tuple[dict[str, str | None], _Group]],
-    window: rows.Window,
+    window: rows.Window | None,
 ) -> tuple[list[tuple[dict[str, str | None], _Group]], list[_Group], int, bool, int | None]:
     """Shown (group, sums), the "other" groups, total rows, truncated, next offset: the page
     rows.page would choose from every row, chosen from the only rows that can be on it (the
@@ -1024,12 +1032,14 @@ def _session_part(
     # its own candidates, never show a row twice or skip one.
     candidates = [({"session": s.session_id}, group(s)) for s in local] + list(other)
     candidates.sort(key=lambda item: -item[1].cost_nanos)
+    total = local_rows + len(other)
+    if window is None:
+        return candidates, [], total, False, None
     end = window.offset + window.limit
     shown = candidates[window.offset : end]
     rest = [g for _, g in candidates[: window.offset]] + [g for _, g in candidates[end:]]
     if local_rest is not None:
         rest.append(group(local_rest))
-    total = local_rows + len(other)
     return shown, _others(rest), total, bool(rest), end if end < total else None
 
 

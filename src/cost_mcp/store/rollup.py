@@ -30,7 +30,7 @@ from itertools import pairwise
 from typing import cast
 
 from cost_mcp import tokens
-from cost_mcp.store.connection import Conn
+from cost_mcp.store.connection import Conn, dialect
 
 QUARTER_HOUR_MS = 900_000
 QH_PER_HOUR = 4
@@ -39,10 +39,16 @@ QH_PER_DAY = 96
 
 def mark_dirty(conn: Conn, ts_ms: Iterable[int]) -> None:
     """Mark the quarter-hours of these instants."""
-    conn.executemany(
-        "INSERT INTO rollup_dirty (qh) VALUES (?) ON CONFLICT DO NOTHING",
-        ((qh,) for qh in {t // QUARTER_HOUR_MS for t in ts_ms}),
-    )
+    qhs = {t // QUARTER_HOUR_MS for t in ts_ms}
+    if dialect(conn) == "postgresql":
+        # One statement: executemany is a statement per quarter-hour for the server (thousands in
+        # a first load's batch).
+        conn.execute(
+            "INSERT INTO rollup_dirty (qh) SELECT unnest(CAST(? AS BIGINT[])) ON CONFLICT DO NOTHING",
+            (sorted(qhs),),
+        )
+        return
+    conn.executemany("INSERT INTO rollup_dirty (qh) VALUES (?) ON CONFLICT DO NOTHING", ((qh,) for qh in qhs))
 
 
 STALE_WARNING = (
@@ -91,26 +97,33 @@ def rebuild(conn: Conn, qhs: Iterable[int]) -> None:
     """Recompute the rollup rows of the given quarter-hours from the counted events, the hourly
     rows of their hours from the quarter-hours, and the daily rows of their days from the hours."""
     qhs = list(qhs)
-    _rebuild_quarter_hours(conn, qhs)
-    for first, last in _ranges(qh // QH_PER_HOUR for qh in qhs):
-        conn.execute("DELETE FROM usage_rollup_hour WHERE h BETWEEN ? AND ?", (first, last))
-        conn.execute(_HOUR_INSERT, (first * QH_PER_HOUR, (last + 1) * QH_PER_HOUR))
-    per_day = QH_PER_DAY // QH_PER_HOUR
-    for first, last in _ranges(qh // QH_PER_DAY for qh in qhs):
-        conn.execute("DELETE FROM usage_rollup_day WHERE d BETWEEN ? AND ?", (first, last))
-        conn.execute(_DAY_INSERT, (first * per_day, (last + 1) * per_day))
-    for table, unit, size in LEVELS:
-        for first, last in _ranges(qh // size for qh in qhs):
-            twin = _WITHOUT_SESSIONS[table]
+    levels = (
+        ("usage_rollup", "qh", set(qhs), QUARTER_HOUR_MS),
+        ("usage_rollup_hour", "h", {qh // QH_PER_HOUR for qh in qhs}, QH_PER_HOUR),
+        ("usage_rollup_day", "d", {qh // QH_PER_DAY for qh in qhs}, QH_PER_DAY // QH_PER_HOUR),
+    )
+    for table, unit, units, size in levels:
+        runs = list(_ranges(units))
+        if dialect(conn) == "postgresql" and len(runs) > 1:
+            # Two statements per level instead of two per run: a first load leaves hundreds of
+            # runs, and each statement is a round trip (and a plan) for the server.
+            conn.execute(f"DELETE FROM {table} WHERE {unit} = ANY(?)", (sorted(units),))
+            starts = [first * size for first, _ in runs]
+            conn.execute(_RUNS_INSERT[table], (starts, [(last + 1) * size for _, last in runs]))
+            continue
+        for first, last in runs:
+            conn.execute(f"DELETE FROM {table} WHERE {unit} BETWEEN ? AND ?", (first, last))
+            conn.execute(_INSERT[table], (first * size, (last + 1) * size))
+    for table, unit, units, _size in levels:
+        twin = _WITHOUT_SESSIONS[table]
+        runs = list(_ranges(units))
+        if dialect(conn) == "postgresql" and len(runs) > 1:
+            conn.execute(f"DELETE FROM {twin} WHERE {unit} = ANY(?)", (sorted(units),))
+            conn.execute(_SESSIONS_SUMMED_UNITS[table], (sorted(units),))
+            continue
+        for first, last in runs:
             conn.execute(f"DELETE FROM {twin} WHERE {unit} BETWEEN ? AND ?", (first, last))
             conn.execute(_SESSIONS_SUMMED[table], (first, last + 1))
-
-
-def _rebuild_quarter_hours(conn: Conn, qhs: Iterable[int]) -> None:
-    for first, last in _ranges(qhs):
-        lo, hi = first * QUARTER_HOUR_MS, (last + 1) * QUARTER_HOUR_MS
-        conn.execute("DELETE FROM usage_rollup WHERE qh BETWEEN ? AND ?", (first, last))
-        conn.execute(_QUARTER_HOUR_INSERT, (lo, hi))
 
 
 def sums_by_quarter_hour(
@@ -169,25 +182,40 @@ SELECT ts_ms / {QUARTER_HOUR_MS}, {", ".join(ROLLUP_KEY[1:])},
        COALESCE(SUM(COALESCE(reported_cost_nanos, cost_nanos)), 0),
        SUM(CASE WHEN COALESCE(reported_cost_nanos, cost_nanos) IS NULL THEN 1 ELSE 0 END),
        COALESCE(SUM(reported_cost_nanos), 0)
-FROM usage_events
-WHERE counted = 1 AND ts_ms >= ? AND ts_ms < ?
+FROM {{rows}}
 GROUP BY {_GROUP_BY_KEY}
 """
 _SUMS_OF_ROLLUP = ", ".join(f"SUM({c})" for c in ROLLUP_SUMS)
 _HOUR_INSERT = f"""
 INSERT INTO usage_rollup_hour ({", ".join(HOUR_KEY + ROLLUP_SUMS)})
 SELECT qh / {QH_PER_HOUR}, {", ".join(ROLLUP_KEY[1:])}, {_SUMS_OF_ROLLUP}
-FROM usage_rollup
-WHERE qh >= ? AND qh < ?
+FROM {{rows}}
 GROUP BY {_GROUP_BY_KEY}
 """
 _DAY_INSERT = f"""
 INSERT INTO usage_rollup_day ({", ".join(DAY_KEY + ROLLUP_SUMS)})
 SELECT h / {QH_PER_DAY // QH_PER_HOUR}, {", ".join(ROLLUP_KEY[1:])}, {_SUMS_OF_ROLLUP}
-FROM usage_rollup_hour
-WHERE h >= ? AND h < ?
+FROM {{rows}}
 GROUP BY {_GROUP_BY_KEY}
 """
+_SOURCES = {  # each level's table and what it is rebuilt from: (source table, its time column, condition)
+    "usage_rollup": (_QUARTER_HOUR_INSERT, "usage_events", "ts_ms", "counted = 1 AND "),
+    "usage_rollup_hour": (_HOUR_INSERT, "usage_rollup", "qh", ""),
+    "usage_rollup_day": (_DAY_INSERT, "usage_rollup_hour", "h", ""),
+}
+_INSERT = {
+    table: insert.format(rows=f"{source} WHERE {cond}{col} >= ? AND {col} < ?")
+    for table, (insert, source, col, cond) in _SOURCES.items()
+}
+"""Each level's rebuild of one run of units: ``[start, end)`` in its source's time column."""
+_RUNS_INSERT = {
+    table: insert.format(
+        rows="unnest(CAST(? AS BIGINT[]), CAST(? AS BIGINT[])) AS runs (run_start, run_end) "
+        f"JOIN {source} ON {cond}{col} >= runs.run_start AND {col} < runs.run_end"
+    )
+    for table, (insert, source, col, cond) in _SOURCES.items()
+}
+"""PostgreSQL: each level's rebuild of many runs at once, from arrays of starts and ends."""
 
 
 def add(conn: Conn, groups: dict[tuple[object, ...], list[int]]) -> None:
@@ -250,6 +278,11 @@ _SESSIONS_SUMMED = {
     for table, unit, _ in LEVELS
 }
 """Rebuild a level's twin for a range of its units from the level itself."""
+_SESSIONS_SUMMED_UNITS = {
+    table: sql.replace(f"WHERE {unit} >= ? AND {unit} < ?", f"WHERE {unit} = ANY(?)")
+    for (table, unit, _), sql in zip(LEVELS, _SESSIONS_SUMMED.values(), strict=True)
+}
+"""PostgreSQL: the same for a set of units at once (an array)."""
 
 
 def read_sql(lo_qh: int, hi_qh: int, cuts: Iterable[int] = (), *, sessions: bool = True) -> str:
