@@ -188,12 +188,23 @@ def _droppable(conn: Conn) -> list[tuple[str, str]]:
     triggers = " ".join(
         r[0] or "" for r in conn.execute("SELECT sql FROM sqlite_master WHERE type = 'trigger'")
     )
-    return [(str(name), str(sql)) for name, sql in rows if name not in triggers]
+    return [
+        (str(name), str(sql))
+        for name, sql in rows
+        if name not in triggers and name not in SQLITE_TRIGGER_INDEXES
+    ]
 
 
 PG_TRIGGER_INDEXES = frozenset({"usage_events_otel_request"})
 """Kept through a PostgreSQL bulk load: the insert trigger probes it for every log row (PL/pgSQL
 names no index, so this cannot be read from the trigger as SQLite's INDEXED BY is)."""
+
+
+SQLITE_TRIGGER_INDEXES = frozenset({"usage_events_change_seq"})
+"""Kept through a SQLite bulk load although no trigger names them: m020's ``usage_events_changed``
+numbers every updated row with ``MAX(change_seq) + 1``, which without this index walks the whole
+table, once per row a load's recount updates (5.1 s of a 7.3 s cold ingest of 75k rows). A partial
+index over the rows changed after their insert: a first load adds almost nothing to it."""
 
 
 def index_names(conn: Conn) -> set[str]:
