@@ -26,10 +26,11 @@ import functools
 import hashlib
 import itertools
 import json
+import operator
 import re
 import sys
 from collections.abc import Iterable, Iterator, Mapping
-from dataclasses import dataclass, fields
+from dataclasses import dataclass, field, fields
 from datetime import UTC, date, datetime
 from decimal import Decimal
 from importlib.util import find_spec
@@ -296,9 +297,18 @@ class CallRates:
     day_stable: bool = True
     """The same rates hold for every instant of the call's UTC day (prices change only at a UTC
     date; False for time-of-day prices such as off-peak discounts)."""
+    flat: tuple[int, ...] | None = field(init=False, repr=False, compare=False)
+    """The base rates when no kind has tiers: a call is then one dot product (an ingest prices
+    every call of a cold read through :meth:`nanos`)."""
+
+    def __post_init__(self) -> None:
+        untiered = all(not tiers for _, tiers in self.rates.rates)
+        object.__setattr__(self, "flat", tuple(base for base, _ in self.rates.rates) if untiered else None)
 
     def nanos(self, counts: tuple[int, ...]) -> int:
         """Nano-USD of one call from its counts in TOKEN_KINDS order, as ``Price.total_nanos``."""
+        if self.flat is not None:
+            return pico_to_nanos(sum(map(operator.mul, self.flat, counts)) + self.rates.per_request)
         total_input = counts[0] + counts[1] + counts[2] + counts[3]
         picos, _ = self.rates.price_counts(counts, total_input)
         return pico_to_nanos(sum(picos) + self.rates.per_request)
