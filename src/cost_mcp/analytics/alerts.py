@@ -27,7 +27,7 @@ if TYPE_CHECKING:
 
 # ``analytics.budgets`` (the spend computation) and ``notify`` (the webhook client) are imported
 # where a budget or a due delivery needs them: `cost-mcp ingest` calls fire_alerts on every run,
-# and on a ledger without budgets their imports were ~0.2 s of the command's start.
+# and on a ledger without budgets their imports were ~0.1 s of the command's 0.45 s start.
 
 logger = logging.getLogger(__name__)
 
