@@ -64,7 +64,11 @@ def exact(db: Path, ref: dict[str, Any]) -> bool:
 
 def main(argv: list[str] | None = None) -> int:
     ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0] if __doc__ else None)
-    ap.add_argument("--tree", default="claude-200k", help="a tree under bench/data (default claude-200k)")
+    ap.add_argument(
+        "--tree",
+        default="claude-200k",
+        help="a tree under bench/data (default claude-200k), or a path: bench/data is shared and read-only",
+    )
     ap.add_argument("--pairs", type=int, default=5)
     ap.add_argument(
         "--src", type=Path, action="append", help="measure this src/ folder instead of the venv (repeatable)"
@@ -106,7 +110,7 @@ def main(argv: list[str] | None = None) -> int:
         shutil.rmtree(work, ignore_errors=True)
     print(f"tree {args.tree}: {ref['byte_count'] / 1e6:,.0f} MB, {args.pairs} alternating pairs")
     for src, (ours, theirs) in pairs.items():
-        report(args.tree, src, ours, theirs, all_exact)
+        report(tree.name, src, ours, theirs, all_exact)
     return 0 if all_exact else 1
 
 

@@ -50,6 +50,26 @@ def test_indexes_dropped_by_a_load_that_never_finished_are_rebuilt_on_the_next_c
         again.close()
 
 
+def test_a_bulk_load_keeps_the_index_the_change_trigger_numbers_rows_from(tmp_path: Path) -> None:
+    # m020's trigger takes MAX(change_seq) for every row an update changes (a load's recount
+    # updates thousands): without its partial index that is a walk of the whole table per row.
+    conn = connect(tmp_path / "cost.db")
+    try:
+        drop_secondary_indexes(conn)
+        assert "usage_events_change_seq" in index_names(conn)
+        plan = [
+            str(r[3])
+            for r in conn.execute(
+                "EXPLAIN QUERY PLAN SELECT COALESCE(MAX(change_seq), 0) + 1 FROM usage_events "
+                "WHERE change_seq IS NOT NULL"
+            )
+        ]
+        assert any("usage_events_change_seq" in step for step in plan), plan
+        assert not any(step.startswith("SCAN usage_events") and "INDEX" not in step for step in plan), plan
+    finally:
+        conn.close()
+
+
 def test_a_restore_by_another_process_first_leaves_nothing_for_the_loader(tmp_path: Path) -> None:
     db = tmp_path / "cost.db"
     loader = connect(db)

@@ -47,9 +47,9 @@ def ingest(paths: tuple[str, ...], full: bool, forget: tuple[str, ...], as_json:
 
     PATHs are folders or .jsonl files (default: the configured Claude folders).
     """
+    from cost_mcp.analytics.alerts import fire_alerts
     from cost_mcp.pricing import Pricer
     from cost_mcp.sources import claude_code
-    from cost_mcp.sync import fire_alerts
 
     if forget and paths:
         raise InvalidInputError("give PATHs to read or --forget PATH, not both")

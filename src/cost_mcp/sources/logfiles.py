@@ -182,7 +182,7 @@ class LineReader:
         readline = self.f.readline
         limit = self.cap + 1
         while raw := readline(SKIP_CHUNK if self.skipping else limit):
-            if raw[-1:] != b"\n":
+            if raw[-1] != 0x0A:  # no newline: indexing gives an int, no one-byte copy per line
                 if len(raw) < limit and not self.skipping:
                     return  # an unfinished last line: left for the next scan
                 self.consumed += len(raw)
