@@ -4,12 +4,14 @@ the rest, and a payload sent once, compactly."""
 from __future__ import annotations
 
 import json
+from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta
 from decimal import Decimal
 from pathlib import Path
 from typing import Any
 
 import pytest
+import time_machine
 from mcp import Client
 
 from cost_mcp.analytics import rows
@@ -29,7 +31,15 @@ SNAPSHOT = Path(__file__).parent / "fixtures" / "snapshots" / "get_spend_bounded
 
 
 @pytest.fixture
-def busy(settings: Settings) -> Settings:
+def mid_month() -> Iterator[None]:
+    """The clock on the 15th of this month: calls recorded on the 1st at noon are then in the past
+    and in this month whatever day the suite runs (on the 1st itself they would be in the future)."""
+    with time_machine.travel(datetime.now(UTC).replace(day=15, hour=12, minute=0, second=0), tick=True):
+        yield
+
+
+@pytest.fixture
+def busy(settings: Settings, mid_month: None) -> Settings:
     """600 sessions, each with its own cost (1 to 3 calls per session, some sessions tied), this month."""
     now = datetime.now(UTC).replace(day=1, hour=12, minute=0, second=0, microsecond=0)
     pricer = Pricer()
@@ -182,7 +192,7 @@ def test_spend_result_paging_fields_default_to_whole() -> None:
 
 
 async def test_model_breakdown_pages_models_and_other_keeps_the_total(
-    settings: Settings, client: Client
+    settings: Settings, client: Client, mid_month: None
 ) -> None:
     now = datetime.now(UTC).replace(day=1, hour=12, minute=0, second=0, microsecond=0)
     models = [("anthropic", "claude-opus-4-1"), ("anthropic", "claude-sonnet-4-5")]
