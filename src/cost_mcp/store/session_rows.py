@@ -76,6 +76,15 @@ def _source(lo_qh: int, hi_qh: int, rules: Sequence[Attributes]) -> str:
     return rollup.read_sql(lo_qh, hi_qh, cuts)
 
 
+def _filter_sql(filters: Sequence[tuple[str, Sequence[str]]]) -> tuple[str, list[object]]:
+    """``AND col IN (...)`` for each filter on a rollup column, and its parameters."""
+    unknown = [col for col, _ in filters if col not in FILTER_COLUMNS]
+    if unknown:
+        raise ValueError(f"not a rollup column: {unknown}")
+    where = "".join(f" AND {col} IN ({', '.join('?' * len(vals))})" for col, vals in filters)
+    return where, [v for _, vals in filters for v in vals]
+
+
 def _case(rules: Sequence[Attributes]) -> tuple[str, list[object]]:
     """A CASE giving each row the 1-based index of the first rule it matches, 0 when none."""
     whens: list[str] = []
@@ -181,11 +190,7 @@ def _grouped(
     rules: Sequence[Attributes],
 ) -> tuple[str, list[object]]:
     """The SELECT of one row per (session, class) with its sums, and its parameters."""
-    unknown = [col for col, _ in filters if col not in FILTER_COLUMNS]
-    if unknown:
-        raise ValueError(f"not a rollup column: {unknown}")
-    where = "".join(f" AND {col} IN ({', '.join('?' * len(vals))})" for col, vals in filters)
-    where_args = [v for _, vals in filters for v in vals]
+    where, where_args = _filter_sql(filters)
     case, case_args = _case(rules)
     sums = _SUMS.format(cost=f"{mode}_nanos", unpriced=f"{mode}_unpriced" if mode != "display" else "0")
     sql = f"""
@@ -237,11 +242,7 @@ def unpriced_by_model(
     spend warnings name (few; most rows are priced and skipped by the WHERE)."""
     if mode == "display":
         return []
-    unknown = [col for col, _ in filters if col not in FILTER_COLUMNS]
-    if unknown:
-        raise ValueError(f"not a rollup column: {unknown}")
-    where = "".join(f" AND {col} IN ({', '.join('?' * len(vals))})" for col, vals in filters)
-    where_args = [v for _, vals in filters for v in vals]
+    where, where_args = _filter_sql(filters)
     case, case_args = _case(rules)
     rows = conn.execute(
         f"""
