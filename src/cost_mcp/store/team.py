@@ -385,14 +385,17 @@ def _existing(conn: Conn, rows: Iterable[PushedRow]) -> tuple[list[int], set[str
         by_source.setdefault(r.source, set()).add(r.message_id)
     # One statement per chunk of messages, not one per row: the per-statement cost was most of a
     # push's store time (36 µs of 46 per event in bench/profile_push.py).
+    pg = dialect(conn) == "postgresql"
     for source, ids in by_source.items():
         wanted = sorted(ids)
         for start in range(0, len(wanted), _PROBE_CHUNK):
             chunk = wanted[start : start + _PROBE_CHUNK]
+            # PostgreSQL: one array instead of a list of 500 literals the server parses one by one.
+            match = "= ANY(?)" if pg else f"IN ({', '.join('?' for _ in chunk)})"
             for message_id, ts, request_id, sidechain in conn.execute(
-                "SELECT message_id, ts_ms, request_id, is_sidechain FROM usage_events "
-                f"WHERE source = ? AND message_id IN ({', '.join('?' for _ in chunk)})",
-                (source, *chunk),
+                f"SELECT message_id, ts_ms, request_id, is_sidechain FROM usage_events "
+                f"WHERE source = ? AND message_id {match}",
+                (source, chunk) if pg else (source, *chunk),
             ):
                 stored.setdefault((source, str(message_id)), []).append(
                     (int(ts), str(request_id), int(sidechain))
