@@ -34,7 +34,7 @@ from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime
 from decimal import Decimal
 from pathlib import Path
-from typing import TYPE_CHECKING, Annotated, Any, Literal, cast
+from typing import TYPE_CHECKING, Annotated, Any, Literal
 
 import msgspec
 
@@ -877,8 +877,8 @@ class _WorkerTotals(msgspec.Struct, array_like=True):
 class _Shipment(msgspec.Struct, array_like=True, gc=False):
     """One message from the parse worker: a priced batch, a progress report, or (last) its totals."""
 
-    rows: list[tuple[Any, ...]] = []
-    """The batch's copies as :func:`_row` makes them, ready to write."""
+    rows: _Rows | None = None
+    """The batch's copies priced and decided (see :func:`_rows`), ready to write."""
     files: list[tuple[str, int, int, int, int, int, bytes | None, bool, str | None, str | None]] = []
     skipped: list[tuple[str, str, int]] = []
     restarted: list[str] = []
@@ -950,7 +950,7 @@ def _read_beside(
                 batch.files.update((f[0], _FileState(*f)) for f in message.files)
                 batch.skipped.update({(path, reason): n for path, reason, n in message.skipped})
                 batch.restarted.update(message.restarted)
-                _write(conn, message.rows, batch, stats)
+                _write(conn, message.rows or _Rows(), batch, stats)
     finally:
         if totals is None:
             worker.kill()  # this side failed (or the worker did): nothing more of it is wanted
@@ -1020,7 +1020,7 @@ def _parse_worker(
         send.send_bytes(
             encode(
                 _Shipment(
-                    rows=[_row(copy, prices, stats) for copy in batch.copies.values()],
+                    rows=_rows(batch, prices, stats),
                     files=[f.row() for f in batch.files.values()],
                     skipped=[(path, reason, n) for (path, reason), n in batch.skipped.items()],
                     restarted=list(batch.restarted),
@@ -1158,38 +1158,70 @@ def _flush(conn: Conn, batch: _Batch, prices: _Prices, stats: ScanStats) -> None
     """Price a batch and write it (see :func:`_write`)."""
     if not batch.copies and not batch.files:
         return
-    _write(conn, [_row(copy, prices, stats) for copy in batch.copies.values()], batch, stats)
+    _write(conn, _rows(batch, prices, stats), batch, stats)
 
 
-# Where _row puts what the batch's decisions need.
-_MESSAGE, _REQUEST, _SIDECHAIN, _TS, _SESSION, _TOTAL, _ORIGIN = 1, 2, 3, 4, 7, 16, 21
+# Where _row puts what the batch's decisions need (and _rows the counted flag, last).
+_MESSAGE, _REQUEST, _SIDECHAIN, _TS, _SESSION, _TOTAL, _ORIGIN, _COUNTED = 1, 2, 3, 4, 7, 16, 21, 25
 
 
-def _write(conn: Conn, rows: list[tuple[object, ...]], batch: _Batch, stats: ScanStats) -> None:
+class _Rows(msgspec.Struct, array_like=True, gc=False):
+    """A batch's rows and what the writer needs of them, made before the write lock is taken (in
+    the parse worker on a large read), so the writer's share of a batch is the SQL alone."""
+
+    rows: list[tuple[Any, ...]] = []
+    """:func:`_row`'s tuples, each followed by ``counted`` as decided within the batch, for a
+    ledger holding none of its messages (the writer corrects the rows of messages it holds)."""
+    messages: list[str] = []
+    """The batch's distinct message ids."""
+    fresh: int = 0
+    """How many of ``rows`` are counted."""
+    stamps: list[int] = []
+    """One instant in each quarter-hour a row falls in, for the rollup's marks."""
+
+
+def _rows(batch: _Batch, prices: _Prices, stats: ScanStats) -> _Rows:
+    """Price a batch's copies into rows and decide which count, as if the ledger held none of them."""
+    rows = [_row(copy, prices, stats) for copy in batch.copies.values()]
+    per_message = Counter(row[_MESSAGE] for row in rows)
+    flags = _counted_in_batch(rows, per_message)
+    quarter = {row[_TS] // rollup.QUARTER_HOUR_MS: row[_TS] for row in rows}
+    return _Rows(
+        [(*row, flag) for row, flag in zip(rows, flags, strict=True)],
+        list(per_message),
+        sum(flags),
+        list(quarter.values()),
+    )
+
+
+def _write(conn: Conn, prepared: _Rows, batch: _Batch, stats: ScanStats) -> None:
     """Write priced rows, their recount, their rollup marks and the file offsets and skipped-line
     counts of ``batch`` they came from, atomically."""
+    rows = prepared.rows
     if not rows and not batch.files:
         return
-    per_message = Counter(str(row[_MESSAGE]) for row in rows)
     with write_transaction(conn):
-        claude_logs.touch(conn, per_message)
+        claude_logs.touch(conn, prepared.messages)
         existing = claude_logs.touched_rows(conn, SOURCE)
         # A message the ledger did not hold has all its rows in this batch (the write lock is
-        # held from the look-up on), so which of them count is decided here and written with
-        # them; only messages that were already there are recounted from the table.
+        # held from the look-up on), so which of them count was decided with the batch and is
+        # written with them; only messages that were already there are recounted from the table.
         recount = {m for m, _, _ in existing}
-        flags = _counted_in_batch(rows, per_message, recount)
-        claude_logs.upsert_copies(
-            conn, [(*row, flag) for row, flag in zip(rows, flags, strict=True)], stored_messages=recount
-        )
+        fresh = prepared.fresh
+        if recount:
+            held = [i for i, row in enumerate(rows) if row[_MESSAGE] in recount]
+            rows = list(rows)
+            for i in held:
+                fresh -= rows[i][_COUNTED]
+                rows[i] = (*rows[i][:_COUNTED], 0)
+        claude_logs.upsert_copies(conn, rows, stored_messages=recount)
         _recount(conn, recount)
         # New calls = counted rows of the touched messages after, minus before: only those
         # messages change, so this costs the batch, not the ledger (a COUNT over every counted
         # row took seconds per scan on a ledger of a million events).
-        fresh = sum(flag for row, flag in zip(rows, flags, strict=True) if row[_MESSAGE] not in recount)
         stats.events_added += _counted_among(conn, recount) + fresh - sum(c for _, _, c in existing)
         # A row's time is its old one or the batch copy's (when that copy won): mark both.
-        rollup.mark_dirty(conn, [ts for _, ts, _ in existing] + [cast(int, row[_TS]) for row in rows])
+        rollup.mark_dirty(conn, [ts for _, ts, _ in existing] + prepared.stamps)
         _save_files(conn, batch.files.values())
         skipped_lines.record(conn, batch.restarted, batch.skipped)
 
@@ -1245,7 +1277,7 @@ class _Prices:
         return None, None, ()
 
 
-def _row(copy: Copy, prices: _Prices, stats: ScanStats) -> tuple[object, ...]:
+def _row(copy: Copy, prices: _Prices, stats: ScanStats) -> tuple[Any, ...]:
     cost, priced_model, assumptions = prices.cost(copy)
     note = copy.note
     if assumptions:
@@ -1364,28 +1396,25 @@ def _counted_among(conn: Conn, recounted: set[str]) -> int:
     return claude_logs.counted_of_touched(conn, SOURCE)
 
 
-def _counted_in_batch(
-    rows: list[tuple[object, ...]], per_message: Counter[str], recounted: set[str]
-) -> list[int]:
-    """``counted`` of each row of a batch, for messages the ledger did not hold before it.
+def _counted_in_batch(rows: list[tuple[Any, ...]], per_message: Counter[str]) -> list[int]:
+    """``counted`` of each row of a batch, for a ledger that holds none of its messages.
 
-    The same choice :func:`_recount` makes from the table (:func:`_winners`), made from the batch;
-    rows of messages in ``recounted`` get 0 here and are decided by the recount.
+    The same choice :func:`_recount` makes from the table (:func:`_winners`), made from the batch.
     """
-    flags = [0 if row[_MESSAGE] in recounted else 1 for row in rows]
+    flags = [1] * len(rows)
     groups: dict[str, list[_Row]] = {}
     for index, row in enumerate(rows):
-        message = str(row[_MESSAGE])
-        if per_message[message] > 1 and message not in recounted:
+        message = row[_MESSAGE]
+        if per_message[message] > 1:
             groups.setdefault(message, []).append(
                 _Row(
                     index,
-                    str(row[_REQUEST]),
+                    row[_REQUEST],
                     bool(row[_SIDECHAIN]),
-                    cast(int, row[_TOTAL]),
-                    cast(int, row[_TS]),
-                    str(row[_SESSION]),
-                    str(row[_ORIGIN]),
+                    row[_TOTAL],
+                    row[_TS],
+                    row[_SESSION],
+                    row[_ORIGIN],
                 )
             )
     for group in groups.values():
