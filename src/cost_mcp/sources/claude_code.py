@@ -34,7 +34,7 @@ from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime
 from decimal import Decimal
 from pathlib import Path
-from typing import TYPE_CHECKING, Annotated, Any, Literal
+from typing import TYPE_CHECKING, Annotated, Any, Literal, cast
 
 import msgspec
 
@@ -212,6 +212,9 @@ class Copy(msgspec.Struct, frozen=True, gc=False):
     session_id: str
     project: str
     counts: Counts
+    total: int
+    """All tokens (input + output + cache read + cache write): given by the caller (:func:`_total`),
+    not computed in a ``__post_init__``, which would be one more Python call per usage line."""
     speed: str
     reported_cost: Decimal | None
     origin: str
@@ -221,13 +224,6 @@ class Copy(msgspec.Struct, frozen=True, gc=False):
     """What the log left unclear about this call's price (e.g. an iteration type we do not know)."""
     extra: tuple[Copy, ...] = ()
     """Separately billed iterations of the same request (advisor, compaction), as their own calls."""
-    total: int = -1
-    """All tokens (input + output + cache read + cache write); computed when not given."""
-
-    def __post_init__(self) -> None:
-        if self.total < 0:
-            c = self.counts
-            msgspec.structs.force_setattr(self, "total", c[0] + c[1] + c[2] + c[3] + c[4])
 
     @property
     def tokens(self) -> Tokens:
@@ -384,12 +380,12 @@ def _copy_from(entry: _Line, outer: _Line, where: FileIdentity) -> Copy | SkipRe
         # A session logs the same few folders on every line: a known usable one is taken as is.
         cwd if type(cwd) is str and _USABLE_CWD.get(cwd) else _project(cwd, where.project),
         counts,
+        counts[0] + counts[1] + counts[2] + counts[3] + counts[4],
         usage.speed or "",
         reported,
         where.origin,
         usage.service_tier or "",
         usage.inference_geo or "",
-        total=counts[0] + counts[1] + counts[2] + counts[3] + counts[4],
     )
     return _with_iterations(copy, usage.iterations) if usage.iterations else copy
 
@@ -418,13 +414,14 @@ def _with_iterations(copy: Copy, iterations: list[_Iteration]) -> Copy:
             unknown.add(kind)
             continue
         seen[kind] += 1
+        counts = _counts(it)
         extra.append(
             msgspec.structs.replace(
                 copy,
                 message_id=f"{copy.message_id}#{kind}{seen[kind]}",
                 model=it.model or copy.model,
-                counts=_counts(it),
-                total=-1,
+                counts=counts,
+                total=_total(counts),
                 # The advisor is a separate inference: the executor's speed is not the advisor's.
                 speed="" if kind == "advisor_message" else copy.speed,
                 reported_cost=None,
@@ -456,6 +453,11 @@ def raw_key(entry: _Line, tokens: Tokens, ts_ms: int) -> bytes:
     return f"{entry.requestId}|{entry.sessionId}|{ts_ms}|{tokens}".encode()
 
 
+def _total(c: Counts) -> int:
+    """All tokens of a call: its counts but the web search requests."""
+    return c[0] + c[1] + c[2] + c[3] + c[4]
+
+
 def _counts(usage: _Usage | _Iteration) -> Counts:
     cache = usage.cache_creation
     if cache is not None and (
@@ -479,37 +481,49 @@ def _counts(usage: _Usage | _Iteration) -> Counts:
     )
 
 
-_ZULU_MS = re.compile(r"((\d{4}-\d\d-\d\d)T([01]\d|2[0-3]):([0-5]\d)):([0-5]\d)\.(\d{3})Z", re.ASCII)
+_ZULU_MS = re.compile(r"(\d{4}-\d\d-\d\d)T([01]\d|2[0-3]):([0-5]\d):([0-5]\d)\.(\d{3})Z", re.ASCII)
 """Claude Code's own stamp shape, read without building a datetime (see :func:`_epoch_ms`)."""
 _DAY_MS: dict[str, int] = {}
+"""``YYYY-MM-DD`` of stamps of that shape seen before, to the day's start (every such day lies wholly
+inside [MIN_TS_MS, MAX_TS_MS): :func:`_epoch_ms_general` refuses the others)."""
 _MINUTE_MS: dict[str, int] = {}
+"""``THH:MM`` of those stamps to milliseconds into the day (at most 1,440 keys)."""
+_SECOND_MS: dict[str, int] = {}
+"""``:SS.mmmZ`` of those stamps to milliseconds into the minute (at most 60,000 keys)."""
 
 
 def _epoch_ms(stamp: str | None) -> int:
     if not stamp:
         raise _InvalidLineError
+    if len(stamp) == 24:
+        # Three look-ups instead of a regex match: each part was cut from a stamp that matched
+        # _ZULU_MS whole, at the places the regex's groups end, so their join matches it too.
+        day = _DAY_MS.get(stamp[:10])
+        if day is not None:
+            minute = _MINUTE_MS.get(stamp[10:16])
+            if minute is not None:
+                second = _SECOND_MS.get(stamp[16:])
+                if second is not None:
+                    return day + minute + second
     zulu = _ZULU_MS.fullmatch(stamp)
-    if zulu is not None:
-        # The common case, in integer arithmetic: the minute's start (its day parsed once, so an
-        # impossible date such as 02-30 still fails below; lines of one minute share it) plus
-        # seconds and milliseconds.
-        minute, day, hh, mm, ss, ms = zulu.groups()
-        start = _MINUTE_MS.get(minute)
-        if start is None:
-            day_start = _DAY_MS.get(day)
-            if day_start is None:
-                day_start = _epoch_ms_general(day + "T00:00:00Z")
-                if len(_DAY_MS) < 100_000:
-                    _DAY_MS[day] = day_start
-            start = day_start + (int(hh) * 60 + int(mm)) * 60_000
-            if len(_MINUTE_MS) >= 20_000:
-                _MINUTE_MS.clear()  # a few MB at most in a long-running server
-            _MINUTE_MS[minute] = start
-        ts = start + int(ss) * 1000 + int(ms)
-        if not MIN_TS_MS <= ts < MAX_TS_MS:
-            raise _InvalidLineError
-        return ts
-    return _epoch_ms_general(stamp)
+    if zulu is None:
+        return _epoch_ms_general(stamp)
+    # Claude Code's shape, in integer arithmetic: the day's start (parsed once, so an impossible
+    # date such as 02-30 still fails) plus the time of day.
+    day_text, hh, mm, ss, ms = zulu.groups()
+    day = _DAY_MS.get(day_text)
+    if day is None:
+        day = _epoch_ms_general(day_text + "T00:00:00Z")
+        if len(_DAY_MS) < 100_000:
+            _DAY_MS[day_text] = day
+    minute = (int(hh) * 60 + int(mm)) * 60_000
+    second = int(ss) * 1000 + int(ms)
+    ts = day + minute + second
+    if not MIN_TS_MS <= ts < MAX_TS_MS:
+        raise _InvalidLineError
+    _MINUTE_MS[stamp[10:16]] = minute
+    _SECOND_MS[stamp[16:]] = second
+    return ts
 
 
 def _epoch_ms_general(stamp: str) -> int:
@@ -617,13 +631,6 @@ class ScanStats:
     complete: bool = True
     files_pending: int = 0
     bytes_pending: int = 0
-
-    def saw(self, copy: Copy) -> None:
-        """Widen the covered time range."""
-        if self.first_ts_ms is None or copy.ts_ms < self.first_ts_ms:
-            self.first_ts_ms = copy.ts_ms
-        if self.last_ts_ms is None or copy.ts_ms > self.last_ts_ms:
-            self.last_ts_ms = copy.ts_ms
 
 
 @dataclass(frozen=True, slots=True)
@@ -1125,27 +1132,52 @@ def _read_file(
                 where.session_id,
             )
 
-        for raw in reader:
-            lines += 1
-            if raw is None:  # over the cap: counted once, passed over up to its newline
-                stats.skipped["too_long"] += 1
-                batch.skipped[(path, "too_long")] += 1
-                continue
-            try:
-                result = _parse(raw, where)
-            except RecursionError:  # parse_line reads such a line again, flattened
-                result = parse_line(raw, where)
-            if result is None:
-                pass
-            elif isinstance(result, Copy):
-                stats.usage_lines += 1
-                stats.saw(result)
-                batch.add(result)
-            else:
-                stats.skipped[result] += 1
-                batch.skipped[(path, result)] += 1
-            if lines % YIELD_EVERY_LINES == 0:
-                yield state()
+        # The per-line work in locals (usage lines, time range, the batch's dict): attribute and
+        # method look-ups on every line were a sizeable share of the Python per usage line.
+        copies = batch.copies
+        held_copy = copies.get
+        usage_lines = 0
+        first = last = None
+        try:
+            for raw in reader:
+                lines += 1
+                if raw is None:  # over the cap: counted once, passed over up to its newline
+                    stats.skipped["too_long"] += 1
+                    batch.skipped[(path, "too_long")] += 1
+                    continue
+                try:
+                    result = _parse(raw, where)
+                except RecursionError:  # parse_line reads such a line again, flattened
+                    result = parse_line(raw, where)
+                if type(result) is Copy:
+                    usage_lines += 1
+                    ts = result.ts_ms
+                    if first is None or ts < first:
+                        first = ts
+                    if last is None or ts > last:
+                        last = ts
+                    if result.extra:
+                        batch.add(result)
+                    else:  # Batch.add, inline
+                        key = (result.message_id, result.request_id, result.is_sidechain)
+                        held = held_copy(key)
+                        if (
+                            held is None
+                            or result.total > held.total
+                            or (result.total == held.total and result.rank() < held.rank())
+                        ):
+                            copies[key] = result
+                elif result is not None:
+                    reason = cast(SkipReason, result)
+                    stats.skipped[reason] += 1
+                    batch.skipped[(path, reason)] += 1
+                if lines % YIELD_EVERY_LINES == 0:
+                    yield state()
+        finally:
+            stats.usage_lines += usage_lines
+            if first is not None and last is not None:
+                stats.first_ts_ms = first if stats.first_ts_ms is None else min(stats.first_ts_ms, first)
+                stats.last_ts_ms = last if stats.last_ts_ms is None else max(stats.last_ts_ms, last)
         stats.lines_read += lines
         stats.bytes_read += reader.consumed - offset
         yield state()
