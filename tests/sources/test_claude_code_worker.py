@@ -50,8 +50,7 @@ def _ingest(
         with (
             mock.patch.object(claude_code, "PARSE_WORKER", worker),
             mock.patch.object(claude_code, "BULK_LOAD_BYTES", 0),
-            mock.patch.object(claude_code, "BATCH_COPIES", 7),
-            mock.patch.object(claude_code, "WORKER_BATCH_COPIES", 7),  # many batches through the pipe
+            mock.patch.object(claude_code, "BATCH_COPIES", 7),  # many batches through the pipe
             mock.patch.object(claude_code, "_read_beside", wraps=claude_code._read_beside) as beside,
         ):
             result = claude_code.ingest(

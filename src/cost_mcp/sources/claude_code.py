@@ -61,10 +61,11 @@ SYNTHETIC_MODEL = "<synthetic>"
 BATCH_COPIES = 20_000
 """Copies held in memory before they are written: bounds memory on a huge cold ingest."""
 
-WORKER_BATCH_COPIES = 5_000
-"""Copies per batch the parse worker sends. Smaller than BATCH_COPIES: the writer idles until the
-first batch arrives and the worker idles while the last is written, and both waits scale with the
-batch (~0.4 s each at 20k copies on the 1x tree); the writer's per-batch cost is a few ms."""
+FIRST_BATCH_COPIES = 5_000
+"""Copies in the parse worker's first batch: the writer idles until it arrives (~0.3 s of parsing at
+BATCH_COPIES on the 1x tree). Only the first is smaller: the writer bounds the rest of the read, and
+its CPU per copy grew by a third with batches of 5k (more commits, more messages split across
+batches and recounted)."""
 
 DEFAULT_MAX_LINE_BYTES = 64 * 1024 * 1024
 """Longest line read (COST_MCP_MAX_LINE_BYTES): far above any real line, low enough to bound memory."""
@@ -827,10 +828,11 @@ def _read_batches(
     total_bytes: int,
     max_line_bytes: int,
     sink: Callable[[_Batch], None],
-    batch_copies: int = BATCH_COPIES,
+    first_batch: int | None = None,
 ) -> None:
-    """Read the files one after the other, handing each batch of ``batch_copies`` (and the last) to
-    ``sink``."""
+    """Read the files one after the other, handing each batch of BATCH_COPIES copies (the first of
+    ``first_batch``, when given), and the last, to ``sink``."""
+    limit = first_batch or BATCH_COPIES
     batch = _Batch()
     done_bytes = 0
     last_report = 0.0
@@ -838,8 +840,9 @@ def _read_batches(
         try:
             for state in _read_file(path, st, where, offset, batch, stats, skipping, max_line_bytes):
                 batch.files[state.path] = state
-                if len(batch) >= batch_copies:
+                if len(batch) >= limit:
                     sink(batch)
+                    limit = BATCH_COPIES
                     # Cleared in place: the file reader still holds this batch and keeps adding to it.
                     batch.clear()
                 if deadline is not None and time.perf_counter() > deadline:
@@ -1047,7 +1050,7 @@ def _parse_worker(
             total_bytes,
             max_line_bytes,
             ship,
-            WORKER_BATCH_COPIES,
+            min(FIRST_BATCH_COPIES, BATCH_COPIES),
         )
         totals = _WorkerTotals(
             stats.lines_read,
