@@ -490,22 +490,26 @@ inside [MIN_TS_MS, MAX_TS_MS): :func:`_epoch_ms_general` refuses the others)."""
 _MINUTE_MS: dict[str, int] = {}
 """``THH:MM`` of those stamps to milliseconds into the day (at most 1,440 keys)."""
 _SECOND_MS: dict[str, int] = {}
-"""``:SS.mmmZ`` of those stamps to milliseconds into the minute (at most 60,000 keys)."""
+"""``:SS.`` of those stamps to milliseconds into the minute (at most 60 keys)."""
+_MILLI_MS: dict[str, int] = {}
+"""``mmmZ`` of those stamps to milliseconds (at most 1,000 keys)."""
 
 
 def _epoch_ms(stamp: str | None) -> int:
     if not stamp:
         raise _InvalidLineError
     if len(stamp) == 24:
-        # Three look-ups instead of a regex match: each part was cut from a stamp that matched
-        # _ZULU_MS whole, at the places the regex's groups end, so their join matches it too.
+        # Four look-ups in small caches instead of a regex match: each part was cut from a stamp
+        # that matched _ZULU_MS whole, at the places its groups end, so their join matches it too.
         day = _DAY_MS.get(stamp[:10])
         if day is not None:
             minute = _MINUTE_MS.get(stamp[10:16])
             if minute is not None:
-                second = _SECOND_MS.get(stamp[16:])
+                second = _SECOND_MS.get(stamp[16:20])
                 if second is not None:
-                    return day + minute + second
+                    milli = _MILLI_MS.get(stamp[20:])
+                    if milli is not None:
+                        return day + minute + second + milli
     zulu = _ZULU_MS.fullmatch(stamp)
     if zulu is None:
         return _epoch_ms_general(stamp)
@@ -518,12 +522,14 @@ def _epoch_ms(stamp: str | None) -> int:
         if len(_DAY_MS) < 100_000:
             _DAY_MS[day_text] = day
     minute = (int(hh) * 60 + int(mm)) * 60_000
-    second = int(ss) * 1000 + int(ms)
-    ts = day + minute + second
+    second = int(ss) * 1000
+    milli = int(ms)
+    ts = day + minute + second + milli
     if not MIN_TS_MS <= ts < MAX_TS_MS:
         raise _InvalidLineError
     _MINUTE_MS[stamp[10:16]] = minute
-    _SECOND_MS[stamp[16:]] = second
+    _SECOND_MS[stamp[16:20]] = second
+    _MILLI_MS[stamp[20:]] = milli
     return ts
 
 
