@@ -734,7 +734,13 @@ def scan(
     # thousands of rows on a ledger of a million calls, read on every message otherwise.
     known = {} if full else _known_files(conn, list(found) if len(found) <= FEW_FILES else None)
     work: _Work = []
-    for path, (st, target) in found.items():
+    # In path order, a session's log comes just before its subagents' logs (``s.jsonl`` <
+    # ``s/subagents/...``), whose calls it mirrors in progress lines: read together, a call's copies
+    # mostly fall in one batch and are decided there. In the walk's order (a folder's files before
+    # its subfolders) 8k of the 1x tree's 65k calls had copies in two batches, each recounted from
+    # the table.
+    for path in sorted(found):
+        st, target = found[path]
         stats.files_seen += 1
         start = _resume_offset(path, known.get(path), st, stats)
         if start is not None:
