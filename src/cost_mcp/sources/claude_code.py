@@ -771,22 +771,24 @@ def _read_work(
     # A first load of a large history builds the secondary indexes once at the end instead of
     # row by row (see store.bulk; a crash in between is repaired by the next connect).
     bulk_load = total_bytes >= BULK_LOAD_BYTES and bulk.table_is_empty(conn)
-    if bulk_load:
-        bulk.drop_secondary_indexes(conn)
-    try:
-        # A large read parses in a second process while this one writes (the two take about as
-        # long); a small one is not worth a fork.
-        beside = PARSE_WORKER and total_bytes >= BULK_LOAD_BYTES and _can_fork()
-        if not (
-            beside
-            and _read_beside(conn, work, pricer, stats, progress, deadline, total_bytes, max_line_bytes)
-        ):
-            _read_in_turn(conn, work, pricer, stats, progress, deadline, total_bytes, max_line_bytes)
-    finally:
-        if gc_was_enabled:
-            gc.enable()
+    large = claude_logs.few_checkpoints(conn) if total_bytes >= BULK_LOAD_BYTES else contextlib.nullcontext()
+    with large:
         if bulk_load:
-            bulk.restore_indexes(conn)
+            bulk.drop_secondary_indexes(conn)
+        try:
+            # A large read parses in a second process while this one writes (the two take about as
+            # long); a small one is not worth a fork.
+            beside = PARSE_WORKER and total_bytes >= BULK_LOAD_BYTES and _can_fork()
+            if not (
+                beside
+                and _read_beside(conn, work, pricer, stats, progress, deadline, total_bytes, max_line_bytes)
+            ):
+                _read_in_turn(conn, work, pricer, stats, progress, deadline, total_bytes, max_line_bytes)
+        finally:
+            if gc_was_enabled:
+                gc.enable()
+            if bulk_load:
+                bulk.restore_indexes(conn)
     if not stats.complete:
         stats.files_pending, stats.bytes_pending = _pending(conn, work)
     rollup.refresh(conn)
