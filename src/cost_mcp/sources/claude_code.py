@@ -938,8 +938,9 @@ def _read_beside(
     The worker builds the very batches :func:`_read_in_turn` would (copies deduplicated within the
     batch, with the file states they reach), prices them into rows with the same pricer, and sends
     each batch as MessagePack; this process writes
-    each in one transaction as it arrives, so crash safety is the same as reading in turn. The pipe
-    holds one message: the worker runs at most one batch ahead, and memory stays bounded. When the
+    each in one transaction as it arrives, so crash safety is the same as reading in turn. A
+    bounded queue (:data:`AHEAD_BATCHES`) lets the worker run only a few batches ahead, so memory
+    stays bounded. When the
     worker dies before its totals arrive, the batches written stay (they are exact and idempotent)
     and the caller reads the work again in this process; dedup adds nothing twice.
     """
