@@ -61,12 +61,15 @@ SETTLE: dict[str, tuple[str, ...]] = {
 
 
 def copy_in(conn: Conn, table: str, columns: Sequence[str], rows: Iterable[Sequence[Any]]) -> None:
-    """Insert ``rows`` (values for ``columns``, in order) into ``table``, with no conflict handling."""
+    """Insert ``rows`` (values for ``columns``, in order) into ``table``, with no conflict handling.
+
+    Each value must be of its column's Python type (int, str, bytes or None; a bool for an integer
+    column): PostgreSQL receives them in binary COPY, which converts nothing."""
     rows = list(rows)
     if not rows:
         return
     if dialect(conn) == "postgresql":
-        _pg(conn).copy_rows(table, columns, rows)
+        _pg(conn).copy_rows(table, columns, rows, binary=True)
         return
     marks = ", ".join("?" * len(columns))
     conn.executemany(f"INSERT INTO {table} ({', '.join(columns)}) VALUES ({marks})", rows)
