@@ -12,6 +12,7 @@ PostgreSQL (store.bulk).
 
 from __future__ import annotations
 
+import operator
 import weakref
 from collections.abc import Collection, Iterable, Sequence
 
@@ -28,6 +29,8 @@ COPY_COLUMNS = (
 :data:`cost_mcp.tokens.KINDS` order)."""
 
 _KEY = ("source", "message_id", "request_id", "is_sidechain")
+_key_of = operator.itemgetter(0, 1, 2, 3)
+"""A row's unique key (:data:`_KEY`: the first four of COPY_COLUMNS)."""
 
 _ON_CONFLICT = f"""
 ON CONFLICT (source, message_id, request_id, is_sidechain) DO UPDATE SET
@@ -63,7 +66,13 @@ def upsert_copies(
     columns = COPY_COLUMNS.split(", ")
     request_ids = [str(r[2]) for r in rows if r[0] == otel.LOG_SOURCE]
     if stored_messages is not None:
-        bulk.copy_in(conn, "usage_events", columns, [r for r in rows if r[1] not in stored_messages])
+        fresh = [r for r in rows if r[1] not in stored_messages]
+        if dialect(conn) == "postgresql":
+            # In the unique key's order (C collation: code points, as Python compares str), each
+            # insert lands beside the previous one in that index instead of on a random page:
+            # 0.7 -> 0.4 s of server time for a first load's 75k rows. Row ids follow this order.
+            fresh.sort(key=_key_of)
+        bulk.copy_in(conn, "usage_events", columns, fresh)
         rows = [r for r in rows if r[1] in stored_messages]
     bulk.insert_rows(conn, "usage_events", columns, rows, on_conflict=_ON_CONFLICT, key=_KEY)
     otel.uncount_otel_copies(conn, request_ids)
