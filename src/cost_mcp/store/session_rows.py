@@ -209,13 +209,14 @@ def _every_session(
     PostgreSQL a third of the statement's time on a year of sessions (C collation and Python
     compare strings alike, by code point)."""
     found: list[tuple[int, str, int, SessionSums]] = []
+    reasons = [None, *(rule.reason for rule in rules)]
+    end = 4 + _N_KINDS
+    # Every value is a sum of a NOT NULL column over at least one row, handed back as an integer
+    # by both engines: read as it comes (no int() per value: 30,000 of them for a year).
     for row in conn.execute(grouped, args).fetchall():
-        session, cls = str(row[0]), int(row[1])
-        cost, unpriced, *counts, reqs, cc_out = (int(v or 0) for v in row[2 : 6 + _N_KINDS])
-        reason = rules[cls - 1].reason if cls else None
-        found.append(
-            (-cost, session, cls, SessionSums(session, reason, cost, unpriced, tuple(counts), reqs, cc_out))
-        )
+        session, cls, cost = row[0], row[1], row[2]
+        sums = SessionSums(session, reasons[cls], cost, row[3], row[4:end], row[end], row[end + 1])
+        found.append((-cost, session, cls, sums))
     found.sort(key=lambda f: f[:3])
     counted = [f[3] for f in found if f[2] == 0]
     attributed = [f[3] for f in found if f[2] != 0]
