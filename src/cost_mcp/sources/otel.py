@@ -357,12 +357,20 @@ def resource_dimensions(resource: Mapping[str, object]) -> dict[str, str]:
     }
 
 
+_KEPT_EVENT_KEYS = frozenset(_KEPT_EVENT_ATTRS)
+
+
 def _dimensions(base: Mapping[str, str], attrs: Mapping[str, object]) -> str:
     kept = dict(base)
-    for key in _KEPT_EVENT_ATTRS:
-        value = attrs.get(key)
-        if value is not None and value != "":
-            kept[key] = str(value)[:MAX_DIMENSION_CHARS]
+    # An event carries a few of the sixteen, if any: found in one pass in C over its attributes,
+    # then kept in _KEPT_EVENT_ATTRS's order (sixteen dict look-ups an event cost ~0.5 µs).
+    present = _KEPT_EVENT_KEYS.intersection(attrs)
+    if present:
+        for key in _KEPT_EVENT_ATTRS:
+            if key in present:
+                value = attrs[key]
+                if value is not None and value != "":
+                    kept[key] = str(value)[:MAX_DIMENSION_CHARS]
     if not kept:
         return ""
     if len(kept) > MAX_DIMENSIONS:
@@ -701,7 +709,9 @@ def _logs(request: ExportLogsServiceRequest, window: _Window, outcome: Outcome) 
         for sl in rl.scope_logs:
             for record in sl.log_records:
                 attrs = attributes(record.attributes)
-                name = _event_name(attrs, record)
+                name = attrs.get("event.name")
+                if type(name) is not str or not name:
+                    name = _event_name(attrs, record)
                 try:
                     call = _log_call(name, attrs, resource, base, record.time_unix_nano, window)
                 except _BadRecordError as exc:
