@@ -663,39 +663,53 @@ def _price(
     providers: dict[str, str] = {}
     rows: list[store.Row] = []
     append = rows.append
-    for c in calls:
+    # Unpacked in the loop header: one step, where reading 13 fields by name costs ~0.4 µs a call.
+    for (
+        source,
+        key,
+        request_id,
+        ts_ms,
+        sent_provider,
+        model,
+        session_id,
+        agent,
+        sent_member,
+        n,
+        speed,
+        reported_cost_nanos,
+        dimensions,
+    ) in calls:
         provider: str | None = None
-        if c.provider:
-            provider = providers.get(c.provider)
+        if sent_provider:
+            provider = providers.get(sent_provider)
             if provider is None:
-                provider = providers[c.provider] = normalize_provider(c.provider)
-        priced = prices.cost(c.counts, c.model, provider, c.ts_ms, "fast" if c.speed == "fast" else None)
+                provider = providers[sent_provider] = normalize_provider(sent_provider)
+        priced = prices.cost(n, model, provider, ts_ms, "fast" if speed == "fast" else None)
         if priced is None:
-            outcome.unpriced.add(c.model)
-        n = c.counts
+            outcome.unpriced.add(model)
         # A plain tuple in EventRow's order (see store.otel.Row).
         append(
             (
-                c.source,
-                c.key,
-                c.request_id,
-                c.ts_ms,
+                source,
+                key,
+                request_id,
+                ts_ms,
                 provider or (priced[2] if priced else "unknown"),
-                c.model,
-                c.session_id,
-                c.agent,
-                c.member if member is None else member,
+                model,
+                session_id,
+                agent,
+                sent_member if member is None else member,
                 n[0],
                 n[4],
                 n[1],
                 n[2],
                 n[3],
                 n[0] + n[1] + n[2] + n[3] + n[4],
-                c.speed,
+                speed,
                 priced[0] if priced else None,
-                c.reported_cost_nanos,
+                reported_cost_nanos,
                 priced[1] if priced else None,
-                c.dimensions,
+                dimensions,
             )
         )
     return rows
