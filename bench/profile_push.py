@@ -5,9 +5,10 @@ rows of bench_team.py) through the server's own code, timing each phase in CPU s
 the machine's load moves least): decode (gunzip + msgspec + checks), pricing, and the store
 (``store_pushed``: the existing-key probes, the upsert, the rollup), with cProfile's split of the
 store. Then times ``get_spend(group_by=["member"])`` on the result, alone: what a query costs when it
-does not wait behind pushes.
+does not wait behind pushes. ``--pg`` runs it on a throwaway PostgreSQL cluster (tests/pg_cluster.py,
+fsync on) and also gives the store's wall time, most of which is then the server's.
 
-    python bench/profile_push.py --batches 200 --batch 500
+    python bench/profile_push.py --batches 200 --batch 500 [--pg]
 """
 
 from __future__ import annotations
@@ -43,13 +44,30 @@ def main() -> None:
     ap.add_argument("--batches", type=int, default=200)
     ap.add_argument("--batch", type=int, default=500)
     ap.add_argument("--pushers", type=int, default=20, help="members the batches are spread over")
+    ap.add_argument("--pg", action="store_true", help="the ledger in a throwaway PostgreSQL cluster")
     args = ap.parse_args()
+    if not args.pg:
+        run(args, None)
+        return
+    sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
+    from tests.pg_cluster import Cluster
+
+    cluster = Cluster(durable=True)
+    try:
+        run(args, cluster.url(cluster.new_database()))
+    finally:
+        cluster.stop()
+
+
+def run(args: argparse.Namespace, pg_url: str | None) -> None:
+    """One profile on a fresh ledger: an SQLite file, else the PostgreSQL database given."""
     now_ms = int(datetime.now(UTC).timestamp() * 1000) - 60_000
     pricer = Pricer()
     spent = {"decode": 0.0, "price": 0.0, "store": 0.0}
+    store_wall = 0.0
     profile = cProfile.Profile()
     with tempfile.TemporaryDirectory() as tmp:
-        db = Path(tmp) / "cost.db"
+        db: Path | str = pg_url or Path(tmp) / "cost.db"
         conn = connect(db)
         for n in range(args.batches):
             pusher = n % args.pushers
@@ -63,11 +81,12 @@ def main() -> None:
             prices = push.price_rows(pricer, decoded)
             spent["price"] += time.process_time() - t
             stored = [push._stored(r) for r in decoded]
-            t = time.process_time()
+            t, w = time.process_time(), time.perf_counter()
             profile.enable()
             team_store.store_pushed(conn, caller.member, caller.token_name, stored, prices, _recount)
             profile.disable()
             spent["store"] += time.process_time() - t
+            store_wall += time.perf_counter() - w
         events = args.batches * args.batch
         settings = Settings(db=db, timezone="UTC")
         period = spend.resolve(settings, "last_7_days", None, None, None)
@@ -78,6 +97,7 @@ def main() -> None:
             times.append(time.process_time() - t)
         conn.close()
     per_event_us = {k: v / events * 1e6 for k, v in spent.items()}
+    kind = "postgresql" if pg_url else "sqlite"
     total = sum(spent.values())
     print(
         table(
@@ -87,6 +107,7 @@ def main() -> None:
         )
     )
     print(f"\n{events:,} events: {events / total:,.0f} events per CPU second without HTTP")
+    print(f"store wall: {store_wall:.2f} s, {store_wall / events * 1e6:.1f} µs per event (ledger: {kind})")
     times.sort()
     p50, top = times[10] * 1000, times[-1] * 1000
     print(f"get_spend(group_by=member) alone on them: p50 {p50:.1f} ms, max {top:.1f} ms CPU")
@@ -99,6 +120,8 @@ def main() -> None:
             "events": events,
             **{f"{k}_us_per_event": round(v, 1) for k, v in per_event_us.items()},
             "events_per_cpu_s": round(events / total),
+            "ledger": kind,
+            "store_wall_us_per_event": round(store_wall / events * 1e6, 1),
             "get_spend_p50_ms": round(times[10] * 1000, 1),
         },
     )

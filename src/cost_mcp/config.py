@@ -193,11 +193,11 @@ class Settings(BaseSettings):
             return text
         from cost_mcp.sources import registry  # the registry imports the fetchers, which import us
 
-        for spec in registry.providers():
-            if spec.key_env == name and spec.default_key is not None:
-                others = [s.env for s in spec.settings if s.required]
-                if all(self._env.get(env, "").strip() for env in others):
-                    return spec.default_key(self._env)
+        spec = _with_default_key(registry.providers()).get(name)
+        if spec is not None and spec.default_key is not None:
+            others = [s.env for s in spec.settings if s.required]
+            if all(self._env.get(env, "").strip() for env in others):
+                return spec.default_key(self._env)
         return None
 
     def provider_missing(self, provider: str) -> list[str]:
@@ -316,6 +316,22 @@ def parse_substitutes(text: str) -> list[tuple[str, str]]:
             )
         pairs += [(model.strip().lower(), name) for name in names]
     return pairs
+
+
+_DEFAULT_KEYS: list[tuple[tuple[Provider, ...], dict[str, Provider]]] = []
+"""The last registry :func:`_with_default_key` indexed, and its index."""
+
+
+def _with_default_key(specs: tuple[Provider, ...]) -> dict[str, Provider]:
+    """The providers whose credential has a default place, by the credential's variable name.
+
+    Indexed once per registry (tests register providers of their own): every answer asks every
+    provider whether it is configured, each asking for its variables, and a walk of the whole
+    registry per variable was about a tenth of a team server's samples answering get_spend (the
+    first provider in registry order wins a variable, as the walk did)."""
+    if not _DEFAULT_KEYS or _DEFAULT_KEYS[0][0] is not specs:
+        _DEFAULT_KEYS[:] = [(specs, {s.key_env: s for s in reversed(specs) if s.default_key is not None})]
+    return _DEFAULT_KEYS[0][1]
 
 
 def provider_spec(provider: str) -> Provider:

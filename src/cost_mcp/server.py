@@ -15,7 +15,7 @@ import logging
 import os
 from collections.abc import AsyncIterator, Callable
 from contextlib import asynccontextmanager
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Annotated, Any, Concatenate, Literal, ParamSpec, TypeVar
 
@@ -135,6 +135,7 @@ class AppState:
     pricer: Pricer
     problems: list[str]
     reader: catchup.LogReader
+    refreshed: sync.RecentRefresh = field(default_factory=sync.RecentRefresh)
 
 
 _live: list[AppState] = []
@@ -401,6 +402,15 @@ def _labelled(conn: Conn, result: T, progress: catchup.ReadProgress) -> T:
     return result
 
 
+HTTP_REFRESH_EVERY_SECONDS = 1.0
+"""Over HTTP, a question refreshes first only when this process's last whole refresh is older:
+a team server's clients asking back to back each paid a log check, a provider plan, the budget
+alerts' evaluation and a write transaction for the log check's note, queued for the write lock
+behind the pushes. Pushed rows need no refresh (they are in the ledger, and the
+rollup is brought up to date by every query); a log line or a due provider sync waits at most
+this long. Over stdio (one person, seconds between questions) every question still refreshes."""
+
+
 async def _query(
     ctx: Context[AppState],
     fn: Callable[Concatenate[Conn, Settings, P], A],
@@ -411,10 +421,16 @@ async def _query(
     state = _state(ctx)
     await _catch_up(state)
 
+    over_http = ctx.request_context.request is not None
+
     def work() -> A:
         with state.ledger.use() as conn:
-            logs: Literal["budget", "skip"] = "skip" if state.reader.running else "budget"
-            read, skipped = sync.refresh_or_skip(conn, state.settings, state.pricer, logs=logs)
+            read: IngestResult | None = None
+            skipped: list[str] = []
+            if not (over_http and state.refreshed.within(HTTP_REFRESH_EVERY_SECONDS)):
+                logs: Literal["budget", "skip"] = "skip" if state.reader.running else "budget"
+                read, skipped = sync.refresh_or_skip(conn, state.settings, state.pricer, logs=logs)
+                state.refreshed.note(read, skipped)
             if read is not None:
                 state.reader.continue_after(read)
             # Taken before answering: "complete" must mean everything was in the ledger by then.

@@ -649,6 +649,26 @@ def refresh_or_skip(
         raise
 
 
+@dataclass
+class RecentRefresh:
+    """When this process last finished a whole refresh: a server answering many clients back to
+    back (a team server over HTTP) need not re-read its logs, re-plan its providers and re-write
+    their notes for every one of them. Only a refresh that read everything counts; one stopped at
+    its time budget, skipped for a busy or read-only ledger, or never run, makes the next question
+    refresh again."""
+
+    finished: float | None = None
+
+    def within(self, seconds: float) -> bool:
+        """Whether a whole refresh finished less than ``seconds`` ago."""
+        return self.finished is not None and time.monotonic() - self.finished < seconds
+
+    def note(self, read: IngestResult | None, skipped: Sequence[str]) -> None:
+        """Record what :func:`refresh_or_skip` just gave."""
+        whole = read is not None and read.complete and not skipped
+        self.finished = time.monotonic() if whole else None
+
+
 async def _ingest_and_fetch(
     ingest: Callable[[], IngestResult],
     plans: Sequence[Plan],

@@ -209,7 +209,8 @@ def get_spend(
     by_basis: dict[str, Decimal] = defaultdict(Decimal)
     for r in shown.rows:
         by_basis[r.basis] += r.cost_usd
-    warnings = _warnings(slices, settings, conn, local_only, dims) + _pricing_warnings(
+    statuses = source_statuses(conn, settings)  # read once: the warnings and the result show it
+    warnings = _warnings(slices, settings, conn, statuses, local_only, dims) + _pricing_warnings(
         conn, p, filters, slices
     )
     warnings += _outside_bill_notes(slices)
@@ -231,9 +232,7 @@ def get_spend(
         total_rows=shown.total_rows,
         attribution_total_rows=attribution.total_rows,
         next_cursor=rows.encode_cursor(n) if (n := shown.next_offset or attribution.next_offset) else None,
-        sources=coverage.attach(
-            source_statuses(conn, settings), coverage.summaries(layers.rules, *_utc_day_range(p))
-        ),
+        sources=coverage.attach(statuses, coverage.summaries(layers.rules, *_utc_day_range(p))),
         warnings=warnings,
         alerts=alert_store.take(conn) if take_alerts else [],
     )
@@ -839,6 +838,7 @@ def _warnings(
     slices: Sequence[_Slice],
     settings: Settings,
     conn: Conn,
+    statuses: Sequence[SourceStatus],
     local_only: bool,
     dims: Sequence[str],
 ) -> list[str]:
@@ -856,7 +856,7 @@ def _warnings(
             "and are not in the total; "
             f"add the model to the price override file ({settings.prices_file})"
         )
-    for status in source_statuses(conn, settings):
+    for status in statuses:
         if not settings.has_key_for(status.source) or settings.skips_sync(status.source):
             continue  # no longer synced: its old errors and age are not news on every report
         if status.status == "error":

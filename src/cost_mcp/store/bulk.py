@@ -98,11 +98,9 @@ def insert_rows(
     pending = list(rows)
     if not pending:
         return 0
-    stage = _stage(conn, table, columns)
     changed = 0
     for part in _rounds(pending, [list(columns).index(c) for c in key]):
-        conn.execute(f"TRUNCATE {stage}")
-        _pg(conn).copy_rows(stage, columns, part)
+        stage = staged(conn, table, columns, part)
         # ORDER BY n: rows are numbered (their ids too) in the order they were given.
         changed += max(
             conn.execute(
@@ -111,6 +109,15 @@ def insert_rows(
             0,
         )
     return changed
+
+
+def staged(conn: Conn, table: str, columns: Sequence[str], rows: Iterable[Sequence[Any]]) -> str:
+    """PostgreSQL: the name of the session's staging table for ``columns`` of ``table``, holding
+    exactly ``rows`` (COPYed in, numbered ``n`` in order), for set-based statements to read."""
+    stage = _stage(conn, table, columns)
+    conn.execute(f"TRUNCATE {stage}")
+    _pg(conn).copy_rows(stage, columns, rows)
+    return stage
 
 
 def _stage(conn: Conn, table: str, columns: Sequence[str]) -> str:

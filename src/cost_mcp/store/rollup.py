@@ -30,6 +30,7 @@ from itertools import pairwise
 from typing import cast
 
 from cost_mcp import tokens
+from cost_mcp.store import bulk
 from cost_mcp.store.connection import Conn, dialect
 
 QUARTER_HOUR_MS = 900_000
@@ -224,6 +225,15 @@ def add(conn: Conn, groups: dict[tuple[object, ...], list[int]]) -> None:
     pushes would otherwise rebuild its busiest quarter-hour from every event in it before each query.
     Only for rows that are new and counted; anything that changes or uncounts a stored row marks
     dirty, and a dirty quarter-hour's rebuild replaces whatever was added here."""
+    if not groups:
+        return
+    if dialect(conn) == "postgresql":
+        # The groups COPYed once, then one statement per table summing them up to its unit: the
+        # server ran an upsert per group and table (six per group, ~4 s of 15 per 20,000 calls).
+        stage = bulk.staged(conn, "usage_rollup", ROLLUP_KEY + ROLLUP_SUMS, _rows_of(groups))
+        for sql in _ADD_STAGED:
+            conn.execute(sql.replace(_STAGE, stage))
+        return
     coarser: dict[int, dict[tuple[object, ...], list[int]]] = {QH_PER_HOUR: {}, QH_PER_DAY: {}}
     for size, summed in coarser.items():
         for key, sums in groups.items():
@@ -258,6 +268,10 @@ def _plus(a: Sequence[int], b: Sequence[int]) -> list[int]:
     return [x + y for x, y in zip(a, b, strict=True)]
 
 
+def _rows_of(groups: dict[tuple[object, ...], list[int]]) -> Iterator[tuple[object, ...]]:
+    return ((*key, *sums) for key, sums in groups.items())
+
+
 LEVELS = (
     ("usage_rollup_day", "d", QH_PER_DAY),
     ("usage_rollup_hour", "h", QH_PER_HOUR),
@@ -283,6 +297,30 @@ _SESSIONS_SUMMED_UNITS = {
     for (table, unit, _), sql in zip(LEVELS, _SESSIONS_SUMMED.values(), strict=True)
 }
 """PostgreSQL: the same for a set of units at once (an array)."""
+
+_STAGE = "{stage}"
+
+
+def _add_staged_sql(table: str, unit: str, size: int, *, sessions: bool) -> str:
+    keys = ROLLUP_KEY[1:] if sessions else ROLLUP_KEY[1:-1]
+    target = table if sessions else _WITHOUT_SESSIONS[table]
+    sets = ", ".join(f"{c} = {target}.{c} + excluded.{c}" for c in ROLLUP_SUMS)
+    return f"""
+    INSERT INTO {target} ({unit}, {", ".join(keys + ROLLUP_SUMS)})
+    SELECT qh / {size}, {", ".join(keys)}, {_SUMS_OF_ROLLUP}
+    FROM {_STAGE}
+    GROUP BY {", ".join(str(i) for i in range(1, len(keys) + 2))}
+    ON CONFLICT ({unit}, {", ".join(keys)}) DO UPDATE SET {sets}
+    """
+
+
+_ADD_STAGED = tuple(
+    _add_staged_sql(table, unit, size, sessions=sessions)
+    for sessions in (True, False)
+    for table, unit, size in LEVELS
+)
+"""PostgreSQL, :func:`add`: every level and its twin upserted from the quarter-hour groups staged
+at :data:`_STAGE` (keyed as :data:`ROLLUP_KEY`, one row per key, so one statement meets a row once)."""
 
 
 def read_sql(lo_qh: int, hi_qh: int, cuts: Iterable[int] = (), *, sessions: bool = True) -> str:

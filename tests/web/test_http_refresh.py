@@ -1,0 +1,97 @@
+"""Over HTTP a question refreshes the ledger only when this process's last whole refresh is older
+than ``server.HTTP_REFRESH_EVERY_SECONDS`` (a team server's clients ask back to back); over stdio
+every question still refreshes."""
+
+from __future__ import annotations
+
+import json
+from datetime import UTC, datetime, timedelta
+from decimal import Decimal
+from pathlib import Path
+from typing import Any
+
+import anyio.to_thread
+import httpx2
+import pytest
+from mcp import Client
+from mcp.client.streamable_http import streamable_http_client
+
+from cost_mcp import server, sync
+from cost_mcp.config import Settings
+from cost_mcp.models import IngestResult
+from cost_mcp.pricing import Pricer
+from cost_mcp.store import Ledger
+from tests.sources.claude_logs import assistant
+
+pytestmark = pytest.mark.anyio
+
+
+def _log_call(home: Path, n: int) -> None:
+    """One Claude Code call a minute ago, in a transcript of its own."""
+    ts = (datetime.now(UTC) - timedelta(minutes=1)).strftime("%Y-%m-%dT%H:%M:%S.000Z")
+    path = home / "claude" / "projects" / "p" / f"s{n}.jsonl"
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_text(json.dumps(assistant(f"msg_{n}", f"req_{n}", ts, output=1000)) + "\n")
+
+
+async def _total(client: Client) -> Decimal:
+    res = await client.call_tool("get_spend", {"period": "last_7_days"})
+    assert not res.is_error, res.content
+    content: Any = res.structured_content
+    return Decimal(str(content["total_usd"]))
+
+
+async def test_over_http_a_question_refreshes_only_after_the_interval(
+    home: Path, settings: Settings, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from cost_mcp.web.http import create_http_app
+
+    ledger = Ledger(settings.db)
+    base = "http://127.0.0.1:4318"  # a loopback Host: the SDK refuses any other without tokens
+    try:
+        app = create_http_app(ledger, settings, Pricer(), require_auth=False)
+        async with (
+            app.router.lifespan_context(app),
+            httpx2.AsyncClient(transport=httpx2.ASGITransport(app=app), base_url=base) as http,
+            Client(streamable_http_client(f"{base}/mcp", http_client=http)) as client,
+        ):
+            assert await _total(client) == 0
+            # The start-up read of the logs is over: from here only a refresh reads new lines.
+            assert await anyio.to_thread.run_sync(server._live[-1].reader.wait, 60)
+            _log_call(home, 1)
+            monkeypatch.setattr(server, "HTTP_REFRESH_EVERY_SECONDS", 3600)
+            assert await _total(client) == 0  # refreshed less than an hour ago: not read yet
+            monkeypatch.setattr(server, "HTTP_REFRESH_EVERY_SECONDS", 0)
+            first = await _total(client)
+            assert first > 0  # the interval is over: read before answering
+            _log_call(home, 2)
+            assert await _total(client) > first
+    finally:
+        ledger.close()
+
+
+async def test_over_stdio_every_question_refreshes(
+    home: Path, client: Client, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setattr(server, "HTTP_REFRESH_EVERY_SECONDS", 3600)
+    assert await _total(client) == 0
+    assert await anyio.to_thread.run_sync(server._live[-1].reader.wait, 60)
+    _log_call(home, 1)
+    assert await _total(client) > 0
+
+
+def _read(*, complete: bool) -> IngestResult:
+    return sync._nothing_read().model_copy(update={"complete": complete})
+
+
+def test_only_a_whole_refresh_counts() -> None:
+    recent = sync.RecentRefresh()
+    assert not recent.within(3600)  # never refreshed
+    recent.note(_read(complete=True), [])
+    assert recent.within(3600)
+    assert not recent.within(0)
+    recent.note(_read(complete=False), [])  # stopped at its time budget: the rest is still to read
+    assert not recent.within(3600)
+    recent.note(_read(complete=True), [])
+    recent.note(None, [sync.BUSY_WARNING])  # another process held the ledger
+    assert not recent.within(3600)
