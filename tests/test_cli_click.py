@@ -210,3 +210,27 @@ def test_ctrl_c_exits_130_without_a_traceback(
     code, out, err = run(capsys, "estimate", "claude-sonnet-4-5", "--input", "10")
     assert code == 130 and out == ""
     assert "aborted" in err and "Traceback" not in err
+
+
+def test_every_command_is_in_the_lazy_map_under_its_own_module() -> None:
+    from cost_mcp.cli import app, cli, load_all
+
+    load_all()
+    assert sorted(cli.commands) == sorted(app.COMMAND_MODULES)
+    for name, command in cli.commands.items():
+        assert command.callback is not None
+        assert command.callback.__module__ == f"cost_mcp.cli.{app.COMMAND_MODULES[name]}", name
+
+
+def test_a_command_imports_only_its_own_module(tmp_path: Path) -> None:
+    import subprocess
+    import sys
+
+    code = (
+        "import sys; from cost_mcp.cli import main; main(['ingest', '--help']); "
+        "print(sorted(m for m in sys.modules if m.startswith('cost_mcp.cli.')))"
+    )
+    out = subprocess.run(
+        [sys.executable, "-c", code], capture_output=True, text=True, check=True, cwd=tmp_path
+    ).stdout
+    assert out.strip().splitlines()[-1] == "['cost_mcp.cli.app', 'cost_mcp.cli.data']"

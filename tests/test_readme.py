@@ -9,7 +9,7 @@ import click
 import pytest
 from mcp import Client
 
-from cost_mcp.cli import cli
+from cost_mcp.cli import cli, load_all
 
 README = Path(__file__).resolve().parents[1] / "README.md"
 
@@ -42,6 +42,7 @@ def _options(command: click.Command) -> set[str]:
 def test_readme_cli_synopsis_names_only_real_commands_and_options() -> None:
     block = README.read_text(encoding="utf-8").split("## CLI", 1)[1].split("```", 2)[1]
     checked = 0
+    load_all()  # commands are otherwise loaded on use
     command: click.Command = cli
     for line in block.splitlines():
         words = line.split()

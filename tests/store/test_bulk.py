@@ -262,3 +262,16 @@ def test_m021_leaves_every_stored_row_as_the_trigger_counted_it(tmp_path: Path) 
         assert _otel_counted(conn) == {"req_1": 1, "req_2": 0, "req_3": 1}
     finally:
         conn.close()
+
+
+def test_a_large_read_checkpoints_rarely_and_then_as_before(tmp_path: Path) -> None:
+    from cost_mcp.store.claude_logs import LOAD_CHECKPOINT_PAGES, few_checkpoints
+
+    conn = connect(tmp_path / "cost.db")
+    try:
+        before = conn.execute("PRAGMA wal_autocheckpoint").fetchone()[0]
+        with few_checkpoints(conn):
+            assert conn.execute("PRAGMA wal_autocheckpoint").fetchone()[0] == LOAD_CHECKPOINT_PAGES
+        assert conn.execute("PRAGMA wal_autocheckpoint").fetchone()[0] == before
+    finally:
+        conn.close()

@@ -3,6 +3,7 @@ ledger, one way to answer (JSON or a table plus notes), error handling and exit 
 
 from __future__ import annotations
 
+import importlib
 import logging
 import sqlite3
 import sys
@@ -112,8 +113,53 @@ def resolve_period(settings: Settings, options: dict[str, Any]) -> Period:
     return spend.resolve(settings, options["period"], options["start"], options["end"], options["timezone"])
 
 
+COMMAND_MODULES = {
+    "ingest": "data",
+    "sync": "data",
+    "import": "data",
+    "budget": "ledger",
+    "subscription": "ledger",
+    "serve": "setup",
+    "otel-config": "setup",
+    "dashboard": "setup",
+    "doctor": "setup",
+    "estimate": "setup",
+    "statusline": "setup",
+    "hook": "setup",
+    "report": "spend",
+    "export": "spend",
+    "blocks": "spend",
+    "session": "spend",
+    "forecast": "spend",
+    "savings": "spend",
+    "compare": "spend",
+    "push": "team",
+    "team": "team",
+    "token": "team",
+}
+"""Each command's module under ``cost_mcp.cli``, imported when the command is used: importing
+them all cost a cold ``cost-mcp ingest`` the other commands' imports before its first line
+(click's lazy-group pattern; ``tests/test_cli_click.py`` checks this map against the modules)."""
+
+
+def load_all() -> None:
+    """Import every command module (for what walks ``cli.commands``: help, docs checks)."""
+    for module in sorted(set(COMMAND_MODULES.values())):
+        importlib.import_module(f"cost_mcp.cli.{module}")
+
+
 class _Root(click.Group):
-    """The root group: a closed stdout ends the command quietly (click would exit 1 on it)."""
+    """The root group: commands loaded on use (:data:`COMMAND_MODULES`), and a closed stdout ends
+    the command quietly (click would exit 1 on it)."""
+
+    def list_commands(self, ctx: click.Context) -> list[str]:
+        return sorted(COMMAND_MODULES)
+
+    def get_command(self, ctx: click.Context, cmd_name: str) -> click.Command | None:
+        module = COMMAND_MODULES.get(cmd_name)
+        if module is not None and cmd_name not in self.commands:
+            importlib.import_module(f"cost_mcp.cli.{module}")  # its decorators register it here
+        return super().get_command(ctx, cmd_name)
 
     def invoke(self, ctx: click.Context) -> Any:
         try:
@@ -214,19 +260,26 @@ def command_path() -> str:
 @contextmanager
 def log_progress(wanted: bool = True) -> Iterator[Callable[[int, int, str], None] | None]:
     """A progress bar for reading logs on a terminal's stderr; None (nothing shown) otherwise."""
-    from rich.progress import BarColumn, DownloadColumn, Progress, TextColumn, TimeRemainingColumn
-
     err = Console(stderr=True)
     if not (wanted and err.is_terminal):
-        yield None
+        yield None  # and rich.progress (~0.05 s of imports) is not loaded
         return
+    from rich.progress import BarColumn, DownloadColumn, Progress, TextColumn, TimeRemainingColumn
+
+    # Redrawn on each report (the reader reports at most 4 times a second), not by rich's refresh
+    # thread: a large first read forks a parse worker only from a single-threaded process.
     with Progress(
-        TextColumn("reading logs"), BarColumn(), DownloadColumn(), TimeRemainingColumn(), console=err
+        TextColumn("reading logs"),
+        BarColumn(),
+        DownloadColumn(),
+        TimeRemainingColumn(),
+        console=err,
+        auto_refresh=False,
     ) as bar:
         task = bar.add_task("ingest", total=None)
 
         def progress(done: int, total: int, _message: str) -> None:
-            bar.update(task, completed=done, total=total)
+            bar.update(task, completed=done, total=total, refresh=True)
 
         yield progress
 

@@ -61,6 +61,12 @@ SYNTHETIC_MODEL = "<synthetic>"
 BATCH_COPIES = 20_000
 """Copies held in memory before they are written: bounds memory on a huge cold ingest."""
 
+FIRST_BATCH_COPIES = 5_000
+"""Copies in the parse worker's first batch: the writer idles until it arrives (~0.3 s of parsing at
+BATCH_COPIES on the 1x tree). Only the first is smaller: the writer bounds the rest of the read, and
+its CPU per copy grew by a third with batches of 5k (more commits, more messages split across
+batches and recounted)."""
+
 DEFAULT_MAX_LINE_BYTES = 64 * 1024 * 1024
 """Longest line read (COST_MCP_MAX_LINE_BYTES): far above any real line, low enough to bound memory."""
 
@@ -207,6 +213,9 @@ class Copy(msgspec.Struct, frozen=True, gc=False):
     session_id: str
     project: str
     counts: Counts
+    total: int
+    """All tokens (input + output + cache read + cache write): given by the caller (:func:`_total`),
+    not computed in a ``__post_init__``, which would be one more Python call per usage line."""
     speed: str
     reported_cost: Decimal | None
     origin: str
@@ -216,13 +225,6 @@ class Copy(msgspec.Struct, frozen=True, gc=False):
     """What the log left unclear about this call's price (e.g. an iteration type we do not know)."""
     extra: tuple[Copy, ...] = ()
     """Separately billed iterations of the same request (advisor, compaction), as their own calls."""
-    total: int = -1
-    """All tokens (input + output + cache read + cache write); computed when not given."""
-
-    def __post_init__(self) -> None:
-        if self.total < 0:
-            c = self.counts
-            msgspec.structs.force_setattr(self, "total", c[0] + c[1] + c[2] + c[3] + c[4])
 
     @property
     def tokens(self) -> Tokens:
@@ -379,12 +381,12 @@ def _copy_from(entry: _Line, outer: _Line, where: FileIdentity) -> Copy | SkipRe
         # A session logs the same few folders on every line: a known usable one is taken as is.
         cwd if type(cwd) is str and _USABLE_CWD.get(cwd) else _project(cwd, where.project),
         counts,
+        counts[0] + counts[1] + counts[2] + counts[3] + counts[4],
         usage.speed or "",
         reported,
         where.origin,
         usage.service_tier or "",
         usage.inference_geo or "",
-        total=counts[0] + counts[1] + counts[2] + counts[3] + counts[4],
     )
     return _with_iterations(copy, usage.iterations) if usage.iterations else copy
 
@@ -413,13 +415,14 @@ def _with_iterations(copy: Copy, iterations: list[_Iteration]) -> Copy:
             unknown.add(kind)
             continue
         seen[kind] += 1
+        counts = _counts(it)
         extra.append(
             msgspec.structs.replace(
                 copy,
                 message_id=f"{copy.message_id}#{kind}{seen[kind]}",
                 model=it.model or copy.model,
-                counts=_counts(it),
-                total=-1,
+                counts=counts,
+                total=_total(counts),
                 # The advisor is a separate inference: the executor's speed is not the advisor's.
                 speed="" if kind == "advisor_message" else copy.speed,
                 reported_cost=None,
@@ -451,6 +454,11 @@ def raw_key(entry: _Line, tokens: Tokens, ts_ms: int) -> bytes:
     return f"{entry.requestId}|{entry.sessionId}|{ts_ms}|{tokens}".encode()
 
 
+def _total(c: Counts) -> int:
+    """All tokens of a call: its counts but the web search requests."""
+    return c[0] + c[1] + c[2] + c[3] + c[4]
+
+
 def _counts(usage: _Usage | _Iteration) -> Counts:
     cache = usage.cache_creation
     if cache is not None and (
@@ -474,37 +482,55 @@ def _counts(usage: _Usage | _Iteration) -> Counts:
     )
 
 
-_ZULU_MS = re.compile(r"((\d{4}-\d\d-\d\d)T([01]\d|2[0-3]):([0-5]\d)):([0-5]\d)\.(\d{3})Z", re.ASCII)
+_ZULU_MS = re.compile(r"(\d{4}-\d\d-\d\d)T([01]\d|2[0-3]):([0-5]\d):([0-5]\d)\.(\d{3})Z", re.ASCII)
 """Claude Code's own stamp shape, read without building a datetime (see :func:`_epoch_ms`)."""
 _DAY_MS: dict[str, int] = {}
+"""``YYYY-MM-DD`` of stamps of that shape seen before, to the day's start (every such day lies wholly
+inside [MIN_TS_MS, MAX_TS_MS): :func:`_epoch_ms_general` refuses the others)."""
 _MINUTE_MS: dict[str, int] = {}
+"""``THH:MM`` of those stamps to milliseconds into the day (at most 1,440 keys)."""
+_SECOND_MS: dict[str, int] = {}
+"""``:SS.`` of those stamps to milliseconds into the minute (at most 60 keys)."""
+_MILLI_MS: dict[str, int] = {}
+"""``mmmZ`` of those stamps to milliseconds (at most 1,000 keys)."""
 
 
 def _epoch_ms(stamp: str | None) -> int:
     if not stamp:
         raise _InvalidLineError
+    if len(stamp) == 24:
+        # Four look-ups in small caches instead of a regex match: each part was cut from a stamp
+        # that matched _ZULU_MS whole, at the places its groups end, so their join matches it too.
+        day = _DAY_MS.get(stamp[:10])
+        if day is not None:
+            minute = _MINUTE_MS.get(stamp[10:16])
+            if minute is not None:
+                second = _SECOND_MS.get(stamp[16:20])
+                if second is not None:
+                    milli = _MILLI_MS.get(stamp[20:])
+                    if milli is not None:
+                        return day + minute + second + milli
     zulu = _ZULU_MS.fullmatch(stamp)
-    if zulu is not None:
-        # The common case, in integer arithmetic: the minute's start (its day parsed once, so an
-        # impossible date such as 02-30 still fails below; lines of one minute share it) plus
-        # seconds and milliseconds.
-        minute, day, hh, mm, ss, ms = zulu.groups()
-        start = _MINUTE_MS.get(minute)
-        if start is None:
-            day_start = _DAY_MS.get(day)
-            if day_start is None:
-                day_start = _epoch_ms_general(day + "T00:00:00Z")
-                if len(_DAY_MS) < 100_000:
-                    _DAY_MS[day] = day_start
-            start = day_start + (int(hh) * 60 + int(mm)) * 60_000
-            if len(_MINUTE_MS) >= 20_000:
-                _MINUTE_MS.clear()  # a few MB at most in a long-running server
-            _MINUTE_MS[minute] = start
-        ts = start + int(ss) * 1000 + int(ms)
-        if not MIN_TS_MS <= ts < MAX_TS_MS:
-            raise _InvalidLineError
-        return ts
-    return _epoch_ms_general(stamp)
+    if zulu is None:
+        return _epoch_ms_general(stamp)
+    # Claude Code's shape, in integer arithmetic: the day's start (parsed once, so an impossible
+    # date such as 02-30 still fails) plus the time of day.
+    day_text, hh, mm, ss, ms = zulu.groups()
+    day = _DAY_MS.get(day_text)
+    if day is None:
+        day = _epoch_ms_general(day_text + "T00:00:00Z")
+        if len(_DAY_MS) < 100_000:
+            _DAY_MS[day_text] = day
+    minute = (int(hh) * 60 + int(mm)) * 60_000
+    second = int(ss) * 1000
+    milli = int(ms)
+    ts = day + minute + second + milli
+    if not MIN_TS_MS <= ts < MAX_TS_MS:
+        raise _InvalidLineError
+    _MINUTE_MS[stamp[10:16]] = minute
+    _SECOND_MS[stamp[16:20]] = second
+    _MILLI_MS[stamp[20:]] = milli
+    return ts
 
 
 def _epoch_ms_general(stamp: str) -> int:
@@ -613,13 +639,6 @@ class ScanStats:
     files_pending: int = 0
     bytes_pending: int = 0
 
-    def saw(self, copy: Copy) -> None:
-        """Widen the covered time range."""
-        if self.first_ts_ms is None or copy.ts_ms < self.first_ts_ms:
-            self.first_ts_ms = copy.ts_ms
-        if self.last_ts_ms is None or copy.ts_ms > self.last_ts_ms:
-            self.last_ts_ms = copy.ts_ms
-
 
 @dataclass(frozen=True, slots=True)
 class _FileState:
@@ -715,7 +734,13 @@ def scan(
     # thousands of rows on a ledger of a million calls, read on every message otherwise.
     known = {} if full else _known_files(conn, list(found) if len(found) <= FEW_FILES else None)
     work: _Work = []
-    for path, (st, target) in found.items():
+    # In path order, a session's log comes just before its subagents' logs (``s.jsonl`` <
+    # ``s/subagents/...``), whose calls it mirrors in progress lines: read together, a call's copies
+    # mostly fall in one batch and are decided there. In the walk's order (a folder's files before
+    # its subfolders) 8k of the 1x tree's 65k calls had copies in two batches, each recounted from
+    # the table.
+    for path in sorted(found):
+        st, target = found[path]
         stats.files_seen += 1
         start = _resume_offset(path, known.get(path), st, stats)
         if start is not None:
@@ -746,22 +771,24 @@ def _read_work(
     # A first load of a large history builds the secondary indexes once at the end instead of
     # row by row (see store.bulk; a crash in between is repaired by the next connect).
     bulk_load = total_bytes >= BULK_LOAD_BYTES and bulk.table_is_empty(conn)
-    if bulk_load:
-        bulk.drop_secondary_indexes(conn)
-    try:
-        # A large read parses in a second process while this one writes (the two take about as
-        # long); a small one is not worth a fork.
-        beside = PARSE_WORKER and total_bytes >= BULK_LOAD_BYTES and _can_fork()
-        if not (
-            beside
-            and _read_beside(conn, work, pricer, stats, progress, deadline, total_bytes, max_line_bytes)
-        ):
-            _read_in_turn(conn, work, pricer, stats, progress, deadline, total_bytes, max_line_bytes)
-    finally:
-        if gc_was_enabled:
-            gc.enable()
+    large = claude_logs.few_checkpoints(conn) if total_bytes >= BULK_LOAD_BYTES else contextlib.nullcontext()
+    with large:
         if bulk_load:
-            bulk.restore_indexes(conn)
+            bulk.drop_secondary_indexes(conn)
+        try:
+            # A large read parses in a second process while this one writes (the two take about as
+            # long); a small one is not worth a fork.
+            beside = PARSE_WORKER and total_bytes >= BULK_LOAD_BYTES and _can_fork()
+            if not (
+                beside
+                and _read_beside(conn, work, pricer, stats, progress, deadline, total_bytes, max_line_bytes)
+            ):
+                _read_in_turn(conn, work, pricer, stats, progress, deadline, total_bytes, max_line_bytes)
+        finally:
+            if gc_was_enabled:
+                gc.enable()
+            if bulk_load:
+                bulk.restore_indexes(conn)
     if not stats.complete:
         stats.files_pending, stats.bytes_pending = _pending(conn, work)
     rollup.refresh(conn)
@@ -815,8 +842,11 @@ def _read_batches(
     total_bytes: int,
     max_line_bytes: int,
     sink: Callable[[_Batch], None],
+    first_batch: int | None = None,
 ) -> None:
-    """Read the files one after the other, handing each full batch (and the last) to ``sink``."""
+    """Read the files one after the other, handing each batch of BATCH_COPIES copies (the first of
+    ``first_batch``, when given), and the last, to ``sink``."""
+    limit = first_batch or BATCH_COPIES
     batch = _Batch()
     done_bytes = 0
     last_report = 0.0
@@ -824,8 +854,9 @@ def _read_batches(
         try:
             for state in _read_file(path, st, where, offset, batch, stats, skipping, max_line_bytes):
                 batch.files[state.path] = state
-                if len(batch) >= BATCH_COPIES:
+                if len(batch) >= limit:
                     sink(batch)
+                    limit = BATCH_COPIES
                     # Cleared in place: the file reader still holds this batch and keeps adding to it.
                     batch.clear()
                 if deadline is not None and time.perf_counter() > deadline:
@@ -870,8 +901,8 @@ class _WorkerTotals(msgspec.Struct, array_like=True):
 class _Shipment(msgspec.Struct, array_like=True, gc=False):
     """One message from the parse worker: a priced batch, a progress report, or (last) its totals."""
 
-    rows: list[tuple[Any, ...]] = []
-    """The batch's copies as :func:`_row` makes them, ready to write."""
+    rows: _Rows | None = None
+    """The batch's copies priced and decided (see :func:`_rows`), ready to write."""
     files: list[tuple[str, int, int, int, int, int, bytes | None, bool, str | None, str | None]] = []
     skipped: list[tuple[str, str, int]] = []
     restarted: list[str] = []
@@ -907,8 +938,9 @@ def _read_beside(
     The worker builds the very batches :func:`_read_in_turn` would (copies deduplicated within the
     batch, with the file states they reach), prices them into rows with the same pricer, and sends
     each batch as MessagePack; this process writes
-    each in one transaction as it arrives, so crash safety is the same as reading in turn. The pipe
-    holds one message: the worker runs at most one batch ahead, and memory stays bounded. When the
+    each in one transaction as it arrives, so crash safety is the same as reading in turn. A
+    bounded queue (:data:`AHEAD_BATCHES`) lets the worker run only a few batches ahead, so memory
+    stays bounded. When the
     worker dies before its totals arrive, the batches written stay (they are exact and idempotent)
     and the caller reads the work again in this process; dedup adds nothing twice.
     """
@@ -943,7 +975,7 @@ def _read_beside(
                 batch.files.update((f[0], _FileState(*f)) for f in message.files)
                 batch.skipped.update({(path, reason): n for path, reason, n in message.skipped})
                 batch.restarted.update(message.restarted)
-                _write(conn, message.rows, batch, stats)
+                _write(conn, message.rows or _Rows(), batch, stats)
     finally:
         if totals is None:
             worker.kill()  # this side failed (or the worker did): nothing more of it is wanted
@@ -1013,7 +1045,7 @@ def _parse_worker(
         send.send_bytes(
             encode(
                 _Shipment(
-                    rows=[_row(copy, prices, stats) for copy in batch.copies.values()],
+                    rows=_rows(batch, prices, stats),
                     files=[f.row() for f in batch.files.values()],
                     skipped=[(path, reason, n) for (path, reason), n in batch.skipped.items()],
                     restarted=list(batch.restarted),
@@ -1033,6 +1065,7 @@ def _parse_worker(
             total_bytes,
             max_line_bytes,
             ship,
+            min(FIRST_BATCH_COPIES, BATCH_COPIES),
         )
         totals = _WorkerTotals(
             stats.lines_read,
@@ -1117,27 +1150,52 @@ def _read_file(
                 where.session_id,
             )
 
-        for raw in reader:
-            lines += 1
-            if raw is None:  # over the cap: counted once, passed over up to its newline
-                stats.skipped["too_long"] += 1
-                batch.skipped[(path, "too_long")] += 1
-                continue
-            try:
-                result = _parse(raw, where)
-            except RecursionError:  # parse_line reads such a line again, flattened
-                result = parse_line(raw, where)
-            if result is None:
-                pass
-            elif isinstance(result, Copy):
-                stats.usage_lines += 1
-                stats.saw(result)
-                batch.add(result)
-            else:
-                stats.skipped[result] += 1
-                batch.skipped[(path, result)] += 1
-            if lines % YIELD_EVERY_LINES == 0:
-                yield state()
+        # The per-line work in locals (usage lines, time range, the batch's dict): attribute and
+        # method look-ups on every line were a sizeable share of the Python per usage line.
+        copies = batch.copies
+        held_copy = copies.get
+        usage_lines = 0
+        first = last = None
+        try:
+            for raw in reader:
+                lines += 1
+                if raw is None:  # over the cap: counted once, passed over up to its newline
+                    stats.skipped["too_long"] += 1
+                    batch.skipped[(path, "too_long")] += 1
+                    continue
+                try:
+                    result = _parse(raw, where)
+                except RecursionError:  # parse_line reads such a line again, flattened
+                    result = parse_line(raw, where)
+                if type(result) is Copy:
+                    usage_lines += 1
+                    ts = result.ts_ms
+                    if first is None or ts < first:
+                        first = ts
+                    if last is None or ts > last:
+                        last = ts
+                    if result.extra:
+                        batch.add(result)
+                    else:  # Batch.add, inline
+                        key = (result.message_id, result.request_id, result.is_sidechain)
+                        held = held_copy(key)
+                        if (
+                            held is None
+                            or result.total > held.total
+                            or (result.total == held.total and result.rank() < held.rank())
+                        ):
+                            copies[key] = result
+                elif result is not None:
+                    reason = cast(SkipReason, result)
+                    stats.skipped[reason] += 1
+                    batch.skipped[(path, reason)] += 1
+                if lines % YIELD_EVERY_LINES == 0:
+                    yield state()
+        finally:
+            stats.usage_lines += usage_lines
+            if first is not None and last is not None:
+                stats.first_ts_ms = first if stats.first_ts_ms is None else min(stats.first_ts_ms, first)
+                stats.last_ts_ms = last if stats.last_ts_ms is None else max(stats.last_ts_ms, last)
         stats.lines_read += lines
         stats.bytes_read += reader.consumed - offset
         yield state()
@@ -1150,38 +1208,70 @@ def _flush(conn: Conn, batch: _Batch, prices: _Prices, stats: ScanStats) -> None
     """Price a batch and write it (see :func:`_write`)."""
     if not batch.copies and not batch.files:
         return
-    _write(conn, [_row(copy, prices, stats) for copy in batch.copies.values()], batch, stats)
+    _write(conn, _rows(batch, prices, stats), batch, stats)
 
 
-# Where _row puts what the batch's decisions need.
-_MESSAGE, _REQUEST, _SIDECHAIN, _TS, _SESSION, _TOTAL, _ORIGIN = 1, 2, 3, 4, 7, 16, 21
+# Where _row puts what the batch's decisions need (and _rows the counted flag, last).
+_MESSAGE, _REQUEST, _SIDECHAIN, _TS, _SESSION, _TOTAL, _ORIGIN, _COUNTED = 1, 2, 3, 4, 7, 16, 21, 25
 
 
-def _write(conn: Conn, rows: list[tuple[object, ...]], batch: _Batch, stats: ScanStats) -> None:
+class _Rows(msgspec.Struct, array_like=True, gc=False):
+    """A batch's rows and what the writer needs of them, made before the write lock is taken (in
+    the parse worker on a large read), so the writer's share of a batch is the SQL alone."""
+
+    rows: list[tuple[Any, ...]] = []
+    """:func:`_row`'s tuples, each followed by ``counted`` as decided within the batch, for a
+    ledger holding none of its messages (the writer corrects the rows of messages it holds)."""
+    messages: list[str] = []
+    """The batch's distinct message ids."""
+    fresh: int = 0
+    """How many of ``rows`` are counted."""
+    stamps: list[int] = []
+    """One instant in each quarter-hour a row falls in, for the rollup's marks."""
+
+
+def _rows(batch: _Batch, prices: _Prices, stats: ScanStats) -> _Rows:
+    """Price a batch's copies into rows and decide which count, as if the ledger held none of them."""
+    rows = [_row(copy, prices, stats) for copy in batch.copies.values()]
+    per_message = Counter(row[_MESSAGE] for row in rows)
+    flags = _counted_in_batch(rows, per_message)
+    quarter = {row[_TS] // rollup.QUARTER_HOUR_MS: row[_TS] for row in rows}
+    return _Rows(
+        [(*row, flag) for row, flag in zip(rows, flags, strict=True)],
+        list(per_message),
+        sum(flags),
+        list(quarter.values()),
+    )
+
+
+def _write(conn: Conn, prepared: _Rows, batch: _Batch, stats: ScanStats) -> None:
     """Write priced rows, their recount, their rollup marks and the file offsets and skipped-line
     counts of ``batch`` they came from, atomically."""
+    rows = prepared.rows
     if not rows and not batch.files:
         return
-    per_message = Counter(str(row[_MESSAGE]) for row in rows)
     with write_transaction(conn):
-        claude_logs.touch(conn, per_message)
+        claude_logs.touch(conn, prepared.messages)
         existing = claude_logs.touched_rows(conn, SOURCE)
         # A message the ledger did not hold has all its rows in this batch (the write lock is
-        # held from the look-up on), so which of them count is decided here and written with
-        # them; only messages that were already there are recounted from the table.
+        # held from the look-up on), so which of them count was decided with the batch and is
+        # written with them; only messages that were already there are recounted from the table.
         recount = {m for m, _, _ in existing}
-        flags = _counted_in_batch(rows, per_message, recount)
-        claude_logs.upsert_copies(
-            conn, [(*row, flag) for row, flag in zip(rows, flags, strict=True)], stored_messages=recount
-        )
+        fresh = prepared.fresh
+        if recount:
+            held = [i for i, row in enumerate(rows) if row[_MESSAGE] in recount]
+            rows = list(rows)
+            for i in held:
+                fresh -= rows[i][_COUNTED]
+                rows[i] = (*rows[i][:_COUNTED], 0)
+        claude_logs.upsert_copies(conn, rows, stored_messages=recount)
         _recount(conn, recount)
         # New calls = counted rows of the touched messages after, minus before: only those
         # messages change, so this costs the batch, not the ledger (a COUNT over every counted
         # row took seconds per scan on a ledger of a million events).
-        fresh = sum(flag for row, flag in zip(rows, flags, strict=True) if row[_MESSAGE] not in recount)
         stats.events_added += _counted_among(conn, recount) + fresh - sum(c for _, _, c in existing)
         # A row's time is its old one or the batch copy's (when that copy won): mark both.
-        rollup.mark_dirty(conn, [ts for _, ts, _ in existing] + [cast(int, row[_TS]) for row in rows])
+        rollup.mark_dirty(conn, [ts for _, ts, _ in existing] + prepared.stamps)
         _save_files(conn, batch.files.values())
         skipped_lines.record(conn, batch.restarted, batch.skipped)
 
@@ -1237,7 +1327,7 @@ class _Prices:
         return None, None, ()
 
 
-def _row(copy: Copy, prices: _Prices, stats: ScanStats) -> tuple[object, ...]:
+def _row(copy: Copy, prices: _Prices, stats: ScanStats) -> tuple[Any, ...]:
     cost, priced_model, assumptions = prices.cost(copy)
     note = copy.note
     if assumptions:
@@ -1356,28 +1446,25 @@ def _counted_among(conn: Conn, recounted: set[str]) -> int:
     return claude_logs.counted_of_touched(conn, SOURCE)
 
 
-def _counted_in_batch(
-    rows: list[tuple[object, ...]], per_message: Counter[str], recounted: set[str]
-) -> list[int]:
-    """``counted`` of each row of a batch, for messages the ledger did not hold before it.
+def _counted_in_batch(rows: list[tuple[Any, ...]], per_message: Counter[str]) -> list[int]:
+    """``counted`` of each row of a batch, for a ledger that holds none of its messages.
 
-    The same choice :func:`_recount` makes from the table (:func:`_winners`), made from the batch;
-    rows of messages in ``recounted`` get 0 here and are decided by the recount.
+    The same choice :func:`_recount` makes from the table (:func:`_winners`), made from the batch.
     """
-    flags = [0 if row[_MESSAGE] in recounted else 1 for row in rows]
+    flags = [1] * len(rows)
     groups: dict[str, list[_Row]] = {}
     for index, row in enumerate(rows):
-        message = str(row[_MESSAGE])
-        if per_message[message] > 1 and message not in recounted:
+        message = row[_MESSAGE]
+        if per_message[message] > 1:
             groups.setdefault(message, []).append(
                 _Row(
                     index,
-                    str(row[_REQUEST]),
+                    row[_REQUEST],
                     bool(row[_SIDECHAIN]),
-                    cast(int, row[_TOTAL]),
-                    cast(int, row[_TS]),
-                    str(row[_SESSION]),
-                    str(row[_ORIGIN]),
+                    row[_TOTAL],
+                    row[_TS],
+                    row[_SESSION],
+                    row[_ORIGIN],
                 )
             )
     for group in groups.values():

@@ -13,7 +13,8 @@ PostgreSQL (store.bulk).
 from __future__ import annotations
 
 import weakref
-from collections.abc import Collection, Iterable, Sequence
+from collections.abc import Collection, Iterable, Iterator, Sequence
+from contextlib import contextmanager
 
 from cost_mcp.store import bulk, meta, otel
 from cost_mcp.store.connection import Conn, dialect
@@ -67,6 +68,29 @@ def upsert_copies(
         rows = [r for r in rows if r[1] in stored_messages]
     bulk.insert_rows(conn, "usage_events", columns, rows, on_conflict=_ON_CONFLICT, key=_KEY)
     otel.uncount_otel_copies(conn, request_ids)
+
+
+LOAD_CHECKPOINT_PAGES = 25_000
+"""WAL pages (~100 MB) this connection lets the log grow to during a first load before it checkpoints."""
+
+
+@contextmanager
+def few_checkpoints(conn: Conn) -> Iterator[None]:
+    """Checkpoint the WAL rarely while this connection loads a large first read (SQLite).
+
+    At SQLite's default (every 1,000 pages) a 1x cold load checkpointed after nearly every batch,
+    copying the B-tree pages each batch touches back into the database again and again; at the end
+    the default returns and the next commit checkpoints once. Durability is WAL's as before.
+    """
+    if dialect(conn) == "postgresql":
+        yield
+        return
+    before = int(conn.execute("PRAGMA wal_autocheckpoint").fetchone()[0])
+    conn.execute(f"PRAGMA wal_autocheckpoint = {LOAD_CHECKPOINT_PAGES}")
+    try:
+        yield
+    finally:
+        conn.execute(f"PRAGMA wal_autocheckpoint = {before}")
 
 
 def touch(conn: Conn, message_ids: Iterable[str]) -> None:
