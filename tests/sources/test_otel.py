@@ -9,16 +9,22 @@ from __future__ import annotations
 
 import json
 from datetime import UTC, datetime, timedelta
+from decimal import Decimal
 from pathlib import Path
 
 import pytest
+from hypothesis import given
+from hypothesis import strategies as st
 from opentelemetry.proto.collector.logs.v1.logs_service_pb2 import ExportLogsServiceRequest
 from opentelemetry.proto.common.v1.common_pb2 import AnyValue, ArrayValue, KeyValue
 
 from cost_mcp.config import Settings
+from cost_mcp.money import to_nanos
 from cost_mcp.pricing import Pricer
 from cost_mcp.sources import claude_code, otel
+from cost_mcp.sources.claude_code import MAX_CALL_COST
 from cost_mcp.store import connect
+from cost_mcp.store.otel import EventRow
 from tests.sources.claude_logs import assistant, session_file, write
 
 SONNET = "claude-sonnet-4-5-20250929"
@@ -168,6 +174,102 @@ def test_attribute_values_of_every_kind_are_read_as_sent() -> None:
         "unset": None,
     }
     assert type(got["b"]) is bool and type(got["zero"]) is int
+
+
+# A fixed instant: nothing here depends on today's date or the time of day.
+NOW = datetime(2026, 6, 15, 12, 0, tzinfo=UTC)
+REPORTED = EventRow._fields.index("reported_cost_nanos")
+
+
+def _with(request: ExportLogsServiceRequest, **attrs: AnyValue) -> ExportLogsServiceRequest:
+    """The request with these attributes of its one record replaced (added when absent)."""
+    record = request.resource_logs[0].scope_logs[0].log_records[0]
+    kept = [kv for kv in record.attributes if kv.key not in attrs]
+    del record.attributes[:]
+    record.attributes.extend([*kept, *(KeyValue(key=k, value=v) for k, v in attrs.items())])
+    return request
+
+
+def _reported(request: ExportLogsServiceRequest) -> int | str | None:
+    """The stored reported cost of the request's one event, or why it was rejected."""
+    received = otel.read(Pricer(), "logs", request, now=NOW)
+    if received.outcome.rejected:
+        return received.outcome.error_message
+    return received.events[0][REPORTED]
+
+
+def _decimal_reference(value: Decimal) -> int | str | None:
+    if not (value.is_finite() and 0 <= value <= MAX_CALL_COST):
+        return "1 record(s) rejected: api_request: cost_usd is negative, not finite or absurd"
+    return to_nanos(value)
+
+
+@given(
+    whole=st.integers(min_value=0, max_value=10**16),
+    decimals=st.text(alphabet="0123456789", max_size=12),
+    negative=st.booleans(),
+)
+def test_a_cost_string_reads_as_decimal_reads_it(whole: int, decimals: str, negative: bool) -> None:
+    """The integer reading of a plain "0.0123" gives Decimal's nano-dollars, rounding and limits
+    included (more than nine decimals, a sign or a huge amount go through Decimal itself)."""
+    text = ("-" if negative else "") + str(whole) + ("." + decimals if decimals else "")
+    request = _with(_event("req_c", NOW - timedelta(hours=1), 5), cost_usd=AnyValue(string_value=text))
+    assert _reported(request) == _decimal_reference(Decimal(text))
+
+
+@given(
+    cost=st.one_of(
+        st.floats(allow_nan=True, allow_infinity=True),
+        st.integers(min_value=-(2**63), max_value=2**63 - 1),  # an int_value is an int64
+    ),
+    micros=st.one_of(st.none(), st.integers(min_value=-(2**63), max_value=2**63 - 1)),
+)
+def test_a_cost_of_any_kind_reads_as_decimal_reads_it(cost: float | int, micros: int | None) -> None:
+    """Doubles and ints as cost_usd, and cost_usd_micros (preferred when present), read exactly as
+    Decimal(str(value)) reads them."""
+    value = AnyValue(double_value=cost) if isinstance(cost, float) else AnyValue(int_value=cost)
+    attrs = {"cost_usd": value}
+    if micros is not None:
+        attrs["cost_usd_micros"] = AnyValue(int_value=micros)
+    request = _with(_event("req_c", NOW - timedelta(hours=1), 5), **attrs)
+    expected = Decimal(micros) / 1_000_000 if micros is not None else Decimal(str(cost))
+    assert _reported(request) == _decimal_reference(expected)
+
+
+def test_api_request_attributes_in_their_other_forms() -> None:
+    """What the inline reading of an api_request falls back to: the model and request id under
+    their GenAI names, the session and member on the resource, token counts as strings or
+    doubles, an unknown speed dropped."""
+    request = _event("ignored", NOW - timedelta(hours=1), 5)
+    record = request.resource_logs[0].scope_logs[0].log_records[0]
+    del record.attributes[:]
+    record.attributes.extend(
+        [
+            _kv("event.name", "api_request"),
+            _kv("event.timestamp", (NOW - timedelta(hours=1)).isoformat()),
+            _kv("gen_ai.request.model", SONNET),
+            _kv("gen_ai.response.id", "req_genai"),
+            _kv("input_tokens", "12"),
+            KeyValue(key="output_tokens", value=AnyValue(double_value=7.0)),
+            _kv("cache_read_tokens", 3),
+            _kv("speed", "warp"),
+        ]
+    )
+    request.resource_logs[0].resource.attributes.extend(
+        [_kv("session.id", "s-resource"), _kv("user.account_id", "user_01abc")]
+    )
+    received = otel.read(Pricer(), "logs", request, now=NOW)
+    assert received.outcome.rejected == 0
+    row = EventRow(*received.events[0])
+    assert (row.key, row.request_id, row.model, row.session_id, row.member) == (
+        "req_genai",
+        "req_genai",
+        SONNET,
+        "s-resource",
+        "user_01abc",
+    )
+    assert (row.input_tokens, row.output_tokens, row.cache_read_tokens, row.speed) == (12, 7, 3, "")
+    assert row.ts_ms == int((NOW - timedelta(hours=1)).timestamp() * 1000)
 
 
 def _gemini(session: str, when: datetime, prompt: int) -> ExportLogsServiceRequest:

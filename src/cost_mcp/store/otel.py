@@ -6,7 +6,7 @@ import json
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from decimal import Decimal
-from typing import NamedTuple
+from typing import Final, NamedTuple
 
 from cost_mcp import tokens
 from cost_mcp.store import meta, rollup
@@ -21,8 +21,12 @@ LOG_SOURCE = "claude_code"
 
 
 class EventRow(NamedTuple):
-    """One model call as the receiver stores it: a tuple in the order of :data:`_INSERT`'s
-    parameters, so a batch goes to ``executemany`` as it is (no per-row conversion)."""
+    """One model call as the receiver stores it, in the order of :data:`_INSERT`'s parameters.
+
+    The receiver builds each row as a plain :data:`Row` in this order, not as an EventRow:
+    sqlite3 binds an exact tuple's items directly but a tuple subclass's one by one through the
+    sequence protocol (~1.3 µs more per row of 20), and a NamedTuple costs ~0.3 µs more to build.
+    """
 
     source: str
     key: str
@@ -45,6 +49,19 @@ class EventRow(NamedTuple):
     reported_cost_nanos: int | None
     priced_model: str | None
     dimensions: str
+
+
+# EventRow's fields in order: source, key, request_id, ts_ms, provider, model, session_id, agent,
+# member; the five token counts and total_tokens; speed, cost_nanos, reported_cost_nanos,
+# priced_model, dimensions.
+Row = tuple[
+    str, str, str, int, str, str, str, str, str,
+    int, int, int, int, int, int,
+    str, int | None, int | None, str | None, str,
+]  # fmt: skip
+"""An :class:`EventRow` as a plain tuple: what :func:`write` takes, a batch to one ``executemany``."""
+_TS_MS: Final = 3
+"""EventRow's ``ts_ms``, as a literal index so the type checker knows the item's type."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -83,7 +100,7 @@ ON CONFLICT DO NOTHING
 """
 
 
-def write(conn: Conn, events: Sequence[EventRow], points: Sequence[MetricPoint]) -> int:
+def write(conn: Conn, events: Sequence[Row], points: Sequence[MetricPoint]) -> int:
     """Store one OTLP request's events and metric points in one transaction; returns events added.
 
     An event already stored (same source and key: an exporter's retry) is left as it was.
@@ -93,7 +110,7 @@ def write(conn: Conn, events: Sequence[EventRow], points: Sequence[MetricPoint])
         conn.executemany(_INSERT, events)
         added = conn.total_changes - before
         if events:
-            rollup.mark_dirty(conn, [e.ts_ms for e in events])
+            rollup.mark_dirty(conn, [e[_TS_MS] for e in events])
             meta.note_pricing(conn)
         conn.executemany(
             """

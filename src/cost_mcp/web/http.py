@@ -10,6 +10,7 @@ Routes: ``/mcp`` (the SDK's streamable HTTP app, stateless), ``/healthz``, ``POS
 from __future__ import annotations
 
 import contextlib
+import gc
 import ipaddress
 import json
 import logging
@@ -360,6 +361,7 @@ def serve_http(
             )
             return
         app = create_http_app(ledger, settings, _pricer(settings), host=host, port=port, require_auth=auth)
+        _freeze_startup_objects()
         uvicorn.Server(uvicorn.Config(app, host=host, port=port, log_level="warning")).run()
     finally:
         ledger.close()
@@ -380,7 +382,7 @@ def worker_app() -> Starlette:
         logger.warning("%s", problem)
     # Lives as long as the worker process: the process ends with the server.
     ledger = Ledger(settings.db)
-    return create_http_app(
+    app = create_http_app(
         ledger,
         settings,
         _pricer(settings),
@@ -388,3 +390,17 @@ def worker_app() -> Starlette:
         port=int(served["port"]),
         require_auth=bool(served["auth"]),
     )
+    _freeze_startup_objects()
+    return app
+
+
+def _freeze_startup_objects() -> None:
+    """Move what start-up built (the MCP SDK's tools and schemas, pydantic models, price tables:
+    ~140k objects that live as long as the process) out of the cycle collector's reach.
+
+    Each full collection walks every tracked object; requests that allocate (an OTLP batch of 512
+    events makes thousands of objects) trigger one every few seconds, ~90 ms each over the
+    start-up heap, ~5% of a receiving server's CPU. Objects made after this are collected as ever.
+    """
+    gc.collect()
+    gc.freeze()
