@@ -17,7 +17,7 @@ import anyio
 import pytest
 from mcp import Client
 
-from cost_mcp import catchup
+from cost_mcp import catchup, tokens
 from cost_mcp.analytics import budgets
 from cost_mcp.analytics.budgets import Unread
 from cost_mcp.config import Settings
@@ -136,7 +136,7 @@ def test_the_worst_case_bound_covers_the_dearest_shortest_line(settings: Setting
     shortest = b'{"type":"assistant","timestamp":"x","message":{"model":"x","usage":{"input_tokens":1}}}\n'
     assert len(shortest) == catchup.MIN_USAGE_LINE_BYTES
     # A dear line the parser accepts: every kind at the cap (the cache-write total too), on Opus.
-    cap = claude_code.MAX_CALL_TOKENS
+    cap = tokens.MAX_CALL_TOKENS
     line = encode(
         assistant(
             "m",

@@ -13,7 +13,7 @@ never said to allow a call that the unread part of the logs may already have pai
 
 - every counted usage line is at least :data:`MIN_USAGE_LINE_BYTES` long (the shortest line the
   parser accepts as a priced call: type, timestamp, model and one token count, one character each);
-- one line can cost at most every token kind at the parser's cap (``MAX_CALL_TOKENS``, beyond which
+- one line can cost at most every token kind at the parser's cap (``tokens.MAX_CALL_TOKENS``, beyond which
   a line is skipped as invalid) times the most expensive rate of any Anthropic model or price
   override, at its highest tier, times :data:`CORRECTION_FACTOR` for rules genai-prices does not
   price itself (fast mode, US-only inference); or its own ``costUSD``, which the parser caps at
@@ -40,6 +40,7 @@ from typing import TypeVar
 from genai_prices import data_snapshot
 from genai_prices.types import ModelPrice, TieredPrices
 
+from cost_mcp import tokens
 from cost_mcp.analytics.budgets import Unread
 from cost_mcp.config import Settings
 from cost_mcp.models import Answer, IngestResult, LogReading
@@ -277,7 +278,7 @@ def _top(rate: Decimal | TieredPrices | None) -> Decimal:
 
 
 def _max_line(mp: ModelPrice) -> Decimal:
-    cap = Decimal(claude_code.MAX_CALL_TOKENS)
+    cap = Decimal(tokens.MAX_CALL_TOKENS)
     inp = _top(mp.input_mtok)
     write = max(_top(mp.cache_write_mtok), _top(mp.cache_write_5m_mtok), _top(mp.cache_write_1h_mtok), inp)
     per_mtok = inp + max(_top(mp.cache_read_mtok), inp) + 2 * write + _top(mp.output_mtok)
@@ -288,4 +289,4 @@ def _max_line(mp: ModelPrice) -> Decimal:
 def _max_override(rates: tuple[tuple[int, tuple[tuple[int, int], ...]], ...], per_request: int) -> Decimal:
     # Compiled override rates are integer pico-USD per token (per request for web search).
     top = [max([base, *(r for _, r in tiers)]) for base, tiers in rates]
-    return Decimal(claude_code.MAX_CALL_TOKENS * sum(top) + per_request) / 10**12
+    return Decimal(tokens.MAX_CALL_TOKENS * sum(top) + per_request) / 10**12

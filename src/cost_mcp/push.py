@@ -35,6 +35,7 @@ from cost_mcp.periods import ms_to_datetime
 from cost_mcp.pricing import Price, Pricer, Tokens
 from cost_mcp.store import team as team_store
 from cost_mcp.store.connection import Conn
+from cost_mcp.tokens import MAX_CALL_TOKENS
 
 logger = logging.getLogger(__name__)
 
@@ -45,8 +46,6 @@ MAX_DECODED_BYTES = 64 * 1024 * 1024
 MAX_ROWS = 5_000
 """Most rows in one push; the client sends batches of :data:`BATCH_ROWS`."""
 BATCH_ROWS = 2_000
-MAX_TOKENS_PER_CALL = 100_000_000
-"""Far above any real call (a 1M-context request is 10^6): a larger count is a broken row."""
 _MIN_TS_MS = 1_577_836_800_000  # 2020-01-01: before any of the agents we read existed
 _DAY_MS = 86_400_000
 NOT_PUSHED = "origin"
@@ -183,8 +182,8 @@ def _check(i: int, r: WireRow, allowed: set[str]) -> None:
     for name in ("input_tokens", "output_tokens", "cache_read_tokens", "cache_write_5m_tokens",
                  "cache_write_1h_tokens", "web_search_requests"):  # fmt: skip
         value = getattr(r, name)
-        if not 0 <= value <= MAX_TOKENS_PER_CALL:
-            raise PushRejected(f"{where}: {name} must be between 0 and {MAX_TOKENS_PER_CALL:,}, got {value}")
+        if not 0 <= value <= MAX_CALL_TOKENS:
+            raise PushRejected(f"{where}: {name} must be between 0 and {MAX_CALL_TOKENS:,}, got {value}")
     if r.reported_cost_nanos is not None and not 0 <= r.reported_cost_nanos <= 10**15:
         raise PushRejected(f"{where}: reported_cost_nanos out of range")
 

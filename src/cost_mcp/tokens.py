@@ -13,6 +13,11 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from itertools import compress
 
+MAX_CALL_TOKENS = 100_000_000
+"""Most of one kind a single call can count, for every source that reads calls (logs, pushes,
+OpenTelemetry): 100x the largest context window. A larger count is not a real call, and admitting
+it could overflow SQLite's 64-bit sums for every query after it."""
+
 
 @dataclass(frozen=True)
 class TokenKind:

@@ -25,6 +25,7 @@ from cost_mcp.sources import claude_code, otel
 from cost_mcp.sources.claude_code import MAX_CALL_COST
 from cost_mcp.store import connect
 from cost_mcp.store.otel import EventRow
+from cost_mcp.tokens import MAX_CALL_TOKENS
 from tests.sources.claude_logs import assistant, session_file, write
 
 SONNET = "claude-sonnet-4-5-20250929"
@@ -126,10 +127,13 @@ def test_claude_code_spans_and_agent_spans_are_not_counted(settings: Settings) -
         ({"output_tokens": "12.5"}, "not a whole number"),
         ({"model": ""}, "without a model"),
         ({"cost_usd": "-1"}, "negative"),
+        # int64's largest: six of them summed over a few calls overflow SQLite's integer sums.
+        ({"output_tokens": 2**63 - 1}, "more than one call can count"),
+        ({"cache_read_tokens": str(MAX_CALL_TOKENS + 1)}, "more than one call can count"),
     ],
 )
 def test_unreadable_records_are_rejected_with_a_reason(
-    settings: Settings, attrs: dict[str, str], reason: str
+    settings: Settings, attrs: dict[str, str | int], reason: str
 ) -> None:
     request = _event("req_x", datetime.now(UTC), 5)
     record = request.resource_logs[0].scope_logs[0].log_records[0]
@@ -145,6 +149,23 @@ def test_unreadable_records_are_rejected_with_a_reason(
         conn.close()
     assert outcome.rejected == 1
     assert reason in outcome.error_message
+
+
+def test_an_absurd_count_rejects_its_record_only(settings: Settings) -> None:
+    """A record counting more tokens than any call can is rejected with OTLP's partial success; the
+    rest of the request is stored, and a count at the cap is still a call."""
+    request = _event("req_ok", datetime.now(UTC), MAX_CALL_TOKENS)
+    bad = _event("req_bad", datetime.now(UTC), 2**62)
+    request.resource_logs.extend(bad.resource_logs)
+    conn = connect(settings.db)
+    try:
+        outcome = otel.receive(conn, Pricer(), "logs", request)
+        stored = conn.execute("SELECT request_id, output_tokens FROM usage_events").fetchall()
+    finally:
+        conn.close()
+    assert (outcome.accepted, outcome.rejected) == (1, 1)
+    assert [tuple(r) for r in stored] == [("req_ok", MAX_CALL_TOKENS)]
+    assert "output_tokens is 4,611,686,018,427,387,904" in outcome.error_message
 
 
 def test_attribute_values_of_every_kind_are_read_as_sent() -> None:

@@ -48,6 +48,7 @@ from cost_mcp.store import bulk, claude_logs, rollup
 from cost_mcp.store import skipped as skipped_lines
 from cost_mcp.store.connection import Conn, write_transaction
 from cost_mcp.store.source_state import record_scan
+from cost_mcp.tokens import MAX_CALL_TOKENS
 
 if TYPE_CHECKING:
     # Not at run time: the status line reads new transcript lines through this module and must not
@@ -94,12 +95,10 @@ SKIP_REASONS: tuple[SkipReason, ...] = (
 FileSkipReason = Literal["undecodable_name"]
 FILE_SKIP_REASONS: tuple[FileSkipReason, ...] = ("undecodable_name",)
 
-MAX_CALL_TOKENS = 100_000_000
-"""Per token kind and call: 100x the largest context window. A larger count is not a real call, and
-admitting it could overflow SQLite's 64-bit sums for every query after it."""
 
 MAX_CALL_COST = Decimal(100_000)
-"""A logged ``costUSD`` above this (USD, one call) is not real; same reason as MAX_CALL_TOKENS."""
+"""A logged ``costUSD`` above this (USD, one call) is not real; same reason as
+:data:`cost_mcp.tokens.MAX_CALL_TOKENS`."""
 
 # Timestamps outside these years are not real calls; later ones overflow date arithmetic.
 MIN_TS_MS = 0

@@ -57,6 +57,7 @@ from cost_mcp.sources.claude_code import MAX_CALL_COST
 from cost_mcp.sources.reported import MAX_FUTURE, MAX_PAST, normalize_provider
 from cost_mcp.store import otel as store
 from cost_mcp.store.connection import Conn
+from cost_mcp.tokens import MAX_CALL_TOKENS
 
 Signal = Literal["logs", "metrics", "traces"]
 Encoding = Literal["protobuf", "json"]
@@ -245,11 +246,13 @@ class _BadRecordError(ValueError):
 
 
 def _count(attrs: Mapping[str, object], *names: str) -> int:
-    """A token count from the first present attribute: an integer, or a string/float holding one."""
+    """A token count from the first present attribute: an integer, or a string/float holding one,
+    at most :data:`MAX_CALL_TOKENS` (beyond it the record is not a real call, and its count could
+    overflow the ledger's sums for every query after it)."""
     if len(names) == 1:
         # The usual case, answered without the loop: one attribute holding a plain int.
         raw = attrs.get(names[0])
-        if type(raw) is int and raw >= 0:
+        if type(raw) is int and 0 <= raw <= MAX_CALL_TOKENS:
             return raw
     for name in names:
         raw = attrs.get(name)
@@ -267,6 +270,8 @@ def _count(attrs: Mapping[str, object], *names: str) -> int:
             raise _BadRecordError(f"{name} is not a whole number: {str(raw)[:40]!r}")
         if value < 0:
             raise _BadRecordError(f"{name} is negative")
+        if value > MAX_CALL_TOKENS:
+            raise _BadRecordError(f"{name} is {value:,}, more than one call can count ({MAX_CALL_TOKENS:,})")
         return value
     return 0
 
@@ -451,16 +456,16 @@ def _claude_call(
             raise _BadRecordError("api_request event without a model")
     # OTel gives no 5-minute/1-hour split; the JSONL copy (which wins when present) has it.
     fresh = get("input_tokens")
-    if type(fresh) is not int or fresh < 0:
+    if type(fresh) is not int or not 0 <= fresh <= MAX_CALL_TOKENS:
         fresh = _count(attrs, "input_tokens")
     read = get("cache_read_tokens")
-    if type(read) is not int or read < 0:
+    if type(read) is not int or not 0 <= read <= MAX_CALL_TOKENS:
         read = _count(attrs, "cache_read_tokens")
     written = get("cache_creation_tokens")
-    if type(written) is not int or written < 0:
+    if type(written) is not int or not 0 <= written <= MAX_CALL_TOKENS:
         written = _count(attrs, "cache_creation_tokens")
     output = get("output_tokens")
-    if type(output) is not int or output < 0:
+    if type(output) is not int or not 0 <= output <= MAX_CALL_TOKENS:
         output = _count(attrs, "output_tokens")
     counts: Counts = (fresh, read, written, 0, output, 0)
     ts_ms = _when(attrs, time_ns, window)
