@@ -1250,8 +1250,7 @@ def _write(conn: Conn, prepared: _Rows, batch: _Batch, stats: ScanStats) -> None
     if not rows and not batch.files:
         return
     with write_transaction(conn):
-        claude_logs.touch(conn, prepared.messages)
-        existing = claude_logs.touched_rows(conn, SOURCE)
+        existing = claude_logs.touched_rows(conn, claude_logs.touch(conn, SOURCE, prepared.messages))
         # A message the ledger did not hold has all its rows in this batch (the write lock is
         # held from the look-up on), so which of them count was decided with the batch and is
         # written with them; only messages that were already there are recounted from the table.
@@ -1385,8 +1384,7 @@ def _recount(conn: Conn, message_ids: set[str]) -> None:
     """
     if not message_ids:
         return
-    claude_logs.touch(conn, message_ids)
-    rows = claude_logs.touched_copies(conn, SOURCE)
+    rows = claude_logs.touched_copies(conn, claude_logs.touch(conn, SOURCE, message_ids))
     updates: list[tuple[int, int]] = []
     group: list[_Row] = []
     current: str | None = None
@@ -1441,8 +1439,7 @@ def _counted_among(conn: Conn, recounted: set[str]) -> int:
     """Counted rows of the recounted messages after a batch's upsert and recount."""
     if not recounted:
         return 0
-    claude_logs.touch(conn, recounted)
-    return claude_logs.counted_of_touched(conn, SOURCE)
+    return claude_logs.counted_of_touched(conn, claude_logs.touch(conn, SOURCE, recounted))
 
 
 def _counted_in_batch(rows: list[tuple[Any, ...]], per_message: Counter[str]) -> list[int]:
