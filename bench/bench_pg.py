@@ -2,6 +2,7 @@
 """The ledger on PostgreSQL against SQLite: get_spend over 1M events, cold ingest, 8 writers.
 
     python bench/bench_pg.py spend      # copy bench/data/spend-1m/cost.db into PostgreSQL, time get_spend
+    python bench/bench_pg.py spend --only "this_year ['session']"   # those queries only
     python bench/bench_pg.py ingest     # cold ingest of bench/data/claude-200k on both backends
     python bench/bench_pg.py writers    # 8 processes x 250 record_usage calls on both backends
 
@@ -113,8 +114,10 @@ def copy_ledger(sqlite_path: Path, url: str) -> dict[str, int]:
     return counts
 
 
-def spend_timings(db: str, runs: int) -> dict[str, float]:
-    """Median ms of get_spend per (period, grouping, timezone), in process, as bench_spend does."""
+def spend_timings(db: str, runs: int, only: str = "") -> tuple[dict[str, float], dict[str, float]]:
+    """Median wall ms of get_spend per (period, grouping, timezone), in process, as bench_spend
+    does, and the median of this process's CPU ms over the same calls (what a loaded machine moves
+    least); only the queries whose name contains ``only``."""
     from cost_mcp.analytics import spend
     from cost_mcp.config import load_settings
     from cost_mcp.store import connect
@@ -125,21 +128,27 @@ def spend_timings(db: str, runs: int) -> dict[str, float]:
     )
     conn = connect(settings.db)
     out: dict[str, float] = {}
+    cpu: dict[str, float] = {}
     try:
         for tz in TIMEZONES:
             for period in PERIODS:
                 for group_by in GROUPS:
+                    key = f"{period} {list(group_by)} {tz}"
+                    if only not in key:
+                        continue
                     p = spend.resolve(settings, period, None, None, tz, now=NOW)
                     spend.get_spend(conn, settings, p, group_by)  # warm-up
-                    times = []
+                    times, cpus = [], []
                     for _ in range(runs):
-                        t0 = time.perf_counter()
+                        c0, t0 = time.process_time(), time.perf_counter()
                         spend.get_spend(conn, settings, p, group_by)
                         times.append((time.perf_counter() - t0) * 1000)
-                    out[f"{period} {list(group_by)} {tz}"] = statistics.median(times)
+                        cpus.append((time.process_time() - c0) * 1000)
+                    out[key] = statistics.median(times)
+                    cpu[key] = statistics.median(cpus)
     finally:
         conn.close()
-    return out
+    return out, cpu
 
 
 def cmd_spend(args: argparse.Namespace, cluster: Cluster) -> None:
@@ -154,12 +163,14 @@ def cmd_spend(args: argparse.Namespace, cluster: Cluster) -> None:
     with tempfile.TemporaryDirectory() as tmp:
         copy = Path(tmp) / "cost.db"
         copy.write_bytes(src.read_bytes())  # bench_spend's rule: never write the shared ledger
-        lite = spend_timings(str(copy), args.runs)
-    pg = spend_timings(url, args.runs)
-    print("| query | SQLite ms | PostgreSQL ms |\n|---|---:|---:|")
+        lite, lite_cpu = spend_timings(str(copy), args.runs, args.only)
+    pg, pg_cpu = spend_timings(url, args.runs, args.only)
+    print("| query | SQLite ms | PostgreSQL ms | SQLite CPU ms | PostgreSQL client CPU ms |")
+    print("|---|---:|---:|---:|---:|")
     for key in pg:
-        print(f"| {key} | {lite[key]:.1f} | {pg[key]:.1f} |")
+        print(f"| {key} | {lite[key]:.1f} | {pg[key]:.1f} | {lite_cpu[key]:.1f} | {pg_cpu[key]:.1f} |")
     print(f"max: SQLite {max(lite.values()):.1f} ms, PostgreSQL {max(pg.values()):.1f} ms")
+    print(f"load average {os.getloadavg()[0]:.1f}")
 
 
 def server_cpu(cluster: Cluster) -> float:
@@ -285,6 +296,7 @@ def main() -> None:
     parser.add_argument("what", choices=["spend", "ingest", "writers"])
     parser.add_argument("--runs", type=int, default=5)
     parser.add_argument("--calls", type=int, default=250)
+    parser.add_argument("--only", default="", help="spend: only the queries whose name contains this")
     args = parser.parse_args()
     os.environ.setdefault("COST_MCP_ENV_FILE", "/nonexistent")
     cluster = Cluster(durable=True)

@@ -124,3 +124,30 @@ def test_every_page_of_sessions_is_the_whole_breakdown_cut(
         assert sorted(seen, key=str) == sorted((r.group["session"] for r in whole.rows), key=str)
     finally:
         conn.close()
+
+
+@pytest.mark.parametrize("group_by", [["session"], ["model", "day"], ["provider"], ["agent"]])
+def test_rows_built_without_validation_are_the_rows_validation_builds(
+    ledger: Path, settings: Settings, group_by: list[str]
+) -> None:
+    # Result rows skip pydantic's validation (models.trusted): each must be what validating its
+    # own fields gives, down to the JSON (an int where a Decimal was, or a shared dict, would show).
+    conn = connect(ledger)
+    try:
+        p = resolve(settings, None, "2026-11-01", "2026-11-05", "Europe/Paris")
+        for window in (None, rows.Window(4, 4)):
+            result = get_spend(conn, settings, p, group_by, take_alerts=False, window=window)
+            assert result.rows and (result.attribution or group_by != ["session"])
+            assert window is None or result.truncated
+            for row in [*result.rows, *result.attribution]:
+                again = type(row).model_validate(row.model_dump())
+                assert again == row
+                assert again.model_fields_set == row.model_fields_set
+                assert again.model_dump_json() == row.model_dump_json()
+                assert row.tokens is None or again.tokens == row.tokens
+            whole = SpendResult.model_validate(result.model_dump())
+            assert whole.model_dump_json() == result.model_dump_json()
+            groups = [row.group for row in [*result.rows, *result.attribution]]
+            assert len({id(g) for g in groups}) == len(groups)
+    finally:
+        conn.close()

@@ -33,6 +33,8 @@ from cost_mcp.models import (
     SourceStatus,
     SpendResult,
     SpendRow,
+    TokenTotals,
+    trusted,
 )
 from cost_mcp.money import format_usd, from_nanos
 from cost_mcp.periods import Period, bucket_start, iso_utc, resolve_period, to_ms
@@ -747,24 +749,27 @@ def _others(groups: Iterable[_Group]) -> list[_Group]:
 
 
 def _row(group: dict[str, str | None], g: _Group) -> SpendRow:
-    return SpendRow(**_row_fields(group, g))
+    return trusted(SpendRow, _row_fields(group, g))
 
 
 def _attribution_row(group: dict[str, str | None], g: _Group, reason: str) -> AttributionRow:
-    # Built directly, not from a SpendRow's model_dump: a breakdown by session has hundreds.
-    return AttributionRow(**_row_fields(group, g), reason=reason)
+    fields = _row_fields(group, g)
+    fields["reason"] = reason
+    return trusted(AttributionRow, fields)
 
 
 def _row_fields(group: dict[str, str | None], g: _Group) -> dict[str, Any]:
+    # Rows are not validated again (models.trusted): a breakdown by session has thousands, and
+    # validation was most of their cost. Hence every value exactly of its field's type here: the
+    # int() of a count is what validation did to a NUMERIC (Decimal), and the group is copied,
+    # as validation copies a dict (the "other" rows share one).
     return {
-        "group": group,
+        "group": dict(group),
         "basis": g.basis,
-        "cost_usd": from_nanos(g.cost_nanos),
-        "requests": g.requests,
-        # Handed to the row's validation as fields: pydantic-core builds the nested TokenTotals
-        # without a Python-level constructor call per row (thousands by session).
-        "tokens": tokens.as_fields(g.tokens) if g.tokens is not None else None,
-        "unpriced_requests": g.unpriced,
+        "cost_usd": from_nanos(int(g.cost_nanos)),
+        "requests": None if g.requests is None else int(g.requests),
+        "tokens": trusted(TokenTotals, tokens.as_fields(g.tokens)) if g.tokens is not None else None,
+        "unpriced_requests": int(g.unpriced),
     }
 
 
