@@ -137,41 +137,6 @@ def _stage(conn: Conn, table: str, columns: Sequence[str]) -> str:
     return stage
 
 
-def unnested(conn: Conn, table: str, columns: Sequence[str]) -> str:
-    """PostgreSQL: a FROM item ``s`` with ``columns`` typed as in ``table``, plus ``n`` (the row's
-    place), read from one array parameter per column (:func:`as_arrays` makes them).
-
-    For a few hundred rows a statement reads once: no staging table to empty and fill, so a
-    statement that reads its rows with other tables (one that also merges, or upserts several)
-    is one round trip where a staging table took three (TRUNCATE ~1.5 ms, COPY, the statement)."""
-    types = _types_of(conn, table, columns)
-    arrays = ", ".join(f"CAST(? AS {t}[])" for t in types)
-    return f"unnest({arrays}) WITH ORDINALITY AS s ({', '.join(columns)}, n)"
-
-
-def as_arrays(rows: Sequence[Sequence[Any]], width: int) -> list[list[Any]]:
-    """``rows`` as one list per column: the parameters of :func:`unnested`."""
-    return [list(column) for column in zip(*rows, strict=True)] if rows else [[] for _ in range(width)]
-
-
-_TYPES: dict[tuple[str, tuple[str, ...]], list[str]] = {}
-"""Column types by (table, columns): the schema a process runs against does not change under it."""
-
-
-def _types_of(conn: Conn, table: str, columns: Sequence[str]) -> list[str]:
-    key = (table, tuple(columns))
-    found = _TYPES.get(key)
-    if found is None:
-        rows = conn.execute(
-            "SELECT attname, format_type(atttypid, atttypmod) FROM pg_attribute "
-            "WHERE attrelid = CAST(? AS regclass) AND attnum > 0 AND NOT attisdropped",
-            (table,),
-        ).fetchall()
-        by_name = {str(name): str(kind) for name, kind in rows}
-        found = _TYPES[key] = [by_name[c] for c in columns]
-    return found
-
-
 def rounds(rows: list[Sequence[Any]], key: Sequence[int]) -> list[list[Sequence[Any]]]:
     """``rows`` split so that no part holds a key twice; a key's rows keep their order across parts."""
     if not key:
