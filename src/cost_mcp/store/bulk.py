@@ -102,7 +102,7 @@ def insert_rows(
     if not pending:
         return 0
     changed = 0
-    for part in _rounds(pending, [list(columns).index(c) for c in key]):
+    for part in rounds(pending, [list(columns).index(c) for c in key]):
         stage = staged(conn, table, columns, part)
         # ORDER BY n: rows are numbered (their ids too) in the order they were given.
         changed += max(
@@ -137,7 +137,7 @@ def _stage(conn: Conn, table: str, columns: Sequence[str]) -> str:
     return stage
 
 
-def _rounds(rows: list[Sequence[Any]], key: Sequence[int]) -> list[list[Sequence[Any]]]:
+def rounds(rows: list[Sequence[Any]], key: Sequence[int]) -> list[list[Sequence[Any]]]:
     """``rows`` split so that no part holds a key twice; a key's rows keep their order across parts."""
     if not key:
         return [rows]

@@ -152,6 +152,15 @@ def uncount_otel_copies(conn: Conn, log_request_ids: Iterable[str]) -> None:
         table = "usage_events INDEXED BY usage_events_otel_request"
         match, args = "request_id IN (SELECT value FROM json_each(?))", (json.dumps(ids),)
     counted_copies = f"source = '{CLAUDE_SOURCE}' AND counted = 1 AND {match}"
+    if dialect(conn) == "postgresql":
+        # One statement, the ids sent once: the rows it uncounts name their quarter-hours.
+        conn.execute(
+            f"WITH uncounted AS (UPDATE {table} SET counted = 0 WHERE {counted_copies} RETURNING ts_ms) "
+            f"INSERT INTO rollup_dirty (qh) SELECT DISTINCT ts_ms / {rollup.QUARTER_HOUR_MS} "
+            "FROM uncounted ON CONFLICT DO NOTHING",
+            args,
+        )
+        return
     conn.execute(
         f"INSERT INTO rollup_dirty (qh) SELECT DISTINCT ts_ms / {rollup.QUARTER_HOUR_MS} "
         f"FROM {table} WHERE {counted_copies} ON CONFLICT DO NOTHING",

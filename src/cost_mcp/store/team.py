@@ -12,7 +12,7 @@ from __future__ import annotations
 import hashlib
 import secrets
 from collections import Counter
-from collections.abc import Callable, Iterable, Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from operator import attrgetter
@@ -253,45 +253,44 @@ def store_pushed(
     """
     now_ms = int(datetime.now(UTC).timestamp() * 1000)
     with write_transaction(conn):
-        old_ts, seen, stored_keys = _existing(conn, rows)
         counted = _counted(conn, rows)
-        # SQLite: one prepared statement per row, no round trips. PostgreSQL: the batch COPYed
-        # into a staging table and merged by one INSERT ... SELECT with the same ON CONFLICT rule
-        # (row by row, even pipelined, was 762 µs of wall per event, mostly the server's).
-        changed = bulk.insert_rows(
-            conn,
-            "usage_events",
-            _PUSH_COLUMNS,
-            [
-                (
-                    row.source,
-                    row.message_id,
-                    row.request_id,
-                    row.is_sidechain,
-                    is_counted,
-                    row.ts_ms,
-                    row.provider,
-                    row.model,
-                    row.session_id,
-                    row.project,
-                    row.agent,
-                    member,
-                    *_counts_of(row),
-                    row.total_tokens,
-                    row.speed,
-                    row.service_tier,
-                    row.inference_geo,
-                    price.cost_nanos,
-                    row.reported_cost_nanos,
-                    price.priced_model,
-                    price.note,
-                    PUSH_ORIGIN,
-                )
-                for row, price, is_counted in zip(rows, prices, counted, strict=True)
-            ],
-            on_conflict=_PUSH_ON_CONFLICT,
-            key=_PUSH_KEY,
-        )
+        values: list[Sequence[Any]] = [
+            (
+                row.source,
+                row.message_id,
+                row.request_id,
+                row.is_sidechain,
+                is_counted,
+                row.ts_ms,
+                row.provider,
+                row.model,
+                row.session_id,
+                row.project,
+                row.agent,
+                member,
+                *_counts_of(row),
+                row.total_tokens,
+                row.speed,
+                row.service_tier,
+                row.inference_geo,
+                price.cost_nanos,
+                row.reported_cost_nanos,
+                price.priced_model,
+                price.note,
+                PUSH_ORIGIN,
+            )
+            for row, price, is_counted in zip(rows, prices, counted, strict=True)
+        ]
+        if dialect(conn) == "postgresql":
+            changed, stored = _merge_pg(conn, rows, values)
+        else:
+            # One prepared statement per row, no round trips (the look-up first: it must see the
+            # rows as they were before the batch).
+            stored = _stored(conn, rows)
+            changed = bulk.insert_rows(
+                conn, "usage_events", _PUSH_COLUMNS, values, on_conflict=_PUSH_ON_CONFLICT, key=_PUSH_KEY
+            )
+        old_ts, seen, stored_keys = _existing(rows, stored)
         # A batch that inserted and grew nothing (a re-sent one) left every stored copy as it was,
         # so the counted copies and the rollup stand: marking its quarter-hours dirty made the next
         # query rebuild them from every event in them, under the write lock, behind which all
@@ -375,31 +374,83 @@ def _key(r: PushedRow) -> Key:
     return (r.source, r.message_id, r.request_id, r.is_sidechain)
 
 
-def _existing(conn: Conn, rows: Iterable[PushedRow]) -> tuple[list[int], set[str], set[Key]]:
-    """The stored times of rows a batch may move (their old quarter-hours are rebuilt too), the
-    Claude Code messages that already have a row (to recount), and the keys already stored."""
-    rows = list(rows)
-    stored: dict[tuple[str, str], list[tuple[int, str, int]]] = {}
+Stored = dict[tuple[str, str], list[tuple[int, str, int]]]
+"""The rows stored before a batch for its (source, message id)s: (ts_ms, request id, sidechain)."""
+
+
+def _stored(conn: Conn, rows: Sequence[PushedRow]) -> Stored:
+    """SQLite: the rows already stored for the batch's (source, message id)s."""
     by_source: dict[str, set[str]] = {}
     for r in rows:
         by_source.setdefault(r.source, set()).add(r.message_id)
+    stored: Stored = {}
     # One statement per chunk of messages, not one per row: the per-statement cost was most of a
     # push's store time (36 µs of 46 per event in bench/profile_push.py).
-    pg = dialect(conn) == "postgresql"
     for source, ids in by_source.items():
         wanted = sorted(ids)
         for start in range(0, len(wanted), _PROBE_CHUNK):
             chunk = wanted[start : start + _PROBE_CHUNK]
-            # PostgreSQL: one array instead of a list of 500 literals the server parses one by one.
-            match = "= ANY(?)" if pg else f"IN ({', '.join('?' for _ in chunk)})"
             for message_id, ts, request_id, sidechain in conn.execute(
                 f"SELECT message_id, ts_ms, request_id, is_sidechain FROM usage_events "
-                f"WHERE source = ? AND message_id {match}",
-                (source, chunk) if pg else (source, *chunk),
+                f"WHERE source = ? AND message_id IN ({', '.join('?' for _ in chunk)})",
+                (source, *chunk),
             ):
                 stored.setdefault((source, str(message_id)), []).append(
                     (int(ts), str(request_id), int(sidechain))
                 )
+    return stored
+
+
+_MERGE_PG = f"""
+WITH stored AS (
+    SELECT source, message_id, ts_ms, request_id, is_sidechain FROM usage_events
+    WHERE source = ANY(CAST(? AS TEXT[])) AND message_id = ANY(CAST(? AS TEXT[]))
+), merged AS (
+    INSERT INTO usage_events ({", ".join(_PUSH_COLUMNS)})
+    SELECT {", ".join(_PUSH_COLUMNS)} FROM {{rows}} ORDER BY n
+    {_PUSH_ON_CONFLICT}
+    RETURNING 1
+)
+SELECT NULL, NULL, NULL, NULL, NULL, (SELECT COUNT(*) FROM merged)
+UNION ALL
+SELECT source, message_id, ts_ms, request_id, is_sidechain, NULL FROM stored
+"""
+# Every part of one statement reads the snapshot from before it, so ``stored`` sees the rows as
+# they were before the merge. Sources times message ids (a superset of the pairs) keeps the
+# unique key's index usable; :func:`_existing` matches the pairs.
+
+
+def _merge_pg(conn: Conn, rows: Sequence[PushedRow], values: list[Sequence[Any]]) -> tuple[int, Stored]:
+    """PostgreSQL: the batch staged (COPY) and merged under the push's rule, with the look-up of
+    what was stored before it in the merge's statement: one round trip fewer per batch (a batch
+    holding a key twice takes a round per copy: :func:`bulk.rounds`).
+
+    The rows go in by COPY, not as array parameters of one statement: the driver quotes every
+    array element in Python (client-side binding), which doubled a push's client CPU."""
+    sources = sorted({r.source for r in rows})
+    ids = sorted({r.message_id for r in rows})
+    changed = 0
+    stored: Stored = {}
+    key = [_PUSH_COLUMNS.index(c) for c in _PUSH_KEY]
+    for i, part in enumerate(bulk.rounds(values, key)):
+        # Only the first round's look-up is "before the batch"; later rounds look up nothing.
+        look = (sources, ids) if i == 0 else ([], [])
+        stage = bulk.staged(conn, "usage_events", _PUSH_COLUMNS, part)
+        for source, message_id, ts, request_id, sidechain, count in conn.execute(
+            _MERGE_PG.replace("{rows}", stage), look
+        ):
+            if count is not None:
+                changed += int(count)
+            else:
+                stored.setdefault((str(source), str(message_id)), []).append(
+                    (int(ts), str(request_id), int(sidechain))
+                )
+    return changed, stored
+
+
+def _existing(rows: Sequence[PushedRow], stored: Stored) -> tuple[list[int], set[str], set[Key]]:
+    """The stored times of rows a batch may move (their old quarter-hours are rebuilt too), the
+    Claude Code messages that already have a row (to recount), and the keys already stored."""
     times: list[int] = []
     seen: set[str] = set()
     keys: set[Key] = set()
