@@ -6,7 +6,6 @@ import os
 import subprocess
 import sys
 from pathlib import Path
-from typing import Any
 
 import anyio
 import pytest
@@ -441,28 +440,3 @@ async def test_a_budget_counts_seat_fees_only_with_its_basis(client: Client) -> 
         "set_budget", {"name": "x", "amount_usd": 1, "period": "day", "basis": ["seats"]}
     )
     assert bad.is_error is True
-
-
-def test_the_sdks_tracing_middleware_is_left_out_only_when_nobody_records_spans(
-    monkeypatch: pytest.MonkeyPatch,
-) -> None:
-    from mcp.server._otel import OpenTelemetryMiddleware
-    from mcp.server.mcpserver import MCPServer
-    from opentelemetry import trace
-    from opentelemetry.sdk.trace import TracerProvider
-
-    from cost_mcp import server
-
-    def traced(server_: MCPServer[Any]) -> bool:
-        return any(isinstance(m, OpenTelemetryMiddleware) for m in server_._lowlevel_server.middleware)
-
-    assert not traced(server.mcp)  # the test process installs no provider
-    idle = MCPServer[object]("t")
-    assert traced(idle)
-    server._drop_idle_tracing(idle)
-    assert not traced(idle)
-
-    recorded = MCPServer[object]("t")
-    monkeypatch.setattr(trace, "get_tracer_provider", TracerProvider)
-    server._drop_idle_tracing(recorded)
-    assert traced(recorded)

@@ -374,26 +374,6 @@ mcp: MCPServer[AppState] = CostServer(
 )
 
 
-def _drop_idle_tracing(server: MCPServer[Any]) -> None:
-    """Leave out the SDK's OpenTelemetry middleware when no tracer provider is installed.
-
-    It opens a span (no-op without a provider, but still its context, attributes and the
-    ``_meta`` trace-context parse) around every request: a share of a team server's CPU per
-    get_spend for spans nobody records. An operator who installs a provider (``opentelemetry-
-    instrument``) before the server is built keeps them.
-    """
-    from mcp.server._otel import OpenTelemetryMiddleware
-    from opentelemetry import trace
-
-    if not isinstance(trace.get_tracer_provider(), trace.ProxyTracerProvider):
-        return
-    lowlevel = server._lowlevel_server
-    lowlevel.middleware = [m for m in lowlevel.middleware if not isinstance(m, OpenTelemetryMiddleware)]
-
-
-_drop_idle_tracing(mcp)
-
-
 async def _run(fn: Callable[P, T], *args: P.args, **kwargs: P.kwargs) -> T:
     """Run a plain (blocking) function on a worker thread, turning anticipated errors into ToolErrors."""
     try:
