@@ -30,7 +30,7 @@ from opentelemetry.proto.collector.logs.v1.logs_service_pb2 import ExportLogsSer
 from opentelemetry.proto.common.v1.common_pb2 import AnyValue, KeyValue
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from benchlib import median, save, table
+from benchlib import median, save, server_env, table, wait_healthy
 
 PROTOBUF = {"Content-Type": "application/x-protobuf"}
 MODELS = ("claude-sonnet-4-5-20250929", "claude-haiku-4-5-20251001", "claude-opus-4-1-20250805")
@@ -142,13 +142,7 @@ def main() -> None:
         s.bind(("127.0.0.1", 0))
         port = s.getsockname()[1]
         s.close()
-        env = dict(os.environ)
-        env.update(
-            COST_MCP_DB=f"{tmp}/cost.db",
-            COST_MCP_ENV_FILE=f"{tmp}/env",
-            COST_MCP_PRICES_FILE=f"{tmp}/prices.toml",
-            CLAUDE_CONFIG_DIR=f"{tmp}/claude",
-        )
+        env = server_env(tmp, f"{tmp}/cost.db")
         headers = dict(PROTOBUF)
         if args.token:
             create = ["token", "create", "bench", "--member", "bench@example.com", "--role", args.token]
@@ -167,12 +161,7 @@ def main() -> None:
         )
         base = f"http://127.0.0.1:{port}"
         try:
-            for _ in range(300):
-                try:
-                    httpx2.get(f"{base}/healthz", timeout=1)
-                    break
-                except httpx2.TransportError:
-                    time.sleep(0.1)
+            wait_healthy(base)
             latencies: list[float] = []
             lock = threading.Lock()
             queue = list(enumerate(bodies))

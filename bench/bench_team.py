@@ -33,7 +33,7 @@ import httpx2
 import msgspec
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from benchlib import save, table
+from benchlib import save, server_env, table, wait_healthy
 from cost_mcp.periods import ms_to_datetime
 from cost_mcp.pricing import Price, Pricer, Tokens
 from cost_mcp.push import WireBatch, WireRow
@@ -151,14 +151,7 @@ def run(args: argparse.Namespace, pg_url: str | None) -> None:
         tokens = [team_store.create_token(conn, f"p{i}", f"dev{i}@example.com") for i in range(args.pushers)]
         admin = team_store.create_token(conn, "admin", "boss@example.com", "admin")
         conn.close()
-        env = dict(os.environ)
-        env.update(
-            COST_MCP_DB=str(db),
-            COST_MCP_ENV_FILE=f"{tmp}/env",
-            COST_MCP_PRICES_FILE=f"{tmp}/prices.toml",
-            CLAUDE_CONFIG_DIR=f"{tmp}/claude",
-            COST_MCP_TIMEZONE="UTC",
-        )
+        env = server_env(tmp, db, COST_MCP_TIMEZONE="UTC")
         proc = subprocess.Popen(
             [
                 sys.executable,
@@ -183,12 +176,7 @@ def run(args: argparse.Namespace, pg_url: str | None) -> None:
         lock = threading.Lock()
         errors: list[str] = []
         try:
-            for _ in range(300):
-                try:
-                    httpx2.get(f"{base}/healthz", timeout=1)
-                    break
-                except httpx2.TransportError:
-                    time.sleep(0.1)
+            wait_healthy(base)
 
             def pusher(i: int) -> None:
                 nonlocal accepted

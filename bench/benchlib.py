@@ -148,3 +148,29 @@ def save(name: str, payload: Mapping[str, Any]) -> Path:
     path = OUT / f"{name}.json"
     path.write_text(json.dumps(payload, indent=1, default=str) + "\n", encoding="utf-8")
     return path
+
+
+def server_env(tmp: str, db: Path | str, **extra: str) -> dict[str, str]:
+    """The environment of a cost-mcp server a benchmark starts: its ledger, and settings, prices and
+    Claude folder in ``tmp`` so that nothing of the machine's own is read."""
+    env = dict(os.environ)
+    env.update(
+        COST_MCP_DB=str(db),
+        COST_MCP_ENV_FILE=f"{tmp}/env",
+        COST_MCP_PRICES_FILE=f"{tmp}/prices.toml",
+        CLAUDE_CONFIG_DIR=f"{tmp}/claude",
+        **extra,
+    )
+    return env
+
+
+def wait_healthy(base: str, tries: int = 300) -> None:
+    """Wait until the HTTP server at ``base`` answers ``/healthz`` (at most ``tries`` x 0.1 s)."""
+    import httpx2
+
+    for _ in range(tries):
+        try:
+            httpx2.get(f"{base}/healthz", timeout=1)
+            return
+        except httpx2.TransportError:
+            time.sleep(0.1)

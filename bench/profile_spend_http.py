@@ -31,7 +31,7 @@ import httpx2
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 from bench_team import cpu_seconds, rows
-from benchlib import save, table
+from benchlib import save, server_env, table, wait_healthy
 from cost_mcp import push
 from cost_mcp.pricing import Pricer
 from cost_mcp.sources.claude_code import _recount
@@ -93,25 +93,13 @@ def main() -> None:
         conn = connect(db)
         admin = team_store.create_token(conn, "admin", "boss@example.com", "admin")
         conn.close()
-        env = dict(os.environ)
-        env.update(
-            COST_MCP_DB=str(db),
-            COST_MCP_ENV_FILE=f"{tmp}/env",
-            COST_MCP_PRICES_FILE=f"{tmp}/prices.toml",
-            CLAUDE_CONFIG_DIR=f"{tmp}/claude",
-            COST_MCP_TIMEZONE="UTC",
-        )
+        env = server_env(tmp, db, COST_MCP_TIMEZONE="UTC")
         cmd = [sys.executable, "-m", "cost_mcp", "serve", "--http", "--port", str(port)]
         proc = subprocess.Popen(cmd, env=env, stderr=subprocess.DEVNULL)
         base = f"http://127.0.0.1:{port}"
         spy = None
         try:
-            for _ in range(300):
-                try:
-                    httpx2.get(f"{base}/healthz", timeout=1)
-                    break
-                except httpx2.TransportError:
-                    time.sleep(0.1)
+            wait_healthy(base)
             latencies: list[float] = []
 
             async def ask(n: int) -> None:
