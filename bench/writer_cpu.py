@@ -1,11 +1,15 @@
 #!/usr/bin/env python3
-"""CPU of the log reader's writer (``claude_code._write``: the SQL of each batch) over one cold ingest.
+"""CPU of the log reader's writer (``claude_code._write``: the SQL of each batch), of the row
+building before it (``claude_code._rows``: pricing, the batch's decisions, the rollup's sums) and of
+the tail after it (index build and rollup refresh) over one cold ingest.
 
     python bench/writer_cpu.py --label branch
     PYTHONPATH=/tmp/base/src python bench/writer_cpu.py --label main   # another commit's src/
 
 In this process, parse worker off, no profiler: the writer's share alone, which wall-clock figures on
-a shared 2-core machine hide in their noise. Alternate versions under the bench lock and compare.
+a shared 2-core machine hide in their noise. On the CLI's path ``_rows`` runs in the parse worker
+beside the writer, and the tail runs alone after both. Alternate versions under the bench lock and
+compare.
 """
 
 from __future__ import annotations
@@ -20,7 +24,7 @@ from benchlib import DATA
 from cost_mcp.config import load_settings
 from cost_mcp.pricing import Pricer
 from cost_mcp.sources import claude_code
-from cost_mcp.store import connect
+from cost_mcp.store import bulk, connect, rollup
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -37,24 +41,31 @@ def main(argv: list[str] | None = None) -> int:
     settings = load_settings(env, env_file=Path("/nonexistent"))
     conn = connect(work / "cost.db")
     claude_code.PARSE_WORKER = False
-    spent = 0.0
-    write = claude_code._write
+    spent: dict[str, float] = {"writer": 0.0, "rows": 0.0, "tail": 0.0}
 
-    def timed(*a: Any, **k: Any) -> None:
-        nonlocal spent
-        start = time.process_time()
-        try:
-            write(*a, **k)
-        finally:
-            spent += time.process_time() - start
+    def timed(owner: Any, name: str, part: str) -> None:
+        inner = getattr(owner, name)
 
-    claude_code._write = timed  # type: ignore[assignment]
+        def run(*a: Any, **k: Any) -> Any:
+            start = time.process_time()
+            try:
+                return inner(*a, **k)
+            finally:
+                spent[part] += time.process_time() - start
+
+        setattr(owner, name, run)
+
+    timed(claude_code, "_write", "writer")
+    timed(claude_code, "_rows", "rows")
+    timed(bulk, "restore_indexes", "tail")  # claude_code calls it through the module
+    timed(rollup, "refresh", "tail")
     cpu0 = time.process_time()
     result = claude_code.ingest(conn, settings, Pricer(), full=True)
     cpu = time.process_time() - cpu0
     conn.close()
     print(
-        f"{args.label}: writer CPU {spent:.3f} s, whole ingest CPU {cpu:.3f} s, {result.events_added:,} calls"
+        f"{args.label}: writer CPU {spent['writer']:.3f} s, rows {spent['rows']:.3f} s, "
+        f"tail {spent['tail']:.3f} s, whole ingest CPU {cpu:.3f} s, {result.events_added:,} calls"
     )
     return 0
 

@@ -408,3 +408,79 @@ def test_the_fast_timestamp_path_reads_exactly_what_fromisoformat_reads(stamp: s
 
     assert fast(stamp) == general(stamp)
     assert fast(stamp) == fast(stamp)  # the second read comes from the day cache
+
+
+ROLLUP_TABLES = tuple(
+    f"{level}{twin}"
+    for level in ("usage_rollup", "usage_rollup_hour", "usage_rollup_day")
+    for twin in ("", "_nosession")
+)
+
+
+def rollup_tables(conn: Conn) -> dict[str, list[tuple[Any, ...]]]:
+    return {t: sorted(tuple(r) for r in conn.execute(f"SELECT * FROM {t}")) for t in ROLLUP_TABLES}
+
+
+def assert_rollup_is_rebuilt_from_events(conn: Conn) -> None:
+    """Every rollup level equals a rebuild from the counted events, with nothing left to refresh."""
+    from cost_mcp.store import rollup
+    from cost_mcp.store.connection import write_transaction
+
+    assert conn.execute("SELECT COUNT(*) FROM rollup_dirty").fetchone()[0] == 0
+    kept = rollup_tables(conn)
+    assert kept["usage_rollup"]
+    qhs = {int(r[0]) for r in conn.execute("SELECT DISTINCT ts_ms / 900000 FROM usage_events")}
+    qhs |= {int(r[0]) for r in conn.execute("SELECT qh FROM usage_rollup")}
+    with write_transaction(conn):
+        rollup.rebuild(conn, qhs)
+    assert rollup_tables(conn) == kept
+
+
+@pytest.mark.parametrize("bulk_load", [True, False])
+def test_the_rollup_summed_with_each_batch_equals_one_rebuilt_from_the_events(
+    claude: Path, conn: Conn, settings: Settings, monkeypatch: pytest.MonkeyPatch, bulk_load: bool
+) -> None:
+    """Batches add their counted rows' sums to the rollup; the rows of a call whose copies fall in
+    several batches (recounted from the table, the winner moving to another session, project and
+    quarter-hour) are rebuilt instead, on a first read and on a later one."""
+    from cost_mcp.sources import claude_code
+
+    monkeypatch.setattr(claude_code, "BATCH_COPIES", 3)
+    monkeypatch.setattr(claude_code, "YIELD_EVERY_LINES", 1)
+    if bulk_load:
+        monkeypatch.setattr(claude_code, "BULK_LOAD_BYTES", 0)
+    paid = assistant("msg_paid", "req_paid", T1, output=7)
+    paid["costUSD"] = 0.25  # an old log's own cost: auto and display sums take it
+    lines = [
+        assistant("msg_a", "req_a", T0, output=10),
+        assistant("msg_b", "req_b", T1, model="claude-unknown-9", output=3),  # unpriced
+        paid,
+        progress(assistant("msg_sub", "req_sub", T2, output=5, sidechain=True)),
+        *(assistant(f"msg_{i}", f"req_{i}", T2, output=i + 1) for i in range(5)),
+    ]
+    write(session_file(claude, "s1", "-home-dev-app"), *lines)
+    write(
+        claude / "projects" / "-home-dev-app" / "s1" / "subagents" / "agent-1.jsonl",
+        assistant("msg_sub", "req_sub", T2, output=9, sidechain=True),
+    )
+    # A later session in another project holds better copies: the winners move there.
+    write(
+        session_file(claude, "s2", "-home-dev-other"),
+        assistant("msg_a", "req_a", "2026-11-02T11:30:00.000Z", session="s2", output=50),
+        assistant("msg_3", "req_3", T2, session="s2", output=1),  # a worse copy: stays where it was
+        *(assistant(f"msg_n{i}", f"req_n{i}", T0, session="s2", output=2) for i in range(4)),
+    )
+    run(conn, settings)
+    assert_rollup_is_rebuilt_from_events(conn)
+    # A later read: new calls beside better copies of stored ones, in the same batches.
+    write(
+        session_file(claude, "s1", "-home-dev-app"),
+        assistant("msg_late", "req_late", T2, output=4),
+        assistant("msg_b", "req_b", T1, model="claude-unknown-9", output=30),
+        assistant("msg_1", "req_1", "2026-11-02T12:00:00.000Z", output=70),
+        append=True,
+    )
+    result = run(conn, settings)
+    assert result.events_added == 1
+    assert_rollup_is_rebuilt_from_events(conn)
+    assert totals(conn)[0] == 14
