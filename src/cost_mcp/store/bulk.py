@@ -285,7 +285,7 @@ def restore_indexes(conn: Conn, *, rollup_beside: bool = False) -> int:
                 conn.execute(sql)
         finally:
             if beside is not None:
-                beside.join()
+                beside.wait()
         built = len(missing)
         conn.execute("DELETE FROM meta WHERE key = ?", (PENDING_KEY,))
         if built and dialect(conn) == "postgresql":
@@ -330,6 +330,18 @@ class _RollupBeside(threading.Thread):
         super().__init__(name="rollup-beside", daemon=True)
         self._conn = conn
         self.start()
+
+    def wait(self) -> None:
+        """Wait for the rebuild to end, even when interrupted (then re-raised after): it runs under
+        the caller's write lock, which must outlast it."""
+        interrupted: BaseException | None = None
+        while self.is_alive():
+            try:
+                self.join()
+            except BaseException as exc:  # a Ctrl-C while waiting: the lock must wait too
+                interrupted = exc
+        if interrupted is not None:
+            raise interrupted
 
     def run(self) -> None:
         from cost_mcp.store import rollup  # rollup imports this module

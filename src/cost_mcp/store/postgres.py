@@ -319,9 +319,11 @@ class PgConnection:
     def _begin(self, *, write: bool) -> psycopg.Cursor[Any]:
         cur = self.raw.cursor()
         try:
-            cur.execute("BEGIN")
             if write:
-                cur.execute("SELECT pg_advisory_xact_lock(%s)", (WRITE_LOCK,))
+                # One round trip for both (a client-side cursor sends them as one simple query).
+                cur.execute("BEGIN; SELECT pg_advisory_xact_lock(%s)", (WRITE_LOCK,))
+            else:
+                cur.execute("BEGIN")
         except psycopg.Error as exc:
             if self.in_transaction:
                 self.raw.execute("ROLLBACK")
