@@ -17,7 +17,7 @@ from cost_mcp.store.bulk import (
     table_is_empty,
 )
 from cost_mcp.store.claude_logs import upsert_copies
-from cost_mcp.store.connection import Conn
+from cost_mcp.store.connection import Conn, dialect
 
 
 def _index_sql(conn: Conn) -> set[str]:
@@ -278,5 +278,59 @@ def test_a_large_read_checkpoints_rarely_and_then_as_before(tmp_path: Path) -> N
         with few_checkpoints(conn):
             assert conn.execute("PRAGMA wal_autocheckpoint").fetchone()[0] == LOAD_CHECKPOINT_PAGES
         assert conn.execute("PRAGMA wal_autocheckpoint").fetchone()[0] == before
+    finally:
+        conn.close()
+
+
+def _rollup_tables(conn: Conn) -> dict[str, list[tuple[object, ...]]]:
+    from cost_mcp.store import rollup
+
+    tables = [t for t, _, _ in rollup.LEVELS] + [f"{t}_nosession" for t, _, _ in rollup.LEVELS]
+    return {t: sorted(tuple(r) for r in conn.execute(f"SELECT * FROM {t}")) for t in tables}
+
+
+def test_a_first_load_leaves_every_rollup_level_as_a_rebuild_from_the_events_would(home: Path) -> None:
+    """The end of a first load rebuilds the rollup as one span (on PostgreSQL on a second
+    connection, beside the index builds): every level and its twin equal to a rebuild of every
+    quarter-hour from the events, with gaps of empty quarter-hours and calls split across batches."""
+    from unittest import mock
+
+    from cost_mcp.config import load_settings
+    from cost_mcp.pricing import Pricer
+    from cost_mcp.sources import claude_code
+    from cost_mcp.store import rollup
+    from tests.sources.claude_logs import assistant, encode
+
+    projects = home / "claude" / "projects"
+    for s in range(4):
+        lines = []
+        for n in range(30):
+            # Days apart and hours apart: many runs of dirty quarter-hours with gaps between them.
+            ts = f"2026-10-{1 + (s * 7 + n) % 28:02d}T{(n * 5) % 24:02d}:{(n * 13) % 60:02d}:00.000Z"
+            mid, rid = f"msg_{s}_{n % 20}", f"req_{s}_{n % 20}"  # repeats: recounts across batches
+            lines.append(encode(assistant(mid, rid, ts, session=f"s{s}", output=10 + n, cache_read=n)))
+        path = projects / f"-home-dev-p{s % 2}" / f"s{s}.jsonl"
+        path.parent.mkdir(parents=True, exist_ok=True)
+        path.write_text("\n".join(lines) + "\n")
+    settings = load_settings()
+    conn = connect(settings.db)
+    try:
+        with (
+            mock.patch.object(claude_code, "BULK_LOAD_BYTES", 0),
+            mock.patch.object(claude_code, "BATCH_COPIES", 9),
+            mock.patch.object(rollup, "rebuild_dirty_span", wraps=rollup.rebuild_dirty_span) as span,
+        ):
+            added = claude_code.ingest(conn, settings, Pricer(), full=True).events_added
+        assert added == 80
+        # SQLite rebuilds the marked runs after the load, as any refresh does.
+        assert span.call_count == (dialect(conn) == "postgresql")
+        assert conn.execute("SELECT COUNT(*) FROM rollup_dirty").fetchone()[0] == 0
+        assert index_names(conn) >= {"usage_events_counted_ts", "usage_events_session"}
+        loaded = _rollup_tables(conn)
+        assert loaded["usage_rollup"] and loaded["usage_rollup_day_nosession"]
+        qhs = [int(r[0]) for r in conn.execute("SELECT DISTINCT ts_ms / 900000 FROM usage_events")]
+        with write_transaction(conn):
+            rollup.rebuild(conn, qhs)
+        assert _rollup_tables(conn) == loaded
     finally:
         conn.close()

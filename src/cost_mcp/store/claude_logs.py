@@ -120,8 +120,10 @@ def touch(conn: Conn, source: str, message_ids: Iterable[str]) -> Touched:
         # server, for each look-up (0.1 s of a batch even with nothing stored). ARRAY(...): one
         # look-up per id on the unique key, whatever the planner knows of the temp table (a join
         # could walk the source's rows instead).
-        conn.execute('CREATE TEMP TABLE IF NOT EXISTS touched (message_id TEXT COLLATE "C" NOT NULL)')
-        conn.execute("TRUNCATE touched")
+        # Both in one round trip (a batch makes up to three look-ups, each its own list).
+        conn.execute(
+            'CREATE TEMP TABLE IF NOT EXISTS touched (message_id TEXT COLLATE "C" NOT NULL); TRUNCATE touched'
+        )
         bulk.copy_in(conn, "touched", ["message_id"], ((m,) for m in message_ids))
         return Touched(
             "FROM usage_events e WHERE e.source = ? "
@@ -171,9 +173,9 @@ def set_counted(conn: Conn, updates: Iterable[tuple[int, int]]) -> None:
         if not pending:
             return
         conn.execute(
-            "CREATE TEMP TABLE IF NOT EXISTS recounted (counted INTEGER NOT NULL, id BIGINT NOT NULL)"
+            "CREATE TEMP TABLE IF NOT EXISTS recounted (counted INTEGER NOT NULL, id BIGINT NOT NULL); "
+            "TRUNCATE recounted"
         )
-        conn.execute("TRUNCATE recounted")
         bulk.copy_in(conn, "recounted", ["counted", "id"], pending)
         conn.execute(
             "UPDATE usage_events SET counted = r.counted FROM recounted r "

@@ -220,6 +220,7 @@ class PgConnection:
     def __init__(self, raw: psycopg.Connection[Any], target: str) -> None:
         self.raw = raw
         self.path = scrub(target)
+        self._target = target
         self.read_only = False
         self.alerts_checked: object = None
         self._changes = 0
@@ -309,12 +310,20 @@ class PgConnection:
             found = self._types[key] = [by_name[c.strip('"')] for c in columns]
         return found
 
+    def sibling(self) -> PgConnection:
+        """A second connection to the same ledger, set up as this one is (not migrated again):
+        for work that can run on the server beside this connection's (store.bulk)."""
+        before = str(self.raw.execute("SHOW lock_timeout").fetchone()[0])  # type: ignore[index]
+        return connect(self._target, lock_timeout_ms=_ms(before), migrate_schema=False)
+
     def _begin(self, *, write: bool) -> psycopg.Cursor[Any]:
         cur = self.raw.cursor()
         try:
-            cur.execute("BEGIN")
             if write:
-                cur.execute("SELECT pg_advisory_xact_lock(%s)", (WRITE_LOCK,))
+                # One round trip for both (a client-side cursor sends them as one simple query).
+                cur.execute("BEGIN; SELECT pg_advisory_xact_lock(%s)", (WRITE_LOCK,))
+            else:
+                cur.execute("BEGIN")
         except psycopg.Error as exc:
             if self.in_transaction:
                 self.raw.execute("ROLLBACK")
