@@ -391,17 +391,36 @@ def test_statusline_spells_out_claude_codes_sources() -> None:
         {"COST_MCP_COST_MODE": "display", "COST_MCP_PRICES_FILE": "/tmp/p.toml"},
         {"COST_MCP_WEEK_START": " Sunday", "COST_MCP_CLAUDE_CODE_BILLING": "subscription"},
         {"COST_MCP_WEEK_START": "someday", "COST_MCP_CLAUDE_CODE_BILLING": "Subscription"},
+        {"CLAUDE_CONFIG_DIR": " /a/claude , ~/b,", "COST_MCP_MAX_LINE_BYTES": "4096"},
+        {"CLAUDE_CONFIG_DIR": " ", "COST_MCP_CLAUDE_CONFIG_DIR": "/x", "COST_MCP_MAX_LINE_BYTES": "1023"},
+        *(
+            {"COST_MCP_MAX_LINE_BYTES": value}
+            for value in (
+                "\u00a0+0_4_096.00\t",
+                "4096.",
+                "4096.5",
+                "1e4",
+                "0x1000",
+                "1__024",
+                "\x1c4096",
+                "\u0664\u0660\u0669\u0666",
+                "",
+                "-4096",
+                "9" * 30,
+            )
+        ),
     ],
 )
 def test_core_settings_agree_with_settings(tmp_path: Path, env: dict[str, str]) -> None:
-    """The hot path's settings reader and pydantic's Settings give the same values, bad ones included."""
+    """The hot path's settings reader and pydantic's Settings give the same values, bad ones included,
+    and the core reader calls unusable exactly the variables Settings complains about."""
     from cost_mcp.config import load_settings_leniently
     from cost_mcp.core_settings import load_core_settings
 
     env_file = tmp_path / "env"
     env_file.write_text("COST_MCP_DB=/from/env-file.db\nCOST_MCP_TIMEZONE=Asia/Tokyo\n")
     environ = {"HOME": str(tmp_path), **env}
-    full, _ = load_settings_leniently(environ, env_file)
+    full, problems = load_settings_leniently(environ, env_file)
     core = load_core_settings(environ, env_file)
     assert (
         core.db,
@@ -410,6 +429,9 @@ def test_core_settings_agree_with_settings(tmp_path: Path, env: dict[str, str]) 
         core.prices_file,
         core.week_start,
         core.claude_code_billing,
+        core.claude_config_dir,
+        core.claude_roots(),
+        core.max_line_bytes,
     ) == (
         full.db,
         full.timezone,
@@ -417,7 +439,13 @@ def test_core_settings_agree_with_settings(tmp_path: Path, env: dict[str, str]) 
         full.prices_file,
         full.week_start,
         full.claude_code_billing,
+        full.claude_config_dir,
+        full.claude_roots(),
+        full.max_line_bytes,
     )
+    complained = [p.removeprefix("setting ").partition("=")[0] for p in problems]
+    assert sorted(core.unusable) == sorted(complained)
+    assert core.full() == full
 
 
 def test_todays_total_from_the_rollup_equals_the_sum_of_its_calls(home: Path, settings: Settings) -> None:

@@ -19,10 +19,19 @@ from pydantic import AliasChoices, Field, PrivateAttr, SecretStr, ValidationErro
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 from cost_mcp.core_settings import APP_NAME as APP_NAME  # noqa: PLC0414
+from cost_mcp.core_settings import (
+    MAX_LINE_BYTES,
+    MIN_LINE_BYTES,
+    claude_roots,
+    default_db,
+    default_prices_file,
+    is_zone,
+    ledger_target,
+    merged_env,
+)
 from cost_mcp.core_settings import ClaudeCodeBilling as ClaudeCodeBilling  # noqa: PLC0414
 from cost_mcp.core_settings import CostMode as CostMode  # noqa: PLC0414
 from cost_mcp.core_settings import WeekStart as WeekStart  # noqa: PLC0414
-from cost_mcp.core_settings import default_db, default_prices_file, is_zone, ledger_target, merged_env
 from cost_mcp.core_settings import default_env_file as default_env_file  # noqa: PLC0414
 from cost_mcp.core_settings import read_env_file as read_env_file  # noqa: PLC0414
 from cost_mcp.core_settings import system_timezone as system_timezone  # noqa: PLC0414
@@ -113,8 +122,8 @@ class Settings(BaseSettings):
         "ever posted to. Secret: webhook URLs often carry their token in the path.",
     )
     max_line_bytes: int = Field(
-        default=64 * 1024 * 1024,
-        ge=1024,
+        default=MAX_LINE_BYTES,
+        ge=MIN_LINE_BYTES,
         description="Longest Claude Code log line read (COST_MCP_MAX_LINE_BYTES); longer ones are skipped.",
     )
     substitutes: str = Field(
@@ -259,11 +268,11 @@ class Settings(BaseSettings):
 
     def claude_roots(self) -> list[Path]:
         """Configured Claude Code folders: CLAUDE_CONFIG_DIR entries, else the two default places."""
-        if self.claude_config_dir and self.claude_config_dir.strip():
-            return [Path(p.strip()).expanduser() for p in self.claude_config_dir.split(",") if p.strip()]
-        xdg = os.environ.get("XDG_CONFIG_HOME")
-        config_home = Path(xdg) if xdg else Path.home() / ".config"
-        return [config_home / "claude", Path.home() / ".claude"]
+        return claude_roots(self.claude_config_dir)
+
+    def full(self) -> Settings:
+        """Itself: what :class:`cost_mcp.core_settings.CoreSettings` loads when it is not enough."""
+        return self
 
     def codex_home_dir(self) -> Path:
         """Codex CLI's home: CODEX_HOME, else ~/.codex."""

@@ -1,21 +1,27 @@
 """The few settings every process needs, read without pydantic: the ledger path, the timezone.
 
 ``cost-mcp statusline`` and ``cost-mcp hook`` run as a fresh process after every message in Claude
-Code, so they cannot pay for importing pydantic and pydantic-settings (most of a cold start).
+Code, and ``cost-mcp ingest`` is the first thing a user times against ccusage, so none of them can
+pay for importing pydantic and pydantic-settings (most of a cold start).
 :class:`cost_mcp.config.Settings` stays the one full definition of settings; this module holds the
-pieces it shares with the hot path (the env file, the defaults, the timezone check) and
-:func:`load_core_settings`, which reads the same variables the same way for the few fields the hot
-path needs. ``tests/test_statusline_hooks.py`` checks that both agree on the same environment.
+pieces it shares with the hot path (the env file, the defaults, the timezone check, the Claude
+folders) and :func:`load_core_settings`, which reads the same variables the same way for the few
+fields the hot path needs. ``tests/test_statusline_hooks.py`` checks that both agree on the same
+environment.
 """
 
 from __future__ import annotations
 
 import os
+import re
 from collections.abc import Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Literal, Protocol
+from typing import TYPE_CHECKING, Literal, Protocol
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
+
+if TYPE_CHECKING:
+    from cost_mcp.config import Settings
 
 APP_NAME = "cost-mcp"
 
@@ -27,6 +33,11 @@ _WEEK_STARTS: dict[str, WeekStart] = {
     d: d for d in ("monday", "tuesday", "wednesday", "thursday", "friday", "saturday", "sunday")
 }
 _BILLINGS: dict[str, ClaudeCodeBilling] = {"api": "api", "subscription": "subscription"}
+
+MAX_LINE_BYTES = 64 * 1024 * 1024
+"""COST_MCP_MAX_LINE_BYTES's default: the longest Claude Code log line read."""
+MIN_LINE_BYTES = 1024
+"""The smallest COST_MCP_MAX_LINE_BYTES accepted."""
 
 
 # platformdirs is imported where a default is wanted: on the status line's hot path it is most of
@@ -87,6 +98,34 @@ def is_zone(name: str) -> bool:
     return True
 
 
+def claude_roots(claude_config_dir: str | None) -> list[Path]:
+    """Configured Claude Code folders: CLAUDE_CONFIG_DIR entries, else the two default places."""
+    if claude_config_dir and claude_config_dir.strip():
+        return [Path(p.strip()).expanduser() for p in claude_config_dir.split(",") if p.strip()]
+    xdg = os.environ.get("XDG_CONFIG_HOME")
+    config_home = Path(xdg) if xdg else Path.home() / ".config"
+    return [config_home / "claude", Path.home() / ".claude"]
+
+
+# The whitespace pydantic strips around a number (Rust's char::is_whitespace): str.strip() would
+# also take \x1c-\x1f, which pydantic refuses.
+_NUMBER_SPACE = (
+    "\t\n\x0b\x0c\r \x85\xa0\u1680\u2000\u2001\u2002\u2003\u2004\u2005\u2006\u2007\u2008\u2009\u200a"
+    "\u2028\u2029\u202f\u205f\u3000"
+)
+_INTEGER = re.compile(r"[+-]?[0-9](?:_?[0-9])*(?:\.0+)?")
+
+
+def integer_at_least(text: str, minimum: int) -> int | None:
+    """``text`` as pydantic reads an int field bounded below (``"4_096.0"`` is 4096), or None
+    when it would refuse it."""
+    number = text.strip(_NUMBER_SPACE)
+    if not _INTEGER.fullmatch(number):
+        return None
+    value = int(number.partition(".")[0])
+    return value if value >= minimum else None
+
+
 def read_env_file(path: Path) -> dict[str, str]:
     """`NAME=value` lines of an env file; missing file means no values. Quotes around values are removed."""
     try:
@@ -130,11 +169,17 @@ class HasCoreSettings(Protocol):
     def week_start(self) -> WeekStart: ...
     @property
     def claude_code_billing(self) -> ClaudeCodeBilling: ...
+    @property
+    def max_line_bytes(self) -> int: ...
+    def claude_roots(self) -> list[Path]: ...
+    def full(self) -> Settings:
+        """Every setting, for the rarer work that needs more than these (budgets, webhooks)."""
+        ...
 
 
 @dataclass(frozen=True)
 class CoreSettings:
-    """What the status line and the hooks need on every call; the same values Settings has."""
+    """What the status line, the hooks and ``ingest`` need on every call; the same values Settings has."""
 
     db: Path | str
     """An SQLite file's path, or a postgresql:// URL (kept as text: a Path would mangle it)."""
@@ -143,11 +188,28 @@ class CoreSettings:
     prices_file: Path
     week_start: WeekStart = "monday"
     claude_code_billing: ClaudeCodeBilling = "api"
+    claude_config_dir: str | None = None
+    max_line_bytes: int = MAX_LINE_BYTES
+    unusable: tuple[str, ...] = ()
+    """Variables whose value was unusable, so their default is used (Settings says why)."""
+    environ: Mapping[str, str] | None = field(default=None, repr=False, compare=False)
+    """What these were read from (None: the process's environment), so :meth:`full` reads the same."""
+    env_file: Path | None = field(default=None, repr=False, compare=False)
 
     @property
     def tz(self) -> ZoneInfo:
         """The configured timezone as a tzinfo."""
         return ZoneInfo(self.timezone)
+
+    def claude_roots(self) -> list[Path]:
+        """Configured Claude Code folders, as :meth:`Settings.claude_roots` gives them."""
+        return claude_roots(self.claude_config_dir)
+
+    def full(self) -> Settings:
+        """Settings (pydantic) from the same environment and env file, read leniently."""
+        from cost_mcp.config import load_settings_leniently
+
+        return load_settings_leniently(self.environ, self.env_file)[0]
 
 
 def ledger_target(value: str) -> Path | str:
@@ -166,11 +228,28 @@ def load_core_settings(
     db = env.get("COST_MCP_DB")
     prices = env.get("COST_MCP_PRICES_FILE")
     zone = env.get("COST_MCP_TIMEZONE")
+    cost_mode = _COST_MODES.get(env.get("COST_MCP_COST_MODE", "auto"))
+    week_start = _WEEK_STARTS.get(env.get("COST_MCP_WEEK_START", "monday").strip().lower())
+    billing = _BILLINGS.get(env.get("COST_MCP_CLAUDE_CODE_BILLING", "api"))
+    line_bytes = env.get("COST_MCP_MAX_LINE_BYTES")
+    max_line_bytes = MAX_LINE_BYTES if line_bytes is None else integer_at_least(line_bytes, MIN_LINE_BYTES)
+    unusable = {
+        "COST_MCP_TIMEZONE": zone is not None and not is_zone(zone),
+        "COST_MCP_COST_MODE": cost_mode is None,
+        "COST_MCP_WEEK_START": week_start is None,
+        "COST_MCP_CLAUDE_CODE_BILLING": billing is None,
+        "COST_MCP_MAX_LINE_BYTES": max_line_bytes is None,
+    }
     return CoreSettings(
         db=ledger_target(db) if db is not None else default_db(),
         timezone=zone if zone is not None and is_zone(zone) else system_timezone(),
-        cost_mode=_COST_MODES.get(env.get("COST_MCP_COST_MODE", "auto"), "auto"),
+        cost_mode=cost_mode or "auto",
         prices_file=Path(prices) if prices is not None else default_prices_file(),
-        week_start=_WEEK_STARTS.get(env.get("COST_MCP_WEEK_START", "monday").strip().lower(), "monday"),
-        claude_code_billing=_BILLINGS.get(env.get("COST_MCP_CLAUDE_CODE_BILLING", "api"), "api"),
+        week_start=week_start or "monday",
+        claude_code_billing=billing or "api",
+        claude_config_dir=env.get("CLAUDE_CONFIG_DIR"),
+        max_line_bytes=max_line_bytes or MAX_LINE_BYTES,
+        unusable=tuple(name for name, bad in unusable.items() if bad),
+        environ=environ,
+        env_file=env_file,
     )

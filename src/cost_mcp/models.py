@@ -6,14 +6,18 @@ the same kind of argument, so a model sees one consistent vocabulary.
 
 from __future__ import annotations
 
+import dataclasses
 from decimal import Decimal
-from typing import Annotated, Any, Literal, TypeVar, get_args
+from typing import TYPE_CHECKING, Annotated, Any, Literal, TypeVar, get_args
 
 from pydantic import BaseModel, ConfigDict, Field, TypeAdapter, ValidationError
 
 from cost_mcp.errors import InvalidInputError
 from cost_mcp.money import USD
 from cost_mcp.periods import Preset
+
+if TYPE_CHECKING:
+    from cost_mcp.sources.claude_code import IngestReport
 
 MAX_TOKENS = 10_000_000_000
 """Above any real workload; larger counts are rejected as mistakes rather than priced."""
@@ -391,6 +395,11 @@ class IngestResult(Result):
         description="Set when paths were forgotten; the counts above are then the re-read of the other "
         "files, which restores copies of calls the forgotten files had held.",
     )
+
+    @classmethod
+    def of(cls, report: IngestReport) -> IngestResult:
+        """The result of a scan, from the plain report the log reader gives."""
+        return cls.model_validate(dataclasses.asdict(report))
 
 
 class ModelUsage(Result):

@@ -549,7 +549,7 @@ async def ingest_claude_code_logs(
     def work() -> IngestResult:
         with state.ledger.use() as conn:
             if forget:
-                return claude_code.forget(conn, state.settings, state.pricer, forget)
+                return IngestResult.of(claude_code.forget(conn, state.settings, state.pricer, forget))
             result = claude_code.ingest(
                 conn,
                 state.settings,
@@ -560,7 +560,7 @@ async def ingest_claude_code_logs(
                 confined=True,
             )
             sync.fire_alerts(conn, state.settings)
-            return result
+            return IngestResult.of(result)
 
     return await _run(work)
 

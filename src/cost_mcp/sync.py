@@ -596,7 +596,9 @@ def read_local_logs(
     calls, so callers that fire alerts on new usage see them.
     """
     started = time.perf_counter()
-    result = claude_code.ingest(conn, settings, pricer, budget_seconds=budget, progress=progress)
+    result = IngestResult.of(
+        claude_code.ingest(conn, settings, pricer, budget_seconds=budget, progress=progress)
+    )
     left = None if budget is None else max(budget - (time.perf_counter() - started), 0.0)
     scans = agents.ingest_all(conn, settings, pricer, budget_seconds=left)
     added = sum(s.events_added for s in scans)

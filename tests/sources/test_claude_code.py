@@ -10,10 +10,9 @@ from typing import Any
 import pytest
 
 from cost_mcp.config import Settings
-from cost_mcp.models import IngestResult
 from cost_mcp.money import from_nanos
 from cost_mcp.pricing import Pricer
-from cost_mcp.sources.claude_code import FileIdentity, ingest, parse_line
+from cost_mcp.sources.claude_code import FileIdentity, IngestReport, ingest, parse_line
 from cost_mcp.store.connection import Conn
 from tests.sources.claude_logs import (
     assistant,
@@ -31,7 +30,7 @@ def claude(home: Path) -> Path:
     return home / "claude"
 
 
-def run(conn: Conn, settings: Settings, **kwargs: object) -> IngestResult:
+def run(conn: Conn, settings: Settings, **kwargs: object) -> IngestReport:
     return ingest(conn, settings, Pricer(), **kwargs)  # type: ignore[arg-type]
 
 

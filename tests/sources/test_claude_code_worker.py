@@ -10,6 +10,7 @@ from unittest import mock
 import pytest
 
 from cost_mcp.config import load_settings
+from cost_mcp.models import IngestResult
 from cost_mcp.pricing import Pricer
 from cost_mcp.sources import claude_code
 from cost_mcp.store import connect
@@ -70,7 +71,7 @@ def _ingest(
         rollup = conn.execute("SELECT * FROM usage_rollup ORDER BY 1, 2, 3, 4, 5, 6").fetchall()
     finally:
         conn.close()
-    summary = result.model_dump(exclude={"seconds"})
+    summary = IngestResult.of(result).model_dump(exclude={"seconds"})
     return summary, [*rows, *files, *skipped, *rollup]
 
 

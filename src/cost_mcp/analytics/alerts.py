@@ -22,12 +22,13 @@ from cost_mcp.store import deliveries
 from cost_mcp.store.connection import Conn
 
 if TYPE_CHECKING:
-    from cost_mcp.config import Settings
+    from cost_mcp.core_settings import HasCoreSettings
     from cost_mcp.models import Budget, BudgetState
 
-# ``analytics.budgets`` (the spend computation) and ``notify`` (the webhook client) are imported
-# where a budget or a due delivery needs them: `cost-mcp ingest` calls fire_alerts on every run,
-# and on a ledger without budgets their imports were ~0.1 s of the command's 0.45 s start.
+# ``analytics.budgets`` (the spend computation) and ``notify`` (the webhook client) are imported,
+# and the full settings loaded, where a budget or a due delivery needs them: `cost-mcp ingest`
+# calls fire_alerts on every run with the core settings (no pydantic), and on a ledger without
+# budgets those imports were ~0.1 s of the command's 0.45 s start.
 
 logger = logging.getLogger(__name__)
 
@@ -37,7 +38,7 @@ take_alerts = alert_store.take
 
 def evaluate_alerts(
     conn: Conn,
-    settings: Settings,
+    settings: HasCoreSettings,
     now: datetime | None = None,
     *,
     states: Sequence[BudgetState] | None = None,
@@ -55,8 +56,9 @@ def evaluate_alerts(
         return []
     from cost_mcp.analytics import budgets
 
+    full = settings.full()
     if states is None:
-        states = budgets.states_of(conn, settings, [budgets.from_row(r) for r in rows], moment)
+        states = budgets.states_of(conn, full, [budgets.from_row(r) for r in rows], moment)
     by_name = {s.budget.name: s for s in states}
     fired: list[tuple[Budget, str, dict[str, object]]] = []
     for row in rows:
@@ -69,7 +71,7 @@ def evaluate_alerts(
         new = [t for t in crossed if t not in state.fired_thresholds]
         if not new:
             continue
-        p = budgets.budget_period(budget, settings, moment)
+        p = budgets.budget_period(budget, full, moment)
         pending: list[alert_store.NewAlert] = []
         payloads: dict[str, tuple[str, dict[str, object]]] = {}
         for t in new:
@@ -110,7 +112,7 @@ def evaluate_alerts(
 
 def fire_alerts(
     conn: Conn,
-    settings: Settings,
+    settings: HasCoreSettings,
     *,
     states: Sequence[BudgetState] | None = None,
     now: datetime | None = None,
@@ -136,7 +138,7 @@ def fire_alerts(
         return None
     from cost_mcp import notify
 
-    return notify.start(settings)
+    return notify.start(settings.full())
 
 
 def _half_hour() -> int:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import json
 from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
@@ -16,6 +17,7 @@ from cost_mcp.cli.app import (
     EXIT_FAILED,
     EXIT_OK,
     cli,
+    core_ledger,
     json_option,
     ledger,
     log_progress,
@@ -53,7 +55,7 @@ def ingest(paths: tuple[str, ...], full: bool, forget: tuple[str, ...], as_json:
 
     if forget and paths:
         raise InvalidInputError("give PATHs to read or --forget PATH, not both")
-    with ledger(fresh=False) as (settings, conn):
+    with core_ledger() as (settings, conn):
         pricer = Pricer.from_file(settings.prices_file)
         if forget:
             result = claude_code.forget(conn, settings, pricer, list(forget))
@@ -64,7 +66,8 @@ def ingest(paths: tuple[str, ...], full: bool, forget: tuple[str, ...], as_json:
                 )
         fire_alerts(conn, settings)
     if as_json:
-        print(result.model_dump_json(indent=2))
+        # What IngestResult.model_dump_json(indent=2) prints, without importing pydantic for it.
+        print(json.dumps(dataclasses.asdict(result), indent=2, ensure_ascii=False))
         return EXIT_OK
     out = Console()
     if result.forgotten is not None:

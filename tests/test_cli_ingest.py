@@ -1,0 +1,110 @@
+"""`cost-mcp ingest` prints the ingest tool's result without loading pydantic: its JSON must stay the
+model's JSON, and its start must stay free of the settings model and the result models."""
+
+from __future__ import annotations
+
+import dataclasses
+import json
+import os
+import re
+import subprocess
+import sys
+from pathlib import Path
+
+from cost_mcp.models import ForgetSummary, IngestResult
+from cost_mcp.sources.claude_code import ForgetReport, IngestReport
+from tests.sources.claude_logs import assistant, session_file, user, write
+from tests.test_cli import run
+
+STAMP = "2026-11-02T10:00:00.000Z"  # any fixed moment: nothing here depends on today
+
+
+def _logs(home: Path) -> Path:
+    """Two sessions, one in a project whose name is not ASCII, with a duplicate, an unpriced model
+    and a malformed line, so that every part of the result has something in it."""
+    claude = home / "claude"
+    write(
+        session_file(claude, "s1", project="-home-dév-app"),
+        assistant("msg_1", "req_1", STAMP),
+        assistant("msg_1", "req_1", STAMP),
+        user(STAMP),
+    )
+    other = write(session_file(claude, "s2"), assistant("msg_2", "req_2", STAMP, model="no-such-modèle"))
+    with other.open("a", encoding="utf-8") as f:
+        f.write("{not json\n")
+    return claude
+
+
+def test_the_plain_report_has_the_models_fields_in_their_order() -> None:
+    assert [f.name for f in dataclasses.fields(IngestReport)] == list(IngestResult.model_fields)
+    assert [f.name for f in dataclasses.fields(ForgetReport)] == list(ForgetSummary.model_fields)
+
+
+def test_ingest_json_is_the_ingest_results_json(home: Path) -> None:
+    claude = _logs(home)
+    done = run("ingest", "--json")
+    assert done.returncode == 0, done.stderr
+    read = IngestResult.model_validate_json(done.stdout)
+    assert done.stdout == read.model_dump_json(indent=2) + "\n"
+    assert (read.events_added, read.duplicates_collapsed, read.skipped["malformed"]) == (2, 1, 1)
+    assert read.unpriced_models == {"no-such-modèle": 1}
+    assert "modèle" in done.stdout  # as the model writes it: UTF-8, not \u escapes
+
+    forgot = run("ingest", "--json", "--forget", str(claude / "projects" / "-home-dév-app"))
+    assert forgot.returncode == 0, forgot.stderr
+    result = IngestResult.model_validate_json(forgot.stdout)
+    assert forgot.stdout == result.model_dump_json(indent=2) + "\n"
+    assert result.forgotten is not None and result.forgotten.events_removed == 1
+    assert result.forgotten.warnings  # the path lies inside the configured folder
+    assert "dév" in forgot.stdout
+
+
+def test_ingest_table(home: Path) -> None:
+    _logs(home)
+    done = run("ingest", env={"COLUMNS": "400"})  # wide enough that no line is wrapped
+    assert done.returncode == 0, done.stderr
+    lines = done.stdout.splitlines()
+    assert re.fullmatch(
+        r"2 files \(2 new, 0 grown, 0 re-read, 0 unchanged\), 5 lines, 0\.0 MB in \d+\.\d\ds", lines[0]
+    )
+    assert lines[1:] == [
+        "2 new calls, 1 duplicate lines collapsed",
+        "skipped: malformed 1",
+        f"no price for no-such-modèle (1 calls): add it to {os.environ['COST_MCP_PRICES_FILE']}",
+    ]
+
+
+def test_ingest_warns_of_an_unusable_setting_it_reads(home: Path) -> None:
+    _logs(home)
+    done = run("ingest", env={"COST_MCP_MAX_LINE_BYTES": "12"})
+    assert done.returncode == 0, done.stderr
+    warnings = [line for line in done.stderr.splitlines() if "COST_MCP_MAX_LINE_BYTES" in line]
+    assert len(warnings) == 1 and warnings[0].startswith("warning: setting COST_MCP_MAX_LINE_BYTES='12'")
+
+
+def test_ingest_starts_without_the_settings_model_or_the_result_models(home: Path) -> None:
+    """A second `cost-mcp ingest` over unchanged logs (the command people time) imports no pydantic:
+    not for its settings, not for its result; the first imports it only to price new calls."""
+    _logs(home)
+    probe = (
+        "import io, json, sys\n"
+        "from cost_mcp.launcher import main\n"
+        "sys.stdout = io.StringIO()\n"
+        "code = main(['ingest', '--json'])\n"
+        "sys.stdout = sys.__stdout__\n"
+        "heavy = ('pydantic', 'pydantic_settings', 'cost_mcp.config', 'cost_mcp.models', 'mcp')\n"
+        "print(code, json.dumps(sorted(m for m in sys.modules if m in heavy or m.split('.')[0] in heavy)))\n"
+    )
+
+    def loaded() -> set[str]:
+        done = subprocess.run(
+            [sys.executable, "-c", probe], capture_output=True, text=True, env=dict(os.environ), check=False
+        )
+        assert done.returncode == 0, done.stderr
+        code, _, modules = done.stdout.strip().partition(" ")
+        assert code == "0", done.stderr
+        return set(json.loads(modules))
+
+    first = loaded()
+    assert not {"pydantic_settings", "cost_mcp.config", "cost_mcp.models", "mcp"} & first
+    assert loaded() == set()
