@@ -8,7 +8,14 @@ with the admin's token. Reports events/s accepted, p50/p99 of push and get_spend
 afterwards that the admin's total equals the rows sent, each priced by the same pricer, to the
 nano-dollar.
 
+The clients ask back to back by default (``--think-ms 0``): the most a client can ask, not what an
+agent or a person does. ``--think-ms N`` makes each wait N ms after an answer before asking again.
+Every process's CPU time is reported as a share of the machine's cores: the server's, the pushers'
+(this process: building rows, JSON, gzip, HTTP) and the clients' (the SDK's MCP client), since on
+one small machine the bench's own processes take cores the server would otherwise have.
+
     python bench/bench_team.py --seconds 60 --pushers 20 --clients 10 --batch 500 [--workers 2] [--pg]
+        [--think-ms 500]
 """
 
 from __future__ import annotations
@@ -77,35 +84,52 @@ def cpu_seconds(pid: int) -> float:
     return own + sum(cpu_seconds(int(child)) for child in children)
 
 
-def asker(base: str, admin: str, seconds: float, ready: Any, results: Any) -> None:
-    """One MCP client (a process): get_spend by member in a loop for ``seconds``; puts (latencies,
-    error or "") on ``results``."""
+def asker(base: str, admin: str, seconds: float, think: float, ready: Any, results: Any) -> None:
+    """One MCP client (a process): get_spend by member in a loop for ``seconds``, waiting ``think``
+    seconds after each answer; puts (latencies, CPU seconds of the loop, error or "") on ``results``."""
     from mcp import Client
     from mcp.client.streamable_http import streamable_http_client
 
     latencies: list[float] = []
     error = ""
+    cpu = 0.0
 
     async def loop() -> None:
-        nonlocal error
+        nonlocal error, cpu
         async with (
             httpx2.AsyncClient(headers={"Authorization": f"Bearer {admin}"}, timeout=120) as http,
             Client(streamable_http_client(f"{base}/mcp", http_client=http)) as client,
         ):
+            # One answer before the clock starts: a worker's first answer imports the query
+            # modules and reads the logs once, ~1 s here; ten of them in a run of 600 answers
+            # (clients that think) were its whole p99.
+            res = await client.call_tool("get_spend", {"period": "last_7_days", "group_by": ["member"]})
+            if res.is_error:
+                error = f"get_spend: {res.content}"
+                ready.wait(timeout=300)
+                return
             ready.wait(timeout=300)
             deadline = time.perf_counter() + seconds
-            while time.perf_counter() < deadline:
-                t = time.perf_counter()
-                res = await client.call_tool("get_spend", {"period": "last_7_days", "group_by": ["member"]})
-                if res.is_error:
-                    error = f"get_spend: {res.content}"
-                    return
-                latencies.append(time.perf_counter() - t)
+            cpu_start = time.process_time()
+            try:
+                while time.perf_counter() < deadline:
+                    t = time.perf_counter()
+                    res = await client.call_tool(
+                        "get_spend", {"period": "last_7_days", "group_by": ["member"]}
+                    )
+                    if res.is_error:
+                        error = f"get_spend: {res.content}"
+                        return
+                    latencies.append(time.perf_counter() - t)
+                    if think:
+                        await anyio.sleep(think)
+            finally:
+                cpu = time.process_time() - cpu_start
 
     try:
         anyio.run(loop)
     finally:
-        results.put((latencies, error))
+        results.put((latencies, cpu, error))
 
 
 def pct(values: list[float], q: float) -> float:
@@ -120,6 +144,12 @@ def main() -> None:
     ap.add_argument("--clients", type=int, default=10)
     ap.add_argument("--batch", type=int, default=500)
     ap.add_argument("--workers", type=int, default=1, help="server processes (serve --http --workers)")
+    ap.add_argument(
+        "--think-ms",
+        type=float,
+        default=0,
+        help="each MCP client waits this long after an answer before asking again (0: back to back)",
+    )
     ap.add_argument(
         "--pg",
         action="store_true",
@@ -212,7 +242,9 @@ def run(args: argparse.Namespace, pg_url: str | None) -> None:
             results: Any = spawn.Queue()
             ready: Any = spawn.Barrier(args.clients + 1) if args.clients else None
             askers = [
-                spawn.Process(target=asker, args=(base, admin, args.seconds, ready, results))
+                spawn.Process(
+                    target=asker, args=(base, admin, args.seconds, args.think_ms / 1000, ready, results)
+                )
                 for _ in range(args.clients)
             ]
             for a in askers:
@@ -221,15 +253,20 @@ def run(args: argparse.Namespace, pg_url: str | None) -> None:
                 ready.wait(timeout=300)  # every client has imported the SDK; the clock starts now
             deadline = time.perf_counter() + args.seconds
             cpu_before = cpu_seconds(proc.pid)
+            pushers_cpu_before = time.process_time()
             start = time.perf_counter()
             threads = [threading.Thread(target=pusher, args=(i,)) for i in range(args.pushers)]
             for t in threads:
                 t.start()
             for t in threads:
                 t.join()
+            # This process ran nothing but the pushers' threads meanwhile (the clients are processes).
+            pushers_cpu = time.process_time() - pushers_cpu_before
+            clients_cpu = 0.0
             for _ in askers:
-                latencies, error = results.get()
+                latencies, asker_cpu, error = results.get()
                 spend_lat.extend(latencies)
+                clients_cpu += asker_cpu
                 if error:
                     errors.append(error)
             for a in askers:
@@ -276,6 +313,7 @@ def run(args: argparse.Namespace, pg_url: str | None) -> None:
         "clients": args.clients,
         "batch": args.batch,
         "workers": args.workers,
+        "think_ms": args.think_ms,
         "ledger": "postgresql" if pg_url else "sqlite",
         "events_accepted": accepted,
         "distinct_events": distinct,
@@ -283,10 +321,16 @@ def run(args: argparse.Namespace, pg_url: str | None) -> None:
         "push_p50_ms": round(pct(push_lat, 0.5) * 1000, 1),
         "push_p99_ms": round(pct(push_lat, 0.99) * 1000, 1),
         "get_spend_calls": len(spend_lat),
+        "get_spend_per_s": round(len(spend_lat) / wall, 1),
         "get_spend_p50_ms": round(pct(spend_lat, 0.5) * 1000, 1),
         "get_spend_p99_ms": round(pct(spend_lat, 0.99) * 1000, 1),
         "server_cpu_seconds": round(cpu, 1),
         "events_per_server_cpu_s": round(accepted / cpu),
+        # Cores each part used on average over the run (CPU seconds / wall seconds).
+        "cores_server": round(cpu / wall, 2),
+        "cores_pushers": round(pushers_cpu / wall, 2),
+        "cores_clients": round(clients_cpu / wall, 2),
+        "client_cpu_ms_per_answer": round(clients_cpu / len(spend_lat) * 1000, 2) if spend_lat else None,
         "total_exact": True,
         "load_average": os.getloadavg()[0],
     }
@@ -295,24 +339,30 @@ def run(args: argparse.Namespace, pg_url: str | None) -> None:
             [
                 "ledger",
                 "workers",
+                "think ms",
                 "events/s",
                 "per CPU s",
                 "accepted",
                 "push p50/p99 ms",
                 "spend n",
+                "spend/s",
                 "spend p50/p99 ms",
+                "cores srv/push/cli",
                 "load",
             ],
             [
                 [
                     result["ledger"],
                     args.workers,
+                    f"{args.think_ms:g}",
                     f"{result['events_per_s']:,}",
                     f"{result['events_per_server_cpu_s']:,}",
                     f"{accepted:,}",
                     f"{result['push_p50_ms']}/{result['push_p99_ms']}",
                     len(spend_lat),
+                    result["get_spend_per_s"],
                     f"{result['get_spend_p50_ms']}/{result['get_spend_p99_ms']}",
+                    f"{result['cores_server']}/{result['cores_pushers']}/{result['cores_clients']}",
                     f"{result['load_average']:.1f}",
                 ]
             ],

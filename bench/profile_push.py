@@ -6,9 +6,11 @@ the machine's load moves least): decode (gunzip + msgspec + checks), pricing, an
 (``store_pushed``: the existing-key probes, the upsert, the rollup), with cProfile's split of the
 store. Then times ``get_spend(group_by=["member"])`` on the result, alone: what a query costs when it
 does not wait behind pushes. ``--pg`` runs it on a throwaway PostgreSQL cluster (tests/pg_cluster.py,
-fsync on) and also gives the store's wall time, most of which is then the server's.
+fsync on) and also gives the store's wall time, most of which is then the server's; with
+``--statements`` also the wall time of each kind of statement per batch (a statement's first words;
+the timing wrapper's own cost is in the store's figures, so compare those without it).
 
-    python bench/profile_push.py --batches 200 --batch 500 [--pg]
+    python bench/profile_push.py --batches 200 --batch 500 [--pg [--statements]]
 """
 
 from __future__ import annotations
@@ -23,6 +25,7 @@ import tempfile
 import time
 from datetime import UTC, datetime
 from pathlib import Path
+from typing import Any
 
 import msgspec
 
@@ -45,6 +48,9 @@ def main() -> None:
     ap.add_argument("--batch", type=int, default=500)
     ap.add_argument("--pushers", type=int, default=20, help="members the batches are spread over")
     ap.add_argument("--pg", action="store_true", help="the ledger in a throwaway PostgreSQL cluster")
+    ap.add_argument(
+        "--statements", action="store_true", help="with --pg: wall time per kind of statement per batch"
+    )
     args = ap.parse_args()
     if not args.pg:
         run(args, None)
@@ -66,9 +72,12 @@ def run(args: argparse.Namespace, pg_url: str | None) -> None:
     spent = {"decode": 0.0, "price": 0.0, "store": 0.0}
     store_wall = 0.0
     profile = cProfile.Profile()
+    statements: dict[str, list[float]] = {}
     with tempfile.TemporaryDirectory() as tmp:
         db: Path | str = pg_url or Path(tmp) / "cost.db"
         conn = connect(db)
+        if args.statements and pg_url:
+            timed(conn, statements)
         for n in range(args.batches):
             pusher = n % args.pushers
             caller = Caller(f"dev{pusher}@example.com", "member", f"p{pusher}")
@@ -111,6 +120,19 @@ def run(args: argparse.Namespace, pg_url: str | None) -> None:
     times.sort()
     p50, top = times[10] * 1000, times[-1] * 1000
     print(f"get_spend(group_by=member) alone on them: p50 {p50:.1f} ms, max {top:.1f} ms CPU")
+    if statements:
+        print(f"\nstatements per batch ({args.batches} batches), wall ms:")
+        rows_ = sorted(statements.items(), key=lambda kv: -sum(kv[1]))
+        print(
+            table(
+                ["statement", "per batch", "ms each", "ms per batch"],
+                [
+                    [k, f"{len(v) / n:.2f}", f"{sum(v) / len(v):.2f}", f"{sum(v) / n:.2f}"]
+                    for k, v in rows_
+                    for n in [args.batches]
+                ],
+            )
+        )
     out = io.StringIO()
     pstats.Stats(profile, stream=out).sort_stats("tottime").print_stats(12)
     print("\nstore_pushed, by own time:\n" + "\n".join(out.getvalue().splitlines()[6:22]))
@@ -125,6 +147,40 @@ def run(args: argparse.Namespace, pg_url: str | None) -> None:
             "get_spend_p50_ms": round(times[10] * 1000, 1),
         },
     )
+
+
+def timed(conn: Any, into: dict[str, list[float]]) -> None:
+    """Wrap a PgConnection's execute, copy_rows and commit to note each call's wall time under the
+    statement's first words (a data-modifying CTE under its first table)."""
+    import re
+
+    execute, copy_rows = conn.execute, conn.copy_rows
+
+    def kind(sql: str) -> str:
+        words = re.sub(r"\s+", " ", sql).strip()
+        if words.upper().startswith("WITH"):
+            first = re.search(r"\b(INSERT INTO|UPDATE|DELETE FROM) (\w+)", words, re.I)
+            return f"WITH ... {first.group(1)} {first.group(2)}" if first else words[:40]
+        return " ".join(words.split(" ")[:3])[:40]
+
+    def note(name: str, t: float) -> None:
+        into.setdefault(name, []).append((time.perf_counter() - t) * 1000)
+
+    def timed_execute(sql: str, parameters: Any = (), /) -> Any:
+        t = time.perf_counter()
+        try:
+            return execute(sql, parameters)
+        finally:
+            note(kind(sql), t)
+
+    def timed_copy(table_: str, columns: Any, rows_: Any, **kw: Any) -> int:
+        t = time.perf_counter()
+        try:
+            return int(copy_rows(table_, columns, rows_, **kw))
+        finally:
+            note(f"COPY {table_}", t)
+
+    conn.execute, conn.copy_rows = timed_execute, timed_copy
 
 
 if __name__ == "__main__":

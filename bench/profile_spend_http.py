@@ -6,9 +6,12 @@ then one MCP client in this process calls ``get_spend(period="last_7_days", grou
 ``--calls`` times back to back. Reports the server's CPU time per answer (from ``/proc``: the
 figure the machine's load moves least), the client's CPU per answer and the latency. With
 ``--py-spy FILE`` the server is sampled by py-spy meanwhile (collapsed stacks in FILE) and the
-functions holding most samples are listed.
+functions holding most samples are listed. ``--layers`` first measures the server's CPU per
+request of cheaper requests on the same server, to split an answer's cost into layers: ``GET
+/healthz`` (HTTP alone), an authenticated GET that the dashboard answers 404 (plus the token
+check), and ``estimate_cost`` over MCP (plus the SDK's stateless request and a tool on a thread).
 
-    python bench/profile_spend_http.py --calls 300 [--py-spy /tmp/spend.txt]
+    python bench/profile_spend_http.py --calls 300 [--layers] [--py-spy /tmp/spend.txt]
 """
 
 from __future__ import annotations
@@ -76,12 +79,52 @@ def top_frames(collapsed: Path, n: int = 40) -> tuple[int, list[tuple[str, int, 
     return total, common[:n]
 
 
+def measure_layers(base: str, admin: str, n: int, pid: int) -> dict[str, float]:
+    """Server CPU ms per request of ``n`` requests of each cheaper kind, one after another."""
+    auth = {"Authorization": f"Bearer {admin}"}
+    estimate_args = {"model": "claude-sonnet-4-5", "input_tokens": 1000, "output_tokens": 100}
+
+    async def healthz() -> None:
+        async with httpx2.AsyncClient() as http:
+            for _ in range(n):
+                (await http.get(f"{base}/healthz")).raise_for_status()
+
+    async def authenticated() -> None:
+        async with httpx2.AsyncClient(headers=auth) as http:
+            for _ in range(n):
+                assert (await http.get(f"{base}/no-such-page")).status_code == 404
+
+    async def estimate() -> None:
+        from mcp import Client
+        from mcp.client.streamable_http import streamable_http_client
+
+        async with (
+            httpx2.AsyncClient(headers=auth, timeout=120) as http,
+            Client(streamable_http_client(f"{base}/mcp", http_client=http)) as client,
+        ):
+            for _ in range(n):
+                res = await client.call_tool("estimate_cost", estimate_args)
+                assert not res.is_error, res.content
+
+    out: dict[str, float] = {}
+    for name, fn in (
+        ("GET /healthz", healthz),
+        ("GET with the admin's token (404)", authenticated),
+        ("estimate_cost over MCP", estimate),
+    ):
+        before = cpu_seconds(pid)
+        anyio.run(fn)
+        out[name] = round((cpu_seconds(pid) - before) / n * 1000, 2)
+    return out
+
+
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--calls", type=int, default=300)
     ap.add_argument("--batches", type=int, default=200, help="pushed batches in the ledger first")
     ap.add_argument("--batch", type=int, default=500)
     ap.add_argument("--py-spy", dest="pyspy", type=Path, help="sample the server with py-spy into this file")
+    ap.add_argument("--layers", action="store_true", help="first: server CPU of cheaper requests")
     args = ap.parse_args()
     now_ms = int(datetime.now(UTC).timestamp() * 1000) - 60_000
     with tempfile.TemporaryDirectory() as tmp, socket.socket() as s:
@@ -120,6 +163,7 @@ def main() -> None:
 
             anyio.run(ask, 20)  # warm: imports, the pricer, the first refresh
             latencies.clear()
+            layers = measure_layers(base, admin, args.calls, proc.pid) if args.layers else {}
             if args.pyspy:
                 pyspy = shutil.which("py-spy") or "py-spy"
                 record = ["record", "-p", str(proc.pid), "-o", str(args.pyspy), "-f", "raw", "-r", "500"]
@@ -141,7 +185,10 @@ def main() -> None:
             proc.terminate()
             proc.wait(timeout=30)
     latencies.sort()
+    for name, ms in layers.items():
+        print(f"{name:40s} server CPU {ms:6.2f} ms per request")
     result: dict[str, Any] = {
+        "layers_server_cpu_ms": layers,
         "calls": args.calls,
         "events": args.batches * args.batch,
         "server_cpu_ms_per_call": round(server_cpu / args.calls * 1000, 2),

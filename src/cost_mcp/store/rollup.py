@@ -30,7 +30,7 @@ from itertools import pairwise
 from typing import cast
 
 from cost_mcp import tokens
-from cost_mcp.store import bulk
+from cost_mcp.store import stages
 from cost_mcp.store.connection import Conn, dialect
 
 QUARTER_HOUR_MS = 900_000
@@ -193,6 +193,8 @@ ROLLUP_SUMS = (
     "auto_unpriced",
     "display_nanos",
 )
+STAGED_COLUMNS = ROLLUP_KEY + ROLLUP_SUMS
+"""The columns :func:`add` stages its groups in (PostgreSQL)."""
 
 # Built once: the rebuilds run before every spend query that finds dirty quarter-hours. Column
 # lists are spelled out (not the tables' order) so a kind added by a later migration, whose column
@@ -254,7 +256,7 @@ def add(conn: Conn, groups: dict[tuple[object, ...], list[int]]) -> None:
         # The groups COPYed once, then one statement upserting every table from them, each table
         # a data-modifying CTE of its own: an upsert per group and table was six per group (~4 s of
         # 15 per 20,000 calls), a statement per table six round trips.
-        stage = bulk.staged(conn, "usage_rollup", ROLLUP_KEY + ROLLUP_SUMS, _rows_of(groups))
+        stage = stages.staged(conn, "usage_rollup", STAGED_COLUMNS, _rows_of(groups))
         conn.execute(_ADD_ONE.replace(_STAGE, stage))
         return
     coarser: dict[int, dict[tuple[object, ...], list[int]]] = {QH_PER_HOUR: {}, QH_PER_DAY: {}}

@@ -20,7 +20,7 @@ from typing import Any, cast
 
 from cost_mcp import tokens
 from cost_mcp.errors import InvalidInputError, NotFoundError
-from cost_mcp.store import bulk, otel, rollup
+from cost_mcp.store import bulk, otel, rollup, stages
 from cost_mcp.store.connection import Conn, dialect, write_transaction
 from cost_mcp.store.usage import TOKENS_FROM_EXCLUDED_SQL
 
@@ -206,6 +206,8 @@ _PUSH_COLUMNS = (
     "origin",
 )
 _PUSH_KEY = ("source", "message_id", "request_id", "is_sidechain")
+_PUSH_STAGES = (("usage_events", _PUSH_COLUMNS), ("usage_rollup", rollup.STAGED_COLUMNS))
+"""What a push stages on PostgreSQL: its rows, and its new calls' rollup groups (rollup.add)."""
 _PUSH_ON_CONFLICT = f"""
 ON CONFLICT (source, message_id, request_id, is_sidechain) DO UPDATE SET
     ts_ms = excluded.ts_ms, provider = excluded.provider, model = excluded.model,
@@ -252,6 +254,8 @@ def store_pushed(
     log reader's own per-message recount, run inside this transaction.
     """
     now_ms = int(datetime.now(UTC).timestamp() * 1000)
+    # Before the transaction: kept staging tables must be made outside one (store.stages).
+    stages.prepare(conn, _PUSH_STAGES)
     with write_transaction(conn):
         counted = _counted(conn, rows)
         values: list[Sequence[Any]] = [
@@ -435,7 +439,7 @@ def _merge_pg(conn: Conn, rows: Sequence[PushedRow], values: list[Sequence[Any]]
     for i, part in enumerate(bulk.rounds(values, key)):
         # Only the first round's look-up is "before the batch"; later rounds look up nothing.
         look = (sources, ids) if i == 0 else ([], [])
-        stage = bulk.staged(conn, "usage_events", _PUSH_COLUMNS, part)
+        stage = stages.staged(conn, "usage_events", _PUSH_COLUMNS, part)
         for source, message_id, ts, request_id, sidechain, count in conn.execute(
             _MERGE_PG.replace("{rows}", stage), look
         ):
