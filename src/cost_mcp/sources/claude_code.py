@@ -1243,8 +1243,6 @@ class _Rows(msgspec.Struct, array_like=True, gc=False):
     sums: list[tuple[Any, ...]] = []
     """The counted rows summed into the rollup's quarter-hour rows (see :func:`_sums`)."""
     encoded: list[bytes] = []
-    encoded_messages: bytes = b""
-    """PostgreSQL: ``messages`` encoded for the look-up's COPY, likewise."""
     """PostgreSQL: each of ``rows`` (then in key order) encoded for COPY by the parse worker, on its
     core (:func:`claude_logs.encode_fresh`); the writer sends those of messages it does not hold."""
 
@@ -1256,13 +1254,8 @@ def _rows(batch: _Batch, prices: _Prices, stats: ScanStats, copy_types: list[int
     per_message = Counter(row[_MESSAGE] for row in rows)
     flags = _counted_in_batch(rows, per_message)
     decided = [(*row, flag) for row, flag in zip(rows, flags, strict=True)]
-    messages = list(per_message)
-    if not copy_types:
-        return _Rows(decided, messages, sum(flags), _sums(decided))
-    encoded = claude_logs.encode_fresh(copy_types, decided)
-    return _Rows(
-        decided, messages, sum(flags), _sums(decided), encoded, claude_logs.encode_messages(messages)
-    )
+    encoded = claude_logs.encode_fresh(copy_types, decided) if copy_types else []
+    return _Rows(decided, list(per_message), sum(flags), _sums(decided), encoded)
 
 
 def _sums(rows: Iterable[tuple[Any, ...]]) -> list[tuple[Any, ...]]:
@@ -1326,9 +1319,7 @@ def _write(conn: Conn, prepared: _Rows, batch: _Batch, stats: ScanStats) -> None
     if not rows and not batch.files:
         return
     with write_transaction(conn):
-        existing = claude_logs.touched_rows(
-            conn, claude_logs.touch(conn, SOURCE, prepared.messages, prepared.encoded_messages)
-        )
+        existing = claude_logs.touched_rows(conn, claude_logs.touch(conn, SOURCE, prepared.messages))
         # A message the ledger did not hold has all its rows in this batch (the write lock is
         # held from the look-up on), so which of them count was decided with the batch and is
         # written with them; only messages that were already there are recounted from the table.

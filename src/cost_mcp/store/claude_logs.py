@@ -107,14 +107,6 @@ def encode_fresh(types: Sequence[int], rows: list[tuple[object, ...]]) -> list[b
     return encode_rows(types, rows)
 
 
-def encode_messages(message_ids: Iterable[str]) -> bytes:
-    """A batch's message ids encoded for :func:`touch`'s COPY (PostgreSQL), without a connection:
-    the parse worker does it (psycopg's per-row calls for 20k ids were a tenth of a batch's writer)."""
-    from cost_mcp.store.postgres import TEXT_OID, encode_rows  # psycopg: only PostgreSQL ledgers
-
-    return b"".join(encode_rows([TEXT_OID], ((m,) for m in message_ids)))
-
-
 LOAD_CHECKPOINT_PAGES = 25_000
 """WAL pages (~100 MB) this connection lets the log grow to during a first load before it checkpoints."""
 
@@ -147,9 +139,8 @@ class Touched:
     args: tuple[object, ...]
 
 
-def touch(conn: Conn, source: str, message_ids: Iterable[str], encoded: bytes = b"") -> Touched:
-    """The rows of ``source`` a batch's message ids name, for look-ups in the same transaction.
-    ``encoded``: on PostgreSQL, the ids already encoded for COPY (:func:`encode_messages`)."""
+def touch(conn: Conn, source: str, message_ids: Iterable[str]) -> Touched:
+    """The rows of ``source`` a batch's message ids name, for look-ups in the same transaction."""
     if dialect(conn) == "postgresql":
         # COPYed (binary) into a temp table the look-ups turn into one array: as an array
         # parameter, 20,000 ids were quoted into the statement's text and parsed back by the
@@ -160,10 +151,7 @@ def touch(conn: Conn, source: str, message_ids: Iterable[str], encoded: bytes = 
         conn.execute(
             'CREATE TEMP TABLE IF NOT EXISTS touched (message_id TEXT COLLATE "C" NOT NULL); TRUNCATE touched'
         )
-        if encoded:
-            bulk.pg(conn).copy_encoded("touched", ["message_id"], [encoded])
-        else:
-            bulk.copy_in(conn, "touched", ["message_id"], ((m,) for m in message_ids))
+        bulk.copy_in(conn, "touched", ["message_id"], ((m,) for m in message_ids))
         return Touched(
             "FROM usage_events e WHERE e.source = ? "
             "AND e.message_id = ANY(ARRAY(SELECT message_id FROM touched))",

@@ -382,8 +382,6 @@ class PgConnection:
 COPY_SIGNATURE = b"PGCOPY\n\xff\r\n\x00" + bytes(8)
 """A binary COPY stream's header: the signature, no flags, no header extension."""
 COPY_TRAILER = b"\xff\xff"
-TEXT_OID = 25
-"""PostgreSQL's ``text`` type (a built-in oid, the same in every cluster)."""
 
 
 def encode_rows(types: Sequence[int], rows: Iterable[Sequence[Any]]) -> list[bytes]:
