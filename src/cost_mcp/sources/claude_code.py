@@ -1242,9 +1242,9 @@ class _Rows(msgspec.Struct, array_like=True, gc=False):
     """How many of ``rows`` are counted."""
     sums: list[tuple[Any, ...]] = []
     """The counted rows summed into the rollup's quarter-hour rows (see :func:`_sums`)."""
-    encoded: list[bytes] = []
-    """PostgreSQL: each of ``rows`` (then in key order) encoded for COPY by the parse worker, on its
-    core (:func:`claude_logs.encode_fresh`); the writer sends those of messages it does not hold."""
+    encoded: bytes = b""
+    """PostgreSQL: ``rows`` as the COPY stream the writer sends when the ledger holds none of the
+    batch's messages (:func:`claude_logs.encode_fresh`), made by the parse worker on its core."""
 
 
 def _rows(batch: _Batch, prices: _Prices, stats: ScanStats, copy_types: list[int] | None = None) -> _Rows:
@@ -1254,7 +1254,7 @@ def _rows(batch: _Batch, prices: _Prices, stats: ScanStats, copy_types: list[int
     per_message = Counter(row[_MESSAGE] for row in rows)
     flags = _counted_in_batch(rows, per_message)
     decided = [(*row, flag) for row, flag in zip(rows, flags, strict=True)]
-    encoded = claude_logs.encode_fresh(copy_types, decided) if copy_types else []
+    encoded = claude_logs.encode_fresh(copy_types, decided) if copy_types and decided else b""
     return _Rows(decided, list(per_message), sum(flags), _sums(decided), encoded)
 
 

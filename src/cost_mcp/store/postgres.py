@@ -296,10 +296,9 @@ class PgConnection:
             raise _as_sqlite_error(exc) from exc
         return n
 
-    def copy_encoded(self, table: str, columns: Sequence[str], rows: Iterable[bytes]) -> None:
-        """Load rows encoded by :func:`encode_rows` into ``columns`` of ``table`` with one binary
-        ``COPY``: the client only joins and sends bytes made elsewhere (in a parse worker)."""
-        payload = b"".join((COPY_SIGNATURE, *rows, COPY_TRAILER))
+    def copy_encoded(self, table: str, columns: Sequence[str], payload: bytes) -> None:
+        """Load a whole binary ``COPY`` stream made by :func:`encode_copy` into ``columns`` of
+        ``table``: the client only sends the bytes (made elsewhere, e.g. in a parse worker)."""
         cur = self.raw.cursor()
         try:
             with cur.copy(f"COPY {table} ({', '.join(columns)}) FROM STDIN (FORMAT BINARY)") as copy:
@@ -379,28 +378,22 @@ class PgConnection:
         return int(row[0]) if row else 0
 
 
-COPY_SIGNATURE = b"PGCOPY\n\xff\r\n\x00" + bytes(8)
-"""A binary COPY stream's header: the signature, no flags, no header extension."""
-COPY_TRAILER = b"\xff\xff"
-
-
-def encode_rows(types: Sequence[int], rows: Iterable[Sequence[Any]]) -> list[bytes]:
-    """Each of ``rows`` as one tuple of a binary ``COPY`` stream for columns of these type oids,
-    each value exactly of its column's Python type (as ``copy_rows(binary=True)``). Needs no
-    connection: a process that parses rows can encode them for the one that writes, which picks
-    the ones it sends (:meth:`PgConnection.copy_encoded`)."""
-    from psycopg._copy_base import format_row_binary  # psycopg's own encoder, as Copy.write_row's
+def encode_copy(types: Sequence[int], rows: Iterable[Sequence[Any]]) -> bytes:
+    """``rows`` as a whole binary ``COPY`` stream (signature, rows, trailer) for columns of these
+    type oids, each value exactly of its column's Python type (as ``copy_rows(binary=True)``).
+    Needs no connection: a process that parses rows can encode them for the one that writes."""
+    from psycopg._copy_base import BinaryFormatter  # psycopg's own encoder, as Copy.write_row uses
     from psycopg.adapt import Transformer
     from psycopg.pq import Format
 
     transformer = Transformer()
     transformer.set_dumper_types(list(types), Format.BINARY)
-    out: list[bytes] = []
+    formatter = BinaryFormatter(transformer)
+    out = bytearray()
     for row in rows:
-        buffer = bytearray()
-        format_row_binary(row, transformer, buffer)
-        out.append(bytes(buffer))
-    return out
+        out += formatter.write_row(row)
+    out += formatter.end()
+    return bytes(out)
 
 
 def _ms(setting: str) -> int:
