@@ -949,17 +949,7 @@ def _read_beside(
     receive, send = ctx.Pipe(duplex=False)
     worker = ctx.Process(
         target=_parse_worker,
-        args=(
-            send,
-            receive,
-            work,
-            pricer,
-            progress is not None,
-            deadline,
-            total_bytes,
-            max_line_bytes,
-            claude_logs.copy_types(conn),
-        ),
+        args=(send, receive, work, pricer, progress is not None, deadline, total_bytes, max_line_bytes),
         daemon=True,
     )
     worker.start()
@@ -1041,10 +1031,8 @@ def _parse_worker(
     deadline: float | None,
     total_bytes: int,
     max_line_bytes: int,
-    copy_types: list[int] | None = None,
 ) -> None:
-    """The forked worker: read the work into batches and send them (see :func:`_read_beside`);
-    ``copy_types``: a PostgreSQL writer's, to encode each batch's rows for COPY here."""
+    """The forked worker: read the work into batches and send them (see :func:`_read_beside`)."""
     # The fork copied the reading end too: closed here, so that if the writer dies the next send
     # fails (a broken pipe) instead of blocking forever on a pipe this process itself holds open.
     receive.close()
@@ -1056,7 +1044,7 @@ def _parse_worker(
         send.send_bytes(
             encode(
                 _Shipment(
-                    rows=_rows(batch, prices, stats, copy_types),
+                    rows=_rows(batch, prices, stats),
                     files=[f.row() for f in batch.files.values()],
                     skipped=[(path, reason, n) for (path, reason), n in batch.skipped.items()],
                     restarted=list(batch.restarted),
@@ -1242,20 +1230,15 @@ class _Rows(msgspec.Struct, array_like=True, gc=False):
     """How many of ``rows`` are counted."""
     sums: list[tuple[Any, ...]] = []
     """The counted rows summed into the rollup's quarter-hour rows (see :func:`_sums`)."""
-    encoded: bytes = b""
-    """PostgreSQL: ``rows`` as the COPY stream the writer sends when the ledger holds none of the
-    batch's messages (:func:`claude_logs.encode_fresh`), made by the parse worker on its core."""
 
 
-def _rows(batch: _Batch, prices: _Prices, stats: ScanStats, copy_types: list[int] | None = None) -> _Rows:
-    """Price a batch's copies into rows and decide which count, as if the ledger held none of them;
-    with ``copy_types`` (PostgreSQL), encoded for COPY as well."""
+def _rows(batch: _Batch, prices: _Prices, stats: ScanStats) -> _Rows:
+    """Price a batch's copies into rows and decide which count, as if the ledger held none of them."""
     rows = [_row(copy, prices, stats) for copy in batch.copies.values()]
     per_message = Counter(row[_MESSAGE] for row in rows)
     flags = _counted_in_batch(rows, per_message)
     decided = [(*row, flag) for row, flag in zip(rows, flags, strict=True)]
-    encoded = claude_logs.encode_fresh(copy_types, decided) if copy_types and decided else b""
-    return _Rows(decided, list(per_message), sum(flags), _sums(decided), encoded)
+    return _Rows(decided, list(per_message), sum(flags), _sums(decided))
 
 
 def _sums(rows: Iterable[tuple[Any, ...]]) -> list[tuple[Any, ...]]:
@@ -1332,7 +1315,7 @@ def _write(conn: Conn, prepared: _Rows, batch: _Batch, stats: ScanStats) -> None
             for i in held:
                 fresh -= rows[i][_COUNTED]
                 rows[i] = (*rows[i][:_COUNTED], 0)
-        claude_logs.upsert_copies(conn, rows, stored_messages=recount, encoded=prepared.encoded)
+        claude_logs.upsert_copies(conn, rows, stored_messages=recount)
         _recount(conn, recount)
         # New calls = counted rows of the touched messages after, minus before: only those
         # messages change, so this costs the batch, not the ledger (a COUNT over every counted

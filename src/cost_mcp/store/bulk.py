@@ -69,7 +69,7 @@ def copy_in(conn: Conn, table: str, columns: Sequence[str], rows: Iterable[Seque
     if not rows:
         return
     if dialect(conn) == "postgresql":
-        pg(conn).copy_rows(table, columns, rows, binary=True)
+        _pg(conn).copy_rows(table, columns, rows, binary=True)
         return
     marks = ", ".join("?" * len(columns))
     conn.executemany(f"INSERT INTO {table} ({', '.join(columns)}) VALUES ({marks})", rows)
@@ -119,7 +119,7 @@ def staged(conn: Conn, table: str, columns: Sequence[str], rows: Iterable[Sequen
     exactly ``rows`` (COPYed in, numbered ``n`` in order), for set-based statements to read."""
     stage = _stage(conn, table, columns)
     conn.execute(f"TRUNCATE {stage}")
-    pg(conn).copy_rows(stage, columns, rows)
+    _pg(conn).copy_rows(stage, columns, rows)
     return stage
 
 
@@ -153,8 +153,7 @@ def rounds(rows: list[Sequence[Any]], key: Sequence[int]) -> list[list[Sequence[
     return parts
 
 
-def pg(conn: Conn) -> PgConnection:
-    """``conn`` as the PostgreSQL connection it is (callers check the dialect)."""
+def _pg(conn: Conn) -> PgConnection:
     return cast("PgConnection", conn)
 
 

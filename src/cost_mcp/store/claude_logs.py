@@ -52,10 +52,7 @@ WHERE excluded.total_tokens > usage_events.total_tokens
 
 
 def upsert_copies(
-    conn: Conn,
-    rows: Iterable[Sequence[object]],
-    stored_messages: Collection[str] | None = None,
-    encoded: bytes = b"",
+    conn: Conn, rows: Iterable[Sequence[object]], stored_messages: Collection[str] | None = None
 ) -> None:
     """Store copies (rows in COPY_COLUMNS order); a key already held keeps its better copy.
 
@@ -63,8 +60,6 @@ def upsert_copies(
     ``stored_messages``, when the caller knows it (looked up under the write lock it still holds),
     lists the message ids the ledger holds rows of: rows of other messages, no key twice, cannot
     meet a stored key and go straight in (COPY on PostgreSQL); only the rest are merged.
-    ``encoded``: on PostgreSQL, ``rows`` already encoded by :func:`encode_fresh`, sent as they are
-    when ``stored_messages`` is given and empty (every row goes straight in).
     """
     rows = list(rows)
     if not rows:
@@ -72,10 +67,7 @@ def upsert_copies(
     meta.note_pricing(conn)
     columns = COPY_COLUMNS.split(", ")
     request_ids = [str(r[2]) for r in rows if r[0] == otel.LOG_SOURCE]
-    if encoded and stored_messages is not None and not stored_messages and dialect(conn) == "postgresql":
-        bulk.pg(conn).copy_encoded("usage_events", columns, encoded)
-        rows = []
-    elif stored_messages is not None:
+    if stored_messages is not None:
         fresh = [r for r in rows if r[1] not in stored_messages]
         if dialect(conn) == "postgresql":
             # In the unique key's order (C collation: code points, as Python compares str), each
@@ -86,22 +78,6 @@ def upsert_copies(
         rows = [r for r in rows if r[1] in stored_messages]
     bulk.insert_rows(conn, "usage_events", columns, rows, on_conflict=_ON_CONFLICT, key=_KEY)
     otel.uncount_otel_copies(conn, request_ids)
-
-
-def copy_types(conn: Conn) -> list[int] | None:
-    """PostgreSQL: the type oids of COPY_COLUMNS, for :func:`encode_fresh`; None on SQLite."""
-    if dialect(conn) != "postgresql":
-        return None
-    return bulk.pg(conn).column_types("usage_events", COPY_COLUMNS.split(", "))
-
-
-def encode_fresh(types: Sequence[int], rows: Iterable[Sequence[object]]) -> bytes:
-    """The COPY stream :func:`upsert_copies` sends when the ledger holds none of ``rows``' messages:
-    the rows in the unique key's order, encoded with ``types`` (:func:`copy_types`). Needs no
-    connection: the parse worker makes it (psycopg's row encoding was most of the writer's CPU)."""
-    from cost_mcp.store.postgres import encode_copy  # psycopg: only PostgreSQL ledgers load it
-
-    return encode_copy(types, sorted(rows, key=_key_of))
 
 
 LOAD_CHECKPOINT_PAGES = 25_000

@@ -296,20 +296,6 @@ class PgConnection:
             raise _as_sqlite_error(exc) from exc
         return n
 
-    def copy_encoded(self, table: str, columns: Sequence[str], payload: bytes) -> None:
-        """Load a whole binary ``COPY`` stream made by :func:`encode_copy` into ``columns`` of
-        ``table``: the client only sends the bytes (made elsewhere, e.g. in a parse worker)."""
-        cur = self.raw.cursor()
-        try:
-            with cur.copy(f"COPY {table} ({', '.join(columns)}) FROM STDIN (FORMAT BINARY)") as copy:
-                copy.write(payload)
-        except psycopg.Error as exc:
-            raise _as_sqlite_error(exc) from exc
-
-    def column_types(self, table: str, columns: Sequence[str]) -> list[int]:
-        """The type oids of ``columns`` of ``table``, for :func:`encode_copy`."""
-        return list(self._column_types(table, columns))
-
     def _column_types(self, table: str, columns: Sequence[str]) -> list[int]:
         """The type oids of ``columns`` of ``table`` (a temporary table too), looked up once."""
         key = (table, tuple(columns))
@@ -376,24 +362,6 @@ class PgConnection:
         ``PRAGMA data_version``): the next transaction id to be assigned."""
         row = self.raw.execute("SELECT pg_snapshot_xmax(pg_current_snapshot())::text::bigint").fetchone()
         return int(row[0]) if row else 0
-
-
-def encode_copy(types: Sequence[int], rows: Iterable[Sequence[Any]]) -> bytes:
-    """``rows`` as a whole binary ``COPY`` stream (signature, rows, trailer) for columns of these
-    type oids, each value exactly of its column's Python type (as ``copy_rows(binary=True)``).
-    Needs no connection: a process that parses rows can encode them for the one that writes."""
-    from psycopg._copy_base import BinaryFormatter  # psycopg's own encoder, as Copy.write_row uses
-    from psycopg.adapt import Transformer
-    from psycopg.pq import Format
-
-    transformer = Transformer()
-    transformer.set_dumper_types(list(types), Format.BINARY)
-    formatter = BinaryFormatter(transformer)
-    out = bytearray()
-    for row in rows:
-        out += formatter.write_row(row)
-    out += formatter.end()
-    return bytes(out)
 
 
 def _ms(setting: str) -> int:
