@@ -9,6 +9,7 @@ from cost_mcp.store import MIGRATIONS, connect, write_transaction
 from cost_mcp.store import otel as otel_store
 from cost_mcp.store.bulk import (
     PENDING_KEY,
+    SETTLE,
     TRIGGERS_KEY,
     copy_in,
     drop_secondary_indexes,
@@ -216,7 +217,7 @@ def test_a_previous_release_load_killed_with_the_log_copy_trigger_dropped_is_set
     triggers = _triggers(loader)
     assert "usage_events_log_copy_added" in triggers
     drop_secondary_indexes(loader)
-    assert _triggers(loader) == triggers - {"usage_events_log_copy_added"}
+    assert _triggers(loader) == triggers - {"usage_events_log_copy_added", "usage_events_log_copy_removed"}
     # While the load runs, the OTel receiver stores two calls; the load then stores the log copy
     # of one of them. Without the trigger nothing uncounts that OTel copy yet.
     ts = 1_790_000_000_000
@@ -240,6 +241,79 @@ def test_a_previous_release_load_killed_with_the_log_copy_trigger_dropped_is_set
         assert restore_indexes(again) == 0
     finally:
         again.close()
+
+
+def _otel_event(key: str, request_id: str, ts_ms: int) -> otel_store.Row:
+    return (
+        "claude_code_otel", key, request_id, ts_ms, "anthropic", "claude-sonnet-4-5", "s1", "",
+        "", 1, 2, 0, 0, 0, 3, "", None, None, None, "{}",
+    )  # fmt: skip
+
+
+def test_otel_writes_and_forgotten_log_copies_during_a_load_count_as_the_triggers_would(
+    home: Path,
+) -> None:
+    from cost_mcp.config import load_settings
+
+    db = load_settings().db
+    conn = connect(db)
+    triggers = _triggers(conn) if dialect(conn) == "sqlite" else set()
+    ts = 1_790_000_000_000
+    _row(conn, "claude_code", "msg_1", "req_1", ts)
+    _row(conn, "claude_code", "msg_2", "req_2", ts + 900_000)
+    otel_store.write(conn, [_otel_event("otel-2", "req_2", ts + 900_000)], [])
+    assert _otel_counted(conn) == {"req_2": 0}
+    drop_secondary_indexes(conn)
+    # The load drops the log rows' request-id index, and with it on SQLite the delete trigger
+    # that names it; the receiver and a forget may still write between two of its batches.
+    assert "usage_events_cc_request" not in index_names(conn)
+    if dialect(conn) == "sqlite":
+        assert _triggers(conn) == triggers - {"usage_events_log_copy_removed"}
+    otel_store.write(
+        conn, [_otel_event("otel-1", "req_1", ts), _otel_event("otel-3", "req_3", ts + 1_800_000)], []
+    )
+    conn.execute("DELETE FROM rollup_dirty")
+    conn.execute("DELETE FROM usage_events WHERE message_id = 'msg_2'")
+    assert _otel_counted(conn)["req_1"] == 0 and _otel_counted(conn)["req_3"] == 1
+    restore_indexes(conn)
+    try:
+        assert "usage_events_cc_request" in index_names(conn)
+        if dialect(conn) == "sqlite":
+            assert _triggers(conn) == triggers
+        # req_2's log copy is gone: its OTel copy counts again, and its quarter-hour is rebuilt.
+        assert _otel_counted(conn) == {"req_1": 0, "req_2": 1, "req_3": 1}
+        dirty = {r[0] for r in conn.execute("SELECT qh FROM rollup_dirty")}
+        assert (ts + 900_000) // 900_000 in dirty
+    finally:
+        conn.close()
+
+
+def test_the_receivers_insert_reads_the_log_rows_request_id_index_and_does_without_it(
+    tmp_path: Path,
+) -> None:
+    conn = connect(tmp_path / "cost.db")
+    try:
+        plans = {}
+        for sql in (otel_store._INSERT, otel_store._INSERT_WHILE_LOADING):
+            probe = sql[sql.index("SELECT 1") : sql.index(") THEN")].replace("?3", "'req'")
+            plans[sql] = " ".join(r[3] for r in conn.execute("EXPLAIN QUERY PLAN " + probe))
+        assert "USING INDEX usage_events_cc_request (request_id=?)" in plans[otel_store._INSERT]
+        drop_secondary_indexes(conn)
+        sql = otel_store._INSERT_WHILE_LOADING
+        probe = sql[sql.index("SELECT 1") : sql.index(") THEN")].replace("?3", "'req'")
+        plan = " ".join(r[3] for r in conn.execute("EXPLAIN QUERY PLAN " + probe))
+        # Named nothing, the planner walks the log rows' prefix of the unique key per event: only
+        # while a load has the index dropped.
+        assert "(source=?)" in plan and "usage_events_cc_request" not in plan
+        restore_indexes(conn)
+        # The delete trigger's settle after a load walks the OTel copies, a probe of the log rows'
+        # index each, not every uncounted row of the load.
+        for statement in SETTLE["usage_events_log_copy_removed"]:
+            plan = " ".join(r[3] for r in conn.execute("EXPLAIN QUERY PLAN " + statement))
+            assert "SCAN o USING INDEX usage_events_otel_request" in plan
+            assert "usage_events_cc_request (request_id=?)" in plan
+    finally:
+        conn.close()
 
 
 def test_m021_leaves_every_stored_row_as_the_trigger_counted_it(tmp_path: Path) -> None:

@@ -20,6 +20,10 @@ statement is then run once over the whole table, in the same transaction: an OTe
 while the trigger was gone stops counting then, as it would have row by row. (PostgreSQL keeps its
 triggers.) Since m021 that trigger is gone (log writers apply its rule per batch,
 ``store.otel.uncount_otel_copies``): this now settles a load a previous release left unfinished.
+m016's delete trigger is dropped and settled likewise: it names ``usage_events_cc_request``, the
+partial index of log rows' request ids, which costs a load's insert more than any other index
+(0.1-0.2 s of 75k rows) and is built after it with the others. The OTLP receiver's insert names it
+too, and falls back to a plan without it while a load has it dropped (``store.otel.write``).
 
 Many rows go in through :func:`insert_rows` and :func:`copy_in`: ``executemany`` on SQLite (one
 prepared statement, no round trips), ``COPY`` on PostgreSQL, where ``executemany`` costs the
@@ -55,6 +59,23 @@ SETTLE: dict[str, tuple[str, ...]] = {
         """UPDATE usage_events SET counted = 0
            WHERE source = 'claude_code_otel' AND counted = 1 AND request_id != '' AND request_id IN (
                SELECT request_id FROM usage_events WHERE source = 'claude_code' AND request_id != '')""",
+    ),
+    # m016: a log copy deleted (forgotten) while no other log copy of its request id is left makes
+    # its OTel copy count again. Dropped for a load because it names usage_events_cc_request, which
+    # a SQLite load drops too.
+    # Run after the indexes are back; each walks the OTel copies only (none in most ledgers): the
+    # planner would otherwise walk every uncounted row by usage_events_counted_ts.
+    "usage_events_log_copy_removed": (
+        """INSERT INTO rollup_dirty (qh)
+           SELECT DISTINCT ts_ms / 900000 FROM usage_events AS o INDEXED BY usage_events_otel_request
+           WHERE source = 'claude_code_otel' AND counted = 0 AND request_id != '' AND NOT EXISTS (
+               SELECT 1 FROM usage_events INDEXED BY usage_events_cc_request
+               WHERE source = 'claude_code' AND request_id = o.request_id)
+           ON CONFLICT DO NOTHING""",
+        """UPDATE usage_events AS o INDEXED BY usage_events_otel_request SET counted = 1
+           WHERE source = 'claude_code_otel' AND counted = 0 AND request_id != '' AND NOT EXISTS (
+               SELECT 1 FROM usage_events INDEXED BY usage_events_cc_request
+               WHERE source = 'claude_code' AND request_id = o.request_id)""",
     ),
 }
 """Triggers a bulk load may drop, each with the statements that redo its effect for every row."""
@@ -217,8 +238,12 @@ row outside them costs the load only its predicate, where building each again sc
 (0.03 s each for 75k rows)."""
 
 
-SQLITE_KEPT_INDEXES = frozenset({"usage_events_change_seq", "usage_events_price_note"})
-"""Kept through a SQLite bulk load although no trigger names them. m020's ``usage_events_changed``
+SQLITE_KEPT_INDEXES = frozenset(
+    {"usage_events_otel_request", "usage_events_change_seq", "usage_events_price_note"}
+)
+"""Kept through a SQLite bulk load although no trigger names them (the load drops m016's delete
+trigger, :data:`SETTLE`). The log-copy rule probes ``usage_events_otel_request`` by name, a partial
+index over OTel rows, which a log load never writes. m020's ``usage_events_changed``
 numbers every updated row with ``MAX(change_seq) + 1``, which without ``usage_events_change_seq``
 walks the whole table, once per row a load's recount updates (5.1 s of a 7.3 s cold ingest of 75k
 rows). Both are partial indexes over rows a load rarely writes (changed after their insert; with a

@@ -19,7 +19,7 @@ from contextlib import contextmanager
 from dataclasses import dataclass
 
 from cost_mcp.store import bulk, meta, otel
-from cost_mcp.store.connection import Conn, dialect
+from cost_mcp.store.connection import Conn, dialect, sqlite_pragma
 from cost_mcp.store.usage import TOKEN_COLUMNS_SQL, TOKENS_FROM_EXCLUDED_SQL
 
 COPY_COLUMNS = (
@@ -95,12 +95,8 @@ def few_checkpoints(conn: Conn) -> Iterator[None]:
     if dialect(conn) == "postgresql":
         yield
         return
-    before = int(conn.execute("PRAGMA wal_autocheckpoint").fetchone()[0])
-    conn.execute(f"PRAGMA wal_autocheckpoint = {LOAD_CHECKPOINT_PAGES}")
-    try:
+    with sqlite_pragma(conn, "wal_autocheckpoint", lambda _: LOAD_CHECKPOINT_PAGES):
         yield
-    finally:
-        conn.execute(f"PRAGMA wal_autocheckpoint = {before}")
 
 
 @dataclass(frozen=True, slots=True)

@@ -14,7 +14,7 @@ from __future__ import annotations
 import os
 import sqlite3
 import threading
-from collections.abc import Iterable, Iterator, Sequence
+from collections.abc import Callable, Iterable, Iterator, Sequence
 from contextlib import contextmanager
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Protocol
@@ -370,12 +370,20 @@ def lock_timeout(conn: Conn, ms: int | None) -> Iterator[None]:
         finally:
             conn.set_lock_timeout(previous)
         return
-    before = int(conn.execute("PRAGMA busy_timeout").fetchone()[0])
-    conn.execute(f"PRAGMA busy_timeout = {min(ms, before)}")
+    with sqlite_pragma(conn, "busy_timeout", lambda before: min(ms, before)):
+        yield
+
+
+@contextmanager
+def sqlite_pragma(conn: Conn, name: str, value: Callable[[int], int]) -> Iterator[None]:
+    """Set the integer pragma ``name`` of this SQLite connection to ``value(current)`` inside the
+    block, and back to what it was after it, whatever happens in between."""
+    before = int(conn.execute(f"PRAGMA {name}").fetchone()[0])
+    conn.execute(f"PRAGMA {name} = {int(value(before))}")
     try:
         yield
     finally:
-        conn.execute(f"PRAGMA busy_timeout = {before}")
+        conn.execute(f"PRAGMA {name} = {before}")
 
 
 def is_busy(exc: sqlite3.Error) -> bool:

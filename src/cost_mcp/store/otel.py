@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import sqlite3
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from decimal import Decimal
@@ -98,6 +99,12 @@ INSERT INTO usage_events (
 )
 ON CONFLICT DO NOTHING
 """
+_CC_REQUEST: Final = "usage_events_cc_request"
+_INSERT_WHILE_LOADING: Final = _INSERT.replace(f" INDEXED BY {_CC_REQUEST}", "")
+""":data:`_INSERT` while a first load of the logs (store.bulk) has dropped its index, in the same
+server or another process between two of the load's batches. The planner then walks the unique
+key's ``claude_code`` prefix per event: slow on a large load, but only until the load ends. Named
+otherwise, since without stats the planner prefers that covering prefix to the index."""
 
 
 def write(conn: Conn, events: Sequence[Row], points: Sequence[MetricPoint]) -> int:
@@ -107,7 +114,12 @@ def write(conn: Conn, events: Sequence[Row], points: Sequence[MetricPoint]) -> i
     """
     with write_transaction(conn):
         before = conn.total_changes
-        conn.executemany(_INSERT, events)
+        try:
+            conn.executemany(_INSERT, events)
+        except sqlite3.OperationalError as exc:  # failed to prepare: nothing was written
+            if _CC_REQUEST not in str(exc):
+                raise
+            conn.executemany(_INSERT_WHILE_LOADING, events)
         added = conn.total_changes - before
         if events:
             rollup.mark_dirty(conn, [e[_TS_MS] for e in events])

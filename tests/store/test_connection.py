@@ -1,0 +1,43 @@
+"""Connection settings a block changes for itself come back afterwards, on both engines."""
+
+from __future__ import annotations
+
+import pytest
+
+from cost_mcp.store.connection import Conn, dialect, lock_timeout, sqlite_pragma
+
+
+def _waited_ms(conn: Conn) -> int:
+    if dialect(conn) == "postgresql":
+        from cost_mcp.store.postgres import PgConnection
+
+        assert isinstance(conn, PgConnection)
+        previous = conn.set_lock_timeout(0)
+        conn.set_lock_timeout(previous)
+        return previous
+    return int(conn.execute("PRAGMA busy_timeout").fetchone()[0])
+
+
+def test_a_shorter_wait_holds_inside_the_block_only(conn: Conn) -> None:
+    before = _waited_ms(conn)
+    assert before > 250
+    with pytest.raises(RuntimeError), lock_timeout(conn, 250):
+        assert _waited_ms(conn) == 250
+        raise RuntimeError("the block fails")
+    assert _waited_ms(conn) == before
+
+
+@pytest.mark.sqlite_only  # PostgreSQL takes the block's own lock_timeout, longer or not
+def test_a_longer_wait_than_the_connections_is_not_taken_on_sqlite(conn: Conn) -> None:
+    before = _waited_ms(conn)
+    with lock_timeout(conn, before * 10):
+        assert _waited_ms(conn) == before
+
+
+@pytest.mark.sqlite_only  # a SQLite pragma
+def test_a_pragma_comes_back_after_a_failing_block(conn: Conn) -> None:
+    before = int(conn.execute("PRAGMA wal_autocheckpoint").fetchone()[0])
+    with pytest.raises(RuntimeError), sqlite_pragma(conn, "wal_autocheckpoint", lambda now: now * 3):
+        assert int(conn.execute("PRAGMA wal_autocheckpoint").fetchone()[0]) == before * 3
+        raise RuntimeError("the block fails")
+    assert int(conn.execute("PRAGMA wal_autocheckpoint").fetchone()[0]) == before
