@@ -18,7 +18,7 @@ from cost_mcp.store.bulk import (
     table_is_empty,
 )
 from cost_mcp.store.claude_logs import upsert_copies
-from cost_mcp.store.connection import Conn
+from cost_mcp.store.connection import Conn, dialect
 
 
 def _index_sql(conn: Conn) -> set[str]:
