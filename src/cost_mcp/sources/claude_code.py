@@ -787,7 +787,7 @@ def _read_work(
             if gc_was_enabled:
                 gc.enable()
             if bulk_load:
-                bulk.restore_indexes(conn, rollup_beside=True)
+                bulk.restore_indexes(conn)
     if not stats.complete:
         stats.files_pending, stats.bytes_pending = _pending(conn, work)
     rollup.refresh(conn)

@@ -310,12 +310,6 @@ class PgConnection:
             found = self._types[key] = [by_name[c.strip('"')] for c in columns]
         return found
 
-    def sibling(self) -> PgConnection:
-        """A second connection to the same ledger, set up as this one is (not migrated again):
-        for work that can run on the server beside this connection's (store.bulk)."""
-        before = str(self.raw.execute("SHOW lock_timeout").fetchone()[0])  # type: ignore[index]
-        return connect(self._target, lock_timeout_ms=_ms(before), migrate_schema=False)
-
     def _begin(self, *, write: bool) -> psycopg.Cursor[Any]:
         cur = self.raw.cursor()
         try:

@@ -82,27 +82,6 @@ def refresh(conn: Conn) -> int:
     return len(qhs)
 
 
-def rebuild_dirty_span(conn: Conn) -> int:
-    """Rebuild the dirty quarter-hours and every one between the first and the last as one range,
-    in the caller's transaction (under the write lock), and clear the marks; returns how many were
-    dirty.
-
-    For the end of a first load (store.bulk), which leaves nearly every quarter-hour of its history
-    dirty, in hundreds of runs: one range is one scan of the events, where the runs were joined to
-    the events through ``usage_events_counted_ts`` (an index such a load builds only at its end).
-    Rebuilding a quarter-hour that was not dirty is as exact as leaving it."""
-    qhs = [int(r[0]) for r in conn.execute("SELECT qh FROM rollup_dirty")]
-    if not qhs:
-        return 0
-    if dialect(conn) == "postgresql":
-        # Without statistics on the new rows the planner expects a group per few events and,
-        # at the default 4 MB, sorts them on disk: 0.22 s for 65k events, 0.14 s hashed.
-        conn.execute("SET LOCAL work_mem = '64MB'")
-    rebuild(conn, range(min(qhs), max(qhs) + 1))
-    conn.execute("DELETE FROM rollup_dirty")
-    return len(qhs)
-
-
 def _ranges(qhs: Iterable[int]) -> Iterator[tuple[int, int]]:
     """Sorted quarter-hours merged into inclusive runs."""
     run: list[int] = []
