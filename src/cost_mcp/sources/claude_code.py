@@ -1263,35 +1263,8 @@ def _sums(rows: Iterable[tuple[Any, ...]]) -> list[tuple[Any, ...]]:
     sums = []
     for (qh, model, project, session), members in groups.items():
         columns = list(zip(*members, strict=True))
-        costs, reported = columns[_COST], columns[_REPORTED]
-        unpriced = costs.count(None)
-        calculated = sum(c for c in costs if c is not None) if unpriced else sum(costs)
-        if reported.count(None) == len(members):  # no cost logged (every line Claude Code writes now)
-            auto, auto_unpriced, display = calculated, unpriced, 0
-        else:
-            autos = [c if r is None else r for r, c in zip(reported, costs, strict=True)]
-            auto_unpriced = autos.count(None)
-            auto = sum(a for a in autos if a is not None)
-            display = sum(r for r in reported if r is not None)
-        sums.append(
-            (
-                qh,
-                SOURCE,
-                PROVIDER,
-                model,
-                project,
-                AGENT,
-                "",
-                session,
-                len(members),
-                *(sum(columns[i]) for i in _TOKENS),
-                calculated,
-                unpriced,
-                auto,
-                auto_unpriced,
-                display,
-            )
-        )
+        summed = rollup.group_sums([columns[i] for i in _TOKENS], columns[_COST], columns[_REPORTED])
+        sums.append((qh, SOURCE, PROVIDER, model, project, AGENT, "", session, *summed))
     return sums
 
 

@@ -223,6 +223,29 @@ _RUNS_INSERT = {
 """PostgreSQL: each level's rebuild of many runs at once, from arrays of starts and ends."""
 
 
+def group_sums(
+    token_columns: Sequence[Sequence[int]], costs: Sequence[int | None], reported: Sequence[int | None]
+) -> list[int]:
+    """:data:`ROLLUP_SUMS` of one group of counted calls, as :func:`rebuild` sums them in SQL:
+    ``token_columns`` holds each token kind's counts (:data:`cost_mcp.tokens.COLUMNS` order), and
+    ``costs`` / ``reported`` each call's calculated and logged cost in nano-USD (None: unknown).
+
+    The one place, outside the rebuild's SQL, that says what a call adds to the rollup: "auto" is the
+    logged cost where there is one, else the calculated; "display" the logged cost alone. Columns in,
+    so a caller with many calls per group sums each in C."""
+    n = len(costs)
+    unpriced = costs.count(None)
+    calculated = sum(c for c in costs if c is not None) if unpriced else sum(cast("Sequence[int]", costs))
+    if reported.count(None) == n:  # no cost logged (every line Claude Code writes now)
+        auto, auto_unpriced, display = calculated, unpriced, 0
+    else:
+        autos = [c if r is None else r for r, c in zip(reported, costs, strict=True)]
+        auto_unpriced = autos.count(None)
+        auto = sum(a for a in autos if a is not None)
+        display = sum(r for r in reported if r is not None)
+    return [n, *(sum(column) for column in token_columns), calculated, unpriced, auto, auto_unpriced, display]
+
+
 def add(conn: Conn, groups: dict[tuple[object, ...], list[int]]) -> None:
     """Add newly inserted counted events to the rollup directly, keyed as :data:`ROLLUP_KEY` with sums
     in :data:`ROLLUP_SUMS` order, instead of marking their quarter-hours dirty: a team server taking

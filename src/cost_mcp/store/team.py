@@ -331,15 +331,15 @@ def _count_and_roll_up(
     # Calls new to the ledger go straight into the rollup; anything that replaced or may have
     # uncounted a stored row has its quarter-hours rebuilt from the events.
     keys = Counter(_key(r) for r in rows)
-    fresh: dict[tuple[object, ...], list[int]] = {}
+    fresh: dict[tuple[object, ...], list[tuple[PushedRow, Priced]]] = {}
     dirty = list(old_ts)
     for row, price, is_counted in zip(rows, prices, counted, strict=True):
         if _key(row) in stored_keys or keys[_key(row)] > 1 or row.message_id in recount_ids:
             dirty.append(row.ts_ms)
         elif is_counted:
-            _add_fresh(fresh, row, price, member)
+            fresh.setdefault(_rollup_key(row, member), []).append((row, price))
     rollup.mark_dirty(conn, dirty)
-    rollup.add(conn, fresh)
+    rollup.add(conn, {key: _summed(calls) for key, calls in fresh.items()})
 
 
 def _counted(conn: Conn, rows: Sequence[PushedRow]) -> list[int]:
@@ -473,20 +473,9 @@ _PROBE_CHUNK = 500
 """Message ids per lookup statement: far below either engine's limit on parameters."""
 
 
-def _add_fresh(fresh: dict[tuple[object, ...], list[int]], r: PushedRow, price: Priced, member: str) -> None:
-    """Sum a new counted call into its rollup group, as :func:`rollup.rebuild` would."""
-    reported = r.reported_cost_nanos
-    auto = reported if reported is not None else price.cost_nanos
-    sums = (
-        1,
-        *_counts_of(r),
-        price.cost_nanos or 0,
-        int(price.cost_nanos is None),
-        auto or 0,
-        int(auto is None),
-        reported or 0,
-    )
-    key = (
+def _rollup_key(r: PushedRow, member: str) -> tuple[object, ...]:
+    """A pushed call's rollup group (:data:`rollup.ROLLUP_KEY`); the member is the token's."""
+    return (
         r.ts_ms // rollup.QUARTER_HOUR_MS,
         r.source,
         r.provider,
@@ -496,8 +485,16 @@ def _add_fresh(fresh: dict[tuple[object, ...], list[int]], r: PushedRow, price: 
         member,
         r.session_id,
     )
-    held = fresh.get(key)
-    fresh[key] = list(sums) if held is None else [a + b for a, b in zip(held, sums, strict=True)]
+
+
+def _summed(calls: Sequence[tuple[PushedRow, Priced]]) -> list[int]:
+    """One group of new counted calls summed as :func:`rollup.rebuild` would (:func:`rollup.group_sums`)."""
+    counts = [_counts_of(r) for r, _ in calls]
+    return rollup.group_sums(
+        list(zip(*counts, strict=True)),
+        [p.cost_nanos for _, p in calls],
+        [r.reported_cost_nanos for r, _ in calls],
+    )
 
 
 # --- what a laptop has pushed -------------------------------------------------------------------
