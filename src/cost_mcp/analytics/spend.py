@@ -748,14 +748,19 @@ def _others(groups: Iterable[_Group]) -> list[_Group]:
     return [by_basis[b] for b in sorted(by_basis)]
 
 
-def _row(group: dict[str, str | None], g: _Group) -> SpendRow:
-    return trusted(SpendRow, _row_fields(group, g))
+def _row(group: dict[str, str | None], g: _Sums) -> SpendRow:
+    return trusted(SpendRow, _fields(group, g))
 
 
-def _attribution_row(group: dict[str, str | None], g: _Group, reason: str) -> AttributionRow:
-    fields = _row_fields(group, g)
+def _attribution_row(group: dict[str, str | None], g: _Sums, reason: str) -> AttributionRow:
+    fields = _fields(group, g)
     fields["reason"] = reason
     return trusted(AttributionRow, fields)
+
+
+def _fields(group: dict[str, str | None], g: _Sums) -> dict[str, Any]:
+    """A row's fields, from sums grouped here or a local session's sums as the store gave them."""
+    return _row_fields(group, g) if isinstance(g, _Group) else _session_fields(group, g)
 
 
 def _row_fields(group: dict[str, str | None], g: _Group) -> dict[str, Any]:
@@ -970,12 +975,12 @@ def _session_rows(
     )
     other: dict[str, str | None] = {"session": rows.OTHER}
     shown = _Shown(
-        [_session_row(g, grp) for g, grp in counted[0]] + [_row(other, g) for g in counted[1]],
+        [_row(g, grp) for g, grp in counted[0]] + [_row(other, g) for g in counted[1]],
         *counted[2:],
     )
     reason_rest = "the attribution rows not shown, summed"
     attribution = _Shown(
-        [_session_attribution_row(g, grp, grp.reason or "") for g, grp in attributed[0]]
+        [_attribution_row(g, grp, grp.reason or "") for g, grp in attributed[0]]
         + [_attribution_row(other, g, reason_rest) for g in attributed[1]],
         *attributed[2:],
     )
@@ -1059,21 +1064,6 @@ def _as_group(s: _Sums) -> _Group:
         tokens=list(s.tokens),
         reason=s.reason,
     )
-
-
-def _session_row(group: dict[str, str | None], s: _Sums) -> SpendRow:
-    """The row of a session's sums (see :func:`_session_fields`)."""
-    if isinstance(s, _Group):
-        return _row(group, s)
-    return trusted(SpendRow, _session_fields(group, s))
-
-
-def _session_attribution_row(group: dict[str, str | None], s: _Sums, reason: str) -> AttributionRow:
-    if isinstance(s, _Group):
-        return _attribution_row(group, s, reason)
-    fields = _session_fields(group, s)
-    fields["reason"] = reason
-    return trusted(AttributionRow, fields)
 
 
 def _session_fields(group: dict[str, str | None], s: session_rows.SessionSums) -> dict[str, Any]:

@@ -220,7 +220,6 @@ class PgConnection:
     def __init__(self, raw: psycopg.Connection[Any], target: str) -> None:
         self.raw = raw
         self.path = scrub(target)
-        self._target = target
         self.read_only = False
         self.alerts_checked: object = None
         self._changes = 0

@@ -395,7 +395,7 @@ def _stored(conn: Conn, rows: Sequence[PushedRow]) -> Stored:
         for start in range(0, len(wanted), _PROBE_CHUNK):
             chunk = wanted[start : start + _PROBE_CHUNK]
             for message_id, ts, request_id, sidechain in conn.execute(
-                f"SELECT message_id, ts_ms, request_id, is_sidechain FROM usage_events "
+                "SELECT message_id, ts_ms, request_id, is_sidechain FROM usage_events "
                 f"WHERE source = ? AND message_id IN ({', '.join('?' for _ in chunk)})",
                 (source, *chunk),
             ):
