@@ -175,19 +175,19 @@ def test_the_touched_messages_are_looked_up_id_by_id_on_the_unique_key(pg: str) 
         with write_transaction(conn):
             bulk.copy_in(conn, "usage_events", columns, rows)
         conn.execute("ANALYZE usage_events")
-        touched = claude_logs.touch(conn, "claude_code", ["m5", "m7", "nope"])
-        assert sorted(claude_logs.touched_rows(conn, touched)) == [("m5", 5, 1), ("m7", 7, 1)]
-        assert claude_logs.counted_of_touched(conn, touched) == 2
-        plan = "\n".join(r[0] for r in conn.execute(f"EXPLAIN SELECT e.id {touched.where}", touched.args))
-        assert "Index Scan using usage_events_source_message_id" in plan, plan
-        assert "Seq Scan on usage_events" not in plan, plan
-        ids = [row[1] for row in claude_logs.touched_copies(conn, touched)]
+        # The look-up list lives as long as the transaction that filled it, as in a writer's batch.
         with write_transaction(conn):
+            touched = claude_logs.touch(conn, "claude_code", ["m5", "m7", "nope"])
+            assert sorted(claude_logs.touched_rows(conn, touched)) == [("m5", 5, 1), ("m7", 7, 1)]
+            assert claude_logs.counted_of_touched(conn, touched) == 2
+            plan = "\n".join(r[0] for r in conn.execute(f"EXPLAIN SELECT e.id {touched.where}", touched.args))
+            assert "Index Scan using usage_events_source_message_id" in plan, plan
+            assert "Seq Scan on usage_events" not in plan, plan
+            ids = [row[1] for row in claude_logs.touched_copies(conn, touched)]
             claude_logs.set_counted(conn, [(0, ids[0]), (1, ids[1])])  # one set (unchanged), one not
-        assert claude_logs.counted_of_touched(conn, touched) == 1
-        with write_transaction(conn):
+            assert claude_logs.counted_of_touched(conn, touched) == 1
             claude_logs.set_counted(conn, [(0, i) for i in ids])
-        assert claude_logs.counted_of_touched(conn, touched) == 0
+            assert claude_logs.counted_of_touched(conn, touched) == 0
         assert conn.execute("SELECT COUNT(*) FROM usage_events WHERE counted = 1").fetchone()[0] == 19_998
     finally:
         conn.close()
