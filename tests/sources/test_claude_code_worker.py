@@ -43,18 +43,15 @@ def _tree(root: Path, calls: int = 25) -> Path:
 
 
 def _ingest(
-    root: Path, db: Path, worker: bool, batches: tuple[int, int, int] = (7, 7, 7), **kwargs: Any
+    root: Path, db: Path, worker: bool, **kwargs: Any
 ) -> tuple[dict[str, Any], list[tuple[Any, ...]]]:
-    """``batches``: the first, largest and last batch sizes of a tapered read (see _next_limit)."""
     env = {"COST_MCP_DB": str(db), "CLAUDE_CONFIG_DIR": str(root), "COST_MCP_TIMEZONE": "UTC"}
     conn = connect(db)
     try:
         with (
             mock.patch.object(claude_code, "PARSE_WORKER", worker),
             mock.patch.object(claude_code, "BULK_LOAD_BYTES", 0),
-            mock.patch.object(claude_code, "FIRST_BATCH_COPIES", batches[0]),
-            mock.patch.object(claude_code, "BATCH_COPIES", batches[1]),  # many batches through the pipe
-            mock.patch.object(claude_code, "LAST_BATCH_COPIES", batches[2]),
+            mock.patch.object(claude_code, "BATCH_COPIES", 7),  # many batches through the pipe
             mock.patch.object(claude_code, "_read_beside", wraps=claude_code._read_beside) as beside,
         ):
             result = claude_code.ingest(
@@ -86,46 +83,6 @@ def test_the_parse_worker_writes_exactly_what_reading_in_turn_writes(tmp_path: P
     summary = beside[0]
     assert summary["events_added"] == 6 * 25 and summary["skipped"]["truncated"] == 6 * 3
     assert summary["complete"]
-
-
-def test_tapered_batches_write_exactly_what_reading_in_turn_writes(tmp_path: Path) -> None:
-    root = _tree(tmp_path / "claude", calls=60)
-    alone = _ingest(root, tmp_path / "alone.db", worker=False)
-    ship = claude_code._rows
-
-    def rows(batch: claude_code._Batch, *args: Any) -> Any:
-        # Runs in the worker: its sizes come back through a file.
-        with open(tmp_path / "sizes", "a", encoding="utf-8") as f:
-            f.write(f"{len(batch)}\n")
-        return ship(batch, *args)
-
-    with (
-        mock.patch.object(claude_code, "_rows", rows),
-        mock.patch.object(claude_code, "YIELD_EVERY_LINES", 1),  # a batch may end at any line
-    ):
-        beside = _ingest(root, tmp_path / "beside.db", worker=True, batches=(4, 64, 3))
-    assert beside == alone
-    sizes = [int(n) for n in (tmp_path / "sizes").read_text().split()]
-    # grows from the first, shrinks toward the end (the last holds whatever is left)
-    assert sizes[:4] == [4, 8, 16, 32] and max(sizes) <= 64 + 1
-    assert sizes[-2] < max(sizes) and len(sizes) > 8
-
-
-def test_the_next_batch_doubles_then_halves_what_is_left() -> None:
-    with (
-        mock.patch.object(claude_code, "BATCH_COPIES", 20_000),
-        mock.patch.object(claude_code, "LAST_BATCH_COPIES", 2_500),
-    ):
-        nxt = claude_code._next_limit
-        assert nxt(5_000, 5_000, 10_000, 1_000_000) == 10_000
-        assert nxt(10_000, 15_000, 30_000, 1_000_000) == 20_000
-        assert nxt(20_000, 35_000, 70_000, 1_000_000) == 20_000  # at most BATCH_COPIES
-        # 50k bytes left at half a copy per byte: 25k copies expected, half of them next
-        assert nxt(20_000, 475_000, 950_000, 1_000_000) == 12_500
-        assert nxt(12_500, 495_000, 990_000, 1_000_000) == 2_500  # never under LAST_BATCH_COPIES
-        assert nxt(20_000, 500_000, 1_000_000, 1_000_000) == 2_500
-        assert nxt(5_000, 0, 0, 1_000_000) == 10_000  # nothing read yet: no estimate
-        assert nxt(1_000, 2_000, 10, 10) == 2_000  # smaller than the floor: it still grows
 
 
 def test_a_worker_that_dies_leaves_the_read_to_this_process(tmp_path: Path) -> None:

@@ -35,7 +35,7 @@ from datetime import UTC, datetime
 from decimal import Decimal
 from operator import itemgetter
 from pathlib import Path
-from typing import TYPE_CHECKING, Annotated, Any, Literal, NamedTuple, cast
+from typing import TYPE_CHECKING, Annotated, Any, Literal, cast
 
 import msgspec
 
@@ -65,13 +65,12 @@ BATCH_COPIES = 20_000
 
 FIRST_BATCH_COPIES = 5_000
 """Copies in the parse worker's first batch: the writer idles until it arrives (~0.3 s of parsing at
-BATCH_COPIES on the 1x tree). The batches after it double up to BATCH_COPIES, so the writer, which
-takes about as long per copy as the worker, has work while the next is parsed."""
-
-LAST_BATCH_COPIES = 2_500
-"""Near the end of the read the parse worker ships half of the copies it expects are left, down to
-this many: the writer writes whatever arrives last after the worker is done, alone (a batch of 20k
-took it 0.3 s there); halving keeps each batch about as long to write as the next one is to parse."""
+BATCH_COPIES on the 1x tree). Only the first is smaller: the writer bounds the rest of the read, and
+its CPU per copy grew by a third with batches of 5k (more commits, more messages split across
+batches and recounted). Batches tapered at both ends (doubling from 5k, then halving what is left
+down to 2.5k, so that the writer's last batch after the worker is done is small) were measured and
+not kept: 8 batches instead of 5 cost a PostgreSQL load 0.2-0.3 s more server CPU, and the SQLite
+wall gained nothing that showed (bench/README, issue 18, ninth round)."""
 
 DEFAULT_MAX_LINE_BYTES = 64 * 1024 * 1024
 """Longest line read (COST_MCP_MAX_LINE_BYTES): far above any real line, low enough to bound memory."""
@@ -848,31 +847,19 @@ def _read_batches(
     sink: Callable[[_Batch], None],
     first_batch: int | None = None,
 ) -> None:
-    """Read the files one after the other, handing each batch of BATCH_COPIES copies, and the last,
-    to ``sink``.
-
-    With ``first_batch`` (the parse worker, whose batches a writer takes as they come) the batches
-    taper at both ends: the first of ``first_batch`` copies, each next one twice as large up to
-    BATCH_COPIES, and near the end of the read half of the copies expected to be left (from the
-    copies per byte so far) down to LAST_BATCH_COPIES: see :func:`_next_limit`.
-    """
+    """Read the files one after the other, handing each batch of BATCH_COPIES copies (the first of
+    ``first_batch``, when given), and the last, to ``sink``."""
     limit = first_batch or BATCH_COPIES
     batch = _Batch()
     done_bytes = 0
-    shipped = 0
     last_report = 0.0
     for index, (path, st, where, offset, skipping) in enumerate(work):
         try:
             for state in _read_file(path, st, where, offset, batch, stats, skipping, max_line_bytes):
                 batch.files[state.path] = state
                 if len(batch) >= limit:
-                    shipped += len(batch)
                     sink(batch)
-                    if first_batch:
-                        read = done_bytes + state.offset - offset
-                        limit = _next_limit(limit, shipped, read, total_bytes)
-                    else:
-                        limit = BATCH_COPIES
+                    limit = BATCH_COPIES
                     # Cleared in place: the file reader still holds this batch and keeps adding to it.
                     batch.clear()
                 if deadline is not None and time.perf_counter() > deadline:
@@ -892,17 +879,6 @@ def _read_batches(
             last_report = now
             progress(done_bytes, max(total_bytes, 1), f"{index + 1}/{len(work)} files read")
     sink(batch)
-
-
-def _next_limit(limit: int, shipped: int, read: int, total_bytes: int) -> int:
-    """The size of the parse worker's next batch, after ``shipped`` copies from ``read`` bytes of
-    ``total_bytes``: twice the last, at most BATCH_COPIES, and at most half of the copies the bytes
-    left should hold, but never under LAST_BATCH_COPIES."""
-    grown = min(limit * 2, BATCH_COPIES)
-    if read <= 0:
-        return grown
-    left = (total_bytes - read) * shipped // read
-    return max(min(grown, left // 2), min(LAST_BATCH_COPIES, grown))
 
 
 # --- parsing in a second process -----------------------------------------------------------------
@@ -1424,11 +1400,8 @@ def _row(copy: Copy, prices: _Prices, stats: ScanStats) -> tuple[Any, ...]:
     )
 
 
-class _Row(NamedTuple):
-    """A stored or batched copy as the counted decision sees it. A tuple, not a frozen dataclass:
-    a cold load makes one for each of ~17k rows whose message has several in a batch, and a frozen
-    dataclass' ``__init__`` (one ``object.__setattr__`` per field) cost most of that decision."""
-
+@dataclass(frozen=True, slots=True)
+class _Row:
     id: int
     request_id: str
     is_sidechain: bool
