@@ -69,8 +69,8 @@ BATCH_COPIES on the 1x tree). Only the first is smaller: the writer bounds the r
 its CPU per copy grew by a third with batches of 5k (more commits, more messages split across
 batches and recounted). Batches tapered at both ends (doubling from 5k, then halving what is left
 down to 2.5k, so that the writer's last batch after the worker is done is small) were measured and
-not kept: 8 batches instead of 5 cost a PostgreSQL load 0.2-0.3 s more server CPU, and the SQLite
-wall gained nothing that showed (bench/README, issue 18, ninth round)."""
+not kept: the SQLite wall gained nothing that showed, and 8 batches instead of 5 likely cost a
+PostgreSQL load's server 0.2-0.3 s (bench/README, issue 18, ninth round)."""
 
 DEFAULT_MAX_LINE_BYTES = 64 * 1024 * 1024
 """Longest line read (COST_MCP_MAX_LINE_BYTES): far above any real line, low enough to bound memory."""
