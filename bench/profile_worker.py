@@ -29,6 +29,7 @@ import json
 import multiprocessing.connection
 import os
 import resource
+import shutil
 import tempfile
 import time
 from collections import Counter
@@ -319,6 +320,7 @@ def timeline(tree: Path) -> None:
     children1 = resource.getrusage(resource.RUSAGE_CHILDREN)
     conn.close()
     w = json.loads(child_log.read_text())
+    shutil.rmtree(tmp, ignore_errors=True)
     worker_cpu = children1.ru_utime + children1.ru_stime - children0.ru_utime - children0.ru_stime
     writes = parent["writes"]
     last_batch_ship = w["ships"][-1][0]  # the totals go after _read_batches returns
