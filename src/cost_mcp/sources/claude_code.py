@@ -774,7 +774,7 @@ def _read_work(
     # A first load of a large history builds the secondary indexes once at the end instead of
     # row by row (see store.bulk; a crash in between is repaired by the next connect).
     bulk_load = total_bytes >= BULK_LOAD_BYTES and bulk.table_is_empty(conn)
-    large = claude_logs.few_checkpoints(conn) if total_bytes >= BULK_LOAD_BYTES else contextlib.nullcontext()
+    large = claude_logs.large_read(conn) if total_bytes >= BULK_LOAD_BYTES else contextlib.nullcontext()
     with large:
         if bulk_load:
             bulk.drop_secondary_indexes(conn)

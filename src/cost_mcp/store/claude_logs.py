@@ -14,9 +14,10 @@ from __future__ import annotations
 
 import json
 import operator
+import weakref
 from collections.abc import Collection, Iterable, Iterator, Sequence
 from contextlib import contextmanager
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 from cost_mcp.store import bulk, meta, otel
 from cost_mcp.store.connection import Conn, dialect, sqlite_pragma
@@ -31,8 +32,9 @@ COPY_COLUMNS = (
 :data:`cost_mcp.tokens.KINDS` order)."""
 
 _KEY = ("source", "message_id", "request_id", "is_sidechain")
-_key_of = operator.itemgetter(0, 1, 2, 3)
-"""A row's unique key (:data:`_KEY`: the first four of COPY_COLUMNS)."""
+_message_of = operator.itemgetter(1)
+"""A row's message id, the unique key's (:data:`_KEY`) second column: the first is the source, one
+per batch, and the last two mostly one per message."""
 
 _ON_CONFLICT = f"""
 ON CONFLICT (source, message_id, request_id, is_sidechain) DO UPDATE SET
@@ -73,15 +75,37 @@ def upsert_copies(
             # In the unique key's order (C collation: code points, as Python compares str), each
             # insert lands beside the previous one in that index instead of on a random page:
             # 0.7 -> 0.4 s of server time for a first load's 75k rows. Row ids follow this order.
-            fresh.sort(key=_key_of)
+            # By message id alone, which orders the key but within a message (the same page):
+            # a string per row, where the whole key's tuples took twice as long (11 -> 23 ms per
+            # 20k rows).
+            fresh.sort(key=_message_of)
         bulk.copy_in(conn, "usage_events", columns, fresh)
-        rows = [r for r in rows if r[1] in stored_messages]
-    bulk.insert_rows(conn, "usage_events", columns, rows, on_conflict=_ON_CONFLICT, key=_KEY)
+        merged = [r for r in rows if r[1] in stored_messages]
+        bulk.insert_rows(conn, "usage_events", columns, merged, on_conflict=_ON_CONFLICT, key=_KEY)
+        _wrote(conn, rows)
+    else:
+        bulk.insert_rows(conn, "usage_events", columns, rows, on_conflict=_ON_CONFLICT, key=_KEY)
     otel.uncount_otel_copies(conn, request_ids)
 
 
 LOAD_CHECKPOINT_PAGES = 25_000
 """WAL pages (~100 MB) this connection lets the log grow to during a first load before it checkpoints."""
+
+
+@contextmanager
+def large_read(conn: Conn) -> Iterator[None]:
+    """The setting of a large read by the log reader: few WAL checkpoints on SQLite
+    (:func:`few_checkpoints`); on PostgreSQL, look-ups that skip what no one can hold yet
+    (:class:`_Written`)."""
+    if dialect(conn) != "postgresql":
+        with few_checkpoints(conn):
+            yield
+        return
+    _written[conn] = _Written()
+    try:
+        yield
+    finally:
+        _written.pop(conn, None)
 
 
 @contextmanager
@@ -108,6 +132,76 @@ class Touched:
     args: tuple[object, ...]
 
 
+@dataclass
+class _Written:
+    """What a large read on PostgreSQL has written, so that its look-ups can skip the rest.
+
+    A first load probes every message id of a batch (20,000 index probes, and the ids COPYed to
+    the server first) to find the few a previous batch wrote. Once the look-up has seen that the
+    ledger holds no row of the source, the message ids this connection writes are remembered (as
+    hashes: a collision only probes an id for nothing), and a later batch probes only those. That
+    holds while no one else has added a row: every insert into ``usage_events`` takes its id from
+    the identity (no statement of the store names ``id``), whose sequence this connection reads
+    under the write lock after its own inserts (:attr:`mark`) and again at the next look-up; any
+    other value and the look-ups probe every id again, for the rest of the read."""
+
+    hashes: set[int] = field(default_factory=set)
+    """hash() of every message id of the source the ledger holds, while :attr:`mark` is set."""
+    source: str = ""
+    mark: int | None = None
+    """The id sequence's value when :attr:`hashes` was known complete; None: not known."""
+    checked: bool = False
+    """The current transaction's look-up found :attr:`mark` unchanged (the write lock is held)."""
+    gone: bool = False
+    """Someone else wrote: look every id up from now on."""
+
+
+_written: weakref.WeakKeyDictionary[Conn, _Written] = weakref.WeakKeyDictionary()
+
+_TOUCHED = (
+    'CREATE TEMP TABLE IF NOT EXISTS touched (message_id TEXT COLLATE "C" NOT NULL) ON COMMIT DELETE ROWS; '
+    "DELETE FROM touched"
+)
+"""A batch's look-up list (and the recount's, ``recounted``), emptied in place by every commit (so
+it is read in the transaction that filled it). A TRUNCATE per look-up gave the table a new file each
+time (with the stage tables ~6 a batch, ~0.05 s of a 75k-call first load's server CPU, most of it
+the file system's inode allocation); the DELETE before a fill finds it empty but for a batch's
+second look-up (the recounted messages: a few hundred ids)."""
+
+_SEQUENCE = "COALESCE(pg_sequence_last_value(pg_get_serial_sequence('usage_events', 'id')::regclass), 0)"
+
+
+def _worth_probing(conn: Conn, source: str, message_ids: Iterable[str]) -> tuple[Iterable[str], str]:
+    """``message_ids`` less those :class:`_Written` knows no stored row has, and the SQL (ending
+    in ``; ``) that prepares the look-up's temp table."""
+    setup = _TOUCHED
+    memo = _written.get(conn)
+    if memo is None or memo.gone or memo.source not in ("", source):
+        return message_ids, setup
+    # One round trip with the temp table's set-up (the SELECT's row is the cursor's first result).
+    mark, none_stored = conn.execute(
+        f"SELECT {_SEQUENCE}, NOT EXISTS (SELECT 1 FROM usage_events WHERE source = ?); {setup}", (source,)
+    ).fetchone()
+    if memo.mark is None and none_stored:
+        memo.source, memo.mark = source, int(mark)
+    if memo.mark is None or memo.mark != int(mark):
+        memo.gone, memo.checked = True, False
+        memo.hashes.clear()
+        return message_ids, ""
+    memo.checked = True
+    return [m for m in message_ids if hash(m) in memo.hashes], ""
+
+
+def _wrote(conn: Conn, rows: Sequence[Sequence[object]]) -> None:
+    """Remember the message ids of ``rows``, just written after a look-up in this transaction."""
+    memo = _written.get(conn)
+    if memo is None or not memo.checked or dialect(conn) != "postgresql":
+        return
+    memo.checked = False
+    memo.hashes.update(hash(r[1]) for r in rows if r[0] == memo.source)
+    memo.mark = int(conn.execute(f"SELECT {_SEQUENCE}").fetchone()[0])
+
+
 def touch(conn: Conn, source: str, message_ids: Iterable[str]) -> Touched:
     """The rows of ``source`` a batch's message ids name, for look-ups in the same transaction."""
     if dialect(conn) == "postgresql":
@@ -116,11 +210,11 @@ def touch(conn: Conn, source: str, message_ids: Iterable[str]) -> Touched:
         # server, for each look-up (0.1 s of a batch even with nothing stored). ARRAY(...): one
         # look-up per id on the unique key, whatever the planner knows of the temp table (a join
         # could walk the source's rows instead).
-        # Both in one round trip (a batch makes up to three look-ups, each its own list).
-        conn.execute(
-            'CREATE TEMP TABLE IF NOT EXISTS touched (message_id TEXT COLLATE "C" NOT NULL); TRUNCATE touched'
-        )
-        bulk.copy_in(conn, "touched", ["message_id"], ((m,) for m in message_ids))
+        # Set-up in one round trip (a batch makes up to three look-ups, each its own list).
+        probed, setup = _worth_probing(conn, source, message_ids)
+        if setup:
+            conn.execute(setup)
+        bulk.copy_in(conn, "touched", ["message_id"], ((m,) for m in probed))
         return Touched(
             "FROM usage_events e WHERE e.source = ? "
             "AND e.message_id = ANY(ARRAY(SELECT message_id FROM touched))",
@@ -169,13 +263,17 @@ def set_counted(conn: Conn, updates: Iterable[tuple[int, int]]) -> None:
         if not pending:
             return
         conn.execute(
-            "CREATE TEMP TABLE IF NOT EXISTS recounted (counted INTEGER NOT NULL, id BIGINT NOT NULL); "
-            "TRUNCATE recounted"
+            "CREATE TEMP TABLE IF NOT EXISTS recounted (counted INTEGER NOT NULL, id BIGINT NOT NULL) "
+            "ON COMMIT DELETE ROWS; DELETE FROM recounted"
         )
         bulk.copy_in(conn, "recounted", ["counted", "id"], pending)
+        # ARRAY(...): the rows probed by id, one look-up each. Joined on id alone, the planner
+        # hashed the whole table for a few thousand ids while a first load's statistics still
+        # said it was empty (20-60 ms a batch of 75k rows, growing with the load).
         conn.execute(
             "UPDATE usage_events SET counted = r.counted FROM recounted r "
-            "WHERE usage_events.id = r.id AND usage_events.counted != r.counted"
+            "WHERE usage_events.id = ANY(ARRAY(SELECT id FROM recounted)) "
+            "AND usage_events.id = r.id AND usage_events.counted != r.counted"
         )
         return
     conn.executemany(
