@@ -412,6 +412,11 @@ def write_transaction(conn: Conn, *, shared: bool = False) -> Iterator[Conn]:
         conn.execute("COMMIT")
 
 
+POOL_SIZE = 8
+"""Most PostgreSQL connections one process opens: a team server's pushes share the write lock
+(web.http lets four into the ledger at once) and its token checks and queries need their own."""
+
+
 class Ledger:
     """One process's handle on the ledger: a connection shared by worker threads, one at a time.
 
@@ -428,7 +433,7 @@ class Ledger:
             from cost_mcp.store.postgres import PgPool
 
             connect(path).close()  # migrates, with one clear error when the server is not usable
-            self._pool = PgPool(str(path), BUSY_TIMEOUT_MS, )
+            self._pool = PgPool(str(path), BUSY_TIMEOUT_MS, max_size=POOL_SIZE)
             self._conn: Conn | None = None
         else:
             self._conn = connect(path)
