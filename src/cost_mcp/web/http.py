@@ -242,11 +242,12 @@ def _url_host(host: str) -> str:
 PUSHES_AT_ONCE = 2
 """Pushes processed at once by one server process: two, so one decodes and prices while the other
 is in the ledger (SQLite and zlib release the interpreter's lock)."""
-PUSHES_AT_ONCE_PG = 4
+PUSHES_AT_ONCE_PG = 3
 """The same on PostgreSQL, where pushes hold the write lock together (store.team) and their
-statements run on the database's cores: 20 pushers, 30 s, clients thinking 500 ms, one worker,
-at load 4-7: 2 at once 6.6-7.0k events/s, 3 or 4 at once 8.0-9.0k, 8 at once 9.4k with get_spend p99
-446 ms (bench/README.md, h-team3)."""
+statements run on the database's cores. 20 pushers, 30 s, clients thinking 500 ms, one worker,
+load 3.4-5.4, alternated: three at once 9.8-10.0k events/s with get_spend p99 185-187 ms, four
+9.1-9.4k and 225-249 ms (two: 6.6-7.0k); each more push at once takes a query's share of the
+database's CPU (bench/README.md, h-team3)."""
 
 
 def push_endpoint(
