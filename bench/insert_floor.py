@@ -58,7 +58,12 @@ def collect(tree: Path) -> list[list[Sequence[Any]]]:
 
 
 def replay(
-    batches: list[list[Sequence[Any]]], *, file_id: bool, cc_request: bool, unique: bool
+    batches: list[list[Sequence[Any]]],
+    *,
+    file_id: bool,
+    cc_request: bool,
+    unique: bool,
+    in_key_order: bool = False,
 ) -> tuple[float, float, int]:
     """(insert CPU, commit CPU, bytes of the database and its WAL) of one replay."""
     work = Path(tempfile.mkdtemp(prefix="insert-floor-"))
@@ -66,8 +71,8 @@ def replay(
     bulk.drop_secondary_indexes(conn)
     table = "usage_events"
     if not cc_request or not unique:
-        conn.execute("DROP TRIGGER usage_events_log_copy_removed")
-        conn.execute("DROP INDEX usage_events_cc_request")
+        conn.execute("DROP TRIGGER IF EXISTS usage_events_log_copy_removed")
+        conn.execute("DROP INDEX IF EXISTS usage_events_cc_request")
     if not unique:
         sql = conn.execute("SELECT sql FROM sqlite_master WHERE name = 'usage_events'").fetchone()[0]
         body = sql[: sql.rindex(",", 0, sql.index("UNIQUE"))] + ")"
@@ -79,6 +84,8 @@ def replay(
             [(*r[:ORIGIN], ids.setdefault(r[ORIGIN], len(ids) + 1), *r[ORIGIN + 1 :]) for r in b]
             for b in batches
         ]
+    if in_key_order:  # each batch as the writer would send it sorted (the sort is not timed)
+        batches = [sorted(b, key=claude_logs._key_of) for b in batches]
     insert = f"INSERT INTO {table} ({', '.join(COLUMNS)}) VALUES ({', '.join('?' * len(COLUMNS))})"
     inserting = committing = 0.0
     with claude_logs.few_checkpoints(conn):
@@ -99,6 +106,12 @@ VARIANTS = {
     "as now": {"file_id": False, "cc_request": True, "unique": True},
     "integer file id instead of origin": {"file_id": True, "cc_request": True, "unique": True},
     "without usage_events_cc_request": {"file_id": False, "cc_request": False, "unique": True},
+    "each batch in the unique key's order": {
+        "file_id": False,
+        "cc_request": False,
+        "unique": True,
+        "in_key_order": True,
+    },
     "both": {"file_id": True, "cc_request": False, "unique": True},
     "floor: no unique key either": {"file_id": False, "cc_request": False, "unique": False},
 }
@@ -108,12 +121,14 @@ def main(argv: list[str] | None = None) -> int:
     ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0] if __doc__ else None)
     ap.add_argument("--tree", default="claude-200k")
     ap.add_argument("--runs", type=int, default=5)
+    ap.add_argument("--only", action="append", help="run only these variants (repeatable)")
     args = ap.parse_args(argv)
+    variants = {k: v for k, v in VARIANTS.items() if not args.only or k in args.only}
     batches = collect(DATA / args.tree)
     print(f"{sum(len(b) for b in batches):,} rows in {len(batches)} batches")
-    results: dict[str, list[tuple[float, float, int]]] = {name: [] for name in VARIANTS}
+    results: dict[str, list[tuple[float, float, int]]] = {name: [] for name in variants}
     for _ in range(args.runs):  # variants alternated, so a busy moment is shared
-        for name, variant in VARIANTS.items():
+        for name, variant in variants.items():
             results[name].append(replay(batches, **variant))
     for name, runs in results.items():
         ins, com = sorted(r[0] for r in runs), sorted(r[1] for r in runs)

@@ -33,6 +33,7 @@ from collections.abc import Callable, Iterable, Iterator, Sequence
 from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime
 from decimal import Decimal
+from operator import itemgetter
 from pathlib import Path
 from typing import TYPE_CHECKING, Annotated, Any, Literal, cast
 
@@ -66,7 +67,10 @@ FIRST_BATCH_COPIES = 5_000
 """Copies in the parse worker's first batch: the writer idles until it arrives (~0.3 s of parsing at
 BATCH_COPIES on the 1x tree). Only the first is smaller: the writer bounds the rest of the read, and
 its CPU per copy grew by a third with batches of 5k (more commits, more messages split across
-batches and recounted)."""
+batches and recounted). Batches tapered at both ends (doubling from 5k, then halving what is left
+down to 2.5k, so that the writer's last batch after the worker is done is small) were measured and
+not kept: the SQLite wall gained nothing that showed, and 8 batches instead of 5 likely cost a
+PostgreSQL load's server 0.2-0.3 s (bench/README, issue 18, ninth round)."""
 
 DEFAULT_MAX_LINE_BYTES = 64 * 1024 * 1024
 """Longest line read (COST_MCP_MAX_LINE_BYTES): far above any real line, low enough to bound memory."""
@@ -1210,8 +1214,7 @@ def _flush(conn: Conn, batch: _Batch, prices: _Prices, stats: ScanStats) -> None
     _write(conn, _rows(batch, prices, stats), batch, stats)
 
 
-# Where _row puts what the batch's decisions and the rollup's sums need (and _rows the counted
-# flag, last).
+# Where _row puts what the batch's decisions and the rollup's sums need, and the counted flag (last).
 _MESSAGE, _REQUEST, _SIDECHAIN, _TS, _SESSION, _TOTAL, _ORIGIN, _COUNTED = 1, 2, 3, 4, 7, 16, 21, 25
 _MODEL, _PROJECT, _COST, _REPORTED = 6, 8, 18, 19
 _TOKENS = range(10, 16)
@@ -1235,10 +1238,10 @@ class _Rows(msgspec.Struct, array_like=True, gc=False):
 def _rows(batch: _Batch, prices: _Prices, stats: ScanStats) -> _Rows:
     """Price a batch's copies into rows and decide which count, as if the ledger held none of them."""
     rows = [_row(copy, prices, stats) for copy in batch.copies.values()]
-    per_message = Counter(row[_MESSAGE] for row in rows)
-    flags = _counted_in_batch(rows, per_message)
-    decided = [(*row, flag) for row, flag in zip(rows, flags, strict=True)]
-    return _Rows(decided, list(per_message), sum(flags), _sums(decided))
+    # Counted in C from the batch's keys, whose message ids are the rows' in the same order.
+    per_message = Counter(map(itemgetter(0), batch.copies))
+    fresh = len(rows) - _uncount_in_batch(rows, per_message)
+    return _Rows(rows, list(per_message), fresh, _sums(rows))
 
 
 def _sums(rows: Iterable[tuple[Any, ...]]) -> list[tuple[Any, ...]]:
@@ -1365,6 +1368,8 @@ def _row(copy: Copy, prices: _Prices, stats: ScanStats) -> tuple[Any, ...]:
         stats.unpriced[copy.model] += 1
     reported = to_nanos(copy.reported_cost) if copy.reported_cost is not None else None
     i, cr, w5, w1, o, ws = copy.counts
+    # Counted until the batch's decisions say otherwise (_uncount_in_batch): most messages have one
+    # copy in a batch, and making every tuple again to append its flag cost more than deciding.
     return (
         SOURCE,
         copy.message_id,
@@ -1391,6 +1396,7 @@ def _row(copy: Copy, prices: _Prices, stats: ScanStats) -> tuple[Any, ...]:
         copy.service_tier,
         copy.inference_geo,
         note,
+        1,
     )
 
 
@@ -1473,16 +1479,20 @@ def _counted_among(conn: Conn, recounted: set[str]) -> int:
     return claude_logs.counted_of_touched(conn, claude_logs.touch(conn, SOURCE, recounted))
 
 
-def _counted_in_batch(rows: list[tuple[Any, ...]], per_message: Counter[str]) -> list[int]:
-    """``counted`` of each row of a batch, for a ledger that holds none of its messages.
+def _uncount_in_batch(rows: list[tuple[Any, ...]], per_message: Counter[str]) -> int:
+    """Set ``counted`` to 0 in the rows of a batch that do not count, for a ledger that holds none
+    of its messages; returns how many.
 
-    The same choice :func:`_recount` makes from the table (:func:`_winners`), made from the batch.
+    The same choice :func:`_recount` makes from the table (:func:`_winners`), made from the batch,
+    among the rows of messages with more than one.
     """
-    flags = [1] * len(rows)
+    several = {message for message, n in per_message.items() if n > 1}
+    if not several:
+        return 0
     groups: dict[str, list[_Row]] = {}
     for index, row in enumerate(rows):
         message = row[_MESSAGE]
-        if per_message[message] > 1:
+        if message in several:
             groups.setdefault(message, []).append(
                 _Row(
                     index,
@@ -1494,10 +1504,13 @@ def _counted_in_batch(rows: list[tuple[Any, ...]], per_message: Counter[str]) ->
                     row[_ORIGIN],
                 )
             )
+    uncounted = 0
     for group in groups.values():
         for counted, index in _winners(group):
-            flags[index] = counted
-    return flags
+            if not counted:
+                rows[index] = (*rows[index][:_COUNTED], 0)
+                uncounted += 1
+    return uncounted
 
 
 def _record_state(conn: Conn, stats: ScanStats) -> None:
