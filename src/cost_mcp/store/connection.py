@@ -392,9 +392,14 @@ def is_busy(exc: sqlite3.Error) -> bool:
 
 
 @contextmanager
-def write_transaction(conn: Conn) -> Iterator[Conn]:
-    """One atomic write: everything inside commits together or not at all."""
-    conn.execute("BEGIN IMMEDIATE")
+def write_transaction(conn: Conn, *, shared: bool = False) -> Iterator[Conn]:
+    """One atomic write: everything inside commits together or not at all.
+
+    ``shared`` (PostgreSQL only): the ledger's write lock in shared mode, for a writer whose
+    statements stay right beside others of its kind (a team server's pushes, store.team): they
+    exclude every other writer and are excluded by it, but not each other. SQLite has one writer
+    at a time whatever is asked."""
+    conn.execute("BEGIN SHARED" if shared and dialect(conn) == "postgresql" else "BEGIN IMMEDIATE")
     try:
         yield conn
     except BaseException:
@@ -405,6 +410,11 @@ def write_transaction(conn: Conn) -> Iterator[Conn]:
         raise
     else:
         conn.execute("COMMIT")
+
+
+POOL_SIZE = 8
+"""Most PostgreSQL connections one process opens: a team server's pushes share the write lock
+(web.http lets three into the ledger at once) and its token checks and queries need their own."""
 
 
 class Ledger:
@@ -423,7 +433,7 @@ class Ledger:
             from cost_mcp.store.postgres import PgPool
 
             connect(path).close()  # migrates, with one clear error when the server is not usable
-            self._pool = PgPool(str(path), BUSY_TIMEOUT_MS)
+            self._pool = PgPool(str(path), BUSY_TIMEOUT_MS, max_size=POOL_SIZE)
             self._conn: Conn | None = None
         else:
             self._conn = connect(path)

@@ -851,3 +851,22 @@ def m022_rollup_without_sessions(conn: Conn) -> None:
             f"SELECT {unit}, {', '.join(keys)}, {', '.join(f'SUM({c})' for c in sums)} "
             f"FROM {level} GROUP BY {', '.join(str(i) for i in range(1, len(keys) + 2))}"
         )
+
+
+@migration
+def m023_push_claims(conn: Conn) -> None:
+    """PostgreSQL: the messages a push is merging (issue 14), so pushes can hold the ledger's write
+    lock in shared mode and still decide each message's counted copy and rollup with every copy in
+    view. A push inserts a row per (source, message id) of its batch before it looks anything up,
+    in key order, and deletes them before it commits: a second push of one of those messages waits
+    on the first's row in the primary key until then. Rows live for one transaction, so the table
+    is unlogged (a crash can lose nothing that outlives it) and holds only the pushes in flight; an
+    advisory lock per message would fill PostgreSQL's shared lock table (500 per push, 5,000 for
+    the largest batch). SQLite has one writer at a time and needs none.
+    """
+    if dialect(conn) != "postgresql":
+        return
+    conn.execute(
+        'CREATE UNLOGGED TABLE push_claims (source TEXT COLLATE "C" NOT NULL, '
+        'message_id TEXT COLLATE "C" NOT NULL, PRIMARY KEY (source, message_id))'
+    )

@@ -169,7 +169,7 @@ def uncount_otel_copies(conn: Conn, log_request_ids: Iterable[str]) -> None:
         conn.execute(
             f"WITH uncounted AS (UPDATE {table} SET counted = 0 WHERE {counted_copies} RETURNING ts_ms) "
             f"INSERT INTO rollup_dirty (qh) SELECT DISTINCT ts_ms / {rollup.QUARTER_HOUR_MS} "
-            "FROM uncounted ON CONFLICT DO NOTHING",
+            "FROM uncounted ORDER BY 1 ON CONFLICT DO NOTHING",
             args,
         )
         return

@@ -9,6 +9,8 @@ classes the callers already handle, so a caller never needs to know which engine
 Writers are serialised, as on SQLite: ``BEGIN IMMEDIATE`` becomes ``BEGIN`` plus a transaction-scoped
 advisory lock. The store's read-then-write steps (rollup rebuilds, alert evaluation) were designed
 for one writer at a time; readers never wait (MVCC), and the lock is held only for a write batch.
+The one exception is ``BEGIN SHARED``, the lock in shared mode, for team pushes, whose statements
+are written to stay right beside each other (store.team: each push claims its messages first).
 """
 
 from __future__ import annotations
@@ -242,6 +244,8 @@ class PgConnection:
         """Run one statement; ``BEGIN IMMEDIATE`` takes the ledger's write lock."""
         head = sql.lstrip()[:16].upper()
         if head.startswith("BEGIN"):
+            if "SHARED" in head:
+                return self._begin(write=True, shared=True)
             return self._begin(write="IMMEDIATE" in head or "EXCLUSIVE" in head)
         query, order = translate(sql)
         cur = self.raw.cursor()
@@ -309,10 +313,14 @@ class PgConnection:
             found = self._types[key] = [by_name[c.strip('"')] for c in columns]
         return found
 
-    def _begin(self, *, write: bool) -> psycopg.Cursor[Any]:
+    def _begin(self, *, write: bool, shared: bool = False) -> psycopg.Cursor[Any]:
         cur = self.raw.cursor()
         try:
-            if write:
+            if shared:
+                # ``BEGIN SHARED`` (connection.write_transaction): writers that may run side by
+                # side hold the lock together; a waiting exclusive writer queues new ones behind it.
+                cur.execute("BEGIN; SELECT pg_advisory_xact_lock_shared(%s)", (WRITE_LOCK,))
+            elif write:
                 # One round trip for both (a client-side cursor sends them as one simple query).
                 cur.execute("BEGIN; SELECT pg_advisory_xact_lock(%s)", (WRITE_LOCK,))
             else:

@@ -332,11 +332,15 @@ def _add_staged_sql(table: str, unit: str, size: int, *, sessions: bool) -> str:
     keys = ROLLUP_KEY[1:] if sessions else ROLLUP_KEY[1:-1]
     target = table if sessions else _WITHOUT_SESSIONS[table]
     sets = ", ".join(f"{c} = {target}.{c} + excluded.{c}" for c in ROLLUP_SUMS)
+    by_key = ", ".join(str(i) for i in range(1, len(keys) + 2))
+    # In key order: pushes add beside each other on PostgreSQL (store.team), and two that add to
+    # the same rows then take their locks in one order instead of deadlocking.
     return f"""
     INSERT INTO {target} ({unit}, {", ".join(keys + ROLLUP_SUMS)})
     SELECT qh / {size}, {", ".join(keys)}, {_SUMS_OF_ROLLUP}
     FROM {_STAGE}
-    GROUP BY {", ".join(str(i) for i in range(1, len(keys) + 2))}
+    GROUP BY {by_key}
+    ORDER BY {by_key}
     ON CONFLICT ({unit}, {", ".join(keys)}) DO UPDATE SET {sets}
     """
 

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import hashlib
 import secrets
+import sqlite3
 from collections import Counter
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
@@ -252,11 +253,42 @@ def store_pushed(
     copies of one call pushed by two machines (a resumed session) or twice count once; an OTel copy
     of a call whose log copy is here stays uncounted (the ``m016_otel`` rule). ``recount`` is the
     log reader's own per-message recount, run inside this transaction.
+
+    On PostgreSQL a batch without OTel rows holds the write lock in shared mode beside other such
+    pushes (see :func:`_claim`); one that holds OTel rows takes it alone, as the OTLP receiver
+    does, since the rule between the two copies of a call matches them by request id, not message.
+    A deadlock between pushes (rows of the rollup they both add to) is retried.
     """
+    pg = dialect(conn) == "postgresql"
+    shared = pg and all(r.source != _OTEL_SOURCE for r in rows)
+    for attempt in range(_DEADLOCK_TRIES):
+        # Before the transaction: kept staging tables must be made outside one (store.stages).
+        stages.prepare(conn, _PUSH_STAGES)
+        try:
+            return _store(conn, member, token_name, rows, prices, recount, shared=shared)
+        except sqlite3.OperationalError as exc:
+            if not pg or "deadlock detected" not in str(exc) or attempt == _DEADLOCK_TRIES - 1:
+                raise
+    raise AssertionError("unreachable")
+
+
+_DEADLOCK_TRIES = 5
+"""Attempts of a push PostgreSQL picked as a deadlock's victim (rolled back whole each time)."""
+
+
+def _store(
+    conn: Conn,
+    member: str,
+    token_name: str,
+    rows: Sequence[PushedRow],
+    prices: Sequence[Priced],
+    recount: Callable[[Conn, set[str]], None],
+    *,
+    shared: bool,
+) -> int:
     now_ms = int(datetime.now(UTC).timestamp() * 1000)
-    # Before the transaction: kept staging tables must be made outside one (store.stages).
-    stages.prepare(conn, _PUSH_STAGES)
-    with write_transaction(conn):
+    with write_transaction(conn, shared=shared):
+        claimed = _claim(conn, rows) if shared else None
         counted = _counted(conn, rows)
         values: list[Sequence[Any]] = [
             (
@@ -301,12 +333,46 @@ def store_pushed(
         # pushes then waited (seconds on a server taking 10k calls a second).
         if changed:
             _count_and_roll_up(conn, member, rows, prices, counted, old_ts, seen, stored_keys, recount)
-        conn.execute(
-            "INSERT INTO team_pushes (token_name, member, received_ms, events, changed) "
-            "VALUES (?, ?, ?, ?, ?)",
-            (token_name, member, now_ms, len(rows), changed),
-        )
+        record = (token_name, member, now_ms, len(rows), changed)
+        if claimed is None:
+            conn.execute(_RECORD_PUSH, record)
+        else:
+            # Released in the push's last statement: the claims go with the commit that follows.
+            conn.execute(_RELEASE_CLAIMS + _RECORD_PUSH, (*claimed, *record))
     return changed
+
+
+_RECORD_PUSH = (
+    "INSERT INTO team_pushes (token_name, member, received_ms, events, changed) VALUES (?, ?, ?, ?, ?)"
+)
+_CLAIMED = "unnest(CAST(? AS TEXT[]), CAST(? AS TEXT[])) AS c(source, message_id)"
+_CLAIM = f"INSERT INTO push_claims (source, message_id) SELECT * FROM {_CLAIMED} ORDER BY 1, 2"
+_RELEASE_CLAIMS = (
+    f"WITH released AS (DELETE FROM push_claims p USING {_CLAIMED} "
+    "WHERE p.source = c.source AND p.message_id = c.message_id) "
+)
+
+
+def _claim(conn: Conn, rows: Sequence[PushedRow]) -> tuple[list[str], list[str]]:
+    """PostgreSQL, a push under the shared write lock: claim the batch's messages (migration
+    ``m023_push_claims``) before anything is looked up, and return them for the release.
+
+    Beside other pushes, what a push decides from the rows it reads would otherwise miss a copy
+    another push has written and not committed: the stored-row look-up that tells a call new to the
+    ledger (added to the rollup) from one that replaced a stored copy (its quarter-hours rebuilt),
+    and the per-message recount, where two copies of one message with different keys (a sidechain
+    replay, another request id), pushed at once, would both stay counted. A claim waits for any
+    push holding one of the same messages to commit, so this push's statements, which each read
+    the ledger as of their start, see that push's rows; the claims are taken in key order, so two
+    pushes never wait for each other. Every row of the batch's messages then belongs to this push
+    until it commits: the merge's own upsert never meets another's row, and what two pushes still
+    share, the rollup rows of one member's quarter-hour (two laptops of one member), is added to by
+    ``ON CONFLICT DO UPDATE``, which waits for and adds to the other's sum.
+    """
+    pairs = sorted({(r.source, r.message_id) for r in rows})
+    claimed = ([s for s, _ in pairs], [m for _, m in pairs])
+    conn.execute(_CLAIM, claimed)
+    return claimed
 
 
 def _count_and_roll_up(

@@ -36,6 +36,7 @@ from cost_mcp.pricing import Pricer
 from cost_mcp.sources import otel
 from cost_mcp.store import Ledger
 from cost_mcp.store import team as team_store
+from cost_mcp.store.connection import is_postgres
 from cost_mcp.web.app import create_app
 from cost_mcp.web.auth import TeamTokenVerifier, jwt_configured
 
@@ -241,6 +242,12 @@ def _url_host(host: str) -> str:
 PUSHES_AT_ONCE = 2
 """Pushes processed at once by one server process: two, so one decodes and prices while the other
 is in the ledger (SQLite and zlib release the interpreter's lock)."""
+PUSHES_AT_ONCE_PG = 3
+"""The same on PostgreSQL, where pushes hold the write lock together (store.team) and their
+statements run on the database's cores. 20 pushers, 30 s, clients thinking 500 ms, one worker,
+load 3.4-5.4, alternated: three at once 9.8-10.0k events/s with get_spend p99 185-187 ms, four
+9.1-9.4k and 225-249 ms (two: 6.6-7.0k); each more push at once takes a query's share of the
+database's CPU (bench/README.md, h-team3)."""
 
 
 def push_endpoint(
@@ -252,10 +259,10 @@ def push_endpoint(
     as coroutines, not threads. Twenty pushes on twenty threads, all Python, hold the interpreter's
     lock in turn every few milliseconds, so the event loop and a get_spend's thread waited behind
     all of them (get_spend p99 of seconds for a query of milliseconds); the ledger takes one
-    writer at a time anyway.
+    writer at a time anyway; on PostgreSQL pushes share it, and :data:`PUSHES_AT_ONCE_PG` go at once.
     """
     limiter = limiter or push.RateLimiter()
-    at_once = anyio.CapacityLimiter(PUSHES_AT_ONCE)
+    at_once = anyio.CapacityLimiter(PUSHES_AT_ONCE_PG if is_postgres(ledger.path) else PUSHES_AT_ONCE)
 
     async def receive(request: Request) -> Response:
         caller = current_caller_of(request)
