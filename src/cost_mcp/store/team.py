@@ -491,11 +491,11 @@ SELECT source, message_id, ts_ms, request_id, is_sidechain, NULL FROM stored
 # Every part of one statement reads the snapshot from before it, so ``stored`` sees the rows as
 # they were before the merge. The look-up probes the unique key once per (source, message id) of
 # the batch: ``OFFSET 0`` keeps the lateral subquery from being flattened into a join, which the
-# planner may run as a hash join over every row of the ledger. It was ``source = ANY(...) AND message_id = ANY(...)``: on a
-# ledger autovacuum had not analyzed yet (a team server's first minutes, 7,000 new rows a
-# second), PostgreSQL guessed few rows per source and read every row of the source through a
-# bitmap, filtering the message ids: 15k blocks per push at 400k rows, a push's time growing
-# with the ledger (issue 14, h-team4).
+# planner may run as a hash join over every row of the ledger. It was ``source = ANY(...) AND
+# message_id = ANY(...)``: on a ledger autovacuum had not analyzed yet (a team server's first
+# minutes, 7,000 new rows a second), PostgreSQL guessed few rows per source and read every row of
+# the source through a bitmap, filtering the message ids: 15k blocks per push at 400k rows, a
+# push's time growing with the ledger (issue 14, h-team4).
 
 
 def _merge_pg(conn: Conn, rows: Sequence[PushedRow], values: list[Sequence[Any]]) -> tuple[int, Stored]:
