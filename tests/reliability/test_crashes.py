@@ -118,3 +118,71 @@ def test_sigkill_mid_ingest_then_rerun_is_exact(home: Path) -> None:
     migrate(fresh)
     assert indexes == {r[0] for r in fresh.execute("SELECT sql FROM sqlite_master WHERE type = 'index'")}
     assert pending is None
+
+
+_KILLED_AFTER_THE_EARLY_BUILD = """
+import os, signal, sys
+from cost_mcp.launcher import main
+from cost_mcp.sources import claude_code
+from cost_mcp.store import bulk
+
+restore = bulk.restore_indexes
+
+def restore_then_die(conn):
+    built = restore(conn)
+    if built:  # the build before the last batch (the one after the load would come after it)
+        os.kill(os.getpid(), signal.SIGKILL)
+    return built
+
+bulk.restore_indexes = restore_then_die
+claude_code._waiting = lambda *args: False  # the writer waits for the worker's last batch
+sys.argv = ["cost-mcp", "ingest", "--json"]
+main()
+"""
+
+
+def test_sigkill_between_the_early_index_build_and_the_last_batch_then_rerun_is_exact(home: Path) -> None:
+    files, calls = 40, 600  # two batches: 5k copies, then what the worker expects to be the last
+    truth = _tree(home, files, calls)
+    env = dict(os.environ)
+    db = env["COST_MCP_DB"]
+    killed = subprocess.run(
+        [sys.executable, "-c", _KILLED_AFTER_THE_EARLY_BUILD],
+        env=env,
+        capture_output=True,
+        check=False,
+        timeout=300,
+    )
+    assert killed.returncode == -signal.SIGKILL, killed.stderr
+    with closing(connect(db, migrate_schema=False)) as conn:
+        written = conn.execute("SELECT COUNT(*) FROM usage_events").fetchone()[0]
+        pending = conn.execute("SELECT 1 FROM meta WHERE key = 'bulk_load_dropped_indexes'").fetchone()
+    assert 0 < written < files * calls, "killed before the last batch"
+    assert pending is None  # the indexes were built and their build committed
+    finish = subprocess.run(
+        [sys.executable, "-m", "cost_mcp", "ingest", "--json"],
+        env=env,
+        capture_output=True,
+        check=False,
+        timeout=300,
+    )
+    assert finish.returncode == 0, finish.stderr
+    with closing(connect(db, migrate_schema=False)) as conn:
+        count, output = conn.execute(
+            "SELECT COUNT(*), SUM(output_tokens) FROM usage_events WHERE counted = 1"
+        ).fetchone()
+        rollup_output = conn.execute("SELECT SUM(output_tokens) FROM usage_rollup").fetchone()[0]
+        dirty = conn.execute("SELECT COUNT(*) FROM rollup_dirty").fetchone()[0]
+    assert (count, output) == (files * calls, truth)
+    assert rollup_output == truth
+    assert dirty == 0
+    if is_postgres(db):
+        return
+    with closing(sqlite3.connect(db)) as lite:
+        assert lite.execute("PRAGMA integrity_check").fetchone()[0] == "ok"
+        indexes = {r[0] for r in lite.execute("SELECT sql FROM sqlite_master WHERE type = 'index'")}
+        triggers = {r[0] for r in lite.execute("SELECT sql FROM sqlite_master WHERE type = 'trigger'")}
+    fresh = sqlite3.connect(":memory:")
+    migrate(fresh)
+    assert indexes == {r[0] for r in fresh.execute("SELECT sql FROM sqlite_master WHERE type = 'index'")}
+    assert triggers == {r[0] for r in fresh.execute("SELECT sql FROM sqlite_master WHERE type = 'trigger'")}
