@@ -3,7 +3,8 @@
 The ledger runs on both backends: ``home`` (and so ``settings`` and ``client``) is parametrised
 over ``sqlite`` (a file under tmp_path) and ``postgresql`` (a fresh database in a throwaway
 cluster started once per session, see tests/pg_cluster.py). Tests about SQLite files themselves
-are marked ``sqlite_only`` and run once. Without PostgreSQL installed the ``postgresql`` variants
+are marked ``sqlite_only`` and run once, as are those about PostgreSQL's own sessions and locks
+(``postgresql_only``). Without PostgreSQL installed the ``postgresql`` variants
 skip, saying why, unless ``CI`` is set: then they fail.
 """
 
@@ -27,13 +28,15 @@ BACKENDS = ["sqlite", "postgresql"]
 
 
 def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
-    """Run ``sqlite_only`` tests on SQLite alone (deselect their PostgreSQL variant)."""
+    """Run ``sqlite_only`` tests on SQLite alone and ``postgresql_only`` ones on PostgreSQL alone
+    (deselect the other variant, rather than let it pass having tested nothing)."""
     keep: list[pytest.Item] = []
     dropped: list[pytest.Item] = []
     for item in items:
         callspec = getattr(item, "callspec", None)
-        on_pg = callspec is not None and callspec.params.get("home") == "postgresql"
-        (dropped if on_pg and item.get_closest_marker("sqlite_only") else keep).append(item)
+        backend = callspec.params.get("home") if callspec is not None else None
+        other = {"postgresql": "sqlite_only", "sqlite": "postgresql_only"}.get(str(backend))
+        (dropped if other and item.get_closest_marker(other) else keep).append(item)
     if dropped:
         config.hook.pytest_deselected(items=dropped)
         items[:] = keep

@@ -11,6 +11,8 @@ import time
 from collections.abc import Sequence
 from pathlib import Path
 
+import pytest
+
 from cost_mcp.config import Settings
 from cost_mcp.sources.claude_code import _recount
 from cost_mcp.store import connect, rollup, write_transaction
@@ -173,12 +175,11 @@ def test_concurrent_pushes_equal_one_serial_push(settings: Settings, tmp_path: P
             conn.close()
 
 
+@pytest.mark.postgresql_only  # one writer at a time on SQLite: nothing to deadlock
 def test_a_push_picked_as_a_deadlocks_victim_is_retried(settings: Settings) -> None:
     conn = connect(settings.db)
     other = connect(settings.db)
     try:
-        if dialect(conn) != "postgresql":
-            return  # one writer at a time on SQLite: nothing to deadlock
         member = "dev0@example.com"
         _push(conn, member, [_row("claude_code", "m1", "r1", 0, T0, 100)])
         # The other session holds the rollup row the push will add to, then claims the push's

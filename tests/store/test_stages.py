@@ -55,12 +55,11 @@ def test_kept_tables_hold_exactly_what_was_staged(settings: Settings) -> None:
         conn.close()
 
 
+@pytest.mark.postgresql_only
 def test_each_connection_makes_its_own(settings: Settings) -> None:
     # Temporary tables belong to a session: another pooled connection (or a replica's) makes its own.
     first, second = connect(settings.db), connect(settings.db)
     try:
-        if dialect(first) != "postgresql":
-            return
         stages.prepare(first, [("usage_events", COLUMNS)])
         with write_transaction(first):
             stage = stages.staged(first, "usage_events", COLUMNS, [("a", "m1", 1)])
