@@ -3,8 +3,6 @@
 from __future__ import annotations
 
 import os
-from collections.abc import Iterator
-from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 from unittest import mock
@@ -45,7 +43,7 @@ def _tree(root: Path, calls: int = 25) -> Path:
 
 
 def _ingest(
-    root: Path, db: Path, worker: bool, batch: int = 7, **kwargs: Any
+    root: Path, db: Path, worker: bool, **kwargs: Any
 ) -> tuple[dict[str, Any], list[tuple[Any, ...]]]:
     env = {"COST_MCP_DB": str(db), "CLAUDE_CONFIG_DIR": str(root), "COST_MCP_TIMEZONE": "UTC"}
     conn = connect(db)
@@ -53,7 +51,7 @@ def _ingest(
         with (
             mock.patch.object(claude_code, "PARSE_WORKER", worker),
             mock.patch.object(claude_code, "BULK_LOAD_BYTES", 0),
-            mock.patch.object(claude_code, "BATCH_COPIES", batch),  # many batches through the pipe
+            mock.patch.object(claude_code, "BATCH_COPIES", 7),  # many batches through the pipe
             mock.patch.object(claude_code, "_read_beside", wraps=claude_code._read_beside) as beside,
         ):
             result = claude_code.ingest(
@@ -128,64 +126,6 @@ def test_when_the_writer_fails_the_worker_stops_and_the_error_reaches_the_caller
         _ingest(root, tmp_path / "beside.db", worker=True)
     assert len(calls) == 2
     # What the first batch wrote is kept with its offsets; a new scan finishes the read exactly.
-    again = _ingest(root, tmp_path / "beside.db", worker=True)
-    full = _ingest(root, tmp_path / "full.db", worker=False)
-    assert again[1] == full[1]
-
-
-@contextmanager
-def _early_build() -> Iterator[list[str]]:
-    """The writer waiting for every batch (as when the worker paces the load), recording the order
-    of its writes and index builds (``write``, ``built``)."""
-    from cost_mcp.store import bulk
-
-    order: list[str] = []
-    write, restore = claude_code._write, bulk.restore_indexes
-
-    def writes(*args: Any) -> None:
-        order.append("write")
-        write(*args)
-
-    def restores(conn: Any) -> int:
-        built = restore(conn)
-        if built:
-            order.append("built")
-        return built
-
-    with (
-        mock.patch.multiple(claude_code, _write=writes, _waiting=lambda *args: False),
-        mock.patch.object(bulk, "restore_indexes", restores),
-    ):
-        yield order
-
-
-def test_indexes_built_while_the_worker_parses_its_last_batch_leave_what_reading_in_turn_writes(
-    tmp_path: Path,
-) -> None:
-    root = _tree(tmp_path / "claude")
-    alone = _ingest(root, tmp_path / "alone.db", worker=False)
-    # Batches handed on every few lines: the worker's estimate of what is left is close enough to
-    # mark one.
-    with _early_build() as order, mock.patch.object(claude_code, "YIELD_EVERY_LINES", 4):
-        beside = _ingest(root, tmp_path / "beside.db", worker=True)
-    assert order.count("built") == 1 and order[-1] == "write" and order.index("built") > 1
-    assert beside == alone
-
-
-def test_a_read_stopped_by_its_time_budget_after_the_early_index_build_is_finished_by_the_next_scan(
-    tmp_path: Path,
-) -> None:
-    root = _tree(tmp_path / "claude")
-    # A first batch of 3 copies, after which what is left fits in one (BATCH_COPIES): the indexes
-    # are built after it; the time budget, spent at once, stops the worker right after it too.
-    with (
-        _early_build() as order,
-        mock.patch.object(claude_code, "YIELD_EVERY_LINES", 16),
-        mock.patch.object(claude_code, "FIRST_BATCH_COPIES", 3),
-    ):
-        stopped = _ingest(root, tmp_path / "beside.db", worker=True, batch=1000, budget_seconds=0)
-    assert order[:3] == ["write", "built", "write"]
-    assert not stopped[0]["complete"] and stopped[0]["files_pending"] > 0
     again = _ingest(root, tmp_path / "beside.db", worker=True)
     full = _ingest(root, tmp_path / "full.db", worker=False)
     assert again[1] == full[1]

@@ -682,8 +682,6 @@ class _Batch:
         self.files: dict[str, _FileState] = {}
         self.skipped: Counter[tuple[str, str]] = Counter()
         self.restarted: set[str] = set()
-        self.left = 0
-        """Bytes of the work not yet read when the batch was handed on (0 for the last)."""
 
     def add(self, copy: Copy) -> None:
         key = (copy.message_id, copy.request_id, copy.is_sidechain)
@@ -776,7 +774,6 @@ def _read_work(
     # A first load of a large history builds the secondary indexes once at the end instead of
     # row by row (see store.bulk; a crash in between is repaired by the next connect).
     bulk_load = total_bytes >= BULK_LOAD_BYTES and bulk.table_is_empty(conn)
-    early = bulk_load and bulk.builds_before_last(conn)
     large = claude_logs.large_read(conn) if total_bytes >= BULK_LOAD_BYTES else contextlib.nullcontext()
     with large:
         if bulk_load:
@@ -787,24 +784,18 @@ def _read_work(
             beside = PARSE_WORKER and total_bytes >= BULK_LOAD_BYTES and _can_fork()
             if not (
                 beside
-                and _read_beside(
-                    conn,
-                    work,
-                    pricer,
-                    stats,
-                    progress,
-                    deadline,
-                    total_bytes,
-                    max_line_bytes,
-                    (lambda: bulk.restore_indexes(conn)) if early else None,
-                )
+                and _read_beside(conn, work, pricer, stats, progress, deadline, total_bytes, max_line_bytes)
             ):
                 _read_in_turn(conn, work, pricer, stats, progress, deadline, total_bytes, max_line_bytes)
         finally:
             if gc_was_enabled:
                 gc.enable()
             if bulk_load:
-                bulk.restore_indexes(conn)  # nothing to do when they were built before the last batch
+                # After the last batch, not while the worker parses it: the writer is the one
+                # behind at the end (on both engines the last batch was already waiting in 17 of 18
+                # timed loads), so building first overlapped nothing (bench/README, issue 13,
+                # eighth round).
+                bulk.restore_indexes(conn)
     if not stats.complete:
         stats.files_pending, stats.bytes_pending = _pending(conn, work)
     rollup.refresh(conn)
@@ -871,7 +862,6 @@ def _read_batches(
             for state in _read_file(path, st, where, offset, batch, stats, skipping, max_line_bytes):
                 batch.files[state.path] = state
                 if len(batch) >= limit:
-                    batch.left = total_bytes - done_bytes - (state.offset - offset)
                     sink(batch)
                     limit = BATCH_COPIES
                     # Cleared in place: the file reader still holds this batch and keeps adding to it.
@@ -892,7 +882,6 @@ def _read_batches(
         if progress is not None and (now - last_report > 0.25 or index == len(work) - 1):
             last_report = now
             progress(done_bytes, max(total_bytes, 1), f"{index + 1}/{len(work)} files read")
-    batch.left = 0
     sink(batch)
 
 
@@ -926,9 +915,6 @@ class _Shipment(msgspec.Struct, array_like=True, gc=False):
     restarted: list[str] = []
     progress: tuple[int, int, str] | None = None
     totals: _WorkerTotals | None = None
-    last_follows: bool = False
-    """The worker expects the batch after this one to be its last (from the bytes left and the
-    copies per byte so far): a hint for when to build the indexes, which correctness never needs."""
 
 
 def _can_fork() -> bool:
@@ -953,7 +939,6 @@ def _read_beside(
     deadline: float | None,
     total_bytes: int,
     max_line_bytes: int,
-    before_last: Callable[[], object] | None = None,
 ) -> bool:
     """Parse and price in a forked worker while this process writes; False if the worker failed.
 
@@ -965,11 +950,6 @@ def _read_beside(
     stays bounded. When the
     worker dies before its totals arrive, the batches written stay (they are exact and idempotent)
     and the caller reads the work again in this process; dedup adds nothing twice.
-
-    ``before_last`` (a bulk load's index builds) runs once, while the worker parses what it expects
-    to be its last batch: after a batch it marked ``last_follows`` is written, if no batch is
-    waiting yet. When one is, the worker has finished first and there is nothing to overlap: the
-    caller builds after the load as before.
     """
     import multiprocessing
 
@@ -986,10 +966,9 @@ def _read_beside(
     decode = msgspec.msgpack.Decoder(_Shipment).decode
     batch = _Batch()
     totals: _WorkerTotals | None = None
-    held: list[bytes | None] = []
     try:
         while totals is None:
-            raw = held.pop() if held else inbox.get()
+            raw = inbox.get()
             if raw is None:
                 break
             message = decode(raw)
@@ -1004,10 +983,6 @@ def _read_beside(
                 batch.skipped.update({(path, reason): n for path, reason, n in message.skipped})
                 batch.restarted.update(message.restarted)
                 _write(conn, message.rows or _Rows(), batch, stats)
-                if before_last is not None and message.last_follows:
-                    if not _waiting(inbox, decode, progress, held):
-                        before_last()
-                    before_last = None
     finally:
         if totals is None:
             worker.kill()  # this side failed (or the worker did): nothing more of it is wanted
@@ -1031,28 +1006,6 @@ def _read_beside(
     stats.unpriced.update(totals.unpriced)
     stats.complete = stats.complete and totals.complete
     return True
-
-
-def _waiting(
-    inbox: queue.Queue[bytes | None],
-    decode: Callable[[bytes], _Shipment],
-    progress: ProgressCallback | None,
-    held: list[bytes | None],
-) -> bool:
-    """Whether a batch (or the end) from the worker is already in ``inbox``; progress reports
-    before it are passed on, the batch is put in ``held`` to be written next."""
-    while True:
-        try:
-            raw = inbox.get_nowait()
-        except queue.Empty:
-            return False
-        message = None if raw is None else decode(raw)
-        if message is not None and message.progress is not None:
-            if progress is not None:
-                progress(*message.progress)
-            continue
-        held.append(raw)
-        return True
 
 
 AHEAD_BATCHES = 3
@@ -1094,12 +1047,8 @@ def _parse_worker(
     encode = msgspec.msgpack.Encoder().encode
     stats = ScanStats()
     prices = _Prices(pricer)
-    copies = 0
 
     def ship(batch: _Batch) -> None:
-        nonlocal copies
-        copies += len(batch.copies)
-        read = total_bytes - batch.left
         send.send_bytes(
             encode(
                 _Shipment(
@@ -1107,8 +1056,6 @@ def _parse_worker(
                     files=[f.row() for f in batch.files.values()],
                     skipped=[(path, reason, n) for (path, reason), n in batch.skipped.items()],
                     restarted=list(batch.restarted),
-                    # At this load's copies per byte so far, what is left fills no more than a batch.
-                    last_follows=batch.left > 0 and batch.left * copies <= BATCH_COPIES * read,
                 )
             )
         )

@@ -251,17 +251,6 @@ price note: 16 of 75k rows): a row outside them costs the load only its predicat
 ``usage_events_price_note`` again after the load scanned the table (0.02 s, with nothing beside it)."""
 
 
-BUILT_BEFORE_LAST = frozenset({"postgresql", "sqlite"})
-"""Engines whose load builds the indexes while the parse worker parses its last batch, the last
-batch then written with them in place (``sources.claude_code._read_beside``)."""
-
-
-def builds_before_last(conn: Conn) -> bool:
-    """Whether a bulk load on ``conn`` builds the indexes before its last batch (see
-    :data:`BUILT_BEFORE_LAST`)."""
-    return dialect(conn) in BUILT_BEFORE_LAST
-
-
 def index_names(conn: Conn) -> set[str]:
     """The names of the ledger's indexes (all tables on SQLite, ``usage_events``' on PostgreSQL)."""
     if dialect(conn) == "postgresql":
