@@ -16,19 +16,10 @@ from cost_mcp import tokens
 from cost_mcp.analytics.usage import token_totals
 from cost_mcp.models import TokenTotals
 from cost_mcp.pricing import Tokens
-from cost_mcp.store import connect, otel, team
+from cost_mcp.store import connect, otel, rollup, team
 from cost_mcp.store.usage import TOKEN_SUMS_SQL
 
-TABLES = (
-    "usage_events",
-    "usage_rollup",
-    "usage_rollup_hour",
-    "usage_rollup_day",
-    "usage_rollup_nosession",
-    "usage_rollup_hour_nosession",
-    "usage_rollup_day_nosession",
-    "provider_buckets",
-)
+TABLES = ("usage_events", *rollup.TABLES, "provider_buckets")
 
 
 @pytest.mark.parametrize("table", TABLES)

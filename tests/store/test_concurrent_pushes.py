@@ -22,14 +22,6 @@ from cost_mcp.store.team import Priced, PushedRow
 
 T0 = 1_790_000_000_000
 """A fixed instant (2026-09-21): the rows' times never depend on when the test runs."""
-ROLLUP_TABLES = (
-    "usage_rollup",
-    "usage_rollup_hour",
-    "usage_rollup_day",
-    "usage_rollup_nosession",
-    "usage_rollup_hour_nosession",
-    "usage_rollup_day_nosession",
-)
 
 
 def _row(source: str, message: str, request: str, sidechain: int, ts: int, tokens: int) -> PushedRow:
@@ -117,7 +109,7 @@ def _state(conn: Conn) -> tuple[list[tuple[object, ...]], ...]:
     ).fetchall()
     return (
         [tuple(r) for r in events],
-        *([tuple(r) for r in sorted(conn.execute(f"SELECT * FROM {t}").fetchall())] for t in ROLLUP_TABLES),
+        *([tuple(r) for r in sorted(conn.execute(f"SELECT * FROM {t}").fetchall())] for t in rollup.TABLES),
     )
 
 

@@ -36,7 +36,7 @@ from cost_mcp.config import Settings
 from cost_mcp.errors import InvalidInputError
 from cost_mcp.periods import Period
 from cost_mcp.pricing import Pricer
-from cost_mcp.store import connect, write_transaction
+from cost_mcp.store import connect, rollup, write_transaction
 from cost_mcp.store import team as team_store
 from cost_mcp.store.connection import is_postgres
 from tests.sources.claude_logs import assistant, session_file, write
@@ -274,7 +274,6 @@ def test_push_is_idempotent_in_any_order_and_collapses_a_resumed_session(home: P
 
 
 def _refresh_rollup(db: Path | str) -> None:
-    from cost_mcp.store import rollup
 
     conn = connect(db)
     try:
@@ -291,18 +290,11 @@ def _dirty_quarter_hours(db: Path | str) -> int:
         conn.close()
 
 
-COARSER = (
-    "usage_rollup_hour",
-    "usage_rollup_day",
-    "usage_rollup_nosession",
-    "usage_rollup_hour_nosession",
-    "usage_rollup_day_nosession",
-)
+COARSER = tuple(t for t in rollup.TABLES if t != "usage_rollup")
 
 
 def _assert_rollup_exact(db: Path | str) -> None:
     """The rollup a server kept while taking pushes is the one a rebuild from its events gives."""
-    from cost_mcp.store import rollup
 
     conn = connect(db)
     try:

@@ -791,6 +791,10 @@ def _read_work(
             if gc_was_enabled:
                 gc.enable()
             if bulk_load:
+                # After the last batch, not while the worker parses it: the writer is the one
+                # behind at the end (on both engines the last batch was already waiting in 17 of 18
+                # timed loads), so building first overlapped nothing (bench/README, issue 13,
+                # eighth round).
                 bulk.restore_indexes(conn)
     if not stats.complete:
         stats.files_pending, stats.bytes_pending = _pending(conn, work)

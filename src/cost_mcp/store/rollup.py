@@ -308,6 +308,11 @@ LEVELS = (
 
 _WITHOUT_SESSIONS = {table: f"{table}_nosession" for table, _, _ in LEVELS}
 """Each level's twin keyed without ``session_id`` (see the module docstring)."""
+TABLES = (
+    *(table for table, _, _ in reversed(LEVELS)),
+    *(_WITHOUT_SESSIONS[table] for table, _, _ in reversed(LEVELS)),
+)
+"""Every table of the rollup, finest first: the levels, then their session-less twins."""
 _SESSIONS_SUMMED = {
     table: f"""
     INSERT INTO {_WITHOUT_SESSIONS[table]} ({unit}, {", ".join(ROLLUP_KEY[1:-1] + ROLLUP_SUMS)})
