@@ -22,6 +22,7 @@ from __future__ import annotations
 
 import argparse
 import gzip
+import itertools
 import multiprocessing
 import os
 import socket
@@ -40,7 +41,7 @@ import httpx2
 import msgspec
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from benchlib import save, server_env, table, wait_healthy
+from benchlib import OUT, save, server_env, table, wait_healthy
 from cost_mcp.periods import ms_to_datetime
 from cost_mcp.pricing import Price, Pricer, Tokens
 from cost_mcp.push import WireBatch, WireRow
@@ -132,6 +133,133 @@ def asker(base: str, admin: str, seconds: float, think: float, ready: Any, resul
         results.put((latencies, cpu, error))
 
 
+_PG_SAMPLE = """
+SELECT
+  (SELECT checkpoints_timed FROM pg_stat_bgwriter),
+  (SELECT checkpoints_req FROM pg_stat_bgwriter),
+  (SELECT buffers_checkpoint FROM pg_stat_bgwriter),
+  (SELECT buffers_backend FROM pg_stat_bgwriter),
+  (SELECT wal_records FROM pg_stat_wal),
+  (SELECT wal_fpi FROM pg_stat_wal),
+  (SELECT wal_bytes FROM pg_stat_wal),
+  (SELECT blks_read FROM pg_stat_database WHERE datname = current_database()),
+  (SELECT blks_hit FROM pg_stat_database WHERE datname = current_database()),
+  (SELECT coalesce(string_agg(relname || ':' || autovacuum_count || '/' || autoanalyze_count, ' '
+                              ORDER BY relname), '')
+     FROM pg_stat_user_tables WHERE autovacuum_count + autoanalyze_count > 0)
+"""
+
+_PG_TABLES = """
+SELECT s.relname, s.n_live_tup, s.n_dead_tup, s.autovacuum_count, s.autoanalyze_count,
+       s.seq_scan, s.seq_tup_read, s.idx_scan,
+       io.heap_blks_read, io.heap_blks_hit, io.idx_blks_read, io.idx_blks_hit,
+       pg_total_relation_size(s.relid) / 1048576
+  FROM pg_stat_user_tables s JOIN pg_statio_user_tables io USING (relid)
+ WHERE s.n_live_tup + s.n_dead_tup + s.n_tup_ins > 0 ORDER BY pg_total_relation_size(s.relid) DESC
+"""
+
+
+_PG_STATEMENTS = """
+SELECT calls, round(total_exec_time), round(mean_exec_time::numeric, 2), shared_blks_hit, shared_blks_read,
+       left(regexp_replace(query, '\\s+', ' ', 'g'), 110)
+  FROM pg_stat_statements WHERE dbid = (SELECT oid FROM pg_database WHERE datname = current_database())
+ ORDER BY total_exec_time DESC LIMIT 12
+"""
+
+
+def pg_sampler(
+    url: str, stop: threading.Event, every: float, out: list[tuple[float, tuple[Any, ...]]]
+) -> None:
+    """PostgreSQL's own counters every ``every`` seconds until ``stop``, on a connection of its own:
+    checkpoints, WAL, the database's block reads against hits, and the tables autovacuum visited."""
+    import psycopg
+
+    with psycopg.connect(url, autocommit=True) as conn:
+        if conn.execute("SELECT 1 FROM pg_settings WHERE name = 'pg_stat_statements.max'").fetchone():
+            conn.execute("CREATE EXTENSION IF NOT EXISTS pg_stat_statements")
+            conn.execute("SELECT pg_stat_statements_reset()")
+        t0 = time.perf_counter()
+        while True:
+            # pg_stat_wal and pg_stat_database are cached per transaction; autocommit reads afresh.
+            out.append((time.perf_counter() - t0, tuple(conn.execute(_PG_SAMPLE).fetchone() or ())))
+            if stop.wait(every):
+                out.append((time.perf_counter() - t0, tuple(conn.execute(_PG_SAMPLE).fetchone() or ())))
+                return
+
+
+def pg_report(
+    url: str, samples: list[tuple[float, tuple[Any, ...]]], stamps: list[tuple[float, int]]
+) -> None:
+    """Per interval of the sampler: events/s accepted beside what PostgreSQL did meanwhile; then its
+    tables (rows live and dead, autovacuum/analyze runs, blocks read against found in shared buffers)."""
+    import psycopg
+
+    rows_ = []
+    for (t_a, a), (t_b, b) in itertools.pairwise(samples):
+        span = t_b - t_a
+        events = sum(n for t, n in stamps if t_a <= t < t_b)
+        reads, hits = b[7] - a[7], b[8] - a[8]
+        records = b[4] - a[4]
+        rows_.append(
+            [
+                f"{t_a:.0f}-{t_b:.0f}",
+                f"{events / span:,.0f}",
+                f"{b[0] - a[0]}/{b[1] - a[1]}",
+                b[2] - a[2],
+                b[3] - a[3],
+                f"{float(b[6] - a[6]) / 1048576 / span:.1f}",
+                f"{(b[5] - a[5]) / records:.2f}" if records else "-",
+                f"{reads / span:,.0f}",
+                f"{hits / (hits + reads):.4f}" if hits + reads else "-",
+                b[9] if b[9] != a[9] else "",
+            ]
+        )
+    print(
+        table(
+            [
+                "s",
+                "events/s",
+                "ckpt timed/req",
+                "bufs ckpt",
+                "bufs backend",
+                "WAL MB/s",
+                "FPI/record",
+                "blk reads/s",
+                "hit ratio",
+                "autovacuum/analyze runs so far (if changed)",
+            ],
+            rows_,
+        )
+    )
+    with psycopg.connect(url, autocommit=True) as conn:
+        tables = conn.execute(_PG_TABLES).fetchall()
+    print(
+        table(
+            [
+                "table",
+                "live",
+                "dead",
+                "autovac",
+                "autoanalyze",
+                "seq scans",
+                "rows seq read",
+                "idx scans",
+                "heap read",
+                "heap hit",
+                "idx read",
+                "idx hit",
+                "MB",
+            ],
+            [list(r) for r in tables],
+        )
+    )
+    # With --pg-setting shared_preload_libraries=pg_stat_statements: where the server's time went.
+    with psycopg.connect(url, autocommit=True) as conn:
+        if conn.execute("SELECT 1 FROM pg_extension WHERE extname = 'pg_stat_statements'").fetchone():
+            top = conn.execute(_PG_STATEMENTS).fetchall()
+            print(table(["calls", "total ms", "mean ms", "blks hit", "blks read", "statement"], top))
+
+
 def pct(values: list[float], q: float) -> float:
     ordered = sorted(values)
     return ordered[min(len(ordered) - 1, int(q * len(ordered)))] if ordered else float("nan")
@@ -155,15 +283,39 @@ def main() -> None:
         action="store_true",
         help="the ledger in a throwaway PostgreSQL cluster (tests/pg_cluster.py, fsync on), not SQLite",
     )
+    ap.add_argument(
+        "--pg-setting",
+        action="append",
+        default=[],
+        metavar="NAME=VALUE",
+        help="a server setting for the --pg cluster, repeatable (default: the cluster's own, 128MB "
+        "shared buffers, max_wal_size 1GB)",
+    )
+    ap.add_argument("--every", type=float, default=10, help="seconds per span of the per-span events/s")
+    ap.add_argument(
+        "--pg-stats",
+        action="store_true",
+        help="with --pg: PostgreSQL's checkpoints, WAL, block reads and autovacuum runs per span, "
+        "and its tables afterwards (one more connection, sampling every --every seconds)",
+    )
     args = ap.parse_args()
     cluster = None
     if args.pg:
         sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
         from tests.pg_cluster import Cluster
 
-        cluster = Cluster(durable=True)
+        # Checkpoints are logged whatever else is set: a line each, nothing the pushes wait on.
+        cluster = Cluster(durable=True, settings=["log_checkpoints=on", *args.pg_setting])
     try:
         run(args, cluster.url(cluster.new_database()) if cluster is not None else None)
+        if cluster is not None:
+            log = (cluster.dir / "log").read_text(errors="replace")
+            # The server's whole log (auto_explain's plans, if loaded with --pg-setting) outlives it.
+            OUT.mkdir(parents=True, exist_ok=True)
+            (OUT / "team-postgresql.log").write_text(log, encoding="utf-8")
+            for line in log.splitlines():
+                if "checkpoint" in line:
+                    print(line)
     finally:
         if cluster is not None:
             cluster.stop()
@@ -203,6 +355,9 @@ def run(args: argparse.Namespace, pg_url: str | None) -> None:
         push_lat: list[float] = []
         spend_lat: list[float] = []
         accepted = 0
+        stamps: list[tuple[float, int]] = []  # (seconds since the start, events) per accepted push
+        pg_samples: list[tuple[float, tuple[Any, ...]]] = []
+        sampler_stop = threading.Event()
         lock = threading.Lock()
         errors: list[str] = []
         try:
@@ -232,6 +387,7 @@ def run(args: argparse.Namespace, pg_url: str | None) -> None:
                                 return
                             with lock:
                                 push_lat.append(time.perf_counter() - t)
+                                stamps.append((time.perf_counter() - start, len(batch)))
                                 accepted += len(batch)
                                 sent[(i, n)] = batch
                         n += 1
@@ -255,11 +411,20 @@ def run(args: argparse.Namespace, pg_url: str | None) -> None:
             cpu_before = cpu_seconds(proc.pid)
             pushers_cpu_before = time.process_time()
             start = time.perf_counter()
+            sampler = None
+            if pg_url and args.pg_stats:
+                sampler = threading.Thread(
+                    target=pg_sampler, args=(pg_url, sampler_stop, args.every, pg_samples), daemon=True
+                )
+                sampler.start()
             threads = [threading.Thread(target=pusher, args=(i,)) for i in range(args.pushers)]
             for t in threads:
                 t.start()
             for t in threads:
                 t.join()
+            sampler_stop.set()
+            if sampler is not None:
+                sampler.join()
             # This process ran nothing but the pushers' threads meanwhile (the clients are processes).
             pushers_cpu = time.process_time() - pushers_cpu_before
             clients_cpu = 0.0
@@ -290,6 +455,14 @@ def run(args: argparse.Namespace, pg_url: str | None) -> None:
             proc.terminate()
             proc.wait(timeout=30)
     assert not errors, errors[:3]
+    # Events/s in each --every seconds of the run: whether a run slows as the ledger grows.
+    spans = [
+        sum(n for t, n in stamps if k * args.every <= t < (k + 1) * args.every) / args.every
+        for k in range(int(wall // args.every))
+    ]
+    print(f"events/s per {args.every:g} s: " + " ".join(f"{v:,.0f}" for v in spans))
+    if pg_url and pg_samples:
+        pg_report(pg_url, pg_samples, stamps)
     pricer = Pricer()
     expected = Decimal(0)
     distinct = 0
@@ -318,6 +491,8 @@ def run(args: argparse.Namespace, pg_url: str | None) -> None:
         "events_accepted": accepted,
         "distinct_events": distinct,
         "events_per_s": round(accepted / wall),
+        "events_per_s_by_span": [round(v) for v in spans],
+        "pg_settings": args.pg_setting,
         "push_p50_ms": round(pct(push_lat, 0.5) * 1000, 1),
         "push_p99_ms": round(pct(push_lat, 0.99) * 1000, 1),
         "get_spend_calls": len(spend_lat),

@@ -12,9 +12,11 @@ import glob
 import itertools
 import os
 import pwd
+import shlex
 import shutil
 import subprocess
 import tempfile
+from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
@@ -33,8 +35,9 @@ def _bin_dir() -> Path | None:
 class Cluster:
     """A running throwaway cluster; :meth:`new_database` gives each test its own database URL."""
 
-    def __init__(self, *, durable: bool = False) -> None:
-        """Start the cluster; ``durable`` keeps PostgreSQL's default fsync (benchmarks), tests turn it off."""
+    def __init__(self, *, durable: bool = False, settings: Sequence[str] = ()) -> None:
+        """Start the cluster; ``durable`` keeps PostgreSQL's default fsync (benchmarks), tests turn it off.
+        ``settings`` are ``name=value`` server settings added last (a benchmark's ``--pg-setting``)."""
         bindir = _bin_dir()
         if bindir is None:
             raise RuntimeError(
@@ -58,6 +61,11 @@ class Cluster:
         options = f"-k {self.dir} -c listen_addresses='' -c max_connections=300 -c shared_buffers=128MB"
         if not durable:
             options += " -c fsync=off -c synchronous_commit=off -c full_page_writes=off"
+        for setting in settings:
+            name, _, value = setting.partition("=")
+            if not name or not value or not name.replace("_", "").replace(".", "").isalnum():
+                raise ValueError(f"a server setting is name=value, not {setting!r}")
+            options += f" -c {name}={shlex.quote(value)}"
         self._run("pg_ctl", "-D", str(self.data), "-o", options, "-l", str(self.dir / "log"), "-w", "start")
         self._admin: Any = None
         self._names = itertools.count()

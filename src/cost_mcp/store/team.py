@@ -473,8 +473,11 @@ def _stored(conn: Conn, rows: Sequence[PushedRow]) -> Stored:
 
 _MERGE_PG = f"""
 WITH stored AS (
-    SELECT source, message_id, ts_ms, request_id, is_sidechain FROM usage_events
-    WHERE source = ANY(CAST(? AS TEXT[])) AND message_id = ANY(CAST(? AS TEXT[]))
+    SELECT e.* FROM unnest(CAST(? AS TEXT[]), CAST(? AS TEXT[])) AS c(source, message_id)
+    CROSS JOIN LATERAL (
+        SELECT source, message_id, ts_ms, request_id, is_sidechain FROM usage_events u
+        WHERE u.source = c.source AND u.message_id = c.message_id OFFSET 0
+    ) AS e
 ), merged AS (
     INSERT INTO usage_events ({", ".join(_PUSH_COLUMNS)})
     SELECT {", ".join(_PUSH_COLUMNS)} FROM {{rows}} ORDER BY n
@@ -486,8 +489,13 @@ UNION ALL
 SELECT source, message_id, ts_ms, request_id, is_sidechain, NULL FROM stored
 """
 # Every part of one statement reads the snapshot from before it, so ``stored`` sees the rows as
-# they were before the merge. Sources times message ids (a superset of the pairs) keeps the
-# unique key's index usable; :func:`_existing` matches the pairs.
+# they were before the merge. The look-up probes the unique key once per (source, message id) of
+# the batch: ``OFFSET 0`` keeps the lateral subquery from being flattened into a join, which the
+# planner may run as a hash join over every row of the ledger. It was ``source = ANY(...) AND
+# message_id = ANY(...)``: on a ledger autovacuum had not analyzed yet (a team server's first
+# minutes, 7,000 new rows a second), PostgreSQL guessed few rows per source and read every row of
+# the source through a bitmap, filtering the message ids: 15k blocks per push at 400k rows, a
+# push's time growing with the ledger (issue 14, h-team4).
 
 
 def _merge_pg(conn: Conn, rows: Sequence[PushedRow], values: list[Sequence[Any]]) -> tuple[int, Stored]:
@@ -497,14 +505,13 @@ def _merge_pg(conn: Conn, rows: Sequence[PushedRow], values: list[Sequence[Any]]
 
     The rows go in by COPY, not as array parameters of one statement: the driver quotes every
     array element in Python (client-side binding), which doubled a push's client CPU."""
-    sources = sorted({r.source for r in rows})
-    ids = sorted({r.message_id for r in rows})
+    pairs = sorted({(r.source, r.message_id) for r in rows})
     changed = 0
     stored: Stored = {}
     key = [_PUSH_COLUMNS.index(c) for c in _PUSH_KEY]
     for i, part in enumerate(bulk.rounds(values, key)):
         # Only the first round's look-up is "before the batch"; later rounds look up nothing.
-        look = (sources, ids) if i == 0 else ([], [])
+        look = ([s for s, _ in pairs], [m for _, m in pairs]) if i == 0 else ([], [])
         stage = stages.staged(conn, "usage_events", _PUSH_COLUMNS, part)
         for source, message_id, ts, request_id, sidechain, count in conn.execute(
             _MERGE_PG.replace("{rows}", stage), look

@@ -242,12 +242,13 @@ def _url_host(host: str) -> str:
 PUSHES_AT_ONCE = 2
 """Pushes processed at once by one server process: two, so one decodes and prices while the other
 is in the ledger (SQLite and zlib release the interpreter's lock)."""
-PUSHES_AT_ONCE_PG = 3
+PUSHES_AT_ONCE_PG = 2
 """The same on PostgreSQL, where pushes hold the write lock together (store.team) and their
-statements run on the database's cores. 20 pushers, 30 s, clients thinking 500 ms, one worker,
-load 3.4-5.4, alternated: three at once 9.8-10.0k events/s with get_spend p99 185-187 ms, four
-9.1-9.4k and 225-249 ms (two: 6.6-7.0k); each more push at once takes a query's share of the
-database's CPU (bench/README.md, h-team3)."""
+statements run on the database's cores. Three at once won (h-team3) while a push's look-up of its
+stored messages read the whole ledger; since it probes the unique key (h-team4), 60 s, 20 pushers,
+clients thinking 500 ms, one worker, load 4.3-5.0: two at once 10.5-12.5k events/s with get_spend
+p99 218-232 ms, three 10.7-12.6k with 271-333 ms: a third push takes a query's share of the
+database's CPU and adds no events (bench/README.md)."""
 
 
 def push_endpoint(
