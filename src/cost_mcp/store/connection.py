@@ -414,7 +414,7 @@ def write_transaction(conn: Conn, *, shared: bool = False) -> Iterator[Conn]:
 
 POOL_SIZE = 8
 """Most PostgreSQL connections one process opens: a team server's pushes share the write lock
-(web.http lets three into the ledger at once) and its token checks and queries need their own."""
+(web.http lets two into the ledger at once) and its token checks and queries need their own."""
 
 
 class Ledger:

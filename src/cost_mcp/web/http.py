@@ -36,7 +36,6 @@ from cost_mcp.pricing import Pricer
 from cost_mcp.sources import otel
 from cost_mcp.store import Ledger
 from cost_mcp.store import team as team_store
-from cost_mcp.store.connection import is_postgres
 from cost_mcp.web.app import create_app
 from cost_mcp.web.auth import TeamTokenVerifier, jwt_configured
 
@@ -241,14 +240,11 @@ def _url_host(host: str) -> str:
 
 PUSHES_AT_ONCE = 2
 """Pushes processed at once by one server process: two, so one decodes and prices while the other
-is in the ledger (SQLite and zlib release the interpreter's lock)."""
-PUSHES_AT_ONCE_PG = 2
-"""The same on PostgreSQL, where pushes hold the write lock together (store.team) and their
-statements run on the database's cores. Three at once won (h-team3) while a push's look-up of its
-stored messages read the whole ledger; since it probes the unique key (h-team4), 60 s, 20 pushers,
-clients thinking 500 ms, one worker, load 4.3-5.0: two at once 10.5-12.5k events/s with get_spend
-p99 218-232 ms, three 10.7-12.6k with 271-333 ms: a third push takes a query's share of the
-database's CPU and adds no events (bench/README.md)."""
+is in the ledger (SQLite and zlib release the interpreter's lock). Also two on PostgreSQL, where
+pushes hold the write lock together (store.team) and their statements run on the database's cores:
+60 s, 20 pushers, clients thinking 500 ms, one worker, load 4.3-5.0: two at once 10.5-12.5k events/s
+with get_spend p99 218-232 ms, three 10.7-12.6k with 271-333 ms: a third push takes a query's share
+of the database's CPU and adds no events (bench/README.md, h-team3 and h-team4)."""
 
 
 def push_endpoint(
@@ -260,10 +256,10 @@ def push_endpoint(
     as coroutines, not threads. Twenty pushes on twenty threads, all Python, hold the interpreter's
     lock in turn every few milliseconds, so the event loop and a get_spend's thread waited behind
     all of them (get_spend p99 of seconds for a query of milliseconds); the ledger takes one
-    writer at a time anyway; on PostgreSQL pushes share it, and :data:`PUSHES_AT_ONCE_PG` go at once.
+    writer at a time anyway (on PostgreSQL pushes share it, and the database's cores are the limit).
     """
     limiter = limiter or push.RateLimiter()
-    at_once = anyio.CapacityLimiter(PUSHES_AT_ONCE_PG if is_postgres(ledger.path) else PUSHES_AT_ONCE)
+    at_once = anyio.CapacityLimiter(PUSHES_AT_ONCE)
 
     async def receive(request: Request) -> Response:
         caller = current_caller_of(request)
