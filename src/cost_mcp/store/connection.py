@@ -391,6 +391,13 @@ def is_busy(exc: sqlite3.Error) -> bool:
     return str(getattr(exc, "sqlite_errorname", "")).startswith("SQLITE_BUSY") or "locked" in str(exc)
 
 
+def is_deadlock(exc: sqlite3.Error) -> bool:
+    """Whether ``exc`` is PostgreSQL picking this transaction as a deadlock's victim (SQLSTATE
+    40P01, whatever the server's message language): it was rolled back whole and may be run again.
+    SQLite, one writer at a time, never raises it."""
+    return getattr(exc.__cause__, "sqlstate", None) == "40P01"
+
+
 @contextmanager
 def write_transaction(conn: Conn, *, shared: bool = False) -> Iterator[Conn]:
     """One atomic write: everything inside commits together or not at all.

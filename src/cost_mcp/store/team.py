@@ -22,7 +22,7 @@ from typing import Any, cast
 from cost_mcp import tokens
 from cost_mcp.errors import InvalidInputError, NotFoundError
 from cost_mcp.store import bulk, otel, rollup, stages
-from cost_mcp.store.connection import Conn, dialect, write_transaction
+from cost_mcp.store.connection import Conn, dialect, is_deadlock, write_transaction
 from cost_mcp.store.usage import TOKENS_FROM_EXCLUDED_SQL
 
 TOKEN_PREFIX = "cmt_"
@@ -259,15 +259,14 @@ def store_pushed(
     does, since the rule between the two copies of a call matches them by request id, not message.
     A deadlock between pushes (rows of the rollup they both add to) is retried.
     """
-    pg = dialect(conn) == "postgresql"
-    shared = pg and all(r.source != _OTEL_SOURCE for r in rows)
+    shared = dialect(conn) == "postgresql" and all(r.source != _OTEL_SOURCE for r in rows)
     for attempt in range(_DEADLOCK_TRIES):
         # Before the transaction: kept staging tables must be made outside one (store.stages).
         stages.prepare(conn, _PUSH_STAGES)
         try:
             return _store(conn, member, token_name, rows, prices, recount, shared=shared)
         except sqlite3.OperationalError as exc:
-            if not pg or "deadlock detected" not in str(exc) or attempt == _DEADLOCK_TRIES - 1:
+            if not is_deadlock(exc) or attempt == _DEADLOCK_TRIES - 1:
                 raise
     raise AssertionError("unreachable")
 
