@@ -263,7 +263,10 @@ def _refuse_foreign(conn: LedgerConnection, target: str) -> None:
         )
     except sqlite3.OperationalError:  # a _migrations table of another shape; corruption propagates
         ours = False
-    if not ours:
+    # Another process creating the ledger at this moment: migrate() makes _migrations before its
+    # first migration's transaction, so for that instant it is the only table, and empty.
+    creating = tables == ["_migrations"] and conn.execute("SELECT 1 FROM _migrations").fetchone() is None
+    if not (ours or creating):
         shown = ", ".join(sorted(tables)[:5]) + (", ..." if len(tables) > 5 else "")
         raise DatabaseError(
             f"{target} is not a cost-mcp ledger (it is another application's SQLite database, with tables "
