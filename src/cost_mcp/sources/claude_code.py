@@ -1222,6 +1222,8 @@ def _flush(conn: Conn, batch: _Batch, prices: _Prices, stats: ScanStats) -> None
 _MESSAGE, _REQUEST, _SIDECHAIN, _TS, _SESSION, _TOTAL, _ORIGIN, _COUNTED = 1, 2, 3, 4, 7, 16, 21, 25
 _MODEL, _PROJECT, _COST, _REPORTED = 6, 8, 18, 19
 _TOKENS = range(10, 16)
+_SUMMED = itemgetter(*_TOKENS, _COST, _REPORTED)
+"""What :func:`_sums` adds up of a row: its token counts, then its cost and logged cost."""
 
 
 class _Rows(msgspec.Struct, array_like=True, gc=False):
@@ -1269,8 +1271,9 @@ def _sums(rows: Iterable[tuple[Any, ...]]) -> list[tuple[Any, ...]]:
                 held.append(row)
     sums = []
     for (qh, model, project, session), members in groups.items():
-        columns = list(zip(*members, strict=True))
-        summed = rollup.group_sums([columns[i] for i in _TOKENS], columns[_COST], columns[_REPORTED])
+        # Only the summed columns transposed: all of a row's were three times as many tuples.
+        *tokens, costs, reported = zip(*map(_SUMMED, members), strict=True)
+        summed = rollup.group_sums(tokens, costs, reported)
         sums.append((qh, SOURCE, PROVIDER, model, project, AGENT, "", session, *summed))
     return sums
 
