@@ -1332,6 +1332,9 @@ class _Prices:
     def __init__(self, pricer: Pricer) -> None:
         self.pricer = pricer
         self.plans: dict[_RatesKey, CallRates | Unpriced | None] = {}
+        self.day_rates: dict[_RatesKey, CallRates] = {}
+        """The plans that price every call of their day alike (nearly all): :func:`_row` prices
+        from these itself, without a call of :meth:`cost` per row."""
 
     def cost(self, copy: Copy) -> tuple[int | None, str | None, tuple[str, ...]]:
         """Nano-USD, the priced model id and the pricing assumptions of one call (None: unpriced)."""
@@ -1348,6 +1351,8 @@ class _Prices:
             )
             if not isinstance(plan, CallRates) or plan.day_stable:
                 self.plans[key] = plan
+            if isinstance(plan, CallRates) and plan.day_stable:
+                self.day_rates[key] = plan
         if isinstance(plan, CallRates) and plan.day_stable:
             return plan.nanos(copy.counts), plan.model_id, plan.assumptions
         if isinstance(plan, Unpriced):
@@ -1367,7 +1372,13 @@ class _Prices:
 
 
 def _row(copy: Copy, prices: _Prices, stats: ScanStats) -> tuple[Any, ...]:
-    cost, priced_model, assumptions = prices.cost(copy)
+    rates = prices.day_rates.get(
+        (copy.model, copy.speed, copy.service_tier, copy.inference_geo, copy.ts_ms // DAY_MS)
+    )
+    if rates is not None:  # _Prices.cost, inline for the common case
+        cost, priced_model, assumptions = rates.nanos(copy.counts), rates.model_id, rates.assumptions
+    else:
+        cost, priced_model, assumptions = prices.cost(copy)
     note = copy.note
     if assumptions:
         note = "; ".join(filter(None, (note, *assumptions)))
