@@ -490,29 +490,28 @@ _ZULU_MS = re.compile(r"(\d{4}-\d\d-\d\d)T([01]\d|2[0-3]):([0-5]\d):([0-5]\d)\.(
 _DAY_MS: dict[str, int] = {}
 """``YYYY-MM-DD`` of stamps of that shape seen before, to the day's start (every such day lies wholly
 inside [MIN_TS_MS, MAX_TS_MS): :func:`_epoch_ms_general` refuses the others)."""
-_MINUTE_MS: dict[str, int] = {}
-"""``THH:MM`` of those stamps to milliseconds into the day (at most 1,440 keys)."""
-_SECOND_MS: dict[str, int] = {}
-"""``:SS.`` of those stamps to milliseconds into the minute (at most 60 keys)."""
+_HOUR_MS: dict[str, int] = {}
+"""``YYYY-MM-DDTHH`` of those stamps to the hour's start (24 keys a day seen)."""
+_MINUTE_SECOND_MS: dict[str, int] = {}
+"""``:MM:SS`` of those stamps to milliseconds into the hour (at most 3,600 keys)."""
 _MILLI_MS: dict[str, int] = {}
-"""``mmmZ`` of those stamps to milliseconds (at most 1,000 keys)."""
+"""``.mmmZ`` of those stamps to milliseconds (at most 1,000 keys)."""
 
 
 def _epoch_ms(stamp: str | None) -> int:
     if not stamp:
         raise _InvalidLineError
     if len(stamp) == 24:
-        # Four look-ups in small caches instead of a regex match: each part was cut from a stamp
+        # Three look-ups in small caches instead of a regex match: each part was cut from a stamp
         # that matched _ZULU_MS whole, at the places its groups end, so their join matches it too.
-        day = _DAY_MS.get(stamp[:10])
-        if day is not None:
-            minute = _MINUTE_MS.get(stamp[10:16])
-            if minute is not None:
-                second = _SECOND_MS.get(stamp[16:20])
-                if second is not None:
-                    milli = _MILLI_MS.get(stamp[20:])
-                    if milli is not None:
-                        return day + minute + second + milli
+        # (Three, not four with the minute and second apart: 0.01 s less on 126k stamps.)
+        hour = _HOUR_MS.get(stamp[:13])
+        if hour is not None:
+            minute_second = _MINUTE_SECOND_MS.get(stamp[13:19])
+            if minute_second is not None:
+                milli = _MILLI_MS.get(stamp[19:])
+                if milli is not None:
+                    return hour + minute_second + milli
     zulu = _ZULU_MS.fullmatch(stamp)
     if zulu is None:
         return _epoch_ms_general(stamp)
@@ -524,15 +523,16 @@ def _epoch_ms(stamp: str | None) -> int:
         day = _epoch_ms_general(day_text + "T00:00:00Z")
         if len(_DAY_MS) < 100_000:
             _DAY_MS[day_text] = day
-    minute = (int(hh) * 60 + int(mm)) * 60_000
-    second = int(ss) * 1000
+    hour = day + int(hh) * 3_600_000
+    minute_second = int(mm) * 60_000 + int(ss) * 1000
     milli = int(ms)
-    ts = day + minute + second + milli
+    ts = hour + minute_second + milli
     if not MIN_TS_MS <= ts < MAX_TS_MS:
         raise _InvalidLineError
-    _MINUTE_MS[stamp[10:16]] = minute
-    _SECOND_MS[stamp[16:20]] = second
-    _MILLI_MS[stamp[20:]] = milli
+    if len(_HOUR_MS) < 100_000:
+        _HOUR_MS[stamp[:13]] = hour
+    _MINUTE_SECOND_MS[stamp[13:19]] = minute_second
+    _MILLI_MS[stamp[19:]] = milli
     return ts
 
 
