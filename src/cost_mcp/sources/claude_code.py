@@ -334,23 +334,16 @@ def _parse(raw: bytes, where: FileIdentity) -> Copy | SkipReason | None:
         return "truncated" if "truncated" in str(exc) else "malformed"
     if line.type == "assistant":
         return _copy_from(line, line, where)
-    if line.type == "progress":
-        return _progress_copy(line, where)
+    if line.type == "progress" and line.data != _NULL:
+        try:
+            data = _decode_progress(line.data)
+        except msgspec.ValidationError:
+            return "invalid_fields"
+        inner = data.message
+        if inner is None or inner.type not in (None, "assistant") or inner.message is None:
+            return None
+        return _copy_from(inner, line, where)
     return None
-
-
-def _progress_copy(line: _Line, where: FileIdentity) -> Copy | SkipReason | None:
-    """The copy a ``progress`` line mirrors (a subagent's message), if it carries one."""
-    if line.data == _NULL:
-        return None
-    try:
-        data = _decode_progress(line.data)
-    except msgspec.ValidationError:
-        return "invalid_fields"
-    inner = data.message
-    if inner is None or inner.type not in (None, "assistant") or inner.message is None:
-        return None
-    return _copy_from(inner, line, where)
 
 
 def _copy_from(entry: _Line, outer: _Line, where: FileIdentity) -> Copy | SkipReason:
@@ -1168,9 +1161,8 @@ def _read_file(
         # method look-ups on every line were a sizeable share of the Python per usage line.
         copies = batch.copies
         held_copy = copies.get
-        decode = _decode_line
         usage_lines = 0
-        first, last = MAX_TS_MS, MIN_TS_MS - 1  # every copy's time lies in [MIN_TS_MS, MAX_TS_MS)
+        first = last = None
         try:
             for raw in reader:
                 lines += 1
@@ -1178,29 +1170,16 @@ def _read_file(
                     stats.skipped["too_long"] += 1
                     batch.skipped[(path, "too_long")] += 1
                     continue
-                # _parse, its common case inline (one Python call less per line): a line that
-                # does not decode goes through parse_line, which tells why (or reads it flattened).
                 try:
-                    line = decode(raw)
-                except (msgspec.DecodeError, RecursionError):
+                    result = _parse(raw, where)
+                except RecursionError:  # parse_line reads such a line again, flattened
                     result = parse_line(raw, where)
-                else:
-                    kind = line.type
-                    if kind == "assistant":
-                        result = _copy_from(line, line, where)
-                    elif kind == "progress":
-                        try:
-                            result = _progress_copy(line, where)
-                        except RecursionError:  # its data too deep for the decoder
-                            result = parse_line(raw, where)
-                    else:
-                        result = None
                 if type(result) is Copy:
                     usage_lines += 1
                     ts = result.ts_ms
-                    if ts < first:
+                    if first is None or ts < first:
                         first = ts
-                    if ts > last:
+                    if last is None or ts > last:
                         last = ts
                     if result.extra:
                         batch.add(result)
@@ -1221,7 +1200,7 @@ def _read_file(
                     yield state()
         finally:
             stats.usage_lines += usage_lines
-            if usage_lines:
+            if first is not None and last is not None:
                 stats.first_ts_ms = first if stats.first_ts_ms is None else min(stats.first_ts_ms, first)
                 stats.last_ts_ms = last if stats.last_ts_ms is None else max(stats.last_ts_ms, last)
         stats.lines_read += lines
