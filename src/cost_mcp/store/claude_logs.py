@@ -68,9 +68,11 @@ def upsert_copies(
         return
     meta.note_pricing(conn)
     columns = COPY_COLUMNS.split(", ")
-    request_ids = [str(r[2]) for r in rows if r[0] == otel.LOG_SOURCE]
+    # Gathered only if the ledger holds OTel copies to uncount (most hold none).
+    request_ids = (str(r[2]) for r in rows if r[0] == otel.LOG_SOURCE)
     if stored_messages is not None:
-        fresh = [r for r in rows if r[1] not in stored_messages]
+        # Most of a first load's batches hold no stored message: two passes over 20k rows for nothing.
+        fresh = [r for r in rows if r[1] not in stored_messages] if stored_messages else rows
         if dialect(conn) == "postgresql":
             # In the unique key's order (C collation: code points, as Python compares str), each
             # insert lands beside the previous one in that index instead of on a random page:
@@ -80,7 +82,7 @@ def upsert_copies(
             # 20k rows).
             fresh.sort(key=_message_of)
         bulk.copy_in(conn, "usage_events", columns, fresh)
-        merged = [r for r in rows if r[1] in stored_messages]
+        merged = [r for r in rows if r[1] in stored_messages] if stored_messages else []
         bulk.insert_rows(conn, "usage_events", columns, merged, on_conflict=_ON_CONFLICT, key=_KEY)
         _wrote(conn, rows)
     else:
