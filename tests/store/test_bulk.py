@@ -443,6 +443,29 @@ def test_a_large_read_checkpoints_rarely_and_then_as_before(tmp_path: Path) -> N
         conn.close()
 
 
+def test_a_loads_wal_is_copied_into_the_database_beside_the_index_builds(tmp_path: Path) -> None:
+    # The load's pages reach the database file through the other thread's connection: the first
+    # commit after the load (its own checkpoint, on the writer's thread) is left only what followed.
+    from cost_mcp.store.claude_logs import checkpoint_beside, few_checkpoints
+
+    db = tmp_path / "cost.db"
+    conn = connect(db)
+    try:
+        with few_checkpoints(conn):
+            with write_transaction(conn):
+                upsert_copies(conn, [_copy(f"m{i}") for i in range(5_000)])
+            before = db.stat().st_size
+            wal = Path(f"{db}-wal").stat().st_size
+            assert wal > 10 * before  # nothing checkpointed yet
+            # The writer goes on meanwhile (the index builds).
+            with checkpoint_beside(conn), write_transaction(conn):
+                conn.execute("CREATE INDEX t_ts ON usage_events (ts_ms)")
+            assert db.stat().st_size > before + wal // 2
+        assert conn.execute("SELECT COUNT(*) FROM usage_events").fetchone()[0] == 5_000
+    finally:
+        conn.close()
+
+
 def _rollup_tables(conn: Conn) -> dict[str, list[tuple[object, ...]]]:
     from cost_mcp.store import rollup
 

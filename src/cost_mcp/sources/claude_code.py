@@ -810,7 +810,8 @@ def _read_work(
                 # behind at the end (on both engines the last batch was already waiting in 17 of 18
                 # timed loads), so building first overlapped nothing (bench/README, issue 13,
                 # eighth round).
-                bulk.restore_indexes(conn)
+                with claude_logs.checkpoint_beside(conn):
+                    bulk.restore_indexes(conn)
     if not stats.complete:
         stats.files_pending, stats.bytes_pending = _pending(conn, work)
     rollup.refresh(conn)
