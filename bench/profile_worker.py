@@ -26,6 +26,7 @@ rollup's sums, the file states, the commit.
 from __future__ import annotations
 
 import argparse
+import contextlib
 import json
 import multiprocessing.connection
 import os
