@@ -159,9 +159,17 @@ def test_concurrent_pushes_equal_one_serial_push(settings: Settings, tmp_path: P
         got = _state(conns[0])
         assert got == expected
         assert _rebuilt(conns[0]) == expected
-        # Every claim went with its push's commit.
+        # A claim is kept, one row per message of every push beside others (a batch with OTel
+        # rows holds the lock alone and claims nothing), and its lock went with the push's commit.
         if dialect(conns[0]) == "postgresql":
-            assert conns[0].execute("SELECT COUNT(*) FROM push_claims").fetchone()[0] == 0
+            claims = conns[0].execute("SELECT source, message_id FROM push_claims FOR UPDATE NOWAIT")
+            assert {(str(s), str(m)) for s, m in claims} == {
+                (r.source, r.message_id)
+                for _, batches in pushers
+                for batch in batches
+                if all(r.source != "claude_code_otel" for r in batch)
+                for r in batch
+            }
     finally:
         for conn in conns:
             conn.close()
