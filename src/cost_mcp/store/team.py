@@ -12,6 +12,7 @@ from __future__ import annotations
 import hashlib
 import secrets
 import sqlite3
+import threading
 from collections import Counter
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
@@ -260,15 +261,56 @@ def store_pushed(
     A deadlock between pushes (rows of the rollup they both add to) is retried.
     """
     shared = dialect(conn) == "postgresql" and all(r.source != _OTEL_SOURCE for r in rows)
+    # The claims' rows stay (see _CLAIM): now and then a push takes the lock alone and empties them.
+    prune = shared and _claims.due()
     for attempt in range(_DEADLOCK_TRIES):
         # Before the transaction: kept staging tables must be made outside one (store.stages).
         stages.prepare(conn, _PUSH_STAGES)
         try:
-            return _store(conn, member, token_name, rows, prices, recount, shared=shared)
+            changed = _store(
+                conn, member, token_name, rows, prices, recount, shared=shared and not prune, prune=prune
+            )
         except sqlite3.OperationalError as exc:
             if not is_deadlock(exc) or attempt == _DEADLOCK_TRIES - 1:
                 raise
+        else:
+            if prune:
+                _claims.emptied()
+            elif shared:
+                _claims.add(len({(r.source, r.message_id) for r in rows}))
+            return changed
     raise AssertionError("unreachable")
+
+
+class _ClaimCount:
+    """The messages this process's pushes have claimed since it last emptied ``push_claims``.
+
+    A claim leaves its row (one per message pushed, ~100 bytes with its key), so the table would
+    grow as the ledger does. Once :data:`CLAIMS_KEPT` are counted, the next push takes the write
+    lock alone, which no other push then holds (each holds it shared until its commit), so it can
+    TRUNCATE the table (a new empty file, no dead rows) and push unclaimed. Per process: replicas
+    each count their own, so the table holds at most about CLAIMS_KEPT per server process."""
+
+    def __init__(self) -> None:
+        self.claimed = 0
+        self.lock = threading.Lock()
+
+    def due(self) -> bool:
+        with self.lock:
+            return self.claimed >= CLAIMS_KEPT
+
+    def add(self, n: int) -> None:
+        with self.lock:
+            self.claimed += n
+
+    def emptied(self) -> None:
+        with self.lock:
+            self.claimed = 0
+
+
+CLAIMS_KEPT = 1_000_000
+"""Claims a server process lets ``push_claims`` keep before a push empties it (~100 MB)."""
+_claims = _ClaimCount()
 
 
 _DEADLOCK_TRIES = 5
@@ -284,9 +326,12 @@ def _store(
     recount: Callable[[Conn, set[str]], None],
     *,
     shared: bool,
+    prune: bool = False,
 ) -> int:
     now_ms = int(datetime.now(UTC).timestamp() * 1000)
     with write_transaction(conn, shared=shared):
+        if prune:
+            conn.execute("TRUNCATE push_claims")
         counted = _counted(conn, rows)
         values: list[Sequence[Any]] = [
             (
