@@ -11,8 +11,9 @@ nano-dollar.
 The clients ask back to back by default (``--think-ms 0``): the most a client can ask, not what an
 agent or a person does. ``--think-ms N`` makes each wait N ms after an answer before asking again.
 Every process's CPU time is reported as a share of the machine's cores: the server's, the pushers'
-(this process: building rows, JSON, gzip, HTTP) and the clients' (the SDK's MCP client), since on
-one small machine the bench's own processes take cores the server would otherwise have.
+(this process: building rows, JSON, gzip, HTTP), the clients' (the SDK's MCP client) and, with
+``--pg``, PostgreSQL's (where a push's statements run), since on one small machine the bench's own
+processes take cores the server would otherwise have.
 
     python bench/bench_team.py --seconds 60 --pushers 20 --clients 10 --batch 500 [--workers 2] [--pg]
         [--think-ms 500]
