@@ -8,6 +8,8 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from cost_mcp.config import Settings
 from cost_mcp.money import from_nanos
@@ -408,6 +410,40 @@ def test_the_fast_timestamp_path_reads_exactly_what_fromisoformat_reads(stamp: s
 
     assert fast(stamp) == general(stamp)
     assert fast(stamp) == fast(stamp)  # the second read comes from the day cache
+
+
+@given(
+    st.lists(
+        st.tuples(
+            st.sampled_from([1970, 2023, 2024, 2026, 2999, 3000]),
+            st.integers(1, 12),
+            st.sampled_from([1, 28, 29, 30, 31]),
+            st.integers(0, 24),
+            st.integers(0, 60),
+            st.integers(0, 60),
+            st.integers(0, 999),
+        ),
+        min_size=1,
+        max_size=20,
+    )
+)
+@settings(max_examples=200, deadline=None)
+def test_stamps_read_from_cached_parts_of_other_stamps_mean_what_fromisoformat_reads(
+    parts: list[tuple[int, int, int, int, int, int, int]],
+) -> None:
+    """The fast path joins an hour, a minute and second and a millisecond cached from different
+    stamps: every such join reads as ``datetime.fromisoformat`` reads it, or is refused alike."""
+    from cost_mcp.sources import claude_code
+
+    def read(read_ms: Any, s: str) -> int | None:
+        try:
+            return int(read_ms(s))
+        except claude_code._InvalidLineError:
+            return None
+
+    for y, mo, d, h, mi, sec, ms in parts:
+        stamp = f"{y:04d}-{mo:02d}-{d:02d}T{h:02d}:{mi:02d}:{sec:02d}.{ms:03d}Z"
+        assert read(claude_code._epoch_ms, stamp) == read(claude_code._epoch_ms_general, stamp)
 
 
 ROLLUP_TABLES = tuple(

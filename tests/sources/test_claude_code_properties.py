@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import random
+from collections import Counter
 from pathlib import Path
 from typing import Any
 from unittest import mock
@@ -161,3 +162,51 @@ def test_a_bulk_first_load_then_incremental_scans_gives_identical_totals(
     after, more = _scan_tree(root, files, rest, chunks, seed)
     assert after == reference
     assert added + more == len(spec)
+
+
+# One stored copy of a message: (request id or none, sidechain?, total tokens, ts, session, origin),
+# drawn from few values so that ties and shared request ids are common.
+copies_of_a_message = st.lists(
+    st.tuples(
+        st.sampled_from(["", "req_a", "req_b", "req_c"]),
+        st.booleans(),
+        st.integers(0, 1),
+        st.integers(0, 1),
+        st.sampled_from(["s1", "s2"]),
+        st.sampled_from(["a.jsonl", "b.jsonl"]),
+    ),
+    min_size=1,
+    max_size=6,
+    unique_by=lambda c: (c[0], c[1]),  # a batch holds one copy per (message, request, sidechain)
+)
+
+
+@given(st.lists(copies_of_a_message, min_size=1, max_size=4))
+@settings(max_examples=300, deadline=None)
+def test_a_batchs_counted_rows_are_the_ones_a_recount_of_the_table_chooses(
+    messages: list[list[tuple[str, bool, int, int, str, str]]],
+) -> None:
+    # The batch decides on _row's tuples (with a path of its own for two rows); the recount from
+    # the table with _winners: the two must agree on every group, ties included.
+    width = claude_code._COUNTED + 1
+    rows: list[tuple[Any, ...]] = []
+    expected: list[int] = []
+    for m, group in enumerate(messages):
+        stored = []
+        for request, sidechain, total, ts, session, origin in group:
+            row: list[Any] = [None] * width
+            row[claude_code._MESSAGE] = f"msg_{m}"
+            row[claude_code._REQUEST] = request
+            row[claude_code._SIDECHAIN] = int(sidechain)
+            row[claude_code._TOTAL] = total
+            row[claude_code._TS] = ts
+            row[claude_code._SESSION] = session
+            row[claude_code._ORIGIN] = origin
+            row[claude_code._COUNTED] = 1
+            stored.append(claude_code._Row(len(rows), request, sidechain, total, ts, session, origin))
+            rows.append(tuple(row))
+        expected.extend(counted for counted, _ in sorted(claude_code._winners(stored), key=lambda w: w[1]))
+    per_message = Counter(row[claude_code._MESSAGE] for row in rows)
+    uncounted = claude_code._uncount_in_batch(rows, per_message)
+    assert [row[claude_code._COUNTED] for row in rows] == expected
+    assert uncounted == expected.count(0)
