@@ -88,12 +88,6 @@ def upsert_copies(
     otel.uncount_otel_copies(conn, request_ids)
 
 
-def waits_on_server(conn: Conn) -> bool:
-    """Whether writing a batch mostly waits on a database server (PostgreSQL), time another thread
-    of this process can use; SQLite's writes run in this process."""
-    return dialect(conn) == "postgresql"
-
-
 LOAD_CHECKPOINT_PAGES = 25_000
 """WAL pages (~100 MB) this connection lets the log grow to during a first load before it checkpoints."""
 
