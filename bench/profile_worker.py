@@ -18,7 +18,9 @@ Timeline: one ``claude_code.ingest(full=True)`` on the CLI's path (parse worker 
 step timed: the worker's CPU split into parse (reading, decoding, copies, batching), ``_rows`` and
 encode + send; the writer's waits for the next batch, its ``_write`` CPU, the message decodes; and
 when the worker finished against when the writer's last write and the tail (index builds, rollup
-refresh) ended.
+refresh) ended. With ``--statements``, the writer's ``_write`` split by step (each step's own CPU,
+the writer thread's clock, less the steps inside it): the look-ups, the insert, the recount, the
+rollup's sums, the file states, the commit.
 """
 
 from __future__ import annotations
@@ -211,7 +213,82 @@ def phases(work: cc._Work, runs: int) -> list[list[Any]]:
     ]
 
 
-def timeline(tree: Path) -> None:
+class Steps:
+    """Each wrapped step's own CPU on the calling thread (less the wrapped steps it calls), summed."""
+
+    def __init__(self) -> None:
+        self.own: dict[str, float] = {}
+        self.calls: Counter[str] = Counter()
+        self.stack: list[float] = []  # per open step: CPU its wrapped callees took
+
+    def wrap(self, owner: Any, attr: str, name: str) -> None:
+        inner = getattr(owner, attr)
+
+        def run(*a: Any, **k: Any) -> Any:
+            if os.getpid() != self.pid:
+                return inner(*a, **k)
+            self.stack.append(0.0)
+            c0 = time.thread_time()
+            try:
+                return inner(*a, **k)
+            finally:
+                spent = time.thread_time() - c0
+                nested = self.stack.pop()
+                self.own[name] = self.own.get(name, 0.0) + spent - nested
+                self.calls[name] += 1
+                if self.stack:
+                    self.stack[-1] += spent
+
+        setattr(owner, attr, run)
+
+    def wrap_transaction(self) -> None:
+        """BEGIN and COMMIT of the writer's transactions (claude_code's own import of it)."""
+        inner = cc.write_transaction
+        steps = self
+
+        @contextlib.contextmanager
+        def timed(conn: Any, **k: Any) -> Any:
+            c0 = time.thread_time()
+            manager = inner(conn, **k)
+            manager.__enter__()
+            steps.own["BEGIN IMMEDIATE"] = steps.own.get("BEGIN IMMEDIATE", 0.0) + time.thread_time() - c0
+            try:
+                yield conn
+            except BaseException as exc:
+                if not manager.__exit__(type(exc), exc, exc.__traceback__):
+                    raise
+            else:
+                c0 = time.thread_time()
+                manager.__exit__(None, None, None)
+                steps.own["COMMIT"] = steps.own.get("COMMIT", 0.0) + time.thread_time() - c0
+                steps.calls["COMMIT"] += 1
+
+        cc.write_transaction = timed  # type: ignore[assignment]
+
+    def install(self) -> None:
+        from cost_mcp.store import claude_logs, meta, otel
+        from cost_mcp.store import skipped as skipped_lines
+
+        self.pid = os.getpid()
+        self.wrap_transaction()
+        self.wrap(claude_logs, "touch", "look-up list (ids to JSON / COPY)")
+        self.wrap(claude_logs, "touched_rows", "look-up: the batch's stored rows")
+        self.wrap(claude_logs, "upsert_copies", "upsert_copies (beyond the steps below)")
+        self.wrap(bulk, "copy_in", "insert: new messages' rows")
+        self.wrap(bulk, "insert_rows", "insert: rows of held messages (ON CONFLICT)")
+        self.wrap(meta, "note_pricing", "meta.note_pricing")
+        self.wrap(otel, "uncount_otel_copies", "otel.uncount_otel_copies")
+        self.wrap(cc, "_recount", "recount (beyond its look-up and update)")
+        self.wrap(claude_logs, "touched_copies", "recount: look-up of stored copies")
+        self.wrap(claude_logs, "set_counted", "recount: UPDATE counted")
+        self.wrap(cc, "_counted_among", "counted after (look-up)")
+        self.wrap(rollup, "add", "rollup.add (the batch's sums)")
+        self.wrap(rollup, "mark_dirty", "rollup.mark_dirty")
+        self.wrap(cc, "_save_files", "file states (scanned_files)")
+        self.wrap(skipped_lines, "record", "skipped lines")
+
+
+def timeline(tree: Path, statements: bool = False) -> None:
     """One cold ingest on the CLI's path, its steps timed in both processes."""
     tmp = Path(tempfile.mkdtemp(prefix="profile-worker-"))
     env = {"COST_MCP_DB": str(tmp / "cost.db"), "CLAUDE_CONFIG_DIR": str(tree), "COST_MCP_TIMEZONE": "UTC"}
@@ -226,11 +303,12 @@ def timeline(tree: Path) -> None:
         setattr(owner, name, lambda *a, **k: around(inner, *a, **k))
 
     def timed_write(inner: Any, c: Any, prepared: Any, *a: Any) -> Any:
-        w0, c0 = time.perf_counter(), cpu()
+        # The writer thread's clock: the process's would add the pump thread's receiving.
+        w0, c0 = time.perf_counter(), time.thread_time()
         try:
             return inner(c, prepared, *a)
         finally:
-            parent["writes"].append((w0, time.perf_counter(), cpu() - c0, len(prepared.rows)))
+            parent["writes"].append((w0, time.perf_counter(), time.thread_time() - c0, len(prepared.rows)))
 
     def timed_pump(inner: Any, receive: Any) -> Any:
         parent["fork"] = time.perf_counter()
@@ -304,6 +382,9 @@ def timeline(tree: Path) -> None:
         return around
 
     main_pid = os.getpid()
+    steps = Steps()
+    if statements:
+        steps.install()
     wrap(cc, "_write", timed_write)
     wrap(cc, "_pump", timed_pump)
     wrap(cc, "_rows", timed_rows)
@@ -365,6 +446,15 @@ def timeline(tree: Path) -> None:
     )
     ships = ", ".join(f"{t - parent['fork']:.2f}" for t, _ in w["ships"])
     print(f"worker ships (relative to the fork): {ships}")
+    if statements:
+        named = sum(steps.own.values())
+        print(
+            table(
+                ["_write step (writer thread CPU, own)", "CPU s", "calls"],
+                [[n, t, steps.calls[n]] for n, t in sorted(steps.own.items(), key=lambda x: -x[1])]
+                + [["_write beyond the steps (Python)", write_cpu - named, ""]],
+            )
+        )
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -374,6 +464,7 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--runs", type=int, default=3, help="passes of each phase (the best is kept)")
     ap.add_argument("--skip-phases", action="store_true")
     ap.add_argument("--skip-timeline", action="store_true")
+    ap.add_argument("--statements", action="store_true", help="split the writer's _write CPU by step")
     ap.add_argument("--batch", type=int, default=0, help="set claude_code.BATCH_COPIES (an experiment)")
     ap.add_argument("--first", type=int, default=0, help="set claude_code.FIRST_BATCH_COPIES (an experiment)")
     args = ap.parse_args(argv)
@@ -386,7 +477,7 @@ def main(argv: list[str] | None = None) -> int:
     if not args.skip_phases:
         print(table(["worker phase (CPU, best of runs)", "CPU s", "share"], phases(work_of(tree), args.runs)))
     if not args.skip_timeline:
-        timeline(tree)
+        timeline(tree, args.statements)
     print(f"load after {os.getloadavg()[0]:.2f}")
     return 0
 

@@ -39,12 +39,37 @@ def fast(argv: Sequence[str]) -> int | None:
     return None
 
 
+def _cold_ingest(args: Sequence[str]) -> None:
+    """For an ingest that reads every file (``--full``, or a ledger file not made yet), fork the
+    parse worker before the CLI's imports (:func:`cost_mcp.sources.claude_code.stand_by`): it
+    loads the price data while this process starts. Any other ingest forks it, if the read is
+    large, after the walk as before: the worker's start costs a small read more than it saves."""
+    if any(a == "--help" or a.startswith("--forget") for a in args):
+        return
+    if "--full" not in args:
+        from pathlib import Path
+
+        from cost_mcp.core_settings import load_core_settings
+
+        try:
+            db = load_core_settings().db
+        except Exception:
+            return  # the CLI reads the settings again and says what is wrong
+        if not isinstance(db, Path) or db.exists():
+            return
+    from cost_mcp.sources import claude_code
+
+    claude_code.stand_by()
+
+
 def main(argv: Sequence[str] | None = None) -> int:
     """Entry point of the `cost-mcp` command."""
     args = sys.argv[1:] if argv is None else list(argv)
     done = fast(args)
     if done is not None:
         return done
+    if args[:1] == ["ingest"]:
+        _cold_ingest(args[1:])
     from cost_mcp.cli import main as cli_main
 
     return cli_main(args)

@@ -841,6 +841,14 @@ def _any_tier_applies(mp: ModelPrice, tokens: Tokens) -> bool:
     )
 
 
+def load_price_data() -> None:
+    """Import genai-prices and load its price data now (0.15-0.2 s of CPU), which the first price
+    looked up would otherwise: for a process forked to price, while its parent does something else."""
+    from genai_prices import data_snapshot
+
+    data_snapshot.get_snapshot()
+
+
 @functools.lru_cache(maxsize=4096)
 def _lookup(model: str, provider: str | None) -> tuple[Provider, ModelInfo] | Unpriced:
     from genai_prices import data_snapshot

@@ -44,7 +44,7 @@ def _tree(root: Path, calls: int = 25) -> Path:
 
 
 def _ingest(
-    root: Path, db: Path | str, worker: bool, **kwargs: Any
+    root: Path, db: Path | str, worker: bool, standby: bool = False, **kwargs: Any
 ) -> tuple[dict[str, Any], list[tuple[Any, ...]]]:
     env = {"COST_MCP_DB": str(db), "CLAUDE_CONFIG_DIR": str(root), "COST_MCP_TIMEZONE": "UTC"}
     conn = connect(db)
@@ -55,10 +55,14 @@ def _ingest(
             mock.patch.object(claude_code, "BATCH_COPIES", 7),  # many batches through the pipe
             mock.patch.object(claude_code, "_read_beside", wraps=claude_code._read_beside) as beside,
         ):
+            if standby:  # as `cost-mcp ingest` does before its start (cost_mcp.launcher)
+                claude_code.stand_by()
+                assert len(claude_code._standing) == 1
             result = claude_code.ingest(
                 conn, load_settings(env, env_file=root / "absent"), Pricer(), **kwargs
             )
         assert beside.call_count == int(worker)
+        assert claude_code._standing == []
         rows = conn.execute(
             "SELECT source, message_id, request_id, is_sidechain, counted, ts_ms, model, session_id, "
             "project, "
@@ -142,3 +146,59 @@ def test_when_the_writer_fails_the_worker_stops_and_the_error_reaches_the_caller
     again = _ingest(root, tmp_path / "beside.db", worker=True)
     full = _ingest(root, tmp_path / "full.db", worker=False)
     assert again[1] == full[1]
+
+
+def test_a_worker_forked_before_the_start_writes_exactly_what_reading_in_turn_writes(tmp_path: Path) -> None:
+    root = _tree(tmp_path / "claude")
+    alone = _ingest(root, tmp_path / "alone.db", worker=False)
+    with mock.patch.object(claude_code, "_fork_worker", wraps=claude_code._fork_worker) as fork:
+        early = _ingest(root, tmp_path / "early.db", worker=True, standby=True)
+    assert fork.call_count == 0  # the worker that stood by took the read
+    assert early == alone
+
+
+def test_a_worker_forked_early_that_no_read_takes_is_ended(tmp_path: Path) -> None:
+    # A small read (here: the worker turned off after the fork) reads in turn and ends the worker.
+    root = _tree(tmp_path / "claude")
+    alone = _ingest(root, tmp_path / "alone.db", worker=False)
+    with mock.patch.object(claude_code, "_end", wraps=claude_code._end) as end:
+        claude_code.stand_by()
+        process = claude_code._standing[0].process
+        small = _ingest(root, tmp_path / "small.db", worker=False)
+    assert end.call_count == 1 and process.exitcode is not None
+    assert small == alone
+
+
+def test_a_worker_forked_early_that_died_is_replaced_by_a_fresh_fork(tmp_path: Path) -> None:
+    root = _tree(tmp_path / "claude")
+    alone = _ingest(root, tmp_path / "alone.db", worker=False)
+    claude_code.stand_by()
+    standby = claude_code._standing[0]
+    standby.process.kill()
+    standby.process.join()
+    with mock.patch.object(claude_code, "_fork_worker", wraps=claude_code._fork_worker) as fork:
+        again = _ingest(root, tmp_path / "again.db", worker=True)
+    assert fork.call_count == 1
+    assert again == alone
+
+
+def test_the_command_forks_its_worker_early_only_for_a_read_of_every_file(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from cost_mcp import launcher
+
+    monkeypatch.setenv("COST_MCP_ENV_FILE", str(tmp_path / "absent"))
+    monkeypatch.setenv("COST_MCP_DB", str(tmp_path / "cost.db"))
+    with mock.patch.object(claude_code, "stand_by") as stand_by:
+        launcher._cold_ingest([])  # a ledger not made yet: every file is read
+        launcher._cold_ingest(["--forget", "x"])
+        launcher._cold_ingest(["--help"])
+        assert stand_by.call_count == 1
+        connect(tmp_path / "cost.db").close()
+        launcher._cold_ingest(["some/path"])  # a ledger that exists: maybe a few lines
+        assert stand_by.call_count == 1
+        launcher._cold_ingest(["--full"])
+        assert stand_by.call_count == 2
+        monkeypatch.setenv("COST_MCP_DB", "postgresql://localhost/none")  # not known empty
+        launcher._cold_ingest([])
+        assert stand_by.call_count == 2

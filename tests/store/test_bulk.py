@@ -343,6 +343,93 @@ def test_m021_leaves_every_stored_row_as_the_trigger_counted_it(tmp_path: Path) 
         conn.close()
 
 
+def _copy(message_id: str) -> tuple[object, ...]:
+    return ("claude_code", message_id, f"r-{message_id}", 0, 1, "anthropic", "claude-sonnet-4-5", "s", "p",
+            "claude-code", 1, 1, 0, 0, 0, 0, 2, "", 1, None, None, "/a.jsonl", "", "", "", 1)  # fmt: skip
+
+
+def _batch(conn: Conn, messages: list[str], *, write: list[str]) -> list[str]:
+    """One writer's batch as the log reader makes it: look the messages up, then write ``write``
+    (those found go through the merge); returns the messages found."""
+    from cost_mcp.store import claude_logs
+
+    with write_transaction(conn):
+        touched = claude_logs.touch(conn, "claude_code", messages)
+        found = sorted({m for m, _, _ in claude_logs.touched_rows(conn, touched)})
+        upsert_copies(conn, [_copy(m) for m in write], stored_messages=set(found))
+    return found
+
+
+def test_a_large_reads_look_ups_skip_only_what_no_one_can_hold(home: Path) -> None:
+    # A first load looks up only the messages it wrote itself until anyone else adds a row: from
+    # then on every id is looked up again, so a message written by another process is found. On
+    # SQLite the other process's insert here takes the row id a deleted row had, so that only
+    # PRAGMA data_version (not the largest row id) tells that someone wrote.
+    from cost_mcp.config import load_settings
+    from cost_mcp.store import claude_logs
+
+    db = load_settings().db
+    conn, other = connect(db), connect(db)
+    try:
+        with claude_logs.large_read(conn):
+            assert _batch(conn, ["a", "b"], write=["a", "b"]) == []
+            assert _batch(conn, ["a", "c"], write=["a", "c"]) == ["a"]
+            memo = claude_logs._written[conn]
+            assert memo.mark is not None and not memo.gone
+            # Nothing else wrote: "d" is not looked up at all.
+            with write_transaction(conn):
+                assert claude_logs._worth_probing(conn, "claude_code", ["b", "d"])[0] == ["b"]
+            with write_transaction(other):  # another process, between two batches
+                last = other.execute("SELECT MAX(id) FROM usage_events").fetchone()[0]
+                other.execute("DELETE FROM usage_events WHERE id = ?", (last,))
+                upsert_copies(other, [_copy("x")])
+                if dialect(other) == "sqlite":
+                    assert other.execute("SELECT MAX(id) FROM usage_events").fetchone()[0] == last
+            assert _batch(conn, ["x", "b", "y"], write=["y"]) == ["b", "x"]
+            assert claude_logs._written[conn].gone
+            assert _batch(conn, ["x"], write=[]) == ["x"]
+        assert conn not in claude_logs._written
+        count = "SELECT COUNT(*) FROM usage_events WHERE source = 'claude_code'"
+        assert conn.execute(count).fetchone()[0] == 4  # a, b, x, y (c deleted by the other)
+    finally:
+        conn.close()
+        other.close()
+
+
+def test_a_large_reads_look_ups_see_a_write_of_its_own_connection_outside_the_read(home: Path) -> None:
+    # A process shares its one connection between threads one at a time: another writer on the
+    # same connection between two batches (an OTLP receiver's, say) commits nothing "another
+    # connection" did, so the largest row id (or PostgreSQL's sequence) must tell.
+    from cost_mcp.config import load_settings
+    from cost_mcp.store import claude_logs
+
+    conn = connect(load_settings().db)
+    try:
+        with claude_logs.large_read(conn):
+            assert _batch(conn, ["a"], write=["a"]) == []
+            with write_transaction(conn):
+                upsert_copies(conn, [_copy("x")])
+            assert _batch(conn, ["x", "z"], write=[]) == ["x"]
+            assert claude_logs._written[conn].gone
+    finally:
+        conn.close()
+
+
+def test_a_large_read_into_a_ledger_holding_the_source_looks_every_id_up(home: Path) -> None:
+    from cost_mcp.config import load_settings
+    from cost_mcp.store import claude_logs
+
+    conn = connect(load_settings().db)
+    try:
+        _batch(conn, ["held"], write=["held"])
+        with claude_logs.large_read(conn):
+            assert _batch(conn, ["held", "new"], write=["held", "new"]) == ["held"]
+            assert claude_logs._written[conn].gone
+            assert _batch(conn, ["held", "new"], write=[]) == ["held", "new"]
+    finally:
+        conn.close()
+
+
 def test_a_large_read_checkpoints_rarely_and_then_as_before(tmp_path: Path) -> None:
     from cost_mcp.store.claude_logs import LOAD_CHECKPOINT_PAGES, few_checkpoints
 
@@ -352,6 +439,29 @@ def test_a_large_read_checkpoints_rarely_and_then_as_before(tmp_path: Path) -> N
         with few_checkpoints(conn):
             assert conn.execute("PRAGMA wal_autocheckpoint").fetchone()[0] == LOAD_CHECKPOINT_PAGES
         assert conn.execute("PRAGMA wal_autocheckpoint").fetchone()[0] == before
+    finally:
+        conn.close()
+
+
+def test_a_loads_wal_is_copied_into_the_database_beside_the_index_builds(tmp_path: Path) -> None:
+    # The load's pages reach the database file through the other thread's connection: the first
+    # commit after the load (its own checkpoint, on the writer's thread) is left only what followed.
+    from cost_mcp.store.claude_logs import checkpoint_beside, few_checkpoints
+
+    db = tmp_path / "cost.db"
+    conn = connect(db)
+    try:
+        with few_checkpoints(conn):
+            with write_transaction(conn):
+                upsert_copies(conn, [_copy(f"m{i}") for i in range(5_000)])
+            before = db.stat().st_size
+            wal = Path(f"{db}-wal").stat().st_size
+            assert wal > 10 * before  # nothing checkpointed yet
+            # The writer goes on meanwhile (the index builds).
+            with checkpoint_beside(conn), write_transaction(conn):
+                conn.execute("CREATE INDEX t_ts ON usage_events (ts_ms)")
+            assert db.stat().st_size > before + wal // 2
+        assert conn.execute("SELECT COUNT(*) FROM usage_events").fetchone()[0] == 5_000
     finally:
         conn.close()
 

@@ -727,6 +727,21 @@ def scan(
     Each batch of copies is written with the file offsets it came from in one transaction, so a
     crash loses nothing and counts nothing twice.
     """
+    try:
+        return _scan(conn, targets, pricer, full, progress, deadline, max_line_bytes)
+    finally:
+        _dismiss_standby()  # a worker forked early that this scan did not take (a small read)
+
+
+def _scan(
+    conn: Conn,
+    targets: Sequence[Target],
+    pricer: Pricer,
+    full: bool,
+    progress: ProgressCallback | None,
+    deadline: float | None,
+    max_line_bytes: int,
+) -> ScanStats:
     started = time.perf_counter()
     stats = ScanStats()
     found: dict[str, tuple[os.stat_result, Target]] = {}
@@ -795,7 +810,8 @@ def _read_work(
                 # behind at the end (on both engines the last batch was already waiting in 17 of 18
                 # timed loads), so building first overlapped nothing (bench/README, issue 13,
                 # eighth round).
-                bulk.restore_indexes(conn)
+                with claude_logs.checkpoint_beside(conn):
+                    bulk.restore_indexes(conn)
     if not stats.complete:
         stats.files_pending, stats.bytes_pending = _pending(conn, work)
     rollup.refresh(conn)
@@ -951,17 +967,8 @@ def _read_beside(
     worker dies before its totals arrive, the batches written stay (they are exact and idempotent)
     and the caller reads the work again in this process; dedup adds nothing twice.
     """
-    import multiprocessing
-
-    ctx = multiprocessing.get_context("fork")
-    receive, send = ctx.Pipe(duplex=False)
-    worker = ctx.Process(
-        target=_parse_worker,
-        args=(send, receive, work, pricer, progress is not None, deadline, total_bytes, max_line_bytes),
-        daemon=True,
-    )
-    worker.start()
-    send.close()
+    order = (work, pricer, progress is not None, deadline, total_bytes, max_line_bytes)
+    worker, receive = _take_standby(order) or _fork_worker(order)
     inbox, pump = _pump(receive)
     decode = msgspec.msgpack.Decoder(_Shipment).decode
     batch = _Batch()
@@ -1006,6 +1013,110 @@ def _read_beside(
     stats.unpriced.update(totals.unpriced)
     stats.complete = stats.complete and totals.complete
     return True
+
+
+_Order = tuple[_Work, Pricer, bool, float | None, int, int]
+"""What a parse worker is given (:func:`_parse_worker`'s arguments after its pipe ends)."""
+
+
+def _fork_worker(order: _Order) -> tuple[Any, Any]:
+    """Fork a parse worker for ``order``: the process and the pipe end its batches arrive on."""
+    import multiprocessing
+
+    ctx = multiprocessing.get_context("fork")
+    receive, send = ctx.Pipe(duplex=False)
+    worker = ctx.Process(target=_parse_worker, args=(send, receive, *order), daemon=True)
+    worker.start()
+    send.close()
+    return worker, receive
+
+
+@dataclass(slots=True)
+class _Standby:
+    """A parse worker forked before the rest of its process's start, waiting for its work."""
+
+    process: Any
+    orders: Any
+    """The sending end of the pipe the worker's :data:`_Order` goes through (or None: dismissed)."""
+    receive: Any
+    """The receiving end of the pipe its batches come back on."""
+
+
+_standing: list[_Standby] = []
+"""The early-forked worker, if any (at most one)."""
+
+
+def stand_by() -> None:
+    """Fork the parse worker of a read expected to be large now, before this process's start.
+
+    A cold `cost-mcp ingest` spent ~0.2 s of CPU before its first batch in the worker's pricing
+    data (genai-prices' import), forked after the command's imports, the ledger's migrations and
+    the walk, while the writer waited: forked first, the worker loads it while this process
+    starts, then waits for its work (:func:`_read_beside` sends it). A scan that does not take it
+    ends it (:func:`_dismiss_standby`); if this process ends first, the worker sees its orders'
+    pipe close and ends too. Only from a process that may fork (:func:`_can_fork`).
+    """
+    if _standing or not PARSE_WORKER or not _can_fork():
+        return
+    import multiprocessing
+
+    ctx = multiprocessing.get_context("fork")
+    orders_in, orders = ctx.Pipe(duplex=False)
+    receive, send = ctx.Pipe(duplex=False)
+    worker = ctx.Process(target=_standing_worker, args=(orders_in, orders, send, receive), daemon=True)
+    worker.start()
+    orders_in.close()
+    send.close()
+    _standing.append(_Standby(worker, orders, receive))
+
+
+def _standing_worker(orders_in: Any, orders: Any, send: Any, receive: Any) -> None:
+    """The early-forked worker: load the price data, then wait for an order and work it."""
+    orders.close()  # so that the pipe ends (EOF here) when the process that forked this one does
+    gc.disable()  # as the scan does before forking its worker (see _read_work)
+    from cost_mcp.pricing import load_price_data
+
+    with contextlib.suppress(Exception):  # a failure shows again where the worker prices
+        load_price_data()
+    try:
+        order: _Order | None = orders_in.recv()
+    except (EOFError, OSError):
+        order = None
+    orders_in.close()
+    if order is None:
+        os._exit(0)
+    _parse_worker(send, receive, *order)
+
+
+def _take_standby(order: _Order) -> tuple[Any, Any] | None:
+    """The early-forked worker, given ``order``; None when there is none (or it is gone)."""
+    if not _standing:
+        return None
+    standby = _standing.pop()
+    try:
+        standby.orders.send(order)
+    except Exception:
+        # Gone (a broken pipe), or an order that does not pickle (a pricer the worker cannot be
+        # sent): a worker forked afresh, as without a standby.
+        _end(standby)
+        return None
+    standby.orders.close()
+    return standby.process, standby.receive
+
+
+def _dismiss_standby() -> None:
+    """End an early-forked worker no scan took (a small read, nothing to read, an error)."""
+    while _standing:
+        _end(_standing.pop())
+
+
+def _end(standby: _Standby) -> None:
+    # Killed rather than told: it may still be loading the price data, and a message would wait
+    # for it to finish that.
+    standby.process.kill()
+    standby.process.join()
+    standby.orders.close()
+    standby.receive.close()
 
 
 AHEAD_BATCHES = 3

@@ -32,7 +32,7 @@ COPY_COLUMNS = (
 :data:`cost_mcp.tokens.KINDS` order)."""
 
 _KEY = ("source", "message_id", "request_id", "is_sidechain")
-_message_of = operator.itemgetter(1)
+_source_of, _message_of = operator.itemgetter(0), operator.itemgetter(1)
 """A row's message id, the unique key's (:data:`_KEY`) second column: the first is the source, one
 per batch, and the last two mostly one per message."""
 
@@ -68,9 +68,11 @@ def upsert_copies(
         return
     meta.note_pricing(conn)
     columns = COPY_COLUMNS.split(", ")
-    request_ids = [str(r[2]) for r in rows if r[0] == otel.LOG_SOURCE]
+    # Gathered only if the ledger holds OTel copies to uncount (most hold none).
+    request_ids = (str(r[2]) for r in rows if r[0] == otel.LOG_SOURCE)
     if stored_messages is not None:
-        fresh = [r for r in rows if r[1] not in stored_messages]
+        # Most of a first load's batches hold no stored message: two passes over 20k rows for nothing.
+        fresh = [r for r in rows if r[1] not in stored_messages] if stored_messages else rows
         if dialect(conn) == "postgresql":
             # In the unique key's order (C collation: code points, as Python compares str), each
             # insert lands beside the previous one in that index instead of on a random page:
@@ -80,7 +82,7 @@ def upsert_copies(
             # 20k rows).
             fresh.sort(key=_message_of)
         bulk.copy_in(conn, "usage_events", columns, fresh)
-        merged = [r for r in rows if r[1] in stored_messages]
+        merged = [r for r in rows if r[1] in stored_messages] if stored_messages else []
         bulk.insert_rows(conn, "usage_events", columns, merged, on_conflict=_ON_CONFLICT, key=_KEY)
         _wrote(conn, rows)
     else:
@@ -94,19 +96,18 @@ LOAD_CHECKPOINT_PAGES = 25_000
 
 @contextmanager
 def large_read(conn: Conn) -> Iterator[None]:
-    """The setting of a large read by the log reader: few WAL checkpoints on SQLite
-    (:func:`few_checkpoints`); on PostgreSQL, look-ups that skip what no one can hold yet
-    (:class:`_Written`)."""
-    if dialect(conn) != "postgresql":
-        with few_checkpoints(conn):
-            yield
-        return
-    # Staging tables made once for the read, emptied by each batch's commit: staged per batch,
-    # each TRUNCATE gave the table a new file (and the look-up before it a round trip), ~9 a load.
-    stages.prepare(conn, ((bulk.TABLE, COPY_COLUMNS.split(", ")), ("usage_rollup", rollup.STAGED_COLUMNS)))
+    """The setting of a large read by the log reader: look-ups that skip what no one can hold yet
+    (:class:`_Written`); on SQLite, few WAL checkpoints too (:func:`few_checkpoints`); on
+    PostgreSQL, staging tables kept for the read."""
+    if dialect(conn) == "postgresql":
+        # Made once for the read and emptied by each batch's commit: staged per batch, each
+        # TRUNCATE gave the table a new file (and the look-up before it a round trip), ~9 a load.
+        kept = ((bulk.TABLE, COPY_COLUMNS.split(", ")), ("usage_rollup", rollup.STAGED_COLUMNS))
+        stages.prepare(conn, kept)
     _written[conn] = _Written()
     try:
-        yield
+        with few_checkpoints(conn):
+            yield
     finally:
         _written.pop(conn, None)
 
@@ -126,6 +127,46 @@ def few_checkpoints(conn: Conn) -> Iterator[None]:
         yield
 
 
+@contextmanager
+def checkpoint_beside(conn: Conn) -> Iterator[None]:
+    """SQLite: copy a large read's WAL into the database file on another thread, through a
+    connection of its own, while this one goes on (the index builds after a first load).
+
+    The first commit after :func:`few_checkpoints` checkpoints the whole WAL of the load (its
+    pages copied and the file synced: ~0.1 s of the load's serial end) on the writer's thread; a
+    passive checkpoint beside it copies what is committed without waiting for or blocking anyone,
+    on the core the parse worker has left, and leaves that commit the index builds' pages."""
+    if dialect(conn) == "postgresql":
+        yield
+        return
+    import sqlite3
+    import threading
+
+    row = conn.execute("PRAGMA database_list").fetchone()
+    path = str(row[2]) if row is not None else ""
+
+    def run() -> None:
+        try:
+            other = sqlite3.connect(path, isolation_level=None)
+        except sqlite3.Error:
+            return
+        try:
+            other.execute("PRAGMA wal_checkpoint(PASSIVE)")
+        except sqlite3.Error:
+            pass  # nothing lost: the next commit's own checkpoint copies it all
+        finally:
+            other.close()
+
+    thread = threading.Thread(target=run, name="cost-mcp-checkpoint", daemon=True) if path else None
+    if thread is not None:
+        thread.start()
+    try:
+        yield
+    finally:
+        if thread is not None:
+            thread.join()
+
+
 @dataclass(frozen=True, slots=True)
 class Touched:
     """A batch's message ids as the look-ups that follow read them (made by :func:`touch`)."""
@@ -137,22 +178,26 @@ class Touched:
 
 @dataclass
 class _Written:
-    """What a large read on PostgreSQL has written, so that its look-ups can skip the rest.
+    """What a large read has written, so that its look-ups can skip the rest.
 
-    A first load probes every message id of a batch (20,000 index probes, and the ids COPYed to
-    the server first) to find the few a previous batch wrote. Once the look-up has seen that the
-    ledger holds no row of the source, the message ids this connection writes are remembered (as
-    hashes: a collision only probes an id for nothing), and a later batch probes only those. That
-    holds while no one else has added a row: every insert into ``usage_events`` takes its id from
-    the identity (no statement of the store names ``id``), whose sequence this connection reads
-    under the write lock after its own inserts (:attr:`mark`) and again at the next look-up; any
-    other value and the look-ups probe every id again, for the rest of the read."""
+    A first load probes every message id of a batch (20,000 index probes, and on PostgreSQL the
+    ids COPYed to the server first) to find the few a previous batch wrote. Once the look-up has
+    seen that the ledger holds no row of the source, the message ids this connection writes are
+    remembered (as hashes: a collision only probes an id for nothing), and a later batch probes
+    only those. That holds while no one else has added a row. On PostgreSQL every insert into
+    ``usage_events`` takes its id from the identity (no statement of the store names ``id``), whose
+    sequence this connection reads under the write lock after its own inserts (:attr:`mark`) and
+    again at the next look-up. On SQLite the mark is ``PRAGMA data_version``, which changes when
+    any other connection commits, with the largest row id, which grows with any insert of this
+    connection's outside the read (a process shares its one connection between threads, one at a
+    time). Any other value and the look-ups probe every id again, for the rest of the read."""
 
     hashes: set[int] = field(default_factory=set)
     """hash() of every message id of the source the ledger holds, while :attr:`mark` is set."""
     source: str = ""
-    mark: int | None = None
-    """The id sequence's value when :attr:`hashes` was known complete; None: not known."""
+    mark: tuple[int, int] | None = None
+    """The id sequence's value (PostgreSQL; data version and largest row id on SQLite) when
+    :attr:`hashes` was known complete; None: not known."""
     checked: bool = False
     """The current transaction's look-up found :attr:`mark` unchanged (the write lock is held)."""
     gone: bool = False
@@ -172,22 +217,31 @@ the file system's inode allocation); the DELETE before a fill finds it empty but
 second look-up (the recounted messages: a few hundred ids)."""
 
 _SEQUENCE = "COALESCE(pg_sequence_last_value(pg_get_serial_sequence('usage_events', 'id')::regclass), 0)"
+_SQLITE_MARK = (
+    "(SELECT data_version FROM pragma_data_version()), (SELECT COALESCE(MAX(id), 0) FROM usage_events)"
+)
+"""SQLite's mark (see :class:`_Written`): a seek to the last row id, where counting rows walks them."""
 
 
 def _worth_probing(conn: Conn, source: str, message_ids: Iterable[str]) -> tuple[Iterable[str], str]:
     """``message_ids`` less those :class:`_Written` knows no stored row has, and the SQL (ending
-    in ``; ``) that prepares the look-up's temp table."""
-    setup = _TOUCHED
+    in ``; ``) that prepares the look-up's temp table (PostgreSQL)."""
+    postgres = dialect(conn) == "postgresql"
+    setup = _TOUCHED if postgres else ""
     memo = _written.get(conn)
     if memo is None or memo.gone or memo.source not in ("", source):
         return message_ids, setup
-    # One round trip with the temp table's set-up (the SELECT's row is the cursor's first result).
-    mark, none_stored = conn.execute(
-        f"SELECT {_SEQUENCE}, NOT EXISTS (SELECT 1 FROM usage_events WHERE source = ?); {setup}", (source,)
-    ).fetchone()
-    if memo.mark is None and none_stored:
-        memo.source, memo.mark = source, int(mark)
-    if memo.mark is None or memo.mark != int(mark):
+    none_stored = "NOT EXISTS (SELECT 1 FROM usage_events WHERE source = ?)"
+    if postgres:
+        # One round trip with the temp table's set-up (the SELECT's row is the cursor's first result).
+        seq, empty = conn.execute(f"SELECT {_SEQUENCE}, {none_stored}; {setup}", (source,)).fetchone()
+        mark = (int(seq), 0)
+    else:
+        version, last_id, empty = conn.execute(f"SELECT {_SQLITE_MARK}, {none_stored}", (source,)).fetchone()
+        mark = (int(version), int(last_id))
+    if memo.mark is None and empty:
+        memo.source, memo.mark = source, mark
+    if memo.mark is None or memo.mark != mark:
         memo.gone, memo.checked = True, False
         memo.hashes.clear()
         return message_ids, ""
@@ -198,11 +252,19 @@ def _worth_probing(conn: Conn, source: str, message_ids: Iterable[str]) -> tuple
 def _wrote(conn: Conn, rows: Sequence[Sequence[object]]) -> None:
     """Remember the message ids of ``rows``, just written after a look-up in this transaction."""
     memo = _written.get(conn)
-    if memo is None or not memo.checked or dialect(conn) != "postgresql":
+    if memo is None or not memo.checked:
         return
     memo.checked = False
-    memo.hashes.update(hash(r[1]) for r in rows if r[0] == memo.source)
-    memo.mark = int(conn.execute(f"SELECT {_SEQUENCE}").fetchone()[0])
+    if operator.countOf(map(_source_of, rows), memo.source) == len(rows):
+        # In C: a reader's batch is of its one source, and a generator over 75k rows cost 0.02 s.
+        memo.hashes.update(map(hash, map(_message_of, rows)))
+    else:
+        memo.hashes.update(hash(r[1]) for r in rows if r[0] == memo.source)
+    if dialect(conn) == "postgresql":
+        memo.mark = (int(conn.execute(f"SELECT {_SEQUENCE}").fetchone()[0]), 0)
+        return
+    version, last_id = conn.execute(f"SELECT {_SQLITE_MARK}").fetchone()
+    memo.mark = (int(version), int(last_id))
 
 
 def touch(conn: Conn, source: str, message_ids: Iterable[str]) -> Touched:
@@ -225,9 +287,10 @@ def touch(conn: Conn, source: str, message_ids: Iterable[str]) -> Touched:
         )
     # One JSON parameter: writing a temp table per batch (its rows, its index, its undo) cost
     # ~0.2 s of a 1x cold load's writer; json_each is read once per look-up, in C.
+    probed, _ = _worth_probing(conn, source, message_ids)
     return Touched(
         "FROM usage_events e WHERE e.source = ? AND e.message_id IN (SELECT value FROM json_each(?))",
-        (source, json.dumps(list(message_ids))),
+        (source, json.dumps(list(probed))),
     )
 
 

@@ -146,14 +146,15 @@ def uncount_otel_copies(conn: Conn, log_request_ids: Iterable[str]) -> None:
     Until m021 a row trigger did this, and SQLite ran its program for every inserted row of any
     source, ~4 µs of an OTel event's ~15 µs insert, to act on log rows only.
     """
-    ids = sorted({r for r in log_request_ids if r})
-    if not ids:
-        return
     # A ledger that holds no OTel copy (most) has none to uncount: one probe, where the statements
     # below look every id up twice (PostgreSQL: 0.1 s of a 20,000-copy batch; SQLite: 0.05 s of a
-    # cold load of 75k). Writers hold the write lock, so none can arrive before the commit.
+    # cold load of 75k). Writers hold the write lock, so none can arrive before the commit. Probed
+    # before the ids are gathered: their set and sort alone were 0.03 s of a cold load's writer.
     probe = f"SELECT 1 FROM usage_events WHERE source = '{CLAUDE_SOURCE}' LIMIT 1"
     if conn.execute(probe).fetchone() is None:
+        return
+    ids = sorted({r for r in log_request_ids if r})
+    if not ids:
         return
     args: tuple[object, ...]
     if dialect(conn) == "postgresql":
