@@ -11,8 +11,9 @@ nano-dollar.
 The clients ask back to back by default (``--think-ms 0``): the most a client can ask, not what an
 agent or a person does. ``--think-ms N`` makes each wait N ms after an answer before asking again.
 Every process's CPU time is reported as a share of the machine's cores: the server's, the pushers'
-(this process: building rows, JSON, gzip, HTTP) and the clients' (the SDK's MCP client), since on
-one small machine the bench's own processes take cores the server would otherwise have.
+(this process: building rows, JSON, gzip, HTTP), the clients' (the SDK's MCP client) and, with
+``--pg``, PostgreSQL's (where a push's statements run), since on one small machine the bench's own
+processes take cores the server would otherwise have.
 
     python bench/bench_team.py --seconds 60 --pushers 20 --clients 10 --batch 500 [--workers 2] [--pg]
         [--think-ms 500]
@@ -21,6 +22,7 @@ one small machine the bench's own processes take cores the server would otherwis
 from __future__ import annotations
 
 import argparse
+import contextlib
 import gzip
 import itertools
 import multiprocessing
@@ -83,6 +85,20 @@ def cpu_seconds(pid: int) -> float:
     own = (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
     children = Path(f"/proc/{pid}/task/{pid}/children").read_text().split()
     return own + sum(cpu_seconds(int(child)) for child in children)
+
+
+def postgres_cpu_seconds(data: Path) -> float:
+    """CPU time so far of a PostgreSQL cluster's processes (the postmaster's children: backends,
+    autovacuum, the WAL writer, the checkpointer), which the server's figure does not include.
+    A backend that exited meanwhile took its time with it, so over a run this is a floor."""
+    postmaster = int((data / "postmaster.pid").read_text().split()[0])
+    children = Path(f"/proc/{postmaster}/task/{postmaster}/children").read_text().split()
+    total = 0.0
+    for pid in [postmaster, *map(int, children)]:
+        with contextlib.suppress(FileNotFoundError, ProcessLookupError):
+            fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+            total += (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+    return total
 
 
 def asker(base: str, admin: str, seconds: float, think: float, ready: Any, results: Any) -> None:
@@ -307,7 +323,10 @@ def main() -> None:
         # Checkpoints are logged whatever else is set: a line each, nothing the pushes wait on.
         cluster = Cluster(durable=True, settings=["log_checkpoints=on", *args.pg_setting])
     try:
-        run(args, cluster.url(cluster.new_database()) if cluster is not None else None)
+        if cluster is None:
+            run(args, None, None)
+        else:
+            run(args, cluster.url(cluster.new_database()), cluster.data)
         if cluster is not None:
             log = (cluster.dir / "log").read_text(errors="replace")
             # The server's whole log (auto_explain's plans, if loaded with --pg-setting) outlives it.
@@ -321,8 +340,9 @@ def main() -> None:
             cluster.stop()
 
 
-def run(args: argparse.Namespace, pg_url: str | None) -> None:
-    """One run of the benchmark on a fresh ledger: an SQLite file, else the PostgreSQL database given."""
+def run(args: argparse.Namespace, pg_url: str | None, pg_data: Path | None) -> None:
+    """One run of the benchmark on a fresh ledger: an SQLite file, else the PostgreSQL database given
+    (``pg_data``: its cluster's data directory, for the cluster's CPU)."""
 
     with tempfile.TemporaryDirectory() as tmp, socket.socket() as s:
         s.bind(("127.0.0.1", 0))
@@ -409,6 +429,7 @@ def run(args: argparse.Namespace, pg_url: str | None) -> None:
                 ready.wait(timeout=300)  # every client has imported the SDK; the clock starts now
             deadline = time.perf_counter() + args.seconds
             cpu_before = cpu_seconds(proc.pid)
+            pg_cpu_before = postgres_cpu_seconds(pg_data) if pg_data else 0.0
             pushers_cpu_before = time.process_time()
             start = time.perf_counter()
             sampler = None
@@ -438,6 +459,7 @@ def run(args: argparse.Namespace, pg_url: str | None) -> None:
                 a.join()
             wall = time.perf_counter() - start
             cpu = cpu_seconds(proc.pid) - cpu_before
+            pg_cpu = postgres_cpu_seconds(pg_data) - pg_cpu_before if pg_data else 0.0
 
             async def final() -> Any:
                 from mcp import Client
@@ -505,6 +527,8 @@ def run(args: argparse.Namespace, pg_url: str | None) -> None:
         "cores_server": round(cpu / wall, 2),
         "cores_pushers": round(pushers_cpu / wall, 2),
         "cores_clients": round(clients_cpu / wall, 2),
+        # PostgreSQL's processes (its backends do the pushes' statements and the queries).
+        "cores_postgres": round(pg_cpu / wall, 2),
         "client_cpu_ms_per_answer": round(clients_cpu / len(spend_lat) * 1000, 2) if spend_lat else None,
         "total_exact": True,
         "load_average": os.getloadavg()[0],
@@ -522,7 +546,7 @@ def run(args: argparse.Namespace, pg_url: str | None) -> None:
                 "spend n",
                 "spend/s",
                 "spend p50/p99 ms",
-                "cores srv/push/cli",
+                "cores srv/push/cli/pg",
                 "load",
             ],
             [
@@ -537,7 +561,8 @@ def run(args: argparse.Namespace, pg_url: str | None) -> None:
                     len(spend_lat),
                     result["get_spend_per_s"],
                     f"{result['get_spend_p50_ms']}/{result['get_spend_p99_ms']}",
-                    f"{result['cores_server']}/{result['cores_pushers']}/{result['cores_clients']}",
+                    f"{result['cores_server']}/{result['cores_pushers']}/{result['cores_clients']}"
+                    f"/{result['cores_postgres']}",
                     f"{result['load_average']:.1f}",
                 ]
             ],

@@ -159,9 +159,17 @@ def test_concurrent_pushes_equal_one_serial_push(settings: Settings, tmp_path: P
         got = _state(conns[0])
         assert got == expected
         assert _rebuilt(conns[0]) == expected
-        # Every claim went with its push's commit.
+        # A claim is kept, one row per message of every push beside others (a batch with OTel
+        # rows holds the lock alone and claims nothing), and its lock went with the push's commit.
         if dialect(conns[0]) == "postgresql":
-            assert conns[0].execute("SELECT COUNT(*) FROM push_claims").fetchone()[0] == 0
+            claims = conns[0].execute("SELECT source, message_id FROM push_claims FOR UPDATE NOWAIT")
+            assert {(str(s), str(m)) for s, m in claims} == {
+                (r.source, r.message_id)
+                for _, batches in pushers
+                for batch in batches
+                if all(r.source != "claude_code_otel" for r in batch)
+                for r in batch
+            }
     finally:
         for conn in conns:
             conn.close()
@@ -202,4 +210,37 @@ def test_a_push_picked_as_a_deadlocks_victim_is_retried(settings: Settings) -> N
         assert conn.execute("SELECT SUM(requests) FROM usage_rollup").fetchone()[0] == 2
     finally:
         other.close()
+        conn.close()
+
+
+@pytest.mark.postgresql_only  # SQLite pushes take the lock alone and claim nothing
+def test_kept_claims_are_emptied_by_a_push_alone_once_enough(
+    settings: Settings, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setattr(team_store, "CLAIMS_KEPT", 3)
+    monkeypatch.setattr(team_store, "_claims", team_store._ClaimCount())
+    conn = connect(settings.db)
+    try:
+
+        def claims() -> set[str]:
+            return {str(r[0]) for r in conn.execute("SELECT message_id FROM push_claims")}
+
+        member = "dev0@example.com"
+        _push(conn, member, [_row("claude_code", f"a{i}", f"r{i}", 0, T0 + i, 100) for i in range(2)])
+        assert claims() == {"a0", "a1"}  # kept after the commit, unlocked (below)
+        _push(
+            conn,
+            member,
+            [_row("claude_code", "b0", "r0", 0, T0, 100), _row("claude_code", "a0", "r0", 0, T0, 9)],
+        )
+        assert claims() == {"a0", "a1", "b0"}  # a0 claimed again: its row was locked, not added
+        # Three counted: the next push holds the lock alone, empties the claims and claims nothing.
+        _push(conn, member, [_row("claude_code", "c0", "r0", 0, T0, 100)])
+        assert claims() == set()
+        _push(conn, member, [_row("claude_code", "d0", "r0", 0, T0, 100)])
+        assert claims() == {"d0"}
+        conn.execute("SELECT 1 FROM push_claims FOR UPDATE NOWAIT").fetchall()  # none left locked
+        assert conn.execute("SELECT COUNT(*) FROM usage_events").fetchone()[0] == 5
+        assert _state(conn) == _rebuilt(conn)
+    finally:
         conn.close()

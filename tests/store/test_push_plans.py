@@ -39,14 +39,23 @@ def test_the_stored_look_up_probes_the_unique_key_on_an_unanalyzed_ledger(settin
             "SELECT last_analyze IS NULL AND last_autoanalyze IS NULL FROM pg_stat_user_tables "
             "WHERE relname = 'usage_events'"
         ).fetchone() == (True,)
-        pairs = [("claude_code", f"msg_{i}") for i in range(100, 600)]
+        # A batch of 500 of its messages, staged as a push stages them; the look-up reads the
+        # batch's messages from there.
+        texts = {"source", "message_id", "request_id", "provider", "model", "member"}
+        batch = [
+            tuple(
+                ("claude_code" if c == "source" else f"msg_{i}" if c == "message_id" else f"x{i}")
+                if c in texts
+                else 0
+                for c in team_store._PUSH_COLUMNS
+            )
+            for i in range(100, 600)
+        ]
         stages.prepare(conn, team_store._PUSH_STAGES)
         with write_transaction(conn):
-            stage = stages.staged(conn, "usage_events", team_store._PUSH_COLUMNS, [])
-            (raw,) = conn.execute(
-                "EXPLAIN (FORMAT JSON) " + team_store._MERGE_PG.replace("{rows}", stage),
-                ([s for s, _ in pairs], [m for _, m in pairs]),
-            ).fetchone()
+            stage = stages.staged(conn, "usage_events", team_store._PUSH_COLUMNS, batch)
+            merge = team_store._MERGE_PG.replace("{pairs}", team_store._PAIRS).replace("{rows}", stage)
+            (raw,) = conn.execute("EXPLAIN (FORMAT JSON) " + merge).fetchone()
         plan = (json.loads(raw) if isinstance(raw, str) else raw)[0]["Plan"]
         reads = [
             n

@@ -862,7 +862,9 @@ def m023_push_claims(conn: Conn) -> None:
     on the first's row in the primary key until then. Rows live for one transaction, so the table
     is unlogged (a crash can lose nothing that outlives it) and holds only the pushes in flight; an
     advisory lock per message would fill PostgreSQL's shared lock table (500 per push, 5,000 for
-    the largest batch). SQLite has one writer at a time and needs none.
+    the largest batch). SQLite has one writer at a time and needs none. (Since h-team5 a push
+    leaves its rows and locks those it finds instead, and a push alone empties the table now
+    and then: store.team's ``_CLAIM`` and ``_ClaimCount``. The table is the same.)
     """
     if dialect(conn) != "postgresql":
         return

@@ -12,6 +12,7 @@ from __future__ import annotations
 import hashlib
 import secrets
 import sqlite3
+import threading
 from collections import Counter
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
@@ -255,20 +256,61 @@ def store_pushed(
     log reader's own per-message recount, run inside this transaction.
 
     On PostgreSQL a batch without OTel rows holds the write lock in shared mode beside other such
-    pushes (see :func:`_claim`); one that holds OTel rows takes it alone, as the OTLP receiver
+    pushes (see :func:`_merge_pg`); one that holds OTel rows takes it alone, as the OTLP receiver
     does, since the rule between the two copies of a call matches them by request id, not message.
     A deadlock between pushes (rows of the rollup they both add to) is retried.
     """
     shared = dialect(conn) == "postgresql" and all(r.source != _OTEL_SOURCE for r in rows)
+    # The claims' rows stay (see _CLAIM): now and then a push takes the lock alone and empties them.
+    prune = shared and _claims.due()
     for attempt in range(_DEADLOCK_TRIES):
         # Before the transaction: kept staging tables must be made outside one (store.stages).
         stages.prepare(conn, _PUSH_STAGES)
         try:
-            return _store(conn, member, token_name, rows, prices, recount, shared=shared)
+            changed = _store(
+                conn, member, token_name, rows, prices, recount, shared=shared and not prune, prune=prune
+            )
         except sqlite3.OperationalError as exc:
             if not is_deadlock(exc) or attempt == _DEADLOCK_TRIES - 1:
                 raise
+        else:
+            if prune:
+                _claims.emptied()
+            elif shared:
+                _claims.add(len({(r.source, r.message_id) for r in rows}))
+            return changed
     raise AssertionError("unreachable")
+
+
+class _ClaimCount:
+    """The messages this process's pushes have claimed since it last emptied ``push_claims``.
+
+    A claim leaves its row (one per message pushed, ~100 bytes with its key), so the table would
+    grow as the ledger does. Once :data:`CLAIMS_KEPT` are counted, the next push takes the write
+    lock alone, which no other push then holds (each holds it shared until its commit), so it can
+    TRUNCATE the table (a new empty file, no dead rows) and push unclaimed. Per process: replicas
+    each count their own, so the table holds at most about CLAIMS_KEPT per server process."""
+
+    def __init__(self) -> None:
+        self.claimed = 0
+        self.lock = threading.Lock()
+
+    def due(self) -> bool:
+        with self.lock:
+            return self.claimed >= CLAIMS_KEPT
+
+    def add(self, n: int) -> None:
+        with self.lock:
+            self.claimed += n
+
+    def emptied(self) -> None:
+        with self.lock:
+            self.claimed = 0
+
+
+CLAIMS_KEPT = 1_000_000
+"""Claims a server process lets ``push_claims`` keep before a push empties it (~100 MB)."""
+_claims = _ClaimCount()
 
 
 _DEADLOCK_TRIES = 5
@@ -284,10 +326,12 @@ def _store(
     recount: Callable[[Conn, set[str]], None],
     *,
     shared: bool,
+    prune: bool = False,
 ) -> int:
     now_ms = int(datetime.now(UTC).timestamp() * 1000)
     with write_transaction(conn, shared=shared):
-        claimed = _claim(conn, rows) if shared else None
+        if prune:
+            conn.execute("TRUNCATE push_claims")
         counted = _counted(conn, rows)
         values: list[Sequence[Any]] = [
             (
@@ -317,7 +361,7 @@ def _store(
             for row, price, is_counted in zip(rows, prices, counted, strict=True)
         ]
         if dialect(conn) == "postgresql":
-            changed, stored = _merge_pg(conn, rows, values)
+            changed, stored = _merge_pg(conn, rows, values, claim=shared)
         else:
             # One prepared statement per row, no round trips (the look-up first: it must see the
             # rows as they were before the batch).
@@ -332,46 +376,20 @@ def _store(
         # pushes then waited (seconds on a server taking 10k calls a second).
         if changed:
             _count_and_roll_up(conn, member, rows, prices, counted, old_ts, seen, stored_keys, recount)
-        record = (token_name, member, now_ms, len(rows), changed)
-        if claimed is None:
-            conn.execute(_RECORD_PUSH, record)
-        else:
-            # Released in the push's last statement: the claims go with the commit that follows.
-            conn.execute(_RELEASE_CLAIMS + _RECORD_PUSH, (*claimed, *record))
+        conn.execute(_RECORD_PUSH, (token_name, member, now_ms, len(rows), changed))
     return changed
 
 
 _RECORD_PUSH = (
     "INSERT INTO team_pushes (token_name, member, received_ms, events, changed) VALUES (?, ?, ?, ?, ?)"
 )
-_CLAIMED = "unnest(CAST(? AS TEXT[]), CAST(? AS TEXT[])) AS c(source, message_id)"
-_CLAIM = f"INSERT INTO push_claims (source, message_id) SELECT * FROM {_CLAIMED} ORDER BY 1, 2"
-_RELEASE_CLAIMS = (
-    f"WITH released AS (DELETE FROM push_claims p USING {_CLAIMED} "
-    "WHERE p.source = c.source AND p.message_id = c.message_id) "
+_CLAIM = (
+    "INSERT INTO push_claims (source, message_id) SELECT DISTINCT source, message_id FROM {stage} "
+    "ORDER BY 1, 2 ON CONFLICT (source, message_id) DO UPDATE SET source = excluded.source WHERE false"
 )
-
-
-def _claim(conn: Conn, rows: Sequence[PushedRow]) -> tuple[list[str], list[str]]:
-    """PostgreSQL, a push under the shared write lock: claim the batch's messages (migration
-    ``m023_push_claims``) before anything is looked up, and return them for the release.
-
-    Beside other pushes, what a push decides from the rows it reads would otherwise miss a copy
-    another push has written and not committed: the stored-row look-up that tells a call new to the
-    ledger (added to the rollup) from one that replaced a stored copy (its quarter-hours rebuilt),
-    and the per-message recount, where two copies of one message with different keys (a sidechain
-    replay, another request id), pushed at once, would both stay counted. A claim waits for any
-    push holding one of the same messages to commit, so this push's statements, which each read
-    the ledger as of their start, see that push's rows; the claims are taken in key order, so two
-    pushes never wait for each other. Every row of the batch's messages then belongs to this push
-    until it commits: the merge's own upsert never meets another's row, and what two pushes still
-    share, the rollup rows of one member's quarter-hour (two laptops of one member), is added to by
-    ``ON CONFLICT DO UPDATE``, which waits for and adds to the other's sum.
-    """
-    pairs = sorted({(r.source, r.message_id) for r in rows})
-    claimed = ([s for s, _ in pairs], [m for _, m in pairs])
-    conn.execute(_CLAIM, claimed)
-    return claimed
+"""A push's claim on its batch's messages (see :func:`_merge_pg`): a row per message, inserted
+when new and otherwise locked, never updated (``ON CONFLICT DO UPDATE`` locks the row it meets
+whether or not its ``WHERE`` lets it update it); the locks go with the push's commit."""
 
 
 def _count_and_roll_up(
@@ -472,7 +490,7 @@ def _stored(conn: Conn, rows: Sequence[PushedRow]) -> Stored:
 
 _MERGE_PG = f"""
 WITH stored AS (
-    SELECT e.* FROM unnest(CAST(? AS TEXT[]), CAST(? AS TEXT[])) AS c(source, message_id)
+    SELECT e.* FROM {{pairs}}
     CROSS JOIN LATERAL (
         SELECT source, message_id, ts_ms, request_id, is_sidechain FROM usage_events u
         WHERE u.source = c.source AND u.message_id = c.message_id OFFSET 0
@@ -495,25 +513,49 @@ SELECT source, message_id, ts_ms, request_id, is_sidechain, NULL FROM stored
 # minutes, 7,000 new rows a second), PostgreSQL guessed few rows per source and read every row of
 # the source through a bitmap, filtering the message ids: 15k blocks per push at 400k rows, a
 # push's time growing with the ledger (issue 14, h-team4).
+_PAIRS = "(SELECT DISTINCT source, message_id FROM {rows}) AS c"
+_NO_PAIRS = "(SELECT source, message_id FROM {rows} WHERE false) AS c"
+# The batch's messages are read from its staged rows, not sent as two text arrays: the driver
+# quotes every array element in Python (client-side binding), a tenth of a loaded team server's
+# Python time when the claim, its release and this look-up each sent both (issue 14, h-team5).
 
 
-def _merge_pg(conn: Conn, rows: Sequence[PushedRow], values: list[Sequence[Any]]) -> tuple[int, Stored]:
+def _merge_pg(
+    conn: Conn, rows: Sequence[PushedRow], values: list[Sequence[Any]], *, claim: bool
+) -> tuple[int, Stored]:
     """PostgreSQL: the batch staged (COPY) and merged under the push's rule, with the look-up of
     what was stored before it in the merge's statement: one round trip fewer per batch (a batch
     holding a key twice takes a round per copy: :func:`bulk.rounds`).
 
     The rows go in by COPY, not as array parameters of one statement: the driver quotes every
-    array element in Python (client-side binding), which doubled a push's client CPU."""
-    pairs = sorted({(r.source, r.message_id) for r in rows})
+    array element in Python (client-side binding), which doubled a push's client CPU.
+
+    ``claim``: the push holds the write lock in shared mode beside other pushes, and first claims
+    its batch's messages (``push_claims``, migration ``m023_push_claims``), between staging them
+    and looking anything up. Beside other pushes, what a push decides from the rows it reads would
+    otherwise miss a copy another push has written and not committed: the stored-row look-up that
+    tells a call new to the ledger (added to the rollup) from one that replaced a stored copy (its
+    quarter-hours rebuilt), and the per-message recount, where two copies of one message with
+    different keys (a sidechain replay, another request id), pushed at once, would both stay
+    counted. A claim waits for any push holding one of the same messages to commit, so this push's
+    statements, which each read the ledger as of their start, see that push's rows; the claims are
+    taken in key order, so two pushes never wait for each other. Every row of the batch's messages
+    then belongs to this push until it commits: the merge's own upsert never meets another's row,
+    and what two pushes still share, the rollup rows of one member's quarter-hour (two laptops of
+    one member), is added to by ``ON CONFLICT DO UPDATE``, which waits for and adds to the other's
+    sum. The first round holds every message of the batch (a later one only further copies).
+    """
     changed = 0
     stored: Stored = {}
     key = [_PUSH_COLUMNS.index(c) for c in _PUSH_KEY]
     for i, part in enumerate(bulk.rounds(values, key)):
-        # Only the first round's look-up is "before the batch"; later rounds look up nothing.
-        look = ([s for s, _ in pairs], [m for _, m in pairs]) if i == 0 else ([], [])
         stage = stages.staged(conn, "usage_events", _PUSH_COLUMNS, part)
+        if claim and i == 0:
+            conn.execute(_CLAIM.replace("{stage}", stage))
+        # Only the first round's look-up is "before the batch"; later rounds look up nothing.
+        pairs = (_PAIRS if i == 0 else _NO_PAIRS).replace("{rows}", stage)
         for source, message_id, ts, request_id, sidechain, count in conn.execute(
-            _MERGE_PG.replace("{rows}", stage), look
+            _MERGE_PG.replace("{pairs}", pairs).replace("{rows}", stage)
         ):
             if count is not None:
                 changed += int(count)
