@@ -14,6 +14,7 @@ from cost_mcp.models import IngestResult
 from cost_mcp.pricing import Pricer
 from cost_mcp.sources import claude_code
 from cost_mcp.store import connect
+from tests.pg_cluster import Cluster
 from tests.sources.claude_logs import assistant, encode, progress, user
 
 pytestmark = pytest.mark.skipif(not claude_code._can_fork(), reason="needs fork and two cores")
@@ -43,7 +44,7 @@ def _tree(root: Path, calls: int = 25) -> Path:
 
 
 def _ingest(
-    root: Path, db: Path, worker: bool, standby: bool = False, **kwargs: Any
+    root: Path, db: Path | str, worker: bool, standby: bool = False, **kwargs: Any
 ) -> tuple[dict[str, Any], list[tuple[Any, ...]]]:
     env = {"COST_MCP_DB": str(db), "CLAUDE_CONFIG_DIR": str(root), "COST_MCP_TIMEZONE": "UTC"}
     conn = connect(db)
@@ -87,6 +88,18 @@ def test_the_parse_worker_writes_exactly_what_reading_in_turn_writes(tmp_path: P
     summary = beside[0]
     assert summary["events_added"] == 6 * 25 and summary["skipped"]["truncated"] == 6 * 3
     assert summary["complete"]
+
+
+def test_on_postgresql_the_worker_writes_exactly_what_reading_in_turn_writes(
+    pg_cluster: Cluster, tmp_path: Path
+) -> None:
+    """And what SQLite holds after reading in turn: on PostgreSQL a large read stages its merges and
+    rollup sums in tables kept for the read (store.stages), emptied by each batch's commit."""
+    root = _tree(tmp_path / "claude")
+    alone = _ingest(root, tmp_path / "alone.db", worker=False)
+    beside = _ingest(root, pg_cluster.url(pg_cluster.new_database()), worker=True)
+    assert beside == alone
+    assert beside[0]["events_added"] == 6 * 25
 
 
 def test_a_worker_that_dies_leaves_the_read_to_this_process(tmp_path: Path) -> None:

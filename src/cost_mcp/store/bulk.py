@@ -122,9 +122,12 @@ def insert_rows(
     pending = list(rows)
     if not pending:
         return 0
+    from cost_mcp.store import stages  # it imports this module
+
     changed = 0
     for part in rounds(pending, [list(columns).index(c) for c in key]):
-        stage = staged(conn, table, columns, part)
+        # A kept table when the connection prepared one (stages.prepare), else this module's.
+        stage = stages.staged(conn, table, columns, part)
         # ORDER BY n: rows are numbered (their ids too) in the order they were given.
         changed += max(
             conn.execute(

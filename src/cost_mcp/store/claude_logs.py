@@ -19,7 +19,7 @@ from collections.abc import Collection, Iterable, Iterator, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 
-from cost_mcp.store import bulk, meta, otel
+from cost_mcp.store import bulk, meta, otel, rollup, stages
 from cost_mcp.store.connection import Conn, dialect, sqlite_pragma
 from cost_mcp.store.usage import TOKEN_COLUMNS_SQL, TOKENS_FROM_EXCLUDED_SQL
 
@@ -97,7 +97,13 @@ LOAD_CHECKPOINT_PAGES = 25_000
 @contextmanager
 def large_read(conn: Conn) -> Iterator[None]:
     """The setting of a large read by the log reader: look-ups that skip what no one can hold yet
-    (:class:`_Written`); on SQLite, few WAL checkpoints too (:func:`few_checkpoints`)."""
+    (:class:`_Written`); on SQLite, few WAL checkpoints too (:func:`few_checkpoints`); on
+    PostgreSQL, staging tables kept for the read."""
+    if dialect(conn) == "postgresql":
+        # Made once for the read and emptied by each batch's commit: staged per batch, each
+        # TRUNCATE gave the table a new file (and the look-up before it a round trip), ~9 a load.
+        kept = ((bulk.TABLE, COPY_COLUMNS.split(", ")), ("usage_rollup", rollup.STAGED_COLUMNS))
+        stages.prepare(conn, kept)
     _written[conn] = _Written()
     try:
         with few_checkpoints(conn):
