@@ -5,7 +5,6 @@ from __future__ import annotations
 import threading
 from decimal import Decimal
 from pathlib import Path
-from typing import Any
 
 import pytest
 
@@ -189,68 +188,5 @@ def test_the_touched_messages_are_looked_up_id_by_id_on_the_unique_key(pg: str) 
             claude_logs.set_counted(conn, [(0, i) for i in ids])
             assert claude_logs.counted_of_touched(conn, touched) == 0
         assert conn.execute("SELECT COUNT(*) FROM usage_events WHERE counted = 1").fetchone()[0] == 19_998
-    finally:
-        conn.close()
-
-
-def _copy(message_id: str) -> tuple[object, ...]:
-    return ("claude_code", message_id, f"r-{message_id}", 0, 1, "anthropic", "claude-sonnet-4-5", "s", "p",
-            "claude-code", 1, 1, 0, 0, 0, 0, 2, "", 1, None, None, "/a.jsonl", "", "", "", 1)  # fmt: skip
-
-
-def _batch(conn: Any, messages: list[str], *, write: list[str]) -> list[str]:
-    """One writer's batch as the log reader makes it: look the messages up, then write ``write``
-    (those found go through the merge); returns the messages found."""
-    from cost_mcp.store import claude_logs
-
-    with write_transaction(conn):
-        found = sorted(
-            {
-                m
-                for m, _, _ in claude_logs.touched_rows(
-                    conn, claude_logs.touch(conn, "claude_code", messages)
-                )
-            }
-        )
-        claude_logs.upsert_copies(conn, [_copy(m) for m in write], stored_messages=set(found))
-    return found
-
-
-def test_a_large_reads_look_ups_skip_only_what_no_one_can_hold(pg: str) -> None:
-    # A first load looks up only the messages it wrote itself, until anyone else adds a row: from
-    # then on every id is looked up again, so a message written by another process is found.
-    from cost_mcp.store import claude_logs
-
-    conn, other = connect(pg), connect(pg)
-    try:
-        with claude_logs.large_read(conn):
-            assert _batch(conn, ["a", "b"], write=["a", "b"]) == []
-            assert _batch(conn, ["a", "c"], write=["a", "c"]) == ["a"]
-            memo = claude_logs._written[conn]
-            assert memo.mark is not None and not memo.gone
-            # Nothing else wrote: "d" is not looked up at all.
-            assert claude_logs._worth_probing(conn, "claude_code", ["b", "d"])[0] == ["b"]
-            _batch(other, ["x"], write=["x"])  # another process, between two batches
-            assert _batch(conn, ["x", "b", "y"], write=["y"]) == ["b", "x"]
-            assert claude_logs._written[conn].gone
-            assert _batch(conn, ["x"], write=[]) == ["x"]
-        assert conn not in claude_logs._written
-        count = "SELECT COUNT(*) FROM usage_events WHERE source = 'claude_code'"
-        assert conn.execute(count).fetchone()[0] == 5
-    finally:
-        conn.close()
-        other.close()
-
-
-def test_a_large_read_into_a_ledger_holding_the_source_looks_every_id_up(pg: str) -> None:
-    from cost_mcp.store import claude_logs
-
-    conn = connect(pg)
-    try:
-        _batch(conn, ["held"], write=["held"])
-        with claude_logs.large_read(conn):
-            assert _batch(conn, ["held", "new"], write=["held", "new"]) == ["held"]
-            assert claude_logs._written[conn].gone
-            assert _batch(conn, ["held", "new"], write=[]) == ["held", "new"]
     finally:
         conn.close()

@@ -47,7 +47,7 @@ from cost_mcp.sources import logfiles
 from cost_mcp.sources.logfiles import LineReader, utf8
 from cost_mcp.store import bulk, claude_logs, rollup
 from cost_mcp.store import skipped as skipped_lines
-from cost_mcp.store.connection import Conn, write_transaction
+from cost_mcp.store.connection import Conn, dialect, write_transaction
 from cost_mcp.store.source_state import record_scan
 from cost_mcp.tokens import MAX_CALL_TOKENS
 
@@ -967,7 +967,12 @@ def _read_beside(
     worker dies before its totals arrive, the batches written stay (they are exact and idempotent)
     and the caller reads the work again in this process; dedup adds nothing twice.
     """
-    order = (work, pricer, progress is not None, deadline, total_bytes, max_line_bytes)
+    # On SQLite the worker is the busy side of the middle of a load (its parse ~0.8 s of CPU, the
+    # writer waiting ~0.6 s for batches on the 1x tree), so the batch's counted decisions and the
+    # rollup's sums are left to the writer there; PostgreSQL's writer is client plus server CPU,
+    # the slower side, and keeps receiving them done (bench/README, issue 18, eleventh round).
+    decide = dialect(conn) != "sqlite"
+    order = (work, pricer, progress is not None, deadline, total_bytes, max_line_bytes, decide)
     worker, receive = _take_standby(order) or _fork_worker(order)
     inbox, pump = _pump(receive)
     decode = msgspec.msgpack.Decoder(_Shipment).decode
@@ -1015,7 +1020,7 @@ def _read_beside(
     return True
 
 
-_Order = tuple[_Work, Pricer, bool, float | None, int, int]
+_Order = tuple[_Work, Pricer, bool, float | None, int, int, bool]
 """What a parse worker is given (:func:`_parse_worker`'s arguments after its pipe ends)."""
 
 
@@ -1150,8 +1155,10 @@ def _parse_worker(
     deadline: float | None,
     total_bytes: int,
     max_line_bytes: int,
+    decide: bool,
 ) -> None:
-    """The forked worker: read the work into batches and send them (see :func:`_read_beside`)."""
+    """The forked worker: read the work into batches and send them (see :func:`_read_beside`);
+    their rows decided and summed when ``decide``, else left to the writer (:func:`_write`)."""
     # The fork copied the reading end too: closed here, so that if the writer dies the next send
     # fails (a broken pipe) instead of blocking forever on a pipe this process itself holds open.
     receive.close()
@@ -1163,7 +1170,7 @@ def _parse_worker(
         send.send_bytes(
             encode(
                 _Shipment(
-                    rows=_rows(batch, prices, stats),
+                    rows=_rows(batch, prices, stats, decide),
                     files=[f.row() for f in batch.files.values()],
                     skipped=[(path, reason, n) for (path, reason), n in batch.skipped.items()],
                     restarted=list(batch.restarted),
@@ -1350,13 +1357,23 @@ class _Rows(msgspec.Struct, array_like=True, gc=False):
     """How many of ``rows`` are counted."""
     sums: list[tuple[Any, ...]] = []
     """The counted rows summed into the rollup's quarter-hour rows (see :func:`_sums`)."""
+    decided: bool = True
+    """False: ``rows`` all counted, ``messages``, ``fresh`` and ``sums`` not made yet (see
+    :func:`_decided`, which the writer runs)."""
 
 
-def _rows(batch: _Batch, prices: _Prices, stats: ScanStats) -> _Rows:
-    """Price a batch's copies into rows and decide which count, as if the ledger held none of them."""
+def _rows(batch: _Batch, prices: _Prices, stats: ScanStats, decide: bool = True) -> _Rows:
+    """Price a batch's copies into rows and (with ``decide``) decide which count, as if the ledger
+    held none of them."""
     rows = [_row(copy, prices, stats) for copy in batch.copies.values()]
+    if not decide:
+        return _Rows(rows, decided=False)
     # Counted in C from the batch's keys, whose message ids are the rows' in the same order.
-    per_message = Counter(map(itemgetter(0), batch.copies))
+    return _decided(rows, Counter(map(itemgetter(0), batch.copies)))
+
+
+def _decided(rows: list[tuple[Any, ...]], per_message: Counter[str]) -> _Rows:
+    """``rows`` (of one batch, every one counted) with the batch's counted decisions and sums."""
     fresh = len(rows) - _uncount_in_batch(rows, per_message)
     return _Rows(rows, list(per_message), fresh, _sums(rows))
 
@@ -1392,6 +1409,9 @@ def _sums(rows: Iterable[tuple[Any, ...]]) -> list[tuple[Any, ...]]:
 def _write(conn: Conn, prepared: _Rows, batch: _Batch, stats: ScanStats) -> None:
     """Write priced rows, their recount, their rollup marks and the file offsets and skipped-line
     counts of ``batch`` they came from, atomically."""
+    if not prepared.decided:
+        # The rows' message ids in their order are the batch's keys' (see _rows).
+        prepared = _decided(prepared.rows, Counter(map(itemgetter(_MESSAGE), prepared.rows)))
     rows = prepared.rows
     if not rows and not batch.files:
         return
