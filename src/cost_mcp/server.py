@@ -403,7 +403,8 @@ def _labelled(conn: Conn, result: T, progress: catchup.ReadProgress) -> T:
 
 
 HTTP_REFRESH_EVERY_SECONDS = 1.0
-"""Over HTTP, a question refreshes first only when this process's last whole refresh is older:
+"""Over HTTP, a question refreshes first only when this process's last whole refresh started
+longer ago, and one arriving while a refresh runs waits for that one (``sync.RecentRefresh``):
 a team server's clients asking back to back each paid a log check, a provider plan, the budget
 alerts' evaluation and a write transaction for the log check's note, queued for the write lock
 behind the pushes. Pushed rows need no refresh (they are in the ledger, and the
@@ -423,14 +424,23 @@ async def _query(
 
     over_http = ctx.request_context.request is not None
 
+    def refresh(conn: Conn) -> tuple[IngestResult | None, list[str]]:
+        logs: Literal["budget", "skip"] = "skip" if state.reader.running else "budget"
+        return sync.refresh_or_skip(conn, state.settings, state.pricer, logs=logs)
+
+    def refresh_alone() -> tuple[IngestResult | None, list[str]]:
+        with state.ledger.use() as conn:
+            return refresh(conn)
+
+    refreshed: tuple[IngestResult | None, list[str]] | None = None
+    if over_http:
+        # Waited for on the event loop, not in a worker thread holding a connection of the pool.
+        refresh_once = functools.partial(_run, refresh_alone)
+        refreshed = await state.refreshed.once(HTTP_REFRESH_EVERY_SECONDS, refresh_once)
+
     def work() -> A:
         with state.ledger.use() as conn:
-            read: IngestResult | None = None
-            skipped: list[str] = []
-            if not (over_http and state.refreshed.within(HTTP_REFRESH_EVERY_SECONDS)):
-                logs: Literal["budget", "skip"] = "skip" if state.reader.running else "budget"
-                read, skipped = sync.refresh_or_skip(conn, state.settings, state.pricer, logs=logs)
-                state.refreshed.note(read, skipped)
+            read, skipped = refresh(conn) if refreshed is None else refreshed
             if read is not None:
                 state.reader.continue_after(read)
             # Taken before answering: "complete" must mean everything was in the ledger by then.

@@ -28,7 +28,7 @@ import sqlite3
 import time
 from collections.abc import Awaitable, Callable, Sequence
 from concurrent.futures import ThreadPoolExecutor
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from functools import partial
 from typing import Literal, Protocol, TypeVar
@@ -652,23 +652,78 @@ def refresh_or_skip(
 
 
 @dataclass
-class RecentRefresh:
-    """When this process last finished a whole refresh: a server answering many clients back to
-    back (a team server over HTTP) need not re-read its logs, re-plan its providers and re-write
-    their notes for every one of them. Only a refresh that read everything counts; one stopped at
-    its time budget, skipped for a busy or read-only ledger, or never run, makes the next question
-    refresh again."""
+class _Flight:
+    """A refresh under way in this process; questions that arrive meanwhile wait for it."""
 
-    finished: float | None = None
+    started: float
+    done: anyio.Event = field(default_factory=anyio.Event)
+    skipped: list[str] = field(default_factory=list)
+    ended: bool = False
+    """False while it runs, and for good if it raised: then a waiter runs its own."""
+
+
+@dataclass
+class RecentRefresh:
+    """When this process last started a whole refresh, and the one under way: a server answering
+    many clients (a team server over HTTP) need not re-read its logs, re-plan its providers and
+    re-write their notes for every one of them, nor run a refresh per question that arrives while
+    one runs. Only a refresh that read everything counts; one stopped at its time budget, skipped
+    for a busy or read-only ledger, or never run, makes the next question refresh again. The time
+    kept is the refresh's start, not its end: what it read was there when it started."""
+
+    started: float | None = None
+    flight: _Flight | None = None
+    waiting: int = 0
+    """Questions waiting for the flight now (tests count them)."""
 
     def within(self, seconds: float) -> bool:
-        """Whether a whole refresh finished less than ``seconds`` ago."""
-        return self.finished is not None and time.monotonic() - self.finished < seconds
+        """Whether a whole refresh started less than ``seconds`` ago."""
+        return self._since(time.monotonic() - seconds)
 
-    def note(self, read: IngestResult | None, skipped: Sequence[str]) -> None:
-        """Record what :func:`refresh_or_skip` just gave."""
+    def _since(self, moment: float) -> bool:
+        return self.started is not None and self.started > moment
+
+    def note(self, read: IngestResult | None, skipped: Sequence[str], started: float | None = None) -> None:
+        """Record what :func:`refresh_or_skip` just gave, begun at ``started`` (by default now)."""
         whole = read is not None and read.complete and not skipped
-        self.finished = time.monotonic() if whole else None
+        self.started = (time.monotonic() if started is None else started) if whole else None
+
+    async def once(
+        self, seconds: float, refresh: Callable[[], Awaitable[tuple[IngestResult | None, list[str]]]]
+    ) -> tuple[IngestResult | None, list[str]]:
+        """Refresh unless a whole refresh started less than ``seconds`` before this call. A refresh
+        already under way that started within that time is waited for and stands for this one (its
+        warnings too), so one process runs one at a time: under load, each refresh competed for the
+        interpreter's lock and the cores with the answers and pushes, and questions that arrived
+        during one each started another. Only the caller that ran the refresh gets what it read
+        (the rest is already in the ledger). Callers must share one event loop."""
+        since = time.monotonic() - seconds
+        while not self._since(since):
+            flight = self.flight
+            if flight is None:
+                return await self._run(refresh)
+            self.waiting += 1
+            try:
+                await flight.done.wait()
+            finally:
+                self.waiting -= 1
+            if flight.ended and flight.started > since:
+                return None, list(flight.skipped)
+            # It raised, or began too long before this question: run one (or wait for the next).
+        return None, []
+
+    async def _run(
+        self, refresh: Callable[[], Awaitable[tuple[IngestResult | None, list[str]]]]
+    ) -> tuple[IngestResult | None, list[str]]:
+        flight = self.flight = _Flight(time.monotonic())
+        try:
+            read, skipped = await refresh()
+            self.note(read, skipped, flight.started)
+            flight.skipped, flight.ended = list(skipped), True
+            return read, skipped
+        finally:
+            self.flight = None
+            flight.done.set()
 
 
 async def _ingest_and_fetch(

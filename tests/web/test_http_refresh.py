@@ -5,6 +5,8 @@ every question still refreshes."""
 from __future__ import annotations
 
 import json
+import threading
+import time
 from datetime import UTC, datetime, timedelta
 from decimal import Decimal
 from pathlib import Path
@@ -66,6 +68,59 @@ async def test_over_http_a_question_refreshes_only_after_the_interval(
             assert first > 0  # the interval is over: read before answering
             _log_call(home, 2)
             assert await _total(client) > first
+    finally:
+        ledger.close()
+
+
+async def test_questions_arriving_during_a_refresh_wait_for_it(
+    home: Path, settings: Settings, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from cost_mcp.web.http import create_http_app
+
+    asking = 6
+    calls: list[int] = []
+    calls_lock = threading.Lock()
+    real = sync.refresh_or_skip
+
+    def counted(*args: Any, **kwargs: Any) -> Any:
+        with calls_lock:
+            calls.append(1)
+            first = len(calls) == 1
+        if first:
+            # Held until every other question waits for this refresh, or one starts its own
+            # (the second call); the cap only ends a broken run, nothing is asserted on time.
+            refreshed = server._live[-1].refreshed
+            cap = time.monotonic() + 60
+            while refreshed.waiting < asking - 1 and len(calls) == 1 and time.monotonic() < cap:
+                time.sleep(0.01)
+        return real(*args, **kwargs)
+
+    ledger = Ledger(settings.db)
+    base = "http://127.0.0.1:4318"
+    try:
+        app = create_http_app(ledger, settings, Pricer(), require_auth=False)
+        async with (
+            app.router.lifespan_context(app),
+            httpx2.AsyncClient(transport=httpx2.ASGITransport(app=app), base_url=base) as http,
+            Client(streamable_http_client(f"{base}/mcp", http_client=http)) as client,
+        ):
+            assert await _total(client) == 0
+            assert await anyio.to_thread.run_sync(server._live[-1].reader.wait, 60)
+            _log_call(home, 1)
+            monkeypatch.setattr(server, "HTTP_REFRESH_EVERY_SECONDS", 3600)
+            server._live[-1].refreshed.started = None  # the last refresh is too old: the next one reads
+            monkeypatch.setattr(sync, "refresh_or_skip", counted)
+            totals: list[Decimal] = []
+
+            async def ask() -> None:
+                totals.append(await _total(client))
+
+            async with anyio.create_task_group() as tg:
+                for _ in range(asking):
+                    tg.start_soon(ask)
+            assert len(calls) == 1  # one refresh for all of them
+            assert len(set(totals)) == 1 and totals[0] > 0  # each read the line logged before it asked
+            assert server._live[-1].refreshed.waiting == 0
     finally:
         ledger.close()
 

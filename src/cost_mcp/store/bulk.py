@@ -138,12 +138,15 @@ def insert_rows(
     return changed
 
 
-def staged(conn: Conn, table: str, columns: Sequence[str], rows: Iterable[Sequence[Any]]) -> str:
+def staged(
+    conn: Conn, table: str, columns: Sequence[str], rows: Iterable[Sequence[Any]], *, binary: bool = False
+) -> str:
     """PostgreSQL: the name of the session's staging table for ``columns`` of ``table``, holding
-    exactly ``rows`` (COPYed in, numbered ``n`` in order), for set-based statements to read."""
+    exactly ``rows`` (COPYed in, numbered ``n`` in order), for set-based statements to read.
+    ``binary``: as ``PgConnection.copy_rows`` (every value exactly of its column's type)."""
     stage = _stage(conn, table, columns)
     conn.execute(f"TRUNCATE {stage}")
-    _pg(conn).copy_rows(stage, columns, rows)
+    _pg(conn).copy_rows(stage, columns, rows, binary=binary)
     return stage
 
 

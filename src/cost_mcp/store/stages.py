@@ -67,15 +67,18 @@ def prepare(conn: Conn, specs: Sequence[tuple[str, Sequence[str]]]) -> None:
         kept.made.add(stage)
 
 
-def staged(conn: Conn, table: str, columns: Sequence[str], rows: Iterable[Sequence[Any]]) -> str:
+def staged(
+    conn: Conn, table: str, columns: Sequence[str], rows: Iterable[Sequence[Any]], *, binary: bool = False
+) -> str:
     """The name of a staging table holding exactly ``rows`` (COPYed in, numbered ``n`` in order):
-    ``conn``'s kept table when :func:`prepare` made one, else :func:`bulk.staged`'s."""
+    ``conn``'s kept table when :func:`prepare` made one, else :func:`bulk.staged`'s. ``binary``:
+    as ``PgConnection.copy_rows`` (every value exactly of its column's type)."""
     stage = _name(table, columns)
     kept = _kept.get(conn)
     if kept is None or stage not in kept.made:
-        return bulk.staged(conn, table, columns, rows)
+        return bulk.staged(conn, table, columns, rows, binary=binary)
     if stage in kept.filled:
         conn.execute(f"DELETE FROM {stage}")
     kept.filled.add(stage)
-    cast("PgConnection", conn).copy_rows(stage, columns, rows)
+    cast("PgConnection", conn).copy_rows(stage, columns, rows, binary=binary)
     return stage
