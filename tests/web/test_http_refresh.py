@@ -7,6 +7,8 @@ from __future__ import annotations
 import json
 import threading
 import time
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
 from datetime import UTC, datetime, timedelta
 from decimal import Decimal
 from pathlib import Path
@@ -43,9 +45,10 @@ async def _total(client: Client) -> Decimal:
     return Decimal(str(content["total_usd"]))
 
 
-async def test_over_http_a_question_refreshes_only_after_the_interval(
-    home: Path, settings: Settings, monkeypatch: pytest.MonkeyPatch
-) -> None:
+@asynccontextmanager
+async def _http_client(settings: Settings) -> AsyncIterator[Client]:
+    """An MCP client of the HTTP app (no tokens) on a ledger whose start-up read of the logs is
+    over and found nothing: from then on only a refresh reads new lines."""
     from cost_mcp.web.http import create_http_app
 
     ledger = Ledger(settings.db)
@@ -58,25 +61,29 @@ async def test_over_http_a_question_refreshes_only_after_the_interval(
             Client(streamable_http_client(f"{base}/mcp", http_client=http)) as client,
         ):
             assert await _total(client) == 0
-            # The start-up read of the logs is over: from here only a refresh reads new lines.
             assert await anyio.to_thread.run_sync(server._live[-1].reader.wait, 60)
-            _log_call(home, 1)
-            monkeypatch.setattr(server, "HTTP_REFRESH_EVERY_SECONDS", 3600)
-            assert await _total(client) == 0  # refreshed less than an hour ago: not read yet
-            monkeypatch.setattr(server, "HTTP_REFRESH_EVERY_SECONDS", 0)
-            first = await _total(client)
-            assert first > 0  # the interval is over: read before answering
-            _log_call(home, 2)
-            assert await _total(client) > first
+            yield client
     finally:
         ledger.close()
+
+
+async def test_over_http_a_question_refreshes_only_after_the_interval(
+    home: Path, settings: Settings, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    async with _http_client(settings) as client:
+        _log_call(home, 1)
+        monkeypatch.setattr(server, "HTTP_REFRESH_EVERY_SECONDS", 3600)
+        assert await _total(client) == 0  # refreshed less than an hour ago: not read yet
+        monkeypatch.setattr(server, "HTTP_REFRESH_EVERY_SECONDS", 0)
+        first = await _total(client)
+        assert first > 0  # the interval is over: read before answering
+        _log_call(home, 2)
+        assert await _total(client) > first
 
 
 async def test_questions_arriving_during_a_refresh_wait_for_it(
     home: Path, settings: Settings, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    from cost_mcp.web.http import create_http_app
-
     asking = 6
     calls: list[int] = []
     calls_lock = threading.Lock()
@@ -95,34 +102,22 @@ async def test_questions_arriving_during_a_refresh_wait_for_it(
                 time.sleep(0.01)
         return real(*args, **kwargs)
 
-    ledger = Ledger(settings.db)
-    base = "http://127.0.0.1:4318"
-    try:
-        app = create_http_app(ledger, settings, Pricer(), require_auth=False)
-        async with (
-            app.router.lifespan_context(app),
-            httpx2.AsyncClient(transport=httpx2.ASGITransport(app=app), base_url=base) as http,
-            Client(streamable_http_client(f"{base}/mcp", http_client=http)) as client,
-        ):
-            assert await _total(client) == 0
-            assert await anyio.to_thread.run_sync(server._live[-1].reader.wait, 60)
-            _log_call(home, 1)
-            monkeypatch.setattr(server, "HTTP_REFRESH_EVERY_SECONDS", 3600)
-            server._live[-1].refreshed.started = None  # the last refresh is too old: the next one reads
-            monkeypatch.setattr(sync, "refresh_or_skip", counted)
-            totals: list[Decimal] = []
+    async with _http_client(settings) as client:
+        _log_call(home, 1)
+        monkeypatch.setattr(server, "HTTP_REFRESH_EVERY_SECONDS", 3600)
+        server._live[-1].refreshed.started = None  # the last refresh is too old: the next one reads
+        monkeypatch.setattr(sync, "refresh_or_skip", counted)
+        totals: list[Decimal] = []
 
-            async def ask() -> None:
-                totals.append(await _total(client))
+        async def ask() -> None:
+            totals.append(await _total(client))
 
-            async with anyio.create_task_group() as tg:
-                for _ in range(asking):
-                    tg.start_soon(ask)
-            assert len(calls) == 1  # one refresh for all of them
-            assert len(set(totals)) == 1 and totals[0] > 0  # each read the line logged before it asked
-            assert server._live[-1].refreshed.waiting == 0
-    finally:
-        ledger.close()
+        async with anyio.create_task_group() as tg:
+            for _ in range(asking):
+                tg.start_soon(ask)
+        assert len(calls) == 1  # one refresh for all of them
+        assert len(set(totals)) == 1 and totals[0] > 0  # each read the line logged before it asked
+        assert server._live[-1].refreshed.waiting == 0
 
 
 async def test_over_stdio_every_question_refreshes(
