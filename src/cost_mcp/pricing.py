@@ -769,7 +769,7 @@ DAY_MS = 86_400_000
 
 
 class DayPrices:
-    """Prices many calls, resolving each distinct (model, provider, speed, UTC day) once.
+    """Prices many calls, resolving each distinct (model, provider, modifiers, UTC day) once.
 
     genai-prices' prices change only at UTC dates, so within one day a model has one set of rates;
     :meth:`Pricer.rates` says when that does not hold (``day_stable``), and those calls, like price
@@ -782,21 +782,44 @@ class DayPrices:
 
     def __init__(self, pricer: Pricer) -> None:
         self.pricer = pricer
-        self._plans: dict[tuple[str, str | None, str | None, int], CallRates | Unpriced | None] = {}
+        self._plans: dict[
+            tuple[str, str | None, str | None, str | None, str | None, int], CallRates | Unpriced | None
+        ] = {}
 
     def cost(
         self, counts: tuple[int, ...], model: str, provider: str | None, ts_ms: int, speed: str | None = None
     ) -> tuple[int, str, str] | None:
         """Nano-USD, the priced model id and its provider id of one call at ``ts_ms`` using
         ``counts`` tokens in TOKEN_KINDS order; None when unpriced."""
-        key = (model, provider, speed, ts_ms // DAY_MS)
+        priced = self.priced(counts, model, provider, ts_ms, speed)
+        return None if priced is None else priced[:3]
+
+    def priced(
+        self,
+        counts: tuple[int, ...],
+        model: str,
+        provider: str | None,
+        ts_ms: int,
+        speed: str | None = None,
+        service_tier: str | None = None,
+        inference_geo: str | None = None,
+    ) -> tuple[int, str, str, tuple[str, ...]] | None:
+        """:meth:`cost` with the pricing modifiers, and the assumptions the price rests on."""
+        key = (model, provider, speed, service_tier, inference_geo, ts_ms // DAY_MS)
         plan = self._plans.get(key, False)
         if plan is False:
-            plan = self.pricer.rates(model, provider, datetime.fromtimestamp(ts_ms / 1000, UTC), speed=speed)
+            plan = self.pricer.rates(
+                model,
+                provider,
+                datetime.fromtimestamp(ts_ms / 1000, UTC),
+                speed=speed,
+                service_tier=service_tier,
+                inference_geo=inference_geo,
+            )
             if not isinstance(plan, CallRates) or plan.day_stable:
                 self._plans[key] = plan
         if isinstance(plan, CallRates) and plan.day_stable:
-            return plan.nanos(counts), plan.model_id, plan.provider_id
+            return plan.nanos(counts), plan.model_id, plan.provider_id, plan.assumptions
         if isinstance(plan, Unpriced):
             return None
         tokens = Tokens(
@@ -808,10 +831,16 @@ class DayPrices:
             web_search_requests=counts[5],
         )
         priced = self.pricer.price(
-            tokens, model, provider, datetime.fromtimestamp(ts_ms / 1000, UTC), speed=speed
+            tokens,
+            model,
+            provider,
+            datetime.fromtimestamp(ts_ms / 1000, UTC),
+            speed=speed,
+            service_tier=service_tier,
+            inference_geo=inference_geo,
         )
         if isinstance(priced, Price):
-            return priced.total_nanos, priced.model_id, priced.provider_id
+            return priced.total_nanos, priced.model_id, priced.provider_id, priced.assumptions
         return None
 
 

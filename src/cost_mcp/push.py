@@ -32,8 +32,7 @@ import msgspec
 from cost_mcp.access import Caller
 from cost_mcp.config import Settings, source_provider
 from cost_mcp.errors import CostMcpError, InvalidInputError
-from cost_mcp.periods import ms_to_datetime
-from cost_mcp.pricing import DAY_MS, CallRates, Price, Pricer, Tokens, Unpriced
+from cost_mcp.pricing import DayPrices, Pricer
 from cost_mcp.store import team as team_store
 from cost_mcp.store.connection import Conn
 from cost_mcp.tokens import MAX_CALL_TOKENS
@@ -211,36 +210,30 @@ def price_rows(pricer: Pricer, rows: list[WireRow]) -> list[team_store.Priced]:
     """The server's price of each row: needs no ledger, so a server does it before taking the
     ledger's lock and concurrent pushes price side by side instead of in the queue.
 
-    The rates are resolved once per model, provider, modifiers and UTC day of the batch (prices
-    change only at a UTC date) and each call priced from its counts, as :class:`pricing.DayPrices`
-    does: :meth:`Pricer.price` per row was a sixth of a loaded team server's CPU (issue 14). Rates
-    that do not hold for a whole day, and tables the compiled rates do not model, are priced per
-    call as before; the result is the same to the nano-dollar either way."""
-    plans: dict[tuple[str, str, str, str, str, int], CallRates | Unpriced | None] = {}
-    notes: dict[int, str] = {}
+    Through :class:`pricing.DayPrices` (rates resolved once per model, provider, modifiers and UTC
+    day, each call priced from its counts): :meth:`Pricer.price` per row was a sixth of a loaded
+    team server's CPU (issue 14); the result is the same to the nano-dollar."""
+    prices = DayPrices(pricer)
+    notes: dict[tuple[str, ...], str] = {}
     out: list[team_store.Priced] = []
     for r in rows:
-        key = (r.model, r.provider, r.speed, r.service_tier, r.inference_geo, r.ts_ms // DAY_MS)
-        plan = plans.get(key, False)
-        if plan is False:
-            plan = pricer.rates(
-                r.model,
-                r.provider,
-                ms_to_datetime(r.ts_ms),
-                speed=r.speed or None,
-                service_tier=r.service_tier or None,
-                inference_geo=r.inference_geo or None,
-            )
-            plans[key] = plan
-        if isinstance(plan, CallRates) and plan.day_stable:
-            note = notes.get(id(plan))
-            if note is None:
-                note = notes[id(plan)] = "; ".join(plan.assumptions)
-            out.append(team_store.Priced(plan.nanos(_counts(r)), plan.model_id, note))
-        elif isinstance(plan, Unpriced):
+        priced = prices.priced(
+            _counts(r),
+            r.model,
+            r.provider,
+            r.ts_ms,
+            r.speed or None,
+            r.service_tier or None,
+            r.inference_geo or None,
+        )
+        if priced is None:
             out.append(_UNPRICED)
-        else:
-            out.append(_price(pricer, r))
+            continue
+        nanos, model_id, _, assumptions = priced
+        note = notes.get(assumptions)
+        if note is None:
+            note = notes[assumptions] = "; ".join(assumptions)
+        out.append(team_store.Priced(nanos, model_id, note))
     return out
 
 
@@ -252,7 +245,7 @@ _counts = attrgetter(
     "output_tokens",
     "web_search_requests",
 )
-"""A wire row's counts in TOKEN_KINDS order, as :meth:`CallRates.nanos` takes them."""
+"""A wire row's counts in TOKEN_KINDS order, as :class:`DayPrices` takes them."""
 _UNPRICED = team_store.Priced(None, None, "")
 
 
@@ -263,30 +256,6 @@ construction, at two thirds of the cost of copying them by name, for every pushe
 
 def _stored(r: WireRow) -> team_store.PushedRow:
     return team_store.PushedRow(*_pushed_fields(r))
-
-
-def _price(pricer: Pricer, r: WireRow) -> team_store.Priced:
-    """The server's own price for a pushed call, as the laptop's reader priced it (same pricer)."""
-    tokens = Tokens(
-        input=r.input_tokens,
-        output=r.output_tokens,
-        cache_read=r.cache_read_tokens,
-        cache_write_5m=r.cache_write_5m_tokens,
-        cache_write_1h=r.cache_write_1h_tokens,
-        web_search_requests=r.web_search_requests,
-    )
-    priced = pricer.price(
-        tokens,
-        r.model,
-        r.provider,
-        ms_to_datetime(r.ts_ms),
-        speed=r.speed or None,
-        service_tier=r.service_tier or None,
-        inference_geo=r.inference_geo or None,
-    )
-    if isinstance(priced, Price):
-        return team_store.Priced(priced.total_nanos, priced.model_id, "; ".join(priced.assumptions))
-    return team_store.Priced(None, None, "")
 
 
 @dataclass
