@@ -36,19 +36,23 @@ _source_of, _message_of = operator.itemgetter(0), operator.itemgetter(1)
 """A row's message id, the unique key's (:data:`_KEY`) second column: the first is the source, one
 per batch, and the last two mostly one per message."""
 
-_ON_CONFLICT = f"""
-ON CONFLICT (source, message_id, request_id, is_sidechain) DO UPDATE SET
+_SET_BETTER = f"""
     ts_ms = excluded.ts_ms, model = excluded.model, session_id = excluded.session_id,
     project = excluded.project, {TOKENS_FROM_EXCLUDED_SQL}, total_tokens = excluded.total_tokens,
     speed = excluded.speed, cost_nanos = excluded.cost_nanos,
     reported_cost_nanos = excluded.reported_cost_nanos, priced_model = excluded.priced_model,
     origin = excluded.origin, service_tier = excluded.service_tier,
     inference_geo = excluded.inference_geo, price_note = excluded.price_note
-WHERE excluded.total_tokens > usage_events.total_tokens
+"""
+_BETTER = """
+excluded.total_tokens > usage_events.total_tokens
    OR (excluded.total_tokens = usage_events.total_tokens
        AND (excluded.ts_ms, excluded.session_id, excluded.origin)
          <= (usage_events.ts_ms, usage_events.session_id, usage_events.origin))
 """
+_ON_CONFLICT = (
+    f"ON CONFLICT (source, message_id, request_id, is_sidechain) DO UPDATE SET {_SET_BETTER} WHERE {_BETTER}"
+)
 # "<=": the very same copy read again (a full rescan, or the re-read after an upgrade) takes the
 # price of today's pricing and overrides instead of keeping the one it was first stored with.
 
@@ -70,7 +74,9 @@ def upsert_copies(
     columns = COPY_COLUMNS.split(", ")
     # Gathered only if the ledger holds OTel copies to uncount (most hold none).
     request_ids = (str(r[2]) for r in rows if r[0] == otel.LOG_SOURCE)
-    if stored_messages is not None:
+    if stored_messages is not None and bulk.keyless(conn):
+        _upsert_keyless(conn, columns, rows, stored_messages)
+    elif stored_messages is not None:
         # Most of a first load's batches hold no stored message: two passes over 20k rows for nothing.
         fresh = [r for r in rows if r[1] not in stored_messages] if stored_messages else rows
         if dialect(conn) == "postgresql":
@@ -88,6 +94,55 @@ def upsert_copies(
     else:
         bulk.insert_rows(conn, "usage_events", columns, rows, on_conflict=_ON_CONFLICT, key=_KEY)
     otel.uncount_otel_copies(conn, request_ids)
+
+
+_MERGE_UPDATE = (
+    "UPDATE usage_events SET {set} FROM {stage} AS excluded "
+    "WHERE usage_events.id = ANY(ARRAY(SELECT id FROM {stage})) AND usage_events.id = excluded.id "
+    "AND ({better})"
+)
+# ANY(ARRAY(...)): the stored rows probed by id; joined on id alone, a first load's statistics
+# (an empty table) could plan a walk over every row loaded so far.
+
+
+def _upsert_keyless(
+    conn: Conn, columns: list[str], rows: list[Sequence[object]], stored_messages: Collection[str]
+) -> None:
+    """:func:`upsert_copies` during a keyless first load (``bulk.keyless``, PostgreSQL): what
+    :data:`_ON_CONFLICT` does, through the row ids the load knows it wrote (:class:`_Written`).
+
+    A row whose key is stored updates that row when it is better; every other row goes in by COPY,
+    and the ids the identity gives them (in COPY order, from the sequence's value before it: the
+    load holds the write lock, so nothing else draws from it) are remembered by message. When the
+    sequence then says otherwise, the key is built at once and the load goes on with it."""
+    memo = _written[conn]
+    key = [columns.index(c) for c in _KEY]
+    stored = set(stored_messages)
+    for part in bulk.rounds(list(rows), key):
+        held = [r for r in part if r[1] in stored] if stored else []
+        ids = [i for m in {r[1] for r in held} for i in memo.ids_of(hash(m))]
+        found: dict[tuple[object, ...], int] = {}
+        if ids:
+            for row_id, *k in conn.execute(
+                f"SELECT id, {', '.join(_KEY)} FROM usage_events WHERE id = ANY(?)", (ids,)
+            ):
+                found[tuple(k)] = int(row_id)
+        updates = [(*r, found[t]) for r in held if (t := tuple(r[i] for i in key)) in found]
+        fresh = [r for r in part if r[1] not in stored] if stored else list(part)
+        fresh += [r for r in held if tuple(r[i] for i in key) not in found]
+        fresh.sort(key=_message_of)
+        before = int(conn.execute(f"SELECT {_SEQUENCE}").fetchone()[0])
+        bulk.copy_in(conn, "usage_events", columns, fresh)
+        if updates:
+            stage = stages.staged(conn, "usage_events", [*columns, "id"], updates, binary=True)
+            conn.execute(_MERGE_UPDATE.format(set=_SET_BETTER, stage=stage, better=_BETTER))
+        after = int(conn.execute(f"SELECT {_SEQUENCE}").fetchone()[0])
+        if after - before != len(fresh):
+            bulk.rekey(conn)
+            memo.ids.clear()
+            return
+        memo.note_ids(fresh, before + 1)
+        stored.update(r[1] for r in fresh)
 
 
 LOAD_CHECKPOINT_PAGES = 25_000
@@ -202,9 +257,46 @@ class _Written:
     """The current transaction's look-up found :attr:`mark` unchanged (the write lock is held)."""
     gone: bool = False
     """Someone else wrote: look every id up from now on."""
+    ids: dict[int, int | list[int]] = field(default_factory=dict)
+    """A keyless load's (``bulk.keyless``) rows by hash() of their message id, in place of
+    :attr:`hashes`: each a run of consecutive row ids, ``first id << 16 | how many`` (a list when
+    a message has several runs)."""
+
+    def ids_of(self, message_hash: int) -> list[int]:
+        """The row ids remembered under ``message_hash``."""
+        runs = self.ids.get(message_hash)
+        if runs is None:
+            return []
+        return [i for run in (runs if isinstance(runs, list) else (runs,)) for i in _run(run)]
+
+    def note_ids(self, rows: Sequence[Sequence[object]], first: int) -> None:
+        """Remember ``rows`` (in message id order) as given the ids from ``first`` on."""
+        ids = self.ids
+        start, current = first, None
+        for n, message in enumerate(map(_message_of, rows)):
+            if message != current:
+                if current is not None:
+                    _add_run(ids, hash(current), start, first + n - start)
+                current, start = message, first + n
+        if current is not None:
+            _add_run(ids, hash(current), start, first + len(rows) - start)
 
 
 _written: weakref.WeakKeyDictionary[Conn, _Written] = weakref.WeakKeyDictionary()
+
+
+def _run(run: int) -> range:
+    return range(run >> 16, (run >> 16) + (run & 0xFFFF))
+
+
+def _add_run(ids: dict[int, int | list[int]], message_hash: int, start: int, count: int) -> None:
+    runs = [(start + done) << 16 | min(count - done, 0xFFFF) for done in range(0, count, 0xFFFF)]
+    held = ids.get(message_hash)
+    if held is None and len(runs) == 1:
+        ids[message_hash] = runs[0]
+    else:
+        ids[message_hash] = [*([] if held is None else held if isinstance(held, list) else [held]), *runs]
+
 
 _TOUCHED = (
     'CREATE TEMP TABLE IF NOT EXISTS touched (message_id TEXT COLLATE "C" NOT NULL) ON COMMIT DELETE ROWS; '
@@ -215,6 +307,12 @@ it is read in the transaction that filled it). A TRUNCATE per look-up gave the t
 time (with the stage tables ~6 a batch, ~0.05 s of a 75k-call first load's server CPU, most of it
 the file system's inode allocation); the DELETE before a fill finds it empty but for a batch's
 second look-up (the recounted messages: a few hundred ids)."""
+
+_TOUCHED_IDS = (
+    "CREATE TEMP TABLE IF NOT EXISTS touched_ids (id BIGINT NOT NULL) ON COMMIT DELETE ROWS; "
+    "DELETE FROM touched_ids"
+)
+"""A keyless load's look-up list of row ids (see :data:`_TOUCHED`)."""
 
 _SEQUENCE = "COALESCE(pg_sequence_last_value(pg_get_serial_sequence('usage_events', 'id')::regclass), 0)"
 _SQLITE_MARK = (
@@ -246,7 +344,8 @@ def _worth_probing(conn: Conn, source: str, message_ids: Iterable[str]) -> tuple
         memo.hashes.clear()
         return message_ids, ""
     memo.checked = True
-    return [m for m in message_ids if hash(m) in memo.hashes], ""
+    known = memo.ids if bulk.keyless(conn) else memo.hashes
+    return [m for m in message_ids if hash(m) in known], ""
 
 
 def _wrote(conn: Conn, rows: Sequence[Sequence[object]]) -> None:
@@ -255,7 +354,9 @@ def _wrote(conn: Conn, rows: Sequence[Sequence[object]]) -> None:
     if memo is None or not memo.checked:
         return
     memo.checked = False
-    if operator.countOf(map(_source_of, rows), memo.source) == len(rows):
+    if bulk.keyless(conn):
+        pass  # the ids of what it wrote are remembered instead (_upsert_keyless)
+    elif operator.countOf(map(_source_of, rows), memo.source) == len(rows):
         # In C: a reader's batch is of its one source, and a generator over 75k rows cost 0.02 s.
         memo.hashes.update(map(hash, map(_message_of, rows)))
     else:
@@ -279,6 +380,22 @@ def touch(conn: Conn, source: str, message_ids: Iterable[str]) -> Touched:
         probed, setup = _worth_probing(conn, source, message_ids)
         if setup:
             conn.execute(setup)
+        memo = _written.get(conn)
+        if bulk.keyless(conn) and memo is not None:
+            if memo.gone:
+                bulk.rekey(conn)  # not expected: the load holds the write lock
+            else:
+                # No index finds a message's rows: the ids this load gave them.
+                probed = list(probed)
+                conn.execute(_TOUCHED_IDS)
+                ids = ((i,) for m in probed for i in memo.ids_of(hash(m)))
+                bulk.copy_in(conn, "touched_ids", ["id"], ids)
+                bulk.copy_in(conn, "touched", ["message_id"], ((m,) for m in probed))
+                return Touched(
+                    "FROM usage_events e WHERE e.id = ANY(ARRAY(SELECT id FROM touched_ids)) "
+                    "AND e.source = ? AND e.message_id IN (SELECT message_id FROM touched)",
+                    (source,),
+                )
         bulk.copy_in(conn, "touched", ["message_id"], ((m,) for m in probed))
         return Touched(
             "FROM usage_events e WHERE e.source = ? "
