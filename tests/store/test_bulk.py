@@ -8,7 +8,7 @@ from contextlib import closing
 from pathlib import Path
 
 from cost_mcp.config import Settings
-from cost_mcp.store import MIGRATIONS, connect, write_transaction
+from cost_mcp.store import MIGRATIONS, bulk, connect, write_transaction
 from cost_mcp.store import otel as otel_store
 from cost_mcp.store.bulk import (
     PENDING_KEY,
@@ -541,6 +541,9 @@ def test_a_push_during_a_first_load_waits_for_it_and_lands_exactly(settings: Set
             encode(assistant(f"msg_{s}_{n}", f"req_{s}_{n}", f"{day}T1{n % 10}:00:00.000Z", output=10 + n))
             for n in range(20)
         ]
+        if s == 2:
+            # A copy of a call an earlier batch wrote, with more tokens: merged into that row.
+            lines.append(encode(assistant("msg_0_3", "req_0_3", "2026-10-01T13:00:00.000Z", output=900)))
         (projects / f"-home-dev-p{s}").mkdir(parents=True, exist_ok=True)
         (projects / f"-home-dev-p{s}" / f"s{s}.jsonl").write_text("\n".join(lines) + "\n")
     pushed = team_store.PushedRow(
@@ -602,6 +605,8 @@ def test_a_push_during_a_first_load_waits_for_it_and_lands_exactly(settings: Set
             mock.patch.object(claude_code, "BULK_LOAD_BYTES", 0),
             mock.patch.object(claude_code, "BATCH_COPIES", 7),
             mock.patch.object(claude_code, "_write", write_then_push),
+            # The load goes through to its end without its key (it knows every row id it wrote).
+            mock.patch.object(bulk, "rekey", side_effect=AssertionError("key built mid-load")),
         ):
             claude_code.ingest(conn, settings, Pricer(), full=True)
         pusher.join()
@@ -610,6 +615,10 @@ def test_a_push_during_a_first_load_waits_for_it_and_lands_exactly(settings: Set
             "SELECT output_tokens, counted FROM usage_events WHERE message_id = 'msg_2_5'"
         ).fetchall()
         assert [tuple(r) for r in rows] == [(5_000, 1)]
+        rows = conn.execute(
+            "SELECT output_tokens, counted FROM usage_events WHERE message_id = 'msg_0_3'"
+        ).fetchall()
+        assert [tuple(r) for r in rows] == [(900, 1)]
         assert conn.execute("SELECT COUNT(*), SUM(counted) FROM usage_events").fetchone() == (60, 60)
         assert conn.execute("SELECT 1 FROM meta WHERE key = ?", (PENDING_KEY,)).fetchone() is None
         rollup.refresh(conn)

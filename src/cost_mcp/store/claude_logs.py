@@ -76,6 +76,7 @@ def upsert_copies(
     request_ids = (str(r[2]) for r in rows if r[0] == otel.LOG_SOURCE)
     if stored_messages is not None and bulk.keyless(conn):
         _upsert_keyless(conn, columns, rows, stored_messages)
+        _wrote(conn, rows)
     elif stored_messages is not None:
         # Most of a first load's batches hold no stored message: two passes over 20k rows for nothing.
         fresh = [r for r in rows if r[1] not in stored_messages] if stored_messages else rows
