@@ -7,6 +7,8 @@ import time
 from contextlib import closing
 from pathlib import Path
 
+import pytest
+
 from cost_mcp.config import Settings
 from cost_mcp.store import MIGRATIONS, bulk, connect, write_transaction
 from cost_mcp.store import otel as otel_store
@@ -17,6 +19,7 @@ from cost_mcp.store.bulk import (
     copy_in,
     drop_secondary_indexes,
     index_names,
+    keyless,
     restore_indexes,
     table_is_empty,
 )
@@ -175,6 +178,33 @@ def test_a_killed_bulk_load_is_repaired_on_either_backend(home: Path) -> None:
     try:
         assert index_names(again) == before
         assert again.execute("SELECT 1 FROM meta WHERE key = ?", (PENDING_KEY,)).fetchone() is None
+    finally:
+        again.close()
+
+
+@pytest.mark.postgresql_only
+def test_twins_written_while_a_dead_loads_key_was_missing_are_merged_when_it_is_built(home: Path) -> None:
+    # A load killed without its unique key leaves it missing until the next open; a process
+    # connected before may write a key twice meanwhile (ON CONFLICT DO NOTHING checks nothing).
+    from cost_mcp.config import load_settings
+    from cost_mcp.store.claude_logs import COPY_COLUMNS
+
+    db = load_settings().db
+    loader = connect(db)
+    drop_secondary_indexes(loader)
+    assert keyless(loader)
+    with write_transaction(loader):
+        twins = [_copy_row("a", 10), _copy_row("a", 30, counted=0), _copy_row("a", 20), _copy_row("b", 5)]
+        copy_in(loader, "usage_events", COPY_COLUMNS.split(", "), twins)
+    loader.close()  # killed: the write lock goes with its session
+    again = connect(db)
+    try:
+        rows = again.execute("SELECT message_id, output_tokens, counted FROM usage_events ORDER BY 1")
+        assert [tuple(r) for r in rows] == [("a", 30, 1), ("b", 5, 1)]  # the best copy, counted
+        assert again.execute("SELECT 1 FROM meta WHERE key = ?", (PENDING_KEY,)).fetchone() is None
+        assert "usage_events_source_message_id_request_id_is_sidechain_key" in index_names(again)
+        dirty = again.execute("SELECT qh FROM rollup_dirty").fetchall()
+        assert [r[0] for r in dirty] == [1_700_000_000_000 // 900_000]
     finally:
         again.close()
 

@@ -40,7 +40,14 @@ from collections import Counter
 from collections.abc import Iterable, Sequence
 from typing import TYPE_CHECKING, Any, cast
 
-from cost_mcp.store.connection import Conn, dialect, write_transaction
+from cost_mcp.store.connection import (
+    REFRESH_LOCK_TIMEOUT_MS,
+    Conn,
+    dialect,
+    is_busy,
+    lock_timeout,
+    write_transaction,
+)
 
 if TYPE_CHECKING:
     from cost_mcp.store.postgres import PgConnection
@@ -384,10 +391,21 @@ def _restore(conn: Conn) -> int:
         # A damaged ledger: it still opens, so its first real use reports the damage with what to
         # do (store.connection.explain), as it would without this check.
         return 0
+    if dialect(conn) == "postgresql" and _loading_elsewhere(conn):
+        # Waiting out the whole load would hold up this open (a status line, a server's start);
+        # a load that has just died (its backend not yet gone) lets go of the lock at once.
+        try:
+            with lock_timeout(conn, REFRESH_LOCK_TIMEOUT_MS):
+                return _rebuild(conn)
+        except sqlite3.OperationalError as exc:
+            if is_busy(exc):
+                return 0  # still loading: it builds them itself
+            raise
+    return _rebuild(conn)
+
+
+def _rebuild(conn: Conn) -> int:
     postgres = dialect(conn) == "postgresql"
-    if postgres and _loading_elsewhere(conn):
-        # Waiting would hold up this open (a status line, a server's start) for the whole load.
-        return 0
     with write_transaction(conn):
         pending = _pending(conn)  # read again under the write lock: another process may have done it
         present = index_names(conn)
