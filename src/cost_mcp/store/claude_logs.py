@@ -15,7 +15,7 @@ from __future__ import annotations
 import json
 import operator
 import weakref
-from collections import Counter
+from array import array
 from collections.abc import Collection, Iterable, Iterator, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass, field
@@ -142,13 +142,13 @@ def _upsert_keyless(
             stage = stages.staged(conn, "usage_events", [*columns, "id"], updates, binary=True)
             conn.execute(_MERGE_UPDATE.format(set=_SET_BETTER, stage=stage, better=_BETTER))
         after = int(conn.execute(f"SELECT {_SEQUENCE}").fetchone()[0])
-        if after - before != len(fresh):
+        if after - before != len(fresh) or not memo.note_ids(fresh, before + 1):
             bulk.rekey(conn)
             memo.ids.clear()
+            del memo.row_hashes[:]
             later = [r for p in parts[done + 1 :] for r in p]
             bulk.insert_rows(conn, "usage_events", columns, later, on_conflict=_ON_CONFLICT, key=_KEY)
             return
-        memo.note_ids(fresh, before + 1)
         if done + 1 < len(parts):
             stored.update(r[1] for r in fresh)
 
@@ -266,39 +266,51 @@ class _Written:
     gone: bool = False
     """Someone else wrote: look every id up from now on."""
     ids: dict[int, int | list[int]] = field(default_factory=dict)
-    """A keyless load's (``bulk.keyless``) rows by hash() of their message id, in place of
-    :attr:`hashes`: each a run of consecutive row ids, ``first id << 32 | how many`` (a list when
-    a message has several runs)."""
+    """A keyless load's rows (``bulk.keyless``), in place of :attr:`hashes`: hash() of a message id
+    to the id of the first row of each run of its rows the load wrote (one int, or a list when a
+    later batch added rows of a stored message)."""
+    row_hashes: array[int] = field(default_factory=lambda: array("q"))
+    """hash() of the message id of every row a keyless load wrote, by row id from :attr:`first_id`
+    (the load's ids follow each other: it holds the write lock), where a run's end is read."""
+    first_id: int = 0
 
     def ids_of(self, message_hash: int) -> list[int]:
-        """The row ids remembered under ``message_hash``."""
+        """The ids of the rows remembered under ``message_hash``."""
         runs = self.ids.get(message_hash)
         if runs is None:
             return []
-        return [i for run in (runs if isinstance(runs, list) else (runs,)) for i in _run(run)]
+        found: list[int] = []
+        row_hashes, base = self.row_hashes, self.first_id
+        for start in runs if isinstance(runs, list) else (runs,):
+            i = start - base
+            while i < len(row_hashes) and row_hashes[i] == message_hash:
+                found.append(base + i)
+                i += 1
+        return found
 
-    def note_ids(self, rows: Sequence[Sequence[object]], first: int) -> None:
-        """Remember ``rows`` (in message id order) as given the ids from ``first`` on."""
-        # In C but for one packing per message: a loop over the rows took 0.1-0.15 s of a load.
+    def note_ids(self, rows: Sequence[Sequence[object]], first: int) -> bool:
+        """Remember ``rows`` (in message id order) as given the ids from ``first`` on; False when
+        those do not follow the ids remembered so far."""
+        if not self.row_hashes:
+            self.first_id = first
+        elif first != self.first_id + len(self.row_hashes):
+            return False
+        # In C: a loop over the rows in Python took 0.1-0.15 s of a load's client.
         hashes = list(map(hash, map(_message_of, rows)))
-        starts = dict(zip(reversed(hashes), range(first + len(hashes) - 1, first - 1, -1), strict=True))
-        counts = Counter(hashes)
-        new: dict[int, int | list[int]] = {h: start << 32 | counts[h] for h, start in starts.items()}
+        self.row_hashes.extend(hashes)
+        new: dict[int, int | list[int]] = dict(
+            zip(reversed(hashes), range(first + len(hashes) - 1, first - 1, -1), strict=True)
+        )
         ids = self.ids
         for h in new.keys() & ids.keys():
-            held, run = ids[h], new[h]
-            new[h] = [
-                *(held if isinstance(held, list) else [held]),
-                *(run if isinstance(run, list) else [run]),
-            ]
+            held, start = ids[h], new[h]
+            assert isinstance(start, int)
+            new[h] = [*(held if isinstance(held, list) else [held]), start]
         ids.update(new)
+        return True
 
 
 _written: weakref.WeakKeyDictionary[Conn, _Written] = weakref.WeakKeyDictionary()
-
-
-def _run(run: int) -> range:
-    return range(run >> 32, (run >> 32) + (run & 0xFFFFFFFF))
 
 
 _TOUCHED = (
