@@ -456,10 +456,12 @@ class SavedPlan:
 
 
 def plan_data_key() -> str:
-    """What saved plans depend on: genai-prices' bundled data and the code of this module and its
-    corrections, from the files' sizes and modification times (genai-prices is located, not
-    imported). A new release or an edit of any of them changes the key."""
-    files = [Path(__file__), Path(__file__).with_name("pricing_corrections.py")]
+    """What saved plans depend on: genai-prices' bundled data and the code of this module, its
+    corrections and the token kinds (a plan's rates are one per kind, in their order), from the
+    files' sizes and modification times (genai-prices is located, not imported). A new release or
+    an edit of any of them changes the key."""
+    here = Path(__file__)
+    files = [here, here.with_name("pricing_corrections.py"), here.with_name("tokens.py")]
     spec = find_spec("genai_prices")
     for location in (spec.submodule_search_locations or ()) if spec else ():
         files.append(Path(location) / "data.py")
