@@ -170,12 +170,13 @@ end = source.index("\\n)\\n", source.index("KINDS: tuple[TokenKind, ...] = ("))
 kind = ('\\n    TokenKind("reasoning_tokens", "reasoning_tokens", "reasoning", "reasoning", "reasoning_usd",'
         ' ("output_reasoning_mtok", "output_mtok")),')
 exec(compile(source[:end] + kind + source[end:], tokens.__file__, "exec"), tokens.__dict__)
+from datetime import UTC, datetime
 from cost_mcp import pricing
-# Priced at its own rate (an override file may name its price), in the call's counts' last place.
-from decimal import Decimal
-prices = {{"input_mtok": Decimal(1), "output_mtok": Decimal(10), "output_reasoning_mtok": Decimal(100)}}
-rates = pricing._Rates.from_prices(prices)
-plan = pricing.CallRates(rates, "m", "p", "override")
+# Priced at its own rate, which a price override file may name, in the call's counts' last place.
+prices = pathlib.Path({str(tmp_path)!r}) / "prices.toml"
+prices.write_text('[[price]]\\nmodel = "m"\\ninput_mtok = "1"\\noutput_mtok = "10"\\n'
+                  'output_reasoning_mtok = "100"\\n')
+plan = pricing.Pricer.from_file(prices).rates("m", None, datetime(2026, 1, 1, tzinfo=UTC))
 print(plan.nanos((1_000, 1_000, 0, 0, 0, 0, 1_000)), tokens.token_total((1, 2, 3, 4, 5, 6, 7)))
 from cost_mcp.store import connect, write_transaction
 from cost_mcp.store import buckets, claude_logs, events, usage, agent_files
