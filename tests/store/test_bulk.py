@@ -3,14 +3,9 @@
 from __future__ import annotations
 
 import sqlite3
-import time
-from contextlib import closing
 from pathlib import Path
 
-import pytest
-
-from cost_mcp.config import Settings
-from cost_mcp.store import MIGRATIONS, bulk, connect, write_transaction
+from cost_mcp.store import MIGRATIONS, connect, write_transaction
 from cost_mcp.store import otel as otel_store
 from cost_mcp.store.bulk import (
     PENDING_KEY,
@@ -19,7 +14,6 @@ from cost_mcp.store.bulk import (
     copy_in,
     drop_secondary_indexes,
     index_names,
-    keyless,
     restore_indexes,
     table_is_empty,
 )
@@ -178,33 +172,6 @@ def test_a_killed_bulk_load_is_repaired_on_either_backend(home: Path) -> None:
     try:
         assert index_names(again) == before
         assert again.execute("SELECT 1 FROM meta WHERE key = ?", (PENDING_KEY,)).fetchone() is None
-    finally:
-        again.close()
-
-
-@pytest.mark.postgresql_only
-def test_twins_written_while_a_dead_loads_key_was_missing_are_merged_when_it_is_built(home: Path) -> None:
-    # A load killed without its unique key leaves it missing until the next open; a process
-    # connected before may write a key twice meanwhile (ON CONFLICT DO NOTHING checks nothing).
-    from cost_mcp.config import load_settings
-    from cost_mcp.store.claude_logs import COPY_COLUMNS
-
-    db = load_settings().db
-    loader = connect(db)
-    drop_secondary_indexes(loader)
-    assert keyless(loader)
-    with write_transaction(loader):
-        twins = [_copy_row("a", 10), _copy_row("a", 30, counted=0), _copy_row("a", 20), _copy_row("b", 5)]
-        copy_in(loader, "usage_events", COPY_COLUMNS.split(", "), twins)
-    loader.close()  # killed: the write lock goes with its session
-    again = connect(db)
-    try:
-        rows = again.execute("SELECT message_id, output_tokens, counted FROM usage_events ORDER BY 1")
-        assert [tuple(r) for r in rows] == [("a", 30, 1), ("b", 5, 1)]  # the best copy, counted
-        assert again.execute("SELECT 1 FROM meta WHERE key = ?", (PENDING_KEY,)).fetchone() is None
-        assert "usage_events_source_message_id_request_id_is_sidechain_key" in index_names(again)
-        dirty = again.execute("SELECT qh FROM rollup_dirty").fetchall()
-        assert [r[0] for r in dirty] == [1_700_000_000_000 // 900_000]
     finally:
         again.close()
 
@@ -542,117 +509,6 @@ def test_a_first_load_leaves_every_rollup_level_as_a_rebuild_from_the_events_wou
         assert index_names(conn) >= {"usage_events_counted_ts", "usage_events_session"}
         loaded = _rollup_tables(conn)
         assert loaded["usage_rollup"] and loaded["usage_rollup_day_nosession"]
-        qhs = [int(r[0]) for r in conn.execute("SELECT DISTINCT ts_ms / 900000 FROM usage_events")]
-        with write_transaction(conn):
-            rollup.rebuild(conn, qhs)
-        assert _rollup_tables(conn) == loaded
-    finally:
-        conn.close()
-
-
-def test_a_push_during_a_first_load_waits_for_it_and_lands_exactly(settings: Settings, home: Path) -> None:
-    """PostgreSQL: a first load drops the unique key until its end, holding the write lock all the
-    while; a team push of a copy the load also reads waits for the load, then merges with it (its
-    larger copy wins, counted once), and the rollup equals a rebuild. On SQLite it lands between
-    two of the load's batches, with the same result."""
-    import threading
-    from unittest import mock
-
-    from cost_mcp.pricing import Pricer
-    from cost_mcp.sources import claude_code
-    from cost_mcp.store import rollup
-    from cost_mcp.store import team as team_store
-    from tests.sources.claude_logs import assistant, encode
-
-    projects = home / "claude" / "projects"
-    for s in range(3):
-        day = f"2026-10-0{1 + s}"
-        lines = [
-            encode(assistant(f"msg_{s}_{n}", f"req_{s}_{n}", f"{day}T1{n % 10}:00:00.000Z", output=10 + n))
-            for n in range(20)
-        ]
-        if s == 2:
-            # A copy of a call an earlier batch wrote, with more tokens: merged into that row.
-            lines.append(encode(assistant("msg_0_3", "req_0_3", "2026-10-01T13:00:00.000Z", output=900)))
-        (projects / f"-home-dev-p{s}").mkdir(parents=True, exist_ok=True)
-        (projects / f"-home-dev-p{s}" / f"s{s}.jsonl").write_text("\n".join(lines) + "\n")
-    pushed = team_store.PushedRow(
-        source="claude_code",
-        message_id="msg_2_5",
-        request_id="req_2_5",
-        is_sidechain=0,
-        ts_ms=1_791_000_000_000,
-        provider="anthropic",
-        model="claude-sonnet-4-5-20250929",
-        session_id="s2",
-        project="p2",
-        agent="claude-code",
-        input_tokens=0,
-        output_tokens=5_000,
-        cache_read_tokens=0,
-        cache_write_5m_tokens=0,
-        cache_write_1h_tokens=0,
-        web_search_requests=0,
-        speed="",
-        service_tier="",
-        inference_geo="",
-        reported_cost_nanos=None,
-    )
-    conn = connect(settings.db)
-    postgres = dialect(conn) == "postgresql"
-    failures: list[BaseException] = []
-
-    def push() -> None:
-        try:
-            other = connect(settings.db)
-            try:
-                price = team_store.Priced(7, pushed.model, "")
-                team_store.store_pushed(other, "bob", "t", [pushed], [price], claude_code._recount)
-            finally:
-                other.close()
-        except BaseException as exc:  # reported by the test's thread
-            failures.append(exc)
-
-    pusher = threading.Thread(target=push)
-    write = claude_code._write
-
-    def write_then_push(*args: object, **kwargs: object) -> None:
-        write(*args, **kwargs)  # type: ignore[arg-type]
-        if pusher.ident is not None:
-            return
-        pusher.start()
-        if not postgres:
-            pusher.join()  # SQLite's load holds the lock a batch at a time
-            return
-        with closing(connect(settings.db, migrate_schema=False)) as watch:
-            waiting = "SELECT COUNT(*) FROM pg_locks WHERE locktype = 'advisory' AND NOT granted"
-            while not watch.execute(waiting).fetchone()[0]:
-                assert pusher.is_alive(), "the push did not wait for the load"
-                time.sleep(0.01)
-
-    try:
-        with (
-            mock.patch.object(claude_code, "BULK_LOAD_BYTES", 0),
-            mock.patch.object(claude_code, "BATCH_COPIES", 7),
-            mock.patch.object(claude_code, "_write", write_then_push),
-            # The load goes through to its end without its key (it knows every row id it wrote).
-            mock.patch.object(bulk, "rekey", side_effect=AssertionError("key built mid-load")),
-        ):
-            claude_code.ingest(conn, settings, Pricer(), full=True)
-        pusher.join()
-        assert not failures, failures
-        rows = conn.execute(
-            "SELECT output_tokens, counted FROM usage_events WHERE message_id = 'msg_2_5'"
-        ).fetchall()
-        assert [tuple(r) for r in rows] == [(5_000, 1)]
-        rows = conn.execute(
-            "SELECT output_tokens, counted FROM usage_events WHERE message_id = 'msg_0_3'"
-        ).fetchall()
-        assert [tuple(r) for r in rows] == [(900, 1)]
-        assert conn.execute("SELECT COUNT(*), SUM(counted) FROM usage_events").fetchone() == (60, 60)
-        assert conn.execute("SELECT 1 FROM meta WHERE key = ?", (PENDING_KEY,)).fetchone() is None
-        rollup.refresh(conn)
-        loaded = _rollup_tables(conn)
         qhs = [int(r[0]) for r in conn.execute("SELECT DISTINCT ts_ms / 900000 FROM usage_events")]
         with write_transaction(conn):
             rollup.rebuild(conn, qhs)

@@ -35,19 +35,11 @@ from __future__ import annotations
 
 import json
 import sqlite3
-import weakref
 from collections import Counter
 from collections.abc import Iterable, Sequence
 from typing import TYPE_CHECKING, Any, cast
 
-from cost_mcp.store.connection import (
-    REFRESH_LOCK_TIMEOUT_MS,
-    Conn,
-    dialect,
-    is_busy,
-    lock_timeout,
-    write_transaction,
-)
+from cost_mcp.store.connection import Conn, dialect, write_transaction
 
 if TYPE_CHECKING:
     from cost_mcp.store.postgres import PgConnection
@@ -198,86 +190,23 @@ def table_is_empty(conn: Conn) -> bool:
 
 
 def drop_secondary_indexes(conn: Conn) -> int:
-    """Drop the secondary indexes of ``usage_events`` for a bulk load; returns how many.
-
-    On PostgreSQL, when the table is empty, its unique key too (see :func:`keyless`): the session
-    then holds the write lock until :func:`restore_indexes` has built it again."""
-    postgres = dialect(conn) == "postgresql"
-    if postgres:
-        _pg(conn).hold_writes()
-    key = False
-    try:
-        with write_transaction(conn):
-            if not postgres:
-                _drop_settled_triggers(conn)
-            rows = _droppable(conn)
-            key = postgres and table_is_empty(conn)
-            if key:
-                rows += _unique_key(conn)
-            if not rows:
-                return 0
-            pending = _pending(conn)
-            pending.update((str(name), str(sql)) for name, sql in rows)
-            conn.execute(
-                "INSERT INTO meta (key, value) VALUES (?, ?) "
-                "ON CONFLICT (key) DO UPDATE SET value = excluded.value",
-                (PENDING_KEY, json.dumps(pending, sort_keys=True)),
-            )
-            for name, sql in rows:
-                if sql.startswith("ALTER TABLE"):
-                    conn.execute(f'ALTER TABLE {TABLE} DROP CONSTRAINT "{name}"')
-                else:
-                    conn.execute(f'DROP INDEX "{name}"')
-            if key:
-                conn.execute(
-                    "INSERT INTO meta (key, value) VALUES (?, CAST(pg_backend_pid() AS TEXT)) "
-                    "ON CONFLICT (key) DO UPDATE SET value = excluded.value",
-                    (LOADER_KEY,),
-                )
-    finally:
-        if postgres and not key:
-            _pg(conn).release_writes()
-    if key:
-        _keyless.add(conn)
+    """Drop the secondary indexes of ``usage_events`` for a bulk load; returns how many."""
+    with write_transaction(conn):
+        if dialect(conn) == "sqlite":
+            _drop_settled_triggers(conn)
+        rows = _droppable(conn)
+        if not rows:
+            return 0
+        pending = _pending(conn)
+        pending.update((str(name), str(sql)) for name, sql in rows)
+        conn.execute(
+            "INSERT INTO meta (key, value) VALUES (?, ?) "
+            "ON CONFLICT (key) DO UPDATE SET value = excluded.value",
+            (PENDING_KEY, json.dumps(pending, sort_keys=True)),
+        )
+        for name, _ in rows:
+            conn.execute(f'DROP INDEX "{name}"')
     return len(rows)
-
-
-LOADER_KEY = "bulk_load_backend"
-"""``meta``: the PostgreSQL backend (pid) of the keyless load under way, or of one that died."""
-
-_keyless: weakref.WeakSet[Conn] = weakref.WeakSet()
-
-
-def keyless(conn: Conn) -> bool:
-    """Whether ``conn`` is loading into ``usage_events`` without its unique key (PostgreSQL).
-
-    A first load into an empty ledger drops the key with the secondary indexes: maintained row by
-    row it was ~half of the server's COPY (0.25-0.3 s of a 75k-row load), built once after it is a
-    sorted build (0.08-0.1 s). No statement may then use ``ON CONFLICT`` on the table, and no
-    index finds a message's rows (a hash index of message ids kept through the load cost as much
-    as the key): the load knows the row ids it wrote and merges its copies of messages it already
-    stored through them (``store.claude_logs``). It holds the write lock from the drop to the
-    rebuild, so no other writer meets the ledger without its key."""
-    return conn in _keyless
-
-
-def rekey(conn: Conn) -> None:
-    """Build the unique key a keyless load dropped now, in the open transaction, and go on as a
-    load with it (when the load can no longer tell which rows it wrote)."""
-    for name, sql in sorted(_pending(conn).items()):
-        if sql.startswith("ALTER TABLE") and name not in index_names(conn):
-            _add_unique_key(conn, sql)
-    _keyless.discard(conn)
-
-
-def _unique_key(conn: Conn) -> list[tuple[str, str]]:
-    """(name, ALTER TABLE statement that adds it) of ``usage_events``' unique key (PostgreSQL)."""
-    rows = conn.execute(
-        "SELECT conname, pg_get_constraintdef(oid) FROM pg_constraint "
-        "WHERE conrelid = CAST(? AS regclass) AND contype = 'u'",
-        (TABLE,),
-    ).fetchall()
-    return [(str(name), f'ALTER TABLE {TABLE} ADD CONSTRAINT "{name}" {sql}') for name, sql in rows]
 
 
 def _droppable(conn: Conn) -> list[tuple[str, str]]:
@@ -365,19 +294,7 @@ def restore_indexes(conn: Conn) -> int:
     messages' quarter-hours dirty (~120 of a 65k-call history), which the ordinary refresh after
     this rebuilds through the indexes just built in 0.07-0.10 s. Rebuilding the span from the
     first to the last of them beside the index builds (on PostgreSQL, on a second connection)
-    scanned nearly the whole history again: 0.5-0.8 s, longer than the builds it ran beside.
-
-    On PostgreSQL a keyless load's session gives back the write lock it held (:func:`keyless`);
-    another connection leaves a load that is still under way to finish its own."""
-    try:
-        return _restore(conn)
-    finally:
-        _keyless.discard(conn)
-        if dialect(conn) == "postgresql":
-            _pg(conn).release_writes()
-
-
-def _restore(conn: Conn) -> int:
+    scanned nearly the whole history again: 0.5-0.8 s, longer than the builds it ran beside."""
     try:
         if (
             not _has_meta(conn)
@@ -391,35 +308,15 @@ def _restore(conn: Conn) -> int:
         # A damaged ledger: it still opens, so its first real use reports the damage with what to
         # do (store.connection.explain), as it would without this check.
         return 0
-    if dialect(conn) == "postgresql" and _loading_elsewhere(conn):
-        # Waiting out the whole load would hold up this open (a status line, a server's start);
-        # a load that has just died (its backend not yet gone) lets go of the lock at once.
-        try:
-            with lock_timeout(conn, REFRESH_LOCK_TIMEOUT_MS):
-                return _rebuild(conn)
-        except sqlite3.OperationalError as exc:
-            if is_busy(exc):
-                return 0  # still loading: it builds them itself
-            raise
-    return _rebuild(conn)
-
-
-def _rebuild(conn: Conn) -> int:
-    postgres = dialect(conn) == "postgresql"
     with write_transaction(conn):
         pending = _pending(conn)  # read again under the write lock: another process may have done it
         present = index_names(conn)
         missing = [sql for name, sql in sorted(pending.items()) if name not in present]
-        if postgres:
-            conn.execute("DELETE FROM meta WHERE key = ?", (LOADER_KEY,))
         for sql in missing:
-            if sql.startswith("ALTER TABLE"):
-                _add_unique_key(conn, sql)
-            else:
-                conn.execute(sql)
+            conn.execute(sql)
         built = len(missing)
         conn.execute("DELETE FROM meta WHERE key = ?", (PENDING_KEY,))
-        if built and postgres:
+        if built and dialect(conn) == "postgresql":
             # The planner still sees the empty table the load started from (autovacuum comes
             # later): the rollup rebuild that follows read every run by a scan of the table.
             # The columns statements look rows up by only: all of them cost 0.3 s more. A sample
@@ -443,58 +340,6 @@ def _rebuild(conn: Conn) -> int:
                 conn.execute(statement)
         conn.execute("DELETE FROM meta WHERE key = ?", (TRIGGERS_KEY,))
     return built
-
-
-def _loading_elsewhere(conn: Conn) -> bool:
-    """Whether another session's keyless load is under way (its backend is alive), PostgreSQL."""
-    row = conn.execute(
-        "SELECT 1 FROM meta m JOIN pg_stat_activity a ON CAST(a.pid AS TEXT) = m.value "
-        "WHERE m.key = ? AND a.pid != pg_backend_pid()",
-        (LOADER_KEY,),
-    ).fetchone()
-    return row is not None
-
-
-_KEY_COLUMNS = "source, message_id, request_id, is_sidechain"
-
-
-def _add_unique_key(conn: Conn, sql: str) -> None:
-    """Build ``usage_events``' unique key again after a keyless load (PostgreSQL).
-
-    The load itself never writes a key twice, and other writers wait for it; but a load that
-    died leaves the ledger without the key until a connection opens it again, and a process
-    already connected may write meanwhile (``ON CONFLICT DO NOTHING`` then checks nothing). Such
-    twins are merged rather than failing every open: the best copy stays (as ``ON CONFLICT``
-    would have kept it), counted if any twin was, and their quarter-hours are refreshed."""
-    conn.execute("SAVEPOINT unique_key")
-    try:
-        conn.execute(sql)
-    except sqlite3.IntegrityError:
-        conn.execute("ROLLBACK TO SAVEPOINT unique_key")
-        _merge_twins(conn)
-        conn.execute(sql)
-    conn.execute("RELEASE SAVEPOINT unique_key")
-
-
-def _merge_twins(conn: Conn) -> None:
-    from cost_mcp.store import rollup  # it imports this module
-
-    twins = conn.execute(
-        f"""SELECT id, ts_ms, counted, best, any_counted FROM (
-                SELECT id, ts_ms, counted, row_number() OVER ranked = 1 AS best,
-                       MAX(counted) OVER key AS any_counted, COUNT(*) OVER key AS n
-                FROM {TABLE}
-                WINDOW key AS (PARTITION BY {_KEY_COLUMNS}),
-                       ranked AS (PARTITION BY {_KEY_COLUMNS}
-                                  ORDER BY total_tokens DESC, ts_ms, session_id, origin, id)
-            ) AS t WHERE n > 1"""
-    ).fetchall()
-    gone = [int(i) for i, _, _, best, _ in twins if not best]
-    recounted = [(int(c), int(i)) for i, _, counted, best, c in twins if best and counted != c]
-    conn.execute(f"DELETE FROM {TABLE} WHERE id = ANY(?)", (gone,))
-    for counted, row_id in recounted:
-        conn.execute(f"UPDATE {TABLE} SET counted = ? WHERE id = ?", (counted, row_id))
-    rollup.mark_dirty(conn, [int(ts) for _, ts, _, _, _ in twins])
 
 
 def _pending(conn: Conn, key: str = PENDING_KEY) -> dict[str, str]:

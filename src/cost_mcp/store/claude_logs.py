@@ -15,7 +15,6 @@ from __future__ import annotations
 import json
 import operator
 import weakref
-from array import array
 from collections.abc import Collection, Iterable, Iterator, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass, field
@@ -37,23 +36,19 @@ _source_of, _message_of = operator.itemgetter(0), operator.itemgetter(1)
 """A row's message id, the unique key's (:data:`_KEY`) second column: the first is the source, one
 per batch, and the last two mostly one per message."""
 
-_SET_BETTER = f"""
+_ON_CONFLICT = f"""
+ON CONFLICT (source, message_id, request_id, is_sidechain) DO UPDATE SET
     ts_ms = excluded.ts_ms, model = excluded.model, session_id = excluded.session_id,
     project = excluded.project, {TOKENS_FROM_EXCLUDED_SQL}, total_tokens = excluded.total_tokens,
     speed = excluded.speed, cost_nanos = excluded.cost_nanos,
     reported_cost_nanos = excluded.reported_cost_nanos, priced_model = excluded.priced_model,
     origin = excluded.origin, service_tier = excluded.service_tier,
     inference_geo = excluded.inference_geo, price_note = excluded.price_note
-"""
-_BETTER = """
-excluded.total_tokens > usage_events.total_tokens
+WHERE excluded.total_tokens > usage_events.total_tokens
    OR (excluded.total_tokens = usage_events.total_tokens
        AND (excluded.ts_ms, excluded.session_id, excluded.origin)
          <= (usage_events.ts_ms, usage_events.session_id, usage_events.origin))
 """
-_ON_CONFLICT = (
-    f"ON CONFLICT (source, message_id, request_id, is_sidechain) DO UPDATE SET {_SET_BETTER} WHERE {_BETTER}"
-)
 # "<=": the very same copy read again (a full rescan, or the re-read after an upgrade) takes the
 # price of today's pricing and overrides instead of keeping the one it was first stored with.
 
@@ -75,10 +70,7 @@ def upsert_copies(
     columns = COPY_COLUMNS.split(", ")
     # Gathered only if the ledger holds OTel copies to uncount (most hold none).
     request_ids = (str(r[2]) for r in rows if r[0] == otel.LOG_SOURCE)
-    if stored_messages is not None and bulk.keyless(conn):
-        _upsert_keyless(conn, columns, rows, stored_messages)
-        _wrote(conn, rows)
-    elif stored_messages is not None:
+    if stored_messages is not None:
         # Most of a first load's batches hold no stored message: two passes over 20k rows for nothing.
         fresh = [r for r in rows if r[1] not in stored_messages] if stored_messages else rows
         if dialect(conn) == "postgresql":
@@ -96,61 +88,6 @@ def upsert_copies(
     else:
         bulk.insert_rows(conn, "usage_events", columns, rows, on_conflict=_ON_CONFLICT, key=_KEY)
     otel.uncount_otel_copies(conn, request_ids)
-
-
-_MERGE_UPDATE = (
-    "UPDATE usage_events SET {set} FROM {stage} AS excluded "
-    "WHERE usage_events.id = ANY(ARRAY(SELECT id FROM {stage})) AND usage_events.id = excluded.id "
-    "AND ({better})"
-)
-# ANY(ARRAY(...)): the stored rows probed by id; joined on id alone, a first load's statistics
-# (an empty table) could plan a walk over every row loaded so far.
-
-
-def _upsert_keyless(
-    conn: Conn, columns: list[str], rows: list[Sequence[object]], stored_messages: Collection[str]
-) -> None:
-    """:func:`upsert_copies` during a keyless first load (``bulk.keyless``, PostgreSQL): what
-    :data:`_ON_CONFLICT` does, through the row ids the load knows it wrote (:class:`_Written`).
-
-    A row whose key is stored updates that row when it is better; every other row goes in by COPY,
-    and the ids the identity gives them (in COPY order, from the sequence's value before it: the
-    load holds the write lock, so nothing else draws from it) are remembered by message. When the
-    sequence then says otherwise, the key is built at once and the load goes on with it."""
-    memo = _written[conn]
-    key = [columns.index(c) for c in _KEY]
-    stored = set(stored_messages)
-    # A reader's batch holds each key once (its best copy): rounds only for anything else.
-    unique = len(set(map(operator.itemgetter(*key), rows))) == len(rows)
-    parts = [rows] if unique else bulk.rounds(rows, key)
-    for done, part in enumerate(parts):
-        held = [r for r in part if r[1] in stored] if stored else []
-        ids = memo.ids_of({r[1] for r in held})
-        found: dict[tuple[object, ...], int] = {}
-        if ids:
-            for row_id, *k in conn.execute(
-                f"SELECT id, {', '.join(_KEY)} FROM usage_events WHERE id = ANY({_IDS})", (_id_list(ids),)
-            ):
-                found[tuple(k)] = int(row_id)
-        updates = [(*r, found[t]) for r in held if (t := tuple(r[i] for i in key)) in found]
-        fresh = [r for r in part if r[1] not in stored] if stored else part
-        fresh += [r for r in held if tuple(r[i] for i in key) not in found]
-        fresh.sort(key=_message_of)
-        before = int(conn.execute(f"SELECT {_SEQUENCE}").fetchone()[0])
-        bulk.copy_in(conn, "usage_events", columns, fresh)
-        if updates:
-            stage = stages.staged(conn, "usage_events", [*columns, "id"], updates, binary=True)
-            conn.execute(_MERGE_UPDATE.format(set=_SET_BETTER, stage=stage, better=_BETTER))
-        after = int(conn.execute(f"SELECT {_SEQUENCE}").fetchone()[0])
-        if after - before != len(fresh) or not memo.note_ids(fresh, before + 1):
-            bulk.rekey(conn)
-            memo.ids.clear()
-            del memo.row_hashes[:]
-            later = [r for p in parts[done + 1 :] for r in p]
-            bulk.insert_rows(conn, "usage_events", columns, later, on_conflict=_ON_CONFLICT, key=_KEY)
-            return
-        if done + 1 < len(parts):
-            stored.update(r[1] for r in fresh)
 
 
 LOAD_CHECKPOINT_PAGES = 25_000
@@ -265,58 +202,9 @@ class _Written:
     """The current transaction's look-up found :attr:`mark` unchanged (the write lock is held)."""
     gone: bool = False
     """Someone else wrote: look every id up from now on."""
-    ids: dict[int, int | list[int]] = field(default_factory=dict)
-    """A keyless load's rows (``bulk.keyless``), in place of :attr:`hashes`: hash() of a message id
-    to the id of the first row of each run of its rows the load wrote (one int, or a list when a
-    later batch added rows of a stored message)."""
-    row_hashes: array[int] = field(default_factory=lambda: array("q"))
-    """hash() of the message id of every row a keyless load wrote, by row id from :attr:`first_id`
-    (the load's ids follow each other: it holds the write lock), where a run's end is read."""
-    first_id: int = 0
-
-    def ids_of(self, messages: Iterable[str]) -> list[int]:
-        """The ids of the rows remembered for ``messages``."""
-        # One loop with its names local: a call and a generator per message (thousands a
-        # look-up, three look-ups a batch) was ~0.1 s of a load's client.
-        found: list[int] = []
-        append, get, row_hashes, base = found.append, self.ids.get, self.row_hashes, self.first_id
-        end = len(row_hashes)
-        for message in messages:
-            h = hash(message)
-            runs = get(h)
-            if runs is None:
-                continue
-            for start in runs if isinstance(runs, list) else (runs,):
-                i = start - base
-                while i < end and row_hashes[i] == h:
-                    append(base + i)
-                    i += 1
-        return found
-
-    def note_ids(self, rows: Sequence[Sequence[object]], first: int) -> bool:
-        """Remember ``rows`` (in message id order) as given the ids from ``first`` on; False when
-        those do not follow the ids remembered so far."""
-        if not self.row_hashes:
-            self.first_id = first
-        elif first != self.first_id + len(self.row_hashes):
-            return False
-        # In C: a loop over the rows in Python took 0.1-0.15 s of a load's client.
-        hashes = list(map(hash, map(_message_of, rows)))
-        self.row_hashes.extend(hashes)
-        new: dict[int, int | list[int]] = dict(
-            zip(reversed(hashes), range(first + len(hashes) - 1, first - 1, -1), strict=True)
-        )
-        ids = self.ids
-        for h in new.keys() & ids.keys():
-            held, start = ids[h], new[h]
-            assert isinstance(start, int)
-            new[h] = [*(held if isinstance(held, list) else [held]), start]
-        ids.update(new)
-        return True
 
 
 _written: weakref.WeakKeyDictionary[Conn, _Written] = weakref.WeakKeyDictionary()
-
 
 _TOUCHED = (
     'CREATE TEMP TABLE IF NOT EXISTS touched (message_id TEXT COLLATE "C" NOT NULL) ON COMMIT DELETE ROWS; '
@@ -327,15 +215,6 @@ it is read in the transaction that filled it). A TRUNCATE per look-up gave the t
 time (with the stage tables ~6 a batch, ~0.05 s of a 75k-call first load's server CPU, most of it
 the file system's inode allocation); the DELETE before a fill finds it empty but for a batch's
 second look-up (the recounted messages: a few hundred ids)."""
-
-_IDS = "CAST(string_to_array(?, ',') AS BIGINT[])"
-"""Row ids as one text parameter (:func:`_id_list`): the driver quotes a list's every element in
-Python, and a COPY costs a ``write_row`` per id (thousands a look-up, three look-ups a batch)."""
-
-
-def _id_list(ids: Iterable[int]) -> str:
-    return ",".join(map(str, ids))
-
 
 _SEQUENCE = "COALESCE(pg_sequence_last_value(pg_get_serial_sequence('usage_events', 'id')::regclass), 0)"
 _SQLITE_MARK = (
@@ -367,8 +246,7 @@ def _worth_probing(conn: Conn, source: str, message_ids: Iterable[str]) -> tuple
         memo.hashes.clear()
         return message_ids, ""
     memo.checked = True
-    known = memo.ids if bulk.keyless(conn) else memo.hashes
-    return [m for m in message_ids if hash(m) in known], ""
+    return [m for m in message_ids if hash(m) in memo.hashes], ""
 
 
 def _wrote(conn: Conn, rows: Sequence[Sequence[object]]) -> None:
@@ -377,9 +255,7 @@ def _wrote(conn: Conn, rows: Sequence[Sequence[object]]) -> None:
     if memo is None or not memo.checked:
         return
     memo.checked = False
-    if bulk.keyless(conn):
-        pass  # the ids of what it wrote are remembered instead (_upsert_keyless)
-    elif operator.countOf(map(_source_of, rows), memo.source) == len(rows):
+    if operator.countOf(map(_source_of, rows), memo.source) == len(rows):
         # In C: a reader's batch is of its one source, and a generator over 75k rows cost 0.02 s.
         memo.hashes.update(map(hash, map(_message_of, rows)))
     else:
@@ -403,19 +279,6 @@ def touch(conn: Conn, source: str, message_ids: Iterable[str]) -> Touched:
         probed, setup = _worth_probing(conn, source, message_ids)
         if setup:
             conn.execute(setup)
-        memo = _written.get(conn)
-        if bulk.keyless(conn) and memo is not None:
-            if memo.gone:
-                bulk.rekey(conn)  # not expected: the load holds the write lock
-            else:
-                # No index finds a message's rows: the ids this load gave them, by hash of the
-                # message id. Not filtered by message id again: the rows of a message whose hash
-                # collides (~1e-10 for a load) are recounted as they stand and counted alike
-                # before and after, which changes nothing; each COPYed id cost a write_row.
-                ids = _id_list(memo.ids_of(probed))
-                return Touched(
-                    f"FROM usage_events e WHERE e.id = ANY({_IDS}) AND e.source = ?", (ids, source)
-                )
         bulk.copy_in(conn, "touched", ["message_id"], ((m,) for m in probed))
         return Touched(
             "FROM usage_events e WHERE e.source = ? "

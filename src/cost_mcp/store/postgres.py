@@ -224,8 +224,6 @@ class PgConnection:
         self.path = scrub(target)
         self.read_only = False
         self.alerts_checked: object = None
-        self.holds_writes = False
-        """Whether this session holds the write lock beyond its transactions (:meth:`hold_writes`)."""
         self._changes = 0
         self._types: dict[tuple[str, tuple[str, ...]], list[int]] = {}
         adapters = raw.adapters
@@ -332,21 +330,6 @@ class PgConnection:
                 self.raw.execute("ROLLBACK")
             raise _as_sqlite_error(exc) from exc
         return cur
-
-    def hold_writes(self) -> None:
-        """Take the ledger's write lock for this session until :meth:`release_writes`, beside the
-        per-transaction locks its writes take (which it then always gets at once): a first load
-        that leaves ``usage_events`` without its unique key between batches (store.bulk) keeps
-        every other writer waiting for the whole load instead of meeting that ledger."""
-        if not self.holds_writes:
-            self.execute("SELECT pg_advisory_lock(?)", (WRITE_LOCK,))
-            self.holds_writes = True
-
-    def release_writes(self) -> None:
-        """Give back what :meth:`hold_writes` took, if it did."""
-        if self.holds_writes:
-            self.holds_writes = False
-            self.execute("SELECT pg_advisory_unlock(?)", (WRITE_LOCK,))
 
     def commit(self) -> None:
         """Commit the open transaction, if any."""
