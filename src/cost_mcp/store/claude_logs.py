@@ -214,7 +214,7 @@ WRITTEN_SLOTS = 1 << 22
 """Slots of a large read's filter of the message ids it wrote (:class:`_Written`): one byte each,
 4 MiB whatever the read's size. A set of the ids' hashes took ~70 bytes per message, +17 MiB of
 the writer's peak on the 4x tree (253k messages), growing with the history; here an id that
-shares a slot with one written is probed for nothing: 0.5 % of the 1x tree's ids, 2.6 % of the 4x
+shares a slot with one written is probed for nothing: 0.6 % of the 1x tree's ids, 2.7 % of the 4x
 tree's, ~25 % of a history ten times that (a probe costs ~1 us), and every id once every slot is
 marked, as a read did before it remembered anything (bench/README, issue 18, twelfth round)."""
 
