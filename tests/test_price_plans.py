@@ -123,6 +123,17 @@ def test_the_data_key_follows_genai_prices_data(monkeypatch: pytest.MonkeyPatch,
     assert pricing.plan_data_key() != first
 
 
+def test_the_data_key_follows_the_token_kinds(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
+    # A plan's rates are one per kind in tokens.KINDS order: a kind added or moved there, with
+    # pricing.py untouched, must not leave plans saved before it read in the new order.
+    for name in ("pricing.py", "pricing_corrections.py", "tokens.py"):
+        (tmp_path / name).write_text(f"# {name}\n")
+    monkeypatch.setattr(pricing, "__file__", str(tmp_path / "pricing.py"))
+    first = pricing.plan_data_key()
+    (tmp_path / "tokens.py").write_text("# tokens.py, a kind added\n")
+    assert pricing.plan_data_key() != first
+
+
 def test_the_ledger_keeps_plans_per_data_key(home: Path, settings: Settings) -> None:
     pricer = Pricer(saved=[])
     pricer.rates("claude-sonnet-4-5", "anthropic", DATES[2])

@@ -21,6 +21,7 @@ from cost_mcp.pricing import (
     load_overrides,
     provider_models,
 )
+from cost_mcp.tokens import of_call
 
 AT = datetime(2026, 11, 1, 12, tzinfo=UTC)
 
@@ -194,15 +195,7 @@ def test_rates_resolved_once_price_every_call_as_price_does() -> None:
                 )
                 priced = pricer.price(tokens, info.id, "anthropic", AT, **extra)
                 assert isinstance(priced, Price)
-                counts = (
-                    tokens.input,
-                    tokens.cache_read,
-                    tokens.cache_write_5m,
-                    tokens.cache_write_1h,
-                    tokens.output,
-                    tokens.web_search_requests,
-                )
-                assert plan.nanos(counts) == priced.total_nanos, (info.id, extra, tokens)
+                assert plan.nanos(of_call(tokens)) == priced.total_nanos, (info.id, extra, tokens)
                 assert (plan.model_id, plan.assumptions) == (priced.model_id, priced.assumptions)
                 checked += 1
     assert checked > 100
@@ -219,8 +212,7 @@ def test_rates_at_the_edge_of_a_tier_price_as_price_does() -> None:
         tokens = Tokens(input=total_input - 1_000, cache_read=600, cache_write_5m=400, output=5_000)
         priced = pricer.price(tokens, "claude-sonnet-4-5-20250929", "anthropic", AT)
         assert isinstance(priced, Price)
-        counts = (tokens.input, tokens.cache_read, tokens.cache_write_5m, 0, tokens.output, 0)
-        assert plan.nanos(counts) == priced.total_nanos, total_input
+        assert plan.nanos(of_call(tokens)) == priced.total_nanos, total_input
         assert priced.long_context == (total_input > edge)
 
 
@@ -242,20 +234,13 @@ def test_day_prices_price_every_call_as_price_does() -> None:
                 fallback += plan is None
                 hourly += isinstance(plan, CallRates) and not plan.day_stable
                 for at in instants:
-                    counts = (
-                        rng.choice([rng.randint(0, 5_000), rng.randint(150_000, 400_000)]),
-                        rng.choice([0, rng.randint(0, 150_000)]),
-                        rng.choice([0, rng.randint(0, 60_000)]),
-                        0,
-                        rng.randint(0, 20_000),
-                        0,
-                    )
                     tokens = Tokens(
-                        input=counts[0],
-                        cache_read=counts[1],
-                        cache_write_5m=counts[2],
-                        output=counts[4],
+                        input=rng.choice([rng.randint(0, 5_000), rng.randint(150_000, 400_000)]),
+                        cache_read=rng.choice([0, rng.randint(0, 150_000)]),
+                        cache_write_5m=rng.choice([0, rng.randint(0, 60_000)]),
+                        output=rng.randint(0, 20_000),
                     )
+                    counts = of_call(tokens)
                     ts_ms = int(at.timestamp() * 1000)
                     priced = pricer.price(tokens, info.id, provider, at, speed=speed)
                     got = prices.cost(counts, info.id, provider, ts_ms, speed)
@@ -267,7 +252,8 @@ def test_day_prices_price_every_call_as_price_does() -> None:
     assert checked > 200
     assert fallback > 0, "no table priced by genai-prices itself: the fallback path went untested"
     assert hourly > 0, "no time-of-day price: the per-call path went untested"
-    assert prices.cost((1, 0, 0, 0, 1, 0), "no-such-model-anywhere", "anthropic", 1_790_000_000_000) is None
+    unknown = prices.cost(of_call(Tokens(1, 1)), "no-such-model-anywhere", "anthropic", 1_790_000_000_000)
+    assert unknown is None
 
 
 def write_prices(path: Path, text: str) -> Path:

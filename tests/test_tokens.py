@@ -8,13 +8,14 @@ import re
 import sqlite3
 import subprocess
 import sys
+from decimal import Decimal
 from pathlib import Path
 
 import pytest
 
-from cost_mcp import tokens
+from cost_mcp import pricing, tokens
 from cost_mcp.analytics.usage import token_totals
-from cost_mcp.models import TokenTotals
+from cost_mcp.models import CostByKind, TokenTotals
 from cost_mcp.pricing import Tokens
 from cost_mcp.store import connect, otel, rollup, team
 from cost_mcp.store.usage import TOKEN_SUMS_SQL
@@ -41,11 +42,55 @@ def test_every_kind_is_a_field_of_the_results_and_nothing_else_is() -> None:
 
 
 def test_every_kind_is_counted_for_a_priced_call() -> None:
-    counts = tuple(range(1, len(tokens.KINDS) + 1))
+    counts = tuple(10**i for i in range(len(tokens.KINDS)))  # a distinct power of ten per kind
     call = Tokens(**{k.call_field: n for k, n in zip(tokens.KINDS, counts, strict=True)})
     assert tokens.of_call(call) == counts
     assert tokens.token_count(counts) == call.total  # what the ledger's total_tokens stores
-    assert {f.name for f in dataclasses.fields(Tokens)} == {k.call_field for k in tokens.KINDS}
+    assert tokens.token_total(counts) == call.total
+    assert tokens.input_total(counts) == call.total_input
+    assert call.total_input == sum(n for k, n in zip(tokens.KINDS, counts, strict=True) if k.is_input)
+    # In KINDS order, so a call's counts make one positionally (Tokens(*counts)) on the hot paths.
+    assert tuple(f.name for f in dataclasses.fields(Tokens)) == tokens.NAMES
+    assert Tokens(*counts) == call
+
+
+def test_every_kind_has_a_field_in_a_prices_split() -> None:
+    assert set(CostByKind.model_fields) == {k.cost_field for k in tokens.KINDS}
+    by_kind = pricing.Price("m", "p", "override", False, tuple(range(1, len(tokens.KINDS) + 1))).by_kind
+    assert set(by_kind) == set(tokens.NAMES)
+
+
+def test_every_kind_is_priced_at_a_genai_prices_price() -> None:
+    """Each kind names the genai-prices prices it is charged at: its own, then its ancestors in
+    genai-prices' decomposition (a unit whose dimensions are a subset of the kind's), each on the
+    usage field and per the number of units genai-prices' own unit table gives."""
+    from genai_prices.data_units import unit_data
+
+    units = {u["price_key"]: (usage, u) for usage, u in unit_data.items()}
+    for kind in tokens.KINDS:
+        assert kind.prices, f"{kind.call_field} has no price: name genai-prices' price for it"
+        own = units[kind.prices[0]][1]["dimensions"].items()
+        for price_key in kind.prices:
+            assert price_key in units, f"{kind.call_field}: {price_key} is not a genai-prices price"
+            usage, unit = units[price_key]
+            assert pricing._usage_key(price_key) == usage
+            assert pricing._per(price_key) == unit["per"]
+            assert unit["dimensions"].items() <= own, f"{price_key} is not an ancestor of {kind.prices[0]}"
+            assert price_key in pricing._FAST_KEYS  # an override file may set it
+        assert kind.is_input == (("direction", "input") in own)
+
+
+def test_each_kind_is_priced_at_its_own_rate() -> None:
+    # A price table giving every kind's own price a distinct rate: each kind's share of the price is
+    # its count at its rate, whatever its position.
+    rates = {k.prices[0]: Decimal(10**i) for i, k in enumerate(tokens.KINDS)}
+    compiled = pricing._Rates.from_prices(rates)
+    assert compiled is not None
+    counts = tuple(range(2, len(tokens.KINDS) + 2))
+    picos, _ = compiled.price_counts(counts, tokens.input_total(counts))
+    for kind, n, pico in zip(tokens.KINDS, counts, picos, strict=True):
+        key = kind.prices[0]
+        assert pico == n * rates[key] * pricing.PICO_PER_USD / pricing._per(key), kind.call_field
 
 
 def test_sums_and_totals_follow_the_one_order() -> None:
@@ -114,14 +159,25 @@ def test_rows_read_by_position_hold_the_kinds_in_kinds_order() -> None:
 
 def test_the_derived_lists_follow_a_kind_added_to_kinds(tmp_path: Path) -> None:
     # One edit: a new kind in tokens.KINDS and its column (the migration) is all the store's
-    # derived inserts and selects need. Run in a fresh interpreter so the extra kind is seen
-    # by every module as it is imported.
+    # derived inserts and selects and the pricer's rates need. Run in a fresh interpreter, with
+    # tokens.py run again with that one entry added, so every name derived there and in every
+    # module imported after it follows.
     script = f"""
-import dataclasses, sqlite3
+import dataclasses, pathlib, sqlite3
 from cost_mcp import tokens
-kind = tokens.TokenKind("reasoning_tokens", "reasoning_tokens", "reasoning", "reasoning")
-tokens.KINDS = (*tokens.KINDS, kind)
-tokens.COLUMNS = tuple(k.column for k in tokens.KINDS)
+source = pathlib.Path(tokens.__file__).read_text()
+end = source.index("\\n)\\n", source.index("KINDS: tuple[TokenKind, ...] = ("))
+kind = ('\\n    TokenKind("reasoning_tokens", "reasoning_tokens", "reasoning", "reasoning", "reasoning_usd",'
+        ' ("output_reasoning_mtok", "output_mtok")),')
+exec(compile(source[:end] + kind + source[end:], tokens.__file__, "exec"), tokens.__dict__)
+from datetime import UTC, datetime
+from cost_mcp import pricing
+# Priced at its own rate, which a price override file may name, in the call's counts' last place.
+prices = pathlib.Path({str(tmp_path)!r}) / "prices.toml"
+prices.write_text('[[price]]\\nmodel = "m"\\ninput_mtok = "1"\\noutput_mtok = "10"\\n'
+                  'output_reasoning_mtok = "100"\\n')
+plan = pricing.Pricer.from_file(prices).rates("m", None, datetime(2026, 1, 1, tzinfo=UTC))
+print(plan.nanos((1_000, 1_000, 0, 0, 0, 0, 1_000)), tokens.token_total((1, 2, 3, 4, 5, 6, 7)))
 from cost_mcp.store import connect, write_transaction
 from cost_mcp.store import buckets, claude_logs, events, usage, agent_files
 from cost_mcp.store import otel, rollup, session_rows, team
@@ -172,4 +228,11 @@ print(*conn.execute(f"SELECT {{usage.TOKEN_COLUMNS_SQL}} FROM usage_events WHERE
 """
     done = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True, check=False)
     assert done.returncode == 0, done.stderr
-    assert done.stdout.split("\n")[:-1] == ["7 9", "7 7 7 7 7 7", "7 7", "7 1 7 7", "1 2 3 4 5 0 0"]
+    assert done.stdout.split("\n")[:-1] == [
+        "111000000 22",  # $0.001 + $0.01 + $0.1 in nanos; every kind but web searches is a token
+        "7 9",
+        "7 7 7 7 7 7",
+        "7 7",
+        "7 1 7 7",
+        "1 2 3 4 5 0 0",
+    ]

@@ -7,7 +7,9 @@ whole request once its *total* input passes the threshold.
 
 Token kinds are disjoint here, as in Anthropic's usage: ``input`` is only the uncached input, and
 cache reads and writes are counted apart. genai-prices wants the total input instead; that mapping
-lives in :func:`_genai_usage` and nowhere else.
+lives in :func:`_genai_usage` and nowhere else. The kinds, their order and the genai-prices prices
+each is charged at are :data:`cost_mcp.tokens.KINDS`: every tuple of counts or per-kind amounts
+here is in that order.
 
 The ledger prices hundreds of thousands of calls per ingest, and genai-prices' general calculator
 manages about 10k calls a second. So each resolved price table is compiled once into per-kind rates
@@ -40,6 +42,7 @@ from typing import TYPE_CHECKING, Literal, TypeAlias
 from cost_mcp.errors import InvalidInputError, UnknownModelError
 from cost_mcp.money import pico_to_nanos, pico_to_usd, to_nanos
 from cost_mcp.pricing_corrections import Corrected, Modifiers, correct, genai_context, modifiers
+from cost_mcp.tokens import KINDS, NAMES, Counts, input_total, of_call, token_total
 
 if TYPE_CHECKING:
     from genai_prices import Usage
@@ -61,20 +64,14 @@ def __getattr__(name: str) -> str:
 
 
 PriceSource = Literal["override", "genai-prices"]
-TokenKind = Literal["input", "cache_read", "cache_write_5m", "cache_write_1h", "output", "web_search"]
-TOKEN_KINDS: tuple[TokenKind, ...] = (
-    "input",
-    "cache_read",
-    "cache_write_5m",
-    "cache_write_1h",
-    "output",
-    "web_search",
-)
 
 
 @dataclass(frozen=True, slots=True)
 class Tokens:
-    """What one call used, in disjoint kinds (``input`` excludes cache reads and writes)."""
+    """What one call used, in disjoint kinds (``input`` excludes cache reads and writes).
+
+    One field per kind, named and ordered as :data:`cost_mcp.tokens.KINDS` (``Tokens(*counts)``
+    builds one from :data:`~cost_mcp.tokens.Counts`)."""
 
     input: int = 0
     output: int = 0
@@ -86,14 +83,7 @@ class Tokens:
     def __post_init__(self) -> None:
         # Types are checked statically and by every parser in front of this; only the sign is
         # checked here, cheaply, because this runs once per logged call on ingest.
-        values = (
-            self.input,
-            self.output,
-            self.cache_read,
-            self.cache_write_5m,
-            self.cache_write_1h,
-            self.web_search_requests,
-        )
+        values = of_call(self)
         if min(values) < 0:
             name = next(f.name for f, v in zip(fields(self), values, strict=True) if v < 0)
             raise InvalidInputError(f"{name} must be a whole number >= 0, got {getattr(self, name)}")
@@ -101,16 +91,16 @@ class Tokens:
     @property
     def total_input(self) -> int:
         """All input the model read: uncached, cache reads and cache writes."""
-        return self.input + self.cache_read + self.cache_write_5m + self.cache_write_1h
+        return input_total(of_call(self))
 
     @property
     def total(self) -> int:
         """All tokens, as ccusage counts them (input + output + cache read + cache write)."""
-        return self.total_input + self.output
+        return token_total(of_call(self))
 
-    def count(self, kind: TokenKind) -> int:
-        """The count of one kind (web search counts requests, not tokens)."""
-        return self.web_search_requests if kind == "web_search" else int(getattr(self, kind))
+    def count(self, kind: str) -> int:
+        """The count of one kind, by name (:data:`cost_mcp.tokens.NAMES`)."""
+        return int(getattr(self, kind))
 
 
 @dataclass(frozen=True, slots=True)
@@ -124,7 +114,7 @@ class Price:
     long_context: bool
     """True when a tier above the base price applied (the request passed a threshold such as 200k)."""
     kind_pico: tuple[int, ...] = ()
-    """Pico-USD per TOKEN_KINDS entry; empty for fallback pricing."""
+    """Pico-USD per kind, in :data:`cost_mcp.tokens.KINDS` order; empty for fallback pricing."""
     extra_pico: int = 0
     """Per-request fees, in pico-USD."""
     fallback_total: Decimal | None = None
@@ -148,9 +138,9 @@ class Price:
         return pico_to_nanos(sum(self.kind_pico) + self.extra_pico)
 
     @property
-    def by_kind(self) -> Mapping[TokenKind, Decimal]:
-        """Cost per token kind (empty for fallback pricing)."""
-        return {kind: pico_to_usd(p) for kind, p in zip(TOKEN_KINDS, self.kind_pico, strict=True)}
+    def by_kind(self) -> Mapping[str, Decimal]:
+        """Cost per token kind, by name (:data:`cost_mcp.tokens.NAMES`; empty for fallback pricing)."""
+        return {kind: pico_to_usd(p) for kind, p in zip(NAMES, self.kind_pico, strict=True)}
 
 
 @dataclass(frozen=True, slots=True)
@@ -163,18 +153,8 @@ class Unpriced:
 
 # --- compiled rates ---------------------------------------------------------------------------
 
-_FAST_KEYS = frozenset(
-    {
-        "input_mtok",
-        "output_mtok",
-        "cache_read_mtok",
-        "cache_write_mtok",
-        "cache_write_5m_mtok",
-        "cache_write_1h_mtok",
-        "web_searches_kcount",
-        "requests_kcount",
-    }
-)
+_FAST_KEYS = frozenset({key for kind in KINDS for key in kind.prices} | {"requests_kcount"})
+"""The price attributes the compiled rates model: every kind's, and the per-request fee."""
 
 # Units whose usage a call record never carries (audio, images, documents, other tools): their
 # count is zero for every call we price, so they add nothing and leave the token kinds unchanged.
@@ -184,6 +164,24 @@ _ZERO_USAGE_KEYS = re.compile(
 
 Rate: TypeAlias = "Decimal | TieredPrices | None"
 PICO_PER_USD = 10**12
+_PER = {"_mtok": 1_000_000, "_kcount": 1_000}
+"""How many units a genai-prices price is for, by its attribute's suffix (see ``TokenKind.prices``)."""
+
+
+def _per(price_key: str) -> int:
+    return next(per for suffix, per in _PER.items() if price_key.endswith(suffix))
+
+
+def _usage_key(price_key: str) -> str:
+    """genai-prices' usage field a price attribute is charged on (``input_mtok``: ``input_tokens``,
+    ``web_searches_kcount``: ``web_searches``)."""
+    return (
+        price_key.removesuffix("_mtok") + "_tokens"
+        if price_key.endswith("_mtok")
+        else price_key.removesuffix("_kcount")
+    )
+
+
 _Tiered = tuple[int, tuple[tuple[int, int], ...]]
 """A rate in integer pico-USD per unit: (base, ((threshold, rate above it), ...) highest first)."""
 
@@ -199,7 +197,7 @@ class _Rates:
     """
 
     rates: tuple[_Tiered, ...]
-    """One rate per TOKEN_KINDS entry, in that order."""
+    """One rate per kind, in :data:`cost_mcp.tokens.KINDS` order."""
     per_request: int
     base: tuple[int, ...] = field(init=False, repr=False, compare=False)
     """The base rate of each kind: what every kind costs while no tier applies."""
@@ -223,37 +221,22 @@ class _Rates:
         """:meth:`from_model_price` from the table's set rates by key (an override file's too)."""
         if any(k not in _FAST_KEYS and not _ZERO_USAGE_KEYS.search(k) for k in prices):
             return None
-        get = functools.partial(prices.get)
-        input_rate: Rate = get("input_mtok")
-        cache_write: Rate = get("cache_write_mtok")
-        per_mtok = (
-            input_rate,
-            _first(get("cache_read_mtok"), input_rate),
-            _first(get("cache_write_5m_mtok"), cache_write, input_rate),
-            _first(get("cache_write_1h_mtok"), cache_write, input_rate),
-            get("output_mtok"),
-        )
-        compiled = [_to_pico(rate, PICO_PER_USD // 1_000_000) for rate in per_mtok]
-        compiled.append(_to_pico(get("web_searches_kcount"), PICO_PER_USD // 1_000))
-        per_request = _to_pico(get("requests_kcount"), PICO_PER_USD // 1_000)
+        compiled = [
+            _to_pico(_first(*map(prices.get, kind.prices)), PICO_PER_USD // _per(kind.prices[0]))
+            for kind in KINDS
+        ]
+        per_request = _to_pico(prices.get("requests_kcount"), PICO_PER_USD // 1_000)
         if any(c is None for c in compiled) or per_request is None or per_request[1]:
             return None
         return cls(rates=tuple(c for c in compiled if c is not None), per_request=per_request[0])
 
     def price(self, tokens: Tokens) -> tuple[tuple[int, ...], bool]:
         """Pico-USD per token kind, and whether a tier above the base applied."""
-        counts = (
-            tokens.input,
-            tokens.cache_read,
-            tokens.cache_write_5m,
-            tokens.cache_write_1h,
-            tokens.output,
-            tokens.web_search_requests,
-        )
-        return self.price_counts(counts, tokens.total_input)
+        counts = of_call(tokens)
+        return self.price_counts(counts, input_total(counts))
 
-    def price_counts(self, counts: tuple[int, ...], total_input: int) -> tuple[tuple[int, ...], bool]:
-        """:meth:`price` from counts in TOKEN_KINDS order (no Tokens object on an ingest's hot path)."""
+    def price_counts(self, counts: Counts, total_input: int) -> tuple[tuple[int, ...], bool]:
+        """:meth:`price` from a call's counts (no Tokens object on an ingest's hot path)."""
         picos: list[int] = []
         tiered = False
         for n, (base, tiers) in zip(counts, self.rates, strict=True):
@@ -307,15 +290,17 @@ class CallRates:
     """The same rates hold for every instant of the call's UTC day (prices change only at a UTC
     date; False for time-of-day prices such as off-peak discounts)."""
 
-    def nanos(self, counts: tuple[int, ...]) -> int:
-        """Nano-USD of one call from its counts in TOKEN_KINDS order, as ``Price.total_nanos``."""
+    def nanos(self, counts: Counts) -> int:
+        """Nano-USD of one call from its counts, as ``Price.total_nanos``."""
         rates = self.rates
-        total_input = counts[0] + counts[1] + counts[2] + counts[3]
-        if rates.untiered_up_to is None or total_input <= rates.untiered_up_to:
+        untiered = rates.untiered_up_to
+        # All of a call's counts (none is negative) bound its input from above: nearly every call
+        # is below every tier by that one sum in C, without adding up its input kinds in Python.
+        if untiered is None or sum(counts) <= untiered or input_total(counts) <= untiered:
             # Below every tier (nearly every call): the base rates, without the per-kind tier walk
             # of price_counts, which cost an OTLP event ~2 µs.
             return pico_to_nanos(sum(map(operator.mul, counts, rates.base)) + rates.per_request)
-        picos, _ = rates.price_counts(counts, total_input)
+        picos, _ = rates.price_counts(counts, input_total(counts))
         return pico_to_nanos(sum(picos) + rates.per_request)
 
     def priced(self, tokens: Tokens) -> Price:
@@ -473,10 +458,12 @@ class SavedPlan:
 
 
 def plan_data_key() -> str:
-    """What saved plans depend on: genai-prices' bundled data and the code of this module and its
-    corrections, from the files' sizes and modification times (genai-prices is located, not
-    imported). A new release or an edit of any of them changes the key."""
-    files = [Path(__file__), Path(__file__).with_name("pricing_corrections.py")]
+    """What saved plans depend on: genai-prices' bundled data and the code of this module, its
+    corrections and the token kinds (a plan's rates are one per kind, in their order), from the
+    files' sizes and modification times (genai-prices is located, not imported). A new release or
+    an edit of any of them changes the key."""
+    here = Path(__file__)
+    files = [here, here.with_name("pricing_corrections.py"), here.with_name("tokens.py")]
     spec = find_spec("genai_prices")
     for location in (spec.submodule_search_locations or ()) if spec else ():
         files.append(Path(location) / "data.py")
@@ -518,7 +505,7 @@ def _decode(text: str) -> CallRates | Unpriced | None:
         rates = tuple(
             (int(base), tuple((int(at), int(rate)) for at, rate in tiers)) for base, tiers in d["rates"]
         )
-        if len(rates) != len(TOKEN_KINDS):
+        if len(rates) != len(KINDS):
             return None
         return CallRates(
             _Rates(rates, int(d["per_request"])),
@@ -787,16 +774,16 @@ class DayPrices:
         ] = {}
 
     def cost(
-        self, counts: tuple[int, ...], model: str, provider: str | None, ts_ms: int, speed: str | None = None
+        self, counts: Counts, model: str, provider: str | None, ts_ms: int, speed: str | None = None
     ) -> tuple[int, str, str] | None:
-        """Nano-USD, the priced model id and its provider id of one call at ``ts_ms`` using
-        ``counts`` tokens in TOKEN_KINDS order; None when unpriced."""
+        """Nano-USD, the priced model id and its provider id of one call at ``ts_ms`` that used
+        ``counts``; None when unpriced."""
         priced = self.priced(counts, model, provider, ts_ms, speed)
         return None if priced is None else priced[:3]
 
     def priced(
         self,
-        counts: tuple[int, ...],
+        counts: Counts,
         model: str,
         provider: str | None,
         ts_ms: int,
@@ -822,16 +809,8 @@ class DayPrices:
             return plan.nanos(counts), plan.model_id, plan.provider_id, plan.assumptions
         if isinstance(plan, Unpriced):
             return None
-        tokens = Tokens(
-            input=counts[0],
-            cache_read=counts[1],
-            cache_write_5m=counts[2],
-            cache_write_1h=counts[3],
-            output=counts[4],
-            web_search_requests=counts[5],
-        )
         priced = self.pricer.price(
-            tokens,
+            Tokens(*counts),
             model,
             provider,
             datetime.fromtimestamp(ts_ms / 1000, UTC),
@@ -845,19 +824,17 @@ class DayPrices:
 
 
 def _genai_usage(tokens: Tokens) -> Usage:
-    """Our disjoint kinds in genai-prices' convention, where input_tokens is the total input."""
+    """Our disjoint kinds in genai-prices' convention, where a unit's count includes its descendants'
+    (``input_tokens`` is the total input, ``cache_write_tokens`` both cache writes): each kind is
+    counted under every price it falls back to (``TokenKind.prices``)."""
     from genai_prices import Usage
 
-    writes = tokens.cache_write_5m + tokens.cache_write_1h
-    return Usage(
-        input_tokens=tokens.total_input,
-        output_tokens=tokens.output,
-        cache_read_tokens=tokens.cache_read,
-        cache_write_tokens=writes,
-        cache_write_5m_tokens=tokens.cache_write_5m,
-        cache_write_1h_tokens=tokens.cache_write_1h,
-        web_searches=tokens.web_search_requests,
-    )
+    usage: dict[str, int] = {}
+    for kind, n in zip(KINDS, of_call(tokens), strict=True):
+        for price_key in kind.prices:
+            key = _usage_key(price_key)
+            usage[key] = usage.get(key, 0) + n
+    return Usage(**usage)
 
 
 def _any_tier_applies(mp: ModelPrice, tokens: Tokens) -> bool:
@@ -958,10 +935,7 @@ class Workload:
         """
         n = self.requests
         t = self.tokens
-        parts = {
-            name: divmod(getattr(t, name), n)
-            for name in ("input", "output", "cache_read", "cache_write_5m", "cache_write_1h")
-        } | {"web_search_requests": divmod(t.web_search_requests, n)}
+        parts = {name: divmod(getattr(t, name), n) for name in NAMES}
         cuts = sorted({0, n, *(r for _, r in parts.values())})
         for lo, hi in itertools.pairwise(cuts):
             if hi > lo:
@@ -981,7 +955,7 @@ def price_workload(
     inference_geo: str | None = None,
 ) -> Price:
     """Price every call of a workload; raises UnknownModelError when the model has no price."""
-    picos = [0] * len(TOKEN_KINDS)
+    picos = [0] * len(KINDS)
     extra = 0
     fallback = Decimal(0)
     first: Price | None = None

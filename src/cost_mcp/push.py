@@ -29,6 +29,7 @@ from operator import attrgetter
 
 import msgspec
 
+from cost_mcp import tokens
 from cost_mcp.access import Caller
 from cost_mcp.config import Settings, source_provider
 from cost_mcp.errors import CostMcpError, InvalidInputError
@@ -237,15 +238,8 @@ def price_rows(pricer: Pricer, rows: list[WireRow]) -> list[team_store.Priced]:
     return out
 
 
-_counts = attrgetter(
-    "input_tokens",
-    "cache_read_tokens",
-    "cache_write_5m_tokens",
-    "cache_write_1h_tokens",
-    "output_tokens",
-    "web_search_requests",
-)
-"""A wire row's counts in TOKEN_KINDS order, as :class:`DayPrices` takes them."""
+_counts = attrgetter(*tokens.COLUMNS)
+"""A wire row's counts (its fields are named by column), as :class:`DayPrices` takes them."""
 _UNPRICED = team_store.Priced(None, None, "")
 
 

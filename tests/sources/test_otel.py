@@ -18,9 +18,10 @@ from hypothesis import strategies as st
 from opentelemetry.proto.collector.logs.v1.logs_service_pb2 import ExportLogsServiceRequest
 from opentelemetry.proto.common.v1.common_pb2 import AnyValue, ArrayValue, KeyValue
 
+from cost_mcp import tokens
 from cost_mcp.config import Settings
 from cost_mcp.money import to_nanos
-from cost_mcp.pricing import Pricer
+from cost_mcp.pricing import Pricer, Tokens
 from cost_mcp.sources import claude_code, otel
 from cost_mcp.sources.claude_code import MAX_CALL_COST
 from cost_mcp.store import connect
@@ -470,3 +471,31 @@ def test_codex_and_gemini_as_their_source_emits_them(settings: Settings) -> None
         ]
     finally:
         conn.close()
+
+
+def test_every_call_read_has_one_count_per_kind_in_kinds_order() -> None:
+    """The receiver hands each call to pricing and to its row as counts in tokens.KINDS order, one
+    per kind (a kind left out would be priced as nothing, or shift the kinds after it)."""
+    claude = _with(
+        _event("req_k", NOW - timedelta(hours=1), 7),
+        cache_read_tokens=AnyValue(int_value=3),
+        cache_creation_tokens=AnyValue(int_value=2),
+    )
+    gemini = _gemini("s-g", NOW - timedelta(hours=1), 40)
+    calls = [
+        call
+        for request in (claude, gemini)
+        for call in otel._logs(request, otel._window(NOW), otel.Outcome("logs"))
+    ]
+    assert len(calls) == 2
+    assert all(len(call.counts) == len(tokens.KINDS) for call in calls)
+    by_kind = dict(zip(tokens.NAMES, calls[0].counts, strict=True))
+    assert by_kind == {
+        "input": 4,
+        "output": 7,
+        "cache_read": 3,
+        "cache_write_5m": 2,
+        "cache_write_1h": 0,
+        "web_search_requests": 0,
+    }
+    assert Tokens(*calls[1].counts) == Tokens(input=40, output=20)  # through the generic path

@@ -18,6 +18,7 @@ from cost_mcp.pricing import (
     price_workload,
     provider_models,
 )
+from cost_mcp.tokens import KINDS
 
 MAX_ALTERNATIVES = 5
 # Specialised models are cheap but are no substitute for a chat call.
@@ -76,16 +77,9 @@ def estimate_cost(
 
 
 def _cost_by_kind(priced: Price) -> CostByKind:
-    k = priced.by_kind
+    by_kind = priced.by_kind
     zero = Decimal(0)
-    return CostByKind(
-        input_usd=k.get("input", zero),
-        cache_read_usd=k.get("cache_read", zero),
-        cache_write_5m_usd=k.get("cache_write_5m", zero),
-        cache_write_1h_usd=k.get("cache_write_1h", zero),
-        output_usd=k.get("output", zero),
-        web_search_usd=k.get("web_search", zero),
-    )
+    return CostByKind(**{k.cost_field: by_kind.get(k.call_field, zero) for k in KINDS})
 
 
 def cheaper_alternatives(

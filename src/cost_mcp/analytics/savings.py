@@ -53,9 +53,10 @@ from cost_mcp.models import (
 )
 from cost_mcp.money import from_nanos, pico_to_nanos
 from cost_mcp.periods import Period, ms_to_datetime
-from cost_mcp.pricing import TOKEN_KINDS, Price, Pricer, Tokens, Workload, price_workload
+from cost_mcp.pricing import Price, Pricer, Tokens, Workload, price_workload
 from cost_mcp.store.connection import Conn
 from cost_mcp.store.events import Call, calls_between, count_between
+from cost_mcp.tokens import NAMES
 
 # --- the rules, stated once (the README and the results' assumptions quote them) -----------------
 
@@ -536,9 +537,7 @@ def _cache_effects(pricer: Pricer, c: Call) -> tuple[int, int]:
     if not isinstance(priced, Price):
         return 0, 0
     if priced.kind_pico and t.input:
-        rate = {
-            k: pico // t.count(k) for k, pico in zip(TOKEN_KINDS, priced.kind_pico, strict=True) if t.count(k)
-        }
+        rate = {k: pico // t.count(k) for k, pico in zip(NAMES, priced.kind_pico, strict=True) if t.count(k)}
         writes = sum(
             t.count(k) * (rate[k] - rate["input"]) for k in ("cache_write_5m", "cache_write_1h") if t.count(k)
         )

@@ -171,7 +171,7 @@ def price_usage(
         price = price_workload(pricer, Workload(tokens, n), model, provider, at)
     except UnknownModelError:
         return None
-    if tokens.web_search_requests and price.by_kind and price.by_kind["web_search"] <= 0:
+    if tokens.web_search_requests and price.by_kind and price.by_kind["web_search_requests"] <= 0:
         return None
     return price.total_nanos
 

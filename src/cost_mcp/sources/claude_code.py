@@ -49,7 +49,7 @@ from cost_mcp.store import bulk, claude_logs, rollup
 from cost_mcp.store import skipped as skipped_lines
 from cost_mcp.store.connection import Conn, dialect, write_transaction
 from cost_mcp.store.source_state import record_scan
-from cost_mcp.tokens import MAX_CALL_TOKENS
+from cost_mcp.tokens import COLUMNS, MAX_CALL_TOKENS, Counts, token_total
 
 if TYPE_CHECKING:
     # Not at run time: the status line reads new transcript lines through this module and must not
@@ -195,11 +195,6 @@ class _InvalidLineError(Exception):
 # --- what a line yields ----------------------------------------------------------------------
 
 
-Counts = tuple[int, int, int, int, int, int]
-"""Token counts in ``pricing.TOKEN_KINDS`` order: input, cache read, cache write 5m and 1h, output,
-web search requests."""
-
-
 class Copy(msgspec.Struct, frozen=True, gc=False):
     """One logged copy of a model call.
 
@@ -217,8 +212,9 @@ class Copy(msgspec.Struct, frozen=True, gc=False):
     project: str
     counts: Counts
     total: int
-    """All tokens (input + output + cache read + cache write): given by the caller (:func:`_total`),
-    not computed in a ``__post_init__``, which would be one more Python call per usage line."""
+    """All tokens (input + output + cache read + cache write): given by the caller
+    (:func:`cost_mcp.tokens.token_total`), not computed in a ``__post_init__``, which would be one
+    more Python call per usage line."""
     speed: str
     reported_cost: Decimal | None
     origin: str
@@ -232,8 +228,7 @@ class Copy(msgspec.Struct, frozen=True, gc=False):
     @property
     def tokens(self) -> Tokens:
         """The counts as a :class:`Tokens`."""
-        i, cr, w5, w1, o, ws = self.counts
-        return Tokens(i, o, cr, w5, w1, ws)
+        return Tokens(*self.counts)
 
     def rank(self) -> tuple[int, int, str, str]:
         """Smaller is better: most tokens, then earliest, then a stable order on where it was seen."""
@@ -370,8 +365,7 @@ def _copy_from(entry: _Line, outer: _Line, where: FileIdentity) -> Copy | SkipRe
     message_id = message.id or ""
     if not message_id:
         # Without an id a copy cannot be matched to others; identical lines still collapse.
-        i, cr, w5, w1, o, ws = counts
-        tokens = Tokens(i, o, cr, w5, w1, ws)
+        tokens = Tokens(*counts)
         message_id = "line:" + hashlib.sha1(raw_key(entry, tokens, ts_ms), usedforsecurity=False).hexdigest()
     cwd = outer.cwd or entry.cwd
     copy = Copy(
@@ -384,7 +378,7 @@ def _copy_from(entry: _Line, outer: _Line, where: FileIdentity) -> Copy | SkipRe
         # A session logs the same few folders on every line: a known usable one is taken as is.
         cwd if type(cwd) is str and _USABLE_CWD.get(cwd) else _project(cwd, where.project),
         counts,
-        counts[0] + counts[1] + counts[2] + counts[3] + counts[4],
+        token_total(counts),
         usage.speed or "",
         reported,
         where.origin,
@@ -425,7 +419,7 @@ def _with_iterations(copy: Copy, iterations: list[_Iteration]) -> Copy:
                 message_id=f"{copy.message_id}#{kind}{seen[kind]}",
                 model=it.model or copy.model,
                 counts=counts,
-                total=_total(counts),
+                total=token_total(counts),
                 # The advisor is a separate inference: the executor's speed is not the advisor's.
                 speed="" if kind == "advisor_message" else copy.speed,
                 reported_cost=None,
@@ -457,12 +451,8 @@ def raw_key(entry: _Line, tokens: Tokens, ts_ms: int) -> bytes:
     return f"{entry.requestId}|{entry.sessionId}|{ts_ms}|{tokens}".encode()
 
 
-def _total(c: Counts) -> int:
-    """All tokens of a call: its counts but the web search requests."""
-    return c[0] + c[1] + c[2] + c[3] + c[4]
-
-
 def _counts(usage: _Usage | _Iteration) -> Counts:
+    """The call's counts, one per kind in :data:`cost_mcp.tokens.KINDS` order."""
     cache = usage.cache_creation
     if cache is not None and (
         cache.ephemeral_5m_input_tokens is not None or cache.ephemeral_1h_input_tokens is not None
@@ -477,10 +467,10 @@ def _counts(usage: _Usage | _Iteration) -> Counts:
     web = tool_use.web_search_requests if tool_use else None
     return (
         usage.input_tokens or 0,
+        usage.output_tokens or 0,
         usage.cache_read_input_tokens or 0,
         write_5m,
         write_1h,
-        usage.output_tokens or 0,
         web or 0,
     )
 
@@ -1336,10 +1326,17 @@ def _flush(conn: Conn, batch: _Batch, prices: _Prices, stats: ScanStats) -> None
     _write(conn, _rows(batch, prices, stats), batch, stats)
 
 
-# Where _row puts what the batch's decisions and the rollup's sums need, and the counted flag (last).
-_MESSAGE, _REQUEST, _SIDECHAIN, _TS, _SESSION, _TOTAL, _ORIGIN, _COUNTED = 1, 2, 3, 4, 7, 16, 21, 25
-_MODEL, _PROJECT, _COST, _REPORTED = 6, 8, 18, 19
-_TOKENS = range(10, 16)
+# Where _row puts what the batch's decisions and the rollup's sums need, and the counted flag (last):
+# its columns are claude_logs.COPY_COLUMNS, whose token counts are as many as there are kinds.
+_COPY = claude_logs.COPY_COLUMNS.split(", ")
+_MESSAGE, _REQUEST, _SIDECHAIN, _TS, _SESSION, _TOTAL, _ORIGIN, _COUNTED = map(
+    _COPY.index,
+    ("message_id", "request_id", "is_sidechain", "ts_ms", "session_id", "total_tokens", "origin", "counted"),
+)
+_MODEL, _PROJECT, _COST, _REPORTED = map(
+    _COPY.index, ("model", "project", "cost_nanos", "reported_cost_nanos")
+)
+_TOKENS = range(_COPY.index(COLUMNS[0]), _COPY.index(COLUMNS[0]) + len(COLUMNS))
 _SUMMED = itemgetter(*_TOKENS, _COST, _REPORTED)
 """What :func:`_sums` adds up of a row: its token counts, then its cost and logged cost."""
 
@@ -1518,7 +1515,6 @@ def _row(copy: Copy, prices: _Prices, stats: ScanStats) -> tuple[Any, ...]:
     if cost is None:
         stats.unpriced[copy.model] += 1
     reported = to_nanos(copy.reported_cost) if copy.reported_cost is not None else None
-    i, cr, w5, w1, o, ws = copy.counts
     # Counted until the batch's decisions say otherwise (_uncount_in_batch): most messages have one
     # copy in a batch, and making every tuple again to append its flag cost more than deciding.
     return (
@@ -1532,12 +1528,7 @@ def _row(copy: Copy, prices: _Prices, stats: ScanStats) -> tuple[Any, ...]:
         copy.session_id,
         copy.project,
         AGENT,
-        i,
-        o,
-        cr,
-        w5,
-        w1,
-        ws,
+        *copy.counts,
         copy.total,
         copy.speed,
         cost,

@@ -30,6 +30,7 @@ from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from decimal import Decimal, InvalidOperation
+from operator import itemgetter
 from typing import Literal, NamedTuple
 
 import msgspec
@@ -57,7 +58,7 @@ from cost_mcp.sources.claude_code import MAX_CALL_COST
 from cost_mcp.sources.reported import MAX_FUTURE, MAX_PAST, normalize_provider
 from cost_mcp.store import otel as store
 from cost_mcp.store.connection import Conn
-from cost_mcp.tokens import MAX_CALL_TOKENS
+from cost_mcp.tokens import COLUMNS, MAX_CALL_TOKENS, Counts, of_call, token_total
 
 Signal = Literal["logs", "metrics", "traces"]
 Encoding = Literal["protobuf", "json"]
@@ -392,13 +393,8 @@ def _hash_key(*parts: object) -> str:
 # --- records to events --------------------------------------------------------------------------
 
 
-Counts = tuple[int, int, int, int, int, int]
-"""Token counts in TOKEN_KINDS order (input, cache read, 5m and 1h cache writes, output, web
-searches), as :meth:`~cost_mcp.pricing.CallRates.nanos` takes them."""
-
-
-def _counts(t: Tokens) -> Counts:
-    return (t.input, t.cache_read, t.cache_write_5m, t.cache_write_1h, t.output, t.web_search_requests)
+_row_counts = itemgetter(*(COLUMNS.index(c) for c in store.ROW_KINDS))
+"""Of a call's counts, the kinds an OTLP event row holds, in its order."""
 
 
 class _Call(NamedTuple):
@@ -467,7 +463,7 @@ def _claude_call(
     output = get("output_tokens")
     if type(output) is not int or not 0 <= output <= MAX_CALL_TOKENS:
         output = _count(attrs, "output_tokens")
-    counts: Counts = (fresh, read, written, 0, output, 0)
+    counts: Counts = (fresh, output, read, written, 0, 0)  # in KINDS order
     ts_ms = _when(attrs, time_ns, window)
     session = get("session.id")
     session = session[:MAX_ID_CHARS] if type(session) is str and session else _text(resource, "session.id")
@@ -586,7 +582,7 @@ def _generic(
         session_id=session,
         agent=agent,
         member=_member(attrs, resource),
-        counts=_counts(tokens),
+        counts=of_call(tokens),
         speed="",
         reported_cost_nanos=None,
         dimensions=_dimensions(base, attrs),
@@ -651,7 +647,7 @@ def _span_call(
         session_id=_text(attrs, "session.id", "gen_ai.conversation.id") or _text(resource, "session.id"),
         agent=agent,
         member=_member(attrs, resource),
-        counts=_counts(tokens),
+        counts=of_call(tokens),
         speed="",
         reported_cost_nanos=None,
         dimensions=_dimensions(base, attrs),
@@ -704,12 +700,8 @@ def _price(
                 session_id,
                 agent,
                 sent_member if member is None else member,
-                n[0],
-                n[4],
-                n[1],
-                n[2],
-                n[3],
-                n[0] + n[1] + n[2] + n[3] + n[4],
+                *_row_counts(n),
+                token_total(n),
                 speed,
                 priced[0] if priced else None,
                 reported_cost_nanos,

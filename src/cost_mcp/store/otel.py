@@ -79,7 +79,7 @@ class MetricPoint:
     cost_nanos: int
 
 
-_ROW_KINDS = tuple(c for c in tokens.COLUMNS if c in EventRow._fields)
+ROW_KINDS = tuple(c for c in tokens.COLUMNS if c in EventRow._fields)
 """The kinds an OTLP event carries, in :data:`cost_mcp.tokens.KINDS` order; the others are stored
 as 0 (no exporter reports web searches). EventRow holds them right after ``member``."""
 
@@ -94,7 +94,7 @@ INSERT INTO usage_events (
     CASE WHEN ?1 = 'claude_code_otel' AND ?3 != '' AND EXISTS (
         SELECT 1 FROM usage_events INDEXED BY usage_events_cc_request
         WHERE source = 'claude_code' AND request_id = ?3) THEN 0 ELSE 1 END,
-    ?, ?, ?, ?, '', ?, ?, {", ".join("?" if c in _ROW_KINDS else "0" for c in tokens.COLUMNS)},
+    ?, ?, ?, ?, '', ?, ?, {", ".join("?" if c in ROW_KINDS else "0" for c in tokens.COLUMNS)},
     ?, ?, ?, ?, ?, 'otel', ?
 )
 ON CONFLICT DO NOTHING
