@@ -430,6 +430,45 @@ def test_a_large_read_into_a_ledger_holding_the_source_looks_every_id_up(home: P
         conn.close()
 
 
+def test_a_large_reads_memory_of_what_it_wrote_does_not_grow_with_it(home: Path) -> None:
+    # A user's history can hold millions of messages: what a first load remembers of the ids it
+    # wrote stays the same size however many it writes (a set of their hashes took ~70 bytes
+    # each), and every id written is still looked up, in any later batch.
+    import tracemalloc
+
+    from cost_mcp.config import load_settings
+    from cost_mcp.store import claude_logs
+
+    first = [f"msg_a{i}" for i in range(20_000)]
+    second = [f"msg_b{i}" for i in range(20_000)]
+    unseen = [f"msg_c{i}" for i in range(20_000)]
+    mine = tracemalloc.Filter(True, claude_logs.__file__)
+    conn = connect(load_settings().db)
+    try:
+        with claude_logs.large_read(conn):
+            assert _batch(conn, first, write=first) == []
+            tracemalloc.start()
+            try:
+                _batch(conn, second[:1], write=second[:1])
+                before = tracemalloc.take_snapshot().filter_traces([mine])
+                _batch(conn, second[1:], write=second[1:])
+                after = tracemalloc.take_snapshot().filter_traces([mine])
+            finally:
+                tracemalloc.stop()
+            grown = sum(s.size_diff for s in after.compare_to(before, "filename"))
+            assert grown < 64 * 1024, f"{grown:,} bytes kept for 19,999 ids written"
+            with write_transaction(conn):
+                probed = set(claude_logs._worth_probing(conn, "claude_code", first + unseen)[0])
+            assert probed >= set(first)  # no id written is skipped
+            assert len(probed - set(first)) < 2_000  # ~1 % share a slot with one written
+            assert _batch(conn, [*first[::1000], *second[::1000], *unseen[::1000]], write=[]) == sorted(
+                first[::1000] + second[::1000]
+            )
+            assert not claude_logs._written[conn].gone
+    finally:
+        conn.close()
+
+
 def test_a_large_read_checkpoints_rarely_and_then_as_before(tmp_path: Path) -> None:
     from cost_mcp.store.claude_logs import LOAD_CHECKPOINT_PAGES, few_checkpoints
 
