@@ -145,3 +145,60 @@ def test_only_a_whole_refresh_counts() -> None:
     recent.note(_read(complete=True), [])
     recent.note(None, [sync.BUSY_WARNING])  # another process held the ledger
     assert not recent.within(3600)
+
+
+async def test_a_team_dashboards_questions_share_one_refresh(
+    home: Path, settings: Settings, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # A page asks six questions at once: on a team server (refresh_every) they wait for one refresh
+    # of the logs and providers instead of each running its own; every answer still holds the line
+    # logged before it asked.
+    from starlette.applications import Starlette
+    from starlette.routing import Mount
+
+    from cost_mcp.web.http import create_http_app
+
+    asking = 6
+    calls: list[int] = []
+    calls_lock = threading.Lock()
+    real = sync.refresh_or_skip
+    ledger = Ledger(settings.db)
+    monkeypatch.setattr(server, "HTTP_REFRESH_EVERY_SECONDS", 3600)
+    app = create_http_app(ledger, settings, Pricer(), require_auth=False)
+    # The dashboard, mounted at / (without tokens, not wrapped in the admin check).
+    (dashboard,) = [r.app for r in app.routes if isinstance(r, Mount) and isinstance(r.app, Starlette)]
+    refreshed: sync.RecentRefresh = dashboard.state.refreshed
+
+    def counted(*args: Any, **kwargs: Any) -> Any:
+        with calls_lock:
+            calls.append(1)
+            first = len(calls) == 1
+        if first:
+            # Held until every other question waits for it, or one starts its own (the second
+            # call); the cap only ends a broken run, nothing is asserted on time.
+            cap = time.monotonic() + 60
+            while refreshed.waiting < asking - 1 and len(calls) == 1 and time.monotonic() < cap:
+                time.sleep(0.01)
+        return real(*args, **kwargs)
+
+    _log_call(home, 1)
+    monkeypatch.setattr(sync, "refresh_or_skip", counted)
+    totals: list[Decimal] = []
+    try:
+        base = "http://127.0.0.1:4318"
+        async with httpx2.AsyncClient(transport=httpx2.ASGITransport(app=app), base_url=base) as http:
+
+            async def ask() -> None:
+                response = await http.get("/api/spend", params={"period": "last_7_days"})
+                assert response.status_code == 200, response.text
+                totals.append(Decimal(str(response.json()["total_usd"])))
+
+            async with anyio.create_task_group() as tg:
+                for _ in range(asking):
+                    tg.start_soon(ask)
+            assert len(calls) == 1  # one refresh for all of them
+            assert len(set(totals)) == 1 and totals[0] > 0
+            await ask()  # refreshed less than refresh_every ago: no new refresh
+            assert len(calls) == 1 and refreshed.waiting == 0
+    finally:
+        ledger.close()

@@ -13,6 +13,7 @@ Two ways to run it:
 
 from __future__ import annotations
 
+import functools
 import logging
 import secrets
 import socket
@@ -48,6 +49,8 @@ from cost_mcp.web.page import page_html
 
 if TYPE_CHECKING:
     import uvicorn
+
+    from cost_mcp.models import IngestResult
 
 logger = logging.getLogger("cost_mcp.web")
 
@@ -92,22 +95,34 @@ def create_app(
     token: str | None,
     allowed_hosts: list[str] | None = None,
     refresh: bool = True,
+    refresh_every: float | None = None,
 ) -> Starlette:
     """The dashboard app. With ``token``, every request needs it once in the URL (``?token=``), then
     the session cookie it was exchanged for; with None the app trusts whatever mounts it to
     authenticate. ``refresh`` reads new log lines and syncs stale providers before answering, as the
-    tools do."""
+    tools do: before every request, or with ``refresh_every`` (a team server's, as its MCP tools
+    over HTTP) only when this app's last whole refresh started longer ago than that many seconds,
+    a request arriving during one waiting for it (``sync.RecentRefresh``): a page asks six
+    questions at once, and many people may be looking."""
     ctx = Context(ledger, settings, pricer, refresh)
+    recent = sync.RecentRefresh()
+
+    def refresh_alone() -> tuple[IngestResult | None, list[str]]:
+        with ctx.ledger.use() as conn:
+            return sync.refresh_or_skip(conn, ctx.settings, ctx.pricer)
 
     async def answer(request: Request, fn: Callable[[Conn], BaseModel]) -> Response:
         def work() -> BaseModel:
             with ctx.ledger.use() as conn:
-                if ctx.refresh:
+                if ctx.refresh and refresh_every is None:
                     # as the tools do: never wait behind another process's lock, read a read-only ledger
                     sync.refresh_or_skip(conn, ctx.settings, ctx.pricer)
                 return fn(conn)
 
         try:
+            if ctx.refresh and refresh_every is not None:
+                # Waited for on the event loop, not on a worker thread holding a connection.
+                await recent.once(refresh_every, functools.partial(anyio.to_thread.run_sync, refresh_alone))
             result = await anyio.to_thread.run_sync(work)
         except CostMcpError as exc:
             return JSONResponse({"error": str(exc)}, status_code=400, headers=SECURITY_HEADERS)
@@ -177,7 +192,7 @@ def create_app(
         middleware.append(Middleware(TrustedHostMiddleware, allowed_hosts=allowed_hosts))
     if token is not None:
         middleware.append(Middleware(TokenGate, token=token))
-    return Starlette(
+    app = Starlette(
         routes=[
             Route("/", index),
             Route("/api/dashboard", api_dashboard),
@@ -190,6 +205,8 @@ def create_app(
         ],
         middleware=middleware,
     )
+    app.state.refreshed = recent  # what the team server's refreshes are doing (tests look)
+    return app
 
 
 @dataclass

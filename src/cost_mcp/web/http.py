@@ -168,14 +168,14 @@ def create_http_app(
     from starlette.middleware.authentication import AuthenticationMiddleware
     from starlette.types import ASGIApp
 
-    from cost_mcp.server import mcp
+    from cost_mcp.server import HTTP_REFRESH_EVERY_SECONDS, mcp
 
     if require_auth is None:
         with ledger.use() as conn:
             require_auth = jwt_configured(settings) or team_store.has_live_tokens(conn)
     verifier = TeamTokenVerifier(ledger, settings) if require_auth else None
     mcp_app = mcp.streamable_http_app(streamable_http_path="/mcp", stateless_http=True, host=host)
-    dashboard = create_app(ledger, settings, pricer, token=None)
+    dashboard = create_app(ledger, settings, pricer, token=None, refresh_every=HTTP_REFRESH_EVERY_SECONDS)
     public = (settings.public_url or f"http://{_url_host(host)}:{port}").rstrip("/")
     resource = AnyHttpUrl(f"{public}/mcp")
     metadata_url = build_resource_metadata_url(resource)
