@@ -7,7 +7,7 @@ from __future__ import annotations
 import json
 import threading
 import time
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Callable
 from contextlib import asynccontextmanager
 from datetime import UTC, datetime, timedelta
 from decimal import Decimal
@@ -81,10 +81,12 @@ async def test_over_http_a_question_refreshes_only_after_the_interval(
         assert await _total(client) > first
 
 
-async def test_questions_arriving_during_a_refresh_wait_for_it(
-    home: Path, settings: Settings, monkeypatch: pytest.MonkeyPatch
-) -> None:
-    asking = 6
+def _count_refreshes(
+    monkeypatch: pytest.MonkeyPatch, asking: int, refreshed: Callable[[], sync.RecentRefresh]
+) -> list[int]:
+    """Count the refreshes from now on (one entry each). The first is held until the other
+    ``asking - 1`` questions wait for it, or one starts its own (the second call); the cap only
+    ends a broken run, nothing is asserted on time."""
     calls: list[int] = []
     calls_lock = threading.Lock()
     real = sync.refresh_or_skip
@@ -94,19 +96,25 @@ async def test_questions_arriving_during_a_refresh_wait_for_it(
             calls.append(1)
             first = len(calls) == 1
         if first:
-            # Held until every other question waits for this refresh, or one starts its own
-            # (the second call); the cap only ends a broken run, nothing is asserted on time.
-            refreshed = server._live[-1].refreshed
             cap = time.monotonic() + 60
-            while refreshed.waiting < asking - 1 and len(calls) == 1 and time.monotonic() < cap:
+            while refreshed().waiting < asking - 1 and len(calls) == 1 and time.monotonic() < cap:
                 time.sleep(0.01)
         return real(*args, **kwargs)
+
+    monkeypatch.setattr(sync, "refresh_or_skip", counted)
+    return calls
+
+
+async def test_questions_arriving_during_a_refresh_wait_for_it(
+    home: Path, settings: Settings, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    asking = 6
 
     async with _http_client(settings) as client:
         _log_call(home, 1)
         monkeypatch.setattr(server, "HTTP_REFRESH_EVERY_SECONDS", 3600)
         server._live[-1].refreshed.started = None  # the last refresh is too old: the next one reads
-        monkeypatch.setattr(sync, "refresh_or_skip", counted)
+        calls = _count_refreshes(monkeypatch, asking, lambda: server._live[-1].refreshed)
         totals: list[Decimal] = []
 
         async def ask() -> None:
@@ -159,9 +167,6 @@ async def test_a_team_dashboards_questions_share_one_refresh(
     from cost_mcp.web.http import create_http_app
 
     asking = 6
-    calls: list[int] = []
-    calls_lock = threading.Lock()
-    real = sync.refresh_or_skip
     ledger = Ledger(settings.db)
     monkeypatch.setattr(server, "HTTP_REFRESH_EVERY_SECONDS", 3600)
     app = create_http_app(ledger, settings, Pricer(), require_auth=False)
@@ -169,20 +174,8 @@ async def test_a_team_dashboards_questions_share_one_refresh(
     (dashboard,) = [r.app for r in app.routes if isinstance(r, Mount) and isinstance(r.app, Starlette)]
     refreshed: sync.RecentRefresh = dashboard.state.refreshed
 
-    def counted(*args: Any, **kwargs: Any) -> Any:
-        with calls_lock:
-            calls.append(1)
-            first = len(calls) == 1
-        if first:
-            # Held until every other question waits for it, or one starts its own (the second
-            # call); the cap only ends a broken run, nothing is asserted on time.
-            cap = time.monotonic() + 60
-            while refreshed.waiting < asking - 1 and len(calls) == 1 and time.monotonic() < cap:
-                time.sleep(0.01)
-        return real(*args, **kwargs)
-
     _log_call(home, 1)
-    monkeypatch.setattr(sync, "refresh_or_skip", counted)
+    calls = _count_refreshes(monkeypatch, asking, lambda: refreshed)
     totals: list[Decimal] = []
     try:
         base = "http://127.0.0.1:4318"
