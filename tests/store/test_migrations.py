@@ -81,3 +81,37 @@ def test_write_transaction_rolls_back_on_error(tmp_path: Path) -> None:
         conn.execute("INSERT INTO t VALUES (1)")
         raise RuntimeError("boom")
     assert conn.execute("SELECT COUNT(*) FROM t").fetchone()[0] == 0
+
+
+def test_a_ledger_another_process_creates_while_it_is_checked_is_not_refused(tmp_path: Path) -> None:
+    # Eight servers starting on one new file: one creates the ledger while another checks that the
+    # file is empty or ours. The creator's first migration commits between the checker's look at
+    # the tables (only an empty _migrations: being created) and its look inside _migrations.
+    from cost_mcp.store import connection
+
+    path = tmp_path / "cost.db"
+    creator = sqlite3.connect(path, isolation_level=None)
+    checker = sqlite3.connect(path, isolation_level=None, factory=connection.LedgerConnection)
+    try:
+        creator.execute("PRAGMA journal_mode = WAL")
+        creator.execute("CREATE TABLE _migrations (name TEXT PRIMARY KEY, applied_at TEXT NOT NULL)")
+        committed: list[str] = []
+
+        def commit_between(statement: str) -> None:
+            if statement.strip() == "SELECT 1 FROM _migrations" and not committed:
+                committed.append(statement)
+                creator.execute("BEGIN IMMEDIATE")
+                creator.execute("CREATE TABLE meta (key TEXT PRIMARY KEY, value TEXT)")
+                creator.execute(
+                    "INSERT INTO _migrations VALUES (?, 'now')", (connection.OUR_FIRST_MIGRATION,)
+                )
+                creator.execute("COMMIT")
+
+        checker.set_trace_callback(commit_between)
+        connection._refuse_foreign(checker, str(path))  # raised "another application's database"
+        assert committed  # the creator did commit in between
+        checker.set_trace_callback(None)
+        connection._refuse_foreign(checker, str(path))  # and the created ledger is ours
+    finally:
+        checker.close()
+        creator.close()

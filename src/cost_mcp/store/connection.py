@@ -248,6 +248,18 @@ def _open_read_only(target: str, first: sqlite3.OperationalError) -> LedgerConne
 
 def _refuse_foreign(conn: LedgerConnection, target: str) -> None:
     """Refuse a database that is neither empty nor ours, rather than add our tables to it."""
+    # One read transaction: its statements see one state of the file. Read one by one, another
+    # process creating the ledger could commit its first migration between them, and the file
+    # read as neither being created nor ours (eight servers starting at once did it).
+    conn.execute("BEGIN")
+    try:
+        _refuse_foreign_now(conn, target)
+    finally:
+        if conn.in_transaction:
+            conn.execute("ROLLBACK")
+
+
+def _refuse_foreign_now(conn: LedgerConnection, target: str) -> None:
     tables = [
         str(r[0])
         for r in conn.execute(
