@@ -341,6 +341,20 @@ def test_deadline_stops_early_and_the_next_scan_resumes(claude: Path, conn: Conn
     assert totals(conn)[0] == 3
 
 
+def test_scans_that_start_past_their_deadline_still_move_on(
+    claude: Path, conn: Conn, settings: Settings
+) -> None:
+    # A budget of 0 (or a walk slower than the budget): each scan reads at least one file, and
+    # one it read to the end is never read again, so repeated scans finish. They once stalled on
+    # the first file read, marked unread at its end.
+    for i in range(4):
+        write(session_file(claude, f"s{i}"), assistant(f"msg_{i}", f"req_{i}", T0))
+    results = [run(conn, settings, budget_seconds=0.0) for _ in range(5)]
+    assert [r.events_added for r in results] == [1, 1, 1, 1, 0]
+    assert [r.complete for r in results] == [False, False, False, True, True]
+    assert totals(conn)[0] == 4
+
+
 def test_parse_line_ignores_lines_of_other_types() -> None:
     where = FileIdentity(Path("/x/projects/p/s.jsonl"), "p", "s")
     assert parse_line(b'{"type":"user","message":{"role":"user","content":"hi"}}\n', where) is None

@@ -864,6 +864,12 @@ def _read_batches(
     done_bytes = 0
     last_report = 0.0
     for index, (path, st, where, offset, skipping) in enumerate(work):
+        # Checked between files only after the first, so that every scan moves on, however late it
+        # starts (a budget of 0, a walk slower than the budget): the first file is read up to its
+        # end or its first yield.
+        if index and deadline is not None and time.perf_counter() > deadline:
+            stats.complete = False
+            break
         try:
             for state in _read_file(path, st, where, offset, batch, stats, skipping, max_line_bytes):
                 batch.files[state.path] = state
@@ -872,7 +878,10 @@ def _read_batches(
                     limit = BATCH_COPIES
                     # Cleared in place: the file reader still holds this batch and keeps adding to it.
                     batch.clear()
-                if deadline is not None and time.perf_counter() > deadline:
+                # At the file's end the loop goes on to the check above: a file read to its end
+                # was once marked unread too, so the next scan reopened it, read nothing, passed
+                # the deadline again and stopped there, every time (a dashboard's refreshes stalled).
+                if state.offset < st.st_size and deadline is not None and time.perf_counter() > deadline:
                     stats.complete = False
                     # Stopped inside the file: an mtime no file has makes the next scan continue it
                     # (its size and mtime are unchanged, which would otherwise mean "all read").
