@@ -107,6 +107,25 @@ def label(result: A, progress: ReadProgress, notes: Sequence[str] = ()) -> A:
     return result.model_copy(update={"complete": False, "reading": reading, "warnings": warnings})
 
 
+def left_unread(read: IngestResult | None) -> ReadProgress | None:
+    """What a refresh's own read left for later, for a process with no background reader (the
+    dashboard app): None when it read to the end or did not read at all."""
+    if read is None or read.complete:
+        return None
+    return ReadProgress(False, read.bytes_read, read.bytes_pending, read.files_pending)
+
+
+R = TypeVar("R")
+
+
+def with_warnings(result: R, warnings: Sequence[str]) -> R:
+    """``result`` with ``warnings`` (why the ledger was not refreshed first) added to its own."""
+    own = getattr(result, "warnings", None)
+    if warnings and isinstance(own, list):
+        own.extend(w for w in warnings if w not in own)
+    return result
+
+
 def envelope(conn: Conn, result: A, progress: ReadProgress | None = None) -> A:
     """The one way a query result leaves (server and CLI alike): labelled with the reading's
     progress (None: everything was read) and with the log lines the ledger knows it skipped."""
