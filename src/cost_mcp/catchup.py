@@ -107,12 +107,31 @@ def label(result: A, progress: ReadProgress, notes: Sequence[str] = ()) -> A:
     return result.model_copy(update={"complete": False, "reading": reading, "warnings": warnings})
 
 
-def left_unread(read: IngestResult | None) -> ReadProgress | None:
-    """What a refresh's own read left for later, for a process with no background reader (the
-    dashboard app): None when it read to the end or did not read at all."""
-    if read is None or read.complete:
-        return None
-    return ReadProgress(False, read.bytes_read, read.bytes_pending, read.files_pending)
+@dataclass
+class Backlog:
+    """What refreshes with a time budget have left unread, in a process with no background reader
+    (the dashboard app): its answers say so, with how much the refreshes read since the backlog
+    was found and how much is left, until one reads to the end. Not thread-safe: a race between
+    two refreshes only mislabels one answer's figures of the reading."""
+
+    read: int = 0
+    left: IngestResult | None = None
+
+    def note(self, result: IngestResult | None) -> None:
+        """Record a refresh's read (None: it did not run, which tells nothing)."""
+        if result is None:
+            return
+        if result.complete:
+            self.read, self.left = 0, None
+        else:
+            self.read += result.bytes_read
+            self.left = result
+
+    def progress(self) -> ReadProgress | None:
+        """The reading as :func:`envelope` takes it; None when nothing is known to be left."""
+        if self.left is None:
+            return None
+        return ReadProgress(False, self.read, self.left.bytes_pending, self.left.files_pending)
 
 
 R = TypeVar("R")

@@ -61,6 +61,7 @@ def test_a_long_history_is_labelled_partial_until_it_is_read(
         assert first.reading.bytes_left is not None and first.reading.bytes_left > 0
         assert first.warnings[0].startswith(INCOMPLETE)
         assert first.total_usd < truth
+        assert 0 < first.reading.bytes_read < first.reading.bytes_left
         page = Dashboard.model_validate_json(client.get("/api/dashboard").text)
         partial = [page] if not page.complete else []
         answers = [first]
@@ -73,8 +74,10 @@ def test_a_long_history_is_labelled_partial_until_it_is_read(
         assert final.total_usd == truth
         assert not any(w.startswith(INCOMPLETE) for w in final.warnings)
         assert any("were skipped and are not counted" in w for w in final.warnings)
-        # Every partial answer said so, and the totals only grew.
+        # Every partial answer said so, the reading grew (counted from the first), and so did the totals.
         assert all(a.warnings[0].startswith(INCOMPLETE) for a in answers[:-1])
+        read = [a.reading.bytes_read for a in answers[:-1] if a.reading is not None]
+        assert len(read) == len(answers) - 1 and read == sorted(read) and read[-1] > read[0]
         assert [a.total_usd for a in answers] == sorted(a.total_usd for a in answers)
         for d in partial:
             assert d.warnings[0].startswith(INCOMPLETE) and d.reading is not None

@@ -107,18 +107,16 @@ def create_app(
     questions at once, and many people may be looking."""
     ctx = Context(ledger, settings, pricer, refresh)
     recent = sync.RecentRefresh()
-    # The last refresh's read when it stopped at its time budget (a first look at a long log
-    # history): every answer says what is still unread, as the tools' do, until a refresh reads to
-    # the end. Kept here rather than per answer, so that the questions a shared refresh stands for
-    # (``refresh_every``) are labelled too. A refresh that did not run (a busy or read-only ledger)
-    # changes nothing.
-    unread: list[IngestResult | None] = [None]
+    # A first look at a long log history stops at the refresh's time budget: every answer says
+    # what is still unread, as the tools' do, until a refresh reads to the end. Kept for the app
+    # rather than per answer, so that the questions a shared refresh stands for
+    # (``refresh_every``) are labelled too.
+    backlog = catchup.Backlog()
 
     def refresh_now(conn: Conn) -> tuple[IngestResult | None, list[str]]:
         # as the tools do: never wait behind another process's lock, read a read-only ledger
         read, skipped = sync.refresh_or_skip(conn, ctx.settings, ctx.pricer)
-        if read is not None:
-            unread[0] = None if read.complete else read
+        backlog.note(read)
         return read, skipped
 
     def refresh_alone() -> tuple[IngestResult | None, list[str]]:
@@ -134,7 +132,7 @@ def create_app(
                 result = catchup.with_warnings(fn(conn), warnings)
                 if isinstance(result, Answer):
                     # complete, or saying what it lacks: unread log lines, lines skipped as bad
-                    return catchup.envelope(conn, result, catchup.left_unread(unread[0]))
+                    return catchup.envelope(conn, result, backlog.progress())
                 return result
 
         try:
