@@ -107,6 +107,44 @@ def label(result: A, progress: ReadProgress, notes: Sequence[str] = ()) -> A:
     return result.model_copy(update={"complete": False, "reading": reading, "warnings": warnings})
 
 
+@dataclass
+class Backlog:
+    """What refreshes with a time budget have left unread, in a process with no background reader
+    (the dashboard app): its answers say so, with how much the refreshes read since the backlog
+    was found and how much is left, until one reads to the end. Not thread-safe: a race between
+    two refreshes only mislabels one answer's figures of the reading."""
+
+    read: int = 0
+    left: IngestResult | None = None
+
+    def note(self, result: IngestResult | None) -> None:
+        """Record a refresh's read (None: it did not run, which tells nothing)."""
+        if result is None:
+            return
+        if result.complete:
+            self.read, self.left = 0, None
+        else:
+            self.read += result.bytes_read
+            self.left = result
+
+    def progress(self) -> ReadProgress | None:
+        """The reading as :func:`envelope` takes it; None when nothing is known to be left."""
+        if self.left is None:
+            return None
+        return ReadProgress(False, self.read, self.left.bytes_pending, self.left.files_pending)
+
+
+R = TypeVar("R")
+
+
+def with_warnings(result: R, warnings: Sequence[str]) -> R:
+    """``result`` with ``warnings`` (why the ledger was not refreshed first) added to its own."""
+    own = getattr(result, "warnings", None)
+    if warnings and isinstance(own, list):
+        own.extend(w for w in warnings if w not in own)
+    return result
+
+
 def envelope(conn: Conn, result: A, progress: ReadProgress | None = None) -> A:
     """The one way a query result leaves (server and CLI alike): labelled with the reading's
     progress (None: everything was read) and with the log lines the ledger knows it skipped."""

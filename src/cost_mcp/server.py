@@ -445,18 +445,11 @@ async def _query(
                 state.reader.continue_after(read)
             # Taken before answering: "complete" must mean everything was in the ledger by then.
             progress = state.reader.progress()
-            answer = _warn(_with_problems(state, fn(conn, state.settings, *args, **kwargs)), skipped)
+            answer = _with_problems(state, fn(conn, state.settings, *args, **kwargs))
+            answer = catchup.with_warnings(answer, skipped)
             return _labelled(conn, answer, progress)
 
     return await _run(work)
-
-
-def _warn(result: T, warnings: list[str]) -> T:
-    """``result`` with ``warnings`` (why the ledger was not refreshed first) added to its own."""
-    own = getattr(result, "warnings", None)
-    if warnings and isinstance(own, list):
-        own.extend(w for w in warnings if w not in own)
-    return result
 
 
 async def _local(ctx: Context[AppState], fn: Callable[[Conn, AppState], T]) -> T:
@@ -471,7 +464,8 @@ async def _local(ctx: Context[AppState], fn: Callable[[Conn, AppState], T]) -> T
             if read is not None:
                 state.reader.continue_after(read)
             progress = state.reader.progress()
-            return _labelled(conn, _warn(_with_problems(state, fn(conn, state)), skipped), progress)
+            answer = catchup.with_warnings(_with_problems(state, fn(conn, state)), skipped)
+            return _labelled(conn, answer, progress)
 
     return await _run(work)
 

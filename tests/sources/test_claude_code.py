@@ -341,6 +341,36 @@ def test_deadline_stops_early_and_the_next_scan_resumes(claude: Path, conn: Conn
     assert totals(conn)[0] == 3
 
 
+def test_scans_that_start_past_their_deadline_still_move_on(
+    claude: Path, conn: Conn, settings: Settings
+) -> None:
+    # A budget of 0 (or a walk slower than the budget): each scan reads at least one file, and
+    # one it read to the end is never read again, so repeated scans finish. They once stalled on
+    # the first file read, marked unread at its end.
+    for i in range(4):
+        write(session_file(claude, f"s{i}"), assistant(f"msg_{i}", f"req_{i}", T0))
+    results = [run(conn, settings, budget_seconds=0.0) for _ in range(5)]
+    assert [r.events_added for r in results] == [1, 1, 1, 1, 0]
+    assert [r.complete for r in results] == [False, False, False, True, True]
+    assert totals(conn)[0] == 4
+
+
+def test_a_scan_stopped_inside_a_file_counts_what_it_read(
+    claude: Path, conn: Conn, settings: Settings, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from cost_mcp.sources import claude_code
+
+    monkeypatch.setattr(claude_code, "YIELD_EVERY_LINES", 2)
+    lines = [assistant(f"msg_{i}", f"req_{i}", T0) for i in range(5)]
+    path = session_file(claude, "s1")
+    write(path, *lines)
+    sizes = [len(line) for line in path.read_bytes().splitlines(keepends=True)]
+    first = run(conn, settings, budget_seconds=0.0)
+    assert (first.complete, first.lines_read, first.bytes_read) == (False, 2, sum(sizes[:2]))
+    rest = run(conn, settings)
+    assert (rest.complete, rest.lines_read, rest.bytes_read) == (True, 3, sum(sizes[2:]))
+
+
 def test_parse_line_ignores_lines_of_other_types() -> None:
     where = FileIdentity(Path("/x/projects/p/s.jsonl"), "p", "s")
     assert parse_line(b'{"type":"user","message":{"role":"user","content":"hi"}}\n', where) is None

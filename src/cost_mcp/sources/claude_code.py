@@ -29,7 +29,7 @@ import re
 import threading
 import time
 from collections import Counter
-from collections.abc import Callable, Iterable, Iterator, Sequence
+from collections.abc import Callable, Generator, Iterable, Iterator, Sequence
 from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime
 from decimal import Decimal
@@ -864,20 +864,34 @@ def _read_batches(
     done_bytes = 0
     last_report = 0.0
     for index, (path, st, where, offset, skipping) in enumerate(work):
+        # Checked between files only after the first, so that every scan moves on, however late it
+        # starts (a budget of 0, a walk slower than the budget): the first file is read up to its
+        # end or its first yield.
+        if index and deadline is not None and time.perf_counter() > deadline:
+            stats.complete = False
+            break
         try:
-            for state in _read_file(path, st, where, offset, batch, stats, skipping, max_line_bytes):
-                batch.files[state.path] = state
-                if len(batch) >= limit:
-                    sink(batch)
-                    limit = BATCH_COPIES
-                    # Cleared in place: the file reader still holds this batch and keeps adding to it.
-                    batch.clear()
-                if deadline is not None and time.perf_counter() > deadline:
-                    stats.complete = False
-                    # Stopped inside the file: an mtime no file has makes the next scan continue it
-                    # (its size and mtime are unchanged, which would otherwise mean "all read").
-                    batch.files[path] = replace(state, mtime_ns=-1)
-                    break
+            # Closed on the way out, so that a file left at the deadline counts what it read now.
+            states = contextlib.closing(
+                _read_file(path, st, where, offset, batch, stats, skipping, max_line_bytes)
+            )
+            with states as reading:
+                for state in reading:
+                    batch.files[state.path] = state
+                    if len(batch) >= limit:
+                        sink(batch)
+                        limit = BATCH_COPIES
+                        # Cleared in place: the file reader still holds this batch and keeps adding to it.
+                        batch.clear()
+                    # At the file's end the loop goes on to the check above: a file read to its end
+                    # was once marked unread too, so the next scan reopened it, read nothing, passed
+                    # the deadline again and stopped there, every time (a dashboard's refreshes stalled).
+                    if state.offset < st.st_size and deadline is not None and time.perf_counter() > deadline:
+                        stats.complete = False
+                        # Stopped inside the file: an mtime no file has makes the next scan continue it
+                        # (its size and mtime are unchanged, which would otherwise mean "all read").
+                        batch.files[path] = replace(state, mtime_ns=-1)
+                        break
         except OSError as exc:
             stats.errors.append(f"{path}: {exc.strerror or exc}")
             continue
@@ -1234,7 +1248,7 @@ def _read_file(
     stats: ScanStats,
     skipping: bool = False,
     max_line_bytes: int = DEFAULT_MAX_LINE_BYTES,
-) -> Iterator[_FileState]:
+) -> Generator[_FileState]:
     """Stream complete lines from ``offset``; yields the file's state after each line it consumed.
 
     Yields at most every few thousand lines (and at the end), which is when the caller may flush.
@@ -1307,12 +1321,14 @@ def _read_file(
                 if lines % YIELD_EVERY_LINES == 0:
                     yield state()
         finally:
+            # Also when the caller stops inside the file (its deadline): what a scan read counts,
+            # whether or not it got to the end of the file.
             stats.usage_lines += usage_lines
+            stats.lines_read += lines
+            stats.bytes_read += reader.consumed - offset
             if first is not None and last is not None:
                 stats.first_ts_ms = first if stats.first_ts_ms is None else min(stats.first_ts_ms, first)
                 stats.last_ts_ms = last if stats.last_ts_ms is None else max(stats.last_ts_ms, last)
-        stats.lines_read += lines
-        stats.bytes_read += reader.consumed - offset
         yield state()
 
 

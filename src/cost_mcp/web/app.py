@@ -37,10 +37,11 @@ from starlette.routing import Mount, Route
 from starlette.staticfiles import StaticFiles
 from starlette.types import ASGIApp, Receive, Scope, Send
 
-from cost_mcp import sync
+from cost_mcp import catchup, sync
 from cost_mcp.analytics import budgets, dashboard, forecast, hourly, spend
 from cost_mcp.config import Settings
 from cost_mcp.errors import CostMcpError
+from cost_mcp.models import Answer
 from cost_mcp.periods import Period
 from cost_mcp.pricing import Pricer
 from cost_mcp.store import Ledger
@@ -106,23 +107,40 @@ def create_app(
     questions at once, and many people may be looking."""
     ctx = Context(ledger, settings, pricer, refresh)
     recent = sync.RecentRefresh()
+    # A first look at a long log history stops at the refresh's time budget: every answer says
+    # what is still unread, as the tools' do, until a refresh reads to the end. Kept for the app
+    # rather than per answer, so that the questions a shared refresh stands for
+    # (``refresh_every``) are labelled too.
+    backlog = catchup.Backlog()
+
+    def refresh_now(conn: Conn) -> tuple[IngestResult | None, list[str]]:
+        # as the tools do: never wait behind another process's lock, read a read-only ledger
+        read, skipped = sync.refresh_or_skip(conn, ctx.settings, ctx.pricer)
+        backlog.note(read)
+        return read, skipped
 
     def refresh_alone() -> tuple[IngestResult | None, list[str]]:
         with ctx.ledger.use() as conn:
-            return sync.refresh_or_skip(conn, ctx.settings, ctx.pricer)
+            return refresh_now(conn)
 
     async def answer(request: Request, fn: Callable[[Conn], BaseModel]) -> Response:
+        skipped: list[str] = []
+
         def work() -> BaseModel:
             with ctx.ledger.use() as conn:
-                if ctx.refresh and refresh_every is None:
-                    # as the tools do: never wait behind another process's lock, read a read-only ledger
-                    sync.refresh_or_skip(conn, ctx.settings, ctx.pricer)
-                return fn(conn)
+                warnings = refresh_now(conn)[1] if ctx.refresh and refresh_every is None else skipped
+                result = catchup.with_warnings(fn(conn), warnings)
+                if isinstance(result, Answer):
+                    # complete, or saying what it lacks: unread log lines, lines skipped as bad
+                    return catchup.envelope(conn, result, backlog.progress())
+                return result
 
         try:
             if ctx.refresh and refresh_every is not None:
                 # Waited for on the event loop, not on a worker thread holding a connection.
-                await recent.once(refresh_every, functools.partial(anyio.to_thread.run_sync, refresh_alone))
+                _, skipped = await recent.once(
+                    refresh_every, functools.partial(anyio.to_thread.run_sync, refresh_alone)
+                )
             result = await anyio.to_thread.run_sync(work)
         except CostMcpError as exc:
             return JSONResponse({"error": str(exc)}, status_code=400, headers=SECURITY_HEADERS)

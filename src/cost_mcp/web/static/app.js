@@ -315,7 +315,10 @@
     options(d);
     fill("cards", card("today", "Today", d.today), card("week", "This week", d.this_week), card("month", "This month", d.this_month));
     renderBudgets(d); renderDaily(d); renderBreakdown(d); renderHourly(d); renderAnomalies(d); renderSources(d); renderNotes(d);
-    status("Figures of " + when(d.generated_at) + (mode === "web" ? " · refreshes every minute" : ""), false);
+    // A partial answer (logs still being read) says so where the time of the figures is, not
+    // only among the notes: its first warning is the one to read.
+    if (d.complete === false) status((d.warnings || [])[0] || "These figures are partial.", true);
+    else status("Figures of " + when(d.generated_at) + (mode === "web" ? " · refreshes every minute" : ""), false);
     state.renders++;
     document.body.setAttribute("data-ready", d.generated_at);
     document.body.setAttribute("data-renders", String(state.renders));

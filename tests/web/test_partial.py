@@ -1,0 +1,126 @@
+"""The dashboard's answers are complete or say what they lack, as the MCP tools' are: a refresh
+that stopped at its time budget (a first look at a long log history), a refresh skipped because
+another process held the ledger, log lines skipped as bad. Before, the app dropped all three and
+showed a partial total as if it were the whole."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from contextlib import contextmanager
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+from typing import Any
+
+import httpx2
+import pytest
+
+from cost_mcp import sync
+from cost_mcp.config import Settings, load_settings
+from cost_mcp.models import Dashboard, SpendResult
+from cost_mcp.pricing import Pricer
+from cost_mcp.store import Ledger, connect, write_transaction
+from cost_mcp.web.app import create_app
+from tests.test_complete import _big_tree
+from tests.web.conftest import serve
+
+INCOMPLETE = "INCOMPLETE: Claude Code logs are still being read"
+
+
+@contextmanager
+def dashboard(settings: Settings, refresh_every: float | None = None) -> Iterator[httpx2.Client]:
+    """The dashboard app mounted without a token (as the team server mounts it), over real HTTP."""
+    ledger = Ledger(settings.db)
+    app = create_app(ledger, settings, Pricer(), token=None, refresh_every=refresh_every)
+    try:
+        for base in serve(app):
+            with httpx2.Client(base_url=base, timeout=60) as client:
+                yield client
+    finally:
+        ledger.close()
+
+
+def spend_now(client: httpx2.Client) -> SpendResult:
+    r = client.get("/api/spend", params={"period": "last_7_days"})
+    assert r.status_code == 200, r.text
+    return SpendResult.model_validate_json(r.text)
+
+
+@pytest.mark.parametrize("refresh_every", [None, 60.0], ids=["every-request", "shared-refresh"])
+def test_a_long_history_is_labelled_partial_until_it_is_read(
+    home: Path, monkeypatch: pytest.MonkeyPatch, clock: None, refresh_every: float | None
+) -> None:
+    # No time at all to read logs before answering: each question's refresh reads a little.
+    monkeypatch.setenv("COST_MCP_REFRESH_BUDGET_SECONDS", "0")
+    truth = _big_tree(home / "claude", datetime.now(UTC) - timedelta(minutes=1))
+    bad = home / "claude" / "projects" / "-home-dev-app" / "s0.jsonl"
+    with bad.open("a") as out:
+        out.write('{"type": "assistant", "message": {"usage": \n')  # cut off mid-line, then a newline
+    with dashboard(load_settings(), refresh_every) as client:
+        first = spend_now(client)
+        assert first.complete is False and first.reading is not None
+        assert first.reading.bytes_left is not None and first.reading.bytes_left > 0
+        assert first.warnings[0].startswith(INCOMPLETE)
+        assert first.total_usd < truth
+        assert 0 < first.reading.bytes_read < first.reading.bytes_left
+        page = Dashboard.model_validate_json(client.get("/api/dashboard").text)
+        partial = [page] if not page.complete else []
+        answers = [first]
+        for _ in range(2_000):
+            answers.append(spend_now(client))
+            if answers[-1].complete:
+                break
+        final = answers[-1]
+        assert final.complete is True and final.reading is None, "the reading never ended"
+        assert final.total_usd == truth
+        assert not any(w.startswith(INCOMPLETE) for w in final.warnings)
+        assert any("were skipped and are not counted" in w for w in final.warnings)
+        # Every partial answer said so, the reading grew (counted from the first), and so did the totals.
+        assert all(a.warnings[0].startswith(INCOMPLETE) for a in answers[:-1])
+        read = [a.reading.bytes_read for a in answers[:-1] if a.reading is not None]
+        assert len(read) == len(answers) - 1 and read == sorted(read) and read[-1] > read[0]
+        assert [a.total_usd for a in answers] == sorted(a.total_usd for a in answers)
+        for d in partial:
+            assert d.warnings[0].startswith(INCOMPLETE) and d.reading is not None
+
+
+def test_an_answer_that_could_not_refresh_says_why(home: Path, settings: Settings, clock: None) -> None:
+    _big_tree(home / "claude", datetime.now(UTC) - timedelta(minutes=1))
+    with dashboard(settings) as client:
+        other = connect(settings.db)
+        try:
+            with write_transaction(other):  # another process writing the ledger for a while
+                spent = spend_now(client)
+                page = Dashboard.model_validate_json(client.get("/api/dashboard").text)
+        finally:
+            other.close()
+        assert sync.BUSY_WARNING in spent.warnings and sync.BUSY_WARNING in page.warnings
+        assert spent.total_usd == 0  # nothing read yet: and it says why
+        assert sync.BUSY_WARNING not in spend_now(client).warnings
+
+
+def test_the_page_says_its_figures_are_partial(
+    home: Path, monkeypatch: pytest.MonkeyPatch, clock: None, browser: Any
+) -> None:
+    monkeypatch.setenv("COST_MCP_REFRESH_BUDGET_SECONDS", "0")
+    _big_tree(home / "claude", datetime.now(UTC) - timedelta(minutes=1))
+    settings = load_settings()
+    ledger = Ledger(settings.db)
+    context = browser.new_context()
+    try:
+        for base in serve(create_app(ledger, settings, Pricer(), token=None)):
+            pg = context.new_page()
+            pg.goto(base)
+            pg.wait_for_selector("body[data-ready]")
+            status = pg.locator("#status")
+            assert status.inner_text().startswith(INCOMPLETE)
+            assert "error" in (status.get_attribute("class") or "")
+            with httpx2.Client(base_url=base, timeout=60) as client:
+                # each question's refresh reads at least one more file
+                assert any(spend_now(client).complete for _ in range(2_000)), "the reading never ended"
+            pg.reload()
+            pg.wait_for_selector("body[data-ready]")
+            assert status.inner_text().startswith("Figures of")
+            assert "error" not in (status.get_attribute("class") or "")
+    finally:
+        context.close()
+        ledger.close()
