@@ -1161,16 +1161,21 @@ def _standing_worker(orders_in: Any, orders: Any, sends: list[Any], receives: li
     orders_in.close()
     if not order:
         os._exit(0)
+    children = []
     for index in range(1, len(sends)):
-        if index < len(order) and os.fork() == 0:
-            # A worker for another part, not this process's multiprocessing child (a daemon may not
-            # have any): its own pipe's sending end alone kept, so that each pipe ends with its worker.
-            for other, send in enumerate(sends):
-                if other != index:
-                    send.close()
-            _parse_worker(sends[index], receives[index], *order[index])  # never returns (os._exit)
+        if index < len(order):
+            child = os.fork()
+            if child == 0:
+                # A worker for another part, not this process's multiprocessing child (a daemon may
+                # not have any): its own pipe's sending end alone kept, so that each pipe ends with
+                # its worker.
+                for other, send in enumerate(sends):
+                    if other != index:
+                        send.close()
+                _parse_worker(sends[index], receives[index], *order[index])  # never returns (os._exit)
+            children.append(child)
         sends[index].close()
-    _parse_worker(sends[0], receives[0], *order[0])
+    _parse_worker(sends[0], receives[0], *order[0], children=children)
 
 
 def _take_standby(orders: list[_Order]) -> list[tuple[Any, Any]] | None:
@@ -1249,9 +1254,11 @@ def _parse_worker(
     total_bytes: int,
     max_line_bytes: int,
     decide: bool,
+    children: Sequence[int] = (),
 ) -> None:
     """The forked worker: read the work into batches and send them (see :func:`_read_beside`);
-    their rows decided and summed when ``decide``, else left to the writer (:func:`_write`)."""
+    their rows decided and summed when ``decide``, else left to the writer (:func:`_write`).
+    ``children``, the workers this one forked, are waited for before it exits."""
     # The fork copied the reading end too: closed here, so that if the writer dies the next send
     # fails (a broken pipe) instead of blocking forever on a pipe this process itself holds open.
     receive.close()
@@ -1306,6 +1313,11 @@ def _parse_worker(
         os._exit(1)
     finally:
         send.close()
+    # Waited for, so that their CPU and memory count in this process's own (a command's wait4 of
+    # its worker sees them) and none is left for init to reap.
+    for child in children:
+        with contextlib.suppress(ChildProcessError):
+            os.waitpid(child, 0)
     # Straight out, as a forked child should: no flush of standard streams the parent had buffered
     # (multiprocessing's own exit path flushes stdout, which in the stdio server is the MCP channel).
     os._exit(0)
