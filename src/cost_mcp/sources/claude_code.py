@@ -970,8 +970,9 @@ def _read_beside(
     # rollup's sums are left to the writer there; PostgreSQL's writer is client plus server CPU,
     # the slower side, and keeps receiving them done (bench/README, issue 18, eleventh round).
     engine = dialect(conn)
-    decide = engine != "sqlite"
     parts = _parts(work, PARSE_WORKERS.get(engine, 1))
+    # Two workers make the writer the busy side again: the decisions go back to them.
+    decide = engine != "sqlite" or len(parts) > 1
     reports = progress is not None
     orders = [(part, pricer, reports, deadline, _bytes_of(part), max_line_bytes, decide) for part in parts]
     workers = _take_standby(orders) or [_fork_worker(order) for order in orders]
