@@ -28,13 +28,11 @@ import queue
 import re
 import threading
 import time
-from bisect import bisect_right
 from collections import Counter
 from collections.abc import Callable, Iterable, Iterator, Sequence
 from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime
 from decimal import Decimal
-from itertools import accumulate
 from operator import itemgetter
 from pathlib import Path
 from typing import TYPE_CHECKING, Annotated, Any, Literal, cast
@@ -898,10 +896,6 @@ def _read_batches(
 PARSE_WORKER = True
 """Whether a read of at least BULK_LOAD_BYTES parses in a forked process while this one writes."""
 
-PARSE_WORKERS: dict[str, int] = {"sqlite": 2, "postgresql": 1}
-"""Parse workers of such a read, by engine, each reading its own part of the files (:func:`_parts`).
-MEASURE: to be filled in with the figures."""
-
 
 class _WorkerTotals(msgspec.Struct, array_like=True):
     """What the parse worker counted, sent once at its end."""
@@ -952,52 +946,39 @@ def _read_beside(
     total_bytes: int,
     max_line_bytes: int,
 ) -> bool:
-    """Parse and price in forked workers while this process writes; False if a worker failed.
+    """Parse and price in a forked worker while this process writes; False if the worker failed.
 
-    Each worker builds the very batches :func:`_read_in_turn` would build of its part of the work
-    (copies deduplicated within the batch, with the file states they reach), prices them into rows
-    with the same pricer, and sends each batch as MessagePack; this process writes each in one
-    transaction as it arrives, from whichever worker, so crash safety is the same as reading in
-    turn. Parts are disjoint runs of files, so a file's states come from one worker in order; a
-    message with copies in two parts is merged by the upsert and recounted like one split across
-    two batches. A bounded queue (:data:`AHEAD_BATCHES`) lets the workers run only a few batches
-    ahead, so memory stays bounded. When a worker dies before its totals arrive, the batches written
-    stay (they are exact and idempotent) and the caller reads the whole work again in this process;
-    dedup adds nothing twice.
+    The worker builds the very batches :func:`_read_in_turn` would (copies deduplicated within the
+    batch, with the file states they reach), prices them into rows with the same pricer, and sends
+    each batch as MessagePack; this process writes
+    each in one transaction as it arrives, so crash safety is the same as reading in turn. A
+    bounded queue (:data:`AHEAD_BATCHES`) lets the worker run only a few batches ahead, so memory
+    stays bounded. When the
+    worker dies before its totals arrive, the batches written stay (they are exact and idempotent)
+    and the caller reads the work again in this process; dedup adds nothing twice.
     """
     # On SQLite the worker is the busy side of the middle of a load (its parse ~0.8 s of CPU, the
     # writer waiting ~0.6 s for batches on the 1x tree), so the batch's counted decisions and the
     # rollup's sums are left to the writer there; PostgreSQL's writer is client plus server CPU,
     # the slower side, and keeps receiving them done (bench/README, issue 18, eleventh round).
-    engine = dialect(conn)
-    parts = _parts(work, PARSE_WORKERS.get(engine, 1))
-    # Two workers make the writer the busy side again: the decisions go back to them.
-    decide = engine != "sqlite" or len(parts) > 1
-    reports = progress is not None
-    orders = [(part, pricer, reports, deadline, _bytes_of(part), max_line_bytes, decide) for part in parts]
-    workers = _take_standby(orders) or [_fork_worker(order) for order in orders]
-    inbox, pumps = _pump([receive for _, receive in workers])
+    decide = dialect(conn) != "sqlite"
+    order = (work, pricer, progress is not None, deadline, total_bytes, max_line_bytes, decide)
+    worker, receive = _take_standby(order) or _fork_worker(order)
+    inbox, pump = _pump(receive)
     decode = msgspec.msgpack.Decoder(_Shipment).decode
     batch = _Batch()
-    totals: list[_WorkerTotals | None] = [None] * len(workers)
-    done = [0] * len(workers)
-    ends = [list(accumulate(st.st_size - offset for _, st, _, offset, _ in part)) for part in parts]
+    totals: _WorkerTotals | None = None
     try:
-        while not all(totals):
-            index, raw = inbox.get()
+        while totals is None:
+            raw = inbox.get()
             if raw is None:
-                if totals[index] is None:
-                    break  # that worker died: the caller reads the work again
-                continue
+                break
             message = decode(raw)
             if message.totals is not None:
-                totals[index] = message.totals
+                totals = message.totals
             elif message.progress is not None:
                 if progress is not None:
-                    # Each worker reports its own part: the bytes of both, and files whose end they passed.
-                    done[index] = message.progress[0]
-                    files = sum(bisect_right(end, d) for end, d in zip(ends, done, strict=True))
-                    progress(sum(done), max(total_bytes, 1), f"{files}/{len(work)} files read")
+                    progress(*message.progress)
             else:
                 batch.clear()
                 batch.files.update((f[0], _FileState(*f)) for f in message.files)
@@ -1005,32 +986,16 @@ def _read_beside(
                 batch.restarted.update(message.restarted)
                 _write(conn, message.rows or _Rows(), batch, stats)
     finally:
-        if not all(totals):
-            for worker, _ in workers:
-                # This side failed (or a worker did): nothing more of them is wanted. A worker forked
-                # by the early one is not this process's child: it ends at its next send, the pipe
-                # it sends on closed below (a broken pipe).
-                if worker is not None:
-                    worker.kill()
-        while any(pump.is_alive() for pump in pumps):  # each ends at the end of its pipe
+        if totals is None:
+            worker.kill()  # this side failed (or the worker did): nothing more of it is wanted
+        while pump.is_alive():  # ends at the end of the pipe; drained so that it is never stuck
             with contextlib.suppress(queue.Empty):
-                inbox.get(timeout=0.05)  # drained so that none is ever stuck
-        for pump in pumps:
-            pump.join()
-        for worker, receive in workers:
-            receive.close()
-            if worker is not None:
-                worker.join()
-    for part_totals in totals:
-        if part_totals is None:
-            return False
-    for part_totals in cast(list[_WorkerTotals], totals):
-        _add_totals(stats, part_totals)
-    return True
-
-
-def _add_totals(stats: ScanStats, totals: _WorkerTotals) -> None:
-    """Merge what one parse worker counted into ``stats``."""
+                inbox.get(timeout=0.05)
+        pump.join()
+        receive.close()
+        worker.join()
+    if totals is None:
+        return False
     stats.lines_read += totals.lines_read
     stats.bytes_read += totals.bytes_read
     stats.usage_lines += totals.usage_lines
@@ -1042,44 +1007,7 @@ def _add_totals(stats: ScanStats, totals: _WorkerTotals) -> None:
     stats.errors.extend(totals.errors)
     stats.unpriced.update(totals.unpriced)
     stats.complete = stats.complete and totals.complete
-
-
-def _bytes_of(work: _Work) -> int:
-    return sum(st.st_size - offset for _, st, _, offset, _ in work)
-
-
-def _parts(work: _Work, count: int) -> list[_Work]:
-    """``work`` cut into up to ``count`` runs of files of about equal bytes, each in path order.
-
-    A cut never falls between files of one session (its log, then its subagents' logs just after it
-    in path order), whose calls the subagents' progress lines mirror: they stay in one worker's
-    batches and are mostly decided there.
-    """
-    parts: list[_Work] = []
-    left = _bytes_of(work)
-    start = 0
-    for remaining in range(count, 1, -1):
-        share = left / remaining
-        taken = 0
-        end = start
-        while end < len(work) and (taken < share or end == start):
-            _, st, _, offset, _ = work[end]
-            taken += st.st_size - offset
-            end += 1
-        while end < len(work) and _session_of(work[end]) == _session_of(work[end - 1]):
-            taken += work[end][1].st_size - work[end][3]
-            end += 1
-        if end >= len(work):
-            break
-        parts.append(work[start:end])
-        left -= taken
-        start = end
-    parts.append(work[start:])
-    return parts
-
-
-def _session_of(item: tuple[str, os.stat_result, FileIdentity, int, bool]) -> tuple[str, str]:
-    return item[2].project, item[2].session_id
+    return True
 
 
 _Order = tuple[_Work, Pricer, bool, float | None, int, int, bool]
@@ -1104,10 +1032,9 @@ class _Standby:
 
     process: Any
     orders: Any
-    """The sending end of the pipe the worker's :data:`_Order` list goes through."""
-    receives: list[Any]
-    """The receiving ends of the pipes batches come back on: the worker's, then those of the workers
-    it forks for the other parts of the work."""
+    """The sending end of the pipe the worker's :data:`_Order` goes through (or None: dismissed)."""
+    receive: Any
+    """The receiving end of the pipe its batches come back on."""
 
 
 _standing: list[_Standby] = []
@@ -1120,11 +1047,9 @@ def stand_by() -> None:
     A cold `cost-mcp ingest` spent ~0.2 s of CPU before its first batch in the worker's pricing
     data (genai-prices' import), forked after the command's imports, the ledger's migrations and
     the walk, while the writer waited: forked first, the worker loads it while this process
-    starts, then waits for its work (:func:`_read_beside` sends it). Given several parts, it forks
-    a worker for each of the others itself, which inherits the price data already loaded. A scan
-    that does not take it ends it (:func:`_dismiss_standby`); if this process ends first, the
-    worker sees its orders' pipe close and ends too. Only from a process that may fork
-    (:func:`_can_fork`).
+    starts, then waits for its work (:func:`_read_beside` sends it). A scan that does not take it
+    ends it (:func:`_dismiss_standby`); if this process ends first, the worker sees its orders'
+    pipe close and ends too. Only from a process that may fork (:func:`_can_fork`).
     """
     if _standing or not PARSE_WORKER or not _can_fork():
         return
@@ -1132,74 +1057,46 @@ def stand_by() -> None:
 
     ctx = multiprocessing.get_context("fork")
     orders_in, orders = ctx.Pipe(duplex=False)
-    pipes = [ctx.Pipe(duplex=False) for _ in range(max(PARSE_WORKERS.values(), default=1))]
-    receives = [receive for receive, _ in pipes]
-    sends = [send for _, send in pipes]
-    worker = ctx.Process(target=_standing_worker, args=(orders_in, orders, sends, receives), daemon=True)
+    receive, send = ctx.Pipe(duplex=False)
+    worker = ctx.Process(target=_standing_worker, args=(orders_in, orders, send, receive), daemon=True)
     worker.start()
     orders_in.close()
-    for send in sends:
-        send.close()
-    _standing.append(_Standby(worker, orders, receives))
+    send.close()
+    _standing.append(_Standby(worker, orders, receive))
 
 
-def _standing_worker(orders_in: Any, orders: Any, sends: list[Any], receives: list[Any]) -> None:
-    """The early-forked worker: load the price data, then wait for orders and work them (the first
-    here, each other in a process forked from this one)."""
+def _standing_worker(orders_in: Any, orders: Any, send: Any, receive: Any) -> None:
+    """The early-forked worker: load the price data, then wait for an order and work it."""
     orders.close()  # so that the pipe ends (EOF here) when the process that forked this one does
-    # The reading ends too: a worker's send must fail (a broken pipe) once the writer is gone.
-    for receive in receives:
-        receive.close()
     gc.disable()  # as the scan does before forking its worker (see _read_work)
     from cost_mcp.pricing import load_price_data
 
     with contextlib.suppress(Exception):  # a failure shows again where the worker prices
         load_price_data()
     try:
-        order: list[_Order] | None = orders_in.recv()
+        order: _Order | None = orders_in.recv()
     except (EOFError, OSError):
         order = None
     orders_in.close()
-    if not order:
+    if order is None:
         os._exit(0)
-    children = []
-    for index in range(1, len(sends)):
-        if index < len(order):
-            child = os.fork()
-            if child == 0:
-                # A worker for another part, not this process's multiprocessing child (a daemon may
-                # not have any): its own pipe's sending end alone kept, so that each pipe ends with
-                # its worker.
-                for other, send in enumerate(sends):
-                    if other != index:
-                        send.close()
-                _parse_worker(sends[index], receives[index], *order[index])  # never returns (os._exit)
-            children.append(child)
-        sends[index].close()
-    _parse_worker(sends[0], receives[0], *order[0], children=children)
+    _parse_worker(send, receive, *order)
 
 
-def _take_standby(orders: list[_Order]) -> list[tuple[Any, Any]] | None:
-    """The early-forked worker, given ``orders`` (one per part, at most as many as it has pipes):
-    each part's process (None for those it forks, not this process's children) and pipe end; None
-    when there is no such worker (or it is gone)."""
+def _take_standby(order: _Order) -> tuple[Any, Any] | None:
+    """The early-forked worker, given ``order``; None when there is none (or it is gone)."""
     if not _standing:
         return None
     standby = _standing.pop()
-    if len(orders) > len(standby.receives):
-        _end(standby)
-        return None
     try:
-        standby.orders.send(orders)
+        standby.orders.send(order)
     except Exception:
         # Gone (a broken pipe), or an order that does not pickle (a pricer the worker cannot be
-        # sent): workers forked afresh, as without a standby.
+        # sent): a worker forked afresh, as without a standby.
         _end(standby)
         return None
     standby.orders.close()
-    for unused in standby.receives[len(orders) :]:
-        unused.close()
-    return [(standby.process if i == 0 else None, standby.receives[i]) for i in range(len(orders))]
+    return standby.process, standby.receive
 
 
 def _dismiss_standby() -> None:
@@ -1214,8 +1111,7 @@ def _end(standby: _Standby) -> None:
     standby.process.kill()
     standby.process.join()
     standby.orders.close()
-    for receive in standby.receives:
-        receive.close()
+    standby.receive.close()
 
 
 AHEAD_BATCHES = 3
@@ -1223,26 +1119,21 @@ AHEAD_BATCHES = 3
 always scheduled at the same time, and a one-message pipe would make each wait for the other."""
 
 
-def _pump(receives: Sequence[Any]) -> tuple[queue.Queue[tuple[int, bytes | None]], list[threading.Thread]]:
-    """Threads moving the workers' messages from their pipes into one bounded queue, each message
-    with its pipe's index, then ``(index, None)`` at the end of that pipe."""
-    inbox: queue.Queue[tuple[int, bytes | None]] = queue.Queue(maxsize=AHEAD_BATCHES)
+def _pump(receive: Any) -> tuple[queue.Queue[bytes | None], threading.Thread]:
+    """A thread moving the worker's messages from the pipe into a bounded queue, then None."""
+    inbox: queue.Queue[bytes | None] = queue.Queue(maxsize=AHEAD_BATCHES)
 
-    def run(index: int, receive: Any) -> None:
+    def run() -> None:
         try:
             while True:
-                inbox.put((index, receive.recv_bytes()))
+                inbox.put(receive.recv_bytes())
         except (EOFError, OSError):
             pass
-        inbox.put((index, None))
+        inbox.put(None)
 
-    threads = [
-        threading.Thread(target=run, args=(index, receive), name=f"cost-mcp-parse-pump-{index}", daemon=True)
-        for index, receive in enumerate(receives)
-    ]
-    for thread in threads:
-        thread.start()
-    return inbox, threads
+    thread = threading.Thread(target=run, name="cost-mcp-parse-pump", daemon=True)
+    thread.start()
+    return inbox, thread
 
 
 def _parse_worker(
@@ -1255,11 +1146,9 @@ def _parse_worker(
     total_bytes: int,
     max_line_bytes: int,
     decide: bool,
-    children: Sequence[int] = (),
 ) -> None:
     """The forked worker: read the work into batches and send them (see :func:`_read_beside`);
-    their rows decided and summed when ``decide``, else left to the writer (:func:`_write`).
-    ``children``, the workers this one forked, are waited for before it exits."""
+    their rows decided and summed when ``decide``, else left to the writer (:func:`_write`)."""
     # The fork copied the reading end too: closed here, so that if the writer dies the next send
     # fails (a broken pipe) instead of blocking forever on a pipe this process itself holds open.
     receive.close()
@@ -1314,11 +1203,6 @@ def _parse_worker(
         os._exit(1)
     finally:
         send.close()
-    # Waited for, so that their CPU and memory count in this process's own (a command's wait4 of
-    # its worker sees them) and none is left for init to reap.
-    for child in children:
-        with contextlib.suppress(ChildProcessError):
-            os.waitpid(child, 0)
     # Straight out, as a forked child should: no flush of standard streams the parent had buffered
     # (multiprocessing's own exit path flushes stdout, which in the stdio server is the MCP channel).
     os._exit(0)
