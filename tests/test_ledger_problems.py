@@ -197,8 +197,15 @@ async def test_a_read_only_ledger_answers_with_a_warning(shared_home: Path, home
     reader = _read_only_for_root(shared_home)
     report = cli("report", "--json", env=env, prefix=reader)
     assert report.returncode == 0, report.stderr
-    assert json.loads(report.stdout)["total_usd"] == 3.000012
-    assert "the ledger is read-only" in " ".join(report.stderr.split())
+    answer = json.loads(report.stdout)
+    assert answer["total_usd"] == 3.000012
+    assert any("the ledger is read-only" in w for w in answer["warnings"])  # in the JSON a script reads
+    table = cli("report", "--csv", env=env, prefix=reader)
+    assert table.returncode == 0, table.stderr
+    assert "the ledger is read-only" in " ".join(table.stderr.split())  # a CSV cannot carry it
+    budgets = cli("budget", "list", "--json", env=env, prefix=reader)
+    assert budgets.returncode == 0, budgets.stderr
+    assert any("the ledger is read-only" in w for w in json.loads(budgets.stdout)["warnings"])
     budget = cli("budget", "set", "d", "5", env=env, prefix=reader)
     text = one_line_error(budget)
     assert "cannot write the ledger" in text and "writable" in text

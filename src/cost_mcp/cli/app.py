@@ -302,10 +302,12 @@ def log_progress(wanted: bool = True) -> Iterator[Callable[[int, int, str], None
 
 
 @contextmanager
-def ledger(fresh: bool = True) -> Iterator[tuple[Settings, Conn]]:
+def ledger(fresh: bool = True, skipped: list[str] | None = None) -> Iterator[tuple[Settings, Conn]]:
     """Settings and the ledger, closed on exit. ``fresh``: every new log line is read in first (with a
     progress bar on a terminal), since a person waits for the whole answer rather than get a partial
-    one; commands that only change the ledger (budget set/delete) skip it."""
+    one; commands that only change the ledger (budget set/delete) skip it. Why a refresh could not
+    run (a read-only or busy ledger) goes into ``skipped``, for the answer to carry (a script reading
+    ``--json`` must see it too), or without it to stderr."""
     from cost_mcp.store import connect
 
     loaded = settings()
@@ -326,9 +328,12 @@ def ledger(fresh: bool = True) -> Iterator[tuple[Settings, Conn]]:
                     progress=progress,
                     lock_timeout_ms=None,
                 )
-            err = Console(stderr=True)
-            for warning in warnings:
-                note(err, warning)
+            if skipped is not None:
+                skipped.extend(warnings)
+            else:
+                err = Console(stderr=True)
+                for warning in warnings:
+                    note(err, warning)
         yield loaded, conn
     finally:
         conn.close()
@@ -358,10 +363,16 @@ def answer(
     """The shape of every query command: open the ledger (fresh), compute, then print the result as
     JSON or through ``render`` followed by its warnings. A query result is labelled as the MCP tools'
     are (:func:`cost_mcp.catchup.envelope`)."""
+    from cost_mcp.catchup import with_warnings
     from cost_mcp.models import Answer
 
-    with ledger(fresh) as (loaded, conn):
-        result = compute(loaded, conn)
+    skipped: list[str] = []
+    with ledger(fresh, skipped) as (loaded, conn):
+        result = with_warnings(compute(loaded, conn), skipped)
+        if not isinstance(getattr(result, "warnings", None), list):
+            err = Console(stderr=True)
+            for warning in skipped:  # a result with no warnings of its own to carry them
+                note(err, warning)
         if isinstance(result, Answer):
             from cost_mcp.catchup import envelope
 

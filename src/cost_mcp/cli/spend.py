@@ -108,20 +108,22 @@ def report(
     With --breakdown, --json and --csv give the finer rows (grouped by --group-by and the breakdown).
     """
     from cost_mcp.analytics import spend
-    from cost_mcp.catchup import envelope
+    from cost_mcp.catchup import envelope, with_warnings
 
     if as_json and as_csv:
         raise click.UsageError("give --json or --csv, not both")
     dims = list(group_by) or ["provider", "basis"]
     fine = [*dims, breakdown] if breakdown and breakdown not in dims else dims
-    with ledger() as (loaded, conn):
+    skipped: list[str] = []
+    with ledger(skipped=skipped) as (loaded, conn):
         p = resolve_period(loaded, period)
-        result = envelope(conn, spend.get_spend(conn, loaded, p, dims))
+        result = envelope(conn, with_warnings(spend.get_spend(conn, loaded, p, dims), skipped))
         # The sub-rows come from the same function, grouped one dimension finer; its alerts were
         # taken by the first call.
         parts = None
         if breakdown and fine != dims:
-            parts = envelope(conn, spend.get_spend(conn, loaded, p, fine, take_alerts=False))
+            fine_spend = spend.get_spend(conn, loaded, p, fine, take_alerts=False)
+            parts = envelope(conn, with_warnings(fine_spend, skipped))
         # The daily chart when asked for, or when the rows are days anyway.
         bars = (chart or "day" in dims) and not (as_json or as_csv)
         days = spend.get_spend(conn, loaded, p, ["day"], take_alerts=False) if bars else None
@@ -131,6 +133,9 @@ def report(
         return EXIT_OK
     if as_csv:
         _report_csv(parts or result)
+        err = Console(stderr=True)  # a CSV has no place for them, and a script must still see them
+        for warning in (parts or result).warnings:
+            note(err, warning)
         return EXIT_OK
     out = Console()
     _render_report(out, result, parts, breakdown)
