@@ -15,6 +15,7 @@ from typing import TYPE_CHECKING, Any, TypeVar
 import click
 from rich.console import Console
 from rich.markup import escape
+from rich.table import Table
 
 from cost_mcp import __version__
 from cost_mcp.errors import CostMcpError
@@ -48,6 +49,15 @@ def text(value: object) -> str:
     """Outside text (names, provider messages) for a rich console: controls neutralised, and rich
     markup escaped so that "[red]" in a name is shown, not obeyed."""
     return escape(safe_text(value))
+
+
+def whole(table: Table) -> Table:
+    """``table`` with every cell folding onto a second line where it does not fit, never cut: rich's
+    default ends a cut cell with an ellipsis, which on an 80-column terminal showed "$12,285…" for
+    $12,285.26 and "3,205,6…" for a token count."""
+    for column in table.columns:
+        column.overflow = "fold"
+    return table
 
 
 def note(out: Console, message: object, label: str = "[yellow]note:[/yellow]") -> None:

@@ -8,7 +8,7 @@ import click
 from rich.console import Console
 from rich.table import Table
 
-from cost_mcp.cli.app import EXIT_OK, answer, cli, json_option, ledger, note, text
+from cost_mcp.cli.app import EXIT_OK, answer, cli, json_option, ledger, note, text, whole
 from cost_mcp.errors import InvalidInputError
 from cost_mcp.models import BudgetStatusResult, SubscriptionList
 from cost_mcp.money import format_cost, format_usd
@@ -175,7 +175,7 @@ def _render_budgets(out: Console, status: BudgetStatusResult) -> None:
             format_usd(b.projected_usd),
             b.status,
         )
-    out.print(table)
+    out.print(whole(table))
     for alert in status.alerts:
         note(out, alert, "[red]alert:[/red]")
 
@@ -276,5 +276,5 @@ def _render_subscriptions(out: Console, listing: SubscriptionList) -> None:
             s.start,
             s.end or "-",
         )
-    out.print(table)
+    out.print(whole(table))
     out.print(f"running now: {format_usd(listing.monthly_equivalent_usd)} per month")

@@ -21,6 +21,7 @@ from cost_mcp.cli.app import (
     note,
     settings,
     text,
+    whole,
 )
 from cost_mcp.errors import InvalidInputError
 from cost_mcp.money import format_usd
@@ -127,7 +128,7 @@ def doctor(as_json: bool) -> int:
     defaults = {spec.id: spec.default_base_url for spec in registry.providers()}
     for p in report.providers:
         keys.add_row(p.provider, p.env_var, p.masked or "-", p.origin)
-    out.print(keys)
+    out.print(whole(keys))
     for p in report.providers:
         if p.base_url != defaults.get(p.provider):
             out.print(f"API origin    {p.provider}: {text(p.base_url)}", highlight=False)
@@ -229,7 +230,7 @@ def estimate(
     for alt in result.cheaper:
         table.add_row(text(alt.model), format_usd(alt.cost_usd, 6), f"{alt.saving_percent}%")
     if result.cheaper:
-        out.print(table)
+        out.print(whole(table))
     return EXIT_OK
 
 

@@ -29,6 +29,7 @@ from cost_mcp.cli.app import (
     period_options,
     resolve_period,
     text,
+    whole,
 )
 from cost_mcp.money import UNPRICED, format_cost, format_usd, plain_usd
 from cost_mcp.output import csv_cell
@@ -57,24 +58,58 @@ def _money(value: Decimal | None, places: int = 2) -> str:
     return UNPRICED if value is None else format_usd(value, places)
 
 
+FULL_COUNTS_WIDTH = 120
+"""Terminals at least this wide get token counts in full; narrower ones (80 columns, a pipe) get
+them rounded (:func:`_count`), so that a row stays on one line and no number is cut."""
+
+
 def _tokens_table(*first: str) -> Table:
     """A table whose money and counts are right-aligned, and which folds at 80 columns."""
     table = Table(box=None)
     for name in first:
-        table.add_column(name, overflow="fold")  # a long model id wraps whole, never cut
+        table.add_column(name)
     for name in ("input", "output", "cache read", "cache write", "cost"):
         table.add_column(name, justify="right")
-    return table
+    return whole(table)  # a long model id wraps whole, never cut
 
 
-def _token_cells(t: Any) -> list[str]:
+def _compact(out: Console) -> bool:
+    return out.width < FULL_COUNTS_WIDTH
+
+
+def _print_tokens_table(out: Console, table: Table, compact: bool) -> None:
+    out.print(table)
+    if compact:
+        out.print(
+            f"[dim]token counts rounded to fit {out.width} columns (k thousand, M million, B billion); "
+            f"--json, or a terminal of {FULL_COUNTS_WIDTH} columns, gives them whole[/dim]"
+        )
+
+
+def _count(n: int, compact: bool) -> str:
+    """A token count with thousands separators, or rounded to three significant digits (``3.21M``)
+    when ``compact`` and it has more than four."""
+    if not compact or n < 10_000:
+        return f"{n:,}"
+    for size, unit in ((10**9, "B"), (10**6, "M"), (10**3, "k")):
+        if n >= size:
+            value = n / size  # display only: a count, not money
+            digits = 2 if value < 10 else 1 if value < 100 else 0
+            shown = f"{value:.{digits}f}"
+            if float(shown) >= 1000 and unit != "B":  # 999,999 rounds up to the next unit
+                return _count(size * 1000, compact)
+            return f"{shown}{unit}"
+    return f"{n:,}"  # unreachable: n >= 10,000 matched "k"
+
+
+def _token_cells(t: Any, compact: bool) -> list[str]:
     if t is None:
         return ["-"] * 4
     return [
-        f"{t.input_tokens:,}",
-        f"{t.output_tokens:,}",
-        f"{t.cache_read_tokens:,}",
-        f"{t.cache_write_5m_tokens + t.cache_write_1h_tokens:,}",
+        _count(t.input_tokens, compact),
+        _count(t.output_tokens, compact),
+        _count(t.cache_read_tokens, compact),
+        _count(t.cache_write_5m_tokens + t.cache_write_1h_tokens, compact),
     ]
 
 
@@ -185,20 +220,21 @@ def _render_report(
     under = _sub_rows(result, parts) if parts is not None and breakdown else {}
     # Token columns as ccusage shows them; money and counts right-aligned; names fold at 80.
     table = _tokens_table(*dims, "basis")
-    table.add_column("requests", justify="right")
+    table.add_column("requests", justify="right", overflow="fold")
+    compact = _compact(out)
     for row in result.rows:
-        table.add_row(*(text(row.group[d] or "-") for d in dims), row.basis, *_row_cells(row))
+        table.add_row(*(text(row.group[d] or "-") for d in dims), row.basis, *_row_cells(row, compact))
         for sub in under.get(_key(row, result.group_by), []):
             label = f"└─{text(sub.group[breakdown or ''] or '-')}"  # no space: folds as one name
             # The sub-row's name sits in the first column, indented under its row.
             cells = [label, *[""] * len(dims)] if dims else [label]
-            table.add_row(*cells[: len(dims) + 1], *_row_cells(sub), style="dim")
-    out.print(table)
+            table.add_row(*cells[: len(dims) + 1], *_row_cells(sub, compact), style="dim")
+    _print_tokens_table(out, table, compact)
 
 
-def _row_cells(row: SpendRow) -> list[str]:
+def _row_cells(row: SpendRow, compact: bool) -> list[str]:
     return [
-        *_token_cells(row.tokens),
+        *_token_cells(row.tokens, compact),
         format_cost(row.cost_usd, row.unpriced_requests),
         "-" if row.requests is None else f"{row.requests:,}",
     ]
@@ -354,14 +390,15 @@ def _render_blocks(out: Console, result: UsageBlocks, only_active: bool) -> None
         out.print("No active 5-hour block." if only_active else "No Claude Code usage in these days.")
     else:
         table = _tokens_table("block start", "")
+        compact = _compact(out)
         for b in listed:
             table.add_row(
                 b.start[:16].replace("T", " "),
                 "active" if b.is_active else "",
-                *_token_cells(b.tokens),
+                *_token_cells(b.tokens, compact),
                 _money(b.cost_usd),
             )
-        out.print(table)
+        _print_tokens_table(out, table, compact)
     active = result.active
     if active is not None and active.projection is not None:
         rate = f"{format_usd(active.burn_rate.cost_per_hour_usd)}/h, " if active.burn_rate else ""
@@ -402,9 +439,11 @@ def _render_session(out: Console, result: SessionUsage) -> None:
         highlight=False,
     )
     table = _tokens_table("model", "calls")
+    compact = _compact(out)
     for m in result.models:
-        table.add_row(text(m.model), f"{m.requests:,}", *_token_cells(m.tokens), _money(m.cost_usd))
-    out.print(table)
+        cells = _token_cells(m.tokens, compact)
+        table.add_row(text(m.model), f"{m.requests:,}", *cells, _money(m.cost_usd))
+    _print_tokens_table(out, table, compact)
     if result.burn_rate is not None:
         out.print(f"burn rate: {format_usd(result.burn_rate.cost_per_hour_usd)} per hour", highlight=False)
 
@@ -450,7 +489,7 @@ def _render_forecast(out: Console, result: Forecast) -> None:
                 ratio,
                 text(", ".join(a.top_models)),
             )
-        out.print(table)
+        out.print(whole(table))
     for alert in result.alerts:
         note(out, alert, "[red]alert:[/red]")
 
@@ -507,7 +546,7 @@ def _render_savings(out: Console, result: SavingsReport) -> None:
             format_usd(row.short_answer_saving_usd),
         )
     if mix.rows:
-        out.print(table)
+        out.print(whole(table))
     _more(out, mix.more_rows, mix.more_rows_saving_usd)
     _sessions(out, mix.top_sessions)
     cache = result.caching
@@ -540,7 +579,7 @@ def _render_savings(out: Console, result: SavingsReport) -> None:
             format_usd(c.saving_usd),
         )
     if cache.rows:
-        out.print(table)
+        out.print(whole(table))
     _more(out, cache.more_rows, cache.more_rows_saving_usd)
     _sessions(out, cache.top_sessions)
     batch = result.batch
@@ -560,7 +599,7 @@ def _render_savings(out: Console, result: SavingsReport) -> None:
             format_usd(b.saving_usd),
         )
     if batch.rows:
-        out.print(table)
+        out.print(whole(table))
     _more(out, batch.more_rows, batch.more_rows_saving_usd)
     _sessions(out, batch.top_sessions)
     out.print()
@@ -633,7 +672,7 @@ def _render_compare(out: Console, result: Comparison) -> None:
         "top model",
         *(f"{x.models[0].model} ({x.models[0].cost_share_percent}%)" if x.models else "-" for x in (b, a)),
     )
-    out.print(table)
+    out.print(whole(table))
     pct = f" ({result.change_percent:+}%)" if result.change_percent is not None else ""
     out.print(f"\n[bold]change: {format_usd(result.change_usd)}[/bold]{pct}", highlight=False)
     for part in result.parts:

@@ -1,0 +1,90 @@
+"""The CLI's tables on a narrow terminal (80 columns, or a pipe): every number shown whole, or
+rounded and labelled as such, never cut short with an ellipsis."""
+
+from __future__ import annotations
+
+import json
+import re
+from pathlib import Path
+
+import pytest
+
+from tests.sources.claude_logs import assistant, session_file, write
+from tests.test_cli import Ran, run
+
+DAY = "2026-03-10"
+PERIOD = ("--start", DAY, "--end", DAY)
+LONG_MODEL = "claude-opus-4-1-20250805"
+
+
+@pytest.fixture
+def heavy_logs(home: Path) -> Path:
+    """Two models with counts of seven to ten digits and a cost in the thousands of dollars."""
+    lines = [
+        assistant(
+            f"msg_{i}",
+            f"req_{i}",
+            f"{DAY}T1{i % 10}:00:00.000Z",
+            model=LONG_MODEL if i % 2 else "claude-sonnet-4-5-20250929",
+            input=1_234_567 + i,
+            output=3_205_649 + i,
+            cache_read=33_432_001 + i,
+            write_5m=1_866_761 + i,
+        )
+        for i in range(40)
+    ]
+    write(session_file(home / "claude", "s1"), *lines)
+    return home
+
+
+def at(columns: int, *args: str) -> Ran:
+    done = run(*args, env={"COLUMNS": str(columns)})
+    assert done.returncode == 0, done.stderr
+    return done
+
+
+def test_a_narrow_report_cuts_no_number(heavy_logs: Path) -> None:
+    whole = json.loads(at(80, "report", *PERIOD, "--group-by", "model", "--json").stdout)
+    costs = [f"${row['cost_usd']:,.2f}" for row in whole["rows"]]
+    assert min(row["cost_usd"] for row in whole["rows"]) > 1000  # four digits before the point
+
+    narrow = at(80, "report", *PERIOD, "--group-by", "model").stdout
+    assert "…" not in narrow
+    assert all(len(line) <= 80 for line in narrow.splitlines())
+    for cost in costs:  # each row's cost on one line, whole
+        assert cost in narrow
+    assert "token counts rounded to fit 80 columns" in narrow
+    assert re.search(r"\b\d+(\.\d+)?[kMB]\b", narrow)  # rounded counts
+    first_column = "".join(line.split()[0] for line in narrow.splitlines() if line.strip())
+    assert LONG_MODEL in first_column  # the model's name folds onto the next lines, whole
+
+    wide = at(200, "report", *PERIOD, "--group-by", "model").stdout
+    tokens = whole["rows"][0]["tokens"]
+    assert f"{tokens['cache_read_tokens']:,}" in wide  # in full where they fit
+    assert "rounded" not in wide
+
+
+def test_a_narrow_session_and_blocks_cut_no_number(heavy_logs: Path) -> None:
+    for args in (("session", "s1"), ("blocks", "--days", "31")):
+        narrow = at(80, *args).stdout
+        assert "…" not in narrow, args
+
+
+@pytest.mark.parametrize(
+    ("count", "shown"),
+    [
+        (9_999, "9,999"),
+        (10_000, "10.0k"),
+        (612_011, "612k"),
+        (999_999, "1.00M"),
+        (3_205_649, "3.21M"),
+        (334_320_012, "334M"),
+        (1_334_320_012, "1.33B"),
+        (1_234_567_890_123, "1235B"),
+    ],
+)
+def test_rounded_counts(count: int, shown: str) -> None:
+    from cost_mcp.cli.spend import _count
+
+    assert _count(count, compact=True) == shown
+    assert _count(count, compact=False) == f"{count:,}"
