@@ -88,3 +88,14 @@ def test_rounded_counts(count: int, shown: str) -> None:
 
     assert _count(count, compact=True) == shown
     assert _count(count, compact=False) == f"{count:,}"
+
+
+def test_money_columns_line_up_on_the_right(home: Path) -> None:
+    at(80, "budget", "set", "small", "5")
+    at(80, "budget", "set", "large", "12345.67")
+    lines = at(80, "budget", "list").stdout.splitlines()
+    header = next(line for line in lines if " limit " in line)
+    end = header.index(" limit ") + len(" limit")
+    for name, limit in (("small", "$5.00"), ("large", "$12,345.67")):
+        row = next(line for line in lines if line.split()[:1] == [name])
+        assert row.index(limit) + len(limit) == end, (row, header)

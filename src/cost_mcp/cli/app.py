@@ -51,12 +51,40 @@ def text(value: object) -> str:
     return escape(safe_text(value))
 
 
+NUMBER_COLUMNS = frozenset(
+    {
+        "calls",
+        "short",
+        "cost",
+        "saving",
+        "net",
+        "prefix calls",
+        "1h writes",
+        "at batch rate",
+        "limit",
+        "spent",
+        "left",
+        "%",
+        "projected",
+        "amount",
+        "days",
+        "rows",
+        "billed",
+        "time",
+    }
+)
+"""Column headers whose cells are money, counts or durations: right-aligned, so digits line up."""
+
+
 def whole(table: Table) -> Table:
     """``table`` with every cell folding onto a second line where it does not fit, never cut: rich's
     default ends a cut cell with an ellipsis, which on an 80-column terminal showed "$12,285…" for
-    $12,285.26 and "3,205,6…" for a token count."""
+    $12,285.26 and "3,205,6…" for a token count. Number columns (:data:`NUMBER_COLUMNS`) are
+    right-aligned."""
     for column in table.columns:
         column.overflow = "fold"
+        if str(column.header) in NUMBER_COLUMNS:
+            column.justify = "right"
     return table
 
 
