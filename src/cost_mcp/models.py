@@ -826,8 +826,10 @@ class Forecast(Answer):
     spent_usd: USD
     days_elapsed: int
     days_in_period: int
-    burn_rate_period_usd_per_day: USD
-    burn_rate_7d_usd_per_day: USD
+    burn_rate_period_usd_per_day: USD = Field(description="Spent in the period so far, per day elapsed.")
+    burn_rate_7d_usd_per_day: USD = Field(
+        description="Usage (seat fees aside) per day over the 7 whole days before today, whatever the period."
+    )
     projected_usd: USD = Field(
         description="Spent so far, plus the trailing 7-day usage rate for the days left, plus seat fees "
         "still to come."

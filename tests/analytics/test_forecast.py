@@ -82,3 +82,16 @@ def test_seat_fees_count_to_today_and_the_projection_adds_the_rest(conn: Conn, s
     assert f.spent_usd == Decimal(238)  # 20 seat days ($200) and 19 days of calls ($38)
     assert f.burn_rate_7d_usd_per_day == Decimal(2)  # usage only: seat fees are not extrapolated
     assert f.projected_usd == Decimal(358)  # + $2 x 10 days left + the seat's last 10 days ($100)
+
+
+def test_a_period_that_ended_still_gives_this_weeks_rate(conn: Conn, settings: Settings) -> None:
+    spend(conn, datetime(2026, 9, 10, 12, tzinfo=UTC), 5)  # in September
+    for back in range(1, 8):  # $3 a day over the 7 days before today
+        spend(conn, NOW - timedelta(days=back), 3)
+    p = resolve_period(start="2026-09-01", end="2026-09-30", tz=settings.tz, now=NOW)
+    f = spend_forecast(conn, settings, p, now=NOW)
+    assert f.spent_usd == Decimal(5)
+    assert f.days_elapsed == f.days_in_period == 30
+    assert f.burn_rate_period_usd_per_day == Decimal("0.166666667")  # $5 over 30 days, to the nano-dollar
+    assert f.burn_rate_7d_usd_per_day == Decimal(3)  # was $0: those days lay outside September's read
+    assert f.projected_usd == Decimal(5)  # no day left to extrapolate

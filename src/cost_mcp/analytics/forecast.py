@@ -67,6 +67,11 @@ def spend_forecast(
     spent = sum((v for d, v in daily.items() if p.first_day <= d <= last), Decimal(0))
     days_elapsed = max((last - p.first_day).days + 1, 0) if today >= p.first_day else 0
     days_total = (p.last_day - p.first_day).days + 1
+    # The 7 whole days before today: inside the days read above for a period under way, but not
+    # for one that ended earlier (its trailing rate read as $0 whatever was spent this week).
+    week = days_period(today - timedelta(days=7), today - timedelta(days=1), tz=p.tz)
+    if week.first_day < history_start or week.last_day > last:
+        usage = usage | _daily(conn, settings, week, today)[1]
     trailing = sum((usage.get(today - timedelta(days=i), Decimal(0)) for i in range(1, 8)), Decimal(0)) / 7
     period_rate = spent / days_elapsed if days_elapsed else Decimal(0)
     remaining_days = max(days_total - days_elapsed, 0)
