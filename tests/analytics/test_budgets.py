@@ -192,6 +192,24 @@ def test_hard_budget_refuses_soft_budget_warns(conn: Conn, settings: Settings) -
     assert other_agent.allowed is True  # the hard budget is scoped to "bot"
 
 
+def test_a_used_up_hard_budget_says_so(conn: Conn, settings: Settings) -> None:
+    budgets.set_budget(conn, "hard", Decimal(5), "day", BudgetScope(), hard=True)
+    spend_usd(conn, Pricer(), Decimal("5.25"), datetime.now(UTC))
+    prompt = agents.check(
+        conn,
+        settings,
+        Pricer(),
+        estimated_cost_usd=Decimal(0),  # a prompt about to be sent: nothing known of its cost
+        model=None,
+        provider=None,
+        tokens=None,
+        agent=None,
+        project=None,
+    )
+    assert prompt.allowed is False
+    assert prompt.reason.startswith("refused: hard budget 'hard' is used up ($5.2500 spent of $5.00);")
+
+
 def test_check_prices_a_model_call(conn: Conn, settings: Settings) -> None:
     budgets.set_budget(conn, "tiny", Decimal("0.01"), "day", BudgetScope(), hard=True)
     result = agents.check(

@@ -445,9 +445,15 @@ def _reason(
         return f"allowed: no budget applies to this call (~{format_usd(cost, 4)})"
     left = format_usd(max(binding.remaining_before_usd, Decimal(0)), 4)
     if refused:
+        limit = format_usd(binding.limit_usd)
+        if binding.remaining_before_usd <= 0:
+            # Spent already: "has $0.0000 left ... needs ~$0.0000" (a prompt's estimate) said nothing.
+            spent = format_usd(binding.limit_usd - binding.remaining_before_usd, 4)
+            state = f"is used up ({spent} spent of {limit})"
+        else:
+            state = f"has {left} left of {limit} and this call needs ~{format_usd(cost, 4)}"
         return (
-            f"refused: hard budget '{binding.name}' has {left} left of {format_usd(binding.limit_usd)} "
-            f"and this call needs ~{format_usd(cost, 4)}; use a cheaper model, wait for the next "
+            f"refused: hard budget '{binding.name}' {state}; use a cheaper model, wait for the next "
             "period, or ask for a bigger budget"
         )
     over = [c.name for c in checks if c.would_exceed]
