@@ -4,10 +4,16 @@ rounded and labelled as such, never cut short with an ellipsis."""
 from __future__ import annotations
 
 import json
+import logging
+import os
 import re
+import subprocess
+import sys
+from datetime import UTC, datetime
 from pathlib import Path
 
 import pytest
+import time_machine
 
 from tests.sources.claude_logs import assistant, session_file, write
 from tests.test_cli import Ran, run
@@ -99,3 +105,30 @@ def test_money_columns_line_up_on_the_right(home: Path) -> None:
     for name, limit in (("small", "$5.00"), ("large", "$12,345.67")):
         row = next(line for line in lines if line.split()[:1] == [name])
         assert row.index(limit) + len(limit) == end, (row, header)
+
+
+def test_a_report_shows_its_alert_once_and_no_log_lines(home: Path, caplog: pytest.LogCaptureFixture) -> None:
+    """A person reads the answer: the alert it carries, once, and no log records besides (stderr
+    had "INFO cost_mcp.sync: read 1 new ..." before every table, and the alert a second time)."""
+    with time_machine.travel(datetime(2026, 3, 10, 12, tzinfo=UTC), tick=True):
+        at(80, "budget", "set", "tiny", "1", "--period", "month")
+        line = assistant("m1", "r1", "2026-03-10T11:00:00.000Z", input=10**6)
+        write(session_file(home / "claude", "s1"), line)
+        with caplog.at_level(logging.DEBUG):
+            done = at(80, "report")
+    assert done.stdout.count("alert: budget 'tiny' passed 100%") == 1
+    assert [r.getMessage() for r in caplog.records if r.name == "cost_mcp.analytics.alerts"] == []
+    # As a person runs it, in a process of its own: a query that reads a new line logs nothing.
+    line = assistant("m2", "r2", "2026-03-10T11:30:00.000Z")
+    write(session_file(home / "claude", "s2"), line)
+    ran = subprocess.run(
+        [sys.executable, "-m", "cost_mcp", "report", *PERIOD],
+        capture_output=True,
+        text=True,
+        env={**os.environ, "COLUMNS": "80"},
+        timeout=120,
+        check=False,
+    )
+    assert ran.returncode == 0, ran.stderr
+    assert "2026-03-10" in ran.stdout
+    assert ran.stderr == ""

@@ -232,7 +232,14 @@ def cli(ctx: click.Context) -> int:
 
 def main(argv: Sequence[str] | None = None) -> int:
     """Entry point of the `cost-mcp` command; returns the exit code."""
-    logging.basicConfig(level=logging.INFO, stream=sys.stderr, format="%(levelname)s %(name)s: %(message)s")
+    # Warnings and errors only: a person reads the command's own output, and "INFO cost_mcp.sync:
+    # read 12 new Claude Code call(s)" before every table was noise (the server logs at INFO).
+    logging.basicConfig(
+        level=logging.WARNING, stream=sys.stderr, format="%(levelname)s %(name)s: %(message)s"
+    )
+    # A budget alert is shown in the answer that takes it ("alert: ..." lines, once); its log line
+    # printed it a second time on stderr, in the middle of the table.
+    logging.getLogger("cost_mcp.analytics.alerts").setLevel(logging.ERROR)
     # httpx2 logs every request at INFO; our own sync log says what matters, once per source.
     logging.getLogger("httpx2").setLevel(logging.WARNING)
     # stamina logs each scheduled retry (dozens when offline); the sync table says each source's
