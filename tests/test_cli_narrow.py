@@ -50,15 +50,18 @@ def at(columns: int, *args: str) -> Ran:
 
 
 def test_a_narrow_report_cuts_no_number(heavy_logs: Path) -> None:
+    at(80, "subscription", "add", "seat", "--vendor", "cursor", "--amount", "9000", "--start", "2026-03-01")
     whole = json.loads(at(80, "report", *PERIOD, "--group-by", "model", "--json").stdout)
     costs = [f"${row['cost_usd']:,.2f}" for row in whole["rows"]]
-    assert min(row["cost_usd"] for row in whole["rows"]) > 1000  # four digits before the point
+    assert min(row["cost_usd"] for row in whole["rows"]) > 100  # three digits or more before the point
+    assert {row["basis"] for row in whole["rows"]} == {"estimated", "subscription"}
 
     narrow = at(80, "report", *PERIOD, "--group-by", "model").stdout
     assert "…" not in narrow
     assert all(len(line) <= 80 for line in narrow.splitlines())
     for cost in costs:  # each row's cost on one line, whole
         assert cost in narrow
+    assert re.search(r"\bsubscription\b", narrow)  # a basis is never folded
     assert "token counts rounded to fit 80 columns" in narrow
     assert re.search(r"\b\d+(\.\d+)?[kMB]\b", narrow)  # rounded counts
     first_column = "".join(line.split()[0] for line in narrow.splitlines() if line.strip())

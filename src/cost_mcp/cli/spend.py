@@ -63,14 +63,22 @@ FULL_COUNTS_WIDTH = 120
 them rounded (:func:`_count`), so that a row stays on one line and no number is cut."""
 
 
-def _tokens_table(*first: str) -> Table:
+ROOMY_WIDTH = 80
+"""From this width on, a token table's numbers and basis are never wrapped (the names give way);
+on a narrower terminal every cell may fold, since unwrappable cells that do not fit get cut."""
+
+
+def _tokens_table(out: Console, *first: str) -> Table:
     """A table whose money and counts are right-aligned, and which folds at 80 columns."""
+    roomy = out.width >= ROOMY_WIDTH
     table = Table(box=None)
     for name in first:
-        table.add_column(name)
-    for name in ("input", "output", "cache read", "cache write", "cost"):
-        table.add_column(name, justify="right")
-    return whole(table)  # a long model id wraps whole, never cut
+        # A basis is one of three short words: kept whole ("subscriptio" / "n" read badly).
+        table.add_column(name, no_wrap=roomy and name == "basis")
+    # The two-word headers take two lines of their own rather than widen their columns.
+    for name in ("input", "output", "cache\nread", "cache\nwrite", "cost"):
+        table.add_column(name, justify="right", no_wrap=roomy)
+    return whole(table)
 
 
 def _compact(out: Console) -> bool:
@@ -219,8 +227,8 @@ def _render_report(
     dims = [d for d in result.group_by if d != "basis"]
     under = _sub_rows(result, parts) if parts is not None and breakdown else {}
     # Token columns as ccusage shows them; money and counts right-aligned; names fold at 80.
-    table = _tokens_table(*dims, "basis")
-    table.add_column("requests", justify="right", overflow="fold")
+    table = _tokens_table(out, *dims, "basis")
+    table.add_column("requests", justify="right", no_wrap=out.width >= ROOMY_WIDTH, overflow="fold")
     compact = _compact(out)
     for row in result.rows:
         table.add_row(*(text(row.group[d] or "-") for d in dims), row.basis, *_row_cells(row, compact))
@@ -389,7 +397,7 @@ def _render_blocks(out: Console, result: UsageBlocks, only_active: bool) -> None
     if not listed:
         out.print("No active 5-hour block." if only_active else "No Claude Code usage in these days.")
     else:
-        table = _tokens_table("block start", "")
+        table = _tokens_table(out, "block start", "")
         compact = _compact(out)
         for b in listed:
             table.add_row(
@@ -438,7 +446,7 @@ def _render_session(out: Console, result: SessionUsage) -> None:
         f"{result.requests:,} calls over {result.duration_minutes:.0f} min",
         highlight=False,
     )
-    table = _tokens_table("model", "calls")
+    table = _tokens_table(out, "model", "calls")
     compact = _compact(out)
     for m in result.models:
         cells = _token_cells(m.tokens, compact)
