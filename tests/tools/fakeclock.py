@@ -2,6 +2,7 @@
 
     python tests/tools/fakeclock.py 2027-02-01T00:00:05Z [pytest args...]
     python tests/tools/fakeclock.py 2027-02-01T00:00:05Z -- some-command args...
+    python tests/tools/fakeclock.py --no-reset 2026-12-31T23:58:00Z [pytest args...]
 
 The moment is ISO 8601 and UTC unless it carries an offset. The Python process started here and
 every Python process it starts (with the environment it inherits) read the clock that far off the
@@ -9,6 +10,10 @@ real one, through tests/tools/site/sitecustomize.py (time_machine), and under py
 starts at the moment again (tests/tools/site/fakeclock_plugin.py); the PostgreSQL server and
 Chromium keep the real clock. Tests that travel themselves (``time_machine.travel``, the ``clock``
 fixture) still do: a travel nests inside this one. ``.ci/fakeclock`` wraps this.
+
+``--no-reset`` lets the clock run on through the whole run instead: started a few minutes before
+midnight, the modules are imported (and any module-level "now" taken) on one day and most tests
+run on the next, as happens when CI's run spans midnight.
 
 Why: CI runs the suite at any moment, and a test that seeds "now" and queries "today" or "this
 month" breaks only around midnight, a month's or a week's start; this finds such tests on demand.
@@ -36,6 +41,9 @@ def main(argv: list[str]) -> int:
     if not argv or argv[0] in {"-h", "--help"}:
         print(__doc__, file=sys.stderr)
         return 2
+    reset = argv[0] != "--no-reset"
+    if not reset:
+        argv = argv[1:]
     at = moment(argv[0])
     rest = argv[1:]
     # time_machine, a pytest plugin, is imported before pytest starts: pytest warns that it cannot
@@ -48,10 +56,14 @@ def main(argv: list[str]) -> int:
     command = rest[1:] if rest[:1] == ["--"] else [*pytest, *rest]
     env = dict(os.environ)
     env["COST_MCP_FAKECLOCK_OFFSET"] = repr(at.timestamp() - time.time())
-    env["COST_MCP_FAKECLOCK_AT"] = repr(at.timestamp())
+    if reset:
+        env["COST_MCP_FAKECLOCK_AT"] = repr(at.timestamp())
+    else:
+        env.pop("COST_MCP_FAKECLOCK_AT", None)
     paths = [str(SITE), str(ROOT / "src"), env.get("PYTHONPATH", "")]
     env["PYTHONPATH"] = os.pathsep.join(p for p in paths if p)
-    print(f"fakeclock: {at.isoformat()} (ticking) for {' '.join(command)}", file=sys.stderr)
+    every = "every test starting there" if reset else "running on"
+    print(f"fakeclock: {at.isoformat()} ({every}) for {' '.join(command)}", file=sys.stderr)
     os.chdir(ROOT)
     os.execvpe(command[0], command, env)
 
