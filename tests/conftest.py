@@ -13,10 +13,12 @@ from __future__ import annotations
 import contextlib
 import os
 from collections.abc import AsyncIterator, Iterator
+from datetime import UTC, datetime
 from pathlib import Path
 
 import pytest
 import stamina
+import time_machine
 from mcp import Client
 
 from cost_mcp.config import Settings, load_settings, provider_env_names
@@ -67,6 +69,26 @@ def anyio_backend() -> str:
 def no_retry_waits() -> Iterator[None]:
     """Retries happen (up to 5 attempts) but never sleep; a test that needs real waits turns this off."""
     with stamina.set_testing(True, attempts=5):
+        yield
+
+
+@pytest.fixture
+def hour_of_day() -> int:
+    """The hour (UTC) the ``clock`` fixture reads; a test overrides it with
+    ``@pytest.mark.parametrize("hour_of_day", [21])``."""
+    return 12
+
+
+@pytest.fixture
+def clock(hour_of_day: int) -> Iterator[None]:
+    """Today at ``hour_of_day`` UTC, the clock running on from there, for everything in this process:
+    the seeding, the code under test and the test's own expectations. Calls seeded "30 s ago" are
+    then today's, this week's and this month's whenever the suite runs; at 00:00:10 they were
+    yesterday's, and the dashboard's "today" rightly read $0 (CI ran so once, just after midnight).
+    Any test that seeds "now" and then asks about a calendar period (``today``, ``this_month``,
+    ``last_7_days``...) takes it. Subprocesses keep the real clock (``.ci/fakeclock`` moves theirs)."""
+    at = datetime.now(UTC).replace(hour=hour_of_day, minute=0, second=0, microsecond=0)
+    with time_machine.travel(at, tick=True):
         yield
 
 

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import json
 import re
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from decimal import Decimal
 from pathlib import Path
 from typing import Any
@@ -16,22 +16,24 @@ from cost_mcp.cli import EXIT_USAGE, main
 from cost_mcp.cli import data as data_commands
 from tests.sources.claude_logs import SONNET, assistant, session_file, write
 
-NOW = datetime.now(UTC).strftime("%Y-%m-%dT%H:%M:%S.000Z")
 HAIKU = "claude-haiku-4-5-20251001"
 CLOSED_PORT = "http://127.0.0.1:9"
 
 
 @pytest.fixture
-def two_models(home: Path) -> Path:
+def two_models(home: Path, clock: None) -> Path:
     """Two sessions this month: Sonnet in both, Haiku in one."""
+    # A minute ago at noon (the clock fixture): today's, this week's and this month's, whenever the
+    # suite runs (a NOW taken at import was last month's for a test run just after midnight on the 1st).
+    now = (datetime.now(UTC) - timedelta(minutes=1)).strftime("%Y-%m-%dT%H:%M:%S.000Z")
     write(
         session_file(home / "claude", "s1"),
-        assistant("m1", "r1", NOW, session="s1", input=1000, output=100),
-        assistant("m2", "r2", NOW, session="s1", model=HAIKU, input=2000, output=200),
+        assistant("m1", "r1", now, session="s1", input=1000, output=100),
+        assistant("m2", "r2", now, session="s1", model=HAIKU, input=2000, output=200),
     )
     write(
         session_file(home / "claude", "s2"),
-        assistant("m3", "r3", NOW, session="s2", model=SONNET, input=3000, output=300),
+        assistant("m3", "r3", now, session="s2", model=SONNET, input=3000, output=300),
     )
     return home
 

@@ -6,7 +6,7 @@ import csv
 import io
 import json
 import logging
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
@@ -17,18 +17,20 @@ from cost_mcp.cli import main
 from cost_mcp.config import load_settings
 from tests.sources.claude_logs import SONNET, assistant, session_file, write
 
-NOW = datetime.now(UTC).strftime("%Y-%m-%dT%H:%M:%S.000Z")
 CLOSED_PORT = "http://127.0.0.1:9"
 """Nothing listens there: a provider behind it is offline."""
 
 
 @pytest.fixture
-def logs(home: Path) -> Path:
+def logs(home: Path, clock: None) -> Path:
     """Two calls this month: one priced, one on a model with no known price."""
+    # A minute ago at noon (the clock fixture): today's, this week's and this month's, whenever the
+    # suite runs (a NOW taken at import was last month's for a test run just after midnight on the 1st).
+    now = (datetime.now(UTC) - timedelta(minutes=1)).strftime("%Y-%m-%dT%H:%M:%S.000Z")
     write(
         session_file(home / "claude", "s1"),
-        assistant("msg_1", "req_1", NOW, input=1000, output=100),
-        assistant("msg_2", "req_2", NOW, model="no-such-model-x", input=10, output=10),
+        assistant("msg_1", "req_1", now, input=1000, output=100),
+        assistant("msg_2", "req_2", now, model="no-such-model-x", input=10, output=10),
     )
     return home
 

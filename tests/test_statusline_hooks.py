@@ -31,6 +31,16 @@ from cost_mcp.store.connection import connect
 from tests.sources.claude_logs import SONNET, assistant, session_file, write
 
 NOW = datetime.now(UTC).replace(microsecond=0)
+"""The moment this module's stamps, prices and "today" are computed from: each test's start."""
+
+
+@pytest.fixture(autouse=True)
+def now_is_the_tests_start(monkeypatch: pytest.MonkeyPatch) -> None:
+    """NOW, taken afresh as each test starts. Taken once at import, it was minutes old by the time
+    a test ran, and past midnight the calls a test wrote "10 minutes ago" (before NOW's midnight)
+    were out of the statusline's "today" while its expectation, computed from NOW, counted them in.
+    Not a travel: the CLI subprocesses some tests start read the real clock, as this process does."""
+    monkeypatch.setattr(sys.modules[__name__], "NOW", datetime.now(UTC).replace(microsecond=0))
 
 
 def stamp(minutes_ago: int) -> str:

@@ -6,7 +6,7 @@ import json
 import multiprocessing
 import threading
 from collections.abc import Iterator
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from decimal import Decimal
 from http.server import BaseHTTPRequestHandler, HTTPServer
 from pathlib import Path
@@ -374,7 +374,7 @@ class socket_port:
         self.sock.close()
 
 
-def _record_many(db: str, worker: int, count: int) -> None:
+def _record_many(db: str, worker: int, count: int, at: datetime) -> None:
     settings = load_settings({"COST_MCP_DB": db, "COST_MCP_TIMEZONE": "UTC"}, env_file=Path("/nonexistent"))
     conn = connect(settings.db)
     pricer = Pricer()
@@ -388,21 +388,25 @@ def _record_many(db: str, worker: int, count: int) -> None:
             tokens=Tokens(input=1_000),
             agent="bot",
             request_id=f"w{worker}-{i}",
+            timestamp=at,
         )
     conn.close()
 
 
 def test_two_processes_recording_at_once_lose_nothing(conn: Conn, settings: Settings) -> None:
     budgets.set_budget(conn, "daily", Decimal(1000), "day", BudgetScope())
+    # Every call at one moment, and the budget read at it: recorded at "now" over a few seconds, the
+    # calls of a run begun just before midnight fell on two days and today's budget saw some.
+    at = datetime.now(UTC) - timedelta(seconds=1)
     ctx = multiprocessing.get_context("spawn")
-    procs = [ctx.Process(target=_record_many, args=(str(settings.db), w, 60)) for w in range(2)]
+    procs = [ctx.Process(target=_record_many, args=(str(settings.db), w, 60, at)) for w in range(2)]
     for p in procs:
         p.start()
     for p in procs:
         p.join(120)
         assert p.exitcode == 0
     assert conn.execute("SELECT COUNT(*) FROM usage_events").fetchone()[0] == 120
-    state = budgets.budget_status(conn, settings).budgets[0]
+    state = budgets.budget_status(conn, settings, now=at).budgets[0]
     assert state.spent_usd == Decimal("0.3")  # 120 x 1,000 tokens x $2.50/MTok
 
 

@@ -69,7 +69,9 @@ def test_long_breakdowns_keep_their_largest_rows_and_say_so(conn: Conn, settings
     assert agents.rows[-1].group["agent"] == "(other)" and agents.rows[-1].cost_usd == sum(range(1, 6))
 
 
-def test_a_view_never_consumes_the_conversations_alerts(conn: Conn, settings: Settings) -> None:
+def test_a_view_never_consumes_the_conversations_alerts(conn: Conn, settings: Settings, clock: None) -> None:
+    # At noon (the clock fixture): spend 5 minutes ago is today's, and the day budget is exceeded;
+    # just after midnight it was yesterday's and no alert was due.
     from decimal import Decimal
 
     from cost_mcp import sync

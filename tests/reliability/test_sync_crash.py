@@ -41,7 +41,10 @@ def _billed(db: Path | str) -> tuple[int, int]:
     return int(rows), int(nanos)
 
 
-def test_sigkill_mid_sync_keeps_previous_data_then_completes(home: Path) -> None:
+def test_sigkill_mid_sync_keeps_previous_data_then_completes(home: Path, clock: None) -> None:
+    # On the clock fixture (noon): router() dates its reports two to four days back, and the late
+    # row below is added under "two days back" again, seconds later; a test that started just
+    # before midnight looked for that day after it, and found no such report (KeyError).
     fakes = router()
     slow = {"on": False}
     answer = fakes.openai.answer

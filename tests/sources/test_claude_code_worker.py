@@ -2,7 +2,10 @@
 
 from __future__ import annotations
 
+import multiprocessing
 import os
+import threading
+import time
 from pathlib import Path
 from typing import Any
 from unittest import mock
@@ -17,7 +20,27 @@ from cost_mcp.store import connect
 from tests.pg_cluster import Cluster
 from tests.sources.claude_logs import assistant, encode, progress, user
 
-pytestmark = pytest.mark.skipif(not claude_code._can_fork(), reason="needs fork and two cores")
+CORES = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else (os.cpu_count() or 1)
+# Not claude_code._can_fork() itself: it also wants a single thread, which says nothing about this
+# machine, and a thread alive at collection would have skipped the whole module quietly.
+pytestmark = pytest.mark.skipif(
+    CORES < 2 or "fork" not in multiprocessing.get_all_start_methods(), reason="needs fork and two cores"
+)
+
+
+@pytest.fixture(autouse=True)
+def single_threaded() -> None:
+    """The worker is forked only from a process with a single thread (claude_code._can_fork), so
+    these tests need one: an earlier test's threads get a few seconds to end (an AnyIO worker
+    thread ends a moment after its test's event loop closes); a thread still running after that
+    fails the test here, by name, rather than as a read that quietly did not fork."""
+    deadline = time.monotonic() + 10
+    for thread in threading.enumerate():
+        if thread is not threading.current_thread():
+            thread.join(timeout=max(0.0, deadline - time.monotonic()))
+    others = [t.name for t in threading.enumerate() if t is not threading.current_thread()]
+    assert not others, f"threads an earlier test left running: {others}"
+    assert claude_code._can_fork()
 
 
 def _tree(root: Path, calls: int = 25) -> Path:

@@ -13,7 +13,6 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-import time_machine
 import uvicorn
 
 from cost_mcp.analytics import budgets
@@ -100,24 +99,6 @@ class Served:
     @property
     def url(self) -> str:
         return f"{self.base}/?token={self.token}"
-
-
-@pytest.fixture
-def hour_of_day() -> int:
-    """The hour (UTC) a dashboard test's clock reads; a test overrides it with
-    ``@pytest.mark.parametrize("hour_of_day", [21])``."""
-    return 12
-
-
-@pytest.fixture
-def clock(hour_of_day: int) -> Iterator[None]:
-    """Today at ``hour_of_day`` UTC, the clock running on from there, for everything in this process:
-    the seeding, the dashboard app and the test. Calls seeded "30 s ago" are then today's, this
-    week's and this month's whenever the suite runs; at 00:00:10 they were yesterday's, and the
-    dashboard's "today" rightly read $0 (CI ran so once, just after midnight)."""
-    at = datetime.now(UTC).replace(hour=hour_of_day, minute=0, second=0, microsecond=0)
-    with time_machine.travel(at, tick=True):
-        yield
 
 
 @pytest.fixture

@@ -10,6 +10,7 @@ from __future__ import annotations
 import gzip
 import json
 import os
+import signal
 import socket
 import subprocess
 import sys
@@ -53,6 +54,18 @@ def _free_port() -> int:
         return int(s.getsockname()[1])
 
 
+def stop(proc: subprocess.Popen[bytes], grace: float = 10) -> None:
+    """SIGTERM, up to ``grace`` seconds for the server to end, then SIGKILL: a server that ignores
+    SIGTERM (or hangs shutting down) is still gone, rather than left running by a teardown that
+    raised TimeoutExpired."""
+    proc.terminate()
+    try:
+        proc.wait(timeout=grace)
+    except subprocess.TimeoutExpired:
+        proc.kill()
+        proc.wait(timeout=grace)
+
+
 @pytest.fixture
 def server(settings: Settings) -> Iterator[str]:
     """`cost-mcp serve --http` in its own process, on a free loopback port; yields its base URL."""
@@ -77,8 +90,7 @@ def server(settings: Settings) -> Iterator[str]:
             raise AssertionError("server did not start")
         yield base
     finally:
-        proc.terminate()
-        proc.wait(timeout=10)
+        stop(proc)
         for stream in (proc.stdout, proc.stderr):
             if stream is not None:
                 stream.close()
@@ -520,3 +532,25 @@ def test_otel_config_points_agents_here(capsys: pytest.CaptureFixture[str]) -> N
     assert 'endpoint = "http://10.0.0.5:4318/v1/logs"' in out
     managed = out.split("managed-settings.json (locks the endpoint for everyone)\n", 1)[1].split("\n\n", 1)[0]
     assert json.loads(managed)["env"]["OTEL_EXPORTER_OTLP_PROTOCOL"] == "http/protobuf"
+
+
+def test_the_server_fixture_kills_a_server_that_ignores_sigterm() -> None:
+    """The ``server`` fixture's teardown (:func:`stop`): a process that ignores SIGTERM is killed
+    once the grace period is over, not left running behind the suite."""
+    ignores = (
+        "import signal, time; signal.signal(signal.SIGTERM, signal.SIG_IGN); "
+        "print('up', flush=True); time.sleep(60)"
+    )
+    proc = subprocess.Popen([sys.executable, "-c", ignores], stdout=subprocess.PIPE)
+    try:
+        assert proc.stdout is not None and proc.stdout.readline() == b"up\n"  # SIGTERM is ignored now
+        started = time.monotonic()
+        stop(proc, grace=0.5)
+        assert proc.returncode == -signal.SIGKILL
+        assert time.monotonic() - started < 10
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+            proc.wait()
+        assert proc.stdout is not None
+        proc.stdout.close()

@@ -817,10 +817,12 @@ def test_jwt_from_the_identity_provider(home: Path) -> None:
     conn.close()
 
 
-def test_budgets_per_member_and_per_team(settings: Settings) -> None:
+def test_budgets_per_member_and_per_team(settings: Settings, clock: None) -> None:
     from cost_mcp.analytics import budgets
     from cost_mcp.models import BudgetScope
 
+    # A minute ago at noon (the clock fixture) is this month's: at 00:00:05 on the 1st it was last
+    # month's, and every month budget read $0.
     now_ms = int(time.time() * 1000) - 60_000
 
     def row(mid: str, tokens: int) -> push.WireRow:
