@@ -192,6 +192,7 @@ def test_hard_budget_refuses_soft_budget_warns(conn: Conn, settings: Settings) -
     assert other_agent.allowed is True  # the hard budget is scoped to "bot"
 
 
+@pytest.mark.usefixtures("clock")  # the spend and the check on one day, whenever the suite runs
 def test_a_used_up_hard_budget_says_so(conn: Conn, settings: Settings) -> None:
     budgets.set_budget(conn, "hard", Decimal(5), "day", BudgetScope(), hard=True)
     spend_usd(conn, Pricer(), Decimal("5.25"), datetime.now(UTC))
