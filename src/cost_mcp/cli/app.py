@@ -230,10 +230,18 @@ def cli(ctx: click.Context) -> int:
     return serve_stdio()
 
 
+def server_logging() -> None:
+    """Log at INFO, alerts included, for a server: its stderr is the operator's (or the MCP host's)
+    record of what it read, synced and fired; a command's answer is the person's."""
+    logging.getLogger().setLevel(logging.INFO)
+    logging.getLogger("cost_mcp.analytics.alerts").setLevel(logging.NOTSET)
+
+
 def main(argv: Sequence[str] | None = None) -> int:
     """Entry point of the `cost-mcp` command; returns the exit code."""
     # Warnings and errors only: a person reads the command's own output, and "INFO cost_mcp.sync:
-    # read 12 new Claude Code call(s)" before every table was noise (the server logs at INFO).
+    # read 12 new Claude Code call(s)" before every table was noise (servers log at INFO:
+    # server_logging).
     logging.basicConfig(
         level=logging.WARNING, stream=sys.stderr, format="%(levelname)s %(name)s: %(message)s"
     )

@@ -19,6 +19,7 @@ from cost_mcp.cli.app import (
     command_path,
     json_option,
     note,
+    server_logging,
     settings,
     text,
     whole,
@@ -31,6 +32,7 @@ def serve_stdio() -> int:
     """The MCP server on stdio (what `cost-mcp` alone runs)."""
     from cost_mcp.store import connect
 
+    server_logging()
     # Fail before the MCP handshake with a message a person can act on (hosts show stderr).
     loaded = settings()
     connect(loaded.db).close()
@@ -70,6 +72,7 @@ def serve(http: bool, host: str, port: int, workers: int) -> int:
         return serve_stdio()
     from cost_mcp.web.http import serve_http
 
+    server_logging()
     serve_http(
         settings(), host=host, port=port, workers=workers, announce=lambda m: print(m, file=sys.stderr)
     )
