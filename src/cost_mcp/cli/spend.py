@@ -68,15 +68,16 @@ ROOMY_WIDTH = 80
 on a narrower terminal every cell may fold, since unwrappable cells that do not fit get cut."""
 
 
-def _tokens_table(out: Console, *first: str) -> Table:
-    """A table whose money and counts are right-aligned, and which folds at 80 columns."""
+def _tokens_table(out: Console, *first: str, then: tuple[str, ...] = ()) -> Table:
+    """A table of ``first`` columns, the token counts and the cost, then the ``then`` count
+    columns; money and counts right-aligned, and it folds at 80 columns."""
     roomy = out.width >= ROOMY_WIDTH
     table = Table(box=None)
     for name in first:
         # A basis is one of three short words: kept whole ("subscriptio" / "n" read badly).
         table.add_column(name, no_wrap=roomy and name == "basis")
     # The two-word headers take two lines of their own rather than widen their columns.
-    for name in ("input", "output", "cache\nread", "cache\nwrite", "cost"):
+    for name in ("input", "output", "cache\nread", "cache\nwrite", "cost", *then):
         table.add_column(name, justify="right", no_wrap=roomy)
     return whole(table)
 
@@ -85,9 +86,9 @@ def _compact(out: Console) -> bool:
     return out.width < FULL_COUNTS_WIDTH
 
 
-def _print_tokens_table(out: Console, table: Table, compact: bool) -> None:
+def _print_tokens_table(out: Console, table: Table) -> None:
     out.print(table)
-    if compact:
+    if _compact(out):
         out.print(
             f"[dim]token counts rounded to fit {out.width} columns (k thousand, M million, B billion); "
             f"--json, or a terminal of {FULL_COUNTS_WIDTH} columns, gives them whole[/dim]"
@@ -99,15 +100,12 @@ def _count(n: int, compact: bool) -> str:
     when ``compact`` and it has more than four."""
     if not compact or n < 10_000:
         return f"{n:,}"
-    for size, unit in ((10**9, "B"), (10**6, "M"), (10**3, "k")):
-        if n >= size:
-            value = n / size  # display only: a count, not money
-            digits = 2 if value < 10 else 1 if value < 100 else 0
-            shown = f"{value:.{digits}f}"
-            if float(shown) >= 1000 and unit != "B":  # 999,999 rounds up to the next unit
-                return _count(size * 1000, compact)
-            return f"{shown}{unit}"
-    return f"{n:,}"  # unreachable: n >= 10,000 matched "k"
+    size, unit = next((s, u) for s, u in ((10**9, "B"), (10**6, "M"), (10**3, "k")) if n >= s)
+    value = n / size  # display only: a count, not money
+    shown = f"{value:.{2 if value < 10 else 1 if value < 100 else 0}f}"
+    if float(shown) >= 1000 and unit != "B":  # 999,999 rounds up to the next unit
+        return _count(size * 1000, compact)
+    return f"{shown}{unit}"
 
 
 def _token_cells(t: Any, compact: bool) -> list[str]:
@@ -227,8 +225,7 @@ def _render_report(
     dims = [d for d in result.group_by if d != "basis"]
     under = _sub_rows(result, parts) if parts is not None and breakdown else {}
     # Token columns as ccusage shows them; money and counts right-aligned; names fold at 80.
-    table = _tokens_table(out, *dims, "basis")
-    table.add_column("requests", justify="right", no_wrap=out.width >= ROOMY_WIDTH, overflow="fold")
+    table = _tokens_table(out, *dims, "basis", then=("requests",))
     compact = _compact(out)
     for row in result.rows:
         table.add_row(*(text(row.group[d] or "-") for d in dims), row.basis, *_row_cells(row, compact))
@@ -237,7 +234,7 @@ def _render_report(
             # The sub-row's name sits in the first column, indented under its row.
             cells = [label, *[""] * len(dims)] if dims else [label]
             table.add_row(*cells[: len(dims) + 1], *_row_cells(sub, compact), style="dim")
-    _print_tokens_table(out, table, compact)
+    _print_tokens_table(out, table)
 
 
 def _row_cells(row: SpendRow, compact: bool) -> list[str]:
@@ -406,7 +403,7 @@ def _render_blocks(out: Console, result: UsageBlocks, only_active: bool) -> None
                 *_token_cells(b.tokens, compact),
                 _money(b.cost_usd),
             )
-        _print_tokens_table(out, table, compact)
+        _print_tokens_table(out, table)
     active = result.active
     if active is not None and active.projection is not None:
         rate = f"{format_usd(active.burn_rate.cost_per_hour_usd)}/h, " if active.burn_rate else ""
@@ -451,7 +448,7 @@ def _render_session(out: Console, result: SessionUsage) -> None:
     for m in result.models:
         cells = _token_cells(m.tokens, compact)
         table.add_row(text(m.model), f"{m.requests:,}", *cells, _money(m.cost_usd))
-    _print_tokens_table(out, table, compact)
+    _print_tokens_table(out, table)
     if result.burn_rate is not None:
         out.print(f"burn rate: {format_usd(result.burn_rate.cost_per_hour_usd)} per hour", highlight=False)
 
