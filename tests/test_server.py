@@ -281,6 +281,16 @@ async def test_get_spend_through_the_client(client: Client, home: Path) -> None:
     assert data["sources"][0]["source"] == "claude_code"
 
 
+@pytest.mark.parametrize("spelling", ["last week", "Last-Week", " LAST_WEEK "])
+async def test_get_spend_takes_a_period_spelt_as_said(client: Client, spelling: str) -> None:
+    canonical = await client.call_tool("get_spend", {"period": "last_week"})
+    said = await client.call_tool("get_spend", {"period": spelling})
+    assert said.is_error is False, said.content
+    assert said.structured_content is not None and canonical.structured_content is not None
+    assert said.structured_content["period"] == canonical.structured_content["period"]
+    assert said.structured_content["period"]["name"] == "last_week"
+
+
 @pytest.mark.parametrize(
     ("arguments", "fix"),
     [

@@ -10,11 +10,11 @@ import dataclasses
 from decimal import Decimal
 from typing import TYPE_CHECKING, Annotated, Any, Literal, TypeVar, get_args
 
-from pydantic import BaseModel, ConfigDict, Field, TypeAdapter, ValidationError
+from pydantic import BaseModel, BeforeValidator, ConfigDict, Field, TypeAdapter, ValidationError
 
 from cost_mcp.errors import InvalidInputError
 from cost_mcp.money import USD
-from cost_mcp.periods import Preset
+from cost_mcp.periods import PRESETS, Preset, preset_key
 
 if TYPE_CHECKING:
     from cost_mcp.sources.claude_code import IngestReport
@@ -491,8 +491,22 @@ Dimension = Literal[
 ]
 DIMENSIONS: tuple[str, ...] = get_args(Dimension)
 
+
+def _preset_spelling(value: object) -> object:
+    """A preset spelt another way ("last week", "Last-Month") as the enum spells it.
+
+    The CLI and `resolve_period` already forgive case, spaces and dashes; a model that writes the
+    period as it would say it gets the same answer rather than an enum refusal. Anything else is
+    passed on unchanged, so an unknown name is still refused with the valid values.
+    """
+    if isinstance(value, str) and (key := preset_key(value)) in PRESETS:
+        return key
+    return value
+
+
 PeriodName = Annotated[
     Preset | None,
+    BeforeValidator(_preset_spelling),
     Field(
         description="Whole calendar periods; default this_month; omit with start/end.",
     ),

@@ -302,12 +302,17 @@ def preset_period(name: str, *, tz: ZoneInfo, week_start: WeekStart, today: date
     return Period(local_midnight(first, tz), local_midnight(after, tz), preset, tz)
 
 
+def preset_key(name: str) -> str:
+    """``name`` spelt as presets are ("Last Week" → "last_week"); not checked against them."""
+    return _SEPARATORS_RE.sub("_", name.strip().lower()).strip("_")
+
+
 def normalize_preset(name: str) -> str:
     """The canonical preset for ``name`` ("This-Week" → "this_week"), or :class:`InvalidInputError`.
 
     The error lists the valid presets and suggests the closest one.
     """
-    key = _SEPARATORS_RE.sub("_", name.strip().lower()).strip("_")
+    key = preset_key(name)
     if key in PRESETS:
         return key
     valid = ", ".join(PRESETS)
