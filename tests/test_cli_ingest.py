@@ -108,3 +108,20 @@ def test_ingest_starts_without_the_settings_model_or_the_result_models(home: Pat
     first = loaded()
     assert not {"pydantic_settings", "cost_mcp.config", "cost_mcp.models", "mcp"} & first
     assert loaded() == set()
+
+
+def test_ingest_refuses_a_named_file_that_is_not_a_log_and_stores_nothing(home: Path, tmp_path: Path) -> None:
+    notes = tmp_path / "notes.txt"
+    notes.write_text("root:x:0:0:root:/root:/bin/bash\n", encoding="utf-8")
+    done = run("ingest", str(notes))
+    assert done.returncode != 0
+    assert "notes.txt is not a Claude Code log" in done.stderr and ".jsonl" in done.stderr
+    # Nothing was stored: the next answer has no skipped lines to carry.
+    report = run("report", "--json")
+    assert report.returncode == 0, report.stderr
+    assert "skipped" not in report.stdout and "malformed" not in report.stdout
+
+    log = write(tmp_path / "copy.jsonl", assistant("msg_1", "req_1", STAMP))
+    named = run("ingest", "--json", str(log))
+    assert named.returncode == 0, named.stderr
+    assert IngestResult.model_validate_json(named.stdout).events_added == 1

@@ -568,13 +568,21 @@ def default_targets(configured: Sequence[Path]) -> list[Target]:
 
 def targets_for(paths: Sequence[Path]) -> list[Target]:
     """Targets for paths a user named: a Claude folder, a ``projects/`` folder, one project's
-    folder, or a single ``.jsonl`` file. Raises InvalidInputError for a path that does not exist."""
+    folder, or a single ``.jsonl`` file. Raises InvalidInputError for a path that does not exist
+    or a file that is not ``.jsonl``."""
     targets: list[Target] = []
     for raw in paths:
         if not utf8(str(raw)):
             raise InvalidInputError(f"{str(raw).encode('utf-8', 'replace')!r} is not valid UTF-8; rename it")
         path = raw.expanduser().absolute()
         if path.is_file():
+            # Any other file would be stored as a log whose every line is malformed, and every
+            # answer would count those lines as skipped until the file was forgotten.
+            if not path.name.endswith(".jsonl"):
+                raise InvalidInputError(
+                    f"{raw} is not a Claude Code log: Claude Code writes its logs as .jsonl files. "
+                    "Give a .jsonl file, or a folder that holds them (e.g. ~/.claude)."
+                )
             targets.append(Target(path, path.parent.parent))
         elif (path / "projects").is_dir():
             targets.append(Target(path / "projects", path / "projects"))
@@ -601,8 +609,8 @@ def identify(path: Path, projects_dir: Path) -> FileIdentity:
 
 
 def _walk(directory: Path, skipped: Counter[str]) -> Iterator[tuple[str, os.stat_result]]:
-    """Every ``*.jsonl`` file below a folder (or the file itself, whatever its name), with its stat."""
-    return logfiles.walk(directory, (".jsonl",), skipped, any_named_file=True)
+    """Every ``*.jsonl`` file below a folder (or the file itself), with its stat."""
+    return logfiles.walk(directory, (".jsonl",), skipped)
 
 
 # --- scanning ----------------------------------------------------------------------------------

@@ -48,17 +48,14 @@ def walk(
     root: Path,
     suffixes: tuple[str, ...],
     skipped: Counter[str] | None = None,
-    *,
-    any_named_file: bool = False,
 ) -> Iterator[tuple[str, os.stat_result]]:
     """Every file below ``root`` whose name ends in one of ``suffixes``, with its stat.
 
-    A ``root`` that is itself a file is yielded when its name has such a suffix, or always with
-    ``any_named_file`` (a file a person named). Names that are not valid UTF-8 are counted in
-    ``skipped`` as ``undecodable_name`` and left out.
+    A ``root`` that is itself a file is yielded when its name has such a suffix. Names that are not
+    valid UTF-8 are counted in ``skipped`` as ``undecodable_name`` and left out.
     """
     if root.is_file():
-        if any_named_file or root.name.endswith(suffixes):
+        if root.name.endswith(suffixes):
             with contextlib.suppress(OSError):
                 yield str(root), root.stat()
         return
