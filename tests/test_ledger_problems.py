@@ -13,6 +13,7 @@ import tempfile
 from collections.abc import Iterator
 from datetime import UTC, datetime
 from pathlib import Path
+from typing import Any
 
 import pytest
 from mcp import Client, StdioServerParameters
@@ -220,3 +221,91 @@ async def test_a_read_only_ledger_answers_with_a_warning(shared_home: Path, home
     assert any("the ledger is read-only" in w for w in spend.structured_content["warnings"])
     assert refused.is_error is True
     assert "cannot write the ledger" in refused.content[0].text  # type: ignore[union-attr]
+
+
+def slow_first_read(monkeypatch: pytest.MonkeyPatch) -> list[bool]:
+    """Make the next refresh hold the ledger's write lock for 1.5 s (longer than a refresh waits for
+    it) before reading, as a first read of a long history does; the list empties once it ran."""
+    import time
+
+    from cost_mcp import sync
+    from cost_mcp.store.connection import write_transaction
+
+    original = sync.read_local_logs
+    pending = [True]
+
+    def read_slowly(conn: Any, *args: Any, **kwargs: Any) -> Any:
+        if pending and pending.pop():
+            with write_transaction(conn):
+                time.sleep(1.5)
+        return original(conn, *args, **kwargs)
+
+    monkeypatch.setattr(sync, "read_local_logs", read_slowly)
+    return pending
+
+
+async def test_questions_asked_at_once_do_not_call_each_other_another_process(
+    client: Client, home: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # A model's parallel tool calls on a pooled PostgreSQL ledger ran their refreshes side by side
+    # on separate connections: one that held the write lock for over a second made the others give
+    # up, each saying another process was writing.
+    import anyio
+
+    from cost_mcp import server
+
+    await client.call_tool("get_spend", {})
+    assert await anyio.to_thread.run_sync(server._live[-1].reader.wait, 60)  # start-up read over
+    spend_line(home / "claude", "a")
+    pending = slow_first_read(monkeypatch)
+    answers: list[dict[str, Any]] = []
+
+    async def ask() -> None:
+        result = (await client.call_tool("get_spend", {})).structured_content
+        assert result is not None
+        answers.append(result)
+
+    async with anyio.create_task_group() as tg:
+        for _ in range(3):
+            tg.start_soon(ask)
+    print("W", [a["warnings"] for a in answers])
+    assert not pending  # the slow read ran
+    assert [a["total_usd"] for a in answers] == [3.000012] * 3
+    for answer in answers:
+        assert not any("another process" in w for w in answer["warnings"]), answer["warnings"]
+
+
+async def test_a_dashboards_requests_at_once_do_not_call_each_other_another_process(
+    home: Path, settings: Any, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # `cost-mcp dashboard` (every request refreshes): a page's requests side by side, as above.
+    import anyio
+    import httpx2
+
+    from cost_mcp.pricing import Pricer
+    from cost_mcp.store import Ledger
+    from cost_mcp.web.app import create_app
+
+    spend_line(home / "claude", "a")
+    ledger = Ledger(settings.db)
+    app = create_app(ledger, settings, Pricer(), token=None, allowed_hosts=["127.0.0.1"])
+    pending = slow_first_read(monkeypatch)
+    answers: list[dict[str, Any]] = []
+    try:
+        base = "http://127.0.0.1:8765"
+        async with httpx2.AsyncClient(transport=httpx2.ASGITransport(app=app), base_url=base) as http:
+
+            async def ask() -> None:
+                response = await http.get("/api/spend")
+                assert response.status_code == 200, response.text
+                answers.append(response.json())
+
+            async with anyio.create_task_group() as tg:
+                for _ in range(3):
+                    tg.start_soon(ask)
+    finally:
+        ledger.close()
+    assert not pending
+    assert [a["total_usd"] for a in answers] == [3.000012] * 3
+    for answer in answers:
+        assert not any("another process" in w for w in answer["warnings"]), answer["warnings"]

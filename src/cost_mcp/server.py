@@ -424,23 +424,20 @@ async def _query(
 
     over_http = ctx.request_context.request is not None
 
-    def refresh(conn: Conn) -> tuple[IngestResult | None, list[str]]:
+    def refresh() -> tuple[IngestResult | None, list[str]]:
         logs: Literal["budget", "skip"] = "skip" if state.reader.running else "budget"
-        return sync.refresh_or_skip(conn, state.settings, state.pricer, logs=logs)
-
-    def refresh_alone() -> tuple[IngestResult | None, list[str]]:
         with state.ledger.use() as conn:
-            return refresh(conn)
+            return sync.refresh_or_skip(conn, state.settings, state.pricer, logs=logs)
 
-    refreshed: tuple[IngestResult | None, list[str]] | None = None
-    if over_http:
-        # Waited for on the event loop, not in a worker thread holding a connection of the pool.
-        refresh_once = functools.partial(_run, refresh_alone)
-        refreshed = await state.refreshed.once(HTTP_REFRESH_EVERY_SECONDS, refresh_once)
+    # Waited for on the event loop, not in a worker thread holding a connection of the pool. Over
+    # stdio every question refreshes, but one at a time: questions asked at once (a model's parallel
+    # tool calls) ran their refreshes side by side on a PostgreSQL pool's connections, and one
+    # holding the write lock made the others skip, saying another process was writing.
+    every = HTTP_REFRESH_EVERY_SECONDS if over_http else 0.0
+    read, skipped = await state.refreshed.once(every, functools.partial(_run, refresh))
 
     def work() -> A:
         with state.ledger.use() as conn:
-            read, skipped = refresh(conn) if refreshed is None else refreshed
             if read is not None:
                 state.reader.continue_after(read)
             # Taken before answering: "complete" must mean everything was in the ledger by then.

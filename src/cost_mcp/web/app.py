@@ -113,33 +113,31 @@ def create_app(
     # (``refresh_every``) are labelled too.
     backlog = catchup.Backlog()
 
-    def refresh_now(conn: Conn) -> tuple[IngestResult | None, list[str]]:
-        # as the tools do: never wait behind another process's lock, read a read-only ledger
-        read, skipped = sync.refresh_or_skip(conn, ctx.settings, ctx.pricer)
+    def refresh_ledger() -> tuple[IngestResult | None, list[str]]:
+        with ctx.ledger.use() as conn:
+            # as the tools do: never wait behind another process's lock, read a read-only ledger
+            read, skipped = sync.refresh_or_skip(conn, ctx.settings, ctx.pricer)
         backlog.note(read)
         return read, skipped
-
-    def refresh_alone() -> tuple[IngestResult | None, list[str]]:
-        with ctx.ledger.use() as conn:
-            return refresh_now(conn)
 
     async def answer(request: Request, fn: Callable[[Conn], BaseModel]) -> Response:
         skipped: list[str] = []
 
         def work() -> BaseModel:
             with ctx.ledger.use() as conn:
-                warnings = refresh_now(conn)[1] if ctx.refresh and refresh_every is None else skipped
-                result = catchup.with_warnings(fn(conn), warnings)
+                result = catchup.with_warnings(fn(conn), skipped)
                 if isinstance(result, Answer):
                     # complete, or saying what it lacks: unread log lines, lines skipped as bad
                     return catchup.envelope(conn, result, backlog.progress())
                 return result
 
         try:
-            if ctx.refresh and refresh_every is not None:
-                # Waited for on the event loop, not on a worker thread holding a connection.
+            if ctx.refresh:
+                # Waited for on the event loop, not on a worker thread holding a connection. Without
+                # ``refresh_every`` every request still refreshes, one at a time: a page's requests
+                # side by side on a PostgreSQL pool made each other skip for "another process".
                 _, skipped = await recent.once(
-                    refresh_every, functools.partial(anyio.to_thread.run_sync, refresh_alone)
+                    refresh_every or 0.0, functools.partial(anyio.to_thread.run_sync, refresh_ledger)
                 )
             result = await anyio.to_thread.run_sync(work)
         except CostMcpError as exc:
