@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import contextlib
 import os
+import time
 from collections.abc import AsyncIterator, Iterator
 from datetime import UTC, datetime
 from pathlib import Path
@@ -79,15 +80,25 @@ def hour_of_day() -> int:
     return 12
 
 
+FAKECLOCK_SITE = Path(__file__).parent / "tools" / "site"
+"""The sitecustomize that sets a Python process's clock (see tests/tools/fakeclock.py)."""
+
+
 @pytest.fixture
-def clock(hour_of_day: int) -> Iterator[None]:
-    """Today at ``hour_of_day`` UTC, the clock running on from there, for everything in this process:
-    the seeding, the code under test and the test's own expectations. Calls seeded "30 s ago" are
-    then today's, this week's and this month's whenever the suite runs; at 00:00:10 they were
+def clock(hour_of_day: int, monkeypatch: pytest.MonkeyPatch) -> Iterator[None]:
+    """Today at ``hour_of_day`` UTC, the clock running on from there, for everything the test runs:
+    the seeding, the code under test, the test's own expectations and the Python processes it
+    starts (the CLI, a server), through tests/tools/site/sitecustomize.py. Calls seeded "30 s ago"
+    are then today's, this week's and this month's whenever the suite runs; at 00:00:10 they were
     yesterday's, and the dashboard's "today" rightly read $0 (CI ran so once, just after midnight).
     Any test that seeds "now" and then asks about a calendar period (``today``, ``this_month``,
-    ``last_7_days``...) takes it. Subprocesses keep the real clock (``.ci/fakeclock`` moves theirs)."""
+    ``last_7_days``...) takes it, as does one that straddles a midnight between its processes."""
     at = datetime.now(UTC).replace(hour=hour_of_day, minute=0, second=0, microsecond=0)
+    # Under .ci/fakeclock this process's clock is already off the real one, by the offset it set.
+    real_now = time.time() - float(os.environ.get("COST_MCP_FAKECLOCK_OFFSET") or 0)
+    monkeypatch.setenv("COST_MCP_FAKECLOCK_OFFSET", repr(at.timestamp() - real_now))
+    paths = [str(FAKECLOCK_SITE), os.environ.get("PYTHONPATH", "")]
+    monkeypatch.setenv("PYTHONPATH", os.pathsep.join(p for p in paths if p))
     with time_machine.travel(at, tick=True):
         yield
 

@@ -204,7 +204,7 @@ async def test_the_ingest_tool_fires_and_delivers(ops: str, client: Client, home
 
 
 async def test_the_sync_tool_fires_and_delivers(
-    ops: str, home: Path, monkeypatch: pytest.MonkeyPatch
+    ops: str, home: Path, monkeypatch: pytest.MonkeyPatch, clock: None
 ) -> None:
     today = datetime.now(UTC).date().isoformat()
     costs = {today: [{"object": "organization.costs.result", "amount": {"value": "5.00", "currency": "usd"}}]}
@@ -296,7 +296,7 @@ def test_cli_ingest_delivers_too(ops: str, home: Path) -> None:
     assert [p["threshold"] for p in Receiver.received] == ["0.5", "0.8", "1.0"]
 
 
-def test_cli_sync_delivers_too(ops: str, home: Path) -> None:
+def test_cli_sync_delivers_too(ops: str, home: Path, clock: None) -> None:
     today = datetime.now(UTC).date().isoformat()
     costs = {today: [{"object": "organization.costs.result", "amount": {"value": "5.00", "currency": "usd"}}]}
     r = Router(openai=FakeOpenAI({"/v1/organization/costs": costs}))

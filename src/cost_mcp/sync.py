@@ -572,13 +572,21 @@ def _nothing_read() -> IngestResult:
     )
 
 
-def refresh_local(conn: Conn, settings: Settings, pricer: Pricer, *, read_logs: bool = True) -> IngestResult:
-    """Read new log lines within ``settings.refresh_budget_seconds`` without touching the network,
-    and fire any budget threshold they push over: for agents' hot path (check_budget). With
-    ``read_logs`` false (a background reader is at it) nothing is read."""
-    if not read_logs:
+def refresh_local(
+    conn: Conn,
+    settings: Settings,
+    pricer: Pricer,
+    *,
+    logs: Literal["budget", "all", "skip"] = "budget",
+    progress: claude_code.ProgressCallback | None = None,
+) -> IngestResult:
+    """Read new log lines without touching the network, and fire any budget threshold they push
+    over: for agents' hot path (check_budget) and for a push. ``logs`` as :func:`refresh`'s: within
+    ``settings.refresh_budget_seconds``, ``all`` of them, or none (a background reader is at it)."""
+    if logs == "skip":
         return _nothing_read()
-    result = read_local_logs(conn, settings, pricer, settings.refresh_budget_seconds)
+    budget = None if logs == "all" else settings.refresh_budget_seconds
+    result = read_local_logs(conn, settings, pricer, budget, progress=progress)
     fire_alerts(conn, settings)
     return result
 
@@ -638,7 +646,7 @@ def refresh_or_skip(
     try:
         with lock_timeout(conn, lock_timeout_ms):
             if local:
-                return refresh_local(conn, settings, pricer, read_logs=logs != "skip"), []
+                return refresh_local(conn, settings, pricer, logs=logs, progress=progress), []
             return refresh(conn, settings, pricer, logs=logs, progress=progress), []
     except sqlite3.OperationalError as exc:
         if conn.in_transaction:

@@ -723,6 +723,26 @@ def test_local_server_pushes_on_its_own(team: Team, home: Path, monkeypatch: pyt
     assert _total(team.server_db, members=["ana@example.com"]) == _total(laptop.db) > 0
 
 
+def test_cli_push_reads_new_log_lines_first(team: Team, home: Path) -> None:
+    # A first `cost-mcp push` (or one from cron) sent nothing of what was logged since the last
+    # question: it pushed only the rows some earlier answer had happened to read.
+    laptop = _laptop(
+        home, "ana", "ana@example.com", [(f"msg_c{i}", f"req_c{i}", 100 + i, 10) for i in range(3)]
+    )
+    env = laptop.env(home, COST_MCP_TEAM_TOKEN=team.tokens["ana"])
+    first = _cli(env, "push", "--server", team.base)
+    assert first.returncode == 0, first.stderr
+    assert "pushed 3 usage rows" in first.stderr
+    assert _total(team.server_db, members=["ana@example.com"]) == _total(laptop.db) > 0
+
+    log = next((laptop.claude / "projects").rglob("*.jsonl"))
+    write(log, assistant("msg_c9", "req_c9", _iso(datetime.now(UTC)), session="ana-s1"), append=True)
+    second = _cli(env, "push", "--server", team.base)
+    assert second.returncode == 0, second.stderr
+    assert "pushed 1 usage rows" in second.stderr
+    assert _total(team.server_db, members=["ana@example.com"]) == _total(laptop.db)
+
+
 def test_jwt_from_the_identity_provider(home: Path) -> None:
     import threading
     from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer

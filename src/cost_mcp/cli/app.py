@@ -355,11 +355,14 @@ def log_progress(wanted: bool = True) -> Iterator[Callable[[int, int, str], None
 
 
 @contextmanager
-def ledger(fresh: bool = True, skipped: list[str] | None = None) -> Iterator[tuple[Settings, Conn]]:
+def ledger(
+    fresh: bool = True, skipped: list[str] | None = None, *, local: bool = False
+) -> Iterator[tuple[Settings, Conn]]:
     """Settings and the ledger, closed on exit. ``fresh``: every new log line is read in first (with a
     progress bar on a terminal), since a person waits for the whole answer rather than get a partial
-    one; commands that only change the ledger (budget set/delete) skip it. Why a refresh could not
-    run (a read-only or busy ledger) goes into ``skipped``, for the answer to carry (a script reading
+    one, and stale providers are synced unless ``local`` (a push sends only log usage); commands
+    that only change the ledger (budget set/delete) skip it. Why a refresh could not run (a
+    read-only or busy ledger) goes into ``skipped``, for the answer to carry (a script reading
     ``--json`` must see it too), or without it to stderr."""
     from cost_mcp.store import connect
 
@@ -377,6 +380,7 @@ def ledger(fresh: bool = True, skipped: list[str] | None = None) -> Iterator[tup
                     conn,
                     loaded,
                     Pricer.from_file(loaded.prices_file),
+                    local=local,
                     logs="all",
                     progress=progress,
                     lock_timeout_ms=None,

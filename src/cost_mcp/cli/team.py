@@ -6,7 +6,7 @@ import sys
 
 import click
 
-from cost_mcp.cli.app import EXIT_OK, cli, settings
+from cost_mcp.cli.app import EXIT_OK, cli, ledger, settings
 
 
 @cli.group()
@@ -105,16 +105,13 @@ def team_list() -> int:
 @click.option("--server", default=None, help="team server URL (default COST_MCP_TEAM_SERVER)")
 @click.option("--token", "bearer", default=None, help="bearer token (default COST_MCP_TEAM_TOKEN)")
 def push(server: str | None, bearer: str | None) -> int:
-    """Send usage the team server has not acknowledged yet."""
+    """Read new log lines, then send the usage the team server has not acknowledged yet."""
     from cost_mcp import push as push_api
-    from cost_mcp.store import connect
 
-    loaded = settings()
-    conn = connect(loaded.db)
-    try:
+    # Without the read, a first push (or one from cron) sent nothing of the usage logged since
+    # the last question: only what some earlier answer had happened to read.
+    with ledger(local=True) as (loaded, conn):
         stats = push_api.push(conn, loaded, server=server, token=bearer)
-    finally:
-        conn.close()
     print(
         f"pushed {stats.sent:,} usage rows in {stats.batches} batch(es), {stats.changed:,} new or grown "
         f"on the server; {stats.pending:,} left",
