@@ -145,7 +145,7 @@ async def test_model_breakdown_uses_billed_and_usage_data(fakes: Router) -> None
     assert data["total_usd"] == 7.5478912
 
 
-async def test_sync_providers_tool(fakes: Router) -> None:
+async def test_sync_providers_tool(clock: None, fakes: Router) -> None:
     from cost_mcp.server import mcp
 
     seen: list[tuple[float, float | None, str | None]] = []

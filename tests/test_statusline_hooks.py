@@ -35,11 +35,12 @@ NOW = datetime.now(UTC).replace(microsecond=0)
 
 
 @pytest.fixture(autouse=True)
-def now_is_the_tests_start(monkeypatch: pytest.MonkeyPatch) -> None:
-    """NOW, taken afresh as each test starts. Taken once at import, it was minutes old by the time
+def now_is_the_tests_start(monkeypatch: pytest.MonkeyPatch, clock: None) -> None:
+    """NOW, taken afresh as each test starts, today at noon (the ``clock`` fixture, which the CLI
+    subprocesses some tests start read too). Taken once at import, it was minutes old by the time
     a test ran, and past midnight the calls a test wrote "10 minutes ago" (before NOW's midnight)
-    were out of the statusline's "today" while its expectation, computed from NOW, counted them in.
-    Not a travel: the CLI subprocesses some tests start read the real clock, as this process does."""
+    were out of the statusline's "today" while its expectation, computed from NOW, counted them in;
+    taken at the test's start, a midnight during the test did the same."""
     monkeypatch.setattr(sys.modules[__name__], "NOW", datetime.now(UTC).replace(microsecond=0))
 
 

@@ -592,7 +592,8 @@ class SourceCoverage(Result):
 
 
 class SourceStatus(Result):
-    """How fresh one refresh job is: a log reader, or one provider's billing and usage APIs."""
+    """How fresh one refresh job is: a log reader, one provider's billing and usage APIs, or (on a
+    team server) one laptop's pushes."""
 
     source: str = Field(
         description="The refresh job: a log reader (claude_code, codex...) or a provider's APIs (openai...)."
@@ -602,7 +603,10 @@ class SourceStatus(Result):
         description="The data sources it brings in, as rows, filters and group_by name them "
         "(claude_code, openai-costs, openai-usage...).",
     )
-    kind: str = Field(description="'logs' (local files) or 'billing api' / 'usage api'.")
+    kind: str = Field(
+        description="'logs' (local files), 'billing api' / 'usage api', or 'push' (on a team server: "
+        "a member's laptop sending its usage; last_success is its last push)."
+    )
     status: Literal["ok", "stale", "error", "never"]
     last_success: str | None
     last_error: str | None

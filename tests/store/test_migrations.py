@@ -35,6 +35,35 @@ def test_older_schema_is_brought_up_to_date(tmp_path: Path) -> None:
     assert names == [name for name, _ in MIGRATIONS]
 
 
+def test_push_senders_start_from_the_pushes_already_received(tmp_path: Path) -> None:
+    path = tmp_path / "cost.db"
+    old = sqlite3.connect(path)
+    old.isolation_level = None
+    old.execute("CREATE TABLE _migrations (name TEXT PRIMARY KEY, applied_at TEXT NOT NULL)")
+    for name, fn in MIGRATIONS[: [n for n, _ in MIGRATIONS].index("m024_push_senders")]:
+        fn(old)
+        old.execute("INSERT INTO _migrations VALUES (?, '2026-01-01')", (name,))
+    old.executemany(
+        "INSERT INTO team_pushes (token_name, member, received_ms, events, changed) VALUES (?, ?, ?, ?, ?)",
+        [
+            ("ana-laptop", "ana@x", 1_000, 5, 5),
+            ("ana-laptop", "ana@x", 3_000, 2, 2),
+            ("bob", "bob@x", 2_000, 1, 1),
+        ],
+    )
+    old.close()
+    conn = connect(path)
+    from cost_mcp.store import team
+
+    assert [(s.token_name, s.member, s.last_ms) for s in team.push_senders(conn)] == [
+        ("ana-laptop", "ana@x", 3_000),
+        ("bob", "bob@x", 2_000),
+    ]
+    assert [s.token_name for s in team.push_senders(conn, ["bob@x"])] == ["bob"]
+    assert team.push_senders(conn, []) == []
+    conn.close()
+
+
 def test_newer_schema_is_refused_with_advice(tmp_path: Path) -> None:
     path = tmp_path / "cost.db"
     connect(path).close()

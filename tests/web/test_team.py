@@ -743,6 +743,30 @@ def test_cli_push_reads_new_log_lines_first(team: Team, home: Path) -> None:
     assert _total(team.server_db, members=["ana@example.com"]) == _total(laptop.db)
 
 
+def test_answers_say_when_each_laptop_last_pushed(team: Team, home: Path) -> None:
+    # A team's total silently lacked whatever a laptop had not pushed (offline for three days):
+    # each laptop's last push is in the answer's sources, a member seeing only their own.
+    for name in ("ana", "bob"):
+        laptop = _laptop(home, name, f"{name}@example.com", [(f"msg_{name}", f"req_{name}", 100, 10)])
+        done = _cli(laptop.env(home, COST_MCP_TEAM_TOKEN=team.tokens[name]), "push", "--server", team.base)
+        assert done.returncode == 0, done.stderr
+
+    def pushes(token: str) -> dict[str, Any]:
+        answer = _spend_by_member(team.base, token)
+        assert not answer.is_error, answer.content
+        sources = answer.structured_content["sources"]
+        return {s["source"]: s for s in sources if s["kind"] == "push"}
+
+    seen = pushes(team.tokens["admin"])
+    assert set(seen) == {"push:ana", "push:bob"}
+    for name in ("ana", "bob"):
+        assert seen[f"push:{name}"]["status"] == "ok"
+        assert f"{name}@example.com" in seen[f"push:{name}"]["last_refresh"]
+        pushed = datetime.fromisoformat(seen[f"push:{name}"]["last_success"])
+        assert timedelta(0) <= datetime.now(UTC) - pushed < timedelta(minutes=5)
+    assert set(pushes(team.tokens["ana"])) == {"push:ana"}
+
+
 def test_jwt_from_the_identity_provider(home: Path) -> None:
     import threading
     from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer

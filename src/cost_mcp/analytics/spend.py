@@ -42,6 +42,7 @@ from cost_mcp.sources import registry
 from cost_mcp.store import alerts as alert_store
 from cost_mcp.store import rollup, session_rows, source_state
 from cost_mcp.store import spend as spend_store
+from cost_mcp.store import team as team_store
 from cost_mcp.store.buckets import ATTRIBUTION_ONLY, DAY_MS
 from cost_mcp.store.connection import Conn
 from cost_mcp.store.known import data_source, provider_data_sources
@@ -211,7 +212,8 @@ def get_spend(
     by_basis: dict[str, Decimal] = defaultdict(Decimal)
     for r in shown.rows:
         by_basis[r.basis] += r.cost_usd
-    statuses = source_statuses(conn, settings)  # read once: the warnings and the result show it
+    # read once: the warnings and the result show it
+    statuses = source_statuses(conn, settings, members=filters.members)
     warnings = _warnings(slices, settings, conn, statuses, local_only, dims) + _pricing_warnings(
         conn, p, filters, slices
     )
@@ -781,8 +783,11 @@ def _row_fields(group: dict[str, str | None], g: _Group) -> dict[str, Any]:
 # --- freshness and warnings ---------------------------------------------------------------------
 
 
-def source_statuses(conn: Conn, settings: Settings, now: datetime | None = None) -> list[SourceStatus]:
-    """Freshness of every source that has ever run, plus configured providers that never have."""
+def source_statuses(
+    conn: Conn, settings: Settings, now: datetime | None = None, members: Sequence[str] | None = None
+) -> list[SourceStatus]:
+    """Freshness of every source that has ever run, plus configured providers that never have, and
+    on a team server when each laptop last pushed (only ``members``' laptops, with them)."""
     moment = now or datetime.now(UTC)
     statuses: list[SourceStatus] = []
     seen: set[str] = set()
@@ -832,6 +837,19 @@ def source_statuses(conn: Conn, settings: Settings, now: datetime | None = None)
                     last_error=None,
                 )
             )
+    for sender in team_store.push_senders(conn, members):
+        last = datetime.fromtimestamp(sender.last_ms / 1000, UTC)
+        statuses.append(
+            SourceStatus(
+                source=f"push:{sender.token_name}",
+                kind="push",
+                # Old is not a warning: a laptop nobody used pushes nothing, and only its date tells.
+                status="stale" if moment - last > STALE_AFTER else "ok",
+                last_success=last.isoformat(),
+                last_error=None,
+                last_refresh=f"usage pushed by {sender.member}'s token {sender.token_name}",
+            )
+        )
     return statuses
 
 

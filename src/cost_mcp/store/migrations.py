@@ -872,3 +872,25 @@ def m023_push_claims(conn: Conn) -> None:
         'CREATE UNLOGGED TABLE push_claims (source TEXT COLLATE "C" NOT NULL, '
         'message_id TEXT COLLATE "C" NOT NULL, PRIMARY KEY (source, message_id))'
     )
+
+
+@migration
+def m024_push_senders(conn: Conn) -> None:
+    """When each token (a member's laptop) last pushed, so that a team's answers say how fresh each
+    laptop's usage is: a total that lacks the last three days of a laptop that stopped pushing must
+    say so. One row per token and member, moved forward by every push; ``team_pushes`` (a row per
+    batch, millions a year for a team) would need a scan per answer to tell."""
+    conn.execute(
+        """
+        CREATE TABLE push_senders (
+            token_name TEXT NOT NULL,
+            member TEXT NOT NULL,
+            last_ms BIGINT NOT NULL,
+            PRIMARY KEY (token_name, member)
+        )
+        """
+    )
+    conn.execute(
+        "INSERT INTO push_senders (token_name, member, last_ms) "
+        "SELECT token_name, member, MAX(received_ms) FROM team_pushes GROUP BY token_name, member"
+    )

@@ -377,11 +377,38 @@ def _store(
         if changed:
             _count_and_roll_up(conn, member, rows, prices, counted, old_ts, seen, stored_keys, recount)
         conn.execute(_RECORD_PUSH, (token_name, member, now_ms, len(rows), changed))
+        # Last, so that two pushes of one token never wait on this row while holding others.
+        conn.execute(_RECORD_SENDER, (token_name, member, now_ms))
     return changed
+
+
+@dataclass(frozen=True, slots=True)
+class PushSender:
+    """A token that has pushed usage: whose, and when it last did."""
+
+    token_name: str
+    member: str
+    last_ms: int
+
+
+def push_senders(conn: Conn, members: Sequence[str] | None = None) -> list[PushSender]:
+    """Every token that has pushed (only ``members``' with them), most recent first."""
+    sql = "SELECT token_name, member, last_ms FROM push_senders"
+    params: list[str] = []
+    if members is not None:
+        sql += f" WHERE member IN ({', '.join('?' for _ in members)})" if members else " WHERE false"
+        params = list(members)
+    rows = conn.execute(sql + " ORDER BY last_ms DESC, token_name", params).fetchall()
+    return [PushSender(str(t), str(m), int(ms)) for t, m, ms in rows]
 
 
 _RECORD_PUSH = (
     "INSERT INTO team_pushes (token_name, member, received_ms, events, changed) VALUES (?, ?, ?, ?, ?)"
+)
+_RECORD_SENDER = (
+    "INSERT INTO push_senders (token_name, member, last_ms) VALUES (?, ?, ?) "
+    "ON CONFLICT (token_name, member) DO UPDATE SET last_ms = excluded.last_ms "
+    "WHERE excluded.last_ms > push_senders.last_ms"
 )
 _CLAIM = (
     "INSERT INTO push_claims (source, message_id) SELECT DISTINCT source, message_id FROM {stage} "
