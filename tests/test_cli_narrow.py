@@ -110,6 +110,27 @@ def test_money_columns_line_up_on_the_right(home: Path) -> None:
         assert row.index(limit) + len(limit) == end, (row, header)
 
 
+def test_a_narrow_comparison_keeps_its_columns(heavy_logs: Path) -> None:
+    # The change's parts were lines of text: at 80 columns each meaning ran on from column 0, under
+    # the part names; the per-model amounts were left-aligned.
+    args = ("compare", "--before", "2026-03-03..2026-03-09", "--after", "2026-03-10..2026-03-16")
+    lines = at(80, *args, "--group-by", "model").stdout.splitlines()
+    change = next(i for i, line in enumerate(lines) if line.startswith("change:"))
+    header = next(i for i, line in enumerate(lines) if line.split()[:1] == ["model"])
+    parts = lines[change + 1 : header]
+    meaning = parts[0].index("more or fewer calls")
+    names = {"volume", "mix", "tokens_per_call", "caching", "price"}
+    assert len([line for line in parts if line.split()[0] not in names]) > 0  # some meaning folded
+    for line in parts:
+        if line.split()[0] not in names:
+            assert line[:meaning].strip() == "", line  # folded under its own column
+
+    end = lines[header].index(" after ") + len(" after")
+    row = next(line for line in lines if line.split()[:1] == [LONG_MODEL])
+    amount = row.split()[2]
+    assert amount.startswith("$") and row.index(amount, len(LONG_MODEL)) + len(amount) == end, row
+
+
 def test_a_report_shows_its_alert_once_and_no_log_lines(home: Path, caplog: pytest.LogCaptureFixture) -> None:
     """A person reads the answer: the alert it carries, once, and no log records besides (stderr
     had "INFO cost_mcp.sync: read 1 new ..." before every table, and the alert a second time)."""

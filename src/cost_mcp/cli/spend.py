@@ -15,7 +15,7 @@ from zoneinfo import ZoneInfo
 import click
 from pydantic import Field
 from rich.console import Console
-from rich.table import Table
+from rich.table import Column, Table
 
 from cost_mcp.cli.app import (
     EXIT_OK,
@@ -680,10 +680,16 @@ def _render_compare(out: Console, result: Comparison) -> None:
     out.print(whole(table))
     pct = f" ({result.change_percent:+}%)" if result.change_percent is not None else ""
     out.print(f"\n[bold]change: {format_usd(result.change_usd)}[/bold]{pct}", highlight=False)
+    # A table, so that a meaning too long for the line folds under itself, not under the part.
+    parts = Table(
+        "part", Column("usd", justify="right", no_wrap=True), "meaning", box=None, show_header=False
+    )
     for part in result.parts:
-        out.print(f"  {part.part:<16} {format_usd(part.usd):>12}  {part.meaning}", highlight=False)
+        parts.add_row(part.part, format_usd(part.usd), part.meaning)
+    out.print(whole(parts), highlight=False)
     if result.rows:
-        rows = Table(*result.group_by, "before", "after", "change", box=None)
+        money = [Column(name, justify="right") for name in ("before", "after", "change")]
+        rows = Table(*result.group_by, *money, box=None)
         for r in result.rows:
             rows.add_row(
                 *r.group.values(),
@@ -691,6 +697,6 @@ def _render_compare(out: Console, result: Comparison) -> None:
                 format_usd(r.after_cost_usd),
                 format_usd(r.change_usd),
             )
-        out.print(rows)
+        out.print(whole(rows))
         if result.more_rows:
             out.print(f"  ... and {result.more_rows:,} more rows (see --json)")

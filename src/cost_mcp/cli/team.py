@@ -105,7 +105,7 @@ def team_list() -> int:
 @click.option("--server", default=None, help="team server URL (default COST_MCP_TEAM_SERVER)")
 @click.option("--token", "bearer", default=None, help="bearer token (default COST_MCP_TEAM_TOKEN)")
 def push(server: str | None, bearer: str | None) -> int:
-    """Read new log lines, then send the usage the team server has not acknowledged yet."""
+    """Send the team server the usage it lacks (reads new log lines first)."""
     from cost_mcp import push as push_api
 
     # Without the read, a first push (or one from cron) sent nothing of the usage logged since
