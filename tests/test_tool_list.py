@@ -127,6 +127,19 @@ async def test_results_are_structured_behind_a_minimal_output_schema(client: Cli
             {"name": "ok", "amount_usd": 5, "period": "year"},
             "set_budget: argument 'period' got \"year\"; allowed: one of day, week, month",
         ),
+        (
+            "record_usage",
+            {
+                "provider": "openai",
+                "agent": "bot",
+                "model": "gpt-5-mini",
+                "input_tokens": 1,
+                "output_tokens": 1,
+                "timestamp": "yesterday",
+            },
+            "record_usage: argument 'timestamp' got \"yesterday\" (input should be a valid datetime or date, "
+            "input is too short); allowed: an ISO 8601 time with its offset, e.g. 2026-12-04T10:30:00Z",
+        ),
     ],
 )
 async def test_a_bad_argument_is_one_line_naming_it_what_was_given_and_what_is_allowed(

@@ -109,7 +109,7 @@ def allowed(schema: Mapping[str, Any], root: Mapping[str, Any] | None = None) ->
     if kind in ("integer", "number"):
         return _range("an integer" if kind == "integer" else "a number", schema)
     if kind == "string":
-        return _text(schema)
+        return _FORMATS.get(str(schema.get("format"))) or _text(schema)
     if kind == "boolean":
         return "true or false"
     if kind == "array":
@@ -143,6 +143,13 @@ def _range(noun: str, schema: Mapping[str, Any]) -> str:
     if below is not None:
         parts.append(f"below {below}")
     return f"{noun} {' and '.join(parts)}" if parts else noun
+
+
+_FORMATS = {
+    "date-time": "an ISO 8601 time with its offset, e.g. 2026-12-04T10:30:00Z",
+    "date": "a date, YYYY-MM-DD",
+}
+"""What a string of a JSON Schema format holds: "text" told a model sending "yesterday" nothing."""
 
 
 def _text(schema: Mapping[str, Any]) -> str:
