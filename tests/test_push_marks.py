@@ -250,3 +250,20 @@ def test_doctor_shows_the_team_settings_and_pending_events_never_the_token(
     assert "team server   http://team.example/…: token set, last push" in text
     assert "2 event(s) sent, 1 event(s) pending" in text
     assert secret not in as_json + text
+
+
+def test_an_unreachable_server_says_why_and_never_the_token(monkeypatch: pytest.MonkeyPatch) -> None:
+    import socket
+
+    with socket.socket() as sock:  # a port nothing listens on once this is closed
+        sock.bind(("127.0.0.1", 0))
+        port = sock.getsockname()[1]
+    waits: list[float] = []
+    monkeypatch.setattr(push.time, "sleep", waits.append)
+    token = "cmt_" + "s" * 43
+    with pytest.raises(push.PushError) as raised:
+        push.http_sender(f"http://127.0.0.1:{port}", token, b"{}")
+    message = str(raised.value)
+    assert "Connection refused" in message and f"after {push.RETRIES} attempts" in message
+    assert "is it running, and is the URL right?" in message
+    assert token not in message and len(waits) == push.RETRIES - 1

@@ -378,7 +378,7 @@ def http_sender(url: str, token: str, body: bytes) -> PushAnswer:
     30 s), anything else is a PushError that says what the server said (never the token)."""
     import httpx2
 
-    from cost_mcp.sources.http import TIMEOUT, USER_AGENT
+    from cost_mcp.sources.http import TIMEOUT, USER_AGENT, secret_forms
 
     headers = {
         "Authorization": f"Bearer {token}",
@@ -393,7 +393,17 @@ def http_sender(url: str, token: str, body: bytes) -> PushAnswer:
                 response = client.post(f"{url}/api/push", content=body, headers=headers)
             except httpx2.HTTPError as exc:
                 if attempt == RETRIES - 1:
-                    raise PushError(f"cannot reach the team server {url}: {type(exc).__name__}") from None
+                    # httpx's message ("[Errno 111] Connection refused") says which of a typo, a
+                    # stopped server or a firewall it is; it never holds the headers (the token),
+                    # scrubbed all the same.
+                    detail = str(exc)
+                    for form in secret_forms(token):
+                        detail = detail.replace(form, "[redacted]")
+                    raise PushError(
+                        f"cannot reach the team server {url} ({type(exc).__name__}: "
+                        f"{detail[:200] or 'no detail'}) after {RETRIES} attempts: is it running, "
+                        "and is the URL right?"
+                    ) from None
                 time.sleep(wait)
                 wait *= 2
                 continue
