@@ -254,12 +254,13 @@ def test_doctor_shows_the_team_settings_and_pending_events_never_the_token(
 
 def test_an_unreachable_server_says_why_and_never_the_token(monkeypatch: pytest.MonkeyPatch) -> None:
     import socket
+    import time
 
     with socket.socket() as sock:  # a port nothing listens on once this is closed
         sock.bind(("127.0.0.1", 0))
         port = sock.getsockname()[1]
     waits: list[float] = []
-    monkeypatch.setattr(push.time, "sleep", waits.append)
+    monkeypatch.setattr(time, "sleep", waits.append)  # the backoff between attempts
     token = "cmt_" + "s" * 43
     with pytest.raises(push.PushError) as raised:
         push.http_sender(f"http://127.0.0.1:{port}", token, b"{}")
