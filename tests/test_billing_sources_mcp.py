@@ -97,7 +97,7 @@ async def test_a_wrong_secret_fails_the_source_and_names_the_variables(
 
 
 async def test_google_and_azure_sync_together_through_the_tool(
-    azure: Router, home: Path, monkeypatch: pytest.MonkeyPatch
+    clock: None, azure: Router, home: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     from cryptography.hazmat.primitives import serialization
     from cryptography.hazmat.primitives.asymmetric import rsa

@@ -218,7 +218,7 @@ def test_subscription_add_list_remove() -> None:
     assert "No subscriptions" in run("subscription", "list").stdout
 
 
-def test_report_chart_stops_at_today_and_unpriced_never_shows_as_zero(home: Path) -> None:
+def test_report_chart_stops_at_today_and_unpriced_never_shows_as_zero(clock: None, home: Path) -> None:
     from datetime import UTC, datetime, timedelta
 
     from tests.sources.claude_logs import assistant, session_file, write

@@ -340,7 +340,7 @@ async def test_get_spend_over_a_real_stdio_subprocess(home: Path) -> None:
     assert result.structured_content["total_usd"] == 0.024
 
 
-async def test_agent_scenario_daily_budget_until_refused(client: Client) -> None:
+async def test_agent_scenario_daily_budget_until_refused(clock: None, client: Client) -> None:
     """An agent sets a $5 daily budget, records calls until check_budget refuses the next one, and
     budget_status reports it exceeded with each alert delivered exactly once."""
     made = await client.call_tool(
