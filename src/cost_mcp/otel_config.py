@@ -2,14 +2,33 @@
 
 from __future__ import annotations
 
+import ipaddress
 import json
+from urllib.parse import urlsplit
 
 DEFAULT_SERVER = "http://127.0.0.1:4318"
+TOKEN_ENV = "COST_MCP_TEAM_TOKEN"
+"""The variable the shell snippets read the bearer token from (a laptop's push reads it too)."""
+PLACEHOLDER = "cmt_..."
+"""Where a settings file that expands no variable needs the token itself."""
 
 
-def claude_code_env(server: str) -> dict[str, str]:
-    """Claude Code's telemetry environment: events (the ledger's source) and metrics (cross-check)."""
-    return {
+def is_loopback(server: str) -> bool:
+    """Whether ``server``'s host is this machine: a server there answers without a token until one
+    exists, one anywhere else always needs one (``serve --http`` refuses other addresses without)."""
+    host = urlsplit(server).hostname or ""
+    if host == "localhost":
+        return True
+    try:
+        return ipaddress.ip_address(host).is_loopback
+    except ValueError:
+        return False
+
+
+def claude_code_env(server: str, token: str | None = None) -> dict[str, str]:
+    """Claude Code's telemetry environment: events (the ledger's source) and metrics (cross-check),
+    with ``token`` (or a reference to it) as the bearer when given."""
+    env = {
         "CLAUDE_CODE_ENABLE_TELEMETRY": "1",
         "OTEL_LOGS_EXPORTER": "otlp",
         "OTEL_METRICS_EXPORTER": "otlp",
@@ -17,14 +36,23 @@ def claude_code_env(server: str) -> dict[str, str]:
         "OTEL_EXPORTER_OTLP_ENDPOINT": server,
         "OTEL_EXPORTER_OTLP_METRICS_TEMPORALITY_PREFERENCE": "delta",
     }
+    if token is not None:
+        env["OTEL_EXPORTER_OTLP_HEADERS"] = f"Authorization=Bearer {token}"
+    return env
 
 
-def snippet(server: str) -> str:
-    """Shell exports, a managed-settings JSON block and the Codex and Gemini CLI settings for ``server``."""
+def snippet(server: str, bearer: bool | None = None) -> str:
+    """Shell exports, a managed-settings JSON block and the Codex and Gemini CLI settings for
+    ``server``; with ``bearer`` (by default: when the server is not on this machine) each sends
+    the token too, or the server refuses every export with 401 and the agents drop it unseen."""
     server = server.rstrip("/")
-    env = claude_code_env(server)
-    exports = "\n".join(f"export {k}={v}" for k, v in env.items())
-    managed = json.dumps({"env": env}, indent=2)
+    bearer = not is_loopback(server) if bearer is None else bearer
+    shell_token = f"${TOKEN_ENV}" if bearer else None
+    exports = "\n".join(
+        f'export {k}="{v}"' if " " in v else f"export {k}={v}"
+        for k, v in claude_code_env(server, shell_token).items()
+    )
+    managed = json.dumps({"env": claude_code_env(server, PLACEHOLDER if bearer else None)}, indent=2)
     gemini = json.dumps(
         {
             "telemetry": {
@@ -37,21 +65,36 @@ def snippet(server: str) -> str:
         },
         indent=2,
     )
-    return f"""# Claude Code: in the shell that starts `claude`
+    codex_headers = f', headers = {{ "Authorization" = "Bearer ${{{TOKEN_ENV}}}" }}' if bearer else ""
+    header = f'\nexport OTEL_EXPORTER_OTLP_HEADERS="Authorization=Bearer ${TOKEN_ENV}"' if bearer else ""
+    who = (
+        f"# The token: each member's own in {TOKEN_ENV} (`cost-mcp token create NAME --member EMAIL`"
+        " on\n# the server), so that their events count as theirs.\n\n"
+        if bearer
+        else ""
+    )
+    fleet = (
+        f"# ({PLACEHOLDER}: one token for every machine. A member's token makes every event that"
+        " member's;\n# an admin token keeps each event's own user.email, and can also read and manage"
+        " everything.)\n"
+        if bearer
+        else ""
+    )
+    return f"""{who}# Claude Code: in the shell that starts `claude`
 {exports}
 
 # Claude Code, fleet-wide: the "env" block of managed-settings.json (locks the endpoint for everyone)
-{managed}
+{fleet}{managed}
 
 # Codex: ~/.codex/config.toml
 [otel]
 log_user_prompt = false
-exporter = {{ otlp-http = {{ endpoint = "{server}/v1/logs", protocol = "binary" }} }}
+exporter = {{ otlp-http = {{ endpoint = "{server}/v1/logs", protocol = "binary"{codex_headers} }} }}
 
-# Gemini CLI: ~/.gemini/settings.json
+# Gemini CLI: ~/.gemini/settings.json{header and " (and OpenTelemetry's own variable, in its shell)"}{header}
 {gemini}
 
 # Any app instrumented with the OpenTelemetry GenAI conventions (pydantic-ai/logfire, OpenLLMetry...)
 export OTEL_EXPORTER_OTLP_TRACES_ENDPOINT={server}/v1/traces
-export OTEL_EXPORTER_OTLP_TRACES_PROTOCOL=http/protobuf
+export OTEL_EXPORTER_OTLP_TRACES_PROTOCOL=http/protobuf{header}
 """

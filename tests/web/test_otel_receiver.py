@@ -529,9 +529,56 @@ def test_otel_config_points_agents_here(capsys: pytest.CaptureFixture[str]) -> N
     assert "export OTEL_EXPORTER_OTLP_ENDPOINT=http://10.0.0.5:4318\n" in out
     assert "CLAUDE_CODE_ENABLE_TELEMETRY" in out
     assert '"otlpEndpoint": "http://10.0.0.5:4318"' in out
-    assert 'endpoint = "http://10.0.0.5:4318/v1/logs"' in out
+    assert 'endpoint = "http://10.0.0.5:4318/v1/logs", protocol = "binary", headers = {' in out
     managed = out.split("managed-settings.json (locks the endpoint for everyone)\n", 1)[1].split("\n\n", 1)[0]
-    assert json.loads(managed)["env"]["OTEL_EXPORTER_OTLP_PROTOCOL"] == "http/protobuf"
+    env = json.loads(managed[managed.index("{") :])["env"]
+    assert env["OTEL_EXPORTER_OTLP_PROTOCOL"] == "http/protobuf"
+    # Another machine's server always needs a token; the file expands no variable: a placeholder.
+    assert env["OTEL_EXPORTER_OTLP_HEADERS"] == "Authorization=Bearer cmt_..."
+
+
+@pytest.fixture
+def ana_token(settings: Settings) -> str:
+    """A member's token, made before the server starts (it reads whether tokens exist at start)."""
+    from cost_mcp.store import team
+
+    conn = connect(settings.db)
+    try:
+        return team.create_token(conn, "ana-laptop", "ana@example.com")
+    finally:
+        conn.close()
+
+
+def test_otel_config_for_a_team_server_sends_the_members_token(
+    ana_token: str,
+    server: str,
+    settings: Settings,
+    capsys: pytest.CaptureFixture[str],
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    # With tokens the server refuses an export without one (401), and an agent drops what it could
+    # not send without a word: the printed settings must carry the bearer.
+    from cost_mcp.cli import main
+
+    _send_logs(server, [_api_request("req_no_token", _ago(5), Tokens(input=1, output=1))])
+    assert _rows(settings) == []  # refused
+
+    assert main(["otel-config", "--server", server]) == 0
+    assert "Authorization" not in capsys.readouterr().out  # this machine: no token unless asked
+    assert main(["otel-config", "--server", server, "--bearer"]) == 0
+    out = capsys.readouterr().out
+    exports = "\n".join(line for line in out.splitlines() if line.startswith("export OTEL_EXPORTER_OTLP_"))
+    # As the member's shell reads them, with the token in COST_MCP_TEAM_TOKEN.
+    shell = subprocess.run(
+        ["bash", "-c", f'{exports}\nprintf %s "$OTEL_EXPORTER_OTLP_HEADERS"'],
+        env={"PATH": os.environ["PATH"], "COST_MCP_TEAM_TOKEN": ana_token},
+        capture_output=True,
+        text=True,
+        check=True,
+    )
+    monkeypatch.setenv("OTEL_EXPORTER_OTLP_HEADERS", shell.stdout)
+    _send_logs(server, [_api_request("req_token", _ago(5), Tokens(input=1, output=1))])
+    assert [(r["request_id"], r["member"]) for r in _rows(settings)] == [("req_token", "ana@example.com")]
 
 
 def test_the_server_fixture_kills_a_server_that_ignores_sigterm() -> None:

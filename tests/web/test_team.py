@@ -986,8 +986,12 @@ def test_token_and_team_commands(settings: Settings, capsys: pytest.CaptureFixtu
     from cost_mcp.cli import main
 
     assert main(["token", "create", "ana-laptop", "--member", "ana@example.com"]) == 0
-    token = capsys.readouterr().out.strip()
+    made = capsys.readouterr()
+    token = made.out.strip()
     assert token.startswith("cmt_")
+    assert "restart a running `cost-mcp serve --http`" in made.err  # the first token
+    assert main(["token", "create", "bob-laptop", "--member", "bob@example.com"]) == 0
+    assert "restart" not in capsys.readouterr().err
     assert main(["token", "list"]) == 0
     listed = capsys.readouterr().out
     assert "ana-laptop\tana@example.com\tmember" in listed and "live" in listed and token not in listed

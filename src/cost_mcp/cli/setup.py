@@ -81,11 +81,16 @@ def serve(http: bool, host: str, port: int, workers: int) -> int:
 
 @cli.command("otel-config")
 @click.option("--server", default=None, help="this server's URL (default http://127.0.0.1:4318)")
-def otel_config(server: str | None) -> int:
+@click.option(
+    "--bearer/--no-bearer",
+    default=None,
+    help="send a bearer token (default: when the server is not on this machine)",
+)
+def otel_config(server: str | None, bearer: bool | None) -> int:
     """Print settings that send agents' telemetry here."""
     from cost_mcp.otel_config import DEFAULT_SERVER, snippet
 
-    print(snippet(server or DEFAULT_SERVER))
+    print(snippet(server or DEFAULT_SERVER, bearer))
     return EXIT_OK
 
 

@@ -25,10 +25,17 @@ def token_create(name: str, member: str, role: str) -> int:
 
     conn = connect(settings().db)
     try:
+        first = not team_store.has_live_tokens(conn)
         secret = team_store.create_token(conn, name, member, role)
     finally:
         conn.close()
     print(f"token {name} for {member.strip().lower()} ({role}); shown once, keep it secret:", file=sys.stderr)
+    if first:
+        # The server decides at start whether it needs tokens (and may listen beyond loopback).
+        print(
+            "the first token: restart a running `cost-mcp serve --http` for it to require tokens",
+            file=sys.stderr,
+        )
     print(secret)
     return EXIT_OK
 
