@@ -95,3 +95,21 @@ def test_a_period_that_ended_still_gives_this_weeks_rate(conn: Conn, settings: S
     assert f.burn_rate_period_usd_per_day == Decimal("0.166666667")  # $5 over 30 days, to the nano-dollar
     assert f.burn_rate_7d_usd_per_day == Decimal(3)  # was $0: those days lay outside September's read
     assert f.projected_usd == Decimal(5)  # no day left to extrapolate
+
+
+def test_calls_with_no_price_are_said_not_shown_as_nothing(conn: Conn, settings: Settings) -> None:
+    # spent_usd read $0.00 for a month of calls no price was known for, and nothing said so.
+    record_call(
+        conn,
+        Pricer(),
+        provider="openai",
+        model="no-such-model-x",
+        tokens=Tokens(input=1000, output=10),
+        agent="bot",
+        timestamp=NOW - timedelta(days=2),
+        now=NOW,
+    )
+    p = resolve_period("this_month", tz=settings.tz, now=NOW)
+    result = spend_forecast(conn, settings, p, now=NOW)
+    assert result.spent_usd == 0
+    assert any("no-such-model-x: 1 call(s)" in w and "no known price" in w for w in result.warnings)

@@ -97,7 +97,10 @@ def spend_forecast(
                 )
         day += timedelta(days=1)
     q = Decimal("0.000000001")
-    warnings = []
+    # What the period's own total says it lacks (calls with no price, a provider's failed sync, a
+    # day its bill has not reached), which the figures above inherit: spent_usd read "$0.00" for a
+    # month of unpriced calls, with nothing to say so.
+    warnings = get_spend(conn, settings, p, [], take_alerts=False, today=today).warnings
     if len(daily) < MIN_HISTORY_DAYS:
         warnings.append(f"only {len(daily)} day(s) of history: anomalies need at least {MIN_HISTORY_DAYS}")
     return Forecast(
