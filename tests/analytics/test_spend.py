@@ -292,6 +292,14 @@ def test_summary_reads_at_a_glance(home: Path, conn: Conn, settings: Settings) -
     assert "claude-sonnet-4-5-20250929" in text
 
 
+def test_summary_shows_calls_with_no_price_as_unpriced(home: Path, conn: Conn, settings: Settings) -> None:
+    logs(home, assistant("m1", "r1", "2026-11-02T09:00:00.000Z", model="no-such-model-x"))
+    ingest(conn, settings, Pricer())
+    text = summary_text(conn, settings, now=datetime(2026, 11, 2, 12, tzinfo=UTC))
+    assert "today: 2026-11-02: unpriced (estimated unpriced)" in text
+    assert "no-such-model-x: 1 call(s)" in text
+
+
 def test_sources_say_what_the_last_refresh_brought_in(home: Path, conn: Conn, settings: Settings) -> None:
     logs(home, assistant("m1", "r1", "2026-11-02T09:00:00.000Z"))
     ingest(conn, settings, Pricer())

@@ -11,7 +11,7 @@ from cost_mcp.analytics.budgets import list_budgets, states_of
 from cost_mcp.analytics.spend import Filters, get_spend, period_info
 from cost_mcp.config import Settings
 from cost_mcp.models import ModelBreakdown, ModelRow, SpendResult
-from cost_mcp.money import format_usd
+from cost_mcp.money import format_cost, format_usd
 from cost_mcp.periods import Period, previous_period, resolve_period
 from cost_mcp.store.connection import Conn
 
@@ -132,8 +132,14 @@ def summary_text(conn: Conn, settings: Settings, now: datetime | None = None) ->
     for name in ("today", "this_week", "this_month"):
         p = resolve_period(name, tz=settings.tz, week_start=settings.week_start, now=now)
         result = get_spend(conn, settings, p, ["basis"], take_alerts=False)
-        parts = ", ".join(f"{r.group['basis']} {format_usd(r.cost_usd)}" for r in result.rows)
-        lines.append(f"{p.label()}: {format_usd(result.total_usd)}" + (f" ({parts})" if parts else ""))
+        # An amount of calls with no known price is "unpriced", never $0.00 (the notes say which).
+        parts = ", ".join(
+            f"{r.group['basis']} {format_cost(r.cost_usd, r.unpriced_requests)}" for r in result.rows
+        )
+        unpriced = sum(r.unpriced_requests for r in result.rows)
+        lines.append(
+            f"{p.label()}: {format_cost(result.total_usd, unpriced)}" + (f" ({parts})" if parts else "")
+        )
         month = result
     p = resolve_period("this_month", tz=settings.tz, week_start=settings.week_start, now=now)
     top = model_breakdown(conn, settings, p, top_n=5, take_alerts=False)
