@@ -15,7 +15,15 @@ from pydantic import SecretStr
 from cost_mcp import __version__, notify
 from cost_mcp.config import Settings, default_env_file, key_origin, mask_secret
 from cost_mcp.errors import CostMcpError, DatabaseError
-from cost_mcp.models import DoctorReport, KeyStatus, LogRoot, PricedWith, SkippedFile, TeamStatus
+from cost_mcp.models import (
+    DoctorReport,
+    KeyStatus,
+    LogRoot,
+    PricedWith,
+    ReceivedPush,
+    SkippedFile,
+    TeamStatus,
+)
 from cost_mcp.pricing import GENAI_PRICES_VERSION, load_overrides
 from cost_mcp.push import pushable
 from cost_mcp.sources import registry
@@ -63,7 +71,9 @@ def diagnose(
     problems += env_file_problems(env_file)
     problems += sync_skip_problems(settings)
     roots = [_log_root(root) for root in settings.claude_roots()]
-    if not any(r.projects_dir_found for r in roots):
+    received = health.received_pushes(settings.db)
+    # A team server's usage comes from its members' pushes: its own machine has no logs to read.
+    if not any(r.projects_dir_found for r in roots) and not received:
         problems.append(
             "no Claude Code logs found in "
             + ", ".join(r.path for r in roots)
@@ -99,6 +109,14 @@ def diagnose(
         webhooks=webhooks,
         priced_with=[PricedWith(**asdict(h)) for h in health.price_data(settings.db)],
         team=team,
+        received_pushes=[
+            ReceivedPush(
+                token_name=sender.token_name,
+                member=sender.member,
+                last_push=datetime.fromtimestamp(sender.last_ms / 1000, UTC).isoformat(timespec="seconds"),
+            )
+            for sender in received
+        ],
         problems=problems,
         warnings=cleanup_warnings(settings.claude_roots()) + team_warnings(settings),
     )

@@ -277,6 +277,14 @@ class TeamStatus(Result):
     )
 
 
+class ReceivedPush(Result):
+    """A token that has pushed usage to this (team server's) ledger."""
+
+    token_name: str
+    member: str
+    last_push: str = Field(description="When it last pushed (UTC, ISO 8601).")
+
+
 class DoctorReport(Result):
     """Everything needed to see why a number looks wrong."""
 
@@ -305,6 +313,10 @@ class DoctorReport(Result):
         "before a newer entry's first_used were priced with an older one (re-price with ingest --full).",
     )
     team: TeamStatus | None = Field(None, description="Team server settings and pushes (team mode).")
+    received_pushes: list[ReceivedPush] = Field(
+        default_factory=list,
+        description="On a team server: each token that has pushed usage here, most recent first.",
+    )
     problems: list[str]
     warnings: list[str] = Field(default_factory=list, description="Not wrong now, but worth knowing.")
 

@@ -766,6 +766,18 @@ def test_answers_say_when_each_laptop_last_pushed(team: Team, home: Path) -> Non
         assert timedelta(0) <= datetime.now(UTC) - pushed < timedelta(minutes=5)
     assert set(pushes(team.tokens["ana"])) == {"push:ana"}
 
+    # The server's doctor lists them too, and a server with no logs of its own is not a problem.
+    doctor = _cli(_env(home, team.server_db), "doctor", "--json")
+    assert doctor.returncode == 0, doctor.stdout + doctor.stderr
+    report = json.loads(doctor.stdout)
+    assert {(r["token_name"], r["member"]) for r in report["received_pushes"]} == {
+        ("ana", "ana@example.com"),
+        ("bob", "bob@example.com"),
+    }
+    assert not any("no Claude Code logs" in p for p in report["problems"])
+    table = _cli(_env(home, team.server_db, COLUMNS="200"), "doctor")
+    assert "pushes from   ana (ana@example.com): last " in table.stdout
+
 
 def test_jwt_from_the_identity_provider(home: Path) -> None:
     import threading

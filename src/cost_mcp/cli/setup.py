@@ -163,6 +163,16 @@ def doctor(as_json: bool) -> int:
             + (", project names hashed" if t.hide_projects else ""),
             highlight=False,
         )
+    shown_pushes = 10
+    for sender in report.received_pushes[:shown_pushes]:
+        out.print(
+            f"pushes from   {text(sender.token_name)} ({text(sender.member)}): last {sender.last_push}",
+            highlight=False,
+        )
+    if len(report.received_pushes) > shown_pushes:
+        out.print(
+            f"pushes from   ... and {len(report.received_pushes) - shown_pushes:,} more tokens (see --json)"
+        )
     for problem in report.problems:
         note(out, problem, "[yellow]problem:[/yellow]")
     for warning in report.warnings:

@@ -90,3 +90,9 @@ def push_state(target: Path | str, server: str) -> tuple[team.PushMark, Counter[
         target, lambda c: (team.push_mark(c, server), team.pending_by_source(c, server)), None
     )
     return found
+
+
+def received_pushes(target: Path | str) -> list[team.PushSender]:
+    """On a team server's ledger, each token that has pushed and when it last did, read without
+    writing; empty for a laptop's ledger (or one not migrated that far)."""
+    return read_without_writing(target, team.push_senders, [])
