@@ -581,6 +581,30 @@ def test_otel_config_for_a_team_server_sends_the_members_token(
     assert [(r["request_id"], r["member"]) for r in _rows(settings)] == [("req_token", "ana@example.com")]
 
 
+def test_a_server_started_without_tokens_stops_answering_once_one_exists(
+    server: str, settings: Settings
+) -> None:
+    # It decides at start whether a bearer is needed: after the first token it answered anyone
+    # without one until restarted, while its admin believed it now required one.
+    from cost_mcp.store import team
+
+    body: dict[str, list[object]] = {"resourceLogs": []}
+    assert httpx2.post(f"{server}/v1/logs", json=body).status_code == 200
+    conn = connect(settings.db)
+    team.create_token(conn, "admin", "boss@example.com", "admin")
+    conn.close()
+    statuses: list[int] = []
+    for _ in range(100):  # it looks at most every 2 s
+        statuses.append(httpx2.post(f"{server}/v1/logs", json=body).status_code)
+        if statuses[-1] != 200:
+            break
+        time.sleep(0.1)
+    refused = httpx2.get(f"{server}/")
+    assert statuses[-1] == refused.status_code == 503
+    assert "restart `cost-mcp serve --http`" in refused.json()["error"]
+    assert httpx2.get(f"{server}/healthz").status_code == 200
+
+
 def test_the_server_fixture_kills_a_server_that_ignores_sigterm() -> None:
     """The ``server`` fixture's teardown (:func:`stop`): a process that ignores SIGTERM is killed
     once the grace period is over, not left running behind the suite."""

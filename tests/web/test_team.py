@@ -1001,7 +1001,7 @@ def test_token_and_team_commands(settings: Settings, capsys: pytest.CaptureFixtu
     made = capsys.readouterr()
     token = made.out.strip()
     assert token.startswith("cmt_")
-    assert "restart a running `cost-mcp serve --http`" in made.err  # the first token
+    assert "a running `cost-mcp serve --http` stops answering until restarted" in made.err  # the first
     assert main(["token", "create", "bob-laptop", "--member", "bob@example.com"]) == 0
     assert "restart" not in capsys.readouterr().err
     assert main(["token", "list"]) == 0

@@ -33,7 +33,8 @@ def token_create(name: str, member: str, role: str) -> int:
     if first:
         # The server decides at start whether it needs tokens (and may listen beyond loopback).
         print(
-            "the first token: restart a running `cost-mcp serve --http` for it to require tokens",
+            "the first token: a running `cost-mcp serve --http` stops answering until restarted, "
+            "then requires tokens",
             file=sys.stderr,
         )
     print(secret)

@@ -27,6 +27,7 @@ from starlette.middleware.trustedhost import TrustedHostMiddleware
 from starlette.requests import Request
 from starlette.responses import JSONResponse, PlainTextResponse, Response
 from starlette.routing import BaseRoute, Mount, Route
+from starlette.types import ASGIApp, Receive, Scope, Send
 
 from cost_mcp import push
 from cost_mcp.access import Caller
@@ -166,7 +167,6 @@ def create_http_app(
     from mcp.server.auth.routes import build_resource_metadata_url, create_protected_resource_routes
     from pydantic import AnyHttpUrl
     from starlette.middleware.authentication import AuthenticationMiddleware
-    from starlette.types import ASGIApp
 
     from cost_mcp.server import HTTP_REFRESH_EVERY_SECONDS, mcp
 
@@ -231,7 +231,48 @@ def create_http_app(
             Middleware(AuthenticationMiddleware, backend=BearerAuthBackend(verifier)),
             Middleware(AuthContextMiddleware),
         ]
+    elif require_auth is False and not jwt_configured(settings):
+        middleware.append(Middleware(TokensAppeared, ledger=ledger))
     return Starlette(routes=routes, lifespan=lifespan, middleware=middleware)
+
+
+class TokensAppeared:
+    """A server started without tokens stops answering once one exists, until restarted: it decides
+    at start whether a bearer is needed, and an admin who has just made the first token must not be
+    left with a server that still answers anyone without one. ``/healthz`` still answers. Whether a
+    token exists is read at most every :attr:`EVERY` seconds."""
+
+    EVERY = 2.0
+
+    def __init__(self, app: ASGIApp, ledger: Ledger) -> None:
+        self.app = app
+        self.ledger = ledger
+        self.checked = -self.EVERY
+        self.appeared = False
+
+    def _read(self) -> bool:
+        with self.ledger.use() as conn:
+            return team_store.has_live_tokens(conn)
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http" or scope["path"] == "/healthz":
+            await self.app(scope, receive, send)
+            return
+        now = anyio.current_time()
+        if not self.appeared and now - self.checked >= self.EVERY:
+            self.checked = now
+            self.appeared = await anyio.to_thread.run_sync(self._read)
+        if self.appeared:
+            refused = JSONResponse(
+                {
+                    "error": "bearer tokens exist now, and this server was started without any: "
+                    "restart `cost-mcp serve --http` so that it requires them"
+                },
+                status_code=503,
+            )
+            await refused(scope, receive, send)
+            return
+        await self.app(scope, receive, send)
 
 
 def _url_host(host: str) -> str:
