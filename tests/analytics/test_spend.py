@@ -300,6 +300,21 @@ def test_summary_shows_calls_with_no_price_as_unpriced(home: Path, conn: Conn, s
     assert "no-such-model-x: 1 call(s)" in text
 
 
+def test_a_members_note_shows_the_teams_unpriced_calls(home: Path, conn: Conn, settings: Settings) -> None:
+    from cost_mcp.analytics.spend import team_total_note
+    from cost_mcp.periods import days_period
+
+    logs(
+        home,
+        assistant("m1", "r1", "2026-11-02T09:00:00.000Z", input=1_000, output=1_000),
+        assistant("m2", "r2", "2026-11-02T09:05:00.000Z", model="no-such-model-x"),
+    )
+    ingest(conn, settings, Pricer())
+    p = days_period(date(2026, 11, 2), date(2026, 11, 2), tz=settings.tz)
+    note = team_total_note(conn, settings, p, "ana@example.com")
+    assert "the whole team spent $0.02 + unpriced in this period" in note
+
+
 def test_sources_say_what_the_last_refresh_brought_in(home: Path, conn: Conn, settings: Settings) -> None:
     logs(home, assistant("m1", "r1", "2026-11-02T09:00:00.000Z"))
     ingest(conn, settings, Pricer())

@@ -36,7 +36,7 @@ from cost_mcp.models import (
     TokenTotals,
     trusted,
 )
-from cost_mcp.money import format_usd, from_nanos
+from cost_mcp.money import format_cost, format_usd, from_nanos
 from cost_mcp.periods import Period, bucket_start, iso_utc, resolve_period, to_ms
 from cost_mcp.sources import registry
 from cost_mcp.store import alerts as alert_store
@@ -1102,7 +1102,9 @@ def team_total_note(conn: Conn, settings: Settings, p: Period, member: str) -> s
     """What a member's scoped answer says about the whole team: its total for the same period (a
     member sees their own detail and the team's total, never another member's detail)."""
     team = get_spend(conn, settings, p, (), Filters(), take_alerts=False)
+    unpriced = sum(r.unpriced_requests for r in team.rows)
+    # Calls with no known price are not $0: "$12.30 + unpriced", as every total shows them.
     return (
-        f"Scoped to your own usage ({member}); the whole team spent {format_usd(team.total_usd)} "
-        f"in this period (every member, every basis)."
+        f"Scoped to your own usage ({member}); the whole team spent "
+        f"{format_cost(team.total_usd, unpriced)} in this period (every member, every basis)."
     )
