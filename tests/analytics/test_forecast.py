@@ -26,13 +26,13 @@ def conn(settings: Settings) -> Iterator[Conn]:
     c.close()
 
 
-def spend(conn: Conn, day: datetime, usd: int, agent: str = "steady") -> None:
+def spend(conn: Conn, day: datetime, usd: int, agent: str = "steady", model: str = "gpt-4o") -> None:
     # gpt-4o input is a flat $2.50 per million tokens
     record_call(
         conn,
         Pricer(),
         provider="openai",
-        model="gpt-4o",
+        model=model,
         tokens=Tokens(input=usd * 400_000),
         agent=agent,
         timestamp=day,
@@ -99,16 +99,7 @@ def test_a_period_that_ended_still_gives_this_weeks_rate(conn: Conn, settings: S
 
 def test_calls_with_no_price_are_said_not_shown_as_nothing(conn: Conn, settings: Settings) -> None:
     # spent_usd read $0.00 for a month of calls no price was known for, and nothing said so.
-    record_call(
-        conn,
-        Pricer(),
-        provider="openai",
-        model="no-such-model-x",
-        tokens=Tokens(input=1000, output=10),
-        agent="bot",
-        timestamp=NOW - timedelta(days=2),
-        now=NOW,
-    )
+    spend(conn, NOW - timedelta(days=2), 1, model="no-such-model-x")
     p = resolve_period("this_month", tz=settings.tz, now=NOW)
     result = spend_forecast(conn, settings, p, now=NOW)
     assert result.spent_usd == 0
