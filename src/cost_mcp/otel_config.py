@@ -67,6 +67,7 @@ def snippet(server: str, bearer: bool | None = None) -> str:
     )
     codex_headers = f', headers = {{ "Authorization" = "Bearer ${{{TOKEN_ENV}}}" }}' if bearer else ""
     header = f'\nexport OTEL_EXPORTER_OTLP_HEADERS="Authorization=Bearer ${TOKEN_ENV}"' if bearer else ""
+    gemini_token = " (and OpenTelemetry's own variable, in its shell)" if bearer else ""
     who = (
         f"# The token: each member's own in {TOKEN_ENV} (`cost-mcp token create NAME --member EMAIL`"
         " on\n# the server), so that their events count as theirs.\n\n"
@@ -91,7 +92,7 @@ def snippet(server: str, bearer: bool | None = None) -> str:
 log_user_prompt = false
 exporter = {{ otlp-http = {{ endpoint = "{server}/v1/logs", protocol = "binary"{codex_headers} }} }}
 
-# Gemini CLI: ~/.gemini/settings.json{header and " (and OpenTelemetry's own variable, in its shell)"}{header}
+# Gemini CLI: ~/.gemini/settings.json{gemini_token}{header}
 {gemini}
 
 # Any app instrumented with the OpenTelemetry GenAI conventions (pydantic-ai/logfire, OpenLLMetry...)

@@ -42,7 +42,6 @@ from cost_mcp.sources import registry
 from cost_mcp.store import alerts as alert_store
 from cost_mcp.store import rollup, session_rows, source_state
 from cost_mcp.store import spend as spend_store
-from cost_mcp.store import team as team_store
 from cost_mcp.store.buckets import ATTRIBUTION_ONLY, DAY_MS
 from cost_mcp.store.connection import Conn
 from cost_mcp.store.known import data_source, provider_data_sources
@@ -837,6 +836,9 @@ def source_statuses(
                     last_error=None,
                 )
             )
+    # Imported here, as analytics.budgets does: the team store is a team server's (~6 ms at start).
+    from cost_mcp.store import team as team_store
+
     for sender in team_store.push_senders(conn, members):
         last = datetime.fromtimestamp(sender.last_ms / 1000, UTC)
         statuses.append(

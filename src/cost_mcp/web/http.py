@@ -231,7 +231,7 @@ def create_http_app(
             Middleware(AuthenticationMiddleware, backend=BearerAuthBackend(verifier)),
             Middleware(AuthContextMiddleware),
         ]
-    elif require_auth is False and not jwt_configured(settings):
+    else:
         middleware.append(Middleware(TokensAppeared, ledger=ledger))
     return Starlette(routes=routes, lifespan=lifespan, middleware=middleware)
 
