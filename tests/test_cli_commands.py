@@ -212,11 +212,15 @@ def test_blocks_session_and_forecast_views(capsys: pytest.CaptureFixture[str]) -
     code, out, _ = run(capsys, "blocks", "--active")
     assert code == 0
     assert "active" in out and "1,010" in out  # input tokens of both calls
+    # One of the two calls has no known price: the block's cost says so, and the note names it.
+    assert "$0.0045 + unpriced" in out
+    assert "no-such-model-x: 1 call(s) have no known price" in " ".join(out.split())
     code, out, _ = run(capsys, "blocks", "--json")
     blocks = json.loads(out)
     assert code == 0 and blocks["active"]["requests"] == 2
     code, out, _ = run(capsys, "session")
     assert code == 0 and "s1" in out and "claude-sonnet-4-5" in out
+    assert out.startswith("session s1") and "+ unpriced, 2 calls" in out.splitlines()[0]
     # A long model id folds rather than being cut; money is right-aligned in the last column.
     assert "…" not in out
     lines = out.splitlines()
@@ -251,3 +255,16 @@ def test_report_shows_token_columns_and_the_chart_only_when_asked(capsys: pytest
     code, out, _ = run(capsys, "report", "--group-by", "day")
     assert code == 0 and "█" in out
     assert max(len(line) for line in out.splitlines()) <= 80
+
+
+def test_an_active_block_with_unpriced_calls_projects_no_dollar_rate(
+    logs: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """The block's rate would be of its priced calls only: the projection leaves the rate out (as
+    the status line does) and marks the projected cost as missing the unpriced calls."""
+    earlier = (datetime.now(UTC) - timedelta(minutes=31)).strftime("%Y-%m-%dT%H:%M:%S.000Z")
+    write(session_file(logs / "claude", "s0"), assistant("msg_0", "req_0", earlier, input=1000, output=100))
+    code, out, _ = run(capsys, "blocks", "--active")
+    assert code == 0
+    projection = next(line for line in out.splitlines() if line.startswith("active block:"))
+    assert "+ unpriced by" in projection and "/h" not in projection

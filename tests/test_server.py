@@ -320,6 +320,32 @@ async def test_model_breakdown_through_the_client(client: Client, home: Path) ->
     assert data["models"][0]["share_percent"] == 75.0
 
 
+@pytest.mark.usefixtures("clock")
+async def test_a_model_with_no_known_price_is_unpriced_not_zero(client: Client, home: Path) -> None:
+    """model_breakdown counts a model's unpriced calls in its row, and the summary resource shows
+    that model as "unpriced" rather than $0.00."""
+    from datetime import UTC, datetime, timedelta
+
+    from tests.sources.claude_logs import assistant, session_file, write
+
+    now = (datetime.now(UTC) - timedelta(minutes=1)).strftime("%Y-%m-%dT%H:%M:%S.000Z")
+    write(
+        session_file(home / "claude", "s1"),
+        assistant("m1", "r1", now, input=1_000, output=1_000),
+        assistant("m2", "r2", now, model="mystery-9", input=10, output=10),
+        assistant("m3", "r3", now, model="mystery-9", input=10, output=10),
+    )
+    result = await client.call_tool("model_breakdown", {"period": "this_month"})
+    data = result.structured_content
+    assert data is not None
+    rows = {m["model"]: m for m in data["models"]}
+    assert (rows["mystery-9"]["cost_usd"], rows["mystery-9"]["unpriced_requests"]) == (0, 2)
+    assert rows["claude-sonnet-4-5-20250929"]["unpriced_requests"] == 0
+    resource = await client.read_resource("cost://summary")
+    text = resource.contents[0].text  # type: ignore[union-attr]
+    assert "  mystery-9: unpriced (0.0%)" in text.splitlines()
+
+
 async def test_summary_resource_and_review_prompt(client: Client, home: Path) -> None:
     await _with_claude_usage(home)
     resource = await client.read_resource("cost://summary")

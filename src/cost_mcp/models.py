@@ -442,6 +442,7 @@ class SessionUsage(Answer):
     requests: int
     tokens: TokenTotals
     cost_usd: USD
+    unpriced_requests: int = Field(0, description="Calls with no known price (not in cost_usd).")
     cost_basis: str = Field(
         description="'estimated' (tokens x list price), or 'api-equivalent' when Claude Code is covered by "
         "a subscription (COST_MCP_CLAUDE_CODE_BILLING=subscription)."
@@ -480,6 +481,9 @@ class UsageBlock(Result):
     requests: int
     tokens: TokenTotals
     cost_usd: USD
+    unpriced_requests: int = Field(
+        0, description="Calls with no known price: not in cost_usd, the burn rate or the projection."
+    )
     models: list[str]
     burn_rate: BurnRate | None
     projection: BlockProjection | None
@@ -664,6 +668,7 @@ class ModelRow(Result):
     cache_read_tokens: int
     cache_write_tokens: int = Field(description="5-minute and 1-hour cache writes together.")
     cost_usd: USD
+    unpriced_requests: int = Field(0, description="Calls with no known price (not in cost_usd).")
     share_percent: float
     avg_tokens_per_request: float | None
     cost_per_request_usd: USD | None

@@ -144,3 +144,28 @@ def test_day_session_and_block_views_agree(home: Path, conn: Conn, settings: Set
     assert sum(s.cost_usd for s in sessions) == day_cost
     assert sum(b.cost_usd for b in blocks) == day_cost
     assert sum(b.tokens.total_tokens for b in blocks) == sum(s.tokens.total_tokens for s in sessions)
+
+
+def test_calls_with_no_known_price_are_counted_apart_never_as_zero(
+    home: Path, conn: Conn, settings: Settings
+) -> None:
+    """A block and a session with calls of an unknown model: the cost is that of the priced calls,
+    the unpriced ones are counted beside it and named in the warnings, with the fix."""
+    write(
+        session_file(home / "claude", "s7"),
+        assistant("p1", "q1", "2026-11-04T10:00:00.000Z", session="s7", input=100_000, output=0),
+        assistant("u1", "q2", "2026-11-04T10:10:00.000Z", session="s7", model="mystery-9", input=5, output=0),
+        assistant("u2", "q3", "2026-11-04T10:20:00.000Z", session="s7", model="mystery-9", input=5, output=0),
+    )
+    ingest(conn, settings, Pricer())
+    result = usage_blocks(conn, settings, days=1, now=datetime(2026, 11, 4, 11, 0, tzinfo=UTC))
+    [block] = result.blocks
+    assert (block.requests, block.cost_usd, block.unpriced_requests) == (3, Decimal("0.3"), 2)
+    assert result.active == block
+    [note] = [w for w in result.warnings if "mystery-9" in w]
+    assert "2 call(s) have no known price" in note and str(settings.prices_file) in note
+    session = session_usage(conn, settings, "s7")
+    assert (session.cost_usd, session.unpriced_requests) == (Decimal("0.3"), 2)
+    [note] = [w for w in session.warnings if "mystery-9" in w]
+    assert "2 call(s) (10 tokens) have no known price and are not in cost_usd" in note
+    assert str(settings.prices_file) in note

@@ -15,8 +15,9 @@ from decimal import Decimal
 from cost_mcp import tokens
 
 HOUR_MS = 3_600_000
-Call = tuple[int, Sequence[int], int, str]
-"""(ts_ms, counts in :data:`cost_mcp.tokens.KINDS` order (empty: none known), cost nanos, model)."""
+Call = tuple[int, Sequence[int], int | None, str]
+"""(ts_ms, counts in :data:`cost_mcp.tokens.KINDS` order (empty: none known), cost nanos (None: no
+known price), model)."""
 
 
 @dataclass
@@ -32,7 +33,10 @@ class Block:
     sums: list[int] = field(default_factory=tokens.zeros)
     """Counts in :data:`cost_mcp.tokens.KINDS` order."""
     cost_nanos: int = 0
+    """Of the calls with a known price."""
     models: set[str] = field(default_factory=set)
+    unpriced: dict[str, int] = field(default_factory=dict)
+    """Calls with no known price (not in ``cost_nanos``), by model."""
 
     def is_active(self, now_ms: int) -> bool:
         """Whether calls made now still fall in this block."""
@@ -66,7 +70,10 @@ def build_blocks(rows: Iterable[Call], length: int) -> list[Block]:
         current.requests += 1
         if counts:
             current.sums = tokens.add(current.sums, counts)
-        current.cost_nanos += cost
+        if cost is None:
+            current.unpriced[model] = current.unpriced.get(model, 0) + 1
+        else:
+            current.cost_nanos += cost
         current.models.add(model)
     return blocks
 

@@ -23,6 +23,7 @@ class _Acc:
     provider: str | None
     cost: Decimal = Decimal(0)
     requests: int | None = None
+    unpriced: int = 0
     tokens: list[int] = field(default_factory=lambda: [0, 0, 0, 0])
     basis: set[str] = field(default_factory=set)
 
@@ -30,6 +31,7 @@ class _Acc:
         self.cost += other.cost
         if other.requests is not None:
             self.requests = (self.requests or 0) + other.requests
+        self.unpriced += other.unpriced
         self.tokens = [a + b for a, b in zip(self.tokens, other.tokens, strict=True)]
         self.basis |= other.basis
         if self.provider != other.provider:
@@ -42,7 +44,7 @@ def _by_model(result: SpendResult) -> dict[str, _Acc]:
         name = row.group.get("model") or "(model not reported)"
         provider = row.group.get("provider")
         acc = models.setdefault(name, _Acc(provider))
-        part = _Acc(provider, row.cost_usd, row.requests, basis={row.basis})
+        part = _Acc(provider, row.cost_usd, row.requests, row.unpriced_requests, basis={row.basis})
         if row.tokens is not None:
             t = row.tokens
             part.tokens = [
@@ -116,6 +118,7 @@ def _model_row(name: str, acc: _Acc, prev: _Acc | None, total: Decimal) -> Model
         cache_read_tokens=acc.tokens[2],
         cache_write_tokens=acc.tokens[3],
         cost_usd=acc.cost,
+        unpriced_requests=acc.unpriced,
         share_percent=float(round(acc.cost / total * 100, 1)) if total else 0.0,
         avg_tokens_per_request=round(tokens / requests, 1) if requests else None,
         cost_per_request_usd=(acc.cost / requests).quantize(Decimal("0.000000001")) if requests else None,
@@ -145,7 +148,10 @@ def summary_text(conn: Conn, settings: Settings, now: datetime | None = None) ->
     top = model_breakdown(conn, settings, p, top_n=5, take_alerts=False)
     if top.models:
         lines.append("top models this month:")
-        lines += [f"  {m.model}: {format_usd(m.cost_usd)} ({m.share_percent}%)" for m in top.models]
+        lines += [
+            f"  {m.model}: {format_cost(m.cost_usd, m.unpriced_requests)} ({m.share_percent}%)"
+            for m in top.models
+        ]
     moment = now or datetime.now(UTC)
     states = states_of(conn, settings, list_budgets(conn), moment)
     if states:

@@ -9,7 +9,7 @@ from typing import Literal
 
 from cost_mcp.analytics import rows as rows_
 from cost_mcp.analytics.blocks import Block, build_blocks
-from cost_mcp.analytics.usage import OUTPUT_LOWER_BOUND, price_note_warnings, token_totals
+from cost_mcp.analytics.usage import OUTPUT_LOWER_BOUND, price_note_warnings, token_totals, unpriced_warning
 from cost_mcp.config import Settings
 from cost_mcp.errors import NotFoundError
 from cost_mcp.models import (
@@ -106,11 +106,10 @@ def session_usage(
     tokens = token_totals(found.tokens)
     total = from_nanos(found.cost_nanos)
     models = _models(conn, settings, chosen, sources)
+    unpriced = [m for m in models if m.cost_usd is None]
     warnings = [
-        f"{m.model}: no known price for {m.requests} call(s) ({m.tokens.total_tokens:,} tokens), "
-        "not included in cost_usd"
-        for m in models
-        if m.cost_usd is None
+        unpriced_warning(m.model, m.requests, settings.prices_file, "cost_usd", m.tokens.total_tokens)
+        for m in unpriced
     ]
     warnings += price_note_warnings(conn, equal={"source": SOURCE, "session_id": chosen})
     if tokens.output_tokens:
@@ -127,6 +126,7 @@ def session_usage(
         requests=requests,
         tokens=tokens,
         cost_usd=total,
+        unpriced_requests=sum(m.requests for m in unpriced),
         cost_basis="api-equivalent" if subscription else "estimated",
         models=models,
         burn_rate=_burn_rate(total, tokens, last - first),
@@ -212,7 +212,16 @@ def usage_blocks(
     cutoff = now_ms - days * 24 * HOUR_MS
     shown = [b for b, raw in zip(result, blocks, strict=True) if raw.end_ms > cutoff]
     active = next((b for b in shown if b.is_active), None)
-    warnings = [OUTPUT_LOWER_BOUND] if rows else [f"no {agent} usage in this window"]
+    unpriced: dict[str, int] = {}
+    for raw in blocks:
+        if raw.end_ms > cutoff:
+            for model, n in raw.unpriced.items():
+                unpriced[model] = unpriced.get(model, 0) + n
+    warnings = [
+        unpriced_warning(model, n, settings.prices_file, "these blocks' costs")
+        for model, n in sorted(unpriced.items())
+    ]
+    warnings += [OUTPUT_LOWER_BOUND] if rows else [f"no {agent} usage in this window"]
     listed = rows_.page(shown, lambda b: b.start, window)
     return UsageBlocks(
         blocks=listed.shown,
@@ -265,6 +274,7 @@ def _block_model(b: Block, now_ms: int, limit: int | None) -> UsageBlock:
         requests=b.requests,
         tokens=tokens,
         cost_usd=cost,
+        unpriced_requests=sum(b.unpriced.values()),
         models=sorted(b.models),
         burn_rate=rate,
         projection=projection,

@@ -22,7 +22,7 @@ from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from cost_mcp import tokens
 from cost_mcp.analytics import coverage, rows, subscriptions, vocabulary
-from cost_mcp.analytics.usage import OUTPUT_LOWER_BOUND, price_note_warnings
+from cost_mcp.analytics.usage import OUTPUT_LOWER_BOUND, price_note_warnings, unpriced_warning
 from cost_mcp.config import Settings
 from cost_mcp.errors import InvalidInputError
 from cost_mcp.models import (
@@ -883,11 +883,7 @@ def _warnings(
             # costUSD; the tokens of a slice are then a slight overcount, which is fine for a hint.
             unpriced[s.model][1] += tokens.token_count(s.tokens) if s.tokens else 0
     for model, (calls, n_tokens) in sorted(unpriced.items()):
-        warnings.append(
-            f"{model or '(model not reported)'}: {calls} call(s) ({n_tokens:,} tokens) have no known price "
-            "and are not in the total; "
-            f"add the model to the price override file ({settings.prices_file})"
-        )
+        warnings.append(unpriced_warning(model, calls, settings.prices_file, "the total", n_tokens))
     for status in statuses:
         if not settings.has_key_for(status.source) or settings.skips_sync(status.source):
             continue  # no longer synced: its old errors and age are not news on every report

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
 from decimal import Decimal
+from pathlib import Path
 
 from cost_mcp import tokens
 from cost_mcp.models import TokenTotals
@@ -16,7 +17,15 @@ from cost_mcp.store.connection import Conn
 from cost_mcp.store.spend import price_notes
 from cost_mcp.store.usage import TOKEN_SUMS_SQL, cost_sql
 
-__all__ = ["OUTPUT_LOWER_BOUND", "TOKEN_SUMS_SQL", "cost_sql", "price_note_warnings", "token_totals", "usd"]
+__all__ = [
+    "OUTPUT_LOWER_BOUND",
+    "TOKEN_SUMS_SQL",
+    "cost_sql",
+    "price_note_warnings",
+    "token_totals",
+    "unpriced_warning",
+    "usd",
+]
 
 
 def token_totals(values: Sequence[int]) -> TokenTotals:
@@ -33,6 +42,18 @@ OUTPUT_LOWER_BOUND = (
     "Claude Code logs often keep a streamed, partial output token count (anthropics/claude-code#22671): "
     "output tokens and their cost from these logs are a lower bound"
 )
+
+
+def unpriced_warning(
+    model: str | None, calls: int, prices_file: Path, left_out_of: str, n_tokens: int | None = None
+) -> str:
+    """The one wording of "these calls have no known price": which model, how many calls (and
+    tokens, where known), what amount they are missing from, and where to add the price."""
+    counted = f"{calls} call(s)" + (f" ({n_tokens:,} tokens)" if n_tokens is not None else "")
+    return (
+        f"{model or '(model not reported)'}: {counted} have no known price and are not in {left_out_of}; "
+        f"add the model to the price override file ({prices_file})"
+    )
 
 
 def price_note_warnings(

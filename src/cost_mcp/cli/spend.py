@@ -401,15 +401,22 @@ def _render_blocks(out: Console, result: UsageBlocks, only_active: bool) -> None
                 b.start[:16].replace("T", " "),
                 "active" if b.is_active else "",
                 *_token_cells(b.tokens, compact),
-                _money(b.cost_usd),
+                format_cost(b.cost_usd, b.unpriced_requests),
             )
         _print_tokens_table(out, table)
     active = result.active
     if active is not None and active.projection is not None:
-        rate = f"{format_usd(active.burn_rate.cost_per_hour_usd)}/h, " if active.burn_rate else ""
+        # Calls with no known price are in the tokens but not the money: a dollar rate would be of
+        # the priced calls only, so it is left out (as the status line does) and the cost says so.
+        unpriced = active.unpriced_requests
+        rate = (
+            f"{format_usd(active.burn_rate.cost_per_hour_usd)}/h, "
+            if active.burn_rate and not unpriced
+            else ""
+        )
         out.print(
             f"active block: {rate}projected {active.projection.total_tokens:,} tokens, "
-            f"{format_usd(active.projection.cost_usd)} by {active.end[11:16]} UTC",
+            f"{format_cost(active.projection.cost_usd, unpriced)} by {active.end[11:16]} UTC",
             highlight=False,
         )
         if active.token_limit_status is not None:
@@ -439,7 +446,7 @@ def session(session_id: str | None, as_json: bool) -> int:
 def _render_session(out: Console, result: SessionUsage) -> None:
     out.print(
         f"session {text(result.session_id)} ({text(result.project)}): "
-        f"[bold]{format_usd(result.cost_usd)}[/bold], "
+        f"[bold]{format_cost(result.cost_usd, result.unpriced_requests)}[/bold], "
         f"{result.requests:,} calls over {result.duration_minutes:.0f} min",
         highlight=False,
     )

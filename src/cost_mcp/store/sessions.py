@@ -112,11 +112,11 @@ def session_models(conn: Conn, sources: Sequence[str], session_id: str, cost_mod
 
 @dataclass(frozen=True, slots=True)
 class TimedCall:
-    """One counted call: when, its counts, its cost (0 when unpriced) and model."""
+    """One counted call: when, its counts, its cost (None when unpriced) and model."""
 
     ts_ms: int
     tokens: tuple[int, ...]
-    cost_nanos: int
+    cost_nanos: int | None
     model: str
 
 
@@ -125,11 +125,17 @@ def calls_since(conn: Conn, sources: Sequence[str], since_ms: int, cost_mode: st
     k = len(tokens.COLUMNS)
     rows = conn.execute(
         f"""
-        SELECT ts_ms, {", ".join(tokens.COLUMNS)}, COALESCE({cost_sql(cost_mode)}, 0), model
+        SELECT ts_ms, {", ".join(tokens.COLUMNS)}, {cost_sql(cost_mode)}, model
         FROM usage_events WHERE counted = 1 AND source IN ({_marks(sources)}) AND ts_ms >= ? ORDER BY ts_ms
         """,
         (*sources, since_ms),
     ).fetchall()
     return [
-        TimedCall(int(r[0]), tuple(int(v) for v in r[1 : 1 + k]), int(r[1 + k]), str(r[2 + k])) for r in rows
+        TimedCall(
+            int(r[0]),
+            tuple(int(v) for v in r[1 : 1 + k]),
+            None if r[1 + k] is None else int(r[1 + k]),
+            str(r[2 + k]),
+        )
+        for r in rows
     ]
