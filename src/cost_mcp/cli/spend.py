@@ -484,7 +484,7 @@ def _render_forecast(out: Console, result: Forecast) -> None:
     )
     out.print(
         f"burn rate: {format_usd(result.burn_rate_period_usd_per_day)}/day over the period, "
-        f"{format_usd(result.burn_rate_7d_usd_per_day)}/day over the last 7 days",
+        f"{format_usd(result.burn_rate_7d_usd_per_day)}/day over the 7 days before today",
         highlight=False,
     )
     if result.anomalies:
