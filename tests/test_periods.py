@@ -26,6 +26,7 @@ from cost_mcp.periods import (
     local_date,
     previous_period,
     resolve_period,
+    resolve_spec,
     to_ms,
 )
 
@@ -587,3 +588,38 @@ def test_presets_hold_today_unless_they_are_in_the_past(
     assert p.first_day < p.end.date()
     prev = previous_period(p)
     assert (prev.end_ms, prev.day_count) == (p.start_ms, p.day_count)
+
+
+@pytest.mark.parametrize(
+    ("spec", "first", "last"),
+    [
+        ("2026-02", "2026-02-01", "2026-02-28"),
+        ("2028-02", "2028-02-01", "2028-02-29"),
+        ("2026-12", "2026-12-01", "2026-12-31"),
+        (" 2026-11 ", "2026-11-01", "2026-11-30"),
+        ("2026-11-03", "2026-11-03", "2026-11-03"),
+        ("2026-11-02..2026-11-08", "2026-11-02", "2026-11-08"),
+        ("Last Week", "2026-11-09", "2026-11-15"),
+    ],
+)
+def test_a_spec_names_a_month_a_day_a_range_or_a_preset(spec: str, first: str, last: str) -> None:
+    """compare_periods' before/after have no start and end beside them: a month is written
+    YYYY-MM, as one says "January against February"."""
+    p = resolve_spec(spec, tz=PARIS, now=FRIDAY_NOV_20)
+    assert (p.first_day.isoformat(), p.last_day.isoformat()) == (first, last)
+    assert p.start == datetime.fromisoformat(first).replace(tzinfo=PARIS)
+
+
+@pytest.mark.parametrize(
+    ("spec", "fix"),
+    [
+        ("2026-13", "is not a month: write it as YYYY-MM"),
+        ("last_fortnight", "a month YYYY-MM, or YYYY-MM-DD..YYYY-MM-DD"),
+        ("last_weak", "Did you mean 'last_week'?"),
+    ],
+)
+def test_a_spec_that_is_none_of_them_names_the_forms(spec: str, fix: str) -> None:
+    with pytest.raises(InvalidInputError, match=re.escape(fix)) as caught:
+        resolve_spec(spec, tz=PARIS, now=FRIDAY_NOV_20)
+    # Not the get_spend wording: these arguments have no start/end to pass instead.
+    assert "start/end" not in str(caught.value)

@@ -91,6 +91,18 @@ async def test_compare_periods_tool(client: Client) -> None:
     bad = await client.call_tool("compare_periods", {"before": "2026-11-09..", "after": "last_week"})
     assert bad.is_error is True
     assert "YYYY-MM-DD..YYYY-MM-DD" in bad.content[0].text  # type: ignore[union-attr]
+    # Months as one says them: October against November (the calls all fall in November).
+    months = await client.call_tool("compare_periods", {"before": "2026-10", "after": "2026-11"})
+    data = months.structured_content
+    assert months.is_error is False and data is not None
+    assert (data["before"]["period"]["first_day"], data["before"]["period"]["last_day"]) == (
+        "2026-10-01",
+        "2026-10-31",
+    )
+    assert (data["after"]["calls"], data["change_usd"]) == (8, 1.328)
+    unknown = await client.call_tool("compare_periods", {"before": "last_fortnight"})
+    text = unknown.content[0].text  # type: ignore[union-attr]
+    assert unknown.is_error is True and "a month YYYY-MM" in text and "start/end" not in text
 
 
 async def test_weekly_review_prompt_asks_for_the_savings(client: Client) -> None:

@@ -713,7 +713,7 @@ cache share), the change split into volume, mix, tokens per call, caching and pr
 Answers "did switching to Haiku save money?": the parts sum exactly to the change. Defaults:
 after = last_week, before = as many days just before it; rows per model unless group_by.
 
-Example: compare_periods(before="2026-11-02..2026-11-08", after="last_week", group_by=["agent"])\
+Example: compare_periods(before="2026-10", after="2026-11", group_by=["agent"])\
 """,
                 "input": {
                     "type": "object",
@@ -721,12 +721,12 @@ Example: compare_periods(before="2026-11-02..2026-11-08", after="last_week", gro
                         "before": {
                             "maxLength": 40,
                             "type": "string",
-                            "description": "A period name or 'YYYY-MM-DD..YYYY-MM-DD' (both included).",
+                            "description": "A period name, YYYY-MM or YYYY-MM-DD..YYYY-MM-DD (both included).",
                         },
                         "after": {
                             "maxLength": 40,
                             "type": "string",
-                            "description": "A period name or 'YYYY-MM-DD..YYYY-MM-DD' (both included).",
+                            "description": "A period name, YYYY-MM or YYYY-MM-DD..YYYY-MM-DD (both included).",
                         },
                         "group_by": {
                             "items": {

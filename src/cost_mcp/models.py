@@ -1025,7 +1025,7 @@ PeriodSpec = Annotated[
     str | None,
     Field(
         max_length=40,
-        description="A period name or 'YYYY-MM-DD..YYYY-MM-DD' (both included).",
+        description="A period name, YYYY-MM or YYYY-MM-DD..YYYY-MM-DD (both included).",
     ),
 ]
 

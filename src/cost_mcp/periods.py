@@ -55,6 +55,7 @@ _ONE_MS: Final = timedelta(milliseconds=1)
 _ONE_DAY: Final = timedelta(days=1)
 _DAY_MS: Final = 86_400_000
 _DATE_RE: Final = re.compile(r"\d{4}-\d{2}-\d{2}")
+_MONTH_RE: Final = re.compile(r"(\d{4})-(\d{2})")
 _SEPARATORS_RE: Final = re.compile(r"[\s_-]+")
 _WEEKDAY_INDEX: Final[dict[str, int]] = {name: i for i, name in enumerate(get_args(WeekStart))}
 
@@ -321,13 +322,18 @@ def normalize_preset(name: str) -> str:
             f"Period {name!r} looks like a date: pass dates as `start` (and `end`) instead, "
             f"or use one of: {valid}."
         )
+    raise InvalidInputError(
+        f"Unknown period {name!r}.{_closest_preset(key)} Valid periods: {valid}; "
+        "or pass start/end as YYYY-MM-DD."
+    )
+
+
+def _closest_preset(key: str) -> str:
+    """ " Did you mean 'last_week'?" for a mistyped preset, or nothing."""
     import difflib  # only for a mistyped preset: the status line imports this module on every call
 
     close = difflib.get_close_matches(key, PRESETS, n=1, cutoff=0.6)
-    hint = f" Did you mean {close[0]!r}?" if close else ""
-    raise InvalidInputError(
-        f"Unknown period {name!r}.{hint} Valid periods: {valid}; or pass start/end as YYYY-MM-DD."
-    )
+    return f" Did you mean {close[0]!r}?" if close else ""
 
 
 def parse_date(value: str | date, field: str = "date", *, tz: ZoneInfo | None = None) -> date:
@@ -402,12 +408,21 @@ def _blank_to_none(value: str | date | None) -> str | date | None:
 def resolve_spec(
     spec: str, *, tz: ZoneInfo, week_start: WeekStart = "monday", now: datetime | None = None
 ) -> Period:
-    """A period written as one string: a preset name, a date, or ``YYYY-MM-DD..YYYY-MM-DD``.
+    """A period written as one string: a preset name, a date, a month ``YYYY-MM``, or
+    ``YYYY-MM-DD..YYYY-MM-DD``.
 
-    For arguments that name a whole period in one value (compare_periods' before and after).
-    Raises :class:`InvalidInputError` saying which forms are accepted.
+    For arguments that name a whole period in one value (compare_periods' before and after), which
+    have no start and end beside them. Raises :class:`InvalidInputError` saying which forms are
+    accepted.
     """
     text = spec.strip()
+    if month := _MONTH_RE.fullmatch(text):
+        year, number = int(month[1]), int(month[2])
+        if not 1 <= number <= 12:
+            raise InvalidInputError(f"Period {spec!r} is not a month: write it as YYYY-MM, e.g. 2026-03.")
+        day_one = date(year, number, 1)
+        day_last = _bucket_after(day_one, "month") - _ONE_DAY
+        return resolve_period(None, day_one, day_last, tz=tz, week_start=week_start, now=now)
     if ".." in text:
         first, _, last = text.partition("..")
         if not first.strip() or not last.strip():
@@ -417,4 +432,10 @@ def resolve_spec(
         return resolve_period(None, first, last, tz=tz, week_start=week_start, now=now)
     if _DATE_RE.fullmatch(text):
         return resolve_period(None, text, text, tz=tz, week_start=week_start, now=now)
+    if preset_key(text) not in PRESETS:
+        raise InvalidInputError(
+            f"Unknown period {spec!r}.{_closest_preset(preset_key(text))} Write a period name "
+            f"({', '.join(PRESETS)}), a day YYYY-MM-DD, a month YYYY-MM, or YYYY-MM-DD..YYYY-MM-DD "
+            "(both included)."
+        )
     return resolve_period(text, tz=tz, week_start=week_start, now=now)

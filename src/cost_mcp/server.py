@@ -759,7 +759,7 @@ async def compare_periods(
     Answers "did switching to Haiku save money?": the parts sum exactly to the change. Defaults:
     after = last_week, before = as many days just before it; rows per model unless group_by.
 
-    Example: compare_periods(before="2026-11-02..2026-11-08", after="last_week", group_by=["agent"])
+    Example: compare_periods(before="2026-10", after="2026-11", group_by=["agent"])
     """
     state = _state(ctx)
 

@@ -634,8 +634,10 @@ def _sessions(out: Console, top: list[SessionSaving]) -> None:
 
 
 @cli.command(cls=GreedyCommand)
-@click.option("--before", help="period name or YYYY-MM-DD..YYYY-MM-DD (default: the days before --after)")
-@click.option("--after", help="period name or YYYY-MM-DD..YYYY-MM-DD (default: last_week)")
+@click.option(
+    "--before", help="period name, month YYYY-MM or YYYY-MM-DD..YYYY-MM-DD (default: the days before --after)"
+)
+@click.option("--after", help="period name, month YYYY-MM or YYYY-MM-DD..YYYY-MM-DD (default: last_week)")
 @click.option("--timezone", help="IANA timezone (default: configured)")
 @group_by_option(_SAVINGS_DIMS)
 @json_option("the full result as JSON")
