@@ -449,3 +449,34 @@ def test_a_period_with_too_many_calls_is_refused_with_a_shorter_one_to_try(
         report(conn, settings)
     monkeypatch.setattr(savings, "MAX_CALLS", 3)
     assert report(conn, settings).calls == 3
+
+
+def test_a_logged_cost_is_reconciled_with_get_spend(home: Path, conn: Conn, settings: Settings) -> None:
+    """A log line that reported its own cost (old Claude Code's costUSD) counts at that cost in
+    get_spend (cost mode auto); savings and comparisons price it at list price, and say by how much
+    that differs, so the two totals can be put side by side."""
+    from cost_mcp.analytics.spend import get_spend
+    from cost_mcp.sources.claude_code import ingest
+    from tests.sources.claude_logs import assistant, session_file, write
+
+    old = assistant("msg_old", "req_old", "2026-11-10T09:00:00.000Z", input=100_000, output=0)
+    old["costUSD"] = 0.5  # list price: 100k x $3 per MTok = $0.30
+    write(
+        session_file(home / "claude", "s1"),
+        old,
+        assistant("msg_new", "req_new", "2026-11-11T09:00:00.000Z", input=100_000, output=0),
+    )
+    ingest(conn, settings, Pricer())
+    p = resolve(settings, None, *WEEK, None)
+    spent = get_spend(conn, settings, p, [], take_alerts=False).total_usd
+    result = report(conn, settings)
+    assert (spent, result.cost_usd) == (Decimal("0.8"), Decimal("0.6"))
+    [note] = [w for w in result.warnings if "reported" in w]
+    assert note.startswith("1 call(s) carry the cost their log reported ($0.50)")
+    assert "at list price ($0.30)" in note
+    later = resolve(settings, None, "2026-11-16", "2026-11-22", None)
+    compared = compare_periods(conn, settings, Pricer(), p, later)
+    assert [w for w in compared.warnings if "reported" in w] == ["before: " + note]
+    # Priced the way savings price, there is nothing to reconcile.
+    calculate = settings.model_copy(update={"cost_mode": "calculate"})
+    assert not [w for w in report(conn, calculate).warnings if "reported" in w]

@@ -51,11 +51,11 @@ from cost_mcp.models import (
     SavingsReport,
     SessionSaving,
 )
-from cost_mcp.money import from_nanos, pico_to_nanos
+from cost_mcp.money import format_usd, from_nanos, pico_to_nanos
 from cost_mcp.periods import Period, ms_to_datetime
 from cost_mcp.pricing import Price, Pricer, Tokens, Workload, price_workload
 from cost_mcp.store.connection import Conn
-from cost_mcp.store.events import Call, calls_between, count_between
+from cost_mcp.store.events import Call, calls_between, count_between, reported_costs_between
 from cost_mcp.tokens import NAMES
 
 # --- the rules, stated once (the README and the results' assumptions quote them) -----------------
@@ -673,6 +673,23 @@ def _priced_calls(conn: Conn, p: Period, warnings: list[str]) -> tuple[list[Call
     return calls, sum(unpriced.values())
 
 
+def _reported_cost_note(conn: Conn, settings: Settings, p: Period, side: str = "") -> list[str]:
+    """A warning when calls of ``p`` carry the cost their log reported: get_spend counts that cost
+    (cost mode auto or display), while savings and comparisons price every call at list price, so
+    their totals differ from get_spend's by the difference, which would otherwise go unexplained."""
+    if settings.cost_mode == "calculate":
+        return []
+    reported = reported_costs_between(conn, p.start_ms, p.end_ms)
+    if not reported.calls:
+        return []
+    return [
+        f"{side}{reported.calls} call(s) carry the cost their log reported "
+        f"({format_usd(from_nanos(reported.reported_nanos))}), which get_spend counts; this report prices "
+        f"them at list price ({format_usd(from_nanos(reported.list_nanos))}), so its cost differs from "
+        "get_spend's by the difference"
+    ]
+
+
 def savings_report(
     conn: Conn,
     settings: Settings,
@@ -688,6 +705,7 @@ def savings_report(
     subs = parse_substitutes(settings.substitutes)
     warnings: list[str] = []
     calls, unpriced = _priced_calls(conn, p, warnings)
+    warnings += _reported_cost_note(conn, settings, p)
     mix_dims = list(group_by) if group_by else list(DEFAULT_MIX_DIMS)
     cache_dims = list(group_by) if group_by else list(DEFAULT_CACHE_DIMS)
     notes = [
@@ -763,10 +781,11 @@ def compare_periods(
 ) -> Comparison:
     """Two periods side by side, with the change split into volume, mix, tokens per call, caching and
     price, parts that sum exactly to the change (see :data:`METHOD`)."""
-    del settings  # the periods carry the timezone; kept for the same signature as every query
     warnings: list[str] = []
     b = _Side.of(_priced_calls(conn, before, warnings)[0])
     a = _Side.of(_priced_calls(conn, after, warnings)[0])
+    warnings += _reported_cost_note(conn, settings, before, "before: ")
+    warnings += _reported_cost_note(conn, settings, after, "after: ")
     parts = _decompose(pricer, b, a, before)
     dims = list(group_by) if group_by else list(DEFAULT_COMPARE_DIMS)
     rows = _compare_rows(b, a, dims)

@@ -60,6 +60,28 @@ def calls_between(conn: Conn, start_ms: int, end_ms: int) -> Iterator[Call]:
         )
 
 
+@dataclass(frozen=True, slots=True)
+class ReportedCosts:
+    """The counted calls of a span whose log line reported its own cost (old Claude Code's
+    ``costUSD``): how many, that cost, and what list price made of the priced ones."""
+
+    calls: int
+    reported_nanos: int
+    list_nanos: int
+
+
+def reported_costs_between(conn: Conn, start_ms: int, end_ms: int) -> ReportedCosts:
+    """:class:`ReportedCosts` of the counted calls in ``[start_ms, end_ms)``."""
+    row = conn.execute(
+        """
+        SELECT COUNT(*), SUM(reported_cost_nanos), SUM(cost_nanos) FROM usage_events
+        WHERE counted = 1 AND ts_ms >= ? AND ts_ms < ? AND reported_cost_nanos IS NOT NULL
+        """,
+        (start_ms, end_ms),
+    ).fetchone()
+    return ReportedCosts(int(row[0]), int(row[1] or 0), int(row[2] or 0))
+
+
 def count_between(conn: Conn, start_ms: int, end_ms: int) -> int:
     """How many counted calls lie in ``[start_ms, end_ms)`` (an index range count)."""
     row = conn.execute(
