@@ -160,3 +160,19 @@ async def test_a_bad_substitutes_setting_is_a_warning_not_a_failure(
     assert "COST_MCP_SUBSTITUTES" in data["warnings"][0]
     candidates = data["model_mix"]["models"][0]["candidates"]
     assert candidates and {c["origin"] for c in candidates} == {"same provider"}
+
+
+def test_cli_savings_says_once_what_every_row_shares(
+    home: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """One agent in one project on two models: the rows differ by model only, so agent and project
+    are said once above the table, and an 80-column terminal keeps its width for the models."""
+    monkeypatch.setenv("COLUMNS", "80")
+    _ledger()
+    assert main(["savings", "--start", "2026-11-09", "--end", "2026-11-22"]) == 0
+    out = capsys.readouterr().out
+    lines = out.splitlines()
+    shared = lines.index("  every row shown: agent router, project gateway")
+    header = lines[shared + 1].split()
+    assert header[:2] == ["model", "calls"] and "agent" not in header and "project" not in header
+    assert any(line.split()[:1] == ["claude-opus-4-1"] for line in lines[shared + 2 :])

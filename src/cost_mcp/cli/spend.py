@@ -545,12 +545,11 @@ def _render_savings(out: Console, result: SavingsReport) -> None:
         f"({format_usd(mix.all_calls_saving_usd)} moving every call)",
         highlight=False,
     )
-    table = Table(
-        *mix.rows[0].group if mix.rows else (), "calls", "short", "cost", "target", "saving", box=None
-    )
+    dims = _varying(out, [row.group for row in mix.rows])
+    table = Table(*dims, "calls", "short", "cost", "target", "saving", box=None)
     for row in mix.rows:
         table.add_row(
-            *row.group.values(),
+            *(row.group[d] for d in dims),
             f"{row.calls:,}",
             f"{row.short_answer_calls:,}",
             format_usd(row.cost_usd),
@@ -570,8 +569,9 @@ def _render_savings(out: Console, result: SavingsReport) -> None:
         f"{format_usd(cache.cache_read_saved_usd)}",
         highlight=False,
     )
+    dims = _varying(out, [c.group for c in cache.rows])
     table = Table(
-        *cache.rows[0].group if cache.rows else (),
+        *dims,
         "calls",
         "cached",
         "net",
@@ -582,7 +582,7 @@ def _render_savings(out: Console, result: SavingsReport) -> None:
     )
     for c in cache.rows:
         table.add_row(
-            *c.group.values(),
+            *(c.group[d] for d in dims),
             f"{c.calls:,}",
             f"{c.cache_share_percent}%",
             format_usd(c.net_cache_saving_usd),
@@ -617,6 +617,20 @@ def _render_savings(out: Console, result: SavingsReport) -> None:
     out.print()
     for line in result.notes:
         out.print(f"[dim]{text(line)}[/dim]", highlight=False)
+
+
+def _varying(out: Console, groups: list[dict[str, str | None]]) -> list[str]:
+    """The group dimensions that differ between the rows shown, as the table's columns; one every
+    row shares (one agent, one project) is said once above the table instead of in each row, which
+    left an 80-column terminal too little room for the names that differ."""
+    if len(groups) < 2:
+        return list(groups[0]) if groups else []
+    first = groups[0]
+    shared = [d for d in first if all(g[d] == first[d] for g in groups)]
+    if shared:
+        said = ", ".join(f"{d} {first[d] or '-'}" for d in shared)
+        out.print(f"  every row shown: {said}", highlight=False, markup=False)
+    return [d for d in first if d not in shared]
 
 
 def _more(out: Console, rows: int, saving: Decimal) -> None:
