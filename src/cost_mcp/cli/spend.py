@@ -6,6 +6,7 @@ from __future__ import annotations
 import csv
 import json
 import sys
+from collections.abc import Mapping, Sequence
 from datetime import date, datetime, timedelta
 from decimal import Decimal
 from pathlib import Path
@@ -619,7 +620,7 @@ def _render_savings(out: Console, result: SavingsReport) -> None:
         out.print(f"[dim]{text(line)}[/dim]", highlight=False)
 
 
-def _varying(out: Console, groups: list[dict[str, str | None]]) -> list[str]:
+def _varying(out: Console, groups: Sequence[Mapping[str, str | None]]) -> list[str]:
     """The group dimensions that differ between the rows shown, as the table's columns; one every
     row shares (one agent, one project) is said once above the table instead of in each row, which
     left an 80-column terminal too little room for the names that differ."""
