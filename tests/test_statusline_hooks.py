@@ -546,6 +546,14 @@ def test_statusline_names_unpriced_calls_instead_of_showing_zero(
         monkeypatch, capsys, status_input(transcript, "s1"), "statusline", "--fields", "session,today,block"
     )
     assert out.startswith("unpriced session · unpriced today · block unpriced (")
+    # A budget over those calls has spent nothing it can count: its 0% says so.
+    conn = connect(load_core_settings().db)
+    try:
+        set_budget(conn, "daily", Decimal(5), "day", BudgetScope(), hard=True)
+    finally:
+        conn.close()
+    _, out = run_cli(monkeypatch, capsys, status_input(transcript, "s1"), "statusline", "--fields", "budget")
+    assert out == "daily 0% of $5.00 + unpriced calls\n"
     with transcript.open("a") as f:
         f.write(
             json.dumps(

@@ -212,23 +212,26 @@ def _budget(conn: Conn, settings: HasCoreSettings, now: datetime, colour: bool) 
         return []
     from cost_mcp.analytics.budget_glance import glance
 
-    # (percent, name, status, amount) of each budget: from the rollup when that is exact, else from
-    # the full budget path (billed data, seat fees, teams), which imports pydantic and the models.
+    # (percent, name, status, amount, unpriced calls) of each budget: from the rollup when that is
+    # exact, else from the full budget path (billed data, seat fees, teams), which imports pydantic
+    # and the models.
     glanced = glance(conn, settings, now)
     if glanced is not None:
-        states = [(g.percent, g.name, g.status(to_ms(now)), g.amount) for g in glanced]
+        states = [(g.percent, g.name, g.status(to_ms(now)), g.amount, g.unpriced) for g in glanced]
     else:
         from cost_mcp.analytics.budgets import list_budgets, state_of
         from cost_mcp.config import Settings, load_settings_leniently
 
         full = settings if isinstance(settings, Settings) else load_settings_leniently()[0]
         states = [
-            (s.percent, s.budget.name, s.status, s.budget.amount_usd)
+            (s.percent, s.budget.name, s.status, s.budget.amount_usd, s.unpriced_requests)
             for s in (state_of(conn, full, b, now) for b in list_budgets(conn))
         ]
-    percent, name, state, amount = max(states, key=lambda s: (s[0], s[1]))
+    percent, name, state, amount, unpriced = max(states, key=lambda s: (s[0], s[1]))
     tone = {"ok": "ok", "warning": "warning", "forecast_exceeded": "warning"}.get(state, "exceeded")
-    return [_paint(f"{name} {percent:.0f}% of {_money(amount)}", tone, colour)]
+    # Calls with no known price count nothing against the budget: "0%" alone would read as none.
+    shown = f"{name} {percent:.0f}% of {_money(amount)}" + (" + unpriced calls" if unpriced else "")
+    return [_paint(shown, tone, colour)]
 
 
 def _limits(reading: StatusInput, settings: HasCoreSettings, now: datetime, colour: bool) -> list[str]:

@@ -39,6 +39,8 @@ def _ledger(home: Path, settings: Settings) -> Conn:
         ),
         assistant("a3", "ra3", _at(timedelta(days=12)), session="s-app", model=OPUS, input=50, output=7_000),
         assistant("a4", "ra4", _at(timedelta(days=25)), session="s-app", input=10, output=99_000),
+        # No known price: counted apart by both paths, never as $0 of spend.
+        assistant("a5", "ra5", _at(timedelta(hours=3)), session="s-app", model="mystery-9", input=10),
     )
     other = session_file(claude, "s-web", project="-home-dev-web")
     write(
@@ -74,16 +76,39 @@ def test_the_glance_equals_budget_status(home: Path, settings: Settings) -> None
             assert glanced is not None
             full = states_of(conn, settings, list_budgets(conn), moment)
             assert [
-                (g.name, g.spent, g.remaining, g.percent, g.status(int(moment.timestamp() * 1000)), g.hard)
+                (
+                    g.name,
+                    g.spent,
+                    g.remaining,
+                    g.percent,
+                    g.status(int(moment.timestamp() * 1000)),
+                    g.hard,
+                    g.unpriced,
+                )
                 for g in glanced
             ] == [
-                (s.budget.name, s.spent_usd, s.remaining_usd, s.percent, s.status, s.budget.hard)
+                (
+                    s.budget.name,
+                    s.spent_usd,
+                    s.remaining_usd,
+                    s.percent,
+                    s.status,
+                    s.budget.hard,
+                    s.unpriced_requests,
+                )
                 for s in full
             ]
         statuses = {s.status for s in states_of(conn, settings, list_budgets(conn), NOW)}
         assert {"exceeded", "ok"} <= statuses  # the cases above are not all alike
         at_now = glance(conn, settings, NOW) or []
         assert [g.name for g in at_now if not g.spent] == ["openai-day"]
+        assert {g.name for g in at_now if g.unpriced} == {
+            "all-day",
+            "all-day-roomy",
+            "anthropic-week",
+            "app-month",
+            "agent-week",
+        }
     finally:
         conn.close()
 

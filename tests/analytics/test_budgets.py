@@ -434,3 +434,26 @@ def test_a_budget_counts_usage_and_seats_only_when_it_says_so(conn: Conn, settin
     assert budgets.state_of(conn, settings, seats_only, now).spent_usd == Decimal(100)
     check = budgets.check_budget(conn, settings, Decimal(1), provider="openai", now=now)
     assert {c.name for c in check.budgets} == {"api", "all"}  # a call is not a seat fee
+
+
+def test_calls_with_no_known_price_are_named_not_counted_as_nothing(conn: Conn, settings: Settings) -> None:
+    """A hard budget cannot stop what it cannot price: budget_status and check_budget say how many
+    calls of its period have no known price, and where to add it."""
+    now = datetime.now(UTC)
+    pricer = Pricer()
+    spend_usd(conn, pricer, Decimal("1"), now)
+    for i in range(2):
+        record_call(
+            conn, pricer, provider="openai", model="gpt-mystery", tokens=Tokens(input=10), agent="bot",
+            request_id=f"r{i}", timestamp=now, now=now,
+        )  # fmt: skip
+    day_budget(conn)
+    [state] = budgets.budget_status(conn, settings, now=now).budgets
+    assert (state.spent_usd, state.unpriced_requests) == (Decimal("1"), 2)
+    expected = (
+        "budget 'daily': 2 call(s) in its period have no known price and count nothing against it, so "
+        f"it cannot stop them; add the model's price to the price override file ({settings.prices_file})"
+    )
+    assert budgets.budget_status(conn, settings, now=now).warnings == [expected]
+    check = budgets.check_budget(conn, settings, Decimal("0.5"), provider="openai", now=now)
+    assert check.allowed is True and check.warnings == [expected]

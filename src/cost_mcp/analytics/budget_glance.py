@@ -81,6 +81,8 @@ class Glance:
     spent: Decimal
     start_ms: int
     end_ms: int
+    unpriced: int = 0
+    """Calls in scope and period with no known price: not in ``spent``."""
 
     @property
     def remaining(self) -> Decimal:
@@ -150,6 +152,7 @@ def glance(conn: Conn, settings: HasCoreSettings, now: datetime) -> list[Glance]
                 spent=from_nanos(sum(cost for _, cost, _, _ in sums)),
                 start_ms=p.start_ms,
                 end_ms=p.end_ms,
+                unpriced=sum(unpriced for _, _, unpriced, _ in sums),
             )
         )
     return out

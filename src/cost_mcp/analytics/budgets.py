@@ -301,11 +301,25 @@ def budget_status(
             for w in vocabulary.unmatched(conn, dimension, getattr(b.scope, attr)):
                 warnings.append(f"budget '{b.name}': {w}")
     warnings += deliveries.problems(conn, name)
+    states = states_of(conn, settings, budgets, moment)
     return BudgetStatusResult(
-        budgets=states_of(conn, settings, budgets, moment),
-        warnings=warnings,
+        budgets=states,
+        warnings=warnings + unpriced_notes(states, settings),
         alerts=alert_store.take(conn) if take_alerts else [],
     )
+
+
+def unpriced_notes(states: Sequence[BudgetState], settings: Settings) -> list[str]:
+    """A warning for each budget with calls in its scope and period that have no known price: they
+    count nothing against it, so a hard budget cannot stop them (the price override file can)."""
+    return [
+        f"budget '{st.budget.name}': {st.unpriced_requests} call(s) in its period have no known price and "
+        "count nothing against it"
+        + (", so it cannot stop them" if st.budget.hard else "")
+        + f"; add the model's price to the price override file ({settings.prices_file})"
+        for st in states
+        if st.unpriced_requests
+    ]
 
 
 # --- pre-flight checks ----------------------------------------------------------------------------
@@ -378,7 +392,8 @@ def check_budget(
             members=scope_members(conn, b.scope),
         )
     ]
-    for budget, state in zip(matching, states_of(conn, settings, matching, moment), strict=True):
+    states = states_of(conn, settings, matching, moment)
+    for budget, state in zip(matching, states, strict=True):
         after = state.remaining_usd - cost
         checks.append(
             BudgetCheck(
@@ -407,7 +422,7 @@ def check_budget(
         estimated_cost_usd=cost,
         binding_budget=binding.name if binding else None,
         budgets=checks,
-        warnings=[],
+        warnings=unpriced_notes(states, settings),
     )
 
 

@@ -172,7 +172,7 @@ def _render_budgets(out: Console, status: BudgetStatusResult) -> None:
             format_cost(b.spent_usd, b.unpriced_requests),
             format_usd(b.remaining_usd),
             f"{b.percent}",
-            format_usd(b.projected_usd),
+            format_cost(b.projected_usd, b.unpriced_requests),
             b.status,
         )
     out.print(whole(table))
