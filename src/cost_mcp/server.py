@@ -25,7 +25,7 @@ import pydantic_core
 from mcp.server import MCPServer
 from mcp.server.apps import Apps
 from mcp.server.mcpserver import Context
-from mcp.server.mcpserver.exceptions import ToolError, UnexpectedToolError
+from mcp.server.mcpserver.exceptions import ResourceError, ToolError, UnexpectedToolError
 from mcp.server.mcpserver.utilities.func_metadata import ArgModelBase, FuncMetadata
 from mcp.types import CallToolResult, InputRequiredResult, TextContent, ToolAnnotations
 from pydantic import BaseModel, Field, ValidationError, create_model, model_validator
@@ -269,7 +269,9 @@ class CostServer(MCPServer[AppState]):
         """Read a resource; ``cost://summary`` shows everyone's spend, so a member's token is refused."""
         caller = current_caller()
         if caller is not None and not caller.is_admin:
-            raise access.AccessDeniedError(
+            # A ResourceError's message reaches the client; any other exception reached it as
+            # "Internal server error" (and logged a traceback), the reason lost.
+            raise ResourceError(
                 f"resources show everyone's spend and need an admin token; {caller.member}: use get_spend"
             )
         return await super().read_resource(uri, context)

@@ -454,6 +454,23 @@ async def _call(base: str, token: str | None, tool: str, args: dict[str, Any]) -
         return await client.call_tool(tool, args)
 
 
+async def _read_summary(base: str, token: str) -> str:
+    """The ``cost://summary`` resource as ``token`` reads it, or the error the client gets instead."""
+    from mcp import Client
+    from mcp.client.streamable_http import streamable_http_client
+    from mcp.shared.exceptions import MCPError
+
+    async with (
+        httpx2.AsyncClient(headers={"Authorization": f"Bearer {token}"}, timeout=60) as http,
+        Client(streamable_http_client(f"{base}/mcp", http_client=http)) as client,
+    ):
+        try:
+            read = await client.read_resource("cost://summary")
+        except MCPError as exc:
+            return f"refused: {exc}"
+        return str(read.contents[0])
+
+
 def _spend_by_member(base: str, token: str, **extra: Any) -> Any:
     window = _window()
     args = {
@@ -582,6 +599,16 @@ def test_three_laptops_push_concurrently_and_twice(team: Team, home: Path) -> No
         for form in forms:
             for haystack in haystacks:
                 assert form.encode() not in haystack
+
+
+def test_a_members_resource_read_is_refused_with_the_reason(team: Team) -> None:
+    # The refusal reached the client as "Internal server error", and the server logged a traceback.
+    assert "this_week: " in anyio.run(_read_summary, team.base, team.tokens["admin"])
+    refused = anyio.run(_read_summary, team.base, team.tokens["ana"])
+    assert refused == (
+        "refused: resources show everyone's spend and need an admin token; ana@example.com: use get_spend"
+    )
+    assert b"Traceback" not in team.stderr.read_bytes()
 
 
 def test_two_replicas_on_one_ledger_agree(team: Team, home: Path) -> None:
