@@ -1021,6 +1021,16 @@ def test_otlp_with_a_members_token_is_that_members_usage(settings: Settings) -> 
     assert stored == {"req_ana": "ana@example.com", "req_org": "bob@example.com"}
 
 
+def test_an_ingest_caller_may_call_no_tool() -> None:
+    fleet = access.Caller("ops@example.com", "ingest", "fleet")
+    assert fleet.sends_only and fleet.keeps_event_members and not fleet.is_admin
+    for tool in [*sorted(access.MEMBER_TOOLS), "set_budget", "session_usage"]:
+        with pytest.raises(access.AccessDeniedError, match="is an ingest token"):
+            access.scope_arguments(tool, {}, fleet)
+    member = access.Caller("ana@example.com", "member", "ana")
+    assert not member.sends_only and not member.keeps_event_members
+
+
 def test_token_and_team_commands(settings: Settings, capsys: pytest.CaptureFixture[str]) -> None:
     from cost_mcp.cli import main
 
