@@ -1021,6 +1021,108 @@ def test_otlp_with_a_members_token_is_that_members_usage(settings: Settings) -> 
     assert stored == {"req_ana": "ana@example.com", "req_org": "bob@example.com"}
 
 
+# --- an ingest token: a fleet's managed settings, sending only ----------------------------------
+
+
+@pytest.fixture
+def fleet(home: Path) -> Iterator[Team]:
+    """A team server with an ingest token (``fleet``, ops answering for it), a member's and an
+    admin's, made before it starts (it reads at start whether tokens exist)."""
+    server_db = _server_ledger(home)
+    conn = connect(server_db)
+    tokens = {
+        name: team_store.create_token(conn, name, member, role)
+        for name, member, role in (
+            ("fleet", "ops@example.com", "ingest"),
+            ("ana", "ana@example.com", "member"),
+            ("admin", "boss@example.com", "admin"),
+        )
+    }
+    conn.close()
+    port = _free_port()
+    stderr = home / "server.log"
+    proc = _start(_env(home, server_db), port, stderr)
+    try:
+        yield Team(f"http://127.0.0.1:{port}", server_db, tokens, proc, stderr)
+    finally:
+        _stop(proc)
+
+
+def test_an_ingest_tokens_otlp_keeps_each_events_member(fleet: Team, monkeypatch: pytest.MonkeyPatch) -> None:
+    # One token in managed settings on every laptop: each event is its sender's, as with an
+    # admin's collector; a member's token still makes every event that member's.
+    from cost_mcp.pricing import Tokens
+    from tests.web.test_otel_receiver import _api_request, _send_logs
+
+    when = datetime.now(UTC) - timedelta(minutes=5)
+    nameless = _api_request("req_nobody", when, Tokens(input=10, output=5))
+    del nameless["user.email"], nameless["user.account_id"]
+    batches = {
+        "fleet": [
+            _api_request("req_ana", when, Tokens(input=10, output=5), **{"user.email": "ana@example.com"}),
+            _api_request("req_bob", when, Tokens(input=20, output=5), **{"user.email": "bob@example.com"}),
+            nameless,
+        ],
+        "ana": [
+            _api_request("req_by_ana", when, Tokens(input=30, output=5), **{"user.email": "bob@example.com"})
+        ],
+    }
+    for name, events in batches.items():
+        monkeypatch.setenv("OTEL_EXPORTER_OTLP_HEADERS", f"Authorization=Bearer {fleet.tokens[name]}")
+        _send_logs(fleet.base, events)
+    conn = connect(fleet.server_db)
+    stored = dict(conn.execute("SELECT request_id, member FROM usage_events").fetchall())
+    conn.close()
+    # An event naming nobody stays nobody's, as from an admin's collector: not the token's member.
+    assert stored == {
+        "req_ana": "ana@example.com",
+        "req_bob": "bob@example.com",
+        "req_nobody": "",
+        "req_by_ana": "ana@example.com",
+    }
+
+
+def test_an_ingest_token_reads_nothing_and_cannot_push(fleet: Team) -> None:
+    # Anyone on any laptop of the fleet can read the token in managed settings.
+    token = fleet.tokens["fleet"]
+    for tool, args in (("get_spend", {}), ("estimate_cost", {"model": "gpt-4o"}), ("set_budget", {})):
+        refused = anyio.run(_call, fleet.base, token, tool, args)
+        assert refused.is_error, refused.content
+        text = refused.content[0].text
+        assert f"{tool} needs a member's or an admin's token" in text
+        assert "'fleet' (ops@example.com) is an ingest token" in text
+        assert "only sends usage over OpenTelemetry" in text and "cost-mcp token create" in text
+        assert token not in text
+
+    resource = anyio.run(_read_summary, fleet.base, token)
+    assert (
+        "resources show everyone's spend: the token 'fleet' (ops@example.com) is an ingest token" in resource
+    )
+    assert "read them with an admin token" in resource
+
+    auth = {"Authorization": f"Bearer {token}"}
+    pushed = httpx2.post(f"{fleet.base}/api/push", json={"rows": []}, headers=auth)
+    assert pushed.status_code == 403, pushed.text
+    assert "pushing needs the member's own token" in pushed.json()["error"]
+    assert "is an ingest token" in pushed.json()["error"]
+    assert httpx2.post(
+        f"{fleet.base}/api/push",
+        json={"rows": []},
+        headers={"Authorization": f"Bearer {fleet.tokens['ana']}"},
+    ).json() == {"accepted": 0, "changed": 0}
+
+    for path in ("/", "/api/spend?period=today"):
+        page = httpx2.get(f"{fleet.base}{path}", headers=auth)
+        assert page.status_code == 403, page.text
+        assert "insufficient_scope" in page.headers["www-authenticate"]
+        said = page.json()["error_description"]
+        assert "the dashboard shows everyone's spend" in said and "is an ingest token" in said
+        assert "open it with an admin token" in said
+    admin = {"Authorization": f"Bearer {fleet.tokens['admin']}"}
+    assert httpx2.get(f"{fleet.base}/api/spend?period=today", headers=admin).status_code == 200
+    assert token.encode() not in fleet.stderr.read_bytes()
+
+
 def test_an_ingest_caller_may_call_no_tool() -> None:
     fleet = access.Caller("ops@example.com", "ingest", "fleet")
     assert fleet.sends_only and fleet.keeps_event_members and not fleet.is_admin
