@@ -1133,6 +1133,24 @@ def test_an_ingest_caller_may_call_no_tool() -> None:
     assert not member.sends_only and not member.keeps_event_members
 
 
+def test_ingest_token_from_the_cli(settings: Settings, capsys: pytest.CaptureFixture[str]) -> None:
+    from cost_mcp.cli import main
+
+    assert main(["token", "create", "fleet", "--member", "Ops@Example.com", "--role", "ingest"]) == 0
+    made = capsys.readouterr()
+    assert "token fleet for ops@example.com (ingest)" in made.err
+    token = made.out.strip()
+    assert main(["token", "list"]) == 0
+    listed = capsys.readouterr().out
+    assert "fleet\tops@example.com\tingest\tcreated " in listed and token not in listed
+    conn = connect(settings.db)
+    info = team_store.verify_token(conn, token)
+    conn.close()
+    assert info is not None and (info.name, info.role) == ("fleet", "ingest")
+    assert main(["token", "create", "x", "--member", "ops@example.com", "--role", "owner"]) != 0
+    assert "'member', 'admin', 'ingest'" in capsys.readouterr().err  # click's choices: store.team.ROLES
+
+
 def test_token_and_team_commands(settings: Settings, capsys: pytest.CaptureFixture[str]) -> None:
     from cost_mcp.cli import main
 
