@@ -10,6 +10,9 @@ sees everything, as before team mode.
   agents' calls (``record_usage``, stored under their name). Every other tool reads
   per-member detail (sessions, models, projects of everyone) or changes shared state: refused with
   a message that says what to use instead.
+- An ingest token only sends usage over OTLP, each event under its own ``user.email``: the one
+  token a fleet's managed settings put on every laptop, so it must read nothing and change nothing.
+  It is refused everywhere else (:attr:`Caller.sends_only`, :func:`send_only_refusal`).
 """
 
 from __future__ import annotations
@@ -40,17 +43,60 @@ class Caller:
         """Whether the caller may see and manage everything."""
         return self.role == "admin"
 
+    @property
+    def sends_only(self) -> bool:
+        """Whether the caller may only send usage over OTLP (an ``ingest`` token) and nothing else.
+
+        Such a token sits in managed settings on every laptop of a fleet: anyone on any of them can
+        read it, so it must not read spend, manage anything, or push one laptop's rows (a push is
+        one member's, and a shared token would put everyone's under one name)."""
+        return self.role == "ingest"
+
+    @property
+    def keeps_event_members(self) -> bool:
+        """Whether OTLP events this caller sends keep each event's own ``user.email`` as the member.
+
+        A member's token sends that member's usage, whatever the events say (a member cannot put
+        their usage on someone else). An admin's (an organisation-wide collector) and an ingest
+        token (a fleet's, shared by every laptop) carry many people's events, each its own."""
+        return self.is_admin or self.sends_only
+
 
 MEMBER_TOOLS = frozenset({"get_spend", "budget_status", "check_budget", "estimate_cost", "record_usage"})
 """What a member's token may call; everything else needs an admin token."""
 
 
+SEND_ONLY_USE = (
+    "only sends usage over OpenTelemetry (POST /v1/logs, /v1/metrics, /v1/traces), for a fleet's "
+    "managed settings, and reads nothing"
+)
+"""What an ingest token is for, said in every refusal it gets."""
+
+
+def send_only_refusal(caller: Caller, what: str, instead: str) -> str:
+    """Why ``caller``'s ingest token cannot do ``what``, and ``instead``: what to use. Names the
+    token and who answers for it, never the token itself."""
+    return (
+        f"{what}: the token {caller.token_name!r} ({caller.member}) is an ingest token, which "
+        f"{SEND_ONLY_USE}; {instead}"
+    )
+
+
 def scope_arguments(tool: str, arguments: Mapping[str, Any], caller: Caller | None) -> dict[str, Any]:
     """The arguments ``tool`` runs with for ``caller``: unchanged for the local server and admins,
-    narrowed to the member's own usage for a member. Raises AccessDeniedError when not allowed."""
+    narrowed to the member's own usage for a member; an ingest token may call none. Raises
+    AccessDeniedError when not allowed."""
     args = dict(arguments)
     if caller is None or caller.is_admin:
         return args
+    if caller.sends_only:
+        raise AccessDeniedError(
+            send_only_refusal(
+                caller,
+                f"{tool} needs a member's or an admin's token",
+                "call tools with your own token (`cost-mcp token create NAME --member EMAIL` on the server)",
+            )
+        )
     if tool not in MEMBER_TOOLS:
         raise AccessDeniedError(
             f"{tool} needs an admin token: a member's token ({caller.member}) may call "

@@ -11,6 +11,9 @@ TOKEN_ENV = "COST_MCP_TEAM_TOKEN"
 """The variable the shell snippets read the bearer token from (a laptop's push reads it too)."""
 PLACEHOLDER = "cmt_..."
 """Where a settings file that expands no variable needs the token itself."""
+FLEET_TOKEN_COMMAND = "cost-mcp token create fleet --member you@example.com --role ingest"
+"""The token for managed settings: on every laptop, readable by anyone there, so one that can only
+send usage (each event under its own user.email), never an admin's."""
 
 
 def is_loopback(server: str) -> bool:
@@ -75,9 +78,10 @@ def snippet(server: str, bearer: bool | None = None) -> str:
         else ""
     )
     fleet = (
-        f"# ({PLACEHOLDER}: one token for every machine. A member's token makes every event that"
-        " member's;\n# an admin token keeps each event's own user.email, and can also read and manage"
-        " everything.)\n"
+        f"# ({PLACEHOLDER}: one ingest token for every machine, made on the server with\n"
+        f"#   {FLEET_TOKEN_COMMAND}\n"
+        "# It keeps each event's own user.email and can read nothing. A member's token would make every\n"
+        "# event that member's; an admin's could read and manage everything, from every laptop.)\n"
         if bearer
         else ""
     )

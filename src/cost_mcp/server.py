@@ -25,7 +25,7 @@ import pydantic_core
 from mcp.server import MCPServer
 from mcp.server.apps import Apps
 from mcp.server.mcpserver import Context
-from mcp.server.mcpserver.exceptions import ToolError, UnexpectedToolError
+from mcp.server.mcpserver.exceptions import ResourceError, ToolError, UnexpectedToolError
 from mcp.server.mcpserver.utilities.func_metadata import ArgModelBase, FuncMetadata
 from mcp.types import CallToolResult, InputRequiredResult, TextContent, ToolAnnotations
 from pydantic import BaseModel, Field, ValidationError, create_model, model_validator
@@ -266,12 +266,21 @@ class CostServer(MCPServer[AppState]):
             raise ToolError(f"{name}: {argument_error(cause, tool.parameters)}") from cause
 
     async def read_resource(self, uri: Any, context: Context[AppState, Any] | None = None) -> Any:
-        """Read a resource; ``cost://summary`` shows everyone's spend, so a member's token is refused."""
+        """Read a resource; ``cost://summary`` shows everyone's spend, so a member's or an ingest
+        token is refused."""
         caller = current_caller()
         if caller is not None and not caller.is_admin:
-            raise access.AccessDeniedError(
-                f"resources show everyone's spend and need an admin token; {caller.member}: use get_spend"
-            )
+            if caller.sends_only:
+                why = access.send_only_refusal(
+                    caller, "resources show everyone's spend", "read them with an admin token"
+                )
+            else:
+                why = (
+                    f"resources show everyone's spend and need an admin token; {caller.member}: use get_spend"
+                )
+            # A ResourceError's message reaches the client; any other exception reached it as
+            # "Internal server error" (and logged a traceback), the reason lost.
+            raise ResourceError(why)
         return await super().read_resource(uri, context)
 
 

@@ -6,8 +6,10 @@ from pathlib import Path
 
 import pytest
 
+from cost_mcp.config import Settings
 from cost_mcp.errors import DatabaseError
 from cost_mcp.store import MIGRATIONS, connect, migrate, write_transaction
+from cost_mcp.store.connection import is_postgres
 
 
 def test_blank_database_gets_every_migration_once(tmp_path: Path) -> None:
@@ -144,3 +146,63 @@ def test_a_ledger_another_process_creates_while_it_is_checked_is_not_refused(tmp
     finally:
         checker.close()
         creator.close()
+
+
+def _blank_postgres(url: str) -> None:
+    """Empty a PostgreSQL ledger of every table, function and record of migrations: a blank database."""
+    import psycopg
+
+    with psycopg.connect(url, autocommit=True) as raw:
+        raw.execute("DROP SCHEMA public CASCADE")
+        raw.execute("CREATE SCHEMA public")
+
+
+def test_tokens_made_before_the_ingest_role_survive_it(
+    settings: Settings, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # SQLite cannot alter a CHECK: m025 rebuilds api_tokens there, and must keep every token's hash
+    # (a lost or changed one locks every laptop out until it gets a new token).
+    from cost_mcp.store import migrations, team
+
+    names = [n for n, _ in MIGRATIONS]
+    if is_postgres(settings.db):
+        _blank_postgres(str(settings.db))  # the test's database is a copy of a migrated template
+    with monkeypatch.context() as before:
+        before.setattr(migrations, "MIGRATIONS", MIGRATIONS[: names.index("m025_ingest_tokens")])
+        old = connect(settings.db)
+        try:
+            ana = team.create_token(old, "ana-laptop", "ana@example.com")
+            boss = team.create_token(old, "boss", "boss@example.com", "admin")
+            team.create_token(old, "gone", "cy@example.com")
+            team.revoke_token(old, "gone")
+            with pytest.raises(sqlite3.IntegrityError, match=r"(?i)check constraint"):
+                team.create_token(old, "fleet", "ops@example.com", "ingest")
+        finally:
+            old.close()
+    conn = connect(settings.db)
+    try:
+        assert "m025_ingest_tokens" in migrations.applied(conn)
+        for token, expected in ((ana, ("ana-laptop", "member")), (boss, ("boss", "admin"))):
+            info = team.verify_token(conn, token)
+            assert info is not None and (info.name, info.role) == expected
+        assert [(t.name, t.revoked_at is not None) for t in team.list_tokens(conn)] == [
+            ("ana-laptop", False),
+            ("boss", False),
+            ("gone", True),
+        ]
+        fleet = team.verify_token(conn, team.create_token(conn, "fleet", "ops@example.com", "ingest"))
+        assert fleet is not None and fleet.role == "ingest"
+        # The database itself refuses a role it does not know, whatever code writes the row.
+        with pytest.raises(sqlite3.IntegrityError, match=r"(?i)check constraint"), write_transaction(conn):
+            conn.execute(
+                "INSERT INTO api_tokens (name, token_hash, member, role, created_at) "
+                "VALUES ('x', 'h', 'x@example.com', 'owner', 'now')"
+            )
+        with pytest.raises(sqlite3.IntegrityError), write_transaction(conn):
+            conn.execute(  # token_hash is still UNIQUE
+                "INSERT INTO api_tokens (name, token_hash, member, role, created_at) "
+                "VALUES ('y', ?, 'y@example.com', 'member', 'now')",
+                (team.hash_token(ana),),
+            )
+    finally:
+        conn.close()

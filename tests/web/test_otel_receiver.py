@@ -10,6 +10,7 @@ from __future__ import annotations
 import gzip
 import json
 import os
+import shlex
 import signal
 import socket
 import subprocess
@@ -535,6 +536,32 @@ def test_otel_config_points_agents_here(capsys: pytest.CaptureFixture[str]) -> N
     assert env["OTEL_EXPORTER_OTLP_PROTOCOL"] == "http/protobuf"
     # Another machine's server always needs a token; the file expands no variable: a placeholder.
     assert env["OTEL_EXPORTER_OTLP_HEADERS"] == "Authorization=Bearer cmt_..."
+    # That token sits on every laptop: the note recommends one that can only send, never an admin's.
+    assert managed.startswith(
+        "# (cmt_...: one ingest token for every machine, made on the server with\n"
+        "#   cost-mcp token create fleet --member you@example.com --role ingest\n"
+        "# It keeps each event's own user.email and can read nothing."
+    )
+
+
+def test_otel_config_fleet_note_makes_an_ingest_token(
+    settings: Settings, capsys: pytest.CaptureFixture[str]
+) -> None:
+    from cost_mcp.cli import main
+    from cost_mcp.store import team
+
+    assert main(["otel-config", "--server", "https://cost.example.com"]) == 0
+    out = capsys.readouterr().out
+    command = next(line for line in out.splitlines() if line.startswith("#   cost-mcp token create "))
+    assert main(shlex.split(command.removeprefix("#   cost-mcp "))) == 0
+    capsys.readouterr()
+    conn = connect(settings.db)
+    try:
+        assert [(t.name, t.member, t.role) for t in team.list_tokens(conn)] == [
+            ("fleet", "you@example.com", "ingest")
+        ]
+    finally:
+        conn.close()
 
 
 @pytest.fixture

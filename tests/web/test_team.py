@@ -454,6 +454,23 @@ async def _call(base: str, token: str | None, tool: str, args: dict[str, Any]) -
         return await client.call_tool(tool, args)
 
 
+async def _read_summary(base: str, token: str) -> str:
+    """The ``cost://summary`` resource as ``token`` reads it, or the error the client gets instead."""
+    from mcp import Client
+    from mcp.client.streamable_http import streamable_http_client
+    from mcp.shared.exceptions import MCPError
+
+    async with (
+        httpx2.AsyncClient(headers={"Authorization": f"Bearer {token}"}, timeout=60) as http,
+        Client(streamable_http_client(f"{base}/mcp", http_client=http)) as client,
+    ):
+        try:
+            read = await client.read_resource("cost://summary")
+        except MCPError as exc:
+            return f"refused: {exc}"
+        return str(read.contents[0])
+
+
 def _spend_by_member(base: str, token: str, **extra: Any) -> Any:
     window = _window()
     args = {
@@ -582,6 +599,16 @@ def test_three_laptops_push_concurrently_and_twice(team: Team, home: Path) -> No
         for form in forms:
             for haystack in haystacks:
                 assert form.encode() not in haystack
+
+
+def test_a_members_resource_read_is_refused_with_the_reason(team: Team) -> None:
+    # The refusal reached the client as "Internal server error", and the server logged a traceback.
+    assert "this_week: " in anyio.run(_read_summary, team.base, team.tokens["admin"])
+    refused = anyio.run(_read_summary, team.base, team.tokens["ana"])
+    assert refused == (
+        "refused: resources show everyone's spend and need an admin token; ana@example.com: use get_spend"
+    )
+    assert b"Traceback" not in team.stderr.read_bytes()
 
 
 def test_two_replicas_on_one_ledger_agree(team: Team, home: Path) -> None:
@@ -992,6 +1019,136 @@ def test_otlp_with_a_members_token_is_that_members_usage(settings: Settings) -> 
     conn.close()
     # Ana cannot put her usage on Bob; an organisation-wide collector keeps each event's own member.
     assert stored == {"req_ana": "ana@example.com", "req_org": "bob@example.com"}
+
+
+# --- an ingest token: a fleet's managed settings, sending only ----------------------------------
+
+
+@pytest.fixture
+def fleet(home: Path) -> Iterator[Team]:
+    """A team server with an ingest token (``fleet``, ops answering for it), a member's and an
+    admin's, made before it starts (it reads at start whether tokens exist)."""
+    server_db = _server_ledger(home)
+    conn = connect(server_db)
+    tokens = {
+        name: team_store.create_token(conn, name, member, role)
+        for name, member, role in (
+            ("fleet", "ops@example.com", "ingest"),
+            ("ana", "ana@example.com", "member"),
+            ("admin", "boss@example.com", "admin"),
+        )
+    }
+    conn.close()
+    port = _free_port()
+    stderr = home / "server.log"
+    proc = _start(_env(home, server_db), port, stderr)
+    try:
+        yield Team(f"http://127.0.0.1:{port}", server_db, tokens, proc, stderr)
+    finally:
+        _stop(proc)
+
+
+def test_an_ingest_tokens_otlp_keeps_each_events_member(fleet: Team, monkeypatch: pytest.MonkeyPatch) -> None:
+    # One token in managed settings on every laptop: each event is its sender's, as with an
+    # admin's collector; a member's token still makes every event that member's.
+    from cost_mcp.pricing import Tokens
+    from tests.web.test_otel_receiver import _api_request, _send_logs
+
+    when = datetime.now(UTC) - timedelta(minutes=5)
+    nameless = _api_request("req_nobody", when, Tokens(input=10, output=5))
+    del nameless["user.email"], nameless["user.account_id"]
+    batches = {
+        "fleet": [
+            _api_request("req_ana", when, Tokens(input=10, output=5), **{"user.email": "ana@example.com"}),
+            _api_request("req_bob", when, Tokens(input=20, output=5), **{"user.email": "bob@example.com"}),
+            nameless,
+        ],
+        "ana": [
+            _api_request("req_by_ana", when, Tokens(input=30, output=5), **{"user.email": "bob@example.com"})
+        ],
+    }
+    for name, events in batches.items():
+        monkeypatch.setenv("OTEL_EXPORTER_OTLP_HEADERS", f"Authorization=Bearer {fleet.tokens[name]}")
+        _send_logs(fleet.base, events)
+    conn = connect(fleet.server_db)
+    stored = dict(conn.execute("SELECT request_id, member FROM usage_events").fetchall())
+    conn.close()
+    # An event naming nobody stays nobody's, as from an admin's collector: not the token's member.
+    assert stored == {
+        "req_ana": "ana@example.com",
+        "req_bob": "bob@example.com",
+        "req_nobody": "",
+        "req_by_ana": "ana@example.com",
+    }
+
+
+def test_an_ingest_token_reads_nothing_and_cannot_push(fleet: Team) -> None:
+    # Anyone on any laptop of the fleet can read the token in managed settings.
+    token = fleet.tokens["fleet"]
+    for tool, args in (("get_spend", {}), ("estimate_cost", {"model": "gpt-4o"}), ("set_budget", {})):
+        refused = anyio.run(_call, fleet.base, token, tool, args)
+        assert refused.is_error, refused.content
+        text = refused.content[0].text
+        assert f"{tool} needs a member's or an admin's token" in text
+        assert "'fleet' (ops@example.com) is an ingest token" in text
+        assert "only sends usage over OpenTelemetry" in text and "cost-mcp token create" in text
+        assert token not in text
+
+    resource = anyio.run(_read_summary, fleet.base, token)
+    assert (
+        "resources show everyone's spend: the token 'fleet' (ops@example.com) is an ingest token" in resource
+    )
+    assert "read them with an admin token" in resource
+
+    auth = {"Authorization": f"Bearer {token}"}
+    pushed = httpx2.post(f"{fleet.base}/api/push", json={"rows": []}, headers=auth)
+    assert pushed.status_code == 403, pushed.text
+    assert "pushing needs the member's own token" in pushed.json()["error"]
+    assert "is an ingest token" in pushed.json()["error"]
+    assert httpx2.post(
+        f"{fleet.base}/api/push",
+        json={"rows": []},
+        headers={"Authorization": f"Bearer {fleet.tokens['ana']}"},
+    ).json() == {"accepted": 0, "changed": 0}
+
+    for path in ("/", "/api/spend?period=today"):
+        page = httpx2.get(f"{fleet.base}{path}", headers=auth)
+        assert page.status_code == 403, page.text
+        assert "insufficient_scope" in page.headers["www-authenticate"]
+        said = page.json()["error_description"]
+        assert "the dashboard shows everyone's spend" in said and "is an ingest token" in said
+        assert "open it with an admin token" in said
+    admin = {"Authorization": f"Bearer {fleet.tokens['admin']}"}
+    assert httpx2.get(f"{fleet.base}/api/spend?period=today", headers=admin).status_code == 200
+    assert token.encode() not in fleet.stderr.read_bytes()
+
+
+def test_an_ingest_caller_may_call_no_tool() -> None:
+    fleet = access.Caller("ops@example.com", "ingest", "fleet")
+    assert fleet.sends_only and fleet.keeps_event_members and not fleet.is_admin
+    for tool in [*sorted(access.MEMBER_TOOLS), "set_budget", "session_usage"]:
+        with pytest.raises(access.AccessDeniedError, match="is an ingest token"):
+            access.scope_arguments(tool, {}, fleet)
+    member = access.Caller("ana@example.com", "member", "ana")
+    assert not member.sends_only and not member.keeps_event_members
+
+
+def test_ingest_token_from_the_cli(settings: Settings, capsys: pytest.CaptureFixture[str]) -> None:
+    from cost_mcp.cli import main
+
+    assert main(["token", "create", "fleet", "--member", "Ops@Example.com", "--role", "ingest"]) == 0
+    made = capsys.readouterr()
+    assert "token fleet for ops@example.com (ingest)" in made.err
+    token = made.out.strip()
+    assert main(["token", "list"]) == 0
+    listed = capsys.readouterr().out
+    assert "fleet\tops@example.com\tingest\tcreated " in listed and token not in listed
+    conn = connect(settings.db)
+    info = team_store.verify_token(conn, token)
+    conn.close()
+    assert info is not None and (info.name, info.role) == ("fleet", "ingest")
+    assert main(["token", "create", "x", "--member", "ops@example.com", "--role", "owner"]) != 0
+    assert "'member', 'admin', 'ingest'" in capsys.readouterr().err  # click's choices: store.team.ROLES
 
 
 def test_token_and_team_commands(settings: Settings, capsys: pytest.CaptureFixture[str]) -> None:

@@ -7,6 +7,7 @@ import sys
 import click
 
 from cost_mcp.cli.app import EXIT_OK, cli, ledger, settings
+from cost_mcp.store.team import ROLES
 
 
 @cli.group()
@@ -16,8 +17,16 @@ def token() -> None:
 
 @token.command("create")
 @click.argument("name")
-@click.option("--member", required=True, help="the member's email address")
-@click.option("--role", type=click.Choice(["member", "admin"]), default="member", show_default=True)
+@click.option(
+    "--member", required=True, help="the member's email address (an ingest token: who answers for it)"
+)
+@click.option(
+    "--role",
+    type=click.Choice(ROLES),
+    default="member",
+    show_default=True,
+    help="member: their own usage; admin: everything; ingest: only sends OpenTelemetry usage (a fleet's)",
+)
 def token_create(name: str, member: str, role: str) -> int:
     """Create a token and print it once (the ledger keeps only its hash)."""
     from cost_mcp.store import connect

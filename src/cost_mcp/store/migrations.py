@@ -894,3 +894,38 @@ def m024_push_senders(conn: Conn) -> None:
         "INSERT INTO push_senders (token_name, member, last_ms) "
         "SELECT token_name, member, MAX(received_ms) FROM team_pushes GROUP BY token_name, member"
     )
+
+
+@migration
+def m025_ingest_tokens(conn: Conn) -> None:
+    """Tokens of a third role, ``ingest``: they only send OpenTelemetry usage, each event under its
+    own user.email (cost_mcp.access), so that a fleet's managed settings need not carry an admin's
+    token. The CHECK on ``api_tokens.role`` allows it; every token and its hash is kept.
+
+    SQLite cannot change a CHECK in place: the table is built anew with it, filled from the old one
+    and put in its place (nothing refers to it). PostgreSQL replaces the constraint m017 made,
+    named as PostgreSQL names a column's CHECK.
+    """
+    roles = "CHECK (role IN ('member', 'admin', 'ingest'))"
+    if dialect(conn) == "postgresql":
+        conn.execute("ALTER TABLE api_tokens DROP CONSTRAINT api_tokens_role_check")
+        conn.execute(f"ALTER TABLE api_tokens ADD CONSTRAINT api_tokens_role_check {roles}")
+        return
+    conn.execute(
+        f"""
+        CREATE TABLE api_tokens_new (
+            name TEXT PRIMARY KEY,
+            token_hash TEXT NOT NULL UNIQUE,
+            member TEXT NOT NULL,
+            role TEXT NOT NULL {roles},
+            created_at TEXT NOT NULL,
+            revoked_at TEXT
+        )
+        """
+    )
+    conn.execute(
+        "INSERT INTO api_tokens_new (name, token_hash, member, role, created_at, revoked_at) "
+        "SELECT name, token_hash, member, role, created_at, revoked_at FROM api_tokens"
+    )
+    conn.execute("DROP TABLE api_tokens")
+    conn.execute("ALTER TABLE api_tokens_new RENAME TO api_tokens")

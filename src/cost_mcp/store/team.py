@@ -28,7 +28,9 @@ from cost_mcp.store.usage import TOKENS_FROM_EXCLUDED_SQL
 
 TOKEN_PREFIX = "cmt_"
 """Recognisable in a leaked-secret scan, and distinct from every provider's key prefix."""
-ROLES = ("member", "admin")
+ROLES = ("member", "admin", "ingest")
+"""What a token may do (cost_mcp.access): a member's own usage, everything (admin), or only send
+OpenTelemetry usage for a fleet (ingest). The ledger's CHECK on ``api_tokens.role`` allows these."""
 PUSH_ORIGIN = "push"
 """The ``origin`` of pushed rows: a laptop's origin is a file path, which never leaves it."""
 
@@ -58,7 +60,7 @@ def create_token(conn: Conn, name: str, member: str, role: str = "member") -> st
     if "@" not in member or len(member) > 320:
         raise InvalidInputError(f"--member must be the member's email address, got {member!r}")
     if role not in ROLES:
-        raise InvalidInputError(f"--role must be member or admin, got {role!r}")
+        raise InvalidInputError(f"--role must be one of {', '.join(ROLES)}, got {role!r}")
     token = TOKEN_PREFIX + secrets.token_urlsafe(32)
     now = datetime.now(UTC).isoformat()
     with write_transaction(conn):

@@ -29,7 +29,7 @@ from starlette.responses import JSONResponse, PlainTextResponse, Response
 from starlette.routing import BaseRoute, Mount, Route
 from starlette.types import ASGIApp, Receive, Scope, Send
 
-from cost_mcp import push
+from cost_mcp import access, push
 from cost_mcp.access import Caller
 from cost_mcp.config import Settings
 from cost_mcp.errors import InvalidInputError
@@ -91,10 +91,9 @@ def otlp_routes(ledger: Ledger, pricer: Pricer) -> list[Route]:
             if coding not in ("identity", "gzip", "deflate"):
                 return _status(400, f"Content-Encoding {coding!r} is not supported: use gzip", encoding)
             gzipped = coding != "identity"
-            # A member's token sends that member's usage, whatever user.email the events carry; an
-            # admin's (an organisation-wide collector) keeps each event's own.
+            # Whose usage the events are: Caller.keeps_event_members says why it depends on the token.
             caller = current_caller_of(request)
-            member = caller.member if caller is not None and not caller.is_admin else None
+            member = caller.member if caller is not None and not caller.keeps_event_members else None
 
             def work() -> otel.Outcome:
                 message = otel.decode(signal, bytes(body), encoding=encoding, gzipped=gzipped)
@@ -183,7 +182,9 @@ def create_http_app(
     def guarded(app: ASGIApp, *, admin: bool = False) -> ASGIApp:
         if not require_auth:
             return app
-        return RequireAuthMiddleware(app, ["admin"] if admin else [], metadata_url)
+        if admin:
+            return SendOnlyRefused(RequireAuthMiddleware(app, ["admin"], metadata_url), str(metadata_url))
+        return RequireAuthMiddleware(app, [], metadata_url)
 
     async def healthz(_request: Request) -> Response:
         return JSONResponse({"status": "ok"})
@@ -275,6 +276,32 @@ class TokensAppeared:
         await self.app(scope, receive, send)
 
 
+class SendOnlyRefused:
+    """The dashboard's answer to an ingest token: 403 saying what the token is for and what opens
+    the dashboard, where the SDK's scope check would say only "Required scope: admin" (someone who
+    copied the fleet's token from managed settings learns it reads nothing)."""
+
+    def __init__(self, app: ASGIApp, metadata_url: str) -> None:
+        self.app = app
+        # As the SDK's own refusals say it (RFC 6750 and 9728): where clients learn who issues tokens.
+        self.challenge = f'Bearer error="insufficient_scope", resource_metadata="{metadata_url}"'
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        caller = caller_in(scope) if scope["type"] == "http" else None
+        if caller is None or not caller.sends_only:
+            await self.app(scope, receive, send)
+            return
+        refusal = access.send_only_refusal(
+            caller, "the dashboard shows everyone's spend", "open it with an admin token"
+        )
+        refused = JSONResponse(
+            {"error": "insufficient_scope", "error_description": refusal},
+            status_code=403,
+            headers={"WWW-Authenticate": self.challenge},
+        )
+        await refused(scope, receive, send)
+
+
 def _url_host(host: str) -> str:
     return f"[{host}]" if ":" in host else host
 
@@ -309,6 +336,16 @@ def push_endpoint(
                 {"error": "pushing needs a member's token: create one with `cost-mcp token create`"},
                 status_code=401,
             )
+        if caller.sends_only:
+            # A push is one laptop's usage, stored under the token's member: a fleet's shared token
+            # would put everyone's rows under whoever answers for it.
+            refusal = access.send_only_refusal(
+                caller,
+                "pushing needs the member's own token",
+                "give `cost-mcp push` (COST_MCP_TEAM_TOKEN) the member's own token: "
+                "`cost-mcp token create NAME --member EMAIL` on the server",
+            )
+            return JSONResponse({"error": refusal}, status_code=403)
         wait = limiter.take(caller.token_name)
         if wait:
             return JSONResponse(
@@ -348,7 +385,12 @@ def push_endpoint(
 
 def current_caller_of(request: Request) -> Caller | None:
     """The caller a request authenticated as (None: no auth on this server)."""
-    user = request.scope.get("user")
+    return caller_in(request.scope)
+
+
+def caller_in(scope: Scope) -> Caller | None:
+    """The caller an ASGI request's scope authenticated as (None: no auth on this server)."""
+    user = scope.get("user")
     token = getattr(user, "access_token", None)
     if token is None or not token.claims:
         return None
