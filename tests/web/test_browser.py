@@ -100,6 +100,10 @@ def test_a_budget_crossing_shows_on_the_gauge(page: Any, served: Served) -> None
     # has passed its 50% threshold; monthly ($100,000) is fine.
     gauge = page.locator('[data-budget="triage-daily"]')
     assert page.locator('[data-budget="daily-cap"]').get_attribute("data-status") == "exceeded"
+    # daily-cap counts every call, the unpriced one too: shown beside the amount, not as nothing.
+    cap = page.locator('[data-budget="daily-cap"]').inner_text()
+    assert "1 unpriced spent" in cap and "+ unpriced calls" in cap
+    assert "unpriced" not in gauge.inner_text()
     assert page.locator('[data-budget="monthly"]').get_attribute("data-status") in ("ok", "forecast_exceeded")
     assert gauge.get_attribute("data-status") == "warning"
     assert "threshold passed" in gauge.inner_text()

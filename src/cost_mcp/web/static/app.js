@@ -134,9 +134,11 @@
       h("h3", { text: b.name + " · " + usd(limit) + " per " + b.period + (b.hard ? " (hard)" : "") }),
       svg,
       h("p", {}, h("span", { class: "state", text: STATUS_TEXT[st.status] || st.status }),
-        " · ", h("span", { "data-usd": String(st.spent_usd), text: usd(st.spent_usd) }),
+        " · ", cost(st.spent_usd, st.unpriced_requests),
         " spent (" + st.percent + "%), " + usd(st.remaining_usd) + " left"),
+      // Calls with no known price count nothing against the budget: the projection lacks them too.
       h("p", { class: "muted", text: "projected at the current rate: " + usd(st.projected_usd) +
+        (st.unpriced_requests ? " + unpriced calls" : "") +
         " · thresholds " + b.thresholds.map(function (t) { return Math.round(Number(t) * 100) + "%"; }).join(", ") +
         (st.fired_thresholds.length ? " · fired " + st.fired_thresholds.map(function (t) { return Math.round(Number(t) * 100) + "%"; }).join(", ") : "") }),
       scope ? h("p", { class: "muted", text: "counts " + scope }) : null);
@@ -145,7 +147,7 @@
     var f = d.forecast;
     fill("forecast",
       h("div", {}, h("p", { class: "muted", text: "Spent in " + f.period.name.replace(/_/g, " ") }), h("p", { class: "figure", id: "forecast-spent", "data-usd": String(f.spent_usd), text: usd(f.spent_usd) })),
-      h("div", {}, h("p", { class: "muted", text: "Burn rate (period / last 7 days)" }), h("p", { class: "figure", text: usd(f.burn_rate_period_usd_per_day) + " / " + usd(f.burn_rate_7d_usd_per_day) + " per day" })),
+      h("div", {}, h("p", { class: "muted", text: "Burn rate (period / 7 days before today)" }), h("p", { class: "figure", text: usd(f.burn_rate_period_usd_per_day) + " / " + usd(f.burn_rate_7d_usd_per_day) + " per day" })),
       h("div", {}, h("p", { class: "muted", text: "Projected by " + f.period.last_day }), h("p", { class: "figure", id: "forecast-projected", "data-usd": String(f.projected_usd), text: usd(f.projected_usd) })),
       h("div", {}, h("p", { class: "muted", text: "Days" }), h("p", { class: "figure", text: f.days_elapsed + " of " + f.days_in_period })));
     var list = d.budgets.budgets;
