@@ -435,6 +435,33 @@ def test_import_reads_the_console_header_currency_and_refuses_a_file_that_is_not
         google.parse_csv(other)
 
 
+def test_an_export_resaved_as_utf16_is_read_and_bytes_that_are_not_text_are_refused(
+    home: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """A spreadsheet may save the export as UTF-16; a file that is neither is refused with what to
+    do (it was a traceback), and the ledger keeps what it had."""
+    from cost_mcp import cli
+
+    resaved = home / "resaved.csv"
+    resaved.write_text(EXPORT_CSV, encoding="utf-16")
+    assert cli.main(["import", "google-billing", str(resaved), "--json"]) == 0
+    assert json.loads(capsys.readouterr().out)["total_usd"] == "20.250000000"
+    broken = home / "broken.csv"
+    broken.write_bytes(EXPORT_CSV.encode() + b"2026-10-03T00:00:00Z,Gemini API,\xe9t\xe9,app,1.00,USD\n")
+    assert cli.main(["import", "google-billing", str(broken)]) == 2
+    err = capsys.readouterr().err
+    assert "is not UTF-8 text" in err and "export the CSV again" in err and "Traceback" not in err
+    settings = load_settings()
+    conn = connect(settings.db)
+    try:
+        from cost_mcp.analytics.spend import get_spend, resolve
+
+        p = resolve(settings, None, "2026-10-01", "2026-10-03", "UTC")
+        assert get_spend(conn, settings, p).total_usd == Decimal("20.25")  # the first import, whole
+    finally:
+        conn.close()
+
+
 def test_without_the_variable_gclouds_application_default_file_is_used_once_the_table_is_set(
     configured: Settings, monkeypatch: pytest.MonkeyPatch, home: Path, keypair: tuple[str, bytes]
 ) -> None:

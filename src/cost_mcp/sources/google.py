@@ -41,6 +41,7 @@ from dataclasses import dataclass, field
 from datetime import UTC, date, datetime, timedelta
 from decimal import Decimal
 from pathlib import Path
+from typing import TextIO
 
 import msgspec
 
@@ -504,62 +505,78 @@ def parse_csv(path: Path, currency: str | None = None) -> tuple[list[Bucket], Cs
     else ``currency``; a non-USD row needs its ``currency_conversion_rate``. A row that cannot be
     read is skipped and counted by reason, never guessed.
     """
+    try:
+        with path.open("rb") as probe:
+            start = probe.read(2)
+        # A spreadsheet re-saving the export may write UTF-16 (with its byte-order mark).
+        encoding = "utf-16" if start in (b"\xff\xfe", b"\xfe\xff") else "utf-8-sig"
+        handle = path.open(newline="", encoding=encoding)
+    except OSError as exc:
+        raise InvalidInputError(f"cannot read {path}: {exc.strerror or exc}") from None
+    try:
+        with handle:
+            return _read_csv(path, handle, currency)
+    except UnicodeDecodeError as exc:
+        # Nothing is stored until the whole file is read, so the ledger is untouched.
+        raise InvalidInputError(
+            f"{path} is not UTF-8 text (byte {exc.start} of a line cannot be read): export the CSV "
+            "again from Cloud Billing (the console's CSV and BigQuery's export are UTF-8)"
+        ) from None
+
+
+def _read_csv(path: Path, handle: TextIO, currency: str | None) -> tuple[list[Bucket], CsvImport]:
+    """:func:`parse_csv` on an open file."""
     result = CsvImport(path=str(path))
     buckets: list[Bucket] = []
     seen_currencies: set[str] = set()
-    try:
-        handle = path.open(newline="", encoding="utf-8-sig")
-    except OSError as exc:
-        raise InvalidInputError(f"cannot read {path}: {exc.strerror or exc}") from None
-    with handle:
-        reader = csv.reader(handle)
-        header = next(reader, None)
-        if header is None:
-            raise InvalidInputError(f"{path} is empty")
-        index = _csv_columns(header)
-        default_currency = (currency or _header_currency(header, index) or "").upper() or None
+    reader = csv.reader(handle)
+    header = next(reader, None)
+    if header is None:
+        raise InvalidInputError(f"{path} is empty")
+    index = _csv_columns(header)
+    default_currency = (currency or _header_currency(header, index) or "").upper() or None
 
-        def cell(row: list[str], name: str) -> str:
-            i = index.get(name)
-            return row[i].strip() if i is not None and i < len(row) else ""
+    def cell(row: list[str], name: str) -> str:
+        i = index.get(name)
+        return row[i].strip() if i is not None and i < len(row) else ""
 
-        for row in reader:
-            if not any(c.strip() for c in row):
-                continue
-            result.rows += 1
-            if cell(row, "service") not in SERVICES:
-                result.other_services += 1
-                continue
-            reason = None
-            try:
-                day = date.fromisoformat(cell(row, "day")[:10])
-                cur = (cell(row, "currency") or default_currency or "").upper()
-                if not cur:
-                    reason = "no currency (add a currency column or pass --currency)"
-                elif cur != "USD" and not cell(row, "rate"):
-                    reason = f"{cur} without currency_conversion_rate (cannot be converted)"
-                else:
-                    amount = money.parse_usd(cell(row, "cost").replace(",", "")) + money.parse_usd(
-                        cell(row, "credits").replace(",", "") or "0"
-                    )
-                    rate = money.parse_usd(cell(row, "rate") or "1")
-                    nanos = money.amount_nanos(amount, per_usd=rate)
-            except ValueError:
-                reason = "unreadable date or amount"
-            if reason is not None:
-                result.skipped[reason] = result.skipped.get(reason, 0) + 1
-                continue
-            start = (day.toordinal() - date(1970, 1, 1).toordinal()) * DAY_MS
-            seen_currencies.add(cur)
-            buckets.append(
-                Bucket(
-                    start_ms=start,
-                    end_ms=start + DAY_MS,
-                    cost_nanos=nanos,
-                    project=cell(row, "project"),
-                    line_item=f"{cell(row, 'service')}: {cell(row, 'sku')}",
+    for row in reader:
+        if not any(c.strip() for c in row):
+            continue
+        result.rows += 1
+        if cell(row, "service") not in SERVICES:
+            result.other_services += 1
+            continue
+        reason = None
+        try:
+            day = date.fromisoformat(cell(row, "day")[:10])
+            cur = (cell(row, "currency") or default_currency or "").upper()
+            if not cur:
+                reason = "no currency (add a currency column or pass --currency)"
+            elif cur != "USD" and not cell(row, "rate"):
+                reason = f"{cur} without currency_conversion_rate (cannot be converted)"
+            else:
+                amount = money.parse_usd(cell(row, "cost").replace(",", "")) + money.parse_usd(
+                    cell(row, "credits").replace(",", "") or "0"
                 )
+                rate = money.parse_usd(cell(row, "rate") or "1")
+                nanos = money.amount_nanos(amount, per_usd=rate)
+        except ValueError:
+            reason = "unreadable date or amount"
+        if reason is not None:
+            result.skipped[reason] = result.skipped.get(reason, 0) + 1
+            continue
+        start = (day.toordinal() - date(1970, 1, 1).toordinal()) * DAY_MS
+        seen_currencies.add(cur)
+        buckets.append(
+            Bucket(
+                start_ms=start,
+                end_ms=start + DAY_MS,
+                cost_nanos=nanos,
+                project=cell(row, "project"),
+                line_item=f"{cell(row, 'service')}: {cell(row, 'sku')}",
             )
+        )
     result.imported = len(buckets)
     result.currencies = sorted(seen_currencies)
     return list(merge(buckets)), result
