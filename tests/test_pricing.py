@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import random
+import re
 from datetime import UTC, datetime
 from decimal import Decimal
 from pathlib import Path
@@ -303,11 +304,14 @@ def test_override_does_not_match_a_longer_model_name(tmp_path: Path) -> None:
         ('[[price]]\nmodel = "m"\ninput_mtok = "-1"\n', ">= 0"),
         ('[[price]]\nmodel = "m"\nbogus_mtok = "1"\n', "unknown price key"),
         ('[[price]]\nmodel = "m"\n', "at least input_mtok"),
+        # A price in another shape was ignored without a word, leaving the model unpriced.
+        ('[models.m]\ninput_mtok = "3"\n', "unknown key(s) 'models'; each price is a [[price]] table"),
+        ('model = "m"\ninput_mtok = "3"\n', "unknown key(s) 'input_mtok', 'model'"),
     ],
 )
 def test_malformed_override_file_names_the_problem(tmp_path: Path, text: str, message: str) -> None:
     path = write_prices(tmp_path / "prices.toml", text)
-    with pytest.raises(InvalidInputError, match=message) as info:
+    with pytest.raises(InvalidInputError, match=re.escape(message)) as info:
         load_overrides(path)
     assert str(path) in str(info.value)
 

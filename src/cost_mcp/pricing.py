@@ -378,6 +378,14 @@ def load_overrides(path: Path) -> tuple[Override, ...]:
     entries = doc.get("price", [])
     if not isinstance(entries, list):
         raise InvalidInputError(f"price override file {path}: use [[price]] tables")
+    # Any other key is a price written in some other shape, which would otherwise be ignored
+    # without a word and leave the model unpriced.
+    others = sorted(k for k in doc if k != "price")
+    if others:
+        raise InvalidInputError(
+            f"price override file {path}: unknown key(s) {', '.join(map(repr, others))}; each price is "
+            'a [[price]] table with model = "name" and input_mtok, output_mtok... (README, "Price overrides")'
+        )
     overrides: list[Override] = []
     for i, entry in enumerate(entries, start=1):
         where = f"price override file {path}, entry {i}"
