@@ -44,6 +44,23 @@ def test_env_file_fills_what_the_environment_leaves_unset(tmp_path: Path) -> Non
     assert key_origin("OPENAI_ADMIN_KEY", {}, env_file) == "not set"
 
 
+def test_an_env_file_with_bytes_that_are_not_text_still_sets_its_other_lines(tmp_path: Path) -> None:
+    """It stopped every command with a UnicodeDecodeError; now its text lines apply and doctor names
+    the file (with a UTF-8 byte-order mark, as some editors save, it is simply text)."""
+    from cost_mcp.doctor import env_file_problems
+
+    env_file = tmp_path / "env"
+    env_file.write_bytes(b"\xef\xbb\xbfCOST_MCP_TIMEZONE=Asia/Tokyo\nCOST_MCP_WEEK_START=sunday\nX=\xff1\n")
+    s = load_settings({}, env_file=env_file)
+    assert (s.timezone, s.week_start) == ("Asia/Tokyo", "sunday")
+    assert env_file_problems(env_file) == [
+        f"{env_file} is not UTF-8 text (byte 61): a value there is not what was written; "
+        "save the file as UTF-8"
+    ]
+    env_file.write_bytes(b"\xef\xbb\xbfCOST_MCP_TIMEZONE=Asia/Tokyo\n")
+    assert env_file_problems(env_file) == []
+
+
 def test_bad_timezone_names_the_fix(tmp_path: Path) -> None:
     with pytest.raises(SettingsError, match=r"^setting COST_MCP_TIMEZONE='Mars/Olympus' .*'Europe/Paris'"):
         load_settings({"COST_MCP_TIMEZONE": "Mars/Olympus"}, env_file=tmp_path / "absent")

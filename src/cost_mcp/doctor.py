@@ -156,11 +156,19 @@ def key_problems(settings: Settings) -> list[str]:
 
 
 def env_file_problems(path: Path) -> list[str]:
-    """Lines of the env file that set nothing (no ``=``): they are ignored, which hides a typo."""
+    """Lines of the env file that set nothing (no ``=``): they are ignored, which hides a typo; and
+    bytes that are not UTF-8, which are read as replacement characters."""
     try:
-        lines = path.read_text(encoding="utf-8").splitlines()
-    except (OSError, UnicodeDecodeError):
+        raw = path.read_bytes()
+    except OSError:
         return []
+    try:
+        lines = raw.decode("utf-8").removeprefix("\ufeff").splitlines()  # offsets in the file's bytes
+    except UnicodeDecodeError as exc:
+        return [
+            f"{path} is not UTF-8 text (byte {exc.start}): a value there is not what was written; "
+            "save the file as UTF-8"
+        ]
     return [
         f"{path} line {number}: no '=' so it sets nothing; write NAME=value"
         for number, raw in enumerate(lines, start=1)
