@@ -129,12 +129,12 @@ def integer_at_least(text: str, minimum: int) -> int | None:
 def read_env_file(path: Path) -> dict[str, str]:
     """`NAME=value` lines of an env file; missing file means no values. Quotes around values are removed."""
     try:
-        raw = path.read_bytes()
+        data = path.read_bytes()
     except (FileNotFoundError, IsADirectoryError, PermissionError):
         return {}
     # Bytes that are not UTF-8 must not stop every command (doctor names the file as a problem);
     # the lines that are text still set their values.
-    text = raw.decode("utf-8-sig", errors="replace")
+    text = data.decode("utf-8-sig", errors="replace")
     values: dict[str, str] = {}
     for raw in text.splitlines():
         line = raw.strip()
