@@ -422,11 +422,18 @@ def test_statusline_spells_out_claude_codes_sources() -> None:
         ),
     ],
 )
-def test_core_settings_agree_with_settings(tmp_path: Path, env: dict[str, str]) -> None:
+def test_core_settings_agree_with_settings(
+    tmp_path: Path, env: dict[str, str], monkeypatch: pytest.MonkeyPatch
+) -> None:
     """The hot path's settings reader and pydantic's Settings give the same values, bad ones included,
     and the core reader calls unusable exactly the variables Settings complains about."""
     from cost_mcp.config import load_settings_leniently
     from cost_mcp.core_settings import load_core_settings
+
+    # pydantic-settings also reads the process's environment: a developer's own CLAUDE_CONFIG_DIR
+    # or COST_MCP_* settings must not leak into one side only.
+    for name in [n for n in os.environ if n.upper().startswith(("COST_MCP_", "CLAUDE_CONFIG_DIR"))]:
+        monkeypatch.delenv(name)
 
     env_file = tmp_path / "env"
     env_file.write_text("COST_MCP_DB=/from/env-file.db\nCOST_MCP_TIMEZONE=Asia/Tokyo\n")
