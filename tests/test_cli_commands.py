@@ -9,6 +9,7 @@ import logging
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
+from zoneinfo import ZoneInfo
 
 import pytest
 from mcp import Client
@@ -102,6 +103,22 @@ def test_budget_status_lists_budgets(capsys: pytest.CaptureFixture[str]) -> None
     code, out, _ = run(capsys, "budget", "status", "--json")
     assert code == 0
     assert json.loads(out)["budgets"][0]["budget"]["name"] == "monthly"
+
+
+@pytest.mark.usefixtures("home")
+def test_budget_status_shows_the_local_first_day(
+    capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A day budget in Tokyo (UTC+9) starts at 15:00 UTC the day before: the table shows the local
+    day, as the JSON's first_day says it (it showed period_start's UTC date, a day early)."""
+    monkeypatch.setenv("COST_MCP_TIMEZONE", "Asia/Tokyo")
+    assert run(capsys, "budget", "set", "daily", "5", "--period", "day")[0] == 0
+    code, out, _ = run(capsys, "budget", "status", "--json")
+    [state] = json.loads(out)["budgets"]
+    today = datetime.now(UTC).astimezone(ZoneInfo("Asia/Tokyo")).date().isoformat()
+    assert state["first_day"] == today and state["period_start"][:10] != today
+    code, out, _ = run(capsys, "budget", "status")
+    assert code == 0 and f"day from {today}" in out
 
 
 @pytest.mark.anyio

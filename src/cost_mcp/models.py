@@ -781,8 +781,9 @@ class BudgetState(Result):
     """A budget in its current period."""
 
     budget: Budget
-    period_start: str
+    period_start: str = Field(description="UTC instant of the period's local start.")
     period_end: str = Field(description="Exclusive.")
+    first_day: str = Field("", description="The period's first day in the configured timezone.")
     spent_usd: USD
     remaining_usd: USD
     percent: float

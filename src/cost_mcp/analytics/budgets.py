@@ -263,6 +263,7 @@ def _state(conn: Conn, budget: Budget, p: Period, now: datetime, result: SpendTo
         budget=budget,
         period_start=iso_utc(p.start_ms),
         period_end=iso_utc(p.end_ms),
+        first_day=p.first_day.isoformat(),
         spent_usd=spent,
         remaining_usd=budget.amount_usd - spent,
         percent=percent_of(spent, budget.amount_usd),

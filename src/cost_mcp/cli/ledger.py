@@ -167,7 +167,7 @@ def _render_budgets(out: Console, status: BudgetStatusResult) -> None:
     for b in status.budgets:
         table.add_row(
             text(b.budget.name) + (" (hard)" if b.budget.hard else ""),
-            f"{b.budget.period} from {b.period_start[:10]}",
+            f"{b.budget.period} from {b.first_day}",  # the local day: period_start is UTC
             format_usd(b.budget.amount_usd),
             format_cost(b.spent_usd, b.unpriced_requests),
             format_usd(b.remaining_usd),

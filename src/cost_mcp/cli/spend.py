@@ -395,7 +395,7 @@ def _render_blocks(out: Console, result: UsageBlocks, only_active: bool) -> None
     if not listed:
         out.print("No active 5-hour block." if only_active else "No Claude Code usage in these days.")
     else:
-        table = _tokens_table(out, "block start", "")
+        table = _tokens_table(out, "block start (UTC)", "")
         compact = _compact(out)
         for b in listed:
             table.add_row(
