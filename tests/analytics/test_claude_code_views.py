@@ -69,8 +69,16 @@ def test_session_defaults_to_the_project_of_the_working_directory(
 
 
 def test_session_falls_back_to_the_most_recent_one(home: Path, conn: Conn, settings: Settings) -> None:
+    """...and says so: it is not the folder's session."""
     _fill(home, conn, settings)
-    assert session_usage(conn, settings, cwd="/somewhere/else").session_id == "s2"
+    fallback = session_usage(conn, settings, cwd="/somewhere/else")
+    assert fallback.session_id == "s2"
+    assert (
+        f"no session in /somewhere/else: this is the most recent one, in {fallback.project}"
+        in (fallback.warnings[0])
+    )
+    here = session_usage(conn, settings, cwd="/home/dev/app")
+    assert not [w for w in here.warnings if w.startswith("no session in")]
 
 
 def test_unknown_session_says_how_to_fix(home: Path, conn: Conn, settings: Settings) -> None:

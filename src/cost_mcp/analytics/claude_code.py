@@ -89,7 +89,11 @@ def session_usage(
     # counted once by the ledger itself, see store/otel.py).
     if SOURCE in sources:
         sources += (otel_store.CLAUDE_SOURCE,)
-    chosen = session_id or _current_session(conn, cwd, sources)
+    elsewhere = False
+    if session_id:
+        chosen: str | None = session_id
+    else:
+        chosen, elsewhere = _current_session(conn, cwd, sources)
     if chosen is not None:
         sources = _with_otel_only(conn, chosen, sources)
     if chosen is None:
@@ -111,6 +115,13 @@ def session_usage(
         unpriced_warning(m.model, m.requests, settings.prices_file, "cost_usd", m.tokens.total_tokens)
         for m in unpriced
     ]
+    if elsewhere:
+        # The server's folder had no session: say whose this is rather than pass it off as this
+        # folder's (an MCP server started outside a project, or the CLI run from home).
+        warnings.append(
+            f"no session in {cwd}: this is the most recent one, in {found.project}; "
+            "pass session_id for another"
+        )
     warnings += price_note_warnings(conn, equal={"source": SOURCE, "session_id": chosen})
     if tokens.output_tokens:
         warnings.append(OUTPUT_LOWER_BOUND)
@@ -144,12 +155,14 @@ def _with_otel_only(conn: Conn, session_id: str, sources: tuple[str, ...]) -> tu
     return sources
 
 
-def _current_session(conn: Conn, cwd: str | None, sources: tuple[str, ...]) -> str | None:
+def _current_session(conn: Conn, cwd: str | None, sources: tuple[str, ...]) -> tuple[str | None, bool]:
+    """The latest session in the project at ``cwd``, else the latest of all, and whether it came
+    from elsewhere than ``cwd`` (when a ``cwd`` was given)."""
     if cwd:
         found = sessions.latest_session(conn, sources, (cwd, *project_slugs(cwd)))
         if found:
-            return found
-    return sessions.latest_session(conn, sources)
+            return found, False
+    return sessions.latest_session(conn, sources), bool(cwd)
 
 
 def _models(conn: Conn, settings: Settings, session_id: str, sources: tuple[str, ...]) -> list[ModelUsage]:
