@@ -309,6 +309,10 @@ def test_401_names_the_variable_and_writes_nothing(
     assert error is not None
     assert error.startswith("needs an admin key in OPENAI_ADMIN_KEY: /v1/organization/")
     assert "HTTP 401" in error
+    # The advice names the right key's shape, which the key scrubbing once replaced with [redacted];
+    # the project key itself never appears.
+    assert "an organization Admin key, sk-admin-…, from platform.openai.com" in error
+    assert "sk-proj-a-project" not in error
     assert dump(conn, "openai") == []
     assert rows(result)["anthropic"].ok
 

@@ -509,7 +509,11 @@ def scrub_keys(settings: Settings, text: str, limit: int | None = None) -> str:
                 secrets.update(secret_forms(value))
     for secret in sorted(secrets, key=len, reverse=True):
         text = text.replace(secret, "[redacted]")
-    text = _KEY_LIKE.sub("[redacted]", text)
+    # Our own advice names the shape of the right key ("sk-admin-…"), which reads as key-like:
+    # it is kept, and everything else shaped like a key is still replaced.
+    hints = [spec.key_hint for spec in registry.providers() if spec.key_hint]
+    parts = re.split("(" + "|".join(map(re.escape, hints)) + ")", text) if hints else [text]
+    text = "".join(part if part in hints else _KEY_LIKE.sub("[redacted]", part) for part in parts)
     if limit is not None and len(text) > limit:
         text = text[: limit - 1] + "…"
     return text
