@@ -164,6 +164,14 @@ def test_a_bad_argument_is_a_clear_400(client: httpx2.Client) -> None:
     assert "period" in r.json()["error"]
     r = client.get("/api/spend", params={"group_by": "colour"})
     assert r.status_code == 400 and "cannot group by 'colour'" in r.json()["error"]
+    # A misspelt parameter was ignored, and the default period answered as if asked.
+    r = client.get("/api/spend", params={"perod": "today"})
+    assert r.status_code == 400
+    assert r.json()["error"].startswith("unknown parameter(s) 'perod'; this endpoint takes period, start")
+    r = client.get("/api/budgets", params={"name": "daily-cap"})
+    assert r.status_code == 400
+    assert r.json()["error"] == "unknown parameter(s) 'name'; this endpoint takes none"
+    assert client.get("/api/hourly", params={"period": "today", "providers": "openai"}).status_code == 200
 
 
 def test_mounted_behind_another_app_without_a_token(seeded: Settings) -> None:

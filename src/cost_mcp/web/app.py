@@ -40,7 +40,7 @@ from starlette.types import ASGIApp, Receive, Scope, Send
 from cost_mcp import catchup, sync
 from cost_mcp.analytics import budgets, dashboard, forecast, hourly, spend
 from cost_mcp.config import Settings
-from cost_mcp.errors import CostMcpError
+from cost_mcp.errors import CostMcpError, InvalidInputError
 from cost_mcp.models import Answer
 from cost_mcp.periods import Period
 from cost_mcp.pricing import Pricer
@@ -84,8 +84,22 @@ def _filters(q: QueryParams) -> spend.Filters:
     return spend.Filters(**values)
 
 
+PERIOD_PARAMS = ("period", "start", "end", "timezone")
+
+
 def _period(q: QueryParams) -> dict[str, str | None]:
-    return {name: q.get(name) or None for name in ("period", "start", "end", "timezone")}
+    return {name: q.get(name) or None for name in PERIOD_PARAMS}
+
+
+def _check_params(q: QueryParams, takes: tuple[str, ...]) -> None:
+    """Refuse a parameter the endpoint does not take, as the tools refuse an unknown argument: a
+    misspelt one (``perod=today``) was ignored and the default answered, which looked right."""
+    unknown = sorted({k for k in q if k not in takes and k != "token"})
+    if unknown:
+        raise InvalidInputError(
+            f"unknown parameter(s) {', '.join(map(repr, unknown))}; this endpoint takes "
+            f"{', '.join(takes) if takes else 'none'}"
+        )
 
 
 def create_app(
@@ -120,8 +134,12 @@ def create_app(
         backlog.note(read)
         return read, skipped
 
-    async def answer(request: Request, fn: Callable[[Conn], BaseModel]) -> Response:
+    async def answer(request: Request, fn: Callable[[Conn], BaseModel], takes: tuple[str, ...]) -> Response:
         skipped: list[str] = []
+        try:
+            _check_params(request.query_params, takes)
+        except CostMcpError as exc:
+            return JSONResponse({"error": str(exc)}, status_code=400, headers=SECURITY_HEADERS)
 
         def work() -> BaseModel:
             with ctx.ledger.use() as conn:
@@ -166,6 +184,7 @@ def create_app(
                 _filters(q),
                 breakdowns=parts,
             ),
+            (*PERIOD_PARAMS, *FILTER_PARAMS, "breakdowns"),
         )
 
     async def api_breakdown(request: Request) -> Response:
@@ -175,6 +194,7 @@ def create_app(
             lambda conn: dashboard.breakdown(
                 conn, settings, period_of(request), q.get("dim", "model"), _filters(q)
             ),
+            (*PERIOD_PARAMS, *FILTER_PARAMS, "dim"),
         )
 
     async def api_spend(request: Request) -> Response:
@@ -185,21 +205,27 @@ def create_app(
             lambda conn: spend.get_spend(
                 conn, settings, period_of(request), group_by, _filters(q), take_alerts=False
             ),
+            (*PERIOD_PARAMS, *FILTER_PARAMS, "group_by"),
         )
 
     async def api_budgets(request: Request) -> Response:
-        return await answer(request, lambda conn: budgets.budget_status(conn, settings, take_alerts=False))
+        return await answer(
+            request, lambda conn: budgets.budget_status(conn, settings, take_alerts=False), ()
+        )
 
     async def api_forecast(request: Request) -> Response:
         return await answer(
             request,
             lambda conn: forecast.spend_forecast(conn, settings, period_of(request), take_alerts=False),
+            PERIOD_PARAMS,
         )
 
     async def api_hourly(request: Request) -> Response:
         q = request.query_params
         return await answer(
-            request, lambda conn: hourly.cost_by_hour(conn, settings, period_of(request), _filters(q))
+            request,
+            lambda conn: hourly.cost_by_hour(conn, settings, period_of(request), _filters(q)),
+            (*PERIOD_PARAMS, *FILTER_PARAMS),
         )
 
     middleware: list[Middleware] = []
