@@ -340,6 +340,7 @@ async def test_a_model_with_no_known_price_is_unpriced_not_zero(client: Client, 
     assert data is not None
     rows = {m["model"]: m for m in data["models"]}
     assert (rows["mystery-9"]["cost_usd"], rows["mystery-9"]["unpriced_requests"]) == (0, 2)
+    assert rows["mystery-9"]["cost_per_request_usd"] is None  # not a call at $0
     assert rows["claude-sonnet-4-5-20250929"]["unpriced_requests"] == 0
     resource = await client.read_resource("cost://summary")
     text = resource.contents[0].text  # type: ignore[union-attr]

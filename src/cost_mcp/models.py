@@ -671,7 +671,7 @@ class ModelRow(Result):
     unpriced_requests: int = Field(0, description="Calls with no known price (not in cost_usd).")
     share_percent: float
     avg_tokens_per_request: float | None
-    cost_per_request_usd: USD | None
+    cost_per_request_usd: USD | None = Field(description="Per call with a known price; null with none.")
     previous_cost_usd: USD = Field(description="Cost in the previous period of equal length.")
     trend_percent: float | None = Field(description="Change against the previous period; null when it was 0.")
     basis: list[str]

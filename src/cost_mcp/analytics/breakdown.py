@@ -109,6 +109,8 @@ def _model_row(name: str, acc: _Acc, prev: _Acc | None, total: Decimal) -> Model
     prev_cost = prev.cost if prev else Decimal(0)
     tokens = sum(acc.tokens)
     requests = acc.requests
+    # Per request of the calls that have a price: one with no known price is not a call at $0.
+    priced = requests - acc.unpriced if requests else None
     return ModelRow(
         model=name,
         provider=acc.provider,
@@ -121,7 +123,7 @@ def _model_row(name: str, acc: _Acc, prev: _Acc | None, total: Decimal) -> Model
         unpriced_requests=acc.unpriced,
         share_percent=float(round(acc.cost / total * 100, 1)) if total else 0.0,
         avg_tokens_per_request=round(tokens / requests, 1) if requests else None,
-        cost_per_request_usd=(acc.cost / requests).quantize(Decimal("0.000000001")) if requests else None,
+        cost_per_request_usd=(acc.cost / priced).quantize(Decimal("0.000000001")) if priced else None,
         previous_cost_usd=prev_cost,
         trend_percent=float(round((acc.cost - prev_cost) / prev_cost * 100, 1)) if prev_cost else None,
         basis=sorted(acc.basis),
