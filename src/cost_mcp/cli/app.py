@@ -159,6 +159,7 @@ COMMAND_MODULES = {
     "ingest": "data",
     "sync": "data",
     "import": "data",
+    "reprice": "data",
     "budget": "ledger",
     "subscription": "ledger",
     "serve": "setup",

@@ -213,6 +213,32 @@ def _sync_progress(wanted: bool) -> Iterator[_SyncDisplay | None]:
         yield _SyncDisplay(bar)
 
 
+@cli.command()
+@json_option()
+def reprice(as_json: bool) -> int:
+    """Price stored calls that had no known price, with today's prices and the override file."""
+    from cost_mcp.analytics.reprice import reprice_unpriced
+    from cost_mcp.pricing import Pricer
+
+    with ledger(fresh=False) as (loaded, conn):
+        result = reprice_unpriced(conn, Pricer.from_file(loaded.prices_file))
+    if as_json:
+        print(json.dumps({**vars(result), "added_usd": plain_usd(result.added_usd)}, indent=2))
+        return EXIT_OK
+    out = Console(soft_wrap=True)
+    out.print(
+        f"priced {result.priced:,} call(s) that had no known price ({format_usd(result.added_usd)})",
+        highlight=False,
+    )
+    for model, calls in result.still_unpriced.items():
+        out.print(
+            f"[yellow]still no price:[/yellow] {text(model)}: {calls:,} call(s); add it to the price "
+            f"override file ({loaded.prices_file})",
+            highlight=False,
+        )
+    return EXIT_OK
+
+
 @cli.group("import")
 def import_() -> None:
     """Import a provider's billing file into the ledger."""

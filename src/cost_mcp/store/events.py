@@ -2,13 +2,14 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterator
+from collections.abc import Iterable, Iterator, Sequence
 from dataclasses import dataclass
 from datetime import datetime
 
 from cost_mcp import tokens
 from cost_mcp.periods import ms_to_datetime
 from cost_mcp.pricing import Tokens
+from cost_mcp.store import rollup
 from cost_mcp.store.connection import Conn
 from cost_mcp.store.usage import TOKEN_COLUMNS_SQL
 
@@ -107,3 +108,50 @@ def cost_of_call(conn: Conn, source: str, message_id: str) -> StoredCost | None:
     if row is None:
         return None
     return StoredCost(int(row[0]) if row[0] is not None else None, row[1])
+
+
+@dataclass(frozen=True, slots=True)
+class UnpricedCall:
+    """A counted call stored with no known price: what pricing it again needs."""
+
+    id: int
+    ts_ms: int
+    provider: str
+    model: str
+    speed: str
+    service_tier: str
+    inference_geo: str
+    tokens: Tokens
+
+
+def unpriced_calls(conn: Conn) -> list[UnpricedCall]:
+    """Every counted call with no known price (a scan: for a re-price, not for a question)."""
+    return [
+        UnpricedCall(
+            id=int(row[0]),
+            ts_ms=int(row[1]),
+            provider=str(row[2]),
+            model=str(row[3]),
+            speed=str(row[4]),
+            service_tier=str(row[5]),
+            inference_geo=str(row[6]),
+            tokens=Tokens(**{k.call_field: int(n) for k, n in zip(tokens.KINDS, row[7:], strict=True)}),
+        )
+        for row in conn.execute(
+            f"""
+            SELECT id, ts_ms, provider, model, speed, service_tier, inference_geo, {TOKEN_COLUMNS_SQL}
+            FROM usage_events WHERE counted = 1 AND cost_nanos IS NULL ORDER BY id
+            """
+        )
+    ]
+
+
+def set_prices(conn: Conn, priced: Sequence[tuple[int, int, str, str]], ts_ms: Iterable[int]) -> None:
+    """Store ``(id, cost nanos, priced model, price note)`` for calls that had no price, and mark
+    their quarter-hours (``ts_ms``) for the rollup's next refresh. Inside the caller's transaction."""
+    conn.executemany(
+        "UPDATE usage_events SET cost_nanos = ?, priced_model = ?, price_note = ? "
+        "WHERE id = ? AND cost_nanos IS NULL",
+        [(nanos, model, note, call_id) for call_id, nanos, model, note in priced],
+    )
+    rollup.mark_dirty(conn, ts_ms)

@@ -1,0 +1,66 @@
+"""`cost-mcp reprice`: stored calls that had no known price are priced once the override file
+prices their model, whatever they came from, and every view (raw events, rollup, budgets) agrees."""
+
+from __future__ import annotations
+
+import json
+from datetime import UTC, datetime, timedelta
+from decimal import Decimal
+from pathlib import Path
+
+import pytest
+
+from cost_mcp.analytics.spend import get_spend, resolve
+from cost_mcp.cli import main
+from cost_mcp.config import Settings
+from cost_mcp.pricing import Pricer, Tokens
+from cost_mcp.sources.claude_code import ingest
+from cost_mcp.sources.reported import record_call
+from cost_mcp.store import connect
+from tests.sources.claude_logs import assistant, session_file, write
+
+
+def test_calls_stored_without_a_price_are_priced_once_the_file_prices_them(
+    home: Path, settings: Settings, capsys: pytest.CaptureFixture[str]
+) -> None:
+    now = datetime.now(UTC)
+    at = (now - timedelta(minutes=5)).strftime("%Y-%m-%dT%H:%M:%S.000Z")
+    write(
+        session_file(home / "claude", "s1"),
+        assistant("m1", "r1", at, model="house-model-1", input=1_000_000, output=0),
+        assistant("m2", "r2", at, input=1000, output=0),  # priced by genai-prices: untouched
+    )
+    conn = connect(settings.db)
+    try:
+        ingest(conn, settings, Pricer())
+        for model in ("house-model-1", "other-model-2"):
+            record_call(
+                conn, Pricer(), provider="acme", model=model, tokens=Tokens(input=2_000_000),
+                agent="bot", timestamp=now - timedelta(minutes=1), now=now,
+            )  # fmt: skip
+        p = resolve(settings, "today", None, None, "UTC")
+        before = get_spend(conn, settings, p, ["model"])
+        assert sum(r.unpriced_requests for r in before.rows) == 3
+        settings.prices_file.parent.mkdir(parents=True, exist_ok=True)
+        settings.prices_file.write_text(
+            '[[price]]\nmodel = "house-model-1"\ninput_mtok = "2"\noutput_mtok = "8"\n'
+        )
+        assert main(["reprice", "--json"]) == 0
+        result = json.loads(capsys.readouterr().out)
+        # $2 for the logged call's million input tokens, $4 for the recorded call's two million.
+        assert result == {"priced": 2, "added_usd": "6.000000000", "still_unpriced": {"other-model-2": 1}}
+        after = get_spend(conn, settings, p, ["model"])
+        costs = {r.group["model"]: (r.cost_usd, r.unpriced_requests) for r in after.rows}
+        assert costs["house-model-1"] == (Decimal(6), 0)
+        assert costs["other-model-2"] == (Decimal(0), 1)
+        assert after.total_usd == before.total_usd + 6
+        # The rollup (which every grouped answer reads) agrees with the events themselves.
+        raw = conn.execute(
+            "SELECT SUM(cost_nanos) FROM usage_events WHERE counted = 1 AND model = 'house-model-1'"
+        ).fetchone()[0]
+        assert raw == 6_000_000_000
+        assert main(["reprice"]) == 0  # again: nothing new, the one left named with the fix
+        out = capsys.readouterr().out
+        assert out.startswith("priced 0 call(s)") and "still no price: other-model-2: 1 call(s)" in out
+    finally:
+        conn.close()
