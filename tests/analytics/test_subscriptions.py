@@ -113,6 +113,30 @@ def test_seats_and_api_spend_together_without_double_counting(
     assert [a.reason for a in result.attribution] == [
         "Claude Code is covered by a subscription: API-equivalent value, not spend"
     ]
+    assert not [w for w in result.warnings if "seat fee is counted beside" in w]
+
+
+def test_an_anthropic_seat_beside_claude_code_at_api_prices_asks_which_it_is(
+    home: Path, conn: Conn, settings: Settings
+) -> None:
+    """A Max seat registered while Claude Code is counted at API prices (the default) counts the
+    plan's fee and the usage it paid for: the answer asks the user to say which it is."""
+    write(
+        session_file(home / "claude", "s1"),
+        assistant("m1", "r1", "2026-03-05T10:00:00.000Z", input=100_000, output=10_000),
+    )
+    ingest(conn, settings, Pricer())
+    p = resolve(settings, None, "2026-03-01", "2026-03-10", None)
+    warned = "if the seat is a Pro or Max plan that covers Claude Code, set COST_MCP_CLAUDE_CODE_BILLING"
+    assert not [w for w in get_spend(conn, settings, p, [], today=LATER).warnings if warned in w]
+    subscriptions.set_subscription(conn, "max", "anthropic", Decimal(31), "monthly", "2026-03-01")
+    result = get_spend(conn, settings, p, [], today=LATER)
+    assert result.total_usd == Decimal(10) + Decimal("0.45")  # both counted, as configured
+    assert [w for w in result.warnings if warned in w]
+    # A seat at another vendor says nothing about Claude Code.
+    subscriptions.delete_subscription(conn, "max")
+    subscriptions.set_subscription(conn, "plus", "openai", Decimal(31), "monthly", "2026-03-01")
+    assert not [w for w in get_spend(conn, settings, p, [], today=LATER).warnings if warned in w]
 
 
 def test_filters_apply_to_subscriptions(conn: Conn, settings: Settings) -> None:

@@ -866,6 +866,23 @@ def _pricing_warnings(conn: Conn, p: Period, filters: Filters, slices: Sequence[
     return notes
 
 
+def _seat_and_api_value(slices: Sequence[_Slice], settings: Settings) -> list[str]:
+    """A warning when an Anthropic seat is counted beside Claude Code's usage at API prices: a Pro or
+    Max plan that covers Claude Code would then be counted twice, its fee and the usage it paid for.
+    Only the user knows what the seat covers, so this asks rather than decides."""
+    if settings.claude_code_billing == "subscription":
+        return []
+    if not any(s.basis == "subscription" and s.provider == "anthropic" and not s.excluded for s in slices):
+        return []
+    if not any(s.source in _SUBSCRIPTION_SOURCES and s.cost_nanos and not s.excluded for s in slices):
+        return []
+    return [
+        "an Anthropic seat fee is counted beside Claude Code's usage at API prices; if the seat is a "
+        "Pro or Max plan that covers Claude Code, set COST_MCP_CLAUDE_CODE_BILLING=subscription so that "
+        "usage is shown as the plan's value, not counted again"
+    ]
+
+
 def _warnings(
     slices: Sequence[_Slice],
     settings: Settings,
@@ -884,6 +901,7 @@ def _warnings(
             unpriced[s.model][1] += tokens.token_count(s.tokens) if s.tokens else 0
     for model, (calls, n_tokens) in sorted(unpriced.items()):
         warnings.append(unpriced_warning(model, calls, settings.prices_file, "the total", n_tokens))
+    warnings += _seat_and_api_value(slices, settings)
     for status in statuses:
         if not settings.has_key_for(status.source) or settings.skips_sync(status.source):
             continue  # no longer synced: its old errors and age are not news on every report
