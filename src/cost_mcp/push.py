@@ -304,11 +304,13 @@ def push(
     server: str | None = None,
     token: str | None = None,
     send: Callable[[str, str, bytes], PushAnswer] | None = None,
+    confirm: bool = False,
 ) -> PushStats:
     """Send every counted usage event added or changed since the server last acknowledged this
     ledger, in gzip JSON batches, moving the server's push mark as each batch is acknowledged (an
     interrupted push resumes where it stopped). With nothing new it reads two numbers and sends
-    nothing; after N new or changed events it reads and sends about N rows."""
+    nothing, unless ``confirm``: then one empty batch checks that the server takes the token (a
+    person running ``cost-mcp push`` learns of a wrong token now, not at the next new call)."""
     url = (server or settings.team_server or "").rstrip("/")
     secret = token or (settings.team_token.get_secret_value() if settings.team_token else "")
     if not url or not secret:
@@ -355,6 +357,8 @@ def push(
         at_id = upto
     if batch or (at_id, at_seq) != (mark.last_id, mark.last_seq):
         flush()
+    if confirm and not stats.batches:
+        sender(url, secret, gzip.compress(msgspec.json.encode(WireBatch(rows=[]))))
     if old_acks:
         team_store.drop_old_acks(conn, url)
     pending = team_store.pending_by_source(conn, url)

@@ -768,6 +768,13 @@ def test_cli_push_reads_new_log_lines_first(team: Team, home: Path) -> None:
     assert second.returncode == 0, second.stderr
     assert "pushed 1 usage rows" in second.stderr
     assert _total(team.server_db, members=["ana@example.com"]) == _total(laptop.db)
+    # Nothing new to send: the token is still checked, so a wrong one is an error now, not a
+    # "pushed 0 usage rows" that looked fine until the next call.
+    third = _cli(env, "push", "--server", team.base)
+    assert third.returncode == 0 and "pushed 0 usage rows" in third.stderr, third.stderr
+    wrong = _cli({**env, "COST_MCP_TEAM_TOKEN": "cmt_not-a-token"}, "push", "--server", team.base)
+    assert wrong.returncode != 0 and "401" in wrong.stderr, wrong.stderr
+    assert "cmt_not-a-token" not in wrong.stderr + wrong.stdout
 
 
 def test_answers_say_when_each_laptop_last_pushed(team: Team, home: Path) -> None:

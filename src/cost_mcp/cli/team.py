@@ -128,7 +128,7 @@ def push(server: str | None, bearer: str | None) -> int:
     # Without the read, a first push (or one from cron) sent nothing of the usage logged since
     # the last question: only what some earlier answer had happened to read.
     with ledger(local=True) as (loaded, conn):
-        stats = push_api.push(conn, loaded, server=server, token=bearer)
+        stats = push_api.push(conn, loaded, server=server, token=bearer, confirm=True)
     print(
         f"pushed {stats.sent:,} usage rows in {stats.batches} batch(es), {stats.changed:,} new or grown "
         f"on the server; {stats.pending:,} left",
