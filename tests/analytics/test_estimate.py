@@ -63,3 +63,13 @@ def test_alternatives_price_input_and_output_and_are_cheaper() -> None:
 def test_unknown_model_raises_with_suggestions() -> None:
     with pytest.raises(UnknownModelError, match="Did you mean"):
         estimate_cost(Pricer(), Tokens(input=1), "claude-haikuu-4-5", "anthropic", at=AT)
+
+
+def test_a_call_over_the_context_window_is_split_and_says_how_to_price_it_whole() -> None:
+    """250k input tokens on Sonnet are priced as two calls that each fit its standard window; the
+    note names both ways to ask for one long-context call (the tool's argument, the CLI's flag)."""
+    split = estimate_cost(Pricer(), Tokens(input=250_000, output=2000), "claude-sonnet-4-5", at=AT)
+    assert split.requests == 2
+    assert "pass requests=1 (--requests 1 on the command line)" in split.notes[0]
+    whole = estimate_cost(Pricer(), Tokens(input=250_000, output=2000), "claude-sonnet-4-5", None, 1, at=AT)
+    assert whole.requests == 1 and whole.cost_usd > split.cost_usd  # the long-context rate applies

@@ -54,7 +54,7 @@ def estimate_cost(
     if requests is None and n > 1:
         notes.append(
             f"Priced as {n} calls so each fits the model's standard context window; "
-            "pass requests=1 to price one single long-context call."
+            "pass requests=1 (--requests 1 on the command line) to price one single long-context call."
         )
     if priced.long_context:
         notes.append("A long-context rate applied: input above the model's threshold raises every price.")
