@@ -135,6 +135,27 @@ async def test_cli_and_mcp_refuse_the_same_budget_name(
     assert ok.is_error is False
 
 
+@pytest.mark.anyio
+@pytest.mark.usefixtures("logs")
+async def test_a_budget_scope_that_matches_nothing_is_said_when_it_is_set(
+    capsys: pytest.CaptureFixture[str], client: Client
+) -> None:
+    """A typo in a scope makes a budget that counts nothing: said at once, by the CLI and the tool."""
+    code, out, _ = run(capsys, "budget", "set", "typo", "5", "--agent", "claude-cod")
+    assert code == 0
+    assert "budget 'typo': agent filter 'claude-cod' matches nothing in the ledger" in " ".join(out.split())
+    made = await client.call_tool(
+        "set_budget", {"name": "typo2", "amount_usd": 5, "period": "month", "agents": ["claude-cod"]}
+    )
+    data = made.structured_content
+    assert made.is_error is False and data is not None
+    assert data["warnings"][0].startswith("budget 'typo2': agent filter 'claude-cod' matches nothing")
+    fine = await client.call_tool(
+        "set_budget", {"name": "ok", "amount_usd": 5, "period": "month", "agents": ["claude-code"]}
+    )
+    assert fine.structured_content is not None and fine.structured_content["warnings"] == []
+
+
 def test_doctor_exit_code_is_the_same_with_and_without_json(
     home: Path, capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
 ) -> None:

@@ -777,6 +777,15 @@ class Budget(Result):
     )
 
 
+class BudgetSet(Budget):
+    """A budget as set, and what may be wrong with it."""
+
+    warnings: list[str] = Field(
+        default_factory=list,
+        description="A scope value that matches nothing recorded yet (a typo counts nothing).",
+    )
+
+
 class BudgetState(Result):
     """A budget in its current period."""
 

@@ -42,11 +42,11 @@ from cost_mcp.models import (
     AgentName,
     AmountUSD,
     Answer,
-    Budget,
     BudgetBasis,
     BudgetName,
     BudgetPeriod,
     BudgetScope,
+    BudgetSet,
     BudgetStatusResult,
     CacheReadTokens,
     CacheWrite1hTokens,
@@ -904,7 +904,7 @@ async def set_budget(
             "refused.",
         ),
     ] = None,
-) -> Budget:
+) -> BudgetSet:
     """Create or replace a calendar day, week or month spending limit, optionally scoped.
 
     Alerts fire once per period at each threshold and come in the next result's alerts[], and to a
@@ -925,10 +925,11 @@ async def set_budget(
         teams=[m.removeprefix("team:") for m in members or [] if m.startswith("team:")],
     )
 
-    def work(conn: Conn, state: AppState) -> Budget:
-        return budgets.set_budget(
+    def work(conn: Conn, state: AppState) -> BudgetSet:
+        made = budgets.set_budget(
             conn, name, amount_usd, period, scope, thresholds, hard, webhook=webhook, settings=state.settings
         )
+        return BudgetSet(**made.model_dump(), warnings=budgets.scope_warnings(conn, made))
 
     return await _local(ctx, work)
 

@@ -296,11 +296,7 @@ def budget_status(
         budgets = [b for b in budgets if (m := scope_members(conn, b.scope)) == [] or member in m]
     warnings = [] if budgets else ["no budgets yet: create one with set_budget(name, amount_usd, period)"]
     for b in budgets:
-        # A scope value that matches nothing may be a typo, and then the budget counts nothing.
-        for attr in ("providers", "models", "agents", "projects", "sources"):
-            dimension = vocabulary.FILTER_DIMENSIONS[attr]
-            for w in vocabulary.unmatched(conn, dimension, getattr(b.scope, attr)):
-                warnings.append(f"budget '{b.name}': {w}")
+        warnings += scope_warnings(conn, b)
     warnings += deliveries.problems(conn, name)
     states = states_of(conn, settings, budgets, moment)
     return BudgetStatusResult(
@@ -308,6 +304,16 @@ def budget_status(
         warnings=warnings + unpriced_notes(states, settings),
         alerts=alert_store.take(conn) if take_alerts else [],
     )
+
+
+def scope_warnings(conn: Conn, budget: Budget) -> list[str]:
+    """A warning for each scope value that matches nothing recorded: it may be a typo, and then the
+    budget counts nothing (said when it is set, and in every status)."""
+    return [
+        f"budget '{budget.name}': {w}"
+        for attr in ("providers", "models", "agents", "projects", "sources")
+        for w in vocabulary.unmatched(conn, vocabulary.FILTER_DIMENSIONS[attr], getattr(budget.scope, attr))
+    ]
 
 
 def unpriced_notes(states: Sequence[BudgetState], settings: Settings) -> list[str]:

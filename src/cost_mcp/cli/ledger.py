@@ -101,13 +101,17 @@ def budget_set(
         made = budgets.set_budget(
             conn, name, usd, period, scope, thresholds, hard, hook_url, webhook=hook_name, settings=loaded
         )
-    Console().print(
+        warnings = budgets.scope_warnings(conn, made)
+    out = Console()
+    out.print(
         f"budget '{text(made.name)}': {format_usd(made.amount_usd)} per {made.period}"
         + (" (hard)" if made.hard else "")
         + "".join(
             f", {label} {text(', '.join(v))}" for label, v in (("members", members), ("teams", teams)) if v
         )
     )
+    for warning in warnings:
+        note(out, warning)
     return EXIT_OK
 
 
