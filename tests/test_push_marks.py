@@ -268,3 +268,30 @@ def test_an_unreachable_server_says_why_and_never_the_token(monkeypatch: pytest.
     assert "Connection refused" in message and f"after {push.RETRIES} attempts" in message
     assert "is it running, and is the URL right?" in message
     assert token not in message and len(waits) == push.RETRIES - 1
+
+
+def test_a_project_stored_under_its_folder_slug_leaves_as_its_folder_name(
+    home: Path, conn: Conn, laptop: Settings
+) -> None:
+    """A call whose log line had no cwd is stored under Claude Code's folder slug, which spells out
+    the whole path: it is pushed under the folder's name, found from a call of the same project
+    that had one; a slug with no such call leaves as an id of it, never as the path."""
+    with_cwd = assistant("m1", "req-m1", _when(1), session="s1", output=5)
+    with_cwd["cwd"] = "/home/dev/web-app"
+    write(
+        session_file(home / "claude", "s1", "-home-dev-web-app"),
+        with_cwd,
+        assistant("m2", "req-m2", _when(2), session="s1", output=5),
+    )
+    write(
+        session_file(home / "claude", "s2", "-home-dev-secret-plans"),
+        assistant("m3", "req-m3", _when(3), session="s2"),
+    )
+    _ingest(conn, laptop)
+    stored = {str(r[0]) for r in conn.execute("SELECT DISTINCT project FROM usage_events")}
+    assert stored == {"/home/dev/web-app", "-home-dev-web-app", "-home-dev-secret-plans"}
+    server = Server()
+    push.push(conn, laptop, send=server)
+    sent = {r.message_id: r.project for batch in server.batches for r in batch}
+    assert sent["m1"] == sent["m2"] == "web-app"
+    assert sent["m3"].startswith("p-") and "secret" not in sent["m3"]

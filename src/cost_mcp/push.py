@@ -319,6 +319,7 @@ def push(
             "COST_MCP_TEAM_TOKEN"
         )
     hide = settings.team_hide_projects.get_secret_value() if settings.team_hide_projects else None
+    names = {} if hide else folder_names(conn)
     sender = send or http_sender
     stats = PushStats()
     mark = team_store.push_mark(conn, url)
@@ -330,7 +331,7 @@ def push(
     def flush() -> None:
         sent = 0
         if batch:
-            wire = [_wire(row, hide) for row in batch]
+            wire = [_wire(row, hide, names) for row in batch]
             body = gzip.compress(msgspec.json.encode(WireBatch(rows=wire)), compresslevel=5)
             answer = sender(url, secret, body)
             stats.sent += answer.accepted
@@ -366,11 +367,39 @@ def push(
     return stats
 
 
-def _wire(r: team_store.PushedRow, hide: str | None) -> WireRow:
+def folder_names(conn: Conn) -> dict[str, str]:
+    """Claude Code's folder slug of each project path the ledger knows, to the folder's name.
+
+    A call whose log line carried no ``cwd`` is stored under its folder's slug
+    (``-home-ana-src-webapp``), which spells out the whole path: only the folder name may leave
+    the laptop, and it is found from a path of the same project."""
+    from cost_mcp.analytics.claude_code import project_slugs
+    from cost_mcp.store.known import known_values
+
+    names: dict[str, str] = {}
+    for project in known_values(conn, "project"):
+        if "/" in project or "\\" in project:
+            name = _folder(project)
+            names.update(dict.fromkeys(project_slugs(project), name))
+    return names
+
+
+def _folder(project: str) -> str:
+    return project.replace("\\", "/").rstrip("/").rsplit("/", 1)[-1]
+
+
+def _wire(r: team_store.PushedRow, hide: str | None, names: dict[str, str]) -> WireRow:
     fields = {name: getattr(r, name) for name in WireRow.__struct_fields__}
-    fields["project"] = (
-        hide_project(hide, r.project) if hide else r.project.replace("\\", "/").rsplit("/", 1)[-1]
-    )
+    if hide:
+        fields["project"] = hide_project(hide, r.project)
+    elif r.project in names:
+        fields["project"] = names[r.project]
+    elif r.project.startswith("-") and "/" not in r.project:
+        # A slug with no path known for it: its name cannot be told from the path it spells, which
+        # must not leave the laptop; an id of it keeps its calls together on the server.
+        fields["project"] = "p-" + hashlib.sha256(r.project.encode()).hexdigest()[:16]
+    else:
+        fields["project"] = _folder(r.project)
     return WireRow(**fields)
 
 

@@ -365,8 +365,9 @@ def test_hidden_projects_are_a_keyed_hash_and_paths_never_leave(home: Path) -> N
     conn.close()
     plain, hidden = (json.loads(b)["rows"][0] for b in sent)
     assert "origin" not in plain and str(laptop.claude) not in sent[0].decode()
-    assert "/" not in plain["project"]
-    assert hidden["project"] == push.hide_project("team-key", plain["project"]) != plain["project"]
+    # The log lines carry no cwd: stored under the folder's slug, which spells the path out.
+    assert "/" not in plain["project"] and "-home-" not in plain["project"]
+    assert hidden["project"].startswith("p-") and hidden["project"] != plain["project"]
     assert "secret" not in sent[1].decode()
 
 
