@@ -268,7 +268,7 @@ def test_blocks_session_and_forecast_views(capsys: pytest.CaptureFixture[str]) -
     code, out, _ = run(capsys, "session", "s1", "--json")
     assert code == 0 and json.loads(out)["session_id"] == "s1"
     code, out, _ = run(capsys, "forecast")
-    assert code == 0 and "projected" in out and "burn rate" in out
+    assert code == 0 and "projected at the last 7 days' rate" in out and "burn rate" in out
     # The trailing rate leaves today out: said so, or today's spend reads as missing from it.
     assert "$0.00/day over the 7 days before today" in out
     code, out, _ = run(capsys, "forecast", "--json")

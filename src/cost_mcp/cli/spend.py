@@ -480,7 +480,8 @@ def _render_forecast(out: Console, result: Forecast) -> None:
     out.print(
         f"[bold]{period.name}[/bold] {period.first_day} to {period.last_day}: {format_usd(result.spent_usd)} "
         f"spent in {result.days_elapsed} of {result.days_in_period} days; "
-        f"[bold]{format_usd(result.projected_usd)}[/bold] projected",
+        # Named: a budget's projection extrapolates the period so far, this one the last 7 days.
+        f"[bold]{format_usd(result.projected_usd)}[/bold] projected at the last 7 days' rate",
         highlight=False,
     )
     out.print(
