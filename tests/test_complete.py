@@ -59,6 +59,8 @@ def _envelope_ok(name: str, result: dict[str, Any]) -> bool:
         return True
     assert result["reading"] is not None, name
     assert result["warnings"][0].startswith("INCOMPLETE: Claude Code logs are still being read"), name
+    # The logs being read are a source: never also "no data source is connected yet".
+    assert not [w for w in result["warnings"] if w.startswith("no data source is connected yet")], name
     return False
 
 

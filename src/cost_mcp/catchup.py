@@ -42,6 +42,7 @@ from genai_prices.types import ModelPrice, TieredPrices
 
 from cost_mcp import tokens
 from cost_mcp.analytics.budgets import Unread
+from cost_mcp.analytics.spend import NO_SOURCE
 from cost_mcp.config import Settings
 from cost_mcp.models import Answer, IngestResult, LogReading
 from cost_mcp.pricing import Pricer
@@ -103,7 +104,8 @@ def label(result: A, progress: ReadProgress, notes: Sequence[str] = ()) -> A:
         files_left=progress.files_left,
         started_at=progress.started_at,
     )
-    warnings = [progress.warning(), *warnings]
+    # Logs being read are a source: "no data source is connected yet" would contradict the reading.
+    warnings = [progress.warning(), *(w for w in warnings if not w.startswith(NO_SOURCE))]
     return result.model_copy(update={"complete": False, "reading": reading, "warnings": warnings})
 
 

@@ -866,6 +866,11 @@ def _pricing_warnings(conn: Conn, p: Period, filters: Filters, slices: Sequence[
     return notes
 
 
+NO_SOURCE = "no data source is connected yet"
+"""How the warning for an empty ledger with nothing configured begins (an answer labelled as still
+reading logs drops it: the logs being read are a source)."""
+
+
 def _seat_and_api_value(slices: Sequence[_Slice], settings: Settings) -> list[str]:
     """A warning when an Anthropic seat is counted beside Claude Code's usage at API prices: a Pro or
     Max plan that covers Claude Code would then be counted twice, its fee and the usage it paid for.
@@ -924,7 +929,7 @@ def _warnings(
     configured = any(settings.provider_key(spec.id) for spec in registry.providers())
     if not has_data and not configured:
         warnings.append(
-            "no data source is connected yet: Claude Code logs are read from "
+            f"{NO_SOURCE}: Claude Code logs are read from "
             + ", ".join(str(r) for r in settings.claude_roots())
             + " (set CLAUDE_CONFIG_DIR if yours are elsewhere); for provider numbers set "
             + " or ".join(
