@@ -652,3 +652,16 @@ def test_the_server_fixture_kills_a_server_that_ignores_sigterm() -> None:
             proc.wait()
         assert proc.stdout is not None
         proc.stdout.close()
+
+
+def test_a_server_on_every_address_says_to_set_its_public_url(settings: Settings) -> None:
+    """A 401's metadata URL would name 0.0.0.0: the start says what to set, only when it matters."""
+    from cost_mcp.web.http import wildcard_note
+
+    note = wildcard_note(settings, "0.0.0.0", 8000, auth=True)
+    assert note is not None and "COST_MCP_PUBLIC_URL" in note and "http://0.0.0.0:8000" in note
+    assert wildcard_note(settings, "::", 8000, auth=True) is not None
+    assert wildcard_note(settings, "10.0.0.5", 8000, auth=True) is None  # a real address works
+    assert wildcard_note(settings, "0.0.0.0", 8000, auth=False) is None  # no tokens: no 401s
+    public = settings.model_copy(update={"public_url": "https://cost.example.com"})
+    assert wildcard_note(public, "0.0.0.0", 8000, auth=True) is None

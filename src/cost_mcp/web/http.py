@@ -399,6 +399,18 @@ def caller_in(scope: Scope) -> Caller | None:
     )
 
 
+def wildcard_note(settings: Settings, host: str, port: int, *, auth: bool) -> str | None:
+    """What to set when a server with tokens listens on every address and has no public URL:
+    clients learn where tokens come from through the metadata URL in each 401, which would
+    otherwise name the wildcard address, reachable from nowhere."""
+    if not auth or settings.public_url or host not in ("0.0.0.0", "::"):
+        return None
+    return (
+        "note: set COST_MCP_PUBLIC_URL to the address clients use (e.g. https://cost.example.com): "
+        f"until then 401 answers point them at http://{_url_host(host)}:{port}/.well-known/..."
+    )
+
+
 def serve_http(
     settings: Settings,
     *,
@@ -434,6 +446,8 @@ def serve_http(
         announce(
             f"cost-mcp HTTP server on http://{host}:{port}/ (MCP at /mcp, OTLP at /v1/*, {served}{mode})"
         )
+        if note := wildcard_note(settings, host, port, auth=auth):
+            announce(note)
         if workers > 1:
             ledger.close()
             # The workers are fresh interpreters (spawned): what they serve travels in the environment.
