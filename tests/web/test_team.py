@@ -18,7 +18,8 @@ import subprocess
 import sys
 import time
 import urllib.parse
-from collections.abc import Iterator
+from collections.abc import Iterator, Sequence
+from contextlib import contextmanager
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from decimal import Decimal
@@ -419,28 +420,28 @@ def _stop(proc: subprocess.Popen[bytes]) -> None:
     proc.wait(timeout=10)
 
 
-@pytest.fixture
-def team(home: Path) -> Iterator[Team]:
+@contextmanager
+def _served(home: Path, holders: Sequence[tuple[str, str, str]]) -> Iterator[Team]:
+    """A team server process with a token for each (name, member, role), made before it starts (it
+    reads at start whether tokens exist)."""
     server_db = _server_ledger(home)
-    env = _env(home, server_db)
     conn = connect(server_db)  # `cost-mcp token create` itself: test_token_and_team_commands
-    tokens = {
-        name: team_store.create_token(conn, name, member, role)
-        for name, member, role in (
-            ("admin", "boss@example.com", "admin"),
-            ("ana", "ana@example.com", "member"),
-            ("bob", "bob@example.com", "member"),
-            ("cy", "cy@example.com", "member"),
-        )
-    }
+    tokens = {name: team_store.create_token(conn, name, member, role) for name, member, role in holders}
     conn.close()
     port = _free_port()
     stderr = home / "server.log"
-    proc = _start(env, port, stderr)
+    proc = _start(_env(home, server_db), port, stderr)
     try:
         yield Team(f"http://127.0.0.1:{port}", server_db, tokens, proc, stderr)
     finally:
         _stop(proc)
+
+
+@pytest.fixture
+def team(home: Path) -> Iterator[Team]:
+    members = [(name, f"{name}@example.com", "member") for name in ("ana", "bob", "cy")]
+    with _served(home, [("admin", "boss@example.com", "admin"), *members]) as served:
+        yield served
 
 
 async def _call(base: str, token: str | None, tool: str, args: dict[str, Any]) -> Any:
@@ -1035,25 +1036,14 @@ def test_otlp_with_a_members_token_is_that_members_usage(settings: Settings) -> 
 @pytest.fixture
 def fleet(home: Path) -> Iterator[Team]:
     """A team server with an ingest token (``fleet``, ops answering for it), a member's and an
-    admin's, made before it starts (it reads at start whether tokens exist)."""
-    server_db = _server_ledger(home)
-    conn = connect(server_db)
-    tokens = {
-        name: team_store.create_token(conn, name, member, role)
-        for name, member, role in (
-            ("fleet", "ops@example.com", "ingest"),
-            ("ana", "ana@example.com", "member"),
-            ("admin", "boss@example.com", "admin"),
-        )
-    }
-    conn.close()
-    port = _free_port()
-    stderr = home / "server.log"
-    proc = _start(_env(home, server_db), port, stderr)
-    try:
-        yield Team(f"http://127.0.0.1:{port}", server_db, tokens, proc, stderr)
-    finally:
-        _stop(proc)
+    admin's."""
+    holders = [
+        ("fleet", "ops@example.com", "ingest"),
+        ("ana", "ana@example.com", "member"),
+        ("admin", "boss@example.com", "admin"),
+    ]
+    with _served(home, holders) as served:
+        yield served
 
 
 def test_an_ingest_tokens_otlp_keeps_each_events_member(fleet: Team, monkeypatch: pytest.MonkeyPatch) -> None:
