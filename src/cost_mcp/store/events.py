@@ -6,7 +6,6 @@ from collections.abc import Iterable, Iterator, Sequence
 from dataclasses import dataclass
 from datetime import datetime
 
-from cost_mcp import tokens
 from cost_mcp.periods import ms_to_datetime
 from cost_mcp.pricing import Tokens
 from cost_mcp.store import rollup
@@ -56,7 +55,7 @@ def calls_between(conn: Conn, start_ms: int, end_ms: int) -> Iterator[Call]:
             project=str(project),
             agent=str(agent),
             speed=str(speed),
-            tokens=Tokens(**{k.call_field: int(n) for k, n in zip(tokens.KINDS, row[10:], strict=True)}),
+            tokens=Tokens(*(int(n) for n in row[10:])),  # the columns in KINDS order
             cost_nanos=None if cost is None else int(cost),
         )
 
@@ -135,7 +134,7 @@ def unpriced_calls(conn: Conn) -> list[UnpricedCall]:
             speed=str(row[4]),
             service_tier=str(row[5]),
             inference_geo=str(row[6]),
-            tokens=Tokens(**{k.call_field: int(n) for k, n in zip(tokens.KINDS, row[7:], strict=True)}),
+            tokens=Tokens(*(int(n) for n in row[7:])),
         )
         for row in conn.execute(
             f"""
