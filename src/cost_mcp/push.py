@@ -319,7 +319,7 @@ def push(
             "COST_MCP_TEAM_TOKEN"
         )
     hide = settings.team_hide_projects.get_secret_value() if settings.team_hide_projects else None
-    names = {} if hide else folder_names(conn)
+    names: dict[str, str] | None = {} if hide else None  # read with the first batch: most pushes send none
     sender = send or http_sender
     stats = PushStats()
     mark = team_store.push_mark(conn, url)
@@ -331,6 +331,9 @@ def push(
     def flush() -> None:
         sent = 0
         if batch:
+            nonlocal names
+            if names is None:
+                names = folder_names(conn)
             wire = [_wire(row, hide, names) for row in batch]
             body = gzip.compress(msgspec.json.encode(WireBatch(rows=wire)), compresslevel=5)
             answer = sender(url, secret, body)

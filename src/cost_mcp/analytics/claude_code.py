@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import re
+from collections import Counter
 from datetime import UTC, datetime
 from decimal import Decimal
 from typing import Literal
@@ -225,11 +226,7 @@ def usage_blocks(
     cutoff = now_ms - days * 24 * HOUR_MS
     shown = [b for b, raw in zip(result, blocks, strict=True) if raw.end_ms > cutoff]
     active = next((b for b in shown if b.is_active), None)
-    unpriced: dict[str, int] = {}
-    for raw in blocks:
-        if raw.end_ms > cutoff:
-            for model, n in raw.unpriced.items():
-                unpriced[model] = unpriced.get(model, 0) + n
+    unpriced = sum((Counter(raw.unpriced) for raw in blocks if raw.end_ms > cutoff), Counter[str]())
     warnings = [
         unpriced_warning(model, n, settings.prices_file, "these blocks' costs")
         for model, n in sorted(unpriced.items())
