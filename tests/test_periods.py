@@ -19,11 +19,13 @@ from cost_mcp.periods import (
     PRESETS,
     Granularity,
     Period,
+    baseline,
     bucket_label,
     bucket_start,
     calendar_period,
     days_period,
     local_date,
+    periods_to_compare,
     previous_period,
     resolve_period,
     resolve_spec,
@@ -623,3 +625,59 @@ def test_a_spec_that_is_none_of_them_names_the_forms(spec: str, fix: str) -> Non
         resolve_spec(spec, tz=PARIS, now=FRIDAY_NOV_20)
     # Not the get_spend wording: these arguments have no start/end to pass instead.
     assert "start/end" not in str(caught.value)
+
+
+@pytest.mark.parametrize(
+    ("preset", "now", "prev_first", "prev_last", "in_progress"),
+    [
+        # Friday Nov 20: this month's 20 days so far against the 20 days before them.
+        ("this_month", FRIDAY_NOV_20, "2026-10-12", "2026-10-31", True),
+        ("this_week", FRIDAY_NOV_20, "2026-11-11", "2026-11-15", True),
+        ("this_year", FRIDAY_NOV_20, "2025-02-11", "2025-12-31", True),
+        # Over, or ending today: the whole previous period of equal length.
+        ("last_month", FRIDAY_NOV_20, "2026-08-31", "2026-09-30", False),
+        ("last_7_days", FRIDAY_NOV_20, "2026-11-07", "2026-11-13", False),
+        ("today", FRIDAY_NOV_20, "2026-11-19", "2026-11-19", False),
+        ("this_month", datetime(2026, 11, 30, 12, tzinfo=UTC), "2026-10-02", "2026-10-31", False),
+        # The first day of a month: one day against the day before.
+        ("this_month", datetime(2026, 12, 1, 9, tzinfo=UTC), "2026-11-30", "2026-11-30", True),
+    ],
+)
+def test_a_period_in_progress_is_compared_with_as_many_days_as_have_passed(
+    preset: str, now: datetime, prev_first: str, prev_last: str, in_progress: bool
+) -> None:
+    p = resolve_period(preset, tz=PARIS, now=now)
+    base = baseline(p, now)
+    assert (base.previous.first_day, base.previous.last_day) == (d(prev_first), d(prev_last))
+    assert base.previous.end_ms == p.start_ms
+    assert (base.note is not None) == in_progress
+    if base.note:
+        assert f"compared with the {base.previous.day_count} day" in base.note
+        assert f"to {prev_last}" in base.note
+
+
+def test_today_is_taken_in_the_periods_zone() -> None:
+    """At 23:30 UTC on Nov 30 it is already December 1 in Paris: this month there has one day."""
+    now = datetime(2026, 11, 30, 23, 30, tzinfo=UTC)
+    p = resolve_period("this_month", tz=PARIS, now=now)
+    assert p.first_day == d("2026-12-01")
+    assert baseline(p, now).previous.days() == [d("2026-11-30")]
+
+
+def test_compare_defaults_before_to_the_days_so_far() -> None:
+    earlier, later, notes = periods_to_compare(None, "this_month", tz=PARIS, now=FRIDAY_NOV_20)
+    assert (later.first_day, later.last_day) == (d("2026-11-01"), d("2026-11-30"))
+    assert (earlier.first_day, earlier.last_day) == (d("2026-10-12"), d("2026-10-31"))
+    assert len(notes) == 1 and "this_month is in progress: its 20 days so far" in notes[0]
+    earlier, later, notes = periods_to_compare(None, None, tz=PARIS, now=FRIDAY_NOV_20)
+    assert (earlier.first_day, later.first_day, notes) == (d("2026-11-02"), d("2026-11-09"), [])
+
+
+def test_compare_notes_an_explicit_side_in_progress() -> None:
+    earlier, later, notes = periods_to_compare("2026-10", "2026-11", tz=PARIS, now=FRIDAY_NOV_20)
+    assert (earlier.day_count, later.day_count) == (31, 30)
+    assert notes == [
+        "after (2026-11-01 to 2026-11-30) is in progress: 20 of its 30 days have begun, so it holds "
+        "fewer days' calls than the other side would when over"
+    ]
+    assert periods_to_compare("2026-09", "2026-10", tz=PARIS, now=FRIDAY_NOV_20)[2] == []

@@ -105,6 +105,25 @@ async def test_compare_periods_tool(client: Client) -> None:
     assert unknown.is_error is True and "a month YYYY-MM" in text and "start/end" not in text
 
 
+async def test_compare_periods_this_month_against_as_many_days_before(client: Client) -> None:
+    """A month in progress is compared with as many days as it has had, and the answer says so."""
+    from datetime import UTC, date, datetime, timedelta
+    from zoneinfo import ZoneInfo
+
+    _ledger()
+    result = await client.call_tool("compare_periods", {"after": "this_month"})
+    data = result.structured_content
+    assert result.is_error is False and data is not None
+    after, before = data["after"]["period"], data["before"]["period"]
+    first, last = date.fromisoformat(after["first_day"]), date.fromisoformat(after["last_day"])
+    today = datetime.now(UTC).astimezone(ZoneInfo(after["timezone"])).date()
+    days = (today - first).days + 1 if today < last else (last - first).days + 1
+    assert date.fromisoformat(before["last_day"]) == first - timedelta(days=1)
+    assert date.fromisoformat(before["first_day"]) == first - timedelta(days=days)
+    in_progress = [w for w in data["warnings"] if "this_month is in progress" in w]
+    assert len(in_progress) == (1 if today < last else 0)
+
+
 async def test_weekly_review_prompt_asks_for_the_savings(client: Client) -> None:
     prompt = await client.get_prompt("weekly_cost_review", {})
     text = prompt.messages[0].content.text  # type: ignore[union-attr]

@@ -585,8 +585,8 @@ Example: get_spend(period="last_30_days", group_by=["session"], limit=50)\
                 "description": """\
 Which models cost the most in a period: requests, tokens, cost, share, cost per request, trend.
 
-trend_percent compares each model with the previous period of equal length. Counts and filters
-follow get_spend's rules; billed rows may lack token counts. Defaults: this_month, top 10.
+trend_percent: against as many days before (in progress: its days so far). Counts and
+filters follow get_spend's rules; billed rows may lack token counts. Defaults: this_month, top 10.
 truncated=true: more models are in "other"; cursor=next_cursor lists them.
 
 Example: model_breakdown(period="last_30_days", top_n=5)\

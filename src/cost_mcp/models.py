@@ -672,8 +672,8 @@ class ModelRow(Result):
     share_percent: float
     avg_tokens_per_request: float | None
     cost_per_request_usd: USD | None = Field(description="Per call with a known price; null with none.")
-    previous_cost_usd: USD = Field(description="Cost in the previous period of equal length.")
-    trend_percent: float | None = Field(description="Change against the previous period; null when it was 0.")
+    previous_cost_usd: USD = Field(description="Cost in previous_period.")
+    trend_percent: float | None = Field(description="Change against previous_period; null when it was 0.")
     basis: list[str]
 
 

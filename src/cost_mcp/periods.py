@@ -208,6 +208,70 @@ def previous_period(p: Period) -> Period:
     return Period(local_midnight(first, p.tz), local_midnight(p.first_day, p.tz), "previous", p.tz)
 
 
+@dataclass(frozen=True)
+class Baseline:
+    """What a period is compared with: ``previous``, and ``note`` saying why when it is not simply
+    the whole previous period (``p`` is still in progress)."""
+
+    previous: Period
+    note: str | None = None
+
+
+def baseline(p: Period, now: datetime) -> Baseline:
+    """The period to compare ``p`` with at ``now``.
+
+    A period that is over (or not begun) is compared with :func:`previous_period`. One still in
+    progress holds only its days so far, so it is compared with as many days just before it:
+    on December 4 "this month" is December 1-4 against November 27-30, not against 31 whole
+    days (which read as -87% on every model). Today itself is partial on one side only; the note
+    says so.
+    """
+    today = _today(now, p.tz)
+    if not p.first_day <= today < p.last_day:
+        return Baseline(previous_period(p))
+    so_far = days_period(p.first_day, today, tz=p.tz, name=p.name)
+    prev = previous_period(so_far)
+    days = so_far.day_count
+    return Baseline(
+        prev,
+        f"{p.name} is in progress: its {days} day{'s' if days != 1 else ''} so far "
+        f"({p.first_day.isoformat()} to {today.isoformat()}, today not over) are compared with the "
+        f"{days} day{'s' if days != 1 else ''} before "
+        f"({prev.first_day.isoformat()} to {prev.last_day.isoformat()}), not with a whole "
+        f"{p.day_count}-day period",
+    )
+
+
+def periods_to_compare(
+    before: str | None,
+    after: str | None,
+    *,
+    tz: ZoneInfo,
+    week_start: WeekStart = "monday",
+    now: datetime | None = None,
+) -> tuple[Period, Period, list[str]]:
+    """compare_periods' two sides from its arguments (see :func:`resolve_spec`), and notes on them.
+
+    ``after`` defaults to last week, ``before`` to its :func:`baseline`. A side given explicitly
+    that is still in progress is kept whole, with a note that it holds fewer days' calls.
+    """
+    moment = datetime.now(UTC) if now is None else now
+    later = resolve_spec(after or "last_week", tz=tz, week_start=week_start, now=moment)
+    if not before:
+        base = baseline(later, moment)
+        return base.previous, later, [base.note] if base.note else []
+    earlier = resolve_spec(before, tz=tz, week_start=week_start, now=moment)
+    today = _today(moment, tz)
+    notes = [
+        f"{side} ({p.first_day.isoformat()} to {p.last_day.isoformat()}) is in progress: "
+        f"{(today - p.first_day).days + 1} of its {p.day_count} days have begun, so it holds fewer "
+        "days' calls than the other side would when over"
+        for side, p in (("before", earlier), ("after", later))
+        if p.first_day <= today < p.last_day
+    ]
+    return earlier, later, notes
+
+
 def resolve_period(
     period: str | None = None,
     start: str | date | None = None,

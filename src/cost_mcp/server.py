@@ -99,7 +99,7 @@ from cost_mcp.models import (
     UsageBlocks,
     VendorName,
 )
-from cost_mcp.periods import previous_period, resolve_spec
+from cost_mcp.periods import periods_to_compare
 from cost_mcp.pricing import Pricer, Tokens
 from cost_mcp.sources import claude_code, registry
 from cost_mcp.store import Ledger, connect
@@ -710,8 +710,8 @@ async def model_breakdown(
 ) -> ModelBreakdown:
     """Which models cost the most in a period: requests, tokens, cost, share, cost per request, trend.
 
-    trend_percent compares each model with the previous period of equal length. Counts and filters
-    follow get_spend's rules; billed rows may lack token counts. Defaults: this_month, top 10.
+    trend_percent: against as many days before (in progress: its days so far). Counts and
+    filters follow get_spend's rules; billed rows may lack token counts. Defaults: this_month, top 10.
     truncated=true: more models are in "other"; cursor=next_cursor lists them.
 
     Example: model_breakdown(period="last_30_days", top_n=5)
@@ -774,12 +774,9 @@ async def compare_periods(
 
     def answer(conn: Conn, settings: Settings) -> Comparison:
         tz = spend.zone(timezone, settings)
-        later = resolve_spec(after or "last_week", tz=tz, week_start=settings.week_start)
-        earlier = (
-            resolve_spec(before, tz=tz, week_start=settings.week_start) if before else previous_period(later)
-        )
+        earlier, later, notes = periods_to_compare(before, after, tz=tz, week_start=settings.week_start)
         dims = savings.check_dims(group_by)
-        return savings.compare_periods(conn, settings, state.pricer, earlier, later, dims)
+        return savings.compare_periods(conn, settings, state.pricer, earlier, later, dims, notes)
 
     return await _query(ctx, answer)
 

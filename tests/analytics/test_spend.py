@@ -13,6 +13,7 @@ from cost_mcp.analytics.breakdown import model_breakdown, summary_text
 from cost_mcp.analytics.spend import Filters, get_spend, resolve
 from cost_mcp.config import Settings, load_settings
 from cost_mcp.errors import InvalidInputError
+from cost_mcp.periods import resolve_period
 from cost_mcp.pricing import Pricer
 from cost_mcp.sources.claude_code import ingest
 from cost_mcp.store import connect, write_transaction
@@ -282,6 +283,40 @@ def test_model_breakdown_shares_trend_and_other(home: Path, conn: Conn, settings
     assert sonnet.cost_per_request_usd == Decimal("0.018")
     assert sum(m.cost_usd for m in result.models) == result.total_usd
     assert round(sum(m.share_percent for m in result.models)) == 100
+
+
+def test_a_month_in_progress_trends_against_as_many_days(home: Path, conn: Conn, settings: Settings) -> None:
+    """On November 3, this month's 3 days are compared with October 29-31, not with 30 whole days
+    of October (where a steady spend read as -90%)."""
+    logs(
+        home,
+        *(
+            assistant(f"o{day}", f"q{day}", f"2026-10-{day:02d}T09:00:00.000Z", input=1_000, output=1_000)
+            for day in range(2, 32)
+        ),
+        *(
+            assistant(f"n{day}", f"r{day}", f"2026-11-{day:02d}T09:00:00.000Z", input=1_000, output=1_000)
+            for day in range(1, 4)
+        ),
+    )
+    ingest(conn, settings, Pricer())
+    now = datetime(2026, 11, 3, 12, tzinfo=UTC)
+    p = resolve_period("this_month", tz=settings.tz, now=now)
+    result = model_breakdown(conn, settings, p, now=now)
+    assert (result.previous_period.first_day, result.previous_period.last_day) == ("2026-10-29", "2026-10-31")
+    [sonnet] = result.models
+    assert (sonnet.cost_usd, sonnet.previous_cost_usd, sonnet.trend_percent) == (
+        Decimal("0.054"),
+        Decimal("0.054"),
+        0.0,
+    )
+    assert result.previous_total_usd == Decimal("0.054")
+    assert any("this_month is in progress: its 3 days so far" in w for w in result.warnings)
+    # Once the month is over, the whole previous 30 days again, with no note.
+    over = model_breakdown(conn, settings, p, now=datetime(2026, 12, 1, 12, tzinfo=UTC))
+    assert over.previous_period.first_day == "2026-10-02"
+    assert over.previous_total_usd == Decimal("0.54")
+    assert not any("in progress" in w for w in over.warnings)
 
 
 def test_summary_reads_at_a_glance(home: Path, conn: Conn, settings: Settings) -> None:

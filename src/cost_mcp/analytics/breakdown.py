@@ -12,7 +12,7 @@ from cost_mcp.analytics.spend import Filters, get_spend, period_info
 from cost_mcp.config import Settings
 from cost_mcp.models import ModelBreakdown, ModelRow, SpendResult
 from cost_mcp.money import format_cost, format_usd
-from cost_mcp.periods import Period, previous_period, resolve_period
+from cost_mcp.periods import Period, baseline, resolve_period
 from cost_mcp.store.connection import Conn
 
 OTHER = "other"
@@ -66,11 +66,14 @@ def model_breakdown(
     *,
     take_alerts: bool = True,
     offset: int = 0,
+    now: datetime | None = None,
 ) -> ModelBreakdown:
     """Per-model spend in ``p`` with shares, per-request figures and the trend against the previous
-    period of equal length; ``top_n`` models from ``offset`` (largest first, see analytics/rows.py),
-    the others folded into one "other" row; ``top_n`` None lists every model."""
-    prev = previous_period(p)
+    period of equal length (for a period in progress, its days so far against as many days before,
+    see :func:`periods.baseline`); ``top_n`` models from ``offset`` (largest first, see
+    analytics/rows.py), the others folded into one "other" row; ``top_n`` None lists every model."""
+    base = baseline(p, now or datetime.now(UTC))
+    prev = base.previous
     current = get_spend(conn, settings, p, ["provider", "model"], filters, take_alerts=take_alerts)
     before = get_spend(conn, settings, prev, ["provider", "model"], filters, take_alerts=False)
     now_models = _by_model(current)
@@ -100,7 +103,7 @@ def model_breakdown(
         total_rows=shown.total_rows,
         next_cursor=shown.next_cursor,
         sources=current.sources,
-        warnings=current.warnings,
+        warnings=[*current.warnings, *([base.note] if base.note else [])],
         alerts=current.alerts,
     )
 
@@ -147,7 +150,7 @@ def summary_text(conn: Conn, settings: Settings, now: datetime | None = None) ->
         )
         month = result
     p = resolve_period("this_month", tz=settings.tz, week_start=settings.week_start, now=now)
-    top = model_breakdown(conn, settings, p, top_n=5, take_alerts=False)
+    top = model_breakdown(conn, settings, p, top_n=5, take_alerts=False, now=now)
     if top.models:
         lines.append("top models this month:")
         lines += [

@@ -778,10 +778,12 @@ def compare_periods(
     before: Period,
     after: Period,
     group_by: Sequence[str] | None = None,
+    notes: Sequence[str] = (),
 ) -> Comparison:
     """Two periods side by side, with the change split into volume, mix, tokens per call, caching and
-    price, parts that sum exactly to the change (see :data:`METHOD`)."""
-    warnings: list[str] = []
+    price, parts that sum exactly to the change (see :data:`METHOD`); ``notes`` on the periods
+    themselves (see :func:`periods.periods_to_compare`) lead the warnings."""
+    warnings: list[str] = list(notes)
     b = _Side.of(_priced_calls(conn, before, warnings)[0])
     a = _Side.of(_priced_calls(conn, after, warnings)[0])
     warnings += _reported_cost_note(conn, settings, before, "before: ")

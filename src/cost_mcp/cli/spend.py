@@ -663,16 +663,15 @@ def compare(
     """Two periods side by side, the change split into its parts."""
     from cost_mcp.analytics import savings as saving
     from cost_mcp.analytics import spend
-    from cost_mcp.periods import previous_period, resolve_spec
+    from cost_mcp.periods import periods_to_compare
     from cost_mcp.pricing import Pricer
 
     def compute(s: Settings, conn: Conn) -> Comparison:
         tz = spend.zone(timezone, s)
-        later = resolve_spec(after or "last_week", tz=tz, week_start=s.week_start)
-        earlier = resolve_spec(before, tz=tz, week_start=s.week_start) if before else previous_period(later)
+        earlier, later, notes = periods_to_compare(before, after, tz=tz, week_start=s.week_start)
         pricer = Pricer.from_file(s.prices_file)
         return saving.compare_periods(
-            conn, s, pricer, earlier, later, saving.check_dims(list(group_by) or None)
+            conn, s, pricer, earlier, later, saving.check_dims(list(group_by) or None), notes
         )
 
     return answer(compute, as_json=as_json, render=_render_compare)
