@@ -953,6 +953,16 @@ def test_budgets_per_member_and_per_team(settings: Settings, clock: None) -> Non
     check = budgets.check_budget(conn, settings, Decimal(99), member="bob@example.com")
     assert not check.allowed and check.binding_budget == "core"
     assert budgets.check_budget(conn, settings, Decimal(99), member="cy@example.com").allowed
+    # A member no budget counts is told an admin sets them: set_budget would refuse them.
+    budgets.delete_budget(conn, "all")
+    none = budgets.budget_status(conn, settings, take_alerts=False, member="cy@example.com")
+    assert none.budgets == []
+    assert none.warnings == ["no budget counts cy@example.com's spend yet: a team admin sets budgets"]
+    for name in ("ana", "core"):
+        budgets.delete_budget(conn, name)
+    assert budgets.budget_status(conn, settings, take_alerts=False).warnings == [
+        "no budgets yet: create one with set_budget(name, amount_usd, period)"
+    ]
     conn.close()
 
 

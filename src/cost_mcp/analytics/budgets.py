@@ -294,7 +294,13 @@ def budget_status(
     budgets = [get_budget(conn, name, settings)] if name else list_budgets(conn, settings)
     if member is not None:
         budgets = [b for b in budgets if (m := scope_members(conn, b.scope)) == [] or member in m]
-    warnings = [] if budgets else ["no budgets yet: create one with set_budget(name, amount_usd, period)"]
+    if budgets:
+        warnings: list[str] = []
+    elif member is not None:
+        # A member cannot call set_budget: saying so would send the model to a refusal.
+        warnings = [f"no budget counts {member}'s spend yet: a team admin sets budgets"]
+    else:
+        warnings = ["no budgets yet: create one with set_budget(name, amount_usd, period)"]
     for b in budgets:
         warnings += scope_warnings(conn, b)
     warnings += deliveries.problems(conn, name)
