@@ -31,6 +31,7 @@ from zoneinfo import ZoneInfo
 from cost_mcp.analytics import rows as bounded_rows
 from cost_mcp.analytics.estimate import cheaper_alternatives
 from cost_mcp.analytics.spend import period_info
+from cost_mcp.analytics.usage import unpriced_warning
 from cost_mcp.config import Settings, parse_substitutes
 from cost_mcp.errors import InvalidInputError, UnknownModelError
 from cost_mcp.models import (
@@ -650,8 +651,11 @@ def _batch(calls: Sequence[Call], tz: ZoneInfo) -> BatchFinding:
 # --- the report ---------------------------------------------------------------------------------
 
 
-def _priced_calls(conn: Conn, p: Period, warnings: list[str]) -> tuple[list[Call], int]:
-    """The priced calls of ``p``, and how many were left out for want of a price (with a warning).
+def _priced_calls(
+    conn: Conn, settings: Settings, p: Period, warnings: list[str], left_out_of: str
+) -> tuple[list[Call], int]:
+    """The priced calls of ``p``, and how many were left out for want of a price (with a warning
+    per model saying what they are missing from, ``left_out_of``).
 
     Raises InvalidInputError when ``p`` holds more than MAX_CALLS calls.
     """
@@ -669,7 +673,7 @@ def _priced_calls(conn: Conn, p: Period, warnings: list[str]) -> tuple[list[Call
         else:
             calls.append(c)
     for model, n in sorted(unpriced.items()):
-        warnings.append(f"{model}: {n} call(s) have no known price and are left out")
+        warnings.append(unpriced_warning(model, n, settings.prices_file, left_out_of))
     return calls, sum(unpriced.values())
 
 
@@ -704,7 +708,7 @@ def savings_report(
     """
     subs = parse_substitutes(settings.substitutes)
     warnings: list[str] = []
-    calls, unpriced = _priced_calls(conn, p, warnings)
+    calls, unpriced = _priced_calls(conn, settings, p, warnings, "this report")
     warnings += _reported_cost_note(conn, settings, p)
     mix_dims = list(group_by) if group_by else list(DEFAULT_MIX_DIMS)
     cache_dims = list(group_by) if group_by else list(DEFAULT_CACHE_DIMS)
@@ -784,8 +788,8 @@ def compare_periods(
     price, parts that sum exactly to the change (see :data:`METHOD`); ``notes`` on the periods
     themselves (see :func:`periods.periods_to_compare`) lead the warnings."""
     warnings: list[str] = list(notes)
-    b = _Side.of(_priced_calls(conn, before, warnings)[0])
-    a = _Side.of(_priced_calls(conn, after, warnings)[0])
+    b = _Side.of(_priced_calls(conn, settings, before, warnings, "the before side")[0])
+    a = _Side.of(_priced_calls(conn, settings, after, warnings, "the after side")[0])
     warnings += _reported_cost_note(conn, settings, before, "before: ")
     warnings += _reported_cost_note(conn, settings, after, "after: ")
     parts = _decompose(pricer, b, a, before)
