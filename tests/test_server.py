@@ -347,6 +347,53 @@ async def test_a_model_with_no_known_price_is_unpriced_not_zero(client: Client, 
     assert "  mystery-9: unpriced (0.0%)" in text.splitlines()
 
 
+async def test_a_running_server_takes_an_edited_price_file(client: Client, home: Path) -> None:
+    """The warning says to add the model to the price override file: a running server then prices
+    the calls it stored without a price, with no restart and no command; a broken edit keeps the
+    prices before it and says so until it is mended."""
+    from datetime import UTC, datetime, timedelta
+    from typing import Any
+
+    from tests.sources.claude_logs import assistant, session_file, write
+
+    now = (datetime.now(UTC) - timedelta(minutes=1)).strftime("%Y-%m-%dT%H:%M:%S.000Z")
+    write(
+        session_file(home / "claude", "s1"),
+        assistant("m1", "r1", now, model="house-model-7", input=1_000_000, output=0),
+    )
+
+    async def spend() -> dict[str, Any]:
+        result = await client.call_tool("get_spend", {"period": "today", "timezone": "UTC"})
+        data: dict[str, Any] | None = result.structured_content
+        assert data is not None
+        data["unpriced_requests"] = sum(r.get("unpriced_requests", 0) for r in data["rows"])
+        return data
+
+    first = await spend()
+    assert (first["total_usd"], first["unpriced_requests"]) == (0, 1)
+    prices = home / "config" / "prices.toml"
+    prices.parent.mkdir(parents=True, exist_ok=True)
+    prices.write_text('[[price]]\nmodel = "house-model-7"\ninput_mtok = "2"\noutput_mtok = "8"\n')
+    priced = await spend()
+    assert (priced["total_usd"], priced["unpriced_requests"]) == (2, 0)
+    assert not any("house-model-7" in w for w in priced["warnings"])
+    prices.write_text('[[price]]\nmodel = "house-model-7"\ninput_mtok = "3" oops\n')
+    broken = await spend()
+    assert broken["total_usd"] == 2  # the prices before the broken edit
+    assert any("is not valid TOML" in w and "still in use" in w for w in broken["warnings"])
+    # A call logged now is priced with the prices still in use, and the warning goes once mended.
+    later = (datetime.now(UTC) - timedelta(seconds=30)).strftime("%Y-%m-%dT%H:%M:%S.000Z")
+    write(
+        session_file(home / "claude", "s1"),
+        assistant("m1", "r1", now, model="house-model-7", input=1_000_000, output=0),
+        assistant("m2", "r2", later, model="house-model-7", input=500_000, output=0),
+    )
+    prices.write_text('[[price]]\nmodel = "house-model-7"\ninput_mtok = "2"\noutput_mtok = "8"\n')
+    mended = await spend()
+    assert (mended["total_usd"], mended["unpriced_requests"]) == (3, 0)
+    assert not any("TOML" in w for w in mended["warnings"])
+
+
 async def test_summary_resource_and_review_prompt(client: Client, home: Path) -> None:
     await _with_claude_usage(home)
     resource = await client.read_resource("cost://summary")

@@ -349,7 +349,26 @@ class Override:
 
 
 def load_overrides(path: Path) -> tuple[Override, ...]:
-    """Read the override file; a missing file means no overrides.
+    """Read the override file; a missing file means no overrides (see :func:`parse_overrides`)."""
+    return parse_overrides(path, read_override_file(path))
+
+
+def read_override_file(path: Path) -> bytes | None:
+    """The override file's bytes, None when there is none."""
+    try:
+        return path.read_bytes()
+    except (FileNotFoundError, IsADirectoryError):
+        return None
+
+
+def overrides_digest(raw: bytes | None) -> str:
+    """What identifies one content of the override file ("" for no file): a change of it is a
+    change of prices."""
+    return "" if raw is None else hashlib.sha256(raw).hexdigest()
+
+
+def parse_overrides(path: Path, raw: bytes | None) -> tuple[Override, ...]:
+    """The overrides in ``raw``, the content of the file at ``path`` (None: no file, no overrides).
 
     Format (TOML, amounts in USD per million tokens)::
 
@@ -365,9 +384,7 @@ def load_overrides(path: Path) -> tuple[Override, ...]:
 
     Raises InvalidInputError naming the file and entry when it is malformed.
     """
-    try:
-        raw = path.read_bytes()
-    except (FileNotFoundError, IsADirectoryError):
+    if raw is None:
         return ()
     import tomllib  # here: most people have no override file, and the status line imports this module
 
@@ -572,11 +589,40 @@ class Pricer:
         # Models whose prices never change with time, resolved once: ingest prices one model
         # hundreds of thousands of times.
         self._static: dict[tuple[str, str | None], CallRates] = {}
+        self.overrides_digest = ""
+        """:func:`overrides_digest` of the override file these overrides came from."""
+        self.file_problem: str | None = None
+        """Why the override file could not be read the last time it was (the prices before it stay)."""
 
     @classmethod
     def from_file(cls, path: Path, saved: Iterable[SavedPlan] | None = None) -> Pricer:
         """A pricer with the overrides in ``path`` (missing file: none) and ``saved`` plans."""
-        return cls(load_overrides(path), saved)
+        raw = read_override_file(path)
+        pricer = cls(parse_overrides(path, raw), saved)
+        pricer.overrides_digest = overrides_digest(raw)
+        return pricer
+
+    def follow_file(self, path: Path) -> bool:
+        """Take the override file's prices again if it changed since this pricer read it: a running
+        server prices with a model the user just added. True when the overrides changed. A file
+        that cannot be read keeps the prices before it, with :attr:`file_problem` saying why."""
+        raw = read_override_file(path)
+        digest = overrides_digest(raw)
+        if digest == self.overrides_digest:
+            self.file_problem = None
+            return False
+        try:
+            overrides = parse_overrides(path, raw)
+        except InvalidInputError as exc:
+            self.file_problem = f"{exc}; the prices read before it are still in use"
+            return False
+        self.file_problem = None
+        self.overrides_digest = digest
+        # Models resolved once hold the old overrides' prices; one priced from genai-prices before
+        # may have an override now.
+        self._static = {}
+        self.overrides = overrides
+        return True
 
     def price(
         self,

@@ -294,10 +294,11 @@ async def lifespan(server: MCPServer[AppState]) -> AsyncIterator[AppState]:
     try:
         pricer = Pricer.from_file(settings.prices_file)
     except CostMcpError as exc:
-        # A broken override file must not take the server down; results carry the problem instead.
+        # A broken override file must not take the server down; results carry the problem instead,
+        # until the file is mended (every refresh reads it again).
         logger.error("%s", exc)
-        problems.append(str(exc))
         pricer = Pricer()
+        pricer.file_problem = str(exc)
     ledger = await anyio.to_thread.run_sync(Ledger, settings.db)
     logger.info("cost-mcp %s serving, ledger %s", __version__, shown(settings.db))
     # Logs are read in the background from the start, so the first question need not wait for a
@@ -479,8 +480,9 @@ async def _local(ctx: Context[AppState], fn: Callable[[Conn, AppState], T]) -> T
 def _with_problems(state: AppState, result: T) -> T:
     """Put the server's configuration problems first in a result's warnings, until they are fixed."""
     warnings = getattr(result, "warnings", None)
-    if state.problems and isinstance(warnings, list):
-        warnings[:0] = [p for p in state.problems if p not in warnings]
+    problems = [*state.problems, *([state.pricer.file_problem] if state.pricer.file_problem else [])]
+    if problems and isinstance(warnings, list):
+        warnings[:0] = [p for p in problems if p not in warnings]
     return result
 
 

@@ -39,6 +39,7 @@ import httpx2
 
 # Re-exported: alerts live in analytics/alerts.py; callers of sync.fire_alerts keep working.
 from cost_mcp.analytics.alerts import fire_alerts
+from cost_mcp.analytics.reprice import follow_price_file
 from cost_mcp.config import Settings, provider_spec
 from cost_mcp.errors import CostMcpError, InvalidInputError
 from cost_mcp.models import IngestResult, SourceSync, SyncResult
@@ -642,9 +643,14 @@ def refresh_or_skip(
     timeout) skips the refresh, so reads never wait behind a writer (WAL lets them read meanwhile).
     ``logs`` and ``progress`` are :func:`refresh`'s (``skip`` while a background reader is at it)."""
     if getattr(conn, "read_only", False):
+        pricer.follow_file(settings.prices_file)
         return None, [READ_ONLY_WARNING]
     try:
         with lock_timeout(conn, lock_timeout_ms):
+            # Before reading: new lines of a model just added to the file are priced with it.
+            repriced = follow_price_file(conn, pricer, settings.prices_file)
+            if repriced is not None and repriced.priced:
+                logger.info("the price override file changed: priced %d stored call(s)", repriced.priced)
             if local:
                 return refresh_local(conn, settings, pricer, logs=logs, progress=progress), []
             return refresh(conn, settings, pricer, logs=logs, progress=progress), []

@@ -13,7 +13,7 @@ import pytest
 from cost_mcp.analytics.spend import get_spend, resolve
 from cost_mcp.cli import main
 from cost_mcp.config import Settings
-from cost_mcp.pricing import Pricer, Tokens
+from cost_mcp.pricing import Pricer, Tokens, Unpriced
 from cost_mcp.sources.claude_code import ingest
 from cost_mcp.sources.reported import record_call
 from cost_mcp.store import connect
@@ -62,5 +62,56 @@ def test_calls_stored_without_a_price_are_priced_once_the_file_prices_them(
         assert main(["reprice"]) == 0  # again: nothing new, the one left named with the fix
         out = capsys.readouterr().out
         assert out.startswith("priced 0 call(s)") and "still no price: other-model-2: 1 call(s)" in out
+    finally:
+        conn.close()
+
+
+def test_an_edit_of_the_file_prices_stored_calls_once_per_ledger(home: Path, settings: Settings) -> None:
+    """follow_price_file, which every refresh runs: the first process to see the new content
+    prices the stored calls; another (a server started before the edit) takes the prices into
+    its pricer without pricing them again; a CLI command prices them with no `reprice`."""
+    from cost_mcp.analytics.reprice import follow_price_file
+    from cost_mcp.store import meta
+
+    now = datetime.now(UTC)
+    conn = connect(settings.db)
+    try:
+        server = Pricer.from_file(settings.prices_file)  # started before the edit: no file
+        for model, n in (("house-model-1", 1_000_000), ("house-model-2", 3_000_000)):
+            record_call(
+                conn, server, provider="acme", model=model, tokens=Tokens(input=n),
+                agent="bot", timestamp=now - timedelta(minutes=1), now=now,
+            )  # fmt: skip
+        assert follow_price_file(conn, server, settings.prices_file) is None  # no file, nothing new
+        settings.prices_file.parent.mkdir(parents=True, exist_ok=True)
+        settings.prices_file.write_text('[[price]]\nmodel = "house-model-1"\ninput_mtok = "2"\n')
+        cli = Pricer.from_file(settings.prices_file)
+        assert cli.overrides_digest != server.overrides_digest
+        done = follow_price_file(conn, cli, settings.prices_file)
+        assert done is not None and (done.priced, done.still_unpriced) == (1, {"house-model-2": 1})
+        assert meta.overrides_applied(conn) == cli.overrides_digest
+        assert follow_price_file(conn, cli, settings.prices_file) is None
+        # The server's pricer takes the new prices; the calls are not priced a second time.
+        assert follow_price_file(conn, server, settings.prices_file) is None
+        assert server.overrides_digest == cli.overrides_digest
+        priced = server.price(Tokens(input=1_000_000), "house-model-1", "acme", now)
+        assert not isinstance(priced, Unpriced) and priced.total_nanos == 2_000_000_000
+        costs = dict(conn.execute("SELECT model, cost_nanos FROM usage_events ORDER BY model").fetchall())
+        assert costs == {"house-model-1": 2_000_000_000, "house-model-2": None}
+        # A broken edit changes nothing and says why; the prices before it stay in use.
+        settings.prices_file.write_text('[[price]]\nmodel = "house-model-2"\ninput_mtok = \n')
+        assert follow_price_file(conn, server, settings.prices_file) is None
+        assert "still in use" in str(server.file_problem)
+        assert server.overrides_digest == cli.overrides_digest
+        settings.prices_file.write_text(
+            '[[price]]\nmodel = "house-model-1"\ninput_mtok = "2"\n'
+            '[[price]]\nmodel = "house-model-2"\ninput_mtok = "1"\n'
+        )
+        done = follow_price_file(conn, server, settings.prices_file)
+        assert server.file_problem is None
+        assert done is not None and (done.priced, done.still_unpriced) == (1, {})
+        # Rows of this test are priced as the file said: $2 and $3.
+        total = conn.execute("SELECT SUM(cost_nanos) FROM usage_events WHERE counted = 1").fetchone()[0]
+        assert total == 5_000_000_000
     finally:
         conn.close()

@@ -1,10 +1,10 @@
 """Pricing again the stored calls that had no known price, once their price is known.
 
 A call of a model with no price is stored unpriced (never at $0) and every answer says so, with the
-advice to add the model to the price override file. That file is read when a process starts, so new
-calls get its prices; :func:`reprice_unpriced` gives them to the calls already stored, from any
-source (logs, ``record_usage``, OpenTelemetry, pushes), which re-reading the logs
-(``ingest --full``) could not do for calls that came from no log.
+advice to add the model to the price override file. :func:`reprice_unpriced` gives its prices to the
+calls already stored, from any source (logs, ``record_usage``, OpenTelemetry, pushes), which
+re-reading the logs (``ingest --full``) could not do for calls that came from no log. Every refresh
+runs :func:`follow_price_file`, so an edit of the file prices them without a command or a restart.
 """
 
 from __future__ import annotations
@@ -12,6 +12,7 @@ from __future__ import annotations
 from collections import defaultdict
 from dataclasses import dataclass
 from decimal import Decimal
+from pathlib import Path
 
 from cost_mcp.money import from_nanos
 from cost_mcp.periods import ms_to_datetime
@@ -61,3 +62,20 @@ def reprice_unpriced(conn: Conn, pricer: Pricer) -> RepriceResult:
         added_usd=from_nanos(sum(nanos for _, nanos, _, _ in priced)),
         still_unpriced=dict(sorted(still.items())),
     )
+
+
+def follow_price_file(conn: Conn, pricer: Pricer, path: Path) -> RepriceResult | None:
+    """Take the override file's prices if it changed (:meth:`Pricer.follow_file`), and, once per
+    content of the file per ledger, price the stored calls it now prices; None when there was
+    nothing to do. A broken file changes nothing (``pricer.file_problem`` says why).
+
+    The ledger keeps which content was applied, so a server started before the edit, a CLI run
+    after it, or a ledger upgraded from before this existed each price those calls once.
+    """
+    pricer.follow_file(path)
+    if pricer.file_problem is not None or meta.overrides_applied(conn) == pricer.overrides_digest:
+        return None
+    result = reprice_unpriced(conn, pricer)
+    with write_transaction(conn):
+        meta.set_overrides_applied(conn, pricer.overrides_digest)
+    return result

@@ -85,3 +85,21 @@ def price_data_history(conn: Conn) -> list[PriceDataUse]:
         ]
     except (ValueError, TypeError, KeyError):
         return []  # written by hand or damaged: the next priced write starts the list again
+
+
+OVERRIDES_KEY = "price_overrides_applied"
+
+
+def overrides_applied(conn: Conn) -> str:
+    """The digest of the price override file whose prices the stored unpriced calls were last
+    offered (see :func:`cost_mcp.analytics.reprice.follow_price_file`); "" when never."""
+    row = conn.execute("SELECT value FROM meta WHERE key = ?", (OVERRIDES_KEY,)).fetchone()
+    return str(row[0]) if row is not None else ""
+
+
+def set_overrides_applied(conn: Conn, digest: str) -> None:
+    """Record :func:`overrides_applied`, inside the caller's write transaction."""
+    conn.execute(
+        "INSERT INTO meta (key, value) VALUES (?, ?) ON CONFLICT (key) DO UPDATE SET value = excluded.value",
+        (OVERRIDES_KEY, digest),
+    )

@@ -352,7 +352,9 @@ def _pricer(settings: Settings) -> Pricer:
     except CostMcpError as exc:
         # A broken override file must not keep the dashboard from showing; the tools report it.
         logger.error("%s", exc)
-        return Pricer()
+        pricer = Pricer()
+        pricer.file_problem = str(exc)
+        return pricer
 
 
 async def _serve(server: uvicorn.Server, sock: socket.socket, open_url: str | None) -> None:
