@@ -273,6 +273,42 @@ def test_hooks_block_at_a_hard_budget_and_warn_at_a_soft_one(
     assert "app-hard" in output["permissionDecisionReason"]
 
 
+@pytest.mark.parametrize("scoped", ["app", "/home/dev/app", "-home-dev-app"])
+@pytest.mark.parametrize("with_cwd", [True, False])
+def test_a_hard_project_budget_blocks_however_the_project_is_named(
+    home: Path,
+    settings: Settings,
+    monkeypatch: pytest.MonkeyPatch,
+    capsys: pytest.CaptureFixture[str],
+    request: pytest.FixtureRequest,
+    scoped: str,
+    with_cwd: bool,
+) -> None:
+    """README: a project may be named by its path, its folder or Claude Code's folder slug. A hard
+    budget set by any of them stops the session, whether the hook event carries the session's cwd
+    or only its transcript (whose folder is the slug)."""
+    evening = _at_evening(request)
+    transcript = session_file(home / "claude", "s1", project="-home-dev-app")
+    at = evening - timedelta(minutes=5)
+    line = assistant("m1", "r1", _stamp(at), session="s1", input=1000, output=100_000)
+    write(transcript, {**line, "cwd": "/home/dev/app"})
+    event: dict[str, object] = {
+        "session_id": "s1",
+        "transcript_path": str(transcript),
+        "hook_event_name": "UserPromptSubmit",
+        "prompt": "go on",
+    }
+    if with_cwd:
+        event["cwd"] = "/home/dev/app"
+    conn = connect(settings.db)
+    set_budget(conn, "app-cap", Decimal("0.01"), "day", BudgetScope(projects=[scoped]), hard=True)
+    set_budget(conn, "elsewhere", Decimal("0.01"), "day", BudgetScope(projects=["other"]), hard=True)
+    conn.close()
+    blocked = _hook(monkeypatch, capsys, event)
+    assert blocked is not None and blocked["decision"] == "block"
+    assert "app-cap" in str(blocked["reason"]) and "elsewhere" not in str(blocked["reason"])
+
+
 @pytest.mark.parametrize("command", ["statusline", "hook"])
 def test_install_shows_the_diff_asks_and_keeps_other_settings(
     home: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str], command: str

@@ -54,8 +54,11 @@ def decide(conn: Conn, settings: Settings, event: dict[str, Any]) -> HookAnswer:
         return HookAnswer("")
     if not status.has_budgets(conn):
         return HookAnswer("")
+    # The session's folder as its calls are stored: the path Claude Code gives (cwd), else the
+    # transcript folder's slug; check_budget matches either to a budget naming path, folder or slug.
     transcript = str(event.get("transcript_path") or "")
-    project = Path(transcript).parent.name if transcript else None
+    cwd = event.get("cwd")
+    project = cwd if isinstance(cwd, str) and cwd else (Path(transcript).parent.name if transcript else None)
     check = check_budget(conn, settings, NEXT_CALL, provider="anthropic", agent=AGENT, project=project)
     if not check.allowed:
         reason = f"cost-mcp: {check.reason}"

@@ -5,7 +5,7 @@ from __future__ import annotations
 from datetime import UTC, datetime
 from decimal import Decimal
 
-from cost_mcp.analytics import alerts, budgets
+from cost_mcp.analytics import alerts, budgets, vocabulary
 from cost_mcp.analytics.budgets import Unread
 from cost_mcp.config import Settings
 from cost_mcp.errors import InvalidInputError, UnknownModelError
@@ -118,6 +118,7 @@ def record_usage(
     current = budgets.states_of(conn, settings, every, now)
     alerts.fire_alerts(conn, settings, states=current, now=now)
     states: list[BudgetCheck] = []
+    names = vocabulary.project_aliases(conn, project) if project else frozenset[str]()
     for budget, state in zip(every, current, strict=True):
         if budgets.applies(
             budget.scope,
@@ -128,6 +129,7 @@ def record_usage(
             source=SOURCE,
             member=member,
             members=budgets.scope_members(conn, budget.scope),
+            project_names=names,
         ):
             added = cost if recorded and cost is not None else Decimal(0)
             states.append(

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import json
 from collections.abc import Sequence
+from collections.abc import Set as AbstractSet
 from dataclasses import dataclass
 from datetime import UTC, date, datetime
 from decimal import Decimal
@@ -349,25 +350,30 @@ def applies(
     source: str,
     member: str | None = None,
     members: Sequence[str] = (),
+    project_names: AbstractSet[str] = frozenset(),
 ) -> bool:
     """Whether a call with these attributes counts against a budget of this scope.
 
     A scope that names agents (or projects...) only matches calls that say theirs: an agent that
     does not give its name cannot be held to an agent budget, so check_budget asks for it.
     ``members`` is the scope's members with its teams expanded (:func:`scope_members`); a
-    ``member`` is the caller's, from their token.
+    ``member`` is the caller's, from their token. ``project_names``: every name the call's project
+    goes by (:func:`vocabulary.project_aliases`), so that a scope naming its path, folder or slug
+    matches whichever the call gave.
     """
     pairs = (
         (scope.providers, provider),
         (scope.models, model),
         (scope.agents, agent),
-        (scope.projects, project),
         (scope.sources, source),
         (members, member),
     )
     counts_usage = not scope.basis or any(b in USAGE_BASIS for b in scope.basis)  # a call is usage
-    return counts_usage and all(
-        not allowed or (value is not None and value in allowed) for allowed, value in pairs
+    names = project_names or ({project} if project is not None else set())
+    return (
+        counts_usage
+        and all(not allowed or (value is not None and value in allowed) for allowed, value in pairs)
+        and (not scope.projects or any(p in names for p in scope.projects))
     )
 
 
@@ -392,6 +398,7 @@ def check_budget(
     """
     moment = now or datetime.now(UTC)
     checks: list[BudgetCheck] = []
+    names = vocabulary.project_aliases(conn, project) if project else frozenset[str]()
     matching = [
         b
         for b in list_budgets(conn)
@@ -404,6 +411,7 @@ def check_budget(
             source="record_usage",
             member=member,
             members=scope_members(conn, b.scope),
+            project_names=names,
         )
     ]
     states = states_of(conn, settings, matching, moment)

@@ -48,6 +48,18 @@ def project_names(path: str) -> set[str]:
     return names
 
 
+def project_aliases(conn: Conn, project: str) -> set[str]:
+    """Every name a call's ``project`` goes by: its own (:func:`project_names`), and those of each
+    stored path it names. The hook knows a session by Claude Code's folder slug, a budget may name
+    the folder (``webapp``) or its path: each must find the other."""
+    names = project_names(project)
+    for stored in known_values(conn, "project"):
+        theirs = project_names(stored)
+        if project in theirs:
+            names |= theirs
+    return names
+
+
 def expand(conn: Conn, dimension: str, values: Sequence[str]) -> list[str]:
     """Filter values as stored: sources canonical, projects widened to every stored path they name."""
     if dimension == "source":
