@@ -288,6 +288,27 @@ async def test_get_spend_by_agent_gives_each_agents_exact_total(home: Path, clie
 
 
 @pytest.mark.anyio
+async def test_one_folder_is_one_project_across_agents(home: Path, client: Client) -> None:
+    """Codex and OpenCode name the folder by its path, as Claude Code's lines do (cwd): grouped by
+    project, /home/ana/shop is one row holding every agent's calls, found by its folder name."""
+    install(home)
+    shutil.copytree(FIXTURES / "opencode" / "storage", home / "opencode" / "storage")
+    line = assistant("msg_1", "req_1", "2026-11-20T08:00:00.000Z", session="cc-1", input=10, output=300)
+    write(session_file(home / "claude", "cc-1", project="-home-ana-shop"), {**line, "cwd": "/home/ana/shop"})
+    result = await client.call_tool(
+        "get_spend",
+        {"start": "2025-11-01", "end": "2026-11-30", "group_by": ["project", "agent"], "projects": ["shop"]},
+    )
+    assert result.structured_content is not None
+    groups = sorted((r["group"]["project"], r["group"]["agent"]) for r in result.structured_content["rows"])
+    assert groups == [
+        ("/home/ana/shop", "claude-code"),
+        ("/home/ana/shop", "codex"),
+        ("/home/ana/shop", "opencode"),
+    ]
+
+
+@pytest.mark.anyio
 async def test_session_usage_and_blocks_for_other_agents(
     home: Path, client: Client, settings: Settings
 ) -> None:

@@ -206,3 +206,60 @@ def test_tokens_made_before_the_ingest_role_survive_it(
             )
     finally:
         conn.close()
+
+
+def test_agents_slug_projects_become_their_paths(settings: Settings, monkeypatch: pytest.MonkeyPatch) -> None:
+    """m026: Codex and OpenCode calls stored under a folder slug take the stored path of that slug,
+    when exactly one path has it; the rollup (which grouped answers read) follows."""
+    from cost_mcp import tokens
+    from cost_mcp.analytics.spend import get_spend, resolve
+    from cost_mcp.store import agent_files, migrations
+
+    names = [n for n, _ in MIGRATIONS]
+    if is_postgres(settings.db):
+        _blank_postgres(str(settings.db))
+    counts = [0] * len(tokens.COLUMNS)
+    counts[0] = 1_000_000  # input tokens
+
+    def row(source: str, key: str, project: str) -> tuple[object, ...]:
+        return (source, key, 1_763_629_200_000, "openai", "gpt-5", "s", project, source, *counts, 1_000_000,
+                1_250_000_000, "gpt-5", "local-log")  # fmt: skip
+
+    with monkeypatch.context() as before:
+        before.setattr(migrations, "MIGRATIONS", MIGRATIONS[: names.index("m026_agent_projects_as_paths")])
+        old = connect(settings.db)
+        try:
+            with write_transaction(old):
+                agent_files.upsert_events(
+                    old,
+                    [
+                        row("claude_code", "c1", "/home/ana/shop"),
+                        row("codex", "x1", "-home-ana-shop"),
+                        row("opencode", "o1", "-home-ana-shop"),
+                        # Two stored paths share this slug: which one it was cannot be told.
+                        row("claude_code", "c2", "/home/ana/my-app"),
+                        row("claude_code", "c3", "/home/ana/my.app"),
+                        row("codex", "x2", "-home-ana-my-app"),
+                        row("codex", "x3", "-home-bob-api"),  # no stored path: stays
+                    ],
+                )
+            get_spend(old, settings, resolve(settings, None, "2025-11-01", "2025-11-30", "UTC"), ["project"])
+        finally:
+            old.close()
+    conn = connect(settings.db)
+    try:
+        stored = dict(conn.execute("SELECT message_id, project FROM usage_events").fetchall())
+        assert stored == {
+            "c1": "/home/ana/shop",
+            "x1": "/home/ana/shop",
+            "o1": "/home/ana/shop",
+            "c2": "/home/ana/my-app",
+            "c3": "/home/ana/my.app",
+            "x2": "-home-ana-my-app",
+            "x3": "-home-bob-api",
+        }
+        p = resolve(settings, None, "2025-11-01", "2025-11-30", "UTC")
+        by_project = {r.group["project"]: r.requests for r in get_spend(conn, settings, p, ["project"]).rows}
+        assert by_project["/home/ana/shop"] == 3 and "-home-ana-shop" not in by_project
+    finally:
+        conn.close()

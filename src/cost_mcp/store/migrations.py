@@ -6,6 +6,7 @@ what ran, so several processes starting at once apply each migration exactly onc
 
 from __future__ import annotations
 
+import re
 from collections.abc import Callable
 from datetime import UTC, datetime
 
@@ -929,3 +930,37 @@ def m025_ingest_tokens(conn: Conn) -> None:
     )
     conn.execute("DROP TABLE api_tokens")
     conn.execute("ALTER TABLE api_tokens_new RENAME TO api_tokens")
+
+
+@migration
+def m026_agent_projects_as_paths(conn: Conn) -> None:
+    """Codex and OpenCode calls name their project by its path, as Claude Code's do (their cwd):
+    they were stored under Claude Code's folder slug of it (``-home-dev-webapp``), so one folder
+    showed as two projects and a budget on ``webapp`` missed their spend. A stored slug becomes the
+    path when exactly one stored path has that slug; the others stay (filters still find them by
+    slug), since a slug cannot be turned back into its path. Their quarter-hours are refreshed.
+    """
+    paths = [
+        str(r[0]) for r in conn.execute("SELECT DISTINCT project FROM usage_events WHERE project LIKE '%/%'")
+    ]
+    by_slug: dict[str, list[str]] = {}
+    for path in paths:
+        by_slug.setdefault(re.sub(r"[^A-Za-z0-9]", "-", path), []).append(path)
+    slugs = [
+        str(r[0])
+        for r in conn.execute(
+            "SELECT DISTINCT project FROM usage_events WHERE source IN ('codex', 'opencode') "
+            "AND project LIKE '-%' AND project NOT LIKE '%/%'"
+        )
+    ]
+    for slug in slugs:
+        found = by_slug.get(slug, [])
+        if len(found) != 1:
+            continue
+        where = "source IN ('codex', 'opencode') AND project = ?"
+        conn.execute(
+            f"INSERT INTO rollup_dirty (qh) SELECT DISTINCT ts_ms / 900000 FROM usage_events WHERE {where} "
+            "ON CONFLICT DO NOTHING",
+            (slug,),
+        )
+        conn.execute(f"UPDATE usage_events SET project = ? WHERE {where}", (found[0], slug))

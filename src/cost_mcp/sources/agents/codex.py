@@ -40,7 +40,6 @@ from cost_mcp.sources.agents.scanner import (
     epoch_ms,
     event_key,
     file_stem,
-    project_slug,
 )
 
 AGENT = "codex"
@@ -107,7 +106,8 @@ def parse_line(raw: bytes, ctx: FileContext) -> Parsed:
         # A sub-agent's file also carries its parent's session_meta: the first one is the file's.
         if "session" not in state:
             state["session"] = str(payload.get("id") or file_stem(ctx.path))
-            state["project"] = project_slug(str(payload.get("cwd") or ""))
+            # The folder as Claude Code's calls store it (their cwd), so one folder is one project.
+            state["project"] = str(payload.get("cwd") or "")
             state["provider"] = str(payload.get("model_provider") or "openai").strip().lower()
             state["started_ms"] = epoch_ms(payload.get("timestamp")) or epoch_ms(stamp) or 0
             if "thread_spawn" in msgspec.json.encode(payload.get("source")).decode():

@@ -90,11 +90,8 @@ def _event(message: object, session_hint: str | None = None) -> AgentEvent | str
 def _project(message: dict[str, object]) -> str:
     path = message.get("path")
     root = path.get("root") if isinstance(path, dict) else None
-    if isinstance(root, str) and root:
-        from cost_mcp.sources.agents.scanner import project_slug
-
-        return project_slug(root)
-    return ""
+    # The folder's path, as Claude Code's calls store it (their cwd), so one folder is one project.
+    return root if isinstance(root, str) else ""
 
 
 def parse_document(raw: bytes, ctx: FileContext) -> Parsed:

@@ -28,7 +28,6 @@ from __future__ import annotations
 import hashlib
 import json
 import os
-import re
 import time
 from collections import Counter
 from collections.abc import Callable, Sequence
@@ -450,11 +449,6 @@ def event_key(*parts: object) -> str:
 def file_stem(path: str) -> str:
     """A file's name without its extension (a session id when the log has no better one)."""
     return Path(path).stem
-
-
-def project_slug(cwd: str) -> str:
-    """A folder as Claude Code names its project folders, so one folder groups across agents."""
-    return re.sub(r"[^A-Za-z0-9]", "-", cwd)
 
 
 _MODEL_PROVIDERS = (
