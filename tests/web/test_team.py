@@ -936,6 +936,18 @@ def test_budgets_per_member_and_per_team(settings: Settings, clock: None) -> Non
     budgets.set_budget(conn, "ana", Decimal(100), "month", BudgetScope(members=["ana@example.com"]))
     budgets.set_budget(conn, "core", Decimal(100), "month", BudgetScope(teams=["core"]), hard=True)
     budgets.set_budget(conn, "all", Decimal(100), "month", BudgetScope())
+    # A scope naming a member or team nobody knows (a typo) would count nothing, for good: said.
+    assert [budgets.scope_warnings(conn, budgets.get_budget(conn, n)) for n in ("ana", "core")] == [[], []]
+    typo = budgets.set_budget(
+        conn, "typo", Decimal(1), "month", BudgetScope(members=["ana@exmaple.com"], teams=["cor"])
+    )
+    assert budgets.scope_warnings(conn, typo) == [
+        "budget 'typo': member 'ana@exmaple.com' matches nothing: no token, team or usage names them "
+        "(check the spelling; members: ana@example.com, bob@example.com, cy@example.com)",
+        "budget 'typo': team 'cor' does not exist (teams: core); make it with "
+        "`cost-mcp team set cor EMAIL...`",
+    ]
+    budgets.delete_budget(conn, "typo")
     _assert_rollup_exact(settings.db)
     each = {m: _total(settings.db, members=[m]) for m in members}
     assert all(v > 0 for v in each.values())

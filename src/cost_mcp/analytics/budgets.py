@@ -39,6 +39,7 @@ from cost_mcp.store import alerts as alert_store
 from cost_mcp.store import budgets as budget_store
 from cost_mcp.store import deliveries
 from cost_mcp.store.connection import Conn
+from cost_mcp.store.known import known_values
 
 DEFAULT_THRESHOLDS = (Decimal("0.5"), Decimal("0.8"), Decimal("1.0"))
 
@@ -316,11 +317,40 @@ def budget_status(
 def scope_warnings(conn: Conn, budget: Budget) -> list[str]:
     """A warning for each scope value that matches nothing recorded: it may be a typo, and then the
     budget counts nothing (said when it is set, and in every status)."""
-    return [
-        f"budget '{budget.name}': {w}"
+    found = [
+        w
         for attr in ("providers", "models", "agents", "projects", "sources")
         for w in vocabulary.unmatched(conn, vocabulary.FILTER_DIMENSIONS[attr], getattr(budget.scope, attr))
     ]
+    scope = budget.scope
+    if scope.members or scope.teams:
+        from cost_mcp.store import team as team_store
+
+        teams = team_store.teams(conn)
+        # A member is known by a token made for them, a team they are in, or usage under them.
+        known = {t.member.lower() for t in team_store.list_tokens(conn) if t.revoked_at is None}
+        known |= {m.lower() for ms in teams.values() for m in ms}
+        known |= {m.lower() for m in known_values(conn, "member")}
+        found += [
+            f"member {m!r} matches nothing: no token, team or usage names them (check the spelling; "
+            f"{_listing(sorted(known), 'members')})"
+            for m in scope.members
+            if m.lower() not in known
+        ]
+        found += [
+            f"team {t!r} does not exist ({_listing(sorted(teams), 'teams')}); make it with "
+            f"`cost-mcp team set {t} EMAIL...`"
+            for t in scope.teams
+            if t not in teams
+        ]
+    return [f"budget '{budget.name}': {w}" for w in found]
+
+
+def _listing(names: Sequence[str], kind: str) -> str:
+    if not names:
+        return f"no {kind} yet"
+    more = f" and {len(names) - 10} more" if len(names) > 10 else ""
+    return f"{kind}: {', '.join(names[:10])}{more}"
 
 
 def unpriced_notes(states: Sequence[BudgetState], settings: Settings) -> list[str]:
