@@ -184,6 +184,9 @@ def test_token_is_shown_once_and_only_its_hash_is_stored(settings: Settings) -> 
     team_store.revoke_token(conn, "ana-laptop")
     assert team_store.verify_token(conn, token) is None
     assert [t.revoked_at is not None for t in team_store.list_tokens(conn)] == [True]
+    # Not "revoke it": it is. The name stays in the push history; another one is suggested.
+    with pytest.raises(InvalidInputError, match=r"was revoked .* choose another name, e\.g\. ana-laptop-2"):
+        team_store.create_token(conn, "ana-laptop", "ana@example.com")
     conn.close()
     dumps = _ledger_bytes(settings.db)
     assert any(team_store.hash_token(token).encode() in dump for dump in dumps)  # the dump sees the row

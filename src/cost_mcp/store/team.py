@@ -70,6 +70,13 @@ def create_token(conn: Conn, name: str, member: str, role: str = "member") -> st
             (name, hash_token(token), member, role, now),
         )
         if cursor.rowcount == 0:
+            row = conn.execute("SELECT revoked_at FROM api_tokens WHERE name = ?", (name,)).fetchone()
+            if row is not None and row[0] is not None:
+                # Its name stays in the history of pushes and answers' sources, so it is not reused.
+                raise InvalidInputError(
+                    f"a token named {name!r} was revoked and its name is kept in the push history; "
+                    f"choose another name, e.g. {name}-2"
+                )
             raise InvalidInputError(f"a token named {name!r} exists; revoke it or choose another name")
     return token
 
