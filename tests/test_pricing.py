@@ -128,6 +128,31 @@ def test_unknown_provider_is_unpriced() -> None:
     assert "no-such-provider" in priced.reason
 
 
+@pytest.mark.parametrize(
+    ("model", "provider"),
+    [
+        ("anthropic/claude-sonnet-4-5", "anthropic"),
+        ("anthropic/claude-sonnet-4-5", None),
+        ("google/gemini-2.5-pro", "google"),
+        ("openai/gpt-5", "openai"),
+    ],
+)
+def test_a_providers_own_model_under_its_prefix_has_its_price(model: str, provider: str | None) -> None:
+    """OpenCode and gateways write "anthropic/claude-sonnet-4-5" for Anthropic's own model: the same
+    price as "claude-sonnet-4-5", not unpriced."""
+    plain = Pricer().price(Tokens(input=1_000, output=100), model.partition("/")[2], provider, AT)
+    prefixed = Pricer().price(Tokens(input=1_000, output=100), model, provider, AT)
+    assert isinstance(plain, Price) and isinstance(prefixed, Price)
+    assert (prefixed.total_nanos, prefixed.model_id) == (plain.total_nanos, plain.model_id)
+
+
+def test_another_providers_prefix_is_not_taken_for_this_one() -> None:
+    assert isinstance(Pricer().price(Tokens(input=10), "openai/gpt-5", "anthropic", AT), Unpriced)
+    # OpenRouter's ids carry their vendor: priced as OpenRouter's, unchanged.
+    routed = Pricer().price(Tokens(input=10), "anthropic/claude-sonnet-4.5", "openrouter", AT)
+    assert isinstance(routed, Price) and routed.model_id == "anthropic/claude-sonnet-4.5"
+
+
 def test_synthetic_model_is_unpriced() -> None:
     assert isinstance(Pricer().price(Tokens(), "<synthetic>", "anthropic", AT), Unpriced)
 

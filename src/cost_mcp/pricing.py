@@ -917,11 +917,26 @@ def _lookup(model: str, provider: str | None) -> tuple[Provider, ModelInfo] | Un
     try:
         return snapshot.find_provider_model(model, None, provider, None)
     except LookupError as exc:
+        # "anthropic/claude-sonnet-4-5" with provider anthropic (OpenCode, gateways): the provider's
+        # own model under its prefix. Other providers' prefixed ids (OpenRouter's) are found above.
+        head, _, rest = model.partition("/")
+        if rest and (provider is None or head == provider) and head in _provider_ids():
+            try:
+                return snapshot.find_provider_model(rest, None, head, None)
+            except LookupError:
+                pass
         known = _candidate_ids(provider)
         if provider and not known:
             return Unpriced(f"unknown provider {provider!r}", ())
         suggestions = tuple(difflib.get_close_matches(model, known, n=3, cutoff=0.6))
         return Unpriced(str(exc), suggestions)
+
+
+@functools.cache
+def _provider_ids() -> frozenset[str]:
+    from genai_prices import data_snapshot
+
+    return frozenset(p.id for p in data_snapshot.get_snapshot().providers)
 
 
 @functools.cache
