@@ -308,6 +308,27 @@ async def test_one_folder_is_one_project_across_agents(home: Path, client: Clien
     ]
 
 
+def test_cli_session_and_blocks_take_an_agent(
+    home: Path, settings: Settings, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """`cost-mcp session --agent codex` and `blocks --agent codex`, as the MCP tools take agent."""
+    from cost_mcp.cli import main
+
+    install(home)
+    assert main(["session", "--agent", "codex", "--json"]) == 0
+    latest = json.loads(capsys.readouterr().out)
+    assert (latest["session_id"], latest["requests"]) == (CODEX_FORK, 1)
+    assert main(["session", CODEX_SESSION, "--agent", "codex", "--json"]) == 0
+    assert json.loads(capsys.readouterr().out)["requests"] == 2
+    import time_machine
+
+    with time_machine.travel(_at("2026-11-20T12:00:00Z"), tick=True):  # the fixtures' day
+        assert main(["blocks", "--agent", "codex", "--days", "1", "--json"]) == 0
+    blocks = [b for b in json.loads(capsys.readouterr().out)["blocks"] if not b["is_gap"]]
+    assert sum(b["requests"] for b in blocks) == len(CODEX_CALLS)
+    assert sum(Decimal(str(b["cost_usd"])) for b in blocks) == expected_cost(CODEX_CALLS, "openai")
+
+
 @pytest.mark.anyio
 async def test_session_usage_and_blocks_for_other_agents(
     home: Path, client: Client, settings: Settings

@@ -372,10 +372,11 @@ def _focus_warning(result: FocusExport) -> None:
 @click.option("--active", is_flag=True, help="only the active block, with its projection")
 @click.option("--days", default="3", help="days back (default 3, at most 31)")
 @click.option("--token-limit", help="tokens to compare the active block with, or 'max'")
+@click.option("--agent", help="whose usage: claude-code (default), codex, gemini-cli...")
 @json_option("the full result as JSON")
-def blocks(active: bool, days: str, token_limit: str | None, as_json: bool) -> int:
-    """Claude Code's 5-hour usage windows (ccusage blocks)."""
-    from cost_mcp.analytics.claude_code import usage_blocks
+def blocks(active: bool, days: str, token_limit: str | None, agent: str | None, as_json: bool) -> int:
+    """A coding agent's 5-hour usage windows (ccusage blocks); Claude Code's by default."""
+    from cost_mcp.analytics.claude_code import CLAUDE_CODE, usage_blocks
     from cost_mcp.models import checked
 
     limit: int | str | None = token_limit
@@ -383,7 +384,13 @@ def blocks(active: bool, days: str, token_limit: str | None, as_json: bool) -> i
         limit = checked(int, limit, "--token-limit (a number of tokens, or max)")
     back = checked(Annotated[int, Field(ge=1, le=31)], days, "--days (1 to 31)")
     return answer(
-        lambda s, conn: usage_blocks(conn, s, days=back, token_limit=limit),  # type: ignore[arg-type]
+        lambda s, conn: usage_blocks(
+            conn,
+            s,
+            days=back,
+            token_limit=limit,  # type: ignore[arg-type]
+            agent=agent or CLAUDE_CODE,
+        ),
         as_json=as_json,
         render=lambda out, result: _render_blocks(out, result, active),
     )
@@ -393,7 +400,7 @@ def _render_blocks(out: Console, result: UsageBlocks, only_active: bool) -> None
     shown = [result.active] if only_active else [b for b in result.blocks if not b.is_gap]
     listed = [b for b in shown if b is not None]
     if not listed:
-        out.print("No active 5-hour block." if only_active else "No Claude Code usage in these days.")
+        out.print("No active 5-hour block." if only_active else "No usage in these days.")
     else:
         table = _tokens_table(out, "block start (UTC)", "")
         compact = _compact(out)
@@ -429,16 +436,17 @@ def _render_blocks(out: Console, result: UsageBlocks, only_active: bool) -> None
 
 @cli.command()
 @click.argument("session_id", metavar="[ID]", required=False)
+@click.option("--agent", help="whose sessions: claude-code (default), codex, gemini-cli...")
 @json_option("the full result as JSON")
-def session(session_id: str | None, as_json: bool) -> int:
-    """One Claude Code session: cost, tokens, models, burn rate.
+def session(session_id: str | None, agent: str | None, as_json: bool) -> int:
+    """One coding-agent session: cost, tokens, models, burn rate.
 
-    ID defaults to the most recent session.
+    ID defaults to the most recent session (Claude Code's, or --agent's) of this folder, else of all.
     """
     from cost_mcp.analytics.claude_code import session_usage
 
     return answer(
-        lambda s, conn: session_usage(conn, s, session_id, str(Path.cwd())),
+        lambda s, conn: session_usage(conn, s, session_id, str(Path.cwd()), agent),
         as_json=as_json,
         render=_render_session,
     )
