@@ -82,6 +82,13 @@ def send_only_refusal(caller: Caller, what: str, instead: str) -> str:
     )
 
 
+def may_call(tool: str, caller: Caller | None) -> bool:
+    """Whether ``caller`` may call ``tool`` at all (what tools/list offers them)."""
+    if caller is None or caller.is_admin:
+        return True
+    return not caller.sends_only and tool in MEMBER_TOOLS
+
+
 def scope_arguments(tool: str, arguments: Mapping[str, Any], caller: Caller | None) -> dict[str, Any]:
     """The arguments ``tool`` runs with for ``caller``: unchanged for the local server and admins,
     narrowed to the member's own usage for a member; an ingest token may call none. Raises

@@ -28,6 +28,7 @@ from mcp.server.mcpserver import Context
 from mcp.server.mcpserver.exceptions import ResourceError, ToolError, UnexpectedToolError
 from mcp.server.mcpserver.utilities.func_metadata import ArgModelBase, FuncMetadata
 from mcp.types import CallToolResult, InputRequiredResult, TextContent, ToolAnnotations
+from mcp.types import Tool as MCPTool
 from pydantic import BaseModel, Field, ValidationError, create_model, model_validator
 
 from cost_mcp import __version__, access, catchup, push, sync
@@ -264,6 +265,12 @@ class CostServer(MCPServer[AppState]):
             if isinstance(exc, UnexpectedToolError) or not isinstance(cause, ValidationError) or tool is None:
                 raise
             raise ToolError(f"{name}: {argument_error(cause, tool.parameters)}") from cause
+
+    async def list_tools(self) -> list[MCPTool]:
+        """Every tool; in team mode only those the caller's token may call, so that a member's model
+        is not offered fourteen tools that each refuse it."""
+        caller = current_caller()
+        return [t for t in await super().list_tools() if access.may_call(t.name, caller)]
 
     async def read_resource(self, uri: Any, context: Context[AppState, Any] | None = None) -> Any:
         """Read a resource; ``cost://summary`` shows everyone's spend, so a member's or an ingest

@@ -459,6 +459,25 @@ async def _call(base: str, token: str | None, tool: str, args: dict[str, Any]) -
         return await client.call_tool(tool, args)
 
 
+async def _tool_names(base: str, token: str) -> list[str]:
+    from mcp import Client
+    from mcp.client.streamable_http import streamable_http_client
+
+    async with (
+        httpx2.AsyncClient(headers={"Authorization": f"Bearer {token}"}, timeout=60) as http,
+        Client(streamable_http_client(f"{base}/mcp", http_client=http)) as client,
+    ):
+        return sorted(t.name for t in (await client.list_tools()).tools)
+
+
+def test_a_member_is_offered_only_the_tools_they_may_call(team: Team) -> None:
+    """tools/list follows the token: a member's model sees the five tools a member may call, not
+    nineteen of which fourteen refuse; an admin sees every one."""
+    assert anyio.run(_tool_names, team.base, team.tokens["ana"]) == sorted(access.MEMBER_TOOLS)
+    every = anyio.run(_tool_names, team.base, team.tokens["admin"])
+    assert set(access.MEMBER_TOOLS) < set(every) and "set_budget" in every and len(every) >= 19
+
+
 async def _read_summary(base: str, token: str) -> str:
     """The ``cost://summary`` resource as ``token`` reads it, or the error the client gets instead."""
     from mcp import Client
