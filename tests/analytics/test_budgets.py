@@ -452,8 +452,8 @@ def test_calls_with_no_known_price_are_named_not_counted_as_nothing(conn: Conn, 
     assert (state.spent_usd, state.unpriced_requests) == (Decimal("1"), 2)
     expected = (
         "budget 'daily': 2 call(s) in its period have no known price and count nothing against it, so "
-        f"it cannot stop them; add the model's price to the price override file ({settings.prices_file}), "
-        "then run `cost-mcp reprice`"
+        f"it cannot stop them; add the model's price to the price override file ({settings.prices_file}): "
+        "they are priced with it from the next answer on"
     )
     assert budgets.budget_status(conn, settings, now=now).warnings == [expected]
     check = budgets.check_budget(conn, settings, Decimal("0.5"), provider="openai", now=now)

@@ -301,10 +301,10 @@ def test_group_by_and_unpriced_calls(conn: Conn, settings: Settings) -> None:
     call(conn, "2026-11-10T10:00:00", "my-own-model", "a", project="p", input=20_000, output=150)
     result = report(conn, settings, ["project"])
     assert result.unpriced_calls == 1 and result.calls == 1
-    # The one wording of an unknown price, naming the fix (reprice prices calls already stored).
+    # The one wording of an unknown price, naming the fix (the file prices calls already stored).
     [note] = [w for w in result.warnings if "my-own-model" in w]
     assert note.startswith("my-own-model: 1 call(s) have no known price and are not in this report; ")
-    assert str(settings.prices_file) in note and "`cost-mcp reprice`" in note
+    assert str(settings.prices_file) in note and "priced with it from the next answer on" in note
     p = resolve(settings, None, *WEEK, None)
     compared = compare_periods(conn, settings, Pricer(), p, p)
     assert sum("are not in the before side" in w for w in compared.warnings) == 1

@@ -360,8 +360,8 @@ def unpriced_notes(states: Sequence[BudgetState], settings: Settings) -> list[st
         f"budget '{st.budget.name}': {st.unpriced_requests} call(s) in its period have no known price and "
         "count nothing against it"
         + (", so it cannot stop them" if st.budget.hard else "")
-        + f"; add the model's price to the price override file ({settings.prices_file}), then run "
-        "`cost-mcp reprice`"
+        + f"; add the model's price to the price override file ({settings.prices_file}): they are "
+        "priced with it from the next answer on"
         for st in states
         if st.unpriced_requests
     ]

@@ -52,8 +52,8 @@ def unpriced_warning(
     counted = f"{calls} call(s)" + (f" ({n_tokens:,} tokens)" if n_tokens is not None else "")
     return (
         f"{model or '(model not reported)'}: {counted} have no known price and are not in {left_out_of}; "
-        f"add the model to the price override file ({prices_file}), then `cost-mcp reprice` prices "
-        "the calls already stored"
+        f"add the model to the price override file ({prices_file}): the calls already stored are "
+        "priced with it from the next answer on"
     )
 
 
