@@ -25,6 +25,7 @@ from cost_mcp.doctor import diagnose
 from cost_mcp.models import BudgetScope
 from cost_mcp.money import from_nanos, to_nanos
 from cost_mcp.pricing import Price, Pricer, Tokens
+from cost_mcp.sources.reported import record_call
 from cost_mcp.statusline import read_transcript
 from cost_mcp.store import status
 from cost_mcp.store.connection import connect
@@ -608,6 +609,38 @@ def test_statusline_names_unpriced_calls_instead_of_showing_zero(
         )
     _, out = run_cli(monkeypatch, capsys, status_input(transcript, "s1"), "statusline", "--fields", "session")
     assert out == "$0.00 + unpriced session\n"
+
+
+@pytest.mark.parametrize("full_path", [False, True])
+def test_statusline_shows_a_budget_that_counts_this_session(
+    home: Path,
+    monkeypatch: pytest.MonkeyPatch,
+    capsys: pytest.CaptureFixture[str],
+    request: pytest.FixtureRequest,
+    full_path: bool,
+) -> None:
+    """The line shows the fullest budget that can count this Claude Code session (in /home/dev/app),
+    not a Codex-only or another project's budget that happens to be fuller."""
+    monkeypatch.setenv("NO_COLOR", "1")
+    evening = _at_evening(request)
+    transcript = session_file(home / "claude", "s1")
+    line = assistant("m1", "r1", _stamp(evening - timedelta(minutes=5)), session="s1", output=5000)
+    write(transcript, {**line, "cwd": "/home/dev/app"})
+    conn = connect(load_core_settings().db)
+    try:
+        record_call(
+            conn, Pricer(), provider="openai", model="gpt-5", tokens=Tokens(input=10_000_000), agent="codex",
+            timestamp=evening - timedelta(minutes=3), now=evening,
+        )  # fmt: skip
+        set_budget(conn, "codex-cap", Decimal("0.01"), "day", BudgetScope(agents=["codex"]))
+        set_budget(conn, "elsewhere", Decimal("0.01"), "day", BudgetScope(projects=["/home/dev/other"]))
+        set_budget(conn, "app", Decimal(100), "day", BudgetScope(projects=["app"], agents=["claude-code"]))
+        if full_path:  # a seat in the scope: only the full budget path counts it
+            set_budget(conn, "team", Decimal(1000), "day", BudgetScope(members=["ana@example.com"]))
+    finally:
+        conn.close()
+    _, out = run_cli(monkeypatch, capsys, status_input(transcript, "s1"), "statusline", "--fields", "budget")
+    assert out == "app 0% of $100.00\n"  # $0.075 of Sonnet output
 
 
 def test_statusline_prices_a_new_call_from_saved_plans_without_genai_prices(home: Path) -> None:

@@ -163,7 +163,7 @@ def render(
         elif name == "block":
             parts.extend(_block(conn, settings, moment))
         elif name == "budget":
-            parts.extend(_budget(conn, settings, moment, colour))
+            parts.extend(_budget(conn, settings, moment, colour, reading.cwd))
         elif name == "limits":
             parts.extend(_limits(reading, settings, moment, colour))
     return SEPARATOR.join(parts)
@@ -207,26 +207,34 @@ def _today(conn: Conn, start_ms: int, now_ms: int, mode: CostMode) -> tuple[int,
     return status.cost_between(conn, start_ms, now_ms + 1, mode)
 
 
-def _budget(conn: Conn, settings: HasCoreSettings, now: datetime, colour: bool) -> list[str]:
+def _budget(conn: Conn, settings: HasCoreSettings, now: datetime, colour: bool, cwd: str) -> list[str]:
     if not status.has_budgets(conn):
         return []
-    from cost_mcp.analytics.budget_glance import glance
+    from cost_mcp.analytics.budget_glance import counts_claude_code, glance
 
-    # (percent, name, status, amount, unpriced calls) of each budget: from the rollup when that is
-    # exact, else from the full budget path (billed data, seat fees, teams), which imports pydantic
-    # and the models.
+    # (percent, name, status, amount, unpriced calls) of each budget that can count this session
+    # (a Codex-only budget is not this line's): from the rollup when that is exact, else from the
+    # full budget path (billed data, seat fees, teams), which imports pydantic and the models.
     glanced = glance(conn, settings, now)
     if glanced is not None:
-        states = [(g.percent, g.name, g.status(to_ms(now)), g.amount, g.unpriced) for g in glanced]
+        states = [
+            (g.percent, g.name, g.status(to_ms(now)), g.amount, g.unpriced)
+            for g in glanced
+            if counts_claude_code(g.scope, cwd, CLAUDE_CODE_SOURCES)
+        ]
     else:
         from cost_mcp.analytics.budgets import list_budgets, state_of
         from cost_mcp.config import Settings, load_settings_leniently
 
         full = settings if isinstance(settings, Settings) else load_settings_leniently()[0]
+        every = list_budgets(conn)
+        budgets = [b for b in every if counts_claude_code(b.scope.model_dump(), cwd, CLAUDE_CODE_SOURCES)]
         states = [
             (s.percent, s.budget.name, s.status, s.budget.amount_usd, s.unpriced_requests)
-            for s in (state_of(conn, full, b, now) for b in list_budgets(conn))
+            for s in (state_of(conn, full, b, now) for b in budgets)
         ]
+    if not states:
+        return []
     percent, name, state, amount, unpriced = max(states, key=lambda s: (s[0], s[1]))
     tone = {"ok": "ok", "warning": "warning", "forecast_exceeded": "warning"}.get(state, "exceeded")
     # Calls with no known price count nothing against the budget: "0%" alone would read as none.

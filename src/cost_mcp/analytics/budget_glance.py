@@ -14,13 +14,14 @@ equals ``states_of`` wherever it answers. The status and projection rules are sh
 from __future__ import annotations
 
 import json
-from collections.abc import Sequence
-from dataclasses import dataclass
+from collections.abc import Mapping, Sequence
+from collections.abc import Set as AbstractSet
+from dataclasses import dataclass, field
 from datetime import datetime
 from decimal import Decimal
 from typing import TYPE_CHECKING, Literal
 
-from cost_mcp.analytics.vocabulary import FILTER_DIMENSIONS, expand
+from cost_mcp.analytics.vocabulary import FILTER_DIMENSIONS, expand, project_names
 from cost_mcp.core_settings import HasCoreSettings
 from cost_mcp.money import from_nanos
 from cost_mcp.periods import Granularity, calendar_period
@@ -41,6 +42,25 @@ _PERIODS: dict[str, Granularity] = {"day": "day", "week": "week", "month": "mont
 _SCOPE_COLUMNS = {k: FILTER_DIMENSIONS[k] for k in ("providers", "models", "agents", "projects")}
 """The scope keys the glance counts itself, and their rollup columns (named as their dimensions); a
 scope naming anything else takes the full path."""
+
+
+def counts_claude_code(scope: Mapping[str, object], cwd: str, sources: Sequence[str]) -> bool:
+    """Whether a budget of ``scope`` (a BudgetScope as a dict) can count a Claude Code session in the
+    folder ``cwd``, whose calls carry ``sources``: its agents, providers, sources and projects allow
+    it (a project by its path, its folder or its slug). Models, members and teams are not judged:
+    the session may use the model, and a laptop's calls carry no member. For the status line, which
+    shows the budget that binds."""
+
+    def allows(key: str, wanted: AbstractSet[str]) -> bool:
+        values = scope.get(key)
+        return not values or not isinstance(values, list) or any(v in wanted for v in values)
+
+    return (
+        allows("agents", {"claude-code"})
+        and allows("providers", {"anthropic"})
+        and allows("sources", set(sources))
+        and (not cwd or allows("projects", project_names(cwd)))
+    )
 
 
 def projected_spend(
@@ -83,6 +103,8 @@ class Glance:
     end_ms: int
     unpriced: int = 0
     """Calls in scope and period with no known price: not in ``spent``."""
+    scope: Mapping[str, object] = field(default_factory=dict)
+    """The budget's scope as stored (a BudgetScope as a dict)."""
 
     @property
     def remaining(self) -> Decimal:
@@ -107,6 +129,7 @@ def glance(conn: Conn, settings: HasCoreSettings, now: datetime) -> list[Glance]
         return None  # Claude Code usage is then a subscription's value, not spend: the full rules apply
     rows = budget_store.all_budgets(conn)
     scoped: list[tuple[budget_store.BudgetRow, list[tuple[str, Sequence[str]]]]] = []
+    scope_of: dict[str, dict[str, object]] = {}
     for row in rows:
         try:
             scope = json.loads(row.scope_json)
@@ -114,6 +137,7 @@ def glance(conn: Conn, settings: HasCoreSettings, now: datetime) -> list[Glance]
             return None
         if not isinstance(scope, dict) or any(v and k not in _SCOPE_COLUMNS for k, v in scope.items()):
             return None  # seat fees, sources, members or teams: the full path counts those
+        scope_of[row.name] = scope
         filters: list[tuple[str, Sequence[str]]] = []
         for key, column in _SCOPE_COLUMNS.items():
             values = scope.get(key) or []
@@ -153,6 +177,7 @@ def glance(conn: Conn, settings: HasCoreSettings, now: datetime) -> list[Glance]
                 start_ms=p.start_ms,
                 end_ms=p.end_ms,
                 unpriced=sum(unpriced for _, _, unpriced, _ in sums),
+                scope=scope_of[row.name],
             )
         )
     return out
