@@ -310,6 +310,18 @@ def test_a_hard_project_budget_blocks_however_the_project_is_named(
     assert "app-cap" in str(blocked["reason"]) and "elsewhere" not in str(blocked["reason"])
 
 
+def test_the_hook_creates_no_ledger(
+    home: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """A hook runs before every prompt and tool call: with no ledger there is no budget, so it says
+    nothing and leaves no file behind (a mistyped COST_MCP_DB made folders and a 270 kB ledger)."""
+    target = home / "nowhere" / "deeper" / "cost.db"
+    monkeypatch.setenv("COST_MCP_DB", str(target))
+    event = {"hook_event_name": "UserPromptSubmit", "prompt": "hi", "cwd": "/home/dev/app"}
+    assert _hook(monkeypatch, capsys, event) is None
+    assert not (home / "nowhere").exists()
+
+
 @pytest.mark.parametrize("command", ["statusline", "hook"])
 def test_install_shows_the_diff_asks_and_keeps_other_settings(
     home: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str], command: str

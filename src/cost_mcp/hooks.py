@@ -104,7 +104,7 @@ def run(stdin: str) -> HookAnswer:
     """
     from cost_mcp.core_settings import load_core_settings
     from cost_mcp.statusline import read_transcript
-    from cost_mcp.store.connection import connect
+    from cost_mcp.store.connection import connect, is_postgres
 
     try:
         event = json.loads(stdin) if stdin.strip() else {}
@@ -113,6 +113,8 @@ def run(stdin: str) -> HookAnswer:
     if not isinstance(event, dict):
         event = {}
     core = load_core_settings()  # lenient: a typo in one setting must not break Claude Code's UI
+    if not is_postgres(core.db) and not Path(core.db).exists():
+        return HookAnswer("")  # no ledger, no budgets: nothing to decide, and nothing to create
     conn = connect(core.db)
     try:
         if not status.has_budgets(conn):
