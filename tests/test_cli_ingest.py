@@ -125,3 +125,20 @@ def test_ingest_refuses_a_named_file_that_is_not_a_log_and_stores_nothing(home: 
     named = run("ingest", "--json", str(log))
     assert named.returncode == 0, named.stderr
     assert IngestResult.model_validate_json(named.stdout).events_added == 1
+
+
+def test_ingest_of_another_agents_folder_says_it_found_no_claude_code_call(home: Path) -> None:
+    """`cost-mcp ingest ~/.codex/sessions` read Codex's lines as Claude Code's, found nothing and said
+    nothing; it now says what it read and where other agents' logs are read."""
+    import shutil
+
+    codex = home / "codex"
+    shutil.copytree(Path(__file__).parent / "fixtures" / "agents" / "codex", codex)
+    done = run("ingest", str(codex / "sessions"), env={"COLUMNS": "400"})
+    assert done.returncode == 0, done.stderr
+    assert "0 new calls" in done.stdout
+    assert "is a Claude Code call" in done.stdout and "`cost-mcp report --group-by agent`" in done.stdout
+    # A Claude Code folder that simply has nothing new says nothing of the kind.
+    _logs(home)
+    again = run("ingest", str(home / "claude"), env={"COLUMNS": "400"})
+    assert again.returncode == 0 and "Claude Code call" not in again.stdout

@@ -48,7 +48,8 @@ if TYPE_CHECKING:
 def ingest(paths: tuple[str, ...], full: bool, forget: tuple[str, ...], as_json: bool) -> int:
     """Read new Claude Code log lines into the ledger.
 
-    PATHs are folders or .jsonl files (default: the configured Claude folders).
+    PATHs are folders or .jsonl files (default: the configured Claude folders). Other agents' logs
+    (Codex, Gemini CLI, OpenCode...) are read from their own folders by every report command.
     """
     from cost_mcp.analytics.alerts import fire_alerts
     from cost_mcp.pricing import Pricer
@@ -92,6 +93,15 @@ def ingest(paths: tuple[str, ...], full: bool, forget: tuple[str, ...], as_json:
         f"{result.lines_read:,} lines, {result.bytes_read / 1e6:,.1f} MB in {result.seconds:.2f}s"
     )
     out.print(f"{result.events_added:,} new calls, {result.duplicates_collapsed:,} duplicate lines collapsed")
+    if paths and result.lines_read and not result.usage_lines:
+        # Another agent's folder (or anything else) read as Claude Code logs finds nothing: say so.
+        note(
+            out,
+            f"none of the {result.lines_read:,} lines read is a Claude Code call: is {', '.join(paths)} a "
+            "Claude Code log folder? Other agents' logs (Codex, Gemini CLI, OpenCode...) are read from "
+            "their own folders by every report command, e.g. `cost-mcp report --group-by agent`",
+            "[yellow]warning:[/yellow]",
+        )
     skipped = {k: v for k, v in result.skipped.items() if v}
     if skipped:
         out.print("skipped: " + ", ".join(f"{k} {v:,}" for k, v in skipped.items()))
