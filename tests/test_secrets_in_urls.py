@@ -13,13 +13,22 @@ import base64
 import json
 import logging
 import os
+import socket
+import threading
+from collections.abc import Iterator
+from datetime import UTC, datetime
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 from urllib.parse import quote, quote_plus
 
 import pytest
 
-from cost_mcp.config import provider_env_names
+from cost_mcp import push
+from cost_mcp.config import load_settings, provider_env_names
+from cost_mcp.notify import display_url
+from cost_mcp.store import connect
 from tests.pg_cluster import Cluster
+from tests.sources.claude_logs import assistant, session_file, write
 from tests.test_cli import Ran, run
 
 CANARY = "CANARY-9f3e"
@@ -137,3 +146,83 @@ def test_a_value_that_cannot_be_opened_safely_is_refused_and_never_shown(
         assert_nowhere(password, *(r.stdout + r.stderr for r in (report, doctor, missing)))
     finally:
         pg_cluster.drop_database(db)
+
+
+# --- the team server's URL ----------------------------------------------------------------------
+
+TOKEN = f"cmt_bearer-{CANARY}"
+URL_PASSWORD = f"urlpw-{CANARY}"
+URL_TOKEN = f"qtok-{CANARY}"
+
+
+class _Answer(BaseHTTPRequestHandler):
+    """A team server that answers every push with ``status`` and a body echoing the request."""
+
+    status = 500
+
+    def do_POST(self) -> None:
+        self.rfile.read(int(self.headers.get("Content-Length") or 0))
+        body = f"no: {self.path} {self.headers.get('Authorization')}".encode()
+        self.send_response(self.status)
+        self.send_header("Content-Length", str(len(body)))
+        self.end_headers()
+        self.wfile.write(body)
+
+    def log_message(self, format: str, *args: object) -> None:  # the test's output stays quiet
+        pass
+
+
+@pytest.fixture
+def answering() -> Iterator[tuple[ThreadingHTTPServer, type[_Answer]]]:
+    handler = type("Answer", (_Answer,), {})
+    server = ThreadingHTTPServer(("127.0.0.1", 0), handler)
+    thread = threading.Thread(target=server.serve_forever, daemon=True)
+    thread.start()
+    yield server, handler
+    server.shutdown()
+    server.server_close()
+    thread.join()
+
+
+def _closed_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return int(s.getsockname()[1])
+
+
+@pytest.mark.parametrize("status", [401, 500, 0])
+def test_push_names_the_server_as_doctor_does_and_never_its_secrets(
+    home: Path,
+    status: int,
+    answering: tuple[ThreadingHTTPServer, type[_Answer]],
+    monkeypatch: pytest.MonkeyPatch,
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    caplog.set_level(logging.DEBUG)
+    monkeypatch.setattr(push, "RETRIES", 1)  # a refused connection fails at once, not after 7 s
+    server, handler = answering
+    handler.status = status
+    port = server.server_address[1] if status else _closed_port()  # 0: nobody listens
+    url = f"http://member:{URL_PASSWORD}@127.0.0.1:{port}/team?token={URL_TOKEN}"
+    monkeypatch.setenv("COST_MCP_TEAM_SERVER", url)
+    monkeypatch.setenv("COST_MCP_TEAM_TOKEN", TOKEN)
+    masked = display_url(url)
+    assert masked == f"http://127.0.0.1:{port}/…"
+    # One call in the log: the push has something to send (the CLI reads it in first).
+    now = datetime.now(UTC).isoformat().replace("+00:00", "Z")
+    write(session_file(home / "claude", "s1"), assistant("msg_1", "req_1", now))
+
+    cli = run("push")
+    assert cli.returncode != 0
+    assert masked in cli.stderr.replace("\n", ""), cli.stderr
+    doctor = json.loads(run("doctor", "--json").stdout)
+    assert doctor["team"]["server"] == masked  # the one way the server is shown
+
+    loop = push.PushLoop(load_settings(), lambda: connect(load_settings().db), lambda _: True)
+    assert loop.once() is None
+    logged = "\n".join(r.getMessage() for r in caplog.records)
+    assert "push to the team server failed" in logged and masked in logged
+
+    for secret in (TOKEN, URL_PASSWORD, URL_TOKEN):
+        assert_nowhere(secret, cli.stdout + cli.stderr, logged)
+    assert_nowhere(URL_PASSWORD, json.dumps(doctor))
