@@ -215,9 +215,33 @@ class CoreSettings:
         return load_settings_leniently(self.environ, self.env_file)[0]
 
 
+POSTGRES_PREFIXES = ("postgresql://", "postgres://")
+"""The URL schemes libpq reads (lower case only, as libpq compares them)."""
+_URL = re.compile(r"[A-Za-z][A-Za-z0-9+.-]*://")
+# libpq's keyword form ("host=db dbname=cost user=me password=..."): a file name never starts so.
+_CONNINFO = re.compile(
+    r"\s*(?:host|hostaddr|port|dbname|user|password|passfile|service|sslmode|options|connect_timeout"
+    r"|application_name|target_session_attrs)\s*="
+)
+
+
+def connection_kind(value: str) -> Literal["postgresql", "url", "keywords"] | None:
+    """What kind of non-path a COST_MCP_DB value is: a PostgreSQL URL, another ``scheme://`` URL, a
+    libpq keyword string (``host=... password=...``); None for a file's path."""
+    if value.startswith(POSTGRES_PREFIXES):
+        return "postgresql"
+    if _URL.match(value):
+        return "url"
+    if _CONNINFO.match(value):
+        return "keywords"
+    return None
+
+
 def ledger_target(value: str) -> Path | str:
-    """COST_MCP_DB as the ledger's target: a ``postgresql://`` URL stays text, anything else is a path."""
-    if value.startswith(("postgresql://", "postgres://")):
+    """COST_MCP_DB as the ledger's target: anything that is not a file's path (a ``postgresql://``
+    URL, another URL, a libpq keyword string) stays text, so that none of them ever becomes a file
+    named after it (password included); the store opens the first and refuses the others."""
+    if connection_kind(value) is not None:
         return value
     return Path(value)
 

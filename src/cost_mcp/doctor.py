@@ -28,7 +28,7 @@ from cost_mcp.pricing import GENAI_PRICES_VERSION, load_overrides
 from cost_mcp.push import pushable
 from cost_mcp.sources import registry
 from cost_mcp.store import health
-from cost_mcp.store.connection import is_postgres, shown
+from cost_mcp.store.connection import is_postgres, shown, target_problem
 from cost_mcp.store.health import check_file
 from cost_mcp.store.migrations import MIGRATIONS
 
@@ -216,6 +216,9 @@ def cleanup_warnings(claude_roots: list[Path]) -> list[str]:
 
 
 def _database_status(target: Path | str) -> tuple[str, int]:
+    problem = target_problem(target)
+    if problem is not None:
+        return problem, 0
     if is_postgres(target):
         return _postgres_status(str(target))
     path = Path(target)

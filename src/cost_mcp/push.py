@@ -15,6 +15,7 @@ tokens wins", so the same rows twice, or in any order, or from two machines give
 
 from __future__ import annotations
 
+import base64
 import gzip
 import hashlib
 import hmac
@@ -26,6 +27,7 @@ import zlib
 from collections.abc import Callable
 from dataclasses import dataclass, field, fields
 from operator import attrgetter
+from urllib.parse import parse_qsl, unquote, urlsplit
 
 import msgspec
 
@@ -411,10 +413,34 @@ RETRIES = 5
 
 def http_sender(url: str, token: str, body: bytes) -> PushAnswer:
     """POST one batch to ``url``/api/push; 429 and 5xx are retried (honouring Retry-After, at most
-    30 s), anything else is a PushError that says what the server said (never the token)."""
+    30 s), anything else is a PushError that says what the server said (never the token, and the
+    server only as doctor shows it: a URL may hold a user:password@ or a ?token=)."""
     import httpx2
 
+    from cost_mcp.notify import display_url
     from cost_mcp.sources.http import TIMEOUT, USER_AGENT, secret_forms
+
+    server = display_url(url)
+    forms = secret_forms(token)
+    try:  # what the URL itself may carry: a password (sent as HTTP Basic), a ?token=
+        parts = urlsplit(url)
+        for secret in (parts.password, *(v for _, v in parse_qsl(parts.query))):
+            forms += secret_forms(secret) if secret else []
+        if parts.password:
+            for user, password in {
+                (parts.username or "", parts.password),
+                (unquote(parts.username or ""), unquote(parts.password)),
+            }:
+                forms.append(base64.b64encode(f"{user}:{password}".encode()).decode("ascii"))
+    except ValueError:
+        pass  # an unreadable URL fails before anything is sent or answered
+    forms.sort(key=len, reverse=True)
+
+    def scrubbed(text: str) -> str:
+        text = text.replace(url, server)
+        for form in forms:
+            text = text.replace(form, "[redacted]")
+        return text
 
     headers = {
         "Authorization": f"Bearer {token}",
@@ -427,16 +453,20 @@ def http_sender(url: str, token: str, body: bytes) -> PushAnswer:
         for attempt in range(RETRIES):
             try:
                 response = client.post(f"{url}/api/push", content=body, headers=headers)
+            except httpx2.InvalidURL:
+                # Its message quotes the part it could not read, which may be a password.
+                raise PushError(
+                    f"the team server URL {server} cannot be read: check COST_MCP_TEAM_SERVER (or "
+                    "--server), and percent-encode special characters in a user name or password"
+                ) from None
             except httpx2.HTTPError as exc:
                 if attempt == RETRIES - 1:
                     # httpx's message ("[Errno 111] Connection refused") says which of a typo, a
                     # stopped server or a firewall it is; it never holds the headers (the token),
                     # scrubbed all the same.
-                    detail = str(exc)
-                    for form in secret_forms(token):
-                        detail = detail.replace(form, "[redacted]")
+                    detail = scrubbed(str(exc))
                     raise PushError(
-                        f"cannot reach the team server {url} ({type(exc).__name__}: "
+                        f"cannot reach the team server {server} ({type(exc).__name__}: "
                         f"{detail[:200] or 'no detail'}) after {RETRIES} attempts: is it running, "
                         "and is the URL right?"
                     ) from None
@@ -445,7 +475,7 @@ def http_sender(url: str, token: str, body: bytes) -> PushAnswer:
                 continue
             if response.status_code == 200:
                 return msgspec.json.decode(response.content, type=PushAnswer)
-            detail = response.text[:300].replace(token, "***")
+            detail = scrubbed(response.text[:300])
             if response.status_code in (429, 502, 503, 504) and attempt < RETRIES - 1:
                 after = response.headers.get("retry-after", "")
                 time.sleep(min(30.0, float(after)) if after.replace(".", "", 1).isdigit() else wait)
@@ -453,11 +483,11 @@ def http_sender(url: str, token: str, body: bytes) -> PushAnswer:
                 continue
             if response.status_code == 401:
                 raise PushError(
-                    f"the team server {url} refused the token (401): it is wrong or revoked; ask an admin "
-                    "for a new one (`cost-mcp token create`) and set COST_MCP_TEAM_TOKEN"
+                    f"the team server {server} refused the token (401): it is wrong or revoked; ask an "
+                    "admin for a new one (`cost-mcp token create`) and set COST_MCP_TEAM_TOKEN"
                 )
-            raise PushError(f"the team server {url} answered {response.status_code}: {detail}")
-    raise PushError(f"the team server {url} kept answering busy; try again later")
+            raise PushError(f"the team server {server} answered {response.status_code}: {detail}")
+    raise PushError(f"the team server {server} kept answering busy; try again later")
 
 
 class PushLoop:

@@ -11,8 +11,9 @@ import pytest
 from cost_mcp.config import load_settings
 from cost_mcp.errors import DatabaseError
 from cost_mcp.store import connect, write_transaction
+from cost_mcp.store.connection import shown as scrub
 from cost_mcp.store.migrations import MIGRATIONS, applied
-from cost_mcp.store.postgres import PgConnection, scrub, translate
+from cost_mcp.store.postgres import PgConnection, translate
 from tests.pg_cluster import Cluster
 
 

@@ -12,13 +12,16 @@ the same connection API (:class:`Conn`) over psycopg, and ``BEGIN IMMEDIATE`` ta
 from __future__ import annotations
 
 import os
+import re
 import sqlite3
 import threading
 from collections.abc import Callable, Iterable, Iterator, Sequence
 from contextlib import contextmanager
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Protocol
+from urllib.parse import quote, unquote, urlsplit, urlunsplit
 
+from cost_mcp.core_settings import POSTGRES_PREFIXES, connection_kind
 from cost_mcp.errors import DatabaseError
 
 if TYPE_CHECKING:
@@ -98,14 +101,118 @@ def dialect(conn: object) -> str:
 
 def is_postgres(target: Path | str) -> bool:
     """Whether a COST_MCP_DB value names a PostgreSQL database (a ``postgresql://`` URL)."""
-    return isinstance(target, str) and target.startswith(("postgresql://", "postgres://"))
+    return isinstance(target, str) and target.startswith(POSTGRES_PREFIXES)
+
+
+_URL_FORM = "postgresql://USER:PASSWORD@HOST:PORT/DBNAME"
+_ENCODE = "percent-encode special characters in the password, e.g. @ as %40, / as %2F, ? as %3F, % as %25"
+_NOT_SHOWN = "its value is not shown: it may hold a password"
+
+
+def target_problem(target: Path | str) -> str | None:
+    """Why the COST_MCP_DB value ``target`` cannot be opened, in a sentence that never quotes the
+    value (it may hold a password); None for a file's path or a URL that can be opened.
+
+    A libpq keyword string (``host=... password=...``) and any URL but PostgreSQL's are refused, not
+    taken for a file's path (which created a file named after them, password included). A
+    PostgreSQL URL is refused when its password is not percent-encoded: libpq and Python split
+    ``p@ss@host`` at different ``@``, so neither the connection nor the masking could be right.
+    """
+    if not isinstance(target, str):
+        return None
+    kind = connection_kind(target)
+    if kind is None:
+        return None
+    if kind == "keywords":
+        return (
+            f"COST_MCP_DB is a libpq keyword string (host=... dbname=...), which cost-mcp does not read "
+            f"({_NOT_SHOWN}): write it as a URL, {_URL_FORM}, and {_ENCODE}; or set COST_MCP_DB to an "
+            "SQLite file's path"
+        )
+    scheme = target.partition("://")[0]
+    if kind == "url":
+        if scheme.lower() in ("postgresql", "postgres"):
+            return (
+                f"COST_MCP_DB's scheme must be lower case, postgresql:// ({_NOT_SHOWN}): libpq reads no other"
+            )
+        return (
+            f"COST_MCP_DB is a {scheme}:// URL ({_NOT_SHOWN}); the ledger is an SQLite file's path or a "
+            f"PostgreSQL URL, {_URL_FORM}"
+        )
+    rest = target.partition("://")[2]
+    credentials = rest.partition("@")[0] if "@" in rest else ""
+    if (
+        rest.count("@") > 1
+        or any(c in credentials for c in "/?#[]")
+        or re.search(r"\s|%(?![0-9A-Fa-f]{2})", credentials)
+    ):
+        return (
+            f"COST_MCP_DB is not a PostgreSQL URL cost-mcp can read ({_NOT_SHOWN}): {_ENCODE}, as in "
+            f"{_URL_FORM}"
+        )
+    try:
+        urlsplit(target)  # Python's own message may quote the host part: not repeated
+    except ValueError:
+        return (
+            f"COST_MCP_DB is not a readable PostgreSQL URL ({_NOT_SHOWN}): check its host and port (an "
+            f"IPv6 address goes in square brackets), as in {_URL_FORM}, and {_ENCODE}"
+        )
+    return None
 
 
 def shown(target: Path | str) -> str:
-    """The ledger's name for a message or a log: never a URL's password."""
-    from cost_mcp.store.postgres import scrub
+    """The ledger's name for a message or a log: a path as it is, a URL with its password as
+    ``***`` (in the userinfo or a ``password=`` parameter), and a value cost-mcp does not open
+    (see :func:`target_problem`) only by its kind."""
+    text = str(target)
+    kind = connection_kind(text) if isinstance(target, str) else None
+    if kind is None:
+        return text
+    if kind == "keywords":
+        return "(a libpq keyword string, not shown)"
+    scheme = text.partition("://")[0]
+    if target_problem(text) is not None:
+        return f"({scheme}:// URL, not shown)"
+    parts = urlsplit(text)
+    text = _PASSWORD_PARAM.sub(r"\1***", text)
+    if parts.password is None:
+        return text
+    parts = urlsplit(text)
+    host = parts.netloc.rpartition("@")[2]
+    return urlunsplit(
+        (parts.scheme, f"{parts.username or ''}:***@{host}", parts.path, parts.query, parts.fragment)
+    )
 
-    return scrub(str(target))
+
+_PASSWORD_PARAM = re.compile(r"(password=)[^&#]*")
+"""A password in a URL's query (``?password=...``; ``sslpassword=`` too)."""
+
+
+def scrub_text(text: str, target: Path | str) -> str:
+    """``text`` (a message from PostgreSQL's client library, which may quote the connection string
+    or parts of it) without any secret of the COST_MCP_DB value ``target``: the value itself, and
+    its password as written, decoded and re-encoded."""
+    if not isinstance(target, str) or connection_kind(target) is None:
+        return text
+    text = text.replace(target, shown(target))
+    for secret in _secrets(target):
+        for form in sorted({secret, unquote(secret), quote(unquote(secret), safe="")}, key=len, reverse=True):
+            if form:
+                text = text.replace(form, "***")
+    return text
+
+
+def _secrets(target: str) -> list[str]:
+    """Every text of ``target`` that may be a password: its userinfo's (read up to the first and up
+    to the last ``@``, when it is not encoded), ``password=`` values of the query or keywords."""
+    found = re.findall(r"password\s*=\s*('(?:[^'\\]|\\.)*'|[^&#\s]*)", target)
+    secrets = [s.strip("'") for s in found]
+    rest = target.partition("://")[2]
+    if "@" in rest:
+        for userinfo in (rest.partition("@")[0], rest.rpartition("@")[0]):
+            if ":" in userinfo:
+                secrets.append(userinfo.partition(":")[2])
+    return [s for s in secrets if s]
 
 
 class LedgerConnection(sqlite3.Connection):
@@ -128,6 +235,9 @@ def connect(path: Path | str, *, migrate_schema: bool = True) -> Conn:
     newer cost-mcp; for PostgreSQL, when the server cannot be reached, refuses the credentials or
     has no such database.
     """
+    problem = target_problem(path)
+    if problem is not None:
+        raise DatabaseError(problem)
     if is_postgres(path):
         from cost_mcp.store import postgres
 
@@ -295,7 +405,7 @@ def explain(target: str | Path, exc: sqlite3.Error) -> str:
     """One line a person can act on for an SQLite error on the ledger at ``target`` (a PostgreSQL
     error arrives as the sqlite3 error it maps to; see store.postgres)."""
     if is_postgres(target):
-        return _explain_postgres(shown(target), exc)
+        return scrub_text(_explain_postgres(shown(target), exc), target)
     text = str(exc)
     name = str(getattr(exc, "sqlite_errorname", ""))
     if name.startswith("SQLITE_NOTADB") or "not a database" in text:

@@ -47,8 +47,10 @@ def read_without_writing(target: Path | str, read: Callable[[Conn], T], default:
     PostgreSQL ledger unmigrated); ``default`` when it is absent, unreadable or not migrated that far
     (an older ledger has no such table)."""
     from cost_mcp.errors import DatabaseError
-    from cost_mcp.store.connection import connect, is_postgres
+    from cost_mcp.store.connection import connect, is_postgres, target_problem
 
+    if target_problem(target) is not None:
+        return default
     if is_postgres(target):
         try:
             pg = connect(target, migrate_schema=False)

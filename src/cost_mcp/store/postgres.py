@@ -23,7 +23,6 @@ from collections.abc import Iterable, Iterator, Sequence
 from contextlib import contextmanager
 from decimal import Decimal
 from typing import Any
-from urllib.parse import urlsplit, urlunsplit
 
 import psycopg
 import psycopg.errors
@@ -32,12 +31,12 @@ from psycopg.adapt import Dumper, Loader
 from psycopg.pq import TransactionStatus
 
 from cost_mcp.errors import DatabaseError
+from cost_mcp.store.connection import scrub_text, shown, target_problem
 
 WRITE_LOCK = 0x636F73_7401
 """Advisory lock key every write transaction takes (per database): the ledger's one-writer lock."""
 MIGRATE_LOCK = 0x636F73_7402
 """Advisory lock key held while migrating, so processes starting at once migrate once."""
-URL_PREFIXES = ("postgresql://", "postgres://")
 SESSION_SETUP = "SET lock_timeout = {ms}; SET synchronous_commit = off; SET jit = off"
 """Every session: how long the write lock is waited for, and commits that do not wait for their
 WAL flush. The latter is SQLite's WAL + ``synchronous=NORMAL`` on PostgreSQL: a server crash can
@@ -45,26 +44,6 @@ lose the last fraction of a second of commits (the ledger is re-read from logs a
 corrupt anything; measured 8 concurrent writers, it is the difference between fsync-bound and not.
 No JIT: the ledger's statements run for milliseconds, and compiling one whose estimate passes
 ``jit_above_cost`` costs 0.3-2.5 s (a rollup rebuild after a first load: 2.6 s with, 0.1 s without)."""
-
-
-def is_postgres_url(target: object) -> bool:
-    """Whether ``target`` (a COST_MCP_DB value) names a PostgreSQL database rather than a file."""
-    return isinstance(target, str) and target.startswith(URL_PREFIXES)
-
-
-def scrub(target: object) -> str:
-    """``target`` fit for a message or a log: a URL's password replaced by ``***``."""
-    text = str(target)
-    if not is_postgres_url(text):
-        return text
-    parts = urlsplit(text)
-    if parts.password is None:
-        # A password can also ride in the query string (?password=...).
-        return re.sub(r"(password=)[^&]*", r"\1***", text)
-    user = parts.username or ""
-    host = parts.netloc.rpartition("@")[2]
-    query = re.sub(r"(password=)[^&]*", r"\1***", parts.query)
-    return urlunsplit((parts.scheme, f"{user}:***@{host}", parts.path, query, parts.fragment))
 
 
 # --- placeholders ---------------------------------------------------------------------------------
@@ -180,32 +159,26 @@ def _as_sqlite_error(exc: psycopg.Error) -> sqlite3.Error:
 
 def explain_connect(target: str, exc: psycopg.Error) -> str:
     """One line a person can act on when the PostgreSQL ledger at ``target`` cannot be reached."""
-    shown = scrub(target)
+    ledger = shown(target)
     text = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
     text = scrub_text(text, target)
     lower = text.lower()
     if "password authentication failed" in lower or "authentication" in lower or "no password" in lower:
         return (
-            f"PostgreSQL refused the credentials in COST_MCP_DB ({shown}): {text}. Check the role's "
+            f"PostgreSQL refused the credentials in COST_MCP_DB ({ledger}): {text}. Check the role's "
             "name and password (ALTER ROLE ... PASSWORD ...) and pg_hba.conf"
         )
     if "does not exist" in lower and "database" in lower:
         return (
-            f"the PostgreSQL database named in COST_MCP_DB ({shown}) does not exist: {text}. Create it "
+            f"the PostgreSQL database named in COST_MCP_DB ({ledger}) does not exist: {text}. Create it "
             "(createdb -O <role> <name>) or correct the URL"
         )
     if "connection refused" in lower or "could not connect" in lower or "no such file" in lower:
         return (
-            f"cannot reach the PostgreSQL server for the ledger ({shown}): {text}. Start the server, or "
+            f"cannot reach the PostgreSQL server for the ledger ({ledger}): {text}. Start the server, or "
             "correct the host and port in COST_MCP_DB"
         )
-    return f"cannot open the PostgreSQL ledger ({shown}): {text}"
-
-
-def scrub_text(text: str, target: str) -> str:
-    """``text`` without the password of ``target``'s URL, wherever it appears."""
-    password = urlsplit(target).password if is_postgres_url(target) else None
-    return text.replace(password, "***") if password else text
+    return f"cannot open the PostgreSQL ledger ({ledger}): {text}"
 
 
 # --- the connection -----------------------------------------------------------------------------
@@ -221,7 +194,7 @@ class PgConnection:
 
     def __init__(self, raw: psycopg.Connection[Any], target: str) -> None:
         self.raw = raw
-        self.path = scrub(target)
+        self.path = shown(target)
         self.read_only = False
         self.alerts_checked: object = None
         self._changes = 0
@@ -382,12 +355,21 @@ def _ms(setting: str) -> int:
 
 def open_raw(target: str, lock_timeout_ms: int) -> psycopg.Connection[Any]:
     """A new autocommit psycopg connection to ``target``; DatabaseError with what to do if it fails."""
+    refuse_unreadable(target)
     try:
         raw = psycopg.connect(target, autocommit=True, cursor_factory=ClientCursor, connect_timeout=10)
     except psycopg.Error as exc:
         raise DatabaseError(explain_connect(target, exc)) from None
     raw.execute(SESSION_SETUP.format(ms=int(lock_timeout_ms)))
     return raw
+
+
+def refuse_unreadable(target: str) -> None:
+    """DatabaseError, before psycopg ever sees ``target``, when it is no URL whose password is known
+    for sure (psycopg's own errors quote parts of what it could not read)."""
+    problem = target_problem(target)
+    if problem is not None:
+        raise DatabaseError(problem)
 
 
 def connect(target: str, *, lock_timeout_ms: int, migrate_schema: bool = True) -> PgConnection:
@@ -415,7 +397,9 @@ def applied_names(target: str) -> list[str] | None:
             return None
         return [str(r[0]) for r in raw.execute("SELECT name FROM _migrations ORDER BY seq")]
     except psycopg.Error as exc:
-        raise DatabaseError(f"the ledger {scrub(target)} cannot be read: {exc}") from None
+        raise DatabaseError(
+            f"the ledger {shown(target)} cannot be read: {scrub_text(str(exc), target)}"
+        ) from None
     finally:
         raw.close()
 
@@ -426,6 +410,7 @@ class PgPool:
     def __init__(self, target: str, lock_timeout_ms: int, max_size: int = 4) -> None:
         from psycopg_pool import ConnectionPool
 
+        refuse_unreadable(target)
         self.target = target
         self._wrappers: dict[int, PgConnection] = {}
         self._guard = threading.Lock()

@@ -1,0 +1,228 @@
+"""Secrets in COST_MCP_DB and in the team server's URL never shown: not in what a command prints, not
+in a log line, not in a file's name, in no encoding (as written, percent-encoded, decoded, base64).
+
+A PostgreSQL password that is not percent-encoded (``p@ss``) is refused with what to do, before
+psycopg sees it (libpq and Python split ``user:p@ss@host`` at different ``@``: the error named the
+host ``ss@127.0.0.1``); a libpq keyword string or another scheme's URL is refused, not taken for a
+file's path (which made a file named after it); a push names its server only as doctor does.
+"""
+
+from __future__ import annotations
+
+import base64
+import json
+import logging
+import os
+import socket
+import threading
+from collections.abc import Iterator
+from datetime import UTC, datetime
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from pathlib import Path
+from urllib.parse import quote, quote_plus
+
+import pytest
+
+from cost_mcp import push
+from cost_mcp.config import load_settings, provider_env_names
+from cost_mcp.notify import display_url
+from cost_mcp.store import connect
+from tests.pg_cluster import Cluster
+from tests.sources.claude_logs import assistant, session_file, write
+from tests.test_cli import Ran, run
+
+CANARY = "CANARY-9f3e"
+
+
+def forms(secret: str) -> list[str]:
+    """Every text ``secret`` may leak as: itself, percent-encoded, base64 (alone, and as HTTP Basic
+    of ``user:secret``), and the canary inside it (what a split at the wrong ``@`` still shows)."""
+    basic = [base64.b64encode(f"{user}:{secret}".encode()).decode() for user in ("", "postgres", "u")]
+    return [
+        secret,
+        quote(secret, safe=""),
+        quote_plus(secret),
+        base64.b64encode(secret.encode()).decode(),
+        *basic,
+        CANARY,
+    ]
+
+
+def assert_nowhere(secret: str, *texts: str) -> None:
+    for text in texts:
+        for form in forms(secret):
+            assert form not in text, (form, text)
+
+
+def names_under(root: Path) -> list[str]:
+    return [str(p.relative_to(root)) for p in root.rglob("*")]
+
+
+@pytest.fixture
+def place(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
+    """An isolated environment whose working folder is ``tmp_path / "cwd"`` (where a value taken
+    for a relative path would become a file); COST_MCP_DB is the test's to set."""
+    for name in provider_env_names():
+        monkeypatch.delenv(name, raising=False)
+    for name in [n for n in os.environ if n.upper().startswith("COST_MCP_TEAM_")]:
+        monkeypatch.delenv(name, raising=False)
+    monkeypatch.setenv("COST_MCP_ENV_FILE", str(tmp_path / "config" / "env"))
+    monkeypatch.setenv("COST_MCP_PRICES_FILE", str(tmp_path / "config" / "prices.toml"))
+    monkeypatch.setenv("COST_MCP_TIMEZONE", "UTC")
+    monkeypatch.setenv("CLAUDE_CONFIG_DIR", str(tmp_path / "claude"))
+    for name in (
+        "CODEX_HOME",
+        "GEMINI_DIR",
+        "OPENCODE_DATA_DIR",
+        "AMP_DATA_DIR",
+        "COST_MCP_COPILOT_OTEL_DIR",
+    ):
+        monkeypatch.setenv(name, str(tmp_path / name.lower()))
+    monkeypatch.setenv("CLOUDSDK_CONFIG", str(tmp_path / "gcloud"))
+    monkeypatch.delenv("COPILOT_OTEL_FILE_EXPORTER_PATH", raising=False)
+    (tmp_path / "cwd").mkdir()
+    monkeypatch.chdir(tmp_path / "cwd")
+    return tmp_path
+
+
+ENCODE = "percent-encode special characters in the password, e.g. @ as %40"
+
+
+def _unreadable(cluster: Cluster, db: str) -> list[tuple[str, str, str]]:
+    """(COST_MCP_DB, its password, what the refusal must say): values cost-mcp cannot open safely."""
+    socket_dir = cluster.dir
+    at = f"p@ss{CANARY}"
+    return [
+        # The QA report's URL (a TCP host that is not there), and the same on the real server.
+        (f"postgresql://cost_mcp:{at}@127.0.0.1:5432/cost", at, ENCODE),
+        (f"postgresql://postgres:{at}@/{db}?host={socket_dir}", at, ENCODE),
+        (f"postgres://postgres:{at}@/{db}?host={socket_dir}", at, ENCODE),
+        (f"postgresql://postgres:pa/ss{CANARY}@/{db}?host={socket_dir}", f"pa/ss{CANARY}", ENCODE),
+        (f"postgresql://postgres:pa?ss{CANARY}@/{db}?host={socket_dir}", f"pa?ss{CANARY}", ENCODE),
+        (f"postgresql://postgres:pa%zz{CANARY}@/{db}?host={socket_dir}", f"pa%zz{CANARY}", ENCODE),
+        (f"postgresql:///{db}?host={socket_dir}&password=p@ss{CANARY}", f"p@ss{CANARY}", ENCODE),
+        (f"postgresql://postgres:pw{CANARY}@[::1:5432/{db}", f"pw{CANARY}", "IPv6"),
+        (
+            f"host={socket_dir} dbname={db} user=postgres password=secret{CANARY}",
+            f"secret{CANARY}",
+            "write it as a URL, postgresql://",
+        ),
+        (f"mysql://root:secret{CANARY}@db/cost", f"secret{CANARY}", "is a mysql:// URL"),
+        (f"POSTGRESQL://postgres:secret{CANARY}@/{db}?host={socket_dir}", f"secret{CANARY}", "lower case"),
+    ]
+
+
+def test_a_value_that_cannot_be_opened_safely_is_refused_and_never_shown(
+    place: Path, pg_cluster: Cluster, monkeypatch: pytest.MonkeyPatch, caplog: pytest.LogCaptureFixture
+) -> None:
+    caplog.set_level(logging.DEBUG)
+    db = pg_cluster.new_database()
+    try:
+        for value, password, says in _unreadable(pg_cluster, db):
+            monkeypatch.setenv("COST_MCP_DB", value)
+            caplog.clear()
+            ran: list[Ran] = [run("report"), run("doctor"), run("doctor", "--json"), run("ingest")]
+            report, _, doctor_json, ingest = ran
+            assert report.returncode != 0 and ingest.returncode != 0, (value, report)
+            assert says in report.stderr.replace("\n", " "), (value, report.stderr)
+            assert says in json.loads(doctor_json.stdout)["database_status"], (value, doctor_json.stdout)
+            logs = "\n".join(r.getMessage() for r in caplog.records)
+            assert_nowhere(password, *(r.stdout + r.stderr for r in ran), logs)
+            assert_nowhere(password, *names_under(place))
+            assert names_under(place / "cwd") == [], value  # no file named after the value
+
+        # Encoded as the refusal says, a password of any characters opens the ledger and never
+        # shows (the cluster trusts its socket: any password opens it).
+        password = f"p@ss/w?rd#{CANARY}% :[]"
+        url = f"postgresql://postgres:{quote(password, safe='')}@/{db}?host={pg_cluster.dir}"
+        monkeypatch.setenv("COST_MCP_DB", url)
+        report, doctor = run("report"), run("doctor", "--json")
+        assert report.returncode == 0, report.stderr
+        shown = json.loads(doctor.stdout)
+        assert shown["database"] == f"postgresql://postgres:***@/{db}?host={pg_cluster.dir}"
+        assert shown["database_status"].startswith("ok"), shown["database_status"]
+        missing = run("report", env={"COST_MCP_DB": url.replace(f"/{db}?", "/no_such_db?")})
+        assert missing.returncode != 0 and "does not exist" in missing.stderr
+        assert_nowhere(password, *(r.stdout + r.stderr for r in (report, doctor, missing)))
+    finally:
+        pg_cluster.drop_database(db)
+
+
+# --- the team server's URL ----------------------------------------------------------------------
+
+TOKEN = f"cmt_bearer-{CANARY}"
+URL_PASSWORD = f"urlpw-{CANARY}"
+URL_TOKEN = f"qtok-{CANARY}"
+
+
+class _Answer(BaseHTTPRequestHandler):
+    """A team server that answers every push with ``status`` and a body echoing the request."""
+
+    status = 500
+
+    def do_POST(self) -> None:
+        self.rfile.read(int(self.headers.get("Content-Length") or 0))
+        body = f"no: {self.path} {self.headers.get('Authorization')}".encode()
+        self.send_response(self.status)
+        self.send_header("Content-Length", str(len(body)))
+        self.end_headers()
+        self.wfile.write(body)
+
+    def log_message(self, format: str, *args: object) -> None:  # the test's output stays quiet
+        pass
+
+
+@pytest.fixture
+def answering() -> Iterator[tuple[ThreadingHTTPServer, type[_Answer]]]:
+    handler = type("Answer", (_Answer,), {})
+    server = ThreadingHTTPServer(("127.0.0.1", 0), handler)
+    thread = threading.Thread(target=server.serve_forever, daemon=True)
+    thread.start()
+    yield server, handler
+    server.shutdown()
+    server.server_close()
+    thread.join()
+
+
+def _closed_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return int(s.getsockname()[1])
+
+
+@pytest.mark.parametrize("status", [401, 500, 0])
+def test_push_names_the_server_as_doctor_does_and_never_its_secrets(
+    home: Path,
+    status: int,
+    answering: tuple[ThreadingHTTPServer, type[_Answer]],
+    monkeypatch: pytest.MonkeyPatch,
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    caplog.set_level(logging.DEBUG)
+    monkeypatch.setattr(push, "RETRIES", 1)  # a refused connection fails at once, not after 7 s
+    server, handler = answering
+    handler.status = status
+    port = server.server_address[1] if status else _closed_port()  # 0: nobody listens
+    url = f"http://member:{URL_PASSWORD}@127.0.0.1:{port}/team?token={URL_TOKEN}"
+    monkeypatch.setenv("COST_MCP_TEAM_SERVER", url)
+    monkeypatch.setenv("COST_MCP_TEAM_TOKEN", TOKEN)
+    masked = display_url(url)
+    assert masked == f"http://127.0.0.1:{port}/…"
+    # One call in the log: the push has something to send (the CLI reads it in first).
+    now = datetime.now(UTC).isoformat().replace("+00:00", "Z")
+    write(session_file(home / "claude", "s1"), assistant("msg_1", "req_1", now))
+
+    cli = run("push")
+    assert cli.returncode != 0
+    assert masked in cli.stderr.replace("\n", ""), cli.stderr
+    doctor = json.loads(run("doctor", "--json").stdout)
+    assert doctor["team"]["server"] == masked  # the one way the server is shown
+
+    loop = push.PushLoop(load_settings(), lambda: connect(load_settings().db), lambda _: True)
+    assert loop.once() is None
+    logged = "\n".join(r.getMessage() for r in caplog.records)
+    assert "push to the team server failed" in logged and masked in logged
+
+    for secret in (TOKEN, URL_PASSWORD, URL_TOKEN):
+        assert_nowhere(secret, cli.stdout + cli.stderr, logged)
+    assert_nowhere(URL_PASSWORD, json.dumps(doctor))
