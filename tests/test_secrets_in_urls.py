@@ -13,6 +13,7 @@ import base64
 import json
 import logging
 import os
+import re
 import socket
 import threading
 from collections.abc import Iterator
@@ -226,3 +227,44 @@ def test_push_names_the_server_as_doctor_does_and_never_its_secrets(
     for secret in (TOKEN, URL_PASSWORD, URL_TOKEN):
         assert_nowhere(secret, cli.stdout + cli.stderr, logged)
     assert_nowhere(URL_PASSWORD, json.dumps(doctor))
+
+
+@pytest.mark.parametrize(
+    ("url", "said"),
+    [
+        ("cost.example.com:4318", "must start with https://"),
+        ("https://cost.example.com/mcp", "ends in /mcp, one of its endpoints: give the server's own address, "
+         "e.g. https://cost.example.com,"),
+        ("http://127.0.0.1:9/team/v1/", "ends in /v1, one of its endpoints: give the server's own address, "
+         "e.g. http://127.0.0.1:9/team,"),
+    ],
+)  # fmt: skip
+def test_a_team_server_url_that_cannot_be_right_is_refused_at_once(
+    url: str, said: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Pasting the /mcp URL gave "403 Required scope: admin", a URL with no scheme five retries:
+    both are settings mistakes, said at once with the fix."""
+    slept: list[float] = []
+    monkeypatch.setattr("time.sleep", slept.append)
+    with pytest.raises(push.PushError, match=re.escape(said)):
+        push.http_sender(url, TOKEN, b"")
+    assert slept == []
+
+
+def test_a_refusal_is_shown_whole(answering: tuple[ThreadingHTTPServer, type[_Answer]]) -> None:
+    """The server's JSON error names the fix at its end; it was cut at 300 bytes of the body."""
+    server, handler = answering
+    reason = "pushing needs the member's own token: " + "x" * 300 + " the member's own token"
+
+    def refuse(self: _Answer) -> None:
+        self.rfile.read(int(self.headers.get("Content-Length") or 0))
+        body = json.dumps({"error": reason}).encode()
+        self.send_response(403)
+        self.send_header("Content-Length", str(len(body)))
+        self.end_headers()
+        self.wfile.write(body)
+
+    handler.do_POST = refuse  # type: ignore[method-assign]
+    with pytest.raises(push.PushError) as refused:
+        push.http_sender(f"http://127.0.0.1:{server.server_address[1]}", TOKEN, b"")
+    assert str(refused.value).endswith(f"answered 403: {reason}")

@@ -35,6 +35,7 @@ from cost_mcp import tokens
 from cost_mcp.access import Caller
 from cost_mcp.config import Settings, source_provider
 from cost_mcp.errors import CostMcpError, InvalidInputError
+from cost_mcp.notify import display_url
 from cost_mcp.pricing import DayPrices, Pricer
 from cost_mcp.store import team as team_store
 from cost_mcp.store.connection import Conn
@@ -417,7 +418,6 @@ def http_sender(url: str, token: str, body: bytes) -> PushAnswer:
     server only as doctor shows it: a URL may hold a user:password@ or a ?token=)."""
     import httpx2
 
-    from cost_mcp.notify import display_url
     from cost_mcp.sources.http import TIMEOUT, USER_AGENT, secret_forms
 
     server = display_url(url)
@@ -442,6 +442,7 @@ def http_sender(url: str, token: str, body: bytes) -> PushAnswer:
             text = text.replace(form, "[redacted]")
         return text
 
+    _check_server_url(url, server)
     headers = {
         "Authorization": f"Bearer {token}",
         "Content-Type": "application/json",
@@ -475,7 +476,7 @@ def http_sender(url: str, token: str, body: bytes) -> PushAnswer:
                 continue
             if response.status_code == 200:
                 return msgspec.json.decode(response.content, type=PushAnswer)
-            detail = scrubbed(response.text[:300])
+            detail = scrubbed(_server_error(response.content))
             if response.status_code in (429, 502, 503, 504) and attempt < RETRIES - 1:
                 after = response.headers.get("retry-after", "")
                 time.sleep(min(30.0, float(after)) if after.replace(".", "", 1).isdigit() else wait)
@@ -488,6 +489,40 @@ def http_sender(url: str, token: str, body: bytes) -> PushAnswer:
                 )
             raise PushError(f"the team server {server} answered {response.status_code}: {detail}")
     raise PushError(f"the team server {server} kept answering busy; try again later")
+
+
+def _check_server_url(url: str, server: str) -> None:
+    """Refuse at once a team server URL that cannot be right, rather than retry it five times."""
+    try:
+        parts = urlsplit(url)
+    except ValueError:
+        return  # httpx says so, without quoting it (above)
+    if parts.scheme not in ("http", "https"):
+        raise PushError(
+            f"the team server URL {server} must start with https:// (or http:// on a trusted network), "
+            "e.g. https://cost.example.com: set COST_MCP_TEAM_SERVER (or --server)"
+        )
+    path = parts.path.rstrip("/")
+    for endpoint in ("/mcp", "/v1", "/api/push"):
+        if path.endswith(endpoint):
+            port = f":{parts.port}" if parts.port else ""
+            base = f"{parts.scheme}://{parts.hostname}{port}{path[: -len(endpoint)]}"
+            raise PushError(
+                f"the team server URL ends in {endpoint}, one of its endpoints: give the server's own "
+                f"address, e.g. {base}, in COST_MCP_TEAM_SERVER (or --server)"
+            )
+
+
+def _server_error(body: bytes) -> str:
+    """What a team server's refusal says: its JSON ``error`` whole (it names the fix), else the
+    start of the body."""
+    try:
+        said = msgspec.json.decode(body)
+    except msgspec.DecodeError:
+        said = None
+    if isinstance(said, dict) and isinstance(said.get("error"), str):
+        return str(said["error"])[:2000]
+    return body[:300].decode("utf-8", "replace")
 
 
 class PushLoop:
