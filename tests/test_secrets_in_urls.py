@@ -268,3 +268,37 @@ def test_a_refusal_is_shown_whole(answering: tuple[ThreadingHTTPServer, type[_An
     with pytest.raises(push.PushError) as refused:
         push.http_sender(f"http://127.0.0.1:{server.server_address[1]}", TOKEN, b"")
     assert str(refused.value).endswith(f"answered 403: {reason}")
+
+
+def test_push_marks_keep_no_secret_of_the_servers_url(home: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """A laptop's push marks named the server by its whole URL: a password or ?token= in it went
+    into the ledger. They are kept under the URL without them, and doctor still finds them."""
+    from cost_mcp.pricing import Pricer
+    from cost_mcp.sources.claude_code import ingest
+    from cost_mcp.store import team
+
+    url = f"https://member:{URL_PASSWORD}@Team.Example.com:8443/costs/?token={URL_TOKEN}"
+    monkeypatch.setenv("COST_MCP_TEAM_SERVER", url)
+    monkeypatch.setenv("COST_MCP_TEAM_TOKEN", TOKEN)
+    now = datetime.now(UTC).isoformat().replace("+00:00", "Z")
+    write(session_file(home / "claude", "s1"), assistant("msg_1", "req_1", now))
+    settings = load_settings()
+    conn = connect(settings.db)
+    try:
+        ingest(conn, settings, Pricer())
+        sent: list[str] = []
+
+        def send(to: str, _token: str, _body: bytes) -> push.PushAnswer:
+            sent.append(to)
+            return push.PushAnswer(accepted=1, changed=1)
+
+        push.push(conn, settings, send=send)
+        assert sent == [url.rstrip("/")]  # the request itself goes where the URL says
+        assert list(team.push_marks(conn)) == ["https://team.example.com:8443/costs"]
+        stored = json.dumps(conn.execute("SELECT * FROM push_marks").fetchall())
+    finally:
+        conn.close()
+    for secret in (URL_PASSWORD, URL_TOKEN, TOKEN):
+        assert_nowhere(secret, stored)
+    doctor = json.loads(run("doctor", "--json").stdout)
+    assert doctor["team"]["pushed_events"] == 1

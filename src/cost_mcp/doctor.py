@@ -28,6 +28,7 @@ from cost_mcp.pricing import GENAI_PRICES_VERSION, load_overrides
 from cost_mcp.push import pushable
 from cost_mcp.sources import registry
 from cost_mcp.store import health
+from cost_mcp.store import team as team_store
 from cost_mcp.store.connection import is_postgres, shown, target_problem
 from cost_mcp.store.health import check_file
 from cost_mcp.store.migrations import MIGRATIONS
@@ -275,7 +276,7 @@ def team_status(settings: Settings) -> TeamStatus:
     )
     if not server:
         return status
-    found = health.push_state(settings.db, server)
+    found = health.push_state(settings.db, team_store.server_key(server))
     if found is None:
         return status
     mark, pending = found

@@ -325,8 +325,10 @@ def push(
     names: dict[str, str] | None = {} if hide else None  # read with the first batch: most pushes send none
     sender = send or http_sender
     stats = PushStats()
-    mark = team_store.push_mark(conn, url)
-    old_acks = url if team_store.has_old_acks(conn, url) else None
+    # The marks are kept under the server's name without the secrets its URL may carry.
+    key = team_store.server_key(url)
+    mark = team_store.push_mark(conn, key)
+    old_acks = key if team_store.has_old_acks(conn, key) else None
     top_id, top_seq = team_store.push_tops(conn)
     at_id, at_seq = mark.last_id, mark.last_seq
     batch: list[team_store.PushedRow] = []
@@ -345,7 +347,7 @@ def push(
             stats.batches += 1
             sent = len(batch)
         now_ms = int(time.time() * 1000) if sent else None
-        team_store.save_push_mark(conn, url, at_id, at_seq, sent, now_ms)
+        team_store.save_push_mark(conn, key, at_id, at_seq, sent, now_ms)
         batch.clear()
 
     def take(rows: list[team_store.PushedRow]) -> None:
@@ -367,7 +369,7 @@ def push(
     if confirm and not stats.batches:
         sender(url, secret, gzip.compress(msgspec.json.encode(WireBatch(rows=[]))))
     if old_acks:
-        team_store.drop_old_acks(conn, url)
+        team_store.drop_old_acks(conn, key)
     pending = team_store.pending_by_source(conn, url)
     stats.pending = sum(n for source, n in pending.items() if pushable(source))
     return stats

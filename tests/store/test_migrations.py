@@ -263,3 +263,46 @@ def test_agents_slug_projects_become_their_paths(settings: Settings, monkeypatch
         assert by_project["/home/ana/shop"] == 3 and "-home-ana-shop" not in by_project
     finally:
         conn.close()
+
+
+def test_push_marks_named_by_a_url_with_secrets_lose_them(
+    settings: Settings, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """m027: marks stored under a URL with a password or ?token= are renamed by the URL without
+    them; two that come to share a name keep the lower of each mark (more is sent again, once)."""
+    from cost_mcp.store import migrations, team
+
+    names = [n for n, _ in MIGRATIONS]
+    if is_postgres(settings.db):
+        _blank_postgres(str(settings.db))
+    with monkeypatch.context() as before:
+        before.setattr(migrations, "MIGRATIONS", MIGRATIONS[: names.index("m027_push_marks_without_secrets")])
+        old = connect(settings.db)
+        try:
+            with write_transaction(old):
+                old.executemany(
+                    "INSERT INTO push_marks (server, last_id, last_seq, pushed_ms, sent) "
+                    "VALUES (?, ?, ?, ?, ?)",
+                    [
+                        ("https://ana:s3cret-pw@Team.example.com/costs?token=t0ken-x", 40, 7, 2_000, 40),
+                        ("https://team.example.com/costs", 55, 3, 1_000, 12),
+                        ("http://other:4318", 9, 0, None, 9),
+                    ],
+                )
+                old.execute(
+                    "INSERT INTO pushed_events (server, event_id, total_tokens) VALUES "
+                    "('https://ana:s3cret-pw@team.example.com/costs', 1, 10)"
+                )
+        finally:
+            old.close()
+    conn = connect(settings.db)
+    try:
+        marks = team.push_marks(conn)
+        assert {k: (m.last_id, m.last_seq, m.pushed_ms, m.sent) for k, m in marks.items()} == {
+            "https://team.example.com/costs": (40, 3, 2_000, 52),
+            "http://other:4318": (9, 0, None, 9),
+        }
+        acks = conn.execute("SELECT server, event_id FROM pushed_events").fetchall()
+        assert acks == [("https://team.example.com/costs", 1)]
+    finally:
+        conn.close()

@@ -964,3 +964,51 @@ def m026_agent_projects_as_paths(conn: Conn) -> None:
             (slug,),
         )
         conn.execute(f"UPDATE usage_events SET project = ? WHERE {where}", (found[0], slug))
+
+
+@migration
+def m027_push_marks_without_secrets(conn: Conn) -> None:
+    """A laptop's push marks named the team server by its whole URL, so a ``user:password@`` or a
+    ``?token=`` in COST_MCP_TEAM_SERVER was written into the ledger. They are now named by the URL
+    without user, password, query or fragment (``store.team.server_key``, spelled out here as it is
+    now). Marks that come to share a name keep the lower of each mark: rows past it are sent again,
+    which the server counts once.
+    """
+    from urllib.parse import urlsplit
+
+    def key(url: str) -> str:
+        parts = urlsplit(url.rstrip("/"))
+        host = (parts.hostname or "").lower()
+        if ":" in host:
+            host = f"[{host}]"
+        try:
+            port = f":{parts.port}" if parts.port else ""
+        except ValueError:
+            port = ""
+        return f"{parts.scheme.lower()}://{host}{port}{parts.path.rstrip('/')}"
+
+    marks: dict[str, tuple[int, int, int | None, int]] = {}
+    for server, last_id, last_seq, pushed_ms, sent in conn.execute(
+        "SELECT server, last_id, last_seq, pushed_ms, sent FROM push_marks"
+    ).fetchall():
+        k = key(str(server))
+        if k in marks:
+            i, q, at, n = marks[k]
+            both = [t for t in (at, pushed_ms) if t is not None]
+            marks[k] = (min(i, last_id), min(q, last_seq), max(both) if both else None, n + sent)
+        else:
+            marks[k] = (last_id, last_seq, pushed_ms, sent)
+    conn.execute("DELETE FROM push_marks")
+    conn.executemany(
+        "INSERT INTO push_marks (server, last_id, last_seq, pushed_ms, sent) VALUES (?, ?, ?, ?, ?)",
+        [(k, *v) for k, v in marks.items()],
+    )
+    for (server,) in conn.execute("SELECT DISTINCT server FROM pushed_events").fetchall():
+        if key(str(server)) != server:
+            conn.execute(
+                "INSERT INTO pushed_events (server, event_id, total_tokens) "
+                "SELECT ?, event_id, total_tokens FROM pushed_events WHERE server = ? "
+                "ON CONFLICT (server, event_id) DO NOTHING",
+                (key(str(server)), server),
+            )
+            conn.execute("DELETE FROM pushed_events WHERE server = ?", (server,))

@@ -19,6 +19,7 @@ from dataclasses import dataclass
 from datetime import UTC, datetime
 from operator import attrgetter
 from typing import Any, cast
+from urllib.parse import urlsplit
 
 from cost_mcp import tokens
 from cost_mcp.errors import InvalidInputError, NotFoundError
@@ -689,6 +690,20 @@ class PushMark:
     """When the server last acknowledged a batch; None if it never did."""
     sent: int
     """Rows the server acknowledged, all pushes together."""
+
+
+def server_key(url: str) -> str:
+    """How this ledger names a team server it pushes to: its URL without a user:password@, query or
+    fragment (which may hold secrets, and do not change which server it is), host in lower case."""
+    parts = urlsplit(url.rstrip("/"))
+    host = (parts.hostname or "").lower()
+    if ":" in host:
+        host = f"[{host}]"
+    try:
+        port = f":{parts.port}" if parts.port else ""
+    except ValueError:  # not a port: the push itself says what is wrong with the URL
+        port = ""
+    return f"{parts.scheme.lower()}://{host}{port}{parts.path.rstrip('/')}"
 
 
 def push_mark(conn: Conn, server: str) -> PushMark:
