@@ -217,13 +217,13 @@ pushed = team.new_events(conn, 0, 10)
 server = ledger("server.db")
 stored = team.store_pushed(
     server, "ann", "laptop", pushed, [team.Priced(1, "gpt-5", "")], lambda c, ids: None)
-print(pushed[0].reasoning_tokens, stored,
+print(pushed[0].reasoning_tokens, stored.changed,
       server.execute("SELECT reasoning_tokens FROM usage_events").fetchone()[0],
       server.execute("SELECT reasoning_tokens FROM usage_rollup_day").fetchone()[0])
 # OTLP events carry no such kind: stored as 0, every other count where it belongs.
 row = otel.EventRow("otel", "o1", "", 2000, "openai", "gpt-5", "s2", "codex", "", 1, 2, 3, 4, 5, 15,
                     "", None, None, None, "{{}}")
-assert otel.write(conn, [row], []) == 1
+assert otel.write(conn, [row], []).added == 1
 print(*conn.execute(f"SELECT {{usage.TOKEN_COLUMNS_SQL}} FROM usage_events WHERE source = 'otel'").fetchone())
 """
     done = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True, check=False)

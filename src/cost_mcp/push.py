@@ -8,9 +8,14 @@ it, never a member named in the payload (there is no such field).
 
 Wire format: ``{"rows": [WireRow, ...]}`` as JSON (``application/json``) or MessagePack
 (``application/msgpack``), optionally gzip (``Content-Encoding: gzip``). The answer is
-``{"accepted": n, "changed": m}``: the whole batch was written in one transaction, so a 200 acks
-every row of it. Re-sending is harmless: the server keeps the local ledger's dedup key and "max
-tokens wins", so the same rows twice, or in any order, or from two machines give the same totals.
+``{"accepted": n, "changed": m, "refused": r, "warnings": [...]}``: the whole batch was written in
+one transaction, so a 200 acks every row of it. Re-sending is harmless: the server keeps the local
+ledger's dedup key and "max tokens wins", so the same rows twice, or in any order, or from two
+machines of one member give the same totals. Calls are keyed across members, and a call is the
+member's who pushed it first: a row whose call another member holds is refused (``refused`` of the
+``accepted`` rows, acked all the same, with a warning saying why), since another member's token may
+neither grow that call nor stop it counting. A reported cost in a row is not stored: the server's
+price counts.
 """
 
 from __future__ import annotations
@@ -100,10 +105,13 @@ class WireBatch(msgspec.Struct, forbid_unknown_fields=True):
 
 
 class PushAnswer(msgspec.Struct):
-    """The server's answer to a push."""
+    """The server's answer to a push (a server from before ``refused`` answers without it)."""
 
     accepted: int
     changed: int
+    refused: int = 0
+    """Of the accepted rows, those not stored: their call is another member's."""
+    warnings: list[str] = msgspec.field(default_factory=list)
 
 
 _json_decoder = msgspec.json.Decoder(WireBatch)
@@ -206,8 +214,28 @@ def receive(
     stored = [_stored(r) for r in rows]
     if prices is None:
         prices = price_rows(pricer, rows)
-    changed = team_store.store_pushed(conn, caller.member, caller.token_name, stored, prices, _recount)
-    return PushAnswer(accepted=len(rows), changed=changed)
+    merged = team_store.store_pushed(conn, caller.member, caller.token_name, stored, prices, _recount)
+    warnings: list[str] = []
+    if merged.refused:
+        warnings.append(refusal_warning(merged.refused))
+        # The admin's record of who tried: a member's laptop holding another's log lines (a copied
+        # folder), or a token used to change someone else's spend.
+        logger.warning(
+            "push from token %s (%s): %d row(s) refused, their calls are another member's",
+            caller.token_name,
+            caller.member,
+            merged.refused,
+        )
+    return PushAnswer(len(rows), merged.changed, merged.refused, warnings)
+
+
+def refusal_warning(refused: int) -> str:
+    """What a push answer says of rows refused because their calls are another member's."""
+    rows = "1 row has a message id" if refused == 1 else f"{refused:,} rows have message ids"
+    return (
+        f"{rows} another member already pushed: not stored, since a call counts for the member "
+        "who pushed it first and another member's token may not change it or stop it counting"
+    )
 
 
 def price_rows(pricer: Pricer, rows: list[WireRow]) -> list[team_store.Priced]:
@@ -291,6 +319,18 @@ class PushStats:
     changed: int = 0
     batches: int = 0
     pending: int = 0
+    refused: int = 0
+    """Rows sent that the server did not store: their calls are another member's."""
+    warnings: list[str] = field(default_factory=list)
+    """What the server said of them (each distinct warning once)."""
+
+    def add(self, answer: PushAnswer) -> None:
+        """Count one acknowledged batch."""
+        self.sent += answer.accepted
+        self.changed += answer.changed
+        self.refused += answer.refused
+        self.batches += 1
+        self.warnings.extend(w for w in answer.warnings if w not in self.warnings)
 
 
 def hide_project(key: str, project: str) -> str:
@@ -341,10 +381,7 @@ def push(
                 names = folder_names(conn)
             wire = [_wire(row, hide, names) for row in batch]
             body = gzip.compress(msgspec.json.encode(WireBatch(rows=wire)), compresslevel=5)
-            answer = sender(url, secret, body)
-            stats.sent += answer.accepted
-            stats.changed += answer.changed
-            stats.batches += 1
+            stats.add(sender(url, secret, body))
             sent = len(batch)
         now_ms = int(time.time() * 1000) if sent else None
         team_store.save_push_mark(conn, key, at_id, at_seq, sent, now_ms)
@@ -579,4 +616,6 @@ class PushLoop:
             conn.close()
         if stats.sent:
             logger.info("pushed %d usage rows to the team server", stats.sent)
+        for warning in stats.warnings:
+            logger.warning("the team server: %s", warning)
         return stats

@@ -90,7 +90,7 @@ def _batches(rows: list[PushedRow], size: int, seed: int) -> list[list[PushedRow
 
 
 def _push(conn: Conn, member: str, batch: Sequence[PushedRow]) -> int:
-    return team_store.store_pushed(conn, member, "t", batch, [_price(r) for r in batch], _recount)
+    return team_store.store_pushed(conn, member, "t", batch, [_price(r) for r in batch], _recount).changed
 
 
 def _pushers() -> list[tuple[str, list[list[PushedRow]]]]:

@@ -54,7 +54,7 @@ def test_the_stored_look_up_probes_the_unique_key_on_an_unanalyzed_ledger(settin
         stages.prepare(conn, team_store._PUSH_STAGES)
         with write_transaction(conn):
             stage = stages.staged(conn, "usage_events", team_store._PUSH_COLUMNS, batch)
-            merge = team_store._MERGE_PG.replace("{pairs}", team_store._PAIRS).replace("{rows}", stage)
+            merge = team_store._MERGE_PG.replace("{first}", "true").replace("{rows}", stage)
             (raw,) = conn.execute("EXPLAIN (FORMAT JSON) " + merge).fetchone()
         plan = (json.loads(raw) if isinstance(raw, str) else raw)[0]["Plan"]
         reads = [
@@ -65,7 +65,14 @@ def test_the_stored_look_up_probes_the_unique_key_on_an_unanalyzed_ledger(settin
         assert reads, plan
         for node in reads:
             assert node["Node Type"] in ("Index Scan", "Index Only Scan"), node
+        by_key = [n for n in reads if n["Index Name"] != "usage_events_otel_request"]
+        assert by_key, plan
+        for node in by_key:
             assert node["Index Name"] == "usage_events_source_message_id_request_id_is_sidechain_key"
             assert "message_id" in node["Index Cond"], node
+        # The member check's look-up of other members' OTel copies: the partial index of OTel rows
+        # (whether any exists, once; then per request id), never a walk over the log rows.
+        by_request = [n for n in reads if n["Index Name"] == "usage_events_otel_request"]
+        assert len(by_request) == 2 and any("request_id" in n.get("Index Cond", "") for n in by_request)
     finally:
         conn.close()

@@ -801,6 +801,32 @@ def test_cli_push_reads_new_log_lines_first(team: Team, home: Path) -> None:
     assert "cmt_not-a-token" not in wrong.stderr + wrong.stdout
 
 
+def test_cli_push_says_it_refused_rows_of_another_members_calls(team: Team, home: Path) -> None:
+    # Ana's laptop holds a log line of bob's call (copied logs, or a crafted line with 900,000
+    # input tokens): the server keeps bob's call as he pushed it, and ana's push says why.
+    bob = _laptop(home, "bob", "bob@example.com", [("msg_b1", "req_b1", 1000, 900)])
+    done = _cli(bob.env(home, COST_MCP_TEAM_TOKEN=team.tokens["bob"]), "push", "--server", team.base)
+    assert done.returncode == 0, done.stderr
+    bobs = _total(team.server_db, members=["bob@example.com"])
+    assert bobs == _total(bob.db) > 0
+    ana = _laptop(
+        home, "ana", "ana@example.com", [("msg_b1", "req_b1", 900_000, 900), ("msg_a1", "req_a1", 10, 5)]
+    )
+    pushed = _cli(ana.env(home, COST_MCP_TEAM_TOKEN=team.tokens["ana"]), "push", "--server", team.base)
+    assert pushed.returncode == 0, pushed.stderr
+    assert (
+        "pushed 2 usage rows in 1 batch(es), 1 new or grown on the server, 1 refused; 0 left" in pushed.stderr
+    )
+    assert "warning: 1 row has a message id another member already pushed" in pushed.stderr
+    assert _total(team.server_db, members=["bob@example.com"]) == bobs
+    assert 0 < _total(team.server_db, members=["ana@example.com"]) < bobs
+    _assert_rollup_exact(team.server_db)
+    # The server's log names the token that tried (never the token itself).
+    log = team.stderr.read_text()
+    assert "push from token ana (ana@example.com): 1 row(s) refused" in log
+    assert team.tokens["ana"] not in log
+
+
 def test_answers_say_when_each_laptop_last_pushed(team: Team, home: Path) -> None:
     # A team's total silently lacked whatever a laptop had not pushed (offline for three days):
     # each laptop's last push is in the answer's sources, a member seeing only their own.
@@ -1151,7 +1177,7 @@ def test_an_ingest_token_reads_nothing_and_cannot_push(fleet: Team) -> None:
         f"{fleet.base}/api/push",
         json={"rows": []},
         headers={"Authorization": f"Bearer {fleet.tokens['ana']}"},
-    ).json() == {"accepted": 0, "changed": 0}
+    ).json() == {"accepted": 0, "changed": 0, "refused": 0, "warnings": []}
 
     for path in ("/", "/api/spend?period=today"):
         page = httpx2.get(f"{fleet.base}{path}", headers=auth)

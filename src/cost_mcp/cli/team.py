@@ -129,9 +129,12 @@ def push(server: str | None, bearer: str | None) -> int:
     # the last question: only what some earlier answer had happened to read.
     with ledger(local=True) as (loaded, conn):
         stats = push_api.push(conn, loaded, server=server, token=bearer, confirm=True)
+    refused = f", {stats.refused:,} refused" if stats.refused else ""
     print(
         f"pushed {stats.sent:,} usage rows in {stats.batches} batch(es), {stats.changed:,} new or grown "
-        f"on the server; {stats.pending:,} left",
+        f"on the server{refused}; {stats.pending:,} left",
         file=sys.stderr,
     )
+    for warning in stats.warnings:
+        print(f"warning: {warning}", file=sys.stderr)
     return EXIT_OK

@@ -138,11 +138,20 @@ class Outcome:
     reasons: list[str] = field(default_factory=list)
     unpriced: set[str] = field(default_factory=set)
 
-    def reject(self, reason: str) -> None:
-        """Count one rejected record, keeping the first few reasons."""
-        self.rejected += 1
+    def reject(self, reason: str, count: int = 1) -> None:
+        """Count rejected records (one by default), keeping the first few reasons."""
+        self.rejected += count
         if len(self.reasons) < 5 and reason not in self.reasons:
             self.reasons.append(reason)
+
+    def refuse(self, count: int) -> None:
+        """Count events left out because another member's call holds their key."""
+        held = "1 event has a request id" if count == 1 else f"{count:,} events have request ids"
+        self.reject(
+            f"{held} another member already sent: not stored, since a call counts for the member "
+            "who sent it first",
+            count,
+        )
 
     @property
     def error_message(self) -> str:
@@ -655,9 +664,15 @@ def _span_call(
 
 
 def _price(
-    calls: Sequence[_Call], pricer: Pricer, outcome: Outcome, member: str | None = None
+    calls: Sequence[_Call],
+    pricer: Pricer,
+    outcome: Outcome,
+    member: str | None = None,
+    *,
+    reported: bool = True,
 ) -> list[store.Row]:
-    """The calls as stored rows, priced; ``member``, when given, is every row's member."""
+    """The calls as stored rows, priced; ``member``, when given, is every row's member; without
+    ``reported`` the cost an event reports is not kept (see :func:`read`)."""
     # One batch is mostly a few models on a day or two: each (model, provider, speed, day) is
     # resolved once and every call priced from its rates, the same nano-dollars as Pricer.price.
     prices = DayPrices(pricer)
@@ -704,7 +719,7 @@ def _price(
                 token_total(n),
                 speed,
                 priced[0] if priced else None,
-                reported_cost_nanos,
+                reported_cost_nanos if reported else None,
                 priced[1] if priced else None,
                 dimensions,
             )
@@ -821,19 +836,24 @@ def read(
     *,
     now: datetime | None = None,
     member: str | None = None,
+    reported_costs: bool = True,
 ) -> Received:
     """Turn one decoded export request into priced usage events (or metric points), without the
     ledger: a server does this outside its ledger lock, so one request is read while another is
     written (SQLite works without the GIL). Records that cannot be read are counted as rejected
-    with a reason. ``member`` (a team member's token) is every event's member, whatever the events say."""
+    with a reason. ``member`` (a team member's token) is every event's member, whatever the events say.
+
+    ``reported_costs=False`` (a server that authenticates its senders) keeps no cost an event
+    reports (Claude Code's ``cost_usd``): in the default cost mode a reported cost counts instead of
+    the price, and a sender must not set what their own calls cost. The server's price counts."""
     window = _window(now or datetime.now(UTC))
     outcome = Outcome(signal)
     events: list[store.Row] = []
     points: list[store.MetricPoint] = []
     if isinstance(request, ExportLogsServiceRequest):
-        events = _price(_logs(request, window, outcome), pricer, outcome, member)
+        events = _price(_logs(request, window, outcome), pricer, outcome, member, reported=reported_costs)
     elif isinstance(request, ExportTraceServiceRequest):
-        events = _price(_spans(request, window, outcome), pricer, outcome, member)
+        events = _price(_spans(request, window, outcome), pricer, outcome, member, reported=reported_costs)
     elif isinstance(request, ExportMetricsServiceRequest):
         points = _points(request, outcome)
     outcome.accepted = len(events)
@@ -845,7 +865,10 @@ def write(conn: Conn, received: Received) -> Outcome:
     """Store what :func:`read` made of one request, in one transaction (never half-kept)."""
     outcome = received.outcome
     if received.events or received.points:
-        outcome.added = store.write(conn, received.events, received.points)
+        written = store.write(conn, received.events, received.points)
+        outcome.added = written.added
+        if written.refused:
+            outcome.refuse(written.refused)
     return outcome
 
 

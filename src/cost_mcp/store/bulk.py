@@ -116,9 +116,10 @@ def insert_rows(
     names = ", ".join(columns)
     if dialect(conn) != "postgresql":
         marks = ", ".join("?" * len(columns))
-        before = conn.total_changes
-        conn.executemany(f"INSERT INTO {table} ({names}) VALUES ({marks}) {on_conflict}", rows)
-        return conn.total_changes - before
+        # The cursor's count, not the connection's total_changes: that adds what triggers wrote
+        # (usage_events_changed numbers every grown row), so a push said "2 new or grown" of one.
+        cursor = conn.executemany(f"INSERT INTO {table} ({names}) VALUES ({marks}) {on_conflict}", rows)
+        return max(cursor.rowcount, 0)
     pending = list(rows)
     if not pending:
         return 0

@@ -107,10 +107,20 @@ key's ``claude_code`` prefix per event: slow on a large load, but only until the
 otherwise, since without stats the planner prefers that covering prefix to the index."""
 
 
-def write(conn: Conn, events: Sequence[Row], points: Sequence[MetricPoint]) -> int:
-    """Store one OTLP request's events and metric points in one transaction; returns events added.
+class Written(NamedTuple):
+    """What :func:`write` did with one request's events."""
 
-    An event already stored (same source and key: an exporter's retry) is left as it was.
+    added: int
+    refused: int
+    """Events not added because another member's row holds their key (never changed by them)."""
+
+
+def write(conn: Conn, events: Sequence[Row], points: Sequence[MetricPoint]) -> Written:
+    """Store one OTLP request's events and metric points in one transaction.
+
+    An event already stored (same source and key: an exporter's retry) is left as it was; one whose
+    key another member's row holds is left out too, and counted as refused: calls are keyed across
+    members, and the call stays the member's who sent it first.
     """
     with write_transaction(conn):
         before = conn.total_changes
@@ -121,6 +131,8 @@ def write(conn: Conn, events: Sequence[Row], points: Sequence[MetricPoint]) -> i
                 raise
             conn.executemany(_INSERT_WHILE_LOADING, events)
         added = conn.total_changes - before
+        # Only a request with events not added (a retry, or a key held already) looks them up.
+        refused = _held_by_others(conn, events) if added < len(events) else 0
         if events:
             rollup.mark_dirty(conn, [e[_TS_MS] for e in events])
             meta.note_pricing(conn)
@@ -134,7 +146,28 @@ def write(conn: Conn, events: Sequence[Row], points: Sequence[MetricPoint]) -> i
             """,
             [(p.stream, p.point, p.metric, p.session_id, p.time_ms, p.tokens, p.cost_nanos) for p in points],
         )
-    return added
+    return Written(added, refused)
+
+
+_MEMBER: Final = 8
+"""EventRow's ``member``."""
+_PAIRS_PER_LOOK_UP = 400
+
+
+def _held_by_others(conn: Conn, events: Sequence[Row]) -> int:
+    """How many of ``events`` have a key (source, message id) stored under another member."""
+    wanted = {(e[0], e[1]): e[_MEMBER] for e in events}
+    owners: dict[tuple[str, str], str] = {}
+    pairs = sorted(wanted)
+    for start in range(0, len(pairs), _PAIRS_PER_LOOK_UP):
+        chunk = pairs[start : start + _PAIRS_PER_LOOK_UP]
+        rows = conn.execute(
+            "SELECT source, message_id, member FROM usage_events WHERE (source, message_id) IN "
+            f"(VALUES {', '.join('(?, ?)' for _ in chunk)})",
+            [part for pair in chunk for part in pair],
+        ).fetchall()
+        owners.update(((str(src), str(key)), str(member)) for src, key, member in rows)
+    return sum(1 for e in events if owners.get((e[0], e[1]), e[_MEMBER]) != e[_MEMBER])
 
 
 def uncount_otel_copies(conn: Conn, log_request_ids: Iterable[str]) -> None:

@@ -228,14 +228,16 @@ ON CONFLICT (source, message_id, request_id, is_sidechain) DO UPDATE SET
     speed = excluded.speed, service_tier = excluded.service_tier, inference_geo = excluded.inference_geo,
     cost_nanos = excluded.cost_nanos, reported_cost_nanos = excluded.reported_cost_nanos,
     priced_model = excluded.priced_model, price_note = excluded.price_note
-WHERE excluded.total_tokens > usage_events.total_tokens
+WHERE usage_events.member = excluded.member
+  AND (excluded.total_tokens > usage_events.total_tokens
    OR (excluded.total_tokens = usage_events.total_tokens
        AND (excluded.ts_ms < usage_events.ts_ms
-            OR (excluded.ts_ms = usage_events.ts_ms AND excluded.session_id < usage_events.session_id)))
+            OR (excluded.ts_ms = usage_events.ts_ms AND excluded.session_id < usage_events.session_id))))
 """
 # The tie-break makes the winner independent of arrival order: same rows in any order, same ledger.
-# ``member`` is never updated: a call belongs to whoever first pushed it, and nobody can move another
-# member's call to themselves by pushing its key again.
+# ``member`` is never updated, and a row is only ever replaced by its own member's copy: a call
+# belongs to whoever first pushed it. The rows that would meet another member's are refused before
+# this (:func:`conflicts`), so the member test here is a backstop and changes no outcome.
 
 _OTEL_SOURCE = "claude_code_otel"
 _LOG_SOURCE = "claude_code"
@@ -257,13 +259,23 @@ def store_pushed(
     rows: Sequence[PushedRow],
     prices: Sequence[Priced],
     recount: Callable[[Conn, set[str]], None],
-) -> int:
-    """Write one push batch in one transaction under ``member``; returns rows inserted or grown.
+) -> Merged:
+    """Write one push batch in one transaction under ``member``; returns the rows inserted or grown
+    and the rows refused.
+
+    A row is refused, and changes nothing, when a copy of its call is stored under another member
+    (:func:`conflicts`): calls are keyed across members, and a member's token must neither grow
+    another member's call ("max tokens wins") nor stop it counting (the recount of copies, the OTel
+    copy's rule). The call stays the first pusher's; the laptop is told how many rows were refused.
 
     Claude Code log rows are recounted per message exactly as the laptop's own ingest does, so
     copies of one call pushed by two machines (a resumed session) or twice count once; an OTel copy
     of a call whose log copy is here stays uncounted (the ``m016_otel`` rule). ``recount`` is the
     log reader's own per-message recount, run inside this transaction.
+
+    Every row counts at the server's price (``prices``): the cost a laptop reports with a row (an
+    old log line's ``costUSD``) is not stored, so no cost mode can count a member's own figure for
+    their calls (``auto`` prefers a reported cost). A row the server cannot price stays unpriced.
 
     On PostgreSQL a batch without OTel rows holds the write lock in shared mode beside other such
     pushes (see :func:`_merge_pg`); one that holds OTel rows takes it alone, as the OTLP receiver
@@ -290,6 +302,40 @@ def store_pushed(
                 _claims.add(len({(r.source, r.message_id) for r in rows}))
             return changed
     raise AssertionError("unreachable")
+
+
+@dataclass(frozen=True, slots=True)
+class Merged:
+    """What a push batch did to the ledger."""
+
+    changed: int
+    """Rows inserted, or stored rows replaced by a copy with more tokens."""
+    refused: int
+    """Rows not stored: a copy of their call is another member's (:func:`conflicts`)."""
+
+
+def conflicts(row: PushedRow, request_id: str, is_sidechain: int) -> bool:
+    """Whether a stored row of ``row``'s source and message id, with this request id and sidechain
+    flag, is a copy of ``row``'s call: a row another member holds so refuses ``row``.
+
+    The same key is; so, for Claude Code log rows, is any copy the per-message recount
+    (``sources.claude_code._recount``) weighs against it: the same request id, a sidechain replay
+    on either side, or a copy without a request id. Two non-sidechain copies with distinct request
+    ids are distinct calls (a proxy reusing message ids), which the recount leaves both counted:
+    each member keeps theirs. :data:`_CONFLICT_SQL` is this rule for PostgreSQL's merge."""
+    if request_id == row.request_id and (is_sidechain == row.is_sidechain or row.source == _LOG_SOURCE):
+        return True
+    return row.source == _LOG_SOURCE and not (
+        request_id and row.request_id and not is_sidechain and not row.is_sidechain
+    )
+
+
+_CONFLICT_SQL = f"""
+    (s.request_id = r.request_id AND (s.is_sidechain = r.is_sidechain OR r.source = '{_LOG_SOURCE}'))
+    OR (r.source = '{_LOG_SOURCE}' AND NOT (
+        s.request_id != '' AND r.request_id != '' AND s.is_sidechain = 0 AND r.is_sidechain = 0))
+"""
+""":func:`conflicts` between a staged row ``r`` and a stored row ``s`` of its source and message."""
 
 
 class _ClaimCount:
@@ -337,7 +383,7 @@ def _store(
     *,
     shared: bool,
     prune: bool = False,
-) -> int:
+) -> Merged:
     now_ms = int(datetime.now(UTC).timestamp() * 1000)
     with write_transaction(conn, shared=shared):
         if prune:
@@ -363,7 +409,7 @@ def _store(
                 row.service_tier,
                 row.inference_geo,
                 price.cost_nanos,
-                row.reported_cost_nanos,
+                None,  # the member's own figure is not stored: see store_pushed
                 price.priced_model,
                 price.note,
                 PUSH_ORIGIN,
@@ -371,14 +417,25 @@ def _store(
             for row, price, is_counted in zip(rows, prices, counted, strict=True)
         ]
         if dialect(conn) == "postgresql":
-            changed, stored = _merge_pg(conn, rows, values, claim=shared)
+            changed, stored, refused = _merge_pg(conn, rows, values, claim=shared)
         else:
             # One prepared statement per row, no round trips (the look-up first: it must see the
             # rows as they were before the batch).
             stored = _stored(conn, rows)
+            refused = _refused(conn, member, rows, stored)
+            if refused:
+                values = [v for v, r in zip(values, rows, strict=True) if _key(r) not in refused]
             changed = bulk.insert_rows(
                 conn, "usage_events", _PUSH_COLUMNS, values, on_conflict=_PUSH_ON_CONFLICT, key=_PUSH_KEY
             )
+        refused_rows = 0
+        if refused:
+            # Refused rows changed nothing: what follows settles the rows that went in.
+            kept = [i for i, r in enumerate(rows) if _key(r) not in refused]
+            refused_rows = len(rows) - len(kept)
+            rows = [rows[i] for i in kept]
+            prices = [prices[i] for i in kept]
+            counted = [counted[i] for i in kept]
         old_ts, seen, stored_keys = _existing(rows, stored)
         # A batch that inserted and grew nothing (a re-sent one) left every stored copy as it was,
         # so the counted copies and the rollup stand: marking its quarter-hours dirty made the next
@@ -386,10 +443,10 @@ def _store(
         # pushes then waited (seconds on a server taking 10k calls a second).
         if changed:
             _count_and_roll_up(conn, member, rows, prices, counted, old_ts, seen, stored_keys, recount)
-        conn.execute(_RECORD_PUSH, (token_name, member, now_ms, len(rows), changed))
+        conn.execute(_RECORD_PUSH, (token_name, member, now_ms, len(rows) + refused_rows, changed))
         # Last, so that two pushes of one token never wait on this row while holding others.
         conn.execute(_RECORD_SENDER, (token_name, member, now_ms))
-    return changed
+    return Merged(changed, refused_rows)
 
 
 @dataclass(frozen=True, slots=True)
@@ -498,8 +555,9 @@ def _key(r: PushedRow) -> Key:
     return (r.source, r.message_id, r.request_id, r.is_sidechain)
 
 
-Stored = dict[tuple[str, str], list[tuple[int, str, int]]]
-"""The rows stored before a batch for its (source, message id)s: (ts_ms, request id, sidechain)."""
+Stored = dict[tuple[str, str], list[tuple[int, str, int, str]]]
+"""The rows stored before a batch for its (source, message id)s: (ts_ms, request id, sidechain,
+member)."""
 
 
 def _stored(conn: Conn, rows: Sequence[PushedRow]) -> Stored:
@@ -514,33 +572,83 @@ def _stored(conn: Conn, rows: Sequence[PushedRow]) -> Stored:
         wanted = sorted(ids)
         for start in range(0, len(wanted), _PROBE_CHUNK):
             chunk = wanted[start : start + _PROBE_CHUNK]
-            for message_id, ts, request_id, sidechain in conn.execute(
-                "SELECT message_id, ts_ms, request_id, is_sidechain FROM usage_events "
+            for message_id, ts, request_id, sidechain, owner in conn.execute(
+                "SELECT message_id, ts_ms, request_id, is_sidechain, member FROM usage_events "
                 f"WHERE source = ? AND message_id IN ({', '.join('?' for _ in chunk)})",
                 (source, *chunk),
             ):
                 stored.setdefault((source, str(message_id)), []).append(
-                    (int(ts), str(request_id), int(sidechain))
+                    (int(ts), str(request_id), int(sidechain), str(owner))
                 )
     return stored
 
 
+def _refused(conn: Conn, member: str, rows: Sequence[PushedRow], stored: Stored) -> set[Key]:
+    """SQLite: the keys of the batch's rows another member's stored copy refuses
+    (:func:`conflicts`), and of its log rows whose request id another member's OTel copy holds
+    (writing them would uncount that copy: :func:`otel.uncount_otel_copies`)."""
+    refused = {
+        _key(r)
+        for r in rows
+        for _ts, request_id, sidechain, owner in stored.get((r.source, r.message_id), ())
+        if owner != member and conflicts(r, request_id, sidechain)
+    }
+    wanted = sorted({r.request_id for r in rows if r.source == _LOG_SOURCE and r.request_id})
+    # A ledger that holds no OTel copy (most) needs no look-up by request id.
+    probe = f"SELECT 1 FROM usage_events WHERE source = '{_OTEL_SOURCE}' LIMIT 1"
+    if not wanted or conn.execute(probe).fetchone() is None:
+        return refused
+    others: set[str] = set()
+    for start in range(0, len(wanted), _PROBE_CHUNK):
+        chunk = wanted[start : start + _PROBE_CHUNK]
+        others.update(
+            str(r[0])
+            for r in conn.execute(
+                # The source spelled out: the partial index usage_events_otel_request is for it.
+                f"SELECT request_id FROM usage_events WHERE source = '{_OTEL_SOURCE}' "
+                f"AND request_id IN ({', '.join('?' for _ in chunk)}) AND member != ?",
+                (*chunk, member),
+            )
+        )
+    return refused | {_key(r) for r in rows if r.source == _LOG_SOURCE and r.request_id in others}
+
+
 _MERGE_PG = f"""
 WITH stored AS (
-    SELECT e.* FROM {{pairs}}
+    SELECT e.* FROM (SELECT DISTINCT source, message_id FROM {{rows}}) AS c
     CROSS JOIN LATERAL (
-        SELECT source, message_id, ts_ms, request_id, is_sidechain FROM usage_events u
+        SELECT source, message_id, ts_ms, request_id, is_sidechain, member FROM usage_events u
         WHERE u.source = c.source AND u.message_id = c.message_id OFFSET 0
     ) AS e
+), otel_copies AS (
+    SELECT e.* FROM (
+        SELECT DISTINCT request_id FROM {{rows}}
+        WHERE source = '{_LOG_SOURCE}' AND request_id != ''
+          AND EXISTS (SELECT 1 FROM usage_events WHERE source = '{_OTEL_SOURCE}')
+    ) AS q
+    CROSS JOIN LATERAL (
+        SELECT request_id, member FROM usage_events o
+        WHERE o.source = '{_OTEL_SOURCE}' AND o.request_id = q.request_id OFFSET 0
+    ) AS e
+), refused AS (
+    SELECT r.n, r.source, r.message_id, r.request_id, r.is_sidechain FROM {{rows}} r
+    WHERE EXISTS (
+        SELECT 1 FROM stored s
+        WHERE s.source = r.source AND s.message_id = r.message_id AND s.member != r.member
+          AND ({_CONFLICT_SQL}))
+       OR (r.source = '{_LOG_SOURCE}' AND EXISTS (
+        SELECT 1 FROM otel_copies o WHERE o.request_id = r.request_id AND o.member != r.member))
 ), merged AS (
     INSERT INTO usage_events ({", ".join(_PUSH_COLUMNS)})
-    SELECT {", ".join(_PUSH_COLUMNS)} FROM {{rows}} ORDER BY n
+    SELECT {", ".join(_PUSH_COLUMNS)} FROM {{rows}} WHERE n NOT IN (SELECT n FROM refused) ORDER BY n
     {_PUSH_ON_CONFLICT}
     RETURNING 1
 )
-SELECT NULL, NULL, NULL, NULL, NULL, (SELECT COUNT(*) FROM merged)
+SELECT 0, NULL, NULL, NULL, NULL, NULL, NULL, (SELECT COUNT(*) FROM merged)
 UNION ALL
-SELECT source, message_id, ts_ms, request_id, is_sidechain, NULL FROM stored
+SELECT 1, source, message_id, ts_ms, request_id, is_sidechain, member, NULL FROM stored WHERE {{first}}
+UNION ALL
+SELECT 2, source, message_id, NULL, request_id, is_sidechain, NULL, NULL FROM refused
 """
 # Every part of one statement reads the snapshot from before it, so ``stored`` sees the rows as
 # they were before the merge. The look-up probes the unique key once per (source, message id) of
@@ -550,8 +658,13 @@ SELECT source, message_id, ts_ms, request_id, is_sidechain, NULL FROM stored
 # minutes, 7,000 new rows a second), PostgreSQL guessed few rows per source and read every row of
 # the source through a bitmap, filtering the message ids: 15k blocks per push at 400k rows, a
 # push's time growing with the ledger (issue 14, h-team4).
-_PAIRS = "(SELECT DISTINCT source, message_id FROM {rows}) AS c"
-_NO_PAIRS = "(SELECT source, message_id FROM {rows} WHERE false) AS c"
+# ``refused`` is :func:`conflicts` against the stored rows of other members (and, for a log row,
+# another member's OTel copy of its request id, which its insert would uncount): read from the same
+# look-up, so the member check adds no probe of the ledger but the OTel copies' index, and that only
+# on a ledger holding OTel copies (the uncorrelated EXISTS is evaluated once). Every round looks its
+# messages up, since a later round's rows are refused as the first round's were (one member pushes
+# a batch, so its own rows never refuse it); only the first round's ``stored`` is reported
+# (``{first}``): "before the batch".
 # The batch's messages are read from its staged rows, not sent as two text arrays: the driver
 # quotes every array element in Python (client-side binding), a tenth of a loaded team server's
 # Python time when the claim, its release and this look-up each sent both (issue 14, h-team5).
@@ -559,10 +672,12 @@ _NO_PAIRS = "(SELECT source, message_id FROM {rows} WHERE false) AS c"
 
 def _merge_pg(
     conn: Conn, rows: Sequence[PushedRow], values: list[Sequence[Any]], *, claim: bool
-) -> tuple[int, Stored]:
+) -> tuple[int, Stored, set[Key]]:
     """PostgreSQL: the batch staged (COPY) and merged under the push's rule, with the look-up of
-    what was stored before it in the merge's statement: one round trip fewer per batch (a batch
-    holding a key twice takes a round per copy: :func:`bulk.rounds`).
+    what was stored before it and the refusal of rows whose call is another member's
+    (:func:`conflicts`) in the merge's statement: one round trip fewer per batch (a batch holding a
+    key twice takes a round per copy: :func:`bulk.rounds`). Returns the rows changed, the rows
+    stored before the batch and the keys refused.
 
     The rows go in by COPY, not as array parameters of one statement: the driver quotes every
     array element in Python (client-side binding), which doubled a push's client CPU.
@@ -581,9 +696,12 @@ def _merge_pg(
     and what two pushes still share, the rollup rows of one member's quarter-hour (two laptops of
     one member), is added to by ``ON CONFLICT DO UPDATE``, which waits for and adds to the other's
     sum. The first round holds every message of the batch (a later one only further copies).
+    The OTel copies the refusal looks at are stable too: a batch holding OTel rows, like the OTLP
+    receiver, takes the write lock alone.
     """
     changed = 0
     stored: Stored = {}
+    refused: set[Key] = set()
     key = [_PUSH_COLUMNS.index(c) for c in _PUSH_KEY]
     for i, part in enumerate(bulk.rounds(values, key)):
         # Binary: the values are the decoded wire row's ints and strs and the server's prices,
@@ -591,30 +709,34 @@ def _merge_pg(
         stage = stages.staged(conn, "usage_events", _PUSH_COLUMNS, part, binary=True)
         if claim and i == 0:
             conn.execute(_CLAIM.replace("{stage}", stage))
-        # Only the first round's look-up is "before the batch"; later rounds look up nothing.
-        pairs = (_PAIRS if i == 0 else _NO_PAIRS).replace("{rows}", stage)
-        for source, message_id, ts, request_id, sidechain, count in conn.execute(
-            _MERGE_PG.replace("{pairs}", pairs).replace("{rows}", stage)
-        ):
-            if count is not None:
+        # Only the first round's look-up is "before the batch".
+        merge = _MERGE_PG.replace("{first}", "true" if i == 0 else "false").replace("{rows}", stage)
+        for kind, source, message_id, ts, request_id, sidechain, owner, count in conn.execute(merge):
+            if kind == 0:
                 changed += int(count)
-            else:
+            elif kind == 1:
                 stored.setdefault((str(source), str(message_id)), []).append(
-                    (int(ts), str(request_id), int(sidechain))
+                    (int(ts), str(request_id), int(sidechain), str(owner))
                 )
-    return changed, stored
+            else:
+                refused.add((str(source), str(message_id), str(request_id), int(sidechain)))
+    return changed, stored, refused
 
 
 def _existing(rows: Sequence[PushedRow], stored: Stored) -> tuple[list[int], set[str], set[Key]]:
-    """The stored times of rows a batch may move (their old quarter-hours are rebuilt too), the
+    """The stored times of rows a batch may move or uncount (their quarter-hours are rebuilt too), the
     Claude Code messages that already have a row (to recount), and the keys already stored."""
     times: list[int] = []
     seen: set[str] = set()
     keys: set[Key] = set()
     for r in rows:
-        for ts, request_id, sidechain in stored.get((r.source, r.message_id), ()):
+        for ts, request_id, sidechain, _owner in stored.get((r.source, r.message_id), ()):
             if r.source == _LOG_SOURCE:
                 seen.add(r.message_id)
+                # The recount may uncount any stored copy of the message (a sidechain replay with
+                # more tokens wins over its original): its quarter-hour is rebuilt too, or the
+                # rollup kept counting it there while the events did not.
+                times.append(ts)
             if request_id == r.request_id and sidechain == r.is_sidechain:
                 keys.add(_key(r))
                 if ts != r.ts_ms:
@@ -643,10 +765,9 @@ def _rollup_key(r: PushedRow, member: str) -> tuple[object, ...]:
 def _summed(calls: Sequence[tuple[PushedRow, Priced]]) -> list[int]:
     """One group of new counted calls summed as :func:`rollup.rebuild` would (:func:`rollup.group_sums`)."""
     counts = [_counts_of(r) for r, _ in calls]
+    # No reported cost: a pushed row is stored without one (store_pushed).
     return rollup.group_sums(
-        list(zip(*counts, strict=True)),
-        [p.cost_nanos for _, p in calls],
-        [r.reported_cost_nanos for r, _ in calls],
+        list(zip(*counts, strict=True)), [p.cost_nanos for _, p in calls], [None] * len(calls)
     )
 
 

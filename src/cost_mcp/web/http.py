@@ -99,7 +99,8 @@ def otlp_routes(ledger: Ledger, pricer: Pricer) -> list[Route]:
                 message = otel.decode(signal, bytes(body), encoding=encoding, gzipped=gzipped)
                 # Read and priced before taking the ledger: another request's write (SQLite,
                 # without the GIL) goes on meanwhile, on the other core.
-                received = otel.read(pricer, signal, message, member=member)
+                # A server with senders it knows counts its own price, never a sender's figure.
+                received = otel.read(pricer, signal, message, member=member, reported_costs=caller is None)
                 with ledger.use() as conn:
                     return otel.write(conn, received)
 
@@ -378,7 +379,14 @@ def push_endpoint(
             answer = await anyio.to_thread.run_sync(work, limiter=at_once)
         except push.PushRejected as exc:
             return JSONResponse({"error": str(exc)}, status_code=exc.status)
-        return JSONResponse({"accepted": answer.accepted, "changed": answer.changed})
+        return JSONResponse(
+            {
+                "accepted": answer.accepted,
+                "changed": answer.changed,
+                "refused": answer.refused,
+                "warnings": answer.warnings,
+            }
+        )
 
     return receive
 
