@@ -929,3 +929,14 @@ def m025_ingest_tokens(conn: Conn) -> None:
     )
     conn.execute("DROP TABLE api_tokens")
     conn.execute("ALTER TABLE api_tokens_new RENAME TO api_tokens")
+
+
+@migration
+def m026_agent_files_read_again_for_skips(conn: Conn) -> None:
+    """Every other agent's log file (Codex, Gemini CLI...) is read once more from its start: their
+    skipped lines were counted but not kept, so a ledger that had read a bad line never said so.
+    They are now kept in ``skipped_lines`` as Claude Code's are, and only a read from the start
+    can count those already passed. A size no file has makes each one "changed", read from offset
+    0 with a fresh parser state; every event's key names its call, so nothing counts twice.
+    """
+    conn.execute("""UPDATE agent_files SET size = -1, "offset" = 0, head = '', state = '{}'""")
