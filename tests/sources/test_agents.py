@@ -13,7 +13,9 @@ import pytest
 from mcp import Client
 
 from cost_mcp.analytics.claude_code import session_usage, usage_blocks
+from cost_mcp.analytics.usage import OUTPUT_LOWER_BOUND
 from cost_mcp.config import Settings
+from cost_mcp.errors import NotFoundError
 from cost_mcp.money import from_nanos
 from cost_mcp.periods import to_ms
 from cost_mcp.pricing import Price, Pricer, Tokens
@@ -305,6 +307,66 @@ async def test_session_usage_and_blocks_for_other_agents(
     assert latest.session_id == CODEX_FORK and latest.requests == 1
     assert blocks.active is not None and blocks.active.requests == len(CODEX_CALLS)
     assert blocks.active.cost_usd == expected_cost(CODEX_CALLS, "openai")
+    # Codex and Gemini CLI log final output counts: the note on Claude Code's partial ones is not theirs.
+    assert OUTPUT_LOWER_BOUND not in result.structured_content["warnings"]
+    assert OUTPUT_LOWER_BOUND not in latest.warnings and OUTPUT_LOWER_BOUND not in blocks.warnings
+
+
+def test_claude_codes_notes_go_with_its_own_sessions_only(home: Path, settings: Settings) -> None:
+    """The partial-output note and the subscription note are about Claude Code's logs and billing:
+    they come with its sessions and blocks, never with another agent's."""
+    install(home)
+    write(
+        session_file(home / "claude", "cc-1"),
+        assistant("m1", "r1", "2026-11-20T09:00:00.000Z", session="cc-1"),
+    )
+    conn = connect(settings.db)
+    from cost_mcp.sync import read_local_logs
+
+    read_local_logs(conn, settings, Pricer(), None)
+    subscribed = settings.model_copy(update={"claude_code_billing": "subscription"})
+    try:
+        claude = session_usage(conn, subscribed, "cc-1")
+        gemini = session_usage(conn, subscribed, GEMINI_SESSION)
+        now = _at("2026-11-20T10:00:00Z")
+        claude_blocks = usage_blocks(conn, settings, days=1, now=now)
+        codex_blocks = usage_blocks(conn, settings, agent="codex", days=1, now=now)
+    finally:
+        conn.close()
+    subscription = "Claude Code is billed by subscription here: cost_usd is the API-equivalent value."
+    assert OUTPUT_LOWER_BOUND in claude.warnings and subscription in claude.warnings
+    assert claude.cost_basis == "api-equivalent"
+    assert OUTPUT_LOWER_BOUND not in gemini.warnings and subscription not in gemini.warnings
+    assert gemini.cost_basis == "estimated"
+    assert OUTPUT_LOWER_BOUND in claude_blocks.warnings and OUTPUT_LOWER_BOUND not in codex_blocks.warnings
+
+
+def test_the_latest_session_is_another_agents_when_claude_code_has_none(
+    home: Path, settings: Settings
+) -> None:
+    """A machine where only Codex is used: the session command (no id) gives Codex's latest session
+    and says whose it is; with no usage at all, the error says where to look, for CLI and tool alike."""
+    conn = connect(settings.db)
+    try:
+        with pytest.raises(NotFoundError) as nothing:
+            session_usage(conn, settings, cwd=str(home))
+        install(home)
+        agents.ingest_all(conn, settings, Pricer())
+        latest = session_usage(conn, settings, cwd=str(home))
+        with pytest.raises(NotFoundError) as no_claude:
+            session_usage(conn, settings, agent="claude-code")
+    finally:
+        conn.close()
+    message = str(nothing.value)
+    assert "`cost-mcp doctor`" in message and "ingest_claude_code_logs" not in message
+    assert message.startswith("no coding-agent (Claude Code, Codex, Gemini CLI...) usage has been recorded")
+    assert str(no_claude.value).startswith("no claude-code usage has been recorded yet")
+    # Gemini's legacy session has the latest call of all (Nov 21).
+    assert latest.session_id == GEMINI_LEGACY and latest.requests == 2
+    assert latest.warnings[0] == (
+        "no Claude Code usage is recorded: this is the most recent session of gemini-cli; "
+        "give a session id for another"
+    )
 
 
 def _opencode_db(path: Path, lines: list[str]) -> None:

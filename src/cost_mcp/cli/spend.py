@@ -431,9 +431,10 @@ def _render_blocks(out: Console, result: UsageBlocks, only_active: bool) -> None
 @click.argument("session_id", metavar="[ID]", required=False)
 @json_option("the full result as JSON")
 def session(session_id: str | None, as_json: bool) -> int:
-    """One Claude Code session: cost, tokens, models, burn rate.
+    """One coding-agent session: cost, tokens, models, burn rate.
 
-    ID defaults to the most recent session.
+    ID defaults to the most recent Claude Code session (here, else anywhere); with no Claude Code
+    usage, the most recent session of any agent.
     """
     from cost_mcp.analytics.claude_code import session_usage
 
