@@ -233,9 +233,11 @@ def test_skipped_lines_are_kept_per_file_and_counted_once(settings: Settings, ho
     claude_code.ingest(conn, settings, Pricer(), full=True)  # read again: counts are replaced, not added
     from cost_mcp.store import skipped
 
-    assert skipped.by_file(conn) == [(str(path), {"invalid_fields": 1, "malformed": 2})]
-    warning = skipped.warning(conn)
-    assert warning is not None and warning.startswith("3 Claude Code log line(s) in 1 file(s) were skipped")
+    assert skipped.by_file(conn) == [(str(path), "claude_code", {"invalid_fields": 1, "malformed": 2})]
+    warnings = skipped.warnings(conn, catchup.log_labels())
+    assert len(warnings) == 1 and warnings[0].startswith(
+        "3 Claude Code log line(s) in 1 file(s) were skipped"
+    )
 
 
 async def test_a_later_answer_and_doctor_say_what_was_skipped(settings: Settings, home: Path) -> None:
@@ -252,7 +254,7 @@ async def test_a_later_answer_and_doctor_say_what_was_skipped(settings: Settings
         assert any("were skipped" in w and "malformed 2" in w and "invalid_fields 1" in w for w in warnings)
     proc = _cli("doctor", "--json", capture_output=True)
     report = json.loads(proc.stdout)
-    expected = {"path": str(path), "lines": {"invalid_fields": 1, "malformed": 2}}
+    expected = {"path": str(path), "source": "claude_code", "lines": {"invalid_fields": 1, "malformed": 2}}
     assert report["skipped_log_lines"] == [expected]
 
 

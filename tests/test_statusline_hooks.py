@@ -23,7 +23,7 @@ from cost_mcp.config import Settings
 from cost_mcp.core_settings import load_core_settings
 from cost_mcp.doctor import diagnose
 from cost_mcp.models import BudgetScope
-from cost_mcp.money import from_nanos, to_nanos
+from cost_mcp.money import format_usd, from_nanos, to_nanos
 from cost_mcp.pricing import Price, Pricer, Tokens
 from cost_mcp.sources.reported import record_call
 from cost_mcp.statusline import read_transcript
@@ -255,7 +255,10 @@ def test_hooks_block_at_a_hard_budget_and_warn_at_a_soft_one(
     set_budget(conn, "app-soft", spent / 2, "day", BudgetScope(projects=["-home-dev-app"]))
     conn.close()
     warned = _hook(monkeypatch, capsys, prompt)
-    assert warned is not None and "app-soft" in str(warned["systemMessage"])
+    assert warned is not None
+    # In the project's money format, as the hard budget's refusal is: never raw nano precision.
+    used_up = f"soft budget 'app-soft' is used up ({format_usd(spent, 4)} spent of {format_usd(spent / 2)})"
+    assert used_up in str(warned["systemMessage"]) and "USD" not in str(warned["systemMessage"])
     assert warned["hookSpecificOutput"] == {
         "hookEventName": "UserPromptSubmit",
         "additionalContext": warned["systemMessage"],

@@ -150,8 +150,16 @@ def with_warnings(result: R, warnings: Sequence[str]) -> R:
 def envelope(conn: Conn, result: A, progress: ReadProgress | None = None) -> A:
     """The one way a query result leaves (server and CLI alike): labelled with the reading's
     progress (None: everything was read) and with the log lines the ledger knows it skipped."""
-    note = skipped_lines.warning(conn)
-    return label(result, progress or ReadProgress(complete=True), [note] if note else [])
+    notes = skipped_lines.warnings(conn, log_labels())
+    return label(result, progress or ReadProgress(complete=True), notes)
+
+
+@functools.cache
+def log_labels() -> dict[str, str]:
+    """Each local-log source as people write it (``codex``: "Codex"), for the skipped-lines notes."""
+    from cost_mcp.sources import agents  # not at import: the agent parsers are needed only here
+
+    return {claude_code.SOURCE: "Claude Code", **agents.LABELS}
 
 
 class LogReader:

@@ -16,6 +16,8 @@ from cost_mcp import __version__, notify
 from cost_mcp.config import Settings, default_env_file, key_origin, mask_secret
 from cost_mcp.errors import CostMcpError, DatabaseError
 from cost_mcp.models import (
+    AgentFolder,
+    AgentLogs,
     DoctorReport,
     KeyStatus,
     LogRoot,
@@ -26,7 +28,7 @@ from cost_mcp.models import (
 )
 from cost_mcp.pricing import GENAI_PRICES_VERSION, load_overrides
 from cost_mcp.push import pushable
-from cost_mcp.sources import registry
+from cost_mcp.sources import logfiles, registry
 from cost_mcp.store import health
 from cost_mcp.store import team as team_store
 from cost_mcp.store.connection import is_postgres, shown, target_problem
@@ -72,13 +74,18 @@ def diagnose(
     problems += env_file_problems(env_file)
     problems += sync_skip_problems(settings)
     roots = [_log_root(root) for root in settings.claude_roots()]
+    read_errors = health.read_errors(settings.db)
+    agent_roots = agent_log_roots(settings, read_errors)
     received = health.received_pushes(settings.db)
     # A team server's usage comes from its members' pushes: its own machine has no logs to read.
-    if not any(r.projects_dir_found for r in roots) and not received:
+    # Nor is a machine whose only agent is another one (Codex, Gemini CLI...) missing anything.
+    other_agents = any(f.found for a in agent_roots for f in a.folders)
+    if not any(r.projects_dir_found for r in roots) and not received and not other_agents:
         problems.append(
-            "no Claude Code logs found in "
+            "no coding agent's logs found: no Claude Code logs in "
             + ", ".join(r.path for r in roots)
-            + " (set CLAUDE_CONFIG_DIR if they live elsewhere)"
+            + " (set CLAUDE_CONFIG_DIR if they live elsewhere), nor any other agent's in the folders "
+            "listed under 'agent logs'"
         )
     webhooks: dict[str, str] = {}
     try:
@@ -106,7 +113,10 @@ def diagnose(
         genai_prices_version=GENAI_PRICES_VERSION,
         providers=providers,
         claude_log_roots=roots,
-        skipped_log_lines=[SkippedFile(path=p, lines=n) for p, n in health.skipped_files(settings.db)],
+        agent_log_roots=agent_roots,
+        skipped_log_lines=[
+            SkippedFile(path=p, source=source, lines=n) for p, source, n in health.skipped_files(settings.db)
+        ],
         webhooks=webhooks,
         priced_with=[PricedWith(**asdict(h)) for h in health.price_data(settings.db)],
         team=team,
@@ -119,7 +129,14 @@ def diagnose(
             for sender in received
         ],
         problems=problems,
-        warnings=cleanup_warnings(settings.claude_roots()) + team_warnings(settings),
+        warnings=cleanup_warnings(settings.claude_roots())
+        + [
+            f"{a.agent} logs: the last read could not open some files ({a.read_error}); "
+            "their calls are not counted until they can be read"
+            for a in agent_roots
+            if a.read_error
+        ]
+        + team_warnings(settings),
     )
 
 
@@ -320,3 +337,30 @@ def _log_root(root: Path) -> LogRoot:
             if count >= _SCAN_LIMIT:
                 break
     return LogRoot(path=str(root), projects_dir_found=projects.is_dir(), jsonl_files=count)
+
+
+def agent_log_roots(settings: Settings, read_errors: Mapping[str, str]) -> list[AgentLogs]:
+    """Every registered agent's log folders (whether each exists, how many log files it holds) and
+    its last read's error, from ``read_errors`` (source -> error)."""
+    from cost_mcp.sources import agents
+
+    found: list[AgentLogs] = []
+    for fmt in agents.AGENTS:
+        suffixes = fmt.line_suffixes + fmt.document_suffixes + fmt.database_suffixes
+        folders: list[AgentFolder] = []
+        for root in fmt.roots(settings):
+            count = 0
+            exists = root.is_dir() or root.is_file()
+            if exists:
+                for path, _ in logfiles.walk(root, suffixes):
+                    if fmt.accept is None or fmt.accept(path):
+                        count += 1
+                    if count >= _SCAN_LIMIT:
+                        break
+            folders.append(AgentFolder(path=str(root), found=exists, log_files=count))
+        found.append(
+            AgentLogs(
+                agent=fmt.agent, source=fmt.source, folders=folders, read_error=read_errors.get(fmt.source)
+            )
+        )
+    return found

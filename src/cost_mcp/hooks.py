@@ -48,6 +48,7 @@ class HookAnswer:
 def decide(conn: Conn, settings: Settings, event: dict[str, Any]) -> HookAnswer:
     """The answer to one hook event, from the budgets that apply to this session's calls."""
     from cost_mcp.analytics.budgets import check_budget
+    from cost_mcp.money import format_usd
 
     name = str(event.get("hook_event_name") or "")
     if name not in ("UserPromptSubmit", "PreToolUse"):
@@ -77,8 +78,11 @@ def decide(conn: Conn, settings: Settings, event: dict[str, Any]) -> HookAnswer:
         )
     over = [c for c in check.budgets if not c.hard and c.remaining_before_usd <= 0]
     if over and name == "UserPromptSubmit":
+        used = over[0]
+        # Worded as the hard budget's refusal is (analytics/budgets.py), in the project's money format.
+        spent, limit = format_usd(used.limit_usd - used.remaining_before_usd, 4), format_usd(used.limit_usd)
         warning = (
-            f"cost-mcp: soft budget '{over[0].name}' is used up ({over[0].limit_usd} USD); "
+            f"cost-mcp: soft budget '{used.name}' is used up ({spent} spent of {limit}); "
             "this session keeps going, but consider a cheaper model or stopping here"
         )
         return HookAnswer(

@@ -241,10 +241,28 @@ class LogRoot(Result):
     jsonl_files: int
 
 
+class AgentFolder(Result):
+    """One folder (or file) where an agent's logs are looked for, and what is in it."""
+
+    path: str
+    found: bool
+    log_files: int = Field(description="Files of the agent's log formats in it (counted up to 100,000).")
+
+
+class AgentLogs(Result):
+    """Another coding agent's log folders (Codex, Gemini CLI, ...) and its last read's errors."""
+
+    agent: str
+    source: str = Field(description="The ledger source its calls are stored under.")
+    folders: list[AgentFolder]
+    read_error: str | None = Field(None, description="Files the last read could not open, if any.")
+
+
 class SkippedFile(Result):
     """Lines of one log file that were skipped, by reason."""
 
     path: str
+    source: str = Field("claude_code", description="Whose log it is: claude_code, codex, gemini_cli...")
     lines: dict[str, int]
 
 
@@ -301,6 +319,9 @@ class DoctorReport(Result):
     genai_prices_version: str
     providers: list[KeyStatus]
     claude_log_roots: list[LogRoot]
+    agent_log_roots: list[AgentLogs] = Field(
+        [], description="Every other coding agent's log folders, whether found, and its read errors."
+    )
     skipped_log_lines: list[SkippedFile] = Field(
         [], description="Log files with lines skipped (not counted), most first, with counts by reason."
     )

@@ -13,13 +13,15 @@ import pytest
 from mcp import Client
 
 from cost_mcp.analytics.claude_code import session_usage, usage_blocks
+from cost_mcp.analytics.usage import OUTPUT_LOWER_BOUND
 from cost_mcp.config import Settings
+from cost_mcp.errors import NotFoundError
 from cost_mcp.money import from_nanos
 from cost_mcp.periods import to_ms
 from cost_mcp.pricing import Price, Pricer, Tokens
 from cost_mcp.sources import agents
 from cost_mcp.sources.agents import codex, gemini_cli
-from cost_mcp.store.connection import connect
+from cost_mcp.store.connection import connect, is_postgres
 from tests.sources.claude_logs import SONNET, assistant, session_file, write
 
 FIXTURES = Path(__file__).resolve().parents[1] / "fixtures" / "agents"
@@ -347,6 +349,66 @@ async def test_session_usage_and_blocks_for_other_agents(
     assert latest.session_id == CODEX_FORK and latest.requests == 1
     assert blocks.active is not None and blocks.active.requests == len(CODEX_CALLS)
     assert blocks.active.cost_usd == expected_cost(CODEX_CALLS, "openai")
+    # Codex and Gemini CLI log final output counts: the note on Claude Code's partial ones is not theirs.
+    assert OUTPUT_LOWER_BOUND not in result.structured_content["warnings"]
+    assert OUTPUT_LOWER_BOUND not in latest.warnings and OUTPUT_LOWER_BOUND not in blocks.warnings
+
+
+def test_claude_codes_notes_go_with_its_own_sessions_only(home: Path, settings: Settings) -> None:
+    """The partial-output note and the subscription note are about Claude Code's logs and billing:
+    they come with its sessions and blocks, never with another agent's."""
+    install(home)
+    write(
+        session_file(home / "claude", "cc-1"),
+        assistant("m1", "r1", "2026-11-20T09:00:00.000Z", session="cc-1"),
+    )
+    conn = connect(settings.db)
+    from cost_mcp.sync import read_local_logs
+
+    read_local_logs(conn, settings, Pricer(), None)
+    subscribed = settings.model_copy(update={"claude_code_billing": "subscription"})
+    try:
+        claude = session_usage(conn, subscribed, "cc-1")
+        gemini = session_usage(conn, subscribed, GEMINI_SESSION)
+        now = _at("2026-11-20T10:00:00Z")
+        claude_blocks = usage_blocks(conn, settings, days=1, now=now)
+        codex_blocks = usage_blocks(conn, settings, agent="codex", days=1, now=now)
+    finally:
+        conn.close()
+    subscription = "Claude Code is billed by subscription here: cost_usd is the API-equivalent value."
+    assert OUTPUT_LOWER_BOUND in claude.warnings and subscription in claude.warnings
+    assert claude.cost_basis == "api-equivalent"
+    assert OUTPUT_LOWER_BOUND not in gemini.warnings and subscription not in gemini.warnings
+    assert gemini.cost_basis == "estimated"
+    assert OUTPUT_LOWER_BOUND in claude_blocks.warnings and OUTPUT_LOWER_BOUND not in codex_blocks.warnings
+
+
+def test_the_latest_session_is_another_agents_when_claude_code_has_none(
+    home: Path, settings: Settings
+) -> None:
+    """A machine where only Codex is used: the session command (no id) gives Codex's latest session
+    and says whose it is; with no usage at all, the error says where to look, for CLI and tool alike."""
+    conn = connect(settings.db)
+    try:
+        with pytest.raises(NotFoundError) as nothing:
+            session_usage(conn, settings, cwd=str(home))
+        install(home)
+        agents.ingest_all(conn, settings, Pricer())
+        latest = session_usage(conn, settings, cwd=str(home))
+        with pytest.raises(NotFoundError) as no_claude:
+            session_usage(conn, settings, agent="claude-code")
+    finally:
+        conn.close()
+    message = str(nothing.value)
+    assert "`cost-mcp doctor`" in message and "ingest_claude_code_logs" not in message
+    assert message.startswith("no coding-agent (Claude Code, Codex, Gemini CLI...) usage has been recorded")
+    assert str(no_claude.value).startswith("no claude-code usage has been recorded yet")
+    # Gemini's legacy session has the latest call of all (Nov 21).
+    assert latest.session_id == GEMINI_LEGACY and latest.requests == 2
+    assert latest.warnings[0] == (
+        "no Claude Code usage is recorded: this is the most recent session of gemini-cli; "
+        "give a session id for another"
+    )
 
 
 def _opencode_db(path: Path, lines: list[str]) -> None:
@@ -447,6 +509,7 @@ def test_amp_thread_rewritten_as_it_grows_counts_each_message_once(home: Path, s
     second = agents.scan(conn, amp.LOG, settings, Pricer())
     conn.close()
     assert (first.events_added, second.events_added) == (2, 1)
+    assert dict(first.skipped) == {"invalid_fields": 1}  # the message with no timestamp
     got = rows(settings, amp.SOURCE)
     assert [(r[3], r[4], r[5], r[7]) for r in got] == [
         (6, 15000, 310, "anthropic"),
@@ -495,6 +558,8 @@ def test_amp_legacy_usage_ledger_counts_each_call_once_with_its_cache_split(
     total = conn.execute("SELECT SUM(cost_nanos) FROM usage_events WHERE source = 'amp'").fetchone()[0]
     conn.close()
     assert (first.events_added, again.events_added, grown.events_added) == (3, 0, 1)
+    # The event with only a total and the one with a negative count are calls left out: counted.
+    assert dict(first.skipped) == dict(grown.skipped) == {"invalid_fields": 2}
     sonnet, haiku, session = "claude-sonnet-4-20250514", "claude-3-5-haiku-20241022", thread.stem
     expected = [
         (sonnet, 12, 480, 9800, 0),
@@ -631,3 +696,272 @@ def test_agent_logs_share_claude_codes_file_rules(
     gemini = agents.scan(conn, gemini_cli.LOG, settings, Pricer())
     conn.close()
     assert gemini.skipped["undecodable_name"] == 1
+
+
+# --- Lines that cannot be read: counted per file, kept, and named in every answer -------------------
+
+QA_SESSION = "0199f000-0000-7000-8000-000000000001"
+
+
+def _codex_turn(stamp: object, last: tuple[int, int], total: tuple[int, int]) -> dict[str, object]:
+    """A Codex ``token_count``: this turn's (input, output) and the session's running total."""
+    return {
+        "timestamp": stamp,
+        "type": "event_msg",
+        "payload": {
+            "type": "token_count",
+            "info": {
+                "last_token_usage": _usage(last[0], 0, last[1], 0),
+                "total_token_usage": _usage(total[0], 0, total[1], 0),
+            },
+        },
+    }
+
+
+def _codex_with_bad_lines(home: Path) -> Path:
+    """Three turns of 10k in / 1k out: one line that is not JSON, and one turn whose timestamp is a
+    number (Codex writes ISO 8601 strings: it cannot be placed in time, so it is skipped)."""
+    path = (
+        home / "codex" / "sessions" / "2026" / "11" / "20" / f"rollout-2026-11-20T10-00-00-{QA_SESSION}.jsonl"
+    )
+    path.parent.mkdir(parents=True, exist_ok=True)
+    lines: list[object] = [
+        {
+            "timestamp": "2026-11-20T10:00:00.000Z",
+            "type": "session_meta",
+            "payload": {"id": QA_SESSION, "cwd": "/home/dev/webapp", "timestamp": "2026-11-20T10:00:00.000Z"},
+        },
+        {"timestamp": "2026-11-20T10:00:01.000Z", "type": "turn_context", "payload": {"model": "gpt-5"}},
+        _codex_turn("2026-11-20T10:01:00.000Z", (10000, 1000), (10000, 1000)),
+        "{not json",
+        _codex_turn(1795_000_000_000, (10000, 1000), (20000, 2000)),
+        _codex_turn("2026-11-20T10:03:00.000Z", (10000, 1000), (30000, 3000)),
+    ]
+    path.write_text("".join((line if isinstance(line, str) else json.dumps(line)) + "\n" for line in lines))
+    return path
+
+
+def _gemini_with_bad_messages(home: Path) -> tuple[Path, Path]:
+    """A JSONL chat with a message whose timestamp is an epoch number (Gemini CLI writes ISO strings),
+    and a legacy whole-session document with one good and one unusable message."""
+    chats = home / "gemini" / "tmp" / "9f8e7d6c" / "chats"
+    chats.mkdir(parents=True)
+    tokens = {"input": 1000, "output": 100, "cached": 0, "thoughts": 0, "tool": 0, "total": 1100}
+    jsonl = chats / "session-2026-11-20T15-00-5f000002.jsonl"
+    records = [
+        {"sessionId": "g-1", "projectHash": "9f8e7d6c", "startTime": "2026-11-20T15:00:00Z"},
+        {
+            "id": "h-1",
+            "timestamp": 1795_000_000_000,
+            "type": "gemini",
+            "model": "gemini-2.5-flash",
+            "tokens": tokens,
+        },
+        {
+            "id": "h-2",
+            "timestamp": "2026-11-20T15:01:00Z",
+            "type": "gemini",
+            "model": "gemini-2.5-flash",
+            "tokens": tokens,
+        },
+    ]
+    jsonl.write_text("".join(json.dumps(r) + "\n" for r in records))
+    legacy = chats / "session-2026-11-19T08-00-bbbb2222.json"
+    flash = {"type": "gemini", "model": "gemini-2.5-flash"}
+    messages = [
+        {"id": "l-1", "timestamp": "2026-11-19T08:00:09Z", **flash, "tokens": tokens},
+        {"id": "l-2", "timestamp": "2026-11-19T08:01:00Z", **flash, "tokens": {**tokens, "output": -3}},
+    ]
+    legacy.write_text(json.dumps({"sessionId": "g-2", "messages": messages}))
+    return jsonl, legacy
+
+
+def _skipped_files(settings: Settings) -> dict[str, tuple[str, dict[str, int]]]:
+    from cost_mcp.store import skipped
+
+    conn = connect(settings.db)
+    try:
+        return {path: (source, reasons) for path, source, reasons in skipped.by_file(conn)}
+    finally:
+        conn.close()
+
+
+def _notes(settings: Settings) -> list[str]:
+    from cost_mcp.catchup import log_labels
+    from cost_mcp.store import skipped
+
+    conn = connect(settings.db)
+    try:
+        return skipped.warnings(conn, log_labels())
+    finally:
+        conn.close()
+
+
+def test_other_agents_skipped_lines_are_kept_per_file_as_claude_codes_are(
+    home: Path, settings: Settings
+) -> None:
+    """A bad line of Codex, Gemini CLI (lines and whole documents) or OpenCode (database rows) is
+    counted by reason in the ledger, per file, once; a file read again from its start has its counts
+    replaced; and answers name each agent's count as they name Claude Code's."""
+    codex_file = _codex_with_bad_lines(home)
+    gemini_file, legacy = _gemini_with_bad_messages(home)
+    lines = (FIXTURES / "opencode" / "messages.jsonl").read_text().splitlines()
+    database = home / "opencode" / "opencode.db"
+    _opencode_db(database, lines[:1])
+    import sqlite3
+
+    db = sqlite3.connect(database)
+    db.execute("INSERT INTO message VALUES ('msg_bad', 'ses_9', 1763715600000, '{\"role\": ')")
+    db.commit()
+    db.close()
+    claude_file = session_file(home / "claude", "cc-1")
+    write(claude_file, assistant("m1", "r1", "2026-11-20T08:00:00.000Z"))
+    with claude_file.open("a") as f:
+        f.write("{not json\n")
+    from cost_mcp.sync import read_local_logs
+
+    conn = connect(settings.db)
+    read_local_logs(conn, settings, Pricer(), None)
+    read_local_logs(conn, settings, Pricer(), None)  # nothing new: counts kept, not added again
+    conn.close()
+    # The two good Codex turns are there; the third call is the one the notes say is missing.
+    assert [r[3:6] for r in rows(settings, codex.SOURCE)] == [(10000, 0, 1000), (10000, 0, 1000)]
+    assert _skipped_files(settings) == {
+        str(codex_file): ("codex", {"invalid_fields": 1, "malformed": 1}),
+        str(gemini_file): ("gemini_cli", {"invalid_fields": 1}),
+        str(legacy): ("gemini_cli", {"invalid_fields": 1}),
+        str(database): ("opencode", {"malformed": 1}),
+        str(claude_file): ("claude_code", {"malformed": 1}),
+    }
+    said = "were skipped and are not counted"
+    tail = "`cost-mcp doctor` lists the files"
+    assert _notes(settings) == [
+        f"1 Claude Code log line(s) in 1 file(s) {said} (malformed 1); {tail}",
+        f"2 Codex log line(s) in 1 file(s) {said} (invalid_fields 1, malformed 1); {tail}",
+        f"2 Gemini CLI log line(s) in 2 file(s) {said} (invalid_fields 2); {tail}",
+        f"1 OpenCode log line(s) in 1 file(s) {said} (malformed 1); {tail}",
+    ]
+    # Appended: the new bad line adds to the file's counts. Rewritten (Gemini resumes a session
+    # through a temp file and a rename, and rewrites a legacy document whole): counts replaced.
+    with codex_file.open("a") as f:
+        f.write("[1, 2]\n")
+    text = gemini_file.read_text()
+    gemini_file.unlink()
+    gemini_file.write_text(text.replace('"timestamp": 1795000000000', '"timestamp": "2026-11-20T15:00:30Z"'))
+    document = json.loads(legacy.read_text())
+    document["messages"].append({**document["messages"][1], "id": "l-3"})
+    legacy.write_text(json.dumps(document))
+    conn = connect(settings.db)
+    scans = agents.ingest_all(conn, settings, Pricer())
+    conn.close()
+    assert scans[0].events_added == 0 and scans[1].events_added == 1  # the Gemini call now placed in time
+    files = _skipped_files(settings)
+    assert files[str(codex_file)] == ("codex", {"invalid_fields": 1, "malformed": 2})
+    assert str(gemini_file) not in files
+    assert files[str(legacy)] == ("gemini_cli", {"invalid_fields": 2})
+
+
+@pytest.mark.anyio
+async def test_an_answer_names_the_codex_call_it_could_not_read(home: Path, client: Client) -> None:
+    """The QA case: a Codex rollout whose second call has a numeric timestamp, and a line that is not
+    JSON. get_spend gives the two calls it has and says two lines of Codex's logs were left out."""
+    _codex_with_bad_lines(home)
+    result = await client.call_tool("get_spend", {"start": "2026-11-01", "end": "2026-11-30"})
+    assert result.structured_content is not None
+    assert [r["requests"] for r in result.structured_content["rows"]] == [2]
+    assert [w for w in result.structured_content["warnings"] if "skipped" in w] == [
+        "2 Codex log line(s) in 1 file(s) were skipped and are not counted (invalid_fields 1, malformed 1); "
+        "`cost-mcp doctor` lists the files"
+    ]
+
+
+def test_doctor_lists_every_agents_folders_skips_and_read_errors(
+    home: Path, settings: Settings, capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A machine with only Codex: doctor shows each agent's folders (found or absent), the Codex
+    lines it skipped and its last read error, and no Claude Code logs is then no problem."""
+    from cost_mcp.cli import main
+    from cost_mcp.store.source_state import record_scan
+
+    shutil.rmtree(home / "claude" / "projects")
+    codex_file = _codex_with_bad_lines(home)
+    conn = connect(settings.db)
+    agents.ingest_all(conn, settings, Pricer())
+    conn.close()
+    assert main(["doctor", "--json"]) == 0
+    report = json.loads(capsys.readouterr().out)
+    assert not any("logs found" in p for p in report["problems"])
+    roots = {a["agent"]: a for a in report["agent_log_roots"]}
+    assert set(roots) == {a.agent for a in agents.AGENTS}
+    assert roots["codex"]["folders"] == [
+        {"path": str(home / "codex" / "sessions"), "found": True, "log_files": 1},
+        {"path": str(home / "codex" / "archived_sessions"), "found": False, "log_files": 0},
+    ]
+    assert roots["gemini-cli"]["folders"] == [
+        {"path": str(home / "gemini" / "tmp"), "found": False, "log_files": 0}
+    ]
+    assert report["skipped_log_lines"] == [
+        {"path": str(codex_file), "source": "codex", "lines": {"invalid_fields": 1, "malformed": 1}}
+    ]
+    # A file the last read could not open is named, as a warning (the rest was read).
+    conn = connect(settings.db)
+    record_scan(conn, codex.SOURCE, error=f"{codex_file}: Permission denied", detail="read 0 line(s)")
+    conn.close()
+    monkeypatch.setenv("COLUMNS", "400")  # whole paths on one line each
+    assert main(["doctor"]) == 0
+    text = capsys.readouterr().out.splitlines()
+    assert f"agent logs    codex {home / 'codex' / 'sessions'}: 1 log file(s)" in text
+    assert f"agent logs    amp {home / 'amp' / 'threads'}: absent" in text
+    assert f"skipped lines {codex_file} (codex): invalid_fields 1, malformed 1" in text
+    assert (
+        f"warning: codex logs: the last read could not open some files ({codex_file}: Permission denied); "
+        in ("\n".join(text))
+    )
+    # No agent's logs at all: that is a problem, naming where they were looked for.
+    shutil.rmtree(home / "codex")
+    assert main(["doctor", "--json"]) == 1
+    problems = json.loads(capsys.readouterr().out)["problems"]
+    assert [p for p in problems if "logs found" in p] == [
+        f"no coding agent's logs found: no Claude Code logs in {home / 'claude'} (set CLAUDE_CONFIG_DIR if "
+        "they live elsewhere), nor any other agent's in the folders listed under 'agent logs'"
+    ]
+
+
+def test_a_ledger_that_read_bad_lines_before_counts_them_once_upgraded(
+    home: Path, settings: Settings, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Files read by a version that did not keep agents' skipped lines are read once more from their
+    start (m026): their bad lines are then named, and no call counts twice."""
+    from cost_mcp.store import MIGRATIONS, migrations, source_state
+    from tests.store.test_migrations import _blank_postgres
+
+    codex_file = _codex_with_bad_lines(home)
+    names = [n for n, _ in MIGRATIONS]
+    if is_postgres(settings.db):
+        _blank_postgres(str(settings.db))  # the test's database is a copy of a migrated template
+    with monkeypatch.context() as before:
+        before.setattr(
+            migrations, "MIGRATIONS", MIGRATIONS[: names.index("m028_agent_files_read_again_for_skips")]
+        )
+        old = connect(settings.db)
+        try:
+            agents.ingest_all(old, settings, Pricer())
+            old.execute("DELETE FROM skipped_lines")  # what that version left: the offsets, no counts
+            old.commit()
+        finally:
+            old.close()
+    assert _skipped_files(settings) == {}
+    conn = connect(settings.db)
+    try:
+        scans = agents.ingest_all(conn, settings, Pricer())
+        states = {s.source: s.detail for s in source_state.all_states(conn)}
+    finally:
+        conn.close()
+    assert scans[0].lines_read == 6 and scans[0].events_added == 0
+    # The scan's own note (sources[].last_refresh) says what it skipped too.
+    assert (
+        states["codex"]
+        == "read 6 line(s) from 1 file(s): 0 new call(s); 2 line(s) skipped (invalid_fields 1, malformed 1)"
+    )
+    assert _skipped_files(settings) == {str(codex_file): ("codex", {"invalid_fields": 1, "malformed": 1})}
+    assert [r[3:6] for r in rows(settings, codex.SOURCE)] == [(10000, 0, 1000), (10000, 0, 1000)]

@@ -8,6 +8,7 @@ from datetime import UTC, datetime
 from decimal import Decimal
 from typing import Literal
 
+from cost_mcp import tokens as tokens_
 from cost_mcp.analytics import rows as rows_
 from cost_mcp.analytics.blocks import Block, build_blocks
 from cost_mcp.analytics.usage import OUTPUT_LOWER_BOUND, price_note_warnings, token_totals, unpriced_warning
@@ -79,34 +80,40 @@ def session_usage(
 
     A ``session_id`` is looked up among every agent's local logs (or only ``agent``'s). Without
     it: the most recently active session of ``agent`` (default Claude Code) in the project at
-    ``cwd`` (where Claude Code starts MCP servers), else its most recent session of all. Raises
-    NotFoundError when there is no such session, saying what exists.
+    ``cwd`` (where Claude Code starts MCP servers), else its most recent session of all; with no
+    ``agent`` and no Claude Code usage at all, the same among every agent's sessions (a warning
+    names whose it is). Raises NotFoundError when there is no such session, saying what exists.
     """
     if agent is not None:
-        sources: tuple[str, ...] = (agent_source(agent),)
+        sources = _with_claude_otel((agent_source(agent),))
     else:
-        sources = tuple(agent_sources().values()) if session_id else (SOURCE,)
-    # Claude Code's OTel events of the session count with its log lines (a call seen both ways is
-    # counted once by the ledger itself, see store/otel.py).
-    if SOURCE in sources:
-        sources += (otel_store.CLAUDE_SOURCE,)
-    elsewhere = False
+        sources = _with_claude_otel(tuple(agent_sources().values()) if session_id else (SOURCE,))
+    elsewhere = fallback = False
     if session_id:
         chosen: str | None = session_id
     else:
         chosen, elsewhere = _current_session(conn, cwd, sources)
-    if chosen is not None:
-        sources = _with_otel_only(conn, chosen, sources)
+        if chosen is None and agent is None:
+            # No Claude Code session at all: a machine where only Codex (or another agent) is used,
+            # or that agent running this server, asks for its own latest session.
+            sources = _with_claude_otel(tuple(agent_sources().values()))
+            chosen, elsewhere = _current_session(conn, cwd, sources)
+            fallback = chosen is not None
     if chosen is None:
+        whose = agent if agent is not None else "coding-agent (Claude Code, Codex, Gemini CLI...)"
         raise NotFoundError(
-            "no Claude Code usage has been recorded yet; check the log folders with `cost-mcp doctor` "
-            "or run ingest_claude_code_logs"
+            f"no {whose} usage has been recorded yet; `cost-mcp doctor` lists the folders the logs are "
+            "read from and what was found there"
         )
+    sources = _with_otel_only(conn, chosen, sources)
     found = sessions.session_totals(conn, sources, chosen, settings.cost_mode)
     if found is None:
-        raise NotFoundError(
-            f"no Claude Code session {chosen!r} in the ledger; omit session_id for the current one"
-        )
+        whose = f"{agent} session" if agent is not None else "session of any coding agent"
+        raise NotFoundError(f"no {whose} {chosen!r} in the ledger; omit session_id for the latest one")
+    # Whose logs the session rests on: the notes about Claude Code's logs and billing apply to its
+    # calls only (Codex and Gemini CLI log final output counts, and are never a Claude subscription).
+    output_of = sessions.output_by_source(conn, sources, chosen)
+    claude = SOURCE in output_of or otel_store.CLAUDE_SOURCE in output_of
     first, last, requests = found.first_ms, found.last_ms, found.requests
     tokens = token_totals(found.tokens)
     total = from_nanos(found.cost_nanos)
@@ -116,6 +123,13 @@ def session_usage(
         unpriced_warning(m.model, m.requests, settings.prices_file, "cost_usd", m.tokens.total_tokens)
         for m in unpriced
     ]
+    if fallback:
+        agents_of = {source: name for name, source in agent_sources().items()}
+        names = sorted({agents_of.get(source, source) for source in output_of if source in agents_of})
+        warnings.append(
+            f"no Claude Code usage is recorded: this is the most recent session of {', '.join(names)}; "
+            "give a session id for another"
+        )
     if elsewhere:
         # The server's folder had no session: say whose this is rather than pass it off as this
         # folder's (an MCP server started outside a project, or the CLI run from home).
@@ -124,9 +138,9 @@ def session_usage(
             "pass session_id for another"
         )
     warnings += price_note_warnings(conn, equal={"source": SOURCE, "session_id": chosen})
-    if tokens.output_tokens:
+    if output_of.get(SOURCE):
         warnings.append(OUTPUT_LOWER_BOUND)
-    subscription = settings.claude_code_billing == "subscription"
+    subscription = claude and settings.claude_code_billing == "subscription"
     if subscription:
         warnings.append("Claude Code is billed by subscription here: cost_usd is the API-equivalent value.")
     return SessionUsage(
@@ -145,6 +159,12 @@ def session_usage(
         warnings=warnings,
         logs_checked_at=last_scan(conn),
     )
+
+
+def _with_claude_otel(sources: tuple[str, ...]) -> tuple[str, ...]:
+    """``sources``, with Claude Code's OTel events when its logs are among them: they count with
+    its log lines (a call seen both ways is counted once by the ledger itself, see store/otel.py)."""
+    return (*sources, otel_store.CLAUDE_SOURCE) if SOURCE in sources else sources
 
 
 def _with_otel_only(conn: Conn, session_id: str, sources: tuple[str, ...]) -> tuple[str, ...]:
@@ -231,7 +251,10 @@ def usage_blocks(
         unpriced_warning(model, n, settings.prices_file, "these blocks' costs")
         for model, n in sorted(unpriced.items())
     ]
-    warnings += [OUTPUT_LOWER_BOUND] if rows else [f"no {agent} usage in this window"]
+    if not rows:
+        warnings.append(f"no {agent} usage in this window")
+    elif any(c.source == SOURCE and c.tokens[tokens_.OUTPUT] for c in rows):
+        warnings.append(OUTPUT_LOWER_BOUND)  # Claude Code's own logs only: other agents log final counts
     listed = rows_.page(shown, lambda b: b.start, window)
     return UsageBlocks(
         blocks=listed.shown,

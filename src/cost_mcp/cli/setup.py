@@ -145,9 +145,13 @@ def doctor(as_json: bool) -> int:
     for root in report.claude_log_roots:
         found = f"{root.jsonl_files} log file(s)" if root.projects_dir_found else "no projects/ folder"
         out.print(f"claude logs   {root.path}: {found}")
+    for agent in report.agent_log_roots:
+        for folder in agent.folders:
+            found = f"{folder.log_files:,} log file(s)" if folder.found else "absent"
+            out.print(f"agent logs    {agent.agent} {text(folder.path)}: {found}", highlight=False)
     for f in report.skipped_log_lines:
         reasons = ", ".join(f"{reason} {n:,}" for reason, n in f.lines.items())
-        out.print(f"skipped lines {text(f.path)}: {reasons}", highlight=False)
+        out.print(f"skipped lines {text(f.path)} ({f.source}): {reasons}", highlight=False)
     for used in report.priced_with:
         published = f", data of {used.data_date}" if used.data_date else ""
         out.print(f"priced with   genai-prices {used.version}{published} since {used.first_used}")

@@ -441,7 +441,8 @@ def _render_blocks(out: Console, result: UsageBlocks, only_active: bool) -> None
 def session(session_id: str | None, agent: str | None, as_json: bool) -> int:
     """One coding-agent session: cost, tokens, models, burn rate.
 
-    ID defaults to the most recent session (Claude Code's, or --agent's) of this folder, else of all.
+    ID defaults to the most recent session (Claude Code's, or --agent's) of this folder, else
+    anywhere; with no Claude Code usage, the most recent session of any agent.
     """
     from cost_mcp.analytics.claude_code import session_usage
 

@@ -9,7 +9,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import TypeVar
 
-from cost_mcp.store import meta, skipped, team
+from cost_mcp.store import meta, skipped, source_state, team
 from cost_mcp.store.connection import Conn
 from cost_mcp.store.migrations import applied_read_only
 
@@ -80,9 +80,17 @@ def price_data(target: Path | str) -> list[meta.PriceDataUse]:
     return read_without_writing(target, meta.price_data_history, [])
 
 
-def skipped_files(target: Path | str) -> list[tuple[str, dict[str, int]]]:
-    """The files whose lines were skipped, per reason, read without writing the ledger."""
+def skipped_files(target: Path | str) -> list[tuple[str, str, dict[str, int]]]:
+    """The files whose lines were skipped (path, whose log, counts per reason), read without
+    writing the ledger."""
     return read_without_writing(target, skipped.by_file, [])
+
+
+def read_errors(target: Path | str) -> dict[str, str]:
+    """Each source's last read or sync error (only those that failed), read without writing."""
+    return read_without_writing(
+        target, lambda c: {s.source: s.last_error for s in source_state.all_states(c) if s.last_error}, {}
+    )
 
 
 def push_state(target: Path | str, server: str) -> tuple[team.PushMark, Counter[str]] | None:

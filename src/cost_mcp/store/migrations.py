@@ -1012,3 +1012,14 @@ def m027_push_marks_without_secrets(conn: Conn) -> None:
                 (key(str(server)), server),
             )
             conn.execute("DELETE FROM pushed_events WHERE server = ?", (server,))
+
+
+@migration
+def m028_agent_files_read_again_for_skips(conn: Conn) -> None:
+    """Every other agent's log file (Codex, Gemini CLI...) is read once more from its start: their
+    skipped lines were counted but not kept, so a ledger that had read a bad line never said so.
+    They are now kept in ``skipped_lines`` as Claude Code's are, and only a read from the start
+    can count those already passed. A size no file has makes each one "changed", read from offset
+    0 with a fresh parser state; every event's key names its call, so nothing counts twice.
+    """
+    conn.execute("""UPDATE agent_files SET size = -1, "offset" = 0, head = '', state = '{}'""")

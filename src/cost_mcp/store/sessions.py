@@ -75,6 +75,19 @@ def latest_session(conn: Conn, sources: Sequence[str], projects: Sequence[str] =
     return str(row[0]) if row else None
 
 
+def output_by_source(conn: Conn, sources: Sequence[str], session_id: str) -> dict[str, int]:
+    """The output tokens of ``session_id``'s counted calls per source (only the sources it has
+    calls from): which agent's logs a session rests on, and whether their output counts matter."""
+    rows = conn.execute(
+        f"""
+        SELECT source, SUM(output_tokens) FROM usage_events
+        WHERE counted = 1 AND source IN ({_marks(sources)}) AND session_id = ? GROUP BY source
+        """,
+        (*sources, session_id),
+    ).fetchall()
+    return {str(source): int(n or 0) for source, n in rows}
+
+
 @dataclass(frozen=True)
 class ModelSums:
     """One model's counted calls in a session, summed."""
@@ -112,12 +125,13 @@ def session_models(conn: Conn, sources: Sequence[str], session_id: str, cost_mod
 
 @dataclass(frozen=True, slots=True)
 class TimedCall:
-    """One counted call: when, its counts, its cost (None when unpriced) and model."""
+    """One counted call: when, its counts, its cost (None when unpriced), model and source."""
 
     ts_ms: int
     tokens: tuple[int, ...]
     cost_nanos: int | None
     model: str
+    source: str
 
 
 def calls_since(conn: Conn, sources: Sequence[str], since_ms: int, cost_mode: str) -> list[TimedCall]:
@@ -125,7 +139,7 @@ def calls_since(conn: Conn, sources: Sequence[str], since_ms: int, cost_mode: st
     k = len(tokens.COLUMNS)
     rows = conn.execute(
         f"""
-        SELECT ts_ms, {", ".join(tokens.COLUMNS)}, {cost_sql(cost_mode)}, model
+        SELECT ts_ms, {", ".join(tokens.COLUMNS)}, {cost_sql(cost_mode)}, model, source
         FROM usage_events WHERE counted = 1 AND source IN ({_marks(sources)}) AND ts_ms >= ? ORDER BY ts_ms
         """,
         (*sources, since_ms),
@@ -136,6 +150,7 @@ def calls_since(conn: Conn, sources: Sequence[str], since_ms: int, cost_mode: st
             tuple(int(v) for v in r[1 : 1 + k]),
             None if r[1 + k] is None else int(r[1 + k]),
             str(r[2 + k]),
+            str(r[3 + k]),
         )
         for r in rows
     ]

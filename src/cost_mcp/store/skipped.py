@@ -24,44 +24,75 @@ def record(conn: Conn, restarted: Iterable[str], counts: Mapping[tuple[str, str]
     )
 
 
-def by_file(conn: Conn, limit: int = 20) -> list[tuple[str, dict[str, int]]]:
-    """The files with the most skipped lines (problems only), each with its counts by reason."""
+CLAUDE_CODE = "claude_code"
+"""The source of a path no other agent's scanner keeps in ``agent_files``: Claude Code's logs."""
+_SOURCE_OF_PATH = f"COALESCE((SELECT a.source FROM agent_files a WHERE a.path = s.path), '{CLAUDE_CODE}')"
+"""Whose log a skipped line came from: the agent scanner that saved the file, else Claude Code's
+reader (they keep their files apart, in ``agent_files`` and ``scanned_files``)."""
+
+
+def by_file(conn: Conn, limit: int = 20) -> list[tuple[str, str, dict[str, int]]]:
+    """The files with the most skipped lines (problems only): path, source (whose log it is, see
+    :data:`CLAUDE_CODE`) and counts by reason."""
     skip = tuple(NOT_A_PROBLEM)
+    marks = ", ".join("?" * len(skip))
     rows = conn.execute(
         f"""
-        SELECT path, reason, lines FROM skipped_lines
-        WHERE reason NOT IN ({", ".join("?" * len(skip))}) AND path IN (
-            SELECT path FROM skipped_lines WHERE reason NOT IN ({", ".join("?" * len(skip))})
+        SELECT s.path, {_SOURCE_OF_PATH}, s.reason, s.lines FROM skipped_lines s
+        WHERE s.reason NOT IN ({marks}) AND s.path IN (
+            SELECT path FROM skipped_lines WHERE reason NOT IN ({marks})
             GROUP BY path ORDER BY SUM(lines) DESC, path LIMIT ?)
-        ORDER BY path, reason
+        ORDER BY s.path, s.reason
         """,
         (*skip, *skip, limit),
     ).fetchall()
-    files: dict[str, dict[str, int]] = {}
-    for path, reason, lines in rows:
-        files.setdefault(str(path), {})[str(reason)] = int(lines)
-    return sorted(files.items(), key=lambda kv: (-sum(kv[1].values()), kv[0]))
+    files: dict[str, tuple[str, dict[str, int]]] = {}
+    for path, source, reason, lines in rows:
+        files.setdefault(str(path), (str(source), {}))[1][str(reason)] = int(lines)
+    return sorted(
+        ((path, source, reasons) for path, (source, reasons) in files.items()),
+        key=lambda f: (-sum(f[2].values()), f[0]),
+    )
 
 
-def warning(conn: Conn) -> str | None:
-    """One line for results: how many log lines were skipped, in how many files, and why."""
+def warnings(conn: Conn, labels: Mapping[str, str]) -> list[str]:
+    """One line per agent for results: how many of its log lines were skipped, in how many files,
+    and why. ``labels`` names each source as people write it (``claude_code``: "Claude Code")."""
     skip = tuple(NOT_A_PROBLEM)
+    marks = ", ".join("?" * len(skip))
     rows = conn.execute(
         f"""
-        SELECT reason, SUM(lines), COUNT(DISTINCT path) FROM skipped_lines
-        WHERE reason NOT IN ({", ".join("?" * len(skip))}) GROUP BY reason ORDER BY reason
+        SELECT source, reason, SUM(lines) FROM (
+            SELECT {_SOURCE_OF_PATH} AS source, s.path AS path, s.reason AS reason, s.lines AS lines
+            FROM skipped_lines s WHERE s.reason NOT IN ({marks})
+        ) AS bad GROUP BY source, reason ORDER BY source, reason
         """,
         skip,
     ).fetchall()
     if not rows:
-        return None
-    reasons: Counter[str] = Counter({str(r): int(n) for r, n, _ in rows})
-    files = conn.execute(
-        f"SELECT COUNT(DISTINCT path) FROM skipped_lines WHERE reason NOT IN ({', '.join('?' * len(skip))})",
-        skip,
-    ).fetchone()[0]
-    detail = ", ".join(f"{reason} {n:,}" for reason, n in sorted(reasons.items()))
-    return (
-        f"{sum(reasons.values()):,} Claude Code log line(s) in {files:,} file(s) were skipped and are not "
-        f"counted ({detail}); `cost-mcp doctor` lists the files"
+        return []
+    files = dict(
+        conn.execute(
+            f"""
+            SELECT source, COUNT(DISTINCT path) FROM (
+                SELECT {_SOURCE_OF_PATH} AS source, s.path AS path
+                FROM skipped_lines s WHERE s.reason NOT IN ({marks})
+            ) AS bad GROUP BY source
+            """,
+            skip,
+        ).fetchall()
     )
+    reasons: dict[str, Counter[str]] = {}
+    for source, reason, n in rows:
+        reasons.setdefault(str(source), Counter())[str(reason)] = int(n)
+    # Claude Code first (the logs most answers rest on), then the other agents by name.
+    order = sorted(reasons, key=lambda source: (source != CLAUDE_CODE, labels.get(source, source)))
+    found: list[str] = []
+    for source in order:
+        counts = reasons[source]
+        detail = ", ".join(f"{reason} {n:,}" for reason, n in sorted(counts.items()))
+        found.append(
+            f"{sum(counts.values()):,} {labels.get(source, source)} log line(s) in {int(files[source]):,} "
+            f"file(s) were skipped and are not counted ({detail}); `cost-mcp doctor` lists the files"
+        )
+    return found

@@ -14,7 +14,7 @@ from cost_mcp.sources.agents import amp, codex, copilot, gemini_cli, opencode
 from cost_mcp.sources.agents.scanner import AgentLog, AgentScan, scan
 from cost_mcp.store.connection import Conn
 
-__all__ = ["AGENTS", "SOURCES", "AgentLog", "AgentScan", "ingest_all", "scan"]
+__all__ = ["AGENTS", "LABELS", "SOURCES", "AgentLog", "AgentScan", "ingest_all", "scan"]
 
 AGENTS: tuple[AgentLog, ...] = (
     codex.LOG,
@@ -24,6 +24,8 @@ AGENTS: tuple[AgentLog, ...] = (
     copilot.LOG,
 )
 SOURCES: tuple[str, ...] = tuple(a.source for a in AGENTS)
+LABELS: dict[str, str] = {a.source: a.label for a in AGENTS}
+"""Each agent's source and its name as people write it (``gemini_cli``: "Gemini CLI")."""
 
 
 def ingest_all(

@@ -26,6 +26,7 @@ from cost_mcp.sources.agents.scanner import (
     AgentLog,
     FileContext,
     Parsed,
+    SkipReason,
     count,
     epoch_ms,
     provider_of,
@@ -52,7 +53,7 @@ def parse_document(raw: bytes, ctx: FileContext) -> Parsed:
     ledger = thread.get("usageLedger")
     if isinstance(ledger, dict) and isinstance(ledger.get("events"), list) and ledger["events"]:
         return _ledger_events(ledger["events"], thread["messages"], thread_id)
-    events: list[AgentEvent] = []
+    events: list[AgentEvent | SkipReason] = []
     for index, message in enumerate(thread["messages"]):
         if not isinstance(message, dict) or message.get("role") != "assistant":
             continue
@@ -62,6 +63,7 @@ def parse_document(raw: bytes, ctx: FileContext) -> Parsed:
         model = usage.get("model") or message.get("model")
         ts_ms = epoch_ms(usage.get("timestamp") or message.get("timestamp"))
         if not isinstance(model, str) or not model or ts_ms is None:
+            events.append("invalid_fields")  # a call whose usage cannot be placed: counted, skipped
             continue
         try:
             inp, out, write, read = (
@@ -69,6 +71,7 @@ def parse_document(raw: bytes, ctx: FileContext) -> Parsed:
                 for k in ("inputTokens", "outputTokens", "cacheCreationInputTokens", "cacheReadInputTokens")
             )
         except ValueError:
+            events.append("invalid_fields")
             continue
         if not (inp or out or write or read):
             continue
@@ -87,7 +90,9 @@ def parse_document(raw: bytes, ctx: FileContext) -> Parsed:
     return events
 
 
-def _ledger_events(ledger: list[object], messages: list[object], thread_id: str) -> list[AgentEvent]:
+def _ledger_events(
+    ledger: list[object], messages: list[object], thread_id: str
+) -> list[AgentEvent | SkipReason]:
     """The older schema: one event per ledger entry, its cache split from the message it names."""
     cache: dict[int | str, tuple[int, int]] = {}
     for message in messages:
@@ -109,20 +114,27 @@ def _ledger_events(ledger: list[object], messages: list[object], thread_id: str)
             except ValueError:
                 split = (0, 0)
             cache[message["messageId"]] = split
-    events: list[AgentEvent] = []
+    events: list[AgentEvent | SkipReason] = []
     for index, event in enumerate(ledger):
         if not isinstance(event, dict) or not isinstance(event.get("tokens"), dict):
+            events.append("invalid_fields")
             continue
         model = event.get("model")
         ts_ms = epoch_ms(event.get("timestamp"))
         if not isinstance(model, str) or not model or ts_ms is None:
+            events.append("invalid_fields")
             continue
         try:
             inp, out = (count(event["tokens"].get(k)) for k in ("input", "output"))
         except ValueError:
+            events.append("invalid_fields")
             continue
         if inp is None and out is None:
-            continue  # only a total: its split into input and output is unknown, so it is not priced
+            # Only a total: its split into input and output is unknown, so it cannot be priced;
+            # counted as skipped, so answers say a call is missing rather than guess its price.
+            if event["tokens"].get("total"):
+                events.append("invalid_fields")
+            continue
         # A message's cache tokens belong to one call: the first ledger event that points at it.
         target = event.get("toMessageId")
         write, read = cache.pop(target, (0, 0)) if isinstance(target, int | str) else (0, 0)
@@ -145,6 +157,7 @@ def _ledger_events(ledger: list[object], messages: list[object], thread_id: str)
 
 LOG = AgentLog(
     agent=AGENT,
+    label="Amp",
     source=SOURCE,
     roots=roots,
     line_suffixes=(),

@@ -168,4 +168,6 @@ def parse_line(raw: bytes, ctx: FileContext) -> Parsed:
     ]
 
 
-LOG = AgentLog(agent=AGENT, source=SOURCE, roots=roots, line_suffixes=(".jsonl",), parse_line=parse_line)
+LOG = AgentLog(
+    agent=AGENT, label="Codex", source=SOURCE, roots=roots, line_suffixes=(".jsonl",), parse_line=parse_line
+)

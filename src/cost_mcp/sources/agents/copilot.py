@@ -114,6 +114,7 @@ def parse_line(raw: bytes, ctx: FileContext) -> Parsed:
 
 LOG = AgentLog(
     agent=AGENT,
+    label="Copilot CLI",
     source=SOURCE,
     roots=roots,
     line_suffixes=(".jsonl",),

@@ -28,6 +28,7 @@ from cost_mcp.sources.agents.scanner import (
     AgentLog,
     FileContext,
     Parsed,
+    SkipReason,
     count,
     epoch_ms,
     event_key,
@@ -57,7 +58,7 @@ def _decode(raw: bytes) -> object:
     return decoded
 
 
-def _event(message: dict[str, object], ctx: FileContext, session: str) -> AgentEvent | str | None:
+def _event(message: dict[str, object], ctx: FileContext, session: str) -> AgentEvent | SkipReason | None:
     tokens = message.get("tokens")
     if tokens is None:
         return None  # recorded before its response finished: the later copy has the tokens
@@ -105,7 +106,7 @@ def parse_line(raw: bytes, ctx: FileContext) -> Parsed:
         return None
     found = _event(line, ctx, str(ctx.state.get("session") or file_stem(ctx.path)))
     if found is None or isinstance(found, str):
-        return found  # type: ignore[return-value]
+        return found
     return [found]
 
 
@@ -117,17 +118,18 @@ def parse_document(raw: bytes, ctx: FileContext) -> Parsed:
     if not isinstance(doc, dict) or not isinstance(doc.get("messages"), list):
         return None  # another JSON file under tmp/ (settings, logs.json...): not a chat
     session = str(doc.get("sessionId") or file_stem(ctx.path))
-    events: list[AgentEvent] = []
+    found: list[AgentEvent | SkipReason] = []
     for message in doc["messages"]:
         if isinstance(message, dict) and message.get("type") == "gemini":
-            found = _event(message, ctx, session)
-            if isinstance(found, AgentEvent):
-                events.append(found)
-    return events
+            event = _event(message, ctx, session)
+            if event is not None:
+                found.append(event)  # a reason when the message is unusable: counted as skipped
+    return found
 
 
 LOG = AgentLog(
     agent=AGENT,
+    label="Gemini CLI",
     source=SOURCE,
     roots=roots,
     line_suffixes=(".jsonl",),

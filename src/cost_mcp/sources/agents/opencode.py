@@ -19,7 +19,7 @@ import msgspec
 
 from cost_mcp.config import Settings
 from cost_mcp.pricing import Tokens
-from cost_mcp.sources.agents.scanner import AgentEvent, AgentLog, FileContext, Parsed, count
+from cost_mcp.sources.agents.scanner import AgentEvent, AgentLog, FileContext, Parsed, SkipReason, count
 
 AGENT = "opencode"
 SOURCE = "opencode"
@@ -39,7 +39,7 @@ def accept(path: str) -> bool:
     return f"{Path('storage') / 'message'}" in path
 
 
-def _event(message: object, session_hint: str | None = None) -> AgentEvent | str | None:
+def _event(message: object, session_hint: str | None = None) -> AgentEvent | SkipReason | None:
     if not isinstance(message, dict) or message.get("role", "assistant") != "assistant":
         return None
     tokens = message.get("tokens")
@@ -102,7 +102,7 @@ def parse_document(raw: bytes, ctx: FileContext) -> Parsed:
         return "truncated" if "truncated" in str(exc) else "malformed"
     found = _event(message, Path(ctx.path).parent.name)
     if found is None or isinstance(found, str):
-        return found  # type: ignore[return-value]
+        return found
     return [found]
 
 
@@ -115,23 +115,25 @@ def read_database(path: str, ctx: FileContext) -> Parsed:
         return "malformed"  # not OpenCode's schema (or not a database): counted, never fatal
     finally:
         conn.close()
-    events: list[AgentEvent] = []
+    found: list[AgentEvent | SkipReason] = []
     for row_id, session_id, data in rows:
         try:
             message = msgspec.json.decode(data)
         except (msgspec.DecodeError, TypeError):
+            found.append("malformed")  # a row that is not JSON: counted as a skipped line
             continue
         if isinstance(message, dict):
             message.setdefault("id", row_id)
             message.setdefault("sessionID", session_id)
-        found = _event(message)
-        if isinstance(found, AgentEvent):
-            events.append(found)
-    return events
+        event = _event(message)
+        if event is not None:
+            found.append(event)  # a reason when the message is unusable: counted as skipped
+    return found
 
 
 LOG = AgentLog(
     agent=AGENT,
+    label="OpenCode",
     source=SOURCE,
     roots=roots,
     line_suffixes=(),

@@ -12,9 +12,13 @@ Code's reader uses too (``sources/logfiles.py``):
 - parser state: what a line means can depend on earlier lines (Codex's model comes from the last
   ``turn_context``); that state is a small JSON object saved with the offset, so reading resumes
   exactly where it stopped;
-- skip counting: a line that is not JSON, is cut off, is too long or has unusable fields is
-  counted by reason and skipped, never fatal (an over-long line once, even when its end arrives
-  in a later scan); a file name that is not UTF-8 is counted as ``undecodable_name``;
+- skip counting: a line that is not JSON, is cut off, is too long or has unusable fields (a
+  message of a whole-document file, a row of a database, likewise) is counted by reason and
+  skipped, never fatal (an over-long line once, even when its end arrives in a later scan). The
+  counts are kept per file in ``skipped_lines``, written with the file's offset, as Claude Code's
+  are, so every later answer and ``cost-mcp doctor`` name them; a file read again from the start
+  has its counts replaced. A file name that is not UTF-8 is counted as ``undecodable_name`` (in
+  the scan's summary only: there is no name to keep);
 - dedup: every event has a key that names the call, not where it was seen, so a replayed prefix
   or a forked session copied into another file counts once (``ON CONFLICT`` keeps the copy with
   the most tokens).
@@ -42,6 +46,7 @@ from cost_mcp.periods import ms_to_datetime, to_ms
 from cost_mcp.pricing import Price, Pricer, Tokens
 from cost_mcp.sources import logfiles
 from cost_mcp.store import agent_files, rollup
+from cost_mcp.store import skipped as skipped_lines
 from cost_mcp.store.connection import Conn, write_transaction
 from cost_mcp.store.plan_limits import insert_reading
 from cost_mcp.store.source_state import record_scan
@@ -97,7 +102,10 @@ class FileContext:
     state: dict[str, object]
 
 
-Parsed = Sequence[AgentEvent | LimitReading] | SkipReason | None
+Parsed = Sequence[AgentEvent | LimitReading | SkipReason] | SkipReason | None
+"""What a line (document, database) gave: its calls and readings, with a reason for each part of
+it that could not be used (a whole-document file can hold good and bad messages); one reason when
+none of it could; None when it holds no call."""
 LineParser = Callable[[bytes, FileContext], Parsed]
 
 
@@ -107,6 +115,8 @@ class AgentLog:
 
     agent: str
     """The agent's name, stored as ``agent`` on each event (``codex``, ``gemini-cli``)."""
+    label: str
+    """The agent's name as people write it (``Codex``, ``Gemini CLI``), for warnings."""
     source: str
     """The ledger source id (``codex``, ``gemini_cli``)."""
     roots: Callable[[Settings], list[Path]]
@@ -177,6 +187,8 @@ class _Writer:
         self.events: dict[str, AgentEvent] = {}
         self.readings: list[LimitReading] = []
         self.files: dict[str, tuple[object, ...]] = {}
+        self.skipped: Counter[tuple[str, str]] = Counter()
+        self.restarted: set[str] = set()
 
     def add(self, event: AgentEvent) -> None:
         held = self.events.get(event.key)
@@ -185,7 +197,23 @@ class _Writer:
         if len(self.events) >= BATCH_EVENTS:
             self.flush()
 
-    def file(self, path: str, st: _Stamp, offset: int, state: dict[str, object], skipping: bool) -> None:
+    def file(
+        self,
+        path: str,
+        st: _Stamp,
+        offset: int,
+        state: dict[str, object],
+        skipping: bool,
+        skipped: Counter[str],
+        restarted: bool,
+    ) -> None:
+        """A file read up to ``offset``; ``skipped`` counts the lines skipped in this read, which
+        replace the file's earlier counts when it was ``restarted`` (read from its start)."""
+        # Kept with the offset, written in the same transaction: a scan that stops before the file
+        # is saved leaves both to the next, so no line is counted twice.
+        if restarted:
+            self.restarted.add(path)
+        self.skipped.update({(path, reason): n for reason, n in skipped.items()})
         check = logfiles.checkpoint_of(path, offset)
         saved = {**state, SKIPPING_KEY: True} if skipping else state
         self.files[path] = (
@@ -215,10 +243,13 @@ class _Writer:
                     self.conn, self.fmt.agent, r.window, r.used_percent, r.resets_at_ms, r.session_id, r.ts_ms
                 )
             agent_files.save_files(self.conn, self.files.values())
+            skipped_lines.record(self.conn, self.restarted, self.skipped)
         self.stats.events_added += changed
         self.events.clear()
         self.readings.clear()
         self.files.clear()
+        self.skipped.clear()
+        self.restarted.clear()
 
     def _row(self, e: AgentEvent) -> tuple[object, ...]:
         t = e.tokens
@@ -328,17 +359,21 @@ def scan(
                 stats.files_read += 1
                 ctx = FileContext(path, str(root), start[2])
                 skipping = False
+                skipped: Counter[str] = Counter()
+                lines = not database and path.endswith(fmt.line_suffixes)
                 if database:
                     assert fmt.read_database is not None
                     ctx.state = {}
                     stats.lines_read += 1
-                    _take(fmt.read_database(path, ctx), writer, stats)
+                    _take(fmt.read_database(path, ctx), writer, skipped)
                     offset = stamp.st_size
-                elif path.endswith(fmt.line_suffixes):
-                    offset, skipping = _read_lines(path, start[0], start[1], fmt, ctx, writer, stats)
+                elif lines:
+                    offset, skipping = _read_lines(path, start[0], start[1], fmt, ctx, writer, skipped)
                 else:
-                    offset = _read_document(path, st, fmt, ctx, writer, stats)
-                writer.file(path, stamp, offset, ctx.state, skipping)
+                    offset = _read_document(path, st, fmt, ctx, writer, skipped)
+                stats.skipped.update(skipped)
+                # Documents and databases are read whole every time; lines from the start or on.
+                writer.file(path, stamp, offset, ctx.state, skipping, skipped, not lines or start[0] == 0)
             except OSError as exc:
                 stats.errors.append(f"{path}: {exc.strerror or exc}")
     writer.flush()
@@ -349,18 +384,21 @@ def scan(
     return stats
 
 
-def _take(parsed: Parsed, writer: _Writer, stats: AgentScan) -> None:
+def _take(parsed: Parsed, writer: _Writer, skipped: Counter[str]) -> None:
+    """Hand what a parser gave to the writer, counting what it could not use in ``skipped``."""
     if parsed is None:
         return
     if isinstance(parsed, str):
-        stats.skipped[parsed] += 1
+        skipped[parsed] += 1
         return
     for item in parsed:
-        if isinstance(item, LimitReading):
+        if isinstance(item, str):
+            skipped[item] += 1
+        elif isinstance(item, LimitReading):
             writer.readings.append(item)
-            continue
-        stats.events_seen += 1
-        writer.add(item)
+        else:
+            writer.stats.events_seen += 1
+            writer.add(item)
 
 
 def _read_lines(
@@ -370,7 +408,7 @@ def _read_lines(
     fmt: AgentLog,
     ctx: FileContext,
     writer: _Writer,
-    stats: AgentScan,
+    skipped: Counter[str],
 ) -> tuple[int, bool]:
     """Parse the complete lines from ``offset``; returns the offset reached and whether it lies
     inside an over-long line."""
@@ -378,27 +416,27 @@ def _read_lines(
         f.seek(offset)
         reader = logfiles.LineReader(f, offset, MAX_LINE_BYTES, skipping)
         for raw in reader:
-            stats.lines_read += 1
+            writer.stats.lines_read += 1
             if raw is None:
-                stats.skipped["too_long"] += 1
+                skipped["too_long"] += 1
                 continue
-            _take(fmt.parse_line(raw, ctx), writer, stats)
+            _take(fmt.parse_line(raw, ctx), writer, skipped)
     return reader.consumed, reader.skipping
 
 
 def _read_document(
-    path: str, st: os.stat_result, fmt: AgentLog, ctx: FileContext, writer: _Writer, stats: AgentScan
+    path: str, st: os.stat_result, fmt: AgentLog, ctx: FileContext, writer: _Writer, skipped: Counter[str]
 ) -> int:
     assert fmt.parse_document is not None
     if st.st_size > MAX_DOCUMENT_BYTES:
-        stats.skipped["too_long"] += 1
+        skipped["too_long"] += 1
         return st.st_size
     with open(path, "rb") as f:
         data = f.read(MAX_DOCUMENT_BYTES + 1)
-    stats.lines_read += 1
+    writer.stats.lines_read += 1
     # A document is re-read whole when it changes; the events' keys make that idempotent.
     ctx.state = {}
-    _take(fmt.parse_document(data, ctx), writer, stats)
+    _take(fmt.parse_document(data, ctx), writer, skipped)
     return len(data)
 
 
@@ -411,6 +449,13 @@ def _record_state(conn: Conn, fmt: AgentLog, stats: AgentScan) -> None:
         )
     else:
         detail = f"no new lines ({stats.files_seen:,} file(s) checked)"
+    bad = {reason: n for reason, n in stats.skipped.items() if n}
+    if bad:
+        detail += (
+            f"; {sum(bad.values()):,} line(s) skipped ("
+            + ", ".join(f"{reason} {n:,}" for reason, n in sorted(bad.items()))
+            + ")"
+        )
     if not stats.complete:
         detail += "; stopped at the time budget, the rest is read next time"
     record_scan(conn, fmt.source, error="; ".join(stats.errors[:5]) or None, detail=detail)
