@@ -89,6 +89,21 @@ def may_call(tool: str, caller: Caller | None) -> bool:
     return not caller.sends_only and tool in MEMBER_TOOLS
 
 
+def dashboard_refusal(caller: Caller) -> str | None:
+    """Why ``caller`` may not open a team server's dashboard, which shows everyone's spend; None
+    for an admin. The one decision for a bearer token and for a browser's sign-in alike."""
+    if caller.is_admin:
+        return None
+    if caller.sends_only:
+        return send_only_refusal(
+            caller, "the dashboard shows everyone's spend", "open it with an admin token"
+        )
+    return (
+        f"the dashboard shows everyone's spend and needs an admin token; {caller.member}: use get_spend "
+        "for your own usage"
+    )
+
+
 def scope_arguments(tool: str, arguments: Mapping[str, Any], caller: Caller | None) -> dict[str, Any]:
     """The arguments ``tool`` runs with for ``caller``: unchanged for the local server and admins,
     narrowed to the member's own usage for a member; an ingest token may call none. Raises

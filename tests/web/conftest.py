@@ -10,7 +10,7 @@ from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from decimal import Decimal
 from pathlib import Path
-from typing import Any
+from typing import Any, Literal
 
 import pytest
 import uvicorn
@@ -111,10 +111,11 @@ def seeded(settings: Settings, clock: None) -> Settings:
     return settings
 
 
-def serve(app: Any) -> Iterator[str]:
-    """Serve an ASGI app on a free 127.0.0.1 port in a thread; yields its base URL."""
+def serve(app: Any, *, lifespan: Literal["on", "off"] = "off") -> Iterator[str]:
+    """Serve an ASGI app on a free 127.0.0.1 port in a thread; yields its base URL. ``lifespan``:
+    run the app's start-up and shut-down (the team server's app has them)."""
     sock = listening_socket()
-    server = uvicorn.Server(uvicorn.Config(app, log_level="warning", lifespan="off"))
+    server = uvicorn.Server(uvicorn.Config(app, log_level="warning", lifespan=lifespan))
     thread = threading.Thread(target=server.run, kwargs={"sockets": [sock]}, daemon=True)
     thread.start()
     try:

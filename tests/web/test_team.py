@@ -948,6 +948,28 @@ def test_jwt_from_the_identity_provider(home: Path) -> None:
                 http.get("/", headers={"Authorization": f"Bearer {token('boss@example.com')}"}).status_code
                 == 200
             )
+            # A browser signs in to the dashboard with the admin's JWT: the session ends when it does.
+            signed = http.post(
+                "/signin",
+                data={"token": token("boss@example.com", exp=int(time.time()) + 300)},
+                headers={"Origin": "http://127.0.0.1"},
+                follow_redirects=False,
+            )
+            assert signed.status_code == 303, signed.text
+            max_age = next(
+                f for f in signed.headers["set-cookie"].split("; ") if f.lower().startswith("max-age")
+            )
+            assert 290 <= int(max_age.split("=")[1]) <= 300
+            assert http.get("/api/budgets", headers={"Accept": "application/json"}).status_code == 200
+            http.cookies.clear()
+            refused = http.post(
+                "/signin",
+                data={"token": token("ana@example.com")},
+                headers={"Origin": "http://127.0.0.1"},
+                follow_redirects=False,
+            )
+            assert refused.status_code == 403 and "set-cookie" not in refused.headers
+            assert http.get("/api/budgets", headers={"Accept": "application/json"}).status_code == 401
     finally:
         ledger.close()
         idp.shutdown()

@@ -1023,3 +1023,27 @@ def m028_agent_files_read_again_for_skips(conn: Conn) -> None:
     0 with a fresh parser state; every event's key names its call, so nothing counts twice.
     """
     conn.execute("""UPDATE agent_files SET size = -1, "offset" = 0, head = '', state = '{}'""")
+
+
+@migration
+def m029_dashboard_sessions(conn: Conn) -> None:
+    """Sign-ins to a team server's dashboard from a browser (cost_mcp.web.signin): a session whose
+    random id is in the browser's cookie and only its SHA-256 here, with the token it was opened
+    with by hash (``api_tokens.token_hash``; empty for an identity provider's JWT), so that revoking
+    the token ends its sessions at once, on every replica, and with the time it ends. Kept in the
+    ledger rather than in one process: a server's worker processes and replicas share it.
+    """
+    conn.execute(
+        """
+        CREATE TABLE dashboard_sessions (
+            session_hash TEXT PRIMARY KEY,
+            token_hash TEXT NOT NULL,
+            token_name TEXT NOT NULL,
+            member TEXT NOT NULL,
+            role TEXT NOT NULL,
+            created_ms BIGINT NOT NULL,
+            expires_ms BIGINT NOT NULL
+        )
+        """
+    )
+    conn.execute("CREATE INDEX dashboard_sessions_expires ON dashboard_sessions (expires_ms)")

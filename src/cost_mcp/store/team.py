@@ -1,6 +1,7 @@
 """Team mode in the ledger: bearer tokens (hashes only), teams, pushed usage rows and their acks.
 
-Server side: :func:`create_token` / :func:`verify_token` / :func:`revoke_token`, team membership,
+Server side: :func:`create_token` / :func:`verify_token` / :func:`revoke_token`, dashboard
+sign-in sessions (:func:`open_dashboard_session`, :func:`dashboard_session`), team membership,
 and :func:`store_pushed` which writes a laptop's usage rows under the token's member with the local
 ledger's dedup key and "max tokens wins" rule. Laptop side: :func:`unpushed` lists the counted usage
 events a team server has not acknowledged (or acknowledged with fewer tokens), :func:`record_acks`
@@ -119,6 +120,74 @@ def verify_token(conn: Conn, token: str) -> TokenInfo | None:
 def has_live_tokens(conn: Conn) -> bool:
     """Whether any token can be used: the HTTP server then requires one on every request."""
     return conn.execute("SELECT 1 FROM api_tokens WHERE revoked_at IS NULL LIMIT 1").fetchone() is not None
+
+
+# --- dashboard sessions (a browser signed in with a token: cost_mcp.web.signin) -------------------
+
+
+@dataclass(frozen=True, slots=True)
+class DashboardSession:
+    """Who a live dashboard session is: the token it was opened with (its name, member and role),
+    when it ends (Unix ms), and whether that token was an identity provider's JWT."""
+
+    token_name: str
+    member: str
+    role: str
+    expires_ms: int
+    jwt: bool = False
+
+
+def open_dashboard_session(
+    conn: Conn, session_id: str, token: str | None, who: DashboardSession, now_ms: int
+) -> None:
+    """Store a session: the SHA-256 of its id (the cookie's value), and of ``token`` when it is one
+    of ours (None: an identity provider's JWT, which ends by ``who.expires_ms`` alone). Sessions that
+    have ended are deleted on the way."""
+    with write_transaction(conn):
+        _drop_ended_sessions(conn, now_ms)
+        conn.execute(
+            "INSERT INTO dashboard_sessions "
+            "(session_hash, token_hash, token_name, member, role, created_ms, expires_ms) "
+            "VALUES (?, ?, ?, ?, ?, ?, ?)",
+            (
+                hash_token(session_id),
+                "" if token is None else hash_token(token),
+                who.token_name,
+                who.member,
+                who.role,
+                now_ms,
+                who.expires_ms,
+            ),
+        )
+
+
+def dashboard_session(conn: Conn, session_id: str, now_ms: int) -> DashboardSession | None:
+    """The live session with this id, or None: unknown, ended, or opened with a token since revoked
+    (checked here, on every request, as a bearer token is)."""
+    row = conn.execute(
+        "SELECT s.token_name, s.member, s.role, s.expires_ms, s.token_hash = '' FROM dashboard_sessions s "
+        "WHERE s.session_hash = ? AND s.expires_ms > ? AND (s.token_hash = '' OR EXISTS ("
+        "SELECT 1 FROM api_tokens t WHERE t.token_hash = s.token_hash AND t.revoked_at IS NULL))",
+        (hash_token(session_id), now_ms),
+    ).fetchone()
+    if row is None:
+        return None
+    return DashboardSession(str(row[0]), str(row[1]), str(row[2]), int(row[3]), jwt=bool(row[4]))
+
+
+def close_dashboard_session(conn: Conn, session_id: str) -> None:
+    """Delete a session (signing out); nothing when there is none."""
+    with write_transaction(conn):
+        conn.execute("DELETE FROM dashboard_sessions WHERE session_hash = ?", (hash_token(session_id),))
+
+
+def _drop_ended_sessions(conn: Conn, now_ms: int) -> None:
+    conn.execute(
+        "DELETE FROM dashboard_sessions WHERE expires_ms <= ? OR (token_hash <> '' AND NOT EXISTS ("
+        "SELECT 1 FROM api_tokens t WHERE t.token_hash = dashboard_sessions.token_hash "
+        "AND t.revoked_at IS NULL))",
+        (now_ms,),
+    )
 
 
 # --- teams ---------------------------------------------------------------------------------------

@@ -67,6 +67,25 @@ SECURITY_HEADERS = {
     "Referrer-Policy": "no-referrer",
     "Cache-Control": "no-store",
 }
+SIGNED_IN_PAGE_HEADERS = {
+    **SECURITY_HEADERS,
+    # A team server's page has a sign-out form, posted to this server, which checks the Origin the
+    # browser sends: "no-referrer" would make that Origin "null" (cost_mcp.web.signin).
+    "Content-Security-Policy": SECURITY_HEADERS["Content-Security-Policy"].replace(
+        "form-action 'none'", "form-action 'self'"
+    ),
+    "Referrer-Policy": "same-origin",
+}
+
+
+def set_session_cookie(
+    response: Response, name: str, session: str, *, secure: bool = False, max_age: int | None = None
+) -> None:
+    """Put a dashboard session's id in an HttpOnly, SameSite=Strict cookie (``secure``: sent over
+    https only): the page's script cannot read it and no other site's page or link sends it."""
+    response.set_cookie(
+        name, session, max_age=max_age, path="/", secure=secure, httponly=True, samesite="strict"
+    )
 
 
 @dataclass
@@ -111,6 +130,7 @@ def create_app(
     allowed_hosts: list[str] | None = None,
     refresh: bool = True,
     refresh_every: float | None = None,
+    sign_out: bool = False,
 ) -> Starlette:
     """The dashboard app. With ``token``, every request needs it once in the URL (``?token=``), then
     the session cookie it was exchanged for; with None the app trusts whatever mounts it to
@@ -118,7 +138,8 @@ def create_app(
     tools do: before every request, or with ``refresh_every`` (a team server's, as its MCP tools
     over HTTP) only when this app's last whole refresh started longer ago than that many seconds,
     a request arriving during one waiting for it (``sync.RecentRefresh``): a page asks six
-    questions at once, and many people may be looking."""
+    questions at once, and many people may be looking. ``sign_out``: the page has a sign-out
+    button (a team server's, opened by signing in: cost_mcp.web.signin)."""
     ctx = Context(ledger, settings, pricer, refresh)
     recent = sync.RecentRefresh()
     # A first look at a long log history stops at the refresh's time budget: every answer says
@@ -167,6 +188,8 @@ def create_app(
         return spend.resolve(settings, p["period"], p["start"], p["end"], p["timezone"])
 
     async def index(_request: Request) -> Response:
+        if sign_out:
+            return HTMLResponse(page_html("web", sign_out=True), headers=SIGNED_IN_PAGE_HEADERS)
         return HTMLResponse(page_html("web"), headers=SECURITY_HEADERS)
 
     async def api_dashboard(request: Request) -> Response:
@@ -307,7 +330,7 @@ class TokenGate:
         rest = [(k, v) for k, v in request.query_params.multi_items() if k != "token"]
         target = request.url.path + (f"?{urlencode(rest)}" if rest else "")
         response = RedirectResponse(target, status_code=303, headers=SECURITY_HEADERS)
-        response.set_cookie(self.state.cookie, session, httponly=True, samesite="strict", path="/")
+        set_session_cookie(response, self.state.cookie, session)
         return response
 
 

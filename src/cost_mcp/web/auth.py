@@ -8,12 +8,17 @@ resource_metadata="..."``, and its protected-resource routes serve
 ``/.well-known/oauth-protected-resource/mcp``. The caller (member, role) travels in the access
 token's claims; ``server.py`` turns it into an :class:`~cost_mcp.access.Caller`.
 
+The verifier also keeps the dashboard's browser sessions (:mod:`cost_mcp.web.signin`) in the ledger,
+looked up on every request as a token is.
+
 A token is never logged: a refusal logs the token's name when it has one, else nothing about it.
 """
 
 from __future__ import annotations
 
 import logging
+import secrets
+import time
 from typing import Any
 
 import anyio.to_thread
@@ -26,6 +31,9 @@ from cost_mcp.store import Ledger
 from cost_mcp.store import team as team_store
 
 logger = logging.getLogger("cost_mcp.http")
+
+SESSION_SECONDS = 12 * 3600
+"""How long a dashboard sign-in lasts (a working day), unless its token is revoked or expires first."""
 
 JWT_ALGORITHMS = ["RS256", "RS384", "RS512", "ES256", "ES384", "PS256", "EdDSA"]
 """Asymmetric only: a shared-secret (HS*) JWT could be minted by anyone who can read the config."""
@@ -73,6 +81,61 @@ class TeamTokenVerifier:
             claims={"member": info.member, "role": info.role},
         )
 
+    async def open_session(self, token: str, access: AccessToken) -> tuple[str, int]:
+        """Open a dashboard session for ``token``, which :meth:`verify_token` accepted as ``access``.
+
+        Returns the session's random id (the cookie's value: never the token, and the ledger keeps
+        only its hash) and the seconds it lasts: :data:`SESSION_SECONDS`, or until a JWT expires if
+        sooner. The ledger keeps our token's hash beside it, so revoking the token ends it.
+        """
+        session_id = secrets.token_urlsafe(32)
+        now_ms = int(time.time() * 1000)
+        ends = now_ms + SESSION_SECONDS * 1000
+        if access.expires_at is not None:
+            ends = min(ends, access.expires_at * 1000)
+        claims = access.claims or {}
+        who = team_store.DashboardSession(access.client_id, str(claims["member"]), str(claims["role"]), ends)
+        ours = token if token.startswith(team_store.TOKEN_PREFIX) else None
+
+        def store() -> None:
+            with self.ledger.use() as conn:
+                team_store.open_dashboard_session(conn, session_id, ours, who, now_ms)
+
+        await anyio.to_thread.run_sync(store)
+        return session_id, (ends - now_ms) // 1000
+
+    async def session(self, session_id: str) -> AccessToken | None:
+        """The caller a dashboard session stands for, as :meth:`verify_token` gives a token's, or
+        None (unknown, ended, or its token revoked: looked up on every request, as a token is)."""
+
+        def read() -> team_store.DashboardSession | None:
+            with self.ledger.use() as conn:
+                return team_store.dashboard_session(conn, session_id, int(time.time() * 1000))
+
+        found = await anyio.to_thread.run_sync(read)
+        if found is None:
+            return None
+        role = found.role
+        if found.jwt:
+            # As a JWT is each time it is presented: who is an admin is the server's setting now.
+            role = "admin" if found.member in self.admins else "member"
+        return AccessToken(
+            token="",  # the session is not a bearer token, and the token it was opened with is not kept
+            client_id=found.token_name,
+            scopes=[role],
+            expires_at=found.expires_ms // 1000,
+            claims={"member": found.member, "role": role},
+        )
+
+    async def close_session(self, session_id: str) -> None:
+        """End a dashboard session (signing out)."""
+
+        def close() -> None:
+            with self.ledger.use() as conn:
+                team_store.close_dashboard_session(conn, session_id)
+
+        await anyio.to_thread.run_sync(close)
+
     def _jwt(self, token: str) -> AccessToken | None:
         import jwt
 
@@ -118,7 +181,12 @@ def current_caller() -> Caller | None:
     """The caller of the request being served, or None outside an authenticated HTTP request (stdio,
     or loopback HTTP with no tokens): the personal server, which sees everything."""
     token = get_access_token()
-    if token is None or not token.claims:
+    return None if token is None else caller_of(token)
+
+
+def caller_of(token: AccessToken) -> Caller | None:
+    """The caller an access token from :class:`TeamTokenVerifier` carries (None without claims)."""
+    if not token.claims:
         return None
     return Caller(
         member=str(token.claims["member"]), role=str(token.claims["role"]), token_name=token.client_id

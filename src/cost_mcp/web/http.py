@@ -4,7 +4,8 @@ Routes: ``/mcp`` (the SDK's streamable HTTP app, stateless), ``/healthz``, ``POS
 ``/v1/metrics``, ``/v1/traces`` (OTLP/HTTP, protobuf or JSON, optionally gzip), ``POST /api/push``
 (laptops' usage rows, :mod:`cost_mcp.push`) and the dashboard at ``/``. Once a token exists
 (``cost-mcp token create``) or JWTs are configured, every one of them needs a bearer token
-(:mod:`cost_mcp.web.auth`); without, the server listens on loopback only, open as before.
+(:mod:`cost_mcp.web.auth`), or for the dashboard a browser's sign-in with one
+(:mod:`cost_mcp.web.signin`); without, the server listens on loopback only, open as before.
 """
 
 from __future__ import annotations
@@ -38,7 +39,8 @@ from cost_mcp.sources import otel
 from cost_mcp.store import Ledger
 from cost_mcp.store import team as team_store
 from cost_mcp.web.app import create_app
-from cost_mcp.web.auth import TeamTokenVerifier, jwt_configured
+from cost_mcp.web.auth import TeamTokenVerifier, caller_of, jwt_configured
+from cost_mcp.web.signin import DashboardSignIn
 
 logger = logging.getLogger("cost_mcp.http")
 
@@ -175,7 +177,14 @@ def create_http_app(
             require_auth = jwt_configured(settings) or team_store.has_live_tokens(conn)
     verifier = TeamTokenVerifier(ledger, settings) if require_auth else None
     mcp_app = mcp.streamable_http_app(streamable_http_path="/mcp", stateless_http=True, host=host)
-    dashboard = create_app(ledger, settings, pricer, token=None, refresh_every=HTTP_REFRESH_EVERY_SECONDS)
+    dashboard = create_app(
+        ledger,
+        settings,
+        pricer,
+        token=None,
+        refresh_every=HTTP_REFRESH_EVERY_SECONDS,
+        sign_out=require_auth,
+    )
     public = (settings.public_url or f"http://{_url_host(host)}:{port}").rstrip("/")
     resource = AnyHttpUrl(f"{public}/mcp")
     metadata_url = build_resource_metadata_url(resource)
@@ -184,7 +193,7 @@ def create_http_app(
         if not require_auth:
             return app
         if admin:
-            return SendOnlyRefused(RequireAuthMiddleware(app, ["admin"], metadata_url), str(metadata_url))
+            app = AdminOnly(app, str(metadata_url))
         return RequireAuthMiddleware(app, [], metadata_url)
 
     async def healthz(_request: Request) -> Response:
@@ -217,8 +226,18 @@ def create_http_app(
         assert isinstance(route, Route)
         # Route.app is the ASGI form of the endpoint; a class instance stays ASGI when re-wrapped.
         routes.append(Route(route.path, guarded(route.app), methods=route.methods) if require_auth else route)
-    # The dashboard shows everyone's spend: an admin's token in team mode.
-    routes.append(Mount("/", app=guarded(dashboard, admin=True)))
+    # The dashboard shows everyone's spend: an admin's token in team mode, or a browser signed in
+    # with one (its session cookie counts here only).
+    if verifier is not None:
+        signed_in = DashboardSignIn(
+            guarded(dashboard, admin=True),
+            verifier,
+            settings,
+            challenge=f'Bearer error="invalid_token", resource_metadata="{metadata_url}"',
+        )
+        routes.append(Mount("/", app=signed_in))
+    else:
+        routes.append(Mount("/", app=dashboard))
     middleware = [
         # A web page on another site cannot reach the dashboard or the receiver by rebinding its own
         # name to 127.0.0.1 (the MCP route has the SDK's own check too). With tokens required that
@@ -277,10 +296,11 @@ class TokensAppeared:
         await self.app(scope, receive, send)
 
 
-class SendOnlyRefused:
-    """The dashboard's answer to an ingest token: 403 saying what the token is for and what opens
-    the dashboard, where the SDK's scope check would say only "Required scope: admin" (someone who
-    copied the fleet's token from managed settings learns it reads nothing)."""
+class AdminOnly:
+    """The dashboard's answer to a caller other than an admin, by bearer token or signed in alike
+    (:func:`cost_mcp.access.dashboard_refusal`): 403 saying why and what to use instead, where the
+    SDK's scope check would say only "Required scope: admin" (someone who copied the fleet's ingest
+    token from managed settings learns it reads nothing). Behind the SDK's check for a caller."""
 
     def __init__(self, app: ASGIApp, metadata_url: str) -> None:
         self.app = app
@@ -288,13 +308,15 @@ class SendOnlyRefused:
         self.challenge = f'Bearer error="insufficient_scope", resource_metadata="{metadata_url}"'
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
-        caller = caller_in(scope) if scope["type"] == "http" else None
-        if caller is None or not caller.sends_only:
+        if scope["type"] != "http":
             await self.app(scope, receive, send)
             return
-        refusal = access.send_only_refusal(
-            caller, "the dashboard shows everyone's spend", "open it with an admin token"
-        )
+        caller = caller_in(scope)
+        # Fail closed on an authenticated caller without claims (no verifier of ours makes one).
+        refusal = "the dashboard needs an admin token" if caller is None else access.dashboard_refusal(caller)
+        if refusal is None:
+            await self.app(scope, receive, send)
+            return
         refused = JSONResponse(
             {"error": "insufficient_scope", "error_description": refusal},
             status_code=403,
@@ -398,13 +420,8 @@ def current_caller_of(request: Request) -> Caller | None:
 
 def caller_in(scope: Scope) -> Caller | None:
     """The caller an ASGI request's scope authenticated as (None: no auth on this server)."""
-    user = scope.get("user")
-    token = getattr(user, "access_token", None)
-    if token is None or not token.claims:
-        return None
-    return Caller(
-        member=str(token.claims["member"]), role=str(token.claims["role"]), token_name=token.client_id
-    )
+    token = getattr(scope.get("user"), "access_token", None)
+    return None if token is None else caller_of(token)
 
 
 def wildcard_note(settings: Settings, host: str, port: int, *, auth: bool) -> str | None:

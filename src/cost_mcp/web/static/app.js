@@ -377,6 +377,9 @@
   }
   function getJSON(url) {
     return fetch(url, { credentials: "same-origin", headers: { Accept: "application/json" } }).then(function (res) {
+      // A team server's sign-in ended (expired, signed out elsewhere, token revoked): the page
+      // loaded again is the sign-in form.
+      if (res.status === 401 && document.getElementById("signout")) window.location.reload();
       return res.text().then(function (body) {
         if (!res.ok) {
           var msg = res.status + " " + res.statusText;
