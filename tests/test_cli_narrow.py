@@ -156,3 +156,14 @@ def test_a_report_shows_its_alert_once_and_no_log_lines(home: Path, caplog: pyte
     assert ran.returncode == 0, ran.stderr
     assert "2026-03-10" in ran.stdout
     assert ran.stderr == ""
+
+
+def test_a_narrow_table_of_small_counts_says_nothing_of_rounding(home: Path) -> None:
+    """Counts under 10,000 are shown whole at any width: a note that they were rounded was wrong."""
+    write(
+        session_file(home / "claude", "s1"),
+        assistant("msg_1", "req_1", f"{DAY}T10:00:00.000Z", input=20, output=10),
+    )
+    narrow = at(80, "report", *PERIOD, "--group-by", "model").stdout
+    assert re.search(r"\b20\s+10\b", narrow)
+    assert "rounded" not in narrow

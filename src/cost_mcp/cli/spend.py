@@ -89,7 +89,13 @@ def _compact(out: Console) -> bool:
 
 def _print_tokens_table(out: Console, table: Table) -> None:
     out.print(table)
-    if _compact(out):
+    # Said only when a count was rounded: a narrow table of small counts shows them whole.
+    rounded = any(
+        isinstance(cell, str) and cell[-1:] in ("k", "M", "B") and cell[:1].isdigit()
+        for column in table.columns
+        for cell in column.cells
+    )
+    if _compact(out) and rounded:
         out.print(
             f"[dim]token counts rounded to fit {out.width} columns (k thousand, M million, B billion); "
             f"--json, or a terminal of {FULL_COUNTS_WIDTH} columns, gives them whole[/dim]"
