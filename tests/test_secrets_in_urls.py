@@ -204,7 +204,8 @@ def test_push_names_the_server_as_doctor_does_and_never_its_secrets(
     server, handler = answering
     handler.status = status
     port = server.server_address[1] if status else _closed_port()  # 0: nobody listens
-    url = f"http://member:{URL_PASSWORD}@127.0.0.1:{port}/team?token={URL_TOKEN}"
+    # A user:password@ is refused before anything is sent (see below): the query's secret goes out.
+    url = f"http://127.0.0.1:{port}/team?token={URL_TOKEN}"
     monkeypatch.setenv("COST_MCP_TEAM_SERVER", url)
     monkeypatch.setenv("COST_MCP_TEAM_TOKEN", TOKEN)
     masked = display_url(url)
@@ -237,6 +238,8 @@ def test_push_names_the_server_as_doctor_does_and_never_its_secrets(
          "e.g. https://cost.example.com,"),
         ("http://127.0.0.1:9/team/v1/", "ends in /v1, one of its endpoints: give the server's own address, "
          "e.g. http://127.0.0.1:9/team,"),
+        (f"https://member:{URL_PASSWORD}@cost.example.com", "carries a user name or password, which would be "
+         "sent in place of the token"),
     ],
 )  # fmt: skip
 def test_a_team_server_url_that_cannot_be_right_is_refused_at_once(
@@ -246,9 +249,10 @@ def test_a_team_server_url_that_cannot_be_right_is_refused_at_once(
     both are settings mistakes, said at once with the fix."""
     slept: list[float] = []
     monkeypatch.setattr("time.sleep", slept.append)
-    with pytest.raises(push.PushError, match=re.escape(said)):
+    with pytest.raises(push.PushError, match=re.escape(said)) as refused:
         push.http_sender(url, TOKEN, b"")
     assert slept == []
+    assert_nowhere(URL_PASSWORD, str(refused.value))
 
 
 def test_a_refusal_is_shown_whole(answering: tuple[ThreadingHTTPServer, type[_Answer]]) -> None:

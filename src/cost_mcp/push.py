@@ -541,6 +541,13 @@ def _check_server_url(url: str, server: str) -> None:
             f"the team server URL {server} must start with https:// (or http:// on a trusted network), "
             "e.g. https://cost.example.com: set COST_MCP_TEAM_SERVER (or --server)"
         )
+    if parts.username or parts.password:
+        # httpx sends them as HTTP Basic in the one Authorization header, in place of the token.
+        raise PushError(
+            f"the team server URL {server} carries a user name or password, which would be sent in "
+            "place of the token: remove them from COST_MCP_TEAM_SERVER (or --server); the token "
+            "(COST_MCP_TEAM_TOKEN) is the credential"
+        )
     path = parts.path.rstrip("/")
     for endpoint in ("/mcp", "/v1", "/api/push"):
         if path.endswith(endpoint):
