@@ -7,6 +7,7 @@ import re
 from datetime import UTC, datetime
 from decimal import Decimal
 from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -343,3 +344,30 @@ def test_malformed_override_file_names_the_problem(tmp_path: Path, text: str, me
 
 def test_missing_override_file_means_no_overrides(tmp_path: Path) -> None:
     assert load_overrides(tmp_path / "absent.toml") == ()
+
+
+def test_a_price_file_edit_during_a_lookup_leaves_no_old_price_cached(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A push or OTLP read prices on another thread while a refresh takes an edited file: a plan
+    resolved from the overrides before the edit must not land in the cache made for the new ones."""
+    from cost_mcp import pricing
+
+    path = tmp_path / "prices.toml"
+    pricer = Pricer.from_file(path)  # no file: Sonnet from genai-prices
+    real = pricing._match_override
+    edited: list[bool] = []
+
+    def edit_meanwhile(overrides: Any, model: str, provider: str | None) -> Any:
+        found = real(overrides, model, provider)  # read from the overrides before the edit
+        if not edited:
+            edited.append(True)
+            path.write_text('[[price]]\nmodel = "claude-sonnet-4-5"\ninput_mtok = "100"\n')
+            assert pricer.follow_file(path)
+        return found
+
+    monkeypatch.setattr(pricing, "_match_override", edit_meanwhile)
+    first = pricer.price(Tokens(input=100_000), "claude-sonnet-4-5", "anthropic", AT)
+    assert isinstance(first, Price) and first.total_nanos == 300_000_000  # priced as it began: $3/M
+    then = pricer.price(Tokens(input=100_000), "claude-sonnet-4-5", "anthropic", AT)
+    assert isinstance(then, Price) and then.total_nanos == 10_000_000_000  # the override's $100/M

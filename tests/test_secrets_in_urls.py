@@ -296,7 +296,8 @@ def test_push_marks_keep_no_secret_of_the_servers_url(home: Path, monkeypatch: p
             sent.append(to)
             return push.PushAnswer(accepted=1, changed=1)
 
-        push.push(conn, settings, send=send)
+        stats = push.push(conn, settings, send=send)
+        assert stats.pending == 0  # counted against the mark under its key, not the URL as written
         assert sent == [url.rstrip("/")]  # the request itself goes where the URL says
         assert list(team.push_marks(conn)) == ["https://team.example.com:8443/costs"]
         stored = json.dumps(conn.execute("SELECT * FROM push_marks").fetchall())

@@ -619,9 +619,10 @@ class Pricer:
         self.file_problem = None
         self.overrides_digest = digest
         # Models resolved once hold the old overrides' prices; one priced from genai-prices before
-        # may have an override now.
-        self._static = {}
+        # may have an override now. The overrides first, then a new cache (see _plan): a thread
+        # pricing meanwhile (a push, an OTLP read) caches a plan of the old ones only in the old.
         self.overrides = overrides
+        self._static = {}
         return True
 
     def price(
@@ -696,8 +697,11 @@ class Pricer:
         mods = (
             modifiers(speed, service_tier, inference_geo) if speed or service_tier or inference_geo else None
         )
+        # The cache, then the overrides, read once each in that order: follow_file sets new overrides
+        # before a new cache, so a plan resolved here is cached only where its overrides hold.
+        cache = self._static
         if mods is None:
-            static = self._static.get((model, provider))
+            static = cache.get((model, provider))
             if static is not None:
                 return static
         override = _match_override(self.overrides, model, provider)
@@ -736,7 +740,7 @@ class Pricer:
             day_stable=_day_stable(info),
         )
         if mods is None and not isinstance(info.prices, list):
-            self._static[(model, provider)] = plan
+            cache[(model, provider)] = plan
         if plan.day_stable and not plan.assumptions:
             # Unknown modifier values (assumptions) are not kept: a hostile log could hold any number.
             self._keep(

@@ -407,7 +407,7 @@ def push(
         sender(url, secret, gzip.compress(msgspec.json.encode(WireBatch(rows=[]))))
     if old_acks:
         team_store.drop_old_acks(conn, key)
-    pending = team_store.pending_by_source(conn, url)
+    pending = team_store.pending_by_source(conn, key)
     stats.pending = sum(n for source, n in pending.items() if pushable(source))
     return stats
 

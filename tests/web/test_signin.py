@@ -256,3 +256,22 @@ def test_signed_in_in_a_real_browser(browser: Any, seeded: Settings, artifacts: 
     finally:
         context.close()
         ledger.close()
+
+
+def test_failed_sign_ins_forget_quiet_addresses_and_keep_counting() -> None:
+    """An address whose failures have all aged out is forgotten (it was kept as an empty list, and
+    the clean-up past 10,000 addresses then failed on it, so no failure was counted any more)."""
+    import time
+
+    from cost_mcp.web.signin import FailedSignIns
+
+    failures = FailedSignIns(limit=2, window=0.05)
+    failures.failed("198.51.100.1")
+    time.sleep(0.06)
+    assert failures.wait("198.51.100.1") == 0.0
+    for i in range(10_001):
+        failures.failed(f"2001:db8::{i:x}")
+    time.sleep(0.06)
+    failures.failed("203.0.113.9")  # the clean-up runs here
+    failures.failed("203.0.113.9")
+    assert failures.wait("203.0.113.9") > 0  # still counted, still limited

@@ -78,7 +78,7 @@ class FailedSignIns:
         """Count a failed sign-in from ``client``."""
         now = time.monotonic()
         if len(self._failed) > 10_000:  # many addresses: forget those with no failure in the window
-            for key in [k for k, q in self._failed.items() if q[-1] <= now - self.window]:
+            for key in [k for k, q in self._failed.items() if not q or q[-1] <= now - self.window]:
                 del self._failed[key]
         recent = self._recent(client, now)
         if recent is None:
@@ -89,6 +89,9 @@ class FailedSignIns:
         recent = self._failed.get(client)
         while recent and recent[0] <= now - self.window:
             recent.popleft()
+        if recent is not None and not recent:
+            del self._failed[client]  # an address with no failure left in the window is forgotten
+            return None
         return recent
 
 
@@ -157,7 +160,8 @@ class DashboardSignIn:
                 request,
                 SIGN_IN,
                 429,
-                f"too many tokens not accepted from your address: try again in {math.ceil(wait)} s",
+                f"too many tokens not accepted from your address: try again in {math.ceil(wait)} s (an "
+                "address a proxy shares: its admin sets FORWARDED_ALLOW_IPS, see README)",
                 headers={"Retry-After": str(math.ceil(wait))},
             )
         form = await _form(request)
