@@ -485,12 +485,21 @@ async def _local(ctx: Context[AppState], fn: Callable[[Conn, AppState], T]) -> T
 
 
 def _with_problems(state: AppState, result: T) -> T:
-    """Put the server's configuration problems first in a result's warnings, until they are fixed."""
+    """Put the server's configuration problems first in a result's warnings, until they are fixed;
+    for a team member, advice to edit the server's price file says whose that is."""
     warnings = getattr(result, "warnings", None)
     problems = [*state.problems, *([state.pricer.file_problem] if state.pricer.file_problem else [])]
     if problems and isinstance(warnings, list):
         warnings[:0] = [p for p in problems if p not in warnings]
+    caller = current_caller()
+    if caller is not None and not caller.is_admin and isinstance(warnings, list):
+        # The path is the server's, and only an admin can edit the file there.
+        path = f"the price override file ({state.settings.prices_file})"
+        warnings[:] = [w.replace(path, MEMBER_PRICE_FILE) for w in warnings]
     return result
+
+
+MEMBER_PRICE_FILE = "the team server's price override file (ask a team admin)"
 
 
 @mcp.tool(title="Estimate the cost of a call", annotations=READ_ONLY)

@@ -470,6 +470,26 @@ async def _tool_names(base: str, token: str) -> list[str]:
         return sorted(t.name for t in (await client.list_tools()).tools)
 
 
+def test_a_member_is_told_an_admin_prices_an_unknown_model(team: Team) -> None:
+    """The advice to add a model to the price file names the server's path; a member cannot edit
+    it there, so theirs says whose it is."""
+    call = {
+        "provider": "acme",
+        "model": "house-model-3",
+        "input_tokens": 1000,
+        "output_tokens": 0,
+        "agent": "bot",
+    }
+    assert not anyio.run(_call, team.base, team.tokens["ana"], "record_usage", call).is_error
+    mine = anyio.run(_call, team.base, team.tokens["ana"], "get_spend", {"period": "today"})
+    [said] = [w for w in mine.structured_content["warnings"] if "house-model-3" in w]
+    assert "the team server's price override file (ask a team admin)" in said
+    assert "prices.toml" not in said
+    admins = anyio.run(_call, team.base, team.tokens["admin"], "get_spend", {"period": "today"})
+    [theirs] = [w for w in admins.structured_content["warnings"] if "house-model-3" in w]
+    assert "ask a team admin" not in theirs and "price override file (" in theirs
+
+
 def test_a_member_is_offered_only_the_tools_they_may_call(team: Team) -> None:
     """tools/list follows the token: a member's model sees the five tools a member may call, not
     nineteen of which fourteen refuse; an admin sees every one."""
