@@ -2,6 +2,8 @@ from __future__ import annotations
 
 import os
 import sqlite3
+from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 
 import pytest
@@ -9,7 +11,7 @@ import pytest
 from cost_mcp.config import Settings
 from cost_mcp.errors import DatabaseError
 from cost_mcp.store import MIGRATIONS, connect, migrate, write_transaction
-from cost_mcp.store.connection import is_postgres
+from cost_mcp.store.connection import Conn, is_postgres
 
 
 def test_blank_database_gets_every_migration_once(tmp_path: Path) -> None:
@@ -157,6 +159,24 @@ def _blank_postgres(url: str) -> None:
         raw.execute("CREATE SCHEMA public")
 
 
+@contextmanager
+def _ledger_before(settings: Settings, monkeypatch: pytest.MonkeyPatch, migration: str) -> Iterator[Conn]:
+    """The test's ledger as a release before ``migration`` made it: blank, then migrated up to the
+    one before, open until the block ends (the next ``connect`` then runs the rest)."""
+    from cost_mcp.store import migrations
+
+    if is_postgres(settings.db):
+        _blank_postgres(str(settings.db))  # the test's database is a copy of a migrated template
+    names = [n for n, _ in MIGRATIONS]
+    with monkeypatch.context() as before:
+        before.setattr(migrations, "MIGRATIONS", MIGRATIONS[: names.index(migration)])
+        old = connect(settings.db)
+        try:
+            yield old
+        finally:
+            old.close()
+
+
 def test_tokens_made_before_the_ingest_role_survive_it(
     settings: Settings, monkeypatch: pytest.MonkeyPatch
 ) -> None:
@@ -164,21 +184,13 @@ def test_tokens_made_before_the_ingest_role_survive_it(
     # (a lost or changed one locks every laptop out until it gets a new token).
     from cost_mcp.store import migrations, team
 
-    names = [n for n, _ in MIGRATIONS]
-    if is_postgres(settings.db):
-        _blank_postgres(str(settings.db))  # the test's database is a copy of a migrated template
-    with monkeypatch.context() as before:
-        before.setattr(migrations, "MIGRATIONS", MIGRATIONS[: names.index("m025_ingest_tokens")])
-        old = connect(settings.db)
-        try:
-            ana = team.create_token(old, "ana-laptop", "ana@example.com")
-            boss = team.create_token(old, "boss", "boss@example.com", "admin")
-            team.create_token(old, "gone", "cy@example.com")
-            team.revoke_token(old, "gone")
-            with pytest.raises(sqlite3.IntegrityError, match=r"(?i)check constraint"):
-                team.create_token(old, "fleet", "ops@example.com", "ingest")
-        finally:
-            old.close()
+    with _ledger_before(settings, monkeypatch, "m025_ingest_tokens") as old:
+        ana = team.create_token(old, "ana-laptop", "ana@example.com")
+        boss = team.create_token(old, "boss", "boss@example.com", "admin")
+        team.create_token(old, "gone", "cy@example.com")
+        team.revoke_token(old, "gone")
+        with pytest.raises(sqlite3.IntegrityError, match=r"(?i)check constraint"):
+            team.create_token(old, "fleet", "ops@example.com", "ingest")
     conn = connect(settings.db)
     try:
         assert "m025_ingest_tokens" in migrations.applied(conn)
@@ -213,11 +225,8 @@ def test_agents_slug_projects_become_their_paths(settings: Settings, monkeypatch
     when exactly one path has it; the rollup (which grouped answers read) follows."""
     from cost_mcp import tokens
     from cost_mcp.analytics.spend import get_spend, resolve
-    from cost_mcp.store import agent_files, migrations
+    from cost_mcp.store import agent_files
 
-    names = [n for n, _ in MIGRATIONS]
-    if is_postgres(settings.db):
-        _blank_postgres(str(settings.db))
     counts = [0] * len(tokens.COLUMNS)
     counts[0] = 1_000_000  # input tokens
 
@@ -225,27 +234,22 @@ def test_agents_slug_projects_become_their_paths(settings: Settings, monkeypatch
         return (source, key, 1_763_629_200_000, "openai", "gpt-5", "s", project, source, *counts, 1_000_000,
                 1_250_000_000, "gpt-5", "local-log")  # fmt: skip
 
-    with monkeypatch.context() as before:
-        before.setattr(migrations, "MIGRATIONS", MIGRATIONS[: names.index("m026_agent_projects_as_paths")])
-        old = connect(settings.db)
-        try:
-            with write_transaction(old):
-                agent_files.upsert_events(
-                    old,
-                    [
-                        row("claude_code", "c1", "/home/ana/shop"),
-                        row("codex", "x1", "-home-ana-shop"),
-                        row("opencode", "o1", "-home-ana-shop"),
-                        # Two stored paths share this slug: which one it was cannot be told.
-                        row("claude_code", "c2", "/home/ana/my-app"),
-                        row("claude_code", "c3", "/home/ana/my.app"),
-                        row("codex", "x2", "-home-ana-my-app"),
-                        row("codex", "x3", "-home-bob-api"),  # no stored path: stays
-                    ],
-                )
-            get_spend(old, settings, resolve(settings, None, "2025-11-01", "2025-11-30", "UTC"), ["project"])
-        finally:
-            old.close()
+    with _ledger_before(settings, monkeypatch, "m026_agent_projects_as_paths") as old:
+        with write_transaction(old):
+            agent_files.upsert_events(
+                old,
+                [
+                    row("claude_code", "c1", "/home/ana/shop"),
+                    row("codex", "x1", "-home-ana-shop"),
+                    row("opencode", "o1", "-home-ana-shop"),
+                    # Two stored paths share this slug: which one it was cannot be told.
+                    row("claude_code", "c2", "/home/ana/my-app"),
+                    row("claude_code", "c3", "/home/ana/my.app"),
+                    row("codex", "x2", "-home-ana-my-app"),
+                    row("codex", "x3", "-home-bob-api"),  # no stored path: stays
+                ],
+            )
+        get_spend(old, settings, resolve(settings, None, "2025-11-01", "2025-11-30", "UTC"), ["project"])
     conn = connect(settings.db)
     try:
         stored = dict(conn.execute("SELECT message_id, project FROM usage_events").fetchall())
@@ -270,31 +274,24 @@ def test_push_marks_named_by_a_url_with_secrets_lose_them(
 ) -> None:
     """m027: marks stored under a URL with a password or ?token= are renamed by the URL without
     them; two that come to share a name keep the lower of each mark (more is sent again, once)."""
-    from cost_mcp.store import migrations, team
+    from cost_mcp.store import team
 
-    names = [n for n, _ in MIGRATIONS]
-    if is_postgres(settings.db):
-        _blank_postgres(str(settings.db))
-    with monkeypatch.context() as before:
-        before.setattr(migrations, "MIGRATIONS", MIGRATIONS[: names.index("m027_push_marks_without_secrets")])
-        old = connect(settings.db)
-        try:
-            with write_transaction(old):
-                old.executemany(
-                    "INSERT INTO push_marks (server, last_id, last_seq, pushed_ms, sent) "
-                    "VALUES (?, ?, ?, ?, ?)",
-                    [
-                        ("https://ana:s3cret-pw@Team.example.com/costs?token=t0ken-x", 40, 7, 2_000, 40),
-                        ("https://team.example.com/costs", 55, 3, 1_000, 12),
-                        ("http://other:4318", 9, 0, None, 9),
-                    ],
-                )
-                old.execute(
-                    "INSERT INTO pushed_events (server, event_id, total_tokens) VALUES "
-                    "('https://ana:s3cret-pw@team.example.com/costs', 1, 10)"
-                )
-        finally:
-            old.close()
+    with (
+        _ledger_before(settings, monkeypatch, "m027_push_marks_without_secrets") as old,
+        write_transaction(old),
+    ):
+        old.executemany(
+            "INSERT INTO push_marks (server, last_id, last_seq, pushed_ms, sent) VALUES (?, ?, ?, ?, ?)",
+            [
+                ("https://ana:s3cret-pw@Team.example.com/costs?token=t0ken-x", 40, 7, 2_000, 40),
+                ("https://team.example.com/costs", 55, 3, 1_000, 12),
+                ("http://other:4318", 9, 0, None, 9),
+            ],
+        )
+        old.execute(
+            "INSERT INTO pushed_events (server, event_id, total_tokens) VALUES "
+            "('https://ana:s3cret-pw@team.example.com/costs', 1, 10)"
+        )
     conn = connect(settings.db)
     try:
         marks = team.push_marks(conn)
