@@ -208,6 +208,11 @@ def previous_period(p: Period) -> Period:
     return Period(local_midnight(first, p.tz), local_midnight(p.first_day, p.tz), "previous", p.tz)
 
 
+def in_progress(p: Period, today: date) -> bool:
+    """Whether ``p`` has begun by ``today`` and has days after it: it holds only part of its calls."""
+    return p.first_day <= today < p.last_day
+
+
 @dataclass(frozen=True)
 class Baseline:
     """What a period is compared with: ``previous``, and ``note`` saying why when it is not simply
@@ -227,7 +232,7 @@ def baseline(p: Period, now: datetime) -> Baseline:
     says so.
     """
     today = _today(now, p.tz)
-    if not p.first_day <= today < p.last_day:
+    if not in_progress(p, today):
         return Baseline(previous_period(p))
     so_far = days_period(p.first_day, today, tz=p.tz, name=p.name)
     prev = previous_period(so_far)
@@ -267,7 +272,7 @@ def periods_to_compare(
         f"{(today - p.first_day).days + 1} of its {p.day_count} days have begun, so it holds fewer "
         "days' calls than the other side would when over"
         for side, p in (("before", earlier), ("after", later))
-        if p.first_day <= today < p.last_day
+        if in_progress(p, today)
     ]
     return earlier, later, notes
 

@@ -551,8 +551,7 @@ def _check_server_url(url: str, server: str) -> None:
     path = parts.path.rstrip("/")
     for endpoint in ("/mcp", "/v1", "/api/push"):
         if path.endswith(endpoint):
-            port = f":{parts.port}" if parts.port else ""
-            base = f"{parts.scheme}://{parts.hostname}{port}{path[: -len(endpoint)]}"
+            base = team_store.server_key(url)[: -len(endpoint)]
             raise PushError(
                 f"the team server URL ends in {endpoint}, one of its endpoints: give the server's own "
                 f"address, e.g. {base}, in COST_MCP_TEAM_SERVER (or --server)"

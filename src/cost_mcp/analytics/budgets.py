@@ -333,24 +333,17 @@ def scope_warnings(conn: Conn, budget: Budget) -> list[str]:
         known |= {m.lower() for m in known_values(conn, "member")}
         found += [
             f"member {m!r} matches nothing: no token, team or usage names them (check the spelling; "
-            f"{_listing(sorted(known), 'members')})"
+            f"{vocabulary.listing(known, 'members', 'no members yet')})"
             for m in scope.members
             if m.lower() not in known
         ]
         found += [
-            f"team {t!r} does not exist ({_listing(sorted(teams), 'teams')}); make it with "
+            f"team {t!r} does not exist ({vocabulary.listing(teams, 'teams', 'no teams yet')}); make it with "
             f"`cost-mcp team set {t} EMAIL...`"
             for t in scope.teams
             if t not in teams
         ]
     return [f"budget '{budget.name}': {w}" for w in found]
-
-
-def _listing(names: Sequence[str], kind: str) -> str:
-    if not names:
-        return f"no {kind} yet"
-    more = f" and {len(names) - 10} more" if len(names) > 10 else ""
-    return f"{kind}: {', '.join(names[:10])}{more}"
 
 
 def unpriced_notes(states: Sequence[BudgetState], settings: Settings) -> list[str]:

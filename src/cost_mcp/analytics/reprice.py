@@ -73,9 +73,10 @@ def follow_price_file(conn: Conn, pricer: Pricer, path: Path) -> RepriceResult |
     after it, or a ledger upgraded from before this existed each price those calls once.
     """
     pricer.follow_file(path)
-    if pricer.file_problem is not None or meta.overrides_applied(conn) == pricer.overrides_digest:
+    digest = pricer.overrides_digest
+    if pricer.file_problem is not None or meta.overrides_applied(conn, unless=digest) == digest:
         return None
     result = reprice_unpriced(conn, pricer)
     with write_transaction(conn):
-        meta.set_overrides_applied(conn, pricer.overrides_digest)
+        meta.set_overrides_applied(conn, digest)
     return result

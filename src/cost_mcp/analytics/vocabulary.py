@@ -15,7 +15,7 @@ path, its last folder (``webapp``) or Claude Code's folder slug (``-home-alice-w
 from __future__ import annotations
 
 import re
-from collections.abc import Sequence
+from collections.abc import Collection, Sequence
 from dataclasses import replace
 from pathlib import PurePath
 from typing import TYPE_CHECKING
@@ -86,19 +86,22 @@ def unmatched(conn: Conn, dimension: str, values: Sequence[str]) -> list[str]:
         import difflib  # only for a value that matches nothing: the hook imports this module
 
         close = difflib.get_close_matches(value, sorted(names), n=3, cutoff=0.5)
-        hint = f"closest known: {', '.join(close)}" if close else _listing(names)
+        hint = f"closest known: {', '.join(close)}" if close else listing(names)
         if dimension == "source" and value in known_values(conn, "provider"):
             hint = f"{value!r} is a provider: filter with providers=[{value!r}]; {hint}"
         warnings.append(f"{dimension} filter {value!r} matches nothing in the ledger ({hint})")
     return warnings
 
 
-def _listing(names: set[str]) -> str:
+def listing(
+    names: Collection[str], label: str = "known", none: str = "nothing of that kind is recorded yet"
+) -> str:
+    """Up to ten of ``names``, sorted, after ``label`` ("known: a, b and 3 more"), or ``none``."""
     if not names:
-        return "nothing of that kind is recorded yet"
+        return none
     shown = sorted(names)[:10]
     more = f" and {len(names) - 10} more" if len(names) > 10 else ""
-    return f"known: {', '.join(shown)}{more}"
+    return f"{label}: {', '.join(shown)}{more}"
 
 
 FILTER_DIMENSIONS = {

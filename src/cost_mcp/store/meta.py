@@ -90,11 +90,25 @@ def price_data_history(conn: Conn) -> list[PriceDataUse]:
 OVERRIDES_KEY = "price_overrides_applied"
 
 
-def overrides_applied(conn: Conn) -> str:
+# The digest each open connection last read or wrote: every refresh asks (check_budget's too), and
+# once this connection has seen a content applied, only the file's next change can change that.
+_applied: weakref.WeakKeyDictionary[object, str] = weakref.WeakKeyDictionary()
+
+
+def overrides_applied(conn: Conn, unless: str | None = None) -> str:
     """The digest of the price override file whose prices the stored unpriced calls were last
-    offered (see :func:`cost_mcp.analytics.reprice.follow_price_file`); "" when never."""
+    offered (see :func:`cost_mcp.analytics.reprice.follow_price_file`); "" when never. ``unless``:
+    a digest this connection already found applied is returned without reading the ledger."""
+    try:
+        if unless is not None and _applied.get(conn) == unless:
+            return unless
+    except TypeError:  # a connection type that cannot be weakly referenced: no cache
+        pass
     row = conn.execute("SELECT value FROM meta WHERE key = ?", (OVERRIDES_KEY,)).fetchone()
-    return str(row[0]) if row is not None else ""
+    found = str(row[0]) if row is not None else ""
+    with contextlib.suppress(TypeError):
+        _applied[conn] = found
+    return found
 
 
 def set_overrides_applied(conn: Conn, digest: str) -> None:
@@ -103,3 +117,5 @@ def set_overrides_applied(conn: Conn, digest: str) -> None:
         "INSERT INTO meta (key, value) VALUES (?, ?) ON CONFLICT (key) DO UPDATE SET value = excluded.value",
         (OVERRIDES_KEY, digest),
     )
+    with contextlib.suppress(TypeError):
+        _applied[conn] = digest
