@@ -128,8 +128,7 @@ def glance(conn: Conn, settings: HasCoreSettings, now: datetime) -> list[Glance]
     if settings.claude_code_billing == "subscription":
         return None  # Claude Code usage is then a subscription's value, not spend: the full rules apply
     rows = budget_store.all_budgets(conn)
-    scoped: list[tuple[budget_store.BudgetRow, list[tuple[str, Sequence[str]]]]] = []
-    scope_of: dict[str, dict[str, object]] = {}
+    scoped: list[tuple[budget_store.BudgetRow, list[tuple[str, Sequence[str]]], dict[str, object]]] = []
     for row in rows:
         try:
             scope = json.loads(row.scope_json)
@@ -137,7 +136,6 @@ def glance(conn: Conn, settings: HasCoreSettings, now: datetime) -> list[Glance]
             return None
         if not isinstance(scope, dict) or any(v and k not in _SCOPE_COLUMNS for k, v in scope.items()):
             return None  # seat fees, sources, members or teams: the full path counts those
-        scope_of[row.name] = scope
         filters: list[tuple[str, Sequence[str]]] = []
         for key, column in _SCOPE_COLUMNS.items():
             values = scope.get(key) or []
@@ -147,12 +145,12 @@ def glance(conn: Conn, settings: HasCoreSettings, now: datetime) -> list[Glance]
                 filters.append((column, expand(conn, column, values)))
         if row.period not in _PERIODS:
             return None
-        scoped.append((row, filters))
+        scoped.append((row, filters, scope))
     if not scoped:
         return []
     periods = [
         calendar_period(_PERIODS[row.period], now, tz=settings.tz, week_start=settings.week_start)
-        for row, _ in scoped
+        for row, _, _ in scoped
     ]
     # Billed data counts per UTC day, and local calls near a period's edge can sit on the UTC day
     # before or after it: a day's margin either side, as get_spend reads.
@@ -162,7 +160,7 @@ def glance(conn: Conn, settings: HasCoreSettings, now: datetime) -> list[Glance]
         return None
     rollup.refresh(conn)
     out: list[Glance] = []
-    for (row, filters), p in zip(scoped, periods, strict=True):
+    for (row, filters, scope), p in zip(scoped, periods, strict=True):
         # Period bounds are local midnights, which fall on quarter-hours in every timezone.
         sums = rollup.sums_by_quarter_hour(
             conn, p.start_ms // QUARTER_HOUR_MS, -(-p.end_ms // QUARTER_HOUR_MS), settings.cost_mode, filters
@@ -177,7 +175,7 @@ def glance(conn: Conn, settings: HasCoreSettings, now: datetime) -> list[Glance]
                 start_ms=p.start_ms,
                 end_ms=p.end_ms,
                 unpriced=sum(unpriced for _, _, unpriced, _ in sums),
-                scope=scope_of[row.name],
+                scope=scope,
             )
         )
     return out
