@@ -493,13 +493,27 @@ def _with_problems(state: AppState, result: T) -> T:
         warnings[:0] = [p for p in problems if p not in warnings]
     caller = current_caller()
     if caller is not None and not caller.is_admin and isinstance(warnings, list):
-        # The path is the server's, and only an admin can edit the file there.
-        path = f"the price override file ({state.settings.prices_file})"
-        warnings[:] = [w.replace(path, MEMBER_PRICE_FILE) for w in warnings]
+        # The paths are the server's: only an admin can edit the price file or configure its
+        # log folders and keys, and a member's own usage reaches it by push or OpenTelemetry.
+        path = str(state.settings.prices_file)
+        advice = f"the price override file ({path})"
+        warnings[:] = [
+            MEMBER_NO_SOURCE
+            if w.startswith(spend.NO_SOURCE)
+            else w.replace(advice, MEMBER_PRICE_FILE).replace(path, SERVER_PRICE_FILE)
+            for w in warnings
+        ]
     return result
 
 
 MEMBER_PRICE_FILE = "the team server's price override file (ask a team admin)"
+SERVER_PRICE_FILE = "on the team server"
+MEMBER_NO_SOURCE = (
+    f"{spend.NO_SOURCE}: nothing has reached the team server; send your coding agents' usage with "
+    "`cost-mcp push --server URL --token TOKEN` or point Claude Code's OpenTelemetry at it "
+    "(`cost-mcp otel-config --server URL`)"
+)
+"""The empty-ledger advice for a member: the server's log folders and provider keys are not theirs."""
 
 
 @mcp.tool(title="Estimate the cost of a call", annotations=READ_ONLY)

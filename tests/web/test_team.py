@@ -433,7 +433,7 @@ def _served(home: Path, holders: Sequence[tuple[str, str, str]]) -> Iterator[Tea
     conn.close()
     port = _free_port()
     stderr = home / "server.log"
-    proc = _start(_env(home, server_db), port, stderr)
+    proc = _start(_env(home, server_db, COST_MCP_PRICES_FILE=str(home / "prices.toml")), port, stderr)
     try:
         yield Team(f"http://127.0.0.1:{port}", server_db, tokens, proc, stderr)
     finally:
@@ -488,6 +488,20 @@ def test_a_member_is_told_an_admin_prices_an_unknown_model(team: Team) -> None:
     admins = anyio.run(_call, team.base, team.tokens["admin"], "get_spend", {"period": "today"})
     [theirs] = [w for w in admins.structured_content["warnings"] if "house-model-3" in w]
     assert "ask a team admin" not in theirs and "price override file (" in theirs
+
+
+def test_a_member_is_not_shown_where_a_broken_price_file_lives(team: Team, home: Path) -> None:
+    """A broken override file is every caller's problem (prices may be stale), but its path on
+    the server is an admin's to know."""
+    (home / "prices.toml").write_text("[[price]\nmodel = ", encoding="utf-8")
+    mine = anyio.run(_call, team.base, team.tokens["ana"], "get_spend", {"period": "today"})
+    [said] = [w for w in mine.structured_content["warnings"] if "not valid TOML" in w]
+    assert str(home) not in json.dumps(mine.structured_content) and "on the team server" in said
+    [empty] = [w for w in mine.structured_content["warnings"] if w.startswith("no data source")]
+    assert "cost-mcp push" in empty and "CLAUDE_CONFIG_DIR" not in empty
+    admins = anyio.run(_call, team.base, team.tokens["admin"], "get_spend", {"period": "today"})
+    [theirs] = [w for w in admins.structured_content["warnings"] if "not valid TOML" in w]
+    assert str(home / "prices.toml") in theirs
 
 
 def test_a_member_is_offered_only_the_tools_they_may_call(team: Team) -> None:
