@@ -38,12 +38,15 @@ from opentelemetry.sdk.trace import TracerProvider
 from opentelemetry.sdk.trace.export import SimpleSpanProcessor
 
 from cost_mcp.analytics import spend
+from cost_mcp.analytics.budgets import set_budget
 from cost_mcp.config import Settings
+from cost_mcp.models import BudgetScope
 from cost_mcp.money import from_nanos
 from cost_mcp.pricing import Price, Pricer, Tokens
 from cost_mcp.sources import claude_code
 from cost_mcp.store import connect
 from tests.sources.claude_logs import assistant, session_file, write
+from tests.test_webhooks import Receiver, ops, receiver  # noqa: F401 (fixtures)
 
 SONNET = "claude-sonnet-4-5-20250929"
 HAIKU = "claude-haiku-4-5-20251001"
@@ -665,3 +668,26 @@ def test_a_server_on_every_address_says_to_set_its_public_url(settings: Settings
     assert wildcard_note(settings, "0.0.0.0", 8000, auth=False) is None  # no tokens: no 401s
     public = settings.model_copy(update={"public_url": "https://cost.example.com"})
     assert wildcard_note(public, "0.0.0.0", 8000, auth=True) is None
+
+
+@pytest.mark.usefixtures("ops")  # before `server`: the server reads the webhook at start
+def test_otlp_usage_fires_a_budget_webhook_with_no_query(server: str, settings: Settings) -> None:
+    """A budget crossed by OTel events alone reaches its webhook within seconds, each threshold
+    once, though nobody asks the server anything (before, only a query evaluated budgets)."""
+    conn = connect(settings.db)
+    try:
+        set_budget(conn, "dev", Decimal("0.02"), "day", BudgetScope(), webhook="ops", settings=settings)
+    finally:
+        conn.close()
+    # Claude Code's own estimate counts (cost mode auto): 0.0123 each, so 0.0246 of 0.02.
+    _send_logs(server, [_api_request("req_W1", _ago(5), Tokens(input=10, output=10))])
+    _send_logs(server, [_api_request("req_W2", _ago(4), Tokens(input=10, output=10))])
+    deadline = time.monotonic() + 30
+    while len(Receiver.received) < 3 and time.monotonic() < deadline:
+        time.sleep(0.1)
+    assert [p["threshold"] for p in Receiver.received] == ["0.5", "0.8", "1.0"]
+    assert Receiver.received[-1]["spent_usd"] == "0.024600000"
+    # More usage in the same period fires nothing again.
+    _send_logs(server, [_api_request("req_W3", _ago(3), Tokens(input=10, output=10))])
+    time.sleep(4)
+    assert len(Receiver.received) == 3

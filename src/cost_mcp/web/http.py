@@ -32,6 +32,7 @@ from starlette.types import ASGIApp, Receive, Scope, Send
 
 from cost_mcp import access, push
 from cost_mcp.access import Caller
+from cost_mcp.analytics.alerts import ReceivedUsageAlerts
 from cost_mcp.config import Settings
 from cost_mcp.errors import InvalidInputError
 from cost_mcp.pricing import Pricer
@@ -65,8 +66,9 @@ def require_loopback(host: str) -> None:
             )
 
 
-def otlp_routes(ledger: Ledger, pricer: Pricer) -> list[Route]:
-    """The OTLP/HTTP receiver: ``POST /v1/logs``, ``/v1/metrics``, ``/v1/traces``."""
+def otlp_routes(ledger: Ledger, pricer: Pricer, alerts: ReceivedUsageAlerts | None = None) -> list[Route]:
+    """The OTLP/HTTP receiver: ``POST /v1/logs``, ``/v1/metrics``, ``/v1/traces``; ``alerts`` is
+    told of every request that stored usage events."""
 
     def handler(signal: otel.Signal) -> Callable[[Request], Awaitable[Response]]:
         async def receive(request: Request) -> Response:
@@ -114,6 +116,8 @@ def otlp_routes(ledger: Ledger, pricer: Pricer) -> list[Route]:
                 return _status(400, str(exc), encoding)
             if outcome.rejected:
                 logger.warning("OTLP %s: %s", signal, outcome.error_message)
+            if outcome.added and alerts is not None:
+                alerts.note()
             return Response(
                 otel.response_body(signal, outcome, encoding=encoding),
                 media_type=PROTOBUF if encoding == "protobuf" else JSON,
@@ -199,6 +203,9 @@ def create_http_app(
     async def healthz(_request: Request) -> Response:
         return JSONResponse({"status": "ok"})
 
+    # Usage received over OTLP or pushed fires budget alerts without waiting for a query.
+    alerts = ReceivedUsageAlerts(ledger.use, settings)
+
     @contextlib.asynccontextmanager
     async def lifespan(_app: Starlette) -> AsyncIterator[None]:
         # The MCP app's session manager (and the server's own lifespan) run inside it.
@@ -206,6 +213,7 @@ def create_http_app(
             async with mcp_app.router.lifespan_context(mcp_app):
                 yield
         finally:
+            await anyio.to_thread.run_sync(alerts.close)
             if verifier is not None:
                 verifier.close()
 
@@ -218,8 +226,8 @@ def create_http_app(
             resource_name="cost-mcp",
         )
     own = [
-        *otlp_routes(ledger, pricer),
-        Route("/api/push", push_endpoint(ledger, pricer, push_limiter), methods=["POST"]),
+        *otlp_routes(ledger, pricer, alerts),
+        Route("/api/push", push_endpoint(ledger, pricer, push_limiter, alerts), methods=["POST"]),
     ]
     # The SDK app's own route (``/mcp``), so its path and transport security stay its own.
     for route in [*own, *mcp_app.routes]:
@@ -339,9 +347,13 @@ of the database's CPU and adds no events (bench/README.md, h-team3 and h-team4).
 
 
 def push_endpoint(
-    ledger: Ledger, pricer: Pricer, limiter: push.RateLimiter | None = None
+    ledger: Ledger,
+    pricer: Pricer,
+    limiter: push.RateLimiter | None = None,
+    alerts: ReceivedUsageAlerts | None = None,
 ) -> Callable[[Request], Awaitable[Response]]:
-    """``POST /api/push``: a laptop's usage rows, stored under the token's member (see cost_mcp.push).
+    """``POST /api/push``: a laptop's usage rows, stored under the token's member (see cost_mcp.push);
+    ``alerts`` is told of every push that stored or changed rows.
 
     At most :data:`PUSHES_AT_ONCE` pushes are decoded, priced and stored at a time; the others wait
     as coroutines, not threads. Twenty pushes on twenty threads, all Python, hold the interpreter's
@@ -401,6 +413,8 @@ def push_endpoint(
             answer = await anyio.to_thread.run_sync(work, limiter=at_once)
         except push.PushRejected as exc:
             return JSONResponse({"error": str(exc)}, status_code=exc.status)
+        if (answer.accepted or answer.changed) and alerts is not None:
+            alerts.note()
         return JSONResponse(
             {
                 "accepted": answer.accepted,
