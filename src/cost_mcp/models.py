@@ -303,6 +303,17 @@ class ReceivedPush(Result):
     last_push: str = Field(description="When it last pushed (UTC, ISO 8601).")
 
 
+class OtelSender(Result):
+    """An agent and member whose usage events arrived at this ledger over OTLP."""
+
+    agent: str
+    member: str = Field(
+        description="The events' user.email or user.account_id, or the token's member; may be empty."
+    )
+    events: int = Field(description="Calls received in the window (those also read from a log included).")
+    last_event: str = Field(description="The latest call's time (UTC, ISO 8601).")
+
+
 class DoctorReport(Result):
     """Everything needed to see why a number looks wrong."""
 
@@ -337,6 +348,11 @@ class DoctorReport(Result):
     received_pushes: list[ReceivedPush] = Field(
         default_factory=list,
         description="On a team server: each token that has pushed usage here, most recent first.",
+    )
+    otel_days: int = Field(7, description="The window otel_senders covers, in days up to now.")
+    otel_senders: list[OtelSender] = Field(
+        default_factory=list,
+        description="Whose calls arrived over OTLP (the HTTP server's /v1/*) in the window, latest first.",
     )
     problems: list[str]
     warnings: list[str] = Field(default_factory=list, description="Not wrong now, but worth knowing.")

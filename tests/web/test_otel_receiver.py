@@ -691,3 +691,47 @@ def test_otlp_usage_fires_a_budget_webhook_with_no_query(server: str, settings: 
     _send_logs(server, [_api_request("req_W3", _ago(3), Tokens(input=10, output=10))])
     time.sleep(4)
     assert len(Receiver.received) == 3
+
+
+def _doctor(*args: str) -> subprocess.CompletedProcess[str]:
+    env = {**os.environ, "COLUMNS": "200"}
+    return subprocess.run(
+        [sys.executable, "-m", "cost_mcp", "doctor", *args],
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=120,
+        check=False,
+    )
+
+
+def test_doctor_lists_who_sends_over_otlp(server: str, settings: Settings, home: Path) -> None:
+    """`cost-mcp doctor` tells whether OTel events arrive, from which agent and member, and when the
+    last call was; calls read from the logs are not OTLP senders."""
+    assert "otlp          no calls received in the last 7 days" in _doctor().stdout
+    write(
+        session_file(home / "claude", "sess-log"),
+        assistant("msg_l", "req_log_only", _iso(_ago(9)), session="sess-log", input=5, output=5),
+    )
+    conn = connect(settings.db)
+    try:
+        claude_code.ingest(conn, settings, Pricer())
+    finally:
+        conn.close()
+    last, ana = _ago(2), _ago(6)
+    _send_logs(
+        server,
+        [
+            _api_request("req_S1", _ago(8), Tokens(input=1, output=1)),
+            _api_request("req_S2", last, Tokens(input=1, output=1)),
+            _api_request("req_S3", ana, Tokens(input=1, output=1), **{"user.email": "ana@example.com"}),
+        ],
+    )
+    report = json.loads(_doctor("--json").stdout)
+    assert report["otel_senders"] == [
+        {"agent": "claude-code", "member": "dev@example.com", "events": 2, "last_event": last.isoformat()},
+        {"agent": "claude-code", "member": "ana@example.com", "events": 1, "last_event": ana.isoformat()},
+    ]
+    table = _doctor().stdout
+    assert "no calls received" not in table
+    assert f"claude-code  dev@example.com  2               {last.isoformat()[:16].replace('T', ' ')}" in table
