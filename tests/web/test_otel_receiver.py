@@ -478,6 +478,9 @@ def test_bad_payloads(server: str, settings: Settings) -> None:
         httpx2.post(f"{server}/v1/logs", content=b"{}", headers={"Content-Type": "text/plain"}).status_code
         == 415
     )
+    untyped = httpx2.post(f"{server}/v1/logs", content=b"{}", headers={"Content-Type": ""})
+    assert untyped.status_code == 415
+    assert untyped.text.endswith("; this request has no Content-Type")
 
     # One bad record among good ones: the good ones are stored, the answer says what was rejected.
     when = _ago(5)
@@ -735,3 +738,19 @@ def test_doctor_lists_who_sends_over_otlp(server: str, settings: Settings, home:
     table = _doctor().stdout
     assert "no calls received" not in table
     assert f"claude-code  dev@example.com  2               {last.isoformat()[:16].replace('T', ' ')}" in table
+
+
+@pytest.mark.parametrize(
+    ("method", "path"),
+    [("POST", "/v1/logs/v1/logs"), ("POST", "/"), ("POST", "/v1/log"), ("GET", "/v1/logs")],
+)
+def test_a_misrouted_exporter_hears_which_endpoint_to_set(server: str, method: str, path: str) -> None:
+    """An endpoint set with /v1/logs twice, or a per-signal one without it, gets the receiver's
+    paths and how the endpoint variables differ, not a bare 404 or 405."""
+    answer = httpx2.request(
+        method, f"{server}{path}", content=b"", headers={"content-type": "application/x-protobuf"}
+    )
+    assert answer.status_code == 404
+    assert f"no OTLP receiver at {method} {path}" in answer.text
+    assert "POST to /v1/logs, /v1/metrics or /v1/traces" in answer.text
+    assert "OTEL_EXPORTER_OTLP_LOGS_ENDPOINT" in answer.text

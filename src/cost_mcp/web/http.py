@@ -79,10 +79,8 @@ def otlp_routes(ledger: Ledger, pricer: Pricer, alerts: ReceivedUsageAlerts | No
             elif ctype == JSON:
                 encoding = "json"
             else:
-                return PlainTextResponse(
-                    f"415: send OTLP as {PROTOBUF} or {JSON}, not {ctype or 'no Content-Type'}",
-                    status_code=415,
-                )
+                sent = f"not {ctype}" if ctype else "this request has no Content-Type"
+                return PlainTextResponse(f"415: send OTLP as {PROTOBUF} or {JSON}; {sent}", status_code=415)
             declared = request.headers.get("content-length")
             if declared and declared.isdigit() and int(declared) > otel.MAX_BODY_BYTES:
                 return _status(413, f"request body over {otel.MAX_BODY_BYTES:,} bytes", encoding)
@@ -125,11 +123,28 @@ def otlp_routes(ledger: Ledger, pricer: Pricer, alerts: ReceivedUsageAlerts | No
 
         return receive
 
+    async def misrouted(request: Request) -> Response:
+        return PlainTextResponse(
+            f"404: no OTLP receiver at {request.method} {request.url.path[:200]}: {MISROUTED_HINT}",
+            status_code=404,
+        )
+
     return [
         Route("/v1/logs", handler("logs"), methods=["POST"]),
         Route("/v1/metrics", handler("metrics"), methods=["POST"]),
         Route("/v1/traces", handler("traces"), methods=["POST"]),
+        # An exporter pointed at the wrong path (a per-signal endpoint without /v1/logs, or the base
+        # endpoint with it, which the SDK then appends again) hears what to set, not a bare 404/405.
+        Route("/v1/{rest:path}", misrouted, methods=["GET", "HEAD", "POST", "PUT", "PATCH", "DELETE"]),
+        Route("/", misrouted, methods=["POST"]),
     ]
+
+
+MISROUTED_HINT = (
+    "send OTLP/HTTP with POST to /v1/logs, /v1/metrics or /v1/traces. OTEL_EXPORTER_OTLP_ENDPOINT is "
+    "this server's base URL (http://host:port, the exporter appends /v1/...); a per-signal "
+    "OTEL_EXPORTER_OTLP_LOGS_ENDPOINT (or ..._METRICS_ENDPOINT) is the whole URL, /v1/logs included"
+)
 
 
 def _status(code: int, message: str, encoding: Literal["protobuf", "json"]) -> Response:
