@@ -38,6 +38,7 @@ from opentelemetry.sdk.trace import TracerProvider
 from opentelemetry.sdk.trace.export import SimpleSpanProcessor
 
 from cost_mcp.analytics import spend
+from cost_mcp.analytics.alerts import RECEIVED_ALERT_DELAY_SECONDS
 from cost_mcp.analytics.budgets import set_budget
 from cost_mcp.config import Settings
 from cost_mcp.models import BudgetScope
@@ -692,7 +693,7 @@ def test_otlp_usage_fires_a_budget_webhook_with_no_query(server: str, settings: 
     assert Receiver.received[-1]["spent_usd"] == "0.024600000"
     # More usage in the same period fires nothing again.
     _send_logs(server, [_api_request("req_W3", _ago(3), Tokens(input=10, output=10))])
-    time.sleep(4)
+    time.sleep(RECEIVED_ALERT_DELAY_SECONDS + 3)
     assert len(Receiver.received) == 3
 
 
