@@ -1019,8 +1019,8 @@ class HourlyCost(Result):
 
     period: PeriodInfo
     basis: Literal["estimated"] = Field(
-        description="Always estimated: tokens x list price of the calls recorded on this machine "
-        "(Claude Code logs, record_usage). Billed amounts are per day and have no hour."
+        description="Always estimated, as the totals estimate: the calls recorded one by one (agents' "
+        "logs, OpenTelemetry events, record_usage). Billed amounts are per day and have no hour."
     )
     total_usd: USD = Field(description="Sum of the hours (the locally recorded calls only).")
     hours: list[HourCost] = Field(description="24 entries, hour 0 to 23.")
