@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import os
 import re
+import time
 from collections.abc import Mapping, Sequence
 from dataclasses import asdict
 from datetime import UTC, datetime
@@ -21,6 +22,7 @@ from cost_mcp.models import (
     DoctorReport,
     KeyStatus,
     LogRoot,
+    OtelSender,
     PricedWith,
     ReceivedPush,
     SkippedFile,
@@ -38,6 +40,10 @@ from cost_mcp.store.migrations import MIGRATIONS
 _SCAN_LIMIT = 100_000
 LOW_CLEANUP_DAYS = 30
 """Claude Code's default ``cleanupPeriodDays``; a setting below it deletes transcripts sooner."""
+
+
+OTEL_DAYS = 7
+"""How far back doctor looks for calls received over OTLP: long enough to span a weekend."""
 
 
 def diagnose(
@@ -77,6 +83,7 @@ def diagnose(
     read_errors = health.read_errors(settings.db)
     agent_roots = agent_log_roots(settings, read_errors)
     received = health.received_pushes(settings.db)
+    otel_since_ms = int((time.time() - OTEL_DAYS * 86_400) * 1000)
     # A team server's usage comes from its members' pushes: its own machine has no logs to read.
     # Nor is a machine whose only agent is another one (Codex, Gemini CLI...) missing anything.
     other_agents = any(f.found for a in agent_roots for f in a.folders)
@@ -127,6 +134,16 @@ def diagnose(
                 last_push=datetime.fromtimestamp(sender.last_ms / 1000, UTC).isoformat(timespec="seconds"),
             )
             for sender in received
+        ],
+        otel_days=OTEL_DAYS,
+        otel_senders=[
+            OtelSender(
+                agent=s.agent,
+                member=s.member,
+                events=s.events,
+                last_event=datetime.fromtimestamp(s.last_ms / 1000, UTC).isoformat(timespec="seconds"),
+            )
+            for s in health.otel_senders(settings.db, otel_since_ms)
         ],
         problems=problems,
         warnings=cleanup_warnings(settings.claude_roots())

@@ -303,6 +303,17 @@ class ReceivedPush(Result):
     last_push: str = Field(description="When it last pushed (UTC, ISO 8601).")
 
 
+class OtelSender(Result):
+    """An agent and member whose usage events arrived at this ledger over OTLP."""
+
+    agent: str
+    member: str = Field(
+        description="The events' user.email or user.account_id, or the token's member; may be empty."
+    )
+    events: int = Field(description="Calls received in the window (those also read from a log included).")
+    last_event: str = Field(description="The latest call's time (UTC, ISO 8601).")
+
+
 class DoctorReport(Result):
     """Everything needed to see why a number looks wrong."""
 
@@ -337,6 +348,11 @@ class DoctorReport(Result):
     received_pushes: list[ReceivedPush] = Field(
         default_factory=list,
         description="On a team server: each token that has pushed usage here, most recent first.",
+    )
+    otel_days: int = Field(7, description="The window otel_senders covers, in days up to now.")
+    otel_senders: list[OtelSender] = Field(
+        default_factory=list,
+        description="Whose calls arrived over OTLP (the HTTP server's /v1/*) in the window, latest first.",
     )
     problems: list[str]
     warnings: list[str] = Field(default_factory=list, description="Not wrong now, but worth knowing.")
@@ -1003,8 +1019,8 @@ class HourlyCost(Result):
 
     period: PeriodInfo
     basis: Literal["estimated"] = Field(
-        description="Always estimated: tokens x list price of the calls recorded on this machine "
-        "(Claude Code logs, record_usage). Billed amounts are per day and have no hour."
+        description="Always estimated, as the totals estimate: the calls recorded one by one (agents' "
+        "logs, OpenTelemetry events, record_usage). Billed amounts are per day and have no hour."
     )
     total_usd: USD = Field(description="Sum of the hours (the locally recorded calls only).")
     hours: list[HourCost] = Field(description="24 entries, hour 0 to 23.")

@@ -7,11 +7,14 @@ from datetime import UTC, datetime
 from decimal import Decimal
 
 import pytest
+from opentelemetry.proto.collector.logs.v1.logs_service_pb2 import ExportLogsServiceRequest
+from opentelemetry.proto.common.v1.common_pb2 import AnyValue, KeyValue
 
 from cost_mcp.analytics.hourly import cost_by_hour
 from cost_mcp.analytics.spend import Filters, get_spend, resolve
 from cost_mcp.config import Settings
 from cost_mcp.pricing import Pricer, Tokens
+from cost_mcp.sources import otel
 from cost_mcp.sources.reported import record_call
 from cost_mcp.store import connect, write_transaction
 from cost_mcp.store.buckets import DAY_MS, Bucket, replace_range
@@ -103,3 +106,32 @@ def test_billed_amounts_have_no_hour_and_the_result_says_so(conn: Conn, settings
     hourly = cost_by_hour(conn, settings, resolve(settings, None, "2026-11-01", "2026-11-05", None))
     assert hourly.total_usd == Decimal(1)  # the local call; the billed day is not spread over hours
     assert "billed amounts are per day" in hourly.warnings[0]
+
+
+def test_the_label_says_what_the_hours_count(conn: Conn, settings: Settings) -> None:
+    """A Claude Code call received over OpenTelemetry counts in its hour at Claude Code's own figure
+    (cost mode auto, as in the totals): the warning says so, never "list price" or "this machine"."""
+    when = datetime(2026, 11, 2, 9, 10, tzinfo=UTC)
+    request = ExportLogsServiceRequest()
+    resource_logs = request.resource_logs.add()
+    resource_logs.resource.attributes.append(
+        KeyValue(key="service.name", value=AnyValue(string_value="claude-code"))
+    )
+    record = resource_logs.scope_logs.add().log_records.add()
+    for key, value in [
+        ("event.name", AnyValue(string_value="api_request")),
+        ("event.timestamp", AnyValue(string_value=when.isoformat())),
+        ("model", AnyValue(string_value="claude-sonnet-4-5-20250929")),
+        ("input_tokens", AnyValue(int_value=1000)),
+        ("output_tokens", AnyValue(int_value=100)),
+        ("cost_usd_micros", AnyValue(int_value=250_000)),
+        ("request_id", AnyValue(string_value="req_hour")),
+    ]:
+        record.attributes.append(KeyValue(key=key, value=value))
+    otel.receive(conn, Pricer(), "logs", request, now=NOW)
+    period = resolve(settings, None, "2026-11-01", "2026-11-05", None)
+    hourly = cost_by_hour(conn, settings, period)
+    assert {h.hour: h.cost_usd for h in hourly.hours if h.requests} == {9: Decimal("0.25")}
+    assert hourly.total_usd == get_spend(conn, settings, period, take_alerts=False).total_usd
+    assert "OpenTelemetry events" in hourly.warnings[0]
+    assert "list price" not in hourly.warnings[0] and "this machine" not in hourly.warnings[0]

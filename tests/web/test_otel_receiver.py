@@ -38,12 +38,16 @@ from opentelemetry.sdk.trace import TracerProvider
 from opentelemetry.sdk.trace.export import SimpleSpanProcessor
 
 from cost_mcp.analytics import spend
+from cost_mcp.analytics.alerts import RECEIVED_ALERT_DELAY_SECONDS
+from cost_mcp.analytics.budgets import set_budget
 from cost_mcp.config import Settings
+from cost_mcp.models import BudgetScope
 from cost_mcp.money import from_nanos
 from cost_mcp.pricing import Price, Pricer, Tokens
 from cost_mcp.sources import claude_code
 from cost_mcp.store import connect
 from tests.sources.claude_logs import assistant, session_file, write
+from tests.test_webhooks import Receiver, ops, receiver  # noqa: F401 (fixtures)
 
 SONNET = "claude-sonnet-4-5-20250929"
 HAIKU = "claude-haiku-4-5-20251001"
@@ -475,6 +479,9 @@ def test_bad_payloads(server: str, settings: Settings) -> None:
         httpx2.post(f"{server}/v1/logs", content=b"{}", headers={"Content-Type": "text/plain"}).status_code
         == 415
     )
+    untyped = httpx2.post(f"{server}/v1/logs", content=b"{}", headers={"Content-Type": ""})
+    assert untyped.status_code == 415
+    assert untyped.text.endswith("; this request has no Content-Type")
 
     # One bad record among good ones: the good ones are stored, the answer says what was rejected.
     when = _ago(5)
@@ -665,3 +672,86 @@ def test_a_server_on_every_address_says_to_set_its_public_url(settings: Settings
     assert wildcard_note(settings, "0.0.0.0", 8000, auth=False) is None  # no tokens: no 401s
     public = settings.model_copy(update={"public_url": "https://cost.example.com"})
     assert wildcard_note(public, "0.0.0.0", 8000, auth=True) is None
+
+
+@pytest.mark.usefixtures("ops")  # before `server`: the server reads the webhook at start
+def test_otlp_usage_fires_a_budget_webhook_with_no_query(server: str, settings: Settings) -> None:
+    """A budget crossed by OTel events alone reaches its webhook within seconds, each threshold
+    once, though nobody asks the server anything (before, only a query evaluated budgets)."""
+    conn = connect(settings.db)
+    try:
+        set_budget(conn, "dev", Decimal("0.02"), "day", BudgetScope(), webhook="ops", settings=settings)
+    finally:
+        conn.close()
+    # Claude Code's own estimate counts (cost mode auto): 0.0123 each, so 0.0246 of 0.02.
+    _send_logs(server, [_api_request("req_W1", _ago(5), Tokens(input=10, output=10))])
+    _send_logs(server, [_api_request("req_W2", _ago(4), Tokens(input=10, output=10))])
+    deadline = time.monotonic() + 30
+    while len(Receiver.received) < 3 and time.monotonic() < deadline:
+        time.sleep(0.1)
+    assert [p["threshold"] for p in Receiver.received] == ["0.5", "0.8", "1.0"]
+    assert Receiver.received[-1]["spent_usd"] == "0.024600000"
+    # More usage in the same period fires nothing again.
+    _send_logs(server, [_api_request("req_W3", _ago(3), Tokens(input=10, output=10))])
+    time.sleep(RECEIVED_ALERT_DELAY_SECONDS + 3)
+    assert len(Receiver.received) == 3
+
+
+def _doctor(*args: str) -> subprocess.CompletedProcess[str]:
+    env = {**os.environ, "COLUMNS": "200"}
+    return subprocess.run(
+        [sys.executable, "-m", "cost_mcp", "doctor", *args],
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=120,
+        check=False,
+    )
+
+
+def test_doctor_lists_who_sends_over_otlp(server: str, settings: Settings, home: Path) -> None:
+    """`cost-mcp doctor` tells whether OTel events arrive, from which agent and member, and when the
+    last call was; calls read from the logs are not OTLP senders."""
+    assert "otlp          no calls received in the last 7 days" in _doctor().stdout
+    write(
+        session_file(home / "claude", "sess-log"),
+        assistant("msg_l", "req_log_only", _iso(_ago(9)), session="sess-log", input=5, output=5),
+    )
+    conn = connect(settings.db)
+    try:
+        claude_code.ingest(conn, settings, Pricer())
+    finally:
+        conn.close()
+    last, ana = _ago(2), _ago(6)
+    _send_logs(
+        server,
+        [
+            _api_request("req_S1", _ago(8), Tokens(input=1, output=1)),
+            _api_request("req_S2", last, Tokens(input=1, output=1)),
+            _api_request("req_S3", ana, Tokens(input=1, output=1), **{"user.email": "ana@example.com"}),
+        ],
+    )
+    report = json.loads(_doctor("--json").stdout)
+    assert report["otel_senders"] == [
+        {"agent": "claude-code", "member": "dev@example.com", "events": 2, "last_event": last.isoformat()},
+        {"agent": "claude-code", "member": "ana@example.com", "events": 1, "last_event": ana.isoformat()},
+    ]
+    table = _doctor().stdout
+    assert "no calls received" not in table
+    assert f"claude-code  dev@example.com  2               {last.isoformat()[:16].replace('T', ' ')}" in table
+
+
+@pytest.mark.parametrize(
+    ("method", "path"),
+    [("POST", "/v1/logs/v1/logs"), ("POST", "/"), ("POST", "/v1/log"), ("GET", "/v1/logs")],
+)
+def test_a_misrouted_exporter_hears_which_endpoint_to_set(server: str, method: str, path: str) -> None:
+    """An endpoint set with /v1/logs twice, or a per-signal one without it, gets the receiver's
+    paths and how the endpoint variables differ, not a bare 404 or 405."""
+    answer = httpx2.request(
+        method, f"{server}{path}", content=b"", headers={"content-type": "application/x-protobuf"}
+    )
+    assert answer.status_code == 404
+    assert f"no OTLP receiver at {method} {path}" in answer.text
+    assert "POST to /v1/logs, /v1/metrics or /v1/traces" in answer.text
+    assert "OTEL_EXPORTER_OTLP_LOGS_ENDPOINT" in answer.text

@@ -266,3 +266,25 @@ def test_a_members_own_copies_still_merge(server: Server) -> None:
     assert figures.counted == {("msg_b1", "req_b1", 1)}
     assert figures.spend == _server_price(Tokens(input=3000, output=900), _ms(5))
     _assert_agree(server.settings)
+
+
+def test_a_push_that_crosses_a_budget_fires_it_with_no_query(server: Server) -> None:
+    """Pushed usage evaluates budgets within seconds, as OTLP does: before, bob's budget crossed by
+    his push fired nothing until someone asked the server a question."""
+    ts = _ms(5)
+    # $7.52 at the server's price: past 50 % of his $10. Nothing here reads spend until the end.
+    assert Decimal(5) < _server_price(Tokens(input=1000, output=100_000), ts) < Decimal(8)
+    server.push(BOB, [_row("msg_big", "req_big", ts, input_tokens=1000, output_tokens=100_000)])
+
+    def fired() -> list[str]:
+        conn = connect(server.settings.db)
+        try:
+            rows = conn.execute("SELECT threshold FROM budget_alerts WHERE budget = 'bob' ORDER BY 1")
+            return [str(r[0]) for r in rows.fetchall()]
+        finally:
+            conn.close()
+
+    deadline = time.monotonic() + 30
+    while not fired() and time.monotonic() < deadline:
+        time.sleep(0.2)
+    assert fired() == ["0.5"]

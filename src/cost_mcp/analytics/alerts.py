@@ -1,8 +1,9 @@
 """Budget alerts, in one place: evaluate thresholds, record each once, hand each out once, deliver.
 
 Everything that changes what budgets have spent calls :func:`fire_alerts` afterwards (queries'
-refresh, ingest, sync, record_usage); every answer carries :func:`take_alerts`. Both ``sync`` and
-the agent checks (``analytics/agents.py``) use this module, so neither imports the other.
+refresh, ingest, sync, record_usage; a server's received usage through :class:`ReceivedUsageAlerts`);
+every answer carries :func:`take_alerts`. Both ``sync`` and the agent checks (``analytics/agents.py``)
+use this module, so neither imports the other.
 """
 
 from __future__ import annotations
@@ -11,7 +12,8 @@ import json
 import logging
 import threading
 import time
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
+from contextlib import AbstractContextManager
 from datetime import UTC, datetime
 from typing import TYPE_CHECKING
 
@@ -145,3 +147,66 @@ def _half_hour() -> int:
     # Periods turn over on a whole or half hour (timezone offsets), so a verdict is kept for half an
     # hour at most.
     return int(time.time() // 1800)
+
+
+RECEIVED_ALERT_DELAY_SECONDS = 5.0
+"""How long a server waits after storing received usage before evaluating budgets: the requests of a
+burst (every laptop's exporter, a push's batches) share one evaluation, so a server under a steady
+stream spends at most one budget evaluation (a spend query, holding the ledger) per 5 s on them, and
+an alert still leaves within seconds of the call that crossed its threshold."""
+
+
+class ReceivedUsageAlerts:
+    """Budgets evaluated soon after a server stores usage it received (OTLP events, pushes).
+
+    Queries, ingest and sync evaluate budgets as they go; usage that arrives over HTTP would
+    otherwise wait for someone to ask a question, so a webhook alert came late, or never on a server
+    nobody queries. :meth:`note` after each write that stored usage; one background thread evaluates
+    budgets :data:`RECEIVED_ALERT_DELAY_SECONDS` later, once for all writes noted meanwhile.
+    """
+
+    def __init__(
+        self,
+        use: Callable[[], AbstractContextManager[Conn]],
+        settings: HasCoreSettings,
+        delay: float = RECEIVED_ALERT_DELAY_SECONDS,
+    ) -> None:
+        """``use``: a ledger connection for the duration of a block (``Ledger.use``)."""
+        self._use = use
+        self._settings = settings
+        self._delay = delay
+        self._due = threading.Event()
+        self._stop = threading.Event()
+        self._lock = threading.Lock()
+        self._thread: threading.Thread | None = None
+
+    def note(self) -> None:
+        """Usage was just stored: evaluate budgets within the delay."""
+        self._due.set()
+        with self._lock:
+            if self._stop.is_set() or (self._thread is not None and self._thread.is_alive()):
+                return
+            self._thread = threading.Thread(target=self._run, name="cost-mcp-received-alerts", daemon=True)
+            self._thread.start()
+
+    def close(self, timeout: float = 10.0) -> None:
+        """Stop evaluating (an evaluation in progress ends first, up to ``timeout`` seconds)."""
+        with self._lock:
+            self._stop.set()
+            self._due.set()
+            thread = self._thread
+        if thread is not None:
+            thread.join(timeout)
+
+    def _run(self) -> None:
+        while not self._stop.is_set():
+            self._due.wait()
+            if self._stop.wait(self._delay):
+                return
+            self._due.clear()  # writes noted from here on get the next evaluation
+            try:
+                with self._use() as conn:
+                    fire_alerts(conn, self._settings)
+            except Exception:
+                # The receiver must keep running; the next write, or any query, evaluates again.
+                logger.exception("evaluating budgets after received usage failed")

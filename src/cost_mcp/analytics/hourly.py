@@ -1,8 +1,9 @@
 """Cost by hour of the day: when in the day the money goes.
 
-Only calls recorded on this machine (Claude Code logs, ``record_usage``) have a time of day; billed
-amounts from provider APIs are per UTC day. So this is always the estimated cost of the local calls
-(tokens x list price), by local hour, and says so.
+Only calls recorded one by one (agents' logs, OpenTelemetry events, ``record_usage``) have a time of
+day; billed amounts from provider APIs are per UTC day. So this is always the estimated cost of those
+calls, by local hour, priced as every total prices them (with the cost mode, Claude Code's own figure
+where its event reports one), and says so.
 """
 
 from __future__ import annotations
@@ -33,8 +34,9 @@ def cost_by_hour(conn: Conn, settings: Settings, p: Period, filters: Filters | N
     unpriced = [0] * 24
     requests = [0] * 24
     warnings = [
-        "hour of day is known only for calls recorded on this machine (Claude Code logs, record_usage), "
-        "priced at list price; billed amounts are per day and are not in this chart"
+        "hour of day is known only for calls recorded one by one (agents' logs, OpenTelemetry events, "
+        "record_usage), estimated as the totals estimate them; billed amounts are per day and are not "
+        "in this chart"
     ]
     wants_estimated = not filters.basis or "estimated" in filters.basis
     wants_local = not filters.sources or any(s in LOCAL_SOURCES for s in filters.sources)

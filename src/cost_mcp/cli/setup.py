@@ -177,6 +177,22 @@ def doctor(as_json: bool) -> int:
         out.print(
             f"pushes from   ... and {len(report.received_pushes) - shown_pushes:,} more tokens (see --json)"
         )
+    if report.otel_senders:
+        # A table: an agent, an email and a time on one line would not fit 80 columns.
+        senders = Table(
+            "otlp from", "member", f"calls ({report.otel_days} days)", "last call (UTC)", box=None
+        )
+        for s in report.otel_senders[:shown_pushes]:
+            last = s.last_event.replace("T", " ")[:16]
+            senders.add_row(text(s.agent), text(s.member or "-"), f"{s.events:,}", last)
+        out.print(whole(senders))
+        if len(report.otel_senders) > shown_pushes:
+            out.print(f"otlp from     ... and {len(report.otel_senders) - shown_pushes:,} more (see --json)")
+    else:
+        out.print(
+            f"otlp          no calls received in the last {report.otel_days} days "
+            "(`cost-mcp otel-config` prints the settings that send them to `cost-mcp serve --http`)"
+        )
     for problem in report.problems:
         note(out, problem, "[yellow]problem:[/yellow]")
     for warning in report.warnings:

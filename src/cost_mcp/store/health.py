@@ -9,7 +9,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import TypeVar
 
-from cost_mcp.store import meta, skipped, source_state, team
+from cost_mcp.store import meta, otel, skipped, source_state, team
 from cost_mcp.store.connection import Conn
 from cost_mcp.store.migrations import applied_read_only
 
@@ -106,3 +106,9 @@ def received_pushes(target: Path | str) -> list[team.PushSender]:
     """On a team server's ledger, each token that has pushed and when it last did, read without
     writing; empty for a laptop's ledger (or one not migrated that far)."""
     return read_without_writing(target, team.push_senders, [])
+
+
+def otel_senders(target: Path | str, since_ms: int) -> list[otel.Sender]:
+    """Whose calls since ``since_ms`` arrived over OTLP (see store.otel.senders), read without
+    writing the ledger."""
+    return read_without_writing(target, lambda c: otel.senders(c, since_ms), [])

@@ -279,3 +279,27 @@ def session_sources(conn: Conn, session_id: str) -> set[str]:
         "SELECT DISTINCT source FROM usage_events WHERE session_id = ? AND counted = 1", (session_id,)
     ).fetchall()
     return {str(r[0]) for r in rows}
+
+
+@dataclass(frozen=True, slots=True)
+class Sender:
+    """Whose usage events arrived over OTLP: an agent and member, how many calls, the latest one."""
+
+    agent: str
+    member: str
+    events: int
+    last_ms: int
+
+
+def senders(conn: Conn, since_ms: int) -> list[Sender]:
+    """Each agent and member whose calls since ``since_ms`` arrived at this ledger over OTLP (those
+    also read from a log included: it is what was sent), most recent first. Rows a laptop pushed
+    have another origin: they are its pushes, not this receiver's."""
+    rows = conn.execute(
+        # counted IN (0, 1): a range of usage_events_counted_ts for each, not a walk of the table.
+        "SELECT agent, member, COUNT(*), MAX(ts_ms) FROM usage_events "
+        "WHERE counted IN (0, 1) AND ts_ms >= ? AND origin = 'otel' "
+        "GROUP BY agent, member ORDER BY 4 DESC, 1, 2",
+        (since_ms,),
+    ).fetchall()
+    return [Sender(str(agent), str(member), int(n), int(last)) for agent, member, n, last in rows]

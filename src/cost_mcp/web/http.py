@@ -32,6 +32,7 @@ from starlette.types import ASGIApp, Receive, Scope, Send
 
 from cost_mcp import access, push
 from cost_mcp.access import Caller
+from cost_mcp.analytics.alerts import ReceivedUsageAlerts
 from cost_mcp.config import Settings
 from cost_mcp.errors import InvalidInputError
 from cost_mcp.pricing import Pricer
@@ -65,8 +66,9 @@ def require_loopback(host: str) -> None:
             )
 
 
-def otlp_routes(ledger: Ledger, pricer: Pricer) -> list[Route]:
-    """The OTLP/HTTP receiver: ``POST /v1/logs``, ``/v1/metrics``, ``/v1/traces``."""
+def otlp_routes(ledger: Ledger, pricer: Pricer, alerts: ReceivedUsageAlerts | None = None) -> list[Route]:
+    """The OTLP/HTTP receiver: ``POST /v1/logs``, ``/v1/metrics``, ``/v1/traces``; ``alerts`` is
+    told of every request that stored usage events."""
 
     def handler(signal: otel.Signal) -> Callable[[Request], Awaitable[Response]]:
         async def receive(request: Request) -> Response:
@@ -77,10 +79,8 @@ def otlp_routes(ledger: Ledger, pricer: Pricer) -> list[Route]:
             elif ctype == JSON:
                 encoding = "json"
             else:
-                return PlainTextResponse(
-                    f"415: send OTLP as {PROTOBUF} or {JSON}, not {ctype or 'no Content-Type'}",
-                    status_code=415,
-                )
+                sent = f"not {ctype}" if ctype else "this request has no Content-Type"
+                return PlainTextResponse(f"415: send OTLP as {PROTOBUF} or {JSON}; {sent}", status_code=415)
             declared = request.headers.get("content-length")
             if declared and declared.isdigit() and int(declared) > otel.MAX_BODY_BYTES:
                 return _status(413, f"request body over {otel.MAX_BODY_BYTES:,} bytes", encoding)
@@ -114,6 +114,8 @@ def otlp_routes(ledger: Ledger, pricer: Pricer) -> list[Route]:
                 return _status(400, str(exc), encoding)
             if outcome.rejected:
                 logger.warning("OTLP %s: %s", signal, outcome.error_message)
+            if outcome.added and alerts is not None:
+                alerts.note()
             return Response(
                 otel.response_body(signal, outcome, encoding=encoding),
                 media_type=PROTOBUF if encoding == "protobuf" else JSON,
@@ -121,11 +123,28 @@ def otlp_routes(ledger: Ledger, pricer: Pricer) -> list[Route]:
 
         return receive
 
+    async def misrouted(request: Request) -> Response:
+        return PlainTextResponse(
+            f"404: no OTLP receiver at {request.method} {request.url.path[:200]}: {MISROUTED_HINT}",
+            status_code=404,
+        )
+
     return [
         Route("/v1/logs", handler("logs"), methods=["POST"]),
         Route("/v1/metrics", handler("metrics"), methods=["POST"]),
         Route("/v1/traces", handler("traces"), methods=["POST"]),
+        # An exporter pointed at the wrong path (a per-signal endpoint without /v1/logs, or the base
+        # endpoint with it, which the SDK then appends again) hears what to set, not a bare 404/405.
+        Route("/v1/{rest:path}", misrouted, methods=["GET", "HEAD", "POST", "PUT", "PATCH", "DELETE"]),
+        Route("/", misrouted, methods=["POST"]),
     ]
+
+
+MISROUTED_HINT = (
+    "send OTLP/HTTP with POST to /v1/logs, /v1/metrics or /v1/traces. OTEL_EXPORTER_OTLP_ENDPOINT is "
+    "this server's base URL (http://host:port, the exporter appends /v1/...); a per-signal "
+    "OTEL_EXPORTER_OTLP_LOGS_ENDPOINT (or ..._METRICS_ENDPOINT) is the whole URL, /v1/logs included"
+)
 
 
 def _status(code: int, message: str, encoding: Literal["protobuf", "json"]) -> Response:
@@ -199,6 +218,9 @@ def create_http_app(
     async def healthz(_request: Request) -> Response:
         return JSONResponse({"status": "ok"})
 
+    # Usage received over OTLP or pushed fires budget alerts without waiting for a query.
+    alerts = ReceivedUsageAlerts(ledger.use, settings)
+
     @contextlib.asynccontextmanager
     async def lifespan(_app: Starlette) -> AsyncIterator[None]:
         # The MCP app's session manager (and the server's own lifespan) run inside it.
@@ -206,6 +228,7 @@ def create_http_app(
             async with mcp_app.router.lifespan_context(mcp_app):
                 yield
         finally:
+            await anyio.to_thread.run_sync(alerts.close)
             if verifier is not None:
                 verifier.close()
 
@@ -218,8 +241,8 @@ def create_http_app(
             resource_name="cost-mcp",
         )
     own = [
-        *otlp_routes(ledger, pricer),
-        Route("/api/push", push_endpoint(ledger, pricer, push_limiter), methods=["POST"]),
+        *otlp_routes(ledger, pricer, alerts),
+        Route("/api/push", push_endpoint(ledger, pricer, push_limiter, alerts), methods=["POST"]),
     ]
     # The SDK app's own route (``/mcp``), so its path and transport security stay its own.
     for route in [*own, *mcp_app.routes]:
@@ -339,9 +362,13 @@ of the database's CPU and adds no events (bench/README.md, h-team3 and h-team4).
 
 
 def push_endpoint(
-    ledger: Ledger, pricer: Pricer, limiter: push.RateLimiter | None = None
+    ledger: Ledger,
+    pricer: Pricer,
+    limiter: push.RateLimiter | None = None,
+    alerts: ReceivedUsageAlerts | None = None,
 ) -> Callable[[Request], Awaitable[Response]]:
-    """``POST /api/push``: a laptop's usage rows, stored under the token's member (see cost_mcp.push).
+    """``POST /api/push``: a laptop's usage rows, stored under the token's member (see cost_mcp.push);
+    ``alerts`` is told of every push that stored or changed rows.
 
     At most :data:`PUSHES_AT_ONCE` pushes are decoded, priced and stored at a time; the others wait
     as coroutines, not threads. Twenty pushes on twenty threads, all Python, hold the interpreter's
@@ -401,6 +428,8 @@ def push_endpoint(
             answer = await anyio.to_thread.run_sync(work, limiter=at_once)
         except push.PushRejected as exc:
             return JSONResponse({"error": str(exc)}, status_code=exc.status)
+        if (answer.accepted or answer.changed) and alerts is not None:
+            alerts.note()
         return JSONResponse(
             {
                 "accepted": answer.accepted,

@@ -260,7 +260,7 @@
     });
     var rows = hr.hours.map(function (x) { return [("0" + x.hour).slice(-2) + ":00", cost(x.cost_usd, x.unpriced_requests), int(x.requests)]; });
     fill("hourly",
-      h("p", { class: "muted" }, "Estimated (list price), calls recorded on this machine only: ", h("strong", { id: "hourly-total", "data-usd": String(hr.total_usd), text: usd(hr.total_usd) }), " in " + hr.period.timezone + " hours"),
+      h("p", { class: "muted" }, "Estimated, calls recorded one by one only (not billed amounts): ", h("strong", { id: "hourly-total", "data-usd": String(hr.total_usd), text: usd(hr.total_usd) }), " in " + hr.period.timezone + " hours"),
       svg, numbers("Numbers (24 hours)", table("Cost by hour of day", ["Hour", "Cost", "Calls"], rows, [0, 1, 1])));
   }
   function renderAnomalies(d) {
