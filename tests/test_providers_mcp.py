@@ -16,6 +16,7 @@ from pathlib import Path
 from typing import Any
 from urllib.parse import quote
 
+import httpx2
 import pytest
 from mcp import Client
 
@@ -482,3 +483,32 @@ def _ledger_bytes(home: Path) -> bytes:
     with closing(connect(load_settings().db)) as conn:
         tables = [r[0] for r in conn.execute("SELECT tablename FROM pg_tables WHERE schemaname = 'public'")]
         return repr([conn.execute(f"SELECT * FROM {t}").fetchall() for t in tables]).encode()
+
+
+async def test_a_page_served_again_under_a_new_cursor_is_refused_not_counted_twice(
+    fakes: Router, home: Path
+) -> None:
+    # The first page's day comes back on a "next" page with a fresh cursor: the cursor check cannot
+    # see it, and summing the two would bill the day twice ($7.50 for $3.75).
+    def again(request: httpx2.Request) -> httpx2.Response:
+        first = fakes.openai.answer(httpx2.Request("GET", request.url.copy_remove_param("page")))
+        return json_response(200, {**json.loads(first.read()), "has_more": False, "next_page": None})
+
+    from cost_mcp.server import mcp
+
+    async with Client(mcp, raise_exceptions=True) as client:
+        await client.call_tool("sync_providers", {"providers": ["openai"], "days": 5})
+        fakes.openai.script(COSTS, lambda r: _more(fakes.openai.answer(r)), again)
+        synced = await client.call_tool("sync_providers", {"providers": ["openai"], "days": 5})
+        spend = await client.call_tool("get_spend", {"period": "last_7_days", "group_by": ["provider"]})
+    [source] = [s for s in (synced.structured_content or {})["sources"] if s["source"] == "openai"]
+    assert source["ok"] is False
+    assert f"listed the day {ago(4).isoformat()} twice" in source["error"]
+    rows = {r["group"]["provider"]: r["cost_usd"] for r in (spend.structured_content or {})["rows"]}
+    assert rows["openai"] == 3.81  # the first sync's data, kept whole
+
+
+def _more(page: httpx2.Response) -> httpx2.Response:
+    """A page that says another follows, under a cursor never seen before."""
+    body = json.loads(page.read())
+    return json_response(200, {**body, "has_more": True, "next_page": "page_fresh"})
