@@ -512,3 +512,44 @@ def _more(page: httpx2.Response) -> httpx2.Response:
     """A page that says another follows, under a cursor never seen before."""
     body = json.loads(page.read())
     return json_response(200, {**body, "has_more": True, "next_page": "page_fresh"})
+
+
+def test_cli_report_says_which_billed_amounts_are_partial_and_which_were_set_aside(home: Path) -> None:
+    # Today: OpenAI's bill so far is the only data (the total, partial); Anthropic's bill so far is
+    # set aside for a Claude Code call's estimate. Neither may read as a settled bill or an estimate.
+    today = ago(0).isoformat()
+    r = Router(
+        openai=FakeOpenAI(
+            {
+                COSTS: {
+                    today: [
+                        {"object": "organization.costs.result", "amount": {"value": 0.5, "currency": "usd"}}
+                    ]
+                }
+            }
+        ),
+        anthropic=FakeAnthropic({anthropic.COST_PATH: {today: [{"amount": "100", "currency": "USD"}]}}),
+    )
+    now = datetime.now(UTC).strftime("%Y-%m-%dT%H:%M:%S.000Z")
+    write(session_file(home / "claude", "s1"), assistant("m1", "r1", now, input=1_000, output=1_000))
+    with local_server(r) as url:
+        env = {
+            **os.environ,
+            "COST_MCP_OPENAI_BASE_URL": url,
+            "COST_MCP_ANTHROPIC_BASE_URL": url,
+            "OPENAI_ADMIN_KEY": r.openai.key,
+            "ANTHROPIC_ADMIN_KEY": r.anthropic.key,
+        }
+        done = subprocess.run(
+            [sys.executable, "-m", "cost_mcp", "report", "--period", "today"],
+            capture_output=True,
+            text=True,
+            env={**env, "COLUMNS": "200"},
+            timeout=120,
+            check=False,
+        )
+    assert done.returncode == 0, done.stderr
+    out = " ".join(done.stdout.split())
+    assert "$1.00 of billing not added yet (synced within the provider's reporting lag" in out
+    assert "of estimates not added" not in out
+    assert f"partial: openai: {today} billed so far (synced before the day ended plus its 6h" in out
