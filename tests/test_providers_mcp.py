@@ -553,3 +553,31 @@ def test_cli_report_says_which_billed_amounts_are_partial_and_which_were_set_asi
     assert "$1.00 of billing not added yet (synced within the provider's reporting lag" in out
     assert "of estimates not added" not in out
     assert f"partial: openai: {today} billed so far (synced before the day ended plus its 6h" in out
+
+
+def test_a_key_echoed_in_base64_never_leaks(home: Path) -> None:
+    # A key whose base64 has '+' and '/' (plain) or '-' and '_' (URL-safe): both forms, the one
+    # padded, the other not, as an API's error text or a proxy's debug echo may carry them.
+    key = "sk-admin-CANARY~~~>>>?7f3e9a2b"
+    plain = base64.b64encode(key.encode()).decode()
+    urlsafe = base64.urlsafe_b64encode(key.encode()).decode().rstrip("=")
+    assert plain != urlsafe
+    r = Router(openai=FakeOpenAI())
+    r.openai.key = key
+    r.openai.script(COSTS, json_response(400, {"error": {"message": f"bad credential {plain} / {urlsafe}"}}))
+    with local_server(r) as url:
+        env = {**os.environ, "COST_MCP_OPENAI_BASE_URL": url, "OPENAI_ADMIN_KEY": key}
+        done = subprocess.run(
+            [sys.executable, "-m", "cost_mcp", "sync", "--provider", "openai", "--days", "2"],
+            capture_output=True,
+            text=True,
+            env=env,
+            timeout=120,
+            check=False,
+        )
+    assert done.returncode == 1
+    assert "bad credential [redacted] / [redacted]" in " ".join(done.stdout.split())
+    ledger = _ledger_bytes(home)
+    for form in (plain.rstrip("="), urlsafe):
+        assert form not in done.stdout + done.stderr
+        assert form.encode() not in ledger

@@ -483,9 +483,22 @@ def _retry_after(response: httpx2.Response) -> float | None:
 
 def secret_forms(secret: str, header_values: Iterable[str] = ()) -> list[str]:
     """Every form a key travels or may be echoed in: raw, ``Bearer key``, HTTP Basic (base64 of
-    ``key:``, which does not contain the key yet is as good as it), and URL-encoded."""
+    ``key:``, which does not contain the key yet is as good as it), base64 of the bare key (plain
+    and URL-safe, padding left off so an unpadded copy matches too) and URL-encoded."""
     basic = base64.b64encode(f"{secret}:".encode()).decode("ascii")
-    forms = [secret, f"Bearer {secret}", f"Basic {basic}", basic, quote(secret, safe=""), quote_plus(secret)]
+    bare = [
+        encode(secret.encode()).decode("ascii").rstrip("=")
+        for encode in (base64.b64encode, base64.urlsafe_b64encode)
+    ]
+    forms = [
+        secret,
+        f"Bearer {secret}",
+        f"Basic {basic}",
+        basic,
+        *bare,
+        quote(secret, safe=""),
+        quote_plus(secret),
+    ]
     for value in header_values:
         scheme, _, credential = value.partition(" ")
         if secret in value or scheme.lower() == "basic":
