@@ -45,7 +45,7 @@ import stamina
 
 from cost_mcp import __version__
 from cost_mcp.config import Settings, provider_spec
-from cost_mcp.errors import ProviderAuthError, ProviderResponseError
+from cost_mcp.errors import ProviderAuthError, ProviderResponseError, SettingsError
 from cost_mcp.sources.provider import AuthHeaders, TokenExchange
 
 __all__ = ["AuthHeaders", "Json", "ProviderClient", "follow_pages", "provider_client"]
@@ -561,6 +561,9 @@ def provider_client(
         if missing == [spec.key_env] or not missing:
             raise ProviderAuthError(f"needs {spec.key_noun} in {spec.key_env}{hint}")
         raise ProviderAuthError(f"needs {', '.join(missing)} set{hint}")
+    problem = settings.provider_base_url_problem(provider)
+    if problem is not None:
+        raise SettingsError(problem)
     secret = key.get_secret_value()
     build = auth if auth is not None else spec.auth
     # A token exchange's headers come from the token, set on the first request (see _authenticate).
