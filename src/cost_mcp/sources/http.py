@@ -285,8 +285,13 @@ class ProviderClient:
                         )
                     return self._decode(path, response)
         except RetryableStatus as exc:
+            # The body's own words may say "try again in 1s" while Retry-After asks for an hour:
+            # the header is what the provider enforces, so the user hears it.
+            asked = (
+                f" (it asked to wait {exc.retry_after:g} s: sync again after that)" if exc.retry_after else ""
+            )
             raise ProviderResponseError(
-                f"{exc}; gave up after {_n(attempts, 'attempt')}", status=exc.status
+                f"{exc}; gave up after {_n(attempts, 'attempt')}{asked}", status=exc.status
             ) from None
         except httpx2.TransportError as exc:
             detail = self.scrub(str(exc))[:_DETAIL_CHARS] or "no detail"
