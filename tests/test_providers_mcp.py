@@ -581,3 +581,19 @@ def test_a_key_echoed_in_base64_never_leaks(home: Path) -> None:
     for form in (plain.rstrip("="), urlsafe):
         assert form not in done.stdout + done.stderr
         assert form.encode() not in ledger
+
+
+def test_cli_sync_takes_several_providers_after_one_option(fakes: Router) -> None:
+    # As the README's synopsis reads: `--provider openai anthropic` (it said "unexpected extra
+    # argument (anthropic)").
+    done = subprocess.run(
+        [sys.executable, "-m", "cost_mcp", "sync", "--provider", "openai", "anthropic", "--json"],
+        capture_output=True,
+        text=True,
+        env=dict(os.environ),
+        timeout=120,
+        check=False,
+    )
+    assert done.returncode == 0, done.stderr
+    synced = {s["source"] for s in json.loads(done.stdout)["sources"]}
+    assert synced == {"openai", "anthropic", "anthropic-claude-code"}
