@@ -146,6 +146,26 @@ async def test_model_breakdown_uses_billed_and_usage_data(fakes: Router) -> None
     assert data["total_usd"] == 7.5478912
 
 
+async def test_model_breakdown_gives_no_token_counts_for_a_bill_that_has_none(
+    fakes: Router, home: Path
+) -> None:
+    # claude-opus-5's cost is the cost report's (no tokens there): "0 tokens" for $1.24 read as a
+    # fact. A model whose calls are all estimated keeps its counts (a Claude Code call today).
+    now = datetime.now(UTC).strftime("%Y-%m-%dT%H:%M:%S.000Z")
+    write(session_file(home / "claude", "s1"), assistant("m1", "r1", now, input=1_000, output=2_000))
+    from cost_mcp.server import mcp
+
+    async with Client(mcp, raise_exceptions=True) as client:
+        result = await client.call_tool("model_breakdown", {"period": "last_7_days"})
+    models = {m["model"]: m for m in (result.structured_content or {})["models"]}
+    opus = models["claude-opus-5"]
+    assert opus["basis"] == ["billed"] and opus["cost_usd"] == 1.2378912
+    counts = ("input_tokens", "output_tokens", "cache_read_tokens", "cache_write_tokens")
+    assert [opus[k] for k in (*counts, "avg_tokens_per_request")] == [None] * 5
+    [estimated] = [m for m in models.values() if m["basis"] == ["estimated"]]
+    assert (estimated["input_tokens"], estimated["output_tokens"]) == (1_000, 2_000)
+
+
 async def test_sync_providers_tool(clock: None, fakes: Router) -> None:
     from cost_mcp.server import mcp
 
