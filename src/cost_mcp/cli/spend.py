@@ -214,8 +214,8 @@ def _attribution_lines(out: Console, result: SpendResult) -> None:
     if any(a.basis == "billed" for a in result.attribution):
         out.print(
             f"[dim]{format_usd(billed)} of billing not added yet (synced within the provider's "
-            "reporting lag, so possibly partial: local estimates are the total for those days); see "
-            "--json attribution[][/dim]"
+            "reporting lag, so possibly partial: the usage report or local estimates are the total for "
+            "those days); see --json attribution[][/dim]"
         )
 
 
@@ -226,19 +226,16 @@ def partial_days(result: SpendResult) -> list[str]:
     lines = []
     for source in result.sources:
         cover = source.coverage
-        days = (
-            sorted({d.day for d in cover.estimated_days if d.total_from == "partial report"}) if cover else []
-        )
-        if cover and days:
-            shown = ", ".join(days) if len(days) <= 3 else f"{days[0]} to {days[-1]} ({len(days)} days)"
-            lag = (
-                ""
-                if cover.reporting_lag.startswith("0")
-                else f" plus its {cover.reporting_lag} reporting lag"
-            )
-            lines.append(
-                f"{source.source}: {shown} billed so far (synced before the day ended{lag}); may still grow"
-            )
+        if cover is None:
+            continue
+        lag = "" if cover.reporting_lag.startswith("0") else f" plus its {cover.reporting_lag} reporting lag"
+        partial = [d for d in cover.estimated_days if d.total_from == "partial report"]
+        for report, what in (("billing", "billed so far"), ("usage", "usage so far (usage report)")):
+            days = sorted({d.day for d in partial if d.report == report})
+            if days:
+                shown = ", ".join(days) if len(days) <= 3 else f"{days[0]} to {days[-1]} ({len(days)} days)"
+                ended = f"synced before the day ended{lag}"
+                lines.append(f"{source.source}: {shown} {what} ({ended}); may still grow")
     return lines
 
 
