@@ -96,3 +96,28 @@ def test_mask_secret_shows_neither_the_middle_nor_short_keys() -> None:
     masked = mask_secret(SecretStr("sk-admin-SECRETMIDDLE-9xYz"))
     assert "SECRETMIDDLE" not in masked and masked.startswith("sk-") and "9xYz" in masked
     assert mask_secret(SecretStr("short")) == "*****"
+
+
+def test_env_file_values_lose_their_quotes_and_comments_as_dotenv_reads_them(tmp_path: Path) -> None:
+    # A comment after the value is common in .env files; taken into the key, it made every sync
+    # answer 401 with advice about the key's type.
+    env_file = tmp_path / "env"
+    env_file.write_text(
+        'export OPENAI_ADMIN_KEY="sk-admin-abc"  # the org\'s admin key\n'
+        "ANTHROPIC_ADMIN_KEY='sk-ant-admin01-def' # admin\n"
+        "OPENROUTER_API_KEY = sk-or-v1-ghi   # management key\n"
+        "GROQ_API_KEY=gsk_#not-a-comment\n"
+        "CURSOR_ADMIN_API_KEY='key_it's'\n"
+        'COST_MCP_WEBHOOKS=\'{"ops": "https://hooks.example.com/x#y"}\'\n',
+        encoding="utf-8",
+    )
+    s = load_settings({"COST_MCP_TIMEZONE": "UTC"}, env_file=env_file)
+    keys = {p: s.provider_key(p) for p in ("openai", "anthropic", "openrouter", "groq", "cursor")}
+    assert {p: k.get_secret_value() if k else None for p, k in keys.items()} == {
+        "openai": "sk-admin-abc",
+        "anthropic": "sk-ant-admin01-def",
+        "openrouter": "sk-or-v1-ghi",
+        "groq": "gsk_#not-a-comment",
+        "cursor": "key_it's",
+    }
+    assert s.webhook_urls() == {"ops": "https://hooks.example.com/x#y"}

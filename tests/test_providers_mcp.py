@@ -16,6 +16,7 @@ from pathlib import Path
 from typing import Any
 from urllib.parse import quote
 
+import httpx2
 import pytest
 from mcp import Client
 
@@ -143,6 +144,26 @@ async def test_model_breakdown_uses_billed_and_usage_data(fakes: Router) -> None
     # OpenAI's billed rows carry no model here; Anthropic's cost report names claude-opus-5.
     assert costs == {"(model not reported)": 6.31, "claude-opus-5": 1.2378912}
     assert data["total_usd"] == 7.5478912
+
+
+async def test_model_breakdown_gives_no_token_counts_for_a_bill_that_has_none(
+    fakes: Router, home: Path
+) -> None:
+    # claude-opus-5's cost is the cost report's (no tokens there): "0 tokens" for $1.24 read as a
+    # fact. A model whose calls are all estimated keeps its counts (a Claude Code call today).
+    now = datetime.now(UTC).strftime("%Y-%m-%dT%H:%M:%S.000Z")
+    write(session_file(home / "claude", "s1"), assistant("m1", "r1", now, input=1_000, output=2_000))
+    from cost_mcp.server import mcp
+
+    async with Client(mcp, raise_exceptions=True) as client:
+        result = await client.call_tool("model_breakdown", {"period": "last_7_days"})
+    models = {m["model"]: m for m in (result.structured_content or {})["models"]}
+    opus = models["claude-opus-5"]
+    assert opus["basis"] == ["billed"] and opus["cost_usd"] == 1.2378912
+    counts = ("input_tokens", "output_tokens", "cache_read_tokens", "cache_write_tokens")
+    assert [opus[k] for k in (*counts, "avg_tokens_per_request")] == [None] * 5
+    [estimated] = [m for m in models.values() if m["basis"] == ["estimated"]]
+    assert (estimated["input_tokens"], estimated["output_tokens"]) == (1_000, 2_000)
 
 
 async def test_sync_providers_tool(clock: None, fakes: Router) -> None:
@@ -482,3 +503,117 @@ def _ledger_bytes(home: Path) -> bytes:
     with closing(connect(load_settings().db)) as conn:
         tables = [r[0] for r in conn.execute("SELECT tablename FROM pg_tables WHERE schemaname = 'public'")]
         return repr([conn.execute(f"SELECT * FROM {t}").fetchall() for t in tables]).encode()
+
+
+async def test_a_page_served_again_under_a_new_cursor_is_refused_not_counted_twice(
+    fakes: Router, home: Path
+) -> None:
+    # The first page's day comes back on a "next" page with a fresh cursor: the cursor check cannot
+    # see it, and summing the two would bill the day twice ($7.50 for $3.75).
+    def again(request: httpx2.Request) -> httpx2.Response:
+        first = fakes.openai.answer(httpx2.Request("GET", request.url.copy_remove_param("page")))
+        return json_response(200, {**json.loads(first.read()), "has_more": False, "next_page": None})
+
+    from cost_mcp.server import mcp
+
+    async with Client(mcp, raise_exceptions=True) as client:
+        await client.call_tool("sync_providers", {"providers": ["openai"], "days": 5})
+        fakes.openai.script(COSTS, lambda r: _more(fakes.openai.answer(r)), again)
+        synced = await client.call_tool("sync_providers", {"providers": ["openai"], "days": 5})
+        spend = await client.call_tool("get_spend", {"period": "last_7_days", "group_by": ["provider"]})
+    [source] = [s for s in (synced.structured_content or {})["sources"] if s["source"] == "openai"]
+    assert source["ok"] is False
+    assert f"listed the day {ago(4).isoformat()} twice" in source["error"]
+    rows = {r["group"]["provider"]: r["cost_usd"] for r in (spend.structured_content or {})["rows"]}
+    assert rows["openai"] == 3.81  # the first sync's data, kept whole
+
+
+def _more(page: httpx2.Response) -> httpx2.Response:
+    """A page that says another follows, under a cursor never seen before."""
+    body = json.loads(page.read())
+    return json_response(200, {**body, "has_more": True, "next_page": "page_fresh"})
+
+
+def test_cli_report_says_which_billed_amounts_are_partial_and_which_were_set_aside(home: Path) -> None:
+    # Today: OpenAI's bill so far is the only data (the total, partial); Anthropic's bill so far is
+    # set aside for a Claude Code call's estimate. Neither may read as a settled bill or an estimate.
+    today = ago(0).isoformat()
+    r = Router(
+        openai=FakeOpenAI(
+            {
+                COSTS: {
+                    today: [
+                        {"object": "organization.costs.result", "amount": {"value": 0.5, "currency": "usd"}}
+                    ]
+                }
+            }
+        ),
+        anthropic=FakeAnthropic({anthropic.COST_PATH: {today: [{"amount": "100", "currency": "USD"}]}}),
+    )
+    now = datetime.now(UTC).strftime("%Y-%m-%dT%H:%M:%S.000Z")
+    write(session_file(home / "claude", "s1"), assistant("m1", "r1", now, input=1_000, output=1_000))
+    with local_server(r) as url:
+        env = {
+            **os.environ,
+            "COST_MCP_OPENAI_BASE_URL": url,
+            "COST_MCP_ANTHROPIC_BASE_URL": url,
+            "OPENAI_ADMIN_KEY": r.openai.key,
+            "ANTHROPIC_ADMIN_KEY": r.anthropic.key,
+        }
+        done = subprocess.run(
+            [sys.executable, "-m", "cost_mcp", "report", "--period", "today"],
+            capture_output=True,
+            text=True,
+            env={**env, "COLUMNS": "200"},
+            timeout=120,
+            check=False,
+        )
+    assert done.returncode == 0, done.stderr
+    out = " ".join(done.stdout.split())
+    assert "$1.00 of billing not added yet (synced within the provider's reporting lag" in out
+    assert "of estimates not added" not in out
+    assert f"partial: openai: {today} billed so far (synced before the day ended plus its 6h" in out
+
+
+def test_a_key_echoed_in_base64_never_leaks(home: Path) -> None:
+    # A key whose base64 has '+' and '/' (plain) or '-' and '_' (URL-safe): both forms, the one
+    # padded, the other not, as an API's error text or a proxy's debug echo may carry them.
+    key = "sk-admin-CANARY~~~>>>?7f3e9a2b"
+    plain = base64.b64encode(key.encode()).decode()
+    urlsafe = base64.urlsafe_b64encode(key.encode()).decode().rstrip("=")
+    assert plain != urlsafe
+    r = Router(openai=FakeOpenAI())
+    r.openai.key = key
+    r.openai.script(COSTS, json_response(400, {"error": {"message": f"bad credential {plain} / {urlsafe}"}}))
+    with local_server(r) as url:
+        env = {**os.environ, "COST_MCP_OPENAI_BASE_URL": url, "OPENAI_ADMIN_KEY": key}
+        done = subprocess.run(
+            [sys.executable, "-m", "cost_mcp", "sync", "--provider", "openai", "--days", "2"],
+            capture_output=True,
+            text=True,
+            env=env,
+            timeout=120,
+            check=False,
+        )
+    assert done.returncode == 1
+    assert "bad credential [redacted] / [redacted]" in " ".join(done.stdout.split())
+    ledger = _ledger_bytes(home)
+    for form in (plain.rstrip("="), urlsafe):
+        assert form not in done.stdout + done.stderr
+        assert form.encode() not in ledger
+
+
+def test_cli_sync_takes_several_providers_after_one_option(fakes: Router) -> None:
+    # As the README's synopsis reads: `--provider openai anthropic` (it said "unexpected extra
+    # argument (anthropic)").
+    done = subprocess.run(
+        [sys.executable, "-m", "cost_mcp", "sync", "--provider", "openai", "anthropic", "--json"],
+        capture_output=True,
+        text=True,
+        env=dict(os.environ),
+        timeout=120,
+        check=False,
+    )
+    assert done.returncode == 0, done.stderr
+    synced = {s["source"] for s in json.loads(done.stdout)["sources"]}
+    assert synced == {"openai", "anthropic", "anthropic-claude-code"}

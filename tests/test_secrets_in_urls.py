@@ -17,6 +17,7 @@ import re
 import socket
 import threading
 from collections.abc import Iterator
+from contextlib import closing
 from datetime import UTC, datetime
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
@@ -307,3 +308,29 @@ def test_push_marks_keep_no_secret_of_the_servers_url(home: Path, monkeypatch: p
         assert_nowhere(secret, stored)
     doctor = json.loads(run("doctor", "--json").stdout)
     assert doctor["team"]["pushed_events"] == 1
+
+
+def test_a_provider_origin_with_a_password_is_refused_and_never_shown(
+    home: Path, caplog: pytest.LogCaptureFixture
+) -> None:
+    # A gateway's credentials written into the origin: httpx would send them as HTTP Basic in place
+    # of the key, and "cannot reach <url>" quoted them into sync's output and the ledger.
+    caplog.set_level(logging.DEBUG)
+    secret = f"gw{CANARY}pw"
+    env = {
+        "OPENAI_ADMIN_KEY": "sk-admin-0123456789abcdefghij",
+        "COST_MCP_OPENAI_BASE_URL": f"http://gateway:{secret}@127.0.0.1:9",
+    }
+    synced = run("sync", "--provider", "openai", env=env)
+    doctor = run("doctor", env=env)
+    doctor_json = run("doctor", "--json", env=env)
+    assert synced.returncode == 1
+    said = "COST_MCP_OPENAI_BASE_URL carries a user name or password"
+    assert said in " ".join(synced.stdout.split())
+    assert said in " ".join(doctor.stdout.split())
+    assert "API origin    openai: http://127.0.0.1:9" in doctor.stdout
+    with closing(connect(load_settings().db)) as conn:
+        stored = " ".join(str(row) for row in conn.execute("SELECT * FROM source_state"))
+    assert said in stored
+    texts = [synced.stdout, synced.stderr, doctor.stdout, doctor.stderr, doctor_json.stdout, stored]
+    assert_nowhere(secret, *texts, caplog.text)

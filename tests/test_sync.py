@@ -625,3 +625,22 @@ def test_no_sync_holds_the_write_lock_while_waiting_on_the_network(
         sync.refresh(conn, keys, Pricer(), transport=probe, now=NOW, logs="skip")
     assert probe.free > 0 and probe.locked == 0
     assert state(conn, "openai")["last_success"] == NOW.isoformat()  # and the data was written after
+
+
+def test_an_explicit_sync_that_runs_out_of_time_does_not_say_to_run_it_again(
+    conn: Conn, keys: Settings
+) -> None:
+    # `cost-mcp sync` (and the tool) against a provider that never answers: "run `cost-mcp sync`
+    # to fetch with more time" is what the user just did.
+    async def stalled(request: httpx2.Request) -> httpx2.Response:
+        await anyio.sleep(30)
+        raise AssertionError("never answered")
+
+    result = sync.sync_providers(
+        conn, keys, Pricer(), ["openai"], transport=httpx2.MockTransport(stalled), now=NOW, budget=0.3
+    )
+    [source] = result.sources
+    assert source.error is not None
+    assert source.error.startswith("did not finish within the 0.3 s time budget, so nothing was written")
+    assert "the provider answered too slowly or not at all; try again later" in source.error
+    assert "cost-mcp sync" not in source.error

@@ -13,6 +13,7 @@ import os
 from collections.abc import Mapping
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
+from urllib.parse import urlsplit
 from zoneinfo import ZoneInfo
 
 from pydantic import AliasChoices, Field, PrivateAttr, SecretStr, ValidationError, field_validator
@@ -239,6 +240,23 @@ class Settings(BaseSettings):
         """The API origin for a provider, without a trailing slash."""
         spec = provider_spec(provider)
         return (self.provider_value(spec.base_url_env) or spec.default_base_url).rstrip("/")
+
+    def provider_base_url_problem(self, provider: str) -> str | None:
+        """Why a provider's configured API origin cannot be used as it is, or None.
+
+        A user name or password in it: httpx sends them as HTTP Basic in place of the key, and the
+        URL is quoted in errors, which are shown and stored. The URL itself is never quoted here."""
+        spec = provider_spec(provider)
+        try:
+            parts = urlsplit(self.provider_base_url(provider))
+        except ValueError:
+            return f"{spec.base_url_env} is not a URL: give the API origin, e.g. {spec.default_base_url}"
+        if parts.username or parts.password:
+            return (
+                f"{spec.base_url_env} carries a user name or password, which would be sent in place "
+                f"of the key and shown in errors: give the API origin only, e.g. {spec.default_base_url}"
+            )
+        return None
 
     def provider_token_url(self, provider: str) -> str:
         """The token endpoint's origin for a provider that exchanges its credential for a token."""

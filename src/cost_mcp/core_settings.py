@@ -127,7 +127,9 @@ def integer_at_least(text: str, minimum: int) -> int | None:
 
 
 def read_env_file(path: Path) -> dict[str, str]:
-    """`NAME=value` lines of an env file; missing file means no values. Quotes around values are removed."""
+    """`NAME=value` lines of an env file; missing file means no values. Read as python-dotenv and
+    shells read them: a quoted value is what is between its quotes, and an unquoted value ends
+    where a ``#`` after whitespace starts a comment."""
     try:
         data = path.read_bytes()
     except (FileNotFoundError, IsADirectoryError, PermissionError):
@@ -141,11 +143,24 @@ def read_env_file(path: Path) -> dict[str, str]:
         if not line or line.startswith("#") or "=" not in line:
             continue
         name, _, value = line.removeprefix("export ").partition("=")
-        value = value.strip()
-        if len(value) >= 2 and value[0] == value[-1] and value[0] in "'\"":
-            value = value[1:-1]
-        values[name.strip()] = value
+        values[name.strip()] = _env_value(value.strip())
     return values
+
+
+_INLINE_COMMENT = re.compile(r"\s#")
+
+
+def _env_value(value: str) -> str:
+    # `KEY='sk-…'  # admin key` must not send the quotes and the comment as the key: the provider
+    # answers 401 and the error points at the key's type, never at the file.
+    if value[:1] in ("'", '"'):
+        end = value.find(value[0], 1)
+        rest = value[end + 1 :].strip() if end > 0 else ""
+        if end > 0 and (not rest or rest.startswith("#")):
+            return value[1:end]
+        # A quote inside a quoted value: the outer pair is the quoting, as before.
+        return value[1:-1] if len(value) >= 2 and value[-1] == value[0] else value
+    return _INLINE_COMMENT.split(value, maxsplit=1)[0].rstrip()
 
 
 def merged_env(environ: Mapping[str, str] | None = None, env_file: Path | None = None) -> dict[str, str]:

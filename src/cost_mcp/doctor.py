@@ -9,7 +9,7 @@ from collections.abc import Mapping, Sequence
 from dataclasses import asdict
 from datetime import UTC, datetime
 from pathlib import Path
-from urllib.parse import urlsplit
+from urllib.parse import urlsplit, urlunsplit
 
 from pydantic import SecretStr
 
@@ -71,12 +71,13 @@ def diagnose(
             configured=settings.provider_key(spec.id) is not None,
             masked=mask_secret(SecretStr(key)) if (key := settings.provider_value(spec.key_env)) else None,
             origin=key_origin(spec.key_env, environ, env_file),
-            base_url=settings.provider_base_url(spec.id),
+            base_url=_without_userinfo(settings.provider_base_url(spec.id)),
             needs=[n for n in settings.provider_missing(spec.id) if n != spec.key_env],
         )
         for spec in registry.providers()
     ]
     problems += key_problems(settings)
+    problems += [p for spec in registry.providers() if (p := settings.provider_base_url_problem(spec.id))]
     problems += env_file_problems(env_file)
     problems += sync_skip_problems(settings)
     roots = [_log_root(root) for root in settings.claude_roots()]
@@ -165,6 +166,17 @@ _PLACEHOLDER = re.compile(
 """A value copied from a README or a template, not a key."""
 _BILLING_KEY_PREFIX = {"openai": "sk-admin-", "anthropic": "sk-ant-admin"}
 """The prefix of the only keys whose owner may read the organisation's costs."""
+
+
+def _without_userinfo(url: str) -> str:
+    """An API origin as shown: a user name or password in it is a secret (doctor names the problem)."""
+    try:
+        parts = urlsplit(url)
+    except ValueError:
+        return "(an unreadable URL)"
+    if not (parts.username or parts.password):
+        return url
+    return urlunsplit(parts._replace(netloc=parts.netloc.rpartition("@")[2]))
 
 
 def key_problems(settings: Settings) -> list[str]:

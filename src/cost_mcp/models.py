@@ -700,10 +700,12 @@ class ModelRow(Result):
     model: str
     provider: str | None
     requests: int | None
-    input_tokens: int
-    output_tokens: int
-    cache_read_tokens: int
-    cache_write_tokens: int = Field(description="5-minute and 1-hour cache writes together.")
+    input_tokens: int | None = Field(
+        description="Null (as the other token counts) when part of the cost is a bill without tokens."
+    )
+    output_tokens: int | None
+    cache_read_tokens: int | None
+    cache_write_tokens: int | None = Field(description="5-minute and 1-hour cache writes together.")
     cost_usd: USD
     unpriced_requests: int = Field(0, description="Calls with no known price (not in cost_usd).")
     share_percent: float

@@ -853,7 +853,12 @@ async def sync_providers(
 
     # The network part runs without holding the ledger, so other tools keep answering meanwhile.
     outcomes = await sync.fetch_sources(
-        plans, state.settings, state.pricer, budget=sync.EXPLICIT_BUDGET_SECONDS, on_done=progress
+        plans,
+        state.settings,
+        state.pricer,
+        budget=sync.EXPLICIT_BUDGET_SECONDS,
+        on_done=progress,
+        explicit=True,
     )
 
     def write() -> SyncResult:

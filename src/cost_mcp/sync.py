@@ -256,8 +256,11 @@ async def fetch_sources(
     budget: float,
     transport: httpx2.AsyncBaseTransport | None = None,
     on_done: Callable[[Outcome], Awaitable[None]] | None = None,
+    explicit: bool = False,
 ) -> list[Outcome]:
     """Fetch every planned source in parallel within ``budget`` seconds; never raises.
+
+    ``explicit``: a sync asked for (tool, CLI), whose errors must not advise running it again.
 
     Touches no database: the caller records the outcomes (see :func:`record`), so the ledger need
     not be held while the network is slow. ``transport`` replaces the network in tests.
@@ -266,7 +269,7 @@ async def fetch_sources(
     outcomes: dict[int, Outcome] = {}
 
     async def one(i: int, plan: Plan) -> None:
-        outcome = await _fetch_one(plan, settings, pricer, budget, deadline, transport)
+        outcome = await _fetch_one(plan, settings, pricer, budget, deadline, transport, explicit)
         outcomes[i] = outcome
         if on_done is not None:
             await on_done(outcome)
@@ -284,6 +287,7 @@ async def _fetch_one(
     budget: float,
     deadline: float,
     transport: httpx2.AsyncBaseTransport | None,
+    explicit: bool,
 ) -> Outcome:
     started = time.monotonic()
     spec = plan.source
@@ -301,10 +305,14 @@ async def _fetch_one(
             async with client:
                 feeds = await spec.fetch(client, pricer, plan.window)
     except TimeoutError:
-        error = (
-            f"did not finish within the {budget:g} s time budget, so nothing was written; "
-            "run sync_providers (or `cost-mcp sync`) to fetch with more time"
+        # A question's short budget: the explicit sync has more time. The explicit sync itself:
+        # telling the user to run what they just ran would not help; the provider is slow.
+        advice = (
+            "the provider answered too slowly or not at all; try again later, or fewer days at a time"
+            if explicit
+            else "run sync_providers (or `cost-mcp sync`) to fetch with more time"
         )
+        error = f"did not finish within the {budget:g} s time budget, so nothing was written; {advice}"
     except CostMcpError as exc:
         error = scrub_keys(settings, str(exc), ERROR_CHARS)
     except Exception as exc:
@@ -493,7 +501,16 @@ def sync_providers(
         on_done = tell
 
     outcomes = run_async(
-        partial(fetch_sources, plans, settings, pricer, budget=budget, transport=transport, on_done=on_done)
+        partial(
+            fetch_sources,
+            plans,
+            settings,
+            pricer,
+            budget=budget,
+            transport=transport,
+            on_done=on_done,
+            explicit=True,
+        )
     )
     result = record(conn, outcomes, now=now)
     fire_alerts(conn, settings)

@@ -24,7 +24,9 @@ class _Acc:
     cost: Decimal = Decimal(0)
     requests: int | None = None
     unpriced: int = 0
-    tokens: list[int] = field(default_factory=lambda: [0, 0, 0, 0])
+    tokens: list[int] | None = field(default_factory=lambda: [0, 0, 0, 0])
+    """None once any part is a billed amount with no token counts: a sum of the other parts would
+    read as the model's whole use (a billed-only model showed 0 tokens)."""
     basis: set[str] = field(default_factory=set)
 
     def merge(self, other: _Acc) -> None:
@@ -32,7 +34,10 @@ class _Acc:
         if other.requests is not None:
             self.requests = (self.requests or 0) + other.requests
         self.unpriced += other.unpriced
-        self.tokens = [a + b for a, b in zip(self.tokens, other.tokens, strict=True)]
+        if self.tokens is None or other.tokens is None:
+            self.tokens = None
+        else:
+            self.tokens = [a + b for a, b in zip(self.tokens, other.tokens, strict=True)]
         self.basis |= other.basis
         if self.provider != other.provider:
             self.provider = None
@@ -45,7 +50,9 @@ def _by_model(result: SpendResult) -> dict[str, _Acc]:
         provider = row.group.get("provider")
         acc = models.setdefault(name, _Acc(provider))
         part = _Acc(provider, row.cost_usd, row.requests, row.unpriced_requests, basis={row.basis})
-        if row.tokens is not None:
+        if row.tokens is None:
+            part.tokens = None
+        else:
             t = row.tokens
             part.tokens = [
                 t.input_tokens,
@@ -110,7 +117,8 @@ def model_breakdown(
 
 def _model_row(name: str, acc: _Acc, prev: _Acc | None, total: Decimal) -> ModelRow:
     prev_cost = prev.cost if prev else Decimal(0)
-    tokens = sum(acc.tokens)
+    counts: list[int | None] = list(acc.tokens) if acc.tokens is not None else [None] * 4
+    tokens = sum(acc.tokens) if acc.tokens is not None else None
     requests = acc.requests
     # Per request of the calls that have a price: one with no known price is not a call at $0.
     priced = requests - acc.unpriced if requests else None
@@ -118,14 +126,14 @@ def _model_row(name: str, acc: _Acc, prev: _Acc | None, total: Decimal) -> Model
         model=name,
         provider=acc.provider,
         requests=requests,
-        input_tokens=acc.tokens[0],
-        output_tokens=acc.tokens[1],
-        cache_read_tokens=acc.tokens[2],
-        cache_write_tokens=acc.tokens[3],
+        input_tokens=counts[0],
+        output_tokens=counts[1],
+        cache_read_tokens=counts[2],
+        cache_write_tokens=counts[3],
         cost_usd=acc.cost,
         unpriced_requests=acc.unpriced,
         share_percent=float(round(acc.cost / total * 100, 1)) if total else 0.0,
-        avg_tokens_per_request=round(tokens / requests, 1) if requests else None,
+        avg_tokens_per_request=round(tokens / requests, 1) if requests and tokens is not None else None,
         cost_per_request_usd=(acc.cost / priced).quantize(Decimal("0.000000001")) if priced else None,
         previous_cost_usd=prev_cost,
         trend_percent=float(round((acc.cost - prev_cost) / prev_cost * 100, 1)) if prev_cost else None,

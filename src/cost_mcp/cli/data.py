@@ -16,6 +16,7 @@ from rich.table import Table
 from cost_mcp.cli.app import (
     EXIT_FAILED,
     EXIT_OK,
+    GreedyCommand,
     cli,
     core_ledger,
     json_option,
@@ -131,14 +132,21 @@ def _provider_ids(_ctx: click.Context, _param: click.Parameter, values: tuple[st
     return list(values)
 
 
-@cli.command()
+class _ProvidersCommand(GreedyCommand):
+    # `sync --provider openai anthropic`, as the README's synopsis reads: sync takes no argument
+    # that the names could be mistaken for.
+    greedy = ("--provider",)
+
+
+@cli.command(cls=_ProvidersCommand)
 @click.option(
     "--provider",
     "providers",
     multiple=True,
     metavar="PROVIDER",
     callback=_provider_ids,
-    help="sync only this provider (repeatable; default: every configured one)",
+    help="sync only these providers (--provider openai anthropic, or repeated; default: every "
+    "configured one)",
 )
 @click.option(
     "--days",

@@ -184,22 +184,59 @@ def report(
         err = Console(stderr=True)  # a CSV has no place for them, and a script must still see them
         for warning in (parts or result).warnings:
             note(err, warning)
+        for line in partial_days(result):
+            note(err, line, "partial:")
         return EXIT_OK
     out = Console()
     _render_report(out, result, parts, breakdown)
     if days is not None and days.rows:
         _day_bars(out, days)
-    if result.attribution:
-        attributed = sum((a.cost_usd for a in result.attribution), Decimal(0))
-        out.print(
-            f"[dim]{format_usd(attributed)} of estimates not added (billed data or a subscription covers "
-            "them); see --json attribution[][/dim]"
-        )
+    _attribution_lines(out, result)
+    for line in partial_days(result):
+        note(out, line, "[yellow]partial:[/yellow]")
     for alert in result.alerts:
         note(out, alert, "[red]alert:[/red]")
     for warning in result.warnings:
         note(out, warning)
     return EXIT_OK
+
+
+def _attribution_lines(out: Console, result: SpendResult) -> None:
+    """What was set aside, by why: estimates under a bill or a subscription, and billing synced
+    too soon to be the total (partial: local estimates count for those days instead)."""
+    billed = sum((a.cost_usd for a in result.attribution if a.basis == "billed"), Decimal(0))
+    others = [a.cost_usd for a in result.attribution if a.basis != "billed"]
+    if others:
+        out.print(
+            f"[dim]{format_usd(sum(others, Decimal(0)))} of estimates not added (billed data or a "
+            "subscription covers them); see --json attribution[][/dim]"
+        )
+    if any(a.basis == "billed" for a in result.attribution):
+        out.print(
+            f"[dim]{format_usd(billed)} of billing not added yet (synced within the provider's "
+            "reporting lag, so possibly partial: the usage report or local estimates are the total for "
+            "those days); see --json attribution[][/dim]"
+        )
+
+
+def partial_days(result: SpendResult) -> list[str]:
+    """One line per provider whose total on some days is a report that may still grow (synced
+    before the day ended plus the provider's reporting lag, with nothing else covering the day):
+    the table shows those amounts as billed like any other."""
+    lines = []
+    for source in result.sources:
+        cover = source.coverage
+        if cover is None:
+            continue
+        lag = "" if cover.reporting_lag.startswith("0") else f" plus its {cover.reporting_lag} reporting lag"
+        partial = [d for d in cover.estimated_days if d.total_from == "partial report"]
+        for report, what in (("billing", "billed so far"), ("usage", "usage so far (usage report)")):
+            days = sorted({d.day for d in partial if d.report == report})
+            if days:
+                shown = ", ".join(days) if len(days) <= 3 else f"{days[0]} to {days[-1]} ({len(days)} days)"
+                ended = f"synced before the day ended{lag}"
+                lines.append(f"{source.source}: {shown} {what} ({ended}); may still grow")
+    return lines
 
 
 def _report_csv(result: SpendResult) -> None:

@@ -205,7 +205,7 @@ async def fetch_costs(client: ProviderClient, window: Window) -> Feed:
         for day, results in day_buckets(page, COST_PATH, CostResult):
             days.append(day)
             buckets += [cost_bucket(r, day) for r in results]
-    return _feed(PROVIDER, "cost", window, days, buckets)
+    return _feed(PROVIDER, "cost", window, days, buckets, COST_PATH)
 
 
 # --- messages usage -------------------------------------------------------------------------------
@@ -264,7 +264,7 @@ async def fetch_usage(client: ProviderClient, pricer: Pricer, window: Window) ->
         for day, results in day_buckets(page, MESSAGES_PATH, UsageResult):
             days.append(day)
             buckets += [usage_bucket(r, day, pricer) for r in results]
-    return _feed(PROVIDER, "usage", window, days, buckets)
+    return _feed(PROVIDER, "usage", window, days, buckets, MESSAGES_PATH)
 
 
 async def fetch(client: ProviderClient, pricer: Pricer, window: Window) -> list[Feed]:
@@ -353,11 +353,13 @@ async def fetch_claude_code(client: ProviderClient, _pricer: Pricer, window: Win
     days = window.day_starts()
     found = await gather([partial(fetch_claude_code_day, client, d) for d in days], limit=CONCURRENCY)
     buckets = [b for day_buckets_ in found for b in day_buckets_]
-    start, end = covered(window, days)
+    start, end = covered(window, days, CLAUDE_CODE_PATH)
     return [Feed(CLAUDE_CODE_PROVIDER, "usage", start, end, merge(buckets))]
 
 
-def _feed(provider: str, kind: str, window: Window, days: list[int], buckets: list[Bucket]) -> Feed:
-    start, end = covered(window, days)
+def _feed(
+    provider: str, kind: str, window: Window, days: list[int], buckets: list[Bucket], what: str
+) -> Feed:
+    start, end = covered(window, days, what)
     inside = [b for b in buckets if start <= b.start_ms < end]
     return Feed(provider, "cost" if kind == "cost" else "usage", start, end, merge(inside))

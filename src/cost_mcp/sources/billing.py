@@ -108,14 +108,27 @@ def day_ms(d: date) -> int:
     return (d.toordinal() - date(1970, 1, 1).toordinal()) * DAY_MS
 
 
-def covered(window: Window, bucket_days: Iterable[int]) -> tuple[int, int]:
+def covered(window: Window, bucket_days: Iterable[int], what: str) -> tuple[int, int]:
     """The days a report covered: from its first to its last day bucket, within the window.
 
     Reports list every day of the range, empty ones included, so the span of the buckets that came
     back is what the report vouches for. A report that returned no bucket covers nothing: a day it
     did not list (today, before the provider has opened its bucket) must not be marked covered.
+
+    A day listed twice (a page served again under a fresh cursor, which the cursor check cannot
+    see) is a ProviderResponseError naming ``what``: its results would otherwise be summed into
+    the same ledger rows and the day's bill counted twice.
     """
-    days = [d for d in bucket_days if window.start_ms <= d < window.end_ms]
+    listed = list(bucket_days)
+    seen: set[int] = set()
+    for day in listed:
+        if day in seen:
+            shown = datetime.fromtimestamp(day / 1000, UTC).date().isoformat()
+            raise ProviderResponseError(
+                f"{what} listed the day {shown} twice; stopped rather than count its amounts twice"
+            )
+        seen.add(day)
+    days = [d for d in listed if window.start_ms <= d < window.end_ms]
     if not days:
         return window.start_ms, window.start_ms
     return min(days), max(days) + DAY_MS

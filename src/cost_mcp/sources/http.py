@@ -45,7 +45,7 @@ import stamina
 
 from cost_mcp import __version__
 from cost_mcp.config import Settings, provider_spec
-from cost_mcp.errors import ProviderAuthError, ProviderResponseError
+from cost_mcp.errors import ProviderAuthError, ProviderResponseError, SettingsError
 from cost_mcp.sources.provider import AuthHeaders, TokenExchange
 
 __all__ = ["AuthHeaders", "Json", "ProviderClient", "follow_pages", "provider_client"]
@@ -285,8 +285,13 @@ class ProviderClient:
                         )
                     return self._decode(path, response)
         except RetryableStatus as exc:
+            # The body's own words may say "try again in 1s" while Retry-After asks for an hour:
+            # the header is what the provider enforces, so the user hears it.
+            asked = (
+                f" (it asked to wait {exc.retry_after:g} s: sync again after that)" if exc.retry_after else ""
+            )
             raise ProviderResponseError(
-                f"{exc}; gave up after {_n(attempts, 'attempt')}", status=exc.status
+                f"{exc}; gave up after {_n(attempts, 'attempt')}{asked}", status=exc.status
             ) from None
         except httpx2.TransportError as exc:
             detail = self.scrub(str(exc))[:_DETAIL_CHARS] or "no detail"
@@ -483,9 +488,22 @@ def _retry_after(response: httpx2.Response) -> float | None:
 
 def secret_forms(secret: str, header_values: Iterable[str] = ()) -> list[str]:
     """Every form a key travels or may be echoed in: raw, ``Bearer key``, HTTP Basic (base64 of
-    ``key:``, which does not contain the key yet is as good as it), and URL-encoded."""
+    ``key:``, which does not contain the key yet is as good as it), base64 of the bare key (plain
+    and URL-safe, padding left off so an unpadded copy matches too) and URL-encoded."""
     basic = base64.b64encode(f"{secret}:".encode()).decode("ascii")
-    forms = [secret, f"Bearer {secret}", f"Basic {basic}", basic, quote(secret, safe=""), quote_plus(secret)]
+    bare = [
+        encode(secret.encode()).decode("ascii").rstrip("=")
+        for encode in (base64.b64encode, base64.urlsafe_b64encode)
+    ]
+    forms = [
+        secret,
+        f"Bearer {secret}",
+        f"Basic {basic}",
+        basic,
+        *bare,
+        quote(secret, safe=""),
+        quote_plus(secret),
+    ]
     for value in header_values:
         scheme, _, credential = value.partition(" ")
         if secret in value or scheme.lower() == "basic":
@@ -548,6 +566,9 @@ def provider_client(
         if missing == [spec.key_env] or not missing:
             raise ProviderAuthError(f"needs {spec.key_noun} in {spec.key_env}{hint}")
         raise ProviderAuthError(f"needs {', '.join(missing)} set{hint}")
+    problem = settings.provider_base_url_problem(provider)
+    if problem is not None:
+        raise SettingsError(problem)
     secret = key.get_secret_value()
     build = auth if auth is not None else spec.auth
     # A token exchange's headers come from the token, set on the first request (see _authenticate).

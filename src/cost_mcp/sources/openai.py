@@ -141,7 +141,7 @@ async def fetch_costs(client: ProviderClient, window: Window) -> Feed:
         for day, results in day_buckets(page, COSTS_PATH):
             days.append(day)
             buckets += [cost_bucket(r, day) for r in results if _is(r, "organization.costs.result")]
-    return _feed("cost", window, days, buckets)
+    return _feed("cost", window, days, buckets, COSTS_PATH)
 
 
 # --- usage ----------------------------------------------------------------------------------------
@@ -301,7 +301,7 @@ async def fetch_usage_report(
         for day, results in day_buckets(page, path):
             days.append(day)
             buckets += [report.to_bucket(r, day, pricer) for r in results if _is(r, report.object)]
-    return buckets, covered(window, days)
+    return buckets, covered(window, days, path)
 
 
 async def fetch_usage(client: ProviderClient, pricer: Pricer, window: Window) -> Feed:
@@ -353,7 +353,7 @@ def _is(result: Result, expected: str) -> bool:
     return not result.object or result.object == expected
 
 
-def _feed(kind: str, window: Window, days: list[int], buckets: list[Bucket]) -> Feed:
-    start, end = covered(window, days)
+def _feed(kind: str, window: Window, days: list[int], buckets: list[Bucket], what: str) -> Feed:
+    start, end = covered(window, days, what)
     inside = [b for b in buckets if start <= b.start_ms < end]
     return Feed(PROVIDER, "cost" if kind == "cost" else "usage", start, end, merge(inside))
