@@ -275,6 +275,14 @@ def test_blocks_session_and_forecast_views(capsys: pytest.CaptureFixture[str]) -
     assert code == 0 and json.loads(out)["days_in_period"] >= 28
 
 
+@pytest.mark.usefixtures("logs")
+def test_blocks_token_limit_is_shown_for_a_block_with_no_rate_yet(capsys: pytest.CaptureFixture[str]) -> None:
+    """Both calls at one instant: no burn rate, yet the block is already over a 1,000-token limit."""
+    code, out, _ = run(capsys, "blocks", "--active", "--token-limit", "1000")
+    assert code == 0
+    assert "token limit 1,000: 112.0% used, 1,120 tokens projected (exceeds)" in " ".join(out.split())
+
+
 @pytest.mark.usefixtures("home")
 def test_blocks_rejects_a_bad_limit(capsys: pytest.CaptureFixture[str]) -> None:
     code, _, err = run(capsys, "blocks", "--token-limit", "lots")

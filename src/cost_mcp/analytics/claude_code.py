@@ -281,6 +281,10 @@ def _block_model(b: Block, now_ms: int, limit: int | None) -> UsageBlock:
     rate = None if b.is_gap else _burn_rate(cost, tokens, b.last_ms - b.first_ms)
     projection = None
     status = None
+    # With no measurable rate (one call so far, or all at one instant) nothing can be projected,
+    # but the block is still held to the limit on what it has used: a first call that is already
+    # over the limit must say so rather than show no status at all.
+    projected_tokens = tokens.total_tokens
     if active and rate is not None:
         remaining = round((b.end_ms - now_ms) / MINUTE_MS)
         projected_tokens = tokens.total_tokens + round(rate.tokens_per_minute * remaining)
@@ -290,14 +294,14 @@ def _block_model(b: Block, now_ms: int, limit: int | None) -> UsageBlock:
             cost_usd=projected_cost.quantize(Decimal("0.000000001")),
             remaining_minutes=remaining,
         )
-        if limit:
-            share = Decimal(projected_tokens) / limit
-            status = TokenLimitStatus(
-                limit=limit,
-                projected_tokens=projected_tokens,
-                percent_used=float(round(Decimal(tokens.total_tokens) / limit * 100, 1)),
-                status="exceeds" if share > 1 else "warning" if share > WARNING_SHARE else "ok",
-            )
+    if active and limit:
+        share = Decimal(projected_tokens) / limit
+        status = TokenLimitStatus(
+            limit=limit,
+            projected_tokens=projected_tokens,
+            percent_used=float(round(Decimal(tokens.total_tokens) / limit * 100, 1)),
+            status="exceeds" if share > 1 else "warning" if share > WARNING_SHARE else "ok",
+        )
     return UsageBlock(
         start=iso_utc(b.start_ms),
         end=iso_utc(b.end_ms),

@@ -433,11 +433,15 @@ def _render_blocks(out: Console, result: UsageBlocks, only_active: bool) -> None
             f"{format_cost(active.projection.cost_usd, unpriced)} by {active.end[11:16]} UTC",
             highlight=False,
         )
-        if active.token_limit_status is not None:
-            st = active.token_limit_status
-            out.print(
-                f"token limit {st.limit:,}: {st.percent_used}% projected ({st.status})", highlight=False
-            )
+    if active is not None and active.token_limit_status is not None:
+        # Printed with or without a projection: a block of one call has no rate yet, and may
+        # already be over the limit.
+        st = active.token_limit_status
+        out.print(
+            f"token limit {st.limit:,}: {st.percent_used}% used, {st.projected_tokens:,} tokens "
+            f"projected ({st.status})",
+            highlight=False,
+        )
 
 
 @cli.command()
