@@ -96,3 +96,17 @@ def test_mask_secret_shows_neither_the_middle_nor_short_keys() -> None:
     masked = mask_secret(SecretStr("sk-admin-SECRETMIDDLE-9xYz"))
     assert "SECRETMIDDLE" not in masked and masked.startswith("sk-") and "9xYz" in masked
     assert mask_secret(SecretStr("short")) == "*****"
+
+
+@pytest.mark.parametrize(
+    "tz", [":/usr/share/zoneinfo/Asia/Tokyo", "/usr/share/zoneinfo/Asia/Tokyo", ":Asia/Tokyo"]
+)
+def test_tz_naming_a_zone_file_gives_its_zone(
+    monkeypatch: pytest.MonkeyPatch, tmp_path: Path, tz: str
+) -> None:
+    """TZ as the C library reads it, a zoneinfo file's path: "today" is Tokyo's day, not the
+    machine's default zone's (it used to fall back silently)."""
+    monkeypatch.delenv("COST_MCP_TIMEZONE", raising=False)
+    monkeypatch.setenv("TZ", tz)
+    settings = load_settings({"COST_MCP_DB": str(tmp_path / "c.db")}, env_file=tmp_path / "absent")
+    assert settings.timezone == "Asia/Tokyo"

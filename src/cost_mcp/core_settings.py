@@ -71,8 +71,12 @@ def default_env_file() -> Path:
 def system_timezone() -> str:
     """The machine's IANA timezone name, falling back to UTC when it cannot be told."""
     tz = os.environ.get("TZ", "").lstrip(":")
-    if tz and is_zone(tz):
-        return tz
+    if tz:
+        # TZ may name a zone file, as the C library reads it (":/usr/share/zoneinfo/Asia/Tokyo"):
+        # that is the zone of its path, not a reason to fall back to the machine's.
+        name = _zone_of_file(tz) if tz.startswith("/") else tz
+        if name and is_zone(name):
+            return name
     etc_timezone = Path("/etc/timezone")
     if etc_timezone.is_file():
         name = etc_timezone.read_text(encoding="utf-8").strip()
@@ -80,13 +84,16 @@ def system_timezone() -> str:
             return name
     localtime = Path("/etc/localtime")
     if localtime.is_symlink():
-        target = str(localtime.resolve())
-        marker = "zoneinfo/"
-        if marker in target:
-            name = target.split(marker, 1)[1]
-            if is_zone(name):
-                return name
+        name = _zone_of_file(str(localtime.resolve()))
+        if name and is_zone(name):
+            return name
     return "UTC"
+
+
+def _zone_of_file(path: str) -> str | None:
+    """The IANA name of a zoneinfo file's path (``.../zoneinfo/Europe/Paris``), if it is one."""
+    marker = "zoneinfo/"
+    return path.split(marker, 1)[1] if marker in path else None
 
 
 def is_zone(name: str) -> bool:
