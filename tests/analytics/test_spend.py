@@ -10,7 +10,9 @@ from pathlib import Path
 import pytest
 
 from cost_mcp.analytics.breakdown import model_breakdown, summary_text
+from cost_mcp.analytics.claude_code import session_usage, usage_blocks
 from cost_mcp.analytics.spend import Filters, get_spend, resolve
+from cost_mcp.analytics.usage import DISPLAY_MODE_ZERO
 from cost_mcp.config import Settings, load_settings
 from cost_mcp.errors import InvalidInputError
 from cost_mcp.periods import resolve_period
@@ -204,12 +206,23 @@ def test_cost_modes(home: Path, conn: Conn, monkeypatch: pytest.MonkeyPatch) -> 
     line["costUSD"] = 0.5
     logs(home, line, assistant("m2", "r2", "2026-11-02T10:00:00.000Z", input=100_000, output=0))
     totals = {}
+    said = {}
     for mode in ("auto", "calculate", "display"):
         monkeypatch.setenv("COST_MCP_COST_MODE", mode)
         s = load_settings()
         ingest(conn, s, Pricer())
-        totals[mode] = spend(conn, s).total_usd  # type: ignore[attr-defined]
+        result = spend(conn, s)
+        totals[mode] = result.total_usd  # type: ignore[attr-defined]
+        said[mode] = DISPLAY_MODE_ZERO in result.warnings  # type: ignore[attr-defined]
+        # The session and block views say it too (m2 logged no cost, so it counts $0 there).
+        session = session_usage(conn, s, session_id="s1")
+        blocks = usage_blocks(conn, s, days=2, now=datetime(2026, 11, 2, 11, tzinfo=UTC))
+        assert (DISPLAY_MODE_ZERO in session.warnings, DISPLAY_MODE_ZERO in blocks.warnings) == (
+            mode == "display",
+        ) * 2
     assert totals == {"auto": Decimal("0.8"), "calculate": Decimal("0.6"), "display": Decimal("0.5")}
+    # display counts m2 as $0: said, never silently.
+    assert said == {"auto": False, "calculate": False, "display": True}
 
 
 def test_subscription_billing_moves_claude_code_to_attribution(
