@@ -185,6 +185,11 @@ def test_days_follow_the_requested_timezone(home: Path, conn: Conn, settings: Se
     paris = spend(conn, settings, ["day"], tz="Europe/Paris")
     assert [r.group["day"] for r in utc.rows] == ["2026-11-02"]  # type: ignore[attr-defined]
     assert [r.group["day"] for r in paris.rows] == ["2026-11-03"]  # type: ignore[attr-defined]
+    # A zone name in the wrong case or with spaces around it (as a model may write it) is that zone.
+    for spelt in ("europe/paris", " Europe/Paris "):
+        loose = spend(conn, settings, ["day"], tz=spelt)
+        assert loose.period.timezone == "Europe/Paris"  # type: ignore[attr-defined]
+        assert [r.group["day"] for r in loose.rows] == ["2026-11-03"]  # type: ignore[attr-defined]
 
 
 def test_dst_change_day_holds_25_hours_of_usage(home: Path, conn: Conn, settings: Settings) -> None:

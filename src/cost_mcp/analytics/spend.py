@@ -132,14 +132,22 @@ class _Group:
 
 def zone(name: str | None, settings: Settings) -> ZoneInfo:
     """The requested timezone, or the configured one; InvalidInputError names a fix for a bad name."""
-    if not name:
+    if not name or not name.strip():
         return settings.tz
     try:
-        return ZoneInfo(name)
+        return ZoneInfo(name.strip())
     except (ZoneInfoNotFoundError, ValueError):
-        raise InvalidInputError(
-            f"unknown timezone {name!r}; use an IANA name such as 'Europe/Paris', 'America/New_York' or 'UTC'"
-        ) from None
+        pass
+    # IANA names are case-sensitive on disk, but "utc" or "europe/paris" can only mean one zone.
+    import zoneinfo  # only on a miss: listing the zones reads the whole zoneinfo tree
+
+    by_fold = {z.casefold(): z for z in zoneinfo.available_timezones()}
+    found = by_fold.get(name.strip().casefold())
+    if found is not None:
+        return ZoneInfo(found)
+    raise InvalidInputError(
+        f"unknown timezone {name!r}; use an IANA name such as 'Europe/Paris', 'America/New_York' or 'UTC'"
+    )
 
 
 def period_info(p: Period) -> PeriodInfo:
