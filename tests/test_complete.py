@@ -315,10 +315,20 @@ async def test_projects_show_their_folder_and_filters_accept_its_name(client: Cl
 
     grouped = await spend({"group_by": ["project"]})
     assert {r["group"]["project"] for r in grouped["rows"]} == {"/home/alice/webapp", "-home-alice-webapp"}
+    # The call with no usable cwd is stored under its folder's slug, which is the path's slug: the
+    # path and the slug name both calls; the bare folder name cannot be told from a slug's.
     for name in ("webapp", "/home/alice/webapp", "-home-alice-webapp"):
         filtered = await spend({"projects": [name]})
-        assert Decimal(str(filtered["total_usd"])) == (CALL_USD * 2 if name.startswith("-") else CALL_USD)
+        assert Decimal(str(filtered["total_usd"])) == (CALL_USD if name == "webapp" else CALL_USD * 2)
         assert not [w for w in filtered["warnings"] if "matches nothing" in w], name
+    # Only a slug stored: the path still finds it (Claude Code replaced its '.' by '-').
+    only_slug = {**assistant("m3", "r3", stamp, session="s3"), "cwd": None}
+    dotted = home / "claude" / "projects" / "-home-alice-my-app" / "s3.jsonl"
+    dotted.parent.mkdir(parents=True, exist_ok=True)
+    dotted.write_text(encode(only_slug) + "\n")
+    filtered = await spend({"projects": ["/home/alice/my.app"]})
+    assert Decimal(str(filtered["total_usd"])) == CALL_USD
+    assert not [w for w in filtered["warnings"] if "matches nothing" in w]
     missing = await spend({"projects": ["webap"]})
     assert any("project filter 'webap' matches nothing" in w and "webapp" in w for w in missing["warnings"])
 
