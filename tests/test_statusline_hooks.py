@@ -363,6 +363,29 @@ def test_install_shows_the_diff_asks_and_keeps_other_settings(
     assert code == 0 and "nothing to change" in out
 
 
+def test_install_says_which_shell_settings_claude_code_would_not_see(
+    home: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """The ledger and zone of this shell are not Claude Code's environment: the status line it runs
+    would read another ledger, unless the env file (read by every entry point) says the same."""
+    code, out = run_cli(monkeypatch, capsys, "", "statusline", "--install", "--yes")
+    env_file = Path(os.environ["COST_MCP_ENV_FILE"])
+    assert code == 0
+    note = " ".join(out.split())
+    assert (
+        f"note: COST_MCP_DB, COST_MCP_TIMEZONE, COST_MCP_PRICES_FILE set in this shell but not in {env_file}"
+        in note
+    )
+    env_file.parent.mkdir(parents=True, exist_ok=True)
+    env_file.write_text(
+        "".join(
+            f"{n}={os.environ[n]}\n" for n in ("COST_MCP_DB", "COST_MCP_TIMEZONE", "COST_MCP_PRICES_FILE")
+        )
+    )
+    code, out = run_cli(monkeypatch, capsys, "", "hook", "--install", "--yes")
+    assert code == 0 and "wrote" in out and "note:" not in out
+
+
 def test_install_into_the_project(
     home: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
 ) -> None:

@@ -155,6 +155,29 @@ def read_env_file(path: Path) -> dict[str, str]:
     return values
 
 
+SHARED_SETTINGS = (
+    "COST_MCP_DB",
+    "COST_MCP_TIMEZONE",
+    "COST_MCP_WEEK_START",
+    "COST_MCP_COST_MODE",
+    "COST_MCP_PRICES_FILE",
+    "COST_MCP_CLAUDE_CODE_BILLING",
+)
+"""Settings the status line and hooks must share with the server to read the same ledger the same way."""
+
+
+def shell_only_settings(environ: Mapping[str, str] | None = None, env_file: Path | None = None) -> list[str]:
+    """:data:`SHARED_SETTINGS` set in this environment that the env file does not repeat.
+
+    Claude Code runs the status line and hooks with its own environment (not the shell's that ran
+    ``--install``, nor the ``-e`` values given to the MCP server), so only the env file, which every
+    entry point reads, reaches them for sure.
+    """
+    env = os.environ if environ is None else environ
+    filed = read_env_file(env_file if env_file is not None else default_env_file())
+    return [name for name in SHARED_SETTINGS if name in env and filed.get(name) != env[name]]
+
+
 def merged_env(environ: Mapping[str, str] | None = None, env_file: Path | None = None) -> dict[str, str]:
     """The environment, then the env file for every name the environment leaves unset."""
     env = dict(os.environ if environ is None else environ)
