@@ -275,6 +275,31 @@ def test_blocks_session_and_forecast_views(capsys: pytest.CaptureFixture[str]) -
     assert code == 0 and json.loads(out)["days_in_period"] >= 28
 
 
+@pytest.mark.usefixtures("logs")
+def test_blocks_token_limit_is_shown_for_a_block_with_no_rate_yet(capsys: pytest.CaptureFixture[str]) -> None:
+    """Both calls at one instant: no burn rate, yet the block is already over a 1,000-token limit."""
+    code, out, _ = run(capsys, "blocks", "--active", "--token-limit", "1000")
+    assert code == 0
+    assert "token limit 1,000: 112.0% used, 1,120 tokens projected (exceeds)" in " ".join(out.split())
+
+
+@pytest.mark.usefixtures("logs")
+def test_blocks_table_shows_times_in_the_configured_zone(
+    capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Blocks are laid out in UTC (as Claude's windows are), but a person reads them in their zone:
+    the table said "(UTC)" to someone in Tokyo, nine hours off their clock."""
+    monkeypatch.setenv("COST_MCP_TIMEZONE", "Asia/Tokyo")
+    code, out, _ = run(capsys, "blocks", "--active")
+    assert code == 0
+    start = (datetime.now(UTC) - timedelta(minutes=1)).replace(minute=0, second=0, microsecond=0)
+    local = start.astimezone(ZoneInfo("Asia/Tokyo")).strftime("%Y-%m-%d %H:%M")
+    flat = " ".join(out.split())
+    assert "block start" in flat and "(Asia/Tokyo)" in flat and f"{local} active" in flat
+    code, out, _ = run(capsys, "blocks", "--json")
+    assert json.loads(out)["active"]["start"] == start.strftime("%Y-%m-%dT%H:%M:%S.000Z")  # JSON stays UTC
+
+
 @pytest.mark.usefixtures("home")
 def test_blocks_rejects_a_bad_limit(capsys: pytest.CaptureFixture[str]) -> None:
     code, _, err = run(capsys, "blocks", "--token-limit", "lots")

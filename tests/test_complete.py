@@ -8,6 +8,7 @@ import os
 import pty
 import subprocess
 import sys
+import threading
 from datetime import UTC, datetime, timedelta
 from decimal import Decimal
 from pathlib import Path
@@ -314,10 +315,20 @@ async def test_projects_show_their_folder_and_filters_accept_its_name(client: Cl
 
     grouped = await spend({"group_by": ["project"]})
     assert {r["group"]["project"] for r in grouped["rows"]} == {"/home/alice/webapp", "-home-alice-webapp"}
+    # The call with no usable cwd is stored under its folder's slug, which is the path's slug: the
+    # path and the slug name both calls; the bare folder name cannot be told from a slug's.
     for name in ("webapp", "/home/alice/webapp", "-home-alice-webapp"):
         filtered = await spend({"projects": [name]})
-        assert Decimal(str(filtered["total_usd"])) == (CALL_USD * 2 if name.startswith("-") else CALL_USD)
+        assert Decimal(str(filtered["total_usd"])) == (CALL_USD if name == "webapp" else CALL_USD * 2)
         assert not [w for w in filtered["warnings"] if "matches nothing" in w], name
+    # Only a slug stored: the path still finds it (Claude Code replaced its '.' by '-').
+    only_slug = {**assistant("m3", "r3", stamp, session="s3"), "cwd": None}
+    dotted = home / "claude" / "projects" / "-home-alice-my-app" / "s3.jsonl"
+    dotted.parent.mkdir(parents=True, exist_ok=True)
+    dotted.write_text(encode(only_slug) + "\n")
+    filtered = await spend({"projects": ["/home/alice/my.app"]})
+    assert Decimal(str(filtered["total_usd"])) == CALL_USD
+    assert not [w for w in filtered["warnings"] if "matches nothing" in w]
     missing = await spend({"projects": ["webap"]})
     assert any("project filter 'webap' matches nothing" in w and "webapp" in w for w in missing["warnings"])
 
@@ -373,3 +384,41 @@ def test_sources_name_the_data_sources_each_job_brings_in(settings: Settings, co
     [openai] = [s for s in spend.get_spend(conn, settings, p).sources if s.source == "openai"]
     # The job is named after the provider; what it brings in carries the names filters and rows use.
     assert openai.data_sources == ["openai-costs"]
+
+
+async def test_a_session_not_read_yet_is_not_reported_missing(
+    home: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """While the logs are still being read, "no usage recorded; see doctor" (or "no such session")
+    would send a person to fix a setup that is fine: the error says the read is under way."""
+    from cost_mcp import sync
+
+    monkeypatch.setenv("COST_MCP_REFRESH_BUDGET_SECONDS", "0")
+    _big_tree(home / "claude", datetime.now(UTC) - timedelta(seconds=5))
+    release = threading.Event()
+    real_read = sync.read_local_logs
+
+    def slow_read(*args: Any, **kwargs: Any) -> Any:
+        release.wait(30)  # the background reader is held back until the test has asked
+        return real_read(*args, **kwargs)
+
+    monkeypatch.setattr(sync, "read_local_logs", slow_read)
+    from cost_mcp.server import mcp
+
+    async with Client(mcp) as client:
+        for args in ({}, {"session_id": "s3"}):
+            result = await client.call_tool("session_usage", args)
+            assert result.is_error is True
+            text = result.content[0].text  # type: ignore[union-attr]
+            assert "INCOMPLETE: Claude Code logs are still being read" in text, text
+            assert "ask again shortly" in text
+        release.set()
+        for _ in range(3_000):
+            result = await client.call_tool("session_usage", {"session_id": "s3"})
+            if not result.is_error and result.structured_content and result.structured_content["complete"]:
+                break
+            await anyio.sleep(0.01)
+        assert result.structured_content is not None and result.structured_content["requests"] == CALLS
+        missing = await client.call_tool("session_usage", {"session_id": "nope"})
+        # Everything read: a missing session is just missing, with the usual advice.
+        assert missing.is_error is True and "INCOMPLETE" not in missing.content[0].text  # type: ignore[union-attr]

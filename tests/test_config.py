@@ -121,3 +121,17 @@ def test_env_file_values_lose_their_quotes_and_comments_as_dotenv_reads_them(tmp
         "cursor": "key_it's",
     }
     assert s.webhook_urls() == {"ops": "https://hooks.example.com/x#y"}
+
+
+@pytest.mark.parametrize(
+    "tz", [":/usr/share/zoneinfo/Asia/Tokyo", "/usr/share/zoneinfo/Asia/Tokyo", ":Asia/Tokyo"]
+)
+def test_tz_naming_a_zone_file_gives_its_zone(
+    monkeypatch: pytest.MonkeyPatch, tmp_path: Path, tz: str
+) -> None:
+    """TZ as the C library reads it, a zoneinfo file's path: "today" is Tokyo's day, not the
+    machine's default zone's (it used to fall back silently)."""
+    monkeypatch.delenv("COST_MCP_TIMEZONE", raising=False)
+    monkeypatch.setenv("TZ", tz)
+    settings = load_settings({"COST_MCP_DB": str(tmp_path / "c.db")}, env_file=tmp_path / "absent")
+    assert settings.timezone == "Asia/Tokyo"

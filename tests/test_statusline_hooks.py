@@ -107,19 +107,30 @@ def test_statusline_shows_the_ledgers_exact_session_cost_reading_only_its_transc
         10: Tokens(input=50, output=1000, cache_read=60_000),
     }
     session = sum((price(tokens, ago) for ago, tokens in calls.items()), Decimal(0))
-    # In the first half hour of a UTC day the earlier call was yesterday's (the ledger's timezone is UTC).
-    today = sum(
-        (price(t, ago) for ago, t in calls.items() if stamp(ago)[:10] == NOW.date().isoformat()), Decimal(0)
-    )
+
+    def today_of(calls: Mapping[int, Tokens]) -> Decimal:
+        # In the first half hour of a UTC day the earlier call was yesterday's (the ledger is in UTC).
+        on_today = (price(t, ago) for ago, t in calls.items() if stamp(ago)[:10] == NOW.date().isoformat())
+        return sum(on_today, Decimal(0)).quantize(Decimal("0.01"))
+
     code, out = run_cli(
         monkeypatch, capsys, status_input(mine, "s-mine"), "statusline", "--fields", "session,today"
     )
     assert code == 0
-    assert out == f"${session.quantize(Decimal('0.01'))} session · ${today.quantize(Decimal('0.01'))} today\n"
+    # s-other is not read yet: today is at least this session's, and says the rest is unread.
+    mine_cost = session.quantize(Decimal("0.01"))
+    assert out == f"${mine_cost} session · ≥${today_of(calls)} today (other logs unread)\n"
     conn = connect(settings.db)
     read = {r[0] for r in conn.execute("SELECT path FROM scanned_files")}
     conn.close()
     assert read == {str(mine)}  # the rest of the tree is left to the server's refresh
+    # Once a reader has checked every log (here the CLI), today is the whole day's, unmarked.
+    assert run_cli(monkeypatch, capsys, "", "report")[0] == 0
+    code, out = run_cli(
+        monkeypatch, capsys, status_input(mine, "s-mine"), "statusline", "--fields", "session,today"
+    )
+    everything = {**calls, 20: Tokens(input=10, output=10)}
+    assert out == f"${mine_cost} session · ${today_of(everything)} today\n"
 
 
 def test_statusline_reads_only_the_new_bytes_of_its_transcript(home: Path, settings: Settings) -> None:
@@ -198,7 +209,8 @@ def test_statusline_through_the_installed_command(home: Path) -> None:
         env={**os.environ, "NO_COLOR": "1"},
         check=True,
     )
-    assert done.stdout.startswith("$0.00 session · $0.00 today · block $0.00")
+    # A first run, before any reader checked the other logs: today and the block are lower bounds.
+    assert done.stdout.startswith("$0.00 session · ≥$0.00 today (other logs unread) · block ≥$0.00")
 
 
 @pytest.mark.anyio
@@ -349,6 +361,29 @@ def test_install_shows_the_diff_asks_and_keeps_other_settings(
         assert data["hooks"]["PreToolUse"][0]["matcher"] == "*"
     code, out = run_cli(monkeypatch, capsys, "", command, "--install", "--yes")
     assert code == 0 and "nothing to change" in out
+
+
+def test_install_says_which_shell_settings_claude_code_would_not_see(
+    home: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """The ledger and zone of this shell are not Claude Code's environment: the status line it runs
+    would read another ledger, unless the env file (read by every entry point) says the same."""
+    code, out = run_cli(monkeypatch, capsys, "", "statusline", "--install", "--yes")
+    env_file = Path(os.environ["COST_MCP_ENV_FILE"])
+    assert code == 0
+    note = " ".join(out.split())
+    assert (
+        f"note: COST_MCP_DB, COST_MCP_TIMEZONE, COST_MCP_PRICES_FILE set in this shell but not in {env_file}"
+        in note
+    )
+    env_file.parent.mkdir(parents=True, exist_ok=True)
+    env_file.write_text(
+        "".join(
+            f"{n}={os.environ[n]}\n" for n in ("COST_MCP_DB", "COST_MCP_TIMEZONE", "COST_MCP_PRICES_FILE")
+        )
+    )
+    code, out = run_cli(monkeypatch, capsys, "", "hook", "--install", "--yes")
+    assert code == 0 and "wrote" in out and "note:" not in out
 
 
 def test_install_into_the_project(
@@ -577,7 +612,8 @@ def test_statusline_block_is_usage_blocks_active_block(home: Path, settings: Set
     assert active is not None and active.requests == 4 and active.burn_rate is not None
     cost = active.cost_usd.quantize(Decimal("0.01"))
     rate = active.burn_rate.cost_per_hour_usd.quantize(Decimal("0.01"))
-    assert line.startswith(f"block ${cost} (") and line.endswith(f"m left, ${rate}/h)")
+    # Only this transcript is read (no reader checked the others): the block is marked a lower bound.
+    assert line.startswith(f"block ≥${cost} (") and line.endswith(f"m left, ${rate}/h)")
 
 
 def test_statusline_names_unpriced_calls_instead_of_showing_zero(
@@ -604,7 +640,7 @@ def test_statusline_names_unpriced_calls_instead_of_showing_zero(
     _, out = run_cli(
         monkeypatch, capsys, status_input(transcript, "s1"), "statusline", "--fields", "session,today,block"
     )
-    assert out.startswith("unpriced session · unpriced today · block unpriced (")
+    assert out.startswith("unpriced session · unpriced today (other logs unread) · block unpriced (")
     # A budget over those calls has spent nothing it can count: its 0% says so.
     conn = connect(load_core_settings().db)
     try:

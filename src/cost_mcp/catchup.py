@@ -44,6 +44,7 @@ from cost_mcp import tokens
 from cost_mcp.analytics.budgets import Unread
 from cost_mcp.analytics.spend import NO_SOURCE
 from cost_mcp.config import Settings
+from cost_mcp.errors import NotFoundError
 from cost_mcp.models import Answer, IngestResult, LogReading
 from cost_mcp.pricing import Pricer
 from cost_mcp.sources import claude_code
@@ -74,16 +75,31 @@ class ReadProgress:
     files_left: int | None = None
     started_at: str = ""
 
-    def warning(self) -> str:
-        """The one line a model should repeat while the answer is partial."""
+    def _where(self) -> str:
+        """How far the reading is, for a person: read so far, and left."""
         if self.bytes_left is None:
             left = "how much is left is being measured"
         else:
             left = f"{_mb(self.bytes_left)} in {self.files_left or 0:,} file(s) left"
+        return f"{_mb(self.bytes_read)} read, {left}"
+
+    def warning(self) -> str:
+        """The one line a model should repeat while the answer is partial."""
         return (
-            f"INCOMPLETE: Claude Code logs are still being read ({_mb(self.bytes_read)} read, {left}); "
+            f"INCOMPLETE: Claude Code logs are still being read ({self._where()}); "
             "these numbers cover only what is read so far and will grow. Ask again shortly for the "
             "full answer."
+        )
+
+    def not_found(self, exc: NotFoundError) -> NotFoundError:
+        """``exc`` as it should reach a person: while logs are still being read, what is missing
+        may only be unread yet, so the error says so and to ask again, rather than pointing to a
+        setup problem (``cost-mcp doctor``) or a wrong session id."""
+        if self.complete:
+            return exc
+        return NotFoundError(
+            f"INCOMPLETE: Claude Code logs are still being read ({self._where()}), "
+            f"so this may not be read yet: ask again shortly. So far: {exc}"
         )
 
 

@@ -71,8 +71,12 @@ def default_env_file() -> Path:
 def system_timezone() -> str:
     """The machine's IANA timezone name, falling back to UTC when it cannot be told."""
     tz = os.environ.get("TZ", "").lstrip(":")
-    if tz and is_zone(tz):
-        return tz
+    if tz:
+        # TZ may name a zone file, as the C library reads it (":/usr/share/zoneinfo/Asia/Tokyo"):
+        # that is the zone of its path, not a reason to fall back to the machine's.
+        name = _zone_of_file(tz) if tz.startswith("/") else tz
+        if name and is_zone(name):
+            return name
     etc_timezone = Path("/etc/timezone")
     if etc_timezone.is_file():
         name = etc_timezone.read_text(encoding="utf-8").strip()
@@ -80,13 +84,16 @@ def system_timezone() -> str:
             return name
     localtime = Path("/etc/localtime")
     if localtime.is_symlink():
-        target = str(localtime.resolve())
-        marker = "zoneinfo/"
-        if marker in target:
-            name = target.split(marker, 1)[1]
-            if is_zone(name):
-                return name
+        name = _zone_of_file(str(localtime.resolve()))
+        if name and is_zone(name):
+            return name
     return "UTC"
+
+
+def _zone_of_file(path: str) -> str | None:
+    """The IANA name of a zoneinfo file's path (``.../zoneinfo/Europe/Paris``), if it is one."""
+    marker = "zoneinfo/"
+    return path.split(marker, 1)[1] if marker in path else None
 
 
 def is_zone(name: str) -> bool:
@@ -161,6 +168,29 @@ def _env_value(value: str) -> str:
         # A quote inside a quoted value: the outer pair is the quoting, as before.
         return value[1:-1] if len(value) >= 2 and value[-1] == value[0] else value
     return _INLINE_COMMENT.split(value, maxsplit=1)[0].rstrip()
+
+
+SHARED_SETTINGS = (
+    "COST_MCP_DB",
+    "COST_MCP_TIMEZONE",
+    "COST_MCP_WEEK_START",
+    "COST_MCP_COST_MODE",
+    "COST_MCP_PRICES_FILE",
+    "COST_MCP_CLAUDE_CODE_BILLING",
+)
+"""Settings the status line and hooks must share with the server to read the same ledger the same way."""
+
+
+def shell_only_settings(environ: Mapping[str, str] | None = None, env_file: Path | None = None) -> list[str]:
+    """:data:`SHARED_SETTINGS` set in this environment that the env file does not repeat.
+
+    Claude Code runs the status line and hooks with its own environment (not the shell's that ran
+    ``--install``, nor the ``-e`` values given to the MCP server), so only the env file, which every
+    entry point reads, reaches them for sure.
+    """
+    env = os.environ if environ is None else environ
+    filed = read_env_file(env_file if env_file is not None else default_env_file())
+    return [name for name in SHARED_SETTINGS if name in env and filed.get(name) != env[name]]
 
 
 def merged_env(environ: Mapping[str, str] | None = None, env_file: Path | None = None) -> dict[str, str]:

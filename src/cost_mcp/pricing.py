@@ -929,11 +929,24 @@ def _lookup(model: str, provider: str | None) -> tuple[Provider, ModelInfo] | Un
                 return snapshot.find_provider_model(rest, None, head, None)
             except LookupError:
                 pass
+        if provider in (None, "anthropic") and _BEDROCK_ID.match(model):
+            # Claude on Bedrock (Claude Code with CLAUDE_CODE_USE_BEDROCK, or an Anthropic-format
+            # gateway) logs Bedrock's ids, "anthropic.claude-...-v1:0" or with a region prefix
+            # ("us.", "eu.", "global."): Bedrock bills them, at the prices genai-prices lists
+            # under aws (regional endpoints above global ones where AWS says so).
+            try:
+                return snapshot.find_provider_model(model, None, "aws", None)
+            except LookupError:
+                pass
         known = _candidate_ids(provider)
         if provider and not known:
             return Unpriced(f"unknown provider {provider!r}", ())
         suggestions = tuple(difflib.get_close_matches(model, known, n=3, cutoff=0.6))
         return Unpriced(str(exc), suggestions)
+
+
+_BEDROCK_ID = re.compile(r"(?:[a-z]{2,8}\.)?anthropic\.claude-")
+"""A Claude model id as Amazon Bedrock names it, with or without a region prefix."""
 
 
 @functools.cache

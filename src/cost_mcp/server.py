@@ -37,7 +37,7 @@ from cost_mcp.analytics import breakdown, budgets, estimate, forecast, rows, sav
 from cost_mcp.analytics import claude_code as cc_views
 from cost_mcp.analytics import dashboard as dashboard_views
 from cost_mcp.config import Settings, load_settings_leniently
-from cost_mcp.errors import CostMcpError
+from cost_mcp.errors import CostMcpError, NotFoundError
 from cost_mcp.models import (
     MAX_TOKENS,
     AgentName,
@@ -459,8 +459,11 @@ async def _query(
                 state.reader.continue_after(read)
             # Taken before answering: "complete" must mean everything was in the ledger by then.
             progress = state.reader.progress()
-            answer = _with_problems(state, fn(conn, state.settings, *args, **kwargs))
-            answer = catchup.with_warnings(answer, skipped)
+            try:
+                found = fn(conn, state.settings, *args, **kwargs)
+            except NotFoundError as exc:
+                raise progress.not_found(exc) from exc
+            answer = catchup.with_warnings(_with_problems(state, found), skipped)
             return _labelled(conn, answer, progress)
 
     return await _run(work)

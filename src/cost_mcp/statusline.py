@@ -100,7 +100,8 @@ def read_transcript(conn: Conn, settings: HasCoreSettings, transcript: str) -> N
 
     key = plan_data_key()
     pricer = Pricer.from_file(settings.prices_file, price_plans.load(conn, key))
-    scan(conn, [Target(path, path.parent.parent)], pricer)
+    # Not recorded as a check of the logs: the rest of the tree is still unread by this.
+    scan(conn, [Target(path, path.parent.parent)], pricer, record=False)
     if pricer.fresh:
         with write_transaction(conn):
             price_plans.save(conn, key, pricer.fresh)
@@ -151,6 +152,9 @@ def render(
     """The status line for one status-line input, from the ledger as it stands."""
     moment = now or datetime.now(UTC)
     mode = settings.cost_mode
+    # Until a log reader (the MCP server, any CLI report) has checked every log once, the ledger
+    # holds only the transcripts status lines read: today and the block are at least what is shown.
+    partial = not status.logs_checked(conn, CLAUDE_CODE_SOURCES[0])
     parts: list[str] = []
     for name in fields:
         if name == "session" and reading.session_id:
@@ -159,14 +163,21 @@ def render(
         elif name == "today":
             local = moment.astimezone(settings.tz)
             start = local.replace(hour=0, minute=0, second=0, microsecond=0)
-            parts.append(f"{_nanos(*_today(conn, to_ms(start), to_ms(moment), mode))} today")
+            today = _at_least(_nanos(*_today(conn, to_ms(start), to_ms(moment), mode)), partial)
+            parts.append(f"{today} today" + (" (other logs unread)" if partial else ""))
         elif name == "block":
-            parts.extend(_block(conn, settings, moment))
+            parts.extend(f"block {_at_least(block, partial)}" for block in _block(conn, settings, moment))
         elif name == "budget":
             parts.extend(_budget(conn, settings, moment, colour, reading.cwd))
         elif name == "limits":
             parts.extend(_limits(reading, settings, moment, colour))
     return SEPARATOR.join(parts)
+
+
+def _at_least(amount: str, partial: bool) -> str:
+    """``amount`` marked as a lower bound ("≥$1.20") when the ledger may lack calls; an amount
+    that is only "unpriced" has no dollar figure to bound."""
+    return f"≥{amount}" if partial and amount.startswith("$") else amount
 
 
 def _block(conn: Conn, settings: HasCoreSettings, now: datetime) -> list[str]:
@@ -190,7 +201,7 @@ def _block(conn: Conn, settings: HasCoreSettings, now: datetime) -> list[str]:
     left = max((active.end_ms - now_ms) // 60_000, 0)
     span = active.last_ms - active.first_ms
     rate = f", {_money(cost_per_hour(from_nanos(nanos), span))}/h" if span > 0 and not unpriced else ""
-    return [f"block {_nanos(nanos, unpriced)} ({left // 60}h{left % 60:02d}m left{rate})"]
+    return [f"{_nanos(nanos, unpriced)} ({left // 60}h{left % 60:02d}m left{rate})"]
 
 
 def _today(conn: Conn, start_ms: int, now_ms: int, mode: CostMode) -> tuple[int, int]:

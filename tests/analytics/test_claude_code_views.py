@@ -140,6 +140,28 @@ def test_active_block_projection_and_token_limit(home: Path, conn: Conn, setting
     assert active.token_limit_status.status == "exceeds"
 
 
+def test_a_first_call_over_the_token_limit_is_held_to_it_without_a_rate(
+    home: Path, conn: Conn, settings: Settings
+) -> None:
+    """One call so far: no burn rate and no projection can be measured, but the block has already
+    used more than the limit, so it says so (it used to show no status at all)."""
+    write(
+        session_file(home / "claude", "s8"),
+        assistant("b1", "q1", "2026-11-04T10:00:00.000Z", session="s8", input=0, output=30_000),
+    )
+    ingest(conn, settings, Pricer())
+    now = datetime(2026, 11, 4, 10, 30, tzinfo=UTC)
+    active = usage_blocks(conn, settings, days=1, token_limit=20_000, now=now).active
+    assert active is not None and active.burn_rate is None and active.projection is None
+    assert active.token_limit_status is not None
+    assert active.token_limit_status.status == "exceeds"
+    assert active.token_limit_status.projected_tokens == 30_000
+    assert active.token_limit_status.percent_used == 150.0
+    under = usage_blocks(conn, settings, days=1, token_limit=100_000, now=now).active
+    assert under is not None and under.token_limit_status is not None
+    assert under.token_limit_status.status == "ok"
+
+
 def test_day_session_and_block_views_agree(home: Path, conn: Conn, settings: Settings) -> None:
     _fill(home, conn, settings)
     per_day = conn.execute(

@@ -10,7 +10,9 @@ from pathlib import Path
 import pytest
 
 from cost_mcp.analytics.breakdown import model_breakdown, summary_text
+from cost_mcp.analytics.claude_code import session_usage, usage_blocks
 from cost_mcp.analytics.spend import Filters, get_spend, resolve
+from cost_mcp.analytics.usage import DISPLAY_MODE_ZERO
 from cost_mcp.config import Settings, load_settings
 from cost_mcp.errors import InvalidInputError
 from cost_mcp.periods import resolve_period
@@ -183,6 +185,11 @@ def test_days_follow_the_requested_timezone(home: Path, conn: Conn, settings: Se
     paris = spend(conn, settings, ["day"], tz="Europe/Paris")
     assert [r.group["day"] for r in utc.rows] == ["2026-11-02"]  # type: ignore[attr-defined]
     assert [r.group["day"] for r in paris.rows] == ["2026-11-03"]  # type: ignore[attr-defined]
+    # A zone name in the wrong case or with spaces around it (as a model may write it) is that zone.
+    for spelt in ("europe/paris", " Europe/Paris "):
+        loose = spend(conn, settings, ["day"], tz=spelt)
+        assert loose.period.timezone == "Europe/Paris"  # type: ignore[attr-defined]
+        assert [r.group["day"] for r in loose.rows] == ["2026-11-03"]  # type: ignore[attr-defined]
 
 
 def test_dst_change_day_holds_25_hours_of_usage(home: Path, conn: Conn, settings: Settings) -> None:
@@ -204,12 +211,23 @@ def test_cost_modes(home: Path, conn: Conn, monkeypatch: pytest.MonkeyPatch) -> 
     line["costUSD"] = 0.5
     logs(home, line, assistant("m2", "r2", "2026-11-02T10:00:00.000Z", input=100_000, output=0))
     totals = {}
+    said = {}
     for mode in ("auto", "calculate", "display"):
         monkeypatch.setenv("COST_MCP_COST_MODE", mode)
         s = load_settings()
         ingest(conn, s, Pricer())
-        totals[mode] = spend(conn, s).total_usd  # type: ignore[attr-defined]
+        result = spend(conn, s)
+        totals[mode] = result.total_usd  # type: ignore[attr-defined]
+        said[mode] = DISPLAY_MODE_ZERO in result.warnings  # type: ignore[attr-defined]
+        # The session and block views say it too (m2 logged no cost, so it counts $0 there).
+        session = session_usage(conn, s, session_id="s1")
+        blocks = usage_blocks(conn, s, days=2, now=datetime(2026, 11, 2, 11, tzinfo=UTC))
+        assert (DISPLAY_MODE_ZERO in session.warnings, DISPLAY_MODE_ZERO in blocks.warnings) == (
+            mode == "display",
+        ) * 2
     assert totals == {"auto": Decimal("0.8"), "calculate": Decimal("0.6"), "display": Decimal("0.5")}
+    # display counts m2 as $0: said, never silently.
+    assert said == {"auto": False, "calculate": False, "display": True}
 
 
 def test_subscription_billing_moves_claude_code_to_attribution(

@@ -280,6 +280,31 @@ def test_web_search_requests_are_priced(claude: Path, conn: Conn, settings: Sett
     assert from_nanos(counted(conn)[0]["cost_nanos"]) == Decimal("0.03")
 
 
+def test_claude_code_on_bedrock_is_priced_at_bedrock_prices(
+    claude: Path, conn: Conn, settings: Settings
+) -> None:
+    """Claude Code on Bedrock logs Bedrock's model ids: priced as AWS lists them (in-region and
+    "us." cross-region ids at the regional rate, 10% above Anthropic's for Sonnet 4.5; "global."
+    at Anthropic's), never left unpriced."""
+    write(
+        session_file(claude, "s1"),
+        assistant(
+            "m1", "r1", T0, model="anthropic.claude-sonnet-4-5-20250929-v1:0", input=100_000, output=1_000
+        ),
+        assistant(
+            "m2", "r2", T0, model="us.anthropic.claude-sonnet-4-5-20250929-v1:0", input=100_000, output=1_000
+        ),
+        assistant(
+            "m3", "r3", T0, model="global.anthropic.claude-sonnet-4-5-20250929-v1:0", input=100_000, output=0
+        ),
+    )
+    result = run(conn, settings)
+    assert result.unpriced_models == {}
+    costs = sorted(from_nanos(e["cost_nanos"]) for e in counted(conn))
+    # 100k x $3.30 + 1k x $16.50 per MTok (regional); 100k x $3 (global)
+    assert costs == [Decimal("0.3"), Decimal("0.3465"), Decimal("0.3465")]
+
+
 def test_unknown_model_is_kept_unpriced_not_zero(claude: Path, conn: Conn, settings: Settings) -> None:
     write(session_file(claude, "s1"), assistant("msg_a", "req_a", T0, model="claude-nova-9-20300101"))
     result = run(conn, settings)

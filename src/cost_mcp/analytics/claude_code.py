@@ -11,7 +11,7 @@ from typing import Literal
 from cost_mcp import tokens as tokens_
 from cost_mcp.analytics import rows as rows_
 from cost_mcp.analytics.blocks import Block, build_blocks
-from cost_mcp.analytics.usage import OUTPUT_LOWER_BOUND, price_note_warnings, token_totals, unpriced_warning
+from cost_mcp.analytics.usage import log_notes, price_note_warnings, token_totals, unpriced_warning
 from cost_mcp.config import Settings
 from cost_mcp.errors import NotFoundError
 from cost_mcp.models import (
@@ -138,8 +138,8 @@ def session_usage(
             "pass session_id for another"
         )
     warnings += price_note_warnings(conn, equal={"source": SOURCE, "session_id": chosen})
-    if output_of.get(SOURCE):
-        warnings.append(OUTPUT_LOWER_BOUND)
+    if SOURCE in output_of:
+        warnings += log_notes(settings.cost_mode, output=bool(output_of[SOURCE]))
     subscription = claude and settings.claude_code_billing == "subscription"
     if subscription:
         warnings.append("Claude Code is billed by subscription here: cost_usd is the API-equivalent value.")
@@ -253,8 +253,10 @@ def usage_blocks(
     ]
     if not rows:
         warnings.append(f"no {agent} usage in this window")
-    elif any(c.source == SOURCE and c.tokens[tokens_.OUTPUT] for c in rows):
-        warnings.append(OUTPUT_LOWER_BOUND)  # Claude Code's own logs only: other agents log final counts
+    elif any(c.source == SOURCE for c in rows):
+        # Claude Code's own logs only: other agents log final counts
+        output = any(c.source == SOURCE and c.tokens[tokens_.OUTPUT] for c in rows)
+        warnings += log_notes(settings.cost_mode, output=output)
     listed = rows_.page(shown, lambda b: b.start, window)
     return UsageBlocks(
         blocks=listed.shown,
@@ -281,6 +283,10 @@ def _block_model(b: Block, now_ms: int, limit: int | None) -> UsageBlock:
     rate = None if b.is_gap else _burn_rate(cost, tokens, b.last_ms - b.first_ms)
     projection = None
     status = None
+    # With no measurable rate (one call so far, or all at one instant) nothing can be projected,
+    # but the block is still held to the limit on what it has used: a first call that is already
+    # over the limit must say so rather than show no status at all.
+    projected_tokens = tokens.total_tokens
     if active and rate is not None:
         remaining = round((b.end_ms - now_ms) / MINUTE_MS)
         projected_tokens = tokens.total_tokens + round(rate.tokens_per_minute * remaining)
@@ -290,14 +296,14 @@ def _block_model(b: Block, now_ms: int, limit: int | None) -> UsageBlock:
             cost_usd=projected_cost.quantize(Decimal("0.000000001")),
             remaining_minutes=remaining,
         )
-        if limit:
-            share = Decimal(projected_tokens) / limit
-            status = TokenLimitStatus(
-                limit=limit,
-                projected_tokens=projected_tokens,
-                percent_used=float(round(Decimal(tokens.total_tokens) / limit * 100, 1)),
-                status="exceeds" if share > 1 else "warning" if share > WARNING_SHARE else "ok",
-            )
+    if active and limit:
+        share = Decimal(projected_tokens) / limit
+        status = TokenLimitStatus(
+            limit=limit,
+            projected_tokens=projected_tokens,
+            percent_used=float(round(Decimal(tokens.total_tokens) / limit * 100, 1)),
+            status="exceeds" if share > 1 else "warning" if share > WARNING_SHARE else "ok",
+        )
     return UsageBlock(
         start=iso_utc(b.start_ms),
         end=iso_utc(b.end_ms),

@@ -22,7 +22,7 @@ from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from cost_mcp import tokens
 from cost_mcp.analytics import coverage, rows, subscriptions, vocabulary
-from cost_mcp.analytics.usage import OUTPUT_LOWER_BOUND, price_note_warnings, unpriced_warning
+from cost_mcp.analytics.usage import log_notes, price_note_warnings, unpriced_warning
 from cost_mcp.config import Settings
 from cost_mcp.errors import InvalidInputError
 from cost_mcp.models import (
@@ -132,14 +132,22 @@ class _Group:
 
 def zone(name: str | None, settings: Settings) -> ZoneInfo:
     """The requested timezone, or the configured one; InvalidInputError names a fix for a bad name."""
-    if not name:
+    if not name or not name.strip():
         return settings.tz
     try:
-        return ZoneInfo(name)
+        return ZoneInfo(name.strip())
     except (ZoneInfoNotFoundError, ValueError):
-        raise InvalidInputError(
-            f"unknown timezone {name!r}; use an IANA name such as 'Europe/Paris', 'America/New_York' or 'UTC'"
-        ) from None
+        pass
+    # IANA names are case-sensitive on disk, but "utc" or "europe/paris" can only mean one zone.
+    import zoneinfo  # only on a miss: listing the zones reads the whole zoneinfo tree
+
+    by_fold = {z.casefold(): z for z in zoneinfo.available_timezones()}
+    found = by_fold.get(name.strip().casefold())
+    if found is not None:
+        return ZoneInfo(found)
+    raise InvalidInputError(
+        f"unknown timezone {name!r}; use an IANA name such as 'Europe/Paris', 'America/New_York' or 'UTC'"
+    )
 
 
 def period_info(p: Period) -> PeriodInfo:
@@ -214,7 +222,7 @@ def get_spend(
     # read once: the warnings and the result show it
     statuses = source_statuses(conn, settings, members=filters.members)
     warnings = _warnings(slices, settings, conn, statuses, local_only, dims) + _pricing_warnings(
-        conn, p, filters, slices
+        conn, p, filters, slices, settings.cost_mode
     )
     warnings += _outside_bill_notes(slices)
     warnings += otel_gap_warnings(conn, p.start_ms, p.end_ms)
@@ -855,14 +863,15 @@ def source_statuses(
     return statuses
 
 
-def _pricing_warnings(conn: Conn, p: Period, filters: Filters, slices: Sequence[_Slice]) -> list[str]:
+def _pricing_warnings(
+    conn: Conn, p: Period, filters: Filters, slices: Sequence[_Slice], cost_mode: str
+) -> list[str]:
     """Calls priced with an assumption, and the output lower bound when Claude Code logs count."""
     notes = price_note_warnings(conn, start_ms=p.start_ms, end_ms=p.end_ms, filters=filters.column_filters())
     # Only where the logs count in the result: a day billed by the provider does not rely on them.
-    if any(
-        s.source == "claude_code" and not s.excluded and s.tokens and s.tokens[tokens.OUTPUT] for s in slices
-    ):
-        notes.append(OUTPUT_LOWER_BOUND)
+    logged = [s for s in slices if s.source == "claude_code" and not s.excluded and s.tokens]
+    if logged:
+        notes += log_notes(cost_mode, output=any(s.tokens and s.tokens[tokens.OUTPUT] for s in logged))
     return notes
 
 

@@ -18,9 +18,11 @@ from cost_mcp.store.spend import price_notes
 from cost_mcp.store.usage import TOKEN_SUMS_SQL, cost_sql
 
 __all__ = [
+    "DISPLAY_MODE_ZERO",
     "OUTPUT_LOWER_BOUND",
     "TOKEN_SUMS_SQL",
     "cost_sql",
+    "log_notes",
     "price_note_warnings",
     "token_totals",
     "unpriced_warning",
@@ -42,6 +44,20 @@ OUTPUT_LOWER_BOUND = (
     "Claude Code logs often keep a streamed, partial output token count (anthropics/claude-code#22671): "
     "output tokens and their cost from these logs are a lower bound"
 )
+
+
+DISPLAY_MODE_ZERO = (
+    "COST_MCP_COST_MODE=display counts only the cost a Claude Code log line states (costUSD, which "
+    "current Claude Code versions do not write): calls without one count $0 here. Unset it (auto) to "
+    "price them from their tokens"
+)
+
+
+def log_notes(cost_mode: str, *, output: bool) -> list[str]:
+    """What every result resting on Claude Code's logs must say: their output (when it has any) is
+    a lower bound, and in ``display`` mode calls with no logged cost count nothing."""
+    notes = [OUTPUT_LOWER_BOUND] if output else []
+    return [*notes, DISPLAY_MODE_ZERO] if cost_mode == "display" else notes
 
 
 def unpriced_warning(

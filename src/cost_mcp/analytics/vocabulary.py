@@ -43,9 +43,21 @@ def project_names(path: str) -> set[str]:
     names = {path}
     if "/" in path or "\\" in path:
         names.add(PurePath(path).name)
-        names.add(re.sub(r"[^A-Za-z0-9]", "-", path))
-        names.add(re.sub(r"[/.]", "-", path))
+        names |= _slugs(path)
     return names
+
+
+def _slugs(path: str) -> set[str]:
+    """Claude Code's folder slugs of a path (versions differ on which characters become '-')."""
+    if "/" not in path and "\\" not in path:
+        return set()
+    return {re.sub(r"[^A-Za-z0-9]", "-", path), re.sub(r"[/.]", "-", path)}
+
+
+def _named_by(stored: str, wanted: set[str], wanted_slugs: set[str]) -> bool:
+    """Whether a stored project is one the filter values name: by any of its names, or, stored as
+    a slug (its calls' logs gave no folder), by a path whose slug it is."""
+    return bool(project_names(stored) & wanted) or stored in wanted_slugs
 
 
 def project_aliases(conn: Conn, project: str) -> set[str]:
@@ -66,7 +78,8 @@ def expand(conn: Conn, dimension: str, values: Sequence[str]) -> list[str]:
         return list(dict.fromkeys(canonical_source(v) for v in values))
     if dimension == "project":
         wanted = set(values)
-        stored = [p for p in sorted(known_values(conn, "project")) if project_names(p) & wanted]
+        slugs = {slug for v in values for slug in _slugs(v)}
+        stored = [p for p in sorted(known_values(conn, "project")) if _named_by(p, wanted, slugs)]
         return list(dict.fromkeys([*values, *stored]))
     return list(values)
 
@@ -81,7 +94,7 @@ def unmatched(conn: Conn, dimension: str, values: Sequence[str]) -> list[str]:
         values = [canonical_source(v) for v in values]
     warnings: list[str] = []
     for value in values:
-        if value in names:
+        if value in names or (dimension == "project" and _slugs(value) & names):
             continue
         import difflib  # only for a value that matches nothing: the hook imports this module
 

@@ -346,4 +346,13 @@ def _install(project: bool, yes: bool, change: Callable[[dict[str, Any]], None])
             return EXIT_FAILED
     edit.write()
     print(f"wrote {path}")
+    from cost_mcp.core_settings import default_env_file, shell_only_settings
+
+    missing = shell_only_settings()
+    if missing:
+        print(
+            f"note: {', '.join(missing)} set in this shell but not in {default_env_file()}: Claude Code "
+            "runs this command with its own environment, so it would read another ledger or zone; put "
+            "the same NAME=value lines in that file (every cost-mcp command reads it)"
+        )
     return EXIT_OK

@@ -426,30 +426,35 @@ def blocks(active: bool, days: str, token_limit: str | None, agent: str | None, 
     if limit is not None and limit != "max":
         limit = checked(int, limit, "--token-limit (a number of tokens, or max)")
     back = checked(Annotated[int, Field(ge=1, le=31)], days, "--days (1 to 31)")
+    zone: list[ZoneInfo] = []  # the configured zone, for the table: blocks themselves are UTC
+
+    def query(s: Settings, conn: Conn) -> UsageBlocks:
+        zone.append(s.tz)
+        return usage_blocks(conn, s, days=back, token_limit=limit, agent=agent or CLAUDE_CODE)  # type: ignore[arg-type]
+
     return answer(
-        lambda s, conn: usage_blocks(
-            conn,
-            s,
-            days=back,
-            token_limit=limit,  # type: ignore[arg-type]
-            agent=agent or CLAUDE_CODE,
-        ),
+        query,
         as_json=as_json,
-        render=lambda out, result: _render_blocks(out, result, active),
+        render=lambda out, result: _render_blocks(out, result, active, zone[0] if zone else ZoneInfo("UTC")),
     )
 
 
-def _render_blocks(out: Console, result: UsageBlocks, only_active: bool) -> None:
+def _local(iso: str, tz: ZoneInfo) -> datetime:
+    """A result's UTC timestamp (``...Z``) in the configured zone."""
+    return datetime.fromisoformat(iso.replace("Z", "+00:00")).astimezone(tz)
+
+
+def _render_blocks(out: Console, result: UsageBlocks, only_active: bool, tz: ZoneInfo) -> None:
     shown = [result.active] if only_active else [b for b in result.blocks if not b.is_gap]
     listed = [b for b in shown if b is not None]
     if not listed:
         out.print("No active 5-hour block." if only_active else "No usage in these days.")
     else:
-        table = _tokens_table(out, "block start (UTC)", "")
+        table = _tokens_table(out, f"block start ({tz.key})", "")
         compact = _compact(out)
         for b in listed:
             table.add_row(
-                b.start[:16].replace("T", " "),
+                _local(b.start, tz).strftime("%Y-%m-%d %H:%M"),
                 "active" if b.is_active else "",
                 *_token_cells(b.tokens, compact),
                 format_cost(b.cost_usd, b.unpriced_requests),
@@ -467,14 +472,18 @@ def _render_blocks(out: Console, result: UsageBlocks, only_active: bool) -> None
         )
         out.print(
             f"active block: {rate}projected {active.projection.total_tokens:,} tokens, "
-            f"{format_cost(active.projection.cost_usd, unpriced)} by {active.end[11:16]} UTC",
+            f"{format_cost(active.projection.cost_usd, unpriced)} by {_local(active.end, tz):%H:%M} {tz.key}",
             highlight=False,
         )
-        if active.token_limit_status is not None:
-            st = active.token_limit_status
-            out.print(
-                f"token limit {st.limit:,}: {st.percent_used}% projected ({st.status})", highlight=False
-            )
+    if active is not None and active.token_limit_status is not None:
+        # Printed with or without a projection: a block of one call has no rate yet, and may
+        # already be over the limit.
+        st = active.token_limit_status
+        out.print(
+            f"token limit {st.limit:,}: {st.percent_used}% used, {st.projected_tokens:,} tokens "
+            f"projected ({st.status})",
+            highlight=False,
+        )
 
 
 @cli.command()

@@ -715,6 +715,7 @@ def scan(
     progress: ProgressCallback | None = None,
     deadline: float | None = None,
     max_line_bytes: int = DEFAULT_MAX_LINE_BYTES,
+    record: bool = True,
 ) -> ScanStats:
     """Read what is new in every ``*.jsonl`` of the targets into the ledger.
 
@@ -723,10 +724,11 @@ def scan(
     the next scan resumes where this one stopped. A line longer than ``max_line_bytes`` is skipped
     (counted ``too_long``) without ever being held in memory whole.
     Each batch of copies is written with the file offsets it came from in one transaction, so a
-    crash loses nothing and counts nothing twice.
+    crash loses nothing and counts nothing twice. Without ``record`` the scan is not remembered as
+    a check of the logs (the status line reads one transcript: the rest of the tree is unchecked).
     """
     try:
-        return _scan(conn, targets, pricer, full, progress, deadline, max_line_bytes)
+        return _scan(conn, targets, pricer, full, progress, deadline, max_line_bytes, record)
     finally:
         _dismiss_standby()  # a worker forked early that this scan did not take (a small read)
 
@@ -739,6 +741,7 @@ def _scan(
     progress: ProgressCallback | None,
     deadline: float | None,
     max_line_bytes: int,
+    record: bool,
 ) -> ScanStats:
     started = time.perf_counter()
     stats = ScanStats()
@@ -761,7 +764,10 @@ def _scan(
         start = _resume_offset(path, known.get(path), st, stats)
         if start is not None:
             work.append((path, st, identify(Path(path), target.projects_dir), *start))
-    return _read_work(conn, work, pricer, stats, started, progress, deadline, max_line_bytes)
+    _read_work(conn, work, pricer, stats, started, progress, deadline, max_line_bytes)
+    if record:
+        _record_state(conn, stats)
+    return stats
 
 
 def _read_work(
@@ -774,10 +780,9 @@ def _read_work(
     deadline: float | None,
     max_line_bytes: int,
 ) -> ScanStats:
-    """Read the listed files from their start offsets, then refresh the rollup and record the scan."""
+    """Read the listed files from their start offsets, then refresh the rollup."""
     if not work:
         stats.seconds = time.perf_counter() - started
-        _record_state(conn, stats)
         return stats
     total_bytes = sum(st.st_size - offset for _, st, _, offset, _ in work)
     # The scan allocates hundreds of thousands of short-lived objects and no cycles worth
@@ -814,7 +819,6 @@ def _read_work(
         stats.files_pending, stats.bytes_pending = _pending(conn, work)
     rollup.refresh(conn)
     stats.seconds = time.perf_counter() - started
-    _record_state(conn, stats)
     return stats
 
 
@@ -1900,6 +1904,7 @@ def forget(conn: Conn, settings: HasCoreSettings, pricer: Pricer, paths: Sequenc
             stats.files_reset += 1
             work.append((state.path, st, _stored_identity(state), 0, False))
     _read_work(conn, work, pricer, stats, started, None, None, settings.max_line_bytes)
+    _record_state(conn, stats)
     rollup.refresh(conn)
     warnings = [
         f"{raw} is inside the configured Claude folder {root}: the next scan reads it again. Move or "
