@@ -28,7 +28,7 @@ from cost_mcp.analytics.blocks import HOUR_MS, cost_per_hour, last_block
 from cost_mcp.core_settings import CostMode, HasCoreSettings, load_core_settings
 from cost_mcp.money import from_nanos
 from cost_mcp.periods import to_ms
-from cost_mcp.store import rollup, status
+from cost_mcp.store import rollup, source_state, status
 from cost_mcp.store.connection import Conn, connect, write_transaction
 from cost_mcp.store.plan_limits import insert_reading
 from cost_mcp.store.rollup import QUARTER_HOUR_MS
@@ -154,7 +154,7 @@ def render(
     mode = settings.cost_mode
     # Until a log reader (the MCP server, any CLI report) has checked every log once, the ledger
     # holds only the transcripts status lines read: today and the block are at least what is shown.
-    partial = not status.logs_checked(conn, CLAUDE_CODE_SOURCES[0])
+    partial = source_state.last_success(conn, CLAUDE_CODE_SOURCES[0]) is None
     parts: list[str] = []
     for name in fields:
         if name == "session" and reading.session_id:

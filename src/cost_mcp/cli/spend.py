@@ -204,18 +204,18 @@ def report(
 def _attribution_lines(out: Console, result: SpendResult) -> None:
     """What was set aside, by why: estimates under a bill or a subscription, and billing synced
     too soon to be the total (partial: local estimates count for those days instead)."""
-    billed = sum((a.cost_usd for a in result.attribution if a.basis == "billed"), Decimal(0))
+    billed = [a.cost_usd for a in result.attribution if a.basis == "billed"]
     others = [a.cost_usd for a in result.attribution if a.basis != "billed"]
     if others:
         out.print(
             f"[dim]{format_usd(sum(others, Decimal(0)))} of estimates not added (billed data or a "
             "subscription covers them); see --json attribution[][/dim]"
         )
-    if any(a.basis == "billed" for a in result.attribution):
+    if billed:
         out.print(
-            f"[dim]{format_usd(billed)} of billing not added yet (synced within the provider's "
-            "reporting lag, so possibly partial: the usage report or local estimates are the total for "
-            "those days); see --json attribution[][/dim]"
+            f"[dim]{format_usd(sum(billed, Decimal(0)))} of billing not added yet (synced within the "
+            "provider's reporting lag, so possibly partial: the usage report or local estimates are the "
+            "total for those days); see --json attribution[][/dim]"
         )
 
 

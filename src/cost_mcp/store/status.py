@@ -28,12 +28,6 @@ def scanned_stamp(conn: Conn, path: str) -> tuple[int, int] | None:
     return None if row is None else (int(row[0]), int(row[1]))
 
 
-def logs_checked(conn: Conn, source: str) -> bool:
-    """Whether a log reader has ever checked all of ``source``'s logs (not just one transcript)."""
-    row = conn.execute("SELECT last_success FROM source_state WHERE source = ?", (source,)).fetchone()
-    return bool(row and row[0])
-
-
 def session_cost(conn: Conn, session_id: str, mode: CostMode) -> tuple[int, int, int]:
     """(calls, nano-USD, unpriced calls) of one session's counted calls; unpriced calls are left
     out of the sum and counted apart."""
