@@ -15,8 +15,9 @@ from http.server import BaseHTTPRequestHandler, HTTPServer
 from pathlib import Path
 from typing import Any, ClassVar
 
+import anyio
 import pytest
-from mcp import Client
+from mcp import Client, StdioServerParameters
 
 from cost_mcp import notify
 from tests.sources.claude_logs import assistant, session_file, write
@@ -261,6 +262,31 @@ async def test_a_delivery_that_keeps_failing_is_reported_in_budget_status(
     [warning] = status["warnings"]
     assert "budget 'd' alert at 100% not delivered yet (1 attempt(s), retrying with backoff)" in warning
     assert "HTTP 503" in warning and SECRET not in warning and "127.0.0.1" in warning
+
+
+async def test_a_restarted_server_resumes_a_pending_retry_without_being_asked(
+    ops: str, home: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from cost_mcp.server import mcp
+
+    monkeypatch.setattr(notify, "RETRY_BASE_SECONDS", 1.0)
+    spend_line(home, "a")
+    Receiver.statuses[:] = [500]
+    async with Client(mcp, raise_exceptions=True) as first:
+        await first.call_tool(
+            "set_budget", {"name": "d", "amount_usd": 2, "period": "day", "thresholds": [1], "webhook": "ops"}
+        )
+        await first.call_tool("budget_status", {})
+        notify.drain()
+    assert Receiver.received == [] and Receiver.statuses == []  # tried once, failed, retry due in 1 s
+    # A new server process, to which nobody sends a question nor new usage.
+    params = StdioServerParameters(command=sys.executable, args=["-m", "cost_mcp"], env=dict(os.environ))
+    async with Client(params):
+        for _ in range(100):
+            if Receiver.received:
+                break
+            await anyio.sleep(0.1)
+    assert [p["threshold"] for p in Receiver.received] == ["1"]
 
 
 # --- the CLI --------------------------------------------------------------------------------------

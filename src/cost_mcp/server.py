@@ -33,7 +33,17 @@ from pydantic import BaseModel, Field, ValidationError, create_model, model_vali
 
 from cost_mcp import __version__, access, catchup, push, sync
 from cost_mcp.analytics import agents as agents_api
-from cost_mcp.analytics import breakdown, budgets, estimate, forecast, rows, savings, spend, subscriptions
+from cost_mcp.analytics import (
+    alerts,
+    breakdown,
+    budgets,
+    estimate,
+    forecast,
+    rows,
+    savings,
+    spend,
+    subscriptions,
+)
 from cost_mcp.analytics import claude_code as cc_views
 from cost_mcp.analytics import dashboard as dashboard_views
 from cost_mcp.config import Settings, load_settings_leniently
@@ -313,6 +323,8 @@ async def lifespan(server: MCPServer[AppState]) -> AsyncIterator[AppState]:
     reader = catchup.LogReader(settings, pricer, functools.partial(connect, settings.db))
     state = AppState(settings=settings, ledger=ledger, pricer=pricer, problems=problems, reader=reader)
     reader.start()
+    if not ledger.read_only:
+        await anyio.to_thread.run_sync(_resume_deliveries, ledger, settings)
     # A laptop in a team pushes its usage to the team server on its own (cost_mcp.push).
     pusher = push.PushLoop(settings, functools.partial(connect, settings.db), reader.wait)
     pusher.start()
@@ -324,6 +336,15 @@ async def lifespan(server: MCPServer[AppState]) -> AsyncIterator[AppState]:
         await anyio.to_thread.run_sync(pusher.stop)
         await anyio.to_thread.run_sync(reader.stop)
         ledger.close()
+
+
+def _resume_deliveries(ledger: Ledger, settings: Settings) -> None:
+    try:
+        with ledger.use() as conn:
+            alerts.resume_deliveries(conn, settings)
+    except CostMcpError as exc:
+        # A start-up must not fail on alerts: the next evaluation delivers what is due.
+        logger.error("cannot resume budget alert deliveries: %s", exc)
 
 
 DASHBOARD_URI = "ui://cost-mcp/dashboard.html"

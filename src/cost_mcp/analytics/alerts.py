@@ -143,6 +143,20 @@ def fire_alerts(
     return notify.start(settings.full())
 
 
+def resume_deliveries(conn: Conn, settings: HasCoreSettings) -> threading.Thread | None:
+    """Deliver the alerts left pending in the ledger (by this server before a restart, or by a CLI
+    run whose POST failed), each when its retry is due, on a background thread.
+
+    Deliveries otherwise start where budgets are evaluated, and only when one is due at that moment,
+    so a server restarted with a retry to make later made it only once a question or new usage came.
+    """
+    if deliveries.seconds_to_next(conn, int(time.time() * 1000)) is None:
+        return None
+    from cost_mcp import notify
+
+    return notify.start(settings.full())
+
+
 def _half_hour() -> int:
     # Periods turn over on a whole or half hour (timezone offsets), so a verdict is kept for half an
     # hour at most.
