@@ -637,3 +637,47 @@ def test_a_push_holding_both_copies_of_a_call_counts_the_larger_once(
         assert [tuple(r) for r in counted] == [("claude_code", "bob@example.com", 104)]
     finally:
         conn.close()
+
+
+def test_calls_stored_both_ways_before_are_given_their_member_on_upgrade(
+    settings: Settings, home: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A ledger whose log copies were stored without the OTel copy's member and cost (m031)."""
+    from cost_mcp.store import MIGRATIONS, migrations
+    from cost_mcp.store.connection import is_postgres
+    from tests.store.test_migrations import _blank_postgres
+
+    when = (datetime.now(UTC) - timedelta(hours=1)).replace(microsecond=0)
+    write(
+        session_file(home / "claude", "s1"),
+        assistant("msg_1", "req_1", when.isoformat().replace("+00:00", "Z"), output=100),
+    )
+    names = [n for n, _ in MIGRATIONS]
+    if is_postgres(settings.db):
+        _blank_postgres(str(settings.db))  # the test's database is a copy of a migrated template
+    with monkeypatch.context() as before:
+        before.setattr(
+            migrations,
+            "MIGRATIONS",
+            MIGRATIONS[: names.index("m031_log_copies_take_the_best_of_their_otel_copies")],
+        )
+        old = connect(settings.db)
+        try:
+            claude_code.ingest(old, settings, Pricer())
+            event = _event_of("req_1", when, 100, **{"user.email": ANA, "cost_usd": "0.5"})
+            otel.receive(old, Pricer(), "logs", event)
+            # What that version left: the log copy as the log line had it.
+            old.execute(
+                "UPDATE usage_events SET member = '', reported_cost_nanos = NULL WHERE source = 'claude_code'"
+            )
+            old.commit()
+        finally:
+            old.close()
+    conn = connect(settings.db)
+    try:
+        counted = conn.execute(
+            "SELECT source, member, reported_cost_nanos FROM usage_events WHERE counted = 1"
+        ).fetchall()
+    finally:
+        conn.close()
+    assert [tuple(r) for r in counted] == [("claude_code", ANA, 500_000_000)]
