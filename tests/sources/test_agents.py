@@ -164,6 +164,27 @@ def test_rescan_reads_nothing_and_appends_are_read_from_the_offset(home: Path, s
     assert last[1:6] == ("gpt-5.1-codex", CODEX_FORK, 2000, 8000, 300)
 
 
+def test_a_codex_last_line_left_without_its_newline_is_read_once_the_file_is_left_alone(
+    home: Path, settings: Settings
+) -> None:
+    """The shared scanner's rule for a last line a crash left unfinished (sources/logfiles.py)."""
+    install(home)
+    conn = connect(settings.db)
+    try:
+        agents.ingest_all(conn, settings, Pricer())
+        fork = next((home / "codex").rglob(f"*{CODEX_FORK}.jsonl"))
+        with fork.open("a") as f:
+            f.write(json.dumps(_token_count("2026-11-20T09:40:00.000Z")))  # no newline: Codex was killed
+        assert agents.scan(conn, codex.LOG, settings, Pricer()).events_added == 0  # may be mid-write
+        old = fork.stat().st_mtime - 600
+        os.utime(fork, (old, old))
+        left = agents.scan(conn, codex.LOG, settings, Pricer())
+        assert (left.lines_read, left.events_added, sum(left.skipped.values())) == (1, 1, 0)
+        assert agents.scan(conn, codex.LOG, settings, Pricer()).lines_read == 0  # read once
+    finally:
+        conn.close()
+
+
 def _token_count(ts: str) -> dict[str, object]:
     """A Codex ``token_count`` event: a turn of 10,000 input (8,000 cached) and 300 output tokens."""
     return {

@@ -14,6 +14,7 @@ from hypothesis import strategies as st
 from cost_mcp.config import Settings
 from cost_mcp.money import from_nanos
 from cost_mcp.pricing import Pricer
+from cost_mcp.sources import logfiles
 from cost_mcp.sources.claude_code import FileIdentity, IngestReport, ingest, parse_line
 from cost_mcp.store.connection import Conn
 from tests.sources.claude_logs import (
@@ -179,6 +180,69 @@ def test_truncated_last_line_is_read_when_completed(claude: Path, conn: Conn, se
     assert result.lines_read == 1
     assert result.events_added == 1
     assert totals(conn)[2] == 30
+
+
+def _left_alone(path: Path, minutes: int = 10) -> None:
+    """Make a file look untouched for ``minutes`` (its writer gone), as os.utime sets it."""
+    old = path.stat().st_mtime - minutes * 60
+    os.utime(path, (old, old))
+
+
+def _skipped_in(conn: Conn, path: Path) -> dict[str, int]:
+    from cost_mcp.store import skipped
+
+    return next((reasons for p, _source, reasons in skipped.by_file(conn) if p == str(path)), {})
+
+
+def test_a_complete_last_line_a_crash_left_without_its_newline_is_read_once(
+    claude: Path, conn: Conn, settings: Settings, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Read while fresh, the line waits for its newline; once the file has been left alone for
+    minutes (Claude Code was killed), it is read as it is, once, and a later append is read on
+    from there."""
+    path = session_file(claude, "s1")
+    path.parent.mkdir(parents=True)
+    path.write_text(encode(assistant("msg_a", "req_a", T0, output=10)) + "\n")
+    with path.open("a") as f:
+        f.write(encode(assistant("msg_b", "req_b", T1, output=20)))  # no newline: the process died
+    assert run(conn, settings).events_added == 1  # fresh: it may still be being written
+    # The file is not touched again (same size and mtime as that scan saw); the minutes pass.
+    monkeypatch.setattr(logfiles, "SETTLED_NS", 0, raising=False)
+    result = run(conn, settings)
+    assert (result.files_changed, result.lines_read, result.events_added) == (1, 1, 1)
+    assert totals(conn)[:3] == (2, 8, 30)
+    result = run(conn, settings)
+    assert (result.files_unchanged, result.lines_read) == (1, 0)  # read once, not on every scan
+    # Claude Code resumes the session and appends right after the cut line.
+    with path.open("a") as f:
+        f.write(encode(assistant("msg_c", "req_c", T2, output=40)) + "\n")
+    result = run(conn, settings)
+    assert (result.lines_read, result.events_added) == (1, 1)
+    assert totals(conn)[:3] == (3, 12, 70)
+    assert _skipped_in(conn, path) == {}
+
+
+def test_a_cut_last_line_of_a_file_left_alone_is_named_as_truncated(
+    claude: Path, conn: Conn, settings: Settings
+) -> None:
+    """A line cut mid-object (the write killed) is counted once as truncated, named for its file
+    as other skipped lines are; a line appended after it later is read whole, not glued to it."""
+    path = session_file(claude, "s1")
+    path.parent.mkdir(parents=True)
+    second = encode(assistant("msg_b", "req_b", T1, output=20))
+    path.write_text(encode(assistant("msg_a", "req_a", T0, output=10)) + "\n" + second[:57])
+    _left_alone(path)
+    result = run(conn, settings)
+    assert result.events_added == 1
+    assert result.skipped["truncated"] == 1
+    assert _skipped_in(conn, path) == {"truncated": 1}
+    assert run(conn, settings).skipped["truncated"] == 0  # not counted again
+    with path.open("a") as f:
+        f.write(encode(assistant("msg_c", "req_c", T2, output=40)) + "\n")
+    result = run(conn, settings)
+    assert (result.lines_read, result.events_added, sum(result.skipped.values())) == (1, 1, 0)
+    assert totals(conn)[:3] == (2, 8, 50)
+    assert _skipped_in(conn, path) == {"truncated": 1}
 
 
 def test_file_rewritten_shorter_is_read_again_without_double_counting(

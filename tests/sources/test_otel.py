@@ -12,6 +12,7 @@ from datetime import UTC, datetime, timedelta
 from decimal import Decimal
 from pathlib import Path
 
+import msgspec
 import pytest
 from hypothesis import given
 from hypothesis import strategies as st
@@ -21,7 +22,7 @@ from opentelemetry.proto.common.v1.common_pb2 import AnyValue, ArrayValue, KeyVa
 from cost_mcp import tokens
 from cost_mcp.config import Settings
 from cost_mcp.money import to_nanos
-from cost_mcp.pricing import Pricer, Tokens
+from cost_mcp.pricing import Price, Pricer, Tokens
 from cost_mcp.sources import claude_code, otel
 from cost_mcp.sources.claude_code import MAX_CALL_COST
 from cost_mcp.store import connect
@@ -499,3 +500,184 @@ def test_every_call_read_has_one_count_per_kind_in_kinds_order() -> None:
         "web_search_requests": 0,
     }
     assert Tokens(*calls[1].counts) == Tokens(input=40, output=20)  # through the generic path
+
+
+# --- one call both ways: the counted log copy keeps the best of both copies ----------------------
+
+ANA = "ana@example.com"
+
+
+def _event_of(request_id: str, when: datetime, output: int, **more: str | int) -> ExportLogsServiceRequest:
+    """:func:`_event` with more attributes (``user.email``, ``cost_usd``...)."""
+    req = _event(request_id, when, output)
+    record = req.resource_logs[0].scope_logs[0].log_records[0]
+    record.attributes.extend(_kv(k, v) for k, v in more.items())
+    return req
+
+
+def _both_ways(
+    settings: Settings, home: Path, order: str, *, log_output: int, otel_output: int, cost: str = "0.5"
+) -> tuple[list[tuple[str, str, str, int]], dict[str, Decimal]]:
+    """One call read from a log and received over OTLP (from ana, reporting ``cost``) in ``order``:
+    the counted rows (source, request id, member, total tokens) and the spend by member."""
+    from cost_mcp.analytics.spend import get_spend, resolve
+
+    when = (datetime.now(UTC) - timedelta(hours=1)).replace(microsecond=0)
+    write(
+        session_file(home / "claude", "s1"),
+        assistant("msg_1", "req_1", when.isoformat().replace("+00:00", "Z"), output=log_output),
+    )
+    event = _event_of("req_1", when, otel_output, **{"user.email": ANA, "cost_usd": cost})
+    conn = connect(settings.db)
+    try:
+        if order == "log first":
+            claude_code.ingest(conn, settings, Pricer())
+        otel.receive(conn, Pricer(), "logs", event)
+        if order == "otel first":
+            claude_code.ingest(conn, settings, Pricer())
+        counted = [
+            (str(s), str(r), str(m), int(t))
+            for s, r, m, t in conn.execute(
+                "SELECT source, request_id, member, total_tokens FROM usage_events WHERE counted = 1"
+            )
+        ]
+        day = when.date()
+        period = resolve(settings, None, str(day - timedelta(days=1)), str(day + timedelta(days=1)), None)
+        result = get_spend(conn, settings, period, ["member"])
+        by_member = {str(r.group["member"]): r.cost_usd for r in result.rows}
+        return counted, by_member
+    finally:
+        conn.close()
+
+
+@pytest.mark.parametrize("order", ["log first", "otel first"])
+def test_a_call_seen_both_ways_keeps_the_otel_member_and_reported_cost(
+    settings: Settings, home: Path, order: str
+) -> None:
+    """The log copy counts (it has the cache-write split), but it knew no member: the call stays
+    ana's, whose event named her, and in ``auto`` it costs what Claude Code reported, as it did
+    while only the OTel copy was there, whichever copy came first."""
+    counted, by_member = _both_ways(settings, home, order, log_output=100, otel_output=100)
+    assert counted == [("claude_code", "req_1", ANA, 104)]
+    assert by_member == {ANA: Decimal("0.5")}
+
+
+@pytest.mark.parametrize("order", ["log first", "otel first"])
+def test_the_copy_with_more_tokens_sets_the_counted_tokens_and_their_cost(
+    settings: Settings, home: Path, order: str
+) -> None:
+    """ "Max tokens wins" between the two copies: the OTel copy's larger counts (say a log line
+    written before the stream ended), with the cost Claude Code reported for them."""
+    counted, by_member = _both_ways(settings, home, order, log_output=100, otel_output=300)
+    assert counted == [("claude_code", "req_1", ANA, 304)]
+    assert by_member == {ANA: Decimal("0.5")}
+
+
+@pytest.mark.parametrize("order", ["log first", "otel first"])
+def test_a_log_copy_with_more_tokens_keeps_them_at_our_price(
+    settings: Settings, home: Path, order: str
+) -> None:
+    """The reported figure is for fewer tokens than the log copy counts: our price of them counts."""
+    counted, by_member = _both_ways(settings, home, order, log_output=300, otel_output=100)
+    assert counted == [("claude_code", "req_1", ANA, 304)]
+    ours = Pricer().price(Tokens(input=4, output=300), SONNET)
+    assert isinstance(ours, Price)
+    assert by_member == {ANA: Decimal(ours.total_nanos) / 10**9}  # $0.004512, not the reported $0.50
+
+
+@pytest.mark.parametrize("log_row_first", [True, False])
+def test_a_push_holding_both_copies_of_a_call_counts_the_larger_once(
+    settings: Settings, log_row_first: bool
+) -> None:
+    """Within one pushed batch (a laptop whose OTel copy counted before its log copy came): the log
+    copy counts, with the OTel copy's larger counts and the server's price of them."""
+    from cost_mcp import push
+    from cost_mcp.access import Caller
+    from cost_mcp.analytics.spend import get_spend, resolve
+
+    when = (datetime.now(UTC) - timedelta(hours=1)).replace(microsecond=0)
+    ts_ms = int(when.timestamp() * 1000)
+    log_row = push.WireRow(
+        source="claude_code",
+        message_id="msg_1",
+        request_id="req_1",
+        ts_ms=ts_ms,
+        provider="anthropic",
+        model=SONNET,
+        input_tokens=4,
+        output_tokens=100,
+    )
+    # The OTel copy as a laptop pushes it: keyed by its request id.
+    otel_row = msgspec.structs.replace(
+        log_row, source="claude_code_otel", message_id="req_1", output_tokens=300
+    )
+    rows = [log_row, otel_row] if log_row_first else [otel_row, log_row]
+    conn = connect(settings.db)
+    try:
+        push.receive(conn, Pricer(), Caller(ANA, "member", "ana-laptop"), rows)
+        counted = conn.execute(
+            "SELECT source, member, total_tokens FROM usage_events WHERE counted = 1"
+        ).fetchall()
+        assert [tuple(r) for r in counted] == [("claude_code", ANA, 304)]
+        day = when.date()
+        period = resolve(settings, None, str(day - timedelta(days=1)), str(day + timedelta(days=1)), None)
+        result = get_spend(conn, settings, period, ["member"])
+        ours = Pricer().price(Tokens(input=4, output=300), SONNET)
+        assert isinstance(ours, Price)
+        assert {str(r.group["member"]): r.cost_usd for r in result.rows} == {
+            ANA: Decimal(ours.total_nanos) / 10**9
+        }
+        # Bob's pushed call, then ana's OTel event of it: it stays bob's, and hers does not grow it.
+        bob = msgspec.structs.replace(log_row, message_id="msg_2", request_id="req_2")
+        push.receive(conn, Pricer(), Caller("bob@example.com", "member", "bob-laptop"), [bob])
+        otel.receive(conn, Pricer(), "logs", _event_of("req_2", when, 300, **{"user.email": ANA}))
+        counted = conn.execute(
+            "SELECT source, member, total_tokens FROM usage_events WHERE counted = 1 AND request_id = 'req_2'"
+        ).fetchall()
+        assert [tuple(r) for r in counted] == [("claude_code", "bob@example.com", 104)]
+    finally:
+        conn.close()
+
+
+def test_calls_stored_both_ways_before_are_given_their_member_on_upgrade(
+    settings: Settings, home: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A ledger whose log copies were stored without the OTel copy's member and cost (m031)."""
+    from cost_mcp.store import MIGRATIONS, migrations
+    from cost_mcp.store.connection import is_postgres
+    from tests.store.test_migrations import _blank_postgres
+
+    when = (datetime.now(UTC) - timedelta(hours=1)).replace(microsecond=0)
+    write(
+        session_file(home / "claude", "s1"),
+        assistant("msg_1", "req_1", when.isoformat().replace("+00:00", "Z"), output=100),
+    )
+    names = [n for n, _ in MIGRATIONS]
+    if is_postgres(settings.db):
+        _blank_postgres(str(settings.db))  # the test's database is a copy of a migrated template
+    with monkeypatch.context() as before:
+        before.setattr(
+            migrations,
+            "MIGRATIONS",
+            MIGRATIONS[: names.index("m031_log_copies_take_the_best_of_their_otel_copies")],
+        )
+        old = connect(settings.db)
+        try:
+            claude_code.ingest(old, settings, Pricer())
+            event = _event_of("req_1", when, 100, **{"user.email": ANA, "cost_usd": "0.5"})
+            otel.receive(old, Pricer(), "logs", event)
+            # What that version left: the log copy as the log line had it.
+            old.execute(
+                "UPDATE usage_events SET member = '', reported_cost_nanos = NULL WHERE source = 'claude_code'"
+            )
+            old.commit()
+        finally:
+            old.close()
+    conn = connect(settings.db)
+    try:
+        counted = conn.execute(
+            "SELECT source, member, reported_cost_nanos FROM usage_events WHERE counted = 1"
+        ).fetchall()
+    finally:
+        conn.close()
+    assert [tuple(r) for r in counted] == [("claude_code", ANA, 500_000_000)]

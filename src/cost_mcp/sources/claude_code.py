@@ -1238,7 +1238,7 @@ def _resume_offset(
     path: str, prev: _FileState | None, st: os.stat_result, stats: ScanStats
 ) -> tuple[int, bool] | None:
     """Where to start reading a file and whether that is inside a skipped line; None when unchanged."""
-    kind, offset, skipping = logfiles.resume(path, prev, st)
+    kind, offset, skipping = logfiles.resume(path, prev, st, tails=True)
     if kind == "unchanged":
         stats.files_unchanged += 1
         return None
@@ -1274,7 +1274,9 @@ def _read_file(
     # readline on a small buffer spends more time refilling and joining than splitting.
     with open(path, "rb", buffering=READ_BUFFER) as f:
         f.seek(offset)
-        reader = LineReader(f, offset, max_line_bytes, skipping)
+        # A last line cut by a crash (no newline, the file long unchanged) is read, not held back forever.
+        final = st.st_size if logfiles.settled(st) else -1
+        reader = LineReader(f, offset, max_line_bytes, skipping, final)
         fd = f.fileno()
 
         def state() -> _FileState:

@@ -13,7 +13,13 @@ read their files through these, so the rules are the same for all of them:
   again from its start (:func:`resume`);
 - lines: :class:`LineReader` streams complete lines, leaves an unfinished last line for the next
   scan, and passes over a line longer than the cap without holding it, counting it once even when
-  its newline arrives only in a later scan (``skipping``).
+  its newline arrives only in a later scan (``skipping``);
+- a last line without a newline in a file left unchanged for :data:`SETTLED_NS` (its writer was
+  killed mid-write, and nothing will finish it) is read as the file's last line: a complete JSON
+  object counts as any line, anything else is skipped and named as the parser names it (Claude
+  Code's reader: ``truncated``). The offset moves past it, so it is read once, and a file that grows
+  again later is read from there (a line its next writer appends right after the cut one, with no
+  newline between, is read whole instead of glued to it).
 
 Light on imports: the status line reads Claude Code transcripts through this module.
 """
@@ -23,6 +29,7 @@ from __future__ import annotations
 import contextlib
 import hashlib
 import os
+import time
 from collections import Counter
 from collections.abc import Iterator
 from pathlib import Path
@@ -33,6 +40,11 @@ CHECK_BYTES = 64
 
 SKIP_CHUNK = 1024 * 1024
 """Read size while passing over the rest of an over-long line."""
+
+SETTLED_NS = 5 * 60 * 10**9
+"""How long a file must have stayed unchanged before a last line without a newline is read as final.
+Agents write each line whole (Claude Code one ``appendFile`` per line), so a line still unfinished
+five minutes after the file last changed was cut by a crash, not being written."""
 
 
 def utf8(name: str) -> bool:
@@ -145,13 +157,27 @@ class Stat(Protocol):
     def st_mtime_ns(self) -> int: ...
 
 
-def resume(path: str, prev: Mark | None, st: Stat) -> tuple[Resume, int, bool]:
+def settled(st: Stat, now_ns: int | None = None) -> bool:
+    """Whether a file has stayed unchanged for :data:`SETTLED_NS`: a last line it holds without a
+    newline will not be finished, and is read as it is (:class:`LineReader`'s ``final``)."""
+    return st.st_mtime_ns <= (time.time_ns() if now_ns is None else now_ns) - SETTLED_NS
+
+
+def resume(path: str, prev: Mark | None, st: Stat, *, tails: bool = False) -> tuple[Resume, int, bool]:
     """What to do with a file: its kind of change, the offset to read from, and whether that
-    offset is inside an over-long line already counted as skipped."""
+    offset is inside an over-long line already counted as skipped.
+
+    ``tails`` (a reader of lines that passes ``final`` to :class:`LineReader`): an unchanged file
+    whose last line was left unread for want of a newline is "changed" once it has
+    :func:`settled`, so that line is read; otherwise it would wait for a write that never comes."""
     if prev is None:
         return "new", 0, False
     same_file = prev.device == st.st_dev and prev.inode == st.st_ino
     if same_file and prev.size == st.st_size and prev.mtime_ns == st.st_mtime_ns:
+        # Only a file with bytes after its offset (a held-back last line) is looked at further:
+        # the comparison is all an unchanged file costs beyond its stat.
+        if tails and prev.offset < st.st_size and not prev.skipping and settled(st):
+            return "changed", prev.offset, False
         return "unchanged", prev.offset, prev.skipping
     if same_file and st.st_size >= prev.offset and checkpoint_holds(path, prev.offset, prev.check):
         return "changed", prev.offset, prev.skipping
@@ -168,12 +194,16 @@ class LineReader:
     newline, however far. ``consumed`` is the offset after the last line taken; an unfinished
     last line is not consumed (the next scan reads it whole), except inside an over-long line,
     where ``skipping`` stays True so that the next scan, resuming there, does not count it again.
+
+    ``final``: the file's size when it has :func:`settled` (else -1). An unfinished last line that
+    ends exactly there (the file has not grown since that stat) is yielded and consumed like any
+    line, without its newline: its writer is gone, and the parser tells a complete line from a cut one.
     """
 
-    __slots__ = ("cap", "consumed", "f", "skipping")
+    __slots__ = ("cap", "consumed", "f", "final", "skipping")
 
-    def __init__(self, f: BinaryIO, offset: int, cap: int, skipping: bool = False) -> None:
-        self.f, self.consumed, self.cap, self.skipping = f, offset, cap, skipping
+    def __init__(self, f: BinaryIO, offset: int, cap: int, skipping: bool = False, final: int = -1) -> None:
+        self.f, self.consumed, self.cap, self.skipping, self.final = f, offset, cap, skipping, final
 
     def __iter__(self) -> Iterator[bytes | None]:
         readline = self.f.readline
@@ -181,7 +211,10 @@ class LineReader:
         while raw := readline(SKIP_CHUNK if self.skipping else limit):
             if raw[-1] != 0x0A:  # no newline: indexing gives an int, no one-byte copy per line
                 if len(raw) < limit and not self.skipping:
-                    return  # an unfinished last line: left for the next scan
+                    if self.consumed + len(raw) == self.final:  # its writer is gone: read as it is
+                        self.consumed += len(raw)
+                        yield raw
+                    return  # else an unfinished last line: left for the next scan
                 self.consumed += len(raw)
                 if not self.skipping:
                     self.skipping = True

@@ -1047,3 +1047,22 @@ def m029_dashboard_sessions(conn: Conn) -> None:
         """
     )
     conn.execute("CREATE INDEX dashboard_sessions_expires ON dashboard_sessions (expires_ms)")
+
+
+@migration
+def m031_log_copies_take_the_best_of_their_otel_copies(conn: Conn) -> None:
+    """Calls stored both from a Claude Code log and over OTLP before the counted log copy took the
+    best of its OTel copy (``store.otel.best_of_both``): they are given it now, so a call a log line
+    brought in without a member becomes the member's its OTel event named, and ``auto`` counts the
+    cost Claude Code reported for it, as calls stored from now on do."""
+    from cost_mcp.store import otel  # store.otel imports the store's modules: not at load
+
+    ids = [
+        str(r[0])
+        for r in conn.execute(
+            "SELECT DISTINCT request_id FROM usage_events "
+            "WHERE source = 'claude_code_otel' AND counted = 0 AND request_id != ''"
+        )
+    ]
+    if ids:
+        otel.best_of_both(conn, ids)

@@ -123,6 +123,9 @@ def write(conn: Conn, events: Sequence[Row], points: Sequence[MetricPoint]) -> W
     members, and the call stays the member's who sent it first.
     """
     with write_transaction(conn):
+        # The largest row id before: rows this insert adds come after it (SQLite numbers a row one
+        # past the largest; PostgreSQL's identity only grows), for _settle_from_otel to read them.
+        last_id = int(conn.execute(_LAST_ID).fetchone()[0])
         before = conn.total_changes
         try:
             conn.executemany(_INSERT, events)
@@ -133,6 +136,8 @@ def write(conn: Conn, events: Sequence[Row], points: Sequence[MetricPoint]) -> W
         added = conn.total_changes - before
         # Only a request with events not added (a retry, or a key held already) looks them up.
         refused = _held_by_others(conn, events) if added < len(events) else 0
+        if added:
+            _settle_from_otel(conn, last_id)
         if events:
             rollup.mark_dirty(conn, [e[_TS_MS] for e in events])
             meta.note_pricing(conn)
@@ -206,13 +211,114 @@ def uncount_otel_copies(conn: Conn, log_request_ids: Iterable[str]) -> None:
             "FROM uncounted ORDER BY 1 ON CONFLICT DO NOTHING",
             args,
         )
+    else:
+        conn.execute(
+            f"INSERT INTO rollup_dirty (qh) SELECT DISTINCT ts_ms / {rollup.QUARTER_HOUR_MS} "
+            f"FROM {table} WHERE {counted_copies} ON CONFLICT DO NOTHING",
+            args,
+        )
+        conn.execute(f"UPDATE {table} SET counted = 0 WHERE {counted_copies}", args)
+    # After the uncount: the OTel copies with a log copy are the uncounted ones.
+    best_of_both(conn, ids)
+
+
+_TAKES_OTEL_TOKENS = "o.total_tokens > l.total_tokens"
+_BEST_OF_BOTH = f"""
+UPDATE usage_events AS l{{log_index}} SET
+    member = CASE WHEN l.member = '' THEN o.member ELSE l.member END,
+    {", ".join(f"{c} = CASE WHEN {_TAKES_OTEL_TOKENS} THEN o.{c} ELSE l.{c} END" for c in tokens.COLUMNS)},
+    total_tokens = CASE WHEN {_TAKES_OTEL_TOKENS} THEN o.total_tokens ELSE l.total_tokens END,
+    cost_nanos = CASE WHEN {_TAKES_OTEL_TOKENS} THEN o.cost_nanos ELSE l.cost_nanos END,
+    priced_model = CASE WHEN {_TAKES_OTEL_TOKENS} THEN o.priced_model ELSE l.priced_model END,
+    price_note = CASE WHEN {_TAKES_OTEL_TOKENS} THEN o.price_note ELSE l.price_note END,
+    reported_cost_nanos = CASE
+        WHEN {_TAKES_OTEL_TOKENS} THEN o.reported_cost_nanos
+        WHEN o.total_tokens = l.total_tokens THEN COALESCE(l.reported_cost_nanos, o.reported_cost_nanos)
+        ELSE l.reported_cost_nanos END
+FROM usage_events AS o{{otel_index}}
+WHERE o.source = '{CLAUDE_SOURCE}' AND {{match}} AND o.request_id != '' AND o.counted = 0
+  AND l.source = '{LOG_SOURCE}' AND l.request_id = o.request_id AND l.member IN ('', o.member)
+  AND ((l.member = '' AND o.member != '') OR {_TAKES_OTEL_TOKENS}
+       OR (o.total_tokens = l.total_tokens AND l.reported_cost_nanos IS NULL
+           AND o.reported_cost_nanos IS NOT NULL))
+RETURNING {{returning}}
+"""
+"""The log copies of a call (request id) that its OTel copy has something better for, given it.
+An OTel copy with a log copy is uncounted (:data:`_INSERT`, :func:`uncount_otel_copies`), so only
+those are looked for a log copy: the receiver's new events, nearly all counted, are passed over."""
+_LOG_INDEX: Final = " INDEXED BY usage_events_cc_request"
+
+
+def best_of_both(conn: Conn, request_ids: Sequence[str]) -> None:
+    """Give the log copies (source ``claude_code``) of these request ids the best of their OTel copy.
+
+    The log copy of a call is the one that counts (it has the 5-minute/1-hour cache-write split),
+    but the OTel copy may know more, and the call must not lose it for arriving both ways:
+
+    - the member: a log copy read on this machine has none (''), the OTel event names one
+      (``user.email``, or the member's token). A log copy of a known member takes nothing from
+      another member's OTel copy (as a push may neither grow nor take another member's call), and
+      a known member is never replaced;
+    - the tokens, "max tokens wins" as between any two copies: when the OTel copy has more, the log
+      copy takes its counts with its price (``cost_nanos``, ``priced_model``, ``price_note``);
+    - the cost Claude Code reported (``cost_usd``), so ``auto`` counts the same as before the log copy
+      came: kept when the counted tokens are the ones it was reported for (equal totals, or the OTel
+      copy's taken), and the log copy reports none of its own (an old ``costUSD``). A log copy with
+      more tokens keeps its own cost, as that figure is for fewer.
+
+    Idempotent (a copy already given what its OTel copy has is not written again), and the same in
+    either arrival order: the log writers run it per batch (:func:`uncount_otel_copies`), the OTLP
+    receiver after its inserts (:func:`write`). The quarter-hours of the rows it changes are marked
+    for the rollup to rebuild.
+    """
+    ids = sorted({r for r in request_ids if r})
+    if not ids:
         return
-    conn.execute(
-        f"INSERT INTO rollup_dirty (qh) SELECT DISTINCT ts_ms / {rollup.QUARTER_HOUR_MS} "
-        f"FROM {table} WHERE {counted_copies} ON CONFLICT DO NOTHING",
-        args,
-    )
-    conn.execute(f"UPDATE {table} SET counted = 0 WHERE {counted_copies}", args)
+    if dialect(conn) == "postgresql":
+        sql = _BEST_OF_BOTH.format(
+            log_index="", otel_index="", match="o.request_id = ANY(?)", returning="l.ts_ms"
+        )
+        changed = conn.execute(sql, (ids,)).fetchall()
+    else:
+        # Named indexes: each id one probe of the OTel copies' index and of the log copies' one,
+        # where the planner would otherwise walk the unique key's claude_code prefix.
+        sql = _BEST_OF_BOTH.format(
+            log_index=_LOG_INDEX,
+            otel_index=" INDEXED BY usage_events_otel_request",
+            match="o.request_id IN (SELECT value FROM json_each(?))",
+            returning="ts_ms",  # SQLite's RETURNING names the updated table's columns unqualified
+        )
+        args = (json.dumps(ids),)
+        try:
+            changed = conn.execute(sql, args).fetchall()
+        except sqlite3.OperationalError as exc:  # failed to prepare: nothing was written
+            if _CC_REQUEST not in str(exc):
+                raise
+            # A first load (store.bulk) has dropped the log copies' index for now.
+            changed = conn.execute(sql.replace(_LOG_INDEX, ""), args).fetchall()
+    if changed:
+        rollup.mark_dirty(conn, [int(r[0]) for r in changed])
+
+
+_LAST_ID: Final = "SELECT COALESCE(MAX(id), 0) FROM usage_events"
+_ADDED_WITH_LOG_COPY: Final = (
+    "SELECT request_id FROM usage_events{not_indexed} WHERE id > ? "
+    f"AND source = '{CLAUDE_SOURCE}' AND counted = 0 AND request_id != ''"
+)
+"""The OTel copies an insert after row id ``?`` added uncounted: those whose log copy was there.
+SQLite's NOT INDEXED keeps it to the row id range: it would otherwise walk every uncounted row by
+``usage_events_counted_ts``, or every OTel copy by the unique key."""
+
+
+def _settle_from_otel(conn: Conn, last_id: int) -> None:
+    """:func:`best_of_both` for the OTel copies just added after row ``last_id`` that met their log
+    copy. Read back by row id, a range of just the rows added: passing every event's request id
+    to best_of_both probed the OTel copies' index for each (+1 µs of a ~8 µs write per event on a
+    ledger holding log copies), where nearly every event of a request meets no log copy."""
+    sql = _ADDED_WITH_LOG_COPY.format(not_indexed="" if dialect(conn) == "postgresql" else " NOT INDEXED")
+    ids = [str(r[0]) for r in conn.execute(sql, (last_id,))]
+    if ids:
+        best_of_both(conn, ids)
 
 
 @dataclass(frozen=True, slots=True)

@@ -303,11 +303,12 @@ class _Stamp:
 
 
 def _start(
-    prev: _Known | None, path: str, st: _Stamp, stats: AgentScan
+    prev: _Known | None, path: str, st: _Stamp, stats: AgentScan, *, lines: bool = False
 ) -> tuple[int, bool, dict[str, object]] | None:
     """Where to resume a file, whether that is inside a skipped line, and the parser state there;
-    None when it is unchanged."""
-    kind, offset, skipping = logfiles.resume(path, prev, st)
+    None when it is unchanged. ``lines``: a file of lines (its settled last line is read, see
+    :func:`logfiles.resume`)."""
+    kind, offset, skipping = logfiles.resume(path, prev, st, tails=lines)
     if kind == "unchanged":
         return None
     if kind == "reset":
@@ -353,14 +354,14 @@ def scan(
             try:
                 database = bool(fmt.database_suffixes) and path.endswith(fmt.database_suffixes)
                 stamp = _Stamp.of(path, st, database)
-                start = _start(known.get(path), path, stamp, stats)
+                lines = not database and path.endswith(fmt.line_suffixes)
+                start = _start(known.get(path), path, stamp, stats, lines=lines)
                 if start is None:
                     continue
                 stats.files_read += 1
                 ctx = FileContext(path, str(root), start[2])
                 skipping = False
                 skipped: Counter[str] = Counter()
-                lines = not database and path.endswith(fmt.line_suffixes)
                 if database:
                     assert fmt.read_database is not None
                     ctx.state = {}
@@ -368,7 +369,8 @@ def scan(
                     _take(fmt.read_database(path, ctx), writer, skipped)
                     offset = stamp.st_size
                 elif lines:
-                    offset, skipping = _read_lines(path, start[0], start[1], fmt, ctx, writer, skipped)
+                    final = st.st_size if logfiles.settled(st) else -1
+                    offset, skipping = _read_lines(path, start[0], start[1], fmt, ctx, writer, skipped, final)
                 else:
                     offset = _read_document(path, st, fmt, ctx, writer, skipped)
                 stats.skipped.update(skipped)
@@ -409,12 +411,14 @@ def _read_lines(
     ctx: FileContext,
     writer: _Writer,
     skipped: Counter[str],
+    final: int = -1,
 ) -> tuple[int, bool]:
-    """Parse the complete lines from ``offset``; returns the offset reached and whether it lies
-    inside an over-long line."""
+    """Parse the complete lines from ``offset`` (and a last one without a newline at ``final``,
+    see :class:`logfiles.LineReader`); returns the offset reached and whether it lies inside an
+    over-long line."""
     with open(path, "rb") as f:
         f.seek(offset)
-        reader = logfiles.LineReader(f, offset, MAX_LINE_BYTES, skipping)
+        reader = logfiles.LineReader(f, offset, MAX_LINE_BYTES, skipping, final)
         for raw in reader:
             writer.stats.lines_read += 1
             if raw is None:
