@@ -42,7 +42,7 @@ import msgspec
 from cost_mcp.errors import InvalidInputError
 from cost_mcp.money import to_nanos
 from cost_mcp.periods import iso_utc, ms_to_datetime, to_ms
-from cost_mcp.pricing import CallRates, Price, Pricer, Tokens, Unpriced
+from cost_mcp.pricing import CallRates, Price, Pricer, Tokens, Unpriced, claude_provider
 from cost_mcp.sources import logfiles
 from cost_mcp.sources.logfiles import LineReader, utf8
 from cost_mcp.store import bulk, claude_logs, rollup
@@ -58,6 +58,8 @@ if TYPE_CHECKING:
 
 SOURCE = "claude_code"
 PROVIDER = "anthropic"
+"""The provider of a call logged with Anthropic's own model id; Bedrock's and Vertex's ids are the
+clouds' that bill them (:func:`cost_mcp.pricing.claude_provider`, asked once per model string)."""
 AGENT = "claude-code"
 SYNTHETIC_MODEL = "<synthetic>"
 BATCH_COPIES = 20_000
@@ -1427,7 +1429,7 @@ def _sums(rows: Iterable[tuple[Any, ...]]) -> list[tuple[Any, ...]]:
         # Only the summed columns transposed: all of a row's were three times as many tuples.
         *tokens, costs, reported = zip(*map(_SUMMED, members), strict=True)
         summed = rollup.group_sums(tokens, costs, reported)
-        sums.append((qh, SOURCE, PROVIDER, model, project, AGENT, "", session, *summed))
+        sums.append((qh, SOURCE, claude_provider(model), model, project, AGENT, "", session, *summed))
     return sums
 
 
@@ -1491,6 +1493,8 @@ class _Prices:
         self.day_rates: dict[_RatesKey, CallRates] = {}
         """The plans that price every call of their day alike (nearly all): :func:`_row` prices
         from these itself, without a call of :meth:`cost` per row."""
+        self.provider_of = _ProviderOf()
+        """Each model string's provider (:func:`claude_provider`), a dict look-up per row."""
 
     def cost(self, copy: Copy) -> tuple[int | None, str | None, tuple[str, ...]]:
         """Nano-USD, the priced model id and the pricing assumptions of one call (None: unpriced)."""
@@ -1499,7 +1503,7 @@ class _Prices:
         if plan is False:
             plan = self.pricer.rates(
                 copy.model,
-                PROVIDER,
+                self.provider_of[copy.model],
                 ms_to_datetime(copy.ts_ms),
                 speed=copy.speed,
                 service_tier=copy.service_tier,
@@ -1516,7 +1520,7 @@ class _Prices:
         priced = self.pricer.price(
             copy.tokens,
             copy.model,
-            PROVIDER,
+            self.provider_of[copy.model],
             ms_to_datetime(copy.ts_ms),
             speed=copy.speed,
             service_tier=copy.service_tier,
@@ -1525,6 +1529,15 @@ class _Prices:
         if isinstance(priced, Price):
             return priced.total_nanos, priced.model_id, priced.assumptions
         return None, None, ()
+
+
+class _ProviderOf(dict[str, str]):
+    """Model string -> the provider that bills it, filled on first sight (per scan: bounded by the
+    scan's distinct model strings)."""
+
+    def __missing__(self, model: str) -> str:
+        provider = self[model] = claude_provider(model)
+        return provider
 
 
 def _row(copy: Copy, prices: _Prices, stats: ScanStats) -> tuple[Any, ...]:
@@ -1551,7 +1564,7 @@ def _row(copy: Copy, prices: _Prices, stats: ScanStats) -> tuple[Any, ...]:
         copy.request_id,
         int(copy.is_sidechain),
         copy.ts_ms,
-        PROVIDER,
+        prices.provider_of[copy.model],
         copy.model,
         copy.session_id,
         copy.project,
