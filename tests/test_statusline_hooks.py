@@ -325,6 +325,36 @@ def test_a_hard_project_budget_blocks_however_the_project_is_named(
     assert "app-cap" in str(blocked["reason"]) and "elsewhere" not in str(blocked["reason"])
 
 
+def test_a_hard_budget_on_aws_holds_a_claude_code_session_on_bedrock(
+    home: Path,
+    settings: Settings,
+    monkeypatch: pytest.MonkeyPatch,
+    capsys: pytest.CaptureFixture[str],
+    request: pytest.FixtureRequest,
+) -> None:
+    """Claude Code on Bedrock (CLAUDE_CODE_USE_BEDROCK, which the hook inherits) spends AWS's money:
+    its calls are stored under aws, and a hard budget on aws stops the session; the same session
+    without the switch calls Anthropic's API, which that budget does not hold."""
+    evening = _at_evening(request)
+    transcript = session_file(home / "claude", "s1", project="-home-dev-app")
+    at = evening - timedelta(minutes=5)
+    bedrock = "us.anthropic.claude-sonnet-4-5-20250929-v1:0"
+    write(
+        transcript, assistant("m1", "r1", _stamp(at), session="s1", model=bedrock, input=1000, output=100_000)
+    )
+    event = {"session_id": "s1", "transcript_path": str(transcript), "cwd": "/home/dev/app",
+             "hook_event_name": "UserPromptSubmit", "prompt": "go on"}  # fmt: skip
+    conn = connect(settings.db)
+    set_budget(conn, "aws-cap", Decimal("0.01"), "day", BudgetScope(providers=["aws"]), hard=True)
+    conn.close()
+    monkeypatch.delenv("CLAUDE_CODE_USE_BEDROCK", raising=False)
+    monkeypatch.delenv("CLAUDE_CODE_USE_VERTEX", raising=False)
+    assert _hook(monkeypatch, capsys, event) is None
+    monkeypatch.setenv("CLAUDE_CODE_USE_BEDROCK", "1")
+    blocked = _hook(monkeypatch, capsys, event)
+    assert blocked is not None and blocked["decision"] == "block" and "aws-cap" in str(blocked["reason"])
+
+
 def test_the_hook_creates_no_ledger(
     home: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
 ) -> None:

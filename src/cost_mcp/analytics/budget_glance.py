@@ -25,6 +25,7 @@ from cost_mcp.analytics.vocabulary import FILTER_DIMENSIONS, expand, project_nam
 from cost_mcp.core_settings import HasCoreSettings
 from cost_mcp.money import from_nanos
 from cost_mcp.periods import Granularity, calendar_period
+from cost_mcp.pricing import CLAUDE_PROVIDERS
 from cost_mcp.store import budgets as budget_store
 from cost_mcp.store import rollup, status
 from cost_mcp.store.rollup import QUARTER_HOUR_MS
@@ -57,7 +58,7 @@ def counts_claude_code(scope: Mapping[str, object], cwd: str, sources: Sequence[
 
     return (
         allows("agents", {"claude-code"})
-        and allows("providers", {"anthropic"})
+        and allows("providers", set(CLAUDE_PROVIDERS))
         and allows("sources", set(sources))
         and (not cwd or allows("projects", project_names(cwd)))
     )
