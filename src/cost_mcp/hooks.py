@@ -47,11 +47,11 @@ class HookAnswer:
     exit_code: int = 0
 
 
-def next_provider(env: Mapping[str, str] = os.environ) -> str:
-    """The provider that bills the session's next call, by Claude Code's own switches, which the
-    hook sees (it runs in Claude Code's environment, its settings' ``env`` included): Bedrock's
-    calls are stored under aws and Vertex's under google (``pricing.claude_provider``), so a budget
-    on either provider holds the session to it."""
+def session_provider(env: Mapping[str, str] = os.environ) -> str:
+    """The provider that bills this Claude Code session's calls, by Claude Code's own switches,
+    which the hook and the status line see (Claude Code runs them in its environment, its settings'
+    ``env`` included): Bedrock's calls are stored under aws and Vertex's under google
+    (``pricing.claude_provider``), so a budget on either provider holds the session to it."""
 
     def on(name: str) -> bool:
         # As Claude Code reads them: 1, true, yes or on, in any case.
@@ -79,7 +79,7 @@ def decide(conn: Conn, settings: Settings, event: dict[str, Any]) -> HookAnswer:
     transcript = str(event.get("transcript_path") or "")
     cwd = event.get("cwd")
     project = cwd if isinstance(cwd, str) and cwd else (Path(transcript).parent.name if transcript else None)
-    check = check_budget(conn, settings, NEXT_CALL, provider=next_provider(), agent=AGENT, project=project)
+    check = check_budget(conn, settings, NEXT_CALL, provider=session_provider(), agent=AGENT, project=project)
     if not check.allowed:
         reason = f"cost-mcp: {check.reason}"
         if name == "UserPromptSubmit":
