@@ -1476,6 +1476,9 @@ def _write(conn: Conn, prepared: _Rows, batch: _Batch, stats: ScanStats) -> None
 DAY_MS = 86_400_000
 _RatesKey = tuple[str, str, str, str, int]
 """(model, speed, service tier, inference geo, UTC day): calls priced alike."""
+_DayRates = tuple[Callable[[Counts], int], str, tuple[str, ...], str]
+"""A day-stable plan as :func:`_row` reads it: its nanos function, priced model id and assumptions,
+and the model's provider; unpacked at once, where reading a CallRates' attributes cost more."""
 
 
 class _Prices:
@@ -1490,11 +1493,12 @@ class _Prices:
     def __init__(self, pricer: Pricer) -> None:
         self.pricer = pricer
         self.plans: dict[_RatesKey, CallRates | Unpriced | None] = {}
-        self.day_rates: dict[_RatesKey, CallRates] = {}
-        """The plans that price every call of their day alike (nearly all): :func:`_row` prices
-        from these itself, without a call of :meth:`cost` per row."""
+        self.day_rates: dict[_RatesKey, _DayRates] = {}
+        """The plans that price every call of their day alike (nearly all), with their model's
+        provider: :func:`_row` prices and stores from these itself, without a call of :meth:`cost`
+        per row."""
         self.provider_of = _ProviderOf()
-        """Each model string's provider (:func:`claude_provider`), a dict look-up per row."""
+        """Each model string's provider (:func:`claude_provider`), asked once per scan."""
 
     def cost(self, copy: Copy) -> tuple[int | None, str | None, tuple[str, ...]]:
         """Nano-USD, the priced model id and the pricing assumptions of one call (None: unpriced)."""
@@ -1512,7 +1516,8 @@ class _Prices:
             if not isinstance(plan, CallRates) or plan.day_stable:
                 self.plans[key] = plan
             if isinstance(plan, CallRates) and plan.day_stable:
-                self.day_rates[key] = plan
+                provider = self.provider_of[copy.model]
+                self.day_rates[key] = (plan.nanos, plan.model_id, plan.assumptions, provider)
         if isinstance(plan, CallRates) and plan.day_stable:
             return plan.nanos(copy.counts), plan.model_id, plan.assumptions
         if isinstance(plan, Unpriced):
@@ -1547,9 +1552,11 @@ def _row(copy: Copy, prices: _Prices, stats: ScanStats) -> tuple[Any, ...]:
     cost: int | None
     priced_model: str | None
     if rates is not None:  # _Prices.cost, inline for the common case
-        cost, priced_model, assumptions = rates.nanos(copy.counts), rates.model_id, rates.assumptions
+        nanos, priced_model, assumptions, provider = rates
+        cost = nanos(copy.counts)
     else:
         cost, priced_model, assumptions = prices.cost(copy)
+        provider = prices.provider_of[copy.model]
     note = copy.note
     if assumptions:
         note = "; ".join(filter(None, (note, *assumptions)))
@@ -1564,7 +1571,7 @@ def _row(copy: Copy, prices: _Prices, stats: ScanStats) -> tuple[Any, ...]:
         copy.request_id,
         int(copy.is_sidechain),
         copy.ts_ms,
-        prices.provider_of[copy.model],
+        provider,
         copy.model,
         copy.session_id,
         copy.project,
