@@ -134,6 +134,21 @@ def test_hard_budget_refuses_while_unread_bytes_could_fill_it_and_allows_when_th
     assert [c.name for c in scoped.budgets] == ["agent-only"] and scoped.allowed is True
 
 
+def test_unread_logs_hold_back_a_hard_budget_on_the_clouds_claude_code_runs_on(
+    settings: Settings, conn: Conn
+) -> None:
+    """Unread Claude Code lines may be Bedrock's or Vertex's calls, stored under aws or google: a hard
+    budget on either is held back by them as one on anthropic is; one on openai is not."""
+    for provider in ("aws", "google", "openai"):
+        budgets.set_budget(
+            conn, provider, Decimal(100), "month", BudgetScope(providers=[provider]), hard=True
+        )
+    unread = Unread(Decimal("99.5"), "still reading (1.0 MB left)")
+    for provider, allowed in (("aws", False), ("google", False), ("openai", True)):
+        check = budgets.check_budget(conn, settings, Decimal(1), provider=provider, unread=unread)
+        assert check.allowed is allowed, provider
+
+
 def test_the_worst_case_bound_covers_the_dearest_shortest_line(settings: Settings) -> None:
     pricer = Pricer()
     shortest = b'{"type":"assistant","timestamp":"x","message":{"model":"x","usage":{"input_tokens":1}}}\n'

@@ -19,6 +19,7 @@ from cost_mcp.pricing import (
     Pricer,
     Tokens,
     Unpriced,
+    claude_provider,
     genai_calc_total,
     load_overrides,
     provider_models,
@@ -371,3 +372,32 @@ def test_a_price_file_edit_during_a_lookup_leaves_no_old_price_cached(
     assert isinstance(first, Price) and first.total_nanos == 300_000_000  # priced as it began: $3/M
     then = pricer.price(Tokens(input=100_000), "claude-sonnet-4-5", "anthropic", AT)
     assert isinstance(then, Price) and then.total_nanos == 10_000_000_000  # the override's $100/M
+
+
+@pytest.mark.parametrize(
+    ("model", "provider", "cost", "priced_as"),
+    [
+        # Bedrock: in-region and cross-region ids at AWS's regional rate ($3.30 in, $16.50 out).
+        ("anthropic.claude-sonnet-4-5-20250929-v1:0", "aws", "0.495", "aws"),
+        ("us.anthropic.claude-sonnet-4-5-20250929-v1:0", "aws", "0.495", "aws"),
+        ("apac.anthropic.claude-sonnet-4-5-20250929-v1:0", "aws", "0.495", "aws"),
+        ("global.anthropic.claude-sonnet-4-5-20250929-v1:0", "aws", "0.45", "aws"),
+        # Vertex AI: the version after an "@", at Google's list price.
+        ("claude-sonnet-4-5@20250929", "google", "0.45", "google"),
+        ("claude-3-5-sonnet-v2@20241022", "google", "0.45", "google"),
+        # Anthropic's own ids, dated or not, and anything else.
+        ("claude-sonnet-4-5", "anthropic", "0.45", "anthropic"),
+        ("claude-sonnet-4-5-20250929", "anthropic", "0.45", "anthropic"),
+        ("anthropic/claude-sonnet-4-5", "anthropic", "0.45", "anthropic"),
+    ],
+)
+def test_a_claude_model_id_names_the_provider_that_bills_it_and_is_priced_there(
+    model: str, provider: str, cost: str, priced_as: str
+) -> None:
+    assert claude_provider(model) == provider
+    price = Pricer().price(Tokens(input=100_000, output=10_000), model, provider, AT)
+    assert isinstance(price, Price)
+    assert (price.total, price.provider_id) == (Decimal(cost), priced_as)
+    # Asked as anthropic's (a caller that does not know), Bedrock's ids still find AWS's prices.
+    if provider == "aws":
+        assert Pricer().price(Tokens(input=100_000, output=10_000), model, "anthropic", AT) == price

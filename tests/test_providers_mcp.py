@@ -133,6 +133,41 @@ async def test_get_spend_shows_billed_totals_and_does_not_add_claude_code_on_top
     assert data["warnings"] == []
 
 
+async def test_claude_code_on_bedrock_and_vertex_is_added_to_a_day_anthropic_billed(
+    fakes: Router, home: Path
+) -> None:
+    """Claude Code on Bedrock or Vertex is billed by AWS or Google, not in Anthropic's cost report:
+    on a day that report covers, the total is the bill plus their estimates, under aws and google,
+    while a call of Anthropic's own model id stays attribution (the bill holds it)."""
+    at = f"{ago(2).isoformat()}T09:00:00.000Z"
+    write(
+        session_file(home / "claude", "s1"),
+        assistant("m1", "r1", at, input=1_000, output=1_000),
+        assistant(
+            "m2", "r2", at, model="us.anthropic.claude-sonnet-4-5-20250929-v1:0", input=1_000, output=1_000
+        ),
+        assistant("m3", "r3", at, model="claude-sonnet-4-5@20250929", input=1_000, output=1_000),
+    )
+    from cost_mcp.server import mcp
+
+    async with Client(mcp, raise_exceptions=True) as client:
+        result = await client.call_tool("get_spend", {"period": "last_7_days", "group_by": ["provider"]})
+    data = result.structured_content
+    assert data is not None
+    rows = {(r["group"]["provider"], r["basis"]): r["cost_usd"] for r in data["rows"]}
+    # Bedrock's regional rate: 1k x $3.30 + 1k x $16.50 per MTok; Vertex's: 1k x $3 + 1k x $15.
+    assert rows == {
+        ("openai", "billed"): 3.81,
+        ("anthropic", "billed"): 3.7378912,
+        ("aws", "estimated"): 0.0198,
+        ("google", "estimated"): 0.018,
+    }
+    assert data["total_usd"] == 7.5856912
+    assert data["by_basis"] == {"billed": 7.5478912, "estimated": 0.0378}
+    attribution = {(a["group"]["provider"], a["cost_usd"]) for a in data["attribution"]}
+    assert ("anthropic", 3.018) in attribution  # the messages usage ($3) and the first-party call
+
+
 async def test_model_breakdown_uses_billed_and_usage_data(fakes: Router) -> None:
     from cost_mcp.server import mcp
 

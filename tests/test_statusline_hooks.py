@@ -325,6 +325,36 @@ def test_a_hard_project_budget_blocks_however_the_project_is_named(
     assert "app-cap" in str(blocked["reason"]) and "elsewhere" not in str(blocked["reason"])
 
 
+def test_a_hard_budget_on_aws_holds_a_claude_code_session_on_bedrock(
+    home: Path,
+    settings: Settings,
+    monkeypatch: pytest.MonkeyPatch,
+    capsys: pytest.CaptureFixture[str],
+    request: pytest.FixtureRequest,
+) -> None:
+    """Claude Code on Bedrock (CLAUDE_CODE_USE_BEDROCK, which the hook inherits) spends AWS's money:
+    its calls are stored under aws, and a hard budget on aws stops the session; the same session
+    without the switch calls Anthropic's API, which that budget does not hold."""
+    evening = _at_evening(request)
+    transcript = session_file(home / "claude", "s1", project="-home-dev-app")
+    at = evening - timedelta(minutes=5)
+    bedrock = "us.anthropic.claude-sonnet-4-5-20250929-v1:0"
+    write(
+        transcript, assistant("m1", "r1", _stamp(at), session="s1", model=bedrock, input=1000, output=100_000)
+    )
+    event = {"session_id": "s1", "transcript_path": str(transcript), "cwd": "/home/dev/app",
+             "hook_event_name": "UserPromptSubmit", "prompt": "go on"}  # fmt: skip
+    conn = connect(settings.db)
+    set_budget(conn, "aws-cap", Decimal("0.01"), "day", BudgetScope(providers=["aws"]), hard=True)
+    conn.close()
+    monkeypatch.delenv("CLAUDE_CODE_USE_BEDROCK", raising=False)
+    monkeypatch.delenv("CLAUDE_CODE_USE_VERTEX", raising=False)
+    assert _hook(monkeypatch, capsys, event) is None
+    monkeypatch.setenv("CLAUDE_CODE_USE_BEDROCK", "1")
+    blocked = _hook(monkeypatch, capsys, event)
+    assert blocked is not None and blocked["decision"] == "block" and "aws-cap" in str(blocked["reason"])
+
+
 def test_the_hook_creates_no_ledger(
     home: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
 ) -> None:
@@ -692,6 +722,41 @@ def test_statusline_shows_a_budget_that_counts_this_session(
         conn.close()
     _, out = run_cli(monkeypatch, capsys, status_input(transcript, "s1"), "statusline", "--fields", "budget")
     assert out == "app 0% of $100.00\n"  # $0.075 of Sonnet output
+
+
+@pytest.mark.parametrize("full_path", [False, True])
+def test_statusline_on_bedrock_shows_the_aws_budget_not_an_anthropic_one(
+    home: Path,
+    monkeypatch: pytest.MonkeyPatch,
+    capsys: pytest.CaptureFixture[str],
+    request: pytest.FixtureRequest,
+    full_path: bool,
+) -> None:
+    """With CLAUDE_CODE_USE_BEDROCK (which the status line inherits) the session's calls are AWS's:
+    the line shows a budget on aws, which counts them, not a fuller one on anthropic (used up by
+    another agent's calls), which cannot."""
+    monkeypatch.setenv("NO_COLOR", "1")
+    monkeypatch.setenv("CLAUDE_CODE_USE_BEDROCK", "1")
+    evening = _at_evening(request)
+    transcript = session_file(home / "claude", "s1")
+    bedrock = "us.anthropic.claude-sonnet-4-5-20250929-v1:0"
+    write(
+        transcript, assistant("m1", "r1", _stamp(evening - timedelta(minutes=5)), model=bedrock, output=5000)
+    )
+    conn = connect(load_core_settings().db)
+    try:
+        record_call(
+            conn, Pricer(), provider="anthropic", model="claude-sonnet-4-5", tokens=Tokens(input=10_000_000),
+            agent="script", timestamp=evening - timedelta(minutes=3), now=evening,
+        )  # fmt: skip
+        set_budget(conn, "anthropic-cap", Decimal("0.01"), "day", BudgetScope(providers=["anthropic"]))
+        set_budget(conn, "aws", Decimal(100), "day", BudgetScope(providers=["aws"]))
+        if full_path:  # a seat in the scope: only the full budget path counts it
+            set_budget(conn, "team", Decimal(1000), "day", BudgetScope(members=["ana@example.com"]))
+    finally:
+        conn.close()
+    _, out = run_cli(monkeypatch, capsys, status_input(transcript, "s1"), "statusline", "--fields", "budget")
+    assert out == "aws 0% of $100.00\n"  # $0.0825 of Bedrock's regional Sonnet output
 
 
 def test_statusline_prices_a_new_call_from_saved_plans_without_genai_prices(home: Path) -> None:

@@ -19,6 +19,8 @@ that fails must never lock someone out of their editor, so errors go to stderr w
 from __future__ import annotations
 
 import json
+import os
+from collections.abc import Mapping
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from decimal import Decimal
@@ -45,6 +47,23 @@ class HookAnswer:
     exit_code: int = 0
 
 
+def session_provider(env: Mapping[str, str] = os.environ) -> str:
+    """The provider that bills this Claude Code session's calls, by Claude Code's own switches,
+    which the hook and the status line see (Claude Code runs them in its environment, its settings'
+    ``env`` included): Bedrock's calls are stored under aws and Vertex's under google
+    (``pricing.claude_provider``), so a budget on either provider holds the session to it."""
+
+    def on(name: str) -> bool:
+        # As Claude Code reads them: 1, true, yes or on, in any case.
+        return env.get(name, "").strip().lower() in ("1", "true", "yes", "on")
+
+    if on("CLAUDE_CODE_USE_BEDROCK"):
+        return "aws"
+    if on("CLAUDE_CODE_USE_VERTEX"):
+        return "google"
+    return "anthropic"
+
+
 def decide(conn: Conn, settings: Settings, event: dict[str, Any]) -> HookAnswer:
     """The answer to one hook event, from the budgets that apply to this session's calls."""
     from cost_mcp.analytics.budgets import check_budget
@@ -60,7 +79,7 @@ def decide(conn: Conn, settings: Settings, event: dict[str, Any]) -> HookAnswer:
     transcript = str(event.get("transcript_path") or "")
     cwd = event.get("cwd")
     project = cwd if isinstance(cwd, str) and cwd else (Path(transcript).parent.name if transcript else None)
-    check = check_budget(conn, settings, NEXT_CALL, provider="anthropic", agent=AGENT, project=project)
+    check = check_budget(conn, settings, NEXT_CALL, provider=session_provider(), agent=AGENT, project=project)
     if not check.allowed:
         reason = f"cost-mcp: {check.reason}"
         if name == "UserPromptSubmit":

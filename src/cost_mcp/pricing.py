@@ -948,6 +948,32 @@ def _lookup(model: str, provider: str | None) -> tuple[Provider, ModelInfo] | Un
 _BEDROCK_ID = re.compile(r"(?:[a-z]{2,8}\.)?anthropic\.claude-")
 """A Claude model id as Amazon Bedrock names it, with or without a region prefix."""
 
+_VERTEX_ID = re.compile(r"claude-[^@]*@")
+"""A Claude model id as Google Vertex AI names it: the version after an ``@``
+(``claude-sonnet-4-5@20250929``)."""
+
+
+CLAUDE_PROVIDERS = ("anthropic", "aws", "google")
+"""Every provider :func:`claude_provider` names: those a Claude Code call can be stored under."""
+
+
+@functools.lru_cache(maxsize=1024)
+def claude_provider(model: str) -> str:
+    """The provider that bills a Claude call logged with this model id, which it is stored under:
+    ``aws`` for Amazon Bedrock's ids (Claude Code with ``CLAUDE_CODE_USE_BEDROCK``), ``google`` for
+    Vertex AI's (``CLAUDE_CODE_USE_VERTEX``), else ``anthropic``.
+
+    Neither cloud's usage is on Anthropic's bill, so stored as ``anthropic`` it would count as part
+    of what an Anthropic cost report already holds, and a day that report covers would leave it out.
+    A Vertex id without its ``@version`` looks like Anthropic's own and stays ``anthropic``.
+    Cached: the log reader asks once per distinct model string, not per line.
+    """
+    if _BEDROCK_ID.match(model):
+        return "aws"
+    if _VERTEX_ID.match(model):
+        return "google"
+    return "anthropic"
+
 
 @functools.cache
 def _provider_ids() -> frozenset[str]:

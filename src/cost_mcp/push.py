@@ -41,7 +41,8 @@ from cost_mcp.access import Caller
 from cost_mcp.config import Settings, source_provider
 from cost_mcp.errors import CostMcpError, InvalidInputError
 from cost_mcp.notify import display_url
-from cost_mcp.pricing import DayPrices, Pricer
+from cost_mcp.pricing import DayPrices, Pricer, claude_provider
+from cost_mcp.store import otel as otel_store
 from cost_mcp.store import team as team_store
 from cost_mcp.store.connection import Conn
 from cost_mcp.tokens import MAX_CALL_TOKENS
@@ -167,7 +168,15 @@ def decode(body: bytes, content_type: str, content_encoding: str) -> list[WireRo
     allowed = {s for s in {r.source for r in batch.rows} if s and len(s) <= 64 and pushable(s)}
     for i, row in enumerate(batch.rows):
         _check(i, row, allowed)
+        if row.provider == "anthropic" and row.source in _CLAUDE_CODE_SOURCES:
+            # A laptop from before Claude Code's Bedrock and Vertex calls were stored under the
+            # cloud that bills them sends them as anthropic's: stored so, an Anthropic cost report
+            # covering their day would hide them.
+            row.provider = claude_provider(row.model)
     return batch.rows
+
+
+_CLAUDE_CODE_SOURCES = frozenset({otel_store.LOG_SOURCE, otel_store.CLAUDE_SOURCE})
 
 
 def _check(i: int, r: WireRow, allowed: set[str]) -> None:

@@ -222,6 +222,9 @@ def _budget(conn: Conn, settings: HasCoreSettings, now: datetime, colour: bool, 
     if not status.has_budgets(conn):
         return []
     from cost_mcp.analytics.budget_glance import counts_claude_code, glance
+    from cost_mcp.hooks import session_provider
+
+    provider = session_provider()
 
     # (percent, name, status, amount, unpriced calls) of each budget that can count this session
     # (a Codex-only budget is not this line's): from the rollup when that is exact, else from the
@@ -231,7 +234,7 @@ def _budget(conn: Conn, settings: HasCoreSettings, now: datetime, colour: bool, 
         states = [
             (g.percent, g.name, g.status(to_ms(now)), g.amount, g.unpriced)
             for g in glanced
-            if counts_claude_code(g.scope, cwd, CLAUDE_CODE_SOURCES)
+            if counts_claude_code(g.scope, cwd, CLAUDE_CODE_SOURCES, provider)
         ]
     else:
         from cost_mcp.analytics.budgets import list_budgets, state_of
@@ -239,7 +242,9 @@ def _budget(conn: Conn, settings: HasCoreSettings, now: datetime, colour: bool, 
 
         full = settings if isinstance(settings, Settings) else load_settings_leniently()[0]
         every = list_budgets(conn)
-        budgets = [b for b in every if counts_claude_code(b.scope.model_dump(), cwd, CLAUDE_CODE_SOURCES)]
+        budgets = [
+            b for b in every if counts_claude_code(b.scope.model_dump(), cwd, CLAUDE_CODE_SOURCES, provider)
+        ]
         states = [
             (s.percent, s.budget.name, s.status, s.budget.amount_usd, s.unpriced_requests)
             for s in (state_of(conn, full, b, now) for b in budgets)

@@ -367,6 +367,31 @@ def test_claude_code_on_bedrock_is_priced_at_bedrock_prices(
     costs = sorted(from_nanos(e["cost_nanos"]) for e in counted(conn))
     # 100k x $3.30 + 1k x $16.50 per MTok (regional); 100k x $3 (global)
     assert costs == [Decimal("0.3"), Decimal("0.3465"), Decimal("0.3465")]
+    # AWS bills them, not Anthropic: stored under aws, so an Anthropic cost report never stands
+    # for them (see test_providers_mcp for the total of such a day).
+    assert {e["provider"] for e in counted(conn)} == {"aws"}
+
+
+def test_claude_code_on_vertex_is_stored_under_google_and_first_party_ids_under_anthropic(
+    claude: Path, conn: Conn, settings: Settings
+) -> None:
+    """Vertex AI's ids (version after an "@") are Google's to bill, priced at what genai-prices lists
+    under google; Anthropic's own ids, dated or not, stay anthropic's."""
+    write(
+        session_file(claude, "s1"),
+        assistant("m1", "r1", T0, model="claude-sonnet-4-5@20250929", input=100_000, output=1_000),
+        assistant("m2", "r2", T0, model="claude-sonnet-4-5-20250929", input=100_000, output=1_000),
+        assistant("m3", "r3", T0, model="claude-sonnet-4-5", input=100_000, output=1_000),
+    )
+    assert run(conn, settings).unpriced_models == {}
+    stored = {e["model"]: (e["provider"], from_nanos(e["cost_nanos"])) for e in counted(conn)}
+    assert stored == {
+        "claude-sonnet-4-5@20250929": ("google", Decimal("0.315")),  # 100k x $3 + 1k x $15 per MTok
+        "claude-sonnet-4-5-20250929": ("anthropic", Decimal("0.315")),
+        "claude-sonnet-4-5": ("anthropic", Decimal("0.315")),
+    }
+    quarter_hours = conn.execute("SELECT DISTINCT model, provider FROM usage_rollup").fetchall()
+    assert dict(quarter_hours) == {m: p for m, (p, _) in stored.items()}
 
 
 def test_unknown_model_is_kept_unpriced_not_zero(claude: Path, conn: Conn, settings: Settings) -> None:

@@ -18,7 +18,7 @@ from cost_mcp.pricing import Pricer
 from cost_mcp.sources import claude_code
 from cost_mcp.store import connect
 from tests.pg_cluster import Cluster
-from tests.sources.claude_logs import assistant, encode, progress, user
+from tests.sources.claude_logs import SONNET, assistant, encode, progress, user
 
 CORES = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else (os.cpu_count() or 1)
 # Not claude_code._can_fork() itself: it also wants a single thread, which says nothing about this
@@ -225,3 +225,33 @@ def test_the_command_forks_its_worker_early_only_for_a_read_of_every_file(
         monkeypatch.setenv("COST_MCP_DB", "postgresql://localhost/none")  # not known empty
         launcher._cold_ingest([])
         assert stand_by.call_count == 2
+
+
+def test_a_worker_and_a_bulk_load_store_claude_on_bedrock_and_vertex_under_their_cloud(
+    tmp_path: Path,
+) -> None:
+    """The first load's path (forked parse, bulk insert, rollup sums made in the worker) stores
+    Bedrock's and Vertex's model ids under the cloud that bills them, in the events and the rollup."""
+    root = _tree(tmp_path / "claude", calls=3)
+    models = {
+        "us.anthropic.claude-sonnet-4-5-20250929-v1:0": "aws",
+        "global.anthropic.claude-haiku-4-5-20251001-v1:0": "aws",
+        "claude-sonnet-4-5@20250929": "google",
+        "claude-sonnet-4-5": "anthropic",
+    }
+    lines = [
+        encode(assistant(f"cloud_{i}", f"rc_{i}", "2026-10-02T10:00:00.000Z", session="c", model=m, output=5))
+        for i, m in enumerate(models)
+    ]
+    (root / "projects" / "-home-dev-p0" / "c.jsonl").write_text("\n".join(lines) + "\n")
+    db = tmp_path / "beside.db"
+    _ingest(root, db, worker=True)
+    conn = connect(db)
+    try:
+        events = dict(conn.execute("SELECT DISTINCT model, provider FROM usage_events").fetchall())
+        rollup = dict(conn.execute("SELECT DISTINCT model, provider FROM usage_rollup").fetchall())
+        priced = conn.execute("SELECT COUNT(*) FROM usage_events WHERE cost_nanos IS NULL").fetchone()
+    finally:
+        conn.close()
+    assert events == rollup == {**models, SONNET: "anthropic"}  # the tree's other calls
+    assert priced == (0,)

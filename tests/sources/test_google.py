@@ -121,6 +121,8 @@ def test_signed_jwt_then_query_pages_give_cost_plus_credits_per_day_project_and_
     assert params["start"] == {"value": "2026-10-01 00:00:00+00"}
     assert params["end"] == {"value": "2026-10-04 00:00:00+00"}
     assert [v["value"] for v in params["services"]["arrayValues"]] == list(google.SERVICES)
+    assert params["partner"] == {"value": "claude"}
+    assert "OR STRPOS(LOWER(service.description), @partner) > 0" in body["query"]
     pages = [r for r in fake.requests if r.method == "GET"]
     assert [r.url.params.get("pageToken") for r in pages] == ["2"]  # 3 rows, 2 a page
     assert all(r.headers["authorization"] == f"Bearer {GOOGLE_TOKEN}" for r in fake.requests[1:])
@@ -416,6 +418,51 @@ def test_import_google_billing_csv_converts_counts_and_replaces(
     finally:
         conn.close()
     assert spend.total_usd == Decimal("20.25")  # 10 + 1.25 + (9 - 0.9) / 0.9
+
+
+def test_claude_on_vertex_billed_under_a_service_of_its_own_is_in_googles_total(
+    home: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """Claude Code's Vertex calls are stored under google, so a day Google's export covers is their
+    total: the export's Claude rows are read whether billed under Vertex AI or a service named for
+    the model, and the call's own estimate only attributes (counted once, by the bill)."""
+    from cost_mcp import cli
+    from cost_mcp.analytics.spend import get_spend, resolve
+    from cost_mcp.sources import claude_code
+    from tests.sources.claude_logs import assistant, session_file, write
+
+    path = home / "billing.csv"
+    path.write_text(
+        "usage_start_time,project.id,service.description,sku.description,cost,credits,currency\n"
+        "2026-10-01 10:00:00 UTC,app-prod,Gemini API,Gemini 2.5 Pro input,1.00,0,USD\n"
+        "2026-10-01 10:00:00 UTC,app-prod,Claude Sonnet 4.5,Claude Sonnet 4.5 Input Tokens,0.30,0,USD\n"
+        "2026-10-01 10:00:00 UTC,app-prod,Compute Engine,N2 core,500,0,USD\n",
+        encoding="utf-8",
+    )
+    assert cli.main(["import", "google-billing", str(path), "--json"]) == 0
+    out = json.loads(capsys.readouterr().out)
+    assert (out["imported"], out["other_services"], out["total_usd"]) == (2, 1, "1.300000000")
+    write(
+        session_file(home / "claude", "s1"),
+        assistant(
+            "m1",
+            "r1",
+            "2026-10-01T10:00:00.000Z",
+            model="claude-sonnet-4-5@20250929",
+            input=100_000,
+            output=0,
+        ),
+    )
+    settings = load_settings()
+    conn = connect(settings.db)
+    try:
+        assert claude_code.ingest(conn, settings, Pricer()).events_added == 1
+        p = resolve(settings, None, "2026-10-01", "2026-10-01", "UTC")
+        spend = get_spend(conn, settings, p, ["provider"])
+    finally:
+        conn.close()
+    assert spend.total_usd == Decimal("1.3")
+    assert [(a.group["provider"], a.cost_usd) for a in spend.attribution] == [("google", Decimal("0.3"))]
 
 
 def test_import_reads_the_console_header_currency_and_refuses_a_file_that_is_not_billing(home: Path) -> None:

@@ -38,7 +38,7 @@ def _kv(key: str, value: str | int) -> KeyValue:
     return KeyValue(key=key, value=v)
 
 
-def _event(request_id: str, when: datetime, output: int) -> ExportLogsServiceRequest:
+def _event(request_id: str, when: datetime, output: int, model: str = SONNET) -> ExportLogsServiceRequest:
     req = ExportLogsServiceRequest()
     rl = req.resource_logs.add()
     rl.resource.attributes.append(_kv("service.name", "claude-code"))
@@ -49,7 +49,7 @@ def _event(request_id: str, when: datetime, output: int) -> ExportLogsServiceReq
             _kv("event.name", "api_request"),
             _kv("event.timestamp", when.isoformat()),
             _kv("session.id", "s1"),
-            _kv("model", SONNET),
+            _kv("model", model),
             _kv("input_tokens", 4),
             _kv("output_tokens", output),
             _kv("request_id", request_id),
@@ -85,6 +85,40 @@ def test_forgetting_the_log_copy_lets_the_otel_copy_count(settings: Settings, ho
         assert _counted(conn) == [("claude_code", "req_1")]
     finally:
         conn.close()
+
+
+def test_claude_code_on_bedrock_and_vertex_over_otel_is_the_cloud_s_and_its_log_copy_still_wins(
+    settings: Settings, home: Path
+) -> None:
+    """An api_request event naming a Bedrock or Vertex model id is stored under aws or google, as
+    the log reader stores the same call: the provider is not part of the key, so the log copy of a
+    call still counts and its OTel copy steps aside."""
+    bedrock = "us.anthropic.claude-sonnet-4-5-20250929-v1:0"
+    when = (datetime.now(UTC) - timedelta(hours=1)).replace(microsecond=0)
+    write(
+        session_file(home / "claude", "s1"),
+        assistant("msg_1", "req_1", when.isoformat().replace("+00:00", "Z"), model=bedrock, output=100),
+    )
+    conn = connect(settings.db)
+    try:
+        claude_code.ingest(conn, settings, Pricer())
+        for request_id, model in (
+            ("req_1", bedrock),
+            ("req_2", bedrock),
+            ("req_3", "claude-opus-4-5@20251101"),
+        ):
+            assert otel.receive(conn, Pricer(), "logs", _event(request_id, when, 100, model)).added == 1
+        stored = conn.execute(
+            "SELECT source, request_id, provider, counted, cost_nanos IS NOT NULL FROM usage_events"
+        ).fetchall()
+    finally:
+        conn.close()
+    assert sorted(stored) == [
+        ("claude_code", "req_1", "aws", 1, True),
+        ("claude_code_otel", "req_1", "aws", 0, True),
+        ("claude_code_otel", "req_2", "aws", 1, True),
+        ("claude_code_otel", "req_3", "google", 1, True),
+    ]
 
 
 def test_claude_code_spans_and_agent_spans_are_not_counted(settings: Settings) -> None:

@@ -4,13 +4,14 @@ import os
 import sqlite3
 from collections.abc import Iterator
 from contextlib import contextmanager
+from decimal import Decimal
 from pathlib import Path
 
 import pytest
 
 from cost_mcp.config import Settings
 from cost_mcp.errors import DatabaseError
-from cost_mcp.store import MIGRATIONS, connect, migrate, write_transaction
+from cost_mcp.store import MIGRATIONS, connect, migrate, rollup, write_transaction
 from cost_mcp.store.connection import Conn, is_postgres
 
 
@@ -301,5 +302,57 @@ def test_push_marks_named_by_a_url_with_secrets_lose_them(
         }
         acks = conn.execute("SELECT server, event_id FROM pushed_events").fetchall()
         assert acks == [("https://team.example.com/costs", 1)]
+    finally:
+        conn.close()
+
+
+def test_claude_code_calls_on_bedrock_and_vertex_move_to_the_cloud_that_bills_them(
+    settings: Settings, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """m030: Claude Code's calls (log and OTel copies) stored under anthropic with Bedrock's or
+    Vertex's model ids move to aws and google, their prices kept; the rollup that answers read
+    follows. Other sources' rows and Anthropic's own ids stay."""
+    from cost_mcp import tokens
+    from cost_mcp.analytics.spend import get_spend, resolve
+    from cost_mcp.store import agent_files
+
+    counts = [0] * len(tokens.COLUMNS)
+    counts[0] = 1_000_000  # input tokens
+    bedrock = "us.anthropic.claude-sonnet-4-5-20250929-v1:0"
+
+    def row(source: str, key: str, model: str, cost: int) -> tuple[object, ...]:
+        return (source, key, 1_763_629_200_000, "anthropic", model, "s", "/p", source, *counts, 1_000_000,
+                cost, model, "local-log")  # fmt: skip
+
+    p = resolve(settings, None, "2025-11-01", "2025-11-30", "UTC")
+    with _ledger_before(settings, monkeypatch, "m030_claude_code_cloud_providers") as old:
+        with write_transaction(old):
+            agent_files.upsert_events(
+                old,
+                [
+                    row("claude_code", "b1", bedrock, 3_300_000_000),
+                    row(
+                        "claude_code_otel", "b2", "eu.anthropic.claude-haiku-4-5-20251001-v1:0", 1_100_000_000
+                    ),
+                    row("claude_code", "v1", "claude-sonnet-4-5@20250929", 3_000_000_000),
+                    row("claude_code", "a1", "claude-sonnet-4-5-20250929", 3_000_000_000),
+                    row("opencode", "o1", bedrock, 3_300_000_000),  # not Claude Code's: stays
+                ],
+            )
+            rollup.mark_dirty(old, [1_763_629_200_000])
+        before = {r.group["provider"]: r.cost_usd for r in get_spend(old, settings, p, ["provider"]).rows}
+        assert before == {"anthropic": Decimal("13.7")}
+    conn = connect(settings.db)
+    try:
+        stored = dict(conn.execute("SELECT message_id, provider FROM usage_events").fetchall())
+        assert stored == {"b1": "aws", "b2": "aws", "v1": "google", "a1": "anthropic", "o1": "anthropic"}
+        by_provider = {
+            r.group["provider"]: r.cost_usd for r in get_spend(conn, settings, p, ["provider"]).rows
+        }
+        assert by_provider == {"aws": Decimal("4.4"), "google": Decimal("3"), "anthropic": Decimal("6.3")}
+        kept = sorted(conn.execute("SELECT * FROM usage_rollup").fetchall())
+        with write_transaction(conn):
+            rollup.rebuild(conn, [1_763_629_200_000 // rollup.QUARTER_HOUR_MS])
+        assert kept == sorted(conn.execute("SELECT * FROM usage_rollup").fetchall())
     finally:
         conn.close()

@@ -317,6 +317,51 @@ def _assert_rollup_exact(db: Path | str) -> None:
         conn.close()
 
 
+def test_a_laptop_from_before_pushes_claude_on_bedrock_and_vertex_as_anthropic_s(home: Path) -> None:
+    """A laptop whose ledger predates m030 sends its Claude Code calls on Bedrock and Vertex under
+    provider anthropic: the server stores them under the cloud that bills them, or an Anthropic
+    cost report covering their day would hide them. Other sources' rows keep what they say."""
+    server_db = _server_ledger(home)
+    if not is_postgres(server_db):
+        connect(server_db).close()
+    now = int(time.time() * 1000)
+    rows = [
+        ("claude_code", "m1", "us.anthropic.claude-sonnet-4-5-20250929-v1:0"),
+        ("claude_code_otel", "m2", "claude-sonnet-4-5@20250929"),
+        ("claude_code", "m3", "claude-sonnet-4-5"),
+        ("record_usage", "m4", "us.anthropic.claude-sonnet-4-5-20250929-v1:0"),
+    ]
+    body = json.dumps(
+        {
+            "rows": [
+                {
+                    "source": source,
+                    "message_id": mid,
+                    "request_id": mid,
+                    "ts_ms": now - 60_000,
+                    "provider": "anthropic",
+                    "model": model,
+                    "input_tokens": 1_000,
+                    "output_tokens": 1_000,
+                }
+                for source, mid, model in rows
+            ]
+        }
+    ).encode()
+    caller = access.Caller("ana@example.com", "member", "ana")
+    conn = connect(server_db)
+    try:
+        answer = push.receive(conn, Pricer(), caller, push.decode(body, "application/json", ""))
+        assert (answer.accepted, answer.changed) == (4, 4)
+        stored = dict(conn.execute("SELECT message_id, provider FROM usage_events").fetchall())
+        priced = conn.execute("SELECT COUNT(*) FROM usage_events WHERE cost_nanos IS NULL").fetchone()[0]
+    finally:
+        conn.close()
+    assert stored == {"m1": "aws", "m2": "google", "m3": "anthropic", "m4": "anthropic"}
+    assert priced == 0
+    _assert_rollup_exact(server_db)
+
+
 def test_push_rejects_bad_bodies_with_the_reason() -> None:
     good = {
         "source": "claude_code",

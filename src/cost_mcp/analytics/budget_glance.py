@@ -44,12 +44,13 @@ _SCOPE_COLUMNS = {k: FILTER_DIMENSIONS[k] for k in ("providers", "models", "agen
 scope naming anything else takes the full path."""
 
 
-def counts_claude_code(scope: Mapping[str, object], cwd: str, sources: Sequence[str]) -> bool:
+def counts_claude_code(scope: Mapping[str, object], cwd: str, sources: Sequence[str], provider: str) -> bool:
     """Whether a budget of ``scope`` (a BudgetScope as a dict) can count a Claude Code session in the
-    folder ``cwd``, whose calls carry ``sources``: its agents, providers, sources and projects allow
-    it (a project by its path, its folder or its slug). Models, members and teams are not judged:
-    the session may use the model, and a laptop's calls carry no member. For the status line, which
-    shows the budget that binds."""
+    folder ``cwd``, whose calls carry ``sources`` and are billed by ``provider``
+    (``hooks.session_provider``): its agents, providers, sources and projects allow it (a project by
+    its path, its folder or its slug). Models, members and teams are not judged: the session may use
+    the model, and a laptop's calls carry no member. For the status line, which shows the budget
+    that binds."""
 
     def allows(key: str, wanted: AbstractSet[str]) -> bool:
         values = scope.get(key)
@@ -57,7 +58,7 @@ def counts_claude_code(scope: Mapping[str, object], cwd: str, sources: Sequence[
 
     return (
         allows("agents", {"claude-code"})
-        and allows("providers", {"anthropic"})
+        and allows("providers", {provider})
         and allows("sources", set(sources))
         and (not cwd or allows("projects", project_names(cwd)))
     )

@@ -35,6 +35,7 @@ from cost_mcp.models import (
 )
 from cost_mcp.money import format_usd, from_nanos, to_nanos
 from cost_mcp.periods import Period, calendar_period, iso_utc, local_date, to_ms
+from cost_mcp.pricing import CLAUDE_PROVIDERS
 from cost_mcp.store import alerts as alert_store
 from cost_mcp.store import budgets as budget_store
 from cost_mcp.store import deliveries
@@ -489,9 +490,9 @@ def _unsure(
 
 def _may_count_logs(scope: BudgetScope) -> bool:
     """Whether Claude Code log usage could count against a budget of this scope (any model and
-    project: unread lines can be of any)."""
+    project: unread lines can be of any, and so of any provider Claude runs on)."""
     return (
-        (not scope.providers or "anthropic" in scope.providers)
+        (not scope.providers or any(p in scope.providers for p in CLAUDE_PROVIDERS))
         and (not scope.agents or "claude-code" in scope.agents)
         and (not scope.sources or "claude_code" in scope.sources)
         and (not scope.basis or "estimated" in scope.basis)

@@ -95,6 +95,7 @@ PROVIDER_NAMES = {
     "cursor": "Cursor",
     "google": "Google",
     "azure": "Microsoft",
+    "aws": "AWS",
 }
 
 

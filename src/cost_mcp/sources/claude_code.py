@@ -42,7 +42,7 @@ import msgspec
 from cost_mcp.errors import InvalidInputError
 from cost_mcp.money import to_nanos
 from cost_mcp.periods import iso_utc, ms_to_datetime, to_ms
-from cost_mcp.pricing import CallRates, Price, Pricer, Tokens, Unpriced
+from cost_mcp.pricing import CallRates, Price, Pricer, Tokens, Unpriced, claude_provider
 from cost_mcp.sources import logfiles
 from cost_mcp.sources.logfiles import LineReader, utf8
 from cost_mcp.store import bulk, claude_logs, rollup
@@ -58,6 +58,8 @@ if TYPE_CHECKING:
 
 SOURCE = "claude_code"
 PROVIDER = "anthropic"
+"""The provider of a call logged with Anthropic's own model id; Bedrock's and Vertex's ids are the
+clouds' that bill them (:func:`cost_mcp.pricing.claude_provider`, asked once per model string)."""
 AGENT = "claude-code"
 SYNTHETIC_MODEL = "<synthetic>"
 BATCH_COPIES = 20_000
@@ -1429,7 +1431,7 @@ def _sums(rows: Iterable[tuple[Any, ...]]) -> list[tuple[Any, ...]]:
         # Only the summed columns transposed: all of a row's were three times as many tuples.
         *tokens, costs, reported = zip(*map(_SUMMED, members), strict=True)
         summed = rollup.group_sums(tokens, costs, reported)
-        sums.append((qh, SOURCE, PROVIDER, model, project, AGENT, "", session, *summed))
+        sums.append((qh, SOURCE, claude_provider(model), model, project, AGENT, "", session, *summed))
     return sums
 
 
@@ -1476,6 +1478,9 @@ def _write(conn: Conn, prepared: _Rows, batch: _Batch, stats: ScanStats) -> None
 DAY_MS = 86_400_000
 _RatesKey = tuple[str, str, str, str, int]
 """(model, speed, service tier, inference geo, UTC day): calls priced alike."""
+_DayRates = tuple[Callable[[Counts], int], str, tuple[str, ...], str]
+"""A day-stable plan as :func:`_row` reads it: its nanos function, priced model id and assumptions,
+and the model's provider; unpacked at once, where reading a CallRates' attributes cost more."""
 
 
 class _Prices:
@@ -1490,9 +1495,12 @@ class _Prices:
     def __init__(self, pricer: Pricer) -> None:
         self.pricer = pricer
         self.plans: dict[_RatesKey, CallRates | Unpriced | None] = {}
-        self.day_rates: dict[_RatesKey, CallRates] = {}
-        """The plans that price every call of their day alike (nearly all): :func:`_row` prices
-        from these itself, without a call of :meth:`cost` per row."""
+        self.day_rates: dict[_RatesKey, _DayRates] = {}
+        """The plans that price every call of their day alike (nearly all), with their model's
+        provider: :func:`_row` prices and stores from these itself, without a call of :meth:`cost`
+        per row."""
+        self.provider_of = _ProviderOf()
+        """Each model string's provider (:func:`claude_provider`), asked once per scan."""
 
     def cost(self, copy: Copy) -> tuple[int | None, str | None, tuple[str, ...]]:
         """Nano-USD, the priced model id and the pricing assumptions of one call (None: unpriced)."""
@@ -1501,7 +1509,7 @@ class _Prices:
         if plan is False:
             plan = self.pricer.rates(
                 copy.model,
-                PROVIDER,
+                self.provider_of[copy.model],
                 ms_to_datetime(copy.ts_ms),
                 speed=copy.speed,
                 service_tier=copy.service_tier,
@@ -1510,7 +1518,8 @@ class _Prices:
             if not isinstance(plan, CallRates) or plan.day_stable:
                 self.plans[key] = plan
             if isinstance(plan, CallRates) and plan.day_stable:
-                self.day_rates[key] = plan
+                provider = self.provider_of[copy.model]
+                self.day_rates[key] = (plan.nanos, plan.model_id, plan.assumptions, provider)
         if isinstance(plan, CallRates) and plan.day_stable:
             return plan.nanos(copy.counts), plan.model_id, plan.assumptions
         if isinstance(plan, Unpriced):
@@ -1518,7 +1527,7 @@ class _Prices:
         priced = self.pricer.price(
             copy.tokens,
             copy.model,
-            PROVIDER,
+            self.provider_of[copy.model],
             ms_to_datetime(copy.ts_ms),
             speed=copy.speed,
             service_tier=copy.service_tier,
@@ -1529,6 +1538,15 @@ class _Prices:
         return None, None, ()
 
 
+class _ProviderOf(dict[str, str]):
+    """Model string -> the provider that bills it, filled on first sight (per scan: bounded by the
+    scan's distinct model strings)."""
+
+    def __missing__(self, model: str) -> str:
+        provider = self[model] = claude_provider(model)
+        return provider
+
+
 def _row(copy: Copy, prices: _Prices, stats: ScanStats) -> tuple[Any, ...]:
     rates = prices.day_rates.get(
         (copy.model, copy.speed, copy.service_tier, copy.inference_geo, copy.ts_ms // DAY_MS)
@@ -1536,9 +1554,11 @@ def _row(copy: Copy, prices: _Prices, stats: ScanStats) -> tuple[Any, ...]:
     cost: int | None
     priced_model: str | None
     if rates is not None:  # _Prices.cost, inline for the common case
-        cost, priced_model, assumptions = rates.nanos(copy.counts), rates.model_id, rates.assumptions
+        nanos, priced_model, assumptions, provider = rates
+        cost = nanos(copy.counts)
     else:
         cost, priced_model, assumptions = prices.cost(copy)
+        provider = prices.provider_of[copy.model]
     note = copy.note
     if assumptions:
         note = "; ".join(filter(None, (note, *assumptions)))
@@ -1553,7 +1573,7 @@ def _row(copy: Copy, prices: _Prices, stats: ScanStats) -> tuple[Any, ...]:
         copy.request_id,
         int(copy.is_sidechain),
         copy.ts_ms,
-        PROVIDER,
+        provider,
         copy.model,
         copy.session_id,
         copy.project,

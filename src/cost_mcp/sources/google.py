@@ -25,8 +25,9 @@ of its costs. The user enables the export on the billing account; cost-mcp queri
   is the row's USD amount: converted with the bill's rate, never a rate of ours. The source's note
   names every non-USD currency and its local total, so nothing is mixed silently.
 - Granularity is per project, not per API key (Gemini keys belong to projects). Services:
-  :data:`SERVICES`. The export lags: rows land throughout the day and a day can keep changing for
-  about a day, so :data:`REPORTING_LAG` (24 h) marks recent days partial in ``sources[]``.
+  :data:`SERVICES` and any named for Claude (:func:`reads_service`). The export lags: rows land
+  throughout the day and a day can keep changing for about a day, so :data:`REPORTING_LAG` (24 h)
+  marks recent days partial in ``sources[]``.
 """
 
 from __future__ import annotations
@@ -67,6 +68,19 @@ OAUTH_SCOPE = "https://www.googleapis.com/auth/bigquery.readonly"
 JWT_GRANT = "urn:ietf:params:oauth:grant-type:jwt-bearer"
 SERVICES = ("Gemini API", "Generative Language API", "Vertex AI")
 """``service.description`` values of the Gemini API (it has had both names) and Vertex AI."""
+PARTNER_SERVICE = "claude"
+"""Also read: any service whose description holds this (any case). Claude Code on Vertex AI is
+stored under provider google (``pricing.claude_provider``), so a day this export covers is its
+total; Claude on Vertex is Anthropic's partner model, priced per billing account outside Vertex AI's
+public SKU catalog, and an export that bills it under a service of its own (named for the model)
+would otherwise leave it out of that total. Where it is billed under Vertex AI, this adds nothing."""
+
+
+def reads_service(description: str) -> bool:
+    """Whether rows of this ``service.description`` are Google's AI spend that this source reads."""
+    return description in SERVICES or PARTNER_SERVICE in description.lower()
+
+
 PAGE_ROWS = 10_000
 WAIT_MS = 10_000
 """How long one jobs.query / getQueryResults call may wait for the job on Google's side."""
@@ -88,7 +102,7 @@ SELECT
     AS credits
 FROM `{table}`
 WHERE usage_start_time >= @start AND usage_start_time < @end
-  AND service.description IN UNNEST(@services)
+  AND (service.description IN UNNEST(@services) OR STRPOS(LOWER(service.description), @partner) > 0)
 GROUP BY day, project, service, sku, labels, currency, rate
 """
 
@@ -303,6 +317,11 @@ def query_body(table: str, start_ms: int, end_ms: int) -> dict[str, object]:
                 "name": "services",
                 "parameterType": {"type": "ARRAY", "arrayType": {"type": "STRING"}},
                 "parameterValue": {"arrayValues": [{"value": s} for s in SERVICES]},
+            },
+            {
+                "name": "partner",
+                "parameterType": {"type": "STRING"},
+                "parameterValue": {"value": PARTNER_SERVICE},
             },
         ],
     }
@@ -544,7 +563,7 @@ def _read_csv(path: Path, handle: TextIO, currency: str | None) -> tuple[list[Bu
         if not any(c.strip() for c in row):
             continue
         result.rows += 1
-        if cell(row, "service") not in SERVICES:
+        if not reads_service(cell(row, "service")):
             result.other_services += 1
             continue
         reason = None

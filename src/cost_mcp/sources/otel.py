@@ -53,7 +53,7 @@ from opentelemetry.proto.logs.v1.logs_pb2 import LogRecord
 from opentelemetry.proto.metrics.v1.metrics_pb2 import AggregationTemporality, NumberDataPoint
 
 from cost_mcp.money import NANOS_PER_USD, to_nanos
-from cost_mcp.pricing import DayPrices, Pricer, Tokens
+from cost_mcp.pricing import DayPrices, Pricer, Tokens, claude_provider
 from cost_mcp.sources.claude_code import MAX_CALL_COST
 from cost_mcp.sources.reported import MAX_FUTURE, MAX_PAST, normalize_provider
 from cost_mcp.store import otel as store
@@ -492,7 +492,7 @@ def _claude_call(
         key,
         request_id,
         ts_ms,
-        "anthropic",
+        claude_provider(model),  # Bedrock's and Vertex's ids are the clouds' that bill them
         model,
         session,
         CLAUDE_SERVICE,

@@ -1050,6 +1050,36 @@ def m029_dashboard_sessions(conn: Conn) -> None:
 
 
 @migration
+def m030_claude_code_cloud_providers(conn: Conn) -> None:
+    """Claude Code's calls through Amazon Bedrock and Google Vertex AI (its logs and OTel events
+    name Bedrock's or Vertex's model ids) were stored under provider ``anthropic``, so a day an
+    Anthropic cost report covers took that report as the whole of their provider's spend and left
+    them out, though neither cloud's usage is on Anthropic's bill. They move to the provider that
+    bills them (:func:`cost_mcp.pricing.claude_provider`: ``aws``, ``google``), and their
+    quarter-hours are rebuilt, since the rollup is keyed by provider. Their stored prices stay.
+    """
+    from cost_mcp.pricing import claude_provider
+
+    where = "source IN ('claude_code', 'claude_code_otel') AND provider = 'anthropic'"
+    models = [str(r[0]) for r in conn.execute(f"SELECT DISTINCT model FROM usage_events WHERE {where}")]
+    by_provider: dict[str, list[str]] = {}
+    for model in models:
+        provider = claude_provider(model)
+        if provider != "anthropic":
+            by_provider.setdefault(provider, []).append(model)
+    for provider, moved in sorted(by_provider.items()):
+        marks = ", ".join("?" * len(moved))
+        conn.execute(
+            f"INSERT INTO rollup_dirty (qh) SELECT DISTINCT ts_ms / 900000 FROM usage_events "
+            f"WHERE {where} AND model IN ({marks}) ON CONFLICT DO NOTHING",
+            moved,
+        )
+        conn.execute(
+            f"UPDATE usage_events SET provider = ? WHERE {where} AND model IN ({marks})", (provider, *moved)
+        )
+
+
+@migration
 def m031_log_copies_take_the_best_of_their_otel_copies(conn: Conn) -> None:
     """Calls stored both from a Claude Code log and over OTLP before the counted log copy took the
     best of its OTel copy (``store.otel.best_of_both``): they are given it now, so a call a log line
