@@ -92,7 +92,8 @@ async def test_negative_tokens_are_rejected_with_the_rule(client: Client) -> Non
     assert "an integer from 0 to 10000000000" in result.content[0].text  # type: ignore[union-attr]
 
 
-def _server_env(home: Path) -> dict[str, str]:
+def server_env(home: Path) -> dict[str, str]:
+    """The environment a stdio server subprocess gets: the test's ledger and folders, nothing else."""
     keep = (
         "COST_MCP_DB",
         "COST_MCP_ENV_FILE",
@@ -100,11 +101,12 @@ def _server_env(home: Path) -> dict[str, str]:
         "COST_MCP_TIMEZONE",
         "CLAUDE_CONFIG_DIR",
     )
-    return {k: os.environ[k] for k in keep}
+    # PYTHONPATH too, where set: the server must run the code under test, not an installed copy.
+    return {k: os.environ[k] for k in (*keep, "PYTHONPATH") if k in os.environ}
 
 
 async def test_estimate_cost_over_a_real_stdio_subprocess(home: Path) -> None:
-    params = StdioServerParameters(command=sys.executable, args=["-m", "cost_mcp"], env=_server_env(home))
+    params = StdioServerParameters(command=sys.executable, args=["-m", "cost_mcp"], env=server_env(home))
     async with Client(params) as c:
         names = {t.name for t in (await c.list_tools()).tools}
         assert "estimate_cost" in names
@@ -120,7 +122,7 @@ async def test_a_bad_setting_does_not_stop_the_server_and_rides_along_in_results
     home: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     monkeypatch.setenv("COST_MCP_TIMEZONE", "Paris")
-    params = StdioServerParameters(command=sys.executable, args=["-m", "cost_mcp"], env=_server_env(home))
+    params = StdioServerParameters(command=sys.executable, args=["-m", "cost_mcp"], env=server_env(home))
     async with Client(params) as c:
         result = await c.call_tool("get_spend", {"period": "today"})
     assert result.structured_content is not None
@@ -160,7 +162,7 @@ def test_server_writes_nothing_but_mcp_messages_to_stdout(home: Path) -> None:
         stdout=subprocess.PIPE,
         stderr=subprocess.PIPE,
         text=True,
-        env={**os.environ, **_server_env(home)},
+        env={**os.environ, **server_env(home)},
     )
     assert proc.stdin is not None and proc.stdout is not None
     proc.stdin.write("".join(json.dumps(r) + "\n" for r in requests))
@@ -407,7 +409,7 @@ async def test_summary_resource_and_review_prompt(client: Client, home: Path) ->
 
 async def test_get_spend_over_a_real_stdio_subprocess(home: Path) -> None:
     await _with_claude_usage(home)
-    params = StdioServerParameters(command=sys.executable, args=["-m", "cost_mcp"], env=_server_env(home))
+    params = StdioServerParameters(command=sys.executable, args=["-m", "cost_mcp"], env=server_env(home))
     async with Client(params) as c:
         result = await c.call_tool("get_spend", {"start": "2026-11-01", "end": "2026-11-05"})
     assert result.structured_content is not None

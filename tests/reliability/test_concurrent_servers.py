@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import os
 import random
 import sys
 from pathlib import Path
@@ -12,22 +11,12 @@ import pytest
 from mcp import Client, StdioServerParameters
 
 from tests.sources.claude_logs import assistant, encode, session_file
+from tests.test_server import server_env
 
 pytestmark = [pytest.mark.anyio, pytest.mark.slow]
 
 SERVERS = 8
 CALLS = 240
-
-
-def _env(home: Path) -> dict[str, str]:
-    keep = (
-        "COST_MCP_DB",
-        "COST_MCP_ENV_FILE",
-        "COST_MCP_PRICES_FILE",
-        "COST_MCP_TIMEZONE",
-        "CLAUDE_CONFIG_DIR",
-    )
-    return {k: os.environ[k] for k in keep}
 
 
 async def test_eight_servers_and_a_writer_agree_exactly(home: Path) -> None:
@@ -60,7 +49,7 @@ async def test_eight_servers_and_a_writer_agree_exactly(home: Path) -> None:
         done.set()
 
     async def server(n: int) -> None:
-        params = StdioServerParameters(command=sys.executable, args=["-m", "cost_mcp"], env=_env(home))
+        params = StdioServerParameters(command=sys.executable, args=["-m", "cost_mcp"], env=server_env(home))
         async with Client(params) as c:
             while not done.is_set():
                 tool = "get_spend" if n % 2 else "ingest_claude_code_logs"
@@ -80,7 +69,7 @@ async def test_eight_servers_and_a_writer_agree_exactly(home: Path) -> None:
             for n in range(SERVERS):
                 tg.start_soon(server, n)
     assert errors == []
-    params = StdioServerParameters(command=sys.executable, args=["-m", "cost_mcp"], env=_env(home))
+    params = StdioServerParameters(command=sys.executable, args=["-m", "cost_mcp"], env=server_env(home))
     async with Client(params) as c:
         result = await c.call_tool("get_spend", {"start": "2026-11-01", "end": "2026-11-03"})
     assert result.structured_content is not None
