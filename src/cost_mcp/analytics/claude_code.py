@@ -11,7 +11,7 @@ from typing import Literal
 from cost_mcp import tokens as tokens_
 from cost_mcp.analytics import rows as rows_
 from cost_mcp.analytics.blocks import Block, build_blocks
-from cost_mcp.analytics.usage import log_notes, price_note_warnings, token_totals, unpriced_warning
+from cost_mcp.analytics.usage import log_notes, price_note_warnings, token_totals, unpriced_warnings
 from cost_mcp.config import Settings
 from cost_mcp.errors import NotFoundError
 from cost_mcp.models import (
@@ -119,10 +119,9 @@ def session_usage(
     total = from_nanos(found.cost_nanos)
     models = _models(conn, settings, chosen, sources)
     unpriced = [m for m in models if m.cost_usd is None]
-    warnings = [
-        unpriced_warning(m.model, m.requests, settings.prices_file, "cost_usd", m.tokens.total_tokens)
-        for m in unpriced
-    ]
+    warnings = unpriced_warnings(
+        ((m.model, m.requests, m.tokens.total_tokens) for m in unpriced), settings.prices_file, "cost_usd"
+    )
     if fallback:
         agents_of = {source: name for name, source in agent_sources().items()}
         names = sorted({agents_of.get(source, source) for source in output_of if source in agents_of})
@@ -247,10 +246,9 @@ def usage_blocks(
     shown = [b for b, raw in zip(result, blocks, strict=True) if raw.end_ms > cutoff]
     active = next((b for b in shown if b.is_active), None)
     unpriced = sum((Counter(raw.unpriced) for raw in blocks if raw.end_ms > cutoff), Counter[str]())
-    warnings = [
-        unpriced_warning(model, n, settings.prices_file, "these blocks' costs")
-        for model, n in sorted(unpriced.items())
-    ]
+    warnings = unpriced_warnings(
+        ((model, n, None) for model, n in unpriced.items()), settings.prices_file, "these blocks' costs"
+    )
     if not rows:
         warnings.append(f"no {agent} usage in this window")
     elif any(c.source == SOURCE for c in rows):

@@ -1,0 +1,73 @@
+"""Odd or malicious data in the places cost-mcp reads: answers stay bounded, readable and whole."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime
+from pathlib import Path
+
+import pytest
+from mcp import Client
+
+from cost_mcp.analytics.claude_code import session_usage, usage_blocks
+from cost_mcp.config import Settings
+from cost_mcp.pricing import Pricer
+from cost_mcp.sources.claude_code import ingest
+from cost_mcp.store.connection import Conn
+from tests.sources.claude_logs import assistant, session_file, write
+
+MAX_UNPRICED_NAMED = 10
+"""Unpriced models an answer names one by one (analytics.usage.MAX_UNPRICED_NAMED)."""
+MORE = 25
+"""Unknown models beyond those a warning names one by one."""
+
+
+def _many_unknown_models(home: Path) -> None:
+    """One session whose calls each name a model no price is known for, the first one twice."""
+    n = MAX_UNPRICED_NAMED + MORE
+    write(
+        session_file(home / "claude", "s1"),
+        *(
+            assistant(f"m{i}", f"r{i}", "2026-11-04T10:00:00Z", model=f"made-up-{i:03d}", input=1, output=1)
+            for i in range(n)
+        ),
+        assistant("again", "again", "2026-11-04T10:01:00.000Z", model="made-up-000", input=1, output=1),
+        assistant("long", "long", "2026-11-04T10:02:00.000Z", model="x" * 5000, input=1, output=1),
+    )
+
+
+def _check_bounded(warnings: list[str], left_out_of: str) -> None:
+    unpriced = [w for w in warnings if "no known price" in w]
+    assert len(unpriced) == MAX_UNPRICED_NAMED + 1
+    # The model with most calls is among those named; the rest are one line with their count.
+    assert any(w.startswith("made-up-000: 2 call(s)") for w in unpriced)
+    assert unpriced[-1].startswith(f"{MORE + 1} more model(s) with no known price: {MORE + 1} call(s)")
+    assert left_out_of in unpriced[-1]
+    assert all(len(w) < 1000 for w in warnings)
+
+
+@pytest.mark.anyio
+async def test_get_spend_names_a_few_unpriced_models_and_counts_the_rest(home: Path, client: Client) -> None:
+    _many_unknown_models(home)
+    result = await client.call_tool("get_spend", {"start": "2026-11-04", "end": "2026-11-04"})
+    assert result.structured_content is not None
+    _check_bounded(result.structured_content["warnings"], "the total")
+
+
+def test_session_and_blocks_name_a_few_unpriced_models_and_count_the_rest(
+    home: Path, conn: Conn, settings: Settings
+) -> None:
+    _many_unknown_models(home)
+    ingest(conn, settings, Pricer())
+    _check_bounded(session_usage(conn, settings, "s1").warnings, "cost_usd")
+    blocks = usage_blocks(conn, settings, days=1, now=datetime(2026, 11, 4, 11, tzinfo=UTC))
+    _check_bounded(blocks.warnings, "these blocks' costs")
+
+
+def test_a_long_model_name_is_cut_in_its_warning(home: Path, conn: Conn, settings: Settings) -> None:
+    write(
+        session_file(home / "claude", "s1"),
+        assistant("long", "long", "2026-11-04T10:02:00.000Z", model="x" * 5000, input=1, output=1),
+    )
+    ingest(conn, settings, Pricer())
+    [warning] = [w for w in session_usage(conn, settings, "s1").warnings if "no known price" in w]
+    assert warning.startswith("x" * 200 + "…: 1 call(s)")
