@@ -8,6 +8,11 @@ import subprocess
 import sys
 from pathlib import Path
 
+import pytest
+
+from cost_mcp.analytics.plan_limits import plan_limits
+from cost_mcp.store.connection import Conn
+
 
 def _cli(*args: str, env: dict[str, str], stdin: str = "") -> subprocess.CompletedProcess[str]:
     """``cost-mcp ARGS`` in a process of its own: one that hangs fails the test instead of the run."""
@@ -40,3 +45,17 @@ def test_a_pipe_at_the_env_file_or_claude_settings_path_is_not_waited_on(home: P
     ran = _cli("doctor", env={"COST_MCP_ENV_FILE": str(pipe)})
     assert f"{pipe} is not a regular file" in " ".join(ran.stdout.split()), ran.stdout + ran.stderr
     assert _cli("report", env={"COST_MCP_ENV_FILE": str(pipe)}).returncode == 0
+
+
+@pytest.mark.parametrize("resets_at", ["1e300", "1e400", "-1e20", "253402300800", "NaN", "true"])
+def test_an_unusable_plan_limit_reset_time_leaves_the_status_line_whole(
+    home: Path, conn: Conn, resets_at: str
+) -> None:
+    """Claude Code's status-line JSON with a reset time no clock can show (or no number at all):
+    the window shows without it, and its reading is kept without a reset time."""
+    limits = f'{{"five_hour": {{"used_percentage": 50, "resets_at": {resets_at}}}}}'
+    ran = _cli("statusline", env={"NO_COLOR": "1"}, stdin=f'{{"session_id": "s1", "rate_limits": {limits}}}')
+    assert ran.returncode == 0 and ran.stderr == ""
+    assert ran.stdout.rstrip().endswith("5h 50%"), ran.stdout
+    readings = plan_limits(conn, days=1)
+    assert [(w.window, w.used_percent, w.resets_at) for w in readings.windows] == [("five_hour", 50.0, None)]
