@@ -71,3 +71,42 @@ def test_a_long_model_name_is_cut_in_its_warning(home: Path, conn: Conn, setting
     ingest(conn, settings, Pricer())
     [warning] = [w for w in session_usage(conn, settings, "s1").warnings if "no known price" in w]
     assert warning.startswith("x" * 200 + "…: 1 call(s)")
+
+
+def test_a_byte_order_mark_at_the_start_of_a_log_does_not_lose_its_first_call(
+    home: Path, conn: Conn, settings: Settings
+) -> None:
+    """A log an editor saved with a UTF-8 BOM: its first line is still a call, counted once."""
+    path = write(
+        session_file(home / "claude", "s1"),
+        assistant("m1", "r1", "2026-11-04T10:00:00Z", input=1_000, output=0),
+        assistant("m2", "r2", "2026-11-04T10:01:00Z", input=1_000, output=0),
+    )
+    path.write_bytes(b"\xef\xbb\xbf" + path.read_bytes())
+    result = ingest(conn, settings, Pricer())
+    assert result.events_added == 2
+    assert sum(result.skipped.values()) == 0
+    assert session_usage(conn, settings, "s1").requests == 2
+
+
+@pytest.mark.anyio
+@pytest.mark.usefixtures("home")
+@pytest.mark.parametrize("tool", ["session_usage", "usage_blocks"])
+async def test_an_unknown_agent_is_named_cut_short_in_the_error(client: Client, tool: str) -> None:
+    result = await client.call_tool(tool, {"agent": "a" * 1_000_000})
+    assert result.is_error is True
+    text = result.content[0].text  # type: ignore[union-attr]
+    assert "unknown agent 'aaaa" in text and "known agents: " in text and len(text) < 1000
+
+
+def test_a_log_lines_huge_model_and_session_are_kept_cut_as_over_otlp(
+    home: Path, conn: Conn, settings: Settings
+) -> None:
+    write(
+        session_file(home / "claude", "s1"),
+        assistant("m1", "r1", "2026-11-04T10:00:00Z", session="s" * 100_000, model="m" * 1_000_000, input=1),
+    )
+    assert ingest(conn, settings, Pricer()).events_added == 1
+    session = session_usage(conn, settings, "s" * 256)
+    assert session.session_id == "s" * 256
+    assert [m.model for m in session.models] == ["m" * 256]
