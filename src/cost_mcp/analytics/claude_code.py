@@ -52,7 +52,9 @@ def agent_source(agent: str) -> str:
     try:
         return known[agent]
     except KeyError:
-        raise NotFoundError(f"unknown agent {agent!r}; known agents: {', '.join(known)}") from None
+        # Cut: the name is whatever the caller sent, and an error must not echo a megabyte back.
+        shown = agent if len(agent) <= 80 else agent[:79] + "…"
+        raise NotFoundError(f"unknown agent {shown!r}; known agents: {', '.join(known)}") from None
 
 
 def project_slugs(cwd: str) -> tuple[str, str]:
