@@ -110,3 +110,12 @@ def test_a_log_lines_huge_model_and_session_are_kept_cut_as_over_otlp(
     session = session_usage(conn, settings, "s" * 256)
     assert session.session_id == "s" * 256
     assert [m.model for m in session.models] == ["m" * 256]
+
+
+@pytest.mark.anyio
+@pytest.mark.usefixtures("home")
+@pytest.mark.parametrize("limit", [-1, 0])
+async def test_usage_blocks_refuses_a_token_limit_below_one(client: Client, limit: object) -> None:
+    result = await client.call_tool("usage_blocks", {"token_limit": limit})
+    assert result.is_error is True
+    assert "token_limit" in result.content[0].text and "'max'" in result.content[0].text  # type: ignore[union-attr]

@@ -13,7 +13,7 @@ from cost_mcp.analytics import rows as rows_
 from cost_mcp.analytics.blocks import Block, build_blocks
 from cost_mcp.analytics.usage import log_notes, price_note_warnings, token_totals, unpriced_warnings
 from cost_mcp.config import Settings
-from cost_mcp.errors import NotFoundError
+from cost_mcp.errors import InvalidInputError, NotFoundError
 from cost_mcp.models import (
     BlockProjection,
     BurnRate,
@@ -271,6 +271,11 @@ def usage_blocks(
 
 def _resolve_limit(blocks: list[Block], token_limit: int | Literal["max"] | None, now_ms: int) -> int | None:
     if token_limit != "max":
+        if token_limit is not None and (isinstance(token_limit, bool) or token_limit < 1):
+            raise InvalidInputError(
+                f"token_limit {token_limit!r} is not a number of tokens: give one above 0, or 'max' "
+                "for the largest completed block"
+            )
         return token_limit
     completed = [token_totals(b.sums).total_tokens for b in blocks if not b.is_gap and b.end_ms <= now_ms]
     return max(completed) if completed else None
