@@ -17,7 +17,7 @@ from tests.sources.claude_logs import assistant, session_file, write
 
 MAX_UNPRICED_NAMED = 10
 """Unpriced models an answer names one by one (analytics.usage.MAX_UNPRICED_NAMED)."""
-MORE = 25
+MORE = 45
 """Unknown models beyond those a warning names one by one."""
 
 
@@ -119,3 +119,12 @@ async def test_usage_blocks_refuses_a_token_limit_below_one(client: Client, limi
     result = await client.call_tool("usage_blocks", {"token_limit": limit})
     assert result.is_error is True
     assert "token_limit" in result.content[0].text and "'max'" in result.content[0].text  # type: ignore[union-attr]
+
+
+def test_a_block_lists_a_bounded_number_of_models(home: Path, conn: Conn, settings: Settings) -> None:
+    _many_unknown_models(home)
+    ingest(conn, settings, Pricer())
+    blocks = usage_blocks(conn, settings, days=1, now=datetime(2026, 11, 4, 11, tzinfo=UTC))
+    [block] = blocks.blocks
+    assert len(block.models) == 50 and block.models == sorted(block.models)
+    assert f"a block used {MAX_UNPRICED_NAMED + MORE + 1} models" in " ".join(blocks.warnings)

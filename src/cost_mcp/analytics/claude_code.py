@@ -251,6 +251,12 @@ def usage_blocks(
     warnings = unpriced_warnings(
         ((model, n, None) for model, n in unpriced.items()), settings.prices_file, "these blocks' costs"
     )
+    most = max((len(raw.models) for raw in blocks if raw.end_ms > cutoff), default=0)
+    if most > MAX_BLOCK_MODELS:
+        warnings.append(
+            f"a block used {most:,} models: each block lists its first {MAX_BLOCK_MODELS} by name "
+            "(model_breakdown has them all)"
+        )
     if not rows:
         warnings.append(f"no {agent} usage in this window")
     elif any(c.source == SOURCE for c in rows):
@@ -267,6 +273,11 @@ def usage_blocks(
         total_rows=listed.total_rows,
         next_cursor=listed.next_cursor,
     )
+
+
+MAX_BLOCK_MODELS = 50
+"""Models a block lists: a log may name a new model on every call, and 100,000 of them made one
+answer megabytes long."""
 
 
 def _resolve_limit(blocks: list[Block], token_limit: int | Literal["max"] | None, now_ms: int) -> int | None:
@@ -319,7 +330,7 @@ def _block_model(b: Block, now_ms: int, limit: int | None) -> UsageBlock:
         tokens=tokens,
         cost_usd=cost,
         unpriced_requests=sum(b.unpriced.values()),
-        models=sorted(b.models),
+        models=sorted(b.models)[:MAX_BLOCK_MODELS],
         burn_rate=rate,
         projection=projection,
         token_limit_status=status,
