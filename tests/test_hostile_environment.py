@@ -59,3 +59,11 @@ def test_an_unusable_plan_limit_reset_time_leaves_the_status_line_whole(
     assert ran.stdout.rstrip().endswith("5h 50%"), ran.stdout
     readings = plan_limits(conn, days=1)
     assert [(w.window, w.used_percent, w.resets_at) for w in readings.windows] == [("five_hour", 50.0, None)]
+
+
+def test_ingesting_a_pipe_says_what_it_is_and_does_not_wait(home: Path, tmp_path: Path) -> None:
+    pipe = tmp_path / "x.jsonl"
+    os.mkfifo(pipe)
+    ran = _cli("ingest", str(pipe), env={})
+    assert ran.returncode == 2
+    assert f"{pipe} is not a file or folder; give a Claude folder" in " ".join(ran.stderr.split())

@@ -596,8 +596,10 @@ def targets_for(paths: Sequence[Path]) -> list[Target]:
             base = path if path.name == "projects" else path.parent
             targets.append(Target(path, base))
         else:
+            # A pipe, socket or device is there but is no file to read (a pipe would wait forever).
+            what = "is not a file or folder" if path.exists() else "does not exist"
             raise InvalidInputError(
-                f"{raw} does not exist; give a Claude folder (e.g. ~/.claude), its projects/ folder, "
+                f"{raw} {what}; give a Claude folder (e.g. ~/.claude), its projects/ folder, "
                 "a project folder or a .jsonl file"
             )
     return targets
