@@ -128,3 +128,15 @@ def test_a_block_lists_a_bounded_number_of_models(home: Path, conn: Conn, settin
     [block] = blocks.blocks
     assert len(block.models) == 50 and block.models == sorted(block.models)
     assert f"a block used {MAX_UNPRICED_NAMED + MORE + 1} models" in " ".join(blocks.warnings)
+
+
+@pytest.mark.anyio
+@pytest.mark.usefixtures("home")
+async def test_record_usage_refuses_a_provider_with_control_characters(client: Client) -> None:
+    call = {"provider": "\x1b[2Jopenai", "model": "m", "input_tokens": 1, "output_tokens": 1, "agent": "a"}
+    result = await client.call_tool("record_usage", call)
+    assert result.is_error is True
+    text = result.content[0].text  # type: ignore[union-attr]
+    assert "provider '\\x1b[2Jopenai' holds control characters" in text and "\x1b" not in text
+    spend = await client.call_tool("get_spend", {"group_by": ["provider"]})
+    assert spend.structured_content is not None and spend.structured_content["rows"] == []

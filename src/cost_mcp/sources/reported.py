@@ -55,6 +55,11 @@ def record_call(
     if when < moment - MAX_PAST:
         raise InvalidInputError(f"timestamp {when.isoformat()} is more than a year old")
     provider_id = normalize_provider(provider)
+    if not provider_id.isprintable():
+        # A provider is an id that prices and groups calls: an escape sequence there is no provider.
+        raise InvalidInputError(
+            f"provider {provider!r} holds control characters; give a provider id such as openai or anthropic"
+        )
     call_id = request_id or f"rec_{uuid.uuid4().hex}"
     priced = pricer.price(
         tokens, model, provider_id, when, speed=speed, service_tier=service_tier, inference_geo=inference_geo
