@@ -140,3 +140,21 @@ async def test_record_usage_refuses_a_provider_with_control_characters(client: C
     assert "provider '\\x1b[2Jopenai' holds control characters" in text and "\x1b" not in text
     spend = await client.call_tool("get_spend", {"group_by": ["provider"]})
     assert spend.structured_content is not None and spend.structured_content["rows"] == []
+
+
+@pytest.mark.anyio
+@pytest.mark.usefixtures("home")
+async def test_record_usage_refuses_a_call_larger_than_any_source_may_count(client: Client) -> None:
+    """1e10 tokens a kind passed the argument bounds; 67,080 such calls overflowed every sum."""
+    call = {
+        "provider": "openai",
+        "model": "gpt-4o",
+        "input_tokens": 1,
+        "output_tokens": 100_000_001,
+        "agent": "a",
+    }
+    result = await client.call_tool("record_usage", call)
+    assert result.is_error is True
+    assert "output count 100,000,001 is more than one call can use (100,000,000)" in result.content[0].text  # type: ignore[union-attr]
+    spend = await client.call_tool("get_spend", {})
+    assert spend.structured_content is not None and spend.structured_content["rows"] == []
