@@ -61,6 +61,27 @@ def test_csv_outputs_are_safe_from_formula_injection(hostile_logs: Path, tmp_pat
     assert all(not r[k].startswith(("=", "+", "@")) for r in rows for k in r)
 
 
+@pytest.mark.parametrize(
+    "args",
+    [
+        ("report", "--csv", "--group-by", "model", "project"),
+        ("export",),
+        ("export", "--format", "focus"),
+    ],
+)
+def test_csv_on_stdout_shows_escape_sequences_and_formulas_as_text(
+    hostile_logs: Path, args: tuple[str, ...]
+) -> None:
+    done = cli(*args)
+    assert done.returncode == 0, done.stderr
+    for raw in ("\x1b", "\x07", "\x9b"):
+        assert raw not in done.stdout
+    cells = [cell for row in csv.reader(io.StringIO(done.stdout)) for cell in row]
+    assert any("\\x1b]0;pwned\\x07" in cell for cell in cells)
+    if "focus" not in args:  # FOCUS keeps a value as the Parquet has it (see test_focus)
+        assert FORMULA not in cells and all(not c.startswith(("=", "@")) for c in cells)
+
+
 @pytest.mark.usefixtures("home")
 @pytest.mark.parametrize(
     ("args", "reason"),

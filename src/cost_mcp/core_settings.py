@@ -20,6 +20,8 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Literal, Protocol
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
+from cost_mcp.files import NotRegularFileError, read_regular_file
+
 if TYPE_CHECKING:
     from cost_mcp.config import Settings
 
@@ -138,9 +140,9 @@ def read_env_file(path: Path) -> dict[str, str]:
     shells read them: a quoted value is what is between its quotes, and an unquoted value ends
     where a ``#`` after whitespace starts a comment."""
     try:
-        data = path.read_bytes()
-    except (FileNotFoundError, IsADirectoryError, PermissionError):
-        return {}
+        data = read_regular_file(path)
+    except (FileNotFoundError, IsADirectoryError, PermissionError, NotRegularFileError):
+        return {}  # doctor names an env file it cannot read
     # Bytes that are not UTF-8 must not stop every command (doctor names the file as a problem);
     # the lines that are text still set their values.
     text = data.decode("utf-8-sig", errors="replace")

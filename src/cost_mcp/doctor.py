@@ -16,6 +16,7 @@ from pydantic import SecretStr
 from cost_mcp import __version__, notify
 from cost_mcp.config import Settings, default_env_file, key_origin, mask_secret
 from cost_mcp.errors import CostMcpError, DatabaseError
+from cost_mcp.files import NotRegularFileError, read_regular_file
 from cost_mcp.models import (
     AgentFolder,
     AgentLogs,
@@ -206,7 +207,11 @@ def env_file_problems(path: Path) -> list[str]:
     """Lines of the env file that set nothing (no ``=``): they are ignored, which hides a typo; and
     bytes that are not UTF-8, which are read as replacement characters."""
     try:
-        raw = path.read_bytes()
+        raw = read_regular_file(path)
+    except NotRegularFileError:
+        return [
+            f"{path} is not a regular file (a pipe, socket or device), so nothing in it is read: remove it"
+        ]
     except OSError:
         return []
     try:
@@ -248,7 +253,7 @@ def cleanup_warnings(claude_roots: list[Path]) -> list[str]:
     for root in claude_roots:
         path = root / "settings.json"
         try:
-            data = json.loads(path.read_text(encoding="utf-8"))
+            data = json.loads(read_regular_file(path))
         except (OSError, ValueError):
             continue
         days = data.get("cleanupPeriodDays") if isinstance(data, dict) else None

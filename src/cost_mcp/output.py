@@ -22,7 +22,12 @@ def safe_text(value: object) -> str:
 
 def csv_cell(value: object) -> object:
     """A CSV cell a spreadsheet shows as text: one starting with = + - @ tab or CR (a formula) gets
-    a leading apostrophe, as OWASP advises. Numbers, negative ones included, are left as numbers."""
-    if not isinstance(value, str) or not value.startswith(_FORMULA_START) or _NUMBER.fullmatch(value):
+    a leading apostrophe, as OWASP advises. Numbers, negative ones included, are left as numbers.
+    Control characters are shown as escapes, as in the tables (:func:`safe_text`): CSV printed on a
+    terminal (``report --csv``, ``export``) must not move its cursor or clear it either."""
+    if not isinstance(value, str):
         return value
-    return "'" + value
+    text = safe_text(value)
+    if not text.startswith(_FORMULA_START) or _NUMBER.fullmatch(text):
+        return text
+    return "'" + text

@@ -40,6 +40,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Literal, TypeAlias
 
 from cost_mcp.errors import InvalidInputError, UnknownModelError
+from cost_mcp.files import NotRegularFileError, read_regular_file
 from cost_mcp.money import pico_to_nanos, pico_to_usd, to_nanos
 from cost_mcp.pricing_corrections import Corrected, Modifiers, correct, genai_context, modifiers
 from cost_mcp.tokens import KINDS, NAMES, Counts, input_total, of_call, token_total
@@ -356,9 +357,14 @@ def load_overrides(path: Path) -> tuple[Override, ...]:
 def read_override_file(path: Path) -> bytes | None:
     """The override file's bytes, None when there is none."""
     try:
-        return path.read_bytes()
+        return read_regular_file(path)
     except (FileNotFoundError, IsADirectoryError):
         return None
+    except NotRegularFileError:
+        raise InvalidInputError(
+            f"price override file {path} is not a regular file (a pipe, socket or device): "
+            "remove it or put a TOML file there"
+        ) from None
 
 
 def overrides_digest(raw: bytes | None) -> str:

@@ -16,6 +16,7 @@ client-side estimate. Each ``rate_limits`` reading is recorded (see :mod:`cost_m
 from __future__ import annotations
 
 import json
+import math
 import os
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
@@ -114,14 +115,33 @@ def record_rate_limits(conn: Conn, reading: StatusInput, now: datetime) -> int:
         value = reading.rate_limits.get(window)
         if not isinstance(value, dict):
             continue
-        used, resets = value.get("used_percentage"), value.get("resets_at")
-        if isinstance(used, int | float) and not isinstance(used, bool):
-            resets_ms = int(resets * 1000) if isinstance(resets, int | float) else None
+        used, resets = _number(value.get("used_percentage")), _resets_at(value.get("resets_at"))
+        if used is not None:
+            resets_ms = int(resets * 1000) if resets is not None else None
             with write_transaction(conn):
                 added += insert_reading(
                     conn, "claude-code", window, float(used), resets_ms, reading.session_id, to_ms(now)
                 )
     return added
+
+
+_LAST_RESET = datetime(9999, 1, 1, tzinfo=UTC).timestamp()
+
+
+def _number(value: object) -> float | None:
+    """A finite JSON number as a float; None for anything else (a bool, a string, NaN, infinity)."""
+    if isinstance(value, bool) or not isinstance(value, int | float):
+        return None
+    number = float(value) if abs(value) < 1e308 else math.inf
+    return number if math.isfinite(number) else None
+
+
+def _resets_at(value: object) -> float | None:
+    """A window's reset time in epoch seconds; None when absent or no usable time (before 1970 or
+    after the year 9999, which no clock can show and no ledger column holds): the rest of the
+    line must still show."""
+    number = _number(value)
+    return number if number is not None and 0 <= number < _LAST_RESET else None
 
 
 def _money(value: Decimal) -> str:
@@ -262,13 +282,13 @@ def _limits(reading: StatusInput, settings: HasCoreSettings, now: datetime, colo
     out: list[str] = []
     for window, label in (("five_hour", "5h"), ("seven_day", "7d")):
         value = reading.rate_limits.get(window)
-        if not isinstance(value, dict) or not isinstance(value.get("used_percentage"), int | float):
+        used = _number(value.get("used_percentage")) if isinstance(value, dict) else None
+        if not isinstance(value, dict) or used is None:
             continue
-        used = float(value["used_percentage"])
         tone = "ok" if used < 50 else "warning" if used < 80 else "exceeded"
         text = f"{label} {used:.0f}%"
-        resets = value.get("resets_at")
-        if isinstance(resets, int | float):
+        resets = _resets_at(value.get("resets_at"))
+        if resets is not None:
             at = datetime.fromtimestamp(resets, UTC).astimezone(settings.tz)
             text += (
                 f" (resets {at:%H:%M})"

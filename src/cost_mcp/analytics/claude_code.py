@@ -11,9 +11,9 @@ from typing import Literal
 from cost_mcp import tokens as tokens_
 from cost_mcp.analytics import rows as rows_
 from cost_mcp.analytics.blocks import Block, build_blocks
-from cost_mcp.analytics.usage import log_notes, price_note_warnings, token_totals, unpriced_warning
+from cost_mcp.analytics.usage import log_notes, price_note_warnings, token_totals, unpriced_warnings
 from cost_mcp.config import Settings
-from cost_mcp.errors import NotFoundError
+from cost_mcp.errors import InvalidInputError, NotFoundError
 from cost_mcp.models import (
     BlockProjection,
     BurnRate,
@@ -52,7 +52,9 @@ def agent_source(agent: str) -> str:
     try:
         return known[agent]
     except KeyError:
-        raise NotFoundError(f"unknown agent {agent!r}; known agents: {', '.join(known)}") from None
+        # Cut: the name is whatever the caller sent, and an error must not echo a megabyte back.
+        shown = agent if len(agent) <= 80 else agent[:79] + "…"
+        raise NotFoundError(f"unknown agent {shown!r}; known agents: {', '.join(known)}") from None
 
 
 def project_slugs(cwd: str) -> tuple[str, str]:
@@ -119,10 +121,9 @@ def session_usage(
     total = from_nanos(found.cost_nanos)
     models = _models(conn, settings, chosen, sources)
     unpriced = [m for m in models if m.cost_usd is None]
-    warnings = [
-        unpriced_warning(m.model, m.requests, settings.prices_file, "cost_usd", m.tokens.total_tokens)
-        for m in unpriced
-    ]
+    warnings = unpriced_warnings(
+        ((m.model, m.requests, m.tokens.total_tokens) for m in unpriced), settings.prices_file, "cost_usd"
+    )
     if fallback:
         agents_of = {source: name for name, source in agent_sources().items()}
         names = sorted({agents_of.get(source, source) for source in output_of if source in agents_of})
@@ -247,10 +248,15 @@ def usage_blocks(
     shown = [b for b, raw in zip(result, blocks, strict=True) if raw.end_ms > cutoff]
     active = next((b for b in shown if b.is_active), None)
     unpriced = sum((Counter(raw.unpriced) for raw in blocks if raw.end_ms > cutoff), Counter[str]())
-    warnings = [
-        unpriced_warning(model, n, settings.prices_file, "these blocks' costs")
-        for model, n in sorted(unpriced.items())
-    ]
+    warnings = unpriced_warnings(
+        ((model, n, None) for model, n in unpriced.items()), settings.prices_file, "these blocks' costs"
+    )
+    most = max((len(raw.models) for raw in blocks if raw.end_ms > cutoff), default=0)
+    if most > MAX_BLOCK_MODELS:
+        warnings.append(
+            f"a block used {most:,} models: each block lists its first {MAX_BLOCK_MODELS} by name "
+            "(model_breakdown has them all)"
+        )
     if not rows:
         warnings.append(f"no {agent} usage in this window")
     elif any(c.source == SOURCE for c in rows):
@@ -269,8 +275,18 @@ def usage_blocks(
     )
 
 
+MAX_BLOCK_MODELS = 50
+"""Models a block lists: a log may name a new model on every call, and 100,000 of them made one
+answer megabytes long."""
+
+
 def _resolve_limit(blocks: list[Block], token_limit: int | Literal["max"] | None, now_ms: int) -> int | None:
     if token_limit != "max":
+        if token_limit is not None and (isinstance(token_limit, bool) or token_limit < 1):
+            raise InvalidInputError(
+                f"token_limit {token_limit!r} is not a number of tokens: give one above 0, or 'max' "
+                "for the largest completed block"
+            )
         return token_limit
     completed = [token_totals(b.sums).total_tokens for b in blocks if not b.is_gap and b.end_ms <= now_ms]
     return max(completed) if completed else None
@@ -314,7 +330,7 @@ def _block_model(b: Block, now_ms: int, limit: int | None) -> UsageBlock:
         tokens=tokens,
         cost_usd=cost,
         unpriced_requests=sum(b.unpriced.values()),
-        models=sorted(b.models),
+        models=sorted(b.models)[:MAX_BLOCK_MODELS],
         burn_rate=rate,
         projection=projection,
         token_limit_status=status,

@@ -31,7 +31,7 @@ from zoneinfo import ZoneInfo
 from cost_mcp.analytics import rows as bounded_rows
 from cost_mcp.analytics.estimate import cheaper_alternatives
 from cost_mcp.analytics.spend import period_info
-from cost_mcp.analytics.usage import unpriced_warning
+from cost_mcp.analytics.usage import unpriced_warnings
 from cost_mcp.config import Settings, parse_substitutes
 from cost_mcp.errors import InvalidInputError, UnknownModelError
 from cost_mcp.models import (
@@ -672,8 +672,9 @@ def _priced_calls(
             unpriced[c.model or "(model not reported)"] += 1
         else:
             calls.append(c)
-    for model, n in sorted(unpriced.items()):
-        warnings.append(unpriced_warning(model, n, settings.prices_file, left_out_of))
+    warnings += unpriced_warnings(
+        ((model, n, None) for model, n in unpriced.items()), settings.prices_file, left_out_of
+    )
     return calls, sum(unpriced.values())
 
 

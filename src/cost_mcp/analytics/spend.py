@@ -22,7 +22,7 @@ from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from cost_mcp import tokens
 from cost_mcp.analytics import coverage, rows, subscriptions, vocabulary
-from cost_mcp.analytics.usage import log_notes, price_note_warnings, unpriced_warning
+from cost_mcp.analytics.usage import log_notes, price_note_warnings, unpriced_warnings
 from cost_mcp.config import Settings
 from cost_mcp.errors import InvalidInputError
 from cost_mcp.models import (
@@ -913,8 +913,11 @@ def _warnings(
             # An unknown model's calls are all unpriced, except any whose log line reported a
             # costUSD; the tokens of a slice are then a slight overcount, which is fine for a hint.
             unpriced[s.model][1] += tokens.token_count(s.tokens) if s.tokens else 0
-    for model, (calls, n_tokens) in sorted(unpriced.items()):
-        warnings.append(unpriced_warning(model, calls, settings.prices_file, "the total", n_tokens))
+    warnings += unpriced_warnings(
+        ((model, calls, n_tokens) for model, (calls, n_tokens) in unpriced.items()),
+        settings.prices_file,
+        "the total",
+    )
     warnings += _seat_and_api_value(slices, settings)
     for status in statuses:
         if not settings.has_key_for(status.source) or settings.skips_sync(status.source):

@@ -6,7 +6,7 @@ The SQL (a row's cost under the configured mode, the token sums) lives in ``stor
 
 from __future__ import annotations
 
-from collections.abc import Mapping, Sequence
+from collections.abc import Iterable, Mapping, Sequence
 from decimal import Decimal
 from pathlib import Path
 
@@ -26,6 +26,7 @@ __all__ = [
     "price_note_warnings",
     "token_totals",
     "unpriced_warning",
+    "unpriced_warnings",
     "usd",
 ]
 
@@ -67,10 +68,41 @@ def unpriced_warning(
     tokens, where known), what amount they are missing from, and where to add the price."""
     counted = f"{calls} call(s)" + (f" ({n_tokens:,} tokens)" if n_tokens is not None else "")
     return (
-        f"{model or '(model not reported)'}: {counted} have no known price and are not in {left_out_of}; "
+        f"{_shortened(model) or '(model not reported)'}: {counted} have no known price and are not in "
+        f"{left_out_of}; "
         f"add the model to the price override file ({prices_file}): the calls already stored are "
         "priced with it from the next answer on"
     )
+
+
+MAX_UNPRICED_NAMED = 10
+"""Unpriced models a result names one by one; the rest are one line. A ledger can hold any number
+of models no price is known for (a log or an agent may name a new one on every call): one warning
+each made a single answer tens of megabytes."""
+MAX_NAME_CHARS = 200
+"""Longest model name a warning repeats whole (record_usage accepts 200 characters)."""
+
+
+def _shortened(name: str | None) -> str | None:
+    return name[:MAX_NAME_CHARS] + "…" if name and len(name) > MAX_NAME_CHARS else name
+
+
+def unpriced_warnings(
+    found: Iterable[tuple[str | None, int, int | None]], prices_file: Path, left_out_of: str
+) -> list[str]:
+    """:func:`unpriced_warning` for each (model, calls, tokens or None) in ``found``, bounded: the
+    :data:`MAX_UNPRICED_NAMED` models with the most calls, by name, then one line counting the
+    other models and their calls."""
+    ranked = sorted(found, key=lambda f: (-f[1], f[0] or ""))
+    named = sorted(ranked[:MAX_UNPRICED_NAMED], key=lambda f: f[0] or "")
+    warnings = [unpriced_warning(m, calls, prices_file, left_out_of, n) for m, calls, n in named]
+    rest = ranked[MAX_UNPRICED_NAMED:]
+    if rest:
+        warnings.append(
+            f"{len(rest):,} more model(s) with no known price: {sum(c for _, c, _ in rest):,} call(s) "
+            f"not in {left_out_of}; group by model to list them"
+        )
+    return warnings
 
 
 def price_note_warnings(

@@ -33,7 +33,7 @@ from cost_mcp.cli.app import (
     whole,
 )
 from cost_mcp.money import UNPRICED, format_cost, format_usd, plain_usd
-from cost_mcp.output import csv_cell
+from cost_mcp.output import csv_cell, safe_text
 from cost_mcp.store.connection import Conn
 
 if TYPE_CHECKING:
@@ -387,7 +387,11 @@ def _write_focus(target: TextIO, conn: Conn, settings: Settings, p: Period) -> N
     result = focus_rows(conn, settings, p)
     writer = csv.DictWriter(target, fieldnames=COLUMNS)
     writer.writeheader()
-    writer.writerows(result.rows)
+    # Control characters escaped as in every CSV; FOCUS cells keep their values otherwise (a
+    # leading apostrophe would make the CSV disagree with the Parquet and the FOCUS validator).
+    writer.writerows(
+        {k: safe_text(v) if isinstance(v, str) else v for k, v in row.items()} for row in result.rows
+    )
     _focus_warning(result)
 
 

@@ -87,6 +87,9 @@ YIELD_EVERY_LINES = 4096
 """How often a file reader hands back its offset, which is when a full batch may be written."""
 
 MAX_PROJECT_CHARS = 1024
+MAX_ID_CHARS = 256
+"""Longest model name or session id kept from a log line, as over OTLP (``sources.otel``): a line
+can say anything, and a megabyte-long name was stored, grouped and shown whole."""
 """A ``cwd`` longer than a real path is not used as the project name (the folder slug is)."""
 
 SkipReason = Literal["malformed", "truncated", "no_usage", "invalid_fields", "synthetic", "too_long"]
@@ -360,6 +363,8 @@ def _copy_from(entry: _Line, outer: _Line, where: FileIdentity) -> Copy | SkipRe
         return "invalid_fields"
     if not model:
         return "invalid_fields"
+    if len(model) > MAX_ID_CHARS:
+        model = model[:MAX_ID_CHARS]
     reported = entry.costUSD if entry.costUSD is not None else outer.costUSD
     if reported is not None and not (reported.is_finite() and 0 <= reported <= MAX_CALL_COST):
         return "invalid_fields"  # NaN, infinite, negative or absurd: it would corrupt every total
@@ -376,7 +381,7 @@ def _copy_from(entry: _Line, outer: _Line, where: FileIdentity) -> Copy | SkipRe
         bool(entry.isSidechain or outer.isSidechain),
         ts_ms,
         model,
-        outer.sessionId or entry.sessionId or where.session_id,
+        (outer.sessionId or entry.sessionId or where.session_id)[:MAX_ID_CHARS],
         # A session logs the same few folders on every line: a known usable one is taken as is.
         cwd if type(cwd) is str and _USABLE_CWD.get(cwd) else _project(cwd, where.project),
         counts,
@@ -446,6 +451,7 @@ def _project(cwd: object, slug: str) -> str:
 
 
 _USABLE_CWD: dict[str, bool] = {}
+_BOM = b"\xef\xbb\xbf"
 
 
 def raw_key(entry: _Line, tokens: Tokens, ts_ms: int) -> bytes:
@@ -592,8 +598,10 @@ def targets_for(paths: Sequence[Path]) -> list[Target]:
             base = path if path.name == "projects" else path.parent
             targets.append(Target(path, base))
         else:
+            # A pipe, socket or device is there but is no file to read (a pipe would wait forever).
+            what = "is not a file or folder" if path.exists() else "does not exist"
             raise InvalidInputError(
-                f"{raw} does not exist; give a Claude folder (e.g. ~/.claude), its projects/ folder, "
+                f"{raw} {what}; give a Claude folder (e.g. ~/.claude), its projects/ folder, "
                 "a project folder or a .jsonl file"
             )
     return targets
@@ -1302,12 +1310,14 @@ def _read_file(
         usage_lines = 0
         first = last = None
         try:
-            for raw in reader:
+            for line in reader:
                 lines += 1
-                if raw is None:  # over the cap: counted once, passed over up to its newline
+                if line is None:  # over the cap: counted once, passed over up to its newline
                     stats.skipped["too_long"] += 1
                     batch.skipped[(path, "too_long")] += 1
                     continue
+                # An editor's byte-order mark before the first line: that line is still JSON.
+                raw = line[len(_BOM) :] if lines == 1 and offset == 0 and line.startswith(_BOM) else line
                 try:
                     result = _parse(raw, where)
                 except RecursionError:  # parse_line reads such a line again, flattened

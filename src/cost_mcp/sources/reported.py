@@ -54,7 +54,20 @@ def record_call(
         raise InvalidInputError(f"timestamp {when.isoformat()} is in the future; omit it to use now")
     if when < moment - MAX_PAST:
         raise InvalidInputError(f"timestamp {when.isoformat()} is more than a year old")
+    # The bound every other source holds calls to: beyond it a count is no real call, and enough
+    # such calls overflow the ledger's 64-bit sums, after which no question can be answered.
+    for kind, count in zip(token_kinds.KINDS, token_kinds.of_call(tokens), strict=True):
+        if count > token_kinds.MAX_CALL_TOKENS:
+            raise InvalidInputError(
+                f"{kind.label} count {count:,} is more than one call can use "
+                f"({token_kinds.MAX_CALL_TOKENS:,}): report each call on its own"
+            )
     provider_id = normalize_provider(provider)
+    if not provider_id.isprintable():
+        # A provider is an id that prices and groups calls: an escape sequence there is no provider.
+        raise InvalidInputError(
+            f"provider {provider!r} holds control characters; give a provider id such as openai or anthropic"
+        )
     call_id = request_id or f"rec_{uuid.uuid4().hex}"
     priced = pricer.price(
         tokens, model, provider_id, when, speed=speed, service_tier=service_tier, inference_geo=inference_geo

@@ -1,0 +1,35 @@
+"""Reading the small files a user keeps beside cost-mcp (env file, price overrides, Claude's
+settings.json) without ever blocking on one.
+
+``Path.read_bytes`` on a named pipe waits for a writer forever, and on a device such as /dev/zero it
+never ends: a FIFO left at the prices file's path hung every command, the MCP server and the status
+line Claude Code runs on each prompt. These files are opened without blocking and read only when
+they are regular files.
+"""
+
+from __future__ import annotations
+
+import errno
+import os
+import stat
+from pathlib import Path
+
+
+class NotRegularFileError(OSError):
+    """The path names a pipe, socket or device: not a file to read settings from."""
+
+
+def read_regular_file(path: Path) -> bytes:
+    """The bytes of the regular file at ``path`` (symlinks followed). Raises FileNotFoundError,
+    IsADirectoryError, PermissionError as reading would, and NotRegularFileError for anything
+    that is not a regular file, without waiting on it."""
+    fd = os.open(path, os.O_RDONLY | os.O_NONBLOCK | os.O_CLOEXEC)
+    with os.fdopen(fd, "rb") as f:
+        mode = os.fstat(fd).st_mode
+        if stat.S_ISDIR(mode):
+            raise IsADirectoryError(errno.EISDIR, "is a directory", str(path))
+        if not stat.S_ISREG(mode):
+            raise NotRegularFileError(
+                errno.EINVAL, "not a regular file (a pipe, socket or device)", str(path)
+            )
+        return f.read()

@@ -1,0 +1,69 @@
+"""A user's own files and Claude Code's status-line input, odd or hostile: never waited on, never
+breaking the line Claude Code shows."""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+from cost_mcp.analytics.plan_limits import plan_limits
+from cost_mcp.store.connection import Conn
+
+
+def _cli(*args: str, env: dict[str, str], stdin: str = "") -> subprocess.CompletedProcess[str]:
+    """``cost-mcp ARGS`` in a process of its own: one that hangs fails the test instead of the run."""
+    return subprocess.run(
+        [sys.executable, "-m", "cost_mcp", *args],
+        input=stdin,
+        capture_output=True,
+        text=True,
+        env={**os.environ, "COLUMNS": "300", **env},
+        timeout=60,
+        check=False,
+    )
+
+
+def test_a_pipe_at_the_prices_file_path_is_named_not_waited_on(home: Path, tmp_path: Path) -> None:
+    pipe = tmp_path / "prices.toml"
+    os.mkfifo(pipe)
+    ran = _cli("report", env={"COST_MCP_PRICES_FILE": str(pipe)})
+    assert ran.returncode == 2, ran.stderr
+    assert f"price override file {pipe} is not a regular file" in ran.stderr
+    # The status line, which Claude Code runs on every prompt, still shows.
+    line = _cli("statusline", env={"COST_MCP_PRICES_FILE": str(pipe)}, stdin="{}")
+    assert line.returncode == 0 and "today" in line.stdout, line.stderr
+
+
+def test_a_pipe_at_the_env_file_or_claude_settings_path_is_not_waited_on(home: Path, tmp_path: Path) -> None:
+    pipe = tmp_path / "env"
+    os.mkfifo(pipe)
+    os.mkfifo(home / "claude" / "settings.json")
+    ran = _cli("doctor", env={"COST_MCP_ENV_FILE": str(pipe)})
+    assert f"{pipe} is not a regular file" in " ".join(ran.stdout.split()), ran.stdout + ran.stderr
+    assert _cli("report", env={"COST_MCP_ENV_FILE": str(pipe)}).returncode == 0
+
+
+@pytest.mark.parametrize("resets_at", ["1e300", "1e400", "-1e20", "253402300800", "NaN", "true"])
+def test_an_unusable_plan_limit_reset_time_leaves_the_status_line_whole(
+    home: Path, conn: Conn, resets_at: str
+) -> None:
+    """Claude Code's status-line JSON with a reset time no clock can show (or no number at all):
+    the window shows without it, and its reading is kept without a reset time."""
+    limits = f'{{"five_hour": {{"used_percentage": 50, "resets_at": {resets_at}}}}}'
+    ran = _cli("statusline", env={"NO_COLOR": "1"}, stdin=f'{{"session_id": "s1", "rate_limits": {limits}}}')
+    assert ran.returncode == 0 and ran.stderr == ""
+    assert ran.stdout.rstrip().endswith("5h 50%"), ran.stdout
+    readings = plan_limits(conn, days=1)
+    assert [(w.window, w.used_percent, w.resets_at) for w in readings.windows] == [("five_hour", 50.0, None)]
+
+
+def test_ingesting_a_pipe_says_what_it_is_and_does_not_wait(home: Path, tmp_path: Path) -> None:
+    pipe = tmp_path / "x.jsonl"
+    os.mkfifo(pipe)
+    ran = _cli("ingest", str(pipe), env={})
+    assert ran.returncode == 2
+    assert f"{pipe} is not a file or folder; give a Claude folder" in " ".join(ran.stderr.split())

@@ -1,0 +1,160 @@
+"""Odd or malicious data in the places cost-mcp reads: answers stay bounded, readable and whole."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime
+from pathlib import Path
+
+import pytest
+from mcp import Client
+
+from cost_mcp.analytics.claude_code import session_usage, usage_blocks
+from cost_mcp.config import Settings
+from cost_mcp.pricing import Pricer
+from cost_mcp.sources.claude_code import ingest
+from cost_mcp.store.connection import Conn
+from tests.sources.claude_logs import assistant, session_file, write
+
+MAX_UNPRICED_NAMED = 10
+"""Unpriced models an answer names one by one (analytics.usage.MAX_UNPRICED_NAMED)."""
+MORE = 45
+"""Unknown models beyond those a warning names one by one."""
+
+
+def _many_unknown_models(home: Path) -> None:
+    """One session whose calls each name a model no price is known for, the first one twice."""
+    n = MAX_UNPRICED_NAMED + MORE
+    write(
+        session_file(home / "claude", "s1"),
+        *(
+            assistant(f"m{i}", f"r{i}", "2026-11-04T10:00:00Z", model=f"made-up-{i:03d}", input=1, output=1)
+            for i in range(n)
+        ),
+        assistant("again", "again", "2026-11-04T10:01:00.000Z", model="made-up-000", input=1, output=1),
+        assistant("long", "long", "2026-11-04T10:02:00.000Z", model="x" * 5000, input=1, output=1),
+    )
+
+
+def _check_bounded(warnings: list[str], left_out_of: str) -> None:
+    unpriced = [w for w in warnings if "no known price" in w]
+    assert len(unpriced) == MAX_UNPRICED_NAMED + 1
+    # The model with most calls is among those named; the rest are one line with their count.
+    assert any(w.startswith("made-up-000: 2 call(s)") for w in unpriced)
+    assert unpriced[-1].startswith(f"{MORE + 1} more model(s) with no known price: {MORE + 1} call(s)")
+    assert left_out_of in unpriced[-1]
+    assert all(len(w) < 1000 for w in warnings)
+
+
+@pytest.mark.anyio
+async def test_get_spend_names_a_few_unpriced_models_and_counts_the_rest(home: Path, client: Client) -> None:
+    _many_unknown_models(home)
+    result = await client.call_tool("get_spend", {"start": "2026-11-04", "end": "2026-11-04"})
+    assert result.structured_content is not None
+    _check_bounded(result.structured_content["warnings"], "the total")
+
+
+def test_session_and_blocks_name_a_few_unpriced_models_and_count_the_rest(
+    home: Path, conn: Conn, settings: Settings
+) -> None:
+    _many_unknown_models(home)
+    ingest(conn, settings, Pricer())
+    _check_bounded(session_usage(conn, settings, "s1").warnings, "cost_usd")
+    blocks = usage_blocks(conn, settings, days=1, now=datetime(2026, 11, 4, 11, tzinfo=UTC))
+    _check_bounded(blocks.warnings, "these blocks' costs")
+
+
+def test_a_long_model_name_is_cut_in_its_warning(home: Path, conn: Conn, settings: Settings) -> None:
+    write(
+        session_file(home / "claude", "s1"),
+        assistant("long", "long", "2026-11-04T10:02:00.000Z", model="x" * 5000, input=1, output=1),
+    )
+    ingest(conn, settings, Pricer())
+    [warning] = [w for w in session_usage(conn, settings, "s1").warnings if "no known price" in w]
+    assert warning.startswith("x" * 200 + "…: 1 call(s)")
+
+
+def test_a_byte_order_mark_at_the_start_of_a_log_does_not_lose_its_first_call(
+    home: Path, conn: Conn, settings: Settings
+) -> None:
+    """A log an editor saved with a UTF-8 BOM: its first line is still a call, counted once."""
+    path = write(
+        session_file(home / "claude", "s1"),
+        assistant("m1", "r1", "2026-11-04T10:00:00Z", input=1_000, output=0),
+        assistant("m2", "r2", "2026-11-04T10:01:00Z", input=1_000, output=0),
+    )
+    path.write_bytes(b"\xef\xbb\xbf" + path.read_bytes())
+    result = ingest(conn, settings, Pricer())
+    assert result.events_added == 2
+    assert sum(result.skipped.values()) == 0
+    assert session_usage(conn, settings, "s1").requests == 2
+
+
+@pytest.mark.anyio
+@pytest.mark.usefixtures("home")
+@pytest.mark.parametrize("tool", ["session_usage", "usage_blocks"])
+async def test_an_unknown_agent_is_named_cut_short_in_the_error(client: Client, tool: str) -> None:
+    result = await client.call_tool(tool, {"agent": "a" * 1_000_000})
+    assert result.is_error is True
+    text = result.content[0].text  # type: ignore[union-attr]
+    assert "unknown agent 'aaaa" in text and "known agents: " in text and len(text) < 1000
+
+
+def test_a_log_lines_huge_model_and_session_are_kept_cut_as_over_otlp(
+    home: Path, conn: Conn, settings: Settings
+) -> None:
+    write(
+        session_file(home / "claude", "s1"),
+        assistant("m1", "r1", "2026-11-04T10:00:00Z", session="s" * 100_000, model="m" * 1_000_000, input=1),
+    )
+    assert ingest(conn, settings, Pricer()).events_added == 1
+    session = session_usage(conn, settings, "s" * 256)
+    assert session.session_id == "s" * 256
+    assert [m.model for m in session.models] == ["m" * 256]
+
+
+@pytest.mark.anyio
+@pytest.mark.usefixtures("home")
+@pytest.mark.parametrize("limit", [-1, 0])
+async def test_usage_blocks_refuses_a_token_limit_below_one(client: Client, limit: object) -> None:
+    result = await client.call_tool("usage_blocks", {"token_limit": limit})
+    assert result.is_error is True
+    assert "token_limit" in result.content[0].text and "'max'" in result.content[0].text  # type: ignore[union-attr]
+
+
+def test_a_block_lists_a_bounded_number_of_models(home: Path, conn: Conn, settings: Settings) -> None:
+    _many_unknown_models(home)
+    ingest(conn, settings, Pricer())
+    blocks = usage_blocks(conn, settings, days=1, now=datetime(2026, 11, 4, 11, tzinfo=UTC))
+    [block] = blocks.blocks
+    assert len(block.models) == 50 and block.models == sorted(block.models)
+    assert f"a block used {MAX_UNPRICED_NAMED + MORE + 1} models" in " ".join(blocks.warnings)
+
+
+@pytest.mark.anyio
+@pytest.mark.usefixtures("home")
+async def test_record_usage_refuses_a_provider_with_control_characters(client: Client) -> None:
+    call = {"provider": "\x1b[2Jopenai", "model": "m", "input_tokens": 1, "output_tokens": 1, "agent": "a"}
+    result = await client.call_tool("record_usage", call)
+    assert result.is_error is True
+    text = result.content[0].text  # type: ignore[union-attr]
+    assert "provider '\\x1b[2Jopenai' holds control characters" in text and "\x1b" not in text
+    spend = await client.call_tool("get_spend", {"group_by": ["provider"]})
+    assert spend.structured_content is not None and spend.structured_content["rows"] == []
+
+
+@pytest.mark.anyio
+@pytest.mark.usefixtures("home")
+async def test_record_usage_refuses_a_call_larger_than_any_source_may_count(client: Client) -> None:
+    """1e10 tokens a kind passed the argument bounds; 67,080 such calls overflowed every sum."""
+    call = {
+        "provider": "openai",
+        "model": "gpt-4o",
+        "input_tokens": 1,
+        "output_tokens": 100_000_001,
+        "agent": "a",
+    }
+    result = await client.call_tool("record_usage", call)
+    assert result.is_error is True
+    assert "output count 100,000,001 is more than one call can use (100,000,000)" in result.content[0].text  # type: ignore[union-attr]
+    spend = await client.call_tool("get_spend", {})
+    assert spend.structured_content is not None and spend.structured_content["rows"] == []
