@@ -89,8 +89,8 @@ YIELD_EVERY_LINES = 4096
 MAX_PROJECT_CHARS = 1024
 """A ``cwd`` longer than a real path is not used as the project name (the folder slug is)."""
 MAX_ID_CHARS = 256
-"""Longest model name or session id kept from a log line, as over OTLP (``sources.otel``): a line
-can say anything, and a megabyte-long name was stored, grouped and shown whole."""
+"""Longest model name or session id kept from a log line or an OTel event (``sources.otel``): a
+line can say anything, and a megabyte-long name was stored, grouped and shown whole."""
 
 SkipReason = Literal["malformed", "truncated", "no_usage", "invalid_fields", "synthetic", "too_long"]
 SKIP_REASONS: tuple[SkipReason, ...] = (

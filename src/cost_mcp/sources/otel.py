@@ -54,7 +54,7 @@ from opentelemetry.proto.metrics.v1.metrics_pb2 import AggregationTemporality, N
 
 from cost_mcp.money import NANOS_PER_USD, to_nanos
 from cost_mcp.pricing import DayPrices, Pricer, Tokens, claude_provider
-from cost_mcp.sources.claude_code import MAX_CALL_COST
+from cost_mcp.sources.claude_code import MAX_CALL_COST, MAX_ID_CHARS
 from cost_mcp.sources.reported import MAX_FUTURE, MAX_PAST, normalize_provider
 from cost_mcp.store import otel as store
 from cost_mcp.store.connection import Conn
@@ -69,7 +69,6 @@ MAX_DECODED_BYTES = 32 * 1024 * 1024
 """Largest body after gunzip: a small gzip bomb must not take the server's memory."""
 MAX_DIMENSIONS = 32
 MAX_DIMENSION_CHARS = 256
-MAX_ID_CHARS = 256
 
 CLAUDE_EVENTS = frozenset({"api_request", "claude_code.api_request"})
 CODEX_EVENTS = frozenset({"codex.sse_event", "sse_event"})
