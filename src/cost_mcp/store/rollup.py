@@ -60,13 +60,35 @@ STALE_WARNING = (
 )
 
 
+TOO_LARGE = -2
+"""What :func:`refresh` returns when some quarter-hours could not be rebuilt: their sums do not fit
+64 bits (see :data:`TOO_LARGE_WARNING`)."""
+
+TOO_LARGE_WARNING = (
+    "some calls are not in this answer: a quarter-hour, hour or day of them sums to more than the "
+    "ledger's 64-bit sums hold (over $9.2 billion, or 9.2e18 tokens), so they are no real use (a "
+    "crafted log or record_usage flood); remove them with `cost-mcp ingest --forget PATH` for the log "
+    "file that brought them, or move the ledger aside and read the logs again (`cost-mcp ingest`)"
+)
+
+
 def refresh(conn: Conn) -> int:
     """Rebuild every dirty quarter-hour in one transaction; returns how many were rebuilt, or -1
     when it could not (a read-only ledger, or another process holding the write lock for longer
-    than a query waits): the answer then comes from the rollup as it is, with STALE_WARNING."""
+    than a query waits): the answer then comes from the rollup as it is, with STALE_WARNING.
+
+    :data:`TOO_LARGE` when some quarter-hours' sums overflow 64 bits: every other one is rebuilt,
+    and those stay dirty, so one flood of absurd calls leaves the rest of the ledger answerable
+    (with TOO_LARGE_WARNING) instead of failing every question from then on."""
     if conn.execute("SELECT 1 FROM rollup_dirty LIMIT 1").fetchone() is None:
         return 0
-    from cost_mcp.store.connection import REFRESH_LOCK_TIMEOUT_MS, is_busy, lock_timeout, write_transaction
+    from cost_mcp.store.connection import (
+        REFRESH_LOCK_TIMEOUT_MS,
+        is_busy,
+        is_overflow,
+        lock_timeout,
+        write_transaction,
+    )
 
     if getattr(conn, "read_only", False):
         return -1
@@ -78,7 +100,29 @@ def refresh(conn: Conn) -> int:
     except sqlite3.OperationalError as exc:
         if is_busy(exc) or "readonly" in str(exc):
             return -1
-        raise
+        if not is_overflow(exc):
+            raise
+        # Rare (a ledger flooded with absurd calls), so the slow way: one quarter-hour at a time,
+        # each in a savepoint, keeping dirty only those whose sums cannot be stored.
+        try:
+            with lock_timeout(conn, REFRESH_LOCK_TIMEOUT_MS), write_transaction(conn):
+                qhs = [int(r[0]) for r in conn.execute("SELECT qh FROM rollup_dirty")]
+                for qh in qhs:
+                    conn.execute("SAVEPOINT rollup_qh")
+                    try:
+                        rebuild(conn, [qh])
+                    except sqlite3.OperationalError as qh_exc:
+                        if not is_overflow(qh_exc):
+                            raise
+                        conn.execute("ROLLBACK TO SAVEPOINT rollup_qh")
+                    else:
+                        conn.execute("DELETE FROM rollup_dirty WHERE qh = ?", (qh,))
+                    conn.execute("RELEASE SAVEPOINT rollup_qh")
+        except sqlite3.OperationalError as again:
+            if is_busy(again) or "readonly" in str(again):
+                return -1
+            raise
+        return TOO_LARGE
     return len(qhs)
 
 
