@@ -170,7 +170,7 @@ _ABSURD_NANOS = 4_000_000_000_000_000_000
 and PostgreSQL refuses to store a BIGINT."""
 
 
-def _absurd_calls(settings: Settings, at: list[datetime]) -> None:
+def store_absurd_calls(settings: Settings, at: list[datetime]) -> None:
     """Absurd calls stored straight into the ledger (no source lets one through): the state a flood
     of max-size calls reaches after hundreds of thousands of them, in a few rows."""
     with contextlib.closing(connect(settings.db)) as conn:
@@ -204,7 +204,7 @@ async def test_a_quarter_hour_past_64_bits_leaves_the_rest_of_the_ledger_answera
 ) -> None:
     """Its rollup sums cannot be stored: before, every question failed with 'integer overflow' (or
     'bigint out of range') from then on; now those calls are left out, with a warning saying why."""
-    _absurd_calls(settings, [datetime.now(UTC) - timedelta(days=1)] * 3)
+    store_absurd_calls(settings, [datetime.now(UTC) - timedelta(days=1)] * 3)
     call = {
         "provider": "openai",
         "model": "gpt-4o",

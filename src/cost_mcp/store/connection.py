@@ -405,7 +405,7 @@ def explain(target: str | Path, exc: sqlite3.Error) -> str:
     """One line a person can act on for an SQLite error on the ledger at ``target`` (a PostgreSQL
     error arrives as the sqlite3 error it maps to; see store.postgres)."""
     if is_overflow(exc):
-        return scrub_text(f"the ledger {shown(target)} cannot answer this: it sums to {OVERFLOW_FIX}", target)
+        return scrub_text(f"the ledger {shown(target)} cannot sum this: it adds up to {OVERFLOW_FIX}", target)
     if is_postgres(target):
         return scrub_text(_explain_postgres(shown(target), exc), target)
     text = str(exc)
