@@ -14,9 +14,10 @@ from cost_mcp import tokens as token_kinds
 from cost_mcp.analytics.claude_code import session_usage, usage_blocks
 from cost_mcp.config import Settings
 from cost_mcp.pricing import Pricer
+from cost_mcp.sources import reported
 from cost_mcp.sources.claude_code import ingest
 from cost_mcp.store import rollup
-from cost_mcp.store.connection import Conn, connect, dialect, explain
+from cost_mcp.store.connection import Conn, connect, dialect, explain, write_transaction
 from cost_mcp.store.usage import ReportedCall, insert_reported
 from tests.sources.claude_logs import assistant, session_file, write
 
@@ -170,15 +171,15 @@ _ABSURD_NANOS = 4_000_000_000_000_000_000
 and PostgreSQL refuses to store a BIGINT."""
 
 
-def store_absurd_calls(settings: Settings, at: list[datetime]) -> None:
+def store_absurd_calls(settings: Settings, at: list[datetime], first: int = 0) -> None:
     """Absurd calls stored straight into the ledger (no source lets one through): the state a flood
     of max-size calls reaches after hundreds of thousands of them, in a few rows."""
     with contextlib.closing(connect(settings.db)) as conn:
-        for i, when in enumerate(at):
+        for i, when in enumerate(at, start=first):
             insert_reported(
                 conn,
                 ReportedCall(
-                    source="reported",
+                    source=reported.SOURCE,
                     message_id=f"absurd{i}",
                     ts_ms=int(when.timestamp() * 1000),
                     provider="openai",
@@ -236,3 +237,33 @@ def test_a_sum_past_64_bits_is_explained_with_the_fix(conn: Conn, settings: Sett
     text = explain(settings.db, raised.value)
     assert "more cost or tokens than a 64-bit sum holds" in text
     assert "cost-mcp ingest --forget PATH" in text and "narrower period" in text
+
+
+@pytest.mark.anyio
+async def test_rollup_additions_past_64_bits_are_left_out_not_failed_or_rounded(
+    client: Client, settings: Settings
+) -> None:
+    """What a log or push reader adds straight to the rollup: the second addition passes 64 bits,
+    which failed the write on PostgreSQL ('bigint out of range') and turned SQLite's sum into an
+    inexact float. Now its quarter-hour is rebuilt from the calls, which cannot be stored either, so
+    it is left out with the warning, and the rest still counts exactly."""
+    day = datetime.now(UTC) - timedelta(days=1)
+    store_absurd_calls(settings, [day] * 2)  # $8 billion: fits, and is in the rollup after this call
+    real = {"provider": "openai", "model": "gpt-4o", "input_tokens": 10**6, "output_tokens": 0, "agent": "a"}
+    assert (await client.call_tool("record_usage", real)).is_error is False
+    # A third, stored and added to the rollup as a log or push reader adds a new call (its
+    # quarter-hour not marked dirty: the addition is the rollup's only news of it).
+    store_absurd_calls(settings, [day], first=2)
+    qh = int(day.timestamp() * 1000) // rollup.QUARTER_HOUR_MS
+    sums = dict.fromkeys(rollup.ROLLUP_SUMS, 0) | {"requests": 1, "input_tokens": 1}
+    sums |= {"calculate_nanos": _ABSURD_NANOS, "auto_nanos": _ABSURD_NANOS}
+    key = (qh, reported.SOURCE, "openai", "gpt-4o", "", "flood", "", "")
+    with contextlib.closing(connect(settings.db)) as conn, write_transaction(conn):
+        conn.execute("DELETE FROM rollup_dirty")
+        rollup.add(conn, {key: list(sums.values())})
+    spend = await client.call_tool("get_spend", {"period": "last_7_days"})
+    assert spend.is_error is False, spend.content
+    result = spend.structured_content
+    assert result is not None
+    assert result["total_usd"] == 2.5
+    assert rollup.TOO_LARGE_WARNING in result["warnings"]
