@@ -267,3 +267,20 @@ async def test_rollup_additions_past_64_bits_are_left_out_not_failed_or_rounded(
     assert result is not None
     assert result["total_usd"] == 2.5
     assert rollup.TOO_LARGE_WARNING in result["warnings"]
+
+
+@pytest.mark.anyio
+async def test_budgets_answer_beside_a_quarter_hour_past_64_bits_and_say_what_is_left_out(
+    client: Client, settings: Settings
+) -> None:
+    store_absurd_calls(settings, [datetime.now(UTC) - timedelta(minutes=30)] * 3)
+    budget = {"name": "team", "amount_usd": 100, "period": "month"}
+    assert (await client.call_tool("set_budget", budget)).is_error is False
+    status = await client.call_tool("budget_status", {})
+    assert status.is_error is False, status.content
+    assert status.structured_content is not None
+    assert rollup.TOO_LARGE_WARNING in status.structured_content["warnings"]
+    check = await client.call_tool("check_budget", {"estimated_cost_usd": 1})
+    assert check.is_error is False, check.content
+    assert check.structured_content is not None
+    assert rollup.TOO_LARGE_WARNING in check.structured_content["warnings"]
