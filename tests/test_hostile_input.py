@@ -2,17 +2,23 @@
 
 from __future__ import annotations
 
-from datetime import UTC, datetime
+import contextlib
+import sqlite3
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 import pytest
 from mcp import Client
 
+from cost_mcp import tokens as token_kinds
 from cost_mcp.analytics.claude_code import session_usage, usage_blocks
 from cost_mcp.config import Settings
 from cost_mcp.pricing import Pricer
+from cost_mcp.sources import reported
 from cost_mcp.sources.claude_code import ingest
-from cost_mcp.store.connection import Conn
+from cost_mcp.store import rollup
+from cost_mcp.store.connection import Conn, connect, dialect, explain, write_transaction
+from cost_mcp.store.usage import ReportedCall, insert_reported
 from tests.sources.claude_logs import assistant, session_file, write
 
 MAX_UNPRICED_NAMED = 10
@@ -158,3 +164,123 @@ async def test_record_usage_refuses_a_call_larger_than_any_source_may_count(clie
     assert "output count 100,000,001 is more than one call can use (100,000,000)" in result.content[0].text  # type: ignore[union-attr]
     spend = await client.call_tool("get_spend", {})
     assert spend.structured_content is not None and spend.structured_content["rows"] == []
+
+
+_ABSURD_NANOS = 4_000_000_000_000_000_000
+"""$4 billion in one call: three of them pass int64 (9.2e18 nano-USD), where SQLite's SUM() raises
+and PostgreSQL refuses to store a BIGINT."""
+
+
+def store_absurd_calls(settings: Settings, at: list[datetime], first: int = 0) -> None:
+    """Absurd calls stored straight into the ledger (no source lets one through): the state a flood
+    of max-size calls reaches after hundreds of thousands of them, in a few rows."""
+    with contextlib.closing(connect(settings.db)) as conn:
+        for i, when in enumerate(at, start=first):
+            insert_reported(
+                conn,
+                ReportedCall(
+                    source=reported.SOURCE,
+                    message_id=f"absurd{i}",
+                    ts_ms=int(when.timestamp() * 1000),
+                    provider="openai",
+                    model="gpt-4o",
+                    session_id="",
+                    project="",
+                    agent="flood",
+                    member="",
+                    tokens=(1,) + (0,) * (len(token_kinds.COLUMNS) - 1),
+                    cost_nanos=_ABSURD_NANOS,
+                    priced_model="gpt-4o",
+                    speed="",
+                    service_tier="",
+                    inference_geo="",
+                    price_note="",
+                ),
+            )
+
+
+@pytest.mark.anyio
+async def test_a_quarter_hour_past_64_bits_leaves_the_rest_of_the_ledger_answerable(
+    client: Client, settings: Settings
+) -> None:
+    """Its rollup sums cannot be stored: before, every question failed with 'integer overflow' (or
+    'bigint out of range') from then on; now those calls are left out, with a warning saying why."""
+    store_absurd_calls(settings, [datetime.now(UTC) - timedelta(days=1)] * 3)
+    call = {
+        "provider": "openai",
+        "model": "gpt-4o",
+        "input_tokens": 1_000_000,
+        "output_tokens": 0,
+        "agent": "a",
+    }
+    recorded = await client.call_tool("record_usage", call)
+    assert recorded.is_error is False, recorded.content
+    spend = await client.call_tool("get_spend", {"period": "last_7_days"})
+    assert spend.is_error is False, spend.content
+    result = spend.structured_content
+    assert result is not None
+    assert result["total_usd"] == 2.5  # the real call, counted; the absurd ones left out
+    assert rollup.TOO_LARGE_WARNING in result["warnings"]
+
+
+def test_a_sum_past_64_bits_is_explained_with_the_fix(conn: Conn, settings: Settings) -> None:
+    """Any other sum that overflows (SQLite's SUM(), PostgreSQL's BIGINT) reaches the caller as what
+    happened and what to do, not as a bare 'integer overflow'."""
+    big = _ABSURD_NANOS
+    sql = (
+        "SELECT SUM(x) FROM (SELECT ? AS x UNION ALL SELECT ? UNION ALL SELECT ?) v"
+        if dialect(conn) == "sqlite"
+        else "SELECT CAST(? AS BIGINT) + CAST(? AS BIGINT) + CAST(? AS BIGINT)"
+    )
+    with pytest.raises(sqlite3.OperationalError) as raised:
+        conn.execute(sql, (big, big, big)).fetchone()
+    text = explain(settings.db, raised.value)
+    assert "more cost or tokens than a 64-bit sum holds" in text
+    assert "cost-mcp ingest --forget PATH" in text and "narrower period" in text
+
+
+@pytest.mark.anyio
+async def test_rollup_additions_past_64_bits_are_left_out_not_failed_or_rounded(
+    client: Client, settings: Settings
+) -> None:
+    """What a log or push reader adds straight to the rollup: the second addition passes 64 bits,
+    which failed the write on PostgreSQL ('bigint out of range') and turned SQLite's sum into an
+    inexact float. Now its quarter-hour is rebuilt from the calls, which cannot be stored either, so
+    it is left out with the warning, and the rest still counts exactly."""
+    day = datetime.now(UTC) - timedelta(days=1)
+    store_absurd_calls(settings, [day] * 2)  # $8 billion: fits, and is in the rollup after this call
+    real = {"provider": "openai", "model": "gpt-4o", "input_tokens": 10**6, "output_tokens": 0, "agent": "a"}
+    assert (await client.call_tool("record_usage", real)).is_error is False
+    # A third, stored and added to the rollup as a log or push reader adds a new call (its
+    # quarter-hour not marked dirty: the addition is the rollup's only news of it).
+    store_absurd_calls(settings, [day], first=2)
+    qh = int(day.timestamp() * 1000) // rollup.QUARTER_HOUR_MS
+    sums = dict.fromkeys(rollup.ROLLUP_SUMS, 0) | {"requests": 1, "input_tokens": 1}
+    sums |= {"calculate_nanos": _ABSURD_NANOS, "auto_nanos": _ABSURD_NANOS}
+    key = (qh, reported.SOURCE, "openai", "gpt-4o", "", "flood", "", "")
+    with contextlib.closing(connect(settings.db)) as conn, write_transaction(conn):
+        conn.execute("DELETE FROM rollup_dirty")
+        rollup.add(conn, {key: list(sums.values())})
+    spend = await client.call_tool("get_spend", {"period": "last_7_days"})
+    assert spend.is_error is False, spend.content
+    result = spend.structured_content
+    assert result is not None
+    assert result["total_usd"] == 2.5
+    assert rollup.TOO_LARGE_WARNING in result["warnings"]
+
+
+@pytest.mark.anyio
+async def test_budgets_answer_beside_a_quarter_hour_past_64_bits_and_say_what_is_left_out(
+    client: Client, settings: Settings
+) -> None:
+    store_absurd_calls(settings, [datetime.now(UTC) - timedelta(minutes=30)] * 3)
+    budget = {"name": "team", "amount_usd": 100, "period": "month"}
+    assert (await client.call_tool("set_budget", budget)).is_error is False
+    status = await client.call_tool("budget_status", {})
+    assert status.is_error is False, status.content
+    assert status.structured_content is not None
+    assert rollup.TOO_LARGE_WARNING in status.structured_content["warnings"]
+    check = await client.call_tool("check_budget", {"estimated_cost_usd": 1})
+    assert check.is_error is False, check.content
+    assert check.structured_content is not None
+    assert rollup.TOO_LARGE_WARNING in check.structured_content["warnings"]

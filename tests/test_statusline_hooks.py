@@ -859,3 +859,20 @@ def test_budgets_with_room_keep_the_hot_path_light(home: Path, settings: Setting
         conn.close()
     amount = tightest.budget.amount_usd.quantize(Decimal("0.01"))
     assert line == f"{tightest.budget.name} {tightest.percent:.0f}% of ${amount}"
+
+
+def test_statusline_answers_beside_a_day_whose_sums_pass_64_bits(
+    home: Path, settings: Settings, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """Yesterday's absurd calls cannot be rolled up: before, the line failed every time from then on."""
+    from tests.test_hostile_input import store_absurd_calls
+
+    store_absurd_calls(settings, [NOW - timedelta(days=1)] * 3)
+    monkeypatch.setenv("NO_COLOR", "1")
+    mine = session_file(home / "claude", "s-mine")
+    write(mine, assistant("m1", "r1", stamp(5), session="s-mine", input=100, output=2000))
+    cost = price(Tokens(input=100, output=2000), 5).quantize(Decimal("0.01"))
+    code, out = run_cli(
+        monkeypatch, capsys, status_input(mine, "s-mine"), "statusline", "--fields", "session,today"
+    )
+    assert (code, out) == (0, f"${cost} session · ≥${cost} today (other logs unread)\n")

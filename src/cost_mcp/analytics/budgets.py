@@ -38,7 +38,7 @@ from cost_mcp.periods import Period, calendar_period, iso_utc, local_date, to_ms
 from cost_mcp.pricing import CLAUDE_PROVIDERS
 from cost_mcp.store import alerts as alert_store
 from cost_mcp.store import budgets as budget_store
-from cost_mcp.store import deliveries
+from cost_mcp.store import deliveries, rollup
 from cost_mcp.store.connection import Conn
 from cost_mcp.store.known import known_values
 
@@ -307,6 +307,7 @@ def budget_status(
     for b in budgets:
         warnings += scope_warnings(conn, b)
     warnings += deliveries.problems(conn, name)
+    warnings += _left_out(conn) if budgets else []
     states = states_of(conn, settings, budgets, moment)
     return BudgetStatusResult(
         budgets=states,
@@ -468,8 +469,14 @@ def check_budget(
         estimated_cost_usd=cost,
         binding_budget=binding.name if binding else None,
         budgets=checks,
-        warnings=unpriced_notes(states, settings),
+        warnings=(_left_out(conn) if matching else []) + unpriced_notes(states, settings),
     )
+
+
+def _left_out(conn: Conn) -> list[str]:
+    """The warning that some calls are not counted, when a quarter-hour's sums pass 64 bits (see
+    rollup.refresh); budgets count from the rollup, but their results carry no spend warnings."""
+    return [rollup.TOO_LARGE_WARNING] if rollup.refresh(conn) == rollup.TOO_LARGE else []
 
 
 def _unsure(

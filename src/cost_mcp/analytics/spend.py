@@ -201,7 +201,7 @@ def get_spend(
     filters = filters or Filters()
     filters, unmatched = vocabulary.apply(conn, filters)
     dims = _check_dims(group_by)
-    stale = rollup.refresh(conn) < 0
+    refreshed = rollup.refresh(conn)
     local_only = _local_only(filters)
     # By session, local rows are grouped (and a page bounded) in SQL, page or not (issue 22): in
     # Python a year's thousands of sessions were one slice per (session, model, day), 2-3x slower.
@@ -230,7 +230,9 @@ def get_spend(
         layers.rules, *_utc_day_range(p), usage_only=USAGE_ONLY_SOURCES
     )
     warnings += unmatched
-    if stale:
+    if refreshed == rollup.TOO_LARGE:
+        warnings.append(rollup.TOO_LARGE_WARNING)
+    elif refreshed < 0:
         warnings.append(rollup.STALE_WARNING)
     return SpendResult(
         period=period_info(p),

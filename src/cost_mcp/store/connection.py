@@ -404,6 +404,8 @@ def _cannot_write(exc: sqlite3.Error) -> bool:
 def explain(target: str | Path, exc: sqlite3.Error) -> str:
     """One line a person can act on for an SQLite error on the ledger at ``target`` (a PostgreSQL
     error arrives as the sqlite3 error it maps to; see store.postgres)."""
+    if is_overflow(exc):
+        return scrub_text(f"the ledger {shown(target)} cannot sum this: it adds up to {OVERFLOW_FIX}", target)
     if is_postgres(target):
         return scrub_text(_explain_postgres(shown(target), exc), target)
     text = str(exc)
@@ -514,6 +516,23 @@ def sqlite_pragma(conn: Conn, name: str, value: Callable[[int], int]) -> Iterato
 def is_busy(exc: sqlite3.Error) -> bool:
     """Whether ``exc`` means another process holds the lock."""
     return str(getattr(exc, "sqlite_errorname", "")).startswith("SQLITE_BUSY") or "locked" in str(exc)
+
+
+def is_overflow(exc: sqlite3.Error) -> bool:
+    """Whether ``exc`` is a sum past 64 bits: SQLite's SUM() of integers raising "integer overflow",
+    or PostgreSQL refusing a value beyond BIGINT (SQLSTATE 22003, whatever the message language)."""
+    return "integer overflow" in str(exc) or getattr(exc.__cause__, "sqlstate", None) == "22003"
+
+
+OVERFLOW_FIX = (
+    "more cost or tokens than a 64-bit sum holds (over $9.2 billion, or 9.2e18 tokens): the ledger "
+    "holds calls that are no real use (a crafted log or record_usage flood). Ask about a narrower "
+    "period, or filter away the model/agent/project of the bogus calls; to remove them for good, "
+    "`cost-mcp ingest --forget PATH` for a log file that brought them, or move the ledger aside and "
+    "read the logs again (`cost-mcp ingest`)"
+)
+"""What to do when :func:`is_overflow`: the sums cannot hold such a ledger, so only removing the
+calls (or asking about less) answers again."""
 
 
 def is_deadlock(exc: sqlite3.Error) -> bool:

@@ -60,13 +60,35 @@ STALE_WARNING = (
 )
 
 
+TOO_LARGE = -2
+"""What :func:`refresh` returns when some quarter-hours could not be rebuilt: their sums do not fit
+64 bits (see :data:`TOO_LARGE_WARNING`)."""
+
+TOO_LARGE_WARNING = (
+    "some calls are not in this answer: a quarter-hour, hour or day of them sums to more than the "
+    "ledger's 64-bit sums hold (over $9.2 billion, or 9.2e18 tokens), so they are no real use (a "
+    "crafted log or record_usage flood); remove them with `cost-mcp ingest --forget PATH` for the log "
+    "file that brought them, or move the ledger aside and read the logs again (`cost-mcp ingest`)"
+)
+
+
 def refresh(conn: Conn) -> int:
     """Rebuild every dirty quarter-hour in one transaction; returns how many were rebuilt, or -1
     when it could not (a read-only ledger, or another process holding the write lock for longer
-    than a query waits): the answer then comes from the rollup as it is, with STALE_WARNING."""
+    than a query waits): the answer then comes from the rollup as it is, with STALE_WARNING.
+
+    :data:`TOO_LARGE` when some quarter-hours' sums overflow 64 bits: every other one is rebuilt,
+    and those stay dirty, so one flood of absurd calls leaves the rest of the ledger answerable
+    (with TOO_LARGE_WARNING) instead of failing every question from then on."""
     if conn.execute("SELECT 1 FROM rollup_dirty LIMIT 1").fetchone() is None:
         return 0
-    from cost_mcp.store.connection import REFRESH_LOCK_TIMEOUT_MS, is_busy, lock_timeout, write_transaction
+    from cost_mcp.store.connection import (
+        REFRESH_LOCK_TIMEOUT_MS,
+        is_busy,
+        is_overflow,
+        lock_timeout,
+        write_transaction,
+    )
 
     if getattr(conn, "read_only", False):
         return -1
@@ -78,8 +100,44 @@ def refresh(conn: Conn) -> int:
     except sqlite3.OperationalError as exc:
         if is_busy(exc) or "readonly" in str(exc):
             return -1
-        raise
+        if not is_overflow(exc):
+            raise
+        # Rare (a ledger flooded with absurd calls), so the slow way: one quarter-hour at a time,
+        # each in a savepoint. One whose sums cannot be stored is emptied (its calls left out of
+        # every answer, not half of them from an older rebuild) and stays dirty, so that it is
+        # rebuilt whole once its absurd calls are removed.
+        try:
+            with lock_timeout(conn, REFRESH_LOCK_TIMEOUT_MS), write_transaction(conn):
+                qhs = [int(r[0]) for r in conn.execute("SELECT qh FROM rollup_dirty")]
+                for qh in qhs:
+                    if _rebuilt(conn, qh):
+                        conn.execute("DELETE FROM rollup_dirty WHERE qh = ?", (qh,))
+                    else:
+                        _rebuilt(conn, qh, empty=True)
+        except sqlite3.OperationalError as again:
+            if is_busy(again) or "readonly" in str(again):
+                return -1
+            raise
+        return TOO_LARGE
     return len(qhs)
+
+
+def _rebuilt(conn: Conn, qh: int, *, empty: bool = False) -> bool:
+    """:func:`rebuild` of one quarter-hour in a savepoint: False (and nothing changed) when a sum
+    passed 64 bits."""
+    from cost_mcp.store.connection import is_overflow
+
+    conn.execute("SAVEPOINT rollup_qh")
+    try:
+        rebuild(conn, [qh], empty=empty)
+    except sqlite3.OperationalError as exc:
+        if not is_overflow(exc):
+            raise
+        conn.execute("ROLLBACK TO SAVEPOINT rollup_qh")
+        conn.execute("RELEASE SAVEPOINT rollup_qh")
+        return False
+    conn.execute("RELEASE SAVEPOINT rollup_qh")
+    return True
 
 
 def _ranges(qhs: Iterable[int]) -> Iterator[tuple[int, int]]:
@@ -96,9 +154,10 @@ def _ranges(qhs: Iterable[int]) -> Iterator[tuple[int, int]]:
         yield run[0], run[1]
 
 
-def rebuild(conn: Conn, qhs: Iterable[int]) -> None:
+def rebuild(conn: Conn, qhs: Iterable[int], *, empty: bool = False) -> None:
     """Recompute the rollup rows of the given quarter-hours from the counted events, the hourly
-    rows of their hours from the quarter-hours, and the daily rows of their days from the hours."""
+    rows of their hours from the quarter-hours, and the daily rows of their days from the hours.
+    ``empty``: the quarter-hours hold nothing instead (their calls are left out of every sum)."""
     qhs = list(qhs)
     levels = (
         ("usage_rollup", "qh", set(qhs), QUARTER_HOUR_MS),
@@ -111,12 +170,14 @@ def rebuild(conn: Conn, qhs: Iterable[int]) -> None:
             # Two statements per level instead of two per run: a first load leaves hundreds of
             # runs, and each statement is a round trip (and a plan) for the server.
             conn.execute(f"DELETE FROM {table} WHERE {unit} = ANY(?)", (sorted(units),))
-            starts = [first * size for first, _ in runs]
-            conn.execute(_RUNS_INSERT[table], (starts, [(last + 1) * size for _, last in runs]))
+            if not (empty and table == "usage_rollup"):
+                starts = [first * size for first, _ in runs]
+                conn.execute(_RUNS_INSERT[table], (starts, [(last + 1) * size for _, last in runs]))
             continue
         for first, last in runs:
             conn.execute(f"DELETE FROM {table} WHERE {unit} BETWEEN ? AND ?", (first, last))
-            conn.execute(_INSERT[table], (first * size, (last + 1) * size))
+            if not (empty and table == "usage_rollup"):
+                conn.execute(_INSERT[table], (first * size, (last + 1) * size))
     for table, unit, units, _size in levels:
         twin = _WITHOUT_SESSIONS[table]
         runs = list(_ranges(units))
@@ -251,9 +312,43 @@ def add(conn: Conn, groups: dict[tuple[object, ...], list[int]]) -> None:
     in :data:`ROLLUP_SUMS` order, instead of marking their quarter-hours dirty: a team server taking
     pushes would otherwise rebuild its busiest quarter-hour from every event in it before each query.
     Only for rows that are new and counted; anything that changes or uncounts a stored row marks
-    dirty, and a dirty quarter-hour's rebuild replaces whatever was added here."""
+    dirty, and a dirty quarter-hour's rebuild replaces whatever was added here.
+
+    Sums that would pass 64 bits (a flood of absurd calls) are not added: their quarter-hours are
+    marked dirty instead, and :func:`refresh` leaves out the ones that cannot be stored, with
+    :data:`TOO_LARGE_WARNING`, rather than the write failing (PostgreSQL) or turning the sum into
+    an inexact float (SQLite)."""
     if not groups:
         return
+    from cost_mcp.store.connection import is_overflow
+
+    conn.execute("SAVEPOINT rollup_add")
+    try:
+        _add(conn, groups)
+    except (sqlite3.OperationalError, OverflowError) as exc:
+        # OverflowError: a group's own sum past 64 bits, refused by the driver before SQL runs.
+        if isinstance(exc, sqlite3.OperationalError) and not is_overflow(exc):
+            raise
+        conn.execute("ROLLBACK TO SAVEPOINT rollup_add")
+        mark_dirty(conn, (cast(int, key[0]) * QUARTER_HOUR_MS for key in groups))
+    conn.execute("RELEASE SAVEPOINT rollup_add")
+
+
+_MONEY_SUMS = frozenset({"calculate_nanos", "auto_nanos", "display_nanos"})
+"""The sums a flood can overflow: a call holds at most MAX_CALL_TOKENS of a kind (so 9.2e10 calls
+to overflow a token sum), but up to thousands of dollars (some 10^6 calls to overflow nano-USD)."""
+
+
+def _sqlite_plus(table: str, column: str) -> str:
+    """SQLite's ``table.column + excluded.column``, raising "integer overflow" (abs() of the least
+    int64 does) where SQLite would turn a sum past 64 bits into an inexact float."""
+    total = f"{table}.{column} + excluded.{column}"
+    if column not in _MONEY_SUMS:
+        return total
+    return f"CASE WHEN typeof({total}) = 'integer' THEN {total} ELSE abs(-9223372036854775807 - 1) END"
+
+
+def _add(conn: Conn, groups: dict[tuple[object, ...], list[int]]) -> None:
     if dialect(conn) == "postgresql":
         # The groups COPYed once, then one statement upserting every table from them, each table
         # a data-modifying CTE of its own: an upsert per group and table was six per group (~4 s of
@@ -282,7 +377,7 @@ def add(conn: Conn, groups: dict[tuple[object, ...], list[int]]) -> None:
             twin[key[:-1]] = list(sums) if held is None else _plus(held, sums)
         levels.append((_WITHOUT_SESSIONS[table], key_columns[:-1], twin))
     for table, key_columns, rows in levels:
-        sets = ", ".join(f"{c} = {table}.{c} + excluded.{c}" for c in ROLLUP_SUMS)
+        sets = ", ".join(f"{c} = {_sqlite_plus(table, c)}" for c in ROLLUP_SUMS)
         conn.executemany(
             f"INSERT INTO {table} ({', '.join(key_columns + ROLLUP_SUMS)}) "
             f"VALUES ({', '.join('?' for _ in key_columns + ROLLUP_SUMS)}) "
