@@ -880,6 +880,78 @@ def test_cli_push_reads_new_log_lines_first(team: Team, home: Path) -> None:
     assert "cmt_not-a-token" not in wrong.stderr + wrong.stdout
 
 
+def _backup(db: Path | str, to: Path) -> None:
+    """An online backup of a running server's ledger, as README says: SQLite's backup API, pg_dump."""
+    if is_postgres(db):
+        from tests.pg_cluster import _bin_dir
+
+        bin_dir = _bin_dir()
+        assert bin_dir is not None
+        subprocess.run([str(bin_dir / "pg_dump"), "-Fc", "-f", str(to), str(db)], check=True, timeout=60)
+        return
+    with sqlite3.connect(db) as source, sqlite3.connect(to) as target:
+        source.backup(target)
+    source.close()
+    target.close()
+
+
+def _restore(db: Path | str, backup: Path) -> None:
+    """Put a backup back over a stopped server's ledger."""
+    if is_postgres(db):
+        from tests.pg_cluster import _bin_dir
+
+        bin_dir = _bin_dir()
+        assert bin_dir is not None
+        subprocess.run(
+            [str(bin_dir / "pg_restore"), "--clean", "--if-exists", "-d", str(db), str(backup)],
+            check=True,
+            timeout=60,
+        )
+        return
+    path = Path(db)
+    for stale in (path.with_name(path.name + "-wal"), path.with_name(path.name + "-shm")):
+        stale.unlink(missing_ok=True)
+    path.write_bytes(backup.read_bytes())
+
+
+def test_a_full_push_refills_a_server_restored_from_a_backup(team: Team, home: Path) -> None:
+    # The server's ledger restored from last night's backup lacked every row pushed since, and
+    # laptops never sent them again: their marks said the server had them ("pushed 0 usage rows").
+    calls = [(f"msg_r{i}", f"req_r{i}", 100 + i, 10) for i in range(3)]
+    laptop = _laptop(home, "ana", "ana@example.com", calls)
+    env = laptop.env(home, COST_MCP_TEAM_TOKEN=team.tokens["ana"])
+    assert _cli(env, "push", "--server", team.base).returncode == 0
+    backup = home / "server-backup"
+    _backup(team.server_db, backup)
+    log = next((laptop.claude / "projects").rglob("*.jsonl"))
+    for i in range(3, 6):  # pushed after the backup: what the restore loses
+        line = assistant(f"msg_r{i}", f"req_r{i}", _iso(datetime.now(UTC)), session="ana-s1")
+        write(log, line, append=True)
+    after = _cli(env, "push", "--server", team.base)
+    assert after.returncode == 0 and "pushed 3 usage rows" in after.stderr, after.stderr
+    expected = _total(laptop.db)
+
+    _stop(team.proc)
+    _restore(team.server_db, backup)
+    assert _total(team.server_db, members=["ana@example.com"]) < expected
+    port = int(team.base.rsplit(":", 1)[1])
+    restarted = _start(_env(home, team.server_db), port, team.stderr)
+    try:
+        again = _cli(env, "push", "--server", team.base)
+        assert "pushed 0 usage rows" in again.stderr, again.stderr  # the marks still say it has them
+        full = _cli(env, "push", "--full", "--server", team.base)
+        assert full.returncode == 0, full.stderr
+        assert "pushed 6 usage rows in 1 batch(es), 3 new or grown on the server; 0 left" in full.stderr
+        assert _total(team.server_db, members=["ana@example.com"]) == expected
+        # Once more changes nothing: the rows the server kept are not counted twice.
+        twice = _cli(env, "push", "--full", "--server", team.base)
+        assert "6 usage rows in 1 batch(es), 0 new or grown" in twice.stderr, twice.stderr
+        assert _total(team.server_db, members=["ana@example.com"]) == expected
+        _assert_rollup_exact(team.server_db)
+    finally:
+        _stop(restarted)
+
+
 def test_cli_push_says_it_refused_rows_of_another_members_calls(team: Team, home: Path) -> None:
     # Ana's laptop holds a log line of bob's call (copied logs, or a crafted line with 900,000
     # input tokens): the server keeps bob's call as he pushed it, and ana's push says why.
