@@ -66,6 +66,10 @@ class PushError(CostMcpError):
     """A push that the server refused or could not be reached; what was sent before stays acked."""
 
 
+class TokenRefused(PushError):
+    """The team server answered 401: the token is wrong or revoked."""
+
+
 class PushRejected(InvalidInputError):
     """A push body the server will not store, with the reason and an HTTP status (400/413/415)."""
 
@@ -469,7 +473,7 @@ def _wire(r: team_store.PushedRow, hide: str | None, names: dict[str, str]) -> W
 RETRIES = 5
 
 
-def http_sender(url: str, token: str, body: bytes) -> PushAnswer:
+def http_sender(url: str, token: str, body: bytes, *, retries: int | None = None) -> PushAnswer:
     """POST one batch to ``url``/api/push; 429 and 5xx are retried (honouring Retry-After, at most
     30 s), anything else is a PushError that says what the server said (never the token, and the
     server only as doctor shows it: a URL may hold a user:password@ or a ?token=)."""
@@ -507,8 +511,9 @@ def http_sender(url: str, token: str, body: bytes) -> PushAnswer:
         "User-Agent": USER_AGENT,
     }
     wait = 0.5
+    attempts = RETRIES if retries is None else retries
     with httpx2.Client(timeout=TIMEOUT, follow_redirects=False) as client:
-        for attempt in range(RETRIES):
+        for attempt in range(attempts):
             try:
                 response = client.post(f"{url}/api/push", content=body, headers=headers)
             except httpx2.InvalidURL:
@@ -518,15 +523,15 @@ def http_sender(url: str, token: str, body: bytes) -> PushAnswer:
                     "--server), and percent-encode special characters in a user name or password"
                 ) from None
             except httpx2.HTTPError as exc:
-                if attempt == RETRIES - 1:
+                if attempt == attempts - 1:
                     # httpx's message ("[Errno 111] Connection refused") says which of a typo, a
                     # stopped server or a firewall it is; it never holds the headers (the token),
                     # scrubbed all the same.
                     detail = scrubbed(str(exc))
                     raise PushError(
                         f"cannot reach the team server {server} ({type(exc).__name__}: "
-                        f"{detail[:200] or 'no detail'}) after {RETRIES} attempts: is it running, "
-                        "and is the URL right?"
+                        f"{detail[:200] or 'no detail'}) after {attempts} "
+                        f"attempt{'s' if attempts > 1 else ''}: is it running, and is the URL right?"
                     ) from None
                 time.sleep(wait)
                 wait *= 2
@@ -534,18 +539,31 @@ def http_sender(url: str, token: str, body: bytes) -> PushAnswer:
             if response.status_code == 200:
                 return msgspec.json.decode(response.content, type=PushAnswer)
             detail = scrubbed(_server_error(response.content))
-            if response.status_code in (429, 502, 503, 504) and attempt < RETRIES - 1:
+            if response.status_code in (429, 502, 503, 504) and attempt < attempts - 1:
                 after = response.headers.get("retry-after", "")
                 time.sleep(min(30.0, float(after)) if after.replace(".", "", 1).isdigit() else wait)
                 wait *= 2
                 continue
             if response.status_code == 401:
-                raise PushError(
+                raise TokenRefused(
                     f"the team server {server} refused the token (401): it is wrong or revoked; ask an "
                     "admin for a new one (`cost-mcp token create`) and set COST_MCP_TEAM_TOKEN"
                 )
             raise PushError(f"the team server {server} answered {response.status_code}: {detail}")
     raise PushError(f"the team server {server} kept answering busy; try again later")
+
+
+def check_token(url: str, token: str) -> tuple[bool | None, str]:
+    """Whether the team server takes ``token`` now, by one empty push (which stores nothing):
+    True, False when it refuses it (revoked or wrong), None when it cannot tell (unreachable, or
+    another error); with what happened, in words that name the fix and never the token."""
+    try:
+        http_sender(url, token, gzip.compress(msgspec.json.encode(WireBatch(rows=[]))), retries=1)
+    except TokenRefused as exc:
+        return False, str(exc)
+    except PushError as exc:
+        return None, str(exc)
+    return True, "the team server accepts the token"
 
 
 def _check_server_url(url: str, server: str) -> None:

@@ -952,6 +952,28 @@ def test_a_full_push_refills_a_server_restored_from_a_backup(team: Team, home: P
         _stop(restarted)
 
 
+def test_a_laptops_doctor_says_the_server_refuses_its_revoked_token(team: Team, home: Path) -> None:
+    # The admin rotated ana's token: her laptop's pushes failed in the background (logged only)
+    # while `cost-mcp doctor` still said "token set", as if all were well.
+    laptop = _laptop(home, "ana", "ana@example.com", [("msg_d1", "req_d1", 100, 10)])
+    env = laptop.env(home, COST_MCP_TEAM_SERVER=team.base, COST_MCP_TEAM_TOKEN=team.tokens["ana"])
+    fine = _cli(env, "doctor", "--json")
+    assert fine.returncode == 0, fine.stdout + fine.stderr
+    report = json.loads(fine.stdout)
+    assert report["team"]["token_accepted"] is True
+    assert not any("token" in p for p in report["problems"]), report["problems"]
+
+    revoked = _cli(_env(home, team.server_db), "token", "revoke", "ana")
+    assert revoked.returncode == 0, revoked.stderr
+    told = _cli(env, "doctor", "--json")
+    report = json.loads(told.stdout)
+    assert report["team"]["token_accepted"] is False
+    assert any("refused the token (401)" in p and "cost-mcp token create" in p for p in report["problems"])
+    table = _cli({**env, "COLUMNS": "200"}, "doctor")
+    assert "token REFUSED" in table.stdout, table.stdout
+    assert team.tokens["ana"] not in told.stdout + told.stderr + table.stdout + table.stderr
+
+
 def test_cli_push_says_it_refused_rows_of_another_members_calls(team: Team, home: Path) -> None:
     # Ana's laptop holds a log line of bob's call (copied logs, or a crafted line with 900,000
     # input tokens): the server keeps bob's call as he pushed it, and ana's push says why.
