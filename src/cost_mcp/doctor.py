@@ -136,6 +136,7 @@ def diagnose(
                 token_name=sender.token_name,
                 member=sender.member,
                 last_push=datetime.fromtimestamp(sender.last_ms / 1000, UTC).isoformat(timespec="seconds"),
+                revoked=sender.revoked,
             )
             for sender in received
         ],

@@ -307,6 +307,7 @@ class ReceivedPush(Result):
     token_name: str
     member: str
     last_push: str = Field(description="When it last pushed (UTC, ISO 8601).")
+    revoked: bool = Field(False, description="Whether the token was revoked since: it pushes no more.")
 
 
 class OtelSender(Result):

@@ -1036,6 +1036,32 @@ def test_answers_say_when_each_laptop_last_pushed(team: Team, home: Path) -> Non
     assert "pushes from   ana (ana@example.com): last " in table.stdout
 
 
+def test_a_revoked_tokens_pushes_say_so(team: Team, home: Path) -> None:
+    # After a rotation or a member leaving, the old token's pushes were listed (doctor, sources) as
+    # a live laptop's that had gone quiet: nothing said it can push no more.
+    for name in ("ana", "bob"):
+        laptop = _laptop(home, name, f"{name}@example.com", [(f"msg_v{name}", f"req_v{name}", 100, 10)])
+        done = _cli(laptop.env(home, COST_MCP_TEAM_TOKEN=team.tokens[name]), "push", "--server", team.base)
+        assert done.returncode == 0, done.stderr
+    total = _total(team.server_db)
+    assert _cli(_env(home, team.server_db), "token", "revoke", "ana").returncode == 0
+
+    answer = _spend_by_member(team.base, team.tokens["admin"])
+    assert not answer.is_error, answer.content
+    sources = answer.structured_content["sources"]
+    said = {s["source"]: s["last_refresh"] for s in sources if s["kind"] == "push"}
+    assert "revoked since" in said["push:ana"] and "revoked" not in said["push:bob"], said
+    assert _total(team.server_db) == total  # what it pushed still counts
+    doctor = json.loads(_cli(_env(home, team.server_db), "doctor", "--json").stdout)
+    assert {(r["token_name"], r["revoked"]) for r in doctor["received_pushes"]} == {
+        ("ana", True),
+        ("bob", False),
+    }
+    table = _cli(_env(home, team.server_db, COLUMNS="200"), "doctor").stdout
+    lines = {line.split()[2]: line for line in table.splitlines() if line.startswith("pushes from")}
+    assert lines["ana"].endswith(", token revoked") and "revoked" not in lines["bob"], lines
+
+
 def test_jwt_from_the_identity_provider(home: Path) -> None:
     import threading
     from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer

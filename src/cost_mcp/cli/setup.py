@@ -173,7 +173,8 @@ def doctor(as_json: bool) -> int:
     shown_pushes = 10
     for sender in report.received_pushes[:shown_pushes]:
         out.print(
-            f"pushes from   {text(sender.token_name)} ({text(sender.member)}): last {sender.last_push}",
+            f"pushes from   {text(sender.token_name)} ({text(sender.member)}): last {sender.last_push}"
+            + (", token revoked" if sender.revoked else ""),
             highlight=False,
         )
     if len(report.received_pushes) > shown_pushes:
