@@ -295,7 +295,7 @@ class TeamStatus(Result):
     )
     token_accepted: bool | None = Field(
         None,
-        description="Whether the team server took the token just now (an empty push); None: not "
+        description="Whether the team server took the token just now (an MCP initialize); None: not "
         "checked (no server or token) or the server could not be reached.",
     )
     token_check: str | None = Field(None, description="What the check of the token found, in words.")

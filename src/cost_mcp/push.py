@@ -66,10 +66,6 @@ class PushError(CostMcpError):
     """A push that the server refused or could not be reached; what was sent before stays acked."""
 
 
-class TokenRefused(PushError):
-    """The team server answered 401: the token is wrong or revoked."""
-
-
 class PushRejected(InvalidInputError):
     """A push body the server will not store, with the reason and an HTTP status (400/413/415)."""
 
@@ -473,7 +469,7 @@ def _wire(r: team_store.PushedRow, hide: str | None, names: dict[str, str]) -> W
 RETRIES = 5
 
 
-def http_sender(url: str, token: str, body: bytes, *, retries: int | None = None) -> PushAnswer:
+def http_sender(url: str, token: str, body: bytes) -> PushAnswer:
     """POST one batch to ``url``/api/push; 429 and 5xx are retried (honouring Retry-After, at most
     30 s), anything else is a PushError that says what the server said (never the token, and the
     server only as doctor shows it: a URL may hold a user:password@ or a ?token=)."""
@@ -511,9 +507,8 @@ def http_sender(url: str, token: str, body: bytes, *, retries: int | None = None
         "User-Agent": USER_AGENT,
     }
     wait = 0.5
-    attempts = RETRIES if retries is None else retries
     with httpx2.Client(timeout=TIMEOUT, follow_redirects=False) as client:
-        for attempt in range(attempts):
+        for attempt in range(RETRIES):
             try:
                 response = client.post(f"{url}/api/push", content=body, headers=headers)
             except httpx2.InvalidURL:
@@ -523,15 +518,15 @@ def http_sender(url: str, token: str, body: bytes, *, retries: int | None = None
                     "--server), and percent-encode special characters in a user name or password"
                 ) from None
             except httpx2.HTTPError as exc:
-                if attempt == attempts - 1:
+                if attempt == RETRIES - 1:
                     # httpx's message ("[Errno 111] Connection refused") says which of a typo, a
                     # stopped server or a firewall it is; it never holds the headers (the token),
                     # scrubbed all the same.
                     detail = scrubbed(str(exc))
                     raise PushError(
                         f"cannot reach the team server {server} ({type(exc).__name__}: "
-                        f"{detail[:200] or 'no detail'}) after {attempts} "
-                        f"attempt{'s' if attempts > 1 else ''}: is it running, and is the URL right?"
+                        f"{detail[:200] or 'no detail'}) after {RETRIES} attempts: is it running, "
+                        "and is the URL right?"
                     ) from None
                 time.sleep(wait)
                 wait *= 2
@@ -539,13 +534,13 @@ def http_sender(url: str, token: str, body: bytes, *, retries: int | None = None
             if response.status_code == 200:
                 return msgspec.json.decode(response.content, type=PushAnswer)
             detail = scrubbed(_server_error(response.content))
-            if response.status_code in (429, 502, 503, 504) and attempt < attempts - 1:
+            if response.status_code in (429, 502, 503, 504) and attempt < RETRIES - 1:
                 after = response.headers.get("retry-after", "")
                 time.sleep(min(30.0, float(after)) if after.replace(".", "", 1).isdigit() else wait)
                 wait *= 2
                 continue
             if response.status_code == 401:
-                raise TokenRefused(
+                raise PushError(
                     f"the team server {server} refused the token (401): it is wrong or revoked; ask an "
                     "admin for a new one (`cost-mcp token create`) and set COST_MCP_TEAM_TOKEN"
                 )
@@ -554,16 +549,52 @@ def http_sender(url: str, token: str, body: bytes, *, retries: int | None = None
 
 
 def check_token(url: str, token: str) -> tuple[bool | None, str]:
-    """Whether the team server takes ``token`` now, by one empty push (which stores nothing):
-    True, False when it refuses it (revoked or wrong), None when it cannot tell (unreachable, or
-    another error); with what happened, in words that name the fix and never the token."""
+    """Whether the team server takes ``token`` now: True, False when it refuses it (revoked or
+    wrong), None when it cannot tell (unreachable, another answer); with what was found, in words
+    that name the fix and never the token.
+
+    One MCP ``initialize`` on ``/mcp``, which every push token may make and which stores nothing:
+    an empty push would do, but the server would record it as the laptop's latest push and call a
+    laptop fresh whose rows are still waiting."""
+    import httpx2
+
+    from cost_mcp.sources.http import USER_AGENT
+
+    server = display_url(url)
     try:
-        http_sender(url, token, gzip.compress(msgspec.json.encode(WireBatch(rows=[]))), retries=1)
-    except TokenRefused as exc:
-        return False, str(exc)
+        _check_server_url(url, server)
     except PushError as exc:
         return None, str(exc)
-    return True, "the team server accepts the token"
+    hello = {
+        "jsonrpc": "2.0",
+        "id": 1,
+        "method": "initialize",
+        "params": {
+            "protocolVersion": "2025-06-18",
+            "capabilities": {},
+            "clientInfo": {"name": "cost-mcp-doctor", "version": "1"},
+        },
+    }
+    headers = {
+        "Authorization": f"Bearer {token}",
+        "Accept": "application/json, text/event-stream",
+        "User-Agent": USER_AGENT,
+    }
+    try:
+        with httpx2.Client(timeout=httpx2.Timeout(10.0), follow_redirects=False) as client:
+            status = client.post(f"{url}/mcp", json=hello, headers=headers).status_code
+    except httpx2.HTTPError as exc:
+        # Only the kind of failure: its message may quote the URL, which may carry a secret.
+        kind = type(exc).__name__
+        return None, f"cannot reach the team server {server} ({kind}): is it running, and is the URL right?"
+    if status == 200:
+        return True, f"the team server {server} takes the token"
+    if status in (401, 403):
+        return False, (
+            f"the team server {server} refused the token ({status}): it is wrong, revoked or not a "
+            "member's; ask an admin for a new one (`cost-mcp token create`) and set COST_MCP_TEAM_TOKEN"
+        )
+    return None, f"the team server {server} answered {status} to a check of the token"
 
 
 def _check_server_url(url: str, server: str) -> None:

@@ -962,6 +962,9 @@ def test_a_laptops_doctor_says_the_server_refuses_its_revoked_token(team: Team, 
     report = json.loads(fine.stdout)
     assert report["team"]["token_accepted"] is True
     assert not any("token" in p for p in report["problems"]), report["problems"]
+    # The check stores nothing: the server would otherwise call a laptop with rows waiting fresh.
+    server_doctor = json.loads(_cli(_env(home, team.server_db), "doctor", "--json").stdout)
+    assert server_doctor["received_pushes"] == []
 
     revoked = _cli(_env(home, team.server_db), "token", "revoke", "ana")
     assert revoked.returncode == 0, revoked.stderr
