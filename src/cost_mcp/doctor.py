@@ -30,7 +30,7 @@ from cost_mcp.models import (
     TeamStatus,
 )
 from cost_mcp.pricing import GENAI_PRICES_VERSION, load_overrides
-from cost_mcp.push import pushable
+from cost_mcp.push import check_token, pushable
 from cost_mcp.sources import logfiles, registry
 from cost_mcp.store import health
 from cost_mcp.store import team as team_store
@@ -108,6 +108,8 @@ def diagnose(
         problems.append(str(exc))
     team = team_status(settings)
     problems += team_problems(settings)
+    if team.token_accepted is False and team.token_check:
+        problems.append(team.token_check)
     return DoctorReport(
         version=__version__,
         database=shown(settings.db),
@@ -134,6 +136,7 @@ def diagnose(
                 token_name=sender.token_name,
                 member=sender.member,
                 last_push=datetime.fromtimestamp(sender.last_ms / 1000, UTC).isoformat(timespec="seconds"),
+                revoked=sender.revoked,
             )
             for sender in received
         ],
@@ -155,7 +158,8 @@ def diagnose(
             for a in agent_roots
             if a.read_error
         ]
-        + team_warnings(settings),
+        + team_warnings(settings)
+        + ([team.token_check] if team.token_accepted is None and team.token_check else []),
     )
 
 
@@ -317,8 +321,8 @@ def _postgres_status(target: str) -> tuple[str, int]:
 
 
 def team_status(settings: Settings) -> TeamStatus:
-    """The team server settings (the token only as set or not) and, when one is configured, where
-    this ledger's pushes to it stand, read without writing."""
+    """The team server settings (the token only as set or not), whether the server takes the token
+    now and, when one is configured, where this ledger's pushes to it stand, read without writing."""
     server = (settings.team_server or "").rstrip("/")
     status = TeamStatus(
         server=notify.display_url(server) if server else None,
@@ -327,6 +331,11 @@ def team_status(settings: Settings) -> TeamStatus:
     )
     if not server:
         return status
+    if status.token_set and settings.team_token is not None:
+        # "token set" alone told a laptop whose token was revoked nothing: its pushes failed in the
+        # background (logged only) while its doctor looked fine.
+        secret = settings.team_token.get_secret_value()
+        status.token_accepted, status.token_check = check_token(server, secret)
     found = health.push_state(settings.db, team_store.server_key(server))
     if found is None:
         return status

@@ -293,6 +293,12 @@ class TeamStatus(Result):
         description="Counted usage rows added or changed since the last push; None when the ledger "
         "cannot tell (not created or not migrated yet).",
     )
+    token_accepted: bool | None = Field(
+        None,
+        description="Whether the team server took the token just now (an MCP initialize); None: not "
+        "checked (no server or token) or the server could not be reached.",
+    )
+    token_check: str | None = Field(None, description="What the check of the token found, in words.")
 
 
 class ReceivedPush(Result):
@@ -301,6 +307,7 @@ class ReceivedPush(Result):
     token_name: str
     member: str
     last_push: str = Field(description="When it last pushed (UTC, ISO 8601).")
+    revoked: bool = Field(False, description="Whether the token was revoked since: it pushes no more.")
 
 
 class OtelSender(Result):

@@ -357,12 +357,17 @@ def push(
     token: str | None = None,
     send: Callable[[str, str, bytes], PushAnswer] | None = None,
     confirm: bool = False,
+    full: bool = False,
 ) -> PushStats:
     """Send every counted usage event added or changed since the server last acknowledged this
     ledger, in gzip JSON batches, moving the server's push mark as each batch is acknowledged (an
     interrupted push resumes where it stopped). With nothing new it reads two numbers and sends
     nothing, unless ``confirm``: then one empty batch checks that the server takes the token (a
-    person running ``cost-mcp push`` learns of a wrong token now, not at the next new call)."""
+    person running ``cost-mcp push`` learns of a wrong token now, not at the next new call).
+
+    ``full`` sends every counted event again from the start, whatever the mark says: after the
+    server's ledger was restored from a backup, it lacks what it acknowledged since, and only the
+    laptops hold it (the server keeps one row per call, so what it still has is not counted twice)."""
     url = (server or settings.team_server or "").rstrip("/")
     secret = token or (settings.team_token.get_secret_value() if settings.team_token else "")
     if not url or not secret:
@@ -377,7 +382,11 @@ def push(
     # The marks are kept under the server's name without the secrets its URL may carry.
     key = team_store.server_key(url)
     mark = team_store.push_mark(conn, key)
-    old_acks = key if team_store.has_old_acks(conn, key) else None
+    if full:
+        # From the start: marks saved as batches are acknowledged, so an interrupted full push
+        # resumes where it stopped, as any push does.
+        mark = team_store.PushMark(0, 0, mark.pushed_ms, mark.sent)
+    old_acks = key if not full and team_store.has_old_acks(conn, key) else None
     top_id, top_seq = team_store.push_tops(conn)
     at_id, at_seq = mark.last_id, mark.last_seq
     batch: list[team_store.PushedRow] = []
@@ -414,7 +423,7 @@ def push(
         flush()
     if confirm and not stats.batches:
         sender(url, secret, gzip.compress(msgspec.json.encode(WireBatch(rows=[]))))
-    if old_acks:
+    if old_acks or full:  # a full push walked past every old ack too
         team_store.drop_old_acks(conn, key)
     pending = team_store.pending_by_source(conn, key)
     stats.pending = sum(n for source, n in pending.items() if pushable(source))
@@ -537,6 +546,55 @@ def http_sender(url: str, token: str, body: bytes) -> PushAnswer:
                 )
             raise PushError(f"the team server {server} answered {response.status_code}: {detail}")
     raise PushError(f"the team server {server} kept answering busy; try again later")
+
+
+def check_token(url: str, token: str) -> tuple[bool | None, str]:
+    """Whether the team server takes ``token`` now: True, False when it refuses it (revoked or
+    wrong), None when it cannot tell (unreachable, another answer); with what was found, in words
+    that name the fix and never the token.
+
+    One MCP ``initialize`` on ``/mcp``, which every push token may make and which stores nothing:
+    an empty push would do, but the server would record it as the laptop's latest push and call a
+    laptop fresh whose rows are still waiting."""
+    import httpx2
+
+    from cost_mcp.sources.http import USER_AGENT
+
+    server = display_url(url)
+    try:
+        _check_server_url(url, server)
+    except PushError as exc:
+        return None, str(exc)
+    hello = {
+        "jsonrpc": "2.0",
+        "id": 1,
+        "method": "initialize",
+        "params": {
+            "protocolVersion": "2025-06-18",
+            "capabilities": {},
+            "clientInfo": {"name": "cost-mcp-doctor", "version": "1"},
+        },
+    }
+    headers = {
+        "Authorization": f"Bearer {token}",
+        "Accept": "application/json, text/event-stream",
+        "User-Agent": USER_AGENT,
+    }
+    try:
+        with httpx2.Client(timeout=httpx2.Timeout(10.0), follow_redirects=False) as client:
+            status = client.post(f"{url}/mcp", json=hello, headers=headers).status_code
+    except httpx2.HTTPError as exc:
+        # Only the kind of failure: its message may quote the URL, which may carry a secret.
+        kind = type(exc).__name__
+        return None, f"cannot reach the team server {server} ({kind}): is it running, and is the URL right?"
+    if status == 200:
+        return True, f"the team server {server} takes the token"
+    if status in (401, 403):
+        return False, (
+            f"the team server {server} refused the token ({status}): it is wrong, revoked or not a "
+            "member's; ask an admin for a new one (`cost-mcp token create`) and set COST_MCP_TEAM_TOKEN"
+        )
+    return None, f"the team server {server} answered {status} to a check of the token"
 
 
 def _check_server_url(url: str, server: str) -> None:

@@ -880,6 +880,103 @@ def test_cli_push_reads_new_log_lines_first(team: Team, home: Path) -> None:
     assert "cmt_not-a-token" not in wrong.stderr + wrong.stdout
 
 
+def _backup(db: Path | str, to: Path) -> None:
+    """An online backup of a running server's ledger, as README says: SQLite's backup API, pg_dump."""
+    if is_postgres(db):
+        from tests.pg_cluster import _bin_dir
+
+        bin_dir = _bin_dir()
+        assert bin_dir is not None
+        subprocess.run([str(bin_dir / "pg_dump"), "-Fc", "-f", str(to), str(db)], check=True, timeout=60)
+        return
+    with sqlite3.connect(db) as source, sqlite3.connect(to) as target:
+        source.backup(target)
+    source.close()
+    target.close()
+
+
+def _restore(db: Path | str, backup: Path) -> None:
+    """Put a backup back over a stopped server's ledger."""
+    if is_postgres(db):
+        from tests.pg_cluster import _bin_dir
+
+        bin_dir = _bin_dir()
+        assert bin_dir is not None
+        subprocess.run(
+            [str(bin_dir / "pg_restore"), "--clean", "--if-exists", "-d", str(db), str(backup)],
+            check=True,
+            timeout=60,
+        )
+        return
+    path = Path(db)
+    for stale in (path.with_name(path.name + "-wal"), path.with_name(path.name + "-shm")):
+        stale.unlink(missing_ok=True)
+    path.write_bytes(backup.read_bytes())
+
+
+def test_a_full_push_refills_a_server_restored_from_a_backup(team: Team, home: Path) -> None:
+    # The server's ledger restored from last night's backup lacked every row pushed since, and
+    # laptops never sent them again: their marks said the server had them ("pushed 0 usage rows").
+    calls = [(f"msg_r{i}", f"req_r{i}", 100 + i, 10) for i in range(3)]
+    laptop = _laptop(home, "ana", "ana@example.com", calls)
+    env = laptop.env(home, COST_MCP_TEAM_TOKEN=team.tokens["ana"])
+    assert _cli(env, "push", "--server", team.base).returncode == 0
+    backup = home / "server-backup"
+    _backup(team.server_db, backup)
+    log = next((laptop.claude / "projects").rglob("*.jsonl"))
+    for i in range(3, 6):  # pushed after the backup: what the restore loses
+        line = assistant(f"msg_r{i}", f"req_r{i}", _iso(datetime.now(UTC)), session="ana-s1")
+        write(log, line, append=True)
+    after = _cli(env, "push", "--server", team.base)
+    assert after.returncode == 0 and "pushed 3 usage rows" in after.stderr, after.stderr
+    expected = _total(laptop.db)
+
+    _stop(team.proc)
+    _restore(team.server_db, backup)
+    assert _total(team.server_db, members=["ana@example.com"]) < expected
+    port = int(team.base.rsplit(":", 1)[1])
+    restarted = _start(_env(home, team.server_db), port, team.stderr)
+    try:
+        again = _cli(env, "push", "--server", team.base)
+        assert "pushed 0 usage rows" in again.stderr, again.stderr  # the marks still say it has them
+        full = _cli(env, "push", "--full", "--server", team.base)
+        assert full.returncode == 0, full.stderr
+        assert "pushed 6 usage rows in 1 batch(es), 3 new or grown on the server; 0 left" in full.stderr
+        assert _total(team.server_db, members=["ana@example.com"]) == expected
+        # Once more changes nothing: the rows the server kept are not counted twice.
+        twice = _cli(env, "push", "--full", "--server", team.base)
+        assert "6 usage rows in 1 batch(es), 0 new or grown" in twice.stderr, twice.stderr
+        assert _total(team.server_db, members=["ana@example.com"]) == expected
+        _assert_rollup_exact(team.server_db)
+    finally:
+        _stop(restarted)
+
+
+def test_a_laptops_doctor_says_the_server_refuses_its_revoked_token(team: Team, home: Path) -> None:
+    # The admin rotated ana's token: her laptop's pushes failed in the background (logged only)
+    # while `cost-mcp doctor` still said "token set", as if all were well.
+    laptop = _laptop(home, "ana", "ana@example.com", [("msg_d1", "req_d1", 100, 10)])
+    env = laptop.env(home, COST_MCP_TEAM_SERVER=team.base, COST_MCP_TEAM_TOKEN=team.tokens["ana"])
+    fine = _cli(env, "doctor", "--json")
+    assert fine.returncode == 0, fine.stdout + fine.stderr
+    report = json.loads(fine.stdout)
+    assert report["team"]["token_accepted"] is True
+    assert not any("token" in p for p in report["problems"]), report["problems"]
+    # The check stores nothing: the server would otherwise call a laptop with rows waiting fresh.
+    server_doctor = json.loads(_cli(_env(home, team.server_db), "doctor", "--json").stdout)
+    assert server_doctor["received_pushes"] == []
+
+    revoked = _cli(_env(home, team.server_db), "token", "revoke", "ana")
+    assert revoked.returncode == 0, revoked.stderr
+    told = _cli(env, "doctor", "--json")
+    report = json.loads(told.stdout)
+    assert report["team"]["token_accepted"] is False
+    assert any("refused the token (401)" in p and "cost-mcp token create" in p for p in report["problems"])
+    table = _cli({**env, "COLUMNS": "200"}, "doctor")
+    assert "token REFUSED" in table.stdout, table.stdout
+    assert team.tokens["ana"] not in told.stdout + told.stderr + table.stdout + table.stderr
+
+
 def test_cli_push_says_it_refused_rows_of_another_members_calls(team: Team, home: Path) -> None:
     # Ana's laptop holds a log line of bob's call (copied logs, or a crafted line with 900,000
     # input tokens): the server keeps bob's call as he pushed it, and ana's push says why.
@@ -940,6 +1037,32 @@ def test_answers_say_when_each_laptop_last_pushed(team: Team, home: Path) -> Non
     assert not any("no Claude Code logs" in p for p in report["problems"])
     table = _cli(_env(home, team.server_db, COLUMNS="200"), "doctor")
     assert "pushes from   ana (ana@example.com): last " in table.stdout
+
+
+def test_a_revoked_tokens_pushes_say_so(team: Team, home: Path) -> None:
+    # After a rotation or a member leaving, the old token's pushes were listed (doctor, sources) as
+    # a live laptop's that had gone quiet: nothing said it can push no more.
+    for name in ("ana", "bob"):
+        laptop = _laptop(home, name, f"{name}@example.com", [(f"msg_v{name}", f"req_v{name}", 100, 10)])
+        done = _cli(laptop.env(home, COST_MCP_TEAM_TOKEN=team.tokens[name]), "push", "--server", team.base)
+        assert done.returncode == 0, done.stderr
+    total = _total(team.server_db)
+    assert _cli(_env(home, team.server_db), "token", "revoke", "ana").returncode == 0
+
+    answer = _spend_by_member(team.base, team.tokens["admin"])
+    assert not answer.is_error, answer.content
+    sources = answer.structured_content["sources"]
+    said = {s["source"]: s["last_refresh"] for s in sources if s["kind"] == "push"}
+    assert "revoked since" in said["push:ana"] and "revoked" not in said["push:bob"], said
+    assert _total(team.server_db) == total  # what it pushed still counts
+    doctor = json.loads(_cli(_env(home, team.server_db), "doctor", "--json").stdout)
+    assert {(r["token_name"], r["revoked"]) for r in doctor["received_pushes"]} == {
+        ("ana", True),
+        ("bob", False),
+    }
+    table = _cli(_env(home, team.server_db, COLUMNS="200"), "doctor").stdout
+    lines = {line.split()[2]: line for line in table.splitlines() if line.startswith("pushes from")}
+    assert lines["ana"].endswith(", token revoked") and "revoked" not in lines["bob"], lines
 
 
 def test_jwt_from_the_identity_provider(home: Path) -> None:

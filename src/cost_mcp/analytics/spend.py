@@ -859,10 +859,15 @@ def source_statuses(
                 status="stale" if moment - last > STALE_AFTER else "ok",
                 last_success=last.isoformat(),
                 last_error=None,
-                last_refresh=f"usage pushed by {sender.member}'s token {sender.token_name}",
+                last_refresh=f"usage pushed by {sender.member}'s token {sender.token_name}"
+                # A rotated or departed member's token goes quiet for good: not a laptop behind.
+                + (_REVOKED if sender.revoked else ""),
             )
         )
     return statuses
+
+
+_REVOKED = " (revoked since: it pushes no more, what it pushed still counts)"
 
 
 def _pricing_warnings(

@@ -161,8 +161,11 @@ def doctor(as_json: bool) -> int:
         t = report.team
         pushed = f"last push {t.last_push}" if t.last_push else "never pushed"
         pending = "pending unknown" if t.pending_events is None else f"{t.pending_events:,} event(s) pending"
+        token = "set" if t.token_set else "not set"
+        if t.token_accepted is not None:
+            token = "accepted" if t.token_accepted else "REFUSED"
         out.print(
-            f"team server   {text(t.server or '(not set)')}: token {'set' if t.token_set else 'not set'}, "
+            f"team server   {text(t.server or '(not set)')}: token {token}, "
             f"{pushed}, {t.pushed_events:,} event(s) sent, {pending}"
             + (", project names hashed" if t.hide_projects else ""),
             highlight=False,
@@ -170,7 +173,8 @@ def doctor(as_json: bool) -> int:
     shown_pushes = 10
     for sender in report.received_pushes[:shown_pushes]:
         out.print(
-            f"pushes from   {text(sender.token_name)} ({text(sender.member)}): last {sender.last_push}",
+            f"pushes from   {text(sender.token_name)} ({text(sender.member)}): last {sender.last_push}"
+            + (", token revoked" if sender.revoked else ""),
             highlight=False,
         )
     if len(report.received_pushes) > shown_pushes:

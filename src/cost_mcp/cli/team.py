@@ -121,14 +121,20 @@ def team_list() -> int:
 @cli.command()
 @click.option("--server", default=None, help="team server URL (default COST_MCP_TEAM_SERVER)")
 @click.option("--token", "bearer", default=None, help="bearer token (default COST_MCP_TEAM_TOKEN)")
-def push(server: str | None, bearer: str | None) -> int:
+@click.option(
+    "--full",
+    is_flag=True,
+    help="send every row again, not only those added since the server's last acknowledgement "
+    "(after the team server's ledger was restored from a backup)",
+)
+def push(server: str | None, bearer: str | None, full: bool) -> int:
     """Send the team server the usage it lacks (reads new log lines first)."""
     from cost_mcp import push as push_api
 
     # Without the read, a first push (or one from cron) sent nothing of the usage logged since
     # the last question: only what some earlier answer had happened to read.
     with ledger(local=True) as (loaded, conn):
-        stats = push_api.push(conn, loaded, server=server, token=bearer, confirm=True)
+        stats = push_api.push(conn, loaded, server=server, token=bearer, confirm=True, full=full)
     refused = f", {stats.refused:,} refused" if stats.refused else ""
     print(
         f"pushed {stats.sent:,} usage rows in {stats.batches} batch(es), {stats.changed:,} new or grown "

@@ -525,17 +525,23 @@ class PushSender:
     token_name: str
     member: str
     last_ms: int
+    revoked: bool = False
+    """Whether its token was revoked since (it pushes no more; what it pushed still counts)."""
 
 
 def push_senders(conn: Conn, members: Sequence[str] | None = None) -> list[PushSender]:
-    """Every token that has pushed (only ``members``' with them), most recent first."""
-    sql = "SELECT token_name, member, last_ms FROM push_senders"
+    """Every token that has pushed (only ``members``' with them), most recent first, each saying
+    whether it was revoked since (a JWT's sender has no token row: never revoked)."""
+    sql = (
+        "SELECT s.token_name, s.member, s.last_ms, t.revoked_at IS NOT NULL FROM push_senders s "
+        "LEFT JOIN api_tokens t ON t.name = s.token_name"
+    )
     params: list[str] = []
     if members is not None:
-        sql += f" WHERE member IN ({', '.join('?' for _ in members)})" if members else " WHERE false"
+        sql += f" WHERE s.member IN ({', '.join('?' for _ in members)})" if members else " WHERE false"
         params = list(members)
-    rows = conn.execute(sql + " ORDER BY last_ms DESC, token_name", params).fetchall()
-    return [PushSender(str(t), str(m), int(ms)) for t, m, ms in rows]
+    rows = conn.execute(sql + " ORDER BY s.last_ms DESC, s.token_name", params).fetchall()
+    return [PushSender(str(t), str(m), int(ms), bool(r)) for t, m, ms, r in rows]
 
 
 _RECORD_PUSH = (
