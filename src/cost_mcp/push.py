@@ -558,7 +558,7 @@ def check_token(url: str, token: str) -> tuple[bool | None, str]:
     laptop fresh whose rows are still waiting."""
     import httpx2
 
-    from cost_mcp.sources.http import USER_AGENT
+    from cost_mcp.sources.http import TIMEOUT, USER_AGENT
 
     server = display_url(url)
     try:
@@ -581,7 +581,7 @@ def check_token(url: str, token: str) -> tuple[bool | None, str]:
         "User-Agent": USER_AGENT,
     }
     try:
-        with httpx2.Client(timeout=httpx2.Timeout(10.0), follow_redirects=False) as client:
+        with httpx2.Client(timeout=TIMEOUT, follow_redirects=False) as client:
             status = client.post(f"{url}/mcp", json=hello, headers=headers).status_code
     except httpx2.HTTPError as exc:
         # Only the kind of failure: its message may quote the URL, which may carry a secret.
