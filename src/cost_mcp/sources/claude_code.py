@@ -1509,8 +1509,6 @@ class _Prices:
         """The plans that price every call of their day alike (nearly all), with their model's
         provider: :func:`_row` prices and stores from these itself, without a call of :meth:`cost`
         per row."""
-        self.provider_of = _ProviderOf()
-        """Each model string's provider (:func:`claude_provider`), asked once per scan."""
 
     def cost(self, copy: Copy) -> tuple[int | None, str | None, tuple[str, ...]]:
         """Nano-USD, the priced model id and the pricing assumptions of one call (None: unpriced)."""
@@ -1519,7 +1517,7 @@ class _Prices:
         if plan is False:
             plan = self.pricer.rates(
                 copy.model,
-                self.provider_of[copy.model],
+                claude_provider(copy.model),
                 ms_to_datetime(copy.ts_ms),
                 speed=copy.speed,
                 service_tier=copy.service_tier,
@@ -1528,7 +1526,7 @@ class _Prices:
             if not isinstance(plan, CallRates) or plan.day_stable:
                 self.plans[key] = plan
             if isinstance(plan, CallRates) and plan.day_stable:
-                provider = self.provider_of[copy.model]
+                provider = claude_provider(copy.model)
                 self.day_rates[key] = (plan.nanos, plan.model_id, plan.assumptions, provider)
         if isinstance(plan, CallRates) and plan.day_stable:
             return plan.nanos(copy.counts), plan.model_id, plan.assumptions
@@ -1537,7 +1535,7 @@ class _Prices:
         priced = self.pricer.price(
             copy.tokens,
             copy.model,
-            self.provider_of[copy.model],
+            claude_provider(copy.model),
             ms_to_datetime(copy.ts_ms),
             speed=copy.speed,
             service_tier=copy.service_tier,
@@ -1546,15 +1544,6 @@ class _Prices:
         if isinstance(priced, Price):
             return priced.total_nanos, priced.model_id, priced.assumptions
         return None, None, ()
-
-
-class _ProviderOf(dict[str, str]):
-    """Model string -> the provider that bills it, filled on first sight (per scan: bounded by the
-    scan's distinct model strings)."""
-
-    def __missing__(self, model: str) -> str:
-        provider = self[model] = claude_provider(model)
-        return provider
 
 
 def _row(copy: Copy, prices: _Prices, stats: ScanStats) -> tuple[Any, ...]:
@@ -1568,7 +1557,7 @@ def _row(copy: Copy, prices: _Prices, stats: ScanStats) -> tuple[Any, ...]:
         cost = nanos(copy.counts)
     else:
         cost, priced_model, assumptions = prices.cost(copy)
-        provider = prices.provider_of[copy.model]
+        provider = claude_provider(copy.model)
     note = copy.note
     if assumptions:
         note = "; ".join(filter(None, (note, *assumptions)))
