@@ -15,6 +15,7 @@ second alert for the same crossing), and past periods' alerts stay as the record
 
 from __future__ import annotations
 
+import sqlite3
 from collections.abc import Sequence
 from datetime import UTC, datetime
 from decimal import Decimal
@@ -28,7 +29,7 @@ from cost_mcp.periods import iso_utc
 from cost_mcp.store import alerts as alert_store
 from cost_mcp.store import reported as reported_store
 from cost_mcp.store import rollup
-from cost_mcp.store.connection import Conn
+from cost_mcp.store.connection import OVERFLOW_FIX, Conn, is_overflow
 from cost_mcp.store.reported import Selection, StoredCall
 
 LIST_FIX = "`cost-mcp reported list` shows the ids of reported calls"
@@ -84,10 +85,20 @@ def forget(
             warnings=warnings,
         )
     gone = reported_store.delete(conn, [c.id for c in picked])
-    if rollup.refresh(conn) < 0:
+    refreshed = rollup.refresh(conn)
+    if refreshed == rollup.TOO_LARGE:
+        warnings.append(rollup.TOO_LARGE_WARNING)  # other absurd calls are left: say so, as answers do
+    elif refreshed < 0:
         # Deleted and marked dirty all the same: the next answer that can write rebuilds them.
         warnings.append(rollup.STALE_WARNING)
-    rearmed = rearm_alerts(conn, settings, now or datetime.now(UTC))
+    try:
+        rearmed = rearm_alerts(conn, settings, now or datetime.now(UTC))
+    except sqlite3.OperationalError as exc:
+        if not is_overflow(exc):
+            raise
+        # The calls are gone (committed); budgets cannot be summed until the rest of a flood is.
+        rearmed = []
+        warnings.append(f"budget alerts were not re-checked: the ledger still holds {OVERFLOW_FIX}")
     total, unpriced = _sums(gone)
     return ForgetReportedResult(
         dry_run=False,
