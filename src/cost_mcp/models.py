@@ -893,6 +893,45 @@ class RecordResult(Answer):
     alerts: list[str]
 
 
+class ReportedCall(Result):
+    """One call an agent reported with record_usage, as `cost-mcp reported list` shows it."""
+
+    id: str = Field(description="The request id it was recorded under (what `reported forget` takes).")
+    time_utc: str
+    agent: str
+    member: str
+    provider: str
+    model: str
+    project: str
+    session: str
+    total_tokens: int
+    cost_usd: USD | None = Field(description="Null when the model has no known price.")
+
+
+class ReportedCalls(Result):
+    """Reported calls, newest first: those selected (at most ``limit``), and how many match in all."""
+
+    calls: list[ReportedCall]
+    matching: int = Field(description="Calls that match, of which ``calls`` are the newest.")
+    total_usd: USD = Field(description="Cost of the calls listed (priced ones).")
+    unpriced_requests: int
+    warnings: list[str]
+
+
+class ForgetReportedResult(Result):
+    """What `cost-mcp reported forget` removed (or, with --dry-run, would remove)."""
+
+    dry_run: bool
+    forgotten: list[ReportedCall]
+    total_usd: USD = Field(description="Cost of the calls forgotten (priced ones).")
+    unpriced_requests: int
+    alerts_rearmed: list[str] = Field(
+        description="Budget thresholds of the current period that spend no longer reaches: they fire "
+        "again when spend crosses them anew."
+    )
+    warnings: list[str]
+
+
 class DeleteResult(Result):
     """What a delete removed."""
 

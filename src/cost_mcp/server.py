@@ -1081,6 +1081,9 @@ async def check_budget(
     return result
 
 
+# No tool removes a reported call: a model that could erase spend could hide its own cost from the
+# budget it is checked against. The user does, at the CLI (`cost-mcp reported forget`). The
+# docstring does not say so: the tool list has no room left under its 30,000-character bound.
 @mcp.tool(title="Record a model call", annotations=LOCAL_WRITE)
 async def record_usage(
     ctx: Context[AppState],

@@ -162,6 +162,7 @@ COMMAND_MODULES = {
     "reprice": "data",
     "budget": "ledger",
     "subscription": "ledger",
+    "reported": "ledger",
     "serve": "setup",
     "otel-config": "setup",
     "dashboard": "setup",

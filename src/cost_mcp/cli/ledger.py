@@ -1,17 +1,41 @@
-"""Commands that change what the ledger counts: budgets and subscriptions."""
+"""Commands that change what the ledger counts: budgets, subscriptions and reported calls."""
 
 from __future__ import annotations
 
-from typing import Literal
+import sys
+from collections.abc import Callable, Sequence
+from datetime import datetime
+from typing import TYPE_CHECKING, Any, Literal
 
 import click
 from rich.console import Console
 from rich.table import Table
 
-from cost_mcp.cli.app import EXIT_OK, answer, cli, json_option, ledger, note, text, whole
+from cost_mcp.cli.app import (
+    EXIT_OK,
+    answer,
+    cli,
+    json_option,
+    ledger,
+    note,
+    period_options,
+    resolve_period,
+    settings,
+    text,
+    whole,
+)
 from cost_mcp.errors import InvalidInputError
-from cost_mcp.models import BudgetStatusResult, SubscriptionList
 from cost_mcp.money import format_cost, format_usd
+
+if TYPE_CHECKING:
+    from cost_mcp.config import Settings
+    from cost_mcp.models import (
+        BudgetStatusResult,
+        ForgetReportedResult,
+        ReportedCall,
+        SubscriptionList,
+    )
+    from cost_mcp.store.reported import Selection
 
 
 @cli.group()
@@ -282,3 +306,169 @@ def _render_subscriptions(out: Console, listing: SubscriptionList) -> None:
         )
     out.print(whole(table))
     out.print(f"running now: {format_usd(listing.monthly_equivalent_usd)} per month")
+
+
+@cli.group()
+def reported() -> None:
+    """Calls agents reported with record_usage: list them, forget wrong ones (list, forget)."""
+
+
+def _selection_options(fn: Callable[..., Any]) -> Callable[..., Any]:
+    """What picks reported calls, the same for `reported list` and `reported forget`: what a list
+    shows, a forget with the same options removes."""
+    for option in reversed(
+        (
+            click.option("--agent", multiple=True, help="only this agent's calls (repeatable)"),
+            click.option(
+                "--member", multiple=True, help="only this member's calls, on a team server (repeatable)"
+            ),
+            click.option("--min-cost", metavar="USD", help="only calls that cost at least this, e.g. 100"),
+            click.option(
+                "--min-tokens", type=click.IntRange(min=0), help="only calls of at least this many tokens"
+            ),
+        )
+    ):
+        fn = option(fn)
+    return period_options(fn)
+
+
+def _selection(loaded: Settings, ids: Sequence[str], options: dict[str, Any], *, require: bool) -> Selection:
+    """The calls the options pick. No period option means every time; ``require``: some condition
+    must be given (a forget never picks every reported call by default)."""
+    from cost_mcp.money import parse_usd, to_nanos
+    from cost_mcp.store.reported import Selection
+
+    try:
+        min_cost = to_nanos(parse_usd(options["min_cost"])) if options["min_cost"] is not None else None
+    except ValueError as exc:
+        raise InvalidInputError(f"--min-cost: {exc}; give an amount like 100 or 0.5") from None
+    filters = ("period", "start", "end", "agent", "member", "min_cost", "min_tokens")
+    given = [f for f in filters if options[f] not in (None, ())]
+    if ids and given:
+        raise InvalidInputError(
+            f"give IDs or --{given[0].replace('_', '-')} and the other filters, not both: IDs name the "
+            "calls exactly"
+        )
+    if require and not ids and not given:
+        raise InvalidInputError(
+            "say which calls to forget: IDs (`cost-mcp reported list` shows them), or filters such as "
+            "--period today --agent test-bot"
+        )
+    start_ms = end_ms = None
+    if any(options[f] is not None for f in ("period", "start", "end")):
+        p = resolve_period(loaded, options)
+        start_ms, end_ms = p.start_ms, p.end_ms
+    return Selection(
+        ids=list(dict.fromkeys(ids)),
+        start_ms=start_ms,
+        end_ms=end_ms,
+        agents=list(options["agent"]),
+        members=[m.strip().lower() for m in options["member"]],
+        min_cost_nanos=min_cost,
+        min_tokens=options["min_tokens"],
+    )
+
+
+@reported.command("list")
+@_selection_options
+@click.option("--limit", type=click.IntRange(min=1), default=50, show_default=True, help="newest calls shown")
+@json_option()
+def reported_list(limit: int, as_json: bool, **options: Any) -> int:
+    """The calls agents reported (record_usage), newest first: id, time, agent, model, tokens, cost.
+
+    Every time by default; --period, --start and --end narrow it as in `report`.
+    """
+    from cost_mcp.analytics import reported as reported_calls
+
+    loaded = settings()
+    selection = _selection(loaded, (), options, require=False)
+    return answer(
+        lambda _, conn: reported_calls.list_calls(conn, selection, limit),
+        as_json=as_json,
+        render=lambda out, result: _render_reported(out, result.calls, loaded),
+        fresh=False,
+    )
+
+
+@reported.command("forget")
+@click.argument("ids", nargs=-1, metavar="[ID ...]")
+@_selection_options
+@click.option("--dry-run", is_flag=True, help="show what would be forgotten, change nothing")
+@click.option("--yes", is_flag=True, help="forget the calls the filters pick without asking")
+@json_option()
+def reported_forget(ids: tuple[str, ...], dry_run: bool, yes: bool, as_json: bool, **options: Any) -> int:
+    """Remove reported calls from the ledger, its totals and its budgets.
+
+    By ID (`cost-mcp reported list` shows them), or every call the filters pick (asked first, unless
+    --yes). Only calls agents reported: a log file's calls go with `cost-mcp ingest --forget PATH`.
+    No MCP tool does this: a model must not be able to erase its own spend.
+    """
+    from cost_mcp.analytics import reported as reported_calls
+
+    loaded = settings()
+    selection = _selection(loaded, ids, options, require=True)
+    with ledger(fresh=False) as (_, conn):
+        if not ids and not dry_run and not yes:
+            # Filters can pick more than was meant: show what they pick, then ask.
+            preview = reported_calls.forget(conn, loaded, selection, dry_run=True)
+            if preview.forgotten:
+                _confirm_forget(preview, loaded)
+        result = reported_calls.forget(conn, loaded, selection, dry_run=dry_run)
+    if as_json:
+        print(result.model_dump_json(indent=2))
+        return EXIT_OK
+    out = Console()
+    if result.forgotten:
+        _render_reported(out, result.forgotten, loaded)
+        verb = "would forget" if result.dry_run else "forgot"
+        out.print(
+            f"{verb} {len(result.forgotten):,} reported call(s), "
+            f"{format_cost(result.total_usd, result.unpriced_requests)}"
+            + (" (dry run: nothing changed)" if result.dry_run else ""),
+            highlight=False,
+        )
+    for line in result.alerts_rearmed:
+        note(out, line)
+    for warning in result.warnings:
+        note(out, warning)
+    return EXIT_OK
+
+
+def _confirm_forget(preview: ForgetReportedResult, loaded: Settings) -> None:
+    """Show what the filters pick and ask; without a terminal to ask on, say to add --yes."""
+    if not sys.stdin.isatty():
+        raise InvalidInputError(
+            f"the filters pick {len(preview.forgotten):,} reported call(s) "
+            f"({format_cost(preview.total_usd, preview.unpriced_requests)}): add --yes to forget them, "
+            "or --dry-run to see them"
+        )
+    err = Console(stderr=True)
+    _render_reported(err, preview.forgotten, loaded)
+    click.confirm(
+        f"Forget these {len(preview.forgotten):,} reported call(s) "
+        f"({format_cost(preview.total_usd, preview.unpriced_requests)})?",
+        abort=True,
+        err=True,
+    )
+
+
+def _render_reported(out: Console, calls: Sequence[ReportedCall], loaded: Settings) -> None:
+    if not calls:
+        out.print("No reported calls match. Agents report calls with the record_usage tool.")
+        return
+    team = any(c.member for c in calls)
+    table = Table("id", "when", "agent", *(("member",) if team else ()), "provider", "model", "tokens",
+                  "cost", box=None)  # fmt: skip
+    for c in calls:
+        when = datetime.fromisoformat(c.time_utc).astimezone(loaded.tz)
+        table.add_row(
+            text(c.id),
+            when.strftime("%Y-%m-%d %H:%M"),
+            text(c.agent or "-"),
+            *((text(c.member or "-"),) if team else ()),
+            text(c.provider),
+            text(c.model),
+            f"{c.total_tokens:,}",
+            format_cost(c.cost_usd),
+        )
+    out.print(whole(table))

@@ -76,6 +76,22 @@ def record(conn: Conn, alerts: list[NewAlert]) -> list[NewAlert]:
     return fired
 
 
+def rearm(conn: Conn, budget: str, period_start_ms: int, thresholds: list[str]) -> int:
+    """Forget that ``thresholds`` of ``budget`` fired in the period starting at ``period_start_ms``
+    (spend fell below them: calls were forgotten), so each fires again when spend crosses it anew.
+    An alert not shown or not delivered yet goes with its record. Returns how many were forgotten."""
+    if not thresholds:
+        return 0
+    with write_transaction(conn):
+        return int(
+            conn.execute(
+                f"DELETE FROM budget_alerts WHERE budget = ? AND period_start_ms = ? "
+                f"AND threshold IN ({', '.join('?' * len(thresholds))})",
+                (budget, period_start_ms, *thresholds),
+            ).rowcount
+        )
+
+
 def take(conn: Conn) -> list[str]:
     """Alerts not shown yet, oldest first, marked shown in the same transaction.
 

@@ -528,8 +528,8 @@ OVERFLOW_FIX = (
     "more cost or tokens than a 64-bit sum holds (over $9.2 billion, or 9.2e18 tokens): the ledger "
     "holds calls that are no real use (a crafted log or record_usage flood). Ask about a narrower "
     "period, or filter away the model/agent/project of the bogus calls; to remove them for good, "
-    "`cost-mcp ingest --forget PATH` for a log file that brought them, or move the ledger aside and "
-    "read the logs again (`cost-mcp ingest`)"
+    "`cost-mcp reported forget` for calls agents reported, `cost-mcp ingest --forget PATH` for a log "
+    "file that brought them, or move the ledger aside and read the logs again (`cost-mcp ingest`)"
 )
 """What to do when :func:`is_overflow`: the sums cannot hold such a ledger, so only removing the
 calls (or asking about less) answers again."""

@@ -67,8 +67,10 @@ TOO_LARGE = -2
 TOO_LARGE_WARNING = (
     "some calls are not in this answer: a quarter-hour, hour or day of them sums to more than the "
     "ledger's 64-bit sums hold (over $9.2 billion, or 9.2e18 tokens), so they are no real use (a "
-    "crafted log or record_usage flood); remove them with `cost-mcp ingest --forget PATH` for the log "
-    "file that brought them, or move the ledger aside and read the logs again (`cost-mcp ingest`)"
+    "crafted log or record_usage flood); remove them with `cost-mcp reported forget` for calls agents "
+    "reported (`cost-mcp reported list --min-cost 1000000` finds them), `cost-mcp ingest --forget PATH` "
+    "for the log file that brought them, or move the ledger aside and read the logs again "
+    "(`cost-mcp ingest`)"
 )
 
 

@@ -1,0 +1,166 @@
+"""The user's way to see and remove calls agents reported (``record_usage``): a test call, a token
+count off by orders of magnitude, the same call reported twice under two ids.
+
+Deliberately not an MCP tool: a model able to erase spend could hide its own cost from the budget
+it is checked against, so only the person at the CLI (or the admin of a team server, on the server's
+ledger) forgets reported calls. Log-read calls and provider bills are not touched: they have their
+own ways (``ingest --forget PATH``; a provider's next sync replaces its days).
+
+After a forget the rollup is rebuilt for the quarter-hours the calls sat in (exactly, from the
+events left), and each budget threshold of the current period that spend no longer reaches is
+re-armed: it fired on spend that was never real, so it should fire again when real spend crosses
+it, rather than stay silent for the rest of the period. Thresholds still reached stay fired (no
+second alert for the same crossing), and past periods' alerts stay as the record of what was sent.
+"""
+
+from __future__ import annotations
+
+import sqlite3
+from collections.abc import Sequence
+from datetime import UTC, datetime
+from decimal import Decimal
+
+from cost_mcp.analytics import budgets
+from cost_mcp.config import Settings
+from cost_mcp.errors import InvalidInputError
+from cost_mcp.models import ForgetReportedResult, ReportedCall, ReportedCalls
+from cost_mcp.money import format_usd, from_nanos
+from cost_mcp.periods import iso_utc
+from cost_mcp.store import alerts as alert_store
+from cost_mcp.store import reported as reported_store
+from cost_mcp.store import rollup
+from cost_mcp.store.connection import OVERFLOW_FIX, Conn, is_overflow
+from cost_mcp.store.reported import Selection, StoredCall
+
+LIST_FIX = "`cost-mcp reported list` shows the ids of reported calls"
+
+
+def list_calls(conn: Conn, selection: Selection, limit: int | None) -> ReportedCalls:
+    """The reported calls ``selection`` picks, newest first, at most ``limit`` of them."""
+    calls, matching = reported_store.select(conn, selection, limit)
+    total, unpriced = _sums(calls)
+    warnings = []
+    if matching > len(calls):
+        warnings.append(
+            f"showing the newest {len(calls):,} of {matching:,} matching calls: narrow with --period, "
+            "--agent, --member, --min-cost or --min-tokens, or raise --limit"
+        )
+    return ReportedCalls(
+        calls=[_shown(c) for c in calls],
+        matching=matching,
+        total_usd=total,
+        unpriced_requests=unpriced,
+        warnings=warnings,
+    )
+
+
+def forget(
+    conn: Conn,
+    settings: Settings,
+    selection: Selection,
+    *,
+    dry_run: bool = False,
+    now: datetime | None = None,
+) -> ForgetReportedResult:
+    """Remove the reported calls ``selection`` picks (with ``dry_run``, only say which).
+
+    By id, every id must be a stored reported call, or nothing is removed and the error says which
+    are not and why (another source's call, or no call at all). The rollup is rebuilt for their
+    quarter-hours, and budget thresholds no longer reached are re-armed (see the module docstring).
+    """
+    picked = reported_store.select(conn, selection)[0]
+    if selection.ids:
+        _check_ids(conn, selection.ids, {c.id for c in picked})
+    warnings: list[str] = []
+    if not picked:
+        warnings.append(f"no reported call matches: nothing to forget ({LIST_FIX})")
+    if dry_run or not picked:
+        total, unpriced = _sums(picked)
+        return ForgetReportedResult(
+            dry_run=dry_run,
+            forgotten=[_shown(c) for c in picked],
+            total_usd=total,
+            unpriced_requests=unpriced,
+            alerts_rearmed=[],
+            warnings=warnings,
+        )
+    gone = reported_store.delete(conn, [c.id for c in picked])
+    refreshed = rollup.refresh(conn)
+    if refreshed == rollup.TOO_LARGE:
+        warnings.append(rollup.TOO_LARGE_WARNING)  # other absurd calls are left: say so, as answers do
+    elif refreshed < 0:
+        # Deleted and marked dirty all the same: the next answer that can write rebuilds them.
+        warnings.append(rollup.STALE_WARNING)
+    try:
+        rearmed = rearm_alerts(conn, settings, now or datetime.now(UTC))
+    except sqlite3.OperationalError as exc:
+        if not is_overflow(exc):
+            raise
+        # The calls are gone (committed); budgets cannot be summed until the rest of a flood is.
+        rearmed = []
+        warnings.append(f"budget alerts were not re-checked: the ledger still holds {OVERFLOW_FIX}")
+    total, unpriced = _sums(gone)
+    return ForgetReportedResult(
+        dry_run=False,
+        forgotten=[_shown(c) for c in gone],
+        total_usd=total,
+        unpriced_requests=unpriced,
+        alerts_rearmed=rearmed,
+        warnings=warnings,
+    )
+
+
+def rearm_alerts(conn: Conn, settings: Settings, now: datetime) -> list[str]:
+    """Forget the fired thresholds of each budget's current period that its spend no longer reaches;
+    one line per budget saying which (and where spend stands now)."""
+    every = budgets.list_budgets(conn)
+    said: list[str] = []
+    for budget, state in zip(every, budgets.states_of(conn, settings, every, now), strict=True):
+        start_ms = budgets.budget_period(budget, settings, now).start_ms
+        below = [
+            t
+            for t in alert_store.fired_thresholds(conn, budget.name, start_ms)
+            if state.spent_usd < budget.amount_usd * Decimal(t)
+        ]
+        if alert_store.rearm(conn, budget.name, start_ms, below):
+            shown = ", ".join(f"{Decimal(t) * 100:.0f}%" for t in sorted(below, key=Decimal))
+            said.append(
+                f"budget '{budget.name}': {shown} will alert again when crossed "
+                f"({format_usd(state.spent_usd)} of {format_usd(budget.amount_usd)} spent now)"
+            )
+    return said
+
+
+def _check_ids(conn: Conn, ids: Sequence[str], found: set[str]) -> None:
+    missing = [i for i in dict.fromkeys(ids) if i not in found]
+    if not missing:
+        return
+    elsewhere = reported_store.other_sources(conn, missing)
+    reasons = [
+        f"{i!r} is a call read from {', '.join(elsewhere[i])}, not reported with record_usage (a log "
+        "file's calls are removed with `cost-mcp ingest --forget PATH`)"
+        if i in elsewhere
+        else f"{i!r} is no reported call"
+        for i in missing
+    ]
+    raise InvalidInputError(f"nothing forgotten: {'; '.join(reasons)}. {LIST_FIX}")
+
+
+def _sums(calls: Sequence[StoredCall]) -> tuple[Decimal, int]:
+    priced = [c.cost_nanos for c in calls if c.cost_nanos is not None]
+    return from_nanos(sum(priced)), len(calls) - len(priced)
+
+
+def _shown(c: StoredCall) -> ReportedCall:
+    return ReportedCall(
+        id=c.id,
+        time_utc=iso_utc(c.ts_ms),
+        agent=c.agent,
+        member=c.member,
+        provider=c.provider,
+        model=c.model,
+        project=c.project,
+        session=c.session_id,
+        total_tokens=c.total_tokens,
+        cost_usd=None if c.cost_nanos is None else from_nanos(c.cost_nanos),
+    )

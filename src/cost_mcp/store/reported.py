@@ -1,0 +1,171 @@
+"""Calls agents reported (``record_usage`` rows): listed and forgotten by the user, never by a model.
+
+Only rows of the ``record_usage`` source: a log-read call is forgotten with its file (``ingest
+--forget``), a provider's bill by its next sync. A forget deletes the rows and marks their
+quarter-hours dirty in the same transaction, as every other writer of usage events does
+(:mod:`cost_mcp.store.rollup`), so the next refresh rebuilds exactly those from the events left.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass
+
+from cost_mcp.store import rollup
+from cost_mcp.store.connection import Conn, write_transaction
+
+SOURCE = "record_usage"
+"""The source of agents' reports (``sources.reported.SOURCE``; store does not import sources)."""
+
+_CHUNK = 500
+"""Ids per statement: SQLite's default bound on variables is far above, and PostgreSQL has none."""
+
+
+@dataclass(frozen=True)
+class Selection:
+    """Which reported calls: by id, or by time range and dimensions (every given condition holds)."""
+
+    ids: Sequence[str] = ()
+    start_ms: int | None = None
+    end_ms: int | None = None
+    agents: Sequence[str] = ()
+    members: Sequence[str] = ()
+    min_cost_nanos: int | None = None
+    min_tokens: int | None = None
+
+
+@dataclass(frozen=True)
+class StoredCall:
+    """One stored reported call, as the user sees it."""
+
+    id: str
+    ts_ms: int
+    agent: str
+    member: str
+    provider: str
+    model: str
+    project: str
+    session_id: str
+    total_tokens: int
+    cost_nanos: int | None
+
+
+_COLUMNS = "message_id, ts_ms, agent, member, provider, model, project, session_id, total_tokens, cost_nanos"
+
+
+def _where(selection: Selection) -> tuple[str, list[object]]:
+    clauses, args = ["source = ?"], list[object]([SOURCE])
+    if selection.ids:
+        clauses.append(f"message_id IN ({', '.join('?' * len(selection.ids))})")
+        args += selection.ids
+    if selection.start_ms is not None:
+        clauses.append("ts_ms >= ?")
+        args.append(selection.start_ms)
+    if selection.end_ms is not None:
+        clauses.append("ts_ms < ?")
+        args.append(selection.end_ms)
+    for column, values in (("agent", selection.agents), ("member", selection.members)):
+        if values:
+            clauses.append(f"{column} IN ({', '.join('?' * len(values))})")
+            args += values
+    if selection.min_cost_nanos is not None:
+        # An unpriced call has no cost to compare: it is left out, as it is left out of spend.
+        clauses.append("cost_nanos >= ?")
+        args.append(selection.min_cost_nanos)
+    if selection.min_tokens is not None:
+        clauses.append("total_tokens >= ?")
+        args.append(selection.min_tokens)
+    return " AND ".join(clauses), args
+
+
+def _call(row: Sequence[object]) -> StoredCall:
+    m, ts, agent, member, provider, model, project, session, total, cost = row
+    return StoredCall(
+        str(m),
+        int(str(ts)),
+        str(agent),
+        str(member),
+        str(provider),
+        str(model),
+        str(project),
+        str(session),
+        int(str(total)),
+        None if cost is None else int(str(cost)),
+    )
+
+
+def select(conn: Conn, selection: Selection, limit: int | None = None) -> tuple[list[StoredCall], int]:
+    """The selected calls, newest first (at most ``limit``), and how many there are in all."""
+    if len(selection.ids) > _CHUNK:
+        # Many ids: one statement per chunk, merged here (the count is then the rows found).
+        found = [
+            call
+            for i in range(0, len(selection.ids), _CHUNK)
+            for call in select(conn, _with_ids(selection, selection.ids[i : i + _CHUNK]))[0]
+        ]
+        found.sort(key=lambda c: (-c.ts_ms, c.id))
+        return (found if limit is None else found[:limit]), len(found)
+    where, args = _where(selection)
+    count = conn.execute(f"SELECT COUNT(*) FROM usage_events WHERE {where}", args).fetchone()
+    bound = "" if limit is None else f" LIMIT {int(limit)}"
+    rows = conn.execute(
+        f"SELECT {_COLUMNS} FROM usage_events WHERE {where} ORDER BY ts_ms DESC, message_id{bound}", args
+    ).fetchall()
+    return [_call(r) for r in rows], int(count[0]) if count else 0
+
+
+def _with_ids(selection: Selection, ids: Sequence[str]) -> Selection:
+    return Selection(
+        ids,
+        selection.start_ms,
+        selection.end_ms,
+        selection.agents,
+        selection.members,
+        selection.min_cost_nanos,
+        selection.min_tokens,
+    )
+
+
+def other_sources(conn: Conn, ids: Sequence[str]) -> dict[str, list[str]]:
+    """For each of ``ids`` stored under another source than ``record_usage`` (a log-read call, an
+    OpenTelemetry event), those sources: what an unknown id's error names."""
+    out: dict[str, list[str]] = {}
+    for i in range(0, len(ids), _CHUNK):
+        chunk = list(ids[i : i + _CHUNK])
+        rows = conn.execute(
+            f"SELECT DISTINCT message_id, source FROM usage_events WHERE source != ? "
+            f"AND message_id IN ({', '.join('?' * len(chunk))}) ORDER BY 1, 2",
+            (SOURCE, *chunk),
+        )
+        for message_id, source in rows:
+            out.setdefault(str(message_id), []).append(str(source))
+    return out
+
+
+def delete(conn: Conn, ids: Sequence[str]) -> list[StoredCall]:
+    """Delete the reported calls of ``ids`` in one transaction and mark their quarter-hours dirty;
+    returns the rows deleted (an id stored meanwhile under no ``record_usage`` row is skipped).
+
+    Rows of other sources with the same message id are untouched: the source is in every key.
+    Per-row push acks of a laptop from before push marks (``pushed_events``) go with them, so that a
+    later row given the same id on SQLite is not taken as acknowledged."""
+    gone: list[StoredCall] = []
+    with write_transaction(conn):
+        for i in range(0, len(ids), _CHUNK):
+            chunk = list(ids[i : i + _CHUNK])
+            marks = ", ".join("?" * len(chunk))
+            rows = conn.execute(
+                f"DELETE FROM usage_events WHERE source = ? AND message_id IN ({marks}) "
+                f"RETURNING id, {_COLUMNS}",
+                (SOURCE, *chunk),
+            ).fetchall()
+            if not rows:
+                continue
+            row_ids = [int(r[0]) for r in rows]
+            conn.execute(
+                f"DELETE FROM pushed_events WHERE event_id IN ({', '.join('?' * len(row_ids))})", row_ids
+            )
+            gone += [_call(r[1:]) for r in rows]
+        rollup.mark_dirty(conn, [c.ts_ms for c in gone])
+    gone.sort(key=lambda c: (-c.ts_ms, c.id))
+    return gone
