@@ -334,3 +334,30 @@ def test_sync_writes_the_days_and_keeps_the_estimated_note(conn: Conn, configure
     assert row.billed_usd is not None and str(row.billed_usd) == "14.445678905"
     assert (row.first_day, row.last_day) == ("2026-10-01", "2026-10-03")
     assert row.note == "Cost Explorer marks 2026-10-03 estimated (may still change)"
+
+
+@pytest.mark.usefixtures("home")
+def test_doctor_shows_the_provider_and_what_it_still_needs_never_the_secret() -> None:
+    from tests.test_cli import run as cli
+
+    half = cli("doctor", "--json", env={"COST_MCP_AWS_SECRET_ACCESS_KEY": AWS_SECRET})
+    report = json.loads(half.stdout)
+    [entry] = [p for p in report["providers"] if p["provider"] == "aws"]
+    assert entry["configured"] is False and entry["needs"] == ["COST_MCP_AWS_ACCESS_KEY_ID"]
+    proc = cli(
+        "doctor",
+        "--json",
+        env={
+            "COST_MCP_AWS_SECRET_ACCESS_KEY": AWS_SECRET,
+            "COST_MCP_AWS_ACCESS_KEY_ID": AWS_ACCESS_KEY,
+            "COST_MCP_AWS_SESSION_TOKEN": AWS_SESSION_TOKEN,
+        },
+    )
+    assert AWS_SECRET not in proc.stdout + proc.stderr and AWS_SESSION_TOKEN not in proc.stdout + proc.stderr
+    [entry] = [p for p in json.loads(proc.stdout)["providers"] if p["provider"] == "aws"]
+    assert entry["configured"] is True and entry["needs"] == []
+    assert entry["base_url"] == "https://ce.us-east-1.amazonaws.com"
+    text = cli(
+        "doctor", env={"COST_MCP_AWS_SECRET_ACCESS_KEY": AWS_SECRET, "COST_MCP_AWS_ACCESS_KEY_ID": "x"}
+    )
+    assert "aws" in text.stdout and AWS_SECRET not in text.stdout
