@@ -26,8 +26,11 @@ from cost_mcp.store import connect
 from tests.sources.claude_logs import assistant, session_file, write
 from tests.sources.fake_providers import (
     ANTHROPIC_KEY,
+    AWS_ACCESS_KEY,
+    AWS_SECRET,
     OPENAI_KEY,
     FakeAnthropic,
+    FakeAws,
     FakeCursor,
     FakeGroq,
     FakeOpenAI,
@@ -652,3 +655,53 @@ def test_cli_sync_takes_several_providers_after_one_option(fakes: Router) -> Non
     assert done.returncode == 0, done.stderr
     synced = {s["source"] for s in json.loads(done.stdout)["sources"]}
     assert synced == {"openai", "anthropic", "anthropic-claude-code"}
+
+
+async def test_an_aws_bill_replaces_bedrock_estimates_on_the_days_it_covers(
+    home: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Claude Code on Bedrock is stored under aws: on a day Cost Explorer lists, the bill is the total
+    and the call's estimate is attribution (never both); on a day it does not list, the estimate stays."""
+    covered, uncovered = ago(2), ago(6)
+    sonnet = "Claude Sonnet 4.5 (Amazon Bedrock Edition)"
+    fake = FakeAws(
+        [
+            (covered.isoformat(), sonnet, "1.4999999995", "USD"),
+            (ago(3).isoformat(), "Amazon Bedrock", "0.25", "USD"),
+            (ago(3).isoformat(), "Amazon Simple Storage Service", "9", "USD"),
+        ],
+        listed_from=ago(4),
+        estimated_from=ago(1),
+    )
+    bedrock = "us.anthropic.claude-sonnet-4-5-20250929-v1:0"
+    write(
+        session_file(home / "claude", "s1"),
+        assistant(
+            "m1", "r1", f"{covered.isoformat()}T09:00:00.000Z", model=bedrock, input=1_000, output=1_000
+        ),
+        assistant(
+            "m2", "r2", f"{uncovered.isoformat()}T09:00:00.000Z", model=bedrock, input=1_000, output=1_000
+        ),
+    )
+    with local_server(Router(aws=fake)) as url:
+        monkeypatch.setenv("COST_MCP_AWS_BASE_URL", url)
+        monkeypatch.setenv("COST_MCP_AWS_ACCESS_KEY_ID", AWS_ACCESS_KEY)
+        monkeypatch.setenv("COST_MCP_AWS_SECRET_ACCESS_KEY", AWS_SECRET)
+        from cost_mcp.server import mcp
+
+        async with Client(mcp, raise_exceptions=True) as client:
+            result = await client.call_tool("get_spend", {"period": "last_7_days", "group_by": ["provider"]})
+    data = result.structured_content
+    assert data is not None
+    assert len(fake.bodies) == 1  # over real HTTP, signed: the fake recomputed the signature
+    rows = {(r["group"]["provider"], r["basis"]): r["cost_usd"] for r in data["rows"]}
+    # Billed: $1.4999999995 (half-even to $1.500000000) + $0.25; S3 is not Bedrock. Estimated: only the
+    # uncovered day's call (Bedrock's regional rate: 1k x $3.30 + 1k x $16.50 per MTok).
+    assert rows == {("aws", "billed"): 1.75, ("aws", "estimated"): 0.0198}
+    assert data["total_usd"] == 1.7698
+    attribution = {(a["group"]["provider"], a["cost_usd"]) for a in data["attribution"]}
+    assert ("aws", 0.0198) in attribution  # the covered day's call explains the bill, never adds to it
+    statuses = {s["source"]: s for s in data["sources"]}
+    assert statuses["aws"]["status"] == "ok" and statuses["aws"]["kind"] == "billing api"
+    assert "estimated (may still change)" in json.dumps(statuses["aws"])
+    assert AWS_SECRET not in json.dumps(data)

@@ -233,7 +233,7 @@ def test_days_forces_a_longer_backfill(conn: Conn, keys: Settings, router: Route
 def test_sync_refuses_what_it_cannot_do(conn: Conn, keys: Settings, router: Router) -> None:
     with pytest.raises(
         InvalidInputError,
-        match="billing sync exists for openai, anthropic, openrouter, groq, cursor, azure, google only",
+        match="billing sync exists for openai, anthropic, openrouter, groq, cursor, azure, google, aws only",
     ):
         run_sync(conn, keys, router, providers=["gemini"])
     with pytest.raises(InvalidInputError, match=r"^cursor: needs an admin key in CURSOR_ADMIN_API_KEY$"):

@@ -750,13 +750,12 @@ Example: compare_periods(before="2026-10", after="2026-11", group_by=["agent"])\
             "sync_providers": {
                 "title": "Sync provider billing",
                 "description": """\
-Fetch billed costs and usage from provider APIs now: OpenAI, Anthropic, OpenRouter, Cursor, Azure OpenAI and Google (Gemini API, Vertex AI) (billed) and Groq
+Fetch billed costs and usage from provider APIs now: OpenAI, Anthropic, OpenRouter, Cursor, Azure OpenAI, Google (Gemini API, Vertex AI) and Amazon Bedrock (billed) and Groq
 (usage, estimated).
 
-Per source: days and rows synced, billed total, a note, and the error if it failed (data synced
-before is kept). Rarely needed: queries already sync sources older than 15 minutes. Use it to
-force a refresh or, with `days`, to backfill. Needs one of OPENAI_ADMIN_KEY, ANTHROPIC_ADMIN_KEY, OPENROUTER_API_KEY, GROQ_API_KEY, CURSOR_ADMIN_API_KEY, AZURE_CLIENT_SECRET, GOOGLE_APPLICATION_CREDENTIALS (`cost-mcp doctor` says what
-else a provider needs). Reports progress.
+Per source: days and rows synced, billed total, a note, the error if it failed (earlier data is
+kept). Rarely needed (queries sync sources older than 15 min): to force a refresh or, with `days`,
+to backfill. Needs one of OPENAI_ADMIN_KEY, ANTHROPIC_ADMIN_KEY, OPENROUTER_API_KEY, GROQ_API_KEY, CURSOR_ADMIN_API_KEY, AZURE_CLIENT_SECRET, GOOGLE_APPLICATION_CREDENTIALS, COST_MCP_AWS_SECRET_ACCESS_KEY (`cost-mcp doctor` says what else). Reports progress.
 
 Example: sync_providers(providers=["anthropic"], days=62)\
 """,

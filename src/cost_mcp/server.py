@@ -853,10 +853,9 @@ async def sync_providers(
     """Fetch billed costs and usage from provider APIs now: {billed} (billed) and {estimated}
     (usage, estimated).
 
-    Per source: days and rows synced, billed total, a note, and the error if it failed (data synced
-    before is kept). Rarely needed: queries already sync sources older than 15 minutes. Use it to
-    force a refresh or, with `days`, to backfill. Needs one of {keys} (`cost-mcp doctor` says what
-    else a provider needs). Reports progress.
+    Per source: days and rows synced, billed total, a note, the error if it failed (earlier data is
+    kept). Rarely needed (queries sync sources older than 15 min): to force a refresh or, with `days`,
+    to backfill. Needs one of {keys} (`cost-mcp doctor` says what else). Reports progress.
 
     Example: sync_providers(providers=["anthropic"], days=62)
     """

@@ -14,6 +14,7 @@ on 127.0.0.1 for tests that cannot inject a transport (the MCP server, the CLI).
 from __future__ import annotations
 
 import base64
+import hmac
 import http.server
 import json
 import re
@@ -42,6 +43,10 @@ AZURE_SCOPE = "/subscriptions/00000000-0000-0000-0000-000000000001"
 GOOGLE_TOKEN = "ya29.TESTTOKEN-google-0123456789"
 GOOGLE_PROJECT = "billing-reader-proj"
 GOOGLE_TABLE = "finance-proj.billing.gcp_billing_export_v1_012345_6789AB_CDEF01"
+# AWS's own example credentials (its SigV4 documentation), never real ones.
+AWS_ACCESS_KEY = "AKIDEXAMPLE"
+AWS_SECRET = "wJalrXUtnFEMI/K7MDENG+bPxRfiCYEXAMPLEKEY"
+AWS_SESSION_TOKEN = "IQoJb3JpZ2luX2VjEXAMPLE-session-token-0123456789"
 DEFAULT_WORKSPACE = "0df9e665-d932-5740-b2c7-b52af166bc11"
 
 Scripted = httpx2.Response | Callable[[httpx2.Request], httpx2.Response]
@@ -588,6 +593,135 @@ class FakeGoogle(FakeApi):
         return json_response(200, body)
 
 
+AwsRow = tuple[str, str, Any, str]
+"""(day, SERVICE, UnblendedCost Amount, Unit)."""
+_SIGV4 = re.compile(
+    r"AWS4-HMAC-SHA256 Credential=(?P<akid>[^/]+)/(?P<date>\d{8})/us-east-1/ce/aws4_request, "
+    r"SignedHeaders=(?P<names>[a-z0-9;-]+), Signature=(?P<sig>[0-9a-f]{64})"
+)
+
+
+def sigv4_valid(request: httpx2.Request, access_key: str, secret: str, token: str | None = None) -> bool:
+    """Whether ``request`` carries a well-formed SigV4 ``Authorization`` for Cost Explorer that botocore,
+    recomputing it from the headers it names, the body and ``X-Amz-Date``, agrees with."""
+    from botocore.auth import SigV4Auth
+    from botocore.awsrequest import AWSRequest
+    from botocore.credentials import Credentials
+
+    match = _SIGV4.fullmatch(request.headers.get("authorization", ""))
+    amz_date = request.headers.get("x-amz-date", "")
+    if match is None or match["akid"] != access_key or not amz_date.startswith(match["date"]):
+        return False
+    names = match["names"].split(";")
+    if not {"host", "x-amz-date", "x-amz-target", "content-type"} <= set(names):
+        return False
+    if token is not None and (
+        "x-amz-security-token" not in names or request.headers.get("x-amz-security-token") != token
+    ):
+        return False
+    signed = AWSRequest(
+        method=request.method,
+        url=str(request.url),
+        data=request.content,
+        headers={name: request.headers[name] for name in names},
+    )
+    signed.context["timestamp"] = amz_date
+    signer = SigV4Auth(Credentials(access_key, secret, token), "ce", "us-east-1")
+    expected = signer.signature(signer.string_to_sign(signed, signer.canonical_request(signed)), signed)
+    return hmac.compare_digest(expected, match["sig"])
+
+
+def aws_error(status: int, kind: str, message: str) -> httpx2.Response:
+    """An AWS JSON 1.1 error: ``__type`` (namespace#Name) and ``message``, as Cost Explorer answers."""
+    return httpx2.Response(
+        status,
+        content=json.dumps(
+            {"__type": f"com.amazonaws.awsinsightsindexservice#{kind}", "message": message}
+        ).encode(),
+        headers={"content-type": "application/x-amz-json-1.1", "x-amzn-requestid": "0f3b7c1e-example"},
+    )
+
+
+class FakeAws(FakeApi):
+    """AWS Cost Explorer's ``GetCostAndUsage`` (``POST /``, ``X-Amz-Target``), as botocore's service model
+    ``ce/2017-10-25`` shapes it: ``ResultsByTime`` one per day of the TimePeriod asked for (End exclusive),
+    its ``Groups`` keyed by SERVICE with ``UnblendedCost {Amount: string, Unit}``, ``Total`` empty when
+    grouped, ``Estimated`` for days from ``estimated_from`` on, ``page_size`` days a page behind
+    ``NextPageToken``. Every request's SigV4 signature is recomputed (403 InvalidSignatureException
+    otherwise); ``listed_from`` hides earlier days (a period Cost Explorer has no data for)."""
+
+    key = AWS_SECRET
+    TARGET = "AWSInsightsIndexService.GetCostAndUsage"
+
+    def __init__(
+        self,
+        rows: list[AwsRow] | None = None,
+        page_size: int = 31,
+        estimated_from: date | None = None,
+        listed_from: date | None = None,
+        token: str | None = None,
+    ) -> None:
+        super().__init__(page_size=page_size)
+        self.rows = rows or []
+        self.estimated_from = estimated_from
+        self.listed_from = listed_from
+        self.token = token
+        self.bodies: list[dict[str, Any]] = []
+
+    def authorised(self, request: httpx2.Request) -> bool:
+        return sigv4_valid(request, AWS_ACCESS_KEY, AWS_SECRET, self.token)
+
+    def unauthorised(self) -> httpx2.Response:
+        return aws_error(
+            403,
+            "InvalidSignatureException",
+            "The request signature we calculated does not match the signature you provided.",
+        )
+
+    def answer(self, request: httpx2.Request) -> httpx2.Response:
+        if (
+            request.method != "POST"
+            or request.url.path != "/"
+            or request.headers.get("x-amz-target") != self.TARGET
+            or request.headers.get("content-type") != "application/x-amz-json-1.1"
+        ):
+            return aws_error(400, "UnknownOperationException", "")
+        body = json.loads(request.content)
+        self.bodies.append(body)
+        first = date.fromisoformat(body["TimePeriod"]["Start"])
+        end = date.fromisoformat(body["TimePeriod"]["End"])
+        days = [
+            first + timedelta(days=i)
+            for i in range((end - first).days)
+            if self.listed_from is None or first + timedelta(days=i) >= self.listed_from
+        ]
+        offset = int(body.get("NextPageToken") or 0)
+        chunk = days[offset : offset + self.page_size]
+        results = [
+            {
+                "TimePeriod": {"Start": day.isoformat(), "End": (day + timedelta(days=1)).isoformat()},
+                "Total": {},
+                "Groups": [
+                    {"Keys": [service], "Metrics": {"UnblendedCost": {"Amount": amount, "Unit": unit}}}
+                    for on, service, amount, unit in self.rows
+                    if on == day.isoformat()
+                ],
+                "Estimated": self.estimated_from is not None and day >= self.estimated_from,
+            }
+            for day in chunk
+        ]
+        answer: dict[str, Any] = {
+            "GroupDefinitions": [{"Type": "DIMENSION", "Key": "SERVICE"}],
+            "ResultsByTime": results,
+            "DimensionValueAttributes": [],
+        }
+        if offset + self.page_size < len(days):
+            answer["NextPageToken"] = str(offset + self.page_size)
+        return httpx2.Response(
+            200, content=json.dumps(answer).encode(), headers={"content-type": "application/x-amz-json-1.1"}
+        )
+
+
 class Router:
     """One handler for every fake, routed by path, so one transport or server can serve them all."""
 
@@ -600,6 +734,7 @@ class Router:
         cursor: FakeCursor | None = None,
         azure: FakeAzure | None = None,
         google: FakeGoogle | None = None,
+        aws: FakeAws | None = None,
     ) -> None:
         self.openai = openai or FakeOpenAI()
         self.anthropic = anthropic or FakeAnthropic()
@@ -608,11 +743,14 @@ class Router:
         self.cursor = cursor or FakeCursor()
         self.azure = azure or FakeAzure()
         self.google = google
+        self.aws = aws
 
     def handle(self, request: httpx2.Request) -> httpx2.Response:
         path = request.url.path
         fake: FakeApi
-        if path.startswith("/v1/organizations/"):
+        if self.aws is not None and "x-amz-target" in request.headers:
+            fake = self.aws
+        elif path.startswith("/v1/organizations/"):
             fake = self.anthropic
         elif path.startswith("/api/v1/"):
             fake = self.openrouter

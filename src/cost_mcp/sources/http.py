@@ -19,6 +19,10 @@ Every fetcher goes through here, so these rules hold for all of them:
   cursors, offsets, page numbers, ``nextLink``s): it stops with an error on a position it has
   already seen or after :data:`MAX_PAGES` pages, so a misbehaving API cannot loop us forever.
 - JSON numbers are decoded as :class:`~decimal.Decimal`, never float, so amounts stay exact.
+- A provider that signs each request (AWS Signature Version 4) gives the client a signer
+  (``Provider.sign``): every attempt is signed afresh, and the ``Authorization`` value it returns
+  (which holds the signature) is scrubbed like the key. AWS's JSON-protocol errors come as HTTP 400
+  with a ``__type``: the credential ones are auth errors, the throttling ones are retried.
 - Redirects are not followed: httpx2 drops ``Authorization`` on a cross-origin redirect but would
   send ``x-api-key`` on to wherever the redirect points.
 """
@@ -46,7 +50,7 @@ import stamina
 from cost_mcp import __version__
 from cost_mcp.config import Settings, provider_spec
 from cost_mcp.errors import ProviderAuthError, ProviderResponseError, SettingsError
-from cost_mcp.sources.provider import AuthHeaders, TokenExchange
+from cost_mcp.sources.provider import AuthHeaders, RequestSigner, TokenExchange
 
 __all__ = ["AuthHeaders", "Json", "ProviderClient", "follow_pages", "provider_client"]
 
@@ -148,8 +152,10 @@ class ProviderClient:
         token: TokenExchange | None = None,
         token_auth: AuthHeaders | None = None,
         values: Mapping[str, str] | None = None,
+        sign: RequestSigner | None = None,
     ) -> None:
         self.provider = provider
+        self._sign = sign
         self.key_env = key_env
         self.key_noun = provider_spec(provider).key_noun
         self._token = token
@@ -233,12 +239,21 @@ class ProviderClient:
         """
         return await self._request("GET", path, params=params)
 
-    async def post_json(self, path: str, body: Mapping[str, object], params: Params = ()) -> Json:
+    async def post_json(
+        self,
+        path: str,
+        body: Mapping[str, object],
+        params: Params = (),
+        *,
+        headers: Mapping[str, str] | None = None,
+    ) -> Json:
         """POST ``body`` as JSON to ``path`` and decode the JSON object answered, under the same
         retry policy and errors as :meth:`get_json`. Only for APIs that read by POST (Cursor's
-        admin API, Azure's cost query): the body is a query, so asking again is as safe as a GET.
-        ``path`` may be an absolute URL on the API's own origin (a ``nextLink``), never elsewhere."""
-        return await self._request("POST", path, params=params, body=body)
+        admin API, Azure's cost query, AWS Cost Explorer): the body is a query, so asking again is
+        as safe as a GET. ``path`` may be an absolute URL on the API's own origin (a ``nextLink``),
+        never elsewhere. ``headers`` are the request's own (AWS's ``X-Amz-Target`` and its JSON
+        content type), sent and signed with it."""
+        return await self._request("POST", path, params=params, body=body, headers=headers)
 
     def same_origin(self, url: str) -> str:
         """``url`` if it is on the API's origin; ProviderResponseError otherwise (a paging link that
@@ -260,6 +275,7 @@ class ProviderClient:
         body: Mapping[str, object] | None = None,
         form: Mapping[str, str] | None = None,
         authenticate: bool = True,
+        headers: Mapping[str, str] | None = None,
     ) -> Json:
         if authenticate:
             await self._authenticate()
@@ -274,14 +290,16 @@ class ProviderClient:
             ):
                 with attempt:
                     attempts += 1
-                    if form is not None:
+                    if self._sign is not None and form is None:
+                        response = await self._signed(method, path, params, body, headers)
+                    elif form is not None:
                         response = await self._client.request(method, path, data=dict(form))
                     elif body is None:
                         response = await self._client.request(method, path, params=list(params))
                     else:
                         # No params at all (not an empty list) keeps a paging link's own query.
                         response = await self._client.request(
-                            method, path, params=list(params) or None, json=dict(body)
+                            method, path, params=list(params) or None, json=dict(body), headers=headers
                         )
                     return self._decode(path, response)
         except RetryableStatus as exc:
@@ -300,6 +318,33 @@ class ProviderClient:
                 f"gave up after {_n(attempts, 'attempt')}"
             ) from None
         raise AssertionError("unreachable: stamina either returns or raises")  # pragma: no cover
+
+    async def _signed(
+        self,
+        method: str,
+        path: str,
+        params: Params,
+        body: Mapping[str, object] | None,
+        headers: Mapping[str, str] | None,
+    ) -> httpx2.Response:
+        """Build the request, have the provider's signer sign exactly what will be sent, send it.
+        The signature headers are new on every attempt (they carry the time), so each is scrubbed."""
+        assert self._sign is not None
+        request = self._client.build_request(
+            method,
+            path,
+            params=list(params) or None,
+            json=dict(body) if body is not None else None,
+            headers=headers,
+        )
+        signed = self._sign(request, self._values)
+        for name, value in signed.items():
+            if name.lower() == "authorization":
+                self.add_secret(value)
+                # The bare signature too: an error that quotes it alone must not pass it on.
+                self.add_secret(value.rpartition("Signature=")[2] if "Signature=" in value else "")
+        request.headers.update(signed)
+        return await self._client.send(request)
 
     async def paginate(
         self, path: str, params: Params = (), *, max_pages: int = MAX_PAGES
@@ -344,7 +389,19 @@ class ProviderClient:
                 status,
                 _retry_after(response),
             )
-        if status in (401, 403):
+        aws = _aws_error_type(response) if status in (400, 403) else None
+        if aws in AWS_THROTTLING_ERRORS:
+            # AWS's JSON protocol answers its request limits with 400 and a __type, not 429.
+            raise RetryableStatus(
+                f"{path}: rate limited (HTTP {status} {aws}){self._detail(response)}", status, None
+            )
+        if status in (401, 403) or aws in AWS_CREDENTIAL_ERRORS:
+            if aws:
+                raise ProviderAuthError(
+                    f"needs {self.key_noun} in {self.key_env}: {path} answered HTTP {status} {aws}"
+                    f"{self._detail(response)}, so the credentials cannot read billing data{self.key_hint}",
+                    status=status,
+                )
             raise ProviderAuthError(
                 f"needs {self.key_noun} in {self.key_env}: {path} answered HTTP {status}, so the key "
                 f"cannot read billing data{self.key_hint}",
@@ -399,12 +456,49 @@ class ProviderClient:
         if isinstance(error, dict):
             message = error.get("message")
         else:
-            message = body.get("message")
+            # AWS's JSON protocol spells it "message" or "Message" (service by service).
+            message = body.get("message", body.get("Message"))
             if not isinstance(message, str) or not message.strip():
                 message = error
         if not isinstance(message, str) or not message.strip():
             return ""
         return f": {self.scrub(message.strip())[:_DETAIL_CHARS]}"
+
+
+AWS_CREDENTIAL_ERRORS = frozenset(
+    {
+        "AccessDeniedException",
+        "ExpiredTokenException",
+        "IncompleteSignature",
+        "InvalidClientTokenId",
+        "InvalidSignatureException",
+        "MissingAuthenticationTokenException",
+        "SignatureDoesNotMatch",
+        "UnrecognizedClientException",
+    }
+)
+"""AWS JSON-protocol error types (``__type``) that mean the credentials or their permissions: asking
+again cannot help (AWS's "Common Errors" of the API reference; Cost Explorer answers them with 400/403)."""
+AWS_THROTTLING_ERRORS = frozenset(
+    {"ThrottlingException", "LimitExceededException", "TooManyRequestsException", "RequestLimitExceeded"}
+)
+"""AWS error types that are a request limit (Cost Explorer's ``LimitExceededException``: "You made
+too many calls in a short period of time. Try again later."): retried with backoff."""
+
+
+def _aws_error_type(response: httpx2.Response) -> str | None:
+    """The error type of an AWS JSON-protocol error body (``{"__type": "prefix#Name", ...}``, or the
+    ``x-amzn-ErrorType`` header), without its namespace prefix; None for any other body."""
+    kind = response.headers.get("x-amzn-errortype", "")
+    if not kind:
+        try:
+            body = json.loads(response.text)
+        except ValueError:
+            return None
+        value = body.get("__type") if isinstance(body, dict) else None
+        kind = value if isinstance(value, str) else ""
+    name = kind.split(":")[0].rpartition("#")[2].strip()
+    return name or None
 
 
 RATE_LIMIT_REASONS = frozenset({"rateLimitExceeded", "userRateLimitExceeded", "quotaExceeded"})
@@ -571,9 +665,15 @@ def provider_client(
         raise SettingsError(problem)
     secret = key.get_secret_value()
     build = auth if auth is not None else spec.auth
-    # A token exchange's headers come from the token, set on the first request (see _authenticate).
-    auth_headers = {} if spec.token is not None else dict(build(secret))
+    # A token exchange's headers come from the token, set on the first request (see _authenticate);
+    # a signing provider's are made per request (see ProviderClient._signed).
+    auth_headers = {} if spec.token is not None or spec.sign is not None else dict(build(secret))
     forms = secret_forms(secret, auth_headers.values())
+    # Every other secret setting (an AWS session token) is scrubbed by the client as well.
+    for setting in spec.settings:
+        value = settings.provider_value(setting.env) if setting.secret else None
+        if value is not None:
+            forms += secret_forms(value)
     client = httpx2.AsyncClient(
         base_url=settings.provider_base_url(provider),
         headers={"User-Agent": USER_AGENT, "Accept": "application/json", **auth_headers},
@@ -595,4 +695,5 @@ def provider_client(
         token=spec.token,
         token_auth=build if spec.token is not None else None,
         values=values,
+        sign=spec.sign,
     )

@@ -17,6 +17,8 @@ from datetime import timedelta
 from typing import TYPE_CHECKING, Literal
 
 if TYPE_CHECKING:
+    import httpx2
+
     from cost_mcp.pricing import Pricer
     from cost_mcp.sources.billing import Feed, Window
     from cost_mcp.sources.http import ProviderClient
@@ -26,6 +28,10 @@ AuthHeaders = Callable[[str], Mapping[str, str]]
 TokenExchange = Callable[["ProviderClient", Mapping[str, str]], Awaitable[str]]
 """Trades the provider's settings (by variable name) for a short-lived bearer token, through the
 provider's own client (so it has the same retry policy, deadline and scrubbing)."""
+RequestSigner = Callable[["httpx2.Request", Mapping[str, str]], Mapping[str, str]]
+"""Signs one outgoing request from the provider's settings (by variable name): returns the headers to
+add (AWS Signature Version 4: ``Authorization``, ``X-Amz-Date``, a session token). Called on every
+attempt, so a retry is signed afresh; the client scrubs the ``Authorization`` value it returns."""
 FetchFn = Callable[["ProviderClient", "Pricer", "Window"], Awaitable[list["Feed"]]]
 Basis = Literal["billed", "estimated"]
 AuthKind = Literal[
@@ -34,6 +40,7 @@ AuthKind = Literal[
     "OAuth client credentials",
     "service account (signed JWT)",
     "service account (signed JWT) or gcloud user credentials (refresh token)",
+    "AWS Signature Version 4",
 ]
 
 
@@ -88,6 +95,8 @@ class Provider:
     """README: the documented limits and how we keep to them."""
     reporting_lag: timedelta = timedelta(hours=6)
     """How long after a UTC day ends its reports are complete (see analytics/coverage.py)."""
+    sign: RequestSigner | None = None
+    """Signs each request instead of sending fixed headers (AWS SigV4); ``auth`` is then unused."""
     default_key: Callable[[Mapping[str, str]], str | None] | None = None
     """Where the credential is found when ``key_env`` is unset, given the environment (Google's
     application-default credentials file); used only once the provider's other settings are set."""

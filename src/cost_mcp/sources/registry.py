@@ -11,7 +11,7 @@ from __future__ import annotations
 
 from datetime import timedelta
 
-from cost_mcp.sources import anthropic, azure, cursor, google, groq, openai, openrouter
+from cost_mcp.sources import anthropic, aws, azure, cursor, google, groq, openai, openrouter
 from cost_mcp.sources.provider import Provider, Setting, SourceFetch
 from cost_mcp.store.buckets import CLAUDE_CODE_PROVIDER
 
@@ -96,6 +96,7 @@ PROVIDERS: tuple[Provider, ...] = (
     ),
     azure.ENTRY,
     google.ENTRY,
+    aws.ENTRY,
 )
 
 
