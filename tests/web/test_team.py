@@ -1253,6 +1253,56 @@ def test_budgets_per_member_and_per_team(settings: Settings, clock: None) -> Non
     conn.close()
 
 
+def test_a_departed_members_budget_says_they_have_no_live_token(settings: Settings, clock: None) -> None:
+    from cost_mcp.analytics import budgets
+    from cost_mcp.analytics.breakdown import summary_text
+    from cost_mcp.analytics.dashboard import build_dashboard, dashboard_text
+    from cost_mcp.models import BudgetScope
+
+    conn = connect(settings.db)
+    # ana had a token (revoked when she left); bob rotated his (one revoked, one live); cy signs in
+    # through the identity provider and never had one.
+    team_store.create_token(conn, "ana-laptop", "ana@example.com")
+    team_store.create_token(conn, "bob-old", "bob@example.com")
+    team_store.create_token(conn, "bob-new", "bob@example.com")
+    row = push.WireRow(
+        source="record_usage",
+        message_id="m-ana",
+        ts_ms=int(time.time() * 1000) - 60_000,
+        provider="anthropic",
+        model="claude-sonnet-4-5",
+        input_tokens=1_000_000,
+    )
+    push.receive(conn, Pricer(), access.Caller("ana@example.com", "member", "ana-laptop"), [row])
+    for name in ("ana", "bob", "cy"):
+        budgets.set_budget(conn, name, Decimal(100), "month", BudgetScope(members=[f"{name}@example.com"]))
+    before = budgets.budget_status(conn, settings, take_alerts=False)
+    assert not any("live token" in w for w in before.warnings), before.warnings
+
+    team_store.revoke_token(conn, "ana-laptop")
+    team_store.revoke_token(conn, "bob-old")
+    note = (
+        "budget 'ana': member 'ana@example.com' has no live token (each one made for them is revoked), "
+        "so their laptop can push no more and this budget's spend will not grow from it; delete the "
+        "budget if they have left, or give them a new token (`cost-mcp token create NAME --member EMAIL`)"
+    )
+    status = budgets.budget_status(conn, settings, take_alerts=False)
+    assert [w for w in status.warnings if "live token" in w] == [note]
+    # Her spend still counts: the budget reports it, now with the note beside it.
+    assert {s.budget.name: s.spent_usd for s in status.budgets}["ana"] > 0
+    assert budgets.scope_warnings(conn, budgets.get_budget(conn, "ana")) == [note]  # set_budget says it
+    # Where else an admin sees budgets: the dashboard (page and text) and the summary resource.
+    board = build_dashboard(conn, settings, "this_month")
+    assert note in board.budgets.warnings
+    assert f"note: {note}" in dashboard_text(board).splitlines()
+    assert f"note: {note}" in summary_text(conn, settings).splitlines()
+    # A new token: the note goes.
+    team_store.create_token(conn, "ana-again", "ana@example.com")
+    again = budgets.budget_status(conn, settings, take_alerts=False)
+    assert not any("live token" in w for w in again.warnings), again.warnings
+    conn.close()
+
+
 def test_push_limits_over_http(settings: Settings) -> None:
     from starlette.testclient import TestClient
 
