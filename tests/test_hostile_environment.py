@@ -67,3 +67,30 @@ def test_ingesting_a_pipe_says_what_it_is_and_does_not_wait(home: Path, tmp_path
     ran = _cli("ingest", str(pipe), env={})
     assert ran.returncode == 2
     assert f"{pipe} is not a file or folder; give a Claude folder" in " ".join(ran.stderr.split())
+
+
+def test_importing_a_billing_export_from_a_pipe_says_so_and_does_not_wait(home: Path, tmp_path: Path) -> None:
+    """``import google-billing <(gsutil cat ...)`` hands over a pipe: named, with what to do instead."""
+    pipe = tmp_path / "billing.csv"
+    os.mkfifo(pipe)
+    ran = _cli("import", "google-billing", str(pipe), env={})
+    assert ran.returncode == 2, ran.stderr
+    message = " ".join(ran.stderr.split())
+    assert f"{pipe} is not a regular file (a pipe, socket or device): save the Cloud Billing" in message
+
+
+def test_a_pipe_as_the_google_credentials_file_is_refused_not_waited_on(home: Path, tmp_path: Path) -> None:
+    pipe = tmp_path / "key.json"
+    os.mkfifo(pipe)
+    env = {"GOOGLE_APPLICATION_CREDENTIALS": str(pipe), "COST_MCP_GOOGLE_BILLING_TABLE": "p.d.t"}
+    ran = _cli("sync", "--provider", "google", env=env)
+    out = " ".join((ran.stdout + ran.stderr).split())
+    assert "GOOGLE_APPLICATION_CREDENTIALS names a pipe, socket or device, not a file" in out, out
+
+
+def test_a_pipe_at_claude_settings_is_named_by_setup_not_waited_on(home: Path) -> None:
+    settings_json = home / "claude" / "settings.json"
+    os.mkfifo(settings_json)
+    ran = _cli("statusline", "--install", "--yes", env={})
+    assert ran.returncode == 2, ran.stdout + ran.stderr
+    assert f"{settings_json} is not a regular file" in " ".join(ran.stderr.split())

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import contextlib
 import sqlite3
+from collections.abc import Iterable
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
@@ -284,3 +285,53 @@ async def test_budgets_answer_beside_a_quarter_hour_past_64_bits_and_say_what_is
     assert check.is_error is False, check.content
     assert check.structured_content is not None
     assert rollup.TOO_LARGE_WARNING in check.structured_content["warnings"]
+
+
+@pytest.mark.anyio
+async def test_budget_checks_over_an_unchanged_overflowed_ledger_do_not_rebuild_it_again(
+    client: Client, settings: Settings, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A quarter-hour past 64 bits stays dirty (it cannot be stored): each budget_status and
+    check_budget rebuilt it again, the slow way, only to learn it still overflowed. The verdict is
+    kept until the ledger changes."""
+    store_absurd_calls(settings, [datetime.now(UTC) - timedelta(minutes=30)] * 3)
+    budget = {"name": "team", "amount_usd": 100, "period": "month"}
+    assert (await client.call_tool("set_budget", budget)).is_error is False
+    first = await client.call_tool("budget_status", {})
+    assert first.structured_content is not None
+    assert rollup.TOO_LARGE_WARNING in first.structured_content["warnings"]
+
+    rebuilt: list[list[int]] = []
+    real_rebuild = rollup.rebuild
+
+    def counting(conn: Conn, qhs: Iterable[int], *, empty: bool = False) -> None:
+        rebuilt.append(list(qhs))
+        real_rebuild(conn, rebuilt[-1], empty=empty)
+
+    monkeypatch.setattr(rollup, "rebuild", counting)
+    for _ in range(2):
+        status = await client.call_tool("budget_status", {})
+        assert status.structured_content is not None
+        assert rollup.TOO_LARGE_WARNING in status.structured_content["warnings"]
+        check = await client.call_tool("check_budget", {"estimated_cost_usd": 1})
+        assert check.structured_content is not None
+        assert rollup.TOO_LARGE_WARNING in check.structured_content["warnings"]
+    assert rebuilt == []
+    # A change to the ledger is looked at again: the new call counts, the flood is still left out.
+    real = {"provider": "openai", "model": "gpt-4o", "input_tokens": 10**6, "output_tokens": 0, "agent": "a"}
+    assert (await client.call_tool("record_usage", real)).is_error is False
+    status = await client.call_tool("budget_status", {})
+    assert status.structured_content is not None
+    assert rollup.TOO_LARGE_WARNING in status.structured_content["warnings"]
+    assert rebuilt != []
+    [team] = status.structured_content["budgets"]
+    assert team["spent_usd"] == 2.5
+    # Once the absurd calls are gone (their quarter-hours marked, as every removal marks them),
+    # the verdict goes with them.
+    with contextlib.closing(connect(settings.db)) as conn, write_transaction(conn):
+        gone = conn.execute("DELETE FROM usage_events WHERE agent = 'flood' RETURNING ts_ms").fetchall()
+        rollup.mark_dirty(conn, (int(r[0]) for r in gone))
+    status = await client.call_tool("budget_status", {})
+    assert status.structured_content is not None
+    assert rollup.TOO_LARGE_WARNING not in status.structured_content["warnings"]
+    assert status.structured_content["budgets"][0]["spent_usd"] == 2.5

@@ -16,6 +16,7 @@ from pathlib import Path
 from typing import Any, Literal
 
 from cost_mcp.errors import InvalidInputError
+from cost_mcp.files import NotRegularFileError, read_regular_file
 
 Scope = Literal["user", "project"]
 HOOK_EVENTS: tuple[str, ...] = ("UserPromptSubmit", "PreToolUse")
@@ -76,9 +77,16 @@ def plan(path: Path, change: Callable[[dict[str, Any]], None]) -> Edit:
     Raises InvalidInputError when the file is not a JSON object, rather than overwrite it.
     """
     try:
-        before = path.read_text(encoding="utf-8")
+        # Not read_text: a pipe at the path would make `cost-mcp setup` wait for a writer forever.
+        raw = read_regular_file(path)
     except FileNotFoundError:
-        before = ""
+        raw = b""
+    except NotRegularFileError:
+        raise InvalidInputError(
+            f"{path} is not a regular file (a pipe, socket or device): remove it, then run this again"
+        ) from None
+    # Newlines read as read_text reads them, so a CRLF file already set up is not rewritten.
+    before = raw.decode("utf-8").replace("\r\n", "\n").replace("\r", "\n")
     try:
         data = json.loads(before) if before.strip() else {}
     except json.JSONDecodeError as exc:

@@ -108,7 +108,7 @@ def diagnose(
         problems.append(str(exc))
     team = team_status(settings)
     problems += team_problems(settings)
-    if team.token_accepted is False and team.token_check:
+    if (team.token_accepted is False or team.token_can_push is False) and team.token_check:
         problems.append(team.token_check)
     return DoctorReport(
         version=__version__,
@@ -335,7 +335,9 @@ def team_status(settings: Settings) -> TeamStatus:
         # "token set" alone told a laptop whose token was revoked nothing: its pushes failed in the
         # background (logged only) while its doctor looked fine.
         secret = settings.team_token.get_secret_value()
-        status.token_accepted, status.token_check = check_token(server, secret)
+        checked = check_token(server, secret)
+        status.token_accepted, status.token_can_push = checked.accepted, checked.can_push
+        status.token_check = checked.words
     found = health.push_state(settings.db, team_store.server_key(server))
     if found is None:
         return status

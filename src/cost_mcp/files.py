@@ -1,5 +1,5 @@
-"""Reading the small files a user keeps beside cost-mcp (env file, price overrides, Claude's
-settings.json) without ever blocking on one.
+"""Reading the files a user names or keeps beside cost-mcp (env file, price overrides, Claude's
+settings.json, a billing export to import, a credentials file) without ever blocking on one.
 
 ``Path.read_bytes`` on a named pipe waits for a writer forever, and on a device such as /dev/zero it
 never ends: a FIFO left at the prices file's path hung every command, the MCP server and the status
@@ -13,18 +13,22 @@ import errno
 import os
 import stat
 from pathlib import Path
+from typing import BinaryIO
 
 
 class NotRegularFileError(OSError):
     """The path names a pipe, socket or device: not a file to read settings from."""
 
 
-def read_regular_file(path: Path) -> bytes:
-    """The bytes of the regular file at ``path`` (symlinks followed). Raises FileNotFoundError,
-    IsADirectoryError, PermissionError as reading would, and NotRegularFileError for anything
-    that is not a regular file, without waiting on it."""
+def open_regular_file(path: Path) -> BinaryIO:
+    """The regular file at ``path`` (symlinks followed), open for reading in binary, for a caller
+    that streams it (a billing export may be large). Raises FileNotFoundError, IsADirectoryError,
+    PermissionError as opening would, and NotRegularFileError for anything that is not a regular
+    file, without waiting on it."""
+    # O_NONBLOCK: opening a FIFO for reading otherwise waits for a writer before fstat can look.
     fd = os.open(path, os.O_RDONLY | os.O_NONBLOCK | os.O_CLOEXEC)
-    with os.fdopen(fd, "rb") as f:
+    f = os.fdopen(fd, "rb")
+    try:
         mode = os.fstat(fd).st_mode
         if stat.S_ISDIR(mode):
             raise IsADirectoryError(errno.EISDIR, "is a directory", str(path))
@@ -32,4 +36,15 @@ def read_regular_file(path: Path) -> bytes:
             raise NotRegularFileError(
                 errno.EINVAL, "not a regular file (a pipe, socket or device)", str(path)
             )
+    except BaseException:
+        f.close()
+        raise
+    return f
+
+
+def read_regular_file(path: Path) -> bytes:
+    """The bytes of the regular file at ``path`` (symlinks followed). Raises FileNotFoundError,
+    IsADirectoryError, PermissionError as reading would, and NotRegularFileError for anything
+    that is not a regular file, without waiting on it."""
+    with open_regular_file(path) as f:
         return f.read()

@@ -295,8 +295,13 @@ class TeamStatus(Result):
     )
     token_accepted: bool | None = Field(
         None,
-        description="Whether the team server took the token just now (an MCP initialize); None: not "
-        "checked (no server or token) or the server could not be reached.",
+        description="Whether the team server took the token just now; None: not checked (no server "
+        "or token) or the server could not be reached.",
+    )
+    token_can_push: bool | None = Field(
+        None,
+        description="Whether the team server takes pushes with the token; False: it knows the token "
+        "but refuses every push with it (an ingest token); None: not known.",
     )
     token_check: str | None = Field(None, description="What the check of the token found, in words.")
 

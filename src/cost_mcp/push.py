@@ -32,11 +32,12 @@ import zlib
 from collections.abc import Callable
 from dataclasses import dataclass, field, fields
 from operator import attrgetter
+from typing import TYPE_CHECKING
 from urllib.parse import parse_qsl, unquote, urlsplit
 
 import msgspec
 
-from cost_mcp import tokens
+from cost_mcp import access, tokens
 from cost_mcp.access import Caller
 from cost_mcp.config import Settings, source_provider
 from cost_mcp.errors import CostMcpError, InvalidInputError
@@ -46,6 +47,9 @@ from cost_mcp.store import otel as otel_store
 from cost_mcp.store import team as team_store
 from cost_mcp.store.connection import Conn
 from cost_mcp.tokens import MAX_CALL_TOKENS
+
+if TYPE_CHECKING:
+    import httpx2
 
 logger = logging.getLogger(__name__)
 
@@ -207,6 +211,23 @@ def _check(i: int, r: WireRow, allowed: set[str]) -> None:
             raise PushRejected(f"{where}: {name} must be between 0 and {MAX_CALL_TOKENS:,}, got {value}")
     if r.reported_cost_nanos is not None and not 0 <= r.reported_cost_nanos <= 10**15:
         raise PushRejected(f"{where}: reported_cost_nanos out of range")
+
+
+def refusal(caller: Caller | None) -> tuple[int, str] | None:
+    """Why ``/api/push`` refuses ``caller`` (HTTP status and what to do), None when it takes their
+    pushes: the one decision for a push and for the check of a token (``GET /api/push``)."""
+    if caller is None:
+        return 401, "pushing needs a member's token: create one with `cost-mcp token create`"
+    if caller.sends_only:
+        # A push is one laptop's usage, stored under the token's member: a fleet's shared token
+        # would put everyone's rows under whoever answers for it.
+        return 403, access.send_only_refusal(
+            caller,
+            "pushing needs the member's own token",
+            "give `cost-mcp push` (COST_MCP_TEAM_TOKEN) the member's own token: "
+            "`cost-mcp token create NAME --member EMAIL` on the server",
+        )
+    return None
 
 
 def receive(
@@ -548,23 +569,83 @@ def http_sender(url: str, token: str, body: bytes) -> PushAnswer:
     raise PushError(f"the team server {server} kept answering busy; try again later")
 
 
-def check_token(url: str, token: str) -> tuple[bool | None, str]:
-    """Whether the team server takes ``token`` now: True, False when it refuses it (revoked or
-    wrong), None when it cannot tell (unreachable, another answer); with what was found, in words
-    that name the fix and never the token.
+@dataclass(frozen=True)
+class TokenCheck:
+    """What the team server said of a laptop's token just now."""
 
-    One MCP ``initialize`` on ``/mcp``, which every push token may make and which stores nothing:
-    an empty push would do, but the server would record it as the laptop's latest push and call a
-    laptop fresh whose rows are still waiting."""
+    accepted: bool | None
+    """False: refused (wrong or revoked); None: could not tell (unreachable, another answer)."""
+    can_push: bool | None
+    """Whether ``/api/push`` takes it; False: accepted, but every push is refused (an ingest
+    token); None: not known (refused, unreachable, or a server older than the check)."""
+    words: str
+    """What was found, naming the fix and never the token."""
+
+
+def check_token(url: str, token: str) -> TokenCheck:
+    """Whether the team server takes ``token`` for pushes now, asked of ``GET /api/push``, which
+    answers as a push would (the same :func:`refusal`) and stores nothing: an empty push would
+    do, but the server would record it as the laptop's latest push and call a laptop fresh whose
+    rows are still waiting. A server older than that check is asked for an MCP ``initialize``
+    instead, which says only whether it takes the token at all."""
     import httpx2
 
-    from cost_mcp.sources.http import TIMEOUT, USER_AGENT
+    from cost_mcp.sources.http import TIMEOUT, USER_AGENT, secret_forms
 
     server = display_url(url)
     try:
         _check_server_url(url, server)
     except PushError as exc:
-        return None, str(exc)
+        return TokenCheck(None, None, str(exc))
+    headers = {"Authorization": f"Bearer {token}", "User-Agent": USER_AGENT}
+    refused = TokenCheck(
+        False,
+        None,
+        f"the team server {server} refused the token (401): it is wrong, revoked or not a "
+        "member's; ask an admin for a new one (`cost-mcp token create`) and set COST_MCP_TEAM_TOKEN",
+    )
+    try:
+        with httpx2.Client(timeout=TIMEOUT, follow_redirects=False) as client:
+            answer = client.get(f"{url}/api/push", headers=headers)
+            if answer.status_code in (404, 405):  # a server from before the check
+                status = _initialize(client, url, headers)
+                if status == 200:
+                    return TokenCheck(
+                        True,
+                        None,
+                        f"the team server {server} takes the token; it is too old to say whether it "
+                        "takes pushes with it (update it), so the next push will tell",
+                    )
+                if status in (401, 403):
+                    return refused
+                return TokenCheck(
+                    None, None, f"the team server {server} answered {status} to a check of the token"
+                )
+    except httpx2.HTTPError as exc:
+        # Only the kind of failure: its message may quote the URL, which may carry a secret.
+        kind = type(exc).__name__
+        return TokenCheck(
+            None,
+            None,
+            f"cannot reach the team server {server} ({kind}): is it running, and is the URL right?",
+        )
+    status = answer.status_code
+    if status == 200:
+        return TokenCheck(True, True, f"the team server {server} takes the token for pushes")
+    if status == 401:
+        return refused
+    if status == 403:
+        said = _server_error(answer.content)
+        for form in sorted(secret_forms(token), key=len, reverse=True):
+            said = said.replace(form, "[redacted]")
+        # Accepted (the server knows whose it is) but every push would be refused: not REFUSED,
+        # whose fix (a new token of the same kind) would fail the same way.
+        return TokenCheck(True, False, f"token cannot push: the team server {server} said: {said}")
+    return TokenCheck(None, None, f"the team server {server} answered {status} to a token check")
+
+
+def _initialize(client: httpx2.Client, url: str, headers: dict[str, str]) -> int:
+    """The status of one MCP ``initialize`` on ``/mcp`` (stores nothing; every token may make it)."""
     hello = {
         "jsonrpc": "2.0",
         "id": 1,
@@ -575,26 +656,8 @@ def check_token(url: str, token: str) -> tuple[bool | None, str]:
             "clientInfo": {"name": "cost-mcp-doctor", "version": "1"},
         },
     }
-    headers = {
-        "Authorization": f"Bearer {token}",
-        "Accept": "application/json, text/event-stream",
-        "User-Agent": USER_AGENT,
-    }
-    try:
-        with httpx2.Client(timeout=TIMEOUT, follow_redirects=False) as client:
-            status = client.post(f"{url}/mcp", json=hello, headers=headers).status_code
-    except httpx2.HTTPError as exc:
-        # Only the kind of failure: its message may quote the URL, which may carry a secret.
-        kind = type(exc).__name__
-        return None, f"cannot reach the team server {server} ({kind}): is it running, and is the URL right?"
-    if status == 200:
-        return True, f"the team server {server} takes the token"
-    if status in (401, 403):
-        return False, (
-            f"the team server {server} refused the token ({status}): it is wrong, revoked or not a "
-            "member's; ask an admin for a new one (`cost-mcp token create`) and set COST_MCP_TEAM_TOKEN"
-        )
-    return None, f"the team server {server} answered {status} to a check of the token"
+    accept = {**headers, "Accept": "application/json, text/event-stream"}
+    return client.post(f"{url}/mcp", json=hello, headers=accept).status_code
 
 
 def _check_server_url(url: str, server: str) -> None:

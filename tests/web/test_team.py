@@ -10,12 +10,14 @@ from __future__ import annotations
 
 import base64
 import gzip
+import http.server
 import json
 import os
 import socket
 import sqlite3
 import subprocess
 import sys
+import threading
 import time
 import urllib.parse
 from collections.abc import Iterator, Sequence
@@ -35,6 +37,7 @@ from cost_mcp import access, push
 from cost_mcp.analytics import spend
 from cost_mcp.config import Settings
 from cost_mcp.errors import InvalidInputError
+from cost_mcp.notify import display_url
 from cost_mcp.periods import Period
 from cost_mcp.pricing import Pricer
 from cost_mcp.store import connect, rollup, write_transaction
@@ -1250,6 +1253,56 @@ def test_budgets_per_member_and_per_team(settings: Settings, clock: None) -> Non
     conn.close()
 
 
+def test_a_departed_members_budget_says_they_have_no_live_token(settings: Settings, clock: None) -> None:
+    from cost_mcp.analytics import budgets
+    from cost_mcp.analytics.breakdown import summary_text
+    from cost_mcp.analytics.dashboard import build_dashboard, dashboard_text
+    from cost_mcp.models import BudgetScope
+
+    conn = connect(settings.db)
+    # ana had a token (revoked when she left); bob rotated his (one revoked, one live); cy signs in
+    # through the identity provider and never had one.
+    team_store.create_token(conn, "ana-laptop", "ana@example.com")
+    team_store.create_token(conn, "bob-old", "bob@example.com")
+    team_store.create_token(conn, "bob-new", "bob@example.com")
+    row = push.WireRow(
+        source="record_usage",
+        message_id="m-ana",
+        ts_ms=int(time.time() * 1000) - 60_000,
+        provider="anthropic",
+        model="claude-sonnet-4-5",
+        input_tokens=1_000_000,
+    )
+    push.receive(conn, Pricer(), access.Caller("ana@example.com", "member", "ana-laptop"), [row])
+    for name in ("ana", "bob", "cy"):
+        budgets.set_budget(conn, name, Decimal(100), "month", BudgetScope(members=[f"{name}@example.com"]))
+    before = budgets.budget_status(conn, settings, take_alerts=False)
+    assert not any("live token" in w for w in before.warnings), before.warnings
+
+    team_store.revoke_token(conn, "ana-laptop")
+    team_store.revoke_token(conn, "bob-old")
+    note = (
+        "budget 'ana': member 'ana@example.com' has no live token (each one made for them is revoked), "
+        "so their laptop can push no more and this budget's spend will not grow from it; delete the "
+        "budget if they have left, or give them a new token (`cost-mcp token create NAME --member EMAIL`)"
+    )
+    status = budgets.budget_status(conn, settings, take_alerts=False)
+    assert [w for w in status.warnings if "live token" in w] == [note]
+    # Her spend still counts: the budget reports it, now with the note beside it.
+    assert {s.budget.name: s.spent_usd for s in status.budgets}["ana"] > 0
+    assert budgets.scope_warnings(conn, budgets.get_budget(conn, "ana")) == [note]  # set_budget says it
+    # Where else an admin sees budgets: the dashboard (page and text) and the summary resource.
+    board = build_dashboard(conn, settings, "this_month")
+    assert note in board.budgets.warnings
+    assert f"note: {note}" in dashboard_text(board).splitlines()
+    assert f"note: {note}" in summary_text(conn, settings).splitlines()
+    # A new token: the note goes.
+    team_store.create_token(conn, "ana-again", "ana@example.com")
+    again = budgets.budget_status(conn, settings, take_alerts=False)
+    assert not any("live token" in w for w in again.warnings), again.warnings
+    conn.close()
+
+
 def test_push_limits_over_http(settings: Settings) -> None:
     from starlette.testclient import TestClient
 
@@ -1413,6 +1466,74 @@ def test_an_ingest_token_reads_nothing_and_cannot_push(fleet: Team) -> None:
     admin = {"Authorization": f"Bearer {fleet.tokens['admin']}"}
     assert httpx2.get(f"{fleet.base}/api/spend?period=today", headers=admin).status_code == 200
     assert token.encode() not in fleet.stderr.read_bytes()
+
+
+def test_a_laptops_doctor_says_a_token_that_cannot_push_cannot_push(fleet: Team, home: Path) -> None:
+    # The fleet's ingest token (copied from managed settings into COST_MCP_TEAM_TOKEN) makes an MCP
+    # initialize, so doctor said "token accepted" while every push failed with 403.
+    laptop = _laptop(home, "ana", "ana@example.com", [("msg_c1", "req_c1", 100, 10)])
+    verdicts = {}
+    for name in ("fleet", "ana", "admin"):
+        env = laptop.env(home, COST_MCP_TEAM_SERVER=fleet.base, COST_MCP_TEAM_TOKEN=fleet.tokens[name])
+        told = _cli(env, "doctor", "--json")
+        report = json.loads(told.stdout)
+        verdicts[name] = (report["team"]["token_accepted"], report["team"].get("token_can_push"))
+        problems = [p for p in report["problems"] if "token" in p]
+        table = _cli({**env, "COLUMNS": "300"}, "doctor").stdout
+        assert fleet.tokens[name] not in told.stdout + told.stderr + table
+        if name == "fleet":
+            [problem] = problems
+            assert problem.startswith(f"token cannot push: the team server {display_url(fleet.base)} said: ")
+            assert "'fleet' (ops@example.com) is an ingest token" in problem
+            assert "cost-mcp token create NAME --member EMAIL" in problem
+            assert "token cannot push," in table and "REFUSED" not in table, table
+        else:
+            assert problems == [], problems
+            assert "token accepted," in table, table
+    assert verdicts == {"fleet": (True, False), "ana": (True, True), "admin": (True, True)}
+    # Checking stored nothing: no token has pushed as far as the server knows.
+    server_doctor = json.loads(_cli(_env(home, fleet.server_db), "doctor", "--json").stdout)
+    assert server_doctor["received_pushes"] == []
+    # What doctor promised holds: the ingest token's push is refused, a member's taken.
+    pushed = _cli(laptop.env(home, COST_MCP_TEAM_TOKEN=fleet.tokens["fleet"]), "push", "--server", fleet.base)
+    assert pushed.returncode != 0 and "403" in pushed.stderr, pushed.stderr
+    pushed = _cli(laptop.env(home, COST_MCP_TEAM_TOKEN=fleet.tokens["ana"]), "push", "--server", fleet.base)
+    assert pushed.returncode == 0, pushed.stderr
+
+
+class _OlderServer(http.server.BaseHTTPRequestHandler):
+    """A team server from before ``GET /api/push``: 405 to it, /mcp answered for one token."""
+
+    def do_GET(self) -> None:
+        self.send_response(405)
+        self.end_headers()
+
+    def do_POST(self) -> None:
+        self.rfile.read(int(self.headers.get("content-length") or 0))
+        known = self.path == "/mcp" and self.headers.get("authorization") == "Bearer cmt_known"
+        self.send_response(200 if known else 401)
+        self.end_headers()
+
+    def log_message(self, *_args: object) -> None:
+        pass
+
+
+def test_doctor_asks_an_older_server_only_whether_it_takes_the_token() -> None:
+    server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), _OlderServer)
+    thread = threading.Thread(target=server.serve_forever, daemon=True)
+    thread.start()
+    try:
+        base = f"http://127.0.0.1:{server.server_address[1]}"
+        known = push.check_token(base, "cmt_known")
+        assert (known.accepted, known.can_push) == (True, None)
+        assert "too old to say whether it takes pushes" in known.words
+        unknown = push.check_token(base, "cmt_other")
+        assert (unknown.accepted, unknown.can_push) == (False, None)
+        assert "refused the token (401)" in unknown.words
+    finally:
+        server.shutdown()
+        server.server_close()
+        thread.join()
 
 
 def test_an_ingest_caller_may_call_no_tool() -> None:

@@ -7,7 +7,7 @@ from datetime import UTC, datetime
 from decimal import Decimal
 
 from cost_mcp.analytics import rows
-from cost_mcp.analytics.budgets import list_budgets, states_of
+from cost_mcp.analytics.budgets import departed_notes, list_budgets, states_of
 from cost_mcp.analytics.spend import Filters, get_spend, period_info
 from cost_mcp.config import Settings
 from cost_mcp.models import ModelBreakdown, ModelRow, SpendResult
@@ -173,6 +173,10 @@ def summary_text(conn: Conn, settings: Settings, now: datetime | None = None) ->
             f"  {st.budget.name}: {format_usd(st.spent_usd)} of {format_usd(st.budget.amount_usd)} per "
             f"{st.budget.period} ({st.percent}%), {st.status}"
             for st in states
+        ]
+        # Said beside the budget, as budget_status says it: a departed member's budget looks live.
+        lines += [
+            f"note: budget '{st.budget.name}': {w}" for st in states for w in departed_notes(conn, st.budget)
         ]
     if month is not None:
         lines += [f"note: {w}" for w in month.warnings]

@@ -345,7 +345,29 @@ def scope_warnings(conn: Conn, budget: Budget) -> list[str]:
             for t in scope.teams
             if t not in teams
         ]
+    found += departed_notes(conn, budget)
     return [f"budget '{budget.name}': {w}" for w in found]
+
+
+def departed_notes(conn: Conn, budget: Budget) -> list[str]:
+    """A note for each member the budget names whose tokens are all revoked (a member who left, or
+    whose token was rotated without a new one): the budget still reports them, but their laptop's
+    pushes are refused, so nothing new from it will count. A member never given a token (signing
+    in through the identity provider, or sending through a fleet's ingest token) is not noted."""
+    if not budget.scope.members:
+        return []
+    from cost_mcp.store import team as team_store
+
+    tokens = team_store.list_tokens(conn)
+    live = {t.member.lower() for t in tokens if t.revoked_at is None}
+    revoked = {t.member.lower() for t in tokens if t.revoked_at is not None} - live
+    return [
+        f"member {m!r} has no live token (each one made for them is revoked), so their laptop can "
+        "push no more and this budget's spend will not grow from it; delete the budget if they "
+        "have left, or give them a new token (`cost-mcp token create NAME --member EMAIL`)"
+        for m in budget.scope.members
+        if m.lower() in revoked
+    ]
 
 
 def unpriced_notes(states: Sequence[BudgetState], settings: Settings) -> list[str]:

@@ -119,7 +119,12 @@ def dashboard_text(d: Dashboard) -> str:
             f"source {s.source} ({s.kind}): {s.status}, last success {when}"
             + (f", error: {s.last_error}" if s.last_error else "")
         )
-    warnings = dict.fromkeys([*d.warnings, *d.this_month.warnings, *d.daily_by_provider.warnings])
+    # The budgets' own notes (a scope matching nothing, a member with no live token), as the page
+    # shows them; not "no budgets yet", which the page does not list among budgets either.
+    budget_notes = d.budgets.warnings if d.budgets.budgets else []
+    warnings = dict.fromkeys(
+        [*d.warnings, *d.this_month.warnings, *d.daily_by_provider.warnings, *budget_notes]
+    )
     lines += [f"note: {w}" for w in warnings]
     return "\n".join(lines)
 

@@ -162,7 +162,9 @@ def doctor(as_json: bool) -> int:
         pushed = f"last push {t.last_push}" if t.last_push else "never pushed"
         pending = "pending unknown" if t.pending_events is None else f"{t.pending_events:,} event(s) pending"
         token = "set" if t.token_set else "not set"
-        if t.token_accepted is not None:
+        if t.token_can_push is False:
+            token = "cannot push"  # accepted, but every push refused: doctor's problems say why
+        elif t.token_accepted is not None:
             token = "accepted" if t.token_accepted else "REFUSED"
         out.print(
             f"team server   {text(t.server or '(not set)')}: token {token}, "

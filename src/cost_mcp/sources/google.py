@@ -33,6 +33,7 @@ of its costs. The user enables the export on the billing account; cost-mcp queri
 from __future__ import annotations
 
 import csv
+import io
 import os
 import re
 import time
@@ -48,6 +49,7 @@ import msgspec
 
 from cost_mcp import money
 from cost_mcp.errors import InvalidInputError, ProviderAuthError, ProviderResponseError
+from cost_mcp.files import NotRegularFileError, open_regular_file, read_regular_file
 from cost_mcp.pricing import Pricer
 from cost_mcp.sources.billing import Feed, Window, merge
 from cost_mcp.sources.http import ProviderClient, follow_pages
@@ -195,7 +197,12 @@ def service_account(path: str) -> _Credentials:
     ``gcloud auth application-default login`` writes; ProviderAuthError saying what is wrong with
     it otherwise (never its content)."""
     try:
-        raw = Path(path).expanduser().read_bytes()
+        # A pipe or device at the path is refused, not waited on (a sync would hang on it).
+        raw = read_regular_file(Path(path).expanduser())
+    except NotRegularFileError:
+        raise ProviderAuthError(
+            f"{CREDENTIALS_ENV} names a pipe, socket or device, not a file: point it at the JSON key file"
+        ) from None
     except OSError as exc:
         raise ProviderAuthError(
             f"{CREDENTIALS_ENV} names a file that cannot be read ({type(exc).__name__})"
@@ -525,13 +532,24 @@ def parse_csv(path: Path, currency: str | None = None) -> tuple[list[Bucket], Cs
     read is skipped and counted by reason, never guessed.
     """
     try:
-        with path.open("rb") as probe:
-            start = probe.read(2)
-        # A spreadsheet re-saving the export may write UTF-16 (with its byte-order mark).
-        encoding = "utf-16" if start in (b"\xff\xfe", b"\xfe\xff") else "utf-8-sig"
-        handle = path.open(newline="", encoding=encoding)
+        # Not path.open: a named pipe (e.g. a process substitution) would wait for a writer forever.
+        binary = open_regular_file(path)
+    except NotRegularFileError:
+        raise InvalidInputError(
+            f"{path} is not a regular file (a pipe, socket or device): save the Cloud Billing "
+            "export to a file first, then import that file"
+        ) from None
     except OSError as exc:
         raise InvalidInputError(f"cannot read {path}: {exc.strerror or exc}") from None
+    try:
+        start = binary.read(2)
+        binary.seek(0)
+    except OSError as exc:
+        binary.close()
+        raise InvalidInputError(f"cannot read {path}: {exc.strerror or exc}") from None
+    # A spreadsheet re-saving the export may write UTF-16 (with its byte-order mark).
+    encoding = "utf-16" if start in (b"\xff\xfe", b"\xfe\xff") else "utf-8-sig"
+    handle = io.TextIOWrapper(binary, encoding=encoding, newline="")
     try:
         with handle:
             return _read_csv(path, handle, currency)

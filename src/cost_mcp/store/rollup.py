@@ -24,6 +24,7 @@ the same :func:`rebuild` and :func:`add`.
 
 from __future__ import annotations
 
+import json
 import sqlite3
 from collections.abc import Iterable, Iterator, Sequence
 from itertools import pairwise
@@ -74,16 +75,29 @@ TOO_LARGE_WARNING = (
 )
 
 
+TOO_LARGE_KEY = "rollup_too_large"
+"""``meta`` key: the quarter-hours (a JSON list) whose sums could not be stored, emptied in the
+rollup and taken out of ``rollup_dirty``. A change to their calls marks them dirty again, and only
+then are they rebuilt: the verdict is kept per ledger change, not found again by a slow rebuild
+on every question (budget_status, then check_budget, then the status line's next prompt...)."""
+
+
 def refresh(conn: Conn) -> int:
     """Rebuild every dirty quarter-hour in one transaction; returns how many were rebuilt, or -1
     when it could not (a read-only ledger, or another process holding the write lock for longer
     than a query waits): the answer then comes from the rollup as it is, with STALE_WARNING.
 
     :data:`TOO_LARGE` when some quarter-hours' sums overflow 64 bits: every other one is rebuilt,
-    and those stay dirty, so one flood of absurd calls leaves the rest of the ledger answerable
-    (with TOO_LARGE_WARNING) instead of failing every question from then on."""
-    if conn.execute("SELECT 1 FROM rollup_dirty LIMIT 1").fetchone() is None:
-        return 0
+    and those are left out (recorded under :data:`TOO_LARGE_KEY`), so one flood of absurd calls
+    leaves the rest of the ledger answerable (with TOO_LARGE_WARNING) instead of failing every
+    question from then on. While no call of theirs changes, asking again answers TOO_LARGE from
+    that record without rebuilding anything."""
+    dirty, too_large = conn.execute(
+        "SELECT EXISTS (SELECT 1 FROM rollup_dirty), (SELECT value FROM meta WHERE key = ?)",
+        (TOO_LARGE_KEY,),
+    ).fetchone()
+    if not dirty:
+        return TOO_LARGE if too_large is not None else 0
     from cost_mcp.store.connection import (
         REFRESH_LOCK_TIMEOUT_MS,
         is_busy,
@@ -99,6 +113,7 @@ def refresh(conn: Conn) -> int:
             qhs = [int(r[0]) for r in conn.execute("SELECT qh FROM rollup_dirty")]
             rebuild(conn, qhs)
             conn.execute("DELETE FROM rollup_dirty")
+            left_out = _note_too_large(conn, rebuilt=qhs, failed=[])
     except sqlite3.OperationalError as exc:
         if is_busy(exc) or "readonly" in str(exc):
             return -1
@@ -106,22 +121,42 @@ def refresh(conn: Conn) -> int:
             raise
         # Rare (a ledger flooded with absurd calls), so the slow way: one quarter-hour at a time,
         # each in a savepoint. One whose sums cannot be stored is emptied (its calls left out of
-        # every answer, not half of them from an older rebuild) and stays dirty, so that it is
-        # rebuilt whole once its absurd calls are removed.
+        # every answer, not half of them from an older rebuild) and recorded as left out, so that
+        # it is rebuilt whole once its calls change (their removal marks it dirty again).
         try:
             with lock_timeout(conn, REFRESH_LOCK_TIMEOUT_MS), write_transaction(conn):
                 qhs = [int(r[0]) for r in conn.execute("SELECT qh FROM rollup_dirty")]
+                failed: list[int] = []
                 for qh in qhs:
-                    if _rebuilt(conn, qh):
-                        conn.execute("DELETE FROM rollup_dirty WHERE qh = ?", (qh,))
-                    else:
+                    if not _rebuilt(conn, qh):
                         _rebuilt(conn, qh, empty=True)
+                        failed.append(qh)
+                conn.execute("DELETE FROM rollup_dirty")
+                left_out = _note_too_large(conn, rebuilt=qhs, failed=failed)
         except sqlite3.OperationalError as again:
             if is_busy(again) or "readonly" in str(again):
                 return -1
             raise
-        return TOO_LARGE
-    return len(qhs)
+    return TOO_LARGE if left_out else len(qhs)
+
+
+def _note_too_large(conn: Conn, *, rebuilt: Sequence[int], failed: Sequence[int]) -> bool:
+    """Update :data:`TOO_LARGE_KEY` after a rebuild of ``rebuilt``, of which ``failed`` could not be
+    stored; returns whether any quarter-hour is left out now."""
+    row = conn.execute("SELECT value FROM meta WHERE key = ?", (TOO_LARGE_KEY,)).fetchone()
+    before = set(json.loads(row[0])) if row is not None else set()
+    after = (before - set(rebuilt)) | set(failed)
+    if after == before:
+        return bool(after)
+    if after:
+        conn.execute(
+            "INSERT INTO meta (key, value) VALUES (?, ?) "
+            "ON CONFLICT (key) DO UPDATE SET value = excluded.value",
+            (TOO_LARGE_KEY, json.dumps(sorted(after))),
+        )
+    else:
+        conn.execute("DELETE FROM meta WHERE key = ?", (TOO_LARGE_KEY,))
+    return bool(after)
 
 
 def _rebuilt(conn: Conn, qh: int, *, empty: bool = False) -> bool:

@@ -243,6 +243,7 @@ def create_http_app(
     own = [
         *otlp_routes(ledger, pricer, alerts),
         Route("/api/push", push_endpoint(ledger, pricer, push_limiter, alerts), methods=["POST"]),
+        Route("/api/push", push_check, methods=["GET"]),
     ]
     # The SDK app's own route (``/mcp``), so its path and transport security stay its own.
     for route in [*own, *mcp_app.routes]:
@@ -381,21 +382,10 @@ def push_endpoint(
 
     async def receive(request: Request) -> Response:
         caller = current_caller_of(request)
-        if caller is None:
-            return JSONResponse(
-                {"error": "pushing needs a member's token: create one with `cost-mcp token create`"},
-                status_code=401,
-            )
-        if caller.sends_only:
-            # A push is one laptop's usage, stored under the token's member: a fleet's shared token
-            # would put everyone's rows under whoever answers for it.
-            refusal = access.send_only_refusal(
-                caller,
-                "pushing needs the member's own token",
-                "give `cost-mcp push` (COST_MCP_TEAM_TOKEN) the member's own token: "
-                "`cost-mcp token create NAME --member EMAIL` on the server",
-            )
-            return JSONResponse({"error": refusal}, status_code=403)
+        refused = push.refusal(caller)
+        if refused is not None or caller is None:
+            status, why = refused or (401, "")
+            return JSONResponse({"error": why}, status_code=status)
         wait = limiter.take(caller.token_name)
         if wait:
             return JSONResponse(
@@ -440,6 +430,17 @@ def push_endpoint(
         )
 
     return receive
+
+
+async def push_check(request: Request) -> Response:
+    """``GET /api/push``: whether a push with this token would be taken, answered as the push
+    itself would refuse it (``cost-mcp doctor`` asks), storing nothing."""
+    caller = current_caller_of(request)
+    refused = push.refusal(caller)
+    if refused is not None or caller is None:
+        status, why = refused or (401, "")
+        return JSONResponse({"error": why}, status_code=status)
+    return JSONResponse({"may_push": True, "member": caller.member, "token_name": caller.token_name})
 
 
 def current_caller_of(request: Request) -> Caller | None:
