@@ -207,7 +207,7 @@ def test_a_team_admin_forgets_a_members_pushed_call_on_the_server(
         push.receive(conn, Pricer(), access.Caller(member, "member", member), rows)
 
     def ana_spend() -> Decimal:
-        p = spend.resolve(settings, "today", None, None, None)
+        p = spend.resolve(settings, "last_7_days", None, None, None)
         answer = spend.get_spend(conn, settings, p, (), Filters(members=["ana@example.com"]))
         return answer.total_usd
 

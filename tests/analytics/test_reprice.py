@@ -38,7 +38,7 @@ def test_calls_stored_without_a_price_are_priced_once_the_file_prices_them(
                 conn, Pricer(), provider="acme", model=model, tokens=Tokens(input=2_000_000),
                 agent="bot", timestamp=now - timedelta(minutes=1), now=now,
             )  # fmt: skip
-        p = resolve(settings, "today", None, None, "UTC")
+        p = resolve(settings, "last_7_days", None, None, "UTC")
         before = get_spend(conn, settings, p, ["model"])
         assert sum(r.unpriced_requests for r in before.rows) == 3
         settings.prices_file.parent.mkdir(parents=True, exist_ok=True)
