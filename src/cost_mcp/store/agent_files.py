@@ -13,7 +13,7 @@ from cost_mcp.store.usage import TOKENS_FROM_EXCLUDED_SQL
 _COLUMNS = (
     "source", "message_id", "request_id", "is_sidechain", "counted", "ts_ms", "provider", "model",
     "session_id", "project", "agent", *tokens.COLUMNS, "total_tokens", "cost_nanos", "priced_model",
-    "origin",
+    "origin", "reported_cost_nanos",
 )  # fmt: skip
 _KEY = ("source", "message_id", "request_id", "is_sidechain")
 _ON_CONFLICT = f"""
@@ -21,7 +21,8 @@ ON CONFLICT (source, message_id, request_id, is_sidechain) DO UPDATE SET
     ts_ms = excluded.ts_ms, provider = excluded.provider, model = excluded.model,
     session_id = excluded.session_id, project = excluded.project, origin = excluded.origin,
     {TOKENS_FROM_EXCLUDED_SQL}, total_tokens = excluded.total_tokens,
-    cost_nanos = excluded.cost_nanos, priced_model = excluded.priced_model
+    cost_nanos = excluded.cost_nanos, priced_model = excluded.priced_model,
+    reported_cost_nanos = excluded.reported_cost_nanos
 WHERE excluded.total_tokens > usage_events.total_tokens
    OR (excluded.total_tokens = usage_events.total_tokens
        AND usage_events.origin = 'replay' AND excluded.origin != 'replay')
@@ -32,7 +33,8 @@ def upsert_events(conn: Conn, rows: Sequence[Sequence[object]]) -> int:
     """Store agent events, each keeping its best copy; returns how many rows were added or upgraded.
 
     A row is (source, key, ts_ms, provider, model, session id, project, agent, the token counts in
-    :data:`cost_mcp.tokens.KINDS` order, total tokens, cost nanos, priced model, origin): the copy
+    :data:`cost_mcp.tokens.KINDS` order, total tokens, cost nanos, priced model, origin, reported
+    cost nanos or None): the copy
     with the most tokens wins, then an original over a replay. Written as one batch (COPY and one
     merge on PostgreSQL, see store.bulk).
     """
