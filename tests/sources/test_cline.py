@@ -64,9 +64,10 @@ ROO_CALLS: list[Call] = [
         Tokens(input=10, cache_write_5m=12000, output=350),
         "0.050280",
     ),
+    # Switched to Haiku: the request saved to the API history just after this call names it.
     (
         R0 + 30000,
-        "claude-sonnet-4-5",
+        "claude-haiku-4-5",
         "anthropic",
         Tokens(input=5, cache_read=12000, cache_write_5m=800, output=600),
         "0.015",

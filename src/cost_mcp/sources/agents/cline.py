@@ -185,6 +185,9 @@ class _Task:
     folder: Path
     uses: list[tuple[int, str, str]] = field(default_factory=list)
     """(ts, model, provider id), by ts: Cline's ``model_usage``, else Roo's ``<model>`` tags."""
+    logged_after: bool = False
+    """Whether each use is stamped just after the call it is for (a request in the API history is
+    saved after its ``api_req_started``), not before (a ``model_usage`` entry, saved at a switch)."""
     project: str = ""
     read: bool = False
 
@@ -195,7 +198,8 @@ class _Task:
         self.uses = _model_usage(self.folder / "task_metadata.json")
         history = _api_history(self.folder / "api_conversation_history.json")
         if not self.uses:
-            self.uses = [(ts, model, "") for ts, model, _ in history]
+            self.uses = [(ts, model, "") for ts, model, _ in history if model]
+            self.logged_after = True
         workspace = _json(self.folder / "history_item.json", _HistoryItem)
         cwd = workspace.workspace if isinstance(workspace, _HistoryItem) else None
         if not cwd:
@@ -203,10 +207,15 @@ class _Task:
         self.project = cwd if cwd and len(cwd) <= 4096 and cwd.isprintable() else ""
 
     def model_at(self, ts: int) -> tuple[str, str]:
-        """The model (and provider id) in use at ``ts``: the last switch before it, else the first."""
+        """The model (and provider id) of the call made at ``ts``: the last switch at or before it
+        (else the first); from the API history, the first request at or after it (else the last,
+        a retry's: a retried request is not saved again)."""
         self.load()
         if not self.uses:
             return "", ""
+        if self.logged_after:
+            use = next((u for u in self.uses if u[0] >= ts), self.uses[-1])
+            return use[1], use[2]
         current = self.uses[0]
         for use in self.uses:
             if use[0] > ts:
