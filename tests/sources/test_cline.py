@@ -215,23 +215,26 @@ def test_hostile_task_files_are_counted_and_skipped_never_fatal(
         _call(T0 + 9, {"tokensIn": 5, "cost": "lots"}),
         {"ts": T0 + 10, "type": "say", "say": "api_req_started", "text": 42},
         _call(T0 + 11, good, modelInfo={"modelId": "claude-sonnet-4-5", "providerId": "anthropic"}),
+        _call(T0 + 12, good, modelInfo={"modelId": "m" * 5000, "providerId": "p" * 5000}),
     ]
     for name, body in (
         ("t-bad", json.dumps(bad)),
         ("t-notjson", "{oops"),
         ("t-cut", json.dumps([_call(T0 + 20, good)])[:-30]),
         ("t-object", json.dumps({"messages": []})),
-        ("t-huge", json.dumps([_call(T0 + 30, good)]) + " " * 4096),
+        ("t-huge", json.dumps([_call(T0 + 30, good)]) + " " * 40_000),
     ):
         (tasks / name).mkdir(parents=True)
         (tasks / name / "ui_messages.json").write_text(body)
-    monkeypatch.setattr(scanner, "MAX_DOCUMENT_BYTES", 2048)
+    monkeypatch.setattr(scanner, "MAX_DOCUMENT_BYTES", 32_000)
     got = scan_all(settings)["kilo-code"]
     assert dict(got.skipped) == {"malformed": 3, "invalid_fields": 9, "truncated": 1, "too_long": 1}
-    assert got.events_added == 1 and not got.errors
-    row = ledger(settings, "kilo_code")[0]
+    assert got.events_added == 2 and not got.errors
+    row, long_names = ledger(settings, "kilo_code")
     assert row[:4] == ("t-bad:" + str(T0 + 11), T0 + 11, "claude-sonnet-4-5", "anthropic")
     assert row[7:11] == (1000, 0, 0, 10) and row[12] == to_nanos(Decimal("0.0033"))
+    # Ids a file can make as long as it likes are cut, not stored and grouped whole.
+    assert (len(str(long_names[2])), len(str(long_names[3]))) == (256, 64)
 
 
 def test_providers_map_to_pricing_ids_and_unknown_ones_stay_named() -> None:

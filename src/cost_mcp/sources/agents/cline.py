@@ -49,6 +49,8 @@ from cost_mcp.tokens import MAX_CALL_TOKENS
 MAX_CALL_COST = Decimal(100_000)
 """A logged ``cost`` above this (USD, one call) is not real: skipped as invalid, as Claude Code's."""
 MAX_ID_CHARS = 256
+MAX_PROVIDER_CHARS = 64
+"""A provider id is a short slug: a longer logged one is cut, not stored and grouped whole."""
 MAX_TS_MS = 32_503_680_000_000  # 3000-01-01: later stamps are not real calls
 UI_MESSAGES = "ui_messages.json"
 
@@ -321,7 +323,7 @@ def _event(ext: Extension, message: _Message, task: _Task, task_id: str) -> Agen
         model, provider_id = task.model_at(ts)
     if provider_id in SKIPPED_PROVIDERS:
         return None
-    model = model[:MAX_ID_CHARS]
+    model, provider_id = model[:MAX_ID_CHARS], provider_id[:MAX_PROVIDER_CHARS]
     # Cline logs the uncached input (its "OpenAI Compatible" handler: the prompt, cache reads
     # included); Roo Code and Kilo Code the whole prompt. A count smaller than what it would
     # include is an older Roo Code's uncached Anthropic-protocol input.
