@@ -130,6 +130,8 @@ def home(request: pytest.FixtureRequest, tmp_path: Path, monkeypatch: pytest.Mon
     monkeypatch.setenv("GEMINI_DIR", str(tmp_path / "gemini"))
     monkeypatch.setenv("OPENCODE_DATA_DIR", str(tmp_path / "opencode"))
     monkeypatch.setenv("AMP_DATA_DIR", str(tmp_path / "amp"))
+    monkeypatch.setenv("COST_MCP_VSCODE_USER_DIRS", str(tmp_path / "vscode" / "User"))
+    monkeypatch.setenv("CLINE_DATA_DIR", str(tmp_path / "cline-data"))
     # gcloud's application-default credentials of whoever runs the tests never configure Google.
     monkeypatch.setenv("CLOUDSDK_CONFIG", str(tmp_path / "gcloud"))
     monkeypatch.setenv("COST_MCP_COPILOT_OTEL_DIR", str(tmp_path / "copilot-otel"))

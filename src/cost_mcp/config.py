@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import json
 import os
+import sys
 from collections.abc import Mapping
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -98,6 +99,17 @@ class Settings(BaseSettings):
         default=None,
         validation_alias=AliasChoices("AMP_DATA_DIR"),
         description="Amp's data folder (AMP_DATA_DIR); default ~/.local/share/amp.",
+    )
+    vscode_user_dirs: str | None = Field(
+        default=None,
+        description="Comma-separated VS Code user folders (the ones holding globalStorage/) whose Cline, "
+        "Roo Code and Kilo Code task history is read (COST_MCP_VSCODE_USER_DIRS); default: those of VS "
+        "Code, Insiders, VSCodium, Cursor, Windsurf and VS Code Server that exist.",
+    )
+    cline_data_dir: str | None = Field(
+        default=None,
+        validation_alias=AliasChoices("CLINE_DATA_DIR"),
+        description="The Cline CLI's data folder (CLINE_DATA_DIR, as Cline reads it); default ~/.cline/data.",
     )
     copilot_otel_dir: str | None = Field(
         default=None,
@@ -319,11 +331,44 @@ class Settings(BaseSettings):
         file = self.copilot_otel_file.strip() if self.copilot_otel_file else ""
         return [folder, Path(file).expanduser()] if file else [folder]
 
+    def vscode_user_paths(self) -> list[Path]:
+        """VS Code user folders (``.../User``): COST_MCP_VSCODE_USER_DIRS, else every editor's default
+        one on this OS (see :func:`vscode_user_dirs`)."""
+        if self.vscode_user_dirs is not None:
+            return [Path(p.strip()).expanduser() for p in self.vscode_user_dirs.split(",") if p.strip()]
+        return vscode_user_dirs()
+
+    def cline_data_path(self) -> Path:
+        """The Cline CLI's data folder: CLINE_DATA_DIR, else ~/.cline/data."""
+        return (
+            Path(self.cline_data_dir).expanduser() if self.cline_data_dir else Path.home() / ".cline" / "data"
+        )
+
     def opencode_data_path(self) -> Path:
         """OpenCode's data folder: OPENCODE_DATA_DIR, else ~/.local/share/opencode."""
         if self.opencode_data_dir:
             return Path(self.opencode_data_dir).expanduser()
         return Path.home() / ".local" / "share" / "opencode"
+
+
+VSCODE_EDITORS = ("Code", "Code - Insiders", "VSCodium", "Cursor", "Windsurf")
+"""VS Code and the forks people run Cline-family extensions in, by their user-data folder name."""
+
+
+def vscode_user_dirs() -> list[Path]:
+    """Every editor's ``User`` folder where VS Code keeps it on this OS (``~/.config/<editor>/User``
+    on Linux, ``~/Library/Application Support/<editor>/User`` on macOS, ``%APPDATA%/<editor>/User``
+    on Windows), and VS Code Server's (Remote-SSH, WSL, Codespaces)."""
+    home = Path.home()
+    if sys.platform == "darwin":
+        base = home / "Library" / "Application Support"
+    elif sys.platform == "win32":
+        base = Path(os.environ.get("APPDATA") or home / "AppData" / "Roaming")
+    else:
+        base = Path(os.environ.get("XDG_CONFIG_HOME") or home / ".config")
+    dirs = [base / editor / "User" for editor in VSCODE_EDITORS]
+    dirs += [home / server / "data" / "User" for server in (".vscode-server", ".vscode-server-insiders")]
+    return dirs
 
 
 def parse_substitutes(text: str) -> list[tuple[str, str]]:

@@ -69,6 +69,8 @@ def _env(home: Path, db: Path | str, claude: Path | None = None, **extra: str) -
         GEMINI_DIR=str(home / "no-gemini"),
         OPENCODE_DATA_DIR=str(home / "no-opencode"),
         AMP_DATA_DIR=str(home / "no-amp"),
+        COST_MCP_VSCODE_USER_DIRS=str(home / "no-vscode"),
+        CLINE_DATA_DIR=str(home / "no-cline"),
     )
     env.update(extra)
     return env

@@ -10,7 +10,7 @@ import time
 
 from cost_mcp.config import Settings
 from cost_mcp.pricing import Pricer
-from cost_mcp.sources.agents import amp, codex, copilot, gemini_cli, opencode
+from cost_mcp.sources.agents import amp, cline, codex, copilot, gemini_cli, opencode
 from cost_mcp.sources.agents.scanner import AgentLog, AgentScan, scan
 from cost_mcp.store.connection import Conn
 
@@ -22,6 +22,7 @@ AGENTS: tuple[AgentLog, ...] = (
     opencode.LOG,
     amp.LOG,
     copilot.LOG,
+    *cline.LOGS,
 )
 SOURCES: tuple[str, ...] = tuple(a.source for a in AGENTS)
 LABELS: dict[str, str] = {a.source: a.label for a in AGENTS}

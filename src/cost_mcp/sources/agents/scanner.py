@@ -76,6 +76,9 @@ class AgentEvent:
     tokens: Tokens
     replayed: bool = False
     """A copy of a call first logged elsewhere (a fork's copied history): the original wins."""
+    reported_cost_nanos: int | None = None
+    """The cost the agent itself logged for the call (Cline's ``cost``), used instead of our price
+    in the ``auto`` cost mode as Claude Code's ``costUSD`` is; None when it logged none."""
 
     def rank(self) -> tuple[int, bool]:
         """Smaller is better: most tokens, then an original over a replayed copy."""
@@ -273,6 +276,7 @@ class _Writer:
             cost,
             priced_model,
             "replay" if e.replayed else "local-log",
+            e.reported_cost_nanos,
         )
 
 
