@@ -128,6 +128,11 @@ class Settings(BaseSettings):
         "'groq' when GROQ_API_KEY is an inference key without the metrics API.",
     )
     refresh_budget_seconds: float = Field(default=5.0, ge=0)
+    watch_logs: bool = Field(
+        default=True,
+        description="A running server watches the log folders (Linux inotify) and skips re-checking every "
+        "file while nothing changed (COST_MCP_WATCH_LOGS); false: every question re-checks them all.",
+    )
     webhooks: SecretStr = Field(
         default=SecretStr(""),
         description="Named budget webhook destinations (COST_MCP_WEBHOOKS), a JSON object such as "

@@ -31,7 +31,7 @@ from mcp.types import CallToolResult, InputRequiredResult, TextContent, ToolAnno
 from mcp.types import Tool as MCPTool
 from pydantic import BaseModel, Field, ValidationError, create_model, model_validator
 
-from cost_mcp import __version__, access, catchup, push, sync
+from cost_mcp import __version__, access, catchup, logwatch, push, sync
 from cost_mcp.analytics import agents as agents_api
 from cost_mcp.analytics import (
     alerts,
@@ -146,6 +146,7 @@ class AppState:
     pricer: Pricer
     problems: list[str]
     reader: catchup.LogReader
+    watcher: logwatch.LogWatcher
     refreshed: sync.RecentRefresh = field(default_factory=sync.RecentRefresh)
 
 
@@ -321,8 +322,15 @@ async def lifespan(server: MCPServer[AppState]) -> AsyncIterator[AppState]:
     # Logs are read in the background from the start, so the first question need not wait for a
     # large history; answers say they are incomplete until it is read.
     reader = catchup.LogReader(settings, pricer, functools.partial(connect, settings.db))
-    state = AppState(settings=settings, ledger=ledger, pricer=pricer, problems=problems, reader=reader)
+    # Questions skip the walk of an unchanged log tree while the watcher vouches for it.
+    watcher = logwatch.LogWatcher(
+        functools.partial(logwatch.log_roots, settings), enabled=settings.watch_logs
+    )
+    state = AppState(
+        settings=settings, ledger=ledger, pricer=pricer, problems=problems, reader=reader, watcher=watcher
+    )
     reader.start()
+    watcher.start()
     if not ledger.read_only:
         await anyio.to_thread.run_sync(_resume_deliveries, ledger, settings)
     # A laptop in a team pushes its usage to the team server on its own (cost_mcp.push).
@@ -335,6 +343,7 @@ async def lifespan(server: MCPServer[AppState]) -> AsyncIterator[AppState]:
         _live.remove(state)
         await anyio.to_thread.run_sync(pusher.stop)
         await anyio.to_thread.run_sync(reader.stop)
+        await anyio.to_thread.run_sync(watcher.stop)
         ledger.close()
 
 
@@ -465,7 +474,7 @@ async def _query(
     def refresh() -> tuple[IngestResult | None, list[str]]:
         logs: Literal["budget", "skip"] = "skip" if state.reader.running else "budget"
         with state.ledger.use() as conn:
-            return sync.refresh_or_skip(conn, state.settings, state.pricer, logs=logs)
+            return sync.refresh_or_skip(conn, state.settings, state.pricer, logs=logs, watcher=state.watcher)
 
     # Waited for on the event loop, not in a worker thread holding a connection of the pool. Over
     # stdio every question refreshes, but one at a time: questions asked at once (a model's parallel
@@ -498,7 +507,9 @@ async def _local(ctx: Context[AppState], fn: Callable[[Conn, AppState], T]) -> T
     def work() -> T:
         with state.ledger.use() as conn:
             logs: Literal["budget", "skip"] = "skip" if state.reader.running else "budget"
-            read, skipped = sync.refresh_or_skip(conn, state.settings, state.pricer, local=True, logs=logs)
+            read, skipped = sync.refresh_or_skip(
+                conn, state.settings, state.pricer, local=True, logs=logs, watcher=state.watcher
+            )
             if read is not None:
                 state.reader.continue_after(read)
             progress = state.reader.progress()
@@ -910,7 +921,9 @@ async def cost_summary() -> str:
     def work() -> str:
         with state.ledger.use() as conn:
             logs: Literal["budget", "skip"] = "skip" if state.reader.running else "budget"
-            read, skipped = sync.refresh_or_skip(conn, state.settings, state.pricer, logs=logs)
+            read, skipped = sync.refresh_or_skip(
+                conn, state.settings, state.pricer, logs=logs, watcher=state.watcher
+            )
             if read is not None:
                 state.reader.continue_after(read)
             progress = state.reader.progress()

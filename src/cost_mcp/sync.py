@@ -42,6 +42,7 @@ from cost_mcp.analytics.alerts import fire_alerts
 from cost_mcp.analytics.reprice import follow_price_file
 from cost_mcp.config import Settings, provider_spec
 from cost_mcp.errors import CostMcpError, InvalidInputError
+from cost_mcp.logwatch import LogWatcher, Ticket
 from cost_mcp.models import IngestResult, SourceSync, SyncResult
 from cost_mcp.money import from_nanos
 from cost_mcp.pricing import Pricer
@@ -526,12 +527,15 @@ def refresh(
     now: datetime | None = None,
     logs: Literal["budget", "all", "skip"] = "budget",
     progress: claude_code.ProgressCallback | None = None,
+    watcher: LogWatcher | None = None,
 ) -> IngestResult:
     """Read new log lines and sync stale providers, together, within ``settings.refresh_budget_seconds``.
 
     ``logs``: read new lines within the budget, read ``all`` of them however long it takes (the
-    CLI, with ``progress``), or ``skip`` them (a background reader is at it). Never raises for a
-    provider: a failure is recorded and shows as a warning in results.
+    CLI, with ``progress``), or ``skip`` them (a background reader is at it). ``watcher`` (a running
+    server's) may vouch that nothing changed, and the walk of the logs is skipped (see
+    :func:`read_local_logs`). Never raises for a provider: a failure is recorded and shows as a
+    warning in results.
     """
     budget = settings.refresh_budget_seconds
     plans = plan_sync(conn, settings, now=now, use_ttl=True) if budget > 0 else []
@@ -539,7 +543,13 @@ def refresh(
         _nothing_read
         if logs == "skip"
         else partial(
-            read_local_logs, conn, settings, pricer, None if logs == "all" else budget, progress=progress
+            read_local_logs,
+            conn,
+            settings,
+            pricer,
+            None if logs == "all" else budget,
+            progress=progress,
+            watcher=watcher,
         )
     )
     if not plans:
@@ -597,14 +607,16 @@ def refresh_local(
     *,
     logs: Literal["budget", "all", "skip"] = "budget",
     progress: claude_code.ProgressCallback | None = None,
+    watcher: LogWatcher | None = None,
 ) -> IngestResult:
     """Read new log lines without touching the network, and fire any budget threshold they push
-    over: for agents' hot path (check_budget) and for a push. ``logs`` as :func:`refresh`'s: within
-    ``settings.refresh_budget_seconds``, ``all`` of them, or none (a background reader is at it)."""
+    over: for agents' hot path (check_budget) and for a push. ``logs`` and ``watcher`` as
+    :func:`refresh`'s: within ``settings.refresh_budget_seconds``, ``all`` of them, or none (a
+    background reader is at it)."""
     if logs == "skip":
         return _nothing_read()
     budget = None if logs == "all" else settings.refresh_budget_seconds
-    result = read_local_logs(conn, settings, pricer, budget, progress=progress)
+    result = read_local_logs(conn, settings, pricer, budget, progress=progress, watcher=watcher)
     fire_alerts(conn, settings)
     return result
 
@@ -615,12 +627,18 @@ def read_local_logs(
     pricer: Pricer,
     budget: float | None,
     progress: claude_code.ProgressCallback | None = None,
+    watcher: LogWatcher | None = None,
 ) -> IngestResult:
     """Claude Code's logs, then every other registered agent's, within ``budget`` seconds in all.
 
     The result describes Claude Code's scan; ``events_added`` also counts the other agents' new
-    calls, so callers that fire alerts on new usage see them.
+    calls, so callers that fire alerts on new usage see them. With a ``watcher`` that saw no change
+    since a complete pass began (``logwatch``), the walk is skipped: every change made before this
+    call would have been seen, so that pass still stands, and the logs are recorded as checked now.
     """
+    ticket = watcher.begin() if watcher is not None else None
+    if ticket is not None and ticket.skip:
+        return _vouched(conn, ticket)
     started = time.perf_counter()
     result = IngestResult.of(
         claude_code.ingest(conn, settings, pricer, budget_seconds=budget, progress=progress)
@@ -629,9 +647,24 @@ def read_local_logs(
     scans = agents.ingest_all(conn, settings, pricer, budget_seconds=left)
     added = sum(s.events_added for s in scans)
     complete = result.complete and all(s.complete for s in scans)
+    if watcher is not None and ticket is not None:
+        # An error (a file unreadable) is retried by the next question, as without the watcher.
+        whole = complete and not result.errors and not any(s.errors for s in scans)
+        watcher.done(ticket, whole=whole)
     if added or not complete:
         result = result.model_copy(update={"events_added": result.events_added + added, "complete": complete})
     return result
+
+
+def _vouched(conn: Conn, ticket: Ticket) -> IngestResult:
+    """A refresh the watcher vouched for: nothing to read. Each source whose logs exist is recorded
+    as checked now, which is true: every change made until now would have been seen, and none was."""
+    started = time.perf_counter()
+    since = datetime.fromtimestamp(ticket.since, UTC).isoformat(timespec="seconds")
+    detail = f"no new lines (the log folders are watched: no change since every file was checked at {since})"
+    for source in ticket.sources:
+        source_state.record_scan(conn, source, error=None, detail=detail, wait=False)
+    return _nothing_read().model_copy(update={"seconds": time.perf_counter() - started})
 
 
 READ_ONLY_WARNING = (
@@ -653,12 +686,14 @@ def refresh_or_skip(
     logs: Literal["budget", "all", "skip"] = "budget",
     progress: claude_code.ProgressCallback | None = None,
     lock_timeout_ms: int | None = REFRESH_LOCK_TIMEOUT_MS,
+    watcher: LogWatcher | None = None,
 ) -> tuple[IngestResult | None, list[str]]:
     """:func:`refresh` (or, with ``local``, :func:`refresh_local`) and what it read, unless it cannot
     write: then None and the warnings to put in the answer. A read-only ledger is not refreshed; a
     write lock another process holds for longer than ``lock_timeout_ms`` (None: the usual busy
     timeout) skips the refresh, so reads never wait behind a writer (WAL lets them read meanwhile).
-    ``logs`` and ``progress`` are :func:`refresh`'s (``skip`` while a background reader is at it)."""
+    ``logs``, ``progress`` and ``watcher`` are :func:`refresh`'s (``skip`` while a background reader
+    is at it)."""
     if getattr(conn, "read_only", False):
         pricer.follow_file(settings.prices_file)
         return None, [READ_ONLY_WARNING]
@@ -669,8 +704,10 @@ def refresh_or_skip(
             if repriced is not None and repriced.priced:
                 logger.info("the price override file changed: priced %d stored call(s)", repriced.priced)
             if local:
-                return refresh_local(conn, settings, pricer, logs=logs, progress=progress), []
-            return refresh(conn, settings, pricer, logs=logs, progress=progress), []
+                return refresh_local(
+                    conn, settings, pricer, logs=logs, progress=progress, watcher=watcher
+                ), []
+            return refresh(conn, settings, pricer, logs=logs, progress=progress, watcher=watcher), []
     except sqlite3.OperationalError as exc:
         if conn.in_transaction:
             conn.rollback()
