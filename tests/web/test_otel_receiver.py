@@ -683,16 +683,18 @@ def test_otlp_usage_fires_a_budget_webhook_with_no_query(server: str, settings: 
         set_budget(conn, "dev", Decimal("0.02"), "day", BudgetScope(), webhook="ops", settings=settings)
     finally:
         conn.close()
-    # Claude Code's own estimate counts (cost mode auto): 0.0123 each, so 0.0246 of 0.02.
-    _send_logs(server, [_api_request("req_W1", _ago(5), Tokens(input=10, output=10))])
-    _send_logs(server, [_api_request("req_W2", _ago(4), Tokens(input=10, output=10))])
+    # Claude Code's own estimate counts (cost mode auto): 0.0123 each, so 0.0246 of 0.02. Seconds
+    # ago, not minutes: minutes ago fell in yesterday's budget day when run just after 00:00 UTC.
+    now = datetime.now(UTC).replace(microsecond=0)
+    _send_logs(server, [_api_request("req_W1", now - timedelta(seconds=3), Tokens(input=10, output=10))])
+    _send_logs(server, [_api_request("req_W2", now - timedelta(seconds=2), Tokens(input=10, output=10))])
     deadline = time.monotonic() + 30
     while len(Receiver.received) < 3 and time.monotonic() < deadline:
         time.sleep(0.1)
     assert [p["threshold"] for p in Receiver.received] == ["0.5", "0.8", "1.0"]
     assert Receiver.received[-1]["spent_usd"] == "0.024600000"
     # More usage in the same period fires nothing again.
-    _send_logs(server, [_api_request("req_W3", _ago(3), Tokens(input=10, output=10))])
+    _send_logs(server, [_api_request("req_W3", now - timedelta(seconds=1), Tokens(input=10, output=10))])
     time.sleep(RECEIVED_ALERT_DELAY_SECONDS + 3)
     assert len(Receiver.received) == 3
 
