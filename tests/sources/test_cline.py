@@ -425,3 +425,17 @@ def test_hostile_session_files_are_counted_and_skipped_never_fatal(home: Path, s
     (row,) = ledger(settings, "cline")
     assert row[:7] == ("msg:m7", S0 + 7, "claude-sonnet-4-5", "anthropic", "s-bad", "", "cline")
     assert row[7:11] == (1000, 0, 0, 10) and row[12] == to_nanos(Decimal("0.0033"))
+
+
+def test_cline_session_data_dir_moves_the_session_store_as_cline_reads_it(
+    home: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    shutil.copytree(SESSIONS / LEAD, home / "elsewhere" / LEAD)
+    monkeypatch.setenv("CLINE_SESSION_DATA_DIR", str(home / "elsewhere"))
+    from cost_mcp.config import load_settings
+
+    moved = load_settings()
+    scans = scan_all(moved)
+    assert scans["cline"].events_added == 4
+    got = [r[0] for r in ledger(moved, "cline")]
+    assert got == ["msg:msg_a_a1", "msg:msg_a_a3", "msg:msg_s_a1", "msg:msg_a_a4"]

@@ -190,7 +190,7 @@ def _roots(ext: Extension) -> Callable[[Settings], list[Path]]:
             # The Cline CLI (and Cline's standalone host) keeps the same task folders here, and
             # Cline 4.x (CLI and extension alike) its sessions.
             found.append(settings.cline_data_path() / "tasks")
-            found.append(settings.cline_data_path() / "sessions")
+            found.append(settings.cline_sessions_path())
         return found
 
     return roots
