@@ -132,6 +132,7 @@ def home(request: pytest.FixtureRequest, tmp_path: Path, monkeypatch: pytest.Mon
     monkeypatch.setenv("AMP_DATA_DIR", str(tmp_path / "amp"))
     monkeypatch.setenv("COST_MCP_VSCODE_USER_DIRS", str(tmp_path / "vscode" / "User"))
     monkeypatch.setenv("CLINE_DATA_DIR", str(tmp_path / "cline-data"))
+    monkeypatch.delenv("CLINE_SESSION_DATA_DIR", raising=False)
     # gcloud's application-default credentials of whoever runs the tests never configure Google.
     monkeypatch.setenv("CLOUDSDK_CONFIG", str(tmp_path / "gcloud"))
     monkeypatch.setenv("COST_MCP_COPILOT_OTEL_DIR", str(tmp_path / "copilot-otel"))

@@ -80,6 +80,7 @@ def place(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
         "COST_MCP_COPILOT_OTEL_DIR",
         "COST_MCP_VSCODE_USER_DIRS",
         "CLINE_DATA_DIR",
+        "CLINE_SESSION_DATA_DIR",
     ):
         monkeypatch.setenv(name, str(tmp_path / name.lower()))
     monkeypatch.setenv("CLOUDSDK_CONFIG", str(tmp_path / "gcloud"))

@@ -111,6 +111,12 @@ class Settings(BaseSettings):
         validation_alias=AliasChoices("CLINE_DATA_DIR"),
         description="The Cline CLI's data folder (CLINE_DATA_DIR, as Cline reads it); default ~/.cline/data.",
     )
+    cline_session_data_dir: str | None = Field(
+        default=None,
+        validation_alias=AliasChoices("CLINE_SESSION_DATA_DIR"),
+        description="Cline 4.x's session folder (CLINE_SESSION_DATA_DIR, as Cline reads it); "
+        "default the data folder's sessions/.",
+    )
     copilot_otel_dir: str | None = Field(
         default=None,
         description="Where GitHub Copilot CLI's OpenTelemetry JSONL files are kept "
@@ -348,6 +354,12 @@ class Settings(BaseSettings):
         return (
             Path(self.cline_data_dir).expanduser() if self.cline_data_dir else Path.home() / ".cline" / "data"
         )
+
+    def cline_sessions_path(self) -> Path:
+        """Cline 4.x's session store: CLINE_SESSION_DATA_DIR, else the data folder's ``sessions``."""
+        if self.cline_session_data_dir:
+            return Path(self.cline_session_data_dir).expanduser()
+        return self.cline_data_path() / "sessions"
 
     def opencode_data_path(self) -> Path:
         """OpenCode's data folder: OPENCODE_DATA_DIR, else ~/.local/share/opencode."""

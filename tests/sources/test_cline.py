@@ -298,3 +298,144 @@ async def test_get_spend_by_agent_over_a_real_stdio_server(
     assert by_agent == {"cline": total(CLINE_CALLS), "roo-code": total(ROO_CALLS)}
     unpriced = {r["group"]["agent"]: r["unpriced_requests"] for r in result.structured_content["rows"]}
     assert unpriced == {"cline": 1, "roo-code": 0}
+
+
+SESSIONS = Path(__file__).resolve().parents[1] / "fixtures" / "agents" / "cline" / "data" / "sessions"
+S0 = to_ms(datetime(2026, 11, 22, 10, tzinfo=UTC))
+LEAD = "1795341600000_k3v9q"
+FORK = "1795345200000_f0rk1"
+
+# Cline 4.x's inputTokens is the whole prompt: 9812 = 12 uncached + 9800 written.
+SESSION_CALLS: list[tuple[str, str, Call]] = [
+    (
+        "msg_a_a1",
+        LEAD,
+        (S0 + 1000, SONNET, "anthropic", Tokens(input=12, cache_write_5m=9800, output=150), "0.0390045"),
+    ),
+    (
+        "msg_a_a3",
+        LEAD,
+        (
+            S0 + 5000,
+            SONNET,
+            "anthropic",
+            Tokens(input=3, cache_read=9800, cache_write_5m=1200, output=420),
+            "0.01206",
+        ),
+    ),
+    # A subagent's call, in its own file beside the lead's.
+    ("msg_s_a1", LEAD, (S0 + 20000, "gpt-5", "openai", Tokens(input=2500, output=700), "0.010125")),
+    # Through Cline's own gateway: the model id names the vendor.
+    (
+        "msg_a_a4",
+        LEAD,
+        (
+            S0 + 60000,
+            "anthropic/claude-haiku-4.5",
+            "anthropic",
+            Tokens(input=40, cache_read=12000, output=300),
+            "0.00274",
+        ),
+    ),
+    # The fork's own call (the lead's, copied into it with their ids, count once).
+    (
+        "msg_f_a1",
+        FORK,
+        (
+            S0 + 3_610_000,
+            SONNET,
+            "anthropic",
+            Tokens(input=20, cache_read=12000, cache_write_5m=480, output=200),
+            "0.00846",
+        ),
+    ),
+    # The resumed legacy task's new call; its old calls (their totals on msg_l_a2) are the old folder's.
+    (
+        "msg_l_a3",
+        CLINE_TASK,
+        (S0 + 7_204_000, SONNET, "anthropic", Tokens(input=100, cache_write_5m=13000, output=250), "0.0528"),
+    ),
+]
+
+
+def _expected_sessions() -> list[tuple[object, ...]]:
+    found: list[tuple[object, ...]] = []
+    for message_id, session, call in SESSION_CALLS:
+        (row,) = expected([call], session, "cline")
+        found.append((f"msg:{message_id}", *row[1:4], session, *row[5:]))
+    return found
+
+
+def test_cline_4_sessions_give_each_call_once_across_forks_subagents_and_a_resumed_legacy_task(
+    home: Path, settings: Settings
+) -> None:
+    """Cline 4.x's ``sessions/<id>/*.messages.json`` beside the old task folders: exact tokens, model,
+    provider and logged cost of each call; a fork's copied calls and a resumed legacy task's rolled-up
+    totals (its calls are in its old folder, read too) are not counted again."""
+    install(home)
+    shutil.copytree(SESSIONS, home / "cline-data" / "sessions")
+    scans = scan_all(settings)
+    rows = ledger(settings, "cline")
+    assert [r for r in rows if str(r[0]).startswith(CLINE_TASK)] == expected(CLINE_CALLS, CLINE_TASK, "cline")
+    assert [r for r in rows if str(r[0]).startswith("msg:")] == _expected_sessions()
+    # 3 of the lead's, 1 of its subagent, 4 in the fork (3 copied), 1 after the legacy warning.
+    assert scans["cline"].events_seen == 5 + 9 and scans["cline"].events_added == 5 + 6
+    assert not scans["cline"].skipped and scans["cline"].files_seen == 1 + 4
+    again = scan_all(settings)
+    assert again["cline"].files_read == 0 and again["cline"].events_added == 0
+
+
+def test_hostile_session_files_are_counted_and_skipped_never_fatal(home: Path, settings: Settings) -> None:
+    sessions = home / "cline-data" / "sessions"
+    good = {
+        "inputTokens": 1000,
+        "outputTokens": 10,
+        "cacheReadTokens": 0,
+        "cacheWriteTokens": 0,
+        "cost": 0.0033,
+    }
+    model = {"id": "claude-sonnet-4-5", "provider": "anthropic"}
+
+    def msg(i: int, ts: object, metrics: object, **extra: object) -> dict[str, object]:
+        return {"id": f"m{i}", "role": "assistant", "ts": ts, "modelInfo": model, "metrics": metrics, **extra}
+
+    bad = [
+        msg(1, S0 + 1, {**good, "inputTokens": -5}),  # invalid_fields
+        msg(2, S0 + 2, {**good, "outputTokens": 1.5}),
+        msg(3, None, good),
+        msg(4, "yesterday", good),
+        msg(5, S0 + 5, {**good, "cost": -1}),
+        msg(6, S0 + 6, {**good, "cost": "lots"}),
+        msg(7, S0 + 7, good),
+        msg(8, S0 + 8, good, modelInfo={"id": "claude-sonnet-4-5", "provider": "claude-code"}),
+        {"id": "m9", "role": "user", "metrics": good, "content": []},
+    ]
+    for name, body in (
+        ("s-bad", json.dumps({"version": 1, "messages": bad})),
+        ("s-notjson", "{oops"),
+        ("s-cut", json.dumps({"version": 1, "messages": [msg(20, S0 + 20, good)]})[:-30]),
+        ("s-array", json.dumps([msg(30, S0 + 30, good)])),
+    ):
+        (sessions / name).mkdir(parents=True)
+        (sessions / name / f"{name}.messages.json").write_text(body)
+        (sessions / name / f"{name}.json").write_text("{not a manifest")
+    got = scan_all(settings)["cline"]
+    assert dict(got.skipped) == {"malformed": 2, "invalid_fields": 6, "truncated": 1}
+    assert got.events_added == 1 and not got.errors
+    (row,) = ledger(settings, "cline")
+    assert row[:7] == ("msg:m7", S0 + 7, "claude-sonnet-4-5", "anthropic", "s-bad", "", "cline")
+    assert row[7:11] == (1000, 0, 0, 10) and row[12] == to_nanos(Decimal("0.0033"))
+
+
+def test_cline_session_data_dir_moves_the_session_store_as_cline_reads_it(
+    home: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    shutil.copytree(SESSIONS / LEAD, home / "elsewhere" / LEAD)
+    monkeypatch.setenv("CLINE_SESSION_DATA_DIR", str(home / "elsewhere"))
+    from cost_mcp.config import load_settings
+
+    moved = load_settings()
+    scans = scan_all(moved)
+    assert scans["cline"].events_added == 4
+    got = [r[0] for r in ledger(moved, "cline")]
+    assert got == ["msg:msg_a_a1", "msg:msg_a_a3", "msg:msg_s_a1", "msg:msg_a_a4"]

@@ -17,6 +17,21 @@ fails, and when it is retried, so a call is named by its task and ``ts`` and its
 The model is not on the message in older versions: Cline's newer messages carry ``modelInfo``,
 ``task_metadata.json`` lists ``model_usage`` (each model switch, with its ``ts``), and Roo Code and
 Kilo Code write ``<model>...</model>`` into the environment details of each request they send.
+
+Cline 4.x (the SDK-based CLI and extension; cline/cline at 21cb8d25: ``sdk/packages/core/docs/
+messages-contract-v1.md``, ``sdk/packages/agents/src/agent-runtime.ts``, ``sdk/packages/core/src/
+services/{session-data,session-artifacts}.ts``, ``apps/vscode/src/sdk/{legacy-task-handling,
+sdk-task-resume}.ts``, ``apps/cli/src/runtime/interactive/session-runtime.ts``) keeps each session in
+``${CLINE_DATA_DIR:-~/.cline/data}/sessions/<session id>/<session id>.messages.json`` (its subagents'
+as ``<agent id>.messages.json`` beside it): ``{version: 1, sessionId, messages: [...]}``, rewritten
+whole. Each model call is one assistant message with a stable ``id``, ``ts``, ``modelInfo: {id,
+provider}`` and ``metrics: {inputTokens, outputTokens, cacheReadTokens, cacheWriteTokens, cost}``,
+the usage of that one call, ``inputTokens`` being the whole prompt (cache reads and writes
+included). A fork copies the messages, ids and metrics alike, into a new session, so a call is named
+by its message id. A legacy task resumed in 4.x keeps its id and gets its old API history as the new
+session's first messages, the old task's *totals* stamped on the last assistant one and a user
+message carrying ``LEGACY_RESUME_WARNING`` after them: those calls are counted from the old task's
+folder, so messages up to that warning are not counted again.
 """
 
 from __future__ import annotations
@@ -53,6 +68,10 @@ MAX_PROVIDER_CHARS = 64
 """A provider id is a short slug: a longer logged one is cut, not stored and grouped whole."""
 MAX_TS_MS = 32_503_680_000_000  # 3000-01-01: later stamps are not real calls
 UI_MESSAGES = "ui_messages.json"
+SESSION_MESSAGES = ".messages.json"
+"""How a Cline 4.x session's messages file ends (``<session or agent id>.messages.json``)."""
+LEGACY_RESUME_WARNING = b"this is a legacy conversation, which means tool names may have changed"
+"""Part of the user message Cline 4.x appends after a resumed legacy task's imported history."""
 
 _T = TypeVar("_T")
 
@@ -168,16 +187,20 @@ def _roots(ext: Extension) -> Callable[[Settings], list[Path]]:
     def roots(settings: Settings) -> list[Path]:
         found = [user / "globalStorage" / ext.extension_id / "tasks" for user in settings.vscode_user_paths()]
         if ext is CLINE:
-            # The Cline CLI (and Cline's standalone host) keeps the same task folders here.
+            # The Cline CLI (and Cline's standalone host) keeps the same task folders here, and
+            # Cline 4.x (CLI and extension alike) its sessions.
             found.append(settings.cline_data_path() / "tasks")
+            found.append(settings.cline_sessions_path())
         return found
 
     return roots
 
 
 def accept(path: str) -> bool:
-    """Only each task's chat: the other JSON files are read beside it when it changes."""
-    return Path(path).name == UI_MESSAGES
+    """Only each task's chat (the other JSON files are read beside it when it changes) and each
+    Cline 4.x session's messages (not its manifest, ``<id>.json``, nor its compaction state)."""
+    name = Path(path).name
+    return name == UI_MESSAGES or name.endswith(SESSION_MESSAGES)
 
 
 @dataclass
@@ -344,9 +367,129 @@ def _event(ext: Extension, message: _Message, task: _Task, task_id: str) -> Agen
     )
 
 
+class _Metrics(msgspec.Struct):
+    inputTokens: Count | None = None
+    outputTokens: Count | None = None
+    cacheReadTokens: Count | None = None
+    cacheWriteTokens: Count | None = None
+    cost: Decimal | None = None
+
+
+class _SessionModel(msgspec.Struct):
+    id: str | None = None
+    provider: str | None = None
+
+
+class _SessionMessage(msgspec.Struct):
+    """A stored message of a Cline 4.x session: only what a call needs."""
+
+    id: str | None = None
+    role: str | None = None
+    ts: int | None = None
+    modelInfo: _SessionModel | None = None
+    metrics: _Metrics | None = None
+
+
+class _Manifest(msgspec.Struct):
+    """``<session id>.json`` beside the messages: where the session ran."""
+
+    cwd: str | None = None
+    workspace_root: str | None = None
+
+
+def _session_project(folder: Path) -> str:
+    manifest = _json(folder / f"{folder.name}.json", _Manifest)
+    cwd = (manifest.workspace_root or manifest.cwd) if isinstance(manifest, _Manifest) else None
+    return cwd if cwd and len(cwd) <= 4096 and cwd.isprintable() else ""
+
+
+def _session_event(
+    message: _SessionMessage, where: str, session_id: str, project: str
+) -> AgentEvent | SkipReason | None:
+    metrics = message.metrics
+    if metrics is None:
+        return None  # an earlier message of a turn, or the user's
+    ts = message.ts
+    if not isinstance(ts, int) or isinstance(ts, bool) or not 0 < ts < MAX_TS_MS:
+        return "invalid_fields"
+    tokens_in, out = metrics.inputTokens or 0, metrics.outputTokens or 0
+    reads, writes = metrics.cacheReadTokens or 0, metrics.cacheWriteTokens or 0
+    if not (tokens_in or out or reads or writes):
+        return None
+    cost = metrics.cost
+    if cost is not None and not (cost.is_finite() and 0 <= cost <= MAX_CALL_COST):
+        return "invalid_fields"
+    info = message.modelInfo
+    model = ((info.id if info else None) or "")[:MAX_ID_CHARS]
+    provider_id = ((info.provider if info else None) or "").strip().lower()
+    if provider_id in SKIPPED_PROVIDERS:
+        return None
+    # "unknown" is what Cline stamps when it does not know the provider: the model tells.
+    provider_id = "" if provider_id == "unknown" else provider_id[:MAX_PROVIDER_CHARS]
+    # inputTokens is the whole prompt; an older count smaller than its cache parts is kept whole.
+    included = reads + writes
+    uncached = tokens_in - included if tokens_in >= included else tokens_in
+    # A fork copies messages with their ids: the id names the call wherever it was copied.
+    key = f"msg:{message.id[:MAX_ID_CHARS]}" if message.id else f"{where}:{ts}"
+    return AgentEvent(
+        key=key,
+        ts_ms=ts,
+        provider=_provider(provider_id, model),
+        model=model,
+        session_id=session_id,
+        project=project,
+        tokens=Tokens(input=uncached, cache_read=reads, cache_write_5m=writes, output=out),
+        reported_cost_nanos=to_nanos(cost) if cost else None,
+    )
+
+
+class _SessionFile(msgspec.Struct):
+    messages: list[msgspec.Raw] | None = None
+
+
+def parse_session(raw: bytes, ctx: FileContext) -> Parsed:
+    """One Cline 4.x ``*.messages.json``: each assistant message's metrics, keyed by message id."""
+    try:
+        doc = msgspec.json.decode(raw, type=_SessionFile)
+    except msgspec.ValidationError:
+        return "malformed"
+    except msgspec.DecodeError as exc:
+        return "truncated" if "truncated" in str(exc) else "malformed"
+    items = [bytes(item) for item in doc.messages or ()]
+    # Messages up to the legacy-resume warning are an old task's history, its totals on the last:
+    # counted from that task's own folder.
+    start = 0
+    for index, data in enumerate(items):
+        if LEGACY_RESUME_WARNING in data:
+            start = index + 1
+    folder = Path(ctx.path).parent
+    session_id = folder.name[:MAX_ID_CHARS]
+    where = f"{session_id}/{Path(ctx.path).name[: -len(SESSION_MESSAGES)]}"[:MAX_ID_CHARS]
+    project: str | None = None
+    found: list[AgentEvent | SkipReason] = []
+    for data in items[start:]:
+        if b'"metrics"' not in data:
+            continue
+        try:
+            message = msgspec.json.decode(data, type=_SessionMessage)
+        except msgspec.ValidationError:
+            found.append("invalid_fields")
+            continue
+        if message.role != "assistant":
+            continue
+        if project is None:
+            project = _session_project(folder)
+        event = _session_event(message, where, session_id, project)
+        if event is not None:
+            found.append(event)
+    return found
+
+
 def _parser(ext: Extension) -> LineParser:
     def parse_document(raw: bytes, ctx: FileContext) -> Parsed:
         """One task's ``ui_messages.json``: every call in it, each keyed by task and ``ts``."""
+        if ext is CLINE and ctx.path.endswith(SESSION_MESSAGES):
+            return parse_session(raw, ctx)
         try:
             items = msgspec.json.decode(raw, type=list[msgspec.Raw])
         except msgspec.ValidationError:
@@ -384,8 +527,12 @@ def _log(ext: Extension) -> AgentLog:
         parse_line=lambda raw, ctx: None,
         document_suffixes=(".json",),
         parse_document=_parser(ext),
-        accept=accept,
+        accept=accept if ext is CLINE else _accept_tasks,
     )
+
+
+def _accept_tasks(path: str) -> bool:
+    return Path(path).name == UI_MESSAGES
 
 
 LOGS: tuple[AgentLog, ...] = (_log(CLINE), _log(ROO_CODE), _log(KILO_CODE))
