@@ -234,12 +234,18 @@ class Settings(BaseSettings):
         return None
 
     def provider_missing(self, provider: str) -> list[str]:
-        """The variables a provider still needs before it can be synced (empty: configured)."""
-        return [name for name in provider_spec(provider).required_env if self.provider_value(name) is None]
+        """The variables a provider still needs before it can be synced (empty: configured): none
+        once its alternative (AWS's named profile) is set in place of them."""
+        spec = provider_spec(provider)
+        missing = [name for name in spec.required_env if self.provider_value(name) is None]
+        if missing and spec.alternative is not None and self.provider_value(spec.alternative.env):
+            return []
+        return missing
 
     def provider_key(self, provider: str) -> SecretStr | None:
         """The configured credential of a provider, or None, also when another variable it needs
-        (an id, a scope) is missing: None means "cannot be synced as configured"."""
+        (an id, a scope) is missing: None means "cannot be synced as configured". Empty when the
+        provider is configured by its alternative instead (AWS's named profile)."""
         spec = provider_spec(provider)
         if self.provider_missing(provider):
             return None

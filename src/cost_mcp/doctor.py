@@ -65,18 +65,7 @@ def diagnose(
         prices_status = str(exc)
         problems.append(prices_status)
     env_file = default_env_file()
-    providers = [
-        KeyStatus(
-            provider=spec.id,
-            env_var=spec.key_env,
-            configured=settings.provider_key(spec.id) is not None,
-            masked=mask_secret(SecretStr(key)) if (key := settings.provider_value(spec.key_env)) else None,
-            origin=key_origin(spec.key_env, environ, env_file),
-            base_url=_without_userinfo(settings.provider_base_url(spec.id)),
-            needs=[n for n in settings.provider_missing(spec.id) if n != spec.key_env],
-        )
-        for spec in registry.providers()
-    ]
+    providers = [_key_status(settings, spec, environ, env_file) for spec in registry.providers()]
     problems += key_problems(settings)
     problems += [p for spec in registry.providers() if (p := settings.provider_base_url_problem(spec.id))]
     problems += env_file_problems(env_file)
@@ -184,6 +173,27 @@ def _without_userinfo(url: str) -> str:
     return urlunsplit(parts._replace(netloc=parts.netloc.rpartition("@")[2]))
 
 
+def _key_status(
+    settings: Settings, spec: registry.Provider, environ: Mapping[str, str] | None, env_file: Path
+) -> KeyStatus:
+    """One provider's row: its credential, or the alternative that configures it when the credential
+    is unset (AWS's named profile, shown by name: a profile's name is no secret)."""
+    key = settings.provider_value(spec.key_env)
+    alternative = spec.alternative.env if spec.alternative is not None else ""
+    env_var, shown = spec.key_env, mask_secret(SecretStr(key)) if key else None
+    if key is None and alternative and (name := settings.provider_value(alternative)) is not None:
+        env_var, shown = alternative, name
+    return KeyStatus(
+        provider=spec.id,
+        env_var=env_var,
+        configured=settings.provider_key(spec.id) is not None,
+        masked=shown,
+        origin=key_origin(env_var, environ, env_file),
+        base_url=_without_userinfo(settings.provider_base_url(spec.id)),
+        needs=[n for n in settings.provider_missing(spec.id) if n != spec.key_env],
+    )
+
+
 def key_problems(settings: Settings) -> list[str]:
     """Keys that cannot work: placeholders, and project or API keys where billing needs an admin key.
 
@@ -191,9 +201,9 @@ def key_problems(settings: Settings) -> list[str]:
     problems: list[str] = []
     for spec in registry.providers():
         key = settings.provider_key(spec.id)
-        if key is None:
+        value = key.get_secret_value().strip() if key is not None else ""
+        if not value:  # unset, or configured by its alternative (AWS's named profile)
             continue
-        value = key.get_secret_value().strip()
         if _PLACEHOLDER.search(value) or len(value) < 16:
             problems.append(f"{spec.key_env} looks like a placeholder, not a key: paste the real key")
             continue

@@ -209,10 +209,7 @@ def _wanted(settings: Settings, providers: Sequence[str] | None, *, explicit: bo
             )
         if settings.provider_key(name) is None:
             spec = provider_spec(name)
-            missing = settings.provider_missing(name)
-            if missing == [spec.key_env]:
-                raise InvalidInputError(f"{name}: needs {spec.key_noun} in {spec.key_env}")
-            raise InvalidInputError(f"{name}: needs {', '.join(missing)} set")
+            raise InvalidInputError(f"{name}: {spec.needs(settings.provider_missing(name))}")
         if name not in wanted:
             wanted.append(name)
     return wanted

@@ -648,7 +648,8 @@ class FakeAws(FakeApi):
     its ``Groups`` keyed by SERVICE with ``UnblendedCost {Amount: string, Unit}``, ``Total`` empty when
     grouped, ``Estimated`` for days from ``estimated_from`` on, ``page_size`` days a page behind
     ``NextPageToken``. Every request's SigV4 signature is recomputed (403 InvalidSignatureException
-    otherwise); ``listed_from`` hides earlier days (a period Cost Explorer has no data for)."""
+    otherwise: with ``access_key`` and ``secret``, and ``token`` when given); ``listed_from`` hides
+    earlier days (a period Cost Explorer has no data for)."""
 
     key = AWS_SECRET
     TARGET = "AWSInsightsIndexService.GetCostAndUsage"
@@ -660,8 +661,11 @@ class FakeAws(FakeApi):
         estimated_from: date | None = None,
         listed_from: date | None = None,
         token: str | None = None,
+        access_key: str = AWS_ACCESS_KEY,
+        secret: str = AWS_SECRET,
     ) -> None:
         super().__init__(page_size=page_size)
+        self.access_key, self.secret = access_key, secret
         self.rows = rows or []
         self.estimated_from = estimated_from
         self.listed_from = listed_from
@@ -669,7 +673,7 @@ class FakeAws(FakeApi):
         self.bodies: list[dict[str, Any]] = []
 
     def authorised(self, request: httpx2.Request) -> bool:
-        return sigv4_valid(request, AWS_ACCESS_KEY, AWS_SECRET, self.token)
+        return sigv4_valid(request, self.access_key, self.secret, self.token)
 
     def unauthorised(self) -> httpx2.Response:
         return aws_error(

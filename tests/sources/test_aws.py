@@ -16,7 +16,7 @@ import pytest
 
 from cost_mcp import sync
 from cost_mcp.config import Settings, load_settings
-from cost_mcp.errors import ProviderAuthError, ProviderResponseError
+from cost_mcp.errors import InvalidInputError, ProviderAuthError, ProviderResponseError
 from cost_mcp.pricing import Pricer
 from cost_mcp.sources import aws, registry
 from cost_mcp.sources.billing import Feed, Window
@@ -361,3 +361,170 @@ def test_doctor_shows_the_provider_and_what_it_still_needs_never_the_secret() ->
         "doctor", env={"COST_MCP_AWS_SECRET_ACCESS_KEY": AWS_SECRET, "COST_MCP_AWS_ACCESS_KEY_ID": "x"}
     )
     assert "aws" in text.stdout and AWS_SECRET not in text.stdout
+
+
+# --- a named profile (COST_MCP_AWS_PROFILE) in place of keys ------------------------------------------
+
+# The profile's own keys, unlike AWS_ACCESS_KEY / AWS_SECRET (which sit in AWS_* and the default
+# profile): a signature the fake accepts with these came from the named profile and nowhere else.
+PROFILE_KEY = "AKIAPROFILEEXAMPLE01"
+PROFILE_SECRET = "pr0fileSECRETexample/0123456789abcdefghijk"
+PROFILE_TOKEN = "IQoJprofile-session-token-EXAMPLE-0123456789abcdef"
+
+
+@pytest.fixture
+def aws_files(home: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
+    """A real ~/.aws in a temporary HOME: a default profile and AWS_* variables with other keys (which
+    must never be used), and the named profile ``bedrock-billing`` with temporary credentials."""
+    folder = home / ".aws"
+    folder.mkdir()
+    (folder / "config").write_text(
+        "[default]\nregion = eu-west-1\n\n[profile bedrock-billing]\nregion = eu-central-1\n"
+    )
+    (folder / "credentials").write_text(
+        f"[default]\naws_access_key_id = {AWS_ACCESS_KEY}\naws_secret_access_key = {AWS_SECRET}\n\n"
+        f"[bedrock-billing]\naws_access_key_id = {PROFILE_KEY}\n"
+        f"aws_secret_access_key = {PROFILE_SECRET}\naws_session_token = {PROFILE_TOKEN}\n"
+    )
+    monkeypatch.setenv("HOME", str(home))
+    monkeypatch.setenv("AWS_CONFIG_FILE", str(folder / "config"))
+    monkeypatch.setenv("AWS_SHARED_CREDENTIALS_FILE", str(folder / "credentials"))
+    monkeypatch.setenv("AWS_ACCESS_KEY_ID", AWS_ACCESS_KEY)
+    monkeypatch.setenv("AWS_SECRET_ACCESS_KEY", AWS_SECRET)
+    monkeypatch.setenv("AWS_PROFILE", "default")
+    monkeypatch.setenv("COST_MCP_AWS_BASE_URL", "https://ce.example")
+    return folder
+
+
+def profile_fake() -> FakeAws:
+    return FakeAws(rows(), page_size=2, access_key=PROFILE_KEY, secret=PROFILE_SECRET, token=PROFILE_TOKEN)
+
+
+def test_a_named_profile_signs_with_its_own_credentials(
+    aws_files: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv("COST_MCP_AWS_PROFILE", "bedrock-billing")
+    settings = load_settings()
+    assert settings.provider_missing("aws") == [] and settings.provider_key("aws") is not None
+    fake = profile_fake()
+    feed = run(settings, fake)
+    # Both pages passed the fake's signature check with the profile's keys and session token.
+    assert len(fake.bodies) == 2 and sum(b.cost_nanos or 0 for b in feed.buckets) == 14_445_678_905
+    for request in fake.requests:
+        assert sigv4_valid(request, PROFILE_KEY, PROFILE_SECRET, PROFILE_TOKEN)
+        assert request.headers["x-amz-security-token"] == PROFILE_TOKEN
+        assert not sigv4_valid(request, AWS_ACCESS_KEY, AWS_SECRET, PROFILE_TOKEN)
+
+
+def test_a_profiles_secrets_and_signature_are_scrubbed(
+    aws_files: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv("COST_MCP_AWS_PROFILE", "bedrock-billing")
+    fake = profile_fake()
+
+    def echo(request: httpx2.Request) -> httpx2.Response:
+        authorization = request.headers["authorization"]
+        signature = authorization.rpartition("Signature=")[2]
+        text = f"token {PROFILE_TOKEN} key {PROFILE_SECRET} sent {authorization} sig {signature}"
+        return aws_error(400, "ValidationException", text)
+
+    fake.script("/", echo)
+    with pytest.raises(ProviderResponseError) as err:
+        run(load_settings(), fake)
+    text = str(err.value)
+    signature = fake.requests[0].headers["authorization"].rpartition("Signature=")[2]
+    assert "HTTP 400" in text and "[redacted]" in text
+    for secret in (PROFILE_TOKEN, PROFILE_SECRET, signature, "Signature="):
+        assert secret not in text
+
+
+def test_an_unknown_profile_is_an_error_naming_the_fix(
+    aws_files: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv("COST_MCP_AWS_PROFILE", "no-such-profile")
+    fake = profile_fake()
+    with pytest.raises(ProviderAuthError) as err:
+        run(load_settings(), fake)
+    text = str(err.value)
+    assert "COST_MCP_AWS_PROFILE" in text and "'no-such-profile'" in text
+    assert "aws configure --profile no-such-profile" in text and "aws configure list-profiles" in text
+    assert fake.requests == []  # nothing charged, and no fallback to AWS_* or the default profile
+
+
+def test_a_profile_without_credentials_is_an_error_not_another_identity(
+    aws_files: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    with (aws_files / "config").open("a") as config:
+        config.write("\n[profile empty]\nregion = us-east-1\n")
+    monkeypatch.setenv("COST_MCP_AWS_PROFILE", "empty")
+    fake = FakeAws(rows())  # would accept AWS_* / the default profile's keys
+    with pytest.raises(
+        ProviderAuthError, match=r"AWS profile 'empty' \(COST_MCP_AWS_PROFILE\) has no credentials"
+    ):
+        run(load_settings(), fake)
+    assert fake.requests == []
+
+
+def test_keys_win_over_a_profile_when_both_are_set(aws_files: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("COST_MCP_AWS_PROFILE", "no-such-profile")  # never read: the keys are set
+    monkeypatch.setenv("COST_MCP_AWS_ACCESS_KEY_ID", AWS_ACCESS_KEY)
+    monkeypatch.setenv("COST_MCP_AWS_SECRET_ACCESS_KEY", AWS_SECRET)
+    fake = FakeAws(rows())
+    run(load_settings(), fake)
+    assert len(fake.bodies) == 1 and "x-amz-security-token" not in fake.requests[0].headers
+    # Said where a user looks: the README's Bedrock paragraph and settings table, and the setting.
+    readme = " ".join((Path(__file__).parents[2] / "README.md").read_text().split())
+    assert readme.count("the keys win when both are set") >= 2
+    spec = registry.get("aws")
+    assert spec.alternative is not None and "the keys win when both are set" in spec.alternative.description
+
+
+def test_neither_keys_nor_profile_is_not_configured_and_says_both_ways(
+    conn: Conn, aws_files: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    settings = load_settings()
+    assert settings.provider_key("aws") is None
+    with pytest.raises(ProviderAuthError, match=r"set, or COST_MCP_AWS_PROFILE"):
+        provider_client(settings, "aws")
+    with pytest.raises(InvalidInputError, match=r"^aws: needs .* set, or COST_MCP_AWS_PROFILE$"):
+        sync.sync_providers(conn, settings, Pricer(), ["aws"], days=3)
+    # The profile alone configures it, for `sync --provider aws` and for a sync of every provider.
+    monkeypatch.setenv("COST_MCP_AWS_PROFILE", "bedrock-billing")
+    router = Router(aws=profile_fake())
+    now = datetime(2026, 10, 3, 12, tzinfo=UTC)
+    for providers in (["aws"], None):
+        result = sync.sync_providers(
+            conn, load_settings(), Pricer(), providers, days=3, transport=router.transport(), now=now
+        )
+        [row] = result.sources
+        assert row.ok and row.source == "aws" and str(row.billed_usd) == "14.445678905", row
+
+
+@pytest.mark.usefixtures("aws_files")
+def test_doctor_shows_a_profile_by_name_as_configured() -> None:
+    from tests.test_cli import run as cli
+
+    proc = cli("doctor", "--json", env={"COST_MCP_AWS_PROFILE": "bedrock-billing"})
+    [entry] = [p for p in json.loads(proc.stdout)["providers"] if p["provider"] == "aws"]
+    assert entry["configured"] is True and entry["needs"] == []
+    assert (entry["env_var"], entry["masked"], entry["origin"]) == (
+        "COST_MCP_AWS_PROFILE",
+        "bedrock-billing",
+        "environment",
+    )
+    assert PROFILE_SECRET not in proc.stdout + proc.stderr
+    text = cli("doctor", env={"COST_MCP_AWS_PROFILE": "bedrock-billing"}).stdout
+    assert "COST_MCP_AWS_PROFILE" in text and "bedrock-billing" in text
+
+
+def test_each_sync_reads_the_profile_afresh(aws_files: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """New credentials in the profile (a fresh ``aws sso login``, rotated keys) count from the next sync."""
+    monkeypatch.setenv("COST_MCP_AWS_PROFILE", "bedrock-billing")
+    run(load_settings(), profile_fake())
+    rotated = "r0tatedSECRETexample/0123456789abcdefghijkl"
+    (aws_files / "credentials").write_text(
+        f"[bedrock-billing]\naws_access_key_id = {PROFILE_KEY}\naws_secret_access_key = {rotated}\n"
+    )
+    fake = FakeAws(rows(), access_key=PROFILE_KEY, secret=rotated)
+    run(load_settings(), fake)
+    assert len(fake.bodies) == 1 and "x-amz-security-token" not in fake.requests[0].headers

@@ -945,7 +945,7 @@ def _warnings(
             "billed amounts have no agent or session (shown as null); see attribution for the estimated split"
         )
     has_data = spend_store.ledger_has_data(conn)
-    configured = any(settings.provider_key(spec.id) for spec in registry.providers())
+    configured = any(settings.provider_key(spec.id) is not None for spec in registry.providers())
     if not has_data and not configured:
         warnings.append(
             f"{NO_SOURCE}: Claude Code logs are read from "

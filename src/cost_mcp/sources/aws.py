@@ -25,9 +25,10 @@ attribution rather than a second count, as for every billed provider.
 - Money: ``UnblendedCost`` ``Amount`` is a decimal string, read as Decimal and stored as nano-USD. Any
   ``Unit`` other than ``USD`` is refused (cost-mcp never converts without the bill's rate).
 - Cost: every Cost Explorer request is charged (USD 0.01 each), so this source runs only when
-  configured with its own variables (``COST_MCP_AWS_*``: ``~/.aws`` and ``AWS_*`` are never read),
-  automatic refreshes ask at most every :data:`MIN_TTL_SECONDS`, and paging stops after
-  :data:`MAX_PAGES` pages.
+  configured with its own variables (``COST_MCP_AWS_*``: ``AWS_*`` credentials and the default
+  profile are never read; ``COST_MCP_AWS_PROFILE`` names a profile of ``~/.aws`` to sign with instead
+  of keys, and the keys win when both are set), automatic refreshes ask at most every
+  :data:`MIN_TTL_SECONDS`, and paging stops after :data:`MAX_PAGES` pages.
 - Freshness: Cost Explorer refreshes its data at least once every 24 hours (:data:`REPORTING_LAG`), and
   marks a period whose costs may still change ``Estimated``: those days are named in the source's
   note (results show it beside the source's freshness).
@@ -54,12 +55,26 @@ from cost_mcp.sources.provider import Provider, Setting, SourceFetch
 from cost_mcp.store.buckets import DAY_MS, Bucket
 
 if TYPE_CHECKING:
+    import botocore.credentials
     import httpx2
 
 PROVIDER = "aws"
 ACCESS_KEY_ENV = "COST_MCP_AWS_ACCESS_KEY_ID"
 SECRET_KEY_ENV = "COST_MCP_AWS_SECRET_ACCESS_KEY"
 SESSION_TOKEN_ENV = "COST_MCP_AWS_SESSION_TOKEN"
+PROFILE_ENV = "COST_MCP_AWS_PROFILE"
+PROFILE_METHODS = (
+    "assume-role",
+    "assume-role-with-web-identity",
+    "sso",
+    "shared-credentials-file",
+    "login",
+    "custom-process",
+    "config-file",
+)
+"""botocore's credential providers that read the named profile; the rest of its chain (``AWS_*``
+variables, ``/etc/boto.cfg``, a container's or an EC2 instance's role) is dropped, so a profile without
+credentials is an error rather than some other identity's charged requests."""
 REGION = "us-east-1"
 """Cost Explorer's one endpoint is in us-east-1, whatever region the usage was in."""
 SERVICE = "ce"
@@ -86,24 +101,97 @@ def is_bedrock(service: str) -> bool:
     return service == BEDROCK_SERVICE or service.endswith(MARKETPLACE_SUFFIX)
 
 
+def _no_botocore() -> ProviderAuthError:
+    return ProviderAuthError(
+        "the aws source signs its requests with botocore, which is not installed: pip install 'cost-mcp[aws]'"
+    )
+
+
+def profile_credentials(profile: str) -> botocore.credentials.Credentials:
+    """The credentials of the named profile in ``~/.aws/config`` and ``~/.aws/credentials`` (or the
+    files ``AWS_CONFIG_FILE`` and ``AWS_SHARED_CREDENTIALS_FILE`` name), as botocore resolves them:
+    keys, SSO, an assumed role, a credential process. Refreshable ones renew themselves when
+    :meth:`~botocore.credentials.Credentials.get_frozen_credentials` is asked near their expiry.
+
+    Only the profile's own providers are asked (:data:`PROFILE_METHODS`). ProviderAuthError naming
+    the fix when the profile does not exist, has no credentials or they cannot be had (an expired
+    SSO login); its messages never carry a secret (botocore's name files and profiles)."""
+    try:
+        from botocore.exceptions import BotoCoreError, ClientError, ProfileNotFound
+        from botocore.session import Session
+    except ImportError:
+        raise _no_botocore() from None
+    try:
+        session = Session(profile=profile)
+        resolver = session.get_component("credential_provider")
+        for provider in list(resolver.providers):
+            if provider.METHOD not in PROFILE_METHODS:
+                resolver.remove(provider.METHOD)
+        credentials = session.get_credentials()
+    except ProfileNotFound:
+        raise ProviderAuthError(
+            f"{PROFILE_ENV} names AWS profile {profile!r}, which is in neither ~/.aws/config nor "
+            "~/.aws/credentials (nor the files AWS_CONFIG_FILE and AWS_SHARED_CREDENTIALS_FILE name): "
+            f"fix the name (`aws configure list-profiles` lists them) or create it (`aws configure "
+            f"--profile {profile}`, or `aws configure sso`)"
+        ) from None
+    except (BotoCoreError, ClientError) as exc:
+        raise ProviderAuthError(
+            f"AWS profile {profile!r} ({PROFILE_ENV}) gave no credentials: {exc} "
+            f"(for SSO: `aws sso login --profile {profile}`)"
+        ) from None
+    if credentials is None:
+        raise ProviderAuthError(
+            f"AWS profile {profile!r} ({PROFILE_ENV}) has no credentials: give it keys, SSO or a "
+            f"role (`aws configure --profile {profile}`), or set {ACCESS_KEY_ENV} and {SECRET_KEY_ENV}"
+        )
+    return credentials
+
+
+def frozen(credentials: botocore.credentials.Credentials, profile: str) -> tuple[str, str, str | None]:
+    """One consistent (access key, secret key, session token) of ``credentials`` for one request,
+    refreshed first when near expiry; ProviderAuthError when the refresh fails."""
+    try:
+        from botocore.exceptions import BotoCoreError, ClientError
+    except ImportError:
+        raise _no_botocore() from None
+    try:
+        now = credentials.get_frozen_credentials()
+    except (BotoCoreError, ClientError) as exc:
+        raise ProviderAuthError(
+            f"AWS profile {profile!r} ({PROFILE_ENV}): its credentials could not be renewed: {exc} "
+            f"(for SSO: `aws sso login --profile {profile}`)"
+        ) from None
+    if not now.access_key or not now.secret_key:
+        raise ProviderAuthError(f"AWS profile {profile!r} ({PROFILE_ENV}) gave an empty access key")
+    return now.access_key, now.secret_key, now.token or None
+
+
 def sign(request: httpx2.Request, values: Mapping[str, str]) -> dict[str, str]:
-    """SigV4 headers for ``request`` (service ``ce``, region us-east-1) from the configured keys.
+    """SigV4 headers for ``request`` (service ``ce``, region us-east-1) from the configured keys, or
+    else from the named profile (resolved afresh: :func:`fetch` installs a signer that resolves it
+    once a sync and scrubs its secrets).
 
     Signs the host, the content type and every ``X-Amz-*`` header the request carries, and the body's
-    hash. ProviderAuthError when botocore is not installed or a key is missing."""
+    hash. ProviderAuthError when botocore is not installed or neither keys nor a profile are set."""
+    access_key = values.get(ACCESS_KEY_ENV, "")
+    secret_key = values.get(SECRET_KEY_ENV, "")
+    if access_key and secret_key:
+        return sign_with(request, access_key, secret_key, values.get(SESSION_TOKEN_ENV) or None)
+    profile = values.get(PROFILE_ENV, "")
+    if profile:
+        return sign_with(request, *frozen(profile_credentials(profile), profile))
+    raise ProviderAuthError(f"needs {ACCESS_KEY_ENV} and {SECRET_KEY_ENV} set, or {PROFILE_ENV}")
+
+
+def sign_with(request: httpx2.Request, access_key: str, secret_key: str, token: str | None) -> dict[str, str]:
+    """SigV4 headers for ``request`` from these credentials (see :func:`sign`)."""
     try:
         from botocore.auth import SigV4Auth
         from botocore.awsrequest import AWSRequest
         from botocore.credentials import Credentials
     except ImportError:
-        raise ProviderAuthError(
-            "the aws source signs its requests with botocore, which is not installed: "
-            "pip install 'cost-mcp[aws]'"
-        ) from None
-    access_key = values.get(ACCESS_KEY_ENV, "")
-    secret_key = values.get(SECRET_KEY_ENV, "")
-    if not access_key or not secret_key:
-        raise ProviderAuthError(f"needs {ACCESS_KEY_ENV} and {SECRET_KEY_ENV} set")
+        raise _no_botocore() from None
     signed_names = [
         n for n in request.headers if n.lower() == "content-type" or n.lower().startswith("x-amz-")
     ]
@@ -113,7 +201,7 @@ def sign(request: httpx2.Request, values: Mapping[str, str]) -> dict[str, str]:
         data=request.content,
         headers={name: request.headers[name] for name in signed_names},
     )
-    credentials = Credentials(access_key, secret_key, values.get(SESSION_TOKEN_ENV) or None)
+    credentials = Credentials(access_key, secret_key, token)
     SigV4Auth(credentials, SERVICE, REGION).add_auth(aws_request)
     wanted = ("Authorization", "X-Amz-Date", "X-Amz-Security-Token")
     return {name: str(aws_request.headers[name]) for name in wanted if name in aws_request.headers}
@@ -277,9 +365,27 @@ async def pages(client: ProviderClient, window: Window) -> list[CostAndUsage]:
     return [page async for page in found]
 
 
+def use_profile(client: ProviderClient, profile: str) -> None:
+    """Sign the client's requests with the named profile's credentials, resolved now (once a sync, so
+    a fresh ``aws sso login`` counts from the next sync on) and frozen per request; the secret key and
+    session token each request uses are scrubbed like configured keys."""
+    credentials = profile_credentials(profile)
+
+    def signer(request: httpx2.Request, _values: Mapping[str, str]) -> dict[str, str]:
+        access_key, secret_key, token = frozen(credentials, profile)
+        client.add_secret(secret_key)
+        client.add_secret(token or "")
+        return sign_with(request, access_key, secret_key, token)
+
+    client.use_signer(signer)
+
+
 async def fetch(client: ProviderClient, _pricer: Pricer, window: Window) -> list[Feed]:
     """Billed Bedrock cost per day and service over ``window``; the days Cost Explorer listed are
     covered, those it marked Estimated named in the note."""
+    profile = client.value(PROFILE_ENV)
+    if profile and not (client.value(ACCESS_KEY_ENV) and client.value(SECRET_KEY_ENV)):
+        use_profile(client, profile)
     found = await pages(client, window)
     buckets, listed, estimated = to_buckets(found, window)
     note = f"Cost Explorer marks {_ranges(estimated)} estimated (may still change)" if estimated else ""
@@ -307,6 +413,12 @@ ENTRY = Provider(
             secret=True,
             required=False,
         ),
+    ),
+    alternative=Setting(
+        PROFILE_ENV,
+        "a named profile in ~/.aws (keys, SSO, an assumed role) whose credentials sign instead of the "
+        "keys; the keys win when both are set",
+        required=False,
     ),
     sources=(SourceFetch(PROVIDER, fetch),),
     basis="billed",

@@ -205,6 +205,15 @@ class ProviderClient:
             raise ProviderAuthError(f"needs {name} set{self.key_hint}")
         return value
 
+    def value(self, name: str) -> str | None:
+        """One of the provider's configured variables, or None when unset (an optional setting)."""
+        return self._values.get(name) or None
+
+    def use_signer(self, sign: RequestSigner) -> None:
+        """Sign this client's requests with ``sign`` from now on: a signer holding what one sync
+        resolved once (AWS profile credentials), in place of the registry's."""
+        self._sign = sign
+
     def add_secret(self, secret: str) -> None:
         """Scrub ``secret`` (a token obtained at run time) from everything, like the key."""
         if secret and secret not in self._secrets:
@@ -656,10 +665,7 @@ def provider_client(
     key = settings.provider_key(provider)
     hint = f" ({key_hint})" if key_hint else ""
     if key is None:
-        missing = settings.provider_missing(provider)
-        if missing == [spec.key_env] or not missing:
-            raise ProviderAuthError(f"needs {spec.key_noun} in {spec.key_env}{hint}")
-        raise ProviderAuthError(f"needs {', '.join(missing)} set{hint}")
+        raise ProviderAuthError(f"{spec.needs(settings.provider_missing(provider))}{hint}")
     problem = settings.provider_base_url_problem(provider)
     if problem is not None:
         raise SettingsError(problem)

@@ -100,6 +100,9 @@ class Provider:
     default_key: Callable[[Mapping[str, str]], str | None] | None = None
     """Where the credential is found when ``key_env`` is unset, given the environment (Google's
     application-default credentials file); used only once the provider's other settings are set."""
+    alternative: Setting | None = None
+    """A setting that configures the provider on its own, in place of the credential and the other
+    required settings (AWS's named profile); the credential wins when both are set."""
 
     @property
     def key_noun(self) -> str:
@@ -109,6 +112,16 @@ class Provider:
         if self.token is not None:
             return "a client secret"
         return "an admin key" if "ADMIN" in self.key_env else "a key"
+
+    def needs(self, missing: list[str]) -> str:
+        """What an unconfigured provider needs, for errors: its credential, or the variables
+        ``missing`` (as :meth:`cost_mcp.config.Settings.provider_missing` lists them), and the
+        alternative that would do instead (AWS's named profile)."""
+        if missing == [self.key_env] or not missing:
+            text = f"needs {self.key_noun} in {self.key_env}"
+        else:
+            text = f"needs {', '.join(missing)} set"
+        return f"{text}, or {self.alternative.env}" if self.alternative is not None else text
 
     @property
     def base_url_env(self) -> str:
@@ -129,4 +142,5 @@ class Provider:
     def env_names(self) -> tuple[str, ...]:
         """Every variable this provider reads."""
         urls = (self.base_url_env, self.token_url_env) if self.token else (self.base_url_env,)
-        return (self.key_env, *(s.env for s in self.settings), *urls)
+        alternative = (self.alternative.env,) if self.alternative else ()
+        return (self.key_env, *(s.env for s in self.settings), *alternative, *urls)

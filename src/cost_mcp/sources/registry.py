@@ -141,6 +141,8 @@ def readme_table() -> str:
     ]
     for p in providers():
         settings = ", ".join(f"`{name}`" for name in p.required_env)
+        if p.alternative is not None:
+            settings += f"; or `{p.alternative.env}`"
         lines.append(
             f"| {p.name} (`{p.id}`) | {settings} | {p.auth_kind} | {p.fetches} | {p.basis} | "
             f"{_ttl(p)}; {p.rate_limit or 'not documented'} | {_lag(p)} |"
