@@ -425,7 +425,8 @@ def test_a_profiles_secrets_and_signature_are_scrubbed(
     def echo(request: httpx2.Request) -> httpx2.Response:
         authorization = request.headers["authorization"]
         signature = authorization.rpartition("Signature=")[2]
-        text = f"token {PROFILE_TOKEN} key {PROFILE_SECRET} sent {authorization} sig {signature}"
+        text = f"no Bearer auth; token {PROFILE_TOKEN} key {PROFILE_SECRET} sent {authorization}"
+        text += f" sig {signature}"
         return aws_error(400, "ValidationException", text)
 
     fake.script("/", echo)
@@ -434,6 +435,8 @@ def test_a_profiles_secrets_and_signature_are_scrubbed(
     text = str(err.value)
     signature = fake.requests[0].headers["authorization"].rpartition("Signature=")[2]
     assert "HTTP 400" in text and "[redacted]" in text
+    # A profile leaves the key empty: nothing of an empty key's forms ("Bearer ") is scrubbed.
+    assert "no Bearer auth;" in text
     for secret in (PROFILE_TOKEN, PROFILE_SECRET, signature, "Signature="):
         assert secret not in text
 

@@ -592,7 +592,11 @@ def _retry_after(response: httpx2.Response) -> float | None:
 def secret_forms(secret: str, header_values: Iterable[str] = ()) -> list[str]:
     """Every form a key travels or may be echoed in: raw, ``Bearer key``, HTTP Basic (base64 of
     ``key:``, which does not contain the key yet is as good as it), base64 of the bare key (plain
-    and URL-safe, padding left off so an unpadded copy matches too) and URL-encoded."""
+    and URL-safe, padding left off so an unpadded copy matches too) and URL-encoded. None for an
+    empty key (a provider configured by its alternative, AWS's named profile): its forms would be
+    ``Bearer `` and the base64 of ``:``, scrubbed from every error for nothing."""
+    if not secret:
+        return []
     basic = base64.b64encode(f"{secret}:".encode()).decode("ascii")
     bare = [
         encode(secret.encode()).decode("ascii").rstrip("=")
