@@ -21,6 +21,7 @@ from cost_mcp.logwatch import LogWatcher, Root
 from cost_mcp.pricing import Pricer
 from cost_mcp.store import connect
 from tests.sources.claude_logs import assistant, session_file, write
+from tests.test_server import server_env
 
 linux_only = pytest.mark.skipif(not sys.platform.startswith("linux"), reason="the watcher uses inotify")
 
@@ -36,21 +37,7 @@ def _call(n: int, session: str = "s1") -> dict[str, Any]:
 
 
 def _env(home: Path, watch: bool) -> dict[str, str]:
-    keep = (
-        "COST_MCP_DB",
-        "COST_MCP_ENV_FILE",
-        "COST_MCP_PRICES_FILE",
-        "COST_MCP_TIMEZONE",
-        "CLAUDE_CONFIG_DIR",
-        "CODEX_HOME",
-        "GEMINI_DIR",
-        "OPENCODE_DATA_DIR",
-        "AMP_DATA_DIR",
-        "COST_MCP_COPILOT_OTEL_DIR",
-        "PYTHONPATH",
-    )
-    env = {k: os.environ[k] for k in keep if k in os.environ}
-    return {**env, "HOME": str(home), "COST_MCP_WATCH_LOGS": "true" if watch else "false"}
+    return {**server_env(home), "HOME": str(home), "COST_MCP_WATCH_LOGS": "true" if watch else "false"}
 
 
 async def _spend(c: Client) -> tuple[Decimal, str]:

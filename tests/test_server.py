@@ -100,6 +100,14 @@ def server_env(home: Path) -> dict[str, str]:
         "COST_MCP_PRICES_FILE",
         "COST_MCP_TIMEZONE",
         "CLAUDE_CONFIG_DIR",
+        # Every agent's folders (tests/conftest.py), so the server reads the test's, not this machine's.
+        "CODEX_HOME",
+        "GEMINI_DIR",
+        "OPENCODE_DATA_DIR",
+        "AMP_DATA_DIR",
+        "COST_MCP_VSCODE_USER_DIRS",
+        "CLINE_DATA_DIR",
+        "COST_MCP_COPILOT_OTEL_DIR",
     )
     # PYTHONPATH too, where set: the server must run the code under test, not an installed copy.
     return {k: os.environ[k] for k in (*keep, "PYTHONPATH") if k in os.environ}

@@ -75,15 +75,7 @@ def forget(
     if not picked:
         warnings.append(f"no reported call matches: nothing to forget ({LIST_FIX})")
     if dry_run or not picked:
-        total, unpriced = _sums(picked)
-        return ForgetReportedResult(
-            dry_run=dry_run,
-            forgotten=[_shown(c) for c in picked],
-            total_usd=total,
-            unpriced_requests=unpriced,
-            alerts_rearmed=[],
-            warnings=warnings,
-        )
+        return _result(picked, dry_run=dry_run, rearmed=[], warnings=warnings)
     gone = reported_store.delete(conn, [c.id for c in picked])
     refreshed = rollup.refresh(conn)
     if refreshed == rollup.TOO_LARGE:
@@ -99,10 +91,16 @@ def forget(
         # The calls are gone (committed); budgets cannot be summed until the rest of a flood is.
         rearmed = []
         warnings.append(f"budget alerts were not re-checked: the ledger still holds {OVERFLOW_FIX}")
-    total, unpriced = _sums(gone)
+    return _result(gone, dry_run=False, rearmed=rearmed, warnings=warnings)
+
+
+def _result(
+    calls: Sequence[StoredCall], *, dry_run: bool, rearmed: list[str], warnings: list[str]
+) -> ForgetReportedResult:
+    total, unpriced = _sums(calls)
     return ForgetReportedResult(
-        dry_run=False,
-        forgotten=[_shown(c) for c in gone],
+        dry_run=dry_run,
+        forgotten=[_shown(c) for c in calls],
         total_usd=total,
         unpriced_requests=unpriced,
         alerts_rearmed=rearmed,
