@@ -252,8 +252,14 @@ def test_sync_without_keys_says_which_to_set(home: Path, router: Router) -> None
             InvalidInputError,
             match="set one or more of OPENAI_ADMIN_KEY, ANTHROPIC_ADMIN_KEY, OPENROUTER_API_KEY, "
             "GROQ_API_KEY, CURSOR_ADMIN_API_KEY",
-        ):
+        ) as refused:
             run_sync(c, settings, router)
+        # AWS and Azure need more than one variable, and a profile alone configures AWS: the list
+        # names all of it, not the credential alone.
+        assert "COST_MCP_AWS_SECRET_ACCESS_KEY + COST_MCP_AWS_ACCESS_KEY_ID (or COST_MCP_AWS_PROFILE)" in str(
+            refused.value
+        )
+        assert "AZURE_CLIENT_SECRET + AZURE_TENANT_ID + AZURE_CLIENT_ID" in str(refused.value)
         with pytest.raises(InvalidInputError, match=r"^openai: needs an admin key in OPENAI_ADMIN_KEY$"):
             run_sync(c, settings, router, providers=["openai"])
     finally:

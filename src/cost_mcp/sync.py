@@ -194,7 +194,7 @@ def _wanted(settings: Settings, providers: Sequence[str] | None, *, explicit: bo
             if settings.provider_key(p) is not None and (explicit or not settings.skips_sync(p))
         ]
         if not wanted and explicit:
-            keys = ", ".join(provider_spec(p).key_env for p in syncable())
+            keys = ", ".join(provider_spec(p).key_choice for p in syncable())
             raise InvalidInputError(
                 f"no provider key is configured: set one or more of {keys} "
                 "(in the environment or the cost-mcp env file; `cost-mcp doctor` shows where), "

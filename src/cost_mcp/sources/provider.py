@@ -124,6 +124,13 @@ class Provider:
         return f"{text}, or {self.alternative.env}" if self.alternative is not None else text
 
     @property
+    def key_choice(self) -> str:
+        """What configures this provider, for a list of what to set: every required variable, and
+        the alternative that would do instead (``A + B (or COST_MCP_AWS_PROFILE)``)."""
+        text = " + ".join(self.required_env)
+        return f"{text} (or {self.alternative.env})" if self.alternative is not None else text
+
+    @property
     def base_url_env(self) -> str:
         """The variable that overrides the API origin."""
         return f"COST_MCP_{self.id.upper()}_BASE_URL"
