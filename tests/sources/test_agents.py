@@ -492,6 +492,66 @@ def test_opencode_database_and_legacy_files_count_each_message_once(home: Path, 
     assert sorted(w for (w,) in writes) == [0, 0, 1500]
 
 
+@pytest.mark.parametrize("mode", ["auto", "calculate"])
+def test_opencodes_own_cost_counts_in_the_auto_mode(
+    home: Path, mode: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """OpenCode's logged ``cost`` is the call's reported cost, as Claude Code's ``costUSD``: ``auto``
+    counts it, ``calculate`` prices the tokens. A cost of 0 (a model OpenCode has no rates for) or one
+    that is not an amount is no reported cost: priced by us, or unpriced, never $0."""
+    from cost_mcp.analytics.spend import get_spend
+    from cost_mcp.config import load_settings
+    from cost_mcp.periods import days_period
+    from cost_mcp.sources.agents import opencode
+
+    monkeypatch.setenv("COST_MCP_COST_MODE", mode)
+    settings = load_settings()
+    lines = (FIXTURES / "opencode" / "messages.jsonl").read_text().splitlines()
+    free = json.loads(lines[0]) | {"id": "msg_05", "cost": 0}
+    local = json.loads(lines[0]) | {
+        "id": "msg_06",
+        "cost": 0,
+        "modelID": "qwen3-coder:30b",
+        "providerID": "ollama",
+    }
+    absurd = json.loads(lines[0]) | {"id": "msg_07", "cost": 1e300}
+    _opencode_db(home / "opencode" / "opencode.db", [*lines, *(json.dumps(m) for m in (free, local, absurd))])
+    conn = connect(settings.db)
+    try:
+        agents.scan(conn, opencode.LOG, settings, Pricer())
+        stored = dict(
+            conn.execute(
+                "SELECT message_id, reported_cost_nanos FROM usage_events WHERE source = 'opencode'"
+            ).fetchall()
+        )
+        priced = dict(
+            conn.execute(
+                "SELECT message_id, cost_nanos FROM usage_events WHERE source = 'opencode'"
+            ).fetchall()
+        )
+        day = datetime.fromtimestamp(1763715600, UTC).date()
+        result = get_spend(
+            conn, settings, days_period(day, day, tz=settings.tz), ["agent"], take_alerts=False
+        )
+    finally:
+        conn.close()
+    # 0.0123, 0.006 and 0.01 USD read from the numbers' own text: exact nano-USD, no float on the way.
+    assert stored == {
+        "msg_01": 12_300_000,
+        "msg_02": 6_000_000,
+        "msg_03": 10_000_000,
+        "msg_05": None,
+        "msg_06": None,
+        "msg_07": None,
+    }
+    assert priced["msg_06"] is None and all(priced[m] for m in stored if m != "msg_06")
+    counted = {m: (stored[m] if mode == "auto" and stored[m] is not None else priced[m]) for m in stored}
+    [row] = result.rows
+    assert row.group == {"agent": "opencode"}
+    assert row.cost_usd == sum(from_nanos(n) for n in counted.values() if n is not None)
+    assert row.unpriced_requests == 1
+
+
 def test_a_database_that_is_not_opencodes_is_counted_and_skipped(home: Path, settings: Settings) -> None:
     from cost_mcp.sources.agents import opencode
 

@@ -7,23 +7,29 @@ uncached input for every provider (``Session.getUsage``), and keeps cache reads 
 Whether ``output`` already includes ``reasoning`` depends on the provider's SDK: when ``total`` is
 there it tells (it equals input + cache + output + reasoning only when reasoning is apart); without
 it, Google's models report thoughts apart and the others inside output. A message counts once by
-its id, whether it is read from the database, a JSON file, or both.
+its id, whether it is read from the database, a JSON file, or both. ``cost`` is OpenCode's own price of
+the call (models.dev's rates, or the user's for a custom model), kept as the reported cost.
 """
 
 from __future__ import annotations
 
 import sqlite3
+from decimal import Decimal
 from pathlib import Path
 
 import msgspec
 
 from cost_mcp.config import Settings
+from cost_mcp.money import to_nanos
 from cost_mcp.pricing import Tokens
 from cost_mcp.sources.agents.scanner import AgentEvent, AgentLog, FileContext, Parsed, SkipReason, count
+from cost_mcp.sources.claude_code import MAX_CALL_COST
 
 AGENT = "opencode"
 SOURCE = "opencode"
 _REASONING_APART = ("google", "google-vertex", "gemini")
+_DECODER = msgspec.json.Decoder(float_hook=Decimal)
+"""Numbers with a fraction as Decimal from their own text: ``cost`` is money, never a binary float."""
 
 
 def roots(settings: Settings) -> list[Path]:
@@ -84,7 +90,20 @@ def _event(message: object, session_hint: str | None = None) -> AgentEvent | Ski
         tokens=Tokens(
             input=inp, cache_read=read, cache_write_5m=write, output=out + (reasoning if apart else 0)
         ),
+        reported_cost_nanos=_reported(message.get("cost")),
     )
+
+
+def _reported(cost: object) -> int | None:
+    """OpenCode's cost of the call in nano-USD, or None when it has none to give. A cost of 0 is
+    what OpenCode logs for a model without rates (a subscription login, a local model): our price,
+    or "unpriced", says more than $0. A cost that is not a plausible amount is ignored, not the
+    call: its tokens still count, priced by us."""
+    if isinstance(cost, int) and not isinstance(cost, bool):
+        cost = Decimal(cost)
+    if not isinstance(cost, Decimal) or not cost.is_finite() or not 0 < cost <= MAX_CALL_COST:
+        return None
+    return to_nanos(cost)
 
 
 def _project(message: dict[str, object]) -> str:
@@ -97,7 +116,7 @@ def _project(message: dict[str, object]) -> str:
 def parse_document(raw: bytes, ctx: FileContext) -> Parsed:
     """One legacy ``storage/message/<session>/<message>.json`` file."""
     try:
-        message = msgspec.json.decode(raw)
+        message = _DECODER.decode(raw)
     except msgspec.DecodeError as exc:
         return "truncated" if "truncated" in str(exc) else "malformed"
     found = _event(message, Path(ctx.path).parent.name)
@@ -118,7 +137,7 @@ def read_database(path: str, ctx: FileContext) -> Parsed:
     found: list[AgentEvent | SkipReason] = []
     for row_id, session_id, data in rows:
         try:
-            message = msgspec.json.decode(data)
+            message = _DECODER.decode(data)
         except (msgspec.DecodeError, TypeError):
             found.append("malformed")  # a row that is not JSON: counted as a skipped line
             continue
