@@ -4,6 +4,8 @@ from a stale one (``cost_mcp.logwatch``). Real folders, real files, real server 
 from __future__ import annotations
 
 import os
+import re
+import subprocess
 import sys
 import time
 from collections.abc import Callable
@@ -12,6 +14,7 @@ from pathlib import Path
 from typing import Any
 
 import anyio
+import httpx2
 import pytest
 from mcp import Client, StdioServerParameters
 
@@ -119,6 +122,45 @@ async def test_with_the_watcher_off_every_question_walks_the_logs(home: Path) ->
         write(first, _call(2), append=True)
         total, checked = await _spend(c)
         assert total == 2 * CALL_USD, "the very next answer walked the logs"
+
+
+@linux_only
+def test_the_local_dashboard_skips_the_walk_and_still_sees_every_change(home: Path) -> None:
+    """``cost-mcp dashboard`` refreshes before every request (a page asks six questions): with the
+    watcher its answers skip the walk of an unchanged tree, and a write is in the very next one."""
+    first = write(session_file(home / "claude", "s1"), _call(1))
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "cost_mcp", "dashboard", "--no-browser"],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+        env={**_env(home, True), "PYTHONUNBUFFERED": "1"},
+        cwd=home,
+    )
+    try:
+        assert proc.stdout is not None
+        line = proc.stdout.readline()
+        url = re.search(r"http://127\.0\.0\.1:\d+/\?token=[\w-]+", line)
+        assert url, line
+        with httpx2.Client(timeout=TIMEOUT, follow_redirects=True) as web:
+            assert web.get(url[0]).status_code == 200  # the token exchanged for the session cookie
+            spend = url[0].split("/?")[0] + "/api/spend?start=2026-11-01&end=2026-11-05"
+
+            def answer() -> tuple[Decimal, str]:
+                data = web.get(spend).json()
+                claude = next(s for s in data["sources"] if s["source"] == "claude_code")
+                return Decimal(str(data["total_usd"])), str(claude["last_refresh"])
+
+            deadline = time.monotonic() + TIMEOUT
+            while WATCHED not in (got := answer())[1] and time.monotonic() < deadline:
+                time.sleep(0.05)
+            assert got == (CALL_USD, got[1]) and WATCHED in got[1], got
+            write(first, _call(2), append=True)
+            total, checked = answer()
+            assert total == 2 * CALL_USD and WATCHED not in checked, checked
+    finally:
+        proc.terminate()
+        proc.communicate(timeout=TIMEOUT)
 
 
 # --- the watcher itself, in process --------------------------------------------------------------
