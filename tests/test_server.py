@@ -466,6 +466,23 @@ async def test_agent_scenario_daily_budget_until_refused(clock: None, client: Cl
     assert again.structured_content["alerts"] == []
 
 
+async def test_check_budget_on_an_unknown_model_says_what_the_agent_can_do(client: Client) -> None:
+    """An agent about to call a model no price source knows: the error must not ask for the provider
+    it already gave, and must say that its own estimate of the cost still checks the budgets."""
+    call = {"model": "my-finetune-zz", "input_tokens": 1000, "output_tokens": 1000, "agent": "bot"}
+    refused = await client.call_tool("check_budget", {**call, "provider": "openai"})
+    assert refused.is_error is True
+    said = refused.content[0].text  # type: ignore[union-attr]
+    assert "No price known for model 'my-finetune-zz' for provider 'openai'" in said
+    assert "Pass `provider`" not in said
+    assert "add its price to the price override file" in said.lower()
+    assert "pass estimated_cost_usd" in said
+    checked = await client.call_tool("check_budget", {"estimated_cost_usd": 0.5, "agent": "bot"})
+    assert checked.is_error is False  # the way out it names works
+    unknown = await client.call_tool("check_budget", call)  # no provider: asking for one may help
+    assert "Pass `provider` explicitly" in unknown.content[0].text  # type: ignore[union-attr]
+
+
 async def test_record_usage_rejects_absurd_values(client: Client) -> None:
     result = await client.call_tool(
         "record_usage",

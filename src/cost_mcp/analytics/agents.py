@@ -46,7 +46,13 @@ def check(
             )
         priced = pricer.price(tokens, model, provider_id, datetime.now(UTC))
         if not isinstance(priced, Price):
-            raise UnknownModelError(model, provider_id, priced.suggestions)
+            # An agent about to make the call knows roughly what it costs: that still checks budgets.
+            raise UnknownModelError(
+                model,
+                provider_id,
+                priced.suggestions,
+                "Or pass estimated_cost_usd, your own estimate of the call's cost, instead of the tokens.",
+            )
         cost = priced.total
         provider_id = provider_id or priced.provider_id
     return budgets.check_budget(
