@@ -466,6 +466,43 @@ async def test_agent_scenario_daily_budget_until_refused(clock: None, client: Cl
     assert again.structured_content["alerts"] == []
 
 
+async def test_check_budget_on_an_unknown_model_says_what_the_agent_can_do(client: Client) -> None:
+    """An agent about to call a model no price source knows: the error must not ask for the provider
+    it already gave, and must say that its own estimate of the cost still checks the budgets."""
+    call = {"model": "my-finetune-zz", "input_tokens": 1000, "output_tokens": 1000, "agent": "bot"}
+    refused = await client.call_tool("check_budget", {**call, "provider": "openai"})
+    assert refused.is_error is True
+    said = refused.content[0].text  # type: ignore[union-attr]
+    assert "No price known for model 'my-finetune-zz' for provider 'openai'" in said
+    assert "Pass `provider`" not in said
+    assert "add its price to the price override file" in said.lower()
+    assert "pass estimated_cost_usd" in said
+    checked = await client.call_tool("check_budget", {"estimated_cost_usd": 0.5, "agent": "bot"})
+    assert checked.is_error is False  # the way out it names works
+    unknown = await client.call_tool("check_budget", call)  # no provider: asking for one may help
+    assert "Pass `provider` explicitly" in unknown.content[0].text  # type: ignore[union-attr]
+
+
+async def test_record_usage_under_a_misspelt_provider_names_the_provider_that_prices_the_model(
+    client: Client,
+) -> None:
+    """'opnai' for 'openai': the call is kept (unpriced, as any unknown pair), and the answer says
+    which provider prices the model and how to remove the call, instead of only 'no known price'."""
+    call = {"model": "gpt-4o", "input_tokens": 400_000, "output_tokens": 0, "agent": "bot"}
+    result = await client.call_tool("record_usage", {**call, "provider": "opnai", "request_id": "typo-1"})
+    assert result.structured_content is not None
+    assert result.structured_content["cost_usd"] is None
+    assert (
+        "'gpt-4o' has a known price under provider 'openai': if that is who served it, report it with "
+        "provider='openai'; this call stays unpriced under 'opnai' until `cost-mcp reported forget typo-1` "
+        "removes it"
+    ) in result.structured_content["warnings"]
+    right = await client.call_tool("record_usage", {**call, "provider": "openai", "request_id": "ok-1"})
+    assert right.structured_content is not None
+    assert right.structured_content["cost_usd"] == 1  # $2.50 per million input tokens
+    assert not any("known price under" in w for w in right.structured_content["warnings"])
+
+
 async def test_record_usage_rejects_absurd_values(client: Client) -> None:
     result = await client.call_tool(
         "record_usage",

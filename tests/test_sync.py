@@ -298,7 +298,10 @@ def test_a_failure_in_the_middle_of_pagination_writes_nothing(
     assert result.warnings == [f"openai: sync failed ({openai_row.error}); the data synced before is kept"]
     shown = spend(conn, keys, ["provider"])
     assert any(
-        w.startswith(f"openai: last refresh failed ({openai_row.error}); showing earlier data")
+        # Since when: the data shown is as old as the last sync that worked.
+        w.startswith(
+            f"openai: last refresh failed ({openai_row.error}); showing data synced at {first_success}"
+        )
         for w in shown.warnings
     )
     assert {r.group["provider"]: r.cost_usd for r in shown.rows if r.basis == "billed"}["openai"] == Decimal(
@@ -321,6 +324,35 @@ def test_401_names_the_variable_and_writes_nothing(
     assert "sk-proj-a-project" not in error
     assert dump(conn, "openai") == []
     assert rows(result)["anthropic"].ok
+
+
+def test_a_provider_that_never_synced_is_named_as_missing_from_the_total_not_as_earlier_data(
+    conn: Conn, keys: Settings, router: Router
+) -> None:
+    # A wrong key on the very first sync: there is no earlier data, so the answer must say the
+    # provider's bill is missing from it (the total is the local estimates only), not "earlier data".
+    router.openai.key = "sk-admin-someone-elses-key"
+    result = run_sync(conn, keys, router)
+    assert rows(result)["openai"].ok is False
+    shown = spend(conn, keys, ["provider"])
+    [openai_warning] = [w for w in shown.warnings if w.startswith("PARTIAL: openai")]
+    assert openai_warning.startswith("PARTIAL: openai: never synced (needs an admin key in OPENAI_ADMIN_KEY")
+    assert "its billed spend is not in this answer" in openai_warning
+    assert not any("earlier data" in w or "showing data synced" in w for w in shown.warnings)
+    assert "openai" not in {r.group["provider"] for r in shown.rows}
+
+
+def test_a_configured_provider_not_synced_yet_is_named_as_missing_from_the_total(
+    conn: Conn, keys: Settings
+) -> None:
+    # Keys set, but no sync has finished yet (the first one outran the refresh budget): the answer
+    # lacks both providers' bills and must say so, not stay silent.
+    shown = spend(conn, keys, ["provider"])
+    assert {w for w in shown.warnings if w.startswith("PARTIAL:")} == {
+        f"PARTIAL: {p}: not synced yet; its billed spend is not in this answer. "
+        "Ask again shortly, or run `cost-mcp sync`"
+        for p in ("openai", "anthropic")
+    }
 
 
 def test_malformed_json_in_one_report_fails_the_whole_source(

@@ -23,17 +23,25 @@ class InvalidInputError(CostMcpError):
 class UnknownModelError(InvalidInputError):
     """A model that no price source knows; carries the closest known model ids."""
 
-    def __init__(self, model: str, provider: str | None, suggestions: Sequence[str]) -> None:
+    def __init__(
+        self, model: str, provider: str | None, suggestions: Sequence[str], otherwise: str = ""
+    ) -> None:
+        """``otherwise``: what else the caller can do without a price (a sentence), e.g. check_budget's
+        own estimate of the cost."""
         self.model = model
         self.provider = provider
         self.suggestions = tuple(suggestions)
         where = f" for provider {provider!r}" if provider else ""
-        hint = (
-            f" Did you mean: {', '.join(self.suggestions)}?"
-            if self.suggestions
-            else " Pass `provider` explicitly, or add its price to the price override file."
+        if self.suggestions:
+            hint = f" Did you mean: {', '.join(self.suggestions)}?"
+        elif provider:
+            # The provider was given already: asking for it again sends the caller round in a circle.
+            hint = " Add its price to the price override file."
+        else:
+            hint = " Pass `provider` explicitly, or add its price to the price override file."
+        super().__init__(
+            f"No price known for model {model!r}{where}.{hint}{' ' + otherwise if otherwise else ''}"
         )
-        super().__init__(f"No price known for model {model!r}{where}.{hint}")
 
 
 class SettingsError(InvalidInputError):

@@ -27,7 +27,7 @@ from decimal import Decimal
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from cost_mcp.store import status
+from cost_mcp.store import source_state, status
 
 if TYPE_CHECKING:
     from cost_mcp.config import Settings
@@ -151,9 +151,30 @@ def run(stdin: str) -> HookAnswer:
         if glanced is not None and all(
             g.remaining - NEXT_CALL >= 0 if g.hard else g.remaining > 0 for g in glanced
         ):
-            return HookAnswer("")
+            return _unread_note(conn, event)
         from cost_mcp.config import load_settings_leniently
 
-        return decide(conn, load_settings_leniently()[0], event)
+        answer = decide(conn, load_settings_leniently()[0], event)
+        return answer if answer.stdout else _unread_note(conn, event)
     finally:
         conn.close()
+
+
+UNREAD_NOTE = (
+    "cost-mcp: budgets count only this session so far: the other Claude Code logs have not been read "
+    "yet, so a budget they have used up cannot stop this session. Start the cost-mcp MCP server or run "
+    "`cost-mcp report` once to read them"
+)
+
+
+def _unread_note(conn: Conn, event: Mapping[str, Any]) -> HookAnswer:
+    """Said on a prompt while no reader has checked every log (the hook reads only its session's
+    transcript, as the status line does): the budgets it let through may be used up already by
+    calls it cannot see. A warning, not a block: a first run must never lock anyone out."""
+    from cost_mcp.statusline import CLAUDE_CODE_SOURCES
+
+    if event.get("hook_event_name") != "UserPromptSubmit":
+        return HookAnswer("")
+    if source_state.last_success(conn, CLAUDE_CODE_SOURCES[0]) is not None:
+        return HookAnswer("")
+    return HookAnswer(json.dumps({"systemMessage": UNREAD_NOTE}))

@@ -188,7 +188,7 @@ def render(
         elif name == "block":
             parts.extend(f"block {_at_least(block, partial)}" for block in _block(conn, settings, moment))
         elif name == "budget":
-            parts.extend(_budget(conn, settings, moment, colour, reading.cwd))
+            parts.extend(_budget(conn, settings, moment, colour, reading.cwd, partial))
         elif name == "limits":
             parts.extend(_limits(reading, settings, moment, colour))
     return SEPARATOR.join(parts)
@@ -238,7 +238,11 @@ def _today(conn: Conn, start_ms: int, now_ms: int, mode: CostMode) -> tuple[int,
     return status.cost_between(conn, start_ms, now_ms + 1, mode)
 
 
-def _budget(conn: Conn, settings: HasCoreSettings, now: datetime, colour: bool, cwd: str) -> list[str]:
+def _budget(
+    conn: Conn, settings: HasCoreSettings, now: datetime, colour: bool, cwd: str, partial: bool = False
+) -> list[str]:
+    """The tightest budget that counts this session; its percent a lower bound ("≥0%") when
+    ``partial``: the period's other calls may be in logs not read yet, as today's are."""
     if not status.has_budgets(conn):
         return []
     from cost_mcp.analytics.budget_glance import counts_claude_code, glance
@@ -274,7 +278,9 @@ def _budget(conn: Conn, settings: HasCoreSettings, now: datetime, colour: bool, 
     percent, name, state, amount, unpriced = max(states, key=lambda s: (s[0], s[1]))
     tone = {"ok": "ok", "warning": "warning", "forecast_exceeded": "warning"}.get(state, "exceeded")
     # Calls with no known price count nothing against the budget: "0%" alone would read as none.
-    shown = f"{name} {percent:.0f}% of {_money(amount)}" + (" + unpriced calls" if unpriced else "")
+    shown = f"{name} {'≥' if partial else ''}{percent:.0f}% of {_money(amount)}" + (
+        " + unpriced calls" if unpriced else ""
+    )
     return [_paint(shown, tone, colour)]
 
 

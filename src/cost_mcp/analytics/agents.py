@@ -46,7 +46,13 @@ def check(
             )
         priced = pricer.price(tokens, model, provider_id, datetime.now(UTC))
         if not isinstance(priced, Price):
-            raise UnknownModelError(model, provider_id, priced.suggestions)
+            # An agent about to make the call knows roughly what it costs: that still checks budgets.
+            raise UnknownModelError(
+                model,
+                provider_id,
+                priced.suggestions,
+                "Or pass estimated_cost_usd, your own estimate of the call's cost, instead of the tokens.",
+            )
         cost = priced.total
         provider_id = provider_id or priced.provider_id
     return budgets.check_budget(
@@ -106,13 +112,22 @@ def record_usage(
         cost = from_nanos(stored.cost_nanos) if stored and stored.cost_nanos is not None else None
         priced_model = stored.priced_model if stored else None
         warnings.append(f"request {call_id!r} was already recorded; nothing was added")
-    if cost is None:
-        warnings.append(
-            f"no known price for {model!r} ({normalize_provider(provider)}): kept unpriced, not counted in "
-            f"spend; add it to the price override file ({settings.prices_file})"
-        )
     now = datetime.now(UTC)
     provider_id = normalize_provider(provider)
+    if cost is None:
+        warnings.append(
+            f"no known price for {model!r} ({provider_id}): kept unpriced, not counted in "
+            f"spend; add it to the price override file ({settings.prices_file})"
+        )
+        # A misspelt provider ('opnai') leaves a well-known model unpriced, and out of that
+        # provider's budgets: name the provider that prices it, and how to undo this call.
+        elsewhere = pricer.price(tokens, model, None, timestamp or now)
+        if isinstance(elsewhere, Price) and elsewhere.provider_id != provider_id:
+            warnings.append(
+                f"{model!r} has a known price under provider {elsewhere.provider_id!r}: if that is who "
+                f"served it, report it with provider={elsewhere.provider_id!r}; this call stays unpriced "
+                f"under {provider_id!r} until `cost-mcp reported forget {call_id}` removes it"
+            )
     # One spend computation serves both the alerts and the budgets this call counts against.
     every = budgets.list_budgets(conn)
     current = budgets.states_of(conn, settings, every, now)

@@ -929,10 +929,25 @@ def _warnings(
     for status in statuses:
         if not settings.has_key_for(status.source) or settings.skips_sync(status.source):
             continue  # no longer synced: its old errors and age are not news on every report
-        if status.status == "error":
+        if status.status == "error" and status.last_success is None:
+            # Never synced (a wrong key, a rate limit on the first sync): there is no earlier data
+            # to show, and the total lacks this provider's bill; saying "earlier data" would hide that.
             warnings.append(
-                f"{status.source}: last refresh failed ({status.last_error}); showing earlier data. "
+                f"PARTIAL: {status.source}: never synced ({status.last_error}); its billed spend is not "
+                "in this answer, only what local logs and record_usage estimate. Fix the key, or add it "
+                "to COST_MCP_SYNC_SKIP to stop syncing it"
+            )
+        elif status.status == "error":
+            warnings.append(
+                f"{status.source}: last refresh failed ({status.last_error}); showing data synced at "
+                f"{status.last_success}. "
                 "If it cannot work with your key, add it to COST_MCP_SYNC_SKIP to stop syncing it"
+            )
+        elif status.status == "never" and status.kind != "logs":
+            # Configured, yet no sync has finished (the first one outran the refresh budget).
+            warnings.append(
+                f"PARTIAL: {status.source}: not synced yet; its billed spend is not in this answer. "
+                "Ask again shortly, or run `cost-mcp sync`"
             )
         elif status.status == "stale":
             warnings.append(f"{status.source}: not refreshed since {status.last_success}")
