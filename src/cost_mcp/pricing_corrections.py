@@ -152,6 +152,17 @@ CORRECTIONS: tuple[Correction, ...] = (
         checked=date(2026, 12, 2),
     ),
     Correction(
+        name="fast mode on claude-opus-4-7 is 6x standard rates",
+        provider="anthropic",
+        models=frozenset({"claude-opus-4-7"}),
+        modifier=("speed", "fast"),
+        multiplier=Decimal(6),
+        # Offered from May 2026 until its removal on 2026-07-24 (Claude Code's fast-mode page), at
+        # Opus 4.6's fast rates: $30 / $150 per MTok. ccusage 20.0.24 prices it 6x too.
+        source="https://code.claude.com/docs/en/fast-mode (Opus 4.7: removed 2026-07-24)",
+        checked=date(2026, 12, 5),
+    ),
+    Correction(
         name="long context on claude-sonnet-4-0: above 200k input the whole request at $6 / $22.50",
         provider="anthropic",
         models=frozenset({"claude-sonnet-4-0"}),
@@ -168,6 +179,85 @@ CORRECTIONS: tuple[Correction, ...] = (
         ),
         source=f"{ANTHROPIC_PRICING}#long-context-pricing (Sonnet 4 and 4.5, 1M context)",
         checked=date(2026, 12, 2),
+    ),
+    # The clouds bill Claude's long context like Anthropic (above 200k input the whole request at
+    # the long-context rates, regional endpoints 10% above global); genai-prices has the tier for
+    # Vertex's Sonnet 4.5 but not for Bedrock's Sonnet 4 and 4.5 or Vertex's Sonnet 4. The same
+    # rates are LiteLLM's *_above_200k_tokens for these ids, which ccusage 20.0.24 embeds.
+    Correction(
+        name="long context on Bedrock's global Sonnet 4.5: above 200k input all at $6 / $22.50",
+        provider="aws",
+        models=frozenset({"global.anthropic.claude-sonnet-4-5-20250929-v1:0"}),
+        modifier=None,
+        long_context=LongContext(
+            threshold=200_000,
+            rates={
+                "input_mtok": Decimal(6),
+                "output_mtok": Decimal("22.5"),
+                "cache_read_mtok": Decimal("0.6"),
+                "cache_write_mtok": Decimal("7.5"),
+                "cache_write_1h_mtok": Decimal(12),
+            },
+        ),
+        source="https://aws.amazon.com/bedrock/pricing/ (Anthropic, Claude Sonnet 4.5 - Long Context)",
+        checked=date(2026, 12, 5),
+    ),
+    Correction(
+        name="long context on Bedrock's regional Sonnet 4.5: above 200k input all at $6.60 / $24.75",
+        provider="aws",
+        models=frozenset({"regional.anthropic.claude-sonnet-4-5-20250929-v1:0"}),
+        modifier=None,
+        long_context=LongContext(
+            threshold=200_000,
+            rates={
+                "input_mtok": Decimal("6.6"),
+                "output_mtok": Decimal("24.75"),
+                "cache_read_mtok": Decimal("0.66"),
+                "cache_write_mtok": Decimal("8.25"),
+                "cache_write_1h_mtok": Decimal("13.2"),
+            },
+        ),
+        source="https://aws.amazon.com/bedrock/pricing/ (Anthropic, Claude Sonnet 4.5 - Long Context)",
+        checked=date(2026, 12, 5),
+    ),
+    Correction(
+        name="long context on Bedrock's Sonnet 4: above 200k input the whole request at $6 / $22.50",
+        provider="aws",
+        models=frozenset(
+            {
+                "global.anthropic.claude-sonnet-4-20250514-v1:0",
+                "regional.anthropic.claude-sonnet-4-20250514-v1:0",
+            }
+        ),
+        modifier=None,
+        long_context=LongContext(
+            threshold=200_000,
+            rates={
+                "input_mtok": Decimal(6),
+                "output_mtok": Decimal("22.5"),
+                "cache_read_mtok": Decimal("0.6"),
+                "cache_write_mtok": Decimal("7.5"),
+            },
+        ),
+        source="https://aws.amazon.com/bedrock/pricing/ (Anthropic, Claude Sonnet 4 - Long Context)",
+        checked=date(2026, 12, 5),
+    ),
+    Correction(
+        name="long context on Vertex's Sonnet 4: above 200k input the whole request at $6 / $22.50",
+        provider="google",
+        models=frozenset({"claude-4-sonnet"}),
+        modifier=None,
+        long_context=LongContext(
+            threshold=200_000,
+            rates={
+                "input_mtok": Decimal(6),
+                "output_mtok": Decimal("22.5"),
+                "cache_read_mtok": Decimal("0.6"),
+                "cache_write_mtok": Decimal("7.5"),
+            },
+        ),
+        source="https://cloud.google.com/vertex-ai/generative-ai/pricing (Claude Sonnet 4, input > 200K)",
+        checked=date(2026, 12, 5),
     ),
     Correction(
         name="US-only inference (inference_geo us) is 1.1x every token category",
