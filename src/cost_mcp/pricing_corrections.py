@@ -131,6 +131,8 @@ class Correction:
     checked: date
     multiplier: Decimal | None = None
     long_context: LongContext | None = None
+    one_hour_write: Decimal | None = None
+    """For a table without a 1-hour cache write price: that price, as a multiple of the input rate."""
 
     def applies(self, provider: str, model_id: str) -> bool:
         """Whether this entry covers the model."""
@@ -237,6 +239,7 @@ CORRECTIONS: tuple[Correction, ...] = (
                 "output_mtok": Decimal("22.5"),
                 "cache_read_mtok": Decimal("0.6"),
                 "cache_write_mtok": Decimal("7.5"),
+                "cache_write_1h_mtok": Decimal(12),
             },
         ),
         source="https://aws.amazon.com/bedrock/pricing/ (Anthropic, Claude Sonnet 4 - Long Context)",
@@ -254,9 +257,56 @@ CORRECTIONS: tuple[Correction, ...] = (
                 "output_mtok": Decimal("22.5"),
                 "cache_read_mtok": Decimal("0.6"),
                 "cache_write_mtok": Decimal("7.5"),
+                "cache_write_1h_mtok": Decimal(12),
             },
         ),
         source="https://cloud.google.com/vertex-ai/generative-ai/pricing (Claude Sonnet 4, input > 200K)",
+        checked=date(2026, 12, 5),
+    ),
+    # A table without a 1-hour cache write price would charge those tokens at the 5-minute rate
+    # (genai-prices' fallback): 37.5% under what is billed. Anthropic prices a 1-hour write at 2x
+    # input for every Claude model, and the clouds follow its multipliers; genai-prices lacks the
+    # 1-hour price for Bedrock's and Vertex's Claude 4 (Sonnet 4, Opus 4, Opus 4.1) and 3.x models.
+    Correction(
+        name="1-hour cache writes of Claude on Bedrock are 2x input",
+        provider="aws",
+        models=frozenset(
+            {
+                "global.anthropic.claude-sonnet-4-20250514-v1:0",
+                "regional.anthropic.claude-sonnet-4-20250514-v1:0",
+                "regional.anthropic.claude-opus-4-1-20250805-v1:0",
+                "regional.anthropic.claude-opus-4-20250514-v1:0",
+                "regional.anthropic.claude-3-7-sonnet-20250219-v1:0",
+                "regional.anthropic.claude-3-5-sonnet-20241022-v2:0",
+                "regional.anthropic.claude-3-5-sonnet-20240620-v1:0",
+                "regional.anthropic.claude-3-5-haiku-20241022-v1:0",
+                "regional.anthropic.claude-3-haiku-20240307-v1:0",
+                "regional.anthropic.claude-3-opus-20240229-v1:0",
+                "regional.anthropic.claude-3-sonnet-20240229-v1:0",
+            }
+        ),
+        modifier=None,
+        one_hour_write=Decimal(2),
+        source=f"{ANTHROPIC_PRICING}#model-pricing (1h cache writes: 2x base input)",
+        checked=date(2026, 12, 5),
+    ),
+    Correction(
+        name="1-hour cache writes of Claude on Vertex are 2x input",
+        provider="google",
+        models=frozenset(
+            {
+                "claude-4-sonnet",
+                "claude-4-opus",
+                "claude-3-7-sonnet",
+                "claude-3-5-sonnet",
+                "claude-3-5-haiku",
+                "claude-3-haiku",
+                "claude-3-opus",
+            }
+        ),
+        modifier=None,
+        one_hour_write=Decimal(2),
+        source=f"{ANTHROPIC_PRICING}#model-pricing (1h cache writes: 2x base input)",
         checked=date(2026, 12, 5),
     ),
     Correction(
@@ -332,6 +382,15 @@ def correct(
     assumptions: list[str] = []
     table = prices
     for c in CORRECTIONS:
+        # Before the long-context tier, which then tiers the 1-hour price too.
+        if (
+            c.one_hour_write is not None
+            and c.applies(provider, model_id)
+            and getattr(table, "cache_write_1h_mtok", None) is None
+        ):
+            table = _with_one_hour_write(table, c.one_hour_write)
+            applied.append(c.name)
+    for c in CORRECTIONS:
         if c.modifier is None and c.long_context is not None and c.applies(provider, model_id):
             table = _with_long_context(table, c.long_context)
             applied.append(c.name)
@@ -377,6 +436,20 @@ def _scaled(prices: ModelPrice, factor: Decimal) -> ModelPrice:
                 tiers=[Tier(start=t.start, price=t.price * factor) for t in rate.tiers],
             )
     return _replaced(prices, changes)
+
+
+def _with_one_hour_write(prices: ModelPrice, factor: Decimal) -> ModelPrice:
+    from genai_prices.types import Tier, TieredPrices
+
+    rate = getattr(prices, "input_mtok", None)
+    if isinstance(rate, Decimal):
+        return _replaced(prices, {"cache_write_1h_mtok": rate * factor})
+    if isinstance(rate, TieredPrices):
+        tiered = TieredPrices(
+            base=rate.base * factor, tiers=[Tier(start=t.start, price=t.price * factor) for t in rate.tiers]
+        )
+        return _replaced(prices, {"cache_write_1h_mtok": tiered})
+    return prices
 
 
 def _with_long_context(prices: ModelPrice, lc: LongContext) -> ModelPrice:
