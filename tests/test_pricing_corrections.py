@@ -80,6 +80,13 @@ def test_genai_prices_still_lacks_what_each_correction_prices(correction: Correc
     at = datetime.now(UTC)
     models = _models(correction)
     assert models, f"genai-prices no longer knows these models: remove '{correction.name}'"
+    if correction.one_hour_write is not None:
+        lacking = [m.id for m in models if m.get_prices(at).cache_write_1h_mtok is None]
+        assert lacking == [m.id for m in models], (
+            f"genai-prices now has a 1-hour cache write price for some of '{correction.name}': "
+            "remove them from it"
+        )
+        return
     if correction.long_context is not None:
         for info in models:
             standard = info.get_prices(at)
@@ -120,7 +127,8 @@ def test_every_correction_names_its_source_and_date() -> None:
     for c in CORRECTIONS:
         assert c.source.startswith("https://"), c.name
         assert c.checked.year >= 2026, c.name
-        assert (c.multiplier is None) != (c.long_context is None), c.name
+        kinds = (c.multiplier, c.long_context, c.one_hour_write)
+        assert sum(k is not None for k in kinds) == 1, c.name
 
 
 # --- the repro lines, read from a log file --------------------------------------------------------
@@ -209,6 +217,72 @@ def test_inference_geo_us_and_batch_tier_are_read_and_priced(
     }
     stored = conn.execute("SELECT service_tier, inference_geo FROM usage_events WHERE message_id = 'us'")
     assert stored.fetchone() == ("standard", "us")
+
+
+def test_long_context_on_bedrock_and_vertex_and_opus_4_7_fast_mode_from_a_log_file(
+    home: Path, conn: Conn, settings: Settings
+) -> None:
+    # Found by running ccusage beside cost-mcp on the same logs: these calls were priced at
+    # standard rates (Bedrock's and Vertex's long context, Opus 4.7's fast mode).
+    ts = "2026-11-20T10:00:00.000Z"
+    long = {"input": 1_000, "output": 1_000, "cache_read": 250_000}
+    short = {**long, "cache_read": 199_000}
+    write_raw(
+        home,
+        line(ts, "br45", "us.anthropic.claude-sonnet-4-5-20250929-v1:0", tokens={**long, "write_1h": 10_000}),
+        line(ts, "bg45", "global.anthropic.claude-sonnet-4-5-20250929-v1:0", tokens=long),
+        line(ts, "br4", "us.anthropic.claude-sonnet-4-20250514-v1:0", tokens=long),
+        line(ts, "v4", "claude-sonnet-4@20250514", tokens=long),
+        line(ts, "v45", "claude-sonnet-4-5@20250929", tokens=long),  # genai-prices' own tier
+        # 200,000 input in all is not above 200k: standard regional rates.
+        line(ts, "br45short", "us.anthropic.claude-sonnet-4-5-20250929-v1:0", tokens=short),
+        line(
+            "2026-06-01T10:00:00.000Z",
+            "fast47",
+            "claude-opus-4-7",
+            tokens={"input": 1_000, "output": 10_000, "cache_read": 100_000},
+            speed="fast",
+        ),
+    )
+    ingest(conn, settings, Pricer())
+    assert costs(conn) == {
+        # regional (+10%) long context: 1k x $6.60 + 1k x $24.75 + 250k x $0.66 + 10k 1h x $13.20
+        "br45": Decimal("0.32835"),
+        # global long context: 1k x $6 + 1k x $22.50 + 250k x $0.60
+        "bg45": Decimal("0.1785"),
+        "br4": Decimal("0.1785"),
+        "v4": Decimal("0.1785"),
+        "v45": Decimal("0.1785"),
+        "br45short": Decimal("0.08547"),  # 1k x $3.30 + 1k x $16.50 + 199k x $0.33
+        "fast47": Decimal("1.83"),  # (1k x $5 + 10k x $25 + 100k x $0.50) x 6
+    }
+    providers = dict(conn.execute("SELECT message_id, provider FROM usage_events"))
+    assert (providers["br45"], providers["v4"], providers["fast47"]) == ("aws", "google", "anthropic")
+
+
+def test_one_hour_cache_writes_on_bedrock_and_vertex_cost_twice_input_from_a_log_file(
+    home: Path, conn: Conn, settings: Settings
+) -> None:
+    # genai-prices has no 1-hour write price for these: they were charged at the 5-minute rate.
+    ts = "2026-11-20T10:00:00.000Z"
+    hour = {"input": 1_000, "output": 1_000, "write_1h": 100_000}
+    write_raw(
+        home,
+        line(ts, "br4", "us.anthropic.claude-sonnet-4-20250514-v1:0", tokens=hour),
+        line(ts, "bo41", "us.anthropic.claude-opus-4-1-20250805-v1:0", tokens=hour),
+        line(ts, "vo41", "claude-opus-4-1@20250805", tokens=hour),
+        line(ts, "v4long", "claude-sonnet-4@20250514", tokens={**hour, "cache_read": 150_000}),
+        line(ts, "a4", "claude-sonnet-4-20250514", tokens=hour),  # genai-prices' own 1-hour price
+    )
+    ingest(conn, settings, Pricer())
+    assert costs(conn) == {
+        "br4": Decimal("0.618"),  # 1k x $3 + 1k x $15 + 100k x $6
+        "bo41": Decimal("3.09"),  # 1k x $15 + 1k x $75 + 100k x $30
+        "vo41": Decimal("3.09"),
+        # 251,000 input: all at long-context rates, 1k x $6 + 1k x $22.50 + 150k x $0.60 + 100k x $12
+        "v4long": Decimal("1.3185"),
+        "a4": Decimal("0.618"),
+    }
 
 
 def test_advisor_and_compaction_iterations_are_counted_and_priced_at_their_own_model(

@@ -131,6 +131,8 @@ class Correction:
     checked: date
     multiplier: Decimal | None = None
     long_context: LongContext | None = None
+    one_hour_write: Decimal | None = None
+    """For a table without a 1-hour cache write price: that price, as a multiple of the input rate."""
 
     def applies(self, provider: str, model_id: str) -> bool:
         """Whether this entry covers the model."""
@@ -152,6 +154,17 @@ CORRECTIONS: tuple[Correction, ...] = (
         checked=date(2026, 12, 2),
     ),
     Correction(
+        name="fast mode on claude-opus-4-7 is 6x standard rates",
+        provider="anthropic",
+        models=frozenset({"claude-opus-4-7"}),
+        modifier=("speed", "fast"),
+        multiplier=Decimal(6),
+        # Offered from May 2026 until its removal on 2026-07-24 (Claude Code's fast-mode page), at
+        # Opus 4.6's fast rates: $30 / $150 per MTok. ccusage 20.0.24 prices it 6x too.
+        source="https://code.claude.com/docs/en/fast-mode (Opus 4.7: removed 2026-07-24)",
+        checked=date(2026, 12, 5),
+    ),
+    Correction(
         name="long context on claude-sonnet-4-0: above 200k input the whole request at $6 / $22.50",
         provider="anthropic",
         models=frozenset({"claude-sonnet-4-0"}),
@@ -168,6 +181,133 @@ CORRECTIONS: tuple[Correction, ...] = (
         ),
         source=f"{ANTHROPIC_PRICING}#long-context-pricing (Sonnet 4 and 4.5, 1M context)",
         checked=date(2026, 12, 2),
+    ),
+    # The clouds bill Claude's long context like Anthropic (above 200k input the whole request at
+    # the long-context rates, regional endpoints 10% above global); genai-prices has the tier for
+    # Vertex's Sonnet 4.5 but not for Bedrock's Sonnet 4 and 4.5 or Vertex's Sonnet 4. The same
+    # rates are LiteLLM's *_above_200k_tokens for these ids, which ccusage 20.0.24 embeds.
+    Correction(
+        name="long context on Bedrock's global Sonnet 4.5: above 200k input all at $6 / $22.50",
+        provider="aws",
+        models=frozenset({"global.anthropic.claude-sonnet-4-5-20250929-v1:0"}),
+        modifier=None,
+        long_context=LongContext(
+            threshold=200_000,
+            rates={
+                "input_mtok": Decimal(6),
+                "output_mtok": Decimal("22.5"),
+                "cache_read_mtok": Decimal("0.6"),
+                "cache_write_mtok": Decimal("7.5"),
+                "cache_write_1h_mtok": Decimal(12),
+            },
+        ),
+        source="https://aws.amazon.com/bedrock/pricing/ (Anthropic, Claude Sonnet 4.5 - Long Context)",
+        checked=date(2026, 12, 5),
+    ),
+    Correction(
+        name="long context on Bedrock's regional Sonnet 4.5: above 200k input all at $6.60 / $24.75",
+        provider="aws",
+        models=frozenset({"regional.anthropic.claude-sonnet-4-5-20250929-v1:0"}),
+        modifier=None,
+        long_context=LongContext(
+            threshold=200_000,
+            rates={
+                "input_mtok": Decimal("6.6"),
+                "output_mtok": Decimal("24.75"),
+                "cache_read_mtok": Decimal("0.66"),
+                "cache_write_mtok": Decimal("8.25"),
+                "cache_write_1h_mtok": Decimal("13.2"),
+            },
+        ),
+        source="https://aws.amazon.com/bedrock/pricing/ (Anthropic, Claude Sonnet 4.5 - Long Context)",
+        checked=date(2026, 12, 5),
+    ),
+    Correction(
+        name="long context on Bedrock's Sonnet 4: above 200k input the whole request at $6 / $22.50",
+        provider="aws",
+        models=frozenset(
+            {
+                "global.anthropic.claude-sonnet-4-20250514-v1:0",
+                "regional.anthropic.claude-sonnet-4-20250514-v1:0",
+            }
+        ),
+        modifier=None,
+        long_context=LongContext(
+            threshold=200_000,
+            rates={
+                "input_mtok": Decimal(6),
+                "output_mtok": Decimal("22.5"),
+                "cache_read_mtok": Decimal("0.6"),
+                "cache_write_mtok": Decimal("7.5"),
+                "cache_write_1h_mtok": Decimal(12),
+            },
+        ),
+        source="https://aws.amazon.com/bedrock/pricing/ (Anthropic, Claude Sonnet 4 - Long Context)",
+        checked=date(2026, 12, 5),
+    ),
+    Correction(
+        name="long context on Vertex's Sonnet 4: above 200k input the whole request at $6 / $22.50",
+        provider="google",
+        models=frozenset({"claude-4-sonnet"}),
+        modifier=None,
+        long_context=LongContext(
+            threshold=200_000,
+            rates={
+                "input_mtok": Decimal(6),
+                "output_mtok": Decimal("22.5"),
+                "cache_read_mtok": Decimal("0.6"),
+                "cache_write_mtok": Decimal("7.5"),
+                "cache_write_1h_mtok": Decimal(12),
+            },
+        ),
+        source="https://cloud.google.com/vertex-ai/generative-ai/pricing (Claude Sonnet 4, input > 200K)",
+        checked=date(2026, 12, 5),
+    ),
+    # A table without a 1-hour cache write price would charge those tokens at the 5-minute rate
+    # (genai-prices' fallback): 37.5% under what is billed. Anthropic prices a 1-hour write at 2x
+    # input for every Claude model, and the clouds follow its multipliers; genai-prices lacks the
+    # 1-hour price for Bedrock's and Vertex's Claude 4 (Sonnet 4, Opus 4, Opus 4.1) and 3.x models.
+    Correction(
+        name="1-hour cache writes of Claude on Bedrock are 2x input",
+        provider="aws",
+        models=frozenset(
+            {
+                "global.anthropic.claude-sonnet-4-20250514-v1:0",
+                "regional.anthropic.claude-sonnet-4-20250514-v1:0",
+                "regional.anthropic.claude-opus-4-1-20250805-v1:0",
+                "regional.anthropic.claude-opus-4-20250514-v1:0",
+                "regional.anthropic.claude-3-7-sonnet-20250219-v1:0",
+                "regional.anthropic.claude-3-5-sonnet-20241022-v2:0",
+                "regional.anthropic.claude-3-5-sonnet-20240620-v1:0",
+                "regional.anthropic.claude-3-5-haiku-20241022-v1:0",
+                "regional.anthropic.claude-3-haiku-20240307-v1:0",
+                "regional.anthropic.claude-3-opus-20240229-v1:0",
+                "regional.anthropic.claude-3-sonnet-20240229-v1:0",
+            }
+        ),
+        modifier=None,
+        one_hour_write=Decimal(2),
+        source=f"{ANTHROPIC_PRICING}#model-pricing (1h cache writes: 2x base input)",
+        checked=date(2026, 12, 5),
+    ),
+    Correction(
+        name="1-hour cache writes of Claude on Vertex are 2x input",
+        provider="google",
+        models=frozenset(
+            {
+                "claude-4-sonnet",
+                "claude-4-opus",
+                "claude-3-7-sonnet",
+                "claude-3-5-sonnet",
+                "claude-3-5-haiku",
+                "claude-3-haiku",
+                "claude-3-opus",
+            }
+        ),
+        modifier=None,
+        one_hour_write=Decimal(2),
+        source=f"{ANTHROPIC_PRICING}#model-pricing (1h cache writes: 2x base input)",
+        checked=date(2026, 12, 5),
     ),
     Correction(
         name="US-only inference (inference_geo us) is 1.1x every token category",
@@ -242,6 +382,15 @@ def correct(
     assumptions: list[str] = []
     table = prices
     for c in CORRECTIONS:
+        # Before the long-context tier, which then tiers the 1-hour price too.
+        if (
+            c.one_hour_write is not None
+            and c.applies(provider, model_id)
+            and getattr(table, "cache_write_1h_mtok", None) is None
+        ):
+            table = _with_one_hour_write(table, c.one_hour_write)
+            applied.append(c.name)
+    for c in CORRECTIONS:
         if c.modifier is None and c.long_context is not None and c.applies(provider, model_id):
             table = _with_long_context(table, c.long_context)
             applied.append(c.name)
@@ -287,6 +436,20 @@ def _scaled(prices: ModelPrice, factor: Decimal) -> ModelPrice:
                 tiers=[Tier(start=t.start, price=t.price * factor) for t in rate.tiers],
             )
     return _replaced(prices, changes)
+
+
+def _with_one_hour_write(prices: ModelPrice, factor: Decimal) -> ModelPrice:
+    from genai_prices.types import Tier, TieredPrices
+
+    rate = getattr(prices, "input_mtok", None)
+    if isinstance(rate, Decimal):
+        return _replaced(prices, {"cache_write_1h_mtok": rate * factor})
+    if isinstance(rate, TieredPrices):
+        tiered = TieredPrices(
+            base=rate.base * factor, tiers=[Tier(start=t.start, price=t.price * factor) for t in rate.tiers]
+        )
+        return _replaced(prices, {"cache_write_1h_mtok": tiered})
+    return prices
 
 
 def _with_long_context(prices: ModelPrice, lc: LongContext) -> ModelPrice:
