@@ -140,6 +140,11 @@ class Correction:
 
 
 ANTHROPIC_PRICING = "https://platform.claude.com/docs/en/about-claude/pricing"
+LITELLM_ONLY = (
+    "[not confirmed on that page, which this machine could not reach: the rates are LiteLLM's "
+    "*_above_200k_tokens for this id, as ccusage 20.0.24 embeds them]"
+)
+"""Said of a cloud's rate not yet read on the cloud's own price page."""
 
 CORRECTIONS: tuple[Correction, ...] = (
     Correction(
@@ -161,7 +166,8 @@ CORRECTIONS: tuple[Correction, ...] = (
         multiplier=Decimal(6),
         # Offered from May 2026 until its removal on 2026-07-24 (Claude Code's fast-mode page), at
         # Opus 4.6's fast rates: $30 / $150 per MTok. ccusage 20.0.24 prices it 6x too.
-        source="https://code.claude.com/docs/en/fast-mode (Opus 4.7: removed 2026-07-24)",
+        source="https://code.claude.com/docs/en/fast-mode (Opus 4.7: removed 2026-07-24) "
+        "[6x not on that page: ccusage 20.0.24's fast-multiplier overrides and Opus 4.6's fast rates]",
         checked=date(2026, 12, 5),
     ),
     Correction(
@@ -201,7 +207,8 @@ CORRECTIONS: tuple[Correction, ...] = (
                 "cache_write_1h_mtok": Decimal(12),
             },
         ),
-        source="https://aws.amazon.com/bedrock/pricing/ (Anthropic, Claude Sonnet 4.5 - Long Context)",
+        source="https://aws.amazon.com/bedrock/pricing/ (Anthropic, Claude Sonnet 4.5 - Long Context) "
+        + LITELLM_ONLY,
         checked=date(2026, 12, 5),
     ),
     Correction(
@@ -219,7 +226,8 @@ CORRECTIONS: tuple[Correction, ...] = (
                 "cache_write_1h_mtok": Decimal("13.2"),
             },
         ),
-        source="https://aws.amazon.com/bedrock/pricing/ (Anthropic, Claude Sonnet 4.5 - Long Context)",
+        source="https://aws.amazon.com/bedrock/pricing/ (Anthropic, Claude Sonnet 4.5 - Long Context) "
+        + LITELLM_ONLY,
         checked=date(2026, 12, 5),
     ),
     Correction(
@@ -242,7 +250,8 @@ CORRECTIONS: tuple[Correction, ...] = (
                 "cache_write_1h_mtok": Decimal(12),
             },
         ),
-        source="https://aws.amazon.com/bedrock/pricing/ (Anthropic, Claude Sonnet 4 - Long Context)",
+        source="https://aws.amazon.com/bedrock/pricing/ (Anthropic, Claude Sonnet 4 - Long Context) "
+        + LITELLM_ONLY,
         checked=date(2026, 12, 5),
     ),
     Correction(
@@ -260,7 +269,8 @@ CORRECTIONS: tuple[Correction, ...] = (
                 "cache_write_1h_mtok": Decimal(12),
             },
         ),
-        source="https://cloud.google.com/vertex-ai/generative-ai/pricing (Claude Sonnet 4, input > 200K)",
+        source="https://cloud.google.com/vertex-ai/generative-ai/pricing (Claude Sonnet 4, input > 200K) "
+        + LITELLM_ONLY,
         checked=date(2026, 12, 5),
     ),
     # A table without a 1-hour cache write price would charge those tokens at the 5-minute rate
