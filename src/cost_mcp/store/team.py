@@ -726,7 +726,7 @@ WITH stored AS (
         SELECT 1 FROM otel_copies o WHERE o.request_id = r.request_id AND o.member != r.member))
 ), forgotten AS (
     SELECT r.n, r.source, r.message_id, r.request_id, r.is_sidechain FROM {{rows}} r
-    WHERE EXISTS (
+    WHERE EXISTS (SELECT 1 FROM forgotten_calls) AND EXISTS (
         SELECT 1 FROM forgotten_calls f
         WHERE f.source = r.source AND f.message_id = r.message_id AND f.request_id = r.request_id
           AND f.is_sidechain = r.is_sidechain)
@@ -753,6 +753,9 @@ SELECT 3, source, message_id, NULL, request_id, is_sidechain, NULL, NULL FROM fo
 # minutes, 7,000 new rows a second), PostgreSQL guessed few rows per source and read every row of
 # the source through a bitmap, filtering the message ids: 15k blocks per push at 400k rows, a
 # push's time growing with the ledger (issue 14, h-team4).
+# ``forgotten`` is the batch's rows whose key has a tombstone (``store.reported``): a semi-join on
+# its primary key, behind an uncorrelated EXISTS evaluated once, so a ledger where nothing was ever
+# forgotten (most) probes nothing per row.
 # ``refused`` is :func:`conflicts` against the stored rows of other members (and, for a log row,
 # another member's OTel copy of its request id, which its insert would uncount): read from the same
 # look-up, so the member check adds no probe of the ledger but the OTel copies' index, and that only
