@@ -321,3 +321,55 @@ async def test_a_forgotten_call_reported_again_stays_forgotten_until_unforgotten
         assert third.structured_content is not None
         assert (third.structured_content["recorded"], third.structured_content["forgotten"]) == (True, False)
         assert await _spend_and_budget(c) == (before[0] + 10, before[1] + 10)
+
+
+def test_a_laptop_pushing_while_the_admin_forgets_never_brings_the_call_back(
+    settings: Settings, conn: Conn
+) -> None:
+    """A laptop keeps pushing a mistaken $10 call (push --full in a loop, on its own connection)
+    while the admin forgets it on the server: whichever takes the write lock first, the call ends
+    forgotten, every push after the forget is acked as forgotten, and the total is the real $1."""
+    import threading
+
+    from cost_mcp.analytics import reported as reported_calls
+    from cost_mcp.analytics import spend
+    from cost_mcp.store.reported import Selection
+
+    now_ms = int(datetime.now(UTC).timestamp() * 1000) - 60_000
+    caller = access.Caller("ana@example.com", "member", "ana")
+
+    def row(mid: str, tokens: int) -> push.WireRow:
+        return push.WireRow(
+            source="record_usage", message_id=mid, ts_ms=now_ms, provider="openai", model="gpt-4o",
+            input_tokens=tokens, agent="researcher",
+        )  # fmt: skip
+
+    batch = [row("real", 400_000), row("wrong", 4_000_000)]
+    push.receive(conn, Pricer(), caller, batch)
+    pushed, forgot = threading.Event(), threading.Event()
+    after: list[push.PushAnswer] = []
+
+    def laptop() -> None:
+        with closing(connect(settings.db)) as own:
+            while len(after) < 3:
+                done = forgot.is_set()  # read before the push: this push starts after the forget
+                answer = push.receive(own, Pricer(), caller, batch)
+                pushed.set()
+                if done:
+                    after.append(answer)
+
+    pushing = threading.Thread(target=laptop)
+    pushing.start()
+    assert pushed.wait(60)
+    with closing(connect(settings.db)) as admin:
+        assert [c.id for c in reported_calls.forget(admin, settings, Selection(ids=["wrong"])).forgotten] == [
+            "wrong"
+        ]
+    forgot.set()
+    pushing.join(120)
+    assert not pushing.is_alive()
+    assert [r[0] for r in conn.execute("SELECT message_id FROM usage_events")] == ["real"]
+    assert [(a.accepted, a.changed, a.forgotten) for a in after] == [(2, 0, 1)] * 3
+    p = spend.resolve(settings, "last_7_days", None, None, None)
+    assert spend.get_spend(conn, settings, p, (), spend.Filters()).total_usd == 1
+    assert_rollup_is_rebuilt_from_events(conn)
