@@ -1105,7 +1105,7 @@ def m032_forgotten_calls(conn: Conn) -> None:
     reporting the same request id once more, not a laptop's ``push --full``, not a laptop that
     still holds it pushing after the admin forgot it on the server. Written in the forget's
     transaction, deleted by ``reported unforget``. It keeps what ``reported list`` shows of the call,
-    so ``reported list --forgotten`` can show what was forgotten and when.
+    so ``reported list --forgotten`` can show what was forgotten (``forgotten_ms``: when).
     """
     text = 'TEXT COLLATE "C"' if dialect(conn) == "postgresql" else "TEXT"
     conn.execute(
