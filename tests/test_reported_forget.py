@@ -266,3 +266,110 @@ async def test_a_ledger_of_billions_from_a_record_usage_flood_is_mended_without_
     assert spend.structured_content["total_usd"] == 1
     assert rollup.TOO_LARGE_WARNING not in spend.structured_content["warnings"]
     assert_rollup_is_rebuilt_from_events(conn)
+
+
+@pytest.mark.anyio
+@pytest.mark.usefixtures("clock")
+async def test_a_forgotten_call_reported_again_stays_forgotten_until_unforgotten(
+    home: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """The agent's retry of a call the user forgot (the same request id, over a real stdio server)
+    is not recorded: its result says so, and get_spend and budget_status stay as the forget left
+    them. `reported list --forgotten` shows it; once unforgotten, the next report counts it again."""
+    assert run(capsys, "budget", "set", "monthly", "100")[0] == 0
+    params = StdioServerParameters(command=sys.executable, args=["-m", "cost_mcp"], env=server_env(home))
+    async with Client(params) as c:
+        await _record(c, "req-real", ONE_DOLLAR)
+        await _record(c, "req-wrong", TEN_DOLLARS)
+    assert run(capsys, "reported", "forget", "req-wrong")[0] == 0
+
+    async with Client(params) as c:
+        before = await _spend_and_budget(c)
+        again = await c.call_tool("record_usage", {**TEN_DOLLARS, "request_id": "req-wrong"})
+        assert again.is_error is False and again.structured_content is not None
+        assert again.structured_content["recorded"] is False
+        assert again.structured_content["forgotten"] is True
+        assert any(
+            "'req-wrong' was forgotten by the user" in w and "not counted" in w
+            for w in again.structured_content["warnings"]
+        )
+        assert again.structured_content["budgets"][0]["remaining_after_usd"] == 100 - before[1]
+        assert await _spend_and_budget(c) == before
+    assert before[0] == before[1] == 1
+    with closing(connect(os.environ["COST_MCP_DB"])) as conn:
+        assert [r[0] for r in conn.execute("SELECT message_id FROM usage_events")] == ["req-real"]
+        assert_rollup_is_rebuilt_from_events(conn)
+
+    code, out, _ = run(capsys, "reported", "list", "--forgotten")
+    assert code == 0 and "req-wrong" in out and "req-real" not in out and "$10.00" in out
+    code, out, _ = run(capsys, "reported", "list")
+    assert code == 0 and "req-wrong" not in out
+    # Forgetting it again changes nothing, and the error says how to undo the first forget.
+    code, _, err = run(capsys, "reported", "forget", "req-wrong")
+    assert code == 2
+    assert "'req-wrong' was forgotten already (`cost-mcp reported unforget req-wrong`" in flat(err)
+
+    code, _, err = run(capsys, "reported", "unforget", "req-wrong", "req-typo")
+    assert code == 2 and "nothing unforgotten: 'req-typo' is no forgotten call" in flat(err)
+    code, out, _ = run(capsys, "reported", "unforget", "req-wrong")
+    assert code == 0 and "unforgot 1 reported call(s), $10.00" in flat(out)
+    assert "the next time its agent reports the id" in flat(out)
+    code, out, _ = run(capsys, "reported", "list", "--forgotten", "--json")
+    assert code == 0 and '"matching": 0' in out
+    async with Client(params) as c:
+        third = await c.call_tool("record_usage", {**TEN_DOLLARS, "request_id": "req-wrong"})
+        assert third.structured_content is not None
+        assert (third.structured_content["recorded"], third.structured_content["forgotten"]) == (True, False)
+        assert await _spend_and_budget(c) == (before[0] + 10, before[1] + 10)
+
+
+def test_a_laptop_pushing_while_the_admin_forgets_never_brings_the_call_back(
+    settings: Settings, conn: Conn
+) -> None:
+    """A laptop keeps pushing a mistaken $10 call (push --full in a loop, on its own connection)
+    while the admin forgets it on the server: whichever takes the write lock first, the call ends
+    forgotten, every push after the forget is acked as forgotten, and the total is the real $1."""
+    import threading
+
+    from cost_mcp.analytics import reported as reported_calls
+    from cost_mcp.analytics import spend
+    from cost_mcp.store.reported import Selection
+
+    now_ms = int(datetime.now(UTC).timestamp() * 1000) - 60_000
+    caller = access.Caller("ana@example.com", "member", "ana")
+
+    def row(mid: str, tokens: int) -> push.WireRow:
+        return push.WireRow(
+            source="record_usage", message_id=mid, ts_ms=now_ms, provider="openai", model="gpt-4o",
+            input_tokens=tokens, agent="researcher",
+        )  # fmt: skip
+
+    batch = [row("real", 400_000), row("wrong", 4_000_000)]
+    push.receive(conn, Pricer(), caller, batch)
+    pushed, forgot = threading.Event(), threading.Event()
+    after: list[push.PushAnswer] = []
+
+    def laptop() -> None:
+        with closing(connect(settings.db)) as own:
+            while len(after) < 3:
+                done = forgot.is_set()  # read before the push: this push starts after the forget
+                answer = push.receive(own, Pricer(), caller, batch)
+                pushed.set()
+                if done:
+                    after.append(answer)
+
+    pushing = threading.Thread(target=laptop)
+    pushing.start()
+    assert pushed.wait(60)
+    with closing(connect(settings.db)) as admin:
+        assert [c.id for c in reported_calls.forget(admin, settings, Selection(ids=["wrong"])).forgotten] == [
+            "wrong"
+        ]
+    forgot.set()
+    pushing.join(120)
+    assert not pushing.is_alive()
+    assert [r[0] for r in conn.execute("SELECT message_id FROM usage_events")] == ["real"]
+    assert [(a.accepted, a.changed, a.forgotten) for a in after] == [(2, 0, 1)] * 3
+    p = spend.resolve(settings, "last_7_days", None, None, None)
+    assert spend.get_spend(conn, settings, p, (), spend.Filters()).total_usd == 1
+    assert_rollup_is_rebuilt_from_events(conn)

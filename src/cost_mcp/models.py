@@ -890,6 +890,9 @@ class RecordResult(Answer):
     """What record_usage stored."""
 
     recorded: bool = Field(description="False when this request_id was already recorded (nothing added).")
+    forgotten: bool = Field(
+        default=False, description="True: the user forgot this request_id; not recorded, not counted."
+    )
     id: str = Field(description="The request id, or the id generated when none was given.")
     cost_usd: USD | None = Field(description="Null when the model has no known price (kept unpriced).")
     priced_model: str | None
@@ -934,6 +937,16 @@ class ForgetReportedResult(Result):
         description="Budget thresholds of the current period that spend no longer reaches: they fire "
         "again when spend crosses them anew."
     )
+    warnings: list[str]
+
+
+class UnforgetReportedResult(Result):
+    """What `cost-mcp reported unforget` lifted: calls that will be stored and counted again the next
+    time their agent reports them or a laptop pushes them."""
+
+    unforgotten: list[ReportedCall]
+    total_usd: USD = Field(description="Cost the calls had when they were forgotten (priced ones).")
+    unpriced_requests: int
     warnings: list[str]
 
 

@@ -8,14 +8,17 @@ it, never a member named in the payload (there is no such field).
 
 Wire format: ``{"rows": [WireRow, ...]}`` as JSON (``application/json``) or MessagePack
 (``application/msgpack``), optionally gzip (``Content-Encoding: gzip``). The answer is
-``{"accepted": n, "changed": m, "refused": r, "warnings": [...]}``: the whole batch was written in
-one transaction, so a 200 acks every row of it. Re-sending is harmless: the server keeps the local
-ledger's dedup key and "max tokens wins", so the same rows twice, or in any order, or from two
+``{"accepted": n, "changed": m, "refused": r, "forgotten": f, "warnings": [...]}``: the whole batch
+was written in one transaction, so a 200 acks every row of it. Re-sending is harmless: the server
+keeps the local ledger's dedup key and "max tokens wins", so the same rows twice, or in any order, or from two
 machines of one member give the same totals. Calls are keyed across members, and a call is the
 member's who pushed it first: a row whose call another member holds is refused (``refused`` of the
 ``accepted`` rows, acked all the same, with a warning saying why), since another member's token may
-neither grow that call nor stop it counting. A reported cost in a row is not stored: the server's
-price counts.
+neither grow that call nor stop it counting. A row whose call an admin forgot on the server
+(``cost-mcp reported forget``) is not stored either (``forgotten`` of the ``accepted`` rows, acked
+too, so the laptop does not send it again and again): a laptop still holding the call, or sending
+everything (``push --full``), does not bring it back. A reported cost in a row is not stored: the
+server's price counts.
 """
 
 from __future__ import annotations
@@ -116,6 +119,8 @@ class PushAnswer(msgspec.Struct):
     changed: int
     refused: int = 0
     """Of the accepted rows, those not stored: their call is another member's."""
+    forgotten: int = 0
+    """Of the accepted rows, those not stored: an admin forgot their call on the server."""
     warnings: list[str] = msgspec.field(default_factory=list)
 
 
@@ -256,7 +261,9 @@ def receive(
             caller.member,
             merged.refused,
         )
-    return PushAnswer(len(rows), merged.changed, merged.refused, warnings)
+    if merged.forgotten:
+        warnings.append(forgotten_warning(merged.forgotten))
+    return PushAnswer(len(rows), merged.changed, merged.refused, merged.forgotten, warnings)
 
 
 def refusal_warning(refused: int) -> str:
@@ -265,6 +272,15 @@ def refusal_warning(refused: int) -> str:
     return (
         f"{rows} another member already pushed: not stored, since a call counts for the member "
         "who pushed it first and another member's token may not change it or stop it counting"
+    )
+
+
+def forgotten_warning(forgotten: int) -> str:
+    """What a push answer says of rows not stored because an admin forgot their calls."""
+    rows = "1 row is a call" if forgotten == 1 else f"{forgotten:,} rows are calls"
+    return (
+        f"{rows} an admin forgot on the team server (`cost-mcp reported forget`): not stored, not "
+        "counted, and not sent again"
     )
 
 
@@ -351,6 +367,8 @@ class PushStats:
     pending: int = 0
     refused: int = 0
     """Rows sent that the server did not store: their calls are another member's."""
+    forgotten: int = 0
+    """Rows sent that the server did not store: an admin forgot their calls there."""
     warnings: list[str] = field(default_factory=list)
     """What the server said of them (each distinct warning once)."""
 
@@ -359,6 +377,7 @@ class PushStats:
         self.sent += answer.accepted
         self.changed += answer.changed
         self.refused += answer.refused
+        self.forgotten += answer.forgotten
         self.batches += 1
         self.warnings.extend(w for w in answer.warnings if w not in self.warnings)
 

@@ -39,7 +39,8 @@ from cost_mcp.config import Settings
 from cost_mcp.errors import InvalidInputError
 from cost_mcp.notify import display_url
 from cost_mcp.periods import Period
-from cost_mcp.pricing import Pricer
+from cost_mcp.pricing import Pricer, Tokens
+from cost_mcp.sources.reported import record_call
 from cost_mcp.store import connect, rollup, write_transaction
 from cost_mcp.store import team as team_store
 from cost_mcp.store.connection import is_postgres
@@ -1008,6 +1009,79 @@ def test_cli_push_says_it_refused_rows_of_another_members_calls(team: Team, home
     assert team.tokens["ana"] not in log
 
 
+def _reporting_laptop(home: Path, name: str, member: str, calls: list[tuple[str, int]]) -> Laptop:
+    """A laptop whose agents reported ``calls`` (request id, gpt-4o input tokens) with record_usage:
+    at $2.50 per million, 400,000 tokens is $1 and 4,000,000 is $10."""
+    laptop = Laptop(member, home / name / "cost.db", home / name / "claude")
+    laptop.db.parent.mkdir(parents=True, exist_ok=True)
+    conn = connect(laptop.db)
+    try:
+        for request_id, tokens in calls:
+            record_call(
+                conn, Pricer(), provider="openai", model="gpt-4o", tokens=Tokens(input=tokens, output=0),
+                agent="researcher", request_id=request_id, timestamp=datetime.now(UTC) - timedelta(minutes=9),
+            )  # fmt: skip
+    finally:
+        conn.close()
+    return laptop
+
+
+def test_a_call_forgotten_on_the_server_stays_forgotten_whatever_laptops_send(team: Team, home: Path) -> None:
+    """An admin forgot ana's mistaken $10 call on the server: it came back with her laptop's
+    `push --full`, with a second laptop of hers that still held it, and with her agent's retry over
+    /mcp. Now each is acknowledged and counted as forgotten, and totals and budgets stay at $1,
+    until the admin unforgets it: then the next full push counts it again."""
+    ana = "ana@example.com"
+    laptop = _reporting_laptop(home, "ana", ana, [("req-real", 400_000), ("req-wrong", 4_000_000)])
+    env = laptop.env(home, COST_MCP_TEAM_TOKEN=team.tokens["ana"])
+    assert _cli(env, "push", "--server", team.base).returncode == 0
+    admin = _env(home, team.server_db)
+    assert _cli(admin, "budget", "set", "ana", "100", "--member", ana).returncode == 0
+    assert _total(team.server_db, members=[ana]) == 11
+    forgot = _cli(admin, "reported", "forget", "req-wrong")
+    assert forgot.returncode == 0, forgot.stderr
+
+    def spent() -> tuple[Decimal, Decimal]:
+        status = anyio.run(_call, team.base, team.tokens["admin"], "budget_status", {"name": "ana"})
+        budget = Decimal(str(status.structured_content["budgets"][0]["spent_usd"]))
+        return _total(team.server_db, members=[ana]), budget
+
+    assert spent() == (Decimal(1), Decimal(1))
+    full = _cli(env, "push", "--full", "--server", team.base)
+    assert full.returncode == 0, full.stderr
+    assert (
+        "pushed 2 usage rows in 1 batch(es), 0 new or grown on the server, 1 forgotten there; 0 left"
+        in full.stderr
+    ), full.stderr
+    assert "warning: 1 row is a call an admin forgot on the team server" in full.stderr
+    # Acknowledged: the next push does not send it again.
+    assert "pushed 0 usage rows" in _cli(env, "push", "--server", team.base).stderr
+    other = _reporting_laptop(home, "ana-desk", ana, [("req-wrong", 4_000_000)])
+    pushed = _cli(other.env(home, COST_MCP_TEAM_TOKEN=team.tokens["ana"]), "push", "--server", team.base)
+    assert "pushed 1 usage rows in 1 batch(es), 0 new or grown on the server, 1 forgotten there" in (
+        pushed.stderr
+    ), pushed.stderr
+    retry = {"provider": "openai", "model": "gpt-4o", "input_tokens": 4_000_000, "output_tokens": 0}
+    again = anyio.run(
+        _call, team.base, team.tokens["ana"], "record_usage",
+        {**retry, "agent": "researcher", "request_id": "req-wrong"},
+    )  # fmt: skip
+    assert again.structured_content["forgotten"] is True and again.structured_content["recorded"] is False
+    assert spent() == (Decimal(1), Decimal(1))
+    _assert_rollup_exact(team.server_db)
+    listed = _cli(admin, "reported", "list", "--forgotten", "--member", ana)
+    assert listed.returncode == 0 and "req-wrong" in listed.stdout and "req-real" not in listed.stdout
+
+    lifted = _cli(admin, "reported", "unforget", "req-wrong")
+    assert lifted.returncode == 0, lifted.stderr
+    restored = _cli(env, "push", "--full", "--server", team.base)
+    assert "pushed 2 usage rows in 1 batch(es), 1 new or grown on the server; 0 left" in restored.stderr, (
+        restored.stderr
+    )
+    assert spent() == (Decimal(11), Decimal(11))
+    _assert_rollup_exact(team.server_db)
+
+
 def test_answers_say_when_each_laptop_last_pushed(team: Team, home: Path) -> None:
     # A team's total silently lacked whatever a laptop had not pushed (offline for three days):
     # each laptop's last push is in the answer's sources, a member seeing only their own.
@@ -1456,7 +1530,7 @@ def test_an_ingest_token_reads_nothing_and_cannot_push(fleet: Team) -> None:
         f"{fleet.base}/api/push",
         json={"rows": []},
         headers={"Authorization": f"Bearer {fleet.tokens['ana']}"},
-    ).json() == {"accepted": 0, "changed": 0, "refused": 0, "warnings": []}
+    ).json() == {"accepted": 0, "changed": 0, "refused": 0, "forgotten": 0, "warnings": []}
 
     for path in ("/", "/api/spend?period=today"):
         page = httpx2.get(f"{fleet.base}{path}", headers=auth)

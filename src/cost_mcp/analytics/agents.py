@@ -88,7 +88,7 @@ def record_usage(
 ) -> RecordResult:
     """record_usage: store the call, then say where the budgets it counts against stand. ``member``
     is the caller's (a team member's token), never an argument a model chose."""
-    recorded, call_id, price, _ = record_call(
+    outcome, call_id, price, _ = record_call(
         conn,
         pricer,
         provider=provider,
@@ -107,14 +107,21 @@ def record_usage(
     warnings: list[str] = [f"priced with an assumption: {a}" for a in price.assumptions] if price else []
     cost: Decimal | None = price.total if price else None
     priced_model = price.model_id if price else None
-    if not recorded:
+    recorded = outcome == "recorded"
+    if outcome == "forgotten":
+        # The user removed this call (`cost-mcp reported forget`): a retry must not bring it back.
+        warnings.append(
+            f"request {call_id!r} was forgotten by the user (`cost-mcp reported forget`): not recorded, "
+            "not counted in spend or budgets; do not report it again under another id"
+        )
+    elif not recorded:
         stored = cost_of_call(conn, SOURCE, call_id)
         cost = from_nanos(stored.cost_nanos) if stored and stored.cost_nanos is not None else None
         priced_model = stored.priced_model if stored else None
         warnings.append(f"request {call_id!r} was already recorded; nothing was added")
     now = datetime.now(UTC)
     provider_id = normalize_provider(provider)
-    if cost is None:
+    if cost is None and outcome != "forgotten":
         warnings.append(
             f"no known price for {model!r} ({provider_id}): kept unpriced, not counted in "
             f"spend; add it to the price override file ({settings.prices_file})"
@@ -160,6 +167,7 @@ def record_usage(
 
     return RecordResult(
         recorded=recorded,
+        forgotten=outcome == "forgotten",
         id=call_id,
         cost_usd=cost,
         priced_model=priced_model,

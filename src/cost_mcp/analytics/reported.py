@@ -11,6 +11,11 @@ events left), and each budget threshold of the current period that spend no long
 re-armed: it fired on spend that was never real, so it should fire again when real spend crosses
 it, rather than stay silent for the rest of the period. Thresholds still reached stay fired (no
 second alert for the same crossing), and past periods' alerts stay as the record of what was sent.
+
+A forgotten call stays forgotten: its tombstone keeps the agent's retry of the same request id and
+any laptop's push of it (``push --full`` too) from storing it again, until the user lifts it with
+:func:`unforget` (``cost-mcp reported unforget ID``), also CLI-only: restoring spend is as much the
+user's call as erasing it.
 """
 
 from __future__ import annotations
@@ -23,7 +28,7 @@ from decimal import Decimal
 from cost_mcp.analytics import budgets
 from cost_mcp.config import Settings
 from cost_mcp.errors import InvalidInputError
-from cost_mcp.models import ForgetReportedResult, ReportedCall, ReportedCalls
+from cost_mcp.models import ForgetReportedResult, ReportedCall, ReportedCalls, UnforgetReportedResult
 from cost_mcp.money import format_usd, from_nanos
 from cost_mcp.periods import iso_utc
 from cost_mcp.store import alerts as alert_store
@@ -33,11 +38,15 @@ from cost_mcp.store.connection import OVERFLOW_FIX, Conn, is_overflow
 from cost_mcp.store.reported import Selection, StoredCall
 
 LIST_FIX = "`cost-mcp reported list` shows the ids of reported calls"
+FORGOTTEN_FIX = "`cost-mcp reported list --forgotten` shows the ids of forgotten calls"
 
 
-def list_calls(conn: Conn, selection: Selection, limit: int | None) -> ReportedCalls:
-    """The reported calls ``selection`` picks, newest first, at most ``limit`` of them."""
-    calls, matching = reported_store.select(conn, selection, limit)
+def list_calls(
+    conn: Conn, selection: Selection, limit: int | None, *, forgotten: bool = False
+) -> ReportedCalls:
+    """The reported calls ``selection`` picks, newest first, at most ``limit`` of them; with
+    ``forgotten``, the calls forgotten that it picks (by the same conditions)."""
+    calls, matching = reported_store.select(conn, selection, limit, forgotten=forgotten)
     total, unpriced = _sums(calls)
     warnings = []
     if matching > len(calls):
@@ -76,7 +85,8 @@ def forget(
         warnings.append(f"no reported call matches: nothing to forget ({LIST_FIX})")
     if dry_run or not picked:
         return _result(picked, dry_run=dry_run, rearmed=[], warnings=warnings)
-    gone = reported_store.delete(conn, [c.id for c in picked])
+    moment = now or datetime.now(UTC)
+    gone = reported_store.delete(conn, [c.id for c in picked], int(moment.timestamp() * 1000))
     refreshed = rollup.refresh(conn)
     if refreshed == rollup.TOO_LARGE:
         warnings.append(rollup.TOO_LARGE_WARNING)  # other absurd calls are left: say so, as answers do
@@ -84,7 +94,7 @@ def forget(
         # Deleted and marked dirty all the same: the next answer that can write rebuilds them.
         warnings.append(rollup.STALE_WARNING)
     try:
-        rearmed = rearm_alerts(conn, settings, now or datetime.now(UTC))
+        rearmed = rearm_alerts(conn, settings, moment)
     except sqlite3.OperationalError as exc:
         if not is_overflow(exc):
             raise
@@ -92,6 +102,34 @@ def forget(
         rearmed = []
         warnings.append(f"budget alerts were not re-checked: the ledger still holds {OVERFLOW_FIX}")
     return _result(gone, dry_run=False, rearmed=rearmed, warnings=warnings)
+
+
+def unforget(conn: Conn, ids: Sequence[str]) -> UnforgetReportedResult:
+    """Lift the tombstones of the forgotten calls ``ids``: each is stored and counted again the next
+    time its agent reports it or a laptop pushes it (the ledger does not hold it meanwhile).
+
+    Every id must be a forgotten call, or nothing is lifted and the error says which are not."""
+    wanted = list(dict.fromkeys(ids))
+    found = {c.id for c in reported_store.select(conn, Selection(ids=wanted), forgotten=True)[0]}
+    missing = [i for i in wanted if i not in found]
+    if missing:
+        raise InvalidInputError(
+            f"nothing unforgotten: {', '.join(repr(i) for i in missing)} "
+            f"{'is no forgotten call' if len(missing) == 1 else 'are no forgotten calls'}. {FORGOTTEN_FIX}"
+        )
+    lifted = reported_store.unforget(conn, wanted)
+    total, unpriced = _sums(lifted)
+    return UnforgetReportedResult(
+        unforgotten=[_shown(c) for c in lifted],
+        total_usd=total,
+        unpriced_requests=unpriced,
+        warnings=[
+            "not counted until stored again: the next time its agent reports the id, or a laptop pushes "
+            "it (`cost-mcp push --full` on the laptop that holds it)"
+        ]
+        if lifted
+        else [],
+    )
 
 
 def _result(
@@ -134,10 +172,13 @@ def _check_ids(conn: Conn, ids: Sequence[str], found: set[str]) -> None:
     if not missing:
         return
     elsewhere = reported_store.other_sources(conn, missing)
+    gone = {c.id for c in reported_store.select(conn, Selection(ids=missing), forgotten=True)[0]}
     reasons = [
         f"{i!r} is a call read from {', '.join(elsewhere[i])}, not reported with record_usage (a log "
         "file's calls are removed with `cost-mcp ingest --forget PATH`)"
         if i in elsewhere
+        else f"{i!r} was forgotten already (`cost-mcp reported unforget {i}` undoes that)"
+        if i in gone
         else f"{i!r} is no reported call"
         for i in missing
     ]

@@ -310,7 +310,7 @@ def _render_subscriptions(out: Console, listing: SubscriptionList) -> None:
 
 @cli.group()
 def reported() -> None:
-    """Calls agents reported with record_usage: list them, forget wrong ones (list, forget)."""
+    """Calls agents reported with record_usage: list them, forget wrong ones (list, forget, unforget)."""
 
 
 def _selection_options(fn: Callable[..., Any]) -> Callable[..., Any]:
@@ -372,20 +372,29 @@ def _selection(loaded: Settings, ids: Sequence[str], options: dict[str, Any], *,
 @reported.command("list")
 @_selection_options
 @click.option("--limit", type=click.IntRange(min=1), default=50, show_default=True, help="newest calls shown")
+@click.option(
+    "--forgotten", is_flag=True, help="the calls forgotten instead (`reported unforget ID` lifts one)"
+)
 @json_option()
-def reported_list(limit: int, as_json: bool, **options: Any) -> int:
+def reported_list(limit: int, forgotten: bool, as_json: bool, **options: Any) -> int:
     """The calls agents reported (record_usage), newest first: id, time, agent, model, tokens, cost.
 
-    Every time by default; --period, --start and --end narrow it as in `report`.
+    Every time by default; --period, --start and --end narrow it as in `report`. With --forgotten,
+    the calls `reported forget` removed, which no report or push stores again until unforgotten.
     """
     from cost_mcp.analytics import reported as reported_calls
 
     loaded = settings()
     selection = _selection(loaded, (), options, require=False)
+    empty = (
+        "No forgotten calls match. `cost-mcp reported forget ID` forgets one."
+        if forgotten
+        else "No reported calls match. Agents report calls with the record_usage tool."
+    )
     return answer(
-        lambda _, conn: reported_calls.list_calls(conn, selection, limit),
+        lambda _, conn: reported_calls.list_calls(conn, selection, limit, forgotten=forgotten),
         as_json=as_json,
-        render=lambda out, result: _render_reported(out, result.calls, loaded),
+        render=lambda out, result: _render_reported(out, result.calls, loaded, empty=empty),
         fresh=False,
     )
 
@@ -434,6 +443,37 @@ def reported_forget(ids: tuple[str, ...], dry_run: bool, yes: bool, as_json: boo
     return EXIT_OK
 
 
+@reported.command("unforget")
+@click.argument("ids", nargs=-1, required=True, metavar="ID ...")
+@json_option()
+def reported_unforget(ids: tuple[str, ...], as_json: bool) -> int:
+    """Undo a forget: the calls are stored and counted again the next time they are reported or pushed.
+
+    A forgotten call's tombstone keeps its agent's retries and laptops' pushes from storing it again;
+    this lifts it (`cost-mcp reported list --forgotten` shows the ids). The ledger does not hold the
+    call meanwhile: its agent's next report of the id, or `cost-mcp push --full` on the laptop that
+    holds it, brings it back. No MCP tool does this: restoring spend is the user's call.
+    """
+    from cost_mcp.analytics import reported as reported_calls
+
+    loaded = settings()
+    with ledger(fresh=False) as (_, conn):
+        result = reported_calls.unforget(conn, ids)
+    if as_json:
+        print(result.model_dump_json(indent=2))
+        return EXIT_OK
+    out = Console()
+    _render_reported(out, result.unforgotten, loaded)
+    out.print(
+        f"unforgot {len(result.unforgotten):,} reported call(s), "
+        f"{format_cost(result.total_usd, result.unpriced_requests)}",
+        highlight=False,
+    )
+    for warning in result.warnings:
+        note(out, warning)
+    return EXIT_OK
+
+
 def _confirm_forget(preview: ForgetReportedResult, loaded: Settings) -> None:
     """Show what the filters pick and ask; without a terminal to ask on, say to add --yes."""
     if not sys.stdin.isatty():
@@ -452,9 +492,15 @@ def _confirm_forget(preview: ForgetReportedResult, loaded: Settings) -> None:
     )
 
 
-def _render_reported(out: Console, calls: Sequence[ReportedCall], loaded: Settings) -> None:
+def _render_reported(
+    out: Console,
+    calls: Sequence[ReportedCall],
+    loaded: Settings,
+    *,
+    empty: str = "No reported calls match. Agents report calls with the record_usage tool.",
+) -> None:
     if not calls:
-        out.print("No reported calls match. Agents report calls with the record_usage tool.")
+        out.print(empty)
         return
     team = any(c.member for c in calls)
     table = Table("id", "when", "agent", *(("member",) if team else ()), "provider", "model", "tokens",

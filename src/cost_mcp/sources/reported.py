@@ -11,7 +11,7 @@ from cost_mcp.periods import to_ms
 from cost_mcp.pricing import Price, Pricer, Tokens
 from cost_mcp.store import rollup
 from cost_mcp.store.connection import Conn
-from cost_mcp.store.usage import ReportedCall, insert_reported
+from cost_mcp.store.usage import Recorded, ReportedCall, insert_reported
 
 SOURCE = "record_usage"
 MAX_FUTURE = timedelta(minutes=10)
@@ -40,11 +40,12 @@ def record_call(
     speed: str | None = None,
     service_tier: str | None = None,
     inference_geo: str | None = None,
-) -> tuple[bool, str, Price | None, int]:
-    """Store one reported call; returns (recorded, id, price or None when unpriced, ts_ms).
+) -> tuple[Recorded, str, Price | None, int]:
+    """Store one reported call; returns (what storing did, id, price or None when unpriced, ts_ms).
 
-    Recording the same ``request_id`` again changes nothing (recorded is False), so an agent can
-    retry safely. Timestamps from the future or more than a year back are rejected as mistakes.
+    Recording the same ``request_id`` again changes nothing (``duplicate``), so an agent can retry
+    safely; nor does recording a call the user forgot (``forgotten``: ``cost-mcp reported forget``
+    left a tombstone). Timestamps from the future or more than a year back are rejected as mistakes.
     """
     moment = now or datetime.now(UTC)
     when = timestamp or moment
@@ -74,7 +75,7 @@ def record_call(
     )
     price = priced if isinstance(priced, Price) else None
     ts_ms = to_ms(when)
-    inserted = insert_reported(
+    outcome = insert_reported(
         conn,
         ReportedCall(
             source=SOURCE,
@@ -96,4 +97,4 @@ def record_call(
         ),
     )
     rollup.refresh(conn)
-    return bool(inserted), call_id, price, ts_ms
+    return outcome, call_id, price, ts_ms

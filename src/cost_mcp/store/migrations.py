@@ -1096,3 +1096,36 @@ def m031_log_copies_take_the_best_of_their_otel_copies(conn: Conn) -> None:
     ]
     if ids:
         otel.best_of_both(conn, ids)
+
+
+@migration
+def m032_forgotten_calls(conn: Conn) -> None:
+    """A tombstone per reported call the user forgot (``cost-mcp reported forget``), keyed as
+    ``usage_events``' unique key names the call, so that no writer stores it again: not the agent
+    reporting the same request id once more, not a laptop's ``push --full``, not a laptop that
+    still holds it pushing after the admin forgot it on the server. Written in the forget's
+    transaction, deleted by ``reported unforget``. It keeps what ``reported list`` shows of the call,
+    so ``reported list --forgotten`` can show what was forgotten (``forgotten_ms``: when).
+    """
+    text = 'TEXT COLLATE "C"' if dialect(conn) == "postgresql" else "TEXT"
+    conn.execute(
+        f"""
+        CREATE TABLE forgotten_calls (
+            source {text} NOT NULL,
+            message_id {text} NOT NULL,
+            request_id {text} NOT NULL DEFAULT '',
+            is_sidechain BIGINT NOT NULL DEFAULT 0,
+            ts_ms BIGINT NOT NULL,
+            agent {text} NOT NULL DEFAULT '',
+            member {text} NOT NULL DEFAULT '',
+            provider {text} NOT NULL DEFAULT '',
+            model {text} NOT NULL DEFAULT '',
+            project {text} NOT NULL DEFAULT '',
+            session_id {text} NOT NULL DEFAULT '',
+            total_tokens BIGINT NOT NULL DEFAULT 0,
+            cost_nanos BIGINT,
+            forgotten_ms BIGINT NOT NULL,
+            PRIMARY KEY (source, message_id, request_id, is_sidechain)
+        )
+        """
+    )

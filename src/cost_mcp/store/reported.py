@@ -4,6 +4,11 @@ Only rows of the ``record_usage`` source: a log-read call is forgotten with its 
 --forget``), a provider's bill by its next sync. A forget deletes the rows and marks their
 quarter-hours dirty in the same transaction, as every other writer of usage events does
 (:mod:`cost_mcp.store.rollup`), so the next refresh rebuilds exactly those from the events left.
+
+In that transaction it also leaves a tombstone per call (``forgotten_calls``, migration
+``m032_forgotten_calls``), keyed as ``usage_events``' unique key names it, which every writer that
+could store the call again consults (``store.usage.insert_reported``, ``store.team``'s pushes): a
+forgotten call stays forgotten until the user lifts its tombstone (:func:`unforget`).
 """
 
 from __future__ import annotations
@@ -51,6 +56,8 @@ class StoredCall:
 
 
 _COLUMNS = "message_id, ts_ms, agent, member, provider, model, project, session_id, total_tokens, cost_nanos"
+_EVENTS = "usage_events"
+_TOMBSTONES = "forgotten_calls"
 
 
 def _where(selection: Selection) -> tuple[str, list[object]]:
@@ -94,22 +101,28 @@ def _call(row: Sequence[object]) -> StoredCall:
     )
 
 
-def select(conn: Conn, selection: Selection, limit: int | None = None) -> tuple[list[StoredCall], int]:
-    """The selected calls, newest first (at most ``limit``), and how many there are in all."""
+def select(
+    conn: Conn, selection: Selection, limit: int | None = None, *, forgotten: bool = False
+) -> tuple[list[StoredCall], int]:
+    """The selected calls, newest first (at most ``limit``), and how many there are in all; with
+    ``forgotten``, the calls forgotten (their tombstones), picked by the same conditions."""
     if len(selection.ids) > _CHUNK:
         # Many ids: one statement per chunk, merged here (the count is then the rows found).
         found = [
             call
             for i in range(0, len(selection.ids), _CHUNK)
-            for call in select(conn, _with_ids(selection, selection.ids[i : i + _CHUNK]))[0]
+            for call in select(
+                conn, _with_ids(selection, selection.ids[i : i + _CHUNK]), forgotten=forgotten
+            )[0]
         ]
         found.sort(key=lambda c: (-c.ts_ms, c.id))
         return (found if limit is None else found[:limit]), len(found)
     where, args = _where(selection)
-    count = conn.execute(f"SELECT COUNT(*) FROM usage_events WHERE {where}", args).fetchone()
+    table = _TOMBSTONES if forgotten else _EVENTS
+    count = conn.execute(f"SELECT COUNT(*) FROM {table} WHERE {where}", args).fetchone()
     bound = "" if limit is None else f" LIMIT {int(limit)}"
     rows = conn.execute(
-        f"SELECT {_COLUMNS} FROM usage_events WHERE {where} ORDER BY ts_ms DESC, message_id{bound}", args
+        f"SELECT {_COLUMNS} FROM {table} WHERE {where} ORDER BY ts_ms DESC, message_id{bound}", args
     ).fetchall()
     return [_call(r) for r in rows], int(count[0]) if count else 0
 
@@ -142,13 +155,19 @@ def other_sources(conn: Conn, ids: Sequence[str]) -> dict[str, list[str]]:
     return out
 
 
-def delete(conn: Conn, ids: Sequence[str]) -> list[StoredCall]:
-    """Delete the reported calls of ``ids`` in one transaction and mark their quarter-hours dirty;
-    returns the rows deleted (an id stored meanwhile under no ``record_usage`` row is skipped).
+def delete(conn: Conn, ids: Sequence[str], now_ms: int) -> list[StoredCall]:
+    """Delete the reported calls of ``ids`` in one transaction, leave a tombstone for each (forgotten
+    at ``now_ms``) and mark their quarter-hours dirty; returns the rows deleted (an id stored
+    meanwhile under no ``record_usage`` row is skipped).
 
     Rows of other sources with the same message id are untouched: the source is in every key.
     Per-row push acks of a laptop from before push marks (``pushed_events``) go with them, so that a
-    later row given the same id on SQLite is not taken as acknowledged."""
+    later row given the same id on SQLite is not taken as acknowledged.
+
+    The tombstones are written under the write lock with the delete, and every writer that could
+    store the call again checks them under that lock too (a push holds it shared, which this
+    exclusive hold waits for and excludes): a push either committed before this delete, which then
+    removes what it stored, or reads the tombstone and stores nothing. No moment lets a call back."""
     gone: list[StoredCall] = []
     with write_transaction(conn):
         for i in range(0, len(ids), _CHUNK):
@@ -156,7 +175,7 @@ def delete(conn: Conn, ids: Sequence[str]) -> list[StoredCall]:
             marks = ", ".join("?" * len(chunk))
             rows = conn.execute(
                 f"DELETE FROM usage_events WHERE source = ? AND message_id IN ({marks}) "
-                f"RETURNING id, {_COLUMNS}",
+                f"RETURNING id, request_id, is_sidechain, {_COLUMNS}",
                 (SOURCE, *chunk),
             ).fetchall()
             if not rows:
@@ -165,7 +184,75 @@ def delete(conn: Conn, ids: Sequence[str]) -> list[StoredCall]:
             conn.execute(
                 f"DELETE FROM pushed_events WHERE event_id IN ({', '.join('?' * len(row_ids))})", row_ids
             )
-            gone += [_call(r[1:]) for r in rows]
+            conn.executemany(
+                f"INSERT INTO {_TOMBSTONES} (source, request_id, is_sidechain, {_COLUMNS}, forgotten_ms) "
+                f"VALUES (?, ?, ?, {', '.join('?' * 10)}, ?) "
+                "ON CONFLICT (source, message_id, request_id, is_sidechain) DO NOTHING",
+                [(SOURCE, *r[1:], now_ms) for r in rows],
+            )
+            gone += [_call(r[3:]) for r in rows]
         rollup.mark_dirty(conn, [c.ts_ms for c in gone])
     gone.sort(key=lambda c: (-c.ts_ms, c.id))
     return gone
+
+
+def is_forgotten(
+    conn: Conn, source: str, message_id: str, request_id: str = "", is_sidechain: int = 0
+) -> bool:
+    """Whether the call of this key (``usage_events``' unique key) was forgotten: it is not stored
+    again. Read it inside the writer's transaction, under the write lock (see :func:`delete`)."""
+    row = conn.execute(
+        f"SELECT 1 FROM {_TOMBSTONES} WHERE source = ? AND message_id = ? AND request_id = ? "
+        "AND is_sidechain = ?",
+        (source, message_id, request_id, is_sidechain),
+    ).fetchone()
+    return row is not None
+
+
+Key = tuple[str, str, str, int]
+"""``usage_events``' unique key: (source, message id, request id, sidechain flag)."""
+
+
+def forgotten_keys(conn: Conn, keys: Sequence[Key]) -> set[Key]:
+    """Which of ``keys`` name forgotten calls: one statement per chunk of message ids (SQLite's
+    pushes; PostgreSQL's merge joins the tombstones in its own statement). Inside the writer's
+    transaction, under the write lock."""
+    if not keys or conn.execute(f"SELECT 1 FROM {_TOMBSTONES} LIMIT 1").fetchone() is None:
+        return set()  # no tombstone at all, the usual case: no look-up per batch
+    wanted = set(keys)
+    by_source: dict[str, set[str]] = {}
+    for source, message_id, _, _ in wanted:
+        by_source.setdefault(source, set()).add(message_id)
+    found: set[Key] = set()
+    for source, message_ids in by_source.items():
+        ids = sorted(message_ids)
+        for i in range(0, len(ids), _CHUNK):
+            chunk = ids[i : i + _CHUNK]
+            for message_id, request_id, sidechain in conn.execute(
+                f"SELECT message_id, request_id, is_sidechain FROM {_TOMBSTONES} "
+                f"WHERE source = ? AND message_id IN ({', '.join('?' * len(chunk))})",
+                (source, *chunk),
+            ):
+                key = (source, str(message_id), str(request_id), int(sidechain))
+                if key in wanted:
+                    found.add(key)
+    return found
+
+
+def unforget(conn: Conn, ids: Sequence[str]) -> list[StoredCall]:
+    """Lift the tombstones of the forgotten reported calls ``ids`` in one transaction; returns the
+    calls they named. The calls are not stored again here (a tombstone keeps what ``reported list``
+    shows, not the whole row): their agent's next report of the id, or a laptop's next push of it,
+    stores and counts them as it would any call."""
+    lifted: list[StoredCall] = []
+    with write_transaction(conn):
+        for i in range(0, len(ids), _CHUNK):
+            chunk = list(ids[i : i + _CHUNK])
+            rows = conn.execute(
+                f"DELETE FROM {_TOMBSTONES} WHERE source = ? "
+                f"AND message_id IN ({', '.join('?' * len(chunk))}) RETURNING {_COLUMNS}",
+                (SOURCE, *chunk),
+            ).fetchall()
+            lifted += [_call(r) for r in rows]
+    lifted.sort(key=lambda c: (-c.ts_ms, c.id))
+    return lifted

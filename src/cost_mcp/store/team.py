@@ -24,7 +24,7 @@ from urllib.parse import urlsplit
 
 from cost_mcp import tokens
 from cost_mcp.errors import InvalidInputError, NotFoundError
-from cost_mcp.store import bulk, otel, rollup, stages
+from cost_mcp.store import bulk, otel, reported, rollup, stages
 from cost_mcp.store.connection import Conn, dialect, is_deadlock, write_transaction
 from cost_mcp.store.usage import TOKENS_FROM_EXCLUDED_SQL
 
@@ -381,6 +381,9 @@ class Merged:
     """Rows inserted, or stored rows replaced by a copy with more tokens."""
     refused: int
     """Rows not stored: a copy of their call is another member's (:func:`conflicts`)."""
+    forgotten: int = 0
+    """Rows not stored: their call was forgotten here (``cost-mcp reported forget`` left a
+    tombstone for its key, ``store.reported``), so a laptop that still holds it does not bring it back."""
 
 
 def conflicts(row: PushedRow, request_id: str, is_sidechain: int) -> bool:
@@ -486,22 +489,28 @@ def _store(
             for row, price, is_counted in zip(rows, prices, counted, strict=True)
         ]
         if dialect(conn) == "postgresql":
-            changed, stored, refused = _merge_pg(conn, rows, values, claim=shared)
+            changed, stored, refused, forgotten = _merge_pg(conn, rows, values, claim=shared)
         else:
             # One prepared statement per row, no round trips (the look-up first: it must see the
             # rows as they were before the batch).
             stored = _stored(conn, rows)
             refused = _refused(conn, member, rows, stored)
-            if refused:
-                values = [v for v, r in zip(values, rows, strict=True) if _key(r) not in refused]
+            forgotten = reported.forgotten_keys(conn, [_key(r) for r in rows])
+            if refused or forgotten:
+                values = [
+                    v
+                    for v, r in zip(values, rows, strict=True)
+                    if _key(r) not in refused and _key(r) not in forgotten
+                ]
             changed = bulk.insert_rows(
                 conn, "usage_events", _PUSH_COLUMNS, values, on_conflict=_PUSH_ON_CONFLICT, key=_PUSH_KEY
             )
-        refused_rows = 0
-        if refused:
-            # Refused rows changed nothing: what follows settles the rows that went in.
-            kept = [i for i, r in enumerate(rows) if _key(r) not in refused]
-            refused_rows = len(rows) - len(kept)
+        refused_rows = forgotten_rows = 0
+        if refused or forgotten:
+            # Refused and forgotten rows changed nothing: what follows settles the rows that went in.
+            kept = [i for i, r in enumerate(rows) if _key(r) not in refused and _key(r) not in forgotten]
+            forgotten_rows = sum(1 for r in rows if _key(r) in forgotten)
+            refused_rows = len(rows) - len(kept) - forgotten_rows
             rows = [rows[i] for i in kept]
             prices = [prices[i] for i in kept]
             counted = [counted[i] for i in kept]
@@ -512,10 +521,12 @@ def _store(
         # pushes then waited (seconds on a server taking 10k calls a second).
         if changed:
             _count_and_roll_up(conn, member, rows, prices, counted, old_ts, seen, stored_keys, recount)
-        conn.execute(_RECORD_PUSH, (token_name, member, now_ms, len(rows) + refused_rows, changed))
+        conn.execute(
+            _RECORD_PUSH, (token_name, member, now_ms, len(rows) + refused_rows + forgotten_rows, changed)
+        )
         # Last, so that two pushes of one token never wait on this row while holding others.
         conn.execute(_RECORD_SENDER, (token_name, member, now_ms))
-    return Merged(changed, refused_rows)
+    return Merged(changed, refused_rows, forgotten_rows)
 
 
 @dataclass(frozen=True, slots=True)
@@ -713,9 +724,16 @@ WITH stored AS (
           AND ({_CONFLICT_SQL}))
        OR (r.source = '{_LOG_SOURCE}' AND EXISTS (
         SELECT 1 FROM otel_copies o WHERE o.request_id = r.request_id AND o.member != r.member))
+), forgotten AS (
+    SELECT r.n, r.source, r.message_id, r.request_id, r.is_sidechain FROM {{rows}} r
+    WHERE EXISTS (SELECT 1 FROM forgotten_calls) AND EXISTS (
+        SELECT 1 FROM forgotten_calls f
+        WHERE f.source = r.source AND f.message_id = r.message_id AND f.request_id = r.request_id
+          AND f.is_sidechain = r.is_sidechain)
 ), merged AS (
     INSERT INTO usage_events ({", ".join(_PUSH_COLUMNS)})
-    SELECT {", ".join(_PUSH_COLUMNS)} FROM {{rows}} WHERE n NOT IN (SELECT n FROM refused) ORDER BY n
+    SELECT {", ".join(_PUSH_COLUMNS)} FROM {{rows}}
+    WHERE n NOT IN (SELECT n FROM refused) AND n NOT IN (SELECT n FROM forgotten) ORDER BY n
     {_PUSH_ON_CONFLICT}
     RETURNING 1
 )
@@ -724,6 +742,8 @@ UNION ALL
 SELECT 1, source, message_id, ts_ms, request_id, is_sidechain, member, NULL FROM stored WHERE {{first}}
 UNION ALL
 SELECT 2, source, message_id, NULL, request_id, is_sidechain, NULL, NULL FROM refused
+UNION ALL
+SELECT 3, source, message_id, NULL, request_id, is_sidechain, NULL, NULL FROM forgotten
 """
 # Every part of one statement reads the snapshot from before it, so ``stored`` sees the rows as
 # they were before the merge. The look-up probes the unique key once per (source, message id) of
@@ -733,6 +753,9 @@ SELECT 2, source, message_id, NULL, request_id, is_sidechain, NULL, NULL FROM re
 # minutes, 7,000 new rows a second), PostgreSQL guessed few rows per source and read every row of
 # the source through a bitmap, filtering the message ids: 15k blocks per push at 400k rows, a
 # push's time growing with the ledger (issue 14, h-team4).
+# ``forgotten`` is the batch's rows whose key has a tombstone (``store.reported``): a semi-join on
+# its primary key, behind an uncorrelated EXISTS evaluated once, so a ledger where nothing was ever
+# forgotten (most) probes nothing per row.
 # ``refused`` is :func:`conflicts` against the stored rows of other members (and, for a log row,
 # another member's OTel copy of its request id, which its insert would uncount): read from the same
 # look-up, so the member check adds no probe of the ledger but the OTel copies' index, and that only
@@ -747,12 +770,13 @@ SELECT 2, source, message_id, NULL, request_id, is_sidechain, NULL, NULL FROM re
 
 def _merge_pg(
     conn: Conn, rows: Sequence[PushedRow], values: list[Sequence[Any]], *, claim: bool
-) -> tuple[int, Stored, set[Key]]:
+) -> tuple[int, Stored, set[Key], set[Key]]:
     """PostgreSQL: the batch staged (COPY) and merged under the push's rule, with the look-up of
     what was stored before it and the refusal of rows whose call is another member's
     (:func:`conflicts`) in the merge's statement: one round trip fewer per batch (a batch holding a
     key twice takes a round per copy: :func:`bulk.rounds`). Returns the rows changed, the rows
-    stored before the batch and the keys refused.
+    stored before the batch, the keys refused and the keys of forgotten calls (``forgotten_calls``,
+    joined in the same statement: an anti-join, no look-up of its own per batch).
 
     The rows go in by COPY, not as array parameters of one statement: the driver quotes every
     array element in Python (client-side binding), which doubled a push's client CPU.
@@ -777,6 +801,7 @@ def _merge_pg(
     changed = 0
     stored: Stored = {}
     refused: set[Key] = set()
+    forgotten: set[Key] = set()
     key = [_PUSH_COLUMNS.index(c) for c in _PUSH_KEY]
     for i, part in enumerate(bulk.rounds(values, key)):
         # Binary: the values are the decoded wire row's ints and strs and the server's prices,
@@ -793,9 +818,11 @@ def _merge_pg(
                 stored.setdefault((str(source), str(message_id)), []).append(
                     (int(ts), str(request_id), int(sidechain), str(owner))
                 )
-            else:
+            elif kind == 2:
                 refused.add((str(source), str(message_id), str(request_id), int(sidechain)))
-    return changed, stored, refused
+            else:
+                forgotten.add((str(source), str(message_id), str(request_id), int(sidechain)))
+    return changed, stored, refused, forgotten
 
 
 def _existing(rows: Sequence[PushedRow], stored: Stored) -> tuple[list[int], set[str], set[Key]]:

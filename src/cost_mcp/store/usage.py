@@ -7,9 +7,10 @@ count the same rows (``counted = 1``) the same way and can never disagree.
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import Literal
 
 from cost_mcp import tokens
-from cost_mcp.store import meta, rollup
+from cost_mcp.store import meta, reported, rollup
 from cost_mcp.store.connection import Conn, write_transaction
 
 TOKEN_SUMS_SQL = ", ".join(f"COALESCE(SUM({c}), 0)" for c in tokens.COLUMNS)
@@ -71,11 +72,19 @@ class ReportedCall:
     price_note: str
 
 
-def insert_reported(conn: Conn, call: ReportedCall) -> bool:
-    """Store ``call`` in one transaction unless its (source, message_id) is stored already;
-    True when it was added (the rollup is then marked for refresh)."""
+Recorded = Literal["recorded", "duplicate", "forgotten"]
+"""What storing a reported call did: added it, found it stored already, or found it forgotten by
+the user (``cost-mcp reported forget``), so not stored and not counted."""
+
+
+def insert_reported(conn: Conn, call: ReportedCall) -> Recorded:
+    """Store ``call`` in one transaction unless its (source, message_id) is stored already or was
+    forgotten (its tombstone is read under the same write lock as the forget wrote it:
+    :func:`cost_mcp.store.reported.delete`); when it was added the rollup is marked for refresh."""
     columns, marks = TOKEN_COLUMNS_SQL, TOKEN_MARKS_SQL
     with write_transaction(conn):
+        if reported.is_forgotten(conn, call.source, call.message_id):
+            return "forgotten"
         inserted = conn.execute(
             f"""
             INSERT INTO usage_events (
@@ -108,4 +117,4 @@ def insert_reported(conn: Conn, call: ReportedCall) -> bool:
         if inserted:
             rollup.mark_dirty(conn, [call.ts_ms])
             meta.note_pricing(conn)
-    return bool(inserted)
+    return "recorded" if inserted else "duplicate"

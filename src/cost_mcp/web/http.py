@@ -425,6 +425,7 @@ def push_endpoint(
                 "accepted": answer.accepted,
                 "changed": answer.changed,
                 "refused": answer.refused,
+                "forgotten": answer.forgotten,
                 "warnings": answer.warnings,
             }
         )
