@@ -230,7 +230,7 @@ def _local_sender(server_db: Path | str, caller: access.Caller) -> Any:
     pricer = Pricer()
 
     def send(_url: str, _token: str, body: bytes) -> push.PushAnswer:
-        rows = push.decode(body, "application/json", "gzip")
+        rows = push.decode(body, "application/json", "gzip").rows
         conn = connect(server_db)
         try:
             return push.receive(conn, pricer, caller, rows)
@@ -356,7 +356,7 @@ def test_a_laptop_from_before_pushes_claude_on_bedrock_and_vertex_as_anthropic_s
     caller = access.Caller("ana@example.com", "member", "ana")
     conn = connect(server_db)
     try:
-        answer = push.receive(conn, Pricer(), caller, push.decode(body, "application/json", ""))
+        answer = push.receive(conn, Pricer(), caller, push.decode(body, "application/json", "").rows)
         assert (answer.accepted, answer.changed) == (4, 4)
         stored = dict(conn.execute("SELECT message_id, provider FROM usage_events").fetchall())
         priced = conn.execute("SELECT COUNT(*) FROM usage_events WHERE cost_nanos IS NULL").fetchone()[0]
@@ -379,16 +379,15 @@ def test_push_rejects_bad_bodies_with_the_reason() -> None:
     def body(rows: list[dict[str, Any]]) -> bytes:
         return json.dumps({"rows": rows}).encode()
 
-    assert len(push.decode(body([good]), "application/json", "")) == 1
-    assert len(push.decode(gzip.compress(body([good])), "application/json", "gzip")) == 1
+    assert len(push.decode(body([good]), "application/json", "").rows) == 1
+    assert len(push.decode(gzip.compress(body([good])), "application/json", "gzip").rows) == 1
     packed = msgspec.msgpack.encode({"rows": [good]})
-    assert len(push.decode(packed, "application/msgpack", "")) == 1
+    assert len(push.decode(packed, "application/msgpack", "").rows) == 1
     cases = [
         (body([{**good, "member": "bob@example.com"}]), "application/json", "", "member"),
         (body([{**good, "source": "anthropic-costs"}]), "application/json", "", "cannot be pushed"),
         (body([{**good, "input_tokens": -1}]), "application/json", "", "input_tokens"),
         (body([{**good, "project": "/home/ana/secret"}]), "application/json", "", "not a path"),
-        (body([{**good, "ts_ms": 5}]), "application/json", "", "ts_ms"),
         (b"{not json", "application/json", "", "not valid"),
         (body([good]), "text/plain", "", "Content-Type"),
         (body([good]), "application/json", "br", "Content-Encoding"),
@@ -398,6 +397,19 @@ def test_push_rejects_bad_bodies_with_the_reason() -> None:
     for raw, ctype, coding, reason in cases:
         with pytest.raises(push.PushRejected, match=reason):
             push.decode(raw, ctype, coding)
+
+
+def test_push_leaves_out_only_the_rows_whose_time_is_not_a_calls() -> None:
+    # A laptop's clock set a year ahead (or reset to 1970) stamps its log lines so: refusing the
+    # whole batch for them refused it again at every push, and none of its usage ever arrived.
+    now_ms = int(time.time() * 1000)
+    good = {"source": "claude_code", "ts_ms": now_ms, "provider": "anthropic", "model": "claude-sonnet-4-5"}
+    times = [now_ms, now_ms + 400 * 86_400_000, 5, 2**62]
+    body = json.dumps({"rows": [{**good, "message_id": f"m{i}", "ts_ms": t} for i, t in enumerate(times)]})
+    decoded = push.decode(body.encode(), "application/json", "")
+    assert [r.message_id for r in decoded.rows] == ["m0"]
+    assert decoded.rejected[0].startswith("row 1: ") and decoded.rejected[0][7:11].isdigit()
+    assert decoded.rejected[1:] == ["row 2: 1970-01-01T00:00:00+00:00", f"row 3: ts_ms {2**62}"]
 
 
 def test_hidden_projects_are_a_keyed_hash_and_paths_never_leave(home: Path) -> None:
@@ -1008,6 +1020,35 @@ def test_cli_push_says_it_refused_rows_of_another_members_calls(team: Team, home
     assert team.tokens["ana"] not in log
 
 
+def test_a_laptop_with_one_line_from_the_future_still_pushes_the_rest(team: Team, home: Path) -> None:
+    # One log line stamped a year ahead (the laptop's clock, a copied log) made every push of that
+    # laptop a 400: its usage never reached the team, its budgets never counted it.
+    claude = home / "ana" / "claude"
+    now = datetime.now(UTC) - timedelta(minutes=30)
+    write(
+        session_file(claude, "ana-s1"),
+        assistant("msg_future", "req_future", _iso(now + timedelta(days=400)), session="ana-s1", input=500),
+        assistant("msg_now", "req_now", _iso(now), session="ana-s1", input=1_000, output=100),
+    )
+    ana = Laptop("ana@example.com", home / "ana" / "cost.db", claude)
+    env = ana.env(home, COST_MCP_TEAM_TOKEN=team.tokens["ana"])
+    pushed = _cli(env, "push", "--server", team.base)
+    assert pushed.returncode == 0, pushed.stderr
+    assert "pushed 2 usage rows in 1 batch(es), 1 new or grown on the server, 1 rejected; 0 left" in (
+        pushed.stderr
+    )
+    assert "warning: 1 row was not stored: a call's time must lie between 2020 and tomorrow" in pushed.stderr
+    assert "check this machine's date and time" in pushed.stderr
+    assert _total(team.server_db, members=["ana@example.com"]) == _total(ana.db) > 0
+    # The batch was acknowledged: the next push has nothing to send, rather than failing again.
+    again = _cli(env, "push", "--server", team.base)
+    assert again.returncode == 0, again.stderr
+    assert "pushed 0 usage rows" in again.stderr
+    log = team.stderr.read_text()
+    assert "push from token ana (ana@example.com): 1 row(s) rejected" in log
+    assert team.tokens["ana"] not in log
+
+
 def test_answers_say_when_each_laptop_last_pushed(team: Team, home: Path) -> None:
     # A team's total silently lacked whatever a laptop had not pushed (offline for three days):
     # each laptop's last push is in the answer's sources, a member seeing only their own.
@@ -1456,7 +1497,7 @@ def test_an_ingest_token_reads_nothing_and_cannot_push(fleet: Team) -> None:
         f"{fleet.base}/api/push",
         json={"rows": []},
         headers={"Authorization": f"Bearer {fleet.tokens['ana']}"},
-    ).json() == {"accepted": 0, "changed": 0, "refused": 0, "warnings": []}
+    ).json() == {"accepted": 0, "changed": 0, "refused": 0, "rejected": 0, "warnings": []}
 
     for path in ("/", "/api/spend?period=today"):
         page = httpx2.get(f"{fleet.base}{path}", headers=auth)

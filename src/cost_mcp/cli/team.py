@@ -136,6 +136,7 @@ def push(server: str | None, bearer: str | None, full: bool) -> int:
     with ledger(local=True) as (loaded, conn):
         stats = push_api.push(conn, loaded, server=server, token=bearer, confirm=True, full=full)
     refused = f", {stats.refused:,} refused" if stats.refused else ""
+    refused += f", {stats.rejected:,} rejected" if stats.rejected else ""
     print(
         f"pushed {stats.sent:,} usage rows in {stats.batches} batch(es), {stats.changed:,} new or grown "
         f"on the server{refused}; {stats.pending:,} left",
