@@ -1470,6 +1470,33 @@ def test_an_ingest_tokens_otlp_keeps_each_events_member(fleet: Team, monkeypatch
     }
 
 
+def test_an_otel_events_email_is_the_member_whatever_its_case(
+    fleet: Team, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # An identity provider's mixed-case email made a second member: ana's budgets, her team's and
+    # her own view counted none of what arrived under "Ana@Example.COM".
+    from cost_mcp.pricing import Tokens
+    from tests.web.test_otel_receiver import _api_request, _send_logs
+
+    when = datetime.now(UTC) - timedelta(minutes=5)
+    monkeypatch.setenv("OTEL_EXPORTER_OTLP_HEADERS", f"Authorization=Bearer {fleet.tokens['fleet']}")
+    _send_logs(
+        fleet.base,
+        [
+            _api_request("req_upper", when, Tokens(input=10, output=5), **{"user.email": " Ana@Example.COM"}),
+            _api_request("req_lower", when, Tokens(input=20, output=5), **{"user.email": "ana@example.com"}),
+        ],
+    )
+    conn = connect(fleet.server_db)
+    stored = dict(conn.execute("SELECT request_id, member FROM usage_events").fetchall())
+    conn.close()
+    assert stored == {"req_upper": "ana@example.com", "req_lower": "ana@example.com"}
+    mine = _spend_by_member(fleet.base, fleet.tokens["ana"])
+    assert not mine.is_error, mine.content
+    assert [r["group"]["member"] for r in mine.structured_content["rows"]] == ["ana@example.com"]
+    assert mine.structured_content["rows"][0]["requests"] == 2
+
+
 def test_an_ingest_token_reads_nothing_and_cannot_push(fleet: Team) -> None:
     # Anyone on any laptop of the fleet can read the token in managed settings.
     token = fleet.tokens["fleet"]
