@@ -726,6 +726,14 @@ def _check_server_url(url: str, server: str) -> None:
             "place of the token: remove them from COST_MCP_TEAM_SERVER (or --server); the token "
             "(COST_MCP_TEAM_TOKEN) is the credential"
         )
+    if parts.query or parts.fragment:
+        # The endpoint is appended to the URL, so it landed inside the query: the push went to the
+        # server's root (an OTLP 404 about another feature), and a ?token= went out in every URL.
+        raise PushError(
+            f"the team server URL {server} carries a query or fragment (?... or #...), which cannot be "
+            f"part of the server's address: give it alone, e.g. {team_store.server_key(url)}, in "
+            "COST_MCP_TEAM_SERVER (or --server); the token (COST_MCP_TEAM_TOKEN) is the credential"
+        )
     path = parts.path.rstrip("/")
     for endpoint in ("/mcp", "/v1", "/api/push"):
         if path.endswith(endpoint):
