@@ -731,6 +731,23 @@ def test_a_members_resource_read_is_refused_with_the_reason(team: Team) -> None:
     assert b"Traceback" not in team.stderr.read_bytes()
 
 
+async def _resource_uris(base: str, token: str) -> list[str]:
+    from mcp import Client
+    from mcp.client.streamable_http import streamable_http_client
+
+    async with (
+        httpx2.AsyncClient(headers={"Authorization": f"Bearer {token}"}, timeout=60) as http,
+        Client(streamable_http_client(f"{base}/mcp", http_client=http)) as client,
+    ):
+        return sorted(str(r.uri) for r in (await client.list_resources()).resources)
+
+
+def test_a_member_is_offered_no_resource_they_would_be_refused(team: Team) -> None:
+    # resources/list offered a member cost://summary and the dashboard app, and each read was refused.
+    assert "cost://summary" in anyio.run(_resource_uris, team.base, team.tokens["admin"])
+    assert anyio.run(_resource_uris, team.base, team.tokens["ana"]) == []
+
+
 def test_two_replicas_on_one_ledger_agree(team: Team, home: Path) -> None:
     port = _free_port()
     second = _start(_env(home, team.server_db), port, home / "replica.log")
