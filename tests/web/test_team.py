@@ -721,6 +721,17 @@ def test_three_laptops_push_concurrently_and_twice(team: Team, home: Path) -> No
                 assert form.encode() not in haystack
 
 
+def test_a_member_filter_finds_the_member_whatever_the_case_of_the_email(team: Team) -> None:
+    call = {"provider": "anthropic", "model": "claude-sonnet-4-5", "input_tokens": 1_000, "output_tokens": 0}
+    call["agent"] = "bot"
+    assert not anyio.run(_call, team.base, team.tokens["ana"], "record_usage", call).is_error
+    exact = _spend_by_member(team.base, team.tokens["admin"], members=["ana@example.com"])
+    typed = _spend_by_member(team.base, team.tokens["admin"], members=[" Ana@Example.COM"])
+    assert not typed.is_error, typed.content
+    assert typed.structured_content["total_usd"] == exact.structured_content["total_usd"] > 0
+    assert not any("matches nothing" in w for w in typed.structured_content["warnings"])
+
+
 def test_a_members_resource_read_is_refused_with_the_reason(team: Team) -> None:
     # The refusal reached the client as "Internal server error", and the server logged a traceback.
     assert "this_week: " in anyio.run(_read_summary, team.base, team.tokens["admin"])
