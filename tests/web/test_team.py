@@ -1685,6 +1685,24 @@ def test_token_and_team_commands(settings: Settings, capsys: pytest.CaptureFixtu
     assert "COST_MCP_TEAM_SERVER" in capsys.readouterr().err
 
 
+def test_token_and_team_names_hold_no_control_characters(
+    settings: Settings, capsys: pytest.CaptureFixture[str]
+) -> None:
+    # `token list` printed a name's escape sequence to the admin's terminal as it was.
+    from cost_mcp.cli import main
+
+    for args in (
+        ["token", "create", "ana\x1b[2J", "--member", "ana@example.com"],
+        ["token", "create", "ana", "--member", "ana@example.com\u202e"],
+        ["team", "set", "co\nre", "ana@example.com"],
+    ):
+        assert main(args) != 0, args
+        said = capsys.readouterr().err
+        assert "may hold no control characters" in said and "\x1b" not in said and "\u202e" not in said
+    assert main(["token", "list"]) == 0 and capsys.readouterr().out == ""
+    assert main(["team", "list"]) == 0 and capsys.readouterr().out == ""
+
+
 def test_budget_set_for_a_member_or_a_team_from_the_cli(
     settings: Settings, capsys: pytest.CaptureFixture[str]
 ) -> None:
