@@ -1678,9 +1678,12 @@ def test_token_and_team_commands(settings: Settings, capsys: pytest.CaptureFixtu
     assert main(["token", "revoke", "ana-laptop"]) == 0
     assert main(["token", "revoke", "nobody"]) != 0
     assert "no token named 'nobody'" in capsys.readouterr().err
-    assert main(["team", "set", "platform", "ana@example.com", "bob@example.com"]) == 0
+    assert main(["team", "set", "platform", "Ana@example.com", "bob@example.com", "ana@example.com"]) == 0
+    assert capsys.readouterr().err == "team platform: ana@example.com, bob@example.com\n"  # it said nothing
+    assert main(["team", "set", "gone", "cy@example.com"]) == 0 and main(["team", "set", "gone"]) == 0
+    assert capsys.readouterr().err.endswith("team gone removed\n")
     assert main(["team", "list"]) == 0
-    assert "platform\tana@example.com, bob@example.com" in capsys.readouterr().out
+    assert capsys.readouterr().out == "platform\tana@example.com, bob@example.com\n"
     assert main(["push"]) != 0
     assert "COST_MCP_TEAM_SERVER" in capsys.readouterr().err
 

@@ -98,8 +98,12 @@ def team_set(name: str, members: tuple[str, ...]) -> int:
     conn = connect(settings().db)
     try:
         team_store.set_team(conn, name, members)
+        now = team_store.teams(conn).get(name.strip())
     finally:
         conn.close()
+    # Said back as stored (lower-cased, each once), as `token create` and `budget set` confirm theirs.
+    said = f"team {name.strip()}: {', '.join(now)}" if now else f"team {name.strip()} removed"
+    print(said, file=sys.stderr)
     return EXIT_OK
 
 
