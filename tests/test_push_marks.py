@@ -37,7 +37,7 @@ class Server:
         assert url == SERVER and token == "cmt_test"
         if self.fail_after is not None and len(self.batches) >= self.fail_after:
             raise push.PushError("the team server is down")
-        rows = push.decode(gzip.compress(gzip.decompress(body)), "application/json", "gzip")
+        rows = push.decode(gzip.compress(gzip.decompress(body)), "application/json", "gzip").rows
         self.batches.append(rows)
         return push.PushAnswer(accepted=len(rows), changed=len(rows))
 

@@ -208,8 +208,8 @@ def test_push_names_the_server_as_doctor_does_and_never_its_secrets(
     server, handler = answering
     handler.status = status
     port = server.server_address[1] if status else _closed_port()  # 0: nobody listens
-    # A user:password@ is refused before anything is sent (see below): the query's secret goes out.
-    url = f"http://127.0.0.1:{port}/team?token={URL_TOKEN}"
+    # A user:password@ or a ?query is refused before anything is sent (see below): the path is kept.
+    url = f"http://127.0.0.1:{port}/team"
     monkeypatch.setenv("COST_MCP_TEAM_SERVER", url)
     monkeypatch.setenv("COST_MCP_TEAM_TOKEN", TOKEN)
     masked = display_url(url)
@@ -244,6 +244,9 @@ def test_push_names_the_server_as_doctor_does_and_never_its_secrets(
          "e.g. http://127.0.0.1:9/team,"),
         (f"https://member:{URL_PASSWORD}@cost.example.com", "carries a user name or password, which would be "
          "sent in place of the token"),
+        (f"https://cost.example.com/team/?token={URL_TOKEN}", "carries a query or fragment (?... or #...), "
+         "which cannot be part of the server's address: give it alone, e.g. https://cost.example.com/team,"),
+        ("https://cost.example.com/#top", "carries a query or fragment"),
     ],
 )  # fmt: skip
 def test_a_team_server_url_that_cannot_be_right_is_refused_at_once(
@@ -257,6 +260,7 @@ def test_a_team_server_url_that_cannot_be_right_is_refused_at_once(
         push.http_sender(url, TOKEN, b"")
     assert slept == []
     assert_nowhere(URL_PASSWORD, str(refused.value))
+    assert_nowhere(URL_TOKEN, str(refused.value))
 
 
 def test_a_refusal_is_shown_whole(answering: tuple[ThreadingHTTPServer, type[_Answer]]) -> None:

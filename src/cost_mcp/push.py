@@ -8,17 +8,21 @@ it, never a member named in the payload (there is no such field).
 
 Wire format: ``{"rows": [WireRow, ...]}`` as JSON (``application/json``) or MessagePack
 (``application/msgpack``), optionally gzip (``Content-Encoding: gzip``). The answer is
-``{"accepted": n, "changed": m, "refused": r, "forgotten": f, "warnings": [...]}``: the whole batch
-was written in one transaction, so a 200 acks every row of it. Re-sending is harmless: the server
-keeps the local ledger's dedup key and "max tokens wins", so the same rows twice, or in any order, or from two
-machines of one member give the same totals. Calls are keyed across members, and a call is the
-member's who pushed it first: a row whose call another member holds is refused (``refused`` of the
-``accepted`` rows, acked all the same, with a warning saying why), since another member's token may
-neither grow that call nor stop it counting. A row whose call an admin forgot on the server
+``{"accepted": n, "changed": m, "refused": r, "forgotten": f, "rejected": x, "warnings": [...]}``:
+the whole batch was written in one transaction, so a 200 acks every row of it. Re-sending is harmless:
+the server keeps the local ledger's dedup key and "max tokens wins", so the same rows twice, or in any
+order, or from two machines of one member give the same totals. Calls are keyed across members, and a
+call is the member's who pushed it first: a row whose call another member holds is refused (``refused``
+of the ``accepted`` rows, acked all the same, with a warning saying why), since another member's token
+may neither grow that call nor stop it counting. A row whose call an admin forgot on the server
 (``cost-mcp reported forget``) is not stored either (``forgotten`` of the ``accepted`` rows, acked
 too, so the laptop does not send it again and again): a laptop still holding the call, or sending
 everything (``push --full``), does not bring it back. A reported cost in a row is not stored: the
-server's price counts.
+server's price counts. A row whose time is not between 2020 and tomorrow on the server's clock (a
+laptop's clock set wrong, a log line stamped so) is ``rejected``: left out, acked with the rest and
+said in a warning, as OTLP's partial success does for such a record. Refusing the whole batch for it,
+as for a malformed row, would refuse it again at every push: none of that laptop's usage would ever
+arrive.
 """
 
 from __future__ import annotations
@@ -32,8 +36,9 @@ import sqlite3
 import threading
 import time
 import zlib
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field, fields
+from datetime import UTC, datetime
 from operator import attrgetter
 from typing import TYPE_CHECKING
 from urllib.parse import parse_qsl, unquote, urlsplit
@@ -122,6 +127,16 @@ class PushAnswer(msgspec.Struct):
     forgotten: int = 0
     """Of the accepted rows, those not stored: an admin forgot their call on the server."""
     warnings: list[str] = msgspec.field(default_factory=list)
+    rejected: int = 0
+    """Of the accepted rows, those not stored: their time is not one a call can have."""
+
+
+@dataclass
+class Decoded:
+    """A push body's rows to store, and why each row left out of them was (see :func:`decode`)."""
+
+    rows: list[WireRow]
+    rejected: list[str] = field(default_factory=list)
 
 
 _json_decoder = msgspec.json.Decoder(WireBatch)
@@ -137,8 +152,9 @@ def pushable(source: str) -> bool:
 # --- server side ---------------------------------------------------------------------------------
 
 
-def decode(body: bytes, content_type: str, content_encoding: str) -> list[WireRow]:
-    """The rows of a push body; PushRejected says exactly what is wrong with it."""
+def decode(body: bytes, content_type: str, content_encoding: str) -> Decoded:
+    """The rows of a push body; PushRejected says exactly what is wrong with it. A row whose time
+    cannot be a call's is left out with the reason (``rejected``), the rest still stored."""
     if len(body) > MAX_BODY_BYTES:
         raise PushRejected(
             f"push body over {MAX_BODY_BYTES:,} bytes: send at most {MAX_ROWS:,} rows per push", 413
@@ -175,14 +191,28 @@ def decode(body: bytes, content_type: str, content_encoding: str) -> list[WireRo
     if len(batch.rows) > MAX_ROWS:
         raise PushRejected(f"{len(batch.rows):,} rows in one push; send at most {MAX_ROWS:,}", 413)
     allowed = {s for s in {r.source for r in batch.rows} if s and len(s) <= 64 and pushable(s)}
+    decoded = Decoded([])
+    now_ms = int(time.time() * 1000)
     for i, row in enumerate(batch.rows):
         _check(i, row, allowed)
+        if not _MIN_TS_MS <= row.ts_ms <= now_ms + _DAY_MS:
+            decoded.rejected.append(f"row {i}: {_when(row.ts_ms)}")
+            continue
+        decoded.rows.append(row)
         if row.provider == "anthropic" and row.source in _CLAUDE_CODE_SOURCES:
             # A laptop from before Claude Code's Bedrock and Vertex calls were stored under the
             # cloud that bills them sends them as anthropic's: stored so, an Anthropic cost report
             # covering their day would hide them.
             row.provider = claude_provider(row.model)
-    return batch.rows
+    return decoded
+
+
+def _when(ts_ms: int) -> str:
+    """A rejected row's time as a person reads it (ISO 8601), or its raw number when no date has it."""
+    try:
+        return datetime.fromtimestamp(ts_ms / 1000, UTC).isoformat(timespec="seconds")
+    except (OverflowError, OSError, ValueError):
+        return f"ts_ms {ts_ms}"
 
 
 _CLAUDE_CODE_SOURCES = frozenset({otel_store.LOG_SOURCE, otel_store.CLAUDE_SOURCE})
@@ -202,11 +232,6 @@ def _check(i: int, r: WireRow, allowed: set[str]) -> None:
             raise PushRejected(f"{where}: {name} longer than 300 characters")
     if "/" in r.project or "\\" in r.project:
         raise PushRejected(f"{where}: project must be a folder name or hash, not a path")
-    now_ms = int(time.time() * 1000)
-    if not _MIN_TS_MS <= r.ts_ms <= now_ms + _DAY_MS:
-        raise PushRejected(
-            f"{where}: ts_ms {r.ts_ms} is not a time in milliseconds between 2020 and tomorrow"
-        )
     if r.is_sidechain not in (0, 1):
         raise PushRejected(f"{where}: is_sidechain must be 0 or 1")
     for name in ("input_tokens", "output_tokens", "cache_read_tokens", "cache_write_5m_tokens",
@@ -241,9 +266,11 @@ def receive(
     caller: Caller,
     rows: list[WireRow],
     prices: list[team_store.Priced] | None = None,
+    rejected: Sequence[str] = (),
 ) -> PushAnswer:
     """Price and store one decoded batch under the caller's member, atomically; ``prices`` are the
-    rows' :func:`prices` when the caller priced them already (outside the ledger's lock)."""
+    rows' :func:`prices` when the caller priced them already (outside the ledger's lock), and
+    ``rejected`` the reasons :func:`decode` left rows out for (acked, said in a warning)."""
     from cost_mcp.sources.claude_code import _recount  # the log reader's own per-message recount
 
     stored = [_stored(r) for r in rows]
@@ -263,7 +290,33 @@ def receive(
         )
     if merged.forgotten:
         warnings.append(forgotten_warning(merged.forgotten))
-    return PushAnswer(len(rows), merged.changed, merged.refused, merged.forgotten, warnings)
+    if rejected:
+        warnings.append(rejection_warning(rejected))
+        logger.warning(
+            "push from token %s (%s): %d row(s) rejected, their time is not a call's (%s)",
+            caller.token_name,
+            caller.member,
+            len(rejected),
+            rejected[0],
+        )
+    return PushAnswer(
+        len(rows) + len(rejected),
+        merged.changed,
+        merged.refused,
+        forgotten=merged.forgotten,
+        warnings=warnings,
+        rejected=len(rejected),
+    )
+
+
+def rejection_warning(rejected: Sequence[str]) -> str:
+    """What a push answer says of rows left out for their time: how many, the first, what to check."""
+    rows = "1 row was" if len(rejected) == 1 else f"{len(rejected):,} rows were"
+    return (
+        f"{rows} not stored: a call's time must lie between 2020 and tomorrow on the team server's "
+        f"clock ({rejected[0]}{', ...' if len(rejected) > 1 else ''}); check this machine's date and "
+        "time, and the timestamps of the log lines they came from"
+    )
 
 
 def refusal_warning(refused: int) -> str:
@@ -369,6 +422,8 @@ class PushStats:
     """Rows sent that the server did not store: their calls are another member's."""
     forgotten: int = 0
     """Rows sent that the server did not store: an admin forgot their calls there."""
+    rejected: int = 0
+    """Rows sent that the server did not store: their time is not a call's."""
     warnings: list[str] = field(default_factory=list)
     """What the server said of them (each distinct warning once)."""
 
@@ -378,6 +433,7 @@ class PushStats:
         self.changed += answer.changed
         self.refused += answer.refused
         self.forgotten += answer.forgotten
+        self.rejected += answer.rejected
         self.batches += 1
         self.warnings.extend(w for w in answer.warnings if w not in self.warnings)
 
@@ -696,6 +752,14 @@ def _check_server_url(url: str, server: str) -> None:
             f"the team server URL {server} carries a user name or password, which would be sent in "
             "place of the token: remove them from COST_MCP_TEAM_SERVER (or --server); the token "
             "(COST_MCP_TEAM_TOKEN) is the credential"
+        )
+    if parts.query or parts.fragment:
+        # The endpoint is appended to the URL, so it landed inside the query: the push went to the
+        # server's root (an OTLP 404 about another feature), and a ?token= went out in every URL.
+        raise PushError(
+            f"the team server URL {server} carries a query or fragment (?... or #...), which cannot be "
+            f"part of the server's address: give it alone, e.g. {team_store.server_key(url)}, in "
+            "COST_MCP_TEAM_SERVER (or --server); the token (COST_MCP_TEAM_TOKEN) is the credential"
         )
     path = parts.path.rstrip("/")
     for endpoint in ("/mcp", "/v1", "/api/push"):

@@ -28,6 +28,7 @@ from mcp.server.mcpserver import Context
 from mcp.server.mcpserver.exceptions import ResourceError, ToolError, UnexpectedToolError
 from mcp.server.mcpserver.utilities.func_metadata import ArgModelBase, FuncMetadata
 from mcp.types import CallToolResult, InputRequiredResult, TextContent, ToolAnnotations
+from mcp.types import Resource as MCPResource
 from mcp.types import Tool as MCPTool
 from pydantic import BaseModel, Field, ValidationError, create_model, model_validator
 
@@ -282,6 +283,14 @@ class CostServer(MCPServer[AppState]):
         is not offered fourteen tools that each refuse it."""
         caller = current_caller()
         return [t for t in await super().list_tools() if access.may_call(t.name, caller)]
+
+    async def list_resources(self) -> list[MCPResource]:
+        """Every resource; none in team mode for a member's or an ingest token, whose every read
+        :meth:`read_resource` refuses (as :meth:`list_tools` offers only the tools they may call)."""
+        caller = current_caller()
+        if caller is not None and not caller.is_admin:
+            return []
+        return await super().list_resources()
 
     async def read_resource(self, uri: Any, context: Context[AppState, Any] | None = None) -> Any:
         """Read a resource; ``cost://summary`` shows everyone's spend, so a member's or an ingest

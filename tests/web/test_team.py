@@ -231,7 +231,7 @@ def _local_sender(server_db: Path | str, caller: access.Caller) -> Any:
     pricer = Pricer()
 
     def send(_url: str, _token: str, body: bytes) -> push.PushAnswer:
-        rows = push.decode(body, "application/json", "gzip")
+        rows = push.decode(body, "application/json", "gzip").rows
         conn = connect(server_db)
         try:
             return push.receive(conn, pricer, caller, rows)
@@ -357,7 +357,7 @@ def test_a_laptop_from_before_pushes_claude_on_bedrock_and_vertex_as_anthropic_s
     caller = access.Caller("ana@example.com", "member", "ana")
     conn = connect(server_db)
     try:
-        answer = push.receive(conn, Pricer(), caller, push.decode(body, "application/json", ""))
+        answer = push.receive(conn, Pricer(), caller, push.decode(body, "application/json", "").rows)
         assert (answer.accepted, answer.changed) == (4, 4)
         stored = dict(conn.execute("SELECT message_id, provider FROM usage_events").fetchall())
         priced = conn.execute("SELECT COUNT(*) FROM usage_events WHERE cost_nanos IS NULL").fetchone()[0]
@@ -380,16 +380,15 @@ def test_push_rejects_bad_bodies_with_the_reason() -> None:
     def body(rows: list[dict[str, Any]]) -> bytes:
         return json.dumps({"rows": rows}).encode()
 
-    assert len(push.decode(body([good]), "application/json", "")) == 1
-    assert len(push.decode(gzip.compress(body([good])), "application/json", "gzip")) == 1
+    assert len(push.decode(body([good]), "application/json", "").rows) == 1
+    assert len(push.decode(gzip.compress(body([good])), "application/json", "gzip").rows) == 1
     packed = msgspec.msgpack.encode({"rows": [good]})
-    assert len(push.decode(packed, "application/msgpack", "")) == 1
+    assert len(push.decode(packed, "application/msgpack", "").rows) == 1
     cases = [
         (body([{**good, "member": "bob@example.com"}]), "application/json", "", "member"),
         (body([{**good, "source": "anthropic-costs"}]), "application/json", "", "cannot be pushed"),
         (body([{**good, "input_tokens": -1}]), "application/json", "", "input_tokens"),
         (body([{**good, "project": "/home/ana/secret"}]), "application/json", "", "not a path"),
-        (body([{**good, "ts_ms": 5}]), "application/json", "", "ts_ms"),
         (b"{not json", "application/json", "", "not valid"),
         (body([good]), "text/plain", "", "Content-Type"),
         (body([good]), "application/json", "br", "Content-Encoding"),
@@ -399,6 +398,19 @@ def test_push_rejects_bad_bodies_with_the_reason() -> None:
     for raw, ctype, coding, reason in cases:
         with pytest.raises(push.PushRejected, match=reason):
             push.decode(raw, ctype, coding)
+
+
+def test_push_leaves_out_only_the_rows_whose_time_is_not_a_calls() -> None:
+    # A laptop's clock set a year ahead (or reset to 1970) stamps its log lines so: refusing the
+    # whole batch for them refused it again at every push, and none of its usage ever arrived.
+    now_ms = int(time.time() * 1000)
+    good = {"source": "claude_code", "ts_ms": now_ms, "provider": "anthropic", "model": "claude-sonnet-4-5"}
+    times = [now_ms, now_ms + 400 * 86_400_000, 5, 2**62]
+    body = json.dumps({"rows": [{**good, "message_id": f"m{i}", "ts_ms": t} for i, t in enumerate(times)]})
+    decoded = push.decode(body.encode(), "application/json", "")
+    assert [r.message_id for r in decoded.rows] == ["m0"]
+    assert decoded.rejected[0].startswith("row 1: ") and decoded.rejected[0][7:11].isdigit()
+    assert decoded.rejected[1:] == ["row 2: 1970-01-01T00:00:00+00:00", f"row 3: ts_ms {2**62}"]
 
 
 def test_hidden_projects_are_a_keyed_hash_and_paths_never_leave(home: Path) -> None:
@@ -710,6 +722,17 @@ def test_three_laptops_push_concurrently_and_twice(team: Team, home: Path) -> No
                 assert form.encode() not in haystack
 
 
+def test_a_member_filter_finds_the_member_whatever_the_case_of_the_email(team: Team) -> None:
+    call = {"provider": "anthropic", "model": "claude-sonnet-4-5", "input_tokens": 1_000, "output_tokens": 0}
+    call["agent"] = "bot"
+    assert not anyio.run(_call, team.base, team.tokens["ana"], "record_usage", call).is_error
+    exact = _spend_by_member(team.base, team.tokens["admin"], members=["ana@example.com"])
+    typed = _spend_by_member(team.base, team.tokens["admin"], members=[" Ana@Example.COM"])
+    assert not typed.is_error, typed.content
+    assert typed.structured_content["total_usd"] == exact.structured_content["total_usd"] > 0
+    assert not any("matches nothing" in w for w in typed.structured_content["warnings"])
+
+
 def test_a_members_resource_read_is_refused_with_the_reason(team: Team) -> None:
     # The refusal reached the client as "Internal server error", and the server logged a traceback.
     assert "this_week: " in anyio.run(_read_summary, team.base, team.tokens["admin"])
@@ -718,6 +741,23 @@ def test_a_members_resource_read_is_refused_with_the_reason(team: Team) -> None:
         "refused: resources show everyone's spend and need an admin token; ana@example.com: use get_spend"
     )
     assert b"Traceback" not in team.stderr.read_bytes()
+
+
+async def _resource_uris(base: str, token: str) -> list[str]:
+    from mcp import Client
+    from mcp.client.streamable_http import streamable_http_client
+
+    async with (
+        httpx2.AsyncClient(headers={"Authorization": f"Bearer {token}"}, timeout=60) as http,
+        Client(streamable_http_client(f"{base}/mcp", http_client=http)) as client,
+    ):
+        return sorted(str(r.uri) for r in (await client.list_resources()).resources)
+
+
+def test_a_member_is_offered_no_resource_they_would_be_refused(team: Team) -> None:
+    # resources/list offered a member cost://summary and the dashboard app, and each read was refused.
+    assert "cost://summary" in anyio.run(_resource_uris, team.base, team.tokens["admin"])
+    assert anyio.run(_resource_uris, team.base, team.tokens["ana"]) == []
 
 
 def test_two_replicas_on_one_ledger_agree(team: Team, home: Path) -> None:
@@ -1080,6 +1120,35 @@ def test_a_call_forgotten_on_the_server_stays_forgotten_whatever_laptops_send(te
     )
     assert spent() == (Decimal(11), Decimal(11))
     _assert_rollup_exact(team.server_db)
+
+
+def test_a_laptop_with_one_line_from_the_future_still_pushes_the_rest(team: Team, home: Path) -> None:
+    # One log line stamped a year ahead (the laptop's clock, a copied log) made every push of that
+    # laptop a 400: its usage never reached the team, its budgets never counted it.
+    claude = home / "ana" / "claude"
+    now = datetime.now(UTC) - timedelta(minutes=30)
+    write(
+        session_file(claude, "ana-s1"),
+        assistant("msg_future", "req_future", _iso(now + timedelta(days=400)), session="ana-s1", input=500),
+        assistant("msg_now", "req_now", _iso(now), session="ana-s1", input=1_000, output=100),
+    )
+    ana = Laptop("ana@example.com", home / "ana" / "cost.db", claude)
+    env = ana.env(home, COST_MCP_TEAM_TOKEN=team.tokens["ana"])
+    pushed = _cli(env, "push", "--server", team.base)
+    assert pushed.returncode == 0, pushed.stderr
+    assert "pushed 2 usage rows in 1 batch(es), 1 new or grown on the server, 1 rejected; 0 left" in (
+        pushed.stderr
+    )
+    assert "warning: 1 row was not stored: a call's time must lie between 2020 and tomorrow" in pushed.stderr
+    assert "check this machine's date and time" in pushed.stderr
+    assert _total(team.server_db, members=["ana@example.com"]) == _total(ana.db) > 0
+    # The batch was acknowledged: the next push has nothing to send, rather than failing again.
+    again = _cli(env, "push", "--server", team.base)
+    assert again.returncode == 0, again.stderr
+    assert "pushed 0 usage rows" in again.stderr
+    log = team.stderr.read_text()
+    assert "push from token ana (ana@example.com): 1 row(s) rejected" in log
+    assert team.tokens["ana"] not in log
 
 
 def test_answers_say_when_each_laptop_last_pushed(team: Team, home: Path) -> None:
@@ -1503,6 +1572,33 @@ def test_an_ingest_tokens_otlp_keeps_each_events_member(fleet: Team, monkeypatch
     }
 
 
+def test_an_otel_events_email_is_the_member_whatever_its_case(
+    fleet: Team, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # An identity provider's mixed-case email made a second member: ana's budgets, her team's and
+    # her own view counted none of what arrived under "Ana@Example.COM".
+    from cost_mcp.pricing import Tokens
+    from tests.web.test_otel_receiver import _api_request, _send_logs
+
+    when = datetime.now(UTC) - timedelta(minutes=5)
+    monkeypatch.setenv("OTEL_EXPORTER_OTLP_HEADERS", f"Authorization=Bearer {fleet.tokens['fleet']}")
+    _send_logs(
+        fleet.base,
+        [
+            _api_request("req_upper", when, Tokens(input=10, output=5), **{"user.email": " Ana@Example.COM"}),
+            _api_request("req_lower", when, Tokens(input=20, output=5), **{"user.email": "ana@example.com"}),
+        ],
+    )
+    conn = connect(fleet.server_db)
+    stored = dict(conn.execute("SELECT request_id, member FROM usage_events").fetchall())
+    conn.close()
+    assert stored == {"req_upper": "ana@example.com", "req_lower": "ana@example.com"}
+    mine = _spend_by_member(fleet.base, fleet.tokens["ana"])
+    assert not mine.is_error, mine.content
+    assert [r["group"]["member"] for r in mine.structured_content["rows"]] == ["ana@example.com"]
+    assert mine.structured_content["rows"][0]["requests"] == 2
+
+
 def test_an_ingest_token_reads_nothing_and_cannot_push(fleet: Team) -> None:
     # Anyone on any laptop of the fleet can read the token in managed settings.
     token = fleet.tokens["fleet"]
@@ -1530,7 +1626,7 @@ def test_an_ingest_token_reads_nothing_and_cannot_push(fleet: Team) -> None:
         f"{fleet.base}/api/push",
         json={"rows": []},
         headers={"Authorization": f"Bearer {fleet.tokens['ana']}"},
-    ).json() == {"accepted": 0, "changed": 0, "refused": 0, "forgotten": 0, "warnings": []}
+    ).json() == {"accepted": 0, "changed": 0, "refused": 0, "forgotten": 0, "rejected": 0, "warnings": []}
 
     for path in ("/", "/api/spend?period=today"):
         page = httpx2.get(f"{fleet.base}{path}", headers=auth)
@@ -1656,11 +1752,32 @@ def test_token_and_team_commands(settings: Settings, capsys: pytest.CaptureFixtu
     assert main(["token", "revoke", "ana-laptop"]) == 0
     assert main(["token", "revoke", "nobody"]) != 0
     assert "no token named 'nobody'" in capsys.readouterr().err
-    assert main(["team", "set", "platform", "ana@example.com", "bob@example.com"]) == 0
+    assert main(["team", "set", "platform", "Ana@example.com", "bob@example.com", "ana@example.com"]) == 0
+    assert capsys.readouterr().err == "team platform: ana@example.com, bob@example.com\n"  # it said nothing
+    assert main(["team", "set", "gone", "cy@example.com"]) == 0 and main(["team", "set", "gone"]) == 0
+    assert capsys.readouterr().err.endswith("team gone removed\n")
     assert main(["team", "list"]) == 0
-    assert "platform\tana@example.com, bob@example.com" in capsys.readouterr().out
+    assert capsys.readouterr().out == "platform\tana@example.com, bob@example.com\n"
     assert main(["push"]) != 0
     assert "COST_MCP_TEAM_SERVER" in capsys.readouterr().err
+
+
+def test_token_and_team_names_hold_no_control_characters(
+    settings: Settings, capsys: pytest.CaptureFixture[str]
+) -> None:
+    # `token list` printed a name's escape sequence to the admin's terminal as it was.
+    from cost_mcp.cli import main
+
+    for args in (
+        ["token", "create", "ana\x1b[2J", "--member", "ana@example.com"],
+        ["token", "create", "ana", "--member", "ana@example.com\u202e"],
+        ["team", "set", "co\nre", "ana@example.com"],
+    ):
+        assert main(args) != 0, args
+        said = capsys.readouterr().err
+        assert "may hold no control characters" in said and "\x1b" not in said and "\u202e" not in said
+    assert main(["token", "list"]) == 0 and capsys.readouterr().out == ""
+    assert main(["team", "list"]) == 0 and capsys.readouterr().out == ""
 
 
 def test_budget_set_for_a_member_or_a_team_from_the_cli(

@@ -76,12 +76,21 @@ def expand(conn: Conn, dimension: str, values: Sequence[str]) -> list[str]:
     """Filter values as stored: sources canonical, projects widened to every stored path they name."""
     if dimension == "source":
         return list(dict.fromkeys(canonical_source(v) for v in values))
+    if dimension == "member":
+        return list(dict.fromkeys(_member(v) for v in values))
     if dimension == "project":
         wanted = set(values)
         slugs = {slug for v in values for slug in _slugs(v)}
         stored = [p for p in sorted(known_values(conn, "project")) if _named_by(p, wanted, slugs)]
         return list(dict.fromkeys([*values, *stored]))
     return list(values)
+
+
+def _member(value: str) -> str:
+    """A member filter value as members are stored: an email lower-cased (tokens, JWTs, teams and
+    OTLP events all store it so), an account id (no @) as it is. "Ana@Example.com" matched nothing,
+    a total of $0, and its closest-name hint, compared case by case, named other people."""
+    return value.strip().lower() if "@" in value else value
 
 
 def unmatched(conn: Conn, dimension: str, values: Sequence[str]) -> list[str]:
@@ -92,6 +101,8 @@ def unmatched(conn: Conn, dimension: str, values: Sequence[str]) -> list[str]:
         names = {n for p in known for n in project_names(p)}
     if dimension == "source":
         values = [canonical_source(v) for v in values]
+    if dimension == "member":
+        values = [_member(v) for v in values]
     warnings: list[str] = []
     for value in values:
         if value in names or (dimension == "project" and _slugs(value) & names):

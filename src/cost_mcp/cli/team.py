@@ -98,8 +98,12 @@ def team_set(name: str, members: tuple[str, ...]) -> int:
     conn = connect(settings().db)
     try:
         team_store.set_team(conn, name, members)
+        now = team_store.teams(conn).get(name.strip())
     finally:
         conn.close()
+    # Said back as stored (lower-cased, each once), as `token create` and `budget set` confirm theirs.
+    said = f"team {name.strip()}: {', '.join(now)}" if now else f"team {name.strip()} removed"
+    print(said, file=sys.stderr)
     return EXIT_OK
 
 
@@ -137,6 +141,7 @@ def push(server: str | None, bearer: str | None, full: bool) -> int:
         stats = push_api.push(conn, loaded, server=server, token=bearer, confirm=True, full=full)
     refused = f", {stats.refused:,} refused" if stats.refused else ""
     refused += f", {stats.forgotten:,} forgotten there" if stats.forgotten else ""
+    refused += f", {stats.rejected:,} rejected" if stats.rejected else ""
     print(
         f"pushed {stats.sent:,} usage rows in {stats.batches} batch(es), {stats.changed:,} new or grown "
         f"on the server{refused}; {stats.pending:,} left",

@@ -423,7 +423,11 @@ class _Call(NamedTuple):
 
 
 def _member(attrs: Mapping[str, object], resource: Mapping[str, object]) -> str:
-    return _text(attrs, "user.email", "user.account_id") or _text(resource, "user.email", "user.account_id")
+    member = _text(attrs, "user.email", "user.account_id") or _text(resource, "user.email", "user.account_id")
+    # Tokens, JWTs, teams and budgets keep an email lower-cased: kept as sent, an identity provider's
+    # "Ana@Example.com" was a second member that her budgets and her own view never counted. An
+    # account id (no @) is an opaque id, kept as it is.
+    return member.strip().lower() if "@" in member else member
 
 
 def _event_name(record_attrs: Mapping[str, object], record: LogRecord) -> str:

@@ -53,6 +53,15 @@ def hash_token(token: str) -> str:
     return hashlib.sha256(token.encode()).hexdigest()
 
 
+def _printable(what: str, value: str) -> None:
+    """Refuse a control character (an escape sequence, a newline, a bidi override) in a name that
+    `token list`, `team list`, doctor, answers' sources and the server log print as it is."""
+    if not value.isprintable():
+        raise InvalidInputError(
+            f"{what} may hold no control characters, got {value.encode('unicode_escape').decode()!r}"
+        )
+
+
 def create_token(conn: Conn, name: str, member: str, role: str = "member") -> str:
     """Create a token for ``member`` and return it; only its hash is stored, so this is the one
     time anybody sees it. InvalidInputError for a bad name, member or role, or a name in use."""
@@ -63,6 +72,8 @@ def create_token(conn: Conn, name: str, member: str, role: str = "member") -> st
         raise InvalidInputError(f"--member must be the member's email address, got {member!r}")
     if role not in ROLES:
         raise InvalidInputError(f"--role must be one of {', '.join(ROLES)}, got {role!r}")
+    _printable("a token's name", name)
+    _printable("--member", member)
     token = TOKEN_PREFIX + secrets.token_urlsafe(32)
     now = datetime.now(UTC).isoformat()
     with write_transaction(conn):
@@ -201,6 +212,8 @@ def set_team(conn: Conn, team: str, members: Sequence[str]) -> None:
     cleaned = sorted({m.strip().lower() for m in members if m.strip()})
     if bad := [m for m in cleaned if "@" not in m]:
         raise InvalidInputError(f"team members are email addresses: {', '.join(bad)}")
+    for value in (team, *cleaned):
+        _printable("a team's name and members", value)
     with write_transaction(conn):
         conn.execute("DELETE FROM team_members WHERE team = ?", (team,))
         conn.executemany(

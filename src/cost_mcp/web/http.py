@@ -405,14 +405,14 @@ def push_endpoint(
                 )
 
         def work() -> push.PushAnswer:
-            rows = push.decode(
+            decoded = push.decode(
                 bytes(body),
                 request.headers.get("content-type", ""),
                 request.headers.get("content-encoding", ""),
             )
-            prices = push.price_rows(pricer, rows)
+            prices = push.price_rows(pricer, decoded.rows)
             with ledger.use() as conn:
-                return push.receive(conn, pricer, caller, rows, prices)
+                return push.receive(conn, pricer, caller, decoded.rows, prices, decoded.rejected)
 
         try:
             answer = await anyio.to_thread.run_sync(work, limiter=at_once)
@@ -426,6 +426,7 @@ def push_endpoint(
                 "changed": answer.changed,
                 "refused": answer.refused,
                 "forgotten": answer.forgotten,
+                "rejected": answer.rejected,
                 "warnings": answer.warnings,
             }
         )
