@@ -167,3 +167,17 @@ def test_a_narrow_table_of_small_counts_says_nothing_of_rounding(home: Path) -> 
     narrow = at(80, "report", *PERIOD, "--group-by", "model").stdout
     assert re.search(r"\b20\s+10\b", narrow)
     assert "rounded" not in narrow
+
+
+def test_two_keys_at_80_columns_stay_readable_and_the_counts_give_way(heavy_logs: Path) -> None:
+    """With two --group-by at 80 columns the keys were folded three characters wide (``202/6-0/3-1/0``)
+    so that every count stayed whole: keys keep ten characters (a date whole), counts fold instead."""
+    args = ("report", *PERIOD, "--group-by", "provider", "--group-by", "day", "--group-by", "model")
+    whole = json.loads(at(80, *args, "--json").stdout)
+    narrow = at(80, *args).stdout
+    assert "…" not in narrow and all(len(line) <= 80 for line in narrow.splitlines())
+    rows = [line.split() for line in narrow.splitlines() if line.startswith(" anthropic ")]
+    assert len(rows) == len(whole["rows"]) == 2
+    for row, data in zip(rows, whole["rows"], strict=True):
+        assert row[:3] == ["anthropic", DAY, data["group"]["model"][:10]]  # each key on its first line
+        assert f"${data['cost_usd']:,.2f}" in row  # the cost whole

@@ -84,10 +84,16 @@ async def test_a_tree_bigger_than_the_refresh_budget_is_labelled_until_read(
         # Hard budget below the truth: whatever part has been read, never "allowed".
         await call("set_budget", {"name": "tight", "amount_usd": 5, "period": "month", "hard": True})
         incomplete = 0
+        # Each call counted was read with the filler line before it: the reading can never say it
+        # read less than that (it said "0.0 MB read" beside thousands of calls until a chunk ended).
+        filler = len(encode(user("2026-01-01T00:00:00Z", size=1_000))) + 1
         for _ in range(5_000):
             spend = await call("get_spend", {})
             done = _envelope_ok("get_spend", spend)
             incomplete += not done
+            if not done:
+                counted = Decimal(str(spend["total_usd"])) / CALL_USD
+                assert spend["reading"]["bytes_read"] >= counted * filler, spend["reading"]
             check = await call("check_budget", {"estimated_cost_usd": 0.01})
             _envelope_ok("check_budget", check)
             assert check["allowed"] is False, check

@@ -135,3 +135,36 @@ def test_tz_naming_a_zone_file_gives_its_zone(
     monkeypatch.setenv("TZ", tz)
     settings = load_settings({"COST_MCP_DB": str(tmp_path / "c.db")}, env_file=tmp_path / "absent")
     assert settings.timezone == "Asia/Tokyo"
+
+
+def test_a_blank_setting_is_not_set_and_a_blank_secret_keeps_its_meaning(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """`claude mcp add -e COST_MCP_TIMEZONE=` or an env file's bare line gave '' as the value: a
+    warning on every command, and a ledger and price file at '.'. Blank is unset (the env file then
+    applies), the same in the status line's settings; a blank secret stays what it was."""
+    from cost_mcp.core_settings import load_core_settings
+
+    env_file = tmp_path / "env"
+    env_file.write_text("COST_MCP_TIMEZONE=Asia/Tokyo\nCOST_MCP_SYNC_TTL_SECONDS=\nCOST_MCP_WEEK_START= \n")
+    blank = {
+        "COST_MCP_TIMEZONE": "",
+        "COST_MCP_DB": "",
+        "COST_MCP_PRICES_FILE": " ",
+        "COST_MCP_VSCODE_USER_DIRS": "",
+        "COST_MCP_COST_MODE": "",
+        "COST_MCP_TEAM_TOKEN": "",
+    }
+    for name, value in blank.items():  # pydantic-settings reads os.environ too
+        monkeypatch.setenv(name, value)
+    settings, problems = load_settings_leniently(blank, env_file=env_file)
+    assert problems == []
+    assert settings.timezone == "Asia/Tokyo"
+    assert settings.db == load_settings({}, env_file=tmp_path / "absent").db != Path()
+    assert settings.prices_file != Path()
+    assert settings.vscode_user_dirs is None  # every editor's folder, not none
+    assert (settings.sync_ttl_seconds, settings.week_start, settings.cost_mode) == (900, "monday", "auto")
+    assert settings.team_token is not None and settings.team_token.get_secret_value() == ""
+    core = load_core_settings(blank, env_file=env_file)
+    assert core.unusable == ()
+    assert (core.timezone, core.db, core.prices_file) == ("Asia/Tokyo", settings.db, settings.prices_file)

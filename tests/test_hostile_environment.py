@@ -94,3 +94,9 @@ def test_a_pipe_at_claude_settings_is_named_by_setup_not_waited_on(home: Path) -
     ran = _cli("statusline", "--install", "--yes", env={})
     assert ran.returncode == 2, ran.stdout + ran.stderr
     assert f"{settings_json} is not a regular file" in " ".join(ran.stderr.split())
+
+
+def test_a_blank_timezone_is_the_systems_without_a_warning(home: Path) -> None:
+    """`claude mcp add -e COST_MCP_TIMEZONE=` warned "not usable" on every command."""
+    ran = _cli("report", "--period", "today", env={"COST_MCP_TIMEZONE": "", "TZ": "Asia/Kolkata"})
+    assert ran.returncode == 0 and ran.stderr == "", ran.stderr

@@ -213,12 +213,13 @@ class LogReader:
         """Whether a reading is under way."""
         return not self._idle.is_set()
 
-    def start(self, *, left: int | None = None, files_left: int | None = None) -> None:
-        """Start reading unless already reading; ``left`` seeds what is known to be waiting."""
+    def start(self, *, read: int = 0, left: int | None = None, files_left: int | None = None) -> None:
+        """Start reading unless already reading; ``read`` seeds what is already read of this backlog
+        (by a query's own refresh), ``left`` what is known to be waiting."""
         with self._lock:
             if self.running or self._stop.is_set():
                 return
-            self._read, self._left, self._files_left = 0, left, files_left
+            self._read, self._left, self._files_left = read, left, files_left
             self._started_at = datetime.now(UTC).isoformat()
             self._started = time.monotonic()
             self._idle.clear()
@@ -226,9 +227,10 @@ class LogReader:
             self._thread.start()
 
     def continue_after(self, result: IngestResult) -> None:
-        """Keep reading in the background what a query's own refresh left unread."""
+        """Keep reading in the background what a query's own refresh left unread; what it read
+        counts as read (its calls are in the answer)."""
         if not result.complete:
-            self.start(left=result.bytes_pending, files_left=result.files_pending)
+            self.start(read=result.bytes_read, left=result.bytes_pending, files_left=result.files_pending)
 
     def wait(self, timeout: float) -> bool:
         """Wait up to ``timeout`` seconds for the reading to finish; True when nothing is being read."""
@@ -247,12 +249,22 @@ class LogReader:
             thread.join(timeout)
 
     def progress(self) -> ReadProgress:
-        """Where the reading stands now, counting only what is committed to the ledger: a chunk's
-        lines are in the ledger when it ends, so "left" is as of the last chunk (never less)."""
+        """Where the reading stands now: "read" grows as each batch goes to the ledger (never less
+        than the ledger counts), "left" is as of the last chunk's end (never less than is left)."""
         with self._lock:
             if not self.running:
                 return ReadProgress(complete=True)
             return ReadProgress(False, self._read, self._left, self._files_left, self._started_at)
+
+    def _reading(self, before: int) -> claude_code.ProgressCallback:
+        """What a chunk reports as it goes, added to what was read ``before`` it: its batches reach
+        the ledger mid-chunk, and answers meanwhile must not say less was read than they count."""
+
+        def seen(done: int, _total: int, _text: str) -> None:
+            with self._lock:
+                self._read = max(self._read, before + done)
+
+        return seen
 
     def _run(self) -> None:
         from cost_mcp import sync
@@ -263,12 +275,17 @@ class LogReader:
             conn = self._open_conn()
             started = time.perf_counter()
             while not self._stop.is_set():
-                result = sync.read_local_logs(conn, self._settings, self._pricer, self._chunk_seconds)
+                before = self._read
+                result = sync.read_local_logs(
+                    conn, self._settings, self._pricer, self._chunk_seconds, progress=self._reading(before)
+                )
                 with self._lock:
                     if self._left is not None:
-                        self._read += max(self._left - result.bytes_pending, 0)
+                        chunk = max(self._left - result.bytes_pending, 0)
                     else:
-                        self._read += result.bytes_read
+                        chunk = result.bytes_read
+                    # Never less than the chunk's own reports said: the figure only grows.
+                    self._read = max(self._read, before + chunk)
                     self._left, self._files_left = result.bytes_pending, result.files_pending
                 if result.events_added:
                     fire_alerts(conn, self._settings)

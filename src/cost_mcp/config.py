@@ -498,12 +498,16 @@ def _problem(field: str, value: str | None, why: str) -> str:
 def _settings_input(env: Mapping[str, str]) -> dict[str, Any]:
     # Settings is given an explicit mapping (not os.environ) so that tests and the env file share
     # one path; names are matched the way pydantic-settings would match them from the environment.
+    # A field the mapping leaves unset is given its default explicitly: pydantic-settings would
+    # otherwise read os.environ, where a blank value that merged_env leaves out is still there.
     data: dict[str, Any] = {}
-    for name in Settings.model_fields:
+    for name, info in Settings.model_fields.items():
         for env_name in _env_names(name):
             if env_name in env:
                 data[name] = env[env_name]
                 break
+        else:
+            data[name] = info.get_default(call_default_factory=True)
     return data
 
 

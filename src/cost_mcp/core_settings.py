@@ -192,15 +192,37 @@ def shell_only_settings(environ: Mapping[str, str] | None = None, env_file: Path
     """
     env = os.environ if environ is None else environ
     filed = read_env_file(env_file if env_file is not None else default_env_file())
-    return [name for name in SHARED_SETTINGS if name in env and filed.get(name) != env[name]]
+    return [
+        name
+        for name in SHARED_SETTINGS
+        if name in env and not is_blank_setting(name, env[name]) and filed.get(name) != env[name]
+    ]
+
+
+SECRET_SETTINGS = frozenset({"COST_MCP_WEBHOOKS", "COST_MCP_TEAM_TOKEN", "COST_MCP_TEAM_HIDE_PROJECTS"})
+"""Our settings that are secrets (``SecretStr`` in Settings): a blank one keeps its own meaning."""
+
+
+def is_blank_setting(name: str, value: str) -> bool:
+    """Whether ``value`` leaves one of our settings unset: blank (``NAME=``, as ``claude mcp add -e
+    NAME=`` or an env file's bare ``NAME=`` line give), for a ``COST_MCP_`` setting that is no
+    secret. Read as a value it was a warning on every command (no timezone is named '') or worse,
+    silently wrong (a ledger or price file at '.', no VS Code folder at all)."""
+    return name.startswith("COST_MCP_") and name not in SECRET_SETTINGS and not value.strip()
 
 
 def merged_env(environ: Mapping[str, str] | None = None, env_file: Path | None = None) -> dict[str, str]:
-    """The environment, then the env file for every name the environment leaves unset."""
-    env = dict(os.environ if environ is None else environ)
+    """The environment, then the env file for every name the environment leaves unset; a blank
+    setting (:func:`is_blank_setting`) is unset in both."""
+    env = {
+        name: value
+        for name, value in (os.environ if environ is None else environ).items()
+        if not is_blank_setting(name, value)
+    }
     path = env_file if env_file is not None else default_env_file()
     for name, value in read_env_file(path).items():
-        env.setdefault(name, value)
+        if not is_blank_setting(name, value):
+            env.setdefault(name, value)
     return env
 
 

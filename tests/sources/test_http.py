@@ -114,8 +114,11 @@ def test_retry_after_http_date() -> None:
 def test_policy_honours_retry_after_capped_and_within_the_deadline() -> None:
     limited = RetryableStatus("429", 429, retry_after=2.0)
     assert retry_wait(limited, attempt=1, remaining=30.0) == 2.0
+    at_cap = RetryableStatus("429", 429, retry_after=MAX_RETRY_AFTER_SECONDS)
+    assert retry_wait(at_cap, attempt=1, remaining=300.0) == MAX_RETRY_AFTER_SECONDS
+    # asking for longer than the cap: a retry sooner than asked cannot pass, so none is made
     very_limited = RetryableStatus("429", 429, retry_after=600.0)
-    assert retry_wait(very_limited, attempt=1, remaining=300.0) == MAX_RETRY_AFTER_SECONDS
+    assert retry_wait(very_limited, attempt=1, remaining=3_600.0) is False
     # a wait that would outlast the time budget is not started
     assert retry_wait(limited, attempt=1, remaining=1.5) is False
 
@@ -186,6 +189,18 @@ def test_503_retry_after_is_honoured_by_the_same_policy(
     )
     assert get(configured, script) == OK
     assert real_waits == [pytest.approx(0.2, abs=0.01)]  # the header's wait, not the 0.5 s+ backoff
+
+
+def test_retry_after_longer_than_the_cap_fails_at_once_with_a_large_budget(
+    configured: Settings, real_waits: list[float]
+) -> None:
+    """`cost-mcp sync` waited 60 s (the cap) on a 429 asking for 3600 s, then failed all the same."""
+    script = Script(json_response(429, fixture("openai_error_429.json"), {"retry-after": "3600"}))
+    started = time.monotonic()
+    asked = r"gave up after 1 attempt \(it asked to wait 3600 s: sync again after that\)$"
+    with pytest.raises(ProviderResponseError, match=r"rate limited \(HTTP 429\).*" + asked):
+        get(configured, script, budget=7_200.0)
+    assert time.monotonic() - started < 1.0 and real_waits == [] and len(script.requests) == 1
 
 
 def test_retry_after_longer_than_the_budget_fails_at_once(

@@ -87,7 +87,45 @@ def _compact(out: Console) -> bool:
     return out.width < FULL_COUNTS_WIDTH
 
 
+KEY_WIDTH = 10
+"""The narrowest a token table's key column (provider, day, model...) is squeezed to, or its longest
+value's width when less: a date whole. Below it, the numbers give way instead."""
+
+
+def _readable_keys(out: Console, table: Table) -> None:
+    """Keep the key columns (those before ``input``, but ``basis``) at least :data:`KEY_WIDTH` wide.
+
+    From :data:`ROOMY_WIDTH` on the numbers are never wrapped, so with two keys at 80 columns the
+    keys were all that could give way: ``ope/nai``, ``202/6-1/2-0/1``. Where a key would be
+    narrower than that, it gets that width fixed and the token counts may fold instead (the cost and
+    the basis stay whole)."""
+    headers = [str(c.header) for c in table.columns]
+    # Narrower than that, every cell may fold already: there is no room to keep anything whole.
+    if "input" not in headers or out.width < ROOMY_WIDTH:
+        return
+    keys = [c for c in table.columns[: headers.index("input")] if str(c.header) != "basis"]
+    wanted = {
+        id(c): min(
+            KEY_WIDTH,
+            max((len(line) for cell in (c.header, *c.cells) for line in str(cell).split("\n")), default=1),
+        )
+        for c in keys
+    }
+    # rich's own layout, to see whether it squeezes a key below what it needs (2: its padding).
+    planned = dict(
+        zip((id(c) for c in table.columns), table._calculate_column_widths(out, out.options), strict=True)
+    )
+    if all(planned[id(c)] - 2 >= wanted[id(c)] for c in keys):
+        return
+    for column in table.columns:
+        if id(column) in wanted:
+            column.width = max(wanted[id(column)], planned[id(column)] - 2)
+        elif str(column.header) not in ("basis", "cost"):  # a cost folded mid-number misreads
+            column.no_wrap = False
+
+
 def _print_tokens_table(out: Console, table: Table) -> None:
+    _readable_keys(out, table)
     out.print(table)
     # Said only when a count was rounded: a narrow table of small counts shows them whole.
     rounded = any(

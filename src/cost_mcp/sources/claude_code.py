@@ -885,6 +885,15 @@ def _read_batches(
     batch = _Batch()
     done_bytes = 0
     last_report = 0.0
+    in_file = 0  # bytes read of the file being read, past its start offset
+
+    def written(text: str) -> None:
+        # Reported before each batch goes to the ledger, so that what a progress figure says is read
+        # is never less than what the ledger already counts: a background reading's answers said
+        # "0.0 MB read" beside thousands of calls until its chunk ended.
+        if progress is not None:
+            progress(done_bytes + in_file, max(total_bytes, 1), text)
+
     for index, (path, st, where, offset, skipping) in enumerate(work):
         # Checked between files only after the first, so that every scan moves on, however late it
         # starts (a budget of 0, a walk slower than the budget): the first file is read up to its
@@ -900,7 +909,9 @@ def _read_batches(
             with states as reading:
                 for state in reading:
                     batch.files[state.path] = state
+                    in_file = state.offset - offset
                     if len(batch) >= limit:
+                        written(f"{index}/{len(work)} files read")
                         sink(batch)
                         limit = BATCH_COPIES
                         # Cleared in place: the file reader still holds this batch and keeps adding to it.
@@ -920,10 +931,13 @@ def _read_batches(
         if not stats.complete:
             break
         done_bytes += st.st_size - offset
+        in_file = 0
         now = time.perf_counter()
         if progress is not None and (now - last_report > 0.25 or index == len(work) - 1):
             last_report = now
             progress(done_bytes, max(total_bytes, 1), f"{index + 1}/{len(work)} files read")
+    if batch.copies:
+        written(f"{len(work)}/{len(work)} files read" if stats.complete else "stopped at the time budget")
     sink(batch)
 
 

@@ -7,8 +7,9 @@ Every fetcher goes through here, so these rules hold for all of them:
   scrubbed of it in every form it travels in (raw, ``Bearer``, HTTP Basic base64, URL-encoded)
   before anyone sees it, and :func:`scrub_keys` does the same for whatever the sync layer stores.
 - 429 and 5xx answers and transport errors are retried with exponential backoff (stamina). A
-  429's or 503's ``Retry-After`` is honoured, capped at :data:`MAX_RETRY_AFTER_SECONDS`, and never waited
-  for past the caller's deadline. 401/403 are never retried: the same key cannot start working.
+  429's or 503's ``Retry-After`` is honoured up to :data:`MAX_RETRY_AFTER_SECONDS` and never waited
+  for past the caller's deadline; one asking for longer fails at once (an earlier retry cannot
+  pass). 401/403 are never retried: the same key cannot start working.
 - Requests are GETs with query parameters, or POSTs with a JSON body (Cursor, Azure), under the same
   rules. A provider that trades its credential for a bearer token (Azure's OAuth client credentials)
   does so through its own client on the first request (:meth:`ProviderClient.post_form`); the token
@@ -112,11 +113,15 @@ def retry_wait(exc: Exception, attempt: int, remaining: float) -> bool | float:
     Retried: 429 and 5xx answers, transport errors (connection refused, timeouts...). A 429's or
     503's Retry-After is honoured up to :data:`MAX_RETRY_AFTER_SECONDS`; otherwise the wait doubles from
     :data:`WAIT_INITIAL_SECONDS` with a little jitter. A wait that would end past the deadline is
-    not started: the error is reported now instead of after a sleep that cannot help.
+    not started, nor one shorter than the Retry-After asked for (past the cap): the error is
+    reported now instead of after a sleep that cannot help (`sync` waited 60 s on a 429 asking
+    for an hour, then failed all the same).
     """
     if isinstance(exc, RetryableStatus):
         if exc.retry_after is not None:
-            wait = min(exc.retry_after, MAX_RETRY_AFTER_SECONDS)
+            if exc.retry_after > MAX_RETRY_AFTER_SECONDS:
+                return False
+            wait = exc.retry_after
         else:
             wait = _backoff(attempt)
     elif isinstance(exc, httpx2.TransportError):
