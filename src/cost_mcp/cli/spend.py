@@ -111,10 +111,12 @@ def _readable_keys(out: Console, table: Table) -> None:
         )
         for c in keys
     }
-    # rich's own layout, to see whether it squeezes a key below what it needs (2: its padding).
-    planned = dict(
-        zip((id(c) for c in table.columns), table._calculate_column_widths(out, out.options), strict=True)
-    )
+    # rich's own layout, to see whether it squeezes a key below what it needs (2: its padding). It
+    # has no public name (pyproject keeps rich below 16 for it); without it, rich's layout stands.
+    layout = getattr(table, "_calculate_column_widths", None)
+    if layout is None:
+        return
+    planned = dict(zip((id(c) for c in table.columns), layout(out, out.options), strict=True))
     if all(planned[id(c)] - 2 >= wanted[id(c)] for c in keys):
         return
     for column in table.columns:
