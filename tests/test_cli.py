@@ -190,6 +190,9 @@ def test_budget_set_list_delete() -> None:
     listed = run("budget", "list")
     assert "monthly (hard)" in listed.stdout
     assert "$150.00" in listed.stdout
+    # The forecast projects the same month from another rate: the table says which one it uses.
+    assert "carried to its end at its average per hour" in " ".join(listed.stdout.split())
+    assert "last 7 whole days" in " ".join(listed.stdout.split())
     data = json.loads(run("budget", "list", "--json").stdout)
     assert data["budgets"][0]["status"] == "ok"
     assert run("budget", "delete", "monthly").returncode == 0

@@ -848,8 +848,10 @@ class BudgetState(Result):
     remaining_usd: USD
     percent: float
     projected_usd: USD = Field(
-        description="Spend at the end of the period: usage at the current rate, plus seat fees to come "
-        "when the budget counts them."
+        description="Spend at the end of the period: usage so far extrapolated at its average since the "
+        "period began (per hour elapsed, today included), plus seat fees to come when the budget counts "
+        "them. spend_forecast's projection uses the 7 whole days before today instead, so a spike today "
+        "moves this one more."
     )
     status: BudgetStatusName
     fired_thresholds: list[Decimal]

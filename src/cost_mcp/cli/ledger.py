@@ -204,6 +204,12 @@ def _render_budgets(out: Console, status: BudgetStatusResult) -> None:
             b.status,
         )
     out.print(whole(table))
+    # Said because `cost-mcp forecast` projects the same month from another rate: a spike today
+    # moved one figure ten times more than the other, with nothing saying why.
+    out.print(
+        "[dim]projected: each period's spend so far, carried to its end at its average per hour "
+        "(`cost-mcp forecast` projects from the last 7 whole days instead)[/dim]"
+    )
     for alert in status.alerts:
         note(out, alert, "[red]alert:[/red]")
 
