@@ -30,12 +30,14 @@ from cost_mcp.models import (
     TeamStatus,
 )
 from cost_mcp.pricing import GENAI_PRICES_VERSION, load_overrides
+from cost_mcp.pricing_corrections import corrections_digest
 from cost_mcp.push import check_token, pushable
 from cost_mcp.sources import logfiles, registry
 from cost_mcp.store import health
 from cost_mcp.store import team as team_store
 from cost_mcp.store.connection import is_postgres, shown, target_problem
 from cost_mcp.store.health import check_file
+from cost_mcp.store.meta import PriceDataUse
 from cost_mcp.store.migrations import MIGRATIONS
 
 _SCAN_LIMIT = 100_000
@@ -148,8 +150,26 @@ def diagnose(
             if a.read_error
         ]
         + team_warnings(settings)
+        + repricing_warnings(health.price_data_in_force(settings.db))
         + ([team.token_check] if team.token_accepted is None and team.token_check else []),
     )
+
+
+def repricing_warnings(in_force: Sequence[PriceDataUse]) -> list[str]:
+    """Advice to price the stored calls again when some were priced with another genai-prices
+    version or another set of corrections than this release's (whose prices may be fixed since)."""
+    running = (GENAI_PRICES_VERSION, corrections_digest())
+    older = [u for u in in_force if (u.version, u.corrections) != running]
+    if not older:
+        return []
+    used = ", ".join(
+        dict.fromkeys(f"genai-prices {u.version}, corrections {u.corrections or 'unrecorded'}" for u in older)
+    )
+    return [
+        f"some stored calls were priced with older price data ({used}; this release has genai-prices "
+        f"{running[0]}, corrections {running[1]}): `cost-mcp reprice --all --dry-run` says what "
+        "today's prices would change, `cost-mcp reprice --all` stores it"
+    ]
 
 
 _PLACEHOLDER = re.compile(

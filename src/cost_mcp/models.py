@@ -274,6 +274,9 @@ class PricedWith(Result):
         None, description="When its price data was published, if known (bundled data carries no date)."
     )
     first_used: str = Field(description="First write priced with it (ISO 8601, UTC).")
+    corrections: str | None = Field(
+        None, description="The corrections set priced with it (a digest; None: not recorded then)."
+    )
 
 
 class TeamStatus(Result):
@@ -354,7 +357,7 @@ class DoctorReport(Result):
     priced_with: list[PricedWith] = Field(
         [],
         description="The price data versions that priced the ledger's rows, oldest first: rows written "
-        "before a newer entry's first_used were priced with an older one (re-price with ingest --full).",
+        "before a newer entry's first_used were priced with an older one (`cost-mcp reprice --all`).",
     )
     team: TeamStatus | None = Field(None, description="Team server settings and pushes (team mode).")
     received_pushes: list[ReceivedPush] = Field(

@@ -17,6 +17,8 @@ resolved price table before it is compiled, so the hot path pays nothing per cal
 from __future__ import annotations
 
 import copy
+import hashlib
+import json
 from collections.abc import Mapping
 from dataclasses import dataclass
 from datetime import date
@@ -364,6 +366,40 @@ _NO_LIST_PRICE = {
         "Anthropic Priority Tier has no list price (it is billed under a commitment)"
     ),
 }
+
+
+_digest: list[tuple[object, str]] = []
+"""The table :func:`corrections_digest` last hashed (by identity) and its digest."""
+
+
+def corrections_digest() -> str:
+    """A short, stable name for the set of corrections in force (a hash of what each entry prices:
+    provider, models, modifier and rates; not its source text or date). The ledger records it beside
+    the genai-prices version with every priced write, so a release that adds or fixes a correction
+    tells which stored calls were priced without it (`cost-mcp doctor`, `cost-mcp reprice --all`)."""
+    # Kept per table rather than once per process: every priced write asks, and a table replaced
+    # in place (a test pricing as an older release did) gets its own digest.
+    if _digest and _digest[0][0] is CORRECTIONS:
+        return _digest[0][1]
+    entries = sorted(
+        json.dumps(
+            [
+                c.provider,
+                sorted(c.models),
+                list(c.modifier) if c.modifier else None,
+                None if c.multiplier is None else str(c.multiplier),
+                None
+                if c.long_context is None
+                else [c.long_context.threshold, sorted((k, str(v)) for k, v in c.long_context.rates.items())],
+                None if c.one_hour_write is None else str(c.one_hour_write),
+            ]
+        )
+        for c in CORRECTIONS
+    )
+    entries += sorted(json.dumps([*key, why]) for key, why in _NO_LIST_PRICE.items())
+    digest = hashlib.sha256("\n".join(entries).encode()).hexdigest()[:12]
+    _digest[:] = [(CORRECTIONS, digest)]
+    return digest
 
 
 @dataclass(frozen=True, slots=True)

@@ -5,20 +5,29 @@ advice to add the model to the price override file. :func:`reprice_unpriced` giv
 calls already stored, from any source (logs, ``record_usage``, OpenTelemetry, pushes), which
 re-reading the logs (``ingest --full``) could not do for calls that came from no log. Every refresh
 runs :func:`follow_price_file`, so an edit of the file prices them without a command or a restart.
+
+:func:`reprice_all` (``cost-mcp reprice --all``) prices every stored call again with today's prices:
+a release that adds or fixes a correction, or a newer genai-prices, otherwise leaves the calls
+stored before it at the price they were stored with.
 """
 
 from __future__ import annotations
 
 from collections import defaultdict
-from dataclasses import dataclass
+from contextlib import AbstractContextManager, nullcontext
+from dataclasses import dataclass, field
 from decimal import Decimal
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from cost_mcp.money import from_nanos
 from cost_mcp.periods import ms_to_datetime
 from cost_mcp.pricing import Price, Pricer
 from cost_mcp.store import events, meta, rollup
 from cost_mcp.store.connection import Conn, write_transaction
+
+if TYPE_CHECKING:
+    from cost_mcp.core_settings import HasCoreSettings
 
 
 @dataclass(frozen=True)
@@ -80,3 +89,130 @@ def follow_price_file(conn: Conn, pricer: Pricer, path: Path) -> RepriceResult |
     with write_transaction(conn):
         meta.set_overrides_applied(conn, digest)
     return result
+
+
+REPRICE_CHUNK = 5_000
+"""Calls read, priced and written per transaction by :func:`reprice_all`: memory stays bounded on a
+ledger of millions of calls, and other writers wait for one chunk at most, not the whole run."""
+
+
+@dataclass(frozen=True)
+class ModelRepriced:
+    """One model's calls whose price changes: their stored prices before and after, summed."""
+
+    model: str
+    calls: int
+    before_usd: Decimal
+    after_usd: Decimal
+
+
+@dataclass(frozen=True)
+class RepriceAllResult:
+    """What pricing every stored call again changes (or changed, unless ``dry_run``)."""
+
+    dry_run: bool
+    checked: int
+    """Counted calls stored with a price, all looked at."""
+    changed: int
+    """Of them, calls whose price is not what today's prices give."""
+    models: list[ModelRepriced]
+    """The changed calls per model (the model the call reported), most changed first."""
+    difference_usd: Decimal
+    """After minus before, over the changed calls (exact)."""
+    reported_cost_calls: int
+    """Changed calls that carry their agent's own reported cost, which spend counts instead of the
+    price (unless the cost mode is ``calculate``): their change moves no budget."""
+    kept: dict[str, int] = field(default_factory=dict)
+    """Model: calls today's prices cannot price (a model left the override file...), which keep
+    their stored price."""
+    warnings: list[str] = field(default_factory=list)
+
+
+def reprice_all(
+    conn: Conn,
+    pricer: Pricer,
+    settings: HasCoreSettings,
+    *,
+    dry_run: bool = False,
+    chunk: int = REPRICE_CHUNK,
+) -> RepriceAllResult:
+    """Price every counted call stored with a price again, exactly as it would be priced if stored
+    now at its time (the same :meth:`Pricer.price` as on ingest), and store the new price where it
+    differs (with ``dry_run``, only say what would change). The agent's own reported cost, provider
+    billing and subscriptions are not touched; calls with no price are :func:`reprice_unpriced`'s.
+
+    A transaction per chunk of calls; the rollup is then rebuilt for the quarter-hours touched, and
+    budget alerts are evaluated once, as after any write that changes spend."""
+    before: dict[str, int] = defaultdict(int)
+    after: dict[str, int] = defaultdict(int)
+    calls: dict[str, int] = defaultdict(int)
+    kept: dict[str, int] = defaultdict(int)
+    checked = reported = 0
+    last_id = 0
+    while True:
+        txn: AbstractContextManager[object] = nullcontext() if dry_run else write_transaction(conn)
+        with txn:
+            stored = events.priced_calls_after(conn, last_id, chunk)
+            if not stored:
+                break
+            changes: list[tuple[int, int, str, str]] = []
+            moments: list[int] = []
+            for call in stored:
+                model = call.model or "(model not reported)"
+                price = pricer.price(
+                    call.tokens,
+                    call.model,
+                    call.provider or None,
+                    ms_to_datetime(call.ts_ms),
+                    speed=call.speed or None,
+                    service_tier=call.service_tier or None,
+                    inference_geo=call.inference_geo or None,
+                )
+                if not isinstance(price, Price):
+                    kept[model] += 1
+                    continue
+                note = "; ".join(price.assumptions)
+                if price.total_nanos != call.cost_nanos:
+                    calls[model] += 1
+                    before[model] += call.cost_nanos
+                    after[model] += price.total_nanos
+                    reported += call.reported_cost
+                elif (price.model_id, note) == (call.priced_model, call.price_note):
+                    continue  # the same price, model and note: nothing to write
+                changes.append((call.id, price.total_nanos, price.model_id, note))
+                moments.append(call.ts_ms)
+            if changes and not dry_run:
+                events.change_prices(conn, changes, moments)
+                meta.note_pricing(conn)
+        checked += len(stored)
+        last_id = stored[-1].id
+    warnings: list[str] = []
+    if not dry_run:
+        with write_transaction(conn):
+            meta.note_pricing(conn)
+            meta.note_repriced_all(conn)
+        refreshed = rollup.refresh(conn)
+        if refreshed == rollup.TOO_LARGE:
+            warnings.append(rollup.TOO_LARGE_WARNING)
+        elif refreshed < 0:
+            warnings.append(
+                rollup.STALE_WARNING
+            )  # stored and marked: the next answer that can write rebuilds
+        if calls:
+            from cost_mcp.analytics.alerts import fire_alerts
+
+            fire_alerts(conn, settings)
+    models = [
+        ModelRepriced(m, calls[m], from_nanos(before[m]), from_nanos(after[m]))
+        for m in sorted(calls, key=lambda m: (-abs(after[m] - before[m]), m))
+    ]
+    return RepriceAllResult(
+        dry_run=dry_run,
+        checked=checked,
+        changed=sum(calls.values()),
+        models=models,
+        difference_usd=from_nanos(sum(after.values()) - sum(before.values())),
+        reported_cost_calls=reported,
+        kept=dict(sorted(kept.items())),
+        warnings=warnings,
+    )

@@ -232,12 +232,27 @@ def _sync_progress(wanted: bool) -> Iterator[_SyncDisplay | None]:
 
 
 @cli.command()
+@click.option(
+    "--all",
+    "every",
+    is_flag=True,
+    help="price every stored call again with today's prices (after a release fixes a price)",
+)
+@click.option("--dry-run", is_flag=True, help="with --all: say what would change, change nothing")
 @json_option()
-def reprice(as_json: bool) -> int:
-    """Price stored calls that had no known price, with today's prices and the override file."""
+def reprice(every: bool, dry_run: bool, as_json: bool) -> int:
+    """Price stored calls that had no known price, with today's prices and the override file.
+
+    With --all, every stored call is priced again as it would be priced now, and its new price
+    stored where it differs (an agent's own reported cost is kept).
+    """
     from cost_mcp.analytics.reprice import reprice_unpriced
     from cost_mcp.pricing import Pricer
 
+    if dry_run and not every:
+        raise InvalidInputError("--dry-run goes with --all: `cost-mcp reprice --all --dry-run`")
+    if every:
+        return _reprice_all(dry_run, as_json)
     with ledger(fresh=False) as (loaded, conn):
         result = reprice_unpriced(conn, Pricer.from_file(loaded.prices_file))
     if as_json:
@@ -254,6 +269,55 @@ def reprice(as_json: bool) -> int:
             f"override file ({loaded.prices_file})",
             highlight=False,
         )
+    return EXIT_OK
+
+
+def _reprice_all(dry_run: bool, as_json: bool) -> int:
+    from cost_mcp.analytics.reprice import reprice_all
+    from cost_mcp.pricing import Pricer
+
+    with ledger(fresh=False) as (loaded, conn):
+        result = reprice_all(conn, Pricer.from_file(loaded.prices_file), loaded, dry_run=dry_run)
+    if as_json:
+        shown = {
+            **vars(result),
+            "difference_usd": plain_usd(result.difference_usd),
+            "models": [
+                {**vars(m), "before_usd": plain_usd(m.before_usd), "after_usd": plain_usd(m.after_usd)}
+                for m in result.models
+            ],
+        }
+        print(json.dumps(shown, indent=2))
+        return EXIT_OK
+    out = Console(soft_wrap=True)
+    verb = "would change" if dry_run else "changed"
+    out.print(
+        f"{result.checked:,} priced call(s) checked; today's prices {verb} {result.changed:,} "
+        f"({'+' if result.difference_usd > 0 else ''}{plain_usd(result.difference_usd)} USD)",
+        highlight=False,
+    )
+    for m in result.models:
+        out.print(
+            f"  {text(m.model)}: {m.calls:,} call(s), "
+            f"{plain_usd(m.before_usd)} -> {plain_usd(m.after_usd)} USD",
+            highlight=False,
+        )
+    if result.reported_cost_calls:
+        out.print(
+            f"{result.reported_cost_calls:,} of them carry their agent's own reported cost, which spend "
+            "counts instead: those move no budget",
+            highlight=False,
+        )
+    for model, calls in result.kept.items():
+        out.print(
+            f"[yellow]kept:[/yellow] {text(model)}: {calls:,} call(s) today's prices cannot price keep "
+            "their stored price",
+            highlight=False,
+        )
+    for warning in result.warnings:
+        note(out, warning, "[yellow]warning:[/yellow]")
+    if dry_run and result.changed:
+        out.print("nothing was changed: `cost-mcp reprice --all` stores these prices", highlight=False)
     return EXIT_OK
 
 

@@ -154,7 +154,8 @@ def doctor(as_json: bool) -> int:
         out.print(f"skipped lines {text(f.path)} ({f.source}): {reasons}", highlight=False)
     for used in report.priced_with:
         published = f", data of {used.data_date}" if used.data_date else ""
-        out.print(f"priced with   genai-prices {used.version}{published} since {used.first_used}")
+        fixes = f", corrections {used.corrections}" if used.corrections else ""
+        out.print(f"priced with   genai-prices {used.version}{published}{fixes} since {used.first_used}")
     for name, where in report.webhooks.items():
         out.print(f"webhook       {text(name)}: {text(where)}", highlight=False)
     if report.team is not None and (report.team.server or report.team.token_set):

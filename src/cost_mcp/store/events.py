@@ -154,3 +154,63 @@ def set_prices(conn: Conn, priced: Sequence[tuple[int, int, str, str]], ts_ms: I
         [(nanos, model, note, call_id) for call_id, nanos, model, note in priced],
     )
     rollup.mark_dirty(conn, ts_ms)
+
+
+@dataclass(frozen=True, slots=True)
+class PricedCall:
+    """A counted call stored with a price: what pricing it again needs, and its stored price."""
+
+    id: int
+    ts_ms: int
+    provider: str
+    model: str
+    speed: str
+    service_tier: str
+    inference_geo: str
+    tokens: Tokens
+    cost_nanos: int
+    priced_model: str
+    price_note: str
+    reported_cost: bool
+    """Whether an agent reported its own cost for it, which spend counts instead of the price."""
+
+
+def priced_calls_after(conn: Conn, after_id: int, limit: int) -> list[PricedCall]:
+    """The next ``limit`` counted calls stored with a price, by id after ``after_id``: a ledger of
+    millions of calls is read a chunk at a time (the id is the key, so each chunk is one seek)."""
+    return [
+        PricedCall(
+            id=int(row[0]),
+            ts_ms=int(row[1]),
+            provider=str(row[2]),
+            model=str(row[3]),
+            speed=str(row[4]),
+            service_tier=str(row[5]),
+            inference_geo=str(row[6]),
+            cost_nanos=int(row[7]),
+            priced_model=str(row[8]),
+            price_note=str(row[9]),
+            reported_cost=bool(row[10]),
+            tokens=Tokens(*(int(n) for n in row[11:])),
+        )
+        for row in conn.execute(
+            f"""
+            SELECT id, ts_ms, provider, model, speed, service_tier, inference_geo, cost_nanos,
+                   COALESCE(priced_model, ''), price_note,
+                   CASE WHEN reported_cost_nanos IS NULL THEN 0 ELSE 1 END, {TOKEN_COLUMNS_SQL}
+            FROM usage_events WHERE counted = 1 AND cost_nanos IS NOT NULL AND id > ? ORDER BY id LIMIT ?
+            """,
+            (after_id, limit),
+        )
+    ]
+
+
+def change_prices(conn: Conn, changed: Sequence[tuple[int, int, str, str]], ts_ms: Iterable[int]) -> None:
+    """Store ``(id, cost nanos, priced model, price note)`` as the calls' new prices, and mark their
+    quarter-hours (``ts_ms``) for the rollup's next refresh. Inside the caller's transaction. The
+    agent's own reported cost (``reported_cost_nanos``) is not touched."""
+    conn.executemany(
+        "UPDATE usage_events SET cost_nanos = ?, priced_model = ?, price_note = ? WHERE id = ?",
+        [(nanos, model, note, call_id) for call_id, nanos, model, note in changed],
+    )
+    rollup.mark_dirty(conn, ts_ms)

@@ -80,6 +80,12 @@ def price_data(target: Path | str) -> list[meta.PriceDataUse]:
     return read_without_writing(target, meta.price_data_history, [])
 
 
+def price_data_in_force(target: Path | str) -> list[meta.PriceDataUse]:
+    """The price data whose prices stored calls may still carry (:func:`meta.price_data_in_force`),
+    read without writing the ledger."""
+    return read_without_writing(target, meta.price_data_in_force, [])
+
+
 def skipped_files(target: Path | str) -> list[tuple[str, str, dict[str, int]]]:
     """The files whose lines were skipped (path, whose log, counts per reason), read without
     writing the ledger."""

@@ -5,7 +5,8 @@ events) calls :func:`note_price_data` in its transaction. ``meta`` then holds, u
 :data:`PRICE_DATA_KEY`, the list of genai-prices versions (and the date of their price data,
 when it has one) in the order they were first used: rows stored after an entry's ``first_used``
 and before the next entry's were priced with it, so an upgrade that corrects a price says which
-rows to price again (``cost-mcp ingest --full`` re-reads the logs with today's prices).
+rows to price again (``cost-mcp reprice --all`` prices every stored call with today's prices).
+Each entry also names the set of price corrections in use (``corrections``).
 """
 
 from __future__ import annotations
@@ -31,27 +32,38 @@ class PriceDataUse:
     """When its price data was published, if it says (fetched data does; bundled data does not)."""
     first_used: str
     """ISO 8601 UTC instant of the first write priced with it."""
+    corrections: str | None = None
+    """:func:`cost_mcp.pricing_corrections.corrections_digest` of the corrections priced with it
+    (None: recorded by a release that did not say)."""
 
 
 # What each open connection already found recorded, so that a write batch costs no extra
-# statement after the first: (version, data_date). A write rolled back after recording is
+# statement after the first: (version, data_date, corrections). A write rolled back after recording is
 # recorded again by the next connection.
-_noted: weakref.WeakKeyDictionary[object, tuple[str, str | None]] = weakref.WeakKeyDictionary()
+_noted: weakref.WeakKeyDictionary[object, tuple[str, str | None, str | None]] = weakref.WeakKeyDictionary()
 
 
-def note_price_data(conn: Conn, version: str, data_date: str | None, now: datetime | None = None) -> None:
-    """Record, inside the caller's write transaction, that rows are being priced with ``version``;
-    a new entry is appended only when it differs from the latest one recorded."""
-    current = (version, data_date)
+def note_price_data(
+    conn: Conn,
+    version: str,
+    data_date: str | None,
+    now: datetime | None = None,
+    *,
+    corrections: str | None = None,
+) -> None:
+    """Record, inside the caller's write transaction, that rows are being priced with ``version``
+    (and the corrections set ``corrections``); a new entry is appended only when it differs from
+    the latest one recorded."""
+    current = (version, data_date, corrections)
     try:
         if _noted.get(conn) == current:
             return
     except TypeError:  # a connection type that cannot be weakly referenced: no cache
         pass
     history = price_data_history(conn)
-    if not history or (history[-1].version, history[-1].data_date) != current:
+    if not history or (history[-1].version, history[-1].data_date, history[-1].corrections) != current:
         at = (now or datetime.now(UTC)).astimezone(UTC).isoformat(timespec="seconds")
-        history.append(PriceDataUse(version, data_date, at))
+        history.append(PriceDataUse(version, data_date, at, corrections))
         conn.execute(
             "INSERT INTO meta (key, value) VALUES (?, ?) "
             "ON CONFLICT (key) DO UPDATE SET value = excluded.value",
@@ -64,13 +76,14 @@ def note_price_data(conn: Conn, version: str, data_date: str | None, now: dateti
 def note_pricing(conn: Conn) -> None:
     """:func:`note_price_data` with the price data in use now (the write paths' one call)."""
     from cost_mcp.pricing import genai_prices_loaded, price_data
+    from cost_mcp.pricing_corrections import corrections_digest
 
     if not genai_prices_loaded():
         # Every price came from plans saved in this ledger (the status line), and the process that
         # saved them loaded genai-prices and recorded its version here then: nothing new to note,
         # and finding the version would cost the status line more than its whole time budget.
         return
-    note_price_data(conn, *price_data())
+    note_price_data(conn, *price_data(), corrections=corrections_digest())
 
 
 def price_data_history(conn: Conn) -> list[PriceDataUse]:
@@ -80,11 +93,38 @@ def price_data_history(conn: Conn) -> list[PriceDataUse]:
         return []
     try:
         return [
-            PriceDataUse(str(h["version"]), h.get("data_date"), str(h["first_used"]))
+            PriceDataUse(str(h["version"]), h.get("data_date"), str(h["first_used"]), h.get("corrections"))
             for h in json.loads(row[0])
         ]
     except (ValueError, TypeError, KeyError):
         return []  # written by hand or damaged: the next priced write starts the list again
+
+
+REPRICED_ALL_KEY = "price_data_repriced_all"
+"""When ``cost-mcp reprice --all`` last priced every stored call again (ISO 8601 UTC): the entries of
+the history before the one then in force priced no row the ledger still holds at their price."""
+
+
+def note_repriced_all(conn: Conn, now: datetime | None = None) -> None:
+    """Record, inside the caller's write transaction (which also called :func:`note_pricing`), that
+    every stored call was priced again with the price data in use now."""
+    at = (now or datetime.now(UTC)).astimezone(UTC).isoformat(timespec="seconds")
+    conn.execute(
+        "INSERT INTO meta (key, value) VALUES (?, ?) ON CONFLICT (key) DO UPDATE SET value = excluded.value",
+        (REPRICED_ALL_KEY, at),
+    )
+
+
+def price_data_in_force(conn: Conn) -> list[PriceDataUse]:
+    """The entries of :func:`price_data_history` whose prices stored calls may still carry: all of
+    them, or, after a ``reprice --all``, the one in use then and every later one."""
+    history = price_data_history(conn)
+    row = conn.execute("SELECT value FROM meta WHERE key = ?", (REPRICED_ALL_KEY,)).fetchone()
+    if row is None or not history:
+        return history
+    # Same format as first_used (UTC, seconds), so the strings order as the instants do.
+    started = [i for i, h in enumerate(history) if h.first_used <= str(row[0])]
+    return history[started[-1] :] if started else history
 
 
 OVERRIDES_KEY = "price_overrides_applied"
