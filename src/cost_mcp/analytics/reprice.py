@@ -182,7 +182,7 @@ def reprice_all(
                 changes.append((call.id, price.total_nanos, price.model_id, note))
                 moments.append(call.ts_ms)
             if changes and not dry_run:
-                events.change_prices(conn, changes, moments)
+                events.set_prices(conn, changes, moments, only_unpriced=False)
                 meta.note_pricing(conn)
         checked += len(stored)
         last_id = stored[-1].id

@@ -145,12 +145,20 @@ def unpriced_calls(conn: Conn) -> list[UnpricedCall]:
     ]
 
 
-def set_prices(conn: Conn, priced: Sequence[tuple[int, int, str, str]], ts_ms: Iterable[int]) -> None:
-    """Store ``(id, cost nanos, priced model, price note)`` for calls that had no price, and mark
-    their quarter-hours (``ts_ms``) for the rollup's next refresh. Inside the caller's transaction."""
+def set_prices(
+    conn: Conn,
+    priced: Sequence[tuple[int, int, str, str]],
+    ts_ms: Iterable[int],
+    *,
+    only_unpriced: bool = True,
+) -> None:
+    """Store ``(id, cost nanos, priced model, price note)`` as the calls' prices, and mark their
+    quarter-hours (``ts_ms``) for the rollup's next refresh. Inside the caller's transaction. With
+    ``only_unpriced`` a call that has a price meanwhile keeps it; without, a stored price is replaced
+    (``reprice --all``). The agent's own reported cost (``reported_cost_nanos``) is never touched."""
+    where = " AND cost_nanos IS NULL" if only_unpriced else ""
     conn.executemany(
-        "UPDATE usage_events SET cost_nanos = ?, priced_model = ?, price_note = ? "
-        "WHERE id = ? AND cost_nanos IS NULL",
+        f"UPDATE usage_events SET cost_nanos = ?, priced_model = ?, price_note = ? WHERE id = ?{where}",
         [(nanos, model, note, call_id) for call_id, nanos, model, note in priced],
     )
     rollup.mark_dirty(conn, ts_ms)
@@ -203,14 +211,3 @@ def priced_calls_after(conn: Conn, after_id: int, limit: int) -> list[PricedCall
             (after_id, limit),
         )
     ]
-
-
-def change_prices(conn: Conn, changed: Sequence[tuple[int, int, str, str]], ts_ms: Iterable[int]) -> None:
-    """Store ``(id, cost nanos, priced model, price note)`` as the calls' new prices, and mark their
-    quarter-hours (``ts_ms``) for the rollup's next refresh. Inside the caller's transaction. The
-    agent's own reported cost (``reported_cost_nanos``) is not touched."""
-    conn.executemany(
-        "UPDATE usage_events SET cost_nanos = ?, priced_model = ?, price_note = ? WHERE id = ?",
-        [(nanos, model, note, call_id) for call_id, nanos, model, note in changed],
-    )
-    rollup.mark_dirty(conn, ts_ms)
