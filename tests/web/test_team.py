@@ -1525,6 +1525,44 @@ def test_otlp_with_a_members_token_is_that_members_usage(settings: Settings) -> 
 # --- an ingest token: a fleet's managed settings, sending only ----------------------------------
 
 
+def test_a_laptop_gone_quiet_is_named_by_its_member_in_the_warnings(team: Team, home: Path) -> None:
+    # The warning read "push:ana: not refreshed since 2026-...T...792000+00:00": a token's name and
+    # a raw timestamp, saying neither whose laptop it is nor what the total lacks.
+    for name in ("ana", "bob", "cy"):
+        laptop = _laptop(home, name, f"{name}@example.com", [(f"msg_q{name}", f"req_q{name}", 100, 10)])
+        done = _cli(laptop.env(home, COST_MCP_TEAM_TOKEN=team.tokens[name]), "push", "--server", team.base)
+        assert done.returncode == 0, done.stderr
+    four_days_ago = datetime.now(UTC) - timedelta(days=4)
+    conn = connect(team.server_db)
+    with write_transaction(conn):
+        conn.execute(
+            "UPDATE push_senders SET last_ms = ? WHERE token_name IN ('ana', 'cy')",
+            (int(four_days_ago.timestamp() * 1000),),
+        )
+    conn.close()
+    # cy's token was revoked: it will push no more, and its laptop's usage goes under a new token.
+    assert _cli(_env(home, team.server_db), "token", "revoke", "cy").returncode == 0
+
+    def quiet(token: str, **extra: Any) -> list[str]:
+        answer = _spend_by_member(team.base, token, **extra)
+        assert not answer.is_error, answer.content
+        warnings = answer.structured_content["warnings"]
+        assert not [w for w in warnings if "not refreshed since" in w], warnings
+        return [w for w in warnings if "has not pushed since" in w]
+
+    expected = (
+        f"ana@example.com's laptop (token ana) has not pushed since {four_days_ago:%Y-%m-%d %H:%M} UTC "
+        "(4 days ago): anything it used since then is not in this total (nothing, if nobody used it; "
+        "else run `cost-mcp push` on it)"
+    )
+    assert quiet(team.tokens["admin"]) == [expected]
+    assert quiet(team.tokens["ana"]) == [expected]
+    assert quiet(team.tokens["bob"]) == []
+    # A period that ended before the last push lacks nothing of it.
+    before = (four_days_ago - timedelta(days=3)).date().isoformat()
+    assert quiet(team.tokens["admin"], start=before, end=before) == []
+
+
 @pytest.fixture
 def fleet(home: Path) -> Iterator[Team]:
     """A team server with an ingest token (``fleet``, ops answering for it), a member's and an
