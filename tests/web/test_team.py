@@ -760,6 +760,43 @@ def test_a_member_is_offered_no_resource_they_would_be_refused(team: Team) -> No
     assert anyio.run(_resource_uris, team.base, team.tokens["ana"]) == []
 
 
+async def _prompts(base: str, token: str) -> tuple[list[str], str]:
+    """The prompts ``token`` is offered, and what getting weekly_cost_review gives it (its text, or
+    the error the client gets instead)."""
+    from mcp import Client
+    from mcp.client.streamable_http import streamable_http_client
+    from mcp.shared.exceptions import MCPError
+
+    async with (
+        httpx2.AsyncClient(headers={"Authorization": f"Bearer {token}"}, timeout=60) as http,
+        Client(streamable_http_client(f"{base}/mcp", http_client=http)) as client,
+    ):
+        offered = sorted(p.name for p in (await client.list_prompts()).prompts)
+        try:
+            got = await client.get_prompt("weekly_cost_review", {})
+        except MCPError as exc:
+            return offered, f"refused: {exc}"
+        return offered, str(got.messages[0].content.text)  # type: ignore[union-attr]
+
+
+def test_a_member_is_offered_no_prompt_that_calls_admin_tools(fleet: Team) -> None:
+    # A member's prompts/list offered weekly_cost_review, whose text sends the model to
+    # model_breakdown, savings_report and compare_periods: three refusals in a row.
+    offered, text = anyio.run(_prompts, fleet.base, fleet.tokens["admin"])
+    assert offered == ["weekly_cost_review"] and "savings_report(" in text
+    assert anyio.run(_prompts, fleet.base, fleet.tokens["ana"]) == (
+        [],
+        "refused: the weekly_cost_review prompt calls compare_periods, model_breakdown, savings_report, "
+        "which need an admin token; ana@example.com: use get_spend for your own usage",
+    )
+    offered, refused = anyio.run(_prompts, fleet.base, fleet.tokens["fleet"])
+    assert offered == [] and refused.startswith(
+        "refused: the weekly_cost_review prompt calls tools: the token 'fleet' (ops@example.com) is an "
+        "ingest token"
+    )
+    assert b"Traceback" not in fleet.stderr.read_bytes()
+
+
 def test_two_replicas_on_one_ledger_agree(team: Team, home: Path) -> None:
     port = _free_port()
     second = _start(_env(home, team.server_db), port, home / "replica.log")
