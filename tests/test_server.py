@@ -415,6 +415,19 @@ async def test_summary_resource_and_review_prompt(client: Client, home: Path) ->
     assert "agents" in message
 
 
+async def test_each_prompt_declares_every_tool_its_text_calls(client: Client) -> None:
+    # prompts/list offers a team member only the prompts whose declared tools they may call: a tool
+    # the text names but the declaration lacks would send a member's model to a refusal again.
+    from cost_mcp.server import PROMPT_CALLS
+
+    tools = {t.name for t in (await client.list_tools()).tools}
+    prompts = (await client.list_prompts()).prompts
+    assert {p.name for p in prompts} == set(PROMPT_CALLS)
+    for p in prompts:
+        text = (await client.get_prompt(p.name, {})).messages[0].content.text  # type: ignore[union-attr]
+        assert {t for t in tools if f"{t}(" in text} == PROMPT_CALLS[p.name], p.name
+
+
 async def test_get_spend_over_a_real_stdio_subprocess(home: Path) -> None:
     await _with_claude_usage(home)
     params = StdioServerParameters(command=sys.executable, args=["-m", "cost_mcp"], env=server_env(home))

@@ -17,7 +17,7 @@ sees everything, as before team mode.
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 from typing import Any
 
@@ -87,6 +87,21 @@ def may_call(tool: str, caller: Caller | None) -> bool:
     if caller is None or caller.is_admin:
         return True
     return not caller.sends_only and tool in MEMBER_TOOLS
+
+
+def prompt_refusal(prompt: str, calls: Iterable[str], caller: Caller | None) -> str | None:
+    """Why ``caller`` may not use ``prompt``, which tells the model to call the tools ``calls``;
+    None when it may call every one of them (what prompts/list offers them). A prompt that sends a
+    member's model to tools that each refuse it is a dead end, as such a tool in tools/list was."""
+    refused = sorted(t for t in calls if not may_call(t, caller))
+    if caller is None or not refused:
+        return None
+    if caller.sends_only:
+        return send_only_refusal(caller, f"the {prompt} prompt calls tools", "use it with an admin token")
+    return (
+        f"the {prompt} prompt calls {', '.join(refused)}, which need an admin token; {caller.member}: "
+        "use get_spend for your own usage"
+    )
 
 
 def dashboard_refusal(caller: Caller) -> str | None:

@@ -47,6 +47,9 @@ LOW_CLEANUP_DAYS = 30
 
 OTEL_DAYS = 7
 """How far back doctor looks for calls received over OTLP: long enough to span a weekend."""
+OTEL_QUIET_DAYS = 30
+"""How far back doctor looks for OTLP senders that went quiet (none in the last OTEL_DAYS): they
+dropped out of the list of senders, and that alone would say nothing."""
 
 
 def diagnose(
@@ -77,6 +80,7 @@ def diagnose(
     agent_roots = agent_log_roots(settings, read_errors)
     received = health.received_pushes(settings.db)
     otel_since_ms = int((time.time() - OTEL_DAYS * 86_400) * 1000)
+    quiet_since_ms = int((time.time() - OTEL_QUIET_DAYS * 86_400) * 1000)
     # A team server's usage comes from its members' pushes: its own machine has no logs to read.
     # Nor is a machine whose only agent is another one (Codex, Gemini CLI...) missing anything.
     other_agents = any(f.found for a in agent_roots for f in a.folders)
@@ -140,6 +144,17 @@ def diagnose(
                 last_event=datetime.fromtimestamp(s.last_ms / 1000, UTC).isoformat(timespec="seconds"),
             )
             for s in health.otel_senders(settings.db, otel_since_ms)
+        ],
+        # Listed, not warned about: OTel sends only while someone works, so a quiet week may be a
+        # holiday; an admin who expected their usage asks them (a per-answer warning would be noise).
+        otel_quiet=[
+            OtelSender(
+                agent=s.agent,
+                member=s.member,
+                events=s.events,
+                last_event=datetime.fromtimestamp(s.last_ms / 1000, UTC).isoformat(timespec="seconds"),
+            )
+            for s in health.quiet_otel_senders(settings.db, quiet_since_ms, otel_since_ms)
         ],
         problems=problems,
         warnings=cleanup_warnings(settings.claude_roots())

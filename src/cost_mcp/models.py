@@ -369,6 +369,11 @@ class DoctorReport(Result):
         default_factory=list,
         description="Whose calls arrived over OTLP (the HTTP server's /v1/*) in the window, latest first.",
     )
+    otel_quiet: list[OtelSender] = Field(
+        default_factory=list,
+        description="Whose calls arrived over OTLP in the 30 days before now but none in the window "
+        "(events: calls in those 30 days), latest first: their telemetry stopped, or they did not work.",
+    )
     problems: list[str]
     warnings: list[str] = Field(default_factory=list, description="Not wrong now, but worth knowing.")
 

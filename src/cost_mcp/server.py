@@ -13,7 +13,7 @@ import functools
 import inspect
 import logging
 import os
-from collections.abc import AsyncIterator, Callable
+from collections.abc import AsyncIterator, Callable, Iterable
 from contextlib import asynccontextmanager
 from dataclasses import dataclass, field
 from datetime import datetime
@@ -27,7 +27,16 @@ from mcp.server.apps import Apps
 from mcp.server.mcpserver import Context
 from mcp.server.mcpserver.exceptions import ResourceError, ToolError, UnexpectedToolError
 from mcp.server.mcpserver.utilities.func_metadata import ArgModelBase, FuncMetadata
-from mcp.types import CallToolResult, InputRequiredResult, TextContent, ToolAnnotations
+from mcp.shared.exceptions import MCPError
+from mcp.types import (
+    INVALID_REQUEST,
+    CallToolResult,
+    GetPromptResult,
+    InputRequiredResult,
+    TextContent,
+    ToolAnnotations,
+)
+from mcp.types import Prompt as MCPPrompt
 from mcp.types import Resource as MCPResource
 from mcp.types import Tool as MCPTool
 from pydantic import BaseModel, Field, ValidationError, create_model, model_validator
@@ -291,6 +300,29 @@ class CostServer(MCPServer[AppState]):
         if caller is not None and not caller.is_admin:
             return []
         return await super().list_resources()
+
+    async def list_prompts(self) -> list[MCPPrompt]:
+        """Every prompt; in team mode only those whose every tool the caller's token may call (a
+        member's model was offered weekly_cost_review, which sends it to three admin tools)."""
+        caller = current_caller()
+        return [
+            p
+            for p in await super().list_prompts()
+            if access.prompt_refusal(p.name, PROMPT_CALLS[p.name], caller) is None
+        ]
+
+    async def get_prompt(
+        self,
+        name: str,
+        arguments: dict[str, Any] | None = None,
+        context: Context[AppState, Any] | None = None,
+    ) -> GetPromptResult | InputRequiredResult:
+        """Get a prompt; refused, with the reason, when it calls tools the caller's token may not."""
+        why = access.prompt_refusal(name, PROMPT_CALLS.get(name, ()), current_caller())
+        if why is not None:
+            # An MCPError reaches the client as it is; anything else reached it as a bare error.
+            raise MCPError(code=INVALID_REQUEST, message=why)
+        return await super().get_prompt(name, arguments, context)
 
     async def read_resource(self, uri: Any, context: Context[AppState, Any] | None = None) -> Any:
         """Read a resource; ``cost://summary`` shows everyone's spend, so a member's or an ingest
@@ -942,7 +974,22 @@ async def cost_summary() -> str:
     return await _run(work)
 
 
-@mcp.prompt(title="Weekly cost review")
+PROMPT_CALLS: dict[str, frozenset[str]] = {}
+"""The tools each prompt tells the model to call: prompts/list offers a token only the prompts
+whose every tool it may call (:func:`cost_mcp.access.prompt_refusal`)."""
+
+
+def _prompt(title: str, calls: Iterable[str]) -> Callable[[Callable[..., str]], Callable[..., str]]:
+    """Register a prompt with the tools its text calls, so that it is offered as they are."""
+
+    def register(fn: Callable[..., str]) -> Callable[..., str]:
+        PROMPT_CALLS[fn.__name__] = frozenset(calls)
+        return mcp.prompt(title=title)(fn)
+
+    return register
+
+
+@_prompt("Weekly cost review", calls=("get_spend", "model_breakdown", "savings_report", "compare_periods"))
 def weekly_cost_review(focus: str | None = None) -> str:
     """A review of last week's AI spend: what changed, what drove it, what to do about it."""
     extra = f" Pay particular attention to: {focus}." if focus else ""

@@ -743,6 +743,32 @@ def test_doctor_lists_who_sends_over_otlp(server: str, settings: Settings, home:
     assert f"claude-code  dev@example.com  2               {last.isoformat()[:16].replace('T', ' ')}" in table
 
 
+def test_doctor_names_whose_otlp_calls_stopped(server: str) -> None:
+    # Someone who sent only over OTel and then stopped dropped out of doctor's 7-day list with
+    # nothing said: a team total lacking them read as complete.
+    day = 24 * 60
+    fay, one = _ago(12 * day), Tokens(input=1, output=1)
+    _send_logs(
+        server,
+        [
+            _api_request("req_dev", _ago(30), one),
+            _api_request("req_f1", _ago(20 * day), one, **{"user.email": "fay@example.com"}),
+            _api_request("req_f2", fay, one, **{"user.email": "fay@example.com"}),
+            _api_request("req_gone", _ago(40 * day), one, **{"user.email": "gil@example.com"}),
+        ],
+    )
+    report = json.loads(_doctor("--json").stdout)
+    assert [s["member"] for s in report["otel_senders"]] == ["dev@example.com"]
+    assert report["otel_quiet"] == [
+        {"agent": "claude-code", "member": "fay@example.com", "events": 2, "last_event": fay.isoformat()}
+    ]
+    assert not any("fay@" in line for line in report["problems"] + report["warnings"])
+    assert (
+        f"otlp quiet    fay@example.com (claude-code): last call {fay.isoformat()[:16].replace('T', ' ')} "
+        "UTC, none in the last 7 days (their telemetry stopped, or they did not work)"
+    ) in _doctor().stdout
+
+
 @pytest.mark.parametrize(
     ("method", "path"),
     [("POST", "/v1/logs/v1/logs"), ("POST", "/"), ("POST", "/v1/log"), ("GET", "/v1/logs")],

@@ -760,6 +760,43 @@ def test_a_member_is_offered_no_resource_they_would_be_refused(team: Team) -> No
     assert anyio.run(_resource_uris, team.base, team.tokens["ana"]) == []
 
 
+async def _prompts(base: str, token: str) -> tuple[list[str], str]:
+    """The prompts ``token`` is offered, and what getting weekly_cost_review gives it (its text, or
+    the error the client gets instead)."""
+    from mcp import Client
+    from mcp.client.streamable_http import streamable_http_client
+    from mcp.shared.exceptions import MCPError
+
+    async with (
+        httpx2.AsyncClient(headers={"Authorization": f"Bearer {token}"}, timeout=60) as http,
+        Client(streamable_http_client(f"{base}/mcp", http_client=http)) as client,
+    ):
+        offered = sorted(p.name for p in (await client.list_prompts()).prompts)
+        try:
+            got = await client.get_prompt("weekly_cost_review", {})
+        except MCPError as exc:
+            return offered, f"refused: {exc}"
+        return offered, str(got.messages[0].content.text)  # type: ignore[union-attr]
+
+
+def test_a_member_is_offered_no_prompt_that_calls_admin_tools(fleet: Team) -> None:
+    # A member's prompts/list offered weekly_cost_review, whose text sends the model to
+    # model_breakdown, savings_report and compare_periods: three refusals in a row.
+    offered, text = anyio.run(_prompts, fleet.base, fleet.tokens["admin"])
+    assert offered == ["weekly_cost_review"] and "savings_report(" in text
+    assert anyio.run(_prompts, fleet.base, fleet.tokens["ana"]) == (
+        [],
+        "refused: the weekly_cost_review prompt calls compare_periods, model_breakdown, savings_report, "
+        "which need an admin token; ana@example.com: use get_spend for your own usage",
+    )
+    offered, refused = anyio.run(_prompts, fleet.base, fleet.tokens["fleet"])
+    assert offered == [] and refused.startswith(
+        "refused: the weekly_cost_review prompt calls tools: the token 'fleet' (ops@example.com) is an "
+        "ingest token"
+    )
+    assert b"Traceback" not in fleet.stderr.read_bytes()
+
+
 def test_two_replicas_on_one_ledger_agree(team: Team, home: Path) -> None:
     port = _free_port()
     second = _start(_env(home, team.server_db), port, home / "replica.log")
@@ -1523,6 +1560,44 @@ def test_otlp_with_a_members_token_is_that_members_usage(settings: Settings) -> 
 
 
 # --- an ingest token: a fleet's managed settings, sending only ----------------------------------
+
+
+def test_a_laptop_gone_quiet_is_named_by_its_member_in_the_warnings(team: Team, home: Path) -> None:
+    # The warning read "push:ana: not refreshed since 2026-...T...792000+00:00": a token's name and
+    # a raw timestamp, saying neither whose laptop it is nor what the total lacks.
+    for name in ("ana", "bob", "cy"):
+        laptop = _laptop(home, name, f"{name}@example.com", [(f"msg_q{name}", f"req_q{name}", 100, 10)])
+        done = _cli(laptop.env(home, COST_MCP_TEAM_TOKEN=team.tokens[name]), "push", "--server", team.base)
+        assert done.returncode == 0, done.stderr
+    four_days_ago = datetime.now(UTC) - timedelta(days=4)
+    conn = connect(team.server_db)
+    with write_transaction(conn):
+        conn.execute(
+            "UPDATE push_senders SET last_ms = ? WHERE token_name IN ('ana', 'cy')",
+            (int(four_days_ago.timestamp() * 1000),),
+        )
+    conn.close()
+    # cy's token was revoked: it will push no more, and its laptop's usage goes under a new token.
+    assert _cli(_env(home, team.server_db), "token", "revoke", "cy").returncode == 0
+
+    def quiet(token: str, **extra: Any) -> list[str]:
+        answer = _spend_by_member(team.base, token, **extra)
+        assert not answer.is_error, answer.content
+        warnings = answer.structured_content["warnings"]
+        assert not [w for w in warnings if "not refreshed since" in w], warnings
+        return [w for w in warnings if "has not pushed since" in w]
+
+    expected = (
+        f"ana@example.com's laptop (token ana) has not pushed since {four_days_ago:%Y-%m-%d %H:%M} UTC "
+        "(4 days ago): anything it used since then is not in this total (nothing, if nobody used it; "
+        "else run `cost-mcp push` on it)"
+    )
+    assert quiet(team.tokens["admin"]) == [expected]
+    assert quiet(team.tokens["ana"]) == [expected]
+    assert quiet(team.tokens["bob"]) == []
+    # A period that ended before the last push lacks nothing of it.
+    before = (four_days_ago - timedelta(days=3)).date().isoformat()
+    assert quiet(team.tokens["admin"], start=before, end=before) == []
 
 
 @pytest.fixture

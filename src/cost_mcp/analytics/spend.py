@@ -225,6 +225,7 @@ def get_spend(
         conn, p, filters, slices, settings.cost_mode
     )
     warnings += _outside_bill_notes(slices)
+    warnings += stale_push_warnings(conn, p.end_ms, filters.members)
     warnings += otel_gap_warnings(conn, p.start_ms, p.end_ms)
     warnings += coverage.missing_bill_warnings(
         layers.rules, *_utc_day_range(p), usage_only=USAGE_ONLY_SOURCES
@@ -855,7 +856,7 @@ def source_statuses(
             SourceStatus(
                 source=f"push:{sender.token_name}",
                 kind="push",
-                # Old is not a warning: a laptop nobody used pushes nothing, and only its date tells.
+                # Only a date: a laptop nobody used pushes nothing (stale_push_warnings says so).
                 status="stale" if moment - last > STALE_AFTER else "ok",
                 last_success=last.isoformat(),
                 last_error=None,
@@ -868,6 +869,32 @@ def source_statuses(
 
 
 _REVOKED = " (revoked since: it pushes no more, what it pushed still counts)"
+
+
+def stale_push_warnings(
+    conn: Conn, end_ms: int, members: Sequence[str] | None = None, now: datetime | None = None
+) -> list[str]:
+    """On a team server, one warning per laptop (only ``members``', with them) that has not pushed
+    for over two days, when the answer's period runs past its last push: whose laptop it is and
+    that the total lacks what it used since, for an admin to chase. A laptop nobody used pushes
+    nothing, so the warning says that too: the server cannot tell the two apart.
+
+    A revoked token is left out: it will never push again, and the laptop's usage since goes under
+    the token that replaced it (its ``push:`` source says it was revoked)."""
+    from cost_mcp.store import team as team_store
+
+    moment = now or datetime.now(UTC)
+    warnings = []
+    for sender in team_store.push_senders(conn, members):
+        last = datetime.fromtimestamp(sender.last_ms / 1000, UTC)
+        if sender.revoked or moment - last <= STALE_AFTER or end_ms <= sender.last_ms:
+            continue
+        warnings.append(
+            f"{sender.member}'s laptop (token {sender.token_name}) has not pushed since "
+            f"{last:%Y-%m-%d %H:%M} UTC ({(moment - last).days} days ago): anything it used since then "
+            "is not in this total (nothing, if nobody used it; else run `cost-mcp push` on it)"
+        )
+    return warnings
 
 
 def _pricing_warnings(
@@ -949,7 +976,7 @@ def _warnings(
                 f"PARTIAL: {status.source}: not synced yet; its billed spend is not in this answer. "
                 "Ask again shortly, or run `cost-mcp sync`"
             )
-        elif status.status == "stale":
+        elif status.status == "stale" and status.kind != "push":  # stale_push_warnings says whose
             warnings.append(f"{status.source}: not refreshed since {status.last_success}")
     if local_only:
         warnings.append(

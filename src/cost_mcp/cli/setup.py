@@ -200,6 +200,15 @@ def doctor(as_json: bool) -> int:
             f"otlp          no calls received in the last {report.otel_days} days "
             "(`cost-mcp otel-config` prints the settings that send them to `cost-mcp serve --http`)"
         )
+    for s in report.otel_quiet[:shown_pushes]:
+        out.print(
+            f"otlp quiet    {text(s.member or '-')} ({text(s.agent)}): last call "
+            f"{s.last_event.replace('T', ' ')[:16]} UTC, none in the last {report.otel_days} days "
+            "(their telemetry stopped, or they did not work)",
+            highlight=False,
+        )
+    if len(report.otel_quiet) > shown_pushes:
+        out.print(f"otlp quiet    ... and {len(report.otel_quiet) - shown_pushes:,} more (see --json)")
     for problem in report.problems:
         note(out, problem, "[yellow]problem:[/yellow]")
     for warning in report.warnings:

@@ -118,3 +118,9 @@ def otel_senders(target: Path | str, since_ms: int) -> list[otel.Sender]:
     """Whose calls since ``since_ms`` arrived over OTLP (see store.otel.senders), read without
     writing the ledger."""
     return read_without_writing(target, lambda c: otel.senders(c, since_ms), [])
+
+
+def quiet_otel_senders(target: Path | str, since_ms: int, until_ms: int) -> list[otel.Sender]:
+    """Whose OTLP calls stopped before ``until_ms`` after arriving since ``since_ms`` (see
+    store.otel.quiet_senders), read without writing the ledger."""
+    return read_without_writing(target, lambda c: otel.quiet_senders(c, since_ms, until_ms), [])

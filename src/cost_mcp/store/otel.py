@@ -409,3 +409,16 @@ def senders(conn: Conn, since_ms: int) -> list[Sender]:
         (since_ms,),
     ).fetchall()
     return [Sender(str(agent), str(member), int(n), int(last)) for agent, member, n, last in rows]
+
+
+def quiet_senders(conn: Conn, since_ms: int, until_ms: int) -> list[Sender]:
+    """Each agent and member whose calls arrived over OTLP since ``since_ms`` but none from
+    ``until_ms`` on (their count and latest call since ``since_ms``), most recent first: telemetry
+    that stopped, or nobody working; only the person can say which."""
+    rows = conn.execute(
+        "SELECT agent, member, COUNT(*), MAX(ts_ms) FROM usage_events "
+        "WHERE counted IN (0, 1) AND ts_ms >= ? AND origin = 'otel' "
+        "GROUP BY agent, member HAVING MAX(ts_ms) < ? ORDER BY 4 DESC, 1, 2",
+        (since_ms, until_ms),
+    ).fetchall()
+    return [Sender(str(agent), str(member), int(n), int(last)) for agent, member, n, last in rows]
