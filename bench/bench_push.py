@@ -60,7 +60,7 @@ def main() -> None:
 
     def sender(_url: str, _token: str, body: bytes) -> push.PushAnswer:
         sent["bytes"] += len(body)
-        rows = len(push.decode(body, "application/json", "gzip")) if count_rows else 0
+        rows = len(push.decode(body, "application/json", "gzip").rows) if count_rows else 0
         sent["rows"] += rows
         return push.PushAnswer(accepted=rows, changed=0)
 
