@@ -76,3 +76,72 @@ def test_the_stored_look_up_probes_the_unique_key_on_an_unanalyzed_ledger(settin
         assert len(by_request) == 2 and any("request_id" in n.get("Index Cond", "") for n in by_request)
     finally:
         conn.close()
+
+
+@pytest.mark.postgresql_only
+def test_the_otel_copies_check_reads_the_batch_once_not_once_per_row(settings: Settings) -> None:
+    """A ledger holding any OTel copy (a team whose members also export OpenTelemetry) turns on the
+    merge's check for another member's OTel copy of each log row's request id. Inlined into the
+    per-row check, that look-up read and sorted the whole staged batch and probed the OTel index for
+    each of its request ids once per row of the batch: 2,000 x 2,000 probes, ~3.5 s a batch, so one
+    laptop's 12,000 new log lines took 20.9 s to push (QA F7). Run for real (EXPLAIN ANALYZE): each
+    read of the staged batch is one pass (or none), and the OTel index is probed about once per
+    request id."""
+    conn = connect(settings.db)
+    n = 300
+    try:
+        with write_transaction(conn):
+            # Another member's OTel copy of one of the batch's calls: that log row is refused.
+            conn.execute(
+                "INSERT INTO usage_events (source, message_id, request_id, ts_ms, provider, model, member) "
+                "VALUES ('claude_code_otel', 'req_7', 'req_7', 1, 'anthropic', 'm', 'ana@example.com')"
+            )
+        batch = [_log_row(i) for i in range(n)]
+        stages.prepare(conn, team_store._PUSH_STAGES)
+        with write_transaction(conn):
+            stage = stages.staged(conn, "usage_events", team_store._PUSH_COLUMNS, batch)
+            merge = team_store._MERGE_PG.replace("{first}", "true").replace("{rows}", stage)
+            (raw,) = conn.execute("EXPLAIN (ANALYZE, FORMAT JSON) " + merge).fetchone()
+        plan = (json.loads(raw) if isinstance(raw, str) else raw)[0]["Plan"]
+        nodes = list(_nodes(plan))
+        batch_reads = [node for node in nodes if node.get("Relation Name") == stage]
+        assert batch_reads, plan
+        assert all(node["Actual Loops"] <= 1 for node in batch_reads), [
+            (node["Node Type"], node["Actual Loops"]) for node in batch_reads
+        ]
+        otel_probes = sum(
+            node["Actual Loops"] for node in nodes if node.get("Index Name") == "usage_events_otel_request"
+        )
+        assert 0 < otel_probes <= n + 1, otel_probes  # one per request id, and whether any OTel copy exists
+        # The check still refuses the row whose call another member holds as an OTel copy.
+        refused = [node["Actual Rows"] for node in nodes if node.get("Subplan Name") == "CTE refused"]
+        assert refused == [1], refused
+    finally:
+        conn.close()
+
+
+def _log_row(i: int) -> tuple[object, ...]:
+    """A push's staged values (:data:`team_store._PUSH_COLUMNS`) of bob's log copy of call ``i``."""
+    given: dict[str, object] = {
+        "source": "claude_code",
+        "message_id": f"msg_{i}",
+        "request_id": f"req_{i}",
+        "ts_ms": i,
+        "provider": "anthropic",
+        "model": "m",
+        "member": "bob@example.com",
+    }
+    return tuple(given.get(c, "" if c in _TEXTS else 0) for c in team_store._PUSH_COLUMNS)
+
+
+_TEXTS = {
+    "session_id",
+    "project",
+    "agent",
+    "speed",
+    "service_tier",
+    "inference_geo",
+    "priced_model",
+    "price_note",
+    "origin",
+}

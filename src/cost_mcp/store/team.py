@@ -719,7 +719,7 @@ WITH stored AS (
         SELECT source, message_id, ts_ms, request_id, is_sidechain, member FROM usage_events u
         WHERE u.source = c.source AND u.message_id = c.message_id OFFSET 0
     ) AS e
-), otel_copies AS (
+), otel_copies AS MATERIALIZED (
     SELECT e.* FROM (
         SELECT DISTINCT request_id FROM {{rows}}
         WHERE source = '{_LOG_SOURCE}' AND request_id != ''
@@ -735,8 +735,10 @@ WITH stored AS (
         SELECT 1 FROM stored s
         WHERE s.source = r.source AND s.message_id = r.message_id AND s.member != r.member
           AND ({_CONFLICT_SQL}))
-       OR (r.source = '{_LOG_SOURCE}' AND EXISTS (
-        SELECT 1 FROM otel_copies o WHERE o.request_id = r.request_id AND o.member != r.member))
+    UNION
+    SELECT r.n, r.source, r.message_id, r.request_id, r.is_sidechain FROM {{rows}} r
+    WHERE r.source = '{_LOG_SOURCE}' AND EXISTS (
+        SELECT 1 FROM otel_copies o WHERE o.request_id = r.request_id AND o.member != r.member)
 ), forgotten AS (
     SELECT r.n, r.source, r.message_id, r.request_id, r.is_sidechain FROM {{rows}} r
     WHERE EXISTS (SELECT 1 FROM forgotten_calls) AND EXISTS (
@@ -776,6 +778,11 @@ SELECT 3, source, message_id, NULL, request_id, is_sidechain, NULL, NULL FROM fo
 # messages up, since a later round's rows are refused as the first round's were (one member pushes
 # a batch, so its own rows never refuse it); only the first round's ``stored`` is reported
 # (``{first}``): "before the batch".
+# ``otel_copies`` is MATERIALIZED and each reason for a refusal is its own semi-join (the UNION):
+# referenced once, the CTE was inlined into a per-row EXISTS, ORed with the stored-copy one so
+# not turned into a join, and so ran once per staged row: each run read and sorted the whole batch
+# and probed the OTel index for each of its request ids, 2,000 x 2,000 probes, ~3.5 s a batch on
+# any ledger holding one OTel copy (a laptop's 12,000 new log lines took 20.9 s to push, QA F7).
 # The batch's messages are read from its staged rows, not sent as two text arrays: the driver
 # quotes every array element in Python (client-side binding), a tenth of a loaded team server's
 # Python time when the claim, its release and this look-up each sent both (issue 14, h-team5).
