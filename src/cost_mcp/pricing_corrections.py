@@ -119,6 +119,26 @@ class LongContext:
     rates: Mapping[str, Decimal]
 
 
+SONNET_LONG_CONTEXT = LongContext(
+    threshold=200_000,
+    rates={
+        "input_mtok": Decimal(6),
+        "output_mtok": Decimal("22.5"),
+        "cache_read_mtok": Decimal("0.6"),
+        "cache_write_mtok": Decimal("7.5"),
+        "cache_write_1h_mtok": Decimal(12),
+    },
+)
+"""Sonnet 4 and 4.5 above 200k input tokens: the whole request at $6 / $22.50 per MTok (Anthropic
+and the clouds' global endpoints alike)."""
+
+SONNET_LONG_CONTEXT_REGIONAL = LongContext(
+    threshold=SONNET_LONG_CONTEXT.threshold,
+    rates={kind: rate * Decimal("1.1") for kind, rate in SONNET_LONG_CONTEXT.rates.items()},
+)
+"""The same on a cloud's regional endpoint: 10% above global."""
+
+
 @dataclass(frozen=True, slots=True)
 class Correction:
     """One price genai-prices lacks."""
@@ -177,16 +197,7 @@ CORRECTIONS: tuple[Correction, ...] = (
         provider="anthropic",
         models=frozenset({"claude-sonnet-4-0"}),
         modifier=None,
-        long_context=LongContext(
-            threshold=200_000,
-            rates={
-                "input_mtok": Decimal(6),
-                "output_mtok": Decimal("22.5"),
-                "cache_read_mtok": Decimal("0.6"),
-                "cache_write_mtok": Decimal("7.5"),
-                "cache_write_1h_mtok": Decimal(12),
-            },
-        ),
+        long_context=SONNET_LONG_CONTEXT,
         source=f"{ANTHROPIC_PRICING}#long-context-pricing (Sonnet 4 and 4.5, 1M context)",
         checked=date(2026, 12, 2),
     ),
@@ -199,16 +210,7 @@ CORRECTIONS: tuple[Correction, ...] = (
         provider="aws",
         models=frozenset({"global.anthropic.claude-sonnet-4-5-20250929-v1:0"}),
         modifier=None,
-        long_context=LongContext(
-            threshold=200_000,
-            rates={
-                "input_mtok": Decimal(6),
-                "output_mtok": Decimal("22.5"),
-                "cache_read_mtok": Decimal("0.6"),
-                "cache_write_mtok": Decimal("7.5"),
-                "cache_write_1h_mtok": Decimal(12),
-            },
-        ),
+        long_context=SONNET_LONG_CONTEXT,
         source="https://aws.amazon.com/bedrock/pricing/ (Anthropic, Claude Sonnet 4.5 - Long Context) "
         + LITELLM_ONLY,
         checked=date(2026, 12, 5),
@@ -218,16 +220,7 @@ CORRECTIONS: tuple[Correction, ...] = (
         provider="aws",
         models=frozenset({"regional.anthropic.claude-sonnet-4-5-20250929-v1:0"}),
         modifier=None,
-        long_context=LongContext(
-            threshold=200_000,
-            rates={
-                "input_mtok": Decimal("6.6"),
-                "output_mtok": Decimal("24.75"),
-                "cache_read_mtok": Decimal("0.66"),
-                "cache_write_mtok": Decimal("8.25"),
-                "cache_write_1h_mtok": Decimal("13.2"),
-            },
-        ),
+        long_context=SONNET_LONG_CONTEXT_REGIONAL,
         source="https://aws.amazon.com/bedrock/pricing/ (Anthropic, Claude Sonnet 4.5 - Long Context) "
         + LITELLM_ONLY,
         checked=date(2026, 12, 5),
@@ -242,16 +235,7 @@ CORRECTIONS: tuple[Correction, ...] = (
             }
         ),
         modifier=None,
-        long_context=LongContext(
-            threshold=200_000,
-            rates={
-                "input_mtok": Decimal(6),
-                "output_mtok": Decimal("22.5"),
-                "cache_read_mtok": Decimal("0.6"),
-                "cache_write_mtok": Decimal("7.5"),
-                "cache_write_1h_mtok": Decimal(12),
-            },
-        ),
+        long_context=SONNET_LONG_CONTEXT,
         source="https://aws.amazon.com/bedrock/pricing/ (Anthropic, Claude Sonnet 4 - Long Context) "
         + LITELLM_ONLY,
         checked=date(2026, 12, 5),
@@ -261,16 +245,7 @@ CORRECTIONS: tuple[Correction, ...] = (
         provider="google",
         models=frozenset({"claude-4-sonnet"}),
         modifier=None,
-        long_context=LongContext(
-            threshold=200_000,
-            rates={
-                "input_mtok": Decimal(6),
-                "output_mtok": Decimal("22.5"),
-                "cache_read_mtok": Decimal("0.6"),
-                "cache_write_mtok": Decimal("7.5"),
-                "cache_write_1h_mtok": Decimal(12),
-            },
-        ),
+        long_context=SONNET_LONG_CONTEXT,
         source="https://cloud.google.com/vertex-ai/generative-ai/pricing (Claude Sonnet 4, input > 200K) "
         + LITELLM_ONLY,
         checked=date(2026, 12, 5),

@@ -22,7 +22,7 @@ from typing import TYPE_CHECKING
 
 from cost_mcp.money import from_nanos
 from cost_mcp.periods import ms_to_datetime
-from cost_mcp.pricing import Price, Pricer
+from cost_mcp.pricing import Price, Pricer, Unpriced
 from cost_mcp.store import events, meta, rollup
 from cost_mcp.store.connection import Conn, write_transaction
 
@@ -40,6 +40,19 @@ class RepriceResult:
     """Model: calls."""
 
 
+def _price(pricer: Pricer, call: events.UnpricedCall) -> Price | Unpriced:
+    """A stored call priced as it would be if stored now, at its own time (as on ingest)."""
+    return pricer.price(
+        call.tokens,
+        call.model,
+        call.provider or None,
+        ms_to_datetime(call.ts_ms),
+        speed=call.speed or None,
+        service_tier=call.service_tier or None,
+        inference_geo=call.inference_geo or None,
+    )
+
+
 def reprice_unpriced(conn: Conn, pricer: Pricer) -> RepriceResult:
     """Price every counted call stored with no known price that ``pricer`` now prices (its override
     file, or a newer genai-prices), as it would have been priced when made; one transaction."""
@@ -47,15 +60,7 @@ def reprice_unpriced(conn: Conn, pricer: Pricer) -> RepriceResult:
     moments: list[int] = []
     still: dict[str, int] = defaultdict(int)
     for call in events.unpriced_calls(conn):
-        price = pricer.price(
-            call.tokens,
-            call.model,
-            call.provider or None,
-            ms_to_datetime(call.ts_ms),
-            speed=call.speed or None,
-            service_tier=call.service_tier or None,
-            inference_geo=call.inference_geo or None,
-        )
+        price = _price(pricer, call)
         if isinstance(price, Price):
             priced.append((call.id, price.total_nanos, price.model_id, "; ".join(price.assumptions)))
             moments.append(call.ts_ms)
@@ -157,27 +162,20 @@ def reprice_all(
                 break
             changes: list[tuple[int, int, str, str]] = []
             moments: list[int] = []
-            for call in stored:
+            for found in stored:
+                call = found.call
                 model = call.model or "(model not reported)"
-                price = pricer.price(
-                    call.tokens,
-                    call.model,
-                    call.provider or None,
-                    ms_to_datetime(call.ts_ms),
-                    speed=call.speed or None,
-                    service_tier=call.service_tier or None,
-                    inference_geo=call.inference_geo or None,
-                )
+                price = _price(pricer, call)
                 if not isinstance(price, Price):
                     kept[model] += 1
                     continue
                 note = "; ".join(price.assumptions)
-                if price.total_nanos != call.cost_nanos:
+                if price.total_nanos != found.cost_nanos:
                     calls[model] += 1
-                    before[model] += call.cost_nanos
+                    before[model] += found.cost_nanos
                     after[model] += price.total_nanos
-                    reported += call.reported_cost
-                elif (price.model_id, note) == (call.priced_model, call.price_note):
+                    reported += found.reported_cost
+                elif (price.model_id, note) == (found.priced_model, found.price_note):
                     continue  # the same price, model and note: nothing to write
                 changes.append((call.id, price.total_nanos, price.model_id, note))
                 moments.append(call.ts_ms)
@@ -185,7 +183,7 @@ def reprice_all(
                 events.set_prices(conn, changes, moments, only_unpriced=False)
                 meta.note_pricing(conn)
         checked += len(stored)
-        last_id = stored[-1].id
+        last_id = stored[-1].call.id
     warnings: list[str] = []
     if not dry_run:
         with write_transaction(conn):

@@ -5,6 +5,7 @@ from __future__ import annotations
 from collections.abc import Iterable, Iterator, Sequence
 from dataclasses import dataclass
 from datetime import datetime
+from typing import Any
 
 from cost_mcp.periods import ms_to_datetime
 from cost_mcp.pricing import Tokens
@@ -123,24 +124,28 @@ class UnpricedCall:
     tokens: Tokens
 
 
+_CALL_COLUMNS = f"id, ts_ms, provider, model, speed, service_tier, inference_geo, {TOKEN_COLUMNS_SQL}"
+
+
+def _call(row: Sequence[Any]) -> UnpricedCall:
+    return UnpricedCall(
+        id=int(row[0]),
+        ts_ms=int(row[1]),
+        provider=str(row[2]),
+        model=str(row[3]),
+        speed=str(row[4]),
+        service_tier=str(row[5]),
+        inference_geo=str(row[6]),
+        tokens=Tokens(*(int(n) for n in row[7:])),
+    )
+
+
 def unpriced_calls(conn: Conn) -> list[UnpricedCall]:
     """Every counted call with no known price (a scan: for a re-price, not for a question)."""
     return [
-        UnpricedCall(
-            id=int(row[0]),
-            ts_ms=int(row[1]),
-            provider=str(row[2]),
-            model=str(row[3]),
-            speed=str(row[4]),
-            service_tier=str(row[5]),
-            inference_geo=str(row[6]),
-            tokens=Tokens(*(int(n) for n in row[7:])),
-        )
+        _call(row)
         for row in conn.execute(
-            f"""
-            SELECT id, ts_ms, provider, model, speed, service_tier, inference_geo, {TOKEN_COLUMNS_SQL}
-            FROM usage_events WHERE counted = 1 AND cost_nanos IS NULL ORDER BY id
-            """
+            f"SELECT {_CALL_COLUMNS} FROM usage_events WHERE counted = 1 AND cost_nanos IS NULL ORDER BY id"
         )
     ]
 
@@ -168,14 +173,7 @@ def set_prices(
 class PricedCall:
     """A counted call stored with a price: what pricing it again needs, and its stored price."""
 
-    id: int
-    ts_ms: int
-    provider: str
-    model: str
-    speed: str
-    service_tier: str
-    inference_geo: str
-    tokens: Tokens
+    call: UnpricedCall
     cost_nanos: int
     priced_model: str
     price_note: str
@@ -187,25 +185,11 @@ def priced_calls_after(conn: Conn, after_id: int, limit: int) -> list[PricedCall
     """The next ``limit`` counted calls stored with a price, by id after ``after_id``: a ledger of
     millions of calls is read a chunk at a time (the id is the key, so each chunk is one seek)."""
     return [
-        PricedCall(
-            id=int(row[0]),
-            ts_ms=int(row[1]),
-            provider=str(row[2]),
-            model=str(row[3]),
-            speed=str(row[4]),
-            service_tier=str(row[5]),
-            inference_geo=str(row[6]),
-            cost_nanos=int(row[7]),
-            priced_model=str(row[8]),
-            price_note=str(row[9]),
-            reported_cost=bool(row[10]),
-            tokens=Tokens(*(int(n) for n in row[11:])),
-        )
+        PricedCall(_call(row[4:]), int(row[0]), str(row[1]), str(row[2]), bool(row[3]))
         for row in conn.execute(
             f"""
-            SELECT id, ts_ms, provider, model, speed, service_tier, inference_geo, cost_nanos,
-                   COALESCE(priced_model, ''), price_note,
-                   CASE WHEN reported_cost_nanos IS NULL THEN 0 ELSE 1 END, {TOKEN_COLUMNS_SQL}
+            SELECT cost_nanos, COALESCE(priced_model, ''), price_note,
+                   CASE WHEN reported_cost_nanos IS NULL THEN 0 ELSE 1 END, {_CALL_COLUMNS}
             FROM usage_events WHERE counted = 1 AND cost_nanos IS NOT NULL AND id > ? ORDER BY id LIMIT ?
             """,
             (after_id, limit),
