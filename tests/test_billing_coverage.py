@@ -80,7 +80,7 @@ def coverage(result: SpendResult, source: str) -> SourceCoverage:
     return status.coverage
 
 
-def totals(result: SpendResult) -> dict[tuple[Any, ...], Decimal]:
+def totals(result: SpendResult) -> dict[tuple[Any, ...], Decimal | None]:
     return {(*r.group.values(), r.basis): r.cost_usd for r in result.rows}
 
 

@@ -104,7 +104,7 @@ async def test_session_breakdown_is_bounded_sums_exactly_and_pages_through_every
     # Largest first: no session left out costs more than the smallest one shown.
     smallest = min(_nanos(r["cost_usd"]) for r in shown)
     names = {r["group"]["session"] for r in shown}
-    assert all(to_nanos(r.cost_usd) <= smallest for s, r in expected.items() if s not in names)
+    assert all(to_nanos(r.cost_usd or Decimal(0)) <= smallest for s, r in expected.items() if s not in names)
     # Rows (other included) sum to the total to the nano-dollar, and so do calls and tokens.
     assert sum(_nanos(r["cost_usd"]) for r in first["rows"]) == _nanos(first["total_usd"])
     assert _nanos(first["total_usd"]) == to_nanos(full.total_usd)
@@ -121,7 +121,9 @@ async def test_session_breakdown_is_bounded_sums_exactly_and_pages_through_every
         seen += [r["group"]["session"] for r in page["rows"] if r["group"]["session"] != rows.OTHER]
         for r in page["rows"]:
             if r["group"]["session"] != rows.OTHER:
-                assert _nanos(r["cost_usd"]) == to_nanos(expected[r["group"]["session"]].cost_usd)
+                assert _nanos(r["cost_usd"]) == to_nanos(
+                    expected[r["group"]["session"]].cost_usd or Decimal(0)
+                )
         assert sum(_nanos(r["cost_usd"]) for r in page["rows"]) == _nanos(first["total_usd"])
         if cursor is None:
             break
@@ -296,7 +298,9 @@ def test_attribution_is_paged_with_the_rows_and_keeps_its_sum(settings: Settings
             page = get_spend(conn, settings, p, ["session"], take_alerts=False, window=rows.Window(7, offset))
             assert page.total_usd == whole.total_usd == Decimal(5)
             assert page.attribution_total_rows == 30 and page.truncated
-            assert sum(a.cost_usd for a in page.attribution) == sum(a.cost_usd for a in whole.attribution)
+            assert sum(a.cost_usd or Decimal(0) for a in page.attribution) == sum(
+                a.cost_usd or Decimal(0) for a in whole.attribution
+            )
             seen += [a.group["session"] for a in page.attribution if a.group["session"] != rows.OTHER]
             offset = rows.decode_cursor(page.next_cursor) if page.next_cursor else None
         assert sorted(s or "" for s in seen) == [f"s{i:02d}" for i in range(30)]

@@ -247,6 +247,15 @@ def test_report_chart_stops_at_today_and_unpriced_never_shows_as_zero(clock: Non
         line for line in proc.stdout.splitlines() if "claude-unknown-9" in line and "call" not in line
     ]
     assert "unpriced" in unknown_row and "$0.00" not in unknown_row
+    # In JSON the unknown cost is null, and a breakdown sorts it (last) rather than failing on it.
+    as_json = json.loads(run("report", "--period", "today", "--group-by", "model", "--json").stdout)
+    [json_row] = [r for r in as_json["rows"] if r["group"]["model"] == "claude-unknown-9"]
+    assert (json_row["cost_usd"], json_row["unpriced_requests"]) == (None, 1)
+    by = ("--group-by", "provider", "--breakdown", "model")
+    split = run("report", "--period", "today", *by, env={"COLUMNS": "200"})
+    assert split.returncode == 0, split.stderr
+    [sub_row] = [line for line in split.stdout.splitlines() if "└─claude-unknown-9" in line]
+    assert "unpriced" in sub_row and "$0.00" not in sub_row
     csv_out = run("report", "--period", "today", "--group-by", "model", "--csv").stdout
     assert "0E-9" not in csv_out
     [csv_row] = [line for line in csv_out.splitlines() if line.startswith("claude-unknown-9")]

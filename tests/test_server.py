@@ -349,12 +349,12 @@ async def test_a_model_with_no_known_price_is_unpriced_not_zero(client: Client, 
     data = result.structured_content
     assert data is not None
     rows = {m["model"]: m for m in data["models"]}
-    assert (rows["mystery-9"]["cost_usd"], rows["mystery-9"]["unpriced_requests"]) == (0, 2)
+    assert (rows["mystery-9"]["cost_usd"], rows["mystery-9"]["unpriced_requests"]) == (None, 2)
     assert rows["mystery-9"]["cost_per_request_usd"] is None  # not a call at $0
     assert rows["claude-sonnet-4-5-20250929"]["unpriced_requests"] == 0
     resource = await client.read_resource("cost://summary")
     text = resource.contents[0].text  # type: ignore[union-attr]
-    assert "  mystery-9: unpriced (0.0%)" in text.splitlines()
+    assert "  mystery-9: unpriced" in text.splitlines()
 
 
 async def test_a_running_server_takes_an_edited_price_file(client: Client, home: Path) -> None:
@@ -435,6 +435,40 @@ async def test_get_spend_over_a_real_stdio_subprocess(home: Path) -> None:
         result = await c.call_tool("get_spend", {"start": "2026-11-01", "end": "2026-11-05"})
     assert result.structured_content is not None
     assert result.structured_content["total_usd"] == 0.024
+
+
+async def test_a_group_of_unpriced_calls_only_costs_null_not_zero_over_stdio(home: Path) -> None:
+    """A row read alone must not say $0 for calls whose price is unknown: get_spend's and
+    model_breakdown's row of an unknown model has cost null; the known model keeps its price, and
+    the total is that price with a warning naming the unpriced model."""
+    from tests.sources.claude_logs import assistant, session_file, write
+
+    write(
+        session_file(home / "claude", "s1"),
+        assistant("m1", "r1", "2026-11-02T09:00:00.000Z", input=1_000, output=1_000),
+        assistant("m2", "r2", "2026-11-02T10:00:00.000Z", model="claude-mystery-9", input=10, output=10),
+    )
+    period = {"start": "2026-11-01", "end": "2026-11-05"}
+    params = StdioServerParameters(command=sys.executable, args=["-m", "cost_mcp"], env=server_env(home))
+    async with Client(params) as c:
+        spend = await c.call_tool("get_spend", {**period, "group_by": ["member", "model"]})
+        models = await c.call_tool("model_breakdown", period)
+    data = spend.structured_content
+    assert data is not None
+    rows = {r["group"]["model"]: r for r in data["rows"]}
+    assert (rows["claude-mystery-9"]["cost_usd"], rows["claude-mystery-9"]["unpriced_requests"]) == (None, 1)
+    assert rows["claude-sonnet-4-5-20250929"]["cost_usd"] == 0.018
+    assert data["total_usd"] == 0.018
+    assert any("claude-mystery-9" in w for w in data["warnings"])
+    breakdown = models.structured_content
+    assert breakdown is not None
+    by_model = {m["model"]: m for m in breakdown["models"]}
+    assert by_model["claude-mystery-9"]["cost_usd"] is None
+    assert by_model["claude-sonnet-4-5-20250929"]["cost_usd"] == 0.018
+    assert breakdown["total_usd"] == 0.018
+    assert any("claude-mystery-9" in w for w in breakdown["warnings"])
+    # The unknown cost ranks after every known one.
+    assert [m["model"] for m in breakdown["models"]] == ["claude-sonnet-4-5-20250929", "claude-mystery-9"]
 
 
 async def test_agent_scenario_daily_budget_until_refused(clock: None, client: Client) -> None:

@@ -627,7 +627,7 @@ class SpendRow(Result):
 
     group: dict[str, str | None]
     basis: Basis
-    cost_usd: USD
+    cost_usd: USD | None = Field(description="Of the priced calls; null when none of the group's calls is.")
     requests: int | None = Field(description="Calls, where known (billing APIs report only money).")
     tokens: TokenTotals | None
     unpriced_requests: int = Field(0, description="Calls in this group with no known price (not in cost).")
@@ -726,7 +726,7 @@ class ModelRow(Result):
     output_tokens: int | None
     cache_read_tokens: int | None
     cache_write_tokens: int | None = Field(description="5-minute and 1-hour cache writes together.")
-    cost_usd: USD
+    cost_usd: USD | None = Field(description="Of the priced calls; null when none of its calls is.")
     unpriced_requests: int = Field(0, description="Calls with no known price (not in cost_usd).")
     share_percent: float
     avg_tokens_per_request: float | None

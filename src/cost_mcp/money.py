@@ -112,6 +112,12 @@ def format_cost(amount: Decimal | None, unpriced: int = 0, places: int = 2) -> s
     return f"{text} + {UNPRICED}" if unpriced else text
 
 
+def known_cost(amount: Decimal, requests: int | None, unpriced: int) -> Decimal | None:
+    """A group's cost as a row shows it: None when the group has calls and none of them has a
+    known price (its 0 would read as $0 spent), else ``amount``, the sum of the priced ones."""
+    return None if requests and unpriced >= requests else amount
+
+
 def plain_usd(amount: Decimal | None) -> str:
     """Machine-readable exact dollars without an exponent (``0E-9`` is ``0.000000000``); None,
     an unknown amount, is ``unpriced``."""

@@ -52,7 +52,7 @@ def test_calls_stored_without_a_price_are_priced_once_the_file_prices_them(
         after = get_spend(conn, settings, p, ["model"])
         costs = {r.group["model"]: (r.cost_usd, r.unpriced_requests) for r in after.rows}
         assert costs["house-model-1"] == (Decimal(6), 0)
-        assert costs["other-model-2"] == (Decimal(0), 1)
+        assert costs["other-model-2"] == (None, 1)  # unknown, not $0
         assert after.total_usd == before.total_usd + 6
         # The rollup (which every grouped answer reads) agrees with the events themselves.
         raw = conn.execute(

@@ -78,14 +78,16 @@ def _check_page(whole: SpendResult, page: SpendResult, window: rows.Window) -> N
         (page.attribution, whole.attribution, page.attribution_total_rows),
     ):
         assert total_rows == len(every)
-        ranked = sorted(every, key=lambda r: -r.cost_usd)  # stable: ties in the whole's order
+        ranked = sorted(every, key=lambda r: -(r.cost_usd or 0))  # stable: ties in the whole's order
         end = window.offset + window.limit
         shown = [r for r in mine if r.group["session"] != rows.OTHER]
         assert sorted(map(_key, shown), key=str) == sorted(map(_key, ranked[window.offset : end]), key=str)
         other = [r for r in mine if r.group["session"] == rows.OTHER]
         rest = ranked[: window.offset] + ranked[end:]
-        assert sum((r.cost_usd for r in other), Decimal(0)) == sum((r.cost_usd for r in rest), Decimal(0))
-        assert sum(r.cost_usd for r in mine) == sum(r.cost_usd for r in every)
+        assert sum((r.cost_usd or Decimal(0) for r in other), Decimal(0)) == sum(
+            (r.cost_usd or Decimal(0) for r in rest), Decimal(0)
+        )
+        assert sum(r.cost_usd or Decimal(0) for r in mine) == sum(r.cost_usd or Decimal(0) for r in every)
 
 
 @pytest.mark.parametrize("billing", ["api", "subscription"])

@@ -299,7 +299,7 @@ def test_model_breakdown_shares_trend_and_other(home: Path, conn: Conn, settings
     assert sonnet.previous_cost_usd == Decimal("0.018")
     assert sonnet.trend_percent == 100.0
     assert sonnet.cost_per_request_usd == Decimal("0.018")
-    assert sum(m.cost_usd for m in result.models) == result.total_usd
+    assert sum(m.cost_usd or Decimal(0) for m in result.models) == result.total_usd
     assert round(sum(m.share_percent for m in result.models)) == 100
 
 

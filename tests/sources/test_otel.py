@@ -551,7 +551,7 @@ def _event_of(request_id: str, when: datetime, output: int, **more: str | int) -
 
 def _both_ways(
     settings: Settings, home: Path, order: str, *, log_output: int, otel_output: int, cost: str = "0.5"
-) -> tuple[list[tuple[str, str, str, int]], dict[str, Decimal]]:
+) -> tuple[list[tuple[str, str, str, int]], dict[str, Decimal | None]]:
     """One call read from a log and received over OTLP (from ana, reporting ``cost``) in ``order``:
     the counted rows (source, request id, member, total tokens) and the spend by member."""
     from cost_mcp.analytics.spend import get_spend, resolve

@@ -84,6 +84,11 @@ def test_totals_shown_equal_get_spend(page: Any, served: Served) -> None:
         assert shown(page, "#period-total")[0] == month.total_usd
         table = page.locator("#breakdown table").inner_text()
         assert "no-such-model-xyz" in table and "unpriced" in table
+        # Its cost is unknown (null), not $0: the cell carries no amount, and nothing broke on it.
+        cell = page.locator("#breakdown tr", has_text="no-such-model-xyz").locator("td > span > span")
+        assert cell.first.inner_text() == "unpriced"
+        assert cell.first.get_attribute("data-usd") is None
+        assert page.errors == []
     finally:
         conn.close()
 

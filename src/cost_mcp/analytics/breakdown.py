@@ -11,7 +11,7 @@ from cost_mcp.analytics.budgets import departed_notes, list_budgets, states_of
 from cost_mcp.analytics.spend import Filters, get_spend, period_info
 from cost_mcp.config import Settings
 from cost_mcp.models import ModelBreakdown, ModelRow, SpendResult
-from cost_mcp.money import format_cost, format_usd
+from cost_mcp.money import format_cost, format_usd, known_cost
 from cost_mcp.periods import Period, baseline, resolve_period
 from cost_mcp.store.connection import Conn
 
@@ -28,6 +28,10 @@ class _Acc:
     """None once any part is a billed amount with no token counts: a sum of the other parts would
     read as the model's whole use (a billed-only model showed 0 tokens)."""
     basis: set[str] = field(default_factory=set)
+
+    def unknown(self) -> bool:
+        """Every call is unpriced: the cost is not known, not $0."""
+        return known_cost(self.cost, self.requests, self.unpriced) is None
 
     def merge(self, other: _Acc) -> None:
         self.cost += other.cost
@@ -49,7 +53,9 @@ def _by_model(result: SpendResult) -> dict[str, _Acc]:
         name = row.group.get("model") or "(model not reported)"
         provider = row.group.get("provider")
         acc = models.setdefault(name, _Acc(provider))
-        part = _Acc(provider, row.cost_usd, row.requests, row.unpriced_requests, basis={row.basis})
+        part = _Acc(
+            provider, row.cost_usd or Decimal(0), row.requests, row.unpriced_requests, basis={row.basis}
+        )
         if row.tokens is None:
             part.tokens = None
         else:
@@ -85,7 +91,8 @@ def model_breakdown(
     before = get_spend(conn, settings, prev, ["provider", "model"], filters, take_alerts=False)
     now_models = _by_model(current)
     prev_models = _by_model(before)
-    ranked = sorted(now_models.items(), key=lambda kv: (-kv[1].cost, kv[0]))
+    # A model whose calls are all unpriced (cost unknown) goes after every known cost, $0 included.
+    ranked = sorted(now_models.items(), key=lambda kv: (-kv[1].cost, kv[1].unknown(), kv[0]))
     window = rows.Window(top_n, offset) if top_n is not None else None
     shown = rows.page(ranked, lambda kv: kv[1].cost, window)
     ranked = shown.shown
@@ -130,7 +137,7 @@ def _model_row(name: str, acc: _Acc, prev: _Acc | None, total: Decimal) -> Model
         output_tokens=counts[1],
         cache_read_tokens=counts[2],
         cache_write_tokens=counts[3],
-        cost_usd=acc.cost,
+        cost_usd=known_cost(acc.cost, requests, acc.unpriced),
         unpriced_requests=acc.unpriced,
         share_percent=float(round(acc.cost / total * 100, 1)) if total else 0.0,
         avg_tokens_per_request=round(tokens / requests, 1) if requests and tokens is not None else None,
@@ -162,7 +169,9 @@ def summary_text(conn: Conn, settings: Settings, now: datetime | None = None) ->
     if top.models:
         lines.append("top models this month:")
         lines += [
-            f"  {m.model}: {format_cost(m.cost_usd, m.unpriced_requests)} ({m.share_percent}%)"
+            f"  {m.model}: {format_cost(m.cost_usd, m.unpriced_requests)}"
+            # No share for an unknown cost: 0% of the total would read as nothing spent.
+            + ("" if m.cost_usd is None else f" ({m.share_percent}%)")
             for m in top.models
         ]
     moment = now or datetime.now(UTC)

@@ -131,7 +131,7 @@ def dashboard_text(d: Dashboard) -> str:
 
 def _amount(row: SpendRow) -> str:
     # An amount made only of calls with no known price is unknown, never $0.
-    if row.unpriced_requests and not row.cost_usd:
+    if row.cost_usd is None or (row.unpriced_requests and not row.cost_usd):
         return "unpriced"
     extra = f" + {row.unpriced_requests} unpriced" if row.unpriced_requests else ""
     return format_usd(row.cost_usd) + extra

@@ -126,7 +126,9 @@ def _row(row: SpendRow, p: Period) -> dict[str, str]:
     charge_start, charge_end = _day_window(g.get("day"), p)
     billing_start = charge_start.replace(day=1, hour=0, minute=0, second=0, microsecond=0)
     billing_end = (billing_start + timedelta(days=32)).replace(day=1)
-    cost = _decimal(row.cost_usd)
+    # FOCUS costs are numbers, never empty: calls with no known price count 0 here, and the
+    # export says how many there were (FocusExport.unpriced_requests).
+    cost = _decimal(row.cost_usd or Decimal(0))
     seat = row.basis == "subscription"
     tokens = row.tokens.total_tokens if row.tokens is not None else None
     description = {

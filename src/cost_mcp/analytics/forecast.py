@@ -29,9 +29,9 @@ def _daily(
     usage: dict[date, Decimal] = {}
     for row in result.rows:
         day = date.fromisoformat(row.group["day"] or "")
-        totals[day] = totals.get(day, Decimal(0)) + row.cost_usd
+        totals[day] = totals.get(day, Decimal(0)) + (row.cost_usd or Decimal(0))
         if row.basis != "subscription":
-            usage[day] = usage.get(day, Decimal(0)) + row.cost_usd
+            usage[day] = usage.get(day, Decimal(0)) + (row.cost_usd or Decimal(0))
     return totals, usage
 
 
@@ -41,7 +41,7 @@ def _top(conn: Conn, settings: Settings, day: date, dim: str) -> list[str]:
     by_value: dict[str, Decimal] = {}
     for r in rows:
         key = r.group[dim] or "(unknown)"
-        by_value[key] = by_value.get(key, Decimal(0)) + r.cost_usd
+        by_value[key] = by_value.get(key, Decimal(0)) + (r.cost_usd or Decimal(0))
     ranked = sorted(by_value.items(), key=lambda kv: -kv[1])[:3]
     return [f"{name} ({amount:.2f} USD)" for name, amount in ranked if amount > 0]
 

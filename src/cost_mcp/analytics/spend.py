@@ -36,7 +36,7 @@ from cost_mcp.models import (
     TokenTotals,
     trusted,
 )
-from cost_mcp.money import format_cost, format_usd, from_nanos
+from cost_mcp.money import format_cost, format_usd, from_nanos, known_cost
 from cost_mcp.periods import Period, bucket_start, iso_utc, resolve_period, to_ms
 from cost_mcp.sources import registry
 from cost_mcp.store import alerts as alert_store
@@ -215,10 +215,11 @@ def get_spend(
         slices += local_facts
     else:
         shown, attribution = _group(slices, dims, settings, window)
-    total = sum((r.cost_usd for r in shown.rows), Decimal(0))
+    # A row of unpriced calls only (cost null) adds nothing: the total is of what has a price.
+    total = sum((r.cost_usd or Decimal(0) for r in shown.rows), Decimal(0))
     by_basis: dict[str, Decimal] = defaultdict(Decimal)
     for r in shown.rows:
-        by_basis[r.basis] += r.cost_usd
+        by_basis[r.basis] += r.cost_usd or Decimal(0)
     # read once: the warnings and the result show it
     statuses = source_statuses(conn, settings, members=filters.members)
     warnings = _warnings(slices, settings, conn, statuses, local_only, dims) + _pricing_warnings(
@@ -783,7 +784,7 @@ def _row_fields(group: dict[str, str | None], g: _Group) -> dict[str, Any]:
     return {
         "group": dict(group),
         "basis": g.basis,
-        "cost_usd": from_nanos(int(g.cost_nanos)),
+        "cost_usd": known_cost(from_nanos(int(g.cost_nanos)), g.requests, int(g.unpriced)),
         "requests": None if g.requests is None else int(g.requests),
         "tokens": trusted(TokenTotals, tokens.as_fields(g.tokens)) if g.tokens is not None else None,
         "unpriced_requests": int(g.unpriced),
@@ -1173,7 +1174,7 @@ def _session_fields(group: dict[str, str | None], s: session_rows.SessionSums) -
     return {
         "group": group,
         "basis": "estimated",
-        "cost_usd": from_nanos(s.cost_nanos),
+        "cost_usd": known_cost(from_nanos(s.cost_nanos), s.requests, s.unpriced),
         "requests": s.requests,
         "tokens": trusted(TokenTotals, tokens.as_fields(s.tokens)),
         "unpriced_requests": s.unpriced,

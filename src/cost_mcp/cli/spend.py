@@ -244,8 +244,9 @@ def report(
 def _attribution_lines(out: Console, result: SpendResult) -> None:
     """What was set aside, by why: estimates under a bill or a subscription, and billing synced
     too soon to be the total (partial: local estimates count for those days instead)."""
-    billed = [a.cost_usd for a in result.attribution if a.basis == "billed"]
-    others = [a.cost_usd for a in result.attribution if a.basis != "billed"]
+    # A row of unpriced calls only (cost None) adds nothing to what was set aside.
+    billed = [a.cost_usd or Decimal(0) for a in result.attribution if a.basis == "billed"]
+    others = [a.cost_usd or Decimal(0) for a in result.attribution if a.basis != "billed"]
     if others:
         out.print(
             f"[dim]{format_usd(sum(others, Decimal(0)))} of estimates not added (billed data or a "
@@ -339,7 +340,8 @@ def _sub_rows(result: SpendResult, parts: SpendResult) -> dict[tuple[str | None,
     for sub in parts.rows:
         under.setdefault(_key(sub, result.group_by), []).append(sub)
     for rows in under.values():
-        rows.sort(key=lambda r: r.cost_usd, reverse=True)
+        # An unknown cost (None) is not the smallest known one: it goes last.
+        rows.sort(key=lambda r: (r.cost_usd is not None, r.cost_usd or Decimal(0)), reverse=True)
     return under
 
 
@@ -349,7 +351,7 @@ def _day_bars(out: Console, days: SpendResult) -> None:
     unpriced: dict[str, int] = {}
     for row in days.rows:
         key = row.group["day"] or ""
-        per_day[key] = per_day.get(key, Decimal(0)) + row.cost_usd
+        per_day[key] = per_day.get(key, Decimal(0)) + (row.cost_usd or Decimal(0))
         unpriced[key] = unpriced.get(key, 0) + row.unpriced_requests
     first = date.fromisoformat(days.period.first_day)
     today = datetime.now(ZoneInfo(days.period.timezone)).date()

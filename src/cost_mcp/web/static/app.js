@@ -91,7 +91,8 @@
   function label(v, fallback) { return v === null || v === undefined || v === "" ? fallback : v; }
   function cost(x, unpriced) {
     // An amount made only of calls with no known price is unknown, never $0.
-    var span = h("span", { "data-usd": String(x), text: !x && unpriced ? "unpriced" : usd(x) });
+    // A null (every call unpriced) carries no amount at all: "null" or "0" would read as one.
+    var span = h("span", { "data-usd": x === null ? null : String(x), text: !x && unpriced ? "unpriced" : usd(x) });
     if (unpriced) { var w = h("span", {}, span, " ", unpricedBadge(unpriced)); return w; }
     return span;
   }
@@ -175,8 +176,9 @@
     r.rows.forEach(function (row) {
       var day = row.group.day, key = byBasis ? row.basis : label(row.group.provider, "(unknown)");
       stacks[day] = stacks[day] || {};
-      stacks[day][key] = (stacks[day][key] || 0) + Math.max(row.cost_usd, 0);
-      weight[key] = (weight[key] || 0) + Math.max(row.cost_usd, 0);
+      // A null cost (calls with no known price only) draws nothing: it is unknown, not $0.
+      stacks[day][key] = (stacks[day][key] || 0) + Math.max(row.cost_usd || 0, 0);
+      weight[key] = (weight[key] || 0) + Math.max(row.cost_usd || 0, 0);
     });
     var keys = Object.keys(weight).sort(function (a, b) { return weight[b] - weight[a]; });
     var top = Math.max.apply(null, [0].concat(dayList.map(function (day) {
@@ -236,7 +238,7 @@
     var items = r.rows.map(function (row) {
       var name = label(row.group[dim], unknown);
       var amount = !row.cost_usd && row.unpriced_requests ? "unpriced" : usd(row.cost_usd);
-      return { name: name, value: row.cost_usd, cls: "b-" + row.basis, text: amount + " " + row.basis + (row.unpriced_requests ? " + " + row.unpriced_requests + " unpriced" : "") };
+      return { name: name, value: row.cost_usd || 0, cls: "b-" + row.basis, text: amount + " " + row.basis + (row.unpriced_requests ? " + " + row.unpriced_requests + " unpriced" : "") };
     });
     var rows = r.rows.map(function (row) {
       return [label(row.group[dim], unknown), row.basis, cost(row.cost_usd, row.unpriced_requests), int(row.requests), row.tokens ? int(row.tokens.total_tokens) : "–"];
