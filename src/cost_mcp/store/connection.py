@@ -15,7 +15,7 @@ import os
 import re
 import sqlite3
 import threading
-from collections.abc import Callable, Iterable, Iterator, Sequence
+from collections.abc import Callable, Iterable, Iterator, Sequence, Sized
 from contextlib import contextmanager
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Protocol
@@ -91,6 +91,11 @@ class Conn(Protocol):
 
     def __exit__(self, kind: Any, value: Any, tb: Any, /) -> Any:
         """See ``__enter__``."""
+
+
+def marks(values: Sized) -> str:
+    """As many ``?`` placeholders as ``values`` has, comma-separated: an ``IN (...)`` list's."""
+    return ", ".join("?" * len(values))
 
 
 def dialect(conn: object) -> str:

@@ -17,7 +17,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 
 from cost_mcp.store import rollup
-from cost_mcp.store.connection import Conn, write_transaction
+from cost_mcp.store.connection import Conn, marks, write_transaction
 
 SOURCE = "record_usage"
 """The source of agents' reports (``sources.reported.SOURCE``; store does not import sources)."""
@@ -62,18 +62,19 @@ _TOMBSTONES = "forgotten_calls"
 
 def _where(selection: Selection) -> tuple[str, list[object]]:
     clauses, args = ["source = ?"], list[object]([SOURCE])
-    if selection.ids:
-        clauses.append(f"message_id IN ({', '.join('?' * len(selection.ids))})")
-        args += selection.ids
     if selection.start_ms is not None:
         clauses.append("ts_ms >= ?")
         args.append(selection.start_ms)
     if selection.end_ms is not None:
         clauses.append("ts_ms < ?")
         args.append(selection.end_ms)
-    for column, values in (("agent", selection.agents), ("member", selection.members)):
+    for column, values in (
+        ("message_id", selection.ids),
+        ("agent", selection.agents),
+        ("member", selection.members),
+    ):
         if values:
-            clauses.append(f"{column} IN ({', '.join('?' * len(values))})")
+            clauses.append(f"{column} IN ({marks(values)})")
             args += values
     if selection.min_cost_nanos is not None:
         # An unpriced call has no cost to compare: it is left out, as it is left out of spend.
@@ -147,7 +148,7 @@ def other_sources(conn: Conn, ids: Sequence[str]) -> dict[str, list[str]]:
         chunk = list(ids[i : i + _CHUNK])
         rows = conn.execute(
             f"SELECT DISTINCT message_id, source FROM usage_events WHERE source != ? "
-            f"AND message_id IN ({', '.join('?' * len(chunk))}) ORDER BY 1, 2",
+            f"AND message_id IN ({marks(chunk)}) ORDER BY 1, 2",
             (SOURCE, *chunk),
         )
         for message_id, source in rows:
@@ -172,18 +173,15 @@ def delete(conn: Conn, ids: Sequence[str], now_ms: int) -> list[StoredCall]:
     with write_transaction(conn):
         for i in range(0, len(ids), _CHUNK):
             chunk = list(ids[i : i + _CHUNK])
-            marks = ", ".join("?" * len(chunk))
             rows = conn.execute(
-                f"DELETE FROM usage_events WHERE source = ? AND message_id IN ({marks}) "
+                f"DELETE FROM usage_events WHERE source = ? AND message_id IN ({marks(chunk)}) "
                 f"RETURNING id, request_id, is_sidechain, {_COLUMNS}",
                 (SOURCE, *chunk),
             ).fetchall()
             if not rows:
                 continue
             row_ids = [int(r[0]) for r in rows]
-            conn.execute(
-                f"DELETE FROM pushed_events WHERE event_id IN ({', '.join('?' * len(row_ids))})", row_ids
-            )
+            conn.execute(f"DELETE FROM pushed_events WHERE event_id IN ({marks(row_ids)})", row_ids)
             conn.executemany(
                 f"INSERT INTO {_TOMBSTONES} (source, request_id, is_sidechain, {_COLUMNS}, forgotten_ms) "
                 f"VALUES (?, ?, ?, {', '.join('?' * 10)}, ?) "
@@ -230,7 +228,7 @@ def forgotten_keys(conn: Conn, keys: Sequence[Key]) -> set[Key]:
             chunk = ids[i : i + _CHUNK]
             for message_id, request_id, sidechain in conn.execute(
                 f"SELECT message_id, request_id, is_sidechain FROM {_TOMBSTONES} "
-                f"WHERE source = ? AND message_id IN ({', '.join('?' * len(chunk))})",
+                f"WHERE source = ? AND message_id IN ({marks(chunk)})",
                 (source, *chunk),
             ):
                 key = (source, str(message_id), str(request_id), int(sidechain))
@@ -250,7 +248,7 @@ def unforget(conn: Conn, ids: Sequence[str]) -> list[StoredCall]:
             chunk = list(ids[i : i + _CHUNK])
             rows = conn.execute(
                 f"DELETE FROM {_TOMBSTONES} WHERE source = ? "
-                f"AND message_id IN ({', '.join('?' * len(chunk))}) RETURNING {_COLUMNS}",
+                f"AND message_id IN ({marks(chunk)}) RETURNING {_COLUMNS}",
                 (SOURCE, *chunk),
             ).fetchall()
             lifted += [_call(r) for r in rows]

@@ -6,12 +6,8 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 
 from cost_mcp import tokens
-from cost_mcp.store.connection import Conn
+from cost_mcp.store.connection import Conn, marks
 from cost_mcp.store.usage import TOKEN_SUMS_SQL, cost_sql
-
-
-def _marks(values: Sequence[str]) -> str:
-    return ", ".join("?" * len(values))
 
 
 @dataclass(frozen=True)
@@ -37,7 +33,7 @@ def session_totals(
         f"""
         SELECT MIN(ts_ms), MAX(ts_ms), COUNT(*), {TOKEN_SUMS_SQL}, SUM({cost}),
                SUM(CASE WHEN ({cost}) IS NULL THEN 1 ELSE 0 END), MAX(project)
-        FROM usage_events WHERE counted = 1 AND source IN ({_marks(sources)}) AND session_id = ?
+        FROM usage_events WHERE counted = 1 AND source IN ({marks(sources)}) AND session_id = ?
         """,
         (*sources, session_id),
     ).fetchone()
@@ -61,14 +57,14 @@ def latest_session(conn: Conn, sources: Sequence[str], projects: Sequence[str] =
         row = conn.execute(
             f"""
             SELECT session_id FROM usage_events
-            WHERE counted = 1 AND source IN ({_marks(sources)}) AND project IN ({_marks(projects)})
+            WHERE counted = 1 AND source IN ({marks(sources)}) AND project IN ({marks(projects)})
             ORDER BY ts_ms DESC LIMIT 1
             """,
             (*sources, *projects),
         ).fetchone()
     else:
         row = conn.execute(
-            f"SELECT session_id FROM usage_events WHERE counted = 1 AND source IN ({_marks(sources)}) "
+            f"SELECT session_id FROM usage_events WHERE counted = 1 AND source IN ({marks(sources)}) "
             "ORDER BY ts_ms DESC LIMIT 1",
             tuple(sources),
         ).fetchone()
@@ -81,7 +77,7 @@ def output_by_source(conn: Conn, sources: Sequence[str], session_id: str) -> dic
     rows = conn.execute(
         f"""
         SELECT source, SUM(output_tokens) FROM usage_events
-        WHERE counted = 1 AND source IN ({_marks(sources)}) AND session_id = ? GROUP BY source
+        WHERE counted = 1 AND source IN ({marks(sources)}) AND session_id = ? GROUP BY source
         """,
         (*sources, session_id),
     ).fetchall()
@@ -106,7 +102,7 @@ def session_models(conn: Conn, sources: Sequence[str], session_id: str, cost_mod
         f"""
         SELECT model, COUNT(*), {TOKEN_SUMS_SQL},
                SUM({cost}), SUM(CASE WHEN ({cost}) IS NULL THEN 1 ELSE 0 END)
-        FROM usage_events WHERE counted = 1 AND source IN ({_marks(sources)}) AND session_id = ?
+        FROM usage_events WHERE counted = 1 AND source IN ({marks(sources)}) AND session_id = ?
         GROUP BY model ORDER BY SUM({cost}) DESC, model
         """,
         (*sources, session_id),
@@ -140,7 +136,7 @@ def calls_since(conn: Conn, sources: Sequence[str], since_ms: int, cost_mode: st
     rows = conn.execute(
         f"""
         SELECT ts_ms, {", ".join(tokens.COLUMNS)}, {cost_sql(cost_mode)}, model, source
-        FROM usage_events WHERE counted = 1 AND source IN ({_marks(sources)}) AND ts_ms >= ? ORDER BY ts_ms
+        FROM usage_events WHERE counted = 1 AND source IN ({marks(sources)}) AND ts_ms >= ? ORDER BY ts_ms
         """,
         (*sources, since_ms),
     ).fetchall()
