@@ -53,9 +53,13 @@ def _price(pricer: Pricer, call: events.UnpricedCall) -> Price | Unpriced:
     )
 
 
-def reprice_unpriced(conn: Conn, pricer: Pricer) -> RepriceResult:
+def reprice_unpriced(conn: Conn, pricer: Pricer, settings: HasCoreSettings | None = None) -> RepriceResult:
     """Price every counted call stored with no known price that ``pricer`` now prices (its override
-    file, or a newer genai-prices), as it would have been priced when made; one transaction."""
+    file, or a newer genai-prices), as it would have been priced when made; one transaction.
+
+    With ``settings`` (``cost-mcp reprice``), budget alerts are then evaluated once, as after any
+    write that adds spend: a threshold the newly priced calls cross alerts now, not at the next
+    unrelated write. Without (a refresh's :func:`follow_price_file`), the refresh evaluates them."""
     priced: list[tuple[int, int, str, str]] = []
     moments: list[int] = []
     still: dict[str, int] = defaultdict(int)
@@ -71,6 +75,10 @@ def reprice_unpriced(conn: Conn, pricer: Pricer) -> RepriceResult:
             events.set_prices(conn, priced, moments)
             meta.note_pricing(conn)
         rollup.refresh(conn)
+        if settings is not None:
+            from cost_mcp.analytics.alerts import fire_alerts
+
+            fire_alerts(conn, settings)
     return RepriceResult(
         priced=len(priced),
         added_usd=from_nanos(sum(nanos for _, nanos, _, _ in priced)),

@@ -254,7 +254,7 @@ def reprice(every: bool, dry_run: bool, as_json: bool) -> int:
     if every:
         return _reprice_all(dry_run, as_json)
     with ledger(fresh=False) as (loaded, conn):
-        result = reprice_unpriced(conn, Pricer.from_file(loaded.prices_file))
+        result = reprice_unpriced(conn, Pricer.from_file(loaded.prices_file), loaded)
     if as_json:
         print(json.dumps({**vars(result), "added_usd": plain_usd(result.added_usd)}, indent=2))
         return EXIT_OK
