@@ -169,6 +169,7 @@ def test_reprice_all_stores_todays_prices_and_spend_budgets_and_rollup_move_by_e
         "difference_usd": _usd(3 * (CORRECTED - UNCORRECTED)),
         "reported_cost_calls": 1,
         "kept": {"house-model-1": 1},
+        "alerts_rearmed": [],  # prices went up: no threshold fell back under
         "warnings": [],
     }
     assert _events(conn) == events_before and rollup_tables(conn) == rollup_before  # nothing written

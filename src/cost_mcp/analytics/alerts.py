@@ -1,9 +1,10 @@
 """Budget alerts, in one place: evaluate thresholds, record each once, hand each out once, deliver.
 
 Everything that changes what budgets have spent calls :func:`fire_alerts` afterwards (queries'
-refresh, ingest, sync, record_usage; a server's received usage through :class:`ReceivedUsageAlerts`);
-every answer carries :func:`take_alerts`. Both ``sync`` and the agent checks (``analytics/agents.py``)
-use this module, so neither imports the other.
+refresh, ingest, sync, record_usage, reprice; a server's received usage through
+:class:`ReceivedUsageAlerts`); every answer carries :func:`take_alerts`. A command of the user's
+that lowers spend (``reported forget``, ``reprice --all``) calls :func:`rearm_alerts` first. Both
+``sync`` and the agent checks (``analytics/agents.py``) use this module, so neither imports the other.
 """
 
 from __future__ import annotations
@@ -15,6 +16,7 @@ import time
 from collections.abc import Callable, Sequence
 from contextlib import AbstractContextManager
 from datetime import UTC, datetime
+from decimal import Decimal
 from typing import TYPE_CHECKING
 
 from cost_mcp.money import format_usd, to_nanos
@@ -110,6 +112,44 @@ def evaluate_alerts(
             message, payload = payloads[a.threshold]
             fired.append((budget, message, payload))
     return fired
+
+
+def rearm_alerts(conn: Conn, settings: HasCoreSettings, now: datetime | None = None) -> list[str]:
+    """Forget the fired thresholds of each budget's current period that its spend no longer reaches,
+    after a command of the user's lowered spend; one line per budget saying which (and where spend
+    stands now).
+
+    Such a threshold fired on spend that the ledger now says was never made (a call forgotten, a
+    price corrected down), so it alerts again when real spend crosses it, rather than stay silent
+    for the rest of the period. A threshold still reached stays fired (no second alert for the same
+    crossing), and past periods' alerts stay as the record of what was sent. Spend that falls on its
+    own (a provider's bill replacing estimates) re-arms nothing, nor does ``ingest --forget`` (its
+    files are often read again): either would alert again for the same spend.
+    """
+    moment = now or datetime.now(UTC)
+    rows = budget_store.all_budgets(conn)
+    if not rows:
+        return []
+    from cost_mcp.analytics import budgets
+
+    full = settings.full()
+    every = [budgets.from_row(r) for r in rows]
+    starts = [budgets.budget_period(b, full, moment).start_ms for b in every]
+    # What has fired is read before spend is summed, and each record is forgotten only if it is still
+    # the firing read: a threshold another process fires meanwhile fired on spend this sum may not
+    # hold yet, and re-arming it would let the same crossing alert twice.
+    fired = [alert_store.fired(conn, b.name, start) for b, start in zip(every, starts, strict=True)]
+    said: list[str] = []
+    states = budgets.states_of(conn, full, every, moment)
+    for budget, start, firings, state in zip(every, starts, fired, states, strict=True):
+        below = {t: at for t, at in firings.items() if state.spent_usd < budget.amount_usd * Decimal(t)}
+        if alert_store.rearm(conn, budget.name, start, below):
+            shown = ", ".join(f"{Decimal(t) * 100:.0f}%" for t in sorted(below, key=Decimal))
+            said.append(
+                f"budget '{budget.name}': {shown} will alert again when crossed "
+                f"({format_usd(state.spent_usd)} of {format_usd(budget.amount_usd)} spent now)"
+            )
+    return said
 
 
 def fire_alerts(

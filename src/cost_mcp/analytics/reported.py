@@ -8,9 +8,8 @@ own ways (``ingest --forget PATH``; a provider's next sync replaces its days).
 
 After a forget the rollup is rebuilt for the quarter-hours the calls sat in (exactly, from the
 events left), and each budget threshold of the current period that spend no longer reaches is
-re-armed: it fired on spend that was never real, so it should fire again when real spend crosses
-it, rather than stay silent for the rest of the period. Thresholds still reached stay fired (no
-second alert for the same crossing), and past periods' alerts stay as the record of what was sent.
+re-armed (:func:`cost_mcp.analytics.alerts.rearm_alerts`): it fired on spend that was never real,
+so it fires again when real spend crosses it; thresholds still reached stay fired.
 
 A forgotten call stays forgotten: its tombstone keeps the agent's retry of the same request id and
 any laptop's push of it (``push --full`` too) from storing it again, until the user lifts it with
@@ -25,13 +24,12 @@ from collections.abc import Sequence
 from datetime import UTC, datetime
 from decimal import Decimal
 
-from cost_mcp.analytics import budgets
+from cost_mcp.analytics.alerts import rearm_alerts
 from cost_mcp.config import Settings
 from cost_mcp.errors import InvalidInputError
 from cost_mcp.models import ForgetReportedResult, ReportedCall, ReportedCalls, UnforgetReportedResult
-from cost_mcp.money import format_usd, from_nanos
+from cost_mcp.money import from_nanos
 from cost_mcp.periods import iso_utc
-from cost_mcp.store import alerts as alert_store
 from cost_mcp.store import reported as reported_store
 from cost_mcp.store import rollup
 from cost_mcp.store.connection import OVERFLOW_FIX, Conn, is_overflow
@@ -144,27 +142,6 @@ def _result(
         alerts_rearmed=rearmed,
         warnings=warnings,
     )
-
-
-def rearm_alerts(conn: Conn, settings: Settings, now: datetime) -> list[str]:
-    """Forget the fired thresholds of each budget's current period that its spend no longer reaches;
-    one line per budget saying which (and where spend stands now)."""
-    every = budgets.list_budgets(conn)
-    said: list[str] = []
-    for budget, state in zip(every, budgets.states_of(conn, settings, every, now), strict=True):
-        start_ms = budgets.budget_period(budget, settings, now).start_ms
-        below = [
-            t
-            for t in alert_store.fired_thresholds(conn, budget.name, start_ms)
-            if state.spent_usd < budget.amount_usd * Decimal(t)
-        ]
-        if alert_store.rearm(conn, budget.name, start_ms, below):
-            shown = ", ".join(f"{Decimal(t) * 100:.0f}%" for t in sorted(below, key=Decimal))
-            said.append(
-                f"budget '{budget.name}': {shown} will alert again when crossed "
-                f"({format_usd(state.spent_usd)} of {format_usd(budget.amount_usd)} spent now)"
-            )
-    return said
 
 
 def _check_ids(conn: Conn, ids: Sequence[str], found: set[str]) -> None:

@@ -138,6 +138,9 @@ class RepriceAllResult:
     kept: dict[str, int] = field(default_factory=dict)
     """Model: calls today's prices cannot price (a model left the override file...), which keep
     their stored price."""
+    alerts_rearmed: list[str] = field(default_factory=list)
+    """Per budget, the thresholds of its current period that spend fell back under: each alerts
+    again when crossed (:func:`cost_mcp.analytics.alerts.rearm_alerts`)."""
     warnings: list[str] = field(default_factory=list)
 
 
@@ -154,8 +157,10 @@ def reprice_all(
     differs (with ``dry_run``, only say what would change). The agent's own reported cost, provider
     billing and subscriptions are not touched; calls with no price are :func:`reprice_unpriced`'s.
 
-    A transaction per chunk of calls; the rollup is then rebuilt for the quarter-hours touched, and
-    budget alerts are evaluated once, as after any write that changes spend."""
+    A transaction per chunk of calls; the rollup is then rebuilt for the quarter-hours touched, the
+    thresholds that spend fell back under are re-armed (lower prices: they fired on spend the
+    ledger no longer holds), and budget alerts are evaluated once, as after any write that changes
+    spend."""
     before: dict[str, int] = defaultdict(int)
     after: dict[str, int] = defaultdict(int)
     calls: dict[str, int] = defaultdict(int)
@@ -193,6 +198,7 @@ def reprice_all(
         checked += len(stored)
         last_id = stored[-1].call.id
     warnings: list[str] = []
+    rearmed: list[str] = []
     if not dry_run:
         with write_transaction(conn):
             meta.note_pricing(conn)
@@ -205,8 +211,9 @@ def reprice_all(
                 rollup.STALE_WARNING
             )  # stored and marked: the next answer that can write rebuilds
         if calls:
-            from cost_mcp.analytics.alerts import fire_alerts
+            from cost_mcp.analytics.alerts import fire_alerts, rearm_alerts
 
+            rearmed = rearm_alerts(conn, settings)
             fire_alerts(conn, settings)
     models = [
         ModelRepriced(m, calls[m], from_nanos(before[m]), from_nanos(after[m]))
@@ -220,5 +227,6 @@ def reprice_all(
         difference_usd=from_nanos(sum(after.values()) - sum(before.values())),
         reported_cost_calls=reported,
         kept=dict(sorted(kept.items())),
+        alerts_rearmed=rearmed,
         warnings=warnings,
     )

@@ -314,6 +314,8 @@ def _reprice_all(dry_run: bool, as_json: bool) -> int:
             "their stored price",
             highlight=False,
         )
+    for line in result.alerts_rearmed:
+        note(out, line)
     for warning in result.warnings:
         note(out, warning, "[yellow]warning:[/yellow]")
     if dry_run and result.changed:

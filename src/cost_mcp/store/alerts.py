@@ -76,20 +76,37 @@ def record(conn: Conn, alerts: list[NewAlert]) -> list[NewAlert]:
     return fired
 
 
-def rearm(conn: Conn, budget: str, period_start_ms: int, thresholds: list[str]) -> int:
-    """Forget that ``thresholds`` of ``budget`` fired in the period starting at ``period_start_ms``
-    (spend fell below them: calls were forgotten), so each fires again when spend crosses it anew.
-    An alert not shown or not delivered yet goes with its record. Returns how many were forgotten."""
-    if not thresholds:
-        return 0
-    with write_transaction(conn):
-        return int(
-            conn.execute(
-                f"DELETE FROM budget_alerts WHERE budget = ? AND period_start_ms = ? "
-                f"AND threshold IN ({', '.join('?' * len(thresholds))})",
-                (budget, period_start_ms, *thresholds),
-            ).rowcount
+def fired(conn: Conn, budget: str, period_start_ms: int) -> dict[str, str]:
+    """The thresholds of ``budget`` fired in the period starting at ``period_start_ms``, each with
+    when it fired (which names that firing: a threshold re-armed and fired again fires anew)."""
+    return {
+        str(t): str(at)
+        for t, at in conn.execute(
+            "SELECT threshold, fired_at FROM budget_alerts WHERE budget = ? AND period_start_ms = ?",
+            (budget, period_start_ms),
         )
+    }
+
+
+def rearm(conn: Conn, budget: str, period_start_ms: int, firings: dict[str, str]) -> int:
+    """Forget the firings (threshold: fired_at, as :func:`fired` read them) of ``budget`` in the
+    period starting at ``period_start_ms`` (spend fell below them), so each fires again when spend
+    crosses it anew. An alert not shown or not delivered yet goes with its record.
+
+    Each record goes only if it is still the firing that was read: one another process fired since
+    (a real crossing after the fall) stays, or the caller's older verdict would let it fire twice.
+    Returns how many were forgotten."""
+    if not firings:
+        return 0
+    gone = 0
+    with write_transaction(conn):
+        for threshold, fired_at in firings.items():
+            gone += conn.execute(
+                "DELETE FROM budget_alerts WHERE budget = ? AND period_start_ms = ? AND threshold = ? "
+                "AND fired_at = ?",
+                (budget, period_start_ms, threshold, fired_at),
+            ).rowcount
+    return gone
 
 
 def take(conn: Conn) -> list[str]:

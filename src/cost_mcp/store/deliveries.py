@@ -18,6 +18,8 @@ class Delivery:
     budget: str
     period_start_ms: int
     threshold: str
+    fired_at: str
+    """Which firing of the threshold: one re-armed and fired again is another delivery."""
     destination: str
     payload: str
     attempts: int
@@ -35,15 +37,23 @@ def claim_due(conn: Conn, now_ms: int, *, lease_ms: int) -> list[Delivery]:
             f"""
             UPDATE budget_alerts SET attempts = attempts + 1, next_attempt_ms = ?
             WHERE {due}
-            RETURNING budget, period_start_ms, threshold, destination, payload, attempts
+            RETURNING budget, period_start_ms, threshold, fired_at, destination, payload, attempts
             """,
             (now_ms + lease_ms, now_ms),
         ).fetchall()
-    return [Delivery(str(b), int(p), str(t), str(d), str(body), int(n)) for b, p, t, d, body, n in rows]
+    return [
+        Delivery(str(b), int(p), str(t), str(at), str(d), str(body), int(n))
+        for b, p, t, at, d, body, n in rows
+    ]
 
 
-def _key(d: Delivery) -> tuple[str, int, str]:
-    return (d.budget, d.period_start_ms, d.threshold)
+# The firing too, not only the threshold's key: an attempt still in flight when its alert was
+# re-armed (store.alerts.rearm) and fired again must not mark the new alert delivered unsent.
+_WHERE = "WHERE budget = ? AND period_start_ms = ? AND threshold = ? AND fired_at = ?"
+
+
+def _key(d: Delivery) -> tuple[str, int, str, str]:
+    return (d.budget, d.period_start_ms, d.threshold, d.fired_at)
 
 
 def mark_delivered(conn: Conn, d: Delivery) -> None:
@@ -51,7 +61,7 @@ def mark_delivered(conn: Conn, d: Delivery) -> None:
     with write_transaction(conn):
         conn.execute(
             "UPDATE budget_alerts SET delivery = 'delivered', next_attempt_ms = NULL, delivery_error = NULL "
-            "WHERE budget = ? AND period_start_ms = ? AND threshold = ?",
+            + _WHERE,
             _key(d),
         )
 
@@ -60,8 +70,7 @@ def mark_failed(conn: Conn, d: Delivery, error: str, next_attempt_ms: int | None
     """An attempt failed: retry at ``next_attempt_ms``, or give up when it is None."""
     with write_transaction(conn):
         conn.execute(
-            "UPDATE budget_alerts SET delivery = ?, next_attempt_ms = ?, delivery_error = ? "
-            "WHERE budget = ? AND period_start_ms = ? AND threshold = ?",
+            "UPDATE budget_alerts SET delivery = ?, next_attempt_ms = ?, delivery_error = ? " + _WHERE,
             ("pending" if next_attempt_ms is not None else "failed", next_attempt_ms, error[:500], *_key(d)),
         )
 
