@@ -1278,6 +1278,26 @@ def test_a_members_unforget_never_lifts_an_admins_forget(team: Team, home: Path)
     _assert_rollup_exact(team.server_db)
 
 
+def test_the_local_servers_own_push_carries_a_forget(team: Team, home: Path) -> None:
+    """The pushes a laptop's MCP server makes on its own (PushLoop) carry its forgets as
+    `cost-mcp push` does: the server forgets ana's call without her running a push."""
+    from pydantic import SecretStr
+
+    ana = "ana@example.com"
+    laptop = _reporting_laptop(home, "ana", ana, [("req-real", 400_000), ("req-wrong", 4_000_000)])
+    env = laptop.env(home, COST_MCP_TEAM_TOKEN=team.tokens["ana"], COST_MCP_TEAM_SERVER=team.base)
+    assert _cli(env, "push").returncode == 0
+    assert _cli(env, "reported", "forget", "req-wrong").returncode == 0
+    own = Settings(
+        db=laptop.db, timezone="UTC", team_server=team.base, team_token=SecretStr(team.tokens["ana"])
+    )
+    stats = push.PushLoop(own, lambda: connect(laptop.db), lambda _wait: True).once()
+    assert stats is not None and (stats.forgets, stats.removed, stats.sent) == (1, 1, 0)
+    assert _total(team.server_db, members=[ana]) == 1
+    assert _forgotten_on(team.server_db, ana) == ["req-wrong"]
+    _assert_rollup_exact(team.server_db)
+
+
 BEFORE_FORGETS_TRAVELLED = "4435e5b"
 """The last commit whose team server did not take a laptop's forgets (and refused the field)."""
 
