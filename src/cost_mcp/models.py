@@ -924,6 +924,14 @@ class ReportedCall(Result):
     session: str
     total_tokens: int
     cost_usd: USD | None = Field(description="Null when the model has no known price.")
+    forgotten_utc: str | None = Field(
+        default=None, description="When it was forgotten (only in `reported list --forgotten`)."
+    )
+    forgotten_by: str | None = Field(
+        default=None,
+        description="Who forgot it (only in `reported list --forgotten`): empty for this ledger's "
+        "user, else the member whose laptop's push carried the forget.",
+    )
 
 
 class ReportedCalls(Result):

@@ -6,10 +6,14 @@ reported cost. Never prompts, content or file paths (a row's ``origin``, a log f
 home). The server prices every row itself and stores it under the member of the token that pushed
 it, never a member named in the payload (there is no such field).
 
-Wire format: ``{"rows": [WireRow, ...]}`` as JSON (``application/json``) or MessagePack
-(``application/msgpack``), optionally gzip (``Content-Encoding: gzip``). The answer is
-``{"accepted": n, "changed": m, "refused": r, "forgotten": f, "rejected": x, "warnings": [...]}``:
-the whole batch was written in one transaction, so a 200 acks every row of it. Re-sending is harmless:
+Wire format: ``{"rows": [WireRow, ...], "forgets": [WireForget, ...]}`` as JSON
+(``application/json``) or MessagePack (``application/msgpack``), optionally gzip
+(``Content-Encoding: gzip``); ``forgets`` (the laptop's forgets and unforgets of its reported calls,
+applied to the member's own calls first) is left out when empty, as a server from before it refuses
+a body with a field it does not know. The answer is ``{"accepted": n, "changed": m, "refused": r,
+"forgotten": f, "rejected": x, "removed": d, "lifted": l, "warnings": [...]}`` (a laptop reads a
+field an older server leaves out as 0): the whole batch was written in one transaction, so a 200
+acks every row and forget of it. Re-sending is harmless:
 the server keeps the local ledger's dedup key and "max tokens wins", so the same rows twice, or in any
 order, or from two machines of one member give the same totals. Calls are keyed across members, and a
 call is the member's who pushed it first: a row whose call another member holds is refused (``refused``
@@ -52,6 +56,7 @@ from cost_mcp.errors import CostMcpError, InvalidInputError
 from cost_mcp.notify import display_url
 from cost_mcp.pricing import DayPrices, Pricer, claude_provider
 from cost_mcp.store import otel as otel_store
+from cost_mcp.store import reported as reported_store
 from cost_mcp.store import team as team_store
 from cost_mcp.store.connection import Conn
 from cost_mcp.tokens import MAX_CALL_TOKENS
@@ -76,6 +81,11 @@ NOT_PUSHED = "origin"
 
 class PushError(CostMcpError):
     """A push that the server refused or could not be reached; what was sent before stays acked."""
+
+    def __init__(self, message: str, status: int | None = None) -> None:
+        super().__init__(message)
+        self.status = status
+        """The server's HTTP status when it answered one (None: not reached)."""
 
 
 class PushRejected(InvalidInputError):
@@ -111,10 +121,23 @@ class WireRow(msgspec.Struct, forbid_unknown_fields=True, omit_defaults=True):
     reported_cost_nanos: int | None = None
 
 
-class WireBatch(msgspec.Struct, forbid_unknown_fields=True):
-    """A push body."""
+class WireForget(msgspec.Struct, forbid_unknown_fields=True, omit_defaults=True):
+    """A laptop's forget of one of its reported calls (``cost-mcp reported forget``), or with
+    ``unforget`` its undoing, keyed as the call's row is."""
+
+    source: str
+    message_id: str
+    request_id: str = ""
+    is_sidechain: int = 0
+    unforget: bool = False
+
+
+class WireBatch(msgspec.Struct, forbid_unknown_fields=True, omit_defaults=True):
+    """A push body. ``forgets`` is left out when empty, so a body without them is the one a server
+    from before them takes (it refuses a field it does not know)."""
 
     rows: list[WireRow]
+    forgets: list[WireForget] = msgspec.field(default_factory=list)
 
 
 class PushAnswer(msgspec.Struct):
@@ -129,14 +152,20 @@ class PushAnswer(msgspec.Struct):
     warnings: list[str] = msgspec.field(default_factory=list)
     rejected: int = 0
     """Of the accepted rows, those not stored: their time is not one a call can have."""
+    removed: int = 0
+    """Calls of the member's the batch's forgets removed."""
+    lifted: int = 0
+    """Tombstones the batch's unforgets lifted."""
 
 
 @dataclass
 class Decoded:
-    """A push body's rows to store, and why each row left out of them was (see :func:`decode`)."""
+    """A push body's rows to store, and why each row left out of them was (see :func:`decode`),
+    and its forgets."""
 
     rows: list[WireRow]
     rejected: list[str] = field(default_factory=list)
+    forgets: list[reported_store.ForgetChange] = field(default_factory=list)
 
 
 _json_decoder = msgspec.json.Decoder(WireBatch)
@@ -190,8 +219,10 @@ def decode(body: bytes, content_type: str, content_encoding: str) -> Decoded:
         raise PushRejected(f"push body is not valid {ctype}: {exc}") from None
     if len(batch.rows) > MAX_ROWS:
         raise PushRejected(f"{len(batch.rows):,} rows in one push; send at most {MAX_ROWS:,}", 413)
+    if len(batch.forgets) > MAX_ROWS:
+        raise PushRejected(f"{len(batch.forgets):,} forgets in one push; send at most {MAX_ROWS:,}", 413)
     allowed = {s for s in {r.source for r in batch.rows} if s and len(s) <= 64 and pushable(s)}
-    decoded = Decoded([])
+    decoded = Decoded([], forgets=[_forget(i, f) for i, f in enumerate(batch.forgets)])
     now_ms = int(time.time() * 1000)
     for i, row in enumerate(batch.rows):
         _check(i, row, allowed)
@@ -216,6 +247,20 @@ def _when(ts_ms: int) -> str:
 
 
 _CLAUDE_CODE_SOURCES = frozenset({otel_store.LOG_SOURCE, otel_store.CLAUDE_SOURCE})
+
+
+def _forget(i: int, f: WireForget) -> reported_store.ForgetChange:
+    where = f"forget {i}"
+    if f.source != reported_store.SOURCE:
+        # Only reported calls are forgotten by id; a log's calls go with their file on each ledger.
+        raise PushRejected(f"{where}: only calls of source {reported_store.SOURCE!r} are forgotten")
+    if not f.message_id:
+        raise PushRejected(f"{where}: message_id is required")
+    if len(f.message_id) > 300 or len(f.request_id) > 300:
+        raise PushRejected(f"{where}: message_id and request_id are at most 300 characters")
+    if f.is_sidechain not in (0, 1):
+        raise PushRejected(f"{where}: is_sidechain must be 0 or 1")
+    return reported_store.ForgetChange((f.source, f.message_id, f.request_id, f.is_sidechain), f.unforget)
 
 
 def _check(i: int, r: WireRow, allowed: set[str]) -> None:
@@ -267,17 +312,55 @@ def receive(
     rows: list[WireRow],
     prices: list[team_store.Priced] | None = None,
     rejected: Sequence[str] = (),
+    forgets: Sequence[reported_store.ForgetChange] = (),
+    settings: Settings | None = None,
 ) -> PushAnswer:
     """Price and store one decoded batch under the caller's member, atomically; ``prices`` are the
-    rows' :func:`prices` when the caller priced them already (outside the ledger's lock), and
-    ``rejected`` the reasons :func:`decode` left rows out for (acked, said in a warning)."""
+    rows' :func:`prices` when the caller priced them already (outside the ledger's lock),
+    ``rejected`` the reasons :func:`decode` left rows out for (acked, said in a warning), and
+    ``forgets`` the laptop's forgets and unforgets, applied to the caller's own calls only.
+
+    With ``settings``, a forget that removed calls re-arms the budget thresholds spend no longer
+    reaches, as an admin's forget on the server does (``analytics.reported.rearm_alerts``)."""
     from cost_mcp.sources.claude_code import _recount  # the log reader's own per-message recount
 
     stored = [_stored(r) for r in rows]
     if prices is None:
         prices = price_rows(pricer, rows)
-    merged = team_store.store_pushed(conn, caller.member, caller.token_name, stored, prices, _recount)
+    merged = team_store.store_pushed(
+        conn, caller.member, caller.token_name, stored, prices, _recount, forgets
+    )
     warnings: list[str] = []
+    applied = merged.forgets
+    if applied is not None and applied.removed and settings is not None:
+        from cost_mcp.analytics.reported import rearm_alerts
+
+        try:
+            for line in rearm_alerts(conn, settings, datetime.now(UTC)):
+                logger.info(
+                    "push from token %s (%s) forgot calls: %s", caller.token_name, caller.member, line
+                )
+        except sqlite3.OperationalError as exc:
+            # Committed already: the push is acked all the same, and the thresholds stay as they were
+            # (a ledger holding a flood of absurd calls cannot sum budgets, see analytics.reported).
+            logger.warning("budgets were not re-checked after a push's forgets: %s", exc)
+    if applied is not None and applied.refused:
+        warnings.append(
+            f"{applied.refused:,} forget(s) not applied: the call is another member's, and a member's "
+            "token may not stop another member's call counting (an admin forgets it on the server)"
+        )
+        logger.warning(
+            "push from token %s (%s): %d forget(s) of another member's calls refused",
+            caller.token_name,
+            caller.member,
+            applied.refused,
+        )
+    if applied is not None and applied.kept:
+        warnings.append(
+            f"{applied.kept:,} unforget(s) not applied on the team server: the call was forgotten "
+            "there by an admin, or is another member's (an admin lifts it with `cost-mcp reported "
+            "unforget` on the server)"
+        )
     if merged.refused:
         warnings.append(refusal_warning(merged.refused))
         # The admin's record of who tried: a member's laptop holding another's log lines (a copied
@@ -306,6 +389,8 @@ def receive(
         forgotten=merged.forgotten,
         warnings=warnings,
         rejected=len(rejected),
+        removed=len(applied.removed) if applied else 0,
+        lifted=applied.lifted if applied else 0,
     )
 
 
@@ -424,11 +509,19 @@ class PushStats:
     """Rows sent that the server did not store: an admin forgot their calls there."""
     rejected: int = 0
     """Rows sent that the server did not store: their time is not a call's."""
+    forgets: int = 0
+    """Forgets and unforgets the server acknowledged."""
+    removed: int = 0
+    """Calls the server removed for this laptop's forgets."""
+    lifted: int = 0
+    """Tombstones the server lifted for this laptop's unforgets."""
     warnings: list[str] = field(default_factory=list)
     """What the server said of them (each distinct warning once)."""
 
     def add(self, answer: PushAnswer) -> None:
         """Count one acknowledged batch."""
+        self.removed += answer.removed
+        self.lifted += answer.lifted
         self.sent += answer.accepted
         self.changed += answer.changed
         self.refused += answer.refused
@@ -463,7 +556,10 @@ def push(
 
     ``full`` sends every counted event again from the start, whatever the mark says: after the
     server's ledger was restored from a backup, it lacks what it acknowledged since, and only the
-    laptops hold it (the server keeps one row per call, so what it still has is not counted twice)."""
+    laptops hold it (the server keeps one row per call, so what it still has is not counted twice).
+
+    The reported calls forgotten or unforgotten here since the server last acknowledged them
+    (every one with ``full``) go first, in batches of their own (:func:`send_forgets`)."""
     url = (server or settings.team_server or "").rstrip("/")
     secret = token or (settings.team_token.get_secret_value() if settings.team_token else "")
     if not url or not secret:
@@ -482,6 +578,7 @@ def push(
         # From the start: marks saved as batches are acknowledged, so an interrupted full push
         # resumes where it stopped, as any push does.
         mark = team_store.PushMark(0, 0, mark.pushed_ms, mark.sent)
+    send_forgets(conn, url, secret, key, sender, stats, 0 if full else mark.forget_seq)
     old_acks = key if not full and team_store.has_old_acks(conn, key) else None
     top_id, top_seq = team_store.push_tops(conn)
     at_id, at_seq = mark.last_id, mark.last_seq
@@ -524,6 +621,45 @@ def push(
     pending = team_store.pending_by_source(conn, key)
     stats.pending = sum(n for source, n in pending.items() if pushable(source))
     return stats
+
+
+def send_forgets(
+    conn: Conn,
+    url: str,
+    secret: str,
+    key: str,
+    sender: Callable[[str, str, bytes], PushAnswer],
+    stats: PushStats,
+    after_seq: int,
+) -> None:
+    """Send the server the forgets and unforgets numbered after ``after_seq`` (each call's latest),
+    moving its forgets mark as each batch is acknowledged: the server removes the member's own
+    copies of the calls and keeps them forgotten, or lifts what the member's forget left there.
+
+    A server from before forgets travelled refuses a body with them (400: it refuses a field it
+    does not know, as the push format always did): they stay unsent, a warning says so, and the
+    rows are pushed as before, so an old server never stops a new laptop's push."""
+    top = reported_store.top_forget_seq(conn)
+    while after_seq < top:
+        changes, upto = reported_store.forget_changes(conn, after_seq, BATCH_ROWS)
+        wire = [WireForget(c.key[0], c.key[1], c.key[2], c.key[3], unforget=c.unforget) for c in changes]
+        body = gzip.compress(msgspec.json.encode(WireBatch(rows=[], forgets=wire)), compresslevel=5)
+        try:
+            answer = sender(url, secret, body)
+        except PushError as exc:
+            if exc.status != 400:
+                raise
+            stats.warnings.append(
+                f"the team server did not take this machine's forgets ({exc}); a server older than "
+                "this version does not know them: update it, or forget the calls there too "
+                "(`cost-mcp reported forget` on the server). They are sent again with the next push"
+            )
+            return
+        stats.add(answer)
+        stats.forgets += len(changes)
+        mark = team_store.push_mark(conn, key)
+        team_store.save_push_mark(conn, key, mark.last_id, mark.last_seq, 0, None, upto)
+        after_seq = upto
 
 
 def folder_names(conn: Conn) -> dict[str, str]:
@@ -640,7 +776,9 @@ def http_sender(url: str, token: str, body: bytes) -> PushAnswer:
                     f"the team server {server} refused the token (401): it is wrong or revoked; ask an "
                     "admin for a new one (`cost-mcp token create`) and set COST_MCP_TEAM_TOKEN"
                 )
-            raise PushError(f"the team server {server} answered {response.status_code}: {detail}")
+            raise PushError(
+                f"the team server {server} answered {response.status_code}: {detail}", response.status_code
+            )
     raise PushError(f"the team server {server} kept answering busy; try again later")
 
 

@@ -356,3 +356,38 @@ def test_claude_code_calls_on_bedrock_and_vertex_move_to_the_cloud_that_bills_th
         assert kept == sorted(conn.execute("SELECT * FROM usage_rollup").fetchall())
     finally:
         conn.close()
+
+
+def test_a_laptops_forgets_from_before_they_travelled_go_with_its_next_push(
+    settings: Settings, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """m033: a call forgotten on a laptop before forgets travelled is carried by its next push, so
+    the team server forgets it too; a push after that carries it no more."""
+    from pydantic import SecretStr
+
+    from cost_mcp import push
+
+    with _ledger_before(settings, monkeypatch, "m033_forgets_travel") as old, write_transaction(old):
+        old.execute(
+            "INSERT INTO forgotten_calls (source, message_id, ts_ms, member, forgotten_ms) "
+            "VALUES ('record_usage', 'req-wrong', 1, '', 2)"
+        )
+    sent: list[list[tuple[tuple[str, str, str, int], bool]]] = []
+
+    def server(_url: str, _token: str, body: bytes) -> push.PushAnswer:
+        import gzip
+
+        decoded = push.decode(gzip.decompress(body), "application/json", "")
+        sent.append([(f.key, f.unforget) for f in decoded.forgets])
+        return push.PushAnswer(accepted=len(decoded.rows), changed=0)
+
+    laptop = settings.model_copy(
+        update={"team_server": "https://team.example.com", "team_token": SecretStr("cmt_test")}
+    )
+    conn = connect(settings.db)
+    try:
+        push.push(conn, laptop, send=server)
+        push.push(conn, laptop, send=server)
+    finally:
+        conn.close()
+    assert sent == [[(("record_usage", "req-wrong", "", 0), False)]]

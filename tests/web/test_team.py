@@ -1146,7 +1146,7 @@ def test_a_call_forgotten_on_the_server_stays_forgotten_whatever_laptops_send(te
     assert again.structured_content["forgotten"] is True and again.structured_content["recorded"] is False
     assert spent() == (Decimal(1), Decimal(1))
     _assert_rollup_exact(team.server_db)
-    listed = _cli(admin, "reported", "list", "--forgotten", "--member", ana)
+    listed = _cli({**admin, "COLUMNS": "200"}, "reported", "list", "--forgotten", "--member", ana)
     assert listed.returncode == 0 and "req-wrong" in listed.stdout and "req-real" not in listed.stdout
 
     lifted = _cli(admin, "reported", "unforget", "req-wrong")
@@ -1157,6 +1157,211 @@ def test_a_call_forgotten_on_the_server_stays_forgotten_whatever_laptops_send(te
     )
     assert spent() == (Decimal(11), Decimal(11))
     _assert_rollup_exact(team.server_db)
+
+
+def _fired(db: Path | str, budget: str) -> list[str]:
+    """The thresholds of ``budget`` fired this period, once the server's ledger is asked."""
+    from cost_mcp.analytics.alerts import fire_alerts
+
+    conn = connect(db)
+    try:
+        fire_alerts(conn, Settings(db=db, timezone="UTC"))
+        rows = conn.execute("SELECT threshold FROM budget_alerts WHERE budget = ? ORDER BY 1", (budget,))
+        return [str(r[0]) for r in rows]
+    finally:
+        conn.close()
+
+
+def _forgotten_on(db: Path | str, member: str) -> list[str]:
+    """The ids of a member's calls a ledger holds tombstones of."""
+    conn = connect(db)
+    try:
+        rows = conn.execute("SELECT message_id FROM forgotten_calls WHERE member = ? ORDER BY 1", (member,))
+        return [str(r[0]) for r in rows]
+    finally:
+        conn.close()
+
+
+def test_a_call_forgotten_on_a_laptop_is_forgotten_on_the_team_server_too(team: Team, home: Path) -> None:
+    """Ana forgets her mistaken $10 call on her laptop: her next push removes her copy on the server
+    and leaves it forgotten there (her desk machine's `push --full` of it counts nothing), once;
+    her forget of an id bob pushed first changes nothing of bob's. Her unforget travels too, and
+    the desk machine's next full push counts the call again. Totals exact, rollup as rebuilt."""
+    ana, bob = "ana@example.com", "bob@example.com"
+    laptop = _reporting_laptop(
+        home, "ana", ana, [("req-real", 400_000), ("req-wrong", 4_000_000), ("shared", 400_000)]
+    )
+    desk = _reporting_laptop(home, "ana-desk", ana, [("req-wrong", 4_000_000)])
+    bobs = _reporting_laptop(home, "bob", bob, [("shared", 800_000)])
+    env = laptop.env(home, COST_MCP_TEAM_TOKEN=team.tokens["ana"], COST_MCP_TEAM_SERVER=team.base)
+    desk_env = desk.env(home, COST_MCP_TEAM_TOKEN=team.tokens["ana"], COST_MCP_TEAM_SERVER=team.base)
+    bob_env = bobs.env(home, COST_MCP_TEAM_TOKEN=team.tokens["bob"], COST_MCP_TEAM_SERVER=team.base)
+
+    def totals() -> tuple[Decimal, Decimal]:
+        return _total(team.server_db, members=[ana]), _total(team.server_db, members=[bob])
+
+    admin = _env(home, team.server_db)
+    assert _cli(admin, "budget", "set", "ana", "20", "--member", ana, "--threshold", "0.5").returncode == 0
+    for who in (bob_env, env, desk_env):
+        assert _cli(who, "push").returncode == 0
+    assert totals() == (Decimal(11), Decimal(2))
+    assert _fired(team.server_db, "ana") == ["0.5"]  # fired by the $10 that was never spent
+
+    forgot = _cli(env, "reported", "forget", "req-wrong", "shared")
+    assert forgot.returncode == 0, forgot.stderr
+    pushed = _cli(env, "push")
+    assert pushed.returncode == 0, pushed.stderr
+    assert "2 forget(s) sent (1 call(s) removed)" in pushed.stderr, pushed.stderr
+    assert "1 forget(s) not applied: the call is another member's" in pushed.stderr
+    assert totals() == (Decimal(1), Decimal(2))
+    assert _forgotten_on(team.server_db, ana) == ["req-wrong"]
+    assert _forgotten_on(team.server_db, bob) == []
+    _assert_rollup_exact(team.server_db)
+    assert _fired(team.server_db, "ana") == []  # alerts again when real spend crosses it
+    assert "push from token ana (ana@example.com): 1 forget(s) of another member's calls refused" in (
+        team.stderr.read_text()
+    )
+    # Sent once: the next push carries no forget.
+    again = _cli(env, "push")
+    assert again.returncode == 0 and "forget" not in again.stderr, again.stderr
+    # The desk still holds the call: its full push is acked as forgotten, nothing counted.
+    full = _cli(desk_env, "push", "--full")
+    assert "0 new or grown on the server, 1 forgotten there" in full.stderr, full.stderr
+    assert _total(team.server_db, members=[ana]) == 1
+    listed = _cli({**admin, "COLUMNS": "200"}, "reported", "list", "--forgotten", "--member", ana)
+    assert listed.returncode == 0, listed.stderr
+    header, row = listed.stdout.splitlines()[:2]
+    assert header.split()[-2:] == ["forgotten", "by"] and "req-wrong" in row and row.rstrip().endswith(ana), (
+        listed
+    )
+    shown = json.loads(_cli(admin, "reported", "list", "--forgotten", "--json").stdout)
+    assert [(c["id"], c["forgotten_by"]) for c in shown["calls"]] == [("req-wrong", ana)]
+    when = datetime.fromisoformat(shown["calls"][0]["forgotten_utc"])
+    assert timedelta(0) <= datetime.now(UTC) - when < timedelta(minutes=5)
+
+    lifted = _cli(env, "reported", "unforget", "req-wrong")
+    assert lifted.returncode == 0, lifted.stderr
+    pushed = _cli(env, "push")
+    assert "1 forget(s) sent (0 call(s) removed, 1 unforgotten)" in pushed.stderr, pushed.stderr
+    assert _forgotten_on(team.server_db, ana) == []
+    assert _total(team.server_db, members=[ana]) == 1  # not held by the laptop any more
+    back = _cli(desk_env, "push", "--full")
+    assert "1 new or grown on the server" in back.stderr, back.stderr
+    assert totals() == (Decimal(11), Decimal(2))
+    _assert_rollup_exact(team.server_db)
+
+
+def test_a_members_unforget_never_lifts_an_admins_forget(team: Team, home: Path) -> None:
+    """The admin forgot ana's call on the server, and ana forgot it on her laptop too (as the README
+    told her to): her laptop's unforget lifts her own tombstone only; the admin's stays, and her
+    desk machine's full push counts nothing."""
+    ana = "ana@example.com"
+    laptop = _reporting_laptop(home, "ana", ana, [("req-real", 400_000), ("req-wrong", 4_000_000)])
+    desk = _reporting_laptop(home, "ana-desk", ana, [("req-wrong", 4_000_000)])
+    env = laptop.env(home, COST_MCP_TEAM_TOKEN=team.tokens["ana"], COST_MCP_TEAM_SERVER=team.base)
+    desk_env = desk.env(home, COST_MCP_TEAM_TOKEN=team.tokens["ana"], COST_MCP_TEAM_SERVER=team.base)
+    assert _cli(env, "push").returncode == 0
+    assert _cli(_env(home, team.server_db), "reported", "forget", "req-wrong").returncode == 0
+    assert _cli(env, "reported", "forget", "req-wrong").returncode == 0
+    assert "1 forget(s) sent (0 call(s) removed)" in _cli(env, "push").stderr
+    assert _cli(env, "reported", "unforget", "req-wrong").returncode == 0
+    pushed = _cli(env, "push")
+    assert "1 forget(s) sent (0 call(s) removed)" in pushed.stderr, pushed.stderr
+    assert "1 unforget(s) not applied on the team server: the call was forgotten there by an admin" in (
+        pushed.stderr
+    )
+    assert _forgotten_on(team.server_db, ana) == ["req-wrong"]
+    shown = json.loads(_cli(_env(home, team.server_db), "reported", "list", "--forgotten", "--json").stdout)
+    assert [(c["id"], c["forgotten_by"]) for c in shown["calls"]] == [("req-wrong", "")]
+    assert "1 forgotten there" in _cli(desk_env, "push", "--full").stderr
+    assert _total(team.server_db, members=[ana]) == 1
+    _assert_rollup_exact(team.server_db)
+
+
+def test_the_local_servers_own_push_carries_a_forget(team: Team, home: Path) -> None:
+    """The pushes a laptop's MCP server makes on its own (PushLoop) carry its forgets as
+    `cost-mcp push` does: the server forgets ana's call without her running a push."""
+    from pydantic import SecretStr
+
+    ana = "ana@example.com"
+    laptop = _reporting_laptop(home, "ana", ana, [("req-real", 400_000), ("req-wrong", 4_000_000)])
+    env = laptop.env(home, COST_MCP_TEAM_TOKEN=team.tokens["ana"], COST_MCP_TEAM_SERVER=team.base)
+    assert _cli(env, "push").returncode == 0
+    assert _cli(env, "reported", "forget", "req-wrong").returncode == 0
+    own = Settings(
+        db=laptop.db, timezone="UTC", team_server=team.base, team_token=SecretStr(team.tokens["ana"])
+    )
+    stats = push.PushLoop(own, lambda: connect(laptop.db), lambda _wait: True).once()
+    assert stats is not None and (stats.forgets, stats.removed, stats.sent) == (1, 1, 0)
+    assert _total(team.server_db, members=[ana]) == 1
+    assert _forgotten_on(team.server_db, ana) == ["req-wrong"]
+    _assert_rollup_exact(team.server_db)
+
+
+BEFORE_FORGETS_TRAVELLED = "4435e5b"
+"""The last commit whose team server did not take a laptop's forgets (and refused the field)."""
+
+
+def test_a_server_from_before_forgets_still_takes_a_new_laptops_push(home: Path) -> None:
+    """A laptop with a forget to send pushes to a team server of the version before forgets
+    travelled (its own code, run in its own process): its rows arrive as before, a warning says the
+    forget did not, and it stays pending; once the server is updated, the next push carries it."""
+    root = Path(__file__).resolve().parents[2]
+    old = home / "old-cost-mcp"
+    old.mkdir()
+    archive = subprocess.run(
+        ["git", "-C", str(root), "archive", BEFORE_FORGETS_TRAVELLED, "src"], capture_output=True, check=False
+    )
+    if archive.returncode != 0:
+        pytest.skip(f"no git history to run the old server from: {archive.stderr.decode()[:200]}")
+    subprocess.run(["tar", "-x", "-C", str(old)], input=archive.stdout, check=True)
+    # A SQLite file of its own on either engine: the home fixture's database is of this version.
+    server_db = home / "old-server" / "cost.db"
+    server_db.parent.mkdir()
+    old_env = _env(
+        home, server_db, PYTHONPATH=os.pathsep.join([str(old / "src"), os.environ.get("PYTHONPATH", "")])
+    )
+    made = _cli(old_env, "token", "create", "ana", "--member", "ana@example.com")
+    assert made.returncode == 0, made.stderr
+    token = made.stdout.strip()
+    ana = "ana@example.com"
+    laptop = _reporting_laptop(home, "ana", ana, [("req-real", 400_000), ("req-wrong", 4_000_000)])
+    port = _free_port()
+    base = f"http://127.0.0.1:{port}"
+    env = laptop.env(home, COST_MCP_TEAM_TOKEN=token, COST_MCP_TEAM_SERVER=base)
+    proc = _start(old_env, port, home / "old-server.log")
+    try:
+        assert _cli(env, "push").returncode == 0
+        assert _cli(env, "reported", "forget", "req-wrong").returncode == 0
+        _record_on(laptop, "req-new", 800_000)
+        pushed = _cli(env, "push")
+        assert pushed.returncode == 0, pushed.stderr
+        assert "pushed 1 usage rows in 1 batch(es), 1 new or grown on the server" in pushed.stderr
+        assert "warning: the team server did not take this machine's forgets" in pushed.stderr
+        assert "forget(s) sent" not in pushed.stderr
+        assert _total(server_db, members=[ana]) == 13
+    finally:
+        _stop(proc)
+    proc = _start(_env(home, server_db), port, home / "new-server.log")
+    try:
+        pushed = _cli(env, "push")
+        assert "1 forget(s) sent (1 call(s) removed)" in pushed.stderr, pushed.stderr
+        assert "warning" not in pushed.stderr
+    finally:
+        _stop(proc)
+    assert _total(server_db, members=[ana]) == 3
+    _assert_rollup_exact(server_db)
+
+
+def _record_on(laptop: Laptop, request_id: str, tokens: int) -> None:
+    conn = connect(laptop.db)
+    try:
+        record_call(
+            conn, Pricer(), provider="openai", model="gpt-4o", tokens=Tokens(input=tokens, output=0),
+            agent="researcher", request_id=request_id, timestamp=datetime.now(UTC) - timedelta(minutes=8),
+        )  # fmt: skip
+    finally:
+        conn.close()
 
 
 def test_a_laptop_with_one_line_from_the_future_still_pushes_the_rest(team: Team, home: Path) -> None:
@@ -1701,7 +1906,16 @@ def test_an_ingest_token_reads_nothing_and_cannot_push(fleet: Team) -> None:
         f"{fleet.base}/api/push",
         json={"rows": []},
         headers={"Authorization": f"Bearer {fleet.tokens['ana']}"},
-    ).json() == {"accepted": 0, "changed": 0, "refused": 0, "forgotten": 0, "rejected": 0, "warnings": []}
+    ).json() == {
+        "accepted": 0,
+        "changed": 0,
+        "refused": 0,
+        "forgotten": 0,
+        "rejected": 0,
+        "removed": 0,
+        "lifted": 0,
+        "warnings": [],
+    }
 
     for path in ("/", "/api/spend?period=today"):
         page = httpx2.get(f"{fleet.base}{path}", headers=auth)

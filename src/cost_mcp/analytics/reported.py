@@ -102,7 +102,7 @@ def forget(
     return _result(gone, dry_run=False, rearmed=rearmed, warnings=warnings)
 
 
-def unforget(conn: Conn, ids: Sequence[str]) -> UnforgetReportedResult:
+def unforget(conn: Conn, ids: Sequence[str], now: datetime | None = None) -> UnforgetReportedResult:
     """Lift the tombstones of the forgotten calls ``ids``: each is stored and counted again the next
     time its agent reports it or a laptop pushes it (the ledger does not hold it meanwhile).
 
@@ -115,7 +115,8 @@ def unforget(conn: Conn, ids: Sequence[str]) -> UnforgetReportedResult:
             f"nothing unforgotten: {', '.join(repr(i) for i in missing)} "
             f"{'is no forgotten call' if len(missing) == 1 else 'are no forgotten calls'}. {FORGOTTEN_FIX}"
         )
-    lifted = reported_store.unforget(conn, wanted)
+    moment = now or datetime.now(UTC)
+    lifted = reported_store.unforget(conn, wanted, int(moment.timestamp() * 1000))
     total, unpriced = _sums(lifted)
     return UnforgetReportedResult(
         unforgotten=[_shown(c) for c in lifted],
@@ -179,4 +180,6 @@ def _shown(c: StoredCall) -> ReportedCall:
         session=c.session_id,
         total_tokens=c.total_tokens,
         cost_usd=None if c.cost_nanos is None else from_nanos(c.cost_nanos),
+        forgotten_utc=None if c.forgotten_ms is None else iso_utc(c.forgotten_ms),
+        forgotten_by=None if c.forgotten_ms is None else c.forgotten_by,
     )

@@ -509,10 +509,22 @@ def _render_reported(
         out.print(empty)
         return
     team = any(c.member for c in calls)
+    forgotten = any(c.forgotten_utc for c in calls)
+    by = any(c.forgotten_by for c in calls)
     table = Table("id", "when", "agent", *(("member",) if team else ()), "provider", "model", "tokens",
-                  "cost", box=None)  # fmt: skip
+                  "cost", *(("forgotten",) if forgotten else ()), *(("by",) if by else ()),
+                  box=None)  # fmt: skip
     for c in calls:
         when = datetime.fromisoformat(c.time_utc).astimezone(loaded.tz)
+        extra: list[str] = []
+        if forgotten:
+            at = c.forgotten_utc
+            extra.append(
+                datetime.fromisoformat(at).astimezone(loaded.tz).strftime("%Y-%m-%d %H:%M") if at else "-"
+            )
+        if by:
+            # '' is this ledger's own user (the CLI); a member's laptop's push names the member.
+            extra.append(text(c.forgotten_by or "here"))
         table.add_row(
             text(c.id),
             when.strftime("%Y-%m-%d %H:%M"),
@@ -522,5 +534,6 @@ def _render_reported(
             text(c.model),
             f"{c.total_tokens:,}",
             format_cost(c.cost_usd),
+            *extra,
         )
     out.print(whole(table))

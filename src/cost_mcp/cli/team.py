@@ -142,6 +142,9 @@ def push(server: str | None, bearer: str | None, full: bool) -> int:
     refused = f", {stats.refused:,} refused" if stats.refused else ""
     refused += f", {stats.forgotten:,} forgotten there" if stats.forgotten else ""
     refused += f", {stats.rejected:,} rejected" if stats.rejected else ""
+    if stats.forgets:
+        refused += f", {stats.forgets:,} forget(s) sent ({stats.removed:,} call(s) removed"
+        refused += f", {stats.lifted:,} unforgotten)" if stats.lifted else ")"
     print(
         f"pushed {stats.sent:,} usage rows in {stats.batches} batch(es), {stats.changed:,} new or grown "
         f"on the server{refused}; {stats.pending:,} left",

@@ -9,6 +9,10 @@ In that transaction it also leaves a tombstone per call (``forgotten_calls``, mi
 ``m032_forgotten_calls``), keyed as ``usage_events``' unique key names it, which every writer that
 could store the call again consults (``store.usage.insert_reported``, ``store.team``'s pushes): a
 forgotten call stays forgotten until the user lifts its tombstone (:func:`unforget`).
+
+Each forget and unforget is also numbered in ``forget_log`` (migration ``m033_forgets_travel``), so
+that a laptop's next push carries it to the team server (:func:`forget_changes`), which applies it
+to the pushing member's own calls only (:func:`apply_pushed`).
 """
 
 from __future__ import annotations
@@ -53,6 +57,10 @@ class StoredCall:
     session_id: str
     total_tokens: int
     cost_nanos: int | None
+    forgotten_ms: int | None = None
+    """When it was forgotten (only a forgotten call's, as ``select(forgotten=True)`` reads it)."""
+    forgotten_by: str = ""
+    """Who forgot it: '' for this ledger's user, else the member whose push carried the forget."""
 
 
 _COLUMNS = "message_id, ts_ms, agent, member, provider, model, project, session_id, total_tokens, cost_nanos"
@@ -87,7 +95,7 @@ def _where(selection: Selection) -> tuple[str, list[object]]:
 
 
 def _call(row: Sequence[object]) -> StoredCall:
-    m, ts, agent, member, provider, model, project, session, total, cost = row
+    m, ts, agent, member, provider, model, project, session, total, cost, *forgotten = row
     return StoredCall(
         str(m),
         int(str(ts)),
@@ -99,6 +107,8 @@ def _call(row: Sequence[object]) -> StoredCall:
         str(session),
         int(str(total)),
         None if cost is None else int(str(cost)),
+        int(str(forgotten[0])) if forgotten else None,
+        str(forgotten[1]) if forgotten else "",
     )
 
 
@@ -122,8 +132,9 @@ def select(
     table = _TOMBSTONES if forgotten else _EVENTS
     count = conn.execute(f"SELECT COUNT(*) FROM {table} WHERE {where}", args).fetchone()
     bound = "" if limit is None else f" LIMIT {int(limit)}"
+    columns = f"{_COLUMNS}, forgotten_ms, forgotten_by" if forgotten else _COLUMNS
     rows = conn.execute(
-        f"SELECT {_COLUMNS} FROM {table} WHERE {where} ORDER BY ts_ms DESC, message_id{bound}", args
+        f"SELECT {columns} FROM {table} WHERE {where} ORDER BY ts_ms DESC, message_id{bound}", args
     ).fetchall()
     return [_call(r) for r in rows], int(count[0]) if count else 0
 
@@ -188,6 +199,9 @@ def delete(conn: Conn, ids: Sequence[str], now_ms: int) -> list[StoredCall]:
                 "ON CONFLICT (source, message_id, request_id, is_sidechain) DO NOTHING",
                 [(SOURCE, *r[1:], now_ms) for r in rows],
             )
+            _log(
+                conn, [(SOURCE, str(r[3]), str(r[1]), int(r[2])) for r in rows], unforget=False, now_ms=now_ms
+            )
             gone += [_call(r[3:]) for r in rows]
         rollup.mark_dirty(conn, [c.ts_ms for c in gone])
     gone.sort(key=lambda c: (-c.ts_ms, c.id))
@@ -237,7 +251,7 @@ def forgotten_keys(conn: Conn, keys: Sequence[Key]) -> set[Key]:
     return found
 
 
-def unforget(conn: Conn, ids: Sequence[str]) -> list[StoredCall]:
+def unforget(conn: Conn, ids: Sequence[str], now_ms: int) -> list[StoredCall]:
     """Lift the tombstones of the forgotten reported calls ``ids`` in one transaction; returns the
     calls they named. The calls are not stored again here (a tombstone keeps what ``reported list``
     shows, not the whole row): their agent's next report of the id, or a laptop's next push of it,
@@ -248,9 +262,108 @@ def unforget(conn: Conn, ids: Sequence[str]) -> list[StoredCall]:
             chunk = list(ids[i : i + _CHUNK])
             rows = conn.execute(
                 f"DELETE FROM {_TOMBSTONES} WHERE source = ? "
-                f"AND message_id IN ({marks(chunk)}) RETURNING {_COLUMNS}",
+                f"AND message_id IN ({marks(chunk)}) RETURNING request_id, is_sidechain, {_COLUMNS}",
                 (SOURCE, *chunk),
             ).fetchall()
-            lifted += [_call(r) for r in rows]
+            _log(
+                conn, [(SOURCE, str(r[2]), str(r[0]), int(r[1])) for r in rows], unforget=True, now_ms=now_ms
+            )
+            lifted += [_call(r[2:]) for r in rows]
     lifted.sort(key=lambda c: (-c.ts_ms, c.id))
     return lifted
+
+
+def _log(conn: Conn, keys: Sequence[Key], *, unforget: bool, now_ms: int) -> None:
+    """Number these forgets (or unforgets) for the pushes to come, in the caller's transaction."""
+    conn.executemany(
+        "INSERT INTO forget_log (source, message_id, request_id, is_sidechain, unforget, at_ms) "
+        "VALUES (?, ?, ?, ?, ?, ?)",
+        [(*k, int(unforget), now_ms) for k in keys],
+    )
+
+
+@dataclass(frozen=True)
+class ForgetChange:
+    """A forget (or, with ``unforget``, its undoing) of one call, as a push carries it."""
+
+    key: Key
+    unforget: bool
+
+
+def forget_changes(conn: Conn, after_seq: int, limit: int) -> tuple[list[ForgetChange], int]:
+    """The forgets and unforgets numbered after ``after_seq`` (at most ``limit`` of them, oldest
+    first), each call's latest only, and the number of the last one read (``after_seq`` if none)."""
+    rows = conn.execute(
+        "SELECT seq, source, message_id, request_id, is_sidechain, unforget FROM forget_log "
+        "WHERE seq > ? ORDER BY seq LIMIT ?",
+        (after_seq, limit),
+    ).fetchall()
+    latest: dict[Key, bool] = {}
+    for _seq, source, message_id, request_id, sidechain, undo in rows:
+        key = (str(source), str(message_id), str(request_id), int(sidechain))
+        latest.pop(key, None)  # re-inserted: the dict keeps the calls in the order of their latest change
+        latest[key] = bool(undo)
+    return [ForgetChange(k, u) for k, u in latest.items()], int(rows[-1][0]) if rows else after_seq
+
+
+def top_forget_seq(conn: Conn) -> int:
+    """The number of the newest forget or unforget (0 when there is none)."""
+    row = conn.execute("SELECT COALESCE(MAX(seq), 0) FROM forget_log").fetchone()
+    return int(row[0]) if row else 0
+
+
+@dataclass
+class Applied:
+    """What a push's forgets did on the team server (see :func:`apply_pushed`)."""
+
+    removed: list[int]
+    """The times of the member's calls removed (their quarter-hours are rebuilt)."""
+    lifted: int = 0
+    """Tombstones lifted by the member's unforgets."""
+    refused: int = 0
+    """Forgets of calls another member holds: nothing done."""
+    kept: int = 0
+    """Unforgets of tombstones the member did not leave (an admin's forget, another member's call)."""
+
+
+def apply_pushed(conn: Conn, member: str, changes: Sequence[ForgetChange], now_ms: int) -> Applied:
+    """Apply a member's pushed forgets and unforgets in the push's transaction (write lock held
+    alone, as :func:`delete` holds it): a forget removes the member's own copy of the call and
+    leaves a tombstone naming the member as who forgot it; an unforget lifts only a tombstone the
+    member's own forget left. Another member's call, or an admin's tombstone, is never touched.
+    A forget of a call the server does not hold leaves no tombstone: the server cannot tell whose
+    call it is, and a tombstone would stop another member's push of the same id.
+    Nothing is written to ``forget_log``: what a push brought is not pushed on."""
+    applied = Applied([])
+    key_sql = "source = ? AND message_id = ? AND request_id = ? AND is_sidechain = ?"
+    for change in changes:
+        if change.key[0] != SOURCE:
+            continue  # push.decode refuses these; a backstop
+        if change.unforget:
+            cursor = conn.execute(
+                f"DELETE FROM {_TOMBSTONES} WHERE {key_sql} AND member = ? AND forgotten_by = ?",
+                (*change.key, member, member),
+            )
+            if cursor.rowcount:
+                applied.lifted += 1
+            elif conn.execute(f"SELECT 1 FROM {_TOMBSTONES} WHERE {key_sql}", change.key).fetchone():
+                applied.kept += 1
+            continue
+        rows = conn.execute(
+            f"DELETE FROM usage_events WHERE {key_sql} AND member = ? "
+            f"RETURNING request_id, is_sidechain, {_COLUMNS}",
+            (*change.key, member),
+        ).fetchall()
+        if not rows:
+            if conn.execute(f"SELECT 1 FROM usage_events WHERE {key_sql}", change.key).fetchone():
+                applied.refused += 1
+            continue
+        conn.executemany(
+            f"INSERT INTO {_TOMBSTONES} (source, request_id, is_sidechain, {_COLUMNS}, forgotten_ms, "
+            f"forgotten_by) VALUES (?, ?, ?, {', '.join('?' * 10)}, ?, ?) "
+            "ON CONFLICT (source, message_id, request_id, is_sidechain) DO NOTHING",
+            [(SOURCE, *r, now_ms, member) for r in rows],
+        )
+        applied.removed += [int(str(r[3])) for r in rows]
+    rollup.mark_dirty(conn, applied.removed)
+    return applied

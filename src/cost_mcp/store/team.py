@@ -341,9 +341,14 @@ def store_pushed(
     rows: Sequence[PushedRow],
     prices: Sequence[Priced],
     recount: Callable[[Conn, set[str]], None],
+    forgets: Sequence[reported.ForgetChange] = (),
 ) -> Merged:
     """Write one push batch in one transaction under ``member``; returns the rows inserted or grown
     and the rows refused.
+
+    ``forgets`` are the laptop's forgets and unforgets of its reported calls, applied first in the
+    same transaction to the member's own calls only (:func:`reported.apply_pushed`): a row of the
+    batch then meets the tombstones as they stand after them.
 
     A row is refused, and changes nothing, when a copy of its call is stored under another member
     (:func:`conflicts`): calls are keyed across members, and a member's token must neither grow
@@ -364,7 +369,9 @@ def store_pushed(
     does, since the rule between the two copies of a call matches them by request id, not message.
     A deadlock between pushes (rows of the rollup they both add to) is retried.
     """
-    shared = dialect(conn) == "postgresql" and all(r.source != _OTEL_SOURCE for r in rows)
+    # Forgets delete rows and write tombstones, which pushes beside them read: alone, as a CLI
+    # forget is (store.reported.delete).
+    shared = dialect(conn) == "postgresql" and not forgets and all(r.source != _OTEL_SOURCE for r in rows)
     # The claims' rows stay (see _CLAIM): now and then a push takes the lock alone and empties them.
     prune = shared and _claims.due()
     for attempt in range(_DEADLOCK_TRIES):
@@ -372,7 +379,15 @@ def store_pushed(
         stages.prepare(conn, _PUSH_STAGES)
         try:
             changed = _store(
-                conn, member, token_name, rows, prices, recount, shared=shared and not prune, prune=prune
+                conn,
+                member,
+                token_name,
+                rows,
+                prices,
+                recount,
+                forgets,
+                shared=shared and not prune,
+                prune=prune,
             )
         except sqlite3.OperationalError as exc:
             if not is_deadlock(exc) or attempt == _DEADLOCK_TRIES - 1:
@@ -397,6 +412,8 @@ class Merged:
     forgotten: int = 0
     """Rows not stored: their call was forgotten here (``cost-mcp reported forget`` left a
     tombstone for its key, ``store.reported``), so a laptop that still holds it does not bring it back."""
+    forgets: reported.Applied | None = None
+    """What the batch's forgets and unforgets did (None: it carried none)."""
 
 
 def conflicts(row: PushedRow, request_id: str, is_sidechain: int) -> bool:
@@ -465,6 +482,7 @@ def _store(
     rows: Sequence[PushedRow],
     prices: Sequence[Priced],
     recount: Callable[[Conn, set[str]], None],
+    forgets: Sequence[reported.ForgetChange],
     *,
     shared: bool,
     prune: bool = False,
@@ -473,6 +491,7 @@ def _store(
     with write_transaction(conn, shared=shared):
         if prune:
             conn.execute("TRUNCATE push_claims")
+        applied = reported.apply_pushed(conn, member, forgets, now_ms) if forgets else None
         counted = _counted(conn, rows)
         values: list[Sequence[Any]] = [
             (
@@ -539,7 +558,7 @@ def _store(
         )
         # Last, so that two pushes of one token never wait on this row while holding others.
         conn.execute(_RECORD_SENDER, (token_name, member, now_ms))
-    return Merged(changed, refused_rows, forgotten_rows)
+    return Merged(changed, refused_rows, forgotten_rows, applied)
 
 
 @dataclass(frozen=True, slots=True)
@@ -933,6 +952,8 @@ class PushMark:
     """When the server last acknowledged a batch; None if it never did."""
     sent: int
     """Rows the server acknowledged, all pushes together."""
+    forget_seq: int = 0
+    """Every forget and unforget numbered up to this was sent (``forget_log``, m033)."""
 
 
 def server_key(url: str) -> str:
@@ -952,11 +973,13 @@ def server_key(url: str) -> str:
 def push_mark(conn: Conn, server: str) -> PushMark:
     """Where pushes to ``server`` stand (zeros for a server never pushed to)."""
     row = conn.execute(
-        "SELECT last_id, last_seq, pushed_ms, sent FROM push_marks WHERE server = ?", (server,)
+        "SELECT last_id, last_seq, pushed_ms, sent, forget_seq FROM push_marks WHERE server = ?", (server,)
     ).fetchone()
     if row is None:
         return PushMark(0, 0, None, 0)
-    return PushMark(int(row[0]), int(row[1]), None if row[2] is None else int(row[2]), int(row[3]))
+    return PushMark(
+        int(row[0]), int(row[1]), None if row[2] is None else int(row[2]), int(row[3]), int(row[4])
+    )
 
 
 def push_marks(conn: Conn) -> dict[str, PushMark]:
@@ -1019,16 +1042,25 @@ def _pushed(r: Any) -> PushedRow:
 
 
 def save_push_mark(
-    conn: Conn, server: str, last_id: int, last_seq: int, sent: int, pushed_ms: int | None
+    conn: Conn,
+    server: str,
+    last_id: int,
+    last_seq: int,
+    sent: int,
+    pushed_ms: int | None,
+    forget_seq: int | None = None,
 ) -> None:
-    """Record that ``server`` has everything up to these marks, ``sent`` more rows of it just now."""
+    """Record that ``server`` has everything up to these marks, ``sent`` more rows of it just now
+    (``forget_seq`` None: its forgets mark stays)."""
     with write_transaction(conn):
         conn.execute(
-            "INSERT INTO push_marks (server, last_id, last_seq, pushed_ms, sent) VALUES (?, ?, ?, ?, ?) "
+            "INSERT INTO push_marks (server, last_id, last_seq, pushed_ms, sent, forget_seq) "
+            "VALUES (?, ?, ?, ?, ?, COALESCE(?, 0)) "
             "ON CONFLICT (server) DO UPDATE SET last_id = excluded.last_id, last_seq = excluded.last_seq, "
             "pushed_ms = COALESCE(excluded.pushed_ms, push_marks.pushed_ms), "
-            "sent = push_marks.sent + excluded.sent",
-            (server, last_id, last_seq, pushed_ms, sent),
+            "sent = push_marks.sent + excluded.sent, "
+            "forget_seq = CASE WHEN ? IS NULL THEN push_marks.forget_seq ELSE excluded.forget_seq END",
+            (server, last_id, last_seq, pushed_ms, sent, forget_seq, forget_seq),
         )
 
 

@@ -242,7 +242,7 @@ def create_http_app(
         )
     own = [
         *otlp_routes(ledger, pricer, alerts),
-        Route("/api/push", push_endpoint(ledger, pricer, push_limiter, alerts), methods=["POST"]),
+        Route("/api/push", push_endpoint(ledger, pricer, push_limiter, alerts, settings), methods=["POST"]),
         Route("/api/push", push_check, methods=["GET"]),
     ]
     # The SDK app's own route (``/mcp``), so its path and transport security stay its own.
@@ -367,9 +367,11 @@ def push_endpoint(
     pricer: Pricer,
     limiter: push.RateLimiter | None = None,
     alerts: ReceivedUsageAlerts | None = None,
+    settings: Settings | None = None,
 ) -> Callable[[Request], Awaitable[Response]]:
     """``POST /api/push``: a laptop's usage rows, stored under the token's member (see cost_mcp.push);
-    ``alerts`` is told of every push that stored or changed rows.
+    ``alerts`` is told of every push that stored or changed rows, and ``settings`` re-arm budget
+    thresholds a push's forgets brought spend back under.
 
     At most :data:`PUSHES_AT_ONCE` pushes are decoded, priced and stored at a time; the others wait
     as coroutines, not threads. Twenty pushes on twenty threads, all Python, hold the interpreter's
@@ -412,7 +414,9 @@ def push_endpoint(
             )
             prices = push.price_rows(pricer, decoded.rows)
             with ledger.use() as conn:
-                return push.receive(conn, pricer, caller, decoded.rows, prices, decoded.rejected)
+                return push.receive(
+                    conn, pricer, caller, decoded.rows, prices, decoded.rejected, decoded.forgets, settings
+                )
 
         try:
             answer = await anyio.to_thread.run_sync(work, limiter=at_once)
@@ -427,6 +431,8 @@ def push_endpoint(
                 "refused": answer.refused,
                 "forgotten": answer.forgotten,
                 "rejected": answer.rejected,
+                "removed": answer.removed,
+                "lifted": answer.lifted,
                 "warnings": answer.warnings,
             }
         )
