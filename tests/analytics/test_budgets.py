@@ -146,6 +146,37 @@ def test_each_threshold_fires_once_and_rides_in_one_result(conn: Conn, settings:
     assert state.fired_thresholds == [Decimal("0.5"), Decimal("0.8"), Decimal("1.0")]
 
 
+def test_raising_a_budget_rearms_the_thresholds_its_new_amount_puts_out_of_reach(
+    conn: Conn, settings: Settings
+) -> None:
+    pricer = Pricer()
+    now = datetime.now(UTC)
+    budgets.set_budget(conn, "daily", Decimal(1), "day", BudgetScope(), settings=settings)
+    spend_usd(conn, pricer, Decimal("0.9"), now)
+    sync.fire_alerts(conn, settings)
+    assert len(take_alerts(conn)) == 2  # 50% and 80% of $1
+    # Raised to $2, $0.90 is 45%: no threshold is reached any more, so none may stay fired.
+    budgets.set_budget(conn, "daily", Decimal(2), "day", BudgetScope(), settings=settings)
+    assert budgets.budget_status(conn, settings).budgets[0].fired_thresholds == []
+    spend_usd(conn, pricer, Decimal("1.2"), now)  # $2.10: 105% of $2
+    sync.fire_alerts(conn, settings)
+    assert [a.split(":")[0] for a in take_alerts(conn)] == [
+        "budget 'daily' passed 50% of $2.00 per day",
+        "budget 'daily' passed 80% of $2.00 per day",
+        "budget 'daily' passed 100% of $2.00 per day",
+    ]
+    # Set again unchanged, or lowered under spend already past every threshold: nothing fires twice.
+    budgets.set_budget(conn, "daily", Decimal(2), "day", BudgetScope(), settings=settings)
+    budgets.set_budget(conn, "daily", Decimal("1.5"), "day", BudgetScope(), settings=settings)
+    sync.fire_alerts(conn, settings)
+    assert take_alerts(conn) == []
+    assert budgets.budget_status(conn, settings).budgets[0].fired_thresholds == [
+        Decimal("0.5"),
+        Decimal("0.8"),
+        Decimal("1.0"),
+    ]
+
+
 def test_hard_budget_refuses_soft_budget_warns(conn: Conn, settings: Settings) -> None:
     pricer = Pricer()
     budgets.set_budget(conn, "hard-agent", Decimal(5), "day", BudgetScope(agents=["bot"]), hard=True)
