@@ -316,6 +316,34 @@ def test_record_usage_is_idempotent_and_keeps_unknown_models_unpriced(conn: Conn
     assert "no known price" in unknown.warnings[0]
 
 
+def test_record_usage_takes_a_back_dated_call_only_from_budgets_whose_period_holds_it(
+    conn: Conn, settings: Settings
+) -> None:
+    pricer = Pricer()
+    budget = day_budget(conn, "5")
+    today = budgets.budget_period(budget, settings, datetime.now(UTC))
+    yesterday = datetime.fromtimestamp(today.start_ms / 1000, UTC) - timedelta(hours=1)
+
+    def record(request_id: str, when: datetime | None) -> tuple[Decimal, Decimal]:
+        result = agents.record_usage(
+            conn,
+            settings,
+            pricer,
+            provider="openai",
+            model=FLAT,
+            tokens=Tokens(input=400_000),  # $1.00
+            agent="bot",
+            request_id=request_id,
+            timestamp=when,
+        )
+        [daily] = result.budgets
+        return daily.remaining_before_usd, daily.remaining_after_usd
+
+    # Yesterday's call leaves today's $5 untouched, and the result must not say it took $1 of it.
+    assert record("late-report", yesterday) == (Decimal(5), Decimal(5))
+    assert record("now", None) == (Decimal(5), Decimal(4))
+
+
 def test_record_usage_rejects_a_future_timestamp(conn: Conn) -> None:
     with pytest.raises(InvalidInputError, match="future"):
         record_call(
