@@ -366,6 +366,30 @@ def test_a_hard_project_budget_blocks_however_the_project_is_named(
     assert "app-cap" in str(blocked["reason"]) and "elsewhere" not in str(blocked["reason"])
 
 
+def test_a_hard_budget_scoped_to_claude_code_logs_blocks_the_hook(
+    home: Path,
+    settings: Settings,
+    monkeypatch: pytest.MonkeyPatch,
+    capsys: pytest.CaptureFixture[str],
+    request: pytest.FixtureRequest,
+) -> None:
+    """`budget set cc 0.01 --source claude_code --hard` counts this session's calls (budget_status
+    says it is over): the hook must hold the session to it, not check it as a record_usage call."""
+    evening = _at_evening(request)
+    transcript = session_file(home / "claude", "s1", project="-home-dev-app")
+    at = _stamp(evening - timedelta(minutes=5))
+    write(transcript, assistant("m1", "r1", at, session="s1", output=100_000))
+    conn = connect(settings.db)
+    set_budget(conn, "cc-cap", Decimal("0.01"), "day", BudgetScope(sources=["claude_code"]), hard=True)
+    set_budget(conn, "agents", Decimal("0.01"), "day", BudgetScope(sources=["record_usage"]), hard=True)
+    conn.close()
+    event = {"session_id": "s1", "transcript_path": str(transcript), "cwd": "/home/dev/app",
+             "hook_event_name": "UserPromptSubmit", "prompt": "go on"}  # fmt: skip
+    blocked = _hook(monkeypatch, capsys, event)
+    assert blocked is not None and blocked["decision"] == "block"
+    assert "'cc-cap'" in str(blocked["reason"]) and "'agents'" not in str(blocked["reason"])
+
+
 def test_a_hard_budget_on_aws_holds_a_claude_code_session_on_bedrock(
     home: Path,
     settings: Settings,

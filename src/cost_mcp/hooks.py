@@ -70,6 +70,7 @@ def decide(conn: Conn, settings: Settings, event: dict[str, Any]) -> HookAnswer:
     """The answer to one hook event, from the budgets that apply to this session's calls."""
     from cost_mcp.analytics.budgets import check_budget, list_budgets, states_of
     from cost_mcp.money import format_usd
+    from cost_mcp.statusline import CLAUDE_CODE_SOURCES
 
     name = str(event.get("hook_event_name") or "")
     if name not in ("UserPromptSubmit", "PreToolUse"):
@@ -81,7 +82,16 @@ def decide(conn: Conn, settings: Settings, event: dict[str, Any]) -> HookAnswer:
     transcript = str(event.get("transcript_path") or "")
     cwd = event.get("cwd")
     project = cwd if isinstance(cwd, str) and cwd else (Path(transcript).parent.name if transcript else None)
-    check = check_budget(conn, settings, NEXT_CALL, provider=session_provider(), agent=AGENT, project=project)
+    # The session's calls are read from its log: a budget scoped to source claude_code holds them.
+    check = check_budget(
+        conn,
+        settings,
+        NEXT_CALL,
+        provider=session_provider(),
+        agent=AGENT,
+        project=project,
+        source=CLAUDE_CODE_SOURCES[0],
+    )
     if not check.allowed:
         reason = f"cost-mcp: {check.reason}"
         if name == "UserPromptSubmit":

@@ -458,8 +458,12 @@ def check_budget(
     now: datetime | None = None,
     unread: Unread | None = None,
     member: str | None = None,
+    source: str = "record_usage",
 ) -> CheckResult:
     """May a call of ``cost`` go ahead under every budget whose scope matches it?
+
+    ``source``: where the call will be recorded from (an agent's record_usage; the hook's calls are
+    read from Claude Code's logs), so that a budget scoped by source holds the calls it counts.
 
     ``allowed`` is false when a hard budget would go over its amount; soft budgets only warn. While
     Claude Code logs are still being read (``unread``), a hard budget that could count them also
@@ -477,7 +481,7 @@ def check_budget(
             model=model,
             agent=agent,
             project=project,
-            source="record_usage",
+            source=source,
             member=member,
             members=scope_members(conn, b.scope),
             project_names=names,
