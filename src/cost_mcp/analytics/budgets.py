@@ -81,8 +81,12 @@ def set_budget(
     """
     name = checked(BudgetName, name, "budget name")
     scope = checked(BudgetScope, scope.model_dump(), "budget scope")
-    if not amount_usd.is_finite() or amount_usd <= 0 or amount_usd > MAX_USD:
-        raise InvalidInputError(f"amount_usd must be above 0 and at most {MAX_USD}, got {amount_usd}")
+    # Kept in nano-USD: an amount that rounds to 0 there is refused here, not by the ledger's CHECK.
+    if not amount_usd.is_finite() or to_nanos(amount_usd) <= 0 or amount_usd > MAX_USD:
+        raise InvalidInputError(
+            f"amount_usd must be above 0 (at least 0.000000001: amounts are kept to a billionth of a "
+            f"dollar) and at most {MAX_USD}, got {amount_usd}"
+        )
     levels = sorted(set(thresholds if thresholds is not None else DEFAULT_THRESHOLDS))
     if not levels or any(not t.is_finite() or t <= 0 or t > 10 for t in levels):
         raise InvalidInputError(
