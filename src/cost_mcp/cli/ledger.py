@@ -101,9 +101,15 @@ def budget_set(
 
     try:
         usd = parse_usd(amount)
-        thresholds = [parse_usd(t) for t in threshold] if threshold else None
     except ValueError as exc:
         raise InvalidInputError(f"{exc}; give amounts like 150 or 0.8") from None
+    try:
+        thresholds = [parse_usd(t.strip()) for t in threshold] if threshold else None
+    except ValueError as exc:
+        # "80%" is how people say it; the flag takes the fraction, as set_budget's thresholds do.
+        raise InvalidInputError(
+            f"--threshold: {exc}; give a fraction of the amount, e.g. 0.8 for 80%"
+        ) from None
     members, teams = _members_and_teams(member, team)
     scope = checked(
         BudgetScope,
