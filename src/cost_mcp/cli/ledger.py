@@ -428,7 +428,9 @@ def reported_forget(ids: tuple[str, ...], dry_run: bool, yes: bool, as_json: boo
 
     loaded = settings()
     selection = _selection(loaded, ids, options, require=True)
-    with ledger(fresh=False) as (_, conn):
+    # Forgetting re-arms the thresholds spend no longer reaches: judged on a ledger missing the logs'
+    # newest calls, one still reached would alert (and POST its webhook) a second time this period.
+    with ledger(fresh=not dry_run) as (_, conn):
         if not ids and not dry_run and not yes:
             # Filters can pick more than was meant: show what they pick, then ask.
             preview = reported_calls.forget(conn, loaded, selection, dry_run=True)
