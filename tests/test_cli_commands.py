@@ -121,6 +121,27 @@ def test_budget_status_shows_the_local_first_day(
     assert code == 0 and f"day from {today}" in out
 
 
+@pytest.mark.parametrize(
+    "command", [("budget", "set", "tiny"), ("subscription", "add", "tiny", "--vendor", "v")]
+)
+def test_an_amount_below_a_billionth_is_refused_as_an_amount_not_blamed_on_the_ledger(
+    capsys: pytest.CaptureFixture[str], command: tuple[str, ...]
+) -> None:
+    amount = (
+        ["0.0000000004"] if command[0] == "budget" else ["--amount", "0.0000000004", "--start", "2026-12-01"]
+    )
+    code, _, err = run(capsys, *command, *amount)
+    assert code == 2
+    assert "amount_usd must be above 0 (at least 0.000000001" in err and "ledger" not in err
+
+
+def test_a_threshold_written_as_a_percent_is_refused_with_how_to_write_it(
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    code, _, err = run(capsys, "budget", "set", "b", "5", "--threshold", "80%")
+    assert code == 2 and "--threshold: not a decimal amount: '80%'" in err and "e.g. 0.8 for 80%" in err
+
+
 @pytest.mark.anyio
 async def test_cli_and_mcp_refuse_the_same_budget_name(
     capsys: pytest.CaptureFixture[str], client: Client

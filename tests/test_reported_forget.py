@@ -113,6 +113,35 @@ async def test_a_mistaken_call_recorded_over_stdio_is_forgotten_from_every_total
         assert_rollup_is_rebuilt_from_events(conn)
 
 
+@pytest.mark.anyio
+@pytest.mark.usefixtures("clock")
+async def test_forget_judges_the_thresholds_it_rearms_on_every_log_read(
+    home: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """50% of a $20 budget fired at $11 (a $10 mistake and a real $1). Before the user forgets the
+    mistake, a Claude Code session spent $10.50 in logs no process has read yet: spend after the
+    forget is $11.50, still past 50%, so the alert must stay fired, not POST "passed 50%" again."""
+    assert run(capsys, "budget", "set", "monthly", "20", "--threshold", "0.5")[0] == 0
+    params = StdioServerParameters(command=sys.executable, args=["-m", "cost_mcp"], env=server_env(home))
+    async with Client(params) as c:
+        await _record(c, "req-real", ONE_DOLLAR)
+        wrong = await c.call_tool("record_usage", {**TEN_DOLLARS, "request_id": "req-wrong"})
+        assert wrong.structured_content is not None
+        assert any("passed 50%" in a for a in wrong.structured_content["alerts"])
+    ts = (datetime.now(UTC) - timedelta(minutes=1)).strftime("%Y-%m-%dT%H:%M:%S.000Z")
+    write(session_file(home / "claude", "s2"), assistant("m-big", "r-big", ts, session="s2", output=700_000))
+
+    code, out, err = run(capsys, "reported", "forget", "req-wrong")
+    assert (code, err) == (0, "")
+    assert "forgot 1 reported call(s), $10.00" in flat(out) and "will alert again" not in flat(out)
+    async with Client(params) as c:
+        status = await c.call_tool("budget_status", {"name": "monthly"})
+        assert status.structured_content is not None
+        assert status.structured_content["alerts"] == []
+        [budget] = status.structured_content["budgets"]
+        assert budget["fired_thresholds"] == ["0.5"] and budget["spent_usd"] > 11
+
+
 async def _record(client: Client, request_id: str, call: dict[str, Any]) -> None:
     result = await client.call_tool("record_usage", {**call, "request_id": request_id})
     assert result.is_error is False

@@ -290,6 +290,46 @@ def test_hooks_block_at_a_hard_budget_and_warn_at_a_soft_one(
     assert "app-hard" in output["permissionDecisionReason"]
 
 
+@pytest.mark.parametrize(
+    "scope",
+    [
+        pytest.param(BudgetScope(agents=["claude-code"]), id="rollup-path"),
+        pytest.param(BudgetScope(agents=["claude-code"], basis=["estimated"]), id="full-path"),  # no glance
+    ],
+)
+def test_the_hook_says_a_hard_budget_cannot_stop_calls_with_no_known_price(
+    home: Path,
+    settings: Settings,
+    monkeypatch: pytest.MonkeyPatch,
+    capsys: pytest.CaptureFixture[str],
+    request: pytest.FixtureRequest,
+    scope: BudgetScope,
+) -> None:
+    """A 3M-token call of a model with no known price counts nothing against a hard budget: the
+    hook cannot block it, but must not let the prompt through in silence while check_budget,
+    budget_status and the status line all say so."""
+    evening = _at_evening(request)
+    transcript = session_file(home / "claude", "s1", project="-home-dev-app")
+    at = evening - timedelta(minutes=5)
+    write(
+        transcript,
+        assistant("m1", "r1", _stamp(at), session="s1", input=1000, output=1000),
+        assistant("m2", "r2", _stamp(at), session="s1", model="claude-mystery-7", input=3_000_000),
+    )
+    conn = connect(settings.db)
+    set_budget(conn, "cap", Decimal(100), "day", scope, hard=True)
+    set_budget(conn, "elsewhere", Decimal(100), "day", BudgetScope(projects=["-elsewhere"]), hard=True)
+    conn.close()
+    base = {"session_id": "s1", "transcript_path": str(transcript), "cwd": "/home/dev/app"}
+    said = _hook(monkeypatch, capsys, {**base, "hook_event_name": "UserPromptSubmit", "prompt": "go on"})
+    assert said is not None and "decision" not in said  # let through: it cannot be priced
+    message = str(said["systemMessage"])
+    assert "hard budget 'cap' cannot stop 1 call(s) in its period with no known price" in message
+    assert str(settings.prices_file) in message and "elsewhere" not in message
+    tool = {**base, "hook_event_name": "PreToolUse", "tool_name": "Bash", "tool_input": {"command": "ls"}}
+    assert _hook(monkeypatch, capsys, tool) is None  # not on every tool call
+
+
 @pytest.mark.parametrize("scoped", ["app", "/home/dev/app", "-home-dev-app"])
 @pytest.mark.parametrize("with_cwd", [True, False])
 def test_a_hard_project_budget_blocks_however_the_project_is_named(
@@ -324,6 +364,30 @@ def test_a_hard_project_budget_blocks_however_the_project_is_named(
     blocked = _hook(monkeypatch, capsys, event)
     assert blocked is not None and blocked["decision"] == "block"
     assert "app-cap" in str(blocked["reason"]) and "elsewhere" not in str(blocked["reason"])
+
+
+def test_a_hard_budget_scoped_to_claude_code_logs_blocks_the_hook(
+    home: Path,
+    settings: Settings,
+    monkeypatch: pytest.MonkeyPatch,
+    capsys: pytest.CaptureFixture[str],
+    request: pytest.FixtureRequest,
+) -> None:
+    """`budget set cc 0.01 --source claude_code --hard` counts this session's calls (budget_status
+    says it is over): the hook must hold the session to it, not check it as a record_usage call."""
+    evening = _at_evening(request)
+    transcript = session_file(home / "claude", "s1", project="-home-dev-app")
+    at = _stamp(evening - timedelta(minutes=5))
+    write(transcript, assistant("m1", "r1", at, session="s1", output=100_000))
+    conn = connect(settings.db)
+    set_budget(conn, "cc-cap", Decimal("0.01"), "day", BudgetScope(sources=["claude_code"]), hard=True)
+    set_budget(conn, "agents", Decimal("0.01"), "day", BudgetScope(sources=["record_usage"]), hard=True)
+    conn.close()
+    event = {"session_id": "s1", "transcript_path": str(transcript), "cwd": "/home/dev/app",
+             "hook_event_name": "UserPromptSubmit", "prompt": "go on"}  # fmt: skip
+    blocked = _hook(monkeypatch, capsys, event)
+    assert blocked is not None and blocked["decision"] == "block"
+    assert "'cc-cap'" in str(blocked["reason"]) and "'agents'" not in str(blocked["reason"])
 
 
 def test_a_hard_budget_on_aws_holds_a_claude_code_session_on_bedrock(

@@ -12,8 +12,10 @@ reads its answer from stdout as JSON with exit code 0 (hooks reference, code.cla
 
 The budgets are check_budget's, for Claude Code's calls in this project: a hard budget with no room
 left blocks, a soft one past its amount warns (on a prompt only: warning on every tool call would
-drown the session). Anything unexpected (no ledger yet, bad input) lets the session go on: a hook
-that fails must never lock someone out of their editor, so errors go to stderr with exit code 0.
+drown the session). A hard budget with calls of no known price in its period cannot stop them
+(they count nothing), so a prompt it lets through says so, as the status line does. Anything
+unexpected (no ledger yet, bad input) lets the session go on: a hook that fails must never lock
+someone out of their editor, so errors go to stderr with exit code 0.
 """
 
 from __future__ import annotations
@@ -66,8 +68,9 @@ def session_provider(env: Mapping[str, str] = os.environ) -> str:
 
 def decide(conn: Conn, settings: Settings, event: dict[str, Any]) -> HookAnswer:
     """The answer to one hook event, from the budgets that apply to this session's calls."""
-    from cost_mcp.analytics.budgets import check_budget
+    from cost_mcp.analytics.budgets import check_budget, list_budgets, states_of
     from cost_mcp.money import format_usd
+    from cost_mcp.statusline import CLAUDE_CODE_SOURCES
 
     name = str(event.get("hook_event_name") or "")
     if name not in ("UserPromptSubmit", "PreToolUse"):
@@ -79,7 +82,16 @@ def decide(conn: Conn, settings: Settings, event: dict[str, Any]) -> HookAnswer:
     transcript = str(event.get("transcript_path") or "")
     cwd = event.get("cwd")
     project = cwd if isinstance(cwd, str) and cwd else (Path(transcript).parent.name if transcript else None)
-    check = check_budget(conn, settings, NEXT_CALL, provider=session_provider(), agent=AGENT, project=project)
+    # The session's calls are read from its log: a budget scoped to source claude_code holds them.
+    check = check_budget(
+        conn,
+        settings,
+        NEXT_CALL,
+        provider=session_provider(),
+        agent=AGENT,
+        project=project,
+        source=CLAUDE_CODE_SOURCES[0],
+    )
     if not check.allowed:
         reason = f"cost-mcp: {check.reason}"
         if name == "UserPromptSubmit":
@@ -112,7 +124,16 @@ def decide(conn: Conn, settings: Settings, event: dict[str, Any]) -> HookAnswer:
                 }
             )
         )
-    return HookAnswer("")
+    hard = {c.name for c in check.budgets if c.hard}
+    if name != "UserPromptSubmit" or not hard:
+        return HookAnswer("")
+    held = [b for b in list_budgets(conn) if b.name in hard]
+    unpriced = [
+        (st.budget.name, st.unpriced_requests)
+        for st in states_of(conn, settings, held, datetime.now(UTC))
+        if st.unpriced_requests
+    ]
+    return _notes(conn, event, unpriced_notes(unpriced, settings.prices_file))
 
 
 def run(stdin: str) -> HookAnswer:
@@ -126,7 +147,7 @@ def run(stdin: str) -> HookAnswer:
     or its spend needs the full rules.
     """
     from cost_mcp.core_settings import load_core_settings
-    from cost_mcp.statusline import read_transcript
+    from cost_mcp.statusline import CLAUDE_CODE_SOURCES, read_transcript
     from cost_mcp.store.connection import connect, is_postgres
 
     try:
@@ -143,7 +164,7 @@ def run(stdin: str) -> HookAnswer:
         if not status.has_budgets(conn):
             return HookAnswer("")
         read_transcript(conn, core, str(event.get("transcript_path") or ""))
-        from cost_mcp.analytics.budget_glance import glance
+        from cost_mcp.analytics.budget_glance import counts_claude_code, glance
 
         glanced = glance(conn, core, datetime.now(UTC))
         # Every budget, applying to this call or not, has room after any call (hard) or some left
@@ -151,11 +172,18 @@ def run(stdin: str) -> HookAnswer:
         if glanced is not None and all(
             g.remaining - NEXT_CALL >= 0 if g.hard else g.remaining > 0 for g in glanced
         ):
-            return _unread_note(conn, event)
+            cwd = event.get("cwd")
+            here, provider = (cwd if isinstance(cwd, str) else ""), session_provider()
+            unpriced = [
+                (g.name, g.unpriced)
+                for g in glanced
+                if g.hard and g.unpriced and counts_claude_code(g.scope, here, CLAUDE_CODE_SOURCES, provider)
+            ]
+            return _notes(conn, event, unpriced_notes(unpriced, core.prices_file))
         from cost_mcp.config import load_settings_leniently
 
         answer = decide(conn, load_settings_leniently()[0], event)
-        return answer if answer.stdout else _unread_note(conn, event)
+        return answer if answer.stdout else _notes(conn, event, [])
     finally:
         conn.close()
 
@@ -167,14 +195,25 @@ UNREAD_NOTE = (
 )
 
 
-def _unread_note(conn: Conn, event: Mapping[str, Any]) -> HookAnswer:
-    """Said on a prompt while no reader has checked every log (the hook reads only its session's
-    transcript, as the status line does): the budgets it let through may be used up already by
-    calls it cannot see. A warning, not a block: a first run must never lock anyone out."""
+def unpriced_notes(unpriced: list[tuple[str, int]], prices_file: Path) -> list[str]:
+    """One line per hard budget (name, calls) whose period holds calls with no known price: they
+    count nothing against it, so the hook cannot stop them however many tokens they used."""
+    return [
+        f"cost-mcp: hard budget '{name}' cannot stop {calls} call(s) in its period with no known price: "
+        f"they count nothing against it. Add the model's price to the price override file ({prices_file})"
+        for name, calls in unpriced
+    ]
+
+
+def _notes(conn: Conn, event: Mapping[str, Any], notes: list[str]) -> HookAnswer:
+    """Warnings shown to the user on a prompt it lets through (never on tool calls: on every one they
+    would drown the session): ``notes``, and while no reader has checked every log (the hook reads
+    only its session's transcript, as the status line does) that the budgets may be used up already
+    by calls it cannot see. A warning, not a block: a first run must never lock anyone out."""
     from cost_mcp.statusline import CLAUDE_CODE_SOURCES
 
     if event.get("hook_event_name") != "UserPromptSubmit":
         return HookAnswer("")
-    if source_state.last_success(conn, CLAUDE_CODE_SOURCES[0]) is not None:
-        return HookAnswer("")
-    return HookAnswer(json.dumps({"systemMessage": UNREAD_NOTE}))
+    if source_state.last_success(conn, CLAUDE_CODE_SOURCES[0]) is None:
+        notes = [*notes, UNREAD_NOTE]
+    return HookAnswer(json.dumps({"systemMessage": "\n".join(notes)})) if notes else HookAnswer("")

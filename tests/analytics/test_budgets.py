@@ -146,6 +146,37 @@ def test_each_threshold_fires_once_and_rides_in_one_result(conn: Conn, settings:
     assert state.fired_thresholds == [Decimal("0.5"), Decimal("0.8"), Decimal("1.0")]
 
 
+def test_raising_a_budget_rearms_the_thresholds_its_new_amount_puts_out_of_reach(
+    conn: Conn, settings: Settings
+) -> None:
+    pricer = Pricer()
+    now = datetime.now(UTC)
+    budgets.set_budget(conn, "daily", Decimal(1), "day", BudgetScope(), settings=settings)
+    spend_usd(conn, pricer, Decimal("0.9"), now)
+    sync.fire_alerts(conn, settings)
+    assert len(take_alerts(conn)) == 2  # 50% and 80% of $1
+    # Raised to $2, $0.90 is 45%: no threshold is reached any more, so none may stay fired.
+    budgets.set_budget(conn, "daily", Decimal(2), "day", BudgetScope(), settings=settings)
+    assert budgets.budget_status(conn, settings).budgets[0].fired_thresholds == []
+    spend_usd(conn, pricer, Decimal("1.2"), now)  # $2.10: 105% of $2
+    sync.fire_alerts(conn, settings)
+    assert [a.split(":")[0] for a in take_alerts(conn)] == [
+        "budget 'daily' passed 50% of $2.00 per day",
+        "budget 'daily' passed 80% of $2.00 per day",
+        "budget 'daily' passed 100% of $2.00 per day",
+    ]
+    # Set again unchanged, or lowered under spend already past every threshold: nothing fires twice.
+    budgets.set_budget(conn, "daily", Decimal(2), "day", BudgetScope(), settings=settings)
+    budgets.set_budget(conn, "daily", Decimal("1.5"), "day", BudgetScope(), settings=settings)
+    sync.fire_alerts(conn, settings)
+    assert take_alerts(conn) == []
+    assert budgets.budget_status(conn, settings).budgets[0].fired_thresholds == [
+        Decimal("0.5"),
+        Decimal("0.8"),
+        Decimal("1.0"),
+    ]
+
+
 def test_hard_budget_refuses_soft_budget_warns(conn: Conn, settings: Settings) -> None:
     pricer = Pricer()
     budgets.set_budget(conn, "hard-agent", Decimal(5), "day", BudgetScope(agents=["bot"]), hard=True)
@@ -283,6 +314,34 @@ def test_record_usage_is_idempotent_and_keeps_unknown_models_unpriced(conn: Conn
     )
     assert unknown.cost_usd is None
     assert "no known price" in unknown.warnings[0]
+
+
+def test_record_usage_takes_a_back_dated_call_only_from_budgets_whose_period_holds_it(
+    conn: Conn, settings: Settings
+) -> None:
+    pricer = Pricer()
+    budget = day_budget(conn, "5")
+    today = budgets.budget_period(budget, settings, datetime.now(UTC))
+    yesterday = datetime.fromtimestamp(today.start_ms / 1000, UTC) - timedelta(hours=1)
+
+    def record(request_id: str, when: datetime | None) -> tuple[Decimal, Decimal]:
+        result = agents.record_usage(
+            conn,
+            settings,
+            pricer,
+            provider="openai",
+            model=FLAT,
+            tokens=Tokens(input=400_000),  # $1.00
+            agent="bot",
+            request_id=request_id,
+            timestamp=when,
+        )
+        [daily] = result.budgets
+        return daily.remaining_before_usd, daily.remaining_after_usd
+
+    # Yesterday's call leaves today's $5 untouched, and the result must not say it took $1 of it.
+    assert record("late-report", yesterday) == (Decimal(5), Decimal(5))
+    assert record("now", None) == (Decimal(5), Decimal(4))
 
 
 def test_record_usage_rejects_a_future_timestamp(conn: Conn) -> None:

@@ -11,6 +11,7 @@ from cost_mcp.config import Settings
 from cost_mcp.errors import InvalidInputError, UnknownModelError
 from cost_mcp.models import BudgetCheck, CheckResult, RecordResult
 from cost_mcp.money import from_nanos
+from cost_mcp.periods import to_ms
 from cost_mcp.pricing import Price, Pricer, Tokens
 from cost_mcp.sources.reported import SOURCE, normalize_provider, record_call
 from cost_mcp.store.connection import Conn
@@ -88,6 +89,7 @@ def record_usage(
 ) -> RecordResult:
     """record_usage: store the call, then say where the budgets it counts against stand. ``member``
     is the caller's (a team member's token), never an argument a model chose."""
+    now = datetime.now(UTC)
     outcome, call_id, price, _ = record_call(
         conn,
         pricer,
@@ -103,6 +105,7 @@ def record_usage(
         service_tier=service_tier,
         inference_geo=inference_geo,
         member=member,
+        now=now,
     )
     warnings: list[str] = [f"priced with an assumption: {a}" for a in price.assumptions] if price else []
     cost: Decimal | None = price.total if price else None
@@ -119,7 +122,6 @@ def record_usage(
         cost = from_nanos(stored.cost_nanos) if stored and stored.cost_nanos is not None else None
         priced_model = stored.priced_model if stored else None
         warnings.append(f"request {call_id!r} was already recorded; nothing was added")
-    now = datetime.now(UTC)
     provider_id = normalize_provider(provider)
     if cost is None and outcome != "forgotten":
         warnings.append(
@@ -153,7 +155,10 @@ def record_usage(
             members=budgets.scope_members(conn, budget.scope),
             project_names=names,
         ):
-            added = cost if recorded and cost is not None else Decimal(0)
+            # A back-dated call counts in the period it was made in: not a day budget's today.
+            period = budgets.budget_period(budget, settings, now)
+            in_period = period.start_ms <= to_ms(timestamp or now) < period.end_ms
+            added = cost if recorded and cost is not None and in_period else Decimal(0)
             states.append(
                 BudgetCheck(
                     name=budget.name,

@@ -72,7 +72,8 @@ def set_budget(
     settings: Settings | None = None,
 ) -> Budget:
     """Create or replace a budget. Raises InvalidInputError for a name, scope, amount, threshold or
-    webhook that cannot work; replacing keeps the alerts already fired this period.
+    webhook that cannot work. Replacing keeps the alerts already fired this period, except those a
+    new amount or scope puts out of reach again (with ``settings``): each alerts when crossed anew.
 
     ``webhook`` names a webhook configured in ``settings`` (COST_MCP_WEBHOOKS): the only kind a
     tool may choose. ``webhook_url`` is a URL a person typed and confirmed at the CLI. Either way a
@@ -80,8 +81,12 @@ def set_budget(
     """
     name = checked(BudgetName, name, "budget name")
     scope = checked(BudgetScope, scope.model_dump(), "budget scope")
-    if not amount_usd.is_finite() or amount_usd <= 0 or amount_usd > MAX_USD:
-        raise InvalidInputError(f"amount_usd must be above 0 and at most {MAX_USD}, got {amount_usd}")
+    # Kept in nano-USD: an amount that rounds to 0 there is refused here, not by the ledger's CHECK.
+    if not amount_usd.is_finite() or to_nanos(amount_usd) <= 0 or amount_usd > MAX_USD:
+        raise InvalidInputError(
+            f"amount_usd must be above 0 (at least 0.000000001: amounts are kept to a billionth of a "
+            f"dollar) and at most {MAX_USD}, got {amount_usd}"
+        )
     levels = sorted(set(thresholds if thresholds is not None else DEFAULT_THRESHOLDS))
     if not levels or any(not t.is_finite() or t <= 0 or t > 10 for t in levels):
         raise InvalidInputError(
@@ -108,8 +113,29 @@ def set_budget(
         webhook_url=webhook_url,
         webhook=webhook,
     )
+    before = budget_store.get(conn, name)
     budget_store.upsert(conn, row, datetime.now(UTC).isoformat())
-    return get_budget(conn, name, settings)
+    made = get_budget(conn, name, settings)
+    # A threshold fired under the old amount or scope says nothing about the new one: raised from $50
+    # to $200, "passed 100%" of $50 must not silence the alert at $200 for the rest of the period.
+    was = (before.amount_nanos, before.scope_json) if before is not None else None
+    if settings is not None and was not in (None, (row.amount_nanos, row.scope_json)):
+        rearm_unreached(conn, settings, made, datetime.now(UTC))
+    return made
+
+
+def rearm_unreached(conn: Conn, settings: Settings, budget: Budget, now: datetime) -> list[str]:
+    """Forget the thresholds of ``budget`` fired in its period containing ``now`` that its spend no
+    longer reaches, so each fires again when crossed; returns those forgotten."""
+    state = state_of(conn, settings, budget, now)
+    start_ms = budget_period(budget, settings, now).start_ms
+    below = [
+        t
+        for t in alert_store.fired_thresholds(conn, budget.name, start_ms)
+        if state.spent_usd < budget.amount_usd * Decimal(t)
+    ]
+    alert_store.rearm(conn, budget.name, start_ms, below)
+    return below
 
 
 def delete_budget(conn: Conn, name: str) -> None:
@@ -436,8 +462,12 @@ def check_budget(
     now: datetime | None = None,
     unread: Unread | None = None,
     member: str | None = None,
+    source: str = "record_usage",
 ) -> CheckResult:
     """May a call of ``cost`` go ahead under every budget whose scope matches it?
+
+    ``source``: where the call will be recorded from (an agent's record_usage; the hook's calls are
+    read from Claude Code's logs), so that a budget scoped by source holds the calls it counts.
 
     ``allowed`` is false when a hard budget would go over its amount; soft budgets only warn. While
     Claude Code logs are still being read (``unread``), a hard budget that could count them also
@@ -455,7 +485,7 @@ def check_budget(
             model=model,
             agent=agent,
             project=project,
-            source="record_usage",
+            source=source,
             member=member,
             members=scope_members(conn, b.scope),
             project_names=names,

@@ -80,8 +80,12 @@ def set_subscription(
     name = checked(BudgetName, name, "subscription name")
     vendor = checked(VendorName, vendor, "vendor")
     member = checked(OptionalMember, member, "member")
-    if not amount_usd.is_finite() or amount_usd <= 0 or amount_usd > MAX_USD:
-        raise InvalidInputError(f"amount_usd must be above 0 and at most {MAX_USD}, got {amount_usd}")
+    # Kept in nano-USD: an amount that rounds to 0 there is refused here, not by the ledger's CHECK.
+    if not amount_usd.is_finite() or to_nanos(amount_usd) <= 0 or amount_usd > MAX_USD:
+        raise InvalidInputError(
+            f"amount_usd must be above 0 (at least 0.000000001: amounts are kept to a billionth of a "
+            f"dollar) and at most {MAX_USD}, got {amount_usd}"
+        )
     first = parse_date(start, "start")
     last = parse_date(end, "end") if end else None
     if last is not None and last < first:

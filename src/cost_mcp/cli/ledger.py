@@ -101,9 +101,15 @@ def budget_set(
 
     try:
         usd = parse_usd(amount)
-        thresholds = [parse_usd(t) for t in threshold] if threshold else None
     except ValueError as exc:
         raise InvalidInputError(f"{exc}; give amounts like 150 or 0.8") from None
+    try:
+        thresholds = [parse_usd(t.strip()) for t in threshold] if threshold else None
+    except ValueError as exc:
+        # "80%" is how people say it; the flag takes the fraction, as set_budget's thresholds do.
+        raise InvalidInputError(
+            f"--threshold: {exc}; give a fraction of the amount, e.g. 0.8 for 80%"
+        ) from None
     members, teams = _members_and_teams(member, team)
     scope = checked(
         BudgetScope,
@@ -422,7 +428,9 @@ def reported_forget(ids: tuple[str, ...], dry_run: bool, yes: bool, as_json: boo
 
     loaded = settings()
     selection = _selection(loaded, ids, options, require=True)
-    with ledger(fresh=False) as (_, conn):
+    # Forgetting re-arms the thresholds spend no longer reaches: judged on a ledger missing the logs'
+    # newest calls, one still reached would alert (and POST its webhook) a second time this period.
+    with ledger(fresh=not dry_run) as (_, conn):
         if not ids and not dry_run and not yes:
             # Filters can pick more than was meant: show what they pick, then ask.
             preview = reported_calls.forget(conn, loaded, selection, dry_run=True)
