@@ -333,7 +333,7 @@ def receive(
     warnings: list[str] = []
     applied = merged.forgets
     if applied is not None and applied.removed and settings is not None:
-        from cost_mcp.analytics.reported import rearm_alerts
+        from cost_mcp.analytics.alerts import rearm_alerts
 
         try:
             for line in rearm_alerts(conn, settings, datetime.now(UTC)):

@@ -132,24 +132,12 @@ def rearm_alerts(conn: Conn, settings: HasCoreSettings, now: datetime | None = N
         return []
     from cost_mcp.analytics import budgets
 
-    full = settings.full()
     every = [budgets.from_row(r) for r in rows]
-    starts = [budgets.budget_period(b, full, moment).start_ms for b in every]
-    # What has fired is read before spend is summed, and each record is forgotten only if it is still
-    # the firing read: a threshold another process fires meanwhile fired on spend this sum may not
-    # hold yet, and re-arming it would let the same crossing alert twice.
-    fired = [alert_store.fired(conn, b.name, start) for b, start in zip(every, starts, strict=True)]
-    said: list[str] = []
-    states = budgets.states_of(conn, full, every, moment)
-    for budget, start, firings, state in zip(every, starts, fired, states, strict=True):
-        below = {t: at for t, at in firings.items() if state.spent_usd < budget.amount_usd * Decimal(t)}
-        if alert_store.rearm(conn, budget.name, start, below):
-            shown = ", ".join(f"{Decimal(t) * 100:.0f}%" for t in sorted(below, key=Decimal))
-            said.append(
-                f"budget '{budget.name}': {shown} will alert again when crossed "
-                f"({format_usd(state.spent_usd)} of {format_usd(budget.amount_usd)} spent now)"
-            )
-    return said
+    return [
+        f"budget '{budget.name}': {', '.join(f'{Decimal(t) * 100:.0f}%' for t in below)} will alert again "
+        f"when crossed ({format_usd(spent)} of {format_usd(budget.amount_usd)} spent now)"
+        for budget, below, spent in budgets.rearm_unreached(conn, settings.full(), every, moment)
+    ]
 
 
 def fire_alerts(

@@ -120,22 +120,30 @@ def set_budget(
     # to $200, "passed 100%" of $50 must not silence the alert at $200 for the rest of the period.
     was = (before.amount_nanos, before.scope_json) if before is not None else None
     if settings is not None and was not in (None, (row.amount_nanos, row.scope_json)):
-        rearm_unreached(conn, settings, made, datetime.now(UTC))
+        rearm_unreached(conn, settings, [made], datetime.now(UTC))
     return made
 
 
-def rearm_unreached(conn: Conn, settings: Settings, budget: Budget, now: datetime) -> list[str]:
-    """Forget the thresholds of ``budget`` fired in its period containing ``now`` that its spend no
-    longer reaches, so each fires again when crossed; returns those forgotten."""
-    state = state_of(conn, settings, budget, now)
-    start_ms = budget_period(budget, settings, now).start_ms
-    below = [
-        t
-        for t in alert_store.fired_thresholds(conn, budget.name, start_ms)
-        if state.spent_usd < budget.amount_usd * Decimal(t)
-    ]
-    alert_store.rearm(conn, budget.name, start_ms, below)
-    return below
+def rearm_unreached(
+    conn: Conn, settings: Settings, chosen: Sequence[Budget], now: datetime
+) -> list[tuple[Budget, list[str], Decimal]]:
+    """Forget the thresholds of each of ``chosen`` fired in its period containing ``now`` that its
+    spend no longer reaches, so each fires again when crossed; per budget that had any, the
+    thresholds forgotten and where spend stands.
+
+    What has fired is read before spend is summed, and each record is forgotten only if it is still
+    the firing read: a threshold another process fires meanwhile fired on spend this sum may not
+    hold yet, and re-arming it would let the same crossing alert twice.
+    """
+    starts = [budget_period(b, settings, now).start_ms for b in chosen]
+    fired = [alert_store.fired(conn, b.name, start) for b, start in zip(chosen, starts, strict=True)]
+    done: list[tuple[Budget, list[str], Decimal]] = []
+    states = states_of(conn, settings, chosen, now)
+    for budget, start, firings, state in zip(chosen, starts, fired, states, strict=True):
+        below = {t: at for t, at in firings.items() if state.spent_usd < budget.amount_usd * Decimal(t)}
+        if alert_store.rearm(conn, budget.name, start, below):
+            done.append((budget, sorted(below, key=Decimal), state.spent_usd))
+    return done
 
 
 def delete_budget(conn: Conn, name: str) -> None:
