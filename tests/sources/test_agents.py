@@ -563,6 +563,43 @@ def test_a_database_that_is_not_opencodes_is_counted_and_skipped(home: Path, set
     assert dict(scan.skipped) == {"malformed": 1} and scan.events_added == 0
 
 
+def test_an_opencode_database_locked_by_its_writer_is_read_by_the_next_scan(
+    home: Path, settings: Settings
+) -> None:
+    """OpenCode holding its database locked (a rollback-journal write) while a scan comes: the scan
+    says so as an error and keeps the database unread, so once the lock is gone the next scan reads
+    the message written before it, with no bad line counted. Saved as read, the message would wait
+    for OpenCode's next write, and the answers meanwhile would lack it without a word."""
+    import sqlite3
+
+    from cost_mcp.sources.agents import opencode
+
+    lines = (FIXTURES / "opencode" / "messages.jsonl").read_text().splitlines()
+    path = home / "opencode" / "opencode.db"
+    path.parent.mkdir(parents=True)
+    db = sqlite3.connect(path, isolation_level=None)
+    db.execute("PRAGMA journal_mode = DELETE")  # readers wait on a writer's lock, unlike WAL
+    db.execute("CREATE TABLE message (id TEXT PRIMARY KEY, session_id TEXT NOT NULL, data TEXT)")
+    first, second = (json.loads(text) for text in lines[:2])
+    db.execute("INSERT INTO message VALUES (?, ?, ?)", (first["id"], first["sessionID"], lines[0]))
+    conn = connect(settings.db)
+    assert agents.scan(conn, opencode.LOG, settings, Pricer()).events_added == 1
+    db.execute("INSERT INTO message VALUES (?, ?, ?)", (second["id"], second["sessionID"], lines[1]))
+    db.execute("BEGIN EXCLUSIVE")  # OpenCode's next write under way
+    db.execute("UPDATE message SET session_id = session_id WHERE id = 'none'")
+    locked = agents.scan(conn, opencode.LOG, settings, Pricer())
+    db.execute("ROLLBACK")  # the lock goes, the file stays as it was during the locked scan
+    db.close()
+    after = agents.scan(conn, opencode.LOG, settings, Pricer())
+    conn.close()
+    assert (locked.events_added, dict(locked.skipped)) == (0, {})
+    assert [e.split(": ", 1) for e in locked.errors] == [
+        [str(path), "locked by another process (OpenCode writing); read again next time"]
+    ]
+    assert (after.events_added, dict(after.skipped), after.errors) == (1, {}, [])
+    assert [r[1] for r in rows(settings, opencode.SOURCE)] == ["claude-sonnet-4-5", "gemini-2.5-pro"]
+
+
 def test_amp_thread_rewritten_as_it_grows_counts_each_message_once(home: Path, settings: Settings) -> None:
     from cost_mcp.sources.agents import amp
 

@@ -13,6 +13,7 @@ the call (models.dev's rates, or the user's for a custom model), kept as the rep
 
 from __future__ import annotations
 
+import errno
 import sqlite3
 from decimal import Decimal
 from pathlib import Path
@@ -125,13 +126,29 @@ def parse_document(raw: bytes, ctx: FileContext) -> Parsed:
     return [found]
 
 
+_LOCKED = "locked by another process (OpenCode writing); read again next time"
+
+
+def _busy(exc: sqlite3.OperationalError) -> bool:
+    """Whether SQLite refused for a lock another connection holds (SQLITE_BUSY or SQLITE_LOCKED)."""
+    name = getattr(exc, "sqlite_errorname", "") or ""
+    return name.startswith(("SQLITE_BUSY", "SQLITE_LOCKED")) or "locked" in str(exc)
+
+
 def read_database(path: str, ctx: FileContext) -> Parsed:
     """Every assistant message of an OpenCode database, read-only (OpenCode may be writing it)."""
     conn = sqlite3.connect(f"file:{path}?mode=ro", uri=True, timeout=1.0)
     try:
         rows = conn.execute("SELECT id, session_id, data FROM message").fetchall()
+    except sqlite3.OperationalError as exc:
+        if _busy(exc):
+            # OpenCode is writing it: an error of this scan, so the scanner keeps the database
+            # unread and the next question reads it. Counted as a bad line and saved as read, its
+            # new messages would wait for OpenCode's next write, unsaid.
+            raise OSError(errno.EBUSY, _LOCKED) from exc
+        return "malformed"  # not OpenCode's schema: counted, never fatal
     except sqlite3.DatabaseError:
-        return "malformed"  # not OpenCode's schema (or not a database): counted, never fatal
+        return "malformed"  # not a database: counted, never fatal
     finally:
         conn.close()
     found: list[AgentEvent | SkipReason] = []
