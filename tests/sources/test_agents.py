@@ -8,6 +8,7 @@ import shutil
 from datetime import UTC, datetime
 from decimal import Decimal
 from pathlib import Path
+from typing import Any
 
 import pytest
 from mcp import Client
@@ -857,6 +858,79 @@ def _codex_with_bad_lines(home: Path) -> Path:
     ]
     path.write_text("".join((line if isinstance(line, str) else json.dumps(line)) + "\n" for line in lines))
     return path
+
+
+def _permissions_hold() -> tuple[str, ...]:
+    """A command prefix under which file permissions hold: root, without the two capabilities that
+    let it read any folder, is refused a folder of mode 000 as any user is."""
+    if os.geteuid() != 0:
+        return ()
+    if shutil.which("setpriv") is None:
+        pytest.skip("root ignores file permissions and util-linux's setpriv is missing")
+    return ("setpriv", "--bounding-set=-dac_override,-dac_read_search")
+
+
+def _codex_day(home: Path, day: str, session: str) -> Path:
+    """A Codex rollout in its day folder: one gpt-5 turn of 10,000 input and 1,000 output tokens."""
+    folder = home / "codex" / "sessions" / "2026" / "11" / day
+    folder.mkdir(parents=True)
+    lines = [
+        {"timestamp": f"2026-11-{day}T10:00:00.000Z", "type": "session_meta", "payload": {"id": session}},
+        {"timestamp": f"2026-11-{day}T10:00:01.000Z", "type": "turn_context", "payload": {"model": "gpt-5"}},
+        _codex_turn(f"2026-11-{day}T10:01:00.000Z", (10000, 1000), (10000, 1000)),
+    ]
+    (folder / f"rollout-2026-11-{day}T10-00-00-{session}.jsonl").write_text(
+        "".join(json.dumps(line) + "\n" for line in lines)
+    )
+    return folder
+
+
+@pytest.mark.sqlite_only  # about log folders; root without the capabilities cannot reach PostgreSQL
+@pytest.mark.parametrize("source", ["codex", "claude_code"])
+def test_a_log_folder_that_cannot_be_listed_is_named_in_the_answer(home: Path, source: str) -> None:
+    """The QA case: a Codex day folder (or a Claude Code project folder) this user may not list.
+    Its calls cannot be in the total, and the answer must say which folder and why, as for a file
+    it cannot open; listed again, the folder's calls count and the error is gone. Before, the
+    answer said nothing: status ok."""
+    import subprocess
+    import sys
+
+    if source == "codex":
+        _codex_day(home, "20", "s-read")
+        hidden = _codex_day(home, "21", "s-hidden")
+    else:
+        read = assistant("m1", "r1", "2026-11-20T10:00:00.000Z", "s-read")
+        write(session_file(home / "claude", "s-read"), read)
+        hidden = write(
+            session_file(home / "claude", "s-hidden", "-home-dev-other"),
+            assistant("m2", "r2", "2026-11-21T10:00:00.000Z", "s-hidden"),
+        ).parent
+    hidden.chmod(0)
+    args = ("report", "--start", "2026-11-01", "--end", "2026-11-30", "--group-by", "session", "--json")
+
+    def report() -> Any:
+        done = subprocess.run(
+            [*_permissions_hold(), sys.executable, "-m", "cost_mcp", *args],
+            capture_output=True,
+            text=True,
+            timeout=180,
+            check=False,
+        )
+        assert done.returncode == 0, done.stderr
+        return json.loads(done.stdout)
+
+    try:
+        partial = report()
+    finally:
+        hidden.chmod(0o755)
+    whole = report()
+    assert [r["group"]["session"] for r in partial["rows"]] == ["s-read"]
+    [state] = [s for s in partial["sources"] if s["source"] == source]
+    assert (state["status"], state["last_error"]) == ("error", f"{hidden}: Permission denied")
+    assert any(f"{hidden}: Permission denied" in w for w in partial["warnings"])
+    assert sorted(r["group"]["session"] for r in whole["rows"]) == ["s-hidden", "s-read"]
+    assert whole["total_usd"] == 2 * partial["total_usd"]
+    assert not any("Permission denied" in w for w in whole["warnings"])
 
 
 def _gemini_with_bad_messages(home: Path) -> tuple[Path, Path]:

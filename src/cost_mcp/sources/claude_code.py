@@ -618,9 +618,12 @@ def identify(path: Path, projects_dir: Path) -> FileIdentity:
     return FileIdentity(path, project, session)
 
 
-def _walk(directory: Path, skipped: Counter[str]) -> Iterator[tuple[str, os.stat_result]]:
-    """Every ``*.jsonl`` file below a folder (or the file itself), with its stat."""
-    return logfiles.walk(directory, (".jsonl",), skipped)
+def _walk(
+    directory: Path, skipped: Counter[str], errors: list[str] | None = None
+) -> Iterator[tuple[str, os.stat_result]]:
+    """Every ``*.jsonl`` file below a folder (or the file itself), with its stat; a folder that
+    cannot be listed is named in ``errors``."""
+    return logfiles.walk(directory, (".jsonl",), skipped, errors)
 
 
 # --- scanning ----------------------------------------------------------------------------------
@@ -757,7 +760,7 @@ def _scan(
     stats = ScanStats()
     found: dict[str, tuple[os.stat_result, Target]] = {}
     for target in targets:
-        for path, st in _walk(target.path, stats.skipped_files):
+        for path, st in _walk(target.path, stats.skipped_files, stats.errors):
             found.setdefault(path, (st, target))
     # A few files (the status line's one transcript) are looked up by path: the whole table is
     # thousands of rows on a ledger of a million calls, read on every message otherwise.

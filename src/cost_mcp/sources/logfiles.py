@@ -60,11 +60,15 @@ def walk(
     root: Path,
     suffixes: tuple[str, ...],
     skipped: Counter[str] | None = None,
+    errors: list[str] | None = None,
 ) -> Iterator[tuple[str, os.stat_result]]:
     """Every file below ``root`` whose name ends in one of ``suffixes``, with its stat.
 
     A ``root`` that is itself a file is yielded when its name has such a suffix. Names that are not
-    valid UTF-8 are counted in ``skipped`` as ``undecodable_name`` and left out.
+    valid UTF-8 are counted in ``skipped`` as ``undecodable_name`` and left out. A folder that cannot
+    be listed (no permission) is named in ``errors`` as ``"<folder>: <reason>"``: the files in it are
+    missing from the scan, and an answer must say so as it does for a file it cannot read. One that
+    vanished meanwhile holds nothing to miss.
     """
     if root.is_file():
         if root.name.endswith(suffixes):
@@ -77,7 +81,11 @@ def walk(
         try:
             with os.scandir(folder) as it:
                 entries = list(it)
-        except OSError:
+        except (FileNotFoundError, NotADirectoryError):
+            continue
+        except OSError as exc:
+            if errors is not None:
+                errors.append(f"{folder}: {exc.strerror or exc}")
             continue
         for entry in entries:
             if not entry.name.isascii() and not utf8(entry.name):

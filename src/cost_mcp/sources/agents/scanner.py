@@ -347,7 +347,7 @@ def scan(
     suffixes = fmt.line_suffixes + fmt.document_suffixes + fmt.database_suffixes
     seen: set[str] = set()
     for root in folders:
-        for path, st in logfiles.walk(root, suffixes, stats.skipped):
+        for path, st in logfiles.walk(root, suffixes, stats.skipped, stats.errors):
             if path in seen or (fmt.accept is not None and not fmt.accept(path)):
                 continue
             seen.add(path)
