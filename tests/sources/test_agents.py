@@ -933,6 +933,33 @@ def test_a_log_folder_that_cannot_be_listed_is_named_in_the_answer(home: Path, s
     assert not any("Permission denied" in w for w in whole["warnings"])
 
 
+def test_display_mode_says_that_other_agents_calls_count_nothing(
+    home: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The QA case: COST_MCP_COST_MODE=display and only Codex's logs. Its calls log no cost, so they
+    count $0 in that mode: get_spend, session_usage and usage_blocks must say so, as they do for
+    Claude Code's calls (before, the rows said $0 without a word). No output lower bound: that is
+    Claude Code's logs' alone."""
+    from cost_mcp.analytics.spend import get_spend, resolve
+    from cost_mcp.analytics.usage import DISPLAY_MODE_ZERO
+    from cost_mcp.config import load_settings
+
+    _codex_day(home, "20", "s-codex")
+    monkeypatch.setenv("COST_MCP_COST_MODE", "display")
+    settings = load_settings()
+    conn = connect(settings.db)
+    agents.ingest_all(conn, settings, Pricer())
+    result = get_spend(conn, settings, resolve(settings, None, "2026-11-01", "2026-11-30", None), ["agent"])
+    session = session_usage(conn, settings, session_id="s-codex", agent="codex")
+    noon = datetime(2026, 11, 20, 12, tzinfo=UTC)
+    blocks = usage_blocks(conn, settings, days=2, now=noon, agent="codex")
+    conn.close()
+    assert [(r.group, r.cost_usd, r.requests) for r in result.rows] == [({"agent": "codex"}, Decimal(0), 1)]
+    for warnings in (result.warnings, session.warnings, blocks.warnings):
+        assert DISPLAY_MODE_ZERO in warnings
+        assert OUTPUT_LOWER_BOUND not in warnings
+
+
 def _gemini_with_bad_messages(home: Path) -> tuple[Path, Path]:
     """A JSONL chat with a message whose timestamp is an epoch number (Gemini CLI writes ISO strings),
     and a legacy whole-session document with one good and one unusable message."""

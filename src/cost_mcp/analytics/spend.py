@@ -901,12 +901,14 @@ def stale_push_warnings(
 def _pricing_warnings(
     conn: Conn, p: Period, filters: Filters, slices: Sequence[_Slice], cost_mode: str
 ) -> list[str]:
-    """Calls priced with an assumption, and the output lower bound when Claude Code logs count."""
+    """Calls priced with an assumption, the output lower bound when Claude Code logs count, and
+    the display mode's $0 when any agent's recorded calls count."""
     notes = price_note_warnings(conn, start_ms=p.start_ms, end_ms=p.end_ms, filters=filters.column_filters())
-    # Only where the logs count in the result: a day billed by the provider does not rely on them.
-    logged = [s for s in slices if s.source == "claude_code" and not s.excluded and s.tokens]
+    # Only where the calls count in the result: a day billed by the provider does not rely on them.
+    logged = [s for s in slices if s.layer == LOCAL_LAYER and not s.excluded and s.tokens]
     if logged:
-        notes += log_notes(cost_mode, output=any(s.tokens and s.tokens[tokens.OUTPUT] for s in logged))
+        claude = [s for s in logged if s.source == "claude_code"]
+        notes += log_notes(cost_mode, output=any(s.tokens and s.tokens[tokens.OUTPUT] for s in claude))
     return notes
 
 
