@@ -960,6 +960,27 @@ def test_display_mode_says_that_other_agents_calls_count_nothing(
         assert OUTPUT_LOWER_BOUND not in warnings
 
 
+def test_a_byte_order_mark_loses_no_call(home: Path, settings: Settings) -> None:
+    """The QA case: an Amp thread and a Codex rollout saved with a UTF-8 BOM (a Windows editor, a
+    PowerShell redirect). The thread's calls count (before: the whole document was one malformed
+    line, every call lost) and the rollout's first line, its session_meta, still names the session
+    (before: skipped, so its call had the file name as session and no provider)."""
+    from cost_mcp.sources.agents import amp
+
+    shutil.copytree(FIXTURES / "amp", home / "amp")
+    thread = next((home / "amp" / "threads").glob("T-*.json"))
+    thread.write_bytes(b"\xef\xbb\xbf" + thread.read_bytes())
+    rollout = next(_codex_day(home, "20", "s-bom").glob("*.jsonl"))
+    rollout.write_bytes(b"\xef\xbb\xbf" + rollout.read_bytes())
+    conn = connect(settings.db)
+    threads = agents.scan(conn, amp.LOG, settings, Pricer())
+    rollouts = agents.scan(conn, codex.LOG, settings, Pricer())
+    conn.close()
+    assert (threads.events_added, dict(threads.skipped)) == (2, {"invalid_fields": 1})  # as without it
+    assert (rollouts.events_added, dict(rollouts.skipped)) == (1, {})
+    assert [(r[1], r[2], r[7]) for r in rows(settings, codex.SOURCE)] == [("gpt-5", "s-bom", "openai")]
+
+
 def _gemini_with_bad_messages(home: Path) -> tuple[Path, Path]:
     """A JSONL chat with a message whose timestamp is an epoch number (Gemini CLI writes ISO strings),
     and a legacy whole-session document with one good and one unusable message."""

@@ -451,7 +451,7 @@ def _project(cwd: object, slug: str) -> str:
 
 
 _USABLE_CWD: dict[str, bool] = {}
-_BOM = b"\xef\xbb\xbf"
+_BOM = logfiles.BOM
 
 
 def raw_key(entry: _Line, tokens: Tokens, ts_ms: int) -> bytes:

@@ -35,6 +35,10 @@ from collections.abc import Iterator
 from pathlib import Path
 from typing import BinaryIO, Literal, Protocol
 
+BOM = b"\xef\xbb\xbf"
+"""The UTF-8 byte order mark some editors and Windows tools put at the start of a file: not JSON,
+so it is taken off a file's first line (or whole document) before parsing, never counted as bad."""
+
 CHECK_BYTES = 64
 """How many bytes before a remembered offset are hashed to notice a file rewritten in place."""
 
