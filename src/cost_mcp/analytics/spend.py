@@ -959,7 +959,15 @@ def _warnings(
     for status in statuses:
         if not settings.has_key_for(status.source) or settings.skips_sync(status.source):
             continue  # no longer synced: its old errors and age are not news on every report
-        if status.status == "error" and status.last_success is None:
+        if status.status == "error" and status.kind == "logs":
+            # A log reader has no key to fix nor sync to skip: what is missing is the files it could
+            # not open, until the user running cost-mcp may read them (doctor says the same).
+            warnings.append(
+                f"PARTIAL: {status.source} logs: the last read could not open some files or folders "
+                f"({status.last_error}); their calls are not in this answer until they can be read "
+                "(make them readable by the user running cost-mcp)"
+            )
+        elif status.status == "error" and status.last_success is None:
             # Never synced (a wrong key, a rate limit on the first sync): there is no earlier data
             # to show, and the total lacks this provider's bill; saying "earlier data" would hide that.
             warnings.append(
