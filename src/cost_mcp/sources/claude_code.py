@@ -1951,6 +1951,13 @@ def forget(conn: Conn, settings: HasCoreSettings, pricer: Pricer, paths: Sequenc
         for root in settings.claude_roots()
         if Path(os.path.realpath(Path(raw).expanduser())).is_relative_to(os.path.realpath(root.expanduser()))
     ]
+    if not removed and not files_forgotten:
+        # Most often another agent's log (a Codex rollout): a bare "forgot 0" would read as done.
+        warnings.append(
+            f"nothing read from Claude Code's logs lies under {', '.join(paths)}: forgetting removes only "
+            "the calls read from Claude Code's logs; other agents' calls (Codex, Gemini CLI, OpenCode...) "
+            "stay in the ledger, even once their files are deleted"
+        )
     summary = ForgetReport(
         paths=[_prefixes(raw)[0] for raw in paths],
         events_removed=removed,
