@@ -930,8 +930,8 @@ def test_a_log_folder_that_cannot_be_listed_is_named_in_the_answer(home: Path, s
     # Said as what it is, a log it could not read (not a key to fix, nor a sync to skip).
     assert [w for w in partial["warnings"] if "Permission denied" in w] == [
         f"PARTIAL: {source} logs: the last read could not open some files or folders ({hidden}: Permission "
-        "denied); their calls are not in this answer until they can be read (make them readable by the "
-        "user running cost-mcp)"
+        "denied); their calls are not in this answer until they can be read (where permission is denied: "
+        "make them readable by the user running cost-mcp)"
     ]
     assert sorted(r["group"]["session"] for r in whole["rows"]) == ["s-hidden", "s-read"]
     assert whole["total_usd"] == 2 * partial["total_usd"]

@@ -965,7 +965,7 @@ def _warnings(
             warnings.append(
                 f"PARTIAL: {status.source} logs: the last read could not open some files or folders "
                 f"({status.last_error}); their calls are not in this answer until they can be read "
-                "(make them readable by the user running cost-mcp)"
+                "(where permission is denied: make them readable by the user running cost-mcp)"
             )
         elif status.status == "error" and status.last_success is None:
             # Never synced (a wrong key, a rate limit on the first sync): there is no earlier data
