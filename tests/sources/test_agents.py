@@ -601,6 +601,38 @@ def test_an_opencode_database_locked_by_its_writer_is_read_by_the_next_scan(
     assert [r[1] for r in rows(settings, opencode.SOURCE)] == ["claude-sonnet-4-5", "gemini-2.5-pro"]
 
 
+def test_an_empty_opencode_database_is_no_skipped_line(home: Path, settings: Settings) -> None:
+    """The QA case: an ``opencode-*.db`` of 0 bytes (or with no table yet) beside OpenCode's
+    database. It holds no message, so no answer may say a line of it was skipped (before: "1
+    OpenCode log line(s) ... skipped (malformed 1)" in every answer); a database of another schema
+    still is."""
+    import sqlite3
+
+    from cost_mcp.sources.agents import opencode
+
+    folder = home / "opencode"
+    _opencode_db(
+        folder / "opencode.db", (FIXTURES / "opencode" / "messages.jsonl").read_text().splitlines()[:1]
+    )
+    (folder / "opencode-empty.db").write_bytes(b"")
+    sqlite3.connect(folder / "opencode-new.db").execute("PRAGMA user_version = 1").connection.close()
+    other = sqlite3.connect(folder / "opencode-other.db")
+    other.execute("CREATE TABLE notes (id TEXT)")
+    other.close()
+    conn = connect(settings.db)
+    scan = agents.scan(conn, opencode.LOG, settings, Pricer())
+    conn.close()
+    assert (scan.files_read, scan.events_added, dict(scan.skipped), scan.errors) == (
+        4,
+        1,
+        {"malformed": 1},
+        [],
+    )
+    assert {path: reasons for path, (_, reasons) in _skipped_files(settings).items()} == {
+        str(folder / "opencode-other.db"): {"malformed": 1}
+    }
+
+
 def test_amp_thread_rewritten_as_it_grows_counts_each_message_once(home: Path, settings: Settings) -> None:
     from cost_mcp.sources.agents import amp
 

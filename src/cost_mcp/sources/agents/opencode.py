@@ -129,6 +129,16 @@ def parse_document(raw: bytes, ctx: FileContext) -> Parsed:
 _LOCKED = "locked by another process (OpenCode writing); read again next time"
 
 
+def _empty(conn: sqlite3.Connection) -> bool:
+    """Whether a database holds no table at all (an empty file is one): OpenCode made it and has
+    not set it up yet. A skipped line for it would stay in every answer, though nothing is lost."""
+    try:
+        tables: int = conn.execute("SELECT count(*) FROM sqlite_master").fetchone()[0]
+    except sqlite3.DatabaseError:
+        return False  # locked, or not a database: the caller says which
+    return tables == 0
+
+
 def _busy(exc: sqlite3.OperationalError) -> bool:
     """Whether SQLite refused for a lock another connection holds (SQLITE_BUSY or SQLITE_LOCKED)."""
     name = getattr(exc, "sqlite_errorname", "") or ""
@@ -146,6 +156,8 @@ def read_database(path: str, ctx: FileContext) -> Parsed:
             # unread and the next question reads it. Counted as a bad line and saved as read, its
             # new messages would wait for OpenCode's next write, unsaid.
             raise OSError(errno.EBUSY, _LOCKED) from exc
+        if _empty(conn):
+            return None  # created, not yet set up (0 bytes, no table): no message to miss
         return "malformed"  # not OpenCode's schema: counted, never fatal
     except sqlite3.DatabaseError:
         return "malformed"  # not a database: counted, never fatal
