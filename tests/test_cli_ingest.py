@@ -142,3 +142,33 @@ def test_ingest_of_another_agents_folder_says_it_found_no_claude_code_call(home:
     _logs(home)
     again = run("ingest", str(home / "claude"), env={"COLUMNS": "400"})
     assert again.returncode == 0 and "Claude Code call" not in again.stdout
+
+
+def test_forgetting_another_agents_log_says_that_it_forgets_only_claude_codes_calls(home: Path) -> None:
+    """The QA case: `cost-mcp ingest --forget` on a Codex rollout said "forgot 0 stored call copies"
+    and nothing more, exit 0, as if done: its calls stay in every total. It now says why."""
+    import shutil
+
+    shutil.copytree(Path(__file__).parent / "fixtures" / "agents" / "codex", home / "codex")
+    rollout = next((home / "codex" / "sessions").rglob("*.jsonl"))
+    before = run("report", "--json", "--start", "2026-11-01", "--end", "2026-11-30")
+    assert before.returncode == 0, before.stderr
+    done = run("ingest", "--json", "--forget", str(rollout))
+    assert done.returncode == 0, done.stderr
+    forgotten = IngestResult.model_validate_json(done.stdout).forgotten
+    assert forgotten is not None and forgotten.events_removed == 0
+    assert forgotten.warnings == [
+        f"nothing read from Claude Code's logs lies under {rollout}: forgetting removes only the calls read "
+        "from Claude Code's logs; other agents' calls (Codex, Gemini CLI, OpenCode...) stay in the ledger, "
+        "even once their files are deleted"
+    ]
+    after = run("report", "--json", "--start", "2026-11-01", "--end", "2026-11-30")
+    assert json.loads(after.stdout)["total_usd"] == json.loads(before.stdout)["total_usd"] > 0
+    # Forgetting a Claude Code folder that holds calls says nothing of the kind.
+    claude = _logs(home)
+    assert run("ingest").returncode == 0
+    real = IngestResult.model_validate_json(
+        run("ingest", "--json", "--forget", str(claude / "projects" / "-home-dév-app")).stdout
+    ).forgotten
+    assert real is not None and real.events_removed == 1
+    assert not any("nothing read from" in w for w in real.warnings)

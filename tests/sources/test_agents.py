@@ -8,6 +8,7 @@ import shutil
 from datetime import UTC, datetime
 from decimal import Decimal
 from pathlib import Path
+from typing import Any
 
 import pytest
 from mcp import Client
@@ -563,6 +564,75 @@ def test_a_database_that_is_not_opencodes_is_counted_and_skipped(home: Path, set
     assert dict(scan.skipped) == {"malformed": 1} and scan.events_added == 0
 
 
+def test_an_opencode_database_locked_by_its_writer_is_read_by_the_next_scan(
+    home: Path, settings: Settings
+) -> None:
+    """OpenCode holding its database locked (a rollback-journal write) while a scan comes: the scan
+    says so as an error and keeps the database unread, so once the lock is gone the next scan reads
+    the message written before it, with no bad line counted. Saved as read, the message would wait
+    for OpenCode's next write, and the answers meanwhile would lack it without a word."""
+    import sqlite3
+
+    from cost_mcp.sources.agents import opencode
+
+    lines = (FIXTURES / "opencode" / "messages.jsonl").read_text().splitlines()
+    path = home / "opencode" / "opencode.db"
+    path.parent.mkdir(parents=True)
+    db = sqlite3.connect(path, isolation_level=None)
+    db.execute("PRAGMA journal_mode = DELETE")  # readers wait on a writer's lock, unlike WAL
+    db.execute("CREATE TABLE message (id TEXT PRIMARY KEY, session_id TEXT NOT NULL, data TEXT)")
+    first, second = (json.loads(text) for text in lines[:2])
+    db.execute("INSERT INTO message VALUES (?, ?, ?)", (first["id"], first["sessionID"], lines[0]))
+    conn = connect(settings.db)
+    assert agents.scan(conn, opencode.LOG, settings, Pricer()).events_added == 1
+    db.execute("INSERT INTO message VALUES (?, ?, ?)", (second["id"], second["sessionID"], lines[1]))
+    db.execute("BEGIN EXCLUSIVE")  # OpenCode's next write under way
+    db.execute("UPDATE message SET session_id = session_id WHERE id = 'none'")
+    locked = agents.scan(conn, opencode.LOG, settings, Pricer())
+    db.execute("ROLLBACK")  # the lock goes, the file stays as it was during the locked scan
+    db.close()
+    after = agents.scan(conn, opencode.LOG, settings, Pricer())
+    conn.close()
+    assert (locked.events_added, dict(locked.skipped)) == (0, {})
+    assert [e.split(": ", 1) for e in locked.errors] == [
+        [str(path), "locked by another process (OpenCode writing); read again next time"]
+    ]
+    assert (after.events_added, dict(after.skipped), after.errors) == (1, {}, [])
+    assert [r[1] for r in rows(settings, opencode.SOURCE)] == ["claude-sonnet-4-5", "gemini-2.5-pro"]
+
+
+def test_an_empty_opencode_database_is_no_skipped_line(home: Path, settings: Settings) -> None:
+    """The QA case: an ``opencode-*.db`` of 0 bytes (or with no table yet) beside OpenCode's
+    database. It holds no message, so no answer may say a line of it was skipped (before: "1
+    OpenCode log line(s) ... skipped (malformed 1)" in every answer); a database of another schema
+    still is."""
+    import sqlite3
+
+    from cost_mcp.sources.agents import opencode
+
+    folder = home / "opencode"
+    _opencode_db(
+        folder / "opencode.db", (FIXTURES / "opencode" / "messages.jsonl").read_text().splitlines()[:1]
+    )
+    (folder / "opencode-empty.db").write_bytes(b"")
+    sqlite3.connect(folder / "opencode-new.db").execute("PRAGMA user_version = 1").connection.close()
+    other = sqlite3.connect(folder / "opencode-other.db")
+    other.execute("CREATE TABLE notes (id TEXT)")
+    other.close()
+    conn = connect(settings.db)
+    scan = agents.scan(conn, opencode.LOG, settings, Pricer())
+    conn.close()
+    assert (scan.files_read, scan.events_added, dict(scan.skipped), scan.errors) == (
+        4,
+        1,
+        {"malformed": 1},
+        [],
+    )
+    assert {path: reasons for path, (_, reasons) in _skipped_files(settings).items()} == {
+        str(folder / "opencode-other.db"): {"malformed": 1}
+    }
+
+
 def test_amp_thread_rewritten_as_it_grows_counts_each_message_once(home: Path, settings: Settings) -> None:
     from cost_mcp.sources.agents import amp
 
@@ -820,6 +890,132 @@ def _codex_with_bad_lines(home: Path) -> Path:
     ]
     path.write_text("".join((line if isinstance(line, str) else json.dumps(line)) + "\n" for line in lines))
     return path
+
+
+def _permissions_hold() -> tuple[str, ...]:
+    """A command prefix under which file permissions hold: root, without the two capabilities that
+    let it read any folder, is refused a folder of mode 000 as any user is."""
+    if os.geteuid() != 0:
+        return ()
+    if shutil.which("setpriv") is None:
+        pytest.skip("root ignores file permissions and util-linux's setpriv is missing")
+    return ("setpriv", "--bounding-set=-dac_override,-dac_read_search")
+
+
+def _codex_day(home: Path, day: str, session: str) -> Path:
+    """A Codex rollout in its day folder: one gpt-5 turn of 10,000 input and 1,000 output tokens."""
+    folder = home / "codex" / "sessions" / "2026" / "11" / day
+    folder.mkdir(parents=True)
+    lines = [
+        {"timestamp": f"2026-11-{day}T10:00:00.000Z", "type": "session_meta", "payload": {"id": session}},
+        {"timestamp": f"2026-11-{day}T10:00:01.000Z", "type": "turn_context", "payload": {"model": "gpt-5"}},
+        _codex_turn(f"2026-11-{day}T10:01:00.000Z", (10000, 1000), (10000, 1000)),
+    ]
+    (folder / f"rollout-2026-11-{day}T10-00-00-{session}.jsonl").write_text(
+        "".join(json.dumps(line) + "\n" for line in lines)
+    )
+    return folder
+
+
+@pytest.mark.sqlite_only  # about log folders; root without the capabilities cannot reach PostgreSQL
+@pytest.mark.parametrize("source", ["codex", "claude_code"])
+def test_a_log_folder_that_cannot_be_listed_is_named_in_the_answer(home: Path, source: str) -> None:
+    """The QA case: a Codex day folder (or a Claude Code project folder) this user may not list.
+    Its calls cannot be in the total, and the answer must say which folder and why, as for a file
+    it cannot open; listed again, the folder's calls count and the error is gone. Before, the
+    answer said nothing: status ok."""
+    import subprocess
+    import sys
+
+    if source == "codex":
+        _codex_day(home, "20", "s-read")
+        hidden = _codex_day(home, "21", "s-hidden")
+    else:
+        read = assistant("m1", "r1", "2026-11-20T10:00:00.000Z", "s-read")
+        write(session_file(home / "claude", "s-read"), read)
+        hidden = write(
+            session_file(home / "claude", "s-hidden", "-home-dev-other"),
+            assistant("m2", "r2", "2026-11-21T10:00:00.000Z", "s-hidden"),
+        ).parent
+    hidden.chmod(0)
+    args = ("report", "--start", "2026-11-01", "--end", "2026-11-30", "--group-by", "session", "--json")
+
+    def report() -> Any:
+        done = subprocess.run(
+            [*_permissions_hold(), sys.executable, "-m", "cost_mcp", *args],
+            capture_output=True,
+            text=True,
+            timeout=180,
+            check=False,
+        )
+        assert done.returncode == 0, done.stderr
+        return json.loads(done.stdout)
+
+    try:
+        partial = report()
+    finally:
+        hidden.chmod(0o755)
+    whole = report()
+    assert [r["group"]["session"] for r in partial["rows"]] == ["s-read"]
+    [state] = [s for s in partial["sources"] if s["source"] == source]
+    assert (state["status"], state["last_error"]) == ("error", f"{hidden}: Permission denied")
+    # Said as what it is, a log it could not read (not a key to fix, nor a sync to skip).
+    assert [w for w in partial["warnings"] if "Permission denied" in w] == [
+        f"PARTIAL: {source} logs: the last read could not open some files or folders ({hidden}: Permission "
+        "denied); their calls are not in this answer until they can be read (where permission is denied: "
+        "make them readable by the user running cost-mcp)"
+    ]
+    assert sorted(r["group"]["session"] for r in whole["rows"]) == ["s-hidden", "s-read"]
+    assert whole["total_usd"] == 2 * partial["total_usd"]
+    assert not any("Permission denied" in w for w in whole["warnings"])
+
+
+def test_display_mode_says_that_other_agents_calls_count_nothing(
+    home: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The QA case: COST_MCP_COST_MODE=display and only Codex's logs. Its calls log no cost, so they
+    count $0 in that mode: get_spend, session_usage and usage_blocks must say so, as they do for
+    Claude Code's calls (before, the rows said $0 without a word). No output lower bound: that is
+    Claude Code's logs' alone."""
+    from cost_mcp.analytics.spend import get_spend, resolve
+    from cost_mcp.analytics.usage import DISPLAY_MODE_ZERO
+    from cost_mcp.config import load_settings
+
+    _codex_day(home, "20", "s-codex")
+    monkeypatch.setenv("COST_MCP_COST_MODE", "display")
+    settings = load_settings()
+    conn = connect(settings.db)
+    agents.ingest_all(conn, settings, Pricer())
+    result = get_spend(conn, settings, resolve(settings, None, "2026-11-01", "2026-11-30", None), ["agent"])
+    session = session_usage(conn, settings, session_id="s-codex", agent="codex")
+    noon = datetime(2026, 11, 20, 12, tzinfo=UTC)
+    blocks = usage_blocks(conn, settings, days=2, now=noon, agent="codex")
+    conn.close()
+    assert [(r.group, r.cost_usd, r.requests) for r in result.rows] == [({"agent": "codex"}, Decimal(0), 1)]
+    for warnings in (result.warnings, session.warnings, blocks.warnings):
+        assert DISPLAY_MODE_ZERO in warnings
+        assert OUTPUT_LOWER_BOUND not in warnings
+
+
+def test_a_byte_order_mark_loses_no_call(home: Path, settings: Settings) -> None:
+    """The QA case: an Amp thread and a Codex rollout saved with a UTF-8 BOM (a Windows editor, a
+    PowerShell redirect). The thread's calls count (before: the whole document was one malformed
+    line, every call lost) and the rollout's first line, its session_meta, still names the session
+    (before: skipped, so its call had the file name as session and no provider)."""
+    from cost_mcp.sources.agents import amp
+
+    shutil.copytree(FIXTURES / "amp", home / "amp")
+    thread = next((home / "amp" / "threads").glob("T-*.json"))
+    thread.write_bytes(b"\xef\xbb\xbf" + thread.read_bytes())
+    rollout = next(_codex_day(home, "20", "s-bom").glob("*.jsonl"))
+    rollout.write_bytes(b"\xef\xbb\xbf" + rollout.read_bytes())
+    conn = connect(settings.db)
+    threads = agents.scan(conn, amp.LOG, settings, Pricer())
+    rollouts = agents.scan(conn, codex.LOG, settings, Pricer())
+    conn.close()
+    assert (threads.events_added, dict(threads.skipped)) == (2, {"invalid_fields": 1})  # as without it
+    assert (rollouts.events_added, dict(rollouts.skipped)) == (1, {})
+    assert [(r[1], r[2], r[7]) for r in rows(settings, codex.SOURCE)] == [("gpt-5", "s-bom", "openai")]
 
 
 def _gemini_with_bad_messages(home: Path) -> tuple[Path, Path]:

@@ -139,8 +139,8 @@ def session_usage(
             "pass session_id for another"
         )
     warnings += price_note_warnings(conn, equal={"source": SOURCE, "session_id": chosen})
-    if SOURCE in output_of:
-        warnings += log_notes(settings.cost_mode, output=bool(output_of[SOURCE]))
+    if output_of:
+        warnings += log_notes(settings.cost_mode, output=bool(output_of.get(SOURCE)))
     subscription = claude and settings.claude_code_billing == "subscription"
     if subscription:
         warnings.append("Claude Code is billed by subscription here: cost_usd is the API-equivalent value.")
@@ -259,8 +259,8 @@ def usage_blocks(
         )
     if not rows:
         warnings.append(f"no {agent} usage in this window")
-    elif any(c.source == SOURCE for c in rows):
-        # Claude Code's own logs only: other agents log final counts
+    else:
+        # The output lower bound for Claude Code's own logs only: other agents log final counts
         output = any(c.source == SOURCE and c.tokens[tokens_.OUTPUT] for c in rows)
         warnings += log_notes(settings.cost_mode, output=output)
     listed = rows_.page(shown, lambda b: b.start, window)

@@ -901,12 +901,14 @@ def stale_push_warnings(
 def _pricing_warnings(
     conn: Conn, p: Period, filters: Filters, slices: Sequence[_Slice], cost_mode: str
 ) -> list[str]:
-    """Calls priced with an assumption, and the output lower bound when Claude Code logs count."""
+    """Calls priced with an assumption, the output lower bound when Claude Code logs count, and
+    the display mode's $0 when any agent's recorded calls count."""
     notes = price_note_warnings(conn, start_ms=p.start_ms, end_ms=p.end_ms, filters=filters.column_filters())
-    # Only where the logs count in the result: a day billed by the provider does not rely on them.
-    logged = [s for s in slices if s.source == "claude_code" and not s.excluded and s.tokens]
+    # Only where the calls count in the result: a day billed by the provider does not rely on them.
+    logged = [s for s in slices if s.layer == LOCAL_LAYER and not s.excluded and s.tokens]
     if logged:
-        notes += log_notes(cost_mode, output=any(s.tokens and s.tokens[tokens.OUTPUT] for s in logged))
+        claude = [s for s in logged if s.source == "claude_code"]
+        notes += log_notes(cost_mode, output=any(s.tokens and s.tokens[tokens.OUTPUT] for s in claude))
     return notes
 
 
@@ -957,7 +959,15 @@ def _warnings(
     for status in statuses:
         if not settings.has_key_for(status.source) or settings.skips_sync(status.source):
             continue  # no longer synced: its old errors and age are not news on every report
-        if status.status == "error" and status.last_success is None:
+        if status.status == "error" and status.kind == "logs":
+            # A log reader has no key to fix nor sync to skip: what is missing is the files it could
+            # not open, until the user running cost-mcp may read them (doctor says the same).
+            warnings.append(
+                f"PARTIAL: {status.source} logs: the last read could not open some files or folders "
+                f"({status.last_error}); their calls are not in this answer until they can be read "
+                "(where permission is denied: make them readable by the user running cost-mcp)"
+            )
+        elif status.status == "error" and status.last_success is None:
             # Never synced (a wrong key, a rate limit on the first sync): there is no earlier data
             # to show, and the total lacks this provider's bill; saying "earlier data" would hide that.
             warnings.append(

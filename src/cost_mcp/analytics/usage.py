@@ -48,15 +48,16 @@ OUTPUT_LOWER_BOUND = (
 
 
 DISPLAY_MODE_ZERO = (
-    "COST_MCP_COST_MODE=display counts only the cost a Claude Code log line states (costUSD, which "
-    "current Claude Code versions do not write): calls without one count $0 here. Unset it (auto) to "
-    "price them from their tokens"
+    "COST_MCP_COST_MODE=display counts only the cost a log states (Claude Code's costUSD, which "
+    "current Claude Code versions do not write; the cost OpenCode and Cline log): calls without one "
+    "count $0 here. Unset it (auto) to price them from their tokens"
 )
 
 
 def log_notes(cost_mode: str, *, output: bool) -> list[str]:
-    """What every result resting on Claude Code's logs must say: their output (when it has any) is
-    a lower bound, and in ``display`` mode calls with no logged cost count nothing."""
+    """What every result resting on recorded calls (any agent's logs) must say: in ``display`` mode
+    calls with no logged cost count nothing; and ``output``, when Claude Code's calls in it have
+    output tokens, that their output is a lower bound (other agents log final counts)."""
     notes = [OUTPUT_LOWER_BOUND] if output else []
     return [*notes, DISPLAY_MODE_ZERO] if cost_mode == "display" else notes
 

@@ -451,7 +451,7 @@ def _project(cwd: object, slug: str) -> str:
 
 
 _USABLE_CWD: dict[str, bool] = {}
-_BOM = b"\xef\xbb\xbf"
+_BOM = logfiles.BOM
 
 
 def raw_key(entry: _Line, tokens: Tokens, ts_ms: int) -> bytes:
@@ -618,9 +618,12 @@ def identify(path: Path, projects_dir: Path) -> FileIdentity:
     return FileIdentity(path, project, session)
 
 
-def _walk(directory: Path, skipped: Counter[str]) -> Iterator[tuple[str, os.stat_result]]:
-    """Every ``*.jsonl`` file below a folder (or the file itself), with its stat."""
-    return logfiles.walk(directory, (".jsonl",), skipped)
+def _walk(
+    directory: Path, skipped: Counter[str], errors: list[str] | None = None
+) -> Iterator[tuple[str, os.stat_result]]:
+    """Every ``*.jsonl`` file below a folder (or the file itself), with its stat; a folder that
+    cannot be listed is named in ``errors``."""
+    return logfiles.walk(directory, (".jsonl",), skipped, errors)
 
 
 # --- scanning ----------------------------------------------------------------------------------
@@ -757,7 +760,7 @@ def _scan(
     stats = ScanStats()
     found: dict[str, tuple[os.stat_result, Target]] = {}
     for target in targets:
-        for path, st in _walk(target.path, stats.skipped_files):
+        for path, st in _walk(target.path, stats.skipped_files, stats.errors):
             found.setdefault(path, (st, target))
     # A few files (the status line's one transcript) are looked up by path: the whole table is
     # thousands of rows on a ledger of a million calls, read on every message otherwise.
@@ -1948,6 +1951,13 @@ def forget(conn: Conn, settings: HasCoreSettings, pricer: Pricer, paths: Sequenc
         for root in settings.claude_roots()
         if Path(os.path.realpath(Path(raw).expanduser())).is_relative_to(os.path.realpath(root.expanduser()))
     ]
+    if not removed and not files_forgotten:
+        # Most often another agent's log (a Codex rollout): a bare "forgot 0" would read as done.
+        warnings.append(
+            f"nothing read from Claude Code's logs lies under {', '.join(paths)}: forgetting removes only "
+            "the calls read from Claude Code's logs; other agents' calls (Codex, Gemini CLI, OpenCode...) "
+            "stay in the ledger, even once their files are deleted"
+        )
     summary = ForgetReport(
         paths=[_prefixes(raw)[0] for raw in paths],
         events_removed=removed,

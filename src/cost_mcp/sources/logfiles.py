@@ -35,6 +35,10 @@ from collections.abc import Iterator
 from pathlib import Path
 from typing import BinaryIO, Literal, Protocol
 
+BOM = b"\xef\xbb\xbf"
+"""The UTF-8 byte order mark some editors and Windows tools put at the start of a file: not JSON,
+so it is taken off a file's first line (or whole document) before parsing, never counted as bad."""
+
 CHECK_BYTES = 64
 """How many bytes before a remembered offset are hashed to notice a file rewritten in place."""
 
@@ -60,11 +64,15 @@ def walk(
     root: Path,
     suffixes: tuple[str, ...],
     skipped: Counter[str] | None = None,
+    errors: list[str] | None = None,
 ) -> Iterator[tuple[str, os.stat_result]]:
     """Every file below ``root`` whose name ends in one of ``suffixes``, with its stat.
 
     A ``root`` that is itself a file is yielded when its name has such a suffix. Names that are not
-    valid UTF-8 are counted in ``skipped`` as ``undecodable_name`` and left out.
+    valid UTF-8 are counted in ``skipped`` as ``undecodable_name`` and left out. A folder that cannot
+    be listed (no permission) is named in ``errors`` as ``"<folder>: <reason>"``: the files in it are
+    missing from the scan, and an answer must say so as it does for a file it cannot read. One that
+    vanished meanwhile holds nothing to miss.
     """
     if root.is_file():
         if root.name.endswith(suffixes):
@@ -77,7 +85,11 @@ def walk(
         try:
             with os.scandir(folder) as it:
                 entries = list(it)
-        except OSError:
+        except (FileNotFoundError, NotADirectoryError):
+            continue
+        except OSError as exc:
+            if errors is not None:
+                errors.append(f"{folder}: {exc.strerror or exc}")
             continue
         for entry in entries:
             if not entry.name.isascii() and not utf8(entry.name):

@@ -49,6 +49,7 @@ import msgspec
 from cost_mcp.config import Settings
 from cost_mcp.money import to_nanos
 from cost_mcp.pricing import Tokens, claude_provider, provider_models
+from cost_mcp.sources import logfiles
 from cost_mcp.sources.agents.scanner import (
     MAX_DOCUMENT_BYTES,
     AgentEvent,
@@ -258,7 +259,7 @@ def _json(path: Path, kind: type[_T]) -> _T | None:
     except OSError:
         return None
     try:
-        return msgspec.json.decode(data, type=kind)
+        return msgspec.json.decode(data.removeprefix(logfiles.BOM), type=kind)
     except (msgspec.DecodeError, msgspec.ValidationError):
         return None
 

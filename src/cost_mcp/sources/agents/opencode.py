@@ -13,6 +13,7 @@ the call (models.dev's rates, or the user's for a custom model), kept as the rep
 
 from __future__ import annotations
 
+import errno
 import sqlite3
 from decimal import Decimal
 from pathlib import Path
@@ -125,13 +126,41 @@ def parse_document(raw: bytes, ctx: FileContext) -> Parsed:
     return [found]
 
 
+_LOCKED = "locked by another process (OpenCode writing); read again next time"
+
+
+def _empty(conn: sqlite3.Connection) -> bool:
+    """Whether a database holds no table at all (an empty file is one): OpenCode made it and has
+    not set it up yet. A skipped line for it would stay in every answer, though nothing is lost."""
+    try:
+        tables: int = conn.execute("SELECT count(*) FROM sqlite_master").fetchone()[0]
+    except sqlite3.DatabaseError:
+        return False  # locked, or not a database: the caller says which
+    return tables == 0
+
+
+def _busy(exc: sqlite3.OperationalError) -> bool:
+    """Whether SQLite refused for a lock another connection holds (SQLITE_BUSY or SQLITE_LOCKED)."""
+    name = getattr(exc, "sqlite_errorname", "") or ""
+    return name.startswith(("SQLITE_BUSY", "SQLITE_LOCKED")) or "locked" in str(exc)
+
+
 def read_database(path: str, ctx: FileContext) -> Parsed:
     """Every assistant message of an OpenCode database, read-only (OpenCode may be writing it)."""
     conn = sqlite3.connect(f"file:{path}?mode=ro", uri=True, timeout=1.0)
     try:
         rows = conn.execute("SELECT id, session_id, data FROM message").fetchall()
+    except sqlite3.OperationalError as exc:
+        if _busy(exc):
+            # OpenCode is writing it: an error of this scan, so the scanner keeps the database
+            # unread and the next question reads it. Counted as a bad line and saved as read, its
+            # new messages would wait for OpenCode's next write, unsaid.
+            raise OSError(errno.EBUSY, _LOCKED) from exc
+        if _empty(conn):
+            return None  # created, not yet set up (0 bytes, no table): no message to miss
+        return "malformed"  # not OpenCode's schema: counted, never fatal
     except sqlite3.DatabaseError:
-        return "malformed"  # not OpenCode's schema (or not a database): counted, never fatal
+        return "malformed"  # not a database: counted, never fatal
     finally:
         conn.close()
     found: list[AgentEvent | SkipReason] = []

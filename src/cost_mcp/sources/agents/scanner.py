@@ -347,7 +347,7 @@ def scan(
     suffixes = fmt.line_suffixes + fmt.document_suffixes + fmt.database_suffixes
     seen: set[str] = set()
     for root in folders:
-        for path, st in logfiles.walk(root, suffixes, stats.skipped):
+        for path, st in logfiles.walk(root, suffixes, stats.skipped, stats.errors):
             if path in seen or (fmt.accept is not None and not fmt.accept(path)):
                 continue
             seen.add(path)
@@ -423,12 +423,16 @@ def _read_lines(
     with open(path, "rb") as f:
         f.seek(offset)
         reader = logfiles.LineReader(f, offset, MAX_LINE_BYTES, skipping, final)
+        first = offset == 0
         for raw in reader:
             writer.stats.lines_read += 1
             if raw is None:
                 skipped["too_long"] += 1
+                first = False
                 continue
-            _take(fmt.parse_line(raw, ctx), writer, skipped)
+            line = raw.removeprefix(logfiles.BOM) if first else raw  # else a first line is not JSON
+            first = False
+            _take(fmt.parse_line(line, ctx), writer, skipped)
     return reader.consumed, reader.skipping
 
 
@@ -444,7 +448,7 @@ def _read_document(
     writer.stats.lines_read += 1
     # A document is re-read whole when it changes; the events' keys make that idempotent.
     ctx.state = {}
-    _take(fmt.parse_document(data, ctx), writer, skipped)
+    _take(fmt.parse_document(data.removeprefix(logfiles.BOM), ctx), writer, skipped)
     return len(data)
 
 
