@@ -1085,7 +1085,7 @@ class HourCost(Result):
     """What the calls of one local hour of the day cost, over a period."""
 
     hour: int = Field(ge=0, le=23, description="Local hour of the day, 0-23.")
-    cost_usd: USD
+    cost_usd: USD | None = Field(description="Of the priced calls; null when none of its calls is.")
     requests: int
     unpriced_requests: int = Field(description="Calls with no known price (not in cost_usd).")
 
