@@ -483,7 +483,7 @@ class ModelUsage(Result):
 class BurnRate(Result):
     """How fast usage accrues, over the span between first and last activity."""
 
-    cost_per_hour_usd: USD
+    cost_per_hour_usd: USD | None = Field(description="Of the priced calls; null when none is priced.")
     tokens_per_minute: float
     input_output_tokens_per_minute: float
 
@@ -498,7 +498,7 @@ class SessionUsage(Answer):
     duration_minutes: float
     requests: int
     tokens: TokenTotals
-    cost_usd: USD
+    cost_usd: USD | None = Field(description="Of the priced calls; null when none of its calls is.")
     unpriced_requests: int = Field(0, description="Calls with no known price (not in cost_usd).")
     cost_basis: str = Field(
         description="'estimated' (tokens x list price), or 'api-equivalent' when Claude Code is covered by "
@@ -514,7 +514,7 @@ class BlockProjection(Result):
     """Where an active block ends up at its current burn rate."""
 
     total_tokens: int
-    cost_usd: USD
+    cost_usd: USD | None = Field(description="Null when none of the block's calls is priced.")
     remaining_minutes: int
 
 
@@ -537,7 +537,7 @@ class UsageBlock(Result):
     is_gap: bool
     requests: int
     tokens: TokenTotals
-    cost_usd: USD
+    cost_usd: USD | None = Field(description="Of the priced calls; null when none of its calls is.")
     unpriced_requests: int = Field(
         0, description="Calls with no known price: not in cost_usd, the burn rate or the projection."
     )

@@ -511,11 +511,8 @@ def _render_blocks(out: Console, result: UsageBlocks, only_active: bool, tz: Zon
         # Calls with no known price are in the tokens but not the money: a dollar rate would be of
         # the priced calls only, so it is left out (as the status line does) and the cost says so.
         unpriced = active.unpriced_requests
-        rate = (
-            f"{format_usd(active.burn_rate.cost_per_hour_usd)}/h, "
-            if active.burn_rate and not unpriced
-            else ""
-        )
+        per_hour = active.burn_rate.cost_per_hour_usd if active.burn_rate else None
+        rate = f"{format_usd(per_hour)}/h, " if per_hour is not None and not unpriced else ""
         out.print(
             f"active block: {rate}projected {active.projection.total_tokens:,} tokens, "
             f"{format_cost(active.projection.cost_usd, unpriced)} by {_local(active.end, tz):%H:%M} {tz.key}",
@@ -565,7 +562,9 @@ def _render_session(out: Console, result: SessionUsage) -> None:
         table.add_row(text(m.model), f"{m.requests:,}", *cells, _money(m.cost_usd))
     _print_tokens_table(out, table)
     if result.burn_rate is not None:
-        out.print(f"burn rate: {format_usd(result.burn_rate.cost_per_hour_usd)} per hour", highlight=False)
+        # Of the priced calls only: said so (or "unpriced" when none is), never a bare $0.00.
+        rate = format_cost(result.burn_rate.cost_per_hour_usd, result.unpriced_requests)
+        out.print(f"burn rate: {rate} per hour", highlight=False)
 
 
 @cli.command()
