@@ -1342,11 +1342,13 @@ class CompareRow(Result):
     """One group side by side."""
 
     group: dict[str, str]
-    before_cost_usd: USD
-    after_cost_usd: USD
-    before_calls: int
-    after_calls: int
-    change_usd: USD
+    before_cost_usd: USD | None = Field(description="Of the priced calls; null when none of its calls is.")
+    after_cost_usd: USD | None = Field(description="Of the priced calls; null when none of its calls is.")
+    before_calls: int = Field(description="Calls, unpriced ones included.")
+    after_calls: int = Field(description="Calls, unpriced ones included.")
+    before_unpriced_calls: int = Field(description="Calls with no known price (not in before_cost_usd).")
+    after_unpriced_calls: int = Field(description="Calls with no known price (not in after_cost_usd).")
+    change_usd: USD | None = Field(description="after - before, of priced calls; null when a side is null.")
 
 
 class Comparison(Answer):

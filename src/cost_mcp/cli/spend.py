@@ -821,11 +821,12 @@ def _render_compare(out: Console, result: Comparison) -> None:
         money = [Column(name, justify="right") for name in ("before", "after", "change")]
         rows = Table(*result.group_by, *money, box=None)
         for r in result.rows:
+            # A side of unpriced calls only, and the change against it, are "unpriced", never $0.00.
             rows.add_row(
                 *r.group.values(),
-                format_usd(r.before_cost_usd),
-                format_usd(r.after_cost_usd),
-                format_usd(r.change_usd),
+                format_cost(r.before_cost_usd, r.before_unpriced_calls),
+                format_cost(r.after_cost_usd, r.after_unpriced_calls),
+                format_cost(r.change_usd),
             )
         out.print(whole(rows))
         if result.more_rows:
