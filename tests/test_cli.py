@@ -269,6 +269,51 @@ def test_report_chart_stops_at_today_and_unpriced_never_shows_as_zero(clock: Non
     assert "unpriced" in listed
 
 
+def test_session_and_blocks_of_unpriced_calls_only_show_unpriced_never_zero(clock: None, home: Path) -> None:
+    """`cost-mcp session` and `cost-mcp blocks` over calls that all lack a price: the cost, the
+    burn rate and the projection say unpriced (null with --json), never $0.00."""
+    from datetime import UTC, datetime, timedelta
+
+    from tests.sources.claude_logs import assistant, session_file, write
+
+    now = datetime.now(UTC)
+    write(
+        session_file(home / "claude", "dark"),
+        *(
+            assistant(
+                f"m{i}",
+                f"r{i}",
+                (now - timedelta(minutes=ago)).strftime("%Y-%m-%dT%H:%M:%S.000Z"),
+                session="dark",
+                model="claude-mystery-9",
+                input=10,
+                output=10,
+            )
+            for i, ago in enumerate((30, 10))
+        ),
+    )
+    shown = run("session", "dark", env={"COLUMNS": "200"})
+    assert shown.returncode == 0, shown.stderr
+    assert "$0.00" not in shown.stdout
+    [head] = [line for line in shown.stdout.splitlines() if line.startswith("session dark")]
+    assert "unpriced" in head
+    [rate] = [line for line in shown.stdout.splitlines() if line.startswith("burn rate")]
+    assert rate == "burn rate: unpriced per hour"
+    as_json = json.loads(run("session", "dark", "--json").stdout)
+    assert (as_json["cost_usd"], as_json["burn_rate"]["cost_per_hour_usd"]) == (None, None)
+    listed = run("blocks", "--token-limit", "1000", env={"COLUMNS": "200"})
+    assert listed.returncode == 0, listed.stderr
+    assert "$0.00" not in listed.stdout
+    [row] = [
+        line for line in listed.stdout.splitlines() if "active" in line and not line.startswith("active")
+    ]
+    assert row.rstrip().endswith("unpriced")
+    [projected] = [line for line in listed.stdout.splitlines() if line.startswith("active block:")]
+    assert "tokens, unpriced by" in projected and "/h" not in projected
+    active = json.loads(run("blocks", "--json").stdout)["active"]
+    assert (active["cost_usd"], active["projection"]["cost_usd"]) == (None, None)
+
+
 @pytest.mark.usefixtures("home")
 def test_serve_in_a_terminal_says_it_is_waiting_for_a_client() -> None:
     import pty

@@ -85,6 +85,8 @@ async def test_compare_periods_tool(client: Client) -> None:
             "after_cost_usd": 0.083,
             "before_calls": 4,
             "after_calls": 4,
+            "before_unpriced_calls": 0,
+            "after_unpriced_calls": 0,
             "change_usd": -1.162,
         }
     ]
@@ -103,6 +105,94 @@ async def test_compare_periods_tool(client: Client) -> None:
     unknown = await client.call_tool("compare_periods", {"before": "last_fortnight"})
     text = unknown.content[0].text  # type: ignore[union-attr]
     assert unknown.is_error is True and "a month YYYY-MM" in text and "start/end" not in text
+
+
+def _unpriced_ledger() -> None:
+    """Beside the router (priced both weeks): 'ghost' on a model with no known price both weeks,
+    'newbie' unpriced the first week and priced the second, 'mixed' one call of each the first week."""
+    _ledger()
+    conn = connect(load_settings_leniently()[0].db)
+    try:
+        for agent, day, model in (
+            ("ghost", 10, "no-such-model-xyz"),
+            ("ghost", 17, "no-such-model-xyz"),
+            ("newbie", 10, "no-such-model-xyz"),
+            ("newbie", 17, "claude-haiku-4-5"),
+            ("mixed", 10, "no-such-model-xyz"),
+            ("mixed", 10, "claude-haiku-4-5"),
+        ):
+            record_call(
+                conn,
+                Pricer(),
+                provider="anthropic",
+                model=model,
+                tokens=Tokens(input=20_000, output=150),
+                agent=agent,
+                timestamp=datetime(2026, 11, day, 11, tzinfo=UTC),
+                now=NOW,
+            )
+    finally:
+        conn.close()
+
+
+WEEKS = {"before": "2026-11-09..2026-11-15", "after": "2026-11-16..2026-11-22"}
+
+
+async def test_a_compared_group_of_unpriced_calls_only_costs_null_over_stdio(home: Path) -> None:
+    """compare_periods over a real stdio server: a side whose calls all lack a price costs null
+    (unknown, not $0), its calls counted with the unpriced ones apart, and the change against it is
+    null too, ranked after every known change; a side with some priced calls keeps their sum."""
+    import sys
+
+    from mcp import StdioServerParameters
+
+    from tests.test_server import server_env
+
+    _unpriced_ledger()
+    params = StdioServerParameters(command=sys.executable, args=["-m", "cost_mcp"], env=server_env(home))
+    async with Client(params) as c:
+        result = await c.call_tool("compare_periods", {**WEEKS, "group_by": ["agent"]})
+    data = result.structured_content
+    assert result.is_error is False and data is not None
+    fields = (
+        "before_cost_usd",
+        "after_cost_usd",
+        "before_calls",
+        "after_calls",
+        "before_unpriced_calls",
+        "after_unpriced_calls",
+        "change_usd",
+    )
+    rows = {r["group"]["agent"]: tuple(r[f] for f in fields) for r in data["rows"]}
+    assert rows == {
+        "router": (1.245, 0.083, 4, 4, 0, 0, -1.162),
+        "mixed": (0.02075, 0, 2, 0, 1, 0, -0.02075),
+        "ghost": (None, None, 1, 1, 1, 1, None),
+        "newbie": (None, 0.02075, 1, 1, 1, 0, None),
+    }
+    # Known changes by size, then the unknown ones.
+    assert [r["group"]["agent"] for r in data["rows"]] == ["router", "mixed", "ghost", "newbie"]
+    # The periods' own figures stay of the priced calls, with the warning naming the unpriced model.
+    assert data["change_usd"] == round(0.083 + 0.02075 - 1.245 - 0.02075, 9)
+    assert any("no-such-model-xyz" in w for w in data["warnings"])
+
+
+def test_cli_compare_shows_an_unknown_side_as_unpriced(
+    home: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    _unpriced_ledger()
+    args = ["compare", "--before", WEEKS["before"], "--after", WEEKS["after"], "--group-by", "agent"]
+    assert main([*args, "--json"]) == 0
+    rows = {r["group"]["agent"]: r for r in json.loads(capsys.readouterr().out)["rows"]}
+    assert (rows["ghost"]["before_cost_usd"], rows["ghost"]["change_usd"]) == (None, None)
+    assert main(args) == 0
+    lines = capsys.readouterr().out.splitlines()
+    [ghost] = [line.split() for line in lines if line.strip().startswith("ghost")]
+    assert ghost == ["ghost", "unpriced", "unpriced", "unpriced"]
+    [newbie] = [line.split() for line in lines if line.strip().startswith("newbie")]
+    assert newbie == ["newbie", "unpriced", "$0.02", "unpriced"]
+    [mixed] = [line.split() for line in lines if line.strip().startswith("mixed")]
+    assert mixed == ["mixed", "$0.02", "+", "unpriced", "$0.00", "-$0.02"]
 
 
 async def test_compare_periods_this_month_against_as_many_days_before(client: Client) -> None:

@@ -6,6 +6,7 @@ import os
 import subprocess
 import sys
 from pathlib import Path
+from zoneinfo import ZoneInfo
 
 import anyio
 import pytest
@@ -469,6 +470,59 @@ async def test_a_group_of_unpriced_calls_only_costs_null_not_zero_over_stdio(hom
     assert any("claude-mystery-9" in w for w in breakdown["warnings"])
     # The unknown cost ranks after every known one.
     assert [m["model"] for m in breakdown["models"]] == ["claude-sonnet-4-5-20250929", "claude-mystery-9"]
+
+
+async def test_a_session_block_and_hour_of_unpriced_calls_only_cost_null_over_stdio(home: Path) -> None:
+    """A session, its 5-hour block and its hours, every call on a model with no known price: their
+    costs, the block's projection and the dollar burn rates are null (unknown), never $0, while the
+    token rates hold; an earlier block of priced calls keeps its dollars."""
+    from datetime import UTC, datetime, timedelta
+
+    from tests.sources.claude_logs import assistant, session_file, write
+
+    now = datetime.now(UTC)
+
+    def at(ago: timedelta) -> str:
+        return (now - ago).strftime("%Y-%m-%dT%H:%M:%S.000Z")
+
+    write(
+        session_file(home / "claude", "priced"),
+        assistant("p1", "q1", at(timedelta(hours=8)), session="priced", input=1_000, output=1_000),
+    )
+    write(
+        session_file(home / "claude", "dark"),
+        *(
+            assistant(
+                f"m{i}", f"r{i}", at(ago), session="dark", model="claude-mystery-9", input=10, output=10
+            )
+            for i, ago in enumerate((timedelta(minutes=30), timedelta(minutes=10)))
+        ),
+    )
+    days = {"start": (now - timedelta(days=2)).date().isoformat(), "end": now.date().isoformat()}
+    params = StdioServerParameters(command=sys.executable, args=["-m", "cost_mcp"], env=server_env(home))
+    async with Client(params) as c:
+        session = (await c.call_tool("session_usage", {"session_id": "dark"})).structured_content
+        blocks = (await c.call_tool("usage_blocks", {"days": 1})).structured_content
+        board = (await c.call_tool("show_dashboard", days)).structured_content
+    assert session is not None and blocks is not None and board is not None
+    assert (session["cost_usd"], session["unpriced_requests"], session["requests"]) == (None, 2, 2)
+    assert session["burn_rate"]["cost_per_hour_usd"] is None
+    assert session["burn_rate"]["tokens_per_minute"] > 0
+    assert [m["cost_usd"] for m in session["models"]] == [None]
+    assert any("claude-mystery-9" in w for w in session["warnings"])
+    active = blocks["active"]
+    assert (active["cost_usd"], active["unpriced_requests"]) == (None, 2)
+    assert active["burn_rate"]["cost_per_hour_usd"] is None
+    assert active["projection"]["cost_usd"] is None and active["projection"]["total_tokens"] > 40
+    [earlier] = [b for b in blocks["blocks"] if not b["is_gap"] and not b["is_active"]]
+    assert (earlier["cost_usd"], earlier["unpriced_requests"]) == (0.018, 0)
+    # Hours: the unpriced calls' hours are null; the priced call's hour has its price.
+    tz = ZoneInfo(board["hourly"]["period"]["timezone"])
+    hours = board["hourly"]["hours"]
+    for ago in (timedelta(minutes=30), timedelta(minutes=10)):
+        assert hours[(now - ago).astimezone(tz).hour]["cost_usd"] is None
+    assert hours[(now - timedelta(hours=8)).astimezone(tz).hour]["cost_usd"] == 0.018
+    assert board["hourly"]["total_usd"] == 0.018
 
 
 async def test_agent_scenario_daily_budget_until_refused(clock: None, client: Client) -> None:

@@ -731,6 +731,7 @@ def test_statusline_block_is_usage_blocks_active_block(home: Path, settings: Set
     finally:
         conn.close()
     assert active is not None and active.requests == 4 and active.burn_rate is not None
+    assert active.cost_usd is not None and active.burn_rate.cost_per_hour_usd is not None
     cost = active.cost_usd.quantize(Decimal("0.01"))
     rate = active.burn_rate.cost_per_hour_usd.quantize(Decimal("0.01"))
     # Only this transcript is read (no reader checked the others): the block is marked a lower bound.

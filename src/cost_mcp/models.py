@@ -483,7 +483,7 @@ class ModelUsage(Result):
 class BurnRate(Result):
     """How fast usage accrues, over the span between first and last activity."""
 
-    cost_per_hour_usd: USD
+    cost_per_hour_usd: USD | None = Field(description="Of the priced calls; null when none is priced.")
     tokens_per_minute: float
     input_output_tokens_per_minute: float
 
@@ -498,7 +498,7 @@ class SessionUsage(Answer):
     duration_minutes: float
     requests: int
     tokens: TokenTotals
-    cost_usd: USD
+    cost_usd: USD | None = Field(description="Of the priced calls; null when none of its calls is.")
     unpriced_requests: int = Field(0, description="Calls with no known price (not in cost_usd).")
     cost_basis: str = Field(
         description="'estimated' (tokens x list price), or 'api-equivalent' when Claude Code is covered by "
@@ -514,7 +514,7 @@ class BlockProjection(Result):
     """Where an active block ends up at its current burn rate."""
 
     total_tokens: int
-    cost_usd: USD
+    cost_usd: USD | None = Field(description="Null when none of the block's calls is priced.")
     remaining_minutes: int
 
 
@@ -537,7 +537,7 @@ class UsageBlock(Result):
     is_gap: bool
     requests: int
     tokens: TokenTotals
-    cost_usd: USD
+    cost_usd: USD | None = Field(description="Of the priced calls; null when none of its calls is.")
     unpriced_requests: int = Field(
         0, description="Calls with no known price: not in cost_usd, the burn rate or the projection."
     )
@@ -1093,7 +1093,7 @@ class HourCost(Result):
     """What the calls of one local hour of the day cost, over a period."""
 
     hour: int = Field(ge=0, le=23, description="Local hour of the day, 0-23.")
-    cost_usd: USD
+    cost_usd: USD | None = Field(description="Of the priced calls; null when none of its calls is.")
     requests: int
     unpriced_requests: int = Field(description="Calls with no known price (not in cost_usd).")
 
@@ -1350,11 +1350,13 @@ class CompareRow(Result):
     """One group side by side."""
 
     group: dict[str, str]
-    before_cost_usd: USD
-    after_cost_usd: USD
-    before_calls: int
-    after_calls: int
-    change_usd: USD
+    before_cost_usd: USD | None = Field(description="Of the priced calls; null when none of its calls is.")
+    after_cost_usd: USD | None = Field(description="Of the priced calls; null when none of its calls is.")
+    before_calls: int = Field(description="Calls, unpriced ones included.")
+    after_calls: int = Field(description="Calls, unpriced ones included.")
+    before_unpriced_calls: int = Field(description="Calls with no known price (not in before_cost_usd).")
+    after_unpriced_calls: int = Field(description="Calls with no known price (not in after_cost_usd).")
+    change_usd: USD | None = Field(description="after - before, of priced calls; null when a side is null.")
 
 
 class Comparison(Answer):

@@ -171,8 +171,8 @@ def test_day_session_and_block_views_agree(home: Path, conn: Conn, settings: Set
     day_cost = sum(Decimal(r[0]) for r in per_day) / 10**9
     sessions = [session_usage(conn, settings, session_id=s) for s in ("s1", "s2")]
     blocks = usage_blocks(conn, settings, days=30, now=datetime(2026, 11, 5, tzinfo=UTC)).blocks
-    assert sum(s.cost_usd for s in sessions) == day_cost
-    assert sum(b.cost_usd for b in blocks) == day_cost
+    assert sum(s.cost_usd or Decimal(0) for s in sessions) == day_cost
+    assert sum(b.cost_usd or Decimal(0) for b in blocks) == day_cost
     assert sum(b.tokens.total_tokens for b in blocks) == sum(s.tokens.total_tokens for s in sessions)
 
 

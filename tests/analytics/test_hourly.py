@@ -73,7 +73,8 @@ def test_hours_sum_to_get_spends_local_total(conn: Conn, settings: Settings) -> 
             call(conn, datetime(2026, 11, day, hour, 7 * day, tzinfo=UTC), day)
     p = resolve(settings, None, "2026-11-01", "2026-11-05", "America/New_York")
     hourly = cost_by_hour(conn, settings, p)
-    assert hourly.total_usd == get_spend(conn, settings, p).total_usd == sum(h.cost_usd for h in hourly.hours)
+    hours = sum(h.cost_usd or Decimal(0) for h in hourly.hours)
+    assert hourly.total_usd == get_spend(conn, settings, p).total_usd == hours
 
 
 def test_filters_and_period_edges(conn: Conn, settings: Settings) -> None:

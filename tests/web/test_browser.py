@@ -4,6 +4,7 @@ get_spend's, budget crossings on the gauges, filters that change the numbers; a 
 from __future__ import annotations
 
 from collections.abc import Iterator
+from datetime import UTC, datetime, timedelta
 from decimal import Decimal
 from pathlib import Path
 from typing import Any
@@ -13,6 +14,8 @@ import pytest
 
 from cost_mcp.analytics import spend
 from cost_mcp.money import format_usd
+from cost_mcp.pricing import Pricer, Tokens
+from cost_mcp.sources.reported import record_call
 from cost_mcp.store import connect
 from tests.web.conftest import Served, call
 
@@ -91,6 +94,39 @@ def test_totals_shown_equal_get_spend(page: Any, served: Served) -> None:
         assert page.errors == []
     finally:
         conn.close()
+
+
+def test_an_hour_of_unpriced_calls_only_is_unpriced_not_zero(
+    page: Any, served: Served, hour_of_day: int
+) -> None:
+    """The hour-of-day table and chart show an hour whose calls all lack a price as unpriced, with
+    no amount (null, not $0); the hour of the priced calls keeps its dollars."""
+    settings = served.settings
+    # The seeded calls were made just before the clock's hour; this one hours earlier, alone.
+    seeded_at = datetime.now(UTC).replace(hour=hour_of_day, minute=0, second=0) - timedelta(seconds=30)
+    when = seeded_at - timedelta(hours=3)
+    with served.ledger.use() as c:
+        record_call(
+            c,
+            Pricer(),
+            provider="openai",
+            model="no-such-model-xyz",
+            tokens=Tokens(input=10, output=10),
+            agent="reviewer",
+            timestamp=when,
+        )
+    reload(page)
+    hour = f"{when.astimezone(settings.tz).hour:02d}:00"
+    row = page.locator("#hourly tr", has_text=hour)
+    cell = row.locator("td > span > span").first
+    assert cell.text_content() == "unpriced"  # the numbers table is folded: its text, not the shown
+    assert cell.get_attribute("data-usd") is None
+    assert page.locator("#hourly rect title", has_text=f"{hour} unpriced").count() == 1
+    # The hour of the priced calls (and the unpriced one seeded beside them) keeps its amount.
+    seeded = f"{seeded_at.astimezone(settings.tz).hour:02d}:00"
+    priced = page.locator("#hourly tr", has_text=seeded).locator("td > span > span").first
+    assert (priced.text_content() or "").startswith("$") and Decimal(priced.get_attribute("data-usd")) > 0
+    assert page.errors == []
 
 
 def gauge_colour(pg: Any, name: str) -> str:

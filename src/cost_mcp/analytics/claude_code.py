@@ -10,7 +10,7 @@ from typing import Literal
 
 from cost_mcp import tokens as tokens_
 from cost_mcp.analytics import rows as rows_
-from cost_mcp.analytics.blocks import Block, build_blocks
+from cost_mcp.analytics.blocks import Block, build_blocks, cost_per_hour
 from cost_mcp.analytics.usage import log_notes, price_note_warnings, token_totals, unpriced_warnings
 from cost_mcp.config import Settings
 from cost_mcp.errors import InvalidInputError, NotFoundError
@@ -24,7 +24,7 @@ from cost_mcp.models import (
     UsageBlock,
     UsageBlocks,
 )
-from cost_mcp.money import from_nanos
+from cost_mcp.money import from_nanos, known_cost
 from cost_mcp.periods import iso_utc, to_ms
 from cost_mcp.sources.claude_code import SOURCE
 from cost_mcp.store import otel as otel_store
@@ -118,7 +118,8 @@ def session_usage(
     claude = SOURCE in output_of or otel_store.CLAUDE_SOURCE in output_of
     first, last, requests = found.first_ms, found.last_ms, found.requests
     tokens = token_totals(found.tokens)
-    total = from_nanos(found.cost_nanos)
+    # A session of unpriced calls only costs an unknown amount (None), not $0.
+    total = known_cost(from_nanos(found.cost_nanos), requests, found.unpriced)
     models = _models(conn, settings, chosen, sources)
     unpriced = [m for m in models if m.cost_usd is None]
     warnings = unpriced_warnings(
@@ -153,7 +154,8 @@ def session_usage(
         requests=requests,
         tokens=tokens,
         cost_usd=total,
-        unpriced_requests=sum(m.requests for m in unpriced),
+        # Every call without a price, also those of a model whose other calls have one.
+        unpriced_requests=found.unpriced,
         cost_basis="api-equivalent" if subscription else "estimated",
         models=models,
         burn_rate=_burn_rate(total, tokens, last - first),
@@ -199,12 +201,14 @@ def _models(conn: Conn, settings: Settings, session_id: str, sources: tuple[str,
     ]
 
 
-def _burn_rate(cost: Decimal, tokens: TokenTotals, span_ms: int) -> BurnRate | None:
+def _burn_rate(cost: Decimal | None, tokens: TokenTotals, span_ms: int) -> BurnRate | None:
+    """How fast ``cost`` and ``tokens`` accrued over ``span_ms``; the dollar rate is None when the
+    cost is (no call priced), while the token rates still hold."""
     if span_ms <= 0:
         return None
     minutes = span_ms / MINUTE_MS
     return BurnRate(
-        cost_per_hour_usd=(cost * HOUR_MS / span_ms).quantize(Decimal("0.000000001")),
+        cost_per_hour_usd=None if cost is None else cost_per_hour(cost, span_ms),
         tokens_per_minute=round(tokens.total_tokens / minutes, 1),
         input_output_tokens_per_minute=round((tokens.input_tokens + tokens.output_tokens) / minutes, 1),
     )
@@ -294,7 +298,8 @@ def _resolve_limit(blocks: list[Block], token_limit: int | Literal["max"] | None
 
 def _block_model(b: Block, now_ms: int, limit: int | None) -> UsageBlock:
     tokens = token_totals(b.sums)
-    cost = from_nanos(b.cost_nanos)
+    # A block of unpriced calls only costs an unknown amount (None), not $0; a gap block costs $0.
+    cost = known_cost(from_nanos(b.cost_nanos), b.requests, sum(b.unpriced.values()))
     active = not b.is_gap and now_ms - b.last_ms < (b.end_ms - b.start_ms) and now_ms < b.end_ms
     rate = None if b.is_gap else _burn_rate(cost, tokens, b.last_ms - b.first_ms)
     projection = None
@@ -306,10 +311,12 @@ def _block_model(b: Block, now_ms: int, limit: int | None) -> UsageBlock:
     if active and rate is not None:
         remaining = round((b.end_ms - now_ms) / MINUTE_MS)
         projected_tokens = tokens.total_tokens + round(rate.tokens_per_minute * remaining)
-        projected_cost = cost + rate.cost_per_hour_usd * remaining / 60
+        per_hour = rate.cost_per_hour_usd
+        # Nothing priced so far: where the money ends up is as unknown as where it stands.
+        projected_cost = None if cost is None or per_hour is None else cost + per_hour * remaining / 60
         projection = BlockProjection(
             total_tokens=projected_tokens,
-            cost_usd=projected_cost.quantize(Decimal("0.000000001")),
+            cost_usd=None if projected_cost is None else projected_cost.quantize(Decimal("0.000000001")),
             remaining_minutes=remaining,
         )
     if active and limit:

@@ -12,6 +12,7 @@ from __future__ import annotations
 from collections.abc import Sequence
 from dataclasses import fields
 from datetime import UTC, datetime
+from decimal import Decimal
 
 from cost_mcp.analytics import rows
 from cost_mcp.analytics.budgets import budget_status
@@ -106,7 +107,8 @@ def dashboard_text(d: Dashboard) -> str:
         if rows:
             top = ", ".join(f"{r.group[dim] or '(unknown)'} {_amount(r)} {r.basis}" for r in rows)
             lines.append(f"top {dim}s: {top}")
-    peak = max(d.hourly.hours, key=lambda h: h.cost_usd)
+    # An hour whose cost is unknown (null) is not a peak: only known amounts are compared.
+    peak = max(d.hourly.hours, key=lambda h: h.cost_usd or Decimal(0))
     if peak.cost_usd:
         lines.append(
             f"costliest hour of day (local calls, estimated): {peak.hour:02d}:00 {format_usd(peak.cost_usd)}"

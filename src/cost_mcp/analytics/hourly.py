@@ -13,7 +13,7 @@ from datetime import datetime
 from cost_mcp.analytics.spend import Filters, period_info
 from cost_mcp.config import Settings
 from cost_mcp.models import HourCost, HourlyCost
-from cost_mcp.money import from_nanos
+from cost_mcp.money import from_nanos, known_cost
 from cost_mcp.periods import Period
 from cost_mcp.store import rollup
 from cost_mcp.store.connection import Conn
@@ -66,7 +66,11 @@ def cost_by_hour(conn: Conn, settings: Settings, p: Period, filters: Filters | N
         total_usd=from_nanos(sum(cost)),
         hours=[
             HourCost(
-                hour=h, cost_usd=from_nanos(cost[h]), requests=requests[h], unpriced_requests=unpriced[h]
+                hour=h,
+                # An hour of unpriced calls only is unknown (null), not $0; an hour without calls is $0.
+                cost_usd=known_cost(from_nanos(cost[h]), requests[h], unpriced[h]),
+                requests=requests[h],
+                unpriced_requests=unpriced[h],
             )
             for h in range(24)
         ],

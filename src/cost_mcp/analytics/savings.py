@@ -52,7 +52,7 @@ from cost_mcp.models import (
     SavingsReport,
     SessionSaving,
 )
-from cost_mcp.money import format_usd, from_nanos, pico_to_nanos
+from cost_mcp.money import format_usd, from_nanos, known_cost, pico_to_nanos
 from cost_mcp.periods import Period, ms_to_datetime
 from cost_mcp.pricing import Price, Pricer, Tokens, Workload, price_workload
 from cost_mcp.store.connection import Conn
@@ -653,9 +653,9 @@ def _batch(calls: Sequence[Call], tz: ZoneInfo) -> BatchFinding:
 
 def _priced_calls(
     conn: Conn, settings: Settings, p: Period, warnings: list[str], left_out_of: str
-) -> tuple[list[Call], int]:
-    """The priced calls of ``p``, and how many were left out for want of a price (with a warning
-    per model saying what they are missing from, ``left_out_of``).
+) -> tuple[list[Call], list[Call]]:
+    """The priced calls of ``p``, and those left out for want of a price (with a warning per model
+    saying what they are missing from, ``left_out_of``).
 
     Raises InvalidInputError when ``p`` holds more than MAX_CALLS calls.
     """
@@ -666,16 +666,18 @@ def _priced_calls(
             f"{MAX_CALLS:,} per period: pick a shorter period, e.g. last_7_days or start/end dates"
         )
     calls: list[Call] = []
+    left_out: list[Call] = []
     unpriced: dict[str, int] = defaultdict(int)
     for c in calls_between(conn, p.start_ms, p.end_ms):
         if c.cost_nanos is None:
             unpriced[c.model or "(model not reported)"] += 1
+            left_out.append(c)
         else:
             calls.append(c)
     warnings += unpriced_warnings(
         ((model, n, None) for model, n in unpriced.items()), settings.prices_file, left_out_of
     )
-    return calls, sum(unpriced.values())
+    return calls, left_out
 
 
 def _reported_cost_note(conn: Conn, settings: Settings, p: Period, side: str = "") -> list[str]:
@@ -725,7 +727,7 @@ def savings_report(
         period=period_info(p),
         calls=len(calls),
         cost_usd=_usd(sum(c.cost_nanos or 0 for c in calls)),
-        unpriced_calls=unpriced,
+        unpriced_calls=len(unpriced),
         model_mix=_model_mix(calls, pricer, subs, mix_dims, warnings),
         caching=_caching(calls, pricer, cache_dims),
         batch=_batch(calls, p.tz),
@@ -789,13 +791,14 @@ def compare_periods(
     price, parts that sum exactly to the change (see :data:`METHOD`); ``notes`` on the periods
     themselves (see :func:`periods.periods_to_compare`) lead the warnings."""
     warnings: list[str] = list(notes)
-    b = _Side.of(_priced_calls(conn, settings, before, warnings, "the before side")[0])
-    a = _Side.of(_priced_calls(conn, settings, after, warnings, "the after side")[0])
+    b_calls, b_unpriced = _priced_calls(conn, settings, before, warnings, "the before side")
+    a_calls, a_unpriced = _priced_calls(conn, settings, after, warnings, "the after side")
+    b, a = _Side.of(b_calls), _Side.of(a_calls)
     warnings += _reported_cost_note(conn, settings, before, "before: ")
     warnings += _reported_cost_note(conn, settings, after, "after: ")
     parts = _decompose(pricer, b, a, before)
     dims = list(group_by) if group_by else list(DEFAULT_COMPARE_DIMS)
-    rows = _compare_rows(b, a, dims)
+    rows = _compare_rows(b, a, dims, (b_unpriced, a_unpriced))
     change = a.cost - b.cost
     if not b.calls or not a.calls:
         empty = "before" if not b.calls else "after"
@@ -916,25 +919,41 @@ def _figures(p: Period, s: _Side) -> PeriodFigures:
     )
 
 
-def _compare_rows(b: _Side, a: _Side, dims: Sequence[str]) -> list[CompareRow]:
-    acc: dict[tuple[str, ...], list[int]] = defaultdict(lambda: [0, 0, 0, 0])
-    for side, calls in ((0, b.calls), (2, a.calls)):
+def _compare_rows(
+    b: _Side, a: _Side, dims: Sequence[str], unpriced: tuple[list[Call], list[Call]]
+) -> list[CompareRow]:
+    """Each group's two sides: the priced calls' cost, every call counted and the unpriced ones
+    apart. A side of unpriced calls only costs an unknown amount (None), and so does the change."""
+    # per group: [before nanos, before calls, before unpriced, after nanos, after calls, after unpriced]
+    acc: dict[tuple[str, ...], list[int]] = defaultdict(lambda: [0] * 6)
+    for side, calls in ((0, b.calls), (3, a.calls)):
         for c in calls:
             r = acc[_key(c, dims)]
             r[side] += c.cost_nanos or 0
             r[side + 1] += 1
-    rows = [
-        CompareRow(
-            group=dict(zip(dims, k, strict=True)),
-            before_cost_usd=_usd(r[0]),
-            after_cost_usd=_usd(r[2]),
-            before_calls=r[1],
-            after_calls=r[3],
-            change_usd=_usd(r[2] - r[0]),
+    for side, calls in ((0, unpriced[0]), (3, unpriced[1])):
+        for c in calls:
+            r = acc[_key(c, dims)]
+            r[side + 1] += 1
+            r[side + 2] += 1
+    rows = []
+    for k, r in acc.items():
+        before = known_cost(_usd(r[0]), r[1], r[2])
+        after = known_cost(_usd(r[3]), r[4], r[5])
+        rows.append(
+            CompareRow(
+                group=dict(zip(dims, k, strict=True)),
+                before_cost_usd=before,
+                after_cost_usd=after,
+                before_calls=r[1],
+                after_calls=r[4],
+                before_unpriced_calls=r[2],
+                after_unpriced_calls=r[5],
+                change_usd=None if before is None or after is None else _usd(r[3] - r[0]),
+            )
         )
-        for k, r in acc.items()
-    ]
-    rows.sort(key=lambda r: (-abs(r.change_usd), sorted(r.group.items())))
+    # An unknown change goes after every known one, $0 included.
+    rows.sort(key=lambda r: (r.change_usd is None, -abs(r.change_usd or Decimal(0)), sorted(r.group.items())))
     return rows
 
 

@@ -511,11 +511,8 @@ def _render_blocks(out: Console, result: UsageBlocks, only_active: bool, tz: Zon
         # Calls with no known price are in the tokens but not the money: a dollar rate would be of
         # the priced calls only, so it is left out (as the status line does) and the cost says so.
         unpriced = active.unpriced_requests
-        rate = (
-            f"{format_usd(active.burn_rate.cost_per_hour_usd)}/h, "
-            if active.burn_rate and not unpriced
-            else ""
-        )
+        per_hour = active.burn_rate.cost_per_hour_usd if active.burn_rate else None
+        rate = f"{format_usd(per_hour)}/h, " if per_hour is not None and not unpriced else ""
         out.print(
             f"active block: {rate}projected {active.projection.total_tokens:,} tokens, "
             f"{format_cost(active.projection.cost_usd, unpriced)} by {_local(active.end, tz):%H:%M} {tz.key}",
@@ -565,7 +562,9 @@ def _render_session(out: Console, result: SessionUsage) -> None:
         table.add_row(text(m.model), f"{m.requests:,}", *cells, _money(m.cost_usd))
     _print_tokens_table(out, table)
     if result.burn_rate is not None:
-        out.print(f"burn rate: {format_usd(result.burn_rate.cost_per_hour_usd)} per hour", highlight=False)
+        # Of the priced calls only: said so (or "unpriced" when none is), never a bare $0.00.
+        rate = format_cost(result.burn_rate.cost_per_hour_usd, result.unpriced_requests)
+        out.print(f"burn rate: {rate} per hour", highlight=False)
 
 
 @cli.command()
@@ -822,11 +821,12 @@ def _render_compare(out: Console, result: Comparison) -> None:
         money = [Column(name, justify="right") for name in ("before", "after", "change")]
         rows = Table(*result.group_by, *money, box=None)
         for r in result.rows:
+            # A side of unpriced calls only, and the change against it, are "unpriced", never $0.00.
             rows.add_row(
                 *r.group.values(),
-                format_usd(r.before_cost_usd),
-                format_usd(r.after_cost_usd),
-                format_usd(r.change_usd),
+                format_cost(r.before_cost_usd, r.before_unpriced_calls),
+                format_cost(r.after_cost_usd, r.after_unpriced_calls),
+                format_cost(r.change_usd),
             )
         out.print(whole(rows))
         if result.more_rows:

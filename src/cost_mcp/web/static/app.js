@@ -249,12 +249,13 @@
       numbers("Numbers (" + rows.length + " rows)", table("Spend by " + dim + " (bars coloured by basis)", [dim, "Basis", "Cost", "Calls", "Tokens"], rows, [0, 0, 1, 1, 1]), true));
   }
   function renderHourly(d) {
-    var hr = d.hourly, top = Math.max.apply(null, [0].concat(hr.hours.map(function (x) { return x.cost_usd; })));
+    var hr = d.hourly, top = Math.max.apply(null, [0].concat(hr.hours.map(function (x) { return x.cost_usd || 0; })));
     var W = 900, H = 160, B = 20, bw = W / 24;
     var svg = s("svg", { viewBox: "0 0 " + W + " " + H, role: "img", "aria-label": "Estimated cost of locally recorded calls by hour of day; the numbers are in the table below" });
     svg.appendChild(s("line", { class: "axis", x1: 0, x2: W, y1: H - B, y2: H - B }));
     hr.hours.forEach(function (x) {
-      var hgt = top > 0 ? (x.cost_usd / top) * (H - B - 10) : 0;
+      // A null cost (calls with no known price only) draws nothing, and its title says unpriced.
+      var hgt = top > 0 ? ((x.cost_usd || 0) / top) * (H - B - 10) : 0;
       var rect = s("rect", { x: x.hour * bw + 2, y: H - B - hgt, width: bw - 4, height: hgt, class: "b-estimated" });
       rect.appendChild(s("title", {}, document.createTextNode(("0" + x.hour).slice(-2) + ":00 " + usd(x.cost_usd))));
       svg.appendChild(rect);
