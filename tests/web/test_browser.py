@@ -4,6 +4,7 @@ get_spend's, budget crossings on the gauges, filters that change the numbers; a 
 from __future__ import annotations
 
 from collections.abc import Iterator
+from contextlib import contextmanager
 from decimal import Decimal
 from pathlib import Path
 from typing import Any
@@ -19,10 +20,11 @@ from tests.web.conftest import Served, call
 VIEWS = ("model", "agent", "project", "member", "session")
 
 
-@pytest.fixture
-def page(browser: Any, served: Served) -> Iterator[Any]:
-    """A page logged in with the one-time link, recording console errors and every request."""
-    context = browser.new_context(viewport={"width": 1200, "height": 900})
+@contextmanager
+def opened(browser: Any, url: str, *, width: int = 1200, fake_clock: bool = False) -> Iterator[Any]:
+    """A page opened at ``url``, recording console errors and every request. ``fake_clock``: the
+    page's timers run only when the test moves its clock on (``pg.clock.run_for``)."""
+    context = browser.new_context(viewport={"width": width, "height": 900})
     pg = context.new_page()
     pg.errors = []
     pg.requests = []
@@ -31,12 +33,21 @@ def page(browser: Any, served: Served) -> Iterator[Any]:
     )
     pg.on("pageerror", lambda e: pg.errors.append(f"pageerror: {e}"))
     pg.on("request", lambda r: pg.requests.append(r.url))
-    pg.goto(served.url)
+    if fake_clock:
+        pg.clock.install()
+    pg.goto(url)
     pg.wait_for_selector("body[data-ready]")
     try:
         yield pg
     finally:
         context.close()
+
+
+@pytest.fixture
+def page(browser: Any, served: Served) -> Iterator[Any]:
+    """A page logged in with the one-time link."""
+    with opened(browser, served.url) as pg:
+        yield pg
 
 
 def shown(pg: Any, selector: str) -> tuple[Decimal, str]:
@@ -173,3 +184,28 @@ def test_screenshots_of_each_view(page: Any, artifacts: Path) -> None:
     for name in ("dashboard-light", "dashboard-dark", "daily-by-basis", *(f"breakdown-{d}" for d in VIEWS)):
         assert (artifacts / f"{name}.png").stat().st_size > 1000
     assert page.errors == []
+
+
+def test_a_timezone_from_the_address_stays_through_period_switches_and_refreshes(
+    browser: Any, served: Served
+) -> None:
+    # At 12:00 UTC (the clock fixture) it is already tomorrow on Kiritimati (UTC+14). A period
+    # switch, and the minute's refresh, asked without the timezone: "Today" silently became the
+    # configured UTC day.
+    zone = "Pacific/Kiritimati"
+    kiritimati = spend.resolve(served.settings, "today", None, None, zone)
+    utc = spend.resolve(served.settings, "today", None, None, None)
+    assert kiritimati.first_day != utc.first_day
+    with opened(browser, f"{served.url}&period=today&timezone={zone}", fake_clock=True) as pg:
+        title = pg.locator("#card-today h3")
+        assert str(kiritimati.first_day) in title.inner_text()
+        rendered_again(pg, lambda: pg.select_option('select[name="period"]', "this_week"))
+        assert str(kiritimati.first_day) in title.inner_text()
+        assert f"days in {zone}" in pg.locator("#status").inner_text()
+        pg.requests.clear()
+        rendered_again(pg, lambda: pg.clock.run_for(61_000))  # the page's minute refresh
+        asked = [u for u in pg.requests if "/api/dashboard?" in u]
+        assert asked and all("timezone=Pacific%2FKiritimati" in u for u in asked)
+        assert "period=this_week" in asked[-1]
+        assert str(kiritimati.first_day) in title.inner_text()
+        assert pg.errors == []

@@ -322,7 +322,7 @@
     // A partial answer (logs still being read) says so where the time of the figures is, not
     // only among the notes: its first warning is the one to read.
     if (d.complete === false) status((d.warnings || [])[0] || "These figures are partial.", true);
-    else status("Figures of " + when(d.generated_at) + (mode === "web" ? " · refreshes every minute" : ""), false);
+    else status("Figures of " + when(d.generated_at) + " · days in " + d.daily_by_provider.period.timezone + (mode === "web" ? " · refreshes every minute" : ""), false);
     state.renders++;
     document.body.setAttribute("data-ready", d.generated_at);
     document.body.setAttribute("data-renders", String(state.renders));
@@ -339,11 +339,17 @@
     Array.prototype.forEach.call(document.querySelectorAll("#controls select"), function (sel) {
       if (sel.value) out[sel.name] = sel.name === "period" ? sel.value : [sel.value];
     });
-    if (out.period === "custom" && state.data) {
-      // Dates that came from the address stay as they are while the filters change.
+    if (state.data) {
+      // The timezone of the figures on show (one the address or the tool call asked for) stays
+      // for every later load: a period switch or the minute's refresh without it answered in the
+      // configured timezone, and "today" changed meaning with nothing on the page saying so.
       var p = state.data.daily_by_provider.period;
-      delete out.period;
-      out.start = p.first_day; out.end = p.last_day; out.timezone = p.timezone;
+      out.timezone = p.timezone;
+      if (out.period === "custom") {
+        // Dates that came from the address stay as they are while the filters change.
+        delete out.period;
+        out.start = p.first_day; out.end = p.last_day;
+      }
     }
     return out;
   }
