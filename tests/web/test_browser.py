@@ -14,6 +14,8 @@ import pytest
 
 from cost_mcp.analytics import spend
 from cost_mcp.money import format_usd
+from cost_mcp.pricing import Pricer, Tokens
+from cost_mcp.sources.reported import record_call
 from cost_mcp.store import connect
 from tests.web.conftest import Served, call
 
@@ -208,4 +210,23 @@ def test_a_timezone_from_the_address_stays_through_period_switches_and_refreshes
         assert asked and all("timezone=Pacific%2FKiritimati" in u for u in asked)
         assert "period=this_week" in asked[-1]
         assert str(kiritimati.first_day) in title.inner_text()
+        assert pg.errors == []
+
+
+@pytest.mark.parametrize("width", [1200, 420])
+def test_a_long_name_never_widens_the_page_past_the_window(browser: Any, served: Served, width: int) -> None:
+    # A model id of 200 characters with no space (record_usage takes it) made the breakdown table,
+    # and its unpriced-model note, 1,835 px wide: the whole page scrolled sideways.
+    long = "x" * 200
+    with served.ledger.use() as c:
+        record_call(
+            c, Pricer(), provider="openai", model=long, tokens=Tokens(input=10, output=1), agent=long[:120]
+        )
+    with opened(browser, served.url, width=width) as pg:
+        pg.wait_for_selector("body[data-complete]", state="attached")
+        for dim in ("model", "agent"):
+            pg.click(f'#tabs button[data-dim="{dim}"]')
+            pg.wait_for_function(f"document.querySelector('#breakdown').textContent.includes('{long[:120]}')")
+            assert pg.evaluate("document.documentElement.scrollWidth") <= width
+        assert long in pg.locator("#notes").inner_text()
         assert pg.errors == []
