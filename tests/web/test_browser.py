@@ -230,3 +230,19 @@ def test_a_long_name_never_widens_the_page_past_the_window(browser: Any, served:
             assert pg.evaluate("document.documentElement.scrollWidth") <= width
         assert long in pg.locator("#notes").inner_text()
         assert pg.errors == []
+
+
+def test_a_failed_refresh_says_how_old_the_figures_on_show_are(browser: Any, served: Served) -> None:
+    # The minute's refresh failing (the server stopped) replaced "Figures of <time>" with "Could
+    # not load: Failed to fetch", the old figures still on show and nothing saying from when.
+    with opened(browser, served.url, fake_clock=True) as pg:
+        generated = pg.locator("body").get_attribute("data-ready")
+        shown_at = pg.evaluate("g => new Date(g).toLocaleString()", generated)
+        total = pg.locator("#total-month").inner_text()
+        pg.route("**/api/**", lambda route: route.abort())
+        pg.clock.run_for(61_000)  # the page's minute refresh
+        status = pg.locator("#status.error")
+        status.wait_for()
+        assert status.inner_text().startswith("Could not load:")
+        assert f"the figures shown are from {shown_at}" in status.inner_text()
+        assert pg.locator("#total-month").inner_text() == total

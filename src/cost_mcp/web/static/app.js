@@ -368,7 +368,12 @@
     // is drawn as soon as its first answer is in.
     return getJSON("api/dashboard?" + state.query + "&breakdowns=" + state.dim)
       .then(function (d) { if (generation === state.generation) { render(d); return more(generation); } })
-      .catch(function (e) { status("Could not load: " + e.message, true); });
+      .catch(failed);
+  }
+  function failed(e) {
+    // The figures of the last answer stay on show: say how old they are, not only that the
+    // newest could not be had (the line that said so is the one replaced).
+    status("Could not load: " + e.message + (state.data ? " · the figures shown are from " + when(state.data.generated_at) : ""), true);
   }
   function more(generation) {
     var missing = ["model", "agent", "project", "member", "session"].filter(function (dim) { return !state.data.breakdowns[dim]; });
@@ -445,7 +450,7 @@
     var caps = (state.host && state.host.hostCapabilities) || {};
     if (!caps.serverTools) { status("This host does not let the dashboard ask for other periods: ask your assistant to show_dashboard with them.", true); return; }
     status("Loading…", false);
-    request("tools/call", { name: "show_dashboard", arguments: selection() }).then(fromToolResult, function (e) { status("Could not load: " + e.message, true); });
+    request("tools/call", { name: "show_dashboard", arguments: selection() }).then(fromToolResult, failed);
   }
 
   function start() {
