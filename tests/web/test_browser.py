@@ -246,3 +246,16 @@ def test_a_failed_refresh_says_how_old_the_figures_on_show_are(browser: Any, ser
         assert status.inner_text().startswith("Could not load:")
         assert f"the figures shown are from {shown_at}" in status.inner_text()
         assert pg.locator("#total-month").inner_text() == total
+
+
+def test_the_address_follows_the_chosen_period_and_filters(page: Any, served: Served) -> None:
+    # The choice lived only in the selects: a reload, or the address copied to share, showed this
+    # month and every provider again.
+    rendered_again(page, lambda: page.select_option('select[name="providers"]', "anthropic"))
+    rendered_again(page, lambda: page.select_option('select[name="period"]', "last_week"))
+    assert "period=last_week" in page.url and "providers=anthropic" in page.url
+    reload(page)
+    assert page.locator('select[name="period"]').input_value() == "last_week"
+    assert page.locator('select[name="providers"]').input_value() == "anthropic"
+    assert "Total last week" in page.locator("#daily p").first.inner_text()
+    assert page.errors == []

@@ -363,6 +363,8 @@
     var generation = ++state.generation;
     document.body.removeAttribute("data-complete");
     state.query = q.toString();
+    // The address follows the choice, so a reload or a copied link shows the same figures.
+    window.history.replaceState(null, "", "?" + state.query);
     status("Loading…", false);
     // The tab on show comes with the rest; the other breakdowns follow, one at a time, so the page
     // is drawn as soon as its first answer is in.
