@@ -12,7 +12,7 @@ from urllib.parse import urlsplit
 
 import pytest
 
-from cost_mcp.analytics import spend
+from cost_mcp.analytics import dashboard, spend
 from cost_mcp.money import format_usd
 from cost_mcp.pricing import Pricer, Tokens
 from cost_mcp.sources.reported import record_call
@@ -259,3 +259,35 @@ def test_the_address_follows_the_chosen_period_and_filters(page: Any, served: Se
     assert page.locator('select[name="providers"]').input_value() == "anthropic"
     assert "Total last week" in page.locator("#daily p").first.inner_text()
     assert page.errors == []
+
+
+def test_a_cut_breakdown_says_how_many_rows_other_folds(browser: Any, served: Served) -> None:
+    # 40 sessions: the page shows the largest and "(other)", and said nothing of the 25 others.
+    with served.ledger.use() as c:
+        for i in range(40):
+            record_call(
+                c,
+                Pricer(),
+                provider="openai",
+                model="gpt-4o",
+                tokens=Tokens(input=1000),
+                agent="bulk",
+                session=f"bulk-{i:02d}",
+            )
+    with opened(browser, served.url) as pg:
+        pg.wait_for_selector("body[data-complete]", state="attached")
+        pg.click('#tabs button[data-dim="session"]')
+        pg.wait_for_function("document.querySelector('#breakdown').textContent.includes('By session')")
+        with served.ledger.use() as c:
+            p = spend.resolve(served.settings, "this_month", None, None, None)
+            want = dashboard.breakdown(c, served.settings, p, "session", spend.Filters())
+        assert want.truncated
+        folded = [r for r in want.rows if r.group["session"] == "(other)"]
+        shown = len(want.rows) - len(folded)
+        assert pg.locator("#breakdown-cut").inner_text() == (
+            f" · the {shown} largest of {want.total_rows} rows; the other {want.total_rows - shown} are "
+            "summed in (other)"
+        )
+        pg.click('#tabs button[data-dim="model"]')
+        assert pg.locator("#breakdown-cut").count() == 0  # three models: nothing cut
+        assert pg.errors == []

@@ -243,8 +243,11 @@
     var rows = r.rows.map(function (row) {
       return [label(row.group[dim], unknown), row.basis, cost(row.cost_usd, row.unpriced_requests), int(row.requests), row.tokens ? int(row.tokens.total_tokens) : "–"];
     });
+    // Bounded rows say so: "(other)" alone did not say how much it folds.
+    var shown = r.rows.filter(function (row) { return row.group[dim] !== "(other)"; }).length;
     fill("breakdown",
-      h("p", {}, "By " + dim + ": total ", h("strong", { id: "breakdown-total", "data-usd": String(r.total_usd), text: usd(r.total_usd) })),
+      h("p", {}, "By " + dim + ": total ", h("strong", { id: "breakdown-total", "data-usd": String(r.total_usd), text: usd(r.total_usd) }),
+        r.truncated ? h("span", { class: "muted", id: "breakdown-cut", text: " · the " + int(shown) + " largest of " + int(r.total_rows) + " rows; the other " + int(r.total_rows - shown) + " are summed in (other)" }) : null),
       items.length ? hbars(items, "Spend by " + dim) : h("p", { class: "muted", text: "Nothing in this period." }),
       numbers("Numbers (" + rows.length + " rows)", table("Spend by " + dim + " (bars coloured by basis)", [dim, "Basis", "Cost", "Calls", "Tokens"], rows, [0, 0, 1, 1, 1]), true));
   }
