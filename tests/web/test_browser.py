@@ -135,6 +135,7 @@ def test_a_budget_crossing_shows_on_the_gauge(page: Any, served: Served) -> None
     after = gauge_colour(page, "triage-daily")
     assert after != before and after == gauge_colour(page, "daily-cap")
     assert "$11.00 spent" in gauge.inner_text()
+    assert "(110%), $1.00 over" in gauge.inner_text()  # not "-$1.00 left"
 
 
 def test_filters_change_the_numbers(page: Any, served: Served) -> None:

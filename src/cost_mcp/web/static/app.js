@@ -136,7 +136,8 @@
       svg,
       h("p", {}, h("span", { class: "state", text: STATUS_TEXT[st.status] || st.status }),
         " · ", cost(st.spent_usd, st.unpriced_requests),
-        " spent (" + st.percent + "%), " + usd(st.remaining_usd) + " left"),
+        // Past the limit, what is left is negative: "-$7.50 left" read oddly; say how far over.
+        " spent (" + st.percent + "%), " + (st.remaining_usd < 0 ? usd(-st.remaining_usd) + " over" : usd(st.remaining_usd) + " left")),
       // Calls with no known price count nothing against the budget: the projection lacks them too.
       h("p", { class: "muted", text: "projected at the current rate: " + usd(st.projected_usd) +
         (st.unpriced_requests ? " + unpriced calls" : "") +
