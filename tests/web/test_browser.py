@@ -292,3 +292,16 @@ def test_a_cut_breakdown_says_how_many_rows_other_folds(browser: Any, served: Se
         pg.click('#tabs button[data-dim="model"]')
         assert pg.locator("#breakdown-cut").count() == 0  # three models: nothing cut
         assert pg.errors == []
+
+
+def test_a_fraction_of_a_cent_spent_never_reads_zero(browser: Any, served: Served) -> None:
+    # One gpt-4o input token is $0.0000025: the page (and the CLI) said "$0.0000", nothing spent.
+    with served.ledger.use() as c:
+        record_call(c, Pricer(), provider="openai", model="gpt-4o", tokens=Tokens(input=1), agent="tiny")
+    with opened(browser, f"{served.url}&agents=tiny") as pg:
+        with served.ledger.use() as c:
+            p = spend.resolve(served.settings, "today", None, None, None)
+            want = spend.get_spend(c, served.settings, p, (), spend.Filters(agents=["tiny"])).total_usd
+        assert want == Decimal("0.0000025")
+        assert shown(pg, "#total-today") == (want, "$0.000002") == (want, format_usd(want))
+        assert pg.errors == []

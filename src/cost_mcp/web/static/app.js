@@ -15,6 +15,9 @@
     if (x === null || x === undefined) return "unpriced";
     var p = places === undefined ? 2 : places;
     if (p === 2 && x !== 0 && Math.abs(x) < 0.01) p = 4;
+    // As format_usd: as many places as the first significant digit needs, never "$0.0000" for
+    // money spent (amounts are whole nano-dollars, so nine places always reach it).
+    while (x !== 0 && p < 9 && Math.abs(x) <= 0.5 * Math.pow(10, -p)) p++;
     var parts = Math.abs(x).toFixed(9).split(".");
     var keep = parts[1].slice(0, p), rest = parts[1].slice(p);
     var digits = (parts[0] + keep).split("").map(Number);
