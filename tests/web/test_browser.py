@@ -305,3 +305,20 @@ def test_a_fraction_of_a_cent_spent_never_reads_zero(browser: Any, served: Serve
         assert want == Decimal("0.0000025")
         assert shown(pg, "#total-today") == (want, "$0.000002") == (want, format_usd(want))
         assert pg.errors == []
+
+
+def test_the_breakdown_tabs_answer_arrow_keys(page: Any) -> None:
+    # A role=tablist that only Tab and Enter reached: arrows did nothing.
+    page.wait_for_selector("body[data-complete]", state="attached")
+    page.focus('#tabs button[data-dim="model"]')
+    for key, dim in (
+        ("ArrowRight", "agent"),
+        ("End", "session"),
+        ("ArrowRight", "model"),
+        ("ArrowLeft", "session"),
+    ):
+        page.keyboard.press(key)
+        assert page.evaluate("document.activeElement.dataset.dim") == dim
+        assert page.locator(f'#tabs button[data-dim="{dim}"]').get_attribute("aria-selected") == "true"
+        assert f"By {dim}" in page.locator("#breakdown").inner_text()
+    assert page.errors == []

@@ -474,6 +474,18 @@
       if (dim) { state.dim = dim; if (state.data) { renderBreakdown(state.data); renderNotes(state.data); } }
       if (dim && mode === "web" && state.data && !state.data.breakdowns[dim]) more(state.generation);
     });
+    // The tab pattern a keyboard expects of a tablist: arrows, Home and End move to a tab and show it.
+    document.getElementById("tabs").addEventListener("keydown", function (e) {
+      var tabs = Array.prototype.slice.call(document.querySelectorAll("#tabs button"));
+      var i = tabs.indexOf(document.activeElement), next = null;
+      if (i < 0) return;
+      if (e.key === "ArrowRight") next = tabs[(i + 1) % tabs.length];
+      else if (e.key === "ArrowLeft") next = tabs[(i - 1 + tabs.length) % tabs.length];
+      else if (e.key === "Home") next = tabs[0];
+      else if (e.key === "End") next = tabs[tabs.length - 1];
+      if (!next) return;
+      e.preventDefault(); next.focus(); next.click();
+    });
     if (mode === "web") { loadWeb(); setInterval(loadWeb, REFRESH_MS); }
     else startApp();
   }
