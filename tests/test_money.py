@@ -47,6 +47,12 @@ def test_parse_usd_accepts_strings_and_ints() -> None:
         (Decimal("0.004"), "$0.0040"),
         (Decimal("0"), "$0.00"),
         (Decimal("-2.5"), "-$2.50"),
+        # Money spent never reads "$0.0000": as many places as the first significant digit needs.
+        (Decimal("0.000006"), "$0.00001"),
+        (Decimal("0.0000025"), "$0.000002"),
+        (Decimal("0.00005"), "$0.00005"),
+        (Decimal("0.000051"), "$0.0001"),
+        (Decimal("-0.000000001"), "-$0.000000001"),
     ],
 )
 def test_format_usd(amount: Decimal, shown: str) -> None:

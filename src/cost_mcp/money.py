@@ -90,10 +90,16 @@ def amount_nanos(value: object, *, cents: bool = False, per_usd: Decimal | None 
 
 
 def format_usd(amount: Decimal, places: int = 2) -> str:
-    """Human display: `$1,234.57`; amounts under a cent but above zero show more places."""
+    """Human display: `$1,234.57`; amounts under a cent but above zero show more places, as many
+    as it takes for a digit other than 0 (`$0.0040`, `$0.00001`): never `$0.0000` for money spent."""
     if amount != 0 and abs(amount) < Decimal("0.01") and places == 2:
         places = 4
     q = amount.quantize(Decimal(1).scaleb(-places), rounding=ROUND_HALF_EVEN)
+    while q == 0 and amount != 0 and places < 9:
+        # A call of a few tokens costs millionths of a dollar: "$0.0000" read as nothing spent.
+        # Nine places always reach it (amounts are whole nano-dollars).
+        places += 1
+        q = amount.quantize(Decimal(1).scaleb(-places), rounding=ROUND_HALF_EVEN)
     sign = "-" if q < 0 else ""
     return f"{sign}${abs(q):,.{places}f}"
 

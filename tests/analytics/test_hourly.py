@@ -136,3 +136,31 @@ def test_the_label_says_what_the_hours_count(conn: Conn, settings: Settings) -> 
     assert hourly.total_usd == get_spend(conn, settings, period, take_alerts=False).total_usd
     assert "OpenTelemetry events" in hourly.warnings[0]
     assert "list price" not in hourly.warnings[0] and "this machine" not in hourly.warnings[0]
+
+
+def test_filters_are_taken_as_get_spend_takes_them(conn: Conn, settings: Settings) -> None:
+    # A project by its folder name (the README's `webapp`) and a member's email in another case
+    # matched no stored value here: the hourly chart read $0 beside the project's spend, with no
+    # warning. A value that matches nothing says so, as get_spend's does.
+    record_call(
+        conn,
+        Pricer(),
+        provider="openai",
+        model=FLAT,
+        tokens=Tokens(input=2 * 400_000),
+        agent="bot",
+        project="/home/ana/code/webapp",
+        member="ana@example.com",
+        timestamp=datetime(2026, 11, 2, 9, 10, tzinfo=UTC),
+        now=NOW,
+    )
+    call(conn, datetime(2026, 11, 2, 10, 10, tzinfo=UTC))  # another project, nobody's
+    p = resolve(settings, None, "2026-11-01", "2026-11-05", None)
+    for filters in (Filters(projects=["webapp"]), Filters(members=["Ana@Example.com"])):
+        assert get_spend(conn, settings, p, (), filters).total_usd == Decimal(2)
+        by_hour = cost_by_hour(conn, settings, p, filters)
+        assert by_hour.total_usd == Decimal(2)
+        assert [(h.hour, h.cost_usd) for h in by_hour.hours if h.requests] == [(9, Decimal(2))]
+    missing = cost_by_hour(conn, settings, p, Filters(projects=["webap"]))
+    assert missing.total_usd == 0
+    assert any("project filter 'webap' matches nothing in the ledger" in w for w in missing.warnings)

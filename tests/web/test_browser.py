@@ -4,6 +4,7 @@ get_spend's, budget crossings on the gauges, filters that change the numbers; a 
 from __future__ import annotations
 
 from collections.abc import Iterator
+from contextlib import contextmanager
 from datetime import UTC, datetime, timedelta
 from decimal import Decimal
 from pathlib import Path
@@ -12,7 +13,7 @@ from urllib.parse import urlsplit
 
 import pytest
 
-from cost_mcp.analytics import spend
+from cost_mcp.analytics import dashboard, spend
 from cost_mcp.money import format_usd
 from cost_mcp.pricing import Pricer, Tokens
 from cost_mcp.sources.reported import record_call
@@ -22,10 +23,11 @@ from tests.web.conftest import Served, call
 VIEWS = ("model", "agent", "project", "member", "session")
 
 
-@pytest.fixture
-def page(browser: Any, served: Served) -> Iterator[Any]:
-    """A page logged in with the one-time link, recording console errors and every request."""
-    context = browser.new_context(viewport={"width": 1200, "height": 900})
+@contextmanager
+def opened(browser: Any, url: str, *, width: int = 1200, fake_clock: bool = False) -> Iterator[Any]:
+    """A page opened at ``url``, recording console errors and every request. ``fake_clock``: the
+    page's timers run only when the test moves its clock on (``pg.clock.run_for``)."""
+    context = browser.new_context(viewport={"width": width, "height": 900})
     pg = context.new_page()
     pg.errors = []
     pg.requests = []
@@ -34,12 +36,21 @@ def page(browser: Any, served: Served) -> Iterator[Any]:
     )
     pg.on("pageerror", lambda e: pg.errors.append(f"pageerror: {e}"))
     pg.on("request", lambda r: pg.requests.append(r.url))
-    pg.goto(served.url)
+    if fake_clock:
+        pg.clock.install()
+    pg.goto(url)
     pg.wait_for_selector("body[data-ready]")
     try:
         yield pg
     finally:
         context.close()
+
+
+@pytest.fixture
+def page(browser: Any, served: Served) -> Iterator[Any]:
+    """A page logged in with the one-time link."""
+    with opened(browser, served.url) as pg:
+        yield pg
 
 
 def shown(pg: Any, selector: str) -> tuple[Decimal, str]:
@@ -158,6 +169,7 @@ def test_a_budget_crossing_shows_on_the_gauge(page: Any, served: Served) -> None
     after = gauge_colour(page, "triage-daily")
     assert after != before and after == gauge_colour(page, "daily-cap")
     assert "$11.00 spent" in gauge.inner_text()
+    assert "(110%), $1.00 over" in gauge.inner_text()  # not "-$1.00 left"
 
 
 def test_filters_change_the_numbers(page: Any, served: Served) -> None:
@@ -208,4 +220,139 @@ def test_screenshots_of_each_view(page: Any, artifacts: Path) -> None:
     assert dark_bg != light_bg
     for name in ("dashboard-light", "dashboard-dark", "daily-by-basis", *(f"breakdown-{d}" for d in VIEWS)):
         assert (artifacts / f"{name}.png").stat().st_size > 1000
+    assert page.errors == []
+
+
+def test_a_timezone_from_the_address_stays_through_period_switches_and_refreshes(
+    browser: Any, served: Served
+) -> None:
+    # At 12:00 UTC (the clock fixture) it is already tomorrow on Kiritimati (UTC+14). A period
+    # switch, and the minute's refresh, asked without the timezone: "Today" silently became the
+    # configured UTC day.
+    zone = "Pacific/Kiritimati"
+    kiritimati = spend.resolve(served.settings, "today", None, None, zone)
+    utc = spend.resolve(served.settings, "today", None, None, None)
+    assert kiritimati.first_day != utc.first_day
+    with opened(browser, f"{served.url}&period=today&timezone={zone}", fake_clock=True) as pg:
+        title = pg.locator("#card-today h3")
+        assert str(kiritimati.first_day) in title.inner_text()
+        rendered_again(pg, lambda: pg.select_option('select[name="period"]', "this_week"))
+        assert str(kiritimati.first_day) in title.inner_text()
+        assert f"days in {zone}" in pg.locator("#status").inner_text()
+        pg.requests.clear()
+        rendered_again(pg, lambda: pg.clock.run_for(61_000))  # the page's minute refresh
+        asked = [u for u in pg.requests if "/api/dashboard?" in u]
+        assert asked and all("timezone=Pacific%2FKiritimati" in u for u in asked)
+        assert "period=this_week" in asked[-1]
+        assert str(kiritimati.first_day) in title.inner_text()
+        assert pg.errors == []
+
+
+@pytest.mark.parametrize("width", [1200, 420])
+def test_a_long_name_never_widens_the_page_past_the_window(browser: Any, served: Served, width: int) -> None:
+    # A model id of 200 characters with no space (record_usage takes it) made the breakdown table,
+    # and its unpriced-model note, 1,835 px wide: the whole page scrolled sideways.
+    long = "x" * 200
+    with served.ledger.use() as c:
+        record_call(
+            c, Pricer(), provider="openai", model=long, tokens=Tokens(input=10, output=1), agent=long[:120]
+        )
+    with opened(browser, served.url, width=width) as pg:
+        pg.wait_for_selector("body[data-complete]", state="attached")
+        for dim in ("model", "agent"):
+            pg.click(f'#tabs button[data-dim="{dim}"]')
+            pg.wait_for_function(f"document.querySelector('#breakdown').textContent.includes('{long[:120]}')")
+            assert pg.evaluate("document.documentElement.scrollWidth") <= width
+        assert long in pg.locator("#notes").inner_text()
+        assert pg.errors == []
+
+
+def test_a_failed_refresh_says_how_old_the_figures_on_show_are(browser: Any, served: Served) -> None:
+    # The minute's refresh failing (the server stopped) replaced "Figures of <time>" with "Could
+    # not load: Failed to fetch", the old figures still on show and nothing saying from when.
+    with opened(browser, served.url, fake_clock=True) as pg:
+        generated = pg.locator("body").get_attribute("data-ready")
+        shown_at = pg.evaluate("g => new Date(g).toLocaleString()", generated)
+        total = pg.locator("#total-month").inner_text()
+        pg.route("**/api/**", lambda route: route.abort())
+        pg.clock.run_for(61_000)  # the page's minute refresh
+        status = pg.locator("#status.error")
+        status.wait_for()
+        assert status.inner_text().startswith("Could not load:")
+        assert f"the figures shown are from {shown_at}" in status.inner_text()
+        assert pg.locator("#total-month").inner_text() == total
+
+
+def test_the_address_follows_the_chosen_period_and_filters(page: Any, served: Served) -> None:
+    # The choice lived only in the selects: a reload, or the address copied to share, showed this
+    # month and every provider again.
+    rendered_again(page, lambda: page.select_option('select[name="providers"]', "anthropic"))
+    rendered_again(page, lambda: page.select_option('select[name="period"]', "last_week"))
+    assert "period=last_week" in page.url and "providers=anthropic" in page.url
+    reload(page)
+    assert page.locator('select[name="period"]').input_value() == "last_week"
+    assert page.locator('select[name="providers"]').input_value() == "anthropic"
+    assert "Total last week" in page.locator("#daily p").first.inner_text()
+    assert page.errors == []
+
+
+def test_a_cut_breakdown_says_how_many_rows_other_folds(browser: Any, served: Served) -> None:
+    # 40 sessions: the page shows the largest and "(other)", and said nothing of the 25 others.
+    with served.ledger.use() as c:
+        for i in range(40):
+            record_call(
+                c,
+                Pricer(),
+                provider="openai",
+                model="gpt-4o",
+                tokens=Tokens(input=1000),
+                agent="bulk",
+                session=f"bulk-{i:02d}",
+            )
+    with opened(browser, served.url) as pg:
+        pg.wait_for_selector("body[data-complete]", state="attached")
+        pg.click('#tabs button[data-dim="session"]')
+        pg.wait_for_function("document.querySelector('#breakdown').textContent.includes('By session')")
+        with served.ledger.use() as c:
+            p = spend.resolve(served.settings, "this_month", None, None, None)
+            want = dashboard.breakdown(c, served.settings, p, "session", spend.Filters())
+        assert want.truncated
+        folded = [r for r in want.rows if r.group["session"] == "(other)"]
+        shown = len(want.rows) - len(folded)
+        assert pg.locator("#breakdown-cut").inner_text() == (
+            f" · the {shown} largest of {want.total_rows} rows; the other {want.total_rows - shown} are "
+            "summed in (other)"
+        )
+        pg.click('#tabs button[data-dim="model"]')
+        assert pg.locator("#breakdown-cut").count() == 0  # three models: nothing cut
+        assert pg.errors == []
+
+
+def test_a_fraction_of_a_cent_spent_never_reads_zero(browser: Any, served: Served) -> None:
+    # One gpt-4o input token is $0.0000025: the page (and the CLI) said "$0.0000", nothing spent.
+    with served.ledger.use() as c:
+        record_call(c, Pricer(), provider="openai", model="gpt-4o", tokens=Tokens(input=1), agent="tiny")
+    with opened(browser, f"{served.url}&agents=tiny") as pg:
+        with served.ledger.use() as c:
+            p = spend.resolve(served.settings, "today", None, None, None)
+            want = spend.get_spend(c, served.settings, p, (), spend.Filters(agents=["tiny"])).total_usd
+        assert want == Decimal("0.0000025")
+        assert shown(pg, "#total-today") == (want, "$0.000002") == (want, format_usd(want))
+        assert pg.errors == []
+
+
+def test_the_breakdown_tabs_answer_arrow_keys(page: Any) -> None:
+    # A role=tablist that only Tab and Enter reached: arrows did nothing.
+    page.wait_for_selector("body[data-complete]", state="attached")
+    page.focus('#tabs button[data-dim="model"]')
+    for key, dim in (
+        ("ArrowRight", "agent"),
+        ("End", "session"),
+        ("ArrowRight", "model"),
+        ("ArrowLeft", "session"),
+    ):
+        page.keyboard.press(key)
+        assert page.evaluate("document.activeElement.dataset.dim") == dim
+        assert page.locator(f'#tabs button[data-dim="{dim}"]').get_attribute("aria-selected") == "true"
+        assert f"By {dim}" in page.locator("#breakdown").inner_text()
     assert page.errors == []

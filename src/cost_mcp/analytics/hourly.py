@@ -10,6 +10,7 @@ from __future__ import annotations
 
 from datetime import datetime
 
+from cost_mcp.analytics import vocabulary
 from cost_mcp.analytics.spend import Filters, period_info
 from cost_mcp.config import Settings
 from cost_mcp.models import HourCost, HourlyCost
@@ -28,7 +29,9 @@ def cost_by_hour(conn: Conn, settings: Settings, p: Period, filters: Filters | N
     Every quarter-hour lies within one local hour in every timezone (offsets are multiples of 15
     minutes), so summing quarter-hours per local hour is exact.
     """
-    filters = filters or Filters()
+    # As get_spend takes them: a project by its folder name or slug, a member's email in any case.
+    # Unexpanded, "webapp" matched no stored path and the chart read $0 beside the project's spend.
+    filters, unmatched = vocabulary.apply(conn, filters or Filters())
     rollup.refresh(conn)
     cost = [0] * 24
     unpriced = [0] * 24
@@ -36,7 +39,8 @@ def cost_by_hour(conn: Conn, settings: Settings, p: Period, filters: Filters | N
     warnings = [
         "hour of day is known only for calls recorded one by one (agents' logs, OpenTelemetry events, "
         "record_usage), estimated as the totals estimate them; billed amounts are per day and are not "
-        "in this chart"
+        "in this chart",
+        *unmatched,
     ]
     wants_estimated = not filters.basis or "estimated" in filters.basis
     wants_local = not filters.sources or any(s in LOCAL_SOURCES for s in filters.sources)

@@ -15,6 +15,9 @@
     if (x === null || x === undefined) return "unpriced";
     var p = places === undefined ? 2 : places;
     if (p === 2 && x !== 0 && Math.abs(x) < 0.01) p = 4;
+    // As format_usd: as many places as the first significant digit needs, never "$0.0000" for
+    // money spent (amounts are whole nano-dollars, so nine places always reach it).
+    while (x !== 0 && p < 9 && Math.abs(x) <= 0.5 * Math.pow(10, -p)) p++;
     var parts = Math.abs(x).toFixed(9).split(".");
     var keep = parts[1].slice(0, p), rest = parts[1].slice(p);
     var digits = (parts[0] + keep).split("").map(Number);
@@ -136,7 +139,8 @@
       svg,
       h("p", {}, h("span", { class: "state", text: STATUS_TEXT[st.status] || st.status }),
         " · ", cost(st.spent_usd, st.unpriced_requests),
-        " spent (" + st.percent + "%), " + usd(st.remaining_usd) + " left"),
+        // Past the limit, what is left is negative: "-$7.50 left" read oddly; say how far over.
+        " spent (" + st.percent + "%), " + (st.remaining_usd < 0 ? usd(-st.remaining_usd) + " over" : usd(st.remaining_usd) + " left")),
       // Calls with no known price count nothing against the budget: the projection lacks them too.
       h("p", { class: "muted", text: "projected at the current rate: " + usd(st.projected_usd) +
         (st.unpriced_requests ? " + unpriced calls" : "") +
@@ -243,8 +247,11 @@
     var rows = r.rows.map(function (row) {
       return [label(row.group[dim], unknown), row.basis, cost(row.cost_usd, row.unpriced_requests), int(row.requests), row.tokens ? int(row.tokens.total_tokens) : "–"];
     });
+    // Bounded rows say so: "(other)" alone did not say how much it folds.
+    var shown = r.rows.filter(function (row) { return row.group[dim] !== "(other)"; }).length;
     fill("breakdown",
-      h("p", {}, "By " + dim + ": total ", h("strong", { id: "breakdown-total", "data-usd": String(r.total_usd), text: usd(r.total_usd) })),
+      h("p", {}, "By " + dim + ": total ", h("strong", { id: "breakdown-total", "data-usd": String(r.total_usd), text: usd(r.total_usd) }),
+        r.truncated ? h("span", { class: "muted", id: "breakdown-cut", text: " · the " + int(shown) + " largest of " + int(r.total_rows) + " rows; the other " + int(r.total_rows - shown) + " are summed in (other)" }) : null),
       items.length ? hbars(items, "Spend by " + dim) : h("p", { class: "muted", text: "Nothing in this period." }),
       numbers("Numbers (" + rows.length + " rows)", table("Spend by " + dim + " (bars coloured by basis)", [dim, "Basis", "Cost", "Calls", "Tokens"], rows, [0, 0, 1, 1, 1]), true));
   }
@@ -323,7 +330,7 @@
     // A partial answer (logs still being read) says so where the time of the figures is, not
     // only among the notes: its first warning is the one to read.
     if (d.complete === false) status((d.warnings || [])[0] || "These figures are partial.", true);
-    else status("Figures of " + when(d.generated_at) + (mode === "web" ? " · refreshes every minute" : ""), false);
+    else status("Figures of " + when(d.generated_at) + " · days in " + d.daily_by_provider.period.timezone + (mode === "web" ? " · refreshes every minute" : ""), false);
     state.renders++;
     document.body.setAttribute("data-ready", d.generated_at);
     document.body.setAttribute("data-renders", String(state.renders));
@@ -340,11 +347,17 @@
     Array.prototype.forEach.call(document.querySelectorAll("#controls select"), function (sel) {
       if (sel.value) out[sel.name] = sel.name === "period" ? sel.value : [sel.value];
     });
-    if (out.period === "custom" && state.data) {
-      // Dates that came from the address stay as they are while the filters change.
+    if (state.data) {
+      // The timezone of the figures on show (one the address or the tool call asked for) stays
+      // for every later load: a period switch or the minute's refresh without it answered in the
+      // configured timezone, and "today" changed meaning with nothing on the page saying so.
       var p = state.data.daily_by_provider.period;
-      delete out.period;
-      out.start = p.first_day; out.end = p.last_day; out.timezone = p.timezone;
+      out.timezone = p.timezone;
+      if (out.period === "custom") {
+        // Dates that came from the address stay as they are while the filters change.
+        delete out.period;
+        out.start = p.first_day; out.end = p.last_day;
+      }
     }
     return out;
   }
@@ -358,12 +371,19 @@
     var generation = ++state.generation;
     document.body.removeAttribute("data-complete");
     state.query = q.toString();
+    // The address follows the choice, so a reload or a copied link shows the same figures.
+    window.history.replaceState(null, "", "?" + state.query);
     status("Loading…", false);
     // The tab on show comes with the rest; the other breakdowns follow, one at a time, so the page
     // is drawn as soon as its first answer is in.
     return getJSON("api/dashboard?" + state.query + "&breakdowns=" + state.dim)
       .then(function (d) { if (generation === state.generation) { render(d); return more(generation); } })
-      .catch(function (e) { status("Could not load: " + e.message, true); });
+      .catch(failed);
+  }
+  function failed(e) {
+    // The figures of the last answer stay on show: say how old they are, not only that the
+    // newest could not be had (the line that said so is the one replaced).
+    status("Could not load: " + e.message + (state.data ? " · the figures shown are from " + when(state.data.generated_at) : ""), true);
   }
   function more(generation) {
     var missing = ["model", "agent", "project", "member", "session"].filter(function (dim) { return !state.data.breakdowns[dim]; });
@@ -440,7 +460,7 @@
     var caps = (state.host && state.host.hostCapabilities) || {};
     if (!caps.serverTools) { status("This host does not let the dashboard ask for other periods: ask your assistant to show_dashboard with them.", true); return; }
     status("Loading…", false);
-    request("tools/call", { name: "show_dashboard", arguments: selection() }).then(fromToolResult, function (e) { status("Could not load: " + e.message, true); });
+    request("tools/call", { name: "show_dashboard", arguments: selection() }).then(fromToolResult, failed);
   }
 
   function start() {
@@ -454,6 +474,18 @@
       var dim = e.target && e.target.getAttribute && e.target.getAttribute("data-dim");
       if (dim) { state.dim = dim; if (state.data) { renderBreakdown(state.data); renderNotes(state.data); } }
       if (dim && mode === "web" && state.data && !state.data.breakdowns[dim]) more(state.generation);
+    });
+    // The tab pattern a keyboard expects of a tablist: arrows, Home and End move to a tab and show it.
+    document.getElementById("tabs").addEventListener("keydown", function (e) {
+      var tabs = Array.prototype.slice.call(document.querySelectorAll("#tabs button"));
+      var i = tabs.indexOf(document.activeElement), next = null;
+      if (i < 0) return;
+      if (e.key === "ArrowRight") next = tabs[(i + 1) % tabs.length];
+      else if (e.key === "ArrowLeft") next = tabs[(i - 1 + tabs.length) % tabs.length];
+      else if (e.key === "Home") next = tabs[0];
+      else if (e.key === "End") next = tabs[tabs.length - 1];
+      if (!next) return;
+      e.preventDefault(); next.focus(); next.click();
     });
     if (mode === "web") { loadWeb(); setInterval(loadWeb, REFRESH_MS); }
     else startApp();
