@@ -321,7 +321,7 @@ def receive(
     ``forgets`` the laptop's forgets and unforgets, applied to the caller's own calls only.
 
     With ``settings``, a forget that removed calls re-arms the budget thresholds spend no longer
-    reaches, as an admin's forget on the server does (``analytics.reported.rearm_alerts``)."""
+    reaches, as an admin's forget on the server does (``analytics.alerts.rearm_alerts``)."""
     from cost_mcp.sources.claude_code import _recount  # the log reader's own per-message recount
 
     stored = [_stored(r) for r in rows]

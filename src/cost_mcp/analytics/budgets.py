@@ -295,7 +295,7 @@ def _state(conn: Conn, budget: Budget, p: Period, now: datetime, result: SpendTo
     seats = result.by_basis.get("subscription", Decimal(0))
     ahead = fees_ahead(conn, p, _filters(budget.scope, conn), local_date(to_ms(now), p.tz))
     projected = projected_spend(spent, seats, ahead, p.start_ms, p.end_ms, to_ms(now))
-    fired = [Decimal(t) for t in alert_store.fired_thresholds(conn, budget.name, p.start_ms)]
+    fired = [Decimal(t) for t in alert_store.fired(conn, budget.name, p.start_ms)]
     return BudgetState(
         budget=budget,
         period_start=iso_utc(p.start_ms),

@@ -35,17 +35,6 @@ class NewAlert:
     payload: str
 
 
-def fired_thresholds(conn: Conn, budget: str, period_start_ms: int) -> list[str]:
-    """The thresholds of ``budget`` already fired in the period starting at ``period_start_ms``."""
-    return [
-        str(r[0])
-        for r in conn.execute(
-            "SELECT threshold FROM budget_alerts WHERE budget = ? AND period_start_ms = ?",
-            (budget, period_start_ms),
-        )
-    ]
-
-
 def record(conn: Conn, alerts: list[NewAlert]) -> list[NewAlert]:
     """Record ``alerts`` in one transaction; returns those this call fired (not another process)."""
     fired: list[NewAlert] = []
