@@ -42,7 +42,7 @@ from genai_prices.types import ModelPrice, TieredPrices
 
 from cost_mcp import tokens
 from cost_mcp.analytics.budgets import Unread
-from cost_mcp.analytics.spend import NO_SOURCE
+from cost_mcp.analytics.spend import NO_SOURCE, log_read_warnings
 from cost_mcp.config import Settings
 from cost_mcp.errors import NotFoundError
 from cost_mcp.models import Answer, IngestResult, LogReading
@@ -165,8 +165,11 @@ def with_warnings(result: R, warnings: Sequence[str]) -> R:
 
 def envelope(conn: Conn, result: A, progress: ReadProgress | None = None) -> A:
     """The one way a query result leaves (server and CLI alike): labelled with the reading's
-    progress (None: everything was read) and with the log lines the ledger knows it skipped."""
-    notes = skipped_lines.warnings(conn, log_labels())
+    progress (None: everything was read), the log files or folders the last read could not open and
+    the log lines the ledger knows it skipped. Said here, not by each tool, so that every answer over
+    the logs says them (session_usage's session may be the unread one) and says them once, however
+    many spend queries it is built from (the dashboard, a forecast)."""
+    notes = [*log_read_warnings(conn), *skipped_lines.warnings(conn, log_labels())]
     return label(result, progress or ReadProgress(complete=True), notes)
 
 

@@ -970,6 +970,80 @@ def test_a_log_folder_that_cannot_be_listed_is_named_in_the_answer(home: Path, s
     assert not any("Permission denied" in w for w in whole["warnings"])
 
 
+# Every answer a tool gives over the logs, with arguments that reach the logs' calls (November 2026).
+ANSWERING_TOOLS: list[tuple[str, dict[str, Any]]] = [
+    ("get_spend", {"start": "2026-11-01", "end": "2026-11-30", "group_by": ["session"]}),
+    ("model_breakdown", {"start": "2026-11-01", "end": "2026-11-30"}),
+    ("spend_forecast", {}),
+    ("budget_status", {}),
+    ("check_budget", {"estimated_cost_usd": 1}),
+    ("savings_report", {"start": "2026-11-01", "end": "2026-11-30"}),
+    ("compare_periods", {"before": "2026-10", "after": "2026-11"}),
+    ("show_dashboard", {"start": "2026-11-01", "end": "2026-11-30"}),
+    (
+        "record_usage",
+        {"provider": "openai", "model": "gpt-5", "input_tokens": 1, "output_tokens": 1, "agent": "qa"},
+    ),
+]
+
+
+@pytest.mark.anyio
+@pytest.mark.sqlite_only  # about log folders; root without the capabilities cannot reach PostgreSQL
+@pytest.mark.parametrize("source", ["codex", "claude_code"])
+async def test_every_answer_says_once_that_a_log_folder_could_not_be_read(home: Path, source: str) -> None:
+    """The QA case (F10): a Codex day folder (or a Claude Code project folder) this user may not list,
+    asked of the real server over stdio. The session asked about may be the unread one, so
+    session_usage and usage_blocks must say so as get_spend does; and every other answer once,
+    however many spend queries it is built from (the dashboard, a forecast, a comparison). Before,
+    session_usage and usage_blocks said nothing."""
+    import sys
+
+    from mcp import StdioServerParameters
+
+    if source == "codex":
+        _codex_day(home, "20", "s-read")
+        hidden = _codex_day(home, "21", "s-hidden")
+        agent = "codex"
+    else:
+        write(
+            session_file(home / "claude", "s-read"),
+            assistant("m1", "r1", "2026-11-20T10:00:00.000Z", "s-read"),
+        )
+        hidden = write(
+            session_file(home / "claude", "s-hidden", "-home-dev-other"),
+            assistant("m2", "r2", "2026-11-21T10:00:00.000Z", "s-hidden"),
+        ).parent
+        agent = "claude-code"
+    error = f"{hidden}: Permission denied"
+    calls = [
+        *ANSWERING_TOOLS,
+        ("session_usage", {"agent": agent}),
+        ("session_usage", {"agent": agent, "session_id": "s-read"}),
+        ("usage_blocks", {"agent": agent, "days": 31}),
+    ]
+    command = [*_permissions_hold(), sys.executable, "-m", "cost_mcp"]
+    params = StdioServerParameters(command=command[0], args=command[1:], env=dict(os.environ))
+    said: list[tuple[str, list[str]]] = []
+    hidden.chmod(0)
+    try:
+        async with Client(params) as client:
+            for name, arguments in calls:
+                result = await client.call_tool(name, arguments)
+                assert result.structured_content is not None, (name, result.content)
+                said.append((name, [w for w in result.structured_content["warnings"] if error in w]))
+            summary = await client.read_resource("cost://summary")
+    finally:
+        hidden.chmod(0o755)
+    warning = (
+        f"PARTIAL: {source} logs: the last read could not open some files or folders ({error}); their "
+        "calls are not in this answer until they can be read (where permission is denied: make them "
+        "readable by the user running cost-mcp)"
+    )
+    assert said == [(name, [warning]) for name, _ in calls]
+    [text] = [getattr(c, "text", "") for c in summary.contents]
+    assert text.count(error) == 1
+
+
 def test_display_mode_says_that_other_agents_calls_count_nothing(
     home: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:

@@ -8,7 +8,7 @@ from decimal import Decimal
 
 from cost_mcp.analytics import rows
 from cost_mcp.analytics.budgets import departed_notes, list_budgets, states_of
-from cost_mcp.analytics.spend import Filters, get_spend, period_info
+from cost_mcp.analytics.spend import Filters, get_spend, log_read_warnings, period_info
 from cost_mcp.config import Settings
 from cost_mcp.models import ModelBreakdown, ModelRow, SpendResult
 from cost_mcp.money import format_cost, format_usd, known_cost
@@ -189,4 +189,7 @@ def summary_text(conn: Conn, settings: Settings, now: datetime | None = None) ->
         ]
     if month is not None:
         lines += [f"note: {w}" for w in month.warnings]
+    # Plain text, with no envelope to say it: the logs the last read could not open (answers say it
+    # in theirs, catchup.envelope).
+    lines += [f"note: {w}" for w in log_read_warnings(conn)]
     return "\n".join(lines)

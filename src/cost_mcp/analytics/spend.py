@@ -912,6 +912,23 @@ def _pricing_warnings(
     return notes
 
 
+def log_read_warnings(conn: Conn) -> list[str]:
+    """One line per local-log source (Claude Code, Codex...) whose last read could not open some of
+    its files or folders: their calls are missing from every answer, whichever tool gives it (the
+    session asked about may be the unread one), so :func:`cost_mcp.catchup.envelope` adds these to
+    each answer, once, as it does the skipped-lines notes."""
+    from cost_mcp.sources import agents as agent_logs  # Codex, Gemini CLI...: local logs like Claude Code's
+
+    # A log reader has no key to fix nor sync to skip: what is missing is the files it could not
+    # open, until the user running cost-mcp may read them (doctor says the same).
+    return [
+        f"PARTIAL: {source} logs: the last read could not open some files or folders ({error}); their "
+        "calls are not in this answer until they can be read (where permission is denied: make them "
+        "readable by the user running cost-mcp)"
+        for source, error in source_state.errors_of(conn, ("claude_code", *agent_logs.SOURCES))
+    ]
+
+
 NO_SOURCE = "no data source is connected yet"
 """How the warning for an empty ledger with nothing configured begins (an answer labelled as still
 reading logs drops it: the logs being read are a source)."""
@@ -960,14 +977,8 @@ def _warnings(
         if not settings.has_key_for(status.source) or settings.skips_sync(status.source):
             continue  # no longer synced: its old errors and age are not news on every report
         if status.status == "error" and status.kind == "logs":
-            # A log reader has no key to fix nor sync to skip: what is missing is the files it could
-            # not open, until the user running cost-mcp may read them (doctor says the same).
-            warnings.append(
-                f"PARTIAL: {status.source} logs: the last read could not open some files or folders "
-                f"({status.last_error}); their calls are not in this answer until they can be read "
-                "(where permission is denied: make them readable by the user running cost-mcp)"
-            )
-        elif status.status == "error" and status.last_success is None:
+            continue  # every answer says it once, in its envelope (log_read_warnings)
+        if status.status == "error" and status.last_success is None:
             # Never synced (a wrong key, a rate limit on the first sync): there is no earlier data
             # to show, and the total lacks this provider's bill; saying "earlier data" would hide that.
             warnings.append(

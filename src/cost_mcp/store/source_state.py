@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import sqlite3
+from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
 
@@ -70,6 +71,19 @@ def all_states(conn: Conn) -> list[SourceState]:
         )
         for source, attempt, success, error, start, end, detail in rows
     ]
+
+
+def errors_of(conn: Conn, sources: Sequence[str]) -> list[tuple[str, str]]:
+    """Each of ``sources`` whose last read or sync failed, with that error, by name."""
+    if not sources:
+        return []
+    marks = ", ".join("?" * len(sources))
+    rows = conn.execute(
+        f"SELECT source, last_error FROM source_state WHERE last_error IS NOT NULL AND source IN ({marks}) "
+        "ORDER BY source",
+        tuple(sources),
+    ).fetchall()
+    return [(str(source), str(error)) for source, error in rows]
 
 
 def record_failure(conn: Conn, source: str, moment: str, error: str) -> None:
