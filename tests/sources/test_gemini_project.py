@@ -204,3 +204,37 @@ def test_a_hostile_marker_is_not_a_project(home: Path, settings: Settings) -> No
         "binary-1": "binary",
         "ok-1": "/home/ana/café",
     }
+
+
+def test_calls_filed_under_a_folder_name_move_once_gemini_names_the_path(
+    home: Path, settings: Settings, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """Calls read while nothing named the path (an old ``tmp/<hash>/`` before Gemini CLI 0.29, or a
+    ledger an earlier cost-mcp filled) move to the path once Gemini CLI's files say it: upgrading
+    Gemini CLI writes ``projects.json`` and the markers and copies the folder. Totals stay as they
+    were and the renames applied are remembered, so later scans write nothing for them."""
+    from cost_mcp.cli import main
+
+    gemini, tmp, path = home / "gemini", home / "gemini" / "tmp", "/home/ana/shop"
+    old = chat(tmp / sha(path), "shop-old", sha(path), "s-1")
+    period = ["--start", "2026-11-01", "--end", "2026-11-30", "--group-by", "project", "--json"]
+
+    def by_project() -> dict[str, tuple[int, str]]:
+        assert main(["report", *period]) == 0
+        printed = json.loads(capsys.readouterr().out)["rows"]
+        return {r["group"]["project"]: (r["requests"], r["cost_usd"]) for r in printed}
+
+    before = by_project()
+    assert list(before) == [sha(path)]
+    claim(gemini, path, "shop")  # Gemini CLI 0.29 starts in /home/ana/shop
+    copy = tmp / "shop" / old.relative_to(tmp / sha(path))
+    copy.parent.mkdir(parents=True)
+    copy.write_bytes(old.read_bytes())
+    assert by_project() == {path: before[sha(path)]}
+    conn = connect(settings.db)
+    try:
+        renames = conn.execute("SELECT value FROM meta WHERE key LIKE 'projects_renamed:%'").fetchall()
+    finally:
+        conn.close()
+    assert [json.loads(v) for (v,) in renames] == [{sha(path): path, "shop": path}]
+    assert by_project() == {path: before[sha(path)]}

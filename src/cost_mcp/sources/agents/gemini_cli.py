@@ -18,7 +18,8 @@ Project: the folder Gemini CLI ran in, as a path (as every other agent's calls n
 Gemini's own files say it: the ``.project_root`` file Gemini CLI (0.29 on) writes into
 ``tmp/<short id>/`` (and ``history/<short id>/``), else ``~/.gemini/projects.json`` (path -> short
 id), else for an older ``tmp/<sha256 of the path>/`` folder (or the chat's ``projectHash``) the
-path those files know with that SHA-256. Only when none says is it the folder's name under ``tmp/``.
+path those files know with that SHA-256. Only when none says is it the folder's name under ``tmp/``;
+calls stored under a folder's name move to its path once the files say it (``renamed_projects``).
 """
 
 from __future__ import annotations
@@ -104,6 +105,45 @@ def _registry(tmp: Path) -> dict[str, str]:
     return {path: slug for key, slug in projects.items() if (path := _as_path(key)) and isinstance(slug, str)}
 
 
+class _Projects:
+    """What Gemini CLI's files under one ``tmp/`` say about the projects of its folders, each file
+    read at most once."""
+
+    def __init__(self, tmp: Path) -> None:
+        self.tmp = tmp
+        self.bases = (tmp, tmp.parent / "history")
+        self._registry: dict[str, str] | None = None
+        self._known: set[str] | None = None
+
+    def registry(self) -> dict[str, str]:
+        if self._registry is None:
+            self._registry = _registry(self.tmp)
+        return self._registry
+
+    def known(self) -> set[str]:
+        """Every path the registry or a marker names."""
+        if self._known is None:
+            self._known = set(self.registry())
+            for base in self.bases:
+                with contextlib.suppress(OSError):  # an unlistable folder: the other files still say
+                    self._known.update(p for d in base.iterdir() if (p := _marker(d)))
+        return self._known
+
+    def path(self, folder: str, project_hash: object = None) -> str:
+        for base in self.bases:
+            if here := _marker(base / folder):
+                return here
+        for path, slug in self.registry().items():
+            if slug == folder:
+                return path
+        hashes = {h for h in (folder, project_hash) if isinstance(h, str) and _HASH.fullmatch(h)}
+        if hashes:
+            for path in sorted(self.known()):
+                if hashlib.sha256(path.encode()).hexdigest() in hashes:
+                    return path
+        return folder
+
+
 def project_path(tmp: Path, folder: str, project_hash: object = None) -> str:
     """The project a chat under ``tmp/<folder>/`` belongs to: its path when Gemini CLI's files say
     it, else ``folder``.
@@ -114,24 +154,19 @@ def project_path(tmp: Path, folder: str, project_hash: object = None) -> str:
     ``projectHash`` still is: that hash is matched against the paths those files know (upgrading
     copies the old folder into the new one and leaves both).
     """
-    bases = (tmp, tmp.parent / "history")
-    for base in bases:
-        if here := _marker(base / folder):
-            return here
-    registry = _registry(tmp)
-    for path, slug in registry.items():
-        if slug == folder:
-            return path
-    hashes = {h for h in (folder, project_hash) if isinstance(h, str) and _HASH.fullmatch(h)}
-    if hashes:
-        known = set(registry)
-        for base in bases:
-            with contextlib.suppress(OSError):  # an unlistable folder: the other files still say
-                known.update(p for d in base.iterdir() if (p := _marker(d)))
-        for path in sorted(known):
-            if hashlib.sha256(path.encode()).hexdigest() in hashes:
-                return path
-    return folder
+    return _Projects(tmp).path(folder, project_hash)
+
+
+def renamed_projects(tmp: Path) -> dict[str, str]:
+    """Folder name -> path for each folder under ``tmp/`` whose path Gemini CLI's files now say:
+    calls filed under the folder's name (by an earlier cost-mcp, or before Gemini CLI wrote the
+    path down) are moved to the path."""
+    projects = _Projects(tmp)
+    try:
+        folders = sorted(d.name for d in tmp.iterdir() if d.is_dir())
+    except OSError:
+        return {}
+    return {name: path for name in folders if (path := projects.path(name)) != name}
 
 
 def _project(ctx: FileContext, project_hash: object = None) -> str:
@@ -233,4 +268,5 @@ LOG = AgentLog(
     parse_line=parse_line,
     document_suffixes=(".json",),
     parse_document=parse_document,
+    renamed_projects=renamed_projects,
 )
