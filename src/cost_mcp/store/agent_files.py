@@ -3,7 +3,8 @@ events, and how far each of their files has been read (``agent_files``). Portabl
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Sequence
+import json
+from collections.abc import Iterable, Mapping, Sequence
 
 from cost_mcp import tokens
 from cost_mcp.store import bulk, meta
@@ -55,6 +56,42 @@ def upsert_events(conn: Conn, rows: Sequence[Sequence[object]]) -> int:
         key=_KEY,
     )
     return min(changed, len(rows))
+
+
+RENAMED_KEY = "projects_renamed:"
+"""``meta`` key (+ source) of the project renames last applied to a source's calls, as JSON."""
+
+
+def projects_renamed(conn: Conn, source: str) -> dict[str, str]:
+    """The renames :func:`rename_projects` last applied to ``source`` (empty when none)."""
+    row = conn.execute("SELECT value FROM meta WHERE key = ?", (RENAMED_KEY + source,)).fetchone()
+    try:
+        found = json.loads(str(row[0])) if row is not None else {}
+    except ValueError:
+        return {}
+    return {str(k): str(v) for k, v in found.items()} if isinstance(found, dict) else {}
+
+
+def rename_projects(conn: Conn, source: str, names: Mapping[str, str]) -> list[int]:
+    """File ``source``'s calls stored under each old project name under its new one, and remember
+    ``names`` as applied; returns the moved calls' instants (their rollup quarter-hours change).
+    Inside the caller's write transaction."""
+    moved: list[int] = []
+    for old, new in names.items():
+        moved += [
+            int(t)
+            for (t,) in conn.execute(
+                "SELECT ts_ms FROM usage_events WHERE source = ? AND project = ?", (source, old)
+            )
+        ]
+        conn.execute(
+            "UPDATE usage_events SET project = ? WHERE source = ? AND project = ?", (new, source, old)
+        )
+    conn.execute(
+        "INSERT INTO meta (key, value) VALUES (?, ?) ON CONFLICT (key) DO UPDATE SET value = excluded.value",
+        (RENAMED_KEY + source, json.dumps(dict(names), sort_keys=True)),
+    )
+    return moved
 
 
 def save_files(conn: Conn, files: Iterable[Sequence[object]]) -> None:

@@ -13,11 +13,21 @@ to ``.jsonl`` with the same message ids.
 input) and ``total``. The ledger gets ``input - cached + tool`` uncached input, ``cached`` cache
 reads and ``output + thoughts`` output. A message counts once by its id, however many files and
 lines repeat it.
+
+Project: the folder Gemini CLI ran in, as a path (as every other agent's calls name it), whenever
+Gemini's own files say it: the ``.project_root`` file Gemini CLI (0.29 on) writes into
+``tmp/<short id>/`` (and ``history/<short id>/``), else ``~/.gemini/projects.json`` (path -> short
+id), else for an older ``tmp/<sha256 of the path>/`` folder (or the chat's ``projectHash``) the
+path those files know with that SHA-256. Only when none says is it the folder's name under ``tmp/``;
+calls stored under a folder's name move to its path once the files say it (``renamed_projects``).
 """
 
 from __future__ import annotations
 
-from pathlib import Path
+import contextlib
+import hashlib
+import re
+from pathlib import Path, PurePosixPath, PureWindowsPath
 
 import msgspec
 
@@ -45,9 +55,129 @@ def roots(settings: Settings) -> list[Path]:
     return [settings.gemini_dir_path() / "tmp"]
 
 
-def _project(ctx: FileContext) -> str:
+PROJECT_ROOT_FILE = ".project_root"
+"""Gemini CLI's ownership marker in ``tmp/<short id>/``: the project's absolute path, nothing else."""
+REGISTRY_FILE = "projects.json"
+"""Gemini CLI's registry beside ``tmp/``: ``{"projects": {"<absolute path>": "<short id>"}}``."""
+MAX_ROOT_BYTES = 64 * 1024
+MAX_REGISTRY_BYTES = 16 * 1024 * 1024
+_HASH = re.compile(r"[0-9a-f]{64}")
+
+
+def _read(path: Path, limit: int) -> bytes | None:
+    """A small file's bytes; None when absent, unreadable or larger than ``limit`` (never fatal:
+    the project then falls back to the folder's name)."""
+    try:
+        with open(path, "rb") as f:
+            data = f.read(limit + 1)
+    except OSError:
+        return None
+    return data if len(data) <= limit else None
+
+
+def _as_path(value: object) -> str | None:
+    """``value`` when it is one absolute path (POSIX or Windows) on one line, else None."""
+    if not isinstance(value, str):
+        return None
+    value = value.strip()
+    if not value or any(c in value for c in "\x00\r\n"):
+        return None
+    return value if PurePosixPath(value).is_absolute() or PureWindowsPath(value).is_absolute() else None
+
+
+def _marker(folder: Path) -> str | None:
+    data = _read(folder / PROJECT_ROOT_FILE, MAX_ROOT_BYTES)
+    try:
+        return _as_path(data.decode()) if data is not None else None
+    except UnicodeDecodeError:
+        return None
+
+
+def _registry(tmp: Path) -> dict[str, str]:
+    """``projects.json``'s path -> short id entries (empty when absent or not that shape)."""
+    data = _read(tmp.parent / REGISTRY_FILE, MAX_REGISTRY_BYTES)
+    if data is None:
+        return {}
+    doc = _decode(data)
+    projects = doc.get("projects") if isinstance(doc, dict) else None
+    if not isinstance(projects, dict):
+        return {}
+    return {path: slug for key, slug in projects.items() if (path := _as_path(key)) and isinstance(slug, str)}
+
+
+class _Projects:
+    """What Gemini CLI's files under one ``tmp/`` say about the projects of its folders, each file
+    read at most once."""
+
+    def __init__(self, tmp: Path) -> None:
+        self.tmp = tmp
+        self.bases = (tmp, tmp.parent / "history")
+        self._registry: dict[str, str] | None = None
+        self._known: set[str] | None = None
+
+    def registry(self) -> dict[str, str]:
+        if self._registry is None:
+            self._registry = _registry(self.tmp)
+        return self._registry
+
+    def known(self) -> set[str]:
+        """Every path the registry or a marker names."""
+        if self._known is None:
+            self._known = set(self.registry())
+            for base in self.bases:
+                with contextlib.suppress(OSError):  # an unlistable folder: the other files still say
+                    self._known.update(p for d in base.iterdir() if (p := _marker(d)))
+        return self._known
+
+    def path(self, folder: str, project_hash: object = None) -> str:
+        for base in self.bases:
+            if here := _marker(base / folder):
+                return here
+        for path, slug in self.registry().items():
+            if slug == folder:
+                return path
+        hashes = {h for h in (folder, project_hash) if isinstance(h, str) and _HASH.fullmatch(h)}
+        if hashes:
+            for path in sorted(self.known()):
+                if hashlib.sha256(path.encode()).hexdigest() in hashes:
+                    return path
+        return folder
+
+
+def project_path(tmp: Path, folder: str, project_hash: object = None) -> str:
+    """The project a chat under ``tmp/<folder>/`` belongs to: its path when Gemini CLI's files say
+    it, else ``folder``.
+
+    Gemini CLI 0.29 on names the folder with a short id (the path's last part, slugified) and writes
+    the path into ``.project_root`` in ``tmp/<id>/`` and ``history/<id>/``, and into
+    ``projects.json``; older versions named the folder with the SHA-256 of the path, which the chat's
+    ``projectHash`` still is: that hash is matched against the paths those files know (upgrading
+    copies the old folder into the new one and leaves both).
+    """
+    return _Projects(tmp).path(folder, project_hash)
+
+
+def renamed_projects(tmp: Path) -> dict[str, str]:
+    """Folder name -> path for each folder under ``tmp/`` whose path Gemini CLI's files now say:
+    calls filed under the folder's name (by an earlier cost-mcp, or before Gemini CLI wrote the
+    path down) are moved to the path."""
+    projects = _Projects(tmp)
+    try:
+        folders = sorted(d.name for d in tmp.iterdir() if d.is_dir())
+    except OSError:
+        return {}
+    return {name: path for name in folders if (path := projects.path(name)) != name}
+
+
+def _project(ctx: FileContext, project_hash: object = None) -> str:
+    """The file's project, found once and kept in its parser state (a file never moves project)."""
+    known = ctx.state.get("project")
+    if isinstance(known, str):
+        return known
     parts = Path(ctx.path).relative_to(ctx.root).parts
-    return parts[0] if len(parts) > 1 else ""
+    project = project_path(Path(ctx.root), parts[0], project_hash) if len(parts) > 1 else ""
+    ctx.state["project"] = project
+    return project
 
 
 def _decode(raw: bytes) -> object:
@@ -101,6 +231,7 @@ def parse_line(raw: bytes, ctx: FileContext) -> Parsed:
     meta = update if isinstance(update, dict) else line if "type" not in line else {}
     if isinstance(meta.get("sessionId"), str):
         ctx.state["session"] = meta["sessionId"]
+        _project(ctx, meta.get("projectHash"))  # found now, while the hash is at hand
         return None
     if line.get("type") != "gemini":
         return None
@@ -118,6 +249,7 @@ def parse_document(raw: bytes, ctx: FileContext) -> Parsed:
     if not isinstance(doc, dict) or not isinstance(doc.get("messages"), list):
         return None  # another JSON file under tmp/ (settings, logs.json...): not a chat
     session = str(doc.get("sessionId") or file_stem(ctx.path))
+    _project(ctx, doc.get("projectHash"))
     found: list[AgentEvent | SkipReason] = []
     for message in doc["messages"]:
         if isinstance(message, dict) and message.get("type") == "gemini":
@@ -136,4 +268,5 @@ LOG = AgentLog(
     parse_line=parse_line,
     document_suffixes=(".json",),
     parse_document=parse_document,
+    renamed_projects=renamed_projects,
 )

@@ -134,6 +134,9 @@ class AgentLog:
     """For SQLite stores: every row read again when the database (or its WAL) changed."""
     accept: Callable[[str], bool] | None = None
     """Which of the walked files to read (default: every file with a listed suffix)."""
+    renamed_projects: Callable[[Path], dict[str, str]] | None = None
+    """For a root: projects this agent's calls may be stored under that now have another name
+    (stored name -> name the parser now gives); the stored calls are moved, once per change."""
 
 
 @dataclass
@@ -280,6 +283,21 @@ class _Writer:
         )
 
 
+def _rename_projects(
+    conn: Conn, fmt: AgentLog, renamed: Callable[[Path], dict[str, str]], folders: Sequence[Path]
+) -> None:
+    """Move stored calls to their project's current name; nothing is written when the renames are
+    the ones already applied (the usual case: one read of ``meta``)."""
+    names: dict[str, str] = {}
+    for root in folders:
+        if root.is_dir():
+            names.update(renamed(root))
+    if agent_files.projects_renamed(conn, fmt.source) == names:
+        return
+    with write_transaction(conn):
+        rollup.mark_dirty(conn, agent_files.rename_projects(conn, fmt.source, names))
+
+
 def _known(conn: Conn, source: str) -> dict[str, _Known]:
     return {path: _Known(*row) for path, row in agent_files.known_files(conn, source).items()}
 
@@ -342,6 +360,8 @@ def scan(
     stats.roots = [str(p) for p in folders]
     if not folders:
         return stats  # the agent is not used on this machine: nothing to say about it
+    if fmt.renamed_projects is not None:
+        _rename_projects(conn, fmt, fmt.renamed_projects, folders)
     known = _known(conn, fmt.source)
     writer = _Writer(conn, fmt, pricer, stats)
     suffixes = fmt.line_suffixes + fmt.document_suffixes + fmt.database_suffixes

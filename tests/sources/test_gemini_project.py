@@ -1,0 +1,240 @@
+"""Gemini CLI's calls are filed under the project's path, as Gemini CLI's own files record it.
+
+The files are laid out as google-gemini/gemini-cli writes them (see docs/agent-formats.md):
+``config/projectRegistry.ts`` writes ``tmp/<short id>/.project_root`` and
+``history/<short id>/.project_root`` (the normalised path, no newline) and ``projects.json``
+(``JSON.stringify(data, null, 2)``); older versions used ``tmp/<sha256 of the path>/``, and
+``chatRecordingService.ts`` puts ``projectHash`` (that SHA-256) in each chat's metadata.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+from pathlib import Path
+from typing import Any
+
+import pytest
+from mcp import Client
+
+from cost_mcp.config import Settings
+from cost_mcp.pricing import Pricer
+from cost_mcp.sources import agents
+from cost_mcp.sources.agents import gemini_cli
+from cost_mcp.store.connection import connect
+from tests.sources.claude_logs import assistant, session_file, write
+
+TOKENS = {"input": 3000, "output": 200, "cached": 1000, "thoughts": 50, "tool": 0, "total": 3250}
+
+
+def sha(path: str) -> str:
+    """Gemini CLI's ``getProjectHash`` (utils/paths.ts): the SHA-256 of the project root, in hex."""
+    return hashlib.sha256(path.encode()).hexdigest()
+
+
+def claim(gemini: Path, project: str, slug: str) -> None:
+    """What ``ProjectRegistry.getShortId`` leaves on disk for a project it gave ``slug``."""
+    registry = gemini / "projects.json"
+    data: dict[str, Any] = json.loads(registry.read_text()) if registry.exists() else {"projects": {}}
+    data["projects"][project] = slug
+    registry.parent.mkdir(parents=True, exist_ok=True)
+    registry.write_text(json.dumps(data, indent=2))
+    marker(gemini, project, slug)
+
+
+def marker(gemini: Path, project: str, slug: str) -> None:
+    """``ensureOwnershipMarkers``: the path, without a newline, in each base folder's ``<slug>/``."""
+    for base in ("tmp", "history"):
+        (gemini / base / slug).mkdir(parents=True, exist_ok=True)
+        (gemini / base / slug / ".project_root").write_text(project)
+
+
+def chat(folder: Path, session: str, project_hash: str, message: str, *, name: str = "") -> Path:
+    """A current JSONL chat: metadata line, a user message, the reply then the reply with its tokens."""
+    meta = {
+        "sessionId": session,
+        "projectHash": project_hash,
+        "startTime": "2026-11-20T10:00:00.000Z",
+        "lastUpdated": "2026-11-20T10:00:00.000Z",
+        "kind": "main",
+    }
+    reply = {
+        "id": message,
+        "timestamp": "2026-11-20T10:00:05.000Z",
+        "type": "gemini",
+        "content": [{"text": "done"}],
+        "thoughts": [],
+        "model": "gemini-2.5-flash",
+    }
+    user = {"id": f"u-{message}", "timestamp": "2026-11-20T10:00:01.000Z", "type": "user", "content": []}
+    path = folder / "chats" / (name or f"session-2026-11-20T10-00-{session[:8]}.jsonl")
+    return write(path, meta, user, reply, {**reply, "tokens": TOKENS})
+
+
+def legacy(folder: Path, session: str, project_hash: str, message: str) -> Path:
+    """An older whole-document chat (``session-*.json``)."""
+    doc = {
+        "sessionId": session,
+        "projectHash": project_hash,
+        "startTime": "2026-11-19T08:00:00.000Z",
+        "lastUpdated": "2026-11-19T08:00:09.000Z",
+        "messages": [
+            {
+                "id": message,
+                "timestamp": "2026-11-19T08:00:09.000Z",
+                "type": "gemini",
+                "content": "ok",
+                "thoughts": [],
+                "tokens": TOKENS,
+                "model": "gemini-2.5-flash",
+            }
+        ],
+    }
+    path = folder / "chats" / f"session-2026-11-19T08-00-{session[:8]}.json"
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_text(json.dumps(doc, indent=2))
+    return path
+
+
+def projects(settings: Settings) -> dict[str, str]:
+    """Each Gemini CLI session's project as the ledger holds it."""
+    conn = connect(settings.db)
+    try:
+        found = conn.execute(
+            "SELECT session_id, project FROM usage_events WHERE source = ? AND counted = 1",
+            (gemini_cli.SOURCE,),
+        ).fetchall()
+    finally:
+        conn.close()
+    return {str(s): str(p) for s, p in found}
+
+
+@pytest.mark.anyio
+async def test_one_folder_is_one_project_with_gemini_cli_too(home: Path, client: Client) -> None:
+    """The F8 case: a folder used with Claude Code and Gemini CLI is one project, its path, found by
+    its name; a sub-agent's chat (``chats/<parent session>/<id>.jsonl``) goes there too."""
+    gemini = home / "gemini"
+    claim(gemini, "/home/ana/shop", "shop")
+    chat(gemini / "tmp" / "shop", "5f2e1a3b-6c7d", sha("/home/ana/shop"), "g-1")
+    chat(gemini / "tmp" / "shop", "sub-1", sha("/home/ana/shop"), "g-2", name="5f2e1a3b-6c7d/sub-1.jsonl")
+    line = assistant("msg_1", "req_1", "2026-11-20T08:00:00.000Z", session="cc-1", input=10, output=300)
+    write(session_file(home / "claude", "cc-1", project="-home-ana-shop"), {**line, "cwd": "/home/ana/shop"})
+    result = await client.call_tool(
+        "get_spend",
+        {"start": "2026-11-01", "end": "2026-11-30", "group_by": ["project", "agent"], "projects": ["shop"]},
+    )
+    assert result.structured_content is not None
+    groups = {
+        (r["group"]["project"], r["group"]["agent"]): r["requests"] for r in result.structured_content["rows"]
+    }
+    assert groups == {("/home/ana/shop", "claude-code"): 1, ("/home/ana/shop", "gemini-cli"): 2}
+
+
+def test_older_and_unmarked_folders_resolve_through_gemini_files(
+    home: Path, settings: Settings, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """Each way Gemini CLI's files name a folder's project, and the folder's name when none does,
+    through the real scanner and `cost-mcp report --group-by project`."""
+    from cost_mcp.cli import main
+
+    gemini, tmp = home / "gemini", home / "gemini" / "tmp"
+    # Upgraded: the old hash folder was copied into the short-id folder and left; the copies count once.
+    claim(gemini, "/home/ana/web", "web")
+    old = chat(tmp / sha("/home/ana/web"), "web-old", sha("/home/ana/web"), "w-1")
+    copy = tmp / "web" / old.relative_to(tmp / sha("/home/ana/web"))
+    copy.parent.mkdir(parents=True)
+    copy.write_bytes(old.read_bytes())
+    # A legacy .json in a hash folder whose path only projects.json knows (no marker anywhere).
+    (gemini / "projects.json").write_text(
+        json.dumps({"projects": {"/home/ana/web": "web", "/home/ana/api": "api"}}, indent=2)
+    )
+    legacy(tmp / sha("/home/ana/api"), "api-old", sha("/home/ana/api"), "a-1")
+    # A short-id folder whose tmp/ marker is gone: history/<id>/.project_root still says.
+    (tmp / "docs").mkdir()
+    (gemini / "history" / "docs").mkdir(parents=True)
+    (gemini / "history" / "docs" / ".project_root").write_text("/home/ana/docs")
+    chat(tmp / "docs", "docs-1", sha("/home/ana/docs"), "d-1")
+    # A folder nothing names, whose chat's projectHash is a path a marker knows.
+    marker(gemini, "/srv/tools", "tools")
+    chat(tmp / "renamed", "tools-1", sha("/srv/tools"), "t-1")
+    # Nothing says: the folder's name, as before.
+    chat(tmp / sha("/home/ana/gone"), "gone-1", sha("/home/ana/gone"), "x-1")
+    chat(tmp / "c0ffee1234", "short-1", "c0ffee1234", "x-2")
+
+    conn = connect(settings.db)
+    try:
+        scan = agents.scan(conn, gemini_cli.LOG, settings, Pricer())
+    finally:
+        conn.close()
+    assert scan.errors == [] and not scan.skipped
+    assert projects(settings) == {
+        "web-old": "/home/ana/web",
+        "api-old": "/home/ana/api",
+        "docs-1": "/home/ana/docs",
+        "tools-1": "/srv/tools",
+        "gone-1": sha("/home/ana/gone"),
+        "short-1": "c0ffee1234",
+    }
+    period = ["--start", "2026-11-01", "--end", "2026-11-30"]
+    assert main(["report", *period, "--group-by", "project", "--json"]) == 0
+    rows = {r["group"]["project"]: r["requests"] for r in json.loads(capsys.readouterr().out)["rows"]}
+    assert rows["/home/ana/web"] == 1  # the copied chat counts once
+
+
+def test_a_hostile_marker_is_not_a_project(home: Path, settings: Settings) -> None:
+    """A ``.project_root`` that is not one absolute path (several lines, relative, not UTF-8) is
+    ignored for the next file that says, and a marker that does not decode never stops the scan."""
+    tmp = home / "gemini" / "tmp"
+    for folder, content in (("multi", b"/a\n/b"), ("relative", b"shop"), ("binary", b"\xff\xfe/x")):
+        (tmp / folder).mkdir(parents=True)
+        (tmp / folder / ".project_root").write_bytes(content)
+        chat(tmp / folder, f"{folder}-1", "nohash", f"m-{folder}")
+    (tmp / "ok").mkdir()
+    (tmp / "ok" / ".project_root").write_bytes("/home/ana/café\n".encode())  # trailing newline trimmed
+    chat(tmp / "ok", "ok-1", "nohash", "m-ok")
+    conn = connect(settings.db)
+    try:
+        scan = agents.scan(conn, gemini_cli.LOG, settings, Pricer())
+    finally:
+        conn.close()
+    assert scan.errors == []
+    assert projects(settings) == {
+        "multi-1": "multi",
+        "relative-1": "relative",
+        "binary-1": "binary",
+        "ok-1": "/home/ana/café",
+    }
+
+
+def test_calls_filed_under_a_folder_name_move_once_gemini_names_the_path(
+    home: Path, settings: Settings, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """Calls read while nothing named the path (an old ``tmp/<hash>/`` before Gemini CLI 0.29, or a
+    ledger an earlier cost-mcp filled) move to the path once Gemini CLI's files say it: upgrading
+    Gemini CLI writes ``projects.json`` and the markers and copies the folder. Totals stay as they
+    were and the renames applied are remembered, so later scans write nothing for them."""
+    from cost_mcp.cli import main
+
+    gemini, tmp, path = home / "gemini", home / "gemini" / "tmp", "/home/ana/shop"
+    old = chat(tmp / sha(path), "shop-old", sha(path), "s-1")
+    period = ["--start", "2026-11-01", "--end", "2026-11-30", "--group-by", "project", "--json"]
+
+    def by_project() -> dict[str, tuple[int, str]]:
+        assert main(["report", *period]) == 0
+        printed = json.loads(capsys.readouterr().out)["rows"]
+        return {r["group"]["project"]: (r["requests"], r["cost_usd"]) for r in printed}
+
+    before = by_project()
+    assert list(before) == [sha(path)]
+    claim(gemini, path, "shop")  # Gemini CLI 0.29 starts in /home/ana/shop
+    copy = tmp / "shop" / old.relative_to(tmp / sha(path))
+    copy.parent.mkdir(parents=True)
+    copy.write_bytes(old.read_bytes())
+    assert by_project() == {path: before[sha(path)]}
+    conn = connect(settings.db)
+    try:
+        renames = conn.execute("SELECT value FROM meta WHERE key LIKE 'projects_renamed:%'").fetchall()
+    finally:
+        conn.close()
+    assert [json.loads(v) for (v,) in renames] == [{sha(path): path, "shop": path}]
+    assert by_project() == {path: before[sha(path)]}
