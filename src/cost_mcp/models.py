@@ -852,6 +852,9 @@ class BudgetState(Result):
     period_start: str = Field(description="UTC instant of the period's local start.")
     period_end: str = Field(description="Exclusive.")
     first_day: str = Field("", description="The period's first day in the configured timezone.")
+    timezone: str = Field(
+        "", description="The configured timezone its days are counted in (IANA name), whatever a view asks."
+    )
     spent_usd: USD
     remaining_usd: USD
     percent: float

@@ -211,6 +211,11 @@ def test_dashboard_text_has_the_same_facts(seeded: Settings) -> None:
 
     assert f"this month: {format_usd(d.this_month.total_usd)}" in text
     assert "budget daily-cap" in text and "exceeded" in text
+    # Each projection says its rule, each budget its days (the configured timezone's).
+    cap = next(st for st in d.budgets.budgets if st.budget.name == "daily-cap")
+    assert f"budget {cap.budget.name} (from {cap.first_day}, UTC): " in text
+    assert f"{format_usd(d.forecast.projected_usd)} at the last 7 whole days' rate" in text
+    assert f"{format_usd(cap.projected_usd)} at its average per hour so far" in text
     assert "no-such-model-xyz unpriced" in text  # never "$0.00"
 
 

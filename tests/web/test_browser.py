@@ -13,7 +13,7 @@ from urllib.parse import urlsplit
 
 import pytest
 
-from cost_mcp.analytics import dashboard, spend
+from cost_mcp.analytics import dashboard, forecast, spend
 from cost_mcp.money import format_usd
 from cost_mcp.pricing import Pricer, Tokens
 from cost_mcp.sources.reported import record_call
@@ -356,3 +356,51 @@ def test_the_breakdown_tabs_answer_arrow_keys(page: Any) -> None:
         assert page.locator(f'#tabs button[data-dim="{dim}"]').get_attribute("aria-selected") == "true"
         assert f"By {dim}" in page.locator("#breakdown").inner_text()
     assert page.errors == []
+
+
+def test_each_projection_names_its_rate(page: Any, served: Served) -> None:
+    # The forecast panel ("Projected by <last day>": the last 7 whole days' rate) and the monthly
+    # gauge ("projected at the current rate": the period's average so far, today included) showed two
+    # different figures for the same month side by side, neither saying which rate made it.
+    settings = served.settings
+    conn = connect(settings.db)
+    try:
+        p = spend.resolve(settings, "this_month", None, None, None)
+        want = forecast.spend_forecast(conn, settings, p, take_alerts=False).projected_usd
+    finally:
+        conn.close()
+    panel = page.locator("#forecast").inner_text()
+    assert f"Projected by {p.last_day} at the last 7 whole days' rate" in panel
+    assert shown(page, "#forecast-projected") == (want, format_usd(want))
+    gauge = page.locator('[data-budget="monthly"]').inner_text()
+    # (its amount moves with the clock, by the hour elapsed: the rule is what is checked here)
+    assert "projected at this period's average per hour so far, today included: $" in gauge
+    assert "current rate" not in gauge
+    assert page.errors == []
+
+
+def test_each_budget_gauge_names_the_days_it_counts_and_their_timezone(browser: Any, served: Served) -> None:
+    # At 12:00 UTC (the clock fixture) it is already tomorrow on Kiritimati (UTC+14). With the page in
+    # Kiritimati, "Today" showed that day while the daily budget counted the configured (UTC) day,
+    # the gauge saying neither which day nor in which timezone.
+    settings = served.settings
+    zone = "Pacific/Kiritimati"
+    kiritimati = spend.resolve(settings, "today", None, None, zone)
+    day = spend.resolve(settings, "today", None, None, None)
+    month = spend.resolve(settings, "this_month", None, None, None)
+    assert kiritimati.first_day != day.first_day and settings.tz.key == "UTC"
+    with opened(browser, f"{served.url}&period=today&timezone={zone}") as pg:
+        assert str(kiritimati.first_day) in pg.locator("#card-today h3").inner_text()
+        daily = pg.locator('[data-budget="daily-cap"] .budget-days').inner_text()
+        assert daily == (
+            f"counts {day.first_day} (days in UTC, the configured timezone; the figures above are in {zone})"
+        )
+        monthly = pg.locator('[data-budget="monthly"] .budget-days').inner_text()
+        assert monthly.startswith(f"counts {month.first_day} to {month.last_day} (days in UTC")
+        # In the page's own timezone the days alone are named: no timezone note to read past.
+        pg.goto(f"{served.base}/?period=today")
+        pg.wait_for_selector("body[data-ready]")
+        assert pg.locator('[data-budget="daily-cap"] .budget-days').inner_text() == f"counts {day.first_day}"
+        monthly = pg.locator('[data-budget="monthly"] .budget-days').inner_text()
+        assert monthly == f"counts {month.first_day} to {month.last_day}"
+        assert pg.errors == []

@@ -106,6 +106,11 @@ def test_the_app_tool_points_at_a_ui_resource_that_renders_its_result(
     assert Decimal(view.locator("#total-month").get_attribute("data-usd")) == month
     assert view.locator("#total-month").inner_text() == format_usd(month)
     assert view.locator('[data-budget="daily-cap"]').get_attribute("data-status") == "exceeded"
+    # The view is the page's app.js: each gauge names its days, each projection its rate.
+    today = spend.resolve(seeded, "today", None, None, None)
+    assert view.locator('[data-budget="daily-cap"] .budget-days').inner_text() == f"counts {today.first_day}"
+    assert "at the last 7 whole days' rate" in view.locator("#forecast").inner_text()
+    assert "average per hour so far, today included" in view.locator('[data-budget="monthly"]').inner_text()
     assert page.evaluate("window.seen.slice(0, 2)") == ["ui/initialize", "ui/notifications/initialized"]
     page.screenshot(path=str(artifacts / "mcp-app.png"), full_page=True)
 

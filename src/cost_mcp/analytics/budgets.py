@@ -301,6 +301,9 @@ def _state(conn: Conn, budget: Budget, p: Period, now: datetime, result: SpendTo
         period_start=iso_utc(p.start_ms),
         period_end=iso_utc(p.end_ms),
         first_day=p.first_day.isoformat(),
+        # Named because a view may show its other figures in another timezone (the dashboard's
+        # ?timezone=): a daily budget's day is then not the page's "today".
+        timezone=str(p.tz.key),
         spent_usd=spent,
         remaining_usd=budget.amount_usd - spent,
         percent=percent_of(spent, budget.amount_usd),

@@ -95,12 +95,16 @@ def dashboard_text(d: Dashboard) -> str:
     f = d.forecast
     lines.append(
         f"{f.period.name} ({f.period.first_day} to {f.period.last_day}): spent {format_usd(f.spent_usd)}, "
-        f"burn {format_usd(f.burn_rate_7d_usd_per_day)}/day (7-day), projected {format_usd(f.projected_usd)}"
+        f"burn {format_usd(f.burn_rate_7d_usd_per_day)}/day (7-day), projected {format_usd(f.projected_usd)} "
+        "at the last 7 whole days' rate"
     )
+    # Each projection names its rule, and each budget its days and timezone, as the page does: the two
+    # projections of one month differ, and a budget's day is the configured timezone's, not the view's.
     for st in d.budgets.budgets:
         lines.append(
-            f"budget {st.budget.name}: {format_usd(st.spent_usd)} of {format_usd(st.budget.amount_usd)} per "
-            f"{st.budget.period} ({st.percent}%), projected {format_usd(st.projected_usd)}, {st.status}"
+            f"budget {st.budget.name} (from {st.first_day}, {st.timezone}): {format_usd(st.spent_usd)} of "
+            f"{format_usd(st.budget.amount_usd)} per {st.budget.period} ({st.percent}%), projected "
+            f"{format_usd(st.projected_usd)} at its average per hour so far, {st.status}"
         )
     for dim in ("model", "agent", "project"):
         rows = d.breakdowns[dim].rows[:5] if dim in d.breakdowns else []

@@ -117,7 +117,29 @@
 
   /* ---- budgets and forecast ---- */
   var STATUS_TEXT = { ok: "on track", warning: "threshold passed", forecast_exceeded: "heading over", exceeded: "over budget" };
-  function gauge(st) {
+  var dayFormats = {};
+  /* The local day holding the instant before period_end (exclusive) in the budget's timezone: its
+     last day, "" when this browser cannot tell (an unknown zone), as the state carries no last day. */
+  function lastDay(st) {
+    try {
+      var f = dayFormats[st.timezone] || (dayFormats[st.timezone] = new Intl.DateTimeFormat("en-US",
+        { timeZone: st.timezone, year: "numeric", month: "2-digit", day: "2-digit" }));
+      var part = {};
+      f.formatToParts(new Date(Date.parse(st.period_end) - 1)).forEach(function (x) { part[x.type] = x.value; });
+      return part.year + "-" + part.month + "-" + part.day;
+    } catch (e) { return ""; }
+  }
+  /* Which days a budget counts: its own period in the configured timezone, whatever the page's
+     period and timezone. With ?timezone=, "Today" above and a daily budget's day differ, so the
+     gauge names its timezone then. */
+  function budgetDays(st, pageZone) {
+    var last = st.timezone ? lastDay(st) : "";
+    var span = last === st.first_day ? st.first_day : last ? st.first_day + " to " + last : "from " + st.first_day;
+    var zone = st.timezone && st.timezone !== pageZone
+      ? " (days in " + st.timezone + ", the configured timezone; the figures above are in " + pageZone + ")" : "";
+    return "counts " + span + zone;
+  }
+  function gauge(st, pageZone) {
     var b = st.budget, limit = b.amount_usd;
     var projectedPct = limit ? (st.projected_usd / limit) * 100 : 0;
     var scale = Math.min(Math.max(110, st.percent * 1.05, projectedPct * 1.05), 300);
@@ -136,13 +158,16 @@
       .map(function (k) { return k + ": " + b.scope[k].join(", "); }).join("; ");
     return h("article", { class: "gauge", "data-status": st.status, "data-budget": b.name },
       h("h3", { text: b.name + " · " + usd(limit) + " per " + b.period + (b.hard ? " (hard)" : "") }),
+      st.first_day ? h("p", { class: "muted budget-days", text: budgetDays(st, pageZone) }) : null,
       svg,
       h("p", {}, h("span", { class: "state", text: STATUS_TEXT[st.status] || st.status }),
         " · ", cost(st.spent_usd, st.unpriced_requests),
         // Past the limit, what is left is negative: "-$7.50 left" read oddly; say how far over.
         " spent (" + st.percent + "%), " + (st.remaining_usd < 0 ? usd(-st.remaining_usd) + " over" : usd(st.remaining_usd) + " left")),
       // Calls with no known price count nothing against the budget: the projection lacks them too.
-      h("p", { class: "muted", text: "projected at the current rate: " + usd(st.projected_usd) +
+      // Not the forecast panel's rule (the last 7 whole days): this one reacts to today, as
+      // `cost-mcp budget status` says; each figure names its own.
+      h("p", { class: "muted", text: "projected at this period's average per hour so far, today included: " + usd(st.projected_usd) +
         (st.unpriced_requests ? " + unpriced calls" : "") +
         " · thresholds " + b.thresholds.map(function (t) { return Math.round(Number(t) * 100) + "%"; }).join(", ") +
         (st.fired_thresholds.length ? " · fired " + st.fired_thresholds.map(function (t) { return Math.round(Number(t) * 100) + "%"; }).join(", ") : "") }),
@@ -153,11 +178,11 @@
     fill("forecast",
       h("div", {}, h("p", { class: "muted", text: "Spent in " + f.period.name.replace(/_/g, " ") }), h("p", { class: "figure", id: "forecast-spent", "data-usd": String(f.spent_usd), text: usd(f.spent_usd) })),
       h("div", {}, h("p", { class: "muted", text: "Burn rate (period / 7 days before today)" }), h("p", { class: "figure", text: usd(f.burn_rate_period_usd_per_day) + " / " + usd(f.burn_rate_7d_usd_per_day) + " per day" })),
-      h("div", {}, h("p", { class: "muted", text: "Projected by " + f.period.last_day }), h("p", { class: "figure", id: "forecast-projected", "data-usd": String(f.projected_usd), text: usd(f.projected_usd) })),
+      h("div", {}, h("p", { class: "muted", text: "Projected by " + f.period.last_day + " at the last 7 whole days' rate" }), h("p", { class: "figure", id: "forecast-projected", "data-usd": String(f.projected_usd), text: usd(f.projected_usd) })),
       h("div", {}, h("p", { class: "muted", text: "Days" }), h("p", { class: "figure", text: f.days_elapsed + " of " + f.days_in_period })));
     var list = d.budgets.budgets;
     if (!list.length) fill("budgets", h("p", { class: "muted", text: "No budgets yet: cost-mcp budget set NAME AMOUNT, or set_budget from your assistant." }));
-    else fill.apply(null, ["budgets"].concat(list.map(gauge)));
+    else fill.apply(null, ["budgets"].concat(list.map(function (st) { return gauge(st, d.daily_by_provider.period.timezone); })));
   }
 
   /* ---- charts ---- */
