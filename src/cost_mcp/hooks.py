@@ -83,11 +83,15 @@ def decide(conn: Conn, settings: Settings, event: dict[str, Any]) -> HookAnswer:
     cwd = event.get("cwd")
     project = cwd if isinstance(cwd, str) and cwd else (Path(transcript).parent.name if transcript else None)
     # The session's calls are read from its log: a budget scoped to source claude_code holds them.
+    # Its next call is most likely of the model its last one used: a budget on that model (under
+    # any of its ids) holds it; before its first call no model budget can.
+    session = str(event.get("session_id") or "")
     check = check_budget(
         conn,
         settings,
         NEXT_CALL,
         provider=session_provider(),
+        model=status.session_model(conn, session) if session else None,
         agent=AGENT,
         project=project,
         source=CLAUDE_CODE_SOURCES[0],

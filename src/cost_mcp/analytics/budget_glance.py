@@ -130,6 +130,7 @@ def glance(conn: Conn, settings: HasCoreSettings, now: datetime) -> list[Glance]
         return None  # Claude Code usage is then a subscription's value, not spend: the full rules apply
     rows = budget_store.all_budgets(conn)
     scoped: list[tuple[budget_store.BudgetRow, list[tuple[str, Sequence[str]]], dict[str, object]]] = []
+    memo: dict[str, set[str]] = {}  # the ledger's models and projects, read once for every budget
     for row in rows:
         try:
             scope = json.loads(row.scope_json)
@@ -143,7 +144,7 @@ def glance(conn: Conn, settings: HasCoreSettings, now: datetime) -> list[Glance]
             if not isinstance(values, list) or not all(isinstance(v, str) for v in values):
                 return None
             if values:
-                filters.append((column, expand(conn, column, values)))
+                filters.append((column, expand(conn, column, values, memo)))
         if row.period not in _PERIODS:
             return None
         scoped.append((row, filters, scope))

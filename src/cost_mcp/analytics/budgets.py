@@ -386,6 +386,22 @@ def scope_warnings(conn: Conn, budget: Budget) -> list[str]:
     return [f"budget '{budget.name}': {w}" for w in found]
 
 
+def model_notes(conn: Conn, budget: Budget) -> list[str]:
+    """For each model the scope names, the other ids the ledger has recorded it under, which the
+    budget counts too (dated, dotted or provider-prefixed: :func:`vocabulary.model_key`), so that
+    whoever sets it sees what it holds."""
+    known = known_values(conn, "model")
+    notes: list[str] = []
+    for m in budget.scope.models:
+        others = [k for k in vocabulary.same_models([m], known) if k != m]
+        if others:
+            notes.append(
+                f"budget '{budget.name}': model {m!r} also counts the calls recorded as "
+                f"{vocabulary.listing(others, 'the same model')}"
+            )
+    return notes
+
+
 def departed_notes(conn: Conn, budget: Budget) -> list[str]:
     """A note for each member the budget names whose tokens are all revoked (a member who left, or
     whose token was rotated without a new one): the budget still reports them, but their laptop's
@@ -440,6 +456,8 @@ def applies(
 
     A scope that names agents (or projects...) only matches calls that say theirs: an agent that
     does not give its name cannot be held to an agent budget, so check_budget asks for it.
+    A scope's model matches a call of the same model under another id (``claude-sonnet-4-5`` a
+    call logged as ``claude-sonnet-4-5-20250929``: :func:`vocabulary.model_key`).
     ``members`` is the scope's members with its teams expanded (:func:`scope_members`); a
     ``member`` is the caller's, from their token. ``project_names``: every name the call's project
     goes by (:func:`vocabulary.project_aliases`), so that a scope naming its path, folder or slug
@@ -447,7 +465,9 @@ def applies(
     """
     pairs = (
         (scope.providers, provider),
-        (scope.models, model),
+        # The call's model as the scope spells it when they are one model (a dated or renamed id),
+        # as get_spend's model filter counts its calls once recorded (vocabulary.model_key).
+        (scope.models, _as_scoped(scope.models, model)),
         (scope.agents, agent),
         (scope.sources, source),
         (members, member),
@@ -459,6 +479,13 @@ def applies(
         and all(not allowed or (value is not None and value in allowed) for allowed, value in pairs)
         and (not scope.projects or any(p in names for p in scope.projects))
     )
+
+
+def _as_scoped(models: Sequence[str], model: str | None) -> str | None:
+    """``model`` as one of ``models`` names it when they are the same model, else as it is."""
+    if model is None or not models:
+        return model
+    return models[0] if vocabulary.same_models(models, [model]) else model
 
 
 def check_budget(

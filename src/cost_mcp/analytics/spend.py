@@ -332,7 +332,8 @@ def spend_totals(
         raise ValueError("spend_totals needs every period in one timezone")
     if any(f.sessions or f.members for _, f in questions):
         raise ValueError("spend_totals filters by a budget scope's dimensions only")
-    expanded = [_expanded(conn, f) for _, f in questions]
+    memo: dict[str, set[str]] = {}  # the ledger's models and projects, read once for every question
+    expanded = [_expanded(conn, f, memo) for _, f in questions]
     rollup.refresh(conn)
     union = Period(
         start=min(p.start for p, _ in questions), end=max(p.end for p, _ in questions), name="union", tz=tz
@@ -366,13 +367,13 @@ def spend_totals(
     return out
 
 
-def _expanded(conn: Conn, f: Filters) -> Filters:
+def _expanded(conn: Conn, f: Filters, memo: dict[str, set[str]]) -> Filters:
     """``f`` as stored values (vocabulary.apply without its warnings, which budgets do not show)."""
     changes: dict[str, list[str]] = {}
     for attr, dimension in vocabulary.FILTER_DIMENSIONS.items():
         values: Sequence[str] | None = getattr(f, attr)
         if values:
-            changes[attr] = vocabulary.expand(conn, dimension, values)
+            changes[attr] = vocabulary.expand(conn, dimension, values, memo)
     return replace(f, **changes)
 
 

@@ -10,6 +10,9 @@
 Older names of data sources (``openai billing api``, ``openai usage api``) are still accepted.
 A project is the folder a Claude Code session ran in, shown as its path; a filter may name the
 path, its last folder (``webapp``) or Claude Code's folder slug (``-home-alice-webapp``).
+A model filter matches the calls of that model under whichever id their log gave it
+(:func:`model_key`): ``claude-sonnet-4-5`` also matches ``claude-sonnet-4-5-20250929``,
+``claude-sonnet-4.5`` and ``anthropic/claude-sonnet-4.5``, never ``claude-sonnet-4``.
 """
 
 from __future__ import annotations
@@ -72,8 +75,60 @@ def project_aliases(conn: Conn, project: str) -> set[str]:
     return names
 
 
-def expand(conn: Conn, dimension: str, values: Sequence[str]) -> list[str]:
-    """Filter values as stored: sources canonical, projects widened to every stored path they name."""
+_BEDROCK_CLAUDE = re.compile(r"^(?:[a-z]{2,8}\.)?anthropic\.(?=claude-)")
+_BEDROCK_VERSION = re.compile(r"-v\d+(?::\d+)?$")
+_VERTEX_VERSION = re.compile(r"@[^@/]*$")
+_RELEASE = re.compile(r"-(?:\d{8}|\d{4}-\d{2}-\d{2}|latest)$")
+_DOTTED_VERSION = re.compile(r"(?<=\d)\.(?=\d)")
+_MINOR_ZERO = re.compile(r"(?<=-\d)-0$|(?<=-\d\d)-0$")
+
+
+def model_key(model: str) -> str:
+    """The model a logged model id names, whatever way the log spelt it: two ids with one key are
+    the same model, so a model filter or budget scope naming either counts the calls of both.
+
+    What is set aside, as model providers and gateways vary it for one model: case; a gateway's
+    ``provider/`` prefix (``anthropic/claude-sonnet-4.5``); Bedrock's region and vendor prefix
+    and ``-v1:0`` suffix and Vertex's ``@20250929``; a release date (``-20250929``,
+    ``-2024-08-06``) or ``-latest``; a dot or dash between version digits (``4.5``, ``4-5``); and
+    a ``-0`` minor version (Anthropic's alias ``claude-sonnet-4-0`` is ``claude-sonnet-4``).
+
+    Deliberately not genai-prices' matching (the priced model id): it groups ids that share a
+    price, ``gpt-5-codex`` with ``gpt-5``, or on Vertex Claude Opus 4.1 with Opus 4, and a
+    budget on one model must not count another. Nor a prefix match: ``claude-sonnet-4`` is not
+    ``claude-sonnet-4-5``. Pure text, so the status line and the hook need no price data for it.
+    """
+    key = model.strip().lower().rpartition("/")[2]
+    if _BEDROCK_CLAUDE.match(key):
+        key = _BEDROCK_VERSION.sub("", _BEDROCK_CLAUDE.sub("", key))
+    key = _VERTEX_VERSION.sub("", key)
+    key = _RELEASE.sub("", key)
+    key = _DOTTED_VERSION.sub("-", key)
+    return _MINOR_ZERO.sub("", key) or model
+
+
+def same_models(wanted: Sequence[str], known: Collection[str]) -> list[str]:
+    """The ids among ``known`` that name one of the models ``wanted`` names (:func:`model_key`)."""
+    keys = {model_key(w) for w in wanted}
+    return sorted(k for k in known if model_key(k) in keys)
+
+
+def expand(
+    conn: Conn, dimension: str, values: Sequence[str], memo: dict[str, set[str]] | None = None
+) -> list[str]:
+    """Filter values as stored: sources canonical, projects widened to every stored path they name,
+    models to every stored id of the same model (:func:`model_key`). ``memo``: the ledger's known
+    values by dimension, read once for many filters (budgets expand theirs on every answer)."""
+
+    def known(d: str) -> set[str]:
+        if memo is None:
+            return known_values(conn, d)
+        if d not in memo:
+            memo[d] = known_values(conn, d)
+        return memo[d]
+
+    if dimension == "model":
+        return list(dict.fromkeys([*values, *same_models(values, known("model"))]))
     if dimension == "source":
         return list(dict.fromkeys(canonical_source(v) for v in values))
     if dimension == "member":
@@ -81,7 +136,7 @@ def expand(conn: Conn, dimension: str, values: Sequence[str]) -> list[str]:
     if dimension == "project":
         wanted = set(values)
         slugs = {slug for v in values for slug in _slugs(v)}
-        stored = [p for p in sorted(known_values(conn, "project")) if _named_by(p, wanted, slugs)]
+        stored = [p for p in sorted(known("project")) if _named_by(p, wanted, slugs)]
         return list(dict.fromkeys([*values, *stored]))
     return list(values)
 
@@ -103,9 +158,12 @@ def unmatched(conn: Conn, dimension: str, values: Sequence[str]) -> list[str]:
         values = [canonical_source(v) for v in values]
     if dimension == "member":
         values = [_member(v) for v in values]
+    keys = {model_key(n) for n in known} if dimension == "model" else set()
     warnings: list[str] = []
     for value in values:
         if value in names or (dimension == "project" and _slugs(value) & names):
+            continue
+        if dimension == "model" and model_key(value) in keys:
             continue
         import difflib  # only for a value that matches nothing: the hook imports this module
 

@@ -132,6 +132,7 @@ def budget_set(
             conn, name, usd, period, scope, thresholds, hard, hook_url, webhook=hook_name, settings=loaded
         )
         warnings = budgets.scope_warnings(conn, made)
+        counted = budgets.model_notes(conn, made)
     out = Console()
     out.print(
         f"budget '{text(made.name)}': {format_usd(made.amount_usd)} per {made.period}"
@@ -140,6 +141,8 @@ def budget_set(
             f", {label} {text(', '.join(v))}" for label, v in (("members", members), ("teams", teams)) if v
         )
     )
+    for line in counted:
+        out.print(text(line), highlight=False)
     for warning in warnings:
         note(out, warning)
     return EXIT_OK

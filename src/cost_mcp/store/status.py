@@ -38,6 +38,15 @@ def session_cost(conn: Conn, session_id: str, mode: CostMode) -> tuple[int, int,
     return int(row[0]), int(row[1]), int(row[2])
 
 
+def session_model(conn: Conn, session_id: str) -> str | None:
+    """The model of one session's latest counted call, as logged (None: no call yet)."""
+    row = conn.execute(
+        "SELECT model FROM usage_events WHERE session_id = ? AND counted = 1 ORDER BY ts_ms DESC LIMIT 1",
+        (session_id,),
+    ).fetchone()
+    return None if row is None else str(row[0])
+
+
 def cost_between(conn: Conn, start_ms: int, end_ms: int, mode: CostMode) -> tuple[int, int]:
     """(nano-USD, unpriced calls) of every counted call in [start_ms, end_ms)."""
     row = conn.execute(
