@@ -101,30 +101,33 @@ def test_plain_reprice_alerts_for_the_thresholds_its_newly_priced_calls_cross(
 def test_reprice_all_with_lower_prices_rearms_what_spend_fell_under_and_the_next_crossing_alerts(
     home: Path, settings: Settings
 ) -> None:
-    """$6 at $10 per million tokens fires 5% and 50% of $10; the price is corrected to $1, so
-    `reprice --all` leaves $0.60: 50% is re-armed (it fired on spend the ledger no longer holds),
-    5% is still reached and stays fired. New usage taking spend to $5.60 alerts 50% again, once."""
+    """$6 at $10 per million tokens fires 5% and 50% of $10 (one alert, 50%'s, covering 5%); the
+    price is corrected to $1, so `reprice --all` leaves $0.60: 50% is re-armed (it fired on spend
+    the ledger no longer holds), 5% is still reached and stays fired. New usage taking spend to
+    $5.60 alerts 50% again, once."""
     _budget_with_webhook("0.05", "0.5")
     _price_file(settings, "10")
     _log_call(home, "a", 600_000)
     _ok("ingest")
-    assert _sent() == [("0.05", Decimal(6)), ("0.5", Decimal(6))]
+    assert _sent() == [("0.5", Decimal(6))] and Receiver.received[0]["covers"] == ["0.05"]
 
     _price_file(settings, "1")
     out = _ok("reprice", "--all")
     assert "today's prices changed 1 (-5.400000000 USD)" in out
     assert "budget 'd': 50% will alert again when crossed ($0.60 of $10.00 spent now)" in out
     assert "5%" not in out.split("will alert again")[0]
-    assert len(_sent()) == 2  # lowering spend sends nothing
+    assert len(_sent()) == 1  # lowering spend sends nothing
 
     _log_call(home, "b", 5_000_000)
     _ok("ingest")
-    assert _sent() == [("0.05", Decimal(6)), ("0.5", Decimal(6)), ("0.5", Decimal("5.6"))]
+    assert _sent() == [("0.5", Decimal(6)), ("0.5", Decimal("5.6"))]
+    assert Receiver.received[1]["covers"] == []
     _ok("report")
-    assert len(_sent()) == 3
+    assert len(_sent()) == 2
     with closing(connect(settings.db)) as conn:
         fired = conn.execute("SELECT threshold, delivery FROM budget_alerts ORDER BY threshold").fetchall()
-    assert [tuple(r) for r in fired] == [("0.05", "delivered"), ("0.5", "delivered")]
+    # 5% fired, covered by the first 50% alert: recorded, nothing of its own to deliver.
+    assert [tuple(r) for r in fired] == [("0.05", None), ("0.5", "delivered")]
 
 
 @pytest.mark.usefixtures("clock")

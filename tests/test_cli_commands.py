@@ -135,6 +135,42 @@ def test_an_amount_below_a_billionth_is_refused_as_an_amount_not_blamed_on_the_l
     assert "amount_usd must be above 0 (at least 0.000000001" in err and "ledger" not in err
 
 
+@pytest.mark.usefixtures("home")
+@pytest.mark.parametrize(
+    "argv",
+    [
+        ("neg", "-5"),
+        ("neg", "-0.5", "--period", "day"),
+        ("--period", "day", "neg", "-.5", "--hard"),
+        ("--threshold", "0.5", "neg", "-5"),
+    ],
+)
+def test_a_negative_amount_is_refused_as_an_amount_not_as_an_unknown_option(
+    capsys: pytest.CaptureFixture[str], argv: tuple[str, ...]
+) -> None:
+    """click read "-5" as an option and said "No such option '-5'": the amount must reach the
+    command's own check, which says what an amount must be."""
+    code, _, err = run(capsys, "budget", "set", *argv)
+    assert code == 2
+    assert "amount_usd must be above 0 (at least 0.000000001" in err and "No such option" not in err
+    code, out, _ = run(capsys, "budget", "status", "--json")
+    assert code == 0 and json.loads(out)["budgets"] == []
+
+
+@pytest.mark.usefixtures("home")
+def test_a_negative_amount_leaves_option_typos_and_values_to_click(
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    """Only positionals move: a mistyped option is still named, with click's suggestion, and an
+    option's value is still its own."""
+    code, _, err = run(capsys, "budget", "set", "neg", "-5", "--provder", "openai")
+    assert code == 2 and "No such option '--provder'" in err and "--provider" in err
+    code, _, err = run(capsys, "budget", "set", "neg", "-5", "--threshold", "-1")
+    assert code == 2 and "amount_usd must be above 0" in err
+    code, _, err = run(capsys, "budget", "set", "ok", "5", "--threshold", "-1")
+    assert code == 2 and "thresholds are fractions of the amount above 0" in err
+
+
 def test_a_threshold_written_as_a_percent_is_refused_with_how_to_write_it(
     capsys: pytest.CaptureFixture[str],
 ) -> None:

@@ -11,6 +11,7 @@ import sys
 import threading
 from collections.abc import Iterator
 from datetime import UTC, datetime
+from decimal import Decimal
 from http.server import BaseHTTPRequestHandler, HTTPServer
 from pathlib import Path
 from typing import Any, ClassVar
@@ -108,7 +109,7 @@ async def test_a_tool_picks_a_configured_webhook_by_name_never_a_url(
     spend_line(Path(os.environ["CLAUDE_CONFIG_DIR"]).parent, "a")
     status = await client.call_tool("budget_status", {})
     notify.drain()
-    assert [p["threshold"] for p in Receiver.received] == ["0.5", "0.8", "1.0"]
+    assert [p["threshold"] for p in Receiver.received] == ["1.0"]
     everything = texts(made) + texts(status) + caplog.text
     assert SECRET not in everything and "alice" not in everything
 
@@ -186,14 +187,15 @@ async def test_a_budget_already_over_fires_when_read_without_new_usage(ops: str,
     status = (await client.call_tool("budget_status", {})).structured_content
     notify.drain()
     assert status is not None
-    assert len(status["alerts"]) == 3
+    # every threshold crossed at once: all fired, one alert (100%, covering 50% and 80%)
+    assert len(status["alerts"]) == 1
     assert status["budgets"][0]["fired_thresholds"] == ["0.5", "0.8", "1.0"]
-    assert [p["threshold"] for p in Receiver.received] == ["0.5", "0.8", "1.0"]
+    assert [(p["threshold"], p["covers"]) for p in Receiver.received] == [("1.0", ["0.5", "0.8"])]
     # once per budget, period and threshold
     again = (await client.call_tool("check_budget", {"estimated_cost_usd": 1})).structured_content
     notify.drain()
     assert again is not None and again["allowed"] is True
-    assert len(Receiver.received) == 3
+    assert len(Receiver.received) == 1
 
 
 async def test_the_ingest_tool_fires_and_delivers(ops: str, client: Client, home: Path) -> None:
@@ -201,7 +203,7 @@ async def test_the_ingest_tool_fires_and_delivers(ops: str, client: Client, home
     spend_line(home, "a")
     await client.call_tool("ingest_claude_code_logs", {})
     notify.drain()
-    assert [p["budget"] for p in Receiver.received] == ["d", "d", "d"]
+    assert [p["budget"] for p in Receiver.received] == ["d"]
 
 
 async def test_the_sync_tool_fires_and_delivers(
@@ -223,7 +225,7 @@ async def test_the_sync_tool_fires_and_delivers(
             synced = (await client.call_tool("sync_providers", {"providers": ["openai"]})).structured_content
             notify.drain()
     assert synced is not None and synced["sources"][0]["ok"]
-    assert [p["threshold"] for p in Receiver.received] == ["0.5", "0.8", "1.0"]
+    assert [p["threshold"] for p in Receiver.received] == ["1.0"]
 
 
 async def test_a_failed_delivery_is_shown_and_retried_with_backoff(
@@ -309,7 +311,7 @@ def test_cli_report_delivers_the_alert_before_exiting(ops: str, home: Path) -> N
     spend_line(home, "a")
     report = cli("report")
     assert report.returncode == 0, report.stderr
-    assert [p["threshold"] for p in Receiver.received] == ["0.5", "0.8", "1.0"]
+    assert [p["threshold"] for p in Receiver.received] == ["1.0"]
     for text in (made.stdout, made.stderr, report.stdout, report.stderr):
         assert SECRET not in text
 
@@ -319,7 +321,7 @@ def test_cli_ingest_delivers_too(ops: str, home: Path) -> None:
     spend_line(home, "a")
     done = cli("ingest")
     assert done.returncode == 0, done.stderr
-    assert [p["threshold"] for p in Receiver.received] == ["0.5", "0.8", "1.0"]
+    assert [p["threshold"] for p in Receiver.received] == ["1.0"]
 
 
 def test_cli_sync_delivers_too(ops: str, home: Path, clock: None) -> None:
@@ -336,7 +338,86 @@ def test_cli_sync_delivers_too(ops: str, home: Path, clock: None) -> None:
             env={"OPENAI_ADMIN_KEY": r.openai.key, "COST_MCP_OPENAI_BASE_URL": url},
         )
     assert done.returncode == 0, done.stdout + done.stderr
-    assert [p["threshold"] for p in Receiver.received] == ["0.5", "0.8", "1.0"]
+    assert [p["threshold"] for p in Receiver.received] == ["1.0"]
+
+
+def _alerts(*outputs: str) -> list[str]:
+    """The "alert:" notes in a command's output, each unwrapped (the console folds long lines)."""
+    return [f"alert:{a}" for a in " ".join(" ".join(outputs).split()).split("alert:")[1:]]
+
+
+def _dollars(payload: dict[str, Any]) -> Decimal:
+    """A payload's spend to the cent (the calls' few input tokens add a fraction of one)."""
+    return Decimal(payload["spent_usd"]).quantize(Decimal("0.01"))
+
+
+def test_cli_a_budget_set_past_every_threshold_sends_one_alert_naming_those_it_covers(
+    ops: str, home: Path
+) -> None:
+    """$3 spent, then a $2 budget: 50%, 80% and 100% are all crossed at once. It sent three alerts
+    and three webhooks with the same figures; now one, for 100%, saying it covers 50% and 80%, and
+    all three are fired (none alerts later in this period)."""
+    spend_line(home, "a")
+    assert cli("budget", "set", "d", "2", "--period", "day", "--webhook", "ops").returncode == 0
+    report = cli("report")
+    assert report.returncode == 0, report.stderr
+    [payload] = Receiver.received
+    assert (payload["threshold"], payload["covers"], _dollars(payload)) == ("1.0", ["0.5", "0.8"], Decimal(3))
+    assert "passed 100% of $2.00 per day" in payload["message"]
+    assert "covers 50% and 80% too" in payload["message"]
+    [line] = _alerts(report.stdout, report.stderr)
+    assert "passed 100%" in line and "covers 50% and 80% too" in line
+    status = cli("budget", "status", "--json")
+    [budget] = json.loads(status.stdout)["budgets"]
+    assert budget["fired_thresholds"] == ["0.5", "0.8", "1.0"] and status.stdout.count("passed") == 0
+    again = cli("report")
+    assert _alerts(again.stdout, again.stderr) == [] and len(Receiver.received) == 1
+
+
+def test_cli_editing_a_budget_alerts_once_per_evaluation_for_the_thresholds_it_crosses(
+    ops: str, home: Path
+) -> None:
+    """Raising a budget re-arms what its spend no longer reaches; spend then crossing 50% and 80% at
+    once alerts 80% covering 50%; lowering it past 100% alerts 100% alone (80% already alerted)."""
+    spend_line(home, "a")  # $3
+    assert cli("budget", "set", "d", "2", "--period", "day", "--webhook", "ops").returncode == 0
+    assert cli("report").returncode == 0
+    assert cli("budget", "set", "d", "10", "--period", "day", "--webhook", "ops").returncode == 0
+    spend_line(home, "b", output_tokens=400_000)  # +$6: $9 of $10
+    assert cli("report").returncode == 0
+    assert cli("budget", "set", "d", "8", "--period", "day", "--webhook", "ops").returncode == 0
+    assert cli("report").returncode == 0
+    assert [(p["threshold"], p["covers"], _dollars(p)) for p in Receiver.received] == [
+        ("1.0", ["0.5", "0.8"], Decimal(3)),
+        ("0.8", ["0.5"], Decimal(9)),
+        ("1.0", [], Decimal(9)),
+    ]
+    assert "covers" not in Receiver.received[2]["message"]
+
+
+def test_cli_processes_evaluating_at_once_send_the_one_alert_once(ops: str, home: Path) -> None:
+    """Four processes reading a budget already past every threshold: one alert between them (the
+    ledger's key decides), the thresholds it covers fired, none of them sent on its own."""
+    spend_line(home, "a")
+    assert cli("budget", "set", "d", "2", "--period", "day", "--webhook", "ops").returncode == 0
+    env = {**os.environ}
+    runs = [
+        subprocess.Popen(
+            [sys.executable, "-m", "cost_mcp", "report"],
+            stdout=subprocess.PIPE,
+            stderr=subprocess.PIPE,
+            text=True,
+            env=env,
+        )
+        for _ in range(4)
+    ]
+    outputs = [r.communicate(timeout=120) for r in runs]
+    assert all(r.returncode == 0 for r in runs), outputs
+    assert [(p["threshold"], p["covers"]) for p in Receiver.received] == [("1.0", ["0.5", "0.8"])]
+    shown = _alerts(*(out + err for out, err in outputs))
+    assert len(shown) == 1 and "covers 50% and 80% too" in shown[0]
+    [budget] = json.loads(cli("budget", "status", "--json").stdout)["budgets"]
+    assert budget["fired_thresholds"] == ["0.5", "0.8", "1.0"]
 
 
 def test_cli_webhook_url_needs_confirmation(receiver: str, home: Path) -> None:

@@ -140,8 +140,9 @@ def test_each_threshold_fires_once_and_rides_in_one_result(conn: Conn, settings:
     assert take_alerts(conn) == []  # shown once
     spend_usd(conn, pricer, Decimal(5), now)
     sync.fire_alerts(conn, settings)
-    second = take_alerts(conn)
-    assert [("80%" in a, "100%" in a) for a in second] == [(True, False), (False, True)]
+    # $11 of $10 crossed 80% and 100% at once: one alert, for 100%, naming the 80% it covers.
+    [second] = take_alerts(conn)
+    assert "passed 100%" in second and "covers 80% too" in second
     state = budgets.budget_status(conn, settings).budgets[0]
     assert state.fired_thresholds == [Decimal("0.5"), Decimal("0.8"), Decimal("1.0")]
 
@@ -154,17 +155,13 @@ def test_raising_a_budget_rearms_the_thresholds_its_new_amount_puts_out_of_reach
     budgets.set_budget(conn, "daily", Decimal(1), "day", BudgetScope(), settings=settings)
     spend_usd(conn, pricer, Decimal("0.9"), now)
     sync.fire_alerts(conn, settings)
-    assert len(take_alerts(conn)) == 2  # 50% and 80% of $1
+    assert len(take_alerts(conn)) == 1  # 80% of $1, covering 50%
     # Raised to $2, $0.90 is 45%: no threshold is reached any more, so none may stay fired.
     budgets.set_budget(conn, "daily", Decimal(2), "day", BudgetScope(), settings=settings)
     assert budgets.budget_status(conn, settings).budgets[0].fired_thresholds == []
     spend_usd(conn, pricer, Decimal("1.2"), now)  # $2.10: 105% of $2
     sync.fire_alerts(conn, settings)
-    assert [a.split(":")[0] for a in take_alerts(conn)] == [
-        "budget 'daily' passed 50% of $2.00 per day",
-        "budget 'daily' passed 80% of $2.00 per day",
-        "budget 'daily' passed 100% of $2.00 per day",
-    ]
+    assert [a.split(":")[0] for a in take_alerts(conn)] == ["budget 'daily' passed 100% of $2.00 per day"]
     # Set again unchanged, or lowered under spend already past every threshold: nothing fires twice.
     budgets.set_budget(conn, "daily", Decimal(2), "day", BudgetScope(), settings=settings)
     budgets.set_budget(conn, "daily", Decimal("1.5"), "day", BudgetScope(), settings=settings)
@@ -385,10 +382,9 @@ def test_webhook_receives_the_alert_as_json(conn: Conn, settings: Settings) -> N
     finally:
         server.shutdown()
         server.server_close()
-    assert [(p["budget"], p["threshold"]) for p in _Hook.received] == [
-        ("daily", "0.5"),
-        ("daily", "0.8"),
-        ("daily", "1.0"),
+    # crossed at once: one POST, for 100%, covering 50% and 80%
+    assert [(p["budget"], p["threshold"], p["covers"]) for p in _Hook.received] == [
+        ("daily", "1.0", ["0.5", "0.8"]),
     ]
     assert _Hook.received[0]["spent_usd"] == "3.000000000"
 
@@ -414,10 +410,10 @@ def test_failing_webhook_is_logged_and_blocks_nothing(
         notify.drain()
     assert f"not delivered to webhook http://127.0.0.1:{port}/…" in caplog.text
     assert "secret-path" not in caplog.text
-    assert len(take_alerts(conn)) == 3  # the alerts themselves are kept
+    assert len(take_alerts(conn)) == 1  # the alert itself is kept (100%, covering 50% and 80%)
     # ... and so are their deliveries: shown in budget_status, retried later
     warnings = budgets.budget_status(conn, settings).warnings
-    assert len(warnings) == 3 and "retrying with backoff" in warnings[0] and "ConnectError" in warnings[0]
+    assert len(warnings) == 1 and "retrying with backoff" in warnings[0] and "ConnectError" in warnings[0]
 
 
 class socket_port:

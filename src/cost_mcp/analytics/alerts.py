@@ -9,6 +9,7 @@ that lowers spend (``reported forget``, ``reprice --all``) calls :func:`rearm_al
 
 from __future__ import annotations
 
+import functools
 import json
 import logging
 import threading
@@ -28,6 +29,7 @@ from cost_mcp.store.connection import Conn
 if TYPE_CHECKING:
     from cost_mcp.core_settings import HasCoreSettings
     from cost_mcp.models import Budget, BudgetState
+    from cost_mcp.notify import Destination
 
 # ``analytics.budgets`` (the spend computation) and ``notify`` (the webhook client) are imported,
 # and the full settings loaded, where a budget or a due delivery needs them: `cost-mcp ingest`
@@ -76,42 +78,77 @@ def evaluate_alerts(
         if not new:
             continue
         p = budgets.budget_period(budget, full, moment)
-        pending: list[alert_store.NewAlert] = []
-        payloads: dict[str, tuple[str, dict[str, object]]] = {}
-        for t in new:
-            message = (
-                f"budget '{budget.name}' passed {t * 100:.0f}% of {format_usd(budget.amount_usd)} per "
-                f"{budget.period}: {format_usd(state.spent_usd)} spent ({state.percent}%)"
-            )
-            payload: dict[str, object] = {
-                "budget": budget.name,
-                "threshold": str(t),
-                "period": budget.period,
-                "period_start": state.period_start,
-                "period_end": state.period_end,
-                "limit_usd": str(budget.amount_usd),
-                "spent_usd": str(state.spent_usd),
-                "percent": state.percent,
-                "status": state.status,
-                "message": message,
-            }
-            payloads[str(t)] = (message, payload)
-            pending.append(
-                alert_store.NewAlert(
-                    budget=budget.name,
-                    period_start_ms=p.start_ms,
-                    threshold=str(t),
-                    fired_at=moment.isoformat(),
-                    spent_nanos=to_nanos(state.spent_usd),
-                    message=message,
-                    destination=target.encode() if target else None,
-                    payload=json.dumps(payload),
-                )
-            )
-        for a in alert_store.record(conn, pending):
-            message, payload = payloads[a.threshold]
-            fired.append((budget, message, payload))
+        make = functools.partial(_crossing_alerts, budget, state, p.start_ms, target, moment)
+        for a in alert_store.record_crossing(conn, budget.name, p.start_ms, [str(t) for t in new], make):
+            if not a.covered:
+                fired.append((budget, a.message, json.loads(a.payload)))
     return fired
+
+
+def _crossing_alerts(
+    budget: Budget,
+    state: BudgetState,
+    period_start_ms: int,
+    target: Destination | None,
+    moment: datetime,
+    thresholds: list[str],
+) -> list[alert_store.NewAlert]:
+    """The alerts of ``thresholds`` crossed at once: one for the highest, shown and delivered,
+    which names the lower ones it covers; the lower ones recorded as fired, covered by it.
+
+    A budget set (or raised) when spend was already past 50%, 80% and 100% sent three alerts and
+    three webhooks with the same figures; one saying "100%, covering 50% and 80%" tells the same.
+    """
+    *lower, top = sorted(Decimal(t) for t in thresholds)
+    covers = [str(t) for t in lower]
+    rows: list[alert_store.NewAlert] = []
+    for t in sorted(Decimal(t) for t in thresholds):
+        passed = (
+            f"budget '{budget.name}' passed {_percent(t)} of {format_usd(budget.amount_usd)} per "
+            f"{budget.period}: {format_usd(state.spent_usd)} spent ({state.percent}%)"
+        )
+        if t != top:
+            message = f"{passed}; in the {_percent(top)} alert"
+        elif lower:
+            message = f"{passed}; covers {_and(lower)} too, crossed at the same time"
+        else:
+            message = passed
+        payload: dict[str, object] = {
+            "budget": budget.name,
+            "threshold": str(t),
+            "covers": covers if t == top else [],
+            "period": budget.period,
+            "period_start": state.period_start,
+            "period_end": state.period_end,
+            "limit_usd": str(budget.amount_usd),
+            "spent_usd": str(state.spent_usd),
+            "percent": state.percent,
+            "status": state.status,
+            "message": message,
+        }
+        rows.append(
+            alert_store.NewAlert(
+                budget=budget.name,
+                period_start_ms=period_start_ms,
+                threshold=str(t),
+                fired_at=moment.isoformat(),
+                spent_nanos=to_nanos(state.spent_usd),
+                message=message,
+                destination=target.encode() if target else None,
+                payload=json.dumps(payload),
+                covered=t != top,
+            )
+        )
+    return rows
+
+
+def _percent(threshold: Decimal) -> str:
+    return f"{threshold * 100:.0f}%"
+
+
+def _and(thresholds: list[Decimal]) -> str:
+    words = [_percent(t) for t in thresholds]
+    return words[0] if len(words) == 1 else f"{', '.join(words[:-1])} and {words[-1]}"
 
 
 def rearm_alerts(conn: Conn, settings: HasCoreSettings, now: datetime | None = None) -> list[str]:

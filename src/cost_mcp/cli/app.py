@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import importlib
 import logging
+import re
 import sqlite3
 import sys
 from collections.abc import Callable, Iterator, Sequence
@@ -118,6 +119,44 @@ class GreedyCommand(click.Command):
             elif eq:  # --group-by=model day
                 expanded += [name, value]
         return super().parse_args(ctx, [*expanded[:-1], *empty])
+
+
+_NEGATIVE_NUMBER = re.compile(r"-\.?\d")
+
+
+class NumberArgumentsCommand(click.Command):
+    """A command whose positional arguments may be negative numbers, as in ``budget set x -5``.
+
+    click reads any argument starting with "-" as an option, so a negative AMOUNT was refused with
+    "No such option '-5'" before the command could say what an amount must be. Here, when one
+    positional looks like a negative number, every positional is moved after a ``--`` (in order),
+    so it reaches the command's own validation. Options, their values and unknown options (a typo
+    click suggests the right name for) are left as they were.
+    """
+
+    def parse_args(self, ctx: click.Context, args: list[str]) -> list[str]:
+        if not any(_NEGATIVE_NUMBER.match(a) for a in args):
+            return super().parse_args(ctx, args)
+        taking_values = {
+            name
+            for p in self.get_params(ctx)
+            if isinstance(p, click.Option) and not p.is_flag and not p.count
+            for name in p.opts
+        }
+        options: list[str] = []
+        positionals: list[str] = []
+        rest = iter(args)
+        for arg in rest:
+            if arg == "--":
+                positionals += rest
+                break
+            if _NEGATIVE_NUMBER.match(arg) or not arg.startswith("-") or arg == "-":
+                positionals.append(arg)
+                continue
+            options.append(arg)
+            if arg in taking_values:  # "--period day": its value, even one like "-5", stays with it
+                options += [v for v in (next(rest, None),) if v is not None]
+        return super().parse_args(ctx, [*options, "--", *positionals])
 
 
 def period_options(fn: Callable[..., Any]) -> Callable[..., Any]:

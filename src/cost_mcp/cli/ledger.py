@@ -13,6 +13,7 @@ from rich.table import Table
 
 from cost_mcp.cli.app import (
     EXIT_OK,
+    NumberArgumentsCommand,
     answer,
     cli,
     json_option,
@@ -43,7 +44,7 @@ def budget() -> None:
     """Set, list or delete budgets."""
 
 
-@budget.command("set")
+@budget.command("set", cls=NumberArgumentsCommand)
 @click.argument("name")
 @click.argument("amount")
 @click.option("--period", type=click.Choice(["day", "week", "month"]), default="month", show_default=True)

@@ -8,6 +8,7 @@ the ledger each alert fires once and rides in exactly one answer.
 from __future__ import annotations
 
 import sqlite3
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
 
@@ -23,7 +24,11 @@ from cost_mcp.store.connection import (
 
 @dataclass(frozen=True)
 class NewAlert:
-    """A threshold crossed: what to record (``destination`` set when a webhook should get it)."""
+    """A threshold crossed: what to record (``destination`` set when a webhook should get it).
+
+    ``covered``: crossed together with a higher threshold whose alert says so; recorded as fired
+    (it does not fire later for the same crossing) but neither shown nor delivered on its own.
+    """
 
     budget: str
     period_start_ms: int
@@ -33,36 +38,67 @@ class NewAlert:
     message: str
     destination: str | None
     payload: str
+    covered: bool = False
 
 
 def record(conn: Conn, alerts: list[NewAlert]) -> list[NewAlert]:
     """Record ``alerts`` in one transaction; returns those this call fired (not another process)."""
-    fired: list[NewAlert] = []
     with write_transaction(conn):
-        for a in alerts:
-            inserted = conn.execute(
-                """
-                INSERT INTO budget_alerts
-                    (budget, period_start_ms, threshold, fired_at, spent_nanos, message,
-                     destination, payload, delivery)
-                VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)
-                ON CONFLICT (budget, period_start_ms, threshold) DO NOTHING
-                """,
-                (
-                    a.budget,
-                    a.period_start_ms,
-                    a.threshold,
-                    a.fired_at,
-                    a.spent_nanos,
-                    a.message,
-                    a.destination,
-                    a.payload,
-                    "pending" if a.destination else None,
-                ),
-            ).rowcount
-            if inserted:
-                fired.append(a)
-    return fired
+        return [a for a in alerts if _insert(conn, a)]
+
+
+def record_crossing(
+    conn: Conn,
+    budget: str,
+    period_start_ms: int,
+    thresholds: Sequence[str],
+    alerts: Callable[[list[str]], list[NewAlert]],
+) -> list[NewAlert]:
+    """Record the alerts for those of ``thresholds`` (crossed by ``budget`` in the period starting
+    at ``period_start_ms``) not fired yet, in one transaction; returns those this call fired.
+
+    ``alerts`` makes the rows from the thresholds still to fire, read under the ledger's write lock:
+    an alert that covers lower thresholds names exactly those it fires with, never one another
+    process alerted on meanwhile (its spend figures were read before the lock).
+    """
+    with write_transaction(conn):
+        done = {
+            str(t)
+            for (t,) in conn.execute(
+                "SELECT threshold FROM budget_alerts WHERE budget = ? AND period_start_ms = ?",
+                (budget, period_start_ms),
+            )
+        }
+        new = [t for t in thresholds if t not in done]
+        return [a for a in (alerts(new) if new else []) if _insert(conn, a)]
+
+
+def _insert(conn: Conn, a: NewAlert) -> bool:
+    # The primary key decides, even under the write lock: it is what "fires once" rests on.
+    # A covered alert is shown (in its higher threshold's alert) and has nothing to deliver.
+    return bool(
+        conn.execute(
+            """
+            INSERT INTO budget_alerts
+                (budget, period_start_ms, threshold, fired_at, spent_nanos, message,
+                 destination, payload, delivery, shown_at)
+            VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)
+            ON CONFLICT (budget, period_start_ms, threshold) DO NOTHING
+            """,
+            (
+                a.budget,
+                a.period_start_ms,
+                a.threshold,
+                a.fired_at,
+                a.spent_nanos,
+                a.message,
+                None if a.covered else a.destination,
+                a.payload,
+                "pending" if a.destination and not a.covered else None,
+                a.fired_at if a.covered else None,
+            ),
+        ).rowcount
+    )
 
 
 def fired(conn: Conn, budget: str, period_start_ms: int) -> dict[str, str]:
