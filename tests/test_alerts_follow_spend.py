@@ -220,11 +220,11 @@ def test_an_attempt_in_flight_when_its_alert_is_rearmed_does_not_mark_the_new_al
         destination="https://hooks.example.com/x",
         payload="{}",
     )
-    assert alert_store.record(conn, [alert]) == [alert]
+    assert alert_store.record_crossing(conn, "d", 0, ["0.5"], lambda _: [alert]) == [alert]
     [in_flight] = deliveries.claim_due(conn, 1_000, lease_ms=60_000)
     assert alert_store.rearm(conn, "d", 0, {"0.5": alert.fired_at}) == 1
     again = replace(alert, fired_at="2026-01-01T11:00:00+00:00")
-    assert alert_store.record(conn, [again]) == [again]
+    assert alert_store.record_crossing(conn, "d", 0, ["0.5"], lambda _: [again]) == [again]
     deliveries.mark_delivered(conn, in_flight)
     assert deliveries.any_due(conn, 2_000)  # the new alert is still to be sent
     deliveries.mark_failed(conn, in_flight, "timed out", None)

@@ -41,12 +41,6 @@ class NewAlert:
     covered: bool = False
 
 
-def record(conn: Conn, alerts: list[NewAlert]) -> list[NewAlert]:
-    """Record ``alerts`` in one transaction; returns those this call fired (not another process)."""
-    with write_transaction(conn):
-        return [a for a in alerts if _insert(conn, a)]
-
-
 def record_crossing(
     conn: Conn,
     budget: str,
@@ -62,13 +56,7 @@ def record_crossing(
     process alerted on meanwhile (its spend figures were read before the lock).
     """
     with write_transaction(conn):
-        done = {
-            str(t)
-            for (t,) in conn.execute(
-                "SELECT threshold FROM budget_alerts WHERE budget = ? AND period_start_ms = ?",
-                (budget, period_start_ms),
-            )
-        }
+        done = fired(conn, budget, period_start_ms)
         new = [t for t in thresholds if t not in done]
         return [a for a in (alerts(new) if new else []) if _insert(conn, a)]
 
