@@ -36,6 +36,7 @@ import gzip
 import hashlib
 import hmac
 import logging
+import re
 import sqlite3
 import threading
 import time
@@ -82,10 +83,12 @@ NOT_PUSHED = "origin"
 class PushError(CostMcpError):
     """A push that the server refused or could not be reached; what was sent before stays acked."""
 
-    def __init__(self, message: str, status: int | None = None) -> None:
+    def __init__(self, message: str, status: int | None = None, said: str = "") -> None:
         super().__init__(message)
         self.status = status
         """The server's HTTP status when it answered one (None: not reached)."""
+        self.said = said
+        """What the server said of its refusal (its ``error``), scrubbed of secrets ("" if none)."""
 
 
 class PushRejected(InvalidInputError):
@@ -638,28 +641,71 @@ def send_forgets(
 
     A server from before forgets travelled refuses a body with them (400: it refuses a field it
     does not know, as the push format always did): they stay unsent, a warning says so, and the
-    rows are pushed as before, so an old server never stops a new laptop's push."""
+    rows are pushed as before, so an old server never stops a new laptop's push.
+
+    A current server refuses a batch for one forget it will never take (400 naming it: a malformed
+    key): that forget is left out and the rest sent again, and a warning says what the server
+    said; the mark then passes it, so it is not sent again at every push. A 400 naming no forget
+    keeps the batch for the next push, with the server's words in a warning."""
     top = reported_store.top_forget_seq(conn)
     while after_seq < top:
         changes, upto = reported_store.forget_changes(conn, after_seq, BATCH_ROWS)
-        wire = [WireForget(c.key[0], c.key[1], c.key[2], c.key[3], unforget=c.unforget) for c in changes]
-        body = gzip.compress(msgspec.json.encode(WireBatch(rows=[], forgets=wire)), compresslevel=5)
-        try:
-            answer = sender(url, secret, body)
-        except PushError as exc:
-            if exc.status != 400:
-                raise
-            stats.warnings.append(
-                f"the team server did not take this machine's forgets ({exc}); a server older than "
-                "this version does not know them: update it, or forget the calls there too "
-                "(`cost-mcp reported forget` on the server). They are sent again with the next push"
-            )
-            return
-        stats.add(answer)
-        stats.forgets += len(changes)
+        while changes:
+            wire = [WireForget(c.key[0], c.key[1], c.key[2], c.key[3], unforget=c.unforget) for c in changes]
+            body = gzip.compress(msgspec.json.encode(WireBatch(rows=[], forgets=wire)), compresslevel=5)
+            try:
+                answer = sender(url, secret, body)
+            except PushError as exc:
+                if exc.status != 400:
+                    raise
+                if exc.said.endswith(_OLD_SERVER_REFUSAL):
+                    stats.warnings.append(
+                        f"the team server did not take this machine's forgets ({exc}); a server older than "
+                        "this version does not know them: update it, or forget the calls there too "
+                        "(`cost-mcp reported forget` on the server). They are sent again with the next push"
+                    )
+                    return
+                at = _refused_forget(exc.said, len(changes))
+                if at is None:
+                    stats.warnings.append(
+                        f"the team server refused this machine's forgets ({exc}); they are sent again "
+                        "with the next push"
+                    )
+                    return
+                refused = changes.pop(at)
+                what = "unforget" if refused.unforget else "forget"
+                call = refused.key[1] if len(refused.key[1]) <= 80 else refused.key[1][:77] + "..."
+                stats.warnings.append(
+                    f"the team server refused the {what} of call {call!r} ({exc}); it would refuse it "
+                    f"every time, so it is not sent again: {what} the call on the server if it must "
+                    f"(`cost-mcp reported {what}` there)"
+                )
+                continue
+            stats.add(answer)
+            stats.forgets += len(changes)
+            break
         mark = team_store.push_mark(conn, key)
         team_store.save_push_mark(conn, key, mark.last_id, mark.last_seq, 0, None, upto)
         after_seq = upto
+
+
+_OLD_SERVER_REFUSAL = "Object contains unknown field `forgets`"
+"""How a server from before forgets travelled (its msgspec decoder) ends its 400 for a body with
+them; a current server's refusal of a forget names the forget instead (:func:`_refused_forget`)."""
+
+_NAMED_FORGET = re.compile(r"^forget (\d+):|\$\.forgets\[(\d+)\]")
+"""A current server's 400 for one forget: its own check (``forget 3: ...``) or the decoder's
+(``... - at `$.forgets[3].message_id```)."""
+
+
+def _refused_forget(said: str, count: int) -> int | None:
+    """Which of the ``count`` forgets sent the server's refusal names (None: none of them)."""
+    said = said.removeprefix("push body does not match the push format: ")
+    found = _NAMED_FORGET.search(said)
+    if found is None:
+        return None
+    at = int(found.group(1) or found.group(2))
+    return at if at < count else None
 
 
 def folder_names(conn: Conn) -> dict[str, str]:
@@ -777,7 +823,9 @@ def http_sender(url: str, token: str, body: bytes) -> PushAnswer:
                     "admin for a new one (`cost-mcp token create`) and set COST_MCP_TEAM_TOKEN"
                 )
             raise PushError(
-                f"the team server {server} answered {response.status_code}: {detail}", response.status_code
+                f"the team server {server} answered {response.status_code}: {detail}",
+                response.status_code,
+                detail,
             )
     raise PushError(f"the team server {server} kept answering busy; try again later")
 

@@ -1353,6 +1353,36 @@ def test_a_server_from_before_forgets_still_takes_a_new_laptops_push(home: Path)
     _assert_rollup_exact(server_db)
 
 
+def test_a_current_server_refusing_one_forget_takes_the_others_and_is_not_asked_again(
+    team: Team, home: Path
+) -> None:
+    """Ana forgets her mistaken $10 call and a call whose id the server will never take (over its
+    300 characters): a current server's 400 for that one forget was read as "an old server" (update
+    it, all forgets kept and sent again at every push, the $10 still counted there). Now the server's
+    words are said, the other forget is applied, and the refused one is not sent again."""
+    ana = "ana@example.com"
+    laptop = _reporting_laptop(home, "ana", ana, [("req-real", 400_000), ("req-wrong", 4_000_000)])
+    env = laptop.env(home, COST_MCP_TEAM_TOKEN=team.tokens["ana"], COST_MCP_TEAM_SERVER=team.base)
+    assert _cli(env, "push").returncode == 0
+    long_id = "req-" + "x" * 300
+    _record_on(laptop, long_id, 800_000)
+    assert _cli(env, "reported", "forget", long_id).returncode == 0  # forgotten before it was pushed
+    assert _cli(env, "reported", "forget", "req-wrong").returncode == 0
+    pushed = _cli(env, "push")
+    assert pushed.returncode == 0, pushed.stderr
+    assert "older than this version" not in pushed.stderr, pushed.stderr
+    assert (
+        "answered 400: forget 0: message_id and request_id are at most 300 characters); it would refuse "
+        "it every time, so it is not sent again" in pushed.stderr
+    ), pushed.stderr
+    assert "1 forget(s) sent (1 call(s) removed)" in pushed.stderr, pushed.stderr
+    assert _total(team.server_db, members=[ana]) == 1
+    assert _forgotten_on(team.server_db, ana) == ["req-wrong"]
+    again = _cli(env, "push")
+    assert again.returncode == 0 and "forget" not in again.stderr, again.stderr
+    _assert_rollup_exact(team.server_db)
+
+
 def _record_on(laptop: Laptop, request_id: str, tokens: int) -> None:
     conn = connect(laptop.db)
     try:
