@@ -402,3 +402,28 @@ def test_a_laptop_pushing_while_the_admin_forgets_never_brings_the_call_back(
     p = spend.resolve(settings, "last_7_days", None, None, None)
     assert spend.get_spend(conn, settings, p, (), spend.Filters()).total_usd == 1
     assert_rollup_is_rebuilt_from_events(conn)
+
+
+def test_the_forgets_waiting_for_the_team_server_are_each_calls_latest_and_dated(conn: Conn) -> None:
+    """What `cost-mcp doctor` shows waiting: a call forgotten then unforgotten waits as one unforget
+    (what the next push sends), dated by the oldest change not acknowledged; nothing once acked."""
+    from cost_mcp.pricing import Tokens
+    from cost_mcp.sources.reported import record_call
+    from cost_mcp.store import reported as reported_store
+    from cost_mcp.store import team as team_store
+
+    for request_id in ("req-a", "req-b", "req-c"):
+        record_call(conn, Pricer(), provider="openai", model="gpt-4o", tokens=Tokens(input=10), agent="x",
+                    request_id=request_id)  # fmt: skip
+    assert reported_store.forget_backlog(conn, 0) == reported_store.ForgetBacklog(0, 0, None)
+    reported_store.delete(conn, ["req-a", "req-b"], 1_000)
+    reported_store.unforget(conn, ["req-a"], 2_000)
+    reported_store.delete(conn, ["req-c"], 3_000)
+    assert reported_store.forget_backlog(conn, 0) == reported_store.ForgetBacklog(2, 1, 1_000)
+    key = team_store.server_key(SERVER)
+    seq = reported_store.top_forget_seq(conn)
+    team_store.save_push_mark(conn, key, 0, 0, 0, None, seq - 1)  # all but req-c's forget acked
+    assert reported_store.forget_backlog(conn, team_store.push_mark(conn, key).forget_seq) == (
+        reported_store.ForgetBacklog(1, 0, 3_000)
+    )
+    assert reported_store.forget_backlog(conn, seq) == reported_store.ForgetBacklog(0, 0, None)

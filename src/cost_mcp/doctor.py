@@ -383,6 +383,15 @@ def team_status(settings: Settings) -> TeamStatus:
         checked = check_token(server, secret)
         status.token_accepted, status.token_can_push = checked.accepted, checked.can_push
         status.token_check = checked.words
+    backlog = health.forget_backlog(settings.db, team_store.server_key(server))
+    if backlog is not None:
+        # A server from before forgets travelled never takes them: the push's warning scrolls by,
+        # and the calls stay counted on the server until this shows them waiting.
+        status.pending_forgets, status.pending_unforgets = backlog.forgets, backlog.unforgets
+        if backlog.since_ms is not None:
+            status.forgets_pending_since = datetime.fromtimestamp(backlog.since_ms / 1000, UTC).isoformat(
+                timespec="seconds"
+            )
     found = health.push_state(settings.db, team_store.server_key(server))
     if found is None:
         return status

@@ -296,6 +296,20 @@ class TeamStatus(Result):
         description="Counted usage rows added or changed since the last push; None when the ledger "
         "cannot tell (not created or not migrated yet).",
     )
+    pending_forgets: int | None = Field(
+        None,
+        description="Reported calls forgotten here that the team server has not acknowledged yet "
+        "(`cost-mcp reported forget`, sent with the next push); None: no team server, or the ledger "
+        "cannot tell.",
+    )
+    pending_unforgets: int | None = Field(
+        None, description="Unforgets made here that the team server has not acknowledged yet."
+    )
+    forgets_pending_since: str | None = Field(
+        None,
+        description="When the oldest forget or unforget waiting for the team server was made "
+        "(UTC, ISO 8601); None: none waits.",
+    )
     token_accepted: bool | None = Field(
         None,
         description="Whether the team server took the token just now; None: not checked (no server "

@@ -1340,6 +1340,14 @@ def test_a_server_from_before_forgets_still_takes_a_new_laptops_push(home: Path)
         assert "warning: the team server did not take this machine's forgets" in pushed.stderr
         assert "forget(s) sent" not in pushed.stderr
         assert _total(server_db, members=[ana]) == 13
+        # The warning scrolls by; doctor shows the forget still waiting (it showed nothing).
+        assert _waiting_forgets(env) == (1, 0, True)
+        shown = _cli({**env, "COLUMNS": "200"}, "doctor").stdout
+        waiting = "team forgets  1 forget(s), 0 unforget(s) not taken by the server yet, waiting since 20"
+        assert waiting in shown, shown
+        no_team = {k: v for k, v in env.items() if k != "COST_MCP_TEAM_SERVER"}
+        assert json.loads(_cli(no_team, "doctor", "--json").stdout)["team"]["pending_forgets"] is None
+        assert "team forgets" not in _cli({**no_team, "COLUMNS": "200"}, "doctor").stdout
     finally:
         _stop(proc)
     proc = _start(_env(home, server_db), port, home / "new-server.log")
@@ -1347,6 +1355,8 @@ def test_a_server_from_before_forgets_still_takes_a_new_laptops_push(home: Path)
         pushed = _cli(env, "push")
         assert "1 forget(s) sent (1 call(s) removed)" in pushed.stderr, pushed.stderr
         assert "warning" not in pushed.stderr
+        assert _waiting_forgets(env) == (0, 0, False)
+        assert "team forgets" not in _cli({**env, "COLUMNS": "200"}, "doctor").stdout
     finally:
         _stop(proc)
     assert _total(server_db, members=[ana]) == 3
@@ -1381,6 +1391,16 @@ def test_a_current_server_refusing_one_forget_takes_the_others_and_is_not_asked_
     again = _cli(env, "push")
     assert again.returncode == 0 and "forget" not in again.stderr, again.stderr
     _assert_rollup_exact(team.server_db)
+
+
+def _waiting_forgets(env: dict[str, str]) -> tuple[int, int, bool]:
+    """The forgets and unforgets `cost-mcp doctor --json` says wait for the team server, and
+    whether it says since when (a time within the last hour)."""
+    doctor = _cli(env, "doctor", "--json")
+    team = json.loads(doctor.stdout)["team"]
+    since = team["forgets_pending_since"]
+    recent = since is not None and datetime.now(UTC) - datetime.fromisoformat(since) < timedelta(hours=1)
+    return team["pending_forgets"], team["pending_unforgets"], recent
 
 
 def _record_on(laptop: Laptop, request_id: str, tokens: int) -> None:

@@ -173,6 +173,11 @@ def doctor(as_json: bool) -> int:
             + (", project names hashed" if t.hide_projects else ""),
             highlight=False,
         )
+        if t.forgets_pending_since:
+            out.print(
+                f"team forgets  {t.pending_forgets or 0:,} forget(s), {t.pending_unforgets or 0:,} "
+                f"unforget(s) not taken by the server yet, waiting since {t.forgets_pending_since}"
+            )
     shown_pushes = 10
     for sender in report.received_pushes[:shown_pushes]:
         out.print(

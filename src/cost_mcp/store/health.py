@@ -9,7 +9,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import TypeVar
 
-from cost_mcp.store import meta, otel, skipped, source_state, team
+from cost_mcp.store import meta, otel, reported, skipped, source_state, team
 from cost_mcp.store.connection import Conn
 from cost_mcp.store.migrations import applied_read_only
 
@@ -106,6 +106,14 @@ def push_state(target: Path | str, server: str) -> tuple[team.PushMark, Counter[
         target, lambda c: (team.push_mark(c, server), team.pending_by_source(c, server)), None
     )
     return found
+
+
+def forget_backlog(target: Path | str, server: str) -> reported.ForgetBacklog | None:
+    """The forgets and unforgets made here that ``server`` has not acknowledged, read without
+    writing the ledger; None when it cannot tell (absent, unreadable, or from before m033)."""
+    return read_without_writing(
+        target, lambda c: reported.forget_backlog(c, team.push_mark(c, server).forget_seq), None
+    )
 
 
 def received_pushes(target: Path | str) -> list[team.PushSender]:

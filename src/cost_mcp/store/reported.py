@@ -312,6 +312,33 @@ def top_forget_seq(conn: Conn) -> int:
     return int(row[0]) if row else 0
 
 
+@dataclass(frozen=True)
+class ForgetBacklog:
+    """The forgets and unforgets a team server has not acknowledged yet (see :func:`forget_backlog`)."""
+
+    forgets: int
+    unforgets: int
+    since_ms: int | None
+    """When the oldest of them was made (None: nothing waits)."""
+
+
+def forget_backlog(conn: Conn, after_seq: int) -> ForgetBacklog:
+    """What the next push would carry of the forgets and unforgets numbered after ``after_seq``:
+    each call's latest change, as :func:`forget_changes` sends them, and when the oldest was made."""
+    counts = dict.fromkeys((0, 1), 0)
+    for undo, n in conn.execute(
+        "SELECT f.unforget, COUNT(*) FROM forget_log f JOIN ("
+        "SELECT MAX(seq) AS seq FROM forget_log WHERE seq > ? "
+        "GROUP BY source, message_id, request_id, is_sidechain"
+        ") latest ON latest.seq = f.seq GROUP BY f.unforget",
+        (after_seq,),
+    ).fetchall():
+        counts[int(undo)] = int(n)
+    row = conn.execute("SELECT MIN(at_ms) FROM forget_log WHERE seq > ?", (after_seq,)).fetchone()
+    since = None if row is None or row[0] is None else int(row[0])
+    return ForgetBacklog(counts[0], counts[1], since)
+
+
 @dataclass
 class Applied:
     """What a push's forgets did on the team server (see :func:`apply_pushed`)."""
