@@ -250,6 +250,30 @@ def test_a_team_admin_forgets_a_members_pushed_call_on_the_server(
     assert_rollup_is_rebuilt_from_events(conn)
 
 
+def test_an_admins_forget_of_a_call_a_member_forgot_says_who_forgot_it_and_when(
+    conn: Conn, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """Ana's laptop pushed her $100 mistake, then its forget: the admin, forgetting it on the server
+    too, was told "'ana-wrong' was forgotten already", as if by their own hand. Now the error says
+    ana forgot it, by her laptop's push, and when."""
+    from cost_mcp.store.reported import ForgetChange
+
+    ana = access.Caller("ana@example.com", "member", "ana@example.com")
+    now_ms = int(datetime.now(UTC).timestamp() * 1000) - 60_000
+    wrong = push.WireRow(source="record_usage", message_id="ana-wrong", ts_ms=now_ms, provider="openai",
+                         model="gpt-4o", input_tokens=40_000_000, agent="researcher")  # fmt: skip
+    push.receive(conn, Pricer(), ana, [wrong])
+    before = datetime.now(UTC).replace(microsecond=0)
+    push.receive(conn, Pricer(), ana, [], forgets=[ForgetChange(("record_usage", "ana-wrong", "", 0), False)])
+    code, _, err = run(capsys, "reported", "forget", "ana-wrong")
+    assert code == 2
+    said = flat(err)
+    assert "'ana-wrong' was forgotten already, by ana@example.com (their laptop's push) at " in said, said
+    when = datetime.fromisoformat(said.split("(their laptop's push) at ")[1].split()[0])
+    assert before <= when <= datetime.now(UTC)
+    assert "(`cost-mcp reported unforget ana-wrong` undoes that)" in said
+
+
 @pytest.mark.anyio
 @pytest.mark.usefixtures("clock")
 async def test_a_call_forgotten_after_it_was_pushed_is_not_pushed_again(
@@ -336,7 +360,8 @@ async def test_a_forgotten_call_reported_again_stays_forgotten_until_unforgotten
     # Forgetting it again changes nothing, and the error says how to undo the first forget.
     code, _, err = run(capsys, "reported", "forget", "req-wrong")
     assert code == 2
-    assert "'req-wrong' was forgotten already (`cost-mcp reported unforget req-wrong`" in flat(err)
+    assert "'req-wrong' was forgotten already, here at 20" in flat(err)
+    assert "(`cost-mcp reported unforget req-wrong` undoes that)" in flat(err)
 
     code, _, err = run(capsys, "reported", "unforget", "req-wrong", "req-typo")
     assert code == 2 and "nothing unforgotten: 'req-typo' is no forgotten call" in flat(err)

@@ -150,12 +150,21 @@ def _check_ids(conn: Conn, ids: Sequence[str], found: set[str]) -> None:
     if not missing:
         return
     elsewhere = reported_store.other_sources(conn, missing)
-    gone = {c.id for c in reported_store.select(conn, Selection(ids=missing), forgotten=True)[0]}
+    gone: dict[str, list[str]] = {}
+    for c in reported_store.select(conn, Selection(ids=missing), forgotten=True)[0]:
+        # On a team server the tombstone may be a member's, left by their laptop's push: an admin
+        # told only "forgotten already" could not tell it from their own forget.
+        who = f"by {c.forgotten_by} (their laptop's push)" if c.forgotten_by else "here"
+        when = "" if c.forgotten_ms is None else f" at {iso_utc(c.forgotten_ms)}"
+        gone.setdefault(c.id, [])
+        if f"{who}{when}" not in gone[c.id]:
+            gone[c.id].append(f"{who}{when}")
     reasons = [
         f"{i!r} is a call read from {', '.join(elsewhere[i])}, not reported with record_usage (a log "
         "file's calls are removed with `cost-mcp ingest --forget PATH`)"
         if i in elsewhere
-        else f"{i!r} was forgotten already (`cost-mcp reported unforget {i}` undoes that)"
+        else f"{i!r} was forgotten already, {' and '.join(gone[i])} (`cost-mcp reported unforget {i}` "
+        "undoes that)"
         if i in gone
         else f"{i!r} is no reported call"
         for i in missing
