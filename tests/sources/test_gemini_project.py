@@ -238,3 +238,55 @@ def test_calls_filed_under_a_folder_name_move_once_gemini_names_the_path(
         conn.close()
     assert [json.loads(v) for (v,) in renames] == [{sha(path): path, "shop": path}]
     assert by_project() == {path: before[sha(path)]}
+
+
+def test_a_scan_reads_gemini_clis_project_files_once_whatever_its_chat_files(
+    home: Path, settings: Settings, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Each chat file read (and the rename pass before them) opened ``projects.json`` again, and every
+    marker under ``tmp/`` and ``history/`` again for a chat in an old hash folder: a scan of a few
+    hundred chats read them thousands of times. Now a scan opens each once, and its projects are
+    the same; the next scan (a new chat) reads them afresh, once."""
+    import builtins
+
+    gemini, tmp = home / "gemini", home / "gemini" / "tmp"
+    paths = [f"/home/ana/p{i}" for i in range(4)]
+    for i, path in enumerate(paths):
+        claim(gemini, path, f"p{i}")
+    expected: dict[str, str] = {}
+    for n in range(24):
+        path = paths[n % 4]
+        # Half in old hash folders, whose path is found through the paths the registry and markers know.
+        folder = tmp / (sha(path) if n % 2 else f"p{n % 4}")
+        chat(folder, f"s{n:02d}-session", sha(path), f"g-{n}")
+        expected[f"s{n:02d}-session"] = path
+    opened: list[str] = []
+    real_open = builtins.open
+
+    def counting_open(file: Any, *args: Any, **kwargs: Any) -> Any:
+        opened.append(str(file))
+        return real_open(file, *args, **kwargs)
+
+    def scan() -> list[str]:
+        opened.clear()
+        monkeypatch.setattr(builtins, "open", counting_open)
+        try:
+            conn = connect(settings.db)
+            try:
+                found = agents.scan(conn, gemini_cli.LOG, settings, Pricer())
+            finally:
+                conn.close()
+        finally:
+            monkeypatch.setattr(builtins, "open", real_open)
+        assert found.errors == [] and not found.skipped
+        return [f for f in opened if Path(f).name in ("projects.json", ".project_root")]
+
+    first = scan()
+    assert first.count(str(gemini / "projects.json")) == 1, first
+    assert len(set(first)) == len(first), first  # each folder's marker (or its absence) once
+    assert projects(settings) == expected
+    chat(tmp / "p0", "s99-session", sha(paths[0]), "g-99")
+    again = scan()
+    assert again.count(str(gemini / "projects.json")) == 1, again
+    assert len(set(again)) == len(again), again
+    assert projects(settings) == {**expected, "s99-session": paths[0]}

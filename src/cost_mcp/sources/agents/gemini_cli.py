@@ -107,18 +107,27 @@ def _registry(tmp: Path) -> dict[str, str]:
 
 class _Projects:
     """What Gemini CLI's files under one ``tmp/`` say about the projects of its folders, each file
-    read at most once."""
+    read at most once: one is made per scan (:func:`_projects`), for its rename pass and every chat
+    file it reads, since each would otherwise read ``projects.json`` (up to 16 MB) and the markers
+    again."""
 
     def __init__(self, tmp: Path) -> None:
         self.tmp = tmp
         self.bases = (tmp, tmp.parent / "history")
         self._registry: dict[str, str] | None = None
         self._known: set[str] | None = None
+        self._markers: dict[Path, str | None] = {}
+        self._found: dict[tuple[str, str | None], str] = {}
 
     def registry(self) -> dict[str, str]:
         if self._registry is None:
             self._registry = _registry(self.tmp)
         return self._registry
+
+    def marker(self, folder: Path) -> str | None:
+        if folder not in self._markers:
+            self._markers[folder] = _marker(folder)
+        return self._markers[folder]
 
     def known(self) -> set[str]:
         """Every path the registry or a marker names."""
@@ -126,12 +135,18 @@ class _Projects:
             self._known = set(self.registry())
             for base in self.bases:
                 with contextlib.suppress(OSError):  # an unlistable folder: the other files still say
-                    self._known.update(p for d in base.iterdir() if (p := _marker(d)))
+                    self._known.update(p for d in base.iterdir() if (p := self.marker(d)))
         return self._known
 
     def path(self, folder: str, project_hash: object = None) -> str:
+        key = (folder, project_hash if isinstance(project_hash, str) else None)
+        if key not in self._found:
+            self._found[key] = self._path(folder, key[1])
+        return self._found[key]
+
+    def _path(self, folder: str, project_hash: str | None) -> str:
         for base in self.bases:
-            if here := _marker(base / folder):
+            if here := self.marker(base / folder):
                 return here
         for path, slug in self.registry().items():
             if slug == folder:
@@ -142,6 +157,17 @@ class _Projects:
                 if hashlib.sha256(path.encode()).hexdigest() in hashes:
                     return path
         return folder
+
+
+def _projects(tmp: Path, shared: dict[str, object] | None) -> _Projects:
+    """The scan's :class:`_Projects` of ``tmp`` (kept in its ``shared``), a new one without a scan."""
+    if shared is None:
+        return _Projects(tmp)
+    key = f"{AGENT} projects {tmp}"
+    found = shared.get(key)
+    if not isinstance(found, _Projects):
+        found = shared[key] = _Projects(tmp)
+    return found
 
 
 def project_path(tmp: Path, folder: str, project_hash: object = None) -> str:
@@ -157,11 +183,12 @@ def project_path(tmp: Path, folder: str, project_hash: object = None) -> str:
     return _Projects(tmp).path(folder, project_hash)
 
 
-def renamed_projects(tmp: Path) -> dict[str, str]:
+def renamed_projects(tmp: Path, shared: dict[str, object] | None = None) -> dict[str, str]:
     """Folder name -> path for each folder under ``tmp/`` whose path Gemini CLI's files now say:
     calls filed under the folder's name (by an earlier cost-mcp, or before Gemini CLI wrote the
-    path down) are moved to the path."""
-    projects = _Projects(tmp)
+    path down) are moved to the path. ``shared``: the scan's, whose chat files then reuse what was
+    read here."""
+    projects = _projects(tmp, shared)
     try:
         folders = sorted(d.name for d in tmp.iterdir() if d.is_dir())
     except OSError:
@@ -175,7 +202,7 @@ def _project(ctx: FileContext, project_hash: object = None) -> str:
     if isinstance(known, str):
         return known
     parts = Path(ctx.path).relative_to(ctx.root).parts
-    project = project_path(Path(ctx.root), parts[0], project_hash) if len(parts) > 1 else ""
+    project = _projects(Path(ctx.root), ctx.shared).path(parts[0], project_hash) if len(parts) > 1 else ""
     ctx.state["project"] = project
     return project
 

@@ -103,6 +103,9 @@ class FileContext:
     path: str
     root: str
     state: dict[str, object]
+    shared: dict[str, object] = field(default_factory=dict)
+    """The scan's, the same for each of its files and its rename pass: what a parser found once per
+    scan (Gemini CLI's project files), never stored."""
 
 
 Parsed = Sequence[AgentEvent | LimitReading | SkipReason] | SkipReason | None
@@ -134,9 +137,10 @@ class AgentLog:
     """For SQLite stores: every row read again when the database (or its WAL) changed."""
     accept: Callable[[str], bool] | None = None
     """Which of the walked files to read (default: every file with a listed suffix)."""
-    renamed_projects: Callable[[Path], dict[str, str]] | None = None
-    """For a root: projects this agent's calls may be stored under that now have another name
-    (stored name -> name the parser now gives); the stored calls are moved, once per change."""
+    renamed_projects: Callable[[Path, dict[str, object]], dict[str, str]] | None = None
+    """For a root and the scan's shared dict (:attr:`FileContext.shared`): projects this agent's
+    calls may be stored under that now have another name (stored name -> name the parser now
+    gives); the stored calls are moved, once per change."""
 
 
 @dataclass
@@ -284,14 +288,18 @@ class _Writer:
 
 
 def _rename_projects(
-    conn: Conn, fmt: AgentLog, renamed: Callable[[Path], dict[str, str]], folders: Sequence[Path]
+    conn: Conn,
+    fmt: AgentLog,
+    renamed: Callable[[Path, dict[str, object]], dict[str, str]],
+    folders: Sequence[Path],
+    shared: dict[str, object],
 ) -> None:
     """Move stored calls to their project's current name; nothing is written when the renames are
     the ones already applied (the usual case: one read of ``meta``)."""
     names: dict[str, str] = {}
     for root in folders:
         if root.is_dir():
-            names.update(renamed(root))
+            names.update(renamed(root, shared))
     if agent_files.projects_renamed(conn, fmt.source) == names:
         return
     with write_transaction(conn):
@@ -360,8 +368,9 @@ def scan(
     stats.roots = [str(p) for p in folders]
     if not folders:
         return stats  # the agent is not used on this machine: nothing to say about it
+    shared: dict[str, object] = {}
     if fmt.renamed_projects is not None:
-        _rename_projects(conn, fmt, fmt.renamed_projects, folders)
+        _rename_projects(conn, fmt, fmt.renamed_projects, folders, shared)
     known = _known(conn, fmt.source)
     writer = _Writer(conn, fmt, pricer, stats)
     suffixes = fmt.line_suffixes + fmt.document_suffixes + fmt.database_suffixes
@@ -383,7 +392,7 @@ def scan(
                 if start is None:
                     continue
                 stats.files_read += 1
-                ctx = FileContext(path, str(root), start[2])
+                ctx = FileContext(path, str(root), start[2], shared)
                 skipping = False
                 skipped: Counter[str] = Counter()
                 if database:
