@@ -176,3 +176,50 @@ def test_the_hook_and_the_status_line_hold_a_claude_code_session_to_its_model_bu
                                                            "tool_name": "Bash"}))
     )  # fmt: skip
     assert denied["hookSpecificOutput"]["permissionDecision"] == "deny"
+
+
+@pytest.mark.usefixtures("clock")
+@pytest.mark.anyio
+async def test_one_model_is_one_row_whatever_id_each_agent_logged(
+    client: Client, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """Claude Code's claude-sonnet-4-5-20250929, another agent's claude-sonnet-4.5 and OpenRouter's
+    anthropic/claude-sonnet-4.5 were three rows of model_breakdown, of get_spend by model, of the
+    CLI report and of the dashboard, so the top model was wrong: each now sums them in one row (by
+    vocabulary.model_key, as filters and budgets count), named by its id with the most spend and
+    listing the ids merged; Sonnet 4 stays a row of its own."""
+    costs = [await _record(client, p, m, f"r{i}") for i, (p, m) in enumerate(SAME_MODEL)]
+    costs.append(await _record(client, *SAME_MODEL[0], "r-again"))  # the dated id: most spend
+    four = await _record(client, *OTHER_MODEL, "r-other")
+    ids = sorted(m for _, m in SAME_MODEL)
+    top, rest = SAME_MODEL[0][1], OTHER_MODEL[1]
+
+    breakdown = await _tool(client, "model_breakdown", {"period": "today"})
+    rows = {r["model"]: r for r in breakdown["models"]}
+    assert sorted(rows) == sorted([top, rest])
+    assert Decimal(str(rows[top]["cost_usd"])) == sum(costs)
+    assert (rows[top]["requests"], rows[top]["model_ids"], rows[top]["provider"]) == (4, ids, None)
+    assert (Decimal(str(rows[rest]["cost_usd"])), rows[rest]["model_ids"]) == (four, None)
+    assert breakdown["models"][0]["model"] == top
+
+    spend = await _tool(client, "get_spend", {"period": "today", "group_by": ["model"]})
+    by_model = {r["group"]["model"]: r for r in spend["rows"]}
+    assert sorted(by_model) == sorted([top, rest]) and len(spend["rows"]) == 2
+    assert (Decimal(str(by_model[top]["cost_usd"])), by_model[top]["model_ids"]) == (sum(costs), ids)
+    # By provider and model: a row per provider, each under the model's one name.
+    split = await _tool(client, "get_spend", {"period": "today", "group_by": ["provider", "model"]})
+    assert sorted((r["group"]["provider"], r["group"]["model"], r["model_ids"]) for r in split["rows"]) == [
+        ("anthropic", "claude-sonnet-4-20250514", None),
+        ("anthropic", top, sorted(["claude-sonnet-4-5-20250929", "claude-sonnet-4.5"])),
+        ("openrouter", top, ["anthropic/claude-sonnet-4.5"]),
+    ]
+
+    report = json.loads(
+        cli(monkeypatch, capsys, "report", "--group-by", "model", "--json", "--period", "today")
+    )
+    assert sorted(r["group"]["model"] for r in report["rows"]) == sorted([top, rest])
+
+    board = await client.call_tool("show_dashboard", {"period": "today"})
+    assert board.structured_content is not None
+    models = board.structured_content["breakdowns"]["model"]["rows"]
+    assert sorted(r["group"]["model"] for r in models) == sorted([top, rest])

@@ -30,7 +30,7 @@ from cost_mcp.sources.reported import record_call
 from cost_mcp.statusline import read_transcript
 from cost_mcp.store import status
 from cost_mcp.store.connection import connect
-from tests.sources.claude_logs import SONNET, assistant, session_file, write
+from tests.sources.claude_logs import SONNET, assistant, permissions_hold, session_file, write
 
 NOW = datetime.now(UTC).replace(microsecond=0)
 """The moment this module's stamps, prices and "today" are computed from: each test's start."""
@@ -599,6 +599,62 @@ def test_statusline_spells_out_claude_codes_sources() -> None:
     from cost_mcp.store.otel import CLAUDE_SOURCE
 
     assert CLAUDE_CODE_SOURCES == (SOURCE, CLAUDE_SOURCE)
+
+
+def test_statusline_spells_out_every_log_readers_source() -> None:
+    """The status line and the hook name the log readers' sources without importing the agents."""
+    from cost_mcp.sources import agents
+    from cost_mcp.sources.claude_code import SOURCE
+    from cost_mcp.statusline import LOG_SOURCES
+
+    assert (SOURCE, *agents.SOURCES) == LOG_SOURCES
+
+
+@pytest.mark.sqlite_only  # about log folders; root without the capabilities cannot reach PostgreSQL
+def test_statusline_and_hook_say_when_some_logs_could_not_be_read(
+    home: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """A reader that could not open a log folder makes every answer say PARTIAL; the status line
+    still showed today's total (and a budget's percent) as if whole, and the hook said nothing.
+    Both now mark it, the amounts as lower bounds, until the folder can be read."""
+    monkeypatch.setenv("NO_COLOR", "1")
+    mine = session_file(home / "claude", "s-mine")
+    write(mine, assistant("m1", "r1", stamp(10), session="s-mine", output=1000))
+    hidden = write(
+        session_file(home / "claude", "s-hidden", "-home-dev-secret"),
+        *(assistant(f"o{i}", f"q{i}", stamp(20), session="s-hidden", input=150_000) for i in range(40)),
+    ).parent
+    budget = ("budget", "set", "cap", "10", "--period", "month", "--hard")
+    assert run_cli(monkeypatch, capsys, "", *budget)[0] == 0
+    line = status_input(mine, "s-mine")
+    prompt = {"session_id": "s-mine", "transcript_path": str(mine), "cwd": "/home/dev/app",
+              "hook_event_name": "UserPromptSubmit", "prompt": "go on"}  # fmt: skip
+    hidden.chmod(0)
+    try:  # a reader checks every log, as a process for which the folder's mode holds
+        subprocess.run(
+            [*permissions_hold(), sys.executable, "-m", "cost_mcp", "report"], check=True, capture_output=True
+        )
+    finally:
+        hidden.chmod(0o755)
+    mine_cost = price(Tokens(output=1000), 10).quantize(Decimal("0.01"))
+    _, out = run_cli(monkeypatch, capsys, line, "statusline", "--fields", "session,today,budget")
+    assert out == f"${mine_cost} session · ≥${mine_cost} today · cap ≥0% of $10.00 · ⚠ logs unreadable\n"
+    # The session's own figure is whole: alone, it is not marked.
+    assert (
+        run_cli(monkeypatch, capsys, line, "statusline", "--fields", "session")[1]
+        == f"${mine_cost} session\n"
+    )
+    said = _hook(monkeypatch, capsys, prompt)
+    assert said == {
+        "systemMessage": "cost-mcp: some logs could not be read (`cost-mcp doctor` names them): budgets "
+        "count none of their calls, so a budget they have used up cannot stop this session"
+    }
+    # Readable again: the next read counts them, and the marks go.
+    assert run_cli(monkeypatch, capsys, "", "report")[0] == 0
+    _, out = run_cli(monkeypatch, capsys, line, "statusline", "--fields", "today")
+    assert out.startswith("$") and "⚠" not in out
+    blocked = _hook(monkeypatch, capsys, prompt)
+    assert blocked is not None and blocked["decision"] == "block"
 
 
 @pytest.mark.parametrize(

@@ -42,7 +42,7 @@ from genai_prices.types import ModelPrice, TieredPrices
 
 from cost_mcp import tokens
 from cost_mcp.analytics.budgets import Unread
-from cost_mcp.analytics.spend import NO_SOURCE, log_read_warnings
+from cost_mcp.analytics.spend import NO_SOURCE, log_read_warnings, without_log_paths
 from cost_mcp.config import Settings
 from cost_mcp.errors import NotFoundError
 from cost_mcp.models import Answer, IngestResult, LogReading
@@ -163,13 +163,19 @@ def with_warnings(result: R, warnings: Sequence[str]) -> R:
     return result
 
 
-def envelope(conn: Conn, result: A, progress: ReadProgress | None = None) -> A:
+def envelope(conn: Conn, result: A, progress: ReadProgress | None = None, *, paths: bool = True) -> A:
     """The one way a query result leaves (server and CLI alike): labelled with the reading's
     progress (None: everything was read), the log files or folders the last read could not open and
     the log lines the ledger knows it skipped. Said here, not by each tool, so that every answer over
     the logs says them (session_usage's session may be the unread one) and says them once, however
-    many spend queries it is built from (the dashboard, a forecast)."""
-    notes = [*log_read_warnings(conn), *skipped_lines.warnings(conn, log_labels())]
+    many spend queries it is built from (the dashboard, a forecast).
+
+    Without ``paths`` (a team member's answer) the unopened logs are counted, not named, here and
+    in the result's sources: they are the server's files, for its admins to fix."""
+    notes = [*log_read_warnings(conn, paths=paths), *skipped_lines.warnings(conn, log_labels())]
+    sources = getattr(result, "sources", None)
+    if not paths and isinstance(sources, list):
+        result = result.model_copy(update={"sources": without_log_paths(sources)})
     return label(result, progress or ReadProgress(complete=True), notes)
 
 

@@ -199,6 +199,12 @@ UNREAD_NOTE = (
 )
 
 
+UNREADABLE_NOTE = (
+    "cost-mcp: some logs could not be read (`cost-mcp doctor` names them): budgets count none of their "
+    "calls, so a budget they have used up cannot stop this session"
+)
+
+
 def unpriced_notes(unpriced: list[tuple[str, int]], prices_file: Path) -> list[str]:
     """One line per hard budget (name, calls) whose period holds calls with no known price: they
     count nothing against it, so the hook cannot stop them however many tokens they used."""
@@ -213,11 +219,12 @@ def _notes(conn: Conn, event: Mapping[str, Any], notes: list[str]) -> HookAnswer
     """Warnings shown to the user on a prompt it lets through (never on tool calls: on every one they
     would drown the session): ``notes``, and while no reader has checked every log (the hook reads
     only its session's transcript, as the status line does) that the budgets may be used up already
-    by calls it cannot see. A warning, not a block: a first run must never lock anyone out."""
-    from cost_mcp.statusline import CLAUDE_CODE_SOURCES
+    by calls it cannot see, or while some logs could not be opened (answers say PARTIAL), that their
+    calls count nothing. A warning, not a block: a first run must never lock anyone out."""
+    from cost_mcp.statusline import LOG_SOURCES
 
     if event.get("hook_event_name") != "UserPromptSubmit":
         return HookAnswer("")
-    if source_state.last_success(conn, CLAUDE_CODE_SOURCES[0]) is None:
-        notes = [*notes, UNREAD_NOTE]
+    read, unreadable = source_state.log_marks(conn, LOG_SOURCES)
+    notes = [*notes, *([] if read else [UNREAD_NOTE]), *([UNREADABLE_NOTE] if unreadable else [])]
     return HookAnswer(json.dumps({"systemMessage": "\n".join(notes)})) if notes else HookAnswer("")

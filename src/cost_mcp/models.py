@@ -645,6 +645,11 @@ class SpendRow(Result):
     requests: int | None = Field(description="Calls, where known (billing APIs report only money).")
     tokens: TokenTotals | None
     unpriced_requests: int = Field(0, description="Calls in this group with no known price (not in cost).")
+    model_ids: list[str] | None = Field(
+        None,
+        description="By model: the logged ids of this one model the row sums (each agent spells it "
+        "its own way), when not just the one shown; else null.",
+    )
 
 
 class AttributionRow(SpendRow):
@@ -748,6 +753,11 @@ class ModelRow(Result):
     previous_cost_usd: USD = Field(description="Cost in previous_period.")
     trend_percent: float | None = Field(description="Change against previous_period; null when it was 0.")
     basis: list[str]
+    model_ids: list[str] | None = Field(
+        None,
+        description="The logged ids of this one model the row sums (each agent spells it its own "
+        "way), when not just the one shown; else null.",
+    )
 
 
 class ModelBreakdown(Answer, Paged):

@@ -486,7 +486,11 @@ async def _catch_up(state: AppState, *, full_budget: bool = False) -> None:
 def _labelled(conn: Conn, result: T, progress: catchup.ReadProgress) -> T:
     """Every query result goes out through here: complete, or saying what it lacks."""
     if isinstance(result, Answer):
-        return catchup.envelope(conn, result, progress)
+        # A member is not shown the server's log paths (an admin fixes those), as _with_problems
+        # hides its price file.
+        caller = current_caller()
+        member = caller is not None and not caller.is_admin
+        return catchup.envelope(conn, result, progress, paths=not member)
     return result
 
 

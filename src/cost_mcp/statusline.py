@@ -75,6 +75,14 @@ CLAUDE_CODE_SOURCES = ("claude_code", "claude_code_otel")
 """Claude Code's calls in the ledger, as usage_blocks counts them: its logs and calls seen only over
 OTel (``sources.claude_code.SOURCE`` and ``store.otel.CLAUDE_SOURCE``, spelled out here because
 the unchanged call needs nothing else from either module; a test checks they agree)."""
+LOG_SOURCES = (
+    "claude_code", "codex", "gemini_cli", "opencode", "amp", "copilot_cli", "cline", "roo_code", "kilo_code",
+)  # fmt: skip
+"""Every log reader's source, Claude Code's first (``sources.agents.SOURCES`` after it, spelled out
+as CLAUDE_CODE_SOURCES is: importing the agents' parsers would slow every call; a test checks)."""
+UNREADABLE = "⚠ logs unreadable"
+"""Shown after the figures when a log reader's last read could not open some files or folders
+(answers say PARTIAL): today, the block and budgets lack their calls. `cost-mcp doctor` names them."""
 BLOCK_HOURS = 5
 
 
@@ -174,7 +182,9 @@ def render(
     mode = settings.cost_mode
     # Until a log reader (the MCP server, any CLI report) has checked every log once, the ledger
     # holds only the transcripts status lines read: today and the block are at least what is shown.
-    partial = source_state.last_success(conn, CLAUDE_CODE_SOURCES[0]) is None
+    # So too while some logs could not be opened; one query tells both.
+    read, unreadable = source_state.log_marks(conn, LOG_SOURCES)
+    partial = not read or unreadable
     parts: list[str] = []
     for name in fields:
         if name == "session" and reading.session_id:
@@ -184,13 +194,16 @@ def render(
             local = moment.astimezone(settings.tz)
             start = local.replace(hour=0, minute=0, second=0, microsecond=0)
             today = _at_least(_nanos(*_today(conn, to_ms(start), to_ms(moment), mode)), partial)
-            parts.append(f"{today} today" + (" (other logs unread)" if partial else ""))
+            parts.append(f"{today} today" + ("" if read else " (other logs unread)"))
         elif name == "block":
             parts.extend(f"block {_at_least(block, partial)}" for block in _block(conn, settings, moment))
         elif name == "budget":
             parts.extend(_budget(conn, settings, moment, colour, reading.cwd, partial))
         elif name == "limits":
             parts.extend(_limits(reading, settings, moment, colour))
+    # The session's own figure is whole (this line read its transcript); the others are not.
+    if unreadable and any(f in fields for f in ("today", "block", "budget")):
+        parts.append(_paint(UNREADABLE, "warning", colour))
     return SEPARATOR.join(parts)
 
 

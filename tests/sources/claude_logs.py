@@ -3,9 +3,12 @@
 from __future__ import annotations
 
 import json
+import os
 import shutil
 from pathlib import Path
 from typing import Any
+
+import pytest
 
 FIXTURES = Path(__file__).resolve().parents[1] / "fixtures" / "claude_code"
 SONNET = "claude-sonnet-4-5-20250929"
@@ -108,3 +111,13 @@ def copy_fixture(name: str, claude: Path, project: str = "-home-dev-app") -> Pat
     dest.parent.mkdir(parents=True, exist_ok=True)
     shutil.copy(FIXTURES / name, dest)
     return dest
+
+
+def permissions_hold() -> tuple[str, ...]:
+    """A command prefix under which file permissions hold: root, without the two capabilities that
+    let it read any folder, is refused a folder of mode 000 as any user is."""
+    if os.geteuid() != 0:
+        return ()
+    if shutil.which("setpriv") is None:
+        pytest.skip("root ignores file permissions and util-linux's setpriv is missing")
+    return ("setpriv", "--bounding-set=-dac_override,-dac_read_search")

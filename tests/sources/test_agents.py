@@ -23,7 +23,7 @@ from cost_mcp.pricing import Price, Pricer, Tokens
 from cost_mcp.sources import agents
 from cost_mcp.sources.agents import codex, gemini_cli
 from cost_mcp.store.connection import connect, is_postgres
-from tests.sources.claude_logs import SONNET, assistant, session_file, write
+from tests.sources.claude_logs import SONNET, assistant, permissions_hold, session_file, write
 
 FIXTURES = Path(__file__).resolve().parents[1] / "fixtures" / "agents"
 CODEX_SESSION = "0199a1b2-7c3d-7e40-9a51-2f3c4d5e6f70"
@@ -892,16 +892,6 @@ def _codex_with_bad_lines(home: Path) -> Path:
     return path
 
 
-def _permissions_hold() -> tuple[str, ...]:
-    """A command prefix under which file permissions hold: root, without the two capabilities that
-    let it read any folder, is refused a folder of mode 000 as any user is."""
-    if os.geteuid() != 0:
-        return ()
-    if shutil.which("setpriv") is None:
-        pytest.skip("root ignores file permissions and util-linux's setpriv is missing")
-    return ("setpriv", "--bounding-set=-dac_override,-dac_read_search")
-
-
 def _codex_day(home: Path, day: str, session: str) -> Path:
     """A Codex rollout in its day folder: one gpt-5 turn of 10,000 input and 1,000 output tokens."""
     folder = home / "codex" / "sessions" / "2026" / "11" / day
@@ -942,7 +932,7 @@ def test_a_log_folder_that_cannot_be_listed_is_named_in_the_answer(home: Path, s
 
     def report() -> Any:
         done = subprocess.run(
-            [*_permissions_hold(), sys.executable, "-m", "cost_mcp", *args],
+            [*permissions_hold(), sys.executable, "-m", "cost_mcp", *args],
             capture_output=True,
             text=True,
             timeout=180,
@@ -1021,7 +1011,7 @@ async def test_every_answer_says_once_that_a_log_folder_could_not_be_read(home: 
         ("session_usage", {"agent": agent, "session_id": "s-read"}),
         ("usage_blocks", {"agent": agent, "days": 31}),
     ]
-    command = [*_permissions_hold(), sys.executable, "-m", "cost_mcp"]
+    command = [*permissions_hold(), sys.executable, "-m", "cost_mcp"]
     params = StdioServerParameters(command=command[0], args=command[1:], env=dict(os.environ))
     said: list[tuple[str, list[str]]] = []
     hidden.chmod(0)

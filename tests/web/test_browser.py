@@ -404,3 +404,35 @@ def test_each_budget_gauge_names_the_days_it_counts_and_their_timezone(browser: 
         monthly = pg.locator('[data-budget="monthly"] .budget-days').inner_text()
         assert monthly == f"counts {month.first_day} to {month.last_day}"
         assert pg.errors == []
+
+
+def _chart_labels(pg: Any) -> list[dict[str, Any]]:
+    """Every label of the daily, breakdown and hourly charts: its text, rendered height and how
+    far it reaches past its chart's right edge (px)."""
+    labels: list[dict[str, Any]] = pg.evaluate(
+        """() => Array.from(document.querySelectorAll('.chart svg text'))
+          .filter(t => ['daily', 'breakdown', 'hourly'].includes(t.closest('.chart').id))
+          .map(t => { const r = t.getBoundingClientRect(), box = t.ownerSVGElement.getBoundingClientRect();
+                      return {chart: t.closest('.chart').id, text: t.textContent, height: r.height,
+                              past: r.right - box.right}; })"""
+    )
+    return labels
+
+
+@pytest.mark.parametrize("width", [420, 1200])
+def test_chart_labels_are_legible_on_a_narrow_screen(browser: Any, served: Served, width: int) -> None:
+    # The charts were drawn 900 units wide and scaled to the box: at 420 px their 11 px labels were
+    # ~5 px tall. Drawn at the box's width, each label is as tall as on a wide screen, and none
+    # runs past its chart; turning the phone draws them again at the new width.
+    with opened(browser, served.url, width=width) as pg:
+        pg.wait_for_selector("body[data-complete]", state="attached")
+        labels = _chart_labels(pg)
+        assert {label["chart"] for label in labels} == {"daily", "breakdown", "hourly"}
+        small = [label for label in labels if label["height"] < 11]
+        assert small == [], small[:3]
+        assert [label for label in labels if label["past"] > 0.5] == []
+        if width == 420:
+            pg.set_viewport_size({"width": 800, "height": 900})
+            pg.wait_for_function("() => document.querySelector('#daily svg').viewBox.baseVal.width > 700")
+            assert [label for label in _chart_labels(pg) if label["height"] < 11] == []
+        assert pg.errors == []

@@ -44,7 +44,7 @@ from cost_mcp.sources.reported import record_call
 from cost_mcp.store import connect, rollup, write_transaction
 from cost_mcp.store import team as team_store
 from cost_mcp.store.connection import is_postgres
-from tests.sources.claude_logs import assistant, session_file, write
+from tests.sources.claude_logs import assistant, permissions_hold, session_file, write
 
 # --- helpers ---------------------------------------------------------------------------------------
 
@@ -450,10 +450,13 @@ class Team:
     stderr: Path
 
 
-def _start(env: dict[str, str], port: int, stderr: Path, *extra: str) -> subprocess.Popen[bytes]:
+def _start(
+    env: dict[str, str], port: int, stderr: Path, *extra: str, prefix: Sequence[str] = ()
+) -> subprocess.Popen[bytes]:
     with stderr.open("ab") as log:
         proc = subprocess.Popen(
             [
+                *prefix,
                 sys.executable,
                 "-m",
                 "cost_mcp",
@@ -565,6 +568,51 @@ def test_a_member_is_not_shown_where_a_broken_price_file_lives(team: Team, home:
     admins = anyio.run(_call, team.base, team.tokens["admin"], "get_spend", {"period": "today"})
     [theirs] = [w for w in admins.structured_content["warnings"] if "not valid TOML" in w]
     assert str(home / "prices.toml") in theirs
+
+
+@pytest.mark.sqlite_only  # about log folders; root without the capabilities cannot reach PostgreSQL
+def test_a_member_is_told_the_server_could_not_read_logs_but_not_where(home: Path) -> None:
+    """A team server whose own Claude Code logs it could not open said so in every answer with the
+    folder's path, to members too: its filesystem, which only an admin can fix. A member now reads
+    how many files or folders on the team server, and whose to fix; the admin keeps the path."""
+    claude = home / "server-claude"
+    write(session_file(claude, "s-read", "-srv-app"), assistant("m1", "r1", _iso(datetime.now(UTC))))
+    hidden = write(
+        session_file(claude, "s-hidden", "-srv-secret"), assistant("m2", "r2", _iso(datetime.now(UTC)))
+    ).parent
+    server_db = _server_ledger(home)
+    conn = connect(server_db)
+    tokens = {
+        name: team_store.create_token(conn, name, f"{name}@example.com", role)
+        for name, role in (("admin", "admin"), ("ana", "member"))
+    }
+    conn.close()
+    port, base = _free_port(), ""
+    hidden.chmod(0)
+    try:
+        proc = _start(_env(home, server_db, claude), port, home / "server.log", prefix=permissions_hold())
+        try:
+            base = f"http://127.0.0.1:{port}"
+            mine = anyio.run(_call, base, tokens["ana"], "get_spend", {"period": "today"}).structured_content
+            admins = anyio.run(_call, base, tokens["admin"], "get_spend", {"period": "today"})
+        finally:
+            _stop(proc)
+    finally:
+        hidden.chmod(0o755)
+    assert str(claude) not in json.dumps(mine)
+    [said] = [w for w in mine["warnings"] if w.startswith("PARTIAL: claude_code")]
+    assert said == (
+        "PARTIAL: claude_code logs on the team server: its last read could not open 1 file(s) or "
+        "folder(s); their calls are not in this answer until a team admin makes them readable "
+        "(`cost-mcp doctor` on the server names them)"
+    )
+    [logs] = [s for s in mine["sources"] if s["source"] == "claude_code"]
+    assert logs["last_error"] == "could not open some files or folders on the team server"
+    error = f"{hidden}: Permission denied"
+    [theirs] = [w for w in admins.structured_content["warnings"] if w.startswith("PARTIAL: claude_code")]
+    assert f"({error})" in theirs
+    [admin_logs] = [s for s in admins.structured_content["sources"] if s["source"] == "claude_code"]
+    assert admin_logs["last_error"] == error
 
 
 def test_a_member_is_offered_only_the_tools_they_may_call(team: Team) -> None:

@@ -9,6 +9,7 @@ from decimal import Decimal
 from cost_mcp.analytics import rows
 from cost_mcp.analytics.budgets import departed_notes, list_budgets, states_of
 from cost_mcp.analytics.spend import Filters, get_spend, log_read_warnings, period_info
+from cost_mcp.analytics.vocabulary import model_key
 from cost_mcp.config import Settings
 from cost_mcp.models import ModelBreakdown, ModelRow, SpendResult
 from cost_mcp.money import format_cost, format_usd, known_cost
@@ -16,6 +17,7 @@ from cost_mcp.periods import Period, baseline, resolve_period
 from cost_mcp.store.connection import Conn
 
 OTHER = "other"
+NOT_REPORTED = "(model not reported)"
 
 
 @dataclass
@@ -28,6 +30,9 @@ class _Acc:
     """None once any part is a billed amount with no token counts: a sum of the other parts would
     read as the model's whole use (a billed-only model showed 0 tokens)."""
     basis: set[str] = field(default_factory=set)
+    name: str = ""
+    """The model's name as get_spend shows it (its id with the most spend)."""
+    ids: set[str] = field(default_factory=set)
 
     def unknown(self) -> bool:
         """Every call is unpriced: the cost is not known, not $0."""
@@ -43,18 +48,26 @@ class _Acc:
         else:
             self.tokens = [a + b for a, b in zip(self.tokens, other.tokens, strict=True)]
         self.basis |= other.basis
+        self.ids |= other.ids
         if self.provider != other.provider:
             self.provider = None
 
 
 def _by_model(result: SpendResult) -> dict[str, _Acc]:
+    """The rows of ``result`` per model (:func:`vocabulary.model_key`): a model served by two
+    providers is one row, and this period's row meets the previous period's under another id."""
     models: dict[str, _Acc] = {}
     for row in result.rows:
-        name = row.group.get("model") or "(model not reported)"
+        name = row.group.get("model") or NOT_REPORTED
         provider = row.group.get("provider")
-        acc = models.setdefault(name, _Acc(provider))
+        acc = models.setdefault(model_key(name), _Acc(provider, name=name))
         part = _Acc(
-            provider, row.cost_usd or Decimal(0), row.requests, row.unpriced_requests, basis={row.basis}
+            provider,
+            row.cost_usd or Decimal(0),
+            row.requests,
+            row.unpriced_requests,
+            basis={row.basis},
+            ids=set(row.model_ids or [name]),
         )
         if row.tokens is None:
             part.tokens = None
@@ -92,21 +105,22 @@ def model_breakdown(
     now_models = _by_model(current)
     prev_models = _by_model(before)
     # A model whose calls are all unpriced (cost unknown) goes after every known cost, $0 included.
-    ranked = sorted(now_models.items(), key=lambda kv: (-kv[1].cost, kv[1].unknown(), kv[0]))
+    ranked = sorted(now_models.items(), key=lambda kv: (-kv[1].cost, kv[1].unknown(), kv[1].name))
     window = rows.Window(top_n, offset) if top_n is not None else None
     shown = rows.page(ranked, lambda kv: kv[1].cost, window)
     ranked = shown.shown
     if shown.truncated:
-        rest = _Acc(None)
+        rest = _Acc(None, name=OTHER)
         prev_rest = _Acc(None)
-        for name, acc in shown.rest:
+        for key, acc in shown.rest:
             rest.merge(acc)
-            if name in prev_models:
-                prev_rest.merge(prev_models[name])
+            if key in prev_models:
+                prev_rest.merge(prev_models[key])
+        rest.ids = set()  # the row names no model: the others' ids are theirs
         ranked = [*ranked, (OTHER, rest)]
         prev_models[OTHER] = prev_rest
     total = current.total_usd
-    model_rows = [_model_row(name, acc, prev_models.get(name), total) for name, acc in ranked]
+    model_rows = [_model_row(acc, prev_models.get(key), total) for key, acc in ranked]
     return ModelBreakdown(
         period=current.period,
         previous_period=period_info(prev),
@@ -122,7 +136,7 @@ def model_breakdown(
     )
 
 
-def _model_row(name: str, acc: _Acc, prev: _Acc | None, total: Decimal) -> ModelRow:
+def _model_row(acc: _Acc, prev: _Acc | None, total: Decimal) -> ModelRow:
     prev_cost = prev.cost if prev else Decimal(0)
     counts: list[int | None] = list(acc.tokens) if acc.tokens is not None else [None] * 4
     tokens = sum(acc.tokens) if acc.tokens is not None else None
@@ -130,7 +144,7 @@ def _model_row(name: str, acc: _Acc, prev: _Acc | None, total: Decimal) -> Model
     # Per request of the calls that have a price: one with no known price is not a call at $0.
     priced = requests - acc.unpriced if requests else None
     return ModelRow(
-        model=name,
+        model=acc.name,
         provider=acc.provider,
         requests=requests,
         input_tokens=counts[0],
@@ -145,6 +159,7 @@ def _model_row(name: str, acc: _Acc, prev: _Acc | None, total: Decimal) -> Model
         previous_cost_usd=prev_cost,
         trend_percent=float(round((acc.cost - prev_cost) / prev_cost * 100, 1)) if prev_cost else None,
         basis=sorted(acc.basis),
+        model_ids=sorted(acc.ids) if acc.ids and acc.ids != {acc.name} else None,
     )
 
 

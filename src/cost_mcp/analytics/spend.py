@@ -12,6 +12,7 @@ local date in the requested timezone.
 
 from __future__ import annotations
 
+import re
 from collections import defaultdict
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field, replace
@@ -120,6 +121,8 @@ class _Group:
     reason: str | None = None
     order: tuple[str, ...] = ()
     extra: dict[str, int] = field(default_factory=dict)
+    model_ids: set[str] = field(default_factory=set)
+    """Grouped by model: the logged ids of the calls summed here (one model, many spellings)."""
 
     def add(self, s: _Slice) -> None:
         self.cost_nanos += s.cost_nanos
@@ -710,8 +713,15 @@ def _group(
     counted: dict[tuple[object, ...], _Group] = {}
     attributed: dict[tuple[object, ...], _Group] = {}
     keys: dict[tuple[object, ...], dict[str, str | None]] = {}
+    by_model = "model" in dims
+    models = _ModelNames()
     for s in slices:
         group = {d: _dim_value(s, d, settings) for d in dims}
+        logged = group["model"] if by_model else None
+        if by_model:
+            # One row per model, whatever id each log spelt it with (vocabulary.model_key, the rule
+            # model filters and budget scopes count by): three ids of Sonnet 4.5 were three rows.
+            group["model"] = models.key(logged, s)
         key = (s.basis, s.excluded, *group.values())
         keys[key] = group
         target = attributed if s.excluded else counted
@@ -719,6 +729,11 @@ def _group(
         if g is None:
             g = target[key] = _Group(basis=s.basis, reason=s.excluded)
         g.add(s)
+        if logged is not None:
+            g.model_ids.add(logged)
+    if by_model:
+        for group in keys.values():
+            group["model"] = models.name(group["model"])
     time_dims = [d for d in dims if d in _TIME_DIMS]
 
     def order(item: tuple[tuple[object, ...], _Group]) -> tuple[object, ...]:
@@ -745,6 +760,33 @@ def _group(
             attribution, attributed_page.total_rows, attributed_page.truncated, attributed_page.next_offset
         ),
     )
+
+
+class _ModelNames:
+    """Model keys for the logged ids, and the name a model's row shows: the id with the most spend
+    in the answer (the most calls, then the first in order, on a tie), the same on every row of
+    the model so a chart summing rows by name sums all of it."""
+
+    def __init__(self) -> None:
+        self._keys: dict[str, str] = {}
+        self._spend: dict[str, dict[str, list[int]]] = {}
+
+    def key(self, logged: str | None, s: _Slice) -> str | None:
+        if logged is None:
+            return None
+        key = self._keys.get(logged)
+        if key is None:
+            key = self._keys[logged] = vocabulary.model_key(logged)
+        spent = self._spend.setdefault(key, {}).setdefault(logged, [0, 0])
+        spent[0] += s.cost_nanos
+        spent[1] += s.requests or 0
+        return key
+
+    def name(self, key: str | None) -> str | None:
+        if key is None:
+            return None
+        ids = self._spend[key]
+        return min(ids, key=lambda i: (-ids[i][0], -ids[i][1], i))
 
 
 def _others(groups: Iterable[_Group]) -> list[_Group]:
@@ -789,7 +831,13 @@ def _row_fields(group: dict[str, str | None], g: _Group) -> dict[str, Any]:
         "requests": None if g.requests is None else int(g.requests),
         "tokens": trusted(TokenTotals, tokens.as_fields(g.tokens)) if g.tokens is not None else None,
         "unpriced_requests": int(g.unpriced),
+        "model_ids": _merged(group, g.model_ids),
     }
+
+
+def _merged(group: dict[str, str | None], ids: set[str]) -> list[str] | None:
+    """The ids a row's model counts, unless that is only the one it shows."""
+    return sorted(ids) if ids and ids != {group.get("model")} else None
 
 
 # --- freshness and warnings ---------------------------------------------------------------------
@@ -913,20 +961,57 @@ def _pricing_warnings(
     return notes
 
 
-def log_read_warnings(conn: Conn) -> list[str]:
+def log_read_warnings(conn: Conn, *, paths: bool = True) -> list[str]:
     """One line per local-log source (Claude Code, Codex...) whose last read could not open some of
     its files or folders: their calls are missing from every answer, whichever tool gives it (the
     session asked about may be the unread one), so :func:`cost_mcp.catchup.envelope` adds these to
-    each answer, once, as it does the skipped-lines notes."""
+    each answer, once, as it does the skipped-lines notes.
+
+    Without ``paths`` (a team member's answer) the line names the source and how many files or
+    folders, not where they are: they are the team server's, which only its admins can fix."""
     from cost_mcp.sources import agents as agent_logs  # Codex, Gemini CLI...: local logs like Claude Code's
 
+    errors = source_state.errors_of(conn, ("claude_code", *agent_logs.SOURCES))
+    if not paths:
+        return [
+            f"PARTIAL: {source} logs on the team server: its last read could not open "
+            f"{_unopened(error)}; their calls are not in this answer until a team admin makes them "
+            "readable (`cost-mcp doctor` on the server names them)"
+            for source, error in errors
+        ]
     # A log reader has no key to fix nor sync to skip: what is missing is the files it could not
     # open, until the user running cost-mcp may read them (doctor says the same).
     return [
         f"PARTIAL: {source} logs: the last read could not open some files or folders ({error}); their "
         "calls are not in this answer until they can be read (where permission is denied: make them "
         "readable by the user running cost-mcp)"
-        for source, error in source_state.errors_of(conn, ("claude_code", *agent_logs.SOURCES))
+        for source, error in errors
+    ]
+
+
+LOG_ERROR_SHOWN = 5
+"""How many of a read's errors its source's state keeps (the readers join the first five)."""
+_LOG_ERROR = re.compile(r"(?:^|; )/")
+
+
+def _unopened(error: str) -> str:
+    """How many files or folders a read's stored error names, said without naming them: each of
+    its errors begins with an absolute path ("PATH: Permission denied"), joined by "; "."""
+    n = len(_LOG_ERROR.findall(error))
+    if n == 0:
+        return "some files or folders"
+    many = "or more " if n >= LOG_ERROR_SHOWN else ""
+    return f"{n} {many}file(s) or folder(s)"
+
+
+def without_log_paths(statuses: Sequence[SourceStatus]) -> list[SourceStatus]:
+    """``statuses`` with a log reader's last error said without the server's paths (a member's
+    answer; the warnings say how many, :func:`log_read_warnings`)."""
+    return [
+        s.model_copy(update={"last_error": "could not open some files or folders on the team server"})
+        if s.kind == "logs" and s.last_error
+        else s
+        for s in statuses
     ]
 
 
@@ -1200,6 +1285,7 @@ def _session_fields(group: dict[str, str | None], s: session_rows.SessionSums) -
         "requests": s.requests,
         "tokens": trusted(TokenTotals, tokens.as_fields(s.tokens)),
         "unpriced_requests": s.unpriced,
+        "model_ids": None,
     }
 
 

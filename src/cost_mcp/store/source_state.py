@@ -121,6 +121,17 @@ def record_success(
     )
 
 
+def log_marks(conn: Conn, sources: Sequence[str]) -> tuple[bool, bool]:
+    """(whether ``sources[0]`` was ever read whole, whether the last read of any of ``sources``
+    could not open something): what the status line and the hook mark, in one indexed query."""
+    marks = ", ".join("?" * len(sources))
+    rows = conn.execute(
+        f"SELECT source, last_success, last_error FROM source_state WHERE source IN ({marks})", tuple(sources)
+    ).fetchall()
+    read = any(source == sources[0] and success for source, success, _ in rows)
+    return read, any(error for _, _, error in rows)
+
+
 def last_success(conn: Conn, source: str) -> str | None:
     """When ``source`` was last read or synced successfully (ISO 8601), if ever."""
     row = conn.execute("SELECT last_success FROM source_state WHERE source = ?", (source,)).fetchone()

@@ -186,6 +186,13 @@
   }
 
   /* ---- charts ---- */
+  /* A chart's width in its own units: the box it is drawn in, up to 900. A fixed 900-unit drawing
+     scaled down to a phone's 400 px shrank its 11 px labels to 5 px; drawn at the box's width, a
+     label is 11 px on any screen narrower than 900 px (and the layout makes room for it). */
+  function chartWidth(id) {
+    var w = document.getElementById(id).clientWidth;
+    return w > 0 ? Math.max(Math.min(Math.round(w), 900), 240) : 900;
+  }
   function days(period) {
     var out = [], d = new Date(period.first_day + "T00:00:00Z"), end = new Date(period.last_day + "T00:00:00Z");
     while (d <= end && out.length < 400) { out.push(d.toISOString().slice(0, 10)); d.setUTCDate(d.getUTCDate() + 1); }
@@ -213,7 +220,7 @@
     var top = Math.max.apply(null, [0].concat(dayList.map(function (day) {
       var st = stacks[day] || {}; return keys.reduce(function (n, k) { return n + (st[k] || 0); }, 0);
     })));
-    var W = 900, H = 220, L = 56, B = 22, bw = (W - L) / Math.max(dayList.length, 1);
+    var W = chartWidth("daily"), H = 220, L = 56, B = 22, bw = (W - L) / Math.max(dayList.length, 1);
     var svg = s("svg", { viewBox: "0 0 " + W + " " + H, role: "img", "aria-label": "Daily spend by " + dim + ", " + r.period.first_day + " to " + r.period.last_day + "; the numbers are in the table below" });
     svg.appendChild(s("line", { class: "axis", x1: L, x2: W, y1: H - B, y2: H - B }));
     if (top > 0) {
@@ -230,9 +237,11 @@
         });
       });
     }
-    var step = Math.ceil(dayList.length / 10);
+    // At most one "MM-DD" label per 44 units, ten at most: narrow, they ran into each other.
+    var step = Math.ceil(dayList.length / Math.max(Math.min(10, Math.floor((W - L) / 44)), 1));
     dayList.forEach(function (day, i) {
-      if (i % step === 0) svg.appendChild(s("text", { x: L + i * bw, y: H - 6 }, document.createTextNode(day.slice(5))));
+      // None too near the right edge: it ran past the chart (or, pulled in, into its neighbour).
+      if (i % step === 0 && L + i * bw + 32 <= W) svg.appendChild(s("text", { x: L + i * bw, y: H - 6 }, document.createTextNode(day.slice(5))));
     });
     var rows = r.rows.map(function (row) {
       return [row.group.day, label(row.group.provider, "(unknown)"), row.basis, cost(row.cost_usd, row.unpriced_requests), int(row.requests)];
@@ -243,17 +252,20 @@
       legend(keys, byBasis), svg,
       numbers("Numbers (" + rows.length + " rows)", table("Daily spend by provider and basis", ["Day", "Provider", "Basis", "Cost", "Calls"], rows, [0, 0, 0, 1, 1])));
   }
-  function hbars(items, caption) {
+  function hbars(items, caption, W) {
     var top = Math.max.apply(null, [0].concat(items.map(function (it) { return Math.max(it.value, 0); })));
-    var W = 900, row = 22, L = 260, H = Math.max(items.length, 1) * row + 6;
+    // Names, bars and amounts share the width: on a narrow screen the names are cut shorter and
+    // the amount beside a bar is the amount alone (its basis is the bar's colour and its title).
+    var narrow = W < 600, row = 22, L = Math.min(260, Math.round(W * 0.36)), R = Math.min(240, Math.round(W * 0.26));
+    var chars = Math.max(Math.floor((L - 8) / 6.5), 6), H = Math.max(items.length, 1) * row + 6;
     var svg = s("svg", { viewBox: "0 0 " + W + " " + H, role: "img", "aria-label": caption + "; the numbers are in the table below" });
     items.forEach(function (it, i) {
-      var y = 3 + i * row, w = top > 0 ? (Math.max(it.value, 0) / top) * (W - L - 240) : 0;
-      svg.appendChild(s("text", { x: 4, y: y + 15 }, document.createTextNode(it.name.length > 38 ? it.name.slice(0, 37) + "…" : it.name)));
+      var y = 3 + i * row, w = top > 0 ? (Math.max(it.value, 0) / top) * (W - L - R) : 0;
+      svg.appendChild(s("text", { x: 4, y: y + 15 }, document.createTextNode(it.name.length > chars ? it.name.slice(0, chars - 1) + "…" : it.name)));
       var rect = s("rect", { x: L, y: y + 3, width: Math.max(w, 0.5), height: row - 8, class: it.cls });
       rect.appendChild(s("title", {}, document.createTextNode(it.name + ": " + it.text)));
       svg.appendChild(rect);
-      svg.appendChild(s("text", { x: L + w + 6, y: y + 15 }, document.createTextNode(it.text)));
+      svg.appendChild(s("text", { x: L + w + 6, y: y + 15 }, document.createTextNode(narrow ? it.amount : it.text)));
     });
     return svg;
   }
@@ -267,7 +279,7 @@
     var items = r.rows.map(function (row) {
       var name = label(row.group[dim], unknown);
       var amount = !row.cost_usd && row.unpriced_requests ? "unpriced" : usd(row.cost_usd);
-      return { name: name, value: row.cost_usd || 0, cls: "b-" + row.basis, text: amount + " " + row.basis + (row.unpriced_requests ? " + " + row.unpriced_requests + " unpriced" : "") };
+      return { name: name, value: row.cost_usd || 0, cls: "b-" + row.basis, amount: amount, text: amount + " " + row.basis + (row.unpriced_requests ? " + " + row.unpriced_requests + " unpriced" : "") };
     });
     var rows = r.rows.map(function (row) {
       return [label(row.group[dim], unknown), row.basis, cost(row.cost_usd, row.unpriced_requests), int(row.requests), row.tokens ? int(row.tokens.total_tokens) : "–"];
@@ -277,12 +289,12 @@
     fill("breakdown",
       h("p", {}, "By " + dim + ": total ", h("strong", { id: "breakdown-total", "data-usd": String(r.total_usd), text: usd(r.total_usd) }),
         r.truncated ? h("span", { class: "muted", id: "breakdown-cut", text: " · the " + int(shown) + " largest of " + int(r.total_rows) + " rows; the other " + int(r.total_rows - shown) + " are summed in (other)" }) : null),
-      items.length ? hbars(items, "Spend by " + dim) : h("p", { class: "muted", text: "Nothing in this period." }),
+      items.length ? hbars(items, "Spend by " + dim, chartWidth("breakdown")) : h("p", { class: "muted", text: "Nothing in this period." }),
       numbers("Numbers (" + rows.length + " rows)", table("Spend by " + dim + " (bars coloured by basis)", [dim, "Basis", "Cost", "Calls", "Tokens"], rows, [0, 0, 1, 1, 1]), true));
   }
   function renderHourly(d) {
     var hr = d.hourly, top = Math.max.apply(null, [0].concat(hr.hours.map(function (x) { return x.cost_usd || 0; })));
-    var W = 900, H = 160, B = 20, bw = W / 24;
+    var W = chartWidth("hourly"), H = 160, B = 20, bw = W / 24;
     var svg = s("svg", { viewBox: "0 0 " + W + " " + H, role: "img", "aria-label": "Estimated cost of locally recorded calls by hour of day; the numbers are in the table below" });
     svg.appendChild(s("line", { class: "axis", x1: 0, x2: W, y1: H - B, y2: H - B }));
     hr.hours.forEach(function (x) {
@@ -511,6 +523,15 @@
       else if (e.key === "End") next = tabs[tabs.length - 1];
       if (!next) return;
       e.preventDefault(); next.focus(); next.click();
+    });
+    // The charts are drawn at their box's width: drawn again when it changes (a phone turned).
+    var drawnAt = null, resized = null;
+    window.addEventListener("resize", function () {
+      clearTimeout(resized);
+      resized = setTimeout(function () {
+        var w = chartWidth("daily");
+        if (state.data && w !== drawnAt) { drawnAt = w; renderDaily(state.data); renderBreakdown(state.data); renderHourly(state.data); }
+      }, 150);
     });
     if (mode === "web") { loadWeb(); setInterval(loadWeb, REFRESH_MS); }
     else startApp();
