@@ -213,3 +213,27 @@ def test_parquet_without_pyarrow_says_which_extra_to_install(
     with pytest.raises(InvalidInputError, match=r"pip install 'cost-mcp\[parquet\]'"):
         write_parquet(FocusExport(), tmp_path / "x.parquet")
     assert not (tmp_path / "x.parquet").exists()
+
+
+def test_focus_keeps_each_logged_model_id_where_get_spend_merges_them(
+    home: Path, conn: Conn, settings: Settings, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """get_spend shows one row per model whatever id each log spelt; a FOCUS file's SkuId names
+    what was logged, so the two spellings of Sonnet 4.5 on one day stay two rows there."""
+    write(
+        session_file(home / "claude", "s1"),
+        assistant("m1", "r1", "2026-11-03T09:00:00.000Z", input=1_000, output=1_000),
+        assistant(
+            "m2", "r2", "2026-11-03T10:00:00.000Z", input=1_000, output=1_000, model="claude-sonnet-4.5"
+        ),
+    )
+    ingest(conn, settings, Pricer())
+    p = resolve(settings, None, "2026-11-01", "2026-11-05", None)
+    [merged] = get_spend(conn, settings, p, ["model"]).rows
+    assert merged.model_ids is not None and sorted(merged.model_ids) == [SONNET, "claude-sonnet-4.5"]
+
+    rows, _, _ = _export(tmp_path, capsys)
+    by_sku = {r["SkuId"]: Decimal(r["BilledCost"]) for r in rows}
+    assert sorted(by_sku) == [SONNET, "claude-sonnet-4.5"]
+    assert by_sku[SONNET] == by_sku["claude-sonnet-4.5"] == Decimal("0.018")
+    assert sum(by_sku.values()) == merged.cost_usd

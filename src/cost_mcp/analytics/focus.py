@@ -109,7 +109,8 @@ class FocusExport:
 
 def focus_rows(conn: Conn, settings: Settings, p: Period) -> FocusExport:
     """The spend of period ``p`` as FOCUS rows, one per day, provider, model, project, member and basis."""
-    result = get_spend(conn, settings, p, DIMENSIONS, take_alerts=False)
+    # SkuId names what each source logged: one model's ids stay apart (get_spend merges them).
+    result = get_spend(conn, settings, p, DIMENSIONS, take_alerts=False, models_as_logged=True)
     out = FocusExport()
     for row in result.rows:
         out.unpriced_requests += row.unpriced_requests

@@ -189,6 +189,7 @@ def get_spend(
     take_alerts: bool = True,
     today: date | None = None,
     window: rows.Window | None = None,
+    models_as_logged: bool = False,
 ) -> SpendResult:
     """Total and breakdown of spend in period ``p``.
 
@@ -197,6 +198,9 @@ def get_spend(
     the budget alerts not shown yet. Subscription fees count up to ``today`` (default: today in
     the period's timezone): the days still to come are for projections (:func:`fees_ahead`).
     ``window`` bounds rows and attribution to one page (analytics/rows.py); None: every row.
+    Grouped by model, a row holds one model whatever id each source logged it under
+    (``vocabulary.model_key``), named by its id with the most spend; ``models_as_logged`` keeps one
+    row per logged id instead, for exports that must name what each source said.
 
     This is the envelope: it reads the layers (:func:`read_layers`), leaves the arithmetic to the
     pure :func:`count`, and adds freshness, warnings and alerts.
@@ -217,7 +221,7 @@ def get_spend(
         )
         slices += local_facts
     else:
-        shown, attribution = _group(slices, dims, settings, window)
+        shown, attribution = _group(slices, dims, settings, window, merge_models=not models_as_logged)
     # A row of unpriced calls only (cost null) adds nothing: the total is of what has a price.
     total = sum((r.cost_usd or Decimal(0) for r in shown.rows), Decimal(0))
     by_basis: dict[str, Decimal] = defaultdict(Decimal)
@@ -708,12 +712,17 @@ class _Shown(Generic[_R]):
 
 
 def _group(
-    slices: Iterable[_Slice], dims: Sequence[str], settings: Settings, window: rows.Window | None = None
+    slices: Iterable[_Slice],
+    dims: Sequence[str],
+    settings: Settings,
+    window: rows.Window | None = None,
+    *,
+    merge_models: bool = True,
 ) -> tuple[_Shown[SpendRow], _Shown[AttributionRow]]:
     counted: dict[tuple[object, ...], _Group] = {}
     attributed: dict[tuple[object, ...], _Group] = {}
     keys: dict[tuple[object, ...], dict[str, str | None]] = {}
-    by_model = "model" in dims
+    by_model = merge_models and "model" in dims
     models = _ModelNames()
     for s in slices:
         group = {d: _dim_value(s, d, settings) for d in dims}
