@@ -221,6 +221,8 @@ def decode(body: bytes, content_type: str, content_encoding: str) -> Decoded:
         raise PushRejected(f"{len(batch.rows):,} rows in one push; send at most {MAX_ROWS:,}", 413)
     if len(batch.forgets) > MAX_ROWS:
         raise PushRejected(f"{len(batch.forgets):,} forgets in one push; send at most {MAX_ROWS:,}", 413)
+    if ctype != "application/json" or b"\\u0000" in raw:  # JSON can only hold a NUL escaped
+        _replace_nul(batch)
     allowed = {s for s in {r.source for r in batch.rows} if s and len(s) <= 64 and pushable(s)}
     decoded = Decoded([], forgets=[_forget(i, f) for i, f in enumerate(batch.forgets)])
     now_ms = int(time.time() * 1000)
@@ -236,6 +238,33 @@ def decode(body: bytes, content_type: str, content_encoding: str) -> Decoded:
             # covering their day would hide them.
             row.provider = claude_provider(row.model)
     return decoded
+
+
+_TEXT_FIELDS = tuple(
+    f
+    for f in WireRow.__struct_fields__
+    if f not in ("ts_ms", "is_sidechain", "reported_cost_nanos", *tokens.COLUMNS)
+)
+_FORGET_TEXT_FIELDS = ("source", "message_id", "request_id")
+
+
+def _replace_nul(batch: WireBatch) -> None:
+    """NUL characters in a batch's text replaced by U+FFFD, in place.
+
+    A log line may hold one (a session id, a folder written so), and the laptop's SQLite ledger keeps
+    it; PostgreSQL cannot store it in text at all, so a team server on PostgreSQL failed the whole
+    push with a 500, and failed it again at every push after: none of that laptop's usage arrived.
+    Replaced the same way every time, a row keeps one key: pushed twice, it is still one call."""
+    for row in batch.rows:
+        for name in _TEXT_FIELDS:
+            value = getattr(row, name)
+            if "\x00" in value:
+                setattr(row, name, value.replace("\x00", "\ufffd"))
+    for forget in batch.forgets:
+        for name in _FORGET_TEXT_FIELDS:
+            value = getattr(forget, name)
+            if "\x00" in value:
+                setattr(forget, name, value.replace("\x00", "\ufffd"))
 
 
 def _when(ts_ms: int) -> str:

@@ -1393,6 +1393,32 @@ def test_a_laptop_with_one_line_from_the_future_still_pushes_the_rest(team: Team
     assert team.tokens["ana"] not in log
 
 
+def test_a_laptop_whose_log_holds_a_nul_character_still_pushes(team: Team, home: Path) -> None:
+    # A log line whose session id and folder held a NUL (a character JSON allows, escaped): a team
+    # server on PostgreSQL, which cannot store one in text, answered every push of that laptop 500,
+    # so none of its usage ever reached the team's totals.
+    claude = home / "ana" / "claude"
+    now = datetime.now(UTC) - timedelta(minutes=30)
+    odd = assistant("msg_nul", "req_nul", _iso(now), session="ana-s1\x00", input=2_000, output=200)
+    odd["cwd"] = "/home/ana/pro\x00ject"
+    write(
+        session_file(claude, "ana-s1"),
+        odd,
+        assistant("msg_plain", "req_plain", _iso(now), session="ana-s1", input=1_000, output=100),
+    )
+    ana = Laptop("ana@example.com", home / "ana" / "cost.db", claude)
+    env = ana.env(home, COST_MCP_TEAM_TOKEN=team.tokens["ana"])
+    pushed = _cli(env, "push", "--server", team.base)
+    assert pushed.returncode == 0, pushed.stderr
+    assert "pushed 2 usage rows in 1 batch(es), 2 new or grown on the server; 0 left" in pushed.stderr
+    assert _total(team.server_db, members=["ana@example.com"]) == _total(ana.db) > 0
+    # Sent again, the row is the same call: the character is replaced the same way every time.
+    full = _cli(env, "push", "--server", team.base, "--full")
+    assert full.returncode == 0, full.stderr
+    assert "pushed 2 usage rows in 1 batch(es), 0 new or grown on the server; 0 left" in full.stderr
+    assert _total(team.server_db, members=["ana@example.com"]) == _total(ana.db)
+
+
 def test_answers_say_when_each_laptop_last_pushed(team: Team, home: Path) -> None:
     # A team's total silently lacked whatever a laptop had not pushed (offline for three days):
     # each laptop's last push is in the answer's sources, a member seeing only their own.
