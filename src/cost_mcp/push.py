@@ -24,7 +24,8 @@ too, so the laptop does not send it again and again): a laptop still holding the
 everything (``push --full``), does not bring it back. A reported cost in a row is not stored: the
 server's price counts. A row whose time is not between 2020 and tomorrow on the server's clock (a
 laptop's clock set wrong, a log line stamped so) is ``rejected``: left out, acked with the rest and
-said in a warning, as OTLP's partial success does for such a record. Refusing the whole batch for it,
+said in a warning, as OTLP's partial success does for such a record; so is a row of more web
+searches than a call makes (:data:`MAX_CALL_WEB_SEARCHES`). Refusing the whole batch for it,
 as for a malformed row, would refuse it again at every push: none of that laptop's usage would ever
 arrive.
 """
@@ -73,6 +74,13 @@ MAX_DECODED_BYTES = 64 * 1024 * 1024
 MAX_ROWS = 5_000
 """Most rows in one push; the client sends batches of :data:`BATCH_ROWS`."""
 BATCH_ROWS = 2_000
+MAX_CALL_WEB_SEARCHES = 10_000
+"""Most web searches a pushed row's call may count ($100 at $10 per 1,000), far beyond any real
+call's. The token limit (:data:`MAX_CALL_TOKENS`) would let one row carry a million dollars of
+them: one member's push, buggy or hostile, put that in the team's totals, and two pushes of such
+rows summed past what the ledger's 64-bit sums hold, which left the whole quarter-hour's spend,
+every member's, out of every answer. Such a row is left out and said, as a row with a
+call's impossible time is (refusing the batch would refuse the laptop's every push)."""
 _MIN_TS_MS = 1_577_836_800_000  # 2020-01-01: before any of the agents we read existed
 _DAY_MS = 86_400_000
 NOT_PUSHED = "origin"
@@ -166,6 +174,9 @@ class Decoded:
     rows: list[WireRow]
     rejected: list[str] = field(default_factory=list)
     forgets: list[reported_store.ForgetChange] = field(default_factory=list)
+    implausible: list[str] = field(default_factory=list)
+    """Rows left out because no real call makes that many web searches (see
+    :data:`MAX_CALL_WEB_SEARCHES`)."""
 
 
 _json_decoder = msgspec.json.Decoder(WireBatch)
@@ -230,6 +241,9 @@ def decode(body: bytes, content_type: str, content_encoding: str) -> Decoded:
         _check(i, row, allowed)
         if not _MIN_TS_MS <= row.ts_ms <= now_ms + _DAY_MS:
             decoded.rejected.append(f"row {i}: {_when(row.ts_ms)}")
+            continue
+        if row.web_search_requests > MAX_CALL_WEB_SEARCHES:
+            decoded.implausible.append(f"row {i}: {row.web_search_requests:,} web searches")
             continue
         decoded.rows.append(row)
         if row.provider == "anthropic" and row.source in _CLAUDE_CODE_SOURCES:
@@ -343,11 +357,13 @@ def receive(
     rejected: Sequence[str] = (),
     forgets: Sequence[reported_store.ForgetChange] = (),
     settings: Settings | None = None,
+    implausible: Sequence[str] = (),
 ) -> PushAnswer:
     """Price and store one decoded batch under the caller's member, atomically; ``prices`` are the
     rows' :func:`prices` when the caller priced them already (outside the ledger's lock),
     ``rejected`` the reasons :func:`decode` left rows out for (acked, said in a warning), and
-    ``forgets`` the laptop's forgets and unforgets, applied to the caller's own calls only.
+    ``forgets`` the laptop's forgets and unforgets, applied to the caller's own calls only, and
+    ``implausible`` the rows :func:`decode` left out for their count of web searches.
 
     With ``settings``, a forget that removed calls re-arms the budget thresholds spend no longer
     reaches, as an admin's forget on the server does (``analytics.alerts.rearm_alerts``)."""
@@ -411,13 +427,22 @@ def receive(
             len(rejected),
             rejected[0],
         )
+    if implausible:
+        warnings.append(implausible_warning(implausible))
+        logger.warning(
+            "push from token %s (%s): %d row(s) rejected, more web searches than a call makes (%s)",
+            caller.token_name,
+            caller.member,
+            len(implausible),
+            implausible[0],
+        )
     return PushAnswer(
-        len(rows) + len(rejected),
+        len(rows) + len(rejected) + len(implausible),
         merged.changed,
         merged.refused,
         forgotten=merged.forgotten,
         warnings=warnings,
-        rejected=len(rejected),
+        rejected=len(rejected) + len(implausible),
         removed=len(applied.removed) if applied else 0,
         lifted=applied.lifted if applied else 0,
     )
@@ -430,6 +455,16 @@ def rejection_warning(rejected: Sequence[str]) -> str:
         f"{rows} not stored: a call's time must lie between 2020 and tomorrow on the team server's "
         f"clock ({rejected[0]}{', ...' if len(rejected) > 1 else ''}); check this machine's date and "
         "time, and the timestamps of the log lines they came from"
+    )
+
+
+def implausible_warning(implausible: Sequence[str]) -> str:
+    """What a push answer says of rows left out for their count of web searches."""
+    rows = "1 row was" if len(implausible) == 1 else f"{len(implausible):,} rows were"
+    return (
+        f"{rows} not stored: a call makes at most {MAX_CALL_WEB_SEARCHES:,} web searches "
+        f"({implausible[0]}{', ...' if len(implausible) > 1 else ''}); check the log lines they came "
+        "from (`server_tool_use.web_search_requests`)"
     )
 
 
@@ -537,7 +572,8 @@ class PushStats:
     forgotten: int = 0
     """Rows sent that the server did not store: an admin forgot their calls there."""
     rejected: int = 0
-    """Rows sent that the server did not store: their time is not a call's."""
+    """Rows sent that the server did not store: their time (or their count of web searches) is not a
+    call's."""
     forgets: int = 0
     """Forgets and unforgets the server acknowledged."""
     removed: int = 0

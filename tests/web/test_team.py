@@ -1419,6 +1419,46 @@ def test_a_laptop_whose_log_holds_a_nul_character_still_pushes(team: Team, home:
     assert _total(team.server_db, members=["ana@example.com"]) == _total(ana.db)
 
 
+def test_a_row_with_more_web_searches_than_a_call_makes_is_left_out(team: Team, home: Path) -> None:
+    # The push took up to 100 million web searches in a row ($1,000,000 at $10 per 1,000): one
+    # member's push, from a crafted or broken log line, put a million dollars in the team's total,
+    # and two batches of such rows overflowed the ledger's sums, so that every member's spend in
+    # that quarter-hour left every answer.
+    claude = home / "ana" / "claude"
+    now = datetime.now(UTC) - timedelta(minutes=30)
+    write(
+        session_file(claude, "ana-s1"),
+        assistant(
+            "msg_flood", "req_flood", _iso(now), session="ana-s1", input=0, output=0, web_searches=1_000_000
+        ),
+        assistant(
+            "msg_real", "req_real", _iso(now), session="ana-s1", input=1_000, output=100, web_searches=3
+        ),
+    )
+    ana = Laptop("ana@example.com", home / "ana" / "cost.db", claude)
+    env = ana.env(home, COST_MCP_TEAM_TOKEN=team.tokens["ana"])
+    pushed = _cli(env, "push", "--server", team.base)
+    assert pushed.returncode == 0, pushed.stderr
+    assert "pushed 2 usage rows in 1 batch(es), 1 new or grown on the server, 1 rejected; 0 left" in (
+        pushed.stderr
+    )
+    assert (
+        "warning: 1 row was not stored: a call makes at most 10,000 web searches (row 0: 1,000,000 web "
+        "searches); check the log lines they came from (`server_tool_use.web_search_requests`)"
+    ) in pushed.stderr
+    # The laptop's own total keeps its $10,000 of searches; the team's has the real call only,
+    # its 3 searches included.
+    real = Decimal("0.003") + Decimal("0.0015") + Decimal("0.03")
+    assert _total(team.server_db, members=["ana@example.com"]) == real
+    assert _total(ana.db) == real + Decimal(10_000)
+    # Acknowledged: the next push does not send it again.
+    again = _cli(env, "push", "--server", team.base)
+    assert again.returncode == 0 and "pushed 0 usage rows" in again.stderr, again.stderr
+    assert "push from token ana (ana@example.com): 1 row(s) rejected, more web searches" in (
+        team.stderr.read_text()
+    )
+
+
 def test_answers_say_when_each_laptop_last_pushed(team: Team, home: Path) -> None:
     # A team's total silently lacked whatever a laptop had not pushed (offline for three days):
     # each laptop's last push is in the answer's sources, a member seeing only their own.
