@@ -2113,6 +2113,15 @@ def test_token_and_team_commands(settings: Settings, capsys: pytest.CaptureFixtu
     assert capsys.readouterr().err.endswith("team gone removed\n")
     assert main(["team", "list"]) == 0
     assert capsys.readouterr().out == "platform\tana@example.com, bob@example.com\n"
+    # A misspelt address: the team's budgets would count nothing for it, and a budget's scope
+    # takes a member a team names as known, so nothing said so, then or later.
+    assert main(["team", "set", "ops", "bob@example.com", "carol@exmaple.com"]) == 0
+    assert capsys.readouterr().err == (
+        "team ops: bob@example.com, carol@exmaple.com\n"
+        "warning: team ops: member 'carol@exmaple.com' has no token and no usage yet (check the "
+        "spelling; members: ana@example.com, bob@example.com); until a call of theirs is recorded, the "
+        "team's budgets count nothing for them\n"
+    )
     assert main(["push"]) != 0
     assert "COST_MCP_TEAM_SERVER" in capsys.readouterr().err
 
