@@ -151,6 +151,26 @@ async def test_record_usage_refuses_a_provider_with_control_characters(client: C
 
 @pytest.mark.anyio
 @pytest.mark.usefixtures("home")
+async def test_record_usage_refuses_a_nul_character_saying_which_argument(client: Client) -> None:
+    """PostgreSQL cannot store a NUL in text: the team server told a member its ledger "cannot be
+    used", naming the ledger's address; SQLite stored it. Now both refuse it, naming the argument."""
+    call = {
+        "provider": "openai",
+        "model": "gpt-4o",
+        "input_tokens": 1,
+        "output_tokens": 1,
+        "agent": "bot\x00x",
+    }
+    result = await client.call_tool("record_usage", call)
+    assert result.is_error is True
+    text = result.content[0].text  # type: ignore[union-attr]
+    assert "agent holds a NUL character (\\u0000); send it without" in text and "ledger" not in text
+    spend = await client.call_tool("get_spend", {})
+    assert spend.structured_content is not None and spend.structured_content["rows"] == []
+
+
+@pytest.mark.anyio
+@pytest.mark.usefixtures("home")
 async def test_record_usage_refuses_a_call_larger_than_any_source_may_count(client: Client) -> None:
     """1e10 tokens a kind passed the argument bounds; 67,080 such calls overflowed every sum."""
     call = {
