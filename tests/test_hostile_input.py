@@ -119,6 +119,20 @@ def test_a_log_lines_huge_model_and_session_are_kept_cut_as_over_otlp(
     assert [m.model for m in session.models] == ["m" * 256]
 
 
+def test_a_log_line_with_a_nul_character_is_read_with_the_rest(
+    home: Path, conn: Conn, settings: Settings
+) -> None:
+    """A NUL (JSON's \\u0000) in a session id and a folder: on PostgreSQL, which cannot store one in
+    text, the whole ingest failed with "the ledger ... cannot be used", every other line with it."""
+    odd = assistant("m1", "r1", "2026-11-04T10:00:00Z", session="s\x00x", input=1_000, output=10)
+    odd["cwd"] = "/home/ana/pro\x00ject"
+    write(session_file(home / "claude", "s1"), odd, assistant("m2", "r2", "2026-11-04T10:01:00Z", input=1))
+    assert ingest(conn, settings, Pricer()).events_added == 2
+    assert session_usage(conn, settings, "s\ufffdx").requests == 1
+    # Read again from the start, it is the same call, not a second one.
+    assert ingest(conn, settings, Pricer(), full=True).events_added == 0
+
+
 @pytest.mark.anyio
 @pytest.mark.usefixtures("home")
 @pytest.mark.parametrize("limit", [-1, 0])
