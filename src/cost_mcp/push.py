@@ -841,10 +841,30 @@ def http_sender(url: str, token: str, body: bytes) -> PushAnswer:
                     f"the team server {server} refused the token (401): it is wrong or revoked; ask an "
                     "admin for a new one (`cost-mcp token create`) and set COST_MCP_TEAM_TOKEN"
                 )
+            if response.status_code in (404, 405) or _not_a_push_answer(response.content):
+                # A wrong path lands on the dashboard: "403: insufficient_scope" with a member's
+                # token, "404: Not Found" with an admin's, neither of which said the address was wrong.
+                raise PushError(
+                    f"the team server {server} answered {response.status_code} ({detail}): no push "
+                    "endpoint is at that address, so its path is likely wrong; COST_MCP_TEAM_SERVER (or "
+                    "--server) is the server's own address, https://host[:port], with a path only behind "
+                    "a reverse proxy that serves it under one",
+                    response.status_code,
+                )
             raise PushError(
                 f"the team server {server} answered {response.status_code}: {detail}", response.status_code
             )
     raise PushError(f"the team server {server} kept answering busy; try again later")
+
+
+def _not_a_push_answer(body: bytes) -> bool:
+    """Whether a refusal is the bearer check's (OAuth's ``error`` code with ``error_description``,
+    as the dashboard's guard answers) rather than ``/api/push``'s own (an ``error`` sentence alone)."""
+    try:
+        said = msgspec.json.decode(body)
+    except msgspec.DecodeError:
+        return False
+    return isinstance(said, dict) and "error_description" in said
 
 
 @dataclass(frozen=True)

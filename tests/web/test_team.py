@@ -963,6 +963,22 @@ def test_cli_push_reads_new_log_lines_first(team: Team, home: Path) -> None:
     assert "cmt_not-a-token" not in wrong.stderr + wrong.stdout
 
 
+def test_a_push_to_a_wrong_path_says_the_address_is_wrong(team: Team, home: Path) -> None:
+    # A wrong path in COST_MCP_TEAM_SERVER reaches the dashboard's guard: the laptop said
+    # "answered 403: insufficient_scope" (a member's token) or "answered 404: Not Found" (an
+    # admin's), and nothing of the address.
+    laptop = _laptop(home, "ana", "ana@example.com", [("msg_w", "req_w", 100, 10)])
+    for token in (team.tokens["ana"], team.tokens["admin"]):
+        pushed = _cli(laptop.env(home, COST_MCP_TEAM_TOKEN=token), "push", "--server", f"{team.base}/wrong")
+        assert pushed.returncode != 0
+        assert "no push endpoint is at that address, so its path is likely wrong" in pushed.stderr, (
+            pushed.stderr
+        )
+        assert token not in pushed.stderr
+    right = _cli(laptop.env(home, COST_MCP_TEAM_TOKEN=team.tokens["ana"]), "push", "--server", team.base)
+    assert right.returncode == 0 and "pushed 1 usage rows" in right.stderr, right.stderr
+
+
 def _backup(db: Path | str, to: Path) -> None:
     """An online backup of a running server's ledger, as README says: SQLite's backup API, pg_dump."""
     if is_postgres(db):
