@@ -1535,6 +1535,11 @@ def test_a_revoked_tokens_pushes_say_so(team: Team, home: Path) -> None:
     table = _cli(_env(home, team.server_db, COLUMNS="200"), "doctor").stdout
     lines = {line.split()[2]: line for line in table.splitlines() if line.startswith("pushes from")}
     assert lines["ana"].endswith(", token revoked") and "revoked" not in lines["bob"], lines
+    # Cy's laptop never pushed: no `push:` source, no stale warning, so nothing said its usage is in
+    # no total. The admin's token is not a laptop's, and not listed.
+    assert [(t["token_name"], t["member"]) for t in doctor["never_pushed"]] == [("cy", "cy@example.com")]
+    silent = [line for line in table.splitlines() if line.startswith("never pushed")]
+    assert silent == [f"never pushed  cy (cy@example.com): token made {doctor['never_pushed'][0]['created']}"]
 
 
 def test_jwt_from_the_identity_provider(home: Path) -> None:
