@@ -119,6 +119,20 @@ def test_a_log_lines_huge_model_and_session_are_kept_cut_as_over_otlp(
     assert [m.model for m in session.models] == ["m" * 256]
 
 
+def test_a_log_line_with_a_nul_character_is_read_with_the_rest(
+    home: Path, conn: Conn, settings: Settings
+) -> None:
+    """A NUL (JSON's \\u0000) in a session id and a folder: on PostgreSQL, which cannot store one in
+    text, the whole ingest failed with "the ledger ... cannot be used", every other line with it."""
+    odd = assistant("m1", "r1", "2026-11-04T10:00:00Z", session="s\x00x", input=1_000, output=10)
+    odd["cwd"] = "/home/ana/pro\x00ject"
+    write(session_file(home / "claude", "s1"), odd, assistant("m2", "r2", "2026-11-04T10:01:00Z", input=1))
+    assert ingest(conn, settings, Pricer()).events_added == 2
+    assert session_usage(conn, settings, "s\ufffdx").requests == 1
+    # Read again from the start, it is the same call, not a second one.
+    assert ingest(conn, settings, Pricer(), full=True).events_added == 0
+
+
 @pytest.mark.anyio
 @pytest.mark.usefixtures("home")
 @pytest.mark.parametrize("limit", [-1, 0])
@@ -146,6 +160,26 @@ async def test_record_usage_refuses_a_provider_with_control_characters(client: C
     text = result.content[0].text  # type: ignore[union-attr]
     assert "provider '\\x1b[2Jopenai' holds control characters" in text and "\x1b" not in text
     spend = await client.call_tool("get_spend", {"group_by": ["provider"]})
+    assert spend.structured_content is not None and spend.structured_content["rows"] == []
+
+
+@pytest.mark.anyio
+@pytest.mark.usefixtures("home")
+async def test_record_usage_refuses_a_nul_character_saying_which_argument(client: Client) -> None:
+    """PostgreSQL cannot store a NUL in text: the team server told a member its ledger "cannot be
+    used", naming the ledger's address; SQLite stored it. Now both refuse it, naming the argument."""
+    call = {
+        "provider": "openai",
+        "model": "gpt-4o",
+        "input_tokens": 1,
+        "output_tokens": 1,
+        "agent": "bot\x00x",
+    }
+    result = await client.call_tool("record_usage", call)
+    assert result.is_error is True
+    text = result.content[0].text  # type: ignore[union-attr]
+    assert "agent holds a NUL character (\\u0000); send it without" in text and "ledger" not in text
+    spend = await client.call_tool("get_spend", {})
     assert spend.structured_content is not None and spend.structured_content["rows"] == []
 
 

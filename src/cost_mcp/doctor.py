@@ -26,6 +26,7 @@ from cost_mcp.models import (
     OtelSender,
     PricedWith,
     ReceivedPush,
+    SilentToken,
     SkippedFile,
     TeamStatus,
 )
@@ -79,6 +80,17 @@ def diagnose(
     read_errors = health.read_errors(settings.db)
     agent_roots = agent_log_roots(settings, read_errors)
     received = health.received_pushes(settings.db)
+    pushed = {sender.token_name for sender in received}
+    # A member's token that never pushed: the team's totals lack that laptop entirely, and no
+    # `push:` source or stale warning can say so (they start at a first push).
+    silent = sorted(
+        (
+            t
+            for t in health.tokens(settings.db)
+            if t.role == "member" and t.revoked_at is None and t.name not in pushed
+        ),
+        key=lambda t: (t.created_at, t.name),
+    )
     otel_since_ms = int((time.time() - OTEL_DAYS * 86_400) * 1000)
     quiet_since_ms = int((time.time() - OTEL_QUIET_DAYS * 86_400) * 1000)
     # A team server's usage comes from its members' pushes: its own machine has no logs to read.
@@ -134,6 +146,14 @@ def diagnose(
                 revoked=sender.revoked,
             )
             for sender in received
+        ],
+        never_pushed=[
+            SilentToken(
+                token_name=t.name,
+                member=t.member,
+                created=datetime.fromisoformat(t.created_at).astimezone(UTC).isoformat(timespec="seconds"),
+            )
+            for t in silent
         ],
         otel_days=OTEL_DAYS,
         otel_senders=[

@@ -332,6 +332,14 @@ class ReceivedPush(Result):
     revoked: bool = Field(False, description="Whether the token was revoked since: it pushes no more.")
 
 
+class SilentToken(Result):
+    """A live member's token that has never pushed usage to this (team server's) ledger."""
+
+    token_name: str
+    member: str
+    created: str = Field(description="When the token was made (UTC, ISO 8601).")
+
+
 class OtelSender(Result):
     """An agent and member whose usage events arrived at this ledger over OTLP."""
 
@@ -377,6 +385,11 @@ class DoctorReport(Result):
     received_pushes: list[ReceivedPush] = Field(
         default_factory=list,
         description="On a team server: each token that has pushed usage here, most recent first.",
+    )
+    never_pushed: list[SilentToken] = Field(
+        default_factory=list,
+        description="On a team server: each live member's token that has never pushed, oldest first "
+        "(a laptop not set up yet, or a token only used to ask).",
     )
     otel_days: int = Field(7, description="The window otel_senders covers, in days up to now.")
     otel_senders: list[OtelSender] = Field(

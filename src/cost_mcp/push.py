@@ -24,7 +24,8 @@ too, so the laptop does not send it again and again): a laptop still holding the
 everything (``push --full``), does not bring it back. A reported cost in a row is not stored: the
 server's price counts. A row whose time is not between 2020 and tomorrow on the server's clock (a
 laptop's clock set wrong, a log line stamped so) is ``rejected``: left out, acked with the rest and
-said in a warning, as OTLP's partial success does for such a record. Refusing the whole batch for it,
+said in a warning, as OTLP's partial success does for such a record; so is a row of more web
+searches than a call makes (:data:`MAX_CALL_WEB_SEARCHES`). Refusing the whole batch for it,
 as for a malformed row, would refuse it again at every push: none of that laptop's usage would ever
 arrive.
 """
@@ -74,6 +75,13 @@ MAX_DECODED_BYTES = 64 * 1024 * 1024
 MAX_ROWS = 5_000
 """Most rows in one push; the client sends batches of :data:`BATCH_ROWS`."""
 BATCH_ROWS = 2_000
+MAX_CALL_WEB_SEARCHES = 10_000
+"""Most web searches a pushed row's call may count ($100 at $10 per 1,000), far beyond any real
+call's. The token limit (:data:`MAX_CALL_TOKENS`) would let one row carry a million dollars of
+them: one member's push, buggy or hostile, put that in the team's totals, and two pushes of such
+rows summed past what the ledger's 64-bit sums hold, which left the whole quarter-hour's spend,
+every member's, out of every answer. Such a row is left out and said, as a row with a
+call's impossible time is (refusing the batch would refuse the laptop's every push)."""
 _MIN_TS_MS = 1_577_836_800_000  # 2020-01-01: before any of the agents we read existed
 _DAY_MS = 86_400_000
 NOT_PUSHED = "origin"
@@ -169,6 +177,9 @@ class Decoded:
     rows: list[WireRow]
     rejected: list[str] = field(default_factory=list)
     forgets: list[reported_store.ForgetChange] = field(default_factory=list)
+    implausible: list[str] = field(default_factory=list)
+    """Rows left out because no real call makes that many web searches (see
+    :data:`MAX_CALL_WEB_SEARCHES`)."""
 
 
 _json_decoder = msgspec.json.Decoder(WireBatch)
@@ -224,6 +235,8 @@ def decode(body: bytes, content_type: str, content_encoding: str) -> Decoded:
         raise PushRejected(f"{len(batch.rows):,} rows in one push; send at most {MAX_ROWS:,}", 413)
     if len(batch.forgets) > MAX_ROWS:
         raise PushRejected(f"{len(batch.forgets):,} forgets in one push; send at most {MAX_ROWS:,}", 413)
+    if ctype != "application/json" or b"\\u0000" in raw:  # JSON can only hold a NUL escaped
+        _replace_nul(batch)
     allowed = {s for s in {r.source for r in batch.rows} if s and len(s) <= 64 and pushable(s)}
     decoded = Decoded([], forgets=[_forget(i, f) for i, f in enumerate(batch.forgets)])
     now_ms = int(time.time() * 1000)
@@ -232,6 +245,9 @@ def decode(body: bytes, content_type: str, content_encoding: str) -> Decoded:
         if not _MIN_TS_MS <= row.ts_ms <= now_ms + _DAY_MS:
             decoded.rejected.append(f"row {i}: {_when(row.ts_ms)}")
             continue
+        if row.web_search_requests > MAX_CALL_WEB_SEARCHES:
+            decoded.implausible.append(f"row {i}: {row.web_search_requests:,} web searches")
+            continue
         decoded.rows.append(row)
         if row.provider == "anthropic" and row.source in _CLAUDE_CODE_SOURCES:
             # A laptop from before Claude Code's Bedrock and Vertex calls were stored under the
@@ -239,6 +255,33 @@ def decode(body: bytes, content_type: str, content_encoding: str) -> Decoded:
             # covering their day would hide them.
             row.provider = claude_provider(row.model)
     return decoded
+
+
+_TEXT_FIELDS = tuple(
+    f
+    for f in WireRow.__struct_fields__
+    if f not in ("ts_ms", "is_sidechain", "reported_cost_nanos", *tokens.COLUMNS)
+)
+_FORGET_TEXT_FIELDS = ("source", "message_id", "request_id")
+
+
+def _replace_nul(batch: WireBatch) -> None:
+    """NUL characters in a batch's text replaced by U+FFFD, in place.
+
+    A log line may hold one (a session id, a folder written so), and the laptop's SQLite ledger keeps
+    it; PostgreSQL cannot store it in text at all, so a team server on PostgreSQL failed the whole
+    push with a 500, and failed it again at every push after: none of that laptop's usage arrived.
+    Replaced the same way every time, a row keeps one key: pushed twice, it is still one call."""
+    for row in batch.rows:
+        for name in _TEXT_FIELDS:
+            value = getattr(row, name)
+            if "\x00" in value:
+                setattr(row, name, value.replace("\x00", "\ufffd"))
+    for forget in batch.forgets:
+        for name in _FORGET_TEXT_FIELDS:
+            value = getattr(forget, name)
+            if "\x00" in value:
+                setattr(forget, name, value.replace("\x00", "\ufffd"))
 
 
 def _when(ts_ms: int) -> str:
@@ -317,11 +360,13 @@ def receive(
     rejected: Sequence[str] = (),
     forgets: Sequence[reported_store.ForgetChange] = (),
     settings: Settings | None = None,
+    implausible: Sequence[str] = (),
 ) -> PushAnswer:
     """Price and store one decoded batch under the caller's member, atomically; ``prices`` are the
     rows' :func:`prices` when the caller priced them already (outside the ledger's lock),
     ``rejected`` the reasons :func:`decode` left rows out for (acked, said in a warning), and
-    ``forgets`` the laptop's forgets and unforgets, applied to the caller's own calls only.
+    ``forgets`` the laptop's forgets and unforgets, applied to the caller's own calls only, and
+    ``implausible`` the rows :func:`decode` left out for their count of web searches.
 
     With ``settings``, a forget that removed calls re-arms the budget thresholds spend no longer
     reaches, as an admin's forget on the server does (``analytics.alerts.rearm_alerts``)."""
@@ -385,13 +430,22 @@ def receive(
             len(rejected),
             rejected[0],
         )
+    if implausible:
+        warnings.append(implausible_warning(implausible))
+        logger.warning(
+            "push from token %s (%s): %d row(s) rejected, more web searches than a call makes (%s)",
+            caller.token_name,
+            caller.member,
+            len(implausible),
+            implausible[0],
+        )
     return PushAnswer(
-        len(rows) + len(rejected),
+        len(rows) + len(rejected) + len(implausible),
         merged.changed,
         merged.refused,
         forgotten=merged.forgotten,
         warnings=warnings,
-        rejected=len(rejected),
+        rejected=len(rejected) + len(implausible),
         removed=len(applied.removed) if applied else 0,
         lifted=applied.lifted if applied else 0,
     )
@@ -404,6 +458,16 @@ def rejection_warning(rejected: Sequence[str]) -> str:
         f"{rows} not stored: a call's time must lie between 2020 and tomorrow on the team server's "
         f"clock ({rejected[0]}{', ...' if len(rejected) > 1 else ''}); check this machine's date and "
         "time, and the timestamps of the log lines they came from"
+    )
+
+
+def implausible_warning(implausible: Sequence[str]) -> str:
+    """What a push answer says of rows left out for their count of web searches."""
+    rows = "1 row was" if len(implausible) == 1 else f"{len(implausible):,} rows were"
+    return (
+        f"{rows} not stored: a call makes at most {MAX_CALL_WEB_SEARCHES:,} web searches "
+        f"({implausible[0]}{', ...' if len(implausible) > 1 else ''}); check the log lines they came "
+        "from (`server_tool_use.web_search_requests`)"
     )
 
 
@@ -511,7 +575,8 @@ class PushStats:
     forgotten: int = 0
     """Rows sent that the server did not store: an admin forgot their calls there."""
     rejected: int = 0
-    """Rows sent that the server did not store: their time is not a call's."""
+    """Rows sent that the server did not store: their time (or their count of web searches) is not a
+    call's."""
     forgets: int = 0
     """Forgets and unforgets the server acknowledged."""
     removed: int = 0
@@ -822,12 +887,32 @@ def http_sender(url: str, token: str, body: bytes) -> PushAnswer:
                     f"the team server {server} refused the token (401): it is wrong or revoked; ask an "
                     "admin for a new one (`cost-mcp token create`) and set COST_MCP_TEAM_TOKEN"
                 )
+            if response.status_code in (404, 405) or _not_a_push_answer(response.content):
+                # A wrong path lands on the dashboard: "403: insufficient_scope" with a member's
+                # token, "404: Not Found" with an admin's, neither of which said the address was wrong.
+                raise PushError(
+                    f"the team server {server} answered {response.status_code} ({detail}): no push "
+                    "endpoint is at that address, so its path is likely wrong; COST_MCP_TEAM_SERVER (or "
+                    "--server) is the server's own address, https://host[:port], with a path only behind "
+                    "a reverse proxy that serves it under one",
+                    response.status_code,
+                )
             raise PushError(
                 f"the team server {server} answered {response.status_code}: {detail}",
                 response.status_code,
                 detail,
             )
     raise PushError(f"the team server {server} kept answering busy; try again later")
+
+
+def _not_a_push_answer(body: bytes) -> bool:
+    """Whether a refusal is the bearer check's (OAuth's ``error`` code with ``error_description``,
+    as the dashboard's guard answers) rather than ``/api/push``'s own (an ``error`` sentence alone)."""
+    try:
+        said = msgspec.json.decode(body)
+    except msgspec.DecodeError:
+        return False
+    return isinstance(said, dict) and "error_description" in said
 
 
 @dataclass(frozen=True)

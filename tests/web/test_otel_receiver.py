@@ -354,6 +354,29 @@ def _otlp_json_logs(records: list[dict[str, Any]], resource: dict[str, str]) -> 
     }
 
 
+def test_an_event_with_a_nul_character_is_stored_with_the_rest(server: str, settings: Settings) -> None:
+    # A NUL in an attribute (a session id, here): PostgreSQL cannot store one in text, and the
+    # whole request got a 500, which an exporter retries and then drops with every record in it.
+    when = _ago(10)
+    ns = int(when.timestamp() * 1e9)
+    odd = _api_request("req_nul", when, Tokens(input=100, output=10), **{"session.id": "sess\x00x"})
+    plain = _api_request("req_plain", when, Tokens(input=200, output=20))
+    body = json.dumps(
+        _otlp_json_logs([{"_ns": ns, **odd}, {"_ns": ns + 1, **plain}], {"service.name": "claude-code"})
+    )
+    for _ in range(2):  # an exporter's retry adds nothing: the character is replaced the same way
+        answer = httpx2.post(
+            f"{server}/v1/logs", content=body, headers={"Content-Type": "application/json"}, timeout=30
+        )
+        assert answer.status_code == 200, answer.text
+    rows = _rows(settings)
+    assert [(r["request_id"], r["session_id"]) for r in rows] == [
+        ("req_nul", "sess\ufffdx"),
+        ("req_plain", "sess-otel"),
+    ]
+    assert _total(settings) == from_nanos(sum(r["cost_nanos"] for r in rows)) > 0
+
+
 def test_json_encoding_codex_and_gemini_events(server: str, settings: Settings) -> None:
     when = _ago(15)
     ns = int(when.timestamp() * 1e9)

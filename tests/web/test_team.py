@@ -1011,6 +1011,22 @@ def test_cli_push_reads_new_log_lines_first(team: Team, home: Path) -> None:
     assert "cmt_not-a-token" not in wrong.stderr + wrong.stdout
 
 
+def test_a_push_to_a_wrong_path_says_the_address_is_wrong(team: Team, home: Path) -> None:
+    # A wrong path in COST_MCP_TEAM_SERVER reaches the dashboard's guard: the laptop said
+    # "answered 403: insufficient_scope" (a member's token) or "answered 404: Not Found" (an
+    # admin's), and nothing of the address.
+    laptop = _laptop(home, "ana", "ana@example.com", [("msg_w", "req_w", 100, 10)])
+    for token in (team.tokens["ana"], team.tokens["admin"]):
+        pushed = _cli(laptop.env(home, COST_MCP_TEAM_TOKEN=token), "push", "--server", f"{team.base}/wrong")
+        assert pushed.returncode != 0
+        assert "no push endpoint is at that address, so its path is likely wrong" in pushed.stderr, (
+            pushed.stderr
+        )
+        assert token not in pushed.stderr
+    right = _cli(laptop.env(home, COST_MCP_TEAM_TOKEN=team.tokens["ana"]), "push", "--server", team.base)
+    assert right.returncode == 0 and "pushed 1 usage rows" in right.stderr, right.stderr
+
+
 def _backup(db: Path | str, to: Path) -> None:
     """An online backup of a running server's ledger, as README says: SQLite's backup API, pg_dump."""
     if is_postgres(db):
@@ -1491,6 +1507,72 @@ def test_a_laptop_with_one_line_from_the_future_still_pushes_the_rest(team: Team
     assert team.tokens["ana"] not in log
 
 
+def test_a_laptop_whose_log_holds_a_nul_character_still_pushes(team: Team, home: Path) -> None:
+    # A log line whose session id and folder held a NUL (a character JSON allows, escaped): a team
+    # server on PostgreSQL, which cannot store one in text, answered every push of that laptop 500,
+    # so none of its usage ever reached the team's totals.
+    claude = home / "ana" / "claude"
+    now = datetime.now(UTC) - timedelta(minutes=30)
+    odd = assistant("msg_nul", "req_nul", _iso(now), session="ana-s1\x00", input=2_000, output=200)
+    odd["cwd"] = "/home/ana/pro\x00ject"
+    write(
+        session_file(claude, "ana-s1"),
+        odd,
+        assistant("msg_plain", "req_plain", _iso(now), session="ana-s1", input=1_000, output=100),
+    )
+    ana = Laptop("ana@example.com", home / "ana" / "cost.db", claude)
+    env = ana.env(home, COST_MCP_TEAM_TOKEN=team.tokens["ana"])
+    pushed = _cli(env, "push", "--server", team.base)
+    assert pushed.returncode == 0, pushed.stderr
+    assert "pushed 2 usage rows in 1 batch(es), 2 new or grown on the server; 0 left" in pushed.stderr
+    assert _total(team.server_db, members=["ana@example.com"]) == _total(ana.db) > 0
+    # Sent again, the row is the same call: the character is replaced the same way every time.
+    full = _cli(env, "push", "--server", team.base, "--full")
+    assert full.returncode == 0, full.stderr
+    assert "pushed 2 usage rows in 1 batch(es), 0 new or grown on the server; 0 left" in full.stderr
+    assert _total(team.server_db, members=["ana@example.com"]) == _total(ana.db)
+
+
+def test_a_row_with_more_web_searches_than_a_call_makes_is_left_out(team: Team, home: Path) -> None:
+    # The push took up to 100 million web searches in a row ($1,000,000 at $10 per 1,000): one
+    # member's push, from a crafted or broken log line, put a million dollars in the team's total,
+    # and two batches of such rows overflowed the ledger's sums, so that every member's spend in
+    # that quarter-hour left every answer.
+    claude = home / "ana" / "claude"
+    now = datetime.now(UTC) - timedelta(minutes=30)
+    write(
+        session_file(claude, "ana-s1"),
+        assistant(
+            "msg_flood", "req_flood", _iso(now), session="ana-s1", input=0, output=0, web_searches=1_000_000
+        ),
+        assistant(
+            "msg_real", "req_real", _iso(now), session="ana-s1", input=1_000, output=100, web_searches=3
+        ),
+    )
+    ana = Laptop("ana@example.com", home / "ana" / "cost.db", claude)
+    env = ana.env(home, COST_MCP_TEAM_TOKEN=team.tokens["ana"])
+    pushed = _cli(env, "push", "--server", team.base)
+    assert pushed.returncode == 0, pushed.stderr
+    assert "pushed 2 usage rows in 1 batch(es), 1 new or grown on the server, 1 rejected; 0 left" in (
+        pushed.stderr
+    )
+    assert (
+        "warning: 1 row was not stored: a call makes at most 10,000 web searches (row 0: 1,000,000 web "
+        "searches); check the log lines they came from (`server_tool_use.web_search_requests`)"
+    ) in pushed.stderr
+    # The laptop's own total keeps its $10,000 of searches; the team's has the real call only,
+    # its 3 searches included.
+    real = Decimal("0.003") + Decimal("0.0015") + Decimal("0.03")
+    assert _total(team.server_db, members=["ana@example.com"]) == real
+    assert _total(ana.db) == real + Decimal(10_000)
+    # Acknowledged: the next push does not send it again.
+    again = _cli(env, "push", "--server", team.base)
+    assert again.returncode == 0 and "pushed 0 usage rows" in again.stderr, again.stderr
+    assert "push from token ana (ana@example.com): 1 row(s) rejected, more web searches" in (
+        team.stderr.read_text()
+    )
+
+
 def test_answers_say_when_each_laptop_last_pushed(team: Team, home: Path) -> None:
     # A team's total silently lacked whatever a laptop had not pushed (offline for three days):
     # each laptop's last push is in the answer's sources, a member seeing only their own.
@@ -1551,6 +1633,11 @@ def test_a_revoked_tokens_pushes_say_so(team: Team, home: Path) -> None:
     table = _cli(_env(home, team.server_db, COLUMNS="200"), "doctor").stdout
     lines = {line.split()[2]: line for line in table.splitlines() if line.startswith("pushes from")}
     assert lines["ana"].endswith(", token revoked") and "revoked" not in lines["bob"], lines
+    # Cy's laptop never pushed: no `push:` source, no stale warning, so nothing said its usage is in
+    # no total. The admin's token is not a laptop's, and not listed.
+    assert [(t["token_name"], t["member"]) for t in doctor["never_pushed"]] == [("cy", "cy@example.com")]
+    silent = [line for line in table.splitlines() if line.startswith("never pushed")]
+    assert silent == [f"never pushed  cy (cy@example.com): token made {doctor['never_pushed'][0]['created']}"]
 
 
 def test_jwt_from_the_identity_provider(home: Path) -> None:
@@ -2145,6 +2232,15 @@ def test_token_and_team_commands(settings: Settings, capsys: pytest.CaptureFixtu
     assert capsys.readouterr().err.endswith("team gone removed\n")
     assert main(["team", "list"]) == 0
     assert capsys.readouterr().out == "platform\tana@example.com, bob@example.com\n"
+    # A misspelt address: the team's budgets would count nothing for it, and a budget's scope
+    # takes a member a team names as known, so nothing said so, then or later.
+    assert main(["team", "set", "ops", "bob@example.com", "carol@exmaple.com"]) == 0
+    assert capsys.readouterr().err == (
+        "team ops: bob@example.com, carol@exmaple.com\n"
+        "warning: team ops: member 'carol@exmaple.com' has no token and no usage yet (check the "
+        "spelling; members: ana@example.com, bob@example.com); until a call of theirs is recorded, the "
+        "team's budgets count nothing for them\n"
+    )
     assert main(["push"]) != 0
     assert "COST_MCP_TEAM_SERVER" in capsys.readouterr().err
 

@@ -366,10 +366,7 @@ def scope_warnings(conn: Conn, budget: Budget) -> list[str]:
         from cost_mcp.store import team as team_store
 
         teams = team_store.teams(conn)
-        # A member is known by a token made for them, a team they are in, or usage under them.
-        known = {t.member.lower() for t in team_store.list_tokens(conn) if t.revoked_at is None}
-        known |= {m.lower() for ms in teams.values() for m in ms}
-        known |= {m.lower() for m in known_values(conn, "member")}
+        known = known_members(conn) | {m.lower() for ms in teams.values() for m in ms}
         found += [
             f"member {m!r} matches nothing: no token, team or usage names them (check the spelling; "
             f"{vocabulary.listing(known, 'members', 'no members yet')})"
@@ -384,6 +381,29 @@ def scope_warnings(conn: Conn, budget: Budget) -> list[str]:
         ]
     found += departed_notes(conn, budget)
     return [f"budget '{budget.name}': {w}" for w in found]
+
+
+def known_members(conn: Conn, *, revoked: bool = False) -> set[str]:
+    """The members (lower case) a live token (with ``revoked``, any token) was made for or usage is
+    recorded under; a budget's scope also knows those a team names (:func:`scope_warnings`)."""
+    from cost_mcp.store import team as team_store
+
+    known = {t.member.lower() for t in team_store.list_tokens(conn) if revoked or t.revoked_at is None}
+    return known | {m.lower() for m in known_values(conn, "member")}
+
+
+def team_warnings(conn: Conn, team: str, members: Sequence[str]) -> list[str]:
+    """A warning for each of a team's ``members`` no token or usage names: a misspelt address in a
+    team counts nothing in the team's budgets, and nothing said so later, since a budget's scope
+    takes a member a team names as known (``team set ops carol@exmaple.com`` was silent)."""
+    known = known_members(conn, revoked=True)  # a revoked token still spelt the address
+    return [
+        f"team {team}: member {m!r} has no token and no usage yet (check the spelling; "
+        f"{vocabulary.listing(known, 'members', 'no members yet')}); until a call of theirs is recorded, "
+        "the team's budgets count nothing for them"
+        for m in members
+        if m.lower() not in known
+    ]
 
 
 def model_notes(conn: Conn, budget: Budget) -> list[str]:

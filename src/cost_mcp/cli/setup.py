@@ -189,6 +189,15 @@ def doctor(as_json: bool) -> int:
         out.print(
             f"pushes from   ... and {len(report.received_pushes) - shown_pushes:,} more tokens (see --json)"
         )
+    for silent in report.never_pushed[:shown_pushes]:
+        out.print(
+            f"never pushed  {text(silent.token_name)} ({text(silent.member)}): token made {silent.created}",
+            highlight=False,
+        )
+    if len(report.never_pushed) > shown_pushes:
+        out.print(
+            f"never pushed  ... and {len(report.never_pushed) - shown_pushes:,} more tokens (see --json)"
+        )
     if report.otel_senders:
         # A table: an agent, an email and a time on one line would not fit 80 columns.
         senders = Table(

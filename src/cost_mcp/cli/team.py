@@ -92,6 +92,7 @@ def team() -> None:
 @click.argument("members", nargs=-1, metavar="EMAIL...")
 def team_set(name: str, members: tuple[str, ...]) -> int:
     """Make a team exactly these members (none: remove it)."""
+    from cost_mcp.analytics.budgets import team_warnings
     from cost_mcp.store import connect
     from cost_mcp.store import team as team_store
 
@@ -99,11 +100,14 @@ def team_set(name: str, members: tuple[str, ...]) -> int:
     try:
         team_store.set_team(conn, name, members)
         now = team_store.teams(conn).get(name.strip())
+        warnings = team_warnings(conn, name.strip(), now or [])
     finally:
         conn.close()
     # Said back as stored (lower-cased, each once), as `token create` and `budget set` confirm theirs.
     said = f"team {name.strip()}: {', '.join(now)}" if now else f"team {name.strip()} removed"
     print(said, file=sys.stderr)
+    for warning in warnings:
+        print(f"warning: {warning}", file=sys.stderr)
     return EXIT_OK
 
 

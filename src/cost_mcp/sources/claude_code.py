@@ -375,22 +375,34 @@ def _copy_from(entry: _Line, outer: _Line, where: FileIdentity) -> Copy | SkipRe
         tokens = Tokens(*counts)
         message_id = "line:" + hashlib.sha1(raw_key(entry, tokens, ts_ms), usedforsecurity=False).hexdigest()
     cwd = outer.cwd or entry.cwd
+    session = (outer.sessionId or entry.sessionId or where.session_id)[:MAX_ID_CHARS]
+    # A session logs the same few folders on every line: a known usable one is taken as is.
+    project = cwd if type(cwd) is str and _USABLE_CWD.get(cwd) else _project(cwd, where.project)
+    speed, tier, geo = usage.speed or "", usage.service_tier or "", usage.inference_geo or ""
+    if "\x00" in f"{message_id}{request_id}{model}{session}{project}{speed}{tier}{geo}":
+        # A NUL (JSON's \\u0000): PostgreSQL cannot store one in text, and the whole ingest
+        # failed ("the ledger cannot be used"), every other line with it. Replaced the same way
+        # at every read, the line is still one call. Checked here, on the few strings kept, not
+        # on the line's bytes: a search of every usage line cost a fifth of the parse.
+        message_id, request_id, model, session, project, speed, tier, geo = (
+            t.replace("\x00", "\ufffd")
+            for t in (message_id, request_id, model, session, project, speed, tier, geo)
+        )
     copy = Copy(
         message_id,
         request_id,
         bool(entry.isSidechain or outer.isSidechain),
         ts_ms,
         model,
-        (outer.sessionId or entry.sessionId or where.session_id)[:MAX_ID_CHARS],
-        # A session logs the same few folders on every line: a known usable one is taken as is.
-        cwd if type(cwd) is str and _USABLE_CWD.get(cwd) else _project(cwd, where.project),
+        session,
+        project,
         counts,
         token_total(counts),
-        usage.speed or "",
+        speed,
         reported,
         where.origin,
-        usage.service_tier or "",
-        usage.inference_geo or "",
+        tier,
+        geo,
     )
     return _with_iterations(copy, usage.iterations) if usage.iterations else copy
 

@@ -238,7 +238,9 @@ def attributes(kvs: Iterable[KeyValue]) -> dict[str, object]:
         # costs two calls into upb (the receiver's hottest loop, ~14 attributes per event).
         text = v.string_value
         if text:
-            out[kv.key] = text
+            # A NUL (which PostgreSQL cannot store in text) failed the whole request with a 500,
+            # which exporters retry and then drop, with every other record of the batch.
+            out[kv.key] = text if "\x00" not in text else text.replace("\x00", "\ufffd")
             continue
         # Token counts are the next most common: a non-zero int_value is the one set (a oneof).
         number = v.int_value

@@ -63,6 +63,21 @@ def record_call(
                 f"{kind.label} count {count:,} is more than one call can use "
                 f"({token_kinds.MAX_CALL_TOKENS:,}): report each call on its own"
             )
+    texts = {
+        "model": model,
+        "agent": agent,
+        "session": session,
+        "project": project,
+        "request_id": request_id,
+        "speed": speed,
+        "service_tier": service_tier,
+        "inference_geo": inference_geo,
+    }
+    for name, text in texts.items():
+        if text and "\x00" in text:
+            # PostgreSQL cannot store one: the error said the team's ledger "cannot be used", and
+            # named its address to whoever called.
+            raise InvalidInputError(f"{name} holds a NUL character (\\u0000); send it without")
     provider_id = normalize_provider(provider)
     if not provider_id.isprintable():
         # A provider is an id that prices and groups calls: an escape sequence there is no provider.

@@ -122,6 +122,12 @@ def received_pushes(target: Path | str) -> list[team.PushSender]:
     return read_without_writing(target, team.push_senders, [])
 
 
+def tokens(target: Path | str) -> list[team.TokenInfo]:
+    """Every token of a team server's ledger (revoked ones too), read without writing; empty for a
+    laptop's ledger (or one not migrated that far)."""
+    return read_without_writing(target, team.list_tokens, [])
+
+
 def otel_senders(target: Path | str, since_ms: int) -> list[otel.Sender]:
     """Whose calls since ``since_ms`` arrived over OTLP (see store.otel.senders), read without
     writing the ledger."""

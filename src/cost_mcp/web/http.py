@@ -415,7 +415,15 @@ def push_endpoint(
             prices = push.price_rows(pricer, decoded.rows)
             with ledger.use() as conn:
                 return push.receive(
-                    conn, pricer, caller, decoded.rows, prices, decoded.rejected, decoded.forgets, settings
+                    conn,
+                    pricer,
+                    caller,
+                    decoded.rows,
+                    prices,
+                    decoded.rejected,
+                    decoded.forgets,
+                    settings,
+                    decoded.implausible,
                 )
 
         try:
