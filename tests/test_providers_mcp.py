@@ -437,6 +437,44 @@ async def test_a_fake_admin_key_never_leaks(
             assert canary not in text
 
 
+@pytest.mark.parametrize(
+    ("path", "row", "said"),
+    [
+        (
+            COSTS,
+            {"object": "organization.costs.result", "amount": {"value": 10**15, "currency": "usd"}},
+            "the openai billing report has $1,000,000,000,000,000.00 on ",
+        ),
+        (
+            "/v1/organization/usage/completions",
+            {"input_tokens": 10**20, "output_tokens": 1, "num_model_requests": 1, "model": "gpt-4o"},
+            "the openai usage report has $250,000,000,000,000.00 on ",
+        ),
+    ],
+)
+async def test_an_amount_past_the_ledgers_64_bits_fails_that_source_not_every_answer(
+    fakes: Router, path: str, row: dict[str, object], said: str
+) -> None:
+    """The QA case (h-qabill F1): one OpenAI row of $1e15 (or 1e20 tokens) made the sync's insert raise
+    OverflowError, so get_spend, which syncs first, was a tool error for every provider, on every
+    question. Now that source's sync fails saying what and where, and the answer has the rest."""
+    fakes.openai.reports[path][ago(3).isoformat()] = [row]
+    from cost_mcp.server import mcp
+
+    async with Client(mcp) as client:
+        result = await client.call_tool("get_spend", {"period": "last_7_days", "group_by": ["provider"]})
+    assert result.is_error is False, result.content
+    data = result.structured_content
+    assert data is not None
+    assert {(r["group"]["provider"], r["basis"]): r["cost_usd"] for r in data["rows"]} == {
+        ("anthropic", "billed"): 3.7378912
+    }
+    [openai] = [s for s in data["sources"] if s["source"] == "openai"]
+    assert openai["status"] == "error"
+    assert openai["last_error"].startswith(f"unexpected response: {said}{ago(3).isoformat()}, more than")
+    assert any(w.startswith("PARTIAL: openai: never synced (unexpected response") for w in data["warnings"])
+
+
 # --- the CLI --------------------------------------------------------------------------------------
 
 

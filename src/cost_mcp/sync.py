@@ -47,7 +47,7 @@ from cost_mcp.models import IngestResult, SourceSync, SyncResult
 from cost_mcp.money import from_nanos
 from cost_mcp.pricing import Pricer
 from cost_mcp.sources import agents, claude_code, registry
-from cost_mcp.sources.billing import Feed, Window, day_ms
+from cost_mcp.sources.billing import Feed, Window, check_storable, day_ms
 from cost_mcp.sources.http import provider_client, scrub_keys
 from cost_mcp.sources.provider import FetchFn
 from cost_mcp.store import source_state
@@ -302,6 +302,8 @@ async def _fetch_one(
             )
             async with client:
                 feeds = await spec.fetch(client, pricer, plan.window)
+            for feed in feeds:
+                check_storable(feed)
     except TimeoutError:
         # A question's short budget: the explicit sync has more time. The explicit sync itself:
         # telling the user to run what they just ran would not help; the provider is slow.
