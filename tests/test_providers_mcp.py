@@ -679,6 +679,41 @@ def test_a_key_echoed_in_base64_never_leaks(home: Path) -> None:
         assert form.encode() not in ledger
 
 
+def test_a_key_echoed_upper_cased_or_in_hex_never_leaks(home: Path) -> None:
+    """The QA case (h-qabill F4): an API (or a proxy) echoing the key upper-cased or as a hex dump, in
+    its error text and in a data field. Raw, base64 and URL-encoded copies were scrubbed; these two
+    were shown by `sync` and stored in the ledger (the error in the source's state, the line item)."""
+    key = OPENAI_KEY
+    forms = [key.upper(), key.encode().hex(), key.encode().hex().upper()]
+    echoed = " / ".join(forms)
+    r = Router(openai=FakeOpenAI())
+    row = {"object": "organization.costs.result", "amount": {"value": 1, "currency": "usd"}}
+    r.openai.reports[COSTS][ago(2).isoformat()] = [{**row, "line_item": echoed}]
+    r.openai.script(
+        "/v1/organization/usage/completions", json_response(400, {"error": {"message": f"bad {echoed}"}})
+    )
+    with local_server(r) as url:
+        env = {**os.environ, "COST_MCP_OPENAI_BASE_URL": url, "OPENAI_ADMIN_KEY": key}
+        failed, synced = (
+            subprocess.run(
+                [sys.executable, "-m", "cost_mcp", "sync", "--provider", "openai", "--days", "3"],
+                capture_output=True,
+                text=True,
+                env=env,
+                timeout=120,
+                check=False,
+            )
+            for _ in range(2)
+        )
+    assert failed.returncode == 1 and synced.returncode == 0, synced.stderr
+    assert "bad [redacted] / [redacted] / [redacted]" in " ".join(failed.stdout.split())
+    ledger = _ledger_bytes(home)
+    assert b"[redacted] / [redacted] / [redacted]" in ledger  # the line item, stored scrubbed
+    for form in forms:
+        assert form not in failed.stdout + failed.stderr + synced.stdout + synced.stderr
+        assert form.encode() not in ledger
+
+
 def test_cli_sync_takes_several_providers_after_one_option(fakes: Router) -> None:
     # As the README's synopsis reads: `--provider openai anthropic` (it said "unexpected extra
     # argument (anthropic)").
