@@ -714,6 +714,34 @@ def test_a_key_echoed_upper_cased_or_in_hex_never_leaks(home: Path) -> None:
         assert form.encode() not in ledger
 
 
+def test_a_403_says_the_providers_reason_beside_the_advice(home: Path) -> None:
+    """The QA case (h-qabill F5): an Admin key without the usage permission gets a 403 whose message
+    names the missing scope. `sync` said only "needs an admin key ... answered HTTP 403", wrong
+    advice for a key that is one; the provider's reason now comes with it."""
+    r = Router(openai=FakeOpenAI())
+    message = "You have insufficient permissions for this operation. Missing scopes: api.usage.read."
+    r.openai.script(
+        COSTS, json_response(403, {"error": {"message": message, "type": "invalid_request_error"}})
+    )
+    with local_server(r) as url:
+        env = {**os.environ, "COST_MCP_OPENAI_BASE_URL": url, "OPENAI_ADMIN_KEY": OPENAI_KEY}
+        done = subprocess.run(
+            [sys.executable, "-m", "cost_mcp", "sync", "--provider", "openai", "--json"],
+            capture_output=True,
+            text=True,
+            env=env,
+            timeout=120,
+            check=False,
+        )
+    assert done.returncode == 1, done.stderr
+    [source] = json.loads(done.stdout)["sources"]
+    assert source["error"] == (
+        f"needs an admin key in OPENAI_ADMIN_KEY: {COSTS} answered HTTP 403 ({message}), so the key cannot "
+        "read billing data (an organization Admin key, sk-admin-…, from "
+        "platform.openai.com/settings/organization/admin-keys; project keys cannot read costs or usage)"
+    )
+
+
 def test_cli_sync_takes_several_providers_after_one_option(fakes: Router) -> None:
     # As the README's synopsis reads: `--provider openai anthropic` (it said "unexpected extra
     # argument (anthropic)").

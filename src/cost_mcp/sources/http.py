@@ -416,9 +416,13 @@ class ProviderClient:
                     f"{self._detail(response)}, so the credentials cannot read billing data{self.key_hint}",
                     status=status,
                 )
+            # A 403's reason can name what the key lacks (OpenAI: "Missing scopes: api.usage.read"),
+            # which the advice alone cannot; a 401's only says the key is wrong, often quoting it.
+            detail = self._detail(response).removeprefix(": ") if status == 403 else ""
+            detail = f" ({detail})" if detail else ""
             raise ProviderAuthError(
-                f"needs {self.key_noun} in {self.key_env}: {path} answered HTTP {status}, so the key "
-                f"cannot read billing data{self.key_hint}",
+                f"needs {self.key_noun} in {self.key_env}: {path} answered HTTP {status}{detail}, so the "
+                f"key cannot read billing data{self.key_hint}",
                 status=status,
             )
         if status == 429 or status >= 500:
