@@ -339,12 +339,19 @@ def record(conn: Conn, outcomes: Sequence[Outcome], *, now: datetime | None = No
     moment = when.isoformat()
     rows: list[SourceSync] = []
     warnings: list[str] = []
+    before = _states(conn)
     for outcome in outcomes:
         spec = outcome.plan.source
         if outcome.feeds is None or outcome.error is not None:
             error = outcome.error or "nothing was fetched"
             source_state.record_failure(conn, spec.id, moment, error)
-            warnings.append(f"{spec.id}: sync failed ({error}); the data synced before is kept")
+            earlier = before.get(spec.id)
+            kept = (
+                "the data synced before is kept"
+                if earlier is not None and earlier.last_success is not None
+                else "none of its data is in the ledger yet"
+            )
+            warnings.append(f"{spec.id}: sync failed ({error}); {kept}")
             rows.append(_row(outcome, ok=False, error=error))
             continue
         feeds = [f for f in outcome.feeds if f.end_ms > f.start_ms]

@@ -952,6 +952,15 @@ def _seat_and_api_value(slices: Sequence[_Slice], settings: Settings) -> list[st
     ]
 
 
+def _sync_advice(status: SourceStatus) -> str:
+    """What to do about a provider that never synced: its key when the key is what failed (the
+    auth errors say "needs <the key> in <VARIABLE>"), else asking again later (a rate limit, an
+    outage, an answer that could not be read)."""
+    if (status.last_error or "").startswith("needs "):
+        return "Fix the key, or add it to COST_MCP_SYNC_SKIP to stop syncing it"
+    return "Sync again later (`cost-mcp sync`), or add it to COST_MCP_SYNC_SKIP to stop syncing it"
+
+
 def _warnings(
     slices: Sequence[_Slice],
     settings: Settings,
@@ -984,8 +993,7 @@ def _warnings(
             # to show, and the total lacks this provider's bill; saying "earlier data" would hide that.
             warnings.append(
                 f"PARTIAL: {status.source}: never synced ({status.last_error}); its billed spend is not "
-                "in this answer, only what local logs and record_usage estimate. Fix the key, or add it "
-                "to COST_MCP_SYNC_SKIP to stop syncing it"
+                f"in this answer, only what local logs and record_usage estimate. {_sync_advice(status)}"
             )
         elif status.status == "error":
             warnings.append(
