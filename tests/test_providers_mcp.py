@@ -240,6 +240,36 @@ async def test_sync_providers_tool(clock: None, fakes: Router) -> None:
     assert fakes.openai.requests == []
 
 
+async def test_days_before_the_first_sync_are_named_as_missing_until_synced(
+    clock: None, fakes: Router
+) -> None:
+    """The QA case (h-qabill F10): the first sync fetches 31 days, so on the 5th "last_month" lacked
+    its first days of OpenAI's and Anthropic's bills (and "this_year" all but a month of them) with
+    complete true and no warning. Now the answer names the days and the sync that fetches them,
+    and says nothing once that sync ran."""
+    from cost_mcp.server import mcp
+
+    first, last = ago(40).isoformat(), ago(31).isoformat()
+    fakes.openai.reports[COSTS][ago(35).isoformat()] = [
+        {"object": "organization.costs.result", "amount": {"value": 7, "currency": "usd"}}
+    ]
+    period = {"start": first, "end": ago(2).isoformat(), "group_by": ["provider"]}
+    async with Client(mcp, raise_exceptions=True) as client:
+        before = (await client.call_tool("get_spend", period)).structured_content
+        synced = await client.call_tool("sync_providers", {"days": 41})
+        after = (await client.call_tool("get_spend", period)).structured_content
+    assert before is not None and after is not None and synced.is_error is False
+    assert [w for w in before["warnings"] if w.startswith("PARTIAL")] == [
+        f"PARTIAL: openai, anthropic: 10 day(s) of this period ({first} to {last}) were never synced from "
+        "the provider's API, so spend on them is only what local logs and record_usage estimate; "
+        "`cost-mcp sync --provider openai anthropic --days 41` (or sync_providers with days=41) fetches "
+        "them, as far back as the provider keeps them"
+    ]
+    assert before["total_usd"] == 7.5478912
+    assert not [w for w in after["warnings"] if w.startswith("PARTIAL")]
+    assert after["total_usd"] == 14.5478912  # the $7 billed 35 days ago, fetched by the backfill
+
+
 async def test_sync_providers_without_keys_says_what_to_set(client: Client) -> None:
     result = await client.call_tool("sync_providers", {})
     assert result.is_error is True

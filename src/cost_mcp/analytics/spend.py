@@ -39,6 +39,7 @@ from cost_mcp.models import (
 from cost_mcp.money import format_cost, format_usd, from_nanos, known_cost
 from cost_mcp.periods import Period, bucket_start, iso_utc, resolve_period, to_ms
 from cost_mcp.sources import registry
+from cost_mcp.sources.billing import MAX_SYNC_DAYS
 from cost_mcp.store import alerts as alert_store
 from cost_mcp.store import rollup, session_rows, source_state
 from cost_mcp.store import spend as spend_store
@@ -231,6 +232,22 @@ def get_spend(
     warnings += coverage.missing_bill_warnings(
         layers.rules, *_utc_day_range(p), usage_only=USAGE_ONLY_SOURCES
     )
+    if not local_only:
+        synced = [
+            spec.id
+            for spec in registry.providers()
+            if settings.provider_key(spec.id) is not None
+            and not settings.skips_sync(spec.id)
+            and (not filters.providers or spec.id in filters.providers)
+        ]
+        warnings += coverage.unsynced_warnings(
+            conn,
+            layers.rules,
+            *_utc_day_range(p),
+            synced,
+            today=datetime.now(UTC).date().toordinal() - _EPOCH_ORDINAL,
+            max_days=MAX_SYNC_DAYS,
+        )
     warnings += unmatched
     if refreshed == rollup.TOO_LARGE:
         warnings.append(rollup.TOO_LARGE_WARNING)
