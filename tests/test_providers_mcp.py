@@ -270,6 +270,28 @@ async def test_days_before_the_first_sync_are_named_as_missing_until_synced(
     assert after["total_usd"] == 14.5478912  # the $7 billed 35 days ago, fetched by the backfill
 
 
+async def test_an_answer_missing_a_providers_bill_is_not_complete(fakes: Router) -> None:
+    """The QA case (h-qabill F3): OpenAI refusing the key on the first sync left its whole bill out
+    of the answer, said by a PARTIAL warning, yet `complete` was true, which clients read as "the
+    numbers are whole". Now complete is false with that warning first; once synced, true again."""
+    from cost_mcp.server import mcp
+
+    fakes.openai.key = "sk-admin-someone-elses-key"  # ours is refused: 401
+    question = {"period": "last_7_days", "group_by": ["provider"]}
+    async with Client(mcp, raise_exceptions=True) as client:
+        refused = (await client.call_tool("get_spend", question)).structured_content
+        check = (await client.call_tool("check_budget", {"estimated_cost_usd": 1})).structured_content
+        fakes.openai.key = OPENAI_KEY
+        await client.call_tool("sync_providers", {"providers": ["openai"]})
+        synced = (await client.call_tool("get_spend", question)).structured_content
+    assert refused is not None and check is not None and synced is not None
+    assert (refused["complete"], refused["reading"]) == (False, None)
+    assert refused["warnings"][0].startswith("PARTIAL: openai: never synced (needs an admin key")
+    assert refused["total_usd"] == 3.7378912  # Anthropic's bill only
+    assert check["allowed"] is True  # no budget: the pre-flight is not held up by the missing bill
+    assert (synced["complete"], synced["warnings"], synced["total_usd"]) == (True, [], 7.5478912)
+
+
 async def test_sync_providers_without_keys_says_what_to_set(client: Client) -> None:
     result = await client.call_tool("sync_providers", {})
     assert result.is_error is True

@@ -947,6 +947,11 @@ def log_read_warnings(conn: Conn) -> list[str]:
     ]
 
 
+PARTIAL = "PARTIAL:"
+"""How a warning begins that says what an answer lacks although every log line is read (a provider's
+bill never synced, days of it never fetched, log files that could not be opened): such an answer
+says ``complete: false`` (:func:`cost_mcp.catchup.label`)."""
+
 NO_SOURCE = "no data source is connected yet"
 """How the warning for an empty ledger with nothing configured begins (an answer labelled as still
 reading logs drops it: the logs being read are a source)."""
