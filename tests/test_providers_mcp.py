@@ -292,6 +292,28 @@ async def test_an_answer_missing_a_providers_bill_is_not_complete(fakes: Router)
     assert (synced["complete"], synced["warnings"], synced["total_usd"]) == (True, [], 7.5478912)
 
 
+async def test_a_usage_report_without_request_counts_shows_none_not_zero(clock: None, fakes: Router) -> None:
+    """The QA case (h-qabill F7): today's Anthropic usage report (no bill yet, so it is the total)
+    showed `requests: 0` beside its $3.00, read as "no calls"; the report counts no requests."""
+    from cost_mcp.server import mcp
+
+    fakes.anthropic.reports[anthropic.MESSAGES_PATH][ago(0).isoformat()] = [
+        {"uncached_input_tokens": 1_000_000, "output_tokens": 0, "model": "claude-sonnet-4-5"}
+    ]
+    async with Client(mcp, raise_exceptions=True) as client:
+        spent = (
+            await client.call_tool("get_spend", {"period": "today", "group_by": ["provider"]})
+        ).structured_content
+        models = (await client.call_tool("model_breakdown", {"period": "today"})).structured_content
+    assert spent is not None and models is not None
+    assert [(r["group"]["provider"], r["basis"], r["cost_usd"], r["requests"]) for r in spent["rows"]] == [
+        ("anthropic", "estimated", 3.0, None)
+    ]
+    assert [(m["model"], m["requests"], m["cost_per_request_usd"]) for m in models["models"]] == [
+        ("claude-sonnet-4-5", None, None)
+    ]
+
+
 async def test_sync_providers_without_keys_says_what_to_set(client: Client) -> None:
     result = await client.call_tool("sync_providers", {})
     assert result.is_error is True

@@ -571,7 +571,9 @@ def _bucket_slices(conn: Conn, p: Period, dims: Sequence[str], filters: Filters)
                 dims={d: values.get(d) for d in dims if d not in _TIME_DIMS and d != "basis"},
                 cost_nanos=b.cost_nanos,
                 unpriced=b.unpriced if not billed else 0,
-                requests=None if billed else b.requests,
+                # Anthropic's usage report counts tokens, not requests: its 0 is "not counted", and
+                # read as "no calls" beside a cost (a day bucket has at least one call).
+                requests=None if billed or not b.requests else b.requests,
                 tokens=None if billed else b.tokens,
                 outside_bill=b.outside_bill,
                 filter_project=None if b.project_is_workspace else b.project,
