@@ -240,6 +240,80 @@ async def test_sync_providers_tool(clock: None, fakes: Router) -> None:
     assert fakes.openai.requests == []
 
 
+async def test_days_before_the_first_sync_are_named_as_missing_until_synced(
+    clock: None, fakes: Router
+) -> None:
+    """The QA case (h-qabill F10): the first sync fetches 31 days, so on the 5th "last_month" lacked
+    its first days of OpenAI's and Anthropic's bills (and "this_year" all but a month of them) with
+    complete true and no warning. Now the answer names the days and the sync that fetches them,
+    and says nothing once that sync ran."""
+    from cost_mcp.server import mcp
+
+    first, last = ago(40).isoformat(), ago(31).isoformat()
+    fakes.openai.reports[COSTS][ago(35).isoformat()] = [
+        {"object": "organization.costs.result", "amount": {"value": 7, "currency": "usd"}}
+    ]
+    period = {"start": first, "end": ago(2).isoformat(), "group_by": ["provider"]}
+    async with Client(mcp, raise_exceptions=True) as client:
+        before = (await client.call_tool("get_spend", period)).structured_content
+        synced = await client.call_tool("sync_providers", {"days": 41})
+        after = (await client.call_tool("get_spend", period)).structured_content
+    assert before is not None and after is not None and synced.is_error is False
+    assert [w for w in before["warnings"] if w.startswith("PARTIAL")] == [
+        f"PARTIAL: openai, anthropic: 10 day(s) of this period ({first} to {last}) were never synced from "
+        "the provider's API, so spend on them is only what local logs and record_usage estimate; "
+        "`cost-mcp sync --provider openai anthropic --days 41` (or sync_providers with days=41) fetches "
+        "them, as far back as the provider keeps them"
+    ]
+    assert before["total_usd"] == 7.5478912
+    assert not [w for w in after["warnings"] if w.startswith("PARTIAL")]
+    assert after["total_usd"] == 14.5478912  # the $7 billed 35 days ago, fetched by the backfill
+
+
+async def test_an_answer_missing_a_providers_bill_is_not_complete(fakes: Router) -> None:
+    """The QA case (h-qabill F3): OpenAI refusing the key on the first sync left its whole bill out
+    of the answer, said by a PARTIAL warning, yet `complete` was true, which clients read as "the
+    numbers are whole". Now complete is false with that warning first; once synced, true again."""
+    from cost_mcp.server import mcp
+
+    fakes.openai.key = "sk-admin-someone-elses-key"  # ours is refused: 401
+    question = {"period": "last_7_days", "group_by": ["provider"]}
+    async with Client(mcp, raise_exceptions=True) as client:
+        refused = (await client.call_tool("get_spend", question)).structured_content
+        check = (await client.call_tool("check_budget", {"estimated_cost_usd": 1})).structured_content
+        fakes.openai.key = OPENAI_KEY
+        await client.call_tool("sync_providers", {"providers": ["openai"]})
+        synced = (await client.call_tool("get_spend", question)).structured_content
+    assert refused is not None and check is not None and synced is not None
+    assert (refused["complete"], refused["reading"]) == (False, None)
+    assert refused["warnings"][0].startswith("PARTIAL: openai: never synced (needs an admin key")
+    assert refused["total_usd"] == 3.7378912  # Anthropic's bill only
+    assert check["allowed"] is True  # no budget: the pre-flight is not held up by the missing bill
+    assert (synced["complete"], synced["warnings"], synced["total_usd"]) == (True, [], 7.5478912)
+
+
+async def test_a_usage_report_without_request_counts_shows_none_not_zero(clock: None, fakes: Router) -> None:
+    """The QA case (h-qabill F7): today's Anthropic usage report (no bill yet, so it is the total)
+    showed `requests: 0` beside its $3.00, read as "no calls"; the report counts no requests."""
+    from cost_mcp.server import mcp
+
+    fakes.anthropic.reports[anthropic.MESSAGES_PATH][ago(0).isoformat()] = [
+        {"uncached_input_tokens": 1_000_000, "output_tokens": 0, "model": "claude-sonnet-4-5"}
+    ]
+    async with Client(mcp, raise_exceptions=True) as client:
+        spent = (
+            await client.call_tool("get_spend", {"period": "today", "group_by": ["provider"]})
+        ).structured_content
+        models = (await client.call_tool("model_breakdown", {"period": "today"})).structured_content
+    assert spent is not None and models is not None
+    assert [(r["group"]["provider"], r["basis"], r["cost_usd"], r["requests"]) for r in spent["rows"]] == [
+        ("anthropic", "estimated", 3.0, None)
+    ]
+    assert [(m["model"], m["requests"], m["cost_per_request_usd"]) for m in models["models"]] == [
+        ("claude-sonnet-4-5", None, None)
+    ]
+
+
 async def test_sync_providers_without_keys_says_what_to_set(client: Client) -> None:
     result = await client.call_tool("sync_providers", {})
     assert result.is_error is True
@@ -435,6 +509,44 @@ async def test_a_fake_admin_key_never_leaks(
         assert canary.encode() not in ledger
         for text in results:
             assert canary not in text
+
+
+@pytest.mark.parametrize(
+    ("path", "row", "said"),
+    [
+        (
+            COSTS,
+            {"object": "organization.costs.result", "amount": {"value": 10**15, "currency": "usd"}},
+            "the openai billing report has $1,000,000,000,000,000.00 on ",
+        ),
+        (
+            "/v1/organization/usage/completions",
+            {"input_tokens": 10**20, "output_tokens": 1, "num_model_requests": 1, "model": "gpt-4o"},
+            "the openai usage report has $250,000,000,000,000.00 on ",
+        ),
+    ],
+)
+async def test_an_amount_past_the_ledgers_64_bits_fails_that_source_not_every_answer(
+    fakes: Router, path: str, row: dict[str, object], said: str
+) -> None:
+    """The QA case (h-qabill F1): one OpenAI row of $1e15 (or 1e20 tokens) made the sync's insert raise
+    OverflowError, so get_spend, which syncs first, was a tool error for every provider, on every
+    question. Now that source's sync fails saying what and where, and the answer has the rest."""
+    fakes.openai.reports[path][ago(3).isoformat()] = [row]
+    from cost_mcp.server import mcp
+
+    async with Client(mcp) as client:
+        result = await client.call_tool("get_spend", {"period": "last_7_days", "group_by": ["provider"]})
+    assert result.is_error is False, result.content
+    data = result.structured_content
+    assert data is not None
+    assert {(r["group"]["provider"], r["basis"]): r["cost_usd"] for r in data["rows"]} == {
+        ("anthropic", "billed"): 3.7378912
+    }
+    [openai] = [s for s in data["sources"] if s["source"] == "openai"]
+    assert openai["status"] == "error"
+    assert openai["last_error"].startswith(f"unexpected response: {said}{ago(3).isoformat()}, more than")
+    assert any(w.startswith("PARTIAL: openai: never synced (unexpected response") for w in data["warnings"])
 
 
 # --- the CLI --------------------------------------------------------------------------------------
@@ -639,6 +751,69 @@ def test_a_key_echoed_in_base64_never_leaks(home: Path) -> None:
     for form in (plain.rstrip("="), urlsafe):
         assert form not in done.stdout + done.stderr
         assert form.encode() not in ledger
+
+
+def test_a_key_echoed_upper_cased_or_in_hex_never_leaks(home: Path) -> None:
+    """The QA case (h-qabill F4): an API (or a proxy) echoing the key upper-cased or as a hex dump, in
+    its error text and in a data field. Raw, base64 and URL-encoded copies were scrubbed; these two
+    were shown by `sync` and stored in the ledger (the error in the source's state, the line item)."""
+    key = OPENAI_KEY
+    forms = [key.upper(), key.encode().hex(), key.encode().hex().upper()]
+    echoed = " / ".join(forms)
+    r = Router(openai=FakeOpenAI())
+    row = {"object": "organization.costs.result", "amount": {"value": 1, "currency": "usd"}}
+    r.openai.reports[COSTS][ago(2).isoformat()] = [{**row, "line_item": echoed}]
+    r.openai.script(
+        "/v1/organization/usage/completions", json_response(400, {"error": {"message": f"bad {echoed}"}})
+    )
+    with local_server(r) as url:
+        env = {**os.environ, "COST_MCP_OPENAI_BASE_URL": url, "OPENAI_ADMIN_KEY": key}
+        failed, synced = (
+            subprocess.run(
+                [sys.executable, "-m", "cost_mcp", "sync", "--provider", "openai", "--days", "3"],
+                capture_output=True,
+                text=True,
+                env=env,
+                timeout=120,
+                check=False,
+            )
+            for _ in range(2)
+        )
+    assert failed.returncode == 1 and synced.returncode == 0, synced.stderr
+    assert "bad [redacted] / [redacted] / [redacted]" in " ".join(failed.stdout.split())
+    ledger = _ledger_bytes(home)
+    assert b"[redacted] / [redacted] / [redacted]" in ledger  # the line item, stored scrubbed
+    for form in forms:
+        assert form not in failed.stdout + failed.stderr + synced.stdout + synced.stderr
+        assert form.encode() not in ledger
+
+
+def test_a_403_says_the_providers_reason_beside_the_advice(home: Path) -> None:
+    """The QA case (h-qabill F5): an Admin key without the usage permission gets a 403 whose message
+    names the missing scope. `sync` said only "needs an admin key ... answered HTTP 403", wrong
+    advice for a key that is one; the provider's reason now comes with it."""
+    r = Router(openai=FakeOpenAI())
+    message = "You have insufficient permissions for this operation. Missing scopes: api.usage.read."
+    r.openai.script(
+        COSTS, json_response(403, {"error": {"message": message, "type": "invalid_request_error"}})
+    )
+    with local_server(r) as url:
+        env = {**os.environ, "COST_MCP_OPENAI_BASE_URL": url, "OPENAI_ADMIN_KEY": OPENAI_KEY}
+        done = subprocess.run(
+            [sys.executable, "-m", "cost_mcp", "sync", "--provider", "openai", "--json"],
+            capture_output=True,
+            text=True,
+            env=env,
+            timeout=120,
+            check=False,
+        )
+    assert done.returncode == 1, done.stderr
+    [source] = json.loads(done.stdout)["sources"]
+    assert source["error"] == (
+        f"needs an admin key in OPENAI_ADMIN_KEY: {COSTS} answered HTTP 403 ({message}), so the key cannot "
+        "read billing data (an organization Admin key, sk-admin-…, from "
+        "platform.openai.com/settings/organization/admin-keys; project keys cannot read costs or usage)"
+    )
 
 
 def test_cli_sync_takes_several_providers_after_one_option(fakes: Router) -> None:

@@ -366,6 +366,23 @@ def test_malformed_json_in_one_report_fails_the_whole_source(
     assert dump(conn, "openai") == []  # the costs report was fine, but a source is all or nothing
 
 
+def test_a_first_sync_that_fails_for_another_reason_than_the_key_says_so_and_not_fix_the_key(
+    conn: Conn, keys: Settings, router: Router
+) -> None:
+    """The QA case (h-qabill F6): a first sync broken by a malformed answer said "the data synced
+    before is kept" (there was none) and every answer after it said "Fix the key" (the key works)."""
+    router.openai.script(COMPLETIONS, httpx2.Response(200, content=b"<html>gateway timeout</html>"))
+    result = run_sync(conn, keys, router)
+    error = rows(result)["openai"].error
+    assert result.warnings == [f"openai: sync failed ({error}); none of its data is in the ledger yet"]
+    [warning] = [w for w in spend(conn, keys, ["provider"]).warnings if w.startswith("PARTIAL: openai")]
+    assert warning == (
+        f"PARTIAL: openai: never synced ({error}); its billed spend is not in this answer, only what "
+        "local logs and record_usage estimate. Sync again later (`cost-mcp sync`), or add it to "
+        "COST_MCP_SYNC_SKIP to stop syncing it"
+    )
+
+
 def test_a_repeated_next_page_fails_the_source(conn: Conn, keys: Settings, router: Router) -> None:
     looping = json_response(200, fixture("anthropic_cost_report_documented.json"))
     router.anthropic.script(anthropic.COST_PATH, looping, looping)

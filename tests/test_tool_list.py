@@ -491,8 +491,8 @@ Answers "what did I spend this week?", "spend per provider last month". Each row
 billed (provider APIs, the truth where synced), estimated (tokens x list price) or subscription
 (seats registered by hand). Rows sum to total_usd; estimates for days billed data covers are
 listed under attribution, not added. sources[] says how fresh each source is and which days it
-covers. Pass on what `warnings` say; complete=false means logs are still being read: the numbers
-are partial. Filters keep exact matches (a project also by folder name). Sources: claude_code,
+covers. Pass on what `warnings` say; complete=false: the numbers are partial (the first warning
+says why). Filters keep exact matches (a project also by folder name). Sources: claude_code,
 record_usage, <provider>-costs, <provider>-usage, subscription. Defaults: this_month, total
 only. Per model with trends: model_breakdown.
 At most `limit` rows (default 25, largest first), the rest in '(other)' rows; then

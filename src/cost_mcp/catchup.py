@@ -42,7 +42,7 @@ from genai_prices.types import ModelPrice, TieredPrices
 
 from cost_mcp import tokens
 from cost_mcp.analytics.budgets import Unread
-from cost_mcp.analytics.spend import NO_SOURCE, log_read_warnings, without_log_paths
+from cost_mcp.analytics.spend import NO_SOURCE, PARTIAL, log_read_warnings, without_log_paths
 from cost_mcp.config import Settings
 from cost_mcp.errors import NotFoundError
 from cost_mcp.models import Answer, IngestResult, LogReading
@@ -113,7 +113,12 @@ def label(result: A, progress: ReadProgress, notes: Sequence[str] = ()) -> A:
     own: list[str] = getattr(result, "warnings", [])
     warnings = [*own, *(n for n in notes if n not in own)]
     if progress.complete:
-        return result.model_copy(update={"complete": True, "reading": None, "warnings": warnings})
+        # Read to the end, yet a PARTIAL warning says what the numbers lack (a provider's bill never
+        # synced, days of it never fetched, log files that could not be opened): not complete
+        # either, and that warning first, as the reading's is.
+        partial = [w for w in warnings if w.startswith(PARTIAL)]
+        warnings = [*partial, *(w for w in warnings if not w.startswith(PARTIAL))]
+        return result.model_copy(update={"complete": not partial, "reading": None, "warnings": warnings})
     reading = LogReading(
         bytes_read=progress.bytes_read,
         bytes_left=progress.bytes_left,

@@ -139,8 +139,9 @@ class Answer(Result):
 
     complete: bool = Field(
         True,
-        description="False while Claude Code logs are still being read: the numbers cover only what is "
-        "read so far (see reading and the first warning). Repeat that to the user.",
+        description="False while Claude Code logs are still being read (see reading), or when data is "
+        "missing (a provider's bill never synced, days of it never fetched): the numbers are partial, "
+        "and the first warning says why. Repeat that to the user.",
     )
     reading: LogReading | None = Field(None, description="How much is read and left; null when complete.")
 

@@ -764,8 +764,8 @@ async def get_spend(
     billed (provider APIs, the truth where synced), estimated (tokens x list price) or subscription
     (seats registered by hand). Rows sum to total_usd; estimates for days billed data covers are
     listed under attribution, not added. sources[] says how fresh each source is and which days it
-    covers. Pass on what `warnings` say; complete=false means logs are still being read: the numbers
-    are partial. Filters keep exact matches (a project also by folder name). Sources: claude_code,
+    covers. Pass on what `warnings` say; complete=false: the numbers are partial (the first warning
+    says why). Filters keep exact matches (a project also by folder name). Sources: claude_code,
     record_usage, <provider>-costs, <provider>-usage, subscription. Defaults: this_month, total
     only. Per model with trends: model_breakdown.
     At most `limit` rows (default 25, largest first), the rest in '(other)' rows; then
@@ -1145,7 +1145,7 @@ async def check_budget(
         )
 
     result = await _local(ctx, work)
-    if not result.allowed and not result.complete:
+    if not result.allowed and result.reading is not None:
         # Refused only because logs are still being read? Wait for them (the refresh budget), then
         # decide again: allowed, or refused with the reason.
         await _catch_up(_state(ctx), full_budget=True)

@@ -47,7 +47,7 @@ from cost_mcp.models import IngestResult, SourceSync, SyncResult
 from cost_mcp.money import from_nanos
 from cost_mcp.pricing import Pricer
 from cost_mcp.sources import agents, claude_code, registry
-from cost_mcp.sources.billing import Feed, Window, day_ms
+from cost_mcp.sources.billing import MAX_SYNC_DAYS, Feed, Window, check_storable, day_ms
 from cost_mcp.sources.http import provider_client, scrub_keys
 from cost_mcp.sources.provider import FetchFn
 from cost_mcp.store import source_state
@@ -71,7 +71,7 @@ T = TypeVar("T")
 INITIAL_DAYS = 31
 """Days a first sync fetches (today included): this month, last_7_days and last_30_days."""
 REFETCH_DAYS = 3
-MAX_DAYS = 366
+MAX_DAYS = MAX_SYNC_DAYS
 """Days fetched again on every sync: today keeps changing and late usage lands on recent days."""
 FAILURE_RETRY_SECONDS = 60
 """After a failed automatic sync, queries wait this long (or the TTL, if shorter) before retrying,
@@ -302,6 +302,8 @@ async def _fetch_one(
             )
             async with client:
                 feeds = await spec.fetch(client, pricer, plan.window)
+            for feed in feeds:
+                check_storable(feed)
     except TimeoutError:
         # A question's short budget: the explicit sync has more time. The explicit sync itself:
         # telling the user to run what they just ran would not help; the provider is slow.
@@ -337,12 +339,19 @@ def record(conn: Conn, outcomes: Sequence[Outcome], *, now: datetime | None = No
     moment = when.isoformat()
     rows: list[SourceSync] = []
     warnings: list[str] = []
+    before = _states(conn)
     for outcome in outcomes:
         spec = outcome.plan.source
         if outcome.feeds is None or outcome.error is not None:
             error = outcome.error or "nothing was fetched"
             source_state.record_failure(conn, spec.id, moment, error)
-            warnings.append(f"{spec.id}: sync failed ({error}); the data synced before is kept")
+            earlier = before.get(spec.id)
+            kept = (
+                "the data synced before is kept"
+                if earlier is not None and earlier.last_success is not None
+                else "none of its data is in the ledger yet"
+            )
+            warnings.append(f"{spec.id}: sync failed ({error}); {kept}")
             rows.append(_row(outcome, ok=False, error=error))
             continue
         feeds = [f for f in outcome.feeds if f.end_ms > f.start_ms]

@@ -535,3 +535,35 @@ def test_without_the_variable_gclouds_application_default_file_is_used_once_the_
     monkeypatch.setenv("COST_MCP_GOOGLE_BILLING_TABLE", GOOGLE_TABLE)
     monkeypatch.setenv("CLOUDSDK_CONFIG", str(home / "nowhere"))
     assert load_settings().provider_missing("google") == ["GOOGLE_APPLICATION_CREDENTIALS"]
+
+
+def test_an_amount_past_the_ledgers_64_bits_is_refused_and_the_ledger_kept(
+    home: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """The QA case (h-qabill F1): a cost of $99,999,999,999,999 was a traceback (OverflowError from the
+    ledger's insert); now the file is refused, saying which row, and the earlier import is kept."""
+    from cost_mcp import cli
+    from cost_mcp.analytics.spend import get_spend, resolve
+
+    path = home / "billing.csv"
+    path.write_text(EXPORT_CSV, encoding="utf-8")
+    assert cli.main(["import", "google-billing", str(path)]) == 0
+    huge = home / "huge.csv"
+    huge.write_text(
+        "Usage start date,Service description,SKU description,Cost (USD)\n"
+        "2026-10-01,Vertex AI,Gemini,99999999999999\n"
+        "2026-10-02,Vertex AI,Gemini,1.5\n",
+        encoding="utf-8",
+    )
+    capsys.readouterr()
+    assert cli.main(["import", "google-billing", str(huge)]) == 2
+    err = " ".join(capsys.readouterr().err.split())
+    assert f"{huge} has $99,999,999,999,999.00 on 2026-10-01, more than the ledger holds" in err
+    assert "Traceback" not in err
+    settings = load_settings()
+    conn = connect(settings.db)
+    try:
+        p = resolve(settings, None, "2026-10-01", "2026-10-03", "UTC")
+        assert get_spend(conn, settings, p).total_usd == Decimal("20.25")
+    finally:
+        conn.close()

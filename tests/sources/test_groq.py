@@ -308,7 +308,7 @@ def test_no_entitlement_in_the_sync_is_an_error_row_not_an_empty_success(
     )
     assert row.days == 0
     assert conn.execute("SELECT COUNT(*) FROM provider_coverage WHERE provider = 'groq'").fetchone() == (0,)
-    assert result.warnings == [f"groq: sync failed ({row.error}); the data synced before is kept"]
+    assert result.warnings == [f"groq: sync failed ({row.error}); none of its data is in the ledger yet"]
 
 
 def test_a_failing_chunk_leaves_the_previous_data_intact(conn: Conn, configured: Settings) -> None:

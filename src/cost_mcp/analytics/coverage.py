@@ -23,7 +23,7 @@ days were left to estimates, and why (:class:`~cost_mcp.models.SourceCoverage`).
 from __future__ import annotations
 
 from collections import defaultdict
-from collections.abc import Sequence
+from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, date, datetime, timedelta
 from typing import Literal
@@ -31,7 +31,7 @@ from typing import Literal
 from cost_mcp.models import CoverageDay, SourceCoverage, SourceStatus
 from cost_mcp.store.buckets import ATTRIBUTION_ONLY, DAY_MS
 from cost_mcp.store.connection import Conn
-from cost_mcp.store.coverage import covered_days, has_local_calls
+from cost_mcp.store.coverage import covered_days, has_local_calls, latest_covered
 
 Report = Literal["cost", "usage"]
 State = Literal["empty", "lagging", "settled"]
@@ -171,6 +171,46 @@ def missing_bill_warnings(
         "Sync again later, or check the admin key can read costs"
         for provider, days in sorted(missing.items())
     ]
+
+
+def unsynced_warnings(
+    conn: Conn,
+    found: dict[tuple[str, int], DayRule],
+    first_day: int,
+    end_day: int,
+    providers: Iterable[str],
+    *,
+    today: int,
+    max_days: int,
+) -> list[str]:
+    """A warning per provider of ``providers`` (configured, synced at least once) whose reports were
+    never synced for some of the period's UTC days ``[first_day, end_day)`` before its latest synced
+    day: days before its first sync (which fetches 31), or a gap a long pause left. Its spend on them
+    is only what local calls estimate, so the answer must say so rather than show a year as its last
+    month. Days after the latest synced one are left out: a report that has not listed them yet is
+    its reporting lag, and a failing sync warns itself. ``today`` (a UTC day number) and
+    ``max_days`` (the most one sync fetches) make the advice's ``--days``."""
+    latest = {provider: start // DAY_MS for provider, start in latest_covered(conn).items()}
+    # Providers first synced together miss the same days: one line names them all.
+    alike: dict[tuple[int, int, int], list[str]] = defaultdict(list)
+    for provider in providers:
+        last = latest.get(provider)
+        if last is None:
+            continue  # never synced: a warning of its own says so
+        missing = [d for d in range(first_day, min(end_day, last)) if (provider, d) not in found]
+        if missing:
+            alike[(len(missing), missing[0], missing[-1])].append(provider)
+    out: list[str] = []
+    for (count, first, last_missing), names in alike.items():
+        days = min(today - first + 1, max_days)
+        out.append(
+            f"PARTIAL: {', '.join(names)}: {count} day(s) of this period ({_iso(first)} to "
+            f"{_iso(last_missing)}) were never synced from the provider's API, so spend on them is only "
+            "what local logs and record_usage estimate; "
+            f"`cost-mcp sync --provider {' '.join(names)} --days {days}` (or sync_providers with "
+            f"days={days}) fetches them, as far back as the provider keeps them"
+        )
+    return out
 
 
 def _iso(day: int) -> str:

@@ -40,6 +40,7 @@ from cost_mcp.models import (
 from cost_mcp.money import format_cost, format_usd, from_nanos, known_cost
 from cost_mcp.periods import Period, bucket_start, iso_utc, resolve_period, to_ms
 from cost_mcp.sources import registry
+from cost_mcp.sources.billing import MAX_SYNC_DAYS
 from cost_mcp.store import alerts as alert_store
 from cost_mcp.store import rollup, session_rows, source_state
 from cost_mcp.store import spend as spend_store
@@ -238,6 +239,22 @@ def get_spend(
     warnings += coverage.missing_bill_warnings(
         layers.rules, *_utc_day_range(p), usage_only=USAGE_ONLY_SOURCES
     )
+    if not local_only:
+        synced = [
+            spec.id
+            for spec in registry.providers()
+            if settings.provider_key(spec.id) is not None
+            and not settings.skips_sync(spec.id)
+            and (not filters.providers or spec.id in filters.providers)
+        ]
+        warnings += coverage.unsynced_warnings(
+            conn,
+            layers.rules,
+            *_utc_day_range(p),
+            synced,
+            today=datetime.now(UTC).date().toordinal() - _EPOCH_ORDINAL,
+            max_days=MAX_SYNC_DAYS,
+        )
     warnings += unmatched
     if refreshed == rollup.TOO_LARGE:
         warnings.append(rollup.TOO_LARGE_WARNING)
@@ -561,7 +578,9 @@ def _bucket_slices(conn: Conn, p: Period, dims: Sequence[str], filters: Filters)
                 dims={d: values.get(d) for d in dims if d not in _TIME_DIMS and d != "basis"},
                 cost_nanos=b.cost_nanos,
                 unpriced=b.unpriced if not billed else 0,
-                requests=None if billed else b.requests,
+                # Anthropic's usage report counts tokens, not requests: its 0 is "not counted", and
+                # read as "no calls" beside a cost (a day bucket has at least one call).
+                requests=None if billed or not b.requests else b.requests,
                 tokens=None if billed else b.tokens,
                 outside_bill=b.outside_bill,
                 filter_project=None if b.project_is_workspace else b.project,
@@ -1024,6 +1043,11 @@ def without_log_paths(statuses: Sequence[SourceStatus]) -> list[SourceStatus]:
     ]
 
 
+PARTIAL = "PARTIAL:"
+"""How a warning begins that says what an answer lacks although every log line is read (a provider's
+bill never synced, days of it never fetched, log files that could not be opened): such an answer
+says ``complete: false`` (:func:`cost_mcp.catchup.label`)."""
+
 NO_SOURCE = "no data source is connected yet"
 """How the warning for an empty ledger with nothing configured begins (an answer labelled as still
 reading logs drops it: the logs being read are a source)."""
@@ -1044,6 +1068,15 @@ def _seat_and_api_value(slices: Sequence[_Slice], settings: Settings) -> list[st
         "Pro or Max plan that covers Claude Code, set COST_MCP_CLAUDE_CODE_BILLING=subscription so that "
         "usage is shown as the plan's value, not counted again"
     ]
+
+
+def _sync_advice(status: SourceStatus) -> str:
+    """What to do about a provider that never synced: its key when the key is what failed (the
+    auth errors say "needs <the key> in <VARIABLE>"), else asking again later (a rate limit, an
+    outage, an answer that could not be read)."""
+    if (status.last_error or "").startswith("needs "):
+        return "Fix the key, or add it to COST_MCP_SYNC_SKIP to stop syncing it"
+    return "Sync again later (`cost-mcp sync`), or add it to COST_MCP_SYNC_SKIP to stop syncing it"
 
 
 def _warnings(
@@ -1078,8 +1111,7 @@ def _warnings(
             # to show, and the total lacks this provider's bill; saying "earlier data" would hide that.
             warnings.append(
                 f"PARTIAL: {status.source}: never synced ({status.last_error}); its billed spend is not "
-                "in this answer, only what local logs and record_usage estimate. Fix the key, or add it "
-                "to COST_MCP_SYNC_SKIP to stop syncing it"
+                f"in this answer, only what local logs and record_usage estimate. {_sync_advice(status)}"
             )
         elif status.status == "error":
             warnings.append(

@@ -150,6 +150,46 @@ def merge(buckets: Iterable[Bucket]) -> tuple[Bucket, ...]:
     return tuple(merged.values())
 
 
+MAX_SYNC_DAYS = 366
+"""The most days one sync fetches (``sync --days``, ``sync_providers(days=...)``)."""
+
+LEDGER_MAX = 2**63 - 1
+"""The most a ledger column holds (signed 64-bit: $9.2 billion in nano-USD, or 9.2e18 tokens)."""
+
+
+def too_large(buckets: Sequence[Bucket]) -> str | None:
+    """What in ``buckets`` the ledger's 64-bit columns cannot hold (``$1,000,000,000,000.00 on
+    2026-11-30``: the largest value of the first field past the bound), or None when all fits.
+
+    No real bill comes near $9.2 billion, so such a figure is a broken or hostile answer. Written, it
+    failed mid-transaction with a traceback, on every sync and every question that syncs first, for
+    all providers at once. Magnitudes are summed over all of ``buckets``, which also keeps the per-key
+    sums (:func:`merge`, the upsert in ``replace_range``) and a query over their days within 64 bits.
+    """
+    for name in ("cost_nanos", *_SUM_FIELDS):
+        values = [(abs(getattr(b, name) or 0), b) for b in buckets]
+        if sum(v for v, _ in values) <= LEDGER_MAX:
+            continue
+        _, bucket = max(values, key=lambda vb: vb[0])
+        day = datetime.fromtimestamp(bucket.start_ms / 1000, UTC).date().isoformat()
+        if name == "cost_nanos":
+            return f"{money.format_usd(money.from_nanos(bucket.cost_nanos or 0))} on {day}"
+        return f"{getattr(bucket, name):,} {name.replace('_', ' ')} on {day}"
+    return None
+
+
+def check_storable(feed: Feed) -> None:
+    """Refuse (ProviderResponseError naming the report, the day and the value) a feed whose amounts
+    or counts the ledger cannot hold: see :func:`too_large`. Nothing of the source is written."""
+    found = too_large(feed.buckets)
+    if found is not None:
+        what = f"{feed.provider} {'billing' if feed.kind == 'cost' else 'usage'} report"
+        raise ProviderResponseError(
+            f"unexpected response: the {what} has {found}, more than the ledger holds "
+            "(64-bit: $9.2 billion, 9.2e18 tokens): not a real bill, so nothing was written"
+        )
+
+
 def price_usage(
     pricer: Pricer,
     tokens: Tokens,

@@ -51,7 +51,7 @@ from cost_mcp import money
 from cost_mcp.errors import InvalidInputError, ProviderAuthError, ProviderResponseError
 from cost_mcp.files import NotRegularFileError, open_regular_file, read_regular_file
 from cost_mcp.pricing import Pricer
-from cost_mcp.sources.billing import Feed, Window, merge
+from cost_mcp.sources.billing import Feed, Window, merge, too_large
 from cost_mcp.sources.http import ProviderClient, follow_pages
 from cost_mcp.sources.provider import Provider, Setting, SourceFetch
 from cost_mcp.store.buckets import DAY_MS, Bucket, replace_range
@@ -616,6 +616,12 @@ def _read_csv(path: Path, handle: TextIO, currency: str | None) -> tuple[list[Bu
         )
     result.imported = len(buckets)
     result.currencies = sorted(seen_currencies)
+    found = too_large(buckets)
+    if found is not None:
+        raise InvalidInputError(
+            f"{path} has {found}, more than the ledger holds (64-bit: $9.2 billion): not a real bill, "
+            "so nothing was imported; check the cost column"
+        )
     return list(merge(buckets)), result
 
 

@@ -172,6 +172,7 @@ class ProviderClient:
         # The key and every form it is sent in (a Basic credential is base64 of "key:"), longest
         # first so that no part of a longer form is left behind by a shorter replacement.
         self._secrets = sorted({f for f in (secret, *secret_forms) if f}, key=len, reverse=True)
+        self._pattern = _secrets_pattern(self._secrets)
 
     def __repr__(self) -> str:
         return f"<ProviderClient {self.provider} {self._client.base_url}>"
@@ -199,9 +200,7 @@ class ProviderClient:
     def scrub(self, text: str) -> str:
         """``text`` with the key, the header values built from it, and anything shaped like a key,
         replaced."""
-        for secret in self._secrets:
-            text = text.replace(secret, "[redacted]")
-        return _KEY_LIKE.sub("[redacted]", text)
+        return _KEY_LIKE.sub("[redacted]", _redact(self._pattern, text))
 
     def setting(self, name: str) -> str:
         """One of the provider's configured variables (an id, a scope), or ProviderAuthError."""
@@ -223,6 +222,7 @@ class ProviderClient:
         """Scrub ``secret`` (a token obtained at run time) from everything, like the key."""
         if secret and secret not in self._secrets:
             self._secrets = sorted({*self._secrets, secret}, key=len, reverse=True)
+            self._pattern = _secrets_pattern(self._secrets)
 
     async def _authenticate(self) -> None:
         """Trade the credential for a bearer token once, before the first API request."""
@@ -416,9 +416,13 @@ class ProviderClient:
                     f"{self._detail(response)}, so the credentials cannot read billing data{self.key_hint}",
                     status=status,
                 )
+            # A 403's reason can name what the key lacks (OpenAI: "Missing scopes: api.usage.read"),
+            # which the advice alone cannot; a 401's only says the key is wrong, often quoting it.
+            detail = self._detail(response).removeprefix(": ") if status == 403 else ""
+            detail = f" ({detail})" if detail else ""
             raise ProviderAuthError(
-                f"needs {self.key_noun} in {self.key_env}: {path} answered HTTP {status}, so the key "
-                f"cannot read billing data{self.key_hint}",
+                f"needs {self.key_noun} in {self.key_env}: {path} answered HTTP {status}{detail}, so the "
+                f"key cannot read billing data{self.key_hint}",
                 status=status,
             )
         if status == 429 or status >= 500:
@@ -446,10 +450,7 @@ class ProviderClient:
         # Only the key's own forms: data legitimately holds key-shaped ids (OpenAI's api_key_id
         # "key_…"), which the pattern that error text is scrubbed with would wrongly erase.
         if isinstance(value, str):
-            for secret in self._secrets:
-                if secret in value:
-                    value = value.replace(secret, "[redacted]")
-            return value
+            return _redact(self._pattern, value)
         if isinstance(value, dict):
             return {self._scrub_json(k): self._scrub_json(v) for k, v in value.items()}
         if isinstance(value, list):
@@ -597,7 +598,8 @@ def _retry_after(response: httpx2.Response) -> float | None:
 def secret_forms(secret: str, header_values: Iterable[str] = ()) -> list[str]:
     """Every form a key travels or may be echoed in: raw, ``Bearer key``, HTTP Basic (base64 of
     ``key:``, which does not contain the key yet is as good as it), base64 of the bare key (plain
-    and URL-safe, padding left off so an unpadded copy matches too) and URL-encoded. None for an
+    and URL-safe, padding left off so an unpadded copy matches too), URL-encoded and hex (each
+    matched in any case: see :func:`_secrets_pattern`). None for an
     empty key (a provider configured by its alternative, AWS's named profile): its forms would be
     ``Bearer `` and the base64 of ``:``, scrubbed from every error for nothing."""
     if not secret:
@@ -615,12 +617,26 @@ def secret_forms(secret: str, header_values: Iterable[str] = ()) -> list[str]:
         *bare,
         quote(secret, safe=""),
         quote_plus(secret),
+        secret.encode().hex(),
     ]
     for value in header_values:
         scheme, _, credential = value.partition(" ")
         if secret in value or scheme.lower() == "basic":
             forms += [value, credential]
     return [f for f in forms if f]
+
+
+def _secrets_pattern(secrets: Sequence[str]) -> re.Pattern[str] | None:
+    """One pattern for ``secrets`` (longest first, so no part of a longer form is left behind by a
+    shorter one), matched whatever the case: an API or proxy may echo a key upper-cased, and a
+    hex dump in either case."""
+    if not secrets:
+        return None
+    return re.compile("|".join(re.escape(s) for s in secrets), re.IGNORECASE)
+
+
+def _redact(pattern: re.Pattern[str] | None, text: str) -> str:
+    return pattern.sub("[redacted]", text) if pattern is not None else text
 
 
 def scrub_keys(settings: Settings, text: str, limit: int | None = None) -> str:
@@ -637,8 +653,7 @@ def scrub_keys(settings: Settings, text: str, limit: int | None = None) -> str:
             value = settings.provider_value(name)
             if value is not None:
                 secrets.update(secret_forms(value))
-    for secret in sorted(secrets, key=len, reverse=True):
-        text = text.replace(secret, "[redacted]")
+    text = _redact(_secrets_pattern(sorted(secrets, key=len, reverse=True)), text)
     # Our own advice names the shape of the right key ("sk-admin-…"), which reads as key-like:
     # it is kept, and everything else shaped like a key is still replaced.
     hints = [spec.key_hint for spec in registry.providers() if spec.key_hint]

@@ -50,3 +50,9 @@ def has_local_calls(conn: Conn, provider: str, day: int, skip_sources: Sequence[
         (day * qh_per_day, (day + 1) * qh_per_day, provider, *skip_sources),
     ).fetchone()
     return row is not None
+
+
+def latest_covered(conn: Conn) -> dict[str, int]:
+    """Per provider, the start (epoch ms) of the latest UTC day any of its reports was synced for."""
+    rows = conn.execute("SELECT provider, MAX(start_ms) FROM provider_coverage GROUP BY provider").fetchall()
+    return {str(provider): int(start) for provider, start in rows}
