@@ -71,7 +71,6 @@ T = TypeVar("T")
 INITIAL_DAYS = 31
 """Days a first sync fetches (today included): this month, last_7_days and last_30_days."""
 REFETCH_DAYS = 3
-MAX_DAYS = MAX_SYNC_DAYS
 """Days fetched again on every sync: today keeps changing and late usage lands on recent days."""
 FAILURE_RETRY_SECONDS = 60
 """After a failed automatic sync, queries wait this long (or the TTL, if shorter) before retrying,
@@ -158,8 +157,8 @@ def plan_sync(
     ago, are left alone.
     """
     moment = (now or datetime.now(UTC)).astimezone(UTC)
-    if days is not None and not 1 <= days <= MAX_DAYS:
-        raise InvalidInputError(f"days must be between 1 and {MAX_DAYS}, got {days}")
+    if days is not None and not 1 <= days <= MAX_SYNC_DAYS:
+        raise InvalidInputError(f"days must be between 1 and {MAX_SYNC_DAYS}, got {days}")
     wanted = _wanted(settings, providers, explicit=not use_ttl)
     if not wanted:
         return []  # no key configured: the usual warm query pays nothing for provider sync
