@@ -521,6 +521,42 @@ def test_install_into_the_project(
     )
 
 
+def _ours(command: str) -> str:
+    return f"{Path(sys.executable).parent / 'cost-mcp'} {command}"
+
+
+def test_install_writes_through_a_symlinked_settings_file_and_keeps_its_permissions(
+    home: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """A settings.json kept in a dotfiles repository and linked into ~/.claude: before, the link was
+    replaced by a plain file (the dotfiles never saw the change) with mode 0600."""
+    dotfile = tmp_path / "dotfiles" / "claude-settings.json"
+    dotfile.parent.mkdir()
+    dotfile.write_text('{"model": "opus"}')
+    dotfile.chmod(0o640)
+    link = home / "claude" / "settings.json"
+    link.symlink_to(dotfile)
+    assert run_cli(monkeypatch, capsys, "", "statusline", "--install", "--yes")[0] == 0
+    assert link.is_symlink() and link.resolve() == dotfile.resolve()
+    assert json.loads(dotfile.read_text())["statusLine"]["command"] == _ours("statusline")
+    assert oct(dotfile.stat().st_mode & 0o777) == oct(0o640)
+
+
+def test_install_leaves_a_read_only_settings_file_as_it_is(
+    home: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """A rename replaces a read-only file as easily as any: before, it was rewritten (and made 0600)."""
+    target = home / "claude" / "settings.json"
+    target.write_text('{"model": "opus"}')
+    target.chmod(0o444)
+    monkeypatch.setattr(sys, "stdin", io.StringIO(""))
+    code = launcher.main(["statusline", "--install", "--yes"])
+    out, err = capsys.readouterr()
+    assert code == 1 and out.startswith("---")  # the diff, to make by hand
+    assert "read-only" in err and f"chmod u+w {target}" in " ".join(err.split())
+    assert target.read_text() == '{"model": "opus"}' and oct(target.stat().st_mode & 0o777) == oct(0o444)
+
+
 def test_doctor_warns_when_claude_deletes_transcripts_early(home: Path, settings: Settings) -> None:
     assert diagnose(settings).warnings == []
     (home / "claude" / "settings.json").write_text(json.dumps({"cleanupPeriodDays": 7}))

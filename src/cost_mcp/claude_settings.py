@@ -1,7 +1,9 @@
 """Claude Code's settings.json: where it is, and adding our status line and hooks to it.
 
 Edits are shown as a unified diff before they are written, keep every other key as it was, and
-are written atomically (temp file + rename) so a crash never leaves half a settings file.
+are written atomically (temp file + rename) so a crash never leaves half a settings file. They go to
+the file a symlink points to (a settings.json kept in a dotfiles repository stays linked), keep the
+file's permissions, and refuse a file its owner made read-only.
 """
 
 from __future__ import annotations
@@ -9,6 +11,7 @@ from __future__ import annotations
 import difflib
 import json
 import os
+import stat
 import tempfile
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -47,6 +50,19 @@ class Edit:
         """Whether writing would change anything."""
         return self.before != self.after
 
+    @property
+    def target(self) -> Path:
+        """The file written: where ``path`` leads when it is a symlink, so the link stays."""
+        return Path(os.path.realpath(self.path))
+
+    def read_only(self) -> bool:
+        """Whether the file exists with no write permission for its owner: made so on purpose, and
+        a rename would replace it anyway, so it is not written."""
+        try:
+            return not os.stat(self.target).st_mode & stat.S_IWUSR
+        except FileNotFoundError:
+            return False
+
     def diff(self) -> str:
         """The change as a unified diff."""
         return "".join(
@@ -60,15 +76,27 @@ class Edit:
 
     def write(self) -> None:
         """Replace the file atomically with the new content."""
-        self.path.parent.mkdir(parents=True, exist_ok=True)
-        fd, tmp = tempfile.mkstemp(dir=self.path.parent, prefix=".settings-", suffix=".json")
-        try:
-            with os.fdopen(fd, "w", encoding="utf-8") as f:
-                f.write(self.after)
-            os.replace(tmp, self.path)
-        except BaseException:
-            Path(tmp).unlink(missing_ok=True)
-            raise
+        _replace(self.target, self.after.encode("utf-8"))
+
+
+def _replace(path: Path, content: bytes) -> None:
+    """Write ``content`` to ``path`` atomically, keeping its permissions when it exists (a new file
+    gets mkstemp's owner-only ones)."""
+    try:
+        mode: int | None = stat.S_IMODE(os.stat(path).st_mode)
+    except FileNotFoundError:
+        mode = None
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=".settings-", suffix=".json")
+    try:
+        with os.fdopen(fd, "wb") as f:
+            f.write(content)
+        if mode is not None:
+            os.chmod(tmp, mode)
+        os.replace(tmp, path)
+    except BaseException:
+        Path(tmp).unlink(missing_ok=True)
+        raise
 
 
 def plan(path: Path, change: Callable[[dict[str, Any]], None]) -> Edit:

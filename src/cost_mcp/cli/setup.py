@@ -352,6 +352,13 @@ def _install(project: bool, yes: bool, change: Callable[[dict[str, Any]], None])
         print(f"{path} already has it; nothing to change")
         return EXIT_OK
     print(edit.diff(), end="")
+    if edit.read_only():
+        print(
+            f"nothing written: {edit.target} is read-only; make it writable (chmod u+w {edit.target}) "
+            "and run this again, or make the change above by hand",
+            file=sys.stderr,
+        )
+        return EXIT_FAILED
     if not yes:
         try:
             reply = input(f"Write {path}? [y/N] ")
