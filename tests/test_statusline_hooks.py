@@ -525,6 +525,56 @@ def _ours(command: str) -> str:
     return f"{Path(sys.executable).parent / 'cost-mcp'} {command}"
 
 
+def test_uninstall_gives_back_the_status_line_it_replaced_and_the_file_byte_for_byte(
+    home: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """A user who tries cost-mcp and changes their mind gets their settings back as they were:
+    before, there was no --uninstall, no copy, and the ccusage status line ours replaced was lost."""
+    target = home / "claude" / "settings.json"
+    ccusage = {"type": "command", "command": "npx ccusage statusline"}
+    original = '{"model":"opus",  "statusLine": {"type":"command","command":"npx ccusage statusline"}}\n'
+    target.write_text(original)
+    assert run_cli(monkeypatch, capsys, "", "statusline", "--install", "--yes")[0] == 0
+    code, out = run_cli(monkeypatch, capsys, "", "hook", "--install", "--yes")
+    backup = home / "claude" / "settings.json.before-cost-mcp"
+    assert code == 0 and backup.read_text() == original  # the file before cost-mcp's first change
+    assert json.loads(target.read_text())["statusLine"]["command"] == _ours("statusline")
+
+    code, out = run_cli(monkeypatch, capsys, "n\n", "statusline", "--uninstall")
+    assert code == 1 and "nothing written" in out and out.startswith("---")
+    code, out = run_cli(monkeypatch, capsys, "y\n", "statusline", "--uninstall")
+    data = json.loads(target.read_text())
+    assert code == 0 and data["statusLine"] == ccusage and data["model"] == "opus"
+    assert [g["hooks"][0]["command"] for g in data["hooks"]["UserPromptSubmit"]] == [_ours("hook")]
+
+    code, out = run_cli(monkeypatch, capsys, "", "hook", "--uninstall", "--yes")
+    assert code == 0 and target.read_text() == original and not backup.exists()
+    code, out = run_cli(monkeypatch, capsys, "", "hook", "--uninstall", "--yes")
+    assert code == 0 and "nothing to change" in out and target.read_text() == original
+
+
+def test_uninstall_keeps_what_the_user_changed_since_and_removes_a_file_cost_mcp_created(
+    home: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    target = home / "claude" / "settings.json"
+    assert run_cli(monkeypatch, capsys, "", "hook", "--install", "--yes")[0] == 0
+    assert run_cli(monkeypatch, capsys, "", "hook", "--uninstall", "--yes")[0] == 0
+    assert not target.exists()  # Claude Code had no settings file before; it has none again
+
+    target.write_text('{"model": "opus"}')
+    assert run_cli(monkeypatch, capsys, "", "hook", "--install", "--yes")[0] == 0
+    data = json.loads(target.read_text())
+    data["hooks"]["Stop"] = [{"hooks": [{"type": "command", "command": "say done"}]}]
+    data["theme"] = "dark"
+    target.write_text(json.dumps(data))
+    assert run_cli(monkeypatch, capsys, "", "hook", "--uninstall", "--yes")[0] == 0
+    assert json.loads(target.read_text()) == {
+        "model": "opus",
+        "hooks": {"Stop": [{"hooks": [{"type": "command", "command": "say done"}]}]},
+        "theme": "dark",
+    }
+
+
 def test_install_writes_through_a_symlinked_settings_file_and_keeps_its_permissions(
     home: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
 ) -> None:
@@ -540,6 +590,7 @@ def test_install_writes_through_a_symlinked_settings_file_and_keeps_its_permissi
     assert link.is_symlink() and link.resolve() == dotfile.resolve()
     assert json.loads(dotfile.read_text())["statusLine"]["command"] == _ours("statusline")
     assert oct(dotfile.stat().st_mode & 0o777) == oct(0o640)
+    assert (dotfile.parent / "claude-settings.json.before-cost-mcp").read_text() == '{"model": "opus"}'
 
 
 def test_install_leaves_a_read_only_settings_file_as_it_is(
@@ -555,6 +606,63 @@ def test_install_leaves_a_read_only_settings_file_as_it_is(
     assert code == 1 and out.startswith("---")  # the diff, to make by hand
     assert "read-only" in err and f"chmod u+w {target}" in " ".join(err.split())
     assert target.read_text() == '{"model": "opus"}' and oct(target.stat().st_mode & 0o777) == oct(0o444)
+
+
+def test_install_from_another_folder_replaces_the_old_installs_hooks(
+    home: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """A virtual environment made anew: before, both hooks were kept and Claude Code ran both on every
+    prompt and tool call, the old one failing once its folder was gone."""
+    target = home / "claude" / "settings.json"
+    old = {"type": "command", "command": "/old/venv/bin/cost-mcp hook", "timeout": 10}
+    mine = {"type": "command", "command": "echo hi"}
+    target.write_text(
+        json.dumps(
+            {
+                "hooks": {
+                    "Stop": [],
+                    "UserPromptSubmit": [{"hooks": [old, mine]}],
+                    "PreToolUse": [{"matcher": "*", "hooks": [old]}],
+                }
+            }
+        )
+    )
+    assert run_cli(monkeypatch, capsys, "", "hook", "--install", "--yes")[0] == 0
+    hooks = json.loads(target.read_text())["hooks"]
+    new = {"type": "command", "command": _ours("hook"), "timeout": 10}
+    assert hooks == {
+        "Stop": [],
+        "UserPromptSubmit": [{"hooks": [mine]}, {"hooks": [new]}],
+        "PreToolUse": [{"matcher": "*", "hooks": [new]}],
+    }
+
+
+@pytest.mark.parametrize(
+    ("content", "said"),
+    [
+        (b'{"model": "opus",\n}', "is not valid JSON"),
+        (b"// mine\n{}", "is not valid JSON"),
+        (b"[]", "does not hold a JSON object"),
+        (b'{"model": "\xff"}', "is not UTF-8 text"),
+    ],
+)
+@pytest.mark.parametrize("flag", ["--install", "--uninstall"])
+def test_a_settings_file_cost_mcp_cannot_read_is_named_and_left_as_it_is(
+    home: Path,
+    monkeypatch: pytest.MonkeyPatch,
+    capsys: pytest.CaptureFixture[str],
+    content: bytes,
+    said: str,
+    flag: str,
+) -> None:
+    """Before, a settings file that was not UTF-8 ended the install in a traceback."""
+    target = home / "claude" / "settings.json"
+    target.write_bytes(content)
+    monkeypatch.setattr(sys, "stdin", io.StringIO(""))
+    code = launcher.main(["hook", flag, "--yes"])
+    err = " ".join(capsys.readouterr().err.split())
+    assert code == 2 and f"{target} {said}" in err and "fix it by hand" in err
+    assert target.read_bytes() == content
 
 
 def test_doctor_warns_when_claude_deletes_transcripts_early(home: Path, settings: Settings) -> None:
