@@ -134,6 +134,52 @@ def test_statusline_shows_the_ledgers_exact_session_cost_reading_only_its_transc
     assert out == f"${mine_cost} session · ${today_of(everything)} today\n"
 
 
+def test_a_sessions_subagents_count_in_its_status_line_and_its_hook(
+    home: Path, settings: Settings, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """Claude Code's Task agents log under ``<session>/subagents/``: before, the status line's session
+    cost left out every subagent call made since the last full read, unmarked, and a hard budget's
+    hook let the subagents spend on."""
+    monkeypatch.setenv("NO_COLOR", "1")
+    main = session_file(home / "claude", "s-main")
+    write(main, assistant("m1", "r1", stamp(30), session="s-main", input=100, output=1000))
+    sub = main.parent / "s-main" / "subagents" / "agent-a1.jsonl"
+    sub.parent.mkdir(parents=True)
+    write(sub, assistant("m2", "r2", stamp(20), session="s-main", sidechain=True, input=100, output=2000))
+    spent = price(Tokens(input=100, output=1000), 30) + price(Tokens(input=100, output=2000), 20)
+
+    def session_line() -> str:
+        code, out = run_cli(
+            monkeypatch, capsys, status_input(main, "s-main"), "statusline", "--fields", "session"
+        )
+        assert code == 0
+        return out
+
+    assert session_line() == f"${spent.quantize(Decimal('0.01'))} session\n"  # a first line: nothing read yet
+    assert run_cli(monkeypatch, capsys, "", "report")[0] == 0  # every log read once
+    conn = connect(settings.db)
+    set_budget(conn, "month", spent + Decimal("0.10"), "month", BudgetScope(), hard=True)
+    conn.close()
+    prompt = {
+        "session_id": "s-main",
+        "transcript_path": str(main),
+        "cwd": "/home/dev/app",
+        "hook_event_name": "UserPromptSubmit",
+        "prompt": "go on",
+    }
+    assert _hook(monkeypatch, capsys, prompt) is None  # room left
+    # A subagent works on (its transcript grows, the session's does not).
+    write(
+        sub,
+        assistant("m3", "r3", stamp(1), session="s-main", sidechain=True, input=100, output=50_000),
+        append=True,
+    )
+    spent += price(Tokens(input=100, output=50_000), 1)
+    blocked = _hook(monkeypatch, capsys, prompt)
+    assert blocked is not None and blocked["decision"] == "block" and "'month'" in str(blocked["reason"])
+    assert session_line() == f"${spent.quantize(Decimal('0.01'))} session\n"
+
+
 def test_statusline_reads_only_the_new_bytes_of_its_transcript(home: Path, settings: Settings) -> None:
     """With other files' read states in the ledger, the transcript resumes from its own saved
     offset: a later streamed copy of a call replaces it (counted once), and the other file, grown
