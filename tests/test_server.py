@@ -665,6 +665,18 @@ async def test_subscription_shows_in_spend_with_its_basis(client: Client) -> Non
     assert gone.structured_content == {"deleted": "max-ana"}
 
 
+async def test_seat_fees_are_named_so_among_the_models(client: Client) -> None:
+    """Before, a seat fee was "(model not reported)" in model_breakdown and cost://summary's top
+    models, as a bill that lost its model."""
+    await client.call_tool(
+        "set_subscription",
+        {"name": "max", "vendor": "anthropic", "amount_usd": 31, "period": "monthly", "start": "2026-03-01"},
+    )
+    got = await client.call_tool("model_breakdown", {"start": "2026-03-01", "end": "2026-03-02"})
+    assert got.structured_content is not None
+    assert [(m["model"], m["cost_usd"]) for m in got.structured_content["models"]] == [("(seat fees)", 2)]
+
+
 async def test_a_budget_counts_seat_fees_only_with_its_basis(client: Client) -> None:
     await client.call_tool(
         "set_subscription",

@@ -50,7 +50,10 @@ class _Acc:
 def _by_model(result: SpendResult) -> dict[str, _Acc]:
     models: dict[str, _Acc] = {}
     for row in result.rows:
-        name = row.group.get("model") or "(model not reported)"
+        # A seat fee has no model; "(model not reported)" read as a bill that lost its model.
+        name = row.group.get("model") or (
+            "(seat fees)" if row.basis == "subscription" else "(model not reported)"
+        )
         provider = row.group.get("provider")
         acc = models.setdefault(name, _Acc(provider))
         part = _Acc(
