@@ -135,6 +135,21 @@ def test_report_with_nothing_configured_says_how_to_start() -> None:
     assert "CLAUDE_CONFIG_DIR" in proc.stdout
 
 
+def test_a_claude_config_dir_that_does_not_exist_is_called_so(home: Path) -> None:
+    """A typo in CLAUDE_CONFIG_DIR: before, the report said "set CLAUDE_CONFIG_DIR if yours are
+    elsewhere" to someone who had set it, and never that the folder named is not there."""
+    typo = home / ".claud"
+    proc = run("report", "--json", env={"CLAUDE_CONFIG_DIR": str(typo)})
+    assert proc.returncode == 0, proc.stderr
+    (said,) = [w for w in json.loads(proc.stdout)["warnings"] if w.startswith("no data source")]
+    assert f"read from {typo} (CLAUDE_CONFIG_DIR), which does not exist: fix CLAUDE_CONFIG_DIR" in said
+    assert "if yours are elsewhere" not in said
+    # Set to a folder that is there (no logs yet): the usual advice.
+    proc = run("report", "--json", env={"CLAUDE_CONFIG_DIR": str(home / "claude")})
+    (said,) = [w for w in json.loads(proc.stdout)["warnings"] if w.startswith("no data source")]
+    assert "(set CLAUDE_CONFIG_DIR if yours are elsewhere)" in said
+
+
 def _claude_usage(home: Path) -> None:
     from tests.sources.claude_logs import assistant, session_file, write
 

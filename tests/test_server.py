@@ -604,6 +604,26 @@ async def test_record_usage_under_a_misspelt_provider_names_the_provider_that_pr
     assert not any("known price under" in w for w in right.structured_content["warnings"])
 
 
+async def test_record_usage_of_a_misspelt_model_names_the_models_it_is_close_to(client: Client) -> None:
+    """'claude-sonet-4-5': before, the answer only said to add a price for it to the price file, where
+    `cost-mcp estimate` says which model was meant."""
+    call = {"model": "claude-sonet-4-5", "input_tokens": 1000, "output_tokens": 100, "agent": "bot"}
+    result = await client.call_tool("record_usage", {**call, "provider": "anthropic", "request_id": "typo-m"})
+    assert result.structured_content is not None and result.structured_content["cost_usd"] is None
+    (said,) = [w for w in result.structured_content["warnings"] if w.startswith("no model")]
+    assert said.startswith("no model 'claude-sonet-4-5' is known; did you mean 'claude-sonnet-4-5'")
+    assert said.endswith(
+        "If so, report the call again with that model under a new request id; this one stays unpriced "
+        "until `cost-mcp reported forget typo-m` removes it"
+    )
+    # A model no price source is close to gets no guess.
+    odd = await client.call_tool(
+        "record_usage", {**call, "model": "zq-internal-7", "provider": "anthropic", "request_id": "odd-1"}
+    )
+    assert odd.structured_content is not None
+    assert not [w for w in odd.structured_content["warnings"] if w.startswith("no model")]
+
+
 async def test_record_usage_rejects_absurd_values(client: Client) -> None:
     result = await client.call_tool(
         "record_usage",
@@ -643,6 +663,18 @@ async def test_subscription_shows_in_spend_with_its_basis(client: Client) -> Non
     assert spend.structured_content["total_usd"] == 2
     gone = await client.call_tool("delete_subscription", {"name": "max-ana"})
     assert gone.structured_content == {"deleted": "max-ana"}
+
+
+async def test_seat_fees_are_named_so_among_the_models(client: Client) -> None:
+    """Before, a seat fee was "(model not reported)" in model_breakdown and cost://summary's top
+    models, as a bill that lost its model."""
+    await client.call_tool(
+        "set_subscription",
+        {"name": "max", "vendor": "anthropic", "amount_usd": 31, "period": "monthly", "start": "2026-03-01"},
+    )
+    got = await client.call_tool("model_breakdown", {"start": "2026-03-01", "end": "2026-03-02"})
+    assert got.structured_content is not None
+    assert [(m["model"], m["cost_usd"]) for m in got.structured_content["models"]] == [("(seat fees)", 2)]
 
 
 async def test_a_budget_counts_seat_fees_only_with_its_basis(client: Client) -> None:

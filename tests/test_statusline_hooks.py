@@ -134,6 +134,52 @@ def test_statusline_shows_the_ledgers_exact_session_cost_reading_only_its_transc
     assert out == f"${mine_cost} session · ${today_of(everything)} today\n"
 
 
+def test_a_sessions_subagents_count_in_its_status_line_and_its_hook(
+    home: Path, settings: Settings, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """Claude Code's Task agents log under ``<session>/subagents/``: before, the status line's session
+    cost left out every subagent call made since the last full read, unmarked, and a hard budget's
+    hook let the subagents spend on."""
+    monkeypatch.setenv("NO_COLOR", "1")
+    main = session_file(home / "claude", "s-main")
+    write(main, assistant("m1", "r1", stamp(30), session="s-main", input=100, output=1000))
+    sub = main.parent / "s-main" / "subagents" / "agent-a1.jsonl"
+    sub.parent.mkdir(parents=True)
+    write(sub, assistant("m2", "r2", stamp(20), session="s-main", sidechain=True, input=100, output=2000))
+    spent = price(Tokens(input=100, output=1000), 30) + price(Tokens(input=100, output=2000), 20)
+
+    def session_line() -> str:
+        code, out = run_cli(
+            monkeypatch, capsys, status_input(main, "s-main"), "statusline", "--fields", "session"
+        )
+        assert code == 0
+        return out
+
+    assert session_line() == f"${spent.quantize(Decimal('0.01'))} session\n"  # a first line: nothing read yet
+    assert run_cli(monkeypatch, capsys, "", "report")[0] == 0  # every log read once
+    conn = connect(settings.db)
+    set_budget(conn, "month", spent + Decimal("0.10"), "month", BudgetScope(), hard=True)
+    conn.close()
+    prompt = {
+        "session_id": "s-main",
+        "transcript_path": str(main),
+        "cwd": "/home/dev/app",
+        "hook_event_name": "UserPromptSubmit",
+        "prompt": "go on",
+    }
+    assert _hook(monkeypatch, capsys, prompt) is None  # room left
+    # A subagent works on (its transcript grows, the session's does not).
+    write(
+        sub,
+        assistant("m3", "r3", stamp(1), session="s-main", sidechain=True, input=100, output=50_000),
+        append=True,
+    )
+    spent += price(Tokens(input=100, output=50_000), 1)
+    blocked = _hook(monkeypatch, capsys, prompt)
+    assert blocked is not None and blocked["decision"] == "block" and "'month'" in str(blocked["reason"])
+    assert session_line() == f"${spent.quantize(Decimal('0.01'))} session\n"
+
+
 def test_statusline_reads_only_the_new_bytes_of_its_transcript(home: Path, settings: Settings) -> None:
     """With other files' read states in the ledger, the transcript resumes from its own saved
     offset: a later streamed copy of a call replaces it (counted once), and the other file, grown
@@ -519,6 +565,150 @@ def test_install_into_the_project(
         json.loads((project / ".claude" / "settings.json").read_text())["statusLine"]["command"]
         == f"{Path(sys.executable).parent / 'cost-mcp'} statusline"
     )
+
+
+def _ours(command: str) -> str:
+    return f"{Path(sys.executable).parent / 'cost-mcp'} {command}"
+
+
+def test_uninstall_gives_back_the_status_line_it_replaced_and_the_file_byte_for_byte(
+    home: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """A user who tries cost-mcp and changes their mind gets their settings back as they were:
+    before, there was no --uninstall, no copy, and the ccusage status line ours replaced was lost."""
+    target = home / "claude" / "settings.json"
+    ccusage = {"type": "command", "command": "npx ccusage statusline"}
+    original = '{"model":"opus",  "statusLine": {"type":"command","command":"npx ccusage statusline"}}\n'
+    target.write_text(original)
+    assert run_cli(monkeypatch, capsys, "", "statusline", "--install", "--yes")[0] == 0
+    code, out = run_cli(monkeypatch, capsys, "", "hook", "--install", "--yes")
+    backup = home / "claude" / "settings.json.before-cost-mcp"
+    assert code == 0 and backup.read_text() == original  # the file before cost-mcp's first change
+    assert json.loads(target.read_text())["statusLine"]["command"] == _ours("statusline")
+
+    code, out = run_cli(monkeypatch, capsys, "n\n", "statusline", "--uninstall")
+    assert code == 1 and "nothing written" in out and out.startswith("---")
+    code, out = run_cli(monkeypatch, capsys, "y\n", "statusline", "--uninstall")
+    data = json.loads(target.read_text())
+    assert code == 0 and data["statusLine"] == ccusage and data["model"] == "opus"
+    assert [g["hooks"][0]["command"] for g in data["hooks"]["UserPromptSubmit"]] == [_ours("hook")]
+
+    code, out = run_cli(monkeypatch, capsys, "", "hook", "--uninstall", "--yes")
+    assert code == 0 and target.read_text() == original and not backup.exists()
+    code, out = run_cli(monkeypatch, capsys, "", "hook", "--uninstall", "--yes")
+    assert code == 0 and "nothing to change" in out and target.read_text() == original
+
+
+def test_uninstall_keeps_what_the_user_changed_since_and_removes_a_file_cost_mcp_created(
+    home: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    target = home / "claude" / "settings.json"
+    assert run_cli(monkeypatch, capsys, "", "hook", "--install", "--yes")[0] == 0
+    assert run_cli(monkeypatch, capsys, "", "hook", "--uninstall", "--yes")[0] == 0
+    assert not target.exists()  # Claude Code had no settings file before; it has none again
+
+    target.write_text('{"model": "opus"}')
+    assert run_cli(monkeypatch, capsys, "", "hook", "--install", "--yes")[0] == 0
+    data = json.loads(target.read_text())
+    data["hooks"]["Stop"] = [{"hooks": [{"type": "command", "command": "say done"}]}]
+    data["theme"] = "dark"
+    target.write_text(json.dumps(data))
+    assert run_cli(monkeypatch, capsys, "", "hook", "--uninstall", "--yes")[0] == 0
+    assert json.loads(target.read_text()) == {
+        "model": "opus",
+        "hooks": {"Stop": [{"hooks": [{"type": "command", "command": "say done"}]}]},
+        "theme": "dark",
+    }
+
+
+def test_install_writes_through_a_symlinked_settings_file_and_keeps_its_permissions(
+    home: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """A settings.json kept in a dotfiles repository and linked into ~/.claude: before, the link was
+    replaced by a plain file (the dotfiles never saw the change) with mode 0600."""
+    dotfile = tmp_path / "dotfiles" / "claude-settings.json"
+    dotfile.parent.mkdir()
+    dotfile.write_text('{"model": "opus"}')
+    dotfile.chmod(0o640)
+    link = home / "claude" / "settings.json"
+    link.symlink_to(dotfile)
+    assert run_cli(monkeypatch, capsys, "", "statusline", "--install", "--yes")[0] == 0
+    assert link.is_symlink() and link.resolve() == dotfile.resolve()
+    assert json.loads(dotfile.read_text())["statusLine"]["command"] == _ours("statusline")
+    assert oct(dotfile.stat().st_mode & 0o777) == oct(0o640)
+    assert (dotfile.parent / "claude-settings.json.before-cost-mcp").read_text() == '{"model": "opus"}'
+
+
+def test_install_leaves_a_read_only_settings_file_as_it_is(
+    home: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """A rename replaces a read-only file as easily as any: before, it was rewritten (and made 0600)."""
+    target = home / "claude" / "settings.json"
+    target.write_text('{"model": "opus"}')
+    target.chmod(0o444)
+    monkeypatch.setattr(sys, "stdin", io.StringIO(""))
+    code = launcher.main(["statusline", "--install", "--yes"])
+    out, err = capsys.readouterr()
+    assert code == 1 and out.startswith("---")  # the diff, to make by hand
+    assert "read-only" in err and f"chmod u+w {target}" in " ".join(err.split())
+    assert target.read_text() == '{"model": "opus"}' and oct(target.stat().st_mode & 0o777) == oct(0o444)
+
+
+def test_install_from_another_folder_replaces_the_old_installs_hooks(
+    home: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """A virtual environment made anew: before, both hooks were kept and Claude Code ran both on every
+    prompt and tool call, the old one failing once its folder was gone."""
+    target = home / "claude" / "settings.json"
+    old = {"type": "command", "command": "/old/venv/bin/cost-mcp hook", "timeout": 10}
+    mine = {"type": "command", "command": "echo hi"}
+    target.write_text(
+        json.dumps(
+            {
+                "hooks": {
+                    "Stop": [],
+                    "UserPromptSubmit": [{"hooks": [old, mine]}],
+                    "PreToolUse": [{"matcher": "*", "hooks": [old]}],
+                }
+            }
+        )
+    )
+    assert run_cli(monkeypatch, capsys, "", "hook", "--install", "--yes")[0] == 0
+    hooks = json.loads(target.read_text())["hooks"]
+    new = {"type": "command", "command": _ours("hook"), "timeout": 10}
+    assert hooks == {
+        "Stop": [],
+        "UserPromptSubmit": [{"hooks": [mine]}, {"hooks": [new]}],
+        "PreToolUse": [{"matcher": "*", "hooks": [new]}],
+    }
+
+
+@pytest.mark.parametrize(
+    ("content", "said"),
+    [
+        (b'{"model": "opus",\n}', "is not valid JSON"),
+        (b"// mine\n{}", "is not valid JSON"),
+        (b"[]", "does not hold a JSON object"),
+        (b'{"model": "\xff"}', "is not UTF-8 text"),
+    ],
+)
+@pytest.mark.parametrize("flag", ["--install", "--uninstall"])
+def test_a_settings_file_cost_mcp_cannot_read_is_named_and_left_as_it_is(
+    home: Path,
+    monkeypatch: pytest.MonkeyPatch,
+    capsys: pytest.CaptureFixture[str],
+    content: bytes,
+    said: str,
+    flag: str,
+) -> None:
+    """Before, a settings file that was not UTF-8 ended the install in a traceback."""
+    target = home / "claude" / "settings.json"
+    target.write_bytes(content)
+    monkeypatch.setattr(sys, "stdin", io.StringIO(""))
+    code = launcher.main(["hook", flag, "--yes"])
+    err = " ".join(capsys.readouterr().err.split())
+    assert code == 2 and f"{target} {said}" in err and "fix it by hand" in err
+    assert target.read_bytes() == content
 
 
 def test_doctor_warns_when_claude_deletes_transcripts_early(home: Path, settings: Settings) -> None:

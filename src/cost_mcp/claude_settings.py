@@ -1,14 +1,24 @@
-"""Claude Code's settings.json: where it is, and adding our status line and hooks to it.
+"""Claude Code's settings.json: where it is, and adding our status line and hooks to it, or taking
+them out again.
 
 Edits are shown as a unified diff before they are written, keep every other key as it was, and
-are written atomically (temp file + rename) so a crash never leaves half a settings file.
+are written atomically (temp file + rename) so a crash never leaves half a settings file. They go to
+the file a symlink points to (a settings.json kept in a dotfiles repository stays linked), keep the
+file's permissions, and refuse a file its owner made read-only.
+
+The first change keeps the file as it was beside it (:data:`BACKUP_SUFFIX`). Undoing both changes
+puts that copy back byte for byte (key order, indentation) and removes it, and undoing the status
+line gives back the one ours replaced.
 """
 
 from __future__ import annotations
 
+import copy
 import difflib
 import json
 import os
+import shlex
+import stat
 import tempfile
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -20,6 +30,8 @@ from cost_mcp.files import NotRegularFileError, read_regular_file
 
 Scope = Literal["user", "project"]
 HOOK_EVENTS: tuple[str, ...] = ("UserPromptSubmit", "PreToolUse")
+BACKUP_SUFFIX = ".before-cost-mcp"
+"""Suffix of the copy of a settings file as it was before cost-mcp first changed it."""
 
 
 def settings_path(scope: Scope, claude_roots: list[Path], cwd: Path) -> Path:
@@ -41,11 +53,35 @@ class Edit:
     path: Path
     before: str
     after: str
+    raw: bytes | None = None
+    """The file's bytes as read; None when there was no file."""
+    restore: bytes | None = None
+    """Bytes to write instead of ``after`` (the backup, when the change gives back what it holds)."""
+    remove: bool = False
+    """Delete the file instead (an undo that leaves nothing in a file cost-mcp created)."""
 
     @property
     def changed(self) -> bool:
         """Whether writing would change anything."""
         return self.before != self.after
+
+    @property
+    def target(self) -> Path:
+        """The file written: where ``path`` leads when it is a symlink, so the link stays."""
+        return Path(os.path.realpath(self.path))
+
+    @property
+    def backup(self) -> Path:
+        """Where the file as it was before cost-mcp's first change is kept."""
+        return self.target.with_name(self.target.name + BACKUP_SUFFIX)
+
+    def read_only(self) -> bool:
+        """Whether the file exists with no write permission for its owner: made so on purpose, and
+        a rename would replace it anyway, so it is not written."""
+        try:
+            return not os.stat(self.target).st_mode & stat.S_IWUSR
+        except FileNotFoundError:
+            return False
 
     def diff(self) -> str:
         """The change as a unified diff."""
@@ -58,17 +94,78 @@ class Edit:
             )
         )
 
-    def write(self) -> None:
-        """Replace the file atomically with the new content."""
-        self.path.parent.mkdir(parents=True, exist_ok=True)
-        fd, tmp = tempfile.mkstemp(dir=self.path.parent, prefix=".settings-", suffix=".json")
-        try:
-            with os.fdopen(fd, "w", encoding="utf-8") as f:
-                f.write(self.after)
-            os.replace(tmp, self.path)
-        except BaseException:
-            Path(tmp).unlink(missing_ok=True)
-            raise
+    def write(self) -> list[str]:
+        """Make the change: replace the file atomically (or give back its backup, or delete it), keep
+        a backup of it first when cost-mcp never changed it before; what was done beyond the change,
+        for a person."""
+        target, backup, done = self.target, self.backup, []
+        if self.remove:
+            target.unlink(missing_ok=True)
+            backup.unlink(missing_ok=True)
+            return [f"removed {self.path}: it held nothing but what cost-mcp added"]
+        if self.restore is not None:
+            _replace(target, self.restore)
+            backup.unlink()
+            return [f"{self.path} is again as it was before cost-mcp changed it ({backup.name} removed)"]
+        if self.raw and not backup.exists():
+            _replace(backup, self.raw, like=target)
+            done.append(f"kept the file as it was in {backup}")
+        _replace(target, self.after.encode("utf-8"))
+        return done
+
+
+def _replace(path: Path, content: bytes, like: Path | None = None) -> None:
+    """Write ``content`` to ``path`` atomically, with the permissions of ``like`` (default: of
+    ``path`` itself when it exists; mkstemp's owner-only ones for a new file)."""
+    try:
+        mode: int | None = stat.S_IMODE(os.stat(like or path).st_mode)
+    except FileNotFoundError:
+        mode = None
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=".settings-", suffix=".json")
+    try:
+        with os.fdopen(fd, "wb") as f:
+            f.write(content)
+        if mode is not None:
+            os.chmod(tmp, mode)
+        os.replace(tmp, path)
+    except BaseException:
+        Path(tmp).unlink(missing_ok=True)
+        raise
+
+
+def _read(path: Path) -> bytes | None:
+    """The settings file's bytes, None when there is none."""
+    try:
+        # Not read_text: a pipe at the path would make `cost-mcp setup` wait for a writer forever.
+        return read_regular_file(path)
+    except FileNotFoundError:
+        return None
+    except NotRegularFileError:
+        raise InvalidInputError(
+            f"{path} is not a regular file (a pipe, socket or device): remove it, then run this again"
+        ) from None
+
+
+def _object(path: Path, raw: bytes | None) -> tuple[str, dict[str, Any]]:
+    """The file's text (newlines as read_text reads them) and its JSON object ({} when empty)."""
+    try:
+        text = (raw or b"").decode("utf-8")
+    except UnicodeDecodeError as exc:
+        raise InvalidInputError(
+            f"{path} is not UTF-8 text ({exc}); fix it by hand, then run this again"
+        ) from None
+    # Newlines read as read_text reads them, so a CRLF file already set up is not rewritten.
+    text = text.replace("\r\n", "\n").replace("\r", "\n")
+    try:
+        data = json.loads(text) if text.strip() else {}
+    except json.JSONDecodeError as exc:
+        raise InvalidInputError(
+            f"{path} is not valid JSON ({exc}); fix it by hand, then run this again"
+        ) from None
+    if not isinstance(data, dict):
+        raise InvalidInputError(f"{path} does not hold a JSON object; fix it by hand, then run this again")
+    return text, data
 
 
 def plan(path: Path, change: Callable[[dict[str, Any]], None]) -> Edit:
@@ -76,27 +173,89 @@ def plan(path: Path, change: Callable[[dict[str, Any]], None]) -> Edit:
 
     Raises InvalidInputError when the file is not a JSON object, rather than overwrite it.
     """
-    try:
-        # Not read_text: a pipe at the path would make `cost-mcp setup` wait for a writer forever.
-        raw = read_regular_file(path)
-    except FileNotFoundError:
-        raw = b""
-    except NotRegularFileError:
-        raise InvalidInputError(
-            f"{path} is not a regular file (a pipe, socket or device): remove it, then run this again"
-        ) from None
-    # Newlines read as read_text reads them, so a CRLF file already set up is not rewritten.
-    before = raw.decode("utf-8").replace("\r\n", "\n").replace("\r", "\n")
-    try:
-        data = json.loads(before) if before.strip() else {}
-    except json.JSONDecodeError as exc:
-        raise InvalidInputError(
-            f"{path} is not valid JSON ({exc}); fix it by hand, then run this again"
-        ) from None
-    if not isinstance(data, dict):
-        raise InvalidInputError(f"{path} does not hold a JSON object; fix it by hand, then run this again")
+    raw = _read(path)
+    before, data = _object(path, raw)
     change(data)
-    return Edit(path, before, json.dumps(data, indent=2, ensure_ascii=False) + "\n")
+    return Edit(path, before, json.dumps(data, indent=2, ensure_ascii=False) + "\n", raw)
+
+
+def plan_undo(path: Path, subcommand: str) -> Edit:
+    """What taking cost-mcp's ``statusline`` or ``hook`` out of a settings file gives: every entry
+    that runs any cost-mcp's ``subcommand`` removed; the status line ours replaced given back (from
+    the backup); the backup's very bytes when nothing else changed since; no file when nothing is
+    left in one cost-mcp created."""
+    raw = _read(path)
+    before, data = _object(path, raw)
+    original = copy.deepcopy(data)
+    edit = Edit(path, before, before, raw)
+    backup_raw = _read(edit.backup)
+    kept: dict[str, Any] | None = None
+    if backup_raw is not None:
+        try:
+            _, kept = _object(edit.backup, backup_raw)
+        except InvalidInputError:
+            kept = None  # a backup edited into something else: give nothing back from it
+    if subcommand == "statusline":
+        line = data.get("statusLine")
+        if isinstance(line, dict) and is_ours(line.get("command"), subcommand):
+            earlier = (kept or {}).get("statusLine")
+            if isinstance(earlier, dict) and not is_ours(earlier.get("command"), subcommand):
+                data["statusLine"] = earlier
+            else:
+                del data["statusLine"]
+    else:
+        _drop_hooks(data, lambda command: is_ours(command, subcommand))
+    after = json.dumps(data, indent=2, ensure_ascii=False) + "\n"
+    if data == original:
+        return edit  # nothing of ours in it: leave the file as it is, formatting and all
+    if kept is not None and backup_raw is not None and data == kept:
+        return Edit(path, before, backup_raw.decode("utf-8"), raw, restore=backup_raw)
+    if not data and backup_raw is None:
+        return Edit(path, before, "", raw, remove=True)
+    return Edit(path, before, after, raw)
+
+
+def is_ours(command: object, subcommand: str) -> bool:
+    """Whether a settings command runs cost-mcp's ``subcommand``, from this or any other install
+    (``/any/venv/bin/cost-mcp hook``, ``cost-mcp hook``)."""
+    if not isinstance(command, str):
+        return False
+    try:
+        words = shlex.split(command)
+    except ValueError:
+        return False
+    return len(words) == 2 and Path(words[0]).name == "cost-mcp" and words[1] == subcommand
+
+
+def _drop_hooks(data: dict[str, Any], drop: Callable[[object], bool]) -> None:
+    """Remove the hook commands ``drop`` picks, then the groups, events and ``hooks`` that held
+    nothing else (ones already empty are the user's and stay)."""
+    hooks = data.get("hooks")
+    if not isinstance(hooks, dict):
+        return
+    emptied = False
+    for event in list(hooks):
+        groups = hooks[event]
+        if not isinstance(groups, list):
+            continue
+        left: list[Any] = []
+        dropped = False
+        for group in groups:
+            inner = group.get("hooks") if isinstance(group, dict) else None
+            if isinstance(inner, list) and any(isinstance(h, dict) and drop(h.get("command")) for h in inner):
+                dropped = True
+                kept = [h for h in inner if not (isinstance(h, dict) and drop(h.get("command")))]
+                if kept:
+                    left.append({**group, "hooks": kept})
+            else:
+                left.append(group)
+        if dropped:
+            hooks[event] = left
+            if not left:
+                del hooks[event]
+                emptied = True
+    if emptied and not hooks:
+        del data["hooks"]
 
 
 def set_statusline(command: str) -> Callable[[dict[str, Any]], None]:
@@ -111,10 +270,16 @@ def set_statusline(command: str) -> Callable[[dict[str, Any]], None]:
 def add_hooks(command: str) -> Callable[[dict[str, Any]], None]:
     """A change that runs ``command`` on UserPromptSubmit and PreToolUse, once each, keeping other hooks."""
 
+    subcommand = shlex.split(command)[-1]
+
     def change(data: dict[str, Any]) -> None:
         hooks = data.setdefault("hooks", {})
         if not isinstance(hooks, dict):
             raise InvalidInputError("settings 'hooks' is not an object; fix it by hand, then run this again")
+        # An install from another folder (a venv made anew, pipx after pip) replaces its entries: both
+        # would run on every prompt, the old one failing once its folder is gone.
+        _drop_hooks(data, lambda other: other != command and is_ours(other, subcommand))
+        hooks = data.setdefault("hooks", {})
         for event in HOOK_EVENTS:
             groups = hooks.setdefault(event, [])
             if not isinstance(groups, list):

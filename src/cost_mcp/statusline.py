@@ -86,22 +86,38 @@ UNREADABLE = "⚠ logs unreadable"
 BLOCK_HOURS = 5
 
 
-def read_transcript(conn: Conn, settings: HasCoreSettings, transcript: str) -> None:
-    """Bring this one transcript into the ledger, reading only its new lines.
+def session_transcripts(transcript: Path) -> list[Path]:
+    """A session's transcript and its subagents' (``<session>/subagents/*.jsonl``: Claude Code's Task
+    agents log there, under the session's id). Without them the session's cost left out every
+    subagent call since the last full read, unmarked, and a hard budget let subagents run on."""
+    try:
+        subagents = sorted(
+            p for p in (transcript.parent / transcript.stem / "subagents").iterdir() if p.suffix == ".jsonl"
+        )
+    except OSError:
+        subagents = []
+    return [transcript, *subagents]
 
-    An unchanged file costs one stat and one indexed lookup; only when it grew are the log reader
+
+def read_transcript(conn: Conn, settings: HasCoreSettings, transcript: str) -> None:
+    """Bring this session's transcript and its subagents' into the ledger, reading only new lines.
+
+    An unchanged file costs one stat and one indexed lookup; only when one grew are the log reader
     and the pricer imported. The pricer answers from the plans saved in the ledger, so genai-prices
     loads only for a model (or price period) no status line has priced yet; what it looks up then
     is saved for the next call.
     """
     if not transcript:
         return
-    path = Path(transcript)
-    try:
-        st = path.stat()
-    except OSError:
-        return
-    if status.scanned_stamp(conn, str(path)) == (st.st_size, st.st_mtime_ns):
+    changed: list[Path] = []
+    for path in session_transcripts(Path(transcript)):
+        try:
+            st = path.stat()
+        except OSError:
+            continue
+        if status.scanned_stamp(conn, str(path)) != (st.st_size, st.st_mtime_ns):
+            changed.append(path)
+    if not changed:
         return
     from cost_mcp.pricing import Pricer, plan_data_key
     from cost_mcp.sources.claude_code import Target, scan
@@ -110,7 +126,8 @@ def read_transcript(conn: Conn, settings: HasCoreSettings, transcript: str) -> N
     key = plan_data_key()
     pricer = Pricer.from_file(settings.prices_file, price_plans.load(conn, key))
     # Not recorded as a check of the logs: the rest of the tree is still unread by this.
-    scan(conn, [Target(path, path.parent.parent)], pricer, record=False)
+    projects = Path(transcript).parent.parent  # what a full read keys the files against
+    scan(conn, [Target(path, projects) for path in changed], pricer, record=False)
     if pricer.fresh:
         with write_transaction(conn):
             price_plans.save(conn, key, pricer.fresh)

@@ -12,7 +12,7 @@ from cost_mcp.errors import InvalidInputError, UnknownModelError
 from cost_mcp.models import BudgetCheck, CheckResult, RecordResult
 from cost_mcp.money import from_nanos
 from cost_mcp.periods import to_ms
-from cost_mcp.pricing import Price, Pricer, Tokens
+from cost_mcp.pricing import Price, Pricer, Tokens, Unpriced
 from cost_mcp.sources.reported import SOURCE, normalize_provider, record_call
 from cost_mcp.store.connection import Conn
 from cost_mcp.store.events import cost_of_call
@@ -137,6 +137,17 @@ def record_usage(
                 f"served it, report it with provider={elsewhere.provider_id!r}; this call stays unpriced "
                 f"under {provider_id!r} until `cost-mcp reported forget {call_id}` removes it"
             )
+        elif not isinstance(elsewhere, Price):
+            # A misspelt model ('claude-sonet-4-5') is as unpriced as a real unknown one: name the
+            # provider's models it is close to, as `cost-mcp estimate` does, and how to undo this call.
+            here = pricer.price(tokens, model, provider_id, timestamp or now)
+            if isinstance(here, Unpriced) and here.suggestions:
+                close = ", ".join(repr(m) for m in here.suggestions)
+                warnings.append(
+                    f"no model {model!r} is known; did you mean {close}? If so, report the call again "
+                    f"with that model under a new request id; this one stays unpriced until "
+                    f"`cost-mcp reported forget {call_id}` removes it"
+                )
     # One spend computation serves both the alerts and the budgets this call counts against.
     every = budgets.list_budgets(conn)
     current = budgets.states_of(conn, settings, every, now)

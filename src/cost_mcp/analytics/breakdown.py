@@ -18,6 +18,7 @@ from cost_mcp.store.connection import Conn
 
 OTHER = "other"
 NOT_REPORTED = "(model not reported)"
+SEAT_FEES = "(seat fees)"
 
 
 @dataclass
@@ -58,7 +59,8 @@ def _by_model(result: SpendResult) -> dict[str, _Acc]:
     providers is one row, and this period's row meets the previous period's under another id."""
     models: dict[str, _Acc] = {}
     for row in result.rows:
-        name = row.group.get("model") or NOT_REPORTED
+        # A seat fee has no model; "(model not reported)" read as a bill that lost its model.
+        name = row.group.get("model") or (SEAT_FEES if row.basis == "subscription" else NOT_REPORTED)
         provider = row.group.get("provider")
         acc = models.setdefault(model_key(name), _Acc(provider, name=name))
         part = _Acc(

@@ -1138,10 +1138,20 @@ def _warnings(
     has_data = spend_store.ledger_has_data(conn)
     configured = any(settings.provider_key(spec.id) is not None for spec in registry.providers())
     if not has_data and not configured:
+        roots = settings.claude_roots()
+        if settings.claude_config_dir and not any(r.is_dir() for r in roots):
+            # Set, yet naming no folder: a typo, or a folder not made yet; "set it" would not help.
+            where = (
+                ", ".join(str(r) for r in roots)
+                + " (CLAUDE_CONFIG_DIR), which does not exist: fix CLAUDE_CONFIG_DIR to the folder "
+                "that holds Claude Code's projects/ (by default ~/.claude)"
+            )
+        else:
+            where = ", ".join(str(r) for r in roots) + " (set CLAUDE_CONFIG_DIR if yours are elsewhere)"
         warnings.append(
             f"{NO_SOURCE}: Claude Code logs are read from "
-            + ", ".join(str(r) for r in settings.claude_roots())
-            + " (set CLAUDE_CONFIG_DIR if yours are elsewhere); for provider numbers set "
+            + where
+            + "; for provider numbers set "
             + " or ".join(
                 p.key_env if len(p.required_env) == 1 else " + ".join(p.required_env)
                 for p in registry.providers()

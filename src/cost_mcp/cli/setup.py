@@ -306,6 +306,9 @@ def _install_options(what: str) -> Callable[[Callable[..., Any]], Callable[..., 
     def add(fn: Callable[..., Any]) -> Callable[..., Any]:
         fn = click.option("--yes", is_flag=True, help="write without asking (the diff is still shown)")(fn)
         fn = click.option("--project", is_flag=True, help="in this project's .claude/settings.json")(fn)
+        fn = click.option(
+            "--uninstall", is_flag=True, help=f"take {what} out of Claude Code's settings again"
+        )(fn)
         return click.option("--install", is_flag=True, help=f"add {what} to Claude Code's settings")(fn)
 
     return add
@@ -314,15 +317,23 @@ def _install_options(what: str) -> Callable[[Callable[..., Any]], Callable[..., 
 @cli.command()
 @click.option("--fields", help="comma-separated: session,today,block,budget,limits (default: all)")
 @_install_options("the status line")
-def statusline(fields: str | None, install: bool, project: bool, yes: bool) -> int:
+def statusline(fields: str | None, install: bool, uninstall: bool, project: bool, yes: bool) -> int:
     """Claude Code's status line: spend, block, budget, limits.
 
-    Reads Claude Code's status JSON on stdin; --install adds it to Claude Code's settings.
+    Reads Claude Code's status JSON on stdin; --install adds it to Claude Code's settings,
+    --uninstall takes it out.
     """
     from cost_mcp import claude_settings
 
-    if install:
-        return _install(project, yes, claude_settings.set_statusline(_our_command("statusline")))
+    if install or uninstall:
+        return _install(
+            project,
+            yes,
+            "statusline",
+            claude_settings.set_statusline(_our_command("statusline")),
+            uninstall=uninstall,
+            install=install,
+        )
     from cost_mcp.statusline import run
 
     try:
@@ -335,12 +346,19 @@ def statusline(fields: str | None, install: bool, project: bool, yes: bool) -> i
 
 @cli.command()
 @_install_options("the UserPromptSubmit and PreToolUse hooks")
-def hook(install: bool, project: bool, yes: bool) -> int:
+def hook(install: bool, uninstall: bool, project: bool, yes: bool) -> int:
     """Claude Code hook: warn at soft budgets, block at hard ones."""
     from cost_mcp import claude_settings
 
-    if install:
-        return _install(project, yes, claude_settings.add_hooks(_our_command("hook")))
+    if install or uninstall:
+        return _install(
+            project,
+            yes,
+            "hook",
+            claude_settings.add_hooks(_our_command("hook")),
+            uninstall=uninstall,
+            install=install,
+        )
     from cost_mcp.hooks import run
 
     result = run(sys.stdin.read())
@@ -356,26 +374,53 @@ def _our_command(subcommand: str) -> str:
     return f"{shlex.quote(command_path())} {subcommand}"
 
 
-def _install(project: bool, yes: bool, change: Callable[[dict[str, Any]], None]) -> int:
-    """Show the settings change as a diff, ask (unless --yes), then write it."""
-    from cost_mcp.claude_settings import plan, settings_path
+def _install(
+    project: bool,
+    yes: bool,
+    subcommand: str,
+    change: Callable[[dict[str, Any]], None],
+    *,
+    install: bool,
+    uninstall: bool,
+) -> int:
+    """Show the settings change (adding ``subcommand``, or with ``uninstall`` taking it out) as a
+    diff, ask (unless --yes), then write it."""
+    from cost_mcp.claude_settings import plan, plan_undo, settings_path
 
+    if install and uninstall:
+        raise InvalidInputError("give --install or --uninstall, not both")
     path = settings_path("project" if project else "user", settings().claude_roots(), Path.cwd())
-    edit = plan(path, change)
-    if not edit.changed:
-        print(f"{path} already has it; nothing to change")
+    edit = plan_undo(path, subcommand) if uninstall else plan(path, change)
+    if not edit.changed and not edit.remove:
+        print(
+            f"{path} has no cost-mcp {subcommand}; nothing to change"
+            if uninstall
+            else f"{path} already has it; nothing to change"
+        )
         return EXIT_OK
     print(edit.diff(), end="")
+    if edit.read_only():
+        print(
+            f"nothing written: {edit.target} is read-only; make it writable (chmod u+w {edit.target}) "
+            "and run this again, or make the change above by hand",
+            file=sys.stderr,
+        )
+        return EXIT_FAILED
     if not yes:
         try:
-            reply = input(f"Write {path}? [y/N] ")
+            reply = input(f"{'Remove' if edit.remove else 'Write'} {path}? [y/N] ")
         except EOFError:
             reply = ""
         if reply.strip().lower() not in ("y", "yes"):
             print("nothing written")
             return EXIT_FAILED
-    edit.write()
-    print(f"wrote {path}")
+    done = edit.write()
+    if not edit.remove:
+        print(f"wrote {path}")
+    for line in done:
+        print(line)
+    if uninstall:
+        return EXIT_OK
     from cost_mcp.core_settings import default_env_file, shell_only_settings
 
     missing = shell_only_settings()
