@@ -313,6 +313,44 @@ def test_record_usage_is_idempotent_and_keeps_unknown_models_unpriced(conn: Conn
     assert "no known price" in unknown.warnings[0]
 
 
+def test_a_report_under_a_recorded_id_with_other_counts_says_the_first_is_kept(
+    conn: Conn, settings: Settings
+) -> None:
+    """An agent that reports a call which failed midway, then the finished call under the same id,
+    was told only "already recorded", as for a plain retry: the difference was lost unseen."""
+    pricer = Pricer()
+
+    def report(input_tokens: int, output: int = 0, member: str | None = None) -> list[str]:
+        return agents.record_usage(
+            conn,
+            settings,
+            pricer,
+            provider="openai",
+            model=FLAT,
+            tokens=Tokens(input=input_tokens, output=output),
+            agent="bot",
+            request_id="req_9",
+            member=member,
+        ).warnings
+
+    report(1_000_000)
+    assert report(1_000_000) == ["request 'req_9' was already recorded; nothing was added"]
+    assert report(3_000_000, 500) == [
+        "request 'req_9' was already recorded; nothing was added",
+        "this report of 'req_9' differs from the one recorded first (openai/gpt-4o, input 1,000,000 kept; "
+        "this one: openai/gpt-4o, input 3,000,000, output 500): the first is what counts. Give each "
+        "distinct call its own request_id; to replace the first, run `cost-mcp reported forget req_9` "
+        "and report it under a new id",
+    ]
+    # Another member's call under that id: what it used is not shown to this one.
+    assert report(3_000_000, member="eve@example.com") == [
+        "request 'req_9' was already recorded; nothing was added",
+        "request id 'req_9' belongs to a call another member reported: this one was not recorded; "
+        "report it under its own request_id",
+    ]
+    assert conn.execute("SELECT COUNT(*) FROM usage_events").fetchone()[0] == 1
+
+
 def test_record_usage_takes_a_back_dated_call_only_from_budgets_whose_period_holds_it(
     conn: Conn, settings: Settings
 ) -> None:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from dataclasses import fields
 from datetime import UTC, datetime
 from decimal import Decimal
 
@@ -15,7 +16,7 @@ from cost_mcp.periods import to_ms
 from cost_mcp.pricing import Price, Pricer, Tokens
 from cost_mcp.sources.reported import SOURCE, normalize_provider, record_call
 from cost_mcp.store.connection import Conn
-from cost_mcp.store.events import cost_of_call
+from cost_mcp.store.events import StoredCost, cost_of_call
 
 
 def check(
@@ -122,6 +123,22 @@ def record_usage(
         cost = from_nanos(stored.cost_nanos) if stored and stored.cost_nanos is not None else None
         priced_model = stored.priced_model if stored else None
         warnings.append(f"request {call_id!r} was already recorded; nothing was added")
+        if stored and stored.member != (member or ""):
+            # Another member's call: what it used is theirs to see, and theirs is what counts.
+            warnings.append(
+                f"request id {call_id!r} belongs to a call another member reported: this one was not "
+                "recorded; report it under its own request_id"
+            )
+        elif stored and _differs(stored, provider, model, tokens):
+            # A retry resends the same call; other counts under the same id are another call (or
+            # the final counts of one that failed midway), and they would be lost without a word.
+            warnings.append(
+                f"this report of {call_id!r} differs from the one recorded first "
+                f"({_described(stored.provider, stored.model, stored.tokens)} kept; this one: "
+                f"{_described(normalize_provider(provider), model, tokens)}): the first is what counts. "
+                "Give each distinct call its own request_id; to replace the first, run "
+                f"`cost-mcp reported forget {call_id}` and report it under a new id"
+            )
     provider_id = normalize_provider(provider)
     if cost is None and outcome != "forgotten":
         warnings.append(
@@ -180,3 +197,15 @@ def record_usage(
         warnings=warnings,
         alerts=alerts.take_alerts(conn),
     )
+
+
+def _differs(stored: StoredCost, provider: str, model: str, tokens: Tokens) -> bool:
+    """Whether a report under an id already recorded describes another call than the stored one."""
+    return (stored.provider, stored.model, stored.tokens) != (normalize_provider(provider), model, tokens)
+
+
+def _described(provider: str, model: str, tokens: Tokens) -> str:
+    """A call's provider, model and non-zero token counts, as a warning names them."""
+    named = ((f.name, getattr(tokens, f.name)) for f in fields(tokens))
+    counts = ", ".join(f"{name} {n:,}" for name, n in named if n)
+    return f"{provider}/{model}, {counts or 'no tokens'}"
