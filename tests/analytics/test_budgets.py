@@ -239,6 +239,28 @@ def test_a_used_up_hard_budget_says_so(conn: Conn, settings: Settings) -> None:
     assert prompt.reason.startswith("refused: hard budget 'hard' is used up ($5.2500 spent of $5.00);")
 
 
+def test_a_refusal_by_a_hair_shows_the_amounts_apart(conn: Conn, settings: Settings) -> None:
+    """$0.99530 left and a call of $0.99531 read "has $0.9953 left ... needs ~$0.9953": a refusal
+    that looked like a contradiction to the agent reading it."""
+    budgets.set_budget(conn, "gate", Decimal(1), "day", BudgetScope(), hard=True)
+    spend_usd(conn, Pricer(), Decimal("0.0047"), datetime.now(UTC))
+
+    def check(usd: str) -> tuple[bool, str]:
+        result = budgets.check_budget(conn, settings, Decimal(usd))
+        return result.allowed, result.reason
+
+    assert check("0.9953") == (True, "allowed: $0.0000 left on 'gate' after this call")
+    assert check("0.99531") == (
+        False,
+        "refused: hard budget 'gate' has $0.99530 left of $1.00 and this call needs ~$0.99531; "
+        "use a cheaper model, wait for the next period, or ask for a bigger budget",
+    )
+    assert check("0.9953001")[1].startswith("refused: hard budget 'gate' has $0.9953000 left of $1.00 and ")
+    assert check("2")[1].startswith(
+        "refused: hard budget 'gate' has $0.9953 left of $1.00 and this call needs ~$2.0000;"
+    )
+
+
 def test_check_prices_a_model_call(conn: Conn, settings: Settings) -> None:
     budgets.set_budget(conn, "tiny", Decimal("0.01"), "day", BudgetScope(), hard=True)
     result = agents.check(
