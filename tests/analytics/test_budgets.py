@@ -373,6 +373,28 @@ def test_a_report_under_a_recorded_id_with_other_counts_says_the_first_is_kept(
     assert conn.execute("SELECT COUNT(*) FROM usage_events").fetchone()[0] == 1
 
 
+def test_a_call_older_than_a_year_is_refused_with_the_way_forward(conn: Conn, settings: Settings) -> None:
+    """A unix time or a mistyped year came back as "... is more than a year old" and nothing more."""
+    now = datetime(2026, 12, 5, 9, tzinfo=UTC)
+    with pytest.raises(InvalidInputError) as refused:
+        record_call(
+            conn,
+            Pricer(),
+            provider="openai",
+            model=FLAT,
+            tokens=Tokens(input=1),
+            agent="bot",
+            timestamp=datetime(2024, 12, 5, 9, 13, 20, tzinfo=UTC),
+            now=now,
+        )
+    assert str(refused.value) == (
+        "timestamp 2024-12-05T09:13:20+00:00 is more than a year old (the earliest taken is "
+        "2025-12-04T09:00:00+00:00): "
+        "give the call's own time as ISO 8601 with its offset, e.g. 2026-11-22T10:15:00Z, or omit it for "
+        "a call just made"
+    )
+
+
 def test_record_usage_takes_a_back_dated_call_only_from_budgets_whose_period_holds_it(
     conn: Conn, settings: Settings
 ) -> None:
