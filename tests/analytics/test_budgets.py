@@ -343,7 +343,7 @@ def test_a_report_under_a_recorded_id_with_other_counts_says_the_first_is_kept(
     pricer = Pricer()
 
     def report(input_tokens: int, output: int = 0, member: str | None = None) -> list[str]:
-        return agents.record_usage(
+        result = agents.record_usage(
             conn,
             settings,
             pricer,
@@ -353,7 +353,10 @@ def test_a_report_under_a_recorded_id_with_other_counts_says_the_first_is_kept(
             agent="bot",
             request_id="req_9",
             member=member,
-        ).warnings
+        )
+        # Another member's call is not described to this one: neither what it cost nor its model.
+        assert (result.cost_usd, result.priced_model) == ((None, None) if member else (Decimal("2.5"), FLAT))
+        return result.warnings
 
     report(1_000_000)
     assert report(1_000_000) == ["request 'req_9' was already recorded; nothing was added"]
@@ -364,7 +367,7 @@ def test_a_report_under_a_recorded_id_with_other_counts_says_the_first_is_kept(
         "distinct call its own request_id; to replace the first, run `cost-mcp reported forget req_9` "
         "and report it under a new id",
     ]
-    # Another member's call under that id: what it used is not shown to this one.
+    # Another member's call under that id: what it used and cost is not shown to this one.
     assert report(3_000_000, member="eve@example.com") == [
         "request 'req_9' was already recorded; nothing was added",
         "request id 'req_9' belongs to a call another member reported: this one was not recorded; "

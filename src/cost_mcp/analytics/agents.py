@@ -112,6 +112,7 @@ def record_usage(
     cost: Decimal | None = price.total if price else None
     priced_model = price.model_id if price else None
     recorded = outcome == "recorded"
+    theirs = False
     if outcome == "forgotten":
         # The user removed this call (`cost-mcp reported forget`): a retry must not bring it back.
         warnings.append(
@@ -124,7 +125,9 @@ def record_usage(
         priced_model = stored.priced_model if stored else None
         warnings.append(f"request {call_id!r} was already recorded; nothing was added")
         if stored and stored.member != (member or ""):
-            # Another member's call: what it used is theirs to see, and theirs is what counts.
+            # Another member's call: what it used and cost is theirs to see, and theirs is what counts.
+            theirs = True
+            cost, priced_model = None, None
             warnings.append(
                 f"request id {call_id!r} belongs to a call another member reported: this one was not "
                 "recorded; report it under its own request_id"
@@ -140,7 +143,7 @@ def record_usage(
                 f"`cost-mcp reported forget {call_id}` and report it under a new id"
             )
     provider_id = normalize_provider(provider)
-    if cost is None and outcome != "forgotten":
+    if cost is None and outcome != "forgotten" and not theirs:
         warnings.append(
             f"no known price for {model!r} ({provider_id}): kept unpriced, not counted in "
             f"spend; add it to the price override file ({settings.prices_file})"
