@@ -261,6 +261,44 @@ def test_a_refusal_by_a_hair_shows_the_amounts_apart(conn: Conn, settings: Setti
     )
 
 
+def test_a_check_that_leaves_out_what_a_hard_budget_is_scoped_by_says_so(
+    conn: Conn, settings: Settings
+) -> None:
+    """An agent that forgot `agent` was told "allowed: no budget applies" while a hard budget held
+    its agent: the fleet's cap never stopped it, and nothing said why."""
+    budgets.set_budget(conn, "w1cap", Decimal("0.01"), "day", BudgetScope(agents=["w1"]), hard=True)
+    budgets.set_budget(conn, "soft", Decimal("0.01"), "day", BudgetScope(models=[FLAT]))
+    budgets.set_budget(
+        conn, "eve", Decimal("0.01"), "day", BudgetScope(agents=["w1"], members=["eve@x.io"]), hard=True
+    )
+
+    def check(agent: str | None, member: str | None = None) -> tuple[bool, list[str]]:
+        result = agents.check(
+            conn,
+            settings,
+            Pricer(),
+            estimated_cost_usd=Decimal(5),
+            model=None,
+            provider=None,
+            tokens=None,
+            agent=agent,
+            project=None,
+            member=member,
+        )
+        return result.allowed, result.warnings
+
+    w1cap = (
+        "hard budget 'w1cap' is scoped by agent, which this check did not give, so it was not checked: "
+        "pass agent as record_usage will report the call"
+    )
+    eve = w1cap.replace("w1cap", "eve")
+    assert check(None) == (True, [eve, w1cap])
+    # A member is told only of budgets that could count them, never of another member's.
+    assert check(None, member="ana@x.io") == (True, [w1cap])
+    assert check("w1") == (False, [])
+    assert check("w2") == (True, [])
+
+
 def test_check_prices_a_model_call(conn: Conn, settings: Settings) -> None:
     budgets.set_budget(conn, "tiny", Decimal("0.01"), "day", BudgetScope(), hard=True)
     result = agents.check(

@@ -57,7 +57,7 @@ def check(
             )
         cost = priced.total
         provider_id = provider_id or priced.provider_id
-    return budgets.check_budget(
+    result = budgets.check_budget(
         conn,
         settings,
         cost,
@@ -68,6 +68,36 @@ def check(
         unread=unread,
         member=member,
     )
+    given = {"agent": agent, "project": project, "model": model, "provider": provider_id}
+    result.warnings.extend(_unnamed_scopes(conn, {c.name for c in result.budgets}, given, member))
+    return result
+
+
+def _unnamed_scopes(
+    conn: Conn, applied: set[str], given: dict[str, str | None], member: str | None
+) -> list[str]:
+    """Hard budgets a check passed by only because it left out what they are scoped by: an agent
+    that forgot `agent` was told "no budget applies" while a hard budget held its agent."""
+    notes: list[str] = []
+    for budget in budgets.list_budgets(conn):
+        if not budget.hard or budget.name in applied:
+            continue
+        if member is not None and (budget.scope.members or budget.scope.teams):
+            continue  # maybe another member's budget: a member is told only of budgets counting them
+        scopes = {
+            "agent": budget.scope.agents,
+            "project": budget.scope.projects,
+            "model": budget.scope.models,
+            "provider": budget.scope.providers,
+        }
+        missing = [name for name, values in scopes.items() if values and given[name] is None]
+        if missing:
+            named = " and ".join(missing)
+            notes.append(
+                f"hard budget '{budget.name}' is scoped by {named}, which this check did not give, so it "
+                f"was not checked: pass {named} as record_usage will report the call"
+            )
+    return notes
 
 
 def record_usage(
