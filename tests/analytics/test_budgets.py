@@ -414,6 +414,33 @@ def test_a_report_under_a_recorded_id_with_other_counts_says_the_first_is_kept(
     assert conn.execute("SELECT COUNT(*) FROM usage_events").fetchone()[0] == 1
 
 
+def test_an_empty_request_id_is_said_to_count_each_retry(conn: Conn, settings: Settings) -> None:
+    """request_id="" (an id the agent failed to read) was taken as none without a word: each retry
+    of the call counted again."""
+    results = [
+        agents.record_usage(
+            conn,
+            settings,
+            Pricer(),
+            provider="openai",
+            model=FLAT,
+            tokens=Tokens(input=4),
+            agent="bot",
+            request_id="",
+        )
+        for _ in range(2)
+    ]
+    assert [r.recorded for r in results] == [True, True]
+    assert [r.warnings for r in results] == [
+        [
+            f"request_id was empty: recorded under a new id, {r.id!r}; a retry with an empty id counts the "
+            "call again: pass the provider's request id, or this id"
+        ]
+        for r in results
+    ]
+    assert results[0].id.startswith("rec_") and results[0].id != results[1].id
+
+
 def test_a_call_older_than_a_year_is_refused_with_the_way_forward(conn: Conn, settings: Settings) -> None:
     """A unix time or a mistyped year came back as "... is more than a year old" and nothing more."""
     now = datetime(2026, 12, 5, 9, tzinfo=UTC)

@@ -143,6 +143,12 @@ def record_usage(
     priced_model = price.model_id if price else None
     recorded = outcome == "recorded"
     theirs = False
+    if request_id == "":
+        # Taken as no id, as it always was; said, because a retry sending "" again counts again.
+        warnings.append(
+            f"request_id was empty: recorded under a new id, {call_id!r}; a retry with an empty id "
+            "counts the call again: pass the provider's request id, or this id"
+        )
     if outcome == "forgotten":
         # The user removed this call (`cost-mcp reported forget`): a retry must not bring it back.
         warnings.append(
