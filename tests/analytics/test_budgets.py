@@ -239,6 +239,66 @@ def test_a_used_up_hard_budget_says_so(conn: Conn, settings: Settings) -> None:
     assert prompt.reason.startswith("refused: hard budget 'hard' is used up ($5.2500 spent of $5.00);")
 
 
+def test_a_refusal_by_a_hair_shows_the_amounts_apart(conn: Conn, settings: Settings) -> None:
+    """$0.99530 left and a call of $0.99531 read "has $0.9953 left ... needs ~$0.9953": a refusal
+    that looked like a contradiction to the agent reading it."""
+    budgets.set_budget(conn, "gate", Decimal(1), "day", BudgetScope(), hard=True)
+    spend_usd(conn, Pricer(), Decimal("0.0047"), datetime.now(UTC))
+
+    def check(usd: str) -> tuple[bool, str]:
+        result = budgets.check_budget(conn, settings, Decimal(usd))
+        return result.allowed, result.reason
+
+    assert check("0.9953") == (True, "allowed: $0.0000 left on 'gate' after this call")
+    assert check("0.99531") == (
+        False,
+        "refused: hard budget 'gate' has $0.99530 left of $1.00 and this call needs ~$0.99531; "
+        "use a cheaper model, wait for the next period, or ask for a bigger budget",
+    )
+    assert check("0.9953001")[1].startswith("refused: hard budget 'gate' has $0.9953000 left of $1.00 and ")
+    assert check("2")[1].startswith(
+        "refused: hard budget 'gate' has $0.9953 left of $1.00 and this call needs ~$2.0000;"
+    )
+
+
+def test_a_check_that_leaves_out_what_a_hard_budget_is_scoped_by_says_so(
+    conn: Conn, settings: Settings
+) -> None:
+    """An agent that forgot `agent` was told "allowed: no budget applies" while a hard budget held
+    its agent: the fleet's cap never stopped it, and nothing said why."""
+    budgets.set_budget(conn, "w1cap", Decimal("0.01"), "day", BudgetScope(agents=["w1"]), hard=True)
+    budgets.set_budget(conn, "soft", Decimal("0.01"), "day", BudgetScope(models=[FLAT]))
+    budgets.set_budget(
+        conn, "eve", Decimal("0.01"), "day", BudgetScope(agents=["w1"], members=["eve@x.io"]), hard=True
+    )
+
+    def check(agent: str | None, member: str | None = None) -> tuple[bool, list[str]]:
+        result = agents.check(
+            conn,
+            settings,
+            Pricer(),
+            estimated_cost_usd=Decimal(5),
+            model=None,
+            provider=None,
+            tokens=None,
+            agent=agent,
+            project=None,
+            member=member,
+        )
+        return result.allowed, result.warnings
+
+    w1cap = (
+        "hard budget 'w1cap' is scoped by agent, which this check did not give, so it was not checked: "
+        "pass agent as record_usage will report the call"
+    )
+    eve = w1cap.replace("w1cap", "eve")
+    assert check(None) == (True, [eve, w1cap])
+    # A member is told only of budgets that could count them, never of another member's.
+    assert check(None, member="ana@x.io") == (True, [w1cap])
+    assert check("w1") == (False, [])
+    assert check("w2") == (True, [])
+
+
 def test_check_prices_a_model_call(conn: Conn, settings: Settings) -> None:
     budgets.set_budget(conn, "tiny", Decimal("0.01"), "day", BudgetScope(), hard=True)
     result = agents.check(
@@ -311,6 +371,96 @@ def test_record_usage_is_idempotent_and_keeps_unknown_models_unpriced(conn: Conn
     )
     assert unknown.cost_usd is None
     assert "no known price" in unknown.warnings[0]
+
+
+def test_a_report_under_a_recorded_id_with_other_counts_says_the_first_is_kept(
+    conn: Conn, settings: Settings
+) -> None:
+    """An agent that reports a call which failed midway, then the finished call under the same id,
+    was told only "already recorded", as for a plain retry: the difference was lost unseen."""
+    pricer = Pricer()
+
+    def report(input_tokens: int, output: int = 0, member: str | None = None) -> list[str]:
+        result = agents.record_usage(
+            conn,
+            settings,
+            pricer,
+            provider="openai",
+            model=FLAT,
+            tokens=Tokens(input=input_tokens, output=output),
+            agent="bot",
+            request_id="req_9",
+            member=member,
+        )
+        # Another member's call is not described to this one: neither what it cost nor its model.
+        assert (result.cost_usd, result.priced_model) == ((None, None) if member else (Decimal("2.5"), FLAT))
+        return result.warnings
+
+    report(1_000_000)
+    assert report(1_000_000) == ["request 'req_9' was already recorded; nothing was added"]
+    assert report(3_000_000, 500) == [
+        "request 'req_9' was already recorded; nothing was added",
+        "this report of 'req_9' differs from the one recorded first (openai/gpt-4o, input 1,000,000 kept; "
+        "this one: openai/gpt-4o, input 3,000,000, output 500): the first is what counts. Give each "
+        "distinct call its own request_id; to replace the first, run `cost-mcp reported forget req_9` "
+        "and report it under a new id",
+    ]
+    # Another member's call under that id: what it used and cost is not shown to this one.
+    assert report(3_000_000, member="eve@example.com") == [
+        "request 'req_9' was already recorded; nothing was added",
+        "request id 'req_9' belongs to a call another member reported: this one was not recorded; "
+        "report it under its own request_id",
+    ]
+    assert conn.execute("SELECT COUNT(*) FROM usage_events").fetchone()[0] == 1
+
+
+def test_an_empty_request_id_is_said_to_count_each_retry(conn: Conn, settings: Settings) -> None:
+    """request_id="" (an id the agent failed to read) was taken as none without a word: each retry
+    of the call counted again."""
+    results = [
+        agents.record_usage(
+            conn,
+            settings,
+            Pricer(),
+            provider="openai",
+            model=FLAT,
+            tokens=Tokens(input=4),
+            agent="bot",
+            request_id="",
+        )
+        for _ in range(2)
+    ]
+    assert [r.recorded for r in results] == [True, True]
+    assert [r.warnings for r in results] == [
+        [
+            f"request_id was empty: recorded under a new id, {r.id!r}; a retry with an empty id counts the "
+            "call again: pass the provider's request id, or this id"
+        ]
+        for r in results
+    ]
+    assert results[0].id.startswith("rec_") and results[0].id != results[1].id
+
+
+def test_a_call_older_than_a_year_is_refused_with_the_way_forward(conn: Conn, settings: Settings) -> None:
+    """A unix time or a mistyped year came back as "... is more than a year old" and nothing more."""
+    now = datetime(2026, 12, 5, 9, tzinfo=UTC)
+    with pytest.raises(InvalidInputError) as refused:
+        record_call(
+            conn,
+            Pricer(),
+            provider="openai",
+            model=FLAT,
+            tokens=Tokens(input=1),
+            agent="bot",
+            timestamp=datetime(2024, 12, 5, 9, 13, 20, tzinfo=UTC),
+            now=now,
+        )
+    assert str(refused.value) == (
+        "timestamp 2024-12-05T09:13:20+00:00 is more than a year old (the earliest taken is "
+        "2025-12-04T09:00:00+00:00): "
+        "give the call's own time as ISO 8601 with its offset, e.g. 2026-11-22T10:15:00Z, or omit it for "
+        "a call just made"
+    )
 
 
 def test_record_usage_takes_a_back_dated_call_only_from_budgets_whose_period_holds_it(

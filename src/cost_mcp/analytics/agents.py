@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from dataclasses import fields
 from datetime import UTC, datetime
 from decimal import Decimal
 
@@ -15,7 +16,7 @@ from cost_mcp.periods import to_ms
 from cost_mcp.pricing import Price, Pricer, Tokens, Unpriced
 from cost_mcp.sources.reported import SOURCE, normalize_provider, record_call
 from cost_mcp.store.connection import Conn
-from cost_mcp.store.events import cost_of_call
+from cost_mcp.store.events import StoredCost, cost_of_call
 
 
 def check(
@@ -56,7 +57,7 @@ def check(
             )
         cost = priced.total
         provider_id = provider_id or priced.provider_id
-    return budgets.check_budget(
+    result = budgets.check_budget(
         conn,
         settings,
         cost,
@@ -67,6 +68,36 @@ def check(
         unread=unread,
         member=member,
     )
+    given = {"agent": agent, "project": project, "model": model, "provider": provider_id}
+    result.warnings.extend(_unnamed_scopes(conn, {c.name for c in result.budgets}, given, member))
+    return result
+
+
+def _unnamed_scopes(
+    conn: Conn, applied: set[str], given: dict[str, str | None], member: str | None
+) -> list[str]:
+    """Hard budgets a check passed by only because it left out what they are scoped by: an agent
+    that forgot `agent` was told "no budget applies" while a hard budget held its agent."""
+    notes: list[str] = []
+    for budget in budgets.list_budgets(conn):
+        if not budget.hard or budget.name in applied:
+            continue
+        if member is not None and (budget.scope.members or budget.scope.teams):
+            continue  # maybe another member's budget: a member is told only of budgets counting them
+        scopes = {
+            "agent": budget.scope.agents,
+            "project": budget.scope.projects,
+            "model": budget.scope.models,
+            "provider": budget.scope.providers,
+        }
+        missing = [name for name, values in scopes.items() if values and given[name] is None]
+        if missing:
+            named = " and ".join(missing)
+            notes.append(
+                f"hard budget '{budget.name}' is scoped by {named}, which this check did not give, so it "
+                f"was not checked: pass {named} as record_usage will report the call"
+            )
+    return notes
 
 
 def record_usage(
@@ -111,6 +142,13 @@ def record_usage(
     cost: Decimal | None = price.total if price else None
     priced_model = price.model_id if price else None
     recorded = outcome == "recorded"
+    theirs = False
+    if request_id == "":
+        # Taken as no id, as it always was; said, because a retry sending "" again counts again.
+        warnings.append(
+            f"request_id was empty: recorded under a new id, {call_id!r}; a retry with an empty id "
+            "counts the call again: pass the provider's request id, or this id"
+        )
     if outcome == "forgotten":
         # The user removed this call (`cost-mcp reported forget`): a retry must not bring it back.
         warnings.append(
@@ -122,8 +160,26 @@ def record_usage(
         cost = from_nanos(stored.cost_nanos) if stored and stored.cost_nanos is not None else None
         priced_model = stored.priced_model if stored else None
         warnings.append(f"request {call_id!r} was already recorded; nothing was added")
+        if stored and stored.member != (member or ""):
+            # Another member's call: what it used and cost is theirs to see, and theirs is what counts.
+            theirs = True
+            cost, priced_model = None, None
+            warnings.append(
+                f"request id {call_id!r} belongs to a call another member reported: this one was not "
+                "recorded; report it under its own request_id"
+            )
+        elif stored and _differs(stored, provider, model, tokens):
+            # A retry resends the same call; other counts under the same id are another call (or
+            # the final counts of one that failed midway), and they would be lost without a word.
+            warnings.append(
+                f"this report of {call_id!r} differs from the one recorded first "
+                f"({_described(stored.provider, stored.model, stored.tokens)} kept; this one: "
+                f"{_described(normalize_provider(provider), model, tokens)}): the first is what counts. "
+                "Give each distinct call its own request_id; to replace the first, run "
+                f"`cost-mcp reported forget {call_id}` and report it under a new id"
+            )
     provider_id = normalize_provider(provider)
-    if cost is None and outcome != "forgotten":
+    if cost is None and outcome != "forgotten" and not theirs:
         warnings.append(
             f"no known price for {model!r} ({provider_id}): kept unpriced, not counted in "
             f"spend; add it to the price override file ({settings.prices_file})"
@@ -191,3 +247,15 @@ def record_usage(
         warnings=warnings,
         alerts=alerts.take_alerts(conn),
     )
+
+
+def _differs(stored: StoredCost, provider: str, model: str, tokens: Tokens) -> bool:
+    """Whether a report under an id already recorded describes another call than the stored one."""
+    return (stored.provider, stored.model, stored.tokens) != (normalize_provider(provider), model, tokens)
+
+
+def _described(provider: str, model: str, tokens: Tokens) -> str:
+    """A call's provider, model and non-zero token counts, as a warning names them."""
+    named = ((f.name, getattr(tokens, f.name)) for f in fields(tokens))
+    counts = ", ".join(f"{name} {n:,}" for name, n in named if n)
+    return f"{provider}/{model}, {counts or 'no tokens'}"

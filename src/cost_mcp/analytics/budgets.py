@@ -629,7 +629,8 @@ def _reason(
             spent = format_usd(binding.limit_usd - binding.remaining_before_usd, 4)
             state = f"is used up ({spent} spent of {limit})"
         else:
-            state = f"has {left} left of {limit} and this call needs ~{format_usd(cost, 4)}"
+            left, need = _apart(max(binding.remaining_before_usd, Decimal(0)), cost)
+            state = f"has {left} left of {limit} and this call needs ~{need}"
         return (
             f"refused: hard budget '{binding.name}' {state}; use a cheaper model, wait for the next "
             "period, or ask for a bigger budget"
@@ -641,3 +642,12 @@ def _reason(
             f"call (~{format_usd(cost, 4)})"
         )
     return f"allowed: {format_usd(binding.remaining_after_usd, 4)} left on '{binding.name}' after this call"
+
+
+def _apart(left: Decimal, need: Decimal) -> tuple[str, str]:
+    """``left`` and ``need`` (more than ``left``) shown with as many places as it takes to tell them
+    apart: a refusal that read "has $0.9953 left ... needs ~$0.9953" looked like a contradiction."""
+    places = 4
+    while format_usd(left, places) == format_usd(need, places) and places < 9:
+        places += 1
+    return format_usd(left, places), format_usd(need, places)

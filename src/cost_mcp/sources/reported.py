@@ -54,7 +54,13 @@ def record_call(
     if when > moment + MAX_FUTURE:
         raise InvalidInputError(f"timestamp {when.isoformat()} is in the future; omit it to use now")
     if when < moment - MAX_PAST:
-        raise InvalidInputError(f"timestamp {when.isoformat()} is more than a year old")
+        # Said with the way forward: the future's error has one ("omit it"), this one had none.
+        earliest = (moment - MAX_PAST).isoformat(timespec="seconds")
+        raise InvalidInputError(
+            f"timestamp {when.isoformat()} is more than a year old (the earliest taken is {earliest}): "
+            "give the call's own time as ISO 8601 with its offset, e.g. 2026-11-22T10:15:00Z, or omit it "
+            "for a call just made"
+        )
     # The bound every other source holds calls to: beyond it a count is no real call, and enough
     # such calls overflow the ledger's 64-bit sums, after which no question can be answered.
     for kind, count in zip(token_kinds.KINDS, token_kinds.of_call(tokens), strict=True):

@@ -97,17 +97,30 @@ class StoredCost:
 
     cost_nanos: int | None
     priced_model: str | None
+    provider: str
+    model: str
+    tokens: Tokens
+    member: str
 
 
 def cost_of_call(conn: Conn, source: str, message_id: str) -> StoredCost | None:
-    """The stored price of the call ``message_id`` of ``source``, if it is recorded."""
+    """The stored price of the call ``message_id`` of ``source``, if it is recorded, with what it
+    was recorded as (provider, model, tokens, member): a retry can be told from another call."""
     row = conn.execute(
-        "SELECT cost_nanos, priced_model FROM usage_events WHERE source = ? AND message_id = ?",
+        f"SELECT cost_nanos, priced_model, provider, model, member, {TOKEN_COLUMNS_SQL} "
+        "FROM usage_events WHERE source = ? AND message_id = ?",
         (source, message_id),
     ).fetchone()
     if row is None:
         return None
-    return StoredCost(int(row[0]) if row[0] is not None else None, row[1])
+    return StoredCost(
+        int(row[0]) if row[0] is not None else None,
+        row[1],
+        str(row[2]),
+        str(row[3]),
+        Tokens(*(int(n) for n in row[5:])),
+        str(row[4]),
+    )
 
 
 @dataclass(frozen=True, slots=True)
