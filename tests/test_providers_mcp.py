@@ -685,8 +685,9 @@ def _more(page: httpx2.Response) -> httpx2.Response:
 
 
 def test_cli_report_says_which_billed_amounts_are_partial_and_which_were_set_aside(home: Path) -> None:
-    # Today: OpenAI's bill so far is the only data (the total, partial); Anthropic's bill so far is
-    # set aside for a Claude Code call's estimate. Neither may read as a settled bill or an estimate.
+    # Today: OpenAI's bill so far is the only data (the total, partial); Anthropic's bill so far
+    # ($0.01) is set aside for a Claude Code call's larger estimate ($0.018). Neither may read as a
+    # settled bill or an estimate.
     today = ago(0).isoformat()
     r = Router(
         openai=FakeOpenAI(
@@ -698,7 +699,7 @@ def test_cli_report_says_which_billed_amounts_are_partial_and_which_were_set_asi
                 }
             }
         ),
-        anthropic=FakeAnthropic({anthropic.COST_PATH: {today: [{"amount": "100", "currency": "USD"}]}}),
+        anthropic=FakeAnthropic({anthropic.COST_PATH: {today: [{"amount": "1", "currency": "USD"}]}}),
     )
     now = datetime.now(UTC).strftime("%Y-%m-%dT%H:%M:%S.000Z")
     write(session_file(home / "claude", "s1"), assistant("m1", "r1", now, input=1_000, output=1_000))
@@ -720,7 +721,8 @@ def test_cli_report_says_which_billed_amounts_are_partial_and_which_were_set_asi
         )
     assert done.returncode == 0, done.stderr
     out = " ".join(done.stdout.split())
-    assert "$1.00 of billing not added yet (synced within the provider's reporting lag" in out
+    assert "$0.01 of billing not added yet (synced within the provider's reporting lag" in out
+    assert "larger local estimates are the total for those days" in out
     assert "of estimates not added" not in out
     assert f"partial: openai: {today} billed so far (synced before the day ended plus its 6h" in out
 
