@@ -576,6 +576,19 @@ def test_cli_sync_reports_each_source_and_fails_when_one_fails(fakes: Router, ho
         assert OPENAI_KEY not in text and ANTHROPIC_KEY not in text
 
 
+def test_cli_sync_takes_a_provider_in_any_case(fakes: Router, home: Path) -> None:
+    done = subprocess.run(
+        [sys.executable, "-m", "cost_mcp", "sync", "--provider", "OpenAI", "--days", "2", "--json"],
+        capture_output=True,
+        text=True,
+        env=dict(os.environ),
+        timeout=120,
+        check=False,
+    )
+    assert done.returncode == 0, done.stderr
+    assert [row["source"] for row in json.loads(done.stdout)["sources"]] == ["openai"]
+
+
 def test_cli_sync_prints_each_sources_note(home: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     r = Router(cursor=FakeCursor(), openrouter=FakeOpenRouter(datetime.now(UTC).date(), management=False))
     with local_server(r) as url:
