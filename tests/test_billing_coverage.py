@@ -12,7 +12,7 @@ from typing import Any
 import pytest
 
 from cost_mcp import sync
-from cost_mcp.analytics.spend import get_spend, resolve
+from cost_mcp.analytics.spend import Filters, get_spend, resolve, spend_totals
 from cost_mcp.config import Settings, load_settings
 from cost_mcp.models import CoverageDay, SourceCoverage, SpendResult, SyncResult
 from cost_mcp.pricing import Pricer
@@ -121,12 +121,98 @@ def test_a_day_inside_the_reporting_lag_does_not_replace_local_estimates(
     assert totals(result) == {("2026-11-05", "estimated", "estimated"): Decimal("0.018")}
     [partial] = result.attribution
     assert partial.basis == "billed" and partial.cost_usd == Decimal("0.01")
-    assert "reporting lag" in partial.reason and "local estimates are the total" in partial.reason
+    assert "reporting lag" in partial.reason
+    assert "local estimates ($0.02) are larger than the $0.01 reported so far" in partial.reason
     cov = coverage(result, "anthropic")
     assert cov.estimated_days == [
-        CoverageDay(day="2026-11-05", report="billing", rule="reporting_lag", total_from="local estimates"),
+        CoverageDay(
+            day="2026-11-05",
+            report="billing",
+            rule="reporting_lag",
+            total_from="local estimates",
+            report_usd=Decimal("0.01"),
+            local_usd=Decimal("0.018"),
+        ),
         CoverageDay(day="2026-11-05", report="usage", rule="no_rows", total_from="local estimates"),
     ]
+
+
+def test_a_partial_report_larger_than_the_local_calls_stays_the_total(
+    home: Path, conn: Conn, keys: Settings
+) -> None:
+    # Today (Nov 5) so far: billed $2.50 and $3.00 of usage org-wide; this machine's Claude Code
+    # logged one $0.018 call. Both are lower bounds of the day: adding the call must not lower it.
+    fake = FakeAnthropic(
+        {
+            anthropic.COST_PATH: {"2026-11-05": [{"amount": "250", "currency": "USD"}]},
+            anthropic.MESSAGES_PATH: {"2026-11-05": [SONNET_1M_INPUT]},
+        }
+    )
+    run_sync(conn, keys, Router(anthropic=fake), "anthropic")
+    assert spend(conn, keys, []).total_usd == Decimal("3")
+    claude_code_call(home, conn, keys, "2026-11-05T09:00:00.000Z", "r5")
+    result = spend(conn, keys, ["basis"])
+    assert totals(result) == {("estimated", "estimated"): Decimal("3")}
+    assert result.total_usd == Decimal("3")
+    reasons = {(a.basis, a.cost_usd): a.reason for a in result.attribution}
+    assert reasons.keys() == {("billed", Decimal("2.5")), ("estimated", Decimal("0.018"))}
+    assert "the provider's usage report is the total" in reasons[("billed", Decimal("2.5"))]
+    assert reasons[("estimated", Decimal("0.018"))] == (
+        "anthropic usage data for this day was synced within its 1h reporting lag and may be partial, "
+        "but its $3.00 so far is at least the local estimates' $0.02, so it is the total"
+    )
+    assert coverage(result, "anthropic").estimated_days == [
+        CoverageDay(day="2026-11-05", report="billing", rule="reporting_lag", total_from="usage report"),
+        CoverageDay(
+            day="2026-11-05",
+            report="usage",
+            rule="reporting_lag",
+            total_from="partial report",
+            report_usd=Decimal("3"),
+            local_usd=Decimal("0.018"),
+        ),
+    ]
+    # Budgets count spend the same way, and so do the session rows grouped in SQL.
+    question = resolve(keys, None, "2026-11-01", "2026-11-05", None)
+    [budgeted] = spend_totals(conn, keys, [(question, Filters())], date(2026, 11, 5))
+    assert budgeted.total_usd == Decimal("3")
+    by_session = spend(conn, keys, ["session"])
+    assert by_session.total_usd == Decimal("3")
+    [session] = [a for a in by_session.attribution if a.basis == "estimated"]
+    assert session.cost_usd == Decimal("0.018")
+    assert session.reason == reasons[("estimated", Decimal("0.018"))]
+
+
+def test_a_partial_report_equal_to_the_local_calls_is_the_total(
+    home: Path, conn: Conn, keys: Settings
+) -> None:
+    fake = FakeAnthropic({anthropic.COST_PATH: {"2026-11-05": [{"amount": "1.8", "currency": "USD"}]}})
+    claude_code_call(home, conn, keys, "2026-11-05T09:00:00.000Z", "r5")
+    run_sync(conn, keys, Router(anthropic=fake), "anthropic")
+    result = spend(conn, keys, ["basis"])
+    assert totals(result) == {("billed", "billed"): Decimal("0.018")}
+    [local] = result.attribution
+    assert local.basis == "estimated" and "at least the local estimates' $0.02" in local.reason
+    [day] = coverage(result, "anthropic").estimated_days[:1]
+    assert (day.total_from, day.report_usd, day.local_usd) == (
+        "partial report",
+        Decimal("0.018"),
+        Decimal("0.018"),
+    )
+
+
+def test_a_complete_bill_is_the_total_even_below_the_local_calls(
+    home: Path, conn: Conn, keys: Settings
+) -> None:
+    # Nov 3 was synced on Nov 5, past Anthropic's one-hour lag: the bill is whole and wins.
+    fake = FakeAnthropic({anthropic.COST_PATH: {"2026-11-03": [{"amount": "1", "currency": "USD"}]}})
+    claude_code_call(home, conn, keys, "2026-11-03T09:00:00.000Z", "r3")
+    run_sync(conn, keys, Router(anthropic=fake), "anthropic")
+    result = spend(conn, keys, ["basis"])
+    assert totals(result) == {("billed", "billed"): Decimal("0.01")}
+    [local] = result.attribution
+    assert local.reason == "anthropic billing data covers this day and is the total"
+    assert coverage(result, "anthropic").billed_days == 1
 
 
 def test_a_partial_bill_counts_when_nothing_else_covers_the_day(conn: Conn, keys: Settings) -> None:
@@ -153,14 +239,15 @@ def test_a_day_synced_after_its_lag_is_the_total(home: Path, conn: Conn, keys: S
 
     def bill_synced_at(when: datetime) -> None:
         with write_transaction(conn):
-            bucket = Bucket(day, day + DAY_MS, cost_nanos=5_000_000_000)
+            bucket = Bucket(day, day + DAY_MS, cost_nanos=10_000_000)
             replace_range(conn, "anthropic", "cost", day, day + DAY_MS, [bucket], now=when)
 
-    bill_synced_at(datetime(2026, 11, 5, 0, 30, tzinfo=UTC))  # inside Anthropic's one-hour lag
+    # $0.01 inside Anthropic's one-hour lag is partial: the larger local $0.018 is the total...
+    bill_synced_at(datetime(2026, 11, 5, 0, 30, tzinfo=UTC))
     assert spend(conn, keys, []).total_usd == Decimal("0.018")
     bill_synced_at(datetime(2026, 11, 5, 1, 0, tzinfo=UTC))
     result = spend(conn, keys, [])
-    assert result.total_usd == Decimal("5")
+    assert result.total_usd == Decimal("0.01")  # ...and once whole, the bill is, however small
     assert coverage(result, "anthropic").billed_days == 1
 
 

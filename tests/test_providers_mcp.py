@@ -576,6 +576,19 @@ def test_cli_sync_reports_each_source_and_fails_when_one_fails(fakes: Router, ho
         assert OPENAI_KEY not in text and ANTHROPIC_KEY not in text
 
 
+def test_cli_sync_takes_a_provider_in_any_case(fakes: Router, home: Path) -> None:
+    done = subprocess.run(
+        [sys.executable, "-m", "cost_mcp", "sync", "--provider", "OpenAI", "--days", "2", "--json"],
+        capture_output=True,
+        text=True,
+        env=dict(os.environ),
+        timeout=120,
+        check=False,
+    )
+    assert done.returncode == 0, done.stderr
+    assert [row["source"] for row in json.loads(done.stdout)["sources"]] == ["openai"]
+
+
 def test_cli_sync_prints_each_sources_note(home: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     r = Router(cursor=FakeCursor(), openrouter=FakeOpenRouter(datetime.now(UTC).date(), management=False))
     with local_server(r) as url:
@@ -685,8 +698,9 @@ def _more(page: httpx2.Response) -> httpx2.Response:
 
 
 def test_cli_report_says_which_billed_amounts_are_partial_and_which_were_set_aside(home: Path) -> None:
-    # Today: OpenAI's bill so far is the only data (the total, partial); Anthropic's bill so far is
-    # set aside for a Claude Code call's estimate. Neither may read as a settled bill or an estimate.
+    # Today: OpenAI's bill so far is the only data (the total, partial); Anthropic's bill so far
+    # ($0.01) is set aside for a Claude Code call's larger estimate ($0.018). Neither may read as a
+    # settled bill or an estimate.
     today = ago(0).isoformat()
     r = Router(
         openai=FakeOpenAI(
@@ -698,7 +712,7 @@ def test_cli_report_says_which_billed_amounts_are_partial_and_which_were_set_asi
                 }
             }
         ),
-        anthropic=FakeAnthropic({anthropic.COST_PATH: {today: [{"amount": "100", "currency": "USD"}]}}),
+        anthropic=FakeAnthropic({anthropic.COST_PATH: {today: [{"amount": "1", "currency": "USD"}]}}),
     )
     now = datetime.now(UTC).strftime("%Y-%m-%dT%H:%M:%S.000Z")
     write(session_file(home / "claude", "s1"), assistant("m1", "r1", now, input=1_000, output=1_000))
@@ -720,7 +734,8 @@ def test_cli_report_says_which_billed_amounts_are_partial_and_which_were_set_asi
         )
     assert done.returncode == 0, done.stderr
     out = " ".join(done.stdout.split())
-    assert "$1.00 of billing not added yet (synced within the provider's reporting lag" in out
+    assert "$0.01 of billing not added yet (synced within the provider's reporting lag" in out
+    assert "larger local estimates are the total for those days" in out
     assert "of estimates not added" not in out
     assert f"partial: openai: {today} billed so far (synced before the day ended plus its 6h" in out
 

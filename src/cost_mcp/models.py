@@ -683,8 +683,14 @@ class CoverageDay(Result):
     )
     total_from: Literal["usage report", "local estimates", "partial report"] = Field(
         description="What the day's total is: a lower layer, or this partial report when nothing else "
-        "covers the day."
+        "covers the day or it is at least the local estimates."
     )
+    report_usd: USD | None = Field(
+        None,
+        description="Set when this partial report was weighed against local estimates: its amount so "
+        "far. Both are lower bounds of the day's spend, so the larger is the total (the report on a tie).",
+    )
+    local_usd: USD | None = Field(None, description="Beside report_usd: the local estimates' amount.")
 
 
 class SourceCoverage(Result):

@@ -890,19 +890,22 @@ def http_sender(url: str, token: str, body: bytes) -> PushAnswer:
             if response.status_code in (404, 405) or _not_a_push_answer(response.content):
                 # A wrong path lands on the dashboard: "403: insufficient_scope" with a member's
                 # token, "404: Not Found" with an admin's, neither of which said the address was wrong.
-                raise PushError(
-                    f"the team server {server} answered {response.status_code} ({detail}): no push "
-                    "endpoint is at that address, so its path is likely wrong; COST_MCP_TEAM_SERVER (or "
-                    "--server) is the server's own address, https://host[:port], with a path only behind "
-                    "a reverse proxy that serves it under one",
-                    response.status_code,
-                )
+                raise PushError(_wrong_path(server, response.status_code, detail), response.status_code)
             raise PushError(
                 f"the team server {server} answered {response.status_code}: {detail}",
                 response.status_code,
                 detail,
             )
     raise PushError(f"the team server {server} kept answering busy; try again later")
+
+
+def _wrong_path(server: str, status: int, detail: str) -> str:
+    """What push and doctor say when ``/api/push`` is not at the configured address."""
+    return (
+        f"the team server {server} answered {status} ({detail}): no push endpoint is at that address, "
+        "so its path is likely wrong; COST_MCP_TEAM_SERVER (or --server) is the server's own address, "
+        "https://host[:port], with a path only behind a reverse proxy that serves it under one"
+    )
 
 
 def _not_a_push_answer(body: bytes) -> bool:
@@ -933,7 +936,8 @@ def check_token(url: str, token: str) -> TokenCheck:
     answers as a push would (the same :func:`refusal`) and stores nothing: an empty push would
     do, but the server would record it as the laptop's latest push and call a laptop fresh whose
     rows are still waiting. A server older than that check is asked for an MCP ``initialize``
-    instead, which says only whether it takes the token at all."""
+    instead, which says only whether it takes the token at all. An address where neither is (a
+    wrong path, landing on the dashboard) is told as a push would tell it."""
     import httpx2
 
     from cost_mcp.sources.http import TIMEOUT, USER_AGENT, secret_forms
@@ -950,10 +954,22 @@ def check_token(url: str, token: str) -> TokenCheck:
         f"the team server {server} refused the token (401): it is wrong, revoked or not a "
         "member's; ask an admin for a new one (`cost-mcp token create`) and set COST_MCP_TEAM_TOKEN",
     )
+    forms = sorted(secret_forms(token), key=len, reverse=True)
+
+    def said(body: bytes) -> str:
+        text = _server_error(body)
+        for form in forms:
+            text = text.replace(form, "[redacted]")
+        return text
+
     try:
         with httpx2.Client(timeout=TIMEOUT, follow_redirects=False) as client:
             answer = client.get(f"{url}/api/push", headers=headers)
-            if answer.status_code in (404, 405):  # a server from before the check
+            if answer.status_code == 403 and _not_a_push_answer(answer.content):
+                # The dashboard's guard, not /api/push: a wrong path with a member's token, which
+                # read as "token cannot push" though a right address would take its pushes.
+                return TokenCheck(None, None, _wrong_path(server, 403, said(answer.content)))
+            if answer.status_code in (404, 405):  # a server from before the check, or a wrong path
                 status = _initialize(client, url, headers)
                 if status == 200:
                     return TokenCheck(
@@ -962,8 +978,12 @@ def check_token(url: str, token: str) -> TokenCheck:
                         f"the team server {server} takes the token; it is too old to say whether it "
                         "takes pushes with it (update it), so the next push will tell",
                     )
-                if status in (401, 403):
+                if status == 401 or (status == 403 and answer.status_code == 405):
                     return refused
+                if answer.status_code == 404:
+                    # No route at all (an older server answers 405 to the GET of its POST route),
+                    # and no /mcp beside it: the address is not the team server's own.
+                    return TokenCheck(None, None, _wrong_path(server, 404, said(answer.content)))
                 return TokenCheck(
                     None, None, f"the team server {server} answered {status} to a check of the token"
                 )
@@ -981,12 +1001,11 @@ def check_token(url: str, token: str) -> TokenCheck:
     if status == 401:
         return refused
     if status == 403:
-        said = _server_error(answer.content)
-        for form in sorted(secret_forms(token), key=len, reverse=True):
-            said = said.replace(form, "[redacted]")
         # Accepted (the server knows whose it is) but every push would be refused: not REFUSED,
         # whose fix (a new token of the same kind) would fail the same way.
-        return TokenCheck(True, False, f"token cannot push: the team server {server} said: {said}")
+        return TokenCheck(
+            True, False, f"token cannot push: the team server {server} said: {said(answer.content)}"
+        )
     return TokenCheck(None, None, f"the team server {server} answered {status} to a token check")
 
 

@@ -407,6 +407,21 @@ def test_sync_writes_billed_days_today_and_the_note(conn: Conn, configured: Sett
     assert "balance $74.75" in statuses["openrouter"].last_refresh
 
 
+def test_a_day_with_nothing_spent_yet_has_no_row_for_today(conn: Conn, configured: Settings) -> None:
+    # The keys spent nothing today: no "(model not reported)" $0.00 row, the day listed empty.
+    fake = account()
+    for key in fake.keys:
+        key["usage_daily"] = 0
+    [synced] = sync_at(conn, configured, fake, NOW).sources
+    assert synced.note is not None and synced.note.startswith("today (2026-11-05) so far $0.00")
+    assert day_rows(conn, "2026-11-05") == []
+    p = resolve(configured, None, "2026-11-05", "2026-11-05", None)
+    spent = get_spend(conn, configured, p, ["model"])
+    assert (spent.rows, spent.attribution, spent.total_usd) == ([], [], Decimal(0))
+    [status] = [s for s in spent.sources if s.source == "openrouter"]
+    assert status.coverage is not None and status.coverage.empty_billed_days == 1
+
+
 def test_the_partial_row_is_replaced_once_activity_reports_the_day(conn: Conn, configured: Settings) -> None:
     fake = account()
     sync_at(conn, configured, fake, NOW)

@@ -1027,6 +1027,25 @@ def test_a_push_to_a_wrong_path_says_the_address_is_wrong(team: Team, home: Path
     assert right.returncode == 0 and "pushed 1 usage rows" in right.stderr, right.stderr
 
 
+def test_doctor_says_a_wrong_path_is_wrong_as_push_does(team: Team, home: Path) -> None:
+    # doctor read the 404 (an admin's token) as "an older server" and the dashboard's 403 (a
+    # member's) as "token cannot push", while push said the path was wrong.
+    laptop = _laptop(home, "ana", "ana@example.com", [("msg_x", "req_x", 100, 10)])
+    for name in ("ana", "admin"):
+        token = team.tokens[name]
+        env = laptop.env(home, COST_MCP_TEAM_SERVER=f"{team.base}/wrong", COST_MCP_TEAM_TOKEN=token)
+        told = _cli(env, "doctor", "--json")
+        report = json.loads(told.stdout)
+        assert (report["team"]["token_accepted"], report["team"]["token_can_push"]) == (None, None)
+        [warning] = [w for w in report["warnings"] if "team server" in w]
+        assert "no push endpoint is at that address, so its path is likely wrong" in warning, warning
+        assert warning == report["team"]["token_check"]
+        assert not any("token" in p for p in report["problems"]), report["problems"]
+        assert token not in told.stdout + told.stderr
+        pushed = _cli(env, "push")
+        assert pushed.returncode != 0 and warning.split(": no push endpoint")[1] in pushed.stderr
+
+
 def _backup(db: Path | str, to: Path) -> None:
     """An online backup of a running server's ledger, as README says: SQLite's backup API, pg_dump."""
     if is_postgres(db):

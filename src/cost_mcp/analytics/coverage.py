@@ -8,9 +8,12 @@ when it can be trusted to be whole:
   costs list every day, empty ones included) says nothing was billed *yet*; it never hides local
   estimates. A day without spend then totals what the layers below it say (often nothing).
 - **reporting lag**: a day synced before it ended plus the provider's reporting lag (the registry's
-  ``reporting_lag``, sources/registry.py) may be
-  missing late rows (today always is). It is the total only when nothing below it has data for
-  the day; otherwise the lower layer counts and the partial report only attributes.
+  ``reporting_lag``, sources/registry.py) may be missing late rows (today always is). Below a
+  partial billing report, a usage report of the day counts instead. The partial report that would
+  count and the calls recorded locally are then both lower bounds of the day's spend (the report
+  so far counts every API call org-wide, the local calls only this machine's tools): the larger is
+  the total (the report on a tie) and the other only attributes, so adding a local call never
+  lowers a total the provider has already reported.
 
 Anthropic's Priority Tier is not in its cost report (usage-cost API FAQ: "Priority Tier costs use a
 different billing model and are not included in the cost endpoint"): usage rows in those tiers are
@@ -29,9 +32,10 @@ from datetime import UTC, date, datetime, timedelta
 from typing import Literal
 
 from cost_mcp.models import CoverageDay, SourceCoverage, SourceStatus
+from cost_mcp.money import format_usd, from_nanos
 from cost_mcp.store.buckets import ATTRIBUTION_ONLY, DAY_MS
 from cost_mcp.store.connection import Conn
-from cost_mcp.store.coverage import covered_days, has_local_calls, latest_covered
+from cost_mcp.store.coverage import covered_days, latest_covered, local_cost
 
 Report = Literal["cost", "usage"]
 State = Literal["empty", "lagging", "settled"]
@@ -63,23 +67,55 @@ class DayRule:
     top: Report | None = None
     local: bool | None = None
     """Whether calls recorded locally exist for the day (None: not looked up, not needed)."""
+    amounts: dict[Report, int] = field(default_factory=dict)
+    """Each synced report's known amount for the day, nano-USD."""
+    compared: tuple[Report, int, int] | None = None
+    """A partial report weighed against the local estimates: (report, its nanos, local nanos)."""
 
     def reason(self, provider: str, report: Report) -> str:
         """Why rows of ``report`` for this day only attribute: synced within the reporting lag while
-        a layer below it has data (a report without rows has nothing to attribute)."""
-        total = "the provider's usage report is" if self.top == "usage" else "local estimates are"
+        a layer below it counts (a report without rows has nothing to attribute)."""
+        if self.top == "usage":
+            total = "the provider's usage report is the total"
+        elif self.compared is not None:
+            _, report_nanos, local_nanos = self.compared
+            total = (
+                f"local estimates ({_usd(local_nanos)}) are larger than the "
+                f"{_usd(report_nanos)} reported so far, so they are the total"
+            )
+        else:
+            total = "local estimates are the total"
         return (
             f"{provider} {_REPORT_NAME[report]} data for this day was synced within its "
-            f"{_hours(lag(provider))} reporting lag and may be partial; {total} the total"
+            f"{_hours(lag(provider))} reporting lag and may be partial; {total}"
+        )
+
+    def covered(self, provider: str) -> str:
+        """Why the rows of a layer below ``top`` (not None) only attribute."""
+        assert self.top is not None
+        what = _REPORT_NAME[self.top]
+        if self.compared is None or self.compared[0] != self.top:
+            return f"{provider} {what} data covers this day and is the total"
+        _, report_nanos, local_nanos = self.compared
+        return (
+            f"{provider} {what} data for this day was synced within its {_hours(lag(provider))} reporting "
+            f"lag and may be partial, but its {_usd(report_nanos)} so far is at least the local "
+            f"estimates' {_usd(local_nanos)}, so it is the total"
         )
 
 
 def rules(
-    conn: Conn, lo_ms: int, hi_ms: int, *, skip_sources: Sequence[str] = ()
+    conn: Conn,
+    lo_ms: int,
+    hi_ms: int,
+    *,
+    skip_sources: Sequence[str] = (),
+    cost_mode: str = "auto",
 ) -> dict[tuple[str, int], DayRule]:
     """The rule of every synced provider-day in ``[lo_ms, hi_ms)`` (UTC day starts), keyed by
     (provider, UTC day number). ``skip_sources`` are local sources that are not spend (Claude Code
-    covered by a subscription), so they do not count as local data below a partial report."""
+    covered by a subscription), so they do not count as local data below a partial report;
+    ``cost_mode`` prices the local calls a partial report is weighed against, as the totals do."""
     found: dict[tuple[str, int], DayRule] = defaultdict(DayRule)
     for cov in covered_days(conn, lo_ms, hi_ms):
         provider, kind, start_ms, end_ms = cov.provider, cov.kind, cov.start_ms, cov.end_ms
@@ -90,7 +126,9 @@ def rules(
             synced = datetime.fromisoformat(cov.synced_at)
             ended = datetime.fromtimestamp(int(end_ms) / 1000, UTC)
             state = "settled" if synced >= ended + lag(str(provider)) else "lagging"
-        found[(str(provider), int(start_ms) // DAY_MS)].reports[kind] = state
+        rule = found[(str(provider), int(start_ms) // DAY_MS)]
+        rule.reports[kind] = state
+        rule.amounts[kind] = cov.cost_nanos
     for (provider, day), rule in found.items():
         for i, report in enumerate(_ORDER):
             state_ = rule.reports.get(report)
@@ -99,15 +137,20 @@ def rules(
             if state_ == "settled":
                 rule.top = report
                 break
-            below = any(rule.reports.get(r) in ("lagging", "settled") for r in _ORDER[i + 1 :])
-            if not below:
-                rule.local = has_local_calls(conn, provider, day, skip_sources)
-                below = rule.local
-            if not below:
+            if any(rule.reports.get(r) in ("lagging", "settled") for r in _ORDER[i + 1 :]):
+                continue  # a report below it counts (or is weighed against the local calls)
+            local_nanos = local_cost(conn, provider, day, skip_sources, cost_mode)
+            rule.local = local_nanos is not None
+            if local_nanos is None:
                 rule.top = report  # partial, but nothing else says anything about the day
                 break
+            # Both are lower bounds of the day's spend: the larger is the total.
+            rule.compared = (report, rule.amounts.get(report, 0), local_nanos)
+            if rule.amounts.get(report, 0) >= local_nanos:
+                rule.top = report
+            break
         if rule.top is None and rule.local is None and "empty" in rule.reports.values():
-            rule.local = has_local_calls(conn, provider, day, skip_sources)
+            rule.local = local_cost(conn, provider, day, skip_sources, cost_mode) is not None
     return found
 
 
@@ -137,17 +180,20 @@ def summaries(
                 continue
             total: Literal["usage report", "local estimates", "partial report"]
             if rank == top_rank:
-                total = "partial report"  # lagging, yet nothing else covers the day
+                total = "partial report"  # lagging, yet nothing else covers the day or it is larger
             elif state == "empty" and rule.top is None and not rule.local:
                 continue  # an empty report over nothing: nothing to replace
             else:
                 total = "usage report" if rule.top == "usage" else "local estimates"
+            weighed = rule.compared if rule.compared and rule.compared[0] == report else None
             cov.estimated_days.append(
                 CoverageDay(
                     day=when,
                     report="billing" if report == "cost" else "usage",
                     rule="reporting_lag" if state == "lagging" else "no_rows",
                     total_from=total,
+                    report_usd=from_nanos(weighed[1]) if weighed else None,
+                    local_usd=from_nanos(weighed[2]) if weighed else None,
                 )
             )
     return out
@@ -222,6 +268,10 @@ def attach(statuses: list[SourceStatus], coverage: dict[str, SourceCoverage]) ->
     return [
         s.model_copy(update={"coverage": coverage[s.source]}) if s.source in coverage else s for s in statuses
     ]
+
+
+def _usd(nanos: int) -> str:
+    return format_usd(from_nanos(nanos))
 
 
 def _hours(delta: timedelta) -> str:

@@ -313,7 +313,9 @@ def read_layers(
     # Local calls near the period's edges can sit on the UTC day before or after it.
     lo, hi = p.utc_dates_ms(margin_days=1)
     subscription = settings.claude_code_billing == "subscription"
-    rules = coverage.rules(conn, lo, hi, skip_sources=("claude_code",) if subscription else ())
+    rules = coverage.rules(
+        conn, lo, hi, skip_sources=("claude_code",) if subscription else (), cost_mode=settings.cost_mode
+    )
     return Layers(slices, rules)
 
 
@@ -665,8 +667,8 @@ def _apply_precedence(
         s.outside_bill = s.outside_bill and top == BILLED_LAYER
         if s.outside_bill:
             pass  # counted as estimated, beside the billed total
-        elif s.layer < top:
-            s.excluded = _covered(s.provider, top)
+        elif rule is not None and s.layer < top:
+            s.excluded = rule.covered(s.provider)
         elif rule is not None and top < s.layer < SUBSCRIPTION_LAYER:
             s.excluded = rule.reason(s.provider, "cost" if s.layer == BILLED_LAYER else "usage")
         elif subscription and s.source in _SUBSCRIPTION_SOURCES:
@@ -680,11 +682,6 @@ _SUBSCRIPTION_REASON = "Claude Code is covered by a subscription: API-equivalent
 
 def _attribution_only(provider: str) -> str:
     return f"{provider} estimates who used what; the same use is counted elsewhere"
-
-
-def _covered(provider: str, top: int) -> str:
-    what = "billing" if top == BILLED_LAYER else "usage"
-    return f"{provider} {what} data covers this day and is the total"
 
 
 def _utc_day_range(p: Period) -> tuple[int, int]:
@@ -1175,7 +1172,7 @@ def _local_rules(
         top = layer_of[rule.top]
         if top == LOCAL_LAYER:
             continue
-        reason = _covered(provider, top)
+        reason = rule.covered(provider)
         # Consecutive days with one verdict are one condition: the CASE runs once per rollup row.
         if runs and runs[-1][:2] == (provider, reason) and runs[-1][3] == day - 1:
             runs[-1] = (provider, reason, runs[-1][2], day)

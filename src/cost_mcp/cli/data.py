@@ -125,11 +125,14 @@ def _provider_ids(_ctx: click.Context, _param: click.Parameter, values: tuple[st
         return []
     from cost_mcp.sources import registry
 
-    known = [p.id for p in registry.providers()]
+    ids = []
     for value in values:
-        if value not in known:
-            raise click.BadParameter(f"unknown provider {value!r} (choose from {', '.join(known)})")
-    return list(values)
+        try:
+            ids.append(registry.get(value).id)  # any case: OPENAI is openai
+        except ValueError:
+            known = ", ".join(p.id for p in registry.providers())
+            raise click.BadParameter(f"unknown provider {value!r} (choose from {known})") from None
+    return ids
 
 
 class _ProvidersCommand(GreedyCommand):

@@ -243,7 +243,7 @@ def report(
 
 def _attribution_lines(out: Console, result: SpendResult) -> None:
     """What was set aside, by why: estimates under a bill or a subscription, and billing synced
-    too soon to be the total (partial: local estimates count for those days instead)."""
+    too soon to be the total (partial: a usage report or larger local estimates count instead)."""
     # A row of unpriced calls only (cost None) adds nothing to what was set aside.
     billed = [a.cost_usd or Decimal(0) for a in result.attribution if a.basis == "billed"]
     others = [a.cost_usd or Decimal(0) for a in result.attribution if a.basis != "billed"]
@@ -255,14 +255,15 @@ def _attribution_lines(out: Console, result: SpendResult) -> None:
     if billed:
         out.print(
             f"[dim]{format_usd(sum(billed, Decimal(0)))} of billing not added yet (synced within the "
-            "provider's reporting lag, so possibly partial: the usage report or local estimates are the "
-            "total for those days); see --json attribution[][/dim]"
+            "provider's reporting lag, so possibly partial: the usage report or larger local estimates "
+            "are the total for those days); see --json attribution[][/dim]"
         )
 
 
 def partial_days(result: SpendResult) -> list[str]:
     """One line per provider whose total on some days is a report that may still grow (synced
-    before the day ended plus the provider's reporting lag, with nothing else covering the day):
+    before the day ended plus the provider's reporting lag, and nothing else covering the day or
+    at least the local estimates):
     the table shows those amounts as billed like any other."""
     lines = []
     for source in result.sources:

@@ -377,10 +377,14 @@ async def fetch(client: ProviderClient, pricer: Pricer, window: Window) -> list[
                 f"BYOK inference {format_usd(from_nanos(byok))} was billed by the upstream providers, "
                 "not counted here"
             )
-    partial_today = Bucket(
-        start_ms=today, end_ms=today + DAY_MS, cost_nanos=today_nanos, line_item=TODAY_LINE_ITEM
+    # Nothing spent yet today is a day listed without rows (as the other billing reports list an
+    # empty day), not a $0.00 row of no model: it never hides local estimates.
+    partial_today = (
+        (Bucket(start_ms=today, end_ms=today + DAY_MS, cost_nanos=today_nanos, line_item=TODAY_LINE_ITEM),)
+        if today_nanos
+        else ()
     )
     when = datetime.fromtimestamp(today / 1000, UTC).date().isoformat()
     notes.insert(0, f"today ({when}) so far {format_usd(from_nanos(today_nanos))}")
-    feeds.append(Feed(PROVIDER, "cost", today, today + DAY_MS, (partial_today,), note="; ".join(notes)))
+    feeds.append(Feed(PROVIDER, "cost", today, today + DAY_MS, partial_today, note="; ".join(notes)))
     return feeds

@@ -106,9 +106,11 @@ def providers() -> tuple[Provider, ...]:
 
 
 def get(provider: str) -> Provider:
-    """The registry entry of a provider id, or ValueError naming the known ones."""
+    """The registry entry of a provider id in any case (``OpenAI`` is ``openai``), or ValueError
+    naming the known ones."""
+    wanted = provider.casefold()
     for spec in providers():
-        if spec.id == provider:
+        if spec.id.casefold() == wanted:
             return spec
     known = ", ".join(s.id for s in providers())
     raise ValueError(f"unknown provider {provider!r}; known providers: {known}")
