@@ -181,3 +181,28 @@ def test_two_keys_at_80_columns_stay_readable_and_the_counts_give_way(heavy_logs
     for row, data in zip(rows, whole["rows"], strict=True):
         assert row[:3] == ["anthropic", DAY, data["group"]["model"][:10]]  # each key on its first line
         assert f"${data['cost_usd']:,.2f}" in row  # the cost whole
+
+
+def test_a_merged_model_row_names_the_ids_it_sums_at_any_width(home: Path) -> None:
+    """One row per model sums every id the logs gave it; the ids were only in --json, so a reader
+    of the table could not tell the dated id's calls were in the row."""
+    lines = [
+        assistant(f"msg_{i}", f"req_{i}", f"{DAY}T1{i}:00:00.000Z", model=model, input=1_000, output=100)
+        for i, model in enumerate(["claude-sonnet-4-5-20250929", "claude-sonnet-4.5", "claude-sonnet-4.5"])
+    ]
+    write(session_file(home / "claude", "s1"), *lines)
+    whole = json.loads(at(80, "report", *PERIOD, "--group-by", "model", "--json").stdout)
+    [row] = whole["rows"]
+    assert row["group"]["model"] == "claude-sonnet-4.5"
+    assert row["model_ids"] == ["claude-sonnet-4-5-20250929", "claude-sonnet-4.5"]
+    for columns in (80, 200):
+        shown = at(columns, "report", *PERIOD, "--group-by", "model").stdout
+        assert "…" not in shown and all(len(line) <= columns for line in shown.splitlines())
+        flat = " ".join(shown.split())
+        # On the row's own lines (its name may fold), as one word.
+        assert any("(+1)" in line.split() for line in shown.splitlines() if "also sums" not in line), columns
+        assert "claude-sonnet-4.5 (+1): also sums claude-sonnet-4-5-20250929," in flat, columns
+    both = f"{DAY}..{DAY}"
+    compared = at(80, "compare", "--before", both, "--after", both, "--group-by", "model").stdout
+    assert any("(+1)" in line.split() for line in compared.splitlines() if "also sums" not in line)
+    assert "claude-sonnet-4.5 (+1): also sums claude-sonnet-4-5-20250929," in " ".join(compared.split())

@@ -133,6 +133,21 @@ def test_a_log_line_with_a_nul_character_is_read_with_the_rest(
     assert ingest(conn, settings, Pricer(), full=True).events_added == 0
 
 
+def test_an_advisor_model_with_a_nul_character_is_read_with_the_rest(
+    home: Path, conn: Conn, settings: Settings
+) -> None:
+    """An iteration billed apart (the advisor) carries its own model: a NUL in it failed the whole
+    ingest on PostgreSQL as one in the line's own model did."""
+    line = assistant("m1", "r1", "2026-11-04T10:00:00Z", input=1_000, output=10)
+    line["message"]["usage"]["iterations"] = [
+        {"type": "advisor_message", "model": "claude-opus-4-6\x00x", "input_tokens": 100, "output_tokens": 2}
+    ]
+    write(session_file(home / "claude", "s1"), line, assistant("m2", "r2", "2026-11-04T10:01:00Z", input=1))
+    assert ingest(conn, settings, Pricer()).events_added == 3
+    models = dict(conn.execute("SELECT message_id, model FROM usage_events"))
+    assert models["m1#advisor_message1"] == "claude-opus-4-6\ufffdx"
+
+
 @pytest.mark.anyio
 @pytest.mark.usefixtures("home")
 @pytest.mark.parametrize("limit", [-1, 0])

@@ -88,6 +88,7 @@ async def test_compare_periods_tool(client: Client) -> None:
             "before_unpriced_calls": 0,
             "after_unpriced_calls": 0,
             "change_usd": -1.162,
+            "model_ids": None,
         }
     ]
     bad = await client.call_tool("compare_periods", {"before": "2026-11-09..", "after": "last_week"})

@@ -1404,6 +1404,11 @@ class CompareRow(Result):
     before_unpriced_calls: int = Field(description="Calls with no known price (not in before_cost_usd).")
     after_unpriced_calls: int = Field(description="Calls with no known price (not in after_cost_usd).")
     change_usd: USD | None = Field(description="after - before, of priced calls; null when a side is null.")
+    model_ids: list[str] | None = Field(
+        None,
+        description="By model: the logged ids of this one model the row sums, on either side (each "
+        "agent spells it its own way), when not just the one shown; else null.",
+    )
 
 
 class Comparison(Answer):

@@ -487,3 +487,61 @@ def test_a_logged_cost_is_reconciled_with_get_spend(home: Path, conn: Conn, sett
     # Priced the way savings price, there is nothing to reconcile.
     calculate = settings.model_copy(update={"cost_mode": "calculate"})
     assert not [w for w in report(conn, calculate).warnings if "reported" in w]
+
+
+def test_one_model_logged_under_two_ids_is_one_row_that_changed(conn: Conn, settings: Settings) -> None:
+    """Claude Code's dated id last week and another agent's dotted id this week are one model: it
+    was a row "gone" and a row "new", and the two periods' model lists named it two ways."""
+    for d in (2, 3):  # 2 x (10k in, 1k out) of Sonnet 4.5 = 2 x 0.045
+        call(
+            conn,
+            f"2026-11-0{d}T10:00:00",
+            "claude-sonnet-4-5-20250929",
+            "claude-code",
+            input=10_000,
+            output=1_000,
+        )
+    for d in (9, 10, 11):  # bigger calls: 3 x (20k in, 1k out) = 3 x 0.075
+        call(conn, f"2026-11-{d:02}T10:00:00", "claude-sonnet-4.5", "opencode", input=20_000, output=1_000)
+    call(conn, "2026-11-10T11:00:00", "claude-opus-4-1", "opencode", input=10_000, output=1_000)
+    before = resolve(settings, None, "2026-11-02", "2026-11-08", None)
+    after = resolve(settings, None, *WEEK, None)
+    result = compare_periods(conn, settings, Pricer(), before, after)
+    sonnet = next(r for r in result.rows if r.group == {"model": "claude-sonnet-4.5"})
+    assert (sonnet.before_calls, sonnet.after_calls) == (2, 3)
+    assert (sonnet.before_cost_usd, sonnet.after_cost_usd, sonnet.change_usd) == (
+        Decimal("0.09"),
+        Decimal("0.225"),
+        Decimal("0.135"),
+    )
+    assert sonnet.model_ids == ["claude-sonnet-4-5-20250929", "claude-sonnet-4.5"]
+    assert [r.group["model"] for r in result.rows] == ["claude-opus-4-1", "claude-sonnet-4.5"]
+    # Named the same way on both sides (by the id with the most spend over both).
+    assert [m.model for m in result.before.models] == ["claude-sonnet-4.5"]
+    assert [m.model for m in result.after.models] == ["claude-opus-4-1", "claude-sonnet-4.5"]
+    # Sonnet's calls count at before's cost per call in the mix (3 x 0.045 + Opus, new, 0.225 =
+    # 0.36 against 4 x 0.045 = 0.18), and their bigger size is tokens per call (3 x 0.03), not
+    # mix: counted as a new model the whole 0.225 of them was mix.
+    parts = {p.part: p.usd for p in result.parts}
+    assert (parts["mix"], parts["tokens_per_call"]) == (Decimal("0.18"), Decimal("0.09"))
+    grouped = compare_periods(conn, settings, Pricer(), before, after, ["agent"])
+    assert all(r.model_ids is None for r in grouped.rows)
+
+
+def test_the_model_mix_counts_one_model_logged_under_two_ids_once(
+    conn: Conn, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Two agents' ids of Opus 4.1 were two models in the mix, each with its own candidates, and a
+    substitute listed for one spelling left the other's calls where they were."""
+    monkeypatch.setenv("COST_MCP_SUBSTITUTES", "claude-opus-4.1=claude-haiku-4-5")
+    settings = load_settings()
+    call(conn, "2026-11-10T10:00:00", "claude-opus-4-1-20250805", "claude-code", input=20_000, output=150)
+    call(conn, "2026-11-10T10:10:00", "claude-opus-4.1", "opencode", input=20_000, output=150)
+    call(conn, "2026-11-10T10:20:00", "claude-opus-4.1", "opencode", input=20_000, output=150)
+    mix = report(conn, settings, ["model"]).model_mix
+    [model] = mix.models
+    assert (model.model, model.calls, model.target) == ("claude-opus-4.1", 3, "claude-haiku-4-5")
+    [row] = mix.rows
+    assert row.group == {"model": "claude-opus-4.1"} and row.calls == 3
+    # Each short call: Opus 0.3 + 0.01125 = 0.31125 against Haiku 0.02 + 0.00075 = 0.02075.
+    assert mix.saving_usd == 3 * Decimal("0.2905")

@@ -22,7 +22,7 @@ from cost_mcp.periods import to_ms
 from cost_mcp.pricing import Price, Pricer, Tokens
 from cost_mcp.sources import agents
 from cost_mcp.sources.agents import codex, gemini_cli
-from cost_mcp.store.connection import connect, is_postgres
+from cost_mcp.store.connection import connect, is_postgres, write_transaction
 from tests.sources.claude_logs import SONNET, assistant, permissions_hold, session_file, write
 
 FIXTURES = Path(__file__).resolve().parents[1] / "fixtures" / "agents"
@@ -1306,3 +1306,53 @@ def test_a_ledger_that_read_bad_lines_before_counts_them_once_upgraded(
     )
     assert _skipped_files(settings) == {str(codex_file): ("codex", {"invalid_fields": 1, "malformed": 1})}
     assert [r[3:6] for r in rows(settings, codex.SOURCE)] == [(10000, 0, 1000), (10000, 0, 1000)]
+
+
+def _stored(settings: Settings, source: str) -> list[tuple[object, ...]]:
+    conn = connect(settings.db)
+    try:
+        return conn.execute(
+            "SELECT model, session_id, project, input_tokens FROM usage_events WHERE source = ? "
+            "ORDER BY ts_ms",
+            (source,),
+        ).fetchall()
+    finally:
+        conn.close()
+
+
+def test_a_nul_character_in_any_agents_log_is_stored_as_a_replacement_character(
+    home: Path, settings: Settings
+) -> None:
+    """A NUL (JSON's \\u0000) in a session id, model or folder: on PostgreSQL, which cannot store one
+    in text, the whole ingest failed ("the ledger ... cannot be used"), every other call with it.
+    One agent per format: lines (Codex), a whole document (Amp), a database (OpenCode)."""
+    from cost_mcp.sources.agents import amp, opencode
+
+    path = _codex_with_bad_lines(home)
+    text = path.read_text().replace(QA_SESSION, "odd\\u0000id").replace('"gpt-5"', '"gpt-5\\u0000x"')
+    path.write_text(text.replace("/home/dev/webapp", "/home/dev/web\\u0000app"))
+    shutil.copytree(FIXTURES / "amp", home / "amp")
+    thread = next((home / "amp" / "threads").glob("T-*.json"))
+    thread.write_text(thread.read_text().replace("T-7f3e", "T-\\u00007f3e", 1))
+    lines = (FIXTURES / "opencode" / "messages.jsonl").read_text().splitlines()[:1]
+    _opencode_db(
+        home / "opencode" / "opencode.db",
+        [lines[0].replace("/home/ana/shop", "/home/ana/sh\\u0000op").replace("ses_5a", "ses_\\u00005a")],
+    )
+    conn = connect(settings.db)
+    scans = [agents.scan(conn, log, settings, Pricer()) for log in (codex.LOG, amp.LOG, opencode.LOG)]
+    with write_transaction(conn):
+        conn.execute("DELETE FROM agent_files")  # forgotten offsets: every file is read from its start
+    again = [agents.scan(conn, log, settings, Pricer()) for log in (codex.LOG, amp.LOG, opencode.LOG)]
+    conn.close()
+    assert [s.events_added for s in scans] == [2, 2, 1]
+    # Read again from the start, each is the same call, not a second one.
+    assert [s.events_added for s in again] == [0, 0, 0]
+    assert (
+        _stored(settings, codex.SOURCE)
+        == [("gpt-5\ufffdx", "odd\ufffdid", "/home/dev/web\ufffdapp", 10000)] * 2
+    )
+    assert {r[1] for r in _stored(settings, amp.SOURCE)} == {"T-\ufffd7f3e2d1c-0b9a-4c8d-9e7f-6a5b4c3d2e1f"}
+    assert _stored(settings, opencode.SOURCE) == [
+        ("claude-sonnet-4-5", "ses_\ufffd5a1b2c3d4e", "/home/ana/sh\ufffdop", 12)
+    ]

@@ -29,6 +29,7 @@ from typing import TypeVar, get_args
 from zoneinfo import ZoneInfo
 
 from cost_mcp.analytics import rows as bounded_rows
+from cost_mcp.analytics import vocabulary
 from cost_mcp.analytics.estimate import cheaper_alternatives
 from cost_mcp.analytics.spend import period_info
 from cost_mcp.analytics.usage import unpriced_warnings
@@ -119,8 +120,9 @@ def _usd(nanos: int) -> Decimal:
 # --- substitutes --------------------------------------------------------------------------------
 
 
-def _substitutes_for(pairs: Sequence[tuple[str, str]], model: str, priced_model: str) -> list[str]:
-    names = {model.lower(), priced_model.lower()}
+def _substitutes_for(pairs: Sequence[tuple[str, str]], ids: Iterable[str]) -> list[str]:
+    """The substitutes listed for a model logged and priced under ``ids``."""
+    names = {i.lower() for i in ids}
 
     def matches(pattern: str) -> bool:
         if pattern == "*" or pattern in names:
@@ -139,10 +141,22 @@ def _substitutes_for(pairs: Sequence[tuple[str, str]], model: str, priced_model:
 # --- grouping helpers ---------------------------------------------------------------------------
 
 
-def _dim(call: Call, d: str) -> str:
+def _model_names(*sides: Iterable[Call]) -> vocabulary.ModelNames:
+    """One name per model over all of ``sides``' calls, whatever id each log spelt it with (the
+    rule get_spend's rows follow): an id of last week and another of this week are one model."""
+    names = vocabulary.ModelNames()
+    for calls in sides:
+        for c in calls:
+            if c.model:
+                names.add(c.model, c.cost_nanos or 0, 1)
+    return names
+
+
+def _dim(call: Call, d: str, names: vocabulary.ModelNames) -> str:
+    if d == "model":
+        return names.key(call.model) if call.model else NO_VALUE
     value = {
         "provider": call.provider,
-        "model": call.model,
         "agent": call.agent,
         "project": call.project,
         "session": call.session,
@@ -151,8 +165,13 @@ def _dim(call: Call, d: str) -> str:
     return value or NO_VALUE
 
 
-def _key(call: Call, dims: Sequence[str]) -> tuple[str, ...]:
-    return tuple(_dim(call, d) for d in dims)
+def _key(call: Call, dims: Sequence[str], names: vocabulary.ModelNames) -> tuple[str, ...]:
+    return tuple(_dim(call, d, names) for d in dims)
+
+
+def _shown(dims: Sequence[str], key: tuple[str, ...], names: vocabulary.ModelNames) -> dict[str, str]:
+    """A row's group as shown: its model by the model's name, not its key."""
+    return {d: names.name(v) if d == "model" and v != NO_VALUE else v for d, v in zip(dims, key, strict=True)}
 
 
 def _session_key(call: Call) -> tuple[str, str, str]:
@@ -213,14 +232,17 @@ def _model_mix(
     subs: Sequence[tuple[str, str]],
     dims: Sequence[str],
     warnings: list[str],
+    names: vocabulary.ModelNames,
 ) -> ModelMixFinding:
+    # One model whatever ids its calls were logged with: its alternatives are the same.
     by_model: dict[tuple[str, str], list[Call]] = defaultdict(list)
     for c in calls:
-        by_model[(c.provider, c.model)].append(c)
+        by_model[(c.provider, names.key(c.model))].append(c)
     models: list[ModelMixModel] = []
     target_of: dict[int, tuple[str, int]] = {}
     """id(call) -> (target model, saving in nanos on that call)."""
-    for (provider, model), group in by_model.items():
+    for (provider, key), group in by_model.items():
+        model = names.name(key)
         cands = _candidates(pricer, provider, model, group, subs, warnings)
         short = [is_short_answer(c.tokens) for c in group]
         actual = [c.cost_nanos or 0 for c in group]
@@ -273,7 +295,7 @@ def _model_mix(
     sessions: dict[tuple[str, str, str], _SessionAcc] = defaultdict(_SessionAcc)
     total_short = total_all = 0
     for c in calls:
-        r = rows[_key(c, dims)]
+        r = rows[_key(c, dims, names)]
         is_short = is_short_answer(c.tokens)
         r.calls += 1
         r.short += is_short
@@ -292,7 +314,7 @@ def _model_mix(
             s.saving += _usd(hit[1])
     mix_rows = [
         ModelMixRow(
-            group=dict(zip(dims, k, strict=True)),
+            group=_shown(dims, k, names),
             calls=r.calls,
             short_answer_calls=r.short,
             cost_usd=_usd(r.cost),
@@ -357,7 +379,8 @@ def _candidates(
     if priced is not None:
         cheaper = cheaper_alternatives(pricer, work, priced, at)[:SAME_PROVIDER_CANDIDATES]
         cands += [_Cand(a.model, "same provider", priced.provider_id) for a in cheaper]
-    for sub in _substitutes_for(subs, model, group[0].priced_model):
+    logged = {c.model for c in group} | {c.priced_model for c in group if c.priced_model}
+    for sub in _substitutes_for(subs, sorted(logged)):
         cands = [c for c in cands if c.model != sub]
         cands.append(_Cand(sub, "substitute", provider))
     kept: list[_Cand] = []
@@ -400,7 +423,9 @@ class _CacheAcc:
     h1_saving: int = 0
 
 
-def _caching(calls: Sequence[Call], pricer: Pricer, dims: Sequence[str]) -> CachingFinding:
+def _caching(
+    calls: Sequence[Call], pricer: Pricer, dims: Sequence[str], names: vocabulary.ModelNames
+) -> CachingFinding:
     acc: dict[tuple[str, ...], _CacheAcc] = defaultdict(_CacheAcc)
     sessions: dict[tuple[str, str, str], _SessionAcc] = defaultdict(_SessionAcc)
     chains: dict[tuple[str, ...], list[Call]] = defaultdict(list)
@@ -415,7 +440,7 @@ def _caching(calls: Sequence[Call], pricer: Pricer, dims: Sequence[str]) -> Cach
 
     for c in calls:
         t = c.tokens
-        a = acc[_key(c, dims)]
+        a = acc[_key(c, dims, names)]
         a.calls += 1
         a.input_total += t.total_input
         a.cache_read += t.cache_read
@@ -449,7 +474,7 @@ def _caching(calls: Sequence[Call], pricer: Pricer, dims: Sequence[str]) -> Cach
                 saved -= price(
                     prev, replace(pt, input=pt.input - w, cache_write_5m=pt.cache_write_5m + w)
                 ) - price(prev, pt)
-            a = acc[_key(c, dims)]
+            a = acc[_key(c, dims, names)]
             a.prefix_calls += 1
             a.prefix_tokens += prefix
             a.prefix_saving += saved
@@ -461,7 +486,7 @@ def _caching(calls: Sequence[Call], pricer: Pricer, dims: Sequence[str]) -> Cach
             saved = price(c, t) - price(
                 c, replace(t, cache_write_5m=t.cache_write_5m + t.cache_write_1h, cache_write_1h=0)
             )
-            a = acc[_key(c, dims)]
+            a = acc[_key(c, dims, names)]
             a.h1_calls += 1
             a.h1_tokens += t.cache_write_1h
             a.h1_saving += saved
@@ -469,7 +494,7 @@ def _caching(calls: Sequence[Call], pricer: Pricer, dims: Sequence[str]) -> Cach
 
     rows = [
         CachingRow(
-            group=dict(zip(dims, k, strict=True)),
+            group=_shown(dims, k, names),
             calls=a.calls,
             input_tokens_total=a.input_total,
             cache_read_tokens=a.cache_read,
@@ -712,6 +737,7 @@ def savings_report(
     subs = parse_substitutes(settings.substitutes)
     warnings: list[str] = []
     calls, unpriced = _priced_calls(conn, settings, p, warnings, "this report")
+    names = _model_names(calls)
     warnings += _reported_cost_note(conn, settings, p)
     mix_dims = list(group_by) if group_by else list(DEFAULT_MIX_DIMS)
     cache_dims = list(group_by) if group_by else list(DEFAULT_CACHE_DIMS)
@@ -728,8 +754,8 @@ def savings_report(
         calls=len(calls),
         cost_usd=_usd(sum(c.cost_nanos or 0 for c in calls)),
         unpriced_calls=len(unpriced),
-        model_mix=_model_mix(calls, pricer, subs, mix_dims, warnings),
-        caching=_caching(calls, pricer, cache_dims),
+        model_mix=_model_mix(calls, pricer, subs, mix_dims, warnings, names),
+        caching=_caching(calls, pricer, cache_dims, names),
         batch=_batch(calls, p.tz),
         notes=notes,
         warnings=warnings,
@@ -796,9 +822,13 @@ def compare_periods(
     b, a = _Side.of(b_calls), _Side.of(a_calls)
     warnings += _reported_cost_note(conn, settings, before, "before: ")
     warnings += _reported_cost_note(conn, settings, after, "after: ")
-    parts = _decompose(pricer, b, a, before)
+    # One model whatever ids its calls were logged with, on both sides: Claude Code's
+    # claude-sonnet-4-5-20250929 last week and another agent's claude-sonnet-4.5 this week are
+    # one model that changed, not one gone and one new.
+    names = _model_names(b_calls, a_calls, b_unpriced, a_unpriced)
+    parts = _decompose(pricer, b, a, before, names)
     dims = list(group_by) if group_by else list(DEFAULT_COMPARE_DIMS)
-    rows = _compare_rows(b, a, dims, (b_unpriced, a_unpriced))
+    rows = _compare_rows(b, a, dims, (b_unpriced, a_unpriced), names)
     change = a.cost - b.cost
     if not b.calls or not a.calls:
         empty = "before" if not b.calls else "after"
@@ -806,8 +836,8 @@ def compare_periods(
     if before.start_ms < after.end_ms and after.start_ms < before.end_ms:
         warnings.append("the two periods overlap: calls in both are counted on each side")
     return Comparison(
-        before=_figures(before, b),
-        after=_figures(after, a),
+        before=_figures(before, b, names),
+        after=_figures(after, a, names),
         change_usd=_usd(change),
         change_percent=float(round(Decimal(change) / Decimal(b.cost) * 100, 1)) if b.cost else None,
         parts=[ChangePart(part=name, usd=_usd(v), meaning=PART_MEANINGS[name]) for name, v in parts],
@@ -824,7 +854,9 @@ def _round(q: Fraction) -> int:
     return round(q)
 
 
-def _decompose(pricer: Pricer, b: _Side, a: _Side, before: Period) -> list[tuple[str, int]]:
+def _decompose(
+    pricer: Pricer, b: _Side, a: _Side, before: Period, names: vocabulary.ModelNames
+) -> list[tuple[str, int]]:
     s0, s5 = b.cost, a.cost
     if not b.calls or not a.calls:
         return [("volume", s5 - s0), ("mix", 0), ("tokens_per_call", 0), ("caching", 0), ("price", 0)]
@@ -838,7 +870,7 @@ def _decompose(pricer: Pricer, b: _Side, a: _Side, before: Period) -> list[tuple
     b_models: dict[tuple[str, str], list[int]] = defaultdict(lambda: [0, 0, 0, 0, 0, 0])
     s0_ref = 0
     for c in b.calls:
-        m = b_models[(c.provider, c.model)]
+        m = b_models[(c.provider, names.key(c.model))]
         t = c.tokens
         repriced = at_before(c, t)
         cost = (c.cost_nanos or 0) if repriced is None else repriced
@@ -856,7 +888,7 @@ def _decompose(pricer: Pricer, b: _Side, a: _Side, before: Period) -> list[tuple
     for c in a.calls:
         repriced = at_before(c, c.tokens)
         p4 = (c.cost_nanos or 0) if repriced is None else repriced
-        seen = b_models.get((c.provider, c.model))
+        seen = b_models.get((c.provider, names.key(c.model)))
         p3 = p4
         if seen is not None and seen[2] > 0:
             shared = at_before(c, _with_shares(c.tokens, seen))
@@ -886,24 +918,24 @@ def _with_shares(t: Tokens, m: Sequence[int]) -> Tokens:
     return replace(t, input=total - cr - w5 - w1, cache_read=cr, cache_write_5m=w5, cache_write_1h=w1)
 
 
-def _figures(p: Period, s: _Side) -> PeriodFigures:
+def _figures(p: Period, s: _Side, names: vocabulary.ModelNames) -> PeriodFigures:
     nano = Decimal("0.000000001")
     cost = _usd(s.cost)
     per_model: dict[tuple[str, str], list[int]] = defaultdict(lambda: [0, 0])
     for c in s.calls:
-        m = per_model[(c.provider, c.model)]
+        m = per_model[(c.provider, names.key(c.model))]
         m[0] += 1
         m[1] += c.cost_nanos or 0
     models = [
         ModelShare(
             provider=prov,
-            model=model,
+            model=names.name(key),
             calls=n,
             cost_usd=_usd(nanos),
             call_share_percent=_percent(n, len(s.calls)),
             cost_share_percent=_percent(nanos, s.cost),
         )
-        for (prov, model), (n, nanos) in per_model.items()
+        for (prov, key), (n, nanos) in per_model.items()
     ]
     models.sort(key=lambda m: (-m.cost_usd, m.model))
     return PeriodFigures(
@@ -920,29 +952,42 @@ def _figures(p: Period, s: _Side) -> PeriodFigures:
 
 
 def _compare_rows(
-    b: _Side, a: _Side, dims: Sequence[str], unpriced: tuple[list[Call], list[Call]]
+    b: _Side,
+    a: _Side,
+    dims: Sequence[str],
+    unpriced: tuple[list[Call], list[Call]],
+    names: vocabulary.ModelNames,
 ) -> list[CompareRow]:
     """Each group's two sides: the priced calls' cost, every call counted and the unpriced ones
     apart. A side of unpriced calls only costs an unknown amount (None), and so does the change."""
     # per group: [before nanos, before calls, before unpriced, after nanos, after calls, after unpriced]
     acc: dict[tuple[str, ...], list[int]] = defaultdict(lambda: [0] * 6)
+    ids: dict[tuple[str, ...], set[str]] = defaultdict(set)
+    by_model = "model" in dims
     for side, calls in ((0, b.calls), (3, a.calls)):
         for c in calls:
-            r = acc[_key(c, dims)]
+            k = _key(c, dims, names)
+            r = acc[k]
             r[side] += c.cost_nanos or 0
             r[side + 1] += 1
+            if by_model and c.model:
+                ids[k].add(c.model)
     for side, calls in ((0, unpriced[0]), (3, unpriced[1])):
         for c in calls:
-            r = acc[_key(c, dims)]
+            k = _key(c, dims, names)
+            r = acc[k]
             r[side + 1] += 1
             r[side + 2] += 1
+            if by_model and c.model:
+                ids[k].add(c.model)
     rows = []
     for k, r in acc.items():
+        group = _shown(dims, k, names)
         before = known_cost(_usd(r[0]), r[1], r[2])
         after = known_cost(_usd(r[3]), r[4], r[5])
         rows.append(
             CompareRow(
-                group=dict(zip(dims, k, strict=True)),
+                group=group,
                 before_cost_usd=before,
                 after_cost_usd=after,
                 before_calls=r[1],
@@ -950,6 +995,7 @@ def _compare_rows(
                 before_unpriced_calls=r[2],
                 after_unpriced_calls=r[5],
                 change_usd=None if before is None or after is None else _usd(r[3] - r[0]),
+                model_ids=sorted(ids[k]) if ids[k] and ids[k] != {group.get("model")} else None,
             )
         )
     # An unknown change goes after every known one, $0 included.

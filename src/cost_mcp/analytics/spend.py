@@ -739,14 +739,14 @@ def _group(
     attributed: dict[tuple[object, ...], _Group] = {}
     keys: dict[tuple[object, ...], dict[str, str | None]] = {}
     by_model = merge_models and "model" in dims
-    models = _ModelNames()
+    models = vocabulary.ModelNames()
     for s in slices:
         group = {d: _dim_value(s, d, settings) for d in dims}
         logged = group["model"] if by_model else None
         if by_model:
             # One row per model, whatever id each log spelt it with (vocabulary.model_key, the rule
             # model filters and budget scopes count by): three ids of Sonnet 4.5 were three rows.
-            group["model"] = models.key(logged, s)
+            group["model"] = None if logged is None else models.add(logged, s.cost_nanos, s.requests or 0)
         key = (s.basis, s.excluded, *group.values())
         keys[key] = group
         target = attributed if s.excluded else counted
@@ -758,7 +758,8 @@ def _group(
             g.model_ids.add(logged)
     if by_model:
         for group in keys.values():
-            group["model"] = models.name(group["model"])
+            model = group["model"]
+            group["model"] = None if model is None else models.name(model)
     time_dims = [d for d in dims if d in _TIME_DIMS]
 
     def order(item: tuple[tuple[object, ...], _Group]) -> tuple[object, ...]:
@@ -785,33 +786,6 @@ def _group(
             attribution, attributed_page.total_rows, attributed_page.truncated, attributed_page.next_offset
         ),
     )
-
-
-class _ModelNames:
-    """Model keys for the logged ids, and the name a model's row shows: the id with the most spend
-    in the answer (the most calls, then the first in order, on a tie), the same on every row of
-    the model so a chart summing rows by name sums all of it."""
-
-    def __init__(self) -> None:
-        self._keys: dict[str, str] = {}
-        self._spend: dict[str, dict[str, list[int]]] = {}
-
-    def key(self, logged: str | None, s: _Slice) -> str | None:
-        if logged is None:
-            return None
-        key = self._keys.get(logged)
-        if key is None:
-            key = self._keys[logged] = vocabulary.model_key(logged)
-        spent = self._spend.setdefault(key, {}).setdefault(logged, [0, 0])
-        spent[0] += s.cost_nanos
-        spent[1] += s.requests or 0
-        return key
-
-    def name(self, key: str | None) -> str | None:
-        if key is None:
-            return None
-        ids = self._spend[key]
-        return min(ids, key=lambda i: (-ids[i][0], -ids[i][1], i))
 
 
 def _others(groups: Iterable[_Group]) -> list[_Group]:

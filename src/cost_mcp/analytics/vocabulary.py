@@ -107,6 +107,39 @@ def model_key(model: str) -> str:
     return _MINOR_ZERO.sub("", key) or model
 
 
+class ModelNames:
+    """Model keys (:func:`model_key`) for logged ids, and the name a model's row shows: the id
+    with the most spend among those added (the most calls, then the first in order, on a tie),
+    the same on every row of the model so a chart summing rows by name sums all of it. One rule
+    for every answer that breaks spend down by model (get_spend, compare_periods, savings)."""
+
+    def __init__(self) -> None:
+        self._keys: dict[str, str] = {}
+        self._spend: dict[str, dict[str, list[int]]] = {}
+
+    def key(self, logged: str) -> str:
+        """The model ``logged`` names (cached: a breakdown asks once per row or call)."""
+        key = self._keys.get(logged)
+        if key is None:
+            key = self._keys[logged] = model_key(logged)
+        return key
+
+    def add(self, logged: str, spend_nanos: int, calls: int) -> str:
+        """Count ``logged``'s spend and calls towards naming its model; returns the model's key."""
+        key = self.key(logged)
+        spent = self._spend.setdefault(key, {}).setdefault(logged, [0, 0])
+        spent[0] += spend_nanos
+        spent[1] += calls
+        return key
+
+    def name(self, key: str) -> str:
+        """The id a model's rows show (the key itself when no id of it was added)."""
+        ids = self._spend.get(key)
+        if not ids:
+            return key
+        return min(ids, key=lambda i: (-ids[i][0], -ids[i][1], i))
+
+
 def same_models(wanted: Sequence[str], known: Collection[str]) -> list[str]:
     """The ids among ``known`` that name one of the models ``wanted`` names (:func:`model_key`)."""
     keys = {model_key(w) for w in wanted}

@@ -313,14 +313,46 @@ def _render_report(
     # Token columns as ccusage shows them; money and counts right-aligned; names fold at 80.
     table = _tokens_table(out, *dims, "basis", then=("requests",))
     compact = _compact(out)
+    merged: dict[str, set[str]] = {}
     for row in result.rows:
-        table.add_row(*(text(row.group[d] or "-") for d in dims), row.basis, *_row_cells(row, compact))
+        keys = (_key_cell(row.group, row.model_ids, d, merged) for d in dims)
+        table.add_row(*keys, row.basis, *_row_cells(row, compact))
         for sub in under.get(_key(row, result.group_by), []):
-            label = f"└─{text(sub.group[breakdown or ''] or '-')}"  # no space: folds as one name
+            label = f"└─{_key_cell(sub.group, sub.model_ids, breakdown or '', merged)}"  # folds as one name
             # The sub-row's name sits in the first column, indented under its row.
             cells = [label, *[""] * len(dims)] if dims else [label]
             table.add_row(*cells[: len(dims) + 1], *_row_cells(sub, compact), style="dim")
     _print_tokens_table(out, table)
+    _merged_note(out, merged)
+
+
+def _key_cell(
+    group: Mapping[str, str | None], model_ids: list[str] | None, dim: str, merged: dict[str, set[str]]
+) -> str:
+    """A row's ``dim`` value for the table; a model row that sums other ids too says how many with
+    a short dim mark, and ``merged`` collects them for :func:`_merged_note`."""
+    value = group.get(dim)
+    shown = text(value or "-")
+    if dim != "model" or value is None or not model_ids:
+        return shown
+    others = set(model_ids) - {value}
+    if not others:
+        return shown
+    merged.setdefault(value, set()).update(others)
+    # "(+2 ids)" folded between its words in an 80-column model column: one word, explained below.
+    return f"{shown} [dim](+{len(others)})[/dim]"
+
+
+def _merged_note(out: Console, merged: dict[str, set[str]]) -> None:
+    """Under a table: the other ids each merged model row sums."""
+    for name, ids in sorted(merged.items()):
+        # The ids a merged row sums were only in --json: a reader of "claude-sonnet-4.5" could not
+        # tell that Claude Code's claude-sonnet-4-5-20250929 was in it. A line of its own, which
+        # folds on a narrow terminal, rather than a wider name column.
+        also = text(", ".join(sorted(ids)))
+        out.print(
+            f"[dim]{text(name)} (+{len(ids)}): also sums {also}, the same model as other logs spell it[/dim]"
+        )
 
 
 def _row_cells(row: SpendRow, compact: bool) -> list[str]:
@@ -821,14 +853,16 @@ def _render_compare(out: Console, result: Comparison) -> None:
     if result.rows:
         money = [Column(name, justify="right") for name in ("before", "after", "change")]
         rows = Table(*result.group_by, *money, box=None)
+        merged: dict[str, set[str]] = {}
         for r in result.rows:
             # A side of unpriced calls only, and the change against it, are "unpriced", never $0.00.
             rows.add_row(
-                *r.group.values(),
+                *(_key_cell(r.group, r.model_ids, d, merged) for d in result.group_by),
                 format_cost(r.before_cost_usd, r.before_unpriced_calls),
                 format_cost(r.after_cost_usd, r.after_unpriced_calls),
                 format_cost(r.change_usd),
             )
         out.print(whole(rows))
+        _merged_note(out, merged)
         if result.more_rows:
             out.print(f"  ... and {result.more_rows:,} more rows (see --json)")

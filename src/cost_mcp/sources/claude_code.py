@@ -436,7 +436,8 @@ def _with_iterations(copy: Copy, iterations: list[_Iteration]) -> Copy:
             msgspec.structs.replace(
                 copy,
                 message_id=f"{copy.message_id}#{kind}{seen[kind]}",
-                model=it.model or copy.model,
+                # The NUL rule of the line's own strings (see _copy_from), on the advisor's model too.
+                model=it.model.replace("\x00", "\ufffd") if it.model else copy.model,
                 counts=counts,
                 total=token_total(counts),
                 # The advisor is a separate inference: the executor's speed is not the advisor's.

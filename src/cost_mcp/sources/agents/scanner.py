@@ -250,7 +250,13 @@ class _Writer:
                 rollup.mark_dirty(self.conn, [e.ts_ms for e in self.events.values()])
             for r in self.readings:
                 insert_reading(
-                    self.conn, self.fmt.agent, r.window, r.used_percent, r.resets_at_ms, r.session_id, r.ts_ms
+                    self.conn,
+                    self.fmt.agent,
+                    without_nul(r.window),
+                    r.used_percent,
+                    r.resets_at_ms,
+                    without_nul(r.session_id),
+                    r.ts_ms,
                 )
             agent_files.save_files(self.conn, self.files.values())
             skipped_lines.record(self.conn, self.restarted, self.skipped)
@@ -263,20 +269,30 @@ class _Writer:
 
     def _row(self, e: AgentEvent) -> tuple[object, ...]:
         t = e.tokens
-        priced = self.pricer.price(t, e.model, e.provider, ms_to_datetime(e.ts_ms))
+        key, provider, model, session, project = e.key, e.provider, e.model, e.session_id, e.project
+        if "\x00" in f"{key}{provider}{model}{session}{project}":
+            # A NUL (JSON's \\u0000) from any agent's log: PostgreSQL cannot store one in text, and
+            # the whole ingest failed ("the ledger cannot be used"), every other call with it.
+            # Replaced the same way at every read (as Claude Code's reader, the push and OTLP do),
+            # the call is still one call. Here, on the few strings of each call every reader
+            # writes, not in each reader nor on each line's bytes.
+            key, provider, model, session, project = (
+                without_nul(x) for x in (key, provider, model, session, project)
+            )
+        priced = self.pricer.price(t, model, provider, ms_to_datetime(e.ts_ms))
         if isinstance(priced, Price):
             cost, priced_model = priced.total_nanos, priced.model_id
         else:
             cost, priced_model = None, None
-            self.stats.unpriced[e.model] += 1
+            self.stats.unpriced[model] += 1
         return (
             self.fmt.source,
-            e.key,
+            key,
             e.ts_ms,
-            e.provider,
-            e.model,
-            e.session_id,
-            e.project,
+            provider,
+            model,
+            session,
+            project,
             self.fmt.agent,
             *tokens.of_call(t),
             t.total,
@@ -299,7 +315,7 @@ def _rename_projects(
     names: dict[str, str] = {}
     for root in folders:
         if root.is_dir():
-            names.update(renamed(root, shared))
+            names.update({without_nul(old): without_nul(new) for old, new in renamed(root, shared).items()})
     if agent_files.projects_renamed(conn, fmt.source) == names:
         return
     with write_transaction(conn):
@@ -552,3 +568,8 @@ def provider_of(model: str) -> str:
     their own gateway (Copilot's ``github``); empty when the family is not known."""
     name = model.lower()
     return next((provider for prefix, provider in _MODEL_PROVIDERS if name.startswith(prefix)), "")
+
+
+def without_nul(text: str) -> str:
+    """``text`` with each NUL character as U+FFFD: PostgreSQL cannot store a NUL in text."""
+    return text.replace("\x00", "\ufffd") if "\x00" in text else text
