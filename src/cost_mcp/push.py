@@ -60,7 +60,7 @@ from cost_mcp.pricing import DayPrices, Pricer, claude_provider
 from cost_mcp.store import otel as otel_store
 from cost_mcp.store import reported as reported_store
 from cost_mcp.store import team as team_store
-from cost_mcp.store.connection import Conn
+from cost_mcp.store.connection import Conn, without_nul
 from cost_mcp.tokens import MAX_CALL_TOKENS
 
 if TYPE_CHECKING:
@@ -276,12 +276,12 @@ def _replace_nul(batch: WireBatch) -> None:
         for name in _TEXT_FIELDS:
             value = getattr(row, name)
             if "\x00" in value:
-                setattr(row, name, value.replace("\x00", "\ufffd"))
+                setattr(row, name, without_nul(value))
     for forget in batch.forgets:
         for name in _FORGET_TEXT_FIELDS:
             value = getattr(forget, name)
             if "\x00" in value:
-                setattr(forget, name, value.replace("\x00", "\ufffd"))
+                setattr(forget, name, without_nul(value))
 
 
 def _when(ts_ms: int) -> str:

@@ -47,7 +47,7 @@ from cost_mcp.sources import logfiles
 from cost_mcp.sources.logfiles import LineReader, utf8
 from cost_mcp.store import bulk, claude_logs, rollup
 from cost_mcp.store import skipped as skipped_lines
-from cost_mcp.store.connection import Conn, dialect, write_transaction
+from cost_mcp.store.connection import Conn, dialect, without_nul, write_transaction
 from cost_mcp.store.source_state import record_scan
 from cost_mcp.tokens import COLUMNS, MAX_CALL_TOKENS, Counts, token_total
 
@@ -385,8 +385,7 @@ def _copy_from(entry: _Line, outer: _Line, where: FileIdentity) -> Copy | SkipRe
         # at every read, the line is still one call. Checked here, on the few strings kept, not
         # on the line's bytes: a search of every usage line cost a fifth of the parse.
         message_id, request_id, model, session, project, speed, tier, geo = (
-            t.replace("\x00", "\ufffd")
-            for t in (message_id, request_id, model, session, project, speed, tier, geo)
+            without_nul(t) for t in (message_id, request_id, model, session, project, speed, tier, geo)
         )
     copy = Copy(
         message_id,
@@ -437,7 +436,7 @@ def _with_iterations(copy: Copy, iterations: list[_Iteration]) -> Copy:
                 copy,
                 message_id=f"{copy.message_id}#{kind}{seen[kind]}",
                 # The NUL rule of the line's own strings (see _copy_from), on the advisor's model too.
-                model=it.model.replace("\x00", "\ufffd") if it.model else copy.model,
+                model=without_nul(it.model) if it.model else copy.model,
                 counts=counts,
                 total=token_total(counts),
                 # The advisor is a separate inference: the executor's speed is not the advisor's.

@@ -57,7 +57,7 @@ from cost_mcp.pricing import DayPrices, Pricer, Tokens, claude_provider
 from cost_mcp.sources.claude_code import MAX_CALL_COST, MAX_ID_CHARS
 from cost_mcp.sources.reported import MAX_FUTURE, MAX_PAST, normalize_provider
 from cost_mcp.store import otel as store
-from cost_mcp.store.connection import Conn
+from cost_mcp.store.connection import Conn, without_nul
 from cost_mcp.tokens import COLUMNS, MAX_CALL_TOKENS, Counts, of_call, token_total
 
 Signal = Literal["logs", "metrics", "traces"]
@@ -240,7 +240,7 @@ def attributes(kvs: Iterable[KeyValue]) -> dict[str, object]:
         if text:
             # A NUL (which PostgreSQL cannot store in text) failed the whole request with a 500,
             # which exporters retry and then drop, with every other record of the batch.
-            out[kv.key] = text if "\x00" not in text else text.replace("\x00", "\ufffd")
+            out[kv.key] = text if "\x00" not in text else without_nul(text)
             continue
         # Token counts are the next most common: a non-zero int_value is the one set (a oneof).
         number = v.int_value

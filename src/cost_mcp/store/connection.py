@@ -93,6 +93,13 @@ class Conn(Protocol):
         """See ``__enter__``."""
 
 
+def without_nul(text: str) -> str:
+    """``text`` with each NUL character as U+FFFD: PostgreSQL cannot store a NUL in text, and one
+    refused the whole write (an ingest, a push, an OTLP request). Every reader and receiver replaces
+    it the same way, so a call read or pushed again keeps one key."""
+    return text.replace("\x00", "\ufffd") if "\x00" in text else text
+
+
 def marks(values: Sized) -> str:
     """As many ``?`` placeholders as ``values`` has, comma-separated: an ``IN (...)`` list's."""
     return ", ".join("?" * len(values))

@@ -47,7 +47,7 @@ from cost_mcp.pricing import Price, Pricer, Tokens
 from cost_mcp.sources import logfiles
 from cost_mcp.store import agent_files, rollup
 from cost_mcp.store import skipped as skipped_lines
-from cost_mcp.store.connection import Conn, write_transaction
+from cost_mcp.store.connection import Conn, without_nul, write_transaction
 from cost_mcp.store.plan_limits import insert_reading
 from cost_mcp.store.source_state import record_scan
 
@@ -568,8 +568,3 @@ def provider_of(model: str) -> str:
     their own gateway (Copilot's ``github``); empty when the family is not known."""
     name = model.lower()
     return next((provider for prefix, provider in _MODEL_PROVIDERS if name.startswith(prefix)), "")
-
-
-def without_nul(text: str) -> str:
-    """``text`` with each NUL character as U+FFFD: PostgreSQL cannot store a NUL in text."""
-    return text.replace("\x00", "\ufffd") if "\x00" in text else text
