@@ -44,6 +44,7 @@ from cost_mcp.sources.billing import MAX_SYNC_DAYS
 from cost_mcp.store import alerts as alert_store
 from cost_mcp.store import rollup, session_rows, source_state
 from cost_mcp.store import spend as spend_store
+from cost_mcp.store import team as team_store
 from cost_mcp.store.buckets import ATTRIBUTION_ONLY, DAY_MS
 from cost_mcp.store.connection import Conn
 from cost_mcp.store.known import data_source, provider_data_sources
@@ -257,7 +258,7 @@ def get_spend(
         )
     warnings += unmatched
     if refreshed == rollup.TOO_LARGE:
-        warnings.append(rollup.TOO_LARGE_WARNING)
+        warnings.append(team_store.too_large_warning(conn))
     elif refreshed < 0:
         warnings.append(rollup.STALE_WARNING)
     return SpendResult(
@@ -926,7 +927,6 @@ def source_statuses(
                 )
             )
     # Imported here, as analytics.budgets does: the team store is a team server's (~6 ms at start).
-    from cost_mcp.store import team as team_store
 
     for sender in team_store.push_senders(conn, members):
         last = datetime.fromtimestamp(sender.last_ms / 1000, UTC)
@@ -959,7 +959,6 @@ def stale_push_warnings(
 
     A revoked token is left out: it will never push again, and the laptop's usage since goes under
     the token that replaced it (its ``push:`` source says it was revoked)."""
-    from cost_mcp.store import team as team_store
 
     moment = now or datetime.now(UTC)
     warnings = []
