@@ -41,7 +41,7 @@ from cost_mcp.notify import display_url
 from cost_mcp.periods import Period
 from cost_mcp.pricing import Pricer, Tokens
 from cost_mcp.sources.reported import record_call
-from cost_mcp.store import connect, rollup, write_transaction
+from cost_mcp.store import connect, rollup, source_state, write_transaction
 from cost_mcp.store import team as team_store
 from cost_mcp.store.connection import is_postgres
 from tests.sources.claude_logs import assistant, permissions_hold, session_file, write
@@ -573,8 +573,8 @@ def test_a_member_is_not_shown_where_a_broken_price_file_lives(team: Team, home:
 @pytest.mark.sqlite_only  # about log folders; root without the capabilities cannot reach PostgreSQL
 def test_a_member_is_told_the_server_could_not_read_logs_but_not_where(home: Path) -> None:
     """A team server whose own Claude Code logs it could not open said so in every answer with the
-    folder's path, to members too: its filesystem, which only an admin can fix. A member now reads
-    how many files or folders on the team server, and whose to fix; the admin keeps the path."""
+    folder's path, to members too: its filesystem, which only an admin can fix, and calls no
+    member's answer holds. A member's answer now says nothing of it; the admin keeps the path."""
     claude = home / "server-claude"
     write(session_file(claude, "s-read", "-srv-app"), assistant("m1", "r1", _iso(datetime.now(UTC))))
     hidden = write(
@@ -600,19 +600,45 @@ def test_a_member_is_told_the_server_could_not_read_logs_but_not_where(home: Pat
     finally:
         hidden.chmod(0o755)
     assert str(claude) not in json.dumps(mine)
-    [said] = [w for w in mine["warnings"] if w.startswith("PARTIAL: claude_code")]
-    assert said == (
-        "PARTIAL: claude_code logs on the team server: its last read could not open 1 file(s) or "
-        "folder(s); their calls are not in this answer until a team admin makes them readable "
-        "(`cost-mcp doctor` on the server names them)"
-    )
-    [logs] = [s for s in mine["sources"] if s["source"] == "claude_code"]
-    assert logs["last_error"] == "could not open some files or folders on the team server"
+    # The server's own logs' calls are under no member, so in no member's answer: what it could not
+    # read of them is not this answer's gap (it said PARTIAL and complete: false to every member).
+    assert not [w for w in mine["warnings"] if "claude_code" in w] and mine["complete"] is True
+    assert not [s for s in mine["sources"] if s["kind"] == "logs"]
     error = f"{hidden}: Permission denied"
     [theirs] = [w for w in admins.structured_content["warnings"] if w.startswith("PARTIAL: claude_code")]
     assert f"({error})" in theirs
     [admin_logs] = [s for s in admins.structured_content["sources"] if s["source"] == "claude_code"]
     assert admin_logs["last_error"] == error
+
+
+def test_a_members_sources_are_their_pushes_and_the_providers_bill_without_its_error(
+    team: Team, home: Path
+) -> None:
+    """A member's get_spend listed the server's own Claude Code log reader (its folders' state, which
+    says nothing of the member's usage) and each provider's last error in the provider's words. Now
+    it lists their own laptop's pushes and the providers' billed data, whether its sync failed but
+    not why; an admin's answer keeps everything."""
+    laptop = _laptop(home, "ana", "ana@example.com", [("msg_s", "req_s", 100, 10)])
+    done = _cli(laptop.env(home, COST_MCP_TEAM_TOKEN=team.tokens["ana"]), "push", "--server", team.base)
+    assert done.returncode == 0, done.stderr
+    conn = connect(team.server_db)
+    try:
+        error = "401 Unauthorized: admin key 'ops-billing' of org-Secret123 was revoked"
+        source_state.record_failure(conn, "openai", datetime.now(UTC).isoformat(), error)
+    finally:
+        conn.close()
+    mine = _spend_by_member(team.base, team.tokens["ana"]).structured_content
+    assert {(s["source"], s["kind"]) for s in mine["sources"]} == {
+        ("push:ana", "push"),
+        ("openai", "billing api"),
+    }
+    [bill] = [s for s in mine["sources"] if s["source"] == "openai"]
+    assert bill["last_error"] == spend.MEMBER_SYNC_ERROR
+    assert "Secret123" not in json.dumps(mine)
+    admins = _spend_by_member(team.base, team.tokens["admin"]).structured_content
+    assert any(s["kind"] == "logs" for s in admins["sources"]), admins["sources"]
+    [theirs] = [s for s in admins["sources"] if s["source"] == "openai"]
+    assert theirs["last_error"] == error
 
 
 def test_a_member_is_offered_only_the_tools_they_may_call(team: Team) -> None:
