@@ -1103,7 +1103,7 @@ def pending_by_source(conn: Conn, server: str) -> Counter[str]:
 
 @dataclass(frozen=True, slots=True)
 class PushedSum:
-    """What a member's pushed rows come to, per source: the admin's view before and after a removal."""
+    """What a member sent to a team server comes to, per source: what a removal takes (or would)."""
 
     source: str
     rows: int
@@ -1166,8 +1166,8 @@ def forget_pushed(
     Only what reached the server under the member's name (:data:`SENT_ORIGINS`): the server's own
     log reads and provider bills are not the member's. Claude Code log copies of the removed
     messages left under other keys are recounted with the log reader's own ``recount``, so the
-    copy that now wins counts. Nothing goes to
-    ``forget_log``: the calls are not this ledger's user's, and are not pushed on."""
+    copy that now wins counts. Nothing goes to ``forget_log``: the calls are not this ledger's
+    user's, and are not pushed on."""
     args = (member, *SENT_ORIGINS, start_ms or 0, _NO_END if end_ms is None else end_ms)
     with write_transaction(conn):
         rows = conn.execute(
@@ -1250,8 +1250,7 @@ def too_large_warning(conn: Conn) -> str:
     )
     return (
         f"{rollup.TOO_LARGE_WARNING}. On this team server the calls left out were pushed by {named}: "
-        f"`{command}` removes "
-        "that member's pushed calls of those times (add --dry-run to see them first; "
+        f"`{command}` removes what that member sent of those days (add --dry-run to see it first; "
         "`cost-mcp token revoke NAME` stops the token pushing more)"
     )
 
