@@ -42,7 +42,7 @@ from genai_prices.types import ModelPrice, TieredPrices
 
 from cost_mcp import tokens
 from cost_mcp.analytics.budgets import Unread
-from cost_mcp.analytics.spend import NO_SOURCE, PARTIAL, log_read_warnings, without_log_paths
+from cost_mcp.analytics.spend import NO_SOURCE, PARTIAL, log_read_warnings, member_sources
 from cost_mcp.config import Settings
 from cost_mcp.errors import NotFoundError
 from cost_mcp.models import Answer, IngestResult, LogReading
@@ -175,12 +175,13 @@ def envelope(conn: Conn, result: A, progress: ReadProgress | None = None, *, pat
     the logs says them (session_usage's session may be the unread one) and says them once, however
     many spend queries it is built from (the dashboard, a forecast).
 
-    Without ``paths`` (a team member's answer) the unopened logs are counted, not named, here and
-    in the result's sources: they are the server's files, for its admins to fix."""
-    notes = [*log_read_warnings(conn, paths=paths), *skipped_lines.warnings(conn, log_labels())]
+    Without ``paths`` (a team member's answer) neither the server's unopened log folders nor its log
+    readers' state are said (:func:`cost_mcp.analytics.spend.member_sources`): the calls those
+    folders hold are the server machine's own, under no member, so in no member's answer."""
+    notes = [*(log_read_warnings(conn) if paths else []), *skipped_lines.warnings(conn, log_labels())]
     sources = getattr(result, "sources", None)
     if not paths and isinstance(sources, list):
-        result = result.model_copy(update={"sources": without_log_paths(sources)})
+        result = result.model_copy(update={"sources": member_sources(sources)})
     return label(result, progress or ReadProgress(complete=True), notes)
 
 

@@ -41,7 +41,7 @@ from cost_mcp.notify import display_url
 from cost_mcp.periods import Period
 from cost_mcp.pricing import Pricer, Tokens
 from cost_mcp.sources.reported import record_call
-from cost_mcp.store import connect, rollup, write_transaction
+from cost_mcp.store import connect, rollup, source_state, write_transaction
 from cost_mcp.store import team as team_store
 from cost_mcp.store.connection import is_postgres
 from tests.sources.claude_logs import assistant, permissions_hold, session_file, write
@@ -573,8 +573,8 @@ def test_a_member_is_not_shown_where_a_broken_price_file_lives(team: Team, home:
 @pytest.mark.sqlite_only  # about log folders; root without the capabilities cannot reach PostgreSQL
 def test_a_member_is_told_the_server_could_not_read_logs_but_not_where(home: Path) -> None:
     """A team server whose own Claude Code logs it could not open said so in every answer with the
-    folder's path, to members too: its filesystem, which only an admin can fix. A member now reads
-    how many files or folders on the team server, and whose to fix; the admin keeps the path."""
+    folder's path, to members too: its filesystem, which only an admin can fix, and calls no
+    member's answer holds. A member's answer now says nothing of it; the admin keeps the path."""
     claude = home / "server-claude"
     write(session_file(claude, "s-read", "-srv-app"), assistant("m1", "r1", _iso(datetime.now(UTC))))
     hidden = write(
@@ -600,19 +600,45 @@ def test_a_member_is_told_the_server_could_not_read_logs_but_not_where(home: Pat
     finally:
         hidden.chmod(0o755)
     assert str(claude) not in json.dumps(mine)
-    [said] = [w for w in mine["warnings"] if w.startswith("PARTIAL: claude_code")]
-    assert said == (
-        "PARTIAL: claude_code logs on the team server: its last read could not open 1 file(s) or "
-        "folder(s); their calls are not in this answer until a team admin makes them readable "
-        "(`cost-mcp doctor` on the server names them)"
-    )
-    [logs] = [s for s in mine["sources"] if s["source"] == "claude_code"]
-    assert logs["last_error"] == "could not open some files or folders on the team server"
+    # The server's own logs' calls are under no member, so in no member's answer: what it could not
+    # read of them is not this answer's gap (it said PARTIAL and complete: false to every member).
+    assert not [w for w in mine["warnings"] if "claude_code" in w] and mine["complete"] is True
+    assert not [s for s in mine["sources"] if s["kind"] == "logs"]
     error = f"{hidden}: Permission denied"
     [theirs] = [w for w in admins.structured_content["warnings"] if w.startswith("PARTIAL: claude_code")]
     assert f"({error})" in theirs
     [admin_logs] = [s for s in admins.structured_content["sources"] if s["source"] == "claude_code"]
     assert admin_logs["last_error"] == error
+
+
+def test_a_members_sources_are_their_pushes_and_the_providers_bill_without_its_error(
+    team: Team, home: Path
+) -> None:
+    """A member's get_spend listed the server's own Claude Code log reader (its folders' state, which
+    says nothing of the member's usage) and each provider's last error in the provider's words. Now
+    it lists their own laptop's pushes and the providers' billed data, whether its sync failed but
+    not why; an admin's answer keeps everything."""
+    laptop = _laptop(home, "ana", "ana@example.com", [("msg_s", "req_s", 100, 10)])
+    done = _cli(laptop.env(home, COST_MCP_TEAM_TOKEN=team.tokens["ana"]), "push", "--server", team.base)
+    assert done.returncode == 0, done.stderr
+    conn = connect(team.server_db)
+    try:
+        error = "401 Unauthorized: admin key 'ops-billing' of org-Secret123 was revoked"
+        source_state.record_failure(conn, "openai", datetime.now(UTC).isoformat(), error)
+    finally:
+        conn.close()
+    mine = _spend_by_member(team.base, team.tokens["ana"]).structured_content
+    assert {(s["source"], s["kind"]) for s in mine["sources"]} == {
+        ("push:ana", "push"),
+        ("openai", "billing api"),
+    }
+    [bill] = [s for s in mine["sources"] if s["source"] == "openai"]
+    assert bill["last_error"] == spend.MEMBER_SYNC_ERROR
+    assert "Secret123" not in json.dumps(mine)
+    admins = _spend_by_member(team.base, team.tokens["admin"]).structured_content
+    assert any(s["kind"] == "logs" for s in admins["sources"]), admins["sources"]
+    [theirs] = [s for s in admins["sources"] if s["source"] == "openai"]
+    assert theirs["last_error"] == error
 
 
 def test_a_member_is_offered_only_the_tools_they_may_call(team: Team) -> None:
@@ -1657,6 +1683,119 @@ def test_a_revoked_tokens_pushes_say_so(team: Team, home: Path) -> None:
     assert [(t["token_name"], t["member"]) for t in doctor["never_pushed"]] == [("cy", "cy@example.com")]
     silent = [line for line in table.splitlines() if line.startswith("never pushed")]
     assert silent == [f"never pushed  cy (cy@example.com): token made {doctor['never_pushed'][0]['created']}"]
+
+
+def _make_absurd(db: Path | str, member: str) -> None:
+    """Give ``member``'s pushed rows on the server costs whose sums pass 64 bits, as a few hundred
+    pushes of rows at the push's limits would (two rows of one quarter-hour are enough here)."""
+    conn = connect(db)
+    try:
+        with write_transaction(conn):
+            times = [
+                int(r[0]) for r in conn.execute("SELECT ts_ms FROM usage_events WHERE member = ?", (member,))
+            ]
+            conn.execute(
+                "UPDATE usage_events SET cost_nanos = 5000000000000000000 WHERE member = ?", (member,)
+            )
+            rollup.mark_dirty(conn, times)
+    finally:
+        conn.close()
+
+
+def test_an_admin_removes_what_a_members_token_pushed_and_it_stays_removed(team: Team, home: Path) -> None:
+    """Bob's token pushed absurd rows (a leaked token, a broken laptop): their quarter-hours left
+    every answer, with a warning whose remedies reach no pushed row and that named no one, and
+    revoking the token kept them. Now the warning names bob and his token and the command, which
+    removes exactly his pushed rows: totals and rollup exact, his budget re-armed, his next
+    `push --full` brings nothing back, and `team unforget-pushes` lets it."""
+    ana, bob = "ana@example.com", "bob@example.com"
+    laptops = {
+        name: _laptop(
+            home,
+            name,
+            f"{name}@example.com",
+            [(f"msg_{name}{i}", f"req_{name}{i}", 100_000, 50_000) for i in range(3)],
+        )
+        for name in ("ana", "bob")
+    }
+    envs = {n: lt.env(home, COST_MCP_TEAM_TOKEN=team.tokens[n]) for n, lt in laptops.items()}
+    for env in envs.values():
+        done = _cli(env, "push", "--server", team.base)
+        assert done.returncode == 0, done.stderr
+    anas, pushed = _total(team.server_db, members=[ana]), _total(team.server_db, members=[bob])
+    assert anas > 0 and pushed > 0
+    # Bob's agent also reports a call over /mcp with his token: his usage too, removed with the rest.
+    call = {"provider": "openai", "model": "gpt-4o", "input_tokens": 400_000, "output_tokens": 0}
+    reported = {**call, "agent": "bot", "request_id": "req-mcp"}
+    assert not anyio.run(_call, team.base, team.tokens["bob"], "record_usage", reported).is_error
+    bobs = _total(team.server_db, members=[bob])
+    assert bobs == pushed + 1
+    admin = _env(home, team.server_db)
+    assert _cli(admin, "budget", "set", "bob", str(bobs / 2), "--member", bob).returncode == 0
+    assert _fired(team.server_db, "bob")
+
+    _make_absurd(team.server_db, bob)
+    answer = _spend_by_member(team.base, team.tokens["admin"])
+    [warning] = [w for w in answer.structured_content["warnings"] if "64-bit" in w]
+    assert "pushed by bob@example.com (token bob)" in warning, warning
+    command = warning.split("`cost-mcp team forget-pushes")[1].split("`")[0]
+    day = datetime.now(UTC) - timedelta(minutes=30)
+    assert command == f" --member bob@example.com --start {day.date()} --end {day.date()} --timezone UTC"
+
+    dry = _cli(admin, "team", "forget-pushes", *command.split(), "--dry-run")
+    assert dry.returncode == 0, dry.stderr
+    assert "would forget 4 row(s) of bob@example.com" in dry.stderr and "dry run" in dry.stderr, dry.stderr
+    assert _forgotten_on(team.server_db, bob) == []
+    gone = _cli(admin, "team", "forget-pushes", *command.split())
+    assert gone.returncode == 0, gone.stderr
+    assert "forgot 4 row(s) of bob@example.com" in gone.stderr, gone.stderr
+    assert "budget 'bob': 50%, 80%, 100% will alert again" in gone.stderr, gone.stderr
+    answer = _spend_by_member(team.base, team.tokens["admin"])
+    assert not [w for w in answer.structured_content["warnings"] if "64-bit" in w]
+    assert _total(team.server_db, members=[bob]) == 0
+    assert _total(team.server_db, members=[ana]) == anas
+    assert _fired(team.server_db, "bob") == []
+    assert _forgotten_on(team.server_db, bob) == sorted([*(f"msg_bob{i}" for i in range(3)), "req-mcp"])
+    retry = anyio.run(_call, team.base, team.tokens["bob"], "record_usage", reported)
+    assert retry.structured_content["forgotten"] is True
+    _assert_rollup_exact(team.server_db)
+
+    full = _cli(envs["bob"], "push", "--full", "--server", team.base)
+    assert "3 forgotten there" in full.stderr, full.stderr
+    assert _total(team.server_db, members=[bob]) == 0
+
+    lifted = _cli(admin, "team", "unforget-pushes", "--member", bob)
+    assert lifted.returncode == 0 and "unforgot 4 row(s) of bob@example.com" in lifted.stderr, lifted.stderr
+    assert "`cost-mcp push --full`" in lifted.stderr
+    again = _cli(envs["bob"], "push", "--full", "--server", team.base)
+    assert "3 new or grown on the server" in again.stderr, again.stderr
+    # The agent's call counts again once it reports it again.
+    assert _total(team.server_db, members=[bob]) == pushed
+    assert not anyio.run(_call, team.base, team.tokens["bob"], "record_usage", reported).is_error
+    assert _total(team.server_db, members=[bob]) == bobs
+    assert _total(team.server_db, members=[ana]) == anas
+    _assert_rollup_exact(team.server_db)
+
+
+def test_forget_pushes_touches_no_other_member_and_says_who_pushed(team: Team, home: Path) -> None:
+    """A misspelt member removes nothing and names who has pushed; another member's rows stay."""
+    laptop = _laptop(home, "ana", "ana@example.com", [("msg_a", "req_a", 100, 10)])
+    assert (
+        _cli(
+            laptop.env(home, COST_MCP_TEAM_TOKEN=team.tokens["ana"]), "push", "--server", team.base
+        ).returncode
+        == 0
+    )
+    total = _total(team.server_db)
+    done = _cli(
+        _env(home, team.server_db, COLUMNS="200"), "team", "forget-pushes", "--member", "Bob@Example.com"
+    )
+    assert done.returncode == 0, done.stderr
+    assert (
+        "bob@example.com pushed nothing in that range: nothing to forget "
+        "(members who have pushed: ana@example.com)" in done.stderr
+    )
+    assert _total(team.server_db) == total
 
 
 def test_jwt_from_the_identity_provider(home: Path) -> None:

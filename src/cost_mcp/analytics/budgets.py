@@ -39,6 +39,7 @@ from cost_mcp.pricing import CLAUDE_PROVIDERS
 from cost_mcp.store import alerts as alert_store
 from cost_mcp.store import budgets as budget_store
 from cost_mcp.store import deliveries, rollup
+from cost_mcp.store import team as team_store
 from cost_mcp.store.connection import Conn
 from cost_mcp.store.known import known_values
 
@@ -229,8 +230,6 @@ def scope_members(conn: Conn | None, scope: BudgetScope) -> list[str]:
     members = set(getattr(scope, "members", None) or [])
     named_teams = getattr(scope, "teams", None) or []
     if named_teams and conn is not None:
-        from cost_mcp.store import team as team_store
-
         known = team_store.teams(conn)
         for t in named_teams:
             members.update(known.get(t) or ["(no members in team " + t + ")"])
@@ -363,8 +362,6 @@ def scope_warnings(conn: Conn, budget: Budget) -> list[str]:
     ]
     scope = budget.scope
     if scope.members or scope.teams:
-        from cost_mcp.store import team as team_store
-
         teams = team_store.teams(conn)
         known = known_members(conn) | {m.lower() for ms in teams.values() for m in ms}
         found += [
@@ -386,7 +383,6 @@ def scope_warnings(conn: Conn, budget: Budget) -> list[str]:
 def known_members(conn: Conn, *, revoked: bool = False) -> set[str]:
     """The members (lower case) a live token (with ``revoked``, any token) was made for or usage is
     recorded under; a budget's scope also knows those a team names (:func:`scope_warnings`)."""
-    from cost_mcp.store import team as team_store
 
     known = {t.member.lower() for t in team_store.list_tokens(conn) if revoked or t.revoked_at is None}
     return known | {m.lower() for m in known_values(conn, "member")}
@@ -429,7 +425,6 @@ def departed_notes(conn: Conn, budget: Budget) -> list[str]:
     in through the identity provider, or sending through a fleet's ingest token) is not noted."""
     if not budget.scope.members:
         return []
-    from cost_mcp.store import team as team_store
 
     tokens = team_store.list_tokens(conn)
     live = {t.member.lower() for t in tokens if t.revoked_at is None}
@@ -586,7 +581,7 @@ def check_budget(
 def _left_out(conn: Conn) -> list[str]:
     """The warning that some calls are not counted, when a quarter-hour's sums pass 64 bits (see
     rollup.refresh); budgets count from the rollup, but their results carry no spend warnings."""
-    return [rollup.TOO_LARGE_WARNING] if rollup.refresh(conn) == rollup.TOO_LARGE else []
+    return [team_store.too_large_warning(conn)] if rollup.refresh(conn) == rollup.TOO_LARGE else []
 
 
 def _unsure(

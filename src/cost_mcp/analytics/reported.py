@@ -21,6 +21,7 @@ from __future__ import annotations
 
 import sqlite3
 from collections.abc import Sequence
+from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from decimal import Decimal
 
@@ -32,6 +33,7 @@ from cost_mcp.money import from_nanos
 from cost_mcp.periods import iso_utc
 from cost_mcp.store import reported as reported_store
 from cost_mcp.store import rollup
+from cost_mcp.store import team as team_store
 from cost_mcp.store.connection import OVERFLOW_FIX, Conn, is_overflow
 from cost_mcp.store.reported import Selection, StoredCall
 
@@ -87,7 +89,9 @@ def forget(
     gone = reported_store.delete(conn, [c.id for c in picked], int(moment.timestamp() * 1000))
     refreshed = rollup.refresh(conn)
     if refreshed == rollup.TOO_LARGE:
-        warnings.append(rollup.TOO_LARGE_WARNING)  # other absurd calls are left: say so, as answers do
+        warnings.append(
+            team_store.too_large_warning(conn)
+        )  # other absurd calls are left: say so, as answers do
     elif refreshed < 0:
         # Deleted and marked dirty all the same: the next answer that can write rebuilds them.
         warnings.append(rollup.STALE_WARNING)
@@ -191,4 +195,101 @@ def _shown(c: StoredCall) -> ReportedCall:
         cost_usd=None if c.cost_nanos is None else from_nanos(c.cost_nanos),
         forgotten_utc=None if c.forgotten_ms is None else iso_utc(c.forgotten_ms),
         forgotten_by=None if c.forgotten_ms is None else c.forgotten_by,
+    )
+
+
+@dataclass(frozen=True)
+class PushesForgotten:
+    """What `cost-mcp team forget-pushes` removed (or, with --dry-run, would remove), or what
+    `cost-mcp team unforget-pushes` lifted: per source, the rows and their cost."""
+
+    member: str
+    sums: list[team_store.PushedSum]
+    dry_run: bool
+    alerts_rearmed: list[str] = field(default_factory=list)
+    warnings: list[str] = field(default_factory=list)
+
+    @property
+    def rows(self) -> int:
+        """Rows in all."""
+        return sum(s.rows for s in self.sums)
+
+    @property
+    def total_usd(self) -> Decimal:
+        """Their priced rows' cost."""
+        return from_nanos(sum(s.cost_nanos for s in self.sums))
+
+    @property
+    def unpriced(self) -> int:
+        """Rows without a price."""
+        return sum(s.unpriced for s in self.sums)
+
+
+def forget_pushes(
+    conn: Conn,
+    settings: Settings,
+    member: str,
+    start_ms: int | None,
+    end_ms: int | None,
+    *,
+    dry_run: bool = False,
+    now: datetime | None = None,
+) -> PushesForgotten:
+    """Remove what ``member``'s tokens pushed with a time in the range, on a team server (with
+    ``dry_run``, only say what): tombstoned so their next push does not bring it back, the rollup
+    rebuilt exactly for its quarter-hours, and budget thresholds spend no longer reaches re-armed,
+    as :func:`forget` does for reported calls. The admin's remedy for a member's absurd or unwanted
+    pushes (a leaked token, a broken laptop), which revoking the token does not remove."""
+    from cost_mcp.sources.claude_code import _recount  # the log reader's own per-message recount
+
+    who = member.strip().lower()
+    if dry_run:
+        return PushesForgotten(who, team_store.pushed_by(conn, who, start_ms, end_ms), dry_run=True)
+    moment = now or datetime.now(UTC)
+    sums = team_store.forget_pushed(conn, who, start_ms, end_ms, int(moment.timestamp() * 1000), _recount)
+    warnings: list[str] = []
+    if not sums:
+        return PushesForgotten(who, sums, dry_run=False, warnings=[_nothing_pushed(conn, who)])
+    refreshed = rollup.refresh(conn)
+    if refreshed == rollup.TOO_LARGE:
+        warnings.append(team_store.too_large_warning(conn))
+    elif refreshed < 0:
+        warnings.append(rollup.STALE_WARNING)
+    try:
+        rearmed = rearm_alerts(conn, settings, moment)
+    except sqlite3.OperationalError as exc:
+        if not is_overflow(exc):
+            raise
+        rearmed = []
+        warnings.append(f"budget alerts were not re-checked: the ledger still holds {OVERFLOW_FIX}")
+    return PushesForgotten(who, sums, dry_run=False, alerts_rearmed=rearmed, warnings=warnings)
+
+
+def unforget_pushes(
+    conn: Conn, member: str, start_ms: int | None, end_ms: int | None, *, dry_run: bool = False
+) -> PushesForgotten:
+    """Undo :func:`forget_pushes`: lift the admin's tombstones of ``member``'s calls with a time in
+    the range, so that the member's next ``push --full`` stores and counts them again (the server
+    does not keep the rows meanwhile)."""
+    who = member.strip().lower()
+    if dry_run:
+        return PushesForgotten(who, team_store.forgotten_pushes(conn, who, start_ms, end_ms), dry_run=True)
+    sums = team_store.unforget_pushed(conn, who, start_ms, end_ms)
+    warnings = (
+        [
+            f"not counted until pushed again: `cost-mcp push --full` on {who}'s machine(s) sends them "
+            "(with a live token of theirs)"
+        ]
+        if sums
+        else [f"no forgotten call of {who} in that range: nothing to unforget"]
+    )
+    return PushesForgotten(who, sums, dry_run=False, warnings=warnings)
+
+
+def _nothing_pushed(conn: Conn, member: str) -> str:
+    known = sorted({s.member for s in team_store.push_senders(conn)})
+    return f"{member} pushed nothing in that range: nothing to forget" + (
+        f" (members who have pushed: {', '.join(known)})"
+        if known
+        else " (no member has pushed to this ledger)"
     )

@@ -24,6 +24,7 @@ from cost_mcp.money import from_nanos
 from cost_mcp.periods import ms_to_datetime
 from cost_mcp.pricing import Price, Pricer, Unpriced
 from cost_mcp.store import events, meta, rollup
+from cost_mcp.store import team as team_store
 from cost_mcp.store.connection import Conn, write_transaction
 
 if TYPE_CHECKING:
@@ -205,7 +206,7 @@ def reprice_all(
             meta.note_repriced_all(conn)
         refreshed = rollup.refresh(conn)
         if refreshed == rollup.TOO_LARGE:
-            warnings.append(rollup.TOO_LARGE_WARNING)
+            warnings.append(team_store.too_large_warning(conn))
         elif refreshed < 0:
             warnings.append(
                 rollup.STALE_WARNING

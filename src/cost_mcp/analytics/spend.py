@@ -12,7 +12,6 @@ local date in the requested timezone.
 
 from __future__ import annotations
 
-import re
 from collections import defaultdict
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field, replace
@@ -44,6 +43,7 @@ from cost_mcp.sources.billing import MAX_SYNC_DAYS
 from cost_mcp.store import alerts as alert_store
 from cost_mcp.store import rollup, session_rows, source_state
 from cost_mcp.store import spend as spend_store
+from cost_mcp.store import team as team_store
 from cost_mcp.store.buckets import ATTRIBUTION_ONLY, DAY_MS
 from cost_mcp.store.connection import Conn
 from cost_mcp.store.known import data_source, provider_data_sources
@@ -257,7 +257,7 @@ def get_spend(
         )
     warnings += unmatched
     if refreshed == rollup.TOO_LARGE:
-        warnings.append(rollup.TOO_LARGE_WARNING)
+        warnings.append(team_store.too_large_warning(conn))
     elif refreshed < 0:
         warnings.append(rollup.STALE_WARNING)
     return SpendResult(
@@ -897,7 +897,6 @@ def source_statuses(
                 )
             )
     # Imported here, as analytics.budgets does: the team store is a team server's (~6 ms at start).
-    from cost_mcp.store import team as team_store
 
     for sender in team_store.push_senders(conn, members):
         last = datetime.fromtimestamp(sender.last_ms / 1000, UTC)
@@ -930,7 +929,6 @@ def stale_push_warnings(
 
     A revoked token is left out: it will never push again, and the laptop's usage since goes under
     the token that replaced it (its ``push:`` source says it was revoked)."""
-    from cost_mcp.store import team as team_store
 
     moment = now or datetime.now(UTC)
     warnings = []
@@ -960,24 +958,15 @@ def _pricing_warnings(
     return notes
 
 
-def log_read_warnings(conn: Conn, *, paths: bool = True) -> list[str]:
+def log_read_warnings(conn: Conn) -> list[str]:
     """One line per local-log source (Claude Code, Codex...) whose last read could not open some of
     its files or folders: their calls are missing from every answer, whichever tool gives it (the
     session asked about may be the unread one), so :func:`cost_mcp.catchup.envelope` adds these to
-    each answer, once, as it does the skipped-lines notes.
-
-    Without ``paths`` (a team member's answer) the line names the source and how many files or
-    folders, not where they are: they are the team server's, which only its admins can fix."""
+    each answer, once, as it does the skipped-lines notes (not to a team member's: the server's
+    own logs' calls are in no member's answer)."""
     from cost_mcp.sources import agents as agent_logs  # Codex, Gemini CLI...: local logs like Claude Code's
 
     errors = source_state.errors_of(conn, ("claude_code", *agent_logs.SOURCES))
-    if not paths:
-        return [
-            f"PARTIAL: {source} logs on the team server: its last read could not open "
-            f"{_unopened(error)}; their calls are not in this answer until a team admin makes them "
-            "readable (`cost-mcp doctor` on the server names them)"
-            for source, error in errors
-        ]
     # A log reader has no key to fix nor sync to skip: what is missing is the files it could not
     # open, until the user running cost-mcp may read them (doctor says the same).
     return [
@@ -988,30 +977,21 @@ def log_read_warnings(conn: Conn, *, paths: bool = True) -> list[str]:
     ]
 
 
-LOG_ERROR_SHOWN = 5
-"""How many of a read's errors its source's state keeps (the readers join the first five)."""
-_LOG_ERROR = re.compile(r"(?:^|; )/")
-
-
-def _unopened(error: str) -> str:
-    """How many files or folders a read's stored error names, said without naming them: each of
-    its errors begins with an absolute path ("PATH: Permission denied"), joined by "; "."""
-    n = len(_LOG_ERROR.findall(error))
-    if n == 0:
-        return "some files or folders"
-    many = "or more " if n >= LOG_ERROR_SHOWN else ""
-    return f"{n} {many}file(s) or folder(s)"
-
-
-def without_log_paths(statuses: Sequence[SourceStatus]) -> list[SourceStatus]:
-    """``statuses`` with a log reader's last error said without the server's paths (a member's
-    answer; the warnings say how many, :func:`log_read_warnings`)."""
+def member_sources(statuses: Sequence[SourceStatus]) -> list[SourceStatus]:
+    """``statuses`` as a team member's answer shows them: their own laptops' pushes (the caller
+    scoped those already) and the providers' billed data, the organisation's bill, with whether its
+    last sync failed but not the provider's words (an account, a key's name: the admins' to read in
+    ``cost-mcp doctor``); not the server's own log readers, whose calls (under no member) are in no
+    member's answer, so whose folders' state says nothing of the member's usage."""
     return [
-        s.model_copy(update={"last_error": "could not open some files or folders on the team server"})
-        if s.kind == "logs" and s.last_error
-        else s
+        s.model_copy(update={"last_error": MEMBER_SYNC_ERROR}) if s.last_error else s
         for s in statuses
+        if s.kind != "logs"
     ]
+
+
+MEMBER_SYNC_ERROR = "the team server's last sync of it failed (`cost-mcp doctor` on the server says why)"
+"""A provider's last error as a team member's answer says it."""
 
 
 PARTIAL = "PARTIAL:"

@@ -1,13 +1,21 @@
-"""Team-mode commands (issue 14): ``token create|list|revoke``, ``team set|list`` and ``push``."""
+"""Team-mode commands (issue 14): ``token create|list|revoke``, ``team set|list|forget-pushes|
+unforget-pushes`` and ``push``."""
 
 from __future__ import annotations
 
 import sys
+from typing import TYPE_CHECKING, Any
 
 import click
+from rich.console import Console
 
-from cost_mcp.cli.app import EXIT_OK, cli, ledger, settings
+from cost_mcp.cli.app import EXIT_OK, cli, ledger, note, period_options, resolve_period, settings
+from cost_mcp.money import format_cost, from_nanos
+from cost_mcp.periods import iso_utc
 from cost_mcp.store.team import ROLES
+
+if TYPE_CHECKING:
+    from cost_mcp.analytics.reported import PushesForgotten
 
 
 @cli.group()
@@ -123,6 +131,77 @@ def team_list() -> int:
             print(f"{name}\t{', '.join(members)}")
     finally:
         conn.close()
+    return EXIT_OK
+
+
+def _pushes_range(options: dict[str, Any]) -> tuple[int | None, int | None]:
+    """The times --period / --start / --end pick (none: every time)."""
+    if all(options[f] is None for f in ("period", "start", "end")):
+        return None, None
+    p = resolve_period(settings(), options)
+    return p.start_ms, p.end_ms
+
+
+def _say_pushes(result: PushesForgotten, verb: str) -> None:
+    out = Console(stderr=True)
+    for s in result.sums:
+        out.print(
+            f"  {s.source}\t{s.rows:,} row(s)\t{format_cost(from_nanos(s.cost_nanos), s.unpriced)}\t"
+            f"{iso_utc(s.first_ms)} .. {iso_utc(s.last_ms)}",
+            highlight=False,
+        )
+    if result.sums:
+        out.print(
+            f"{verb} {result.rows:,} row(s) of {result.member}, "
+            f"{format_cost(result.total_usd, result.unpriced)}"
+            + (" (dry run: nothing changed)" if result.dry_run else ""),
+            highlight=False,
+        )
+    for line in result.alerts_rearmed:
+        note(out, line)
+    for warning in result.warnings:
+        note(out, warning)
+
+
+@team.command("forget-pushes")
+@click.option(
+    "--member", required=True, help="the member whose usage sent to this server goes (their email address)"
+)
+@period_options
+@click.option("--dry-run", is_flag=True, help="show what would be removed, change nothing")
+def team_forget_pushes(member: str, dry_run: bool, **options: Any) -> int:
+    """Remove what a member's tokens sent (every time, or --period / --start / --end).
+
+    Their laptops' pushes, OTLP and record_usage over HTTP: for a leaked token or a broken laptop,
+    `token revoke` stops it sending and this removes what it sent. The calls stay forgotten: the
+    member's next push, `push --full` too, does not bring them back until `team unforget-pushes`.
+    The server's own logs and provider bills are untouched. Budget alerts spend no longer reaches
+    fire again when it does.
+    """
+    from cost_mcp.analytics import reported as reported_calls
+
+    start_ms, end_ms = _pushes_range(options)
+    with ledger(fresh=False) as (loaded, conn):
+        result = reported_calls.forget_pushes(conn, loaded, member, start_ms, end_ms, dry_run=dry_run)
+    _say_pushes(result, "would forget" if dry_run else "forgot")
+    return EXIT_OK
+
+
+@team.command("unforget-pushes")
+@click.option("--member", required=True, help="the member whose forgotten pushes may come back")
+@period_options
+@click.option("--dry-run", is_flag=True, help="show what would be lifted, change nothing")
+def team_unforget_pushes(member: str, dry_run: bool, **options: Any) -> int:
+    """Undo `team forget-pushes`: the member's next `push --full` stores and counts those calls again.
+
+    Lifts every forget an admin made of the member's calls in the range (`reported forget` ones too).
+    """
+    from cost_mcp.analytics import reported as reported_calls
+
+    start_ms, end_ms = _pushes_range(options)
+    with ledger(fresh=False) as (_, conn):
+        result = reported_calls.unforget_pushes(conn, member, start_ms, end_ms, dry_run=dry_run)
+    _say_pushes(result, "would unforget" if dry_run else "unforgot")
     return EXIT_OK
 
 

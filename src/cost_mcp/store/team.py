@@ -11,6 +11,7 @@ records what it acknowledged.
 from __future__ import annotations
 
 import hashlib
+import json
 import secrets
 import sqlite3
 import threading
@@ -1095,3 +1096,164 @@ def pending_by_source(conn: Conn, server: str) -> Counter[str]:
         for source, n in conn.execute(sql, args):
             out[str(source)] += int(n)
     return out
+
+
+# --- an admin's removal of what a member pushed (server side) -----------------------------------
+
+
+@dataclass(frozen=True, slots=True)
+class PushedSum:
+    """What a member sent to a team server comes to, per source: what a removal takes (or would)."""
+
+    source: str
+    rows: int
+    cost_nanos: int
+    """The priced rows' cost (a Python int: the rows a removal exists for can overflow SQL's sums)."""
+    unpriced: int
+    first_ms: int
+    last_ms: int
+
+
+SENT_ORIGINS = (PUSH_ORIGIN, "otel", "record_usage")
+"""How a member's usage reaches a team server under their name: their laptops' pushes, OTLP and
+record_usage over /mcp with their token (the server's own log reads carry their file's path)."""
+_PUSHED_WHERE = "member = ? AND origin IN (?, ?, ?) AND ts_ms >= ? AND ts_ms < ?"
+_FORGOTTEN_WHERE = "member = ? AND forgotten_by = '' AND ts_ms >= ? AND ts_ms < ?"
+_TOMBSTONE_COLUMNS = (
+    "source, message_id, request_id, is_sidechain, ts_ms, agent, member, provider, model, project, "
+    "session_id, total_tokens, cost_nanos"
+)
+_NO_END = 2**62
+"""An open end of the range (no ``--end``): later than any call."""
+
+
+def _summed_by_source(rows: Sequence[Sequence[Any]]) -> list[PushedSum]:
+    """(source, ts_ms, cost_nanos) rows summed per source in Python ints."""
+    sums: dict[str, list[int]] = {}
+    for source, ts, cost in rows:
+        s = sums.setdefault(str(source), [0, 0, 0, int(ts), int(ts)])
+        s[0] += 1
+        if cost is None:
+            s[2] += 1
+        else:
+            s[1] += int(cost)
+        s[3], s[4] = min(s[3], int(ts)), max(s[4], int(ts))
+    return [PushedSum(k, *v) for k, v in sorted(sums.items())]
+
+
+def pushed_by(conn: Conn, member: str, start_ms: int | None, end_ms: int | None) -> list[PushedSum]:
+    """The rows ``member``'s tokens sent (:data:`SENT_ORIGINS`) with a time in the range, per source."""
+    rows = conn.execute(
+        f"SELECT source, ts_ms, cost_nanos FROM usage_events WHERE {_PUSHED_WHERE}",
+        (member, *SENT_ORIGINS, start_ms or 0, _NO_END if end_ms is None else end_ms),
+    ).fetchall()
+    return _summed_by_source(rows)
+
+
+def forget_pushed(
+    conn: Conn,
+    member: str,
+    start_ms: int | None,
+    end_ms: int | None,
+    now_ms: int,
+    recount: Callable[[Conn, set[str]], None],
+) -> list[PushedSum]:
+    """Remove every row ``member``'s tokens sent with a time in the range, in one transaction, and
+    leave a tombstone per call (``forgotten_calls``, the admin's: ``forgotten_by`` ''), so the
+    member's next push, ``push --full`` included, does not store them again; their quarter-hours
+    are marked for the rollup to rebuild from the events left. Returns what was removed.
+
+    Only what reached the server under the member's name (:data:`SENT_ORIGINS`): the server's own
+    log reads and provider bills are not the member's. Claude Code log copies of the removed
+    messages left under other keys are recounted with the log reader's own ``recount``, so the
+    copy that now wins counts. Nothing goes to ``forget_log``: the calls are not this ledger's
+    user's, and are not pushed on."""
+    args = (member, *SENT_ORIGINS, start_ms or 0, _NO_END if end_ms is None else end_ms)
+    with write_transaction(conn):
+        rows = conn.execute(
+            f"DELETE FROM usage_events WHERE {_PUSHED_WHERE} RETURNING {_TOMBSTONE_COLUMNS}", args
+        ).fetchall()
+        if not rows:
+            return []
+        for i in range(0, len(rows), _PROBE_CHUNK):
+            conn.executemany(
+                f"INSERT INTO forgotten_calls ({_TOMBSTONE_COLUMNS}, forgotten_ms, forgotten_by) "
+                f"VALUES ({', '.join('?' * 13)}, ?, '') "
+                "ON CONFLICT (source, message_id, request_id, is_sidechain) DO NOTHING",
+                [(*r, now_ms) for r in rows[i : i + _PROBE_CHUNK]],
+            )
+        recount(conn, {str(r[1]) for r in rows if r[0] == _LOG_SOURCE})
+        rollup.mark_dirty(conn, [int(r[4]) for r in rows])
+    return _summed_by_source([(r[0], r[4], r[12]) for r in rows])
+
+
+def forgotten_pushes(conn: Conn, member: str, start_ms: int | None, end_ms: int | None) -> list[PushedSum]:
+    """The admin's tombstones of ``member``'s calls with a time in the range, per source: what
+    :func:`unforget_pushed` would lift."""
+    rows = conn.execute(
+        f"SELECT source, ts_ms, cost_nanos FROM forgotten_calls WHERE {_FORGOTTEN_WHERE}",
+        (member, start_ms or 0, _NO_END if end_ms is None else end_ms),
+    ).fetchall()
+    return _summed_by_source(rows)
+
+
+def unforget_pushed(conn: Conn, member: str, start_ms: int | None, end_ms: int | None) -> list[PushedSum]:
+    """Lift the admin's tombstones of ``member``'s calls with a time in the range (those
+    :func:`forget_pushed` left, and an admin's ``reported forget`` of the member's calls): the
+    member's next push of them (``push --full``) stores and counts them again. Returns what was lifted."""
+    with write_transaction(conn):
+        rows = conn.execute(
+            f"DELETE FROM forgotten_calls WHERE {_FORGOTTEN_WHERE} RETURNING source, ts_ms, cost_nanos",
+            (member, start_ms or 0, _NO_END if end_ms is None else end_ms),
+        ).fetchall()
+    return _summed_by_source(rows)
+
+
+def pushers_in(conn: Conn, quarter_hours: Sequence[int]) -> list[tuple[str, list[str]]]:
+    """The members whose sent rows lie in these quarter-hours (those the rollup left out), the
+    one with the costliest row first, each with the tokens they have pushed with."""
+    found: dict[str, int] = {}
+    for qh in sorted(set(quarter_hours)):
+        lo = qh * rollup.QUARTER_HOUR_MS
+        for member, top in conn.execute(
+            "SELECT member, MAX(COALESCE(cost_nanos, 0)) FROM usage_events WHERE origin IN (?, ?, ?) "
+            "AND member != '' AND ts_ms >= ? AND ts_ms < ? GROUP BY member",
+            (*SENT_ORIGINS, lo, lo + rollup.QUARTER_HOUR_MS),
+        ):
+            found[str(member)] = max(found.get(str(member), 0), int(top or 0))
+    tokens_of: dict[str, list[str]] = {}
+    for sender in push_senders(conn, list(found)):
+        tokens_of.setdefault(sender.member, []).append(sender.token_name)
+    order = sorted(found, key=lambda m: (-found[m], m))
+    return [(m, sorted(tokens_of.get(m, []))) for m in order]
+
+
+def too_large_warning(conn: Conn) -> str:
+    """:data:`rollup.TOO_LARGE_WARNING`, and on a ledger where members' pushed rows lie in the
+    quarter-hours left out, whose they are and the command that removes them: the warning's own
+    remedies reach no pushed row (a team server holds no log file of theirs, and moving its ledger
+    aside loses every member's usage)."""
+    row = conn.execute("SELECT value FROM meta WHERE key = ?", (rollup.TOO_LARGE_KEY,)).fetchone()
+    left_out = [int(q) for q in json.loads(row[0])] if row is not None else []
+    pushers = pushers_in(conn, left_out) if left_out else []
+    if not pushers:
+        return rollup.TOO_LARGE_WARNING
+    named = "; ".join(f"{m} (token {', '.join(t)})" if t else m for m, t in pushers[:_NAMED]) + (
+        f" and {len(pushers) - _NAMED} more" if len(pushers) > _NAMED else ""
+    )
+    first, last = min(left_out), max(left_out)
+    start, end = (
+        datetime.fromtimestamp(q * rollup.QUARTER_HOUR_MS // 1000, UTC).date() for q in (first, last)
+    )
+    command = (
+        f"cost-mcp team forget-pushes --member {pushers[0][0]} --start {start} --end {end} --timezone UTC"
+    )
+    return (
+        f"{rollup.TOO_LARGE_WARNING}. On this team server the calls left out were pushed by {named}: "
+        f"`{command}` removes what that member sent of those days (add --dry-run to see it first; "
+        "`cost-mcp token revoke NAME` stops the token pushing more)"
+    )
+
+
+_NAMED = 3
+"""Members a warning names before it says how many more."""
