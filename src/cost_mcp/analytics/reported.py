@@ -87,23 +87,27 @@ def forget(
         return _result(picked, dry_run=dry_run, rearmed=[], warnings=warnings)
     moment = now or datetime.now(UTC)
     gone = reported_store.delete(conn, [c.id for c in picked], int(moment.timestamp() * 1000))
+    rearmed = _settle(conn, settings, moment, warnings)
+    return _result(gone, dry_run=False, rearmed=rearmed, warnings=warnings)
+
+
+def _settle(conn: Conn, settings: Settings, moment: datetime, warnings: list[str]) -> list[str]:
+    """After calls were removed (committed): the rollup rebuilt for their quarter-hours and budget
+    thresholds spend no longer reaches re-armed; returns the re-arm lines, adds to ``warnings``."""
     refreshed = rollup.refresh(conn)
     if refreshed == rollup.TOO_LARGE:
-        warnings.append(
-            team_store.too_large_warning(conn)
-        )  # other absurd calls are left: say so, as answers do
+        warnings.append(team_store.too_large_warning(conn))  # other absurd calls are left: say so
     elif refreshed < 0:
         # Deleted and marked dirty all the same: the next answer that can write rebuilds them.
         warnings.append(rollup.STALE_WARNING)
     try:
-        rearmed = rearm_alerts(conn, settings, moment)
+        return rearm_alerts(conn, settings, moment)
     except sqlite3.OperationalError as exc:
         if not is_overflow(exc):
             raise
         # The calls are gone (committed); budgets cannot be summed until the rest of a flood is.
-        rearmed = []
         warnings.append(f"budget alerts were not re-checked: the ledger still holds {OVERFLOW_FIX}")
-    return _result(gone, dry_run=False, rearmed=rearmed, warnings=warnings)
+        return []
 
 
 def unforget(conn: Conn, ids: Sequence[str], now: datetime | None = None) -> UnforgetReportedResult:
@@ -250,18 +254,7 @@ def forget_pushes(
     warnings: list[str] = []
     if not sums:
         return PushesForgotten(who, sums, dry_run=False, warnings=[_nothing_pushed(conn, who)])
-    refreshed = rollup.refresh(conn)
-    if refreshed == rollup.TOO_LARGE:
-        warnings.append(team_store.too_large_warning(conn))
-    elif refreshed < 0:
-        warnings.append(rollup.STALE_WARNING)
-    try:
-        rearmed = rearm_alerts(conn, settings, moment)
-    except sqlite3.OperationalError as exc:
-        if not is_overflow(exc):
-            raise
-        rearmed = []
-        warnings.append(f"budget alerts were not re-checked: the ledger still holds {OVERFLOW_FIX}")
+    rearmed = _settle(conn, settings, moment, warnings)
     return PushesForgotten(who, sums, dry_run=False, alerts_rearmed=rearmed, warnings=warnings)
 
 
