@@ -134,6 +134,12 @@ class Settings(BaseSettings):
         "'groq' when GROQ_API_KEY is an inference key without the metrics API.",
     )
     refresh_budget_seconds: float = Field(default=5.0, ge=0)
+    budget_hold_seconds: int = Field(
+        default=300,
+        ge=0,
+        description="How long a check_budget allowed under a hard budget holds the call's cost while "
+        "the call is not recorded (COST_MCP_BUDGET_HOLD_SECONDS); 0: checks hold nothing.",
+    )
     watch_logs: bool = Field(
         default=True,
         description="A running server watches the log folders (Linux inotify) and skips re-checking every "

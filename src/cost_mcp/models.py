@@ -930,6 +930,11 @@ class BudgetCheck(Result):
     remaining_before_usd: USD
     remaining_after_usd: USD
     would_exceed: bool
+    held_usd: USD = Field(
+        default=Decimal(0),
+        description="Held by calls check_budget allowed that are not recorded yet (counted as spent "
+        "in remaining_before_usd); not spend.",
+    )
 
 
 class CheckResult(Answer):
@@ -941,6 +946,12 @@ class CheckResult(Answer):
     binding_budget: str | None = Field(description="The budget with the least room left after the call.")
     budgets: list[BudgetCheck]
     warnings: list[str]
+    held_usd: USD | None = Field(
+        default=None,
+        description="What this allowed check holds of its hard budgets until the call is recorded "
+        "with record_usage (same agent and model) or hold_expires_at; null: nothing held.",
+    )
+    hold_expires_at: str | None = Field(default=None, description="When the hold lapses (UTC).")
 
 
 class RecordResult(Answer):

@@ -205,7 +205,9 @@ def test_hard_budget_refuses_soft_budget_warns(conn: Conn, settings: Settings) -
     )
     assert big.allowed is False
     assert big.binding_budget == "hard-agent"
-    assert "$0.5000 left" in big.reason
+    # The small call was allowed and not recorded yet: its $0.40 is held.
+    assert "$0.1000 left" in big.reason
+    assert "$0.4000 of its $5.00 is held by 1 allowed call not recorded yet" in big.reason
     other_agent = agents.check(
         conn,
         settings,

@@ -11,11 +11,13 @@ from cost_mcp.analytics.budgets import Unread
 from cost_mcp.config import Settings
 from cost_mcp.errors import InvalidInputError, UnknownModelError
 from cost_mcp.models import BudgetCheck, CheckResult, RecordResult
-from cost_mcp.money import from_nanos
-from cost_mcp.periods import to_ms
+from cost_mcp.money import from_nanos, to_nanos
+from cost_mcp.periods import iso_utc, to_ms
 from cost_mcp.pricing import Price, Pricer, Tokens, Unpriced
 from cost_mcp.sources.reported import SOURCE, normalize_provider, record_call
-from cost_mcp.store.connection import Conn
+from cost_mcp.store import holds as hold_store
+from cost_mcp.store import rollup
+from cost_mcp.store.connection import Conn, write_transaction
 from cost_mcp.store.events import StoredCost, cost_of_call
 
 
@@ -57,20 +59,59 @@ def check(
             )
         cost = priced.total
         provider_id = provider_id or priced.provider_id
-    result = budgets.check_budget(
-        conn,
-        settings,
-        cost,
-        provider=provider_id,
-        model=model,
-        agent=agent,
-        project=project,
-        unread=unread,
-        member=member,
-    )
+
+    def decide() -> CheckResult:
+        return budgets.check_budget(
+            conn,
+            settings,
+            cost,
+            provider=provider_id,
+            model=model,
+            agent=agent,
+            project=project,
+            unread=unread,
+            member=member,
+            now=now,
+        )
+
+    now = datetime.now(UTC)
+    hold_for = settings.budget_hold_seconds
+    if hold_for <= 0 or cost <= 0 or getattr(conn, "read_only", False) or not _any_hard(conn):
+        result = decide()
+    else:
+        # Spend, holds and this check's own hold read and written under one write lock: workers that
+        # checked at the same moment all saw the same room, and a fleet passed a hard budget.
+        rollup.refresh(conn)  # the slow part outside the lock; what is recorded meanwhile, inside
+        now_ms = to_ms(now)
+        with write_transaction(conn):
+            hold_store.drop_expired(conn, now_ms)
+            rollup.refresh_locked(conn)
+            result = decide()
+            if result.allowed and any(c.hard for c in result.budgets):
+                expires_ms = now_ms + hold_for * 1000
+                hold_store.add(
+                    conn,
+                    hold_store.Hold(
+                        member=member or "",
+                        agent=agent or "",
+                        provider=provider_id or "",
+                        model=model or "",
+                        model_key=vocabulary.model_key(model) if model else "",
+                        project=project or "",
+                        cost_nanos=to_nanos(cost),
+                        created_ms=now_ms,
+                        expires_ms=expires_ms,
+                    ),
+                )
+                result.held_usd = cost
+                result.hold_expires_at = iso_utc(expires_ms)
     given = {"agent": agent, "project": project, "model": model, "provider": provider_id}
     result.warnings.extend(_unnamed_scopes(conn, {c.name for c in result.budgets}, given, member))
     return result
+
+
+def _any_hard(conn: Conn) -> bool:
+    return any(b.hard for b in budgets.list_budgets(conn))
 
 
 def _unnamed_scopes(
@@ -137,6 +178,8 @@ def record_usage(
         inference_geo=inference_geo,
         member=member,
         now=now,
+        # Released whatever the setting: holds made before it turned to 0 go with their calls.
+        release=hold_store.Release(member or "", agent, vocabulary.model_key(model), to_ms(now)),
     )
     warnings: list[str] = [f"priced with an assumption: {a}" for a in price.assumptions] if price else []
     cost: Decimal | None = price.total if price else None

@@ -39,6 +39,7 @@ from cost_mcp.pricing import CLAUDE_PROVIDERS
 from cost_mcp.store import alerts as alert_store
 from cost_mcp.store import budgets as budget_store
 from cost_mcp.store import deliveries, rollup
+from cost_mcp.store import holds as hold_store
 from cost_mcp.store import team as team_store
 from cost_mcp.store.connection import Conn
 from cost_mcp.store.known import known_values
@@ -545,16 +546,24 @@ def check_budget(
         )
     ]
     states = states_of(conn, settings, matching, moment)
+    live = hold_store.live(conn, to_ms(moment)) if settings.budget_hold_seconds > 0 else []
+    held_by: dict[str, int] = {}
     for budget, state in zip(matching, states, strict=True):
-        after = state.remaining_usd - cost
+        # Soft budgets count holds too: one budget's room reads the same whichever kind it is.
+        mine = _held(conn, budget, live)
+        held = sum((from_nanos(h.cost_nanos) for h in mine), Decimal(0))
+        held_by[budget.name] = len(mine)
+        before = state.remaining_usd - held
+        after = before - cost
         checks.append(
             BudgetCheck(
                 name=budget.name,
                 hard=budget.hard,
                 limit_usd=budget.amount_usd,
-                remaining_before_usd=state.remaining_usd,
+                remaining_before_usd=before,
                 remaining_after_usd=after,
                 would_exceed=after < 0,
+                held_usd=held,
             )
         )
     checks.sort(key=lambda c: (c.remaining_after_usd, c.name))
@@ -562,6 +571,13 @@ def check_budget(
     unsure = _unsure(conn, settings, checks, unread) if not refused else []
     binding = refused[0] if refused else unsure[0] if unsure else (checks[0] if checks else None)
     reason = _reason(cost, binding, refused, checks)
+    if refused and binding is not None and binding.held_usd > 0:
+        count = held_by[binding.name]
+        reason += (
+            f"; {format_usd(binding.held_usd, 4)} of its {format_usd(binding.limit_usd)} is held by {count} "
+            f"allowed call{'s' if count != 1 else ''} not recorded yet, released when recorded or after "
+            f"{settings.budget_hold_seconds} s"
+        )
     if unsure and unread is not None:
         reason = (
             f"refused for now: {unread.note}, and hard budget '{unsure[0].name}' has "
@@ -576,6 +592,26 @@ def check_budget(
         budgets=checks,
         warnings=(_left_out(conn) if matching else []) + unpriced_notes(states, settings),
     )
+
+
+def _held(conn: Conn, budget: Budget, live: Sequence[hold_store.Hold]) -> list[hold_store.Hold]:
+    """The live holds of calls that will count against ``budget`` once recorded."""
+    members = scope_members(conn, budget.scope) if live else []
+    return [
+        h
+        for h in live
+        if applies(
+            budget.scope,
+            provider=h.provider or None,
+            model=h.model or None,
+            agent=h.agent or None,
+            project=h.project or None,
+            source="record_usage",
+            member=h.member or None,
+            members=members,
+            project_names=vocabulary.project_aliases(conn, h.project) if h.project else frozenset(),
+        )
+    ]
 
 
 def _left_out(conn: Conn) -> list[str]:

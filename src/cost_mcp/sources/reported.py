@@ -9,7 +9,7 @@ from cost_mcp import tokens as token_kinds
 from cost_mcp.errors import InvalidInputError
 from cost_mcp.periods import to_ms
 from cost_mcp.pricing import Price, Pricer, Tokens
-from cost_mcp.store import rollup
+from cost_mcp.store import holds, rollup
 from cost_mcp.store.connection import Conn
 from cost_mcp.store.usage import Recorded, ReportedCall, insert_reported
 
@@ -40,6 +40,7 @@ def record_call(
     speed: str | None = None,
     service_tier: str | None = None,
     inference_geo: str | None = None,
+    release: holds.Release | None = None,
 ) -> tuple[Recorded, str, Price | None, int]:
     """Store one reported call; returns (what storing did, id, price or None when unpriced, ts_ms).
 
@@ -116,6 +117,7 @@ def record_call(
             inference_geo=inference_geo or "",
             price_note="; ".join(price.assumptions) if price else "",
         ),
+        release,
     )
     rollup.refresh(conn)
     return outcome, call_id, price, ts_ms

@@ -159,6 +159,22 @@ def _note_too_large(conn: Conn, *, rebuilt: Sequence[int], failed: Sequence[int]
     return bool(after)
 
 
+def refresh_locked(conn: Conn) -> None:
+    """:func:`refresh` for a caller already holding the write lock (a budget check that holds what
+    it allows reads spend no other writer can change under it): the dirty quarter-hours one by one,
+    each in a savepoint, those whose sums pass 64 bits left out as refresh leaves them."""
+    qhs = [int(r[0]) for r in conn.execute("SELECT qh FROM rollup_dirty")]
+    if not qhs:
+        return
+    failed: list[int] = []
+    for qh in qhs:
+        if not _rebuilt(conn, qh):
+            _rebuilt(conn, qh, empty=True)
+            failed.append(qh)
+    conn.execute("DELETE FROM rollup_dirty")
+    _note_too_large(conn, rebuilt=qhs, failed=failed)
+
+
 def _rebuilt(conn: Conn, qh: int, *, empty: bool = False) -> bool:
     """:func:`rebuild` of one quarter-hour in a savepoint: False (and nothing changed) when a sum
     passed 64 bits."""

@@ -10,7 +10,7 @@ from dataclasses import dataclass
 from typing import Literal
 
 from cost_mcp import tokens
-from cost_mcp.store import meta, reported, rollup
+from cost_mcp.store import holds, meta, reported, rollup
 from cost_mcp.store.connection import Conn, write_transaction
 
 TOKEN_SUMS_SQL = ", ".join(f"COALESCE(SUM({c}), 0)" for c in tokens.COLUMNS)
@@ -77,10 +77,12 @@ Recorded = Literal["recorded", "duplicate", "forgotten"]
 the user (``cost-mcp reported forget``), so not stored and not counted."""
 
 
-def insert_reported(conn: Conn, call: ReportedCall) -> Recorded:
+def insert_reported(conn: Conn, call: ReportedCall, release: holds.Release | None = None) -> Recorded:
     """Store ``call`` in one transaction unless its (source, message_id) is stored already or was
     forgotten (its tombstone is read under the same write lock as the forget wrote it:
-    :func:`cost_mcp.store.reported.delete`); when it was added the rollup is marked for refresh."""
+    :func:`cost_mcp.store.reported.delete`); when it was added the rollup is marked for refresh, and
+    the budget hold ``release`` names is released in the same transaction (a check that saw the hold
+    gone sees the call's spend)."""
     columns, marks = TOKEN_COLUMNS_SQL, TOKEN_MARKS_SQL
     with write_transaction(conn):
         if reported.is_forgotten(conn, call.source, call.message_id):
@@ -117,4 +119,6 @@ def insert_reported(conn: Conn, call: ReportedCall) -> Recorded:
         if inserted:
             rollup.mark_dirty(conn, [call.ts_ms])
             meta.note_pricing(conn)
+            if release is not None:
+                holds.release(conn, release)
     return "recorded" if inserted else "duplicate"

@@ -1,0 +1,207 @@
+"""A hard budget gates a fleet: what check_budget allowed is held until the call is recorded.
+
+Workers that checked at the same moment each saw the same room and were all allowed (15 stdio
+servers on one ledger let 12 calls of $0.315 through a $1 hard budget that fits 3).
+"""
+
+from __future__ import annotations
+
+import contextlib
+import json
+import multiprocessing
+import time
+from collections.abc import Iterator
+from datetime import UTC, datetime
+from decimal import Decimal
+from threading import Barrier
+
+import pytest
+
+from cost_mcp import hooks
+from cost_mcp.analytics import agents, budgets, spend
+from cost_mcp.config import Settings, load_settings
+from cost_mcp.models import BudgetScope, CheckResult
+from cost_mcp.periods import calendar_period
+from cost_mcp.pricing import Pricer, Tokens
+from cost_mcp.store import connect
+from cost_mcp.store.connection import Conn
+
+SONNET = "claude-sonnet-4-5"
+CALL = Tokens(input=100_000, output=1_000)  # $0.315 at list price: 3 fit in $1
+
+
+@pytest.fixture
+def conn(settings: Settings) -> Iterator[Conn]:
+    c = connect(settings.db)
+    yield c
+    c.close()
+
+
+def check(conn: Conn, settings: Settings, *, agent: str = "w", cost: Decimal | None = None) -> CheckResult:
+    return agents.check(
+        conn,
+        settings,
+        Pricer(),
+        estimated_cost_usd=cost,
+        model=None if cost is not None else SONNET,
+        provider=None,
+        tokens=None if cost is not None else CALL,
+        agent=agent,
+        project=None,
+    )
+
+
+def record(conn: Conn, settings: Settings, request_id: str, *, agent: str = "w") -> None:
+    agents.record_usage(
+        conn,
+        settings,
+        Pricer(),
+        provider="anthropic",
+        model=SONNET,
+        tokens=CALL,
+        agent=agent,
+        request_id=request_id,
+    )
+
+
+def gate(conn: Conn) -> None:
+    budgets.set_budget(conn, "gate", Decimal(1), "day", BudgetScope(), hard=True)
+
+
+def _worker(db: str, name: str, ready: Barrier, out: multiprocessing.Queue[bool]) -> None:
+    settings = load_settings()
+    with contextlib.closing(connect(db)) as conn:
+        ready.wait(60)  # every process started and connected: then all check at once
+        out.put(check(conn, settings, agent=name).allowed)
+
+
+@pytest.mark.usefixtures("clock")
+def test_workers_checking_at_once_are_allowed_only_the_calls_that_fit(conn: Conn, settings: Settings) -> None:
+    gate(conn)
+    context = multiprocessing.get_context("spawn")
+    out: multiprocessing.Queue[bool] = context.Queue()
+    ready = context.Barrier(8)
+    workers = [
+        context.Process(target=_worker, args=(str(settings.db), f"w{i}", ready, out)) for i in range(8)
+    ]
+    for w in workers:
+        w.start()
+    answers = [out.get(timeout=60) for _ in workers]
+    for w in workers:
+        w.join(30)
+        assert w.exitcode == 0
+    assert sorted(answers) == [False] * 5 + [True] * 3
+    refused = check(conn, settings)
+    assert refused.allowed is False
+    assert refused.budgets[0].held_usd == Decimal("0.945")
+    assert "$0.9450 of its $1.00 is held by 3 allowed calls not recorded yet" in refused.reason
+    assert "after 300 s" in refused.reason
+
+
+@pytest.mark.usefixtures("clock")
+def test_recording_a_call_releases_its_hold_and_its_spend_takes_its_place(
+    conn: Conn, settings: Settings
+) -> None:
+    gate(conn)
+    first = check(conn, settings)
+    assert first.allowed is True
+    assert first.held_usd == Decimal("0.315")
+    assert first.hold_expires_at is not None
+    second = check(conn, settings)
+    assert second.budgets[0].held_usd == Decimal("0.315")
+    assert second.budgets[0].remaining_before_usd == Decimal("0.685")
+    record(conn, settings, "r1")
+    # One hold released, the recorded call's spend in its place: the room left is unchanged.
+    third = check(conn, settings)
+    assert third.allowed is True
+    assert third.budgets[0].held_usd == Decimal("0.315")
+    assert third.budgets[0].remaining_before_usd == Decimal("0.37")
+    # Another agent's record does not release this agent's holds.
+    record(conn, settings, "r2", agent="other")
+    assert check(conn, settings, cost=Decimal("0.001")).budgets[0].held_usd == Decimal("0.63")
+
+
+@pytest.mark.usefixtures("clock")
+def test_a_hold_never_counts_as_spend(conn: Conn, settings: Settings) -> None:
+    gate(conn)
+    assert check(conn, settings).held_usd == Decimal("0.315")
+    day = calendar_period("day", datetime.now(UTC), tz=settings.tz, week_start=settings.week_start)
+    report = spend.get_spend(conn, settings, day, ())
+    assert report.total_usd == 0
+    assert budgets.budget_status(conn, settings).budgets[0].spent_usd == 0
+
+
+@pytest.mark.usefixtures("clock")
+def test_holds_expire(conn: Conn, settings: Settings) -> None:
+    gate(conn)
+    short = settings.model_copy(update={"budget_hold_seconds": 1})
+    assert check(conn, short).allowed is True
+    assert check(conn, short).budgets[0].held_usd == Decimal("0.315")
+    time.sleep(1.2)
+    after = check(conn, short)
+    assert after.budgets[0].held_usd == 0  # the first two expired
+    assert after.budgets[0].remaining_before_usd == 1
+    assert conn.execute("SELECT COUNT(*) FROM budget_holds").fetchone()[0] == 1  # only its own: deleted
+
+
+@pytest.mark.usefixtures("clock")
+def test_a_zero_setting_holds_nothing(conn: Conn, settings: Settings) -> None:
+    gate(conn)
+    off = settings.model_copy(update={"budget_hold_seconds": 0})
+    answers = [check(conn, off) for _ in range(5)]
+    assert all(a.allowed and a.held_usd is None for a in answers)
+    assert conn.execute("SELECT COUNT(*) FROM budget_holds").fetchone()[0] == 0
+
+
+@pytest.mark.usefixtures("clock")
+def test_a_check_under_soft_budgets_only_holds_nothing(conn: Conn, settings: Settings) -> None:
+    budgets.set_budget(conn, "soft", Decimal(1), "day", BudgetScope())
+    assert [check(conn, settings).held_usd for _ in range(4)] == [None] * 4
+
+
+@pytest.mark.usefixtures("clock")
+def test_the_claude_code_hook_counts_holds_and_makes_none(conn: Conn, settings: Settings) -> None:
+    gate(conn)
+    event = {"hook_event_name": "UserPromptSubmit", "session_id": "s1", "cwd": "/work/app"}
+    assert "decision" not in hooks.decide(conn, settings, event).stdout  # allowed
+    for _ in range(3):
+        assert check(conn, settings).allowed is True
+    assert check(conn, settings, cost=Decimal("0.055")).allowed is True  # the $1 all held now
+    answer = json.loads(hooks.decide(conn, settings, event).stdout)
+    assert answer["decision"] == "block"
+    assert "$1.0000 of its $1.00 is held by 4 allowed calls not recorded yet" in answer["reason"]
+    assert conn.execute("SELECT COUNT(*) FROM budget_holds").fetchone()[0] == 4  # the checks' only
+
+
+@pytest.mark.usefixtures("clock")
+def test_a_members_hold_counts_against_their_budget_and_their_record_releases_it(
+    conn: Conn, settings: Settings
+) -> None:
+    budgets.set_budget(conn, "ana-cap", Decimal(1), "day", BudgetScope(members=["ana"]), hard=True)
+
+    def ask(member: str) -> CheckResult:
+        return agents.check(
+            conn,
+            settings,
+            Pricer(),
+            estimated_cost_usd=None,
+            model=SONNET,
+            provider=None,
+            tokens=CALL,
+            agent="w",
+            project=None,
+            member=member,
+        )
+
+    assert [ask("ana").allowed for _ in range(4)] == [True, True, True, False]
+    assert ask("bo").allowed is True  # not ana's budget
+    agents.record_usage(
+        conn, settings, Pricer(), provider="anthropic", model=SONNET, tokens=CALL, agent="w", member="bo"
+    )
+    assert ask("ana").allowed is False  # bo's record released bo's hold, none of ana's
+    agents.record_usage(
+        conn, settings, Pricer(), provider="anthropic", model=SONNET, tokens=CALL, agent="w", member="ana"
+    )
+    refused = ask("ana")
+    assert refused.budgets[0].held_usd == Decimal("0.63")
+    assert refused.budgets[0].remaining_before_usd == Decimal("0.055")
