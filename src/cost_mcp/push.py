@@ -451,23 +451,28 @@ def receive(
     )
 
 
+def _left_out(rows: Sequence[str], rule: str, check: str) -> str:
+    """A push answer's sentence for rows left out by one of its rules: how many, the first, what to check."""
+    count = "1 row was" if len(rows) == 1 else f"{len(rows):,} rows were"
+    first = f"{rows[0]}{', ...' if len(rows) > 1 else ''}"
+    return f"{count} not stored: {rule} ({first}); {check}"
+
+
 def rejection_warning(rejected: Sequence[str]) -> str:
     """What a push answer says of rows left out for their time: how many, the first, what to check."""
-    rows = "1 row was" if len(rejected) == 1 else f"{len(rejected):,} rows were"
-    return (
-        f"{rows} not stored: a call's time must lie between 2020 and tomorrow on the team server's "
-        f"clock ({rejected[0]}{', ...' if len(rejected) > 1 else ''}); check this machine's date and "
-        "time, and the timestamps of the log lines they came from"
+    return _left_out(
+        rejected,
+        "a call's time must lie between 2020 and tomorrow on the team server's clock",
+        "check this machine's date and time, and the timestamps of the log lines they came from",
     )
 
 
 def implausible_warning(implausible: Sequence[str]) -> str:
     """What a push answer says of rows left out for their count of web searches."""
-    rows = "1 row was" if len(implausible) == 1 else f"{len(implausible):,} rows were"
-    return (
-        f"{rows} not stored: a call makes at most {MAX_CALL_WEB_SEARCHES:,} web searches "
-        f"({implausible[0]}{', ...' if len(implausible) > 1 else ''}); check the log lines they came "
-        "from (`server_tool_use.web_search_requests`)"
+    return _left_out(
+        implausible,
+        f"a call makes at most {MAX_CALL_WEB_SEARCHES:,} web searches",
+        "check the log lines they came from (`server_tool_use.web_search_requests`)",
     )
 
 
