@@ -94,6 +94,24 @@ def note(out: Console, message: object, label: str = "[yellow]note:[/yellow]") -
     out.print(f"{label} {text(message)}", highlight=False)
 
 
+def say_removed(
+    out: Console,
+    summary: str | None,
+    *,
+    dry_run: bool,
+    alerts_rearmed: Sequence[str] = (),
+    warnings: Sequence[str] = (),
+) -> None:
+    """How a forget or unforget ends: its one-line summary (``None`` when it picked nothing), then
+    the alerts it re-armed and its warnings, in the same words wherever calls are removed."""
+    if summary is not None:
+        out.print(summary + (" (dry run: nothing changed)" if dry_run else ""), highlight=False)
+    for line in alerts_rearmed:
+        note(out, line)
+    for warning in warnings:
+        note(out, warning)
+
+
 class GreedyCommand(click.Command):
     """A command whose ``greedy`` options take every value up to the next option, as in
     ``--group-by provider model`` (click options take a fixed number of values)."""

@@ -21,6 +21,7 @@ from cost_mcp.cli.app import (
     note,
     period_options,
     resolve_period,
+    say_removed,
     settings,
     text,
     whole,
@@ -445,19 +446,17 @@ def reported_forget(ids: tuple[str, ...], dry_run: bool, yes: bool, as_json: boo
         print(result.model_dump_json(indent=2))
         return EXIT_OK
     out = Console()
+    summary = None
     if result.forgotten:
         _render_reported(out, result.forgotten, loaded)
         verb = "would forget" if result.dry_run else "forgot"
-        out.print(
+        summary = (
             f"{verb} {len(result.forgotten):,} reported call(s), "
             f"{format_cost(result.total_usd, result.unpriced_requests)}"
-            + (" (dry run: nothing changed)" if result.dry_run else ""),
-            highlight=False,
         )
-    for line in result.alerts_rearmed:
-        note(out, line)
-    for warning in result.warnings:
-        note(out, warning)
+    say_removed(
+        out, summary, dry_run=result.dry_run, alerts_rearmed=result.alerts_rearmed, warnings=result.warnings
+    )
     return EXIT_OK
 
 
@@ -482,13 +481,11 @@ def reported_unforget(ids: tuple[str, ...], as_json: bool) -> int:
         return EXIT_OK
     out = Console()
     _render_reported(out, result.unforgotten, loaded)
-    out.print(
+    summary = (
         f"unforgot {len(result.unforgotten):,} reported call(s), "
-        f"{format_cost(result.total_usd, result.unpriced_requests)}",
-        highlight=False,
+        f"{format_cost(result.total_usd, result.unpriced_requests)}"
     )
-    for warning in result.warnings:
-        note(out, warning)
+    say_removed(out, summary, dry_run=False, warnings=result.warnings)
     return EXIT_OK
 
 

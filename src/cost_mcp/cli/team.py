@@ -9,7 +9,15 @@ from typing import TYPE_CHECKING, Any
 import click
 from rich.console import Console
 
-from cost_mcp.cli.app import EXIT_OK, cli, ledger, note, period_options, resolve_period, settings
+from cost_mcp.cli.app import (
+    EXIT_OK,
+    cli,
+    ledger,
+    period_options,
+    resolve_period,
+    say_removed,
+    settings,
+)
 from cost_mcp.money import format_cost, from_nanos
 from cost_mcp.periods import iso_utc
 from cost_mcp.store.team import ROLES
@@ -150,17 +158,15 @@ def _say_pushes(result: PushesForgotten, verb: str) -> None:
             f"{iso_utc(s.first_ms)} .. {iso_utc(s.last_ms)}",
             highlight=False,
         )
+    summary = None
     if result.sums:
-        out.print(
+        summary = (
             f"{verb} {result.rows:,} row(s) of {result.member}, "
             f"{format_cost(result.total_usd, result.unpriced)}"
-            + (" (dry run: nothing changed)" if result.dry_run else ""),
-            highlight=False,
         )
-    for line in result.alerts_rearmed:
-        note(out, line)
-    for warning in result.warnings:
-        note(out, warning)
+    say_removed(
+        out, summary, dry_run=result.dry_run, alerts_rearmed=result.alerts_rearmed, warnings=result.warnings
+    )
 
 
 @team.command("forget-pushes")
