@@ -37,7 +37,7 @@ from cost_mcp.access import Caller
 from cost_mcp.analytics import spend
 from cost_mcp.config import Settings
 from cost_mcp.pricing import Pricer
-from cost_mcp.sources.claude_code import _recount
+from cost_mcp.sources.claude_code import recount
 from cost_mcp.store import connect
 from cost_mcp.store import team as team_store
 
@@ -92,7 +92,7 @@ def run(args: argparse.Namespace, pg_url: str | None) -> None:
             stored = [push._stored(r) for r in decoded]
             t, w = time.process_time(), time.perf_counter()
             profile.enable()
-            team_store.store_pushed(conn, caller.member, caller.token_name, stored, prices, _recount)
+            team_store.store_pushed(conn, caller.member, caller.token_name, stored, prices, recount)
             profile.disable()
             spent["store"] += time.process_time() - t
             store_wall += time.perf_counter() - w

@@ -87,7 +87,7 @@ def run(args: argparse.Namespace, url: str) -> None:
     from benchlib import table
     from cost_mcp import push
     from cost_mcp.pricing import Pricer
-    from cost_mcp.sources.claude_code import _recount
+    from cost_mcp.sources.claude_code import recount
     from cost_mcp.store import connect
     from cost_mcp.store import team as team_store
 
@@ -109,7 +109,7 @@ def run(args: argparse.Namespace, url: str) -> None:
     def pusher(i: int) -> None:
         start.wait()
         for stored, prices in work[i]:
-            team_store.store_pushed(conns[i], f"dev{i}@example.com", f"p{i}", stored, prices, _recount)
+            team_store.store_pushed(conns[i], f"dev{i}@example.com", f"p{i}", stored, prices, recount)
 
     threads = [threading.Thread(target=pusher, args=(i,)) for i in range(args.threads)]
     for t in threads:

@@ -37,7 +37,7 @@ from bench_team import cpu_seconds, rows
 from benchlib import save, server_env, table, wait_healthy
 from cost_mcp import push
 from cost_mcp.pricing import Pricer
-from cost_mcp.sources.claude_code import _recount
+from cost_mcp.sources.claude_code import recount
 from cost_mcp.store import connect
 from cost_mcp.store import team as team_store
 
@@ -53,7 +53,7 @@ def fill(db: Path, batches: int, size: int, now_ms: int) -> None:
             stored = [push._stored(r) for r in wire]
             member = f"dev{pusher}@example.com"
             prices = push.price_rows(pricer, wire)
-            team_store.store_pushed(conn, member, f"p{pusher}", stored, prices, _recount)
+            team_store.store_pushed(conn, member, f"p{pusher}", stored, prices, recount)
     finally:
         conn.close()
 

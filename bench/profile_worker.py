@@ -282,7 +282,7 @@ class Steps:
         self.wrap(bulk, "insert_rows", "insert: rows of held messages (ON CONFLICT)")
         self.wrap(meta, "note_pricing", "meta.note_pricing")
         self.wrap(otel, "uncount_otel_copies", "otel.uncount_otel_copies")
-        self.wrap(cc, "_recount", "recount (beyond its look-up and update)")
+        self.wrap(cc, "recount", "recount (beyond its look-up and update)")
         self.wrap(claude_logs, "touched_copies", "recount: look-up of stored copies")
         self.wrap(claude_logs, "set_counted", "recount: UPDATE counted")
         self.wrap(cc, "_counted_among", "counted after (look-up)")

@@ -370,14 +370,12 @@ def receive(
 
     With ``settings``, a forget that removed calls re-arms the budget thresholds spend no longer
     reaches, as an admin's forget on the server does (``analytics.alerts.rearm_alerts``)."""
-    from cost_mcp.sources.claude_code import _recount  # the log reader's own per-message recount
+    from cost_mcp.sources.claude_code import recount  # the log reader's own per-message recount
 
     stored = [_stored(r) for r in rows]
     if prices is None:
         prices = price_rows(pricer, rows)
-    merged = team_store.store_pushed(
-        conn, caller.member, caller.token_name, stored, prices, _recount, forgets
-    )
+    merged = team_store.store_pushed(conn, caller.member, caller.token_name, stored, prices, recount, forgets)
     warnings: list[str] = []
     applied = merged.forgets
     if applied is not None and applied.removed and settings is not None:

@@ -14,7 +14,7 @@ from pathlib import Path
 import pytest
 
 from cost_mcp.config import Settings
-from cost_mcp.sources.claude_code import _recount
+from cost_mcp.sources.claude_code import recount
 from cost_mcp.store import connect, rollup, write_transaction
 from cost_mcp.store import team as team_store
 from cost_mcp.store.connection import Conn, dialect
@@ -90,7 +90,7 @@ def _batches(rows: list[PushedRow], size: int, seed: int) -> list[list[PushedRow
 
 
 def _push(conn: Conn, member: str, batch: Sequence[PushedRow]) -> int:
-    return team_store.store_pushed(conn, member, "t", batch, [_price(r) for r in batch], _recount).changed
+    return team_store.store_pushed(conn, member, "t", batch, [_price(r) for r in batch], recount).changed
 
 
 def _pushers() -> list[tuple[str, list[list[PushedRow]]]]:

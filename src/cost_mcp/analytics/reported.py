@@ -244,13 +244,13 @@ def forget_pushes(
     rebuilt exactly for its quarter-hours, and budget thresholds spend no longer reaches re-armed,
     as :func:`forget` does for reported calls. The admin's remedy for a member's absurd or unwanted
     pushes (a leaked token, a broken laptop), which revoking the token does not remove."""
-    from cost_mcp.sources.claude_code import _recount  # the log reader's own per-message recount
+    from cost_mcp.sources.claude_code import recount  # the log reader's own per-message recount
 
     who = member.strip().lower()
     if dry_run:
         return PushesForgotten(who, team_store.pushed_by(conn, who, start_ms, end_ms), dry_run=True)
     moment = now or datetime.now(UTC)
-    sums = team_store.forget_pushed(conn, who, start_ms, end_ms, int(moment.timestamp() * 1000), _recount)
+    sums = team_store.forget_pushed(conn, who, start_ms, end_ms, int(moment.timestamp() * 1000), recount)
     warnings: list[str] = []
     if not sums:
         return PushesForgotten(who, sums, dry_run=False, warnings=[_nothing_pushed(conn, who)])

@@ -15,7 +15,7 @@ lines mirroring a subagent's messages. Each (message id, request id, sidechain) 
 (most tokens), and :func:`_winners` marks exactly one row per call as counted, choosing from the
 set of stored copies alone, so neither file order nor the number of scans changes a total (for a
 message new to the ledger the batch holds that whole set and decides it before writing; otherwise
-:func:`_recount` reads it back). The SQL lives in ``store/claude_logs.py``.
+:func:`recount` reads it back). The SQL lives in ``store/claude_logs.py``.
 """
 
 from __future__ import annotations
@@ -1488,21 +1488,21 @@ def _write(conn: Conn, prepared: _Rows, batch: _Batch, stats: ScanStats) -> None
         # A message the ledger did not hold has all its rows in this batch (the write lock is
         # held from the look-up on), so which of them count was decided with the batch and is
         # written with them; only messages that were already there are recounted from the table.
-        recount = {m for m, _, _ in existing}
+        recounted = {m for m, _, _ in existing}
         fresh = prepared.fresh
         held: list[int] = []
-        if recount:
-            held = [i for i, row in enumerate(rows) if row[_MESSAGE] in recount]
+        if recounted:
+            held = [i for i, row in enumerate(rows) if row[_MESSAGE] in recounted]
             rows = list(rows)
             for i in held:
                 fresh -= rows[i][_COUNTED]
                 rows[i] = (*rows[i][:_COUNTED], 0)
-        claude_logs.upsert_copies(conn, rows, stored_messages=recount)
-        _recount(conn, recount)
+        claude_logs.upsert_copies(conn, rows, stored_messages=recounted)
+        recount(conn, recounted)
         # New calls = counted rows of the touched messages after, minus before: only those
         # messages change, so this costs the batch, not the ledger (a COUNT over every counted
         # row took seconds per scan on a ledger of a million events).
-        stats.events_added += _counted_among(conn, recount) + fresh - sum(c for _, _, c in existing)
+        stats.events_added += _counted_among(conn, recounted) + fresh - sum(c for _, _, c in existing)
         # The batch's counted rows, summed before the lock, go into the rollup as they are. The
         # quarter-hours of recounted messages (a stored row's old time, or the batch copy's when it
         # won) are rebuilt from the table instead, which replaces whatever the sums put there:
@@ -1631,7 +1631,7 @@ class _Row:
     origin: str
 
 
-def _recount(conn: Conn, message_ids: set[str]) -> None:
+def recount(conn: Conn, message_ids: set[str]) -> None:
     """Mark one row per call as counted, among the rows of the given message ids.
 
     Copies of one message are one call when their request ids match, when one of them is a
@@ -1703,7 +1703,7 @@ def _uncount_in_batch(rows: list[tuple[Any, ...]], per_message: Counter[str]) ->
     """Set ``counted`` to 0 in the rows of a batch that do not count, for a ledger that holds none
     of its messages; returns how many.
 
-    The same choice :func:`_recount` makes from the table (:func:`_winners`: calls anchored on the
+    The same choice :func:`recount` makes from the table (:func:`_winners`: calls anchored on the
     non-sidechain request ids, the best :func:`_call_rank` of each, the first seen on a tie), made
     from the batch's row tuples among the rows of messages with more than one. On the tuples
     themselves: a ``_Row`` per row and a generator per message cost 0.10-0.12 s of the parse
@@ -1934,7 +1934,7 @@ def forget(conn: Conn, settings: HasCoreSettings, pricer: Pricer, paths: Sequenc
         rows = {row[0]: row for row in ids}
         claude_logs.delete_rows(conn, rows)
         removed = len(rows)
-        _recount(conn, {message_id for _, message_id, _ in rows.values()})
+        recount(conn, {message_id for _, message_id, _ in rows.values()})
         rollup.mark_dirty(conn, [ts for _, _, ts in rows.values()])
         for prefix in prefixes:
             files_forgotten += claude_logs.forget_files_under(conn, prefix)

@@ -422,7 +422,7 @@ def conflicts(row: PushedRow, request_id: str, is_sidechain: int) -> bool:
     flag, is a copy of ``row``'s call: a row another member holds so refuses ``row``.
 
     The same key is; so, for Claude Code log rows, is any copy the per-message recount
-    (``sources.claude_code._recount``) weighs against it: the same request id, a sidechain replay
+    (``sources.claude_code.recount``) weighs against it: the same request id, a sidechain replay
     on either side, or a copy without a request id. Two non-sidechain copies with distinct request
     ids are distinct calls (a proxy reusing message ids), which the recount leaves both counted:
     each member keeps theirs. :data:`_CONFLICT_SQL` is this rule for PostgreSQL's merge."""
