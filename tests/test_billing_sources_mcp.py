@@ -51,6 +51,9 @@ def azure(home: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[Router]:
         monkeypatch.setenv("COST_MCP_AZURE_SCOPE", AZURE_SCOPE)
         monkeypatch.setenv("COST_MCP_AZURE_BASE_URL", url)
         monkeypatch.setenv("COST_MCP_AZURE_TOKEN_URL", url)
+        # Whole answers even on a loaded CI machine: a first question's sync of paged fakes can pass
+        # the default 5 s budget there and come back (rightly) labelled partial.
+        monkeypatch.setenv("COST_MCP_REFRESH_BUDGET_SECONDS", "60")
         yield router
 
 
