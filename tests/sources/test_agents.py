@@ -260,6 +260,84 @@ def test_subagent_file_skips_its_replayed_parent_history(home: Path, settings: S
     assert [r[2:6] for r in rows(settings, codex.SOURCE)] == [("sub-1", 100, 500, 50)]
 
 
+def _codex_lines(lines: list[tuple[str, str, Any]]) -> str:
+    return "".join(
+        json.dumps({"timestamp": ts, "type": t, "payload": payload}) + "\n" for ts, t, payload in lines
+    )
+
+
+def _codex_calls(settings: Settings) -> list[tuple[object, ...]]:
+    conn = connect(settings.db)
+    try:
+        return conn.execute(
+            """
+            SELECT ts_ms, model, session_id, input_tokens, cache_read_tokens, cache_write_5m_tokens,
+                   output_tokens
+            FROM usage_events WHERE source = 'codex' AND counted = 1 ORDER BY ts_ms
+            """
+        ).fetchall()
+    finally:
+        conn.close()
+
+
+def test_codex_usage_records_add_background_calls_and_count_each_response_once(
+    home: Path, settings: Settings
+) -> None:
+    """Newer Codex writes a ``token_usage_record`` per response beside its ``token_count`` (before or
+    after it), and only the record for a call it makes in the background; a fork copies the
+    ``token_count`` lines and never the records (openai/codex ``codex-rs/history``)."""
+    folder = home / "codex" / "sessions" / "2026" / "12" / "01"
+    folder.mkdir(parents=True)
+    sid, fork = "019ae000-0000-7000-8000-00000000abcd", "019ae000-0000-7000-8000-00000000f0f0"
+    a, b, bg = _usage(20000, 8000, 900, 400), _usage(30000, 20000, 1200, 600), _usage(25000, 24000, 300, 0)
+    b["cache_write_input_tokens"] = 2000
+
+    def total(*usages: dict[str, int]) -> dict[str, int]:
+        return {k: sum(u[k] for u in usages) for k in a}
+
+    def record(ts: str, response: str, usage: dict[str, int]) -> tuple[str, str, Any]:
+        ids = {"thread_id": sid, "turn_id": "t1", "session_id": sid, "root_turn_id": "t1"}
+        return (ts, "token_usage_record", {**ids, "response_id": response, "usage": usage})
+
+    def count(ts: str, last: dict[str, int], *done: dict[str, int]) -> tuple[str, str, Any]:
+        info = {"total_token_usage": total(*done), "last_token_usage": last, "model_context_window": 258400}
+        return (ts, "event_msg", {"type": "token_count", "info": info, "rate_limits": None})
+
+    meta = {"id": sid, "timestamp": "2026-12-01T09:00:00.000Z", "cwd": "/w", "model_provider": "openai"}
+    head: list[tuple[str, str, Any]] = [
+        ("2026-12-01T09:00:00.000Z", "session_meta", meta),
+        ("2026-12-01T09:00:01.000Z", "turn_context", {"turn_id": "t1", "model": "gpt-5.5"}),
+        record("2026-12-01T09:00:10.000Z", "resp_a", a),  # the record first...
+    ]
+    rest: list[tuple[str, str, Any]] = [
+        count("2026-12-01T09:00:10.005Z", a, a),  # ...then its token_count
+        count("2026-12-01T09:01:10.000Z", b, a, b),  # a token_count first...
+        record("2026-12-01T09:01:10.004Z", "resp_b", b),  # ...then its record
+        record("2026-12-01T09:02:00.000Z", "classifier-response", bg),  # a background call: a record only
+        ("2026-12-01T09:02:01.000Z", "event_msg", {"type": "task_complete", "turn_id": "t1"}),
+        ("2026-12-01T09:03:00.000Z", "turn_context", {"turn_id": "t2", "model": "gpt-5.3-codex"}),
+    ]
+    rollout = folder / f"rollout-2026-12-01T09-00-00-{sid}.jsonl"
+    rollout.write_text(_codex_lines(head))
+    conn = connect(settings.db)
+    agents.ingest_all(conn, settings, Pricer())  # stops on a record whose token_count is not written yet
+    with rollout.open("a") as f:
+        f.write(_codex_lines(rest))
+    fork_meta = {**meta, "id": fork, "forked_from_id": sid, "timestamp": "2026-12-01T10:00:00.000Z"}
+    copied = [line for line in head + rest if line[1] != "token_usage_record"]
+    (folder / f"rollout-2026-12-01T10-00-00-{fork}.jsonl").write_text(
+        _codex_lines([("2026-12-01T10:00:00.000Z", "session_meta", fork_meta), *copied])
+    )
+    agents.ingest_all(conn, settings, Pricer())
+    agents.ingest_all(conn, settings, Pricer())
+    conn.close()
+    assert _codex_calls(settings) == [
+        (to_ms(_at("2026-12-01T09:00:10.005Z")), "gpt-5.5", sid, 12000, 8000, 0, 900),
+        (to_ms(_at("2026-12-01T09:01:10.000Z")), "gpt-5.5", sid, 8000, 20000, 2000, 1200),
+        (to_ms(_at("2026-12-01T09:02:00.000Z")), "gpt-5.5", sid, 1000, 24000, 0, 300),
+    ]
+
+
 def test_events_outlive_their_files(home: Path, settings: Settings) -> None:
     """Claude Code deletes old transcripts; what the ledger read stays."""
     install(home)
