@@ -631,6 +631,73 @@ def test_opencodes_own_cost_counts_in_the_auto_mode(
     assert row.unpriced_requests == 1
 
 
+def test_an_opencode_message_of_several_steps_counts_every_steps_tokens(
+    home: Path, settings: Settings
+) -> None:
+    """OpenCode adds each step's cost to its message but keeps only the last step's ``tokens``
+    (``processor.ts``, ``step-finish``); each step's tokens are in its ``step-finish`` part. A
+    message logged at $0 (a subscription login) is priced by its tokens: all of its steps'."""
+    import sqlite3
+
+    from cost_mcp.sources.agents import opencode
+
+    def tokens(inp: int, out: int, read: int, write: int) -> dict[str, object]:
+        return {"input": inp, "output": out, "reasoning": 0, "cache": {"read": read, "write": write}}
+
+    first, last = tokens(5000, 300, 0, 20000), tokens(200, 800, 20000, 500)
+    message = {
+        "id": "msg_steps",
+        "sessionID": "ses_steps",
+        "role": "assistant",
+        "time": {"created": 1763715600000, "completed": 1763715660000},
+        "modelID": "claude-sonnet-4-5",
+        "providerID": "anthropic",
+        "path": {"cwd": "/w", "root": "/w"},
+        "cost": 0,
+        "tokens": last,
+    }
+    _opencode_db(home / "opencode" / "opencode.db", [json.dumps(message)])
+    db = sqlite3.connect(home / "opencode" / "opencode.db")
+    db.execute(
+        "CREATE TABLE part (id TEXT PRIMARY KEY, message_id TEXT NOT NULL, session_id TEXT NOT NULL, "
+        "time_created INTEGER, data TEXT)"
+    )
+    parts: list[dict[str, Any]] = [
+        {"id": "prt_1", "type": "step-start", "snapshot": "a"},
+        {
+            "id": "prt_2",
+            "type": "step-finish",
+            "reason": "tool-calls",
+            "snapshot": "b",
+            "tokens": first,
+            "cost": 0,
+        },
+        {"id": "prt_3", "type": "text", "text": "a step-finish of text is no step"},
+        {"id": "prt_4", "type": "step-finish", "reason": "stop", "snapshot": "c", "tokens": last, "cost": 0},
+    ]
+    for part in parts:
+        data = {**part, "messageID": "msg_steps", "sessionID": "ses_steps"}
+        db.execute(
+            "INSERT INTO part VALUES (?, ?, ?, ?, ?)",
+            (part["id"], "msg_steps", "ses_steps", 0, json.dumps(data)),
+        )
+    db.commit()
+    db.close()
+    conn = connect(settings.db)
+    agents.scan(conn, opencode.LOG, settings, Pricer())
+    stored = conn.execute(
+        """
+        SELECT input_tokens, cache_read_tokens, cache_write_5m_tokens, output_tokens, cost_nanos
+        FROM usage_events WHERE source = 'opencode'
+        """
+    ).fetchall()
+    conn.close()
+    summed = Tokens(input=5200, cache_read=20000, cache_write_5m=20500, output=1100)
+    price = Pricer().price(summed, "claude-sonnet-4-5", "anthropic", datetime.fromtimestamp(1763715600, UTC))
+    assert isinstance(price, Price)
+    assert stored == [(5200, 20000, 20500, 1100, price.total_nanos)]
+
+
 def test_a_database_that_is_not_opencodes_is_counted_and_skipped(home: Path, settings: Settings) -> None:
     from cost_mcp.sources.agents import opencode
 
