@@ -30,22 +30,34 @@ Not double counted:
 ``payload.rate_limits`` (``primary``: the 5-hour window, ``secondary``: the weekly one, each with
 ``used_percent``, ``window_minutes`` and ``resets_in_seconds`` or ``resets_at``) becomes plan-limit
 readings, as Claude Code's status line gives for Claude plans.
+
+Codex compresses archived rollouts it has not touched for 7 days into ``.jsonl.zst`` and deletes the
+plain file (``codex-rs/rollout/src/compression.rs``). Such a file is read whole, once, with the first
+zstd decoder found (Python 3.14's ``compression.zstd``, ``backports.zstd``, ``zstandard``, or the
+``zstd`` command); without one it is counted as a ``compressed`` skip, so answers say what they miss.
 """
 
 from __future__ import annotations
 
+import importlib
+import io
+import shutil
+import subprocess
 from pathlib import Path
+from typing import Any
 
 import msgspec
 
 from cost_mcp.config import Settings
 from cost_mcp.pricing import Tokens
 from cost_mcp.sources.agents.scanner import (
+    MAX_DOCUMENT_BYTES,
     AgentEvent,
     AgentLog,
     FileContext,
     LimitReading,
     Parsed,
+    SkipReason,
     count,
     epoch_ms,
     event_key,
@@ -60,6 +72,7 @@ _WRITES = "cache_write_input_tokens"
 _TURN_EDGES = frozenset({"task_started", "turn_started", "task_complete", "turn_complete", "turn_aborted"})
 """``event_msg`` kinds that start or end a turn: a usage record unpaired there had no ``token_count``."""
 _MAX_PENDING = 64
+COMPRESSED = ".jsonl.zst"
 
 
 def roots(settings: Settings) -> list[Path]:
@@ -259,6 +272,75 @@ def parse_line(raw: bytes, ctx: FileContext) -> Parsed:
     return [*limits, _call(state, ctx, key, ts_ms, last, writes)]
 
 
+def _module(name: str) -> Any:
+    try:
+        return importlib.import_module(name)
+    except ImportError:
+        return None
+
+
+def decompress(raw: bytes, path: str, limit: int) -> bytes | None:
+    """A zstd file's content, cut at ``limit + 1`` bytes (more than ``limit`` means too long); None
+    when neither a zstd module nor the ``zstd`` command is there. Raises ValueError on bad data."""
+    for name in ("compression.zstd", "backports.zstd"):
+        module = _module(name)
+        if module is not None:
+            try:
+                return bytes(module.ZstdDecompressor().decompress(raw, max_length=limit + 1))
+            except module.ZstdError as exc:
+                raise ValueError(str(exc)) from exc
+    zstandard = _module("zstandard")
+    if zstandard is not None:
+        try:
+            with zstandard.ZstdDecompressor().stream_reader(io.BytesIO(raw)) as reader:
+                return bytes(reader.read(limit + 1))
+        except zstandard.ZstdError as exc:
+            raise ValueError(str(exc)) from exc
+    binary = shutil.which("zstd")
+    if binary is None:
+        return None
+    with subprocess.Popen(
+        [binary, "-dcq", "--", path], stdout=subprocess.PIPE, stderr=subprocess.DEVNULL
+    ) as proc:
+        assert proc.stdout is not None
+        data = proc.stdout.read(limit + 1)
+        if len(data) > limit:
+            proc.kill()  # a file that would not fit: no need to decompress the rest
+            return data
+    if proc.returncode:
+        raise ValueError(f"zstd exited with {proc.returncode}")
+    return data
+
+
+def parse_compressed(raw: bytes, ctx: FileContext) -> Parsed:
+    """A rollout Codex compressed once it was cold: its lines, as a finished file."""
+    try:
+        data = decompress(raw, ctx.path, MAX_DOCUMENT_BYTES)
+    except ValueError:
+        return "malformed"
+    if data is None:
+        return "compressed"
+    if len(data) > MAX_DOCUMENT_BYTES:
+        return "too_long"
+    found: list[AgentEvent | LimitReading | SkipReason] = []
+    for line in data.split(b"\n"):
+        if line.strip():
+            parsed = parse_line(line, ctx)
+            if isinstance(parsed, str):
+                found.append(parsed)
+            elif parsed:
+                found.extend(parsed)
+    found.extend(_flush(ctx.state, ctx))  # the file is finished: its last turn has ended
+    return found
+
+
 LOG = AgentLog(
-    agent=AGENT, label="Codex", source=SOURCE, roots=roots, line_suffixes=(".jsonl",), parse_line=parse_line
+    agent=AGENT,
+    label="Codex",
+    source=SOURCE,
+    roots=roots,
+    line_suffixes=(".jsonl",),
+    parse_line=parse_line,
+    document_suffixes=(COMPRESSED,),
+    parse_document=parse_compressed,
 )
