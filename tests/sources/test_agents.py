@@ -750,6 +750,76 @@ def test_an_opencode_message_of_several_steps_counts_every_steps_tokens(
     assert stored == [(5200, 20000, 20500, 1100, price.total_nanos)]
 
 
+def test_opencode_steps_are_read_again_only_for_messages_updated_since_the_last_read(
+    home: Path, settings: Settings
+) -> None:
+    """The part table holds every tool output: after the first read, only the parts of messages
+    updated since (``message.time_updated``, as OpenCode's schema keeps it) are read again, and the
+    summed copy of an older message stays as stored."""
+    import sqlite3
+
+    from cost_mcp.sources.agents import opencode
+
+    path = home / "opencode" / "opencode.db"
+    path.parent.mkdir(parents=True)
+    db = sqlite3.connect(path)
+    db.execute("PRAGMA journal_mode = WAL")
+    db.execute(
+        "CREATE TABLE message (id TEXT PRIMARY KEY, session_id TEXT NOT NULL, time_created INTEGER, "
+        "time_updated INTEGER, data TEXT)"
+    )
+    db.execute(
+        "CREATE TABLE part (id TEXT PRIMARY KEY, message_id TEXT NOT NULL, session_id TEXT NOT NULL, "
+        "time_created INTEGER, time_updated INTEGER, data TEXT)"
+    )
+
+    def add(message_id: str, at_ms: int, steps: list[tuple[int, int]]) -> None:
+        step_tokens = [
+            {"input": i, "output": o, "reasoning": 0, "cache": {"read": 0, "write": 0}} for i, o in steps
+        ]
+        message = {
+            "id": message_id,
+            "sessionID": "ses_1",
+            "role": "assistant",
+            "time": {"created": at_ms},
+            "modelID": "gpt-5",
+            "providerID": "openai",
+            "cost": 0,
+            "tokens": step_tokens[-1],
+        }
+        db.execute(
+            "INSERT INTO message VALUES (?, 'ses_1', ?, ?, ?)",
+            (message_id, at_ms, at_ms, json.dumps(message)),
+        )
+        for n, tokens in enumerate(step_tokens):
+            part = {"type": "step-finish", "reason": "tool-calls", "tokens": tokens, "cost": 0}
+            db.execute(
+                "INSERT INTO part VALUES (?, ?, 'ses_1', ?, ?, ?)",
+                (f"prt_{message_id}_{n}", message_id, at_ms, at_ms, json.dumps(part)),
+            )
+        db.commit()
+
+    day = 1763715600000
+    add("msg_old", day, [(1000, 100), (2000, 200)])
+    add("msg_mid", day + 3 * 3_600_000, [(10, 1)])  # the newest at the first read
+    conn = connect(settings.db)
+    agents.scan(conn, opencode.LOG, settings, Pricer())
+    # A step of the old message changed without the message being updated: not read again.
+    db.execute(
+        "UPDATE part SET data = replace(data, '\"input\": 1000', '\"input\": 900000') "
+        "WHERE id = 'prt_msg_old_0'"
+    )
+    add("msg_new", day + 5 * 3_600_000, [(3000, 300), (4000, 400), (500, 50)])
+    agents.scan(conn, opencode.LOG, settings, Pricer())
+    stored = conn.execute(
+        "SELECT message_id, input_tokens, output_tokens FROM usage_events "
+        "WHERE source = 'opencode' ORDER BY ts_ms"
+    ).fetchall()
+    conn.close()
+    db.close()
+    assert stored == [("msg_old", 3000, 300), ("msg_mid", 10, 1), ("msg_new", 7500, 750)]
+
+
 def test_a_database_that_is_not_opencodes_is_counted_and_skipped(home: Path, settings: Settings) -> None:
     from cost_mcp.sources.agents import opencode
 

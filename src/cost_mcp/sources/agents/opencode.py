@@ -165,10 +165,42 @@ def _counts(tokens: object) -> tuple[int, int, int, int | None, int, int] | None
     return inp or 0, out or 0, reasoning or 0, total, read or 0, write or 0
 
 
-def _step_tokens(conn: sqlite3.Connection) -> dict[str, dict[str, object]]:
+_STEPS_SINCE = "steps_since"
+_STEPS_MARGIN_MS = 3_600_000
+"""Messages updated this long before the last read's newest are summed again: a step written late
+(clocks, a slow transaction) is not passed over."""
+
+
+def _step_rows(conn: sqlite3.Connection, state: dict[str, object]) -> list[tuple[str, str | bytes]]:
+    """The ``step-finish`` parts of the messages updated since the last read (all of them the first
+    time): the part table holds every tool output, too large to read whole at each change. A
+    message not read again keeps the summed copy already stored (the copy with more tokens wins)."""
+    since = state.get(_STEPS_SINCE)
+    try:
+        newest = conn.execute("SELECT max(time_updated) FROM message").fetchone()[0]
+    except sqlite3.OperationalError as exc:
+        if _busy(exc):
+            raise
+        newest, since = None, None  # no time_updated column: every part, every time
+    if isinstance(newest, int):
+        state[_STEPS_SINCE] = newest
+    if isinstance(since, int) and not isinstance(since, bool):
+        return conn.execute(
+            """
+            -- CROSS JOIN keeps this order: the recent messages, then their parts by OpenCode's
+            -- index on part.message_id (a plain JOIN lets SQLite scan every part instead)
+            SELECT p.message_id, p.data FROM message m CROSS JOIN part p ON p.message_id = m.id
+            WHERE m.time_updated >= ? AND p.data LIKE '%step-finish%'
+            """,
+            (since - _STEPS_MARGIN_MS,),
+        ).fetchall()
+    return conn.execute("SELECT message_id, data FROM part WHERE data LIKE '%step-finish%'").fetchall()
+
+
+def _step_tokens(conn: sqlite3.Connection, state: dict[str, object]) -> dict[str, dict[str, object]]:
     """Per message id, the summed ``tokens`` of its ``step-finish`` parts (empty without a part table)."""
     try:
-        rows = conn.execute("SELECT message_id, data FROM part WHERE data LIKE '%step-finish%'").fetchall()
+        rows = _step_rows(conn, state)
     except sqlite3.OperationalError as exc:
         if _busy(exc):
             raise
@@ -212,7 +244,7 @@ def read_database(path: str, ctx: FileContext) -> Parsed:
     conn = sqlite3.connect(f"file:{path}?mode=ro", uri=True, timeout=1.0)
     try:
         rows = conn.execute("SELECT id, session_id, data FROM message").fetchall()
-        steps = _step_tokens(conn)
+        steps = _step_tokens(conn, ctx.state)
     except sqlite3.OperationalError as exc:
         if _busy(exc):
             # OpenCode is writing it: an error of this scan, so the scanner keeps the database
