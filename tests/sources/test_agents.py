@@ -390,6 +390,47 @@ async def test_a_compressed_codex_archive_that_cannot_be_read_is_named(
     assert "install the zstd command or the backports.zstd package" in warning
 
 
+def test_a_gemini_response_recorded_without_its_model_counts_as_the_sessions_model(
+    home: Path, settings: Settings
+) -> None:
+    """A response with no text, thought or tool call is recorded by ``recordSyntheticMessage``: its
+    tokens, no model (gemini-cli ``geminiChat.ts`` at 5411f113). Its prompt was billed all the same."""
+    chats = home / "gemini" / "tmp" / "app" / "chats"
+    chats.mkdir(parents=True)
+    sid = "0f0f0f0f-1111-4222-8333-444455556666"
+    records: list[dict[str, object]] = [
+        {"sessionId": sid, "projectHash": "ab" * 32, "startTime": "2026-11-20T10:00:00.000Z", "kind": "main"},
+        {"id": "u-1", "timestamp": "2026-11-20T10:00:01.000Z", "type": "user", "content": [{"text": "go"}]},
+        {
+            "id": "g-1",
+            "timestamp": "2026-11-20T10:00:05.000Z",
+            "type": "gemini",
+            "content": "On it.",
+            "thoughts": [],
+            "tokens": {"input": 9000, "output": 400, "cached": 6000, "thoughts": 0, "tool": 0, "total": 9400},
+            "model": "gemini-2.5-pro",
+        },
+        {
+            "id": "g-2",
+            "timestamp": "2026-11-20T10:00:20.000Z",
+            "type": "gemini",
+            "content": [],
+            "tokens": {"input": 12000, "output": 0, "cached": 9000, "thoughts": 0, "tool": 0, "total": 12000},
+        },
+    ]
+    (chats / "session-2026-11-20T10-00-0f0f0f0f.jsonl").write_text(
+        "".join(json.dumps(r) + "\n" for r in records)
+    )
+    conn = connect(settings.db)
+    _, gemini_scan, *_ = agents.ingest_all(conn, settings, Pricer())
+    conn.close()
+    assert [r[1:6] for r in rows(settings, gemini_cli.SOURCE)] == [
+        ("gemini-2.5-pro", sid, 3000, 6000, 400),
+        ("gemini-2.5-pro", sid, 3000, 9000, 0),
+    ]
+    assert not gemini_scan.skipped
+
+
 def test_events_outlive_their_files(home: Path, settings: Settings) -> None:
     """Claude Code deletes old transcripts; what the ledger read stays."""
     install(home)
