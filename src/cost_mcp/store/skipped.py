@@ -91,14 +91,8 @@ def warnings(conn: Conn, labels: Mapping[str, str]) -> list[str]:
     for source in order:
         counts = reasons[source]
         detail = ", ".join(f"{reason} {n:,}" for reason, n in sorted(counts.items()))
-        hint = (
-            "; compressed files are Codex's .jsonl.zst archives: install the zstd command or the "
-            "backports.zstd package to read them"
-            if counts.get("compressed")
-            else ""
-        )
         found.append(
             f"{sum(counts.values()):,} {labels.get(source, source)} log line(s) in {int(files[source]):,} "
-            f"file(s) were skipped and are not counted ({detail}); `cost-mcp doctor` lists the files{hint}"
+            f"file(s) were skipped and are not counted ({detail}); `cost-mcp doctor` lists the files"
         )
     return found

@@ -32,19 +32,15 @@ Not double counted:
 readings, as Claude Code's status line gives for Claude plans.
 
 Codex compresses archived rollouts it has not touched for 7 days into ``.jsonl.zst`` and deletes the
-plain file (``codex-rs/rollout/src/compression.rs``). Such a file is read whole, once, with the first
-zstd decoder found (Python 3.14's ``compression.zstd``, ``backports.zstd``, ``zstandard``, or the
-``zstd`` command); without one it is counted as a ``compressed`` skip, so answers say what they miss.
+plain file (``codex-rs/rollout/src/compression.rs``). Such a file is read whole, once (Python 3.14's
+``compression.zstd``, or its ``backports.zstd`` before); one that does not decompress is a ``malformed``
+skip, so answers say what they miss.
 """
 
 from __future__ import annotations
 
-import importlib
-import io
-import shutil
-import subprocess
+import sys
 from pathlib import Path
-from typing import Any
 
 import msgspec
 
@@ -272,54 +268,34 @@ def parse_line(raw: bytes, ctx: FileContext) -> Parsed:
     return [*limits, _call(state, ctx, key, ts_ms, last, writes)]
 
 
-def _module(name: str) -> Any:
+def decompress(raw: bytes, limit: int) -> bytes:
+    """A zstd file's content, cut at ``limit + 1`` bytes (more than ``limit`` means too long).
+    Raises ValueError on data that is not zstd."""
+    if sys.version_info >= (3, 14):
+        from compression import zstd
+    else:
+        from backports import zstd
+    out = bytearray()
     try:
-        return importlib.import_module(name)
-    except ImportError:
-        return None
-
-
-def decompress(raw: bytes, path: str, limit: int) -> bytes | None:
-    """A zstd file's content, cut at ``limit + 1`` bytes (more than ``limit`` means too long); None
-    when neither a zstd module nor the ``zstd`` command is there. Raises ValueError on bad data."""
-    for name in ("compression.zstd", "backports.zstd"):
-        module = _module(name)
-        if module is not None:
-            try:
-                return bytes(module.ZstdDecompressor().decompress(raw, max_length=limit + 1))
-            except module.ZstdError as exc:
-                raise ValueError(str(exc)) from exc
-    zstandard = _module("zstandard")
-    if zstandard is not None:
-        try:
-            with zstandard.ZstdDecompressor().stream_reader(io.BytesIO(raw)) as reader:
-                return bytes(reader.read(limit + 1))
-        except zstandard.ZstdError as exc:
-            raise ValueError(str(exc)) from exc
-    binary = shutil.which("zstd")
-    if binary is None:
-        return None
-    with subprocess.Popen(
-        [binary, "-dcq", "--", path], stdout=subprocess.PIPE, stderr=subprocess.DEVNULL
-    ) as proc:
-        assert proc.stdout is not None
-        data = proc.stdout.read(limit + 1)
-        if len(data) > limit:
-            proc.kill()  # a file that would not fit: no need to decompress the rest
-            return data
-    if proc.returncode:
-        raise ValueError(f"zstd exited with {proc.returncode}")
-    return data
+        while raw and len(out) <= limit:  # frame after frame, as `zstd -d` reads a file
+            frame = zstd.ZstdDecompressor()
+            out += frame.decompress(raw, max_length=limit + 1 - len(out))
+            if len(out) > limit:
+                break
+            if not frame.eof:  # cut short: a file Codex was still writing, or a broken copy
+                raise ValueError("the zstd data ends before its frame does")
+            raw = frame.unused_data
+    except zstd.ZstdError as exc:
+        raise ValueError(str(exc)) from exc
+    return bytes(out)
 
 
 def parse_compressed(raw: bytes, ctx: FileContext) -> Parsed:
     """A rollout Codex compressed once it was cold: its lines, as a finished file."""
     try:
-        data = decompress(raw, ctx.path, MAX_DOCUMENT_BYTES)
+        data = decompress(raw, MAX_DOCUMENT_BYTES)
     except ValueError:
         return "malformed"
-    if data is None:
-        return "compressed"
     if len(data) > MAX_DOCUMENT_BYTES:
         return "too_long"
     found: list[AgentEvent | LimitReading | SkipReason] = []

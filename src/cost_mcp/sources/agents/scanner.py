@@ -51,9 +51,8 @@ from cost_mcp.store.connection import Conn, without_nul, write_transaction
 from cost_mcp.store.plan_limits import insert_reading
 from cost_mcp.store.source_state import record_scan
 
-SkipReason = Literal["malformed", "truncated", "too_long", "invalid_fields", "compressed"]
-SKIP_REASONS: tuple[SkipReason, ...] = ("malformed", "truncated", "too_long", "invalid_fields", "compressed")
-"""``compressed``: a whole file this Python cannot decompress (Codex's ``.jsonl.zst`` archives)."""
+SkipReason = Literal["malformed", "truncated", "too_long", "invalid_fields"]
+SKIP_REASONS: tuple[SkipReason, ...] = ("malformed", "truncated", "too_long", "invalid_fields")
 MAX_LINE_BYTES = 64 * 1024 * 1024
 """A longer line is skipped as ``too_long`` without being held in memory."""
 MAX_DOCUMENT_BYTES = 256 * 1024 * 1024
