@@ -260,6 +260,169 @@ def test_subagent_file_skips_its_replayed_parent_history(home: Path, settings: S
     assert [r[2:6] for r in rows(settings, codex.SOURCE)] == [("sub-1", 100, 500, 50)]
 
 
+def _codex_lines(lines: list[tuple[str, str, Any]]) -> str:
+    return "".join(
+        json.dumps({"timestamp": ts, "type": t, "payload": payload}) + "\n" for ts, t, payload in lines
+    )
+
+
+def _codex_calls(settings: Settings) -> list[tuple[object, ...]]:
+    conn = connect(settings.db)
+    try:
+        return conn.execute(
+            """
+            SELECT ts_ms, model, session_id, input_tokens, cache_read_tokens, cache_write_5m_tokens,
+                   output_tokens
+            FROM usage_events WHERE source = 'codex' AND counted = 1 ORDER BY ts_ms
+            """
+        ).fetchall()
+    finally:
+        conn.close()
+
+
+def test_codex_usage_records_add_background_calls_and_count_each_response_once(
+    home: Path, settings: Settings
+) -> None:
+    """Newer Codex writes a ``token_usage_record`` per response beside its ``token_count`` (before or
+    after it), and only the record for a call it makes in the background; a fork copies the
+    ``token_count`` lines and never the records (openai/codex ``codex-rs/history``)."""
+    folder = home / "codex" / "sessions" / "2026" / "12" / "01"
+    folder.mkdir(parents=True)
+    sid, fork = "019ae000-0000-7000-8000-00000000abcd", "019ae000-0000-7000-8000-00000000f0f0"
+    a, b, bg = _usage(20000, 8000, 900, 400), _usage(30000, 20000, 1200, 600), _usage(25000, 24000, 300, 0)
+    b["cache_write_input_tokens"] = 2000
+
+    def total(*usages: dict[str, int]) -> dict[str, int]:
+        return {k: sum(u[k] for u in usages) for k in a}
+
+    def record(ts: str, response: str, usage: dict[str, int]) -> tuple[str, str, Any]:
+        ids = {"thread_id": sid, "turn_id": "t1", "session_id": sid, "root_turn_id": "t1"}
+        return (ts, "token_usage_record", {**ids, "response_id": response, "usage": usage})
+
+    def count(ts: str, last: dict[str, int], *done: dict[str, int]) -> tuple[str, str, Any]:
+        info = {"total_token_usage": total(*done), "last_token_usage": last, "model_context_window": 258400}
+        return (ts, "event_msg", {"type": "token_count", "info": info, "rate_limits": None})
+
+    meta = {"id": sid, "timestamp": "2026-12-01T09:00:00.000Z", "cwd": "/w", "model_provider": "openai"}
+    head: list[tuple[str, str, Any]] = [
+        ("2026-12-01T09:00:00.000Z", "session_meta", meta),
+        ("2026-12-01T09:00:01.000Z", "turn_context", {"turn_id": "t1", "model": "gpt-5.5"}),
+        record("2026-12-01T09:00:10.000Z", "resp_a", a),  # the record first...
+    ]
+    rest: list[tuple[str, str, Any]] = [
+        count("2026-12-01T09:00:10.005Z", a, a),  # ...then its token_count
+        count("2026-12-01T09:01:10.000Z", b, a, b),  # a token_count first...
+        record("2026-12-01T09:01:10.004Z", "resp_b", b),  # ...then its record
+        record("2026-12-01T09:02:00.000Z", "classifier-response", bg),  # a background call: a record only
+        ("2026-12-01T09:02:01.000Z", "event_msg", {"type": "task_complete", "turn_id": "t1"}),
+        ("2026-12-01T09:03:00.000Z", "turn_context", {"turn_id": "t2", "model": "gpt-5.3-codex"}),
+    ]
+    rollout = folder / f"rollout-2026-12-01T09-00-00-{sid}.jsonl"
+    rollout.write_text(_codex_lines(head))
+    conn = connect(settings.db)
+    agents.ingest_all(conn, settings, Pricer())  # stops on a record whose token_count is not written yet
+    with rollout.open("a") as f:
+        f.write(_codex_lines(rest))
+    fork_meta = {**meta, "id": fork, "forked_from_id": sid, "timestamp": "2026-12-01T10:00:00.000Z"}
+    copied = [line for line in head + rest if line[1] != "token_usage_record"]
+    (folder / f"rollout-2026-12-01T10-00-00-{fork}.jsonl").write_text(
+        _codex_lines([("2026-12-01T10:00:00.000Z", "session_meta", fork_meta), *copied])
+    )
+    agents.ingest_all(conn, settings, Pricer())
+    agents.ingest_all(conn, settings, Pricer())
+    conn.close()
+    assert _codex_calls(settings) == [
+        (to_ms(_at("2026-12-01T09:00:10.005Z")), "gpt-5.5", sid, 12000, 8000, 0, 900),
+        (to_ms(_at("2026-12-01T09:01:10.000Z")), "gpt-5.5", sid, 8000, 20000, 2000, 1200),
+        (to_ms(_at("2026-12-01T09:02:00.000Z")), "gpt-5.5", sid, 1000, 24000, 0, 300),
+    ]
+
+
+def _zstd(path: Path, text: str) -> None:
+    """``text`` as Codex's compression worker leaves it: ``<rollout>.jsonl.zst``, no plain file."""
+    from backports import zstd
+
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_bytes(zstd.compress(text.encode()))
+
+
+def test_codex_archives_compressed_by_codex_are_read_once(home: Path, settings: Settings) -> None:
+    """Codex compresses archived rollouts untouched for 7 days to ``.jsonl.zst`` and deletes the plain
+    file (openai/codex ``codex-rs/rollout/src/compression.rs``): a ledger started after that (a new
+    machine, a new install) must still find those calls, and one seen plain before counts once."""
+    fixture = FIXTURES / "codex" / "sessions" / "2026" / "11" / "20"
+    parent, fork = sorted(fixture.glob("*.jsonl"), key=lambda f: CODEX_FORK in f.name)
+    archived = home / "codex" / "archived_sessions" / "2026" / "11" / "20"
+    _zstd(archived / f"{parent.name}.zst", parent.read_text())
+    conn = connect(settings.db)
+    agents.ingest_all(conn, settings, Pricer())
+    (home / "codex" / "sessions" / "2026" / "11" / "20").mkdir(parents=True)
+    shutil.copy(fork, home / "codex" / "sessions" / "2026" / "11" / "20" / fork.name)
+    _zstd(archived / f"{fork.name}.zst", fork.read_text())  # archived after it was read plain
+    agents.ingest_all(conn, settings, Pricer())
+    agents.ingest_all(conn, settings, Pricer())
+    conn.close()
+    assert rows(settings, codex.SOURCE) == as_rows(CODEX_CALLS, "codex", "openai")
+
+
+@pytest.mark.anyio
+async def test_a_compressed_codex_archive_that_cannot_be_read_is_named(home: Path, client: Client) -> None:
+    """An archive that does not decompress (cut short, or not zstd at all) is a skipped file every
+    answer names, instead of a total that looks complete."""
+    archived = home / "codex" / "archived_sessions" / "2026" / "11" / "20"
+    archived.mkdir(parents=True)
+    (archived / "rollout-2026-11-20T09-00-00-0199a1b2.jsonl.zst").write_bytes(
+        b"\x28\xb5\x2f\xfd" + b"\0" * 64
+    )
+    result = await client.call_tool("get_spend", {"period": "this_month", "group_by": ["agent"]})
+    warnings = result.structured_content["warnings"] if result.structured_content else []
+    [warning] = [w for w in warnings if "Codex" in w]
+    assert warning.startswith(
+        "1 Codex log line(s) in 1 file(s) were skipped and are not counted (malformed 1)"
+    )
+
+
+def test_a_gemini_response_recorded_without_its_model_counts_as_the_sessions_model(
+    home: Path, settings: Settings
+) -> None:
+    """A response with no text, thought or tool call is recorded by ``recordSyntheticMessage``: its
+    tokens, no model (gemini-cli ``geminiChat.ts`` at 5411f113). Its prompt was billed all the same."""
+    chats = home / "gemini" / "tmp" / "app" / "chats"
+    chats.mkdir(parents=True)
+    sid = "0f0f0f0f-1111-4222-8333-444455556666"
+    records: list[dict[str, object]] = [
+        {"sessionId": sid, "projectHash": "ab" * 32, "startTime": "2026-11-20T10:00:00.000Z", "kind": "main"},
+        {"id": "u-1", "timestamp": "2026-11-20T10:00:01.000Z", "type": "user", "content": [{"text": "go"}]},
+        {
+            "id": "g-1",
+            "timestamp": "2026-11-20T10:00:05.000Z",
+            "type": "gemini",
+            "content": "On it.",
+            "thoughts": [],
+            "tokens": {"input": 9000, "output": 400, "cached": 6000, "thoughts": 0, "tool": 0, "total": 9400},
+            "model": "gemini-2.5-pro",
+        },
+        {
+            "id": "g-2",
+            "timestamp": "2026-11-20T10:00:20.000Z",
+            "type": "gemini",
+            "content": [],
+            "tokens": {"input": 12000, "output": 0, "cached": 9000, "thoughts": 0, "tool": 0, "total": 12000},
+        },
+    ]
+    (chats / "session-2026-11-20T10-00-0f0f0f0f.jsonl").write_text(
+        "".join(json.dumps(r) + "\n" for r in records)
+    )
+    conn = connect(settings.db)
+    _, gemini_scan, *_ = agents.ingest_all(conn, settings, Pricer())
+    conn.close()
+    assert [r[1:6] for r in rows(settings, gemini_cli.SOURCE)] == [
+        ("gemini-2.5-pro", sid, 3000, 6000, 400),
+        ("gemini-2.5-pro", sid, 3000, 9000, 0),
+    ]
+    assert not gemini_scan.skipped
+
+
 def test_events_outlive_their_files(home: Path, settings: Settings) -> None:
     """Claude Code deletes old transcripts; what the ledger read stays."""
     install(home)
@@ -551,6 +714,143 @@ def test_opencodes_own_cost_counts_in_the_auto_mode(
     assert row.group == {"agent": "opencode"}
     assert row.cost_usd == sum(from_nanos(n) for n in counted.values() if n is not None)
     assert row.unpriced_requests == 1
+
+
+def test_an_opencode_message_of_several_steps_counts_every_steps_tokens(
+    home: Path, settings: Settings
+) -> None:
+    """OpenCode adds each step's cost to its message but keeps only the last step's ``tokens``
+    (``processor.ts``, ``step-finish``); each step's tokens are in its ``step-finish`` part. A
+    message logged at $0 (a subscription login) is priced by its tokens: all of its steps'."""
+    import sqlite3
+
+    from cost_mcp.sources.agents import opencode
+
+    def tokens(inp: int, out: int, read: int, write: int) -> dict[str, object]:
+        return {"input": inp, "output": out, "reasoning": 0, "cache": {"read": read, "write": write}}
+
+    first, last = tokens(5000, 300, 0, 20000), tokens(200, 800, 20000, 500)
+    message = {
+        "id": "msg_steps",
+        "sessionID": "ses_steps",
+        "role": "assistant",
+        "time": {"created": 1763715600000, "completed": 1763715660000},
+        "modelID": "claude-sonnet-4-5",
+        "providerID": "anthropic",
+        "path": {"cwd": "/w", "root": "/w"},
+        "cost": 0,
+        "tokens": last,
+    }
+    _opencode_db(home / "opencode" / "opencode.db", [json.dumps(message)])
+    db = sqlite3.connect(home / "opencode" / "opencode.db")
+    db.execute(
+        "CREATE TABLE part (id TEXT PRIMARY KEY, message_id TEXT NOT NULL, session_id TEXT NOT NULL, "
+        "time_created INTEGER, data TEXT)"
+    )
+    parts: list[dict[str, Any]] = [
+        {"id": "prt_1", "type": "step-start", "snapshot": "a"},
+        {
+            "id": "prt_2",
+            "type": "step-finish",
+            "reason": "tool-calls",
+            "snapshot": "b",
+            "tokens": first,
+            "cost": 0,
+        },
+        {"id": "prt_3", "type": "text", "text": "a step-finish of text is no step"},
+        {"id": "prt_4", "type": "step-finish", "reason": "stop", "snapshot": "c", "tokens": last, "cost": 0},
+    ]
+    for part in parts:
+        data = {**part, "messageID": "msg_steps", "sessionID": "ses_steps"}
+        db.execute(
+            "INSERT INTO part VALUES (?, ?, ?, ?, ?)",
+            (part["id"], "msg_steps", "ses_steps", 0, json.dumps(data)),
+        )
+    db.commit()
+    db.close()
+    conn = connect(settings.db)
+    agents.scan(conn, opencode.LOG, settings, Pricer())
+    stored = conn.execute(
+        """
+        SELECT input_tokens, cache_read_tokens, cache_write_5m_tokens, output_tokens, cost_nanos
+        FROM usage_events WHERE source = 'opencode'
+        """
+    ).fetchall()
+    conn.close()
+    summed = Tokens(input=5200, cache_read=20000, cache_write_5m=20500, output=1100)
+    price = Pricer().price(summed, "claude-sonnet-4-5", "anthropic", datetime.fromtimestamp(1763715600, UTC))
+    assert isinstance(price, Price)
+    assert stored == [(5200, 20000, 20500, 1100, price.total_nanos)]
+
+
+def test_opencode_steps_are_read_again_only_for_messages_updated_since_the_last_read(
+    home: Path, settings: Settings
+) -> None:
+    """The part table holds every tool output: after the first read, only the parts of messages
+    updated since (``message.time_updated``, as OpenCode's schema keeps it) are read again, and the
+    summed copy of an older message stays as stored."""
+    import sqlite3
+
+    from cost_mcp.sources.agents import opencode
+
+    path = home / "opencode" / "opencode.db"
+    path.parent.mkdir(parents=True)
+    db = sqlite3.connect(path)
+    db.execute("PRAGMA journal_mode = WAL")
+    db.execute(
+        "CREATE TABLE message (id TEXT PRIMARY KEY, session_id TEXT NOT NULL, time_created INTEGER, "
+        "time_updated INTEGER, data TEXT)"
+    )
+    db.execute(
+        "CREATE TABLE part (id TEXT PRIMARY KEY, message_id TEXT NOT NULL, session_id TEXT NOT NULL, "
+        "time_created INTEGER, time_updated INTEGER, data TEXT)"
+    )
+
+    def add(message_id: str, at_ms: int, steps: list[tuple[int, int]]) -> None:
+        step_tokens = [
+            {"input": i, "output": o, "reasoning": 0, "cache": {"read": 0, "write": 0}} for i, o in steps
+        ]
+        message = {
+            "id": message_id,
+            "sessionID": "ses_1",
+            "role": "assistant",
+            "time": {"created": at_ms},
+            "modelID": "gpt-5",
+            "providerID": "openai",
+            "cost": 0,
+            "tokens": step_tokens[-1],
+        }
+        db.execute(
+            "INSERT INTO message VALUES (?, 'ses_1', ?, ?, ?)",
+            (message_id, at_ms, at_ms, json.dumps(message)),
+        )
+        for n, tokens in enumerate(step_tokens):
+            part = {"type": "step-finish", "reason": "tool-calls", "tokens": tokens, "cost": 0}
+            db.execute(
+                "INSERT INTO part VALUES (?, ?, 'ses_1', ?, ?, ?)",
+                (f"prt_{message_id}_{n}", message_id, at_ms, at_ms, json.dumps(part)),
+            )
+        db.commit()
+
+    day = 1763715600000
+    add("msg_old", day, [(1000, 100), (2000, 200)])
+    add("msg_mid", day + 3 * 3_600_000, [(10, 1)])  # the newest at the first read
+    conn = connect(settings.db)
+    agents.scan(conn, opencode.LOG, settings, Pricer())
+    # A step of the old message changed without the message being updated: not read again.
+    db.execute(
+        "UPDATE part SET data = replace(data, '\"input\": 1000', '\"input\": 900000') "
+        "WHERE id = 'prt_msg_old_0'"
+    )
+    add("msg_new", day + 5 * 3_600_000, [(3000, 300), (4000, 400), (500, 50)])
+    agents.scan(conn, opencode.LOG, settings, Pricer())
+    stored = conn.execute(
+        "SELECT message_id, input_tokens, output_tokens FROM usage_events "
+        "WHERE source = 'opencode' ORDER BY ts_ms"
+    ).fetchall()
+    conn.close()
+    db.close()
+    assert stored == [("msg_old", 3000, 300), ("msg_mid", 10, 1), ("msg_new", 7500, 750)]
 
 
 def test_a_database_that_is_not_opencodes_is_counted_and_skipped(home: Path, settings: Settings) -> None:

@@ -7,6 +7,16 @@ total); the model comes from the latest ``turn_context``, the provider and folde
 ``output_tokens``, so the ledger gets ``input - cached`` uncached input, ``cached`` cache reads and
 ``output_tokens`` output (reasoning is billed as output and already in it).
 
+Newer Codex versions also write one ``token_usage_record`` line per model response (``payload``:
+``thread_id``, ``turn_id``, ``session_id``, ``root_turn_id``, ``response_id``, ``usage``), next to the
+``token_count`` of that response, before or after it; calls Codex makes in the background (its
+local-compaction classifier) have only the record. A record and a ``token_count`` with the same
+counts, in the same turn, are one call, counted once under the ``token_count``'s key (the one a fork's
+copied history repeats: forks copy ``token_count`` lines, never records); a record left unpaired
+when its turn ends (the next ``turn_context``, a turn's start, end or abort) is a call of its own,
+keyed by its response id. ``cache_write_input_tokens`` (inside ``input_tokens``, as cached input is)
+are cache writes.
+
 Not double counted:
 - a ``token_count`` repeated with an unchanged running total (Codex re-sends it, e.g. when only the
   rate limits changed) adds nothing;
@@ -20,10 +30,16 @@ Not double counted:
 ``payload.rate_limits`` (``primary``: the 5-hour window, ``secondary``: the weekly one, each with
 ``used_percent``, ``window_minutes`` and ``resets_in_seconds`` or ``resets_at``) becomes plan-limit
 readings, as Claude Code's status line gives for Claude plans.
+
+Codex compresses archived rollouts it has not touched for 7 days into ``.jsonl.zst`` and deletes the
+plain file (``codex-rs/rollout/src/compression.rs``). Such a file is read whole, once (Python 3.14's
+``compression.zstd``, or its ``backports.zstd`` before); one that does not decompress is a ``malformed``
+skip, so answers say what they miss.
 """
 
 from __future__ import annotations
 
+import sys
 from pathlib import Path
 
 import msgspec
@@ -31,11 +47,13 @@ import msgspec
 from cost_mcp.config import Settings
 from cost_mcp.pricing import Tokens
 from cost_mcp.sources.agents.scanner import (
+    MAX_DOCUMENT_BYTES,
     AgentEvent,
     AgentLog,
     FileContext,
     LimitReading,
     Parsed,
+    SkipReason,
     count,
     epoch_ms,
     event_key,
@@ -46,6 +64,11 @@ AGENT = "codex"
 SOURCE = "codex"
 UNKNOWN_MODEL = "unknown"
 _FIELDS = ("input_tokens", "cached_input_tokens", "output_tokens", "reasoning_output_tokens", "total_tokens")
+_WRITES = "cache_write_input_tokens"
+_TURN_EDGES = frozenset({"task_started", "turn_started", "task_complete", "turn_complete", "turn_aborted"})
+"""``event_msg`` kinds that start or end a turn: a usage record unpaired there had no ``token_count``."""
+_MAX_PENDING = 64
+COMPRESSED = ".jsonl.zst"
 
 
 def roots(settings: Settings) -> list[Path]:
@@ -60,6 +83,82 @@ def _usage(value: object) -> tuple[int, ...] | None:
     if not isinstance(value, dict):
         raise ValueError("usage is not an object")
     return tuple(count(value.get(name)) or 0 for name in _FIELDS)
+
+
+def _writes(value: object) -> int:
+    """The cache writes of a usage object (0 when Codex did not log them)."""
+    return (count(value.get(_WRITES)) or 0) if isinstance(value, dict) else 0
+
+
+def _call(
+    state: dict[str, object], ctx: FileContext, key: str, ts_ms: int, counts: tuple[int, ...], writes: int
+) -> AgentEvent:
+    """One call in the ledger's disjoint kinds: OpenAI counts cached input and cache writes inside
+    ``input_tokens``, and reasoning inside ``output_tokens``."""
+    inp, cached, out = counts[0], counts[1], counts[2]
+    cached = min(cached, inp)
+    writes = min(writes, inp - cached)
+    return AgentEvent(
+        key=key,
+        ts_ms=ts_ms,
+        provider=str(state.get("provider") or "openai"),
+        model=str(state.get("model") or UNKNOWN_MODEL),
+        session_id=str(state.get("session") or file_stem(ctx.path)),
+        project=str(state.get("project") or ""),
+        tokens=Tokens(input=inp - cached - writes, cache_read=cached, cache_write_5m=writes, output=out),
+        # A fork copies its parent's turns, stamped before the fork itself began.
+        replayed=ts_ms < int(str(state.get("started_ms") or 0)),
+    )
+
+
+def _pending(state: dict[str, object], name: str) -> list[list[object]]:
+    found = state.get(name)
+    return found if isinstance(found, list) else []
+
+
+def _flush(state: dict[str, object], ctx: FileContext) -> list[AgentEvent | LimitReading]:
+    """The turn's usage records no ``token_count`` matched: calls of their own (background calls)."""
+    state.pop("counted", None)
+    records = _pending(state, "records")
+    state.pop("records", None)
+    return [_record_call(state, ctx, record) for record in records]
+
+
+def _record_call(state: dict[str, object], ctx: FileContext, record: list[object]) -> AgentEvent:
+    stamp, ts_ms, response, usage = record
+    counts = tuple(int(str(n)) for n in usage) if isinstance(usage, list) else (0,) * (len(_FIELDS) + 1)
+    model = str(state.get("model") or UNKNOWN_MODEL)
+    key = event_key("response", response) if response else event_key(stamp, model, *counts[: len(_FIELDS)])
+    return _call(state, ctx, key, int(str(ts_ms)), counts[: len(_FIELDS)], counts[-1])
+
+
+def _usage_record(payload: dict[str, object], stamp: object, ctx: FileContext) -> Parsed:
+    """A ``token_usage_record``: held until its turn shows whether a ``token_count`` counts it."""
+    ts_ms = epoch_ms(stamp)
+    usage = payload.get("usage")
+    try:
+        counts = _usage(usage)
+        writes = _writes(usage)
+    except ValueError:
+        return "invalid_fields"
+    if ts_ms is None or counts is None:
+        return "invalid_fields"
+    if not any(counts[:4]):
+        return None
+    state = ctx.state
+    signature: list[object] = [*counts, writes]
+    counted = _pending(state, "counted")
+    if signature in counted:
+        counted.remove(signature)  # its token_count came first and counted it
+        return None
+    response = payload.get("response_id")
+    records = _pending(state, "records")
+    records.append([str(stamp), ts_ms, response if isinstance(response, str) else "", signature])
+    state["records"] = records
+    if len(records) > _MAX_PENDING:  # a turn that never ends: keep the state small
+        oldest = records.pop(0)
+        return [_record_call(state, ctx, oldest)]
+    return None
 
 
 _WINDOWS = {300: "five_hour", 10080: "seven_day"}
@@ -113,11 +212,16 @@ def parse_line(raw: bytes, ctx: FileContext) -> Parsed:
             if "thread_spawn" in msgspec.json.encode(payload.get("source")).decode():
                 state["replay_second"] = str(stamp or "")[:19]
         return None
+    if kind == "token_usage_record":
+        return _usage_record(payload, stamp, ctx)
     if kind == "turn_context":
+        flushed = _flush(state, ctx)  # before the model changes: the records are the last turn's
         model = payload.get("model")
         if isinstance(model, str) and model:
             state["model"] = model
-        return None
+        return flushed or None
+    if kind == "compacted" or (kind == "event_msg" and payload.get("type") in _TURN_EDGES):
+        return _flush(state, ctx) or None
     if kind != "event_msg" or payload.get("type") != "token_count":
         return None
     ts_ms = epoch_ms(stamp)
@@ -130,6 +234,7 @@ def parse_line(raw: bytes, ctx: FileContext) -> Parsed:
     try:
         total = _usage(info.get("total_token_usage"))
         last = _usage(info.get("last_token_usage"))
+        writes = _writes(info.get("last_token_usage"))
     except ValueError:
         return "invalid_fields"
     previous = state.get("total")
@@ -150,24 +255,68 @@ def parse_line(raw: bytes, ctx: FileContext) -> Parsed:
     inp, cached, out, reasoning, all_tokens = last
     if not (inp or cached or out or reasoning):
         return limits or None
-    cached = min(cached, inp)
+    signature: list[object] = [*last, writes]
+    records = _pending(state, "records")
+    paired = next((r for r in records if r[3] == signature), None)
+    if paired is not None:
+        records.remove(paired)  # its usage record came first: the same call, counted here
+    else:
+        counted = _pending(state, "counted")
+        state["counted"] = [*counted[-_MAX_PENDING:], signature]
     model = str(state.get("model") or UNKNOWN_MODEL)
-    return [
-        *limits,
-        AgentEvent(
-            key=event_key(stamp, model, inp, cached, out, reasoning, all_tokens),
-            ts_ms=ts_ms,
-            provider=str(state.get("provider") or "openai"),
-            model=model,
-            session_id=str(state.get("session") or file_stem(ctx.path)),
-            project=str(state.get("project") or ""),
-            tokens=Tokens(input=inp - cached, cache_read=cached, output=out),
-            # A fork copies its parent's turns, stamped before the fork itself began.
-            replayed=ts_ms < int(str(state.get("started_ms") or 0)),
-        ),
-    ]
+    key = event_key(stamp, model, inp, min(cached, inp), out, reasoning, all_tokens)
+    return [*limits, _call(state, ctx, key, ts_ms, last, writes)]
+
+
+def decompress(raw: bytes, limit: int) -> bytes:
+    """A zstd file's content, cut at ``limit + 1`` bytes (more than ``limit`` means too long).
+    Raises ValueError on data that is not zstd."""
+    if sys.version_info >= (3, 14):
+        from compression import zstd
+    else:
+        from backports import zstd
+    out = bytearray()
+    try:
+        while raw and len(out) <= limit:  # frame after frame, as `zstd -d` reads a file
+            frame = zstd.ZstdDecompressor()
+            out += frame.decompress(raw, max_length=limit + 1 - len(out))
+            if len(out) > limit:
+                break
+            if not frame.eof:  # cut short: a file Codex was still writing, or a broken copy
+                raise ValueError("the zstd data ends before its frame does")
+            raw = frame.unused_data
+    except zstd.ZstdError as exc:
+        raise ValueError(str(exc)) from exc
+    return bytes(out)
+
+
+def parse_compressed(raw: bytes, ctx: FileContext) -> Parsed:
+    """A rollout Codex compressed once it was cold: its lines, as a finished file."""
+    try:
+        data = decompress(raw, MAX_DOCUMENT_BYTES)
+    except ValueError:
+        return "malformed"
+    if len(data) > MAX_DOCUMENT_BYTES:
+        return "too_long"
+    found: list[AgentEvent | LimitReading | SkipReason] = []
+    for line in data.split(b"\n"):
+        if line.strip():
+            parsed = parse_line(line, ctx)
+            if isinstance(parsed, str):
+                found.append(parsed)
+            elif parsed:
+                found.extend(parsed)
+    found.extend(_flush(ctx.state, ctx))  # the file is finished: its last turn has ended
+    return found
 
 
 LOG = AgentLog(
-    agent=AGENT, label="Codex", source=SOURCE, roots=roots, line_suffixes=(".jsonl",), parse_line=parse_line
+    agent=AGENT,
+    label="Codex",
+    source=SOURCE,
+    roots=roots,
+    line_suffixes=(".jsonl",),
+    parse_line=parse_line,
+    document_suffixes=(COMPRESSED,),
+    parse_document=parse_compressed,
 )

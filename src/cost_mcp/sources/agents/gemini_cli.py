@@ -48,6 +48,7 @@ from cost_mcp.sources.agents.scanner import (
 AGENT = "gemini-cli"
 SOURCE = "gemini_cli"
 PROVIDER = "google"
+UNKNOWN_MODEL = "unknown"
 
 
 def roots(settings: Settings) -> list[Path]:
@@ -221,6 +222,12 @@ def _event(message: dict[str, object], ctx: FileContext, session: str) -> AgentE
         return None  # recorded before its response finished: the later copy has the tokens
     ts_ms = epoch_ms(message.get("timestamp"))
     model = message.get("model")
+    if isinstance(model, str) and model:
+        ctx.state["model"] = model
+    elif "model" not in message:
+        # A response with no text, thought or tool call is recorded with its tokens but without a
+        # model (geminiChat.ts: recordSyntheticMessage): still a billed call, of the session's model.
+        model = str(ctx.state.get("model") or UNKNOWN_MODEL)
     if not isinstance(tokens, dict) or ts_ms is None or not isinstance(model, str) or not model:
         return "invalid_fields"
     try:

@@ -9,6 +9,12 @@ there it tells (it equals input + cache + output + reasoning only when reasoning
 it, Google's models report thoughts apart and the others inside output. A message counts once by
 its id, whether it is read from the database, a JSON file, or both. ``cost`` is OpenCode's own price of
 the call (models.dev's rates, or the user's for a custom model), kept as the reported cost.
+
+One assistant message can be several model calls (steps of a tool-calling loop): OpenCode adds each
+step's cost to the message's ``cost`` but overwrites its ``tokens`` with the last step's
+(``processor.ts``, ``step-finish``; anomalyco/opencode issues #21913, #42324). Every step's own
+``tokens`` are in a ``step-finish`` part (the ``part`` table): a message's tokens are the sum of its
+steps', each step being a request billed for all of its input.
 """
 
 from __future__ import annotations
@@ -145,11 +151,100 @@ def _busy(exc: sqlite3.OperationalError) -> bool:
     return name.startswith(("SQLITE_BUSY", "SQLITE_LOCKED")) or "locked" in str(exc)
 
 
+def _counts(tokens: object) -> tuple[int, int, int, int | None, int, int] | None:
+    """``tokens`` as (input, output, reasoning, total or None, cache read, cache write), or None."""
+    if not isinstance(tokens, dict):
+        return None
+    found = tokens.get("cache")
+    cache: dict[str, object] = found if isinstance(found, dict) else {}
+    try:
+        inp, out, reasoning, total = (count(tokens.get(k)) for k in ("input", "output", "reasoning", "total"))
+        read, write = count(cache.get("read")), count(cache.get("write"))
+    except ValueError:
+        return None
+    return inp or 0, out or 0, reasoning or 0, total, read or 0, write or 0
+
+
+_STEPS_SINCE = "steps_since"
+_STEPS_MARGIN_MS = 3_600_000
+"""Messages updated this long before the last read's newest are summed again: a step written late
+(clocks, a slow transaction) is not passed over."""
+
+
+def _step_rows(conn: sqlite3.Connection, state: dict[str, object]) -> list[tuple[str, str | bytes]]:
+    """The ``step-finish`` parts of the messages updated since the last read (all of them the first
+    time): the part table holds every tool output, too large to read whole at each change. A
+    message not read again keeps the summed copy already stored (the copy with more tokens wins)."""
+    since = state.get(_STEPS_SINCE)
+    try:
+        newest = conn.execute("SELECT max(time_updated) FROM message").fetchone()[0]
+    except sqlite3.OperationalError as exc:
+        if _busy(exc):
+            raise
+        newest, since = None, None  # no time_updated column: every part, every time
+    if isinstance(newest, int):
+        state[_STEPS_SINCE] = newest
+    if isinstance(since, int) and not isinstance(since, bool):
+        return conn.execute(
+            """
+            -- CROSS JOIN keeps this order: the recent messages, then their parts by OpenCode's
+            -- index on part.message_id (a plain JOIN lets SQLite scan every part instead)
+            SELECT p.message_id, p.data FROM message m CROSS JOIN part p ON p.message_id = m.id
+            WHERE m.time_updated >= ? AND p.data LIKE '%step-finish%'
+            """,
+            (since - _STEPS_MARGIN_MS,),
+        ).fetchall()
+    return conn.execute("SELECT message_id, data FROM part WHERE data LIKE '%step-finish%'").fetchall()
+
+
+def _step_tokens(conn: sqlite3.Connection, state: dict[str, object]) -> dict[str, dict[str, object]]:
+    """Per message id, the summed ``tokens`` of its ``step-finish`` parts (empty without a part table)."""
+    try:
+        rows = _step_rows(conn, state)
+    except sqlite3.OperationalError as exc:
+        if _busy(exc):
+            raise
+        return {}  # an older schema without parts: the messages' own tokens are all there is
+    sums: dict[str, list[int | None]] = {}
+    for message_id, data in rows:
+        try:
+            part = _DECODER.decode(data)
+        except (msgspec.DecodeError, TypeError):
+            continue  # its message still counts, with the tokens it holds itself
+        if not isinstance(part, dict) or part.get("type") != "step-finish":
+            continue
+        step = _counts(part.get("tokens"))
+        if step is None:
+            continue
+        acc = sums.setdefault(str(message_id), [0, 0, 0, 0, 0, 0])
+        for i, value in enumerate(step):
+            before = acc[i]
+            # A total only when every step gave one: it tells whether reasoning is apart from output.
+            acc[i] = None if value is None or before is None else before + value
+    return {
+        message_id: {
+            "input": inp,
+            "output": out,
+            "reasoning": rea,
+            "total": tot,
+            "cache": {"read": rd, "write": wr},
+        }
+        for message_id, (inp, out, rea, tot, rd, wr) in sums.items()
+    }
+
+
+def _size(tokens: object) -> int:
+    """All tokens of a ``tokens`` object but its total (0 when unusable)."""
+    found = _counts(tokens)
+    return 0 if found is None else sum(n for i, n in enumerate(found) if i != 3 and n is not None)
+
+
 def read_database(path: str, ctx: FileContext) -> Parsed:
     """Every assistant message of an OpenCode database, read-only (OpenCode may be writing it)."""
     conn = sqlite3.connect(f"file:{path}?mode=ro", uri=True, timeout=1.0)
     try:
         rows = conn.execute("SELECT id, session_id, data FROM message").fetchall()
+        steps = _step_tokens(conn, ctx.state)
     except sqlite3.OperationalError as exc:
         if _busy(exc):
             # OpenCode is writing it: an error of this scan, so the scanner keeps the database
@@ -173,6 +268,9 @@ def read_database(path: str, ctx: FileContext) -> Parsed:
         if isinstance(message, dict):
             message.setdefault("id", row_id)
             message.setdefault("sessionID", session_id)
+            summed = steps.get(str(message.get("id")))
+            if summed is not None and _size(summed) > _size(message.get("tokens")):
+                message["tokens"] = summed  # several steps: the message kept only the last one's
         event = _event(message)
         if event is not None:
             found.append(event)  # a reason when the message is unusable: counted as skipped

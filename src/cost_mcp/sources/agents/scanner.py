@@ -348,6 +348,18 @@ class _Stamp:
         return cls(st.st_dev, st.st_ino, size, mtime)
 
 
+def _database_state(prev: _Known | None, stamp: _Stamp) -> dict[str, object]:
+    """What a database's reader noted at its last read (a watermark), while it is the same file: a
+    database is read whole each time, so this only spares it work, never decides what counts."""
+    if prev is None or (prev.device, prev.inode) != (stamp.st_dev, stamp.st_ino):
+        return {}
+    try:
+        state = json.loads(prev.state)
+    except ValueError:
+        return {}
+    return state if isinstance(state, dict) else {}
+
+
 def _start(
     prev: _Known | None, path: str, st: _Stamp, stats: AgentScan, *, lines: bool = False
 ) -> tuple[int, bool, dict[str, object]] | None:
@@ -413,7 +425,7 @@ def scan(
                 skipped: Counter[str] = Counter()
                 if database:
                     assert fmt.read_database is not None
-                    ctx.state = {}
+                    ctx.state = _database_state(known.get(path), stamp)
                     stats.lines_read += 1
                     _take(fmt.read_database(path, ctx), writer, skipped)
                     offset = stamp.st_size
