@@ -109,7 +109,7 @@ async def test_a_full_disk_is_a_tool_error_saying_so(client: Client, home: Path)
     with server._live[-1].ledger.use() as conn:  # the disk fills up: no page can be added
         pages = conn.execute("PRAGMA page_count").fetchone()[0]
         conn.execute(f"PRAGMA max_page_count = {pages}")
-    for i in range(30):
+    for i in range(120):  # more than a 16 KiB page of rows (connection.PAGE_SIZE) holds
         spend_line(home / "claude", f"r{i}")
     result = await client.call_tool("ingest_claude_code_logs", {})
     assert result.is_error is True

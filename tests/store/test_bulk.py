@@ -474,13 +474,14 @@ def test_a_large_reads_memory_of_what_it_wrote_does_not_grow_with_it(home: Path)
 
 
 def test_a_large_read_checkpoints_rarely_and_then_as_before(tmp_path: Path) -> None:
-    from cost_mcp.store.claude_logs import LOAD_CHECKPOINT_PAGES, few_checkpoints
+    from cost_mcp.store.claude_logs import LOAD_CHECKPOINT_BYTES, few_checkpoints
 
     conn = connect(tmp_path / "cost.db")
     try:
         before = conn.execute("PRAGMA wal_autocheckpoint").fetchone()[0]
+        page = conn.execute("PRAGMA page_size").fetchone()[0]
         with few_checkpoints(conn):
-            assert conn.execute("PRAGMA wal_autocheckpoint").fetchone()[0] == LOAD_CHECKPOINT_PAGES
+            assert conn.execute("PRAGMA wal_autocheckpoint").fetchone()[0] * page == LOAD_CHECKPOINT_BYTES
         assert conn.execute("PRAGMA wal_autocheckpoint").fetchone()[0] == before
     finally:
         conn.close()

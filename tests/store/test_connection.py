@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from pathlib import Path
+
 import pytest
 
 from cost_mcp.store.connection import Conn, dialect, lock_timeout, sqlite_pragma
@@ -41,3 +43,29 @@ def test_a_pragma_comes_back_after_a_failing_block(conn: Conn) -> None:
         assert int(conn.execute("PRAGMA wal_autocheckpoint").fetchone()[0]) == before * 3
         raise RuntimeError("the block fails")
     assert int(conn.execute("PRAGMA wal_autocheckpoint").fetchone()[0]) == before
+
+
+def test_a_new_ledger_has_16_kib_pages_and_an_older_one_keeps_its_own(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # Fuller pages: a first load's inserts, commits and index builds take less CPU (bench/README,
+    # issue 18, fifteenth round). A file's page size is fixed once it holds a table.
+    from cost_mcp.store import connect
+    from cost_mcp.store import connection as connection_module
+
+    new = connect(tmp_path / "new.db")
+    try:
+        assert new.execute("PRAGMA page_size").fetchone()[0] == 16384
+        assert new.execute("PRAGMA journal_mode").fetchone()[0] == "wal"
+    finally:
+        new.close()
+    monkeypatch.setattr(connection_module, "PAGE_SIZE", 4096)  # as releases before made it
+    connect(tmp_path / "old.db").close()
+    monkeypatch.undo()
+    old = connect(tmp_path / "old.db")
+    try:
+        assert old.execute("PRAGMA page_size").fetchone()[0] == 4096
+        old.execute("INSERT INTO meta (key, value) VALUES ('k', 'v')")
+        assert old.execute("SELECT value FROM meta WHERE key = 'k'").fetchone()[0] == "v"
+    finally:
+        old.close()

@@ -92,8 +92,10 @@ def upsert_copies(
     otel.uncount_otel_copies(conn, request_ids)
 
 
-LOAD_CHECKPOINT_PAGES = 25_000
-"""WAL pages (~100 MB) this connection lets the log grow to during a first load before it checkpoints."""
+LOAD_CHECKPOINT_BYTES = 25_000 * 4096
+"""How large (~100 MB) this connection lets the WAL grow during a first load before it checkpoints:
+25,000 pages of a ledger created with SQLite's 4 KiB pages, 6,250 of one created with 16 KiB
+(``connection.PAGE_SIZE``)."""
 
 
 @contextmanager
@@ -125,7 +127,8 @@ def few_checkpoints(conn: Conn) -> Iterator[None]:
     if dialect(conn) == "postgresql":
         yield
         return
-    with sqlite_pragma(conn, "wal_autocheckpoint", lambda _: LOAD_CHECKPOINT_PAGES):
+    page = int(conn.execute("PRAGMA page_size").fetchone()[0])
+    with sqlite_pragma(conn, "wal_autocheckpoint", lambda _: LOAD_CHECKPOINT_BYTES // page):
         yield
 
 
