@@ -3,9 +3,10 @@
 from __future__ import annotations
 
 import base64
+import gzip
 import json
 import time
-from collections.abc import Callable, Iterator
+from collections.abc import AsyncIterator, Callable, Iterator
 from datetime import UTC, datetime
 
 import anyio
@@ -16,6 +17,7 @@ import stamina
 from cost_mcp.config import Settings, load_settings
 from cost_mcp.errors import ProviderAuthError, ProviderResponseError
 from cost_mcp.sources.http import (
+    MAX_RESPONSE_BYTES,
     MAX_RETRY_AFTER_SECONDS,
     USER_AGENT,
     ProviderClient,
@@ -266,6 +268,57 @@ def test_malformed_json_is_an_error_not_a_retry(configured: Settings) -> None:
     ):
         get(configured, script)
     assert len(script.requests) == 1
+
+
+class Endless(httpx2.AsyncByteStream):
+    """A body of 1 MiB chunks, three times the cap: counts how many were asked for."""
+
+    def __init__(self) -> None:
+        self.sent = 0
+
+    async def __aiter__(self) -> AsyncIterator[bytes]:
+        chunk = b"[" + b" " * (2**20 - 1)
+        for _ in range(3 * MAX_RESPONSE_BYTES // 2**20):
+            self.sent += 1
+            yield chunk
+
+
+def test_a_huge_answer_is_refused_without_reading_it_all(configured: Settings) -> None:
+    """A base URL pointed at something that answers gigabytes (each source at once) filled 17 GB of
+    memory before the sync's time budget stopped it: reading stops at the cap, saying where."""
+    body = Endless()
+    script = Script(httpx2.Response(200, headers={"content-type": "application/json"}, stream=body))
+    with pytest.raises(ProviderResponseError) as caught:
+        get(configured, script)
+    assert str(caught.value) == (
+        "/v1/organization/costs answered more than 64 MB (HTTP 200), far more than a page of billing "
+        "data: stopped reading it. Check that https://gateway.test/openai is the provider's API"
+    )
+    assert body.sent <= MAX_RESPONSE_BYTES // 2**20 + 1
+    assert len(script.requests) == 1
+
+
+def test_a_gzip_bomb_is_refused_by_what_it_unpacks_to(configured: Settings) -> None:
+    bomb = gzip.compress(b" " * (MAX_RESPONSE_BYTES + 1), compresslevel=1)
+    assert len(bomb) < 2**20
+    headers = {"content-type": "application/json", "content-encoding": "gzip"}
+    with pytest.raises(ProviderResponseError, match="answered more than 64 MB"):
+        get(configured, Script(httpx2.Response(200, headers=headers, content=bomb)))
+
+
+def test_a_gzipped_answer_under_the_cap_is_read(configured: Settings) -> None:
+    packed = gzip.compress(json.dumps(OK).encode())
+    headers = {"content-type": "application/json", "content-encoding": "gzip"}
+    assert get(configured, Script(httpx2.Response(200, headers=headers, content=packed))) == OK
+
+
+@pytest.mark.parametrize("status", [200, 400])
+def test_json_nested_too_deeply_is_malformed_not_an_internal_error(configured: Settings, status: int) -> None:
+    deep = b'{"data":' + b"[" * 100_000 + b"]" * 100_000 + b"}"
+    script = Script(httpx2.Response(status, headers={"content-type": "application/json"}, content=deep))
+    expected = r"returned malformed JSON \(nested too deeply\)$" if status == 200 else "HTTP 400$"
+    with pytest.raises(ProviderResponseError, match=expected):
+        get(configured, script)
 
 
 def test_json_that_is_not_an_object_is_an_error(configured: Settings) -> None:

@@ -67,6 +67,10 @@ MAX_RETRY_AFTER_SECONDS = 60.0
 MAX_PAGES = 200
 """Far above any real range (a year of daily buckets is 12 pages of 31); only a loop gets here."""
 DEFAULT_DEADLINE_SECONDS = 120.0
+MAX_RESPONSE_BYTES = 64 * 1024 * 1024
+"""The most of one answer read (after gzip): far above any real page (a month of OpenAI costs by
+line item is well under 1 MB), low enough that a gateway gone wrong, a base URL pointed at a file
+server, or a gzip bomb cannot fill memory (a 3 GB answer used to be read whole, on each source at once)."""
 _DETAIL_CHARS = 200
 
 Json = dict[str, Any]
@@ -307,14 +311,17 @@ class ProviderClient:
                     if self._sign is not None and form is None:
                         response = await self._signed(method, path, params, body, headers)
                     elif form is not None:
-                        response = await self._client.request(method, path, data=dict(form))
+                        request = self._client.build_request(method, path, data=dict(form))
+                        response = await self._send(path, request)
                     elif body is None:
-                        response = await self._client.request(method, path, params=list(params))
+                        request = self._client.build_request(method, path, params=list(params))
+                        response = await self._send(path, request)
                     else:
                         # No params at all (not an empty list) keeps a paging link's own query.
-                        response = await self._client.request(
+                        request = self._client.build_request(
                             method, path, params=list(params) or None, json=dict(body), headers=headers
                         )
+                        response = await self._send(path, request)
                     return self._decode(path, response)
         except RetryableStatus as exc:
             # The body's own words may say "try again in 1s" while Retry-After asks for an hour:
@@ -358,7 +365,29 @@ class ProviderClient:
                 # The bare signature too: an error that quotes it alone must not pass it on.
                 self.add_secret(value.rpartition("Signature=")[2] if "Signature=" in value else "")
         request.headers.update(signed)
-        return await self._client.send(request)
+        return await self._send(path, request)
+
+    async def _send(self, path: str, request: httpx2.Request) -> httpx2.Response:
+        """Send ``request`` and read its answer, at most :data:`MAX_RESPONSE_BYTES` of it (counted
+        after gzip, so a small bomb counts as what it unpacks to): ProviderResponseError beyond."""
+        response = await self._client.send(request, stream=True)
+        content = bytearray()
+        try:
+            async for chunk in response.aiter_bytes():
+                content += chunk
+                if len(content) > MAX_RESPONSE_BYTES:
+                    raise ProviderResponseError(
+                        f"{path} answered more than {MAX_RESPONSE_BYTES // 2**20} MB (HTTP "
+                        f"{response.status_code}), far more than a page of billing data: stopped reading "
+                        f"it. Check that {self.base_url} is the provider's API",
+                        status=response.status_code,
+                    )
+        finally:
+            await response.aclose()
+        # As read whole: the body is unpacked already, so its packing headers no longer apply.
+        unpacked = ("content-encoding", "content-length", "transfer-encoding")
+        kept = [(k, v) for k, v in response.headers.multi_items() if k.lower() not in unpacked]
+        return httpx2.Response(response.status_code, headers=kept, content=bytes(content), request=request)
 
     async def paginate(
         self, path: str, params: Params = (), *, max_pages: int = MAX_PAGES
@@ -439,6 +468,10 @@ class ProviderClient:
                 f"{path} returned malformed JSON ({type(exc).__name__} at character "
                 f"{getattr(exc, 'pos', '?')})"
             ) from None
+        except RecursionError:
+            # Thousands of nested brackets: no billing answer is shaped so; an internal error and a
+            # traceback said nothing of whose answer it was.
+            raise ProviderResponseError(f"{path} returned malformed JSON (nested too deeply)") from None
         if not isinstance(body, dict):
             raise ProviderResponseError(f"{path} returned JSON that is not an object")
         # An API that echoes the key into a field (a currency, an amount, a label) must not get it
@@ -463,7 +496,7 @@ class ProviderClient:
         string ``error`` itself (Prometheus, as Groq's metrics API answers)."""
         try:
             body = json.loads(response.text)
-        except ValueError:
+        except (ValueError, RecursionError):
             return ""
         if not isinstance(body, dict):
             return ""
@@ -508,7 +541,7 @@ def _aws_error_type(response: httpx2.Response) -> str | None:
     if not kind:
         try:
             body = json.loads(response.text)
-        except ValueError:
+        except (ValueError, RecursionError):
             return None
         value = body.get("__type") if isinstance(body, dict) else None
         kind = value if isinstance(value, str) else ""
@@ -570,7 +603,7 @@ def _rate_limit_reason(response: httpx2.Response) -> str | None:
     same object at the top level) when it is one of :data:`RATE_LIMIT_REASONS`; else None."""
     try:
         body = json.loads(response.text)
-    except ValueError:
+    except (ValueError, RecursionError):
         return None
     error = body.get("error") if isinstance(body, dict) else None
     holder = error if isinstance(error, dict) else body
