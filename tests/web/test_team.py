@@ -807,6 +807,42 @@ def test_a_member_filter_finds_the_member_whatever_the_case_of_the_email(team: T
     assert not any("matches nothing" in w for w in typed.structured_content["warnings"])
 
 
+def test_a_members_filter_hints_name_nothing_of_other_members(team: Team) -> None:
+    """A filter that matched nothing was hinted from the whole ledger: a member's get_spend named
+    other members ("closest known: bob@example.com"), their agents, sessions and projects; so did
+    budget_status, through a team-wide budget's scope. A member's hints are their own values now."""
+    bob = {"provider": "openai", "model": "gpt-4o", "input_tokens": 1_000, "output_tokens": 0}
+    bob |= {"agent": "bob-secret-agent", "session": "bob-session-7f3a", "request_id": "bob-1"}
+    assert not anyio.run(_call, team.base, team.tokens["bob"], "record_usage", bob).is_error
+    mine = {"provider": "openai", "model": "gpt-4o", "input_tokens": 10, "output_tokens": 0}
+    assert not anyio.run(
+        _call, team.base, team.tokens["ana"], "record_usage", mine | {"agent": "ana-bot"}
+    ).is_error
+    admin = team.tokens["admin"]
+    scope = {"name": "all", "amount_usd": 50, "period": "month", "agents": ["bob-secret"], "members": []}
+    assert not anyio.run(_call, team.base, admin, "set_budget", scope).is_error
+    asked = {"agents": ["bob-secret"], "sessions": ["bob-session"], "models": ["gpt-4"]}
+    theirs = anyio.run(_call, team.base, team.tokens["cy"], "get_spend", {"period": "today", **asked})
+    said = " ".join(theirs.structured_content["warnings"])
+    assert "matches nothing in the ledger" in said
+    for secret in ("bob@example.com", "bob-secret-agent", "bob-session-7f3a", "gpt-4o", "ana"):
+        assert secret not in said, said
+    anas = anyio.run(
+        _call, team.base, team.tokens["ana"], "get_spend", {"period": "today", "agents": ["ana-b"]}
+    )
+    assert (
+        "agent filter 'ana-b' matches nothing in the ledger (closest known: ana-bot)"
+        in anas.structured_content["warnings"]
+    )
+    status = anyio.run(_call, team.base, team.tokens["cy"], "budget_status", {})
+    said = " ".join(status.structured_content["warnings"])
+    assert "budget 'all': agent filter 'bob-secret' matches nothing" in said
+    assert "bob-secret-agent" not in said and "bob@example.com" not in said
+    # An admin is still helped by the whole ledger's names.
+    status = anyio.run(_call, team.base, admin, "budget_status", {})
+    assert "closest known: bob-secret-agent" in " ".join(status.structured_content["warnings"])
+
+
 def test_a_members_resource_read_is_refused_with_the_reason(team: Team) -> None:
     # The refusal reached the client as "Internal server error", and the server logged a traceback.
     assert "this_week: " in anyio.run(_read_summary, team.base, team.tokens["admin"])
@@ -1951,6 +1987,12 @@ def test_budgets_per_member_and_per_team(settings: Settings, clock: None) -> Non
         "(check the spelling; members: ana@example.com, bob@example.com, cy@example.com)",
         "budget 'typo': team 'cor' does not exist (teams: core); make it with "
         "`cost-mcp team set cor EMAIL...`",
+    ]
+    # A member's budget_status names no other member or team (test_a_members_filter_hints_...).
+    assert budgets.scope_warnings(conn, typo, "ana@example.com") == [
+        "budget 'typo': member 'ana@exmaple.com' matches nothing: no token, team or usage names them "
+        "(a team admin can check the spelling)",
+        "budget 'typo': team 'cor' does not exist; make it with `cost-mcp team set cor EMAIL...`",
     ]
     budgets.delete_budget(conn, "typo")
     _assert_rollup_exact(settings.db)

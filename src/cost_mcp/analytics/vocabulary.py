@@ -181,9 +181,13 @@ def _member(value: str) -> str:
     return value.strip().lower() if "@" in value else value
 
 
-def unmatched(conn: Conn, dimension: str, values: Sequence[str]) -> list[str]:
-    """A warning for each filter value that matches nothing in the ledger, with the closest known."""
-    known = known_values(conn, dimension)
+def unmatched(conn: Conn, dimension: str, values: Sequence[str], member: str | None = None) -> list[str]:
+    """A warning for each filter value that matches nothing in the ledger, with the closest known.
+
+    ``member`` (a team member asking): matched and hinted against that member's own values only. The
+    whole ledger's named other members, their agents, sessions and projects ("closest known:
+    boss@example.com") to a member, who may see only their own usage and the team's total."""
+    known = known_values(conn, dimension, member)
     names = set(known)
     if dimension == "project":
         names = {n for p in known for n in project_names(p)}
@@ -232,13 +236,14 @@ FILTER_DIMENSIONS = {
 """Filter fields of :class:`~cost_mcp.analytics.spend.Filters` and the dimension each filters."""
 
 
-def apply(conn: Conn, filters: Filters) -> tuple[Filters, list[str]]:
-    """Filters as stored (see :func:`expand`), and a warning for each value that matches nothing."""
+def apply(conn: Conn, filters: Filters, member: str | None = None) -> tuple[Filters, list[str]]:
+    """Filters as stored (see :func:`expand`), and a warning for each value that matches nothing
+    (for a team ``member``, nothing of their own: :func:`unmatched`)."""
     warnings: list[str] = []
     changes: dict[str, list[str]] = {}
     for attr, dimension in FILTER_DIMENSIONS.items():
         values: Sequence[str] | None = getattr(filters, attr)
         if values:
-            warnings += unmatched(conn, dimension, values)
+            warnings += unmatched(conn, dimension, values, member)
             changes[attr] = expand(conn, dimension, values)
     return replace(filters, **changes), warnings
