@@ -26,6 +26,7 @@ from cost_mcp.sources.http import (
     parse_retry_after,
     provider_client,
     retry_wait,
+    scrub_keys,
 )
 from tests.sources.fake_providers import OPENAI_KEY, fixture, json_response
 
@@ -519,3 +520,36 @@ def test_non_secret_auth_headers_are_not_scrubbed(home: object, monkeypatch: pyt
     c = provider_client(load_settings(), "anthropic", anthropic.auth_headers)
     assert c.scrub("version 2023-06-01 is fine") == "version 2023-06-01 is fine"
     anyio.run(c.__aexit__, None, None, None)
+
+
+@pytest.mark.parametrize(
+    ("disguise", "shown"),
+    [
+        (lambda k: k.replace("-", "%2D"), "<[redacted]>"),
+        (lambda k: "".join(f"%{ord(c):02X}" for c in k), "<[redacted]>"),
+        (lambda k: f"{k[:10]}\u200b{k[10:]}", "<[redacted]>"),
+        (lambda k: f"{k[:20]}\u202e{k[20:]}", "<[redacted]>"),
+        (" ".join, "<[redacted]>"),
+        (lambda k: f"{k[:12]}\n{k[12:]}", "<[redacted]>"),
+        (lambda k: f"{k[:12]}> and <{k[12:]}", "<[redacted]> and <[redacted]>"),
+    ],
+    ids=["dashes-encoded", "all-encoded", "zero-width", "rtl-override", "spaced", "two-lines", "split"],
+)
+def test_a_key_echoed_in_disguise_is_scrubbed_from_errors(
+    configured: Settings, disguise: Callable[[str], str], shown: str
+) -> None:
+    """A proxy or API that echoed the key percent-encoded character by character, with an invisible
+    character inside, spaced out or split in two left all or most of it readable in the sync's error
+    (and in the ledger's sync state, and every answer's warnings)."""
+    echo = {"error": {"message": f"bad credential <{disguise(OPENAI_KEY)}>"}}
+    with pytest.raises(ProviderResponseError) as caught:
+        get(configured, Script(json_response(400, echo)))
+    assert str(caught.value) == f"/v1/organization/costs: HTTP 400: bad credential {shown}"
+
+
+def test_scrub_keys_catches_a_disguised_key_as_the_client_does(configured: Settings) -> None:
+    spaced = " ".join(OPENAI_KEY)
+    assert (
+        scrub_keys(configured, f"proxy said: {spaced}; {OPENAI_KEY[8:]}")
+        == "proxy said: [redacted]; [redacted]"
+    )

@@ -6,6 +6,8 @@ Every fetcher goes through here, so these rules hold for all of them:
   message or the ledger: every string of a provider's answer (error text and data fields alike) is
   scrubbed of it in every form it travels in (raw, ``Bearer``, HTTP Basic base64, URL-encoded)
   before anyone sees it, and :func:`scrub_keys` does the same for whatever the sync layer stores.
+  Error text is also scrubbed of a key spaced out, with invisible characters inside, percent-encoded
+  character by character, or split so that part of it shows (:func:`_thorough_pattern`).
 - 429 and 5xx answers and transport errors are retried with exponential backoff (stamina). A
   429's or 503's ``Retry-After`` is honoured up to :data:`MAX_RETRY_AFTER_SECONDS` and never waited
   for past the caller's deadline; one asking for longer fails at once (an earlier retry cannot
@@ -31,6 +33,7 @@ Every fetcher goes through here, so these rules hold for all of them:
 from __future__ import annotations
 
 import base64
+import functools
 import json
 import logging
 import math
@@ -204,7 +207,7 @@ class ProviderClient:
     def scrub(self, text: str) -> str:
         """``text`` with the key, the header values built from it, and anything shaped like a key,
         replaced."""
-        return _KEY_LIKE.sub("[redacted]", _redact(self._pattern, text))
+        return _KEY_LIKE.sub("[redacted]", _redact(_thorough_pattern(tuple(self._secrets)), text))
 
     def setting(self, name: str) -> str:
         """One of the provider's configured variables (an id, a scope), or ProviderAuthError."""
@@ -668,6 +671,51 @@ def _secrets_pattern(secrets: Sequence[str]) -> re.Pattern[str] | None:
     return re.compile("|".join(re.escape(s) for s in secrets), re.IGNORECASE)
 
 
+_FILLER = "[\\s\\u00ad\\u180e\\u200b-\\u200f\\u202a-\\u202e\\u2060-\\u2064\\ufeff]*"
+"""What may sit between a key's characters in an echo that still gives the key away: spaces, line
+breaks, and invisible characters (zero-width spaces and joiners, direction marks, a soft hyphen)."""
+
+FRAGMENT_CHARS = 16
+"""The shortest run of a key's characters redacted on its own (a key split across two fields or
+lines, or cut short by another redaction): long enough to be nothing but the key's."""
+
+
+def _fuzzy(secret: str) -> str:
+    """A pattern for ``secret`` however it is echoed: each character as itself or percent-encoded
+    (``%2D`` for ``-``, which ``quote`` leaves alone and a stricter encoder does not), with
+    :data:`_FILLER` between them."""
+    chars = [f"(?:{re.escape(c)}|%{ord(c):02x})" if c.isascii() else re.escape(c) for c in secret]
+    return _FILLER.join(chars)
+
+
+def _fragments(secret: str) -> list[str]:
+    """A pattern for each run of :data:`FRAGMENT_CHARS` of ``secret``'s characters, taking as much
+    of the rest of it as follows: what is left of a key split in two or cut by another match."""
+    found = []
+    for start in range(len(secret) - FRAGMENT_CHARS + 1):
+        rest = ""
+        for c in reversed(secret[start + FRAGMENT_CHARS :]):
+            rest = f"(?:{re.escape(c)}{rest})?"
+        found.append(re.escape(secret[start : start + FRAGMENT_CHARS]) + rest)
+    return found
+
+
+@functools.lru_cache(maxsize=32)
+def _thorough_pattern(secrets: tuple[str, ...]) -> re.Pattern[str] | None:
+    """:func:`_secrets_pattern`, and beyond it each form of up to 128 characters spaced out, with
+    invisible characters inside or percent-encoded character by character (:func:`_fuzzy`), and
+    each run of :data:`FRAGMENT_CHARS` of a form of up to 64 (:func:`_fragments`). For text shown
+    or stored (errors), where a provider or proxy may have echoed a key in any of those ways and
+    the exact forms left most of it readable. Built on the first error (~0.2 s) and kept: the
+    provider's data is scrubbed with the exact forms only, which are a hundred times faster."""
+    if not secrets:
+        return None
+    plain = [s for s in secrets if not re.search(r"\s", s) and len(s) <= 128]
+    whole = [_fuzzy(s) for s in plain] + [re.escape(s) for s in secrets if s not in plain]
+    parts = [f for s in plain if FRAGMENT_CHARS < len(s) <= 64 for f in _fragments(s)]
+    return re.compile("|".join([*whole, *parts]), re.IGNORECASE)
+
+
 def _redact(pattern: re.Pattern[str] | None, text: str) -> str:
     return pattern.sub("[redacted]", text) if pattern is not None else text
 
@@ -686,7 +734,7 @@ def scrub_keys(settings: Settings, text: str, limit: int | None = None) -> str:
             value = settings.provider_value(name)
             if value is not None:
                 secrets.update(secret_forms(value))
-    text = _redact(_secrets_pattern(sorted(secrets, key=len, reverse=True)), text)
+    text = _redact(_thorough_pattern(tuple(sorted(secrets, key=len, reverse=True))), text)
     # Our own advice names the shape of the right key ("sk-admin-…"), which reads as key-like:
     # it is kept, and everything else shaped like a key is still replaced.
     hints = [spec.key_hint for spec in registry.providers() if spec.key_hint]
