@@ -611,6 +611,43 @@ def test_a_member_is_told_the_server_could_not_read_logs_but_not_where(home: Pat
     assert admin_logs["last_error"] == error
 
 
+def test_a_member_is_not_told_of_lines_the_server_skipped_in_its_own_logs(home: Path) -> None:
+    """Every answer a member had, record_usage's too, said "1 Claude Code log line(s) in 1 file(s)
+    were skipped ... `cost-mcp doctor` lists the files": the server's own logs, whose calls are in
+    no member's answer and which only an admin can look at. An admin's answers still say it."""
+    claude = home / "server-claude"
+    log = write(session_file(claude, "s-srv", "-srv-app"), assistant("m1", "r1", _iso(datetime.now(UTC))))
+    with log.open("a", encoding="utf-8") as f:
+        f.write("{not json\n")
+    server_db = _server_ledger(home)
+    conn = connect(server_db)
+    tokens = {
+        name: team_store.create_token(conn, name, f"{name}@example.com", role)
+        for name, role in (("admin", "admin"), ("ana", "member"))
+    }
+    conn.close()
+    port = _free_port()
+    proc = _start(_env(home, server_db, claude), port, home / "server.log")
+    try:
+        base = f"http://127.0.0.1:{port}"
+        call = {
+            "provider": "openai",
+            "model": "gpt-4o",
+            "input_tokens": 10,
+            "output_tokens": 0,
+            "agent": "bot",
+        }
+        recorded = anyio.run(_call, base, tokens["ana"], "record_usage", call)
+        assert not recorded.is_error, recorded.content
+        recorded = recorded.structured_content
+        mine = anyio.run(_call, base, tokens["ana"], "get_spend", {"period": "today"}).structured_content
+        admins = anyio.run(_call, base, tokens["admin"], "get_spend", {"period": "today"}).structured_content
+    finally:
+        _stop(proc)
+    assert not [w for w in recorded["warnings"] + mine["warnings"] if "skipped" in w], (recorded, mine)
+    assert [w for w in admins["warnings"] if "1 Claude Code log line(s) in 1 file(s) were skipped" in w]
+
+
 def test_a_members_sources_are_their_pushes_and_the_providers_bill_without_its_error(
     team: Team, home: Path
 ) -> None:
