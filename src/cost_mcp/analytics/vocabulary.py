@@ -202,6 +202,15 @@ def unmatched(conn: Conn, dimension: str, values: Sequence[str], member: str | N
             continue
         if dimension == "model" and model_key(value) in keys:
             continue
+        if len(value) > MAX_HINTED_CHARS:
+            # No name is stored this long (ids are cut to 256, paths to 1,024): comparing it with
+            # every known name took minutes for a model's 50 values of a megabyte, and the warnings
+            # echoed all 50 MB back.
+            warnings.append(
+                f"{dimension} filter {value[:40]!r}… ({len(value):,} characters) matches nothing in the "
+                f"ledger: no {dimension} is named with more than {MAX_HINTED_CHARS:,}"
+            )
+            continue
         import difflib  # only for a value that matches nothing: the hook imports this module
 
         close = difflib.get_close_matches(value, sorted(names), n=3, cutoff=0.5)
@@ -210,6 +219,10 @@ def unmatched(conn: Conn, dimension: str, values: Sequence[str], member: str | N
             hint = f"{value!r} is a provider: filter with providers=[{value!r}]; {hint}"
         warnings.append(f"{dimension} filter {value!r} matches nothing in the ledger ({hint})")
     return warnings
+
+
+MAX_HINTED_CHARS = 1024
+"""The longest filter value compared with the known names: longer than any the ledger stores."""
 
 
 def listing(
