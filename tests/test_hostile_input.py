@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import contextlib
 import sqlite3
+import time
 from collections.abc import Iterable
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
@@ -384,3 +385,27 @@ async def test_budget_checks_over_an_unchanged_overflowed_ledger_do_not_rebuild_
     assert status.structured_content is not None
     assert rollup.TOO_LARGE_WARNING not in status.structured_content["warnings"]
     assert status.structured_content["budgets"][0]["spent_usd"] == 2.5
+
+
+@pytest.mark.anyio
+async def test_megabyte_filter_values_are_answered_at_once_without_echoing_them(
+    home: Path, client: Client
+) -> None:
+    """A model's get_spend with filter values of a megabyte each took minutes (each was compared
+    with every known name for a hint) and answered megabytes (each echoed whole in a warning):
+    50 of them held the server for 253 s. Nothing stored is that long: said at once, briefly."""
+    write(session_file(home / "claude", "s1"), assistant("m1", "r1", "2026-11-04T10:00:00Z", input=1))
+    started = time.perf_counter()
+    result = await client.call_tool("get_spend", {"period": "this_year", "agents": ["x" * 1_000_000] * 5})
+    assert time.perf_counter() - started < 10
+    assert not result.is_error
+    assert len(result.content[0].text) < 20_000  # type: ignore[union-attr]
+    said = [w for w in result.structured_content["warnings"] if "agent filter" in w]
+    assert (
+        said
+        == [
+            f"agent filter {'x' * 40!r}… (1,000,000 characters) matches nothing in the ledger: no agent "
+            "is named with more than 1,024"
+        ]
+        * 5
+    )

@@ -17,7 +17,7 @@ import pytest
 
 from cost_mcp import sync
 from cost_mcp.analytics.breakdown import model_breakdown
-from cost_mcp.analytics.spend import Filters, get_spend, resolve
+from cost_mcp.analytics.spend import MEMBER_SYNC_ERROR, Filters, get_spend, resolve
 from cost_mcp.config import Settings, load_settings
 from cost_mcp.errors import InvalidInputError
 from cost_mcp.models import SpendResult, SyncResult
@@ -381,6 +381,28 @@ def test_a_first_sync_that_fails_for_another_reason_than_the_key_says_so_and_not
         "local logs and record_usage estimate. Sync again later (`cost-mcp sync`), or add it to "
         "COST_MCP_SYNC_SKIP to stop syncing it"
     )
+
+
+def test_a_team_members_warnings_say_a_sync_failed_but_not_the_providers_words(
+    conn: Conn, keys: Settings, router: Router
+) -> None:
+    """A member's sources[] said only that a provider's last sync failed, while their warnings
+    quoted the provider's error (an account, a key's name) and told them to fix the server's
+    settings. Both now say the same, and that a team admin can fix it; an admin's keep the words."""
+    said = {"error": {"message": "admin key 'ops-billing' of org-Secret123 lacks api.usage.read"}}
+    router.openai.script(COMPLETIONS, json_response(400, said))
+    error = rows(run_sync(conn, keys, router))["openai"].error
+    assert error is not None and "org-Secret123" in error
+    p = resolve(keys, None, "2026-11-01", "2026-11-05", None)
+    mine = get_spend(conn, keys, p, [], Filters(members=["ana@example.com"]), member="ana@example.com")
+    [warning] = [w for w in mine.warnings if w.startswith("PARTIAL: openai")]
+    assert warning == (
+        f"PARTIAL: openai: never synced ({MEMBER_SYNC_ERROR}); its billed spend is not in this answer, "
+        "only what local logs and record_usage estimate. A team admin can fix it"
+    )
+    assert not any("Secret123" in w or "COST_MCP_SYNC_SKIP" in w for w in mine.warnings), mine.warnings
+    admins = get_spend(conn, keys, p, [], Filters(members=["ana@example.com"]))
+    assert any(f"never synced ({error})" in w for w in admins.warnings)
 
 
 def test_a_repeated_next_page_fails_the_source(conn: Conn, keys: Settings, router: Router) -> None:

@@ -175,10 +175,13 @@ def envelope(conn: Conn, result: A, progress: ReadProgress | None = None, *, pat
     the logs says them (session_usage's session may be the unread one) and says them once, however
     many spend queries it is built from (the dashboard, a forecast).
 
-    Without ``paths`` (a team member's answer) neither the server's unopened log folders nor its log
-    readers' state are said (:func:`cost_mcp.analytics.spend.member_sources`): the calls those
-    folders hold are the server machine's own, under no member, so in no member's answer."""
-    notes = [*(log_read_warnings(conn) if paths else []), *skipped_lines.warnings(conn, log_labels())]
+    Without ``paths`` (a team member's answer) neither the server's unopened log folders, the lines
+    its log readers skipped, nor their state are said
+    (:func:`cost_mcp.analytics.spend.member_sources`): the calls those folders hold are the server
+    machine's own, under no member, so in no member's answer."""
+    # The skipped lines are the server's own log files' too: "3 lines in 1 file were skipped" is not
+    # a member's gap, and no member can do anything about it.
+    notes = [*log_read_warnings(conn), *skipped_lines.warnings(conn, log_labels())] if paths else []
     sources = getattr(result, "sources", None)
     if not paths and isinstance(sources, list):
         result = result.model_copy(update={"sources": member_sources(sources)})

@@ -20,14 +20,15 @@ class NotRegularFileError(OSError):
     """The path names a pipe, socket or device: not a file to read settings from."""
 
 
-def open_regular_file(path: Path) -> BinaryIO:
-    """The regular file at ``path`` (symlinks followed), open for reading in binary, for a caller
-    that streams it (a billing export may be large). Raises FileNotFoundError, IsADirectoryError,
+def open_regular_file(path: Path | str, buffering: int = -1) -> BinaryIO:
+    """The regular file at ``path`` (symlinks followed), open for reading in binary with
+    ``buffering`` as :func:`open` takes it, for a caller that streams it (a billing export may be
+    large, an agent's log is read line by line). Raises FileNotFoundError, IsADirectoryError,
     PermissionError as opening would, and NotRegularFileError for anything that is not a regular
     file, without waiting on it."""
     # O_NONBLOCK: opening a FIFO for reading otherwise waits for a writer before fstat can look.
     fd = os.open(path, os.O_RDONLY | os.O_NONBLOCK | os.O_CLOEXEC)
-    f = os.fdopen(fd, "rb")
+    f = os.fdopen(fd, "rb", buffering=buffering)
     try:
         mode = os.fstat(fd).st_mode
         if stat.S_ISDIR(mode):

@@ -9,6 +9,8 @@ from __future__ import annotations
 
 import json
 import os
+import threading
+from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta
 from decimal import Decimal
 from pathlib import Path
@@ -197,3 +199,36 @@ def test_an_empty_log_file_is_read_as_nothing(home: Path, capsys: pytest.Capture
     assert result["files_seen"] == 2 and result["events_added"] == 1
     assert sum(result["skipped"].values()) == 0
     cli_answers(capsys)
+
+
+def test_a_log_replaced_by_a_pipe_after_the_walk_is_named_not_waited_on(
+    home: Path, capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A log file swapped for a named pipe between the walk's look (a regular file) and the read
+    made open() wait for a writer forever: `ingest`, and every MCP answer behind it, hung. Now that
+    file is named as not a regular file and the others are counted."""
+    from cost_mcp.sources import logfiles
+
+    write(session_file(home / "claude", "s1"), good_line())
+    swapped = write(session_file(home / "claude", "s2"), good_line())
+    walk = logfiles.walk
+
+    def racing_walk(*args: Any, **kwargs: Any) -> Iterator[tuple[str, os.stat_result]]:
+        for path, st in walk(*args, **kwargs):
+            if path == str(swapped):  # seen as a regular file, then replaced before it is opened
+                swapped.unlink()
+                os.mkfifo(swapped)
+            yield path, st
+
+    monkeypatch.setattr(logfiles, "walk", racing_walk)
+    answers: list[Any] = []
+    reading = threading.Thread(target=lambda: answers.append(cli_json(capsys, "ingest")), daemon=True)
+    reading.start()
+    reading.join(30)
+    if reading.is_alive():  # the reader waits in open(): a writer that opens and closes ends it
+        os.close(os.open(swapped, os.O_WRONLY | os.O_NONBLOCK))
+        reading.join(30)
+        pytest.fail("ingest waited on a pipe put where a log file was")
+    [answer] = answers
+    assert answer["events_added"] == 1, answer
+    assert answer["errors"] == [f"{swapped}: not a regular file (a pipe, socket or device)"]

@@ -3,9 +3,10 @@
 from __future__ import annotations
 
 import base64
+import gzip
 import json
 import time
-from collections.abc import Callable, Iterator
+from collections.abc import AsyncIterator, Callable, Iterator
 from datetime import UTC, datetime
 
 import anyio
@@ -16,6 +17,7 @@ import stamina
 from cost_mcp.config import Settings, load_settings
 from cost_mcp.errors import ProviderAuthError, ProviderResponseError
 from cost_mcp.sources.http import (
+    MAX_RESPONSE_BYTES,
     MAX_RETRY_AFTER_SECONDS,
     USER_AGENT,
     ProviderClient,
@@ -24,6 +26,7 @@ from cost_mcp.sources.http import (
     parse_retry_after,
     provider_client,
     retry_wait,
+    scrub_keys,
 )
 from tests.sources.fake_providers import OPENAI_KEY, fixture, json_response
 
@@ -268,6 +271,57 @@ def test_malformed_json_is_an_error_not_a_retry(configured: Settings) -> None:
     assert len(script.requests) == 1
 
 
+class Endless(httpx2.AsyncByteStream):
+    """A body of 1 MiB chunks, three times the cap: counts how many were asked for."""
+
+    def __init__(self) -> None:
+        self.sent = 0
+
+    async def __aiter__(self) -> AsyncIterator[bytes]:
+        chunk = b"[" + b" " * (2**20 - 1)
+        for _ in range(3 * MAX_RESPONSE_BYTES // 2**20):
+            self.sent += 1
+            yield chunk
+
+
+def test_a_huge_answer_is_refused_without_reading_it_all(configured: Settings) -> None:
+    """A base URL pointed at something that answers gigabytes (each source at once) filled 17 GB of
+    memory before the sync's time budget stopped it: reading stops at the cap, saying where."""
+    body = Endless()
+    script = Script(httpx2.Response(200, headers={"content-type": "application/json"}, stream=body))
+    with pytest.raises(ProviderResponseError) as caught:
+        get(configured, script)
+    assert str(caught.value) == (
+        "/v1/organization/costs answered more than 64 MB (HTTP 200), far more than a page of billing "
+        "data: stopped reading it. Check that https://gateway.test/openai is the provider's API"
+    )
+    assert body.sent <= MAX_RESPONSE_BYTES // 2**20 + 1
+    assert len(script.requests) == 1
+
+
+def test_a_gzip_bomb_is_refused_by_what_it_unpacks_to(configured: Settings) -> None:
+    bomb = gzip.compress(b" " * (MAX_RESPONSE_BYTES + 1), compresslevel=1)
+    assert len(bomb) < 2**20
+    headers = {"content-type": "application/json", "content-encoding": "gzip"}
+    with pytest.raises(ProviderResponseError, match="answered more than 64 MB"):
+        get(configured, Script(httpx2.Response(200, headers=headers, content=bomb)))
+
+
+def test_a_gzipped_answer_under_the_cap_is_read(configured: Settings) -> None:
+    packed = gzip.compress(json.dumps(OK).encode())
+    headers = {"content-type": "application/json", "content-encoding": "gzip"}
+    assert get(configured, Script(httpx2.Response(200, headers=headers, content=packed))) == OK
+
+
+@pytest.mark.parametrize("status", [200, 400])
+def test_json_nested_too_deeply_is_malformed_not_an_internal_error(configured: Settings, status: int) -> None:
+    deep = b'{"data":' + b"[" * 100_000 + b"]" * 100_000 + b"}"
+    script = Script(httpx2.Response(status, headers={"content-type": "application/json"}, content=deep))
+    expected = r"returned malformed JSON \(nested too deeply\)$" if status == 200 else "HTTP 400$"
+    with pytest.raises(ProviderResponseError, match=expected):
+        get(configured, script)
+
+
 def test_json_that_is_not_an_object_is_an_error(configured: Settings) -> None:
     with pytest.raises(ProviderResponseError, match="not an object"):
         get(configured, Script(json_response(200, [1, 2])))
@@ -466,3 +520,36 @@ def test_non_secret_auth_headers_are_not_scrubbed(home: object, monkeypatch: pyt
     c = provider_client(load_settings(), "anthropic", anthropic.auth_headers)
     assert c.scrub("version 2023-06-01 is fine") == "version 2023-06-01 is fine"
     anyio.run(c.__aexit__, None, None, None)
+
+
+@pytest.mark.parametrize(
+    ("disguise", "shown"),
+    [
+        (lambda k: k.replace("-", "%2D"), "<[redacted]>"),
+        (lambda k: "".join(f"%{ord(c):02X}" for c in k), "<[redacted]>"),
+        (lambda k: f"{k[:10]}\u200b{k[10:]}", "<[redacted]>"),
+        (lambda k: f"{k[:20]}\u202e{k[20:]}", "<[redacted]>"),
+        (" ".join, "<[redacted]>"),
+        (lambda k: f"{k[:12]}\n{k[12:]}", "<[redacted]>"),
+        (lambda k: f"{k[:12]}> and <{k[12:]}", "<[redacted]> and <[redacted]>"),
+    ],
+    ids=["dashes-encoded", "all-encoded", "zero-width", "rtl-override", "spaced", "two-lines", "split"],
+)
+def test_a_key_echoed_in_disguise_is_scrubbed_from_errors(
+    configured: Settings, disguise: Callable[[str], str], shown: str
+) -> None:
+    """A proxy or API that echoed the key percent-encoded character by character, with an invisible
+    character inside, spaced out or split in two left all or most of it readable in the sync's error
+    (and in the ledger's sync state, and every answer's warnings)."""
+    echo = {"error": {"message": f"bad credential <{disguise(OPENAI_KEY)}>"}}
+    with pytest.raises(ProviderResponseError) as caught:
+        get(configured, Script(json_response(400, echo)))
+    assert str(caught.value) == f"/v1/organization/costs: HTTP 400: bad credential {shown}"
+
+
+def test_scrub_keys_catches_a_disguised_key_as_the_client_does(configured: Settings) -> None:
+    spaced = " ".join(OPENAI_KEY)
+    assert (
+        scrub_keys(configured, f"proxy said: {spaced}; {OPENAI_KEY[8:]}")
+        == "proxy said: [redacted]; [redacted]"
+    )

@@ -611,6 +611,43 @@ def test_a_member_is_told_the_server_could_not_read_logs_but_not_where(home: Pat
     assert admin_logs["last_error"] == error
 
 
+def test_a_member_is_not_told_of_lines_the_server_skipped_in_its_own_logs(home: Path) -> None:
+    """Every answer a member had, record_usage's too, said "1 Claude Code log line(s) in 1 file(s)
+    were skipped ... `cost-mcp doctor` lists the files": the server's own logs, whose calls are in
+    no member's answer and which only an admin can look at. An admin's answers still say it."""
+    claude = home / "server-claude"
+    log = write(session_file(claude, "s-srv", "-srv-app"), assistant("m1", "r1", _iso(datetime.now(UTC))))
+    with log.open("a", encoding="utf-8") as f:
+        f.write("{not json\n")
+    server_db = _server_ledger(home)
+    conn = connect(server_db)
+    tokens = {
+        name: team_store.create_token(conn, name, f"{name}@example.com", role)
+        for name, role in (("admin", "admin"), ("ana", "member"))
+    }
+    conn.close()
+    port = _free_port()
+    proc = _start(_env(home, server_db, claude), port, home / "server.log")
+    try:
+        base = f"http://127.0.0.1:{port}"
+        call = {
+            "provider": "openai",
+            "model": "gpt-4o",
+            "input_tokens": 10,
+            "output_tokens": 0,
+            "agent": "bot",
+        }
+        recorded = anyio.run(_call, base, tokens["ana"], "record_usage", call)
+        assert not recorded.is_error, recorded.content
+        recorded = recorded.structured_content
+        mine = anyio.run(_call, base, tokens["ana"], "get_spend", {"period": "today"}).structured_content
+        admins = anyio.run(_call, base, tokens["admin"], "get_spend", {"period": "today"}).structured_content
+    finally:
+        _stop(proc)
+    assert not [w for w in recorded["warnings"] + mine["warnings"] if "skipped" in w], (recorded, mine)
+    assert [w for w in admins["warnings"] if "1 Claude Code log line(s) in 1 file(s) were skipped" in w]
+
+
 def test_a_members_sources_are_their_pushes_and_the_providers_bill_without_its_error(
     team: Team, home: Path
 ) -> None:
@@ -805,6 +842,42 @@ def test_a_member_filter_finds_the_member_whatever_the_case_of_the_email(team: T
     assert not typed.is_error, typed.content
     assert typed.structured_content["total_usd"] == exact.structured_content["total_usd"] > 0
     assert not any("matches nothing" in w for w in typed.structured_content["warnings"])
+
+
+def test_a_members_filter_hints_name_nothing_of_other_members(team: Team) -> None:
+    """A filter that matched nothing was hinted from the whole ledger: a member's get_spend named
+    other members ("closest known: bob@example.com"), their agents, sessions and projects; so did
+    budget_status, through a team-wide budget's scope. A member's hints are their own values now."""
+    bob = {"provider": "openai", "model": "gpt-4o", "input_tokens": 1_000, "output_tokens": 0}
+    bob |= {"agent": "bob-secret-agent", "session": "bob-session-7f3a", "request_id": "bob-1"}
+    assert not anyio.run(_call, team.base, team.tokens["bob"], "record_usage", bob).is_error
+    mine = {"provider": "openai", "model": "gpt-4o", "input_tokens": 10, "output_tokens": 0}
+    assert not anyio.run(
+        _call, team.base, team.tokens["ana"], "record_usage", mine | {"agent": "ana-bot"}
+    ).is_error
+    admin = team.tokens["admin"]
+    scope = {"name": "all", "amount_usd": 50, "period": "month", "agents": ["bob-secret"], "members": []}
+    assert not anyio.run(_call, team.base, admin, "set_budget", scope).is_error
+    asked = {"agents": ["bob-secret"], "sessions": ["bob-session"], "models": ["gpt-4"]}
+    theirs = anyio.run(_call, team.base, team.tokens["cy"], "get_spend", {"period": "today", **asked})
+    said = " ".join(theirs.structured_content["warnings"])
+    assert "matches nothing in the ledger" in said
+    for secret in ("bob@example.com", "bob-secret-agent", "bob-session-7f3a", "gpt-4o", "ana"):
+        assert secret not in said, said
+    anas = anyio.run(
+        _call, team.base, team.tokens["ana"], "get_spend", {"period": "today", "agents": ["ana-b"]}
+    )
+    assert (
+        "agent filter 'ana-b' matches nothing in the ledger (closest known: ana-bot)"
+        in anas.structured_content["warnings"]
+    )
+    status = anyio.run(_call, team.base, team.tokens["cy"], "budget_status", {})
+    said = " ".join(status.structured_content["warnings"])
+    assert "budget 'all': agent filter 'bob-secret' matches nothing" in said
+    assert "bob-secret-agent" not in said and "bob@example.com" not in said
+    # An admin is still helped by the whole ledger's names.
+    status = anyio.run(_call, team.base, admin, "budget_status", {})
+    assert "closest known: bob-secret-agent" in " ".join(status.structured_content["warnings"])
 
 
 def test_a_members_resource_read_is_refused_with_the_reason(team: Team) -> None:
@@ -1951,6 +2024,12 @@ def test_budgets_per_member_and_per_team(settings: Settings, clock: None) -> Non
         "(check the spelling; members: ana@example.com, bob@example.com, cy@example.com)",
         "budget 'typo': team 'cor' does not exist (teams: core); make it with "
         "`cost-mcp team set cor EMAIL...`",
+    ]
+    # A member's budget_status names no other member or team (test_a_members_filter_hints_...).
+    assert budgets.scope_warnings(conn, typo, "ana@example.com") == [
+        "budget 'typo': member 'ana@exmaple.com' matches nothing: no token, team or usage names them "
+        "(a team admin can check the spelling)",
+        "budget 'typo': team 'cor' does not exist; make it with `cost-mcp team set cor EMAIL...`",
     ]
     budgets.delete_budget(conn, "typo")
     _assert_rollup_exact(settings.db)

@@ -342,7 +342,7 @@ def budget_status(
     else:
         warnings = ["no budgets yet: create one with set_budget(name, amount_usd, period)"]
     for b in budgets:
-        warnings += scope_warnings(conn, b)
+        warnings += scope_warnings(conn, b, member)
     warnings += deliveries.problems(conn, name)
     warnings += _left_out(conn) if budgets else []
     states = states_of(conn, settings, budgets, moment)
@@ -353,27 +353,34 @@ def budget_status(
     )
 
 
-def scope_warnings(conn: Conn, budget: Budget) -> list[str]:
+def scope_warnings(conn: Conn, budget: Budget, member: str | None = None) -> list[str]:
     """A warning for each scope value that matches nothing recorded: it may be a typo, and then the
-    budget counts nothing (said when it is set, and in every status)."""
+    budget counts nothing (said when it is set, and in every status). For a team ``member`` asking,
+    the hints name only their own values and no other member or team (:func:`vocabulary.unmatched`)."""
     found = [
         w
         for attr in ("providers", "models", "agents", "projects", "sources")
-        for w in vocabulary.unmatched(conn, vocabulary.FILTER_DIMENSIONS[attr], getattr(budget.scope, attr))
+        for w in vocabulary.unmatched(
+            conn, vocabulary.FILTER_DIMENSIONS[attr], getattr(budget.scope, attr), member
+        )
     ]
     scope = budget.scope
     if scope.members or scope.teams:
         teams = team_store.teams(conn)
         known = known_members(conn) | {m.lower() for ms in teams.values() for m in ms}
+        check = (
+            f"check the spelling; {vocabulary.listing(known, 'members', 'no members yet')}"
+            if member is None
+            else "a team admin can check the spelling"
+        )
         found += [
-            f"member {m!r} matches nothing: no token, team or usage names them (check the spelling; "
-            f"{vocabulary.listing(known, 'members', 'no members yet')})"
+            f"member {m!r} matches nothing: no token, team or usage names them ({check})"
             for m in scope.members
             if m.lower() not in known
         ]
+        named = f" ({vocabulary.listing(teams, 'teams', 'no teams yet')})" if member is None else ""
         found += [
-            f"team {t!r} does not exist ({vocabulary.listing(teams, 'teams', 'no teams yet')}); make it with "
-            f"`cost-mcp team set {t} EMAIL...`"
+            f"team {t!r} does not exist{named}; make it with `cost-mcp team set {t} EMAIL...`"
             for t in scope.teams
             if t not in teams
         ]

@@ -191,6 +191,7 @@ def get_spend(
     today: date | None = None,
     window: rows.Window | None = None,
     models_as_logged: bool = False,
+    member: str | None = None,
 ) -> SpendResult:
     """Total and breakdown of spend in period ``p``.
 
@@ -201,13 +202,14 @@ def get_spend(
     ``window`` bounds rows and attribution to one page (analytics/rows.py); None: every row.
     Grouped by model, a row holds one model whatever id each source logged it under
     (``vocabulary.model_key``), named by its id with the most spend; ``models_as_logged`` keeps one
-    row per logged id instead, for exports that must name what each source said.
+    row per logged id instead, for exports that must name what each source said. ``member``: the
+    team member asking (their filters already name only them), whose warnings name nothing of others.
 
     This is the envelope: it reads the layers (:func:`read_layers`), leaves the arithmetic to the
     pure :func:`count`, and adds freshness, warnings and alerts.
     """
     filters = filters or Filters()
-    filters, unmatched = vocabulary.apply(conn, filters)
+    filters, unmatched = vocabulary.apply(conn, filters, member)
     dims = _check_dims(group_by)
     refreshed = rollup.refresh(conn)
     local_only = _local_only(filters)
@@ -230,7 +232,10 @@ def get_spend(
         by_basis[r.basis] += r.cost_usd or Decimal(0)
     # read once: the warnings and the result show it
     statuses = source_statuses(conn, settings, members=filters.members)
-    warnings = _warnings(slices, settings, conn, statuses, local_only, dims) + _pricing_warnings(
+    # A member's warnings say of each source what their sources[] says (catchup.envelope): whether
+    # its last sync failed, never the provider's own words nor the server's log readers.
+    told = statuses if member is None else member_sources(statuses)
+    warnings = _warnings(slices, settings, conn, told, local_only, dims) + _pricing_warnings(
         conn, p, filters, slices, settings.cost_mode
     )
     warnings += _outside_bill_notes(slices)
@@ -1024,7 +1029,10 @@ def _seat_and_api_value(slices: Sequence[_Slice], settings: Settings) -> list[st
 def _sync_advice(status: SourceStatus) -> str:
     """What to do about a provider that never synced: its key when the key is what failed (the
     auth errors say "needs <the key> in <VARIABLE>"), else asking again later (a rate limit, an
-    outage, an answer that could not be read)."""
+    outage, an answer that could not be read); a team member, who can do neither on the server,
+    that an admin can."""
+    if status.last_error == MEMBER_SYNC_ERROR:
+        return "A team admin can fix it"
     if (status.last_error or "").startswith("needs "):
         return "Fix the key, or add it to COST_MCP_SYNC_SKIP to stop syncing it"
     return "Sync again later (`cost-mcp sync`), or add it to COST_MCP_SYNC_SKIP to stop syncing it"
@@ -1065,10 +1073,14 @@ def _warnings(
                 f"in this answer, only what local logs and record_usage estimate. {_sync_advice(status)}"
             )
         elif status.status == "error":
+            fix = (
+                "A team admin can fix it"
+                if status.last_error == MEMBER_SYNC_ERROR
+                else "If it cannot work with your key, add it to COST_MCP_SYNC_SKIP to stop syncing it"
+            )
             warnings.append(
                 f"{status.source}: last refresh failed ({status.last_error}); showing data synced at "
-                f"{status.last_success}. "
-                "If it cannot work with your key, add it to COST_MCP_SYNC_SKIP to stop syncing it"
+                f"{status.last_success}. {fix}"
             )
         elif status.status == "never" and status.kind != "logs":
             # Configured, yet no sync has finished (the first one outran the refresh budget).

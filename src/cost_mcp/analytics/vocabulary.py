@@ -181,9 +181,13 @@ def _member(value: str) -> str:
     return value.strip().lower() if "@" in value else value
 
 
-def unmatched(conn: Conn, dimension: str, values: Sequence[str]) -> list[str]:
-    """A warning for each filter value that matches nothing in the ledger, with the closest known."""
-    known = known_values(conn, dimension)
+def unmatched(conn: Conn, dimension: str, values: Sequence[str], member: str | None = None) -> list[str]:
+    """A warning for each filter value that matches nothing in the ledger, with the closest known.
+
+    ``member`` (a team member asking): matched and hinted against that member's own values only. The
+    whole ledger's named other members, their agents, sessions and projects ("closest known:
+    boss@example.com") to a member, who may see only their own usage and the team's total."""
+    known = known_values(conn, dimension, member)
     names = set(known)
     if dimension == "project":
         names = {n for p in known for n in project_names(p)}
@@ -198,6 +202,15 @@ def unmatched(conn: Conn, dimension: str, values: Sequence[str]) -> list[str]:
             continue
         if dimension == "model" and model_key(value) in keys:
             continue
+        if len(value) > MAX_HINTED_CHARS:
+            # No name is stored this long (ids are cut to 256, paths to 1,024): comparing it with
+            # every known name took minutes for a model's 50 values of a megabyte, and the warnings
+            # echoed all 50 MB back.
+            warnings.append(
+                f"{dimension} filter {value[:40]!r}… ({len(value):,} characters) matches nothing in the "
+                f"ledger: no {dimension} is named with more than {MAX_HINTED_CHARS:,}"
+            )
+            continue
         import difflib  # only for a value that matches nothing: the hook imports this module
 
         close = difflib.get_close_matches(value, sorted(names), n=3, cutoff=0.5)
@@ -206,6 +219,10 @@ def unmatched(conn: Conn, dimension: str, values: Sequence[str]) -> list[str]:
             hint = f"{value!r} is a provider: filter with providers=[{value!r}]; {hint}"
         warnings.append(f"{dimension} filter {value!r} matches nothing in the ledger ({hint})")
     return warnings
+
+
+MAX_HINTED_CHARS = 1024
+"""The longest filter value compared with the known names: longer than any the ledger stores."""
 
 
 def listing(
@@ -232,13 +249,14 @@ FILTER_DIMENSIONS = {
 """Filter fields of :class:`~cost_mcp.analytics.spend.Filters` and the dimension each filters."""
 
 
-def apply(conn: Conn, filters: Filters) -> tuple[Filters, list[str]]:
-    """Filters as stored (see :func:`expand`), and a warning for each value that matches nothing."""
+def apply(conn: Conn, filters: Filters, member: str | None = None) -> tuple[Filters, list[str]]:
+    """Filters as stored (see :func:`expand`), and a warning for each value that matches nothing
+    (for a team ``member``, nothing of their own: :func:`unmatched`)."""
     warnings: list[str] = []
     changes: dict[str, list[str]] = {}
     for attr, dimension in FILTER_DIMENSIONS.items():
         values: Sequence[str] | None = getattr(filters, attr)
         if values:
-            warnings += unmatched(conn, dimension, values)
+            warnings += unmatched(conn, dimension, values, member)
             changes[attr] = expand(conn, dimension, values)
     return replace(filters, **changes), warnings

@@ -40,6 +40,7 @@ from typing import TYPE_CHECKING, Annotated, Any, Literal, cast
 import msgspec
 
 from cost_mcp.errors import InvalidInputError
+from cost_mcp.files import open_regular_file
 from cost_mcp.money import to_nanos
 from cost_mcp.periods import iso_utc, ms_to_datetime, to_ms
 from cost_mcp.pricing import CallRates, Price, Pricer, Tokens, Unpriced, claude_provider
@@ -1311,7 +1312,9 @@ def _read_file(
         batch.restarted.add(path)  # its skipped-line counts start again
     # A larger buffer than the default 8 KiB: lines average ~1 kB but run to megabytes, and
     # readline on a small buffer spends more time refilling and joining than splitting.
-    with open(path, "rb", buffering=READ_BUFFER) as f:
+    # Not a plain open(): the walk saw a regular file, but one replaced by a pipe since would make
+    # open() wait for a writer forever, and every answer with it.
+    with open_regular_file(path, READ_BUFFER) as f:
         f.seek(offset)
         # A last line cut by a crash (no newline, the file long unchanged) is read, not held back forever.
         final = st.st_size if logfiles.settled(st) else -1

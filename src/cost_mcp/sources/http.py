@@ -6,6 +6,8 @@ Every fetcher goes through here, so these rules hold for all of them:
   message or the ledger: every string of a provider's answer (error text and data fields alike) is
   scrubbed of it in every form it travels in (raw, ``Bearer``, HTTP Basic base64, URL-encoded)
   before anyone sees it, and :func:`scrub_keys` does the same for whatever the sync layer stores.
+  Error text is also scrubbed of a key spaced out, with invisible characters inside, percent-encoded
+  character by character, or split so that part of it shows (:func:`_thorough_pattern`).
 - 429 and 5xx answers and transport errors are retried with exponential backoff (stamina). A
   429's or 503's ``Retry-After`` is honoured up to :data:`MAX_RETRY_AFTER_SECONDS` and never waited
   for past the caller's deadline; one asking for longer fails at once (an earlier retry cannot
@@ -31,6 +33,7 @@ Every fetcher goes through here, so these rules hold for all of them:
 from __future__ import annotations
 
 import base64
+import functools
 import json
 import logging
 import math
@@ -67,6 +70,10 @@ MAX_RETRY_AFTER_SECONDS = 60.0
 MAX_PAGES = 200
 """Far above any real range (a year of daily buckets is 12 pages of 31); only a loop gets here."""
 DEFAULT_DEADLINE_SECONDS = 120.0
+MAX_RESPONSE_BYTES = 64 * 1024 * 1024
+"""The most of one answer read (after gzip): far above any real page (a month of OpenAI costs by
+line item is well under 1 MB), low enough that a gateway gone wrong, a base URL pointed at a file
+server, or a gzip bomb cannot fill memory (a 3 GB answer used to be read whole, on each source at once)."""
 _DETAIL_CHARS = 200
 
 Json = dict[str, Any]
@@ -200,7 +207,7 @@ class ProviderClient:
     def scrub(self, text: str) -> str:
         """``text`` with the key, the header values built from it, and anything shaped like a key,
         replaced."""
-        return _KEY_LIKE.sub("[redacted]", _redact(self._pattern, text))
+        return _KEY_LIKE.sub("[redacted]", _redact(_thorough_pattern(tuple(self._secrets)), text))
 
     def setting(self, name: str) -> str:
         """One of the provider's configured variables (an id, a scope), or ProviderAuthError."""
@@ -307,14 +314,17 @@ class ProviderClient:
                     if self._sign is not None and form is None:
                         response = await self._signed(method, path, params, body, headers)
                     elif form is not None:
-                        response = await self._client.request(method, path, data=dict(form))
+                        request = self._client.build_request(method, path, data=dict(form))
+                        response = await self._send(path, request)
                     elif body is None:
-                        response = await self._client.request(method, path, params=list(params))
+                        request = self._client.build_request(method, path, params=list(params))
+                        response = await self._send(path, request)
                     else:
                         # No params at all (not an empty list) keeps a paging link's own query.
-                        response = await self._client.request(
+                        request = self._client.build_request(
                             method, path, params=list(params) or None, json=dict(body), headers=headers
                         )
+                        response = await self._send(path, request)
                     return self._decode(path, response)
         except RetryableStatus as exc:
             # The body's own words may say "try again in 1s" while Retry-After asks for an hour:
@@ -358,7 +368,29 @@ class ProviderClient:
                 # The bare signature too: an error that quotes it alone must not pass it on.
                 self.add_secret(value.rpartition("Signature=")[2] if "Signature=" in value else "")
         request.headers.update(signed)
-        return await self._client.send(request)
+        return await self._send(path, request)
+
+    async def _send(self, path: str, request: httpx2.Request) -> httpx2.Response:
+        """Send ``request`` and read its answer, at most :data:`MAX_RESPONSE_BYTES` of it (counted
+        after gzip, so a small bomb counts as what it unpacks to): ProviderResponseError beyond."""
+        response = await self._client.send(request, stream=True)
+        content = bytearray()
+        try:
+            async for chunk in response.aiter_bytes():
+                content += chunk
+                if len(content) > MAX_RESPONSE_BYTES:
+                    raise ProviderResponseError(
+                        f"{path} answered more than {MAX_RESPONSE_BYTES // 2**20} MB (HTTP "
+                        f"{response.status_code}), far more than a page of billing data: stopped reading "
+                        f"it. Check that {self.base_url} is the provider's API",
+                        status=response.status_code,
+                    )
+        finally:
+            await response.aclose()
+        # As read whole: the body is unpacked already, so its packing headers no longer apply.
+        unpacked = ("content-encoding", "content-length", "transfer-encoding")
+        kept = [(k, v) for k, v in response.headers.multi_items() if k.lower() not in unpacked]
+        return httpx2.Response(response.status_code, headers=kept, content=bytes(content), request=request)
 
     async def paginate(
         self, path: str, params: Params = (), *, max_pages: int = MAX_PAGES
@@ -439,6 +471,10 @@ class ProviderClient:
                 f"{path} returned malformed JSON ({type(exc).__name__} at character "
                 f"{getattr(exc, 'pos', '?')})"
             ) from None
+        except RecursionError:
+            # Thousands of nested brackets: no billing answer is shaped so; an internal error and a
+            # traceback said nothing of whose answer it was.
+            raise ProviderResponseError(f"{path} returned malformed JSON (nested too deeply)") from None
         if not isinstance(body, dict):
             raise ProviderResponseError(f"{path} returned JSON that is not an object")
         # An API that echoes the key into a field (a currency, an amount, a label) must not get it
@@ -463,7 +499,7 @@ class ProviderClient:
         string ``error`` itself (Prometheus, as Groq's metrics API answers)."""
         try:
             body = json.loads(response.text)
-        except ValueError:
+        except (ValueError, RecursionError):
             return ""
         if not isinstance(body, dict):
             return ""
@@ -508,7 +544,7 @@ def _aws_error_type(response: httpx2.Response) -> str | None:
     if not kind:
         try:
             body = json.loads(response.text)
-        except ValueError:
+        except (ValueError, RecursionError):
             return None
         value = body.get("__type") if isinstance(body, dict) else None
         kind = value if isinstance(value, str) else ""
@@ -570,7 +606,7 @@ def _rate_limit_reason(response: httpx2.Response) -> str | None:
     same object at the top level) when it is one of :data:`RATE_LIMIT_REASONS`; else None."""
     try:
         body = json.loads(response.text)
-    except ValueError:
+    except (ValueError, RecursionError):
         return None
     error = body.get("error") if isinstance(body, dict) else None
     holder = error if isinstance(error, dict) else body
@@ -635,6 +671,51 @@ def _secrets_pattern(secrets: Sequence[str]) -> re.Pattern[str] | None:
     return re.compile("|".join(re.escape(s) for s in secrets), re.IGNORECASE)
 
 
+_FILLER = "[\\s\\u00ad\\u180e\\u200b-\\u200f\\u202a-\\u202e\\u2060-\\u2064\\ufeff]*"
+"""What may sit between a key's characters in an echo that still gives the key away: spaces, line
+breaks, and invisible characters (zero-width spaces and joiners, direction marks, a soft hyphen)."""
+
+FRAGMENT_CHARS = 16
+"""The shortest run of a key's characters redacted on its own (a key split across two fields or
+lines, or cut short by another redaction): long enough to be nothing but the key's."""
+
+
+def _fuzzy(secret: str) -> str:
+    """A pattern for ``secret`` however it is echoed: each character as itself or percent-encoded
+    (``%2D`` for ``-``, which ``quote`` leaves alone and a stricter encoder does not), with
+    :data:`_FILLER` between them."""
+    chars = [f"(?:{re.escape(c)}|%{ord(c):02x})" if c.isascii() else re.escape(c) for c in secret]
+    return _FILLER.join(chars)
+
+
+def _fragments(secret: str) -> list[str]:
+    """A pattern for each run of :data:`FRAGMENT_CHARS` of ``secret``'s characters, taking as much
+    of the rest of it as follows: what is left of a key split in two or cut by another match."""
+    found = []
+    for start in range(len(secret) - FRAGMENT_CHARS + 1):
+        rest = ""
+        for c in reversed(secret[start + FRAGMENT_CHARS :]):
+            rest = f"(?:{re.escape(c)}{rest})?"
+        found.append(re.escape(secret[start : start + FRAGMENT_CHARS]) + rest)
+    return found
+
+
+@functools.lru_cache(maxsize=32)
+def _thorough_pattern(secrets: tuple[str, ...]) -> re.Pattern[str] | None:
+    """:func:`_secrets_pattern`, and beyond it each form of up to 128 characters spaced out, with
+    invisible characters inside or percent-encoded character by character (:func:`_fuzzy`), and
+    each run of :data:`FRAGMENT_CHARS` of a form of up to 64 (:func:`_fragments`). For text shown
+    or stored (errors), where a provider or proxy may have echoed a key in any of those ways and
+    the exact forms left most of it readable. Built on the first error (~0.2 s) and kept: the
+    provider's data is scrubbed with the exact forms only, which are a hundred times faster."""
+    if not secrets:
+        return None
+    plain = [s for s in secrets if not re.search(r"\s", s) and len(s) <= 128]
+    whole = [_fuzzy(s) for s in plain] + [re.escape(s) for s in secrets if s not in plain]
+    parts = [f for s in plain if FRAGMENT_CHARS < len(s) <= 64 for f in _fragments(s)]
+    return re.compile("|".join([*whole, *parts]), re.IGNORECASE)
+
+
 def _redact(pattern: re.Pattern[str] | None, text: str) -> str:
     return pattern.sub("[redacted]", text) if pattern is not None else text
 
@@ -653,7 +734,7 @@ def scrub_keys(settings: Settings, text: str, limit: int | None = None) -> str:
             value = settings.provider_value(name)
             if value is not None:
                 secrets.update(secret_forms(value))
-    text = _redact(_secrets_pattern(sorted(secrets, key=len, reverse=True)), text)
+    text = _redact(_thorough_pattern(tuple(sorted(secrets, key=len, reverse=True))), text)
     # Our own advice names the shape of the right key ("sk-admin-…"), which reads as key-like:
     # it is kept, and everything else shaped like a key is still replaced.
     hints = [spec.key_hint for spec in registry.providers() if spec.key_hint]

@@ -42,6 +42,7 @@ from typing import Literal
 
 from cost_mcp import tokens
 from cost_mcp.config import Settings
+from cost_mcp.files import open_regular_file
 from cost_mcp.periods import ms_to_datetime, to_ms
 from cost_mcp.pricing import Price, Pricer, Tokens
 from cost_mcp.sources import logfiles
@@ -477,7 +478,7 @@ def _read_lines(
     """Parse the complete lines from ``offset`` (and a last one without a newline at ``final``,
     see :class:`logfiles.LineReader`); returns the offset reached and whether it lies inside an
     over-long line."""
-    with open(path, "rb") as f:
+    with open_regular_file(path) as f:  # never waits on a pipe put there since the walk
         f.seek(offset)
         reader = logfiles.LineReader(f, offset, MAX_LINE_BYTES, skipping, final)
         first = offset == 0
@@ -500,7 +501,7 @@ def _read_document(
     if st.st_size > MAX_DOCUMENT_BYTES:
         skipped["too_long"] += 1
         return st.st_size
-    with open(path, "rb") as f:
+    with open_regular_file(path) as f:  # never waits on a pipe put there since the walk
         data = f.read(MAX_DOCUMENT_BYTES + 1)
     writer.stats.lines_read += 1
     # A document is re-read whole when it changes; the events' keys make that idempotent.
