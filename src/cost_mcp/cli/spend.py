@@ -284,18 +284,24 @@ def partial_days(result: SpendResult) -> list[str]:
 def _report_csv(result: SpendResult) -> None:
     writer = csv.writer(sys.stdout)
     dims = [d for d in result.group_by if d != "basis"]  # every row has its basis column
-    writer.writerow([*dims, "basis", "cost_usd", "requests", "total_tokens", "unpriced_requests"])
+    # By model, a row sums every id its model was logged under (the table's "(+N)"): the ids go in
+    # a last column, so that scripts reading the earlier columns by position read them as before.
+    ids = "model" in dims
+    header = [*dims, "basis", "cost_usd", "requests", "total_tokens", "unpriced_requests"]
+    writer.writerow([*header, "model_ids"] if ids else header)
     for row in result.rows:
-        writer.writerow(
-            [
-                *(csv_cell(row.group[d] or "") for d in dims),
-                row.basis,
-                UNPRICED if row.unpriced_requests and not row.cost_usd else plain_usd(row.cost_usd),
-                "" if row.requests is None else row.requests,
-                "" if row.tokens is None else row.tokens.total_tokens,
-                row.unpriced_requests,
-            ]
-        )
+        cells = [
+            *(csv_cell(row.group[d] or "") for d in dims),
+            row.basis,
+            UNPRICED if row.unpriced_requests and not row.cost_usd else plain_usd(row.cost_usd),
+            "" if row.requests is None else row.requests,
+            "" if row.tokens is None else row.tokens.total_tokens,
+            row.unpriced_requests,
+        ]
+        if ids:
+            # Empty when the row is the one id shown, as model_ids is null in --json.
+            cells.append(csv_cell(" ".join(row.model_ids or [])))
+        writer.writerow(cells)
 
 
 def _render_report(
