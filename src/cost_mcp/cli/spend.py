@@ -324,12 +324,24 @@ def _render_report(
         keys = (_key_cell(row.group, row.model_ids, d, merged) for d in dims)
         table.add_row(*keys, row.basis, *_row_cells(row, compact))
         for sub in under.get(_key(row, result.group_by), []):
-            label = f"└─{_key_cell(sub.group, sub.model_ids, breakdown or '', merged)}"  # folds as one name
+            label = f"└─{_sub_label(sub, breakdown or '', merged)}"  # folds as one name
             # The sub-row's name sits in the first column, indented under its row.
             cells = [label, *[""] * len(dims)] if dims else [label]
             table.add_row(*cells[: len(dims) + 1], *_row_cells(sub, compact), style="dim")
     _print_tokens_table(out, table)
     _merged_note(out, merged)
+
+
+SEAT_FEES = "seat fees"
+"""A sub-row of subscription fees, which have no model, project, agent or session to be named by."""
+
+
+def _sub_label(sub: SpendRow, dim: str, merged: dict[str, set[str]]) -> str:
+    """A sub-row's name: its ``dim`` value, or for seat fees (which have none) what they are; a
+    sub-row shows no basis column, so a bare "-" left a reader to guess what the amount was."""
+    if sub.basis == "subscription" and sub.group.get(dim) is None:
+        return SEAT_FEES
+    return _key_cell(sub.group, sub.model_ids, dim, merged)
 
 
 def _key_cell(
