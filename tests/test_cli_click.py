@@ -236,3 +236,30 @@ def test_a_command_imports_only_its_own_module(tmp_path: Path) -> None:
         [sys.executable, "-c", code], capture_output=True, text=True, check=True, cwd=tmp_path
     ).stdout
     assert out.strip().splitlines()[-1] == "['cost_mcp.cli.app', 'cost_mcp.cli.data']"
+
+
+@pytest.mark.usefixtures("two_models")
+def test_report_breakdown_names_a_seat_fee_sub_row(
+    capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A Cursor seat's fee is its own row (basis subscription) with no model: its sub-row was a bare
+    "└─-" beside the models' sub-rows, with no basis column to say what it was."""
+    start = datetime.now(UTC).date().replace(day=1).isoformat()
+    code, out, _ = run(
+        capsys, "subscription", "add", "seat", "--vendor", "cursor", "--amount", "40", "--start", start
+    )
+    assert code == 0, out
+    monkeypatch.setenv("COLUMNS", "200")
+    for dim in ("model", "project", "session"):
+        code, out, _ = run(capsys, "report", "--breakdown", dim)
+        assert code == 0, out
+        rows = _table(out)
+        cursor = next(i for i, cells in enumerate(rows) if cells[0] == "cursor")
+        assert rows[cursor][1] == "subscription"
+        fee = rows[cursor + 1]
+        assert fee[:3] == ["└─seat", "fees", "-"], (dim, fee)  # its own labelled sub-row, no tokens
+        assert fee[-2] == rows[cursor][-2], dim  # the whole fee
+        assert not any(cells[0] == "└─-" for cells in rows), dim
+        # The models' sub-rows are not touched by it.
+        anthropic = next(i for i, cells in enumerate(rows) if cells[0] == "anthropic")
+        assert not any(c[0] == "└─seat" for c in rows[anthropic + 1 : anthropic + 3]), dim

@@ -3,6 +3,8 @@ rounded and labelled as such, never cut short with an ellipsis."""
 
 from __future__ import annotations
 
+import csv
+import io
 import json
 import logging
 import os
@@ -181,6 +183,29 @@ def test_two_keys_at_80_columns_stay_readable_and_the_counts_give_way(heavy_logs
     for row, data in zip(rows, whole["rows"], strict=True):
         assert row[:3] == ["anthropic", DAY, data["group"]["model"][:10]]  # each key on its first line
         assert f"${data['cost_usd']:,.2f}" in row  # the cost whole
+
+
+def test_a_merged_model_row_names_the_ids_it_sums_in_csv(home: Path) -> None:
+    """The table says "(+1)" and --json lists model_ids; --csv had no column for them, so a CSV
+    reader could not tell which ids a model's row sums."""
+    models = ["claude-sonnet-4-5-20250929", "claude-sonnet-4.5", "claude-sonnet-4.5", "claude-haiku-4-5"]
+    lines = [
+        assistant(f"msg_{i}", f"req_{i}", f"{DAY}T1{i}:00:00.000Z", model=model, input=1_000, output=100)
+        for i, model in enumerate(models)
+    ]
+    write(session_file(home / "claude", "s1"), *lines)
+    for args in (("--group-by", "model"), ("--breakdown", "model")):
+        done = at(200, "report", *PERIOD, *args, "--csv")
+        assert done.returncode == 0, done.stderr
+        header, *rows = csv.reader(io.StringIO(done.stdout))
+        assert header[-1] == "model_ids", args
+        ids = {row[header.index("model")]: row[-1] for row in rows}
+        assert ids == {
+            "claude-sonnet-4.5": "claude-sonnet-4-5-20250929 claude-sonnet-4.5",
+            "claude-haiku-4-5": "",  # the one id shown, as model_ids is null in --json
+        }, args
+    by_provider = at(200, "report", *PERIOD, "--group-by", "provider", "--csv").stdout
+    assert "model_ids" not in by_provider.splitlines()[0]  # no model in the row, nothing to list
 
 
 def test_a_merged_model_row_names_the_ids_it_sums_at_any_width(home: Path) -> None:

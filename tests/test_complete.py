@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import contextlib
+import functools
 import json
 import os
 import pty
@@ -118,6 +119,35 @@ async def test_record_usage_carries_the_envelope(client: Client) -> None:
     )
     assert result.structured_content is not None
     assert result.structured_content["complete"] is True and result.structured_content["reading"] is None
+
+
+def test_a_background_reading_says_less_is_left_as_each_batch_commits(
+    settings: Settings, home: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """What is "left" stayed at the last chunk's end figure while the next chunk read on (and was unknown
+    for the whole first chunk): a person watching a large first read saw it never go down."""
+    _big_tree(home / "claude", datetime.now(UTC) - timedelta(seconds=5))
+    logs = sorted(str(p) for p in (home / "claude").rglob("*.jsonl"))
+    monkeypatch.setattr(claude_code, "BATCH_COPIES", 1_000)  # a batch every few files
+    reader = catchup.LogReader(settings, Pricer(), functools.partial(connect, settings.db), chunk_seconds=600)
+    seen: list[tuple[int | None, int | None, int, int]] = []
+    write = claude_code._write
+
+    def observed(conn: Conn, *args: Any) -> None:
+        # Just before a batch commits: every batch before it is in the ledger, none of this one.
+        at = reader.progress()
+        stored = {row[0]: row[1] for row in conn.execute('SELECT path, "offset" FROM scanned_files')}
+        behind = [os.path.getsize(p) - stored.get(p, 0) for p in logs]
+        seen.append((at.bytes_left, at.files_left, sum(behind), sum(b > 0 for b in behind)))
+        write(conn, *args)
+
+    monkeypatch.setattr(claude_code, "_write", observed)
+    reader.start()
+    assert reader.wait(120)
+    assert len(seen) >= 10, "one chunk of many batches"
+    assert [(b, f) for b, f, _, _ in seen] == [(b, f) for _, _, b, f in seen]
+    left = [b for _, _, b, _ in seen]  # equal to what was said, as asserted just above
+    assert left == sorted(left, reverse=True) and len(set(left)) == len(left)
 
 
 def test_hard_budget_refuses_while_unread_bytes_could_fill_it_and_allows_when_they_cannot(

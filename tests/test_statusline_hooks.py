@@ -621,6 +621,45 @@ def test_uninstall_keeps_what_the_user_changed_since_and_removes_a_file_cost_mcp
     }
 
 
+def test_uninstall_from_a_project_leaves_it_as_it_was_before_the_install(
+    home: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """Installing both into a project made its .claude/ folder and settings file, and the second
+    install kept a copy of the first's file as "the file before cost-mcp"; taking both out again
+    left that folder with a settings file of {} and the copy (one install: the empty folder)."""
+    project = home / "work"
+    project.mkdir()
+    monkeypatch.chdir(project)
+    folder = project / ".claude"
+    for commands in (["statusline"], ["statusline", "hook"], ["hook", "statusline"]):
+        for command in commands:
+            assert run_cli(monkeypatch, capsys, "", command, "--install", "--project", "--yes")[0] == 0
+        assert [p.name for p in folder.iterdir()] == ["settings.json"], commands  # no copy of our own file
+        for command in commands:
+            assert run_cli(monkeypatch, capsys, "", command, "--uninstall", "--project", "--yes")[0] == 0
+        assert list(project.iterdir()) == [], commands
+
+    # A copy of a file holding only our status line, as an earlier version kept, is not given back.
+    folder.mkdir()
+    (folder / "settings.json.before-cost-mcp").write_text(
+        json.dumps({"statusLine": {"type": "command", "command": _ours("statusline")}})
+    )
+    assert run_cli(monkeypatch, capsys, "", "hook", "--install", "--project", "--yes")[0] == 0
+    assert run_cli(monkeypatch, capsys, "", "hook", "--uninstall", "--project", "--yes")[0] == 0
+    assert list(project.iterdir()) == []
+
+    # A folder that holds anything else stays, as does a settings file the user had.
+    (folder / "commands").mkdir(parents=True)
+    assert run_cli(monkeypatch, capsys, "", "statusline", "--install", "--project", "--yes")[0] == 0
+    assert run_cli(monkeypatch, capsys, "", "statusline", "--uninstall", "--project", "--yes")[0] == 0
+    assert [p.name for p in folder.iterdir()] == ["commands"]
+    (folder / "settings.json").write_text("{}\n")
+    assert run_cli(monkeypatch, capsys, "", "statusline", "--install", "--project", "--yes")[0] == 0
+    assert run_cli(monkeypatch, capsys, "", "statusline", "--uninstall", "--project", "--yes")[0] == 0
+    assert (folder / "settings.json").read_text() == "{}\n"
+    assert sorted(p.name for p in folder.iterdir()) == ["commands", "settings.json"]
+
+
 def test_install_writes_through_a_symlinked_settings_file_and_keeps_its_permissions(
     home: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
 ) -> None:

@@ -2,6 +2,10 @@
 
 from __future__ import annotations
 
+from datetime import UTC, datetime, timedelta
+from decimal import Decimal
+from typing import Any
+
 import pytest
 from mcp import Client
 
@@ -24,3 +28,53 @@ async def test_every_tool_rejects_an_unknown_argument_and_says_so_in_its_schema(
         result = await client.call_tool(tool.name, {"no_such_argument": 1})
         assert result.is_error is True, tool.name
         assert "no_such_argument" in result.content[0].text, tool.name  # type: ignore[union-attr]
+
+
+RECORD = {"provider": "anthropic", "model": "claude-sonnet-4-5", "output_tokens": 3, "agent": "bot"}
+
+
+@pytest.mark.parametrize(
+    ("tool", "arguments", "named"),
+    [
+        ("record_usage", {**RECORD, "input_tokens": "12"}, "input_tokens"),
+        ("record_usage", {**RECORD, "input_tokens": True}, "input_tokens"),
+        ("record_usage", {**RECORD, "input_tokens": 12.5}, "input_tokens"),
+        ("check_budget", {"model": "claude-sonnet-4-5", "output_tokens": "8000"}, "output_tokens"),
+        ("check_budget", {"estimated_cost_usd": True}, "estimated_cost_usd"),
+        ("set_budget", {"name": "b", "amount_usd": 5, "period": "month", "hard": "true"}, "hard"),
+        ("set_budget", {"name": "b", "amount_usd": 5, "period": "month", "hard": 1}, "hard"),
+        ("usage_blocks", {"days": "7"}, "days"),
+    ],
+)
+async def test_an_argument_of_the_wrong_type_is_refused_naming_it(
+    client: Client, tool: str, arguments: dict[str, Any], named: str
+) -> None:
+    """Arguments were coerced as pydantic's lax mode does: true was 1 token, "12" was 12 and "true"
+    or 1 made a hard budget, so an agent's wrong type went unnoticed. Now it is an error naming it."""
+    result = await client.call_tool(tool, arguments)
+    assert result.is_error is True, (tool, arguments, result.structured_content)
+    text = result.content[0].text  # type: ignore[union-attr]
+    assert text.startswith(f"{tool}: argument '{named}' got "), text
+    assert "pydantic" not in text and "\n" not in text
+
+
+async def test_what_clients_send_for_json_types_is_still_taken(client: Client) -> None:
+    """Strict about JSON types, not about how JSON spells them: a money amount as an integer, a
+    float or a numeric string, a whole number written 12.0 (an integer to JSON Schema), a time as
+    an ISO string, a list sent as a JSON string (as Claude Desktop does)."""
+    when = (datetime.now(UTC) - timedelta(hours=1)).isoformat()
+    recorded = await client.call_tool(
+        "record_usage", {**RECORD, "input_tokens": 1000.0, "timestamp": when, "request_id": "r1"}
+    )
+    assert recorded.is_error is False, recorded.content
+    assert recorded.structured_content is not None
+    for amount in (150, 4.99, "4.99"):
+        result = await client.call_tool("set_budget", {"name": "b", "amount_usd": amount, "period": "month"})
+        assert result.is_error is False, (amount, result.content)
+        assert result.structured_content is not None
+        assert Decimal(str(result.structured_content["amount_usd"])) == Decimal(str(amount))
+    checked = await client.call_tool("check_budget", {"estimated_cost_usd": 2, "agent": "bot"})
+    assert checked.is_error is False and checked.structured_content is not None
+    spend = await client.call_tool("get_spend", {"group_by": '["agent"]', "start": "2020-01-01"})
+    assert spend.is_error is False and spend.structured_content is not None
+    assert [r["group"]["agent"] for r in spend.structured_content["rows"]] == ["bot"]

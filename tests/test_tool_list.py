@@ -137,7 +137,7 @@ async def test_results_are_structured_behind_a_minimal_output_schema(client: Cli
                 "output_tokens": 1,
                 "timestamp": "yesterday",
             },
-            "record_usage: argument 'timestamp' got \"yesterday\" (input should be a valid datetime or date, "
+            "record_usage: argument 'timestamp' got \"yesterday\" (input should be a valid datetime, "
             "input is too short); allowed: an ISO 8601 time with its offset, e.g. 2026-12-04T10:30:00Z",
         ),
     ],

@@ -268,7 +268,7 @@ class LogReader:
 
     def progress(self) -> ReadProgress:
         """Where the reading stands now: "read" grows as each batch goes to the ledger (never less
-        than the ledger counts), "left" is as of the last chunk's end (never less than is left)."""
+        than the ledger counts), "left" shrinks as each batch is committed (never less than is left)."""
         with self._lock:
             if not self.running:
                 return ReadProgress(complete=True)
@@ -284,6 +284,12 @@ class LogReader:
 
         return seen
 
+    def _leaving(self, left: int, files: int) -> None:
+        """What a chunk reports is left as its batches commit (and as soon as its files are listed,
+        so that a first chunk need not end before an answer can say how much is left)."""
+        with self._lock:
+            self._left, self._files_left = left, files
+
     def _run(self) -> None:
         from cost_mcp import sync
         from cost_mcp.analytics.alerts import fire_alerts
@@ -293,13 +299,18 @@ class LogReader:
             conn = self._open_conn()
             started = time.perf_counter()
             while not self._stop.is_set():
-                before = self._read
+                before, left_before = self._read, self._left
                 result = sync.read_local_logs(
-                    conn, self._settings, self._pricer, self._chunk_seconds, progress=self._reading(before)
+                    conn,
+                    self._settings,
+                    self._pricer,
+                    self._chunk_seconds,
+                    progress=self._reading(before),
+                    left=self._leaving,
                 )
                 with self._lock:
-                    if self._left is not None:
-                        chunk = max(self._left - result.bytes_pending, 0)
+                    if left_before is not None:
+                        chunk = max(left_before - result.bytes_pending, 0)
                     else:
                         chunk = result.bytes_read
                     # Never less than the chunk's own reports said: the figure only grows.

@@ -8,7 +8,8 @@ file's permissions, and refuse a file its owner made read-only.
 
 The first change keeps the file as it was beside it (:data:`BACKUP_SUFFIX`). Undoing both changes
 puts that copy back byte for byte (key order, indentation) and removes it, and undoing the status
-line gives back the one ours replaced.
+line gives back the one ours replaced. A file that holds only what cost-mcp added is not kept (it
+is not the user's), and once nothing is left in it, it goes, with the folder it leaves empty.
 """
 
 from __future__ import annotations
@@ -59,6 +60,8 @@ class Edit:
     """Bytes to write instead of ``after`` (the backup, when the change gives back what it holds)."""
     remove: bool = False
     """Delete the file instead (an undo that leaves nothing in a file cost-mcp created)."""
+    ours: bool = False
+    """The file as read holds only what cost-mcp added: no copy of it is kept before the change."""
 
     @property
     def changed(self) -> bool:
@@ -102,12 +105,22 @@ class Edit:
         if self.remove:
             target.unlink(missing_ok=True)
             backup.unlink(missing_ok=True)
-            return [f"removed {self.path}: it held nothing but what cost-mcp added"]
+            done = [f"removed {self.path}: it held nothing but what cost-mcp added"]
+            # The folder an install made for the file (a project's .claude/): left empty, it goes too.
+            folder = self.path.parent
+            if not os.path.lexists(self.path):
+                try:
+                    folder.rmdir()
+                except OSError:
+                    pass  # not empty (or not ours to remove): it stays
+                else:
+                    done.append(f"removed {folder}: the folder held nothing else")
+            return done
         if self.restore is not None:
             _replace(target, self.restore)
             backup.unlink()
             return [f"{self.path} is again as it was before cost-mcp changed it ({backup.name} removed)"]
-        if self.raw and not backup.exists():
+        if self.raw and not self.ours and not backup.exists():
             _replace(backup, self.raw, like=target)
             done.append(f"kept the file as it was in {backup}")
         _replace(target, self.after.encode("utf-8"))
@@ -175,8 +188,9 @@ def plan(path: Path, change: Callable[[dict[str, Any]], None]) -> Edit:
     """
     raw = _read(path)
     before, data = _object(path, raw)
+    ours = _only_ours(data)
     change(data)
-    return Edit(path, before, json.dumps(data, indent=2, ensure_ascii=False) + "\n", raw)
+    return Edit(path, before, json.dumps(data, indent=2, ensure_ascii=False) + "\n", raw, ours=ours)
 
 
 def plan_undo(path: Path, subcommand: str) -> Edit:
@@ -210,9 +224,21 @@ def plan_undo(path: Path, subcommand: str) -> Edit:
         return edit  # nothing of ours in it: leave the file as it is, formatting and all
     if kept is not None and backup_raw is not None and data == kept:
         return Edit(path, before, backup_raw.decode("utf-8"), raw, restore=backup_raw)
-    if not data and backup_raw is None:
+    # A copy holding only cost-mcp's own entries (kept by an earlier version when the second
+    # install changed a file the first had created) is no file of the user's to give back.
+    if not data and (backup_raw is None or (kept is not None and _only_ours(kept))):
         return Edit(path, before, "", raw, remove=True)
-    return Edit(path, before, after, raw)
+    return Edit(path, before, after, raw, ours=_only_ours(original))
+
+
+def _only_ours(data: dict[str, Any]) -> bool:
+    """Whether a settings object holds cost-mcp's status line or hooks and nothing else."""
+    rest = copy.deepcopy(data)
+    line = rest.get("statusLine")
+    if isinstance(line, dict) and is_ours(line.get("command"), "statusline"):
+        del rest["statusLine"]
+    _drop_hooks(rest, lambda command: is_ours(command, "hook"))
+    return bool(data) and not rest
 
 
 def is_ours(command: object, subcommand: str) -> bool:

@@ -17,7 +17,7 @@ from collections.abc import AsyncIterator, Callable, Iterable
 from contextlib import asynccontextmanager
 from dataclasses import dataclass, field
 from datetime import datetime
-from typing import Annotated, Any, Concatenate, Literal, ParamSpec, TypeVar
+from typing import Annotated, Any, Concatenate, Literal, ParamSpec, Self, TypeVar
 
 import anyio.from_thread
 import anyio.to_thread
@@ -39,7 +39,8 @@ from mcp.types import (
 from mcp.types import Prompt as MCPPrompt
 from mcp.types import Resource as MCPResource
 from mcp.types import Tool as MCPTool
-from pydantic import BaseModel, Field, ValidationError, create_model, model_validator
+from pydantic import BaseModel, Field, ValidationError, create_model
+from pydantic.config import ExtraValues
 
 from cost_mcp import __version__, access, catchup, logwatch, push, sync
 from cost_mcp.analytics import agents as agents_api
@@ -165,27 +166,83 @@ _live: list[AppState] = []
 
 
 class _KnownArgumentsOnly(ArgModelBase):
-    """Mixed into every tool's argument model: an argument the tool does not take is an error.
+    """Mixed into every tool's argument model: an argument the tool does not take is an error, and
+    so is an argument of the wrong JSON type.
 
     The SDK builds each tool's argument model from its signature (``func_metadata``, on
     ``ArgModelBase``) and silently ignores extra keys, so a misspelt ``perod`` would quietly mean
     the default period. This names the arguments the tool does take instead.
+
+    It validates them as Python values in pydantic's lax mode, so ``true`` became 1 token and
+    ``"12"`` 12, and ``"true"`` or 1 a hard budget: a model's wrong type went unnoticed. They are
+    validated strictly here, as the JSON they arrived as, which keeps what JSON itself spells (a
+    number or a numeric string for money, an ISO string for a date or time, ``12.0`` for an integer
+    as JSON Schema allows) and refuses the rest, naming the argument (:class:`CostServer`). The
+    published schemas are unchanged.
     """
 
-    @model_validator(mode="before")
     @classmethod
-    def _known_only(cls, data: Any) -> Any:
-        if isinstance(data, dict):
-            known = sorted(f.alias or name for name, f in cls.model_fields.items())
-            unknown = sorted(k for k in data if k not in known)
-            if unknown:
-                close = [m for k in unknown for m in difflib.get_close_matches(str(k), known, n=1)]
-                hint = f" (did you mean {', '.join(repr(c) for c in close)}?)" if close else ""
-                raise ValueError(
-                    f"unknown argument(s) {', '.join(repr(k) for k in unknown)}{hint}; "
-                    f"valid arguments: {', '.join(known) or 'none'}"
-                )
-        return data
+    def model_validate(
+        cls,
+        obj: Any,
+        *,
+        strict: bool | None = None,
+        extra: ExtraValues | None = None,
+        from_attributes: bool | None = None,
+        context: Any | None = None,
+        by_alias: bool | None = None,
+        by_name: bool | None = None,
+    ) -> Self:
+        """The arguments in ``obj`` validated strictly as JSON (anything but a dict as pydantic would)."""
+        if from_attributes or not isinstance(obj, dict):
+            return super().model_validate(
+                obj,
+                strict=strict,
+                extra=extra,
+                from_attributes=from_attributes,
+                context=context,
+                by_alias=by_alias,
+                by_name=by_name,
+            )
+        cls._known_only(obj)
+        return cls.model_validate_json(
+            pydantic_core.to_json(_whole_numbers(obj)),
+            strict=True if strict is None else strict,
+            extra=extra,
+            context=context,
+            by_alias=by_alias,
+            by_name=by_name,
+        )
+
+    @classmethod
+    def _known_only(cls, data: dict[Any, Any]) -> None:
+        # Not a model validator: a "before" one hands the fields Python values, which strict mode
+        # then takes as Python's (money only as a Decimal instance, a time only as a datetime).
+        known = sorted(f.alias or name for name, f in cls.model_fields.items())
+        unknown = sorted(str(k) for k in data if k not in known)
+        if unknown:
+            close = [m for k in unknown for m in difflib.get_close_matches(k, known, n=1)]
+            hint = f" (did you mean {', '.join(repr(c) for c in close)}?)" if close else ""
+            why = (
+                f"unknown argument(s) {', '.join(repr(k) for k in unknown)}{hint}; "
+                f"valid arguments: {', '.join(known) or 'none'}"
+            )
+            raise ValidationError.from_exception_data(
+                cls.__name__,
+                [{"type": "value_error", "loc": (), "input": data, "ctx": {"error": ValueError(why)}}],
+            )
+
+
+def _whole_numbers(value: Any) -> Any:
+    """``value`` with each whole float (``12.0``) an int: JSON Schema counts it an integer, and so
+    may a client, while pydantic's strict mode would refuse it for one."""
+    if isinstance(value, float) and value.is_integer():
+        return int(value)
+    if isinstance(value, dict):
+        return {k: _whole_numbers(v) for k, v in value.items()}
+    if isinstance(value, list):
+        return [_whole_numbers(v) for v in value]
+    return value
 
 
 def reject_unknown_arguments(server: MCPServer[Any]) -> None:

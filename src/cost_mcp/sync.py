@@ -633,6 +633,7 @@ def read_local_logs(
     budget: float | None,
     progress: claude_code.ProgressCallback | None = None,
     watcher: LogWatcher | None = None,
+    left: claude_code.LeftCallback | None = None,
 ) -> IngestResult:
     """Claude Code's logs, then every other registered agent's, within ``budget`` seconds in all.
 
@@ -640,16 +641,17 @@ def read_local_logs(
     calls, so callers that fire alerts on new usage see them. With a ``watcher`` that saw no change
     since a complete pass began (``logwatch``), the walk is skipped: every change made before this
     call would have been seen, so that pass still stands, and the logs are recorded as checked now.
+    ``left`` hears how much of Claude Code's logs is still to read as the read goes.
     """
     ticket = watcher.begin() if watcher is not None else None
     if ticket is not None and ticket.skip:
         return _vouched(conn, ticket)
     started = time.perf_counter()
     result = IngestResult.of(
-        claude_code.ingest(conn, settings, pricer, budget_seconds=budget, progress=progress)
+        claude_code.ingest(conn, settings, pricer, budget_seconds=budget, progress=progress, left=left)
     )
-    left = None if budget is None else max(budget - (time.perf_counter() - started), 0.0)
-    scans = agents.ingest_all(conn, settings, pricer, budget_seconds=left)
+    time_left = None if budget is None else max(budget - (time.perf_counter() - started), 0.0)
+    scans = agents.ingest_all(conn, settings, pricer, budget_seconds=time_left)
     added = sum(s.events_added for s in scans)
     complete = result.complete and all(s.complete for s in scans)
     if watcher is not None and ticket is not None:

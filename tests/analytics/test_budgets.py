@@ -318,6 +318,44 @@ def test_check_prices_a_model_call(conn: Conn, settings: Settings) -> None:
     assert result.allowed is False
 
 
+@pytest.mark.parametrize(
+    ("estimate", "warned"),
+    [
+        ("0.01", "checked with estimated_cost_usd $0.0100, under half what the given tokens cost on "),
+        ("0.03", None),  # within a factor of two of $0.045 either way: a fair estimate
+        ("0.09", None),
+        ("0.5", "checked with estimated_cost_usd $0.5000, over twice what the given tokens cost on "),
+    ],
+)
+def test_a_check_given_a_cost_and_tokens_that_disagree_says_which_it_used(
+    conn: Conn, settings: Settings, estimate: str, warned: str | None
+) -> None:
+    """Given both estimated_cost_usd and model + tokens, a check used the estimate and said nothing
+    of the tokens: an estimate well under their price could pass a hard budget the call then broke."""
+    budgets.set_budget(conn, "cap", Decimal("0.04"), "day", BudgetScope(), hard=True)
+    result = agents.check(
+        conn,
+        settings,
+        Pricer(),
+        estimated_cost_usd=Decimal(estimate),
+        model=SONNET,
+        provider="anthropic",
+        tokens=Tokens(input=10_000, output=1_000),  # $0.045 at list price
+        agent=None,
+        project=None,
+    )
+    assert result.estimated_cost_usd == Decimal(estimate)  # still the cost checked
+    assert result.allowed is (Decimal(estimate) <= Decimal("0.04"))
+    notes = [w for w in result.warnings if w.startswith("checked with estimated_cost_usd")]
+    if warned is None:
+        assert notes == []
+    else:
+        assert notes == [
+            f"{warned}{SONNET} at list price ($0.0450); leave estimated_cost_usd out to check with the "
+            "token price"
+        ]
+
+
 def test_check_needs_a_cost_or_a_model(conn: Conn, settings: Settings) -> None:
     with pytest.raises(InvalidInputError, match="estimated_cost_usd"):
         agents.check(

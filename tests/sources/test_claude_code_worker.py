@@ -255,3 +255,31 @@ def test_a_worker_and_a_bulk_load_store_claude_on_bedrock_and_vertex_under_their
         conn.close()
     assert events == rollup == {**models, SONNET: "anthropic"}  # the tree's other calls
     assert priced == (0,)
+
+
+@pytest.mark.parametrize("worker", [False, True], ids=["in_turn", "beside"])
+def test_what_is_left_goes_down_with_each_committed_batch(tmp_path: Path, worker: bool) -> None:
+    """A background reading says how much is left; it stayed at the last chunk's figure while the
+    chunk read on. Each report now says what the ledger's stored offsets leave, at that moment."""
+    root = _tree(tmp_path / "claude")
+    db = tmp_path / "left.db"
+    logs = sorted(str(p) for p in root.rglob("*.jsonl"))
+    checker = connect(db)
+    reports: list[tuple[int, int, int, int]] = []
+
+    def left(unread: int, files: int) -> None:
+        stored = {row[0]: row[1] for row in checker.execute('SELECT path, "offset" FROM scanned_files')}
+        behind = [os.path.getsize(p) - stored.get(p, 0) for p in logs]
+        reports.append((unread, files, sum(behind), sum(b > 0 for b in behind)))
+
+    try:
+        summary, _ = _ingest(root, db, worker=worker, left=left)
+    finally:
+        checker.close()
+    assert summary["complete"]
+    assert len(reports) > 6  # the list of work, then a batch per file
+    assert [(u, f) for u, f, _, _ in reports] == [(b, n) for _, _, b, n in reports]
+    unread = [u for u, _, _, _ in reports]
+    assert unread == sorted(unread, reverse=True) and unread[0] == sum(map(os.path.getsize, logs))
+    # The last line of s2 has no newline yet (a session still writing it): all that is left.
+    assert reports[-1][:2] == (len('{"type": "assistant"'), 1)

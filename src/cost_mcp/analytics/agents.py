@@ -11,7 +11,7 @@ from cost_mcp.analytics.budgets import Unread
 from cost_mcp.config import Settings
 from cost_mcp.errors import InvalidInputError, UnknownModelError
 from cost_mcp.models import BudgetCheck, CheckResult, RecordResult
-from cost_mcp.money import from_nanos, to_nanos
+from cost_mcp.money import format_usd, from_nanos, to_nanos
 from cost_mcp.periods import iso_utc, to_ms
 from cost_mcp.pricing import Price, Pricer, Tokens, Unpriced
 from cost_mcp.sources.reported import SOURCE, normalize_provider, record_call
@@ -43,6 +43,9 @@ def check(
     """
     provider_id = normalize_provider(provider) if provider else None
     cost = estimated_cost_usd
+    disagree = None
+    if cost is not None and model is not None and tokens is not None and tokens.total:
+        disagree = _disagreement(cost, pricer.price(tokens, model, provider_id, datetime.now(UTC)), model)
     if cost is None:
         if model is None or tokens is None:
             raise InvalidInputError(
@@ -107,7 +110,32 @@ def check(
                 result.hold_expires_at = iso_utc(expires_ms)
     given = {"agent": agent, "project": project, "model": model, "provider": provider_id}
     result.warnings.extend(_unnamed_scopes(conn, {c.name for c in result.budgets}, given, member))
+    if disagree is not None:
+        result.warnings.append(disagree)
     return result
+
+
+DISAGREE_FACTOR = 2
+"""How far apart a given estimate and the tokens' list price may be before a check says so."""
+
+
+def _disagreement(estimate: Decimal, priced: Price | Unpriced, model: str) -> str | None:
+    """A warning when a check given both ``estimated_cost_usd`` and token counts got two costs far
+    apart: the estimate is what the budgets were checked with, and an agent whose estimate is well
+    under the list price may be let through a hard budget its call then passes."""
+    if not isinstance(priced, Price):
+        return None  # no list price to compare with: the estimate is all there is
+    listed = priced.total
+    if listed <= estimate * DISAGREE_FACTOR and estimate <= listed * DISAGREE_FACTOR:
+        return None
+    side = "under half" if estimate < listed else "over twice"
+    # Cents hide what a small call costs ($0.045 would read $0.04): four places under a dollar.
+    places = 2 if min(estimate, listed) >= 1 else 4
+    return (
+        f"checked with estimated_cost_usd {format_usd(estimate, places)}, {side} what the given "
+        f"tokens cost on {model} at list price ({format_usd(listed, places)}); leave "
+        "estimated_cost_usd out to check with the token price"
+    )
 
 
 def _any_hard(conn: Conn) -> bool:

@@ -284,18 +284,24 @@ def partial_days(result: SpendResult) -> list[str]:
 def _report_csv(result: SpendResult) -> None:
     writer = csv.writer(sys.stdout)
     dims = [d for d in result.group_by if d != "basis"]  # every row has its basis column
-    writer.writerow([*dims, "basis", "cost_usd", "requests", "total_tokens", "unpriced_requests"])
+    # By model, a row sums every id its model was logged under (the table's "(+N)"): the ids go in
+    # a last column, so that scripts reading the earlier columns by position read them as before.
+    ids = "model" in dims
+    header = [*dims, "basis", "cost_usd", "requests", "total_tokens", "unpriced_requests"]
+    writer.writerow([*header, "model_ids"] if ids else header)
     for row in result.rows:
-        writer.writerow(
-            [
-                *(csv_cell(row.group[d] or "") for d in dims),
-                row.basis,
-                UNPRICED if row.unpriced_requests and not row.cost_usd else plain_usd(row.cost_usd),
-                "" if row.requests is None else row.requests,
-                "" if row.tokens is None else row.tokens.total_tokens,
-                row.unpriced_requests,
-            ]
-        )
+        cells = [
+            *(csv_cell(row.group[d] or "") for d in dims),
+            row.basis,
+            UNPRICED if row.unpriced_requests and not row.cost_usd else plain_usd(row.cost_usd),
+            "" if row.requests is None else row.requests,
+            "" if row.tokens is None else row.tokens.total_tokens,
+            row.unpriced_requests,
+        ]
+        if ids:
+            # Empty when the row is the one id shown, as model_ids is null in --json.
+            cells.append(csv_cell(" ".join(row.model_ids or [])))
+        writer.writerow(cells)
 
 
 def _render_report(
@@ -318,12 +324,24 @@ def _render_report(
         keys = (_key_cell(row.group, row.model_ids, d, merged) for d in dims)
         table.add_row(*keys, row.basis, *_row_cells(row, compact))
         for sub in under.get(_key(row, result.group_by), []):
-            label = f"└─{_key_cell(sub.group, sub.model_ids, breakdown or '', merged)}"  # folds as one name
+            label = f"└─{_sub_label(sub, breakdown or '', merged)}"  # folds as one name
             # The sub-row's name sits in the first column, indented under its row.
             cells = [label, *[""] * len(dims)] if dims else [label]
             table.add_row(*cells[: len(dims) + 1], *_row_cells(sub, compact), style="dim")
     _print_tokens_table(out, table)
     _merged_note(out, merged)
+
+
+SEAT_FEES = "seat fees"
+"""A sub-row of subscription fees, which have no model, project, agent or session to be named by."""
+
+
+def _sub_label(sub: SpendRow, dim: str, merged: dict[str, set[str]]) -> str:
+    """A sub-row's name: its ``dim`` value, or for seat fees (which have none) what they are; a
+    sub-row shows no basis column, so a bare "-" left a reader to guess what the amount was."""
+    if sub.basis == "subscription" and sub.group.get(dim) is None:
+        return SEAT_FEES
+    return _key_cell(sub.group, sub.model_ids, dim, merged)
 
 
 def _key_cell(

@@ -114,6 +114,9 @@ MAX_CALL_COST = Decimal(100_000)
 MIN_TS_MS = 0
 MAX_TS_MS = 32_503_680_000_000  # 3000-01-01T00:00:00Z
 ProgressCallback = Callable[[int, int, str], None]
+LeftCallback = Callable[[int, int], None]
+"""Hears the bytes and files of a scan's work not in the ledger yet: once the work is known, then
+after each batch commits (see :class:`_Left`)."""
 
 # --- the line format, as msgspec structs -------------------------------------------------------
 # Only the fields we use are declared: msgspec skips everything else (content blocks, tool
@@ -742,6 +745,7 @@ def scan(
     deadline: float | None = None,
     max_line_bytes: int = DEFAULT_MAX_LINE_BYTES,
     record: bool = True,
+    left: LeftCallback | None = None,
 ) -> ScanStats:
     """Read what is new in every ``*.jsonl`` of the targets into the ledger.
 
@@ -752,9 +756,10 @@ def scan(
     Each batch of copies is written with the file offsets it came from in one transaction, so a
     crash loses nothing and counts nothing twice. Without ``record`` the scan is not remembered as
     a check of the logs (the status line reads one transcript: the rest of the tree is unchecked).
+    ``left`` hears what is still to read as the read goes (:data:`LeftCallback`).
     """
     try:
-        return _scan(conn, targets, pricer, full, progress, deadline, max_line_bytes, record)
+        return _scan(conn, targets, pricer, full, progress, deadline, max_line_bytes, record, left)
     finally:
         _dismiss_standby()  # a worker forked early that this scan did not take (a small read)
 
@@ -768,6 +773,7 @@ def _scan(
     deadline: float | None,
     max_line_bytes: int,
     record: bool,
+    left: LeftCallback | None = None,
 ) -> ScanStats:
     started = time.perf_counter()
     stats = ScanStats()
@@ -790,7 +796,7 @@ def _scan(
         start = _resume_offset(path, known.get(path), st, stats)
         if start is not None:
             work.append((path, st, identify(Path(path), target.projects_dir), *start))
-    _read_work(conn, work, pricer, stats, started, progress, deadline, max_line_bytes)
+    _read_work(conn, work, pricer, stats, started, progress, deadline, max_line_bytes, left)
     if record:
         _record_state(conn, stats)
     return stats
@@ -805,11 +811,13 @@ def _read_work(
     progress: ProgressCallback | None,
     deadline: float | None,
     max_line_bytes: int,
+    left: LeftCallback | None = None,
 ) -> ScanStats:
     """Read the listed files from their start offsets, then refresh the rollup."""
     if not work:
         stats.seconds = time.perf_counter() - started
         return stats
+    committed = _Left(work, left)
     total_bytes = sum(st.st_size - offset for _, st, _, offset, _ in work)
     # The scan allocates hundreds of thousands of short-lived objects and no cycles worth
     # collecting: the cyclic collector alone took ~9 % of a cold ingest.
@@ -828,9 +836,13 @@ def _read_work(
             beside = PARSE_WORKER and total_bytes >= BULK_LOAD_BYTES and _can_fork()
             if not (
                 beside
-                and _read_beside(conn, work, pricer, stats, progress, deadline, total_bytes, max_line_bytes)
+                and _read_beside(
+                    conn, work, pricer, stats, progress, deadline, total_bytes, max_line_bytes, committed
+                )
             ):
-                _read_in_turn(conn, work, pricer, stats, progress, deadline, total_bytes, max_line_bytes)
+                _read_in_turn(
+                    conn, work, pricer, stats, progress, deadline, total_bytes, max_line_bytes, committed
+                )
         finally:
             if gc_was_enabled:
                 gc.enable()
@@ -850,6 +862,42 @@ def _read_work(
 
 _Work = list[tuple[str, os.stat_result, FileIdentity, int, bool]]
 """Files to read: path, stat, identity, start offset, and whether that offset is inside a skipped line."""
+
+
+class _Left:
+    """What of a scan's work is not in the ledger yet, from the file offsets each committed batch
+    stores: a background reading says it as "left", which must go down as the read goes (it stayed
+    at the last chunk's figure for a whole chunk) and never be less than is left (a hard budget is
+    held back by what the unread bytes could cost), so it counts committed bytes, not parsed ones."""
+
+    def __init__(self, work: _Work, report: LeftCallback | None) -> None:
+        self._report = report
+        if report is None:
+            return
+        self._size = {path: st.st_size for path, st, _, _, _ in work}
+        self._done = {path: offset for path, _, _, offset, _ in work}
+        self._bytes = sum(max(self._size[p] - done, 0) for p, done in self._done.items())
+        self._files = sum(self._size[p] > done for p, done in self._done.items())
+        self._tell()
+
+    def written(self, batch: _Batch) -> None:
+        """Count the offsets ``batch`` (just committed) stored."""
+        if self._report is None:
+            return
+        for path, state in batch.files.items():
+            size = self._size.get(path)
+            if size is None:
+                continue
+            before = self._done[path]
+            after = max(before, min(state.offset, size))
+            self._done[path] = after
+            self._bytes -= after - before
+            self._files -= before < size <= after
+        self._tell()
+
+    def _tell(self) -> None:
+        if self._report is not None:
+            self._report(self._bytes, self._files)
 
 
 def _pending(conn: Conn, work: _Work) -> tuple[int, int]:
@@ -875,12 +923,14 @@ def _read_in_turn(
     deadline: float | None,
     total_bytes: int,
     max_line_bytes: int,
+    committed: _Left,
 ) -> None:
     """Read the files one after the other in this process, writing batches as they fill."""
     prices = _Prices(pricer)
 
     def write(batch: _Batch) -> None:
         _flush(conn, batch, prices, stats)
+        committed.written(batch)
 
     _read_batches(work, stats, progress, deadline, total_bytes, max_line_bytes, write)
 
@@ -1011,6 +1061,7 @@ def _read_beside(
     deadline: float | None,
     total_bytes: int,
     max_line_bytes: int,
+    committed: _Left,
 ) -> bool:
     """Parse and price in a forked worker while this process writes; False if the worker failed.
 
@@ -1051,6 +1102,7 @@ def _read_beside(
                 batch.skipped.update({(path, reason): n for path, reason, n in message.skipped})
                 batch.restarted.update(message.restarted)
                 _write(conn, message.rows or _Rows(), batch, stats)
+                committed.written(batch)
     finally:
         if totals is None:
             worker.kill()  # this side failed (or the worker did): nothing more of it is wanted
@@ -1838,13 +1890,15 @@ def ingest(
     progress: ProgressCallback | None = None,
     budget_seconds: float | None = None,
     confined: bool = False,
+    left: LeftCallback | None = None,
 ) -> IngestReport:
     """Scan the configured Claude Code folders (or ``paths``) and say what was found.
 
     Raises InvalidInputError for a named path that does not exist, or (when ``confined``, as for a
     path a model chose) one outside the configured Claude folders. Configured folders that do not
     exist are not an error (a machine may have only one of the defaults); the result then lists
-    no roots and the caller can say how to configure them.
+    no roots and the caller can say how to configure them. ``left`` hears what is still to read as
+    the read goes (:data:`LeftCallback`).
     """
     if paths and confined:
         confine(paths, settings.claude_roots())
@@ -1858,6 +1912,7 @@ def ingest(
         progress=progress,
         deadline=deadline,
         max_line_bytes=settings.max_line_bytes,
+        left=left,
     )
     return _result([str(t.path) for t in targets], stats)
 
