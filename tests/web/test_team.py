@@ -1777,6 +1777,96 @@ def test_an_admin_removes_what_a_members_token_pushed_and_it_stays_removed(team:
     _assert_rollup_exact(team.server_db)
 
 
+def _otlp(base: str, token: str, events: list[dict[str, Any]]) -> dict[str, Any]:
+    """POST events as OTLP/JSON with ``token``; the answer (its ``partialSuccess`` when any)."""
+    from tests.web.test_otel_receiver import _otlp_json_logs
+
+    when = datetime.now(UTC) - timedelta(minutes=5)
+    records = [{"_ns": int(when.timestamp() * 1e9), **e} for e in events]
+    answer = httpx2.post(
+        f"{base}/v1/logs",
+        json=_otlp_json_logs(records, {"service.name": "claude-code"}),
+        headers={"Authorization": f"Bearer {token}"},
+        timeout=60,
+    )
+    assert answer.status_code == 200, answer.text
+    return dict(answer.json())
+
+
+def test_calls_forgotten_by_forget_pushes_stay_forgotten_when_otlp_sends_them_again(
+    team: Team, home: Path
+) -> None:
+    """Ana's Claude Code sends over OTLP; the admin removes what she sent. Her exporter's retry of
+    that batch (its answer lost to a timeout) stored the calls again and they counted again, though
+    each call "stays forgotten" (pushes checked the tombstones, OTLP did not). A new call counts."""
+    from tests.web.test_otel_receiver import _ago, _api_request, _price, _send_logs
+
+    ana = "ana@example.com"
+    when = _ago(20)
+    old = [_api_request(f"req_old{i}", when, Tokens(input=1000 * (i + 1), output=100)) for i in range(2)]
+    _send_logs(team.base, old, token=team.tokens["ana"])
+    assert _total(team.server_db, members=[ana]) > 0
+    gone = _cli(_env(home, team.server_db), "team", "forget-pushes", "--member", ana)
+    assert gone.returncode == 0 and f"forgot 2 row(s) of {ana}" in gone.stderr, gone.stderr
+    assert _total(team.server_db, members=[ana]) == 0
+
+    new = Tokens(input=50, output=5)
+    _send_logs(team.base, [*old, _api_request("req_new", when, new)], token=team.tokens["ana"])
+    sonnet = "claude-sonnet-4-5-20250929"
+    assert _total(team.server_db, members=[ana]) == Decimal(_price(new, sonnet, "anthropic", when)) / 10**9
+    again = _otlp(team.base, team.tokens["ana"], old[:1])
+    assert again["partialSuccess"]["rejectedLogRecords"] == "1"
+    assert "a team admin forgot" in again["partialSuccess"]["errorMessage"], again
+    conn = connect(team.server_db)
+    try:
+        stored = {str(r[0]) for r in conn.execute("SELECT request_id FROM usage_events")}
+    finally:
+        conn.close()
+    assert stored == {"req_new"}
+
+    lifted = _cli(_env(home, team.server_db), "team", "unforget-pushes", "--member", ana)
+    assert lifted.returncode == 0, lifted.stderr
+    _send_logs(team.base, old, token=team.tokens["ana"])
+    assert (
+        _total(team.server_db, members=[ana])
+        == Decimal(
+            sum(_price(Tokens(input=1000 * (i + 1), output=100), sonnet, "anthropic", when) for i in range(2))
+            + _price(new, sonnet, "anthropic", when)
+        )
+        / 10**9
+    )
+
+
+def test_an_otlp_event_for_a_call_another_members_log_holds_is_refused(team: Team, home: Path) -> None:
+    """Bob pushed a call from his log; Ana's token sent an OTLP event with its request id. It was
+    stored under Ana, uncounted beside Bob's copy, and once the admin removed Bob's rows it counted
+    as Ana's spend. It is refused, as a push of a log row whose OTel copy is another member's is."""
+    from tests.web.test_otel_receiver import _api_request
+
+    ana, bob = "ana@example.com", "bob@example.com"
+    laptop = _laptop(home, "bob", bob, [("msg_b1", "req_b1", 1000, 100)])
+    done = _cli(laptop.env(home, COST_MCP_TEAM_TOKEN=team.tokens["bob"]), "push", "--server", team.base)
+    assert done.returncode == 0, done.stderr
+    bobs = _total(team.server_db, members=[bob])
+    when = datetime.now(UTC) - timedelta(minutes=30)
+    answer = _otlp(
+        team.base, team.tokens["ana"], [_api_request("req_b1", when, Tokens(input=1000, output=100))]
+    )
+    assert answer["partialSuccess"]["rejectedLogRecords"] == "1"
+    assert "another member already sent" in answer["partialSuccess"]["errorMessage"]
+    assert _total(team.server_db, members=[bob]) == bobs
+    # Her own calls still go in beside it.
+    mine = _otlp(team.base, team.tokens["ana"], [_api_request("req_a1", when, Tokens(input=10, output=1))])
+    assert "partialSuccess" not in mine
+    anas = _total(team.server_db, members=[ana])
+    assert anas > 0
+
+    gone = _cli(_env(home, team.server_db), "team", "forget-pushes", "--member", bob)
+    assert gone.returncode == 0, gone.stderr
+    assert _total(team.server_db, members=[bob]) == 0
+    assert _total(team.server_db, members=[ana]) == anas
+
+
 def test_forget_pushes_touches_no_other_member_and_says_who_pushed(team: Team, home: Path) -> None:
     """A misspelt member removes nothing and names who has pushed; another member's rows stay."""
     laptop = _laptop(home, "ana", "ana@example.com", [("msg_a", "req_a", 100, 10)])
