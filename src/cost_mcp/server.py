@@ -799,6 +799,7 @@ async def get_spend(
             filters,
             window=rows.Window.of(limit, cursor),
             take_alerts=member is None,
+            viewer=member,
         )
         if member is not None:
             result.warnings.append(spend.team_total_note(conn, settings, p, member))

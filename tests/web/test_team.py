@@ -536,6 +536,38 @@ async def _tool_names(base: str, token: str) -> list[str]:
         return sorted(t.name for t in (await client.list_tools()).tools)
 
 
+def test_a_members_filter_warnings_name_nothing_of_anyone_elses(team: Team, home: Path) -> None:
+    """A member with no usage yet was told "member filter 'cy@example.com' matches nothing in the
+    ledger (closest known: bob@example.com, ...)": a filter she never gave, and her colleagues'
+    emails; a session or project filter's hint listed other members' sessions and projects."""
+    for name in ("ana", "bob"):
+        laptop = _laptop(home, name, f"{name}@example.com", [(f"msg_{name}", f"req_{name}", 100, 10)])
+        done = _cli(laptop.env(home, COST_MCP_TEAM_TOKEN=team.tokens[name]), "push", "--server", team.base)
+        assert done.returncode == 0, done.stderr
+
+    def warnings(token: str, **args: Any) -> list[str]:
+        answer = anyio.run(_call, team.base, token, "get_spend", {"period": "today", **args})
+        assert not answer.is_error, answer.content
+        return list(answer.structured_content["warnings"])
+
+    cys = warnings(team.tokens["cy"])
+    assert "no usage of yours (cy@example.com) is in the ledger yet" in cys, cys
+    anas = warnings(team.tokens["ana"], sessions=["bob-s"], projects=["bob-secret"])
+    admins = warnings(team.tokens["admin"], sessions=["bob-s"], projects=["bob-secret"])
+    for said in (cys, anas):
+        assert not [w for w in said if "bob@example.com" in w or "bob-s1" in w], said
+    assert "session filter 'bob-s' matches nothing in the ledger (known: ana-s1)" in anas, anas
+
+    def projects_named(said: list[str]) -> int:
+        [hint] = [w for w in said if w.startswith("project filter")]
+        return hint.count("p-")
+
+    assert projects_named(anas) == 1
+    # The admin's hints still name everyone's.
+    assert any("closest known: bob-s1" in w for w in admins), admins
+    assert projects_named(admins) == 2
+
+
 def test_a_member_is_told_an_admin_prices_an_unknown_model(team: Team) -> None:
     """The advice to add a model to the price file names the server's path; a member cannot edit
     it there, so theirs says whose it is."""

@@ -191,6 +191,7 @@ def get_spend(
     today: date | None = None,
     window: rows.Window | None = None,
     models_as_logged: bool = False,
+    viewer: str | None = None,
 ) -> SpendResult:
     """Total and breakdown of spend in period ``p``.
 
@@ -201,13 +202,14 @@ def get_spend(
     ``window`` bounds rows and attribution to one page (analytics/rows.py); None: every row.
     Grouped by model, a row holds one model whatever id each source logged it under
     (``vocabulary.model_key``), named by its id with the most spend; ``models_as_logged`` keeps one
-    row per logged id instead, for exports that must name what each source said.
+    row per logged id instead, for exports that must name what each source said. ``viewer``: the
+    team member the answer is scoped to, whose filter warnings name nothing of anyone else's.
 
     This is the envelope: it reads the layers (:func:`read_layers`), leaves the arithmetic to the
     pure :func:`count`, and adds freshness, warnings and alerts.
     """
     filters = filters or Filters()
-    filters, unmatched = vocabulary.apply(conn, filters)
+    filters, unmatched = vocabulary.apply(conn, filters, viewer)
     dims = _check_dims(group_by)
     refreshed = rollup.refresh(conn)
     local_only = _local_only(filters)

@@ -181,9 +181,13 @@ def _member(value: str) -> str:
     return value.strip().lower() if "@" in value else value
 
 
-def unmatched(conn: Conn, dimension: str, values: Sequence[str]) -> list[str]:
-    """A warning for each filter value that matches nothing in the ledger, with the closest known."""
-    known = known_values(conn, dimension)
+def unmatched(conn: Conn, dimension: str, values: Sequence[str], viewer: str | None = None) -> list[str]:
+    """A warning for each filter value that matches nothing in the ledger, with the closest known.
+
+    ``viewer``: a team member whose answer is scoped to their own usage. The closest values are
+    then only theirs (never a colleague's email, session or project), and their own scope matching
+    nothing says they have no usage yet, not that a filter they never gave missed."""
+    known = known_values(conn, dimension, viewer)
     names = set(known)
     if dimension == "project":
         names = {n for p in known for n in project_names(p)}
@@ -196,13 +200,16 @@ def unmatched(conn: Conn, dimension: str, values: Sequence[str]) -> list[str]:
     for value in values:
         if value in names or (dimension == "project" and _slugs(value) & names):
             continue
+        if dimension == "member" and value == viewer:
+            warnings.append(f"no usage of yours ({viewer}) is in the ledger yet")
+            continue
         if dimension == "model" and model_key(value) in keys:
             continue
         import difflib  # only for a value that matches nothing: the hook imports this module
 
         close = difflib.get_close_matches(value, sorted(names), n=3, cutoff=0.5)
         hint = f"closest known: {', '.join(close)}" if close else listing(names)
-        if dimension == "source" and value in known_values(conn, "provider"):
+        if dimension == "source" and value in known_values(conn, "provider", viewer):
             hint = f"{value!r} is a provider: filter with providers=[{value!r}]; {hint}"
         warnings.append(f"{dimension} filter {value!r} matches nothing in the ledger ({hint})")
     return warnings
@@ -232,13 +239,14 @@ FILTER_DIMENSIONS = {
 """Filter fields of :class:`~cost_mcp.analytics.spend.Filters` and the dimension each filters."""
 
 
-def apply(conn: Conn, filters: Filters) -> tuple[Filters, list[str]]:
-    """Filters as stored (see :func:`expand`), and a warning for each value that matches nothing."""
+def apply(conn: Conn, filters: Filters, viewer: str | None = None) -> tuple[Filters, list[str]]:
+    """Filters as stored (see :func:`expand`), and a warning for each value that matches nothing
+    (naming only ``viewer``'s own values when a team member asks: :func:`unmatched`)."""
     warnings: list[str] = []
     changes: dict[str, list[str]] = {}
     for attr, dimension in FILTER_DIMENSIONS.items():
         values: Sequence[str] | None = getattr(filters, attr)
         if values:
-            warnings += unmatched(conn, dimension, values)
+            warnings += unmatched(conn, dimension, values, viewer)
             changes[attr] = expand(conn, dimension, values)
     return replace(filters, **changes), warnings

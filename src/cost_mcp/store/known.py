@@ -32,24 +32,30 @@ def data_source(provider: str, kind: str) -> str:
     return f"{provider}-{'costs' if kind == 'cost' else 'usage'}"
 
 
-def known_values(conn: Conn, dimension: str) -> set[str]:
-    """Every non-empty value ``dimension`` has anywhere in the ledger (all time)."""
+def known_values(conn: Conn, dimension: str, member: str | None = None) -> set[str]:
+    """Every non-empty value ``dimension`` has anywhere in the ledger (all time); with ``member``,
+    only in that member's rows (a team member's answer names nothing of anyone else's)."""
     values: set[str] = set()
+    mine, args = (" WHERE member = ?", (member,)) if member is not None else ("", ())
     if dimension in _ROLLUP:
         col = _ROLLUP[dimension]
         # The daily rollup has every value the quarter-hours have, in a fifth of the rows.
-        values |= {str(r[0]) for r in conn.execute(f"SELECT DISTINCT {col} FROM usage_rollup_day")}
+        values |= {
+            str(r[0]) for r in conn.execute(f"SELECT DISTINCT {col} FROM usage_rollup_day{mine}", args)
+        }
     if dimension in _BUCKETS:
         expr = _BUCKETS[dimension]
-        values |= {str(r[0]) for r in conn.execute(f"SELECT DISTINCT {expr} FROM provider_buckets")}
+        values |= {
+            str(r[0]) for r in conn.execute(f"SELECT DISTINCT {expr} FROM provider_buckets{mine}", args)
+        }
     if dimension == "source":
-        pairs = conn.execute("SELECT DISTINCT provider, kind FROM provider_buckets")
+        pairs = conn.execute(f"SELECT DISTINCT provider, kind FROM provider_buckets{mine}", args)
         values |= {data_source(str(p), str(k)) for p, k in pairs}
-        if conn.execute("SELECT 1 FROM subscriptions LIMIT 1").fetchone():
+        if conn.execute(f"SELECT 1 FROM subscriptions{mine} LIMIT 1", args).fetchone():
             values.add("subscription")
     if dimension in _SUBSCRIPTIONS:
         col = _SUBSCRIPTIONS[dimension]
-        values |= {str(r[0]) for r in conn.execute(f"SELECT DISTINCT {col} FROM subscriptions")}
+        values |= {str(r[0]) for r in conn.execute(f"SELECT DISTINCT {col} FROM subscriptions{mine}", args)}
     if dimension == "basis":
         values |= {"billed", "estimated", "subscription"}
     values.discard("")
