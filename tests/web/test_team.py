@@ -568,6 +568,48 @@ def test_a_members_filter_warnings_name_nothing_of_anyone_elses(team: Team, home
     assert projects_named(admins) == 2
 
 
+def test_otel_metric_gaps_are_warned_only_in_answers_about_their_sessions(team: Team) -> None:
+    """Every answer, a member's too, warned of every session on the server whose OTel metrics said
+    more than its events ("Claude Code session bob-secret-project: ..."): a colleague's session
+    name and usage. An answer scoped to members warns of their sessions only."""
+    from opentelemetry.exporter.otlp.proto.http.metric_exporter import OTLPMetricExporter
+    from opentelemetry.sdk.metrics import Counter, MeterProvider
+    from opentelemetry.sdk.metrics.export import AggregationTemporality, PeriodicExportingMetricReader
+    from opentelemetry.sdk.resources import Resource
+
+    from tests.web.test_otel_receiver import _ago, _api_request, _send_logs
+
+    def metrics(token: str, session: str, tokens: int) -> None:
+        exporter = OTLPMetricExporter(
+            endpoint=f"{team.base}/v1/metrics",
+            headers={"Authorization": f"Bearer {token}"},
+            preferred_temporality={Counter: AggregationTemporality.DELTA},
+        )
+        reader = PeriodicExportingMetricReader(exporter, export_interval_millis=3_600_000)
+        meters = MeterProvider(
+            resource=Resource.create({"service.name": "claude-code"}), metric_readers=[reader]
+        )
+        counter = meters.get_meter("com.anthropic.claude_code").create_counter("claude_code.token.usage")
+        counter.add(tokens, {"session.id": session, "type": "input", "model": "claude-sonnet-4-5-20250929"})
+        meters.shutdown()
+
+    call = _api_request("req_ana", _ago(10), Tokens(input=100, output=10), **{"session.id": "ana-sess"})
+    _send_logs(team.base, [call], token=team.tokens["ana"])
+    metrics(team.tokens["ana"], "ana-sess", 5_000)
+    metrics(team.tokens["bob"], "bob-secret-project", 7_000)  # its events never arrived
+
+    def gaps(token: str, **args: Any) -> list[str]:
+        answer = anyio.run(_call, team.base, token, "get_spend", {"period": "today", **args})
+        assert not answer.is_error, answer.content
+        return sorted(w.split(":")[0] for w in answer.structured_content["warnings"] if "OTel metrics" in w)
+
+    both = ["Claude Code session ana-sess", "Claude Code session bob-secret-project"]
+    assert gaps(team.tokens["admin"]) == both
+    assert gaps(team.tokens["admin"], members=["ana@example.com"]) == both[:1]
+    assert gaps(team.tokens["ana"]) == both[:1]
+    assert gaps(team.tokens["cy"]) == []
+
+
 def test_a_member_is_told_an_admin_prices_an_unknown_model(team: Team) -> None:
     """The advice to add a model to the price file names the server's path; a member cannot edit
     it there, so theirs says whose it is."""

@@ -372,19 +372,29 @@ class SessionGap:
     event_cost_nanos: int
 
 
-def gaps(conn: Conn, lo_ms: int, hi_ms: int, cost_slack_nanos: int) -> list[SessionGap]:
+def gaps(
+    conn: Conn, lo_ms: int, hi_ms: int, cost_slack_nanos: int, members: Sequence[str] = ()
+) -> list[SessionGap]:
     """Sessions with metric points in [lo_ms, hi_ms) whose metric token or cost totals exceed what
     the counted events of that session (from the logs or over OTel) add up to.
 
     Costs are compared with ``cost_slack_nanos`` of slack: Claude Code sends them as floats.
+    ``members``: only sessions with events of theirs (metric points name no member).
     """
+    whose = (
+        "AND session_id IN (SELECT session_id FROM usage_events WHERE member IN "
+        f"({', '.join('?' for _ in members)}))"
+        if members
+        else ""
+    )
     rows = conn.execute(
-        """
+        f"""
         WITH m AS (
             SELECT session_id, SUM(tokens) AS tokens, SUM(cost_nanos) AS cost
             FROM otel_metric_points
             WHERE session_id != '' AND session_id IN (
                 SELECT session_id FROM otel_metric_points WHERE time_ms >= ? AND time_ms < ?)
+              {whose}
             GROUP BY session_id
         )
         SELECT m.session_id, m.tokens, m.cost,
@@ -395,7 +405,7 @@ def gaps(conn: Conn, lo_ms: int, hi_ms: int, cost_slack_nanos: int) -> list[Sess
                 WHERE e.session_id = m.session_id AND e.source = 'claude_code_otel')
         FROM m ORDER BY m.session_id
         """,
-        (lo_ms, hi_ms),
+        (lo_ms, hi_ms, *members),
     ).fetchall()
     return [
         SessionGap(str(s), int(mt), int(et), int(mc), int(ec))
@@ -404,10 +414,12 @@ def gaps(conn: Conn, lo_ms: int, hi_ms: int, cost_slack_nanos: int) -> list[Sess
     ]
 
 
-def gap_warnings(conn: Conn, lo_ms: int, hi_ms: int) -> list[str]:
-    """Warnings for sessions whose OTel metrics report more than their events did (never added)."""
+def gap_warnings(conn: Conn, lo_ms: int, hi_ms: int, members: Sequence[str] | None = None) -> list[str]:
+    """Warnings for sessions whose OTel metrics report more than their events did (never added);
+    with ``members`` (an answer filtered to them, a team member's own), only their sessions: a
+    member's answer names no one else's session."""
     warnings: list[str] = []
-    for g in gaps(conn, lo_ms, hi_ms, cost_slack_nanos=10_000_000):
+    for g in gaps(conn, lo_ms, hi_ms, cost_slack_nanos=10_000_000, members=members or ()):
         if g.metric_tokens > g.event_tokens:
             what = f"{g.metric_tokens - g.event_tokens:,} more tokens"
         else:
