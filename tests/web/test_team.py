@@ -1911,6 +1911,43 @@ def test_calls_forgotten_by_forget_pushes_stay_forgotten_when_otlp_sends_them_ag
     )
 
 
+def test_a_call_forgotten_as_it_came_over_otlp_stays_forgotten_when_its_log_is_pushed(
+    team: Team, home: Path
+) -> None:
+    """Ana's calls had reached the server over OTLP only; the admin removed them. Her laptop's
+    first push then sent their log copies (other keys, the same request ids), which were stored and
+    counted: the forgotten calls were back. They are forgotten there, as the OTel copies were."""
+    from tests.web.test_otel_receiver import _api_request, _send_logs
+
+    ana = "ana@example.com"
+    laptop = _laptop(home, "ana", ana, [("msg_a1", "req_a1", 1000, 100), ("msg_a2", "req_a2", 10, 1)])
+    when = datetime.now(UTC) - timedelta(minutes=30)
+    _send_logs(
+        team.base, [_api_request("req_a1", when, Tokens(input=1000, output=100))], token=team.tokens["ana"]
+    )
+    assert _total(team.server_db, members=[ana]) > 0
+    gone = _cli(_env(home, team.server_db), "team", "forget-pushes", "--member", ana)
+    assert gone.returncode == 0 and f"forgot 1 row(s) of {ana}" in gone.stderr, gone.stderr
+
+    done = _cli(laptop.env(home, COST_MCP_TEAM_TOKEN=team.tokens["ana"]), "push", "--server", team.base)
+    assert done.returncode == 0, done.stderr
+    assert "1 forgotten there" in done.stderr, done.stderr
+    only_new = _total(team.server_db, members=[ana])
+    assert only_new == Decimal(_total(laptop.db)) - _cost_of(laptop.db, "req_a1")
+    assert only_new > 0
+
+
+def _cost_of(db: Path | str, request_id: str) -> Decimal:
+    conn = connect(db)
+    try:
+        row = conn.execute(
+            "SELECT cost_nanos FROM usage_events WHERE request_id = ?", (request_id,)
+        ).fetchone()
+    finally:
+        conn.close()
+    return Decimal(int(row[0])) / 10**9
+
+
 def test_an_otlp_event_for_a_call_another_members_log_holds_is_refused(team: Team, home: Path) -> None:
     """Bob pushed a call from his log; Ana's token sent an OTLP event with its request id. It was
     stored under Ana, uncounted beside Bob's copy, and once the admin removed Bob's rows it counted
