@@ -145,14 +145,20 @@ def _api_request(
 
 
 def _send_logs(
-    base: str, events: list[dict[str, Any]], *, compression: Compression = Compression.Gzip
+    base: str,
+    events: list[dict[str, Any]],
+    *,
+    compression: Compression = Compression.Gzip,
+    token: str | None = None,
 ) -> None:
-    """Emit events through the SDK's logger provider and OTLP/HTTP protobuf exporter."""
+    """Emit events through the SDK's logger provider and OTLP/HTTP protobuf exporter (with
+    ``token`` as the bearer, as OTEL_EXPORTER_OTLP_HEADERS sets it)."""
     resource = Resource.create(
         {"service.name": "claude-code", "team.id": "platform", "cost_center": "eng-123", "department": "eng"}
     )
     provider = LoggerProvider(resource=resource)
-    exporter = OTLPLogExporter(endpoint=f"{base}/v1/logs", compression=compression)
+    headers = {"Authorization": f"Bearer {token}"} if token else None
+    exporter = OTLPLogExporter(endpoint=f"{base}/v1/logs", compression=compression, headers=headers)
     provider.add_log_record_processor(SimpleLogRecordProcessor(exporter))
     logger = provider.get_logger("com.anthropic.claude_code.events")
     for attrs in events:

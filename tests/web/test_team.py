@@ -536,6 +536,80 @@ async def _tool_names(base: str, token: str) -> list[str]:
         return sorted(t.name for t in (await client.list_tools()).tools)
 
 
+def test_a_members_filter_warnings_name_nothing_of_anyone_elses(team: Team, home: Path) -> None:
+    """A member with no usage yet was told "member filter 'cy@example.com' matches nothing in the
+    ledger (closest known: bob@example.com, ...)": a filter she never gave, and her colleagues'
+    emails; a session or project filter's hint listed other members' sessions and projects."""
+    for name in ("ana", "bob"):
+        laptop = _laptop(home, name, f"{name}@example.com", [(f"msg_{name}", f"req_{name}", 100, 10)])
+        done = _cli(laptop.env(home, COST_MCP_TEAM_TOKEN=team.tokens[name]), "push", "--server", team.base)
+        assert done.returncode == 0, done.stderr
+
+    def warnings(token: str, **args: Any) -> list[str]:
+        answer = anyio.run(_call, team.base, token, "get_spend", {"period": "today", **args})
+        assert not answer.is_error, answer.content
+        return list(answer.structured_content["warnings"])
+
+    cys = warnings(team.tokens["cy"])
+    assert "no usage of yours (cy@example.com) is in the ledger yet" in cys, cys
+    anas = warnings(team.tokens["ana"], sessions=["bob-s"], projects=["bob-secret"])
+    admins = warnings(team.tokens["admin"], sessions=["bob-s"], projects=["bob-secret"])
+    for said in (cys, anas):
+        assert not [w for w in said if "bob@example.com" in w or "bob-s1" in w], said
+    assert "session filter 'bob-s' matches nothing in the ledger (known: ana-s1)" in anas, anas
+
+    def projects_named(said: list[str]) -> int:
+        [hint] = [w for w in said if w.startswith("project filter")]
+        return hint.count("p-")
+
+    assert projects_named(anas) == 1
+    # The admin's hints still name everyone's.
+    assert any("closest known: bob-s1" in w for w in admins), admins
+    assert projects_named(admins) == 2
+
+
+def test_otel_metric_gaps_are_warned_only_in_answers_about_their_sessions(team: Team) -> None:
+    """Every answer, a member's too, warned of every session on the server whose OTel metrics said
+    more than its events ("Claude Code session bob-secret-project: ..."): a colleague's session
+    name and usage. An answer scoped to members warns of their sessions only."""
+    from opentelemetry.exporter.otlp.proto.http.metric_exporter import OTLPMetricExporter
+    from opentelemetry.sdk.metrics import Counter, MeterProvider
+    from opentelemetry.sdk.metrics.export import AggregationTemporality, PeriodicExportingMetricReader
+    from opentelemetry.sdk.resources import Resource
+
+    from tests.web.test_otel_receiver import _ago, _api_request, _send_logs
+
+    def metrics(token: str, session: str, tokens: int) -> None:
+        exporter = OTLPMetricExporter(
+            endpoint=f"{team.base}/v1/metrics",
+            headers={"Authorization": f"Bearer {token}"},
+            preferred_temporality={Counter: AggregationTemporality.DELTA},
+        )
+        reader = PeriodicExportingMetricReader(exporter, export_interval_millis=3_600_000)
+        meters = MeterProvider(
+            resource=Resource.create({"service.name": "claude-code"}), metric_readers=[reader]
+        )
+        counter = meters.get_meter("com.anthropic.claude_code").create_counter("claude_code.token.usage")
+        counter.add(tokens, {"session.id": session, "type": "input", "model": "claude-sonnet-4-5-20250929"})
+        meters.shutdown()
+
+    call = _api_request("req_ana", _ago(10), Tokens(input=100, output=10), **{"session.id": "ana-sess"})
+    _send_logs(team.base, [call], token=team.tokens["ana"])
+    metrics(team.tokens["ana"], "ana-sess", 5_000)
+    metrics(team.tokens["bob"], "bob-secret-project", 7_000)  # its events never arrived
+
+    def gaps(token: str, **args: Any) -> list[str]:
+        answer = anyio.run(_call, team.base, token, "get_spend", {"period": "today", **args})
+        assert not answer.is_error, answer.content
+        return sorted(w.split(":")[0] for w in answer.structured_content["warnings"] if "OTel metrics" in w)
+
+    both = ["Claude Code session ana-sess", "Claude Code session bob-secret-project"]
+    assert gaps(team.tokens["admin"]) == both
+    assert gaps(team.tokens["admin"], members=["ana@example.com"]) == both[:1]
+    assert gaps(team.tokens["ana"]) == both[:1]
+    assert gaps(team.tokens["cy"]) == []
+
+
 def test_a_member_is_told_an_admin_prices_an_unknown_model(team: Team) -> None:
     """The advice to add a model to the price file names the server's path; a member cannot edit
     it there, so theirs says whose it is."""
@@ -1848,6 +1922,133 @@ def test_an_admin_removes_what_a_members_token_pushed_and_it_stays_removed(team:
     assert _total(team.server_db, members=[bob]) == bobs
     assert _total(team.server_db, members=[ana]) == anas
     _assert_rollup_exact(team.server_db)
+
+
+def _otlp(base: str, token: str, events: list[dict[str, Any]]) -> dict[str, Any]:
+    """POST events as OTLP/JSON with ``token``; the answer (its ``partialSuccess`` when any)."""
+    from tests.web.test_otel_receiver import _otlp_json_logs
+
+    when = datetime.now(UTC) - timedelta(minutes=5)
+    records = [{"_ns": int(when.timestamp() * 1e9), **e} for e in events]
+    answer = httpx2.post(
+        f"{base}/v1/logs",
+        json=_otlp_json_logs(records, {"service.name": "claude-code"}),
+        headers={"Authorization": f"Bearer {token}"},
+        timeout=60,
+    )
+    assert answer.status_code == 200, answer.text
+    return dict(answer.json())
+
+
+def test_calls_forgotten_by_forget_pushes_stay_forgotten_when_otlp_sends_them_again(
+    team: Team, home: Path
+) -> None:
+    """Ana's Claude Code sends over OTLP; the admin removes what she sent. Her exporter's retry of
+    that batch (its answer lost to a timeout) stored the calls again and they counted again, though
+    each call "stays forgotten" (pushes checked the tombstones, OTLP did not). A new call counts."""
+    from tests.web.test_otel_receiver import _ago, _api_request, _price, _send_logs
+
+    ana = "ana@example.com"
+    when = _ago(20)
+    old = [_api_request(f"req_old{i}", when, Tokens(input=1000 * (i + 1), output=100)) for i in range(2)]
+    _send_logs(team.base, old, token=team.tokens["ana"])
+    assert _total(team.server_db, members=[ana]) > 0
+    gone = _cli(_env(home, team.server_db), "team", "forget-pushes", "--member", ana)
+    assert gone.returncode == 0 and f"forgot 2 row(s) of {ana}" in gone.stderr, gone.stderr
+    assert _total(team.server_db, members=[ana]) == 0
+
+    new = Tokens(input=50, output=5)
+    _send_logs(team.base, [*old, _api_request("req_new", when, new)], token=team.tokens["ana"])
+    sonnet = "claude-sonnet-4-5-20250929"
+    assert _total(team.server_db, members=[ana]) == Decimal(_price(new, sonnet, "anthropic", when)) / 10**9
+    again = _otlp(team.base, team.tokens["ana"], old[:1])
+    assert again["partialSuccess"]["rejectedLogRecords"] == "1"
+    assert "a team admin forgot" in again["partialSuccess"]["errorMessage"], again
+    conn = connect(team.server_db)
+    try:
+        stored = {str(r[0]) for r in conn.execute("SELECT request_id FROM usage_events")}
+    finally:
+        conn.close()
+    assert stored == {"req_new"}
+
+    lifted = _cli(_env(home, team.server_db), "team", "unforget-pushes", "--member", ana)
+    assert lifted.returncode == 0, lifted.stderr
+    _send_logs(team.base, old, token=team.tokens["ana"])
+    assert (
+        _total(team.server_db, members=[ana])
+        == Decimal(
+            sum(_price(Tokens(input=1000 * (i + 1), output=100), sonnet, "anthropic", when) for i in range(2))
+            + _price(new, sonnet, "anthropic", when)
+        )
+        / 10**9
+    )
+
+
+def test_a_call_forgotten_as_it_came_over_otlp_stays_forgotten_when_its_log_is_pushed(
+    team: Team, home: Path
+) -> None:
+    """Ana's calls had reached the server over OTLP only; the admin removed them. Her laptop's
+    first push then sent their log copies (other keys, the same request ids), which were stored and
+    counted: the forgotten calls were back. They are forgotten there, as the OTel copies were."""
+    from tests.web.test_otel_receiver import _api_request, _send_logs
+
+    ana = "ana@example.com"
+    laptop = _laptop(home, "ana", ana, [("msg_a1", "req_a1", 1000, 100), ("msg_a2", "req_a2", 10, 1)])
+    when = datetime.now(UTC) - timedelta(minutes=30)
+    _send_logs(
+        team.base, [_api_request("req_a1", when, Tokens(input=1000, output=100))], token=team.tokens["ana"]
+    )
+    assert _total(team.server_db, members=[ana]) > 0
+    gone = _cli(_env(home, team.server_db), "team", "forget-pushes", "--member", ana)
+    assert gone.returncode == 0 and f"forgot 1 row(s) of {ana}" in gone.stderr, gone.stderr
+
+    done = _cli(laptop.env(home, COST_MCP_TEAM_TOKEN=team.tokens["ana"]), "push", "--server", team.base)
+    assert done.returncode == 0, done.stderr
+    assert "1 forgotten there" in done.stderr, done.stderr
+    only_new = _total(team.server_db, members=[ana])
+    assert only_new == Decimal(_total(laptop.db)) - _cost_of(laptop.db, "req_a1")
+    assert only_new > 0
+
+
+def _cost_of(db: Path | str, request_id: str) -> Decimal:
+    conn = connect(db)
+    try:
+        row = conn.execute(
+            "SELECT cost_nanos FROM usage_events WHERE request_id = ?", (request_id,)
+        ).fetchone()
+    finally:
+        conn.close()
+    return Decimal(int(row[0])) / 10**9
+
+
+def test_an_otlp_event_for_a_call_another_members_log_holds_is_refused(team: Team, home: Path) -> None:
+    """Bob pushed a call from his log; Ana's token sent an OTLP event with its request id. It was
+    stored under Ana, uncounted beside Bob's copy, and once the admin removed Bob's rows it counted
+    as Ana's spend. It is refused, as a push of a log row whose OTel copy is another member's is."""
+    from tests.web.test_otel_receiver import _api_request
+
+    ana, bob = "ana@example.com", "bob@example.com"
+    laptop = _laptop(home, "bob", bob, [("msg_b1", "req_b1", 1000, 100)])
+    done = _cli(laptop.env(home, COST_MCP_TEAM_TOKEN=team.tokens["bob"]), "push", "--server", team.base)
+    assert done.returncode == 0, done.stderr
+    bobs = _total(team.server_db, members=[bob])
+    when = datetime.now(UTC) - timedelta(minutes=30)
+    answer = _otlp(
+        team.base, team.tokens["ana"], [_api_request("req_b1", when, Tokens(input=1000, output=100))]
+    )
+    assert answer["partialSuccess"]["rejectedLogRecords"] == "1"
+    assert "another member already sent" in answer["partialSuccess"]["errorMessage"]
+    assert _total(team.server_db, members=[bob]) == bobs
+    # Her own calls still go in beside it.
+    mine = _otlp(team.base, team.tokens["ana"], [_api_request("req_a1", when, Tokens(input=10, output=1))])
+    assert "partialSuccess" not in mine
+    anas = _total(team.server_db, members=[ana])
+    assert anas > 0
+
+    gone = _cli(_env(home, team.server_db), "team", "forget-pushes", "--member", bob)
+    assert gone.returncode == 0, gone.stderr
+    assert _total(team.server_db, members=[bob]) == 0
+    assert _total(team.server_db, members=[ana]) == anas
 
 
 def test_forget_pushes_touches_no_other_member_and_says_who_pushed(team: Team, home: Path) -> None:

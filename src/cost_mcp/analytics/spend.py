@@ -240,7 +240,7 @@ def get_spend(
     )
     warnings += _outside_bill_notes(slices)
     warnings += stale_push_warnings(conn, p.end_ms, filters.members)
-    warnings += otel_gap_warnings(conn, p.start_ms, p.end_ms)
+    warnings += otel_gap_warnings(conn, p.start_ms, p.end_ms, filters.members)
     warnings += coverage.missing_bill_warnings(
         layers.rules, *_utc_day_range(p), usage_only=USAGE_ONLY_SOURCES
     )

@@ -200,6 +200,9 @@ def unmatched(conn: Conn, dimension: str, values: Sequence[str], member: str | N
     for value in values:
         if value in names or (dimension == "project" and _slugs(value) & names):
             continue
+        if dimension == "member" and value == member:
+            warnings.append(f"no usage of yours ({member}) is in the ledger yet")
+            continue
         if dimension == "model" and model_key(value) in keys:
             continue
         if len(value) > MAX_HINTED_CHARS:
@@ -215,7 +218,7 @@ def unmatched(conn: Conn, dimension: str, values: Sequence[str], member: str | N
 
         close = difflib.get_close_matches(value, sorted(names), n=3, cutoff=0.5)
         hint = f"closest known: {', '.join(close)}" if close else listing(names)
-        if dimension == "source" and value in known_values(conn, "provider"):
+        if dimension == "source" and value in known_values(conn, "provider", member):
             hint = f"{value!r} is a provider: filter with providers=[{value!r}]; {hint}"
         warnings.append(f"{dimension} filter {value!r} matches nothing in the ledger ({hint})")
     return warnings

@@ -152,6 +152,15 @@ class Outcome:
             count,
         )
 
+    def forgotten(self, count: int) -> None:
+        """Count events left out because an admin forgot their calls (``team forget-pushes``)."""
+        held = "1 event names a call" if count == 1 else f"{count:,} events name calls"
+        self.reject(
+            f"{held} a team admin forgot (`cost-mcp team forget-pushes`): not stored again "
+            "(`cost-mcp team unforget-pushes` on the server lifts that)",
+            count,
+        )
+
     @property
     def error_message(self) -> str:
         """OTLP's partial-success message: why records were rejected (empty when none were)."""
@@ -874,6 +883,8 @@ def write(conn: Conn, received: Received) -> Outcome:
         outcome.added = written.added
         if written.refused:
             outcome.refuse(written.refused)
+        if written.forgotten:
+            outcome.forgotten(written.forgotten)
     return outcome
 
 

@@ -10,7 +10,7 @@ from decimal import Decimal
 from typing import Final, NamedTuple
 
 from cost_mcp import tokens
-from cost_mcp.store import meta, rollup
+from cost_mcp.store import meta, reported, rollup
 from cost_mcp.store.connection import Conn, dialect, write_transaction
 from cost_mcp.store.usage import TOKEN_COLUMNS_SQL
 
@@ -112,7 +112,10 @@ class Written(NamedTuple):
 
     added: int
     refused: int
-    """Events not added because another member's row holds their key (never changed by them)."""
+    """Events not added because another member's row holds their key (never changed by them), or
+    another member's log copy holds their request id."""
+    forgotten: int = 0
+    """Events not added because their call was forgotten (a tombstone in ``forgotten_calls``)."""
 
 
 def write(conn: Conn, events: Sequence[Row], points: Sequence[MetricPoint]) -> Written:
@@ -120,9 +123,20 @@ def write(conn: Conn, events: Sequence[Row], points: Sequence[MetricPoint]) -> W
 
     An event already stored (same source and key: an exporter's retry) is left as it was; one whose
     key another member's row holds is left out too, and counted as refused: calls are keyed across
-    members, and the call stays the member's who sent it first.
+    members, and the call stays the member's who sent it first. So is a Claude Code event whose
+    request id another member's log copy holds (the mirror of a push refusing a log row whose OTel
+    copy is another member's). An event whose call was forgotten (``team forget-pushes``: a
+    tombstone) is not stored again, as a push of it is not.
     """
     with write_transaction(conn):
+        # Before the insert, under the write lock: what the insert must not store at all.
+        forgotten = reported.forgotten_keys(conn, [(e[0], e[1], e[2], 0) for e in events])
+        kept = [e for e in events if (e[0], e[1], e[2], 0) not in forgotten] if forgotten else events
+        held = _logged_by_others(conn, kept)
+        if held:
+            kept = [e for e in kept if (e[2], e[_MEMBER]) not in held]
+        withheld = len(events) - len(kept)
+        events = kept
         # The largest row id before: rows this insert adds come after it (SQLite numbers a row one
         # past the largest; PostgreSQL's identity only grows), for _settle_from_otel to read them.
         last_id = int(conn.execute(_LAST_ID).fetchone()[0])
@@ -136,6 +150,7 @@ def write(conn: Conn, events: Sequence[Row], points: Sequence[MetricPoint]) -> W
         added = conn.total_changes - before
         # Only a request with events not added (a retry, or a key held already) looks them up.
         refused = _held_by_others(conn, events) if added < len(events) else 0
+        refused += withheld - len(forgotten)
         if added:
             _settle_from_otel(conn, last_id)
         if events:
@@ -151,7 +166,7 @@ def write(conn: Conn, events: Sequence[Row], points: Sequence[MetricPoint]) -> W
             """,
             [(p.stream, p.point, p.metric, p.session_id, p.time_ms, p.tokens, p.cost_nanos) for p in points],
         )
-    return Written(added, refused)
+    return Written(added, refused, len(forgotten))
 
 
 _MEMBER: Final = 8
@@ -173,6 +188,31 @@ def _held_by_others(conn: Conn, events: Sequence[Row]) -> int:
         ).fetchall()
         owners.update(((str(src), str(key)), str(member)) for src, key, member in rows)
     return sum(1 for e in events if owners.get((e[0], e[1]), e[_MEMBER]) != e[_MEMBER])
+
+
+def _logged_by_others(conn: Conn, events: Sequence[Row]) -> set[tuple[str, str]]:
+    """The (request id, member) pairs of these Claude Code events whose request id a log copy of
+    another known member holds: that call is theirs (a log copy with no member, read on this
+    machine, takes the event's: :func:`best_of_both`). Stored uncounted under the sender, such an
+    event would start counting for them once that member's copy is removed."""
+    wanted = sorted({e[2] for e in events if e[0] == CLAUDE_SOURCE and e[2]})
+    if not wanted:
+        return set()
+    owners: dict[str, set[str]] = {}
+    for start in range(0, len(wanted), _PAIRS_PER_LOOK_UP):
+        chunk = wanted[start : start + _PAIRS_PER_LOOK_UP]
+        for request_id, member in conn.execute(
+            # The source spelled out: the partial index usage_events_cc_request is for it.
+            f"SELECT request_id, member FROM usage_events WHERE source = '{LOG_SOURCE}' "
+            f"AND request_id IN ({', '.join('?' for _ in chunk)}) AND member != ''",
+            chunk,
+        ):
+            owners.setdefault(str(request_id), set()).add(str(member))
+    return {
+        (e[2], e[_MEMBER])
+        for e in events
+        if e[0] == CLAUDE_SOURCE and owners.get(e[2], {e[_MEMBER]}) - {e[_MEMBER]}
+    }
 
 
 def uncount_otel_copies(conn: Conn, log_request_ids: Iterable[str]) -> None:
@@ -332,19 +372,29 @@ class SessionGap:
     event_cost_nanos: int
 
 
-def gaps(conn: Conn, lo_ms: int, hi_ms: int, cost_slack_nanos: int) -> list[SessionGap]:
+def gaps(
+    conn: Conn, lo_ms: int, hi_ms: int, cost_slack_nanos: int, members: Sequence[str] = ()
+) -> list[SessionGap]:
     """Sessions with metric points in [lo_ms, hi_ms) whose metric token or cost totals exceed what
     the counted events of that session (from the logs or over OTel) add up to.
 
     Costs are compared with ``cost_slack_nanos`` of slack: Claude Code sends them as floats.
+    ``members``: only sessions with events of theirs (metric points name no member).
     """
+    whose = (
+        "AND session_id IN (SELECT session_id FROM usage_events WHERE member IN "
+        f"({', '.join('?' for _ in members)}))"
+        if members
+        else ""
+    )
     rows = conn.execute(
-        """
+        f"""
         WITH m AS (
             SELECT session_id, SUM(tokens) AS tokens, SUM(cost_nanos) AS cost
             FROM otel_metric_points
             WHERE session_id != '' AND session_id IN (
                 SELECT session_id FROM otel_metric_points WHERE time_ms >= ? AND time_ms < ?)
+              {whose}
             GROUP BY session_id
         )
         SELECT m.session_id, m.tokens, m.cost,
@@ -355,7 +405,7 @@ def gaps(conn: Conn, lo_ms: int, hi_ms: int, cost_slack_nanos: int) -> list[Sess
                 WHERE e.session_id = m.session_id AND e.source = 'claude_code_otel')
         FROM m ORDER BY m.session_id
         """,
-        (lo_ms, hi_ms),
+        (lo_ms, hi_ms, *members),
     ).fetchall()
     return [
         SessionGap(str(s), int(mt), int(et), int(mc), int(ec))
@@ -364,10 +414,12 @@ def gaps(conn: Conn, lo_ms: int, hi_ms: int, cost_slack_nanos: int) -> list[Sess
     ]
 
 
-def gap_warnings(conn: Conn, lo_ms: int, hi_ms: int) -> list[str]:
-    """Warnings for sessions whose OTel metrics report more than their events did (never added)."""
+def gap_warnings(conn: Conn, lo_ms: int, hi_ms: int, members: Sequence[str] | None = None) -> list[str]:
+    """Warnings for sessions whose OTel metrics report more than their events did (never added);
+    with ``members`` (an answer filtered to them, a team member's own), only their sessions: a
+    member's answer names no one else's session."""
     warnings: list[str] = []
-    for g in gaps(conn, lo_ms, hi_ms, cost_slack_nanos=10_000_000):
+    for g in gaps(conn, lo_ms, hi_ms, cost_slack_nanos=10_000_000, members=members or ()):
         if g.metric_tokens > g.event_tokens:
             what = f"{g.metric_tokens - g.event_tokens:,} more tokens"
         else:

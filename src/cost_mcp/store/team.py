@@ -528,7 +528,7 @@ def _store(
             # rows as they were before the batch).
             stored = _stored(conn, rows)
             refused = _refused(conn, member, rows, stored)
-            forgotten = reported.forgotten_keys(conn, [_key(r) for r in rows])
+            forgotten = _forgotten(conn, rows)
             if refused or forgotten:
                 values = [
                     v
@@ -674,6 +674,19 @@ def _key(r: PushedRow) -> Key:
     return (r.source, r.message_id, r.request_id, r.is_sidechain)
 
 
+def _otel_key(r: PushedRow) -> Key:
+    """The key the OTel copy of a log row's call has (its request id): forgotten, it forgets the call."""
+    return (_OTEL_SOURCE, r.request_id, r.request_id, 0)
+
+
+def _forgotten(conn: Conn, rows: Sequence[PushedRow]) -> set[Key]:
+    """SQLite: the keys of the batch's rows whose call was forgotten, under their own key or, for a
+    log row, as its OTel copy (the admin removed a call that had arrived over OTLP only)."""
+    logged = [r for r in rows if r.source == _LOG_SOURCE and r.request_id]
+    found = reported.forgotten_keys(conn, [_key(r) for r in rows] + [_otel_key(r) for r in logged])
+    return {_key(r) for r in rows if _key(r) in found} | {_key(r) for r in logged if _otel_key(r) in found}
+
+
 Stored = dict[tuple[str, str], list[tuple[int, str, int, str]]]
 """The rows stored before a batch for its (source, message id)s: (ts_ms, request id, sidechain,
 member)."""
@@ -761,10 +774,14 @@ WITH stored AS (
         SELECT 1 FROM otel_copies o WHERE o.request_id = r.request_id AND o.member != r.member)
 ), forgotten AS (
     SELECT r.n, r.source, r.message_id, r.request_id, r.is_sidechain FROM {{rows}} r
-    WHERE EXISTS (SELECT 1 FROM forgotten_calls) AND EXISTS (
+    WHERE EXISTS (SELECT 1 FROM forgotten_calls) AND (EXISTS (
         SELECT 1 FROM forgotten_calls f
         WHERE f.source = r.source AND f.message_id = r.message_id AND f.request_id = r.request_id
-          AND f.is_sidechain = r.is_sidechain)
+          AND f.is_sidechain = r.is_sidechain) OR (r.source = '{_LOG_SOURCE}' AND r.request_id != ''
+        AND EXISTS (
+        SELECT 1 FROM forgotten_calls f
+        WHERE f.source = '{_OTEL_SOURCE}' AND f.message_id = r.request_id AND f.request_id = r.request_id
+          AND f.is_sidechain = 0)))
 ), merged AS (
     INSERT INTO usage_events ({", ".join(_PUSH_COLUMNS)})
     SELECT {", ".join(_PUSH_COLUMNS)} FROM {{rows}}
@@ -788,9 +805,10 @@ SELECT 3, source, message_id, NULL, request_id, is_sidechain, NULL, NULL FROM fo
 # minutes, 7,000 new rows a second), PostgreSQL guessed few rows per source and read every row of
 # the source through a bitmap, filtering the message ids: 15k blocks per push at 400k rows, a
 # push's time growing with the ledger (issue 14, h-team4).
-# ``forgotten`` is the batch's rows whose key has a tombstone (``store.reported``): a semi-join on
-# its primary key, behind an uncorrelated EXISTS evaluated once, so a ledger where nothing was ever
-# forgotten (most) probes nothing per row.
+# ``forgotten`` is the batch's rows whose key has a tombstone (``store.reported``), or, for a log
+# row, whose OTel copy's key has one (a call that had arrived over OTLP only, forgotten): a
+# semi-join on its primary key, behind an uncorrelated EXISTS evaluated once, so a ledger where
+# nothing was ever forgotten (most) probes nothing per row.
 # ``refused`` is :func:`conflicts` against the stored rows of other members (and, for a log row,
 # another member's OTel copy of its request id, which its insert would uncount): read from the same
 # look-up, so the member check adds no probe of the ledger but the OTel copies' index, and that only
