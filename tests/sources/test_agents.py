@@ -853,6 +853,79 @@ def test_opencode_steps_are_read_again_only_for_messages_updated_since_the_last_
     assert stored == [("msg_old", 3000, 300), ("msg_mid", 10, 1), ("msg_new", 7500, 750)]
 
 
+def test_a_legacy_opencode_message_of_several_steps_counts_every_steps_tokens(
+    home: Path, settings: Settings
+) -> None:
+    """OpenCode's older JSON storage: a message file keeps only its last step's tokens, each step's
+    are in a ``storage/part/<message>/<part>.json`` file of type ``step-finish``. They are summed
+    when the message's file changes (OpenCode rewrites it at each step), not at every scan."""
+    from cost_mcp.sources.agents import opencode
+
+    storage = home / "opencode" / "storage"
+    message_file = storage / "message" / "ses_legacy" / "msg_legacy.json"
+    parts = storage / "part" / "msg_legacy"
+    message_file.parent.mkdir(parents=True)
+    parts.mkdir(parents=True)
+
+    def tokens(inp: int, out: int, read: int, write: int) -> dict[str, object]:
+        return {"input": inp, "output": out, "reasoning": 0, "cache": {"read": read, "write": write}}
+
+    def write_message(last: dict[str, object], at_ns: int) -> None:
+        message = {
+            "id": "msg_legacy",
+            "sessionID": "ses_legacy",
+            "role": "assistant",
+            "time": {"created": 1763715600000},
+            "modelID": "claude-sonnet-4-5",
+            "providerID": "anthropic",
+            "path": {"cwd": "/w", "root": "/w"},
+            "cost": 0,
+            "tokens": last,
+        }
+        message_file.write_text(json.dumps(message))
+        os.utime(message_file, ns=(at_ns, at_ns))
+
+    def write_part(part_id: str, part: dict[str, object]) -> None:
+        data = {"id": part_id, **part, "messageID": "msg_legacy", "sessionID": "ses_legacy"}
+        (parts / f"{part_id}.json").write_text(json.dumps(data))
+
+    first, second, third = (
+        tokens(5000, 300, 0, 20000),
+        tokens(200, 800, 20000, 500),
+        tokens(100, 50, 20500, 0),
+    )
+    write_part("prt_1", {"type": "step-start", "snapshot": "a"})
+    write_part("prt_2", {"type": "step-finish", "reason": "tool-calls", "snapshot": "b", "tokens": first})
+    write_part("prt_3", {"type": "text", "text": "a step-finish of text is no step"})
+    write_part("prt_4", {"type": "tool", "state": {"output": "step-finish " * 20_000}})
+    write_part("prt_5", {"type": "step-finish", "reason": "stop", "snapshot": "c", "tokens": second})
+    write_message(second, 1_763_715_660_000_000_000)
+
+    def stored() -> list[tuple[int, ...]]:
+        conn = connect(settings.db)
+        try:
+            agents.scan(conn, opencode.LOG, settings, Pricer())
+            found: list[tuple[int, ...]] = conn.execute(
+                """
+                SELECT input_tokens, cache_read_tokens, cache_write_5m_tokens, output_tokens
+                FROM usage_events WHERE source = 'opencode'
+                """
+            ).fetchall()
+        finally:
+            conn.close()
+        return found
+
+    assert stored() == [(5200, 20000, 20500, 1100)]
+    # A part file changed, its message file not: not read again (the scan stats the message only).
+    write_part("prt_2", {"type": "step-finish", "reason": "tool-calls", "tokens": tokens(900000, 0, 0, 0)})
+    assert stored() == [(5200, 20000, 20500, 1100)]
+    # OpenCode's next step: its part, then the message rewritten with that step's tokens.
+    write_part("prt_2", {"type": "step-finish", "reason": "tool-calls", "snapshot": "b", "tokens": first})
+    write_part("prt_6", {"type": "step-finish", "reason": "stop", "snapshot": "d", "tokens": third})
+    write_message(third, 1_763_715_720_000_000_000)
+    assert stored() == [(5300, 40500, 20500, 1150)]
+
+
 def test_a_database_that_is_not_opencodes_is_counted_and_skipped(home: Path, settings: Settings) -> None:
     from cost_mcp.sources.agents import opencode
 

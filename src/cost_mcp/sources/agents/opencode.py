@@ -13,20 +13,24 @@ the call (models.dev's rates, or the user's for a custom model), kept as the rep
 One assistant message can be several model calls (steps of a tool-calling loop): OpenCode adds each
 step's cost to the message's ``cost`` but overwrites its ``tokens`` with the last step's
 (``processor.ts``, ``step-finish``; anomalyco/opencode issues #21913, #42324). Every step's own
-``tokens`` are in a ``step-finish`` part (the ``part`` table): a message's tokens are the sum of its
-steps', each step being a request billed for all of its input.
+``tokens`` are in a ``step-finish`` part (the ``part`` table; legacy: ``storage/part/<message>/``
+files): a message's tokens are the sum of its steps', each step being a request billed for all of
+its input.
 """
 
 from __future__ import annotations
 
 import errno
+import os
 import sqlite3
+from collections.abc import Iterable
 from decimal import Decimal
 from pathlib import Path
 
 import msgspec
 
 from cost_mcp.config import Settings
+from cost_mcp.files import open_regular_file
 from cost_mcp.money import to_nanos
 from cost_mcp.pricing import Tokens
 from cost_mcp.sources.agents.scanner import AgentEvent, AgentLog, FileContext, Parsed, SkipReason, count
@@ -121,11 +125,26 @@ def _project(message: dict[str, object]) -> str:
 
 
 def parse_document(raw: bytes, ctx: FileContext) -> Parsed:
-    """One legacy ``storage/message/<session>/<message>.json`` file."""
+    """One legacy ``storage/message/<session>/<message>.json`` file, with the ``step-finish`` parts
+    of ``storage/part/<message>/`` when it is an assistant's."""
     try:
         message = _DECODER.decode(raw)
     except msgspec.DecodeError as exc:
         return "truncated" if "truncated" in str(exc) else "malformed"
+    message_id = message.get("id") if isinstance(message, dict) else None
+    # The message's file and its parts' folder are both named by its id: one that is not its file's
+    # name (or a dot name) would name some other folder.
+    if (
+        isinstance(message, dict)
+        and message.get("role", "assistant") == "assistant"
+        and message_id == Path(ctx.path).stem
+        and not message_id.startswith(".")
+    ):
+        # Read only when the message's own file changed (the scanner's rule for a document), not at
+        # every scan: OpenCode rewrites the message at each step's end (its tokens and cost) and
+        # again when it completes, so a new step comes with a changed message file.
+        folder = Path(ctx.path).parents[2] / "part" / message_id
+        _add_steps(message, _sum_steps(_part_files(folder, message_id)))
     found = _event(message, Path(ctx.path).parent.name)
     if found is None or isinstance(found, str):
         return found
@@ -205,6 +224,39 @@ def _step_tokens(conn: sqlite3.Connection, state: dict[str, object]) -> dict[str
         if _busy(exc):
             raise
         return {}  # an older schema without parts: the messages' own tokens are all there is
+    return _sum_steps(rows)
+
+
+_STEP_PART_MAX_BYTES = 16 * 1024
+"""A ``step-finish`` part is a few hundred bytes (ids, reason, snapshot, tokens, cost); a larger
+part file is a tool's output or a file's text, not opened (its size is one ``stat``, cheaper than
+reading it)."""
+
+
+def _part_files(folder: Path, message_id: str) -> list[tuple[str, bytes]]:
+    """The legacy ``storage/part/<message>/*.json`` files that may be ``step-finish`` parts, as
+    (message id, bytes) rows (none when the folder is not there: older OpenCode, or pruned)."""
+    rows: list[tuple[str, bytes]] = []
+    try:
+        entries = list(os.scandir(folder))
+    except OSError:
+        return rows
+    for entry in entries:
+        try:
+            if not entry.name.endswith(".json") or entry.stat().st_size > _STEP_PART_MAX_BYTES:
+                continue
+            with open_regular_file(entry.path) as f:  # never waits on a pipe
+                data = f.read(_STEP_PART_MAX_BYTES + 1)
+        except OSError:
+            continue  # gone since the listing, or unreadable: the message's own tokens still count
+        if len(data) <= _STEP_PART_MAX_BYTES and b"step-finish" in data:
+            rows.append((message_id, data))
+    return rows
+
+
+def _sum_steps(rows: Iterable[tuple[str, str | bytes]]) -> dict[str, dict[str, object]]:
+    """Per message id, the summed ``tokens`` of the ``step-finish`` parts among (message id, part
+    JSON) rows; other parts, and parts that are not JSON, are passed over."""
     sums: dict[str, list[int | None]] = {}
     for message_id, data in rows:
         try:
@@ -239,6 +291,14 @@ def _size(tokens: object) -> int:
     return 0 if found is None else sum(n for i, n in enumerate(found) if i != 3 and n is not None)
 
 
+def _add_steps(message: dict[str, object], steps: dict[str, dict[str, object]]) -> None:
+    """Give ``message`` the summed tokens of its steps (from :func:`_sum_steps`) when they are more
+    than its own: with several steps, the message kept only the last one's."""
+    summed = steps.get(str(message.get("id")))
+    if summed is not None and _size(summed) > _size(message.get("tokens")):
+        message["tokens"] = summed
+
+
 def read_database(path: str, ctx: FileContext) -> Parsed:
     """Every assistant message of an OpenCode database, read-only (OpenCode may be writing it)."""
     conn = sqlite3.connect(f"file:{path}?mode=ro", uri=True, timeout=1.0)
@@ -268,9 +328,7 @@ def read_database(path: str, ctx: FileContext) -> Parsed:
         if isinstance(message, dict):
             message.setdefault("id", row_id)
             message.setdefault("sessionID", session_id)
-            summed = steps.get(str(message.get("id")))
-            if summed is not None and _size(summed) > _size(message.get("tokens")):
-                message["tokens"] = summed  # several steps: the message kept only the last one's
+            _add_steps(message, steps)
         event = _event(message)
         if event is not None:
             found.append(event)  # a reason when the message is unusable: counted as skipped
