@@ -1832,6 +1832,29 @@ def test_a_revoked_tokens_pushes_say_so(team: Team, home: Path) -> None:
     assert silent == [f"never pushed  cy (cy@example.com): token made {doctor['never_pushed'][0]['created']}"]
 
 
+def test_doctor_says_a_token_that_never_pushed_may_send_otlp(team: Team, home: Path) -> None:
+    """Cy's agent sends OTLP only (no push): doctor called his token "never pushed", described as a
+    laptop whose usage is in no total, while his OTel calls count in every total. OTel rows do not
+    record the token, so the line says his member sent some and it may be this token's doing."""
+    from tests.web.test_otel_receiver import _ago, _api_request, _send_logs
+
+    when = _ago(20)
+    calls = [_api_request(f"req_cy{i}", when, Tokens(input=100, output=10)) for i in range(2)]
+    _send_logs(team.base, calls, token=team.tokens["cy"])
+    assert _total(team.server_db, members=["cy@example.com"]) > 0
+    doctor = json.loads(_cli(_env(home, team.server_db), "doctor", "--json").stdout)
+    silent = {t["token_name"]: t for t in doctor["never_pushed"]}
+    assert silent["cy"]["otel_calls"] == 2
+    table = _cli(_env(home, team.server_db, COLUMNS="200"), "doctor").stdout
+    lines = [line for line in table.splitlines() if line.startswith("never pushed  cy ")]
+    assert lines == [
+        f"never pushed  cy (cy@example.com): token made {silent['cy']['created']}"
+        " (may send OTLP: 2 OTel call(s) from this member in 7 days)"
+    ]
+    # A member's token with no OTel calls is said as before.
+    assert all(t["otel_calls"] == 0 for name, t in silent.items() if name != "cy")
+
+
 def _make_absurd(db: Path | str, member: str) -> None:
     """Give ``member``'s pushed rows on the server costs whose sums pass 64 bits, as a few hundred
     pushes of rows at the push's limits would (two rows of one quarter-hour are enough here)."""

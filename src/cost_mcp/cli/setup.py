@@ -223,8 +223,15 @@ def doctor(as_json: bool) -> int:
             f"pushes from   ... and {len(report.received_pushes) - shown_pushes:,} more tokens (see --json)"
         )
     for silent in report.never_pushed[:shown_pushes]:
+        otel = ""
+        if silent.otel_calls:
+            otel = (
+                f" (may send OTLP: {silent.otel_calls:,} OTel call(s) from this member"
+                f" in {report.otel_days} days)"
+            )
         out.print(
-            f"never pushed  {text(silent.token_name)} ({text(silent.member)}): token made {silent.created}",
+            f"never pushed  {text(silent.token_name)} ({text(silent.member)}): token made {silent.created}"
+            + otel,
             highlight=False,
         )
     if len(report.never_pushed) > shown_pushes:
