@@ -2033,6 +2033,44 @@ def test_a_call_forgotten_as_it_came_over_otlp_stays_forgotten_when_its_log_is_p
     assert only_new > 0
 
 
+def test_an_otlp_event_of_a_call_whose_log_copy_was_forgotten_stays_out(team: Team, home: Path) -> None:
+    """Ana's laptop pushed a call from its log; the admin removed her rows. Her Claude Code's OTLP
+    event of that call arrived only afterwards (no OTel copy had, so no tombstone under its key): it
+    was stored and counted, and the forgotten call was back. It is refused as forgotten; a new
+    call goes in, and once the admin lifts the forget the event is stored again."""
+    from tests.web.test_otel_receiver import _api_request
+
+    ana = "ana@example.com"
+    laptop = _laptop(home, "ana", ana, [("msg_a1", "req_a1", 1000, 100)])
+    done = _cli(laptop.env(home, COST_MCP_TEAM_TOKEN=team.tokens["ana"]), "push", "--server", team.base)
+    assert done.returncode == 0, done.stderr
+    gone = _cli(_env(home, team.server_db), "team", "forget-pushes", "--member", ana)
+    assert gone.returncode == 0 and f"forgot 1 row(s) of {ana}" in gone.stderr, gone.stderr
+
+    when = datetime.now(UTC) - timedelta(minutes=30)
+    late = _api_request("req_a1", when, Tokens(input=1000, output=100))
+    answer = _otlp(
+        team.base, team.tokens["ana"], [late, _api_request("req_a2", when, Tokens(input=10, output=1))]
+    )
+    assert answer["partialSuccess"]["rejectedLogRecords"] == "1"
+    assert "1 event names a call a team admin forgot" in answer["partialSuccess"]["errorMessage"], answer
+    assert _request_ids(team.server_db) == {"req_a2"}
+    assert _total(team.server_db, members=[ana]) == _cost_of(team.server_db, "req_a2")
+
+    lifted = _cli(_env(home, team.server_db), "team", "unforget-pushes", "--member", ana)
+    assert lifted.returncode == 0, lifted.stderr
+    assert "partialSuccess" not in _otlp(team.base, team.tokens["ana"], [late])
+    assert _request_ids(team.server_db) == {"req_a1", "req_a2"}
+
+
+def _request_ids(db: Path | str) -> set[str]:
+    conn = connect(db)
+    try:
+        return {str(r[0]) for r in conn.execute("SELECT request_id FROM usage_events")}
+    finally:
+        conn.close()
+
+
 def _cost_of(db: Path | str, request_id: str) -> Decimal:
     conn = connect(db)
     try:
