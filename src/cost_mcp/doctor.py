@@ -5,6 +5,7 @@ from __future__ import annotations
 import os
 import re
 import time
+from collections import Counter
 from collections.abc import Mapping, Sequence
 from dataclasses import asdict
 from datetime import UTC, datetime
@@ -93,6 +94,12 @@ def diagnose(
     )
     otel_since_ms = int((time.time() - OTEL_DAYS * 86_400) * 1000)
     quiet_since_ms = int((time.time() - OTEL_QUIET_DAYS * 86_400) * 1000)
+    otel_from = health.otel_senders(settings.db, otel_since_ms)
+    # OTel rows record the member, not the token: a token that never pushed may still be the one
+    # its member's agent sends OTLP with, and that usage is in every total.
+    otel_calls = Counter[str]()
+    for sender in otel_from:
+        otel_calls[sender.member] += sender.events
     # A team server's usage comes from its members' pushes: its own machine has no logs to read.
     # Nor is a machine whose only agent is another one (Codex, Gemini CLI...) missing anything.
     other_agents = any(f.found for a in agent_roots for f in a.folders)
@@ -152,6 +159,7 @@ def diagnose(
                 token_name=t.name,
                 member=t.member,
                 created=datetime.fromisoformat(t.created_at).astimezone(UTC).isoformat(timespec="seconds"),
+                otel_calls=otel_calls[t.member],
             )
             for t in silent
         ],
@@ -163,7 +171,7 @@ def diagnose(
                 events=s.events,
                 last_event=datetime.fromtimestamp(s.last_ms / 1000, UTC).isoformat(timespec="seconds"),
             )
-            for s in health.otel_senders(settings.db, otel_since_ms)
+            for s in otel_from
         ],
         # Listed, not warned about: OTel sends only while someone works, so a quiet week may be a
         # holiday; an admin who expected their usage asks them (a per-answer warning would be noise).

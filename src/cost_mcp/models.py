@@ -339,6 +339,12 @@ class SilentToken(Result):
     token_name: str
     member: str
     created: str = Field(description="When the token was made (UTC, ISO 8601).")
+    otel_calls: int = Field(
+        0,
+        description="Calls of this token's member that arrived over OTLP in the otel_days window: "
+        "when not 0 the token may be the one their agent sends OTLP with (OTel rows do not record "
+        "the token), and that usage is counted.",
+    )
 
 
 class OtelSender(Result):
@@ -390,7 +396,8 @@ class DoctorReport(Result):
     never_pushed: list[SilentToken] = Field(
         default_factory=list,
         description="On a team server: each live member's token that has never pushed, oldest first "
-        "(a laptop not set up yet, or a token only used to ask).",
+        "(a laptop not set up yet, or a token only used to ask, or one that only sends OTLP: "
+        "see otel_calls).",
     )
     otel_days: int = Field(7, description="The window otel_senders covers, in days up to now.")
     otel_senders: list[OtelSender] = Field(

@@ -580,6 +580,18 @@ def test_otel_config_points_agents_here(capsys: pytest.CaptureFixture[str]) -> N
     )
 
 
+def test_otel_config_on_a_personal_ledger_warns_of_nothing(
+    settings: Settings, capsys: pytest.CaptureFixture[str]
+) -> None:
+    from cost_mcp.cli import main
+
+    connect(settings.db).close()  # a ledger without tokens: its server answers without one
+    assert main(["otel-config"]) == 0
+    printed = capsys.readouterr()
+    assert "Authorization" not in printed.out
+    assert printed.err == ""
+
+
 def test_otel_config_fleet_note_makes_an_ingest_token(
     settings: Settings, capsys: pytest.CaptureFixture[str]
 ) -> None:
@@ -627,7 +639,16 @@ def test_otel_config_for_a_team_server_sends_the_members_token(
     assert _rows(settings) == []  # refused
 
     assert main(["otel-config", "--server", server]) == 0
-    assert "Authorization" not in capsys.readouterr().out  # this machine: no token unless asked
+    printed = capsys.readouterr()
+    assert "Authorization" not in printed.out  # this machine: no token unless asked...
+    # ...but those settings lose everything here, so it says so, with the fix.
+    assert printed.err == (
+        "warning: this ledger has tokens, so the server refuses (401) telemetry without one and the"
+        " agents drop it silently; add --bearer (each member's token in COST_MCP_TEAM_TOKEN, from"
+        " `cost-mcp token create NAME --member EMAIL`), or --no-bearer\n"
+    )
+    assert main(["otel-config", "--server", server, "--no-bearer"]) == 0
+    assert capsys.readouterr().err == ""  # asked for: said nothing
     assert main(["otel-config", "--server", server, "--bearer"]) == 0
     out = capsys.readouterr().out
     exports = "\n".join(line for line in out.splitlines() if line.startswith("export OTEL_EXPORTER_OTLP_"))

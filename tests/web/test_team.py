@@ -1832,6 +1832,29 @@ def test_a_revoked_tokens_pushes_say_so(team: Team, home: Path) -> None:
     assert silent == [f"never pushed  cy (cy@example.com): token made {doctor['never_pushed'][0]['created']}"]
 
 
+def test_doctor_says_a_token_that_never_pushed_may_send_otlp(team: Team, home: Path) -> None:
+    """Cy's agent sends OTLP only (no push): doctor called his token "never pushed", described as a
+    laptop whose usage is in no total, while his OTel calls count in every total. OTel rows do not
+    record the token, so the line says his member sent some and it may be this token's doing."""
+    from tests.web.test_otel_receiver import _ago, _api_request, _send_logs
+
+    when = _ago(20)
+    calls = [_api_request(f"req_cy{i}", when, Tokens(input=100, output=10)) for i in range(2)]
+    _send_logs(team.base, calls, token=team.tokens["cy"])
+    assert _total(team.server_db, members=["cy@example.com"]) > 0
+    doctor = json.loads(_cli(_env(home, team.server_db), "doctor", "--json").stdout)
+    silent = {t["token_name"]: t for t in doctor["never_pushed"]}
+    assert silent["cy"]["otel_calls"] == 2
+    table = _cli(_env(home, team.server_db, COLUMNS="200"), "doctor").stdout
+    lines = [line for line in table.splitlines() if line.startswith("never pushed  cy ")]
+    assert lines == [
+        f"never pushed  cy (cy@example.com): token made {silent['cy']['created']}"
+        " (may send OTLP: 2 OTel call(s) from this member in 7 days)"
+    ]
+    # A member's token with no OTel calls is said as before.
+    assert all(t["otel_calls"] == 0 for name, t in silent.items() if name != "cy")
+
+
 def _make_absurd(db: Path | str, member: str) -> None:
     """Give ``member``'s pushed rows on the server costs whose sums pass 64 bits, as a few hundred
     pushes of rows at the push's limits would (two rows of one quarter-hour are enough here)."""
@@ -2008,6 +2031,44 @@ def test_a_call_forgotten_as_it_came_over_otlp_stays_forgotten_when_its_log_is_p
     only_new = _total(team.server_db, members=[ana])
     assert only_new == Decimal(_total(laptop.db)) - _cost_of(laptop.db, "req_a1")
     assert only_new > 0
+
+
+def test_an_otlp_event_of_a_call_whose_log_copy_was_forgotten_stays_out(team: Team, home: Path) -> None:
+    """Ana's laptop pushed a call from its log; the admin removed her rows. Her Claude Code's OTLP
+    event of that call arrived only afterwards (no OTel copy had, so no tombstone under its key): it
+    was stored and counted, and the forgotten call was back. It is refused as forgotten; a new
+    call goes in, and once the admin lifts the forget the event is stored again."""
+    from tests.web.test_otel_receiver import _api_request
+
+    ana = "ana@example.com"
+    laptop = _laptop(home, "ana", ana, [("msg_a1", "req_a1", 1000, 100)])
+    done = _cli(laptop.env(home, COST_MCP_TEAM_TOKEN=team.tokens["ana"]), "push", "--server", team.base)
+    assert done.returncode == 0, done.stderr
+    gone = _cli(_env(home, team.server_db), "team", "forget-pushes", "--member", ana)
+    assert gone.returncode == 0 and f"forgot 1 row(s) of {ana}" in gone.stderr, gone.stderr
+
+    when = datetime.now(UTC) - timedelta(minutes=30)
+    late = _api_request("req_a1", when, Tokens(input=1000, output=100))
+    answer = _otlp(
+        team.base, team.tokens["ana"], [late, _api_request("req_a2", when, Tokens(input=10, output=1))]
+    )
+    assert answer["partialSuccess"]["rejectedLogRecords"] == "1"
+    assert "1 event names a call a team admin forgot" in answer["partialSuccess"]["errorMessage"], answer
+    assert _request_ids(team.server_db) == {"req_a2"}
+    assert _total(team.server_db, members=[ana]) == _cost_of(team.server_db, "req_a2")
+
+    lifted = _cli(_env(home, team.server_db), "team", "unforget-pushes", "--member", ana)
+    assert lifted.returncode == 0, lifted.stderr
+    assert "partialSuccess" not in _otlp(team.base, team.tokens["ana"], [late])
+    assert _request_ids(team.server_db) == {"req_a1", "req_a2"}
+
+
+def _request_ids(db: Path | str) -> set[str]:
+    conn = connect(db)
+    try:
+        return {str(r[0]) for r in conn.execute("SELECT request_id FROM usage_events")}
+    finally:
+        conn.close()
 
 
 def _cost_of(db: Path | str, request_id: str) -> Decimal:

@@ -88,10 +88,43 @@ def serve(http: bool, host: str, port: int, workers: int) -> int:
 )
 def otel_config(server: str | None, bearer: bool | None) -> int:
     """Print settings that send agents' telemetry here."""
-    from cost_mcp.otel_config import DEFAULT_SERVER, snippet
+    from cost_mcp.otel_config import DEFAULT_SERVER, TOKEN_ENV, is_loopback, snippet
 
-    print(snippet(server or DEFAULT_SERVER, bearer))
+    server = server or DEFAULT_SERVER
+    if bearer is None and is_loopback(server) and _server_needs_token():
+        # This machine's server refuses every export without a token once one exists (401), and
+        # the agents drop what they could not send without a word: settings without one lose it all.
+        print(
+            "warning: this ledger has tokens, so the server refuses (401) telemetry without one and the"
+            " agents drop it silently; add --bearer (each member's token in"
+            f" {TOKEN_ENV}, from `cost-mcp token create NAME --member EMAIL`), or --no-bearer",
+            file=sys.stderr,
+        )
+    print(snippet(server, bearer))
     return EXIT_OK
+
+
+def _server_needs_token() -> bool:
+    """Whether this machine's ledger makes its HTTP server require a bearer (live tokens or
+    identity-provider JWTs); a missing or unreadable ledger is a laptop's: no."""
+    from cost_mcp.errors import CostMcpError
+    from cost_mcp.store import connect, team
+    from cost_mcp.store.connection import is_postgres
+    from cost_mcp.web.auth import jwt_configured
+
+    loaded = settings()
+    if jwt_configured(loaded):
+        return True
+    if not is_postgres(loaded.db) and not Path(loaded.db).exists():
+        return False  # otel-config does not create a ledger
+    try:
+        conn = connect(loaded.db)
+    except CostMcpError:
+        return False  # printing the settings needs no ledger; doctor says what is wrong with it
+    try:
+        return team.has_live_tokens(conn)
+    finally:
+        conn.close()
 
 
 @cli.command()
@@ -190,8 +223,15 @@ def doctor(as_json: bool) -> int:
             f"pushes from   ... and {len(report.received_pushes) - shown_pushes:,} more tokens (see --json)"
         )
     for silent in report.never_pushed[:shown_pushes]:
+        otel = ""
+        if silent.otel_calls:
+            otel = (
+                f" (may send OTLP: {silent.otel_calls:,} OTel call(s) from this member"
+                f" in {report.otel_days} days)"
+            )
         out.print(
-            f"never pushed  {text(silent.token_name)} ({text(silent.member)}): token made {silent.created}",
+            f"never pushed  {text(silent.token_name)} ({text(silent.member)}): token made {silent.created}"
+            + otel,
             highlight=False,
         )
     if len(report.never_pushed) > shown_pushes:

@@ -1194,3 +1194,11 @@ def m034_budget_holds(conn: Conn) -> None:
         """
     )
     conn.execute("CREATE INDEX budget_holds_expiry ON budget_holds (expires_ms)")
+
+
+@migration
+def m035_forgotten_calls_request(conn: Conn) -> None:
+    """Forgotten calls by request id: an OTLP event whose call's log copy an admin forgot (it had
+    not arrived over OTLP yet: no tombstone under its own key) must not be stored, and each OTLP
+    request looks its request ids up here; the primary key leads with the message id."""
+    conn.execute("CREATE INDEX forgotten_calls_request ON forgotten_calls (source, request_id)")

@@ -126,12 +126,23 @@ def write(conn: Conn, events: Sequence[Row], points: Sequence[MetricPoint]) -> W
     members, and the call stays the member's who sent it first. So is a Claude Code event whose
     request id another member's log copy holds (the mirror of a push refusing a log row whose OTel
     copy is another member's). An event whose call was forgotten (``team forget-pushes``: a
-    tombstone) is not stored again, as a push of it is not.
+    tombstone), under its own key or, for a Claude Code event, as its log copy, is not stored again,
+    as a push of it is not.
     """
     with write_transaction(conn):
         # Before the insert, under the write lock: what the insert must not store at all.
         forgotten = reported.forgotten_keys(conn, [(e[0], e[1], e[2], 0) for e in events])
-        kept = [e for e in events if (e[0], e[1], e[2], 0) not in forgotten] if forgotten else events
+        # The call's log copy forgotten before any OTel copy arrived: no tombstone under this key.
+        log_forgotten = reported.forgotten_request_ids(
+            conn, LOG_SOURCE, [e[2] for e in events if e[0] == CLAUDE_SOURCE and e[2]]
+        )
+        kept = [
+            e
+            for e in events
+            if (e[0], e[1], e[2], 0) not in forgotten
+            and not (e[0] == CLAUDE_SOURCE and e[2] in log_forgotten)
+        ]
+        n_forgotten = len(events) - len(kept)
         held = _logged_by_others(conn, kept)
         if held:
             kept = [e for e in kept if (e[2], e[_MEMBER]) not in held]
@@ -150,7 +161,7 @@ def write(conn: Conn, events: Sequence[Row], points: Sequence[MetricPoint]) -> W
         added = conn.total_changes - before
         # Only a request with events not added (a retry, or a key held already) looks them up.
         refused = _held_by_others(conn, events) if added < len(events) else 0
-        refused += withheld - len(forgotten)
+        refused += withheld - n_forgotten
         if added:
             _settle_from_otel(conn, last_id)
         if events:
@@ -166,7 +177,7 @@ def write(conn: Conn, events: Sequence[Row], points: Sequence[MetricPoint]) -> W
             """,
             [(p.stream, p.point, p.metric, p.session_id, p.time_ms, p.tokens, p.cost_nanos) for p in points],
         )
-    return Written(added, refused, len(forgotten))
+    return Written(added, refused, n_forgotten)
 
 
 _MEMBER: Final = 8

@@ -251,6 +251,31 @@ def forgotten_keys(conn: Conn, keys: Sequence[Key]) -> set[Key]:
     return found
 
 
+BY_REQUEST_SQL = f"SELECT DISTINCT request_id FROM {_TOMBSTONES} WHERE source = ? AND request_id IN ({{}})"
+""":func:`forgotten_request_ids`' look-up, ``{}`` the request ids' marks: a probe of the index
+``forgotten_calls_request`` (m035) per request id, never a walk of the source's tombstones."""
+
+
+def forgotten_request_ids(conn: Conn, source: str, request_ids: Sequence[str]) -> set[str]:
+    """Which of ``request_ids`` a forgotten call of ``source`` holds (index
+    ``forgotten_calls_request``): an OTel event of a call whose log copy was forgotten. Inside the
+    writer's transaction, under the write lock."""
+    if not request_ids or conn.execute(f"SELECT 1 FROM {_TOMBSTONES} LIMIT 1").fetchone() is None:
+        return set()  # no tombstone at all, the usual case: no look-up per batch
+    ids = sorted(set(request_ids))
+    found: set[str] = set()
+    for i in range(0, len(ids), _CHUNK):
+        chunk = ids[i : i + _CHUNK]
+        found.update(
+            str(r[0])
+            for r in conn.execute(
+                BY_REQUEST_SQL.format(marks(chunk)),
+                (source, *chunk),
+            )
+        )
+    return found
+
+
 def unforget(conn: Conn, ids: Sequence[str], now_ms: int) -> list[StoredCall]:
     """Lift the tombstones of the forgotten reported calls ``ids`` in one transaction; returns the
     calls they named. The calls are not stored again here (a tombstone keeps what ``reported list``
