@@ -698,6 +698,7 @@ def test_calls_stored_both_ways_before_are_given_their_member_on_upgrade(
         )
         # That version kept no tombstones (m032): the receiver of this one looks them up.
         before.setattr(reported_store, "forgotten_keys", lambda conn, keys: set())
+        before.setattr(reported_store, "forgotten_request_ids", lambda conn, source, ids: set())
         old = connect(settings.db)
         try:
             claude_code.ingest(old, settings, Pricer())
