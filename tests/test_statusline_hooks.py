@@ -660,6 +660,27 @@ def test_uninstall_from_a_project_leaves_it_as_it_was_before_the_install(
     assert sorted(p.name for p in folder.iterdir()) == ["commands", "settings.json"]
 
 
+def test_uninstall_gives_back_an_empty_settings_file_as_it_was(
+    home: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """A settings file of 0 bytes (the user's own, made by `touch` or an editor) was not copied before
+    the first change, so taking cost-mcp out again deleted it, and the project's .claude/ with it."""
+    project = home / "work"
+    folder = project / ".claude"
+    folder.mkdir(parents=True)
+    monkeypatch.chdir(project)
+    settings = folder / "settings.json"
+    for commands in (["statusline"], ["hook", "statusline"]):
+        settings.write_bytes(b"")
+        for command in commands:
+            assert run_cli(monkeypatch, capsys, "", command, "--install", "--project", "--yes")[0] == 0
+        assert settings.stat().st_size > 0
+        for command in commands:
+            assert run_cli(monkeypatch, capsys, "", command, "--uninstall", "--project", "--yes")[0] == 0
+        assert settings.read_bytes() == b"", commands
+        assert [p.name for p in folder.iterdir()] == ["settings.json"], commands
+
+
 def test_install_writes_through_a_symlinked_settings_file_and_keeps_its_permissions(
     home: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
 ) -> None:

@@ -120,7 +120,8 @@ class Edit:
             _replace(target, self.restore)
             backup.unlink()
             return [f"{self.path} is again as it was before cost-mcp changed it ({backup.name} removed)"]
-        if self.raw and not self.ours and not backup.exists():
+        # `is not None`: a 0-byte file is the user's too, and an undo must give it back.
+        if self.raw is not None and not self.ours and not backup.exists():
             _replace(backup, self.raw, like=target)
             done.append(f"kept the file as it was in {backup}")
         _replace(target, self.after.encode("utf-8"))
