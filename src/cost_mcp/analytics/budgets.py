@@ -8,6 +8,7 @@ a budget and a report can never disagree.
 from __future__ import annotations
 
 import json
+import shlex
 from collections.abc import Sequence
 from collections.abc import Set as AbstractSet
 from dataclasses import dataclass
@@ -124,6 +125,123 @@ def set_budget(
     if settings is not None and was not in (None, (row.amount_nanos, row.scope_json)):
         rearm_unreached(conn, settings, [made], datetime.now(UTC))
     return made
+
+
+def find_budget(conn: Conn, name: str, settings: Settings | None = None) -> Budget | None:
+    """One budget, or None when there is none of that name (see :func:`get_budget`)."""
+    row = budget_store.get(conn, name)
+    return from_row(row, settings) if row is not None else None
+
+
+_SCOPE_FLAGS = (
+    ("providers", "--provider"),
+    ("models", "--model"),
+    ("agents", "--agent"),
+    ("projects", "--project"),
+    ("sources", "--source"),
+    ("members", "--member"),
+    ("teams", "--team"),
+)
+
+
+def set_command(budget: Budget, amount: str = "AMOUNT") -> str:
+    """The ``cost-mcp budget set`` command that sets ``budget`` again, at ``amount``, with all it has:
+    what a person runs to raise it without losing its period, scope, hardness or webhook (the
+    command replaces a budget whole). A webhook given as a URL is shown as ``URL``: it may hold a
+    token."""
+    parts = ["cost-mcp", "budget", "set", shlex.quote(budget.name), amount, "--period", budget.period]
+    for attr, flag in _SCOPE_FLAGS:
+        for value in getattr(budget.scope, attr):
+            parts += [flag, shlex.quote(value)]
+    if "subscription" in budget.scope.basis:
+        parts.append("--include-subscriptions")
+    if budget.thresholds != list(DEFAULT_THRESHOLDS):
+        for t in budget.thresholds:
+            parts += ["--threshold", f"{t.normalize():f}"]
+    if budget.hard:
+        parts.append("--hard")
+    if budget.webhook:
+        parts += ["--webhook", shlex.quote(budget.webhook)]
+    elif budget.webhook_url:
+        parts += ["--webhook", "URL", "--confirm-webhook-url"]
+    return " ".join(parts)
+
+
+def replaced_note(before: Budget | None, made: Budget, *, cli: bool) -> str | None:
+    """What setting ``made`` over ``before`` changed besides the amount, and how to keep it; None
+    when nothing else changed (or there was no budget before).
+
+    set_budget replaces a budget whole, and people raise one by its name and amount: ``budget set
+    daily-hard 5`` turned a hard day budget with a webhook into a soft month one with none, which
+    the hook no longer enforced, and said only "$5.00 per month". ``cli``: the advice is the command
+    that keeps them, else the set_budget arguments to give again.
+    """
+    if before is None:
+        return None
+    changes: list[tuple[str, str]] = []  # (what changed, the set_budget argument that keeps it)
+    if before.period != made.period:
+        changes.append((f"period {before.period} -> {made.period}", f'period="{before.period}"'))
+    if before.hard != made.hard:
+        changes.append(
+            (
+                "hard -> soft: check_budget and the Claude Code hook no longer refuse calls over it",
+                "hard=true",
+            )
+            if before.hard
+            else ("soft -> hard", "hard=false")
+        )
+    was_hook, now_hook = _webhook_of(before), _webhook_of(made)
+    if was_hook != now_hook:
+        keep = f'webhook="{before.webhook}"' if before.webhook else "no webhook"
+        gone = f": alerts go to {_named(was_hook)} no more" if was_hook else ""
+        changes.append((f"webhook {_named(was_hook)} -> {_named(now_hook)}{gone}", keep))
+    if before.scope != made.scope:
+        changes.append(
+            (f"scope {_scope_text(before.scope)} -> {_scope_text(made.scope)}", _scope_args(before.scope))
+        )
+    if before.thresholds != made.thresholds:
+        listed = ", ".join(f"{t.normalize():f}" for t in before.thresholds)
+        changes.append(
+            (
+                f"thresholds {_percents(before.thresholds)} -> {_percents(made.thresholds)}",
+                f"thresholds=[{listed}]",
+            )
+        )
+    if not changes:
+        return None
+    keep = (
+        f"to keep the rest as it was: {set_command(before, f'{made.amount_usd.normalize():f}')}"
+        if cli
+        else f"set_budget replaces a budget whole: give {', '.join(k for _, k in changes)} again to keep "
+        "what it had"
+    )
+    return f"budget '{made.name}' replaced, not only its amount: {'; '.join(c for c, _ in changes)}; {keep}"
+
+
+def _webhook_of(budget: Budget) -> str | None:
+    """Where a budget's alerts go, as a name, "a URL" (never shown: it may hold a token) or None."""
+    return budget.webhook or ("a URL" if budget.webhook_url else None)
+
+
+def _named(webhook: str | None) -> str:
+    return "none" if webhook is None else webhook if webhook == "a URL" else f"'{webhook}'"
+
+
+def _scope_text(scope: BudgetScope) -> str:
+    parts = [f"{attr}={','.join(values)}" for attr, values in scope.model_dump().items() if values]
+    return " ".join(parts) if parts else "all usage"
+
+
+def _scope_args(scope: BudgetScope) -> str:
+    """``scope`` as set_budget's arguments (its teams among ``members`` as team:NAME)."""
+    values = scope.model_dump()
+    values["members"] = [*values.pop("members"), *(f"team:{t}" for t in values.pop("teams"))]
+    args = [f"{attr}={json.dumps(v)}" for attr, v in values.items() if v]
+    return ", ".join(args) if args else "no scope"
+
+
+def _percents(thresholds: Sequence[Decimal]) -> str:
+    return ", ".join(f"{(t * 100).normalize():f}%" for t in thresholds)
 
 
 def rearm_unreached(
