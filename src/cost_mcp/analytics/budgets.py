@@ -642,8 +642,12 @@ def check_budget(
     unread: Unread | None = None,
     member: str | None = None,
     source: str = "record_usage",
+    for_person: bool = False,
 ) -> CheckResult:
     """May a call of ``cost`` go ahead under every budget whose scope matches it?
+
+    ``for_person``: the refusal is read by the person who sets the budgets (the Claude Code hook),
+    not an agent, so it says how to raise the budget and when its period starts again.
 
     ``source``: where the call will be recorded from (an agent's record_usage; the hook's calls are
     read from Claude Code's logs), so that a budget scoped by source holds the calls it counts.
@@ -695,7 +699,11 @@ def check_budget(
     refused = [c for c in checks if c.hard and c.would_exceed]
     unsure = _unsure(conn, settings, checks, unread) if not refused else []
     binding = refused[0] if refused else unsure[0] if unsure else (checks[0] if checks else None)
-    reason = _reason(cost, binding, refused, checks)
+    advice = AGENT_ADVICE
+    if for_person and refused and binding is not None:
+        chosen = next(b for b in matching if b.name == binding.name)
+        advice = person_advice(chosen, budget_period(chosen, settings, moment))
+    reason = _reason(cost, binding, refused, checks, advice)
     if refused and binding is not None and binding.held_usd > 0:
         count = held_by[binding.name]
         reason += (
@@ -772,8 +780,27 @@ def _may_count_logs(scope: BudgetScope) -> bool:
     )
 
 
+AGENT_ADVICE = "use a cheaper model, wait for the next period, or ask for a bigger budget"
+"""What an agent refused by a hard budget can do."""
+
+
+def person_advice(budget: Budget, period: Period) -> str:
+    """What the person who sets ``budget`` can do when it refuses their own session (the Claude
+    Code hook): "ask for a bigger budget" told someone who is the one to raise it nothing they could
+    run, nor when the budget starts again."""
+    return (
+        f"to go on, raise it: {set_command(budget)} (AMOUNT in US dollars, above "
+        f"{format_usd(budget.amount_usd)}), or wait for its next {budget.period}, from "
+        f"{period.end:%Y-%m-%d %H:%M} ({period.tz.key})"
+    )
+
+
 def _reason(
-    cost: Decimal, binding: BudgetCheck | None, refused: list[BudgetCheck], checks: list[BudgetCheck]
+    cost: Decimal,
+    binding: BudgetCheck | None,
+    refused: list[BudgetCheck],
+    checks: list[BudgetCheck],
+    advice: str = AGENT_ADVICE,
 ) -> str:
     if binding is None:
         return f"allowed: no budget applies to this call (~{format_usd(cost, 4)})"
@@ -782,15 +809,18 @@ def _reason(
         limit = format_usd(binding.limit_usd)
         if binding.remaining_before_usd <= 0:
             # Spent already: "has $0.0000 left ... needs ~$0.0000" (a prompt's estimate) said nothing.
-            spent = format_usd(binding.limit_usd - binding.remaining_before_usd, 4)
-            state = f"is used up ({spent} spent of {limit})"
+            # Held is not spent: "$3.0510 spent of $3.00" where $1.55 was spent and $1.50 held
+            # contradicted every report and the status line.
+            spent = format_usd(binding.limit_usd - binding.remaining_before_usd - binding.held_usd, 4)
+            state = (
+                f"has no room left ({spent} spent and {format_usd(binding.held_usd, 4)} held of {limit})"
+                if binding.held_usd > 0
+                else f"is used up ({spent} spent of {limit})"
+            )
         else:
             left, need = _apart(max(binding.remaining_before_usd, Decimal(0)), cost)
             state = f"has {left} left of {limit} and this call needs ~{need}"
-        return (
-            f"refused: hard budget '{binding.name}' {state}; use a cheaper model, wait for the next "
-            "period, or ask for a bigger budget"
-        )
+        return f"refused: hard budget '{binding.name}' {state}; {advice}"
     over = [c.name for c in checks if c.would_exceed]
     if over:
         return (
