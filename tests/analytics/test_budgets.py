@@ -271,6 +271,26 @@ def test_a_refusal_tells_held_room_apart_from_spend(conn: Conn, settings: Settin
     assert budgets.budget_status(conn, settings).budgets[0].spent_usd == 3
 
 
+def test_set_command_gives_a_budget_back_whole(conn: Conn, settings: Settings) -> None:
+    """The command the hook and `budget set` print to raise a budget keeps everything it has, and says
+    what the CLI cannot give (a basis other than usage, or usage and seat fees)."""
+    scope = BudgetScope(projects=["/home/dev/my app"], members=["ana@example.com"], teams=["core"])
+    made = budgets.set_budget(conn, "team week", Decimal(9), "week", scope, [Decimal("0.9")], hard=True)
+    assert budgets.set_command(made) == (
+        "cost-mcp budget set 'team week' AMOUNT --period week --project '/home/dev/my app' "
+        "--member ana@example.com --team core --threshold 0.9 --hard"
+    )
+    seats = budgets.set_budget(
+        conn, "s", Decimal(1), "month", BudgetScope(basis=["subscription", "billed", "estimated"])
+    )
+    assert budgets.set_command(seats, "2") == "cost-mcp budget set s 2 --period month --include-subscriptions"
+    billed = budgets.set_budget(conn, "b", Decimal(1), "month", BudgetScope(basis=["billed"]))
+    assert budgets.set_command(billed) == (
+        "cost-mcp budget set b AMOUNT --period month "
+        "(the CLI cannot give its basis billed: the set_budget tool can)"
+    )
+
+
 def test_a_refusal_by_a_hair_shows_the_amounts_apart(conn: Conn, settings: Settings) -> None:
     """$0.99530 left and a call of $0.99531 read "has $0.9953 left ... needs ~$0.9953": a refusal
     that looked like a contradiction to the agent reading it."""

@@ -153,7 +153,8 @@ def set_command(budget: Budget, amount: str = "AMOUNT") -> str:
     for attr, flag in _SCOPE_FLAGS:
         for value in getattr(budget.scope, attr):
             parts += [flag, shlex.quote(value)]
-    if "subscription" in budget.scope.basis:
+    every_basis = ["billed", "estimated", "subscription"]  # what --include-subscriptions sets
+    if sorted(budget.scope.basis) == every_basis:
         parts.append("--include-subscriptions")
     if budget.thresholds != list(DEFAULT_THRESHOLDS):
         for t in budget.thresholds:
@@ -164,7 +165,10 @@ def set_command(budget: Budget, amount: str = "AMOUNT") -> str:
         parts += ["--webhook", shlex.quote(budget.webhook)]
     elif budget.webhook_url:
         parts += ["--webhook", "URL", "--confirm-webhook-url"]
-    return " ".join(parts)
+    told = " ".join(parts)
+    if budget.scope.basis and sorted(budget.scope.basis) != every_basis:
+        told += f" (the CLI cannot give its basis {', '.join(budget.scope.basis)}: the set_budget tool can)"
+    return told
 
 
 def replaced_note(before: Budget | None, made: Budget, *, cli: bool) -> str | None:
