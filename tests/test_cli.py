@@ -216,6 +216,42 @@ def test_budget_set_list_delete() -> None:
     assert "no budgets exist yet" in missing.stderr
 
 
+def test_raising_a_budget_by_name_and_amount_says_what_else_it_replaced(
+    home: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """`budget set NAME AMOUNT` replaces a budget whole. Raised the way people raise one, by name and
+    amount, a hard day budget with a webhook became a soft month budget with none (the Claude Code
+    hook stopped enforcing it), and all it said was "$5.00 per month". It now names every setting
+    the replacement changed and gives the command that keeps them; that command puts them back."""
+    monkeypatch.setenv("COST_MCP_WEBHOOKS", json.dumps({"ops": "https://hooks.example.com/x"}))
+    first = ["--period", "day", "--agent", "claude-code", "--threshold", "0.9", "--hard", "--webhook", "ops"]
+    assert run("budget", "set", "daily", "1.20", *first).returncode == 0
+    raised = run("budget", "set", "daily", "5")
+    assert raised.returncode == 0
+    said = " ".join(raised.stdout.split())
+    assert said.startswith(
+        "budget 'daily': $5.00 per month note: budget 'daily' replaced, not only its amount: "
+    )
+    for change in (
+        "period day -> month",
+        "hard -> soft: check_budget and the Claude Code hook no longer refuse calls over it",
+        "webhook 'ops' -> none: alerts go to 'ops' no more",
+        "scope agents=claude-code -> all usage",
+        "thresholds 90% -> 50%, 80%, 100%",
+    ):
+        assert change in said
+    command = said.split("to keep the rest as it was: ", 1)[1].split(" note: ")[0]
+    assert command == "cost-mcp budget set daily 5 " + " ".join(first)
+    assert run(*command.split()[1:]).returncode == 0
+    (budget,) = json.loads(run("budget", "list", "--json").stdout)["budgets"]
+    assert {k: budget["budget"][k] for k in ("amount_usd", "period", "hard", "webhook", "thresholds")} == {
+        "amount_usd": 5.0, "period": "day", "hard": True, "webhook": "ops", "thresholds": ["0.9"]
+    }  # fmt: skip
+    assert budget["budget"]["scope"]["agents"] == ["claude-code"]
+    # Only the amount changed: nothing else to say.
+    assert "replaced" not in run("budget", "set", "daily", "6", *first).stdout
+
+
 @pytest.mark.usefixtures("home")
 def test_budget_set_rejects_a_bad_amount() -> None:
     proc = run("budget", "set", "x", "lots")

@@ -336,6 +336,49 @@ def test_hooks_block_at_a_hard_budget_and_warn_at_a_soft_one(
     assert "app-hard" in output["permissionDecisionReason"]
 
 
+def test_a_blocked_prompt_gives_the_command_that_raises_the_budget_and_when_it_starts_again(
+    home: Path,
+    settings: Settings,
+    monkeypatch: pytest.MonkeyPatch,
+    capsys: pytest.CaptureFixture[str],
+    request: pytest.FixtureRequest,
+) -> None:
+    """The hook's refusal is read by the person who sets the budgets, and it told them to "use a
+    cheaper model, wait for the next period, or ask for a bigger budget": no model fits in a used-up
+    budget, they are the one to ask, and it said neither how nor when. It now gives the command that
+    raises the budget keeping its period, scope and hardness, and when its period starts again; that
+    command, with a bigger amount, lets the next prompt through."""
+    evening = _at_evening(request)  # a day budget: the call and the hooks on one day, whatever the hour
+    transcript = session_file(home / "claude", "s1", project="-home-dev-app")
+    at = evening - timedelta(minutes=5)
+    write(transcript, assistant("m1", "r1", _stamp(at), session="s1", input=1000, output=100_000))
+    priced = Pricer().price(Tokens(input=1000, output=100_000), SONNET, "anthropic", at)
+    assert isinstance(priced, Price)
+    assert run_cli(monkeypatch, capsys, "", "report")[0] == 0  # every log read once
+    conn = connect(settings.db)
+    set_budget(conn, "app-hard", Decimal("0.50"), "day", BudgetScope(agents=["claude-code"]), hard=True)
+    conn.close()
+    prompt = {
+        "session_id": "s1",
+        "transcript_path": str(transcript),
+        "cwd": "/home/dev/app",
+        "hook_event_name": "UserPromptSubmit",
+        "prompt": "go on",
+    }
+    blocked = _hook(monkeypatch, capsys, prompt)
+    assert blocked is not None and blocked["decision"] == "block"
+    command = "cost-mcp budget set app-hard AMOUNT --period day --agent claude-code --hard"
+    tomorrow = (evening + timedelta(days=1)).date()  # the tests' timezone is UTC
+    spent = format_usd(from_nanos(priced.total_nanos), 4)
+    assert blocked["reason"] == (
+        f"cost-mcp: refused: hard budget 'app-hard' is used up ({spent} spent of $0.50); to go on, raise "
+        f"it: {command} (AMOUNT in US dollars, above $0.50), or wait for its next day, from {tomorrow} "
+        "00:00 (UTC)"
+    )
+    assert run_cli(monkeypatch, capsys, "", *command.replace("AMOUNT", "5").split()[1:])[0] == 0
+    assert _hook(monkeypatch, capsys, prompt) is None
+
+
 @pytest.mark.parametrize(
     "scope",
     [

@@ -445,3 +445,33 @@ def test_doctor_lists_webhooks_without_their_secrets_and_flags_bad_ones(ops: str
     assert SECRET not in done.stdout + done.stderr
     broken = json.loads(cli("doctor", "--json", env={"COST_MCP_WEBHOOKS": "{not json"}).stdout)
     assert any("COST_MCP_WEBHOOKS is not a JSON object" in p for p in broken["problems"])
+
+
+async def test_set_budget_says_what_a_replacement_dropped(ops: str, client: Client) -> None:
+    """set_budget replaces a budget whole: a model asked to "raise my daily budget to $5" that gives
+    only the name, amount and period turned a hard budget with a webhook into a soft one with none,
+    with no warning. The result now names what changed and the arguments that keep it."""
+    first = {
+        "name": "d",
+        "amount_usd": 2,
+        "period": "day",
+        "hard": True,
+        "webhook": "ops",
+        "agents": ["claude-code"],
+    }
+    made = (await client.call_tool("set_budget", first)).structured_content
+    assert made is not None and not any("replaced" in w for w in made["warnings"])
+    raised = (
+        await client.call_tool("set_budget", {"name": "d", "amount_usd": 5, "period": "day"})
+    ).structured_content
+    assert raised is not None and (raised["hard"], raised["webhook"]) == (False, None)
+    assert raised["warnings"][0] == (
+        "budget 'd' replaced, not only its amount: hard -> soft: check_budget and the Claude Code hook no "
+        "longer refuse calls over it; webhook 'ops' -> none: alerts go to 'ops' no more; scope "
+        'agents=claude-code -> all usage; set_budget replaces a budget whole: give hard=true, webhook="ops", '
+        'agents=["claude-code"] again to keep what it had'
+    )
+    again = (await client.call_tool("set_budget", {**first, "amount_usd": 5})).structured_content
+    assert again is not None and (again["hard"], again["webhook"]) == (True, "ops")
+    same = (await client.call_tool("set_budget", {**first, "amount_usd": 6})).structured_content
+    assert same is not None and not any("replaced" in w for w in same["warnings"])

@@ -95,6 +95,7 @@ def decide(conn: Conn, settings: Settings, event: dict[str, Any]) -> HookAnswer:
         agent=AGENT,
         project=project,
         source=CLAUDE_CODE_SOURCES[0],
+        for_person=True,
     )
     if not check.allowed:
         reason = f"cost-mcp: {check.reason}"

@@ -892,7 +892,9 @@ class BudgetSet(Budget):
 
     warnings: list[str] = Field(
         default_factory=list,
-        description="A scope value that matches nothing recorded yet (a typo counts nothing).",
+        description="What replacing an existing budget changed besides the amount (period, hard, webhook, "
+        "scope, thresholds) and the arguments that keep it; a scope value that matches nothing recorded "
+        "yet (a typo counts nothing).",
     )
 
 

@@ -1114,10 +1114,13 @@ async def set_budget(
     )
 
     def work(conn: Conn, state: AppState) -> BudgetSet:
+        before = budgets.find_budget(conn, name, state.settings)
         made = budgets.set_budget(
             conn, name, amount_usd, period, scope, thresholds, hard, webhook=webhook, settings=state.settings
         )
-        return BudgetSet(**made.model_dump(), warnings=budgets.scope_warnings(conn, made))
+        replaced = budgets.replaced_note(before, made, cli=False)
+        warnings = ([replaced] if replaced else []) + budgets.scope_warnings(conn, made)
+        return BudgetSet(**made.model_dump(), warnings=warnings)
 
     return await _local(ctx, work)
 

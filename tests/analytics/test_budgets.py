@@ -241,6 +241,56 @@ def test_a_used_up_hard_budget_says_so(conn: Conn, settings: Settings) -> None:
     assert prompt.reason.startswith("refused: hard budget 'hard' is used up ($5.2500 spent of $5.00);")
 
 
+@pytest.mark.usefixtures("clock")  # the spend and the checks on one day, whenever the suite runs
+def test_a_refusal_tells_held_room_apart_from_spend(conn: Conn, settings: Settings) -> None:
+    """A check allowed under a hard budget holds its cost until its call is recorded. The next
+    refusal said "is used up ($5.0000 spent of $5.00)" where $3 was spent and $2 held: a spend no
+    report, budget status or status line showed."""
+    budgets.set_budget(conn, "hard", Decimal(5), "day", BudgetScope(), hard=True)
+    spend_usd(conn, Pricer(), Decimal(3), datetime.now(UTC))
+    held = agents.check(
+        conn,
+        settings,
+        Pricer(),
+        estimated_cost_usd=Decimal(2),
+        model=None,
+        provider=None,
+        tokens=None,
+        agent="bot",
+        project=None,
+    )
+    assert held.allowed is True and held.held_usd == 2
+    refused = budgets.check_budget(conn, settings, Decimal("0.01"))
+    assert refused.allowed is False
+    assert refused.reason == (
+        "refused: hard budget 'hard' has no room left ($3.0000 spent and $2.0000 held of $5.00); "
+        "use a cheaper model, wait for the next period, or ask for a bigger budget; $2.0000 of its $5.00 "
+        "is held by 1 allowed call not recorded yet, released when recorded or after "
+        f"{settings.budget_hold_seconds} s"
+    )
+    assert budgets.budget_status(conn, settings).budgets[0].spent_usd == 3
+
+
+def test_set_command_gives_a_budget_back_whole(conn: Conn, settings: Settings) -> None:
+    """The command the hook and `budget set` print to raise a budget keeps everything it has, and says
+    what the CLI cannot give (a basis other than usage, or usage and seat fees)."""
+    scope = BudgetScope(projects=["/home/dev/my app"], members=["ana@example.com"], teams=["core"])
+    made = budgets.set_budget(conn, "team week", Decimal(9), "week", scope, [Decimal("0.9")], hard=True)
+    assert budgets.set_command(made) == (
+        "cost-mcp budget set 'team week' AMOUNT --period week --project '/home/dev/my app' "
+        "--member ana@example.com --team core --threshold 0.9 --hard"
+    )
+    seats = budgets.set_budget(
+        conn, "s", Decimal(1), "month", BudgetScope(basis=["subscription", "billed", "estimated"])
+    )
+    assert budgets.set_command(seats, "2") == "cost-mcp budget set s 2 --period month --include-subscriptions"
+    billed = budgets.set_budget(conn, "b", Decimal(1), "month", BudgetScope(basis=["billed"]))
+    assert budgets.set_command(billed) == (
+        "cost-mcp budget set b AMOUNT --period month "
+        "(the CLI cannot give its basis billed: the set_budget tool can)"
+    )
+
+
 def test_a_refusal_by_a_hair_shows_the_amounts_apart(conn: Conn, settings: Settings) -> None:
     """$0.99530 left and a call of $0.99531 read "has $0.9953 left ... needs ~$0.9953": a refusal
     that looked like a contradiction to the agent reading it."""

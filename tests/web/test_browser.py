@@ -102,6 +102,9 @@ def test_totals_shown_equal_get_spend(page: Any, served: Served) -> None:
         cell = page.locator("#breakdown tr", has_text="no-such-model-xyz").locator("td > span > span")
         assert cell.first.inner_text() == "unpriced"
         assert cell.first.get_attribute("data-usd") is None
+        # Its bar says so once: it read "unpriced estimated + 1 unpriced".
+        bar = page.locator("#breakdown svg > text", has_text="unpriced")
+        assert bar.all_text_contents() == ["1 unpriced estimated call"]
         assert page.errors == []
     finally:
         conn.close()

@@ -8,6 +8,7 @@ a budget and a report can never disagree.
 from __future__ import annotations
 
 import json
+import shlex
 from collections.abc import Sequence
 from collections.abc import Set as AbstractSet
 from dataclasses import dataclass
@@ -124,6 +125,127 @@ def set_budget(
     if settings is not None and was not in (None, (row.amount_nanos, row.scope_json)):
         rearm_unreached(conn, settings, [made], datetime.now(UTC))
     return made
+
+
+def find_budget(conn: Conn, name: str, settings: Settings | None = None) -> Budget | None:
+    """One budget, or None when there is none of that name (see :func:`get_budget`)."""
+    row = budget_store.get(conn, name)
+    return from_row(row, settings) if row is not None else None
+
+
+_SCOPE_FLAGS = (
+    ("providers", "--provider"),
+    ("models", "--model"),
+    ("agents", "--agent"),
+    ("projects", "--project"),
+    ("sources", "--source"),
+    ("members", "--member"),
+    ("teams", "--team"),
+)
+
+
+def set_command(budget: Budget, amount: str = "AMOUNT") -> str:
+    """The ``cost-mcp budget set`` command that sets ``budget`` again, at ``amount``, with all it has:
+    what a person runs to raise it without losing its period, scope, hardness or webhook (the
+    command replaces a budget whole). A webhook given as a URL is shown as ``URL``: it may hold a
+    token."""
+    parts = ["cost-mcp", "budget", "set", shlex.quote(budget.name), amount, "--period", budget.period]
+    for attr, flag in _SCOPE_FLAGS:
+        for value in getattr(budget.scope, attr):
+            parts += [flag, shlex.quote(value)]
+    every_basis = ["billed", "estimated", "subscription"]  # what --include-subscriptions sets
+    if sorted(budget.scope.basis) == every_basis:
+        parts.append("--include-subscriptions")
+    if budget.thresholds != list(DEFAULT_THRESHOLDS):
+        for t in budget.thresholds:
+            parts += ["--threshold", f"{t.normalize():f}"]
+    if budget.hard:
+        parts.append("--hard")
+    if budget.webhook:
+        parts += ["--webhook", shlex.quote(budget.webhook)]
+    elif budget.webhook_url:
+        parts += ["--webhook", "URL", "--confirm-webhook-url"]
+    told = " ".join(parts)
+    if budget.scope.basis and sorted(budget.scope.basis) != every_basis:
+        told += f" (the CLI cannot give its basis {', '.join(budget.scope.basis)}: the set_budget tool can)"
+    return told
+
+
+def replaced_note(before: Budget | None, made: Budget, *, cli: bool) -> str | None:
+    """What setting ``made`` over ``before`` changed besides the amount, and how to keep it; None
+    when nothing else changed (or there was no budget before).
+
+    set_budget replaces a budget whole, and people raise one by its name and amount: ``budget set
+    daily-hard 5`` turned a hard day budget with a webhook into a soft month one with none, which
+    the hook no longer enforced, and said only "$5.00 per month". ``cli``: the advice is the command
+    that keeps them, else the set_budget arguments to give again.
+    """
+    if before is None:
+        return None
+    changes: list[tuple[str, str]] = []  # (what changed, the set_budget argument that keeps it)
+    if before.period != made.period:
+        changes.append((f"period {before.period} -> {made.period}", f'period="{before.period}"'))
+    if before.hard != made.hard:
+        changes.append(
+            (
+                "hard -> soft: check_budget and the Claude Code hook no longer refuse calls over it",
+                "hard=true",
+            )
+            if before.hard
+            else ("soft -> hard", "hard=false")
+        )
+    was_hook, now_hook = _webhook_of(before), _webhook_of(made)
+    if was_hook != now_hook:
+        keep = f'webhook="{before.webhook}"' if before.webhook else "no webhook"
+        gone = f": alerts go to {_named(was_hook)} no more" if was_hook else ""
+        changes.append((f"webhook {_named(was_hook)} -> {_named(now_hook)}{gone}", keep))
+    if before.scope != made.scope:
+        changes.append(
+            (f"scope {_scope_text(before.scope)} -> {_scope_text(made.scope)}", _scope_args(before.scope))
+        )
+    if before.thresholds != made.thresholds:
+        listed = ", ".join(f"{t.normalize():f}" for t in before.thresholds)
+        changes.append(
+            (
+                f"thresholds {_percents(before.thresholds)} -> {_percents(made.thresholds)}",
+                f"thresholds=[{listed}]",
+            )
+        )
+    if not changes:
+        return None
+    keep = (
+        f"to keep the rest as it was: {set_command(before, f'{made.amount_usd.normalize():f}')}"
+        if cli
+        else f"set_budget replaces a budget whole: give {', '.join(k for _, k in changes)} again to keep "
+        "what it had"
+    )
+    return f"budget '{made.name}' replaced, not only its amount: {'; '.join(c for c, _ in changes)}; {keep}"
+
+
+def _webhook_of(budget: Budget) -> str | None:
+    """Where a budget's alerts go, as a name, "a URL" (never shown: it may hold a token) or None."""
+    return budget.webhook or ("a URL" if budget.webhook_url else None)
+
+
+def _named(webhook: str | None) -> str:
+    return "none" if webhook is None else webhook if webhook == "a URL" else f"'{webhook}'"
+
+
+def _scope_text(scope: BudgetScope) -> str:
+    parts = [f"{attr}={','.join(values)}" for attr, values in scope.model_dump().items() if values]
+    return " ".join(parts) if parts else "all usage"
+
+
+def _scope_args(scope: BudgetScope) -> str:
+    """``scope`` as set_budget's arguments (its teams among ``members`` as team:NAME)."""
+    values = scope.model_dump()
+    values["members"] = [*values.pop("members"), *(f"team:{t}" for t in values.pop("teams"))]
+    args = [f"{attr}={json.dumps(v)}" for attr, v in values.items() if v]
+    return ", ".join(args) if args else "no scope"
+
+
+def _percents(thresholds: Sequence[Decimal]) -> str:
+    return ", ".join(f"{(t * 100).normalize():f}%" for t in thresholds)
 
 
 def rearm_unreached(
@@ -524,8 +646,12 @@ def check_budget(
     unread: Unread | None = None,
     member: str | None = None,
     source: str = "record_usage",
+    for_person: bool = False,
 ) -> CheckResult:
     """May a call of ``cost`` go ahead under every budget whose scope matches it?
+
+    ``for_person``: the refusal is read by the person who sets the budgets (the Claude Code hook),
+    not an agent, so it says how to raise the budget and when its period starts again.
 
     ``source``: where the call will be recorded from (an agent's record_usage; the hook's calls are
     read from Claude Code's logs), so that a budget scoped by source holds the calls it counts.
@@ -577,7 +703,11 @@ def check_budget(
     refused = [c for c in checks if c.hard and c.would_exceed]
     unsure = _unsure(conn, settings, checks, unread) if not refused else []
     binding = refused[0] if refused else unsure[0] if unsure else (checks[0] if checks else None)
-    reason = _reason(cost, binding, refused, checks)
+    advice = AGENT_ADVICE
+    if for_person and refused and binding is not None:
+        chosen = next(b for b in matching if b.name == binding.name)
+        advice = person_advice(chosen, budget_period(chosen, settings, moment))
+    reason = _reason(cost, binding, refused, checks, advice)
     if refused and binding is not None and binding.held_usd > 0:
         count = held_by[binding.name]
         reason += (
@@ -654,8 +784,27 @@ def _may_count_logs(scope: BudgetScope) -> bool:
     )
 
 
+AGENT_ADVICE = "use a cheaper model, wait for the next period, or ask for a bigger budget"
+"""What an agent refused by a hard budget can do."""
+
+
+def person_advice(budget: Budget, period: Period) -> str:
+    """What the person who sets ``budget`` can do when it refuses their own session (the Claude
+    Code hook): "ask for a bigger budget" told someone who is the one to raise it nothing they could
+    run, nor when the budget starts again."""
+    return (
+        f"to go on, raise it: {set_command(budget)} (AMOUNT in US dollars, above "
+        f"{format_usd(budget.amount_usd)}), or wait for its next {budget.period}, from "
+        f"{period.end:%Y-%m-%d %H:%M} ({period.tz.key})"
+    )
+
+
 def _reason(
-    cost: Decimal, binding: BudgetCheck | None, refused: list[BudgetCheck], checks: list[BudgetCheck]
+    cost: Decimal,
+    binding: BudgetCheck | None,
+    refused: list[BudgetCheck],
+    checks: list[BudgetCheck],
+    advice: str = AGENT_ADVICE,
 ) -> str:
     if binding is None:
         return f"allowed: no budget applies to this call (~{format_usd(cost, 4)})"
@@ -664,15 +813,18 @@ def _reason(
         limit = format_usd(binding.limit_usd)
         if binding.remaining_before_usd <= 0:
             # Spent already: "has $0.0000 left ... needs ~$0.0000" (a prompt's estimate) said nothing.
-            spent = format_usd(binding.limit_usd - binding.remaining_before_usd, 4)
-            state = f"is used up ({spent} spent of {limit})"
+            # Held is not spent: "$3.0510 spent of $3.00" where $1.55 was spent and $1.50 held
+            # contradicted every report and the status line.
+            spent = format_usd(binding.limit_usd - binding.remaining_before_usd - binding.held_usd, 4)
+            state = (
+                f"has no room left ({spent} spent and {format_usd(binding.held_usd, 4)} held of {limit})"
+                if binding.held_usd > 0
+                else f"is used up ({spent} spent of {limit})"
+            )
         else:
             left, need = _apart(max(binding.remaining_before_usd, Decimal(0)), cost)
             state = f"has {left} left of {limit} and this call needs ~{need}"
-        return (
-            f"refused: hard budget '{binding.name}' {state}; use a cheaper model, wait for the next "
-            "period, or ask for a bigger budget"
-        )
+        return f"refused: hard budget '{binding.name}' {state}; {advice}"
     over = [c.name for c in checks if c.would_exceed]
     if over:
         return (

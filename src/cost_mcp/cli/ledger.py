@@ -130,10 +130,12 @@ def budget_set(
     hook_name, hook_url = _webhook_choice(webhook, confirm_webhook_url)
     # Changing a budget needs no fresh spend: no log reading, no provider sync.
     with ledger(fresh=False) as (loaded, conn):
+        before = budgets.find_budget(conn, name, loaded)
         made = budgets.set_budget(
             conn, name, usd, period, scope, thresholds, hard, hook_url, webhook=hook_name, settings=loaded
         )
-        warnings = budgets.scope_warnings(conn, made)
+        replaced = budgets.replaced_note(before, made, cli=True)
+        warnings = ([replaced] if replaced else []) + budgets.scope_warnings(conn, made)
         counted = budgets.model_notes(conn, made)
     out = Console()
     out.print(

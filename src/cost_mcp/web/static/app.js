@@ -279,7 +279,11 @@
     var items = r.rows.map(function (row) {
       var name = label(row.group[dim], unknown);
       var amount = !row.cost_usd && row.unpriced_requests ? "unpriced" : usd(row.cost_usd);
-      return { name: name, value: row.cost_usd || 0, cls: "b-" + row.basis, amount: amount, text: amount + " " + row.basis + (row.unpriced_requests ? " + " + row.unpriced_requests + " unpriced" : "") };
+      // A row of unpriced calls only read "unpriced estimated + 1 unpriced": say it once, as calls.
+      var text = amount === "unpriced"
+        ? int(row.unpriced_requests) + " unpriced " + row.basis + " call" + (row.unpriced_requests === 1 ? "" : "s")
+        : amount + " " + row.basis + (row.unpriced_requests ? " + " + row.unpriced_requests + " unpriced" : "");
+      return { name: name, value: row.cost_usd || 0, cls: "b-" + row.basis, amount: amount, text: text };
     });
     var rows = r.rows.map(function (row) {
       return [label(row.group[dim], unknown), row.basis, cost(row.cost_usd, row.unpriced_requests), int(row.requests), row.tokens ? int(row.tokens.total_tokens) : "–"];
