@@ -28,8 +28,8 @@ from pathlib import Path
 from typing import Any
 
 from benchlib import DATA
-from cost_mcp.store import bulk, claude_logs, connect
-from insert_floor import COLUMNS, collect
+from cost_mcp.store import bulk, connect
+from insert_floor import collect, insert_batches
 
 
 def ledger(folder: Path, page_size: int) -> Any:
@@ -50,17 +50,7 @@ def load(batches: list[list[Sequence[Any]]], page_size: int) -> tuple[float, flo
     bulk.drop_secondary_indexes(conn)
     conn.execute("DROP TRIGGER IF EXISTS usage_events_log_copy_removed")
     conn.execute("DROP INDEX IF EXISTS usage_events_cc_request")
-    insert = f"INSERT INTO usage_events ({', '.join(COLUMNS)}) VALUES ({', '.join('?' * len(COLUMNS))})"
-    inserting = committing = 0.0
-    with claude_logs.few_checkpoints(conn):
-        for rows in batches:
-            conn.execute("BEGIN IMMEDIATE")
-            start = time.process_time()
-            conn.executemany(insert, rows)
-            middle = time.process_time()
-            conn.execute("COMMIT")
-            inserting += middle - start
-            committing += time.process_time() - middle
+    inserting, committing = insert_batches(conn, "usage_events", batches)
     start = time.process_time()
     conn.execute("BEGIN IMMEDIATE")
     for _, sql in sorted(bulk._pending(conn).items()):

@@ -62,6 +62,25 @@ def claude_code_call(home: Path, conn: Conn, settings: Settings, ts: str, rid: s
     ingest(conn, settings, Pricer())
 
 
+def billed_beside_local_calls(
+    home: Path,
+    conn: Conn,
+    settings: Settings,
+    billed: tuple[str, str],
+    group_by: list[str],
+    call_days: tuple[str, ...] = (),
+) -> SpendResult:
+    """The spend by ``group_by`` once Anthropic's cost_report lists ``billed`` (a day and its
+    amount, in cents) and this machine logged a $0.018 call at 09:00 UTC of each of ``call_days``
+    (the billed day if none), ingested before the sync."""
+    day, amount = billed
+    fake = FakeAnthropic({anthropic.COST_PATH: {day: [{"amount": amount, "currency": "USD"}]}})
+    for call_day in call_days or (day,):
+        claude_code_call(home, conn, settings, f"{call_day}T09:00:00.000Z", f"r{call_day[-1]}")
+    run_sync(conn, settings, Router(anthropic=fake), "anthropic")
+    return spend(conn, settings, group_by)
+
+
 def run_sync(conn: Conn, settings: Settings, router: Router, provider: str) -> SyncResult:
     result = sync.sync_providers(
         conn, settings, Pricer(), [provider], transport=router.transport(), now=NOW, days=5
@@ -88,11 +107,9 @@ def test_an_empty_billed_day_leaves_the_local_estimate_in_the_total(
     home: Path, conn: Conn, keys: Settings
 ) -> None:
     # cost_report and the messages report list Nov 3 with no results; Claude Code spent $0.018 then.
-    fake = FakeAnthropic({anthropic.COST_PATH: {"2026-11-02": [{"amount": "100", "currency": "USD"}]}})
-    claude_code_call(home, conn, keys, "2026-11-03T09:00:00.000Z", "r3")
-    claude_code_call(home, conn, keys, "2026-11-02T09:00:00.000Z", "r2")
-    run_sync(conn, keys, Router(anthropic=fake), "anthropic")
-    result = spend(conn, keys, ["day"])
+    result = billed_beside_local_calls(
+        home, conn, keys, ("2026-11-02", "100"), ["day"], call_days=("2026-11-03", "2026-11-02")
+    )
     assert totals(result) == {
         ("2026-11-02", "billed"): Decimal("1"),  # a billed day with rows still wins
         ("2026-11-03", "estimated"): Decimal("0.018"),
@@ -114,10 +131,7 @@ def test_a_day_inside_the_reporting_lag_does_not_replace_local_estimates(
     home: Path, conn: Conn, keys: Settings
 ) -> None:
     # Today (Nov 5) cost_report already has $0.01 of a busy day; the local logs know of more.
-    fake = FakeAnthropic({anthropic.COST_PATH: {"2026-11-05": [{"amount": "1", "currency": "USD"}]}})
-    claude_code_call(home, conn, keys, "2026-11-05T09:00:00.000Z", "r5")
-    run_sync(conn, keys, Router(anthropic=fake), "anthropic")
-    result = spend(conn, keys, ["day", "basis"])
+    result = billed_beside_local_calls(home, conn, keys, ("2026-11-05", "1"), ["day", "basis"])
     assert totals(result) == {("2026-11-05", "estimated", "estimated"): Decimal("0.018")}
     [partial] = result.attribution
     assert partial.basis == "billed" and partial.cost_usd == Decimal("0.01")
@@ -186,10 +200,7 @@ def test_a_partial_report_larger_than_the_local_calls_stays_the_total(
 def test_a_partial_report_equal_to_the_local_calls_is_the_total(
     home: Path, conn: Conn, keys: Settings
 ) -> None:
-    fake = FakeAnthropic({anthropic.COST_PATH: {"2026-11-05": [{"amount": "1.8", "currency": "USD"}]}})
-    claude_code_call(home, conn, keys, "2026-11-05T09:00:00.000Z", "r5")
-    run_sync(conn, keys, Router(anthropic=fake), "anthropic")
-    result = spend(conn, keys, ["basis"])
+    result = billed_beside_local_calls(home, conn, keys, ("2026-11-05", "1.8"), ["basis"])
     assert totals(result) == {("billed", "billed"): Decimal("0.018")}
     [local] = result.attribution
     assert local.basis == "estimated" and "at least the local estimates' $0.02" in local.reason
@@ -205,10 +216,7 @@ def test_a_complete_bill_is_the_total_even_below_the_local_calls(
     home: Path, conn: Conn, keys: Settings
 ) -> None:
     # Nov 3 was synced on Nov 5, past Anthropic's one-hour lag: the bill is whole and wins.
-    fake = FakeAnthropic({anthropic.COST_PATH: {"2026-11-03": [{"amount": "1", "currency": "USD"}]}})
-    claude_code_call(home, conn, keys, "2026-11-03T09:00:00.000Z", "r3")
-    run_sync(conn, keys, Router(anthropic=fake), "anthropic")
-    result = spend(conn, keys, ["basis"])
+    result = billed_beside_local_calls(home, conn, keys, ("2026-11-03", "1"), ["basis"])
     assert totals(result) == {("billed", "billed"): Decimal("0.01")}
     [local] = result.attribution
     assert local.reason == "anthropic billing data covers this day and is the total"

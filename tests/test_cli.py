@@ -47,12 +47,13 @@ def run(*args: str, env: dict[str, str] | None = None) -> Ran:
     return Ran(code, out.getvalue(), err.getvalue())
 
 
-def process(*args: str) -> subprocess.CompletedProcess[str]:
-    """A real `cost-mcp ARGS` process (``python -m cost_mcp``)."""
+def process(*args: str, env: dict[str, str] | None = None) -> subprocess.CompletedProcess[str]:
+    """A real `cost-mcp ARGS` process (``python -m cost_mcp``), in ``env`` (this one's if None)."""
     return subprocess.run(
         [sys.executable, "-m", "cost_mcp", *args],
         capture_output=True,
         text=True,
+        env=env,
         timeout=120,
         check=False,
     )

@@ -12,7 +12,6 @@ from pathlib import Path
 import pytest
 from mcp import Client
 
-from cost_mcp import tokens as token_kinds
 from cost_mcp.analytics.claude_code import session_usage, usage_blocks
 from cost_mcp.config import Settings
 from cost_mcp.pricing import Pricer
@@ -20,8 +19,9 @@ from cost_mcp.sources import reported
 from cost_mcp.sources.claude_code import ingest
 from cost_mcp.store import rollup
 from cost_mcp.store.connection import Conn, connect, dialect, explain, write_transaction
-from cost_mcp.store.usage import ReportedCall, insert_reported
+from cost_mcp.store.usage import insert_reported
 from tests.sources.claude_logs import assistant, session_file, write
+from tests.store.reported_calls import reported_call
 
 MAX_UNPRICED_NAMED = 10
 """Unpriced models an answer names one by one (analytics.usage.MAX_UNPRICED_NAMED)."""
@@ -229,23 +229,16 @@ def store_absurd_calls(settings: Settings, at: list[datetime], first: int = 0) -
         for i, when in enumerate(at, start=first):
             insert_reported(
                 conn,
-                ReportedCall(
+                reported_call(
+                    f"absurd{i}",
+                    int(when.timestamp() * 1000),
                     source=reported.SOURCE,
-                    message_id=f"absurd{i}",
-                    ts_ms=int(when.timestamp() * 1000),
-                    provider="openai",
                     model="gpt-4o",
                     session_id="",
                     project="",
                     agent="flood",
-                    member="",
-                    tokens=(1,) + (0,) * (len(token_kinds.COLUMNS) - 1),
                     cost_nanos=_ABSURD_NANOS,
                     priced_model="gpt-4o",
-                    speed="",
-                    service_tier="",
-                    inference_geo="",
-                    price_note="",
                 ),
             )
 

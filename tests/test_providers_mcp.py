@@ -7,8 +7,6 @@ import base64
 import json
 import logging
 import os
-import subprocess
-import sys
 from collections.abc import Iterator
 from contextlib import closing
 from datetime import UTC, date, datetime, timedelta
@@ -40,6 +38,7 @@ from tests.sources.fake_providers import (
     json_response,
     local_server,
 )
+from tests.test_cli import process
 
 pytestmark = pytest.mark.anyio
 
@@ -557,22 +556,12 @@ async def test_an_amount_past_the_ledgers_64_bits_fails_that_source_not_every_an
 
 
 def test_cli_sync_reports_each_source_and_fails_when_one_fails(fakes: Router, home: Path) -> None:
-    def cli(*args: str) -> subprocess.CompletedProcess[str]:
-        return subprocess.run(
-            [sys.executable, "-m", "cost_mcp", *args],
-            capture_output=True,
-            text=True,
-            env=dict(os.environ),
-            timeout=120,
-            check=False,
-        )
-
-    ok = cli("sync", "--provider", "openai", "--days", "5", "--json")
+    ok = process("sync", "--provider", "openai", "--days", "5", "--json")
     assert ok.returncode == 0, ok.stderr
     [row] = json.loads(ok.stdout)["sources"]
     assert (row["source"], row["ok"], row["days"], row["billed_usd"]) == ("openai", True, 5, 3.81)
     fakes.anthropic.script(anthropic.COST_PATH, json_response(401, fixture("anthropic_error_401.json")))
-    failed = cli("sync")
+    failed = process("sync")
     assert failed.returncode == 1
     assert "needs an admin key in ANTHROPIC_ADMIN_KEY" in failed.stdout
     assert "HTTP Request" not in failed.stderr  # httpx2's per-request lines stay quiet
@@ -581,14 +570,7 @@ def test_cli_sync_reports_each_source_and_fails_when_one_fails(fakes: Router, ho
 
 
 def test_cli_sync_takes_a_provider_in_any_case(fakes: Router, home: Path) -> None:
-    done = subprocess.run(
-        [sys.executable, "-m", "cost_mcp", "sync", "--provider", "OpenAI", "--days", "2", "--json"],
-        capture_output=True,
-        text=True,
-        env=dict(os.environ),
-        timeout=120,
-        check=False,
-    )
+    done = process("sync", "--provider", "OpenAI", "--days", "2", "--json")
     assert done.returncode == 0, done.stderr
     assert [row["source"] for row in json.loads(done.stdout)["sources"]] == ["openai"]
 
@@ -603,14 +585,7 @@ def test_cli_sync_prints_each_sources_note(home: Path, monkeypatch: pytest.Monke
             CURSOR_ADMIN_API_KEY=r.cursor.key,
             OPENROUTER_API_KEY=r.openrouter.key,
         )
-        done = subprocess.run(
-            [sys.executable, "-m", "cost_mcp", "sync", "--provider", "cursor", "--provider", "openrouter"],
-            capture_output=True,
-            text=True,
-            env=env,
-            timeout=120,
-            check=False,
-        )
+        done = process("sync", "--provider", "cursor", "--provider", "openrouter", env=env)
     assert done.returncode == 0, done.stderr
     out = " ".join(done.stdout.split())  # the console wraps long lines
     assert "cursor: team spend this cycle (since 2024-02-27): $24.50 on-demand" in out
@@ -628,18 +603,11 @@ def test_a_key_echoed_into_a_field_or_url_encoded_never_leaks(home: Path) -> Non
     quoted = quote(key, safe="")
     with local_server(r) as url:
         env = {**os.environ, "COST_MCP_OPENAI_BASE_URL": url, "OPENAI_ADMIN_KEY": key}
-        argv = [sys.executable, "-m", "cost_mcp", "sync", "--provider", "openai", "--days", "2"]
-        currency = subprocess.run(argv, capture_output=True, text=True, env=env, timeout=120, check=False)
+        argv = ["sync", "--provider", "openai", "--days", "2"]
+        currency = process(*argv, env=env)
         r.openai.script(COSTS, json_response(400, {"error": {"message": f"bad key={quoted} " + "x" * 5000}}))
-        encoded = subprocess.run(argv, capture_output=True, text=True, env=env, timeout=120, check=False)
-        status = subprocess.run(
-            [sys.executable, "-m", "cost_mcp", "report", "--json"],
-            capture_output=True,
-            text=True,
-            env=env,
-            timeout=120,
-            check=False,
-        )
+        encoded = process(*argv, env=env)
+        status = process("report", "--json", env=env)
     assert currency.returncode == 1 and encoded.returncode == 1
     assert "reported an amount in '[redacted]'" in " ".join(currency.stdout.split())
     assert "bad key=[redacted]" in " ".join(encoded.stdout.split())
@@ -728,14 +696,7 @@ def test_cli_report_says_which_billed_amounts_are_partial_and_which_were_set_asi
             "OPENAI_ADMIN_KEY": r.openai.key,
             "ANTHROPIC_ADMIN_KEY": r.anthropic.key,
         }
-        done = subprocess.run(
-            [sys.executable, "-m", "cost_mcp", "report", "--period", "today"],
-            capture_output=True,
-            text=True,
-            env={**env, "COLUMNS": "200"},
-            timeout=120,
-            check=False,
-        )
+        done = process("report", "--period", "today", env={**env, "COLUMNS": "200"})
     assert done.returncode == 0, done.stderr
     out = " ".join(done.stdout.split())
     assert "$0.01 of billing not added yet (synced within the provider's reporting lag" in out
@@ -756,14 +717,7 @@ def test_a_key_echoed_in_base64_never_leaks(home: Path) -> None:
     r.openai.script(COSTS, json_response(400, {"error": {"message": f"bad credential {plain} / {urlsafe}"}}))
     with local_server(r) as url:
         env = {**os.environ, "COST_MCP_OPENAI_BASE_URL": url, "OPENAI_ADMIN_KEY": key}
-        done = subprocess.run(
-            [sys.executable, "-m", "cost_mcp", "sync", "--provider", "openai", "--days", "2"],
-            capture_output=True,
-            text=True,
-            env=env,
-            timeout=120,
-            check=False,
-        )
+        done = process("sync", "--provider", "openai", "--days", "2", env=env)
     assert done.returncode == 1
     assert "bad credential [redacted] / [redacted]" in " ".join(done.stdout.split())
     ledger = _ledger_bytes(home)
@@ -787,17 +741,7 @@ def test_a_key_echoed_upper_cased_or_in_hex_never_leaks(home: Path) -> None:
     )
     with local_server(r) as url:
         env = {**os.environ, "COST_MCP_OPENAI_BASE_URL": url, "OPENAI_ADMIN_KEY": key}
-        failed, synced = (
-            subprocess.run(
-                [sys.executable, "-m", "cost_mcp", "sync", "--provider", "openai", "--days", "3"],
-                capture_output=True,
-                text=True,
-                env=env,
-                timeout=120,
-                check=False,
-            )
-            for _ in range(2)
-        )
+        failed, synced = (process("sync", "--provider", "openai", "--days", "3", env=env) for _ in range(2))
     assert failed.returncode == 1 and synced.returncode == 0, synced.stderr
     assert "bad [redacted] / [redacted] / [redacted]" in " ".join(failed.stdout.split())
     ledger = _ledger_bytes(home)
@@ -818,14 +762,7 @@ def test_a_403_says_the_providers_reason_beside_the_advice(home: Path) -> None:
     )
     with local_server(r) as url:
         env = {**os.environ, "COST_MCP_OPENAI_BASE_URL": url, "OPENAI_ADMIN_KEY": OPENAI_KEY}
-        done = subprocess.run(
-            [sys.executable, "-m", "cost_mcp", "sync", "--provider", "openai", "--json"],
-            capture_output=True,
-            text=True,
-            env=env,
-            timeout=120,
-            check=False,
-        )
+        done = process("sync", "--provider", "openai", "--json", env=env)
     assert done.returncode == 1, done.stderr
     [source] = json.loads(done.stdout)["sources"]
     assert source["error"] == (
@@ -838,14 +775,7 @@ def test_a_403_says_the_providers_reason_beside_the_advice(home: Path) -> None:
 def test_cli_sync_takes_several_providers_after_one_option(fakes: Router) -> None:
     # As the README's synopsis reads: `--provider openai anthropic` (it said "unexpected extra
     # argument (anthropic)").
-    done = subprocess.run(
-        [sys.executable, "-m", "cost_mcp", "sync", "--provider", "openai", "anthropic", "--json"],
-        capture_output=True,
-        text=True,
-        env=dict(os.environ),
-        timeout=120,
-        check=False,
-    )
+    done = process("sync", "--provider", "openai", "anthropic", "--json")
     assert done.returncode == 0, done.stderr
     synced = {s["source"] for s in json.loads(done.stdout)["sources"]}
     assert synced == {"openai", "anthropic", "anthropic-claude-code"}

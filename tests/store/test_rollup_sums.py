@@ -8,7 +8,8 @@ import pytest
 from cost_mcp import tokens
 from cost_mcp.store import rollup
 from cost_mcp.store.connection import Conn, write_transaction
-from cost_mcp.store.usage import ReportedCall, insert_reported
+from cost_mcp.store.usage import insert_reported
+from tests.store.reported_calls import reported_call
 
 TS = 1_793_000_000_000  # one quarter-hour holds every call below
 
@@ -26,25 +27,7 @@ CASES = {
 def test_group_sums_equal_the_rebuilds(conn: Conn, costs: list[int | None], logged: list[int | None]) -> None:
     counts = [tuple(10 * (i + 1) + k for k in range(len(tokens.COLUMNS))) for i in range(len(costs))]
     for i, (cost, count) in enumerate(zip(costs, counts, strict=True)):
-        call = ReportedCall(
-            source="record_usage",
-            message_id=f"m{i}",
-            ts_ms=TS + i,
-            provider="openai",
-            model="gpt-x",
-            session_id="s",
-            project="p",
-            agent="a",
-            member="",
-            tokens=count,
-            cost_nanos=cost,
-            priced_model=None,
-            speed="",
-            service_tier="",
-            inference_geo="",
-            price_note="",
-        )
-        assert insert_reported(conn, call)
+        assert insert_reported(conn, reported_call(f"m{i}", TS + i, tokens=count, cost_nanos=cost))
     with write_transaction(conn):
         for i, reported in enumerate(logged):
             conn.execute(

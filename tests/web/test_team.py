@@ -489,14 +489,23 @@ def _stop(proc: subprocess.Popen[bytes]) -> None:
     proc.wait(timeout=10)
 
 
-@contextmanager
-def _served(home: Path, holders: Sequence[tuple[str, str, str]]) -> Iterator[Team]:
-    """A team server process with a token for each (name, member, role), made before it starts (it
-    reads at start whether tokens exist)."""
-    server_db = _server_ledger(home)
+ADMIN_AND_ANA = (("admin", "admin@example.com", "admin"), ("ana", "ana@example.com", "member"))
+
+
+def _tokens(server_db: Path | str, holders: Sequence[tuple[str, str, str]]) -> dict[str, str]:
+    """A token for each (name, member, role) in the server's ledger, by name: made before the server
+    starts (it reads at start whether tokens exist)."""
     conn = connect(server_db)  # `cost-mcp token create` itself: test_token_and_team_commands
     tokens = {name: team_store.create_token(conn, name, member, role) for name, member, role in holders}
     conn.close()
+    return tokens
+
+
+@contextmanager
+def _served(home: Path, holders: Sequence[tuple[str, str, str]]) -> Iterator[Team]:
+    """A team server process with a token for each (name, member, role) (:func:`_tokens`)."""
+    server_db = _server_ledger(home)
+    tokens = _tokens(server_db, holders)
     port = _free_port()
     stderr = home / "server.log"
     proc = _start(_env(home, server_db, COST_MCP_PRICES_FILE=str(home / "prices.toml")), port, stderr)
@@ -655,12 +664,7 @@ def test_a_member_is_told_the_server_could_not_read_logs_but_not_where(home: Pat
         session_file(claude, "s-hidden", "-srv-secret"), assistant("m2", "r2", _iso(datetime.now(UTC)))
     ).parent
     server_db = _server_ledger(home)
-    conn = connect(server_db)
-    tokens = {
-        name: team_store.create_token(conn, name, f"{name}@example.com", role)
-        for name, role in (("admin", "admin"), ("ana", "member"))
-    }
-    conn.close()
+    tokens = _tokens(server_db, ADMIN_AND_ANA)
     port, base = _free_port(), ""
     hidden.chmod(0)
     try:
@@ -694,12 +698,7 @@ def test_a_member_is_not_told_of_lines_the_server_skipped_in_its_own_logs(home: 
     with log.open("a", encoding="utf-8") as f:
         f.write("{not json\n")
     server_db = _server_ledger(home)
-    conn = connect(server_db)
-    tokens = {
-        name: team_store.create_token(conn, name, f"{name}@example.com", role)
-        for name, role in (("admin", "admin"), ("ana", "member"))
-    }
-    conn.close()
+    tokens = _tokens(server_db, ADMIN_AND_ANA)
     port = _free_port()
     proc = _start(_env(home, server_db, claude), port, home / "server.log")
     try:

@@ -111,6 +111,37 @@ def marks(values: Sized) -> str:
     return ", ".join("?" * len(values))
 
 
+IN_CHUNK = 500
+"""Placeholders per ``IN (...)`` list of :func:`in_chunks` unless told: far below either engine's
+bound on a statement's parameters (SQLite's 32,766 by default, PostgreSQL's 65,535)."""
+
+
+def in_chunks(
+    conn: Conn,
+    sql: str,
+    values: Sequence[Any],
+    *,
+    before: Sequence[Any] = (),
+    after: Sequence[Any] = (),
+    mark: str = "?",
+    max_marks: int = IN_CHUNK,
+) -> Iterator[list[Any]]:
+    """Run ``sql`` once per chunk of ``values`` and yield each statement's rows, fetched whole (the
+    caller may run other statements before taking the next), in the order of the chunks.
+
+    ``sql``'s ``{}`` is where the chunk's ``IN`` list goes: ``mark`` once per value, at most
+    ``max_marks`` placeholders in all, and the parameters are ``before``, the chunk's, ``after``.
+    A ``mark`` of several placeholders (a row value, ``"(?, ?)"``) takes a value that is a tuple of
+    as many parameters. Both engines read ``?`` (PostgreSQL's connection translates it). No value
+    means no statement: PostgreSQL has no empty ``IN ()``."""
+    width = mark.count("?")
+    per_statement = max(1, max_marks // max(1, width))
+    for start in range(0, len(values), per_statement):
+        chunk = values[start : start + per_statement]
+        flat = list(chunk) if width == 1 else [part for value in chunk for part in value]
+        yield conn.execute(sql.format(", ".join([mark] * len(chunk))), (*before, *flat, *after)).fetchall()
+
+
 def dialect(conn: object) -> str:
     """``"sqlite"`` or ``"postgresql"``: which engine ``conn`` talks to (a plain sqlite3 connection
     counts as SQLite)."""

@@ -11,7 +11,7 @@ from typing import Final, NamedTuple
 
 from cost_mcp import tokens
 from cost_mcp.store import meta, reported, rollup
-from cost_mcp.store.connection import Conn, dialect, write_transaction
+from cost_mcp.store.connection import Conn, dialect, in_chunks, write_transaction
 from cost_mcp.store.usage import TOKEN_COLUMNS_SQL
 
 CLAUDE_SOURCE = "claude_code_otel"
@@ -189,14 +189,13 @@ def _held_by_others(conn: Conn, events: Sequence[Row]) -> int:
     """How many of ``events`` have a key (source, message id) stored under another member."""
     wanted = {(e[0], e[1]): e[_MEMBER] for e in events}
     owners: dict[tuple[str, str], str] = {}
-    pairs = sorted(wanted)
-    for start in range(0, len(pairs), _PAIRS_PER_LOOK_UP):
-        chunk = pairs[start : start + _PAIRS_PER_LOOK_UP]
-        rows = conn.execute(
-            "SELECT source, message_id, member FROM usage_events WHERE (source, message_id) IN "
-            f"(VALUES {', '.join('(?, ?)' for _ in chunk)})",
-            [part for pair in chunk for part in pair],
-        ).fetchall()
+    for rows in in_chunks(
+        conn,
+        "SELECT source, message_id, member FROM usage_events WHERE (source, message_id) IN (VALUES {})",
+        sorted(wanted),
+        mark="(?, ?)",
+        max_marks=2 * _PAIRS_PER_LOOK_UP,
+    ):
         owners.update(((str(src), str(key)), str(member)) for src, key, member in rows)
     return sum(1 for e in events if owners.get((e[0], e[1]), e[_MEMBER]) != e[_MEMBER])
 
@@ -210,14 +209,15 @@ def _logged_by_others(conn: Conn, events: Sequence[Row]) -> set[tuple[str, str]]
     if not wanted:
         return set()
     owners: dict[str, set[str]] = {}
-    for start in range(0, len(wanted), _PAIRS_PER_LOOK_UP):
-        chunk = wanted[start : start + _PAIRS_PER_LOOK_UP]
-        for request_id, member in conn.execute(
-            # The source spelled out: the partial index usage_events_cc_request is for it.
-            f"SELECT request_id, member FROM usage_events WHERE source = '{LOG_SOURCE}' "
-            f"AND request_id IN ({', '.join('?' for _ in chunk)}) AND member != ''",
-            chunk,
-        ):
+    for rows in in_chunks(
+        conn,
+        # The source spelled out: the partial index usage_events_cc_request is for it.
+        f"SELECT request_id, member FROM usage_events WHERE source = '{LOG_SOURCE}' "
+        "AND request_id IN ({}) AND member != ''",
+        wanted,
+        max_marks=_PAIRS_PER_LOOK_UP,
+    ):
+        for request_id, member in rows:
             owners.setdefault(str(request_id), set()).add(str(member))
     return {
         (e[2], e[_MEMBER])

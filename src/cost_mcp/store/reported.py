@@ -18,16 +18,13 @@ to the pushing member's own calls only (:func:`apply_pushed`).
 from __future__ import annotations
 
 from collections.abc import Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 
 from cost_mcp.store import rollup
-from cost_mcp.store.connection import Conn, marks, write_transaction
+from cost_mcp.store.connection import IN_CHUNK, Conn, in_chunks, marks, write_transaction
 
 SOURCE = "record_usage"
 """The source of agents' reports (``sources.reported.SOURCE``; store does not import sources)."""
-
-_CHUNK = 500
-"""Ids per statement: SQLite's default bound on variables is far above, and PostgreSQL has none."""
 
 
 @dataclass(frozen=True)
@@ -117,51 +114,44 @@ def select(
 ) -> tuple[list[StoredCall], int]:
     """The selected calls, newest first (at most ``limit``), and how many there are in all; with
     ``forgotten``, the calls forgotten (their tombstones), picked by the same conditions."""
-    if len(selection.ids) > _CHUNK:
+    table = _TOMBSTONES if forgotten else _EVENTS
+    columns = f"{_COLUMNS}, forgotten_ms, forgotten_by" if forgotten else _COLUMNS
+    if len(selection.ids) > IN_CHUNK:
         # Many ids: one statement per chunk, merged here (the count is then the rows found).
+        where, args = _where(replace(selection, ids=()))
         found = [
-            call
-            for i in range(0, len(selection.ids), _CHUNK)
-            for call in select(
-                conn, _with_ids(selection, selection.ids[i : i + _CHUNK]), forgotten=forgotten
-            )[0]
+            _call(r)
+            for rows in in_chunks(
+                conn,
+                f"SELECT {columns} FROM {table} WHERE {where} AND message_id IN ({{}}) "
+                "ORDER BY ts_ms DESC, message_id",
+                selection.ids,
+                before=args,
+            )
+            for r in rows
         ]
         found.sort(key=lambda c: (-c.ts_ms, c.id))
         return (found if limit is None else found[:limit]), len(found)
     where, args = _where(selection)
-    table = _TOMBSTONES if forgotten else _EVENTS
     count = conn.execute(f"SELECT COUNT(*) FROM {table} WHERE {where}", args).fetchone()
     bound = "" if limit is None else f" LIMIT {int(limit)}"
-    columns = f"{_COLUMNS}, forgotten_ms, forgotten_by" if forgotten else _COLUMNS
     rows = conn.execute(
         f"SELECT {columns} FROM {table} WHERE {where} ORDER BY ts_ms DESC, message_id{bound}", args
     ).fetchall()
     return [_call(r) for r in rows], int(count[0]) if count else 0
 
 
-def _with_ids(selection: Selection, ids: Sequence[str]) -> Selection:
-    return Selection(
-        ids,
-        selection.start_ms,
-        selection.end_ms,
-        selection.agents,
-        selection.members,
-        selection.min_cost_nanos,
-        selection.min_tokens,
-    )
-
-
 def other_sources(conn: Conn, ids: Sequence[str]) -> dict[str, list[str]]:
     """For each of ``ids`` stored under another source than ``record_usage`` (a log-read call, an
     OpenTelemetry event), those sources: what an unknown id's error names."""
     out: dict[str, list[str]] = {}
-    for i in range(0, len(ids), _CHUNK):
-        chunk = list(ids[i : i + _CHUNK])
-        rows = conn.execute(
-            f"SELECT DISTINCT message_id, source FROM usage_events WHERE source != ? "
-            f"AND message_id IN ({marks(chunk)}) ORDER BY 1, 2",
-            (SOURCE, *chunk),
-        )
+    for rows in in_chunks(
+        conn,
+        "SELECT DISTINCT message_id, source FROM usage_events WHERE source != ? "
+        "AND message_id IN ({}) ORDER BY 1, 2",
+        ids,
+        before=(SOURCE,),
+    ):
         for message_id, source in rows:
             out.setdefault(str(message_id), []).append(str(source))
     return out
@@ -182,13 +172,13 @@ def delete(conn: Conn, ids: Sequence[str], now_ms: int) -> list[StoredCall]:
     removes what it stored, or reads the tombstone and stores nothing. No moment lets a call back."""
     gone: list[StoredCall] = []
     with write_transaction(conn):
-        for i in range(0, len(ids), _CHUNK):
-            chunk = list(ids[i : i + _CHUNK])
-            rows = conn.execute(
-                f"DELETE FROM usage_events WHERE source = ? AND message_id IN ({marks(chunk)}) "
-                f"RETURNING id, request_id, is_sidechain, {_COLUMNS}",
-                (SOURCE, *chunk),
-            ).fetchall()
+        for rows in in_chunks(
+            conn,
+            f"DELETE FROM usage_events WHERE source = ? AND message_id IN ({{}}) "
+            f"RETURNING id, request_id, is_sidechain, {_COLUMNS}",
+            ids,
+            before=(SOURCE,),
+        ):
             if not rows:
                 continue
             row_ids = [int(r[0]) for r in rows]
@@ -237,14 +227,14 @@ def forgotten_keys(conn: Conn, keys: Sequence[Key]) -> set[Key]:
         by_source.setdefault(source, set()).add(message_id)
     found: set[Key] = set()
     for source, message_ids in by_source.items():
-        ids = sorted(message_ids)
-        for i in range(0, len(ids), _CHUNK):
-            chunk = ids[i : i + _CHUNK]
-            for message_id, request_id, sidechain in conn.execute(
-                f"SELECT message_id, request_id, is_sidechain FROM {_TOMBSTONES} "
-                f"WHERE source = ? AND message_id IN ({marks(chunk)})",
-                (source, *chunk),
-            ):
+        for rows in in_chunks(
+            conn,
+            f"SELECT message_id, request_id, is_sidechain FROM {_TOMBSTONES} "
+            "WHERE source = ? AND message_id IN ({})",
+            sorted(message_ids),
+            before=(source,),
+        ):
+            for message_id, request_id, sidechain in rows:
                 key = (source, str(message_id), str(request_id), int(sidechain))
                 if key in wanted:
                     found.add(key)
@@ -262,18 +252,11 @@ def forgotten_request_ids(conn: Conn, source: str, request_ids: Sequence[str]) -
     writer's transaction, under the write lock."""
     if not request_ids or conn.execute(f"SELECT 1 FROM {_TOMBSTONES} LIMIT 1").fetchone() is None:
         return set()  # no tombstone at all, the usual case: no look-up per batch
-    ids = sorted(set(request_ids))
-    found: set[str] = set()
-    for i in range(0, len(ids), _CHUNK):
-        chunk = ids[i : i + _CHUNK]
-        found.update(
-            str(r[0])
-            for r in conn.execute(
-                BY_REQUEST_SQL.format(marks(chunk)),
-                (source, *chunk),
-            )
-        )
-    return found
+    return {
+        str(r[0])
+        for rows in in_chunks(conn, BY_REQUEST_SQL, sorted(set(request_ids)), before=(source,))
+        for r in rows
+    }
 
 
 def unforget(conn: Conn, ids: Sequence[str], now_ms: int) -> list[StoredCall]:
@@ -283,13 +266,13 @@ def unforget(conn: Conn, ids: Sequence[str], now_ms: int) -> list[StoredCall]:
     stores and counts them as it would any call."""
     lifted: list[StoredCall] = []
     with write_transaction(conn):
-        for i in range(0, len(ids), _CHUNK):
-            chunk = list(ids[i : i + _CHUNK])
-            rows = conn.execute(
-                f"DELETE FROM {_TOMBSTONES} WHERE source = ? "
-                f"AND message_id IN ({marks(chunk)}) RETURNING request_id, is_sidechain, {_COLUMNS}",
-                (SOURCE, *chunk),
-            ).fetchall()
+        for rows in in_chunks(
+            conn,
+            f"DELETE FROM {_TOMBSTONES} WHERE source = ? "
+            f"AND message_id IN ({{}}) RETURNING request_id, is_sidechain, {_COLUMNS}",
+            ids,
+            before=(SOURCE,),
+        ):
             _log(
                 conn, [(SOURCE, str(r[2]), str(r[0]), int(r[1])) for r in rows], unforget=True, now_ms=now_ms
             )

@@ -26,7 +26,7 @@ from urllib.parse import urlsplit
 from cost_mcp import tokens
 from cost_mcp.errors import InvalidInputError, NotFoundError
 from cost_mcp.store import bulk, otel, reported, rollup, stages
-from cost_mcp.store.connection import Conn, dialect, is_deadlock, write_transaction
+from cost_mcp.store.connection import Conn, dialect, in_chunks, is_deadlock, write_transaction
 from cost_mcp.store.usage import TOKENS_FROM_EXCLUDED_SQL
 
 TOKEN_PREFIX = "cmt_"
@@ -701,14 +701,14 @@ def _stored(conn: Conn, rows: Sequence[PushedRow]) -> Stored:
     # One statement per chunk of messages, not one per row: the per-statement cost was most of a
     # push's store time (36 µs of 46 per event in bench/profile_push.py).
     for source, ids in by_source.items():
-        wanted = sorted(ids)
-        for start in range(0, len(wanted), _PROBE_CHUNK):
-            chunk = wanted[start : start + _PROBE_CHUNK]
-            for message_id, ts, request_id, sidechain, owner in conn.execute(
-                "SELECT message_id, ts_ms, request_id, is_sidechain, member FROM usage_events "
-                f"WHERE source = ? AND message_id IN ({', '.join('?' for _ in chunk)})",
-                (source, *chunk),
-            ):
+        for found in in_chunks(
+            conn,
+            "SELECT message_id, ts_ms, request_id, is_sidechain, member FROM usage_events "
+            "WHERE source = ? AND message_id IN ({})",
+            sorted(ids),
+            before=(source,),
+        ):
+            for message_id, ts, request_id, sidechain, owner in found:
                 stored.setdefault((source, str(message_id)), []).append(
                     (int(ts), str(request_id), int(sidechain), str(owner))
                 )
@@ -730,18 +730,18 @@ def _refused(conn: Conn, member: str, rows: Sequence[PushedRow], stored: Stored)
     probe = f"SELECT 1 FROM usage_events WHERE source = '{_OTEL_SOURCE}' LIMIT 1"
     if not wanted or conn.execute(probe).fetchone() is None:
         return refused
-    others: set[str] = set()
-    for start in range(0, len(wanted), _PROBE_CHUNK):
-        chunk = wanted[start : start + _PROBE_CHUNK]
-        others.update(
-            str(r[0])
-            for r in conn.execute(
-                # The source spelled out: the partial index usage_events_otel_request is for it.
-                f"SELECT request_id FROM usage_events WHERE source = '{_OTEL_SOURCE}' "
-                f"AND request_id IN ({', '.join('?' for _ in chunk)}) AND member != ?",
-                (*chunk, member),
-            )
+    others = {
+        str(r[0])
+        for found in in_chunks(
+            conn,
+            # The source spelled out: the partial index usage_events_otel_request is for it.
+            f"SELECT request_id FROM usage_events WHERE source = '{_OTEL_SOURCE}' "
+            "AND request_id IN ({}) AND member != ?",
+            wanted,
+            after=(member,),
         )
+        for r in found
+    }
     return refused | {_key(r) for r in rows if r.source == _LOG_SOURCE and r.request_id in others}
 
 
@@ -904,8 +904,8 @@ def _existing(rows: Sequence[PushedRow], stored: Stored) -> tuple[list[int], set
     return times, seen, keys
 
 
-_PROBE_CHUNK = 500
-"""Message ids per lookup statement: far below either engine's limit on parameters."""
+_TOMBSTONE_CHUNK = 500
+"""Tombstones per ``executemany`` of :func:`forget_pushed` (its look-ups chunk with ``in_chunks``)."""
 
 
 def _rollup_key(r: PushedRow, member: str) -> tuple[object, ...]:
@@ -1193,12 +1193,12 @@ def forget_pushed(
         ).fetchall()
         if not rows:
             return []
-        for i in range(0, len(rows), _PROBE_CHUNK):
+        for i in range(0, len(rows), _TOMBSTONE_CHUNK):
             conn.executemany(
                 f"INSERT INTO forgotten_calls ({_TOMBSTONE_COLUMNS}, forgotten_ms, forgotten_by) "
                 f"VALUES ({', '.join('?' * 13)}, ?, '') "
                 "ON CONFLICT (source, message_id, request_id, is_sidechain) DO NOTHING",
-                [(*r, now_ms) for r in rows[i : i + _PROBE_CHUNK]],
+                [(*r, now_ms) for r in rows[i : i + _TOMBSTONE_CHUNK]],
             )
         recount(conn, {str(r[1]) for r in rows if r[0] == _LOG_SOURCE})
         rollup.mark_dirty(conn, [int(r[4]) for r in rows])
