@@ -84,8 +84,8 @@ def replay(
             [(*r[:ORIGIN], ids.setdefault(r[ORIGIN], len(ids) + 1), *r[ORIGIN + 1 :]) for r in b]
             for b in batches
         ]
-    if in_key_order:  # each batch as the writer would send it sorted (the sort is not timed)
-        batches = [sorted(b, key=claude_logs._key_of) for b in batches]
+    if in_key_order:  # each batch as the PostgreSQL writer sorts it, by message id (the sort is not timed)
+        batches = [sorted(b, key=claude_logs._message_of) for b in batches]
     inserting, committing = insert_batches(conn, table, batches)
     size = sum(os.path.getsize(p) for p in work.iterdir() if p.name.startswith("c.db"))
     conn.close()
