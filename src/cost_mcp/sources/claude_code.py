@@ -49,7 +49,7 @@ from cost_mcp.sources.logfiles import LineReader, utf8
 from cost_mcp.store import bulk, claude_logs, rollup
 from cost_mcp.store import skipped as skipped_lines
 from cost_mcp.store.connection import Conn, dialect, without_nul, write_transaction
-from cost_mcp.store.source_state import record_scan
+from cost_mcp.store.source_state import last_success, note_reading, record_scan
 from cost_mcp.tokens import COLUMNS, MAX_CALL_TOKENS, Counts, token_total
 
 if TYPE_CHECKING:
@@ -1904,6 +1904,8 @@ def ingest(
         confine(paths, settings.claude_roots())
     targets = targets_for([Path(p) for p in paths]) if paths else default_targets(settings.claude_roots())
     deadline = time.perf_counter() + budget_seconds if budget_seconds is not None else None
+    if last_success(conn, SOURCE) is None:
+        progress = _telling_reading(conn, progress)
     stats = scan(
         conn,
         targets,
@@ -1915,6 +1917,29 @@ def ingest(
         left=left,
     )
     return _result([str(t.path) for t in targets], stats)
+
+
+READING_NOTE_EVERY = 2.0
+"""Seconds between a first read's notes of how far it got (well within source_state.READING_SECONDS)."""
+
+
+def _telling_reading(conn: Conn, progress: ProgressCallback | None) -> ProgressCallback:
+    """``progress``, also noting in the ledger how far a first read got (at once, then every
+    :data:`READING_NOTE_EVERY` s): the status line and the hook of a session meanwhile said the
+    logs were unread and asked for a `cost-mcp report`, while this very read was under way."""
+    note_reading(conn, SOURCE, "just started")
+    last = time.monotonic()
+
+    def tell(done: int, total: int, message: str) -> None:
+        nonlocal last
+        now = time.monotonic()
+        if now - last >= READING_NOTE_EVERY and not conn.in_transaction:
+            last = now
+            note_reading(conn, SOURCE, f"{done / 1e6:,.1f} of {total / 1e6:,.1f} MB read")
+        if progress is not None:
+            progress(done, total, message)
+
+    return tell
 
 
 def _result(roots: list[str], stats: ScanStats, forgotten: ForgetReport | None = None) -> IngestReport:
