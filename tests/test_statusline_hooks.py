@@ -1345,7 +1345,7 @@ def test_while_the_first_read_runs_the_hook_and_status_line_say_it_is_under_way(
     assert total > 0
     assert hook is not None
     told = str(hook["systemMessage"])
-    assert f"logs are being read now ({done / 1e6:,.1f} of {total / 1e6:,.1f} MB read)" in told
+    assert f"logs are being read now ({(total - done) / 1e6:,.1f} MB left)" in told
     assert "cost-mcp report" not in told
     assert "(other logs being read)" in line and "unread" not in line
     assert _hook(monkeypatch, capsys, prompt) is None  # read whole: nothing to say
@@ -1372,3 +1372,41 @@ def test_a_first_read_that_stopped_is_no_longer_said_to_be_under_way(home: Path,
         assert source_state.log_marks(conn, ["claude_code"], now) == source_state.LogMarks(True, False, None)
     finally:
         conn.close()
+
+
+def test_between_the_chunks_of_a_catch_up_the_logs_are_still_being_read(
+    home: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """A server reads a long history in 2-second chunks. After the first chunk the ledger took the
+    logs for read: the hook fell silent and the status line showed a fraction of today as the whole
+    of it, for the rest of the catch-up. A first read stopped at its time budget now leaves the logs
+    "being read", with what is left."""
+    from cost_mcp.sources import claude_code
+
+    monkeypatch.setenv("NO_COLOR", "1")
+    mine = session_file(home / "claude", "s-mine")
+    write(mine, assistant("m1", "r1", stamp(10), session="s-mine", output=1000))
+    for n in range(3):
+        other = session_file(home / "claude", f"s-other{n}")
+        write(
+            other, *(assistant(f"o{n}-{i}", f"q{n}-{i}", stamp(20), session=f"s-other{n}") for i in range(5))
+        )
+    prompt = {"session_id": "s-mine", "transcript_path": str(mine), "cwd": "/home/dev/app",
+              "hook_event_name": "UserPromptSubmit", "prompt": "go on"}  # fmt: skip
+    conn = connect(load_core_settings().db)
+    try:
+        set_budget(conn, "cap", Decimal("1000"), "month", BudgetScope(), hard=True)
+        # A chunk of no time reads one file (every scan moves on), as a catch-up's first chunk does.
+        first = claude_code.ingest(conn, load_core_settings(), Pricer(), budget_seconds=0)
+        assert not first.complete and first.bytes_pending > 0
+        hook = _hook(monkeypatch, capsys, prompt)
+        assert hook is not None
+        assert f"being read now ({first.bytes_pending / 1e6:,.1f} MB left)" in str(hook["systemMessage"])
+        _, line = run_cli(monkeypatch, capsys, status_input(mine, "s-mine"), "statusline")
+        assert "≥" in line and "(other logs being read)" in line
+        assert claude_code.ingest(conn, load_core_settings(), Pricer()).complete  # the rest
+    finally:
+        conn.close()
+    assert _hook(monkeypatch, capsys, prompt) is None
+    _, after = run_cli(monkeypatch, capsys, status_input(mine, "s-mine"), "statusline")
+    assert "≥" not in after and "other logs" not in after
