@@ -10,6 +10,7 @@ import sqlite3
 import subprocess
 import sys
 import tempfile
+import time
 from collections.abc import Iterator
 from datetime import UTC, datetime
 from pathlib import Path
@@ -309,3 +310,39 @@ async def test_a_dashboards_requests_at_once_do_not_call_each_other_another_proc
     assert [a["total_usd"] for a in answers] == [3.000012] * 3
     for answer in answers:
         assert not any("another process" in w for w in answer["warnings"]), answer["warnings"]
+
+
+def test_a_command_waiting_for_another_writer_says_so_on_stderr_at_once(
+    clock: None, home: Path, conn: Any
+) -> None:
+    # Another process (an ingest, a server's first read) holds the write lock: SQLite's file lock,
+    # or PostgreSQL's advisory lock. The command waits for it, as before, but says so after a
+    # moment instead of a minute of silence, on stderr, so that --json stays parseable.
+    spend_line(home / "claude", "a")
+    conn.execute("BEGIN IMMEDIATE")
+    err = home / "stderr"
+    with err.open("w") as sink:
+        proc = subprocess.Popen(
+            [sys.executable, "-m", "cost_mcp", "report", "--period", "today", "--json"],
+            stdout=subprocess.PIPE,
+            stderr=sink,
+            text=True,
+            env={**os.environ, "COLUMNS": "300"},
+        )
+    try:
+        deadline = time.monotonic() + 20
+        while "waiting" not in err.read_text() and proc.poll() is None and time.monotonic() < deadline:
+            time.sleep(0.1)
+        told = " ".join(err.read_text().split())
+    finally:
+        conn.execute("ROLLBACK")
+    out, _ = proc.communicate(timeout=120)
+    assert told == (
+        "note: waiting up to 58 s more for another process that is writing the ledger (a cost-mcp "
+        "ingest, server or sync reading logs); if it is still writing then, the answer comes from the "
+        "ledger as it stands, with a note saying the newest log lines are not in it"
+    )
+    assert proc.returncode == 0, err.read_text()
+    answer = json.loads(out)  # nothing but the answer on stdout
+    assert answer["total_usd"] == 3.000012  # read after the wait, the new line included
+    assert not any("another process" in w for w in answer["warnings"])

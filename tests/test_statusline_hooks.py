@@ -1347,3 +1347,109 @@ def test_statusline_answers_beside_a_day_whose_sums_pass_64_bits(
         monkeypatch, capsys, status_input(mine, "s-mine"), "statusline", "--fields", "session,today"
     )
     assert (code, out) == (0, f"${cost} session · ≥${cost} today (other logs unread)\n")
+
+
+def test_while_the_first_read_runs_the_hook_and_status_line_say_it_is_under_way(
+    home: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """A first `cost-mcp ingest` (or a server's catch-up) of a long history is under way while a
+    session prompts: the hook and the status line said the logs were unread and to run `cost-mcp
+    report`, which the read already under way was doing. They now say the logs are being read, and
+    how far; once the read ends, nothing."""
+    from cost_mcp.sources import claude_code
+
+    monkeypatch.setenv("NO_COLOR", "1")
+    monkeypatch.setattr(claude_code, "READING_NOTE_EVERY", 0.0, raising=False)  # a note per progress report
+    mine = session_file(home / "claude", "s-mine")
+    write(mine, assistant("m1", "r1", stamp(10), session="s-mine", output=1000))
+    for n in range(3):
+        other = session_file(home / "claude", f"s-other{n}")
+        write(
+            other, *(assistant(f"o{n}-{i}", f"q{n}-{i}", stamp(20), session=f"s-other{n}") for i in range(5))
+        )
+    prompt = {"session_id": "s-mine", "transcript_path": str(mine), "cwd": "/home/dev/app",
+              "hook_event_name": "UserPromptSubmit", "prompt": "go on"}  # fmt: skip
+    seen: list[tuple[int, int, dict[str, object] | None, str]] = []
+    conn = connect(load_core_settings().db)
+    set_budget(conn, "cap", Decimal("1000"), "month", BudgetScope(), hard=True)  # the hook's reason to speak
+
+    def meanwhile(done: int, total: int, _message: str) -> None:
+        if not seen:  # another session's hook and status line, in the middle of the read
+            hook = _hook(monkeypatch, capsys, prompt)
+            _, line = run_cli(monkeypatch, capsys, status_input(mine, "s-mine"), "statusline")
+            seen.append((done, total, hook, line))
+
+    try:
+        claude_code.ingest(conn, load_core_settings(), Pricer(), progress=meanwhile)
+    finally:
+        conn.close()
+    assert len(seen) == 1
+    done, total, hook, line = seen[0]
+    assert total > 0
+    assert hook is not None
+    told = str(hook["systemMessage"])
+    assert f"logs are being read now ({(total - done) / 1e6:,.1f} MB left)" in told
+    assert "cost-mcp report" not in told
+    assert "(other logs being read)" in line and "unread" not in line
+    assert _hook(monkeypatch, capsys, prompt) is None  # read whole: nothing to say
+    _, after = run_cli(monkeypatch, capsys, status_input(mine, "s-mine"), "statusline")
+    assert "other logs" not in after
+
+
+def test_a_first_read_that_stopped_is_no_longer_said_to_be_under_way(home: Path, settings: Settings) -> None:
+    """A first read killed half-way left its last note: after a while the logs are unread again
+    (the hook asks for a read), not "being read" for ever; a read whole once is never "being read"."""
+    from cost_mcp.store import source_state
+
+    conn = connect(settings.db)
+    try:
+        source_state.note_reading(conn, "claude_code", "12.0 of 95.0 MB read")
+        now = datetime.now(UTC)
+        assert source_state.log_marks(conn, ["claude_code"], now).reading == "12.0 of 95.0 MB read"
+        later = now + timedelta(seconds=source_state.READING_SECONDS + 1)
+        assert source_state.log_marks(conn, ["claude_code"], later) == source_state.LogMarks(
+            False, False, None
+        )
+        source_state.record_scan(conn, "claude_code", error=None, detail="read 3 new line(s)")
+        source_state.note_reading(conn, "claude_code", "0.0 of 1.0 MB read")
+        assert source_state.log_marks(conn, ["claude_code"], now) == source_state.LogMarks(True, False, None)
+    finally:
+        conn.close()
+
+
+def test_between_the_chunks_of_a_catch_up_the_logs_are_still_being_read(
+    home: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """A server reads a long history in 2-second chunks. After the first chunk the ledger took the
+    logs for read: the hook fell silent and the status line showed a fraction of today as the whole
+    of it, for the rest of the catch-up. A first read stopped at its time budget now leaves the logs
+    "being read", with what is left."""
+    from cost_mcp.sources import claude_code
+
+    monkeypatch.setenv("NO_COLOR", "1")
+    mine = session_file(home / "claude", "s-mine")
+    write(mine, assistant("m1", "r1", stamp(10), session="s-mine", output=1000))
+    for n in range(3):
+        other = session_file(home / "claude", f"s-other{n}")
+        write(
+            other, *(assistant(f"o{n}-{i}", f"q{n}-{i}", stamp(20), session=f"s-other{n}") for i in range(5))
+        )
+    prompt = {"session_id": "s-mine", "transcript_path": str(mine), "cwd": "/home/dev/app",
+              "hook_event_name": "UserPromptSubmit", "prompt": "go on"}  # fmt: skip
+    conn = connect(load_core_settings().db)
+    try:
+        set_budget(conn, "cap", Decimal("1000"), "month", BudgetScope(), hard=True)
+        # A chunk of no time reads one file (every scan moves on), as a catch-up's first chunk does.
+        first = claude_code.ingest(conn, load_core_settings(), Pricer(), budget_seconds=0)
+        assert not first.complete and first.bytes_pending > 0
+        hook = _hook(monkeypatch, capsys, prompt)
+        assert hook is not None
+        assert f"being read now ({first.bytes_pending / 1e6:,.1f} MB left)" in str(hook["systemMessage"])
+        _, line = run_cli(monkeypatch, capsys, status_input(mine, "s-mine"), "statusline")
+        assert "≥" in line and "(other logs being read)" in line
+        assert claude_code.ingest(conn, load_core_settings(), Pricer()).complete  # the rest
+    finally:
+        conn.close()
+    assert _hook(monkeypatch, capsys, prompt) is None
+    _, after = run_cli(monkeypatch, capsys, status_input(mine, "s-mine"), "statusline")
+    assert "≥" not in after and "other logs" not in after

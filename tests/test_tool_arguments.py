@@ -78,3 +78,20 @@ async def test_what_clients_send_for_json_types_is_still_taken(client: Client) -
     spend = await client.call_tool("get_spend", {"group_by": '["agent"]', "start": "2020-01-01"})
     assert spend.is_error is False and spend.structured_content is not None
     assert [r["group"]["agent"] for r in spend.structured_content["rows"]] == ["bot"]
+
+
+async def test_check_budget_without_a_cost_or_model_says_what_it_accepts(client: Client) -> None:
+    """With neither a cost nor a model, the error said "model with input_tokens and output_tokens",
+    while a model with input_tokens alone was taken and priced: a model read it as needing both and
+    made up an output count. It now says what is taken: any token count may be left out (0)."""
+    nothing = await client.call_tool("check_budget", {})
+    assert nothing.is_error is True
+    message = nothing.content[0].text  # type: ignore[union-attr]
+    assert "input_tokens and output_tokens" not in message
+    assert message.endswith(
+        "give estimated_cost_usd, or model with the token counts you expect (input_tokens, output_tokens, "
+        "cache_read_tokens; one left out counts as 0), to price the call"
+    )
+    priced = await client.call_tool("check_budget", {"model": "claude-sonnet-4-5", "input_tokens": 100_000})
+    assert priced.is_error is False and priced.structured_content is not None
+    assert priced.structured_content["estimated_cost_usd"] == 0.3  # $3/MTok of input, priced without output

@@ -200,6 +200,15 @@ UNREAD_NOTE = (
 )
 
 
+def reading_note(progress: str) -> str:
+    """The hook's note while another process reads the other logs for the first time (``progress``:
+    how far it got): there is nothing to run, only to wait."""
+    return (
+        "cost-mcp: budgets count only this session so far: the other Claude Code logs are being read "
+        f"now ({progress}), so until that read ends a budget they have used up cannot stop this session"
+    )
+
+
 UNREADABLE_NOTE = (
     "cost-mcp: some logs could not be read (`cost-mcp doctor` names them): budgets count none of their "
     "calls, so a budget they have used up cannot stop this session"
@@ -226,6 +235,7 @@ def _notes(conn: Conn, event: Mapping[str, Any], notes: list[str]) -> HookAnswer
 
     if event.get("hook_event_name") != "UserPromptSubmit":
         return HookAnswer("")
-    read, unreadable = source_state.log_marks(conn, LOG_SOURCES)
-    notes = [*notes, *([] if read else [UNREAD_NOTE]), *([UNREADABLE_NOTE] if unreadable else [])]
+    marks = source_state.log_marks(conn, LOG_SOURCES)
+    unread = [] if marks.read else [UNREAD_NOTE if marks.reading is None else reading_note(marks.reading)]
+    notes = [*notes, *unread, *([UNREADABLE_NOTE] if marks.unreadable else [])]
     return HookAnswer(json.dumps({"systemMessage": "\n".join(notes)})) if notes else HookAnswer("")

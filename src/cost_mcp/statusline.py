@@ -200,8 +200,10 @@ def render(
     # Until a log reader (the MCP server, any CLI report) has checked every log once, the ledger
     # holds only the transcripts status lines read: today and the block are at least what is shown.
     # So too while some logs could not be opened; one query tells both.
-    read, unreadable = source_state.log_marks(conn, LOG_SOURCES)
+    marks = source_state.log_marks(conn, LOG_SOURCES)
+    read, unreadable = marks.read, marks.unreadable
     partial = not read or unreadable
+    unread = "" if read else " (other logs unread)" if marks.reading is None else " (other logs being read)"
     parts: list[str] = []
     for name in fields:
         if name == "session" and reading.session_id:
@@ -211,7 +213,7 @@ def render(
             local = moment.astimezone(settings.tz)
             start = local.replace(hour=0, minute=0, second=0, microsecond=0)
             today = _at_least(_nanos(*_today(conn, to_ms(start), to_ms(moment), mode)), partial)
-            parts.append(f"{today} today" + ("" if read else " (other logs unread)"))
+            parts.append(f"{today} today{unread}")
         elif name == "block":
             parts.extend(f"block {_at_least(block, partial)}" for block in _block(conn, settings, moment))
         elif name == "budget":

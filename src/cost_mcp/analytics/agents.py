@@ -49,7 +49,8 @@ def check(
     if cost is None:
         if model is None or tokens is None:
             raise InvalidInputError(
-                "give estimated_cost_usd, or model with input_tokens and output_tokens, to price the call"
+                "give estimated_cost_usd, or model with the token counts you expect (input_tokens, "
+                "output_tokens, cache_read_tokens; one left out counts as 0), to price the call"
             )
         priced = pricer.price(tokens, model, provider_id, datetime.now(UTC))
         if not isinstance(priced, Price):

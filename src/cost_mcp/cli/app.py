@@ -21,7 +21,7 @@ from rich.table import Table
 from cost_mcp import __version__
 from cost_mcp.errors import CostMcpError
 from cost_mcp.output import safe_text
-from cost_mcp.store.connection import Conn
+from cost_mcp.store.connection import Conn, telling_lock_waits
 
 if TYPE_CHECKING:
     from pydantic import BaseModel
@@ -294,6 +294,11 @@ def server_logging() -> None:
     record of what it read, synced and fired; a command's answer is the person's."""
     logging.getLogger().setLevel(logging.INFO)
     logging.getLogger("cost_mcp.analytics.alerts").setLevel(logging.NOTSET)
+    from cost_mcp.store.connection import set_lock_wait_teller
+
+    # A server's writes wait for the lock unseen (its answers say when they did not wait): telling a
+    # person who is not watching, from many threads, is only noise in the host's log.
+    set_lock_wait_teller(None)
 
 
 def main(argv: Sequence[str] | None = None) -> int:
@@ -320,10 +325,39 @@ def main(argv: Sequence[str] | None = None) -> int:
         return EXIT_OK
 
 
+LOCK_WAIT_THEN = "if it is still writing then, this command stops with an error saying so"
+LOCK_WAIT_THEN_ANSWER = (
+    "if it is still writing then, the answer comes from the ledger as it stands, with a note saying "
+    "the newest log lines are not in it"
+)
+
+
+def tell_lock_wait(then: str) -> Callable[[float], None]:
+    """What a command says on stderr (never stdout: `--json` stays parseable) once it has waited
+    a moment for another process's write lock: otherwise a person saw up to a minute of silence.
+    Said once per command, however many writes wait."""
+    told = False
+
+    def tell(seconds: float) -> None:
+        nonlocal told
+        if told:
+            return
+        told = True
+        most = "" if seconds == float("inf") else f" up to {seconds:.0f} s more"
+        note(
+            Console(stderr=True, soft_wrap=True),
+            f"waiting{most} for another process that is writing the ledger (a cost-mcp ingest, "
+            f"server or sync reading logs); {then}",
+        )
+
+    return tell
+
+
 def _run(args: list[str]) -> int:
     err = Console(stderr=True, soft_wrap=True)
     try:
-        code = cli.main(args=args, prog_name="cost-mcp", standalone_mode=False)
+        with telling_lock_waits(tell_lock_wait(LOCK_WAIT_THEN)):
+            code = cli.main(args=args, prog_name="cost-mcp", standalone_mode=False)
         return code if isinstance(code, int) else EXIT_OK
     except click.ClickException as exc:
         exc.show()
@@ -434,7 +468,7 @@ def ledger(
 
             # The CLI reads every log line first and waits for another process's lock (the usual
             # busy timeout) rather than answer early.
-            with log_progress() as progress:
+            with log_progress() as progress, telling_lock_waits(tell_lock_wait(LOCK_WAIT_THEN_ANSWER)):
                 _, warnings = sync.refresh_or_skip(
                     conn,
                     loaded,

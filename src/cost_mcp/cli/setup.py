@@ -132,7 +132,10 @@ def _server_needs_token() -> bool:
 @click.option("--port", type=int, default=0, help="port on 127.0.0.1 (default: a free one)")
 def dashboard(no_browser: bool, port: int) -> int:
     """Open the web dashboard (127.0.0.1, one-time link)."""
+    from cost_mcp.store.connection import set_lock_wait_teller
     from cost_mcp.web.app import serve_local
+
+    set_lock_wait_teller(None)  # a server: its pages say when they did not wait (see server_logging)
 
     def announce(url: str) -> None:
         how = "Open" if no_browser else "Opening"

@@ -49,7 +49,7 @@ from cost_mcp.sources.logfiles import LineReader, utf8
 from cost_mcp.store import bulk, claude_logs, rollup
 from cost_mcp.store import skipped as skipped_lines
 from cost_mcp.store.connection import Conn, dialect, without_nul, write_transaction
-from cost_mcp.store.source_state import record_scan
+from cost_mcp.store.source_state import last_success, log_marks, note_reading, record_scan
 from cost_mcp.tokens import COLUMNS, MAX_CALL_TOKENS, Counts, token_total
 
 if TYPE_CHECKING:
@@ -1830,6 +1830,12 @@ def _record_state(conn: Conn, stats: ScanStats) -> None:
     else:
         detail = f"no new lines ({stats.files_seen:,} file(s) checked in {stats.seconds:.3f}s)"
     if not stats.complete:
+        if error is None and last_success(conn, SOURCE) is None:
+            # A first read stopped at its time budget (a server's catch-up reads in 2 s chunks) has
+            # not read every log: recorded as a check, it made the status line and the hook treat a
+            # fraction of the history as the whole for the rest of the catch-up.
+            note_reading(conn, SOURCE, _left_text(stats.bytes_pending))
+            return
         detail += "; stopped at the time budget, the rest is read next time"
     record_scan(conn, SOURCE, error=error, detail=detail, wait=bool(stats.lines_read))
 
@@ -1904,6 +1910,8 @@ def ingest(
         confine(paths, settings.claude_roots())
     targets = targets_for([Path(p) for p in paths]) if paths else default_targets(settings.claude_roots())
     deadline = time.perf_counter() + budget_seconds if budget_seconds is not None else None
+    if last_success(conn, SOURCE) is None:
+        progress = _telling_reading(conn, progress)
     stats = scan(
         conn,
         targets,
@@ -1915,6 +1923,36 @@ def ingest(
         left=left,
     )
     return _result([str(t.path) for t in targets], stats)
+
+
+READING_NOTE_EVERY = 2.0
+"""Seconds between a first read's notes of how far it got (well within source_state.READING_SECONDS)."""
+
+
+def _telling_reading(conn: Conn, progress: ProgressCallback | None) -> ProgressCallback:
+    """``progress``, also noting in the ledger how far a first read got (at once, then every
+    :data:`READING_NOTE_EVERY` s): the status line and the hook of a session meanwhile said the
+    logs were unread and asked for a `cost-mcp report`, while this very read was under way."""
+    if log_marks(conn, [SOURCE]).reading is None:  # else a chunk of the same read, noted already
+        note_reading(conn, SOURCE, "just started")
+    last = time.monotonic()
+
+    def tell(done: int, total: int, message: str) -> None:
+        nonlocal last
+        now = time.monotonic()
+        if now - last >= READING_NOTE_EVERY and not conn.in_transaction:
+            last = now
+            note_reading(conn, SOURCE, _left_text(total - done))
+        if progress is not None:
+            progress(done, total, message)
+
+    return tell
+
+
+def _left_text(left_bytes: int) -> str:
+    """How far a first read got, as its notes say it: what is left goes down across the chunks of a
+    catch-up, where each chunk's own "done of total" starts again."""
+    return f"{max(left_bytes, 0) / 1e6:,.1f} MB left"
 
 
 def _result(roots: list[str], stats: ScanStats, forgotten: ForgetReport | None = None) -> IngestReport:

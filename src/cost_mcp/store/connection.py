@@ -592,6 +592,66 @@ def is_deadlock(exc: sqlite3.Error) -> bool:
     return getattr(exc.__cause__, "sqlstate", None) == "40P01"
 
 
+LOCK_NOTICE_MS = 1_500
+"""How long a write waits for another process's write lock before a person is told it is waiting
+(see :func:`telling_lock_waits`): a commit of another process's batch takes well under it."""
+
+_lock_wait_teller: Callable[[float], None] | None = None
+
+
+@contextmanager
+def telling_lock_waits(tell: Callable[[float], None] | None) -> Iterator[None]:
+    """Inside the block, a write that has waited :data:`LOCK_NOTICE_MS` for another process's
+    write lock (SQLite's file lock, PostgreSQL's advisory lock) calls ``tell`` with the seconds it
+    may still wait, then goes on waiting that long (None: no telling). The CLI does so for every
+    command: the wait is otherwise a silent minute. Process-wide: for a single-threaded command,
+    not a server."""
+    before = set_lock_wait_teller(tell)
+    try:
+        yield
+    finally:
+        set_lock_wait_teller(before)
+
+
+def set_lock_wait_teller(tell: Callable[[float], None] | None) -> Callable[[float], None] | None:
+    """What :func:`telling_lock_waits` sets, for good (a server turns the CLI's off); returns the one
+    before."""
+    global _lock_wait_teller
+    before, _lock_wait_teller = _lock_wait_teller, tell
+    return before
+
+
+def _lock_wait_ms(conn: Conn) -> int | None:
+    """How long this connection waits for a lock now, in ms (None: no limit)."""
+    if dialect(conn) == "postgresql":
+        from cost_mcp.store.postgres import PgConnection
+
+        assert isinstance(conn, PgConnection)
+        return conn.lock_timeout_ms() or None  # PostgreSQL's 0 is no limit, SQLite's no wait
+    return int(conn.execute("PRAGMA busy_timeout").fetchone()[0])
+
+
+def _begin_telling(conn: Conn, begin: str, tell: Callable[[float], None]) -> None:
+    """``begin``, calling ``tell`` once it has waited :data:`LOCK_NOTICE_MS` for the lock; the
+    whole wait is no longer than without telling."""
+    limit = _lock_wait_ms(conn)
+    if limit is not None and limit <= LOCK_NOTICE_MS:
+        conn.execute(begin)
+        return
+    try:
+        with lock_timeout(conn, LOCK_NOTICE_MS):
+            conn.execute(begin)
+        return
+    except sqlite3.OperationalError as exc:
+        if not is_busy(exc):
+            raise
+        if conn.in_transaction:
+            conn.rollback()
+    tell(float("inf") if limit is None else (limit - LOCK_NOTICE_MS) / 1000)
+    with lock_timeout(conn, None if limit is None else limit - LOCK_NOTICE_MS):
+        conn.execute(begin)
+
+
 @contextmanager
 def write_transaction(conn: Conn, *, shared: bool = False) -> Iterator[Conn]:
     """One atomic write: everything inside commits together or not at all.
@@ -600,7 +660,12 @@ def write_transaction(conn: Conn, *, shared: bool = False) -> Iterator[Conn]:
     statements stay right beside others of its kind (a team server's pushes, store.team): they
     exclude every other writer and are excluded by it, but not each other. SQLite has one writer
     at a time whatever is asked."""
-    conn.execute("BEGIN SHARED" if shared and dialect(conn) == "postgresql" else "BEGIN IMMEDIATE")
+    begin = "BEGIN SHARED" if shared and dialect(conn) == "postgresql" else "BEGIN IMMEDIATE"
+    tell = _lock_wait_teller
+    if tell is None:
+        conn.execute(begin)
+    else:
+        _begin_telling(conn, begin, tell)
     try:
         yield conn
     except BaseException:

@@ -337,6 +337,10 @@ class PgConnection:
         self.raw.execute(f"SET lock_timeout = {int(ms)}")
         return _ms(before)
 
+    def lock_timeout_ms(self) -> int:
+        """How long a lock (the write lock included) is waited for now, in ms (0: no limit)."""
+        return _ms(str(self.raw.execute("SHOW lock_timeout").fetchone()[0]))  # type: ignore[index]
+
     def data_version(self) -> int:
         """A number that changes whenever any transaction of the server has written (SQLite's
         ``PRAGMA data_version``): the next transaction id to be assigned."""

@@ -121,15 +121,61 @@ def record_success(
     )
 
 
-def log_marks(conn: Conn, sources: Sequence[str]) -> tuple[bool, bool]:
-    """(whether ``sources[0]`` was ever read whole, whether the last read of any of ``sources``
-    could not open something): what the status line and the hook mark, in one indexed query."""
+READING_SECONDS = 30
+"""How long after a first read last said how far it got it still counts as being read: it says so
+every few seconds (:func:`note_reading`), so an older note is of a read that was stopped or killed."""
+
+
+def note_reading(conn: Conn, source: str, detail: str) -> None:
+    """Say that ``source``'s logs are being read for the first time and how far (``detail``), for
+    the status line and the hook of sessions meanwhile (:func:`log_marks`). A source read whole once
+    is left as it is; the note is left out when another writer holds the ledger at this instant."""
+    now = datetime.now(UTC).isoformat()
+    try:
+        with lock_timeout(conn, NOTE_WAIT_MS), write_transaction(conn):
+            conn.execute(
+                """
+                INSERT INTO source_state (source, last_attempt, detail) VALUES (?, ?, ?)
+                ON CONFLICT (source) DO UPDATE SET last_attempt = excluded.last_attempt,
+                    detail = excluded.detail
+                WHERE source_state.last_success IS NULL
+                """,
+                (source, now, detail),
+            )
+    except sqlite3.OperationalError as exc:
+        if not is_busy(exc):
+            raise
+
+
+@dataclass(frozen=True)
+class LogMarks:
+    """What the status line and the hook mark about the logs beside their figures."""
+
+    read: bool
+    """Whether the first source was ever read whole."""
+    unreadable: bool
+    """Whether the last read of any source could not open something."""
+    reading: str | None
+    """While the first source's first read is under way (noted within :data:`READING_SECONDS`):
+    how far it got (:func:`note_reading`)."""
+
+
+def log_marks(conn: Conn, sources: Sequence[str], now: datetime | None = None) -> LogMarks:
+    """What the status line and the hook mark (:class:`LogMarks`), in one indexed query."""
     marks = ", ".join("?" * len(sources))
     rows = conn.execute(
-        f"SELECT source, last_success, last_error FROM source_state WHERE source IN ({marks})", tuple(sources)
+        "SELECT source, last_success, last_error, last_attempt, detail FROM source_state "
+        f"WHERE source IN ({marks})",
+        tuple(sources),
     ).fetchall()
-    read = any(source == sources[0] and success for source, success, _ in rows)
-    return read, any(error for _, _, error in rows)
+    first = [row for row in rows if row[0] == sources[0]]
+    read = any(success for _, success, _, _, _ in first)
+    reading = None
+    if first and not read and first[0][3]:
+        since = (now or datetime.now(UTC)) - datetime.fromisoformat(str(first[0][3]))
+        if since.total_seconds() < READING_SECONDS:
+            reading = str(first[0][4])
+    return LogMarks(read, any(error for _, _, error, _, _ in rows), reading)
 
 
 def last_success(conn: Conn, source: str) -> str | None:
