@@ -186,9 +186,12 @@ def record_usage(
     service_tier: str | None = None,
     inference_geo: str | None = None,
     member: str | None = None,
+    take_alerts: bool = True,
 ) -> RecordResult:
     """record_usage: store the call, then say where the budgets it counts against stand. ``member``
-    is the caller's (a team member's token), never an argument a model chose."""
+    is the caller's (a team member's token), never an argument a model chose. ``take_alerts``:
+    whether the answer carries (and marks shown) the budget alerts not shown yet, every budget's;
+    not for a team member, whose answer must not name other members' budgets or spend."""
     now = datetime.now(UTC)
     outcome, call_id, price, _ = record_call(
         conn,
@@ -316,7 +319,7 @@ def record_usage(
         priced_model=priced_model,
         budgets=states,
         warnings=warnings,
-        alerts=alerts.take_alerts(conn),
+        alerts=alerts.take_alerts(conn) if take_alerts else [],
     )
 
 
