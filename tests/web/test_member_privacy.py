@@ -14,6 +14,8 @@ from typing import Any
 import anyio
 import pytest
 
+from cost_mcp.store import connect
+from cost_mcp.store import team as team_store
 from tests.web.test_team import Team, _call, _served
 
 
@@ -28,6 +30,12 @@ def _ask(team: Team, who: str, tool: str, args: dict[str, Any]) -> dict[str, Any
     answer = anyio.run(_call, team.base, team.tokens[who], tool, args)
     assert not answer.is_error, answer.content
     return dict(answer.structured_content)
+
+
+def _refusal(team: Team, who: str, tool: str, args: dict[str, Any]) -> str:
+    answer = anyio.run(_call, team.base, team.tokens[who], tool, args)
+    assert answer.is_error, answer.structured_content
+    return str(answer.content[0].text)
 
 
 def _gpt4o(agent: str, request_id: str, usd: int = 3) -> dict[str, Any]:
@@ -55,3 +63,52 @@ def test_a_members_record_usage_takes_no_alert_of_anyones_budget(team: Team) -> 
         "budget 'bob-cap' passed 100% of $1.00 per month: $3.00 spent (300.0%); covers 50% and 80% too, "
         "crossed at the same time"
     ]
+
+
+def test_a_members_budget_status_shows_the_budgets_that_count_them_and_no_one_elses(team: Team) -> None:
+    """QA: ana's budget_status(name="zzz") answered "no budget named 'zzz' (budgets: ana-month,
+    bob-secret-proj, ...)"; budget_status() showed a team-wide budget scoped by bob's project with
+    his spend on it ("project filter 'bobsecret' matches nothing"), and a shared budget's scope
+    named bob. A member sees the budgets that count them (naming them or a team of theirs, or
+    team-wide; scoped by agent or project only when one is their own), their scopes naming no one
+    else and nothing of anyone else's; an unknown and a hidden name are answered alike."""
+    _ask(team, "bob", "record_usage", _gpt4o("bob-bot", "b1") | {"project": "bob-acquisition"})
+    _ask(team, "ana", "record_usage", _gpt4o("ana-bot", "a1", usd=1) | {"project": "ana-web"})
+    conn = connect(team.server_db)
+    try:
+        team_store.set_team(conn, "platform", ["ana@example.com", "bob@example.com"])
+    finally:
+        conn.close()
+    scopes: dict[str, dict[str, Any]] = {
+        "bob-acq": {"projects": ["bob-acquisition"]},
+        "bob-only": {"members": ["bob@example.com"]},
+        "cy-bots": {"agents": ["cy-bot"]},
+        "everyone": {},
+        "pair": {"members": ["ana@example.com", "bob@example.com"]},
+        "platform": {"members": ["team:platform", "cy@example.com"], "hard": True},
+        "web": {"projects": ["ana-web", "bob-acquisition"]},
+    }
+    for name, scope in scopes.items():
+        _ask(team, "admin", "set_budget", {"name": name, "amount_usd": 100, "period": "month", **scope})
+
+    status = _ask(team, "ana", "budget_status", {})
+    seen = {s["budget"]["name"]: s["budget"]["scope"] for s in status["budgets"]}
+    assert sorted(seen) == ["everyone", "pair", "platform", "web"]
+    assert (seen["pair"]["members"], seen["platform"]["members"]) == (["ana@example.com"], [])
+    assert (seen["platform"]["teams"], seen["web"]["projects"]) == (["platform"], ["ana-web"])
+    # A team budget's room is the team's: its spend is everyone's in its scope.
+    spent = {s["budget"]["name"]: s["spent_usd"] for s in status["budgets"]}
+    assert spent == {"everyone": 4, "pair": 4, "platform": 4, "web": 4}
+    said = str(status)
+    for secret in ("bob", "acquisition", "cy"):
+        assert secret not in said, said
+
+    hidden = _refusal(team, "ana", "budget_status", {"name": "bob-acq"})
+    unknown = _refusal(team, "ana", "budget_status", {"name": "bob-acz"})
+    assert hidden.replace("bob-acq", "X") == unknown.replace("bob-acz", "X")
+    assert hidden.endswith(
+        "no budget named 'bob-acq' counts your spend (budgets that do: everyone, pair, platform, web)"
+    ), hidden
+    # Bob's own views are whole: his project's budget, and his team's scope as set.
+    bobs = {s["budget"]["name"] for s in _ask(team, "bob", "budget_status", {})["budgets"]}
+    assert bobs == {"bob-acq", "bob-only", "everyone", "pair", "platform", "web"}
