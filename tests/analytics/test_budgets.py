@@ -16,14 +16,16 @@ import pytest
 
 from cost_mcp import notify, sync
 from cost_mcp.analytics import agents, budgets
+from cost_mcp.analytics import reported as reported_calls
 from cost_mcp.analytics.alerts import take_alerts
 from cost_mcp.config import Settings, load_settings
 from cost_mcp.errors import InvalidInputError, NotFoundError
-from cost_mcp.models import Budget, BudgetScope
+from cost_mcp.models import Budget, BudgetScope, RecordResult
 from cost_mcp.pricing import Pricer, Tokens
 from cost_mcp.sources.reported import record_call
 from cost_mcp.store import connect
 from cost_mcp.store.connection import Conn
+from cost_mcp.store.reported import Selection
 
 SONNET = "claude-sonnet-4-5"
 FLAT = "gpt-4o"  # $2.50 per million input tokens at any size: amounts below are exact token counts
@@ -446,12 +448,56 @@ def test_a_report_under_a_recorded_id_with_other_counts_says_the_first_is_kept(
         "and report it under a new id",
     ]
     # Another member's call under that id: what it used and cost is not shown to this one.
-    assert report(3_000_000, member="eve@example.com") == [
-        "request 'req_9' was already recorded; nothing was added",
-        "request id 'req_9' belongs to a call another member reported: this one was not recorded; "
-        "report it under its own request_id",
-    ]
+    assert report(3_000_000, member="eve@example.com") == [TAKEN.format("req_9")]
     assert conn.execute("SELECT COUNT(*) FROM usage_events").fetchone()[0] == 1
+
+
+TAKEN = (
+    "request id {!r} cannot be recorded by you: this call was not recorded nor counted in your spend or "
+    "budgets; report it under the request id its provider gave it, or leave request_id out to have a new id"
+)
+"""What a member is told of a request id another member's call holds, whatever that call's state."""
+
+
+def test_a_member_learns_nothing_of_another_members_call_under_the_same_request_id(
+    conn: Conn, settings: Settings
+) -> None:
+    """QA: bob's record_usage under ana's request id answered "belongs to a call another member
+    reported", and under one of hers an admin forgot, `forgotten: true` and "was forgotten by the user
+    (`cost-mcp reported forget`) ... do not report it again under another id". Bob now gets one
+    answer for both, naming nobody and nothing of her call; her call stays hers, counted once."""
+
+    def report(request_id: str, member: str, input_tokens: int = 400_000) -> RecordResult:
+        return agents.record_usage(
+            conn,
+            settings,
+            Pricer(),
+            provider="openai",
+            model=FLAT,
+            tokens=Tokens(input=input_tokens),
+            agent="bot",
+            request_id=request_id,
+            member=member,
+        )
+
+    ana, bob = "ana@example.com", "bob@example.com"
+    assert report("req-held", ana).recorded and report("req-gone", ana).recorded
+    reported_calls.forget(conn, settings, Selection(ids=["req-gone"]))
+    answers = [report(rid, bob, 4_000_000) for rid in ("req-held", "req-gone")]
+    for answer, rid in zip(answers, ("req-held", "req-gone"), strict=True):
+        assert (answer.recorded, answer.forgotten, answer.cost_usd, answer.priced_model) == (
+            False,
+            False,
+            None,
+            None,
+        )
+        assert answer.warnings == [TAKEN.format(rid)]
+    # Ana is still told her own call's state, and hers is all that counts.
+    mine = report("req-gone", ana)
+    assert (mine.recorded, mine.forgotten) == (False, True)
+    assert "was forgotten by the user" in mine.warnings[0]
+    rows = conn.execute("SELECT message_id, member, input_tokens FROM usage_events").fetchall()
+    assert [tuple(r) for r in rows] == [("req-held", ana, 400_000)]
 
 
 def test_an_empty_request_id_is_said_to_count_each_retry(conn: Conn, settings: Settings) -> None:
