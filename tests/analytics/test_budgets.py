@@ -297,8 +297,13 @@ def test_a_check_that_leaves_out_what_a_hard_budget_is_scoped_by_says_so(
     )
     eve = w1cap.replace("w1cap", "eve")
     assert check(None) == (True, [eve, w1cap])
-    # A member is told only of budgets that could count them, never of another member's.
+    # A member is told only of budgets that could count them, never of another member's; of their
+    # own too (QA: ana's own hard budget on her agent was left out, as if it were someone else's).
     assert check(None, member="ana@x.io") == (True, [w1cap])
+    budgets.set_budget(
+        conn, "ana", Decimal("0.01"), "day", BudgetScope(agents=["w1"], members=["ana@x.io"]), hard=True
+    )
+    assert check(None, member="ana@x.io") == (True, [w1cap.replace("w1cap", "ana"), w1cap])
     assert check("w1") == (False, [])
     assert check("w2") == (True, [])
 

@@ -152,8 +152,9 @@ def _unnamed_scopes(
     for budget in budgets.list_budgets(conn):
         if not budget.hard or budget.name in applied:
             continue
-        if member is not None and (budget.scope.members or budget.scope.teams):
-            continue  # maybe another member's budget: a member is told only of budgets counting them
+        counted = budgets.scope_members(conn, budget.scope)
+        if member is not None and counted and member not in counted:
+            continue  # another member's budget: a member is told only of budgets counting them
         scopes = {
             "agent": budget.scope.agents,
             "project": budget.scope.projects,
