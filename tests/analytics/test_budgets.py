@@ -23,7 +23,8 @@ from cost_mcp.errors import InvalidInputError, NotFoundError
 from cost_mcp.models import Budget, BudgetScope, RecordResult
 from cost_mcp.pricing import Pricer, Tokens
 from cost_mcp.sources.reported import record_call
-from cost_mcp.store import connect
+from cost_mcp.store import alerts as alert_store
+from cost_mcp.store import connect, deliveries
 from cost_mcp.store.connection import Conn
 from cost_mcp.store.reported import Selection
 
@@ -754,3 +755,35 @@ def test_calls_with_no_known_price_are_named_not_counted_as_nothing(conn: Conn, 
     assert budgets.budget_status(conn, settings, now=now).warnings == [expected]
     check = budgets.check_budget(conn, settings, Decimal("0.5"), provider="openai", now=now)
     assert check.allowed is True and check.warnings == [expected]
+
+
+def test_a_member_is_not_told_of_another_members_budget_alert_that_failed_to_deliver(
+    conn: Conn, settings: Settings
+) -> None:
+    """A member's budget_status listed every budget's undelivered webhook alerts ("budget 'bob-cap'
+    alert at 50% was never delivered ..."): a budget, and a threshold of spend, not theirs."""
+    budgets.set_budget(conn, "bob-cap", Decimal(1), "month", BudgetScope(members=["bob@x.io"]))
+    budgets.set_budget(conn, "all", Decimal(100), "month", BudgetScope())
+
+    def fire(name: str) -> None:
+        alert = alert_store.NewAlert(
+            budget=name,
+            period_start_ms=0,
+            threshold="0.5",
+            fired_at="2026-01-01T10:00:00+00:00",
+            spent_nanos=10,
+            message=f"budget '{name}' passed 50%",
+            destination="https://hooks.example.com/x",
+            payload="{}",
+        )
+        assert alert_store.record_crossing(conn, name, 0, ["0.5"], lambda _: [alert]) == [alert]
+
+    fire("bob-cap")
+    fire("all")
+    for delivery in deliveries.claim_due(conn, 1_000, lease_ms=60_000):
+        deliveries.mark_failed(conn, delivery, "HTTP 500", None)
+    failed = "alert at 50% was never delivered (gave up after 1 attempts): HTTP 500"
+    admin = budgets.budget_status(conn, settings, take_alerts=False).warnings
+    assert [w for w in admin if failed in w] == [f"budget 'all' {failed}", f"budget 'bob-cap' {failed}"]
+    ana = budgets.budget_status(conn, settings, take_alerts=False, member="ana@x.io").warnings
+    assert [w for w in ana if failed in w] == [f"budget 'all' {failed}"]
