@@ -12,6 +12,7 @@ from pathlib import Path
 from typing import Any
 
 import anyio
+import httpx2
 import pytest
 
 from cost_mcp.store import connect
@@ -112,3 +113,26 @@ def test_a_members_budget_status_shows_the_budgets_that_count_them_and_no_one_el
     # Bob's own views are whole: his project's budget, and his team's scope as set.
     bobs = {s["budget"]["name"] for s in _ask(team, "bob", "budget_status", {})["budgets"]}
     assert bobs == {"bob-acq", "bob-only", "everyone", "pair", "platform", "web"}
+
+
+def test_a_revoked_or_wrong_token_is_told_what_to_do(team: Team) -> None:
+    """QA: after the admin revoked cy's token, her agent's calls to /mcp got 401 "Authentication
+    required", as a request with no token does; `cost-mcp push` said "wrong or revoked; ask an admin
+    for a new one", /mcp said nothing of the sort. A token sent and refused is now told so."""
+    conn = connect(team.server_db)
+    try:
+        team_store.revoke_token(conn, "cy")
+    finally:
+        conn.close()
+    hello = {"jsonrpc": "2.0", "id": 1, "method": "tools/list"}
+    for token in (team.tokens["cy"], "cmt_" + "x" * 43):
+        answer = httpx2.post(f"{team.base}/mcp", json=hello, headers={"Authorization": f"Bearer {token}"})
+        assert (answer.status_code, answer.json()["error"]) == (401, "invalid_token")
+        said = answer.json()["error_description"]
+        assert "wrong, revoked or expired; ask a team admin for a new one" in said
+        assert "cost-mcp token create" in said and token not in said + answer.headers["www-authenticate"]
+        assert "resource_metadata=" in answer.headers["www-authenticate"]
+    # No token at all: the SDK's own answer, which MCP clients take as "sign in".
+    none = httpx2.post(f"{team.base}/mcp", json=hello)
+    assert (none.status_code, none.json()["error_description"]) == (401, "Authentication required")
+    assert _ask(team, "ana", "budget_status", {})["budgets"] == []  # a live token still goes through
