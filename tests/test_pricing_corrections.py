@@ -362,7 +362,8 @@ def test_the_same_usage_costs_the_same_from_logs_record_usage_and_estimate_cost(
     from_logs = costs(conn)["logged"]
     recorded = record_usage(
         conn, settings, Pricer(), provider="anthropic", model=model, tokens=tokens, agent="a", timestamp=when,
-        **mods,
+        speed=mods.get("speed"), service_tier=mods.get("service_tier"),
+        inference_geo=mods.get("inference_geo"),
     ).cost_usd  # fmt: skip
     estimated = estimate_cost(Pricer(), tokens, model, "anthropic", requests=1, at=when, **mods)
     assert from_logs == recorded == estimated.cost_usd == Decimal(expected)

@@ -1284,6 +1284,8 @@ async def record_usage(
             service_tier=service_tier,
             inference_geo=inference_geo,
             member=caller.member if caller else None,
+            # Fired alerts are every budget's, shown once: to an admin, as get_spend's, not a member.
+            take_alerts=caller is None or caller.is_admin,
         )
 
     return await _run(work)

@@ -24,6 +24,7 @@ from cost_mcp.models import BudgetScope, CheckResult
 from cost_mcp.periods import calendar_period
 from cost_mcp.pricing import Pricer, Tokens
 from cost_mcp.store import connect
+from cost_mcp.store import holds as hold_store
 from cost_mcp.store.connection import Conn
 
 SONNET = "claude-sonnet-4-5"
@@ -205,3 +206,52 @@ def test_a_members_hold_counts_against_their_budget_and_their_record_releases_it
     refused = ask("ana")
     assert refused.budgets[0].held_usd == Decimal("0.63")
     assert refused.budgets[0].remaining_before_usd == Decimal("0.055")
+
+
+def test_a_check_that_named_no_agent_is_released_by_its_members_call(conn: Conn, settings: Settings) -> None:
+    """QA: ana's check_budget without `agent` held $0.315; her agent then recorded the call (a record
+    always names its agent) and the hold stayed for its 300 s: the call counted twice, spent and
+    held, and a hard budget refused calls that fitted. Her next call releases it, after any hold of
+    its own agent, and never another member's."""
+    budgets.set_budget(conn, "fleet", Decimal(10), "day", BudgetScope(), hard=True)
+
+    def ask(member: str, agent: str | None) -> None:
+        checked = agents.check(
+            conn,
+            settings,
+            Pricer(),
+            estimated_cost_usd=None,
+            model=SONNET,
+            provider=None,
+            tokens=CALL,
+            agent=agent,
+            project=None,
+            member=member,
+        )
+        assert checked.held_usd == Decimal("0.315")
+
+    def tell(member: str, agent: str) -> None:
+        agents.record_usage(
+            conn,
+            settings,
+            Pricer(),
+            provider="anthropic",
+            model=SONNET,
+            tokens=CALL,
+            agent=agent,
+            member=member,
+        )
+
+    def held() -> list[tuple[str, str]]:
+        return [(h.member, h.agent) for h in hold_store.live(conn, int(time.time() * 1000))]
+
+    ask("ana", None)
+    tell("bob", "w")
+    assert held() == [("ana", "")]  # bob's call releases no hold of ana's
+    tell("ana", "w")
+    assert held() == []  # hers does: the check was of this call
+    ask("ana", "x")
+    ask("ana", None)
+    tell("ana", "x")  # her agent x's own hold goes first; the one naming no agent stays
+    assert held() == [("ana", "")]
+    assert budgets.check_budget(conn, settings, Decimal(0)).budgets[0].held_usd == Decimal("0.315")

@@ -16,14 +16,17 @@ import pytest
 
 from cost_mcp import notify, sync
 from cost_mcp.analytics import agents, budgets
+from cost_mcp.analytics import reported as reported_calls
 from cost_mcp.analytics.alerts import take_alerts
 from cost_mcp.config import Settings, load_settings
 from cost_mcp.errors import InvalidInputError, NotFoundError
-from cost_mcp.models import Budget, BudgetScope
+from cost_mcp.models import Budget, BudgetScope, RecordResult
 from cost_mcp.pricing import Pricer, Tokens
 from cost_mcp.sources.reported import record_call
-from cost_mcp.store import connect
+from cost_mcp.store import alerts as alert_store
+from cost_mcp.store import connect, deliveries
 from cost_mcp.store.connection import Conn
+from cost_mcp.store.reported import Selection
 
 SONNET = "claude-sonnet-4-5"
 FLAT = "gpt-4o"  # $2.50 per million input tokens at any size: amounts below are exact token counts
@@ -345,8 +348,13 @@ def test_a_check_that_leaves_out_what_a_hard_budget_is_scoped_by_says_so(
     )
     eve = w1cap.replace("w1cap", "eve")
     assert check(None) == (True, [eve, w1cap])
-    # A member is told only of budgets that could count them, never of another member's.
+    # A member is told only of budgets that could count them, never of another member's; of their
+    # own too (QA: ana's own hard budget on her agent was left out, as if it were someone else's).
     assert check(None, member="ana@x.io") == (True, [w1cap])
+    budgets.set_budget(
+        conn, "ana", Decimal("0.01"), "day", BudgetScope(agents=["w1"], members=["ana@x.io"]), hard=True
+    )
+    assert check(None, member="ana@x.io") == (True, [w1cap.replace("w1cap", "ana"), w1cap])
     assert check("w1") == (False, [])
     assert check("w2") == (True, [])
 
@@ -496,12 +504,56 @@ def test_a_report_under_a_recorded_id_with_other_counts_says_the_first_is_kept(
         "and report it under a new id",
     ]
     # Another member's call under that id: what it used and cost is not shown to this one.
-    assert report(3_000_000, member="eve@example.com") == [
-        "request 'req_9' was already recorded; nothing was added",
-        "request id 'req_9' belongs to a call another member reported: this one was not recorded; "
-        "report it under its own request_id",
-    ]
+    assert report(3_000_000, member="eve@example.com") == [TAKEN.format("req_9")]
     assert conn.execute("SELECT COUNT(*) FROM usage_events").fetchone()[0] == 1
+
+
+TAKEN = (
+    "request id {!r} cannot be recorded by you: this call was not recorded nor counted in your spend or "
+    "budgets; report it under the request id its provider gave it, or leave request_id out to have a new id"
+)
+"""What a member is told of a request id another member's call holds, whatever that call's state."""
+
+
+def test_a_member_learns_nothing_of_another_members_call_under_the_same_request_id(
+    conn: Conn, settings: Settings
+) -> None:
+    """QA: bob's record_usage under ana's request id answered "belongs to a call another member
+    reported", and under one of hers an admin forgot, `forgotten: true` and "was forgotten by the user
+    (`cost-mcp reported forget`) ... do not report it again under another id". Bob now gets one
+    answer for both, naming nobody and nothing of her call; her call stays hers, counted once."""
+
+    def report(request_id: str, member: str, input_tokens: int = 400_000) -> RecordResult:
+        return agents.record_usage(
+            conn,
+            settings,
+            Pricer(),
+            provider="openai",
+            model=FLAT,
+            tokens=Tokens(input=input_tokens),
+            agent="bot",
+            request_id=request_id,
+            member=member,
+        )
+
+    ana, bob = "ana@example.com", "bob@example.com"
+    assert report("req-held", ana).recorded and report("req-gone", ana).recorded
+    reported_calls.forget(conn, settings, Selection(ids=["req-gone"]))
+    answers = [report(rid, bob, 4_000_000) for rid in ("req-held", "req-gone")]
+    for answer, rid in zip(answers, ("req-held", "req-gone"), strict=True):
+        assert (answer.recorded, answer.forgotten, answer.cost_usd, answer.priced_model) == (
+            False,
+            False,
+            None,
+            None,
+        )
+        assert answer.warnings == [TAKEN.format(rid)]
+    # Ana is still told her own call's state, and hers is all that counts.
+    mine = report("req-gone", ana)
+    assert (mine.recorded, mine.forgotten) == (False, True)
+    assert "was forgotten by the user" in mine.warnings[0]
+    rows = conn.execute("SELECT message_id, member, input_tokens FROM usage_events").fetchall()
+    assert [tuple(r) for r in rows] == [("req-held", ana, 400_000)]
 
 
 def test_an_empty_request_id_is_said_to_count_each_retry(conn: Conn, settings: Settings) -> None:
@@ -753,3 +805,35 @@ def test_calls_with_no_known_price_are_named_not_counted_as_nothing(conn: Conn, 
     assert budgets.budget_status(conn, settings, now=now).warnings == [expected]
     check = budgets.check_budget(conn, settings, Decimal("0.5"), provider="openai", now=now)
     assert check.allowed is True and check.warnings == [expected]
+
+
+def test_a_member_is_not_told_of_another_members_budget_alert_that_failed_to_deliver(
+    conn: Conn, settings: Settings
+) -> None:
+    """A member's budget_status listed every budget's undelivered webhook alerts ("budget 'bob-cap'
+    alert at 50% was never delivered ..."): a budget, and a threshold of spend, not theirs."""
+    budgets.set_budget(conn, "bob-cap", Decimal(1), "month", BudgetScope(members=["bob@x.io"]))
+    budgets.set_budget(conn, "all", Decimal(100), "month", BudgetScope())
+
+    def fire(name: str) -> None:
+        alert = alert_store.NewAlert(
+            budget=name,
+            period_start_ms=0,
+            threshold="0.5",
+            fired_at="2026-01-01T10:00:00+00:00",
+            spent_nanos=10,
+            message=f"budget '{name}' passed 50%",
+            destination="https://hooks.example.com/x",
+            payload="{}",
+        )
+        assert alert_store.record_crossing(conn, name, 0, ["0.5"], lambda _: [alert]) == [alert]
+
+    fire("bob-cap")
+    fire("all")
+    for delivery in deliveries.claim_due(conn, 1_000, lease_ms=60_000):
+        deliveries.mark_failed(conn, delivery, "HTTP 500", None)
+    failed = "alert at 50% was never delivered (gave up after 1 attempts): HTTP 500"
+    admin = budgets.budget_status(conn, settings, take_alerts=False).warnings
+    assert [w for w in admin if failed in w] == [f"budget 'all' {failed}", f"budget 'bob-cap' {failed}"]
+    ana = budgets.budget_status(conn, settings, take_alerts=False, member="ana@x.io").warnings
+    assert [w for w in ana if failed in w] == [f"budget 'all' {failed}"]

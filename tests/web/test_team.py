@@ -944,10 +944,17 @@ def test_a_members_filter_hints_name_nothing_of_other_members(team: Team) -> Non
         "agent filter 'ana-b' matches nothing in the ledger (closest known: ana-bot)"
         in anas.structured_content["warnings"]
     )
+    # A team-wide budget scoped by agents none of which is cy's is not cy's to see at all
+    # (test_member_privacy); ana's agent in its scope shows it to her, naming only hers.
     status = anyio.run(_call, team.base, team.tokens["cy"], "budget_status", {})
+    assert status.structured_content["budgets"] == []
     said = " ".join(status.structured_content["warnings"])
-    assert "budget 'all': agent filter 'bob-secret' matches nothing" in said
-    assert "bob-secret-agent" not in said and "bob@example.com" not in said
+    assert "bob-secret" not in said and "bob@example.com" not in said
+    both = scope | {"agents": ["bob-secret", "ana-bot"]}
+    assert not anyio.run(_call, team.base, admin, "set_budget", both).is_error
+    status = anyio.run(_call, team.base, team.tokens["ana"], "budget_status", {})
+    assert [s["budget"]["scope"]["agents"] for s in status.structured_content["budgets"]] == [["ana-bot"]]
+    assert "bob-secret" not in str(status.structured_content)
     # An admin is still helped by the whole ledger's names.
     status = anyio.run(_call, team.base, admin, "budget_status", {})
     assert "closest known: bob-secret-agent" in " ".join(status.structured_content["warnings"])

@@ -16,6 +16,7 @@ from cost_mcp.periods import iso_utc, to_ms
 from cost_mcp.pricing import Price, Pricer, Tokens, Unpriced
 from cost_mcp.sources.reported import SOURCE, normalize_provider, record_call
 from cost_mcp.store import holds as hold_store
+from cost_mcp.store import reported as reported_store
 from cost_mcp.store import rollup
 from cost_mcp.store.connection import Conn, write_transaction
 from cost_mcp.store.events import StoredCost, cost_of_call
@@ -152,8 +153,9 @@ def _unnamed_scopes(
     for budget in budgets.list_budgets(conn):
         if not budget.hard or budget.name in applied:
             continue
-        if member is not None and (budget.scope.members or budget.scope.teams):
-            continue  # maybe another member's budget: a member is told only of budgets counting them
+        counted = budgets.scope_members(conn, budget.scope)
+        if member is not None and counted and member not in counted:
+            continue  # another member's budget: a member is told only of budgets counting them
         scopes = {
             "agent": budget.scope.agents,
             "project": budget.scope.projects,
@@ -187,9 +189,12 @@ def record_usage(
     service_tier: str | None = None,
     inference_geo: str | None = None,
     member: str | None = None,
+    take_alerts: bool = True,
 ) -> RecordResult:
     """record_usage: store the call, then say where the budgets it counts against stand. ``member``
-    is the caller's (a team member's token), never an argument a model chose."""
+    is the caller's (a team member's token), never an argument a model chose. ``take_alerts``:
+    whether the answer carries (and marks shown) the budget alerts not shown yet, every budget's;
+    not for a team member, whose answer must not name other members' budgets or spend."""
     now = datetime.now(UTC)
     outcome, call_id, price, _ = record_call(
         conn,
@@ -214,33 +219,37 @@ def record_usage(
     cost: Decimal | None = price.total if price else None
     priced_model = price.model_id if price else None
     recorded = outcome == "recorded"
-    theirs = False
+    stored = cost_of_call(conn, SOURCE, call_id) if outcome == "duplicate" else None
+    owner = stored.member if stored else None
+    if outcome == "forgotten":
+        owner = reported_store.forgotten_member(conn, SOURCE, call_id)
+    # Another member's call holds the id (stored, or forgotten by them or an admin): nothing of it
+    # is this member's to learn, not even whether it was forgotten, so every such case says the same.
+    theirs = owner is not None and owner != (member or "")
     if request_id == "":
         # Taken as no id, as it always was; said, because a retry sending "" again counts again.
         warnings.append(
             f"request_id was empty: recorded under a new id, {call_id!r}; a retry with an empty id "
             "counts the call again: pass the provider's request id, or this id"
         )
-    if outcome == "forgotten":
+    if theirs:
+        cost, priced_model = None, None
+        warnings.append(
+            f"request id {call_id!r} cannot be recorded by you: this call was not recorded nor counted in "
+            "your spend or budgets; report it under the request id its provider gave it, or leave "
+            "request_id out to have a new id"
+        )
+    elif outcome == "forgotten":
         # The user removed this call (`cost-mcp reported forget`): a retry must not bring it back.
         warnings.append(
             f"request {call_id!r} was forgotten by the user (`cost-mcp reported forget`): not recorded, "
             "not counted in spend or budgets; do not report it again under another id"
         )
     elif not recorded:
-        stored = cost_of_call(conn, SOURCE, call_id)
         cost = from_nanos(stored.cost_nanos) if stored and stored.cost_nanos is not None else None
         priced_model = stored.priced_model if stored else None
         warnings.append(f"request {call_id!r} was already recorded; nothing was added")
-        if stored and stored.member != (member or ""):
-            # Another member's call: what it used and cost is theirs to see, and theirs is what counts.
-            theirs = True
-            cost, priced_model = None, None
-            warnings.append(
-                f"request id {call_id!r} belongs to a call another member reported: this one was not "
-                "recorded; report it under its own request_id"
-            )
-        elif stored and _differs(stored, provider, model, tokens):
+        if stored and _differs(stored, provider, model, tokens):
             # A retry resends the same call; other counts under the same id are another call (or
             # the final counts of one that failed midway), and they would be lost without a word.
             warnings.append(
@@ -311,13 +320,13 @@ def record_usage(
 
     return RecordResult(
         recorded=recorded,
-        forgotten=outcome == "forgotten",
+        forgotten=outcome == "forgotten" and not theirs,
         id=call_id,
         cost_usd=cost,
         priced_model=priced_model,
         budgets=states,
         warnings=warnings,
-        alerts=alerts.take_alerts(conn),
+        alerts=alerts.take_alerts(conn) if take_alerts else [],
     )
 
 

@@ -451,11 +451,20 @@ def budget_status(
 ) -> BudgetStatusResult:
     """Every budget (or the named one) in its current period, with alerts not shown yet (consumed
     unless ``take_alerts`` is false). With ``member`` (a team member asking), only the budgets that
-    count that member: the team-wide ones and those naming them or a team of theirs."""
+    count that member (:func:`visible_to`), as they may see them (:func:`seen_by`)."""
     moment = now or datetime.now(UTC)
-    budgets = [get_budget(conn, name, settings)] if name else list_budgets(conn, settings)
-    if member is not None:
-        budgets = [b for b in budgets if (m := scope_members(conn, b.scope)) == [] or member in m]
+    if member is None:
+        budgets = [get_budget(conn, name, settings)] if name else list_budgets(conn, settings)
+    else:
+        shown = [b for b in list_budgets(conn, settings) if visible_to(conn, b, member)]
+        budgets = [b for b in shown if b.name == name] if name else shown
+        if name and not budgets:
+            # The same answer for a budget that does not exist and one that is not theirs: the
+            # names of the others (often a member's or a project's) are not a member's to list.
+            counted = ", ".join(b.name for b in shown) if shown else "none yet: a team admin sets budgets"
+            raise NotFoundError(
+                f"no budget named {name[:80]!r} counts your spend (budgets that do: {counted})"
+            )
     if budgets:
         warnings: list[str] = []
     elif member is not None:
@@ -464,15 +473,55 @@ def budget_status(
     else:
         warnings = ["no budgets yet: create one with set_budget(name, amount_usd, period)"]
     for b in budgets:
-        warnings += scope_warnings(conn, b, member)
-    warnings += deliveries.problems(conn, name)
+        warnings += scope_warnings(conn, b if member is None else seen_by(conn, b, member), member)
+    mine = {f"budget '{b.name}' " for b in budgets}
+    warnings += [w for w in deliveries.problems(conn, name) if member is None or w.startswith(tuple(mine))]
     warnings += _left_out(conn) if budgets else []
     states = states_of(conn, settings, budgets, moment)
+    if member is not None:
+        # Spent from the whole scope (a team budget's room is the team's), shown as theirs.
+        states = [s.model_copy(update={"budget": seen_by(conn, s.budget, member)}) for s in states]
     return BudgetStatusResult(
         budgets=states,
         warnings=warnings + unpriced_notes(states, settings),
         alerts=alert_store.take(conn) if take_alerts else [],
     )
+
+
+def visible_to(conn: Conn, budget: Budget, member: str) -> bool:
+    """Whether a team ``member`` may see ``budget``: one that counts them (naming them or a team of
+    theirs), or a team-wide one; a team-wide one scoped by agent or project only when one of them is
+    the member's own (another member's project, and that member's spend on it, are not theirs)."""
+    members = scope_members(conn, budget.scope)
+    if members:
+        return member in members
+    private = _private(budget.scope).values()
+    return all(not values or _own(conn, dim, values, member) for dim, values in private)
+
+
+def seen_by(conn: Conn, budget: Budget, member: str) -> Budget:
+    """``budget`` as a team ``member`` sees it: its scope naming no other member, no team they are
+    not in, and (a team-wide budget) none of the agents or projects that are not theirs."""
+    scope = budget.scope
+    teams = team_store.teams(conn)
+    update: dict[str, list[str]] = {
+        "members": [m for m in scope.members if m.lower() == member],
+        "teams": [t for t in scope.teams if member in {m.lower() for m in teams.get(t, [])}],
+    }
+    if not scope_members(conn, scope):
+        update |= {attr: _own(conn, dim, values, member) for attr, (dim, values) in _private(scope).items()}
+    return budget.model_copy(update={"scope": scope.model_copy(update=update)})
+
+
+def _private(scope: BudgetScope) -> dict[str, tuple[str, list[str]]]:
+    """The scope's values named after someone's own usage (agents, projects), by field, with the
+    dimension each filters."""
+    return {"agents": ("agent", list(scope.agents)), "projects": ("project", list(scope.projects))}
+
+
+def _own(conn: Conn, dimension: str, values: Sequence[str], member: str) -> list[str]:
+    """Those of ``values`` that name the ``member``'s own usage."""
+    return [v for v in values if not vocabulary.unmatched(conn, dimension, [v], member)]
 
 
 def scope_warnings(conn: Conn, budget: Budget, member: str | None = None) -> list[str]:

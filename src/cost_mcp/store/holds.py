@@ -30,7 +30,9 @@ class Hold:
 @dataclass(frozen=True)
 class Release:
     """The hold a recorded call releases: the oldest of its member and agent, of its model (by
-    model key) or of a check that named no model."""
+    model key) or of a check that named no model; with none of its agent, the oldest of its member's
+    checks that named no agent (a record always names one, so such a hold was never released, and
+    the call counted twice, spent and held, until the hold lapsed)."""
 
     member: str
     agent: str
@@ -89,8 +91,8 @@ def release(conn: Conn, which: Release) -> bool:
     """Delete the one hold ``which`` names, oldest first (inside the caller's write transaction);
     whether there was one."""
     row = conn.execute(
-        "SELECT id FROM budget_holds WHERE member = ? AND agent = ? AND model_key IN ('', ?) "
-        "AND expires_ms > ? ORDER BY created_ms, id LIMIT 1",
+        "SELECT id FROM budget_holds WHERE member = ? AND agent IN (?, '') AND model_key IN ('', ?) "
+        "AND expires_ms > ? ORDER BY CASE WHEN agent = '' THEN 1 ELSE 0 END, created_ms, id LIMIT 1",
         (which.member, which.agent, which.model_key, which.now_ms),
     ).fetchone()
     if row is None:

@@ -211,6 +211,15 @@ def is_forgotten(
     return row is not None
 
 
+def forgotten_member(conn: Conn, source: str, message_id: str) -> str | None:
+    """Whose call the forgotten call of ``message_id`` was (the member it was stored under, '' on a
+    personal ledger); None when no call of that id was forgotten."""
+    row = conn.execute(
+        f"SELECT member FROM {_TOMBSTONES} WHERE source = ? AND message_id = ? LIMIT 1", (source, message_id)
+    ).fetchone()
+    return None if row is None else str(row[0])
+
+
 Key = tuple[str, str, str, int]
 """``usage_events``' unique key: (source, message id, request id, sidechain flag)."""
 

@@ -213,7 +213,7 @@ def create_http_app(
             return app
         if admin:
             app = AdminOnly(app, str(metadata_url))
-        return RequireAuthMiddleware(app, [], metadata_url)
+        return TokenRefused(RequireAuthMiddleware(app, [], metadata_url), str(metadata_url))
 
     async def healthz(_request: Request) -> Response:
         return JSONResponse({"status": "ok"})
@@ -318,6 +318,42 @@ class TokensAppeared:
             await refused(scope, receive, send)
             return
         await self.app(scope, receive, send)
+
+
+REFUSED_TOKEN = (
+    "the bearer token was refused: it is wrong, revoked or expired; ask a team admin for a new one "
+    "(cost-mcp token create NAME --member EMAIL on the server)"
+)
+"""Said to a request whose token the server does not take, and never the token itself."""
+
+
+class TokenRefused:
+    """401 with what to do for a request that sent a bearer token the server refused: the SDK's
+    check said "Authentication required" to a member whose token was revoked, as to a request
+    with none. A request without a token, or with one taken, goes on to the SDK's check."""
+
+    def __init__(self, app: ASGIApp, metadata_url: str) -> None:
+        self.app = app
+        self.challenge = (
+            f'Bearer error="invalid_token", error_description="{REFUSED_TOKEN}", '
+            f'resource_metadata="{metadata_url}"'
+        )
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        user = scope.get("user")
+        sent = any(
+            name == b"authorization" and value[:7].lower() == b"bearer "
+            for name, value in scope.get("headers", [])
+        )
+        if scope["type"] != "http" or not sent or getattr(user, "is_authenticated", False):
+            await self.app(scope, receive, send)
+            return
+        refused = JSONResponse(
+            {"error": "invalid_token", "error_description": REFUSED_TOKEN},
+            status_code=401,
+            headers={"WWW-Authenticate": self.challenge},
+        )
+        await refused(scope, receive, send)
 
 
 class AdminOnly:

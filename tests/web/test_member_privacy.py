@@ -1,0 +1,138 @@
+"""What a team member's answers say of other members: nothing (their budgets, calls and alerts).
+
+Each test runs the real `cost-mcp serve --http` (the ``team`` fixture of test_team: an admin and
+members ana, bob and cy, each with their own token) on SQLite and on PostgreSQL, and asks over MCP
+with a member's token as their agent would.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import anyio
+import httpx2
+import pytest
+
+from cost_mcp.store import connect
+from cost_mcp.store import team as team_store
+from tests.web.test_team import Team, _call, _served
+
+
+@pytest.fixture
+def team(home: Path) -> Iterator[Team]:
+    members = [(name, f"{name}@example.com", "member") for name in ("ana", "bob", "cy")]
+    with _served(home, [("admin", "boss@example.com", "admin"), *members]) as served:
+        yield served
+
+
+def _ask(team: Team, who: str, tool: str, args: dict[str, Any]) -> dict[str, Any]:
+    answer = anyio.run(_call, team.base, team.tokens[who], tool, args)
+    assert not answer.is_error, answer.content
+    return dict(answer.structured_content)
+
+
+def _refusal(team: Team, who: str, tool: str, args: dict[str, Any]) -> str:
+    answer = anyio.run(_call, team.base, team.tokens[who], tool, args)
+    assert answer.is_error, answer.structured_content
+    return str(answer.content[0].text)
+
+
+def _gpt4o(agent: str, request_id: str, usd: int = 3) -> dict[str, Any]:
+    """A record_usage call on gpt-4o ($2.50 per million input tokens) costing ``usd`` dollars."""
+    return {
+        "provider": "openai",
+        "model": "gpt-4o",
+        "input_tokens": usd * 400_000,
+        "output_tokens": 0,
+        "agent": agent,
+        "request_id": request_id,
+    }
+
+
+def test_a_members_record_usage_takes_no_alert_of_anyones_budget(team: Team) -> None:
+    """QA: cy's record_usage answer carried "budget 'bob-cap' passed 100% of $1.00 per month: $3.00
+    spent", fired by bob's usage, and marked it shown, so the admin never saw it. A member's answers
+    carry no alerts (as get_spend and budget_status already did not); they wait for an admin."""
+    cap = {"name": "bob-cap", "amount_usd": 1, "period": "month", "members": ["bob@example.com"]}
+    _ask(team, "admin", "set_budget", cap)
+    assert _ask(team, "bob", "record_usage", _gpt4o("bob-bot", "req-bob-1"))["alerts"] == []
+    assert _ask(team, "cy", "record_usage", _gpt4o("cy-bot", "req-cy-1", usd=1))["alerts"] == []
+    shown = _ask(team, "admin", "budget_status", {})["alerts"]
+    assert shown == [
+        "budget 'bob-cap' passed 100% of $1.00 per month: $3.00 spent (300.0%); covers 50% and 80% too, "
+        "crossed at the same time"
+    ]
+
+
+def test_a_members_budget_status_shows_the_budgets_that_count_them_and_no_one_elses(team: Team) -> None:
+    """QA: ana's budget_status(name="zzz") answered "no budget named 'zzz' (budgets: ana-month,
+    bob-secret-proj, ...)"; budget_status() showed a team-wide budget scoped by bob's project with
+    his spend on it ("project filter 'bobsecret' matches nothing"), and a shared budget's scope
+    named bob. A member sees the budgets that count them (naming them or a team of theirs, or
+    team-wide; scoped by agent or project only when one is their own), their scopes naming no one
+    else and nothing of anyone else's; an unknown and a hidden name are answered alike."""
+    _ask(team, "bob", "record_usage", _gpt4o("bob-bot", "b1") | {"project": "bob-acquisition"})
+    _ask(team, "ana", "record_usage", _gpt4o("ana-bot", "a1", usd=1) | {"project": "ana-web"})
+    conn = connect(team.server_db)
+    try:
+        team_store.set_team(conn, "platform", ["ana@example.com", "bob@example.com"])
+    finally:
+        conn.close()
+    scopes: dict[str, dict[str, Any]] = {
+        "bob-acq": {"projects": ["bob-acquisition"]},
+        "bob-only": {"members": ["bob@example.com"]},
+        "cy-bots": {"agents": ["cy-bot"]},
+        "everyone": {},
+        "pair": {"members": ["ana@example.com", "bob@example.com"]},
+        "platform": {"members": ["team:platform", "cy@example.com"], "hard": True},
+        "web": {"projects": ["ana-web", "bob-acquisition"]},
+    }
+    for name, scope in scopes.items():
+        _ask(team, "admin", "set_budget", {"name": name, "amount_usd": 100, "period": "month", **scope})
+
+    status = _ask(team, "ana", "budget_status", {})
+    seen = {s["budget"]["name"]: s["budget"]["scope"] for s in status["budgets"]}
+    assert sorted(seen) == ["everyone", "pair", "platform", "web"]
+    assert (seen["pair"]["members"], seen["platform"]["members"]) == (["ana@example.com"], [])
+    assert (seen["platform"]["teams"], seen["web"]["projects"]) == (["platform"], ["ana-web"])
+    # A team budget's room is the team's: its spend is everyone's in its scope.
+    spent = {s["budget"]["name"]: s["spent_usd"] for s in status["budgets"]}
+    assert spent == {"everyone": 4, "pair": 4, "platform": 4, "web": 4}
+    said = str(status)
+    for secret in ("bob", "acquisition", "cy"):
+        assert secret not in said, said
+
+    hidden = _refusal(team, "ana", "budget_status", {"name": "bob-acq"})
+    unknown = _refusal(team, "ana", "budget_status", {"name": "bob-acz"})
+    assert hidden.replace("bob-acq", "X") == unknown.replace("bob-acz", "X")
+    assert hidden.endswith(
+        "no budget named 'bob-acq' counts your spend (budgets that do: everyone, pair, platform, web)"
+    ), hidden
+    # Bob's own views are whole: his project's budget, and his team's scope as set.
+    bobs = {s["budget"]["name"] for s in _ask(team, "bob", "budget_status", {})["budgets"]}
+    assert bobs == {"bob-acq", "bob-only", "everyone", "pair", "platform", "web"}
+
+
+def test_a_revoked_or_wrong_token_is_told_what_to_do(team: Team) -> None:
+    """QA: after the admin revoked cy's token, her agent's calls to /mcp got 401 "Authentication
+    required", as a request with no token does; `cost-mcp push` said "wrong or revoked; ask an admin
+    for a new one", /mcp said nothing of the sort. A token sent and refused is now told so."""
+    conn = connect(team.server_db)
+    try:
+        team_store.revoke_token(conn, "cy")
+    finally:
+        conn.close()
+    hello = {"jsonrpc": "2.0", "id": 1, "method": "tools/list"}
+    for token in (team.tokens["cy"], "cmt_" + "x" * 43):
+        answer = httpx2.post(f"{team.base}/mcp", json=hello, headers={"Authorization": f"Bearer {token}"})
+        assert (answer.status_code, answer.json()["error"]) == (401, "invalid_token")
+        said = answer.json()["error_description"]
+        assert "wrong, revoked or expired; ask a team admin for a new one" in said
+        assert "cost-mcp token create" in said and token not in said + answer.headers["www-authenticate"]
+        assert "resource_metadata=" in answer.headers["www-authenticate"]
+    # No token at all: the SDK's own answer, which MCP clients take as "sign in".
+    none = httpx2.post(f"{team.base}/mcp", json=hello)
+    assert (none.status_code, none.json()["error_description"]) == (401, "Authentication required")
+    assert _ask(team, "ana", "budget_status", {})["budgets"] == []  # a live token still goes through
