@@ -296,6 +296,42 @@ async def test_an_answer_missing_a_providers_bill_is_not_complete(fakes: Router)
     assert (synced["complete"], synced["warnings"], synced["total_usd"]) == (True, [], 7.5478912)
 
 
+async def test_a_refresh_failing_after_a_sync_that_worked_is_not_complete(fakes: Router) -> None:
+    """The QA case (h-qaprov F1, F2): a sync that worked, then a refresh that failed (a 500, a
+    timeout, a missing page): every answer still said `complete: true` while the provider's bill
+    since the last sync was missing, and advised "if it cannot work with your key" for an outage.
+    Now an answer reaching past that sync is not complete, says since when and to sync again later;
+    one about days that had settled before it is complete, and still names the failure."""
+    from cost_mcp.server import mcp
+
+    this_week = {"period": "last_7_days", "group_by": ["provider"]}
+    settled = {"start": ago(12).isoformat(), "end": ago(10).isoformat()}
+    async with Client(mcp, raise_exceptions=True) as client:
+        fine = (await client.call_tool("get_spend", this_week)).structured_content
+        fakes.openai.script(COSTS, *[json_response(500, fixture("openai_error_500.json"))] * 5)
+        failed = (await client.call_tool("sync_providers", {"providers": ["openai"]})).structured_content
+        stale = (await client.call_tool("get_spend", this_week)).structured_content
+        before = (await client.call_tool("get_spend", settled)).structured_content
+    assert fine is not None and failed is not None and stale is not None and before is not None
+    assert fine["complete"] is True
+    [row] = failed["sources"]
+    assert row["ok"] is False
+    [status] = [s for s in stale["sources"] if s["source"] == "openai"]
+    assert status["status"] == "error"
+    assert (stale["complete"], stale["total_usd"]) == (False, 7.5478912)  # the data synced before is kept
+    assert stale["warnings"][0] == (
+        f"PARTIAL: openai: last refresh failed ({row['error']}); showing data synced at "
+        f"{status['last_success']}: what it billed since is not in this answer, only what local logs "
+        "and record_usage estimate. Sync again later (`cost-mcp sync`), or add it to COST_MCP_SYNC_SKIP "
+        "to stop syncing it"
+    )
+    assert before["complete"] is True
+    assert before["warnings"] == [
+        f"openai: last refresh failed ({row['error']}); showing data synced at {status['last_success']}. "
+        "Sync again later (`cost-mcp sync`), or add it to COST_MCP_SYNC_SKIP to stop syncing it"
+    ]
+
+
 async def test_a_usage_report_without_request_counts_shows_none_not_zero(clock: None, fakes: Router) -> None:
     """The QA case (h-qabill F7): today's Anthropic usage report (no bill yet, so it is the total)
     showed `requests: 0` beside its $3.00, read as "no calls"; the report counts no requests."""

@@ -235,7 +235,7 @@ def get_spend(
     # A member's warnings say of each source what their sources[] says (catchup.envelope): whether
     # its last sync failed, never the provider's own words nor the server's log readers.
     told = statuses if member is None else member_sources(statuses)
-    warnings = _warnings(slices, settings, conn, told, local_only, dims) + _pricing_warnings(
+    warnings = _warnings(slices, settings, conn, told, local_only, dims, p.end_ms) + _pricing_warnings(
         conn, p, filters, slices, settings.cost_mode
     )
     warnings += _outside_bill_notes(slices)
@@ -1027,7 +1027,7 @@ def _seat_and_api_value(slices: Sequence[_Slice], settings: Settings) -> list[st
 
 
 def _sync_advice(status: SourceStatus) -> str:
-    """What to do about a provider that never synced: its key when the key is what failed (the
+    """What to do about a provider whose sync failed: its key when the key is what failed (the
     auth errors say "needs <the key> in <VARIABLE>"), else asking again later (a rate limit, an
     outage, an answer that could not be read); a team member, who can do neither on the server,
     that an admin can."""
@@ -1038,6 +1038,17 @@ def _sync_advice(status: SourceStatus) -> str:
     return "Sync again later (`cost-mcp sync`), or add it to COST_MCP_SYNC_SKIP to stop syncing it"
 
 
+def _stale_in_period(status: SourceStatus, period_end_ms: int) -> bool:
+    """Whether a provider whose last refresh failed lacks data of the period ending at
+    ``period_end_ms``: the period reaches past its last successful sync less its reporting lag
+    (days that were still settling then may have grown since). Attribution-only sources (Anthropic's
+    Claude Code report) never change a total."""
+    if status.last_success is None or status.kind in ("logs", "push") or status.source in ATTRIBUTION_ONLY:
+        return False
+    synced = datetime.fromisoformat(status.last_success)
+    return period_end_ms > to_ms(synced - coverage.lag(status.source))
+
+
 def _warnings(
     slices: Sequence[_Slice],
     settings: Settings,
@@ -1045,6 +1056,7 @@ def _warnings(
     statuses: Sequence[SourceStatus],
     local_only: bool,
     dims: Sequence[str],
+    period_end_ms: int,
 ) -> list[str]:
     warnings: list[str] = []
     unpriced: dict[str, list[int]] = defaultdict(lambda: [0, 0])
@@ -1072,15 +1084,18 @@ def _warnings(
                 f"PARTIAL: {status.source}: never synced ({status.last_error}); its billed spend is not "
                 f"in this answer, only what local logs and record_usage estimate. {_sync_advice(status)}"
             )
-        elif status.status == "error":
-            fix = (
-                "A team admin can fix it"
-                if status.last_error == MEMBER_SYNC_ERROR
-                else "If it cannot work with your key, add it to COST_MCP_SYNC_SKIP to stop syncing it"
+        elif status.status == "error" and _stale_in_period(status, period_end_ms):
+            # Its bill since the last sync that worked (and the days still settling then) is not
+            # in the ledger: an answer reaching past that is a lower bound, never "complete".
+            warnings.append(
+                f"PARTIAL: {status.source}: last refresh failed ({status.last_error}); showing data "
+                f"synced at {status.last_success}: what it billed since is not in this answer, only "
+                f"what local logs and record_usage estimate. {_sync_advice(status)}"
             )
+        elif status.status == "error":
             warnings.append(
                 f"{status.source}: last refresh failed ({status.last_error}); showing data synced at "
-                f"{status.last_success}. {fix}"
+                f"{status.last_success}. {_sync_advice(status)}"
             )
         elif status.status == "never" and status.kind != "logs":
             # Configured, yet no sync has finished (the first one outran the refresh budget).
