@@ -430,6 +430,44 @@ async def test_openrouter_groq_and_cursor_through_the_server(
     assert [req.method for req in r.cursor.requests] == ["POST"] * len(r.cursor.requests)
 
 
+def test_a_day_openrouter_has_not_listed_yet_is_said_so_not_called_never_synced(
+    clock: None, home: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The QA case (h-qaprov F3): OpenRouter's activity lists yesterday only once it has processed
+    it (or never, without use), so after a sync every answer said "PARTIAL: openrouter: 1 day(s)
+    ... were never synced; `cost-mcp sync --provider openrouter --days 2` fetches them", and that
+    command changed nothing. Now the day is named as not listed yet, like a day in the reporting lag."""
+    [activity] = fixture("openrouter_activity_documented.json")["data"]
+    r = Router(
+        openrouter=FakeOpenRouter(ago(0), activity=[activity | {"date": ago(2).isoformat(), "usage": 2}])
+    )
+
+    def cli(*argv: str) -> subprocess.CompletedProcess[str]:
+        return subprocess.run(
+            [sys.executable, "-m", "cost_mcp", *argv],
+            capture_output=True,
+            text=True,
+            env=dict(os.environ),
+            timeout=120,
+            check=False,
+        )
+
+    with local_server(r) as url:
+        monkeypatch.setenv("COST_MCP_OPENROUTER_BASE_URL", url)
+        monkeypatch.setenv("OPENROUTER_API_KEY", r.openrouter.key)
+        synced = cli("sync")
+        again = cli("sync", "--provider", "openrouter", "--days", "2")  # what the old warning advised
+        report = cli("report", "--period", "last_7_days", "--json")
+    assert (synced.returncode, again.returncode, report.returncode) == (0, 0, 0), synced.stderr + again.stderr
+    data = json.loads(report.stdout)
+    assert (data["complete"], data["total_usd"]) == (True, 2.0)
+    assert data["warnings"] == [
+        f"openrouter: its report does not list {ago(1).isoformat()} yet (a provider lists a day once it "
+        "has processed it), so spend on it is only what local logs and record_usage estimate until a "
+        "later sync brings it"
+    ]
+
+
 # --- the canary -----------------------------------------------------------------------------------
 
 CANARY_OPENAI = "sk-admin-CANARY-7f3e9a2b4c5d-do-not-leak"

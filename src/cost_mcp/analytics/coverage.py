@@ -33,6 +33,8 @@ from typing import Literal
 
 from cost_mcp.models import CoverageDay, SourceCoverage, SourceStatus
 from cost_mcp.money import format_usd, from_nanos
+from cost_mcp.sources.billing import REFETCH_DAYS
+from cost_mcp.store import source_state
 from cost_mcp.store.buckets import ATTRIBUTION_ONLY, DAY_MS
 from cost_mcp.store.connection import Conn
 from cost_mcp.store.coverage import covered_days, latest_covered, local_cost
@@ -234,19 +236,37 @@ def unsynced_warnings(
     day: days before its first sync (which fetches 31), or a gap a long pause left. Its spend on them
     is only what local calls estimate, so the answer must say so rather than show a year as its last
     month. Days after the latest synced one are left out: a report that has not listed them yet is
-    its reporting lag, and a failing sync warns itself. ``today`` (a UTC day number) and
+    its reporting lag, and a failing sync warns itself; so are the days just before it that the
+    latest sync asked for again, which get a note instead. ``today`` (a UTC day number) and
     ``max_days`` (the most one sync fetches) make the advice's ``--days``."""
     latest = {provider: start // DAY_MS for provider, start in latest_covered(conn).items()}
+    asked_from = {
+        s.source: s.covered_start_ms // DAY_MS
+        for s in source_state.all_states(conn)
+        if s.covered_start_ms is not None
+    }
     # Providers first synced together miss the same days: one line names them all.
     alike: dict[tuple[int, int, int], list[str]] = defaultdict(list)
+    out: list[str] = []
     for provider in providers:
         last = latest.get(provider)
         if last is None:
             continue  # never synced: a warning of its own says so
         missing = [d for d in range(first_day, min(end_day, last)) if (provider, d) not in found]
+        # The sync that reached ``last`` asked again for the days just before it: one it left out
+        # is a day the report does not list yet (OpenRouter's activity lists yesterday only once
+        # processed), which no backfill can fetch; like a day after ``last``, its reporting lag.
+        asked = asked_from.get(provider)
+        unlisted = [d for d in missing if d > last - REFETCH_DAYS and asked is not None and d >= asked]
+        missing = [d for d in missing if d not in unlisted]
+        if unlisted:
+            out.append(
+                f"{provider}: its report does not list {_days(unlisted)} yet (a provider lists a day "
+                "once it has processed it), so spend on it is only what local logs and record_usage "
+                "estimate until a later sync brings it"
+            )
         if missing:
             alike[(len(missing), missing[0], missing[-1])].append(provider)
-    out: list[str] = []
     for (count, first, last_missing), names in alike.items():
         days = min(today - first + 1, max_days)
         out.append(
@@ -257,6 +277,10 @@ def unsynced_warnings(
             f"days={days}) fetches them, as far back as the provider keeps them"
         )
     return out
+
+
+def _days(days: Sequence[int]) -> str:
+    return _iso(days[0]) if len(days) == 1 else f"{len(days)} days ({_iso(days[0])} to {_iso(days[-1])})"
 
 
 def _iso(day: int) -> str:
