@@ -133,8 +133,34 @@ def test_a_day_inside_the_reporting_lag_does_not_replace_local_estimates(
             report_usd=Decimal("0.01"),
             local_usd=Decimal("0.018"),
         ),
-        CoverageDay(day="2026-11-05", report="usage", rule="no_rows", total_from="local estimates"),
+        # The usage report has no rows for today yet: not reached, inside its lag (h-qaprov F4).
+        CoverageDay(day="2026-11-05", report="usage", rule="reporting_lag", total_from="local estimates"),
     ]
+
+
+def test_a_day_the_bill_has_not_reached_yet_is_labelled_so_not_as_billed_nothing(
+    home: Path, conn: Conn, keys: Settings
+) -> None:
+    """The QA case (h-qaprov F4): a report synced within its reporting lag that lists no rows for
+    the day yet (today; or yesterday for Azure's and Google's exports, 24 h behind) was labelled
+    `no_rows`, "the report listed the day with no results", as if nothing had been billed. The
+    estimate counts either way; now the label says the bill has not reached the day."""
+    fake = FakeAnthropic({anthropic.COST_PATH: {"2026-11-02": [{"amount": "100", "currency": "USD"}]}})
+    claude_code_call(home, conn, keys, "2026-11-03T09:00:00.000Z", "r3")
+    claude_code_call(home, conn, keys, "2026-11-05T09:00:00.000Z", "r5")
+    run_sync(conn, keys, Router(anthropic=fake), "anthropic")  # at noon on Nov 5
+    result = spend(conn, keys, ["day"])
+    assert totals(result) == {
+        ("2026-11-02", "billed"): Decimal("1"),
+        ("2026-11-03", "estimated"): Decimal("0.018"),
+        ("2026-11-05", "estimated"): Decimal("0.018"),
+    }
+    assert {(d.day, d.report, d.rule) for d in coverage(result, "anthropic").estimated_days} == {
+        ("2026-11-03", "billing", "no_rows"),  # listed empty long after it ended: nothing billed
+        ("2026-11-03", "usage", "no_rows"),
+        ("2026-11-05", "billing", "reporting_lag"),  # today: not reached yet
+        ("2026-11-05", "usage", "reporting_lag"),
+    }
 
 
 def test_a_partial_report_larger_than_the_local_calls_stays_the_total(

@@ -6,7 +6,9 @@ when it can be trusted to be whole:
 
 - **no rows**: a report that listed the day with no results (Anthropic's cost_report and OpenAI's
   costs list every day, empty ones included) says nothing was billed *yet*; it never hides local
-  estimates. A day without spend then totals what the layers below it say (often nothing).
+  estimates. A day without spend then totals what the layers below it say (often nothing). Synced
+  within its reporting lag, such a day is labelled ``reporting_lag`` in ``sources[].coverage``: the
+  report has not reached it yet.
 - **reporting lag**: a day synced before it ended plus the provider's reporting lag (the registry's
   ``reporting_lag``, sources/registry.py) may be missing late rows (today always is). Below a
   partial billing report, a usage report of the day counts instead. The partial report that would
@@ -73,6 +75,10 @@ class DayRule:
     """Each synced report's known amount for the day, nano-USD."""
     compared: tuple[Report, int, int] | None = None
     """A partial report weighed against the local estimates: (report, its nanos, local nanos)."""
+    early: set[Report] = field(default_factory=set)
+    """The reports synced before the day ended plus the reporting lag: without rows, such a report
+    has not reached the day yet (Azure's and Google's exports list only days with cost), rather
+    than saying nothing was billed."""
 
     def reason(self, provider: str, report: Report) -> str:
         """Why rows of ``report`` for this day only attribute: synced within the reporting lag while
@@ -123,13 +129,16 @@ def rules(
         provider, kind, start_ms, end_ms = cov.provider, cov.kind, cov.start_ms, cov.end_ms
         if provider in ATTRIBUTION_ONLY or kind not in _ORDER:
             continue
+        synced = datetime.fromisoformat(cov.synced_at)
+        ended = datetime.fromtimestamp(int(end_ms) / 1000, UTC)
+        early = synced < ended + lag(str(provider))
         state: State = "empty"
         if cov.has_rows:
-            synced = datetime.fromisoformat(cov.synced_at)
-            ended = datetime.fromtimestamp(int(end_ms) / 1000, UTC)
-            state = "settled" if synced >= ended + lag(str(provider)) else "lagging"
+            state = "lagging" if early else "settled"
         rule = found[(str(provider), int(start_ms) // DAY_MS)]
         rule.reports[kind] = state
+        if early:
+            rule.early.add(kind)
         rule.amounts[kind] = cov.cost_nanos
     for (provider, day), rule in found.items():
         for i, report in enumerate(_ORDER):
@@ -192,7 +201,7 @@ def summaries(
                 CoverageDay(
                     day=when,
                     report="billing" if report == "cost" else "usage",
-                    rule="reporting_lag" if state == "lagging" else "no_rows",
+                    rule="reporting_lag" if state == "lagging" or report in rule.early else "no_rows",
                     total_from=total,
                     report_usd=from_nanos(weighed[1]) if weighed else None,
                     local_usd=from_nanos(weighed[2]) if weighed else None,
