@@ -654,6 +654,42 @@ def test_cli_sync_reports_each_source_and_fails_when_one_fails(fakes: Router, ho
         assert OPENAI_KEY not in text and ANTHROPIC_KEY not in text
 
 
+def test_doctor_names_a_provider_whose_last_sync_failed(
+    fakes: Router, home: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The QA case (h-qaprov F7): OpenAI's sync failing (HTTP 500) left `cost-mcp doctor` saying
+    nothing of it (exit 0), though the README sends admins to doctor for a provider's error. Now it
+    is a problem with the provider's words, since when the data is stale, and the command to retry;
+    once the key is gone, its old error is not news."""
+
+    def cli(*args: str) -> subprocess.CompletedProcess[str]:
+        return subprocess.run(
+            [sys.executable, "-m", "cost_mcp", *args],
+            capture_output=True,
+            text=True,
+            env=dict(os.environ),
+            timeout=120,
+            check=False,
+        )
+
+    assert cli("sync", "--days", "5").returncode == 0
+    fakes.openai.script(COSTS, *[json_response(500, fixture("openai_error_500.json"))] * 5)
+    assert cli("sync", "--provider", "openai", "--days", "5").returncode == 1
+    doctor = cli("doctor", "--json")
+    assert doctor.returncode == 1
+    [problem] = [p for p in json.loads(doctor.stdout)["problems"] if p.startswith("openai:")]
+    assert problem.startswith("openai: the last sync failed at ")
+    assert (
+        "(/v1/organization/costs: HTTP 500: The server had an error while processing your request. "
+        "Sorry about that!; gave up after 5 attempts); its data is as of "
+    ) in problem
+    assert problem.endswith(". `cost-mcp sync --provider openai` tries again")
+    assert not [p for p in json.loads(doctor.stdout)["problems"] if p.startswith("anthropic")]
+    monkeypatch.delenv("OPENAI_ADMIN_KEY")
+    gone = cli("doctor", "--json")
+    assert not [p for p in json.loads(gone.stdout)["problems"] if p.startswith("openai")]
+
+
 def test_cli_sync_takes_a_provider_in_any_case(fakes: Router, home: Path) -> None:
     done = subprocess.run(
         [sys.executable, "-m", "cost_mcp", "sync", "--provider", "OpenAI", "--days", "2", "--json"],

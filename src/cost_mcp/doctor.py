@@ -41,6 +41,7 @@ from cost_mcp.store.connection import is_postgres, shown, target_problem
 from cost_mcp.store.health import check_file
 from cost_mcp.store.meta import PriceDataUse
 from cost_mcp.store.migrations import MIGRATIONS
+from cost_mcp.store.source_state import SourceState
 
 _SCAN_LIMIT = 100_000
 LOW_CLEANUP_DAYS = 30
@@ -77,6 +78,7 @@ def diagnose(
     problems += [p for spec in registry.providers() if (p := settings.provider_base_url_problem(spec.id))]
     problems += env_file_problems(env_file)
     problems += sync_skip_problems(settings)
+    problems += sync_problems(settings, health.failed_syncs(settings.db))
     roots = [_log_root(root) for root in settings.claude_roots()]
     read_errors = health.read_errors(settings.db)
     agent_roots = agent_log_roots(settings, read_errors)
@@ -303,6 +305,30 @@ def env_file_problems(path: Path) -> list[str]:
         for number, raw in enumerate(lines, start=1)
         if (line := raw.strip()) and not line.startswith("#") and "=" not in line
     ]
+
+
+def sync_problems(settings: Settings, failed: Sequence[SourceState]) -> list[str]:
+    """Configured providers whose last sync failed: every answer lacks their bill since the last
+    sync that worked (or all of it), and this is where the provider's own words are shown whole."""
+    by_source = {s.source: s for s in failed}
+    problems: list[str] = []
+    for spec in registry.providers():
+        if settings.provider_key(spec.id) is None:
+            continue  # its old errors are not news once its key is gone
+        for source in spec.sources:
+            state = by_source.get(source.id)
+            if state is None or settings.skips_sync(source.id):
+                continue
+            since = (
+                f"its data is as of {state.last_success}"
+                if state.last_success
+                else "none of its data is in the ledger"
+            )
+            problems.append(
+                f"{source.id}: the last sync failed at {state.last_attempt} ({state.last_error}); {since}. "
+                f"`cost-mcp sync --provider {spec.id}` tries again"
+            )
+    return problems
 
 
 def sync_skip_problems(settings: Settings) -> list[str]:
