@@ -163,6 +163,38 @@ def test_a_day_the_bill_has_not_reached_yet_is_labelled_so_not_as_billed_nothing
     }
 
 
+def test_a_model_the_bill_has_no_row_of_says_where_its_estimate_went(
+    home: Path, conn: Conn, keys: Settings
+) -> None:
+    """The QA case (h-qaprov F6): asked for one model that only local estimates know of, on a day
+    the provider's bill covers (its rows name another model), get_spend said $0 with no warning;
+    the estimate sat in attribution. The provider's total is right; now the answer says why the
+    model counts $0 and where its estimate is."""
+    opus = {
+        "amount": "100",
+        "currency": "USD",
+        "model": "claude-opus-4-1",
+        "description": "Claude Opus 4.1 Usage",
+    }
+    fake = FakeAnthropic({anthropic.COST_PATH: {"2026-11-03": [opus]}})
+    claude_code_call(home, conn, keys, "2026-11-03T09:00:00.000Z", "r3")  # Sonnet 4.5, $0.018
+    run_sync(conn, keys, Router(anthropic=fake), "anthropic")
+    p = resolve(keys, None, "2026-11-01", "2026-11-05", None)
+    sonnet = get_spend(conn, keys, p, ["model"], Filters(models=["claude-sonnet-4-5"]))
+    assert sonnet.total_usd == Decimal(0)
+    assert [(a.group["model"], a.cost_usd) for a in sonnet.attribution] == [
+        ("claude-sonnet-4-5-20250929", Decimal("0.018"))
+    ]
+    assert (
+        "claude-sonnet-4-5-20250929: $0.02 of its estimated use is on days anthropic's own report is the "
+        "total, and that report has no row of this model, so it counts $0 here (listed under "
+        "attribution); anthropic's total for those days is right, only its split by model lacks it"
+    ) in sonnet.warnings
+    opus_only = get_spend(conn, keys, p, ["model"], Filters(models=["claude-opus-4-1"]))
+    assert opus_only.total_usd == Decimal(1)
+    assert not [w for w in opus_only.warnings if "its estimated use" in w]
+
+
 def test_a_partial_report_larger_than_the_local_calls_stays_the_total(
     home: Path, conn: Conn, keys: Settings
 ) -> None:

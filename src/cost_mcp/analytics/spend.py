@@ -239,6 +239,8 @@ def get_spend(
         conn, p, filters, slices, settings.cost_mode
     )
     warnings += _outside_bill_notes(slices)
+    if filters.models:
+        warnings += _models_only_estimated(slices)
     warnings += stale_push_warnings(conn, p.end_ms, filters.members)
     warnings += otel_gap_warnings(conn, p.start_ms, p.end_ms, filters.members)
     warnings += coverage.missing_bill_warnings(
@@ -692,6 +694,36 @@ def _attribution_only(provider: str) -> str:
 def _utc_day_range(p: Period) -> tuple[int, int]:
     first, last = p.utc_dates_ms()
     return first // DAY_MS, last // DAY_MS
+
+
+def _models_only_estimated(slices: Sequence[_Slice]) -> list[str]:
+    """Under a model filter, a warning per provider and model whose estimates are all set aside
+    because the provider's bill (or usage report) is those days' total, while that report has no
+    row of the model: its total here is $0 though the estimates say it was used. The provider's
+    day total is still right; only the per-model split is the report's, which may name the model
+    otherwise or not at all."""
+    aside: dict[tuple[str, str], int] = defaultdict(int)
+    counted: set[tuple[str, str]] = set()
+    names: dict[tuple[str, str], str] = {}
+    for s in slices:
+        key = (s.provider, vocabulary.model_key(s.model))
+        if not s.excluded:
+            counted.add(key)
+        elif (
+            s.layer == LOCAL_LAYER
+            and s.provider not in ATTRIBUTION_ONLY
+            and s.excluded != _SUBSCRIPTION_REASON
+        ):
+            aside[key] += s.cost_nanos
+            names.setdefault(key, s.model)
+    return [
+        f"{names[key]}: {format_usd(from_nanos(nanos))} of its estimated use is on days {key[0]}'s "
+        "own report is the total, and that report has no row of this model, so it counts $0 here "
+        f"(listed under attribution); {key[0]}'s total for those days is right, only its split by "
+        "model lacks it"
+        for key, nanos in sorted(aside.items())
+        if key not in counted and nanos
+    ]
 
 
 def _outside_bill_notes(slices: Sequence[_Slice]) -> list[str]:
