@@ -321,7 +321,7 @@ async def test_a_refresh_failing_after_a_sync_that_worked_is_not_complete(fakes:
     assert (stale["complete"], stale["total_usd"]) == (False, 7.5478912)  # the data synced before is kept
     assert stale["warnings"][0] == (
         f"PARTIAL: openai: last refresh failed ({row['error']}); showing data synced at "
-        f"{status['last_success']}: what it billed since is not in this answer, only what local logs "
+        f"{status['last_success']}: its billed spend since is not in this answer, only what local logs "
         "and record_usage estimate. Sync again later (`cost-mcp sync`), or add it to COST_MCP_SYNC_SKIP "
         "to stop syncing it"
     )

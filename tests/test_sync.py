@@ -301,7 +301,7 @@ def test_a_failure_in_the_middle_of_pagination_writes_nothing(
         # Since when: the data shown is as old as the last sync that worked.
         w.startswith(
             f"PARTIAL: openai: last refresh failed ({openai_row.error}); showing data synced at "
-            f"{first_success}: what it billed since is not in this answer"
+            f"{first_success}: its billed spend since is not in this answer"
         )
         for w in shown.warnings
     )

@@ -1067,7 +1067,16 @@ def _sync_advice(status: SourceStatus) -> str:
         return "A team admin can fix it"
     if (status.last_error or "").startswith("needs "):
         return "Fix the key, or add it to COST_MCP_SYNC_SKIP to stop syncing it"
+    if "COST_MCP_SYNC_SKIP" in (status.last_error or ""):
+        # An error that will not pass by itself (Groq without the metrics plan) says its own fix:
+        # "sync again later" beside it would contradict it.
+        return "Add it to COST_MCP_SYNC_SKIP to stop syncing it"
     return "Sync again later (`cost-mcp sync`), or add it to COST_MCP_SYNC_SKIP to stop syncing it"
+
+
+def _what(status: SourceStatus) -> str:
+    """What a provider's sync brings into a total: its bill, or (Groq) its usage, priced here."""
+    return "usage" if status.source in USAGE_ONLY_SOURCES else "billed spend"
 
 
 def _stale_in_period(status: SourceStatus, period_end_ms: int) -> bool:
@@ -1113,16 +1122,16 @@ def _warnings(
             # Never synced (a wrong key, a rate limit on the first sync): there is no earlier data
             # to show, and the total lacks this provider's bill; saying "earlier data" would hide that.
             warnings.append(
-                f"PARTIAL: {status.source}: never synced ({status.last_error}); its billed spend is not "
-                f"in this answer, only what local logs and record_usage estimate. {_sync_advice(status)}"
+                f"PARTIAL: {status.source}: never synced ({status.last_error}); its {_what(status)} is "
+                f"not in this answer, only what local logs and record_usage estimate. {_sync_advice(status)}"
             )
         elif status.status == "error" and _stale_in_period(status, period_end_ms):
             # Its bill since the last sync that worked (and the days still settling then) is not
             # in the ledger: an answer reaching past that is a lower bound, never "complete".
             warnings.append(
                 f"PARTIAL: {status.source}: last refresh failed ({status.last_error}); showing data "
-                f"synced at {status.last_success}: what it billed since is not in this answer, only "
-                f"what local logs and record_usage estimate. {_sync_advice(status)}"
+                f"synced at {status.last_success}: its {_what(status)} since is not in this answer, "
+                f"only what local logs and record_usage estimate. {_sync_advice(status)}"
             )
         elif status.status == "error":
             warnings.append(
