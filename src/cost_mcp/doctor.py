@@ -223,6 +223,11 @@ _PLACEHOLDER = re.compile(
     re.IGNORECASE,
 )
 """A value copied from a README or a template, not a key."""
+_WRAPPED = re.compile(
+    r"^(?:(['\"`])|(bearer\s|basic\s|token\s|x-api-key:\s*|authorization:\s*))", re.IGNORECASE
+)
+"""A key pasted with what surrounds it in a config file or a curl example: quotes the environment
+kept (JSON, a systemd unit), or the header's scheme. The provider then refuses a good key."""
 _BILLING_KEY_PREFIX = {"openai": "sk-admin-", "anthropic": "sk-ant-admin"}
 """The prefix of the only keys whose owner may read the organisation's costs."""
 
@@ -271,6 +276,13 @@ def key_problems(settings: Settings) -> list[str]:
             continue
         if _PLACEHOLDER.search(value) or len(value) < 16:
             problems.append(f"{spec.key_env} looks like a placeholder, not a key: paste the real key")
+            continue
+        if (wrapped := _WRAPPED.match(value)) is not None:
+            what = "a quote" if wrapped.group(1) else f"the auth scheme {wrapped.group(2).strip()!r}"
+            problems.append(
+                f"{spec.key_env} starts with {what}, so the provider receives something else than the "
+                f"key: set the key alone ({spec.key_env}=<key>, no quotes inside the value, no scheme)"
+            )
             continue
         prefix = _BILLING_KEY_PREFIX.get(spec.id)
         if prefix and not value.startswith(prefix):
