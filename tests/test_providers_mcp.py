@@ -1009,3 +1009,28 @@ async def test_an_aws_bill_replaces_bedrock_estimates_on_the_days_it_covers(
     assert statuses["aws"]["status"] == "ok" and statuses["aws"]["kind"] == "billing api"
     assert "estimated (may still change)" in json.dumps(statuses["aws"])
     assert AWS_SECRET not in json.dumps(data)
+
+
+def test_cli_report_says_how_fresh_each_providers_data_is(fakes: Router, home: Path) -> None:
+    """The QA case (h-qaprov): `cost-mcp report` showed billed rows alike whether synced a minute or
+    a week ago; when each provider was synced was only in --json's sources[]. Now a line says it."""
+
+    def cli(*args: str) -> subprocess.CompletedProcess[str]:
+        env = {**os.environ, "COLUMNS": "200"}
+        return subprocess.run(
+            [sys.executable, "-m", "cost_mcp", *args],
+            capture_output=True,
+            text=True,
+            env=env,
+            timeout=120,
+            check=False,
+        )
+
+    assert cli("sync", "--days", "5").returncode == 0
+    shown = cli("report", "--period", "last_7_days")
+    data = json.loads(cli("report", "--period", "last_7_days", "--json").stdout)
+    synced = {s["source"]: s["last_success"][:16].replace("T", " ") for s in data["sources"]}
+    assert shown.returncode == 0
+    assert (
+        f"provider data as of: anthropic {synced['anthropic']} UTC, openai {synced['openai']} UTC\n"
+    ) in shown.stdout
