@@ -1034,3 +1034,42 @@ def test_cli_report_says_how_fresh_each_providers_data_is(fakes: Router, home: P
     assert (
         f"provider data as of: anthropic {synced['anthropic']} UTC, openai {synced['openai']} UTC\n"
     ) in shown.stdout
+
+
+def test_an_openrouter_inference_key_is_told_to_be_a_management_key_not_to_backfill(
+    clock: None, home: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The QA case (h-qaprov F3): with an inference key in OPENROUTER_API_KEY (only today's spend of
+    that key can be synced), every answer said the other days "were never synced; `cost-mcp sync
+    --provider openrouter --days N` fetches them", which no sync with that key can do."""
+    r = Router(openrouter=FakeOpenRouter(ago(0), management=False))
+    with local_server(r) as url:
+        monkeypatch.setenv("COST_MCP_OPENROUTER_BASE_URL", url)
+        monkeypatch.setenv("OPENROUTER_API_KEY", r.openrouter.key)
+        env = dict(os.environ)
+        synced = subprocess.run(
+            [sys.executable, "-m", "cost_mcp", "sync"],
+            capture_output=True,
+            text=True,
+            env=env,
+            timeout=120,
+            check=False,
+        )
+        report = subprocess.run(
+            [sys.executable, "-m", "cost_mcp", "report", "--period", "last_7_days", "--json"],
+            capture_output=True,
+            text=True,
+            env=env,
+            timeout=120,
+            check=False,
+        )
+    assert synced.returncode == 0, synced.stderr
+    data = json.loads(report.stdout)
+    assert data["complete"] is False
+    assert [w for w in data["warnings"] if "openrouter" in w] == [
+        f"PARTIAL: openrouter: 6 days ({ago(6).isoformat()} to {ago(1).isoformat()}) of this period are "
+        "not in its data, so spend on them is only what local logs and record_usage estimate: "
+        "OPENROUTER_API_KEY is not a management key: /activity and /credits need one, so only today's "
+        "spend of this key was synced (no per-day history, no models, no balance). A management key "
+        "(openrouter.ai/settings/management-keys) in OPENROUTER_API_KEY syncs the account's daily history"
+    ]

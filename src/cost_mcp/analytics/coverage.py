@@ -35,6 +35,7 @@ from typing import Literal
 
 from cost_mcp.models import CoverageDay, SourceCoverage, SourceStatus
 from cost_mcp.money import format_usd, from_nanos
+from cost_mcp.sources import openrouter
 from cost_mcp.sources.billing import REFETCH_DAYS
 from cost_mcp.store import source_state
 from cost_mcp.store.buckets import ATTRIBUTION_ONLY, DAY_MS
@@ -249,11 +250,10 @@ def unsynced_warnings(
     latest sync asked for again, which get a note instead. ``today`` (a UTC day number) and
     ``max_days`` (the most one sync fetches) make the advice's ``--days``."""
     latest = {provider: start // DAY_MS for provider, start in latest_covered(conn).items()}
-    asked_from = {
-        s.source: s.covered_start_ms // DAY_MS
-        for s in source_state.all_states(conn)
-        if s.covered_start_ms is not None
-    }
+    states = source_state.all_states(conn)
+    asked_from = {s.source: s.covered_start_ms // DAY_MS for s in states if s.covered_start_ms is not None}
+    # An OpenRouter inference key syncs today only: no backfill can fetch the other days.
+    no_history = {s.source for s in states if s.detail and openrouter.INFERENCE_KEY_NOTE in s.detail}
     # Providers first synced together miss the same days: one line names them all.
     alike: dict[tuple[int, int, int], list[str]] = defaultdict(list)
     out: list[str] = []
@@ -262,6 +262,14 @@ def unsynced_warnings(
         if last is None:
             continue  # never synced: a warning of its own says so
         missing = [d for d in range(first_day, min(end_day, last)) if (provider, d) not in found]
+        if missing and provider in no_history:
+            out.append(
+                f"PARTIAL: {provider}: {_days(missing)} of this period are not in its data, so spend on "
+                f"them is only what local logs and record_usage estimate: {openrouter.INFERENCE_KEY_NOTE}. "
+                f"A management key ({openrouter.MANAGEMENT_KEYS_URL}) in OPENROUTER_API_KEY syncs the "
+                "account's daily history"
+            )
+            continue
         # The sync that reached ``last`` asked again for the days just before it: one it left out
         # is a day the report does not list yet (OpenRouter's activity lists yesterday only once
         # processed), which no backfill can fetch; like a day after ``last``, its reporting lag.
