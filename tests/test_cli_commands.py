@@ -231,6 +231,27 @@ def test_doctor_exit_code_is_the_same_with_and_without_json(
     assert "abcdefghij" not in out_json + out_text and "gsk_missing" not in out_json + out_text
 
 
+def test_doctor_says_a_key_was_pasted_with_quotes_or_its_scheme(
+    home: Path, capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The QA case (h-qaprov): an admin key pasted with its quotes (kept by a JSON config or a
+    systemd unit) or as 'Bearer sk-admin-...' from a curl example was called "not an admin key:
+    create an admin key", sending the user to make a new key when theirs was right."""
+    monkeypatch.setenv("OPENAI_ADMIN_KEY", '"sk-admin-abcdefghijklmnopqrstuvwxyz0123456789"')
+    monkeypatch.setenv("ANTHROPIC_ADMIN_KEY", "Bearer sk-ant-admin01-abcdefghijklmnopqrstuvwxyz")
+    code, out, _ = run(capsys, "doctor", "--json")
+    assert code == 1
+    problems = [p for p in json.loads(out)["problems"] if "ADMIN_KEY" in p]
+    assert problems == [
+        "OPENAI_ADMIN_KEY starts with a quote, so the provider receives something else than the key: "
+        "set the key alone (OPENAI_ADMIN_KEY=<key>, no quotes inside the value, no scheme)",
+        "ANTHROPIC_ADMIN_KEY starts with the auth scheme 'Bearer', so the provider receives something "
+        "else than the key: set the key alone (ANTHROPIC_ADMIN_KEY=<key>, no quotes inside the value, "
+        "no scheme)",
+    ]
+    assert "abcdefghij" not in out
+
+
 def test_doctor_fits_80_columns(home: Path, capsys: pytest.CaptureFixture[str]) -> None:
     code, out, _ = run(capsys, "doctor")
     assert code in (0, 1)

@@ -295,6 +295,42 @@ async def test_an_answer_missing_a_providers_bill_is_not_complete(fakes: Router)
     assert (synced["complete"], synced["warnings"], synced["total_usd"]) == (True, [], 7.5478912)
 
 
+async def test_a_refresh_failing_after_a_sync_that_worked_is_not_complete(fakes: Router) -> None:
+    """The QA case (h-qaprov F1, F2): a sync that worked, then a refresh that failed (a 500, a
+    timeout, a missing page): every answer still said `complete: true` while the provider's bill
+    since the last sync was missing, and advised "if it cannot work with your key" for an outage.
+    Now an answer reaching past that sync is not complete, says since when and to sync again later;
+    one about days that had settled before it is complete, and still names the failure."""
+    from cost_mcp.server import mcp
+
+    this_week = {"period": "last_7_days", "group_by": ["provider"]}
+    settled = {"start": ago(12).isoformat(), "end": ago(10).isoformat()}
+    async with Client(mcp, raise_exceptions=True) as client:
+        fine = (await client.call_tool("get_spend", this_week)).structured_content
+        fakes.openai.script(COSTS, *[json_response(500, fixture("openai_error_500.json"))] * 5)
+        failed = (await client.call_tool("sync_providers", {"providers": ["openai"]})).structured_content
+        stale = (await client.call_tool("get_spend", this_week)).structured_content
+        before = (await client.call_tool("get_spend", settled)).structured_content
+    assert fine is not None and failed is not None and stale is not None and before is not None
+    assert fine["complete"] is True
+    [row] = failed["sources"]
+    assert row["ok"] is False
+    [status] = [s for s in stale["sources"] if s["source"] == "openai"]
+    assert status["status"] == "error"
+    assert (stale["complete"], stale["total_usd"]) == (False, 7.5478912)  # the data synced before is kept
+    assert stale["warnings"][0] == (
+        f"PARTIAL: openai: last refresh failed ({row['error']}); showing data synced at "
+        f"{status['last_success']}: its billed spend since is not in this answer, only what local logs "
+        "and record_usage estimate. Sync again later (`cost-mcp sync`), or add it to COST_MCP_SYNC_SKIP "
+        "to stop syncing it"
+    )
+    assert before["complete"] is True
+    assert before["warnings"] == [
+        f"openai: last refresh failed ({row['error']}); showing data synced at {status['last_success']}. "
+        "Sync again later (`cost-mcp sync`), or add it to COST_MCP_SYNC_SKIP to stop syncing it"
+    ]
+
+
 async def test_a_usage_report_without_request_counts_shows_none_not_zero(clock: None, fakes: Router) -> None:
     """The QA case (h-qabill F7): today's Anthropic usage report (no bill yet, so it is the total)
     showed `requests: 0` beside its $3.00, read as "no calls"; the report counts no requests."""
@@ -391,6 +427,44 @@ async def test_openrouter_groq_and_cursor_through_the_server(
     assert "balance $74.75" in statuses["openrouter"]["last_refresh"]
     assert statuses["groq"]["kind"] == "usage api"
     assert [req.method for req in r.cursor.requests] == ["POST"] * len(r.cursor.requests)
+
+
+def test_a_day_openrouter_has_not_listed_yet_is_said_so_not_called_never_synced(
+    clock: None, home: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The QA case (h-qaprov F3): OpenRouter's activity lists yesterday only once it has processed
+    it (or never, without use), so after a sync every answer said "PARTIAL: openrouter: 1 day(s)
+    ... were never synced; `cost-mcp sync --provider openrouter --days 2` fetches them", and that
+    command changed nothing. Now the day is named as not listed yet, like a day in the reporting lag."""
+    [activity] = fixture("openrouter_activity_documented.json")["data"]
+    r = Router(
+        openrouter=FakeOpenRouter(ago(0), activity=[activity | {"date": ago(2).isoformat(), "usage": 2}])
+    )
+
+    def cli(*argv: str) -> subprocess.CompletedProcess[str]:
+        return subprocess.run(
+            [sys.executable, "-m", "cost_mcp", *argv],
+            capture_output=True,
+            text=True,
+            env=dict(os.environ),
+            timeout=120,
+            check=False,
+        )
+
+    with local_server(r) as url:
+        monkeypatch.setenv("COST_MCP_OPENROUTER_BASE_URL", url)
+        monkeypatch.setenv("OPENROUTER_API_KEY", r.openrouter.key)
+        synced = cli("sync")
+        again = cli("sync", "--provider", "openrouter", "--days", "2")  # what the old warning advised
+        report = cli("report", "--period", "last_7_days", "--json")
+    assert (synced.returncode, again.returncode, report.returncode) == (0, 0, 0), synced.stderr + again.stderr
+    data = json.loads(report.stdout)
+    assert (data["complete"], data["total_usd"]) == (True, 2.0)
+    assert data["warnings"] == [
+        f"openrouter: its report does not list {ago(1).isoformat()} yet (a provider lists a day once it "
+        "has processed it), so spend on it is only what local logs and record_usage estimate until a "
+        "later sync brings it"
+    ]
 
 
 # --- the canary -----------------------------------------------------------------------------------
@@ -567,6 +641,42 @@ def test_cli_sync_reports_each_source_and_fails_when_one_fails(fakes: Router, ho
     assert "HTTP Request" not in failed.stderr  # httpx2's per-request lines stay quiet
     for text in (ok.stdout, ok.stderr, failed.stdout, failed.stderr):
         assert OPENAI_KEY not in text and ANTHROPIC_KEY not in text
+
+
+def test_doctor_names_a_provider_whose_last_sync_failed(
+    fakes: Router, home: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The QA case (h-qaprov F7): OpenAI's sync failing (HTTP 500) left `cost-mcp doctor` saying
+    nothing of it (exit 0), though the README sends admins to doctor for a provider's error. Now it
+    is a problem with the provider's words, since when the data is stale, and the command to retry;
+    once the key is gone, its old error is not news."""
+
+    def cli(*args: str) -> subprocess.CompletedProcess[str]:
+        return subprocess.run(
+            [sys.executable, "-m", "cost_mcp", *args],
+            capture_output=True,
+            text=True,
+            env=dict(os.environ),
+            timeout=120,
+            check=False,
+        )
+
+    assert cli("sync", "--days", "5").returncode == 0
+    fakes.openai.script(COSTS, *[json_response(500, fixture("openai_error_500.json"))] * 5)
+    assert cli("sync", "--provider", "openai", "--days", "5").returncode == 1
+    doctor = cli("doctor", "--json")
+    assert doctor.returncode == 1
+    [problem] = [p for p in json.loads(doctor.stdout)["problems"] if p.startswith("openai:")]
+    assert problem.startswith("openai: the last sync failed at ")
+    assert (
+        "(/v1/organization/costs: HTTP 500: The server had an error while processing your request. "
+        "Sorry about that!; gave up after 5 attempts); its data is as of "
+    ) in problem
+    assert problem.endswith(". `cost-mcp sync --provider openai` tries again")
+    assert not [p for p in json.loads(doctor.stdout)["problems"] if p.startswith("anthropic")]
+    monkeypatch.delenv("OPENAI_ADMIN_KEY")
+    gone = cli("doctor", "--json")
+    assert not [p for p in json.loads(gone.stdout)["problems"] if p.startswith("openai")]
 
 
 def test_cli_sync_takes_a_provider_in_any_case(fakes: Router, home: Path) -> None:
@@ -829,3 +939,67 @@ async def test_an_aws_bill_replaces_bedrock_estimates_on_the_days_it_covers(
     assert statuses["aws"]["status"] == "ok" and statuses["aws"]["kind"] == "billing api"
     assert "estimated (may still change)" in json.dumps(statuses["aws"])
     assert AWS_SECRET not in json.dumps(data)
+
+
+def test_cli_report_says_how_fresh_each_providers_data_is(fakes: Router, home: Path) -> None:
+    """The QA case (h-qaprov): `cost-mcp report` showed billed rows alike whether synced a minute or
+    a week ago; when each provider was synced was only in --json's sources[]. Now a line says it."""
+
+    def cli(*args: str) -> subprocess.CompletedProcess[str]:
+        env = {**os.environ, "COLUMNS": "200"}
+        return subprocess.run(
+            [sys.executable, "-m", "cost_mcp", *args],
+            capture_output=True,
+            text=True,
+            env=env,
+            timeout=120,
+            check=False,
+        )
+
+    assert cli("sync", "--days", "5").returncode == 0
+    shown = cli("report", "--period", "last_7_days")
+    data = json.loads(cli("report", "--period", "last_7_days", "--json").stdout)
+    synced = {s["source"]: s["last_success"][:16].replace("T", " ") for s in data["sources"]}
+    assert shown.returncode == 0
+    assert (
+        f"provider data as of: anthropic {synced['anthropic']} UTC, openai {synced['openai']} UTC\n"
+    ) in shown.stdout
+
+
+def test_an_openrouter_inference_key_is_told_to_be_a_management_key_not_to_backfill(
+    clock: None, home: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The QA case (h-qaprov F3): with an inference key in OPENROUTER_API_KEY (only today's spend of
+    that key can be synced), every answer said the other days "were never synced; `cost-mcp sync
+    --provider openrouter --days N` fetches them", which no sync with that key can do."""
+    r = Router(openrouter=FakeOpenRouter(ago(0), management=False))
+    with local_server(r) as url:
+        monkeypatch.setenv("COST_MCP_OPENROUTER_BASE_URL", url)
+        monkeypatch.setenv("OPENROUTER_API_KEY", r.openrouter.key)
+        env = dict(os.environ)
+        synced = subprocess.run(
+            [sys.executable, "-m", "cost_mcp", "sync"],
+            capture_output=True,
+            text=True,
+            env=env,
+            timeout=120,
+            check=False,
+        )
+        report = subprocess.run(
+            [sys.executable, "-m", "cost_mcp", "report", "--period", "last_7_days", "--json"],
+            capture_output=True,
+            text=True,
+            env=env,
+            timeout=120,
+            check=False,
+        )
+    assert synced.returncode == 0, synced.stderr
+    data = json.loads(report.stdout)
+    assert data["complete"] is False
+    assert [w for w in data["warnings"] if "openrouter" in w] == [
+        f"PARTIAL: openrouter: 6 days ({ago(6).isoformat()} to {ago(1).isoformat()}) of this period are "
+        "not in its data, so spend on them is only what local logs and record_usage estimate: "
+        "OPENROUTER_API_KEY is not a management key: /activity and /credits need one, so only today's "
+        "spend of this key was synced (no per-day history, no models, no balance). A management key "
+        "(openrouter.ai/settings/management-keys) in OPENROUTER_API_KEY syncs the account's daily history"
+    ]

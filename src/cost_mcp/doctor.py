@@ -41,6 +41,7 @@ from cost_mcp.store.connection import is_postgres, shown, target_problem
 from cost_mcp.store.health import check_file
 from cost_mcp.store.meta import PriceDataUse
 from cost_mcp.store.migrations import MIGRATIONS
+from cost_mcp.store.source_state import SourceState
 
 _SCAN_LIMIT = 100_000
 LOW_CLEANUP_DAYS = 30
@@ -77,6 +78,7 @@ def diagnose(
     problems += [p for spec in registry.providers() if (p := settings.provider_base_url_problem(spec.id))]
     problems += env_file_problems(env_file)
     problems += sync_skip_problems(settings)
+    problems += sync_problems(settings, health.failed_syncs(settings.db))
     roots = [_log_root(root) for root in settings.claude_roots()]
     read_errors = health.read_errors(settings.db)
     agent_roots = agent_log_roots(settings, read_errors)
@@ -221,6 +223,11 @@ _PLACEHOLDER = re.compile(
     re.IGNORECASE,
 )
 """A value copied from a README or a template, not a key."""
+_WRAPPED = re.compile(
+    r"^(?:(['\"`])|(bearer\s|basic\s|token\s|x-api-key:\s*|authorization:\s*))", re.IGNORECASE
+)
+"""A key pasted with what surrounds it in a config file or a curl example: quotes the environment
+kept (JSON, a systemd unit), or the header's scheme. The provider then refuses a good key."""
 _BILLING_KEY_PREFIX = {"openai": "sk-admin-", "anthropic": "sk-ant-admin"}
 """The prefix of the only keys whose owner may read the organisation's costs."""
 
@@ -270,6 +277,13 @@ def key_problems(settings: Settings) -> list[str]:
         if _PLACEHOLDER.search(value) or len(value) < 16:
             problems.append(f"{spec.key_env} looks like a placeholder, not a key: paste the real key")
             continue
+        if (wrapped := _WRAPPED.match(value)) is not None:
+            what = "a quote" if wrapped.group(1) else f"the auth scheme {wrapped.group(2).strip()!r}"
+            problems.append(
+                f"{spec.key_env} starts with {what}, so the provider receives something else than the "
+                f"key: set the key alone ({spec.key_env}=<key>, no quotes inside the value, no scheme)"
+            )
+            continue
         prefix = _BILLING_KEY_PREFIX.get(spec.id)
         if prefix and not value.startswith(prefix):
             kind = "a project key (sk-proj-...)" if value.startswith("sk-proj-") else "not an admin key"
@@ -303,6 +317,30 @@ def env_file_problems(path: Path) -> list[str]:
         for number, raw in enumerate(lines, start=1)
         if (line := raw.strip()) and not line.startswith("#") and "=" not in line
     ]
+
+
+def sync_problems(settings: Settings, failed: Sequence[SourceState]) -> list[str]:
+    """Configured providers whose last sync failed: every answer lacks their bill since the last
+    sync that worked (or all of it), and this is where the provider's own words are shown whole."""
+    by_source = {s.source: s for s in failed}
+    problems: list[str] = []
+    for spec in registry.providers():
+        if settings.provider_key(spec.id) is None:
+            continue  # its old errors are not news once its key is gone
+        for source in spec.sources:
+            state = by_source.get(source.id)
+            if state is None or settings.skips_sync(source.id):
+                continue
+            since = (
+                f"its data is as of {state.last_success}"
+                if state.last_success
+                else "none of its data is in the ledger"
+            )
+            problems.append(
+                f"{source.id}: the last sync failed at {state.last_attempt} ({state.last_error}); {since}. "
+                f"`cost-mcp sync --provider {spec.id}` tries again"
+            )
+    return problems
 
 
 def sync_skip_problems(settings: Settings) -> list[str]:

@@ -47,7 +47,7 @@ from cost_mcp.models import IngestResult, SourceSync, SyncResult
 from cost_mcp.money import from_nanos
 from cost_mcp.pricing import Pricer
 from cost_mcp.sources import agents, claude_code, registry
-from cost_mcp.sources.billing import MAX_SYNC_DAYS, Feed, Window, check_storable, day_ms
+from cost_mcp.sources.billing import MAX_SYNC_DAYS, REFETCH_DAYS, Feed, Window, check_storable, day_ms
 from cost_mcp.sources.http import provider_client, scrub_keys
 from cost_mcp.sources.provider import FetchFn
 from cost_mcp.store import source_state
@@ -70,8 +70,6 @@ T = TypeVar("T")
 
 INITIAL_DAYS = 31
 """Days a first sync fetches (today included): this month, last_7_days and last_30_days."""
-REFETCH_DAYS = 3
-"""Days fetched again on every sync: today keeps changing and late usage lands on recent days."""
 FAILURE_RETRY_SECONDS = 60
 """After a failed automatic sync, queries wait this long (or the TTL, if shorter) before retrying,
 so a provider that is down does not slow every question down by the whole time budget."""

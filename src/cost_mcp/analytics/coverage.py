@@ -6,7 +6,9 @@ when it can be trusted to be whole:
 
 - **no rows**: a report that listed the day with no results (Anthropic's cost_report and OpenAI's
   costs list every day, empty ones included) says nothing was billed *yet*; it never hides local
-  estimates. A day without spend then totals what the layers below it say (often nothing).
+  estimates. A day without spend then totals what the layers below it say (often nothing). Synced
+  within its reporting lag, such a day is labelled ``reporting_lag`` in ``sources[].coverage``: the
+  report has not reached it yet.
 - **reporting lag**: a day synced before it ended plus the provider's reporting lag (the registry's
   ``reporting_lag``, sources/registry.py) may be missing late rows (today always is). Below a
   partial billing report, a usage report of the day counts instead. The partial report that would
@@ -33,6 +35,9 @@ from typing import Literal
 
 from cost_mcp.models import CoverageDay, SourceCoverage, SourceStatus
 from cost_mcp.money import format_usd, from_nanos
+from cost_mcp.sources import openrouter
+from cost_mcp.sources.billing import REFETCH_DAYS
+from cost_mcp.store import source_state
 from cost_mcp.store.buckets import ATTRIBUTION_ONLY, DAY_MS
 from cost_mcp.store.connection import Conn
 from cost_mcp.store.coverage import covered_days, latest_covered, local_cost
@@ -71,6 +76,10 @@ class DayRule:
     """Each synced report's known amount for the day, nano-USD."""
     compared: tuple[Report, int, int] | None = None
     """A partial report weighed against the local estimates: (report, its nanos, local nanos)."""
+    early: set[Report] = field(default_factory=set)
+    """The reports synced before the day ended plus the reporting lag: without rows, such a report
+    has not reached the day yet (Azure's and Google's exports list only days with cost), rather
+    than saying nothing was billed."""
 
     def reason(self, provider: str, report: Report) -> str:
         """Why rows of ``report`` for this day only attribute: synced within the reporting lag while
@@ -121,13 +130,16 @@ def rules(
         provider, kind, start_ms, end_ms = cov.provider, cov.kind, cov.start_ms, cov.end_ms
         if provider in ATTRIBUTION_ONLY or kind not in _ORDER:
             continue
+        synced = datetime.fromisoformat(cov.synced_at)
+        ended = datetime.fromtimestamp(int(end_ms) / 1000, UTC)
+        early = synced < ended + lag(str(provider))
         state: State = "empty"
         if cov.has_rows:
-            synced = datetime.fromisoformat(cov.synced_at)
-            ended = datetime.fromtimestamp(int(end_ms) / 1000, UTC)
-            state = "settled" if synced >= ended + lag(str(provider)) else "lagging"
+            state = "lagging" if early else "settled"
         rule = found[(str(provider), int(start_ms) // DAY_MS)]
         rule.reports[kind] = state
+        if early:
+            rule.early.add(kind)
         rule.amounts[kind] = cov.cost_nanos
     for (provider, day), rule in found.items():
         for i, report in enumerate(_ORDER):
@@ -190,7 +202,7 @@ def summaries(
                 CoverageDay(
                     day=when,
                     report="billing" if report == "cost" else "usage",
-                    rule="reporting_lag" if state == "lagging" else "no_rows",
+                    rule="reporting_lag" if state == "lagging" or report in rule.early else "no_rows",
                     total_from=total,
                     report_usd=from_nanos(weighed[1]) if weighed else None,
                     local_usd=from_nanos(weighed[2]) if weighed else None,
@@ -234,19 +246,44 @@ def unsynced_warnings(
     day: days before its first sync (which fetches 31), or a gap a long pause left. Its spend on them
     is only what local calls estimate, so the answer must say so rather than show a year as its last
     month. Days after the latest synced one are left out: a report that has not listed them yet is
-    its reporting lag, and a failing sync warns itself. ``today`` (a UTC day number) and
+    its reporting lag, and a failing sync warns itself; so are the days just before it that the
+    latest sync asked for again, which get a note instead. ``today`` (a UTC day number) and
     ``max_days`` (the most one sync fetches) make the advice's ``--days``."""
     latest = {provider: start // DAY_MS for provider, start in latest_covered(conn).items()}
+    states = source_state.all_states(conn)
+    asked_from = {s.source: s.covered_start_ms // DAY_MS for s in states if s.covered_start_ms is not None}
+    # An OpenRouter inference key syncs today only: no backfill can fetch the other days.
+    no_history = {s.source for s in states if s.detail and openrouter.INFERENCE_KEY_NOTE in s.detail}
     # Providers first synced together miss the same days: one line names them all.
     alike: dict[tuple[int, int, int], list[str]] = defaultdict(list)
+    out: list[str] = []
     for provider in providers:
         last = latest.get(provider)
         if last is None:
             continue  # never synced: a warning of its own says so
         missing = [d for d in range(first_day, min(end_day, last)) if (provider, d) not in found]
+        if missing and provider in no_history:
+            out.append(
+                f"PARTIAL: {provider}: {_days(missing)} of this period are not in its data, so spend on "
+                f"them is only what local logs and record_usage estimate: {openrouter.INFERENCE_KEY_NOTE}. "
+                f"A management key ({openrouter.MANAGEMENT_KEYS_URL}) in OPENROUTER_API_KEY syncs the "
+                "account's daily history"
+            )
+            continue
+        # The sync that reached ``last`` asked again for the days just before it: one it left out
+        # is a day the report does not list yet (OpenRouter's activity lists yesterday only once
+        # processed), which no backfill can fetch; like a day after ``last``, its reporting lag.
+        asked = asked_from.get(provider)
+        unlisted = [d for d in missing if d > last - REFETCH_DAYS and asked is not None and d >= asked]
+        missing = [d for d in missing if d not in unlisted]
+        if unlisted:
+            out.append(
+                f"{provider}: its report does not list {_days(unlisted)} yet (a provider lists a day "
+                "once it has processed it), so spend on it is only what local logs and record_usage "
+                "estimate until a later sync brings it"
+            )
         if missing:
             alike[(len(missing), missing[0], missing[-1])].append(provider)
-    out: list[str] = []
     for (count, first, last_missing), names in alike.items():
         days = min(today - first + 1, max_days)
         out.append(
@@ -257,6 +294,10 @@ def unsynced_warnings(
             f"days={days}) fetches them, as far back as the provider keeps them"
         )
     return out
+
+
+def _days(days: Sequence[int]) -> str:
+    return _iso(days[0]) if len(days) == 1 else f"{len(days)} days ({_iso(days[0])} to {_iso(days[-1])})"
 
 
 def _iso(day: int) -> str:

@@ -235,10 +235,12 @@ def get_spend(
     # A member's warnings say of each source what their sources[] says (catchup.envelope): whether
     # its last sync failed, never the provider's own words nor the server's log readers.
     told = statuses if member is None else member_sources(statuses)
-    warnings = _warnings(slices, settings, conn, told, local_only, dims) + _pricing_warnings(
+    warnings = _warnings(slices, settings, conn, told, local_only, dims, p.end_ms) + _pricing_warnings(
         conn, p, filters, slices, settings.cost_mode
     )
     warnings += _outside_bill_notes(slices)
+    if filters.models:
+        warnings += _models_only_estimated(slices)
     warnings += stale_push_warnings(conn, p.end_ms, filters.members)
     warnings += otel_gap_warnings(conn, p.start_ms, p.end_ms, filters.members)
     warnings += coverage.missing_bill_warnings(
@@ -694,6 +696,36 @@ def _utc_day_range(p: Period) -> tuple[int, int]:
     return first // DAY_MS, last // DAY_MS
 
 
+def _models_only_estimated(slices: Sequence[_Slice]) -> list[str]:
+    """Under a model filter, a warning per provider and model whose estimates are all set aside
+    because the provider's bill (or usage report) is those days' total, while that report has no
+    row of the model: its total here is $0 though the estimates say it was used. The provider's
+    day total is still right; only the per-model split is the report's, which may name the model
+    otherwise or not at all."""
+    aside: dict[tuple[str, str], int] = defaultdict(int)
+    counted: set[tuple[str, str]] = set()
+    names: dict[tuple[str, str], str] = {}
+    for s in slices:
+        key = (s.provider, vocabulary.model_key(s.model))
+        if not s.excluded:
+            counted.add(key)
+        elif (
+            s.layer == LOCAL_LAYER
+            and s.provider not in ATTRIBUTION_ONLY
+            and s.excluded != _SUBSCRIPTION_REASON
+        ):
+            aside[key] += s.cost_nanos
+            names.setdefault(key, s.model)
+    return [
+        f"{names[key]}: {format_usd(from_nanos(nanos))} of its estimated use is on days {key[0]}'s "
+        "own report is the total, and that report has no row of this model, so it counts $0 here "
+        f"(listed under attribution); {key[0]}'s total for those days is right, only its split by "
+        "model lacks it"
+        for key, nanos in sorted(aside.items())
+        if key not in counted and nanos
+    ]
+
+
 def _outside_bill_notes(slices: Sequence[_Slice]) -> list[str]:
     counted: dict[str, int] = defaultdict(int)
     for s in slices:
@@ -1027,7 +1059,7 @@ def _seat_and_api_value(slices: Sequence[_Slice], settings: Settings) -> list[st
 
 
 def _sync_advice(status: SourceStatus) -> str:
-    """What to do about a provider that never synced: its key when the key is what failed (the
+    """What to do about a provider whose sync failed: its key when the key is what failed (the
     auth errors say "needs <the key> in <VARIABLE>"), else asking again later (a rate limit, an
     outage, an answer that could not be read); a team member, who can do neither on the server,
     that an admin can."""
@@ -1035,7 +1067,27 @@ def _sync_advice(status: SourceStatus) -> str:
         return "A team admin can fix it"
     if (status.last_error or "").startswith("needs "):
         return "Fix the key, or add it to COST_MCP_SYNC_SKIP to stop syncing it"
+    if "COST_MCP_SYNC_SKIP" in (status.last_error or ""):
+        # An error that will not pass by itself (Groq without the metrics plan) says its own fix:
+        # "sync again later" beside it would contradict it.
+        return "Add it to COST_MCP_SYNC_SKIP to stop syncing it"
     return "Sync again later (`cost-mcp sync`), or add it to COST_MCP_SYNC_SKIP to stop syncing it"
+
+
+def _what(status: SourceStatus) -> str:
+    """What a provider's sync brings into a total: its bill, or (Groq) its usage, priced here."""
+    return "usage" if status.source in USAGE_ONLY_SOURCES else "billed spend"
+
+
+def _stale_in_period(status: SourceStatus, period_end_ms: int) -> bool:
+    """Whether a provider whose last refresh failed lacks data of the period ending at
+    ``period_end_ms``: the period reaches past its last successful sync less its reporting lag
+    (days that were still settling then may have grown since). Attribution-only sources (Anthropic's
+    Claude Code report) never change a total."""
+    if status.last_success is None or status.kind in ("logs", "push") or status.source in ATTRIBUTION_ONLY:
+        return False
+    synced = datetime.fromisoformat(status.last_success)
+    return period_end_ms > to_ms(synced - coverage.lag(status.source))
 
 
 def _warnings(
@@ -1045,6 +1097,7 @@ def _warnings(
     statuses: Sequence[SourceStatus],
     local_only: bool,
     dims: Sequence[str],
+    period_end_ms: int,
 ) -> list[str]:
     warnings: list[str] = []
     unpriced: dict[str, list[int]] = defaultdict(lambda: [0, 0])
@@ -1069,18 +1122,21 @@ def _warnings(
             # Never synced (a wrong key, a rate limit on the first sync): there is no earlier data
             # to show, and the total lacks this provider's bill; saying "earlier data" would hide that.
             warnings.append(
-                f"PARTIAL: {status.source}: never synced ({status.last_error}); its billed spend is not "
-                f"in this answer, only what local logs and record_usage estimate. {_sync_advice(status)}"
+                f"PARTIAL: {status.source}: never synced ({status.last_error}); its {_what(status)} is "
+                f"not in this answer, only what local logs and record_usage estimate. {_sync_advice(status)}"
+            )
+        elif status.status == "error" and _stale_in_period(status, period_end_ms):
+            # Its bill since the last sync that worked (and the days still settling then) is not
+            # in the ledger: an answer reaching past that is a lower bound, never "complete".
+            warnings.append(
+                f"PARTIAL: {status.source}: last refresh failed ({status.last_error}); showing data "
+                f"synced at {status.last_success}: its {_what(status)} since is not in this answer, "
+                f"only what local logs and record_usage estimate. {_sync_advice(status)}"
             )
         elif status.status == "error":
-            fix = (
-                "A team admin can fix it"
-                if status.last_error == MEMBER_SYNC_ERROR
-                else "If it cannot work with your key, add it to COST_MCP_SYNC_SKIP to stop syncing it"
-            )
             warnings.append(
                 f"{status.source}: last refresh failed ({status.last_error}); showing data synced at "
-                f"{status.last_success}. {fix}"
+                f"{status.last_success}. {_sync_advice(status)}"
             )
         elif status.status == "never" and status.kind != "logs":
             # Configured, yet no sync has finished (the first one outran the refresh budget).

@@ -34,6 +34,7 @@ from cost_mcp.cli.app import (
 )
 from cost_mcp.money import UNPRICED, format_cost, format_usd, plain_usd
 from cost_mcp.output import csv_cell, safe_text
+from cost_mcp.store.buckets import ATTRIBUTION_ONLY
 from cost_mcp.store.connection import Conn
 
 if TYPE_CHECKING:
@@ -232,6 +233,8 @@ def report(
     if days is not None and days.rows:
         _day_bars(out, days)
     _attribution_lines(out, result)
+    if fresh := freshness(result):
+        out.print(fresh, style="dim", markup=False, highlight=False)
     for line in partial_days(result):
         note(out, line, "[yellow]partial:[/yellow]")
     for alert in result.alerts:
@@ -258,6 +261,17 @@ def _attribution_lines(out: Console, result: SpendResult) -> None:
             "provider's reporting lag, so possibly partial: the usage report or larger local estimates "
             "are the total for those days); see --json attribution[][/dim]"
         )
+
+
+def freshness(result: SpendResult) -> str | None:
+    """How fresh each provider's report is (JSON's ``sources[]``): billed rows look alike whether
+    synced a minute or a week ago. None without providers. A failed refresh is said by its warning."""
+    synced = [
+        f"{s.source} {s.last_success[:16].replace('T', ' ')} UTC"
+        for s in result.sources
+        if s.kind in ("billing api", "usage api") and s.last_success and s.source not in ATTRIBUTION_ONLY
+    ]
+    return f"provider data as of: {', '.join(synced)}" if synced else None
 
 
 def partial_days(result: SpendResult) -> list[str]:

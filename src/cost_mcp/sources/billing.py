@@ -152,6 +152,8 @@ def merge(buckets: Iterable[Bucket]) -> tuple[Bucket, ...]:
 
 MAX_SYNC_DAYS = 366
 """The most days one sync fetches (``sync --days``, ``sync_providers(days=...)``)."""
+REFETCH_DAYS = 3
+"""Days fetched again on every sync: today keeps changing and late usage lands on recent days."""
 
 LEDGER_MAX = 2**63 - 1
 """The most a ledger column holds (signed 64-bit: $9.2 billion in nano-USD, or 9.2e18 tokens)."""

@@ -56,7 +56,7 @@ codes; a failed request still used tokens if it reports any)."""
 NO_METRICS = (
     "Groq's metrics API needs the Enterprise plan; usage from Groq cannot be synced: "
     "{path} answered HTTP {status} for GROQ_API_KEY. Ask Groq to enable Prometheus metrics for the "
-    "organisation, or remove GROQ_API_KEY from cost-mcp's configuration to stop trying; calls "
+    "organisation, or set COST_MCP_SYNC_SKIP=groq to stop trying (your apps keep their key); calls "
     "reported with record_usage(provider='groq') are still counted as estimates"
 )
 BAD_KEY = (

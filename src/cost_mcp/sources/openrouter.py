@@ -49,8 +49,9 @@ from cost_mcp.sources.http import Json, ProviderClient, follow_pages
 from cost_mcp.store.buckets import DAY_MS, Bucket
 
 PROVIDER = "openrouter"
+MANAGEMENT_KEYS_URL = "openrouter.ai/settings/management-keys"
 KEY_HINT = (
-    "a management key from openrouter.ai/settings/management-keys reads the whole account's history; "
+    f"a management key from {MANAGEMENT_KEYS_URL} reads the whole account's history; "
     "an inference key only gives today's spend of that key"
 )
 KEY_PATH = "/api/v1/key"

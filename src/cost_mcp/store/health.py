@@ -99,6 +99,11 @@ def read_errors(target: Path | str) -> dict[str, str]:
     )
 
 
+def failed_syncs(target: Path | str) -> list[source_state.SourceState]:
+    """Every source whose last read or sync failed, with when it last worked, read without writing."""
+    return read_without_writing(target, lambda c: [s for s in source_state.all_states(c) if s.last_error], [])
+
+
 def push_state(target: Path | str, server: str) -> tuple[team.PushMark, Counter[str]] | None:
     """Where pushes to ``server`` stand and what waits to be sent, by source, read without writing
     the ledger; None when it cannot tell (absent, unreadable, or not migrated)."""
