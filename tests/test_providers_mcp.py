@@ -11,6 +11,7 @@ from collections.abc import Iterator
 from contextlib import closing
 from datetime import UTC, date, datetime, timedelta
 from pathlib import Path
+from subprocess import CompletedProcess
 from typing import Any
 from urllib.parse import quote
 
@@ -441,15 +442,7 @@ def test_a_day_openrouter_has_not_listed_yet_is_said_so_not_called_never_synced(
         openrouter=FakeOpenRouter(ago(0), activity=[activity | {"date": ago(2).isoformat(), "usage": 2}])
     )
 
-    def cli(*argv: str) -> subprocess.CompletedProcess[str]:
-        return subprocess.run(
-            [sys.executable, "-m", "cost_mcp", *argv],
-            capture_output=True,
-            text=True,
-            env=dict(os.environ),
-            timeout=120,
-            check=False,
-        )
+    cli = process
 
     with local_server(r) as url:
         monkeypatch.setenv("COST_MCP_OPENROUTER_BASE_URL", url)
@@ -651,15 +644,7 @@ def test_doctor_names_a_provider_whose_last_sync_failed(
     is a problem with the provider's words, since when the data is stale, and the command to retry;
     once the key is gone, its old error is not news."""
 
-    def cli(*args: str) -> subprocess.CompletedProcess[str]:
-        return subprocess.run(
-            [sys.executable, "-m", "cost_mcp", *args],
-            capture_output=True,
-            text=True,
-            env=dict(os.environ),
-            timeout=120,
-            check=False,
-        )
+    cli = process
 
     assert cli("sync", "--days", "5").returncode == 0
     fakes.openai.script(COSTS, *[json_response(500, fixture("openai_error_500.json"))] * 5)
@@ -945,16 +930,8 @@ def test_cli_report_says_how_fresh_each_providers_data_is(fakes: Router, home: P
     """The QA case (h-qaprov): `cost-mcp report` showed billed rows alike whether synced a minute or
     a week ago; when each provider was synced was only in --json's sources[]. Now a line says it."""
 
-    def cli(*args: str) -> subprocess.CompletedProcess[str]:
-        env = {**os.environ, "COLUMNS": "200"}
-        return subprocess.run(
-            [sys.executable, "-m", "cost_mcp", *args],
-            capture_output=True,
-            text=True,
-            env=env,
-            timeout=120,
-            check=False,
-        )
+    def cli(*args: str) -> CompletedProcess[str]:
+        return process(*args, env={**os.environ, "COLUMNS": "200"})
 
     assert cli("sync", "--days", "5").returncode == 0
     shown = cli("report", "--period", "last_7_days")
@@ -976,23 +953,8 @@ def test_an_openrouter_inference_key_is_told_to_be_a_management_key_not_to_backf
     with local_server(r) as url:
         monkeypatch.setenv("COST_MCP_OPENROUTER_BASE_URL", url)
         monkeypatch.setenv("OPENROUTER_API_KEY", r.openrouter.key)
-        env = dict(os.environ)
-        synced = subprocess.run(
-            [sys.executable, "-m", "cost_mcp", "sync"],
-            capture_output=True,
-            text=True,
-            env=env,
-            timeout=120,
-            check=False,
-        )
-        report = subprocess.run(
-            [sys.executable, "-m", "cost_mcp", "report", "--period", "last_7_days", "--json"],
-            capture_output=True,
-            text=True,
-            env=env,
-            timeout=120,
-            check=False,
-        )
+        synced = process("sync")
+        report = process("report", "--period", "last_7_days", "--json")
     assert synced.returncode == 0, synced.stderr
     data = json.loads(report.stdout)
     assert data["complete"] is False
