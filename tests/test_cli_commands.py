@@ -76,6 +76,23 @@ def test_export_to_a_closed_pipe_ends_quietly(
     assert main(["export"]) == 0
 
 
+@pytest.mark.usefixtures("logs")
+@pytest.mark.sqlite_only  # about the output file, not the ledger
+@pytest.mark.parametrize(
+    ("fmt", "name"), [("csv", "x.csv"), ("json", "x.json"), ("focus", "x.csv"), ("focus", "x.parquet")]
+)
+def test_export_to_a_file_that_cannot_be_written_says_so_in_one_line(
+    home: Path, capsys: pytest.CaptureFixture[str], fmt: str, name: str
+) -> None:
+    """`export -o` into a folder that does not exist, or onto a folder: a traceback it was."""
+    for target in (home / "no-such-folder" / name, home):
+        code, out, err = run(capsys, "export", "--format", fmt, "-o", str(target))
+        assert code == 2 and out == ""
+        assert err.startswith(f"error: cannot write {target} (") and "Traceback" not in err
+        assert "give --output a file in a folder that exists" in " ".join(err.split())
+    assert not (home / "no-such-folder").exists()
+
+
 @pytest.mark.usefixtures("home")
 def test_estimate_without_token_counts_is_an_error(capsys: pytest.CaptureFixture[str]) -> None:
     code, out, err = run(capsys, "estimate", "claude-sonnet-4-5")
