@@ -101,6 +101,27 @@ def test_estimate_without_token_counts_is_an_error(capsys: pytest.CaptureFixture
 
 
 @pytest.mark.usefixtures("home")
+@pytest.mark.sqlite_only  # no ledger involved
+@pytest.mark.parametrize(
+    ("option", "value", "allowed"),
+    [
+        ("--requests", "0", "1<=x<=1000000000"),
+        ("--requests", "-3", "1<=x<=1000000000"),
+        ("--input", "-5", "x>=0"),
+    ],
+)
+def test_estimate_refuses_counts_out_of_range_naming_the_option(
+    capsys: pytest.CaptureFixture[str], option: str, value: str, allowed: str
+) -> None:
+    """`--requests 0` divided the tokens by zero (a traceback); `--requests -3` was blamed on the
+    input ("input must be a whole number >= 0, got -333"), the tokens divided by -3."""
+    argv = ["estimate", "claude-sonnet-4-5", "--input", "1000", "--output", "100", option, value]
+    code, out, err = run(capsys, *argv)
+    assert code == 2 and out == "" and "Traceback" not in err
+    assert f"Invalid value for '{option}': {value} is not in the range {allowed}." in err
+
+
+@pytest.mark.usefixtures("home")
 def test_budget_set_and_delete_do_not_sync_or_read_logs(
     capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
 ) -> None:

@@ -270,17 +270,31 @@ def doctor(as_json: bool) -> int:
     return status
 
 
+_TOKENS = click.IntRange(min=0)
+"""A token count: a negative one is refused by click, naming the option."""
+
+
 @cli.command()
 @click.argument("model")
-@click.option("--provider")
-@click.option("--input", "input_", type=int, default=0, help="uncached input tokens")
-@click.option("--output", type=int, default=0, help="output tokens")
-@click.option("--cache-read", type=int, default=0)
-@click.option("--cache-write", type=int, default=0, help="5-minute cache writes")
-@click.option("--cache-write-1h", "cache_write_1h", type=int, default=0)
-@click.option("--requests", type=int, default=None, help="calls the tokens are spread over")
+@click.option("--provider", help="who serves the model (default: found from the model's name)")
+@click.option("--input", "input_", type=_TOKENS, default=0, help="uncached input tokens")
+@click.option("--output", type=_TOKENS, default=0, help="output tokens")
+@click.option("--cache-read", type=_TOKENS, default=0, help="tokens read from the cache")
+@click.option("--cache-write", type=_TOKENS, default=0, help="5-minute cache writes")
+@click.option("--cache-write-1h", "cache_write_1h", type=_TOKENS, default=0, help="1-hour cache writes")
+# The tool's own bounds (models.Requests): 0 divided the tokens by zero, a negative count by -3.
+@click.option(
+    "--requests",
+    type=click.IntRange(1, 1_000_000_000),
+    default=None,
+    help="calls the tokens are spread over (default: the fewest that fit the context window)",
+)
 @click.option("--speed", type=click.Choice(["standard", "fast"]), help="Anthropic fast mode")
-@click.option("--service-tier", type=click.Choice(["standard", "batch", "priority", "flex"]))
+@click.option(
+    "--service-tier",
+    type=click.Choice(["standard", "batch", "priority", "flex"]),
+    help="batch, priority or flex rates where the provider has them",
+)
 @click.option("--inference-geo", type=click.Choice(["global", "us"]), help="Anthropic US-only inference")
 @json_option()
 def estimate(
