@@ -19,6 +19,7 @@ from cost_mcp import __version__
 from cost_mcp.cli import main
 from cost_mcp.config import load_settings
 from cost_mcp.store.connection import shown
+from tests.sources.claude_logs import assistant, permissions_hold, session_file, write
 
 
 @dataclass(frozen=True)
@@ -87,6 +88,63 @@ def test_doctor_explains_a_corrupt_database(home: Path) -> None:
     proc = run("doctor")
     assert proc.returncode == 1
     assert "not a usable SQLite database" in proc.stdout
+
+
+def restricted(*args: str) -> subprocess.CompletedProcess[str]:
+    """A real `cost-mcp ARGS` process for which file modes hold (root without its capabilities), its
+    lines wide enough that no path is folded."""
+    return subprocess.run(
+        [*permissions_hold(), sys.executable, "-m", "cost_mcp", *args],
+        capture_output=True,
+        text=True,
+        timeout=120,
+        check=False,
+        env={**os.environ, "COLUMNS": "400"},
+    )
+
+
+def one_line(text: str) -> str:
+    return " ".join(text.split())
+
+
+@pytest.mark.sqlite_only  # about log folders; root without the capabilities cannot reach PostgreSQL
+def test_doctor_names_the_claude_log_folders_it_cannot_open(home: Path) -> None:
+    """doctor said "0 log file(s)" and no problem for a project folder it could not open (after
+    a report had said PARTIAL for it too), and a Claude folder it could not enter was a
+    PermissionError traceback. Both are now a problem naming the folder and what to do."""
+    log = write(session_file(home / "claude", "s1"), assistant("m1", "r1", "2026-11-02T10:00:00.000Z"))
+    hidden = log.parent
+    for closed in (hidden, home / "claude"):
+        closed.chmod(0)
+        try:
+            proc = restricted("doctor")
+            as_json = restricted("doctor", "--json")
+        finally:
+            closed.chmod(0o755)
+        said = one_line(proc.stdout)
+        assert proc.returncode == 1 and "Traceback" not in proc.stderr, proc.stderr
+        where = hidden if closed == hidden else home / "claude" / "projects"
+        assert f"problem: Claude Code logs: cannot open {where} (Permission denied)" in said
+        assert "make them readable by the user running cost-mcp" in said
+        assert "no coding agent's logs found" not in said  # they are there, only closed
+        roots = json.loads(as_json.stdout)["claude_log_roots"]
+        assert roots[0]["unreadable"] == [f"{where} (Permission denied)"]
+
+
+@pytest.mark.sqlite_only  # about log files; root without the capabilities cannot reach PostgreSQL
+def test_doctor_warns_of_log_files_the_last_read_could_not_open(home: Path) -> None:
+    """A file doctor's walk lists but a reader cannot open: the last read's error, from the ledger."""
+    log = write(session_file(home / "claude", "s1"), assistant("m1", "r1", "2026-11-02T10:00:00.000Z"))
+    log.chmod(0)
+    try:
+        assert restricted("report").returncode == 0
+        proc = restricted("doctor")
+    finally:
+        log.chmod(0o644)
+    said = one_line(proc.stdout)
+    assert "Traceback" not in proc.stderr, proc.stderr
+    assert f"warning: claude_code logs: the last read could not open some files ({log}" in said
+    assert "make them readable by the user running cost-mcp" in said
 
 
 @pytest.mark.usefixtures("home")

@@ -79,6 +79,8 @@ def diagnose(
     problems += sync_skip_problems(settings)
     roots = [_log_root(root) for root in settings.claude_roots()]
     read_errors = health.read_errors(settings.db)
+    unreadable_logs, log_warnings = claude_log_problems(roots, read_errors.get("claude_code"))
+    problems += unreadable_logs
     agent_roots = agent_log_roots(settings, read_errors)
     received = health.received_pushes(settings.db)
     pushed = {sender.token_name for sender in received}
@@ -103,7 +105,7 @@ def diagnose(
     # A team server's usage comes from its members' pushes: its own machine has no logs to read.
     # Nor is a machine whose only agent is another one (Codex, Gemini CLI...) missing anything.
     other_agents = any(f.found for a in agent_roots for f in a.folders)
-    if not any(r.projects_dir_found for r in roots) and not received and not other_agents:
+    if not any(r.projects_dir_found or r.unreadable for r in roots) and not received and not other_agents:
         problems.append(
             "no coding agent's logs found: no Claude Code logs in "
             + ", ".join(r.path for r in roots)
@@ -186,6 +188,7 @@ def diagnose(
         ],
         problems=problems,
         warnings=cleanup_warnings(settings.claude_roots())
+        + log_warnings
         + [
             f"{a.agent} logs: the last read could not open some files ({a.read_error}); "
             "their calls are not counted until they can be read"
@@ -458,12 +461,43 @@ def team_warnings(settings: Settings) -> list[str]:
 def _log_root(root: Path) -> LogRoot:
     projects = root / "projects"
     count = 0
-    if projects.is_dir():
-        for _dirpath, _dirs, files in os.walk(projects):
+    unreadable: list[str] = []
+
+    def cannot_open(exc: OSError) -> None:
+        unreadable.append(f"{exc.filename or projects} ({exc.strerror or exc})")
+
+    try:
+        found = projects.is_dir()
+    except OSError as exc:  # a Claude folder this user may not enter: is_dir() raises, not False
+        cannot_open(exc)
+        found = False
+    if found:
+        for _dirpath, _dirs, files in os.walk(projects, onerror=cannot_open):
             count += sum(1 for f in files if f.endswith(".jsonl"))
             if count >= _SCAN_LIMIT:
                 break
-    return LogRoot(path=str(root), projects_dir_found=projects.is_dir(), jsonl_files=count)
+    return LogRoot(path=str(root), projects_dir_found=found, jsonl_files=count, unreadable=unreadable)
+
+
+def claude_log_problems(roots: Sequence[LogRoot], read_error: str | None) -> tuple[list[str], list[str]]:
+    """Problems for the Claude folders doctor itself cannot open, and a warning for the files the
+    last read could not open (``read_error``, from the ledger) when doctor's walk saw nothing wrong:
+    it lists folders, it does not open every file. Either way those calls are missing from every
+    total, which each answer says (PARTIAL) and the status line marks with "logs unreadable"."""
+    fix = "make them readable by the user running cost-mcp, or set CLAUDE_CONFIG_DIR to the folders to read"
+    problems = [
+        f"Claude Code logs: cannot open {'; '.join(r.unreadable)}: their calls are not counted until they "
+        f"can be read ({fix})"
+        for r in roots
+        if r.unreadable
+    ]
+    warnings = []
+    if read_error and not problems:
+        warnings.append(
+            f"claude_code logs: the last read could not open some files ({read_error}); their calls are not "
+            f"counted until they can be read ({fix})"
+        )
+    return problems, warnings
 
 
 def agent_log_roots(settings: Settings, read_errors: Mapping[str, str]) -> list[AgentLogs]:

@@ -240,6 +240,9 @@ class LogRoot(Result):
     path: str
     projects_dir_found: bool
     jsonl_files: int
+    unreadable: list[str] = Field(
+        default_factory=list, description="Folders under it that could not be opened, each with the reason."
+    )
 
 
 class AgentFolder(Result):

@@ -177,7 +177,10 @@ def doctor(as_json: bool) -> int:
             out.print(f"{p.provider:<13} also needs {', '.join(p.needs)}", highlight=False)
     for root in report.claude_log_roots:
         found = f"{root.jsonl_files} log file(s)" if root.projects_dir_found else "no projects/ folder"
-        out.print(f"claude logs   {root.path}: {found}")
+        if root.unreadable:
+            closed = len(root.unreadable)
+            found = f"{root.jsonl_files} log file(s) readable, {closed} folder(s) cannot be opened"
+        out.print(f"claude logs   {text(root.path)}: {found}", highlight=False)
     for agent in report.agent_log_roots:
         for folder in agent.folders:
             found = f"{folder.log_files:,} log file(s)" if folder.found else "absent"
