@@ -131,6 +131,30 @@ def test_doctor_names_the_claude_log_folders_it_cannot_open(home: Path) -> None:
         assert roots[0]["unreadable"] == [f"{where} (Permission denied)"]
 
 
+@pytest.mark.sqlite_only  # about log folders; root without the capabilities cannot reach PostgreSQL
+def test_doctor_names_another_agents_log_folders_it_cannot_open(home: Path) -> None:
+    """The same for another agent: CODEX_HOME closed was a traceback, a closed folder under it
+    "0 log file(s)" and nothing else."""
+    day = home / "codex" / "sessions" / "2026" / "11"
+    day.mkdir(parents=True)
+    (day / "rollout-2026-11-02T10-00-00-x.jsonl").write_text("{}\n", encoding="utf-8")
+    for closed, where in (
+        (home / "codex", [home / "codex" / "sessions", home / "codex" / "archived_sessions"]),
+        (day, [day]),
+    ):
+        closed.chmod(0)
+        try:
+            proc = restricted("doctor")
+        finally:
+            closed.chmod(0o755)
+        said = one_line(proc.stdout)
+        assert proc.returncode == 1 and "Traceback" not in proc.stderr, proc.stderr
+        named = "; ".join(f"{w} (Permission denied)" for w in where)
+        assert f"problem: codex logs: cannot open {named}: their calls are not counted" in said
+    sessions = home / "codex" / "sessions"
+    assert f"agent logs codex {sessions}: 0 log file(s), 1 folder(s) it cannot open" in said
+
+
 @pytest.mark.sqlite_only  # about log files; root without the capabilities cannot reach PostgreSQL
 def test_doctor_warns_of_log_files_the_last_read_could_not_open(home: Path) -> None:
     """A file doctor's walk lists but a reader cannot open: the last read's error, from the ledger."""
@@ -143,7 +167,7 @@ def test_doctor_warns_of_log_files_the_last_read_could_not_open(home: Path) -> N
         log.chmod(0o644)
     said = one_line(proc.stdout)
     assert "Traceback" not in proc.stderr, proc.stderr
-    assert f"warning: claude_code logs: the last read could not open some files ({log}" in said
+    assert f"warning: Claude Code logs: the last read could not open some files ({log}" in said
     assert "make them readable by the user running cost-mcp" in said
 
 

@@ -79,9 +79,20 @@ def diagnose(
     problems += sync_skip_problems(settings)
     roots = [_log_root(root) for root in settings.claude_roots()]
     read_errors = health.read_errors(settings.db)
-    unreadable_logs, log_warnings = claude_log_problems(roots, read_errors.get("claude_code"))
-    problems += unreadable_logs
     agent_roots = agent_log_roots(settings, read_errors)
+    log_warnings: list[str] = []
+    for logs, unreadable, read_error, fix in [
+        (
+            "Claude Code",
+            [u for r in roots for u in r.unreadable],
+            read_errors.get("claude_code"),
+            f"{_MAKE_READABLE}, or set CLAUDE_CONFIG_DIR to the folders to read",
+        ),
+        *((a.agent, a.unreadable, a.read_error, _MAKE_READABLE) for a in agent_roots),
+    ]:
+        found, warned = log_access_findings(logs, unreadable, read_error, fix)
+        problems += found
+        log_warnings += warned
     received = health.received_pushes(settings.db)
     pushed = {sender.token_name for sender in received}
     # A member's token that never pushed: the team's totals lack that laptop entirely, and no
@@ -104,7 +115,7 @@ def diagnose(
         otel_calls[sender.member] += sender.events
     # A team server's usage comes from its members' pushes: its own machine has no logs to read.
     # Nor is a machine whose only agent is another one (Codex, Gemini CLI...) missing anything.
-    other_agents = any(f.found for a in agent_roots for f in a.folders)
+    other_agents = any(a.unreadable or any(f.found for f in a.folders) for a in agent_roots)
     if not any(r.projects_dir_found or r.unreadable for r in roots) and not received and not other_agents:
         problems.append(
             "no coding agent's logs found: no Claude Code logs in "
@@ -189,12 +200,6 @@ def diagnose(
         problems=problems,
         warnings=cleanup_warnings(settings.claude_roots())
         + log_warnings
-        + [
-            f"{a.agent} logs: the last read could not open some files ({a.read_error}); "
-            "their calls are not counted until they can be read"
-            for a in agent_roots
-            if a.read_error
-        ]
         + team_warnings(settings)
         + repricing_warnings(health.price_data_in_force(settings.db))
         + ([team.token_check] if team.token_accepted is None and team.token_check else []),
@@ -479,25 +484,27 @@ def _log_root(root: Path) -> LogRoot:
     return LogRoot(path=str(root), projects_dir_found=found, jsonl_files=count, unreadable=unreadable)
 
 
-def claude_log_problems(roots: Sequence[LogRoot], read_error: str | None) -> tuple[list[str], list[str]]:
-    """Problems for the Claude folders doctor itself cannot open, and a warning for the files the
-    last read could not open (``read_error``, from the ledger) when doctor's walk saw nothing wrong:
-    it lists folders, it does not open every file. Either way those calls are missing from every
-    total, which each answer says (PARTIAL) and the status line marks with "logs unreadable"."""
-    fix = "make them readable by the user running cost-mcp, or set CLAUDE_CONFIG_DIR to the folders to read"
-    problems = [
-        f"Claude Code logs: cannot open {'; '.join(r.unreadable)}: their calls are not counted until they "
-        f"can be read ({fix})"
-        for r in roots
-        if r.unreadable
-    ]
-    warnings = []
-    if read_error and not problems:
-        warnings.append(
-            f"claude_code logs: the last read could not open some files ({read_error}); their calls are not "
+_MAKE_READABLE = "make them readable by the user running cost-mcp"
+
+
+def log_access_findings(
+    logs: str, unreadable: Sequence[str], read_error: str | None, fix: str = _MAKE_READABLE
+) -> tuple[list[str], list[str]]:
+    """A problem for the log folders doctor itself cannot open, else a warning for the files the
+    last read could not open (``read_error``, from the ledger): doctor lists folders, it does not
+    open every file. Either way those calls are missing from every total, which each answer says
+    (PARTIAL) and the status line marks with "logs unreadable"."""
+    if unreadable:
+        return [
+            f"{logs} logs: cannot open {'; '.join(unreadable)}: their calls are not counted until they "
+            f"can be read ({fix})"
+        ], []
+    if read_error:
+        return [], [
+            f"{logs} logs: the last read could not open some files ({read_error}); their calls are not "
             f"counted until they can be read ({fix})"
-        )
-    return problems, warnings
+        ]
+    return [], []
 
 
 def agent_log_roots(settings: Settings, read_errors: Mapping[str, str]) -> list[AgentLogs]:
@@ -509,19 +516,32 @@ def agent_log_roots(settings: Settings, read_errors: Mapping[str, str]) -> list[
     for fmt in agents.AGENTS:
         suffixes = fmt.line_suffixes + fmt.document_suffixes + fmt.database_suffixes
         folders: list[AgentFolder] = []
+        unreadable: list[str] = []
         for root in fmt.roots(settings):
             count = 0
-            exists = root.is_dir() or root.is_file()
+            try:
+                exists = root.is_dir() or root.is_file()
+            except OSError as exc:  # a parent this user may not enter: is_dir() raises, not False
+                unreadable.append(f"{exc.filename or root} ({exc.strerror or exc})")
+                exists = False
             if exists:
-                for path, _ in logfiles.walk(root, suffixes):
+                errors: list[str] = []
+                for path, _ in logfiles.walk(root, suffixes, errors=errors):
                     if fmt.accept is None or fmt.accept(path):
                         count += 1
                     if count >= _SCAN_LIMIT:
                         break
+                # walk's "<folder>: <reason>", written as doctor names a Claude folder
+                split = (e.rpartition(": ") for e in errors)
+                unreadable += [f"{folder} ({reason})" for folder, _, reason in split]
             folders.append(AgentFolder(path=str(root), found=exists, log_files=count))
         found.append(
             AgentLogs(
-                agent=fmt.agent, source=fmt.source, folders=folders, read_error=read_errors.get(fmt.source)
+                agent=fmt.agent,
+                source=fmt.source,
+                folders=folders,
+                read_error=read_errors.get(fmt.source),
+                unreadable=unreadable,
             )
         )
     return found

@@ -260,6 +260,9 @@ class AgentLogs(Result):
     source: str = Field(description="The ledger source its calls are stored under.")
     folders: list[AgentFolder]
     read_error: str | None = Field(None, description="Files the last read could not open, if any.")
+    unreadable: list[str] = Field(
+        default_factory=list, description="Folders doctor could not open, each with the reason."
+    )
 
 
 class SkippedFile(Result):

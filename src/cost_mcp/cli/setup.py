@@ -177,13 +177,19 @@ def doctor(as_json: bool) -> int:
             out.print(f"{p.provider:<13} also needs {', '.join(p.needs)}", highlight=False)
     for root in report.claude_log_roots:
         found = f"{root.jsonl_files} log file(s)" if root.projects_dir_found else "no projects/ folder"
-        if root.unreadable:
-            closed = len(root.unreadable)
-            found = f"{root.jsonl_files} log file(s) readable, {closed} folder(s) cannot be opened"
+        if root.unreadable:  # doctor's problems name them
+            found = f"{root.jsonl_files} log file(s), {len(root.unreadable)} folder(s) it cannot open"
         out.print(f"claude logs   {text(root.path)}: {found}", highlight=False)
     for agent in report.agent_log_roots:
         for folder in agent.folders:
+            closed = [u for u in agent.unreadable if u.startswith((f"{folder.path} ", f"{folder.path}/"))]
             found = f"{folder.log_files:,} log file(s)" if folder.found else "absent"
+            if closed:  # doctor's problems name them
+                found = (
+                    "cannot be opened"
+                    if not folder.found
+                    else f"{found}, {len(closed)} folder(s) it cannot open"
+                )
             out.print(f"agent logs    {agent.agent} {text(folder.path)}: {found}", highlight=False)
     for f in report.skipped_log_lines:
         reasons = ", ".join(f"{reason} {n:,}" for reason, n in f.lines.items())
