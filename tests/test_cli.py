@@ -90,6 +90,39 @@ def test_doctor_explains_a_corrupt_database(home: Path) -> None:
     assert "not a usable SQLite database" in proc.stdout
 
 
+@pytest.mark.usefixtures("home")
+@pytest.mark.sqlite_only  # SQLite files
+def test_doctor_says_what_every_command_says_of_a_foreign_or_newer_ledger(home: Path) -> None:
+    """Another application's SQLite file: doctor said "ok (empty: no schema yet)" and exit 0 while
+    every command refused it. A newer cost-mcp's ledger: doctor said what was wrong, not what to do."""
+    import sqlite3
+
+    db = home / "data" / "cost.db"
+    db.parent.mkdir(parents=True)
+    with sqlite3.connect(db) as other:
+        other.execute("CREATE TABLE notes (body TEXT)")
+    other.close()
+    refused = run("report")
+    doctor = run("doctor", "--json")
+    assert refused.returncode == 2 and doctor.returncode == 1
+    problem = f"{db} is not a cost-mcp ledger (it is another application's SQLite database, with tables notes"
+    assert problem in refused.stderr and problem in json.loads(doctor.stdout)["database_status"]
+    assert any(p.startswith(problem) for p in json.loads(doctor.stdout)["problems"])
+
+    db.unlink()
+    assert run("budget", "list").returncode == 0  # a ledger of today's schema
+    with sqlite3.connect(db) as newer:
+        newer.execute("INSERT INTO _migrations VALUES ('m999_from_the_future', '2030-01-01')")
+    newer.close()
+    assert "upgrade cost-mcp" in run("report").stderr
+    doctor = run("doctor")
+    assert doctor.returncode == 1
+    assert (
+        "problem: written by a newer cost-mcp (migrations m999_from_the_future): upgrade cost-mcp, or set "
+        "COST_MCP_DB to another ledger" in " ".join(doctor.stdout.split())
+    )
+
+
 def restricted(*args: str) -> subprocess.CompletedProcess[str]:
     """A real `cost-mcp ARGS` process for which file modes hold (root without its capabilities), its
     lines wide enough that no path is folded."""

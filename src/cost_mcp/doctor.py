@@ -367,6 +367,8 @@ def _database_status(target: Path | str) -> tuple[str, int]:
     if not os.access(path, os.R_OK):
         return f"{path} is not readable (check permissions or set COST_MCP_DB)", 0
     found = check_file(path)
+    if found.foreign is not None:
+        return found.foreign, 0
     if found.empty:
         return "ok (empty: no schema yet)", 0
     if found.error is not None:
@@ -375,12 +377,20 @@ def _database_status(target: Path | str) -> tuple[str, int]:
     known = {name for name, _ in MIGRATIONS}
     newer = [n for n in names if n not in known]
     if newer:
-        return f"written by a newer cost-mcp (migrations {', '.join(newer)})", len(names)
+        return _newer(newer), len(names)
     pending = len(known) - len(set(names) & known)
     writable = os.access(path, os.W_OK)
     state = "ok" if writable else "read-only: cost-mcp needs to write it (check permissions)"
     size = path.stat().st_size
     return f"{state}, {size:,} bytes, {pending} migration(s) pending", len(names)
+
+
+def _newer(unknown: Sequence[str]) -> str:
+    # What the commands refusing it say to do (migrations.migrate), not only what is wrong.
+    return (
+        f"written by a newer cost-mcp (migrations {', '.join(unknown)}): upgrade cost-mcp, or set "
+        "COST_MCP_DB to another ledger"
+    )
 
 
 def _postgres_status(target: str) -> tuple[str, int]:
@@ -396,7 +406,7 @@ def _postgres_status(target: str) -> tuple[str, int]:
     known = {name for name, _ in MIGRATIONS}
     newer = [n for n in names if n not in known]
     if newer:
-        return f"written by a newer cost-mcp (migrations {', '.join(newer)})", len(names)
+        return _newer(newer), len(names)
     pending = len(known) - len(set(names) & known)
     return f"ok, PostgreSQL, {pending} migration(s) pending", len(names)
 
