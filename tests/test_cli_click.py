@@ -224,6 +224,24 @@ def test_every_command_is_in_the_lazy_map_under_its_own_module() -> None:
         assert command.callback.__module__ == f"cost_mcp.cli.{app.COMMAND_MODULES[name]}", name
 
 
+def test_every_commands_summary_in_its_groups_help_is_whole() -> None:
+    """click ends a command's summary in its group's --help at the first ". ": `budget --help`
+    listed "set  Create or replace a budget (AMOUNT in US dollars, e.g." (a cut sentence)."""
+    import click
+
+    from cost_mcp.cli import cli, load_all
+
+    load_all()
+    groups = [cli, *(c for c in cli.commands.values() if isinstance(c, click.Group))]
+    for group in groups:
+        for name, command in group.commands.items():
+            summary = command.get_short_help_str(limit=200)  # its first sentence, whatever the width
+            if summary.endswith("..."):  # cut for its length, and says so
+                continue
+            assert summary.endswith("."), f"{group.name} {name}: {summary!r}"
+            assert summary.count("(") == summary.count(")"), f"{group.name} {name}: {summary!r}"
+
+
 def test_a_command_imports_only_its_own_module(tmp_path: Path) -> None:
     import subprocess
     import sys

@@ -66,7 +66,12 @@ def budget() -> None:
     is_flag=True,
     help="count seat fees too (default: usage only, billed and estimated)",
 )
-@click.option("--threshold", multiple=True, help="alert at this fraction (repeatable)")
+@click.option(
+    "--threshold",
+    multiple=True,
+    metavar="FRACTION",
+    help="alert at this fraction of AMOUNT, e.g. 0.9 (repeatable; default 0.5, 0.8 and 1)",
+)
 @click.option("--hard", is_flag=True, help="check_budget refuses calls that would exceed it")
 @click.option(
     "--webhook",
@@ -96,7 +101,7 @@ def budget_set(
     webhook: str | None,
     confirm_webhook_url: bool,
 ) -> int:
-    """Create or replace a budget (AMOUNT in US dollars, e.g. 150)."""
+    """Create or replace a budget (AMOUNT in US dollars: 150 is $150)."""
     from cost_mcp.analytics import budgets
     from cost_mcp.models import BudgetScope, checked
     from cost_mcp.money import parse_usd
