@@ -242,6 +242,15 @@ def test_every_commands_summary_in_its_groups_help_is_whole() -> None:
             assert summary.count("(") == summary.count(")"), f"{group.name} {name}: {summary!r}"
 
 
+@pytest.mark.usefixtures("home")
+@pytest.mark.sqlite_only  # an argument refused before the ledger is read
+def test_compare_refuses_a_dimension_as_a_comparison(capsys: pytest.CaptureFixture[str]) -> None:
+    """`compare --group-by day` said "cannot group savings by 'day'": compare shares savings' check."""
+    assert main(["compare", "--group-by", "day"]) == EXIT_USAGE
+    err = capsys.readouterr().err
+    assert "cannot group a comparison by 'day'; use any of: provider, model, agent" in err
+
+
 def test_a_command_imports_only_its_own_module(tmp_path: Path) -> None:
     import subprocess
     import sys

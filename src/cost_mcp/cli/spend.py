@@ -845,7 +845,7 @@ def compare(
         earlier, later, notes = periods_to_compare(before, after, tz=tz, week_start=s.week_start)
         pricer = Pricer.from_file(s.prices_file)
         return saving.compare_periods(
-            conn, s, pricer, earlier, later, saving.check_dims(list(group_by) or None), notes
+            conn, s, pricer, earlier, later, saving.check_dims(list(group_by) or None, "a comparison"), notes
         )
 
     return answer(compute, as_json=as_json, render=_render_compare)
