@@ -251,6 +251,29 @@ def test_compare_refuses_a_dimension_as_a_comparison(capsys: pytest.CaptureFixtu
     assert "cannot group a comparison by 'day'; use any of: provider, model, agent" in err
 
 
+@pytest.mark.parametrize(
+    ("server", "says"),
+    [
+        ("not-a-url", "--server 'not-a-url' is not a server's URL: give its scheme and host"),
+        ("cost.example.com", "--server 'cost.example.com' is not a server's URL"),
+        ("http://127.0.0.1:port", "is not a server's URL"),
+        (
+            "https://ana:s3cret@cost.example.com",
+            "give the server's address alone, e.g. https://cost.example.com ",
+        ),
+        ("https://cost.example.com:8443/?token=s3cret", "alone, e.g. https://cost.example.com:8443 "),
+    ],
+)
+def test_otel_config_refuses_a_server_that_is_no_url(
+    capsys: pytest.CaptureFixture[str], server: str, says: str
+) -> None:
+    """`otel-config --server not-a-url` printed settings pointing every agent at "not-a-url" (they
+    drop what they cannot send, silently), exit 0. A secret in the URL is never echoed."""
+    assert main(["otel-config", "--server", server]) == EXIT_USAGE
+    captured = capsys.readouterr()
+    assert captured.out == "" and says in captured.err and "s3cret" not in captured.err
+
+
 def test_a_command_imports_only_its_own_module(tmp_path: Path) -> None:
     import subprocess
     import sys

@@ -88,9 +88,12 @@ def serve(http: bool, host: str, port: int, workers: int) -> int:
 )
 def otel_config(server: str | None, bearer: bool | None) -> int:
     """Print settings that send agents' telemetry here."""
-    from cost_mcp.otel_config import DEFAULT_SERVER, TOKEN_ENV, is_loopback, snippet
+    from cost_mcp.otel_config import DEFAULT_SERVER, TOKEN_ENV, is_loopback, server_problem, snippet
 
     server = server or DEFAULT_SERVER
+    problem = server_problem(server)
+    if problem is not None:
+        raise InvalidInputError(problem)
     if bearer is None and is_loopback(server) and _server_needs_token():
         # This machine's server refuses every export without a token once one exists (401), and
         # the agents drop what they could not send without a word: settings without one lose it all.
