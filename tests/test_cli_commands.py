@@ -122,6 +122,17 @@ def test_estimate_refuses_counts_out_of_range_naming_the_option(
 
 
 @pytest.mark.usefixtures("home")
+@pytest.mark.sqlite_only  # refused before the ledger is read
+def test_blocks_out_of_range_says_the_option_once(capsys: pytest.CaptureFixture[str]) -> None:
+    """It said "invalid --days (1 to 31) (--days (1 to 31): Input should be ...)"."""
+    code, _, err = run(capsys, "blocks", "--days", "40")
+    assert code == 2
+    assert err == "error: invalid --days (1 to 31) (Input should be less than or equal to 31)\n"
+    code, _, err = run(capsys, "blocks", "--token-limit", "lots")
+    assert code == 2 and err.count("--token-limit") == 1
+
+
+@pytest.mark.usefixtures("home")
 def test_budget_set_and_delete_do_not_sync_or_read_logs(
     capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
 ) -> None:

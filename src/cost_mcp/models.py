@@ -89,8 +89,11 @@ def checked(annotation: Any, value: object, what: str) -> Any:
     try:
         return TypeAdapter(annotation).validate_python(value)
     except ValidationError as exc:
+        # A field's errors name the field; the value's own ("--days (1 to 31)") are already named
+        # by ``what``, and said it twice: "invalid --days (1 to 31) (--days (1 to 31): Input ...)".
         reasons = "; ".join(
-            f"{'.'.join(str(x) for x in e['loc']) or what}: {e['msg']}" for e in exc.errors()[:3]
+            f"{'.'.join(str(x) for x in e['loc'])}: {e['msg']}" if e["loc"] else e["msg"]
+            for e in exc.errors()[:3]
         )
         raise InvalidInputError(f"invalid {what} ({reasons})") from None
 
