@@ -274,6 +274,15 @@ def test_otel_config_refuses_a_server_that_is_no_url(
     assert captured.out == "" and says in captured.err and "s3cret" not in captured.err
 
 
+@pytest.mark.parametrize("command", ["statusline", "hook"])
+def test_the_commands_claude_code_runs_say_they_read_stdin(
+    capsys: pytest.CaptureFixture[str], command: str
+) -> None:
+    """Run by hand, `cost-mcp hook` waits for its input: its --help did not say it reads any."""
+    assert main([command, "--help"]) == 0
+    assert "JSON on stdin" in " ".join(capsys.readouterr().out.split())
+
+
 def test_a_command_imports_only_its_own_module(tmp_path: Path) -> None:
     import subprocess
     import sys

@@ -413,7 +413,11 @@ def statusline(fields: str | None, install: bool, uninstall: bool, project: bool
 @cli.command()
 @_install_options("the UserPromptSubmit and PreToolUse hooks")
 def hook(install: bool, uninstall: bool, project: bool, yes: bool) -> int:
-    """Claude Code hook: warn at soft budgets, block at hard ones."""
+    """Claude Code hook: warn at soft budgets, block at hard ones.
+
+    Reads the hook's JSON on stdin (Claude Code runs it before each prompt and tool call) and
+    answers on stdout; --install adds it to Claude Code's settings, --uninstall takes it out.
+    """
     from cost_mcp import claude_settings
 
     if install or uninstall:
