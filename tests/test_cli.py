@@ -188,6 +188,25 @@ def test_doctor_names_another_agents_log_folders_it_cannot_open(home: Path) -> N
     assert f"agent logs codex {sessions}: 0 log file(s), 1 folder(s) it cannot open" in said
 
 
+@pytest.mark.sqlite_only  # about a file's mode; root without the capabilities cannot reach PostgreSQL
+def test_a_price_file_that_cannot_be_read_is_one_line_not_a_traceback(home: Path) -> None:
+    """A price override file of mode 000: report and doctor were PermissionError tracebacks."""
+    prices = home / "config" / "prices.toml"
+    prices.parent.mkdir(parents=True, exist_ok=True)
+    prices.write_text('[[price]]\nmodel = "house-1"\ninput_mtok = "2"\n', encoding="utf-8")
+    prices.chmod(0)
+    try:
+        report = restricted("report")
+        doctor = restricted("doctor")
+    finally:
+        prices.chmod(0o644)
+    said = f"price override file {prices} cannot be read (Permission denied): make it readable"
+    assert report.returncode == 2 and "Traceback" not in report.stderr, report.stderr
+    assert report.stderr.startswith(f"error: {said}")
+    assert doctor.returncode == 1 and "Traceback" not in doctor.stderr, doctor.stderr
+    assert f"problem: {said}" in doctor.stdout
+
+
 @pytest.mark.sqlite_only  # about log files; root without the capabilities cannot reach PostgreSQL
 def test_doctor_warns_of_log_files_the_last_read_could_not_open(home: Path) -> None:
     """A file doctor's walk lists but a reader cannot open: the last read's error, from the ledger."""
