@@ -207,6 +207,31 @@ def test_a_price_file_that_cannot_be_read_is_one_line_not_a_traceback(home: Path
     assert f"problem: {said}" in doctor.stdout
 
 
+@pytest.mark.sqlite_only  # about a file's mode; root without the capabilities cannot reach PostgreSQL
+def test_doctor_names_an_env_file_it_cannot_read(home: Path) -> None:
+    """An env file of mode 000 (or a folder there) sets nothing, keys included, and every command
+    goes on without it as the code meant ("doctor names an env file it cannot read"); doctor said
+    "(found)" and no problem."""
+    env_file = home / "config" / "env"
+    env_file.parent.mkdir(parents=True, exist_ok=True)
+    env_file.write_text("OPENAI_ADMIN_KEY=sk-admin-CANARY-0123456789\n", encoding="utf-8")
+    env_file.chmod(0)
+    try:
+        doctor = restricted("doctor")
+    finally:
+        env_file.chmod(0o644)
+    assert doctor.returncode == 1 and "CANARY" not in doctor.stdout
+    assert (
+        f"problem: the env file {env_file} cannot be read (Permission denied), so nothing in it is set: "
+        "make it readable" in doctor.stdout
+    )
+    env_file.unlink()
+    env_file.mkdir()
+    folder = run("doctor", env={"COLUMNS": "400"})
+    assert folder.returncode == 1
+    assert f"the env file {env_file} cannot be read (Is a directory)" in folder.stdout
+
+
 @pytest.mark.sqlite_only  # about log files; root without the capabilities cannot reach PostgreSQL
 def test_doctor_warns_of_log_files_the_last_read_could_not_open(home: Path) -> None:
     """A file doctor's walk lists but a reader cannot open: the last read's error, from the ledger."""

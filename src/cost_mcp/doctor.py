@@ -297,8 +297,13 @@ def env_file_problems(path: Path) -> list[str]:
         return [
             f"{path} is not a regular file (a pipe, socket or device), so nothing in it is read: remove it"
         ]
-    except OSError:
-        return []
+    except FileNotFoundError:
+        return []  # the env file is optional
+    except OSError as exc:  # every command reads on without it, keys and settings left unset
+        return [
+            f"the env file {path} cannot be read ({exc.strerror or exc}), so nothing in it is set: make "
+            "it readable by the user running cost-mcp, or set COST_MCP_ENV_FILE to another file"
+        ]
     try:
         lines = raw.decode("utf-8").removeprefix("\ufeff").splitlines()  # offsets in the file's bytes
     except UnicodeDecodeError as exc:
