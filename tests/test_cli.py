@@ -232,6 +232,18 @@ def test_doctor_names_an_env_file_it_cannot_read(home: Path) -> None:
     assert f"the env file {env_file} cannot be read (Is a directory)" in folder.stdout
 
 
+@pytest.mark.usefixtures("home")
+@pytest.mark.sqlite_only  # about the price file
+def test_doctor_says_a_price_file_that_is_a_folder_reads_no_price(home: Path) -> None:
+    """COST_MCP_PRICES_FILE naming a folder reads as no overrides, and every note said to add the
+    model's price "to the price override file (/that/folder)"; doctor said "(absent): no overrides"."""
+    folder = home / "config" / "prices"
+    folder.mkdir(parents=True)
+    doctor = run("doctor", env={"COST_MCP_PRICES_FILE": str(folder), "COLUMNS": "400"})
+    assert doctor.returncode == 1
+    assert f"problem: price override file {folder} is a folder, so no price of yours is read" in doctor.stdout
+
+
 @pytest.mark.sqlite_only  # about log files; root without the capabilities cannot reach PostgreSQL
 def test_doctor_warns_of_log_files_the_last_read_could_not_open(home: Path) -> None:
     """A file doctor's walk lists but a reader cannot open: the last read's error, from the ledger."""

@@ -71,6 +71,14 @@ def diagnose(
     except CostMcpError as exc:
         prices_status = str(exc)
         problems.append(prices_status)
+    # A folder reads as no file, and every answer's advice to add a model's price "to the price
+    # override file (that folder)" misled. (os.path.isdir: False, not an error, where it cannot look.)
+    if os.path.isdir(settings.prices_file):
+        prices_status = "a folder, not a file: no overrides"
+        problems.append(
+            f"price override file {settings.prices_file} is a folder, so no price of yours is read: set "
+            "COST_MCP_PRICES_FILE to a TOML file (e.g. a prices.toml in that folder)"
+        )
     env_file = default_env_file()
     providers = [_key_status(settings, spec, environ, env_file) for spec in registry.providers()]
     problems += key_problems(settings)
