@@ -132,6 +132,19 @@ def test_blocks_out_of_range_says_the_option_once(capsys: pytest.CaptureFixture[
     assert code == 2 and err.count("--token-limit") == 1
 
 
+@pytest.mark.usefixtures("logs")
+@pytest.mark.sqlite_only  # about the price file
+def test_a_cli_command_stops_at_a_broken_price_file(home: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    """README: a running server keeps the prices read before a broken edit; a CLI command has none,
+    and stops with the one-line error rather than store calls at prices the file would change."""
+    prices = home / "config" / "prices.toml"
+    prices.parent.mkdir(parents=True, exist_ok=True)
+    prices.write_text('[[price]]\nmodel = "no-such-model-x"\ninput_mtok = \n', encoding="utf-8")
+    code, out, err = run(capsys, "report")
+    assert (code, out) == (2, "")
+    assert err.startswith(f"error: price override file {prices} is not valid TOML")
+
+
 @pytest.mark.usefixtures("home")
 def test_budget_set_and_delete_do_not_sync_or_read_logs(
     capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
