@@ -146,6 +146,29 @@ def test_a_cli_command_stops_at_a_broken_price_file(home: Path, capsys: pytest.C
 
 
 @pytest.mark.usefixtures("home")
+@pytest.mark.sqlite_only  # about the port, not the ledger
+def test_a_port_another_program_holds_is_one_line_for_the_dashboard_and_the_server(
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    """`dashboard --port N` on a port in use was an OSError traceback (an OverflowError past 65535);
+    `serve --http --port N` announced itself, then uvicorn logged "[Errno 98]" and exited 3."""
+    import socket
+
+    with socket.socket() as held:
+        held.bind(("127.0.0.1", 0))
+        held.listen(1)
+        port = str(held.getsockname()[1])
+        for argv in (["dashboard", "--no-browser", "--port", port], ["serve", "--http", "--port", port]):
+            code, out, err = run(capsys, *argv)
+            assert (code, out) == (2, ""), err
+            assert err.startswith(f"error: cannot listen on 127.0.0.1:{port} (Address already in use)")
+            assert "choose another --port" in err and "Traceback" not in err
+    for argv in (["dashboard", "--no-browser", "--port", "99999"], ["serve", "--http", "--port", "99999"]):
+        code, _, err = run(capsys, *argv)
+        assert code == 2 and "Invalid value for '--port': 99999 is not in the range" in err
+
+
+@pytest.mark.usefixtures("home")
 def test_budget_set_and_delete_do_not_sync_or_read_logs(
     capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
 ) -> None:

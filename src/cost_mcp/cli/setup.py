@@ -58,7 +58,9 @@ def serve_stdio() -> int:
     show_default=True,
     help="another address needs tokens (`cost-mcp token create`)",
 )
-@click.option("--port", type=int, default=4318, show_default=True, help="TCP port (OTLP/HTTP's)")
+@click.option(
+    "--port", type=click.IntRange(0, 65535), default=4318, show_default=True, help="TCP port (OTLP/HTTP's)"
+)
 @click.option(
     "--workers",
     type=click.IntRange(min=1),
@@ -132,7 +134,9 @@ def _server_needs_token() -> bool:
 
 @cli.command()
 @click.option("--no-browser", is_flag=True, help="print the link instead of opening it")
-@click.option("--port", type=int, default=0, help="port on 127.0.0.1 (default: a free one)")
+@click.option(
+    "--port", type=click.IntRange(0, 65535), default=0, help="port on 127.0.0.1 (default: a free one)"
+)
 def dashboard(no_browser: bool, port: int) -> int:
     """Open the web dashboard (127.0.0.1, one-time link)."""
     from cost_mcp.web.app import serve_local
