@@ -386,9 +386,15 @@ def _selection(loaded: Settings, ids: Sequence[str], options: dict[str, Any], *,
         end_ms=end_ms,
         agents=list(options["agent"]),
         members=[m.strip().lower() for m in options["member"]],
-        min_cost_nanos=min_cost,
-        min_tokens=options["min_tokens"],
+        # No stored call holds more than a 64-bit count, so a floor above it picks what the largest
+        # does (nothing, in practice); past it, SQLite refused the number: an OverflowError traceback.
+        min_cost_nanos=None if min_cost is None else min(min_cost, _LARGEST_STORED),
+        min_tokens=None if options["min_tokens"] is None else min(options["min_tokens"], _LARGEST_STORED),
     )
+
+
+_LARGEST_STORED = 2**63 - 1
+"""The ledger's largest integer (nano-dollars, tokens): SQLite's and PostgreSQL's BIGINT."""
 
 
 @reported.command("list")
