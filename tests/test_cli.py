@@ -123,6 +123,21 @@ def test_doctor_says_what_every_command_says_of_a_foreign_or_newer_ledger(home: 
     )
 
 
+@pytest.mark.usefixtures("home")
+@pytest.mark.sqlite_only  # about a setting, not the ledger
+@pytest.mark.parametrize("server", ["http://[::1", "https://cost.example.com:abc"])
+def test_a_team_server_url_that_cannot_be_split_is_named_not_a_traceback(server: str) -> None:
+    """An unclosed IPv6 bracket or a port that is not a number: `push --server` raised ValueError
+    from urlsplit, doctor httpx's InvalidURL, and the MCP server's own pushes logged tracebacks."""
+    pushed = run("push", "--server", server, "--token", "cmt_x")
+    assert pushed.returncode == 2 and "Traceback" not in pushed.stderr
+    assert pushed.stderr.startswith("error: the team server URL (--server) is not a URL (")
+    env = {"COST_MCP_TEAM_SERVER": server, "COST_MCP_TEAM_TOKEN": "cmt_x", "COLUMNS": "400"}
+    doctor = run("doctor", env=env)
+    assert doctor.returncode == 1 and "Traceback" not in doctor.stderr
+    assert f"problem: setting COST_MCP_TEAM_SERVER={server!r} is not usable (not a URL (" in doctor.stdout
+
+
 def restricted(*args: str) -> subprocess.CompletedProcess[str]:
     """A real `cost-mcp ARGS` process for which file modes hold (root without its capabilities), its
     lines wide enough that no path is folded."""
