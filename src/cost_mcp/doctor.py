@@ -16,6 +16,7 @@ from pydantic import SecretStr
 
 from cost_mcp import __version__, notify
 from cost_mcp.config import Settings, default_env_file, key_origin, mask_secret
+from cost_mcp.core_settings import merged_env
 from cost_mcp.errors import CostMcpError, DatabaseError
 from cost_mcp.files import NotRegularFileError, read_regular_file
 from cost_mcp.models import (
@@ -84,6 +85,7 @@ def diagnose(
     problems += key_problems(settings)
     problems += [p for spec in registry.providers() if (p := settings.provider_base_url_problem(spec.id))]
     problems += env_file_problems(env_file)
+    problems += statusline_problems(merged_env(environ, env_file).get("COST_MCP_STATUSLINE_FIELDS"))
     problems += sync_skip_problems(settings)
     roots = [_log_root(root) for root in settings.claude_roots()]
     read_errors = health.read_errors(settings.db)
@@ -324,6 +326,20 @@ def env_file_problems(path: Path) -> list[str]:
         for number, raw in enumerate(lines, start=1)
         if (line := raw.strip()) and not line.startswith("#") and "=" not in line
     ]
+
+
+def statusline_problems(fields: str | None) -> list[str]:
+    """COST_MCP_STATUSLINE_FIELDS naming a field the line does not have: the status line then
+    shows only "cost-mcp: error (run `cost-mcp doctor`)", so doctor must say why."""
+    from cost_mcp.statusline import fields_from
+
+    try:
+        fields_from(fields)
+    except ValueError as exc:
+        return [
+            f"COST_MCP_STATUSLINE_FIELDS: {exc}: Claude Code's status line shows an error until it is fixed"
+        ]
+    return []
 
 
 def sync_skip_problems(settings: Settings) -> list[str]:
