@@ -169,6 +169,34 @@ def test_a_port_another_program_holds_is_one_line_for_the_dashboard_and_the_serv
 
 
 @pytest.mark.usefixtures("home")
+def test_budget_set_says_everything_it_set(
+    capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """`budget set ci 10 --agent ci --include-subscriptions --threshold 0.9` printed "budget 'ci':
+    $10.00 per month": the scope, the seat fees and the thresholds were not said."""
+    monkeypatch.setenv("COLUMNS", "400")
+    argv = [
+        "budget",
+        "set",
+        "ci",
+        "10",
+        "--agent",
+        "ci",
+        "--provider",
+        "anthropic",
+        "--include-subscriptions",
+    ]
+    code, out, _ = run(capsys, *argv, "--threshold", "0.9", "--threshold", "1", "--hard")
+    assert code == 0
+    assert out.splitlines()[0] == (
+        "budget 'ci': $10.00 per month (hard), providers anthropic, agents ci, seat fees counted; "
+        "alerts at 90%, 100%"
+    )
+    code, out, _ = run(capsys, "budget", "set", "plain", "5", "--period", "day")
+    assert out.splitlines()[0] == "budget 'plain': $5.00 per day; alerts at 50%, 80%, 100%"
+
+
+@pytest.mark.usefixtures("home")
 def test_budget_set_and_delete_do_not_sync_or_read_logs(
     capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
 ) -> None:

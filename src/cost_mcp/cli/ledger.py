@@ -141,12 +141,30 @@ def budget_set(
         warnings = budgets.scope_warnings(conn, made)
         counted = budgets.model_notes(conn, made)
     out = Console()
+    # What was set, whole: `--agent ci --include-subscriptions` printed only "$10.00 per month", so a
+    # mistyped or forgotten option could not be seen.
+    scope = made.scope
+    counted_in = [
+        (label, values)
+        for label, values in (
+            ("providers", scope.providers),
+            ("models", scope.models),
+            ("agents", scope.agents),
+            ("projects", scope.projects),
+            ("sources", scope.sources),
+            ("members", scope.members),
+            ("teams", scope.teams),
+        )
+        if values
+    ]
     out.print(
         f"budget '{text(made.name)}': {format_usd(made.amount_usd)} per {made.period}"
         + (" (hard)" if made.hard else "")
-        + "".join(
-            f", {label} {text(', '.join(v))}" for label, v in (("members", members), ("teams", teams)) if v
-        )
+        + "".join(f", {label} {text(', '.join(v))}" for label, v in counted_in)
+        + (", seat fees counted" if "subscription" in scope.basis else "")
+        + f"; alerts at {', '.join(f'{t * 100:.0f}%' for t in made.thresholds)}"  # as alerts say them
+        + (f" to {text(made.webhook or made.webhook_url or '')}" if made.webhook or made.webhook_url else ""),
+        highlight=False,
     )
     for line in counted:
         out.print(text(line), highlight=False)
