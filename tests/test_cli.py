@@ -415,6 +415,14 @@ def test_subscription_add_list_remove() -> None:
         "subscription", "add", "max", "--vendor", "anthropic", "--amount", "200", "--start", "2026-01-01"
     )
     assert added.returncode == 0, added.stderr
+    assert added.stdout == "subscription 'max': anthropic, $200.00 monthly from 2026-01-01\n"
+    seat = ("--vendor", "openai", "--amount", "20", "--period", "yearly", "--start", "2026-01-01")
+    plus = run("subscription", "add", "plus", *seat, "--end", "2026-12-31", "--member", "ana@example.com")
+    # The last day and the member were not said.
+    assert plus.stdout == (
+        "subscription 'plus': openai, $20.00 yearly from 2026-01-01 to 2026-12-31, ana@example.com's seat\n"
+    )
+    assert run("subscription", "remove", "plus").returncode == 0
     listed = run("subscription", "list")
     assert "max" in listed.stdout
     assert "$200.00 per month" in listed.stdout

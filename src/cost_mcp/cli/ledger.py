@@ -296,7 +296,14 @@ def subscription_add(
         raise InvalidInputError(f"{exc}; give an amount like 20") from None
     with ledger(fresh=False) as (_, conn):
         s = subscriptions.set_subscription(conn, name, vendor, usd, period, start, end, member)
-    Console().print(f"subscription '{text(s.name)}': {format_usd(s.amount_usd)} {s.period} from {s.start}")
+    # Whole, as `subscription list` shows it: the vendor, the last day and the member were not said.
+    Console(soft_wrap=True).print(
+        f"subscription '{text(s.name)}': {text(s.vendor)}, {format_usd(s.amount_usd)} {s.period} "
+        f"from {s.start}"
+        + (f" to {s.end}" if s.end else "")
+        + (f", {text(s.member)}'s seat" if s.member else ""),
+        highlight=False,
+    )
     return EXIT_OK
 
 
