@@ -196,6 +196,17 @@ def test_budget_set_says_everything_it_set(
     assert out.splitlines()[0] == "budget 'plain': $5.00 per day; alerts at 50%, 80%, 100%"
 
 
+@pytest.mark.usefixtures("logs")
+def test_session_messages_name_no_tool_argument(capsys: pytest.CaptureFixture[str]) -> None:
+    """`cost-mcp session nope` said "omit session_id", and the latest session from another folder
+    "pass session_id for another": the CLI has an ID argument, no session_id."""
+    code, _, err = run(capsys, "session", "nope")
+    assert code == 2 and "give no session id for the latest one" in err and "session_id" not in err
+    code, out, _ = run(capsys, "session")  # run from this checkout: the session is another folder's
+    said = " ".join(out.split())
+    assert code == 0 and "this is the most recent one" in said and "give a session id for another" in said
+
+
 @pytest.mark.usefixtures("home")
 def test_budget_set_and_delete_do_not_sync_or_read_logs(
     capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
