@@ -19,6 +19,7 @@ from cost_mcp import __version__
 from cost_mcp.cli import main
 from cost_mcp.config import load_settings
 from cost_mcp.store.connection import shown
+from tests.sources.claude_logs import assistant, permissions_hold, session_file, write
 
 
 @dataclass(frozen=True)
@@ -88,6 +89,191 @@ def test_doctor_explains_a_corrupt_database(home: Path) -> None:
     proc = run("doctor")
     assert proc.returncode == 1
     assert "not a usable SQLite database" in proc.stdout
+
+
+@pytest.mark.usefixtures("home")
+@pytest.mark.sqlite_only  # SQLite files
+def test_doctor_says_what_every_command_says_of_a_foreign_or_newer_ledger(home: Path) -> None:
+    """Another application's SQLite file: doctor said "ok (empty: no schema yet)" and exit 0 while
+    every command refused it. A newer cost-mcp's ledger: doctor said what was wrong, not what to do."""
+    import sqlite3
+
+    db = home / "data" / "cost.db"
+    db.parent.mkdir(parents=True)
+    with sqlite3.connect(db) as other:
+        other.execute("CREATE TABLE notes (body TEXT)")
+    other.close()
+    refused = run("report")
+    doctor = run("doctor", "--json")
+    assert refused.returncode == 2 and doctor.returncode == 1
+    problem = f"{db} is not a cost-mcp ledger (it is another application's SQLite database, with tables notes"
+    assert problem in refused.stderr and problem in json.loads(doctor.stdout)["database_status"]
+    assert any(p.startswith(problem) for p in json.loads(doctor.stdout)["problems"])
+
+    db.unlink()
+    assert run("budget", "list").returncode == 0  # a ledger of today's schema
+    with sqlite3.connect(db) as newer:
+        newer.execute("INSERT INTO _migrations VALUES ('m999_from_the_future', '2030-01-01')")
+    newer.close()
+    assert "upgrade cost-mcp" in run("report").stderr
+    doctor = run("doctor")
+    assert doctor.returncode == 1
+    assert (
+        "problem: written by a newer cost-mcp (migrations m999_from_the_future): upgrade cost-mcp, or set "
+        "COST_MCP_DB to another ledger" in " ".join(doctor.stdout.split())
+    )
+
+
+@pytest.mark.usefixtures("home")
+@pytest.mark.sqlite_only  # about a setting, not the ledger
+@pytest.mark.parametrize("server", ["http://[::1", "https://cost.example.com:abc"])
+def test_a_team_server_url_that_cannot_be_split_is_named_not_a_traceback(server: str) -> None:
+    """An unclosed IPv6 bracket or a port that is not a number: `push --server` raised ValueError
+    from urlsplit, doctor httpx's InvalidURL, and the MCP server's own pushes logged tracebacks."""
+    pushed = run("push", "--server", server, "--token", "cmt_x")
+    assert pushed.returncode == 2 and "Traceback" not in pushed.stderr
+    assert pushed.stderr.startswith("error: the team server URL (--server) is not a URL (")
+    env = {"COST_MCP_TEAM_SERVER": server, "COST_MCP_TEAM_TOKEN": "cmt_x", "COLUMNS": "400"}
+    doctor = run("doctor", env=env)
+    assert doctor.returncode == 1 and "Traceback" not in doctor.stderr
+    assert f"problem: setting COST_MCP_TEAM_SERVER={server!r} is not usable (not a URL (" in doctor.stdout
+
+
+def restricted(*args: str) -> subprocess.CompletedProcess[str]:
+    """A real `cost-mcp ARGS` process for which file modes hold (root without its capabilities), its
+    lines wide enough that no path is folded."""
+    return subprocess.run(
+        [*permissions_hold(), sys.executable, "-m", "cost_mcp", *args],
+        capture_output=True,
+        text=True,
+        timeout=120,
+        check=False,
+        env={**os.environ, "COLUMNS": "400"},
+    )
+
+
+def one_line(text: str) -> str:
+    return " ".join(text.split())
+
+
+@pytest.mark.sqlite_only  # about log folders; root without the capabilities cannot reach PostgreSQL
+def test_doctor_names_the_claude_log_folders_it_cannot_open(home: Path) -> None:
+    """doctor said "0 log file(s)" and no problem for a project folder it could not open (after
+    a report had said PARTIAL for it too), and a Claude folder it could not enter was a
+    PermissionError traceback. Both are now a problem naming the folder and what to do."""
+    log = write(session_file(home / "claude", "s1"), assistant("m1", "r1", "2026-11-02T10:00:00.000Z"))
+    hidden = log.parent
+    for closed in (hidden, home / "claude"):
+        closed.chmod(0)
+        try:
+            proc = restricted("doctor")
+            as_json = restricted("doctor", "--json")
+        finally:
+            closed.chmod(0o755)
+        said = one_line(proc.stdout)
+        assert proc.returncode == 1 and "Traceback" not in proc.stderr, proc.stderr
+        where = hidden if closed == hidden else home / "claude" / "projects"
+        assert f"problem: Claude Code logs: cannot open {where} (Permission denied)" in said
+        assert "make them readable by the user running cost-mcp" in said
+        assert "no coding agent's logs found" not in said  # they are there, only closed
+        roots = json.loads(as_json.stdout)["claude_log_roots"]
+        assert roots[0]["unreadable"] == [f"{where} (Permission denied)"]
+
+
+@pytest.mark.sqlite_only  # about log folders; root without the capabilities cannot reach PostgreSQL
+def test_doctor_names_another_agents_log_folders_it_cannot_open(home: Path) -> None:
+    """The same for another agent: CODEX_HOME closed was a traceback, a closed folder under it
+    "0 log file(s)" and nothing else."""
+    day = home / "codex" / "sessions" / "2026" / "11"
+    day.mkdir(parents=True)
+    (day / "rollout-2026-11-02T10-00-00-x.jsonl").write_text("{}\n", encoding="utf-8")
+    for closed, where in (
+        (home / "codex", [home / "codex" / "sessions", home / "codex" / "archived_sessions"]),
+        (day, [day]),
+    ):
+        closed.chmod(0)
+        try:
+            proc = restricted("doctor")
+        finally:
+            closed.chmod(0o755)
+        said = one_line(proc.stdout)
+        assert proc.returncode == 1 and "Traceback" not in proc.stderr, proc.stderr
+        named = "; ".join(f"{w} (Permission denied)" for w in where)
+        assert f"problem: codex logs: cannot open {named}: their calls are not counted" in said
+    sessions = home / "codex" / "sessions"
+    assert f"agent logs codex {sessions}: 0 log file(s), 1 folder(s) it cannot open" in said
+
+
+@pytest.mark.sqlite_only  # about a file's mode; root without the capabilities cannot reach PostgreSQL
+def test_a_price_file_that_cannot_be_read_is_one_line_not_a_traceback(home: Path) -> None:
+    """A price override file of mode 000: report and doctor were PermissionError tracebacks."""
+    prices = home / "config" / "prices.toml"
+    prices.parent.mkdir(parents=True, exist_ok=True)
+    prices.write_text('[[price]]\nmodel = "house-1"\ninput_mtok = "2"\n', encoding="utf-8")
+    prices.chmod(0)
+    try:
+        report = restricted("report")
+        doctor = restricted("doctor")
+    finally:
+        prices.chmod(0o644)
+    said = f"price override file {prices} cannot be read (Permission denied): make it readable"
+    assert report.returncode == 2 and "Traceback" not in report.stderr, report.stderr
+    assert report.stderr.startswith(f"error: {said}")
+    assert doctor.returncode == 1 and "Traceback" not in doctor.stderr, doctor.stderr
+    assert f"problem: {said}" in doctor.stdout
+
+
+@pytest.mark.sqlite_only  # about a file's mode; root without the capabilities cannot reach PostgreSQL
+def test_doctor_names_an_env_file_it_cannot_read(home: Path) -> None:
+    """An env file of mode 000 (or a folder there) sets nothing, keys included, and every command
+    goes on without it as the code meant ("doctor names an env file it cannot read"); doctor said
+    "(found)" and no problem."""
+    env_file = home / "config" / "env"
+    env_file.parent.mkdir(parents=True, exist_ok=True)
+    env_file.write_text("OPENAI_ADMIN_KEY=sk-admin-CANARY-0123456789\n", encoding="utf-8")
+    env_file.chmod(0)
+    try:
+        doctor = restricted("doctor")
+    finally:
+        env_file.chmod(0o644)
+    assert doctor.returncode == 1 and "CANARY" not in doctor.stdout
+    assert (
+        f"problem: the env file {env_file} cannot be read (Permission denied), so nothing in it is set: "
+        "make it readable" in doctor.stdout
+    )
+    env_file.unlink()
+    env_file.mkdir()
+    folder = run("doctor", env={"COLUMNS": "400"})
+    assert folder.returncode == 1
+    assert f"the env file {env_file} cannot be read (Is a directory)" in folder.stdout
+
+
+@pytest.mark.usefixtures("home")
+@pytest.mark.sqlite_only  # about the price file
+def test_doctor_says_a_price_file_that_is_a_folder_reads_no_price(home: Path) -> None:
+    """COST_MCP_PRICES_FILE naming a folder reads as no overrides, and every note said to add the
+    model's price "to the price override file (/that/folder)"; doctor said "(absent): no overrides"."""
+    folder = home / "config" / "prices"
+    folder.mkdir(parents=True)
+    doctor = run("doctor", env={"COST_MCP_PRICES_FILE": str(folder), "COLUMNS": "400"})
+    assert doctor.returncode == 1
+    assert f"problem: price override file {folder} is a folder, so no price of yours is read" in doctor.stdout
+
+
+@pytest.mark.sqlite_only  # about log files; root without the capabilities cannot reach PostgreSQL
+def test_doctor_warns_of_log_files_the_last_read_could_not_open(home: Path) -> None:
+    """A file doctor's walk lists but a reader cannot open: the last read's error, from the ledger."""
+    log = write(session_file(home / "claude", "s1"), assistant("m1", "r1", "2026-11-02T10:00:00.000Z"))
+    log.chmod(0)
+    try:
+        assert restricted("report").returncode == 0
+        proc = restricted("doctor")
+    finally:
+        log.chmod(0o644)
+    said = one_line(proc.stdout)
+    assert "Traceback" not in proc.stderr, proc.stderr
+    assert f"warning: Claude Code logs: the last read could not open some files ({log}" in said
+    assert "make them readable by the user running cost-mcp" in said
 
 
 @pytest.mark.usefixtures("home")
@@ -266,6 +452,14 @@ def test_subscription_add_list_remove() -> None:
         "subscription", "add", "max", "--vendor", "anthropic", "--amount", "200", "--start", "2026-01-01"
     )
     assert added.returncode == 0, added.stderr
+    assert added.stdout == "subscription 'max': anthropic, $200.00 monthly from 2026-01-01\n"
+    seat = ("--vendor", "openai", "--amount", "20", "--period", "yearly", "--start", "2026-01-01")
+    plus = run("subscription", "add", "plus", *seat, "--end", "2026-12-31", "--member", "ana@example.com")
+    # The last day and the member were not said.
+    assert plus.stdout == (
+        "subscription 'plus': openai, $20.00 yearly from 2026-01-01 to 2026-12-31, ana@example.com's seat\n"
+    )
+    assert run("subscription", "remove", "plus").returncode == 0
     listed = run("subscription", "list")
     assert "max" in listed.stdout
     assert "$200.00 per month" in listed.stdout

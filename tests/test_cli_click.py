@@ -224,6 +224,65 @@ def test_every_command_is_in_the_lazy_map_under_its_own_module() -> None:
         assert command.callback.__module__ == f"cost_mcp.cli.{app.COMMAND_MODULES[name]}", name
 
 
+def test_every_commands_summary_in_its_groups_help_is_whole() -> None:
+    """click ends a command's summary in its group's --help at the first ". ": `budget --help`
+    listed "set  Create or replace a budget (AMOUNT in US dollars, e.g." (a cut sentence)."""
+    import click
+
+    from cost_mcp.cli import cli, load_all
+
+    load_all()
+    groups = [cli, *(c for c in cli.commands.values() if isinstance(c, click.Group))]
+    for group in groups:
+        for name, command in group.commands.items():
+            summary = command.get_short_help_str(limit=200)  # its first sentence, whatever the width
+            if summary.endswith("..."):  # cut for its length, and says so
+                continue
+            assert summary.endswith("."), f"{group.name} {name}: {summary!r}"
+            assert summary.count("(") == summary.count(")"), f"{group.name} {name}: {summary!r}"
+
+
+@pytest.mark.usefixtures("home")
+@pytest.mark.sqlite_only  # an argument refused before the ledger is read
+def test_compare_refuses_a_dimension_as_a_comparison(capsys: pytest.CaptureFixture[str]) -> None:
+    """`compare --group-by day` said "cannot group savings by 'day'": compare shares savings' check."""
+    assert main(["compare", "--group-by", "day"]) == EXIT_USAGE
+    err = capsys.readouterr().err
+    assert "cannot group a comparison by 'day'; use any of: provider, model, agent" in err
+
+
+@pytest.mark.parametrize(
+    ("server", "says"),
+    [
+        ("not-a-url", "--server 'not-a-url' is not a server's URL: give its scheme and host"),
+        ("cost.example.com", "--server 'cost.example.com' is not a server's URL"),
+        ("http://127.0.0.1:port", "is not a server's URL"),
+        (
+            "https://ana:s3cret@cost.example.com",
+            "give the server's address alone, e.g. https://cost.example.com ",
+        ),
+        ("https://cost.example.com:8443/?token=s3cret", "alone, e.g. https://cost.example.com:8443 "),
+    ],
+)
+def test_otel_config_refuses_a_server_that_is_no_url(
+    capsys: pytest.CaptureFixture[str], server: str, says: str
+) -> None:
+    """`otel-config --server not-a-url` printed settings pointing every agent at "not-a-url" (they
+    drop what they cannot send, silently), exit 0. A secret in the URL is never echoed."""
+    assert main(["otel-config", "--server", server]) == EXIT_USAGE
+    captured = capsys.readouterr()
+    assert captured.out == "" and says in captured.err and "s3cret" not in captured.err
+
+
+@pytest.mark.parametrize("command", ["statusline", "hook"])
+def test_the_commands_claude_code_runs_say_they_read_stdin(
+    capsys: pytest.CaptureFixture[str], command: str
+) -> None:
+    """Run by hand, `cost-mcp hook` waits for its input: its --help did not say it reads any."""
+    assert main([command, "--help"]) == 0
+    assert "JSON on stdin" in " ".join(capsys.readouterr().out.split())
+
+
 def test_a_command_imports_only_its_own_module(tmp_path: Path) -> None:
     import subprocess
     import sys

@@ -76,11 +76,135 @@ def test_export_to_a_closed_pipe_ends_quietly(
     assert main(["export"]) == 0
 
 
+@pytest.mark.usefixtures("logs")
+@pytest.mark.sqlite_only  # about the output file, not the ledger
+@pytest.mark.parametrize(
+    ("fmt", "name"), [("csv", "x.csv"), ("json", "x.json"), ("focus", "x.csv"), ("focus", "x.parquet")]
+)
+def test_export_to_a_file_that_cannot_be_written_says_so_in_one_line(
+    home: Path, capsys: pytest.CaptureFixture[str], fmt: str, name: str
+) -> None:
+    """`export -o` into a folder that does not exist, or onto a folder: a traceback it was."""
+    for target in (home / "no-such-folder" / name, home):
+        code, out, err = run(capsys, "export", "--format", fmt, "-o", str(target))
+        assert code == 2 and out == ""
+        assert err.startswith(f"error: cannot write {target} (") and "Traceback" not in err
+        assert "give --output a file in a folder that exists" in " ".join(err.split())
+    assert not (home / "no-such-folder").exists()
+
+
 @pytest.mark.usefixtures("home")
 def test_estimate_without_token_counts_is_an_error(capsys: pytest.CaptureFixture[str]) -> None:
     code, out, err = run(capsys, "estimate", "claude-sonnet-4-5")
     assert code == 2 and out == ""
     assert "give the call's token counts" in err and "--input" in err
+
+
+@pytest.mark.usefixtures("home")
+@pytest.mark.sqlite_only  # no ledger involved
+@pytest.mark.parametrize(
+    ("option", "value", "allowed"),
+    [
+        ("--requests", "0", "1<=x<=1000000000"),
+        ("--requests", "-3", "1<=x<=1000000000"),
+        ("--input", "-5", "x>=0"),
+    ],
+)
+def test_estimate_refuses_counts_out_of_range_naming_the_option(
+    capsys: pytest.CaptureFixture[str], option: str, value: str, allowed: str
+) -> None:
+    """`--requests 0` divided the tokens by zero (a traceback); `--requests -3` was blamed on the
+    input ("input must be a whole number >= 0, got -333"), the tokens divided by -3."""
+    argv = ["estimate", "claude-sonnet-4-5", "--input", "1000", "--output", "100", option, value]
+    code, out, err = run(capsys, *argv)
+    assert code == 2 and out == "" and "Traceback" not in err
+    assert f"Invalid value for '{option}': {value} is not in the range {allowed}." in err
+
+
+@pytest.mark.usefixtures("home")
+@pytest.mark.sqlite_only  # refused before the ledger is read
+def test_blocks_out_of_range_says_the_option_once(capsys: pytest.CaptureFixture[str]) -> None:
+    """It said "invalid --days (1 to 31) (--days (1 to 31): Input should be ...)"."""
+    code, _, err = run(capsys, "blocks", "--days", "40")
+    assert code == 2
+    assert err == "error: invalid --days (1 to 31) (Input should be less than or equal to 31)\n"
+    code, _, err = run(capsys, "blocks", "--token-limit", "lots")
+    assert code == 2 and err.count("--token-limit") == 1
+
+
+@pytest.mark.usefixtures("logs")
+@pytest.mark.sqlite_only  # about the price file
+def test_a_cli_command_stops_at_a_broken_price_file(home: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    """README: a running server keeps the prices read before a broken edit; a CLI command has none,
+    and stops with the one-line error rather than store calls at prices the file would change."""
+    prices = home / "config" / "prices.toml"
+    prices.parent.mkdir(parents=True, exist_ok=True)
+    prices.write_text('[[price]]\nmodel = "no-such-model-x"\ninput_mtok = \n', encoding="utf-8")
+    code, out, err = run(capsys, "report")
+    assert (code, out) == (2, "")
+    assert err.startswith(f"error: price override file {prices} is not valid TOML")
+
+
+@pytest.mark.usefixtures("home")
+@pytest.mark.sqlite_only  # about the port, not the ledger
+def test_a_port_another_program_holds_is_one_line_for_the_dashboard_and_the_server(
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    """`dashboard --port N` on a port in use was an OSError traceback (an OverflowError past 65535);
+    `serve --http --port N` announced itself, then uvicorn logged "[Errno 98]" and exited 3."""
+    import socket
+
+    with socket.socket() as held:
+        held.bind(("127.0.0.1", 0))
+        held.listen(1)
+        port = str(held.getsockname()[1])
+        for argv in (["dashboard", "--no-browser", "--port", port], ["serve", "--http", "--port", port]):
+            code, out, err = run(capsys, *argv)
+            assert (code, out) == (2, ""), err
+            assert err.startswith(f"error: cannot listen on 127.0.0.1:{port} (Address already in use)")
+            assert "choose another --port" in err and "Traceback" not in err
+    for argv in (["dashboard", "--no-browser", "--port", "99999"], ["serve", "--http", "--port", "99999"]):
+        code, _, err = run(capsys, *argv)
+        assert code == 2 and "Invalid value for '--port': 99999 is not in the range" in err
+
+
+@pytest.mark.usefixtures("home")
+def test_budget_set_says_everything_it_set(
+    capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """`budget set ci 10 --agent ci --include-subscriptions --threshold 0.9` printed "budget 'ci':
+    $10.00 per month": the scope, the seat fees and the thresholds were not said."""
+    monkeypatch.setenv("COLUMNS", "400")
+    argv = [
+        "budget",
+        "set",
+        "ci",
+        "10",
+        "--agent",
+        "ci",
+        "--provider",
+        "anthropic",
+        "--include-subscriptions",
+    ]
+    code, out, _ = run(capsys, *argv, "--threshold", "0.9", "--threshold", "1", "--hard")
+    assert code == 0
+    assert out.splitlines()[0] == (
+        "budget 'ci': $10.00 per month (hard), providers anthropic, agents ci, seat fees counted; "
+        "alerts at 90%, 100%"
+    )
+    code, out, _ = run(capsys, "budget", "set", "plain", "5", "--period", "day")
+    assert out.splitlines()[0] == "budget 'plain': $5.00 per day; alerts at 50%, 80%, 100%"
+
+
+@pytest.mark.usefixtures("logs")
+def test_session_messages_name_no_tool_argument(capsys: pytest.CaptureFixture[str]) -> None:
+    """`cost-mcp session nope` said "omit session_id", and the latest session from another folder
+    "pass session_id for another": the CLI has an ID argument, no session_id."""
+    code, _, err = run(capsys, "session", "nope")
+    assert code == 2 and "give no session id for the latest one" in err and "session_id" not in err
+    code, out, _ = run(capsys, "session")  # run from this checkout: the session is another folder's
+    said = " ".join(out.split())
+    assert code == 0 and "this is the most recent one" in said and "give a session id for another" in said
 
 
 @pytest.mark.usefixtures("home")

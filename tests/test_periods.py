@@ -616,6 +616,8 @@ def test_a_spec_names_a_month_a_day_a_range_or_a_preset(spec: str, first: str, l
     ("spec", "fix"),
     [
         ("2026-13", "is not a month: write it as YYYY-MM"),
+        ("9999-12", "is out of range: use a month between 1900-01 and 2999-12"),  # was a ValueError
+        ("0000-01", "is out of range: use a month between 1900-01 and 2999-12"),
         ("last_fortnight", "a month YYYY-MM, or YYYY-MM-DD..YYYY-MM-DD"),
         ("last_weak", "Did you mean 'last_week'?"),
     ],

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 import random
 import re
 from datetime import UTC, datetime
@@ -341,6 +342,20 @@ def test_malformed_override_file_names_the_problem(tmp_path: Path, text: str, me
     with pytest.raises(InvalidInputError, match=re.escape(message)) as info:
         load_overrides(path)
     assert str(path) in str(info.value)
+
+
+def test_a_running_pricer_keeps_its_prices_when_the_file_becomes_unreadable(tmp_path: Path) -> None:
+    """A pipe (or, for a user without root's capabilities, a file of mode 000) where the override
+    file was: follow_file raised from every refresh of a running server; it keeps the prices read
+    before and says why, as for a broken edit."""
+    path = write_prices(tmp_path / "prices.toml", '[[price]]\nmodel = "house-1"\ninput_mtok = "2"\n')
+    pricer = Pricer.from_file(path)
+    path.unlink()
+    os.mkfifo(path)
+    assert pricer.follow_file(path) is False
+    assert "is not a regular file" in str(pricer.file_problem) and "still in use" in str(pricer.file_problem)
+    priced = pricer.price(Tokens(input=1_000_000), "house-1", None, AT)
+    assert isinstance(priced, Price) and priced.total_nanos == 2_000_000_000
 
 
 def test_missing_override_file_means_no_overrides(tmp_path: Path) -> None:

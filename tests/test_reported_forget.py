@@ -213,6 +213,22 @@ async def test_filters_pick_what_list_shows_and_forget_asks_before_removing_them
     assert_rollup_is_rebuilt_from_events(conn)
 
 
+@pytest.mark.anyio
+async def test_a_floor_past_any_stored_amount_picks_nothing_rather_than_a_traceback(
+    client: Client, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """`--min-cost 1e400` or `--min-tokens` past 64 bits: SQLite refused the number (an
+    OverflowError traceback); no call holds that much, so nothing is picked."""
+    await _record(client, "big", ONE_DOLLAR)
+    for floor in (["--min-cost", "1e400"], ["--min-tokens", "99999999999999999999"]):
+        code, out, err = run(capsys, "reported", "list", *floor)
+        assert (code, err) == (0, "") and "No reported calls match" in out
+        code, out, err = run(capsys, "reported", "forget", *floor, "--dry-run")
+        assert code == 0 and "Traceback" not in err and "no reported call matches" in flat(out + err)
+    code, out, _ = run(capsys, "reported", "list", "--min-cost", "1")
+    assert code == 0 and "big" in out
+
+
 def test_a_team_admin_forgets_a_members_pushed_call_on_the_server(
     settings: Settings, conn: Conn, capsys: pytest.CaptureFixture[str]
 ) -> None:

@@ -245,6 +245,30 @@ def test_statusline_rejects_an_unknown_field(
     assert code == 1 and out == "cost-mcp: error (run `cost-mcp doctor`)\n"
 
 
+def test_statusline_fields_are_read_from_the_env_file_and_a_bad_one_is_named_by_doctor(
+    home: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """Claude Code starts the status line with its own environment, so the env file is where a
+    person sets COST_MCP_STATUSLINE_FIELDS (as `statusline --install` advises); it was read from the
+    environment only, and a bad value made the line say "run `cost-mcp doctor`", which said nothing."""
+    monkeypatch.setenv("NO_COLOR", "1")
+    monkeypatch.delenv("COST_MCP_STATUSLINE_FIELDS", raising=False)
+    mine = session_file(home / "claude", "s-mine")
+    write(mine, assistant("m1", "r1", stamp(10), session="s-mine", output=1000))
+    env_file = home / "config" / "env"
+    env_file.parent.mkdir(parents=True, exist_ok=True)
+    env_file.write_text("COST_MCP_STATUSLINE_FIELDS=session\n", encoding="utf-8")
+    code, out = run_cli(monkeypatch, capsys, status_input(mine, "s-mine"), "statusline")
+    cost = price(Tokens(output=1000), 10).quantize(Decimal("0.01"))
+    assert (code, out) == (0, f"${cost} session\n")
+    env_file.write_text("COST_MCP_STATUSLINE_FIELDS=session,weather\n", encoding="utf-8")
+    assert run_cli(monkeypatch, capsys, "{}", "statusline")[1] == "cost-mcp: error (run `cost-mcp doctor`)\n"
+    monkeypatch.setenv("COLUMNS", "400")
+    code, out = run_cli(monkeypatch, capsys, "", "doctor")
+    assert code == 1
+    assert "problem: COST_MCP_STATUSLINE_FIELDS: unknown status-line field(s) weather; choose from" in out
+
+
 def test_statusline_through_the_installed_command(home: Path) -> None:
     transcript = session_file(home / "claude", "s1")
     write(transcript, assistant("m1", "r1", stamp(5), session="s1", input=10, output=10))

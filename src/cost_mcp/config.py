@@ -211,6 +211,13 @@ class Settings(BaseSettings):
         parse_substitutes(value)
         return value
 
+    @field_validator("team_server")
+    @classmethod
+    def _team_server_url(cls, value: str | None) -> str | None:
+        if value and (problem := url_problem(value)):
+            raise ValueError(problem)
+        return value
+
     @field_validator("week_start", mode="before")
     @classmethod
     def _lower_week_start(cls, value: object) -> object:
@@ -493,6 +500,17 @@ def load_settings_leniently(
 def _with_env(settings: Settings, env: Mapping[str, str]) -> Settings:
     settings._env.update({name: value for name, value in env.items() if value and name.isupper()})
     return settings
+
+
+def url_problem(url: str) -> str | None:
+    """Why ``url`` cannot be split into a URL at all (an unclosed ``[`` of an IPv6 host, a port that
+    is not a number), or None. Every later step (doctor's check, a push, the server's own pushes)
+    raised from urlsplit or httpx on it: a traceback."""
+    try:
+        urlsplit(url.strip()).port  # noqa: B018 - the port is parsed when read
+    except ValueError as exc:
+        return f"not a URL ({exc}): write it as https://host[:port][/path]"
+    return None
 
 
 def _problem(field: str, value: str | None, why: str) -> str:

@@ -264,6 +264,9 @@ class CoreSettings:
     max_line_bytes: int = MAX_LINE_BYTES
     unusable: tuple[str, ...] = ()
     """Variables whose value was unusable, so their default is used (Settings says why)."""
+    statusline_fields: str | None = None
+    """COST_MCP_STATUSLINE_FIELDS, from the environment or the env file (the status line's own
+    setting: Claude Code starts it with its environment, so the env file is where it is set)."""
     environ: Mapping[str, str] | None = field(default=None, repr=False, compare=False)
     """What these were read from (None: the process's environment), so :meth:`full` reads the same."""
     env_file: Path | None = field(default=None, repr=False, compare=False)
@@ -346,6 +349,7 @@ def load_core_settings(
         claude_config_dir=env.get("CLAUDE_CONFIG_DIR"),
         max_line_bytes=max_line_bytes or MAX_LINE_BYTES,
         unusable=tuple(name for name, bad in unusable.items() if bad),
+        statusline_fields=env.get("COST_MCP_STATUSLINE_FIELDS"),
         environ=environ,
         env_file=env_file,
     )

@@ -16,6 +16,7 @@ from pydantic import SecretStr
 
 from cost_mcp import __version__, notify
 from cost_mcp.config import Settings, default_env_file, key_origin, mask_secret
+from cost_mcp.core_settings import merged_env
 from cost_mcp.errors import CostMcpError, DatabaseError
 from cost_mcp.files import NotRegularFileError, read_regular_file
 from cost_mcp.models import (
@@ -72,16 +73,38 @@ def diagnose(
     except CostMcpError as exc:
         prices_status = str(exc)
         problems.append(prices_status)
+    # A folder reads as no file, and every answer's advice to add a model's price "to the price
+    # override file (that folder)" misled. (os.path.isdir: False, not an error, where it cannot look.)
+    if os.path.isdir(settings.prices_file):
+        prices_status = "a folder, not a file: no overrides"
+        problems.append(
+            f"price override file {settings.prices_file} is a folder, so no price of yours is read: set "
+            "COST_MCP_PRICES_FILE to a TOML file (e.g. a prices.toml in that folder)"
+        )
     env_file = default_env_file()
     providers = [_key_status(settings, spec, environ, env_file) for spec in registry.providers()]
     problems += key_problems(settings)
     problems += [p for spec in registry.providers() if (p := settings.provider_base_url_problem(spec.id))]
     problems += env_file_problems(env_file)
+    problems += statusline_problems(merged_env(environ, env_file).get("COST_MCP_STATUSLINE_FIELDS"))
     problems += sync_skip_problems(settings)
     problems += sync_problems(settings, health.failed_syncs(settings.db))
     roots = [_log_root(root) for root in settings.claude_roots()]
     read_errors = health.read_errors(settings.db)
     agent_roots = agent_log_roots(settings, read_errors)
+    log_warnings: list[str] = []
+    for logs, unreadable, read_error, fix in [
+        (
+            "Claude Code",
+            [u for r in roots for u in r.unreadable],
+            read_errors.get("claude_code"),
+            f"{_MAKE_READABLE}, or set CLAUDE_CONFIG_DIR to the folders to read",
+        ),
+        *((a.agent, a.unreadable, a.read_error, _MAKE_READABLE) for a in agent_roots),
+    ]:
+        found, warned = log_access_findings(logs, unreadable, read_error, fix)
+        problems += found
+        log_warnings += warned
     received = health.received_pushes(settings.db)
     pushed = {sender.token_name for sender in received}
     # A member's token that never pushed: the team's totals lack that laptop entirely, and no
@@ -104,8 +127,8 @@ def diagnose(
         otel_calls[sender.member] += sender.events
     # A team server's usage comes from its members' pushes: its own machine has no logs to read.
     # Nor is a machine whose only agent is another one (Codex, Gemini CLI...) missing anything.
-    other_agents = any(f.found for a in agent_roots for f in a.folders)
-    if not any(r.projects_dir_found for r in roots) and not received and not other_agents:
+    other_agents = any(a.unreadable or any(f.found for f in a.folders) for a in agent_roots)
+    if not any(r.projects_dir_found or r.unreadable for r in roots) and not received and not other_agents:
         problems.append(
             "no coding agent's logs found: no Claude Code logs in "
             + ", ".join(r.path for r in roots)
@@ -188,12 +211,7 @@ def diagnose(
         ],
         problems=problems,
         warnings=cleanup_warnings(settings.claude_roots())
-        + [
-            f"{a.agent} logs: the last read could not open some files ({a.read_error}); "
-            "their calls are not counted until they can be read"
-            for a in agent_roots
-            if a.read_error
-        ]
+        + log_warnings
         + team_warnings(settings)
         + repricing_warnings(health.price_data_in_force(settings.db))
         + ([team.token_check] if team.token_accepted is None and team.token_check else []),
@@ -303,8 +321,13 @@ def env_file_problems(path: Path) -> list[str]:
         return [
             f"{path} is not a regular file (a pipe, socket or device), so nothing in it is read: remove it"
         ]
-    except OSError:
-        return []
+    except FileNotFoundError:
+        return []  # the env file is optional
+    except OSError as exc:  # every command reads on without it, keys and settings left unset
+        return [
+            f"the env file {path} cannot be read ({exc.strerror or exc}), so nothing in it is set: make "
+            "it readable by the user running cost-mcp, or set COST_MCP_ENV_FILE to another file"
+        ]
     try:
         lines = raw.decode("utf-8").removeprefix("\ufeff").splitlines()  # offsets in the file's bytes
     except UnicodeDecodeError as exc:
@@ -341,6 +364,20 @@ def sync_problems(settings: Settings, failed: Sequence[SourceState]) -> list[str
                 f"`cost-mcp sync --provider {spec.id}` tries again"
             )
     return problems
+
+
+def statusline_problems(fields: str | None) -> list[str]:
+    """COST_MCP_STATUSLINE_FIELDS naming a field the line does not have: the status line then
+    shows only "cost-mcp: error (run `cost-mcp doctor`)", so doctor must say why."""
+    from cost_mcp.statusline import fields_from
+
+    try:
+        fields_from(fields)
+    except ValueError as exc:
+        return [
+            f"COST_MCP_STATUSLINE_FIELDS: {exc}: Claude Code's status line shows an error until it is fixed"
+        ]
+    return []
 
 
 def sync_skip_problems(settings: Settings) -> list[str]:
@@ -397,6 +434,8 @@ def _database_status(target: Path | str) -> tuple[str, int]:
     if not os.access(path, os.R_OK):
         return f"{path} is not readable (check permissions or set COST_MCP_DB)", 0
     found = check_file(path)
+    if found.foreign is not None:
+        return found.foreign, 0
     if found.empty:
         return "ok (empty: no schema yet)", 0
     if found.error is not None:
@@ -405,12 +444,20 @@ def _database_status(target: Path | str) -> tuple[str, int]:
     known = {name for name, _ in MIGRATIONS}
     newer = [n for n in names if n not in known]
     if newer:
-        return f"written by a newer cost-mcp (migrations {', '.join(newer)})", len(names)
+        return _newer(newer), len(names)
     pending = len(known) - len(set(names) & known)
     writable = os.access(path, os.W_OK)
     state = "ok" if writable else "read-only: cost-mcp needs to write it (check permissions)"
     size = path.stat().st_size
     return f"{state}, {size:,} bytes, {pending} migration(s) pending", len(names)
+
+
+def _newer(unknown: Sequence[str]) -> str:
+    # What the commands refusing it say to do (migrations.migrate), not only what is wrong.
+    return (
+        f"written by a newer cost-mcp (migrations {', '.join(unknown)}): upgrade cost-mcp, or set "
+        "COST_MCP_DB to another ledger"
+    )
 
 
 def _postgres_status(target: str) -> tuple[str, int]:
@@ -426,7 +473,7 @@ def _postgres_status(target: str) -> tuple[str, int]:
     known = {name for name, _ in MIGRATIONS}
     newer = [n for n in names if n not in known]
     if newer:
-        return f"written by a newer cost-mcp (migrations {', '.join(newer)})", len(names)
+        return _newer(newer), len(names)
     pending = len(known) - len(set(names) & known)
     return f"ok, PostgreSQL, {pending} migration(s) pending", len(names)
 
@@ -496,12 +543,45 @@ def team_warnings(settings: Settings) -> list[str]:
 def _log_root(root: Path) -> LogRoot:
     projects = root / "projects"
     count = 0
-    if projects.is_dir():
-        for _dirpath, _dirs, files in os.walk(projects):
+    unreadable: list[str] = []
+
+    def cannot_open(exc: OSError) -> None:
+        unreadable.append(f"{exc.filename or projects} ({exc.strerror or exc})")
+
+    try:
+        found = projects.is_dir()
+    except OSError as exc:  # a Claude folder this user may not enter: is_dir() raises, not False
+        cannot_open(exc)
+        found = False
+    if found:
+        for _dirpath, _dirs, files in os.walk(projects, onerror=cannot_open):
             count += sum(1 for f in files if f.endswith(".jsonl"))
             if count >= _SCAN_LIMIT:
                 break
-    return LogRoot(path=str(root), projects_dir_found=projects.is_dir(), jsonl_files=count)
+    return LogRoot(path=str(root), projects_dir_found=found, jsonl_files=count, unreadable=unreadable)
+
+
+_MAKE_READABLE = "make them readable by the user running cost-mcp"
+
+
+def log_access_findings(
+    logs: str, unreadable: Sequence[str], read_error: str | None, fix: str = _MAKE_READABLE
+) -> tuple[list[str], list[str]]:
+    """A problem for the log folders doctor itself cannot open, else a warning for the files the
+    last read could not open (``read_error``, from the ledger): doctor lists folders, it does not
+    open every file. Either way those calls are missing from every total, which each answer says
+    (PARTIAL) and the status line marks with "logs unreadable"."""
+    if unreadable:
+        return [
+            f"{logs} logs: cannot open {'; '.join(unreadable)}: their calls are not counted until they "
+            f"can be read ({fix})"
+        ], []
+    if read_error:
+        return [], [
+            f"{logs} logs: the last read could not open some files ({read_error}); their calls are not "
+            f"counted until they can be read ({fix})"
+        ]
+    return [], []
 
 
 def agent_log_roots(settings: Settings, read_errors: Mapping[str, str]) -> list[AgentLogs]:
@@ -513,19 +593,32 @@ def agent_log_roots(settings: Settings, read_errors: Mapping[str, str]) -> list[
     for fmt in agents.AGENTS:
         suffixes = fmt.line_suffixes + fmt.document_suffixes + fmt.database_suffixes
         folders: list[AgentFolder] = []
+        unreadable: list[str] = []
         for root in fmt.roots(settings):
             count = 0
-            exists = root.is_dir() or root.is_file()
+            try:
+                exists = root.is_dir() or root.is_file()
+            except OSError as exc:  # a parent this user may not enter: is_dir() raises, not False
+                unreadable.append(f"{exc.filename or root} ({exc.strerror or exc})")
+                exists = False
             if exists:
-                for path, _ in logfiles.walk(root, suffixes):
+                errors: list[str] = []
+                for path, _ in logfiles.walk(root, suffixes, errors=errors):
                     if fmt.accept is None or fmt.accept(path):
                         count += 1
                     if count >= _SCAN_LIMIT:
                         break
+                # walk's "<folder>: <reason>", written as doctor names a Claude folder
+                split = (e.rpartition(": ") for e in errors)
+                unreadable += [f"{folder} ({reason})" for folder, _, reason in split]
             folders.append(AgentFolder(path=str(root), found=exists, log_files=count))
         found.append(
             AgentLogs(
-                agent=fmt.agent, source=fmt.source, folders=folders, read_error=read_errors.get(fmt.source)
+                agent=fmt.agent,
+                source=fmt.source,
+                folders=folders,
+                read_error=read_errors.get(fmt.source),
+                unreadable=unreadable,
             )
         )
     return found

@@ -89,8 +89,11 @@ def checked(annotation: Any, value: object, what: str) -> Any:
     try:
         return TypeAdapter(annotation).validate_python(value)
     except ValidationError as exc:
+        # A field's errors name the field; the value's own ("--days (1 to 31)") are already named
+        # by ``what``, and said it twice: "invalid --days (1 to 31) (--days (1 to 31): Input ...)".
         reasons = "; ".join(
-            f"{'.'.join(str(x) for x in e['loc']) or what}: {e['msg']}" for e in exc.errors()[:3]
+            f"{'.'.join(str(x) for x in e['loc'])}: {e['msg']}" if e["loc"] else e["msg"]
+            for e in exc.errors()[:3]
         )
         raise InvalidInputError(f"invalid {what} ({reasons})") from None
 
@@ -240,6 +243,9 @@ class LogRoot(Result):
     path: str
     projects_dir_found: bool
     jsonl_files: int
+    unreadable: list[str] = Field(
+        default_factory=list, description="Folders under it that could not be opened, each with the reason."
+    )
 
 
 class AgentFolder(Result):
@@ -257,6 +263,9 @@ class AgentLogs(Result):
     source: str = Field(description="The ledger source its calls are stored under.")
     folders: list[AgentFolder]
     read_error: str | None = Field(None, description="Files the last read could not open, if any.")
+    unreadable: list[str] = Field(
+        default_factory=list, description="Folders doctor could not open, each with the reason."
+    )
 
 
 class SkippedFile(Result):

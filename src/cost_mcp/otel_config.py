@@ -16,6 +16,30 @@ FLEET_TOKEN_COMMAND = "cost-mcp token create fleet --member you@example.com --ro
 send usage (each event under its own user.email), never an admin's."""
 
 
+def server_problem(server: str) -> str | None:
+    """What is wrong with ``server`` as the base URL agents export to, or None. The agents take
+    whatever they are given and drop what they cannot send without a word, so settings for
+    ``not-a-url`` or ``cost.example.com`` (no scheme) would lose every event."""
+    try:
+        parts = urlsplit(server)
+        parts.port  # noqa: B018 - raises ValueError for a port that is not a number
+    except ValueError:
+        parts = None
+    if parts is None or parts.scheme not in ("http", "https") or not parts.hostname:
+        return (
+            f"--server {server!r} is not a server's URL: give its scheme and host, e.g. "
+            f"https://cost.example.com or {DEFAULT_SERVER}"
+        )
+    if parts.query or parts.fragment or parts.username or parts.password:
+        # Not quoted: a password or a ?token= is a secret, kept out of every message.
+        return (
+            "--server carries a query, fragment, user name or password: give the server's address "
+            f"alone, e.g. {parts.scheme}://{parts.hostname}{f':{parts.port}' if parts.port else ''} (the "
+            "token goes in a header, from --bearer)"
+        )
+    return None
+
+
 def is_loopback(server: str) -> bool:
     """Whether ``server``'s host is this machine: a server there answers without a token until one
     exists, one anywhere else always needs one (``serve --http`` refuses other addresses without)."""

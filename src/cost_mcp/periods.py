@@ -489,6 +489,11 @@ def resolve_spec(
         year, number = int(month[1]), int(month[2])
         if not 1 <= number <= 12:
             raise InvalidInputError(f"Period {spec!r} is not a month: write it as YYYY-MM, e.g. 2026-03.")
+        # The dates' own bounds: 9999-12 ran past date's last year (a ValueError traceback).
+        if not MIN_DATE.year <= year <= MAX_DATE.year:
+            raise InvalidInputError(
+                f"Period {spec!r} is out of range: use a month between {MIN_DATE:%Y-%m} and {MAX_DATE:%Y-%m}."
+            )
         day_one = date(year, number, 1)
         day_last = _bucket_after(day_one, "month") - _ONE_DAY
         return resolve_period(None, day_one, day_last, tz=tz, week_start=week_start, now=now)

@@ -365,6 +365,11 @@ def read_override_file(path: Path) -> bytes | None:
             f"price override file {path} is not a regular file (a pipe, socket or device): "
             "remove it or put a TOML file there"
         ) from None
+    except OSError as exc:  # no permission: it was a PermissionError traceback in every command
+        raise InvalidInputError(
+            f"price override file {path} cannot be read ({exc.strerror or exc}): make it readable by "
+            "the user running cost-mcp, or set COST_MCP_PRICES_FILE to another file"
+        ) from None
 
 
 def overrides_digest(raw: bytes | None) -> str:
@@ -612,7 +617,11 @@ class Pricer:
         """Take the override file's prices again if it changed since this pricer read it: a running
         server prices with a model the user just added. True when the overrides changed. A file
         that cannot be read keeps the prices before it, with :attr:`file_problem` saying why."""
-        raw = read_override_file(path)
+        try:
+            raw = read_override_file(path)
+        except InvalidInputError as exc:  # a running server keeps answering, with what it read before
+            self.file_problem = f"{exc}; the prices read before it are still in use"
+            return False
         digest = overrides_digest(raw)
         if digest == self.overrides_digest:
             self.file_problem = None

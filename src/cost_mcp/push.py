@@ -53,7 +53,7 @@ import msgspec
 
 from cost_mcp import access, tokens
 from cost_mcp.access import Caller
-from cost_mcp.config import Settings, source_provider
+from cost_mcp.config import Settings, source_provider, url_problem
 from cost_mcp.errors import CostMcpError, InvalidInputError
 from cost_mcp.notify import display_url
 from cost_mcp.pricing import DayPrices, Pricer, claude_provider
@@ -638,6 +638,8 @@ def push(
             "no team server configured: pass --server URL --token T, or set COST_MCP_TEAM_SERVER and "
             "COST_MCP_TEAM_TOKEN"
         )
+    if problem := url_problem(url):  # --server's; the setting's is checked where it is read
+        raise InvalidInputError(f"the team server URL (--server) is {problem}")
     hide = settings.team_hide_projects.get_secret_value() if settings.team_hide_projects else None
     names: dict[str, str] | None = {} if hide else None  # read with the first batch: most pushes send none
     sender = send or http_sender

@@ -945,7 +945,7 @@ async def compare_periods(
     def answer(conn: Conn, settings: Settings) -> Comparison:
         tz = spend.zone(timezone, settings)
         earlier, later, notes = periods_to_compare(before, after, tz=tz, week_start=settings.week_start)
-        dims = savings.check_dims(group_by)
+        dims = savings.check_dims(group_by, "a comparison")
         return savings.compare_periods(conn, settings, state.pricer, earlier, later, dims, notes)
 
     return await _query(ctx, answer)

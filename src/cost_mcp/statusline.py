@@ -356,7 +356,7 @@ def fields_from(spec: str | None) -> list[str]:
 def run(stdin: str, *, fields: str | None = None, now: datetime | None = None) -> str:
     """Everything one status-line call does: read the transcript, record limits, render."""
     settings = load_core_settings()  # lenient: a typo in one setting must not break Claude Code's UI
-    chosen = fields_from(fields if fields is not None else os.environ.get("COST_MCP_STATUSLINE_FIELDS"))
+    chosen = fields_from(fields if fields is not None else settings.statusline_fields)
     reading = StatusInput.parse(stdin)
     moment = now or datetime.now(UTC)
     conn = connect(settings.db)

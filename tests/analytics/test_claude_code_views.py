@@ -83,7 +83,7 @@ def test_session_falls_back_to_the_most_recent_one(home: Path, conn: Conn, setti
 
 def test_unknown_session_says_how_to_fix(home: Path, conn: Conn, settings: Settings) -> None:
     _fill(home, conn, settings)
-    with pytest.raises(NotFoundError, match="omit session_id"):
+    with pytest.raises(NotFoundError, match="give no session id for the latest one"):
         session_usage(conn, settings, session_id="nope")
 
 

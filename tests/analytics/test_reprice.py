@@ -48,7 +48,9 @@ def test_calls_stored_without_a_price_are_priced_once_the_file_prices_them(
         assert main(["reprice", "--json"]) == 0
         result = json.loads(capsys.readouterr().out)
         # $2 for the logged call's million input tokens, $4 for the recorded call's two million.
-        assert result == {"priced": 2, "added_usd": "6.000000000", "still_unpriced": {"other-model-2": 1}}
+        # Money a JSON number, as in every --json (it was the string "6.000000000").
+        assert result == {"priced": 2, "added_usd": 6, "still_unpriced": {"other-model-2": 1}}
+        assert isinstance(result["added_usd"], float)
         after = get_spend(conn, settings, p, ["model"])
         costs = {r.group["model"]: (r.cost_usd, r.unpriced_requests) for r in after.rows}
         assert costs["house-model-1"] == (Decimal(6), 0)

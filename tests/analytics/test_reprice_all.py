@@ -109,9 +109,10 @@ def _store_old_ledger(
     return now
 
 
-def _usd(amount: Decimal) -> str:
-    """An amount as --json shows it: exact, to the nano-dollar."""
-    return f"{amount.quantize(Decimal('1e-9')):f}"
+def _usd(amount: Decimal) -> float:
+    """An amount as --json shows it: a JSON number of dollars, exact to the nano-dollar (README's
+    "Money in machine output"; it was a string here)."""
+    return float(amount.quantize(Decimal("1e-9")))
 
 
 def _events(conn: Conn) -> dict[str, tuple[Decimal | None, Decimal | None]]:
@@ -197,7 +198,7 @@ def test_reprice_all_stores_todays_prices_and_spend_budgets_and_rollup_move_by_e
     # Again: today's prices are stored, nothing changes.
     assert main(["reprice", "--all", "--json"]) == 0
     again = json.loads(capsys.readouterr().out)
-    assert (again["changed"], again["models"], again["difference_usd"]) == (0, [], "0.000000000")
+    assert (again["changed"], again["models"], again["difference_usd"]) == (0, [], 0)
 
 
 def test_the_ledger_is_read_and_written_a_chunk_at_a_time(

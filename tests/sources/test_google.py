@@ -402,11 +402,8 @@ def test_import_google_billing_csv_converts_counts_and_replaces(
         "JPY without currency_conversion_rate (cannot be converted)": 1,
         "unreadable date or amount": 1,
     }
-    assert (out["first_day"], out["last_day"], out["total_usd"]) == (
-        "2026-10-01",
-        "2026-10-02",
-        "20.250000000",
-    )
+    assert (out["first_day"], out["last_day"], out["total_usd"]) == ("2026-10-01", "2026-10-02", 20.25)
+    assert isinstance(out["total_usd"], float)  # a JSON number, as in every --json (it was a string)
     assert out["currencies"] == ["EUR", "USD"]
     assert cli.main(["import", "google-billing", str(path), "--json"]) == 0  # again: replaces, never adds
     capsys.readouterr()
@@ -441,7 +438,7 @@ def test_claude_on_vertex_billed_under_a_service_of_its_own_is_in_googles_total(
     )
     assert cli.main(["import", "google-billing", str(path), "--json"]) == 0
     out = json.loads(capsys.readouterr().out)
-    assert (out["imported"], out["other_services"], out["total_usd"]) == (2, 1, "1.300000000")
+    assert (out["imported"], out["other_services"], out["total_usd"]) == (2, 1, 1.3)
     write(
         session_file(home / "claude", "s1"),
         assistant(
@@ -492,7 +489,7 @@ def test_an_export_resaved_as_utf16_is_read_and_bytes_that_are_not_text_are_refu
     resaved = home / "resaved.csv"
     resaved.write_text(EXPORT_CSV, encoding="utf-16")
     assert cli.main(["import", "google-billing", str(resaved), "--json"]) == 0
-    assert json.loads(capsys.readouterr().out)["total_usd"] == "20.250000000"
+    assert json.loads(capsys.readouterr().out)["total_usd"] == 20.25
     broken = home / "broken.csv"
     broken.write_bytes(EXPORT_CSV.encode() + b"2026-10-03T00:00:00Z,Gemini API,\xe9t\xe9,app,1.00,USD\n")
     assert cli.main(["import", "google-billing", str(broken)]) == 2

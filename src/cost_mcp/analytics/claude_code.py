@@ -111,7 +111,8 @@ def session_usage(
     found = sessions.session_totals(conn, sources, chosen, settings.cost_mode)
     if found is None:
         whose = f"{agent} session" if agent is not None else "session of any coding agent"
-        raise NotFoundError(f"no {whose} {chosen!r} in the ledger; omit session_id for the latest one")
+        # "session id", not the tool's `session_id`: `cost-mcp session ID` says this too.
+        raise NotFoundError(f"no {whose} {chosen!r} in the ledger; give no session id for the latest one")
     # Whose logs the session rests on: the notes about Claude Code's logs and billing apply to its
     # calls only (Codex and Gemini CLI log final output counts, and are never a Claude subscription).
     output_of = sessions.output_by_source(conn, sources, chosen)
@@ -137,7 +138,7 @@ def session_usage(
         # folder's (an MCP server started outside a project, or the CLI run from home).
         warnings.append(
             f"no session in {cwd}: this is the most recent one, in {found.project}; "
-            "pass session_id for another"
+            "give a session id for another"
         )
     warnings += price_note_warnings(conn, equal={"source": SOURCE, "session_id": chosen})
     if output_of:

@@ -1003,15 +1003,16 @@ def _compare_rows(
     return rows
 
 
-def check_dims(group_by: Iterable[str] | None) -> list[str] | None:
-    """The group_by dimensions, or InvalidInputError naming the allowed ones."""
+def check_dims(group_by: Iterable[str] | None, what: str = "savings") -> list[str] | None:
+    """The group_by dimensions, or InvalidInputError naming the allowed ones (``what`` is grouped:
+    the savings, or a comparison of two periods, which groups the same way)."""
     if not group_by:
         return None
     allowed: tuple[str, ...] = get_args(SavingsDimension)
     dims: list[str] = []
     for d in group_by:
         if d not in allowed:
-            raise InvalidInputError(f"cannot group savings by {d!r}; use any of: {', '.join(allowed)}")
+            raise InvalidInputError(f"cannot group {what} by {d!r}; use any of: {', '.join(allowed)}")
         if d not in dims:
             dims.append(d)
     return dims

@@ -27,7 +27,7 @@ from cost_mcp.cli.app import (
     whole,
 )
 from cost_mcp.errors import InvalidInputError
-from cost_mcp.money import format_usd, plain_usd
+from cost_mcp.money import format_usd, json_usd, plain_usd
 from cost_mcp.output import safe_text
 
 if TYPE_CHECKING:
@@ -259,7 +259,7 @@ def reprice(every: bool, dry_run: bool, as_json: bool) -> int:
     with ledger(fresh=False) as (loaded, conn):
         result = reprice_unpriced(conn, Pricer.from_file(loaded.prices_file), loaded)
     if as_json:
-        print(json.dumps({**vars(result), "added_usd": plain_usd(result.added_usd)}, indent=2))
+        print(json.dumps({**vars(result), "added_usd": json_usd(result.added_usd)}, indent=2))
         return EXIT_OK
     out = Console(soft_wrap=True)
     out.print(
@@ -284,9 +284,9 @@ def _reprice_all(dry_run: bool, as_json: bool) -> int:
     if as_json:
         shown = {
             **vars(result),
-            "difference_usd": plain_usd(result.difference_usd),
+            "difference_usd": json_usd(result.difference_usd),
             "models": [
-                {**vars(m), "before_usd": plain_usd(m.before_usd), "after_usd": plain_usd(m.after_usd)}
+                {**vars(m), "before_usd": json_usd(m.before_usd), "after_usd": json_usd(m.after_usd)}
                 for m in result.models
             ],
         }
@@ -342,7 +342,7 @@ def google_billing(file: Path, currency: str | None, as_json: bool) -> int:
     with ledger(fresh=False) as (_, conn):
         result = google.import_csv(conn, file, currency)
     if as_json:
-        print(json.dumps({**vars(result), "total_usd": plain_usd(result.total_usd)}, indent=2))
+        print(json.dumps({**vars(result), "total_usd": json_usd(result.total_usd)}, indent=2))
         return EXIT_OK
     out = Console(soft_wrap=True)
     span = f"{result.first_day} to {result.last_day}" if result.first_day else "no day"

@@ -66,7 +66,12 @@ def budget() -> None:
     is_flag=True,
     help="count seat fees too (default: usage only, billed and estimated)",
 )
-@click.option("--threshold", multiple=True, help="alert at this fraction (repeatable)")
+@click.option(
+    "--threshold",
+    multiple=True,
+    metavar="FRACTION",
+    help="alert at this fraction of AMOUNT, e.g. 0.9 (repeatable; default 0.5, 0.8 and 1)",
+)
 @click.option("--hard", is_flag=True, help="check_budget refuses calls that would exceed it")
 @click.option(
     "--webhook",
@@ -96,7 +101,7 @@ def budget_set(
     webhook: str | None,
     confirm_webhook_url: bool,
 ) -> int:
-    """Create or replace a budget (AMOUNT in US dollars, e.g. 150)."""
+    """Create or replace a budget (AMOUNT in US dollars: 150 is $150)."""
     from cost_mcp.analytics import budgets
     from cost_mcp.models import BudgetScope, checked
     from cost_mcp.money import parse_usd
@@ -138,12 +143,30 @@ def budget_set(
         warnings = ([replaced] if replaced else []) + budgets.scope_warnings(conn, made)
         counted = budgets.model_notes(conn, made)
     out = Console()
+    # What was set, whole: `--agent ci --include-subscriptions` printed only "$10.00 per month", so a
+    # mistyped or forgotten option could not be seen.
+    scope = made.scope
+    counted_in = [
+        (label, values)
+        for label, values in (
+            ("providers", scope.providers),
+            ("models", scope.models),
+            ("agents", scope.agents),
+            ("projects", scope.projects),
+            ("sources", scope.sources),
+            ("members", scope.members),
+            ("teams", scope.teams),
+        )
+        if values
+    ]
     out.print(
         f"budget '{text(made.name)}': {format_usd(made.amount_usd)} per {made.period}"
         + (" (hard)" if made.hard else "")
-        + "".join(
-            f", {label} {text(', '.join(v))}" for label, v in (("members", members), ("teams", teams)) if v
-        )
+        + "".join(f", {label} {text(', '.join(v))}" for label, v in counted_in)
+        + (", seat fees counted" if "subscription" in scope.basis else "")
+        + f"; alerts at {', '.join(f'{t * 100:.0f}%' for t in made.thresholds)}"  # as alerts say them
+        + (f" to {text(made.webhook or made.webhook_url or '')}" if made.webhook or made.webhook_url else ""),
+        highlight=False,
     )
     for line in counted:
         out.print(text(line), highlight=False)
@@ -275,7 +298,14 @@ def subscription_add(
         raise InvalidInputError(f"{exc}; give an amount like 20") from None
     with ledger(fresh=False) as (_, conn):
         s = subscriptions.set_subscription(conn, name, vendor, usd, period, start, end, member)
-    Console().print(f"subscription '{text(s.name)}': {format_usd(s.amount_usd)} {s.period} from {s.start}")
+    # Whole, as `subscription list` shows it: the vendor, the last day and the member were not said.
+    Console(soft_wrap=True).print(
+        f"subscription '{text(s.name)}': {text(s.vendor)}, {format_usd(s.amount_usd)} {s.period} "
+        f"from {s.start}"
+        + (f" to {s.end}" if s.end else "")
+        + (f", {text(s.member)}'s seat" if s.member else ""),
+        highlight=False,
+    )
     return EXIT_OK
 
 
@@ -383,9 +413,15 @@ def _selection(loaded: Settings, ids: Sequence[str], options: dict[str, Any], *,
         end_ms=end_ms,
         agents=list(options["agent"]),
         members=[m.strip().lower() for m in options["member"]],
-        min_cost_nanos=min_cost,
-        min_tokens=options["min_tokens"],
+        # No stored call holds more than a 64-bit count, so a floor above it picks what the largest
+        # does (nothing, in practice); past it, SQLite refused the number: an OverflowError traceback.
+        min_cost_nanos=None if min_cost is None else min(min_cost, _LARGEST_STORED),
+        min_tokens=None if options["min_tokens"] is None else min(options["min_tokens"], _LARGEST_STORED),
     )
+
+
+_LARGEST_STORED = 2**63 - 1
+"""The ledger's largest integer (nano-dollars, tokens): SQLite's and PostgreSQL's BIGINT."""
 
 
 @reported.command("list")

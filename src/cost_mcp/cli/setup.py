@@ -58,7 +58,9 @@ def serve_stdio() -> int:
     show_default=True,
     help="another address needs tokens (`cost-mcp token create`)",
 )
-@click.option("--port", type=int, default=4318, show_default=True, help="TCP port (OTLP/HTTP's)")
+@click.option(
+    "--port", type=click.IntRange(0, 65535), default=4318, show_default=True, help="TCP port (OTLP/HTTP's)"
+)
 @click.option(
     "--workers",
     type=click.IntRange(min=1),
@@ -88,9 +90,12 @@ def serve(http: bool, host: str, port: int, workers: int) -> int:
 )
 def otel_config(server: str | None, bearer: bool | None) -> int:
     """Print settings that send agents' telemetry here."""
-    from cost_mcp.otel_config import DEFAULT_SERVER, TOKEN_ENV, is_loopback, snippet
+    from cost_mcp.otel_config import DEFAULT_SERVER, TOKEN_ENV, is_loopback, server_problem, snippet
 
     server = server or DEFAULT_SERVER
+    problem = server_problem(server)
+    if problem is not None:
+        raise InvalidInputError(problem)
     if bearer is None and is_loopback(server) and _server_needs_token():
         # This machine's server refuses every export without a token once one exists (401), and
         # the agents drop what they could not send without a word: settings without one lose it all.
@@ -129,7 +134,9 @@ def _server_needs_token() -> bool:
 
 @cli.command()
 @click.option("--no-browser", is_flag=True, help="print the link instead of opening it")
-@click.option("--port", type=int, default=0, help="port on 127.0.0.1 (default: a free one)")
+@click.option(
+    "--port", type=click.IntRange(0, 65535), default=0, help="port on 127.0.0.1 (default: a free one)"
+)
 def dashboard(no_browser: bool, port: int) -> int:
     """Open the web dashboard (127.0.0.1, one-time link)."""
     from cost_mcp.store.connection import set_lock_wait_teller
@@ -180,10 +187,19 @@ def doctor(as_json: bool) -> int:
             out.print(f"{p.provider:<13} also needs {', '.join(p.needs)}", highlight=False)
     for root in report.claude_log_roots:
         found = f"{root.jsonl_files} log file(s)" if root.projects_dir_found else "no projects/ folder"
-        out.print(f"claude logs   {root.path}: {found}")
+        if root.unreadable:  # doctor's problems name them
+            found = f"{root.jsonl_files} log file(s), {len(root.unreadable)} folder(s) it cannot open"
+        out.print(f"claude logs   {text(root.path)}: {found}", highlight=False)
     for agent in report.agent_log_roots:
         for folder in agent.folders:
+            closed = [u for u in agent.unreadable if u.startswith((f"{folder.path} ", f"{folder.path}/"))]
             found = f"{folder.log_files:,} log file(s)" if folder.found else "absent"
+            if closed:  # doctor's problems name them
+                found = (
+                    "cannot be opened"
+                    if not folder.found
+                    else f"{found}, {len(closed)} folder(s) it cannot open"
+                )
             out.print(f"agent logs    {agent.agent} {text(folder.path)}: {found}", highlight=False)
     for f in report.skipped_log_lines:
         reasons = ", ".join(f"{reason} {n:,}" for reason, n in f.lines.items())
@@ -273,17 +289,31 @@ def doctor(as_json: bool) -> int:
     return status
 
 
+_TOKENS = click.IntRange(min=0)
+"""A token count: a negative one is refused by click, naming the option."""
+
+
 @cli.command()
 @click.argument("model")
-@click.option("--provider")
-@click.option("--input", "input_", type=int, default=0, help="uncached input tokens")
-@click.option("--output", type=int, default=0, help="output tokens")
-@click.option("--cache-read", type=int, default=0)
-@click.option("--cache-write", type=int, default=0, help="5-minute cache writes")
-@click.option("--cache-write-1h", "cache_write_1h", type=int, default=0)
-@click.option("--requests", type=int, default=None, help="calls the tokens are spread over")
+@click.option("--provider", help="who serves the model (default: found from the model's name)")
+@click.option("--input", "input_", type=_TOKENS, default=0, help="uncached input tokens")
+@click.option("--output", type=_TOKENS, default=0, help="output tokens")
+@click.option("--cache-read", type=_TOKENS, default=0, help="tokens read from the cache")
+@click.option("--cache-write", type=_TOKENS, default=0, help="5-minute cache writes")
+@click.option("--cache-write-1h", "cache_write_1h", type=_TOKENS, default=0, help="1-hour cache writes")
+# The tool's own bounds (models.Requests): 0 divided the tokens by zero, a negative count by -3.
+@click.option(
+    "--requests",
+    type=click.IntRange(1, 1_000_000_000),
+    default=None,
+    help="calls the tokens are spread over (default: the fewest that fit the context window)",
+)
 @click.option("--speed", type=click.Choice(["standard", "fast"]), help="Anthropic fast mode")
-@click.option("--service-tier", type=click.Choice(["standard", "batch", "priority", "flex"]))
+@click.option(
+    "--service-tier",
+    type=click.Choice(["standard", "batch", "priority", "flex"]),
+    help="batch, priority or flex rates where the provider has them",
+)
 @click.option("--inference-geo", type=click.Choice(["global", "us"]), help="Anthropic US-only inference")
 @json_option()
 def estimate(
@@ -390,7 +420,11 @@ def statusline(fields: str | None, install: bool, uninstall: bool, project: bool
 @cli.command()
 @_install_options("the UserPromptSubmit and PreToolUse hooks")
 def hook(install: bool, uninstall: bool, project: bool, yes: bool) -> int:
-    """Claude Code hook: warn at soft budgets, block at hard ones."""
+    """Claude Code hook: warn at soft budgets, block at hard ones.
+
+    Reads the hook's JSON on stdin (Claude Code runs it before each prompt and tool call) and
+    answers on stdout; --install adds it to Claude Code's settings, --uninstall takes it out.
+    """
     from cost_mcp import claude_settings
 
     if install or uninstall:

@@ -32,6 +32,7 @@ from cost_mcp.cli.app import (
     text,
     whole,
 )
+from cost_mcp.errors import InvalidInputError
 from cost_mcp.money import UNPRICED, format_cost, format_usd, plain_usd
 from cost_mcp.output import csv_cell, safe_text
 from cost_mcp.store.buckets import ATTRIBUTION_ONLY
@@ -457,9 +458,15 @@ def export(fmt: str, output: str, **period: Any) -> int:
     with ledger() as (loaded, conn):
         p = resolve_period(loaded, period)
         if fmt == "focus" and output.lower().endswith(".parquet"):
-            _write_focus_parquet(Path(output), conn, loaded, p)
+            try:
+                _write_focus_parquet(Path(output), conn, loaded, p)
+            except OSError as exc:
+                raise _unwritable(output, exc) from None
             return EXIT_OK
-        target = sys.stdout if output == "-" else open(output, "w", newline="", encoding="utf-8")  # noqa: SIM115
+        try:
+            target = sys.stdout if output == "-" else open(output, "w", newline="", encoding="utf-8")  # noqa: SIM115
+        except OSError as exc:
+            raise _unwritable(output, exc) from None
         try:
             records = export_records(conn, loaded, p)
             if fmt == "focus":
@@ -477,6 +484,16 @@ def export(fmt: str, output: str, **period: Any) -> int:
             if target is not sys.stdout:
                 target.close()
     return EXIT_OK
+
+
+def _unwritable(output: str, exc: OSError) -> InvalidInputError:
+    """The one-line error for an --output that cannot be written (a missing folder, a folder, no
+    permission), instead of the traceback it was."""
+    reason = exc.strerror or str(exc)
+    return InvalidInputError(
+        f"cannot write {output} ({reason}): give --output a file in a folder that exists and "
+        "that you may write to"
+    )
 
 
 def _json_record(record: dict[str, str | int]) -> dict[str, object]:
@@ -842,7 +859,7 @@ def compare(
         earlier, later, notes = periods_to_compare(before, after, tz=tz, week_start=s.week_start)
         pricer = Pricer.from_file(s.prices_file)
         return saving.compare_periods(
-            conn, s, pricer, earlier, later, saving.check_dims(list(group_by) or None), notes
+            conn, s, pricer, earlier, later, saving.check_dims(list(group_by) or None, "a comparison"), notes
         )
 
     return answer(compute, as_json=as_json, render=_render_compare)

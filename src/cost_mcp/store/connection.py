@@ -420,6 +420,15 @@ def _refuse_foreign(conn: LedgerConnection, target: str) -> None:
 
 
 def _refuse_foreign_now(conn: LedgerConnection, target: str) -> None:
+    problem = foreign_file_problem(conn, target)
+    if problem is not None:
+        raise DatabaseError(problem)
+
+
+def foreign_file_problem(conn: sqlite3.Connection, target: str) -> str | None:
+    """What to say of an SQLite file that is another application's database (tables, but not
+    cost-mcp's), or None when it is a ledger, one being created, or empty. Read in one transaction
+    (see _refuse_foreign)."""
     tables = [
         str(r[0])
         for r in conn.execute(
@@ -427,7 +436,7 @@ def _refuse_foreign_now(conn: LedgerConnection, target: str) -> None:
         )
     ]
     if not tables:
-        return
+        return None
     try:
         ours = "_migrations" in tables and (
             conn.execute("SELECT 1 FROM _migrations WHERE name = ?", (OUR_FIRST_MIGRATION,)).fetchone()
@@ -438,12 +447,13 @@ def _refuse_foreign_now(conn: LedgerConnection, target: str) -> None:
     # Another process creating the ledger at this moment: migrate() makes _migrations before its
     # first migration's transaction, so for that instant it is the only table, and empty.
     creating = tables == ["_migrations"] and conn.execute("SELECT 1 FROM _migrations").fetchone() is None
-    if not (ours or creating):
-        shown = ", ".join(sorted(tables)[:5]) + (", ..." if len(tables) > 5 else "")
-        raise DatabaseError(
-            f"{target} is not a cost-mcp ledger (it is another application's SQLite database, with tables "
-            f"{shown}); cost-mcp leaves it untouched. Set COST_MCP_DB to a file of cost-mcp's own."
-        )
+    if ours or creating:
+        return None
+    shown = ", ".join(sorted(tables)[:5]) + (", ..." if len(tables) > 5 else "")
+    return (
+        f"{target} is not a cost-mcp ledger (it is another application's SQLite database, with tables "
+        f"{shown}); cost-mcp leaves it untouched. Set COST_MCP_DB to a file of cost-mcp's own."
+    )
 
 
 def _cannot_write(exc: sqlite3.Error) -> bool:

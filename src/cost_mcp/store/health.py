@@ -24,14 +24,22 @@ class FileCheck:
     migrations: list[str]
     error: str | None = None
     empty: bool = False
+    foreign: str | None = None
+    """What to say when the file is another application's database, which every command refuses."""
 
 
 def check_file(path: Path) -> FileCheck:
     """Open ``path`` read-only, check its pages (SQLite's quick_check) and list its migrations."""
+    from cost_mcp.store.connection import foreign_file_problem
+
     try:
         conn = sqlite3.connect(f"file:{path}?mode=ro", uri=True)
         try:
             conn.execute("PRAGMA quick_check").fetchone()
+            conn.execute("BEGIN")
+            foreign = foreign_file_problem(conn, str(path))
+            if foreign is not None:
+                return FileCheck([], foreign=foreign)
             names = applied_read_only(conn)
         finally:
             conn.close()

@@ -338,12 +338,40 @@ class TokenGate:
 
 
 def listening_socket(port: int = 0, host: str = "127.0.0.1") -> socket.socket:
-    """A listening TCP socket on ``host``: on ``port``, or a free one when it is 0."""
+    """A listening TCP socket on ``host``: on ``port``, or a free one when it is 0. A port another
+    program holds is an InvalidInputError saying so (it was an OSError traceback)."""
     sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
-    sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
-    sock.bind((host, port))
-    sock.listen(128)
+    try:
+        sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        sock.bind((host, port))
+        sock.listen(128)
+    except OSError as exc:
+        sock.close()
+        raise _cannot_listen(host, port, exc) from None
     return sock
+
+
+def check_can_listen(host: str, port: int) -> None:
+    """Bind ``host``:``port`` and let it go at once, or InvalidInputError saying why not: the HTTP
+    server binds later, inside uvicorn, whose failure was an "ERROR: [Errno 98]" log line after the
+    server had announced itself, and exit code 3."""
+    try:
+        family, kind, proto, _, address = socket.getaddrinfo(host, port, type=socket.SOCK_STREAM)[0]
+    except (OSError, UnicodeError) as exc:
+        raise InvalidInputError(f"--host {host!r} is no address of this machine ({exc})") from None
+    with socket.socket(family, kind, proto) as sock:
+        sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        try:
+            sock.bind(address)
+        except OSError as exc:
+            raise _cannot_listen(host, port, exc) from None
+
+
+def _cannot_listen(host: str, port: int, exc: OSError) -> InvalidInputError:
+    return InvalidInputError(
+        f"cannot listen on {host}:{port} ({exc.strerror or exc}): another program (another cost-mcp "
+        "server or dashboard?) may hold that port; choose another --port"
+    )
 
 
 def serve_local(

@@ -537,7 +537,7 @@ def serve_http(
     """
     import uvicorn
 
-    from cost_mcp.web.app import _pricer
+    from cost_mcp.web.app import _pricer, check_can_listen
 
     if workers < 1:
         raise InvalidInputError(f"--workers {workers}: give 1 or more")
@@ -548,6 +548,7 @@ def serve_http(
             auth = jwt_configured(settings) or team_store.has_live_tokens(conn)
         if not auth:
             require_loopback(host)
+        check_can_listen(host, port)  # before announcing a server that would not start
         mode = "bearer tokens required" if auth else "loopback only, no tokens"
         served = f"{workers} worker processes, " if workers > 1 else ""
         announce(
