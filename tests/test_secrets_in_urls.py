@@ -341,3 +341,28 @@ def test_a_provider_origin_with_a_password_is_refused_and_never_shown(
     assert said in stored
     texts = [synced.stdout, synced.stderr, doctor.stdout, doctor.stderr, doctor_json.stdout, stored]
     assert_nowhere(secret, *texts, caplog.text)
+
+
+def test_a_provider_origin_with_a_query_is_refused_and_never_shown(
+    home: Path, caplog: pytest.LogCaptureFixture
+) -> None:
+    """h-qaprov F9: COST_MCP_OPENAI_BASE_URL=http://host/?api_key=SECRET was taken (README: an origin
+    only) and doctor printed it whole; the paths a sync requests went after the query."""
+    caplog.set_level(logging.DEBUG)
+    secret = f"q{CANARY}key"
+    env = {
+        "OPENAI_ADMIN_KEY": "sk-admin-0123456789abcdefghij",
+        "COST_MCP_OPENAI_BASE_URL": f"http://127.0.0.1:9/?api_key={secret}",
+    }
+    synced = run("sync", "--provider", "openai", env=env)
+    doctor = run("doctor", env=env)
+    doctor_json = run("doctor", "--json", env=env)
+    assert synced.returncode == 1 and doctor.returncode == 1
+    said = "COST_MCP_OPENAI_BASE_URL carries a query or fragment"
+    assert said in " ".join(synced.stdout.split())
+    assert said in " ".join(doctor.stdout.split())
+    assert "API origin    openai: http://127.0.0.1:9/?…" in doctor.stdout
+    with closing(connect(load_settings().db)) as conn:
+        stored = " ".join(str(row) for row in conn.execute("SELECT * FROM source_state"))
+    texts = [synced.stdout, synced.stderr, doctor.stdout, doctor.stderr, doctor_json.stdout, stored]
+    assert_nowhere(secret, *texts, caplog.text)

@@ -298,6 +298,13 @@ class Settings(BaseSettings):
                 f"{spec.base_url_env} carries a user name or password, which would be sent in place "
                 f"of the key and shown in errors: give the API origin only, e.g. {spec.default_base_url}"
             )
+        if parts.query or parts.fragment:
+            # A ?api_key=... would be quoted in errors and doctor, and the paths requested are
+            # appended after it, so no request would reach the API anyway.
+            return (
+                f"{spec.base_url_env} carries a query or fragment (?... or #...), which may hold a "
+                f"secret and breaks every request: give the API origin only, e.g. {spec.default_base_url}"
+            )
         return None
 
     def provider_token_url(self, provider: str) -> str:

@@ -251,14 +251,16 @@ _BILLING_KEY_PREFIX = {"openai": "sk-admin-", "anthropic": "sk-ant-admin"}
 
 
 def _without_userinfo(url: str) -> str:
-    """An API origin as shown: a user name or password in it is a secret (doctor names the problem)."""
+    """An API origin as shown: a user name or password, a query or a fragment in it may be a secret
+    (doctor names the problem), so they are left out."""
     try:
         parts = urlsplit(url)
     except ValueError:
         return "(an unreadable URL)"
-    if not (parts.username or parts.password):
+    if not (parts.username or parts.password or parts.query or parts.fragment):
         return url
-    return urlunsplit(parts._replace(netloc=parts.netloc.rpartition("@")[2]))
+    netloc = parts.netloc.rpartition("@")[2]
+    return urlunsplit(parts._replace(netloc=netloc, query="…" if parts.query else "", fragment=""))
 
 
 def _key_status(
