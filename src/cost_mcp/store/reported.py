@@ -484,7 +484,9 @@ def uncount_reported_copies(conn: Conn, request_ids: Sequence[str]) -> None:
     ids = sorted({r for r in request_ids if r})
     for rows in in_chunks(
         conn,
-        f"UPDATE usage_events SET counted = 0 WHERE source = '{SOURCE}' AND counted = 1 "
+        # ``+counted``: SQLite (no statistics) would otherwise walk every counted row of the ledger
+        # by usage_events_counted_ts, where the unique key's (source, message id) is one probe each.
+        f"UPDATE usage_events SET counted = 0 WHERE source = '{SOURCE}' AND +counted = 1 "
         "AND message_id IN ({}) RETURNING ts_ms",
         ids,
     ):
