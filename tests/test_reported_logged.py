@@ -136,6 +136,14 @@ async def test_a_call_reported_then_read_from_the_logs_counts_once_from_its_log_
         assert sorted(tuple(r) for r in counted) == [("req_X", 0), ("req_other", 1)]
         _rollup_exact(conn)
 
+    # The log file forgotten (and gone): the report counts again, as an OTel copy would.
+    log = session_file(home / "claude", "s1")
+    assert run(capsys, "ingest", "--forget", str(log))[0] == 0
+    log.unlink()
+    assert await _totals(client) == (2 * REPORTED_USD, 2 * REPORTED_USD)
+    with closing(connect(os.environ["COST_MCP_DB"])) as conn:
+        _rollup_exact(conn)
+
 
 ANA = access.Caller("ana@example.com", "member", "ana@example.com")
 BOB = access.Caller("bob@example.com", "member", "bob@example.com")

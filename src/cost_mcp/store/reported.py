@@ -492,3 +492,25 @@ def uncount_reported_copies(conn: Conn, request_ids: Sequence[str]) -> None:
     ):
         if rows:
             rollup.mark_dirty(conn, [int(r[0]) for r in rows])
+
+
+def recount_reported_copies(conn: Conn, request_ids: Sequence[str]) -> None:
+    """The reported calls of these request ids count again where no copy of
+    :data:`LOGGED_SOURCES` holds their id any more (its log file forgotten): the call counted from
+    that copy must not vanish with it, as an OTel copy counts again when its log copy goes. Their
+    quarter-hours are rebuilt. Inside the deleting writer's transaction, after the delete."""
+    ids = sorted({r for r in request_ids if r})
+    for rows in in_chunks(
+        conn,
+        f"UPDATE usage_events AS r SET counted = 1 WHERE source = '{SOURCE}' AND +counted = 0 "
+        "AND message_id IN ({}) "
+        + "".join(
+            f"AND NOT EXISTS (SELECT 1 FROM usage_events WHERE source = '{logged}' "
+            "AND request_id = r.message_id) "
+            for logged in LOGGED_SOURCES
+        )
+        + "RETURNING ts_ms",
+        ids,
+    ):
+        if rows:
+            rollup.mark_dirty(conn, [int(row[0]) for row in rows])
