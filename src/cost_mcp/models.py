@@ -1008,6 +1008,11 @@ class ReportedCall(Result):
         description="Who forgot it (only in `reported list --forgotten`): empty for this ledger's "
         "user, else the member whose laptop's push carried the forget.",
     )
+    counted_from: str | None = Field(
+        default=None,
+        description="Null when this report counts; else the source whose copy of the same request id "
+        "counts instead (claude_code: Claude Code's logs; claude_code_otel: its OpenTelemetry events).",
+    )
 
 
 class ReportedCalls(Result):

@@ -223,6 +223,11 @@ def record_usage(
     owner = stored.member if stored else None
     if outcome == "forgotten":
         owner = reported_store.forgotten_member(conn, SOURCE, call_id)
+    logged = reported_store.logged_copy(conn, call_id) if outcome == "logged" else None
+    if logged is not None and member is not None:
+        # A team member: another member's log copy is another member's call. On a personal ledger
+        # every copy is the user's, whatever member an OTel event named.
+        owner = logged.member
     # Another member's call holds the id (stored, or forgotten by them or an admin): nothing of it
     # is this member's to learn, not even whether it was forgotten, so every such case says the same.
     theirs = owner is not None and owner != (member or "")
@@ -245,6 +250,12 @@ def record_usage(
             f"request {call_id!r} was forgotten by the user (`cost-mcp reported forget`): not recorded, "
             "not counted in spend or budgets; do not report it again under another id"
         )
+    elif outcome == "logged":
+        where = _LOGGED_FROM.get(logged.source if logged else "", "another source")
+        warnings.append(
+            f"request {call_id!r} is already counted from {where}, which holds the same request id: "
+            "nothing was added (the call counts once)"
+        )
     elif not recorded:
         cost = from_nanos(stored.cost_nanos) if stored and stored.cost_nanos is not None else None
         priced_model = stored.priced_model if stored else None
@@ -260,7 +271,7 @@ def record_usage(
                 f"`cost-mcp reported forget {call_id}` and report it under a new id"
             )
     provider_id = normalize_provider(provider)
-    if cost is None and outcome != "forgotten" and not theirs:
+    if cost is None and outcome not in ("forgotten", "logged") and not theirs:
         warnings.append(
             f"no known price for {model!r} ({provider_id}): kept unpriced, not counted in "
             f"spend; add it to the price override file ({settings.prices_file})"
@@ -328,6 +339,13 @@ def record_usage(
         warnings=warnings,
         alerts=alerts.take_alerts(conn) if take_alerts else [],
     )
+
+
+_LOGGED_FROM = {
+    "claude_code": "Claude Code's logs",
+    "claude_code_otel": "Claude Code's OpenTelemetry events",
+}
+"""How record_usage names the source of a call's counted copy (``reported.LOGGED_SOURCES``)."""
 
 
 def _differs(stored: StoredCost, provider: str, model: str, tokens: Tokens) -> bool:

@@ -55,7 +55,7 @@ def list_calls(
             "--agent, --member, --min-cost or --min-tokens, or raise --limit"
         )
     return ReportedCalls(
-        calls=[_shown(c) for c in calls],
+        calls=[_shown(c, _counted_from(conn, c)) for c in calls],
         matching=matching,
         total_usd=total,
         unpriced_requests=unpriced,
@@ -185,7 +185,15 @@ def _sums(calls: Sequence[StoredCall]) -> tuple[Decimal, int]:
     return from_nanos(sum(priced)), len(calls) - len(priced)
 
 
-def _shown(c: StoredCall) -> ReportedCall:
+def _counted_from(conn: Conn, c: StoredCall) -> str | None:
+    """The source whose copy counts instead of this reported call (None: this one counts)."""
+    if c.counted:
+        return None
+    copy = reported_store.logged_copy(conn, c.id)
+    return copy.source if copy else "another source"
+
+
+def _shown(c: StoredCall, counted_from: str | None = None) -> ReportedCall:
     return ReportedCall(
         id=c.id,
         time_utc=iso_utc(c.ts_ms),
@@ -199,6 +207,7 @@ def _shown(c: StoredCall) -> ReportedCall:
         cost_usd=None if c.cost_nanos is None else from_nanos(c.cost_nanos),
         forgotten_utc=None if c.forgotten_ms is None else iso_utc(c.forgotten_ms),
         forgotten_by=None if c.forgotten_ms is None else c.forgotten_by,
+        counted_from=counted_from,
     )
 
 

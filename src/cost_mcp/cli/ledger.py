@@ -545,6 +545,9 @@ def _confirm_forget(preview: ForgetReportedResult, loaded: Settings) -> None:
     )
 
 
+_COUNTED_FROM = {"claude_code": "Claude Code logs", "claude_code_otel": "Claude Code OTel"}
+
+
 def _render_reported(
     out: Console,
     calls: Sequence[ReportedCall],
@@ -558,9 +561,10 @@ def _render_reported(
     team = any(c.member for c in calls)
     forgotten = any(c.forgotten_utc for c in calls)
     by = any(c.forgotten_by for c in calls)
+    elsewhere = any(c.counted_from for c in calls)
     table = Table("id", "when", "agent", *(("member",) if team else ()), "provider", "model", "tokens",
                   "cost", *(("forgotten",) if forgotten else ()), *(("by",) if by else ()),
-                  box=None)  # fmt: skip
+                  *(("counted from",) if elsewhere else ()), box=None)  # fmt: skip
     for c in calls:
         when = datetime.fromisoformat(c.time_utc).astimezone(loaded.tz)
         extra: list[str] = []
@@ -572,6 +576,9 @@ def _render_reported(
         if by:
             # '' is this ledger's own user (the CLI); a member's laptop's push names the member.
             extra.append(text(c.forgotten_by or "here"))
+        if elsewhere:
+            # A log or OTel copy of the same request id counts instead: the call counts once.
+            extra.append(_COUNTED_FROM.get(c.counted_from or "", text(c.counted_from or "this report")))
         table.add_row(
             text(c.id),
             when.strftime("%Y-%m-%d %H:%M"),

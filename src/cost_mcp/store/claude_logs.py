@@ -21,8 +21,8 @@ from contextlib import contextmanager
 from dataclasses import dataclass, field
 from itertools import repeat
 
-from cost_mcp.store import bulk, meta, otel, rollup, stages
-from cost_mcp.store.connection import Conn, dialect, sqlite_pragma
+from cost_mcp.store import bulk, meta, otel, reported, rollup, stages
+from cost_mcp.store.connection import Conn, dialect, in_chunks, sqlite_pragma
 from cost_mcp.store.usage import TOKEN_COLUMNS_SQL, TOKENS_FROM_EXCLUDED_SQL
 
 COPY_COLUMNS = (
@@ -439,8 +439,18 @@ def copies_from(conn: Conn, source: str, prefix: str) -> list[tuple[int, str, in
 
 
 def delete_rows(conn: Conn, ids: Iterable[int]) -> None:
-    """Delete usage rows by id."""
+    """Delete usage rows by id; a reported call their request id had stopped counting counts again
+    unless another copy still holds it (:func:`reported.recount_reported_copies`)."""
+    ids = list(ids)
+    request_ids: list[str] = []
+    if ids and reported.any_reported(conn):
+        for rows in in_chunks(
+            conn, "SELECT DISTINCT request_id FROM usage_events WHERE id IN ({}) AND request_id != ''", ids
+        ):
+            request_ids += [str(r[0]) for r in rows]
     conn.executemany("DELETE FROM usage_events WHERE id = ?", ((i,) for i in ids))
+    if request_ids:
+        reported.recount_reported_copies(conn, request_ids)
 
 
 def forget_files_under(conn: Conn, prefix: str) -> int:

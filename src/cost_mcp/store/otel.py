@@ -164,6 +164,9 @@ def write(conn: Conn, events: Sequence[Row], points: Sequence[MetricPoint]) -> W
         refused += withheld - n_forgotten
         if added:
             _settle_from_otel(conn, last_id)
+            if reported.any_reported(conn):
+                # The call counts once: a reported call of its request id stops counting.
+                reported.uncount_reported_copies(conn, [e[2] for e in events if e[0] == CLAUDE_SOURCE])
         if events:
             rollup.mark_dirty(conn, [e[_TS_MS] for e in events])
             meta.note_pricing(conn)
@@ -228,7 +231,9 @@ def _logged_by_others(conn: Conn, events: Sequence[Row]) -> set[tuple[str, str]]
 
 def uncount_otel_copies(conn: Conn, log_request_ids: Iterable[str]) -> None:
     """The cross-path rule for log copies (source ``claude_code``) just written with these request
-    ids: their OTel copies stop counting, and the quarter-hours those held are rebuilt.
+    ids: their OTel copies stop counting, and so do the calls agents reported under these ids
+    (``record_usage``: :func:`reported.uncount_reported_copies`); the quarter-hours those held are
+    rebuilt.
 
     Every writer of log copies calls this once per batch, inside its transaction; the other
     arrival order (an OTel copy after its log copy) is settled by :data:`_INSERT` as it goes in.
@@ -240,10 +245,17 @@ def uncount_otel_copies(conn: Conn, log_request_ids: Iterable[str]) -> None:
     # cold load of 75k). Writers hold the write lock, so none can arrive before the commit. Probed
     # before the ids are gathered: their set and sort alone were 0.03 s of a cold load's writer.
     probe = f"SELECT 1 FROM usage_events WHERE source = '{CLAUDE_SOURCE}' LIMIT 1"
-    if conn.execute(probe).fetchone() is None:
+    otel_copies = conn.execute(probe).fetchone() is not None
+    # Likewise the reported calls (record_usage) a log copy holds the request id of stop counting.
+    reported_calls = reported.any_reported(conn)
+    if not (otel_copies or reported_calls):
         return
     ids = sorted({r for r in log_request_ids if r})
     if not ids:
+        return
+    if reported_calls:
+        reported.uncount_reported_copies(conn, ids)
+    if not otel_copies:
         return
     args: tuple[object, ...]
     if dialect(conn) == "postgresql":

@@ -58,6 +58,9 @@ class StoredCall:
     """When it was forgotten (only a forgotten call's, as ``select(forgotten=True)`` reads it)."""
     forgotten_by: str = ""
     """Who forgot it: '' for this ledger's user, else the member whose push carried the forget."""
+    counted: bool = True
+    """False: a log or OTel copy holding its id as request id counts instead (see
+    :func:`uncount_reported_copies`)."""
 
 
 _COLUMNS = "message_id, ts_ms, agent, member, provider, model, project, session_id, total_tokens, cost_nanos"
@@ -91,8 +94,11 @@ def _where(selection: Selection) -> tuple[str, list[object]]:
     return " AND ".join(clauses), args
 
 
-def _call(row: Sequence[object]) -> StoredCall:
+def _call(row: Sequence[object], *, with_counted: bool = False) -> StoredCall:
     m, ts, agent, member, provider, model, project, session, total, cost, *forgotten = row
+    counted = True
+    if with_counted:
+        counted, forgotten = bool(forgotten[0]), []
     return StoredCall(
         str(m),
         int(str(ts)),
@@ -106,6 +112,7 @@ def _call(row: Sequence[object]) -> StoredCall:
         None if cost is None else int(str(cost)),
         int(str(forgotten[0])) if forgotten else None,
         str(forgotten[1]) if forgotten else "",
+        counted,
     )
 
 
@@ -115,12 +122,13 @@ def select(
     """The selected calls, newest first (at most ``limit``), and how many there are in all; with
     ``forgotten``, the calls forgotten (their tombstones), picked by the same conditions."""
     table = _TOMBSTONES if forgotten else _EVENTS
-    columns = f"{_COLUMNS}, forgotten_ms, forgotten_by" if forgotten else _COLUMNS
+    columns = f"{_COLUMNS}, forgotten_ms, forgotten_by" if forgotten else f"{_COLUMNS}, counted"
+    with_counted = not forgotten
     if len(selection.ids) > IN_CHUNK:
         # Many ids: one statement per chunk, merged here (the count is then the rows found).
         where, args = _where(replace(selection, ids=()))
         found = [
-            _call(r)
+            _call(r, with_counted=with_counted)
             for rows in in_chunks(
                 conn,
                 f"SELECT {columns} FROM {table} WHERE {where} AND message_id IN ({{}}) "
@@ -138,7 +146,7 @@ def select(
     rows = conn.execute(
         f"SELECT {columns} FROM {table} WHERE {where} ORDER BY ts_ms DESC, message_id{bound}", args
     ).fetchall()
-    return [_call(r) for r in rows], int(count[0]) if count else 0
+    return [_call(r, with_counted=with_counted) for r in rows], int(count[0]) if count else 0
 
 
 def other_sources(conn: Conn, ids: Sequence[str]) -> dict[str, list[str]]:
@@ -411,3 +419,98 @@ def apply_pushed(conn: Conn, member: str, changes: Sequence[ForgetChange], now_m
         applied.removed += [int(str(r[3])) for r in rows]
     rollup.mark_dirty(conn, applied.removed)
     return applied
+
+
+LOGGED_SOURCES: tuple[str, ...] = ("claude_code", "claude_code_otel")
+"""The sources whose copies of a call carry its provider request id (Claude Code's logs, read here
+or pushed, and its OTel events), each indexed by it (``usage_events_cc_request``,
+``usage_events_otel_request``). Such a copy is the call's own record, with its cache tokens and the
+member whose log it is: a reported call of the same request id does not count beside it."""
+
+
+@dataclass(frozen=True)
+class LoggedCopy:
+    """A copy of a call from another source than ``record_usage`` holding a reported call's id."""
+
+    source: str
+    member: str
+
+
+def logged_copy(conn: Conn, request_id: str) -> LoggedCopy | None:
+    """The copy of another source (:data:`LOGGED_SOURCES`, in that order) holding ``request_id``
+    as its provider request id, or None: the call ``record_usage`` would count a second time. One
+    probe of each source's request-id index (the source spelled out for its partial index)."""
+    if not request_id:
+        return None
+    for source in LOGGED_SOURCES:
+        row = conn.execute(
+            f"SELECT member FROM usage_events WHERE source = '{source}' AND request_id = ? "
+            "ORDER BY member LIMIT 1",
+            (request_id,),
+        ).fetchone()
+        if row is not None:
+            return LoggedCopy(source, str(row[0]))
+    return None
+
+
+def logged_request_ids(conn: Conn, request_ids: Sequence[str]) -> set[str]:
+    """Which of ``request_ids`` a copy of :data:`LOGGED_SOURCES` holds (a push's reported rows)."""
+    found: set[str] = set()
+    for source in LOGGED_SOURCES:
+        for rows in in_chunks(
+            conn,
+            f"SELECT DISTINCT request_id FROM usage_events WHERE source = '{source}' "
+            "AND request_id IN ({})",
+            sorted({r for r in request_ids if r}),
+        ):
+            found.update(str(r[0]) for r in rows)
+    return found
+
+
+_ANY_REPORTED = f"SELECT 1 FROM usage_events WHERE source = '{SOURCE}' LIMIT 1"
+
+
+def any_reported(conn: Conn) -> bool:
+    """Whether the ledger holds any reported call: one probe of the unique key's ``record_usage``
+    prefix, so that a writer of log copies on a ledger holding none (most) pays nothing more."""
+    return conn.execute(_ANY_REPORTED).fetchone() is not None
+
+
+def uncount_reported_copies(conn: Conn, request_ids: Sequence[str]) -> None:
+    """The reported calls (``record_usage`` rows) whose id is one of these request ids, just written
+    by a copy of :data:`LOGGED_SOURCES`, stop counting, and their quarter-hours are rebuilt: the call
+    counts once, from its log or OTel copy. Inside the writer's transaction, under the write lock;
+    the caller asks :func:`any_reported` first (the log writer's hot path gathers no ids without)."""
+    ids = sorted({r for r in request_ids if r})
+    for rows in in_chunks(
+        conn,
+        # ``+counted``: SQLite (no statistics) would otherwise walk every counted row of the ledger
+        # by usage_events_counted_ts, where the unique key's (source, message id) is one probe each.
+        f"UPDATE usage_events SET counted = 0 WHERE source = '{SOURCE}' AND +counted = 1 "
+        "AND message_id IN ({}) RETURNING ts_ms",
+        ids,
+    ):
+        if rows:
+            rollup.mark_dirty(conn, [int(r[0]) for r in rows])
+
+
+def recount_reported_copies(conn: Conn, request_ids: Sequence[str]) -> None:
+    """The reported calls of these request ids count again where no copy of
+    :data:`LOGGED_SOURCES` holds their id any more (its log file forgotten): the call counted from
+    that copy must not vanish with it, as an OTel copy counts again when its log copy goes. Their
+    quarter-hours are rebuilt. Inside the deleting writer's transaction, after the delete."""
+    ids = sorted({r for r in request_ids if r})
+    for rows in in_chunks(
+        conn,
+        f"UPDATE usage_events AS r SET counted = 1 WHERE source = '{SOURCE}' AND +counted = 0 "
+        "AND message_id IN ({}) "
+        + "".join(
+            f"AND NOT EXISTS (SELECT 1 FROM usage_events WHERE source = '{logged}' "
+            "AND request_id = r.message_id) "
+            for logged in LOGGED_SOURCES
+        )
+        + "RETURNING ts_ms",
+        ids,
+    ):
+        if rows:
+            rollup.mark_dirty(conn, [int(row[0]) for row in rows])

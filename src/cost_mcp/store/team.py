@@ -640,10 +640,17 @@ def _count_and_roll_up(
 
 def _counted(conn: Conn, rows: Sequence[PushedRow]) -> list[int]:
     """Each row's ``counted``: 1, except for an OTel copy of a call whose log copy is stored (the
-    ``m016_otel`` rule)."""
+    ``m016_otel`` rule), and for a reported call (``record_usage``) whose id a log or OTel copy
+    holds as its request id, stored or in this batch: the call counts once, from that copy."""
+    counted = [1] * len(rows)
+    reported_ids = [r.message_id for r in rows if r.source == reported.SOURCE]
+    if reported_ids:
+        logged = reported.logged_request_ids(conn, reported_ids)
+        logged |= {r.request_id for r in rows if r.source in reported.LOGGED_SOURCES and r.request_id}
+        counted = [int(not (r.source == reported.SOURCE and r.message_id in logged)) for r in rows]
     wanted = sorted({r.request_id for r in rows if r.source == _OTEL_SOURCE and r.request_id})
     if not wanted:
-        return [1] * len(rows)
+        return counted
     if dialect(conn) == "postgresql":
         # One look-up for the batch: a statement per OTel row is a round trip each on a server.
         logged = {
@@ -664,7 +671,10 @@ def _counted(conn: Conn, rows: Sequence[PushedRow]) -> list[int]:
                 (_LOG_SOURCE, request_id),
             ).fetchone()
         }
-    return [int(not (r.source == _OTEL_SOURCE and r.request_id in logged)) for r in rows]
+    return [
+        int(c and not (r.source == _OTEL_SOURCE and r.request_id in logged))
+        for r, c in zip(rows, counted, strict=True)
+    ]
 
 
 Key = tuple[str, str, str, int]

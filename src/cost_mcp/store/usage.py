@@ -72,9 +72,10 @@ class ReportedCall:
     price_note: str
 
 
-Recorded = Literal["recorded", "duplicate", "forgotten"]
-"""What storing a reported call did: added it, found it stored already, or found it forgotten by
-the user (``cost-mcp reported forget``), so not stored and not counted."""
+Recorded = Literal["recorded", "duplicate", "forgotten", "logged"]
+"""What storing a reported call did: added it, found it stored already, found it forgotten by
+the user (``cost-mcp reported forget``), so not stored and not counted, or found its id held as
+the request id of a log or OTel copy (``logged``: counted from there, not stored)."""
 
 
 def insert_reported(conn: Conn, call: ReportedCall, release: holds.Release | None = None) -> Recorded:
@@ -87,6 +88,13 @@ def insert_reported(conn: Conn, call: ReportedCall, release: holds.Release | Non
     with write_transaction(conn):
         if reported.is_forgotten(conn, call.source, call.message_id):
             return "forgotten"
+        if reported.logged_copy(conn, call.message_id) is not None:
+            # Counted already from its log or OTel copy (which wins: it has the cache tokens and
+            # the member whose log it is), read under the lock every writer of those copies holds.
+            # Its spend is in the ledger, so the check's hold for it goes as a recorded call's does.
+            if release is not None:
+                holds.release(conn, release)
+            return "logged"
         inserted = conn.execute(
             f"""
             INSERT INTO usage_events (
