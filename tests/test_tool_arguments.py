@@ -95,3 +95,7 @@ async def test_check_budget_without_a_cost_or_model_says_what_it_accepts(client:
     priced = await client.call_tool("check_budget", {"model": "claude-sonnet-4-5", "input_tokens": 100_000})
     assert priced.is_error is False and priced.structured_content is not None
     assert priced.structured_content["estimated_cost_usd"] == 0.3  # $3/MTok of input, priced without output
+    # A model and no token count at all was priced at $0 and let through every budget.
+    bare = await client.call_tool("check_budget", {"model": "claude-sonnet-4-5"})
+    assert bare.is_error is True
+    assert bare.content[0].text.endswith(message[-60:])  # type: ignore[union-attr]

@@ -48,7 +48,8 @@ def check(
     if cost is not None and model is not None and tokens is not None and tokens.total:
         disagree = _disagreement(cost, pricer.price(tokens, model, provider_id, datetime.now(UTC)), model)
     if cost is None:
-        if model is None or tokens is None:
+        # A model with no token count at all priced the call at $0 and let it through every budget.
+        if model is None or tokens is None or not tokens.total:
             raise InvalidInputError(
                 "give estimated_cost_usd, or model with the token counts you expect (input_tokens, "
                 "output_tokens, cache_read_tokens; one left out counts as 0), to price the call"
