@@ -136,6 +136,14 @@ async def test_a_call_reported_then_read_from_the_logs_counts_once_from_its_log_
         assert sorted(tuple(r) for r in counted) == [("req_X", 0), ("req_other", 1)]
         _rollup_exact(conn)
 
+    # Forgetting a report its log copy counts instead changes no total: said, beside the report's cost.
+    code, out, _ = run(capsys, "reported", "forget", "req_X", "req_other", "--dry-run", "--json")
+    assert code == 0
+    assert json.loads(out)["warnings"] == [
+        "1 of these reported call(s) did not count in spend: Claude Code's logs or OpenTelemetry hold "
+        "the same request id and count the call; forgetting them changes no total"
+    ]
+
     # The log file forgotten (and gone): the report counts again, as an OTel copy would.
     log = session_file(home / "claude", "s1")
     assert run(capsys, "ingest", "--forget", str(log))[0] == 0

@@ -83,6 +83,13 @@ def forget(
     warnings: list[str] = []
     if not picked:
         warnings.append(f"no reported call matches: nothing to forget ({LIST_FIX})")
+    uncounted = [c for c in picked if not c.counted]
+    if uncounted:
+        # Their log or OTel copy counts the call: the total above is the reports', not what leaves spend.
+        warnings.append(
+            f"{len(uncounted):,} of these reported call(s) did not count in spend: Claude Code's logs or "
+            "OpenTelemetry hold the same request id and count the call; forgetting them changes no total"
+        )
     if dry_run or not picked:
         return _result(picked, dry_run=dry_run, rearmed=[], warnings=warnings)
     moment = now or datetime.now(UTC)
