@@ -23,6 +23,7 @@ from mcp import Client
 
 from cost_mcp import access, push
 from cost_mcp.analytics import agents, spend
+from cost_mcp.analytics import reported as reported_calls
 from cost_mcp.analytics.spend import Filters
 from cost_mcp.config import Settings
 from cost_mcp.models import RecordResult
@@ -236,6 +237,16 @@ def test_on_a_team_server_a_pushed_log_copy_and_a_members_report_count_once(
         ("record_usage", "req_d", 0),
         ("record_usage", "req_e", 1),
     ]
+    _rollup_exact(conn)
+
+    # Bob's report, then Ana's log copy of the same call: his stops counting. An admin then forgets
+    # what Ana's tokens pushed: the call must not vanish with her copy, so his report counts again.
+    assert _member_reports(conn, settings, BOB, "req_z").recorded
+    push.receive(conn, Pricer(), ANA, [_pushed_log("msg_z", "req_z", ts_ms)])
+    assert _spend_of(conn, settings, BOB.member) == 0
+    forgot = reported_calls.forget_pushes(conn, settings, ANA.member, None, None)
+    assert {s.source: s.rows for s in forgot.sums} == {"claude_code": 5, "record_usage": 4}
+    assert _spend_of(conn, settings, BOB.member) == _spend_of(conn, settings) == REPORTED_USD
     _rollup_exact(conn)
 
 

@@ -1211,6 +1211,12 @@ def forget_pushed(
                 [(*r, now_ms) for r in rows[i : i + _TOMBSTONE_CHUNK]],
             )
         recount(conn, {str(r[1]) for r in rows if r[0] == _LOG_SOURCE})
+        if reported.any_reported(conn):
+            # Another's report of a call whose log or OTel copy went here counts again, as after
+            # `ingest --forget`: the call must not vanish with the copy that counted it.
+            gone = [str(r[2]) for r in rows if r[0] in reported.LOGGED_SOURCES and r[2]]
+            if gone:
+                reported.recount_reported_copies(conn, gone)
         rollup.mark_dirty(conn, [int(r[4]) for r in rows])
     return _summed_by_source([(r[0], r[4], r[12]) for r in rows])
 
