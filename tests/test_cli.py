@@ -417,7 +417,8 @@ def test_raising_a_budget_by_name_and_amount_says_what_else_it_replaced(
     assert raised.returncode == 0
     said = " ".join(raised.stdout.split())
     assert said.startswith(
-        "budget 'daily': $5.00 per month note: budget 'daily' replaced, not only its amount: "
+        "budget 'daily': $5.00 per month; alerts at 50%, 80%, 100% note: budget 'daily' replaced, "
+        "not only its amount: "
     )
     for change in (
         "period day -> month",
