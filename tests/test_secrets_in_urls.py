@@ -317,6 +317,16 @@ def test_push_marks_keep_no_secret_of_the_servers_url(home: Path, monkeypatch: p
     assert doctor["team"]["pushed_events"] == 1
 
 
+def _sync_and_doctor(openai_origin: str) -> tuple[Ran, Ran, Ran]:
+    """`sync --provider openai`, `doctor` and `doctor --json` with OpenAI's API at ``openai_origin``."""
+    env = {"OPENAI_ADMIN_KEY": "sk-admin-0123456789abcdefghij", "COST_MCP_OPENAI_BASE_URL": openai_origin}
+    return (
+        run("sync", "--provider", "openai", env=env),
+        run("doctor", env=env),
+        run("doctor", "--json", env=env),
+    )
+
+
 def test_a_provider_origin_with_a_password_is_refused_and_never_shown(
     home: Path, caplog: pytest.LogCaptureFixture
 ) -> None:
@@ -324,13 +334,7 @@ def test_a_provider_origin_with_a_password_is_refused_and_never_shown(
     # of the key, and "cannot reach <url>" quoted them into sync's output and the ledger.
     caplog.set_level(logging.DEBUG)
     secret = f"gw{CANARY}pw"
-    env = {
-        "OPENAI_ADMIN_KEY": "sk-admin-0123456789abcdefghij",
-        "COST_MCP_OPENAI_BASE_URL": f"http://gateway:{secret}@127.0.0.1:9",
-    }
-    synced = run("sync", "--provider", "openai", env=env)
-    doctor = run("doctor", env=env)
-    doctor_json = run("doctor", "--json", env=env)
+    synced, doctor, doctor_json = _sync_and_doctor(f"http://gateway:{secret}@127.0.0.1:9")
     assert synced.returncode == 1
     said = "COST_MCP_OPENAI_BASE_URL carries a user name or password"
     assert said in " ".join(synced.stdout.split())
@@ -350,13 +354,7 @@ def test_a_provider_origin_with_a_query_is_refused_and_never_shown(
     only) and doctor printed it whole; the paths a sync requests went after the query."""
     caplog.set_level(logging.DEBUG)
     secret = f"q{CANARY}key"
-    env = {
-        "OPENAI_ADMIN_KEY": "sk-admin-0123456789abcdefghij",
-        "COST_MCP_OPENAI_BASE_URL": f"http://127.0.0.1:9/?api_key={secret}",
-    }
-    synced = run("sync", "--provider", "openai", env=env)
-    doctor = run("doctor", env=env)
-    doctor_json = run("doctor", "--json", env=env)
+    synced, doctor, doctor_json = _sync_and_doctor(f"http://127.0.0.1:9/?api_key={secret}")
     assert synced.returncode == 1 and doctor.returncode == 1
     said = "COST_MCP_OPENAI_BASE_URL carries a query or fragment"
     assert said in " ".join(synced.stdout.split())

@@ -944,8 +944,7 @@ def test_statusline_and_hook_say_when_some_logs_could_not_be_read(
     budget = ("budget", "set", "cap", "10", "--period", "month", "--hard")
     assert run_cli(monkeypatch, capsys, "", *budget)[0] == 0
     line = status_input(mine, "s-mine")
-    prompt = {"session_id": "s-mine", "transcript_path": str(mine), "cwd": "/home/dev/app",
-              "hook_event_name": "UserPromptSubmit", "prompt": "go on"}  # fmt: skip
+    prompt = _prompt(mine)
     hidden.chmod(0)
     try:  # a reader checks every log, as a process for which the folder's mode holds
         subprocess.run(
@@ -1373,6 +1372,25 @@ def test_statusline_answers_beside_a_day_whose_sums_pass_64_bits(
     assert (code, out) == (0, f"${cost} session · ≥${cost} today (other logs unread)\n")
 
 
+def _prompt(mine: Path) -> dict[str, str]:
+    """The hook's UserPromptSubmit event of the session logged in ``mine``."""
+    return {"session_id": "s-mine", "transcript_path": str(mine), "cwd": "/home/dev/app",
+            "hook_event_name": "UserPromptSubmit", "prompt": "go on"}  # fmt: skip
+
+
+def _mine_beside_three_others(home: Path) -> tuple[Path, dict[str, str]]:
+    """This session's log (one call) beside three other sessions' (five calls each), and the
+    hook's prompt event of this session."""
+    mine = session_file(home / "claude", "s-mine")
+    write(mine, assistant("m1", "r1", stamp(10), session="s-mine", output=1000))
+    for n in range(3):
+        other = session_file(home / "claude", f"s-other{n}")
+        write(
+            other, *(assistant(f"o{n}-{i}", f"q{n}-{i}", stamp(20), session=f"s-other{n}") for i in range(5))
+        )
+    return mine, _prompt(mine)
+
+
 def test_while_the_first_read_runs_the_hook_and_status_line_say_it_is_under_way(
     home: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
 ) -> None:
@@ -1384,15 +1402,7 @@ def test_while_the_first_read_runs_the_hook_and_status_line_say_it_is_under_way(
 
     monkeypatch.setenv("NO_COLOR", "1")
     monkeypatch.setattr(claude_code, "READING_NOTE_EVERY", 0.0, raising=False)  # a note per progress report
-    mine = session_file(home / "claude", "s-mine")
-    write(mine, assistant("m1", "r1", stamp(10), session="s-mine", output=1000))
-    for n in range(3):
-        other = session_file(home / "claude", f"s-other{n}")
-        write(
-            other, *(assistant(f"o{n}-{i}", f"q{n}-{i}", stamp(20), session=f"s-other{n}") for i in range(5))
-        )
-    prompt = {"session_id": "s-mine", "transcript_path": str(mine), "cwd": "/home/dev/app",
-              "hook_event_name": "UserPromptSubmit", "prompt": "go on"}  # fmt: skip
+    mine, prompt = _mine_beside_three_others(home)
     seen: list[tuple[int, int, dict[str, object] | None, str]] = []
     conn = connect(load_core_settings().db)
     set_budget(conn, "cap", Decimal("1000"), "month", BudgetScope(), hard=True)  # the hook's reason to speak
@@ -1451,15 +1461,7 @@ def test_between_the_chunks_of_a_catch_up_the_logs_are_still_being_read(
     from cost_mcp.sources import claude_code
 
     monkeypatch.setenv("NO_COLOR", "1")
-    mine = session_file(home / "claude", "s-mine")
-    write(mine, assistant("m1", "r1", stamp(10), session="s-mine", output=1000))
-    for n in range(3):
-        other = session_file(home / "claude", f"s-other{n}")
-        write(
-            other, *(assistant(f"o{n}-{i}", f"q{n}-{i}", stamp(20), session=f"s-other{n}") for i in range(5))
-        )
-    prompt = {"session_id": "s-mine", "transcript_path": str(mine), "cwd": "/home/dev/app",
-              "hook_event_name": "UserPromptSubmit", "prompt": "go on"}  # fmt: skip
+    mine, prompt = _mine_beside_three_others(home)
     conn = connect(load_core_settings().db)
     try:
         set_budget(conn, "cap", Decimal("1000"), "month", BudgetScope(), hard=True)

@@ -52,7 +52,14 @@ def check(conn: Conn, settings: Settings, *, agent: str = "w", cost: Decimal | N
     )
 
 
-def record(conn: Conn, settings: Settings, request_id: str, *, agent: str = "w") -> None:
+def record(
+    conn: Conn,
+    settings: Settings,
+    request_id: str | None = None,
+    *,
+    agent: str = "w",
+    member: str | None = None,
+) -> None:
     agents.record_usage(
         conn,
         settings,
@@ -62,6 +69,7 @@ def record(conn: Conn, settings: Settings, request_id: str, *, agent: str = "w")
         tokens=CALL,
         agent=agent,
         request_id=request_id,
+        member=member,
     )
 
 
@@ -231,16 +239,7 @@ def test_a_check_that_named_no_agent_is_released_by_its_members_call(conn: Conn,
         assert checked.held_usd == Decimal("0.315")
 
     def tell(member: str, agent: str) -> None:
-        agents.record_usage(
-            conn,
-            settings,
-            Pricer(),
-            provider="anthropic",
-            model=SONNET,
-            tokens=CALL,
-            agent=agent,
-            member=member,
-        )
+        record(conn, settings, agent=agent, member=member)
 
     def held() -> list[tuple[str, str]]:
         return [(h.member, h.agent) for h in hold_store.live(conn, int(time.time() * 1000))]
