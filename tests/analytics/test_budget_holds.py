@@ -38,7 +38,14 @@ def conn(settings: Settings) -> Iterator[Conn]:
     c.close()
 
 
-def check(conn: Conn, settings: Settings, *, agent: str = "w", cost: Decimal | None = None) -> CheckResult:
+def check(
+    conn: Conn,
+    settings: Settings,
+    *,
+    agent: str | None = "w",
+    cost: Decimal | None = None,
+    member: str | None = None,
+) -> CheckResult:
     return agents.check(
         conn,
         settings,
@@ -49,6 +56,7 @@ def check(conn: Conn, settings: Settings, *, agent: str = "w", cost: Decimal | N
         tokens=None if cost is not None else CALL,
         agent=agent,
         project=None,
+        member=member,
     )
 
 
@@ -189,18 +197,7 @@ def test_a_members_hold_counts_against_their_budget_and_their_record_releases_it
     budgets.set_budget(conn, "ana-cap", Decimal(1), "day", BudgetScope(members=["ana"]), hard=True)
 
     def ask(member: str) -> CheckResult:
-        return agents.check(
-            conn,
-            settings,
-            Pricer(),
-            estimated_cost_usd=None,
-            model=SONNET,
-            provider=None,
-            tokens=CALL,
-            agent="w",
-            project=None,
-            member=member,
-        )
+        return check(conn, settings, member=member)
 
     assert [ask("ana").allowed for _ in range(4)] == [True, True, True, False]
     assert ask("bo").allowed is True  # not ana's budget
@@ -224,18 +221,7 @@ def test_a_check_that_named_no_agent_is_released_by_its_members_call(conn: Conn,
     budgets.set_budget(conn, "fleet", Decimal(10), "day", BudgetScope(), hard=True)
 
     def ask(member: str, agent: str | None) -> None:
-        checked = agents.check(
-            conn,
-            settings,
-            Pricer(),
-            estimated_cost_usd=None,
-            model=SONNET,
-            provider=None,
-            tokens=CALL,
-            agent=agent,
-            project=None,
-            member=member,
-        )
+        checked = check(conn, settings, agent=agent, member=member)
         assert checked.held_usd == Decimal("0.315")
 
     def tell(member: str, agent: str) -> None:
