@@ -1146,6 +1146,12 @@ class SourceSync(Result):
     buckets: int = Field(description="Rows written for those days: billed amounts and usage.")
     first_day: str | None = Field(description="First UTC day covered, YYYY-MM-DD.")
     last_day: str | None = Field(description="Last UTC day covered, inclusive.")
+    not_listed_yet: list[str] = Field(
+        default_factory=list,
+        description="UTC days between first_day and last_day the provider's report does not list yet "
+        "(OpenRouter lists yesterday once processed): not covered, not in days; get_spend estimates "
+        "them from local data until a later sync brings them.",
+    )
     billed_usd: USD | None = Field(
         description="Billed total over the covered days; null for a source without billed amounts, "
         "or on failure."

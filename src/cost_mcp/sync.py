@@ -355,7 +355,12 @@ def record(conn: Conn, outcomes: Sequence[Outcome], *, now: datetime | None = No
         start = min((f.start_ms for f in feeds), default=None)
         end = max((f.end_ms for f in feeds), default=None)
         buckets = sum(len(f.buckets) for f in feeds)
-        days = (end - start) // DAY_MS if start is not None and end is not None else 0
+        # Feeds may leave a day out between them (OpenRouter's activity lists yesterday only once
+        # processed, its today feed is separate): count and name what was covered, not the span.
+        listed = {d for f in feeds for d in range(f.start_ms // DAY_MS, f.end_ms // DAY_MS)}
+        days = len(listed)
+        span = range(start // DAY_MS, end // DAY_MS) if start is not None and end is not None else range(0)
+        unlisted = [d for d in span if d not in listed]
         note = "; ".join(f.note for f in outcome.feeds if f.note) or None
         detail = f"synced {days} day(s): {buckets} bucket(s) in {outcome.seconds:.1f}s"
         if note:
@@ -385,6 +390,7 @@ def record(conn: Conn, outcomes: Sequence[Outcome], *, now: datetime | None = No
                 last=end,
                 billed=sum(f.cost_nanos for f in billed) if billed else None,
                 note=note,
+                unlisted=[_day(d * DAY_MS) for d in unlisted],
             )
         )
     return SyncResult(sources=rows, warnings=warnings)
@@ -430,6 +436,7 @@ def _row(
     last: int | None = None,
     billed: int | None = None,
     note: str | None = None,
+    unlisted: Sequence[str] = (),
 ) -> SourceSync:
     spec = outcome.plan.source
     return SourceSync(
@@ -443,6 +450,7 @@ def _row(
         billed_usd=from_nanos(billed) if billed is not None else None,
         error=error,
         note=note,
+        not_listed_yet=list(unlisted),
         seconds=round(outcome.seconds, 3),
     )
 

@@ -8,14 +8,17 @@ import re
 from collections.abc import Callable, Iterator
 from datetime import UTC, date, datetime, timedelta
 from decimal import Decimal
+from io import StringIO
 from typing import Any
 
 import anyio
 import httpx2
 import pytest
+from rich.console import Console
 
 from cost_mcp import sync
 from cost_mcp.analytics.spend import get_spend, resolve
+from cost_mcp.cli.data import _render_sync
 from cost_mcp.config import Settings, load_settings
 from cost_mcp.errors import ProviderAuthError, ProviderResponseError
 from cost_mcp.models import SyncResult
@@ -480,3 +483,29 @@ def test_the_day_span_is_exact(configured: Settings) -> None:
     )
     assert (start, end) == (ms("2026-10-06"), ms("2026-11-05"))
     assert (end - start) // DAY_MS == 30
+
+
+def test_a_sync_before_activity_lists_yesterday_says_so_as_get_spend_does(
+    conn: Conn, configured: Settings
+) -> None:
+    # Nov 4 is not processed yet: the sync covered Oct 6 to Nov 3 and today, 30 days, not 31
+    # "through today"; the table names the day get_spend warns about.
+    fake = account()
+    fake.activity = [r for r in fake.activity if r["date"] != "2026-11-04"]
+    result = sync_at(conn, configured, fake, NOW)
+    [synced] = result.sources
+    assert synced.days == 30
+    assert (synced.first_day, synced.last_day, synced.not_listed_yet) == (
+        "2026-10-06",
+        "2026-11-05",
+        ["2026-11-04"],
+    )
+    screen = StringIO()
+    _render_sync(Console(file=screen, width=200), result)
+    assert "30 (2026-10-06 to 2026-11-05; 2026-11-04 not listed yet)" in screen.getvalue()
+    p = resolve(configured, None, "2026-11-01", "2026-11-05", None)
+    warnings = get_spend(conn, configured, p, ["day"]).warnings
+    assert any(w.startswith("openrouter: its report does not list 2026-11-04 yet") for w in warnings)
+    # Once listed, the next sync (its last 3 days again) covers every day of its window.
+    [later] = sync_at(conn, configured, account(), NOW + timedelta(hours=1)).sources
+    assert (later.days, later.not_listed_yet) == (3, [])

@@ -183,6 +183,8 @@ def _render_sync(out: Console, result: SyncResult) -> None:
     table = Table("source", "result", "days", "rows", "billed", "time", box=None)
     for s in result.sources:
         span = f"{s.first_day} to {s.last_day}" if s.first_day else "-"
+        if s.not_listed_yet:
+            span += f"; {', '.join(s.not_listed_yet)} not listed yet"
         table.add_row(
             text(s.source),
             "ok" if s.ok else "[red]failed[/red]",
