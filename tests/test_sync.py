@@ -343,6 +343,24 @@ def test_a_provider_that_never_synced_is_named_as_missing_from_the_total_not_as_
     assert "openai" not in {r.group["provider"] for r in shown.rows}
 
 
+def test_claude_code_analytics_never_synced_is_not_said_to_miss_billed_spend(
+    conn: Conn, keys: Settings, router: Router
+) -> None:
+    # A wrong Anthropic key on the first sync fails its Claude Code report too. That report only
+    # attributes use to members and never changes a total: the answer must not say its billed
+    # spend is missing (Anthropic's own warning says that), nor mark the answer partial for it.
+    router.anthropic.key = "sk-ant-admin-someone-elses-key"
+    result = run_sync(conn, keys, router)
+    assert rows(result)["anthropic-claude-code"].ok is False
+    shown = spend(conn, keys, ["provider"])
+    [warning] = [w for w in shown.warnings if "anthropic-claude-code" in w]
+    assert warning.startswith("anthropic-claude-code: never synced (needs an admin key")
+    assert "billed spend" not in warning and "PARTIAL" not in warning
+    assert "totals do not depend on it" in warning
+    assert "who used Claude Code" in warning
+    assert any(w.startswith("PARTIAL: anthropic: never synced") for w in shown.warnings)
+
+
 def test_a_configured_provider_not_synced_yet_is_named_as_missing_from_the_total(
     conn: Conn, keys: Settings
 ) -> None:

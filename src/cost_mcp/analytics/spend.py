@@ -1074,6 +1074,12 @@ def _sync_advice(status: SourceStatus) -> str:
     return "Sync again later (`cost-mcp sync`), or add it to COST_MCP_SYNC_SKIP to stop syncing it"
 
 
+_ATTRIBUTION_ONLY_MISSING = (
+    "totals do not depend on it (it only says who used Claude Code, use that Anthropic's reports and "
+    "local logs already count); attribution by member lacks its split until it syncs"
+)
+
+
 def _what(status: SourceStatus) -> str:
     """What a provider's sync brings into a total: its bill, or (Groq) its usage, priced here."""
     return "usage" if status.source in USAGE_ONLY_SOURCES else "billed spend"
@@ -1118,7 +1124,13 @@ def _warnings(
             continue  # no longer synced: its old errors and age are not news on every report
         if status.status == "error" and status.kind == "logs":
             continue  # every answer says it once, in its envelope (log_read_warnings)
-        if status.status == "error" and status.last_success is None:
+        if status.status == "error" and status.last_success is None and status.source in ATTRIBUTION_ONLY:
+            # Anthropic's Claude Code report only says who used what: no total lacks anything.
+            warnings.append(
+                f"{status.source}: never synced ({status.last_error}); {_ATTRIBUTION_ONLY_MISSING}. "
+                f"{_sync_advice(status)}"
+            )
+        elif status.status == "error" and status.last_success is None:
             # Never synced (a wrong key, a rate limit on the first sync): there is no earlier data
             # to show, and the total lacks this provider's bill; saying "earlier data" would hide that.
             warnings.append(
