@@ -21,6 +21,9 @@ import pytest
 from mcp import Client, StdioServerParameters
 
 from cost_mcp import notify
+from cost_mcp.config import load_settings
+from cost_mcp.store import connect
+from cost_mcp.store.connection import write_transaction
 from tests.sources.claude_logs import assistant, session_file, write
 from tests.sources.fake_providers import FakeOpenAI, Router, local_server
 
@@ -314,6 +317,27 @@ def test_cli_report_delivers_the_alert_before_exiting(ops: str, home: Path) -> N
     assert [p["threshold"] for p in Receiver.received] == ["1.0"]
     for text in (made.stdout, made.stderr, report.stdout, report.stderr):
         assert SECRET not in text
+
+
+def test_cli_budget_status_retries_a_due_delivery_before_saying_whether_it_is_delivered(
+    ops: str, home: Path
+) -> None:
+    # The first POST fails; once its retry is due, `budget status` makes it in the same run that
+    # prints the budgets: it must print what is true then, not "not delivered yet" for an alert
+    # the receiver gets a moment later.
+    assert cli("budget", "set", "d", "2", "--period", "day", "--webhook", "ops").returncode == 0
+    spend_line(home, "a")
+    Receiver.statuses[:] = [500]
+    assert cli("report").returncode == 0
+    assert Receiver.received == [] and Receiver.statuses == []
+    conn = connect(load_settings().db)
+    with write_transaction(conn):
+        conn.execute("UPDATE budget_alerts SET next_attempt_ms = 0 WHERE delivery = 'pending'")  # due now
+    conn.close()
+    status = cli("budget", "status")
+    assert status.returncode == 0, status.stderr
+    assert [p["threshold"] for p in Receiver.received] == ["1.0"]
+    assert "not delivered" not in status.stdout + status.stderr
 
 
 def test_cli_ingest_delivers_too(ops: str, home: Path) -> None:

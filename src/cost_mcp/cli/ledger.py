@@ -37,6 +37,7 @@ if TYPE_CHECKING:
         ReportedCall,
         SubscriptionList,
     )
+    from cost_mcp.store.connection import Conn
     from cost_mcp.store.reported import Selection
 
 
@@ -220,7 +221,16 @@ def budget_list(as_json: bool) -> int:
 def _show_budgets(as_json: bool) -> int:
     from cost_mcp.analytics import budgets
 
-    return answer(lambda s, conn: budgets.budget_status(conn, s), as_json=as_json, render=_render_budgets)
+    def compute(settings: Settings, conn: Conn) -> BudgetStatusResult:
+        from cost_mcp import notify
+
+        # The refresh has just started POSTing the alerts due now (a retry of a failed delivery):
+        # let those attempts finish first, so what is printed about them is what happened, not
+        # "not delivered yet" for an alert delivered a moment later. Exiting drains them anyway.
+        notify.drain()
+        return budgets.budget_status(conn, settings)
+
+    return answer(compute, as_json=as_json, render=_render_budgets)
 
 
 def _render_budgets(out: Console, status: BudgetStatusResult) -> None:
