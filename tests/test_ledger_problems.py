@@ -346,3 +346,73 @@ def test_a_command_waiting_for_another_writer_says_so_on_stderr_at_once(
     answer = json.loads(out)  # nothing but the answer on stdout
     assert answer["total_usd"] == 3.000012  # read after the wait, the new line included
     assert not any("another process" in w for w in answer["warnings"])
+
+
+def test_a_command_whose_migration_waits_for_another_writer_says_so_on_stderr(
+    clock: None, home: Path, conn: Any
+) -> None:
+    # An upgrade's migration takes the write lock too: behind another process writing the ledger,
+    # the command says it waits, as any other write does, instead of a minute of silence.
+    from cost_mcp.store.migrations import MIGRATIONS
+
+    spend_line(home / "claude", "a")
+    last = MIGRATIONS[-1][0]
+    conn.execute("DELETE FROM _migrations WHERE name = ?", (last,))  # pending for the command
+    conn.execute("BEGIN IMMEDIATE")
+    # Put back under the lock: once the command has the lock, it finds the migration applied.
+    conn.execute(
+        "INSERT INTO _migrations (name, applied_at) VALUES (?, ?)", (last, "2026-12-05T00:00:00+00:00")
+    )
+    err = home / "stderr"
+    with err.open("w") as sink:
+        proc = subprocess.Popen(
+            [sys.executable, "-m", "cost_mcp", "report", "--period", "today", "--json"],
+            stdout=subprocess.PIPE,
+            stderr=sink,
+            text=True,
+            env={**os.environ, "COLUMNS": "300"},
+        )
+    try:
+        deadline = time.monotonic() + 20
+        while "waiting" not in err.read_text() and proc.poll() is None and time.monotonic() < deadline:
+            time.sleep(0.1)
+        told = " ".join(err.read_text().split())
+    finally:
+        conn.execute("COMMIT")
+    out, _ = proc.communicate(timeout=120)
+    assert told.startswith("note: waiting up to ")
+    assert told.endswith(
+        "s more for another process that is writing the ledger (a cost-mcp ingest, server or sync "
+        "reading logs); if it is still writing then, this command stops with an error saying so"
+    )
+    assert proc.returncode == 0, err.read_text()
+    assert json.loads(out)["total_usd"] == 3.000012  # nothing but the answer on stdout
+
+
+def test_the_stdio_server_migrating_behind_another_writer_keeps_stdout_for_mcp(
+    clock: None, home: Path, conn: Any
+) -> None:
+    # The same wait in the stdio server before its handshake: stdout is the MCP channel, and a
+    # server tells no one (its answers say when they did not wait), so nothing is written at all.
+    from cost_mcp.store.migrations import MIGRATIONS
+
+    last = MIGRATIONS[-1][0]
+    conn.execute("DELETE FROM _migrations WHERE name = ?", (last,))
+    conn.execute("BEGIN IMMEDIATE")
+    conn.execute(
+        "INSERT INTO _migrations (name, applied_at) VALUES (?, ?)", (last, "2026-12-05T00:00:00+00:00")
+    )
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "cost_mcp"],
+        stdin=subprocess.PIPE,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
+    try:
+        time.sleep(3)  # past the moment a command would say it waits
+    finally:
+        conn.execute("COMMIT")
+    out, err = proc.communicate("", timeout=120)
+    assert (proc.returncode, out) == (0, ""), err
+    assert "waiting" not in err

@@ -11,7 +11,7 @@ from collections.abc import Callable
 from datetime import UTC, datetime
 
 from cost_mcp.errors import DatabaseError
-from cost_mcp.store.connection import Conn, dialect
+from cost_mcp.store.connection import Conn, dialect, write_transaction
 
 Migration = Callable[[Conn], None]
 MIGRATIONS: list[tuple[str, Migration]] = []
@@ -74,8 +74,8 @@ def _migrate(conn: Conn) -> list[str]:
     for name, fn in MIGRATIONS:
         if name in done:
             continue
-        conn.execute("BEGIN IMMEDIATE")
-        try:
+        # write_transaction, as every write: a CLI waiting behind another writer says so.
+        with write_transaction(conn):
             # Another process may have applied it while we waited for the lock.
             if conn.execute("SELECT 1 FROM _migrations WHERE name = ?", (name,)).fetchone() is None:
                 fn(conn)
@@ -84,10 +84,6 @@ def _migrate(conn: Conn) -> list[str]:
                     (name, datetime.now(UTC).isoformat()),
                 )
                 ran.append(name)
-        except BaseException:
-            conn.execute("ROLLBACK")
-            raise
-        conn.execute("COMMIT")
     return ran
 
 
@@ -101,16 +97,11 @@ def _postgres_baseline(conn: Conn) -> list[str]:
     names = [name for name, _ in MIGRATIONS]
     names = names[: names.index(BASELINE_UPTO) + 1]
     now = datetime.now(UTC).isoformat()
-    conn.execute("BEGIN IMMEDIATE")
-    try:
+    with write_transaction(conn):
         conn.raw.execute(BASELINE)  # no parameters: the DDL's dollar quotes stay untranslated
         conn.executemany(
             "INSERT INTO _migrations (name, applied_at) VALUES (?, ?)", [(n, now) for n in names]
         )
-    except BaseException:
-        conn.rollback()
-        raise
-    conn.execute("COMMIT")
     return names
 
 
