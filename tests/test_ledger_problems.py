@@ -312,14 +312,10 @@ async def test_a_dashboards_requests_at_once_do_not_call_each_other_another_proc
         assert not any("another process" in w for w in answer["warnings"]), answer["warnings"]
 
 
-def test_a_command_waiting_for_another_writer_says_so_on_stderr_at_once(
-    clock: None, home: Path, conn: Any
-) -> None:
-    # Another process (an ingest, a server's first read) holds the write lock: SQLite's file lock,
-    # or PostgreSQL's advisory lock. The command waits for it, as before, but says so after a
-    # moment instead of a minute of silence, on stderr, so that --json stays parseable.
-    spend_line(home / "claude", "a")
-    conn.execute("BEGIN IMMEDIATE")
+def _report_behind_the_lock(home: Path, conn: Any, end: str) -> tuple[str, str]:
+    """`report --period today --json` run while ``conn`` holds the write lock: what it said on
+    stderr once it said it waits (or after 20 s), and its stdout once ``end`` (ROLLBACK or COMMIT)
+    let it go on; it must exit 0."""
     err = home / "stderr"
     with err.open("w") as sink:
         proc = subprocess.Popen(
@@ -335,14 +331,26 @@ def test_a_command_waiting_for_another_writer_says_so_on_stderr_at_once(
             time.sleep(0.1)
         told = " ".join(err.read_text().split())
     finally:
-        conn.execute("ROLLBACK")
+        conn.execute(end)
     out, _ = proc.communicate(timeout=120)
+    assert proc.returncode == 0, err.read_text()
+    return told, out
+
+
+def test_a_command_waiting_for_another_writer_says_so_on_stderr_at_once(
+    clock: None, home: Path, conn: Any
+) -> None:
+    # Another process (an ingest, a server's first read) holds the write lock: SQLite's file lock,
+    # or PostgreSQL's advisory lock. The command waits for it, as before, but says so after a
+    # moment instead of a minute of silence, on stderr, so that --json stays parseable.
+    spend_line(home / "claude", "a")
+    conn.execute("BEGIN IMMEDIATE")
+    told, out = _report_behind_the_lock(home, conn, "ROLLBACK")
     assert told == (
         "note: waiting up to 58 s more for another process that is writing the ledger (a cost-mcp "
         "ingest, server or sync reading logs); if it is still writing then, the answer comes from the "
         "ledger as it stands, with a note saying the newest log lines are not in it"
     )
-    assert proc.returncode == 0, err.read_text()
     answer = json.loads(out)  # nothing but the answer on stdout
     assert answer["total_usd"] == 3.000012  # read after the wait, the new line included
     assert not any("another process" in w for w in answer["warnings"])
@@ -363,29 +371,12 @@ def test_a_command_whose_migration_waits_for_another_writer_says_so_on_stderr(
     conn.execute(
         "INSERT INTO _migrations (name, applied_at) VALUES (?, ?)", (last, "2026-12-05T00:00:00+00:00")
     )
-    err = home / "stderr"
-    with err.open("w") as sink:
-        proc = subprocess.Popen(
-            [sys.executable, "-m", "cost_mcp", "report", "--period", "today", "--json"],
-            stdout=subprocess.PIPE,
-            stderr=sink,
-            text=True,
-            env={**os.environ, "COLUMNS": "300"},
-        )
-    try:
-        deadline = time.monotonic() + 20
-        while "waiting" not in err.read_text() and proc.poll() is None and time.monotonic() < deadline:
-            time.sleep(0.1)
-        told = " ".join(err.read_text().split())
-    finally:
-        conn.execute("COMMIT")
-    out, _ = proc.communicate(timeout=120)
+    told, out = _report_behind_the_lock(home, conn, "COMMIT")
     assert told.startswith("note: waiting up to ")
     assert told.endswith(
         "s more for another process that is writing the ledger (a cost-mcp ingest, server or sync "
         "reading logs); if it is still writing then, this command stops with an error saying so"
     )
-    assert proc.returncode == 0, err.read_text()
     assert json.loads(out)["total_usd"] == 3.000012  # nothing but the answer on stdout
 
 
