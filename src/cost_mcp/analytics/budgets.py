@@ -316,10 +316,10 @@ def destination(row: budget_store.BudgetRow) -> notify.Destination | None:
 
 def get_budget(conn: Conn, name: str, settings: Settings | None = None) -> Budget:
     """One budget, or NotFoundError naming the ones that exist."""
-    row = budget_store.get(conn, name)
-    if row is None:
+    budget = find_budget(conn, name, settings)
+    if budget is None:
         raise NotFoundError(_unknown(conn, name))
-    return from_row(row, settings)
+    return budget
 
 
 def list_budgets(conn: Conn, settings: Settings | None = None) -> list[Budget]:
