@@ -180,6 +180,18 @@ def test_doctor_names_the_claude_log_folders_it_cannot_open(home: Path) -> None:
         assert roots[0]["unreadable"] == [f"{where} (Permission denied)"]
 
 
+@pytest.mark.sqlite_only  # about log folders, not the ledger
+def test_doctor_counts_the_claude_logs_a_read_takes(home: Path) -> None:
+    """doctor walked the Claude folder with its own ``os.walk`` and counted a file whose name is not
+    UTF-8, which every read skips: "2 log file(s)" where one is read. It now counts through the
+    scanner the readers use, as it already did for the other agents."""
+    log = write(session_file(home / "claude", "s1"), assistant("m1", "r1", "2026-11-02T10:00:00.000Z"))
+    Path(os.fsdecode(os.fsencode(log.parent) + b"/bad-\xff.jsonl")).write_text("{}\n", encoding="utf-8")
+    proc = run("doctor", "--json")
+    roots = json.loads(proc.stdout)["claude_log_roots"]
+    assert roots[0]["jsonl_files"] == 1, roots
+
+
 @pytest.mark.sqlite_only  # about log folders; root without the capabilities cannot reach PostgreSQL
 def test_doctor_names_another_agents_log_folders_it_cannot_open(home: Path) -> None:
     """The same for another agent: CODEX_HOME closed was a traceback, a closed folder under it

@@ -6,7 +6,7 @@ import os
 import re
 import time
 from collections import Counter
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import asdict
 from datetime import UTC, datetime
 from pathlib import Path
@@ -543,24 +543,38 @@ def team_warnings(settings: Settings) -> list[str]:
 
 
 def _log_root(root: Path) -> LogRoot:
-    projects = root / "projects"
-    count = 0
+    found, count, unreadable = _count_logs(root / "projects", (".jsonl",), directory_only=True)
+    return LogRoot(path=str(root), projects_dir_found=found, jsonl_files=count, unreadable=unreadable)
+
+
+def _count_logs(
+    root: Path,
+    suffixes: tuple[str, ...],
+    accept: Callable[[str], bool] | None = None,
+    *,
+    directory_only: bool = False,
+) -> tuple[bool, int, list[str]]:
+    """Whether ``root`` exists, how many log files the readers would find below it (through the
+    scanner they use, so doctor's count is the files a read takes: no undecodable names, no
+    folders named like logs), up to ``_SCAN_LIMIT``, and the folders that could not be opened,
+    each as ``"<folder> (<reason>)"``."""
     unreadable: list[str] = []
-
-    def cannot_open(exc: OSError) -> None:
-        unreadable.append(f"{exc.filename or projects} ({exc.strerror or exc})")
-
     try:
-        found = projects.is_dir()
-    except OSError as exc:  # a Claude folder this user may not enter: is_dir() raises, not False
-        cannot_open(exc)
-        found = False
-    if found:
-        for _dirpath, _dirs, files in os.walk(projects, onerror=cannot_open):
-            count += sum(1 for f in files if f.endswith(".jsonl"))
+        exists = root.is_dir() or (not directory_only and root.is_file())
+    except OSError as exc:  # a parent this user may not enter: is_dir() raises, not False
+        return False, 0, [f"{exc.filename or root} ({exc.strerror or exc})"]
+    count = 0
+    if exists:
+        errors: list[str] = []
+        for path, _ in logfiles.walk(root, suffixes, errors=errors):
+            if accept is None or accept(path):
+                count += 1
             if count >= _SCAN_LIMIT:
                 break
-    return LogRoot(path=str(root), projects_dir_found=found, jsonl_files=count, unreadable=unreadable)
+        # walk's "<folder>: <reason>", written as doctor names every folder
+        split = (e.rpartition(": ") for e in errors)
+        unreadable = [f"{folder} ({reason})" for folder, _, reason in split]
+    return exists, count, unreadable
 
 
 _MAKE_READABLE = "make them readable by the user running cost-mcp"
@@ -597,22 +611,8 @@ def agent_log_roots(settings: Settings, read_errors: Mapping[str, str]) -> list[
         folders: list[AgentFolder] = []
         unreadable: list[str] = []
         for root in fmt.roots(settings):
-            count = 0
-            try:
-                exists = root.is_dir() or root.is_file()
-            except OSError as exc:  # a parent this user may not enter: is_dir() raises, not False
-                unreadable.append(f"{exc.filename or root} ({exc.strerror or exc})")
-                exists = False
-            if exists:
-                errors: list[str] = []
-                for path, _ in logfiles.walk(root, suffixes, errors=errors):
-                    if fmt.accept is None or fmt.accept(path):
-                        count += 1
-                    if count >= _SCAN_LIMIT:
-                        break
-                # walk's "<folder>: <reason>", written as doctor names a Claude folder
-                split = (e.rpartition(": ") for e in errors)
-                unreadable += [f"{folder} ({reason})" for folder, _, reason in split]
+            exists, count, closed = _count_logs(root, suffixes, fmt.accept)
+            unreadable += closed
             folders.append(AgentFolder(path=str(root), found=exists, log_files=count))
         found.append(
             AgentLogs(
