@@ -40,6 +40,7 @@ from collections.abc import Iterable, Sequence
 from typing import TYPE_CHECKING, Any, cast
 
 from cost_mcp.store.connection import Conn, dialect, write_transaction
+from cost_mcp.store.connection import marks as placeholders
 
 if TYPE_CHECKING:
     from cost_mcp.store.postgres import PgConnection
@@ -92,7 +93,7 @@ def copy_in(conn: Conn, table: str, columns: Sequence[str], rows: Iterable[Seque
     if dialect(conn) == "postgresql":
         _pg(conn).copy_rows(table, columns, rows, binary=True)
         return
-    marks = ", ".join("?" * len(columns))
+    marks = placeholders(columns)
     conn.executemany(f"INSERT INTO {table} ({', '.join(columns)}) VALUES ({marks})", rows)
 
 
@@ -115,7 +116,7 @@ def insert_rows(
     """
     names = ", ".join(columns)
     if dialect(conn) != "postgresql":
-        marks = ", ".join("?" * len(columns))
+        marks = placeholders(columns)
         # The cursor's count, not the connection's total_changes: that adds what triggers wrote
         # (usage_events_changed numbers every grown row), so a push said "2 new or grown" of one.
         cursor = conn.executemany(f"INSERT INTO {table} ({names}) VALUES ({marks}) {on_conflict}", rows)

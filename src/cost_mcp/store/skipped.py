@@ -6,6 +6,7 @@ from collections import Counter
 from collections.abc import Iterable, Mapping
 
 from cost_mcp.store.connection import Conn
+from cost_mcp.store.connection import marks as placeholders
 
 NOT_A_PROBLEM = frozenset({"synthetic"})
 """Reasons that are expected in healthy logs (Claude Code's own placeholder messages)."""
@@ -35,7 +36,7 @@ def by_file(conn: Conn, limit: int = 20) -> list[tuple[str, str, dict[str, int]]
     """The files with the most skipped lines (problems only): path, source (whose log it is, see
     :data:`CLAUDE_CODE`) and counts by reason."""
     skip = tuple(NOT_A_PROBLEM)
-    marks = ", ".join("?" * len(skip))
+    marks = placeholders(skip)
     rows = conn.execute(
         f"""
         SELECT s.path, {_SOURCE_OF_PATH}, s.reason, s.lines FROM skipped_lines s
@@ -59,7 +60,7 @@ def warnings(conn: Conn, labels: Mapping[str, str]) -> list[str]:
     """One line per agent for results: how many of its log lines were skipped, in how many files,
     and why. ``labels`` names each source as people write it (``claude_code``: "Claude Code")."""
     skip = tuple(NOT_A_PROBLEM)
-    marks = ", ".join("?" * len(skip))
+    marks = placeholders(skip)
     rows = conn.execute(
         f"""
         SELECT source, reason, SUM(lines) FROM (

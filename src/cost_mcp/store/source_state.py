@@ -8,6 +8,7 @@ from dataclasses import dataclass
 from datetime import UTC, datetime
 
 from cost_mcp.store.connection import Conn, is_busy, lock_timeout, write_transaction
+from cost_mcp.store.connection import marks as placeholders
 
 NOTE_WAIT_MS = 1
 """How long a note that nothing was read waits for another writer (0 would mean no limit on
@@ -77,7 +78,7 @@ def errors_of(conn: Conn, sources: Sequence[str]) -> list[tuple[str, str]]:
     """Each of ``sources`` whose last read or sync failed, with that error, by name."""
     if not sources:
         return []
-    marks = ", ".join("?" * len(sources))
+    marks = placeholders(sources)
     rows = conn.execute(
         f"SELECT source, last_error FROM source_state WHERE last_error IS NOT NULL AND source IN ({marks}) "
         "ORDER BY source",
@@ -162,7 +163,7 @@ class LogMarks:
 
 def log_marks(conn: Conn, sources: Sequence[str], now: datetime | None = None) -> LogMarks:
     """What the status line and the hook mark (:class:`LogMarks`), in one indexed query."""
-    marks = ", ".join("?" * len(sources))
+    marks = placeholders(sources)
     rows = conn.execute(
         "SELECT source, last_success, last_error, last_attempt, detail FROM source_state "
         f"WHERE source IN ({marks})",

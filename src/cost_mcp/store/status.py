@@ -10,6 +10,7 @@ from collections.abc import Sequence
 from typing import TYPE_CHECKING
 
 from cost_mcp.store.connection import Conn
+from cost_mcp.store.connection import marks as placeholders
 from cost_mcp.store.usage import cost_sql
 
 if TYPE_CHECKING:
@@ -62,7 +63,7 @@ def first_call_after(conn: Conn, sources: Sequence[str], after_ms: int) -> int |
     One walk of the (counted, ts_ms) index from ``after_ms``, stopping at the first call of these
     sources: how the status line finds the active block without reading a day of calls.
     """
-    marks = ", ".join("?" * len(sources))
+    marks = placeholders(sources)
     row = conn.execute(
         f"SELECT ts_ms FROM usage_events WHERE counted = 1 AND source IN ({marks}) AND ts_ms > ? "
         "ORDER BY ts_ms LIMIT 1",
@@ -73,7 +74,7 @@ def first_call_after(conn: Conn, sources: Sequence[str], after_ms: int) -> int |
 
 def last_call(conn: Conn, sources: Sequence[str], since_ms: int) -> int | None:
     """When the latest of these sources' counted calls from ``since_ms`` on was made (None: none)."""
-    marks = ", ".join("?" * len(sources))
+    marks = placeholders(sources)
     row = conn.execute(
         f"SELECT ts_ms FROM usage_events WHERE counted = 1 AND source IN ({marks}) AND ts_ms >= ? "
         "ORDER BY ts_ms DESC LIMIT 1",
@@ -84,7 +85,7 @@ def last_call(conn: Conn, sources: Sequence[str], since_ms: int) -> int | None:
 
 def source_cost_since(conn: Conn, sources: Sequence[str], since_ms: int, mode: CostMode) -> tuple[int, int]:
     """(nano-USD, unpriced calls) of these sources' counted calls from ``since_ms`` on."""
-    marks = ", ".join("?" * len(sources))
+    marks = placeholders(sources)
     row = conn.execute(
         f"SELECT {_cost_and_unpriced(mode)} FROM usage_events "
         f"WHERE counted = 1 AND source IN ({marks}) AND ts_ms >= ?",
