@@ -186,6 +186,67 @@ def test_a_codex_last_line_left_without_its_newline_is_read_once_the_file_is_lef
         conn.close()
 
 
+def test_a_codex_line_cut_by_a_kill_loses_no_call_of_the_resumed_session(
+    home: Path, settings: Settings
+) -> None:
+    """Codex killed while writing a line leaves it without its end; ``codex resume`` (or the writer's
+    own retry after a failed write, openai/codex ``rollout/src/recorder.rs``: the unwritten item is
+    kept and written whole again) appends the next line straight after the cut bytes, since the
+    rollout is opened for append and each line is written as ``json + "\\n"``. The file then holds
+    one line that is the cut one and the next one run together: the next one was a malformed line,
+    its call lost, when read within five minutes of the kill (before the cut line settled)."""
+    folder = home / "codex" / "sessions" / "2026" / "12" / "02"
+    folder.mkdir(parents=True)
+    sid = "019ae000-0000-7000-8000-0000000c0ffe"
+    first = _usage(10000, 8000, 300, 100)
+    second = _usage(4000, 1000, 200, 0)
+    both = {k: first[k] + second[k] for k in first}
+    head = _codex_lines(
+        [
+            (
+                "2026-12-02T10:00:00.000Z",
+                "session_meta",
+                {"id": sid, "cwd": "/w", "model_provider": "openai"},
+            ),
+            ("2026-12-02T10:00:01.000Z", "turn_context", {"model": "gpt-5.1-codex"}),
+            (
+                "2026-12-02T10:00:05.000Z",
+                "event_msg",
+                {"type": "token_count", "info": {"total_token_usage": first, "last_token_usage": first}},
+            ),
+        ]
+    )
+    cut = '{"timestamp":"2026-12-02T10:00:09.000Z","type":"response_item","payload":{"type":"message","con'
+    resumed = [
+        ("2026-12-02T10:03:00.000Z", "turn_context", {"model": "gpt-5.2-codex"}),
+        (
+            "2026-12-02T10:03:07.000Z",
+            "event_msg",
+            {"type": "token_count", "info": {"total_token_usage": both, "last_token_usage": second}},
+        ),
+    ]
+    rollout = folder / f"rollout-2026-12-02T10-00-00-{sid}.jsonl"
+    rollout.write_text(head + cut)
+    conn = connect(settings.db)
+    try:
+        assert agents.scan(conn, codex.LOG, settings, Pricer()).events_added == 1
+        with rollout.open("a") as f:  # resumed a minute later, as Codex writes: compact JSON lines
+            f.write(
+                "".join(
+                    json.dumps({"timestamp": t, "type": k, "payload": p}, separators=(",", ":")) + "\n"
+                    for t, k, p in resumed
+                )
+            )
+        scan = agents.scan(conn, codex.LOG, settings, Pricer())
+    finally:
+        conn.close()
+    assert dict(scan.skipped) == {"truncated": 1}  # the cut line is still named as lost
+    assert [r[1:7] for r in _codex_calls(settings)] == [
+        ("gpt-5.1-codex", sid, 2000, 8000, 0, 300),
+        ("gpt-5.2-codex", sid, 3000, 1000, 0, 200),
+    ]
+
+
 def _token_count(ts: str) -> dict[str, object]:
     """A Codex ``token_count`` event: a turn of 10,000 input (8,000 cached) and 300 output tokens."""
     return {
