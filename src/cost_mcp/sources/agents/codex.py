@@ -13,7 +13,8 @@ Newer Codex versions also write one ``token_usage_record`` line per model respon
 local-compaction classifier) have only the record. A record and a ``token_count`` with the same
 counts, in the same turn, are one call, counted once under the ``token_count``'s key (the one a fork's
 copied history repeats: forks copy ``token_count`` lines, never records); a record left unpaired
-when its turn ends (the next ``turn_context``, a turn's start, end or abort) is a call of its own,
+when its turn ends (the next ``turn_context``, a turn's start, end or abort), or once the file has
+settled with its turn still open (Codex killed mid-turn: :func:`finish`), is a call of its own,
 keyed by its response id. ``cache_write_input_tokens`` (inside ``input_tokens``, as cached input is)
 are cache writes.
 
@@ -341,6 +342,12 @@ def parse_compressed(raw: bytes, ctx: FileContext) -> Parsed:
     return found
 
 
+def finish(ctx: FileContext) -> Parsed:
+    """A settled rollout's usage records still waiting for the end of their turn: Codex was killed
+    mid-turn, so no line will end it; each is a call of its own, as at a turn's end."""
+    return _flush(ctx.state, ctx) or None
+
+
 LOG = AgentLog(
     agent=AGENT,
     label="Codex",
@@ -348,6 +355,8 @@ LOG = AgentLog(
     roots=roots,
     line_suffixes=(".jsonl",),
     parse_line=parse_line,
+    finish=finish,
+    holding='"records":[[',
     document_suffixes=(COMPRESSED,),
     parse_document=parse_compressed,
 )
