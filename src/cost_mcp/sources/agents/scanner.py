@@ -396,7 +396,7 @@ def _held(
     has settled: its offset, whether that is inside a skipped line, and the parser state; else None."""
     if fmt.finish is None or prev is None or not fmt.holding or fmt.holding not in prev.state:
         return None
-    if not logfiles.settled(st):
+    if prev.offset != st.st_size or not logfiles.settled(st):  # read to its end, and left alone
         return None
     state = json.loads(prev.state)
     if not isinstance(state, dict):
