@@ -20,7 +20,7 @@ from cost_mcp.errors import NotFoundError
 from cost_mcp.money import from_nanos
 from cost_mcp.periods import to_ms
 from cost_mcp.pricing import Price, Pricer, Tokens
-from cost_mcp.sources import agents
+from cost_mcp.sources import agents, logfiles
 from cost_mcp.sources.agents import codex, gemini_cli
 from cost_mcp.store.connection import connect, is_postgres, write_transaction
 from tests.sources.claude_logs import SONNET, assistant, permissions_hold, session_file, write
@@ -186,6 +186,67 @@ def test_a_codex_last_line_left_without_its_newline_is_read_once_the_file_is_lef
         conn.close()
 
 
+def test_a_codex_line_cut_by_a_kill_loses_no_call_of_the_resumed_session(
+    home: Path, settings: Settings
+) -> None:
+    """Codex killed while writing a line leaves it without its end; ``codex resume`` (or the writer's
+    own retry after a failed write, openai/codex ``rollout/src/recorder.rs``: the unwritten item is
+    kept and written whole again) appends the next line straight after the cut bytes, since the
+    rollout is opened for append and each line is written as ``json + "\\n"``. The file then holds
+    one line that is the cut one and the next one run together: the next one was a malformed line,
+    its call lost, when read within five minutes of the kill (before the cut line settled)."""
+    folder = home / "codex" / "sessions" / "2026" / "12" / "02"
+    folder.mkdir(parents=True)
+    sid = "019ae000-0000-7000-8000-0000000c0ffe"
+    first = _usage(10000, 8000, 300, 100)
+    second = _usage(4000, 1000, 200, 0)
+    both = {k: first[k] + second[k] for k in first}
+    head = _codex_lines(
+        [
+            (
+                "2026-12-02T10:00:00.000Z",
+                "session_meta",
+                {"id": sid, "cwd": "/w", "model_provider": "openai"},
+            ),
+            ("2026-12-02T10:00:01.000Z", "turn_context", {"model": "gpt-5.1-codex"}),
+            (
+                "2026-12-02T10:00:05.000Z",
+                "event_msg",
+                {"type": "token_count", "info": {"total_token_usage": first, "last_token_usage": first}},
+            ),
+        ]
+    )
+    cut = '{"timestamp":"2026-12-02T10:00:09.000Z","type":"response_item","payload":{"type":"message","con'
+    resumed = [
+        ("2026-12-02T10:03:00.000Z", "turn_context", {"model": "gpt-5.2-codex"}),
+        (
+            "2026-12-02T10:03:07.000Z",
+            "event_msg",
+            {"type": "token_count", "info": {"total_token_usage": both, "last_token_usage": second}},
+        ),
+    ]
+    rollout = folder / f"rollout-2026-12-02T10-00-00-{sid}.jsonl"
+    rollout.write_text(head + cut)
+    conn = connect(settings.db)
+    try:
+        assert agents.scan(conn, codex.LOG, settings, Pricer()).events_added == 1
+        with rollout.open("a") as f:  # resumed a minute later, as Codex writes: compact JSON lines
+            f.write(
+                "".join(
+                    json.dumps({"timestamp": t, "type": k, "payload": p}, separators=(",", ":")) + "\n"
+                    for t, k, p in resumed
+                )
+            )
+        scan = agents.scan(conn, codex.LOG, settings, Pricer())
+    finally:
+        conn.close()
+    assert dict(scan.skipped) == {"truncated": 1}  # the cut line is still named as lost
+    assert [r[1:7] for r in _codex_calls(settings)] == [
+        ("gpt-5.1-codex", sid, 2000, 8000, 0, 300),
+        ("gpt-5.2-codex", sid, 3000, 1000, 0, 200),
+    ]
+
+
 def _token_count(ts: str) -> dict[str, object]:
     """A Codex ``token_count`` event: a turn of 10,000 input (8,000 cached) and 300 output tokens."""
     return {
@@ -335,6 +396,58 @@ def test_codex_usage_records_add_background_calls_and_count_each_response_once(
         (to_ms(_at("2026-12-01T09:00:10.005Z")), "gpt-5.5", sid, 12000, 8000, 0, 900),
         (to_ms(_at("2026-12-01T09:01:10.000Z")), "gpt-5.5", sid, 8000, 20000, 2000, 1200),
         (to_ms(_at("2026-12-01T09:02:00.000Z")), "gpt-5.5", sid, 1000, 24000, 0, 300),
+    ]
+
+
+def test_a_codex_background_call_of_a_killed_turn_counts_once_the_file_settles(
+    home: Path, settings: Settings, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A usage record with no ``token_count`` (a call Codex makes in the background) waits for the
+    end of its turn; Codex killed mid-turn writes no end, so it waited for good, the call never
+    counted. Once the file has been left alone five minutes it counts, once (whether the scan that
+    finds it settled reads new lines or none), and a resumed session's next turn does not count it
+    again."""
+    folder = home / "codex" / "sessions" / "2026" / "12" / "03"
+    folder.mkdir(parents=True)
+    fg, bg = _usage(20000, 8000, 900, 400), _usage(25000, 24000, 300, 0)
+
+    def rollout(sid: str, hour: int) -> Path:
+        ids = {"thread_id": sid, "turn_id": "t1", "session_id": sid, "root_turn_id": "t1"}
+        info = {"total_token_usage": fg, "last_token_usage": fg}
+        at = f"2026-12-03T{hour:02}:00"
+        path = folder / f"rollout-2026-12-03T{hour:02}-00-00-{sid}.jsonl"
+        path.write_text(
+            _codex_lines(
+                [
+                    (f"{at}:00.000Z", "session_meta", {"id": sid, "cwd": "/w", "model_provider": "openai"}),
+                    (f"{at}:01.000Z", "turn_context", {"turn_id": "t1", "model": "gpt-5.5"}),
+                    (f"{at}:10.000Z", "token_usage_record", {**ids, "response_id": "r1", "usage": fg}),
+                    (f"{at}:10.005Z", "event_msg", {"type": "token_count", "info": info}),
+                    (f"{at}:20.000Z", "token_usage_record", {**ids, "response_id": f"bg-{sid}", "usage": bg}),
+                ]
+            )
+        )
+        return path
+
+    killed = rollout("019ae000-0000-7000-8000-00000000dead", 9)
+    conn = connect(settings.db)
+    try:
+        agents.ingest_all(conn, settings, Pricer())
+        assert len(_codex_calls(settings)) == 1  # the turn may still be running
+        monkeypatch.setattr(logfiles, "SETTLED_NS", 0)  # five minutes later, nothing more written
+        rollout("019ae000-0000-7000-8000-0000000dead2", 10)  # and one no scan saw running
+        settled = agents.scan(conn, codex.LOG, settings, Pricer())
+        assert (settled.events_added, dict(settled.skipped)) == (3, {})
+        assert agents.scan(conn, codex.LOG, settings, Pricer()).files_read == 0  # given once
+        with killed.open("a") as f:  # codex resume: the next turn
+            f.write(_codex_lines([("2026-12-03T11:00:00.000Z", "turn_context", {"model": "gpt-5.5"})]))
+        agents.scan(conn, codex.LOG, settings, Pricer())
+    finally:
+        conn.close()
+    assert [(r[0], r[3:]) for r in _codex_calls(settings)] == [
+        (to_ms(_at(f"2026-12-03T{hour}:00:{second}Z")), tokens)
+        for hour in ("09", "10")
+        for second, tokens in (("10.005", (12000, 8000, 0, 900)), ("20.000", (1000, 24000, 0, 300)))
     ]
 
 

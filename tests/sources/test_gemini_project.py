@@ -16,6 +16,7 @@ from typing import Any
 
 import pytest
 from mcp import Client
+from pydantic import SecretStr
 
 from cost_mcp.config import Settings
 from cost_mcp.pricing import Pricer
@@ -290,3 +291,55 @@ def test_a_scan_reads_gemini_clis_project_files_once_whatever_its_chat_files(
     assert again.count(str(gemini / "projects.json")) == 1, again
     assert len(set(again)) == len(again), again
     assert projects(settings) == {**expected, "s99-session": paths[0]}
+
+
+def test_a_project_renamed_after_a_push_is_renamed_on_the_team_server(home: Path, settings: Settings) -> None:
+    """Calls pushed under an old ``tmp/<sha256>/`` folder's name, then moved to their path once
+    Gemini CLI's files name it: the laptop sends them again, and the team server must file them
+    under the new name too. It kept the old one (a copy with the same tokens, time and session was
+    never taken), so the team's by-project view split a folder the laptop showed as one. The
+    server is the home fixture's ledger (PostgreSQL in that run), the laptop a SQLite file."""
+    from cost_mcp import access, push
+    from cost_mcp.analytics import spend
+    from cost_mcp.analytics.spend import resolve
+    from tests.web.test_team import _assert_rollup_exact, _local_sender
+
+    gemini, tmp, path = home / "gemini", home / "gemini" / "tmp", "/home/ana/shop"
+    chat(tmp / sha(path), "shop-old", sha(path), "s-1")
+    laptop = settings.model_copy(
+        update={
+            "db": home / "laptop" / "cost.db",
+            "team_server": "http://team",
+            "team_token": SecretStr("cmt_x"),
+        }
+    )
+    (home / "laptop").mkdir()
+    send = _local_sender(settings.db, access.Caller("ana@example.com", "member", "ana"))
+
+    def on_server() -> dict[str, tuple[int | None, str]]:
+        server = connect(settings.db)
+        try:
+            window = resolve(settings, None, "2026-11-01", "2026-11-30", "UTC")
+            result = spend.get_spend(
+                server, settings, window, ("project",), spend.Filters(), take_alerts=False
+            )
+            stored = server.execute("SELECT DISTINCT project FROM usage_events").fetchall()
+        finally:
+            server.close()
+        assert {str(p) for (p,) in stored} == {str(r.group["project"]) for r in result.rows}
+        return {str(r.group["project"]): (r.requests, str(r.cost_usd)) for r in result.rows}
+
+    local = connect(laptop.db)
+    try:
+        agents.ingest_all(local, laptop, Pricer())
+        assert push.push(local, laptop, send=send).sent == 1
+        before = on_server()
+        assert list(before) == [sha(path)]
+        claim(gemini, path, "shop")  # Gemini CLI 0.29 names the folder
+        agents.ingest_all(local, laptop, Pricer())
+        stats = push.push(local, laptop, send=send)
+    finally:
+        local.close()
+    assert (stats.sent, stats.changed) == (1, 1)  # sent again, and taken
+    assert on_server() == {"shop": before[sha(path)]}  # the folder's name, as pushes send a path
+    _assert_rollup_exact(settings.db)

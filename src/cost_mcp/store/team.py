@@ -315,9 +315,15 @@ WHERE usage_events.member = excluded.member
   AND (excluded.total_tokens > usage_events.total_tokens
    OR (excluded.total_tokens = usage_events.total_tokens
        AND (excluded.ts_ms < usage_events.ts_ms
-            OR (excluded.ts_ms = usage_events.ts_ms AND excluded.session_id < usage_events.session_id))))
+            OR (excluded.ts_ms = usage_events.ts_ms AND excluded.session_id < usage_events.session_id)
+            OR (excluded.ts_ms = usage_events.ts_ms AND excluded.session_id = usage_events.session_id
+                AND excluded.project <> usage_events.project))))
 """
 # The tie-break makes the winner independent of arrival order: same rows in any order, same ledger.
+# Its last arm is the one exception, a copy that differs from the stored one in its project alone:
+# a laptop sends a call again only when it changed there, so that copy is the call's project as the
+# member's ledger now names it (Gemini CLI's calls move from a tmp folder's name to the project's
+# path, agents.scanner._rename_projects); without it the server kept the old name for good.
 # ``member`` is never updated, and a row is only ever replaced by its own member's copy: a call
 # belongs to whoever first pushed it. The rows that would meet another member's are refused before
 # this (:func:`conflicts`), so the member test here is a backstop and changes no outcome.

@@ -13,7 +13,8 @@ Newer Codex versions also write one ``token_usage_record`` line per model respon
 local-compaction classifier) have only the record. A record and a ``token_count`` with the same
 counts, in the same turn, are one call, counted once under the ``token_count``'s key (the one a fork's
 copied history repeats: forks copy ``token_count`` lines, never records); a record left unpaired
-when its turn ends (the next ``turn_context``, a turn's start, end or abort) is a call of its own,
+when its turn ends (the next ``turn_context``, a turn's start, end or abort), or once the file has
+settled with its turn still open (Codex killed mid-turn: :func:`finish`), is a call of its own,
 keyed by its response id. ``cache_write_input_tokens`` (inside ``input_tokens``, as cached input is)
 are cache writes.
 
@@ -26,6 +27,10 @@ Not double counted:
 - a sub-agent file (``session_meta.source`` names ``thread_spawn``) starts with its parent's history
   replayed under the sub-agent's creation time: token counts stamped in that second are the
   parent's and only move the running total.
+
+A line Codex was writing when it was killed ends without its newline; the next line it writes
+(on ``codex resume``, which reopens the file for append) follows on the same line. The line from
+the first later line start that decodes is read, and the cut part counted as ``truncated``.
 
 ``payload.rate_limits`` (``primary``: the 5-hour window, ``secondary``: the weekly one, each with
 ``used_percent``, ``window_minutes`` and ``resets_in_seconds`` or ``resets_at``) becomes plan-limit
@@ -189,11 +194,38 @@ def _limits(value: object, ts_ms: int, state: dict[str, object]) -> list[AgentEv
     return readings
 
 
+_LINE_START = b'{"timestamp":'
+"""How every rollout line begins (``RolloutLineRef`` serialises its timestamp first, compact)."""
+_MAX_RESTARTS = 8
+
+
+def _after_cut(raw: bytes) -> bytes | None:
+    """The whole line run on after a cut one, when ``raw`` is a line Codex left unfinished (killed
+    mid-write) followed by the next line it wrote: the rollout is reopened for append on resume,
+    and the writer retries a failed item whole (``rollout/src/recorder.rs``), so the next line
+    starts right after the cut bytes. None when no later line start decodes to an object."""
+    at = 0
+    for _ in range(_MAX_RESTARTS):
+        at = raw.find(_LINE_START, at + 1)
+        if at < 0:
+            return None
+        try:
+            if isinstance(msgspec.json.decode(raw[at:]), dict):
+                return raw[at:]
+        except msgspec.DecodeError:
+            continue
+    return None
+
+
 def parse_line(raw: bytes, ctx: FileContext) -> Parsed:
     """Usage from one rollout line; session and model lines update the file's state."""
     try:
         line = msgspec.json.decode(raw)
     except msgspec.DecodeError as exc:
+        rest = _after_cut(raw)
+        if rest is not None:
+            parsed = parse_line(rest, ctx)
+            return ["truncated", *([parsed] if isinstance(parsed, str) else parsed or [])]
         return "truncated" if "truncated" in str(exc) else "malformed"
     if not isinstance(line, dict):
         return "malformed"
@@ -310,6 +342,12 @@ def parse_compressed(raw: bytes, ctx: FileContext) -> Parsed:
     return found
 
 
+def finish(ctx: FileContext) -> Parsed:
+    """A settled rollout's usage records still waiting for the end of their turn: Codex was killed
+    mid-turn, so no line will end it; each is a call of its own, as at a turn's end."""
+    return _flush(ctx.state, ctx) or None
+
+
 LOG = AgentLog(
     agent=AGENT,
     label="Codex",
@@ -317,6 +355,8 @@ LOG = AgentLog(
     roots=roots,
     line_suffixes=(".jsonl",),
     parse_line=parse_line,
+    finish=finish,
+    holding='"records":[[',
     document_suffixes=(COMPRESSED,),
     parse_document=parse_compressed,
 )

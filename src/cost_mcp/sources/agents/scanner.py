@@ -138,6 +138,14 @@ class AgentLog:
     """For SQLite stores: every row read again when the database (or its WAL) changed."""
     accept: Callable[[str], bool] | None = None
     """Which of the walked files to read (default: every file with a listed suffix)."""
+    finish: Callable[[FileContext], Parsed] | None = None
+    """For line formats whose parser holds calls until a later line settles them (Codex's usage
+    records wait for the end of their turn): what it still holds once the file has settled (no
+    write for :data:`logfiles.SETTLED_NS`: the agent was killed mid-turn, no line will settle them
+    now). It must take them out of ``ctx.state``, so they are given once."""
+    holding: str = ""
+    """A text the saved parser state (compact JSON) holds while :attr:`finish` has something to give:
+    checked on each unchanged file without decoding its state."""
     renamed_projects: Callable[[Path, dict[str, object]], dict[str, str]] | None = None
     """For a root and the scan's shared dict (:attr:`FileContext.shared`): projects this agent's
     calls may be stored under that now have another name (stored name -> name the parser now
@@ -381,6 +389,22 @@ def _start(
     return offset, skipping, state
 
 
+def _held(
+    fmt: AgentLog, prev: _Known | None, st: os.stat_result
+) -> tuple[int, bool, dict[str, object]] | None:
+    """An unchanged file of lines whose parser still holds calls (:attr:`AgentLog.finish`) and that
+    has settled: its offset, whether that is inside a skipped line, and the parser state; else None."""
+    if fmt.finish is None or prev is None or not fmt.holding or fmt.holding not in prev.state:
+        return None
+    if prev.offset != st.st_size or not logfiles.settled(st):  # read to its end, and left alone
+        return None
+    state = json.loads(prev.state)
+    if not isinstance(state, dict):
+        return None
+    state.pop(SKIPPING_KEY, None)
+    return prev.offset, prev.skipping, state
+
+
 def scan(
     conn: Conn,
     fmt: AgentLog,
@@ -418,8 +442,11 @@ def scan(
                 stamp = _Stamp.of(path, st, database)
                 lines = not database and path.endswith(fmt.line_suffixes)
                 start = _start(known.get(path), path, stamp, stats, lines=lines)
-                if start is None:
-                    continue
+                held = start is None
+                if start is None:  # unchanged: read only when its parser holds calls it has settled
+                    start = _held(fmt, known.get(path), st) if lines else None
+                    if start is None:
+                        continue
                 stats.files_read += 1
                 ctx = FileContext(path, str(root), start[2], shared)
                 skipping = False
@@ -432,7 +459,14 @@ def scan(
                     offset = stamp.st_size
                 elif lines:
                     final = st.st_size if logfiles.settled(st) else -1
-                    offset, skipping = _read_lines(path, start[0], start[1], fmt, ctx, writer, skipped, final)
+                    if held:
+                        offset, skipping = start[0], start[1]
+                    else:
+                        offset, skipping = _read_lines(
+                            path, start[0], start[1], fmt, ctx, writer, skipped, final
+                        )
+                    if fmt.finish is not None and offset == final:  # at the end of a settled file
+                        _take(fmt.finish(ctx), writer, skipped)
                 else:
                     offset = _read_document(path, st, fmt, ctx, writer, skipped)
                 stats.skipped.update(skipped)
