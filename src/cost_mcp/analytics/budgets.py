@@ -22,7 +22,6 @@ from cost_mcp.analytics.spend import Filters, SpendTotal, fees_ahead, get_spend,
 from cost_mcp.config import Settings
 from cost_mcp.errors import InvalidInputError, NotFoundError
 from cost_mcp.models import (
-    MAX_USD,
     Budget,
     BudgetCheck,
     BudgetName,
@@ -32,6 +31,7 @@ from cost_mcp.models import (
     BudgetStatusName,
     BudgetStatusResult,
     CheckResult,
+    check_amount,
     checked,
 )
 from cost_mcp.money import format_usd, from_nanos, to_nanos
@@ -46,6 +46,8 @@ from cost_mcp.store.connection import Conn
 from cost_mcp.store.known import known_values
 
 DEFAULT_THRESHOLDS = (Decimal("0.5"), Decimal("0.8"), Decimal("1.0"))
+MAX_THRESHOLD = Decimal(10)
+"""The highest alert threshold, as a fraction of a budget's amount: 10 times it."""
 
 
 @dataclass(frozen=True)
@@ -84,16 +86,11 @@ def set_budget(
     """
     name = checked(BudgetName, name, "budget name")
     scope = checked(BudgetScope, scope.model_dump(), "budget scope")
-    # Kept in nano-USD: an amount that rounds to 0 there is refused here, not by the ledger's CHECK.
-    if not amount_usd.is_finite() or to_nanos(amount_usd) <= 0 or amount_usd > MAX_USD:
-        raise InvalidInputError(
-            f"amount_usd must be above 0 (at least 0.000000001: amounts are kept to a billionth of a "
-            f"dollar) and at most {MAX_USD}, got {amount_usd}"
-        )
+    check_amount(amount_usd)
     levels = sorted(set(thresholds if thresholds is not None else DEFAULT_THRESHOLDS))
-    if not levels or any(not t.is_finite() or t <= 0 or t > 10 for t in levels):
+    if not levels or any(not t.is_finite() or t <= 0 or t > MAX_THRESHOLD for t in levels):
         raise InvalidInputError(
-            "thresholds are fractions of the amount above 0 and at most 10, e.g. [0.5, 0.8, 1]"
+            f"thresholds are fractions of the amount above 0 and at most {MAX_THRESHOLD}, e.g. [0.5, 0.8, 1]"
         )
     if webhook is not None and webhook_url is not None:
         raise InvalidInputError("give a configured webhook name or a URL, not both")

@@ -28,7 +28,7 @@ if TYPE_CHECKING:
 
     from cost_mcp.config import Settings
     from cost_mcp.core_settings import HasCoreSettings
-    from cost_mcp.periods import Period
+    from cost_mcp.periods import Period, PeriodArguments
 
 # config (pydantic-settings) and models are imported by the commands that use them: `cost-mcp
 # ingest` reads its settings without pydantic and prints a plain result, and the two imports were
@@ -184,7 +184,8 @@ def period_options(fn: Callable[..., Any]) -> Callable[..., Any]:
             click.option(
                 "--period",
                 help="today, yesterday, this_week, last_week, this_month, last_month, last_7_days, "
-                "last_30_days, this_year",
+                "last_30_days, this_year; or a month YYYY-MM, a day YYYY-MM-DD, or "
+                "YYYY-MM-DD..YYYY-MM-DD",
             ),
             click.option("--start", help="first day, YYYY-MM-DD"),
             click.option("--end", help="last day, YYYY-MM-DD (inclusive)"),
@@ -205,11 +206,26 @@ def group_by_option(help: str) -> Callable[[Callable[..., Any]], Callable[..., A
     return click.option("--group-by", "group_by", multiple=True, metavar="DIM ...", help=help)
 
 
+def cli_period_arguments() -> PeriodArguments:
+    """The period options as a person types them, for the errors about them: the analytics named
+    the tools' arguments ("Got `end` without `start`") to someone who typed --end."""
+    from cost_mcp.periods import PeriodArguments
+
+    return PeriodArguments(period="--period", start="--start", end="--end")
+
+
 def resolve_period(settings: Settings, options: dict[str, Any]) -> Period:
     """The period of --period / --start / --end / --timezone."""
     from cost_mcp.analytics import spend
 
-    return spend.resolve(settings, options["period"], options["start"], options["end"], options["timezone"])
+    return spend.resolve(
+        settings,
+        options["period"],
+        options["start"],
+        options["end"],
+        options["timezone"],
+        names=cli_period_arguments(),
+    )
 
 
 COMMAND_MODULES = {

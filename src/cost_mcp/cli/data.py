@@ -165,7 +165,10 @@ def sync(providers: list[str], days: int | None, as_json: bool) -> int:
     """
     from cost_mcp import sync as syncing
     from cost_mcp.pricing import Pricer
+    from cost_mcp.sources.billing import MAX_SYNC_DAYS
 
+    if days is not None and not 1 <= days <= MAX_SYNC_DAYS:  # sync_providers' check names its `days`
+        raise InvalidInputError(f"--days must be between 1 and {MAX_SYNC_DAYS}, got {days}")
     with ledger(fresh=False) as (settings, conn), _sync_progress(not as_json) as watch:
         result = syncing.sync_providers(
             conn, settings, Pricer.from_file(settings.prices_file), providers or None, days, watch=watch
