@@ -81,12 +81,57 @@ def whole(table: Table) -> Table:
     """``table`` with every cell folding onto a second line where it does not fit, never cut: rich's
     default ends a cut cell with an ellipsis, which on an 80-column terminal showed "$12,285…" for
     $12,285.26 and "3,205,6…" for a token count. Number columns (:data:`NUMBER_COLUMNS`) are
-    right-aligned."""
+    right-aligned and never wrapped, the text columns give way: at 60 columns "$2,498.44" read
+    "$2,498" over ".44", and a header "savin" over "g"."""
     for column in table.columns:
         column.overflow = "fold"
         if str(column.header) in NUMBER_COLUMNS:
             column.justify = "right"
+            column.no_wrap = True
     return table
+
+
+TEXT_FLOOR = 6
+"""The width a text column (a name, a date) is counted at, at least, when deciding whether a table
+fits its terminal: narrower, a name folds into a column of syllables, or vanishes."""
+
+
+def _width_needed(out: Console, table: Table) -> int:
+    """How wide ``table`` must be for its no-wrap columns to stay whole and each other column to
+    keep :data:`TEXT_FLOOR` (or its widest cell, when narrower); 2 is a column's padding."""
+    needed = 0
+    for column in table.columns:
+        widest = max((out.measure(cell).maximum for cell in (column.header, *column.cells)), default=1)
+        needed += (widest if column.no_wrap else min(widest, TEXT_FLOOR)) + 2
+    return needed
+
+
+def show(out: Console, table: Table, *, optional: Sequence[str] = (), highlight: bool | None = None) -> None:
+    """Print ``table`` made :func:`whole`, on a terminal too narrow for it with the ``optional``
+    columns (headers, least useful first) left out, as many as it takes, and a line saying so.
+
+    rich squeezes what does not fit: at 60 columns a cost read "$1,532" over ".37", at 40 "$2,500.0"
+    for $2,500.00 (cut) and a budget's name vanished. When even without the optional columns the
+    numbers cannot stay whole, every column folds: a number over two lines is still right, a cut
+    one is wrong."""
+    whole(table)
+    left_out: list[str] = []
+    for header in optional:
+        if _width_needed(out, table) <= out.width:
+            break
+        kept = [c for c in table.columns if str(c.header) != header]
+        if len(kept) < len(table.columns):
+            table.columns[:] = kept  # its cells go with it
+            left_out.append(header.replace("\n", " "))
+    if _width_needed(out, table) > out.width:
+        for column in table.columns:
+            column.no_wrap = False
+    out.print(table, highlight=highlight)
+    if left_out:
+        out.print(
+            f"[dim]not shown, to fit {out.width} columns: {', '.join(left_out)} (--json, or a wider "
+            "terminal, shows them)[/dim]"
+        )
 
 
 def note(out: Console, message: object, label: str = "[yellow]note:[/yellow]") -> None:

@@ -23,8 +23,8 @@ from cost_mcp.cli.app import (
     ledger,
     log_progress,
     note,
+    show,
     text,
-    whole,
 )
 from cost_mcp.errors import InvalidInputError
 from cost_mcp.money import format_usd, json_usd, plain_usd
@@ -196,7 +196,7 @@ def _render_sync(out: Console, result: SyncResult) -> None:
             format_usd(s.billed_usd) if s.billed_usd is not None else "-",
             f"{s.seconds:.1f}s",
         )
-    out.print(whole(table))
+    show(out, table)
     for s in result.sources:
         if s.note:
             out.print(safe_text(f"{s.source}: {s.note}"), highlight=False, markup=False)

@@ -23,8 +23,8 @@ from cost_mcp.cli.app import (
     resolve_period,
     say_removed,
     settings,
+    show,
     text,
-    whole,
 )
 from cost_mcp.errors import InvalidInputError
 from cost_mcp.money import format_cost, format_usd
@@ -256,7 +256,7 @@ def _render_budgets(out: Console, status: BudgetStatusResult) -> None:
             format_cost(b.projected_usd, b.unpriced_requests),
             b.status,
         )
-    out.print(whole(table))
+    show(out, table, optional=("projected", "%", "left"))
     # Said because `cost-mcp forecast` projects the same month from another rate: a spike today
     # moved one figure ten times more than the other, with nothing saying why.
     out.print(
@@ -374,7 +374,7 @@ def _render_subscriptions(out: Console, listing: SubscriptionList) -> None:
             s.start,
             s.end or "-",
         )
-    out.print(whole(table))
+    show(out, table)
     out.print(f"running now: {format_usd(listing.monthly_equivalent_usd)} per month")
 
 
@@ -611,4 +611,4 @@ def _render_reported(
             format_cost(c.cost_usd),
             *extra,
         )
-    out.print(whole(table))
+    show(out, table)
