@@ -132,3 +132,18 @@ def test_an_error_names_the_flag_that_was_typed(args: tuple[str, ...], says: str
     for tool_term in ("`start`", "`end`", "amount_usd", "start/end", "set_subscription", "[0.5, 0.8, 1]"):
         assert tool_term not in error
     assert done.stdout == ""
+
+
+def test_the_exit_codes_a_script_branches_on_are_in_the_help() -> None:
+    """They were only in the README: a person in the terminal reads `cost-mcp --help`."""
+    shown = run("--help")
+    assert shown.returncode == 0
+    helped = " ".join(shown.stdout.split())
+    readme = " ".join((Path(__file__).parents[1] / "README.md").read_text(encoding="utf-8").split())
+    for code, meaning in (
+        (0, "done"),
+        (1, "something checked is not right"),
+        (2, "a bad argument"),
+        (130, "interrupted"),
+    ):
+        assert f"{code} {meaning}" in helped and f"{code} {meaning}" in readme

@@ -338,6 +338,11 @@ class _Root(click.Group):
     invoke_without_command=True,
     context_settings={"help_option_names": ["-h", "--help"], "max_content_width": 100},
     help="Know, to the cent, what your AI use costs. With no command, serves MCP on stdio.",
+    # Scripts branch on these; they were only in the README.
+    epilog=f"Exit codes, the same with --json: {EXIT_OK} done; {EXIT_FAILED} something checked is not "
+    "right (doctor found a problem, a sync source failed, an --install was declined); "
+    f"{EXIT_USAGE} a bad argument, bad input or an unusable ledger (stderr says what to fix); "
+    f"{EXIT_INTERRUPTED} interrupted.",
 )
 @click.version_option(__version__, prog_name="cost-mcp", message="%(prog)s %(version)s")
 @click.pass_context
