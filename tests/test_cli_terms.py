@@ -147,3 +147,21 @@ def test_the_exit_codes_a_script_branches_on_are_in_the_help() -> None:
         (130, "interrupted"),
     ):
         assert f"{code} {meaning}" in helped and f"{code} {meaning}" in readme
+
+
+@pytest.mark.usefixtures("two_months")
+@pytest.mark.sqlite_only
+def test_a_long_session_says_how_long_in_days_and_hours() -> None:
+    """Oct 31 12:00 to Dec 1 12:00 read "4 calls over 44640 min"."""
+    shown = run("session", "s1", env={"COLUMNS": "100"})
+    assert shown.returncode == 0, shown.stderr
+    assert "4 calls over 31d 0h" in shown.stdout
+
+
+@pytest.mark.parametrize(
+    ("minutes", "said"), [(0.4, "0 min"), (59.4, "59 min"), (125, "2h05m"), (1500, "1d 1h")]
+)
+def test_a_span_reads_as_said(minutes: float, said: str) -> None:
+    from cost_mcp.cli.spend import _span
+
+    assert _span(minutes) == said

@@ -634,11 +634,24 @@ def session(session_id: str | None, agent: str | None, as_json: bool) -> int:
     )
 
 
+def _span(minutes: float) -> str:
+    """A session's length as a person says it: "45 min", "2h05m", "3d 4h" (a month-long session
+    read "over 49500 min")."""
+    whole_minutes = round(minutes)
+    if whole_minutes < 60:
+        return f"{whole_minutes} min"
+    hours, rest = divmod(whole_minutes, 60)
+    if hours < 24:
+        return f"{hours}h{rest:02d}m"
+    days, hours = divmod(hours, 24)
+    return f"{days}d {hours}h"
+
+
 def _render_session(out: Console, result: SessionUsage) -> None:
     out.print(
         f"session {text(result.session_id)} ({text(result.project)}): "
         f"[bold]{format_cost(result.cost_usd, result.unpriced_requests)}[/bold], "
-        f"{result.requests:,} calls over {result.duration_minutes:.0f} min",
+        f"{result.requests:,} calls over {_span(result.duration_minutes)}",
         highlight=False,
     )
     table = _tokens_table(out, "model", "calls")
