@@ -165,3 +165,29 @@ def test_a_span_reads_as_said(minutes: float, said: str) -> None:
     from cost_mcp.cli.spend import _span
 
     assert _span(minutes) == said
+
+
+@pytest.mark.sqlite_only  # whether the ledger file was made
+@pytest.mark.parametrize(
+    "command",
+    [
+        ("report",),
+        ("forecast",),
+        ("savings",),
+        ("export",),
+        ("reported", "list"),
+        ("reported", "forget", "--yes"),
+        ("team", "forget-pushes", "--member", "a@example.com"),
+    ],
+)
+@pytest.mark.parametrize(
+    "bad", [("--period", "lastweek"), ("--start", "2026-11-31"), ("--timezone", "Mars/Base")]
+)
+def test_a_bad_period_is_refused_before_any_log_is_read(
+    two_months: Path, command: tuple[str, ...], bad: tuple[str, ...]
+) -> None:
+    """A typo in --period on a terminal showed the log-reading progress bar first (minutes on a
+    first run over large logs), then the error."""
+    done = run(*command, *bad)
+    assert done.returncode == 2 and "error:" in done.stderr
+    assert not (two_months / "data" / "cost.db").exists()

@@ -3,6 +3,7 @@ ledger, one way to answer (JSON or a table plus notes), error handling and exit 
 
 from __future__ import annotations
 
+import functools
 import importlib
 import logging
 import re
@@ -223,7 +224,22 @@ class NumberArgumentsCommand(click.Command):
 
 
 def period_options(fn: Callable[..., Any]) -> Callable[..., Any]:
-    """--period / --start / --end / --timezone, as every period-taking command spells them."""
+    """--period / --start / --end / --timezone, as every period-taking command spells them; a
+    period that cannot be is refused before the command reads any log (a typo in --period on a
+    terminal showed the log-reading progress bar, minutes on a first run, then the error)."""
+
+    command = fn
+
+    @functools.wraps(command)  # with it, the click parameters declared below it so far
+    def checked_first(*args: Any, **options: Any) -> Any:
+        if any(options.get(name) for name in ("period", "start", "end", "timezone")):
+            from cost_mcp.config import load_settings_leniently
+
+            loaded, _ = load_settings_leniently()  # the command says what is unusable, once
+            resolve_period(loaded, options)
+        return command(*args, **options)
+
+    fn = checked_first
     for option in reversed(
         (
             click.option(
