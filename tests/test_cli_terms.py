@@ -191,3 +191,14 @@ def test_a_bad_period_is_refused_before_any_log_is_read(
     done = run(*command, *bad)
     assert done.returncode == 2 and "error:" in done.stderr
     assert not (two_months / "data" / "cost.db").exists()
+
+
+@pytest.mark.parametrize(
+    ("typed", "meant"),
+    [("reprot", "Did you mean 'report', 'reported' or 'export'?"), ("bugdet", "Did you mean 'budget'?")],
+)
+def test_a_mistyped_command_is_answered_with_the_command_meant(typed: str, meant: str) -> None:
+    """`cost-mcp budget sett` suggested 'set'; `cost-mcp reprot` said only "No such command"."""
+    done = run(typed)
+    assert done.returncode == 2
+    assert f"No such command '{typed}'. {meant}" in done.stderr

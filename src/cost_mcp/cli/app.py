@@ -339,6 +339,22 @@ class _Root(click.Group):
             importlib.import_module(f"cost_mcp.cli.{module}")  # its decorators register it here
         return super().get_command(ctx, cmd_name)
 
+    def resolve_command(
+        self, ctx: click.Context, args: list[str]
+    ) -> tuple[str | None, click.Command | None, list[str]]:
+        # click suggests among the commands loaded so far, which here is none: `cost-mcp reprot`
+        # said only "No such command", where `budget sett` says "Did you mean 'set'?".
+        name = args[0] if args else ""
+        if name and not name.startswith("-") and self.get_command(ctx, name) is None:
+            import difflib
+
+            close = difflib.get_close_matches(name, self.list_commands(ctx))
+            named = [repr(c) for c in close]
+            hint = f" Did you mean {', '.join(named[:-1])} or {named[-1]}?" if len(named) > 1 else ""
+            hint = hint or (f" Did you mean {named[0]}?" if named else "")
+            raise click.UsageError(f"No such command {name!r}.{hint}", ctx)
+        return super().resolve_command(ctx, args)
+
     def invoke(self, ctx: click.Context) -> Any:
         try:
             return super().invoke(ctx)
