@@ -440,7 +440,8 @@ def parse_date(value: str | date, field: str = "`date`", *, tz: ZoneInfo | None 
     """A ``YYYY-MM-DD`` string or a ``date`` as a ``date``, or :class:`InvalidInputError`.
 
     A ``datetime`` is reduced to its date, in ``tz`` when it is aware and ``tz`` is given. ``field``
-    names the argument in the error message, as the caller spells it (```start```, ``--start``).
+    names the argument in the error message as the caller spells it: a tool's `start` in backticks,
+    the CLI's ``--start``.
     """
     if isinstance(value, datetime):
         parsed = (

@@ -123,6 +123,8 @@ def show(out: Console, table: Table, *, optional: Sequence[str] = (), highlight:
         kept = [c for c in table.columns if str(c.header) != header]
         if len(kept) < len(table.columns):
             table.columns[:] = kept  # its cells go with it
+            for index, column in enumerate(kept):
+                column._index = index  # rich pads a table's first and last column by it
             left_out.append(header.replace("\n", " "))
     if _width_needed(out, table) > out.width:
         for column in table.columns:
