@@ -202,3 +202,28 @@ def test_a_mistyped_command_is_answered_with_the_command_meant(typed: str, meant
     done = run(typed)
     assert done.returncode == 2
     assert f"No such command '{typed}'. {meant}" in done.stderr
+
+
+@pytest.mark.usefixtures("home")
+@pytest.mark.parametrize(
+    ("command", "hint"),
+    [
+        (("token", "list"), "No tokens yet. Create one: cost-mcp token create NAME --member EMAIL"),
+        (("team", "list"), "No teams yet. Create one: cost-mcp team set NAME EMAIL ..."),
+    ],
+)
+def test_an_empty_list_says_so_on_stderr_and_leaves_stdout_to_scripts(
+    command: tuple[str, ...], hint: str
+) -> None:
+    """`token list` and `team list` printed nothing at all, where `budget status` says how to add one."""
+    empty = run(*command)
+    assert (empty.returncode, empty.stdout) == (0, "")
+    assert hint in empty.stderr
+    made = (
+        ("token", "create", "ci", "--member", "a@example.com")
+        if command[0] == "token"
+        else ("team", "set", "qa", "a@example.com")
+    )
+    assert run(*made).returncode == 0
+    listed = run(*command)
+    assert listed.stdout.split("\t")[0] in ("ci", "qa") and listed.stderr == ""
