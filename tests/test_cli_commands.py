@@ -256,7 +256,8 @@ def test_an_amount_below_a_billionth_is_refused_as_an_amount_not_blamed_on_the_l
     )
     code, _, err = run(capsys, *command, *amount)
     assert code == 2
-    assert "amount_usd must be above 0 (at least 0.000000001" in err and "ledger" not in err
+    typed = "AMOUNT" if command[0] == "budget" else "--amount"  # as the person wrote it, not amount_usd
+    assert f"{typed} must be above 0 (at least 0.000000001" in err and "ledger" not in err
 
 
 @pytest.mark.usefixtures("home")
@@ -276,7 +277,7 @@ def test_a_negative_amount_is_refused_as_an_amount_not_as_an_unknown_option(
     command's own check, which says what an amount must be."""
     code, _, err = run(capsys, "budget", "set", *argv)
     assert code == 2
-    assert "amount_usd must be above 0 (at least 0.000000001" in err and "No such option" not in err
+    assert "AMOUNT must be above 0 (at least 0.000000001" in err and "No such option" not in err
     code, out, _ = run(capsys, "budget", "status", "--json")
     assert code == 0 and json.loads(out)["budgets"] == []
 
@@ -290,9 +291,9 @@ def test_a_negative_amount_leaves_option_typos_and_values_to_click(
     code, _, err = run(capsys, "budget", "set", "neg", "-5", "--provder", "openai")
     assert code == 2 and "No such option '--provder'" in err and "--provider" in err
     code, _, err = run(capsys, "budget", "set", "neg", "-5", "--threshold", "-1")
-    assert code == 2 and "amount_usd must be above 0" in err
+    assert code == 2 and "AMOUNT must be above 0" in err
     code, _, err = run(capsys, "budget", "set", "ok", "5", "--threshold", "-1")
-    assert code == 2 and "thresholds are fractions of the amount above 0" in err
+    assert code == 2 and "--threshold -1: give a fraction of the amount above 0" in err
 
 
 def test_a_threshold_written_as_a_percent_is_refused_with_how_to_write_it(

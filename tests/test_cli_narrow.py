@@ -231,3 +231,48 @@ def test_a_merged_model_row_names_the_ids_it_sums_at_any_width(home: Path) -> No
     compared = at(80, "compare", "--before", both, "--after", both, "--group-by", "model").stdout
     assert any("(+1)" in line.split() for line in compared.splitlines() if "also sums" not in line)
     assert "claude-sonnet-4.5 (+1): also sums claude-sonnet-4-5-20250929," in " ".join(compared.split())
+
+
+@pytest.mark.sqlite_only  # how tables are laid out, not the ledger
+@pytest.mark.parametrize("columns", [60, 50])
+def test_under_80_columns_money_stays_on_one_line_and_columns_give_way(
+    heavy_logs: Path, columns: int
+) -> None:
+    """At 60 columns a cost read "$1,532" over ".37", a limit "$2,500" over ".00" and a header
+    "savin" over "g": money never folds, the least useful columns are left out and said so."""
+    at(
+        columns,
+        "subscription",
+        "add",
+        "seat",
+        "--vendor",
+        "cursor",
+        "--amount",
+        "9000",
+        "--start",
+        "2026-03-01",
+    )
+    at(columns, "budget", "set", "monthly-team-budget-long-name", "12345.67")
+    report = json.loads(at(columns, "report", *PERIOD, "--group-by", "model", "--json").stdout)
+    budgets = json.loads(at(columns, "budget", "status", "--json").stdout)["budgets"]
+    session = json.loads(at(columns, "session", "s1", "--json").stdout)
+    savings = json.loads(at(columns, "savings", *PERIOD, "--json").stdout)
+    shown = {
+        ("report", *PERIOD, "--group-by", "model"): [row["cost_usd"] for row in report["rows"]],
+        ("budget", "status"): [b[k] for b in budgets for k in ("spent_usd", "remaining_usd")]
+        + [b["budget"]["amount_usd"] for b in budgets],
+        ("session", "s1"): [m["cost_usd"] for m in session["models"]],
+        ("savings", *PERIOD): [row["cost_usd"] for row in savings["model_mix"]["rows"]],
+    }
+    for args, amounts in shown.items():
+        table = at(columns, *args).stdout
+        assert all(len(line) <= columns for line in table.splitlines()), table
+        assert max(amounts) > 100  # three digits or more before the point
+        for amount in amounts:
+            assert f"${amount:,.2f}" in table, (args, amount, table)  # whole, on one line
+        assert "…" not in table
+    narrow_report = at(columns, "report", *PERIOD, "--group-by", "model").stdout
+    assert f"not shown, to fit {columns} columns: cache write" in " ".join(narrow_report.split())
+    assert LONG_MODEL in "".join(
+        line.split()[0] for line in narrow_report.splitlines() if line.startswith(" ")
+    )

@@ -281,7 +281,8 @@ def test_statusline_through_the_installed_command(home: Path) -> None:
         check=True,
     )
     # A first run, before any reader checked the other logs: today and the block are lower bounds.
-    assert done.stdout.startswith("$0.00 session · ≥$0.00 today (other logs unread) · block ≥$0.00")
+    # A few tokens cost $0.00018: shown as $0.0002, never as $0.00.
+    assert done.stdout.startswith("$0.0002 session · ≥$0.0002 today (other logs unread) · block ≥$0.0002")
 
 
 @pytest.mark.anyio
@@ -340,7 +341,8 @@ def test_hooks_block_at_a_hard_budget_and_warn_at_a_soft_one(
     warned = _hook(monkeypatch, capsys, prompt)
     assert warned is not None
     # In the project's money format, as the hard budget's refusal is: never raw nano precision.
-    used_up = f"soft budget 'app-soft' is used up ({format_usd(spent, 4)} spent of {format_usd(spent / 2)})"
+    # In cents, as every amount a person reads: it said "$1.5030 spent", the status line "$1.50".
+    used_up = f"soft budget 'app-soft' is used up ({format_usd(spent)} spent of {format_usd(spent / 2)})"
     assert used_up in str(warned["systemMessage"]) and "USD" not in str(warned["systemMessage"])
     assert warned["hookSpecificOutput"] == {
         "hookEventName": "UserPromptSubmit",
@@ -393,7 +395,7 @@ def test_a_blocked_prompt_gives_the_command_that_raises_the_budget_and_when_it_s
     assert blocked is not None and blocked["decision"] == "block"
     command = "cost-mcp budget set app-hard AMOUNT --period day --agent claude-code --hard"
     tomorrow = (evening + timedelta(days=1)).date()  # the tests' timezone is UTC
-    spent = format_usd(from_nanos(priced.total_nanos), 4)
+    spent = format_usd(from_nanos(priced.total_nanos))  # in cents, as the status line shows it
     assert blocked["reason"] == (
         f"cost-mcp: refused: hard budget 'app-hard' is used up ({spent} spent of $0.50); to go on, raise "
         f"it: {command} (AMOUNT in US dollars, above $0.50), or wait for its next day, from {tomorrow} "
@@ -1153,7 +1155,7 @@ def test_statusline_names_unpriced_calls_instead_of_showing_zero(
             + "\n"
         )
     _, out = run_cli(monkeypatch, capsys, status_input(transcript, "s1"), "statusline", "--fields", "session")
-    assert out == "$0.00 + unpriced session\n"
+    assert out == "$0.0002 + unpriced session\n"  # 10 input and 10 output tokens: not "$0.00"
 
 
 @pytest.mark.parametrize("full_path", [False, True])
@@ -1479,3 +1481,34 @@ def test_between_the_chunks_of_a_catch_up_the_logs_are_still_being_read(
     assert _hook(monkeypatch, capsys, prompt) is None
     _, after = run_cli(monkeypatch, capsys, status_input(mine, "s-mine"), "statusline")
     assert "≥" not in after and "other logs" not in after
+
+
+@pytest.mark.sqlite_only  # how amounts are written
+def test_statusline_writes_money_as_every_other_answer_does(
+    home: Path,
+    monkeypatch: pytest.MonkeyPatch,
+    capsys: pytest.CaptureFixture[str],
+    request: pytest.FixtureRequest,
+) -> None:
+    """The status line said "$2074.75 session" where `report` said "$2,074.75", and "$0.00 session"
+    for a session of a few tokens: one format_usd for every amount a person reads."""
+    monkeypatch.setenv("NO_COLOR", "1")
+    evening = _at_evening(request)
+    big, small = session_file(home / "claude", "s-big"), session_file(home / "claude", "s-small")
+    calls = [
+        assistant(
+            f"m{i}", f"r{i}", _stamp(evening - timedelta(minutes=30 - i)), session="s-big", input=150_000
+        )
+        for i in range(3000)
+    ]
+    write(big, *calls)
+    write(
+        small,
+        assistant("t1", "q1", _stamp(evening - timedelta(minutes=1)), session="s-small", input=10, output=10),
+    )
+    cost = sum((price(Tokens(input=150_000, output=100), 0) for _ in calls), Decimal(0))
+    assert cost > 1000
+    _, out = run_cli(monkeypatch, capsys, status_input(big, "s-big"), "statusline", "--fields", "session")
+    assert out == f"{format_usd(cost)} session\n" and "," in out
+    _, out = run_cli(monkeypatch, capsys, status_input(small, "s-small"), "statusline", "--fields", "session")
+    assert out == "$0.0002 session\n"

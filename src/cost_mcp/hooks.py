@@ -115,8 +115,9 @@ def decide(conn: Conn, settings: Settings, event: dict[str, Any]) -> HookAnswer:
     over = [c for c in check.budgets if not c.hard and c.remaining_before_usd <= 0]
     if over and name == "UserPromptSubmit":
         used = over[0]
-        # Worded as the hard budget's refusal is (analytics/budgets.py), in the project's money format.
-        spent, limit = format_usd(used.limit_usd - used.remaining_before_usd, 4), format_usd(used.limit_usd)
+        # Worded as the hard budget's refusal is (analytics/budgets.py), in cents as every amount a
+        # person reads (it said "$30.0123 spent of $30.00" where the status line said "$30.01").
+        spent, limit = format_usd(used.limit_usd - used.remaining_before_usd), format_usd(used.limit_usd)
         warning = (
             f"cost-mcp: soft budget '{used.name}' is used up ({spent} spent of {limit}); "
             "this session keeps going, but consider a cheaper model or stopping here"

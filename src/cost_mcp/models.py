@@ -13,7 +13,7 @@ from typing import TYPE_CHECKING, Annotated, Any, Literal, TypeVar, get_args
 from pydantic import BaseModel, BeforeValidator, ConfigDict, Field, TypeAdapter, ValidationError
 
 from cost_mcp.errors import InvalidInputError
-from cost_mcp.money import USD
+from cost_mcp.money import USD, to_nanos
 from cost_mcp.periods import PRESETS, Preset, preset_key
 
 if TYPE_CHECKING:
@@ -828,6 +828,21 @@ AmountUSD = Annotated[
     Decimal,
     Field(gt=0, le=MAX_USD, decimal_places=9, description="US dollars, e.g. 150 or 4.99."),
 ]
+
+
+def check_amount(amount_usd: Decimal, name: str = "amount_usd") -> Decimal:
+    """``amount_usd`` when a budget or a seat fee can be that many dollars, else
+    :class:`InvalidInputError` naming it ``name``, as the caller gave it (the tools' ``amount_usd``,
+    the CLI's ``AMOUNT`` or ``--amount``). Kept in nano-USD: an amount that rounds to 0 there is
+    refused here, not by the ledger's CHECK."""
+    if not amount_usd.is_finite() or to_nanos(amount_usd) <= 0 or amount_usd > MAX_USD:
+        raise InvalidInputError(
+            f"{name} must be above 0 (at least 0.000000001: amounts are kept to a billionth of a "
+            f"dollar) and at most {MAX_USD}, got {amount_usd}"
+        )
+    return amount_usd
+
+
 EstimatedCostUSD = Annotated[
     Decimal | None,
     Field(ge=0, le=MAX_USD, description="The call's expected cost in USD; or give model and token counts."),

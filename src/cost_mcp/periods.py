@@ -61,6 +61,28 @@ _WEEKDAY_INDEX: Final[dict[str, int]] = {name: i for i, name in enumerate(get_ar
 
 
 @dataclass(frozen=True)
+class PeriodArguments:
+    """How the caller names its period arguments, so that an error names the fix as it was typed: a
+    tool's ``start``, the CLI's ``--start`` (a person who typed ``--end`` was told to pass `start`)."""
+
+    period: str = "period"
+    start: str = "`start`"
+    end: str = "`end`"
+
+    @property
+    def dates(self) -> str:
+        """Both date arguments at once ("start/end", "--start/--end")."""
+        return f"{self.start}/{self.end}".replace("`", "")
+
+
+TOOL_ARGUMENTS: Final = PeriodArguments()
+"""The MCP tools' names: ``period``, ``start``, ``end``."""
+
+_SPEC_SIDES: Final = PeriodArguments(start="the first date", end="the last date")
+"""The two sides of a ``YYYY-MM-DD..YYYY-MM-DD`` range, which has no start or end argument."""
+
+
+@dataclass(frozen=True)
 class Period:
     """A half-open range ``[start, end)`` of whole local days in ``tz``.
 
@@ -286,14 +308,17 @@ def resolve_period(
     week_start: WeekStart = "monday",
     now: datetime | None = None,
     default: str = "this_month",
+    names: PeriodArguments = TOOL_ARGUMENTS,
 ) -> Period:
-    """Resolve a preset name or explicit dates into a :class:`Period` in ``tz``.
+    """Resolve a period or explicit dates into a :class:`Period` in ``tz``.
 
-    Give either ``period`` (one of :data:`PRESETS`; case, ``-`` and spaces are forgiven) or
+    Give either ``period`` (one of :data:`PRESETS`, case, ``-`` and spaces forgiven, or any other form
+    :func:`resolve_spec` reads: a month ``YYYY-MM``, a day, ``YYYY-MM-DD..YYYY-MM-DD``) or
     ``start``/``end`` dates (``YYYY-MM-DD`` strings or ``date`` objects). ``end`` is inclusive; with
     ``start`` alone the range runs through today. With none of them, ``default`` is used. Empty
     strings count as not given, since tool callers often send ``""`` for an unused argument.
-    ``now`` (aware, default: the current time) fixes what "today" is.
+    ``now`` (aware, default: the current time) fixes what "today" is. ``names``: what the caller
+    calls these arguments, for the error messages.
 
     Raises :class:`InvalidInputError` with a message that says how to fix the input.
     """
@@ -305,38 +330,44 @@ def resolve_period(
 
     if period is not None and (start is not None or end is not None):
         raise InvalidInputError(
-            f"Got both period {period!r} and start/end dates: use one or the other, "
-            "either a period name such as 'last_month' or start/end as YYYY-MM-DD."
+            f"Got both {names.period} {period!r} and {names.dates} dates: use one or the other, "
+            f"either a period name such as 'last_month' or {names.dates} as YYYY-MM-DD."
         )
     if start is None and end is None:
+        if period is not None and preset_key(period) not in PRESETS:
+            # One parser for every command: `report --period 2026-11` was refused while
+            # `compare --after 2026-11` took it.
+            return _resolve_spec(period, tz=tz, week_start=week_start, now=now, names=names)
         return preset_period(
             period if period is not None else default, tz=tz, week_start=week_start, today=today
         )
     if start is None:
         raise InvalidInputError(
-            "Got `end` without `start`: pass `start` too (YYYY-MM-DD), or a period such as 'last_30_days'."
+            f"Got {names.end} without {names.start}: pass {names.start} too (YYYY-MM-DD), "
+            "or a period such as 'last_30_days'."
         )
 
-    first = parse_date(start, "start", tz=tz)
+    first = parse_date(start, names.start, tz=tz)
     if end is None:
         last = today
         if first > last:
             raise InvalidInputError(
-                f"`start` {first.isoformat()} is after today ({last.isoformat()}), where the range ends "
-                "when `end` is not given: pass a start on or before today, or an `end` as well."
+                f"{names.start} {first.isoformat()} is after today ({last.isoformat()}), where the "
+                f"range ends when {names.end} is not given: pass a start on or before today, or "
+                f"{names.end} as well."
             )
     else:
-        last = parse_date(end, "end", tz=tz)
+        last = parse_date(end, names.end, tz=tz)
         if first > last:
             raise InvalidInputError(
-                f"`start` {first.isoformat()} is after `end` {last.isoformat()}: "
+                f"{names.start} {first.isoformat()} is after {names.end} {last.isoformat()}: "
                 "swap them (both dates are included)."
             )
     span = (last - first).days + 1
     if span > MAX_RANGE_DAYS:
         raise InvalidInputError(
             f"The range {first.isoformat()} to {last.isoformat()} spans {span} days; the longest allowed "
-            f"is about 20 years ({MAX_RANGE_DAYS} days). Check the year, or narrow start/end."
+            f"is about 20 years ({MAX_RANGE_DAYS} days). Check the year, or narrow {names.dates}."
         )
     return days_period(first, last, tz=tz)
 
@@ -405,11 +436,12 @@ def _closest_preset(key: str) -> str:
     return f" Did you mean {close[0]!r}?" if close else ""
 
 
-def parse_date(value: str | date, field: str = "date", *, tz: ZoneInfo | None = None) -> date:
+def parse_date(value: str | date, field: str = "`date`", *, tz: ZoneInfo | None = None) -> date:
     """A ``YYYY-MM-DD`` string or a ``date`` as a ``date``, or :class:`InvalidInputError`.
 
     A ``datetime`` is reduced to its date, in ``tz`` when it is aware and ``tz`` is given. ``field``
-    names the argument in the error message.
+    names the argument in the error message as the caller spells it: a tool's `start` in backticks,
+    the CLI's ``--start``.
     """
     if isinstance(value, datetime):
         parsed = (
@@ -422,13 +454,13 @@ def parse_date(value: str | date, field: str = "date", *, tz: ZoneInfo | None = 
             parsed = date.fromisoformat(value.strip())
         except ValueError:
             raise InvalidInputError(
-                f"`{field}` {value!r} is not a real calendar date: use YYYY-MM-DD, e.g. 2026-03-31."
+                f"{field} {value!r} is not a real calendar date: use YYYY-MM-DD, e.g. 2026-03-31."
             ) from None
     else:
-        raise InvalidInputError(f"`{field}` {value!r} is not a date: use YYYY-MM-DD, e.g. 2026-03-31.")
+        raise InvalidInputError(f"{field} {value!r} is not a date: use YYYY-MM-DD, e.g. 2026-03-31.")
     if not MIN_DATE <= parsed <= MAX_DATE:
         raise InvalidInputError(
-            f"`{field}` {parsed.isoformat()} is out of range: use a date between "
+            f"{field} {parsed.isoformat()} is out of range: use a date between "
             f"{MIN_DATE.isoformat()} and {MAX_DATE.isoformat()} (YYYY-MM-DD)."
         )
     return parsed
@@ -484,6 +516,19 @@ def resolve_spec(
     have no start and end beside them. Raises :class:`InvalidInputError` saying which forms are
     accepted.
     """
+    return _resolve_spec(spec, tz=tz, week_start=week_start, now=now)
+
+
+def _resolve_spec(
+    spec: str,
+    *,
+    tz: ZoneInfo,
+    week_start: WeekStart,
+    now: datetime | None,
+    names: PeriodArguments | None = None,
+) -> Period:
+    """:func:`resolve_spec`; ``names`` when the spec was given as a period beside start and end
+    arguments (:func:`resolve_period`), which its error then names as the other way to give one."""
     text = spec.strip()
     if month := _MONTH_RE.fullmatch(text):
         year, number = int(month[1]), int(month[2])
@@ -503,13 +548,15 @@ def resolve_spec(
             raise InvalidInputError(
                 f"Period {spec!r} needs both dates: write it as YYYY-MM-DD..YYYY-MM-DD (both included)."
             )
-        return resolve_period(None, first, last, tz=tz, week_start=week_start, now=now)
+        return resolve_period(None, first, last, tz=tz, week_start=week_start, now=now, names=_SPEC_SIDES)
     if _DATE_RE.fullmatch(text):
-        return resolve_period(None, text, text, tz=tz, week_start=week_start, now=now)
+        day = PeriodArguments(start="the date", end="the date")
+        return resolve_period(None, text, text, tz=tz, week_start=week_start, now=now, names=day)
     if preset_key(text) not in PRESETS:
+        dates = f"; or {names.dates} as YYYY-MM-DD" if names is not None else ""
         raise InvalidInputError(
             f"Unknown period {spec!r}.{_closest_preset(preset_key(text))} Write a period name "
             f"({', '.join(PRESETS)}), a day YYYY-MM-DD, a month YYYY-MM, or YYYY-MM-DD..YYYY-MM-DD "
-            "(both included)."
+            f"(both included){dates}."
         )
     return resolve_period(text, tz=tz, week_start=week_start, now=now)

@@ -27,7 +27,7 @@ from typing import Any
 
 from cost_mcp.analytics.blocks import HOUR_MS, cost_per_hour, last_block
 from cost_mcp.core_settings import CostMode, HasCoreSettings, load_core_settings
-from cost_mcp.money import from_nanos
+from cost_mcp.money import format_usd, from_nanos
 from cost_mcp.periods import to_ms
 from cost_mcp.store import rollup, source_state, status
 from cost_mcp.store.connection import Conn, connect, write_transaction
@@ -170,7 +170,9 @@ def _resets_at(value: object) -> float | None:
 
 
 def _money(value: Decimal) -> str:
-    return f"${value.quantize(Decimal('0.01'))}"
+    """As every amount a person reads (:func:`format_usd`): "$2,074.75", where it read "$2074.75",
+    and a session of $0.004 is "$0.0040", not "$0.00" as if nothing were spent."""
+    return format_usd(value)
 
 
 def _nanos(value: int, unpriced: int = 0) -> str:

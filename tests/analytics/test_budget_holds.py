@@ -186,7 +186,8 @@ def test_the_claude_code_hook_counts_holds_and_makes_none(conn: Conn, settings: 
     assert check(conn, settings, cost=Decimal("0.055")).allowed is True  # the $1 all held now
     answer = json.loads(hooks.decide(conn, settings, event).stdout)
     assert answer["decision"] == "block"
-    assert "$1.0000 of its $1.00 is held by 4 allowed calls not recorded yet" in answer["reason"]
+    # In cents, as the person reads every amount (the agent reads "$1.0000").
+    assert "$1.00 of its $1.00 is held by 4 allowed calls not recorded yet" in answer["reason"]
     assert conn.execute("SELECT COUNT(*) FROM budget_holds").fetchone()[0] == 4  # the checks' only
 
 

@@ -22,7 +22,6 @@ from cost_mcp.analytics.spend import Filters, SpendTotal, fees_ahead, get_spend,
 from cost_mcp.config import Settings
 from cost_mcp.errors import InvalidInputError, NotFoundError
 from cost_mcp.models import (
-    MAX_USD,
     Budget,
     BudgetCheck,
     BudgetName,
@@ -32,6 +31,7 @@ from cost_mcp.models import (
     BudgetStatusName,
     BudgetStatusResult,
     CheckResult,
+    check_amount,
     checked,
 )
 from cost_mcp.money import format_usd, from_nanos, to_nanos
@@ -46,6 +46,8 @@ from cost_mcp.store.connection import Conn
 from cost_mcp.store.known import known_values
 
 DEFAULT_THRESHOLDS = (Decimal("0.5"), Decimal("0.8"), Decimal("1.0"))
+MAX_THRESHOLD = Decimal(10)
+"""The highest alert threshold, as a fraction of a budget's amount: 10 times it."""
 
 
 @dataclass(frozen=True)
@@ -84,16 +86,11 @@ def set_budget(
     """
     name = checked(BudgetName, name, "budget name")
     scope = checked(BudgetScope, scope.model_dump(), "budget scope")
-    # Kept in nano-USD: an amount that rounds to 0 there is refused here, not by the ledger's CHECK.
-    if not amount_usd.is_finite() or to_nanos(amount_usd) <= 0 or amount_usd > MAX_USD:
-        raise InvalidInputError(
-            f"amount_usd must be above 0 (at least 0.000000001: amounts are kept to a billionth of a "
-            f"dollar) and at most {MAX_USD}, got {amount_usd}"
-        )
+    check_amount(amount_usd)
     levels = sorted(set(thresholds if thresholds is not None else DEFAULT_THRESHOLDS))
-    if not levels or any(not t.is_finite() or t <= 0 or t > 10 for t in levels):
+    if not levels or any(not t.is_finite() or t <= 0 or t > MAX_THRESHOLD for t in levels):
         raise InvalidInputError(
-            "thresholds are fractions of the amount above 0 and at most 10, e.g. [0.5, 0.8, 1]"
+            f"thresholds are fractions of the amount above 0 and at most {MAX_THRESHOLD}, e.g. [0.5, 0.8, 1]"
         )
     if webhook is not None and webhook_url is not None:
         raise InvalidInputError("give a configured webhook name or a URL, not both")
@@ -700,7 +697,8 @@ def check_budget(
     """May a call of ``cost`` go ahead under every budget whose scope matches it?
 
     ``for_person``: the refusal is read by the person who sets the budgets (the Claude Code hook),
-    not an agent, so it says how to raise the budget and when its period starts again.
+    not an agent, so it says how to raise the budget and when its period starts again, and what was
+    spent and held in cents, as every figure a person reads is (an agent gets four places).
 
     ``source``: where the call will be recorded from (an agent's record_usage; the hook's calls are
     read from Claude Code's logs), so that a budget scoped by source holds the calls it counts.
@@ -756,11 +754,13 @@ def check_budget(
     if for_person and refused and binding is not None:
         chosen = next(b for b in matching if b.name == binding.name)
         advice = person_advice(chosen, budget_period(chosen, settings, moment))
-    reason = _reason(cost, binding, refused, checks, advice)
+    totals = 2 if for_person else 4  # places of what was spent and held
+    reason = _reason(cost, binding, refused, checks, advice, totals)
     if refused and binding is not None and binding.held_usd > 0:
         count = held_by[binding.name]
         reason += (
-            f"; {format_usd(binding.held_usd, 4)} of its {format_usd(binding.limit_usd)} is held by {count} "
+            f"; {format_usd(binding.held_usd, totals)} of its {format_usd(binding.limit_usd)} is held by "
+            f"{count} "
             f"allowed call{'s' if count != 1 else ''} not recorded yet, released when recorded or after "
             f"{settings.budget_hold_seconds} s"
         )
@@ -854,7 +854,9 @@ def _reason(
     refused: list[BudgetCheck],
     checks: list[BudgetCheck],
     advice: str = AGENT_ADVICE,
+    totals: int = 4,
 ) -> str:
+    """Why a call is allowed or refused; ``totals``: the places of what was spent and held."""
     if binding is None:
         return f"allowed: no budget applies to this call (~{format_usd(cost, 4)})"
     left = format_usd(max(binding.remaining_before_usd, Decimal(0)), 4)
@@ -864,9 +866,9 @@ def _reason(
             # Spent already: "has $0.0000 left ... needs ~$0.0000" (a prompt's estimate) said nothing.
             # Held is not spent: "$3.0510 spent of $3.00" where $1.55 was spent and $1.50 held
             # contradicted every report and the status line.
-            spent = format_usd(binding.limit_usd - binding.remaining_before_usd - binding.held_usd, 4)
+            spent = format_usd(binding.limit_usd - binding.remaining_before_usd - binding.held_usd, totals)
             state = (
-                f"has no room left ({spent} spent and {format_usd(binding.held_usd, 4)} held of {limit})"
+                f"has no room left ({spent} spent and {format_usd(binding.held_usd, totals)} held of {limit})"
                 if binding.held_usd > 0
                 else f"is used up ({spent} spent of {limit})"
             )

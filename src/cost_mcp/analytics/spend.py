@@ -37,7 +37,15 @@ from cost_mcp.models import (
     trusted,
 )
 from cost_mcp.money import format_cost, format_usd, from_nanos, known_cost
-from cost_mcp.periods import Period, bucket_start, iso_utc, resolve_period, to_ms
+from cost_mcp.periods import (
+    TOOL_ARGUMENTS,
+    Period,
+    PeriodArguments,
+    bucket_start,
+    iso_utc,
+    resolve_period,
+    to_ms,
+)
 from cost_mcp.sources import registry
 from cost_mcp.sources.billing import MAX_SYNC_DAYS
 from cost_mcp.store import alerts as alert_store
@@ -173,10 +181,11 @@ def resolve(
     end: str | None,
     timezone: str | None,
     now: datetime | None = None,
+    names: PeriodArguments = TOOL_ARGUMENTS,
 ) -> Period:
-    """The period a spend question is about."""
+    """The period a spend question is about; ``names``: what the caller calls its arguments."""
     return resolve_period(
-        period, start, end, tz=zone(timezone, settings), week_start=settings.week_start, now=now
+        period, start, end, tz=zone(timezone, settings), week_start=settings.week_start, now=now, names=names
     )
 
 

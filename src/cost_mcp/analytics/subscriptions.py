@@ -13,17 +13,17 @@ from decimal import Decimal
 
 from cost_mcp.errors import InvalidInputError, NotFoundError
 from cost_mcp.models import (
-    MAX_USD,
     BudgetName,
     OptionalMember,
     Subscription,
     SubscriptionList,
     SubscriptionPeriod,
     VendorName,
+    check_amount,
     checked,
 )
 from cost_mcp.money import from_nanos, to_nanos
-from cost_mcp.periods import parse_date
+from cost_mcp.periods import TOOL_ARGUMENTS, PeriodArguments, parse_date
 from cost_mcp.store import subscriptions as store
 from cost_mcp.store.connection import Conn
 
@@ -74,22 +74,22 @@ def set_subscription(
     start: str,
     end: str | None = None,
     member: str | None = None,
+    *,
+    names: PeriodArguments = TOOL_ARGUMENTS,
 ) -> Subscription:
     """Create or replace a subscription; InvalidInputError for a name, vendor, member, amount or
-    dates that cannot be (the same limits as the MCP tool's parameters, for the CLI too)."""
+    dates that cannot be (the same limits as the MCP tool's parameters, for the CLI too), naming
+    the dates as ``names`` does (the tool's `start`, the CLI's --start)."""
     name = checked(BudgetName, name, "subscription name")
     vendor = checked(VendorName, vendor, "vendor")
     member = checked(OptionalMember, member, "member")
-    # Kept in nano-USD: an amount that rounds to 0 there is refused here, not by the ledger's CHECK.
-    if not amount_usd.is_finite() or to_nanos(amount_usd) <= 0 or amount_usd > MAX_USD:
-        raise InvalidInputError(
-            f"amount_usd must be above 0 (at least 0.000000001: amounts are kept to a billionth of a "
-            f"dollar) and at most {MAX_USD}, got {amount_usd}"
-        )
-    first = parse_date(start, "start")
-    last = parse_date(end, "end") if end else None
+    check_amount(amount_usd)
+    first = parse_date(start, names.start)
+    last = parse_date(end, names.end) if end else None
     if last is not None and last < first:
-        raise InvalidInputError(f"end {last} is before start {first}; end is the last day counted")
+        raise InvalidInputError(
+            f"{names.end} {last} is before {names.start} {first}; {names.end} is the last day counted"
+        )
     row = store.SubscriptionRow(
         name=name,
         vendor=vendor.strip().lower(),
@@ -120,7 +120,7 @@ def get_subscription(conn: Conn, name: str) -> Subscription:
     row = store.get(conn, name)
     if row is None:
         names = store.names(conn)
-        known = ", ".join(names) if names else "none yet; add one with set_subscription"
+        known = ", ".join(names) if names else "none yet"
         raise NotFoundError(f"no subscription named {name[:80]!r} (subscriptions: {known})")
     return _subscription(row)
 

@@ -3,6 +3,7 @@ ledger, one way to answer (JSON or a table plus notes), error handling and exit 
 
 from __future__ import annotations
 
+import functools
 import importlib
 import logging
 import re
@@ -28,7 +29,7 @@ if TYPE_CHECKING:
 
     from cost_mcp.config import Settings
     from cost_mcp.core_settings import HasCoreSettings
-    from cost_mcp.periods import Period
+    from cost_mcp.periods import Period, PeriodArguments
 
 # config (pydantic-settings) and models are imported by the commands that use them: `cost-mcp
 # ingest` reads its settings without pydantic and prints a plain result, and the two imports were
@@ -81,12 +82,59 @@ def whole(table: Table) -> Table:
     """``table`` with every cell folding onto a second line where it does not fit, never cut: rich's
     default ends a cut cell with an ellipsis, which on an 80-column terminal showed "$12,285…" for
     $12,285.26 and "3,205,6…" for a token count. Number columns (:data:`NUMBER_COLUMNS`) are
-    right-aligned."""
+    right-aligned and never wrapped, the text columns give way: at 60 columns "$2,498.44" read
+    "$2,498" over ".44", and a header "savin" over "g"."""
     for column in table.columns:
         column.overflow = "fold"
         if str(column.header) in NUMBER_COLUMNS:
             column.justify = "right"
+            column.no_wrap = True
     return table
+
+
+TEXT_FLOOR = 6
+"""The width a text column (a name, a date) is counted at, at least, when deciding whether a table
+fits its terminal: narrower, a name folds into a column of syllables, or vanishes."""
+
+
+def _width_needed(out: Console, table: Table) -> int:
+    """How wide ``table`` must be for its no-wrap columns to stay whole and each other column to
+    keep :data:`TEXT_FLOOR` (or its widest cell, when narrower); 2 is a column's padding."""
+    needed = 0
+    for column in table.columns:
+        widest = max((out.measure(cell).maximum for cell in (column.header, *column.cells)), default=1)
+        needed += (widest if column.no_wrap else min(widest, TEXT_FLOOR)) + 2
+    return needed
+
+
+def show(out: Console, table: Table, *, optional: Sequence[str] = (), highlight: bool | None = None) -> None:
+    """Print ``table`` made :func:`whole`, on a terminal too narrow for it with the ``optional``
+    columns (headers, least useful first) left out, as many as it takes, and a line saying so.
+
+    rich squeezes what does not fit: at 60 columns a cost read "$1,532" over ".37", at 40 "$2,500.0"
+    for $2,500.00 (cut) and a budget's name vanished. When even without the optional columns the
+    numbers cannot stay whole, every column folds: a number over two lines is still right, a cut
+    one is wrong."""
+    whole(table)
+    left_out: list[str] = []
+    for header in optional:
+        if _width_needed(out, table) <= out.width:
+            break
+        kept = [c for c in table.columns if str(c.header) != header]
+        if len(kept) < len(table.columns):
+            table.columns[:] = kept  # its cells go with it
+            for index, column in enumerate(kept):
+                column._index = index  # rich pads a table's first and last column by it
+            left_out.append(header.replace("\n", " "))
+    if _width_needed(out, table) > out.width:
+        for column in table.columns:
+            column.no_wrap = False
+    out.print(table, highlight=highlight)
+    if left_out:
+        out.print(
+            f"[dim]not shown, to fit {out.width} columns: {', '.join(left_out)} (--json, or a wider "
+            "terminal, shows them)[/dim]"
+        )
 
 
 def note(out: Console, message: object, label: str = "[yellow]note:[/yellow]") -> None:
@@ -178,13 +226,29 @@ class NumberArgumentsCommand(click.Command):
 
 
 def period_options(fn: Callable[..., Any]) -> Callable[..., Any]:
-    """--period / --start / --end / --timezone, as every period-taking command spells them."""
+    """--period / --start / --end / --timezone, as every period-taking command spells them; a
+    period that cannot be is refused before the command reads any log (a typo in --period on a
+    terminal showed the log-reading progress bar, minutes on a first run, then the error)."""
+
+    command = fn
+
+    @functools.wraps(command)  # with it, the click parameters declared below it so far
+    def checked_first(*args: Any, **options: Any) -> Any:
+        if any(options.get(name) for name in ("period", "start", "end", "timezone")):
+            from cost_mcp.config import load_settings_leniently
+
+            loaded, _ = load_settings_leniently()  # the command says what is unusable, once
+            resolve_period(loaded, options)
+        return command(*args, **options)
+
+    fn = checked_first
     for option in reversed(
         (
             click.option(
                 "--period",
                 help="today, yesterday, this_week, last_week, this_month, last_month, last_7_days, "
-                "last_30_days, this_year",
+                "last_30_days, this_year; or a month YYYY-MM, a day YYYY-MM-DD, or "
+                "YYYY-MM-DD..YYYY-MM-DD",
             ),
             click.option("--start", help="first day, YYYY-MM-DD"),
             click.option("--end", help="last day, YYYY-MM-DD (inclusive)"),
@@ -205,11 +269,26 @@ def group_by_option(help: str) -> Callable[[Callable[..., Any]], Callable[..., A
     return click.option("--group-by", "group_by", multiple=True, metavar="DIM ...", help=help)
 
 
+def cli_period_arguments() -> PeriodArguments:
+    """The period options as a person types them, for the errors about them: the analytics named
+    the tools' arguments ("Got `end` without `start`") to someone who typed --end."""
+    from cost_mcp.periods import PeriodArguments
+
+    return PeriodArguments(period="--period", start="--start", end="--end")
+
+
 def resolve_period(settings: Settings, options: dict[str, Any]) -> Period:
     """The period of --period / --start / --end / --timezone."""
     from cost_mcp.analytics import spend
 
-    return spend.resolve(settings, options["period"], options["start"], options["end"], options["timezone"])
+    return spend.resolve(
+        settings,
+        options["period"],
+        options["start"],
+        options["end"],
+        options["timezone"],
+        names=cli_period_arguments(),
+    )
 
 
 COMMAND_MODULES = {
@@ -262,6 +341,22 @@ class _Root(click.Group):
             importlib.import_module(f"cost_mcp.cli.{module}")  # its decorators register it here
         return super().get_command(ctx, cmd_name)
 
+    def resolve_command(
+        self, ctx: click.Context, args: list[str]
+    ) -> tuple[str | None, click.Command | None, list[str]]:
+        # click suggests among the commands loaded so far, which here is none: `cost-mcp reprot`
+        # said only "No such command", where `budget sett` says "Did you mean 'set'?".
+        name = args[0] if args else ""
+        if name and not name.startswith("-") and self.get_command(ctx, name) is None:
+            import difflib
+
+            close = difflib.get_close_matches(name, self.list_commands(ctx))
+            named = [repr(c) for c in close]
+            hint = f" Did you mean {', '.join(named[:-1])} or {named[-1]}?" if len(named) > 1 else ""
+            hint = hint or (f" Did you mean {named[0]}?" if named else "")
+            raise click.UsageError(f"No such command {name!r}.{hint}", ctx)
+        return super().resolve_command(ctx, args)
+
     def invoke(self, ctx: click.Context) -> Any:
         try:
             return super().invoke(ctx)
@@ -277,6 +372,11 @@ class _Root(click.Group):
     invoke_without_command=True,
     context_settings={"help_option_names": ["-h", "--help"], "max_content_width": 100},
     help="Know, to the cent, what your AI use costs. With no command, serves MCP on stdio.",
+    # Scripts branch on these; they were only in the README.
+    epilog=f"Exit codes, the same with --json: {EXIT_OK} done; {EXIT_FAILED} something checked is not "
+    "right (doctor found a problem, a sync source failed, an --install was declined); "
+    f"{EXIT_USAGE} a bad argument, bad input or an unusable ledger (stderr says what to fix); "
+    f"{EXIT_INTERRUPTED} interrupted.",
 )
 @click.version_option(__version__, prog_name="cost-mcp", message="%(prog)s %(version)s")
 @click.pass_context

@@ -23,8 +23,8 @@ from cost_mcp.cli.app import (
     ledger,
     log_progress,
     note,
+    show,
     text,
-    whole,
 )
 from cost_mcp.errors import InvalidInputError
 from cost_mcp.money import format_usd, json_usd, plain_usd
@@ -165,7 +165,10 @@ def sync(providers: list[str], days: int | None, as_json: bool) -> int:
     """
     from cost_mcp import sync as syncing
     from cost_mcp.pricing import Pricer
+    from cost_mcp.sources.billing import MAX_SYNC_DAYS
 
+    if days is not None and not 1 <= days <= MAX_SYNC_DAYS:  # sync_providers' check names its `days`
+        raise InvalidInputError(f"--days must be between 1 and {MAX_SYNC_DAYS}, got {days}")
     with ledger(fresh=False) as (settings, conn), _sync_progress(not as_json) as watch:
         result = syncing.sync_providers(
             conn, settings, Pricer.from_file(settings.prices_file), providers or None, days, watch=watch
@@ -193,7 +196,7 @@ def _render_sync(out: Console, result: SyncResult) -> None:
             format_usd(s.billed_usd) if s.billed_usd is not None else "-",
             f"{s.seconds:.1f}s",
         )
-    out.print(whole(table))
+    show(out, table)
     for s in result.sources:
         if s.note:
             out.print(safe_text(f"{s.source}: {s.note}"), highlight=False, markup=False)

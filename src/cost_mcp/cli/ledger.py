@@ -23,8 +23,8 @@ from cost_mcp.cli.app import (
     resolve_period,
     say_removed,
     settings,
+    show,
     text,
-    whole,
 )
 from cost_mcp.errors import InvalidInputError
 from cost_mcp.money import format_cost, format_usd
@@ -104,11 +104,11 @@ def budget_set(
 ) -> int:
     """Create or replace a budget (AMOUNT in US dollars: 150 is $150)."""
     from cost_mcp.analytics import budgets
-    from cost_mcp.models import BudgetScope, checked
+    from cost_mcp.models import BudgetScope, check_amount, checked
     from cost_mcp.money import parse_usd
 
     try:
-        usd = parse_usd(amount)
+        usd = check_amount(parse_usd(amount), "AMOUNT")
     except ValueError as exc:
         raise InvalidInputError(f"{exc}; give amounts like 150 or 0.8") from None
     try:
@@ -118,6 +118,13 @@ def budget_set(
         raise InvalidInputError(
             f"--threshold: {exc}; give a fraction of the amount, e.g. 0.8 for 80%"
         ) from None
+    for level in thresholds or ():
+        # set_budget's own check names its list argument: "e.g. [0.5, 0.8, 1]".
+        if not level.is_finite() or not 0 < level <= budgets.MAX_THRESHOLD:
+            raise InvalidInputError(
+                f"--threshold {level}: give a fraction of the amount above 0 and at most "
+                f"{budgets.MAX_THRESHOLD}, e.g. 0.8 for 80%"
+            )
     members, teams = _members_and_teams(member, team)
     scope = checked(
         BudgetScope,
@@ -249,7 +256,7 @@ def _render_budgets(out: Console, status: BudgetStatusResult) -> None:
             format_cost(b.projected_usd, b.unpriced_requests),
             b.status,
         )
-    out.print(whole(table))
+    show(out, table, optional=("projected", "%", "left"))
     # Said because `cost-mcp forecast` projects the same month from another rate: a spike today
     # moved one figure ten times more than the other, with nothing saying why.
     out.print(
@@ -300,14 +307,18 @@ def subscription_add(
 ) -> int:
     """Add or replace a subscription."""
     from cost_mcp.analytics import subscriptions
+    from cost_mcp.cli.app import cli_period_arguments
+    from cost_mcp.models import check_amount
     from cost_mcp.money import parse_usd
 
     try:
-        usd = parse_usd(amount)
+        usd = check_amount(parse_usd(amount), "--amount")
     except ValueError as exc:
         raise InvalidInputError(f"{exc}; give an amount like 20") from None
     with ledger(fresh=False) as (_, conn):
-        s = subscriptions.set_subscription(conn, name, vendor, usd, period, start, end, member)
+        s = subscriptions.set_subscription(
+            conn, name, vendor, usd, period, start, end, member, names=cli_period_arguments()
+        )
     # Whole, as `subscription list` shows it: the vendor, the last day and the member were not said.
     Console(soft_wrap=True).print(
         f"subscription '{text(s.name)}': {text(s.vendor)}, {format_usd(s.amount_usd)} {s.period} "
@@ -363,7 +374,7 @@ def _render_subscriptions(out: Console, listing: SubscriptionList) -> None:
             s.start,
             s.end or "-",
         )
-    out.print(whole(table))
+    show(out, table)
     out.print(f"running now: {format_usd(listing.monthly_equivalent_usd)} per month")
 
 
@@ -600,4 +611,4 @@ def _render_reported(
             format_cost(c.cost_usd),
             *extra,
         )
-    out.print(whole(table))
+    show(out, table)

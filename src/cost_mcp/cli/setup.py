@@ -21,8 +21,8 @@ from cost_mcp.cli.app import (
     note,
     server_logging,
     settings,
+    show,
     text,
-    whole,
 )
 from cost_mcp.errors import InvalidInputError
 from cost_mcp.money import format_usd
@@ -179,7 +179,7 @@ def doctor(as_json: bool) -> int:
     defaults = {spec.id: spec.default_base_url for spec in registry.providers()}
     for p in report.providers:
         keys.add_row(p.provider, p.env_var, p.masked or "-", p.origin)
-    out.print(whole(keys))
+    show(out, keys)
     for p in report.providers:
         if p.base_url != defaults.get(p.provider):
             out.print(f"API origin    {p.provider}: {text(p.base_url)}", highlight=False)
@@ -265,7 +265,7 @@ def doctor(as_json: bool) -> int:
         for s in report.otel_senders[:shown_pushes]:
             last = s.last_event.replace("T", " ")[:16]
             senders.add_row(text(s.agent), text(s.member or "-"), f"{s.events:,}", last)
-        out.print(whole(senders))
+        show(out, senders)
         if len(report.otel_senders) > shown_pushes:
             out.print(f"otlp from     ... and {len(report.otel_senders) - shown_pushes:,} more (see --json)")
     else:
@@ -371,7 +371,7 @@ def estimate(
     for alt in result.cheaper:
         table.add_row(text(alt.model), format_usd(alt.cost_usd, 6), f"{alt.saving_percent}%")
     if result.cheaper:
-        out.print(whole(table))
+        show(out, table)
     return EXIT_OK
 
 

@@ -29,6 +29,7 @@ from cost_mcp.cli.app import (
     note,
     period_options,
     resolve_period,
+    show,
     text,
     whole,
 )
@@ -67,21 +68,24 @@ them rounded (:func:`_count`), so that a row stays on one line and no number is 
 
 
 ROOMY_WIDTH = 80
-"""From this width on, a token table's numbers and basis are never wrapped (the names give way);
-on a narrower terminal every cell may fold, since unwrappable cells that do not fit get cut."""
+"""From this width on, a token table's key columns are kept readable (:func:`_readable_keys`);
+narrower, columns are left out until its numbers fit whole (:data:`TOKEN_COLUMNS_LEFT_OUT`)."""
+
+TOKEN_COLUMNS_LEFT_OUT = ("cache\nwrite", "cache\nread", "input", "output", "requests")
+"""A token table's columns, in the order they are left out where the table does not fit (the
+cost and the names stay): at 60 columns the cost had to fold mid-amount ("$1,532" over ".37")."""
 
 
 def _tokens_table(out: Console, *first: str, then: tuple[str, ...] = ()) -> Table:
     """A table of ``first`` columns, the token counts and the cost, then the ``then`` count
-    columns; money and counts right-aligned, and it folds at 80 columns."""
-    roomy = out.width >= ROOMY_WIDTH
+    columns; money and counts right-aligned and never wrapped, the names fold."""
     table = Table(box=None)
     for name in first:
         # A basis is one of three short words: kept whole ("subscriptio" / "n" read badly).
-        table.add_column(name, no_wrap=roomy and name == "basis")
+        table.add_column(name, no_wrap=name == "basis")
     # The two-word headers take two lines of their own rather than widen their columns.
     for name in ("input", "output", "cache\nread", "cache\nwrite", "cost", *then):
-        table.add_column(name, justify="right", no_wrap=roomy)
+        table.add_column(name, justify="right", no_wrap=True)
     return whole(table)
 
 
@@ -130,7 +134,7 @@ def _readable_keys(out: Console, table: Table) -> None:
 
 def _print_tokens_table(out: Console, table: Table) -> None:
     _readable_keys(out, table)
-    out.print(table)
+    show(out, table, optional=TOKEN_COLUMNS_LEFT_OUT)
     # Said only when a count was rounded: a narrow table of small counts shows them whole.
     rounded = any(
         isinstance(cell, str) and cell[-1:] in ("k", "M", "B") and cell[:1].isdigit()
@@ -630,11 +634,24 @@ def session(session_id: str | None, agent: str | None, as_json: bool) -> int:
     )
 
 
+def _span(minutes: float) -> str:
+    """A session's length as a person says it: "45 min", "2h05m", "3d 4h" (a month-long session
+    read "over 49500 min")."""
+    whole_minutes = round(minutes)
+    if whole_minutes < 60:
+        return f"{whole_minutes} min"
+    hours, rest = divmod(whole_minutes, 60)
+    if hours < 24:
+        return f"{hours}h{rest:02d}m"
+    days, hours = divmod(hours, 24)
+    return f"{days}d {hours}h"
+
+
 def _render_session(out: Console, result: SessionUsage) -> None:
     out.print(
         f"session {text(result.session_id)} ({text(result.project)}): "
         f"[bold]{format_cost(result.cost_usd, result.unpriced_requests)}[/bold], "
-        f"{result.requests:,} calls over {result.duration_minutes:.0f} min",
+        f"{result.requests:,} calls over {_span(result.duration_minutes)}",
         highlight=False,
     )
     table = _tokens_table(out, "model", "calls")
@@ -691,7 +708,7 @@ def _render_forecast(out: Console, result: Forecast) -> None:
                 ratio,
                 text(", ".join(a.top_models)),
             )
-        out.print(whole(table))
+        show(out, table)
     for alert in result.alerts:
         note(out, alert, "[red]alert:[/red]")
 
@@ -747,7 +764,7 @@ def _render_savings(out: Console, result: SavingsReport) -> None:
             format_usd(row.short_answer_saving_usd),
         )
     if mix.rows:
-        out.print(whole(table))
+        show(out, table)
     _more(out, mix.more_rows, mix.more_rows_saving_usd)
     _sessions(out, mix.top_sessions)
     cache = result.caching
@@ -781,7 +798,7 @@ def _render_savings(out: Console, result: SavingsReport) -> None:
             format_usd(c.saving_usd),
         )
     if cache.rows:
-        out.print(whole(table))
+        show(out, table)
     _more(out, cache.more_rows, cache.more_rows_saving_usd)
     _sessions(out, cache.top_sessions)
     batch = result.batch
@@ -801,7 +818,7 @@ def _render_savings(out: Console, result: SavingsReport) -> None:
             format_usd(b.saving_usd),
         )
     if batch.rows:
-        out.print(whole(table))
+        show(out, table)
     _more(out, batch.more_rows, batch.more_rows_saving_usd)
     _sessions(out, batch.top_sessions)
     out.print()
@@ -889,7 +906,7 @@ def _render_compare(out: Console, result: Comparison) -> None:
         "top model",
         *(f"{x.models[0].model} ({x.models[0].cost_share_percent}%)" if x.models else "-" for x in (b, a)),
     )
-    out.print(whole(table))
+    show(out, table)
     pct = f" ({result.change_percent:+}%)" if result.change_percent is not None else ""
     out.print(f"\n[bold]change: {format_usd(result.change_usd)}[/bold]{pct}", highlight=False)
     # A table, so that a meaning too long for the line folds under itself, not under the part.
@@ -898,7 +915,7 @@ def _render_compare(out: Console, result: Comparison) -> None:
     )
     for part in result.parts:
         parts.add_row(part.part, format_usd(part.usd), part.meaning)
-    out.print(whole(parts), highlight=False)
+    show(out, parts, highlight=False)
     if result.rows:
         money = [Column(name, justify="right") for name in ("before", "after", "change")]
         rows = Table(*result.group_by, *money, box=None)
@@ -911,7 +928,7 @@ def _render_compare(out: Console, result: Comparison) -> None:
                 format_cost(r.after_cost_usd, r.after_unpriced_calls),
                 format_cost(r.change_usd),
             )
-        out.print(whole(rows))
+        show(out, rows)
         _merged_note(out, merged)
         if result.more_rows:
             out.print(f"  ... and {result.more_rows:,} more rows (see --json)")

@@ -74,11 +74,14 @@ def token_list() -> int:
 
     conn = connect(settings().db)
     try:
-        for t in team_store.list_tokens(conn):
+        tokens = team_store.list_tokens(conn)
+        for t in tokens:
             state = f"revoked {t.revoked_at[:19]}" if t.revoked_at else "live"
             print(f"{t.name}\t{t.member}\t{t.role}\tcreated {t.created_at[:19]}\t{state}")
     finally:
         conn.close()
+    if not tokens:  # stdout stays empty for a script; a person saw nothing at all
+        print("No tokens yet. Create one: cost-mcp token create NAME --member EMAIL", file=sys.stderr)
     return EXIT_OK
 
 
@@ -135,10 +138,13 @@ def team_list() -> int:
 
     conn = connect(settings().db)
     try:
-        for name, members in team_store.teams(conn).items():
+        teams = team_store.teams(conn)
+        for name, members in teams.items():
             print(f"{name}\t{', '.join(members)}")
     finally:
         conn.close()
+    if not teams:  # stdout stays empty for a script; a person saw nothing at all
+        print("No teams yet. Create one: cost-mcp team set NAME EMAIL ...", file=sys.stderr)
     return EXIT_OK
 
 
