@@ -102,8 +102,8 @@ SKIP_REASONS: tuple[SkipReason, ...] = (
     "synthetic",
     "too_long",
 )
-FileSkipReason = Literal["undecodable_name"]
-FILE_SKIP_REASONS: tuple[FileSkipReason, ...] = ("undecodable_name",)
+FileSkipReason = Literal["undecodable_name", "link_outside", "not_a_file"]
+FILE_SKIP_REASONS: tuple[FileSkipReason, ...] = ("undecodable_name", "link_outside", "not_a_file")
 
 
 MAX_CALL_COST = Decimal(100_000)
