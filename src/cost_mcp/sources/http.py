@@ -756,6 +756,13 @@ def _redact(pattern: re.Pattern[str] | None, text: str) -> str:
     return pattern.sub("[redacted]", text) if pattern is not None else text
 
 
+def scrub_secrets(forms: Iterable[str], text: str) -> str:
+    """``text`` without any of ``forms`` (a secret's :func:`secret_forms`), however echoed: in any
+    letter case, spaced out, split, escaped (see :func:`_thorough_pattern`). For a secret that is
+    not a provider key (the team token, a password in the team server's URL)."""
+    return _redact(_thorough_pattern(tuple(sorted(set(forms), key=len, reverse=True))), text)
+
+
 def scrub_keys(settings: Settings, text: str, limit: int | None = None) -> str:
     """``text`` with every configured provider key, in every form it is sent in, and anything
     shaped like a key, replaced; then cut to ``limit`` characters. For whatever is stored or shown
