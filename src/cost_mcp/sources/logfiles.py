@@ -69,14 +69,15 @@ def walk(
     suffixes: tuple[str, ...],
     skipped: Counter[str] | None = None,
     errors: list[str] | None = None,
+    inside: Path | None = None,
 ) -> Iterator[tuple[str, os.stat_result]]:
     """Every file below ``root`` whose name ends in one of ``suffixes``, with its stat.
 
     A ``root`` that is itself a file is yielded when its name has such a suffix. Names that are not
     valid UTF-8 are counted in ``skipped`` as ``undecodable_name`` and left out; so are symlinks
-    leading out of ``root`` (as it resolves), as ``link_outside``, and names that are not regular
-    files (pipes, sockets, devices, broken links), as ``not_a_file``. Folder symlinks are not
-    followed. A folder that cannot be listed (no permission) is named in ``errors`` as
+    leading out of ``inside`` (default: ``root``; as it resolves), as ``link_outside``, and names
+    that are not regular files (pipes, sockets, devices, broken links), as ``not_a_file``. Folder
+    symlinks are not followed. A folder that cannot be listed (no permission) is named in ``errors`` as
     ``"<folder>: <reason>"``: the files in it are missing from the scan, and an answer must say so
     as it does for a file it cannot read. One that vanished meanwhile holds nothing to miss.
     """
@@ -87,7 +88,7 @@ def walk(
         return
     # The boundary a file symlink must resolve inside: a link to ~/.ssh/id_rsa, /dev/zero or a
     # FIFO dropped into a log folder was opened like a log (a pipe hung the scan).
-    inside = os.path.join(os.path.realpath(root), "")
+    boundary = os.path.join(os.path.realpath(inside or root), "")
     pending = [str(root)]
     while pending:
         folder = pending.pop()
@@ -109,7 +110,7 @@ def walk(
                 if entry.is_dir(follow_symlinks=False):
                     pending.append(entry.path)
                 elif entry.name.endswith(suffixes):
-                    if entry.is_symlink() and not os.path.realpath(entry.path).startswith(inside):
+                    if entry.is_symlink() and not os.path.realpath(entry.path).startswith(boundary):
                         reason = "link_outside"
                     elif entry.is_file():
                         yield entry.path, entry.stat()
