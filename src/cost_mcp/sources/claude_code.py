@@ -102,8 +102,7 @@ SKIP_REASONS: tuple[SkipReason, ...] = (
     "synthetic",
     "too_long",
 )
-FileSkipReason = Literal["undecodable_name", "link_outside", "not_a_file"]
-FILE_SKIP_REASONS: tuple[FileSkipReason, ...] = ("undecodable_name", "link_outside", "not_a_file")
+FILE_SKIP_REASONS = logfiles.FILE_SKIP_REASONS
 
 
 MAX_CALL_COST = Decimal(100_000)

@@ -39,6 +39,10 @@ from collections.abc import Iterator
 from pathlib import Path
 from typing import BinaryIO, Literal, Protocol
 
+FileSkipReason = Literal["undecodable_name", "link_outside", "not_a_file"]
+FILE_SKIP_REASONS: tuple[FileSkipReason, ...] = ("undecodable_name", "link_outside", "not_a_file")
+"""Why :func:`walk` passes a file over, as it counts them (see its docstring)."""
+
 BOM = b"\xef\xbb\xbf"
 """The UTF-8 byte order mark some editors and Windows tools put at the start of a file: not JSON,
 so it is taken off a file's first line (or whole document) before parsing, never counted as bad."""
