@@ -68,6 +68,17 @@ def utf8(name: str) -> bool:
     return True
 
 
+def boundary(root: Path | str) -> str:
+    """The folder a log symlink under ``root`` must resolve inside to be read, as a prefix."""
+    return os.path.join(os.path.realpath(root), "")
+
+
+def read_through(link: str, inside: str) -> bool:
+    """Whether :func:`walk` reads the symlink ``link`` found below the :func:`boundary` ``inside``:
+    only when it resolves inside it."""
+    return os.path.realpath(link).startswith(inside)
+
+
 def walk(
     root: Path,
     suffixes: tuple[str, ...],
@@ -92,7 +103,7 @@ def walk(
         return
     # The boundary a file symlink must resolve inside: a link to ~/.ssh/id_rsa, /dev/zero or a
     # FIFO dropped into a log folder was opened like a log (a pipe hung the scan).
-    boundary = os.path.join(os.path.realpath(inside or root), "")
+    limit = boundary(inside or root)
     pending = [str(root)]
     while pending:
         folder = pending.pop()
@@ -114,7 +125,7 @@ def walk(
                 if entry.is_dir(follow_symlinks=False):
                     pending.append(entry.path)
                 elif entry.name.endswith(suffixes):
-                    if entry.is_symlink() and not os.path.realpath(entry.path).startswith(boundary):
+                    if entry.is_symlink() and not read_through(entry.path, limit):
                         reason = "link_outside"
                     elif entry.is_file():
                         yield entry.path, entry.stat()
