@@ -180,6 +180,18 @@ def test_doctor_names_the_claude_log_folders_it_cannot_open(home: Path) -> None:
         assert roots[0]["unreadable"] == [f"{where} (Permission denied)"]
 
 
+def test_doctor_counts_the_claude_logs_the_scan_reads(home: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    """doctor counted every ``.jsonl`` name under ``projects/`` with a walk of its own: a link leading
+    out of the folder and a pipe were "log files" no read ever opens. It counts what the scan reads."""
+    log = write(session_file(home / "claude", "s1"), assistant("m1", "r1", "2026-11-02T10:00:00.000Z"))
+    outside = write(home / "elsewhere" / "private.jsonl", assistant("m2", "r2", "2026-11-02T10:00:00.000Z"))
+    (log.parent / "s2.jsonl").symlink_to(outside)
+    os.mkfifo(log.parent / "s3.jsonl")
+    main(["doctor", "--json"])
+    [root] = json.loads(capsys.readouterr().out)["claude_log_roots"]
+    assert (root["jsonl_files"], root["unreadable"]) == (1, [])
+
+
 @pytest.mark.sqlite_only  # about log folders; root without the capabilities cannot reach PostgreSQL
 def test_doctor_names_another_agents_log_folders_it_cannot_open(home: Path) -> None:
     """The same for another agent: CODEX_HOME closed was a traceback, a closed folder under it

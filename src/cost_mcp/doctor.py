@@ -556,10 +556,13 @@ def _log_root(root: Path) -> LogRoot:
         cannot_open(exc)
         found = False
     if found:
-        for _dirpath, _dirs, files in os.walk(projects, onerror=cannot_open):
-            count += sum(1 for f in files if f.endswith(".jsonl"))
+        # The scan's own walk: a link leading out of the folder, or a pipe, is no log it reads.
+        errors: list[str] = []
+        for _ in logfiles.walk(projects, (".jsonl",), errors=errors):
+            count += 1
             if count >= _SCAN_LIMIT:
                 break
+        unreadable += [f"{folder} ({reason})" for folder, _, reason in (e.rpartition(": ") for e in errors)]
     return LogRoot(path=str(root), projects_dir_found=found, jsonl_files=count, unreadable=unreadable)
 
 
