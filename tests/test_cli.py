@@ -180,16 +180,18 @@ def test_doctor_names_the_claude_log_folders_it_cannot_open(home: Path) -> None:
         assert roots[0]["unreadable"] == [f"{where} (Permission denied)"]
 
 
-@pytest.mark.sqlite_only  # about log folders, not the ledger
-def test_doctor_counts_the_claude_logs_a_read_takes(home: Path) -> None:
-    """doctor walked the Claude folder with its own ``os.walk`` and counted a file whose name is not
-    UTF-8, which every read skips: "2 log file(s)" where one is read. It now counts through the
-    scanner the readers use, as it already did for the other agents."""
+def test_doctor_counts_the_claude_logs_the_scan_reads(home: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    """doctor counted every ``.jsonl`` name under ``projects/`` with a walk of its own: a link leading
+    out of the folder, a pipe and a name that is not UTF-8 were "log files" no read ever opens. It
+    counts what the scan reads, through the scanner every agent's read uses."""
     log = write(session_file(home / "claude", "s1"), assistant("m1", "r1", "2026-11-02T10:00:00.000Z"))
+    outside = write(home / "elsewhere" / "private.jsonl", assistant("m2", "r2", "2026-11-02T10:00:00.000Z"))
+    (log.parent / "s2.jsonl").symlink_to(outside)
+    os.mkfifo(log.parent / "s3.jsonl")
     Path(os.fsdecode(os.fsencode(log.parent) + b"/bad-\xff.jsonl")).write_text("{}\n", encoding="utf-8")
-    proc = run("doctor", "--json")
-    roots = json.loads(proc.stdout)["claude_log_roots"]
-    assert roots[0]["jsonl_files"] == 1, roots
+    main(["doctor", "--json"])
+    [root] = json.loads(capsys.readouterr().out)["claude_log_roots"]
+    assert (root["jsonl_files"], root["unreadable"]) == (1, [])
 
 
 @pytest.mark.sqlite_only  # about log folders; root without the capabilities cannot reach PostgreSQL

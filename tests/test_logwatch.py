@@ -294,7 +294,8 @@ def test_an_overflowed_queue_means_a_walk_and_new_watches(tree: Path) -> None:
 
 @linux_only
 def test_a_symlinked_log_file_makes_the_watcher_give_up(tree: Path, tmp_path: Path) -> None:
-    target = write(tmp_path / "outside" / "real.jsonl", _call(1))
+    # A link the scan reads (inside the root): a write through it lands in a folder not watched.
+    target = write(tree / "kept" / "real.log", _call(1))
     (tree / "p" / "linked.jsonl").symlink_to(target)
     w = LogWatcher(lambda: [Root(tree, (".jsonl",), "claude_code")])
     w.start()
@@ -304,6 +305,41 @@ def test_a_symlinked_log_file_makes_the_watcher_give_up(tree: Path, tmp_path: Pa
     try:
         assert w.failed is not None and "symlink" in w.failed
         assert not w.begin().skip
+    finally:
+        w.stop()
+
+
+def _failure(w: LogWatcher) -> str | None:
+    """Why the watcher gave up, once it has (None if it has not within the timeout)."""
+    deadline = time.monotonic() + TIMEOUT
+    while w.failed is None and time.monotonic() < deadline:
+        time.sleep(0.01)
+    return w.failed
+
+
+@linux_only
+def test_a_link_leading_out_of_the_root_leaves_the_watcher_on(tree: Path, tmp_path: Path) -> None:
+    """A ``.jsonl`` link to a file outside the log folder is never read (the walk counts it as
+    link_outside), yet it made the watcher give up: every question walked the whole tree again
+    for a file no answer reads. Only a link the scan reads does now, there or made later."""
+    outside = write(tmp_path / "outside" / "private.jsonl", _call(1))
+    (tree / "p" / "linked.jsonl").symlink_to(outside)
+    w = _watcher(tree)
+    try:
+        deadline = time.monotonic() + TIMEOUT
+        while not w.ready and w.failed is None and time.monotonic() < deadline:
+            time.sleep(0.01)
+        assert w.failed is None and w.ready
+        _settle(w)
+        assert w.begin().skip
+        (tree / "p" / "later.jsonl").symlink_to(outside)
+        deadline = time.monotonic() + TIMEOUT
+        while w.begin().skip and time.monotonic() < deadline:  # a change: the next question walks
+            time.sleep(0.01)
+        assert w.failed is None
+        (tree / "p" / "inside.jsonl").symlink_to(write(tree / "kept" / "real.log", _call(2)))
+        failed = _failure(w)
+        assert failed is not None and "symlink" in failed
     finally:
         w.stop()
 

@@ -16,7 +16,7 @@ import os
 import re
 import socket
 import threading
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from contextlib import closing
 from datetime import UTC, datetime
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
@@ -364,3 +364,35 @@ def test_a_provider_origin_with_a_query_is_refused_and_never_shown(
         stored = " ".join(str(row) for row in conn.execute("SELECT * FROM source_state"))
     texts = [synced.stdout, synced.stderr, doctor.stdout, doctor.stderr, doctor_json.stdout, stored]
     assert_nowhere(secret, *texts, caplog.text)
+
+
+@pytest.mark.parametrize(
+    "disguise",
+    [str.upper, " ".join, lambda t: "".join(f"%{ord(c):02x}" for c in t), lambda t: f"{t[:14]}\n{t[14:]}"],
+    ids=["upper-cased", "spaced", "percent-encoded", "two-lines"],
+)
+def test_a_team_server_echoing_the_token_in_disguise_never_shows_it(
+    answering: tuple[ThreadingHTTPServer, type[_Answer]], disguise: Callable[[str], str]
+) -> None:
+    """A push's error quotes the team server's refusal: the token was taken out only as sent, so a
+    server or proxy that echoed it upper-cased, spaced out or percent-encoded showed it in the
+    error, in `cost-mcp push` and in the local server's log."""
+    server, handler = answering
+    url = f"http://127.0.0.1:{server.server_address[1]}"
+
+    def refuse(self: _Answer) -> None:
+        self.rfile.read(int(self.headers.get("Content-Length") or 0))
+        body = json.dumps({"error": f"token {disguise(TOKEN)} may not push"}).encode()
+        self.send_response(403)
+        self.send_header("Content-Length", str(len(body)))
+        self.end_headers()
+        self.wfile.write(body)
+
+    handler.do_POST = refuse  # type: ignore[method-assign]
+    handler.do_GET = refuse  # type: ignore[attr-defined]
+    with pytest.raises(push.PushError) as refused:
+        push.http_sender(url, TOKEN, b"")
+    checked = push.check_token(url, TOKEN)
+    for shown in (str(refused.value), checked.words):
+        assert "[redacted]" in shown, shown
+        assert CANARY.lower() not in shown.lower().replace(" ", "").replace("\n", ""), shown

@@ -180,6 +180,28 @@ def test_a_sessions_subagents_count_in_its_status_line_and_its_hook(
     assert session_line() == f"${spent.quantize(Decimal('0.01'))} session\n"
 
 
+def test_a_subagent_link_leading_out_of_the_claude_folder_is_not_read_by_the_status_line(
+    home: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """The status line (and the budget hooks) listed ``<session>/subagents/`` on its own and read
+    every ``.jsonl`` there wherever it led: a symlink to another file of the user's was read as a
+    subagent's log and its calls counted, though a full read passes such a link over. It now finds
+    subagents' logs as a full read does."""
+    monkeypatch.setenv("NO_COLOR", "1")
+    main = session_file(home / "claude", "s-main")
+    write(main, assistant("m1", "r1", stamp(30), session="s-main", input=100, output=1000))
+    private = home / "elsewhere" / "private.jsonl"
+    write(private, assistant("m2", "r2", stamp(20), session="s-main", sidechain=True, output=900_000))
+    subagents = main.parent / "s-main" / "subagents"
+    subagents.mkdir(parents=True)
+    (subagents / "agent-a1.jsonl").symlink_to(private)
+    code, out = run_cli(
+        monkeypatch, capsys, status_input(main, "s-main"), "statusline", "--fields", "session"
+    )
+    assert code == 0
+    assert out == f"${price(Tokens(input=100, output=1000), 30).quantize(Decimal('0.01'))} session\n"
+
+
 def test_statusline_reads_only_the_new_bytes_of_its_transcript(home: Path, settings: Settings) -> None:
     """With other files' read states in the ledger, the transcript resumes from its own saved
     offset: a later streamed copy of a call replaces it (counted once), and the other file, grown

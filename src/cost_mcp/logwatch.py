@@ -21,7 +21,8 @@ The full pass is done, not skipped, whenever the watcher cannot vouch:
 - it is off (``COST_MCP_WATCH_LOGS=false``), not on Linux, not started yet, or failed (no inotify
   instance left, too many watches (``ENOSPC``: ``fs.inotify.max_user_watches``), a root on a file
   system whose changes may come from elsewhere (NFS, SMB, FUSE...: inotify sees only local writes),
-  a log file that is a symlink (writes through its target are not seen in the watched folder));
+  a log file that is a symlink the scan reads (writes through its target are not seen in the
+  watched folder; one leading out of its root is never read, so it changes nothing));
 - the kernel's queue overflowed (the watches are built again, on the watcher's thread);
 - a watched root appeared, vanished or was replaced (each question compares the roots' device and
   inode: a few ``stat`` calls) or a watched folder was removed;
@@ -55,6 +56,8 @@ import time
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
+
+from cost_mcp.sources import logfiles
 
 logger = logging.getLogger(__name__)
 
@@ -153,6 +156,8 @@ class _Watch:
     suffixes: tuple[str, ...]
     names: frozenset[str] | None
     root: bool
+    inside: str = ""
+    """The root's :func:`logfiles.boundary`: a log symlink resolving out of it is never read."""
 
 
 @dataclass
@@ -381,12 +386,13 @@ class LogWatcher:
                 continue
             if any(_matters(w, name) for w in watches):
                 self._dirty()
-                if mask & (_IN_CREATE | _IN_MOVED_TO) and os.path.islink(os.path.join(watches[0].path, name)):
+                path = os.path.join(watches[0].path, name)
+                if mask & (_IN_CREATE | _IN_MOVED_TO) and os.path.islink(path) and _read_link(path, watches):
                     self._give_up("a log file is a symlink: writes through its target are not seen")
 
     def _watch_new(self, built: _Built, folder: str, parent: _Watch) -> None:
         try:
-            _add_tree(built, folder, parent.suffixes, parent.names)
+            _add_tree(built, folder, parent.suffixes, parent.names, inside=parent.inside)
         except Unavailable as exc:
             self._give_up(str(exc))
 
@@ -454,7 +460,7 @@ def _build(roots: Sequence[Root]) -> _Built:
                     names = frozenset({r.path.name, r.path.name + "-wal"})
                     _add(built, str(r.path.parent), _Watch(str(r.path.parent), False, (), names, True))
             elif r.path.is_dir():
-                _add_tree(built, str(r.path), r.suffixes, None, root=True)
+                _add_tree(built, str(r.path), r.suffixes, None, root=True, inside=logfiles.boundary(r.path))
     except BaseException:
         os.close(fd)
         raise
@@ -473,16 +479,29 @@ def _add(built: _Built, folder: str, watch: _Watch) -> None:
     built.watches.setdefault(wd, []).append(watch)
 
 
+def _read_link(path: str, watches: Sequence[_Watch]) -> bool:
+    """Whether a scan reads the log symlink ``path``: one leading out of its root is passed over, so
+    writes through it need not be seen (a single file's watch, with no boundary, counts as read)."""
+    return any(not w.inside or logfiles.read_through(path, w.inside) for w in watches)
+
+
 def _add_tree(
-    built: _Built, top: str, suffixes: tuple[str, ...], names: frozenset[str] | None, *, root: bool = False
+    built: _Built,
+    top: str,
+    suffixes: tuple[str, ...],
+    names: frozenset[str] | None,
+    *,
+    root: bool = False,
+    inside: str = "",
 ) -> None:
     """Watch ``top`` and every folder below it, as ``logfiles.walk`` walks them (no folder symlinks).
-    Raises Unavailable for a log file that is a symlink: a change through its target is not seen."""
+    Raises Unavailable for a log file that is a symlink the scan reads (one resolving ``inside``): a
+    change through its target is not seen."""
     pending = [(top, root)]
     while pending:
         folder, is_root = pending.pop()
         # Watched before it is listed: a folder made inside it meanwhile is an event, not missed.
-        _add(built, folder, _Watch(folder, True, suffixes, names, is_root))
+        _add(built, folder, _Watch(folder, True, suffixes, names, is_root, inside))
         try:
             with os.scandir(folder) as it:
                 entries = list(it)
@@ -492,7 +511,11 @@ def _add_tree(
             try:
                 if entry.is_dir(follow_symlinks=False):
                     pending.append((entry.path, False))
-                elif entry.name.endswith(suffixes) and entry.is_symlink():
+                elif (
+                    entry.name.endswith(suffixes)
+                    and entry.is_symlink()
+                    and (not inside or logfiles.read_through(entry.path, inside))
+                ):
                     raise Unavailable(f"{entry.path} is a symlink: writes through its target are not seen")
             except OSError:
                 continue

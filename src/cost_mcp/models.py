@@ -493,7 +493,9 @@ class IngestResult(Result):
     )
     skipped_files: dict[str, int] = Field(
         default_factory=dict,
-        description="Files or folders left unread, by reason: undecodable_name (not valid UTF-8).",
+        description="Files or folders left unread, by reason: undecodable_name (not valid UTF-8), "
+        "link_outside (a symlink leading out of the folder read), not_a_file (a pipe, socket, device "
+        "or broken link).",
     )
     first_event: str | None = Field(description="Earliest timestamp among the lines read (UTC, ISO 8601).")
     last_event: str | None = Field(description="Latest timestamp among the lines read (UTC, ISO 8601).")

@@ -823,7 +823,7 @@ def http_sender(url: str, token: str, body: bytes) -> PushAnswer:
     server only as doctor shows it: a URL may hold a user:password@ or a ?token=)."""
     import httpx2
 
-    from cost_mcp.sources.http import TIMEOUT, USER_AGENT, secret_forms
+    from cost_mcp.sources.http import TIMEOUT, USER_AGENT, scrub_secrets, secret_forms
 
     server = display_url(url)
     forms = secret_forms(token)
@@ -839,13 +839,10 @@ def http_sender(url: str, token: str, body: bytes) -> PushAnswer:
                 forms.append(base64.b64encode(f"{user}:{password}".encode()).decode("ascii"))
     except ValueError:
         pass  # an unreadable URL fails before anything is sent or answered
-    forms.sort(key=len, reverse=True)
 
     def scrubbed(text: str) -> str:
-        text = text.replace(url, server)
-        for form in forms:
-            text = text.replace(form, "[redacted]")
-        return text
+        # A server or proxy may echo the token upper-cased, spaced out or escaped: not only as sent.
+        return scrub_secrets(forms, text.replace(url, server))
 
     _check_server_url(url, server)
     headers = {
@@ -945,7 +942,7 @@ def check_token(url: str, token: str) -> TokenCheck:
     wrong path, landing on the dashboard) is told as a push would tell it."""
     import httpx2
 
-    from cost_mcp.sources.http import TIMEOUT, USER_AGENT, secret_forms
+    from cost_mcp.sources.http import TIMEOUT, USER_AGENT, scrub_secrets, secret_forms
 
     server = display_url(url)
     try:
@@ -959,13 +956,10 @@ def check_token(url: str, token: str) -> TokenCheck:
         f"the team server {server} refused the token (401): it is wrong, revoked or not a "
         "member's; ask an admin for a new one (`cost-mcp token create`) and set COST_MCP_TEAM_TOKEN",
     )
-    forms = sorted(secret_forms(token), key=len, reverse=True)
+    forms = secret_forms(token)
 
     def said(body: bytes) -> str:
-        text = _server_error(body)
-        for form in forms:
-            text = text.replace(form, "[redacted]")
-        return text
+        return scrub_secrets(forms, _server_error(body))
 
     try:
         with httpx2.Client(timeout=TIMEOUT, follow_redirects=False) as client:

@@ -29,6 +29,7 @@ from cost_mcp.analytics.blocks import HOUR_MS, cost_per_hour, last_block
 from cost_mcp.core_settings import CostMode, HasCoreSettings, load_core_settings
 from cost_mcp.money import format_usd, from_nanos
 from cost_mcp.periods import to_ms
+from cost_mcp.sources import logfiles
 from cost_mcp.store import rollup, source_state, status
 from cost_mcp.store.connection import Conn, connect, write_transaction
 from cost_mcp.store.plan_limits import insert_reading
@@ -89,14 +90,13 @@ BLOCK_HOURS = 5
 def session_transcripts(transcript: Path) -> list[Path]:
     """A session's transcript and its subagents' (``<session>/subagents/*.jsonl``: Claude Code's Task
     agents log there, under the session's id). Without them the session's cost left out every
-    subagent call since the last full read, unmarked, and a hard budget let subagents run on."""
-    try:
-        subagents = sorted(
-            p for p in (transcript.parent / transcript.stem / "subagents").iterdir() if p.suffix == ".jsonl"
-        )
-    except OSError:
-        subagents = []
-    return [transcript, *subagents]
+    subagent call since the last full read, unmarked, and a hard budget let subagents run on.
+
+    Found as a full read finds them (:func:`logfiles.walk`): a symlink leading out of the
+    ``projects/`` folder, a pipe or a device there is not a subagent's log, and is never opened."""
+    folder = transcript.parent / transcript.stem / "subagents"
+    subagents = sorted(logfiles.walk(folder, (".jsonl",), inside=transcript.parent.parent))
+    return [transcript, *(Path(path) for path, _ in subagents)]
 
 
 def read_transcript(conn: Conn, settings: HasCoreSettings, transcript: str) -> None:

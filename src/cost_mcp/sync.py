@@ -26,6 +26,7 @@ import asyncio
 import logging
 import sqlite3
 import time
+import traceback
 from collections.abc import Awaitable, Callable, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
@@ -313,8 +314,11 @@ async def _fetch_one(
     except CostMcpError as exc:
         error = scrub_keys(settings, str(exc), ERROR_CHARS)
     except Exception as exc:
-        # A bug, not a provider problem: keep answering, and keep the traceback in the log.
-        logger.exception("syncing %s failed unexpectedly", spec.id)
+        # A bug, not a provider problem: keep answering, and keep the traceback in the log, scrubbed:
+        # the exception (or one in its __cause__/__context__ chain) may quote a provider's answer,
+        # and the log is a file on disk (an MCP host keeps the server's stderr).
+        trace = "".join(traceback.format_exception(exc))
+        logger.error("syncing %s failed unexpectedly\n%s", spec.id, scrub_keys(settings, trace).rstrip())
         error = f"internal error ({type(exc).__name__}); see the server log"
     return Outcome(plan, feeds, error, time.monotonic() - started)
 

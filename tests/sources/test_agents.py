@@ -1842,3 +1842,35 @@ def test_a_nul_character_in_any_agents_log_is_stored_as_a_replacement_character(
     assert _stored(settings, opencode.SOURCE) == [
         ("claude-sonnet-4-5", "ses_\ufffd5a1b2c3d4e", "/home/ana/sh\ufffdop", 12)
     ]
+
+
+def test_a_link_out_of_an_agents_folder_is_passed_over_and_said_apart_from_lines(
+    home: Path, settings: Settings
+) -> None:
+    """Every agent's folder is walked by the one walker: a ``.jsonl`` link to a file outside Codex's
+    folder was read as a session (each of its lines a malformed one, kept per file as skipped), and
+    a pipe there was passed over unsaid. Both are counted now, never opened, and the scan's note
+    tells them from skipped lines."""
+    from cost_mcp.store import source_state
+
+    install(home)
+    conn = connect(settings.db)
+    try:
+        agents.scan(conn, codex.LOG, settings, Pricer())  # the fixtures, read once
+    finally:
+        conn.close()
+    private = home / "elsewhere" / "notes.jsonl"
+    private.parent.mkdir()
+    private.write_text("not a session, someone's private notes\n")
+    sessions = next((home / "codex").rglob("*.jsonl")).parent
+    (sessions / "rollout-linked.jsonl").symlink_to(private)
+    os.mkfifo(sessions / "rollout-pipe.jsonl")
+    conn = connect(settings.db)
+    try:
+        scan = agents.scan(conn, codex.LOG, settings, Pricer())
+        detail = {s.source: s.detail for s in source_state.all_states(conn)}[codex.SOURCE]
+    finally:
+        conn.close()
+    assert dict(scan.skipped) == {"link_outside": 1, "not_a_file": 1}
+    assert rows(settings, codex.SOURCE) == as_rows(CODEX_CALLS, "codex", "openai")
+    assert detail == "no new lines (2 file(s) checked); 2 file(s) passed over (link_outside 1, not_a_file 1)"

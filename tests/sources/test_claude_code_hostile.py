@@ -171,7 +171,7 @@ def test_cli_skips_a_file_whose_name_is_not_utf8(
 ) -> None:
     write_named(home, kind)
     result = cli_json(capsys, "ingest")
-    assert result["skipped_files"] == {"undecodable_name": 1}
+    assert result["skipped_files"] == {"undecodable_name": 1, "link_outside": 0, "not_a_file": 0}
     assert result["events_added"] == 1
     report = cli_json(capsys, "report", "--period", "last_7_days", "--group-by", "project", "session")
     assert Decimal(str(report["total_usd"])) == good_total()
@@ -189,7 +189,11 @@ async def test_tools_skip_a_file_whose_name_is_not_utf8(home: Path, client: Clie
     await tools_answer(client)
     scan = await client.call_tool("ingest_claude_code_logs", {})
     assert scan.structured_content is not None
-    assert scan.structured_content["skipped_files"] == {"undecodable_name": 1}
+    assert scan.structured_content["skipped_files"] == {
+        "undecodable_name": 1,
+        "link_outside": 0,
+        "not_a_file": 0,
+    }
 
 
 def test_an_empty_log_file_is_read_as_nothing(home: Path, capsys: pytest.CaptureFixture[str]) -> None:
@@ -232,3 +236,30 @@ def test_a_log_replaced_by_a_pipe_after_the_walk_is_named_not_waited_on(
     [answer] = answers
     assert answer["events_added"] == 1, answer
     assert answer["errors"] == [f"{swapped}: not a regular file (a pipe, socket or device)"]
+
+
+def test_links_leading_out_of_the_claude_folder_are_counted_not_read(
+    home: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """A ``.jsonl`` symlink in the Claude folder was followed wherever it led: another user file was
+    read as a log (its lines counted, its text stored as skipped), and only luck kept a link to a
+    pipe or a device from being opened. Now only links resolving inside the folder are read; the
+    others, and pipes, are counted under their reason and never opened."""
+    write(session_file(home / "claude", "s1"), good_line())
+    outside = home / "elsewhere"
+    # A file any hostile tree could point at, shaped so that reading it would change the total.
+    write(outside / "private.jsonl", assistant("msg_outside", "req_outside", TS, output=100_000))
+    os.mkfifo(outside / "pipe")
+    app = session_file(home / "claude", "s1").parent
+    (app / "s2.jsonl").symlink_to(outside / "private.jsonl")
+    (app / "s3.jsonl").symlink_to("/dev/zero")
+    (app / "s4.jsonl").symlink_to(outside / "pipe")
+    os.mkfifo(app / "s5.jsonl")
+    # A link that stays inside is read as before (a session's log kept under another name).
+    kept = write(home / "claude" / "projects" / "kept" / "inner.log", assistant("msg_in", "req_in", TS))
+    (app / "s6.jsonl").symlink_to(kept)
+    result = cli_json(capsys, "ingest")
+    assert result["skipped_files"] == {"undecodable_name": 0, "link_outside": 3, "not_a_file": 1}
+    assert result["events_added"] == 2
+    assert result["errors"] == []
+    cli_answers(capsys)

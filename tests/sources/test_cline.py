@@ -21,6 +21,7 @@ from cost_mcp.pricing import Price, Pricer, Tokens
 from cost_mcp.sources import agents
 from cost_mcp.sources.agents import cline, scanner
 from cost_mcp.store.connection import connect
+from tests.sources.pipes import without_waiting_on
 
 FIXTURE = Path(__file__).resolve().parents[1] / "fixtures" / "agents" / "cline" / "User"
 CLINE_TASK = "1795172400000"
@@ -439,3 +440,15 @@ def test_cline_session_data_dir_moves_the_session_store_as_cline_reads_it(
     assert scans["cline"].events_added == 4
     got = [r[0] for r in ledger(moved, "cline")]
     assert got == ["msg:msg_a_a1", "msg:msg_a_a3", "msg:msg_s_a1", "msg:msg_a_a4"]
+
+
+def test_a_task_side_file_that_is_a_pipe_is_not_waited_on(home: Path, settings: Settings) -> None:
+    """A task's ``task_metadata.json`` replaced by a named pipe made the scan wait for a writer
+    forever (and every answer behind it); now it is not read, and the task's calls still count."""
+    task = home / "vscode" / "User" / "globalStorage" / "kilocode.kilo-code" / "tasks" / "t-pipe"
+    task.mkdir(parents=True)
+    good = {"tokensIn": 1000, "tokensOut": 10, "cost": 0.0033}
+    (task / "ui_messages.json").write_text(json.dumps([_call(T0 + 1, good)]))
+    os.mkfifo(task / "task_metadata.json")
+    got = without_waiting_on(task / "task_metadata.json", lambda: scan_all(settings))["kilo-code"]
+    assert got.events_added == 1 and not got.errors

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import hashlib
 import json
+import os
 from pathlib import Path
 from typing import Any
 
@@ -18,12 +19,14 @@ import pytest
 from mcp import Client
 from pydantic import SecretStr
 
+from cost_mcp import files
 from cost_mcp.config import Settings
 from cost_mcp.pricing import Pricer
 from cost_mcp.sources import agents
 from cost_mcp.sources.agents import gemini_cli
 from cost_mcp.store.connection import connect
 from tests.sources.claude_logs import assistant, session_file, write
+from tests.sources.pipes import without_waiting_on
 
 TOKENS = {"input": 3000, "output": 200, "cached": 1000, "thoughts": 50, "tool": 0, "total": 3250}
 
@@ -248,8 +251,6 @@ def test_a_scan_reads_gemini_clis_project_files_once_whatever_its_chat_files(
     marker under ``tmp/`` and ``history/`` again for a chat in an old hash folder: a scan of a few
     hundred chats read them thousands of times. Now a scan opens each once, and its projects are
     the same; the next scan (a new chat) reads them afresh, once."""
-    import builtins
-
     gemini, tmp = home / "gemini", home / "gemini" / "tmp"
     paths = [f"/home/ana/p{i}" for i in range(4)]
     for i, path in enumerate(paths):
@@ -262,7 +263,7 @@ def test_a_scan_reads_gemini_clis_project_files_once_whatever_its_chat_files(
         chat(folder, f"s{n:02d}-session", sha(path), f"g-{n}")
         expected[f"s{n:02d}-session"] = path
     opened: list[str] = []
-    real_open = builtins.open
+    real_open = files.open_regular_file
 
     def counting_open(file: Any, *args: Any, **kwargs: Any) -> Any:
         opened.append(str(file))
@@ -270,7 +271,7 @@ def test_a_scan_reads_gemini_clis_project_files_once_whatever_its_chat_files(
 
     def scan() -> list[str]:
         opened.clear()
-        monkeypatch.setattr(builtins, "open", counting_open)
+        monkeypatch.setattr(f"{gemini_cli.__name__}.open_regular_file", counting_open)
         try:
             conn = connect(settings.db)
             try:
@@ -278,7 +279,7 @@ def test_a_scan_reads_gemini_clis_project_files_once_whatever_its_chat_files(
             finally:
                 conn.close()
         finally:
-            monkeypatch.setattr(builtins, "open", real_open)
+            monkeypatch.setattr(f"{gemini_cli.__name__}.open_regular_file", real_open)
         assert found.errors == [] and not found.skipped
         return [f for f in opened if Path(f).name in ("projects.json", ".project_root")]
 
@@ -343,3 +344,21 @@ def test_a_project_renamed_after_a_push_is_renamed_on_the_team_server(home: Path
     assert (stats.sent, stats.changed) == (1, 1)  # sent again, and taken
     assert on_server() == {"shop": before[sha(path)]}  # the folder's name, as pushes send a path
     _assert_rollup_exact(settings.db)
+
+
+def test_a_marker_that_is_a_pipe_is_not_waited_on(home: Path, settings: Settings) -> None:
+    """A ``.project_root`` replaced by a named pipe made the scan wait for a writer forever (and
+    every answer behind it); now it is not read, and the folder's name is the project."""
+    tmp = home / "gemini" / "tmp"
+    (tmp / "piped").mkdir(parents=True)
+    os.mkfifo(tmp / "piped" / ".project_root")
+    chat(tmp / "piped", "piped-1", "nohash", "m-piped")
+    conn = connect(settings.db)
+    try:
+        scan = without_waiting_on(
+            tmp / "piped" / ".project_root", lambda: agents.scan(conn, gemini_cli.LOG, settings, Pricer())
+        )
+    finally:
+        conn.close()
+    assert scan.events_added == 1 and scan.errors == []
+    assert projects(settings) == {"piped-1": "piped"}

@@ -532,8 +532,24 @@ def test_non_secret_auth_headers_are_not_scrubbed(home: object, monkeypatch: pyt
         (" ".join, "<[redacted]>"),
         (lambda k: f"{k[:12]}\n{k[12:]}", "<[redacted]>"),
         (lambda k: f"{k[:12]}> and <{k[12:]}", "<[redacted]> and <[redacted]>"),
+        (lambda k: "".join(f"\\u{ord(c):04x}" for c in k), "<[redacted]>"),
+        (lambda k: "".join(f"\\x{ord(c):02x}" for c in k), "<[redacted]>"),
+        (lambda k: k.replace("-", "\\-"), "<[redacted]>"),
+        (lambda k: k[::-1], "<[redacted]>"),
     ],
-    ids=["dashes-encoded", "all-encoded", "zero-width", "rtl-override", "spaced", "two-lines", "split"],
+    ids=[
+        "dashes-encoded",
+        "all-encoded",
+        "zero-width",
+        "rtl-override",
+        "spaced",
+        "two-lines",
+        "split",
+        "json-unicode-escapes",
+        "hex-escapes",
+        "backslash-escaped",
+        "reversed",
+    ],
 )
 def test_a_key_echoed_in_disguise_is_scrubbed_from_errors(
     configured: Settings, disguise: Callable[[str], str], shown: str
@@ -553,3 +569,23 @@ def test_scrub_keys_catches_a_disguised_key_as_the_client_does(configured: Setti
         scrub_keys(configured, f"proxy said: {spaced}; {OPENAI_KEY[8:]}")
         == "proxy said: [redacted]; [redacted]"
     )
+
+
+@pytest.mark.parametrize("shift", [0, 1, 2])
+@pytest.mark.parametrize("encode", [base64.b64encode, base64.urlsafe_b64encode], ids=["base64", "urlsafe"])
+def test_a_key_inside_base64_data_is_scrubbed_wherever_it_starts(
+    configured: Settings, shift: int, encode: Callable[[bytes], bytes]
+) -> None:
+    """Base64 of ``user:key`` or of a JSON document holding the key spells the key with other
+    letters depending on where in a 3-byte group it starts: only the aligned copy was caught, so a
+    Basic credential with a user name, echoed back, gave the key to anyone who decoded it."""
+    before = b"user:"[: 3 + shift]  # 3, 4 or 5 bytes before the key: each alignment
+    echoed = encode(before + OPENAI_KEY.encode() + b'"}').decode()
+    with pytest.raises(ProviderResponseError) as caught:
+        get(configured, Script(json_response(400, {"error": {"message": f"bad credential {echoed}"}})))
+    shown = str(caught.value)
+    assert "[redacted]" in shown
+    # What spells the key alone (its bytes at this alignment, whole groups only) is gone, to the
+    # last dozen characters.
+    alone = encode(b"\0" * ((3 + shift) % 3) + OPENAI_KEY.encode()).decode()[4:-4]
+    assert not [alone[i : i + 12] for i in range(len(alone) - 11) if alone[i : i + 12] in shown]

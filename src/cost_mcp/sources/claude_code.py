@@ -102,8 +102,7 @@ SKIP_REASONS: tuple[SkipReason, ...] = (
     "synthetic",
     "too_long",
 )
-FileSkipReason = Literal["undecodable_name"]
-FILE_SKIP_REASONS: tuple[FileSkipReason, ...] = ("undecodable_name",)
+FILE_SKIP_REASONS = logfiles.FILE_SKIP_REASONS
 
 
 MAX_CALL_COST = Decimal(100_000)

@@ -635,7 +635,8 @@ def secret_forms(secret: str, header_values: Iterable[str] = ()) -> list[str]:
     """Every form a key travels or may be echoed in: raw, ``Bearer key``, HTTP Basic (base64 of
     ``key:``, which does not contain the key yet is as good as it), base64 of the bare key (plain
     and URL-safe, padding left off so an unpadded copy matches too), URL-encoded and hex (each
-    matched in any case: see :func:`_secrets_pattern`). None for an
+    matched in any case: see :func:`_secrets_pattern`), base64 of the key inside longer data (see
+    :func:`_base64_inside`) and the key reversed. None for an
     empty key (a provider configured by its alternative, AWS's named profile): its forms would be
     ``Bearer `` and the base64 of ``:``, scrubbed from every error for nothing."""
     if not secret:
@@ -651,15 +652,41 @@ def secret_forms(secret: str, header_values: Iterable[str] = ()) -> list[str]:
         f"Basic {basic}",
         basic,
         *bare,
+        *_base64_inside(secret.encode()),
         quote(secret, safe=""),
         quote_plus(secret),
         secret.encode().hex(),
+        secret[::-1],
     ]
     for value in header_values:
         scheme, _, credential = value.partition(" ")
         if secret in value or scheme.lower() == "basic":
             forms += [value, credential]
     return [f for f in forms if f]
+
+
+BASE64_INSIDE_CHARS = 16
+"""The shortest base64 run of a key's bytes redacted when found inside longer base64: shorter ones
+(a key of under a dozen bytes) could match unrelated data."""
+
+
+def _base64_inside(secret: bytes) -> list[str]:
+    """The base64 characters that spell ``secret`` whatever bytes come before and after it, at each
+    of the three places it can start in a 3-byte group, plain and URL-safe.
+
+    Base64 of ``user:key`` (a Basic credential with a user name), or of a JSON document holding the
+    key, holds none of the key's own base64 forms when the key does not start on a 3-byte boundary:
+    such an echo showed the key to anyone who decoded it. The groups that mix in a neighbour's bytes
+    are left out; what remains is the key's alone."""
+    forms = []
+    for shift in range(3):
+        encoded = base64.b64encode(b"\0" * shift + secret).decode("ascii")
+        # Whole groups only: the first one holds the filler bytes when shifted, the last one (when
+        # the key does not end a group) the bytes that follow it.
+        inner = encoded[4 if shift else 0 : (shift + len(secret)) // 3 * 4]
+        if len(inner) >= BASE64_INSIDE_CHARS:
+            forms += [inner, inner.replace("+", "-").replace("/", "_")]
+    return forms
 
 
 def _secrets_pattern(secrets: Sequence[str]) -> re.Pattern[str] | None:
@@ -680,12 +707,21 @@ FRAGMENT_CHARS = 16
 lines, or cut short by another redaction): long enough to be nothing but the key's."""
 
 
+def _escaped(c: str) -> str:
+    """A pattern for one ASCII character as it may be echoed: itself, percent-encoded (``%2D`` for
+    ``-``, which ``quote`` leaves alone and a stricter encoder does not, in either case), as a JSON
+    or JavaScript escape (``\\u002d``, ``\\x2d``; ``\\/`` for ``/`` as PHP writes it)."""
+    code = ord(c)
+    forms = [re.escape(c), f"%{code:02x}", f"\\\\u{code:04x}", f"\\\\x{code:02x}"]
+    if not c.isalnum():
+        forms.append("\\\\" + re.escape(c))
+    return "(?:" + "|".join(forms) + ")"
+
+
 def _fuzzy(secret: str) -> str:
-    """A pattern for ``secret`` however it is echoed: each character as itself or percent-encoded
-    (``%2D`` for ``-``, which ``quote`` leaves alone and a stricter encoder does not), with
-    :data:`_FILLER` between them."""
-    chars = [f"(?:{re.escape(c)}|%{ord(c):02x})" if c.isascii() else re.escape(c) for c in secret]
-    return _FILLER.join(chars)
+    """A pattern for ``secret`` however it is echoed: each character as itself or encoded (see
+    :func:`_escaped`), with :data:`_FILLER` between them."""
+    return _FILLER.join(_escaped(c) if c.isascii() else re.escape(c) for c in secret)
 
 
 def _fragments(secret: str) -> list[str]:
@@ -718,6 +754,13 @@ def _thorough_pattern(secrets: tuple[str, ...]) -> re.Pattern[str] | None:
 
 def _redact(pattern: re.Pattern[str] | None, text: str) -> str:
     return pattern.sub("[redacted]", text) if pattern is not None else text
+
+
+def scrub_secrets(forms: Iterable[str], text: str) -> str:
+    """``text`` without any of ``forms`` (a secret's :func:`secret_forms`), however echoed: in any
+    letter case, spaced out, split, escaped (see :func:`_thorough_pattern`). For a secret that is
+    not a provider key (the team token, a password in the team server's URL)."""
+    return _redact(_thorough_pattern(tuple(sorted(set(forms), key=len, reverse=True))), text)
 
 
 def scrub_keys(settings: Settings, text: str, limit: int | None = None) -> str:

@@ -5,7 +5,11 @@ read their files through these, so the rules are the same for all of them:
 
 - files: a folder is walked for names with the agent's suffixes (plain strings and ``DirEntry``:
   on an unchanged tree this walk is the whole cost of a refresh); a name that is not valid UTF-8 is
-  counted and left alone, since it could not be stored, printed or sent as JSON;
+  counted and left alone, since it could not be stored, printed or sent as JSON; a symlink is
+  followed only when it leads to a file inside the folder walked (one leading out of it, to another
+  user's file or anywhere a hostile tree points, is counted as ``link_outside``), and a name that is
+  not a regular file once followed (a pipe, socket, device or broken link) is counted as
+  ``not_a_file``: neither is ever opened, so a scan cannot block on a pipe or read a device;
 - offsets and rewrites: each file's device, inode, size, mtime and the byte offset after its last
   complete line are remembered with a short hash of the bytes just before that offset
   (:func:`checkpoint`). An unchanged file costs one ``stat``; a grown one is read from the offset;
@@ -35,6 +39,10 @@ from collections.abc import Iterator
 from pathlib import Path
 from typing import BinaryIO, Literal, Protocol
 
+FileSkipReason = Literal["undecodable_name", "link_outside", "not_a_file"]
+FILE_SKIP_REASONS: tuple[FileSkipReason, ...] = ("undecodable_name", "link_outside", "not_a_file")
+"""Why :func:`walk` passes a file over, as it counts them (see its docstring)."""
+
 BOM = b"\xef\xbb\xbf"
 """The UTF-8 byte order mark some editors and Windows tools put at the start of a file: not JSON,
 so it is taken off a file's first line (or whole document) before parsing, never counted as bad."""
@@ -60,25 +68,42 @@ def utf8(name: str) -> bool:
     return True
 
 
+def boundary(root: Path | str) -> str:
+    """The folder a log symlink under ``root`` must resolve inside to be read, as a prefix."""
+    return os.path.join(os.path.realpath(root), "")
+
+
+def read_through(link: str, inside: str) -> bool:
+    """Whether :func:`walk` reads the symlink ``link`` found below the :func:`boundary` ``inside``:
+    only when it resolves inside it."""
+    return os.path.realpath(link).startswith(inside)
+
+
 def walk(
     root: Path,
     suffixes: tuple[str, ...],
     skipped: Counter[str] | None = None,
     errors: list[str] | None = None,
+    inside: Path | None = None,
 ) -> Iterator[tuple[str, os.stat_result]]:
     """Every file below ``root`` whose name ends in one of ``suffixes``, with its stat.
 
     A ``root`` that is itself a file is yielded when its name has such a suffix. Names that are not
-    valid UTF-8 are counted in ``skipped`` as ``undecodable_name`` and left out. A folder that cannot
-    be listed (no permission) is named in ``errors`` as ``"<folder>: <reason>"``: the files in it are
-    missing from the scan, and an answer must say so as it does for a file it cannot read. One that
-    vanished meanwhile holds nothing to miss.
+    valid UTF-8 are counted in ``skipped`` as ``undecodable_name`` and left out; so are symlinks
+    leading out of ``inside`` (default: ``root``; as it resolves), as ``link_outside``, and names
+    that are not regular files (pipes, sockets, devices, broken links), as ``not_a_file``. Folder
+    symlinks are not followed. A folder that cannot be listed (no permission) is named in ``errors`` as
+    ``"<folder>: <reason>"``: the files in it are missing from the scan, and an answer must say so
+    as it does for a file it cannot read. One that vanished meanwhile holds nothing to miss.
     """
     if root.is_file():
         if root.name.endswith(suffixes):
             with contextlib.suppress(OSError):
                 yield str(root), root.stat()
         return
+    # The boundary a file symlink must resolve inside: a link to ~/.ssh/id_rsa, /dev/zero or a
+    # FIFO dropped into a log folder was opened like a log (a pipe hung the scan).
+    limit = boundary(inside or root)
     pending = [str(root)]
     while pending:
         folder = pending.pop()
@@ -99,8 +124,16 @@ def walk(
             try:
                 if entry.is_dir(follow_symlinks=False):
                     pending.append(entry.path)
-                elif entry.name.endswith(suffixes) and entry.is_file():
-                    yield entry.path, entry.stat()
+                elif entry.name.endswith(suffixes):
+                    if entry.is_symlink() and not read_through(entry.path, limit):
+                        reason = "link_outside"
+                    elif entry.is_file():
+                        yield entry.path, entry.stat()
+                        continue
+                    else:
+                        reason = "not_a_file"
+                    if skipped is not None:
+                        skipped[reason] += 1
             except OSError:
                 continue
 

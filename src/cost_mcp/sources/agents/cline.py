@@ -37,6 +37,7 @@ folder, so messages up to that warning are not counted again.
 from __future__ import annotations
 
 import functools
+import os
 import re
 from collections.abc import Callable
 from dataclasses import dataclass, field
@@ -47,6 +48,7 @@ from typing import Annotated, TypeVar
 import msgspec
 
 from cost_mcp.config import Settings
+from cost_mcp.files import open_regular_file
 from cost_mcp.money import to_nanos
 from cost_mcp.pricing import Tokens, claude_provider, provider_models
 from cost_mcp.sources import logfiles
@@ -253,9 +255,10 @@ class _Task:
 def _json(path: Path, kind: type[_T]) -> _T | None:
     """A side file decoded as ``kind``, or None when it is missing, too big or not that shape."""
     try:
-        if path.stat().st_size > MAX_DOCUMENT_BYTES:
-            return None
-        data = path.read_bytes()
+        with open_regular_file(path) as f:  # a pipe put there would make a read wait forever
+            if os.fstat(f.fileno()).st_size > MAX_DOCUMENT_BYTES:
+                return None
+            data = f.read(MAX_DOCUMENT_BYTES + 1)
     except OSError:
         return None
     try:

@@ -32,6 +32,7 @@ from pathlib import Path, PurePosixPath, PureWindowsPath
 import msgspec
 
 from cost_mcp.config import Settings
+from cost_mcp.files import open_regular_file
 from cost_mcp.pricing import Tokens
 from cost_mcp.sources.agents.scanner import (
     AgentEvent,
@@ -69,7 +70,7 @@ def _read(path: Path, limit: int) -> bytes | None:
     """A small file's bytes; None when absent, unreadable or larger than ``limit`` (never fatal:
     the project then falls back to the folder's name)."""
     try:
-        with open(path, "rb") as f:
+        with open_regular_file(path) as f:  # a pipe put there would make open() wait forever
             data = f.read(limit + 1)
     except OSError:
         return None

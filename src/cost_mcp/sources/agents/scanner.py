@@ -554,12 +554,14 @@ def _record_state(conn: Conn, fmt: AgentLog, stats: AgentScan) -> None:
     else:
         detail = f"no new lines ({stats.files_seen:,} file(s) checked)"
     bad = {reason: n for reason, n in stats.skipped.items() if n}
-    if bad:
-        detail += (
-            f"; {sum(bad.values()):,} line(s) skipped ("
-            + ", ".join(f"{reason} {n:,}" for reason, n in sorted(bad.items()))
-            + ")"
-        )
+    # Files the walk passed over (a link out of the folder, a pipe) are not lines: said apart.
+    for what, counts in (
+        ("line(s) skipped", {r: n for r, n in bad.items() if r not in logfiles.FILE_SKIP_REASONS}),
+        ("file(s) passed over", {r: n for r, n in bad.items() if r in logfiles.FILE_SKIP_REASONS}),
+    ):
+        if counts:
+            listed = ", ".join(f"{reason} {n:,}" for reason, n in sorted(counts.items()))
+            detail += f"; {sum(counts.values()):,} {what} ({listed})"
     if not stats.complete:
         detail += "; stopped at the time budget, the rest is read next time"
     record_scan(conn, fmt.source, error="; ".join(stats.errors[:5]) or None, detail=detail)
