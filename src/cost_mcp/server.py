@@ -728,7 +728,9 @@ async def ingest_claude_code_logs(
     def work() -> IngestResult:
         with state.ledger.use() as conn:
             if forget:
-                return IngestResult.of(claude_code.forget(conn, state.settings, state.pricer, forget))
+                return IngestResult.of(
+                    claude_code.forget(conn, state.settings, state.pricer, forget, confined=True)
+                )
             result = claude_code.ingest(
                 conn,
                 state.settings,

@@ -172,9 +172,36 @@ async def test_the_tool_forgets_a_path_and_the_totals_follow(
 @pytest.mark.anyio
 async def test_forgetting_a_configured_folder_warns_that_it_comes_back(home: Path, client: Client) -> None:
     configured_tree(home)
-    projects = home / "claude" / "projects"
+    project = home / "claude" / "projects" / "-home-dev-app"
     await client.call_tool("ingest_claude_code_logs", {})
-    forgot = await client.call_tool("ingest_claude_code_logs", {"forget": [str(projects)]})
+    forgot = await client.call_tool("ingest_claude_code_logs", {"forget": [str(project)]})
     assert forgot.structured_content is not None
     assert forgot.structured_content["forgotten"]["events_removed"] == 2
     assert "next scan reads it again" in forgot.structured_content["forgotten"]["warnings"][0]
+
+
+@pytest.mark.anyio
+async def test_the_tool_refuses_to_forget_a_whole_claude_folder(
+    home: Path, client: Client, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """A model (wrong, or injected) called forget=["/"] and every call read from the Claude folder
+    was gone, for good where Claude Code had already deleted the logs (cleanupPeriodDays). A path
+    holding a whole configured folder's logs is refused by the tool, before anything is removed;
+    a project's folder still can be forgotten, and the user can forget anything at the CLI."""
+    configured_tree(home)
+    await client.call_tool("ingest_claude_code_logs", {})
+    gone = home / "claude" / "projects" / "-home-dev-old"
+    write(
+        session_file(home / "claude", "s7", project="-home-dev-old"), assistant("msg_old", "req_old", ts(5))
+    )
+    await client.call_tool("ingest_claude_code_logs", {})
+    (gone / "s7.jsonl").unlink()  # Claude Code's cleanup: the call is now only in the ledger
+    rows = counted_rows(home)
+    assert len(rows) == 3
+    for path in ("/", str(home), str(home / "claude"), str(home / "claude" / "projects"), "~/../../"):
+        refused = await client.call_tool("ingest_claude_code_logs", {"forget": [path]})
+        assert refused.is_error, path
+        said = refused.content[0].text  # type: ignore[union-attr]
+        assert "holds every log of the Claude folder" in said and "cost-mcp ingest --forget PATH" in said
+    assert counted_rows(home) == rows  # nothing removed
+    assert cli_json(capsys, "ingest", "--forget", str(home / "claude"))["forgotten"]["events_removed"] == 3

@@ -2002,6 +2002,24 @@ def confine(paths: Sequence[str], roots: Sequence[Path]) -> None:
             )
 
 
+def refuse_whole_folders(paths: Sequence[str], roots: Sequence[Path]) -> None:
+    """Raise InvalidInputError for a path that holds a configured Claude folder's whole ``projects``
+    (the folder itself, ``~``, ``/``...). Forgetting it removes every call read from it, and those
+    whose logs Claude Code has since deleted (after ``cleanupPeriodDays``) can never be read back:
+    one call by a model, wrong or injected, would erase that history for good. The user can still
+    do it at the CLI; a model forgets a project's folder or a file at a time."""
+    for raw in paths:
+        real = Path(os.path.realpath(Path(raw).expanduser()))
+        for root in roots:
+            projects = Path(os.path.realpath(root.expanduser() / "projects"))
+            if projects.is_relative_to(real):
+                raise InvalidInputError(
+                    f"{raw[:200]!r} holds every log of the Claude folder {root}: forgetting it would remove "
+                    "all its calls, for good where Claude Code has already deleted their logs. Forget one "
+                    "project's folder or file instead, or have the user run `cost-mcp ingest --forget PATH`."
+                )
+
+
 def _prefixes(path: str) -> list[str]:
     """The spellings a path may have been stored under: as given (absolute) and resolved."""
     given = Path(path).expanduser().absolute()
@@ -2009,8 +2027,13 @@ def _prefixes(path: str) -> list[str]:
     return list(dict.fromkeys(f.rstrip("/") or "/" for f in forms))
 
 
-def forget(conn: Conn, settings: HasCoreSettings, pricer: Pricer, paths: Sequence[str]) -> IngestReport:
+def forget(
+    conn: Conn, settings: HasCoreSettings, pricer: Pricer, paths: Sequence[str], *, confined: bool = False
+) -> IngestReport:
     """Remove every usage event read from files under ``paths``, and those files' read state.
+
+    ``confined`` (a path a model chose): a path holding a whole configured Claude folder's logs is
+    refused (:func:`refuse_whole_folders`).
 
     Exact to the event: a stored row is the best copy of a call, and other files may have logged the
     same call. So, in the same transaction, every other known file is marked to be read again from
@@ -2021,6 +2044,8 @@ def forget(conn: Conn, settings: HasCoreSettings, pricer: Pricer, paths: Sequenc
     for raw in paths:
         if not utf8(raw) or not raw.strip():
             raise InvalidInputError(f"{raw[:200]!r} is not a usable path")
+    if confined:
+        refuse_whole_folders(paths, settings.claude_roots())
     started = time.perf_counter()
     prefixes = [prefix for raw in paths for prefix in _prefixes(raw)]
     removed = files_forgotten = 0
