@@ -246,6 +246,8 @@ def get_spend(
     warnings += coverage.missing_bill_warnings(
         layers.rules, *_utc_day_range(p), usage_only=USAGE_ONLY_SOURCES
     )
+    unreached = {} if local_only else _unreached(conn, p, filters)
+    warnings += coverage.unreached_warnings(layers.rules, unreached)
     if not local_only:
         synced = [
             spec.id
@@ -278,10 +280,17 @@ def get_spend(
         total_rows=shown.total_rows,
         attribution_total_rows=attribution.total_rows,
         next_cursor=rows.encode_cursor(n) if (n := shown.next_offset or attribution.next_offset) else None,
-        sources=coverage.attach(statuses, coverage.summaries(layers.rules, *_utc_day_range(p))),
+        sources=coverage.attach(statuses, coverage.summaries(layers.rules, *_utc_day_range(p), unreached)),
         warnings=warnings,
         alerts=alert_store.take(conn) if take_alerts else [],
     )
+
+
+def _unreached(conn: Conn, p: Period, filters: Filters) -> dict[str, tuple[coverage.Report, list[int]]]:
+    """The days of ``p`` each provider's bill has not reached yet (:func:`coverage.unreached_days`),
+    of the providers the filters keep."""
+    found = coverage.unreached_days(conn, *_utc_day_range(p), usage_only=USAGE_ONLY_SOURCES)
+    return {k: v for k, v in found.items() if not filters.providers or k in filters.providers}
 
 
 @dataclass
