@@ -17,6 +17,7 @@ from decimal import Decimal
 
 from cost_mcp import notify
 from cost_mcp.analytics import vocabulary
+from cost_mcp.analytics.alerts import settle_deliveries
 from cost_mcp.analytics.budget_glance import percent_of, projected_spend, status_name
 from cost_mcp.analytics.spend import Filters, SpendTotal, fees_ahead, get_spend, spend_totals
 from cost_mcp.config import Settings
@@ -475,6 +476,9 @@ def budget_status(
     for b in budgets:
         warnings += scope_warnings(conn, b if member is None else seen_by(conn, b, member), member)
     mine = {f"budget '{b.name}' " for b in budgets}
+    # The refresh before this answer may have just started POSTing a due retry: let it finish, so
+    # what is said of a delivery is what happened, not "not delivered yet" for one being delivered.
+    settle_deliveries(conn)
     warnings += [w for w in deliveries.problems(conn, name) if member is None or w.startswith(tuple(mine))]
     warnings += _left_out(conn) if budgets else []
     states = states_of(conn, settings, budgets, moment)
