@@ -457,3 +457,18 @@ def test_a_lagging_bill_beside_a_settled_usage_report_says_so_once(
     )
     named = [w for w in result.warnings if "2026-11-04" in w]
     assert len(named) == 1 and "billing report has not listed 1 day(s)" in named[0], named
+
+
+def test_a_bill_in_another_currency_is_labelled_with_what_to_do(conn: Conn, keys: Settings) -> None:
+    """The QA case (h-cover F3): OpenAI's costs in euros fail the sync; every answer covering OpenAI
+    says its bill is missing, and why, and no longer advises syncing again later (it never passes)."""
+    eur = {"object": "organization.costs.result", "amount": {"value": "5.00", "currency": "eur"}}
+    fake = FakeOpenAI({COSTS: {"2026-11-03": [eur]}})
+    result = sync.sync_providers(
+        conn, keys, Pricer(), ["openai"], transport=Router(openai=fake).transport(), now=NOW, days=5
+    )
+    assert not any(r.ok for r in result.sources)
+    [partial] = [w for w in spend(conn, keys, []).warnings if w.startswith("PARTIAL: openai")]
+    assert "reported an amount in 'eur', not USD" in partial
+    assert "count it from the invoice, and set COST_MCP_SYNC_SKIP=openai" in partial
+    assert "Sync again later" not in partial

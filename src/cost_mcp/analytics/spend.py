@@ -38,7 +38,7 @@ from cost_mcp.models import (
 )
 from cost_mcp.money import format_cost, format_usd, from_nanos, known_cost
 from cost_mcp.periods import Period, bucket_start, iso_utc, resolve_period, to_ms
-from cost_mcp.sources import registry
+from cost_mcp.sources import azure, registry
 from cost_mcp.sources.billing import MAX_SYNC_DAYS
 from cost_mcp.store import alerts as alert_store
 from cost_mcp.store import rollup, session_rows, source_state
@@ -239,6 +239,8 @@ def get_spend(
         conn, p, filters, slices, settings.cost_mode
     )
     warnings += _outside_bill_notes(slices)
+    if not local_only:
+        warnings += _not_usd_warnings(told, settings, p)
     if filters.models:
         warnings += _models_only_estimated(slices)
     warnings += stale_push_warnings(conn, p.end_ms, filters.members)
@@ -1065,6 +1067,29 @@ def _seat_and_api_value(slices: Sequence[_Slice], settings: Settings) -> list[st
         "Pro or Max plan that covers Claude Code, set COST_MCP_CLAUDE_CODE_BILLING=subscription so that "
         "usage is shown as the plan's value, not counted again"
     ]
+
+
+def _not_usd_warnings(statuses: Sequence[SourceStatus], settings: Settings, p: Period) -> list[str]:
+    """A PARTIAL warning per provider whose latest sync left amounts billed in another currency out
+    of the USD totals (Azure's note, sources/azure.py) on days of ``p``: shown only beside the
+    source's freshness, such a gap read as a whole bill."""
+    lo, hi = _utc_day_range(p)
+    out: list[str] = []
+    for status in statuses:
+        if not settings.has_key_for(status.source) or settings.skips_sync(status.source):
+            continue
+        left_out = [
+            f"{amount} ({first} to {last})"
+            for amount, first, last in azure.not_usd_notes(status.last_refresh)
+            if first.toordinal() - _EPOCH_ORDINAL < hi and last.toordinal() - _EPOCH_ORDINAL >= lo
+        ]
+        if left_out:
+            out.append(
+                f"PARTIAL: {status.source}: its bill has {', '.join(left_out)} billed in another currency, "
+                "left out of these US-dollar totals (cost-mcp does not convert without the bill's own "
+                f"rate). Count it from the invoice, or set {azure.SCOPE_ENV} to a scope billed in USD"
+            )
+    return out
 
 
 def _sync_advice(status: SourceStatus) -> str:
