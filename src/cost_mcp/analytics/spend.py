@@ -1038,6 +1038,28 @@ def member_sources(statuses: Sequence[SourceStatus]) -> list[SourceStatus]:
     ]
 
 
+def missing_bill_partials(
+    conn: Conn,
+    settings: Settings,
+    p: Period,
+    providers: Sequence[str] | None,
+    *,
+    member: bool = False,
+) -> list[str]:
+    """The PARTIAL lines get_spend would give over ``p`` for the state of the providers' syncs (a bill
+    never synced, a refresh failing since the period began to settle, a currency left out): for the
+    answers that total spend without get_spend's envelope (budget_status), so they say what they
+    lack too. ``providers``: those counted (None: every one); ``member``: a team member asks."""
+    statuses = [
+        s
+        for s in source_statuses(conn, settings)
+        if s.kind not in ("logs", "push") and (providers is None or s.source in providers)
+    ]
+    told = member_sources(statuses) if member else statuses
+    lines = _warnings([], settings, conn, told, False, [], p.end_ms) + _not_usd_warnings(told, settings, p)
+    return [w for w in lines if w.startswith(PARTIAL)]
+
+
 MEMBER_SYNC_ERROR = "the team server's last sync of it failed (`cost-mcp doctor` on the server says why)"
 """A provider's last error as a team member's answer says it."""
 
