@@ -472,3 +472,18 @@ def test_a_bill_in_another_currency_is_labelled_with_what_to_do(conn: Conn, keys
     assert "reported an amount in 'eur', not USD" in partial
     assert "count it from the invoice, and set COST_MCP_SYNC_SKIP=openai" in partial
     assert "Sync again later" not in partial
+
+
+def test_a_provider_not_refreshed_for_days_is_partial_over_the_days_since(conn: Conn, keys: Settings) -> None:
+    """The QA case (h-cover F6): a provider last synced on Nov 5 (more than two days ago: its later
+    syncs outran the refresh budget) said only "not refreshed since ...", and the answer for a
+    period reaching past Nov 5 was complete although its bill since was missing. Now that is a
+    PARTIAL line, as after a failed refresh; a period its last sync settled is not held to it."""
+    fake = FakeAnthropic({anthropic.COST_PATH: {"2026-11-02": [{"amount": "100", "currency": "USD"}]}})
+    run_sync(conn, keys, Router(anthropic=fake), "anthropic")  # at NOW, Nov 5, weeks ago
+    since = get_spend(conn, keys, resolve(keys, None, "2026-11-01", "2026-11-30", None), [])
+    [partial] = [w for w in since.warnings if w.startswith("PARTIAL: anthropic:")]
+    assert partial.startswith("PARTIAL: anthropic: not refreshed since 2026-11-05T12:00:00+00:00: its billed")
+    settled = get_spend(conn, keys, resolve(keys, None, "2026-11-01", "2026-11-03", None), [])
+    assert "anthropic: not refreshed since 2026-11-05T12:00:00+00:00" in settled.warnings
+    assert not any(w.startswith("PARTIAL: anthropic") for w in settled.warnings)

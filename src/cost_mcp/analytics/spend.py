@@ -1212,6 +1212,14 @@ def _warnings(
                 f"PARTIAL: {status.source}: not synced yet; its billed spend is not in this answer. "
                 "Ask again shortly, or run `cost-mcp sync`"
             )
+        elif status.status == "stale" and _stale_in_period(status, period_end_ms):
+            # Not refreshed for days (its syncs outran the refresh budget, or were skipped while
+            # another process wrote): its bill since is not in the ledger, as after a failure.
+            warnings.append(
+                f"PARTIAL: {status.source}: not refreshed since {status.last_success}: its {_what(status)} "
+                "since is not in this answer, only what local logs and record_usage estimate. Run "
+                "`cost-mcp sync` (or sync_providers)"
+            )
         elif status.status == "stale" and status.kind != "push":  # stale_push_warnings says whose
             warnings.append(f"{status.source}: not refreshed since {status.last_success}")
     if local_only:
