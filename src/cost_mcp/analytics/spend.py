@@ -891,16 +891,23 @@ def _merged(group: dict[str, str | None], ids: set[str]) -> list[str] | None:
 
 
 def source_statuses(
-    conn: Conn, settings: Settings, now: datetime | None = None, members: Sequence[str] | None = None
+    conn: Conn,
+    settings: Settings,
+    now: datetime | None = None,
+    members: Sequence[str] | None = None,
+    *,
+    data_sources: bool = True,
 ) -> list[SourceStatus]:
     """Freshness of every source that has ever run, plus configured providers that never have, and
-    on a team server when each laptop last pushed (only ``members``' laptops, with them)."""
+    on a team server when each laptop last pushed (only ``members``' laptops, with them).
+    Without ``data_sources`` each provider's ``data_sources`` is left empty (a read of every bucket's
+    provider and kind: ~10 ms on 200k buckets), for callers that only weigh freshness."""
     moment = now or datetime.now(UTC)
     statuses: list[SourceStatus] = []
     seen: set[str] = set()
     from cost_mcp.sources import agents as agent_logs  # Codex, Gemini CLI...: local logs like Claude Code's
 
-    fed = provider_data_sources(conn)
+    fed = provider_data_sources(conn) if data_sources else {}
     for state in source_state.all_states(conn):
         source, last_success, last_error, detail = (
             state.source,
@@ -1052,7 +1059,7 @@ def missing_bill_partials(
     lack too. ``providers``: those counted (None: every one); ``member``: a team member asks."""
     statuses = [
         s
-        for s in source_statuses(conn, settings)
+        for s in source_statuses(conn, settings, data_sources=False)
         if s.kind not in ("logs", "push") and (providers is None or s.source in providers)
     ]
     told = member_sources(statuses) if member else statuses
