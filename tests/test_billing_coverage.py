@@ -406,3 +406,84 @@ def test_openai_costs_listing_no_day_while_usage_does_is_a_warning(conn: Conn, k
     assert warning.startswith(
         "openai: the billing report has not listed 1 day(s) its usage report has (2026-11-03"
     )
+
+
+def test_days_the_bill_does_not_list_yet_are_labelled_not_left_silent(
+    home: Path, conn: Conn, keys: Settings
+) -> None:
+    """The QA case (h-cover F1): Anthropic's cost_report lists every day asked, empty ones included,
+    so a day it leaves out is one its billing has not reached. Synced at noon on Nov 5, it listed
+    only through Nov 3: Nov 4 and 5 were totalled from local estimates with no coverage entry and
+    no warning, as if billed. Now both are labelled, in sources[].coverage and in a warning."""
+    fake = FakeAnthropic({anthropic.COST_PATH: {"2026-11-02": [{"amount": "100", "currency": "USD"}]}})
+    for path in (anthropic.COST_PATH, anthropic.MESSAGES_PATH):
+        fake.listed_until[path] = date(2026, 11, 3)
+    claude_code_call(home, conn, keys, "2026-11-04T09:00:00.000Z", "r4")
+    run_sync(conn, keys, Router(anthropic=fake), "anthropic")
+    result = spend(conn, keys, ["day"])
+    assert totals(result) == {
+        ("2026-11-02", "billed"): Decimal("1"),
+        ("2026-11-04", "estimated"): Decimal("0.018"),
+    }
+    # Nov 5 had no local call: its $0 is not a billed $0 either.
+    assert coverage(result, "anthropic").estimated_days == [
+        CoverageDay(day="2026-11-04", report="billing", rule="reporting_lag", total_from="local estimates"),
+        CoverageDay(day="2026-11-05", report="billing", rule="reporting_lag", total_from="local estimates"),
+    ]
+    [warning] = [w for w in result.warnings if "does not list" in w]
+    assert warning.startswith(
+        "anthropic: its billing report does not list 2 days (2026-11-04 to 2026-11-05) yet"
+    )
+    # Asked about another provider only, the answer says nothing of Anthropic's days.
+    p = resolve(keys, None, "2026-11-01", "2026-11-05", None)
+    other = get_spend(conn, keys, p, [], Filters(providers=["openai"]))
+    assert not any("does not list" in w for w in other.warnings)
+
+
+def test_a_lagging_bill_beside_a_settled_usage_report_says_so_once(
+    home: Path, conn: Conn, keys: Settings
+) -> None:
+    """Nov 4: the usage report lists it (settled), the billing report does not yet. The day is
+    labelled in coverage as the bill not reached, totalled from usage, and warned about once."""
+    usage = {"uncached_input_tokens": 1_000_000, "model": "claude-sonnet-4-5", "context_window": "0-200k"}
+    fake = FakeAnthropic({anthropic.MESSAGES_PATH: {"2026-11-04": [usage]}})
+    fake.listed_until[anthropic.COST_PATH] = date(2026, 11, 3)
+    run_sync(conn, keys, Router(anthropic=fake), "anthropic")
+    result = spend(conn, keys, ["day"])
+    assert totals(result) == {("2026-11-04", "estimated"): Decimal("3")}
+    assert (
+        CoverageDay(day="2026-11-04", report="billing", rule="reporting_lag", total_from="usage report")
+        in coverage(result, "anthropic").estimated_days
+    )
+    named = [w for w in result.warnings if "2026-11-04" in w]
+    assert len(named) == 1 and "billing report has not listed 1 day(s)" in named[0], named
+
+
+def test_a_bill_in_another_currency_is_labelled_with_what_to_do(conn: Conn, keys: Settings) -> None:
+    """The QA case (h-cover F3): OpenAI's costs in euros fail the sync; every answer covering OpenAI
+    says its bill is missing, and why, and no longer advises syncing again later (it never passes)."""
+    eur = {"object": "organization.costs.result", "amount": {"value": "5.00", "currency": "eur"}}
+    fake = FakeOpenAI({COSTS: {"2026-11-03": [eur]}})
+    result = sync.sync_providers(
+        conn, keys, Pricer(), ["openai"], transport=Router(openai=fake).transport(), now=NOW, days=5
+    )
+    assert not any(r.ok for r in result.sources)
+    [partial] = [w for w in spend(conn, keys, []).warnings if w.startswith("PARTIAL: openai")]
+    assert "reported an amount in 'eur', not USD" in partial
+    assert "count it from the invoice, and set COST_MCP_SYNC_SKIP=openai" in partial
+    assert "Sync again later" not in partial
+
+
+def test_a_provider_not_refreshed_for_days_is_partial_over_the_days_since(conn: Conn, keys: Settings) -> None:
+    """The QA case (h-cover F6): a provider last synced on Nov 5 (more than two days ago: its later
+    syncs outran the refresh budget) said only "not refreshed since ...", and the answer for a
+    period reaching past Nov 5 was complete although its bill since was missing. Now that is a
+    PARTIAL line, as after a failed refresh; a period its last sync settled is not held to it."""
+    fake = FakeAnthropic({anthropic.COST_PATH: {"2026-11-02": [{"amount": "100", "currency": "USD"}]}})
+    run_sync(conn, keys, Router(anthropic=fake), "anthropic")  # at NOW, Nov 5, weeks ago
+    since = get_spend(conn, keys, resolve(keys, None, "2026-11-01", "2026-11-30", None), [])
+    [partial] = [w for w in since.warnings if w.startswith("PARTIAL: anthropic:")]
+    assert partial.startswith("PARTIAL: anthropic: not refreshed since 2026-11-05T12:00:00+00:00: its billed")
+    settled = get_spend(conn, keys, resolve(keys, None, "2026-11-01", "2026-11-03", None), [])
+    assert "anthropic: not refreshed since 2026-11-05T12:00:00+00:00" in settled.warnings
+    assert not any(w.startswith("PARTIAL: anthropic") for w in settled.warnings)

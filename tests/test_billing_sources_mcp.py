@@ -70,7 +70,7 @@ async def test_sync_providers_syncs_azure_and_get_spend_counts_usd_only(azure: R
     [row] = data["sources"]
     assert row["ok"] is True and row["source"] == "azure"
     assert row["billed_usd"] == 3.75
-    assert row["note"] == "billed in EUR, not in USD totals: EUR 9.99 over 1 day(s)"
+    day = ago(1).isoformat()
     assert azure.azure.tokens == 1
     assert len(azure.azure.calls(FakeAzure.QUERY)) == 2  # 3 rows of the window, 2 a page
     spent = spend.structured_content
@@ -80,6 +80,17 @@ async def test_sync_providers_syncs_azure_and_get_spend_counts_usd_only(azure: R
     }
     [status] = [s for s in spent["sources"] if s["source"] == "azure"]
     assert "EUR 9.99" in status["last_refresh"]
+    # The QA case (h-cover F3): the EUR amount was only in last_refresh and the answer said
+    # complete: true, as if $3.75 were the whole bill. Now it says what it lacks and what to do.
+    assert spent["complete"] is False
+    [partial] = [w for w in spent["warnings"] if w.startswith("PARTIAL: azure: its bill has")]
+    assert f"EUR 9.99 ({day} to {day}) billed in another currency" in partial
+    assert "Count it from the invoice, or set COST_MCP_AZURE_SCOPE" in partial
+    assert row["note"] == f"billed in EUR, not in USD totals: EUR 9.99 over 1 day(s) ({day} to {day})"
+    async with Client(mcp, raise_exceptions=True) as client:
+        before = await client.call_tool("get_spend", {"start": "2020-01-01", "end": "2020-01-31"})
+    assert before.structured_content is not None
+    assert not any("EUR" in w for w in before.structured_content["warnings"])  # not of those days
     text = str(data) + str(spent)
     assert AZURE_SECRET not in text and AZURE_TOKEN not in text
 

@@ -63,6 +63,22 @@ def test_export_json_money_is_a_number_and_unpriced_is_null(capsys: pytest.Captu
 
 
 @pytest.mark.usefixtures("logs")
+@pytest.mark.parametrize("fmt", ["csv", "json", "focus"])
+def test_export_says_what_its_rows_lack(
+    capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch, fmt: str
+) -> None:
+    """The QA case (h-cover F5): with OpenAI's bill never synced (offline), `export` wrote the
+    local rows only and said nothing, exit 0: a month-end reconciliation took the file as whole.
+    Now stderr says what the rows lack, as `report --csv` does (the file keeps its format)."""
+    monkeypatch.setenv("OPENAI_ADMIN_KEY", "sk-admin-" + "a" * 40)
+    monkeypatch.setenv("COST_MCP_OPENAI_BASE_URL", CLOSED_PORT)
+    code, out, err = run(capsys, "export", "--format", fmt, "--period", "this_month")
+    assert code == 0 and out
+    assert "PARTIAL: openai: never synced" in " ".join(err.split())
+    assert "no-such-model-x" in err  # its calls have no price: not in any cost
+
+
+@pytest.mark.usefixtures("logs")
 def test_export_to_a_closed_pipe_ends_quietly(
     capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
 ) -> None:

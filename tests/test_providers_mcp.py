@@ -965,3 +965,36 @@ def test_an_openrouter_inference_key_is_told_to_be_a_management_key_not_to_backf
         "spend of this key was synced (no per-day history, no models, no balance). A management key "
         "(openrouter.ai/settings/management-keys) in OPENROUTER_API_KEY syncs the account's daily history"
     ]
+
+
+async def test_budget_status_over_a_missing_bill_says_what_it_lacks(fakes: Router) -> None:
+    """The QA case (h-cover F4): OpenAI refusing the key left its bill out of every budget's spent,
+    yet budget_status (and check_budget) said complete: true with no warning: a $100 budget read
+    "ok" at Anthropic's $3.74 alone. Now they carry get_spend's PARTIAL line for the providers their
+    budgets count; a budget that cannot count OpenAI (scoped to Anthropic, or to local logs) is not
+    held to that bill."""
+    from cost_mcp.server import mcp
+
+    fakes.openai.key = "sk-admin-someone-elses-key"  # ours is refused: 401
+    async with Client(mcp, raise_exceptions=True) as client:
+        await client.call_tool("set_budget", {"name": "all", "amount_usd": 100, "period": "month"})
+        status = (await client.call_tool("budget_status", {})).structured_content
+        check = (await client.call_tool("check_budget", {"estimated_cost_usd": 1})).structured_content
+        await client.call_tool("delete_budget", {"name": "all"})
+        scoped = {"name": "claude", "amount_usd": 100, "period": "month", "providers": ["anthropic"]}
+        await client.call_tool("set_budget", scoped)
+        anthropic_only = (await client.call_tool("budget_status", {})).structured_content
+        await client.call_tool("delete_budget", {"name": "claude"})
+        logs = {"name": "logs", "amount_usd": 100, "period": "month", "sources": ["claude_code"]}
+        await client.call_tool("set_budget", logs)
+        logs_only = (await client.call_tool("budget_status", {})).structured_content
+    assert status is not None and anthropic_only is not None and logs_only is not None
+    assert logs_only["complete"] is True
+    assert status["complete"] is False
+    assert status["warnings"][0].startswith("PARTIAL: openai: never synced (needs an admin key")
+    # The pre-flight still allows the call (the missing bill is not a reason to refuse), and says
+    # its room is counted without OpenAI's bill.
+    assert check is not None and check["allowed"] is True and check["complete"] is False
+    assert check["warnings"][0].startswith("PARTIAL: openai: never synced")
+    assert anthropic_only["complete"] is True
+    assert not any("openai" in w for w in anthropic_only["warnings"])

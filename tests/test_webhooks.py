@@ -9,6 +9,7 @@ import socket
 import subprocess
 import sys
 import threading
+import time
 from collections.abc import Iterator
 from datetime import UTC, datetime
 from decimal import Decimal
@@ -37,9 +38,12 @@ class Receiver(BaseHTTPRequestHandler):
 
     received: ClassVar[list[dict[str, Any]]] = []
     statuses: ClassVar[list[int]] = []
+    delay: ClassVar[float] = 0.0
+    """Seconds the receiver takes before it answers."""
 
     def do_POST(self) -> None:
         body = self.rfile.read(int(self.headers["content-length"]))
+        time.sleep(Receiver.delay)
         status = Receiver.statuses.pop(0) if Receiver.statuses else 204
         if status < 300:
             Receiver.received.append(json.loads(body))
@@ -56,6 +60,7 @@ def receiver() -> Iterator[str]:
     """A local receiver; yields its URL, with credentials and a token query a URL may carry."""
     Receiver.received.clear()
     Receiver.statuses.clear()
+    Receiver.delay = 0.0
     server = HTTPServer(("127.0.0.1", 0), Receiver)
     thread = threading.Thread(target=server.serve_forever, daemon=True)
     thread.start()
@@ -250,6 +255,33 @@ async def test_a_failed_delivery_is_shown_and_retried_with_backoff(
     assert [p["threshold"] for p in Receiver.received] == ["1"]
     done = (await client.call_tool("budget_status", {})).structured_content
     assert done is not None and done["warnings"] == []
+
+
+async def test_budget_status_says_what_became_of_a_retry_it_set_off(
+    ops: str, client: Client, home: Path
+) -> None:
+    """The QA case (h-cover F2): the question's refresh starts POSTing a due retry on the server's
+    delivery thread, and budget_status read the queue while that POST was in flight: it said "not
+    delivered yet (1 attempt(s), retrying with backoff): HTTP 500" of an alert the receiver got a
+    moment later. Now it says what became of the attempt."""
+    await client.call_tool(
+        "set_budget", {"name": "d", "amount_usd": 2, "period": "day", "thresholds": [1], "webhook": "ops"}
+    )
+    spend_line(home, "a")
+    Receiver.statuses[:] = [500]
+    await client.call_tool("budget_status", {})
+    notify.drain()
+    assert Receiver.received == [] and Receiver.statuses == []
+    conn = connect(load_settings().db)
+    with write_transaction(conn):
+        conn.execute("UPDATE budget_alerts SET next_attempt_ms = 0 WHERE delivery = 'pending'")  # due now
+    conn.close()
+    Receiver.delay = 0.5  # a receiver that takes a moment to answer
+    status = (await client.call_tool("budget_status", {})).structured_content
+    assert status is not None
+    assert status["warnings"] == []
+    assert [p["threshold"] for p in Receiver.received] == ["1"]
+    notify.drain()
 
 
 async def test_a_delivery_that_keeps_failing_is_reported_in_budget_status(

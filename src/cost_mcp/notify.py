@@ -229,35 +229,47 @@ def deliver_due(conn: Conn, settings: Settings) -> int:
     Each due alert is claimed in a write transaction (so another process does not POST it at the
     same time), POSTed without holding the ledger, and its outcome recorded.
     """
-    delivered = 0
-    now_ms = int(time.time() * 1000)
-    for alert in deliveries.claim_due(conn, now_ms, lease_ms=int((TIMEOUT_SECONDS + 30) * 1000)):
-        destination = Destination.decode(alert.destination)
-        try:
-            url = destination.resolve(settings)
-        except InvalidInputError as exc:
-            error: str | None = str(exc)
-        else:
-            error = post_json(url, json.loads(alert.payload))
-        label = destination.label(settings)
-        if error is None:
-            deliveries.mark_delivered(conn, alert)
-            delivered += 1
-            continue
-        give_up = alert.attempts >= MAX_ATTEMPTS
-        logger.warning(
-            "budget alert for '%s' not delivered to %s (attempt %d): %s%s",
-            alert.budget,
-            label,
-            alert.attempts,
-            error,
-            "; giving up" if give_up else "",
-        )
-        next_ms = None if give_up else int((time.time() + retry_delay(alert.attempts)) * 1000)
-        deliveries.mark_failed(conn, alert, f"{label}: {error}", next_ms)
-    return delivered
+    with _claims_lock:
+        _passing.add(threading.get_ident())
+    try:
+        now_ms = int(time.time() * 1000)
+        claimed = deliveries.claim_due(conn, now_ms, lease_ms=int((TIMEOUT_SECONDS + 30) * 1000))
+        return sum(_attempt(conn, settings, alert) for alert in claimed)
+    finally:
+        with _claims_lock:
+            _passing.discard(threading.get_ident())
 
 
+def _attempt(conn: Conn, settings: Settings, alert: deliveries.Delivery) -> int:
+    """One claimed attempt, POSTed and its outcome recorded; 1 when it was delivered."""
+    destination = Destination.decode(alert.destination)
+    try:
+        url = destination.resolve(settings)
+    except InvalidInputError as exc:
+        error: str | None = str(exc)
+    else:
+        error = post_json(url, json.loads(alert.payload))
+    label = destination.label(settings)
+    if error is None:
+        deliveries.mark_delivered(conn, alert)
+        return 1
+    give_up = alert.attempts >= MAX_ATTEMPTS
+    logger.warning(
+        "budget alert for '%s' not delivered to %s (attempt %d): %s%s",
+        alert.budget,
+        label,
+        alert.attempts,
+        error,
+        "; giving up" if give_up else "",
+    )
+    next_ms = None if give_up else int((time.time() + retry_delay(alert.attempts)) * 1000)
+    deliveries.mark_failed(conn, alert, f"{label}: {error}", next_ms)
+    return 0
+
+
+_claims_lock = threading.Lock()
+_passing: set[int] = set()
+"""The threads of this process making a delivery pass now (claiming, then POSTing what was claimed)."""
 _worker_lock = threading.Lock()
 _workers: list[threading.Thread] = []
 _stop = threading.Event()
@@ -297,6 +309,22 @@ def _work(settings: Settings) -> None:
         logger.exception("delivering budget alerts failed; the next query retries")
     finally:
         conn.close()
+
+
+def settle(conn: Conn, timeout: float = TIMEOUT_SECONDS + 1.0) -> None:
+    """Wait (up to ``timeout``) until this process is not delivering anything: no attempt in
+    flight, and no due alert its worker is about to claim. Retries stay scheduled (unlike
+    :func:`drain`), so a long-running server calls it before saying whether an alert is delivered:
+    without it, an alert the worker was POSTing at that moment read "not delivered yet"."""
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        with _claims_lock:
+            busy = bool(_passing)
+        with _worker_lock:
+            working = bool(_workers) and _workers[-1].is_alive()
+        if not busy and not (working and deliveries.any_due(conn, int(time.time() * 1000))):
+            return
+        time.sleep(0.05)
 
 
 def drain(timeout: float = DRAIN_SECONDS) -> None:

@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import json
 from collections.abc import Iterator
-from datetime import UTC, datetime
+from datetime import UTC, date, datetime
 from decimal import Decimal
 from pathlib import Path
 
@@ -199,9 +199,13 @@ def test_other_currencies_stay_out_of_usd_and_are_named_in_the_note(configured: 
     feed = run(configured, fake)
     assert [b.cost_nanos for b in feed.buckets] == [1_250_000_000]
     assert feed.note == (
-        "billed in EUR, not in USD totals: EUR 41.2 over 2 day(s); "
-        "billed in GBP, not in USD totals: GBP 3 over 1 day(s)"
+        "billed in EUR, not in USD totals: EUR 41.2 over 2 day(s) (2026-10-01 to 2026-10-02); "
+        "billed in GBP, not in USD totals: GBP 3 over 1 day(s) (2026-10-02 to 2026-10-02)"
     )
+    assert azure.not_usd_notes(feed.note) == [
+        ("EUR 41.2", date(2026, 10, 1), date(2026, 10, 2)),
+        ("GBP 3", date(2026, 10, 2), date(2026, 10, 2)),
+    ]
     assert feed.days == WINDOW.days
 
 

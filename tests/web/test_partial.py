@@ -124,3 +124,20 @@ def test_the_page_says_its_figures_are_partial(
     finally:
         context.close()
         ledger.close()
+
+
+def test_a_missing_bill_makes_the_dashboard_partial(
+    home: Path, monkeypatch: pytest.MonkeyPatch, clock: None
+) -> None:
+    """The QA case (h-cover F7): with OpenAI's bill never synced (its API offline), every part of
+    /api/dashboard said "PARTIAL: openai: never synced ..." in its own warnings, yet the dashboard
+    said complete: true (only its top-level warnings were weighed) and the page showed no partial
+    status. Now the parts' PARTIAL lines lead the dashboard's own warnings, once each."""
+    monkeypatch.setenv("OPENAI_ADMIN_KEY", "sk-admin-" + "a" * 40)
+    monkeypatch.setenv("COST_MCP_OPENAI_BASE_URL", "http://127.0.0.1:9")
+    with dashboard(load_settings()) as client:
+        page = Dashboard.model_validate_json(client.get("/api/dashboard").text)
+    assert any(w.startswith("PARTIAL: openai: never synced") for w in page.this_month.warnings)
+    assert page.complete is False
+    assert page.warnings[0].startswith("PARTIAL: openai: never synced")
+    assert len([w for w in page.warnings if w.startswith("PARTIAL: openai")]) == 1

@@ -222,6 +222,13 @@ def resume_deliveries(conn: Conn, settings: HasCoreSettings) -> threading.Thread
     return notify.start(settings.full())
 
 
+def settle_deliveries(conn: Conn) -> None:
+    """Wait briefly for the alert deliveries this process is making now (:func:`notify.settle`)."""
+    from cost_mcp import notify
+
+    notify.settle(conn)
+
+
 def _half_hour() -> int:
     # Periods turn over on a whole or half hour (timezone offsets), so a verdict is kept for half an
     # hour at most.

@@ -17,9 +17,17 @@ from decimal import Decimal
 
 from cost_mcp import notify
 from cost_mcp.analytics import vocabulary
+from cost_mcp.analytics.alerts import settle_deliveries
 from cost_mcp.analytics.budget_glance import percent_of, projected_spend, status_name
-from cost_mcp.analytics.spend import Filters, SpendTotal, fees_ahead, get_spend, spend_totals
-from cost_mcp.config import Settings
+from cost_mcp.analytics.spend import (
+    Filters,
+    SpendTotal,
+    fees_ahead,
+    get_spend,
+    missing_bill_partials,
+    spend_totals,
+)
+from cost_mcp.config import Settings, source_provider
 from cost_mcp.errors import InvalidInputError, NotFoundError
 from cost_mcp.models import (
     Budget,
@@ -472,8 +480,12 @@ def budget_status(
     for b in budgets:
         warnings += scope_warnings(conn, b if member is None else seen_by(conn, b, member), member)
     mine = {f"budget '{b.name}' " for b in budgets}
+    # The refresh before this answer may have just started POSTing a due retry: let it finish, so
+    # what is said of a delivery is what happened, not "not delivered yet" for one being delivered.
+    settle_deliveries(conn)
     warnings += [w for w in deliveries.problems(conn, name) if member is None or w.startswith(tuple(mine))]
     warnings += _left_out(conn) if budgets else []
+    warnings[:0] = _missing_bills(conn, settings, budgets, moment, member)
     states = states_of(conn, settings, budgets, moment)
     if member is not None:
         # Spent from the whole scope (a team budget's room is the team's), shown as theirs.
@@ -519,6 +531,34 @@ def _private(scope: BudgetScope) -> dict[str, tuple[str, list[str]]]:
 def _own(conn: Conn, dimension: str, values: Sequence[str], member: str) -> list[str]:
     """Those of ``values`` that name the ``member``'s own usage."""
     return [v for v in values if not vocabulary.unmatched(conn, dimension, [v], member)]
+
+
+def _missing_bills(
+    conn: Conn, settings: Settings, budgets: Sequence[Budget], now: datetime, member: str | None
+) -> list[str]:
+    """What the budgets' spent lacks of the providers they count (:func:`missing_bill_partials`):
+    the bills they would count that failed to sync. Budgets of agents count local calls only."""
+    counted = [b for b in budgets if not b.scope.agents]
+    if not counted:
+        return []
+    providers: set[str] = set()
+    every = False
+    for b in counted:
+        named = set(b.scope.providers)
+        if b.scope.sources:
+            # Scoped to data sources: the providers whose data they are (none for local logs),
+            # within the providers the scope names too.
+            of_sources = {p for p in map(source_provider, b.scope.sources) if p is not None}
+            named = named & of_sources if named else of_sources
+        elif not named:
+            every = True
+        providers.update(named)
+    if not every and not providers:
+        return []
+    latest = max((budget_period(b, settings, now) for b in counted), key=lambda p: p.end_ms)
+    return missing_bill_partials(
+        conn, settings, latest, None if every else sorted(providers), member=member is not None
+    )
 
 
 def scope_warnings(conn: Conn, budget: Budget, member: str | None = None) -> list[str]:
@@ -776,7 +816,9 @@ def check_budget(
         estimated_cost_usd=cost,
         binding_budget=binding.name if binding else None,
         budgets=checks,
-        warnings=(_left_out(conn) if matching else []) + unpriced_notes(states, settings),
+        warnings=_missing_bills(conn, settings, matching, moment, member)
+        + (_left_out(conn) if matching else [])
+        + unpriced_notes(states, settings),
     )
 
 

@@ -40,7 +40,7 @@ from cost_mcp.sources.billing import REFETCH_DAYS
 from cost_mcp.store import source_state
 from cost_mcp.store.buckets import ATTRIBUTION_ONLY, DAY_MS
 from cost_mcp.store.connection import Conn
-from cost_mcp.store.coverage import covered_days, latest_covered, local_cost
+from cost_mcp.store.coverage import covered_days, latest_covered, latest_covered_by_kind, local_cost
 
 Report = Literal["cost", "usage"]
 State = Literal["empty", "lagging", "settled"]
@@ -51,6 +51,7 @@ DEFAULT_LAG = timedelta(hours=6)
 
 _REPORT_NAME = {"cost": "billing", "usage": "usage"}
 _ORDER: tuple[Report, ...] = ("cost", "usage")
+_COVERAGE_REPORT: dict[Report, Literal["billing", "usage"]] = {"cost": "billing", "usage": "usage"}
 
 
 def lag(provider: str) -> timedelta:
@@ -167,17 +168,20 @@ def rules(
 
 
 def summaries(
-    found: dict[tuple[str, int], DayRule], first_day: int, end_day: int
+    found: dict[tuple[str, int], DayRule],
+    first_day: int,
+    end_day: int,
+    unreached: dict[str, tuple[Report, list[int]]] | None = None,
 ) -> dict[str, SourceCoverage]:
     """Per provider, over UTC days ``[first_day, end_day)``: the days each report was the total
-    and the days a synced report gave way to estimates (or counted while partial), with the rule."""
+    and the days a synced report gave way to estimates (or counted while partial), with the rule.
+    ``unreached`` (:func:`unreached_days`): per provider, its bill and the days it does not list
+    yet, each labelled ``reporting_lag`` (the bill has not reached it), never left out."""
     out: dict[str, SourceCoverage] = {}
     for (provider, day), rule in sorted(found.items()):
         if not first_day <= day < end_day:
             continue
-        cov = out.get(provider)
-        if cov is None:
-            cov = out[provider] = SourceCoverage(reporting_lag=_hours(lag(provider)))
+        cov = out.setdefault(provider, SourceCoverage(reporting_lag=_hours(lag(provider))))
         if rule.top == "cost":
             cov.billed_days += 1
         elif rule.top == "usage":
@@ -201,11 +205,23 @@ def summaries(
             cov.estimated_days.append(
                 CoverageDay(
                     day=when,
-                    report="billing" if report == "cost" else "usage",
+                    report=_COVERAGE_REPORT[report],
                     rule="reporting_lag" if state == "lagging" or report in rule.early else "no_rows",
                     total_from=total,
                     report_usd=from_nanos(weighed[1]) if weighed else None,
                     local_usd=from_nanos(weighed[2]) if weighed else None,
+                )
+            )
+    for provider, (report, days) in (unreached or {}).items():
+        cov = out.setdefault(provider, SourceCoverage(reporting_lag=_hours(lag(provider))))
+        for day in days:
+            top = found[(provider, day)].top if (provider, day) in found else None
+            cov.estimated_days.append(
+                CoverageDay(
+                    day=_iso(day),
+                    report=_COVERAGE_REPORT[report],
+                    rule="reporting_lag",
+                    total_from="usage report" if top == "usage" and report == "cost" else "local estimates",
                 )
             )
     return out
@@ -229,6 +245,69 @@ def missing_bill_warnings(
         "Sync again later, or check the admin key can read costs"
         for provider, days in sorted(missing.items())
     ]
+
+
+def unreached_days(
+    conn: Conn, first_day: int, end_day: int, *, usage_only: frozenset[str]
+) -> dict[str, tuple[Report, list[int]]]:
+    """Per provider, its bill (the billing report; the usage report of ``usage_only`` providers)
+    and the period's UTC days ``[first_day, end_day)`` the bill does not list yet although the
+    provider's latest successful sync asked for them: the days after the last one the bill lists,
+    through the day of that sync (every sync asks through its own day).
+
+    The reports that list every day of the range asked, empty ones included (OpenAI's costs,
+    Anthropic's cost_report, AWS Cost Explorer), leave a day out only when the provider's billing
+    has not reached it: "no spend" would be listed with no rows. The exports that list only days
+    with cost (Azure, Google, Cursor, Groq) are marked synced for the whole range asked, so they
+    have no such days; their empty days synced within the reporting lag are labelled by
+    :func:`summaries` from the day rules instead. Without this, a bill lagging past its last listed
+    day left those days to local estimates (or nothing) with no note at all."""
+    synced_on = {
+        s.source: datetime.fromisoformat(s.last_success).astimezone(UTC).date().toordinal() - _EPOCH
+        for s in source_state.all_states(conn)
+        if s.last_success is not None
+    }
+    out: dict[str, tuple[Report, list[int]]] = {}
+    for (provider, kind), last_ms in sorted(latest_covered_by_kind(conn).items()):
+        bill: Report = "usage" if provider in usage_only else "cost"
+        if provider in ATTRIBUTION_ONLY or kind != bill or provider not in synced_on:
+            continue
+        days = list(range(max(first_day, last_ms // DAY_MS + 1), min(end_day, synced_on[provider] + 1)))
+        if days:
+            out[provider] = (bill, days)
+    return out
+
+
+def unreached_warnings(
+    found: dict[tuple[str, int], DayRule], unreached: dict[str, tuple[Report, list[int]]]
+) -> list[str]:
+    """A warning per provider whose bill does not list days its latest sync asked for
+    (:func:`unreached_days`), but for the days :func:`missing_bill_warnings` already names (a
+    settled usage report stands in for the bill)."""
+    out: list[str] = []
+    for provider, (report, all_days) in sorted(unreached.items()):
+        days = [
+            d
+            for d in all_days
+            if not (
+                report == "cost"
+                and (provider, d) in found
+                and found[(provider, d)].reports.get("usage") == "settled"
+            )
+        ]
+        if not days:
+            continue
+        below = (
+            "its usage report, local logs and record_usage"
+            if report == "cost"
+            else "local logs and record_usage"
+        )
+        out.append(
+            f"{provider}: its {_REPORT_NAME[report]} report does not list {_days(days)} yet, though its "
+            f"last sync asked for them (the provider has not billed them yet), so spend on them is "
+            f"only what {below} estimate, not billed, until a later sync brings them"
+        )
+    return out
 
 
 def unsynced_warnings(
@@ -294,6 +373,9 @@ def unsynced_warnings(
             f"days={days}) fetches them, as far back as the provider keeps them"
         )
     return out
+
+
+_EPOCH = date(1970, 1, 1).toordinal()
 
 
 def _days(days: Sequence[int]) -> str:

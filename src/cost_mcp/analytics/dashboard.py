@@ -18,7 +18,7 @@ from cost_mcp.analytics import rows
 from cost_mcp.analytics.budgets import budget_status
 from cost_mcp.analytics.forecast import spend_forecast
 from cost_mcp.analytics.hourly import cost_by_hour
-from cost_mcp.analytics.spend import Filters, get_spend, resolve
+from cost_mcp.analytics.spend import PARTIAL, Filters, get_spend, resolve
 from cost_mcp.config import Settings
 from cost_mcp.errors import InvalidInputError
 from cost_mcp.models import Dashboard, SpendResult, SpendRow
@@ -64,18 +64,30 @@ def build_dashboard(
         return get_spend(conn, settings, q, [], filters, take_alerts=False)
 
     parts = {dim: breakdown(conn, settings, p, dim, filters) for dim in breakdowns}
+    today, this_week, this_month = spend("today"), spend("this_week"), spend("this_month")
+    budgets = budget_status(conn, settings, now=moment, take_alerts=False)
+    ahead = spend_forecast(conn, settings, p, now=moment, take_alerts=False)
+    # What any part lacks (a provider's bill never synced...) is what the dashboard lacks: its
+    # complete is weighed on its own warnings only (catchup.label), so they carry each such line once.
+    said = [
+        *(w for a in (today, this_week, this_month, daily, *parts.values()) for w in a.warnings),
+        *budgets.warnings,
+        *ahead.warnings,
+    ]
+    partial = dict.fromkeys(w for w in said if w.startswith(PARTIAL))
     return Dashboard(
         generated_at=moment.isoformat(timespec="seconds"),
         period=p.name,
         filters={f.name: list(values) for f in fields(filters) if (values := getattr(filters, f.name))},
-        today=spend("today"),
-        this_week=spend("this_week"),
-        this_month=spend("this_month"),
+        today=today,
+        this_week=this_week,
+        this_month=this_month,
         daily_by_provider=daily,
         breakdowns=parts,
         hourly=cost_by_hour(conn, settings, p, filters),
-        budgets=budget_status(conn, settings, now=moment, take_alerts=False),
-        forecast=spend_forecast(conn, settings, p, now=moment, take_alerts=False),
+        budgets=budgets,
+        forecast=ahead,
+        warnings=list(partial),
     )
 
 

@@ -46,7 +46,7 @@ from cost_mcp.periods import (
     resolve_period,
     to_ms,
 )
-from cost_mcp.sources import registry
+from cost_mcp.sources import azure, registry
 from cost_mcp.sources.billing import MAX_SYNC_DAYS
 from cost_mcp.store import alerts as alert_store
 from cost_mcp.store import rollup, session_rows, source_state
@@ -248,6 +248,8 @@ def get_spend(
         conn, p, filters, slices, settings.cost_mode
     )
     warnings += _outside_bill_notes(slices)
+    if not local_only:
+        warnings += _not_usd_warnings(told, settings, p)
     if filters.models:
         warnings += _models_only_estimated(slices)
     warnings += stale_push_warnings(conn, p.end_ms, filters.members)
@@ -255,6 +257,8 @@ def get_spend(
     warnings += coverage.missing_bill_warnings(
         layers.rules, *_utc_day_range(p), usage_only=USAGE_ONLY_SOURCES
     )
+    unreached = {} if local_only else _unreached(conn, p, filters)
+    warnings += coverage.unreached_warnings(layers.rules, unreached)
     if not local_only:
         synced = [
             spec.id
@@ -287,10 +291,17 @@ def get_spend(
         total_rows=shown.total_rows,
         attribution_total_rows=attribution.total_rows,
         next_cursor=rows.encode_cursor(n) if (n := shown.next_offset or attribution.next_offset) else None,
-        sources=coverage.attach(statuses, coverage.summaries(layers.rules, *_utc_day_range(p))),
+        sources=coverage.attach(statuses, coverage.summaries(layers.rules, *_utc_day_range(p), unreached)),
         warnings=warnings,
         alerts=alert_store.take(conn) if take_alerts else [],
     )
+
+
+def _unreached(conn: Conn, p: Period, filters: Filters) -> dict[str, tuple[coverage.Report, list[int]]]:
+    """The days of ``p`` each provider's bill has not reached yet (:func:`coverage.unreached_days`),
+    of the providers the filters keep."""
+    found = coverage.unreached_days(conn, *_utc_day_range(p), usage_only=USAGE_ONLY_SOURCES)
+    return {k: v for k, v in found.items() if not filters.providers or k in filters.providers}
 
 
 @dataclass
@@ -889,16 +900,23 @@ def _merged(group: dict[str, str | None], ids: set[str]) -> list[str] | None:
 
 
 def source_statuses(
-    conn: Conn, settings: Settings, now: datetime | None = None, members: Sequence[str] | None = None
+    conn: Conn,
+    settings: Settings,
+    now: datetime | None = None,
+    members: Sequence[str] | None = None,
+    *,
+    data_sources: bool = True,
 ) -> list[SourceStatus]:
     """Freshness of every source that has ever run, plus configured providers that never have, and
-    on a team server when each laptop last pushed (only ``members``' laptops, with them)."""
+    on a team server when each laptop last pushed (only ``members``' laptops, with them).
+    Without ``data_sources`` each provider's ``data_sources`` is left empty (a read of every bucket's
+    provider and kind: ~10 ms on 200k buckets), for callers that only weigh freshness."""
     moment = now or datetime.now(UTC)
     statuses: list[SourceStatus] = []
     seen: set[str] = set()
     from cost_mcp.sources import agents as agent_logs  # Codex, Gemini CLI...: local logs like Claude Code's
 
-    fed = provider_data_sources(conn)
+    fed = provider_data_sources(conn) if data_sources else {}
     for state in source_state.all_states(conn):
         source, last_success, last_error, detail = (
             state.source,
@@ -1036,6 +1054,28 @@ def member_sources(statuses: Sequence[SourceStatus]) -> list[SourceStatus]:
     ]
 
 
+def missing_bill_partials(
+    conn: Conn,
+    settings: Settings,
+    p: Period,
+    providers: Sequence[str] | None,
+    *,
+    member: bool = False,
+) -> list[str]:
+    """The PARTIAL lines get_spend would give over ``p`` for the state of the providers' syncs (a bill
+    never synced, a refresh failing since the period began to settle, a currency left out): for the
+    answers that total spend without get_spend's envelope (budget_status), so they say what they
+    lack too. ``providers``: those counted (None: every one); ``member``: a team member asks."""
+    statuses = [
+        s
+        for s in source_statuses(conn, settings, data_sources=False)
+        if s.kind not in ("logs", "push") and (providers is None or s.source in providers)
+    ]
+    told = member_sources(statuses) if member else statuses
+    lines = _warnings([], settings, conn, told, False, [], p.end_ms) + _not_usd_warnings(told, settings, p)
+    return [w for w in lines if w.startswith(PARTIAL)]
+
+
 MEMBER_SYNC_ERROR = "the team server's last sync of it failed (`cost-mcp doctor` on the server says why)"
 """A provider's last error as a team member's answer says it."""
 
@@ -1065,6 +1105,29 @@ def _seat_and_api_value(slices: Sequence[_Slice], settings: Settings) -> list[st
         "Pro or Max plan that covers Claude Code, set COST_MCP_CLAUDE_CODE_BILLING=subscription so that "
         "usage is shown as the plan's value, not counted again"
     ]
+
+
+def _not_usd_warnings(statuses: Sequence[SourceStatus], settings: Settings, p: Period) -> list[str]:
+    """A PARTIAL warning per provider whose latest sync left amounts billed in another currency out
+    of the USD totals (Azure's note, sources/azure.py) on days of ``p``: shown only beside the
+    source's freshness, such a gap read as a whole bill."""
+    lo, hi = _utc_day_range(p)
+    out: list[str] = []
+    for status in statuses:
+        if not settings.has_key_for(status.source) or settings.skips_sync(status.source):
+            continue
+        left_out = [
+            f"{amount} ({first} to {last})"
+            for amount, first, last in azure.not_usd_notes(status.last_refresh)
+            if first.toordinal() - _EPOCH_ORDINAL < hi and last.toordinal() - _EPOCH_ORDINAL >= lo
+        ]
+        if left_out:
+            out.append(
+                f"PARTIAL: {status.source}: its bill has {', '.join(left_out)} billed in another currency, "
+                "left out of these US-dollar totals (cost-mcp does not convert without the bill's own "
+                f"rate). Count it from the invoice, or set {azure.SCOPE_ENV} to a scope billed in USD"
+            )
+    return out
 
 
 def _sync_advice(status: SourceStatus) -> str:
@@ -1164,6 +1227,14 @@ def _warnings(
             warnings.append(
                 f"PARTIAL: {status.source}: not synced yet; its billed spend is not in this answer. "
                 "Ask again shortly, or run `cost-mcp sync`"
+            )
+        elif status.status == "stale" and _stale_in_period(status, period_end_ms):
+            # Not refreshed for days (its syncs outran the refresh budget, or were skipped while
+            # another process wrote): its bill since is not in the ledger, as after a failure.
+            warnings.append(
+                f"PARTIAL: {status.source}: not refreshed since {status.last_success}: its {_what(status)} "
+                "since is not in this answer, only what local logs and record_usage estimate. Run "
+                "`cost-mcp sync` (or sync_providers)"
             )
         elif status.status == "stale" and status.kind != "push":  # stale_push_warnings says whose
             warnings.append(f"{status.source}: not refreshed since {status.last_success}")

@@ -466,6 +466,7 @@ def export(fmt: str, output: str, **period: Any) -> int:
                 _write_focus_parquet(Path(output), conn, loaded, p)
             except OSError as exc:
                 raise _unwritable(output, exc) from None
+            _export_notes(conn, loaded, p)
             return EXIT_OK
         try:
             target = sys.stdout if output == "-" else open(output, "w", newline="", encoding="utf-8")  # noqa: SIM115
@@ -487,7 +488,23 @@ def export(fmt: str, output: str, **period: Any) -> int:
         finally:
             if target is not sys.stdout:
                 target.close()
+        _export_notes(conn, loaded, p)
     return EXIT_OK
+
+
+def _export_notes(conn: Conn, settings: Settings, p: Period) -> None:
+    """What the exported rows lack, on stderr as `report --csv` says it (a file has no place for it,
+    and a month-end reconciliation must see it): a provider's bill never synced or failing, days
+    its bill has not reached yet, amounts in another currency, logs not read, unpriced calls."""
+    from cost_mcp.analytics import spend
+    from cost_mcp.catchup import envelope
+
+    result = envelope(conn, spend.get_spend(conn, settings, p, take_alerts=False))
+    err = Console(stderr=True)
+    for warning in result.warnings:
+        note(err, warning)
+    for line in partial_days(result):
+        note(err, line, "partial:")
 
 
 def _unwritable(output: str, exc: OSError) -> InvalidInputError:

@@ -37,6 +37,7 @@ from cost_mcp.sources.billing import (
     decode,
     gather,
     merge,
+    not_usd,
     price_usage,
 )
 from cost_mcp.sources.http import Json, ProviderClient
@@ -183,7 +184,7 @@ def cost_bucket(result: CostResult, day: int) -> Bucket:
     """One cost_report result as a billed bucket: cents as a decimal string, to exact USD."""
     currency = result.currency or "USD"
     if currency.upper() != "USD":
-        raise ProviderResponseError(f"{COST_PATH} reported an amount in {currency!r}; only USD is supported")
+        raise not_usd(COST_PATH, currency, PROVIDER)
     return Bucket(
         start_ms=day,
         end_ms=day + DAY_MS,

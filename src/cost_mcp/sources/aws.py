@@ -49,7 +49,7 @@ import msgspec
 from cost_mcp import money
 from cost_mcp.errors import ProviderAuthError, ProviderResponseError
 from cost_mcp.pricing import Pricer
-from cost_mcp.sources.billing import Feed, Window, day_ms, merge
+from cost_mcp.sources.billing import Feed, Window, day_ms, merge, not_usd
 from cost_mcp.sources.http import Json, ProviderClient, follow_pages
 from cost_mcp.sources.provider import Provider, Setting, SourceFetch
 from cost_mcp.store.buckets import DAY_MS, Bucket
@@ -305,10 +305,7 @@ def to_buckets(pages: list[CostAndUsage], window: Window) -> tuple[list[Bucket],
                     raise ProviderResponseError(f"a Cost Explorer group has no {METRIC}")
                 unit = (metric.unit or "").strip()
                 if unit != "USD":
-                    raise ProviderResponseError(
-                        f"Cost Explorer gave {service}'s {METRIC} in {unit or 'no unit'!r}, not USD; "
-                        "cost-mcp does not convert currencies without the bill's own rate"
-                    )
+                    raise not_usd(f"Cost Explorer ({service}'s {METRIC})", unit or "no unit", PROVIDER)
                 try:
                     amount = money.parse_amount(metric.amount)
                 except ValueError as exc:

@@ -258,10 +258,31 @@ def to_buckets(found: list[dict[str, object]], window: Window) -> tuple[list[Buc
             )
         )
     notes = [
-        f"billed in {cur}, not in USD totals: {cur} {totals[cur]:f} over {len(days[cur])} day(s)"
+        f"billed in {cur}, not in USD totals: {cur} {totals[cur]:f} over {len(days[cur])} day(s) "
+        f"({_iso(min(days[cur]))} to {_iso(max(days[cur]))})"
         for cur in sorted(totals)
     ]
     return buckets, notes
+
+
+NOT_USD_NOTE = re.compile(
+    r"billed in (?P<currency>[A-Z]+), not in USD totals: (?P<amount>[A-Z]+ \S+) over \d+ day\(s\) "
+    r"\((?P<first>\d{4}-\d\d-\d\d) to (?P<last>\d{4}-\d\d-\d\d)\)"
+)
+"""A note line of :func:`to_buckets` about amounts in another currency, read back by answers."""
+
+
+def not_usd_notes(detail: str | None) -> list[tuple[str, date, date]]:
+    """The amounts in another currency a sync's note names (as "EUR 40.5"), with their first and
+    last day: left out of the USD totals, so an answer over those days must say it lacks them."""
+    return [
+        (m["amount"], date.fromisoformat(m["first"]), date.fromisoformat(m["last"]))
+        for m in NOT_USD_NOTE.finditer(detail or "")
+    ]
+
+
+def _iso(day_ms: int) -> str:
+    return datetime.fromtimestamp(day_ms / 1000, UTC).date().isoformat()
 
 
 async def fetch(client: ProviderClient, _pricer: Pricer, window: Window) -> list[Feed]:

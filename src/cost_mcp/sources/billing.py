@@ -98,6 +98,17 @@ class Feed:
         return sum(b.cost_nanos or 0 for b in self.buckets)
 
 
+def not_usd(what: str, currency: str, provider: str) -> ProviderResponseError:
+    """The refusal of a bill in another currency than US dollars: what reported it, that its bill is
+    then in no total, and what to do. The sync fails, so every answer covering ``provider`` says
+    what it lacks; the fix does not pass by itself, so the error names its own (no "sync again")."""
+    return ProviderResponseError(
+        f"{what} reported an amount in {currency!r}, not USD: cost-mcp totals US dollars and does not "
+        f"convert without the bill's own rate, so {provider}'s bill is in no total; count it from the "
+        f"invoice, and set COST_MCP_SYNC_SKIP={provider} to stop syncing it"
+    )
+
+
 def day_floor(ms: int) -> int:
     """The UTC midnight at or before ``ms``."""
     return ms - ms % DAY_MS

@@ -35,6 +35,7 @@ from cost_mcp.sources.billing import (
     decode,
     gather,
     merge,
+    not_usd,
     price_usage,
 )
 from cost_mcp.sources.http import Json, ProviderClient
@@ -115,7 +116,7 @@ def cost_bucket(result: Result, day: int) -> Bucket:
         raise ProviderResponseError(f"unexpected response: a {COSTS_PATH} result has no amount")
     currency = result.amount.currency or "usd"
     if currency.lower() != "usd":
-        raise ProviderResponseError(f"{COSTS_PATH} reported an amount in {currency!r}; only USD is supported")
+        raise not_usd(COSTS_PATH, currency, PROVIDER)
     return Bucket(
         start_ms=day,
         end_ms=day + DAY_MS,
