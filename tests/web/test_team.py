@@ -2750,6 +2750,27 @@ def test_token_and_team_commands(settings: Settings, capsys: pytest.CaptureFixtu
     assert "COST_MCP_TEAM_SERVER" in capsys.readouterr().err
 
 
+def test_a_taken_token_name_says_how_to_rotate_the_token(
+    settings: Settings, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """Creating a token under a live token's name said "revoke it or choose another name"; an admin
+    rotating ana's token revoked the old one and was then told its name is never reused."""
+    from cost_mcp.cli import main
+
+    assert main(["token", "create", "ana-laptop", "--member", "ana@example.com"]) == 0
+    capsys.readouterr()
+    assert main(["token", "create", "ana-laptop", "--member", "ana@example.com"]) == 2
+    assert capsys.readouterr().err == (
+        "error: a token named 'ana-laptop' exists, and a name is never reused, even once revoked: choose "
+        "another, e.g. ana-laptop-2 (to replace the token: create the new one, then `cost-mcp token "
+        "revoke ana-laptop`)\n"
+    )
+    assert main(["token", "revoke", "ana-laptop"]) == 0
+    capsys.readouterr()
+    assert main(["token", "create", "ana-laptop", "--member", "ana@example.com"]) == 2
+    assert "choose another name, e.g. ana-laptop-2" in capsys.readouterr().err
+
+
 def test_token_and_team_names_hold_no_control_characters(
     settings: Settings, capsys: pytest.CaptureFixture[str]
 ) -> None:
