@@ -1807,6 +1807,24 @@ def test_answers_say_when_each_laptop_last_pushed(team: Team, home: Path) -> Non
     assert "pushes from   ana (ana@example.com): last " in table.stdout
 
 
+def test_doctor_on_a_team_server_set_up_but_not_pushed_to_finds_no_problem(home: Path) -> None:
+    """An admin following the README made the tokens and ran `cost-mcp doctor` on the server before
+    any laptop pushed: "problem: no coding agent's logs found" (exit 1), though a team server has no
+    logs of its own to read; only a first push made it go. What is missing is each `never pushed`."""
+    server_db = _server_ledger(home)
+    env = _env(home, server_db)
+    holders = (("admin", "boss@example.com", "admin"), ("ana-laptop", "ana@example.com", "member"))
+    for name, member, role in holders:
+        made = _cli(env, "token", "create", name, "--member", member, "--role", role)
+        assert made.returncode == 0, made.stderr
+    doctor = _cli(env, "doctor", "--json")
+    report = json.loads(doctor.stdout)
+    assert (doctor.returncode, report["problems"]) == (0, []), doctor.stderr
+    assert [t["token_name"] for t in report["never_pushed"]] == ["ana-laptop"]
+    # A personal ledger with no logs and no tokens is still told where logs were looked for.
+    assert _cli(_env(home, home / "personal.db"), "doctor").returncode == 1
+
+
 def test_a_revoked_tokens_pushes_say_so(team: Team, home: Path) -> None:
     # After a rotation or a member leaving, the old token's pushes were listed (doctor, sources) as
     # a live laptop's that had gone quiet: nothing said it can push no more.
