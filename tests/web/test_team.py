@@ -2789,6 +2789,21 @@ def test_a_taken_token_name_says_how_to_rotate_the_token(
     assert "choose another name, e.g. ana-laptop-2" in capsys.readouterr().err
 
 
+def test_a_dry_run_for_a_member_who_pushed_nothing_says_so(
+    settings: Settings, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """`team forget-pushes --member carol@exmaple.com --dry-run` (a typo) printed nothing at all,
+    exit 0, while the same command without --dry-run said there was nothing to forget."""
+    from cost_mcp.cli import main
+
+    for command in ("forget-pushes", "unforget-pushes"):
+        assert main(["team", command, "--member", "carol@exmaple.com", "--dry-run"]) == 0
+        dry = capsys.readouterr().err
+        assert main(["team", command, "--member", "carol@exmaple.com"]) == 0
+        real = capsys.readouterr().err
+        assert dry == real and "carol@exmaple.com" in dry and "nothing to" in dry, (dry, real)
+
+
 def test_token_and_team_names_hold_no_control_characters(
     settings: Settings, capsys: pytest.CaptureFixture[str]
 ) -> None:
