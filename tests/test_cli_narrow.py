@@ -276,3 +276,29 @@ def test_under_80_columns_money_stays_on_one_line_and_columns_give_way(
     assert LONG_MODEL in "".join(
         line.split()[0] for line in narrow_report.splitlines() if line.startswith(" ")
     )
+
+
+def test_a_narrow_budget_status_cuts_no_amount_nor_date(heavy_logs: Path) -> None:
+    """At 80 columns `budget status` folded "$1,631.90" into "$1,631.9" over a "0", the first day
+    "2026-12-0" over a "1" and "forecast_exceede" over a "d"."""
+    with time_machine.travel(datetime(2026, 3, 10, 12, tzinfo=UTC), tick=False):
+        at(80, "budget", "set", "team", "20000", "--period", "month")
+        at(80, "budget", "set", "platform-engineering", "5000", "--period", "day", "--hard")
+        table = at(80, "budget", "status").stdout
+        states = json.loads(at(80, "budget", "status", "--json").stdout)["budgets"]
+    assert {s["status"] for s in states} == {"exceeded", "forecast_exceeded"}
+    lines = table.splitlines()
+    assert max(len(line) for line in lines) <= 80
+    for state in states:
+        amounts = [
+            state["budget"]["amount_usd"],
+            state["spent_usd"],
+            state["remaining_usd"],
+            state["projected_usd"],
+        ]
+        for amount in amounts:
+            shown = f"${abs(amount):,.2f}"
+            assert len(shown) >= len("$5,000.00") and any(shown in line for line in lines), (shown, table)
+        assert any(state["first_day"] in line for line in lines), table
+    assert any(line.rstrip().endswith(" forecast") for line in lines), table  # between its words
+    assert any(line.rstrip().endswith(" exceeded") for line in lines), table

@@ -177,6 +177,13 @@ class Settings(BaseSettings):
     public_url: str | None = Field(
         default=None, description="This server's public origin, for OAuth metadata (COST_MCP_PUBLIC_URL)."
     )
+    # uvicorn's own variable, read here too so that the env file sets it as it sets everything else
+    # (uvicorn reads only the process environment: in the env file it was silently ignored).
+    forwarded_allow_ips: str | None = Field(
+        default=None,
+        validation_alias=AliasChoices("FORWARDED_ALLOW_IPS"),
+        description="Proxies whose X-Forwarded-For is trusted (FORWARDED_ALLOW_IPS); default loopback.",
+    )
     jwt_issuer: str | None = Field(
         default=None, description="Accept JWTs from this issuer (COST_MCP_JWT_ISSUER)."
     )

@@ -109,12 +109,9 @@ def diagnose(
     pushed = {sender.token_name for sender in received}
     # A member's token that never pushed: the team's totals lack that laptop entirely, and no
     # `push:` source or stale warning can say so (they start at a first push).
+    live_tokens = [t for t in health.tokens(settings.db) if t.revoked_at is None]
     silent = sorted(
-        (
-            t
-            for t in health.tokens(settings.db)
-            if t.role == "member" and t.revoked_at is None and t.name not in pushed
-        ),
+        (t for t in live_tokens if t.role == "member" and t.name not in pushed),
         key=lambda t: (t.created_at, t.name),
     )
     otel_since_ms = int((time.time() - OTEL_DAYS * 86_400) * 1000)
@@ -125,10 +122,12 @@ def diagnose(
     otel_calls = Counter[str]()
     for sender in otel_from:
         otel_calls[sender.member] += sender.events
-    # A team server's usage comes from its members' pushes: its own machine has no logs to read.
-    # Nor is a machine whose only agent is another one (Codex, Gemini CLI...) missing anything.
+    # A team server's usage comes from its members' pushes: its own machine has no logs to read, also
+    # before the first push (a server just set up: its tokens say what it is, and `never pushed`
+    # lines what is missing). Nor is a machine whose only agent is another one missing anything.
+    team_server = bool(received) or any(t.role in ("member", "ingest") for t in live_tokens)
     other_agents = any(a.unreadable or any(f.found for f in a.folders) for a in agent_roots)
-    if not any(r.projects_dir_found or r.unreadable for r in roots) and not received and not other_agents:
+    if not any(r.projects_dir_found or r.unreadable for r in roots) and not team_server and not other_agents:
         problems.append(
             "no coding agent's logs found: no Claude Code logs in "
             + ", ".join(r.path for r in roots)

@@ -665,7 +665,19 @@ def push(
                 names = folder_names(conn)
             wire = [_wire(row, hide, names) for row in batch]
             body = gzip.compress(msgspec.json.encode(WireBatch(rows=wire)), compresslevel=5)
-            stats.add(sender(url, secret, body))
+            try:
+                answer = sender(url, secret, body)
+            except PushError as exc:
+                if not stats.sent:
+                    raise
+                # A server gone mid-push (a restart): said alone, it read as if nothing went.
+                raise PushError(
+                    f"{exc}; the {stats.sent:,} row(s) it took before stay there, and the next push "
+                    "sends the rest",
+                    exc.status,
+                    exc.said,
+                ) from None
+            stats.add(answer)
             sent = len(batch)
         now_ms = int(time.time() * 1000) if sent else None
         team_store.save_push_mark(conn, key, at_id, at_seq, sent, now_ms)

@@ -665,6 +665,31 @@ def test_otel_config_for_a_team_server_sends_the_members_token(
     assert [(r["request_id"], r["member"]) for r in _rows(settings)] == [("req_token", "ana@example.com")]
 
 
+def test_otel_config_says_when_the_token_is_in_the_env_file_only(
+    home: Path, capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A laptop set up as the README says, COST_MCP_TEAM_TOKEN in the env file: the printed exports
+    read `$COST_MCP_TEAM_TOKEN` from the shell, where it is empty, so Claude Code sent "Bearer " and
+    dropped every refused event without a word, and nothing said so."""
+    from cost_mcp.cli import main
+
+    monkeypatch.delenv("COST_MCP_TEAM_TOKEN", raising=False)
+    env_file = home / "config" / "env"
+    env_file.parent.mkdir(parents=True, exist_ok=True)
+    env_file.write_text("COST_MCP_TEAM_TOKEN=cmt_in-the-file\n")
+    assert main(["otel-config", "--server", "https://cost.example.com"]) == 0
+    printed = capsys.readouterr()
+    assert "$COST_MCP_TEAM_TOKEN" in printed.out and "cmt_in-the-file" not in printed.out + printed.err
+    assert printed.err == (
+        "warning: the settings below read the token from $COST_MCP_TEAM_TOKEN, which this shell does not "
+        f"set (it is in {env_file}, which only cost-mcp reads): export it in the shell that starts the "
+        "agent, or the server refuses (401) every event and the agent drops them silently\n"
+    )
+    monkeypatch.setenv("COST_MCP_TEAM_TOKEN", "cmt_exported")
+    assert main(["otel-config", "--server", "https://cost.example.com"]) == 0
+    assert capsys.readouterr().err == ""
+
+
 def test_a_server_started_without_tokens_stops_answering_once_one_exists(
     server: str, settings: Settings
 ) -> None:

@@ -16,6 +16,7 @@ from collections.abc import Iterator
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from decimal import Decimal
+from pathlib import Path
 from typing import Any
 
 import pytest
@@ -24,8 +25,10 @@ from cost_mcp.analytics import budgets
 from cost_mcp.config import Settings
 from cost_mcp.models import BudgetScope
 from cost_mcp.pricing import Price, Pricer, Tokens
+from cost_mcp.sources import claude_code
 from cost_mcp.store import Ledger, connect
 from cost_mcp.store import team as team_store
+from tests.sources.claude_logs import assistant, session_file, write
 from tests.web.test_otel_receiver import _api_request, _otlp_json_logs
 from tests.web.test_team import _assert_rollup_exact, _total
 
@@ -288,3 +291,30 @@ def test_a_push_that_crosses_a_budget_fires_it_with_no_query(server: Server) -> 
     while not fired() and time.monotonic() < deadline:
         time.sleep(0.2)
     assert fired() == ["0.5"]
+
+
+def test_the_servers_own_log_copy_of_a_pushed_call_never_takes_it_from_the_member(
+    server: Server, home: Path
+) -> None:
+    """The server's Claude folder held a log of a call bob had pushed (the admin's machine serving
+    the team, a log copied there): read, its copy took over the pushed row's origin, so `cost-mcp
+    ingest --forget` of that file deleted bob's call from every total (his laptop's marks say the
+    server has it), and `team forget-pushes --member bob` no longer found it."""
+    ts = _ms(20)
+    pushed = server.push(BOB, [_row("msg_b1", "req_b1", ts, input_tokens=4, output_tokens=100)])
+    assert pushed["changed"] == 1
+    before = _figures(server.settings, BOB)
+    when = datetime.fromtimestamp(ts / 1000, UTC).strftime("%Y-%m-%dT%H:%M:%S.%f")[:-3] + "Z"
+    line = assistant("msg_b1", "req_b1", when, session="s1", model=OPUS)
+    log = write(session_file(home / "claude", "s1"), line)
+    conn = connect(server.settings.db)
+    try:
+        claude_code.ingest(conn, server.settings, Pricer())
+        assert _figures(server.settings, BOB) == before  # one call, still bob's
+        assert [s.rows for s in team_store.pushed_by(conn, BOB, None, None)] == [1]
+        claude_code.forget(conn, server.settings, Pricer(), [str(log)])
+        assert [s.rows for s in team_store.pushed_by(conn, BOB, None, None)] == [1]
+    finally:
+        conn.close()
+    assert _figures(server.settings, BOB) == before
+    _assert_agree(server.settings)

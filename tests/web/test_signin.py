@@ -14,6 +14,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+import httpx2
 import pytest
 from starlette.testclient import TestClient
 
@@ -24,7 +25,16 @@ from cost_mcp.store import team as team_store
 from cost_mcp.web import auth, signin
 from cost_mcp.web.http import create_http_app
 from tests.web.conftest import serve
-from tests.web.test_team import _ledger_bytes
+from tests.web.test_team import (
+    ADMIN_AND_ANA,
+    _env,
+    _free_port,
+    _ledger_bytes,
+    _server_ledger,
+    _start,
+    _stop,
+)
+from tests.web.test_team import _tokens as _server_tokens
 
 ORIGIN = {"Origin": "http://127.0.0.1"}
 PAGE = {"Accept": "text/html,application/xhtml+xml,*/*;q=0.8"}
@@ -152,6 +162,33 @@ def test_failed_sign_ins_are_limited_per_address(team: Team) -> None:
     limited = _sign_in(http, team.tokens["admin"])
     assert limited.status_code == 429 and "too many tokens" in limited.text
     assert 1 <= int(limited.headers["retry-after"]) <= 60 and "set-cookie" not in limited.headers
+
+
+def test_forwarded_allow_ips_in_the_env_file_decides_whose_address_counts(home: Path) -> None:
+    """FORWARDED_ALLOW_IPS in the env file was ignored (uvicorn reads only the process environment),
+    though the README says every setting may live there: behind a proxy on another machine, every
+    browser then shared the proxy's address, and ten wrong tokens from one locked out every admin.
+
+    Here the file names a proxy elsewhere (192.0.2.99), so loopback is no proxy any more and its
+    ``X-Forwarded-For`` is not believed: the second browser waits too. Read from the file or not is
+    what differs: left unset, loopback is trusted and the second browser would be answered (401)."""
+    server_db = _server_ledger(home)
+    _server_tokens(server_db, ADMIN_AND_ANA)
+    env_file = home / "server.env"
+    env_file.write_text("FORWARDED_ALLOW_IPS=192.0.2.99\n")
+    port = _free_port()
+    proc = _start(_env(home, server_db, COST_MCP_ENV_FILE=str(env_file)), port, home / "server.log")
+    try:
+        base = f"http://127.0.0.1:{port}"
+
+        def sign_in(browser: str) -> int:
+            headers = {"Origin": base, "X-Forwarded-For": browser}
+            return httpx2.post(f"{base}/signin", data={"token": "cmt_guess"}, headers=headers).status_code
+
+        assert [sign_in("198.51.100.1") for _ in range(10)] == [401] * 10
+        assert sign_in("198.51.100.2") == 429
+    finally:
+        _stop(proc)
 
 
 def test_a_revoked_tokens_session_stops_at_once(team: Team) -> None:

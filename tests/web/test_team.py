@@ -1807,6 +1807,24 @@ def test_answers_say_when_each_laptop_last_pushed(team: Team, home: Path) -> Non
     assert "pushes from   ana (ana@example.com): last " in table.stdout
 
 
+def test_doctor_on_a_team_server_set_up_but_not_pushed_to_finds_no_problem(home: Path) -> None:
+    """An admin following the README made the tokens and ran `cost-mcp doctor` on the server before
+    any laptop pushed: "problem: no coding agent's logs found" (exit 1), though a team server has no
+    logs of its own to read; only a first push made it go. What is missing is each `never pushed`."""
+    server_db = _server_ledger(home)
+    env = _env(home, server_db)
+    holders = (("admin", "boss@example.com", "admin"), ("ana-laptop", "ana@example.com", "member"))
+    for name, member, role in holders:
+        made = _cli(env, "token", "create", name, "--member", member, "--role", role)
+        assert made.returncode == 0, made.stderr
+    doctor = _cli(env, "doctor", "--json")
+    report = json.loads(doctor.stdout)
+    assert (doctor.returncode, report["problems"]) == (0, []), doctor.stderr
+    assert [t["token_name"] for t in report["never_pushed"]] == ["ana-laptop"]
+    # A personal ledger with no logs and no tokens is still told where logs were looked for.
+    assert _cli(_env(home, home / "personal.db"), "doctor").returncode == 1
+
+
 def test_a_revoked_tokens_pushes_say_so(team: Team, home: Path) -> None:
     # After a rotation or a member leaving, the old token's pushes were listed (doctor, sources) as
     # a live laptop's that had gone quiet: nothing said it can push no more.
@@ -2748,6 +2766,42 @@ def test_token_and_team_commands(settings: Settings, capsys: pytest.CaptureFixtu
     )
     assert main(["push"]) != 0
     assert "COST_MCP_TEAM_SERVER" in capsys.readouterr().err
+
+
+def test_a_taken_token_name_says_how_to_rotate_the_token(
+    settings: Settings, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """Creating a token under a live token's name said "revoke it or choose another name"; an admin
+    rotating ana's token revoked the old one and was then told its name is never reused."""
+    from cost_mcp.cli import main
+
+    assert main(["token", "create", "ana-laptop", "--member", "ana@example.com"]) == 0
+    capsys.readouterr()
+    assert main(["token", "create", "ana-laptop", "--member", "ana@example.com"]) == 2
+    assert capsys.readouterr().err == (
+        "error: a token named 'ana-laptop' exists, and a name is never reused, even once revoked: choose "
+        "another, e.g. ana-laptop-2 (to replace the token: create the new one, then `cost-mcp token "
+        "revoke ana-laptop`)\n"
+    )
+    assert main(["token", "revoke", "ana-laptop"]) == 0
+    capsys.readouterr()
+    assert main(["token", "create", "ana-laptop", "--member", "ana@example.com"]) == 2
+    assert "choose another name, e.g. ana-laptop-2" in capsys.readouterr().err
+
+
+def test_a_dry_run_for_a_member_who_pushed_nothing_says_so(
+    settings: Settings, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """`team forget-pushes --member carol@exmaple.com --dry-run` (a typo) printed nothing at all,
+    exit 0, while the same command without --dry-run said there was nothing to forget."""
+    from cost_mcp.cli import main
+
+    for command in ("forget-pushes", "unforget-pushes"):
+        assert main(["team", command, "--member", "carol@exmaple.com", "--dry-run"]) == 0
+        dry = capsys.readouterr().err
+        assert main(["team", command, "--member", "carol@exmaple.com"]) == 0
+        real = capsys.readouterr().err
+        assert dry == real and "carol@exmaple.com" in dry and "nothing to" in dry, (dry, real)
 
 
 def test_token_and_team_names_hold_no_control_characters(

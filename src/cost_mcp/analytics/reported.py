@@ -264,7 +264,9 @@ def forget_pushes(
 
     who = member.strip().lower()
     if dry_run:
-        return PushesForgotten(who, team_store.pushed_by(conn, who, start_ms, end_ms), dry_run=True)
+        # A misspelt member printed nothing at all: the warning the real run gives, said first.
+        sums = team_store.pushed_by(conn, who, start_ms, end_ms)
+        return PushesForgotten(who, sums, dry_run=True, warnings=[] if sums else [_nothing_pushed(conn, who)])
     moment = now or datetime.now(UTC)
     sums = team_store.forget_pushed(conn, who, start_ms, end_ms, int(moment.timestamp() * 1000), recount)
     warnings: list[str] = []
@@ -281,8 +283,10 @@ def unforget_pushes(
     the range, so that the member's next ``push --full`` stores and counts them again (the server
     does not keep the rows meanwhile)."""
     who = member.strip().lower()
+    nothing = [f"no forgotten call of {who} in that range: nothing to unforget"]
     if dry_run:
-        return PushesForgotten(who, team_store.forgotten_pushes(conn, who, start_ms, end_ms), dry_run=True)
+        sums = team_store.forgotten_pushes(conn, who, start_ms, end_ms)
+        return PushesForgotten(who, sums, dry_run=True, warnings=[] if sums else nothing)
     sums = team_store.unforget_pushed(conn, who, start_ms, end_ms)
     warnings = (
         [
@@ -290,7 +294,7 @@ def unforget_pushes(
             "(with a live token of theirs)"
         ]
         if sums
-        else [f"no forgotten call of {who} in that range: nothing to unforget"]
+        else nothing
     )
     return PushesForgotten(who, sums, dry_run=False, warnings=warnings)
 

@@ -9,7 +9,7 @@ from typing import TYPE_CHECKING, Any, Literal
 
 import click
 from rich.console import Console
-from rich.table import Table
+from rich.table import Column, Table
 
 from cost_mcp.cli.app import (
     EXIT_OK,
@@ -244,7 +244,13 @@ def _render_budgets(out: Console, status: BudgetStatusResult) -> None:
     if not status.budgets:
         out.print("No budgets yet. Create one: cost-mcp budget set monthly 150 --period month")
         return
-    table = Table("budget", "period", "limit", "spent", "left", "%", "projected", "status", box=None)
+    # Five amounts of up to ten characters and three words take 80 columns with one space between
+    # columns, not two: with two, "$1,631.90" was folded into "$1,631.9" over a "0" and the first day
+    # "2026-12-01" into "2026-12-0" over a "1". Amounts never fold; the name and status give way.
+    period = Column("period", min_width=len("2026-12-01"))
+    table = Table(
+        "budget", period, "limit", "spent", "left", "%", "projected", "status", box=None, padding=(0, 1, 0, 0)
+    )
     for b in status.budgets:
         table.add_row(
             text(b.budget.name) + (" (hard)" if b.budget.hard else ""),
@@ -254,7 +260,7 @@ def _render_budgets(out: Console, status: BudgetStatusResult) -> None:
             format_usd(b.remaining_usd),
             f"{b.percent}",
             format_cost(b.projected_usd, b.unpriced_requests),
-            b.status,
+            b.status.replace("_", " "),  # folds between its words
         )
     show(out, table, optional=("projected", "%", "left"))
     # Said because `cost-mcp forecast` projects the same month from another rate: a spike today

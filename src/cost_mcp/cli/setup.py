@@ -3,6 +3,7 @@ Code's status line and hook."""
 
 from __future__ import annotations
 
+import os
 import sys
 from collections.abc import Callable
 from pathlib import Path
@@ -103,6 +104,23 @@ def otel_config(server: str | None, bearer: bool | None) -> int:
             "warning: this ledger has tokens, so the server refuses (401) telemetry without one and the"
             " agents drop it silently; add --bearer (each member's token in"
             f" {TOKEN_ENV}, from `cost-mcp token create NAME --member EMAIL`), or --no-bearer",
+            file=sys.stderr,
+        )
+    if (bearer if bearer is not None else not is_loopback(server)) and not os.environ.get(TOKEN_ENV):
+        # The exports read the token from the shell: one kept only in the env file (where the README
+        # puts a laptop's) expands to "Bearer ", refused with 401, and the agents drop it unseen.
+        from cost_mcp.config import default_env_file, read_env_file
+
+        env_file = default_env_file()
+        filed = (
+            f" (it is in {env_file}, which only cost-mcp reads)"
+            if read_env_file(env_file).get(TOKEN_ENV)
+            else ""
+        )
+        print(
+            f"warning: the settings below read the token from ${TOKEN_ENV}, which this shell does not "
+            f"set{filed}: export it in the shell that starts the agent, or the server refuses (401) "
+            "every event and the agent drops them silently",
             file=sys.stderr,
         )
     print(snippet(server, bearer))

@@ -23,6 +23,7 @@ from itertools import repeat
 
 from cost_mcp.store import bulk, meta, otel, reported, rollup, stages
 from cost_mcp.store.connection import Conn, dialect, in_chunks, sqlite_pragma
+from cost_mcp.store.team import PUSH_ORIGIN
 from cost_mcp.store.usage import TOKEN_COLUMNS_SQL, TOKENS_FROM_EXCLUDED_SQL
 
 COPY_COLUMNS = (
@@ -44,13 +45,17 @@ ON CONFLICT (source, message_id, request_id, is_sidechain) DO UPDATE SET
     project = excluded.project, {TOKENS_FROM_EXCLUDED_SQL}, total_tokens = excluded.total_tokens,
     speed = excluded.speed, cost_nanos = excluded.cost_nanos,
     reported_cost_nanos = excluded.reported_cost_nanos, priced_model = excluded.priced_model,
-    origin = excluded.origin, service_tier = excluded.service_tier,
+    origin = CASE WHEN usage_events.origin = '{PUSH_ORIGIN}' THEN usage_events.origin
+                  ELSE excluded.origin END,
+    service_tier = excluded.service_tier,
     inference_geo = excluded.inference_geo, price_note = excluded.price_note
 WHERE excluded.total_tokens > usage_events.total_tokens
    OR (excluded.total_tokens = usage_events.total_tokens
        AND (excluded.ts_ms, excluded.session_id, excluded.origin)
          <= (usage_events.ts_ms, usage_events.session_id, usage_events.origin))
 """
+# A member's pushed row stays theirs by origin too (a team server reading its own log of a call a
+# member pushed): ``ingest --forget`` of that file must not delete it, nor `team forget-pushes` miss it.
 # "<=": the very same copy read again (a full rescan, or the re-read after an upgrade) takes the
 # price of today's pricing and overrides instead of keeping the one it was first stored with.
 

@@ -91,7 +91,12 @@ def create_token(conn: Conn, name: str, member: str, role: str = "member") -> st
                     f"a token named {name!r} was revoked and its name is kept in the push history; "
                     f"choose another name, e.g. {name}-2"
                 )
-            raise InvalidInputError(f"a token named {name!r} exists; revoke it or choose another name")
+            # Revoking would not free the name (above): rotating is a new name, then the old revoked.
+            raise InvalidInputError(
+                f"a token named {name!r} exists, and a name is never reused, even once revoked: choose "
+                f"another, e.g. {name}-2 (to replace the token: create the new one, then `cost-mcp token "
+                f"revoke {name}`)"
+            )
     return token
 
 

@@ -567,11 +567,15 @@ def serve_http(
                 port=port,
                 workers=workers,
                 log_level="warning",
+                forwarded_allow_ips=settings.forwarded_allow_ips,
             )
             return
         app = create_http_app(ledger, settings, _pricer(settings), host=host, port=port, require_auth=auth)
         _freeze_startup_objects()
-        uvicorn.Server(uvicorn.Config(app, host=host, port=port, log_level="warning")).run()
+        config = uvicorn.Config(
+            app, host=host, port=port, log_level="warning", forwarded_allow_ips=settings.forwarded_allow_ips
+        )
+        uvicorn.Server(config).run()
     finally:
         ledger.close()
 
