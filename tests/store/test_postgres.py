@@ -3,14 +3,17 @@
 from __future__ import annotations
 
 import threading
+import time
 from decimal import Decimal
 from pathlib import Path
+from urllib.parse import urlsplit
 
+import psycopg
 import pytest
 
 from cost_mcp.config import load_settings
 from cost_mcp.errors import DatabaseError
-from cost_mcp.store import connect, write_transaction
+from cost_mcp.store import Ledger, connect, write_transaction
 from cost_mcp.store.connection import shown as scrub
 from cost_mcp.store.migrations import MIGRATIONS, applied
 from cost_mcp.store.postgres import PgConnection, translate
@@ -191,3 +194,35 @@ def test_the_touched_messages_are_looked_up_id_by_id_on_the_unique_key(pg: str) 
         assert conn.execute("SELECT COUNT(*) FROM usage_events WHERE counted = 1").fetchone()[0] == 19_998
     finally:
         conn.close()
+
+
+def test_connections_the_server_ended_while_idle_are_replaced_not_handed_out(
+    pg: str, pg_cluster: Cluster
+) -> None:
+    """After PostgreSQL restarted (or an admin ended its backends), each pooled connection failed
+    its next request once: a team server answered pushes 500 and tools an error until every one
+    had failed. The server's goodbye is on the idle socket: such a connection is replaced first."""
+    ledger = Ledger(pg)
+    try:
+        with ledger.use() as a, ledger.use() as b, ledger.use() as c:  # three in the pool
+            pids = {int(x.execute("SELECT pg_backend_pid()").fetchone()[0]) for x in (a, b, c)}
+        assert len(pids) == 3
+        database = urlsplit(pg).path.lstrip("/")
+        pg_cluster.exec(
+            f"SELECT pg_terminate_backend(pid) FROM pg_stat_activity WHERE datname = '{database}'"
+        )
+        deadline = time.monotonic() + 10
+        while time.monotonic() < deadline:  # the backends are gone once the server says so
+            with psycopg.connect(pg_cluster.url("postgres"), autocommit=True) as admin:
+                left = admin.execute(
+                    "SELECT count(*) FROM pg_stat_activity WHERE datname = %s", (database,)
+                ).fetchone()
+            if left is not None and left[0] == 0:
+                break
+            time.sleep(0.05)
+        for _ in range(4):
+            with ledger.use() as conn:
+                pid = conn.execute("SELECT pg_backend_pid()").fetchone()
+                assert pid is not None and int(pid[0]) not in pids
+    finally:
+        ledger.close()

@@ -17,6 +17,7 @@ from __future__ import annotations
 
 import functools
 import re
+import select
 import sqlite3
 import threading
 from collections.abc import Iterable, Iterator, Sequence
@@ -408,6 +409,22 @@ def applied_names(target: str) -> list[str] | None:
         raw.close()
 
 
+def _closed_by_server(raw: psycopg.Connection[Any]) -> bool:
+    """Whether an idle pooled connection is known dead without a round trip: closed or broken, or
+    its socket readable. An idle autocommit session gets nothing unasked (no LISTEN here), so
+    something to read is the server's goodbye ("terminating connection due to administrator
+    command") or the end of the stream; at worst a status report after a reload, and then a
+    healthy connection is replaced for nothing."""
+    if raw.closed or raw.broken:
+        return True
+    try:
+        poll = select.poll()  # not select(): a busy server's descriptors pass FD_SETSIZE
+        poll.register(raw.fileno(), select.POLLIN)
+        return bool(poll.poll(0))
+    except (OSError, ValueError, psycopg.Error):
+        return True
+
+
 class PgPool:
     """A psycopg_pool pool handing out :class:`PgConnection` wrappers (one per pooled connection)."""
 
@@ -440,13 +457,29 @@ class PgPool:
 
     @contextmanager
     def connection(self) -> Iterator[PgConnection]:
-        """A pooled connection for the duration of the block."""
-        with self._pool.connection() as raw:
-            with self._guard:
-                wrapper = self._wrappers.get(id(raw))
-                if wrapper is None or wrapper.raw is not raw:
-                    wrapper = self._wrappers[id(raw)] = PgConnection(raw, self.target)
-            yield wrapper
+        """A pooled connection for the duration of the block.
+
+        One the server closed while it sat idle in the pool (PostgreSQL restarted, or an admin
+        ended its backend) is closed and replaced before it is handed out: each of the pool's
+        connections used to fail its next request once (a push answered 500, a tool an error).
+        psycopg_pool's own ``check`` would cost a round trip per request and back off a second or
+        more after each dead one."""
+        for _ in range(self._pool.max_size):
+            with self._pool.connection() as raw:
+                if _closed_by_server(raw):
+                    raw.close()  # the pool drops it and opens a new one
+                    continue
+                yield self._wrapper(raw)
+                return
+        with self._pool.connection() as raw:  # every one dead: this one's error says why
+            yield self._wrapper(raw)
+
+    def _wrapper(self, raw: psycopg.Connection[Any]) -> PgConnection:
+        with self._guard:
+            wrapper = self._wrappers.get(id(raw))
+            if wrapper is None or wrapper.raw is not raw:
+                wrapper = self._wrappers[id(raw)] = PgConnection(raw, self.target)
+        return wrapper
 
     def close(self) -> None:
         """Close every pooled connection."""
