@@ -147,7 +147,7 @@ def test_filters_apply_to_subscriptions(conn: Conn, settings: Settings) -> None:
 
 
 def test_bad_subscriptions_are_refused(conn: Conn) -> None:
-    with pytest.raises(InvalidInputError, match="before start"):
+    with pytest.raises(InvalidInputError, match="before `start`"):
         subscriptions.set_subscription(conn, "x", "v", Decimal(1), "monthly", "2026-03-10", end="2026-03-01")
     with pytest.raises(InvalidInputError, match="YYYY-MM-DD"):
         subscriptions.set_subscription(conn, "x", "v", Decimal(1), "monthly", "March 1st")
