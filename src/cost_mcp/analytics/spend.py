@@ -1131,19 +1131,20 @@ def _not_usd_warnings(statuses: Sequence[SourceStatus], settings: Settings, p: P
 
 
 def _sync_advice(status: SourceStatus) -> str:
-    """What to do about a provider whose sync failed: its key when the key is what failed (the
-    auth errors say "needs <the key> in <VARIABLE>"), else asking again later (a rate limit, an
-    outage, an answer that could not be read); a team member, who can do neither on the server,
-    that an admin can."""
+    """What to do about a provider whose sync failed, as a sentence to end a warning with (a
+    leading space), or nothing: its key when the key is what failed (the auth errors say "needs
+    <the key> in <VARIABLE>"), else asking again later (a rate limit, an outage, an answer that
+    could not be read); a team member, who can do neither on the server, that an admin can."""
     if status.last_error == MEMBER_SYNC_ERROR:
-        return "A team admin can fix it"
+        return " A team admin can fix it"
     if (status.last_error or "").startswith("needs "):
-        return "Fix the key, or add it to COST_MCP_SYNC_SKIP to stop syncing it"
+        return " Fix the key, or add it to COST_MCP_SYNC_SKIP to stop syncing it"
     if "COST_MCP_SYNC_SKIP" in (status.last_error or ""):
-        # An error that will not pass by itself (Groq without the metrics plan) says its own fix:
-        # "sync again later" beside it would contradict it.
-        return "Add it to COST_MCP_SYNC_SKIP to stop syncing it"
-    return "Sync again later (`cost-mcp sync`), or add it to COST_MCP_SYNC_SKIP to stop syncing it"
+        # An error that will not pass by itself (Groq without the metrics plan, a bill in another
+        # currency) says its own fix, COST_MCP_SYNC_SKIP included: "sync again later" beside it
+        # would contradict it, and the same advice again only repeats it.
+        return ""
+    return " Sync again later (`cost-mcp sync`), or add it to COST_MCP_SYNC_SKIP to stop syncing it"
 
 
 _ATTRIBUTION_ONLY_MISSING = (
@@ -1199,7 +1200,7 @@ def _warnings(
         if status.status == "error" and status.last_success is None and status.source in ATTRIBUTION_ONLY:
             # Anthropic's Claude Code report only says who used what: no total lacks anything.
             warnings.append(
-                f"{status.source}: never synced ({status.last_error}); {_ATTRIBUTION_ONLY_MISSING}. "
+                f"{status.source}: never synced ({status.last_error}); {_ATTRIBUTION_ONLY_MISSING}."
                 f"{_sync_advice(status)}"
             )
         elif status.status == "error" and status.last_success is None:
@@ -1207,7 +1208,7 @@ def _warnings(
             # to show, and the total lacks this provider's bill; saying "earlier data" would hide that.
             warnings.append(
                 f"PARTIAL: {status.source}: never synced ({status.last_error}); its {_what(status)} is "
-                f"not in this answer, only what local logs and record_usage estimate. {_sync_advice(status)}"
+                f"not in this answer, only what local logs and record_usage estimate.{_sync_advice(status)}"
             )
         elif status.status == "error" and _stale_in_period(status, period_end_ms):
             # Its bill since the last sync that worked (and the days still settling then) is not
@@ -1215,12 +1216,12 @@ def _warnings(
             warnings.append(
                 f"PARTIAL: {status.source}: last refresh failed ({status.last_error}); showing data "
                 f"synced at {status.last_success}: its {_what(status)} since is not in this answer, "
-                f"only what local logs and record_usage estimate. {_sync_advice(status)}"
+                f"only what local logs and record_usage estimate.{_sync_advice(status)}"
             )
         elif status.status == "error":
             warnings.append(
                 f"{status.source}: last refresh failed ({status.last_error}); showing data synced at "
-                f"{status.last_success}. {_sync_advice(status)}"
+                f"{status.last_success}.{_sync_advice(status)}"
             )
         elif status.status == "never" and status.kind != "logs":
             # Configured, yet no sync has finished (the first one outran the refresh budget).
