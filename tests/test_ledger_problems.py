@@ -380,6 +380,22 @@ def test_a_command_whose_migration_waits_for_another_writer_says_so_on_stderr(
     assert json.loads(out)["total_usd"] == 3.000012  # nothing but the answer on stdout
 
 
+@pytest.mark.postgresql_only  # PostgreSQL's migration lock; SQLite migrates under its write lock
+def test_a_command_behind_another_process_migrating_postgresql_says_so_on_stderr(
+    clock: None, home: Path, conn: Any
+) -> None:
+    # Another process upgrading the shared database holds the migration lock for as long as its
+    # migrations run: a command started meanwhile waited in silence (the write lock's wait said so).
+    from cost_mcp.store.postgres import MIGRATE_LOCK
+
+    spend_line(home / "claude", "a")
+    conn.execute(f"SELECT pg_advisory_lock({MIGRATE_LOCK})")
+    told, out = _report_behind_the_lock(home, conn, f"SELECT pg_advisory_unlock({MIGRATE_LOCK})")
+    assert told.startswith("note: waiting up to ")
+    assert "for another process that is writing the ledger" in told
+    assert json.loads(out)["total_usd"] == 3.000012  # nothing but the answer on stdout
+
+
 def test_the_stdio_server_migrating_behind_another_writer_keeps_stdout_for_mcp(
     clock: None, home: Path, conn: Any
 ) -> None:

@@ -662,6 +662,16 @@ def _begin_telling(conn: Conn, begin: str, tell: Callable[[float], None]) -> Non
         conn.execute(begin)
 
 
+def take_lock(conn: Conn, statement: str) -> None:
+    """Run ``statement``, which waits for a lock another process may hold (a ``BEGIN IMMEDIATE``,
+    PostgreSQL's migration lock), telling a person it waits as :func:`telling_lock_waits` asks."""
+    tell = _lock_wait_teller
+    if tell is None:
+        conn.execute(statement)
+    else:
+        _begin_telling(conn, statement, tell)
+
+
 @contextmanager
 def write_transaction(conn: Conn, *, shared: bool = False) -> Iterator[Conn]:
     """One atomic write: everything inside commits together or not at all.
@@ -670,12 +680,7 @@ def write_transaction(conn: Conn, *, shared: bool = False) -> Iterator[Conn]:
     statements stay right beside others of its kind (a team server's pushes, store.team): they
     exclude every other writer and are excluded by it, but not each other. SQLite has one writer
     at a time whatever is asked."""
-    begin = "BEGIN SHARED" if shared and dialect(conn) == "postgresql" else "BEGIN IMMEDIATE"
-    tell = _lock_wait_teller
-    if tell is None:
-        conn.execute(begin)
-    else:
-        _begin_telling(conn, begin, tell)
+    take_lock(conn, "BEGIN SHARED" if shared and dialect(conn) == "postgresql" else "BEGIN IMMEDIATE")
     try:
         yield conn
     except BaseException:

@@ -11,7 +11,7 @@ from collections.abc import Callable
 from datetime import UTC, datetime
 
 from cost_mcp.errors import DatabaseError
-from cost_mcp.store.connection import Conn, dialect, write_transaction
+from cost_mcp.store.connection import Conn, dialect, take_lock, write_transaction
 
 Migration = Callable[[Conn], None]
 MIGRATIONS: list[tuple[str, Migration]] = []
@@ -51,7 +51,8 @@ def migrate(conn: Conn) -> list[str]:
         from cost_mcp.store.postgres import MIGRATE_LOCK
 
         # Processes starting at once: one migrates, the others wait and then find nothing to do.
-        conn.execute("SELECT pg_advisory_lock(?)", (MIGRATE_LOCK,))
+        # A command behind another process's long migration says it waits, as for the write lock.
+        take_lock(conn, f"SELECT pg_advisory_lock({int(MIGRATE_LOCK)})")
         try:
             return _migrate(conn)
         finally:
