@@ -28,7 +28,7 @@ days were left to estimates, and why (:class:`~cost_mcp.models.SourceCoverage`).
 from __future__ import annotations
 
 from collections import defaultdict
-from collections.abc import Iterable, Sequence
+from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, date, datetime, timedelta
 from typing import Literal
@@ -40,7 +40,7 @@ from cost_mcp.sources.billing import REFETCH_DAYS
 from cost_mcp.store import source_state
 from cost_mcp.store.buckets import ATTRIBUTION_ONLY, DAY_MS
 from cost_mcp.store.connection import Conn
-from cost_mcp.store.coverage import covered_days, latest_covered, latest_covered_by_kind, local_cost
+from cost_mcp.store.coverage import covered_days, local_cost
 
 Report = Literal["cost", "usage"]
 State = Literal["empty", "lagging", "settled"]
@@ -248,7 +248,12 @@ def missing_bill_warnings(
 
 
 def unreached_days(
-    conn: Conn, first_day: int, end_day: int, *, usage_only: frozenset[str]
+    conn: Conn,
+    covered: Mapping[tuple[str, str], int],
+    first_day: int,
+    end_day: int,
+    *,
+    usage_only: frozenset[str],
 ) -> dict[str, tuple[Report, list[int]]]:
     """Per provider, its bill (the billing report; the usage report of ``usage_only`` providers)
     and the period's UTC days ``[first_day, end_day)`` the bill does not list yet although the
@@ -261,14 +266,17 @@ def unreached_days(
     with cost (Azure, Google, Cursor, Groq) are marked synced for the whole range asked, so they
     have no such days; their empty days synced within the reporting lag are labelled by
     :func:`summaries` from the day rules instead. Without this, a bill lagging past its last listed
-    day left those days to local estimates (or nothing) with no note at all."""
+    day left those days to local estimates (or nothing) with no note at all.
+
+    ``covered`` is :func:`cost_mcp.store.coverage.latest_covered_by_kind`'s map, read once per answer
+    for this and :func:`unsynced_warnings`."""
     synced_on = {
         s.source: datetime.fromisoformat(s.last_success).astimezone(UTC).date().toordinal() - _EPOCH
         for s in source_state.all_states(conn)
         if s.last_success is not None
     }
     out: dict[str, tuple[Report, list[int]]] = {}
-    for (provider, kind), last_ms in sorted(latest_covered_by_kind(conn).items()):
+    for (provider, kind), last_ms in sorted(covered.items()):
         bill: Report = "usage" if provider in usage_only else "cost"
         if provider in ATTRIBUTION_ONLY or kind != bill or provider not in synced_on:
             continue
@@ -312,6 +320,7 @@ def unreached_warnings(
 
 def unsynced_warnings(
     conn: Conn,
+    covered: Mapping[tuple[str, str], int],
     found: dict[tuple[str, int], DayRule],
     first_day: int,
     end_day: int,
@@ -328,7 +337,9 @@ def unsynced_warnings(
     its reporting lag, and a failing sync warns itself; so are the days just before it that the
     latest sync asked for again, which get a note instead. ``today`` (a UTC day number) and
     ``max_days`` (the most one sync fetches) make the advice's ``--days``."""
-    latest = {provider: start // DAY_MS for provider, start in latest_covered(conn).items()}
+    latest: dict[str, int] = {}
+    for (provider, _kind), start in covered.items():
+        latest[provider] = max(latest.get(provider, 0), start // DAY_MS)
     states = source_state.all_states(conn)
     asked_from = {s.source: s.covered_start_ms // DAY_MS for s in states if s.covered_start_ms is not None}
     # An OpenRouter inference key syncs today only: no backfill can fetch the other days.

@@ -54,6 +54,7 @@ from cost_mcp.store import spend as spend_store
 from cost_mcp.store import team as team_store
 from cost_mcp.store.buckets import ATTRIBUTION_ONLY, DAY_MS
 from cost_mcp.store.connection import Conn
+from cost_mcp.store.coverage import latest_covered_by_kind
 from cost_mcp.store.known import data_source, provider_data_sources
 from cost_mcp.store.otel import gap_warnings as otel_gap_warnings
 
@@ -257,7 +258,9 @@ def get_spend(
     warnings += coverage.missing_bill_warnings(
         layers.rules, *_utc_day_range(p), usage_only=USAGE_ONLY_SOURCES
     )
-    unreached = {} if local_only else _unreached(conn, p, filters)
+    # read once: what each provider's bill was last synced through, for both kinds of gap below
+    covered = {} if local_only else latest_covered_by_kind(conn)
+    unreached = {} if local_only else _unreached(conn, covered, p, filters)
     warnings += coverage.unreached_warnings(layers.rules, unreached)
     if not local_only:
         synced = [
@@ -269,6 +272,7 @@ def get_spend(
         ]
         warnings += coverage.unsynced_warnings(
             conn,
+            covered,
             layers.rules,
             *_utc_day_range(p),
             synced,
@@ -297,10 +301,12 @@ def get_spend(
     )
 
 
-def _unreached(conn: Conn, p: Period, filters: Filters) -> dict[str, tuple[coverage.Report, list[int]]]:
+def _unreached(
+    conn: Conn, covered: dict[tuple[str, str], int], p: Period, filters: Filters
+) -> dict[str, tuple[coverage.Report, list[int]]]:
     """The days of ``p`` each provider's bill has not reached yet (:func:`coverage.unreached_days`),
     of the providers the filters keep."""
-    found = coverage.unreached_days(conn, *_utc_day_range(p), usage_only=USAGE_ONLY_SOURCES)
+    found = coverage.unreached_days(conn, covered, *_utc_day_range(p), usage_only=USAGE_ONLY_SOURCES)
     return {k: v for k, v in found.items() if not filters.providers or k in filters.providers}
 
 

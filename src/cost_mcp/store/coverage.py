@@ -64,12 +64,6 @@ def local_cost(
     return int(row[1]) if row is not None and int(row[0]) else None
 
 
-def latest_covered(conn: Conn) -> dict[str, int]:
-    """Per provider, the start (epoch ms) of the latest UTC day any of its reports was synced for."""
-    rows = conn.execute("SELECT provider, MAX(start_ms) FROM provider_coverage GROUP BY provider").fetchall()
-    return {str(provider): int(start) for provider, start in rows}
-
-
 def latest_covered_by_kind(conn: Conn) -> dict[tuple[str, str], int]:
     """Per (provider, report kind), the start (epoch ms) of the latest UTC day it was synced for."""
     rows = conn.execute(
