@@ -167,6 +167,11 @@ def iso_utc(ts_ms: int) -> str:
     return ms_to_datetime(ts_ms).isoformat(timespec="milliseconds").replace("+00:00", "Z")
 
 
+def utc_day(ts_ms: int) -> str:
+    """The UTC date of epoch milliseconds as ``YYYY-MM-DD``: how provider bills name their days."""
+    return ms_to_datetime(ts_ms).date().isoformat()
+
+
 def local_date(ts_ms: int, tz: ZoneInfo) -> date:
     """The local date in ``tz`` of a UTC epoch-millisecond timestamp."""
     return (_EPOCH + timedelta(milliseconds=ts_ms)).astimezone(tz).date()

@@ -46,6 +46,7 @@ from cost_mcp.errors import CostMcpError, InvalidInputError
 from cost_mcp.logwatch import LogWatcher, Ticket
 from cost_mcp.models import IngestResult, SourceSync, SyncResult
 from cost_mcp.money import from_nanos
+from cost_mcp.periods import utc_day
 from cost_mcp.pricing import Pricer
 from cost_mcp.sources import agents, claude_code, registry
 from cost_mcp.sources.billing import MAX_SYNC_DAYS, REFETCH_DAYS, Feed, Window, check_storable, day_ms
@@ -379,8 +380,8 @@ def record(conn: Conn, outcomes: Sequence[Outcome], *, now: datetime | None = No
         if not feeds:
             window = outcome.plan.window
             warnings.append(
-                f"{spec.id}: the API listed no day between {_day(window.start_ms)} and "
-                f"{_day(window.end_ms - DAY_MS)}, so no day is marked as synced"
+                f"{spec.id}: the API listed no day between {utc_day(window.start_ms)} and "
+                f"{utc_day(window.end_ms - DAY_MS)}, so no day is marked as synced"
             )
         warnings += _missing_bill_warning(spec.id, outcome.feeds)
         billed = [f for f in feeds if f.kind == "cost"]
@@ -394,7 +395,7 @@ def record(conn: Conn, outcomes: Sequence[Outcome], *, now: datetime | None = No
                 last=end,
                 billed=sum(f.cost_nanos for f in billed) if billed else None,
                 note=note,
-                unlisted=[_day(d * DAY_MS) for d in unlisted],
+                unlisted=[utc_day(d * DAY_MS) for d in unlisted],
             )
         )
     return SyncResult(sources=rows, warnings=warnings)
@@ -425,10 +426,6 @@ def _union(state: _State | None, start: int | None, end: int | None) -> tuple[in
     return min(start, old_start), max(end, old_end)
 
 
-def _day(ms: int) -> str:
-    return datetime.fromtimestamp(ms / 1000, UTC).date().isoformat()
-
-
 def _row(
     outcome: Outcome,
     *,
@@ -449,8 +446,8 @@ def _row(
         ok=ok,
         days=days,
         buckets=buckets,
-        first_day=_day(first) if first is not None and days else None,
-        last_day=_day(last - DAY_MS) if last is not None and days else None,
+        first_day=utc_day(first) if first is not None and days else None,
+        last_day=utc_day(last - DAY_MS) if last is not None and days else None,
         billed_usd=from_nanos(billed) if billed is not None else None,
         error=error,
         note=note,

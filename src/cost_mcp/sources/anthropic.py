@@ -25,6 +25,7 @@ import msgspec
 from cost_mcp import money
 from cost_mcp.errors import ProviderResponseError
 from cost_mcp.money import format_usd, from_nanos
+from cost_mcp.periods import utc_day
 from cost_mcp.pricing import Pricer, Tokens
 from cost_mcp.sources.billing import (
     Amount,
@@ -329,7 +330,7 @@ def claude_code_buckets(record: ClaudeCodeRecord, day: int) -> list[Bucket]:
 async def fetch_claude_code_day(client: ProviderClient, day: int) -> list[Bucket]:
     """Every actor's Claude Code usage on one UTC day (the report takes one day per request)."""
     params: list[tuple[str, str | int]] = [
-        ("starting_at", datetime.fromtimestamp(day / 1000, UTC).date().isoformat()),
+        ("starting_at", utc_day(day)),
         ("limit", CLAUDE_CODE_LIMIT),
     ]
     buckets: list[Bucket] = []

@@ -48,6 +48,7 @@ import msgspec
 
 from cost_mcp import money
 from cost_mcp.errors import ProviderAuthError, ProviderResponseError
+from cost_mcp.periods import utc_day
 from cost_mcp.pricing import Pricer
 from cost_mcp.sources.billing import Feed, Window, day_ms, merge, not_usd
 from cost_mcp.sources.http import Json, ProviderClient, follow_pages
@@ -215,7 +216,7 @@ def auth_headers(_secret: str) -> dict[str, str]:
 def query_body(window: Window, token: str | None = None) -> dict[str, object]:
     """The GetCostAndUsage request for the window's UTC days (End is exclusive)."""
     body: dict[str, object] = {
-        "TimePeriod": {"Start": _iso(window.start_ms), "End": _iso(window.end_ms)},
+        "TimePeriod": {"Start": utc_day(window.start_ms), "End": utc_day(window.end_ms)},
         "Granularity": "DAILY",
         "Metrics": [METRIC],
         "GroupBy": [{"Type": "DIMENSION", "Key": "SERVICE"}],
@@ -223,10 +224,6 @@ def query_body(window: Window, token: str | None = None) -> dict[str, object]:
     if token is not None:
         body["NextPageToken"] = token
     return body
-
-
-def _iso(ms: int) -> str:
-    return date.fromordinal(date(1970, 1, 1).toordinal() + ms // DAY_MS).isoformat()
 
 
 class _Metric(msgspec.Struct, rename="pascal"):
@@ -291,7 +288,7 @@ def to_buckets(pages: list[CostAndUsage], window: Window) -> tuple[list[Bucket],
                 continue
             if day in listed:
                 raise ProviderResponseError(
-                    f"Cost Explorer listed {_iso(day)} twice; stopped rather than count its bill twice"
+                    f"Cost Explorer listed {utc_day(day)} twice; stopped rather than count its bill twice"
                 )
             listed.add(day)
             if result.estimated:
@@ -333,7 +330,7 @@ def _ranges(days: set[int]) -> str:
         if day is not None and day == prev + DAY_MS:
             prev = day
             continue
-        out.append(_iso(start) if start == prev else f"{_iso(start)}..{_iso(prev)}")
+        out.append(utc_day(start) if start == prev else f"{utc_day(start)}..{utc_day(prev)}")
         if day is not None:
             start = prev = day
     return ", ".join(out)

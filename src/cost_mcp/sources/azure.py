@@ -41,6 +41,7 @@ import msgspec
 
 from cost_mcp import money
 from cost_mcp.errors import ProviderAuthError, ProviderResponseError
+from cost_mcp.periods import utc_day
 from cost_mcp.pricing import Pricer
 from cost_mcp.sources.billing import Feed, Window, as_str, merge
 from cost_mcp.sources.http import Json, ProviderClient, follow_pages
@@ -259,7 +260,7 @@ def to_buckets(found: list[dict[str, object]], window: Window) -> tuple[list[Buc
         )
     notes = [
         f"billed in {cur}, not in USD totals: {cur} {totals[cur]:f} over {len(days[cur])} day(s) "
-        f"({_iso(min(days[cur]))} to {_iso(max(days[cur]))})"
+        f"({utc_day(min(days[cur]))} to {utc_day(max(days[cur]))})"
         for cur in sorted(totals)
     ]
     return buckets, notes
@@ -279,10 +280,6 @@ def not_usd_notes(detail: str | None) -> list[tuple[str, date, date]]:
         (m["amount"], date.fromisoformat(m["first"]), date.fromisoformat(m["last"]))
         for m in NOT_USD_NOTE.finditer(detail or "")
     ]
-
-
-def _iso(day_ms: int) -> str:
-    return datetime.fromtimestamp(day_ms / 1000, UTC).date().isoformat()
 
 
 async def fetch(client: ProviderClient, _pricer: Pricer, window: Window) -> list[Feed]:

@@ -18,6 +18,7 @@ import msgspec
 
 from cost_mcp import money
 from cost_mcp.errors import ProviderResponseError, UnknownModelError
+from cost_mcp.periods import utc_day
 
 # Pure pricing helpers (no ledger access): a usage bucket is priced exactly as estimate_cost
 # prices a workload spread over several calls, so the two can never disagree.
@@ -134,7 +135,7 @@ def covered(window: Window, bucket_days: Iterable[int], what: str) -> tuple[int,
     seen: set[int] = set()
     for day in listed:
         if day in seen:
-            shown = datetime.fromtimestamp(day / 1000, UTC).date().isoformat()
+            shown = utc_day(day)
             raise ProviderResponseError(
                 f"{what} listed the day {shown} twice; stopped rather than count its amounts twice"
             )
@@ -184,7 +185,7 @@ def too_large(buckets: Sequence[Bucket]) -> str | None:
         if sum(v for v, _ in values) <= LEDGER_MAX:
             continue
         _, bucket = max(values, key=lambda vb: vb[0])
-        day = datetime.fromtimestamp(bucket.start_ms / 1000, UTC).date().isoformat()
+        day = utc_day(bucket.start_ms)
         if name == "cost_nanos":
             return f"{money.format_usd(money.from_nanos(bucket.cost_nanos or 0))} on {day}"
         return f"{getattr(bucket, name):,} {name.replace('_', ' ')} on {day}"

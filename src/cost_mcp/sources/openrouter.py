@@ -27,12 +27,13 @@ from __future__ import annotations
 
 from collections.abc import Iterable
 from dataclasses import dataclass
-from datetime import UTC, date, datetime
+from datetime import date
 
 import msgspec
 
 from cost_mcp.errors import ProviderAuthError, ProviderResponseError
 from cost_mcp.money import amount_nanos, format_usd, from_nanos
+from cost_mcp.periods import utc_day
 from cost_mcp.pricing import Pricer, Tokens
 from cost_mcp.sources.billing import (
     Amount,
@@ -385,7 +386,7 @@ async def fetch(client: ProviderClient, pricer: Pricer, window: Window) -> list[
         if today_nanos
         else ()
     )
-    when = datetime.fromtimestamp(today / 1000, UTC).date().isoformat()
+    when = utc_day(today)
     notes.insert(0, f"today ({when}) so far {format_usd(from_nanos(today_nanos))}")
     feeds.append(Feed(PROVIDER, "cost", today, today + DAY_MS, partial_today, note="; ".join(notes)))
     return feeds
