@@ -263,8 +263,14 @@ def test_statusline_records_plan_limits_once_per_change_and_colours_them(
 def test_statusline_rejects_an_unknown_field(
     home: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
 ) -> None:
+    # A bad argument exits 2 (README's exit codes), as `--fields=weather` through the full CLI does;
+    # the line Claude Code shows names the field, since `doctor` cannot see a command's arguments.
     code, out = run_cli(monkeypatch, capsys, "{}", "statusline", "--fields", "session,weather")
-    assert code == 1 and out == "cost-mcp: error (run `cost-mcp doctor`)\n"
+    assert (code, out) == (
+        2,
+        "cost-mcp: unknown status-line field(s) weather; choose from session, today, block, budget, limits\n",
+    )
+    assert run_cli(monkeypatch, capsys, "{}", "statusline", "--fields=session,weather")[0] == 2
 
 
 def test_statusline_fields_are_read_from_the_env_file_and_a_bad_one_is_named_by_doctor(

@@ -26,8 +26,16 @@ def fast(argv: Sequence[str]) -> int | None:
             sys.stdout.write(answer.stdout + "\n")
         return answer.exit_code
     if argv[:1] == ["statusline"] and (len(argv) == 1 or (len(argv) == 3 and argv[1] == "--fields")):
+        from cost_mcp.statusline import fields_from
         from cost_mcp.statusline import run as run_statusline
 
+        if len(argv) == 3:
+            try:
+                fields_from(argv[2])
+            except ValueError as exc:  # a bad argument (exit 2, as README says), named where it shows
+                sys.stderr.write(f"cost-mcp statusline: {exc}\n")
+                sys.stdout.write(f"cost-mcp: {exc}\n")
+                return 2
         try:
             line = run_statusline(sys.stdin.read(), fields=argv[2] if len(argv) == 3 else None)
         except Exception as exc:  # the status line shows a short hint; the detail goes to stderr
