@@ -17,7 +17,8 @@ from cost_mcp.analytics import dashboard, forecast, spend
 from cost_mcp.money import format_usd
 from cost_mcp.pricing import Pricer, Tokens
 from cost_mcp.sources.reported import record_call
-from cost_mcp.store import connect
+from cost_mcp.store import connect, write_transaction
+from cost_mcp.store.buckets import Bucket, replace_range
 from tests.web.conftest import Served, call
 
 VIEWS = ("model", "agent", "project", "member", "session")
@@ -438,4 +439,33 @@ def test_chart_labels_are_legible_on_a_narrow_screen(browser: Any, served: Serve
             pg.set_viewport_size({"width": 800, "height": 900})
             pg.wait_for_function("() => document.querySelector('#daily svg').viewBox.baseVal.width > 700")
             assert [label for label in _chart_labels(pg) if label["height"] < 11] == []
+        assert pg.errors == []
+
+
+def test_amounts_read_as_the_cli_writes_them_however_large_or_small(browser: Any, served: Served) -> None:
+    # The page rounded the double's own digits (toFixed(9)), off in the ninth place above $8M: a
+    # bill of $8,733,834.655 read $8,733,834.65 there and $8,733,834.66 in `cost-mcp report`
+    # (half-even on the exact amount). One of $0.000000001 threw a RangeError, and the page
+    # stopped drawing at the first figure holding it.
+    day = int(datetime.now(UTC).replace(hour=0, minute=0, second=0, microsecond=0).timestamp() * 1000)
+    bills = {"big-bill": 8_733_834_655_000_000, "one-nano": 1, "two-nano": 5}
+    with served.ledger.use() as c, write_transaction(c):
+        replace_range(
+            c,
+            "openai",
+            "cost",
+            day,
+            day + 86_400_000,
+            [Bucket(day, day + 86_400_000, cost_nanos=n, model=m) for m, n in bills.items()],
+        )
+    with opened(browser, served.url) as pg:
+        pg.wait_for_selector("body[data-complete]", state="attached")
+        for model, nanos in bills.items():
+            row = pg.locator("#breakdown tbody tr", has_text=model)
+            assert row.locator("td").nth(2).inner_text() == format_usd(Decimal(nanos) / 10**9)
+        with served.ledger.use() as c:
+            p = spend.resolve(served.settings, "today", None, None, None)
+            want = spend.get_spend(c, served.settings, p).total_usd
+        # Its JSON number holds 16 significant digits, a double 15 to 17: the text is exact to the cent.
+        assert pg.locator("#total-today").inner_text() == format_usd(want)
         assert pg.errors == []

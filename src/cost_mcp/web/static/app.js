@@ -9,29 +9,41 @@
   var REFRESH_MS = 60000;
   var state = { data: null, dim: "model", stack: "provider", host: null, renders: 0, generation: 0, query: "" };
 
-  /* Money, rounded half-even on the exact decimal the server sent (as format_usd does): a number
-     with at most 9 decimals is the closest double to itself, so toFixed(9) gives its digits back. */
-  function usd(x, places) {
-    if (x === null || x === undefined) return "unpriced";
-    var p = places === undefined ? 2 : places;
-    if (p === 2 && x !== 0 && Math.abs(x) < 0.01) p = 4;
-    // As format_usd: as many places as the first significant digit needs, never "$0.0000" for
-    // money spent (amounts are whole nano-dollars, so nine places always reach it).
-    while (x !== 0 && p < 9 && Math.abs(x) <= 0.5 * Math.pow(10, -p)) p++;
-    var parts = Math.abs(x).toFixed(9).split(".");
-    var keep = parts[1].slice(0, p), rest = parts[1].slice(p);
-    var digits = (parts[0] + keep).split("").map(Number);
-    var half = "5" + "0".repeat(rest.length - 1);
-    var last = digits[digits.length - 1];
-    if (rest > half || (rest === half && last % 2 === 1)) {
+  /* Money, rounded half-even on the exact decimal the server sent (as format_usd does). A JSON
+     number's shortest form (String(x), as Python's repr writes it) is that decimal: the digits of
+     the double itself (toFixed(9)) are off in the ninth place above $8M, and a half cent there
+     read a cent apart from `cost-mcp report`. */
+  function decimal(x) {
+    var m = /^(\d+)(?:\.(\d+))?(?:e([+-]\d+))?$/.exec(String(Math.abs(x)));
+    var digits = m[1] + (m[2] || ""), point = m[1].length + Number(m[3] || 0);
+    if (point <= 0) { digits = "0".repeat(1 - point) + digits; point = 1; }
+    while (digits.length < point) digits += "0";
+    return { int: digits.slice(0, point), frac: digits.slice(point) };
+  }
+  /* The digits of d rounded half-even to p places, the point left out. */
+  function rounded(d, p) {
+    var frac = d.frac + "0".repeat(p);
+    var digits = (d.int + frac.slice(0, p)).split("").map(Number);
+    // What is cut, trailing zeros dropped, against "5": "" and "4..." are under, "5" a tie, "5..1" over.
+    var rest = d.frac.slice(p).replace(/0+$/, "");
+    if (rest > "5" || (rest === "5" && digits[digits.length - 1] % 2 === 1)) {
       var k = digits.length - 1;
       while (k >= 0 && digits[k] === 9) { digits[k] = 0; k--; }
       if (k < 0) digits.unshift(1); else digits[k]++;
     }
-    var all = digits.join("");
+    return digits.join("");
+  }
+  function usd(x, places) {
+    if (x === null || x === undefined) return "unpriced";
+    var p = places === undefined ? 2 : places;
+    if (p === 2 && x !== 0 && Math.abs(x) < 0.01) p = 4;
+    var d = decimal(x), all = rounded(d, p);
+    // As format_usd: as many places as the first significant digit needs, never "$0.0000" for
+    // money spent (amounts are whole nano-dollars, so nine places always reach it).
+    while (x !== 0 && p < 9 && /^0*$/.test(all)) all = rounded(d, ++p);
     var ip = all.slice(0, all.length - p).replace(/^0+(?=\d)/, "") || "0";
     var fp = all.slice(all.length - p);
-    var zero = /^0*$/.test(ip + fp);
+    var zero = /^0*$/.test(all);
     return (x < 0 && !zero ? "-" : "") + "$" + ip.replace(/\B(?=(\d{3})+(?!\d))/g, ",") + (p ? "." + fp : "");
   }
   function int(n) { return n === null || n === undefined ? "–" : Number(n).toLocaleString("en-US"); }
