@@ -252,10 +252,11 @@ def test_a_timezone_from_the_address_stays_through_period_switches_and_refreshes
         assert pg.errors == []
 
 
-@pytest.mark.parametrize("width", [1200, 420])
+@pytest.mark.parametrize("width", [1200, 420, 390])
 def test_a_long_name_never_widens_the_page_past_the_window(browser: Any, served: Served, width: int) -> None:
     # A model id of 200 characters with no space (record_usage takes it) made the breakdown table,
-    # and its unpriced-model note, 1,835 px wide: the whole page scrolled sideways.
+    # and its unpriced-model note, 1,835 px wide: the whole page scrolled sideways. At 390 px (a
+    # phone) the five breakdown tabs in one row did too, by 15 px.
     long = "x" * 200
     with served.ledger.use() as c:
         record_call(
