@@ -333,6 +333,30 @@ def test_a_cut_breakdown_says_how_many_rows_other_folds(browser: Any, served: Se
         assert pg.errors == []
 
 
+def test_the_row_a_cut_breakdown_folds_is_no_filter_to_choose(browser: Any, served: Served) -> None:
+    # 20 agents: the Agent filter offered the 15 largest and "(other)", which, chosen, filtered
+    # for an agent named "(other)": every figure on the page read $0.00.
+    with served.ledger.use() as c:
+        for i in range(20):
+            record_call(
+                c,
+                Pricer(),
+                provider="openai",
+                model="gpt-4o",
+                tokens=Tokens(input=1000),
+                agent=f"bulk-{i:02d}",
+            )
+    with opened(browser, served.url) as pg:
+        pg.wait_for_selector("body[data-complete]", state="attached")
+        with served.ledger.use() as c:
+            p = spend.resolve(served.settings, "this_month", None, None, None)
+            want = dashboard.breakdown(c, served.settings, p, "agent", spend.Filters())
+        assert want.truncated
+        offered = pg.locator('select[name="agents"] option').all_inner_texts()
+        assert offered == ["all"] + [r.group["agent"] for r in want.rows if r.group["agent"] != "(other)"]
+        assert pg.errors == []
+
+
 def test_a_fraction_of_a_cent_spent_never_reads_zero(browser: Any, served: Served) -> None:
     # One gpt-4o input token is $0.0000025: the page (and the CLI) said "$0.0000", nothing spent.
     with served.ledger.use() as c:

@@ -358,7 +358,12 @@
     });
     sel.value = current;
   }
-  function values(r, dim) { return r ? r.rows.map(function (row) { return row.group[dim]; }) : []; }
+  /* The names a breakdown shows, to filter by. Not the row that folds the rest of a cut breakdown:
+     chosen, "(other)" filtered for a model of that name, and every figure read $0.00. */
+  function values(r, dim) {
+    return r ? r.rows.filter(function (row) { return !(r.truncated && row.group[dim] === "(other)"); })
+      .map(function (row) { return row.group[dim]; }) : [];
+  }
   function options(d) {
     setOptions("providers", values(d.daily_by_provider, "provider"));
     setOptions("models", values(d.breakdowns.model, "model"));
