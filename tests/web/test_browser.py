@@ -25,10 +25,13 @@ VIEWS = ("model", "agent", "project", "member", "session")
 
 
 @contextmanager
-def opened(browser: Any, url: str, *, width: int = 1200, fake_clock: bool = False) -> Iterator[Any]:
+def opened(
+    browser: Any, url: str, *, width: int = 1200, fake_clock: bool = False, timezone_id: str | None = None
+) -> Iterator[Any]:
     """A page opened at ``url``, recording console errors and every request. ``fake_clock``: the
-    page's timers run only when the test moves its clock on (``pg.clock.run_for``)."""
-    context = browser.new_context(viewport={"width": width, "height": 900})
+    page's timers run only when the test moves its clock on (``pg.clock.run_for``); ``timezone_id``:
+    the browser's own timezone (else the machine's)."""
+    context = browser.new_context(viewport={"width": width, "height": 900}, timezone_id=timezone_id)
     pg = context.new_page()
     pg.errors = []
     pg.requests = []
@@ -277,7 +280,9 @@ def test_a_failed_refresh_says_how_old_the_figures_on_show_are(browser: Any, ser
     # not load: Failed to fetch", the old figures still on show and nothing saying from when.
     with opened(browser, served.url, fake_clock=True) as pg:
         generated = pg.locator("body").get_attribute("data-ready")
-        shown_at = pg.evaluate("g => new Date(g).toLocaleString()", generated)
+        shown_at = pg.evaluate(
+            "g => new Date(g).toLocaleString(undefined, {timeZoneName: 'short'})", generated
+        )
         total = pg.locator("#total-month").inner_text()
         pg.route("**/api/**", lambda route: route.abort())
         pg.clock.run_for(61_000)  # the page's minute refresh
@@ -286,6 +291,16 @@ def test_a_failed_refresh_says_how_old_the_figures_on_show_are(browser: Any, ser
         assert status.inner_text().startswith("Could not load:")
         assert f"the figures shown are from {shown_at}" in status.inner_text()
         assert pg.locator("#total-month").inner_text() == total
+
+
+def test_times_name_the_browsers_timezone_beside_the_figures_days(browser: Any, served: Served) -> None:
+    # A browser in Kiritimati (UTC+14) read "Figures of 12/6/2026, 10:41:13 AM · days in UTC"
+    # beside "Today (2026-12-05)": a time of the browser's zone, shown as if of the figures'.
+    with opened(browser, served.url, timezone_id="Pacific/Kiritimati") as pg:
+        status = pg.locator("#status").inner_text()
+        assert status.startswith("Figures of ") and "GMT+14 · days in " in status
+        assert "GMT+14" in pg.locator("#card-today").inner_text()  # "as of: claude_code <time>"
+        assert pg.errors == []
 
 
 def test_the_address_follows_the_chosen_period_and_filters(page: Any, served: Served) -> None:

@@ -47,10 +47,12 @@
     return (x < 0 && !zero ? "-" : "") + "$" + ip.replace(/\B(?=(\d{3})+(?!\d))/g, ",") + (p ? "." + fp : "");
   }
   function int(n) { return n === null || n === undefined ? "–" : Number(n).toLocaleString("en-US"); }
+  /* A moment in this browser's own timezone, named: beside "days in Etc/UTC", a bare
+     "12/6/2026, 10:41 AM" (in Kiritimati) read as a time of the figures' zone. */
   function when(iso) {
     if (!iso) return "never";
     var d = new Date(iso);
-    return isNaN(d.getTime()) ? iso : d.toLocaleString();
+    return isNaN(d.getTime()) ? iso : d.toLocaleString(undefined, { timeZoneName: "short" });
   }
 
   function h(tag, attrs) {
