@@ -303,6 +303,39 @@ def test_times_name_the_browsers_timezone_beside_the_figures_days(browser: Any, 
         assert pg.errors == []
 
 
+@pytest.mark.parametrize(
+    ("query", "filters"),
+    [
+        ("sessions=triage-1", spend.Filters(sessions=["triage-1"])),
+        ("agents=triage&agents=researcher", spend.Filters(agents=["triage", "researcher"])),
+    ],
+    ids=["no-select", "two-values"],
+)
+def test_filters_only_a_link_can_hold_stay_through_the_minutes_refresh(
+    browser: Any, served: Served, query: str, filters: spend.Filters
+) -> None:
+    # A shared link with a session filter (no select shows one) or two agents (a select shows
+    # one): the first drawing had them, the minute's refresh, built from the selects, dropped them,
+    # and the figures became the unfiltered ones ($6.00, then $10.00) with nothing saying so.
+    with served.ledger.use() as c:
+        p = spend.resolve(served.settings, "today", None, None, None)
+        want = spend.get_spend(c, served.settings, p, (), filters).total_usd
+    with opened(browser, f"{served.url}&period=today&{query}", fake_clock=True) as pg:
+        assert shown(pg, "#total-today")[0] == want
+        assert want not in (Decimal(0), Decimal(10))
+        rendered_again(pg, lambda: pg.clock.run_for(61_000))
+        assert shown(pg, "#total-today")[0] == want
+        assert query in pg.url
+        name = query.split("=", maxsplit=1)[0]
+        assert f"filtered by {name} " in pg.locator("#status").inner_text()
+        # A choice in the select takes over from the link's two values.
+        if name == "agents":
+            rendered_again(pg, lambda: pg.select_option('select[name="agents"]', "researcher"))
+            assert shown(pg, "#total-today")[0] == Decimal(3)
+            assert "filtered by" not in pg.locator("#status").inner_text()
+        assert pg.errors == []
+
+
 def test_the_address_follows_the_chosen_period_and_filters(page: Any, served: Served) -> None:
     # The choice lived only in the selects: a reload, or the address copied to share, showed this
     # month and every provider again.

@@ -374,6 +374,17 @@
     setOptions("members", values(d.breakdowns.member, "member"));
   }
 
+  /* Filters of the answer that no select shows: sessions and sources (only a link sets them), or a
+     filter's second value. The minute's refresh, built from the selects, dropped them: the
+     figures changed to unfiltered ones with nothing on the page saying so. */
+  function unshown(d) {
+    var out = {};
+    Object.keys(d.filters || {}).forEach(function (name) {
+      var v = d.filters[name], sel = document.querySelector('#controls select[name="' + name + '"]');
+      if (v.length && (!sel || v.length > 1)) out[name] = v;
+    });
+    return out;
+  }
   function render(d) {
     state.data = d;
     var sel = document.querySelector('#controls select[name="period"]');
@@ -389,8 +400,10 @@
     renderBudgets(d); renderDaily(d); renderBreakdown(d); renderHourly(d); renderAnomalies(d); renderSources(d); renderNotes(d);
     // A partial answer (logs still being read) says so where the time of the figures is, not
     // only among the notes: its first warning is the one to read.
-    if (d.complete === false) status((d.warnings || [])[0] || "These figures are partial.", true);
-    else status("Figures of " + when(d.generated_at) + " · days in " + d.daily_by_provider.period.timezone + (mode === "web" ? " · refreshes every minute" : ""), false);
+    var also = unshown(d), filtered = Object.keys(also).map(function (name) { return name + " " + also[name].join(", "); }).join("; ");
+    filtered = filtered ? " · filtered by " + filtered : "";
+    if (d.complete === false) status(((d.warnings || [])[0] || "These figures are partial.") + filtered, true);
+    else status("Figures of " + when(d.generated_at) + " · days in " + d.daily_by_provider.period.timezone + filtered + (mode === "web" ? " · refreshes every minute" : ""), false);
     state.renders++;
     document.body.setAttribute("data-ready", d.generated_at);
     document.body.setAttribute("data-renders", String(state.renders));
@@ -413,6 +426,12 @@
       // configured timezone, and "today" changed meaning with nothing on the page saying so.
       var p = state.data.daily_by_provider.period;
       out.timezone = p.timezone;
+      var kept = unshown(state.data);
+      Object.keys(kept).forEach(function (name) {
+        // Unless its select was changed since: then the choice made there is the filter.
+        var sel = document.querySelector('#controls select[name="' + name + '"]');
+        if (!sel || sel.value === kept[name][0]) out[name] = kept[name];
+      });
       if (out.period === "custom") {
         // Dates that came from the address stay as they are while the filters change.
         delete out.period;
