@@ -277,7 +277,8 @@ def test_a_long_name_never_widens_the_page_past_the_window(browser: Any, served:
 
 def test_a_failed_refresh_says_how_old_the_figures_on_show_are(browser: Any, served: Served) -> None:
     # The minute's refresh failing (the server stopped) replaced "Figures of <time>" with "Could
-    # not load: Failed to fetch", the old figures still on show and nothing saying from when.
+    # not load: Failed to fetch", the old figures still on show and nothing saying from when (nor
+    # why: "Failed to fetch" was the browser's word for a server that did not answer).
     with opened(browser, served.url, fake_clock=True) as pg:
         generated = pg.locator("body").get_attribute("data-ready")
         shown_at = pg.evaluate(
@@ -288,8 +289,9 @@ def test_a_failed_refresh_says_how_old_the_figures_on_show_are(browser: Any, ser
         pg.clock.run_for(61_000)  # the page's minute refresh
         status = pg.locator("#status.error")
         status.wait_for()
-        assert status.inner_text().startswith("Could not load:")
+        assert status.inner_text().startswith("Could not load: the server did not answer")
         assert f"the figures shown are from {shown_at}" in status.inner_text()
+        assert status.get_attribute("aria-live") == "polite"  # news, even from the minute's refresh
         assert pg.locator("#total-month").inner_text() == total
 
 
@@ -333,6 +335,26 @@ def test_filters_only_a_link_can_hold_stay_through_the_minutes_refresh(
             rendered_again(pg, lambda: pg.select_option('select[name="agents"]', "researcher"))
             assert shown(pg, "#total-today")[0] == Decimal(3)
             assert "filtered by" not in pg.locator("#status").inner_text()
+        assert pg.errors == []
+
+
+def test_the_minutes_refresh_is_not_read_out_a_choice_is(browser: Any, served: Served) -> None:
+    # The status line is a live region: every minute a screen reader read out "Loading…" and then
+    # "Figures of <the new time>", whatever its user was reading.
+    with opened(browser, served.url, fake_clock=True) as pg:
+        status = pg.locator("#status")
+        assert status.get_attribute("aria-live") == "polite"
+        pg.evaluate(
+            """() => { const el = document.getElementById('status'); window.said = [];
+            new MutationObserver(() => window.said.push(el.textContent))
+              .observe(el, {childList: true, characterData: true, subtree: true}); }"""
+        )
+        rendered_again(pg, lambda: pg.clock.run_for(61_000))
+        assert status.get_attribute("aria-live") == "off"
+        assert "Loading…" not in pg.evaluate("window.said")
+        rendered_again(pg, lambda: pg.select_option('select[name="period"]', "last_week"))
+        assert status.get_attribute("aria-live") == "polite"
+        assert "Loading…" in pg.evaluate("window.said")
         assert pg.errors == []
 
 

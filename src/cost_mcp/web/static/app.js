@@ -410,6 +410,7 @@
   }
   function status(text, error) {
     var el = document.getElementById("status");
+    if (error) el.setAttribute("aria-live", "polite");
     el.textContent = text;
     el.className = error ? "status error" : "status";
   }
@@ -441,7 +442,10 @@
     return out;
   }
   var fromAddress = mode === "web" ? window.location.search.slice(1) : "";
-  function loadWeb() {
+  /* ``quiet``: the minute's refresh. The status line is a live region: a screen reader read out
+     "Loading…" and then the new time every minute, whatever its user was reading. Only a load
+     someone asked for, a partial answer or an error is announced. */
+  function loadWeb(quiet) {
     var args = selection(), q = new URLSearchParams();
     Object.keys(args).forEach(function (k) { [].concat(args[k]).forEach(function (v) { q.append(k, v); }); });
     // The first load follows the address (period, start, end, timezone, filters): links can be shared.
@@ -452,7 +456,8 @@
     state.query = q.toString();
     // The address follows the choice, so a reload or a copied link shows the same figures.
     window.history.replaceState(null, "", "?" + state.query);
-    status("Loading…", false);
+    document.getElementById("status").setAttribute("aria-live", quiet === true ? "off" : "polite");
+    if (quiet !== true) status("Loading…", false);
     // The tab on show comes with the rest; the other breakdowns follow, one at a time, so the page
     // is drawn as soon as its first answer is in.
     return getJSON("api/dashboard?" + state.query + "&breakdowns=" + state.dim)
@@ -478,7 +483,10 @@
     });
   }
   function getJSON(url) {
-    return fetch(url, { credentials: "same-origin", headers: { Accept: "application/json" } }).then(function (res) {
+    return fetch(url, { credentials: "same-origin", headers: { Accept: "application/json" } }).catch(function () {
+      // fetch's own "Failed to fetch" said nothing of why: the server did not answer at all.
+      throw new Error("the server did not answer (is cost-mcp still running?)");
+    }).then(function (res) {
       // A team server's sign-in ended (expired, signed out elsewhere, token revoked): the page
       // loaded again is the sign-in form.
       if (res.status === 401 && document.getElementById("signout")) window.location.reload();
@@ -575,7 +583,7 @@
         if (state.data && w !== drawnAt) { drawnAt = w; renderDaily(state.data); renderBreakdown(state.data); renderHourly(state.data); }
       }, 150);
     });
-    if (mode === "web") { loadWeb(); setInterval(loadWeb, REFRESH_MS); }
+    if (mode === "web") { loadWeb(); setInterval(function () { loadWeb(true); }, REFRESH_MS); }
     else startApp();
   }
   if (document.readyState === "loading") document.addEventListener("DOMContentLoaded", start); else start();
