@@ -371,6 +371,27 @@ def test_the_address_follows_the_chosen_period_and_filters(page: Any, served: Se
     assert page.errors == []
 
 
+def test_back_and_forward_step_through_the_choices(page: Any, served: Served) -> None:
+    # Each choice replaced the address: Back left the dashboard instead of showing the figures
+    # before the last choice.
+    providers = page.locator('select[name="providers"]')
+    every = shown(page, "#period-total")[0]
+    rendered_again(page, lambda: page.select_option('select[name="providers"]', "anthropic"))
+    anthropic = shown(page, "#period-total")[0]
+    rendered_again(page, lambda: page.select_option('select[name="period"]', "last_week"))
+    assert anthropic != every
+    rendered_again(page, page.go_back)
+    assert "period=this_month" in page.url and "providers=anthropic" in page.url
+    assert page.locator('select[name="period"]').input_value() == "this_month"
+    assert (providers.input_value(), shown(page, "#period-total")[0]) == ("anthropic", anthropic)
+    rendered_again(page, page.go_back)
+    assert "providers" not in page.url
+    assert (providers.input_value(), shown(page, "#period-total")[0]) == ("", every)
+    rendered_again(page, page.go_forward)
+    assert (providers.input_value(), shown(page, "#period-total")[0]) == ("anthropic", anthropic)
+    assert page.errors == []
+
+
 def test_a_cut_breakdown_says_how_many_rows_other_folds(browser: Any, served: Served) -> None:
     # 40 sessions: the page shows the largest and "(other)", and said nothing of the 25 others.
     with served.ledger.use() as c:

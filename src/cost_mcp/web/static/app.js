@@ -389,6 +389,10 @@
     state.data = d;
     var sel = document.querySelector('#controls select[name="period"]');
     if (d.period && sel.querySelector('option[value="' + d.period + '"]')) sel.value = d.period;
+    // A filter the answer has not (Back to before it was chosen) shows "all" again.
+    Array.prototype.forEach.call(document.querySelectorAll("#controls select"), function (f) {
+      if (f.name !== "period" && !(d.filters && d.filters[f.name] && d.filters[f.name].length)) f.value = "";
+    });
     Object.keys(d.filters || {}).forEach(function (name) {
       var f = document.querySelector('#controls select[name="' + name + '"]');
       if (!f || !d.filters[name].length) return;
@@ -442,10 +446,12 @@
     return out;
   }
   var fromAddress = mode === "web" ? window.location.search.slice(1) : "";
-  /* ``quiet``: the minute's refresh. The status line is a live region: a screen reader read out
-     "Loading…" and then the new time every minute, whatever its user was reading. Only a load
-     someone asked for, a partial answer or an error is announced. */
-  function loadWeb(quiet) {
+  /* ``how``: "choice" (a select changed), "quiet" (the minute's refresh) or "address" (the first
+     load, Back or Forward: the address says what to show). The status line is a live region: a
+     screen reader read out "Loading…" and then the new time every minute, whatever its user was
+     reading. Only a load someone asked for, a partial answer or an error is announced. */
+  function loadWeb(how) {
+    var quiet = how === "quiet";
     var args = selection(), q = new URLSearchParams();
     Object.keys(args).forEach(function (k) { [].concat(args[k]).forEach(function (v) { q.append(k, v); }); });
     // The first load follows the address (period, start, end, timezone, filters): links can be shared.
@@ -454,10 +460,12 @@
     var generation = ++state.generation;
     document.body.removeAttribute("data-complete");
     state.query = q.toString();
-    // The address follows the choice, so a reload or a copied link shows the same figures.
-    window.history.replaceState(null, "", "?" + state.query);
-    document.getElementById("status").setAttribute("aria-live", quiet === true ? "off" : "polite");
-    if (quiet !== true) status("Loading…", false);
+    // The address follows the choice, so a reload or a copied link shows the same figures; each
+    // choice is a step in the history, so Back shows the figures before it (it left the page).
+    if (how === "choice" && window.location.search !== "?" + state.query) window.history.pushState(null, "", "?" + state.query);
+    else window.history.replaceState(null, "", "?" + state.query);
+    document.getElementById("status").setAttribute("aria-live", quiet ? "off" : "polite");
+    if (!quiet) status("Loading…", false);
     // The tab on show comes with the rest; the other breakdowns follow, one at a time, so the page
     // is drawn as soon as its first answer is in.
     return getJSON("api/dashboard?" + state.query + "&breakdowns=" + state.dim)
@@ -551,8 +559,11 @@
   }
 
   function start() {
-    var reload = mode === "web" ? loadWeb : reloadApp;
+    var reload = mode === "web" ? function () { loadWeb("choice"); } : reloadApp;
     document.getElementById("controls").addEventListener("change", function () { reload(); });
+    if (mode === "web") {
+      window.addEventListener("popstate", function () { fromAddress = window.location.search.slice(1); loadWeb("address"); });
+    }
     document.getElementById("controls").addEventListener("submit", function (e) { e.preventDefault(); });
     Array.prototype.forEach.call(document.querySelectorAll('input[name="stack"]'), function (r) {
       r.addEventListener("change", function () { state.stack = r.value; if (state.data) renderDaily(state.data); });
@@ -583,7 +594,7 @@
         if (state.data && w !== drawnAt) { drawnAt = w; renderDaily(state.data); renderBreakdown(state.data); renderHourly(state.data); }
       }, 150);
     });
-    if (mode === "web") { loadWeb(); setInterval(function () { loadWeb(true); }, REFRESH_MS); }
+    if (mode === "web") { loadWeb("address"); setInterval(function () { loadWeb("quiet"); }, REFRESH_MS); }
     else startApp();
   }
   if (document.readyState === "loading") document.addEventListener("DOMContentLoaded", start); else start();
