@@ -114,6 +114,23 @@ def test_totals_shown_equal_get_spend(page: Any, served: Served) -> None:
         conn.close()
 
 
+def test_a_total_of_unpriced_calls_only_reads_unpriced_not_zero(browser: Any, served: Served) -> None:
+    # Filtered to the model with no known price, every total read "$0.00" in large type (the
+    # Today card, its "estimated $0.00", the period's, the breakdown's, the hours'), where
+    # `cost-mcp report` writes "unpriced": its cost is unknown, not nothing.
+    with opened(browser, f"{served.url}&models=no-such-model-xyz") as pg:
+        pg.wait_for_selector("body[data-complete]", state="attached")
+        with served.ledger.use() as c:
+            p = spend.resolve(served.settings, "today", None, None, None)
+            got = spend.get_spend(c, served.settings, p, (), spend.Filters(models=["no-such-model-xyz"]))
+        assert got.total_usd == 0 and sum(r.unpriced_requests for r in got.rows) == 1
+        for total in ("#total-today", "#total-month", "#period-total", "#breakdown-total", "#hourly-total"):
+            assert pg.locator(total).inner_text() == "unpriced", total
+        assert "estimated unpriced" in pg.locator("#card-today").inner_text()
+        assert "$0.00" not in pg.locator("#cards").inner_text()
+        assert pg.errors == []
+
+
 def test_an_hour_of_unpriced_calls_only_is_unpriced_not_zero(
     page: Any, served: Served, hour_of_day: int
 ) -> None:

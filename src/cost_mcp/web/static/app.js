@@ -114,15 +114,22 @@
     return span;
   }
 
+  /* A total whose every call lacks a price is unknown, not $0.00 (as `cost-mcp report` writes it):
+     a day of 500 calls to an unpriced model read "$0.00" in large type. ``rows``: the unpriced count. */
+  function unpricedIn(rows, basis) {
+    return rows.reduce(function (n, row) { return n + (basis === undefined || row.basis === basis ? row.unpriced_requests : 0); }, 0);
+  }
+  function totalText(x, unpriced) { return !x && unpriced ? "unpriced" : usd(x); }
+
   /* ---- totals ---- */
   function card(id, title, r) {
     var unpriced = r.rows.reduce(function (n, row) { return n + row.unpriced_requests; }, 0);
-    var basis = Object.keys(r.by_basis).map(function (b) { return b + " " + usd(r.by_basis[b]); }).join(" · ");
+    var basis = Object.keys(r.by_basis).map(function (b) { return b + " " + totalText(r.by_basis[b], unpricedIn(r.rows, b)); }).join(" · ");
     var errors = r.sources.filter(function (x) { return x.status === "error" || x.status === "stale"; });
     var fresh = r.sources.map(function (x) { return x.source + " " + (x.last_success ? when(x.last_success) : "never"); }).join("; ");
     return h("article", { class: "card", id: "card-" + id, "aria-labelledby": "t-" + id },
       h("h3", { id: "t-" + id, text: title + " (" + r.period.first_day + (r.period.last_day !== r.period.first_day ? " to " + r.period.last_day : "") + ")" }),
-      h("p", { class: "total", id: "total-" + id, "data-usd": String(r.total_usd), text: usd(r.total_usd) }),
+      h("p", { class: "total", id: "total-" + id, "data-usd": String(r.total_usd), text: totalText(r.total_usd, unpriced) }),
       h("p", { class: "muted", text: basis || "nothing spent" }),
       unpriced ? h("p", {}, unpricedBadge(unpriced), " not in the total") : null,
       errors.length ? h("p", {}, h("span", { class: "badge partial", text: "partial" }), " " + errors.map(function (x) { return x.source + " " + x.status; }).join(", ")) : null,
@@ -261,7 +268,7 @@
       return [row.group.day, label(row.group.provider, "(unknown)"), row.basis, cost(row.cost_usd, row.unpriced_requests), int(row.requests)];
     });
     fill("daily",
-      h("p", {}, "Total " + r.period.name.replace(/_/g, " ") + ": ", h("strong", { id: "period-total", "data-usd": String(r.total_usd), text: usd(r.total_usd) }),
+      h("p", {}, "Total " + r.period.name.replace(/_/g, " ") + ": ", h("strong", { id: "period-total", "data-usd": String(r.total_usd), text: totalText(r.total_usd, unpricedIn(r.rows)) }),
         r.attribution.length ? h("span", { class: "muted", text: " · " + r.attribution.length + " estimate row(s) only attribute billed days (not added)" }) : null),
       legend(keys, byBasis), svg,
       numbers("Numbers (" + rows.length + " rows)", table("Daily spend by provider and basis", ["Day", "Provider", "Basis", "Cost", "Calls"], rows, [0, 0, 0, 1, 1])));
@@ -305,7 +312,7 @@
     // Bounded rows say so: "(other)" alone did not say how much it folds.
     var shown = r.rows.filter(function (row) { return row.group[dim] !== "(other)"; }).length;
     fill("breakdown",
-      h("p", {}, "By " + dim + ": total ", h("strong", { id: "breakdown-total", "data-usd": String(r.total_usd), text: usd(r.total_usd) }),
+      h("p", {}, "By " + dim + ": total ", h("strong", { id: "breakdown-total", "data-usd": String(r.total_usd), text: totalText(r.total_usd, unpricedIn(r.rows)) }),
         r.truncated ? h("span", { class: "muted", id: "breakdown-cut", text: " · the " + int(shown) + " largest of " + int(r.total_rows) + " rows; the other " + int(r.total_rows - shown) + " are summed in (other)" }) : null),
       items.length ? hbars(items, "Spend by " + dim, chartWidth("breakdown")) : h("p", { class: "muted", text: "Nothing in this period." }),
       numbers("Numbers (" + rows.length + " rows)", table("Spend by " + dim + " (bars coloured by basis)", [dim, "Basis", "Cost", "Calls", "Tokens"], rows, [0, 0, 1, 1, 1]), true));
@@ -325,7 +332,7 @@
     });
     var rows = hr.hours.map(function (x) { return [("0" + x.hour).slice(-2) + ":00", cost(x.cost_usd, x.unpriced_requests), int(x.requests)]; });
     fill("hourly",
-      h("p", { class: "muted" }, "Estimated, calls recorded one by one only (not billed amounts): ", h("strong", { id: "hourly-total", "data-usd": String(hr.total_usd), text: usd(hr.total_usd) }), " in " + hr.period.timezone + " hours"),
+      h("p", { class: "muted" }, "Estimated, calls recorded one by one only (not billed amounts): ", h("strong", { id: "hourly-total", "data-usd": String(hr.total_usd), text: totalText(hr.total_usd, unpricedIn(hr.hours)) }), " in " + hr.period.timezone + " hours"),
       svg, numbers("Numbers (24 hours)", table("Cost by hour of day", ["Hour", "Cost", "Calls"], rows, [0, 1, 1])));
   }
   function renderAnomalies(d) {
