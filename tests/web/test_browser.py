@@ -388,6 +388,27 @@ def test_the_address_follows_the_chosen_period_and_filters(page: Any, served: Se
     assert page.errors == []
 
 
+def test_the_minutes_refresh_keeps_the_tables_open_and_the_focus_where_they_were(
+    browser: Any, served: Served
+) -> None:
+    # Every minute the refresh drew the sections again as first drawn: the table of numbers a
+    # person had opened (a chart's text alternative) closed, the one they had closed opened, and
+    # the keyboard's focus on its toggle fell back to the top of the page.
+    with opened(browser, served.url, fake_clock=True) as pg:
+        pg.wait_for_selector("body[data-complete]", state="attached")
+        pg.locator("#hourly summary").click()
+        pg.locator("#breakdown summary").click()
+        pg.locator("#daily summary").focus()
+        pg.keyboard.press("Enter")
+        state = "() => [...document.querySelectorAll('details')].map(d => d.parentElement.id + ' ' + d.open)"
+        before = pg.evaluate(state)
+        assert before == ["daily true", "breakdown false", "hourly true"]
+        rendered_again(pg, lambda: pg.clock.run_for(61_000))
+        assert pg.evaluate(state) == before
+        assert pg.evaluate("document.activeElement === document.querySelector('#daily summary')")
+        assert pg.errors == []
+
+
 def test_back_and_forward_step_through_the_choices(page: Any, served: Served) -> None:
     # Each choice replaced the address: Back left the dashboard instead of showing the figures
     # before the last choice.

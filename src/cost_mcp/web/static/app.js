@@ -74,10 +74,15 @@
     for (var i = 2; i < arguments.length; i++) if (arguments[i]) el.appendChild(arguments[i]);
     return el;
   }
+  /* Drawn again (the minute's refresh, a choice), a section's "Numbers" toggle focused before is
+     focused again: it was removed with the rest, and the keyboard's place fell back to the top. */
   function fill(id) {
-    var el = document.getElementById(id);
+    var el = document.getElementById(id), a = document.activeElement;
+    var refocus = a && a !== el && el.contains(a) && a.tagName === "SUMMARY";
     while (el.firstChild) el.removeChild(el.firstChild);
     for (var i = 1; i < arguments.length; i++) if (arguments[i]) el.appendChild(arguments[i]);
+    var again = refocus && el.querySelector("summary");
+    if (again) again.focus({ preventScroll: true });
     return el;
   }
   function table(caption, head, rows, numeric) {
@@ -98,8 +103,12 @@
     t.appendChild(body);
     return t;
   }
-  function numbers(summary, tbl, open) {
-    var d = h("details", open ? { open: "" } : {}, h("summary", { text: summary }), tbl);
+  /* Whether each chart's table of numbers is open: as the person left it, through every drawing
+     (the minute's refresh closed the one they were reading, the chart's text alternative). */
+  var opened = { daily: false, breakdown: true, hourly: false };
+  function numbers(key, summary, tbl) {
+    var d = h("details", opened[key] ? { open: "" } : {}, h("summary", { text: summary }), tbl);
+    d.addEventListener("toggle", function () { opened[key] = d.open; });
     return d;
   }
   function unpricedBadge(n) {
@@ -271,7 +280,7 @@
       h("p", {}, "Total " + r.period.name.replace(/_/g, " ") + ": ", h("strong", { id: "period-total", "data-usd": String(r.total_usd), text: totalText(r.total_usd, unpricedIn(r.rows)) }),
         r.attribution.length ? h("span", { class: "muted", text: " · " + r.attribution.length + " estimate row(s) only attribute billed days (not added)" }) : null),
       legend(keys, byBasis), svg,
-      numbers("Numbers (" + rows.length + " rows)", table("Daily spend by provider and basis", ["Day", "Provider", "Basis", "Cost", "Calls"], rows, [0, 0, 0, 1, 1])));
+      numbers("daily", "Numbers (" + rows.length + " rows)", table("Daily spend by provider and basis", ["Day", "Provider", "Basis", "Cost", "Calls"], rows, [0, 0, 0, 1, 1])));
   }
   function hbars(items, caption, W) {
     var top = Math.max.apply(null, [0].concat(items.map(function (it) { return Math.max(it.value, 0); })));
@@ -315,7 +324,7 @@
       h("p", {}, "By " + dim + ": total ", h("strong", { id: "breakdown-total", "data-usd": String(r.total_usd), text: totalText(r.total_usd, unpricedIn(r.rows)) }),
         r.truncated ? h("span", { class: "muted", id: "breakdown-cut", text: " · the " + int(shown) + " largest of " + int(r.total_rows) + " rows; the other " + int(r.total_rows - shown) + " are summed in (other)" }) : null),
       items.length ? hbars(items, "Spend by " + dim, chartWidth("breakdown")) : h("p", { class: "muted", text: "Nothing in this period." }),
-      numbers("Numbers (" + rows.length + " rows)", table("Spend by " + dim + " (bars coloured by basis)", [dim, "Basis", "Cost", "Calls", "Tokens"], rows, [0, 0, 1, 1, 1]), true));
+      numbers("breakdown", "Numbers (" + rows.length + " rows)", table("Spend by " + dim + " (bars coloured by basis)", [dim, "Basis", "Cost", "Calls", "Tokens"], rows, [0, 0, 1, 1, 1])));
   }
   function renderHourly(d) {
     var hr = d.hourly, top = Math.max.apply(null, [0].concat(hr.hours.map(function (x) { return x.cost_usd || 0; })));
@@ -333,7 +342,7 @@
     var rows = hr.hours.map(function (x) { return [("0" + x.hour).slice(-2) + ":00", cost(x.cost_usd, x.unpriced_requests), int(x.requests)]; });
     fill("hourly",
       h("p", { class: "muted" }, "Estimated, calls recorded one by one only (not billed amounts): ", h("strong", { id: "hourly-total", "data-usd": String(hr.total_usd), text: totalText(hr.total_usd, unpricedIn(hr.hours)) }), " in " + hr.period.timezone + " hours"),
-      svg, numbers("Numbers (24 hours)", table("Cost by hour of day", ["Hour", "Cost", "Calls"], rows, [0, 1, 1])));
+      svg, numbers("hourly", "Numbers (24 hours)", table("Cost by hour of day", ["Hour", "Cost", "Calls"], rows, [0, 1, 1])));
   }
   function renderAnomalies(d) {
     var a = d.forecast.anomalies;
