@@ -131,17 +131,29 @@
   function totalText(x, unpriced) { return !x && unpriced ? "unpriced" : usd(x); }
 
   /* ---- totals ---- */
-  function card(id, title, r) {
+  /* What a partial answer lacks, from its first INCOMPLETE or PARTIAL warning ("INCOMPLETE: Claude
+     Code logs are still being read"), "" for a complete one. */
+  function partialOf(r) {
+    if (!r || r.complete !== false) return "";
+    var said = (r.warnings || []).filter(function (w) { return /^(INCOMPLETE|PARTIAL): /.test(w); })[0] || "";
+    return said.split(/ \(|; /)[0] || "not everything is read yet";
+  }
+  function card(id, title, r, d) {
     var unpriced = r.rows.reduce(function (n, row) { return n + row.unpriced_requests; }, 0);
     var basis = Object.keys(r.by_basis).map(function (b) { return b + " " + totalText(r.by_basis[b], unpricedIn(r.rows, b)); }).join(" · ");
     var errors = r.sources.filter(function (x) { return x.status === "error" || x.status === "stale"; });
+    // A partial answer says so on its card, not only in the line at the top: with the logs still
+    // being read (the dashboard's ``reading``: every card's figures; no source in error) a card
+    // showed "$0.45" and nothing else.
+    var partial = errors.length ? errors.map(function (x) { return x.source + " " + x.status; }).join(", ")
+      : partialOf(r) || (d && d.reading ? partialOf(d) : "");
     var fresh = r.sources.map(function (x) { return x.source + " " + (x.last_success ? when(x.last_success) : "never"); }).join("; ");
     return h("article", { class: "card", id: "card-" + id, "aria-labelledby": "t-" + id },
       h("h3", { id: "t-" + id, text: title + " (" + r.period.first_day + (r.period.last_day !== r.period.first_day ? " to " + r.period.last_day : "") + ")" }),
       h("p", { class: "total", id: "total-" + id, "data-usd": String(r.total_usd), text: totalText(r.total_usd, unpriced) }),
       h("p", { class: "muted", text: basis || "nothing spent" }),
       unpriced ? h("p", {}, unpricedBadge(unpriced), " not in the total") : null,
-      errors.length ? h("p", {}, h("span", { class: "badge partial", text: "partial" }), " " + errors.map(function (x) { return x.source + " " + x.status; }).join(", ")) : null,
+      partial ? h("p", {}, h("span", { class: "badge partial", text: "partial" }), " " + partial) : null,
       h("p", { class: "muted", text: "as of: " + (fresh || "no source yet") }));
   }
 
@@ -416,7 +428,7 @@
       f.value = d.filters[name][0];
     });
     options(d);
-    fill("cards", card("today", "Today", d.today), card("week", "This week", d.this_week), card("month", "This month", d.this_month));
+    fill("cards", card("today", "Today", d.today, d), card("week", "This week", d.this_week, d), card("month", "This month", d.this_month, d));
     renderBudgets(d); renderDaily(d); renderBreakdown(d); renderHourly(d); renderAnomalies(d); renderSources(d); renderNotes(d);
     // A partial answer (logs still being read) says so where the time of the figures is, not
     // only among the notes: its first warning is the one to read.
