@@ -513,6 +513,17 @@ def test_the_breakdown_tabs_answer_arrow_keys(page: Any) -> None:
         assert page.evaluate("document.activeElement.dataset.dim") == dim
         assert page.locator(f'#tabs button[data-dim="{dim}"]').get_attribute("aria-selected") == "true"
         assert f"By {dim}" in page.locator("#breakdown").inner_text()
+    # The panel is named by the chosen tab, and Tab goes from it into the panel: the four others
+    # were four more stops on the way (the arrows reach them).
+    panel = page.get_by_role("tabpanel")
+    assert panel.get_attribute("aria-labelledby") == "tab-session"
+    assert page.get_by_role("tabpanel", name="Session").count() == 1
+    page.keyboard.press("Shift+Tab")
+    assert page.evaluate("document.activeElement.dataset.dim") is None
+    page.keyboard.press("Tab")
+    assert page.evaluate("document.activeElement.dataset.dim") == "session"
+    page.keyboard.press("Tab")
+    assert page.evaluate("document.activeElement.closest('#breakdown') !== null")
     assert page.errors == []
 
 

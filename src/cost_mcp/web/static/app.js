@@ -313,9 +313,14 @@
   }
   function renderBreakdown(d) {
     var dim = state.dim, r = d.breakdowns[dim];
+    // The tab pattern: the panel is named by its tab, and Tab reaches the chosen tab only (the
+    // arrows move between them), not five stops before the panel.
     Array.prototype.forEach.call(document.querySelectorAll("#tabs button"), function (b) {
-      b.setAttribute("aria-selected", String(b.getAttribute("data-dim") === dim));
+      var on = b.getAttribute("data-dim") === dim;
+      b.setAttribute("aria-selected", String(on));
+      b.setAttribute("tabindex", on ? "0" : "-1");
     });
+    document.getElementById("breakdown").setAttribute("aria-labelledby", "tab-" + dim);
     if (!r) { fill("breakdown", h("p", { class: "muted", text: "Loading the breakdown by " + dim + "…" })); return; }
     var unknown = "(not reported)";
     var items = r.rows.map(function (row) {
