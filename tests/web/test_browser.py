@@ -17,17 +17,21 @@ from cost_mcp.analytics import dashboard, forecast, spend
 from cost_mcp.money import format_usd
 from cost_mcp.pricing import Pricer, Tokens
 from cost_mcp.sources.reported import record_call
-from cost_mcp.store import connect
+from cost_mcp.store import connect, write_transaction
+from cost_mcp.store.buckets import Bucket, replace_range
 from tests.web.conftest import Served, call
 
 VIEWS = ("model", "agent", "project", "member", "session")
 
 
 @contextmanager
-def opened(browser: Any, url: str, *, width: int = 1200, fake_clock: bool = False) -> Iterator[Any]:
+def opened(
+    browser: Any, url: str, *, width: int = 1200, fake_clock: bool = False, timezone_id: str | None = None
+) -> Iterator[Any]:
     """A page opened at ``url``, recording console errors and every request. ``fake_clock``: the
-    page's timers run only when the test moves its clock on (``pg.clock.run_for``)."""
-    context = browser.new_context(viewport={"width": width, "height": 900})
+    page's timers run only when the test moves its clock on (``pg.clock.run_for``); ``timezone_id``:
+    the browser's own timezone (else the machine's)."""
+    context = browser.new_context(viewport={"width": width, "height": 900}, timezone_id=timezone_id)
     pg = context.new_page()
     pg.errors = []
     pg.requests = []
@@ -108,6 +112,23 @@ def test_totals_shown_equal_get_spend(page: Any, served: Served) -> None:
         assert page.errors == []
     finally:
         conn.close()
+
+
+def test_a_total_of_unpriced_calls_only_reads_unpriced_not_zero(browser: Any, served: Served) -> None:
+    # Filtered to the model with no known price, every total read "$0.00" in large type (the
+    # Today card, its "estimated $0.00", the period's, the breakdown's, the hours'), where
+    # `cost-mcp report` writes "unpriced": its cost is unknown, not nothing.
+    with opened(browser, f"{served.url}&models=no-such-model-xyz") as pg:
+        pg.wait_for_selector("body[data-complete]", state="attached")
+        with served.ledger.use() as c:
+            p = spend.resolve(served.settings, "today", None, None, None)
+            got = spend.get_spend(c, served.settings, p, (), spend.Filters(models=["no-such-model-xyz"]))
+        assert got.total_usd == 0 and sum(r.unpriced_requests for r in got.rows) == 1
+        for total in ("#total-today", "#total-month", "#period-total", "#breakdown-total", "#hourly-total"):
+            assert pg.locator(total).inner_text() == "unpriced", total
+        assert "estimated unpriced" in pg.locator("#card-today").inner_text()
+        assert "$0.00" not in pg.locator("#cards").inner_text()
+        assert pg.errors == []
 
 
 def test_an_hour_of_unpriced_calls_only_is_unpriced_not_zero(
@@ -251,10 +272,11 @@ def test_a_timezone_from_the_address_stays_through_period_switches_and_refreshes
         assert pg.errors == []
 
 
-@pytest.mark.parametrize("width", [1200, 420])
+@pytest.mark.parametrize("width", [1200, 420, 390])
 def test_a_long_name_never_widens_the_page_past_the_window(browser: Any, served: Served, width: int) -> None:
     # A model id of 200 characters with no space (record_usage takes it) made the breakdown table,
-    # and its unpriced-model note, 1,835 px wide: the whole page scrolled sideways.
+    # and its unpriced-model note, 1,835 px wide: the whole page scrolled sideways. At 390 px (a
+    # phone) the five breakdown tabs in one row did too, by 15 px.
     long = "x" * 200
     with served.ledger.use() as c:
         record_call(
@@ -272,18 +294,85 @@ def test_a_long_name_never_widens_the_page_past_the_window(browser: Any, served:
 
 def test_a_failed_refresh_says_how_old_the_figures_on_show_are(browser: Any, served: Served) -> None:
     # The minute's refresh failing (the server stopped) replaced "Figures of <time>" with "Could
-    # not load: Failed to fetch", the old figures still on show and nothing saying from when.
+    # not load: Failed to fetch", the old figures still on show and nothing saying from when (nor
+    # why: "Failed to fetch" was the browser's word for a server that did not answer).
     with opened(browser, served.url, fake_clock=True) as pg:
         generated = pg.locator("body").get_attribute("data-ready")
-        shown_at = pg.evaluate("g => new Date(g).toLocaleString()", generated)
+        shown_at = pg.evaluate(
+            "g => new Date(g).toLocaleString(undefined, {timeZoneName: 'short'})", generated
+        )
         total = pg.locator("#total-month").inner_text()
         pg.route("**/api/**", lambda route: route.abort())
         pg.clock.run_for(61_000)  # the page's minute refresh
         status = pg.locator("#status.error")
         status.wait_for()
-        assert status.inner_text().startswith("Could not load:")
+        assert status.inner_text().startswith("Could not load: the server did not answer")
         assert f"the figures shown are from {shown_at}" in status.inner_text()
+        assert status.get_attribute("aria-live") == "polite"  # news, even from the minute's refresh
         assert pg.locator("#total-month").inner_text() == total
+
+
+def test_times_name_the_browsers_timezone_beside_the_figures_days(browser: Any, served: Served) -> None:
+    # A browser in Kiritimati (UTC+14) read "Figures of 12/6/2026, 10:41:13 AM · days in UTC"
+    # beside "Today (2026-12-05)": a time of the browser's zone, shown as if of the figures'.
+    with opened(browser, served.url, timezone_id="Pacific/Kiritimati") as pg:
+        status = pg.locator("#status").inner_text()
+        assert status.startswith("Figures of ") and "GMT+14 · days in " in status
+        assert "GMT+14" in pg.locator("#card-today").inner_text()  # "as of: claude_code <time>"
+        assert pg.errors == []
+
+
+@pytest.mark.parametrize(
+    ("query", "filters"),
+    [
+        ("sessions=triage-1", spend.Filters(sessions=["triage-1"])),
+        ("agents=triage&agents=researcher", spend.Filters(agents=["triage", "researcher"])),
+    ],
+    ids=["no-select", "two-values"],
+)
+def test_filters_only_a_link_can_hold_stay_through_the_minutes_refresh(
+    browser: Any, served: Served, query: str, filters: spend.Filters
+) -> None:
+    # A shared link with a session filter (no select shows one) or two agents (a select shows
+    # one): the first drawing had them, the minute's refresh, built from the selects, dropped them,
+    # and the figures became the unfiltered ones ($6.00, then $10.00) with nothing saying so.
+    with served.ledger.use() as c:
+        p = spend.resolve(served.settings, "today", None, None, None)
+        want = spend.get_spend(c, served.settings, p, (), filters).total_usd
+    with opened(browser, f"{served.url}&period=today&{query}", fake_clock=True) as pg:
+        assert shown(pg, "#total-today")[0] == want
+        assert want not in (Decimal(0), Decimal(10))
+        rendered_again(pg, lambda: pg.clock.run_for(61_000))
+        assert shown(pg, "#total-today")[0] == want
+        assert query in pg.url
+        name = query.split("=", maxsplit=1)[0]
+        assert f"filtered by {name} " in pg.locator("#status").inner_text()
+        # A choice in the select takes over from the link's two values.
+        if name == "agents":
+            rendered_again(pg, lambda: pg.select_option('select[name="agents"]', "researcher"))
+            assert shown(pg, "#total-today")[0] == Decimal(3)
+            assert "filtered by" not in pg.locator("#status").inner_text()
+        assert pg.errors == []
+
+
+def test_the_minutes_refresh_is_not_read_out_a_choice_is(browser: Any, served: Served) -> None:
+    # The status line is a live region: every minute a screen reader read out "Loading…" and then
+    # "Figures of <the new time>", whatever its user was reading.
+    with opened(browser, served.url, fake_clock=True) as pg:
+        status = pg.locator("#status")
+        assert status.get_attribute("aria-live") == "polite"
+        pg.evaluate(
+            """() => { const el = document.getElementById('status'); window.said = [];
+            new MutationObserver(() => window.said.push(el.textContent))
+              .observe(el, {childList: true, characterData: true, subtree: true}); }"""
+        )
+        rendered_again(pg, lambda: pg.clock.run_for(61_000))
+        assert status.get_attribute("aria-live") == "off"
+        assert "Loading…" not in pg.evaluate("window.said")
+        rendered_again(pg, lambda: pg.select_option('select[name="period"]', "last_week"))
+        assert status.get_attribute("aria-live") == "polite"
+        assert "Loading…" in pg.evaluate("window.said")
+        assert pg.errors == []
 
 
 def test_the_address_follows_the_chosen_period_and_filters(page: Any, served: Served) -> None:
@@ -296,6 +385,48 @@ def test_the_address_follows_the_chosen_period_and_filters(page: Any, served: Se
     assert page.locator('select[name="period"]').input_value() == "last_week"
     assert page.locator('select[name="providers"]').input_value() == "anthropic"
     assert "Total last week" in page.locator("#daily p").first.inner_text()
+    assert page.errors == []
+
+
+def test_the_minutes_refresh_keeps_the_tables_open_and_the_focus_where_they_were(
+    browser: Any, served: Served
+) -> None:
+    # Every minute the refresh drew the sections again as first drawn: the table of numbers a
+    # person had opened (a chart's text alternative) closed, the one they had closed opened, and
+    # the keyboard's focus on its toggle fell back to the top of the page.
+    with opened(browser, served.url, fake_clock=True) as pg:
+        pg.wait_for_selector("body[data-complete]", state="attached")
+        pg.locator("#hourly summary").click()
+        pg.locator("#breakdown summary").click()
+        pg.locator("#daily summary").focus()
+        pg.keyboard.press("Enter")
+        state = "() => [...document.querySelectorAll('details')].map(d => d.parentElement.id + ' ' + d.open)"
+        before = pg.evaluate(state)
+        assert before == ["daily true", "breakdown false", "hourly true"]
+        rendered_again(pg, lambda: pg.clock.run_for(61_000))
+        assert pg.evaluate(state) == before
+        assert pg.evaluate("document.activeElement === document.querySelector('#daily summary')")
+        assert pg.errors == []
+
+
+def test_back_and_forward_step_through_the_choices(page: Any, served: Served) -> None:
+    # Each choice replaced the address: Back left the dashboard instead of showing the figures
+    # before the last choice.
+    providers = page.locator('select[name="providers"]')
+    every = shown(page, "#period-total")[0]
+    rendered_again(page, lambda: page.select_option('select[name="providers"]', "anthropic"))
+    anthropic = shown(page, "#period-total")[0]
+    rendered_again(page, lambda: page.select_option('select[name="period"]', "last_week"))
+    assert anthropic != every
+    rendered_again(page, page.go_back)
+    assert "period=this_month" in page.url and "providers=anthropic" in page.url
+    assert page.locator('select[name="period"]').input_value() == "this_month"
+    assert (providers.input_value(), shown(page, "#period-total")[0]) == ("anthropic", anthropic)
+    rendered_again(page, page.go_back)
+    assert "providers" not in page.url
+    assert (providers.input_value(), shown(page, "#period-total")[0]) == ("", every)
+    rendered_again(page, page.go_forward)
+    assert (providers.input_value(), shown(page, "#period-total")[0]) == ("anthropic", anthropic)
     assert page.errors == []
 
 
@@ -331,6 +462,30 @@ def test_a_cut_breakdown_says_how_many_rows_other_folds(browser: Any, served: Se
         assert pg.errors == []
 
 
+def test_the_row_a_cut_breakdown_folds_is_no_filter_to_choose(browser: Any, served: Served) -> None:
+    # 20 agents: the Agent filter offered the 15 largest and "(other)", which, chosen, filtered
+    # for an agent named "(other)": every figure on the page read $0.00.
+    with served.ledger.use() as c:
+        for i in range(20):
+            record_call(
+                c,
+                Pricer(),
+                provider="openai",
+                model="gpt-4o",
+                tokens=Tokens(input=1000),
+                agent=f"bulk-{i:02d}",
+            )
+    with opened(browser, served.url) as pg:
+        pg.wait_for_selector("body[data-complete]", state="attached")
+        with served.ledger.use() as c:
+            p = spend.resolve(served.settings, "this_month", None, None, None)
+            want = dashboard.breakdown(c, served.settings, p, "agent", spend.Filters())
+        assert want.truncated
+        offered = pg.locator('select[name="agents"] option').all_inner_texts()
+        assert offered == ["all"] + [r.group["agent"] for r in want.rows if r.group["agent"] != "(other)"]
+        assert pg.errors == []
+
+
 def test_a_fraction_of_a_cent_spent_never_reads_zero(browser: Any, served: Served) -> None:
     # One gpt-4o input token is $0.0000025: the page (and the CLI) said "$0.0000", nothing spent.
     with served.ledger.use() as c:
@@ -358,6 +513,17 @@ def test_the_breakdown_tabs_answer_arrow_keys(page: Any) -> None:
         assert page.evaluate("document.activeElement.dataset.dim") == dim
         assert page.locator(f'#tabs button[data-dim="{dim}"]').get_attribute("aria-selected") == "true"
         assert f"By {dim}" in page.locator("#breakdown").inner_text()
+    # The panel is named by the chosen tab, and Tab goes from it into the panel: the four others
+    # were four more stops on the way (the arrows reach them).
+    panel = page.get_by_role("tabpanel")
+    assert panel.get_attribute("aria-labelledby") == "tab-session"
+    assert page.get_by_role("tabpanel", name="Session").count() == 1
+    page.keyboard.press("Shift+Tab")
+    assert page.evaluate("document.activeElement.dataset.dim") is None
+    page.keyboard.press("Tab")
+    assert page.evaluate("document.activeElement.dataset.dim") == "session"
+    page.keyboard.press("Tab")
+    assert page.evaluate("document.activeElement.closest('#breakdown') !== null")
     assert page.errors == []
 
 
@@ -438,4 +604,33 @@ def test_chart_labels_are_legible_on_a_narrow_screen(browser: Any, served: Serve
             pg.set_viewport_size({"width": 800, "height": 900})
             pg.wait_for_function("() => document.querySelector('#daily svg').viewBox.baseVal.width > 700")
             assert [label for label in _chart_labels(pg) if label["height"] < 11] == []
+        assert pg.errors == []
+
+
+def test_amounts_read_as_the_cli_writes_them_however_large_or_small(browser: Any, served: Served) -> None:
+    # The page rounded the double's own digits (toFixed(9)), off in the ninth place above $8M: a
+    # bill of $8,733,834.655 read $8,733,834.65 there and $8,733,834.66 in `cost-mcp report`
+    # (half-even on the exact amount). One of $0.000000001 threw a RangeError, and the page
+    # stopped drawing at the first figure holding it.
+    day = int(datetime.now(UTC).replace(hour=0, minute=0, second=0, microsecond=0).timestamp() * 1000)
+    bills = {"big-bill": 8_733_834_655_000_000, "one-nano": 1, "two-nano": 5}
+    with served.ledger.use() as c, write_transaction(c):
+        replace_range(
+            c,
+            "openai",
+            "cost",
+            day,
+            day + 86_400_000,
+            [Bucket(day, day + 86_400_000, cost_nanos=n, model=m) for m, n in bills.items()],
+        )
+    with opened(browser, served.url) as pg:
+        pg.wait_for_selector("body[data-complete]", state="attached")
+        for model, nanos in bills.items():
+            row = pg.locator("#breakdown tbody tr", has_text=model)
+            assert row.locator("td").nth(2).inner_text() == format_usd(Decimal(nanos) / 10**9)
+        with served.ledger.use() as c:
+            p = spend.resolve(served.settings, "today", None, None, None)
+            want = spend.get_spend(c, served.settings, p).total_usd
+        # Its JSON number holds 16 significant digits, a double 15 to 17: the text is exact to the cent.
+        assert pg.locator("#total-today").inner_text() == format_usd(want)
         assert pg.errors == []

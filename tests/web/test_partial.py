@@ -114,6 +114,11 @@ def test_the_page_says_its_figures_are_partial(
             status = pg.locator("#status")
             assert status.inner_text().startswith(INCOMPLETE)
             assert "error" in (status.get_attribute("class") or "")
+            # Each card too: they showed the amount read so far and nothing else (no source was in
+            # error, the only thing a card looked at).
+            for card in ("today", "week", "month"):
+                said = pg.locator(f"#card-{card}").inner_text()
+                assert "partial INCOMPLETE: Claude Code logs are still being read" in said, said
             with httpx2.Client(base_url=base, timeout=60) as client:
                 # each question's refresh reads at least one more file
                 assert any(spend_now(client).complete for _ in range(2_000)), "the reading never ended"
@@ -121,6 +126,7 @@ def test_the_page_says_its_figures_are_partial(
             pg.wait_for_selector("body[data-ready]")
             assert status.inner_text().startswith("Figures of")
             assert "error" not in (status.get_attribute("class") or "")
+            assert "partial" not in pg.locator("#cards").inner_text()
     finally:
         context.close()
         ledger.close()

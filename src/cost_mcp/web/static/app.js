@@ -9,36 +9,50 @@
   var REFRESH_MS = 60000;
   var state = { data: null, dim: "model", stack: "provider", host: null, renders: 0, generation: 0, query: "" };
 
-  /* Money, rounded half-even on the exact decimal the server sent (as format_usd does): a number
-     with at most 9 decimals is the closest double to itself, so toFixed(9) gives its digits back. */
-  function usd(x, places) {
-    if (x === null || x === undefined) return "unpriced";
-    var p = places === undefined ? 2 : places;
-    if (p === 2 && x !== 0 && Math.abs(x) < 0.01) p = 4;
-    // As format_usd: as many places as the first significant digit needs, never "$0.0000" for
-    // money spent (amounts are whole nano-dollars, so nine places always reach it).
-    while (x !== 0 && p < 9 && Math.abs(x) <= 0.5 * Math.pow(10, -p)) p++;
-    var parts = Math.abs(x).toFixed(9).split(".");
-    var keep = parts[1].slice(0, p), rest = parts[1].slice(p);
-    var digits = (parts[0] + keep).split("").map(Number);
-    var half = "5" + "0".repeat(rest.length - 1);
-    var last = digits[digits.length - 1];
-    if (rest > half || (rest === half && last % 2 === 1)) {
+  /* Money, rounded half-even on the exact decimal the server sent (as format_usd does). A JSON
+     number's shortest form (String(x), as Python's repr writes it) is that decimal: the digits of
+     the double itself (toFixed(9)) are off in the ninth place above $8M, and a half cent there
+     read a cent apart from `cost-mcp report`. */
+  function decimal(x) {
+    var m = /^(\d+)(?:\.(\d+))?(?:e([+-]\d+))?$/.exec(String(Math.abs(x)));
+    var digits = m[1] + (m[2] || ""), point = m[1].length + Number(m[3] || 0);
+    if (point <= 0) { digits = "0".repeat(1 - point) + digits; point = 1; }
+    while (digits.length < point) digits += "0";
+    return { int: digits.slice(0, point), frac: digits.slice(point) };
+  }
+  /* The digits of d rounded half-even to p places, the point left out. */
+  function rounded(d, p) {
+    var frac = d.frac + "0".repeat(p);
+    var digits = (d.int + frac.slice(0, p)).split("").map(Number);
+    // What is cut, trailing zeros dropped, against "5": "" and "4..." are under, "5" a tie, "5..1" over.
+    var rest = d.frac.slice(p).replace(/0+$/, "");
+    if (rest > "5" || (rest === "5" && digits[digits.length - 1] % 2 === 1)) {
       var k = digits.length - 1;
       while (k >= 0 && digits[k] === 9) { digits[k] = 0; k--; }
       if (k < 0) digits.unshift(1); else digits[k]++;
     }
-    var all = digits.join("");
+    return digits.join("");
+  }
+  function usd(x, places) {
+    if (x === null || x === undefined) return "unpriced";
+    var p = places === undefined ? 2 : places;
+    if (p === 2 && x !== 0 && Math.abs(x) < 0.01) p = 4;
+    var d = decimal(x), all = rounded(d, p);
+    // As format_usd: as many places as the first significant digit needs, never "$0.0000" for
+    // money spent (amounts are whole nano-dollars, so nine places always reach it).
+    while (x !== 0 && p < 9 && /^0*$/.test(all)) all = rounded(d, ++p);
     var ip = all.slice(0, all.length - p).replace(/^0+(?=\d)/, "") || "0";
     var fp = all.slice(all.length - p);
-    var zero = /^0*$/.test(ip + fp);
+    var zero = /^0*$/.test(all);
     return (x < 0 && !zero ? "-" : "") + "$" + ip.replace(/\B(?=(\d{3})+(?!\d))/g, ",") + (p ? "." + fp : "");
   }
   function int(n) { return n === null || n === undefined ? "–" : Number(n).toLocaleString("en-US"); }
+  /* A moment in this browser's own timezone, named: beside "days in Etc/UTC", a bare
+     "12/6/2026, 10:41 AM" (in Kiritimati) read as a time of the figures' zone. */
   function when(iso) {
     if (!iso) return "never";
     var d = new Date(iso);
-    return isNaN(d.getTime()) ? iso : d.toLocaleString();
+    return isNaN(d.getTime()) ? iso : d.toLocaleString(undefined, { timeZoneName: "short" });
   }
 
   function h(tag, attrs) {
@@ -60,10 +74,15 @@
     for (var i = 2; i < arguments.length; i++) if (arguments[i]) el.appendChild(arguments[i]);
     return el;
   }
+  /* Drawn again (the minute's refresh, a choice), a section's "Numbers" toggle focused before is
+     focused again: it was removed with the rest, and the keyboard's place fell back to the top. */
   function fill(id) {
-    var el = document.getElementById(id);
+    var el = document.getElementById(id), a = document.activeElement;
+    var refocus = a && a !== el && el.contains(a) && a.tagName === "SUMMARY";
     while (el.firstChild) el.removeChild(el.firstChild);
     for (var i = 1; i < arguments.length; i++) if (arguments[i]) el.appendChild(arguments[i]);
+    var again = refocus && el.querySelector("summary");
+    if (again) again.focus({ preventScroll: true });
     return el;
   }
   function table(caption, head, rows, numeric) {
@@ -84,8 +103,12 @@
     t.appendChild(body);
     return t;
   }
-  function numbers(summary, tbl, open) {
-    var d = h("details", open ? { open: "" } : {}, h("summary", { text: summary }), tbl);
+  /* Whether each chart's table of numbers is open: as the person left it, through every drawing
+     (the minute's refresh closed the one they were reading, the chart's text alternative). */
+  var opened = { daily: false, breakdown: true, hourly: false };
+  function numbers(key, summary, tbl) {
+    var d = h("details", opened[key] ? { open: "" } : {}, h("summary", { text: summary }), tbl);
+    d.addEventListener("toggle", function () { opened[key] = d.open; });
     return d;
   }
   function unpricedBadge(n) {
@@ -100,18 +123,37 @@
     return span;
   }
 
+  /* A total whose every call lacks a price is unknown, not $0.00 (as `cost-mcp report` writes it):
+     a day of 500 calls to an unpriced model read "$0.00" in large type. ``rows``: the unpriced count. */
+  function unpricedIn(rows, basis) {
+    return rows.reduce(function (n, row) { return n + (basis === undefined || row.basis === basis ? row.unpriced_requests : 0); }, 0);
+  }
+  function totalText(x, unpriced) { return !x && unpriced ? "unpriced" : usd(x); }
+
   /* ---- totals ---- */
-  function card(id, title, r) {
+  /* What a partial answer lacks, from its first INCOMPLETE or PARTIAL warning ("INCOMPLETE: Claude
+     Code logs are still being read"), "" for a complete one. */
+  function partialOf(r) {
+    if (!r || r.complete !== false) return "";
+    var said = (r.warnings || []).filter(function (w) { return /^(INCOMPLETE|PARTIAL): /.test(w); })[0] || "";
+    return said.split(/ \(|; /)[0] || "not everything is read yet";
+  }
+  function card(id, title, r, d) {
     var unpriced = r.rows.reduce(function (n, row) { return n + row.unpriced_requests; }, 0);
-    var basis = Object.keys(r.by_basis).map(function (b) { return b + " " + usd(r.by_basis[b]); }).join(" · ");
+    var basis = Object.keys(r.by_basis).map(function (b) { return b + " " + totalText(r.by_basis[b], unpricedIn(r.rows, b)); }).join(" · ");
     var errors = r.sources.filter(function (x) { return x.status === "error" || x.status === "stale"; });
+    // A partial answer says so on its card, not only in the line at the top: with the logs still
+    // being read (the dashboard's ``reading``: every card's figures; no source in error) a card
+    // showed "$0.45" and nothing else.
+    var partial = errors.length ? errors.map(function (x) { return x.source + " " + x.status; }).join(", ")
+      : partialOf(r) || (d && d.reading ? partialOf(d) : "");
     var fresh = r.sources.map(function (x) { return x.source + " " + (x.last_success ? when(x.last_success) : "never"); }).join("; ");
     return h("article", { class: "card", id: "card-" + id, "aria-labelledby": "t-" + id },
       h("h3", { id: "t-" + id, text: title + " (" + r.period.first_day + (r.period.last_day !== r.period.first_day ? " to " + r.period.last_day : "") + ")" }),
-      h("p", { class: "total", id: "total-" + id, "data-usd": String(r.total_usd), text: usd(r.total_usd) }),
+      h("p", { class: "total", id: "total-" + id, "data-usd": String(r.total_usd), text: totalText(r.total_usd, unpriced) }),
       h("p", { class: "muted", text: basis || "nothing spent" }),
       unpriced ? h("p", {}, unpricedBadge(unpriced), " not in the total") : null,
-      errors.length ? h("p", {}, h("span", { class: "badge partial", text: "partial" }), " " + errors.map(function (x) { return x.source + " " + x.status; }).join(", ")) : null,
+      partial ? h("p", {}, h("span", { class: "badge partial", text: "partial" }), " " + partial) : null,
       h("p", { class: "muted", text: "as of: " + (fresh || "no source yet") }));
   }
 
@@ -247,10 +289,10 @@
       return [row.group.day, label(row.group.provider, "(unknown)"), row.basis, cost(row.cost_usd, row.unpriced_requests), int(row.requests)];
     });
     fill("daily",
-      h("p", {}, "Total " + r.period.name.replace(/_/g, " ") + ": ", h("strong", { id: "period-total", "data-usd": String(r.total_usd), text: usd(r.total_usd) }),
+      h("p", {}, "Total " + r.period.name.replace(/_/g, " ") + ": ", h("strong", { id: "period-total", "data-usd": String(r.total_usd), text: totalText(r.total_usd, unpricedIn(r.rows)) }),
         r.attribution.length ? h("span", { class: "muted", text: " · " + r.attribution.length + " estimate row(s) only attribute billed days (not added)" }) : null),
       legend(keys, byBasis), svg,
-      numbers("Numbers (" + rows.length + " rows)", table("Daily spend by provider and basis", ["Day", "Provider", "Basis", "Cost", "Calls"], rows, [0, 0, 0, 1, 1])));
+      numbers("daily", "Numbers (" + rows.length + " rows)", table("Daily spend by provider and basis", ["Day", "Provider", "Basis", "Cost", "Calls"], rows, [0, 0, 0, 1, 1])));
   }
   function hbars(items, caption, W) {
     var top = Math.max.apply(null, [0].concat(items.map(function (it) { return Math.max(it.value, 0); })));
@@ -271,9 +313,14 @@
   }
   function renderBreakdown(d) {
     var dim = state.dim, r = d.breakdowns[dim];
+    // The tab pattern: the panel is named by its tab, and Tab reaches the chosen tab only (the
+    // arrows move between them), not five stops before the panel.
     Array.prototype.forEach.call(document.querySelectorAll("#tabs button"), function (b) {
-      b.setAttribute("aria-selected", String(b.getAttribute("data-dim") === dim));
+      var on = b.getAttribute("data-dim") === dim;
+      b.setAttribute("aria-selected", String(on));
+      b.setAttribute("tabindex", on ? "0" : "-1");
     });
+    document.getElementById("breakdown").setAttribute("aria-labelledby", "tab-" + dim);
     if (!r) { fill("breakdown", h("p", { class: "muted", text: "Loading the breakdown by " + dim + "…" })); return; }
     var unknown = "(not reported)";
     var items = r.rows.map(function (row) {
@@ -291,10 +338,10 @@
     // Bounded rows say so: "(other)" alone did not say how much it folds.
     var shown = r.rows.filter(function (row) { return row.group[dim] !== "(other)"; }).length;
     fill("breakdown",
-      h("p", {}, "By " + dim + ": total ", h("strong", { id: "breakdown-total", "data-usd": String(r.total_usd), text: usd(r.total_usd) }),
+      h("p", {}, "By " + dim + ": total ", h("strong", { id: "breakdown-total", "data-usd": String(r.total_usd), text: totalText(r.total_usd, unpricedIn(r.rows)) }),
         r.truncated ? h("span", { class: "muted", id: "breakdown-cut", text: " · the " + int(shown) + " largest of " + int(r.total_rows) + " rows; the other " + int(r.total_rows - shown) + " are summed in (other)" }) : null),
       items.length ? hbars(items, "Spend by " + dim, chartWidth("breakdown")) : h("p", { class: "muted", text: "Nothing in this period." }),
-      numbers("Numbers (" + rows.length + " rows)", table("Spend by " + dim + " (bars coloured by basis)", [dim, "Basis", "Cost", "Calls", "Tokens"], rows, [0, 0, 1, 1, 1]), true));
+      numbers("breakdown", "Numbers (" + rows.length + " rows)", table("Spend by " + dim + " (bars coloured by basis)", [dim, "Basis", "Cost", "Calls", "Tokens"], rows, [0, 0, 1, 1, 1])));
   }
   function renderHourly(d) {
     var hr = d.hourly, top = Math.max.apply(null, [0].concat(hr.hours.map(function (x) { return x.cost_usd || 0; })));
@@ -311,8 +358,8 @@
     });
     var rows = hr.hours.map(function (x) { return [("0" + x.hour).slice(-2) + ":00", cost(x.cost_usd, x.unpriced_requests), int(x.requests)]; });
     fill("hourly",
-      h("p", { class: "muted" }, "Estimated, calls recorded one by one only (not billed amounts): ", h("strong", { id: "hourly-total", "data-usd": String(hr.total_usd), text: usd(hr.total_usd) }), " in " + hr.period.timezone + " hours"),
-      svg, numbers("Numbers (24 hours)", table("Cost by hour of day", ["Hour", "Cost", "Calls"], rows, [0, 1, 1])));
+      h("p", { class: "muted" }, "Estimated, calls recorded one by one only (not billed amounts): ", h("strong", { id: "hourly-total", "data-usd": String(hr.total_usd), text: totalText(hr.total_usd, unpricedIn(hr.hours)) }), " in " + hr.period.timezone + " hours"),
+      svg, numbers("hourly", "Numbers (24 hours)", table("Cost by hour of day", ["Hour", "Cost", "Calls"], rows, [0, 1, 1])));
   }
   function renderAnomalies(d) {
     var a = d.forecast.anomalies;
@@ -346,7 +393,12 @@
     });
     sel.value = current;
   }
-  function values(r, dim) { return r ? r.rows.map(function (row) { return row.group[dim]; }) : []; }
+  /* The names a breakdown shows, to filter by. Not the row that folds the rest of a cut breakdown:
+     chosen, "(other)" filtered for a model of that name, and every figure read $0.00. */
+  function values(r, dim) {
+    return r ? r.rows.filter(function (row) { return !(r.truncated && row.group[dim] === "(other)"); })
+      .map(function (row) { return row.group[dim]; }) : [];
+  }
   function options(d) {
     setOptions("providers", values(d.daily_by_provider, "provider"));
     setOptions("models", values(d.breakdowns.model, "model"));
@@ -355,10 +407,25 @@
     setOptions("members", values(d.breakdowns.member, "member"));
   }
 
+  /* Filters of the answer that no select shows: sessions and sources (only a link sets them), or a
+     filter's second value. The minute's refresh, built from the selects, dropped them: the
+     figures changed to unfiltered ones with nothing on the page saying so. */
+  function unshown(d) {
+    var out = {};
+    Object.keys(d.filters || {}).forEach(function (name) {
+      var v = d.filters[name], sel = document.querySelector('#controls select[name="' + name + '"]');
+      if (v.length && (!sel || v.length > 1)) out[name] = v;
+    });
+    return out;
+  }
   function render(d) {
     state.data = d;
     var sel = document.querySelector('#controls select[name="period"]');
     if (d.period && sel.querySelector('option[value="' + d.period + '"]')) sel.value = d.period;
+    // A filter the answer has not (Back to before it was chosen) shows "all" again.
+    Array.prototype.forEach.call(document.querySelectorAll("#controls select"), function (f) {
+      if (f.name !== "period" && !(d.filters && d.filters[f.name] && d.filters[f.name].length)) f.value = "";
+    });
     Object.keys(d.filters || {}).forEach(function (name) {
       var f = document.querySelector('#controls select[name="' + name + '"]');
       if (!f || !d.filters[name].length) return;
@@ -366,18 +433,21 @@
       f.value = d.filters[name][0];
     });
     options(d);
-    fill("cards", card("today", "Today", d.today), card("week", "This week", d.this_week), card("month", "This month", d.this_month));
+    fill("cards", card("today", "Today", d.today, d), card("week", "This week", d.this_week, d), card("month", "This month", d.this_month, d));
     renderBudgets(d); renderDaily(d); renderBreakdown(d); renderHourly(d); renderAnomalies(d); renderSources(d); renderNotes(d);
     // A partial answer (logs still being read) says so where the time of the figures is, not
     // only among the notes: its first warning is the one to read.
-    if (d.complete === false) status((d.warnings || [])[0] || "These figures are partial.", true);
-    else status("Figures of " + when(d.generated_at) + " · days in " + d.daily_by_provider.period.timezone + (mode === "web" ? " · refreshes every minute" : ""), false);
+    var also = unshown(d), filtered = Object.keys(also).map(function (name) { return name + " " + also[name].join(", "); }).join("; ");
+    filtered = filtered ? " · filtered by " + filtered : "";
+    if (d.complete === false) status(((d.warnings || [])[0] || "These figures are partial.") + filtered, true);
+    else status("Figures of " + when(d.generated_at) + " · days in " + d.daily_by_provider.period.timezone + filtered + (mode === "web" ? " · refreshes every minute" : ""), false);
     state.renders++;
     document.body.setAttribute("data-ready", d.generated_at);
     document.body.setAttribute("data-renders", String(state.renders));
   }
   function status(text, error) {
     var el = document.getElementById("status");
+    if (error) el.setAttribute("aria-live", "polite");
     el.textContent = text;
     el.className = error ? "status error" : "status";
   }
@@ -394,6 +464,12 @@
       // configured timezone, and "today" changed meaning with nothing on the page saying so.
       var p = state.data.daily_by_provider.period;
       out.timezone = p.timezone;
+      var kept = unshown(state.data);
+      Object.keys(kept).forEach(function (name) {
+        // Unless its select was changed since: then the choice made there is the filter.
+        var sel = document.querySelector('#controls select[name="' + name + '"]');
+        if (!sel || sel.value === kept[name][0]) out[name] = kept[name];
+      });
       if (out.period === "custom") {
         // Dates that came from the address stay as they are while the filters change.
         delete out.period;
@@ -403,7 +479,12 @@
     return out;
   }
   var fromAddress = mode === "web" ? window.location.search.slice(1) : "";
-  function loadWeb() {
+  /* ``how``: "choice" (a select changed), "quiet" (the minute's refresh) or "address" (the first
+     load, Back or Forward: the address says what to show). The status line is a live region: a
+     screen reader read out "Loading…" and then the new time every minute, whatever its user was
+     reading. Only a load someone asked for, a partial answer or an error is announced. */
+  function loadWeb(how) {
+    var quiet = how === "quiet";
     var args = selection(), q = new URLSearchParams();
     Object.keys(args).forEach(function (k) { [].concat(args[k]).forEach(function (v) { q.append(k, v); }); });
     // The first load follows the address (period, start, end, timezone, filters): links can be shared.
@@ -412,9 +493,12 @@
     var generation = ++state.generation;
     document.body.removeAttribute("data-complete");
     state.query = q.toString();
-    // The address follows the choice, so a reload or a copied link shows the same figures.
-    window.history.replaceState(null, "", "?" + state.query);
-    status("Loading…", false);
+    // The address follows the choice, so a reload or a copied link shows the same figures; each
+    // choice is a step in the history, so Back shows the figures before it (it left the page).
+    if (how === "choice" && window.location.search !== "?" + state.query) window.history.pushState(null, "", "?" + state.query);
+    else window.history.replaceState(null, "", "?" + state.query);
+    document.getElementById("status").setAttribute("aria-live", quiet ? "off" : "polite");
+    if (!quiet) status("Loading…", false);
     // The tab on show comes with the rest; the other breakdowns follow, one at a time, so the page
     // is drawn as soon as its first answer is in.
     return getJSON("api/dashboard?" + state.query + "&breakdowns=" + state.dim)
@@ -440,7 +524,10 @@
     });
   }
   function getJSON(url) {
-    return fetch(url, { credentials: "same-origin", headers: { Accept: "application/json" } }).then(function (res) {
+    return fetch(url, { credentials: "same-origin", headers: { Accept: "application/json" } }).catch(function () {
+      // fetch's own "Failed to fetch" said nothing of why: the server did not answer at all.
+      throw new Error("the server did not answer (is cost-mcp still running?)");
+    }).then(function (res) {
       // A team server's sign-in ended (expired, signed out elsewhere, token revoked): the page
       // loaded again is the sign-in form.
       if (res.status === 401 && document.getElementById("signout")) window.location.reload();
@@ -505,8 +592,11 @@
   }
 
   function start() {
-    var reload = mode === "web" ? loadWeb : reloadApp;
+    var reload = mode === "web" ? function () { loadWeb("choice"); } : reloadApp;
     document.getElementById("controls").addEventListener("change", function () { reload(); });
+    if (mode === "web") {
+      window.addEventListener("popstate", function () { fromAddress = window.location.search.slice(1); loadWeb("address"); });
+    }
     document.getElementById("controls").addEventListener("submit", function (e) { e.preventDefault(); });
     Array.prototype.forEach.call(document.querySelectorAll('input[name="stack"]'), function (r) {
       r.addEventListener("change", function () { state.stack = r.value; if (state.data) renderDaily(state.data); });
@@ -537,7 +627,7 @@
         if (state.data && w !== drawnAt) { drawnAt = w; renderDaily(state.data); renderBreakdown(state.data); renderHourly(state.data); }
       }, 150);
     });
-    if (mode === "web") { loadWeb(); setInterval(loadWeb, REFRESH_MS); }
+    if (mode === "web") { loadWeb("address"); setInterval(function () { loadWeb("quiet"); }, REFRESH_MS); }
     else startApp();
   }
   if (document.readyState === "loading") document.addEventListener("DOMContentLoaded", start); else start();
