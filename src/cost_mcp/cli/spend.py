@@ -448,12 +448,13 @@ def _day_bars(out: Console, days: SpendResult) -> None:
     type=click.Choice(["csv", "json", "focus"]),
     default="csv",
     show_default=True,
-    help="csv or json: every usage event and provider bucket; focus: FinOps FOCUS rows (CSV, or Parquet "
-    "when --output ends in .parquet) that sum to the period's total",
+    help="csv or json: every usage event, provider bucket and seat-fee day (those not of basis attribution "
+    "sum to the period's total); focus: FinOps FOCUS rows (CSV, or Parquet when --output ends in .parquet) "
+    "that sum to the period's total",
 )
 @click.option("--output", "-o", default="-", help="file to write (default: stdout)")
 def export(fmt: str, output: str, **period: Any) -> int:
-    """Every usage event and provider bucket of a period.
+    """Every usage event, provider bucket and seat-fee day of a period.
 
     As CSV (the default), JSON, or FinOps FOCUS rows.
     """
