@@ -35,7 +35,7 @@ from cost_mcp.cli.app import (
 )
 from cost_mcp.errors import InvalidInputError
 from cost_mcp.money import UNPRICED, format_cost, format_usd, plain_usd
-from cost_mcp.output import csv_cell, safe_text
+from cost_mcp.output import csv_cell
 from cost_mcp.store.buckets import ATTRIBUTION_ONLY
 from cost_mcp.store.connection import Conn
 
@@ -533,11 +533,10 @@ def _write_focus(target: TextIO, conn: Conn, settings: Settings, p: Period) -> N
     result = focus_rows(conn, settings, p)
     writer = csv.DictWriter(target, fieldnames=COLUMNS)
     writer.writeheader()
-    # Control characters escaped as in every CSV; FOCUS cells keep their values otherwise (a
-    # leading apostrophe would make the CSV disagree with the Parquet and the FOCUS validator).
-    writer.writerows(
-        {k: safe_text(v) if isinstance(v, str) else v for k, v in row.items()} for row in result.rows
-    )
+    # As every CSV: finance opens this one in a spreadsheet, where a provider's project named
+    # `=cmd|...` would run as a formula. Only such names differ from the Parquet (no spreadsheet
+    # reads that as formulas); numbers, credits included, stay numbers, and the validator accepts it.
+    writer.writerows({k: csv_cell(v) for k, v in row.items()} for row in result.rows)
     _focus_warning(result)
 
 
