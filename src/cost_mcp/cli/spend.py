@@ -907,7 +907,7 @@ def _render_compare(out: Console, result: Comparison) -> None:
         f"{b.period.first_day} to {b.period.last_day}",
         f"{a.period.first_day} to {a.period.last_day}",
     )
-    table.add_row("spend", format_usd(b.cost_usd), format_usd(a.cost_usd))
+    table.add_row("calls at list price", format_usd(b.cost_usd), format_usd(a.cost_usd))
     table.add_row("calls", f"{b.calls:,}", f"{a.calls:,}")
     per_call = [
         format_usd(x.cost_per_call_usd, 6) if x.cost_per_call_usd is not None else "-" for x in (b, a)
@@ -949,3 +949,12 @@ def _render_compare(out: Console, result: Comparison) -> None:
         _merged_note(out, merged)
         if result.more_rows:
             out.print(f"  ... and {result.more_rows:,} more rows (see --json)")
+    # Beside `report`, whose total is the bill, a month of $1.2M billed read "spend $0.01" here.
+    note(out, _COMPARE_SCOPE)
+
+
+_COMPARE_SCOPE = (
+    "these are the calls recorded in the ledger (agents' logs, record_usage) at list price: provider "
+    "bills and seat fees are not split per call and are left out, so they are not the periods' spend "
+    "(`cost-mcp report` gives that)"
+)
