@@ -5,6 +5,8 @@ from __future__ import annotations
 
 from collections.abc import Iterator
 from datetime import date, datetime, timedelta
+from functools import cache
+from typing import Literal
 
 from cost_mcp import tokens
 from cost_mcp.analytics import spend, subscriptions
@@ -57,10 +59,24 @@ def export_records(conn: Conn, settings: Settings, p: Period) -> Iterator[dict[s
     """
     rollup.refresh(conn)
     rules = spend.day_rules(conn, settings, p)
-    for e in store.events(conn, p.start_ms, p.end_ms, settings.cost_mode):
-        aside = spend.set_aside(
-            rules, settings, kind="event", provider=e.provider, utc_day=e.ts_ms // DAY_MS, source=e.source
+
+    # One answer per provider, day and source: asked per row, 1M calls took 6 s more.
+    @cache
+    def aside_of(
+        kind: Literal["cost", "usage", "event"], provider: str, utc_day: int, source: str, outside: bool
+    ) -> str | None:
+        return spend.set_aside(
+            rules,
+            settings,
+            kind=kind,
+            provider=provider,
+            utc_day=utc_day,
+            source=source,
+            outside_bill=outside,
         )
+
+    for e in store.events(conn, p.start_ms, p.end_ms, settings.cost_mode):
+        aside = aside_of("event", e.provider, e.ts_ms // DAY_MS, e.source, False)
         yield {
             "kind": "event",
             "time": iso_utc(e.ts_ms),
@@ -80,14 +96,9 @@ def export_records(conn: Conn, settings: Settings, p: Period) -> Iterator[dict[s
         }
     first, last = p.utc_dates_ms()
     for b in store.buckets(conn, first, last):
-        aside = spend.set_aside(
-            rules,
-            settings,
-            kind="cost" if b.kind == "cost" else "usage",
-            provider=b.provider,
-            utc_day=b.start_ms // DAY_MS,
-            source=data_source(b.provider, b.kind),
-            outside_bill=b.outside_bill,
+        kind: Literal["cost", "usage"] = "cost" if b.kind == "cost" else "usage"
+        aside = aside_of(
+            kind, b.provider, b.start_ms // DAY_MS, data_source(b.provider, b.kind), b.outside_bill
         )
         yield {
             "kind": b.kind,
