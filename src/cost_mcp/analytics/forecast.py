@@ -40,7 +40,8 @@ def _top(conn: Conn, settings: Settings, day: date, dim: str) -> list[str]:
     rows = get_spend(conn, settings, p, [dim], take_alerts=False).rows
     by_value: dict[str, Decimal] = {}
     for r in rows:
-        key = r.group[dim] or "(unknown)"
+        # A seat fee has no model or agent: name it, never "(unknown)" (spend that could not be placed).
+        key = r.group[dim] or ("seat fees" if r.basis == "subscription" else "(unknown)")
         by_value[key] = by_value.get(key, Decimal(0)) + (r.cost_usd or Decimal(0))
     ranked = sorted(by_value.items(), key=lambda kv: -kv[1])[:3]
     return [f"{name} ({amount:.2f} USD)" for name, amount in ranked if amount > 0]
