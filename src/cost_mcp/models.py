@@ -935,6 +935,11 @@ class BudgetState(Result):
         "", description="The configured timezone its days are counted in (IANA name), whatever a view asks."
     )
     spent_usd: USD
+    spent_by_basis: dict[str, USD] = Field(
+        default_factory=dict,
+        description="spent_usd split by basis: billed (a provider's bill), estimated (tokens x list price), "
+        "subscription (seat fees, when the budget counts them); the parts add up to spent_usd.",
+    )
     remaining_usd: USD
     percent: float
     projected_usd: USD = Field(

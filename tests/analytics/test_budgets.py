@@ -783,6 +783,37 @@ def test_a_budget_counts_usage_and_seats_only_when_it_says_so(conn: Conn, settin
     assert {c.name for c in check.budgets} == {"api", "all"}  # a call is not a seat fee
 
 
+def test_a_budgets_spent_says_how_much_is_billed_estimated_and_seat_fees(
+    conn: Conn, settings: Settings
+) -> None:
+    """Which part of a budget's spent is the provider's bill and which is tokens x list price (or
+    seat fees): every answer says which is which, and the parts add up to spent exactly."""
+    from cost_mcp.analytics import subscriptions
+    from cost_mcp.store import write_transaction
+    from cost_mcp.store.buckets import DAY_MS, Bucket, replace_range
+
+    subscriptions.set_subscription(conn, "max", "anthropic", Decimal(300), "monthly", "2026-11-01")
+    spend_usd(conn, Pricer(), Decimal(6), datetime(2026, 11, 9, 1, tzinfo=UTC))  # estimated
+    nov3 = int(datetime(2026, 11, 3, tzinfo=UTC).timestamp() * 1000)
+    with write_transaction(conn):
+        bill = Bucket(nov3, nov3 + DAY_MS, cost_nanos=12_345_000_000, model=SONNET)
+        replace_range(conn, "anthropic", "cost", nov3, nov3 + DAY_MS, [bill])
+    budgets.set_budget(
+        conn, "all", Decimal(400), "month", BudgetScope(basis=["billed", "estimated", "subscription"])
+    )
+    budgets.set_budget(conn, "api", Decimal(150), "month", BudgetScope())
+    now = datetime(2026, 11, 10, 0, tzinfo=UTC)
+    states = {s.budget.name: s for s in budgets.budget_status(conn, settings, now=now).budgets}
+    assert states["all"].spent_usd == Decimal("118.345")
+    assert states["all"].spent_by_basis == {
+        "billed": Decimal("12.345"),
+        "estimated": Decimal(6),
+        "subscription": Decimal(100),
+    }
+    assert states["api"].spent_by_basis == {"billed": Decimal("12.345"), "estimated": Decimal(6)}
+    assert sum(states["api"].spent_by_basis.values()) == states["api"].spent_usd
+
+
 def test_calls_with_no_known_price_are_named_not_counted_as_nothing(conn: Conn, settings: Settings) -> None:
     """A hard budget cannot stop what it cannot price: budget_status and check_budget say how many
     calls of its period have no known price, and where to add it."""

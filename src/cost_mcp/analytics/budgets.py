@@ -432,6 +432,7 @@ def _state(conn: Conn, budget: Budget, p: Period, now: datetime, result: SpendTo
         # ?timezone=): a daily budget's day is then not the page's "today".
         timezone=str(p.tz.key),
         spent_usd=spent,
+        spent_by_basis=dict(result.by_basis),
         remaining_usd=budget.amount_usd - spent,
         percent=percent_of(spent, budget.amount_usd),
         projected_usd=max(projected, spent),
