@@ -951,6 +951,11 @@ class BudgetState(Result):
     status: BudgetStatusName
     fired_thresholds: list[Decimal]
     unpriced_requests: int = Field(0, description="Calls in scope with no known price (not in spent).")
+    estimates_set_aside_usd: USD = Field(
+        Decimal(0),
+        description="Estimated cost of calls in scope on days a provider's bill is the total: not in spent, "
+        "where only the bill's rows matching the scope count (a bill by workspace matches no project).",
+    )
 
 
 class BudgetStatusResult(Answer):

@@ -401,6 +401,10 @@ class SpendTotal:
     total_usd: Decimal
     by_basis: dict[str, Decimal]
     unpriced_requests: int
+    set_aside_usd: Decimal = Decimal(0)
+    """Estimates of calls in scope that count nothing because a provider's report is their day's
+    total (its rows count instead, where they match the filters: a bill by workspace matches no
+    project)."""
 
 
 def spend_totals(
@@ -447,11 +451,17 @@ def spend_totals(
         by_basis: dict[str, Decimal] = defaultdict(Decimal)
         for s in counted:
             by_basis[s.basis] += from_nanos(s.cost_nanos)
+        aside = sum(
+            s.cost_nanos
+            for s in mine
+            if s.layer == LOCAL_LAYER and s.excluded and s.excluded != _SUBSCRIPTION_REASON
+        )
         out.append(
             SpendTotal(
                 total_usd=sum(by_basis.values(), Decimal(0)),
                 by_basis=dict(by_basis),
                 unpriced_requests=sum(s.unpriced for s in counted),
+                set_aside_usd=from_nanos(aside),
             )
         )
     return out
