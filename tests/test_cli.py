@@ -614,3 +614,20 @@ def test_a_bad_setting_is_one_line_in_report_and_doctor() -> None:
     doctor = run("doctor", env={"COST_MCP_TIMEZONE": "Paris"})
     assert doctor.returncode == 1 and "Traceback" not in doctor.stderr
     assert "COST_MCP_TIMEZONE='Paris'" in doctor.stdout
+
+
+@pytest.mark.usefixtures("home")
+def test_subscription_add_over_an_existing_one_says_past_fees_change() -> None:
+    """Setting the same name again with a new amount recounts every past day: said on stderr, with
+    the way to change a plan from a day on; the first add and an unchanged one say nothing."""
+    seat = ("--vendor", "anthropic", "--start", "2026-01-01")
+    first = run("subscription", "add", "max", "--amount", "200", *seat)
+    assert first.returncode == 0 and first.stderr == ""
+    same = run("subscription", "add", "max", "--amount", "200", *seat)
+    assert same.returncode == 0 and same.stderr == ""
+    cheaper = run("subscription", "add", "max", "--amount", "100", *seat)
+    assert cheaper.returncode == 0
+    assert cheaper.stdout == "subscription 'max': anthropic, $100.00 monthly from 2026-01-01\n"
+    said = " ".join(cheaper.stderr.split())
+    assert said.startswith("note: subscription 'max' replaced: its fees from 2026-01-01 to ")
+    assert " change by -$" in said and "give the old one an --end (the day before)" in said

@@ -1130,6 +1130,15 @@ class Subscription(Result):
     end: str | None = Field(description="Last day counted, inclusive (null: still running).")
 
 
+class SubscriptionSet(Subscription):
+    """A subscription as set, with what setting it changed."""
+
+    warnings: list[str] = Field(
+        default_factory=list,
+        description="A replaced subscription whose new terms change fees already counted (past reports).",
+    )
+
+
 class SubscriptionList(Result):
     """Every registered subscription."""
 

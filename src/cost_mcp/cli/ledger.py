@@ -321,9 +321,18 @@ def subscription_add(
         usd = check_amount(parse_usd(amount), "--amount")
     except ValueError as exc:
         raise InvalidInputError(f"{exc}; give an amount like 20") from None
-    with ledger(fresh=False) as (_, conn):
+    with ledger(fresh=False) as (loaded, conn):
         s = subscriptions.set_subscription(
-            conn, name, vendor, usd, period, start, end, member, names=cli_period_arguments()
+            conn,
+            name,
+            vendor,
+            usd,
+            period,
+            start,
+            end,
+            member,
+            names=cli_period_arguments(),
+            today=datetime.now(loaded.tz).date(),
         )
     # Whole, as `subscription list` shows it: the vendor, the last day and the member were not said.
     Console(soft_wrap=True).print(
@@ -333,6 +342,8 @@ def subscription_add(
         + (f", {text(s.member)}'s seat" if s.member else ""),
         highlight=False,
     )
+    for warning in s.warnings:
+        note(Console(stderr=True, soft_wrap=True), warning)
     return EXIT_OK
 
 
