@@ -631,3 +631,28 @@ def test_subscription_add_over_an_existing_one_says_past_fees_change() -> None:
     said = " ".join(cheaper.stderr.split())
     assert said.startswith("note: subscription 'max' replaced: its fees from 2026-01-01 to ")
     assert " change by -$" in said and "give the old one an --end (the day before)" in said
+
+
+@pytest.mark.usefixtures("home")
+def test_subscription_remove_says_what_it_takes_out_of_past_reports() -> None:
+    """Removing a plan that ran takes every fee it counted out of every report, reconciled months
+    too: the removal says how much, and that --end stops it from a day on instead."""
+    assert (
+        run(
+            "subscription", "add", "max", "--vendor", "anthropic", "--amount", "200", "--start", "2026-01-01"
+        ).returncode
+        == 0
+    )
+    removed = run("subscription", "remove", "max")
+    assert removed.returncode == 0
+    assert removed.stdout == "removed subscription 'max'\n"
+    said = " ".join(removed.stderr.split())
+    assert said.startswith("note: the $") and "its fees had counted so far left every report" in said
+    assert "add it again with --end" in said
+    assert (
+        run(
+            "subscription", "add", "later", "--vendor", "x", "--amount", "5", "--start", "2099-01-01"
+        ).returncode
+        == 0
+    )
+    assert run("subscription", "remove", "later").stderr == ""  # nothing counted yet: nothing to say

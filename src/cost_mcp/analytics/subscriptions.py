@@ -153,10 +153,14 @@ def get_subscription(conn: Conn, name: str) -> Subscription:
     return _subscription(row)
 
 
-def delete_subscription(conn: Conn, name: str) -> None:
-    """Remove a subscription from every past and future report."""
-    get_subscription(conn, name)
+def delete_subscription(conn: Conn, name: str, today: date | None = None) -> Decimal:
+    """Remove a subscription from every past and future report; what its fees had counted up to
+    ``today`` (default: today in UTC), which every report of those days loses."""
+    sub = get_subscription(conn, name)
+    day = today or datetime.now(UTC).date()
+    counted = sum(nanos for _, nanos in daily_nanos(sub, date.fromisoformat(sub.start), day))
     store.delete(conn, name)
+    return from_nanos(counted)
 
 
 def all_subscriptions(conn: Conn) -> list[Subscription]:

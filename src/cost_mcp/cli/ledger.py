@@ -353,9 +353,16 @@ def subscription_remove(name: str) -> int:
     """Remove a subscription from every report."""
     from cost_mcp.analytics import subscriptions
 
-    with ledger(fresh=False) as (_, conn):
-        subscriptions.delete_subscription(conn, name)
+    with ledger(fresh=False) as (loaded, conn):
+        counted = subscriptions.delete_subscription(conn, name, datetime.now(loaded.tz).date())
     Console().print(f"removed subscription '{text(name)}'")
+    if counted:
+        # A cancelled plan removed instead of ended takes its months already reconciled with it.
+        note(
+            Console(stderr=True, soft_wrap=True),
+            f"the {format_usd(counted)} its fees had counted so far left every report, past months too; "
+            "to stop a subscription from a day on and keep what it counted, add it again with --end",
+        )
     return EXIT_OK
 
 
