@@ -614,3 +614,45 @@ def test_a_bad_setting_is_one_line_in_report_and_doctor() -> None:
     doctor = run("doctor", env={"COST_MCP_TIMEZONE": "Paris"})
     assert doctor.returncode == 1 and "Traceback" not in doctor.stderr
     assert "COST_MCP_TIMEZONE='Paris'" in doctor.stdout
+
+
+@pytest.mark.usefixtures("home")
+def test_subscription_add_over_an_existing_one_says_past_fees_change() -> None:
+    """Setting the same name again with a new amount recounts every past day: said on stderr, with
+    the way to change a plan from a day on; the first add and an unchanged one say nothing."""
+    seat = ("--vendor", "anthropic", "--start", "2026-01-01")
+    first = run("subscription", "add", "max", "--amount", "200", *seat)
+    assert first.returncode == 0 and first.stderr == ""
+    same = run("subscription", "add", "max", "--amount", "200", *seat)
+    assert same.returncode == 0 and same.stderr == ""
+    cheaper = run("subscription", "add", "max", "--amount", "100", *seat)
+    assert cheaper.returncode == 0
+    assert cheaper.stdout == "subscription 'max': anthropic, $100.00 monthly from 2026-01-01\n"
+    said = " ".join(cheaper.stderr.split())
+    assert said.startswith("note: subscription 'max' replaced: its fees from 2026-01-01 to ")
+    assert " change by -$" in said and "give the old one an --end (the day before)" in said
+
+
+@pytest.mark.usefixtures("home")
+def test_subscription_remove_says_what_it_takes_out_of_past_reports() -> None:
+    """Removing a plan that ran takes every fee it counted out of every report, reconciled months
+    too: the removal says how much, and that --end stops it from a day on instead."""
+    assert (
+        run(
+            "subscription", "add", "max", "--vendor", "anthropic", "--amount", "200", "--start", "2026-01-01"
+        ).returncode
+        == 0
+    )
+    removed = run("subscription", "remove", "max")
+    assert removed.returncode == 0
+    assert removed.stdout == "removed subscription 'max'\n"
+    said = " ".join(removed.stderr.split())
+    assert said.startswith("note: the $") and "its fees had counted so far left every report" in said
+    assert "add it again with --end" in said
+    assert (
+        run(
+            "subscription", "add", "later", "--vendor", "x", "--amount", "5", "--start", "2099-01-01"
+        ).returncode
+        == 0
+    )
+    assert run("subscription", "remove", "later").stderr == ""  # nothing counted yet: nothing to say

@@ -286,3 +286,32 @@ def test_cli_savings_says_once_what_every_row_shares(
     header = lines[shared + 1].split()
     assert header[:2] == ["model", "calls"] and "agent" not in header and "project" not in header
     assert any(line.split()[:1] == ["claude-opus-4-1"] for line in lines[shared + 2 :])
+
+
+def test_cli_compare_says_its_amounts_are_calls_at_list_price_not_the_bill(
+    home: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """A month billed at $50 by the provider, whose recorded calls cost $1.245 at list price: compare
+    shows $1.24 and says that it is the calls, not the spend `report` gives, instead of calling it
+    "spend" beside report's $50."""
+    from cost_mcp.store import write_transaction
+    from cost_mcp.store.buckets import DAY_MS, Bucket, replace_range
+
+    _ledger()
+    nov10 = int(datetime(2026, 11, 10, tzinfo=UTC).timestamp() * 1000)
+    conn = connect(load_settings_leniently()[0].db)
+    try:
+        with write_transaction(conn):
+            bill = Bucket(nov10, nov10 + DAY_MS, cost_nanos=50_000_000_000, model="claude-opus-4-1")
+            replace_range(conn, "anthropic", "cost", nov10, nov10 + DAY_MS, [bill])
+    finally:
+        conn.close()
+    args = ["compare", "--before", "2026-11-09..2026-11-15", "--after", "2026-11-16..2026-11-22"]
+    assert main(args) == 0
+    out = capsys.readouterr().out
+    [before] = [line.split() for line in out.splitlines() if line.strip().startswith("calls at list price")]
+    assert before == ["calls", "at", "list", "price", "$1.24", "$0.08"]
+    assert " spend " not in out.split("change:")[0]
+    assert "provider bills and seat fees are not split per call and are left out" in " ".join(out.split())
+    assert main(["report", "--start", "2026-11-09", "--end", "2026-11-15", "--json"]) == 0
+    assert json.loads(capsys.readouterr().out)["total_usd"] == 50

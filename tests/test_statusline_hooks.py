@@ -473,6 +473,42 @@ def test_the_hook_says_a_hard_budget_cannot_stop_calls_with_no_known_price(
     assert _hook(monkeypatch, capsys, tool) is None  # not on every tool call
 
 
+def test_the_hook_says_a_project_budget_cannot_count_calls_a_workspace_bill_stands_for(
+    home: Path,
+    settings: Settings,
+    monkeypatch: pytest.MonkeyPatch,
+    capsys: pytest.CaptureFixture[str],
+    request: pytest.FixtureRequest,
+) -> None:
+    """Today Anthropic's bill so far ($50, by workspace) is larger than this machine's calls, so it
+    is the day's total and the project's $3.00 of calls (500k input: long context) count nothing
+    against its hard budget: the hook lets the prompt through, saying so with the amount, as
+    budget_status does."""
+    from cost_mcp.store import write_transaction
+    from cost_mcp.store.buckets import DAY_MS, Bucket, replace_range
+
+    evening = _at_evening(request)
+    transcript = session_file(home / "claude", "s1", project="-home-dev-app")
+    write(
+        transcript, assistant("m1", "r1", _stamp(evening - timedelta(minutes=5)), session="s1", input=500_000)
+    )
+    day = int(evening.replace(hour=0).timestamp() * 1000)
+    conn = connect(settings.db)
+    with write_transaction(conn):
+        bill = Bucket(day, day + DAY_MS, cost_nanos=50_000_000_000, model=SONNET, workspace="wrkspc_1")
+        replace_range(conn, "anthropic", "cost", day, day + DAY_MS, [bill])
+    set_budget(conn, "app", Decimal(1), "day", BudgetScope(projects=["/home/dev/app"]), hard=True)
+    conn.close()
+    base = {"session_id": "s1", "transcript_path": str(transcript), "cwd": "/home/dev/app"}
+    said = _hook(monkeypatch, capsys, {**base, "hook_event_name": "UserPromptSubmit", "prompt": "go on"})
+    assert said is not None and "decision" not in said
+    assert (
+        "cost-mcp: budget 'app': $3.00 of calls in its scope (estimated) are on days a provider's bill is "
+        "the total, and count nothing against it"
+    ) in str(said["systemMessage"])
+    assert "so it cannot stop those calls" in str(said["systemMessage"])
+
+
 @pytest.mark.parametrize("scoped", ["app", "/home/dev/app", "-home-dev-app"])
 @pytest.mark.parametrize("with_cwd", [True, False])
 def test_a_hard_project_budget_blocks_however_the_project_is_named(

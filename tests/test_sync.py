@@ -581,11 +581,50 @@ def test_export_marks_claude_code_analytics_as_attribution(
         ("openai", "billed"),
         ("openai", "estimated"),
         ("anthropic", "billed"),
-        ("anthropic", "estimated"),
+        # Anthropic's usage report of Nov 4, a day its cost report bills: it only attributes.
+        ("anthropic", "attribution"),
         ("anthropic-claude-code", "attribution"),
     }
     counted = sum(Decimal(str(r["cost_usd"])) for r in records if r["basis"] == "billed")
     assert counted == Decimal("7.5478912")
+
+
+def test_export_rows_that_count_add_up_to_the_total_and_the_others_say_attribution(
+    home: Path, conn: Conn, keys: Settings, router: Router
+) -> None:
+    """A finance lead sums the export's cost column in a spreadsheet: the rows not marked attribution
+    add up to get_spend's total exactly. An estimate of a day the bill covers (a Claude Code call on
+    an Anthropic-billed day, OpenAI usage beside its costs) is set aside in the total, so it is
+    `attribution` here too, never counted twice; seat fees are in the total, so they are rows too."""
+    from cost_mcp.analytics import subscriptions
+    from cost_mcp.analytics.export import export_records
+
+    write(
+        session_file(home / "claude", "s1"),
+        # Anthropic's bill covers Nov 3: this call only attributes ($0.018).
+        assistant("m1", "r1", "2026-11-03T09:00:00.000Z", input=1_000, output=1_000),
+        # Nov 2 has no bill: this call counts ($0.0105).
+        assistant("m2", "r2", "2026-11-02T09:00:00.000Z", input=1_000, output=500),
+    )
+    sync.refresh(conn, keys, Pricer(), transport=router.transport(), now=NOW)
+    subscriptions.set_subscription(conn, "max", "anthropic", Decimal(300), "monthly", "2026-10-15")
+    p = resolve(keys, None, "2026-11-01", "2026-11-05", None)
+    total = get_spend(conn, keys, p, take_alerts=False).total_usd
+    records = list(export_records(conn, keys, p))
+
+    def cost(r: dict[str, str | int]) -> Decimal:
+        return Decimal(str(r["cost_usd"]))
+
+    counted = sum(cost(r) for r in records if r["basis"] != "attribution")
+    assert counted == total
+    by_id = {(r["kind"], r["id"]): r for r in records}
+    assert by_id[("event", "m1/r1")]["basis"] == "attribution"
+    assert by_id[("event", "m2/r2")]["basis"] == "estimated"
+    seat_days = [r for r in records if r["kind"] == "subscription"]
+    # Oct 15 - Nov 14 has 31 days: $300 over them, 5 of them in Nov 1-5.
+    assert [r["id"] for r in seat_days] == [f"subscription-max/2026-11-0{d}" for d in range(1, 6)]
+    assert sum(cost(r) for r in seat_days) == Decimal("48.387096775")
+    assert {r["basis"] for r in seat_days} == {"subscription"}
 
 
 # --- members across sources -----------------------------------------------------------------------

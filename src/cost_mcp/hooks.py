@@ -68,7 +68,7 @@ def session_provider(env: Mapping[str, str] = os.environ) -> str:
 
 def decide(conn: Conn, settings: Settings, event: dict[str, Any]) -> HookAnswer:
     """The answer to one hook event, from the budgets that apply to this session's calls."""
-    from cost_mcp.analytics.budgets import check_budget, list_budgets, states_of
+    from cost_mcp.analytics.budgets import check_budget, list_budgets, set_aside_notes, states_of
     from cost_mcp.money import format_usd
     from cost_mcp.statusline import CLAUDE_CODE_SOURCES
 
@@ -134,12 +134,12 @@ def decide(conn: Conn, settings: Settings, event: dict[str, Any]) -> HookAnswer:
     if name != "UserPromptSubmit" or not hard:
         return HookAnswer("")
     held = [b for b in list_budgets(conn) if b.name in hard]
-    unpriced = [
-        (st.budget.name, st.unpriced_requests)
-        for st in states_of(conn, settings, held, datetime.now(UTC))
-        if st.unpriced_requests
-    ]
-    return _notes(conn, event, unpriced_notes(unpriced, settings.prices_file))
+    states = states_of(conn, settings, held, datetime.now(UTC))
+    unpriced = [(st.budget.name, st.unpriced_requests) for st in states if st.unpriced_requests]
+    # A project's calls on days a workspace bill is the total count nothing against its budget:
+    # said here too, or the hook lets the session run past what the project really spent in silence.
+    aside = [f"cost-mcp: {note}" for note in set_aside_notes(states)]
+    return _notes(conn, event, unpriced_notes(unpriced, settings.prices_file) + aside)
 
 
 def run(stdin: str) -> HookAnswer:

@@ -935,6 +935,11 @@ class BudgetState(Result):
         "", description="The configured timezone its days are counted in (IANA name), whatever a view asks."
     )
     spent_usd: USD
+    spent_by_basis: dict[str, USD] = Field(
+        default_factory=dict,
+        description="spent_usd split by basis: billed (a provider's bill), estimated (tokens x list price), "
+        "subscription (seat fees, when the budget counts them); the parts add up to spent_usd.",
+    )
     remaining_usd: USD
     percent: float
     projected_usd: USD = Field(
@@ -946,6 +951,11 @@ class BudgetState(Result):
     status: BudgetStatusName
     fired_thresholds: list[Decimal]
     unpriced_requests: int = Field(0, description="Calls in scope with no known price (not in spent).")
+    estimates_set_aside_usd: USD = Field(
+        Decimal(0),
+        description="Estimated cost of calls in scope on days a provider's bill is the total: not in spent, "
+        "where only the bill's rows matching the scope count (a bill by workspace matches no project).",
+    )
 
 
 class BudgetStatusResult(Answer):
@@ -1118,6 +1128,15 @@ class Subscription(Result):
     member: str | None
     start: str = Field(description="First day billed (YYYY-MM-DD); billing periods are counted from it.")
     end: str | None = Field(description="Last day counted, inclusive (null: still running).")
+
+
+class SubscriptionSet(Subscription):
+    """A subscription as set, with what setting it changed."""
+
+    warnings: list[str] = Field(
+        default_factory=list,
+        description="A replaced subscription whose new terms change fees already counted (past reports).",
+    )
 
 
 class SubscriptionList(Result):

@@ -111,8 +111,8 @@ from cost_mcp.models import (
     SpeedParam,
     SpendResult,
     StartDate,
-    Subscription,
     SubscriptionPeriod,
+    SubscriptionSet,
     SyncDays,
     SyncProviders,
     SyncResult,
@@ -1329,7 +1329,7 @@ async def set_subscription(
         str | None, Field(max_length=10, description="Last day counted (YYYY-MM-DD); omit if still running.")
     ] = None,
     member: OptionalMember = None,
-) -> Subscription:
+) -> SubscriptionSet:
     """Register a fixed fee with no API (Claude Max, ChatGPT Plus, Cursor Pro...).
 
     The fee is spread evenly over the days of each billing period from `start` and counts in
@@ -1339,8 +1339,11 @@ async def set_subscription(
     start="2026-01-15", member="ana@example.com")
     """
 
-    def work(conn: Conn, _state: AppState) -> Subscription:
-        return subscriptions.set_subscription(conn, name, vendor, amount_usd, period, start, end, member)
+    def work(conn: Conn, state: AppState) -> SubscriptionSet:
+        today = datetime.now(state.settings.tz).date()
+        return subscriptions.set_subscription(
+            conn, name, vendor, amount_usd, period, start, end, member, today=today
+        )
 
     return await _local(ctx, work)
 

@@ -783,6 +783,75 @@ def test_a_budget_counts_usage_and_seats_only_when_it_says_so(conn: Conn, settin
     assert {c.name for c in check.budgets} == {"api", "all"}  # a call is not a seat fee
 
 
+def test_a_budgets_spent_says_how_much_is_billed_estimated_and_seat_fees(
+    conn: Conn, settings: Settings
+) -> None:
+    """Which part of a budget's spent is the provider's bill and which is tokens x list price (or
+    seat fees): every answer says which is which, and the parts add up to spent exactly."""
+    from cost_mcp.analytics import subscriptions
+    from cost_mcp.store import write_transaction
+    from cost_mcp.store.buckets import DAY_MS, Bucket, replace_range
+
+    subscriptions.set_subscription(conn, "max", "anthropic", Decimal(300), "monthly", "2026-11-01")
+    spend_usd(conn, Pricer(), Decimal(6), datetime(2026, 11, 9, 1, tzinfo=UTC))  # estimated
+    nov3 = int(datetime(2026, 11, 3, tzinfo=UTC).timestamp() * 1000)
+    with write_transaction(conn):
+        bill = Bucket(nov3, nov3 + DAY_MS, cost_nanos=12_345_000_000, model=SONNET)
+        replace_range(conn, "anthropic", "cost", nov3, nov3 + DAY_MS, [bill])
+    budgets.set_budget(
+        conn, "all", Decimal(400), "month", BudgetScope(basis=["billed", "estimated", "subscription"])
+    )
+    budgets.set_budget(conn, "api", Decimal(150), "month", BudgetScope())
+    now = datetime(2026, 11, 10, 0, tzinfo=UTC)
+    states = {s.budget.name: s for s in budgets.budget_status(conn, settings, now=now).budgets}
+    assert states["all"].spent_usd == Decimal("118.345")
+    assert states["all"].spent_by_basis == {
+        "billed": Decimal("12.345"),
+        "estimated": Decimal(6),
+        "subscription": Decimal(100),
+    }
+    assert states["api"].spent_by_basis == {"billed": Decimal("12.345"), "estimated": Decimal(6)}
+    assert sum(states["api"].spent_by_basis.values()) == states["api"].spent_usd
+
+
+def test_a_project_budget_names_the_calls_a_workspace_bill_stands_for(conn: Conn, settings: Settings) -> None:
+    """Once a provider's bill is a day's total, the estimates of that day's calls count nothing, and
+    a bill by workspace (Anthropic's) or without a project names no project: a project budget then
+    reads $0 for the project's $6 of calls that day. It cannot count them without counting the
+    bill twice, so budget_status and check_budget say so, with the amount, instead of showing $0 as
+    if the calls were free; a budget of all usage, which the bill counts in full, is not warned."""
+    from cost_mcp.store import write_transaction
+    from cost_mcp.store.buckets import DAY_MS, Bucket, replace_range
+
+    nov3 = datetime(2026, 11, 3, 9, tzinfo=UTC)
+    for i, usd in enumerate(("6", "0.25")):
+        record_call(
+            conn, Pricer(), provider="openai", model=FLAT, tokens=Tokens(input=int(Decimal(usd) * 400_000)),
+            agent="bot", project="webapp", request_id=f"w{i}", timestamp=nov3 + timedelta(days=i * 2),
+            now=nov3 + timedelta(days=5),
+        )  # fmt: skip
+    day = int(datetime(2026, 11, 3, tzinfo=UTC).timestamp() * 1000)
+    with write_transaction(conn):
+        bill = Bucket(day, day + DAY_MS, cost_nanos=9_000_000_000, model=FLAT)  # no project
+        replace_range(conn, "openai", "cost", day, day + DAY_MS, [bill])
+    budgets.set_budget(conn, "webapp", Decimal(5), "month", BudgetScope(projects=["webapp"]), hard=True)
+    budgets.set_budget(conn, "all", Decimal(50), "month", BudgetScope())
+    now = datetime(2026, 11, 10, tzinfo=UTC)
+    result = budgets.budget_status(conn, settings, now=now)
+    states = {s.budget.name: s for s in result.budgets}
+    assert states["webapp"].spent_usd == Decimal("0.25")  # Nov 5's call; Nov 3's is the bill's
+    assert states["webapp"].estimates_set_aside_usd == Decimal(6)
+    assert states["all"].spent_usd == Decimal("9.25")
+    expected = (
+        "budget 'webapp': $6.00 of calls in its scope (estimated) are on days a provider's bill is the "
+        "total, and count nothing against it (only the bill's rows that name its projects or models "
+        "count, so it cannot stop those calls); get_spend with the same filters lists them under attribution"
+    )
+    assert [w for w in result.warnings if "provider's bill is the total" in w] == [expected]
+    check = budgets.check_budget(conn, settings, Decimal(1), provider="openai", project="webapp", now=now)
+    assert expected in check.warnings
+
+
 def test_calls_with_no_known_price_are_named_not_counted_as_nothing(conn: Conn, settings: Settings) -> None:
     """A hard budget cannot stop what it cannot price: budget_status and check_budget say how many
     calls of its period have no known price, and where to add it."""

@@ -188,8 +188,11 @@ def test_focus_as_parquet_has_exact_decimals_and_passes_every_other_validator_ru
     billed = table.column("BilledCost").to_pylist()
     assert sum(billed) == sum(Decimal(r["BilledCost"]) for r in rows)
     assert billed == [Decimal(r["BilledCost"]) for r in rows]
-    # An empty CSV cell is null in Parquet (FOCUS's "no value"), not an empty string.
-    assert table.column("SubAccountId").to_pylist() == [r["SubAccountId"] or None for r in rows]
+    # An empty CSV cell is null in Parquet (FOCUS's "no value"), not an empty string; a name that
+    # would start a formula (Claude Code's `-home-dev-app` slug) has its apostrophe in the CSV only.
+    assert table.column("SubAccountId").to_pylist() == [
+        r["SubAccountId"].removeprefix("'") or None for r in rows
+    ]
     for name in DECIMAL_COLUMNS:
         assert table.schema.field(name).type == pa.decimal128(38, 9)
     checked, failures = _validate(tmp_path, out)
@@ -237,3 +240,36 @@ def test_focus_keeps_each_logged_model_id_where_get_spend_merges_them(
     assert sorted(by_sku) == [SONNET, "claude-sonnet-4.5"]
     assert by_sku[SONNET] == by_sku["claude-sonnet-4.5"] == Decimal("0.018")
     assert sum(by_sku.values()) == merged.cost_usd
+
+
+def test_a_name_that_would_start_a_formula_is_text_in_the_focus_csv_and_still_valid(
+    home: Path,
+    conn: Conn,
+    settings: Settings,
+    tmp_path: Path,
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    """Finance opens the FOCUS CSV in a spreadsheet: a provider's project or model name starting
+    with = + - @ (a formula: `=cmd|...` runs a program in some spreadsheets) gets a leading
+    apostrophe there, as in every other CSV; a negative amount (a credit) stays a number, and the
+    FinOps validator still accepts the file."""
+    _ledger(home, conn, settings)
+    hostile = '=cmd|" /c calc"!A1,x'
+    with write_transaction(conn):
+        rows = [
+            Bucket(NOV2, NOV2 + DAY_MS, cost_nanos=50_000_000, model=SONNET),
+            Bucket(NOV2, NOV2 + DAY_MS, cost_nanos=7_000_000, model="@sum(1)", project=hostile),
+            Bucket(NOV2, NOV2 + DAY_MS, cost_nanos=-2_500_000_000, line_item="credit"),
+        ]
+        replace_range(conn, "anthropic", "cost", NOV2, NOV2 + DAY_MS, rows)
+    rows_out, _, out = _export(tmp_path, capsys)
+    cells = {cell for row in rows_out for cell in row.values()}
+    assert not {c for c in cells if c[:1] in ("=", "+", "@") or (c[:1] == "-" and not c[1:2].isdigit())}
+    hostile_row = next(r for r in rows_out if r["SubAccountId"].endswith(hostile))
+    assert hostile_row["SubAccountId"] == "'" + hostile
+    assert hostile_row["ResourceName"] == "'@sum(1)"
+    assert "-2.500000000" in {r["BilledCost"] for r in rows_out}
+    total = get_spend(conn, settings, resolve(settings, None, "2026-11-01", "2026-11-05", None)).total_usd
+    assert sum(Decimal(r["BilledCost"]) for r in rows_out) == total
+    _, failures = _validate(tmp_path, out)
+    assert failures == []

@@ -104,3 +104,22 @@ def test_calls_with_no_price_are_said_not_shown_as_nothing(conn: Conn, settings:
     result = spend_forecast(conn, settings, p, now=NOW)
     assert result.spent_usd == 0
     assert any("no-such-model-x: 1 call(s)" in w and "no known price" in w for w in result.warnings)
+
+
+def test_an_unusual_days_top_models_and_agents_name_seat_fees_as_such(conn: Conn, settings: Settings) -> None:
+    """A seat fee has no model or agent: among an unusual day's top models it is
+    "(seat fees)" as in model_breakdown, not "(unknown)", which read as spend the ledger could not place."""
+    from cost_mcp.analytics import subscriptions
+
+    subscriptions.set_subscription(conn, "max", "anthropic", Decimal(600), "yearly", "2026-01-01")
+    for back in range(1, 40):
+        spend(conn, NOW - timedelta(days=back), 2)
+    spend(conn, datetime(2026, 11, 12, 15, tzinfo=UTC), 10, agent="runaway")
+    p = resolve_period("this_month", tz=settings.tz, now=NOW)
+    [anomaly] = spend_forecast(conn, settings, p, now=NOW).anomalies
+    assert anomaly.day == "2026-11-12"
+    assert anomaly.top_models[0] == "gpt-4o (12.00 USD)"
+    assert anomaly.top_models[1] == "(seat fees) (1.64 USD)"  # $600 / 365
+    assert anomaly.top_agents[0] == "runaway (10.00 USD)"
+    assert "(seat fees) (1.64 USD)" in anomaly.top_agents
+    assert not any("(unknown)" in t for t in (*anomaly.top_models, *anomaly.top_agents))

@@ -163,3 +163,31 @@ def test_listing_gives_the_monthly_equivalent(conn: Conn) -> None:
     )
     listing = subscriptions.list_subscriptions(conn, today=date(2026, 6, 1))
     assert listing.monthly_equivalent_usd == Decimal(210)
+
+
+def test_replacing_a_subscription_says_what_it_changes_in_fees_already_counted(
+    conn: Conn, settings: Settings
+) -> None:
+    """A lead moves Claude Max from $200 to $100 a month by setting the same name again: every past
+    month is recounted at $100, a reconciled November included. The replacement says so, with the
+    exact amount, and how to change a plan from a day on instead; a change that leaves past fees as
+    they were (a later end, a member) says nothing."""
+    subscriptions.set_subscription(conn, "max", "anthropic", Decimal(200), "monthly", "2026-10-15")
+    nov = ("2026-11-01", "2026-11-30")
+    assert total(conn, settings, *nov) == Decimal("196.989247314")  # 200 x 14/31 + 200 x 16/30, in nanos
+    today = date(2026, 12, 5)
+    again = subscriptions.set_subscription(
+        conn, "max", "anthropic", Decimal(200), "monthly", "2026-10-15", end="2027-06-30", today=today
+    )
+    assert again.warnings == []
+    cheaper = subscriptions.set_subscription(
+        conn, "max", "anthropic", Decimal(100), "monthly", "2026-10-15", today=today
+    )
+    # Oct 15 - Dec 5: a whole period ($200) and 21 of the next 30 days ($140), at half the fee.
+    assert cheaper.warnings == [
+        "subscription 'max' replaced: its fees from 2026-10-15 to 2026-12-05 change by -$170.00 ($340.00 "
+        "-> $170.00) in every report of those days, past months too; to change a plan from a day on and "
+        "keep what was counted before, give the old one an `end` (the day before) and add the new plan "
+        "under another name"
+    ]
+    assert total(conn, settings, *nov) == Decimal("98.494623654")

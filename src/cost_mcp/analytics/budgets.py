@@ -432,12 +432,14 @@ def _state(conn: Conn, budget: Budget, p: Period, now: datetime, result: SpendTo
         # ?timezone=): a daily budget's day is then not the page's "today".
         timezone=str(p.tz.key),
         spent_usd=spent,
+        spent_by_basis=dict(result.by_basis),
         remaining_usd=budget.amount_usd - spent,
         percent=percent_of(spent, budget.amount_usd),
         projected_usd=max(projected, spent),
         status=_status(budget, spent, projected),
         fired_thresholds=sorted(fired),
         unpriced_requests=result.unpriced_requests,
+        estimates_set_aside_usd=result.set_aside_usd,
     )
 
 
@@ -492,7 +494,7 @@ def budget_status(
         states = [s.model_copy(update={"budget": seen_by(conn, s.budget, member)}) for s in states]
     return BudgetStatusResult(
         budgets=states,
-        warnings=warnings + unpriced_notes(states, settings),
+        warnings=warnings + unpriced_notes(states, settings) + set_aside_notes(states),
         alerts=alert_store.take(conn) if take_alerts else [],
     )
 
@@ -651,6 +653,21 @@ def departed_notes(conn: Conn, budget: Budget) -> list[str]:
         "have left, or give them a new token (`cost-mcp token create NAME --member EMAIL`)"
         for m in budget.scope.members
         if m.lower() in revoked
+    ]
+
+
+def set_aside_notes(states: Sequence[BudgetState]) -> list[str]:
+    """A warning for each budget scoped by project or model whose calls' estimates count nothing on
+    days a provider's bill is the total: the bill's rows rarely name a project or model (Anthropic's
+    are per workspace), so without this its spent reads as if those calls were free."""
+    return [
+        f"budget '{st.budget.name}': {format_usd(st.estimates_set_aside_usd)} of calls in its scope "
+        "(estimated) are on days a provider's bill is the total, and count nothing against it (only "
+        "the bill's rows that name its projects or models count"
+        + (", so it cannot stop those calls" if st.budget.hard else "")
+        + "); get_spend with the same filters lists them under attribution"
+        for st in states
+        if st.estimates_set_aside_usd > 0 and (st.budget.scope.projects or st.budget.scope.models)
     ]
 
 
@@ -818,7 +835,8 @@ def check_budget(
         budgets=checks,
         warnings=_missing_bills(conn, settings, matching, moment, member)
         + (_left_out(conn) if matching else [])
-        + unpriced_notes(states, settings),
+        + unpriced_notes(states, settings)
+        + set_aside_notes(states),
     )
 
 

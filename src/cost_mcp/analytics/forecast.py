@@ -7,6 +7,7 @@ from datetime import UTC, date, datetime, timedelta
 from decimal import Decimal
 
 from cost_mcp.analytics import alerts
+from cost_mcp.analytics.breakdown import SEAT_FEES
 from cost_mcp.analytics.spend import Filters, fees_ahead, get_spend, period_info
 from cost_mcp.config import Settings
 from cost_mcp.models import Anomaly, Forecast
@@ -40,7 +41,8 @@ def _top(conn: Conn, settings: Settings, day: date, dim: str) -> list[str]:
     rows = get_spend(conn, settings, p, [dim], take_alerts=False).rows
     by_value: dict[str, Decimal] = {}
     for r in rows:
-        key = r.group[dim] or "(unknown)"
+        # A seat fee has no model or agent: name it, never "(unknown)" (spend that could not be placed).
+        key = r.group[dim] or (SEAT_FEES if r.basis == "subscription" else "(unknown)")
         by_value[key] = by_value.get(key, Decimal(0)) + (r.cost_usd or Decimal(0))
     ranked = sorted(by_value.items(), key=lambda kv: -kv[1])[:3]
     return [f"{name} ({amount:.2f} USD)" for name, amount in ranked if amount > 0]

@@ -343,13 +343,50 @@ def read_layers(
         return Layers(slices, {})
     slices += _bucket_slices(conn, p, dims, filters)
     slices += _subscription_slices(conn, p, dims, filters, today)
-    # Local calls near the period's edges can sit on the UTC day before or after it.
+    return Layers(slices, day_rules(conn, settings, p))
+
+
+def day_rules(conn: Conn, settings: Settings, p: Period) -> dict[tuple[str, int], coverage.DayRule]:
+    """The rule of each synced provider-day of ``p`` and the day either side of it (local calls
+    near the period's edges can sit on the UTC day before or after it)."""
     lo, hi = p.utc_dates_ms(margin_days=1)
     subscription = settings.claude_code_billing == "subscription"
-    rules = coverage.rules(
+    return coverage.rules(
         conn, lo, hi, skip_sources=("claude_code",) if subscription else (), cost_mode=settings.cost_mode
     )
-    return Layers(slices, rules)
+
+
+def set_aside(
+    rules: dict[tuple[str, int], coverage.DayRule],
+    settings: Settings,
+    *,
+    kind: Literal["cost", "usage", "event"],
+    provider: str,
+    utc_day: int,
+    source: str,
+    outside_bill: bool = False,
+) -> str | None:
+    """Why one stored row (a call, or a provider bucket of ``kind``) only attributes and is not
+    in the total, by the same precedence the totals apply; None: it counts. For exports, whose
+    rows must add up to the total that get_spend gives."""
+    layer = {"cost": BILLED_LAYER, "usage": USAGE_LAYER, "event": LOCAL_LAYER}[kind]
+    probe = _Slice(
+        layer=layer,
+        basis="billed" if kind == "cost" else "estimated",
+        local_day=date.fromordinal(_EPOCH_ORDINAL + utc_day),
+        utc_day=utc_day,
+        provider=provider,
+        model="",
+        source=source,
+        dims={},
+        cost_nanos=0,
+        unpriced=0,
+        requests=None,
+        tokens=None,
+        outside_bill=outside_bill,
+    )
+    _apply_precedence([probe], rules, settings)
+    return probe.excluded
 
 
 def count(layers: Layers, settings: Settings, filters: Filters) -> list[_Slice]:
@@ -370,6 +407,10 @@ class SpendTotal:
     total_usd: Decimal
     by_basis: dict[str, Decimal]
     unpriced_requests: int
+    set_aside_usd: Decimal = Decimal(0)
+    """Estimates of calls in scope that count nothing because a provider's report is their day's
+    total (its rows count instead, where they match the filters: a bill by workspace matches no
+    project)."""
 
 
 def spend_totals(
@@ -416,11 +457,17 @@ def spend_totals(
         by_basis: dict[str, Decimal] = defaultdict(Decimal)
         for s in counted:
             by_basis[s.basis] += from_nanos(s.cost_nanos)
+        aside = sum(
+            s.cost_nanos
+            for s in mine
+            if s.layer == LOCAL_LAYER and s.excluded and s.excluded != _SUBSCRIPTION_REASON
+        )
         out.append(
             SpendTotal(
                 total_usd=sum(by_basis.values(), Decimal(0)),
                 by_basis=dict(by_basis),
                 unpriced_requests=sum(s.unpriced for s in counted),
+                set_aside_usd=from_nanos(aside),
             )
         )
     return out

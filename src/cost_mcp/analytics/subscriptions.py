@@ -18,11 +18,12 @@ from cost_mcp.models import (
     Subscription,
     SubscriptionList,
     SubscriptionPeriod,
+    SubscriptionSet,
     VendorName,
     check_amount,
     checked,
 )
-from cost_mcp.money import from_nanos, to_nanos
+from cost_mcp.money import format_usd, from_nanos, to_nanos
 from cost_mcp.periods import TOOL_ARGUMENTS, PeriodArguments, parse_date
 from cost_mcp.store import subscriptions as store
 from cost_mcp.store.connection import Conn
@@ -76,10 +77,13 @@ def set_subscription(
     member: str | None = None,
     *,
     names: PeriodArguments = TOOL_ARGUMENTS,
-) -> Subscription:
+    today: date | None = None,
+) -> SubscriptionSet:
     """Create or replace a subscription; InvalidInputError for a name, vendor, member, amount or
     dates that cannot be (the same limits as the MCP tool's parameters, for the CLI too), naming
-    the dates as ``names`` does (the tool's `start`, the CLI's --start)."""
+    the dates as ``names`` does (the tool's `start`, the CLI's --start). Replacing one whose fees up
+    to ``today`` (default: today in UTC) come out different warns with the amount: past reports,
+    a month already reconciled, change with it."""
     name = checked(BudgetName, name, "subscription name")
     vendor = checked(VendorName, vendor, "vendor")
     member = checked(OptionalMember, member, "member")
@@ -99,8 +103,32 @@ def set_subscription(
         start_date=first.isoformat(),
         end_date=last.isoformat() if last else None,
     )
+    before = store.get(conn, name)
     store.upsert(conn, row, datetime.now(UTC).isoformat())
-    return get_subscription(conn, name)
+    after = get_subscription(conn, name)
+    day = today or datetime.now(UTC).date()
+    warnings = [] if before is None else _past_change(_subscription(before), after, day, names)
+    return SubscriptionSet(**after.model_dump(), warnings=warnings)
+
+
+def _past_change(old: Subscription, new: Subscription, today: date, names: PeriodArguments) -> list[str]:
+    """What replacing ``old`` by ``new`` changes in the fees counted up to ``today``, as a warning."""
+    first = min(date.fromisoformat(old.start), date.fromisoformat(new.start))
+    if first > today:
+        return []
+    was = sum(nanos for _, nanos in daily_nanos(old, first, today))
+    now = sum(nanos for _, nanos in daily_nanos(new, first, today))
+    if was == now:
+        return []
+    change = from_nanos(now - was)
+    sign = "+" if change > 0 else ""
+    return [
+        f"subscription '{new.name}' replaced: its fees from {first} to {today} change by {sign}"
+        f"{format_usd(change)} ({format_usd(from_nanos(was))} -> {format_usd(from_nanos(now))}) in every "
+        f"report of those days, past months too; to change a plan from a day on and keep what was "
+        f"counted before, give the old one an {names.end} (the day before) and add the new plan under "
+        "another name"
+    ]
 
 
 def _subscription(row: store.SubscriptionRow) -> Subscription:
@@ -125,10 +153,14 @@ def get_subscription(conn: Conn, name: str) -> Subscription:
     return _subscription(row)
 
 
-def delete_subscription(conn: Conn, name: str) -> None:
-    """Remove a subscription from every past and future report."""
-    get_subscription(conn, name)
+def delete_subscription(conn: Conn, name: str, today: date | None = None) -> Decimal:
+    """Remove a subscription from every past and future report; what its fees had counted up to
+    ``today`` (default: today in UTC), which every report of those days loses."""
+    sub = get_subscription(conn, name)
+    day = today or datetime.now(UTC).date()
+    counted = sum(nanos for _, nanos in daily_nanos(sub, date.fromisoformat(sub.start), day))
     store.delete(conn, name)
+    return from_nanos(counted)
 
 
 def all_subscriptions(conn: Conn) -> list[Subscription]:

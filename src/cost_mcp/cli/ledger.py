@@ -321,9 +321,18 @@ def subscription_add(
         usd = check_amount(parse_usd(amount), "--amount")
     except ValueError as exc:
         raise InvalidInputError(f"{exc}; give an amount like 20") from None
-    with ledger(fresh=False) as (_, conn):
+    with ledger(fresh=False) as (loaded, conn):
         s = subscriptions.set_subscription(
-            conn, name, vendor, usd, period, start, end, member, names=cli_period_arguments()
+            conn,
+            name,
+            vendor,
+            usd,
+            period,
+            start,
+            end,
+            member,
+            names=cli_period_arguments(),
+            today=datetime.now(loaded.tz).date(),
         )
     # Whole, as `subscription list` shows it: the vendor, the last day and the member were not said.
     Console(soft_wrap=True).print(
@@ -333,6 +342,8 @@ def subscription_add(
         + (f", {text(s.member)}'s seat" if s.member else ""),
         highlight=False,
     )
+    for warning in s.warnings:
+        note(Console(stderr=True, soft_wrap=True), warning)
     return EXIT_OK
 
 
@@ -342,9 +353,16 @@ def subscription_remove(name: str) -> int:
     """Remove a subscription from every report."""
     from cost_mcp.analytics import subscriptions
 
-    with ledger(fresh=False) as (_, conn):
-        subscriptions.delete_subscription(conn, name)
+    with ledger(fresh=False) as (loaded, conn):
+        counted = subscriptions.delete_subscription(conn, name, datetime.now(loaded.tz).date())
     Console().print(f"removed subscription '{text(name)}'")
+    if counted:
+        # A cancelled plan removed instead of ended takes its months already reconciled with it.
+        note(
+            Console(stderr=True, soft_wrap=True),
+            f"the {format_usd(counted)} its fees had counted so far left every report, past months too; "
+            "to stop a subscription from a day on and keep what it counted, add it again with --end",
+        )
     return EXIT_OK
 
 

@@ -35,7 +35,7 @@ from cost_mcp.cli.app import (
 )
 from cost_mcp.errors import InvalidInputError
 from cost_mcp.money import UNPRICED, format_cost, format_usd, plain_usd
-from cost_mcp.output import csv_cell, safe_text
+from cost_mcp.output import csv_cell
 from cost_mcp.store.buckets import ATTRIBUTION_ONLY
 from cost_mcp.store.connection import Conn
 
@@ -448,12 +448,13 @@ def _day_bars(out: Console, days: SpendResult) -> None:
     type=click.Choice(["csv", "json", "focus"]),
     default="csv",
     show_default=True,
-    help="csv or json: every usage event and provider bucket; focus: FinOps FOCUS rows (CSV, or Parquet "
-    "when --output ends in .parquet) that sum to the period's total",
+    help="csv or json: every usage event, provider bucket and seat-fee day (those not of basis attribution "
+    "sum to the period's total); focus: FinOps FOCUS rows (CSV, or Parquet when --output ends in .parquet) "
+    "that sum to the period's total",
 )
 @click.option("--output", "-o", default="-", help="file to write (default: stdout)")
 def export(fmt: str, output: str, **period: Any) -> int:
-    """Every usage event and provider bucket of a period.
+    """Every usage event, provider bucket and seat-fee day of a period.
 
     As CSV (the default), JSON, or FinOps FOCUS rows.
     """
@@ -532,11 +533,10 @@ def _write_focus(target: TextIO, conn: Conn, settings: Settings, p: Period) -> N
     result = focus_rows(conn, settings, p)
     writer = csv.DictWriter(target, fieldnames=COLUMNS)
     writer.writeheader()
-    # Control characters escaped as in every CSV; FOCUS cells keep their values otherwise (a
-    # leading apostrophe would make the CSV disagree with the Parquet and the FOCUS validator).
-    writer.writerows(
-        {k: safe_text(v) if isinstance(v, str) else v for k, v in row.items()} for row in result.rows
-    )
+    # As every CSV: finance opens this one in a spreadsheet, where a provider's project named
+    # `=cmd|...` would run as a formula. Only such names differ from the Parquet (no spreadsheet
+    # reads that as formulas); numbers, credits included, stay numbers, and the validator accepts it.
+    writer.writerows({k: csv_cell(v) for k, v in row.items()} for row in result.rows)
     _focus_warning(result)
 
 
@@ -907,7 +907,7 @@ def _render_compare(out: Console, result: Comparison) -> None:
         f"{b.period.first_day} to {b.period.last_day}",
         f"{a.period.first_day} to {a.period.last_day}",
     )
-    table.add_row("spend", format_usd(b.cost_usd), format_usd(a.cost_usd))
+    table.add_row("calls at list price", format_usd(b.cost_usd), format_usd(a.cost_usd))
     table.add_row("calls", f"{b.calls:,}", f"{a.calls:,}")
     per_call = [
         format_usd(x.cost_per_call_usd, 6) if x.cost_per_call_usd is not None else "-" for x in (b, a)
@@ -949,3 +949,12 @@ def _render_compare(out: Console, result: Comparison) -> None:
         _merged_note(out, merged)
         if result.more_rows:
             out.print(f"  ... and {result.more_rows:,} more rows (see --json)")
+    # Beside `report`, whose total is the bill, a month of $1.2M billed read "spend $0.01" here.
+    note(out, _COMPARE_SCOPE)
+
+
+_COMPARE_SCOPE = (
+    "these are the calls recorded in the ledger (agents' logs, record_usage) at list price: provider "
+    "bills and seat fees are not split per call and are left out, so they are not the periods' spend "
+    "(`cost-mcp report` gives that)"
+)

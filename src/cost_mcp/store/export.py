@@ -7,6 +7,7 @@ from dataclasses import dataclass
 
 from cost_mcp import tokens
 from cost_mcp.store.connection import Conn
+from cost_mcp.store.spend import outside_bill_sql
 from cost_mcp.store.usage import cost_sql
 
 _TOKENS = ", ".join(tokens.COLUMNS)
@@ -50,6 +51,8 @@ class BucketRecord:
     cost_nanos: int | None
     line_item: str
     api_key: str
+    outside_bill: bool
+    """Usage in a tier the provider's bill leaves out (counted beside a billed day)."""
 
 
 def events(conn: Conn, start_ms: int, end_ms: int, cost_mode: str) -> Iterator[EventRecord]:
@@ -82,13 +85,14 @@ def events(conn: Conn, start_ms: int, end_ms: int, cost_mode: str) -> Iterator[E
 def buckets(conn: Conn, first_ms: int, end_ms: int) -> Iterator[BucketRecord]:
     """Provider buckets starting in ``[first_ms, end_ms)``, by start then id."""
     k = len(tokens.COLUMNS)
+    outside, outside_args = outside_bill_sql()
     for row in conn.execute(
         f"""
         SELECT id, kind, start_ms, end_ms, provider, model, project, workspace, member, {_TOKENS},
-               requests, cost_nanos, line_item, api_key
+               requests, cost_nanos, line_item, api_key, {outside}
         FROM provider_buckets WHERE start_ms >= ? AND start_ms < ? ORDER BY start_ms, id
         """,
-        (first_ms, end_ms),
+        (*outside_args, first_ms, end_ms),
     ):
         yield BucketRecord(
             id=int(row[0]),
@@ -105,4 +109,5 @@ def buckets(conn: Conn, first_ms: int, end_ms: int) -> Iterator[BucketRecord]:
             cost_nanos=int(row[10 + k]) if row[10 + k] is not None else None,
             line_item=row[11 + k],
             api_key=row[12 + k],
+            outside_bill=bool(row[13 + k]),
         )

@@ -160,7 +160,8 @@ def local_sums(
     return out
 
 
-def _outside_bill_sql() -> tuple[str, list[object]]:
+def outside_bill_sql() -> tuple[str, list[object]]:
+    """A provider-bucket column: 1 for usage in a tier the provider's bill leaves out (its args)."""
     cases = " OR ".join(
         f"(provider = ? AND service_tier IN ({', '.join('?' * len(tiers))}))"
         for tiers in OUTSIDE_BILL.values()
@@ -179,7 +180,7 @@ def bucket_sums(
 ) -> list[BucketSum]:
     """Provider buckets starting in ``[first_ms, end_ms)`` summed per kind, UTC day, provider,
     model, project (else workspace) and member. ``filters`` name provider-bucket columns."""
-    outside, outside_args = _outside_bill_sql()
+    outside, outside_args = outside_bill_sql()
     where, args = _where(filters, BUCKET_COLUMNS - {"source"})
     project = "CASE WHEN project != '' THEN project ELSE workspace END"
     from_project = "CASE WHEN project != '' THEN 1 ELSE 0 END"
