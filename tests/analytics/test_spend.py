@@ -70,7 +70,7 @@ def test_billed_and_estimated_on_one_provider_day_count_once(
     [attr] = result.attribution  # type: ignore[attr-defined]
     assert attr.group == {"day": "2026-11-02", "agent": "claude-code"}
     assert attr.cost_usd == Decimal("0.018")
-    assert "billing data covers this day" in attr.reason
+    assert "billing data covers the UTC day" in attr.reason
 
 
 def test_a_billed_day_with_no_rows_does_not_hide_local_spend(

@@ -248,6 +248,7 @@ def get_spend(
         conn, p, filters, slices, settings.cost_mode
     )
     warnings += _outside_bill_notes(slices)
+    warnings += _utc_day_notes(slices, p)
     if not local_only:
         warnings += _not_usd_warnings(told, settings, p)
     if filters.models:
@@ -756,6 +757,28 @@ def _outside_bill_notes(slices: Sequence[_Slice]) -> list[str]:
         f"{format_usd(from_nanos(nanos))} of it (usage report, priced at standard rates) is counted "
         "as estimated on top of the billed total"
         for provider, nanos in sorted(counted.items())
+    ]
+
+
+def _utc_day_notes(slices: Sequence[_Slice], p: Period) -> list[str]:
+    """In a timezone other than UTC, where provider reports are in the answer: that their days are
+    UTC days, on their UTC date, while local calls sit on their local date.
+
+    The QA case (h-qatime F2): in Los Angeles, a call made on the evening of Nov 1 was listed under
+    Nov 1 as covered by a bill ("covers this day") that the answer showed under Nov 2, its UTC date,
+    and nothing said why.
+    """
+    changes, offset = _offsets(p)
+    if (not changes and offset == 0) or not any(s.layer in (USAGE_LAYER, BILLED_LAYER) for s in slices):
+        return []
+    first = p.first_day
+    starts = datetime.combine(first, datetime.min.time(), tzinfo=UTC).astimezone(p.tz)
+    when = "that day" if starts.date() == first else "the day before"
+    return [
+        f"provider reports (bills, usage reports) are per UTC day and sit on their UTC date; calls recorded "
+        f"locally sit on their {p.tz.key} date: the report of {first.isoformat()} began at "
+        f"{starts:%H:%M} {when} in {p.tz.key}, and a local call on the UTC day of a report that is the "
+        "total only attributes"
     ]
 
 
