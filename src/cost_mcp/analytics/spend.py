@@ -813,8 +813,10 @@ def _utc_day_notes(slices: Sequence[_Slice], p: Period) -> list[str]:
     Nov 1 as covered by a bill ("covers this day") that the answer showed under Nov 2, its UTC date,
     and nothing said why.
     """
-    changes, offset = _offsets(p)
-    if (not changes and offset == 0) or not any(s.layer in (USAGE_LAYER, BILLED_LAYER) for s in slices):
+    if not any(s.layer in (USAGE_LAYER, BILLED_LAYER) for s in slices):
+        return []
+    changes, offset = _offsets(p)  # after the cheap test: 60 ms over 20 years
+    if not changes and offset == 0:
         return []
     first = p.first_day
     starts = datetime.combine(first, datetime.min.time(), tzinfo=UTC).astimezone(p.tz)
