@@ -582,6 +582,8 @@ def _render_reported(
     *,
     empty: str = "No reported calls match. Agents report calls with the record_usage tool.",
 ) -> None:
+    from cost_mcp.periods import wall_clock
+
     if not calls:
         out.print(empty)
         return
@@ -597,9 +599,7 @@ def _render_reported(
         extra: list[str] = []
         if forgotten:
             at = c.forgotten_utc
-            extra.append(
-                datetime.fromisoformat(at).astimezone(loaded.tz).strftime("%Y-%m-%d %H:%M") if at else "-"
-            )
+            extra.append(wall_clock(datetime.fromisoformat(at).astimezone(loaded.tz)) if at else "-")
         if by:
             # '' is this ledger's own user (the CLI); a member's laptop's push names the member.
             extra.append(text(c.forgotten_by or "here"))
@@ -608,7 +608,7 @@ def _render_reported(
             extra.append(_COUNTED_FROM.get(c.counted_from or "", text(c.counted_from or "this report")))
         table.add_row(
             text(c.id),
-            when.strftime("%Y-%m-%d %H:%M"),
+            wall_clock(when),
             text(c.agent or "-"),
             *((text(c.member or "-"),) if team else ()),
             text(c.provider),
