@@ -573,3 +573,14 @@ def test_a_block_starting_in_the_hour_the_clock_repeats_says_which(
     assert code == 0
     starts = [line.split()[:3] for line in out.splitlines() if line.strip().startswith("2026-")]
     assert starts == [["2026-10-31", "01:00", "4"], ["2026-11-01", "01:00", "EST"]]  # 4: input tokens
+
+
+def test_budget_status_names_the_timezone_its_periods_are_in(
+    home: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    # "month from 2026-03-01" began at 18:30Z on Feb 28 in Kolkata, at 08:00Z on Mar 1 in Los Angeles.
+    monkeypatch.setenv("COST_MCP_TIMEZONE", "Asia/Kolkata")
+    assert main(["budget", "set", "monthly", "100", "--period", "month"]) == 0
+    code, out, _ = run(capsys, "budget", "status")
+    assert code == 0
+    assert "periods: calendar days, weeks and months in Asia/Kolkata" in " ".join(out.split())

@@ -269,6 +269,11 @@ def _render_budgets(out: Console, status: BudgetStatusResult) -> None:
         "[dim]projected: each period's spend so far, carried to its end at its average per hour "
         "(`cost-mcp forecast` projects from the last 7 whole days instead)[/dim]"
     )
+    # Which clock "from 2026-03-01" is read on: a traveller's March starts where COST_MCP_TIMEZONE is.
+    zones = sorted({b.timezone for b in status.budgets if b.timezone})
+    if zones:
+        where = ", ".join(zones)
+        out.print(f"[dim]periods: calendar days, weeks and months in {where}[/dim]", highlight=False)
     for alert in status.alerts:
         note(out, alert, "[red]alert:[/red]")
 
