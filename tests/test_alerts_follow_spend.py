@@ -21,7 +21,7 @@ import pytest
 
 from cost_mcp.analytics import budgets
 from cost_mcp.analytics.alerts import fire_alerts
-from cost_mcp.analytics.budgets import budget_period, get_budget, set_budget
+from cost_mcp.analytics.budgets import alert_keys, budget_period, get_budget, set_budget
 from cost_mcp.cli import main
 from cost_mcp.config import Settings
 from cost_mcp.models import BudgetScope
@@ -170,7 +170,7 @@ def test_a_forget_does_not_rearm_a_threshold_another_process_fired_meanwhile(
     must leave that alert alone; re-arming it would have the same crossing alert a second time."""
     now = datetime.now(UTC)
     set_budget(conn, "d", Decimal(20), "month", BudgetScope(), thresholds=[Decimal("0.5")])
-    start = budget_period(get_budget(conn, "d"), settings, now).start_ms
+    keys = alert_keys(budget_period(get_budget(conn, "d"), settings, now))
     call: dict[str, Any] = {
         "provider": "openai",
         "model": "gpt-4o",
@@ -191,7 +191,7 @@ def test_a_forget_does_not_rearm_a_threshold_another_process_fired_meanwhile(
         if not meanwhile:
             meanwhile["started"] = "yes"  # the other process's own evaluation comes through here too
             with closing(connect(settings.db)) as other:
-                alert_store.rearm(other, "d", start, mistaken)
+                alert_store.rearm(other, "d", keys, mistaken)
                 record_call(other, Pricer(), tokens=Tokens(input=4_000_000), request_id="real", **call)
                 fire_alerts(other, settings)
                 meanwhile.update(_firings(other))
@@ -220,11 +220,11 @@ def test_an_attempt_in_flight_when_its_alert_is_rearmed_does_not_mark_the_new_al
         destination="https://hooks.example.com/x",
         payload="{}",
     )
-    assert alert_store.record_crossing(conn, "d", 0, ["0.5"], lambda _: [alert]) == [alert]
+    assert alert_store.record_crossing(conn, "d", [0], ["0.5"], lambda _: [alert]) == [alert]
     [in_flight] = deliveries.claim_due(conn, 1_000, lease_ms=60_000)
-    assert alert_store.rearm(conn, "d", 0, {"0.5": alert.fired_at}) == 1
+    assert alert_store.rearm(conn, "d", [0], {"0.5": alert.fired_at}) == 1
     again = replace(alert, fired_at="2026-01-01T11:00:00+00:00")
-    assert alert_store.record_crossing(conn, "d", 0, ["0.5"], lambda _: [again]) == [again]
+    assert alert_store.record_crossing(conn, "d", [0], ["0.5"], lambda _: [again]) == [again]
     deliveries.mark_delivered(conn, in_flight)
     assert deliveries.any_due(conn, 2_000)  # the new alert is still to be sent
     deliveries.mark_failed(conn, in_flight, "timed out", None)

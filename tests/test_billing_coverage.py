@@ -230,7 +230,7 @@ def test_a_partial_report_larger_than_the_local_calls_stays_the_total(
     assert reasons.keys() == {("billed", Decimal("2.5")), ("estimated", Decimal("0.018"))}
     assert "the provider's usage report is the total" in reasons[("billed", Decimal("2.5"))]
     assert reasons[("estimated", Decimal("0.018"))] == (
-        "anthropic usage data for this day was synced within its 1h reporting lag and may be partial, "
+        "anthropic usage data for the UTC day was synced within its 1h reporting lag and may be partial, "
         "but its $3.00 so far is at least the local estimates' $0.02, so it is the total"
     )
     assert coverage(result, "anthropic").estimated_days == [
@@ -277,8 +277,40 @@ def test_a_complete_bill_is_the_total_even_below_the_local_calls(
     result = billed_beside_local_calls(home, conn, keys, ("2026-11-03", "1"), ["basis"])
     assert totals(result) == {("billed", "billed"): Decimal("0.01")}
     [local] = result.attribution
-    assert local.reason == "anthropic billing data covers this day and is the total"
+    assert local.reason == "anthropic billing data covers the UTC day and is the total"
     assert coverage(result, "anthropic").billed_days == 1
+
+
+def test_a_utc_day_bill_seen_from_los_angeles_says_it_is_a_utc_day(
+    home: Path, conn: Conn, keys: Settings, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The QA case (h-qatime F2): Anthropic bills $1 on UTC Nov 2. A call made in Los Angeles at
+    19:00 on Nov 1 (03:00Z Nov 2) is on that UTC day, so the bill counts it; it was listed under
+    Nov 1 as "covered by billing data for this day" beside no bill on Nov 1, and nothing said
+    that the bill sat on its UTC date."""
+    claude_code_call(home, conn, keys, "2026-11-02T03:00:00.000Z", "evening")
+    claude_code_call(home, conn, keys, "2026-11-03T05:00:00.000Z", "late")  # Nov 2, 21:00 local
+    fake = FakeAnthropic({anthropic.COST_PATH: {"2026-11-02": [{"amount": "100", "currency": "USD"}]}})
+    run_sync(conn, keys, Router(anthropic=fake), "anthropic")
+    monkeypatch.setenv("COST_MCP_TIMEZONE", "America/Los_Angeles")
+    la = load_settings()
+    result = get_spend(conn, la, resolve(la, None, "2026-11-01", "2026-11-02", None), ["day"])
+    assert totals(result) == {
+        ("2026-11-02", "billed"): Decimal("1"),
+        ("2026-11-02", "estimated"): Decimal("0.018"),  # UTC Nov 3 has no bill
+    }
+    [evening] = result.attribution
+    assert evening.group == {"day": "2026-11-01"}
+    assert evening.reason == "anthropic billing data covers the UTC day and is the total"
+    assert [w for w in result.warnings if "UTC day" in w] == [
+        "provider reports (bills, usage reports) are per UTC day and sit on their UTC date; calls recorded "
+        "locally sit on their America/Los_Angeles date: the report of 2026-11-01 began at 17:00 the day "
+        "before in America/Los_Angeles, and a local call on the UTC day of a report that is the total only "
+        "attributes"
+    ]
+    # In UTC the two calendars are one: nothing to say.
+    utc = get_spend(conn, keys, resolve(keys, None, "2026-11-01", "2026-11-02", None), ["day"])
+    assert not [w for w in utc.warnings if "UTC day" in w]
 
 
 def test_a_partial_bill_counts_when_nothing_else_covers_the_day(conn: Conn, keys: Settings) -> None:
@@ -340,7 +372,7 @@ def test_priority_tier_usage_is_counted_on_top_of_the_bill(conn: Conn, keys: Set
     assert totals(result) == {("billed", "billed"): Decimal("2.5"), ("estimated", "estimated"): Decimal("3")}
     assert result.total_usd == Decimal("5.5")
     [standard] = result.attribution
-    assert standard.cost_usd == Decimal("3") and "billing data covers this day" in standard.reason
+    assert standard.cost_usd == Decimal("3") and "billing data covers the UTC day" in standard.reason
     assert any("Priority Tier" in w and "$3.00" in w for w in result.warnings)
 
 

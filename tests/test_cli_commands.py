@@ -552,3 +552,35 @@ def test_an_active_block_with_unpriced_calls_projects_no_dollar_rate(
     assert code == 0
     projection = next(line for line in out.splitlines() if line.startswith("active block:"))
     assert "+ unpriced by" in projection and "/h" not in projection
+
+
+def test_a_block_starting_in_the_hour_the_clock_repeats_says_which(
+    home: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """The QA case (h-qatime F4): New York's clock went from 01:59 EDT back to 01:00 EST on
+    2026-11-01; a block starting at 06:00Z was listed at "2026-11-01 01:00", as one starting an hour
+    earlier would have been."""
+    import time_machine
+
+    monkeypatch.setenv("COST_MCP_TIMEZONE", "America/New_York")
+    write(
+        session_file(home / "claude", "s1"),
+        assistant("m1", "r1", "2026-10-31T05:10:00.000Z"),  # 01:10 EDT, an hour that happens once
+        assistant("m2", "r2", "2026-11-01T06:10:00.000Z"),  # 01:10 EST, the second 01:10 of the day
+    )
+    with time_machine.travel(datetime(2026, 11, 2, 12, tzinfo=UTC), tick=False):
+        code, out, _ = run(capsys, "blocks", "--days", "5")
+    assert code == 0
+    starts = [line.split()[:3] for line in out.splitlines() if line.strip().startswith("2026-")]
+    assert starts == [["2026-10-31", "01:00", "4"], ["2026-11-01", "01:00", "EST"]]  # 4: input tokens
+
+
+def test_budget_status_names_the_timezone_its_periods_are_in(
+    home: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    # "month from 2026-03-01" began at 18:30Z on Feb 28 in Kolkata, at 08:00Z on Mar 1 in Los Angeles.
+    monkeypatch.setenv("COST_MCP_TIMEZONE", "Asia/Kolkata")
+    assert main(["budget", "set", "monthly", "100", "--period", "month"]) == 0
+    code, out, _ = run(capsys, "budget", "status")
+    assert code == 0
+    assert "periods: calendar days, weeks and months in Asia/Kolkata" in " ".join(out.split())

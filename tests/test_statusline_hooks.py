@@ -5,6 +5,7 @@ from __future__ import annotations
 import io
 import json
 import os
+import re
 import subprocess
 import sys
 from collections.abc import Mapping
@@ -132,6 +133,32 @@ def test_statusline_shows_the_ledgers_exact_session_cost_reading_only_its_transc
     )
     everything = {**calls, 20: Tokens(input=10, output=10)}
     assert out == f"${mine_cost} session · ${today_of(everything)} today\n"
+
+
+def test_a_call_stamped_years_ahead_does_not_become_the_active_block(
+    home: Path, settings: Settings, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """The QA case (h-qatime F6): one log line stamped 2099 (a clock set wrong) made the status line
+    show "block $0.02 (635417h56m left)" and `blocks` list two active blocks; the block of the call
+    made 20 minutes ago is the active one."""
+    monkeypatch.setenv("NO_COLOR", "1")
+    transcript = session_file(home / "claude", "s1")
+    write(
+        transcript,
+        assistant("m1", "r1", stamp(20), session="s1", output=1000),
+        assistant("m2", "r2", "2099-06-01T10:00:00.000Z", session="s1", output=1000),
+    )
+    code, listed = run_cli(monkeypatch, capsys, "", "blocks", "--json")  # reads every log too
+    assert code == 0
+    blocks = json.loads(listed)
+    assert [b["start"][:4] for b in blocks["blocks"] if b["is_active"]] == [str(NOW.year)]
+    assert blocks["active"]["requests"] == 1
+    code, out = run_cli(
+        monkeypatch, capsys, status_input(transcript, "s1"), "statusline", "--fields", "block"
+    )
+    assert code == 0
+    # The block began at the hour of the call 20 minutes ago: 4 to 5 hours are left of it.
+    assert re.fullmatch(r"block \$0\.02 \([34]h\d\dm left\)\n", out), out
 
 
 def test_a_sessions_subagents_count_in_its_status_line_and_its_hook(

@@ -243,15 +243,24 @@ def _block(conn: Conn, settings: HasCoreSettings, now: datetime) -> list[str]:
     """
     now_ms = to_ms(now)
     length = BLOCK_HOURS * HOUR_MS
+
+    def first_call_after(after: int) -> int | None:
+        # Calls up to now only: one stamped years ahead (a wrong clock) was the last block, active
+        # for 635,417 hours more, in place of the block of the calls just made.
+        found = status.first_call_after(conn, CLAUDE_CODE_SOURCES, after)
+        return found if found is not None and found <= now_ms else None
+
     active = last_block(
-        lambda after: status.first_call_after(conn, CLAUDE_CODE_SOURCES, after),
-        lambda since: status.last_call(conn, CLAUDE_CODE_SOURCES, since),
+        first_call_after,
+        lambda since: status.last_call(conn, CLAUDE_CODE_SOURCES, since, now_ms),
         now_ms - 24 * HOUR_MS - length,
         length,
     )
     if active is None or not active.is_active(now_ms):
         return []
-    nanos, unpriced = status.source_cost_since(conn, CLAUDE_CODE_SOURCES, active.first_ms, settings.cost_mode)
+    nanos, unpriced = status.source_cost_until(
+        conn, CLAUDE_CODE_SOURCES, active.first_ms, now_ms, settings.cost_mode
+    )
     left = max((active.end_ms - now_ms) // 60_000, 0)
     span = active.last_ms - active.first_ms
     rate = f", {_money(cost_per_hour(from_nanos(nanos), span))}/h" if span > 0 and not unpriced else ""

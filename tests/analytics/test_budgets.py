@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import json
 import multiprocessing
 import threading
@@ -24,7 +25,7 @@ from cost_mcp.models import Budget, BudgetScope, RecordResult
 from cost_mcp.pricing import Pricer, Tokens
 from cost_mcp.sources.reported import record_call
 from cost_mcp.store import alerts as alert_store
-from cost_mcp.store import connect, deliveries
+from cost_mcp.store import connect, deliveries, write_transaction
 from cost_mcp.store.connection import Conn
 from cost_mcp.store.reported import Selection
 
@@ -175,6 +176,67 @@ def test_raising_a_budget_rearms_the_thresholds_its_new_amount_puts_out_of_reach
         Decimal("0.8"),
         Decimal("1.0"),
     ]
+
+
+def in_zone(monkeypatch: pytest.MonkeyPatch, tz: str) -> Settings:
+    monkeypatch.setenv("COST_MCP_TIMEZONE", tz)
+    return load_settings()
+
+
+def test_a_budget_alerts_once_in_its_period_whatever_timezone_evaluates_it(
+    conn: Conn, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The QA case (h-qatime F1): a developer in Los Angeles got the alerts of a monthly budget,
+    flew to Paris mid-month, and got the same three alerts (and webhooks) again: the alert was keyed
+    by the instant March began in the zone that evaluated it. Team members in Paris, New York and
+    Sydney sharing one ledger had each alert once per zone, for the same March."""
+    pricer = Pricer()
+    now = datetime(2026, 3, 15, 12, tzinfo=UTC)
+    budgets.set_budget(conn, "monthly", Decimal(10), "month", BudgetScope())
+    spend_usd(conn, pricer, Decimal(6), datetime(2026, 3, 10, 20, tzinfo=UTC))
+    seen: list[str] = []
+    for tz in ("America/Los_Angeles", "Europe/Paris", "America/New_York", "Australia/Sydney"):
+        s = in_zone(monkeypatch, tz)
+        with contextlib.closing(connect(s.db)) as process:  # each zone its own process
+            sync.fire_alerts(process, s, now=now)
+            seen += take_alerts(process)
+            state = budgets.state_of(process, s, budgets.get_budget(process, "monthly"), now)
+            assert state.fired_thresholds == [Decimal("0.5")]
+    assert [a.split(":")[0] for a in seen] == ["budget 'monthly' passed 50% of $10.00 per month"]
+    # The next threshold, crossed in Sydney, fires there once, and nowhere again.
+    spend_usd(conn, pricer, Decimal(3), datetime(2026, 3, 14, 20, tzinfo=UTC))
+    for tz in ("Australia/Sydney", "Asia/Kolkata", "America/Los_Angeles"):
+        s = in_zone(monkeypatch, tz)
+        with contextlib.closing(connect(s.db)) as process:
+            sync.fire_alerts(process, s, now=now)
+            seen += take_alerts(process)
+    assert [a.split(":")[0] for a in seen[1:]] == ["budget 'monthly' passed 80% of $10.00 per month"]
+    # April is another period in every zone: its first crossing alerts again.
+    spend_usd(conn, pricer, Decimal(6), datetime(2026, 4, 2, 12, tzinfo=UTC))
+    s = in_zone(monkeypatch, "Europe/Paris")
+    sync.fire_alerts(conn, s, now=datetime(2026, 4, 2, 13, tzinfo=UTC))
+    assert [a.split(":")[0] for a in take_alerts(conn)] == ["budget 'monthly' passed 50% of $10.00 per month"]
+
+
+def test_an_alert_fired_before_periods_were_keyed_by_date_still_counts_as_fired(
+    conn: Conn, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # Ledgers keyed an alert by the instant its period began in the configured zone: an alert of
+    # this month fired before the upgrade must not fire again after it.
+    s = in_zone(monkeypatch, "Asia/Kolkata")
+    now = datetime(2026, 3, 15, 12, tzinfo=UTC)
+    budgets.set_budget(conn, "monthly", Decimal(10), "month", BudgetScope())
+    spend_usd(conn, Pricer(), Decimal(6), datetime(2026, 3, 10, 20, tzinfo=UTC))
+    sync.fire_alerts(conn, s, now=now)
+    assert len(take_alerts(conn)) == 1
+    kolkata_march = int(datetime(2026, 2, 28, 18, 30, tzinfo=UTC).timestamp()) * 1000
+    with write_transaction(conn):
+        conn.execute("UPDATE budget_alerts SET period_start_ms = ?", (kolkata_march,))
+    with contextlib.closing(connect(s.db)) as process:
+        sync.fire_alerts(process, s, now=now)
+        assert take_alerts(process) == []
+        state = budgets.state_of(process, s, budgets.get_budget(process, "monthly"), now)
+        assert state.fired_thresholds == [Decimal("0.5")]
 
 
 def test_hard_budget_refuses_soft_budget_warns(conn: Conn, settings: Settings) -> None:
@@ -895,7 +957,7 @@ def test_a_member_is_not_told_of_another_members_budget_alert_that_failed_to_del
             destination="https://hooks.example.com/x",
             payload="{}",
         )
-        assert alert_store.record_crossing(conn, name, 0, ["0.5"], lambda _: [alert]) == [alert]
+        assert alert_store.record_crossing(conn, name, [0], ["0.5"], lambda _: [alert]) == [alert]
 
     fire("bob-cap")
     fire("all")

@@ -273,3 +273,53 @@ def test_a_name_that_would_start_a_formula_is_text_in_the_focus_csv_and_still_va
     assert sum(Decimal(r["BilledCost"]) for r in rows_out) == total
     _, failures = _validate(tmp_path, out)
     assert failures == []
+
+
+def test_focus_periods_in_kolkata_follow_each_rows_calendar(
+    home: Path,
+    conn: Conn,
+    settings: Settings,
+    monkeypatch: pytest.MonkeyPatch,
+    tmp_path: Path,
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    """The QA case (h-qatime): exported in Asia/Kolkata (+05:30), the calls of Jan 1 carried
+    December's billing period (the UTC month of 18:30Z on Dec 31), so a finance tool summing January
+    by BillingPeriodStart missed them; and a bill of UTC Jan 1 was given Kolkata's Jan 1 as its
+    charge period, 5.5 hours before the day it was billed for."""
+    write(
+        session_file(home / "claude", "s1"),
+        assistant("m1", "r1", "2025-12-31T20:00:00.000Z", input=1_000, output=1_000),  # Jan 1, 01:30 IST
+        assistant("m2", "r2", "2026-01-31T20:00:00.000Z", input=1_000, output=1_000),  # Feb 1, 01:30 IST
+    )
+    ingest(conn, settings, Pricer())
+    jan1 = 1_767_225_600_000  # 2026-01-01T00:00:00Z
+    with write_transaction(conn):
+        bucket = Bucket(jan1, jan1 + DAY_MS, cost_nanos=50_000_000, model="claude-haiku-4-5")
+        replace_range(conn, "anthropic", "cost", jan1, jan1 + DAY_MS, [bucket])
+    monkeypatch.setenv("COST_MCP_TIMEZONE", "Asia/Kolkata")
+    out = tmp_path / "focus.csv"
+    assert cli.main(["export", "--format", "focus", "--period", "2026-01", "-o", str(out)]) == 0
+    capsys.readouterr()
+    with out.open(newline="", encoding="utf-8") as f:
+        rows = {(r["x_CostBasis"], r["SkuId"]): r for r in csv.DictReader(f)}
+    periods = {
+        key: (r["ChargePeriodStart"], r["ChargePeriodEnd"], r["BillingPeriodStart"], r["BillingPeriodEnd"])
+        for key, r in rows.items()
+    }
+    assert periods == {
+        # Kolkata's Jan 1, in Kolkata's January.
+        ("estimated", SONNET): (
+            "2025-12-31T18:30:00Z",
+            "2026-01-01T18:30:00Z",
+            "2025-12-31T18:30:00Z",
+            "2026-01-31T18:30:00Z",
+        ),
+        # The bill's UTC Jan 1, in the UTC January it was billed in.
+        ("billed", "claude-haiku-4-5"): (
+            "2026-01-01T00:00:00Z",
+            "2026-01-02T00:00:00Z",
+            "2026-01-01T00:00:00Z",
+            "2026-02-01T00:00:00Z",
+        ),
+    }

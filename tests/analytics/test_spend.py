@@ -70,7 +70,7 @@ def test_billed_and_estimated_on_one_provider_day_count_once(
     [attr] = result.attribution  # type: ignore[attr-defined]
     assert attr.group == {"day": "2026-11-02", "agent": "claude-code"}
     assert attr.cost_usd == Decimal("0.018")
-    assert "billing data covers this day" in attr.reason
+    assert "billing data covers the UTC day" in attr.reason
 
 
 def test_a_billed_day_with_no_rows_does_not_hide_local_spend(
@@ -265,6 +265,46 @@ def test_bad_arguments_name_the_fix(
 ) -> None:
     with pytest.raises(InvalidInputError, match=message):
         spend(conn, settings, group_by, tz=tz)
+
+
+@pytest.mark.parametrize(
+    ("tz", "note"),
+    [
+        (
+            "EST",
+            "timezone EST is UTC-05:00 all year, with no daylight saving time: name a place, such as "
+            "'America/New_York', for its local days",
+        ),
+        (
+            "Etc/GMT+5",
+            "timezone Etc/GMT+5 is UTC-05:00 all year (POSIX signs are the reverse of ISO 8601's): name a "
+            "place, such as 'America/New_York', for its local days",
+        ),
+    ],
+)
+def test_a_zone_without_the_clock_changes_its_name_suggests_says_so(
+    conn: Conn, settings: Settings, tz: str, note: str
+) -> None:
+    """The QA case (h-qatime F3): a New Yorker typing EST in July got every day an hour off (EST
+    never changes to daylight time), and Etc/GMT+5 read as UTC+5 is UTC-5, in silence."""
+    assert note in spend(conn, settings, tz=tz).warnings  # type: ignore[attr-defined]
+    for place in ("America/New_York", "Asia/Kolkata", "UTC"):
+        assert not [w for w in spend(conn, settings, tz=place).warnings if "timezone" in w]  # type: ignore[attr-defined]
+
+
+@pytest.mark.parametrize(
+    ("tz", "hint"),
+    [
+        ("kolkata", "did you mean 'Asia/Kolkata'?"),
+        ("+05:30", "a fixed offset such as '+05:30' is not a place"),
+    ],
+)
+def test_an_unknown_timezone_that_names_a_city_or_an_offset_is_told_the_zone(
+    conn: Conn, settings: Settings, tz: str, hint: str
+) -> None:
+    with pytest.raises(InvalidInputError) as refused:
+        spend(conn, settings, tz=tz)
+    assert hint in str(refused.value)
 
 
 def test_model_breakdown_shares_trend_and_other(home: Path, conn: Conn, settings: Settings) -> None:

@@ -77,9 +77,9 @@ def evaluate_alerts(
         new = [t for t in crossed if t not in state.fired_thresholds]
         if not new:
             continue
-        p = budgets.budget_period(budget, full, moment)
-        make = functools.partial(_crossing_alerts, budget, state, p.start_ms, target, moment)
-        for a in alert_store.record_crossing(conn, budget.name, p.start_ms, [str(t) for t in new], make):
+        keys = budgets.alert_keys(budgets.budget_period(budget, full, moment))
+        make = functools.partial(_crossing_alerts, budget, state, keys[0], target, moment)
+        for a in alert_store.record_crossing(conn, budget.name, keys, [str(t) for t in new], make):
             if not a.covered:
                 fired.append((budget, a.message, json.loads(a.payload)))
     return fired

@@ -39,9 +39,12 @@ class Block:
     """Calls with no known price (not in ``cost_nanos``), by model."""
 
     def is_active(self, now_ms: int) -> bool:
-        """Whether calls made now still fall in this block."""
+        """Whether calls made now still fall in this block (one that starts later does not: a call
+        stamped years ahead by a wrong clock made a block of 2099 active beside today's)."""
         return (
-            not self.is_gap and now_ms - self.last_ms < (self.end_ms - self.start_ms) and now_ms < self.end_ms
+            not self.is_gap
+            and self.start_ms <= now_ms < self.end_ms
+            and now_ms - self.last_ms < (self.end_ms - self.start_ms)
         )
 
 

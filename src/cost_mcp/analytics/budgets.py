@@ -264,7 +264,7 @@ def rearm_unreached(
     the firing read: a threshold another process fires meanwhile fired on spend this sum may not
     hold yet, and re-arming it would let the same crossing alert twice.
     """
-    starts = [budget_period(b, settings, now).start_ms for b in chosen]
+    starts = [alert_keys(budget_period(b, settings, now)) for b in chosen]
     fired = [alert_store.fired(conn, b.name, start) for b, start in zip(chosen, starts, strict=True)]
     done: list[tuple[Budget, list[str], Decimal]] = []
     states = states_of(conn, settings, chosen, now)
@@ -369,6 +369,19 @@ def budget_period(budget: Budget, settings: Settings, now: datetime) -> Period:
     return calendar_period(budget.period, now, tz=settings.tz, week_start=settings.week_start)
 
 
+def alert_keys(p: Period) -> tuple[int, int]:
+    """The ``period_start_ms`` keys of a budget period's alerts: the new alerts' key, then the one
+    alerts fired before were recorded under.
+
+    The key is the period's first local date read as a UTC midnight, the same in every timezone:
+    keyed by the instant it began where it was evaluated, March in Los Angeles and March in Paris
+    were two periods, so a developer flying from one to the other mid-month, or team members in
+    several zones sharing a ledger, got each alert once per zone. Ledgers from before hold that
+    instant (of the configured zone), still read so the current period's alerts do not fire again.
+    """
+    return p.utc_dates_ms()[0], p.start_ms
+
+
 def spent_in(
     conn: Conn, settings: Settings, budget: Budget, p: Period, now: datetime | None = None
 ) -> Decimal:
@@ -422,7 +435,7 @@ def _state(conn: Conn, budget: Budget, p: Period, now: datetime, result: SpendTo
     seats = result.by_basis.get("subscription", Decimal(0))
     ahead = fees_ahead(conn, p, _filters(budget.scope, conn), local_date(to_ms(now), p.tz))
     projected = projected_spend(spent, seats, ahead, p.start_ms, p.end_ms, to_ms(now))
-    fired = [Decimal(t) for t in alert_store.fired(conn, budget.name, p.start_ms)]
+    fired = [Decimal(t) for t in alert_store.fired(conn, budget.name, alert_keys(p))]
     return BudgetState(
         budget=budget,
         period_start=iso_utc(p.start_ms),

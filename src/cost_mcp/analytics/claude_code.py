@@ -301,7 +301,7 @@ def _block_model(b: Block, now_ms: int, limit: int | None) -> UsageBlock:
     tokens = token_totals(b.sums)
     # A block of unpriced calls only costs an unknown amount (None), not $0; a gap block costs $0.
     cost = known_cost(from_nanos(b.cost_nanos), b.requests, sum(b.unpriced.values()))
-    active = not b.is_gap and now_ms - b.last_ms < (b.end_ms - b.start_ms) and now_ms < b.end_ms
+    active = b.is_active(now_ms)
     rate = None if b.is_gap else _burn_rate(cost, tokens, b.last_ms - b.first_ms)
     projection = None
     status = None

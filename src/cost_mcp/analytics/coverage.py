@@ -105,10 +105,11 @@ class DayRule:
         assert self.top is not None
         what = _REPORT_NAME[self.top]
         if self.compared is None or self.compared[0] != self.top:
-            return f"{provider} {what} data covers this day and is the total"
+            # "The UTC day": local calls sit on their local date, the report's day is a UTC one.
+            return f"{provider} {what} data covers the UTC day and is the total"
         _, report_nanos, local_nanos = self.compared
         return (
-            f"{provider} {what} data for this day was synced within its {_hours(lag(provider))} reporting "
+            f"{provider} {what} data for the UTC day was synced within its {_hours(lag(provider))} reporting "
             f"lag and may be partial, but its {_usd(report_nanos)} so far is at least the local "
             f"estimates' {_usd(local_nanos)}, so it is the total"
         )

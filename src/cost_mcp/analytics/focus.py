@@ -12,7 +12,7 @@ from __future__ import annotations
 
 import json
 from dataclasses import dataclass, field
-from datetime import UTC, date, datetime, time, timedelta
+from datetime import UTC, date, datetime, time, timedelta, tzinfo
 from decimal import Decimal
 from pathlib import Path
 
@@ -124,9 +124,15 @@ def _row(row: SpendRow, p: Period) -> dict[str, str]:
     name = PROVIDER_NAMES.get(provider, provider)
     model = g.get("model")
     project = g.get("project")
-    charge_start, charge_end = _day_window(g.get("day"), p)
-    billing_start = charge_start.replace(day=1, hour=0, minute=0, second=0, microsecond=0)
-    billing_end = (billing_start + timedelta(days=32)).replace(day=1)
+    # A bill's day is a UTC day (get_spend puts it on its UTC date); every other row's day is a
+    # local one. Each row's billing period is the month of its day in the same calendar, so it holds
+    # the charge period and sums by month as `report` does: in Kolkata, Jan 1's calls were given
+    # December (the UTC month of 18:30Z on Dec 31) and a bill of UTC Jan 1 Kolkata's Jan 1.
+    zone = UTC if row.basis == "billed" else p.tz
+    charge_start, charge_end = _day_window(g.get("day"), p, zone)
+    first = charge_start.astimezone(zone).date().replace(day=1)
+    billing_start = datetime.combine(first, time(), zone).astimezone(UTC)
+    billing_end = datetime.combine((first + timedelta(days=32)).replace(day=1), time(), zone).astimezone(UTC)
     # FOCUS costs are numbers, never empty: calls with no known price count 0 here, and the
     # export says how many there were (FocusExport.unpriced_requests).
     cost = _decimal(row.cost_usd or Decimal(0))
@@ -187,13 +193,14 @@ def _row(row: SpendRow, p: Period) -> dict[str, str]:
     return {c: values.get(c, "") for c in COLUMNS}
 
 
-def _day_window(day: str | None, p: Period) -> tuple[datetime, datetime]:
-    """A local day of the period as its UTC instants; the whole period when the day is not known."""
+def _day_window(day: str | None, p: Period, zone: tzinfo) -> tuple[datetime, datetime]:
+    """A day of the period, in ``zone``'s calendar, as its UTC instants; the whole period when the
+    day is not known."""
     if day is None:
         return datetime.fromtimestamp(p.start_ms / 1000, UTC), datetime.fromtimestamp(p.end_ms / 1000, UTC)
     local = date.fromisoformat(day)
-    start = datetime.combine(local, time(), p.tz).astimezone(UTC)
-    end = datetime.combine(local + timedelta(days=1), time(), p.tz).astimezone(UTC)
+    start = datetime.combine(local, time(), zone).astimezone(UTC)
+    end = datetime.combine(local + timedelta(days=1), time(), zone).astimezone(UTC)
     return start, end
 
 

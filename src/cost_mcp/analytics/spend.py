@@ -12,12 +12,13 @@ local date in the requested timezone.
 
 from __future__ import annotations
 
+import re
 from collections import defaultdict
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field, replace
 from datetime import UTC, date, datetime, timedelta
 from decimal import Decimal
-from typing import Any, Generic, Literal, TypeVar
+from typing import Any, Final, Generic, Literal, TypeVar
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from cost_mcp import tokens
@@ -159,8 +160,51 @@ def zone(name: str | None, settings: Settings) -> ZoneInfo:
     if found is not None:
         return ZoneInfo(found)
     raise InvalidInputError(
-        f"unknown timezone {name!r}; use an IANA name such as 'Europe/Paris', 'America/New_York' or 'UTC'"
+        f"unknown timezone {name!r}; {_zone_hint(name.strip(), by_fold.values())}use an IANA name such as "
+        "'Europe/Paris', 'America/New_York' or 'UTC'"
     )
+
+
+_OFFSET_RE = re.compile(r"(?:UTC|GMT|Z)?\s*[+-]\d{1,2}(?::?\d{2})?", re.IGNORECASE)
+
+
+def _zone_hint(name: str, zones: Iterable[str]) -> str:
+    """What an unknown timezone name probably meant: the zone of a city named alone ("kolkata"),
+    or that an offset ("+05:30") is no place (its days do not follow daylight saving time)."""
+    if _OFFSET_RE.fullmatch(name):
+        return f"a fixed offset such as {name!r} is not a place (its days ignore daylight saving time): "
+    city = name.casefold().replace(" ", "_")
+    matches = sorted(z for z in zones if "/" in z and z.rsplit("/", 1)[1].casefold() == city)
+    if matches:
+        return f"did you mean {' or '.join(repr(z) for z in matches[:3])}? "
+    return ""
+
+
+#: Zones whose names people use for a place's clock, which they do not follow: EST and MST never
+#: change to daylight time (New York and Denver do); HST is Hawaii's clock, which never changes either.
+_STANDARD_ONLY: Final = {"EST": "America/New_York", "MST": "America/Denver"}
+_ETC_RE: Final = re.compile(r"Etc/GMT([+-])(\d{1,2})")
+
+
+def zone_notes(tz: ZoneInfo, at_ms: int) -> list[str]:
+    """A warning for a timezone that is a fixed offset its name makes easy to mistake: ``EST``
+    (no daylight time, unlike New York) or ``Etc/GMT+5`` (UTC-05:00, POSIX signs); else nothing."""
+    name = str(tz.key)
+    etc = _ETC_RE.fullmatch(name)
+    if name not in _STANDARD_ONLY and etc is None:
+        return []
+    offset = _offset_ms(tz, at_ms) // 60_000
+    sign = "-" if offset < 0 else "+"
+    hours, minutes = divmod(abs(offset), 60)
+    posix = " (POSIX signs are the reverse of ISO 8601's)" if etc is not None else ""
+    if etc is None:
+        example, what = _STANDARD_ONLY[name], ", with no daylight saving time"
+    else:
+        example, what = ("America/New_York" if offset < 0 else "Asia/Kolkata"), ""
+    return [
+        f"timezone {name} is UTC{sign}{hours:02d}:{minutes:02d} all year{what}{posix}: name a place, "
+        f"such as {example!r}, for its local days"
+    ]
 
 
 def period_info(p: Period) -> PeriodInfo:
@@ -249,6 +293,8 @@ def get_spend(
         conn, p, filters, slices, settings.cost_mode
     )
     warnings += _outside_bill_notes(slices)
+    warnings += _utc_day_notes(slices, p)
+    warnings += zone_notes(p.tz, p.start_ms)
     if not local_only:
         warnings += _not_usd_warnings(told, settings, p)
     if filters.models:
@@ -809,6 +855,30 @@ def _outside_bill_notes(slices: Sequence[_Slice]) -> list[str]:
         f"{format_usd(from_nanos(nanos))} of it (usage report, priced at standard rates) is counted "
         "as estimated on top of the billed total"
         for provider, nanos in sorted(counted.items())
+    ]
+
+
+def _utc_day_notes(slices: Sequence[_Slice], p: Period) -> list[str]:
+    """In a timezone other than UTC, where provider reports are in the answer: that their days are
+    UTC days, on their UTC date, while local calls sit on their local date.
+
+    The QA case (h-qatime F2): in Los Angeles, a call made on the evening of Nov 1 was listed under
+    Nov 1 as covered by a bill ("covers this day") that the answer showed under Nov 2, its UTC date,
+    and nothing said why.
+    """
+    if not any(s.layer in (USAGE_LAYER, BILLED_LAYER) for s in slices):
+        return []
+    changes, offset = _offsets(p)  # after the cheap test: 60 ms over 20 years
+    if not changes and offset == 0:
+        return []
+    first = p.first_day
+    starts = datetime.combine(first, datetime.min.time(), tzinfo=UTC).astimezone(p.tz)
+    when = "that day" if starts.date() == first else "the day before"
+    return [
+        f"provider reports (bills, usage reports) are per UTC day and sit on their UTC date; calls recorded "
+        f"locally sit on their {p.tz.key} date: the report of {first.isoformat()} began at "
+        f"{starts:%H:%M} {when} in {p.tz.key}, and a local call on the UTC day of a report that is the "
+        "total only attributes"
     ]
 
 

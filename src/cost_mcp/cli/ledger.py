@@ -269,6 +269,11 @@ def _render_budgets(out: Console, status: BudgetStatusResult) -> None:
         "[dim]projected: each period's spend so far, carried to its end at its average per hour "
         "(`cost-mcp forecast` projects from the last 7 whole days instead)[/dim]"
     )
+    # Which clock "from 2026-03-01" is read on: a traveller's March starts where COST_MCP_TIMEZONE is.
+    zones = sorted({b.timezone for b in status.budgets if b.timezone})
+    if zones:
+        where = ", ".join(zones)
+        out.print(f"[dim]periods: calendar days, weeks and months in {where}[/dim]", highlight=False)
     for alert in status.alerts:
         note(out, alert, "[red]alert:[/red]")
 
@@ -600,6 +605,8 @@ def _render_reported(
     *,
     empty: str = "No reported calls match. Agents report calls with the record_usage tool.",
 ) -> None:
+    from cost_mcp.periods import wall_clock
+
     if not calls:
         out.print(empty)
         return
@@ -615,9 +622,7 @@ def _render_reported(
         extra: list[str] = []
         if forgotten:
             at = c.forgotten_utc
-            extra.append(
-                datetime.fromisoformat(at).astimezone(loaded.tz).strftime("%Y-%m-%d %H:%M") if at else "-"
-            )
+            extra.append(wall_clock(datetime.fromisoformat(at).astimezone(loaded.tz)) if at else "-")
         if by:
             # '' is this ledger's own user (the CLI); a member's laptop's push names the member.
             extra.append(text(c.forgotten_by or "here"))
@@ -626,7 +631,7 @@ def _render_reported(
             extra.append(_COUNTED_FROM.get(c.counted_from or "", text(c.counted_from or "this report")))
         table.add_row(
             text(c.id),
-            when.strftime("%Y-%m-%d %H:%M"),
+            wall_clock(when),
             text(c.agent or "-"),
             *((text(c.member or "-"),) if team else ()),
             text(c.provider),

@@ -594,6 +594,8 @@ def _local(iso: str, tz: ZoneInfo) -> datetime:
 
 
 def _render_blocks(out: Console, result: UsageBlocks, only_active: bool, tz: ZoneInfo) -> None:
+    from cost_mcp.periods import wall_clock
+
     shown = [result.active] if only_active else [b for b in result.blocks if not b.is_gap]
     listed = [b for b in shown if b is not None]
     if not listed:
@@ -603,7 +605,7 @@ def _render_blocks(out: Console, result: UsageBlocks, only_active: bool, tz: Zon
         compact = _compact(out)
         for b in listed:
             table.add_row(
-                _local(b.start, tz).strftime("%Y-%m-%d %H:%M"),
+                wall_clock(_local(b.start, tz)),
                 "active" if b.is_active else "",
                 *_token_cells(b.tokens, compact),
                 format_cost(b.cost_usd, b.unpriced_requests),

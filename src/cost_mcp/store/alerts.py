@@ -44,19 +44,20 @@ class NewAlert:
 def record_crossing(
     conn: Conn,
     budget: str,
-    period_start_ms: int,
+    period_keys: Sequence[int],
     thresholds: Sequence[str],
     alerts: Callable[[list[str]], list[NewAlert]],
 ) -> list[NewAlert]:
-    """Record the alerts for those of ``thresholds`` (crossed by ``budget`` in the period starting
-    at ``period_start_ms``) not fired yet, in one transaction; returns those this call fired.
+    """Record the alerts for those of ``thresholds`` (crossed by ``budget`` in the period whose
+    alerts are keyed ``period_keys``, see :func:`fired`) not fired yet, in one transaction; returns
+    those this call fired.
 
     ``alerts`` makes the rows from the thresholds still to fire, read under the ledger's write lock:
     an alert that covers lower thresholds names exactly those it fires with, never one another
     process alerted on meanwhile (its spend figures were read before the lock).
     """
     with write_transaction(conn):
-        done = fired(conn, budget, period_start_ms)
+        done = fired(conn, budget, period_keys)
         new = [t for t in thresholds if t not in done]
         return [a for a in (alerts(new) if new else []) if _insert(conn, a)]
 
@@ -89,22 +90,27 @@ def _insert(conn: Conn, a: NewAlert) -> bool:
     )
 
 
-def fired(conn: Conn, budget: str, period_start_ms: int) -> dict[str, str]:
-    """The thresholds of ``budget`` fired in the period starting at ``period_start_ms``, each with
-    when it fired (which names that firing: a threshold re-armed and fired again fires anew)."""
+def fired(conn: Conn, budget: str, period_keys: Sequence[int]) -> dict[str, str]:
+    """The thresholds of ``budget`` fired in one period, each with when it fired (which names that
+    firing: a threshold re-armed and fired again fires anew).
+
+    ``period_keys``: the ``period_start_ms`` values its alerts may be recorded under, the key new
+    alerts take first (analytics/budgets.py ``alert_keys``)."""
+    marks = ", ".join("?" for _ in period_keys)
     return {
         str(t): str(at)
         for t, at in conn.execute(
-            "SELECT threshold, fired_at FROM budget_alerts WHERE budget = ? AND period_start_ms = ?",
-            (budget, period_start_ms),
+            "SELECT threshold, fired_at FROM budget_alerts "
+            f"WHERE budget = ? AND period_start_ms IN ({marks})",
+            (budget, *period_keys),
         )
     }
 
 
-def rearm(conn: Conn, budget: str, period_start_ms: int, firings: dict[str, str]) -> int:
+def rearm(conn: Conn, budget: str, period_keys: Sequence[int], firings: dict[str, str]) -> int:
     """Forget the firings (threshold: fired_at, as :func:`fired` read them) of ``budget`` in the
-    period starting at ``period_start_ms`` (spend fell below them), so each fires again when spend
-    crosses it anew. An alert not shown or not delivered yet goes with its record.
+    period keyed ``period_keys`` (spend fell below them), so each fires again when spend crosses it
+    anew. An alert not shown or not delivered yet goes with its record.
 
     Each record goes only if it is still the firing that was read: one another process fired since
     (a real crossing after the fall) stays, or the caller's older verdict would let it fire twice.
@@ -112,12 +118,13 @@ def rearm(conn: Conn, budget: str, period_start_ms: int, firings: dict[str, str]
     if not firings:
         return 0
     gone = 0
+    marks = ", ".join("?" for _ in period_keys)
     with write_transaction(conn):
         for threshold, fired_at in firings.items():
             gone += conn.execute(
-                "DELETE FROM budget_alerts WHERE budget = ? AND period_start_ms = ? AND threshold = ? "
-                "AND fired_at = ?",
-                (budget, period_start_ms, threshold, fired_at),
+                f"DELETE FROM budget_alerts WHERE budget = ? AND period_start_ms IN ({marks}) "
+                "AND threshold = ? AND fired_at = ?",
+                (budget, *period_keys, threshold, fired_at),
             ).rowcount
     return gone
 

@@ -72,24 +72,28 @@ def first_call_after(conn: Conn, sources: Sequence[str], after_ms: int) -> int |
     return None if row is None else int(row[0])
 
 
-def last_call(conn: Conn, sources: Sequence[str], since_ms: int) -> int | None:
-    """When the latest of these sources' counted calls from ``since_ms`` on was made (None: none)."""
+def last_call(conn: Conn, sources: Sequence[str], since_ms: int, until_ms: int) -> int | None:
+    """When the latest of these sources' counted calls from ``since_ms`` to ``until_ms`` (both
+    included) was made (None: none)."""
     marks = placeholders(sources)
     row = conn.execute(
         f"SELECT ts_ms FROM usage_events WHERE counted = 1 AND source IN ({marks}) AND ts_ms >= ? "
-        "ORDER BY ts_ms DESC LIMIT 1",
-        (*sources, since_ms),
+        "AND ts_ms <= ? ORDER BY ts_ms DESC LIMIT 1",
+        (*sources, since_ms, until_ms),
     ).fetchone()
     return None if row is None else int(row[0])
 
 
-def source_cost_since(conn: Conn, sources: Sequence[str], since_ms: int, mode: CostMode) -> tuple[int, int]:
-    """(nano-USD, unpriced calls) of these sources' counted calls from ``since_ms`` on."""
+def source_cost_until(
+    conn: Conn, sources: Sequence[str], since_ms: int, until_ms: int, mode: CostMode
+) -> tuple[int, int]:
+    """(nano-USD, unpriced calls) of these sources' counted calls from ``since_ms`` to ``until_ms``
+    (both included)."""
     marks = placeholders(sources)
     row = conn.execute(
         f"SELECT {_cost_and_unpriced(mode)} FROM usage_events "
-        f"WHERE counted = 1 AND source IN ({marks}) AND ts_ms >= ?",
-        (*sources, since_ms),
+        f"WHERE counted = 1 AND source IN ({marks}) AND ts_ms >= ? AND ts_ms <= ?",
+        (*sources, since_ms, until_ms),
     ).fetchone()
     return int(row[0]), int(row[1])
 
