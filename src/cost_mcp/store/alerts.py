@@ -18,6 +18,7 @@ from cost_mcp.store.connection import (
     data_version,
     is_busy,
     lock_timeout,
+    marks,
     write_transaction,
 )
 
@@ -96,12 +97,11 @@ def fired(conn: Conn, budget: str, period_keys: Sequence[int]) -> dict[str, str]
 
     ``period_keys``: the ``period_start_ms`` values its alerts may be recorded under, the key new
     alerts take first (analytics/budgets.py ``alert_keys``)."""
-    marks = ", ".join("?" for _ in period_keys)
     return {
         str(t): str(at)
         for t, at in conn.execute(
             "SELECT threshold, fired_at FROM budget_alerts "
-            f"WHERE budget = ? AND period_start_ms IN ({marks})",
+            f"WHERE budget = ? AND period_start_ms IN ({marks(period_keys)})",
             (budget, *period_keys),
         )
     }
@@ -118,11 +118,10 @@ def rearm(conn: Conn, budget: str, period_keys: Sequence[int], firings: dict[str
     if not firings:
         return 0
     gone = 0
-    marks = ", ".join("?" for _ in period_keys)
     with write_transaction(conn):
         for threshold, fired_at in firings.items():
             gone += conn.execute(
-                f"DELETE FROM budget_alerts WHERE budget = ? AND period_start_ms IN ({marks}) "
+                f"DELETE FROM budget_alerts WHERE budget = ? AND period_start_ms IN ({marks(period_keys)}) "
                 "AND threshold = ? AND fired_at = ?",
                 (budget, *period_keys, threshold, fired_at),
             ).rowcount

@@ -11,7 +11,7 @@ from typing import Final, NamedTuple
 
 from cost_mcp import tokens
 from cost_mcp.store import meta, reported, rollup
-from cost_mcp.store.connection import Conn, dialect, in_chunks, write_transaction
+from cost_mcp.store.connection import Conn, dialect, in_chunks, marks, write_transaction
 from cost_mcp.store.usage import TOKEN_COLUMNS_SQL
 
 CLAUDE_SOURCE = "claude_code_otel"
@@ -405,8 +405,7 @@ def gaps(
     ``members``: only sessions with events of theirs (metric points name no member).
     """
     whose = (
-        "AND session_id IN (SELECT session_id FROM usage_events WHERE member IN "
-        f"({', '.join('?' for _ in members)}))"
+        f"AND session_id IN (SELECT session_id FROM usage_events WHERE member IN ({marks(members)}))"
         if members
         else ""
     )

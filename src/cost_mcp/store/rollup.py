@@ -32,7 +32,7 @@ from typing import cast
 
 from cost_mcp import tokens
 from cost_mcp.store import stages
-from cost_mcp.store.connection import Conn, dialect
+from cost_mcp.store.connection import Conn, dialect, marks
 
 QUARTER_HOUR_MS = 900_000
 QH_PER_HOUR = 4
@@ -433,7 +433,7 @@ def _add(conn: Conn, groups: dict[tuple[object, ...], list[int]]) -> None:
         sets = ", ".join(f"{c} = {_sqlite_plus(table, c)}" for c in ROLLUP_SUMS)
         conn.executemany(
             f"INSERT INTO {table} ({', '.join(key_columns + ROLLUP_SUMS)}) "
-            f"VALUES ({', '.join('?' for _ in key_columns + ROLLUP_SUMS)}) "
+            f"VALUES ({marks(key_columns + ROLLUP_SUMS)}) "
             f"ON CONFLICT ({', '.join(key_columns)}) DO UPDATE SET {sets}",
             [(*key, *sums) for key, sums in rows.items()],
         )

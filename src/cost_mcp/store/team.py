@@ -26,7 +26,7 @@ from urllib.parse import urlsplit
 from cost_mcp import tokens
 from cost_mcp.errors import InvalidInputError, NotFoundError
 from cost_mcp.store import bulk, otel, reported, rollup, stages
-from cost_mcp.store.connection import Conn, dialect, in_chunks, is_deadlock, write_transaction
+from cost_mcp.store.connection import Conn, dialect, in_chunks, is_deadlock, marks, write_transaction
 from cost_mcp.store.usage import TOKENS_FROM_EXCLUDED_SQL
 
 TOKEN_PREFIX = "cmt_"
@@ -593,7 +593,7 @@ def push_senders(conn: Conn, members: Sequence[str] | None = None) -> list[PushS
     )
     params: list[str] = []
     if members is not None:
-        sql += f" WHERE s.member IN ({', '.join('?' for _ in members)})" if members else " WHERE false"
+        sql += f" WHERE s.member IN ({marks(members)})" if members else " WHERE false"
         params = list(members)
     rows = conn.execute(sql + " ORDER BY s.last_ms DESC, s.token_name", params).fetchall()
     return [PushSender(str(t), str(m), int(ms), bool(r)) for t, m, ms, r in rows]

@@ -11,7 +11,7 @@ from typing import Literal
 
 from cost_mcp import tokens
 from cost_mcp.store import holds, meta, reported, rollup
-from cost_mcp.store.connection import Conn, write_transaction
+from cost_mcp.store.connection import Conn, marks, write_transaction
 
 TOKEN_SUMS_SQL = ", ".join(f"COALESCE(SUM({c}), 0)" for c in tokens.COLUMNS)
 """One column of token sums per kind, in :data:`cost_mcp.tokens.KINDS` order."""
@@ -19,7 +19,7 @@ TOKEN_SUMS_SQL = ", ".join(f"COALESCE(SUM({c}), 0)" for c in tokens.COLUMNS)
 TOKEN_COLUMNS_SQL = ", ".join(tokens.COLUMNS)
 """The token columns, in :data:`cost_mcp.tokens.KINDS` order, for column lists of inserts and selects."""
 
-TOKEN_MARKS_SQL = ", ".join("?" for _ in tokens.COLUMNS)
+TOKEN_MARKS_SQL = marks(tokens.COLUMNS)
 """One placeholder per token column."""
 
 TOKENS_FROM_EXCLUDED_SQL = ", ".join(f"{c} = excluded.{c}" for c in tokens.COLUMNS)
@@ -84,7 +84,7 @@ def insert_reported(conn: Conn, call: ReportedCall, release: holds.Release | Non
     :func:`cost_mcp.store.reported.delete`); when it was added the rollup is marked for refresh, and
     the budget hold ``release`` names is released in the same transaction (a check that saw the hold
     gone sees the call's spend)."""
-    columns, marks = TOKEN_COLUMNS_SQL, TOKEN_MARKS_SQL
+    columns, values = TOKEN_COLUMNS_SQL, TOKEN_MARKS_SQL
     with write_transaction(conn):
         if reported.is_forgotten(conn, call.source, call.message_id):
             return "forgotten"
@@ -101,7 +101,7 @@ def insert_reported(conn: Conn, call: ReportedCall, release: holds.Release | Non
                 source, message_id, request_id, is_sidechain, counted, ts_ms, provider, model, session_id,
                 project, agent, member, {columns}, total_tokens,
                 cost_nanos, priced_model, origin, speed, service_tier, inference_geo, price_note
-            ) VALUES (?, ?, '', 0, 1, ?, ?, ?, ?, ?, ?, ?, {marks}, ?, ?, ?, 'record_usage', ?, ?, ?, ?)
+            ) VALUES (?, ?, '', 0, 1, ?, ?, ?, ?, ?, ?, ?, {values}, ?, ?, ?, 'record_usage', ?, ?, ?, ?)
             ON CONFLICT DO NOTHING
             """,
             (
