@@ -37,8 +37,9 @@ from collections import Counter
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
+from functools import cached_property
 from pathlib import Path
-from typing import Literal
+from typing import BinaryIO, Literal
 
 from cost_mcp import tokens
 from cost_mcp.config import Settings
@@ -107,6 +108,19 @@ class FileContext:
     shared: dict[str, object] = field(default_factory=dict)
     """The scan's, the same for each of its files and its rename pass: what a parser found once per
     scan (Gemini CLI's project files), never stored."""
+    passed_over: Counter[str] = field(default_factory=Counter)
+    """The scan's count of files it did not open (:data:`logfiles.FILE_SKIP_REASONS`): the walk's,
+    and the side files :meth:`open_beside` refused."""
+
+    @cached_property
+    def _inside(self) -> str:
+        return logfiles.boundary(self.root)
+
+    def open_beside(self, path: Path | str) -> BinaryIO:
+        """A file the agent keeps beside this one (a task's metadata, a message's parts), opened by
+        the walk's rule (:func:`logfiles.open_beside`, inside the root walked): a link leading out
+        of it, or a pipe, is counted in :attr:`passed_over` and raises OSError, never opened."""
+        return logfiles.open_beside(path, self._inside, self.passed_over)
 
 
 Parsed = Sequence[AgentEvent | LimitReading | SkipReason] | SkipReason | None
@@ -146,10 +160,11 @@ class AgentLog:
     holding: str = ""
     """A text the saved parser state (compact JSON) holds while :attr:`finish` has something to give:
     checked on each unchanged file without decoding its state."""
-    renamed_projects: Callable[[Path, dict[str, object]], dict[str, str]] | None = None
-    """For a root and the scan's shared dict (:attr:`FileContext.shared`): projects this agent's
-    calls may be stored under that now have another name (stored name -> name the parser now
-    gives); the stored calls are moved, once per change."""
+    renamed_projects: Callable[[Path, dict[str, object], Counter[str]], dict[str, str]] | None = None
+    """For a root, the scan's shared dict (:attr:`FileContext.shared`) and its count of files passed
+    over (:attr:`FileContext.passed_over`): projects this agent's calls may be stored under that
+    now have another name (stored name -> name the parser now gives); the stored calls are moved,
+    once per change."""
 
 
 @dataclass
@@ -315,16 +330,22 @@ class _Writer:
 def _rename_projects(
     conn: Conn,
     fmt: AgentLog,
-    renamed: Callable[[Path, dict[str, object]], dict[str, str]],
+    renamed: Callable[[Path, dict[str, object], Counter[str]], dict[str, str]],
     folders: Sequence[Path],
     shared: dict[str, object],
+    passed_over: Counter[str],
 ) -> None:
     """Move stored calls to their project's current name; nothing is written when the renames are
     the ones already applied (the usual case: one read of ``meta``)."""
     names: dict[str, str] = {}
     for root in folders:
         if root.is_dir():
-            names.update({without_nul(old): without_nul(new) for old, new in renamed(root, shared).items()})
+            names.update(
+                {
+                    without_nul(old): without_nul(new)
+                    for old, new in renamed(root, shared, passed_over).items()
+                }
+            )
     if agent_files.projects_renamed(conn, fmt.source) == names:
         return
     with write_transaction(conn):
@@ -423,13 +444,13 @@ def scan(
         return stats  # the agent is not used on this machine: nothing to say about it
     shared: dict[str, object] = {}
     if fmt.renamed_projects is not None:
-        _rename_projects(conn, fmt, fmt.renamed_projects, folders, shared)
+        _rename_projects(conn, fmt, fmt.renamed_projects, folders, shared, stats.skipped)
     known = _known(conn, fmt.source)
     writer = _Writer(conn, fmt, pricer, stats)
     suffixes = fmt.line_suffixes + fmt.document_suffixes + fmt.database_suffixes
     seen: set[str] = set()
     for root in folders:
-        for path, st in logfiles.walk(root, suffixes, stats.skipped, stats.errors):
+        for path, st in logfiles.walk(root, suffixes, stats.skipped, stats.errors, accept=fmt.accept):
             if path in seen or (fmt.accept is not None and not fmt.accept(path)):
                 continue
             seen.add(path)
@@ -448,7 +469,7 @@ def scan(
                     if start is None:
                         continue
                 stats.files_read += 1
-                ctx = FileContext(path, str(root), start[2], shared)
+                ctx = FileContext(path, str(root), start[2], shared, stats.skipped)
                 skipping = False
                 skipped: Counter[str] = Counter()
                 if database:
