@@ -1876,6 +1876,40 @@ def test_a_link_out_of_an_agents_folder_is_passed_over_and_said_apart_from_lines
     assert detail == "no new lines (2 file(s) checked); 2 file(s) passed over (link_outside 1, not_a_file 1)"
 
 
+def test_an_agents_log_replaced_by_a_link_leading_out_after_the_walk_is_not_read(
+    home: Path, settings: Settings, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A Codex session swapped for a link to a file outside its folder between the walk's look and
+    the read was read wherever the link led (here: someone's notes, each line a malformed one kept
+    against the session). Now the file opened must be the one the walk saw; the other is named as
+    an error of this scan, and the next walk passes the link over."""
+    install(home)
+    swapped = Path(sorted(str(p) for p in (home / "codex").rglob("*.jsonl"))[0])
+    private = home / "elsewhere" / "notes.jsonl"
+    private.parent.mkdir()
+    private.write_text("not a session, someone's private notes\n")
+    walk = logfiles.walk
+
+    def racing_walk(*args: Any, **kwargs: Any) -> Any:
+        for path, st in walk(*args, **kwargs):
+            if path == str(swapped):  # seen as a regular file, then replaced before it is opened
+                swapped.unlink()
+                swapped.symlink_to(private)
+            yield path, st
+
+    monkeypatch.setattr(logfiles, "walk", racing_walk)
+    conn = connect(settings.db)
+    try:
+        scan = agents.scan(conn, codex.LOG, settings, Pricer())
+        monkeypatch.setattr(logfiles, "walk", walk)
+        again = agents.scan(conn, codex.LOG, settings, Pricer())
+    finally:
+        conn.close()
+    assert "malformed" not in scan.skipped  # the notes were not read as a session
+    assert scan.errors == [f"{swapped}: replaced since its folder was listed (read at the next scan)"]
+    assert (again.errors, dict(again.skipped)) == ([], {"link_outside": 1})
+
+
 def test_legacy_opencode_parts_leading_out_of_its_folder_are_passed_over_and_counted(
     home: Path, settings: Settings
 ) -> None:

@@ -1364,8 +1364,9 @@ def _read_file(
     # A larger buffer than the default 8 KiB: lines average ~1 kB but run to megabytes, and
     # readline on a small buffer spends more time refilling and joining than splitting.
     # Not a plain open(): the walk saw a regular file, but one replaced by a pipe since would make
-    # open() wait for a writer forever, and every answer with it.
-    with open_regular_file(path, READ_BUFFER) as f:
+    # open() wait for a writer forever, and every answer with it; one replaced by a link leading out
+    # of the folder would be read though the walk never judged it (``listed``).
+    with open_regular_file(path, READ_BUFFER, st) as f:
         f.seek(offset)
         # A last line cut by a crash (no newline, the file long unchanged) is read, not held back forever.
         final = st.st_size if logfiles.settled(st) else -1

@@ -40,7 +40,7 @@ from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import BinaryIO, Literal, Protocol
 
-from cost_mcp.files import NotRegularFileError, open_regular_file
+from cost_mcp.files import Identity, NotRegularFileError, open_regular_file
 
 FileSkipReason = Literal["undecodable_name", "link_outside", "not_a_file"]
 FILE_SKIP_REASONS: tuple[FileSkipReason, ...] = ("undecodable_name", "link_outside", "not_a_file")
@@ -177,23 +177,22 @@ def checkpoint(fd: int, offset: int) -> bytes | None:
     return hashlib.blake2b(window, digest_size=8).digest()
 
 
-def checkpoint_of(path: str, offset: int) -> bytes | None:
-    """:func:`checkpoint` of a file by path."""
+def checkpoint_of(path: str, offset: int, listed: Identity | None = None) -> bytes | None:
+    """:func:`checkpoint` of a file by path (the one a walk listed with ``listed``, see
+    :func:`~cost_mcp.files.open_regular_file`)."""
     if offset <= 0:
         return None
-    fd = os.open(path, os.O_RDONLY)
-    try:
-        return checkpoint(fd, offset)
-    finally:
-        os.close(fd)
+    # Not a plain open: a pipe put in the file's place since the walk would make it wait forever.
+    with open_regular_file(path, 0, listed) as f:
+        return checkpoint(f.fileno(), offset)
 
 
-def checkpoint_holds(path: str, offset: int, check: bytes | None) -> bool:
+def checkpoint_holds(path: str, offset: int, check: bytes | None, listed: Identity | None = None) -> bool:
     """Whether the file still has, before ``offset``, the bytes it had when ``check`` was taken."""
     if check is None or offset <= 0:
         return True  # nothing remembered (offset 0, or a state from before checkpoints existed)
     try:
-        return checkpoint_of(path, offset) == check
+        return checkpoint_of(path, offset, listed) == check
     except OSError:
         return True  # the read that follows reports it
 
@@ -255,7 +254,7 @@ def resume(path: str, prev: Mark | None, st: Stat, *, tails: bool = False) -> tu
         if tails and prev.offset < st.st_size and not prev.skipping and settled(st):
             return "changed", prev.offset, False
         return "unchanged", prev.offset, prev.skipping
-    if same_file and st.st_size >= prev.offset and checkpoint_holds(path, prev.offset, prev.check):
+    if same_file and st.st_size >= prev.offset and checkpoint_holds(path, prev.offset, prev.check, st):
         return "changed", prev.offset, prev.skipping
     # Replaced, shrunk, or rewritten in place (the bytes before the offset changed): the old
     # offset means nothing in the new content. Read it all; dedup keeps the totals exact.

@@ -248,7 +248,7 @@ class _Writer:
         if restarted:
             self.restarted.add(path)
         self.skipped.update({(path, reason): n for reason, n in skipped.items()})
-        check = logfiles.checkpoint_of(path, offset)
+        check = logfiles.checkpoint_of(path, offset, st)
         saved = {**state, SKIPPING_KEY: True} if skipping else state
         self.files[path] = (
             path,
@@ -484,7 +484,7 @@ def scan(
                         offset, skipping = start[0], start[1]
                     else:
                         offset, skipping = _read_lines(
-                            path, start[0], start[1], fmt, ctx, writer, skipped, final
+                            path, st, start[0], start[1], fmt, ctx, writer, skipped, final
                         )
                     if fmt.finish is not None and offset == final:  # at the end of a settled file
                         _take(fmt.finish(ctx), writer, skipped)
@@ -522,6 +522,7 @@ def _take(parsed: Parsed, writer: _Writer, skipped: Counter[str]) -> None:
 
 def _read_lines(
     path: str,
+    st: os.stat_result,
     offset: int,
     skipping: bool,
     fmt: AgentLog,
@@ -531,9 +532,10 @@ def _read_lines(
     final: int = -1,
 ) -> tuple[int, bool]:
     """Parse the complete lines from ``offset`` (and a last one without a newline at ``final``,
-    see :class:`logfiles.LineReader`); returns the offset reached and whether it lies inside an
-    over-long line."""
-    with open_regular_file(path) as f:  # never waits on a pipe put there since the walk
+    see :class:`logfiles.LineReader`) of the file the walk listed with ``st``; returns the offset
+    reached and whether it lies inside an over-long line."""
+    # Never waits on a pipe put there since the walk, nor reads a file put in its place since.
+    with open_regular_file(path, listed=st) as f:
         f.seek(offset)
         reader = logfiles.LineReader(f, offset, MAX_LINE_BYTES, skipping, final)
         first = offset == 0
@@ -556,7 +558,8 @@ def _read_document(
     if st.st_size > MAX_DOCUMENT_BYTES:
         skipped["too_long"] += 1
         return st.st_size
-    with open_regular_file(path) as f:  # never waits on a pipe put there since the walk
+    # Never waits on a pipe put there since the walk, nor reads a file put in its place since.
+    with open_regular_file(path, listed=st) as f:
         data = f.read(MAX_DOCUMENT_BYTES + 1)
     writer.stats.lines_read += 1
     # A document is re-read whole when it changes; the events' keys make that idempotent.
