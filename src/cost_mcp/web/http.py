@@ -587,10 +587,12 @@ _WORKER_ENV = "COST_MCP_HTTP_WORKER"
 def worker_app() -> Starlette:
     """The app of one ``serve --http --workers N`` process (uvicorn calls this in each worker)."""
     from cost_mcp.config import load_settings_leniently
+    from cost_mcp.sources.http import scrub_log_records
     from cost_mcp.web.app import _pricer
 
     served = json.loads(os.environ[_WORKER_ENV])
     settings, problems = load_settings_leniently()
+    scrub_log_records(settings)  # as `serve --http` did in the parent (server_logging)
     for problem in problems:
         logger.warning("%s", problem)
     # Lives as long as the worker process: the process ends with the server.
