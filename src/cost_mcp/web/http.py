@@ -39,7 +39,7 @@ from cost_mcp.pricing import Pricer
 from cost_mcp.sources import otel
 from cost_mcp.store import Ledger
 from cost_mcp.store import team as team_store
-from cost_mcp.web.app import create_app
+from cost_mcp.web.app import SecurityHeaders, create_app
 from cost_mcp.web.auth import TeamTokenVerifier, caller_of, jwt_configured
 from cost_mcp.web.signin import DashboardSignIn
 
@@ -263,6 +263,8 @@ def create_http_app(
     else:
         routes.append(Mount("/", app=dashboard))
     middleware = [
+        # Outermost: every response of the server, the sign-in's and the gates' refusals included.
+        Middleware(SecurityHeaders),
         # A web page on another site cannot reach the dashboard or the receiver by rebinding its own
         # name to 127.0.0.1 (the MCP route has the SDK's own check too). With tokens required that
         # gains nothing, and a team server is reached under its public name.
