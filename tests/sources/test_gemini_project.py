@@ -390,3 +390,23 @@ def test_project_files_leading_out_of_the_gemini_folder_are_passed_over_and_coun
     assert scan.events_added == 2 and scan.errors == []
     assert projects(settings) == {"linked-1": "linked", "listed-1": "listed"}
     assert dict(scan.skipped) == {"link_outside": 2}
+
+
+def test_a_marker_in_a_tmp_folder_kept_on_another_disk_is_read(home: Path, settings: Settings) -> None:
+    """Gemini CLI's ``tmp/`` may be a link to another disk: the walk reads the chats there (inside
+    the folder walked, as it resolves), and their ``.project_root`` markers are read by the same rule,
+    not passed over as leading out of the Gemini folder."""
+    gemini = home / "gemini"
+    gemini.mkdir()
+    elsewhere = home / "other-disk" / "gemini-tmp"
+    (elsewhere / "shop").mkdir(parents=True)
+    (gemini / "tmp").symlink_to(elsewhere, target_is_directory=True)
+    (elsewhere / "shop" / ".project_root").write_text("/home/ana/shop")
+    chat(elsewhere / "shop", "shop-1", "nohash", "m-shop")
+    conn = connect(settings.db)
+    try:
+        scan = agents.scan(conn, gemini_cli.LOG, settings, Pricer())
+    finally:
+        conn.close()
+    assert scan.events_added == 1 and not scan.skipped
+    assert projects(settings) == {"shop-1": "/home/ana/shop"}

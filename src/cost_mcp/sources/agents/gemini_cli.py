@@ -118,9 +118,11 @@ class _Projects:
     def __init__(self, tmp: Path, passed_over: Counter[str] | None = None) -> None:
         self.tmp = tmp
         self.bases = (tmp, tmp.parent / "history")
-        # Its files are read by the walk's rule for the chats, within the Gemini folder: the
-        # registry and history/ are beside tmp/, the folder walked.
+        # Its files are read by the walk's rule for the chats: a marker inside its own tmp/ or
+        # history/ (as it resolves: either may be a link to another disk), the registry inside the
+        # Gemini folder, beside tmp/.
         self.inside = logfiles.boundary(tmp.parent)
+        self._inside = {base: logfiles.boundary(base) for base in self.bases}
         self.passed_over = passed_over
         self._registry: dict[str, str] | None = None
         self._known: set[str] | None = None
@@ -134,7 +136,8 @@ class _Projects:
 
     def marker(self, folder: Path) -> str | None:
         if folder not in self._markers:
-            self._markers[folder] = _marker(folder, self.inside, self.passed_over)
+            inside = self._inside.get(folder.parent) or logfiles.boundary(folder.parent)
+            self._markers[folder] = _marker(folder, inside, self.passed_over)
         return self._markers[folder]
 
     def known(self) -> set[str]:
