@@ -122,6 +122,13 @@ def test_every_record_a_server_logs_is_scrubbed_whatever_its_logger_and_level(
         with caplog.at_level(logging.INFO):
             logging.getLogger("uvicorn.error").info("peer sent %s", OPENAI_KEY.upper())
             logging.getLogger("mcp.server").warning("tool failed: %s", " ".join(OPENAI_KEY))
+            logging.getLogger("uvicorn.access").info('%s - "%s %s"', "127.0.0.1:5", "GET", "/healthz")
     finally:
         logging.setLogRecordFactory(before)
-    assert [r.getMessage() for r in caplog.records] == ["peer sent [redacted]", "tool failed: [redacted]"]
+    assert [r.getMessage() for r in caplog.records] == [
+        "peer sent [redacted]",
+        "tool failed: [redacted]",
+        '127.0.0.1:5 - "GET /healthz"',
+    ]
+    # A record with nothing to scrub keeps its arguments: uvicorn's access formatter reads them.
+    assert caplog.records[2].args == ("127.0.0.1:5", "GET", "/healthz")

@@ -830,7 +830,9 @@ def scrub_log_records(settings: Settings) -> None:
         # of the key's forms as sent: the disguises' pattern would be built at start-up, a few
         # tenths of a second before the first answer.
         thorough = rec.levelno >= logging.WARNING or bool(rec.exc_info) or bool(rec.stack_info)
-        rec.msg, rec.args = scrub_keys(settings, text, thorough=thorough), None
+        scrubbed = scrub_keys(settings, text, thorough=thorough)
+        if scrubbed != text:  # else left whole: a formatter may read the arguments (uvicorn's access log)
+            rec.msg, rec.args = scrubbed, None
         if rec.exc_info:
             # The formatted chain (causes and contexts included), in place of the exception itself:
             # a handler formatting it again would bring the raw text back.
