@@ -1874,3 +1874,86 @@ def test_a_link_out_of_an_agents_folder_is_passed_over_and_said_apart_from_lines
     assert dict(scan.skipped) == {"link_outside": 1, "not_a_file": 1}
     assert rows(settings, codex.SOURCE) == as_rows(CODEX_CALLS, "codex", "openai")
     assert detail == "no new lines (2 file(s) checked); 2 file(s) passed over (link_outside 1, not_a_file 1)"
+
+
+def test_an_agents_log_replaced_by_a_link_leading_out_after_the_walk_is_not_read(
+    home: Path, settings: Settings, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A Codex session swapped for a link to a file outside its folder between the walk's look and
+    the read was read wherever the link led (here: someone's notes, each line a malformed one kept
+    against the session). Now the file opened must be the one the walk saw; the other is named as
+    an error of this scan, and the next walk passes the link over."""
+    install(home)
+    swapped = Path(sorted(str(p) for p in (home / "codex").rglob("*.jsonl"))[0])
+    private = home / "elsewhere" / "notes.jsonl"
+    private.parent.mkdir()
+    private.write_text("not a session, someone's private notes\n")
+    walk = logfiles.walk
+
+    def racing_walk(*args: Any, **kwargs: Any) -> Any:
+        for path, st in walk(*args, **kwargs):
+            if path == str(swapped):  # seen as a regular file, then replaced before it is opened
+                swapped.unlink()
+                swapped.symlink_to(private)
+            yield path, st
+
+    monkeypatch.setattr(logfiles, "walk", racing_walk)
+    conn = connect(settings.db)
+    try:
+        scan = agents.scan(conn, codex.LOG, settings, Pricer())
+        monkeypatch.setattr(logfiles, "walk", walk)
+        again = agents.scan(conn, codex.LOG, settings, Pricer())
+    finally:
+        conn.close()
+    assert "malformed" not in scan.skipped  # the notes were not read as a session
+    assert scan.errors == [f"{swapped}: replaced since its folder was listed (read at the next scan)"]
+    assert (again.errors, dict(again.skipped)) == ([], {"link_outside": 1})
+
+
+def test_legacy_opencode_parts_leading_out_of_its_folder_are_passed_over_and_counted(
+    home: Path, settings: Settings
+) -> None:
+    """A message's ``storage/part/<message>/`` folder, or one part file in it, that is a link out
+    of OpenCode's folder was read wherever it led: another ``step-finish`` file's tokens were added
+    to the message's. Both are now left alone, as the walk leaves a log link leading out, and
+    counted among the files passed over; the messages keep their own tokens."""
+    from cost_mcp.sources.agents import opencode
+
+    storage = home / "opencode" / "storage"
+    outside = home / "elsewhere"
+    outside.mkdir()
+    big = {"input": 900000, "output": 0, "reasoning": 0, "cache": {"read": 0, "write": 0}}
+    (outside / "prt_x.json").write_text(json.dumps({"id": "prt_x", "type": "step-finish", "tokens": big}))
+    for message_id, linked_folder in (("msg_a", True), ("msg_b", False)):
+        message_file = storage / "message" / "ses_l" / f"{message_id}.json"
+        message_file.parent.mkdir(parents=True, exist_ok=True)
+        own = {"input": 10, "output": 1, "reasoning": 0, "cache": {"read": 0, "write": 0}}
+        message = {
+            "id": message_id,
+            "sessionID": "ses_l",
+            "role": "assistant",
+            "time": {"created": 1763715600000},
+            "modelID": "claude-sonnet-4-5",
+            "providerID": "anthropic",
+            "path": {"cwd": "/w", "root": "/w"},
+            "tokens": own,
+        }
+        message_file.write_text(json.dumps(message))
+        parts = storage / "part" / message_id
+        if linked_folder:
+            parts.parent.mkdir(parents=True, exist_ok=True)
+            parts.symlink_to(outside, target_is_directory=True)
+        else:
+            parts.mkdir(parents=True)
+            (parts / "prt_x.json").symlink_to(outside / "prt_x.json")
+    conn = connect(settings.db)
+    try:
+        scan = agents.scan(conn, opencode.LOG, settings, Pricer())
+        stored = conn.execute(
+            "SELECT message_id, input_tokens FROM usage_events WHERE source = 'opencode' ORDER BY 1"
+        ).fetchall()
+    finally:
+        conn.close()
+    assert scan.events_added == 2 and scan.errors == []
+    assert [tuple(r) for r in stored] == [("msg_a", 10), ("msg_b", 10)]
+    assert dict(scan.skipped) == {"link_outside": 2}

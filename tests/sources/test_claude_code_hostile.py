@@ -238,6 +238,37 @@ def test_a_log_replaced_by_a_pipe_after_the_walk_is_named_not_waited_on(
     assert answer["errors"] == [f"{swapped}: not a regular file (a pipe, socket or device)"]
 
 
+def test_a_log_replaced_by_a_link_leading_out_after_the_walk_is_not_read(
+    home: Path, capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A log file swapped for a link to a file outside the Claude folder between the walk's look (a
+    regular file inside) and the read was read wherever the link led, its calls counted: the walk
+    judged one file and the read opened another. Now the file opened must be the one the walk saw;
+    the other is named (read at the next scan, whose walk passes the link over)."""
+    from cost_mcp.sources import logfiles
+
+    write(session_file(home / "claude", "s1"), good_line())
+    swapped = write(session_file(home / "claude", "s2"), good_line())
+    outside = write(home / "elsewhere" / "private.jsonl", assistant("msg_out", "req_out", TS, output=100_000))
+    walk = logfiles.walk
+
+    def racing_walk(*args: Any, **kwargs: Any) -> Iterator[tuple[str, os.stat_result]]:
+        for path, st in walk(*args, **kwargs):
+            if path == str(swapped):  # seen as a regular file, then replaced before it is opened
+                swapped.unlink()
+                swapped.symlink_to(outside)
+            yield path, st
+
+    monkeypatch.setattr(logfiles, "walk", racing_walk)
+    answer = cli_json(capsys, "ingest")
+    assert answer["events_added"] == 1, answer
+    assert answer["errors"] == [f"{swapped}: replaced since its folder was listed (read at the next scan)"]
+    monkeypatch.setattr(logfiles, "walk", walk)
+    again = cli_json(capsys, "ingest")  # the link itself, judged by the walk: passed over
+    assert (again["events_added"], again["errors"]) == (0, [])
+    assert again["skipped_files"]["link_outside"] == 1
+
+
 def test_links_leading_out_of_the_claude_folder_are_counted_not_read(
     home: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:

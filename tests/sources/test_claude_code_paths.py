@@ -205,3 +205,35 @@ async def test_the_tool_refuses_to_forget_a_whole_claude_folder(
         assert "holds every log of the Claude folder" in said and "cost-mcp ingest --forget PATH" in said
     assert counted_rows(home) == rows  # nothing removed
     assert cli_json(capsys, "ingest", "--forget", str(home / "claude"))["forgotten"]["events_removed"] == 3
+
+
+@pytest.mark.anyio
+async def test_the_tool_refuses_to_forget_calls_whose_logs_are_gone(
+    home: Path, client: Client, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """The whole-folder guard left a model (wrong, or injected) free to forget project after
+    project: calls whose transcripts Claude Code had already deleted (cleanupPeriodDays) were gone
+    for good, nothing left to read them back from. The tool now forgets only what can be read back:
+    a path holding a call read from a file no longer on disk is refused, before anything is
+    removed; a project whose files are all there still can be, and the user can do both at the CLI."""
+    configured_tree(home)
+    old = home / "claude" / "projects" / "-home-dev-old"
+    write(
+        session_file(home / "claude", "s7", project="-home-dev-old"), assistant("msg_old", "req_old", ts(5))
+    )
+    write(session_file(home / "claude", "s8", project="-home-dev-old"), assistant("msg_kept", "req_k", ts(6)))
+    await client.call_tool("ingest_claude_code_logs", {})
+    (old / "s7.jsonl").unlink()  # Claude Code's cleanup: the call is now only in the ledger
+    rows = counted_rows(home)
+    assert len(rows) == 4
+    for path in (old, old / "s7.jsonl"):
+        refused = await client.call_tool("ingest_claude_code_logs", {"forget": [str(path)]})
+        assert refused.is_error, path
+        said = refused.content[0].text  # type: ignore[union-attr]
+        assert "no longer on disk" in said and "cost-mcp ingest --forget PATH" in said, said
+    assert counted_rows(home) == rows  # nothing removed
+    kept = await client.call_tool("ingest_claude_code_logs", {"forget": [str(old / "s8.jsonl")]})
+    assert not kept.is_error and kept.structured_content is not None
+    assert kept.structured_content["forgotten"]["events_removed"] == 1
+    assert cli_json(capsys, "ingest", "--forget", str(old))["forgotten"]["events_removed"] == 1
+    assert {row[0] for row in counted_rows(home)} == {"msg_shared", "msg_own"}

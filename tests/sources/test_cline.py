@@ -452,3 +452,29 @@ def test_a_task_side_file_that_is_a_pipe_is_not_waited_on(home: Path, settings: 
     os.mkfifo(task / "task_metadata.json")
     got = without_waiting_on(task / "task_metadata.json", lambda: scan_all(settings))["kilo-code"]
     assert got.events_added == 1 and not got.errors
+
+
+def test_task_side_files_leading_out_of_the_folder_are_passed_over_and_counted(
+    home: Path, settings: Settings
+) -> None:
+    """A task's ``task_metadata.json`` and ``history_item.json`` that are links to files outside
+    the extension's folder were read wherever they led: another file's model named the task's
+    calls and its workspace their project. They are now left alone, as the walk leaves a log link
+    leading out, and counted among the files passed over."""
+    outside = home / "elsewhere"
+    outside.mkdir()
+    (outside / "meta.json").write_text(
+        json.dumps({"model_usage": [{"ts": T0, "model_id": "outside-model", "model_provider_id": "openai"}]})
+    )
+    (outside / "item.json").write_text(json.dumps({"workspace": "/home/someone/private"}))
+    task = home / "vscode" / "User" / "globalStorage" / "kilocode.kilo-code" / "tasks" / "t-link"
+    task.mkdir(parents=True)
+    good = {"tokensIn": 1000, "tokensOut": 10, "cost": 0.0033}
+    (task / "ui_messages.json").write_text(json.dumps([_call(T0 + 1, good)]))
+    (task / "task_metadata.json").symlink_to(outside / "meta.json")
+    (task / "history_item.json").symlink_to(outside / "item.json")
+    got = scan_all(settings)["kilo-code"]
+    assert got.events_added == 1 and not got.errors
+    [row] = ledger(settings, "kilo_code")
+    assert (row[2], row[5]) == ("", "")  # no model nor project: nothing beside the chat said them
+    assert dict(got.skipped) == {"link_outside": 2}

@@ -22,7 +22,7 @@ from pydantic import SecretStr
 from cost_mcp import files
 from cost_mcp.config import Settings
 from cost_mcp.pricing import Pricer
-from cost_mcp.sources import agents
+from cost_mcp.sources import agents, logfiles
 from cost_mcp.sources.agents import gemini_cli
 from cost_mcp.store.connection import connect
 from tests.sources.claude_logs import assistant, session_file, write
@@ -271,7 +271,7 @@ def test_a_scan_reads_gemini_clis_project_files_once_whatever_its_chat_files(
 
     def scan() -> list[str]:
         opened.clear()
-        monkeypatch.setattr(f"{gemini_cli.__name__}.open_regular_file", counting_open)
+        monkeypatch.setattr(logfiles, "open_regular_file", counting_open)
         try:
             conn = connect(settings.db)
             try:
@@ -279,7 +279,7 @@ def test_a_scan_reads_gemini_clis_project_files_once_whatever_its_chat_files(
             finally:
                 conn.close()
         finally:
-            monkeypatch.setattr(f"{gemini_cli.__name__}.open_regular_file", real_open)
+            monkeypatch.setattr(logfiles, "open_regular_file", real_open)
         assert found.errors == [] and not found.skipped
         return [f for f in opened if Path(f).name in ("projects.json", ".project_root")]
 
@@ -362,3 +362,51 @@ def test_a_marker_that_is_a_pipe_is_not_waited_on(home: Path, settings: Settings
         conn.close()
     assert scan.events_added == 1 and scan.errors == []
     assert projects(settings) == {"piped-1": "piped"}
+
+
+def test_project_files_leading_out_of_the_gemini_folder_are_passed_over_and_counted(
+    home: Path, settings: Settings
+) -> None:
+    """A ``.project_root`` or ``projects.json`` that is a link to a file outside the Gemini folder
+    was read wherever it led: another file's text named the chats' project. Both are now left
+    alone, as the walk leaves a chat link leading out, counted among the files passed over, and the
+    folder's name is the project."""
+    gemini = home / "gemini"
+    (gemini / "tmp" / "linked").mkdir(parents=True)
+    outside = home / "elsewhere"
+    outside.mkdir()
+    (outside / "root").write_text("/home/someone/private\n")
+    (outside / "registry.json").write_text(json.dumps({"projects": {"/home/someone/other": "listed"}}))
+    (gemini / "tmp" / "linked" / ".project_root").symlink_to(outside / "root")
+    (gemini / "projects.json").symlink_to(outside / "registry.json")
+    chat(gemini / "tmp" / "linked", "linked-1", "nohash", "m-linked")
+    (gemini / "tmp" / "listed").mkdir()
+    chat(gemini / "tmp" / "listed", "listed-1", "nohash", "m-listed")
+    conn = connect(settings.db)
+    try:
+        scan = agents.scan(conn, gemini_cli.LOG, settings, Pricer())
+    finally:
+        conn.close()
+    assert scan.events_added == 2 and scan.errors == []
+    assert projects(settings) == {"linked-1": "linked", "listed-1": "listed"}
+    assert dict(scan.skipped) == {"link_outside": 2}
+
+
+def test_a_marker_in_a_tmp_folder_kept_on_another_disk_is_read(home: Path, settings: Settings) -> None:
+    """Gemini CLI's ``tmp/`` may be a link to another disk: the walk reads the chats there (inside
+    the folder walked, as it resolves), and their ``.project_root`` markers are read by the same rule,
+    not passed over as leading out of the Gemini folder."""
+    gemini = home / "gemini"
+    gemini.mkdir()
+    elsewhere = home / "other-disk" / "gemini-tmp"
+    (elsewhere / "shop").mkdir(parents=True)
+    (gemini / "tmp").symlink_to(elsewhere, target_is_directory=True)
+    (elsewhere / "shop" / ".project_root").write_text("/home/ana/shop")
+    chat(elsewhere / "shop", "shop-1", "nohash", "m-shop")
+    conn = connect(settings.db)
+    try:
+        scan = agents.scan(conn, gemini_cli.LOG, settings, Pricer())
+    finally:
+        conn.close()
+    assert scan.events_added == 1 and not scan.skipped
+    assert projects(settings) == {"shop-1": "/home/ana/shop"}

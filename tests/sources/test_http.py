@@ -536,6 +536,10 @@ def test_non_secret_auth_headers_are_not_scrubbed(home: object, monkeypatch: pyt
         (lambda k: "".join(f"\\x{ord(c):02x}" for c in k), "<[redacted]>"),
         (lambda k: k.replace("-", "\\-"), "<[redacted]>"),
         (lambda k: k[::-1], "<[redacted]>"),
+        (lambda k: f"&#{ord(k[0])};{k[1:]}", "<[redacted]>"),
+        (lambda k: "".join(f"&#{ord(c)};" for c in k), "<[redacted]>"),
+        (lambda k: "".join(f"&#x{ord(c):X};" for c in k), "<[redacted]>"),
+        (lambda k: "".join(f"&#X{ord(c):04x}" for c in k), "<[redacted]>"),
     ],
     ids=[
         "dashes-encoded",
@@ -549,6 +553,10 @@ def test_non_secret_auth_headers_are_not_scrubbed(home: object, monkeypatch: pyt
         "hex-escapes",
         "backslash-escaped",
         "reversed",
+        "html-entity-first",
+        "html-decimal-entities",
+        "html-hex-entities",
+        "html-hex-entities-no-semicolon",
     ],
 )
 def test_a_key_echoed_in_disguise_is_scrubbed_from_errors(

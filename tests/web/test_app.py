@@ -86,6 +86,37 @@ def test_page_forbids_anything_from_elsewhere(client: httpx2.Client) -> None:
         assert "https://" not in asset.text
 
 
+def _has_the_pages_security_headers(r: httpx2.Response) -> bool:
+    return (
+        r.headers.get("x-content-type-options") == "nosniff"
+        and "frame-ancestors 'none'" in r.headers.get("content-security-policy", "")
+        and r.headers.get("referrer-policy") in ("no-referrer", "same-origin")
+        and r.headers.get("cache-control") == "no-store"
+    )
+
+
+def test_every_response_carries_the_pages_security_headers(client: httpx2.Client, served: Served) -> None:
+    """The page and /api/* had nosniff, a CSP with frame-ancestors 'none', no-referrer and no-store;
+    the dashboard's own code under /static/*, a 404, a refused host and the gate's refusals had none
+    of them (a browser could sniff a static file's type, a page elsewhere frame a refusal)."""
+    answers = {
+        path: client.get(path)
+        for path in (
+            "/",
+            "/api/budgets",
+            "/static/app.js",
+            "/static/app.css",
+            "/static/nothing.js",
+            "/nowhere",
+        )
+    }
+    answers["rebound host"] = client.get("/", headers={"Host": "evil.example"})
+    with httpx2.Client(base_url=served.base, timeout=30) as anon:
+        answers["no session"] = anon.get("/static/app.js")
+    assert [r.status_code for r in answers.values()] == [200, 200, 200, 200, 404, 404, 400, 401]
+    assert [what for what, r in answers.items() if not _has_the_pages_security_headers(r)] == []
+
+
 def test_endpoints_return_the_tools_results(client: httpx2.Client, served: Served) -> None:
     settings = served.settings
     conn = connect(settings.db)

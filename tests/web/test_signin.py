@@ -154,6 +154,32 @@ def test_a_wrong_token_a_member_and_an_ingest_token_are_refused(team: Team) -> N
     assert http.get("/api/spend", headers=JSON).status_code == 401
 
 
+def test_every_answer_of_the_team_server_carries_the_pages_security_headers(team: Team) -> None:
+    """The signed-in dashboard's code under /static/*, the sign-in's rate limit and refusals, a 404
+    and the receiver's answers lacked nosniff and the rest of the page's headers."""
+    http = team.http
+    answers = {"sign-in form": http.get("/", headers=PAGE), "anonymous static": http.get("/static/app.js")}
+    cookie = _session_cookie(_sign_in(http, team.tokens["admin"]))
+    http.cookies.set(signin.SESSION_COOKIE, cookie)
+    answers["page"] = http.get("/", headers=PAGE)
+    answers["static"] = http.get("/static/app.js")
+    answers["missing"] = http.get("/static/nothing.js")
+    answers["health"] = http.get("/healthz")
+    http.cookies.clear()
+    for i in range(11):
+        answers["limited"] = _sign_in(http, f"cmt_guess{i}")
+    assert [r.status_code for r in answers.values()] == [401, 401, 200, 200, 404, 200, 429]
+    lacking = [
+        what
+        for what, r in answers.items()
+        if r.headers.get("x-content-type-options") != "nosniff"
+        or "frame-ancestors 'none'" not in r.headers.get("content-security-policy", "")
+        or r.headers.get("cache-control") != "no-store"
+        or r.headers.get("referrer-policy") not in ("no-referrer", "same-origin")
+    ]
+    assert lacking == []
+
+
 def test_failed_sign_ins_are_limited_per_address(team: Team) -> None:
     http = team.http
     statuses = [_sign_in(http, f"cmt_guess{i}").status_code for i in range(10)]

@@ -33,9 +33,9 @@ def serve_stdio() -> int:
     """The MCP server on stdio (what `cost-mcp` alone runs)."""
     from cost_mcp.store import connect
 
-    server_logging()
     # Fail before the MCP handshake with a message a person can act on (hosts show stderr).
     loaded = settings()
+    server_logging(loaded)
     connect(loaded.db).close()
     if sys.stdin.isatty():
         # A person typed `cost-mcp` in a terminal: without this it would wait silently for MCP messages.
@@ -75,10 +75,9 @@ def serve(http: bool, host: str, port: int, workers: int) -> int:
         return serve_stdio()
     from cost_mcp.web.http import serve_http
 
-    server_logging()
-    serve_http(
-        settings(), host=host, port=port, workers=workers, announce=lambda m: print(m, file=sys.stderr)
-    )
+    loaded = settings()
+    server_logging(loaded)
+    serve_http(loaded, host=host, port=port, workers=workers, announce=lambda m: print(m, file=sys.stderr))
     return EXIT_OK
 
 

@@ -1364,8 +1364,9 @@ def _read_file(
     # A larger buffer than the default 8 KiB: lines average ~1 kB but run to megabytes, and
     # readline on a small buffer spends more time refilling and joining than splitting.
     # Not a plain open(): the walk saw a regular file, but one replaced by a pipe since would make
-    # open() wait for a writer forever, and every answer with it.
-    with open_regular_file(path, READ_BUFFER) as f:
+    # open() wait for a writer forever, and every answer with it; one replaced by a link leading out
+    # of the folder would be read though the walk never judged it (``listed``).
+    with open_regular_file(path, READ_BUFFER, st) as f:
         f.seek(offset)
         # A last line cut by a crash (no newline, the file long unchanged) is read, not held back forever.
         final = st.st_size if logfiles.settled(st) else -1
@@ -2020,6 +2021,24 @@ def refuse_whole_folders(paths: Sequence[str], roots: Sequence[Path]) -> None:
                 )
 
 
+def refuse_logs_gone(conn: Conn, paths: Sequence[str]) -> None:
+    """Raise InvalidInputError when calls under ``paths`` were read from a file no longer on disk
+    (Claude Code deletes transcripts after ``cleanupPeriodDays``): the ledger holds the only record
+    of them, and forgetting them could never be undone. A model (wrong, or injected) forgetting
+    project after project would erase that history for good; the user can, at the CLI. A file still
+    on disk can be forgotten by a model: its calls can be read back."""
+    for raw in paths:
+        origins = {o for prefix in _prefixes(raw) for o in claude_logs.origins_under(conn, SOURCE, prefix)}
+        gone = sorted(o for o in origins if not os.path.isfile(o))
+        if gone:
+            raise InvalidInputError(
+                f"calls under {raw[:200]!r} were read from {len(gone)} log file(s) no longer on disk "
+                f"(such as {gone[0][:200]!r}; Claude Code deletes old transcripts): the ledger is all "
+                "that is left of them, and forgetting them could not be undone. Leave them, or have the "
+                "user run `cost-mcp ingest --forget PATH`."
+            )
+
+
 def _prefixes(path: str) -> list[str]:
     """The spellings a path may have been stored under: as given (absolute) and resolved."""
     given = Path(path).expanduser().absolute()
@@ -2033,7 +2052,8 @@ def forget(
     """Remove every usage event read from files under ``paths``, and those files' read state.
 
     ``confined`` (a path a model chose): a path holding a whole configured Claude folder's logs is
-    refused (:func:`refuse_whole_folders`).
+    refused (:func:`refuse_whole_folders`), and so is one holding calls whose log files are gone
+    from disk (:func:`refuse_logs_gone`): what a model forgets can always be read back.
 
     Exact to the event: a stored row is the best copy of a call, and other files may have logged the
     same call. So, in the same transaction, every other known file is marked to be read again from
@@ -2046,6 +2066,7 @@ def forget(
             raise InvalidInputError(f"{raw[:200]!r} is not a usable path")
     if confined:
         refuse_whole_folders(paths, settings.claude_roots())
+        refuse_logs_gone(conn, paths)
     started = time.perf_counter()
     prefixes = [prefix for raw in paths for prefix in _prefixes(raw)]
     removed = files_forgotten = 0

@@ -710,9 +710,17 @@ lines, or cut short by another redaction): long enough to be nothing but the key
 def _escaped(c: str) -> str:
     """A pattern for one ASCII character as it may be echoed: itself, percent-encoded (``%2D`` for
     ``-``, which ``quote`` leaves alone and a stricter encoder does not, in either case), as a JSON
-    or JavaScript escape (``\\u002d``, ``\\x2d``; ``\\/`` for ``/`` as PHP writes it)."""
+    or JavaScript escape (``\\u002d``, ``\\x2d``; ``\\/`` for ``/`` as PHP writes it), as an HTML
+    numeric character reference (``&#45;``, ``&#x2D;``, the ``;`` optional as browsers read it)."""
     code = ord(c)
-    forms = [re.escape(c), f"%{code:02x}", f"\\\\u{code:04x}", f"\\\\x{code:02x}"]
+    forms = [
+        re.escape(c),
+        f"%{code:02x}",
+        f"\\\\u{code:04x}",
+        f"\\\\x{code:02x}",
+        # One alternative for both references: each one the pattern tries costs every position.
+        f"&\\#(?:0*{code}|x0*{code:x});?",
+    ]
     if not c.isalnum():
         forms.append("\\\\" + re.escape(c))
     return "(?:" + "|".join(forms) + ")"
@@ -763,10 +771,19 @@ def scrub_secrets(forms: Iterable[str], text: str) -> str:
     return _redact(_thorough_pattern(tuple(sorted(set(forms), key=len, reverse=True))), text)
 
 
-def scrub_keys(settings: Settings, text: str, limit: int | None = None) -> str:
+@functools.lru_cache(maxsize=32)
+def _exact_pattern(secrets: tuple[str, ...]) -> re.Pattern[str] | None:
+    """:func:`_secrets_pattern`, kept (a log record is scrubbed with it: see :func:`scrub_keys`)."""
+    return _secrets_pattern(secrets)
+
+
+def scrub_keys(settings: Settings, text: str, limit: int | None = None, *, thorough: bool = True) -> str:
     """``text`` with every configured provider key, in every form it is sent in, and anything
     shaped like a key, replaced; then cut to ``limit`` characters. For whatever is stored or shown
-    that came from a provider (errors, notes), as a last line behind :meth:`ProviderClient.scrub`."""
+    that came from a provider (errors, notes), as a last line behind :meth:`ProviderClient.scrub`.
+
+    ``thorough=False``: the forms as sent, in any letter case, not also disguised (spaced out,
+    escaped, split: :func:`_thorough_pattern`, whose first build takes a few tenths of a second)."""
     from cost_mcp.sources import registry  # the registry imports the fetchers, which import us
 
     secrets: set[str] = set()
@@ -777,7 +794,8 @@ def scrub_keys(settings: Settings, text: str, limit: int | None = None) -> str:
             value = settings.provider_value(name)
             if value is not None:
                 secrets.update(secret_forms(value))
-    text = _redact(_thorough_pattern(tuple(sorted(secrets, key=len, reverse=True))), text)
+    ordered = tuple(sorted(secrets, key=len, reverse=True))
+    text = _redact(_thorough_pattern(ordered) if thorough else _exact_pattern(ordered), text)
     # Our own advice names the shape of the right key ("sk-admin-…"), which reads as key-like:
     # it is kept, and everything else shaped like a key is still replaced.
     hints = [spec.key_hint for spec in registry.providers() if spec.key_hint]
@@ -786,6 +804,46 @@ def scrub_keys(settings: Settings, text: str, limit: int | None = None) -> str:
     if limit is not None and len(text) > limit:
         text = text[: limit - 1] + "…"
     return text
+
+
+_TRACEBACKS = logging.Formatter()
+
+
+def scrub_log_records(settings: Settings) -> None:
+    """Scrub every log record this process makes from now on as errors are (:func:`scrub_keys`):
+    its message with its arguments, its traceback and its stack, whichever logger (ours, the MCP
+    SDK's, uvicorn's) and handler it goes to. For a server, whose stderr is kept (a file the MCP
+    host writes, a team server's journal): the MCP SDK logs a crashing tool's traceback with
+    ``logger.exception``, whatever text its exceptions quote. Installed once per process."""
+    make = logging.getLogRecordFactory()
+    if getattr(make, "scrubs_keys", False):
+        return
+
+    def record(*args: Any, **kwargs: Any) -> logging.LogRecord:
+        rec = make(*args, **kwargs)
+        try:
+            text = rec.getMessage()
+        except Exception:  # arguments that do not fit the message: logging reports both, so both
+            text = f"{rec.msg} % {rec.args!r}"
+        # Warnings, errors and tracebacks carry what went wrong, provider text among it: scrubbed
+        # of every disguise. The progress lines below them (the server's start, what a scan read)
+        # of the key's forms as sent: the disguises' pattern would be built at start-up, a few
+        # tenths of a second before the first answer.
+        thorough = rec.levelno >= logging.WARNING or bool(rec.exc_info) or bool(rec.stack_info)
+        scrubbed = scrub_keys(settings, text, thorough=thorough)
+        if scrubbed != text:  # else left whole: a formatter may read the arguments (uvicorn's access log)
+            rec.msg, rec.args = scrubbed, None
+        if rec.exc_info:
+            # The formatted chain (causes and contexts included), in place of the exception itself:
+            # a handler formatting it again would bring the raw text back.
+            rec.exc_text = scrub_keys(settings, _TRACEBACKS.formatException(rec.exc_info))
+            rec.exc_info = None
+        if rec.stack_info:
+            rec.stack_info = scrub_keys(settings, rec.stack_info)
+        return rec
+
+    record.scrubs_keys = True  # type: ignore[attr-defined]
+    logging.setLogRecordFactory(record)
 
 
 def _n(count: int, noun: str) -> str:

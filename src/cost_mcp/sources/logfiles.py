@@ -31,13 +31,16 @@ Light on imports: the status line reads Claude Code transcripts through this mod
 from __future__ import annotations
 
 import contextlib
+import errno
 import hashlib
 import os
 import time
 from collections import Counter
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import BinaryIO, Literal, Protocol
+
+from cost_mcp.files import Identity, NotRegularFileError, open_regular_file
 
 FileSkipReason = Literal["undecodable_name", "link_outside", "not_a_file"]
 FILE_SKIP_REASONS: tuple[FileSkipReason, ...] = ("undecodable_name", "link_outside", "not_a_file")
@@ -79,12 +82,38 @@ def read_through(link: str, inside: str) -> bool:
     return os.path.realpath(link).startswith(inside)
 
 
+class LinkOutsideError(OSError):
+    """A file beside an agent's logs that leads out of the agent's folder: not opened."""
+
+
+def open_beside(path: Path | str, inside: str, skipped: Counter[str] | None = None) -> BinaryIO:
+    """A file an agent keeps beside its logs (a task's metadata, a project marker, a message's
+    parts), opened by :func:`walk`'s rule for the logs themselves: only when it resolves inside the
+    :func:`boundary` ``inside`` (a link anywhere on its path leading out of it, to another user's
+    file or anywhere a hostile tree points, is counted in ``skipped`` as ``link_outside`` and raises
+    :class:`LinkOutsideError`) and is a regular file (else counted as ``not_a_file``, raising
+    NotRegularFileError, without waiting on a pipe). A missing file raises FileNotFoundError."""
+    real = os.path.realpath(path)
+    if not real.startswith(inside):
+        if skipped is not None:
+            skipped["link_outside"] += 1
+        raise LinkOutsideError(errno.EXDEV, "leads out of the agent's folder", str(path))
+    try:
+        # The resolved path: a link put in place of one of its parts since is not followed out.
+        return open_regular_file(real)
+    except NotRegularFileError:
+        if skipped is not None:
+            skipped["not_a_file"] += 1
+        raise
+
+
 def walk(
     root: Path,
     suffixes: tuple[str, ...],
     skipped: Counter[str] | None = None,
     errors: list[str] | None = None,
     inside: Path | None = None,
+    accept: Callable[[str], bool] | None = None,
 ) -> Iterator[tuple[str, os.stat_result]]:
     """Every file below ``root`` whose name ends in one of ``suffixes``, with its stat.
 
@@ -95,6 +124,8 @@ def walk(
     symlinks are not followed. A folder that cannot be listed (no permission) is named in ``errors`` as
     ``"<folder>: <reason>"``: the files in it are missing from the scan, and an answer must say so
     as it does for a file it cannot read. One that vanished meanwhile holds nothing to miss.
+    ``accept``: which names the caller reads; another passed over is not counted (a side file
+    the agent's parser opens, and counts, through :func:`open_beside`).
     """
     if root.is_file():
         if root.name.endswith(suffixes):
@@ -132,7 +163,7 @@ def walk(
                         continue
                     else:
                         reason = "not_a_file"
-                    if skipped is not None:
+                    if skipped is not None and (accept is None or accept(entry.path)):
                         skipped[reason] += 1
             except OSError:
                 continue
@@ -146,23 +177,22 @@ def checkpoint(fd: int, offset: int) -> bytes | None:
     return hashlib.blake2b(window, digest_size=8).digest()
 
 
-def checkpoint_of(path: str, offset: int) -> bytes | None:
-    """:func:`checkpoint` of a file by path."""
+def checkpoint_of(path: str, offset: int, listed: Identity | None = None) -> bytes | None:
+    """:func:`checkpoint` of a file by path (the one a walk listed with ``listed``, see
+    :func:`~cost_mcp.files.open_regular_file`)."""
     if offset <= 0:
         return None
-    fd = os.open(path, os.O_RDONLY)
-    try:
-        return checkpoint(fd, offset)
-    finally:
-        os.close(fd)
+    # Not a plain open: a pipe put in the file's place since the walk would make it wait forever.
+    with open_regular_file(path, 0, listed) as f:
+        return checkpoint(f.fileno(), offset)
 
 
-def checkpoint_holds(path: str, offset: int, check: bytes | None) -> bool:
+def checkpoint_holds(path: str, offset: int, check: bytes | None, listed: Identity | None = None) -> bool:
     """Whether the file still has, before ``offset``, the bytes it had when ``check`` was taken."""
     if check is None or offset <= 0:
         return True  # nothing remembered (offset 0, or a state from before checkpoints existed)
     try:
-        return checkpoint_of(path, offset) == check
+        return checkpoint_of(path, offset, listed) == check
     except OSError:
         return True  # the read that follows reports it
 
@@ -224,7 +254,7 @@ def resume(path: str, prev: Mark | None, st: Stat, *, tails: bool = False) -> tu
         if tails and prev.offset < st.st_size and not prev.skipping and settled(st):
             return "changed", prev.offset, False
         return "unchanged", prev.offset, prev.skipping
-    if same_file and st.st_size >= prev.offset and checkpoint_holds(path, prev.offset, prev.check):
+    if same_file and st.st_size >= prev.offset and checkpoint_holds(path, prev.offset, prev.check, st):
         return "changed", prev.offset, prev.skipping
     # Replaced, shrunk, or rewritten in place (the bytes before the offset changed): the old
     # offset means nothing in the new content. Read it all; dedup keeps the totals exact.

@@ -443,6 +443,13 @@ def copies_from(conn: Conn, source: str, prefix: str) -> list[tuple[int, str, in
     ]
 
 
+def origins_under(conn: Conn, source: str, prefix: str) -> list[str]:
+    """The files at or under ``prefix`` that stored copies were read from, each once."""
+    clause, args = _under("origin", prefix)
+    sql = f"SELECT DISTINCT origin FROM usage_events WHERE source = ? AND {clause}"
+    return [str(origin) for (origin,) in conn.execute(sql, (source, *args))]
+
+
 def delete_rows(conn: Conn, ids: Iterable[int]) -> None:
     """Delete usage rows by id; a reported call their request id had stopped counting counts again
     unless another copy still holds it (:func:`reported.recount_reported_copies`)."""

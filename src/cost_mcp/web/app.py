@@ -28,14 +28,14 @@ from urllib.parse import urlencode
 import anyio.to_thread
 from pydantic import BaseModel
 from starlette.applications import Starlette
-from starlette.datastructures import QueryParams
+from starlette.datastructures import MutableHeaders, QueryParams
 from starlette.middleware import Middleware
 from starlette.middleware.trustedhost import TrustedHostMiddleware
 from starlette.requests import Request
 from starlette.responses import HTMLResponse, JSONResponse, PlainTextResponse, RedirectResponse, Response
 from starlette.routing import Mount, Route
 from starlette.staticfiles import StaticFiles
-from starlette.types import ASGIApp, Receive, Scope, Send
+from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from cost_mcp import catchup, sync
 from cost_mcp.analytics import budgets, dashboard, forecast, hourly, spend
@@ -77,6 +77,30 @@ SIGNED_IN_PAGE_HEADERS = {
     ),
     "Referrer-Policy": "same-origin",
 }
+
+
+class SecurityHeaders:
+    """ASGI middleware: every response carries :data:`SECURITY_HEADERS`, each unless the response
+    sets its own (a page's policy, a route's cache rule). The routes' own headers missed the rest:
+    the dashboard's ``/static/*`` code, a 404, a refused host, a gate's or a rate limit's refusal."""
+
+    def __init__(self, app: ASGIApp) -> None:
+        self.app = app
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http":
+            await self.app(scope, receive, send)
+            return
+
+        async def send_with_headers(message: Message) -> None:
+            if message["type"] == "http.response.start":
+                headers = MutableHeaders(scope=message)
+                for name, value in SECURITY_HEADERS.items():
+                    if name not in headers:
+                        headers.append(name, value)
+            await send(message)
+
+        await self.app(scope, receive, send_with_headers)
 
 
 def set_session_cookie(
@@ -254,7 +278,8 @@ def create_app(
             (*PERIOD_PARAMS, *FILTER_PARAMS),
         )
 
-    middleware: list[Middleware] = []
+    # Outermost: the refusals of the middleware below carry the headers too.
+    middleware: list[Middleware] = [Middleware(SecurityHeaders)]
     if allowed_hosts:
         # A page on another site cannot reach this server by rebinding its own name to 127.0.0.1.
         middleware.append(Middleware(TrustedHostMiddleware, allowed_hosts=allowed_hosts))

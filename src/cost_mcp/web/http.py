@@ -39,7 +39,7 @@ from cost_mcp.pricing import Pricer
 from cost_mcp.sources import otel
 from cost_mcp.store import Ledger
 from cost_mcp.store import team as team_store
-from cost_mcp.web.app import create_app
+from cost_mcp.web.app import SecurityHeaders, create_app
 from cost_mcp.web.auth import TeamTokenVerifier, caller_of, jwt_configured
 from cost_mcp.web.signin import DashboardSignIn
 
@@ -263,6 +263,8 @@ def create_http_app(
     else:
         routes.append(Mount("/", app=dashboard))
     middleware = [
+        # Outermost: every response of the server, the sign-in's and the gates' refusals included.
+        Middleware(SecurityHeaders),
         # A web page on another site cannot reach the dashboard or the receiver by rebinding its own
         # name to 127.0.0.1 (the MCP route has the SDK's own check too). With tokens required that
         # gains nothing, and a team server is reached under its public name.
@@ -587,10 +589,12 @@ _WORKER_ENV = "COST_MCP_HTTP_WORKER"
 def worker_app() -> Starlette:
     """The app of one ``serve --http --workers N`` process (uvicorn calls this in each worker)."""
     from cost_mcp.config import load_settings_leniently
+    from cost_mcp.sources.http import scrub_log_records
     from cost_mcp.web.app import _pricer
 
     served = json.loads(os.environ[_WORKER_ENV])
     settings, problems = load_settings_leniently()
+    scrub_log_records(settings)  # as `serve --http` did in the parent (server_logging)
     for problem in problems:
         logger.warning("%s", problem)
     # Lives as long as the worker process: the process ends with the server.

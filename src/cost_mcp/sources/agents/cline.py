@@ -48,7 +48,6 @@ from typing import Annotated, TypeVar
 import msgspec
 
 from cost_mcp.config import Settings
-from cost_mcp.files import open_regular_file
 from cost_mcp.money import to_nanos
 from cost_mcp.pricing import Tokens, claude_provider, provider_models
 from cost_mcp.sources import logfiles
@@ -211,6 +210,8 @@ class _Task:
     """What the files beside a task's ``ui_messages.json`` say, read once per document."""
 
     folder: Path
+    ctx: FileContext
+    """The chat's: its side files are opened as it opens them (:meth:`FileContext.open_beside`)."""
     uses: list[tuple[int, str, str]] = field(default_factory=list)
     """(ts, model, provider id), by ts: Cline's ``model_usage``, else Roo's ``<model>`` tags."""
     logged_after: bool = False
@@ -223,12 +224,12 @@ class _Task:
         if self.read:
             return
         self.read = True
-        self.uses = _model_usage(self.folder / "task_metadata.json")
-        history = _api_history(self.folder / "api_conversation_history.json")
+        self.uses = _model_usage(self.folder / "task_metadata.json", self.ctx)
+        history = _api_history(self.folder / "api_conversation_history.json", self.ctx)
         if not self.uses:
             self.uses = [(ts, model, "") for ts, model, _ in history if model]
             self.logged_after = True
-        workspace = _json(self.folder / "history_item.json", _HistoryItem)
+        workspace = _json(self.folder / "history_item.json", _HistoryItem, self.ctx)
         cwd = workspace.workspace if isinstance(workspace, _HistoryItem) else None
         if not cwd:
             cwd = next((c for _, _, c in history if c), None)
@@ -252,10 +253,11 @@ class _Task:
         return current[1], current[2]
 
 
-def _json(path: Path, kind: type[_T]) -> _T | None:
-    """A side file decoded as ``kind``, or None when it is missing, too big or not that shape."""
+def _json(path: Path, kind: type[_T], ctx: FileContext) -> _T | None:
+    """A side file decoded as ``kind``, or None when it is missing, too big or not that shape, or
+    refused by the walk's rule (a link out of the folder, a pipe: counted by ``ctx``)."""
     try:
-        with open_regular_file(path) as f:  # a pipe put there would make a read wait forever
+        with ctx.open_beside(path) as f:
             if os.fstat(f.fileno()).st_size > MAX_DOCUMENT_BYTES:
                 return None
             data = f.read(MAX_DOCUMENT_BYTES + 1)
@@ -267,8 +269,8 @@ def _json(path: Path, kind: type[_T]) -> _T | None:
         return None
 
 
-def _model_usage(path: Path) -> list[tuple[int, str, str]]:
-    meta = _json(path, _Metadata)
+def _model_usage(path: Path, ctx: FileContext) -> list[tuple[int, str, str]]:
+    meta = _json(path, _Metadata, ctx)
     if meta is None or not meta.model_usage:
         return []
     uses = [
@@ -279,9 +281,9 @@ def _model_usage(path: Path) -> list[tuple[int, str, str]]:
     return sorted(uses, key=lambda u: u[0])
 
 
-def _api_history(path: Path) -> list[tuple[int, str, str]]:
+def _api_history(path: Path, ctx: FileContext) -> list[tuple[int, str, str]]:
     """(ts, model, working folder) of each request whose environment details name them."""
-    raw = _json(path, list[msgspec.Raw])
+    raw = _json(path, list[msgspec.Raw], ctx)
     found: list[tuple[int, str, str]] = []
     for item in raw or ():
         data = bytes(item)
@@ -401,8 +403,8 @@ class _Manifest(msgspec.Struct):
     workspace_root: str | None = None
 
 
-def _session_project(folder: Path) -> str:
-    manifest = _json(folder / f"{folder.name}.json", _Manifest)
+def _session_project(folder: Path, ctx: FileContext) -> str:
+    manifest = _json(folder / f"{folder.name}.json", _Manifest, ctx)
     cwd = (manifest.workspace_root or manifest.cwd) if isinstance(manifest, _Manifest) else None
     return cwd if cwd and len(cwd) <= 4096 and cwd.isprintable() else ""
 
@@ -482,7 +484,7 @@ def parse_session(raw: bytes, ctx: FileContext) -> Parsed:
         if message.role != "assistant":
             continue
         if project is None:
-            project = _session_project(folder)
+            project = _session_project(folder, ctx)
         event = _session_event(message, where, session_id, project)
         if event is not None:
             found.append(event)
@@ -502,7 +504,7 @@ def _parser(ext: Extension) -> LineParser:
             return "truncated" if "truncated" in str(exc) else "malformed"
         folder = Path(ctx.path).parent
         task_id = folder.name[:MAX_ID_CHARS]
-        task = _Task(folder)
+        task = _Task(folder, ctx)
         found: list[AgentEvent | SkipReason] = []
         for item in items:
             data = bytes(item)

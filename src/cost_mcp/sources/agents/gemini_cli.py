@@ -27,13 +27,14 @@ from __future__ import annotations
 import contextlib
 import hashlib
 import re
+from collections import Counter
 from pathlib import Path, PurePosixPath, PureWindowsPath
 
 import msgspec
 
 from cost_mcp.config import Settings
-from cost_mcp.files import open_regular_file
 from cost_mcp.pricing import Tokens
+from cost_mcp.sources import logfiles
 from cost_mcp.sources.agents.scanner import (
     AgentEvent,
     AgentLog,
@@ -66,11 +67,12 @@ MAX_REGISTRY_BYTES = 16 * 1024 * 1024
 _HASH = re.compile(r"[0-9a-f]{64}")
 
 
-def _read(path: Path, limit: int) -> bytes | None:
-    """A small file's bytes; None when absent, unreadable or larger than ``limit`` (never fatal:
-    the project then falls back to the folder's name)."""
+def _read(path: Path, limit: int, inside: str, passed_over: Counter[str] | None) -> bytes | None:
+    """A small file's bytes; None when absent, unreadable, larger than ``limit`` or refused by the
+    walk's rule (:func:`logfiles.open_beside`: a link out of ``inside``, a pipe; counted in
+    ``passed_over``). Never fatal: the project then falls back to the folder's name."""
     try:
-        with open_regular_file(path) as f:  # a pipe put there would make open() wait forever
+        with logfiles.open_beside(path, inside, passed_over) as f:
             data = f.read(limit + 1)
     except OSError:
         return None
@@ -87,17 +89,17 @@ def _as_path(value: object) -> str | None:
     return value if PurePosixPath(value).is_absolute() or PureWindowsPath(value).is_absolute() else None
 
 
-def _marker(folder: Path) -> str | None:
-    data = _read(folder / PROJECT_ROOT_FILE, MAX_ROOT_BYTES)
+def _marker(folder: Path, inside: str, passed_over: Counter[str] | None) -> str | None:
+    data = _read(folder / PROJECT_ROOT_FILE, MAX_ROOT_BYTES, inside, passed_over)
     try:
         return _as_path(data.decode()) if data is not None else None
     except UnicodeDecodeError:
         return None
 
 
-def _registry(tmp: Path) -> dict[str, str]:
+def _registry(tmp: Path, inside: str, passed_over: Counter[str] | None) -> dict[str, str]:
     """``projects.json``'s path -> short id entries (empty when absent or not that shape)."""
-    data = _read(tmp.parent / REGISTRY_FILE, MAX_REGISTRY_BYTES)
+    data = _read(tmp.parent / REGISTRY_FILE, MAX_REGISTRY_BYTES, inside, passed_over)
     if data is None:
         return {}
     doc = _decode(data)
@@ -113,9 +115,15 @@ class _Projects:
     file it reads, since each would otherwise read ``projects.json`` (up to 16 MB) and the markers
     again."""
 
-    def __init__(self, tmp: Path) -> None:
+    def __init__(self, tmp: Path, passed_over: Counter[str] | None = None) -> None:
         self.tmp = tmp
         self.bases = (tmp, tmp.parent / "history")
+        # Its files are read by the walk's rule for the chats: a marker inside its own tmp/ or
+        # history/ (as it resolves: either may be a link to another disk), the registry inside the
+        # Gemini folder, beside tmp/.
+        self.inside = logfiles.boundary(tmp.parent)
+        self._inside = {base: logfiles.boundary(base) for base in self.bases}
+        self.passed_over = passed_over
         self._registry: dict[str, str] | None = None
         self._known: set[str] | None = None
         self._markers: dict[Path, str | None] = {}
@@ -123,12 +131,13 @@ class _Projects:
 
     def registry(self) -> dict[str, str]:
         if self._registry is None:
-            self._registry = _registry(self.tmp)
+            self._registry = _registry(self.tmp, self.inside, self.passed_over)
         return self._registry
 
     def marker(self, folder: Path) -> str | None:
         if folder not in self._markers:
-            self._markers[folder] = _marker(folder)
+            inside = self._inside.get(folder.parent) or logfiles.boundary(folder.parent)
+            self._markers[folder] = _marker(folder, inside, self.passed_over)
         return self._markers[folder]
 
     def known(self) -> set[str]:
@@ -161,14 +170,14 @@ class _Projects:
         return folder
 
 
-def _projects(tmp: Path, shared: dict[str, object] | None) -> _Projects:
+def _projects(tmp: Path, shared: dict[str, object] | None, passed_over: Counter[str] | None) -> _Projects:
     """The scan's :class:`_Projects` of ``tmp`` (kept in its ``shared``), a new one without a scan."""
     if shared is None:
-        return _Projects(tmp)
+        return _Projects(tmp, passed_over)
     key = f"{AGENT} projects {tmp}"
     found = shared.get(key)
     if not isinstance(found, _Projects):
-        found = shared[key] = _Projects(tmp)
+        found = shared[key] = _Projects(tmp, passed_over)
     return found
 
 
@@ -185,12 +194,14 @@ def project_path(tmp: Path, folder: str, project_hash: object = None) -> str:
     return _Projects(tmp).path(folder, project_hash)
 
 
-def renamed_projects(tmp: Path, shared: dict[str, object] | None = None) -> dict[str, str]:
+def renamed_projects(
+    tmp: Path, shared: dict[str, object] | None = None, passed_over: Counter[str] | None = None
+) -> dict[str, str]:
     """Folder name -> path for each folder under ``tmp/`` whose path Gemini CLI's files now say:
     calls filed under the folder's name (by an earlier cost-mcp, or before Gemini CLI wrote the
     path down) are moved to the path. ``shared``: the scan's, whose chat files then reuse what was
-    read here."""
-    projects = _projects(tmp, shared)
+    read here; ``passed_over``: its count of files not opened (a link out of the Gemini folder)."""
+    projects = _projects(tmp, shared, passed_over)
     try:
         folders = sorted(d.name for d in tmp.iterdir() if d.is_dir())
     except OSError:
@@ -204,7 +215,11 @@ def _project(ctx: FileContext, project_hash: object = None) -> str:
     if isinstance(known, str):
         return known
     parts = Path(ctx.path).relative_to(ctx.root).parts
-    project = _projects(Path(ctx.root), ctx.shared).path(parts[0], project_hash) if len(parts) > 1 else ""
+    project = (
+        _projects(Path(ctx.root), ctx.shared, ctx.passed_over).path(parts[0], project_hash)
+        if len(parts) > 1
+        else ""
+    )
     ctx.state["project"] = project
     return project
 

@@ -30,7 +30,6 @@ from pathlib import Path
 import msgspec
 
 from cost_mcp.config import Settings
-from cost_mcp.files import open_regular_file
 from cost_mcp.money import to_nanos
 from cost_mcp.pricing import Tokens
 from cost_mcp.sources.agents.scanner import AgentEvent, AgentLog, FileContext, Parsed, SkipReason, count
@@ -144,7 +143,7 @@ def parse_document(raw: bytes, ctx: FileContext) -> Parsed:
         # every scan: OpenCode rewrites the message at each step's end (its tokens and cost) and
         # again when it completes, so a new step comes with a changed message file.
         folder = Path(ctx.path).parents[2] / "part" / message_id
-        _add_steps(message, _sum_steps(_part_files(folder, message_id)))
+        _add_steps(message, _sum_steps(_part_files(folder, message_id, ctx)))
     found = _event(message, Path(ctx.path).parent.name)
     if found is None or isinstance(found, str):
         return found
@@ -233,9 +232,11 @@ part file is a tool's output or a file's text, not opened (its size is one ``sta
 reading it)."""
 
 
-def _part_files(folder: Path, message_id: str) -> list[tuple[str, bytes]]:
+def _part_files(folder: Path, message_id: str, ctx: FileContext) -> list[tuple[str, bytes]]:
     """The legacy ``storage/part/<message>/*.json`` files that may be ``step-finish`` parts, as
-    (message id, bytes) rows (none when the folder is not there: older OpenCode, or pruned)."""
+    (message id, bytes) rows (none when the folder is not there: older OpenCode, or pruned). Opened
+    by the walk's rule (:meth:`FileContext.open_beside`): a part leading out of OpenCode's folder,
+    or a pipe, is counted and left alone."""
     rows: list[tuple[str, bytes]] = []
     try:
         entries = list(os.scandir(folder))
@@ -245,7 +246,7 @@ def _part_files(folder: Path, message_id: str) -> list[tuple[str, bytes]]:
         try:
             if not entry.name.endswith(".json") or entry.stat().st_size > _STEP_PART_MAX_BYTES:
                 continue
-            with open_regular_file(entry.path) as f:  # never waits on a pipe
+            with ctx.open_beside(entry.path) as f:
                 data = f.read(_STEP_PART_MAX_BYTES + 1)
         except OSError:
             continue  # gone since the listing, or unreadable: the message's own tokens still count

@@ -37,8 +37,9 @@ from collections import Counter
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
+from functools import cached_property
 from pathlib import Path
-from typing import Literal
+from typing import BinaryIO, Literal
 
 from cost_mcp import tokens
 from cost_mcp.config import Settings
@@ -107,6 +108,19 @@ class FileContext:
     shared: dict[str, object] = field(default_factory=dict)
     """The scan's, the same for each of its files and its rename pass: what a parser found once per
     scan (Gemini CLI's project files), never stored."""
+    passed_over: Counter[str] = field(default_factory=Counter)
+    """The scan's count of files it did not open (:data:`logfiles.FILE_SKIP_REASONS`): the walk's,
+    and the side files :meth:`open_beside` refused."""
+
+    @cached_property
+    def _inside(self) -> str:
+        return logfiles.boundary(self.root)
+
+    def open_beside(self, path: Path | str) -> BinaryIO:
+        """A file the agent keeps beside this one (a task's metadata, a message's parts), opened by
+        the walk's rule (:func:`logfiles.open_beside`, inside the root walked): a link leading out
+        of it, or a pipe, is counted in :attr:`passed_over` and raises OSError, never opened."""
+        return logfiles.open_beside(path, self._inside, self.passed_over)
 
 
 Parsed = Sequence[AgentEvent | LimitReading | SkipReason] | SkipReason | None
@@ -146,10 +160,11 @@ class AgentLog:
     holding: str = ""
     """A text the saved parser state (compact JSON) holds while :attr:`finish` has something to give:
     checked on each unchanged file without decoding its state."""
-    renamed_projects: Callable[[Path, dict[str, object]], dict[str, str]] | None = None
-    """For a root and the scan's shared dict (:attr:`FileContext.shared`): projects this agent's
-    calls may be stored under that now have another name (stored name -> name the parser now
-    gives); the stored calls are moved, once per change."""
+    renamed_projects: Callable[[Path, dict[str, object], Counter[str]], dict[str, str]] | None = None
+    """For a root, the scan's shared dict (:attr:`FileContext.shared`) and its count of files passed
+    over (:attr:`FileContext.passed_over`): projects this agent's calls may be stored under that
+    now have another name (stored name -> name the parser now gives); the stored calls are moved,
+    once per change."""
 
 
 @dataclass
@@ -233,7 +248,7 @@ class _Writer:
         if restarted:
             self.restarted.add(path)
         self.skipped.update({(path, reason): n for reason, n in skipped.items()})
-        check = logfiles.checkpoint_of(path, offset)
+        check = logfiles.checkpoint_of(path, offset, st)
         saved = {**state, SKIPPING_KEY: True} if skipping else state
         self.files[path] = (
             path,
@@ -315,16 +330,22 @@ class _Writer:
 def _rename_projects(
     conn: Conn,
     fmt: AgentLog,
-    renamed: Callable[[Path, dict[str, object]], dict[str, str]],
+    renamed: Callable[[Path, dict[str, object], Counter[str]], dict[str, str]],
     folders: Sequence[Path],
     shared: dict[str, object],
+    passed_over: Counter[str],
 ) -> None:
     """Move stored calls to their project's current name; nothing is written when the renames are
     the ones already applied (the usual case: one read of ``meta``)."""
     names: dict[str, str] = {}
     for root in folders:
         if root.is_dir():
-            names.update({without_nul(old): without_nul(new) for old, new in renamed(root, shared).items()})
+            names.update(
+                {
+                    without_nul(old): without_nul(new)
+                    for old, new in renamed(root, shared, passed_over).items()
+                }
+            )
     if agent_files.projects_renamed(conn, fmt.source) == names:
         return
     with write_transaction(conn):
@@ -423,13 +444,13 @@ def scan(
         return stats  # the agent is not used on this machine: nothing to say about it
     shared: dict[str, object] = {}
     if fmt.renamed_projects is not None:
-        _rename_projects(conn, fmt, fmt.renamed_projects, folders, shared)
+        _rename_projects(conn, fmt, fmt.renamed_projects, folders, shared, stats.skipped)
     known = _known(conn, fmt.source)
     writer = _Writer(conn, fmt, pricer, stats)
     suffixes = fmt.line_suffixes + fmt.document_suffixes + fmt.database_suffixes
     seen: set[str] = set()
     for root in folders:
-        for path, st in logfiles.walk(root, suffixes, stats.skipped, stats.errors):
+        for path, st in logfiles.walk(root, suffixes, stats.skipped, stats.errors, accept=fmt.accept):
             if path in seen or (fmt.accept is not None and not fmt.accept(path)):
                 continue
             seen.add(path)
@@ -448,7 +469,7 @@ def scan(
                     if start is None:
                         continue
                 stats.files_read += 1
-                ctx = FileContext(path, str(root), start[2], shared)
+                ctx = FileContext(path, str(root), start[2], shared, stats.skipped)
                 skipping = False
                 skipped: Counter[str] = Counter()
                 if database:
@@ -463,7 +484,7 @@ def scan(
                         offset, skipping = start[0], start[1]
                     else:
                         offset, skipping = _read_lines(
-                            path, start[0], start[1], fmt, ctx, writer, skipped, final
+                            path, st, start[0], start[1], fmt, ctx, writer, skipped, final
                         )
                     if fmt.finish is not None and offset == final:  # at the end of a settled file
                         _take(fmt.finish(ctx), writer, skipped)
@@ -501,6 +522,7 @@ def _take(parsed: Parsed, writer: _Writer, skipped: Counter[str]) -> None:
 
 def _read_lines(
     path: str,
+    st: os.stat_result,
     offset: int,
     skipping: bool,
     fmt: AgentLog,
@@ -510,9 +532,10 @@ def _read_lines(
     final: int = -1,
 ) -> tuple[int, bool]:
     """Parse the complete lines from ``offset`` (and a last one without a newline at ``final``,
-    see :class:`logfiles.LineReader`); returns the offset reached and whether it lies inside an
-    over-long line."""
-    with open_regular_file(path) as f:  # never waits on a pipe put there since the walk
+    see :class:`logfiles.LineReader`) of the file the walk listed with ``st``; returns the offset
+    reached and whether it lies inside an over-long line."""
+    # Never waits on a pipe put there since the walk, nor reads a file put in its place since.
+    with open_regular_file(path, listed=st) as f:
         f.seek(offset)
         reader = logfiles.LineReader(f, offset, MAX_LINE_BYTES, skipping, final)
         first = offset == 0
@@ -535,7 +558,8 @@ def _read_document(
     if st.st_size > MAX_DOCUMENT_BYTES:
         skipped["too_long"] += 1
         return st.st_size
-    with open_regular_file(path) as f:  # never waits on a pipe put there since the walk
+    # Never waits on a pipe put there since the walk, nor reads a file put in its place since.
+    with open_regular_file(path, listed=st) as f:
         data = f.read(MAX_DOCUMENT_BYTES + 1)
     writer.stats.lines_read += 1
     # A document is re-read whole when it changes; the events' keys make that idempotent.
