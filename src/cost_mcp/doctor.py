@@ -89,6 +89,13 @@ def diagnose(
     problems += statusline_problems(merged_env(environ, env_file).get("COST_MCP_STATUSLINE_FIELDS"))
     problems += sync_skip_problems(settings)
     problems += sync_problems(settings, health.failed_syncs(settings.db))
+    reprice_started = health.reprice_all_unfinished(settings.db)
+    if reprice_started is not None:
+        problems.append(
+            f"a `cost-mcp reprice --all` started at {reprice_started} has not finished (still running, or "
+            "stopped): totals mix today's prices and the old ones. If it is not running, run "
+            "`cost-mcp reprice --all` again"
+        )
     roots = [_log_root(root) for root in settings.claude_roots()]
     read_errors = health.read_errors(settings.db)
     agent_roots = agent_log_roots(settings, read_errors)
