@@ -423,3 +423,49 @@ def test_the_stdio_server_migrating_behind_another_writer_keeps_stdout_for_mcp(
     out, err = proc.communicate("", timeout=120)
     assert (proc.returncode, out) == (0, ""), err
     assert "waiting" not in err
+
+
+def _calls_today(claude: Path, count: int) -> None:
+    """``count`` Claude Code calls of today in one log: an export of them is some 100 KB."""
+    now = datetime.now(UTC).strftime("%Y-%m-%dT%H:%M:%S.000Z")
+    write(session_file(claude, "many"), *(assistant(f"msg_{i}", f"req_{i}", now) for i in range(count)))
+
+
+@pytest.mark.sqlite_only  # about the output's disk, not the ledger
+@pytest.mark.parametrize("fmt", ["csv", "json"])
+def test_an_export_to_a_full_disk_says_so_and_leaves_no_cut_short_file(home: Path, fmt: str) -> None:
+    # It was a traceback, and the first megabyte of the export stayed behind, looking like all of it.
+    if os.geteuid() != 0 or shutil.which("unshare") is None:
+        pytest.skip("a small disk to fill is mounted in a private mount namespace, as root")
+    _calls_today(home / "claude", 400)
+    disk = home / "small-disk"
+    disk.mkdir()
+    mount = 'mount -t tmpfs -o size=32k tmpfs "$0" && "$@"; code=$?; ls -A "$0"; exit $code'
+    prefix = ("unshare", "--mount", "--propagation", "private", "sh", "-c", mount, str(disk))
+    out = disk / f"spend.{fmt}"
+    done = cli("export", "--period", "today", "--format", fmt, "--output", str(out), prefix=prefix)
+    assert one_line_error(done).startswith(
+        f"error: cannot write {out}: the disk is full (No space left on device); the incomplete file "
+        "was removed. Free some space there, or give --output a file on another disk"
+    )
+    assert done.stdout == ""  # `ls -A` of the small disk once the command ended: nothing left on it
+
+
+@pytest.mark.sqlite_only  # about the output's disk, not the ledger
+@pytest.mark.parametrize("args", [("export", "--period", "today"), ("report", "--json")])
+def test_output_sent_to_a_full_disk_is_one_line_saying_so(home: Path, args: tuple[str, ...]) -> None:
+    _calls_today(home / "claude", 3)
+    with open("/dev/full", "w", encoding="utf-8") as full:  # a disk with no space left, for writes
+        done = subprocess.run(
+            [sys.executable, "-m", "cost_mcp", *args],
+            stdout=full,
+            stderr=subprocess.PIPE,
+            text=True,
+            env={**os.environ, "COLUMNS": "300"},
+            timeout=180,
+            check=False,
+        )
+    assert one_line_error(done).startswith(
+        "error: the output could not be written: the disk is full (No space left on device); what was "
+        "written is incomplete. Free some space there, or send the output to another disk"
+    )
