@@ -469,3 +469,42 @@ def test_output_sent_to_a_full_disk_is_one_line_saying_so(home: Path, args: tupl
         "error: the output could not be written: the disk is full (No space left on device); what was "
         "written is incomplete. Free some space there, or send the output to another disk"
     )
+
+
+@pytest.mark.sqlite_only  # about the SQLite file itself
+def test_doctor_names_a_read_only_folder_around_a_writable_ledger(shared_home: Path) -> None:
+    # SQLite writes -wal and -shm files beside the ledger: in a folder it may not write, every
+    # command failed to write ("attempt to write a readonly database") while doctor said "ok".
+    folder = shared_home / "data"
+    env = {
+        "COST_MCP_DB": str(folder / "cost.db"),
+        "CLAUDE_CONFIG_DIR": str(shared_home / "claude"),
+        "HOME": str(shared_home),
+        "COST_MCP_PRICES_FILE": str(shared_home / "prices.toml"),
+        "COST_MCP_ENV_FILE": str(shared_home / "env"),
+    }
+    spend_line(shared_home / "claude", "a")
+    assert cli("ingest", env=env).returncode == 0  # the last writer's close removed its -wal
+    if os.geteuid() == 0:  # root ignores permissions: the folder is a read-only mount, the file not
+        if shutil.which("unshare") is None:
+            pytest.skip("root ignores file permissions and util-linux's unshare is missing")
+        os.link(folder / "cost.db", shared_home / "ledger")  # the file, reachable past the mount
+        script = (
+            'mount --bind "$0" "$0" && mount -o remount,bind,ro "$0" "$0" && '
+            'mount --bind "$1" "$0/cost.db" && shift && exec "$@"'
+        )
+        prefix: tuple[str, ...] = (
+            "unshare", "--mount", "--propagation", "private", "sh", "-c", script, str(folder),
+            str(shared_home / "ledger"),
+        )  # fmt: skip
+    else:
+        folder.chmod(0o555)
+        prefix = ()
+    ingest = cli("ingest", env=env, prefix=prefix)
+    assert "cannot write the ledger" in one_line_error(ingest)
+    doctor = cli("doctor", env=env, prefix=prefix)
+    assert doctor.returncode == 1
+    assert (
+        f"problem: read-only: its folder {folder} is not writable, and SQLite writes its -wal and -shm "
+        "files there: make the folder writable (check permissions), or set COST_MCP_DB"
+    ) in " ".join(doctor.stdout.split())

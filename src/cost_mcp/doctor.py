@@ -441,6 +441,14 @@ def _database_status(target: Path | str) -> tuple[str, int]:
         return "not created yet (created on first use)", 0
     if not os.access(path, os.R_OK):
         return f"{path} is not readable (check permissions or set COST_MCP_DB)", 0
+    if os.access(path, os.W_OK) and not os.access(path.parent, os.W_OK):
+        # SQLite keeps a ledger's recent writes in -wal and -shm files beside it: in a folder it may
+        # not write, every command fails to write while the file itself looks writable, and opening
+        # it to check it may fail too (which read as a damaged file to move aside).
+        return (
+            f"read-only: its folder {path.parent} is not writable, and SQLite writes its -wal and -shm "
+            "files there: make the folder writable (check permissions), or set COST_MCP_DB"
+        ), 0
     found = check_file(path)
     if found.foreign is not None:
         return found.foreign, 0
