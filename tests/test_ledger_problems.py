@@ -508,3 +508,18 @@ def test_doctor_names_a_read_only_folder_around_a_writable_ledger(shared_home: P
         f"problem: read-only: its folder {folder} is not writable, and SQLite writes its -wal and -shm "
         "files there: make the folder writable (check permissions), or set COST_MCP_DB"
     ) in " ".join(doctor.stdout.split())
+
+
+@pytest.mark.sqlite_only  # about the SQLite file itself
+def test_a_folder_at_the_ledgers_path_is_named_as_one(home: Path) -> None:
+    # SQLite's "unable to open database file" read "make the file and its folder writable
+    # (chmod u+w)", and doctor's "not a usable SQLite database (disk I/O error)": no chmod helps.
+    db = home / "data" / "cost.db"
+    db.mkdir(parents=True)
+    fix = (
+        f"the ledger {db} is a folder, not a file: set COST_MCP_DB to a file's path (such as "
+        f"{db / 'cost.db'}), or move the folder away; cost-mcp creates the file"
+    )
+    assert one_line_error(cli("report")) == f"error: {fix}"
+    doctor = cli("doctor")
+    assert doctor.returncode == 1 and f"problem: {fix}" in " ".join(doctor.stdout.split())

@@ -38,7 +38,7 @@ from cost_mcp.push import check_token, pushable
 from cost_mcp.sources import logfiles, registry
 from cost_mcp.store import health
 from cost_mcp.store import team as team_store
-from cost_mcp.store.connection import is_postgres, shown, target_problem
+from cost_mcp.store.connection import folder_problem, is_postgres, shown, target_problem
 from cost_mcp.store.health import check_file
 from cost_mcp.store.meta import PriceDataUse
 from cost_mcp.store.migrations import MIGRATIONS
@@ -439,6 +439,8 @@ def _database_status(target: Path | str) -> tuple[str, int]:
         if parent is not None and not os.access(parent, os.W_OK):
             return f"cannot be created: {parent} is not writable (set COST_MCP_DB)", 0
         return "not created yet (created on first use)", 0
+    if path.is_dir():
+        return folder_problem(path), 0
     if not os.access(path, os.R_OK):
         return f"{path} is not readable (check permissions or set COST_MCP_DB)", 0
     if os.access(path, os.W_OK) and not os.access(path.parent, os.W_OK):

@@ -158,6 +158,15 @@ _ENCODE = "percent-encode special characters in the password, e.g. @ as %40, / a
 _NOT_SHOWN = "its value is not shown: it may hold a password"
 
 
+def folder_problem(path: Path) -> str:
+    """What to do when COST_MCP_DB names a folder: SQLite's "unable to open database file" led to
+    "make the file and its folder writable", which no chmod fixes."""
+    return (
+        f"the ledger {path} is a folder, not a file: set COST_MCP_DB to a file's path (such as "
+        f"{path / 'cost.db'}), or move the folder away; cost-mcp creates the file"
+    )
+
+
 def target_problem(target: Path | str) -> str | None:
     """Why the COST_MCP_DB value ``target`` cannot be opened, in a sentence that never quotes the
     value (it may hold a password); None for a file's path or a URL that can be opened.
@@ -302,6 +311,8 @@ def connect_sqlite(path: Path | str, *, migrate_schema: bool = True) -> LedgerCo
     target = str(path)
     if target != ":memory:":
         db_path = Path(path)
+        if db_path.is_dir():
+            raise DatabaseError(folder_problem(db_path))
         if not db_path.exists():
             try:
                 db_path.parent.mkdir(parents=True, exist_ok=True)
