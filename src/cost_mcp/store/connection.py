@@ -16,7 +16,7 @@ import re
 import sqlite3
 import threading
 from collections.abc import Callable, Iterable, Iterator, Sequence, Sized
-from contextlib import contextmanager
+from contextlib import contextmanager, suppress
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Protocol
 from urllib.parse import quote, unquote, urlsplit, urlunsplit
@@ -696,9 +696,11 @@ def write_transaction(conn: Conn, *, shared: bool = False) -> Iterator[Conn]:
         yield conn
     except BaseException:
         # SQLite has already rolled back after some errors (a full disk): rolling back again would
-        # replace the error that says what happened with "no transaction is active".
-        if conn.in_transaction:
-            conn.rollback()
+        # replace the error that says what happened with "no transaction is active"; and a
+        # PostgreSQL server gone fails the rollback too ("the connection is closed").
+        with suppress(sqlite3.Error):
+            if conn.in_transaction:
+                conn.rollback()
         raise
     else:
         conn.execute("COMMIT")
@@ -744,8 +746,11 @@ class Ledger:
                 try:
                     yield pooled
                 except sqlite3.Error as exc:
-                    if pooled.in_transaction:
-                        pooled.rollback()
+                    # The server gone (restarted, unreachable) fails the rollback too: that error
+                    # ("the connection is closed") hid this one, and left a traceback.
+                    with suppress(sqlite3.Error):
+                        if pooled.in_transaction:
+                            pooled.rollback()
                     raise DatabaseError(explain(self.path, exc)) from None
             return
         assert self._conn is not None
