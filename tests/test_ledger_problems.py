@@ -99,7 +99,8 @@ async def test_a_damaged_ledger_says_which_file_and_how_to_rebuild(home: Path) -
         result = await client.call_tool("get_spend", {})
     assert result.is_error is True
     message = result.content[0].text  # type: ignore[union-attr]
-    assert f"the ledger {db} is damaged" in message and "Rebuild it" in message
+    assert f"the ledger {db} is damaged" in message and "rebuild it" in message
+    assert "Put back your backup copy of it (README, Backup and restore)" in message
 
 
 @pytest.mark.sqlite_only  # about the SQLite file itself
@@ -523,3 +524,27 @@ def test_a_folder_at_the_ledgers_path_is_named_as_one(home: Path) -> None:
     assert one_line_error(cli("report")) == f"error: {fix}"
     doctor = cli("doctor")
     assert doctor.returncode == 1 and f"problem: {fix}" in " ".join(doctor.stdout.split())
+
+
+@pytest.mark.sqlite_only  # about the SQLite file itself
+def test_a_file_that_is_no_ledger_points_to_the_backup_and_what_only_it_held(home: Path) -> None:
+    # "Move it aside (it is only a cache of logs and provider data, except budgets and subscriptions)":
+    # a team server's ledger alone holds its tokens and the members' pushes, a laptop's the calls
+    # agents reported. The README's backup is what gets them back.
+    db = home / "data" / "cost.db"
+    db.parent.mkdir(parents=True)
+    db.write_bytes(b"not a database, some other file at its path\n" * 100)
+    text = one_line_error(cli("report"))
+    assert text == (
+        f"error: the ledger {db} is not a valid SQLite database (file is not a database). Put back your "
+        "backup copy of it (README, Backup and restore), or move it aside (or set COST_MCP_DB to another "
+        "path) to start afresh: logs and provider bills are read again, but not what only the ledger held: "
+        "budgets, subscriptions, calls agents reported with record_usage or sent over OTLP, and on a team "
+        "server its tokens and members' pushes (each laptop's `cost-mcp push --full` sends its own again)"
+    )
+    doctor = cli("doctor")
+    assert doctor.returncode == 1
+    assert (
+        f"problem: {db} is not a usable SQLite database (file is not a database); put back your backup "
+        "copy of it (README, Backup and restore), or move it aside or set COST_MCP_DB"
+    ) in " ".join(doctor.stdout.split())

@@ -457,7 +457,10 @@ def _database_status(target: Path | str) -> tuple[str, int]:
     if found.empty:
         return "ok (empty: no schema yet)", 0
     if found.error is not None:
-        return f"{path} is not a usable SQLite database ({found.error}); move it aside or set COST_MCP_DB", 0
+        return (
+            f"{path} is not a usable SQLite database ({found.error}); put back your backup copy of it "
+            "(README, Backup and restore), or move it aside or set COST_MCP_DB"
+        ), 0
     names = found.migrations
     known = {name for name, _ in MIGRATIONS}
     newer = [n for n in names if n not in known]

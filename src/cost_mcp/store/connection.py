@@ -472,6 +472,15 @@ def _cannot_write(exc: sqlite3.Error) -> bool:
     return name.startswith(("SQLITE_READONLY", "SQLITE_CANTOPEN")) or "readonly" in str(exc)
 
 
+ONLY_IN_THE_LEDGER = (
+    "calls agents reported with record_usage or sent over OTLP, and on a team server its tokens and "
+    "members' pushes (each laptop's `cost-mcp push --full` sends its own again)"
+)
+"""What only the ledger holds besides budgets and subscriptions: "it is only a cache of logs and
+provider data, except budgets and subscriptions" had a team server's admin start afresh without
+every member's usage and tokens."""
+
+
 def explain(target: str | Path, exc: sqlite3.Error) -> str:
     """One line a person can act on for an SQLite error on the ledger at ``target`` (a PostgreSQL
     error arrives as the sqlite3 error it maps to; see store.postgres)."""
@@ -483,16 +492,19 @@ def explain(target: str | Path, exc: sqlite3.Error) -> str:
     name = str(getattr(exc, "sqlite_errorname", ""))
     if name.startswith("SQLITE_NOTADB") or "not a database" in text:
         return (
-            f"the ledger {target} is not a valid SQLite database ({text}). Move it aside (it is only a "
-            "cache of logs and provider data, except budgets and subscriptions) or set COST_MCP_DB to "
-            "another path"
+            f"the ledger {target} is not a valid SQLite database ({text}). Put back your backup copy of "
+            "it (README, Backup and restore), or move it aside (or set COST_MCP_DB to another path) to "
+            "start afresh: logs and provider bills are read again, but not what only the ledger held: "
+            f"budgets, subscriptions, {ONLY_IN_THE_LEDGER}"
         )
     if name.startswith("SQLITE_CORRUPT") or "malformed" in text:
         return (
-            f"the ledger {target} is damaged ({text}). Rebuild it: if it still opens, save what was "
-            "entered by hand (`cost-mcp budget list --json`, `cost-mcp subscription list --json`), move "
-            "the file aside, then `cost-mcp ingest` and `cost-mcp sync --days 62` re-read the logs and "
-            "provider APIs, and set the budgets and subscriptions again"
+            f"the ledger {target} is damaged ({text}). Put back your backup copy of it (README, Backup "
+            "and restore), or rebuild it: if it still opens, save what was entered by hand (`cost-mcp "
+            "budget list --json`, `cost-mcp subscription list --json`), move the file aside, then "
+            "`cost-mcp ingest` and `cost-mcp sync --days 62` re-read the logs and provider APIs, and set "
+            f"the budgets and subscriptions again; not read again is the rest only the ledger held: "
+            f"{ONLY_IN_THE_LEDGER}"
         )
     if name.startswith("SQLITE_FULL") or "disk is full" in text:
         return (
