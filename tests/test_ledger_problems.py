@@ -548,3 +548,72 @@ def test_a_file_that_is_no_ledger_points_to_the_backup_and_what_only_it_held(hom
         f"problem: {db} is not a usable SQLite database (file is not a database); put back your backup "
         "copy of it (README, Backup and restore), or move it aside or set COST_MCP_DB"
     ) in " ".join(doctor.stdout.split())
+
+
+@pytest.mark.sqlite_only  # about the SQLite file itself
+def test_the_status_line_on_a_read_only_ledger_shows_it_as_it_stands(shared_home: Path) -> None:
+    # Every question answers from a read-only ledger with a warning; the status line showed
+    # "cost-mcp: error (run `cost-mcp doctor`)" once its transcript had a new line to store.
+    env = {
+        "COST_MCP_DB": str(shared_home / "data" / "cost.db"),
+        "CLAUDE_CONFIG_DIR": str(shared_home / "claude"),
+        "HOME": str(shared_home),
+        "COST_MCP_PRICES_FILE": str(shared_home / "prices.toml"),
+        "COST_MCP_ENV_FILE": str(shared_home / "env"),
+        "COST_MCP_STATUSLINE_FIELDS": "session",
+        "NO_COLOR": "1",
+    }
+    spend_line(shared_home / "claude", "a")
+    assert cli("ingest", env=env).returncode == 0
+    transcript = session_file(shared_home / "claude", "a")
+    now = datetime.now(UTC).strftime("%Y-%m-%dT%H:%M:%S.000Z")
+    write(transcript, assistant("msg_b", "req_b", now, output=200_000), append=True)  # cannot be stored
+    _make_read_only(shared_home)
+    done = subprocess.run(
+        [*_read_only_for_root(shared_home), sys.executable, "-m", "cost_mcp", "statusline"],
+        input=json.dumps({"session_id": "s1", "transcript_path": str(transcript)}),
+        capture_output=True,
+        text=True,
+        env={**os.environ, **env},
+        timeout=60,
+        check=False,
+    )
+    assert (done.returncode, done.stdout, done.stderr) == (0, "≥$3.00 session (ledger read-only)\n", "")
+
+
+@pytest.mark.sqlite_only  # about the SQLite file itself
+def test_the_status_line_on_a_full_disk_shows_the_ledger_as_it_stands(home: Path) -> None:
+    # It showed "cost-mcp: error (run `cost-mcp doctor`)" once its transcript had a line to store.
+    if os.geteuid() != 0 or shutil.which("unshare") is None:
+        pytest.skip("a small disk to fill is mounted in a private mount namespace, as root")
+    spend_line(home / "claude", "a")
+    assert cli("ingest").returncode == 0
+    transcript = session_file(home / "claude", "a")
+    now = datetime.now(UTC).strftime("%Y-%m-%dT%H:%M:%S.000Z")
+    write(transcript, assistant("msg_b", "req_b", now, output=200_000), append=True)
+    disk = home / "small-disk"
+    disk.mkdir()
+    # The ledger on a small disk, open in another process (a running server keeps its -wal and -shm
+    # files there), then the disk filled up.
+    holder = (
+        "import sqlite3, sys, time; "
+        "sqlite3.connect(sys.argv[1]).execute('SELECT 1 FROM meta'); time.sleep(60)"
+    )
+    script = (
+        'mount -t tmpfs -o size=4m tmpfs "$0" && cp "$1" "$0/cost.db" || exit 9; '
+        '"$2" -c "$3" "$0/cost.db" >/dev/null 2>&1 & held=$!; sleep 2; '
+        'cat /dev/zero > "$0/filler" 2>/dev/null; shift 3; "$@"; code=$?; kill $held; exit $code'
+    )
+    done = subprocess.run(
+        ["unshare", "--mount", "--propagation", "private", "sh", "-c", script, str(disk),
+         str(home / "data" / "cost.db"), sys.executable, holder,
+         sys.executable, "-m", "cost_mcp", "statusline"],
+        input=json.dumps({"session_id": "s1", "transcript_path": str(transcript)}),
+        capture_output=True,
+        text=True,
+        env={**os.environ, "COST_MCP_DB": str(disk / "cost.db"), "COST_MCP_STATUSLINE_FIELDS": "session",
+             "NO_COLOR": "1"},
+        timeout=60,
+        check=False,
+    )  # fmt: skip
+    assert (done.returncode, done.stdout, done.stderr) == (0, "≥$3.00 session (ledger's disk full)\n", "")
