@@ -99,7 +99,8 @@ async def test_a_damaged_ledger_says_which_file_and_how_to_rebuild(home: Path) -
         result = await client.call_tool("get_spend", {})
     assert result.is_error is True
     message = result.content[0].text  # type: ignore[union-attr]
-    assert f"the ledger {db} is damaged" in message and "Rebuild it" in message
+    assert f"the ledger {db} is damaged" in message and "rebuild it" in message
+    assert "Put back your backup copy of it (README, Backup and restore)" in message
 
 
 @pytest.mark.sqlite_only  # about the SQLite file itself
@@ -423,3 +424,196 @@ def test_the_stdio_server_migrating_behind_another_writer_keeps_stdout_for_mcp(
     out, err = proc.communicate("", timeout=120)
     assert (proc.returncode, out) == (0, ""), err
     assert "waiting" not in err
+
+
+def _calls_today(claude: Path, count: int) -> None:
+    """``count`` Claude Code calls of today in one log: an export of them is some 100 KB."""
+    now = datetime.now(UTC).strftime("%Y-%m-%dT%H:%M:%S.000Z")
+    write(session_file(claude, "many"), *(assistant(f"msg_{i}", f"req_{i}", now) for i in range(count)))
+
+
+@pytest.mark.sqlite_only  # about the output's disk, not the ledger
+@pytest.mark.parametrize("fmt", ["csv", "json"])
+def test_an_export_to_a_full_disk_says_so_and_leaves_no_cut_short_file(home: Path, fmt: str) -> None:
+    # It was a traceback, and the first megabyte of the export stayed behind, looking like all of it.
+    if os.geteuid() != 0 or shutil.which("unshare") is None:
+        pytest.skip("a small disk to fill is mounted in a private mount namespace, as root")
+    _calls_today(home / "claude", 400)
+    disk = home / "small-disk"
+    disk.mkdir()
+    mount = 'mount -t tmpfs -o size=32k tmpfs "$0" && "$@"; code=$?; ls -A "$0"; exit $code'
+    prefix = ("unshare", "--mount", "--propagation", "private", "sh", "-c", mount, str(disk))
+    out = disk / f"spend.{fmt}"
+    done = cli("export", "--period", "today", "--format", fmt, "--output", str(out), prefix=prefix)
+    assert one_line_error(done).startswith(
+        f"error: cannot write {out}: the disk is full (No space left on device); the incomplete file "
+        "was removed. Free some space there, or give --output a file on another disk"
+    )
+    assert done.stdout == ""  # `ls -A` of the small disk once the command ended: nothing left on it
+
+
+@pytest.mark.sqlite_only  # about the output's disk, not the ledger
+@pytest.mark.parametrize("args", [("export", "--period", "today"), ("report", "--json")])
+def test_output_sent_to_a_full_disk_is_one_line_saying_so(home: Path, args: tuple[str, ...]) -> None:
+    _calls_today(home / "claude", 3)
+    with open("/dev/full", "w", encoding="utf-8") as full:  # a disk with no space left, for writes
+        done = subprocess.run(
+            [sys.executable, "-m", "cost_mcp", *args],
+            stdout=full,
+            stderr=subprocess.PIPE,
+            text=True,
+            env={**os.environ, "COLUMNS": "300"},
+            timeout=180,
+            check=False,
+        )
+    assert one_line_error(done).startswith(
+        "error: the output could not be written: the disk is full (No space left on device); what was "
+        "written is incomplete. Free some space there, or send the output to another disk"
+    )
+
+
+@pytest.mark.sqlite_only  # about the SQLite file itself
+def test_doctor_names_a_read_only_folder_around_a_writable_ledger(shared_home: Path) -> None:
+    # SQLite writes -wal and -shm files beside the ledger: in a folder it may not write, every
+    # command failed to write ("attempt to write a readonly database") while doctor said "ok".
+    folder = shared_home / "data"
+    env = {
+        "COST_MCP_DB": str(folder / "cost.db"),
+        "CLAUDE_CONFIG_DIR": str(shared_home / "claude"),
+        "HOME": str(shared_home),
+        "COST_MCP_PRICES_FILE": str(shared_home / "prices.toml"),
+        "COST_MCP_ENV_FILE": str(shared_home / "env"),
+    }
+    spend_line(shared_home / "claude", "a")
+    assert cli("ingest", env=env).returncode == 0  # the last writer's close removed its -wal
+    if os.geteuid() == 0:  # root ignores permissions: the folder is a read-only mount, the file not
+        if shutil.which("unshare") is None:
+            pytest.skip("root ignores file permissions and util-linux's unshare is missing")
+        os.link(folder / "cost.db", shared_home / "ledger")  # the file, reachable past the mount
+        script = (
+            'mount --bind "$0" "$0" && mount -o remount,bind,ro "$0" "$0" && '
+            'mount --bind "$1" "$0/cost.db" && shift && exec "$@"'
+        )
+        prefix: tuple[str, ...] = (
+            "unshare", "--mount", "--propagation", "private", "sh", "-c", script, str(folder),
+            str(shared_home / "ledger"),
+        )  # fmt: skip
+    else:
+        folder.chmod(0o555)
+        prefix = ()
+    ingest = cli("ingest", env=env, prefix=prefix)
+    assert "cannot write the ledger" in one_line_error(ingest)
+    doctor = cli("doctor", env=env, prefix=prefix)
+    assert doctor.returncode == 1
+    assert (
+        f"problem: read-only: its folder {folder} is not writable, and SQLite writes its -wal and -shm "
+        "files there: make the folder writable (check permissions), or set COST_MCP_DB"
+    ) in " ".join(doctor.stdout.split())
+
+
+@pytest.mark.sqlite_only  # about the SQLite file itself
+def test_a_folder_at_the_ledgers_path_is_named_as_one(home: Path) -> None:
+    # SQLite's "unable to open database file" read "make the file and its folder writable
+    # (chmod u+w)", and doctor's "not a usable SQLite database (disk I/O error)": no chmod helps.
+    db = home / "data" / "cost.db"
+    db.mkdir(parents=True)
+    fix = (
+        f"the ledger {db} is a folder, not a file: set COST_MCP_DB to a file's path (such as "
+        f"{db / 'cost.db'}), or move the folder away; cost-mcp creates the file"
+    )
+    assert one_line_error(cli("report")) == f"error: {fix}"
+    doctor = cli("doctor")
+    assert doctor.returncode == 1 and f"problem: {fix}" in " ".join(doctor.stdout.split())
+
+
+@pytest.mark.sqlite_only  # about the SQLite file itself
+def test_a_file_that_is_no_ledger_points_to_the_backup_and_what_only_it_held(home: Path) -> None:
+    # "Move it aside (it is only a cache of logs and provider data, except budgets and subscriptions)":
+    # a team server's ledger alone holds its tokens and the members' pushes, a laptop's the calls
+    # agents reported. The README's backup is what gets them back.
+    db = home / "data" / "cost.db"
+    db.parent.mkdir(parents=True)
+    db.write_bytes(b"not a database, some other file at its path\n" * 100)
+    text = one_line_error(cli("report"))
+    assert text == (
+        f"error: the ledger {db} is not a valid SQLite database (file is not a database). Put back your "
+        "backup copy of it (README, Backup and restore), or move it aside (or set COST_MCP_DB to another "
+        "path) to start afresh: logs and provider bills are read again, but not what only the ledger held: "
+        "budgets, subscriptions, calls agents reported with record_usage or sent over OTLP, and on a team "
+        "server its tokens and members' pushes (each laptop's `cost-mcp push --full` sends its own again)"
+    )
+    doctor = cli("doctor")
+    assert doctor.returncode == 1
+    assert (
+        f"problem: {db} is not a usable SQLite database (file is not a database); put back your backup "
+        "copy of it (README, Backup and restore), or move it aside or set COST_MCP_DB"
+    ) in " ".join(doctor.stdout.split())
+
+
+@pytest.mark.sqlite_only  # about the SQLite file itself
+def test_the_status_line_on_a_read_only_ledger_shows_it_as_it_stands(shared_home: Path) -> None:
+    # Every question answers from a read-only ledger with a warning; the status line showed
+    # "cost-mcp: error (run `cost-mcp doctor`)" once its transcript had a new line to store.
+    env = {
+        "COST_MCP_DB": str(shared_home / "data" / "cost.db"),
+        "CLAUDE_CONFIG_DIR": str(shared_home / "claude"),
+        "HOME": str(shared_home),
+        "COST_MCP_PRICES_FILE": str(shared_home / "prices.toml"),
+        "COST_MCP_ENV_FILE": str(shared_home / "env"),
+        "COST_MCP_STATUSLINE_FIELDS": "session",
+        "NO_COLOR": "1",
+    }
+    spend_line(shared_home / "claude", "a")
+    assert cli("ingest", env=env).returncode == 0
+    transcript = session_file(shared_home / "claude", "a")
+    now = datetime.now(UTC).strftime("%Y-%m-%dT%H:%M:%S.000Z")
+    write(transcript, assistant("msg_b", "req_b", now, output=200_000), append=True)  # cannot be stored
+    _make_read_only(shared_home)
+    done = subprocess.run(
+        [*_read_only_for_root(shared_home), sys.executable, "-m", "cost_mcp", "statusline"],
+        input=json.dumps({"session_id": "s1", "transcript_path": str(transcript)}),
+        capture_output=True,
+        text=True,
+        env={**os.environ, **env},
+        timeout=60,
+        check=False,
+    )
+    assert (done.returncode, done.stdout, done.stderr) == (0, "≥$3.00 session (ledger read-only)\n", "")
+
+
+@pytest.mark.sqlite_only  # about the SQLite file itself
+def test_the_status_line_on_a_full_disk_shows_the_ledger_as_it_stands(home: Path) -> None:
+    # It showed "cost-mcp: error (run `cost-mcp doctor`)" once its transcript had a line to store.
+    if os.geteuid() != 0 or shutil.which("unshare") is None:
+        pytest.skip("a small disk to fill is mounted in a private mount namespace, as root")
+    spend_line(home / "claude", "a")
+    assert cli("ingest").returncode == 0
+    transcript = session_file(home / "claude", "a")
+    now = datetime.now(UTC).strftime("%Y-%m-%dT%H:%M:%S.000Z")
+    write(transcript, assistant("msg_b", "req_b", now, output=200_000), append=True)
+    disk = home / "small-disk"
+    disk.mkdir()
+    # The ledger on a small disk, open in another process (a running server keeps its -wal and -shm
+    # files there), then the disk filled up.
+    holder = (
+        "import sqlite3, sys, time; "
+        "sqlite3.connect(sys.argv[1]).execute('SELECT 1 FROM meta'); time.sleep(60)"
+    )
+    script = (
+        'mount -t tmpfs -o size=4m tmpfs "$0" && cp "$1" "$0/cost.db" || exit 9; '
+        '"$2" -c "$3" "$0/cost.db" >/dev/null 2>&1 & held=$!; sleep 2; '
+        'cat /dev/zero > "$0/filler" 2>/dev/null; shift 3; "$@"; code=$?; kill $held; exit $code'
+    )
+    done = subprocess.run(
+        ["unshare", "--mount", "--propagation", "private", "sh", "-c", script, str(disk),
+         str(home / "data" / "cost.db"), sys.executable, holder,
+         sys.executable, "-m", "cost_mcp", "statusline"],
+        input=json.dumps({"session_id": "s1", "transcript_path": str(transcript)}),
+        capture_output=True,
+        text=True,
+        env={**os.environ, "COST_MCP_DB": str(disk / "cost.db"), "COST_MCP_STATUSLINE_FIELDS": "session",
+             "NO_COLOR": "1"},
+        timeout=60,
+        check=False,
+    )  # fmt: skip
+    assert (done.returncode, done.stdout, done.stderr) == (0, "≥$3.00 session (ledger's disk full)\n", "")

@@ -30,7 +30,7 @@ from cost_mcp.pricing import Price, Pricer, Tokens
 from cost_mcp.sources.reported import record_call
 from cost_mcp.statusline import read_transcript
 from cost_mcp.store import status
-from cost_mcp.store.connection import connect
+from cost_mcp.store.connection import connect, write_transaction
 from tests.sources.claude_logs import SONNET, assistant, permissions_hold, session_file, write
 
 NOW = datetime.now(UTC).replace(microsecond=0)
@@ -338,6 +338,65 @@ def test_statusline_through_the_installed_command(home: Path) -> None:
     # A first run, before any reader checked the other logs: today and the block are lower bounds.
     # A few tokens cost $0.00018: shown as $0.0002, never as $0.00.
     assert done.stdout.startswith("$0.0002 session · ≥$0.0002 today (other logs unread) · block ≥$0.0002")
+
+
+def test_statusline_behind_another_writer_answers_at_once_marking_its_figures(
+    home: Path, settings: Settings
+) -> None:
+    # Another process holds the write lock for long (a cold ingest of a big tree, a reprice, a
+    # migration): the line waited the full minute's busy timeout, then showed an error.
+    transcript = session_file(home / "claude", "s1")
+    write(transcript, assistant("m1", "r1", stamp(5), session="s1", input=10, output=10))
+
+    def statusline() -> subprocess.CompletedProcess[str]:
+        return subprocess.run(
+            [sys.executable, "-m", "cost_mcp", "statusline", "--fields", "session,today"],
+            input=status_input(transcript, "s1"),
+            capture_output=True,
+            text=True,
+            env={**os.environ, "NO_COLOR": "1"},
+            timeout=20,
+            check=False,
+        )
+
+    assert statusline().stdout.startswith("$0.0002 session")
+    write(transcript, assistant("m2", "r2", stamp(4), session="s1", input=10, output=10))
+    holder = connect(settings.db)
+    try:
+        with write_transaction(holder):
+            done = statusline()
+    finally:
+        holder.close()
+    assert (done.returncode, done.stderr) == (0, "")
+    assert done.stdout == "≥$0.0002 session (ledger busy) · ≥$0.0002 today (other logs unread)\n"
+    assert statusline().stdout.startswith("$0.0004 session")  # the next call reads what was left
+
+
+def test_the_hook_behind_another_writer_decides_at_once(home: Path, settings: Settings) -> None:
+    # With a budget set the hook reads the session's new lines first: behind a long writer, every
+    # prompt and tool call of the session waited a minute.
+    conn = connect(settings.db)
+    set_budget(conn, "month", Decimal(100), "month", BudgetScope(), hard=True)
+    conn.close()
+    transcript = session_file(home / "claude", "s1")
+    write(transcript, assistant("m1", "r1", stamp(5), session="s1", input=10, output=10))
+    event = json.dumps(
+        {"session_id": "s1", "transcript_path": str(transcript), "hook_event_name": "PreToolUse"}
+    )
+    holder = connect(settings.db)
+    try:
+        with write_transaction(holder):
+            done = subprocess.run(
+                [sys.executable, "-m", "cost_mcp", "hook"],
+                input=event,
+                capture_output=True,
+                text=True,
+                timeout=20,
+                check=False,
+            )
+    finally:
+        holder.close()
+    assert (done.returncode, done.stdout, done.stderr) == (0, "", "")
 
 
 @pytest.mark.anyio

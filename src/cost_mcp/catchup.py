@@ -48,6 +48,7 @@ from cost_mcp.errors import NotFoundError
 from cost_mcp.models import Answer, IngestResult, LogReading
 from cost_mcp.pricing import Pricer
 from cost_mcp.sources import claude_code
+from cost_mcp.store import meta
 from cost_mcp.store import skipped as skipped_lines
 from cost_mcp.store.connection import Conn
 
@@ -182,10 +183,24 @@ def envelope(conn: Conn, result: A, progress: ReadProgress | None = None, *, pat
     # The skipped lines are the server's own log files' too: "3 lines in 1 file were skipped" is not
     # a member's gap, and no member can do anything about it.
     notes = [*log_read_warnings(conn), *skipped_lines.warnings(conn, log_labels())] if paths else []
+    notes += reprice_warnings(conn)
     sources = getattr(result, "sources", None)
     if not paths and isinstance(sources, list):
         result = result.model_copy(update={"sources": member_sources(sources)})
     return label(result, progress or ReadProgress(complete=True), notes)
+
+
+def reprice_warnings(conn: Conn) -> list[str]:
+    """The PARTIAL warning while a ``cost-mcp reprice --all`` has not finished: it commits a chunk of
+    calls at a time, so a run killed half-way left totals mixing new and old prices, said nowhere."""
+    started = meta.reprice_all_unfinished(conn)
+    if started is None:
+        return []
+    return [
+        f"{PARTIAL} a `cost-mcp reprice --all` started at {started} has not finished (it is still "
+        "running, or was stopped): some stored calls have today's prices and the others their old "
+        "ones, so totals mix both. If it is not running, run `cost-mcp reprice --all` again"
+    ]
 
 
 @functools.cache

@@ -38,7 +38,7 @@ from cost_mcp.push import check_token, pushable
 from cost_mcp.sources import logfiles, registry
 from cost_mcp.store import health
 from cost_mcp.store import team as team_store
-from cost_mcp.store.connection import is_postgres, shown, target_problem
+from cost_mcp.store.connection import folder_problem, is_postgres, shown, target_problem
 from cost_mcp.store.health import check_file
 from cost_mcp.store.meta import PriceDataUse
 from cost_mcp.store.migrations import MIGRATIONS
@@ -89,6 +89,13 @@ def diagnose(
     problems += statusline_problems(merged_env(environ, env_file).get("COST_MCP_STATUSLINE_FIELDS"))
     problems += sync_skip_problems(settings)
     problems += sync_problems(settings, health.failed_syncs(settings.db))
+    reprice_started = health.reprice_all_unfinished(settings.db)
+    if reprice_started is not None:
+        problems.append(
+            f"a `cost-mcp reprice --all` started at {reprice_started} has not finished (still running, or "
+            "stopped): totals mix today's prices and the old ones. If it is not running, run "
+            "`cost-mcp reprice --all` again"
+        )
     roots = [_log_root(root) for root in settings.claude_roots()]
     read_errors = health.read_errors(settings.db)
     agent_roots = agent_log_roots(settings, read_errors)
@@ -432,15 +439,28 @@ def _database_status(target: Path | str) -> tuple[str, int]:
         if parent is not None and not os.access(parent, os.W_OK):
             return f"cannot be created: {parent} is not writable (set COST_MCP_DB)", 0
         return "not created yet (created on first use)", 0
+    if path.is_dir():
+        return folder_problem(path), 0
     if not os.access(path, os.R_OK):
         return f"{path} is not readable (check permissions or set COST_MCP_DB)", 0
+    if os.access(path, os.W_OK) and not os.access(path.parent, os.W_OK):
+        # SQLite keeps a ledger's recent writes in -wal and -shm files beside it: in a folder it may
+        # not write, every command fails to write while the file itself looks writable, and opening
+        # it to check it may fail too (which read as a damaged file to move aside).
+        return (
+            f"read-only: its folder {path.parent} is not writable, and SQLite writes its -wal and -shm "
+            "files there: make the folder writable (check permissions), or set COST_MCP_DB"
+        ), 0
     found = check_file(path)
     if found.foreign is not None:
         return found.foreign, 0
     if found.empty:
         return "ok (empty: no schema yet)", 0
     if found.error is not None:
-        return f"{path} is not a usable SQLite database ({found.error}); move it aside or set COST_MCP_DB", 0
+        return (
+            f"{path} is not a usable SQLite database ({found.error}); put back your backup copy of it "
+            "(README, Backup and restore), or move it aside or set COST_MCP_DB"
+        ), 0
     names = found.migrations
     known = {name for name, _ in MIGRATIONS}
     newer = [n for n in names if n not in known]

@@ -18,6 +18,7 @@ from __future__ import annotations
 import json
 import math
 import os
+import sqlite3
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
@@ -31,7 +32,14 @@ from cost_mcp.money import format_usd, from_nanos
 from cost_mcp.periods import to_ms
 from cost_mcp.sources import logfiles
 from cost_mcp.store import rollup, source_state, status
-from cost_mcp.store.connection import Conn, connect, write_transaction
+from cost_mcp.store.connection import (
+    REFRESH_LOCK_TIMEOUT_MS,
+    Conn,
+    connect,
+    is_busy,
+    lock_timeout,
+    write_transaction,
+)
 from cost_mcp.store.plan_limits import insert_reading
 from cost_mcp.store.rollup import QUARTER_HOUR_MS
 
@@ -84,6 +92,14 @@ as CLAUDE_CODE_SOURCES is: importing the agents' parsers would slow every call; 
 UNREADABLE = "⚠ logs unreadable"
 """Shown after the figures when a log reader's last read could not open some files or folders
 (answers say PARTIAL): today, the block and budgets lack their calls. `cost-mcp doctor` names them."""
+BUSY = "(ledger busy)"
+"""Shown after the session's figure when another process held the ledger's write lock (a long
+ingest, a reprice, a migration) past :data:`REFRESH_LOCK_TIMEOUT_MS`: the transcript's new lines
+wait for the next call, so every figure is a lower bound until then."""
+READ_ONLY = "(ledger read-only)"
+"""As :data:`BUSY`, when this process cannot write the ledger (its file or folder): answers say so too."""
+DISK_FULL = "(ledger's disk full)"
+"""As :data:`BUSY`, when the ledger's disk is full: the new lines are read once there is room."""
 BLOCK_HOURS = 5
 
 
@@ -99,14 +115,48 @@ def session_transcripts(transcript: Path) -> list[Path]:
     return [transcript, *(Path(path) for path, _ in subagents)]
 
 
-def read_transcript(conn: Conn, settings: HasCoreSettings, transcript: str) -> None:
+def read_transcript(conn: Conn, settings: HasCoreSettings, transcript: str) -> str | None:
     """Bring this session's transcript and its subagents' into the ledger, reading only new lines.
 
     An unchanged file costs one stat and one indexed lookup; only when one grew are the log reader
     and the pricer imported. The pricer answers from the plans saved in the ledger, so genai-prices
     loads only for a model (or price period) no status line has priced yet; what it looks up then
     is saved for the next call.
+
+    None when done; else why the new lines could not be stored, as the line shows it
+    (:data:`BUSY`, :data:`READ_ONLY`, :data:`DISK_FULL`): they are left for the next call. Behind
+    another process's write lock this waits :data:`REFRESH_LOCK_TIMEOUT_MS`, as a question's
+    refresh does (``sync.refresh_or_skip``): waiting the full busy timeout froze Claude Code's status
+    line (and every prompt and tool call, through the hook) for a minute, then showed an error, as a
+    read-only ledger or a full disk did at once.
     """
+    try:
+        with lock_timeout(conn, REFRESH_LOCK_TIMEOUT_MS):
+            _read_transcript(conn, settings, transcript)
+    except sqlite3.OperationalError as exc:
+        why = unwritable(exc)
+        if why is None:
+            raise
+        if conn.in_transaction:
+            conn.rollback()
+        return why
+    return None
+
+
+def unwritable(exc: sqlite3.OperationalError) -> str | None:
+    """Why a write failed when it is the ledger's state, not a fault (another writer's lock, no
+    permission to write, a full disk), as the status line shows it; None for anything else."""
+    name = str(getattr(exc, "sqlite_errorname", ""))
+    if is_busy(exc):
+        return BUSY
+    if name.startswith("SQLITE_READONLY") or "readonly" in str(exc):
+        return READ_ONLY
+    if name.startswith("SQLITE_FULL") or "disk is full" in str(exc):
+        return DISK_FULL
+    return None
+
+
+def _read_transcript(conn: Conn, settings: HasCoreSettings, transcript: str) -> None:
     if not transcript:
         return
     changed: list[Path] = []
@@ -134,7 +184,20 @@ def read_transcript(conn: Conn, settings: HasCoreSettings, transcript: str) -> N
 
 
 def record_rate_limits(conn: Conn, reading: StatusInput, now: datetime) -> int:
-    """Store each window's reading when it changed; returns how many rows were added."""
+    """Store each window's reading when it changed; returns how many rows were added. When the
+    ledger cannot take them (see :func:`read_transcript`) they are not stored: the next call's are."""
+    try:
+        with lock_timeout(conn, REFRESH_LOCK_TIMEOUT_MS):
+            return _record_rate_limits(conn, reading, now)
+    except sqlite3.OperationalError as exc:
+        if unwritable(exc) is None:
+            raise
+        if conn.in_transaction:
+            conn.rollback()
+        return 0
+
+
+def _record_rate_limits(conn: Conn, reading: StatusInput, now: datetime) -> int:
     added = 0
     for window in ("five_hour", "seven_day"):
         value = reading.rate_limits.get(window)
@@ -195,8 +258,11 @@ def render(
     fields: Sequence[str] = FIELDS,
     colour: bool = True,
     now: datetime | None = None,
+    behind: str | None = None,
 ) -> str:
-    """The status line for one status-line input, from the ledger as it stands."""
+    """The status line for one status-line input, from the ledger as it stands; ``behind``: why the
+    transcript's new lines could not be stored (:func:`read_transcript`), so every figure is a lower
+    bound, said after the session's."""
     moment = now or datetime.now(UTC)
     mode = settings.cost_mode
     # Until a log reader (the MCP server, any CLI report) has checked every log once, the ledger
@@ -204,13 +270,14 @@ def render(
     # So too while some logs could not be opened; one query tells both.
     marks = source_state.log_marks(conn, LOG_SOURCES)
     read, unreadable = marks.read, marks.unreadable
-    partial = not read or unreadable
+    partial = not read or unreadable or behind is not None
     unread = "" if read else " (other logs unread)" if marks.reading is None else " (other logs being read)"
     parts: list[str] = []
     for name in fields:
         if name == "session" and reading.session_id:
             calls, nanos, unpriced = status.session_cost(conn, reading.session_id, mode)
-            parts.append(f"{_nanos(nanos, unpriced)} session" if calls else "$0.00 session")
+            session = _at_least(_nanos(nanos, unpriced) if calls else "$0.00", behind is not None)
+            parts.append(f"{session} session {behind}" if behind else f"{session} session")
         elif name == "today":
             local = moment.astimezone(settings.tz)
             start = local.replace(hour=0, minute=0, second=0, microsecond=0)
@@ -372,10 +439,19 @@ def run(stdin: str, *, fields: str | None = None, now: datetime | None = None) -
     moment = now or datetime.now(UTC)
     conn = connect(settings.db)
     try:
-        read_transcript(conn, settings, reading.transcript_path)
-        record_rate_limits(conn, reading, moment)
+        behind = READ_ONLY if getattr(conn, "read_only", False) else None
+        if behind is None:
+            behind = read_transcript(conn, settings, reading.transcript_path)
+        if behind is None:  # else a second write would only fail (or wait) again
+            record_rate_limits(conn, reading, moment)
         return render(
-            conn, settings, reading, fields=chosen, colour=not os.environ.get("NO_COLOR"), now=moment
+            conn,
+            settings,
+            reading,
+            fields=chosen,
+            colour=not os.environ.get("NO_COLOR"),
+            now=moment,
+            behind=behind,
         )
     finally:
         conn.close()

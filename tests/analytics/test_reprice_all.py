@@ -28,7 +28,7 @@ from cost_mcp.money import from_nanos
 from cost_mcp.pricing import Pricer, Tokens
 from cost_mcp.sources.claude_code import ingest
 from cost_mcp.sources.reported import record_call
-from cost_mcp.store import connect
+from cost_mcp.store import connect, events
 from cost_mcp.store.connection import Conn
 from tests.sources.claude_logs import encode, session_file, usage
 from tests.sources.test_claude_code import assert_rollup_is_rebuilt_from_events, rollup_tables
@@ -211,6 +211,48 @@ def test_the_ledger_is_read_and_written_a_chunk_at_a_time(
     costs = [c for c, _ in _events(conn).values() if c is not None]
     assert sorted(costs) == sorted([CORRECTED] * 3 + [Decimal("0.08547"), Decimal(2)])
     assert_rollup_is_rebuilt_from_events(conn)
+
+
+def test_a_reprice_stopped_half_way_is_said_in_every_answer_until_one_ends(
+    home: Path,
+    conn: Conn,
+    settings: Settings,
+    monkeypatch: pytest.MonkeyPatch,
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    # It commits a chunk at a time: killed after the first chunk (a laptop shut, a server redeployed),
+    # the ledger mixed new and old prices, and every answer called its totals complete.
+    _store_old_ledger(home, conn, settings, monkeypatch)
+    pricer = Pricer.from_file(settings.prices_file)
+    chunks = {"read": 0}
+    real = events.priced_calls_after
+
+    def stopped_after_one_chunk(c: Conn, after: int, limit: int) -> list[events.PricedCall]:
+        chunks["read"] += 1
+        if chunks["read"] == 2:
+            raise KeyboardInterrupt  # the process ends here: nothing after the first chunk runs
+        return real(c, after, limit)
+
+    with monkeypatch.context() as patch:
+        patch.setattr(events, "priced_calls_after", stopped_after_one_chunk)
+        with pytest.raises(KeyboardInterrupt):
+            reprice_all(conn, pricer, settings, chunk=2)
+    half = [c for c, _ in _events(conn).values() if c is not None]
+    # The first chunk's calls only: some of the three long calls have the new price, some the old.
+    assert half.count(CORRECTED) + half.count(UNCORRECTED) == 3 and CORRECTED in half and UNCORRECTED in half
+    assert main(["report", "--period", "today", "--json"]) == 0
+    answer = json.loads(capsys.readouterr().out)
+    assert answer["complete"] is False
+    assert answer["warnings"][0].startswith("PARTIAL: a `cost-mcp reprice --all` started at ")
+    assert "If it is not running, run `cost-mcp reprice --all` again" in answer["warnings"][0]
+    assert any("`cost-mcp reprice --all` started at" in p for p in diagnose(settings).problems)
+    reprice_all(conn, pricer, settings)
+    costs = [c for c, _ in _events(conn).values() if c is not None]
+    assert sorted(costs) == sorted([CORRECTED] * 3 + [Decimal("0.08547"), Decimal(2)])  # as one whole run
+    assert main(["report", "--period", "today", "--json"]) == 0
+    after = json.loads(capsys.readouterr().out)
+    assert not any("reprice --all" in w for w in after["warnings"])
+    assert not any("reprice --all` started" in p for p in diagnose(settings).problems)
 
 
 def test_doctor_suggests_a_reprice_when_calls_were_priced_with_other_corrections(

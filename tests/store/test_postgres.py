@@ -226,3 +226,25 @@ def test_connections_the_server_ended_while_idle_are_replaced_not_handed_out(
                 assert pid is not None and int(pid[0]) not in pids
     finally:
         ledger.close()
+
+
+def test_a_connection_ended_in_the_middle_of_a_request_says_what_happened(
+    pg: str, pg_cluster: Cluster
+) -> None:
+    """PostgreSQL going away during a request (restarted, an admin ending backends): the rollback
+    that follows failed too, and its "the connection is closed" replaced the error that says what
+    happened, as a traceback (a team server's push answered 500)."""
+    ledger = Ledger(pg)
+    try:
+        with pytest.raises(DatabaseError) as raised, ledger.use() as conn, write_transaction(conn):
+            pid = int(conn.execute("SELECT pg_backend_pid()").fetchone()[0])
+            pg_cluster.exec(f"SELECT pg_terminate_backend({pid})")
+            conn.execute("SELECT 1")
+        said = str(raised.value)
+        assert said.startswith(f"the PostgreSQL server of the ledger {scrub(pg)} stopped answering")
+        assert "terminating connection due to administrator command" in said  # what happened
+        assert said.endswith("check that it is running and reachable, then try again")
+        with ledger.use() as conn:  # the next request gets a live connection
+            assert conn.execute("SELECT 1").fetchone()[0] == 1
+    finally:
+        ledger.close()

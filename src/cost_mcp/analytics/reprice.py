@@ -168,6 +168,11 @@ def reprice_all(
     kept: dict[str, int] = defaultdict(int)
     checked = reported = 0
     last_id = 0
+    if not dry_run:
+        # Committed before the first chunk: a run killed half-way leaves mixed prices, and every
+        # answer says so until a run ends (meta.note_repriced_all clears it).
+        with write_transaction(conn):
+            meta.note_reprice_all_started(conn)
     while True:
         txn: AbstractContextManager[object] = nullcontext() if dry_run else write_transaction(conn)
         with txn:

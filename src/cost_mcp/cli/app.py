@@ -478,6 +478,18 @@ def _run(args: list[str]) -> int:
 
         err.print(f"[red]error:[/red] {text(explain(load_core_settings().db, exc))}", highlight=False)
         return EXIT_USAGE
+    except OSError as exc:
+        if not full_disk(exc):
+            raise
+        # The output sent to a file on a full disk (`> out.json`): it was a traceback, and what
+        # reached the file is cut short.
+        err.print(
+            f"[red]error:[/red] the output could not be written: the disk is full ({exc.strerror}); "
+            "what was written is incomplete. Free some space there, or send the output to another disk",
+            highlight=False,
+        )
+        _quiet_stdout()
+        return EXIT_USAGE
     finally:
         # Alerts fired by this short-lived process are POSTed before it exits; any that fail stay
         # queued in the ledger for the next process to retry. Only a command that could fire one
@@ -485,6 +497,13 @@ def _run(args: list[str]) -> int:
         notify = sys.modules.get("cost_mcp.notify")
         if notify is not None:
             notify.drain()
+
+
+def full_disk(exc: OSError) -> bool:
+    """Whether ``exc`` is a write refused for want of space (a full disk, or the user's quota)."""
+    import errno
+
+    return exc.errno in (errno.ENOSPC, errno.EDQUOT)
 
 
 def _quiet_stdout() -> None:

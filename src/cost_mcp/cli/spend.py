@@ -3,6 +3,7 @@ views (blocks, session, forecast), savings and compare."""
 
 from __future__ import annotations
 
+import contextlib
 import csv
 import json
 import sys
@@ -23,6 +24,7 @@ from cost_mcp.cli.app import (
     GreedyCommand,
     answer,
     cli,
+    full_disk,
     group_by_option,
     json_option,
     ledger,
@@ -466,7 +468,7 @@ def export(fmt: str, output: str, **period: Any) -> int:
             try:
                 _write_focus_parquet(Path(output), conn, loaded, p)
             except OSError as exc:
-                raise _unwritable(output, exc) from None
+                raise _unwritable(output, exc, written=True) from None
             _export_notes(conn, loaded, p)
             return EXIT_OK
         try:
@@ -486,6 +488,14 @@ def export(fmt: str, output: str, **period: Any) -> int:
                 for i, record in enumerate(records):
                     target.write(("," if i else "") + json.dumps(_json_record(record)) + "\n")
                 target.write("]\n")
+            if target is not sys.stdout:
+                target.close()  # its last bytes are written here: a full disk fails here too
+        except OSError as exc:
+            if target is sys.stdout:
+                raise  # cli.app says it, as for any command's output
+            with contextlib.suppress(OSError):  # closing flushes the bytes the disk refused again
+                target.close()
+            raise _unwritable(output, exc, written=True) from None
         finally:
             if target is not sys.stdout:
                 target.close()
@@ -508,12 +518,22 @@ def _export_notes(conn: Conn, settings: Settings, p: Period) -> None:
         note(err, line, "partial:")
 
 
-def _unwritable(output: str, exc: OSError) -> InvalidInputError:
+def _unwritable(output: str, exc: OSError, *, written: bool = False) -> InvalidInputError:
     """The one-line error for an --output that cannot be written (a missing folder, a folder, no
-    permission), instead of the traceback it was."""
+    permission, a full disk), instead of the traceback it was. ``written``: the file was begun, so
+    what it holds is removed (a truncated export read as a whole one would be a wrong total)."""
     reason = exc.strerror or str(exc)
+    removed = ""
+    if written and Path(output).is_file():  # never a device or pipe given as --output
+        Path(output).unlink(missing_ok=True)
+        removed = "; the incomplete file was removed"
+    if full_disk(exc):
+        return InvalidInputError(
+            f"cannot write {output}: the disk is full ({reason}){removed}. Free some space there, or "
+            "give --output a file on another disk"
+        )
     return InvalidInputError(
-        f"cannot write {output} ({reason}): give --output a file in a folder that exists and "
+        f"cannot write {output} ({reason}){removed}: give --output a file in a folder that exists and "
         "that you may write to"
     )
 

@@ -16,7 +16,7 @@ import re
 import sqlite3
 import threading
 from collections.abc import Callable, Iterable, Iterator, Sequence, Sized
-from contextlib import contextmanager
+from contextlib import contextmanager, suppress
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Protocol
 from urllib.parse import quote, unquote, urlsplit, urlunsplit
@@ -156,6 +156,15 @@ def is_postgres(target: Path | str) -> bool:
 _URL_FORM = "postgresql://USER:PASSWORD@HOST:PORT/DBNAME"
 _ENCODE = "percent-encode special characters in the password, e.g. @ as %40, / as %2F, ? as %3F, % as %25"
 _NOT_SHOWN = "its value is not shown: it may hold a password"
+
+
+def folder_problem(path: Path) -> str:
+    """What to do when COST_MCP_DB names a folder: SQLite's "unable to open database file" led to
+    "make the file and its folder writable", which no chmod fixes."""
+    return (
+        f"the ledger {path} is a folder, not a file: set COST_MCP_DB to a file's path (such as "
+        f"{path / 'cost.db'}), or move the folder away; cost-mcp creates the file"
+    )
 
 
 def target_problem(target: Path | str) -> str | None:
@@ -302,6 +311,8 @@ def connect_sqlite(path: Path | str, *, migrate_schema: bool = True) -> LedgerCo
     target = str(path)
     if target != ":memory:":
         db_path = Path(path)
+        if db_path.is_dir():
+            raise DatabaseError(folder_problem(db_path))
         if not db_path.exists():
             try:
                 db_path.parent.mkdir(parents=True, exist_ok=True)
@@ -461,6 +472,15 @@ def _cannot_write(exc: sqlite3.Error) -> bool:
     return name.startswith(("SQLITE_READONLY", "SQLITE_CANTOPEN")) or "readonly" in str(exc)
 
 
+ONLY_IN_THE_LEDGER = (
+    "calls agents reported with record_usage or sent over OTLP, and on a team server its tokens and "
+    "members' pushes (each laptop's `cost-mcp push --full` sends its own again)"
+)
+"""What only the ledger holds besides budgets and subscriptions: "it is only a cache of logs and
+provider data, except budgets and subscriptions" had a team server's admin start afresh without
+every member's usage and tokens."""
+
+
 def explain(target: str | Path, exc: sqlite3.Error) -> str:
     """One line a person can act on for an SQLite error on the ledger at ``target`` (a PostgreSQL
     error arrives as the sqlite3 error it maps to; see store.postgres)."""
@@ -472,16 +492,19 @@ def explain(target: str | Path, exc: sqlite3.Error) -> str:
     name = str(getattr(exc, "sqlite_errorname", ""))
     if name.startswith("SQLITE_NOTADB") or "not a database" in text:
         return (
-            f"the ledger {target} is not a valid SQLite database ({text}). Move it aside (it is only a "
-            "cache of logs and provider data, except budgets and subscriptions) or set COST_MCP_DB to "
-            "another path"
+            f"the ledger {target} is not a valid SQLite database ({text}). Put back your backup copy of "
+            "it (README, Backup and restore), or move it aside (or set COST_MCP_DB to another path) to "
+            "start afresh: logs and provider bills are read again, but not what only the ledger held: "
+            f"budgets, subscriptions, {ONLY_IN_THE_LEDGER}"
         )
     if name.startswith("SQLITE_CORRUPT") or "malformed" in text:
         return (
-            f"the ledger {target} is damaged ({text}). Rebuild it: if it still opens, save what was "
-            "entered by hand (`cost-mcp budget list --json`, `cost-mcp subscription list --json`), move "
-            "the file aside, then `cost-mcp ingest` and `cost-mcp sync --days 62` re-read the logs and "
-            "provider APIs, and set the budgets and subscriptions again"
+            f"the ledger {target} is damaged ({text}). Put back your backup copy of it (README, Backup "
+            "and restore), or rebuild it: if it still opens, save what was entered by hand (`cost-mcp "
+            "budget list --json`, `cost-mcp subscription list --json`), move the file aside, then "
+            "`cost-mcp ingest` and `cost-mcp sync --days 62` re-read the logs and provider APIs, and set "
+            f"the budgets and subscriptions again; not read again is the rest only the ledger held: "
+            f"{ONLY_IN_THE_LEDGER}"
         )
     if name.startswith("SQLITE_FULL") or "disk is full" in text:
         return (
@@ -685,9 +708,11 @@ def write_transaction(conn: Conn, *, shared: bool = False) -> Iterator[Conn]:
         yield conn
     except BaseException:
         # SQLite has already rolled back after some errors (a full disk): rolling back again would
-        # replace the error that says what happened with "no transaction is active".
-        if conn.in_transaction:
-            conn.rollback()
+        # replace the error that says what happened with "no transaction is active"; and a
+        # PostgreSQL server gone fails the rollback too ("the connection is closed").
+        with suppress(sqlite3.Error):
+            if conn.in_transaction:
+                conn.rollback()
         raise
     else:
         conn.execute("COMMIT")
@@ -733,8 +758,11 @@ class Ledger:
                 try:
                     yield pooled
                 except sqlite3.Error as exc:
-                    if pooled.in_transaction:
-                        pooled.rollback()
+                    # The server gone (restarted, unreachable) fails the rollback too: that error
+                    # ("the connection is closed") hid this one, and left a traceback.
+                    with suppress(sqlite3.Error):
+                        if pooled.in_transaction:
+                            pooled.rollback()
                     raise DatabaseError(explain(self.path, exc)) from None
             return
         assert self._conn is not None

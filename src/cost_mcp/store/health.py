@@ -112,6 +112,13 @@ def failed_syncs(target: Path | str) -> list[source_state.SourceState]:
     return read_without_writing(target, lambda c: [s for s in source_state.all_states(c) if s.last_error], [])
 
 
+def reprice_all_unfinished(target: Path | str) -> str | None:
+    """When the unfinished ``reprice --all`` started (:func:`meta.reprice_all_unfinished`), read
+    without writing; None when none is, or it cannot tell."""
+    found: str | None = read_without_writing(target, meta.reprice_all_unfinished, None)
+    return found
+
+
 def push_state(target: Path | str, server: str) -> tuple[team.PushMark, Counter[str]] | None:
     """Where pushes to ``server`` stand and what waits to be sent, by source, read without writing
     the ledger; None when it cannot tell (absent, unreadable, or not migrated)."""

@@ -105,14 +105,37 @@ REPRICED_ALL_KEY = "price_data_repriced_all"
 the history before the one then in force priced no row the ledger still holds at their price."""
 
 
+REPRICE_ALL_STARTED_KEY = "reprice_all_started"
+"""When a ``cost-mcp reprice --all`` that has not finished started (ISO 8601 UTC). It commits a
+chunk of calls at a time, so until it ends (or after it was killed) some stored calls carry the new
+prices and the others their old ones: answers say so (:func:`reprice_all_unfinished`)."""
+
+
+def note_reprice_all_started(conn: Conn, now: datetime | None = None) -> None:
+    """Record, inside the caller's write transaction, that a ``reprice --all`` starts now."""
+    at = (now or datetime.now(UTC)).astimezone(UTC).isoformat(timespec="seconds")
+    conn.execute(
+        "INSERT INTO meta (key, value) VALUES (?, ?) ON CONFLICT (key) DO UPDATE SET value = excluded.value",
+        (REPRICE_ALL_STARTED_KEY, at),
+    )
+
+
+def reprice_all_unfinished(conn: Conn) -> str | None:
+    """When the ``reprice --all`` still running, or stopped before its end, started; None if none."""
+    row = conn.execute("SELECT value FROM meta WHERE key = ?", (REPRICE_ALL_STARTED_KEY,)).fetchone()
+    return None if row is None else str(row[0])
+
+
 def note_repriced_all(conn: Conn, now: datetime | None = None) -> None:
     """Record, inside the caller's write transaction (which also called :func:`note_pricing`), that
-    every stored call was priced again with the price data in use now."""
+    every stored call was priced again with the price data in use now (and so that no ``reprice
+    --all`` is left unfinished)."""
     at = (now or datetime.now(UTC)).astimezone(UTC).isoformat(timespec="seconds")
     conn.execute(
         "INSERT INTO meta (key, value) VALUES (?, ?) ON CONFLICT (key) DO UPDATE SET value = excluded.value",
         (REPRICED_ALL_KEY, at),
     )
+    conn.execute("DELETE FROM meta WHERE key = ?", (REPRICE_ALL_STARTED_KEY,))
 
 
 def price_data_in_force(conn: Conn) -> list[PriceDataUse]:

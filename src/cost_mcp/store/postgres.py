@@ -463,16 +463,27 @@ class PgPool:
         ended its backend) is closed and replaced before it is handed out: each of the pool's
         connections used to fail its next request once (a push answered 500, a tool an error).
         psycopg_pool's own ``check`` would cost a round trip per request and back off a second or
-        more after each dead one."""
-        for _ in range(self._pool.max_size):
-            with self._pool.connection() as raw:
-                if _closed_by_server(raw):
-                    raw.close()  # the pool drops it and opens a new one
-                    continue
+        more after each dead one.
+
+        No connection within the pool's timeout (the server stopped, or unreachable) is a
+        DatabaseError saying so, as one the server refuses at start: psycopg_pool's PoolTimeout
+        was a traceback, and the team server's answer a 500."""
+        from psycopg_pool import PoolTimeout
+
+        try:
+            for _ in range(self._pool.max_size):
+                with self._pool.connection() as raw:
+                    if _closed_by_server(raw):
+                        raw.close()  # the pool drops it and opens a new one
+                        continue
+                    yield self._wrapper(raw)
+                    return
+            with self._pool.connection() as raw:  # every one dead: this one's error says why
                 yield self._wrapper(raw)
-                return
-        with self._pool.connection() as raw:  # every one dead: this one's error says why
-            yield self._wrapper(raw)
+        except PoolTimeout as exc:
+            raise DatabaseError(
+                explain_connect(self.target, psycopg.OperationalError(f"could not connect: {exc}"))
+            ) from None
 
     def _wrapper(self, raw: psycopg.Connection[Any]) -> PgConnection:
         with self._guard:

@@ -28,13 +28,13 @@ from starlette.middleware.trustedhost import TrustedHostMiddleware
 from starlette.requests import Request
 from starlette.responses import JSONResponse, PlainTextResponse, Response
 from starlette.routing import BaseRoute, Mount, Route
-from starlette.types import ASGIApp, Receive, Scope, Send
+from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from cost_mcp import access, push
 from cost_mcp.access import Caller
 from cost_mcp.analytics.alerts import ReceivedUsageAlerts
 from cost_mcp.config import Settings
-from cost_mcp.errors import InvalidInputError
+from cost_mcp.errors import DatabaseError, InvalidInputError
 from cost_mcp.pricing import Pricer
 from cost_mcp.sources import otel
 from cost_mcp.store import Ledger
@@ -263,8 +263,10 @@ def create_http_app(
     else:
         routes.append(Mount("/", app=dashboard))
     middleware = [
-        # Outermost: every response of the server, the sign-in's and the gates' refusals included.
+        # Outermost: every response of the server, the sign-in's and the gates' refusals included
+        # (the 503 of a ledger gone away too).
         Middleware(SecurityHeaders),
+        Middleware(LedgerUnavailable),
         # A web page on another site cannot reach the dashboard or the receiver by rebinding its own
         # name to 127.0.0.1 (the MCP route has the SDK's own check too). With tokens required that
         # gains nothing, and a team server is reached under its public name.
@@ -281,6 +283,44 @@ def create_http_app(
     else:
         middleware.append(Middleware(TokensAppeared, ledger=ledger))
     return Starlette(routes=routes, lifespan=lifespan, middleware=middleware)
+
+
+LEDGER_UNAVAILABLE = (
+    "the team server cannot use its ledger just now (its database is restarting, unreachable or "
+    "full): try again shortly; a push is sent again by itself"
+)
+
+
+class LedgerUnavailable:
+    """503 with Retry-After for a request the ledger failed under (PostgreSQL restarted or gone, a
+    full disk): it was a 500 "Internal Server Error" with a traceback in the log, which a laptop's
+    `cost-mcp push` gave up on at once; told 503 it waits and sends the batch again. The caller is
+    not told the ledger's own error (it names the database's host and user); the log says it, once."""
+
+    def __init__(self, app: ASGIApp) -> None:
+        self.app = app
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http":
+            await self.app(scope, receive, send)
+            return
+        started = False
+
+        async def sending(message: Message) -> None:
+            nonlocal started
+            started = started or message["type"] == "http.response.start"
+            await send(message)
+
+        try:
+            await self.app(scope, receive, sending)
+        except DatabaseError as exc:
+            if started:
+                raise
+            logger.warning("%s %s: %s", scope.get("method"), scope.get("path"), exc)
+            answer = JSONResponse(
+                {"error": LEDGER_UNAVAILABLE}, status_code=503, headers={"Retry-After": "2"}
+            )
+            await answer(scope, receive, send)
 
 
 class TokensAppeared:
