@@ -552,3 +552,30 @@ def test_an_active_block_with_unpriced_calls_projects_no_dollar_rate(
     assert code == 0
     projection = next(line for line in out.splitlines() if line.startswith("active block:"))
     assert "+ unpriced by" in projection and "/h" not in projection
+
+
+@pytest.mark.usefixtures("clock")
+def test_blocks_token_limit_max_is_the_heaviest_block_of_a_month_not_of_the_days_shown(
+    home: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """`blocks --active --token-limit max` took the largest block of the 3 days shown: a small one of
+    yesterday became the limit, and a usual block read as far past it ("exceeds")."""
+    now = datetime.now(UTC)
+
+    def ago(delta: timedelta) -> str:
+        return (now - delta).strftime("%Y-%m-%dT%H:%M:%S.000Z")
+
+    write(
+        session_file(home / "claude", "s1"),
+        assistant("msg_big", "req_big", ago(timedelta(days=20)), input=90_000, output=10_000),
+        assistant("msg_small", "req_small", ago(timedelta(days=1)), input=900, output=100),
+        assistant("msg_now", "req_now", ago(timedelta(minutes=1)), input=4_000, output=1_000),
+    )
+    code, out, _ = run(capsys, "blocks", "--token-limit", "max", "--json")
+    result = json.loads(out)
+    assert code == 0 and result["token_limit"] == 100_000
+    assert result["active"]["token_limit_status"]["status"] == "ok"
+    # The blocks listed are still those of the days asked for: the old heavy one only sets the limit.
+    assert [b["tokens"]["total_tokens"] for b in result["blocks"] if not b["is_gap"]] == [1_000, 5_000]
+    code, out, _ = run(capsys, "blocks", "--active", "--token-limit", "max")
+    assert code == 0 and "token limit 100,000: 5.0% used" in " ".join(out.split())
