@@ -584,3 +584,56 @@ def test_budget_status_names_the_timezone_its_periods_are_in(
     code, out, _ = run(capsys, "budget", "status")
     assert code == 0
     assert "periods: calendar days, weeks and months in Asia/Kolkata" in " ".join(out.split())
+
+
+@pytest.mark.usefixtures("clock")
+def test_blocks_token_limit_max_is_the_heaviest_block_of_a_month_not_of_the_days_shown(
+    home: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """`blocks --active --token-limit max` took the largest block of the 3 days shown: a small one of
+    yesterday became the limit, and a usual block read as far past it ("exceeds")."""
+    now = datetime.now(UTC)
+
+    def ago(delta: timedelta) -> str:
+        return (now - delta).strftime("%Y-%m-%dT%H:%M:%S.000Z")
+
+    write(
+        session_file(home / "claude", "s1"),
+        assistant("msg_big", "req_big", ago(timedelta(days=20)), input=90_000, output=10_000),
+        assistant("msg_small", "req_small", ago(timedelta(days=1)), input=900, output=100),
+        assistant("msg_now", "req_now", ago(timedelta(minutes=1)), input=4_000, output=1_000),
+    )
+    code, out, _ = run(capsys, "blocks", "--token-limit", "max", "--json")
+    result = json.loads(out)
+    assert code == 0 and result["token_limit"] == 100_000
+    assert result["active"]["token_limit_status"]["status"] == "ok"
+    # The blocks listed are still those of the days asked for: the old heavy one only sets the limit.
+    assert [b["tokens"]["total_tokens"] for b in result["blocks"] if not b["is_gap"]] == [1_000, 5_000]
+    code, out, _ = run(capsys, "blocks", "--active", "--token-limit", "max")
+    assert code == 0 and "token limit 100,000: 5.0% used" in " ".join(out.split())
+
+
+@pytest.mark.usefixtures("clock")
+def test_report_of_an_empty_period_says_when_the_calls_recorded_are(
+    home: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """ccusage shows the whole history; `cost-mcp report` this month. A user whose calls were all
+    before it read "$0.00" and nothing else, as if no log had been read."""
+    first = datetime.now(UTC) - timedelta(days=70)
+    last = datetime.now(UTC) - timedelta(days=40)
+    write(
+        session_file(home / "claude", "s1"),
+        assistant("msg_1", "req_1", first.strftime("%Y-%m-%dT%H:%M:%S.000Z"), input=1000, output=100),
+        assistant("msg_2", "req_2", last.strftime("%Y-%m-%dT%H:%M:%S.000Z"), input=1000, output=100),
+    )
+    span = f"{first.date().isoformat()}..{last.date().isoformat()}"
+    code, out, _ = run(capsys, "report")
+    assert code == 0 and "$0.00" in out
+    said = " ".join(out.split())
+    assert f"the ledger holds calls from {first.date().isoformat()} to {last.date().isoformat()}" in said
+    assert f"such as {span}" in said
+    # The period it names is one `--period` takes, and it holds them.
+    code, out, _ = run(capsys, "report", "--period", span, "--json")
+    result = json.loads(out)
+    assert code == 0 and result["total_usd"] > 0
+    assert not any("no calls are recorded" in w for w in result["warnings"])

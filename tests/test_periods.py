@@ -388,6 +388,34 @@ def test_resolve_period_errors(kwargs: dict[str, Any], message: str) -> None:
         resolve_period(**kwargs, tz=PARIS, now=FRIDAY_NOV_20)
 
 
+@pytest.mark.parametrize(
+    ("kwargs", "message"),
+    [
+        ({"start": "20260301"}, "`start` '20260301' is not a date: use YYYY-MM-DD, here 2026-03-01."),
+        (
+            {"start": "2026-01-01", "end": " 20260315"},
+            "`end` ' 20260315' is not a date: use YYYY-MM-DD, here 2026-03-15.",
+        ),
+        (
+            {"period": "20260301"},
+            "Period '20260301' is a day without its dashes: write it as 2026-03-01 (YYYY-MM-DD).",
+        ),
+        (
+            {"period": "20260101..20260301"},
+            "the first date '20260101' is not a date: use YYYY-MM-DD, here 2026-01-01.",
+        ),
+        # eight digits that are no day keep the general example
+        ({"start": "20261301"}, "`start` '20261301' is not a date: use YYYY-MM-DD, e.g. 2026-03-31."),
+    ],
+)
+def test_a_ccusage_style_date_is_refused_naming_the_day(kwargs: dict[str, Any], message: str) -> None:
+    """ccusage's --since/--until take 20260301, so a user coming from it types that: the refusal said
+    only "e.g. 2026-03-31", now it names the day they meant, as it is written here."""
+    with pytest.raises(InvalidInputError) as excinfo:
+        resolve_period(**kwargs, tz=PARIS, now=FRIDAY_NOV_20)
+    assert str(excinfo.value) == message
+
+
 def test_unknown_period_error_names_every_preset() -> None:
     with pytest.raises(InvalidInputError) as excinfo:
         resolve_period("whenever", tz=PARIS, now=FRIDAY_NOV_20)

@@ -103,3 +103,75 @@ def test_readme_cli_synopsis_names_every_command_and_option() -> None:
                 if option.startswith("--") and option not in documented[id(command)]:
                     missing.append(f"`{path} {option}`")
     assert missing == [], f"README's CLI synopsis lacks {', '.join(missing)}"
+
+
+# What ccusage 20.0.24 offers for Claude Code (`ccusage claude --help` and each command's): a user
+# coming from it looks each one up in README's map.
+CCUSAGE_VIEWS_AND_OPTIONS = (
+    "daily",
+    "weekly",
+    "monthly",
+    "session",
+    "session --id",
+    "blocks",
+    "blocks --recent",
+    "blocks --active",
+    "--token-limit",
+    "blocks --session-length",
+    "statusline",
+    "--since",
+    "--until",
+    "--last",
+    "--timezone",
+    "--breakdown",
+    "--instances",
+    "--project",
+    "--mode",
+    "--offline",
+    "--json",
+    "--compact",
+    "--order",
+    "--start-of-week",
+)
+
+
+def _ccusage_map() -> list[tuple[str, str]]:
+    rows = re.findall(r"^\| (.+?) \| (.+?) \|$", _between("ccusage-map"), re.M)
+    """(ccusage's, cost-mcp's) of each row of README's map."""
+    return [(theirs, ours) for theirs, ours in rows if not set(theirs) <= {"-"} and theirs != "ccusage"]
+
+
+def test_readme_maps_every_ccusage_view_and_option() -> None:
+    """A ccusage user found `blocks`, `session` and `forecast` named as "the views ccusage users
+    know", and had to guess the rest: `daily` is `report --group-by day`, `--instances` a project
+    grouping, `--mode` an environment variable, `--project` has no `report` filter."""
+    named = {
+        name.replace("\\|", "|")
+        for theirs, _ in _ccusage_map()
+        for snippet in re.findall(r"`([^`]+)`", theirs)
+        # `session --id ID` names `session --id`; `--since` alone is named as well
+        for name in [snippet, *re.findall(r"(?:^|\s)(--[a-z-]+)", snippet), re.sub(r" [A-Z|]+$", "", snippet)]
+    }
+    assert [v for v in CCUSAGE_VIEWS_AND_OPTIONS if v not in named] == []
+
+
+def test_readme_ccusage_map_names_only_real_commands_and_options() -> None:
+    load_all()
+    checked = 0
+    for _, ours in _ccusage_map():
+        command: click.Command | None = None
+        for snippet in re.findall(r"`([^`]+)`", ours.replace("\\|", "|")):
+            words = snippet.split()
+            if words[0] == "cost-mcp":
+                command = cli
+                for word in words[1:]:
+                    if isinstance(command, click.Group) and word in command.commands:
+                        command = command.commands[word]
+                assert not isinstance(command, click.Group), f"`{snippet}` names no command"
+            elif not words[0].startswith("--") or command is None:
+                continue  # a value (`2026-03`), a setting or a tool's argument
+            assert command is not None
+            for option in re.findall(r"(?<![\w-])(--[a-z][\w-]*)", snippet):
+                assert option in _options(command), f"README's ccusage map: `{snippet}` names {option}"
+                checked += 1
+    assert checked > 15

@@ -55,6 +55,7 @@ _ONE_MS: Final = timedelta(milliseconds=1)
 _ONE_DAY: Final = timedelta(days=1)
 _DAY_MS: Final = 86_400_000
 _DATE_RE: Final = re.compile(r"\d{4}-\d{2}-\d{2}")
+_COMPACT_DATE_RE: Final = re.compile(r"\d{8}")
 _MONTH_RE: Final = re.compile(r"(\d{4})-(\d{2})")
 _SEPARATORS_RE: Final = re.compile(r"[\s_-]+")
 _WEEKDAY_INDEX: Final[dict[str, int]] = {name: i for i, name in enumerate(get_args(WeekStart))}
@@ -472,13 +473,27 @@ def parse_date(value: str | date, field: str = "`date`", *, tz: ZoneInfo | None 
                 f"{field} {value!r} is not a real calendar date: use YYYY-MM-DD, e.g. 2026-03-31."
             ) from None
     else:
-        raise InvalidInputError(f"{field} {value!r} is not a date: use YYYY-MM-DD, e.g. 2026-03-31.")
+        compact = _compact_date(value) if isinstance(value, str) else None
+        example = f"here {compact.isoformat()}" if compact is not None else "e.g. 2026-03-31"
+        raise InvalidInputError(f"{field} {value!r} is not a date: use YYYY-MM-DD, {example}.")
     if not MIN_DATE <= parsed <= MAX_DATE:
         raise InvalidInputError(
             f"{field} {parsed.isoformat()} is out of range: use a date between "
             f"{MIN_DATE.isoformat()} and {MAX_DATE.isoformat()} (YYYY-MM-DD)."
         )
     return parsed
+
+
+def _compact_date(text: str) -> date | None:
+    """The day ``20260301`` spells, or None. ccusage's ``--since``/``--until`` take that form, so a
+    user coming from it types it; the refusal then names the day as it is written here."""
+    digits = text.strip()
+    if not _COMPACT_DATE_RE.fullmatch(digits):
+        return None
+    try:
+        return date.fromisoformat(f"{digits[:4]}-{digits[4:6]}-{digits[6:]}")
+    except ValueError:
+        return None
 
 
 def _today(now: datetime, tz: ZoneInfo) -> date:
@@ -567,6 +582,11 @@ def _resolve_spec(
     if _DATE_RE.fullmatch(text):
         day = PeriodArguments(start="the date", end="the date")
         return resolve_period(None, text, text, tz=tz, week_start=week_start, now=now, names=day)
+    compact = _compact_date(text)
+    if compact is not None:
+        raise InvalidInputError(
+            f"Period {spec!r} is a day without its dashes: write it as {compact} (YYYY-MM-DD)."
+        )
     if preset_key(text) not in PRESETS:
         dates = f"; or {names.dates} as YYYY-MM-DD" if names is not None else ""
         raise InvalidInputError(

@@ -234,7 +234,8 @@ def usage_blocks(
     A block starts at the hour of its first call and lasts ``session_hours``; a call more than that
     after the block start, or after the previous call, starts a new block (with a gap block
     between when activity paused). The active block gets a burn rate and a projection; with a
-    ``token_limit`` (or "max": the largest completed block) it also gets a limit status. ``agent``
+    ``token_limit`` (or "max": the largest completed block of the last :data:`MAX_LIMIT_DAYS` days,
+    however few ``days`` are shown) it also gets a limit status. ``agent``
     picks whose local logs (Claude Code by default; Codex's plans also count 5-hour windows).
     ``window`` bounds the blocks listed to one page, newest first (analytics/rows.py); the active
     block is always given in ``active``.
@@ -243,11 +244,19 @@ def usage_blocks(
     now_ms = to_ms(now or datetime.now(UTC))
     length = session_hours * HOUR_MS
     since = now_ms - days * 24 * HOUR_MS - length
+    # "max" is the user's heaviest window: taken over the days shown, `blocks --active --token-limit
+    # max` made a 1,000-token block of yesterday the limit and called a usual morning 1,578% of it.
+    history = max(days, MAX_LIMIT_DAYS) if token_limit == "max" else days
     # Claude Code calls seen only over OTel fall in its windows too (log copies win, counted once).
     sources = (source, otel_store.CLAUDE_SOURCE) if source == SOURCE else (source,)
-    rows = sessions.calls_since(conn, sources, since, settings.cost_mode)
+    older = sessions.calls_since(conn, sources, now_ms - history * 24 * HOUR_MS - length, settings.cost_mode)
+    rows = [c for c in older if c.ts_ms >= since] if history > days else older
     blocks = build_blocks(((c.ts_ms, c.tokens, c.cost_nanos, c.model) for c in rows), length)
-    limit = _resolve_limit(blocks, token_limit, now_ms)
+    if history > days:
+        history_blocks = build_blocks(((c.ts_ms, c.tokens, c.cost_nanos, c.model) for c in older), length)
+    else:
+        history_blocks = blocks
+    limit = _resolve_limit(history_blocks, token_limit, now_ms)
     result = [_block_model(b, now_ms, limit) for b in blocks]
     cutoff = now_ms - days * 24 * HOUR_MS
     shown = [b for b, raw in zip(result, blocks, strict=True) if raw.end_ms > cutoff]
@@ -283,6 +292,10 @@ def usage_blocks(
 MAX_BLOCK_MODELS = 50
 """Models a block lists: a log may name a new model on every call, and 100,000 of them made one
 answer megabytes long."""
+
+MAX_LIMIT_DAYS = 31
+"""Days back a token limit of "max" looks for the largest completed block, whatever ``days`` shows
+(the most ``days`` may be)."""
 
 
 def _resolve_limit(blocks: list[Block], token_limit: int | Literal["max"] | None, now_ms: int) -> int | None:

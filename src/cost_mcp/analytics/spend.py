@@ -15,7 +15,7 @@ from __future__ import annotations
 import re
 from collections import defaultdict
 from collections.abc import Iterable, Sequence
-from dataclasses import dataclass, field, replace
+from dataclasses import dataclass, field, fields, replace
 from datetime import UTC, date, datetime, timedelta
 from decimal import Decimal
 from typing import Any, Final, Generic, Literal, TypeVar
@@ -44,6 +44,7 @@ from cost_mcp.periods import (
     PeriodArguments,
     bucket_start,
     iso_utc,
+    local_date,
     resolve_period,
     to_ms,
 )
@@ -326,6 +327,8 @@ def get_spend(
             max_days=MAX_SYNC_DAYS,
         )
     warnings += unmatched
+    if not slices and member is None and not any(getattr(filters, f.name) for f in fields(filters)):
+        warnings += _recorded_elsewhere(conn, p)
     if refreshed == rollup.TOO_LARGE:
         warnings.append(team_store.too_large_warning(conn))
     elif refreshed < 0:
@@ -345,6 +348,20 @@ def get_spend(
         warnings=warnings,
         alerts=alert_store.take(conn) if take_alerts else [],
     )
+
+
+def _recorded_elsewhere(conn: Conn, p: Period) -> list[str]:
+    """Where the calls are when a period has none. A ccusage user's first `cost-mcp report` showed
+    this month's $0.00, and nothing said the ledger held months of calls before it."""
+    span = spend_store.counted_span(conn)
+    if span is None:
+        return []
+    first, last = (local_date(ms, p.tz) for ms in span)
+    return [
+        f"no calls are recorded from {p.first_day.isoformat()} to {p.last_day.isoformat()}; the ledger "
+        f"holds calls from {first.isoformat()} to {last.isoformat()}: ask for a period that covers "
+        f"them, such as {first.isoformat()}..{last.isoformat()}"
+    ]
 
 
 def _unreached(

@@ -260,3 +260,9 @@ def ledger_has_data(conn: Conn) -> bool:
         conn.execute("SELECT 1 FROM usage_events LIMIT 1").fetchone() is not None
         or conn.execute("SELECT 1 FROM provider_buckets LIMIT 1").fetchone() is not None
     )
+
+
+def counted_span(conn: Conn) -> tuple[int, int] | None:
+    """The times (ms) of the first and the last counted call, or None when there is none."""
+    row = conn.execute("SELECT MIN(ts_ms), MAX(ts_ms) FROM usage_events WHERE counted = 1").fetchone()
+    return None if row is None or row[0] is None else (int(row[0]), int(row[1]))
