@@ -108,15 +108,19 @@ async def test_a_crashing_tools_traceback_reaches_the_server_log_without_the_key
 
 
 def test_every_record_a_server_logs_is_scrubbed_whatever_its_logger_and_level(
-    settings: Settings, caplog: pytest.LogCaptureFixture
+    settings: Settings, caplog: pytest.LogCaptureFixture, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     """The scrubbing is the records' own (one factory for the process), not one logger's: an INFO
     line of a library's logger, its arguments included, loses the key as a warning does; a warning
-    loses it in disguise too."""
+    loses it in disguise too. Installed first with settings that held no key (as an earlier server
+    in the same process, or this suite's earlier tests, did), it scrubs the keys of the latest."""
     from cost_mcp.sources.http import scrub_log_records
 
     before = logging.getLogRecordFactory()
     try:
+        with monkeypatch.context() as no_key:
+            no_key.delenv("OPENAI_ADMIN_KEY")
+            scrub_log_records(load_settings())
         scrub_log_records(settings)
         scrub_log_records(settings)  # once: a second call wraps nothing again
         with caplog.at_level(logging.INFO):
