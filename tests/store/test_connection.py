@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+import contextlib
+import multiprocessing
+from multiprocessing.synchronize import Barrier
 from pathlib import Path
 
 import pytest
@@ -69,3 +72,46 @@ def test_a_new_ledger_has_16_kib_pages_and_an_older_one_keeps_its_own(
         assert old.execute("SELECT value FROM meta WHERE key = 'k'").fetchone()[0] == "v"
     finally:
         old.close()
+
+
+OPENERS = 8
+ROUNDS = 12
+
+
+def _open_each_round(folder: str, ready: Barrier, out: multiprocessing.Queue[str]) -> None:
+    from cost_mcp.errors import CostMcpError
+    from cost_mcp.store import connect
+
+    for n in range(ROUNDS):
+        ready.wait(60)  # every process at the same new file at once
+        try:
+            connect(Path(folder) / f"round{n}.db").close()
+        except CostMcpError as exc:
+            out.put(f"round {n}: {exc}")
+            continue
+        out.put("ok")
+
+
+@pytest.mark.sqlite_only  # a file's journal mode; PostgreSQL's migrations wait on their own lock
+def test_processes_creating_the_ledger_at_once_all_open_it(tmp_path: Path) -> None:
+    # Claude Code starts the server beside the status line and hook; a team starts several servers.
+    # SQLite refused the losers' switch of the new file to WAL at once ("database is locked"),
+    # without waiting: here one or more of eight failed in 18 of 60 tries.
+    context = multiprocessing.get_context("spawn")
+    out: multiprocessing.Queue[str] = context.Queue()
+    ready = context.Barrier(OPENERS)
+    workers = [
+        context.Process(target=_open_each_round, args=(str(tmp_path), ready, out)) for _ in range(OPENERS)
+    ]
+    for w in workers:
+        w.start()
+    answers = [out.get(timeout=120) for _ in range(OPENERS * ROUNDS)]
+    for w in workers:
+        w.join(30)
+        assert w.exitcode == 0
+    assert [a for a in answers if a != "ok"] == []
+    for n in range(ROUNDS):
+        from cost_mcp.store import connect
+
+        with contextlib.closing(connect(tmp_path / f"round{n}.db")) as conn:
+            assert conn.execute("PRAGMA journal_mode").fetchone()[0] == "wal"

@@ -15,6 +15,7 @@ import os
 import re
 import sqlite3
 import threading
+import time
 from collections.abc import Callable, Iterable, Iterator, Sequence, Sized
 from contextlib import contextmanager, suppress
 from pathlib import Path
@@ -350,7 +351,7 @@ def _open(target: str, *, migrate_schema: bool) -> LedgerConnection:
         conn.execute(f"PRAGMA busy_timeout = {BUSY_TIMEOUT_MS}")
         _refuse_foreign(conn, target)
         conn.execute(f"PRAGMA page_size = {PAGE_SIZE}")  # a new file only; an existing one keeps its own
-        conn.execute("PRAGMA journal_mode = WAL")
+        _use_wal(conn)
         conn.execute("PRAGMA synchronous = NORMAL")
         conn.execute("PRAGMA foreign_keys = ON")
         # Ingest inserts rows under random message ids; with SQLite's default 2 MB page cache the
@@ -372,6 +373,24 @@ def _open(target: str, *, migrate_schema: bool) -> LedgerConnection:
         conn.close()
         raise
     return conn
+
+
+def _use_wal(conn: LedgerConnection) -> None:
+    """Put the ledger in WAL mode, waiting as long as for any write lock.
+
+    Switching a new file to WAL needs every other connection out of it, and SQLite answers a switch
+    that meets another process's (two processes creating the ledger at once: Claude Code starting
+    the server beside the status line, or a team's servers) with SQLITE_BUSY at once: its busy
+    handler is not called for it. One process wins; the others find WAL set when they try again."""
+    deadline = time.monotonic() + BUSY_TIMEOUT_MS / 1000
+    while True:
+        try:
+            conn.execute("PRAGMA journal_mode = WAL")
+            return
+        except sqlite3.OperationalError as exc:
+            if not is_busy(exc) or time.monotonic() >= deadline:
+                raise
+        time.sleep(0.005)
 
 
 def _open_read_only(target: str, first: sqlite3.OperationalError) -> LedgerConnection:
