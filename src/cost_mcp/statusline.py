@@ -19,12 +19,12 @@ import json
 import math
 import os
 import sqlite3
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from decimal import Decimal
 from pathlib import Path
-from typing import Any
+from typing import Any, TypeVar
 
 from cost_mcp.analytics.blocks import HOUR_MS, cost_per_hour, last_block
 from cost_mcp.core_settings import CostMode, HasCoreSettings, load_core_settings
@@ -42,6 +42,8 @@ from cost_mcp.store.connection import (
 )
 from cost_mcp.store.plan_limits import insert_reading
 from cost_mcp.store.rollup import QUARTER_HOUR_MS
+
+T = TypeVar("T")
 
 FIELDS: tuple[str, ...] = ("session", "today", "block", "budget", "limits")
 """What the line can show, in order; COST_MCP_STATUSLINE_FIELDS or --fields picks a subset."""
@@ -130,17 +132,23 @@ def read_transcript(conn: Conn, settings: HasCoreSettings, transcript: str) -> s
     line (and every prompt and tool call, through the hook) for a minute, then showed an error, as a
     read-only ledger or a full disk did at once.
     """
+    _, why = _write_briefly(conn, lambda: _read_transcript(conn, settings, transcript))
+    return why
+
+
+def _write_briefly(conn: Conn, write: Callable[[], T]) -> tuple[T | None, str | None]:
+    """``write``'s result, waiting :data:`REFRESH_LOCK_TIMEOUT_MS` for another process's write lock;
+    or, when the ledger cannot take it (:func:`unwritable`), None and why, its writes rolled back."""
     try:
         with lock_timeout(conn, REFRESH_LOCK_TIMEOUT_MS):
-            _read_transcript(conn, settings, transcript)
+            return write(), None
     except sqlite3.OperationalError as exc:
         why = unwritable(exc)
         if why is None:
             raise
         if conn.in_transaction:
             conn.rollback()
-        return why
-    return None
+        return None, why
 
 
 def unwritable(exc: sqlite3.OperationalError) -> str | None:
@@ -186,15 +194,8 @@ def _read_transcript(conn: Conn, settings: HasCoreSettings, transcript: str) -> 
 def record_rate_limits(conn: Conn, reading: StatusInput, now: datetime) -> int:
     """Store each window's reading when it changed; returns how many rows were added. When the
     ledger cannot take them (see :func:`read_transcript`) they are not stored: the next call's are."""
-    try:
-        with lock_timeout(conn, REFRESH_LOCK_TIMEOUT_MS):
-            return _record_rate_limits(conn, reading, now)
-    except sqlite3.OperationalError as exc:
-        if unwritable(exc) is None:
-            raise
-        if conn.in_transaction:
-            conn.rollback()
-        return 0
+    added, _ = _write_briefly(conn, lambda: _record_rate_limits(conn, reading, now))
+    return added or 0
 
 
 def _record_rate_limits(conn: Conn, reading: StatusInput, now: datetime) -> int:
