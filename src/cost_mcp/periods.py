@@ -16,10 +16,11 @@ turns them into the exclusive internal end.
 from __future__ import annotations
 
 import re
+from collections.abc import Iterable
 from dataclasses import dataclass
 from datetime import UTC, date, datetime, time, timedelta
 from typing import Final, Literal, get_args
-from zoneinfo import ZoneInfo
+from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from cost_mcp.core_settings import WeekStart
 from cost_mcp.errors import InvalidInputError
@@ -595,3 +596,73 @@ def _resolve_spec(
             f"(both included){dates}."
         )
     return resolve_period(text, tz=tz, week_start=week_start, now=now)
+
+
+def parse_zone(name: str | None, default: ZoneInfo) -> ZoneInfo:
+    """The timezone named ``name``, or ``default`` for none; InvalidInputError names a fix for a bad name."""
+    if not name or not name.strip():
+        return default
+    try:
+        return ZoneInfo(name.strip())
+    except (ZoneInfoNotFoundError, ValueError):
+        pass
+    # IANA names are case-sensitive on disk, but "utc" or "europe/paris" can only mean one zone.
+    import zoneinfo  # only on a miss: listing the zones reads the whole zoneinfo tree
+
+    by_fold = {z.casefold(): z for z in zoneinfo.available_timezones()}
+    found = by_fold.get(name.strip().casefold())
+    if found is not None:
+        return ZoneInfo(found)
+    raise InvalidInputError(
+        f"unknown timezone {name!r}; {_zone_hint(name.strip(), by_fold.values())}use an IANA name such as "
+        "'Europe/Paris', 'America/New_York' or 'UTC'"
+    )
+
+
+_OFFSET_RE = re.compile(r"(?:UTC|GMT|Z)?\s*[+-]\d{1,2}(?::?\d{2})?", re.IGNORECASE)
+
+
+def _zone_hint(name: str, zones: Iterable[str]) -> str:
+    """What an unknown timezone name probably meant: the zone of a city named alone ("kolkata"),
+    or that an offset ("+05:30") is no place (its days do not follow daylight saving time)."""
+    if _OFFSET_RE.fullmatch(name):
+        return f"a fixed offset such as {name!r} is not a place (its days ignore daylight saving time): "
+    city = name.casefold().replace(" ", "_")
+    matches = sorted(z for z in zones if "/" in z and z.rsplit("/", 1)[1].casefold() == city)
+    if matches:
+        return f"did you mean {' or '.join(repr(z) for z in matches[:3])}? "
+    return ""
+
+
+#: Zones whose names people use for a place's clock, which they do not follow: EST and MST never
+#: change to daylight time (New York and Denver do); HST is Hawaii's clock, which never changes either.
+_STANDARD_ONLY: Final = {"EST": "America/New_York", "MST": "America/Denver"}
+_ETC_RE: Final = re.compile(r"Etc/GMT([+-])(\d{1,2})")
+
+
+def zone_notes(tz: ZoneInfo, at_ms: int) -> list[str]:
+    """A warning for a timezone that is a fixed offset its name makes easy to mistake: ``EST``
+    (no daylight time, unlike New York) or ``Etc/GMT+5`` (UTC-05:00, POSIX signs); else nothing."""
+    name = str(tz.key)
+    etc = _ETC_RE.fullmatch(name)
+    if name not in _STANDARD_ONLY and etc is None:
+        return []
+    offset = offset_ms(tz, at_ms) // 60_000
+    sign = "-" if offset < 0 else "+"
+    hours, minutes = divmod(abs(offset), 60)
+    posix = " (POSIX signs are the reverse of ISO 8601's)" if etc is not None else ""
+    if etc is None:
+        example, what = _STANDARD_ONLY[name], ", with no daylight saving time"
+    else:
+        example, what = ("America/New_York" if offset < 0 else "Asia/Kolkata"), ""
+    return [
+        f"timezone {name} is UTC{sign}{hours:02d}:{minutes:02d} all year{what}{posix}: name a place, "
+        f"such as {example!r}, for its local days"
+    ]
+
+
+def offset_ms(tz: ZoneInfo, ts_ms: int) -> int:
+    """``tz``'s offset from UTC at ``ts_ms``, in ms."""
+    moment = datetime.fromtimestamp(ts_ms // 1000, tz)
+    delta = moment.utcoffset()
+    return int(delta.total_seconds()) * 1000 if delta is not None else 0

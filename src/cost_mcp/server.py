@@ -121,7 +121,7 @@ from cost_mcp.models import (
     UsageBlocks,
     VendorName,
 )
-from cost_mcp.periods import periods_to_compare
+from cost_mcp.periods import parse_zone, periods_to_compare
 from cost_mcp.pricing import Pricer, Tokens
 from cost_mcp.sources import claude_code, registry
 from cost_mcp.store import Ledger, connect
@@ -945,7 +945,7 @@ async def compare_periods(
     state = _state(ctx)
 
     def answer(conn: Conn, settings: Settings) -> Comparison:
-        tz = spend.zone(timezone, settings)
+        tz = parse_zone(timezone, settings.tz)
         earlier, later, notes = periods_to_compare(before, after, tz=tz, week_start=settings.week_start)
         dims = savings.check_dims(group_by, "a comparison")
         return savings.compare_periods(conn, settings, state.pricer, earlier, later, dims, notes)

@@ -12,14 +12,12 @@ local date in the requested timezone.
 
 from __future__ import annotations
 
-import re
 from collections import defaultdict
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field, fields, replace
 from datetime import UTC, date, datetime, timedelta
 from decimal import Decimal
-from typing import Any, Final, Generic, Literal, TypeVar
-from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
+from typing import Any, Generic, Literal, TypeVar
 
 from cost_mcp import tokens
 from cost_mcp.analytics import coverage, rows, subscriptions, vocabulary
@@ -45,8 +43,11 @@ from cost_mcp.periods import (
     bucket_start,
     iso_utc,
     local_date,
+    offset_ms,
+    parse_zone,
     resolve_period,
     to_ms,
+    zone_notes,
 )
 from cost_mcp.sources import azure, registry
 from cost_mcp.sources.billing import MAX_SYNC_DAYS
@@ -145,69 +146,6 @@ class _Group:
             self.tokens = tokens.add(self.tokens, s.tokens)
 
 
-def zone(name: str | None, settings: Settings) -> ZoneInfo:
-    """The requested timezone, or the configured one; InvalidInputError names a fix for a bad name."""
-    if not name or not name.strip():
-        return settings.tz
-    try:
-        return ZoneInfo(name.strip())
-    except (ZoneInfoNotFoundError, ValueError):
-        pass
-    # IANA names are case-sensitive on disk, but "utc" or "europe/paris" can only mean one zone.
-    import zoneinfo  # only on a miss: listing the zones reads the whole zoneinfo tree
-
-    by_fold = {z.casefold(): z for z in zoneinfo.available_timezones()}
-    found = by_fold.get(name.strip().casefold())
-    if found is not None:
-        return ZoneInfo(found)
-    raise InvalidInputError(
-        f"unknown timezone {name!r}; {_zone_hint(name.strip(), by_fold.values())}use an IANA name such as "
-        "'Europe/Paris', 'America/New_York' or 'UTC'"
-    )
-
-
-_OFFSET_RE = re.compile(r"(?:UTC|GMT|Z)?\s*[+-]\d{1,2}(?::?\d{2})?", re.IGNORECASE)
-
-
-def _zone_hint(name: str, zones: Iterable[str]) -> str:
-    """What an unknown timezone name probably meant: the zone of a city named alone ("kolkata"),
-    or that an offset ("+05:30") is no place (its days do not follow daylight saving time)."""
-    if _OFFSET_RE.fullmatch(name):
-        return f"a fixed offset such as {name!r} is not a place (its days ignore daylight saving time): "
-    city = name.casefold().replace(" ", "_")
-    matches = sorted(z for z in zones if "/" in z and z.rsplit("/", 1)[1].casefold() == city)
-    if matches:
-        return f"did you mean {' or '.join(repr(z) for z in matches[:3])}? "
-    return ""
-
-
-#: Zones whose names people use for a place's clock, which they do not follow: EST and MST never
-#: change to daylight time (New York and Denver do); HST is Hawaii's clock, which never changes either.
-_STANDARD_ONLY: Final = {"EST": "America/New_York", "MST": "America/Denver"}
-_ETC_RE: Final = re.compile(r"Etc/GMT([+-])(\d{1,2})")
-
-
-def zone_notes(tz: ZoneInfo, at_ms: int) -> list[str]:
-    """A warning for a timezone that is a fixed offset its name makes easy to mistake: ``EST``
-    (no daylight time, unlike New York) or ``Etc/GMT+5`` (UTC-05:00, POSIX signs); else nothing."""
-    name = str(tz.key)
-    etc = _ETC_RE.fullmatch(name)
-    if name not in _STANDARD_ONLY and etc is None:
-        return []
-    offset = _offset_ms(tz, at_ms) // 60_000
-    sign = "-" if offset < 0 else "+"
-    hours, minutes = divmod(abs(offset), 60)
-    posix = " (POSIX signs are the reverse of ISO 8601's)" if etc is not None else ""
-    if etc is None:
-        example, what = _STANDARD_ONLY[name], ", with no daylight saving time"
-    else:
-        example, what = ("America/New_York" if offset < 0 else "Asia/Kolkata"), ""
-    return [
-        f"timezone {name} is UTC{sign}{hours:02d}:{minutes:02d} all year{what}{posix}: name a place, "
-        f"such as {example!r}, for its local days"
-    ]
-
-
 def period_info(p: Period) -> PeriodInfo:
     """How a result names its period."""
     return PeriodInfo(
@@ -231,7 +169,13 @@ def resolve(
 ) -> Period:
     """The period a spend question is about; ``names``: what the caller calls its arguments."""
     return resolve_period(
-        period, start, end, tz=zone(timezone, settings), week_start=settings.week_start, now=now, names=names
+        period,
+        start,
+        end,
+        tz=parse_zone(timezone, settings.tz),
+        week_start=settings.week_start,
+        now=now,
+        names=names,
     )
 
 
@@ -619,24 +563,18 @@ def _offsets(p: Period) -> tuple[list[tuple[int, int]], int]:
     found exactly (to the quarter-hour, which all real ones fall on).
     """
     changes: list[tuple[int, int]] = []
-    offset = _offset_ms(p.tz, p.start_ms)
+    offset = offset_ms(p.tz, p.start_ms)
     t = p.start_ms
     day = p.first_day
     while t < p.end_ms:
         day += timedelta(days=1)
         next_midnight = to_ms(datetime.combine(day, datetime.min.time(), tzinfo=p.tz))
-        if _offset_ms(p.tz, next_midnight) != offset:
-            change = next(q for q in range(t, next_midnight + QH_MS, QH_MS) if _offset_ms(p.tz, q) != offset)
+        if offset_ms(p.tz, next_midnight) != offset:
+            change = next(q for q in range(t, next_midnight + QH_MS, QH_MS) if offset_ms(p.tz, q) != offset)
             changes.append((change, offset))
-            offset = _offset_ms(p.tz, change)
+            offset = offset_ms(p.tz, change)
         t = next_midnight
     return changes, offset
-
-
-def _offset_ms(tz: ZoneInfo, ts_ms: int) -> int:
-    moment = datetime.fromtimestamp(ts_ms // 1000, tz)
-    delta = moment.utcoffset()
-    return int(delta.total_seconds()) * 1000 if delta is not None else 0
 
 
 _LOCAL_DIM_COLUMNS = {

@@ -38,6 +38,7 @@ from cost_mcp.cli.app import (
 from cost_mcp.errors import InvalidInputError
 from cost_mcp.money import UNPRICED, format_cost, format_usd, plain_usd
 from cost_mcp.output import csv_cell
+from cost_mcp.periods import parse_zone
 from cost_mcp.store.buckets import ATTRIBUTION_ONLY
 from cost_mcp.store.connection import Conn
 
@@ -906,12 +907,11 @@ def compare(
 ) -> int:
     """Two periods side by side, the change split into its parts."""
     from cost_mcp.analytics import savings as saving
-    from cost_mcp.analytics import spend
     from cost_mcp.periods import periods_to_compare
     from cost_mcp.pricing import Pricer
 
     def compute(s: Settings, conn: Conn) -> Comparison:
-        tz = spend.zone(timezone, s)
+        tz = parse_zone(timezone, s.tz)
         earlier, later, notes = periods_to_compare(before, after, tz=tz, week_start=s.week_start)
         pricer = Pricer.from_file(s.prices_file)
         return saving.compare_periods(
