@@ -79,7 +79,14 @@ def boundary(root: Path | str) -> str:
 def read_through(link: str, inside: str) -> bool:
     """Whether :func:`walk` reads the symlink ``link`` found below the :func:`boundary` ``inside``:
     only when it resolves inside it."""
-    return os.path.realpath(link).startswith(inside)
+    return resolved_inside(link, inside) is not None
+
+
+def resolved_inside(path: Path | str, inside: str) -> str | None:
+    """``path`` with every link on it resolved, when that lies inside the :func:`boundary`
+    ``inside``; else None."""
+    real = os.path.realpath(path)
+    return real if real.startswith(inside) else None
 
 
 class LinkOutsideError(OSError):
@@ -93,8 +100,8 @@ def open_beside(path: Path | str, inside: str, skipped: Counter[str] | None = No
     file or anywhere a hostile tree points, is counted in ``skipped`` as ``link_outside`` and raises
     :class:`LinkOutsideError`) and is a regular file (else counted as ``not_a_file``, raising
     NotRegularFileError, without waiting on a pipe). A missing file raises FileNotFoundError."""
-    real = os.path.realpath(path)
-    if not real.startswith(inside):
+    real = resolved_inside(path, inside)
+    if real is None:
         if skipped is not None:
             skipped["link_outside"] += 1
         raise LinkOutsideError(errno.EXDEV, "leads out of the agent's folder", str(path))
