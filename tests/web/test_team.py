@@ -151,6 +151,8 @@ class Laptop:
     member: str
     db: Path
     claude: Path
+    logged_at: datetime | None = None
+    """When :func:`_laptop` wrote its log's calls (the first; the others a second apart before it)."""
 
     def env(self, home: Path, **extra: str) -> dict[str, str]:
         return _env(home, self.db, self.claude, **extra)
@@ -159,13 +161,17 @@ class Laptop:
 def _laptop(home: Path, name: str, member: str, calls: list[tuple[str, str, int, int]]) -> Laptop:
     """A laptop whose log holds ``calls``: (message id, request id, input tokens, output tokens)."""
     claude = home / name / "claude"
-    now = datetime.now(UTC) - timedelta(minutes=30)
+    # Half an hour ago, but on today's UTC date: run just after midnight, the rows fell on the day
+    # before the calls a test then makes now, and a command the server names for their day
+    # (forget-pushes --start/--end) rightly left those out (CI failed so at 00:09).
+    today = datetime.now(UTC).replace(hour=0, minute=0, second=0, microsecond=0)
+    now = max(datetime.now(UTC) - timedelta(minutes=30), today + timedelta(seconds=len(calls)))
     lines = [
         assistant(mid, rid, _iso(now - timedelta(seconds=i)), session=f"{name}-s1", input=inp, output=out)
         for i, (mid, rid, inp, out) in enumerate(calls)
     ]
     write(session_file(claude, f"{name}-s1", project=f"-home-{name}-secret-project"), *lines)
-    return Laptop(member, home / name / "cost.db", claude)
+    return Laptop(member, home / name / "cost.db", claude, now)
 
 
 # --- tokens ----------------------------------------------------------------------------------------
@@ -1933,7 +1939,8 @@ def test_an_admin_removes_what_a_members_token_pushed_and_it_stays_removed(team:
     [warning] = [w for w in answer.structured_content["warnings"] if "64-bit" in w]
     assert "pushed by bob@example.com (token bob)" in warning, warning
     command = warning.split("`cost-mcp team forget-pushes")[1].split("`")[0]
-    day = datetime.now(UTC) - timedelta(minutes=30)
+    day = laptops["bob"].logged_at
+    assert day is not None
     assert command == f" --member bob@example.com --start {day.date()} --end {day.date()} --timezone UTC"
 
     dry = _cli(admin, "team", "forget-pushes", *command.split(), "--dry-run")
