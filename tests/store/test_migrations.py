@@ -409,9 +409,26 @@ def test_calls_a_server_from_before_the_upgrade_rolls_up_are_counted(settings: S
     try:
         assert insert_reported(conn, reported_call("old-server-call", ts, cost_nanos=3_000_000_000))
         qh = ts // rollup.QUARTER_HOUR_MS
-        sums = ", ".join(rollup.ROLLUP_SUMS)
-        with write_transaction(conn):  # the old release's refresh, its SQL as it shipped
-            assert [int(r[0]) for r in conn.execute("SELECT qh FROM rollup_dirty")] == [qh]
+        assert [int(r[0]) for r in conn.execute("SELECT qh FROM rollup_dirty")] == [qh]
+        _refresh_as_before_m018(conn)
+        month = resolve(settings, None, "2026-10-01", "2026-10-31", "UTC")
+        whole = get_spend(conn, settings, month, [])  # whole days: the day level
+        assert (whole.total_usd, whole.complete) == (Decimal(3), True)
+        by_day = get_spend(conn, settings, month, ["day"])
+        days = [(r.group["day"], r.cost_usd, r.requests) for r in by_day.rows]
+        assert days == [("2026-10-26", Decimal(3), 1)]
+        # Rebuilt once: the next question finds nothing left to do.
+        assert rollup.refresh(conn) == 0
+    finally:
+        conn.close()
+
+
+def _refresh_as_before_m018(conn: Conn) -> None:
+    """What a release before m018 (2c4c2e9, Dec 2) did to refresh: the dirty quarter-hours rebuilt
+    in ``usage_rollup`` alone, with that release's SQL, and ``rollup_dirty`` emptied."""
+    sums = ", ".join(rollup.ROLLUP_SUMS)
+    with write_transaction(conn):
+        for (qh,) in conn.execute("SELECT qh FROM rollup_dirty").fetchall():
             conn.execute("DELETE FROM usage_rollup WHERE qh BETWEEN ? AND ?", (qh, qh))
             conn.execute(
                 f"""
@@ -429,14 +446,35 @@ def test_calls_a_server_from_before_the_upgrade_rolls_up_are_counted(settings: S
                 """,
                 (qh * rollup.QUARTER_HOUR_MS, (qh + 1) * rollup.QUARTER_HOUR_MS),
             )
-            conn.execute("DELETE FROM rollup_dirty")
+        conn.execute("DELETE FROM rollup_dirty")
+
+
+def test_calls_an_older_server_wrote_before_the_fix_are_found_by_it(
+    settings: Settings, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A ledger upgraded before m036 existed, then written by a server from before m018: its call is
+    in the quarter-hours only. m036 finds the hour, day and quarter-hour whose levels count other
+    calls (that one, no other) and the next answer counts it."""
+    from cost_mcp.analytics.spend import get_spend, resolve
+    from cost_mcp.store.usage import insert_reported
+    from tests.store.reported_calls import reported_call
+
+    healthy, damaged = 1_792_900_000_000, 1_793_000_000_000  # 2026-10-25 05:46, 2026-10-26 09:33 UTC
+    with _ledger_before(settings, monkeypatch, "m036_rollup_levels_follow_older_writers") as old:
+        assert insert_reported(old, reported_call("counted", healthy, cost_nanos=1_000_000_000))
+        assert rollup.refresh(old) == 1  # a release that keeps every level
+        assert insert_reported(old, reported_call("old-server-call", damaged, cost_nanos=3_000_000_000))
+        _refresh_as_before_m018(old)
+    conn = connect(settings.db)
+    try:
+        qh = damaged // rollup.QUARTER_HOUR_MS
+        marked = {int(r[0]) for r in conn.execute("SELECT qh FROM rollup_levels_dirty")}
+        assert marked == {qh, qh // 4 * 4, qh // 96 * 96}
         month = resolve(settings, None, "2026-10-01", "2026-10-31", "UTC")
-        whole = get_spend(conn, settings, month, [])  # whole days: the day level
-        assert (whole.total_usd, whole.complete) == (Decimal(3), True)
         by_day = get_spend(conn, settings, month, ["day"])
         days = [(r.group["day"], r.cost_usd, r.requests) for r in by_day.rows]
-        assert days == [("2026-10-26", Decimal(3), 1)]
-        # Rebuilt once: the next question finds nothing left to do.
+        assert sorted(days) == [("2026-10-25", Decimal(1), 1), ("2026-10-26", Decimal(3), 1)]
+        assert get_spend(conn, settings, month, []).total_usd == Decimal(4)
         assert rollup.refresh(conn) == 0
     finally:
         conn.close()

@@ -1209,7 +1209,36 @@ def m036_rollup_levels_follow_older_writers(conn: Conn) -> None:
     logs afterwards was missing from every total, with nothing said, and re-reading the logs could
     not bring them back (it had marked the files read). A trigger works whatever code deletes:
     store/rollup.py empties both tables in the same transaction, so only another release leaves any.
+    Calls such a server wrote before this migration are found here: every hour, day and quarter-hour
+    whose rows in a level or twin count other calls than its quarter-hours is marked for a rebuild.
     """
+    _create_rollup_levels_dirty(conn)
+    # Calls only, never sums of money or tokens: those can pass 64 bits on a ledger of absurd calls
+    # (store/rollup.py TOO_LARGE), where every level holds them left out alike.
+    for table, unit, size in (
+        ("usage_rollup_nosession", "qh", 1),
+        ("usage_rollup_hour", "h", 4),
+        ("usage_rollup_hour_nosession", "h", 4),
+        ("usage_rollup_day", "d", 96),
+        ("usage_rollup_day_nosession", "d", 96),
+    ):
+        conn.execute(
+            f"""
+            INSERT INTO rollup_levels_dirty (qh)
+            SELECT u * {size} FROM (
+                SELECT qh / {size} AS u, SUM(requests) AS n FROM usage_rollup GROUP BY qh / {size}
+                UNION ALL
+                SELECT {unit}, -SUM(requests) FROM {table} GROUP BY {unit}
+            ) AS counts
+            WHERE true
+            GROUP BY u HAVING SUM(n) <> 0
+            ON CONFLICT DO NOTHING
+            """
+        )
+
+
+def _create_rollup_levels_dirty(conn: Conn) -> None:
+    """m036's table and its trigger on rollup_dirty."""
     if dialect(conn) == "postgresql":
         from cost_mcp.store.postgres import PgConnection
 
