@@ -749,6 +749,19 @@ def test_install_shows_the_diff_asks_and_keeps_other_settings(
     assert code == 0 and "nothing to change" in out
 
 
+def test_install_with_fields_says_where_they_go_instead_of_dropping_them(
+    home: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """`statusline --install --fields session,budget` installed the line with every field, saying
+    nothing of the fields asked for; now it installs nothing and says where fields are set."""
+    target = home / "claude" / "settings.json"
+    monkeypatch.setattr(sys, "stdin", io.StringIO(""))
+    code = launcher.main(["statusline", "--install", "--yes", "--fields", "session,budget"])
+    error = " ".join(capsys.readouterr().err.split())
+    assert code == 2 and not target.exists()
+    assert f"put COST_MCP_STATUSLINE_FIELDS=session,budget in {os.environ['COST_MCP_ENV_FILE']}" in error
+
+
 def test_install_says_which_shell_settings_claude_code_would_not_see(
     home: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
 ) -> None:

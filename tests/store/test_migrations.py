@@ -171,6 +171,8 @@ def _ledger_before(settings: Settings, monkeypatch: pytest.MonkeyPatch, migratio
     names = [n for n, _ in MIGRATIONS]
     with monkeypatch.context() as before:
         before.setattr(migrations, "MIGRATIONS", MIGRATIONS[: names.index(migration)])
+        if names.index(migration) <= names.index("m036_rollup_levels_follow_older_writers"):
+            before.setattr(rollup, "MARKS", ("rollup_dirty",))  # what those releases read and emptied
         old = connect(settings.db)
         try:
             yield old
@@ -391,3 +393,88 @@ def test_a_laptops_forgets_from_before_they_travelled_go_with_its_next_push(
     finally:
         conn.close()
     assert sent == [[(("record_usage", "req-wrong", "", 0), False)]]
+
+
+def test_calls_a_server_from_before_the_upgrade_rolls_up_are_counted(settings: Settings) -> None:
+    """A server of a release before m018 (2c4c2e9, Dec 2), still running while the new CLI migrates
+    the ledger, records a $3 call: it marks its quarter-hour dirty, then its refresh rebuilds only
+    ``usage_rollup`` from the events and empties ``rollup_dirty``, as that release's rollup.py did.
+    Every level an answer reads must count the call, not only the quarter-hours."""
+    from cost_mcp.analytics.spend import get_spend, resolve
+    from cost_mcp.store.usage import insert_reported
+    from tests.store.reported_calls import reported_call
+
+    ts = 1_793_000_000_000  # 2026-10-26 09:33 UTC
+    conn = connect(settings.db)  # today's schema: the CLI of the new release migrated it
+    try:
+        assert insert_reported(conn, reported_call("old-server-call", ts, cost_nanos=3_000_000_000))
+        qh = ts // rollup.QUARTER_HOUR_MS
+        assert [int(r[0]) for r in conn.execute("SELECT qh FROM rollup_dirty")] == [qh]
+        _refresh_as_before_m018(conn)
+        month = resolve(settings, None, "2026-10-01", "2026-10-31", "UTC")
+        whole = get_spend(conn, settings, month, [])  # whole days: the day level
+        assert (whole.total_usd, whole.complete) == (Decimal(3), True)
+        by_day = get_spend(conn, settings, month, ["day"])
+        days = [(r.group["day"], r.cost_usd, r.requests) for r in by_day.rows]
+        assert days == [("2026-10-26", Decimal(3), 1)]
+        # Rebuilt once: the next question finds nothing left to do.
+        assert rollup.refresh(conn) == 0
+    finally:
+        conn.close()
+
+
+def _refresh_as_before_m018(conn: Conn) -> None:
+    """What a release before m018 (2c4c2e9, Dec 2) did to refresh: the dirty quarter-hours rebuilt
+    in ``usage_rollup`` alone, with that release's SQL, and ``rollup_dirty`` emptied."""
+    sums = ", ".join(rollup.ROLLUP_SUMS)
+    with write_transaction(conn):
+        for (qh,) in conn.execute("SELECT qh FROM rollup_dirty").fetchall():
+            conn.execute("DELETE FROM usage_rollup WHERE qh BETWEEN ? AND ?", (qh, qh))
+            conn.execute(
+                f"""
+                INSERT INTO usage_rollup ({", ".join(rollup.ROLLUP_KEY)}, {sums})
+                SELECT ts_ms / 900000, source, provider, model, project, agent, member, session_id,
+                       COUNT(*), SUM(input_tokens), SUM(output_tokens), SUM(cache_read_tokens),
+                       SUM(cache_write_5m_tokens), SUM(cache_write_1h_tokens), SUM(web_search_requests),
+                       COALESCE(SUM(cost_nanos), 0), SUM(CASE WHEN cost_nanos IS NULL THEN 1 ELSE 0 END),
+                       COALESCE(SUM(COALESCE(reported_cost_nanos, cost_nanos)), 0),
+                       SUM(CASE WHEN COALESCE(reported_cost_nanos, cost_nanos) IS NULL THEN 1 ELSE 0 END),
+                       COALESCE(SUM(reported_cost_nanos), 0)
+                FROM usage_events
+                WHERE counted = 1 AND ts_ms >= ? AND ts_ms < ?
+                GROUP BY 1, 2, 3, 4, 5, 6, 7, 8
+                """,
+                (qh * rollup.QUARTER_HOUR_MS, (qh + 1) * rollup.QUARTER_HOUR_MS),
+            )
+        conn.execute("DELETE FROM rollup_dirty")
+
+
+def test_calls_an_older_server_wrote_before_the_fix_are_found_by_it(
+    settings: Settings, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A ledger upgraded before m036 existed, then written by a server from before m018: its call is
+    in the quarter-hours only. m036 finds the hour, day and quarter-hour whose levels count other
+    calls (that one, no other) and the next answer counts it."""
+    from cost_mcp.analytics.spend import get_spend, resolve
+    from cost_mcp.store.usage import insert_reported
+    from tests.store.reported_calls import reported_call
+
+    healthy, damaged = 1_792_900_000_000, 1_793_000_000_000  # 2026-10-25 05:46, 2026-10-26 09:33 UTC
+    with _ledger_before(settings, monkeypatch, "m036_rollup_levels_follow_older_writers") as old:
+        assert insert_reported(old, reported_call("counted", healthy, cost_nanos=1_000_000_000))
+        assert rollup.refresh(old) == 1  # a release that keeps every level
+        assert insert_reported(old, reported_call("old-server-call", damaged, cost_nanos=3_000_000_000))
+        _refresh_as_before_m018(old)
+    conn = connect(settings.db)
+    try:
+        qh = damaged // rollup.QUARTER_HOUR_MS
+        marked = {int(r[0]) for r in conn.execute("SELECT qh FROM rollup_levels_dirty")}
+        assert marked == {qh, qh // 4 * 4, qh // 96 * 96}
+        month = resolve(settings, None, "2026-10-01", "2026-10-31", "UTC")
+        by_day = get_spend(conn, settings, month, ["day"])
+        days = [(r.group["day"], r.cost_usd, r.requests) for r in by_day.rows]
+        assert sorted(days) == [("2026-10-25", Decimal(1), 1), ("2026-10-26", Decimal(3), 1)]
+        assert get_spend(conn, settings, month, []).total_usd == Decimal(4)
+        assert rollup.refresh(conn) == 0
+    finally:
+        conn.close()

@@ -301,7 +301,7 @@ def _refresh_rollup(db: Path | str) -> None:
 def _dirty_quarter_hours(db: Path | str) -> int:
     conn = connect(db)
     try:
-        return int(conn.execute("SELECT COUNT(*) FROM rollup_dirty").fetchone()[0])
+        return sum(int(conn.execute(f"SELECT COUNT(*) FROM {t}").fetchone()[0]) for t in rollup.MARKS)
     finally:
         conn.close()
 

@@ -415,6 +415,16 @@ def statusline(fields: str | None, install: bool, uninstall: bool, project: bool
     """
     from cost_mcp import claude_settings
 
+    if install and fields is not None:
+        from cost_mcp.core_settings import default_env_file
+
+        # The installed command takes no options (an uninstall or a later install finds it by its
+        # exact words): the fields asked for were dropped, and the line showed every field.
+        raise InvalidInputError(
+            f"--fields is not written into Claude Code's settings: put COST_MCP_STATUSLINE_FIELDS={fields} "
+            f"in {default_env_file()} (the status line reads it there), then run `cost-mcp statusline "
+            "--install` without --fields"
+        )
     if install or uninstall:
         return _install(
             project,

@@ -1194,3 +1194,76 @@ def m035_forgotten_calls_request(conn: Conn) -> None:
     not arrived over OTLP yet: no tombstone under its own key) must not be stored, and each OTLP
     request looks its request ids up here; the primary key leads with the message id."""
     conn.execute("CREATE INDEX forgotten_calls_request ON forgotten_calls (source, request_id)")
+
+
+@migration
+def m036_rollup_levels_follow_older_writers(conn: Conn) -> None:
+    """Quarter-hours taken out of ``rollup_dirty`` are kept in ``rollup_levels_dirty`` until a
+    refresh of this release rebuilds every level of them.
+
+    A release from before m018 and m022 rebuilds only ``usage_rollup`` and then empties
+    ``rollup_dirty``; the hour and day levels and the twins without sessions, which answers read,
+    never learn of its calls. Such a release goes on writing after the upgrade when it is a server
+    that was running then (Claude Code keeps its MCP server for the whole session, while the status
+    line and hook start the new version, which migrates): every call it recorded or read from the
+    logs afterwards was missing from every total, with nothing said, and re-reading the logs could
+    not bring them back (it had marked the files read). A trigger works whatever code deletes:
+    store/rollup.py empties both tables in the same transaction, so only another release leaves any.
+    Calls such a server wrote before this migration are found here: every hour, day and quarter-hour
+    whose rows in a level or twin count other calls than its quarter-hours is marked for a rebuild.
+    """
+    _create_rollup_levels_dirty(conn)
+    # Calls only, never sums of money or tokens: those can pass 64 bits on a ledger of absurd calls
+    # (store/rollup.py TOO_LARGE), where every level holds them left out alike.
+    for table, unit, size in (
+        ("usage_rollup_nosession", "qh", 1),
+        ("usage_rollup_hour", "h", 4),
+        ("usage_rollup_hour_nosession", "h", 4),
+        ("usage_rollup_day", "d", 96),
+        ("usage_rollup_day_nosession", "d", 96),
+    ):
+        conn.execute(
+            f"""
+            INSERT INTO rollup_levels_dirty (qh)
+            SELECT u * {size} FROM (
+                SELECT qh / {size} AS u, SUM(requests) AS n FROM usage_rollup GROUP BY qh / {size}
+                UNION ALL
+                SELECT {unit}, -SUM(requests) FROM {table} GROUP BY {unit}
+            ) AS counts
+            WHERE true
+            GROUP BY u HAVING SUM(n) <> 0
+            ON CONFLICT DO NOTHING
+            """
+        )
+
+
+def _create_rollup_levels_dirty(conn: Conn) -> None:
+    """m036's table and its trigger on rollup_dirty."""
+    if dialect(conn) == "postgresql":
+        from cost_mcp.store.postgres import PgConnection
+
+        assert isinstance(conn, PgConnection)
+        # One statement-level trigger: a refresh takes thousands of quarter-hours out at once.
+        conn.raw.execute(
+            """
+            CREATE TABLE rollup_levels_dirty (qh BIGINT PRIMARY KEY);
+            CREATE FUNCTION rollup_dirty_taken() RETURNS trigger LANGUAGE plpgsql AS $$
+            BEGIN
+                INSERT INTO rollup_levels_dirty (qh) SELECT qh FROM taken ON CONFLICT DO NOTHING;
+                RETURN NULL;
+            END $$;
+            CREATE TRIGGER rollup_dirty_taken AFTER DELETE ON rollup_dirty
+                REFERENCING OLD TABLE AS taken FOR EACH STATEMENT
+                EXECUTE FUNCTION rollup_dirty_taken();
+            """
+        )
+        return
+    conn.execute("CREATE TABLE rollup_levels_dirty (qh INTEGER PRIMARY KEY)")
+    conn.execute(
+        """
+        CREATE TRIGGER rollup_dirty_taken AFTER DELETE ON rollup_dirty
+        BEGIN
+            INSERT OR IGNORE INTO rollup_levels_dirty (qh) VALUES (OLD.qh);
+        END
+        """
+    )

@@ -6,7 +6,10 @@ Whoever changes usage events marks the quarter-hours of the rows it touches, bef
 transaction. :func:`refresh` rebuilds the dirty quarter-hours from the events; it runs at the end
 of an ingest and before every spend query. Rebuilding from events is idempotent, so the rollup can
 never drift from them, even when a recount moves which copy of a call counts, and a large ingest
-rebuilds each quarter-hour once instead of once per batch.
+rebuilds each quarter-hour once instead of once per batch. A quarter-hour taken out of
+``rollup_dirty`` is kept in ``rollup_levels_dirty`` by a trigger (m036) until :func:`refresh` empties
+both: a server of a release that kept only the quarter-hours, still running after an upgrade, leaves
+the levels below to rebuild instead of calls no answer counts.
 
 The coarser levels (issue 22) hold fewer rows (1M events over 90 days: 28,015 quarter-hour rows,
 11,022 hourly, 5,346 daily), and are what spend queries read for every day or hour that lies whole
@@ -92,9 +95,9 @@ def refresh(conn: Conn) -> int:
     leaves the rest of the ledger answerable (with TOO_LARGE_WARNING) instead of failing every
     question from then on. While no call of theirs changes, asking again answers TOO_LARGE from
     that record without rebuilding anything."""
+    marked = " OR ".join(f"EXISTS (SELECT 1 FROM {table})" for table in MARKS)
     dirty, too_large = conn.execute(
-        "SELECT EXISTS (SELECT 1 FROM rollup_dirty), (SELECT value FROM meta WHERE key = ?)",
-        (TOO_LARGE_KEY,),
+        f"SELECT {marked}, (SELECT value FROM meta WHERE key = ?)", (TOO_LARGE_KEY,)
     ).fetchone()
     if not dirty:
         return TOO_LARGE if too_large is not None else 0
@@ -110,9 +113,9 @@ def refresh(conn: Conn) -> int:
         return -1
     try:
         with lock_timeout(conn, REFRESH_LOCK_TIMEOUT_MS), write_transaction(conn):
-            qhs = [int(r[0]) for r in conn.execute("SELECT qh FROM rollup_dirty")]
+            qhs = _dirty(conn)
             rebuild(conn, qhs)
-            conn.execute("DELETE FROM rollup_dirty")
+            _clean(conn)
             left_out = _note_too_large(conn, rebuilt=qhs, failed=[])
     except sqlite3.OperationalError as exc:
         if is_busy(exc) or "readonly" in str(exc):
@@ -125,19 +128,37 @@ def refresh(conn: Conn) -> int:
         # it is rebuilt whole once its calls change (their removal marks it dirty again).
         try:
             with lock_timeout(conn, REFRESH_LOCK_TIMEOUT_MS), write_transaction(conn):
-                qhs = [int(r[0]) for r in conn.execute("SELECT qh FROM rollup_dirty")]
+                qhs = _dirty(conn)
                 failed: list[int] = []
                 for qh in qhs:
                     if not _rebuilt(conn, qh):
                         _rebuilt(conn, qh, empty=True)
                         failed.append(qh)
-                conn.execute("DELETE FROM rollup_dirty")
+                _clean(conn)
                 left_out = _note_too_large(conn, rebuilt=qhs, failed=failed)
         except sqlite3.OperationalError as again:
             if is_busy(again) or "readonly" in str(again):
                 return -1
             raise
     return TOO_LARGE if left_out else len(qhs)
+
+
+MARKS = ("rollup_dirty", "rollup_levels_dirty")
+"""The tables naming quarter-hours to rebuild: those marked dirty, and those an older release took
+out of ``rollup_dirty`` after rebuilding only their quarter-hour level (m036's trigger keeps them).
+Emptied in this order, since emptying the first fills the second."""
+
+
+def _dirty(conn: Conn) -> list[int]:
+    """The quarter-hours to rebuild (see :data:`MARKS`)."""
+    rows = conn.execute(" UNION ".join(f"SELECT qh FROM {table}" for table in MARKS))
+    return sorted(int(r[0]) for r in rows)
+
+
+def _clean(conn: Conn) -> None:
+    """Empty :data:`MARKS` once every level of their quarter-hours is rebuilt."""
+    for table in MARKS:
+        conn.execute(f"DELETE FROM {table}")
 
 
 def _note_too_large(conn: Conn, *, rebuilt: Sequence[int], failed: Sequence[int]) -> bool:
@@ -163,7 +184,7 @@ def refresh_locked(conn: Conn) -> None:
     """:func:`refresh` for a caller already holding the write lock (a budget check that holds what
     it allows reads spend no other writer can change under it): the dirty quarter-hours one by one,
     each in a savepoint, those whose sums pass 64 bits left out as refresh leaves them."""
-    qhs = [int(r[0]) for r in conn.execute("SELECT qh FROM rollup_dirty")]
+    qhs = _dirty(conn)
     if not qhs:
         return
     failed: list[int] = []
@@ -171,7 +192,7 @@ def refresh_locked(conn: Conn) -> None:
         if not _rebuilt(conn, qh):
             _rebuilt(conn, qh, empty=True)
             failed.append(qh)
-    conn.execute("DELETE FROM rollup_dirty")
+    _clean(conn)
     _note_too_large(conn, rebuilt=qhs, failed=failed)
 
 
