@@ -254,6 +254,53 @@ def test_a_load_killed_a_moment_ago_is_repaired_by_the_next_process(home: Path) 
         assert again.execute("SELECT 1 FROM meta WHERE key LIKE 'bulk_load%'").fetchone() is None
 
 
+def _write_a_while(db: str, opened: Event, go_on: Event, in_batch: Event) -> None:
+    """Another writer (a report reading the logs after the killed load) holding the write lock."""
+    from cost_mcp.store import connect, write_transaction
+
+    conn = connect(db)
+    opened.set()
+    go_on.wait(60)
+    with write_transaction(conn):
+        in_batch.set()
+        time.sleep(BATCH_SECONDS)
+    conn.close()
+
+
+def test_a_process_opening_the_ledger_beside_a_writer_leaves_a_killed_loads_indexes_to_the_next(
+    home: Path,
+) -> None:
+    # A status line opening the ledger after a killed first load waited for the write lock as long
+    # as another writer held it (up to the busy timeout) to build the indexes, where it waits 1 s
+    # for a writer.
+    from cost_mcp.config import load_settings
+
+    db = load_settings().db
+    context = multiprocessing.get_context("spawn")
+    opened, go_on, in_batch = context.Event(), context.Event(), context.Event()
+    writer = context.Process(target=_write_a_while, args=(str(db), opened, go_on, in_batch))
+    writer.start()
+    try:
+        assert opened.wait(60)
+        with contextlib.closing(connect(db)) as conn:
+            before = index_names(conn)
+            drop_secondary_indexes(conn)  # and killed
+        go_on.set()
+        assert in_batch.wait(60)
+        started = time.monotonic()
+        with contextlib.closing(connect(db)) as conn:
+            took = time.monotonic() - started
+            assert took < BATCH_SECONDS / 2, took
+            assert "usage_events_counted_ts" not in index_names(conn)  # left for the next
+    finally:
+        go_on.set()
+        writer.join(60)
+    assert writer.exitcode == 0
+    with contextlib.closing(connect(db)) as again:
+        assert index_names(again) == before
+        assert again.execute("SELECT 1 FROM meta WHERE key LIKE 'bulk_load%'").fetchone() is None
+
+
 def _row(conn: Conn, source: str, key: str, request_id: str, ts_ms: int, counted: int = 1) -> None:
     conn.execute(
         "INSERT INTO usage_events (source, message_id, request_id, counted, ts_ms, provider, model) "

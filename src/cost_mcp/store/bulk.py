@@ -46,7 +46,14 @@ from collections import Counter
 from collections.abc import Iterable, Sequence
 from typing import TYPE_CHECKING, Any, cast
 
-from cost_mcp.store.connection import Conn, dialect, write_transaction
+from cost_mcp.store.connection import (
+    REFRESH_LOCK_TIMEOUT_MS,
+    Conn,
+    dialect,
+    is_busy,
+    lock_timeout,
+    write_transaction,
+)
 from cost_mcp.store.connection import marks as placeholders
 
 if TYPE_CHECKING:
@@ -351,18 +358,22 @@ def _load_under_way(conn: Conn) -> bool:
     return True
 
 
-def restore_indexes(conn: Conn, *, unless_loading: bool = False) -> int:
+def restore_indexes(conn: Conn, *, opening: bool = False) -> int:
     """Build every index a bulk load dropped (also after a crash); returns how many were built.
 
-    ``unless_loading`` (opening the ledger): none while the load that dropped them is under way
-    (:func:`drop_secondary_indexes`' ``loader``): the loader builds them at its end.
+    ``opening`` (the ledger, in :func:`connect`): none while the load that dropped them is under
+    way (:func:`drop_secondary_indexes`' ``loader``): the loader builds them at its end; and none
+    when another process holds the write lock past :data:`REFRESH_LOCK_TIMEOUT_MS`: the next
+    process to open the ledger builds them. A status line or hook opening it after a killed load
+    waited for the write lock as long as the writer held it (up to the busy timeout), where it
+    waits 1 s for a writer; queries are right without them, only slower.
 
     The rollup is not rebuilt here: a load sums it per batch and leaves only its recounted
     messages' quarter-hours dirty (~120 of a 65k-call history), which the ordinary refresh after
     this rebuilds through the indexes just built in 0.07-0.10 s. Rebuilding the span from the
     first to the last of them beside the index builds (on PostgreSQL, on a second connection)
     scanned nearly the whole history again: 0.5-0.8 s, longer than the builds it ran beside."""
-    if not unless_loading:
+    if not opening:
         _loaders.discard(conn)  # the load is over, whatever is left to build
     try:
         if (
@@ -371,7 +382,7 @@ def restore_indexes(conn: Conn, *, unless_loading: bool = False) -> int:
             is None
         ):
             return 0
-        if unless_loading and _load_under_way(conn):
+        if opening and _load_under_way(conn):
             return 0
     except sqlite3.OperationalError:
         raise
@@ -379,6 +390,18 @@ def restore_indexes(conn: Conn, *, unless_loading: bool = False) -> int:
         # A damaged ledger: it still opens, so its first real use reports the damage with what to
         # do (store.connection.explain), as it would without this check.
         return 0
+    if not opening:
+        return _restore(conn)
+    try:
+        with lock_timeout(conn, REFRESH_LOCK_TIMEOUT_MS):
+            return _restore(conn)
+    except sqlite3.OperationalError as exc:
+        if not is_busy(exc):
+            raise
+        return 0
+
+
+def _restore(conn: Conn) -> int:
     with write_transaction(conn):
         pending = _pending(conn)  # read again under the write lock: another process may have done it
         present = index_names(conn)

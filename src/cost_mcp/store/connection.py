@@ -361,7 +361,7 @@ def _open(target: str, *, migrate_schema: bool) -> LedgerConnection:
         if migrate_schema:
             from cost_mcp.store.bulk import restore_indexes
 
-            restore_indexes(conn, unless_loading=True)  # after a bulk load killed before it finished
+            restore_indexes(conn, opening=True)  # after a bulk load killed before it finished
             migrate(conn)
     except sqlite3.OperationalError:
         conn.close()
