@@ -4,12 +4,14 @@ prices their model, whatever they came from, and every view (raw events, rollup,
 from __future__ import annotations
 
 import json
+import sqlite3
 from datetime import UTC, datetime, timedelta
 from decimal import Decimal
 from pathlib import Path
 
 import pytest
 
+from cost_mcp.analytics import reprice
 from cost_mcp.analytics.spend import get_spend, resolve
 from cost_mcp.cli import main
 from cost_mcp.config import Settings
@@ -17,6 +19,7 @@ from cost_mcp.pricing import Pricer, Tokens, Unpriced
 from cost_mcp.sources.claude_code import ingest
 from cost_mcp.sources.reported import record_call
 from cost_mcp.store import connect
+from cost_mcp.store.connection import lock_timeout
 from tests.sources.claude_logs import assistant, session_file, write
 
 
@@ -116,4 +119,51 @@ def test_an_edit_of_the_file_prices_stored_calls_once_per_ledger(home: Path, set
         total = conn.execute("SELECT SUM(cost_nanos) FROM usage_events WHERE counted = 1").fetchone()[0]
         assert total == 5_000_000_000
     finally:
+        conn.close()
+
+
+def test_a_call_that_grows_while_it_is_repriced_is_never_left_at_its_smaller_price(
+    home: Path, settings: Settings, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # The status line reads a growing transcript beside a reprice: a later copy of the call, with
+    # more tokens and stored unpriced by a pricer without the new price, was stored between the
+    # reprice's read and its write, which then gave the call the price of the tokens it had read.
+    at = (datetime.now(UTC) - timedelta(minutes=5)).strftime("%Y-%m-%dT%H:%M:%S.000Z")
+    log = session_file(home / "claude", "s1")
+    write(log, assistant("m1", "r1", at, model="house-model-1", input=1_000_000, output=0))
+    settings.prices_file.parent.mkdir(parents=True, exist_ok=True)
+    settings.prices_file.write_text(
+        '[[price]]\nmodel = "house-model-1"\ninput_mtok = "2"\noutput_mtok = "8"\n'
+    )
+    conn, status_line = connect(settings.db), connect(settings.db)
+    try:
+        ingest(conn, settings, Pricer())  # unpriced
+        grown: list[str] = []
+        price = reprice._price
+
+        def price_while_the_call_grows(pricer: Pricer, call: object) -> object:
+            if not grown:
+                write(
+                    log, assistant("m1", "r1", at, model="house-model-1", input=1_000_000, output=1_000_000)
+                )
+                try:
+                    with lock_timeout(status_line, 1):  # PostgreSQL: 0 is no limit
+                        ingest(status_line, settings, Pricer())
+                    grown.append("meanwhile")
+                except sqlite3.OperationalError:
+                    grown.append("after")  # the reprice holds the ledger: it is read next time
+            return price(pricer, call)  # type: ignore[arg-type]
+
+        monkeypatch.setattr(reprice, "_price", price_while_the_call_grows)
+        reprice.reprice_unpriced(conn, Pricer.from_file(settings.prices_file))
+        monkeypatch.undo()
+        if grown == ["after"]:
+            ingest(status_line, settings, Pricer())
+        stored = conn.execute(
+            "SELECT output_tokens, cost_nanos FROM usage_events WHERE message_id = 'm1' AND counted = 1"
+        ).fetchall()
+        # Unpriced until the next reprice, or $2 + $8 for its tokens: never the $2 of the smaller copy.
+        assert stored in ([(1_000_000, None)], [(1_000_000, 10_000_000_000)]), (grown, stored)
+    finally:
+        status_line.close()
         conn.close()

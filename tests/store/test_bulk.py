@@ -2,7 +2,11 @@
 
 from __future__ import annotations
 
+import contextlib
+import multiprocessing
 import sqlite3
+import time
+from multiprocessing.synchronize import Event
 from pathlib import Path
 
 from cost_mcp.store import MIGRATIONS, connect, write_transaction
@@ -174,6 +178,127 @@ def test_a_killed_bulk_load_is_repaired_on_either_backend(home: Path) -> None:
         assert again.execute("SELECT 1 FROM meta WHERE key = ?", (PENDING_KEY,)).fetchone() is None
     finally:
         again.close()
+
+
+BATCH_SECONDS = 3.0
+
+
+def _load(db: str, in_batch: Event, go_on: Event, killed: bool) -> None:
+    """A first load in its own process: indexes dropped, a batch holding the write lock for
+    :data:`BATCH_SECONDS`, then (unless ``killed`` first) the indexes built at its end."""
+    import os
+
+    from cost_mcp.store import bulk, connect, write_transaction
+
+    conn = connect(db)
+    bulk.drop_secondary_indexes(conn, loader=True)
+    with write_transaction(conn):
+        in_batch.set()
+        time.sleep(BATCH_SECONDS)
+        bulk.beat(conn)
+    if killed:
+        os._exit(9)
+    go_on.wait(60)
+    bulk.restore_indexes(conn)
+    conn.close()
+
+
+def _loading(db: str, *, killed: bool) -> tuple[multiprocessing.process.BaseProcess, Event]:
+    context = multiprocessing.get_context("spawn")
+    in_batch, go_on = context.Event(), context.Event()
+    process = context.Process(target=_load, args=(db, in_batch, go_on, killed))
+    process.start()
+    assert in_batch.wait(60)
+    return process, go_on
+
+
+def test_a_process_opening_the_ledger_during_a_load_leaves_the_indexes_to_the_loader(home: Path) -> None:
+    # Claude Code runs the status line and the hook beside a first `cost-mcp ingest`: each opened
+    # the ledger by waiting for the load's batch to commit and then building the dropped indexes
+    # in the middle of the load, seconds past the 1 s they wait for a writer.
+    from cost_mcp.config import load_settings
+
+    db = load_settings().db
+    connect(db).close()
+    loader, go_on = _loading(str(db), killed=False)
+    try:
+        started = time.monotonic()
+        conn = connect(db)
+        took = time.monotonic() - started
+        try:
+            assert took < BATCH_SECONDS / 2, took
+            assert "usage_events_counted_ts" not in index_names(conn)  # the loader's, still
+            assert conn.execute("SELECT 1 FROM meta WHERE key = ?", (PENDING_KEY,)).fetchone() is not None
+        finally:
+            conn.close()
+    finally:
+        go_on.set()
+        loader.join(60)
+    assert loader.exitcode == 0
+    with contextlib.closing(connect(db)) as after:
+        assert "usage_events_counted_ts" in index_names(after)  # built by the loader at its end
+        assert after.execute("SELECT 1 FROM meta WHERE key LIKE 'bulk_load%'").fetchone() is None
+
+
+def test_a_load_killed_a_moment_ago_is_repaired_by_the_next_process(home: Path) -> None:
+    from cost_mcp.config import load_settings
+
+    db = load_settings().db
+    with contextlib.closing(connect(db)) as conn:
+        before = index_names(conn)
+    loader, _ = _loading(str(db), killed=True)
+    loader.join(60)
+    assert loader.exitcode == 9
+    with contextlib.closing(connect(db)) as again:  # its last batch a moment ago: its process is gone
+        assert index_names(again) == before
+        assert again.execute("SELECT 1 FROM meta WHERE key LIKE 'bulk_load%'").fetchone() is None
+
+
+def _write_a_while(db: str, opened: Event, go_on: Event, in_batch: Event) -> None:
+    """Another writer (a report reading the logs after the killed load) holding the write lock."""
+    from cost_mcp.store import connect, write_transaction
+
+    conn = connect(db)
+    opened.set()
+    go_on.wait(60)
+    with write_transaction(conn):
+        in_batch.set()
+        time.sleep(BATCH_SECONDS)
+    conn.close()
+
+
+def test_a_process_opening_the_ledger_beside_a_writer_leaves_a_killed_loads_indexes_to_the_next(
+    home: Path,
+) -> None:
+    # A status line opening the ledger after a killed first load waited for the write lock as long
+    # as another writer held it (up to the busy timeout) to build the indexes, where it waits 1 s
+    # for a writer.
+    from cost_mcp.config import load_settings
+
+    db = load_settings().db
+    context = multiprocessing.get_context("spawn")
+    opened, go_on, in_batch = context.Event(), context.Event(), context.Event()
+    writer = context.Process(target=_write_a_while, args=(str(db), opened, go_on, in_batch))
+    writer.start()
+    try:
+        assert opened.wait(60)
+        with contextlib.closing(connect(db)) as conn:
+            before = index_names(conn)
+            drop_secondary_indexes(conn)  # and killed
+        go_on.set()
+        assert in_batch.wait(60)
+        started = time.monotonic()
+        with contextlib.closing(connect(db)) as conn:
+            took = time.monotonic() - started
+            assert took < BATCH_SECONDS / 2, took
+            assert "usage_events_counted_ts" not in index_names(conn)  # left for the next
+    finally:
+        go_on.set()
+        writer.join(60)
+    assert writer.exitcode == 0
+    with contextlib.closing(connect(db)) as again:
+        assert index_names(again) == before
+        assert again.execute("SELECT 1 FROM meta WHERE key LIKE 'bulk_load%'").fetchone() is None
 
 
 def _row(conn: Conn, source: str, key: str, request_id: str, ts_ms: int, counted: int = 1) -> None:

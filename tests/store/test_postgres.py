@@ -14,6 +14,7 @@ import pytest
 from cost_mcp.config import load_settings
 from cost_mcp.errors import DatabaseError
 from cost_mcp.store import Ledger, connect, write_transaction
+from cost_mcp.store.connection import Conn
 from cost_mcp.store.connection import shown as scrub
 from cost_mcp.store.migrations import MIGRATIONS, applied
 from cost_mcp.store.postgres import PgConnection, translate
@@ -248,3 +249,48 @@ def test_a_connection_ended_in_the_middle_of_a_request_says_what_happened(
             assert conn.execute("SELECT 1").fetchone()[0] == 1
     finally:
         ledger.close()
+
+
+def test_a_deadlock_is_not_called_a_lock_held_for_60_s(pg: str) -> None:
+    # Two writes that cross each other: PostgreSQL refuses one of them after its deadlock check
+    # (a second), which the message called "locked by another process for longer than 60 s".
+    import sqlite3
+
+    from cost_mcp.store.connection import explain
+
+    first, second = connect(pg), connect(pg)
+    try:
+        for conn in (first, second):
+            conn.execute("INSERT INTO meta (key, value) VALUES (?, '0')", (f"k{id(conn)}",))
+        keys = [f"k{id(first)}", f"k{id(second)}"]
+        failures: list[sqlite3.Error] = []
+
+        def write(conn: Conn, order: list[str], ready: threading.Barrier) -> None:
+            try:
+                conn.execute("BEGIN")
+                conn.execute("UPDATE meta SET value = '1' WHERE key = ?", (order[0],))
+                ready.wait(10)
+                conn.execute("UPDATE meta SET value = '1' WHERE key = ?", (order[1],))
+                conn.execute("COMMIT")
+            except sqlite3.Error as exc:
+                conn.rollback()
+                failures.append(exc)
+
+        ready = threading.Barrier(2)
+        started = time.monotonic()
+        threads = [
+            threading.Thread(target=write, args=(first, keys, ready)),
+            threading.Thread(target=write, args=(second, keys[::-1], ready)),
+        ]
+        for t in threads:
+            t.start()
+        for t in threads:
+            t.join(30)
+        assert time.monotonic() - started < 10
+        [failure] = failures
+        message = explain(pg, failure)
+        assert "60 s" not in message and "deadlock" in message
+        assert "nothing of it was stored, so running it again is safe" in message
+    finally:
+        second.close()
+        first.close()

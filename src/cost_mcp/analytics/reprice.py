@@ -64,17 +64,21 @@ def reprice_unpriced(conn: Conn, pricer: Pricer, settings: HasCoreSettings | Non
     priced: list[tuple[int, int, str, str]] = []
     moments: list[int] = []
     still: dict[str, int] = defaultdict(int)
-    for call in events.unpriced_calls(conn):
-        price = _price(pricer, call)
-        if isinstance(price, Price):
-            priced.append((call.id, price.total_nanos, price.model_id, "; ".join(price.assumptions)))
-            moments.append(call.ts_ms)
-        else:
-            still[call.model or "(model not reported)"] += 1
-    if priced:
-        with write_transaction(conn):
+    # Read under the write lock: a copy of a call stored meanwhile with more tokens (the status line
+    # reading a growing transcript, by a pricer without this price) was given the price of the
+    # tokens read before it, for good (a price is only ever set on an unpriced call).
+    with write_transaction(conn):
+        for call in events.unpriced_calls(conn):
+            price = _price(pricer, call)
+            if isinstance(price, Price):
+                priced.append((call.id, price.total_nanos, price.model_id, "; ".join(price.assumptions)))
+                moments.append(call.ts_ms)
+            else:
+                still[call.model or "(model not reported)"] += 1
+        if priced:
             events.set_prices(conn, priced, moments)
             meta.note_pricing(conn)
+    if priced:
         rollup.refresh(conn)
         if settings is not None:
             from cost_mcp.analytics.alerts import fire_alerts

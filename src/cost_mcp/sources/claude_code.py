@@ -828,7 +828,7 @@ def _read_work(
     large = claude_logs.large_read(conn) if total_bytes >= BULK_LOAD_BYTES else contextlib.nullcontext()
     with large:
         if bulk_load:
-            bulk.drop_secondary_indexes(conn)
+            bulk.drop_secondary_indexes(conn, loader=True)
         try:
             # A large read parses in a second process while this one writes (the two take about as
             # long); a small one is not worth a fork.
@@ -1567,6 +1567,7 @@ def _write(conn: Conn, prepared: _Rows, batch: _Batch, stats: ScanStats) -> None
         rollup.mark_dirty(conn, [ts for _, ts, _ in existing] + [rows[i][_TS] for i in held])
         _save_files(conn, batch.files.values())
         skipped_lines.record(conn, batch.restarted, batch.skipped)
+        bulk.beat(conn)  # a load with its indexes dropped goes on: others leave them to it
 
 
 DAY_MS = 86_400_000

@@ -6,7 +6,10 @@ drops ``usage_events``' secondary indexes (never its UNIQUE key, which dedup nee
 again at the end. The dropped definitions are saved in ``meta`` in the same transaction as the
 drop, and :func:`restore_indexes` (run at the end of the load and on every :func:`connect`) builds
 them back from there: a load killed in the middle leaves a ledger whose queries are correct (only
-slower) until the next process opens it.
+slower) until the next process opens it. A process opening the ledger while the load is still
+under way leaves them to the loader (:data:`LOADER_KEY`): it waited for the load's write lock and
+then built them itself, in the middle of the load (a status line or hook: seconds, not the 1 s
+they wait for a writer).
 
 PostgreSQL drops its indexes too, keeping the one secondary index the cross-path dedup (m016's
 rule, applied per batch since m021) looks up for every log row, ``usage_events_otel_request``: a
@@ -34,12 +37,23 @@ there is a ``COPY`` into a temporary staging table and one ``INSERT ... SELECT .
 from __future__ import annotations
 
 import json
+import os
+import socket
 import sqlite3
+import time
+import weakref
 from collections import Counter
 from collections.abc import Iterable, Sequence
 from typing import TYPE_CHECKING, Any, cast
 
-from cost_mcp.store.connection import Conn, dialect, write_transaction
+from cost_mcp.store.connection import (
+    REFRESH_LOCK_TIMEOUT_MS,
+    Conn,
+    dialect,
+    is_busy,
+    lock_timeout,
+    write_transaction,
+)
 from cost_mcp.store.connection import marks as placeholders
 
 if TYPE_CHECKING:
@@ -47,6 +61,14 @@ if TYPE_CHECKING:
 
 PENDING_KEY = "bulk_load_dropped_indexes"
 TRIGGERS_KEY = "bulk_load_dropped_triggers"
+LOADER_KEY = "bulk_load_loader"
+"""The process loading with the indexes dropped (host and pid) and when it last wrote a batch."""
+LOADER_SILENT_SECONDS = 30.0
+"""How long after a loader's last batch (:func:`beat`) its load still counts as under way unless its
+process is known gone: a loader on another host (a shared PostgreSQL ledger), or one whose process
+id another process took since, is then taken for killed and its indexes are built."""
+_loaders: weakref.WeakSet[Any] = weakref.WeakSet()
+"""This process's connections loading with the indexes dropped (see :func:`drop_secondary_indexes`)."""
 TABLE = "usage_events"
 
 SETTLE: dict[str, tuple[str, ...]] = {
@@ -191,11 +213,18 @@ def table_is_empty(conn: Conn) -> bool:
     return conn.execute(f"SELECT 1 FROM {TABLE} LIMIT 1").fetchone() is None
 
 
-def drop_secondary_indexes(conn: Conn) -> int:
-    """Drop the secondary indexes of ``usage_events`` for a bulk load; returns how many."""
+def drop_secondary_indexes(conn: Conn, *, loader: bool = False) -> int:
+    """Drop the secondary indexes of ``usage_events`` for a bulk load; returns how many.
+
+    ``loader``: this connection goes on to load, calling :func:`beat` in each batch and
+    :func:`restore_indexes` at the end; until then another process opening the ledger leaves the
+    indexes to it (without, nothing tells that a load is under way: a test's killed load)."""
     with write_transaction(conn):
         if dialect(conn) == "sqlite":
             _drop_settled_triggers(conn)
+        if loader:
+            _loaders.add(conn)
+            _note_loader(conn)
         rows = _droppable(conn)
         if not rows:
             return 0
@@ -289,14 +318,63 @@ def _drop_settled_triggers(conn: Conn) -> None:
         conn.execute(f'DROP TRIGGER "{name}"')
 
 
-def restore_indexes(conn: Conn) -> int:
+def beat(conn: Conn) -> None:
+    """In a batch's write transaction of a load that dropped the indexes with ``loader``: note that
+    the load is still under way (see :data:`LOADER_SILENT_SECONDS`)."""
+    if conn in _loaders:
+        _note_loader(conn)
+
+
+def _note_loader(conn: Conn) -> None:
+    owner = {"host": socket.gethostname(), "pid": os.getpid(), "at": time.time()}
+    conn.execute(
+        "INSERT INTO meta (key, value) VALUES (?, ?) ON CONFLICT (key) DO UPDATE SET value = excluded.value",
+        (LOADER_KEY, json.dumps(owner, sort_keys=True)),
+    )
+
+
+def _load_under_way(conn: Conn) -> bool:
+    """Whether the process that dropped the indexes is still loading, as far as can be told."""
+    row = conn.execute("SELECT value FROM meta WHERE key = ?", (LOADER_KEY,)).fetchone()
+    if row is None:
+        return False
+    try:
+        owner = json.loads(row[0])
+        host, pid, at = str(owner["host"]), int(owner["pid"]), float(owner["at"])
+    except (ValueError, KeyError, TypeError):
+        return False
+    if not time.time() - LOADER_SILENT_SECONDS < at < time.time() + LOADER_SILENT_SECONDS:
+        return False
+    if host != socket.gethostname() or os.name != "posix":
+        return True  # its process cannot be looked up from here (os.kill on Windows would end it)
+    if pid == os.getpid():
+        return len(_loaders) > 0
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except OSError:
+        return True  # another user's process: it exists
+    return True
+
+
+def restore_indexes(conn: Conn, *, opening: bool = False) -> int:
     """Build every index a bulk load dropped (also after a crash); returns how many were built.
+
+    ``opening`` (the ledger, in :func:`connect`): none while the load that dropped them is under
+    way (:func:`drop_secondary_indexes`' ``loader``): the loader builds them at its end; and none
+    when another process holds the write lock past :data:`REFRESH_LOCK_TIMEOUT_MS`: the next
+    process to open the ledger builds them. A status line or hook opening it after a killed load
+    waited for the write lock as long as the writer held it (up to the busy timeout), where it
+    waits 1 s for a writer; queries are right without them, only slower.
 
     The rollup is not rebuilt here: a load sums it per batch and leaves only its recounted
     messages' quarter-hours dirty (~120 of a 65k-call history), which the ordinary refresh after
     this rebuilds through the indexes just built in 0.07-0.10 s. Rebuilding the span from the
     first to the last of them beside the index builds (on PostgreSQL, on a second connection)
     scanned nearly the whole history again: 0.5-0.8 s, longer than the builds it ran beside."""
+    if not opening:
+        _loaders.discard(conn)  # the load is over, whatever is left to build
     try:
         if (
             not _has_meta(conn)
@@ -304,12 +382,26 @@ def restore_indexes(conn: Conn) -> int:
             is None
         ):
             return 0
+        if opening and _load_under_way(conn):
+            return 0
     except sqlite3.OperationalError:
         raise
     except sqlite3.DatabaseError:
         # A damaged ledger: it still opens, so its first real use reports the damage with what to
         # do (store.connection.explain), as it would without this check.
         return 0
+    if not opening:
+        return _restore(conn)
+    try:
+        with lock_timeout(conn, REFRESH_LOCK_TIMEOUT_MS):
+            return _restore(conn)
+    except sqlite3.OperationalError as exc:
+        if not is_busy(exc):
+            raise
+        return 0
+
+
+def _restore(conn: Conn) -> int:
     with write_transaction(conn):
         pending = _pending(conn)  # read again under the write lock: another process may have done it
         present = index_names(conn)
@@ -340,7 +432,7 @@ def restore_indexes(conn: Conn) -> int:
                 conn.execute(sql)
             for statement in SETTLE.get(name, ()):
                 conn.execute(statement)
-        conn.execute("DELETE FROM meta WHERE key = ?", (TRIGGERS_KEY,))
+        conn.execute("DELETE FROM meta WHERE key IN (?, ?)", (TRIGGERS_KEY, LOADER_KEY))
     return built
 
 

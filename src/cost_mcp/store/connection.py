@@ -361,7 +361,7 @@ def _open(target: str, *, migrate_schema: bool) -> LedgerConnection:
         if migrate_schema:
             from cost_mcp.store.bulk import restore_indexes
 
-            restore_indexes(conn)  # after a bulk load that was killed before it finished
+            restore_indexes(conn, opening=True)  # after a bulk load killed before it finished
             migrate(conn)
     except sqlite3.OperationalError:
         conn.close()
@@ -552,6 +552,13 @@ def explain(target: str | Path, exc: sqlite3.Error) -> str:
 def _explain_postgres(target: str, exc: sqlite3.Error) -> str:
     text = str(exc)
     name = str(getattr(exc, "sqlite_errorname", ""))
+    if is_deadlock(exc) or getattr(exc.__cause__, "sqlstate", None) == "40001":
+        # Refused at once (after a second's deadlock check at most), not after the lock's wait:
+        # "locked for longer than 60 s" was not what happened.
+        return (
+            f"the ledger {target} refused this write: it crossed another process's write at the same "
+            f"moment ({text}); nothing of it was stored, so running it again is safe"
+        )
     if is_busy(exc):
         return (
             f"the ledger {target} is locked by another process for longer than "

@@ -385,7 +385,7 @@ def connect(target: str, *, lock_timeout_ms: int, migrate_schema: bool = True) -
         from cost_mcp.store.migrations import migrate
 
         try:
-            restore_indexes(conn)  # after a bulk load that was killed before it finished
+            restore_indexes(conn, opening=True)  # after a bulk load killed before it finished
             migrate(conn)
         except BaseException:
             conn.close()
