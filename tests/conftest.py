@@ -11,6 +11,7 @@ skip, saying why, unless ``CI`` is set: then they fail.
 from __future__ import annotations
 
 import contextlib
+import logging
 import os
 import time
 from collections.abc import AsyncIterator, Iterator
@@ -71,6 +72,41 @@ def no_retry_waits() -> Iterator[None]:
     """Retries happen (up to 5 attempts) but never sleep; a test that needs real waits turns this off."""
     with stamina.set_testing(True, attempts=5):
         yield
+
+
+_LoggerState = tuple[int, bool, bool, tuple[logging.Handler, ...]]
+
+
+def _logger_states() -> dict[str, _LoggerState]:
+    loggers = logging.Logger.manager.loggerDict.items()
+    return {
+        name: (lg.level, lg.propagate, lg.disabled, tuple(lg.handlers))
+        for name, lg in loggers
+        if isinstance(lg, logging.Logger)
+    }
+
+
+@pytest.fixture(autouse=True)
+def logging_as_it_was() -> Iterator[None]:
+    """Each test leaves the named loggers as it found them (level, propagation, handlers; a logger
+    first made during the test back to a new one's). Code a test runs in this process configures
+    logging for the whole process, as it should in its own: uvicorn's config (the dashboard and
+    team-server tests) stops its loggers propagating to the root, where caplog listens, and puts
+    uvicorn.error at WARNING; the CLI's main() puts the alert, stamina and httpx2 loggers above the
+    levels later tests capture. Kept, they made a later test's caplog assertions fail (a record
+    test in another order) or hold for nothing (no alert logged because none could be). The
+    root logger is pytest's own to restore (caplog, its capture handlers)."""
+    before = _logger_states()
+    yield
+    fresh: _LoggerState = (logging.NOTSET, True, False, ())
+    for name, state in _logger_states().items():
+        was = before.get(name, fresh)
+        if state == was:
+            continue
+        logger = logging.getLogger(name)
+        level, logger.propagate, logger.disabled, handlers = was
+        logger.handlers[:] = handlers
+        logger.setLevel(level)
 
 
 @pytest.fixture

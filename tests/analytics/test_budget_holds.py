@@ -16,6 +16,7 @@ from decimal import Decimal
 from threading import Barrier
 
 import pytest
+import time_machine
 
 from cost_mcp import hooks
 from cost_mcp.analytics import agents, budgets, spend
@@ -152,10 +153,13 @@ def test_a_hold_never_counts_as_spend(conn: Conn, settings: Settings) -> None:
 def test_holds_expire(conn: Conn, settings: Settings) -> None:
     gate(conn)
     short = settings.model_copy(update={"budget_hold_seconds": 1})
-    assert check(conn, short).allowed is True
-    assert check(conn, short).budgets[0].held_usd == Decimal("0.315")
-    time.sleep(1.2)
-    after = check(conn, short)
+    # The clock stands still until moved: on the running one, the hold's one second had to cover
+    # both checks (a machine stalled that long failed the test), and a sleep waited it out.
+    with time_machine.travel(datetime.now(UTC), tick=False) as traveller:
+        assert check(conn, short).allowed is True
+        assert check(conn, short).budgets[0].held_usd == Decimal("0.315")
+        traveller.shift(1.2)
+        after = check(conn, short)
     assert after.budgets[0].held_usd == 0  # the first two expired
     assert after.budgets[0].remaining_before_usd == 1
     assert conn.execute("SELECT COUNT(*) FROM budget_holds").fetchone()[0] == 1  # only its own: deleted

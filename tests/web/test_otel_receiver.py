@@ -749,7 +749,10 @@ def test_a_server_on_every_address_says_to_set_its_public_url(settings: Settings
     assert wildcard_note(public, "0.0.0.0", 8000, auth=True) is None
 
 
-@pytest.mark.usefixtures("ops")  # before `server`: the server reads the webhook at start
+# Both before `server`: the server reads the webhook at start, and the clock (noon) through its
+# environment. The calls below are seconds old and the budget a day's, evaluated 5 s later: on the
+# real clock, a test started a few seconds before midnight evaluated the new day, which they are not in.
+@pytest.mark.usefixtures("ops", "clock")
 def test_otlp_usage_fires_a_budget_webhook_with_no_query(server: str, settings: Settings) -> None:
     """A budget crossed by OTel events alone reaches its webhook within seconds, each threshold
     once, though nobody asks the server anything (before, only a query evaluated budgets)."""
@@ -758,8 +761,7 @@ def test_otlp_usage_fires_a_budget_webhook_with_no_query(server: str, settings: 
         set_budget(conn, "dev", Decimal("0.02"), "day", BudgetScope(), webhook="ops", settings=settings)
     finally:
         conn.close()
-    # Claude Code's own estimate counts (cost mode auto): 0.0123 each, so 0.0246 of 0.02. Seconds
-    # ago, not minutes: minutes ago fell in yesterday's budget day when run just after 00:00 UTC.
+    # Claude Code's own estimate counts (cost mode auto): 0.0123 each, so 0.0246 of 0.02.
     now = datetime.now(UTC).replace(microsecond=0)
     _send_logs(server, [_api_request("req_W1", now - timedelta(seconds=3), Tokens(input=10, output=10))])
     _send_logs(server, [_api_request("req_W2", now - timedelta(seconds=2), Tokens(input=10, output=10))])

@@ -11,11 +11,13 @@ import html
 import time
 from collections.abc import Iterator
 from dataclasses import dataclass
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
 import httpx2
 import pytest
+import time_machine
 from starlette.testclient import TestClient
 
 from cost_mcp.config import Settings
@@ -233,14 +235,19 @@ def test_a_revoked_tokens_session_stops_at_once(team: Team) -> None:
     assert "max-age=0" in page.headers["set-cookie"].lower()  # the browser forgets it too
 
 
-def test_a_session_ends_after_its_time(team: Team, monkeypatch: pytest.MonkeyPatch) -> None:
-    monkeypatch.setattr(auth, "SESSION_SECONDS", 1)
-    signed = _sign_in(team.http, team.tokens["admin"])
-    assert "max-age=1" in signed.headers["set-cookie"].lower()
-    team.http.cookies.set(signin.SESSION_COOKIE, _session_cookie(signed))
-    assert team.http.get("/api/budgets", headers=JSON).status_code == 200
-    time.sleep(1.1)
-    assert team.http.get("/api/budgets", headers=JSON).status_code == 401
+def test_a_session_ends_after_its_time(team: Team) -> None:
+    # The clock stands still until moved: a one-second session on the running clock had to outlast
+    # the sign-in and the first question (a machine stalled that long failed the test), and a
+    # sleep waited it out; the session's real length is what is checked now, to the second.
+    with time_machine.travel(datetime.now(UTC), tick=False) as traveller:
+        signed = _sign_in(team.http, team.tokens["admin"])
+        assert f"max-age={auth.SESSION_SECONDS}" in signed.headers["set-cookie"].lower()
+        team.http.cookies.set(signin.SESSION_COOKIE, _session_cookie(signed))
+        assert team.http.get("/api/budgets", headers=JSON).status_code == 200
+        traveller.shift(auth.SESSION_SECONDS - 1)
+        assert team.http.get("/api/budgets", headers=JSON).status_code == 200
+        traveller.shift(1)
+        assert team.http.get("/api/budgets", headers=JSON).status_code == 401
 
 
 def test_sign_in_and_out_from_another_site_are_refused(team: Team) -> None:
@@ -321,20 +328,25 @@ def test_signed_in_in_a_real_browser(browser: Any, seeded: Settings, artifacts: 
         ledger.close()
 
 
-def test_failed_sign_ins_forget_quiet_addresses_and_keep_counting() -> None:
+def test_failed_sign_ins_forget_quiet_addresses_and_keep_counting(monkeypatch: pytest.MonkeyPatch) -> None:
     """An address whose failures have all aged out is forgotten (it was kept as an empty list, and
     the clean-up past 10,000 addresses then failed on it, so no failure was counted any more)."""
-    import time
+    from types import SimpleNamespace
 
     from cost_mcp.web.signin import FailedSignIns
 
-    failures = FailedSignIns(limit=2, window=0.05)
+    # The limiter's own clock, moved by hand. On the real one its 0.05 s window had to hold from the
+    # first failure below to the wait, across the clean-up of 10,001 addresses: under coverage on a
+    # loaded machine it did not always (wait() was 0.0 in 1 to 3 runs of 40).
+    now = [1_000.0]
+    monkeypatch.setattr(signin, "time", SimpleNamespace(monotonic=lambda: now[0], time=time.time))
+    failures = FailedSignIns(limit=2, window=60)
     failures.failed("198.51.100.1")
-    time.sleep(0.06)
+    now[0] += 61
     assert failures.wait("198.51.100.1") == 0.0
     for i in range(10_001):
         failures.failed(f"2001:db8::{i:x}")
-    time.sleep(0.06)
+    now[0] += 61
     failures.failed("203.0.113.9")  # the clean-up runs here
     failures.failed("203.0.113.9")
-    assert failures.wait("203.0.113.9") > 0  # still counted, still limited
+    assert failures.wait("203.0.113.9") == 60  # still counted, still limited: the first one's window
