@@ -270,7 +270,6 @@ async def test_questions_asked_at_once_do_not_call_each_other_another_process(
     async with anyio.create_task_group() as tg:
         for _ in range(3):
             tg.start_soon(ask)
-    print("W", [a["warnings"] for a in answers])
     assert not pending  # the slow read ran
     assert [a["total_usd"] for a in answers] == [3.000012] * 3
     for answer in answers:
