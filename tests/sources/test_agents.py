@@ -1759,7 +1759,7 @@ def test_a_ledger_that_read_bad_lines_before_counts_them_once_upgraded(
 ) -> None:
     """Files read by a version that did not keep agents' skipped lines are read once more from their
     start (m026): their bad lines are then named, and no call counts twice."""
-    from cost_mcp.store import MIGRATIONS, migrations, source_state
+    from cost_mcp.store import MIGRATIONS, migrations, rollup, source_state
     from tests.store.test_migrations import _blank_postgres
 
     codex_file = _codex_with_bad_lines(home)
@@ -1770,6 +1770,8 @@ def test_a_ledger_that_read_bad_lines_before_counts_them_once_upgraded(
         before.setattr(
             migrations, "MIGRATIONS", MIGRATIONS[: names.index("m028_agent_files_read_again_for_skips")]
         )
+        # That version's refresh knew only rollup_dirty (m036's second mark table came later).
+        before.setattr(rollup, "MARKS", ("rollup_dirty",))
         old = connect(settings.db)
         try:
             agents.ingest_all(old, settings, Pricer())

@@ -677,7 +677,7 @@ def test_calls_stored_both_ways_before_are_given_their_member_on_upgrade(
     settings: Settings, home: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     """A ledger whose log copies were stored without the OTel copy's member and cost (m031)."""
-    from cost_mcp.store import MIGRATIONS, migrations
+    from cost_mcp.store import MIGRATIONS, migrations, rollup
     from cost_mcp.store import reported as reported_store
     from cost_mcp.store.connection import is_postgres
     from tests.store.test_migrations import _blank_postgres
@@ -699,6 +699,8 @@ def test_calls_stored_both_ways_before_are_given_their_member_on_upgrade(
         # That version kept no tombstones (m032): the receiver of this one looks them up.
         before.setattr(reported_store, "forgotten_keys", lambda conn, keys: set())
         before.setattr(reported_store, "forgotten_request_ids", lambda conn, source, ids: set())
+        # Nor m036's second mark table: its refresh knew only rollup_dirty.
+        before.setattr(rollup, "MARKS", ("rollup_dirty",))
         old = connect(settings.db)
         try:
             claude_code.ingest(old, settings, Pricer())
