@@ -37,6 +37,7 @@ from cost_mcp import access, push
 from cost_mcp.analytics import spend
 from cost_mcp.config import Settings
 from cost_mcp.errors import InvalidInputError
+from cost_mcp.money import format_usd
 from cost_mcp.notify import display_url
 from cost_mcp.periods import Period
 from cost_mcp.pricing import Pricer, Tokens
@@ -2007,7 +2008,7 @@ def test_calls_forgotten_by_forget_pushes_stay_forgotten_when_otlp_sends_them_ag
     old = [_api_request(f"req_old{i}", when, Tokens(input=1000 * (i + 1), output=100)) for i in range(2)]
     _send_logs(team.base, old, token=team.tokens["ana"])
     assert _total(team.server_db, members=[ana]) > 0
-    gone = _cli(_env(home, team.server_db), "team", "forget-pushes", "--member", ana)
+    gone = _cli(_env(home, team.server_db), "team", "forget-pushes", "--member", ana, "--yes")
     assert gone.returncode == 0 and f"forgot 2 row(s) of {ana}" in gone.stderr, gone.stderr
     assert _total(team.server_db, members=[ana]) == 0
 
@@ -2053,7 +2054,7 @@ def test_a_call_forgotten_as_it_came_over_otlp_stays_forgotten_when_its_log_is_p
         team.base, [_api_request("req_a1", when, Tokens(input=1000, output=100))], token=team.tokens["ana"]
     )
     assert _total(team.server_db, members=[ana]) > 0
-    gone = _cli(_env(home, team.server_db), "team", "forget-pushes", "--member", ana)
+    gone = _cli(_env(home, team.server_db), "team", "forget-pushes", "--member", ana, "--yes")
     assert gone.returncode == 0 and f"forgot 1 row(s) of {ana}" in gone.stderr, gone.stderr
 
     done = _cli(laptop.env(home, COST_MCP_TEAM_TOKEN=team.tokens["ana"]), "push", "--server", team.base)
@@ -2075,7 +2076,7 @@ def test_an_otlp_event_of_a_call_whose_log_copy_was_forgotten_stays_out(team: Te
     laptop = _laptop(home, "ana", ana, [("msg_a1", "req_a1", 1000, 100)])
     done = _cli(laptop.env(home, COST_MCP_TEAM_TOKEN=team.tokens["ana"]), "push", "--server", team.base)
     assert done.returncode == 0, done.stderr
-    gone = _cli(_env(home, team.server_db), "team", "forget-pushes", "--member", ana)
+    gone = _cli(_env(home, team.server_db), "team", "forget-pushes", "--member", ana, "--yes")
     assert gone.returncode == 0 and f"forgot 1 row(s) of {ana}" in gone.stderr, gone.stderr
 
     when = datetime.now(UTC) - timedelta(minutes=30)
@@ -2137,10 +2138,42 @@ def test_an_otlp_event_for_a_call_another_members_log_holds_is_refused(team: Tea
     anas = _total(team.server_db, members=[ana])
     assert anas > 0
 
-    gone = _cli(_env(home, team.server_db), "team", "forget-pushes", "--member", bob)
+    gone = _cli(_env(home, team.server_db), "team", "forget-pushes", "--member", bob, "--yes")
     assert gone.returncode == 0, gone.stderr
     assert _total(team.server_db, members=[bob]) == 0
     assert _total(team.server_db, members=[ana]) == anas
+
+
+def test_forget_pushes_with_no_range_asks_first_and_says_how_to_undo(team: Team, home: Path) -> None:
+    """`team forget-pushes --member ana` with no range removed everything Ana ever pushed without a
+    word, though the server keeps no copy: only her laptop's `push --full` can bring it back. Run
+    where nothing can ask, it now removes nothing and names what it would remove and --yes; with
+    --yes it removes it and says how to undo it, and what an undo cannot bring back."""
+    ana = "ana@example.com"
+    laptop = _laptop(home, "ana", ana, [("msg_a", "req_a", 1_000_000, 10), ("msg_b", "req_b", 10, 1)])
+    pushed = _cli(laptop.env(home, COST_MCP_TEAM_TOKEN=team.tokens["ana"]), "push", "--server", team.base)
+    assert pushed.returncode == 0, pushed.stderr
+    anas = _total(team.server_db, members=[ana])
+    assert anas > 0
+    admin = _env(home, team.server_db, COLUMNS="300")
+
+    refused = _cli(admin, "team", "forget-pushes", "--member", ana)
+    assert refused.returncode != 0
+    said = " ".join(refused.stderr.split())
+    assert f"this forgets everything {ana} ever pushed (2 row(s), {format_usd(anas)})" in said, said
+    assert "Add --yes" in said and "push --full" in said, said
+    assert _total(team.server_db, members=[ana]) == anas
+
+    # A range (or --dry-run) picks what it says: no question.
+    dry = _cli(admin, "team", "forget-pushes", "--member", ana, "--dry-run")
+    assert dry.returncode == 0 and "would forget 2 row(s)" in dry.stderr, dry.stderr
+
+    gone = _cli(admin, "team", "forget-pushes", "--member", ana, "--yes")
+    assert gone.returncode == 0, gone.stderr
+    said = " ".join(gone.stderr.split())
+    assert f"forgot 2 row(s) of {ana}" in said, said
+    assert f"to undo: this server keeps no copy: `cost-mcp team unforget-pushes --member {ana}`" in said, said
+    assert _total(team.server_db, members=[ana]) == 0
 
 
 def test_forget_pushes_touches_no_other_member_and_says_who_pushed(team: Team, home: Path) -> None:

@@ -3,6 +3,7 @@ unforget-pushes`` and ``push``."""
 
 from __future__ import annotations
 
+import shlex
 import sys
 from typing import TYPE_CHECKING, Any
 
@@ -18,6 +19,7 @@ from cost_mcp.cli.app import (
     say_removed,
     settings,
 )
+from cost_mcp.errors import InvalidInputError
 from cost_mcp.money import format_cost, from_nanos
 from cost_mcp.periods import iso_utc
 from cost_mcp.store.team import ROLES
@@ -181,22 +183,67 @@ def _say_pushes(result: PushesForgotten, verb: str) -> None:
 )
 @period_options
 @click.option("--dry-run", is_flag=True, help="show what would be removed, change nothing")
-def team_forget_pushes(member: str, dry_run: bool, **options: Any) -> int:
+@click.option("--yes", is_flag=True, help="with no range, forget everything the member pushed without asking")
+def team_forget_pushes(member: str, dry_run: bool, yes: bool, **options: Any) -> int:
     """Remove what a member's tokens sent (every time, or --period / --start / --end).
 
     Their laptops' pushes, OTLP and record_usage over HTTP: for a leaked token or a broken laptop,
     `token revoke` stops it sending and this removes what it sent. The calls stay forgotten: the
     member's next push, `push --full` too, does not bring them back until `team unforget-pushes`.
     The server's own logs and provider bills are untouched. Budget alerts spend no longer reaches
-    fire again when it does.
+    fire again when it does. With no range, everything the member ever sent goes: asked first
+    (on a terminal), unless --yes.
     """
     from cost_mcp.analytics import reported as reported_calls
 
     start_ms, end_ms = _pushes_range(options)
     with ledger(fresh=False) as (loaded, conn):
+        if start_ms is None and not dry_run and not yes:
+            preview = reported_calls.forget_pushes(conn, loaded, member, None, None, dry_run=True)
+            if preview.sums:
+                _confirm_forget_all(preview)
         result = reported_calls.forget_pushes(conn, loaded, member, start_ms, end_ms, dry_run=dry_run)
     _say_pushes(result, "would forget" if dry_run else "forgot")
+    if result.sums and not dry_run:
+        Console(stderr=True).print(
+            _UNDO.format(member=result.member, range=_range_args(options)), highlight=False
+        )
     return EXIT_OK
+
+
+# The server deletes the rows: only a copy elsewhere can bring them back. A laptop's ledger holds
+# what it pushed; nothing holds what came only over OTLP or record_usage (their senders do not
+# send old calls again), so an admin who expected an undo lost that spend for good.
+_NOT_KEPT = (
+    "this server keeps no copy: `cost-mcp team unforget-pushes --member {member}{range}` lets them "
+    "back, and only the member's own `cost-mcp push --full` sends them again, from machines that still "
+    "hold them (calls that came only over OTLP or record_usage are held nowhere else)"
+)
+_UNDO = "to undo: " + _NOT_KEPT
+
+
+def _range_args(options: dict[str, Any]) -> str:
+    """The range options as given, to repeat in the undo command."""
+    names = ("period", "start", "end", "timezone")
+    return "".join(f" --{name} {shlex.quote(options[name])}" for name in names if options[name])
+
+
+def _confirm_forget_all(preview: PushesForgotten) -> None:
+    """No range: everything the member ever pushed. Show it and ask; without a terminal to ask on,
+    say what it is and to add --yes."""
+    what = f"{preview.rows:,} row(s), {format_cost(preview.total_usd, preview.unpriced)}"
+    kept = _NOT_KEPT.format(member=preview.member, range="")
+    if not sys.stdin.isatty():
+        raise InvalidInputError(
+            f"no --period/--start/--end: this forgets everything {preview.member} ever pushed ({what}); "
+            f"{kept}. Add --yes to forget it all, --dry-run to see it per source, or give a range"
+        )
+    _say_pushes(preview, "would forget")
+    click.confirm(
+        f"Forget everything {preview.member} ever pushed ({what})? {kept[0].upper()}{kept[1:]}.",
+        abort=True,
+        err=True,
+    )
 
 
 @team.command("unforget-pushes")
