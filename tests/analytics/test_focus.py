@@ -275,6 +275,43 @@ def test_a_name_that_would_start_a_formula_is_text_in_the_focus_csv_and_still_va
     assert failures == []
 
 
+def test_a_credit_on_a_bill_is_a_focus_credit_and_the_rows_still_sum_to_the_total(
+    home: Path,
+    conn: Conn,
+    settings: Settings,
+    tmp_path: Path,
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    """A provider's credit line (a negative amount on the bill) was exported as ChargeCategory
+    `Usage`, `Usage-Based`, "Anthropic usage, as billed": finance filtering FOCUS's `Credit` rows
+    found none, and its usage was $2.50 short. FOCUS 1.0/1.2 call it Credit (Usage rows carry a
+    consumed quantity, other categories none); usage and seat fees keep their categories."""
+    _ledger(home, conn, settings)
+    with write_transaction(conn):
+        rows = [
+            Bucket(NOV2, NOV2 + DAY_MS, cost_nanos=50_000_000, model=SONNET),
+            Bucket(NOV2, NOV2 + DAY_MS, cost_nanos=-2_500_000_000, line_item="promotional credit"),
+        ]
+        replace_range(conn, "anthropic", "cost", NOV2, NOV2 + DAY_MS, rows)
+    rows_out, _, out = _export(tmp_path, capsys)
+    [credit] = [r for r in rows_out if Decimal(r["BilledCost"]) < 0]
+    assert {k: credit[k] for k in ("BilledCost", "ChargeCategory", "ChargeClass", "ChargeFrequency")} == {
+        "BilledCost": "-2.500000000",
+        "ChargeCategory": "Credit",
+        "ChargeClass": "",  # not a correction of an earlier invoiced month: the credit is of its day
+        "ChargeFrequency": "One-Time",
+    }
+    assert credit["ChargeDescription"] == "Anthropic credit or refund, as billed"
+    assert credit["ConsumedQuantity"] == credit["ConsumedUnit"] == credit["SkuMeter"] == ""
+    assert {r["ChargeCategory"] for r in rows_out if r["x_CostBasis"] == "subscription"} == {"Purchase"}
+    usage = [r for r in rows_out if r is not credit and r["x_CostBasis"] != "subscription"]
+    assert usage and {r["ChargeCategory"] for r in usage} == {"Usage"}
+    total = get_spend(conn, settings, resolve(settings, None, "2026-11-01", "2026-11-05", None)).total_usd
+    assert sum(Decimal(r["BilledCost"]) for r in rows_out) == total
+    _, failures = _validate(tmp_path, out)
+    assert failures == []
+
+
 def test_focus_periods_in_kolkata_follow_each_rows_calendar(
     home: Path,
     conn: Conn,

@@ -1,11 +1,12 @@
 """The ledger's spend as FinOps FOCUS rows, for finance tools (FOCUS 1.0 columns plus the 1.2 additions).
 
 Rows come from `get_spend` grouped by day, provider, model, project, member and basis, so the file sums to
-exactly the total every other view shows: billed amounts where a provider bills, estimates elsewhere, and
-seats as recurring purchases; nothing is counted twice. FOCUS has no notion of an estimate, so every row
-also carries `x_CostBasis` (billed | estimated | subscription) and estimated rows say so in
-`ChargeDescription`. A row whose calls have no known price keeps its priced part and counts the rest in
-`x_UnpricedRequests`: FOCUS costs cannot be null, and an unknown price must not read as $0.
+exactly the total every other view shows: billed amounts where a provider bills, estimates elsewhere,
+seats as recurring purchases and a bill that came to less than zero as a credit; nothing is counted
+twice. FOCUS has no notion of an estimate, so every row also carries `x_CostBasis` (billed |
+estimated | subscription) and estimated rows say so in `ChargeDescription`. A row whose calls have no
+known price keeps its priced part and counts the rest in `x_UnpricedRequests`: FOCUS costs cannot be
+null, and an unknown price must not read as $0.
 """
 
 from __future__ import annotations
@@ -135,14 +136,23 @@ def _row(row: SpendRow, p: Period) -> dict[str, str]:
     billing_end = datetime.combine((first + timedelta(days=32)).replace(day=1), time(), zone).astimezone(UTC)
     # FOCUS costs are numbers, never empty: calls with no known price count 0 here, and the
     # export says how many there were (FocusExport.unpriced_requests).
-    cost = _decimal(row.cost_usd or Decimal(0))
+    amount = row.cost_usd or Decimal(0)
+    cost = _decimal(amount)
     seat = row.basis == "subscription"
-    tokens = row.tokens.total_tokens if row.tokens is not None else None
+    # A bill's day, model and project that came to less than zero is a provider's credit (or a
+    # refund) larger than what was used: FOCUS's Credit, not Usage, which must carry the quantity
+    # consumed (ConsumedQuantity MUST be null for any other category). Estimates and seat fees are
+    # never negative. The row stays one row: its amount is what the bill says, so sums still match.
+    credit = amount < 0
+    tokens = row.tokens.total_tokens if row.tokens is not None and not credit else None
     description = {
-        "billed": f"{name} usage, as billed",
+        "billed": f"{name} credit or refund, as billed" if credit else f"{name} usage, as billed",
         "estimated": f"{name} usage, estimated: tokens x list price (no bill synced for this day)",
         "subscription": f"{name} subscription fee, spread over the days of its billing period",
     }[row.basis]
+    category, frequency = (
+        ("Purchase", "Recurring") if seat else ("Credit", "One-Time") if credit else ("Usage", "Usage-Based")
+    )
     values = {
         "BilledCost": cost,
         "BillingAccountId": provider,
@@ -151,9 +161,9 @@ def _row(row: SpendRow, p: Period) -> dict[str, str]:
         "BillingCurrency": "USD",
         "BillingPeriodEnd": _iso(billing_end),
         "BillingPeriodStart": _iso(billing_start),
-        "ChargeCategory": "Purchase" if seat else "Usage",
+        "ChargeCategory": category,
         "ChargeDescription": description,
-        "ChargeFrequency": "Recurring" if seat else "Usage-Based",
+        "ChargeFrequency": frequency,
         "ChargePeriodEnd": _iso(charge_end),
         "ChargePeriodStart": _iso(charge_start),
         "ConsumedQuantity": "" if tokens is None or seat else str(tokens),
@@ -177,7 +187,7 @@ def _row(row: SpendRow, p: Period) -> dict[str, str]:
         "ServiceCategory": "AI and Machine Learning",
         "ServiceName": f"{name} subscriptions" if seat else f"{name} API",
         "SkuId": model or provider,
-        "SkuMeter": "" if seat else "Tokens",
+        "SkuMeter": "" if seat or credit else "Tokens",
         "SkuPriceId": f"{provider}:{model or 'all'}",
         "SubAccountId": project or "",
         "SubAccountName": project or "",
@@ -188,7 +198,7 @@ def _row(row: SpendRow, p: Period) -> dict[str, str]:
         "x_Member": g.get("member") or "",
         "x_Requests": "" if row.requests is None else str(row.requests),
         "x_UnpricedRequests": str(row.unpriced_requests),
-        "x_TotalTokens": "" if tokens is None else str(tokens),
+        "x_TotalTokens": "" if row.tokens is None else str(row.tokens.total_tokens),
     }
     return {c: values.get(c, "") for c in COLUMNS}
 
