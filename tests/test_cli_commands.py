@@ -141,9 +141,9 @@ def test_estimate_refuses_counts_out_of_range_naming_the_option(
 @pytest.mark.sqlite_only  # refused before the ledger is read
 def test_blocks_out_of_range_says_the_option_once(capsys: pytest.CaptureFixture[str]) -> None:
     """It said "invalid --days (1 to 31) (--days (1 to 31): Input should be ...)"."""
-    code, _, err = run(capsys, "blocks", "--days", "40")
+    code, _, err = run(capsys, "blocks", "--days", "367")
     assert code == 2
-    assert err == "error: invalid --days (1 to 31) (Input should be less than or equal to 31)\n"
+    assert err == "error: invalid --days (1 to 366) (Input should be less than or equal to 366)\n"
     code, _, err = run(capsys, "blocks", "--token-limit", "lots")
     assert code == 2 and err.count("--token-limit") == 1
 
@@ -492,6 +492,25 @@ def test_blocks_session_and_forecast_views(capsys: pytest.CaptureFixture[str]) -
     assert "$0.00/day over the 7 days before today" in out
     code, out, _ = run(capsys, "forecast", "--json")
     assert code == 0 and json.loads(out)["days_in_period"] >= 28
+
+
+def test_blocks_go_back_a_year(home: Path, clock: None, capsys: pytest.CaptureFixture[str]) -> None:
+    """`blocks --days 40` was refused ("1 to 31"), so a month and a half of 5-hour windows (or last
+    quarter's) could not be listed at all, though the ledger holds them; ccusage lists any range."""
+    now = datetime.now(UTC)
+    stamp = "%Y-%m-%dT%H:%M:%S.000Z"
+    write(
+        session_file(home / "claude", "s1"),
+        assistant("msg_old", "req_old", (now - timedelta(days=200)).strftime(stamp), input=1000, output=100),
+        assistant("msg_mid", "req_mid", (now - timedelta(days=35)).strftime(stamp), input=1000, output=100),
+        assistant("msg_new", "req_new", (now - timedelta(minutes=1)).strftime(stamp), input=1000, output=100),
+    )
+    code, out, err = run(capsys, "blocks", "--days", "40", "--json")
+    assert code == 0, err
+    assert len([b for b in json.loads(out)["blocks"] if not b["is_gap"]]) == 2
+    code, out, err = run(capsys, "blocks", "--days", "366", "--json")
+    assert code == 0, err
+    assert len([b for b in json.loads(out)["blocks"] if not b["is_gap"]]) == 3
 
 
 @pytest.mark.usefixtures("logs")

@@ -580,10 +580,14 @@ def _focus_warning(result: FocusExport) -> None:
 
 # --- the ccusage-style views ------------------------------------------------------------------------
 
+BLOCKS_MAX_DAYS = 366
+"""A year of 5-hour blocks (ccusage has no bound). The usage_blocks tool keeps 31: its rows fill an
+assistant's context, where a terminal table does not."""
+
 
 @cli.command()
 @click.option("--active", is_flag=True, help="only the active block, with its projection")
-@click.option("--days", default="3", help="days back (default 3, at most 31)")
+@click.option("--days", default="3", help=f"days back (default 3, at most {BLOCKS_MAX_DAYS})")
 @click.option("--token-limit", help="tokens to compare the active block with, or 'max'")
 @click.option("--agent", help="whose usage: claude-code (default), codex, gemini-cli...")
 @json_option("the full result as JSON")
@@ -595,7 +599,7 @@ def blocks(active: bool, days: str, token_limit: str | None, agent: str | None, 
     limit: int | str | None = token_limit
     if limit is not None and limit != "max":
         limit = checked(int, limit, "--token-limit (a number of tokens, or max)")
-    back = checked(Annotated[int, Field(ge=1, le=31)], days, "--days (1 to 31)")
+    back = checked(Annotated[int, Field(ge=1, le=BLOCKS_MAX_DAYS)], days, f"--days (1 to {BLOCKS_MAX_DAYS})")
     zone: list[ZoneInfo] = []  # the configured zone, for the table: blocks themselves are UTC
 
     def query(s: Settings, conn: Conn) -> UsageBlocks:
