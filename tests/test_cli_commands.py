@@ -6,6 +6,9 @@ import csv
 import io
 import json
 import logging
+import os
+import subprocess
+import sys
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
@@ -511,6 +514,68 @@ def test_blocks_go_back_a_year(home: Path, clock: None, capsys: pytest.CaptureFi
     code, out, err = run(capsys, "blocks", "--days", "366", "--json")
     assert code == 0, err
     assert len([b for b in json.loads(out)["blocks"] if not b["is_gap"]]) == 3
+
+
+PROJECT = "Café Zürich 東京"
+NOV2 = 1_793_577_600_000  # 2026-11-02T00:00:00Z
+
+
+def _billed_project(db: Path | str) -> None:
+    """A bill of Nov 2, 2026 for a project whose name is not ASCII."""
+    from cost_mcp.store import connect, write_transaction
+    from cost_mcp.store.buckets import DAY_MS, Bucket, replace_range
+
+    conn = connect(db)
+    try:
+        with write_transaction(conn):
+            bucket = Bucket(NOV2, NOV2 + DAY_MS, cost_nanos=1_250_000_000, model=SONNET, project=PROJECT)
+            replace_range(conn, "anthropic", "cost", NOV2, NOV2 + DAY_MS, [bucket])
+    finally:
+        conn.close()
+
+
+def test_csv_for_excel_starts_with_a_byte_order_mark_and_only_when_asked(
+    home: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """Finance opened `export -o spend.csv` in Excel on Windows and read "CafÃ© ZÃ¼rich æ±äº¬": Excel
+    takes a CSV without a UTF-8 byte-order mark for the ANSI code page. `--excel` writes the mark
+    (files, stdout, FOCUS too); without it the bytes stay plain UTF-8, as pipes and Python's csv
+    module (which reads the mark as part of the first column's name) expect."""
+    assert run(capsys, "budget", "list")[0] == 0  # creates the ledger
+    _billed_project(load_settings().db)
+    period = ("--period", "2026-11")
+    for fmt in ("csv", "focus"):
+        plain, excel = tmp_path / f"{fmt}.csv", tmp_path / f"{fmt}-excel.csv"
+        assert run(capsys, "export", *period, "--format", fmt, "-o", str(plain))[0] == 0
+        assert run(capsys, "export", *period, "--format", fmt, "-o", str(excel), "--excel")[0] == 0
+        assert not plain.read_bytes().startswith(b"\xef\xbb\xbf")
+        assert excel.read_bytes() == b"\xef\xbb\xbf" + plain.read_bytes()
+        assert PROJECT in excel.read_bytes().decode("utf-8-sig")
+    code, out, _ = run(capsys, "export", *period, "--excel")
+    assert code == 0 and out.startswith("\ufeffkind,")
+    code, out, _ = run(capsys, "export", *period)
+    assert code == 0 and out.startswith("kind,")
+    code, _, err = run(capsys, "export", *period, "--format", "json", "--excel")
+    assert code == 2 and "--excel is for CSV" in err
+
+    code, out, _ = run(capsys, "report", *period, "--group-by", "project", "--csv")
+    assert code == 0 and out.startswith("project,basis,cost_usd")
+    code, _, err = run(capsys, "report", *period, "--group-by", "project", "--excel")
+    assert code == 2 and "--excel is for CSV" in err
+    # Excel's users are on Windows, where a redirected stdout is the ANSI code page: the mark and
+    # the names are UTF-8 there too, not a UnicodeEncodeError.
+    env = {**os.environ, "PYTHONIOENCODING": "cp1252"}
+    done = subprocess.run(
+        [sys.executable, "-m", "cost_mcp", "report", *period, "--group-by", "project", "--csv", "--excel"],
+        env=env,
+        capture_output=True,
+        check=False,
+        timeout=120,
+    )
+    assert done.returncode == 0, done.stderr
+    assert done.stdout.startswith(b"\xef\xbb\xbfproject,basis,cost_usd")
+    rows = list(csv.reader(io.StringIO(done.stdout.decode("utf-8-sig"))))
+    assert rows[1][:3] == [PROJECT, "billed", "1.250000000"]
 
 
 @pytest.mark.usefixtures("logs")

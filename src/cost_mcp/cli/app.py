@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import functools
 import importlib
+import io
 import logging
 import re
 import sqlite3
@@ -262,6 +263,26 @@ def period_options(fn: Callable[..., Any]) -> Callable[..., Any]:
 def json_option(help: str = "machine-readable output") -> Callable[[Callable[..., Any]], Callable[..., Any]]:
     """--json, which every command that answers takes."""
     return click.option("--json", "as_json", is_flag=True, help=help)
+
+
+def excel_option(fn: Callable[..., Any]) -> Callable[..., Any]:
+    """--excel: CSV that Excel on Windows reads as UTF-8 (see :func:`excel_stdout`)."""
+    return click.option(
+        "--excel",
+        is_flag=True,
+        help="start the CSV with a UTF-8 byte-order mark, so Excel shows non-ASCII names right",
+    )(fn)
+
+
+def excel_stdout() -> None:
+    """Begin stdout's CSV as Excel needs it: UTF-8 whatever the locale, after a byte-order mark.
+
+    Excel on Windows reads a CSV without the mark in the ANSI code page ("Café" shows as "CafÃ©").
+    The mark is asked for, never the default: Python's csv module (on a file opened as utf-8), cut
+    and awk read it as part of the first column's name, so pipes and scripts get plain UTF-8."""
+    if isinstance(sys.stdout, io.TextIOWrapper):
+        sys.stdout.reconfigure(encoding="utf-8")
+    sys.stdout.write("\ufeff")
 
 
 def group_by_option(help: str) -> Callable[[Callable[..., Any]], Callable[..., Any]]:

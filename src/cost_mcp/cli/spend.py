@@ -24,6 +24,8 @@ from cost_mcp.cli.app import (
     GreedyCommand,
     answer,
     cli,
+    excel_option,
+    excel_stdout,
     full_disk,
     group_by_option,
     json_option,
@@ -192,12 +194,14 @@ def _token_cells(t: Any, compact: bool) -> list[str]:
 @click.option("--chart", is_flag=True, help="a bar per day (always when grouping by day)")
 @json_option("the full result as JSON")
 @click.option("--csv", "as_csv", is_flag=True, help="rows as CSV")
+@excel_option
 def report(
     group_by: tuple[str, ...],
     breakdown: str | None,
     chart: bool,
     as_json: bool,
     as_csv: bool,
+    excel: bool,
     **period: Any,
 ) -> int:
     """What was spent in a period (default: this month).
@@ -209,6 +213,8 @@ def report(
 
     if as_json and as_csv:
         raise click.UsageError("give --json or --csv, not both")
+    if excel and not as_csv:
+        raise click.UsageError("--excel is for CSV: give --csv --excel")
     dims = list(group_by) or ["provider", "basis"]
     fine = [*dims, breakdown] if breakdown and breakdown not in dims else dims
     skipped: list[str] = []
@@ -229,6 +235,8 @@ def report(
         print(shown.model_dump_json(indent=2))
         return EXIT_OK
     if as_csv:
+        if excel:
+            excel_stdout()
         _report_csv(parts or result)
         err = Console(stderr=True)  # a CSV has no place for them, and a script must still see them
         for warning in (parts or result).warnings:
@@ -456,13 +464,16 @@ def _day_bars(out: Console, days: SpendResult) -> None:
     "that sum to the period's total",
 )
 @click.option("--output", "-o", default="-", help="file to write (default: stdout)")
-def export(fmt: str, output: str, **period: Any) -> int:
+@excel_option
+def export(fmt: str, output: str, excel: bool, **period: Any) -> int:
     """Every usage event, provider bucket and seat-fee day of a period.
 
     As CSV (the default), JSON, or FinOps FOCUS rows.
     """
     from cost_mcp.analytics.export import FIELDS, export_records
 
+    if excel and (fmt == "json" or output.lower().endswith(".parquet")):
+        raise click.UsageError("--excel is for CSV: give --format csv or focus, and an --output not .parquet")
     with ledger() as (loaded, conn):
         p = resolve_period(loaded, period)
         if fmt == "focus" and output.lower().endswith(".parquet"):
@@ -473,10 +484,14 @@ def export(fmt: str, output: str, **period: Any) -> int:
             _export_notes(conn, loaded, p)
             return EXIT_OK
         try:
-            target = sys.stdout if output == "-" else open(output, "w", newline="", encoding="utf-8")  # noqa: SIM115
+            # utf-8-sig writes the byte-order mark Excel needs before the first row (excel_stdout).
+            encoding = "utf-8-sig" if excel else "utf-8"
+            target = sys.stdout if output == "-" else open(output, "w", newline="", encoding=encoding)  # noqa: SIM115
         except OSError as exc:
             raise _unwritable(output, exc) from None
         try:
+            if excel and target is sys.stdout:
+                excel_stdout()
             records = export_records(conn, loaded, p)
             if fmt == "focus":
                 _write_focus(target, conn, loaded, p)
