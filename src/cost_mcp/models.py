@@ -10,7 +10,7 @@ import dataclasses
 from decimal import Decimal
 from typing import TYPE_CHECKING, Annotated, Any, Literal, TypeVar, get_args
 
-from pydantic import BaseModel, BeforeValidator, ConfigDict, Field, TypeAdapter, ValidationError
+from pydantic import BaseModel, BeforeValidator, ConfigDict, Field, PrivateAttr, TypeAdapter, ValidationError
 
 from cost_mcp.errors import InvalidInputError
 from cost_mcp.money import USD, to_nanos
@@ -769,6 +769,9 @@ class SpendResult(Answer, Paged):
     alerts: list[str] = Field(
         description="Budget thresholds crossed since the last answer (each shown once)."
     )
+    # The groups of the rows its "(other)" rows sum (bounded answers only): never sent, for the
+    # dashboard's filters (Breakdown.folded_names).
+    _folded_groups: list[dict[str, str | None]] = PrivateAttr(default_factory=list)
 
 
 class ModelRow(Result):
@@ -1234,6 +1237,16 @@ class HourlyCost(Result):
     warnings: list[str]
 
 
+class Breakdown(SpendResult):
+    """A dashboard breakdown: get_spend by one dimension, and the names its '(other)' rows sum."""
+
+    folded_names: list[str] = Field(
+        default_factory=list,
+        description="Every name the '(other)' rows sum, alphabetically: each is a filter to pick, though "
+        "no row shows it. Empty by session.",
+    )
+
+
 class Dashboard(Answer):
     """Everything the dashboard shows, each part the result of the tool that answers it."""
 
@@ -1251,7 +1264,7 @@ class Dashboard(Answer):
         description="get_spend(group_by=['day', 'provider']); each row has its basis, so the same rows "
         "stack by basis too."
     )
-    breakdowns: dict[str, SpendResult] = Field(
+    breakdowns: dict[str, Breakdown] = Field(
         description="get_spend(group_by=[dim]) for model, agent, project, member and session (those "
         "asked for); the largest rows, the others summed in '(other)' rows (see truncated)."
     )

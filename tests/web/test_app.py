@@ -19,7 +19,7 @@ from starlette.routing import Mount
 
 from cost_mcp.analytics import budgets, dashboard, forecast, hourly, spend
 from cost_mcp.config import Settings
-from cost_mcp.models import BudgetStatusResult, Dashboard, Forecast, HourlyCost, SpendResult
+from cost_mcp.models import Breakdown, BudgetStatusResult, Dashboard, Forecast, HourlyCost, SpendResult
 from cost_mcp.pricing import Pricer
 from cost_mcp.store import Ledger, connect
 from cost_mcp.web.app import STATIC, create_app
@@ -178,7 +178,7 @@ def test_the_page_can_ask_for_one_breakdown_then_the_others(client: httpx2.Clien
     try:
         p = spend.resolve(settings, None, None, None, None)
         for dim in dashboard.BREAKDOWN_DIMS:
-            got = SpendResult.model_validate_json(
+            got = Breakdown.model_validate_json(
                 client.get("/api/breakdown", params={"dim": dim, "providers": "openai"}).text
             )
             want = spend.get_spend(conn, settings, p, [dim], spend.Filters(providers=["openai"]))

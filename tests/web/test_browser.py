@@ -482,7 +482,41 @@ def test_the_row_a_cut_breakdown_folds_is_no_filter_to_choose(browser: Any, serv
             want = dashboard.breakdown(c, served.settings, p, "agent", spend.Filters())
         assert want.truncated
         offered = pg.locator('select[name="agents"] option').all_inner_texts()
-        assert offered == ["all"] + [r.group["agent"] for r in want.rows if r.group["agent"] != "(other)"]
+        largest = [r.group["agent"] for r in want.rows if r.group["agent"] != "(other)"]
+        assert "(other)" not in offered and len(want.folded_names) >= 5
+        assert offered == ["all", *largest, *want.folded_names]
+        assert pg.errors == []
+
+
+def test_an_admin_can_filter_to_the_member_who_spent_least(browser: Any, served: Served) -> None:
+    """A 40-person team: the Member filter offered the 15 who spent most, so an admin could not see
+    what the other 25 spent. Every member is offered (the largest first, then the rest A to Z), and
+    choosing the one who spent least shows exactly their spend."""
+    members = [f"m{i:02d}@example.com" for i in range(40)]
+    with served.ledger.use() as c:
+        for i, member in enumerate(members):
+            record_call(
+                c,
+                Pricer(),
+                provider="openai",
+                model="gpt-4o",
+                tokens=Tokens(input=1000 * (i + 1)),
+                agent="team",
+                member=member,
+            )
+    least = members[0]
+    with opened(browser, served.url) as pg:
+        pg.wait_for_selector("body[data-complete]", state="attached")
+        offered = pg.locator('select[name="members"] option').all_inner_texts()
+        assert set(members) <= set(offered) and "(other)" not in offered
+        assert offered.index(members[-1]) < offered.index(members[1]) < offered.index(members[2])
+        rendered_again(pg, lambda: pg.select_option('select[name="members"]', least))
+        with served.ledger.use() as c:
+            p = spend.resolve(served.settings, "this_month", None, None, None)
+            want = spend.get_spend(c, served.settings, p, (), spend.Filters(members=[least])).total_usd
+        assert want > 0
+        assert shown(pg, "#period-total")[0] == want
+        assert pg.locator('select[name="members"]').input_value() == least
         assert pg.errors == []
 
 

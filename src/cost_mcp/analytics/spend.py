@@ -277,7 +277,7 @@ def get_spend(
         warnings.append(team_store.too_large_warning(conn))
     elif refreshed < 0:
         warnings.append(rollup.STALE_WARNING)
-    return SpendResult(
+    result = SpendResult(
         period=period_info(p),
         total_usd=total,
         by_basis=dict(by_basis),
@@ -292,6 +292,13 @@ def get_spend(
         warnings=warnings,
         alerts=alert_store.take(conn) if take_alerts else [],
     )
+    result._folded_groups = shown.folded
+    return result
+
+
+def folded_groups(result: SpendResult) -> list[dict[str, str | None]]:
+    """The groups of the rows ``result``'s "(other)" rows sum (none when it shows every row)."""
+    return result._folded_groups
 
 
 def _recorded_elsewhere(conn: Conn, p: Period) -> list[str]:
@@ -860,6 +867,8 @@ class _Shown(Generic[_R]):
     total_rows: int
     truncated: bool
     next_offset: int | None
+    folded: list[dict[str, str | None]] = field(default_factory=list)
+    """The groups the "(other)" rows sum."""
 
 
 def _group(
@@ -916,7 +925,13 @@ def _group(
         for g in _others(g for _, g in attributed_page.rest)
     ]
     return (
-        _Shown(spend_rows, counted_page.total_rows, counted_page.truncated, counted_page.next_offset),
+        _Shown(
+            spend_rows,
+            counted_page.total_rows,
+            counted_page.truncated,
+            counted_page.next_offset,
+            [keys[k] for k, _ in counted_page.rest],
+        ),
         _Shown(
             attribution, attributed_page.total_rows, attributed_page.truncated, attributed_page.next_offset
         ),

@@ -393,11 +393,12 @@
     });
     sel.value = current;
   }
-  /* The names a breakdown shows, to filter by. Not the row that folds the rest of a cut breakdown:
-     chosen, "(other)" filtered for a model of that name, and every figure read $0.00. */
+  /* The names to filter by: a breakdown's rows, largest first, then the names its "(other)" rows
+     sum, A to Z (an admin of a 40-person team could pick none of the 25 who spent least). Not the
+     "(other)" row itself: chosen, it filtered for a model of that name, and every figure read $0.00. */
   function values(r, dim) {
     return r ? r.rows.filter(function (row) { return !(r.truncated && row.group[dim] === "(other)"); })
-      .map(function (row) { return row.group[dim]; }) : [];
+      .map(function (row) { return row.group[dim]; }).concat(r.folded_names || []) : [];
   }
   function options(d) {
     setOptions("providers", values(d.daily_by_provider, "provider"));
