@@ -596,6 +596,67 @@ def test_serve_in_a_terminal_says_it_is_waiting_for_a_client() -> None:
 
 
 @pytest.mark.usefixtures("home")
+def test_forget_pushes_with_no_range_asks_on_a_terminal_first() -> None:
+    """`team forget-pushes --member ana` with no range removed everything Ana had sent, unasked. On
+    a terminal it now shows what that is per source and asks; "n" removes nothing, "y" removes it."""
+    import pty
+
+    from cost_mcp.pricing import Pricer, Tokens
+    from cost_mcp.sources.reported import record_call
+    from cost_mcp.store import connect
+
+    db = load_settings().db
+    conn = connect(db)
+    try:
+        # What Ana's agent reported over /mcp with her token: held nowhere else.
+        record_call(
+            conn,
+            Pricer(),
+            provider="openai",
+            model="gpt-4o",
+            tokens=Tokens(input=100_000),
+            agent="a",
+            member="ana@x.io",
+        )
+        conn.commit()
+    finally:
+        conn.close()
+
+    def answered(answer: bytes) -> tuple[int, str]:
+        controller, terminal = pty.openpty()
+        proc = subprocess.Popen(
+            [sys.executable, "-m", "cost_mcp", "team", "forget-pushes", "--member", "ana@x.io"],
+            stdin=terminal,
+            stdout=subprocess.PIPE,
+            stderr=subprocess.PIPE,
+            env={**os.environ, "COLUMNS": "400"},
+        )
+        os.close(terminal)
+        try:
+            os.write(controller, answer)
+            _, err = proc.communicate(timeout=120)
+        finally:
+            os.close(controller)
+        return proc.returncode, " ".join(err.decode().split())
+
+    def left() -> int:
+        conn = connect(db)
+        try:
+            return int(conn.execute("SELECT count(*) FROM usage_events").fetchone()[0])
+        finally:
+            conn.close()
+
+    code, said = answered(b"n\n")
+    assert code != 0 and left() == 1, said
+    assert "record_usage 1 row(s) $0.25" in said and "dry run" not in said
+    assert "Forget everything ana@x.io ever pushed (1 row(s), $0.25)? This server keeps no copy" in said
+    code, said = answered(b"y\n")
+    assert code == 0 and left() == 0, said
+    assert "forgot 1 row(s) of ana@x.io, $0.25" in said
+    assert "to undo: this server keeps no copy: `cost-mcp team unforget-pushes --member ana@x.io`" in said
+
+
+@pytest.mark.usefixtures("home")
 def test_serve_on_a_pipe_keeps_stderr_quiet_of_the_hint() -> None:
     proc = subprocess.run(
         [sys.executable, "-m", "cost_mcp"], input="", capture_output=True, text=True, timeout=60, check=False

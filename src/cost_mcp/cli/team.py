@@ -158,14 +158,18 @@ def _pushes_range(options: dict[str, Any]) -> tuple[int | None, int | None]:
     return p.start_ms, p.end_ms
 
 
-def _say_pushes(result: PushesForgotten, verb: str) -> None:
-    out = Console(stderr=True)
+def _say_sources(out: Console, result: PushesForgotten) -> None:
     for s in result.sums:
         out.print(
             f"  {s.source}\t{s.rows:,} row(s)\t{format_cost(from_nanos(s.cost_nanos), s.unpriced)}\t"
             f"{iso_utc(s.first_ms)} .. {iso_utc(s.last_ms)}",
             highlight=False,
         )
+
+
+def _say_pushes(result: PushesForgotten, verb: str) -> None:
+    out = Console(stderr=True)
+    _say_sources(out, result)
     summary = None
     if result.sums:
         summary = (
@@ -238,7 +242,7 @@ def _confirm_forget_all(preview: PushesForgotten) -> None:
             f"no --period/--start/--end: this forgets everything {preview.member} ever pushed ({what}); "
             f"{kept}. Add --yes to forget it all, --dry-run to see it per source, or give a range"
         )
-    _say_pushes(preview, "would forget")
+    _say_sources(Console(stderr=True), preview)
     click.confirm(
         f"Forget everything {preview.member} ever pushed ({what})? {kept[0].upper()}{kept[1:]}.",
         abort=True,
