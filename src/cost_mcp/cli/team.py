@@ -210,7 +210,7 @@ def team_forget_pushes(member: str, dry_run: bool, yes: bool, **options: Any) ->
     _say_pushes(result, "would forget" if dry_run else "forgot")
     if result.sums and not dry_run:
         Console(stderr=True).print(
-            _UNDO.format(member=result.member, range=_range_args(options)), highlight=False
+            _UNDO.format(member=shlex.quote(result.member), range=_range_args(options)), highlight=False
         )
     return EXIT_OK
 
@@ -236,7 +236,7 @@ def _confirm_forget_all(preview: PushesForgotten) -> None:
     """No range: everything the member ever pushed. Show it and ask; without a terminal to ask on,
     say what it is and to add --yes."""
     what = f"{preview.rows:,} row(s), {format_cost(preview.total_usd, preview.unpriced)}"
-    kept = _NOT_KEPT.format(member=preview.member, range="")
+    kept = _NOT_KEPT.format(member=shlex.quote(preview.member), range="")
     if not sys.stdin.isatty():
         raise InvalidInputError(
             f"no --period/--start/--end: this forgets everything {preview.member} ever pushed ({what}); "
