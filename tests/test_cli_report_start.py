@@ -49,3 +49,27 @@ def test_a_warm_report_imports_no_http_client_nor_genai_prices(home: Path, as_js
     assert shown.returncode == 0, shown.stderr
     assert "2026-11-02" in shown.stdout  # the call is in the answer
     assert _loaded(*args) == set()
+
+
+def test_results_are_built_on_first_use_and_all_before_a_server_answers() -> None:
+    """models.py defers each result's validator and serializer (~50 ms of every command's start);
+    a server builds them all on import, before its worker threads answer."""
+    probe = (
+        "import json\n"
+        "from cost_mcp import models\n"
+        "def results():\n"
+        "    pending, found = [models.Result], []\n"
+        "    while pending:\n"
+        "        found.append(pending.pop())\n"
+        "        pending.extend(found[-1].__subclasses__())\n"
+        "    return found\n"
+        "before = sum(m.__pydantic_complete__ for m in results())\n"
+        "import cost_mcp.server\n"
+        "print(json.dumps([before, len(results()), sum(m.__pydantic_complete__ for m in results())]))\n"
+    )
+    done = subprocess.run([sys.executable, "-c", probe], capture_output=True, text=True, check=False)
+    assert done.returncode == 0, done.stderr
+    before, count, after = json.loads(done.stdout)
+    assert count > 50
+    assert before == 0
+    assert after == count
