@@ -13,7 +13,8 @@ every round runs each tree's table and ``--json`` and ccusage 20.0.24's (``claud
 --offline``, with and without ``--json``, from ``bench/.node``: ``bench_ccusage.py`` installs it),
 so all see the same load. The trees' outputs are compared byte for byte (a speed-up must not change
 what is printed). CPU is user + system time of the child (``wait4``). The floors are measured in the
-same rounds: ``python -c pass``, and the imports nothing can do without (sqlite3, msgspec).
+same rounds: ``python -c pass``, the imports nothing can do without (sqlite3, msgspec), and those
+plus the libraries the command is built on (click, rich, pydantic-settings and with it pydantic).
 """
 
 from __future__ import annotations
@@ -35,6 +36,8 @@ from benchlib import TreeSpec, ensure_tree, median, table
 
 SMALL = TreeSpec("claude-600-lines", 600, 7, None, 6)
 FLOOR = "import sqlite3, msgspec, decimal, zoneinfo"
+LIBRARIES = "import sqlite3, msgspec, decimal, zoneinfo, click, rich.console, rich.table, pydantic_settings"
+"""The libraries the command is built on, imported and nothing else: what is left to cut is above it."""
 VARYING = re.compile(rb'("last_success": "[^"]*"|checked in [0-9.]+s)')
 """What differs between two runs of the same tree: when the log source last refreshed, and how long."""
 
@@ -98,7 +101,11 @@ def main(argv: list[str] | None = None) -> int:
             "NO_COLOR": "1",
             "COLUMNS": "100",
         }
-        floors = {"python -c pass": [sys.executable, "-c", "pass"], FLOOR: [sys.executable, "-c", FLOOR]}
+        floors = {
+            "python -c pass": [sys.executable, "-c", "pass"],
+            FLOOR: [sys.executable, "-c", FLOOR],
+            "+ click, rich, pydantic-settings": [sys.executable, "-c", LIBRARIES],
+        }
         walls: dict[str, list[float]] = {}
         cpus: dict[str, list[float]] = {}
         outputs: dict[tuple[str, str], set[bytes]] = {}
