@@ -35,10 +35,7 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from decimal import Decimal
-from typing import TypeVar
-
-from genai_prices import data_snapshot
-from genai_prices.types import ModelPrice, TieredPrices
+from typing import TYPE_CHECKING, TypeVar
 
 from cost_mcp import tokens
 from cost_mcp.analytics.budgets import Unread
@@ -51,6 +48,9 @@ from cost_mcp.sources import claude_code
 from cost_mcp.store import meta
 from cost_mcp.store import skipped as skipped_lines
 from cost_mcp.store.connection import Conn
+
+if TYPE_CHECKING:
+    from genai_prices.types import ModelPrice, TieredPrices
 
 logger = logging.getLogger(__name__)
 
@@ -381,6 +381,11 @@ def max_line_usd(pricer: Pricer) -> Decimal:
 
 @functools.cache
 def _anthropic_prices() -> tuple[ModelPrice, ...]:
+    # Here, not at the top: genai-prices (~10 ms of imports) is read only for the largest line's
+    # cost, which an answer from an already-read ledger (a warm `cost-mcp report`) never asks for.
+    from genai_prices import data_snapshot
+    from genai_prices.types import ModelPrice
+
     tables: list[ModelPrice] = []
     for provider in data_snapshot.get_snapshot().providers:
         if provider.id != claude_code.PROVIDER:

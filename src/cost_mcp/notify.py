@@ -28,8 +28,6 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from urllib.parse import urlsplit
 
-import httpx2
-
 from cost_mcp import __version__
 from cost_mcp.config import Settings
 from cost_mcp.errors import InvalidInputError
@@ -194,6 +192,10 @@ logging.getLogger("httpx2").addFilter(_HideWebhookUrls())
 
 def post_json(url: str, payload: Mapping[str, object]) -> str | None:
     """POST one alert; None when the receiver answered 2xx, else a secret-free reason."""
+    # Here, not at the top: budgets import this module for every spend answer (a warm `cost-mcp
+    # report` among them), and the HTTP client is ~60 ms of imports that only a POST needs.
+    import httpx2
+
     try:
         check_url(url)
         _check_resolved(url)

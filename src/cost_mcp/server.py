@@ -120,6 +120,7 @@ from cost_mcp.models import (
     TimezoneName,
     UsageBlocks,
     VendorName,
+    build_all,
 )
 from cost_mcp.periods import parse_zone, periods_to_compare
 from cost_mcp.pricing import Pricer, Tokens
@@ -1387,6 +1388,12 @@ async def plan_limits(
         return limits(conn, days=days, window=rows.Window.of(limit, cursor))
 
     return await _local(ctx, work)
+
+
+# Every result model built while this module is imported, on one thread, before any tool answers
+# (models.py leaves them to their first use, for the CLI's start); and, for the HTTP server, before
+# its start-up heap is frozen.
+build_all()
 
 
 def run_stdio() -> None:

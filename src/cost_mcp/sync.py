@@ -32,11 +32,10 @@ from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from functools import partial
-from typing import Literal, Protocol, TypeVar
+from typing import TYPE_CHECKING, Literal, Protocol, TypeVar
 
 import anyio
 import anyio.to_thread
-import httpx2
 
 # Re-exported: alerts live in analytics/alerts.py; callers of sync.fire_alerts keep working.
 from cost_mcp.analytics.alerts import fire_alerts
@@ -50,7 +49,6 @@ from cost_mcp.periods import utc_day
 from cost_mcp.pricing import Pricer
 from cost_mcp.sources import agents, claude_code, registry
 from cost_mcp.sources.billing import MAX_SYNC_DAYS, REFETCH_DAYS, Feed, Window, check_storable, day_ms
-from cost_mcp.sources.http import provider_client, scrub_keys
 from cost_mcp.sources.provider import FetchFn
 from cost_mcp.store import source_state
 from cost_mcp.store.buckets import DAY_MS, replace_range
@@ -61,6 +59,11 @@ from cost_mcp.store.connection import (
     lock_timeout,
     write_transaction,
 )
+
+if TYPE_CHECKING:
+    # The HTTP client (httpx2, ~60 ms of imports) is imported by the fetch itself: a refresh with no
+    # provider due, as a warm `cost-mcp report`'s, never loads it.
+    import httpx2
 
 logger = logging.getLogger(__name__)
 
@@ -286,6 +289,8 @@ async def _fetch_one(
     transport: httpx2.AsyncBaseTransport | None,
     explicit: bool,
 ) -> Outcome:
+    from cost_mcp.sources.http import provider_client, scrub_keys
+
     started = time.monotonic()
     spec = plan.source
     feeds: list[Feed] | None = None

@@ -35,7 +35,6 @@ from typing import Literal
 
 from cost_mcp.models import CoverageDay, SourceCoverage, SourceStatus
 from cost_mcp.money import format_usd, from_nanos
-from cost_mcp.sources import openrouter
 from cost_mcp.sources.billing import REFETCH_DAYS
 from cost_mcp.store import source_state
 from cost_mcp.store.buckets import ATTRIBUTION_ONLY, DAY_MS
@@ -338,6 +337,10 @@ def unsynced_warnings(
     its reporting lag, and a failing sync warns itself; so are the days just before it that the
     latest sync asked for again, which get a note instead. ``today`` (a UTC day number) and
     ``max_days`` (the most one sync fetches) make the advice's ``--days``."""
+    # Here, not at the top: openrouter imports the HTTP client (httpx2, ~60 ms), and spend imports
+    # this module for every answer, a warm `cost-mcp report` without any provider included.
+    from cost_mcp.sources import openrouter
+
     latest: dict[str, int] = {}
     for (provider, _kind), start in covered.items():
         latest[provider] = max(latest.get(provider, 0), start // DAY_MS)

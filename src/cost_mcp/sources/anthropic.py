@@ -18,7 +18,7 @@ from collections.abc import Iterator
 from dataclasses import replace
 from datetime import UTC, datetime
 from functools import partial
-from typing import Generic, TypeVar
+from typing import TYPE_CHECKING, Generic, TypeVar
 
 import msgspec
 
@@ -41,8 +41,11 @@ from cost_mcp.sources.billing import (
     not_usd,
     price_usage,
 )
-from cost_mcp.sources.http import Json, ProviderClient
+from cost_mcp.sources.paging import Json
 from cost_mcp.store.buckets import CLAUDE_CODE_PROVIDER, DAY_MS, OUTSIDE_BILL, Bucket
+
+if TYPE_CHECKING:
+    from cost_mcp.sources.http import ProviderClient
 
 PROVIDER = "anthropic"
 API_VERSION = "2023-06-01"

@@ -51,13 +51,15 @@ from cost_mcp.errors import ProviderAuthError, ProviderResponseError
 from cost_mcp.periods import utc_day
 from cost_mcp.pricing import Pricer
 from cost_mcp.sources.billing import Feed, Window, day_ms, merge, not_usd
-from cost_mcp.sources.http import Json, ProviderClient, follow_pages
+from cost_mcp.sources.paging import Json, follow_pages
 from cost_mcp.sources.provider import Provider, Setting, SourceFetch
 from cost_mcp.store.buckets import DAY_MS, Bucket
 
 if TYPE_CHECKING:
     import botocore.credentials
     import httpx2
+
+    from cost_mcp.sources.http import ProviderClient
 
 PROVIDER = "aws"
 ACCESS_KEY_ENV = "COST_MCP_AWS_ACCESS_KEY_ID"

@@ -35,7 +35,7 @@ from collections import defaultdict
 from collections.abc import Mapping
 from datetime import UTC, date, datetime, timedelta
 from decimal import Decimal
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import msgspec
 
@@ -44,9 +44,12 @@ from cost_mcp.errors import ProviderAuthError, ProviderResponseError
 from cost_mcp.periods import utc_day
 from cost_mcp.pricing import Pricer
 from cost_mcp.sources.billing import Feed, Window, as_str, merge
-from cost_mcp.sources.http import Json, ProviderClient, follow_pages
+from cost_mcp.sources.paging import Json, follow_pages
 from cost_mcp.sources.provider import Provider, Setting, SourceFetch
 from cost_mcp.store.buckets import DAY_MS, Bucket
+
+if TYPE_CHECKING:
+    from cost_mcp.sources.http import ProviderClient
 
 PROVIDER = "azure"
 TOKEN_URL_ENV = "COST_MCP_AZURE_TOKEN_URL"

@@ -28,6 +28,7 @@ import time
 from collections import defaultdict, deque
 from collections.abc import AsyncIterator, Mapping
 from datetime import UTC, datetime
+from typing import TYPE_CHECKING
 
 import anyio
 import msgspec
@@ -36,8 +37,11 @@ from cost_mcp.errors import ProviderResponseError
 from cost_mcp.money import amount_nanos, format_usd, from_nanos
 from cost_mcp.pricing import Pricer
 from cost_mcp.sources.billing import Amount, Count, Feed, Text, Window, day_floor, decode, merge
-from cost_mcp.sources.http import MAX_PAGES, Json, ProviderClient, follow_pages
+from cost_mcp.sources.paging import MAX_PAGES, Json, follow_pages
 from cost_mcp.store.buckets import DAY_MS, Bucket
+
+if TYPE_CHECKING:
+    from cost_mcp.sources.http import ProviderClient
 
 PROVIDER = "cursor"
 KEY_HINT = (

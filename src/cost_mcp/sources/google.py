@@ -43,7 +43,7 @@ from dataclasses import dataclass, field
 from datetime import UTC, date, datetime, timedelta
 from decimal import Decimal
 from pathlib import Path
-from typing import TextIO
+from typing import TYPE_CHECKING, TextIO
 
 import msgspec
 
@@ -52,10 +52,13 @@ from cost_mcp.errors import InvalidInputError, ProviderAuthError, ProviderRespon
 from cost_mcp.files import NotRegularFileError, open_regular_file, read_regular_file
 from cost_mcp.pricing import Pricer
 from cost_mcp.sources.billing import Feed, Window, merge, too_large
-from cost_mcp.sources.http import ProviderClient, follow_pages
+from cost_mcp.sources.paging import follow_pages
 from cost_mcp.sources.provider import Provider, Setting, SourceFetch
 from cost_mcp.store.buckets import DAY_MS, Bucket, replace_range
 from cost_mcp.store.connection import Conn, write_transaction
+
+if TYPE_CHECKING:
+    from cost_mcp.sources.http import ProviderClient
 
 PROVIDER = "google"
 CREDENTIALS_ENV = "GOOGLE_APPLICATION_CREDENTIALS"

@@ -28,15 +28,18 @@ from collections import defaultdict
 from collections.abc import Iterator
 from decimal import ROUND_HALF_EVEN, Decimal
 from functools import partial
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import msgspec
 
 from cost_mcp.errors import ProviderAuthError, ProviderResponseError, SourceError
 from cost_mcp.pricing import Pricer, Tokens
 from cost_mcp.sources.billing import Feed, Text, Window, decode, gather, price_usage
-from cost_mcp.sources.http import Json, ProviderClient
+from cost_mcp.sources.paging import Json
 from cost_mcp.store.buckets import DAY_MS, Bucket
+
+if TYPE_CHECKING:
+    from cost_mcp.sources.http import ProviderClient
 
 PROVIDER = "groq"
 KEY_HINT = (

@@ -40,12 +40,12 @@ import math
 import random
 import re
 import time
-from collections.abc import AsyncIterator, Awaitable, Callable, Hashable, Iterable, Mapping, Sequence
+from collections.abc import AsyncIterator, Iterable, Mapping, Sequence
 from datetime import UTC, datetime
 from decimal import Decimal
 from email.utils import parsedate_to_datetime
 from types import TracebackType
-from typing import Any, TypeVar
+from typing import Any
 from urllib.parse import quote, quote_plus
 
 import httpx2
@@ -54,9 +54,10 @@ import stamina
 from cost_mcp import __version__
 from cost_mcp.config import Settings, provider_spec
 from cost_mcp.errors import ProviderAuthError, ProviderResponseError, SettingsError
+from cost_mcp.sources.paging import MAX_PAGES, Json, follow_pages
 from cost_mcp.sources.provider import AuthHeaders, RequestSigner, TokenExchange
 
-__all__ = ["AuthHeaders", "Json", "ProviderClient", "follow_pages", "provider_client"]
+__all__ = ["MAX_PAGES", "AuthHeaders", "Json", "ProviderClient", "follow_pages", "provider_client"]
 
 logger = logging.getLogger(__name__)
 
@@ -67,8 +68,6 @@ WAIT_INITIAL_SECONDS = 0.5
 WAIT_MAX_SECONDS = 8.0
 WAIT_JITTER_SECONDS = 0.5
 MAX_RETRY_AFTER_SECONDS = 60.0
-MAX_PAGES = 200
-"""Far above any real range (a year of daily buckets is 12 pages of 31); only a loop gets here."""
 DEFAULT_DEADLINE_SECONDS = 120.0
 MAX_RESPONSE_BYTES = 64 * 1024 * 1024
 """The most of one answer read (after gzip): far above any real page (a month of OpenAI costs by
@@ -76,7 +75,6 @@ line item is well under 1 MB), low enough that a gateway gone wrong, a base URL 
 server, or a gzip bomb cannot fill memory (a 3 GB answer used to be read whole, on each source at once)."""
 _DETAIL_CHARS = 200
 
-Json = dict[str, Any]
 Params = Sequence[tuple[str, str | int]]
 
 # Anything shaped like a provider key (sk-admin-…, sk-ant-admin01-…, sk-proj-…, sk-or-v1-…, Groq's
@@ -556,49 +554,6 @@ RATE_LIMIT_REASONS = frozenset({"rateLimitExceeded", "userRateLimitExceeded", "q
 """Google's ``errors[].reason`` values for a 403 that is a limit, not a refusal (BigQuery's
 "Troubleshoot quota and limit errors": rateLimitExceeded is short-term, retry with exponential
 backoff; quotaExceeded is longer-term)."""
-
-
-Position = TypeVar("Position", bound=Hashable)
-Page = TypeVar("Page")
-
-
-async def follow_pages(
-    get: Callable[[Position], Awaitable[Page]],
-    after: Callable[[Page, Position], Position | None],
-    first: Position,
-    *,
-    what: str,
-    position: str = "page",
-    max_pages: int = MAX_PAGES,
-    hint: str = "",
-) -> AsyncIterator[Page]:
-    """Every page of a listing, in order: the one pagination loop every fetcher uses.
-
-    ``get(first)`` is the first page; ``after(page, where)`` says where the next one is (a cursor,
-    an offset, a page number, a link), or None when ``page`` was the last. Whatever the scheme,
-    a position seen before (the API would send the same pages forever) and more than
-    ``max_pages`` pages stop with a ProviderResponseError naming ``what`` (the path), rather than
-    loop on an API that always says "more"; ``hint`` says what the user can do about it.
-    """
-    seen: set[Position] = set()
-    where = first
-    for _ in range(max_pages):
-        page = await get(where)
-        yield page
-        following = after(page, where)
-        if following is None:
-            return
-        seen.add(where)
-        if following in seen:
-            shown = following[:40] if isinstance(following, str) else following
-            raise ProviderResponseError(
-                f"{what} returned the {position} {shown!r} twice; stopped rather than fetch the same "
-                "pages forever"
-            )
-        where = following
-    raise ProviderResponseError(
-        f"{what} still had more after {max_pages} pages; stopped" + (f" ({hint})" if hint else "")
-    )
 
 
 def _rate_limit_reason(response: httpx2.Response) -> str | None:

@@ -18,6 +18,7 @@ from __future__ import annotations
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from functools import partial
+from typing import TYPE_CHECKING
 
 import msgspec
 
@@ -38,8 +39,11 @@ from cost_mcp.sources.billing import (
     not_usd,
     price_usage,
 )
-from cost_mcp.sources.http import Json, ProviderClient
+from cost_mcp.sources.paging import Json
 from cost_mcp.store.buckets import DAY_MS, Bucket
+
+if TYPE_CHECKING:
+    from cost_mcp.sources.http import ProviderClient
 
 PROVIDER = "openai"
 KEY_HINT = (

@@ -28,6 +28,7 @@ from __future__ import annotations
 from collections.abc import Iterable
 from dataclasses import dataclass
 from datetime import date
+from typing import TYPE_CHECKING
 
 import msgspec
 
@@ -46,8 +47,11 @@ from cost_mcp.sources.billing import (
     merge,
     price_usage,
 )
-from cost_mcp.sources.http import Json, ProviderClient, follow_pages
+from cost_mcp.sources.paging import Json, follow_pages
 from cost_mcp.store.buckets import DAY_MS, Bucket
+
+if TYPE_CHECKING:
+    from cost_mcp.sources.http import ProviderClient
 
 PROVIDER = "openrouter"
 MANAGEMENT_KEYS_URL = "openrouter.ai/settings/management-keys"

@@ -42,7 +42,7 @@ from cost_mcp.analytics import budgets, dashboard, forecast, hourly, spend
 from cost_mcp.config import Settings
 from cost_mcp.errors import CostMcpError, InvalidInputError
 from cost_mcp.logwatch import LogWatcher, log_roots
-from cost_mcp.models import Answer
+from cost_mcp.models import Answer, build_all
 from cost_mcp.periods import Period
 from cost_mcp.pricing import Pricer
 from cost_mcp.store import Ledger
@@ -408,6 +408,8 @@ def serve_local(
 ) -> None:
     """Serve the dashboard on 127.0.0.1 until interrupted: announce the one-time URL, open it."""
     import uvicorn
+
+    build_all()  # before its worker threads answer a page's questions at once (see build_all)
 
     token = secrets.token_urlsafe(32)
     sock = listening_socket(port)
