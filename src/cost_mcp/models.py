@@ -1556,9 +1556,10 @@ class PlanLimits(Paged):
 
 def build_all() -> None:
     """Build every result model's validator and serializer now (:class:`Result` defers them to
-    first use). For a server, before it answers from worker threads: the first use of a model by
-    two threads at once rebuilt it concurrently, which pydantic releases without a lock around the
-    rebuild can get wrong (pydantic/pydantic#11849)."""
+    first use). For a server, before it answers: its first answers are not each slowed by the
+    builds they need, and the HTTP server's models are built before its start-up heap is frozen.
+    (pydantic 2.14, the floor in pyproject, locks a build two threads start at once; releases
+    before it could give one of them the parent model's validator: pydantic/pydantic#11849.)"""
     pending: list[type[BaseModel]] = [Result]
     while pending:
         model = pending.pop()
