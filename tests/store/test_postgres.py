@@ -294,3 +294,38 @@ def test_a_deadlock_is_not_called_a_lock_held_for_60_s(pg: str) -> None:
     finally:
         second.close()
         first.close()
+
+
+@pytest.mark.postgresql_only
+def test_a_database_server_that_stops_is_said_within_seconds_and_its_return_used_at_once(
+    home: Path,
+) -> None:
+    """A running server whose PostgreSQL stopped waited the pool's 30 s on every request before it
+    said anything. Now the pool, with nothing working, asks the server directly: down, that is said
+    after a couple of seconds; back, the next request is served, not left to the pool's backoff."""
+    cluster = Cluster()
+    try:
+        url = cluster.url(cluster.new_database())
+        ledger = Ledger(url)
+        try:
+            with ledger.use() as conn:
+                assert conn.execute("SELECT 1").fetchone()[0] == 1
+            cluster.halt()
+            for _ in range(2):  # the pooled connection's goodbye, then a pool with none
+                started = time.monotonic()
+                with pytest.raises(DatabaseError) as raised, ledger.use() as conn:
+                    conn.execute("SELECT 1")
+                assert time.monotonic() - started < 10
+                assert "cannot reach the PostgreSQL server" in str(
+                    raised.value
+                ) or "stopped answering" in str(raised.value)
+            assert "(waited 2 s)" in str(raised.value)
+            cluster.resume()
+            started = time.monotonic()
+            with ledger.use() as conn:
+                assert conn.execute("SELECT 1").fetchone()[0] == 1
+            assert time.monotonic() - started < 5
+        finally:
+            ledger.close()
+    finally:
+        cluster.stop()
