@@ -329,3 +329,25 @@ def test_a_database_server_that_stops_is_said_within_seconds_and_its_return_used
             ledger.close()
     finally:
         cluster.stop()
+
+
+@pytest.mark.postgresql_only
+def test_a_statement_the_servers_statement_timeout_cancelled_says_so(pg: str, pg_cluster: Cluster) -> None:
+    """An admin's statement_timeout cut a statement short (SQLSTATE 57014), and the message said
+    the ledger was "locked by another process for longer than 60 s": neither was true."""
+    database = urlsplit(pg).path.lstrip("/")
+    pg_cluster.exec(f"ALTER DATABASE {database} SET statement_timeout = '50ms'")
+    ledger = Ledger(pg)  # sessions opened from now on take the setting, as after ALTER ROLE
+    try:
+        started = time.monotonic()
+        with pytest.raises(DatabaseError) as raised, ledger.use() as conn:
+            conn.execute("SELECT pg_sleep(5)")
+        assert time.monotonic() - started < 4
+        said = str(raised.value)
+        assert "60 s" not in said and "locked" not in said
+        assert said.startswith(f"the PostgreSQL server of the ledger {scrub(pg)} cancelled this statement")
+        assert "canceling statement due to statement timeout" in said  # the server's words
+        assert "nothing of it was stored" in said and "ALTER ROLE <role> SET statement_timeout" in said
+    finally:
+        ledger.close()
+        pg_cluster.exec(f"ALTER DATABASE {database} RESET statement_timeout")

@@ -559,6 +559,15 @@ def _explain_postgres(target: str, exc: sqlite3.Error) -> str:
             f"the ledger {target} refused this write: it crossed another process's write at the same "
             f"moment ({text}); nothing of it was stored, so running it again is safe"
         )
+    if getattr(exc.__cause__, "sqlstate", None) == "57014":
+        # "locked by another process for longer than 60 s" was said of a statement the role's
+        # statement_timeout cut short after a second: the fix is the setting, not a wait.
+        return (
+            f"the PostgreSQL server of the ledger {target} cancelled this statement before it finished "
+            f"({text}): its statement_timeout for this role (set by an admin), or an admin, stopped it; "
+            "nothing of it was stored. Raise the role's statement_timeout (ALTER ROLE <role> SET "
+            "statement_timeout = '5min', or 0 for none), or run it at a quieter time"
+        )
     if is_busy(exc):
         return (
             f"the ledger {target} is locked by another process for longer than "

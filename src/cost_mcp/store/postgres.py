@@ -125,7 +125,6 @@ _BUSY = (
     psycopg.errors.LockNotAvailable,
     psycopg.errors.DeadlockDetected,
     psycopg.errors.SerializationFailure,
-    psycopg.errors.QueryCanceled,
 )
 
 
@@ -136,6 +135,12 @@ def _as_sqlite_error(exc: psycopg.Error) -> sqlite3.Error:
     new: sqlite3.Error
     if isinstance(exc, _BUSY):
         new = sqlite3.OperationalError(f"database is locked: {text}")
+        name = "SQLITE_BUSY"
+    elif isinstance(exc, psycopg.errors.QueryCanceled):
+        # statement_timeout (an admin's ALTER ROLE ... SET), or an admin's pg_cancel_backend: not a
+        # lock held, though the store's callers treat it as one (nothing done; answer from what is
+        # there, or try later), so it keeps SQLite's busy family.
+        new = sqlite3.OperationalError(f"the server cancelled the statement: {text}")
         name = "SQLITE_BUSY"
     elif isinstance(exc, psycopg.errors.ReadOnlySqlTransaction | psycopg.errors.InsufficientPrivilege):
         new = sqlite3.OperationalError(f"attempt to write a readonly database: {text}")
