@@ -8,6 +8,7 @@ import os
 import re
 import subprocess
 import sys
+import time
 from collections.abc import Mapping
 from datetime import UTC, datetime, timedelta
 from decimal import Decimal
@@ -372,31 +373,54 @@ def test_statusline_behind_another_writer_answers_at_once_marking_its_figures(
     assert statusline().stdout.startswith("$0.0004 session")  # the next call reads what was left
 
 
-def test_the_hook_behind_another_writer_decides_at_once(home: Path, settings: Settings) -> None:
-    # With a budget set the hook reads the session's new lines first: behind a long writer, every
-    # prompt and tool call of the session waited a minute.
+def test_the_hook_behind_another_writer_decides_at_once_and_says_so(home: Path, settings: Settings) -> None:
+    """With a budget set the hook reads the session's new lines first: behind a long writer, every
+    prompt and tool call of the session waited a minute. Since it decides at once from the ledger as
+    it stands, a $750 call over a $1 hard budget then passed in silence: the answer now says the
+    session's newest calls were not counted, on a prompt and on a tool call, and the next call
+    that can read them is refused."""
     conn = connect(settings.db)
-    set_budget(conn, "month", Decimal(100), "month", BudgetScope(), hard=True)
+    set_budget(conn, "month", Decimal(1), "month", BudgetScope(), hard=True)
     conn.close()
     transcript = session_file(home / "claude", "s1")
     write(transcript, assistant("m1", "r1", stamp(5), session="s1", input=10, output=10))
-    event = json.dumps(
-        {"session_id": "s1", "transcript_path": str(transcript), "hook_event_name": "PreToolUse"}
-    )
+
+    def hook(name: str) -> tuple[subprocess.CompletedProcess[str], float]:
+        event = {"session_id": "s1", "transcript_path": str(transcript), "hook_event_name": name}
+        started = time.monotonic()
+        done = subprocess.run(
+            [sys.executable, "-m", "cost_mcp", "hook"],
+            input=json.dumps(event),
+            capture_output=True,
+            text=True,
+            timeout=20,
+            check=False,
+        )
+        return done, time.monotonic() - started
+
+    first, _ = hook("PreToolUse")
+    assert (first.returncode, first.stdout, first.stderr) == (0, "", "")  # read, well under $1
+    # 90M input tokens of Sonnet (hundreds of dollars), logged while another process holds the lock.
+    write(transcript, assistant("m2", "r2", stamp(4), session="s1", input=90_000_000, output=10), append=True)
     holder = connect(settings.db)
     try:
         with write_transaction(holder):
-            done = subprocess.run(
-                [sys.executable, "-m", "cost_mcp", "hook"],
-                input=event,
-                capture_output=True,
-                text=True,
-                timeout=20,
-                check=False,
-            )
+            answers = {name: hook(name) for name in ("UserPromptSubmit", "PreToolUse")}
     finally:
         holder.close()
-    assert (done.returncode, done.stdout, done.stderr) == (0, "", "")
+    note = (
+        "cost-mcp: budgets checked without this session's newest calls (another cost-mcp process holds "
+        "the ledger's write lock): a hard budget they used up cannot stop this one; the next prompt or "
+        "tool call reads them"
+    )
+    for name, (done, took) in answers.items():
+        assert (done.returncode, done.stderr) == (0, ""), name
+        assert took < 10, (name, took)  # the second's wait for the lock, and the process's start
+        said = json.loads(done.stdout or "{}")
+        assert "decision" not in said and "hookSpecificOutput" not in said, name  # let through...
+        assert note in str(said.get("systemMessage", "")).split("\n"), name  # ...and said so
+    after, _ = hook("PreToolUse")  # the lock released: the call is read and the budget holds
+    assert json.loads(after.stdout)["hookSpecificOutput"]["permissionDecision"] == "deny"
 
 
 @pytest.mark.anyio
