@@ -31,7 +31,7 @@ from cost_mcp.pricing import Price, Pricer, Tokens
 from cost_mcp.sources.reported import record_call
 from cost_mcp.statusline import read_transcript
 from cost_mcp.store import status
-from cost_mcp.store.connection import connect, write_transaction
+from cost_mcp.store.connection import Conn, connect, write_transaction
 from tests.sources.claude_logs import SONNET, assistant, permissions_hold, session_file, write
 
 NOW = datetime.now(UTC).replace(microsecond=0)
@@ -1699,3 +1699,34 @@ def test_statusline_writes_money_as_every_other_answer_does(
     assert out == f"{format_usd(cost)} session\n" and "," in out
     _, out = run_cli(monkeypatch, capsys, status_input(small, "s-small"), "statusline", "--fields", "session")
     assert out == "$0.0002 session\n"
+
+
+def test_the_line_marks_estimates_a_synced_bill_sets_aside(conn: Conn, settings: Settings) -> None:
+    """Once a provider's bill for a day is synced, report and budget_status count it for that day and
+    set this machine's estimates aside; the line showed today's estimates and a project budget's
+    percent (its calls that day counting nothing: a bill by workspace names no project) with no
+    word of it, where report and budget_status say so."""
+    from cost_mcp.statusline import StatusInput, render
+    from cost_mcp.store import source_state
+    from cost_mcp.store.buckets import DAY_MS, Bucket, replace_range
+
+    now = datetime(2026, 11, 10, 15, tzinfo=UTC)
+    day = int(datetime(2026, 11, 10, tzinfo=UTC).timestamp() * 1000)
+    record_call(
+        conn, Pricer(), provider="anthropic", model=SONNET, tokens=Tokens(input=1_000_000),
+        agent="claude-code", project="/home/dev/webapp", request_id="r1",
+        timestamp=now - timedelta(hours=2), now=now,
+    )  # fmt: skip
+    set_budget(conn, "webapp", Decimal(50), "month", BudgetScope(projects=["/home/dev/webapp"]))
+    source_state.record_scan(conn, "claude_code", error=None, detail="read")  # every log read once
+    reading = StatusInput("s1", "", "/home/dev/webapp", {})
+    core = load_core_settings()
+
+    def line() -> str:
+        return render(conn, core, reading, fields=["today", "budget"], colour=False, now=now)
+
+    assert line() == "$6.00 today · webapp 12% of $50.00"  # estimates only: nothing to say
+    with write_transaction(conn):
+        bill = Bucket(day, day + DAY_MS, cost_nanos=9_000_000_000, model=SONNET)  # by workspace
+        replace_range(conn, "anthropic", "cost", day, day + DAY_MS, [bill])
+    assert line() == "$6.00 today (est.; bill synced) · webapp 0% of $50.00 + $6.00 set aside"
