@@ -904,7 +904,7 @@ def http_sender(url: str, token: str, body: bytes) -> PushAnswer:
                     raise PushError(
                         f"cannot reach the team server {server} ({type(exc).__name__}: "
                         f"{detail[:200] or 'no detail'}; {gave_up(attempt)}): is it running, "
-                        f"and is the URL right? {UNSENT}"
+                        f"and is the URL right? {UNSENT[0].upper()}{UNSENT[1:]}"
                     ) from None
                 wait *= 2
                 continue
