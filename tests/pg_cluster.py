@@ -66,8 +66,10 @@ class Cluster:
             if not name or not value or not name.replace("_", "").replace(".", "").isalnum():
                 raise ValueError(f"a server setting is name=value, not {setting!r}")
             options += f" -c {name}={shlex.quote(value)}"
-        self._run("pg_ctl", "-D", str(self.data), "-o", options, "-l", str(self.dir / "log"), "-w", "start")
+        self._options = options
+        self.running = False
         self._admin: Any = None
+        self.resume()
         self._names = itertools.count()
         self.base = f"postgresql://postgres@/{{db}}?host={self.dir}"
         self._admin_conn()
@@ -75,6 +77,21 @@ class Cluster:
         from cost_mcp.store import connect
 
         connect(self.url(TEMPLATE)).close()  # the schema, migrated once
+
+    def resume(self) -> None:
+        """Start the server (again, after :meth:`halt`)."""
+        self._run(
+            "pg_ctl", "-D", str(self.data), "-o", self._options, "-l", str(self.dir / "log"), "-w", "start"
+        )
+        self.running = True
+
+    def halt(self) -> None:
+        """Stop the server, keeping its files (a database server that is down; :meth:`resume`)."""
+        if self._admin is not None:
+            self._admin.close()
+            self._admin = None
+        self._run("pg_ctl", "-D", str(self.data), "-m", "fast", "-w", "stop")
+        self.running = False
 
     def _run(self, program: str, *args: str) -> None:
         cmd = [str(self.bindir / program), *args]
@@ -114,6 +131,7 @@ class Cluster:
         if self._admin is not None:
             self._admin.close()
         try:
-            self._run("pg_ctl", "-D", str(self.data), "-m", "immediate", "-w", "stop")
+            if self.running:
+                self._run("pg_ctl", "-D", str(self.data), "-m", "immediate", "-w", "stop")
         finally:
             shutil.rmtree(self.dir, ignore_errors=True)

@@ -269,8 +269,9 @@ def test_an_unreachable_server_says_why_and_never_the_token(monkeypatch: pytest.
     with pytest.raises(push.PushError) as raised:
         push.http_sender(f"http://127.0.0.1:{port}", token, b"{}")
     message = str(raised.value)
-    assert "Connection refused" in message and f"after {push.RETRIES} attempts" in message
-    assert "is it running, and is the URL right?" in message
+    assert "Connection refused" in message and f"gave up after {push.RETRIES} attempts" in message
+    assert "is it running, and is the URL right? Nothing was lost: " in message
+    assert message.endswith(push.UNSENT[1:])
     assert token not in message and len(waits) == push.RETRIES - 1
 
 

@@ -8,6 +8,7 @@ import os
 import re
 import subprocess
 import sys
+import time
 from collections.abc import Mapping
 from datetime import UTC, datetime, timedelta
 from decimal import Decimal
@@ -30,7 +31,7 @@ from cost_mcp.pricing import Price, Pricer, Tokens
 from cost_mcp.sources.reported import record_call
 from cost_mcp.statusline import read_transcript
 from cost_mcp.store import status
-from cost_mcp.store.connection import connect, write_transaction
+from cost_mcp.store.connection import Conn, connect, write_transaction
 from tests.sources.claude_logs import SONNET, assistant, permissions_hold, session_file, write
 
 NOW = datetime.now(UTC).replace(microsecond=0)
@@ -372,31 +373,54 @@ def test_statusline_behind_another_writer_answers_at_once_marking_its_figures(
     assert statusline().stdout.startswith("$0.0004 session")  # the next call reads what was left
 
 
-def test_the_hook_behind_another_writer_decides_at_once(home: Path, settings: Settings) -> None:
-    # With a budget set the hook reads the session's new lines first: behind a long writer, every
-    # prompt and tool call of the session waited a minute.
+def test_the_hook_behind_another_writer_decides_at_once_and_says_so(home: Path, settings: Settings) -> None:
+    """With a budget set the hook reads the session's new lines first: behind a long writer, every
+    prompt and tool call of the session waited a minute. Since it decides at once from the ledger as
+    it stands, a $750 call over a $1 hard budget then passed in silence: the answer now says the
+    session's newest calls were not counted, on a prompt and on a tool call, and the next call
+    that can read them is refused."""
     conn = connect(settings.db)
-    set_budget(conn, "month", Decimal(100), "month", BudgetScope(), hard=True)
+    set_budget(conn, "month", Decimal(1), "month", BudgetScope(), hard=True)
     conn.close()
     transcript = session_file(home / "claude", "s1")
     write(transcript, assistant("m1", "r1", stamp(5), session="s1", input=10, output=10))
-    event = json.dumps(
-        {"session_id": "s1", "transcript_path": str(transcript), "hook_event_name": "PreToolUse"}
-    )
+
+    def hook(name: str) -> tuple[subprocess.CompletedProcess[str], float]:
+        event = {"session_id": "s1", "transcript_path": str(transcript), "hook_event_name": name}
+        started = time.monotonic()
+        done = subprocess.run(
+            [sys.executable, "-m", "cost_mcp", "hook"],
+            input=json.dumps(event),
+            capture_output=True,
+            text=True,
+            timeout=20,
+            check=False,
+        )
+        return done, time.monotonic() - started
+
+    first, _ = hook("PreToolUse")
+    assert (first.returncode, first.stdout, first.stderr) == (0, "", "")  # read, well under $1
+    # 90M input tokens of Sonnet (hundreds of dollars), logged while another process holds the lock.
+    write(transcript, assistant("m2", "r2", stamp(4), session="s1", input=90_000_000, output=10), append=True)
     holder = connect(settings.db)
     try:
         with write_transaction(holder):
-            done = subprocess.run(
-                [sys.executable, "-m", "cost_mcp", "hook"],
-                input=event,
-                capture_output=True,
-                text=True,
-                timeout=20,
-                check=False,
-            )
+            answers = {name: hook(name) for name in ("UserPromptSubmit", "PreToolUse")}
     finally:
         holder.close()
-    assert (done.returncode, done.stdout, done.stderr) == (0, "", "")
+    note = (
+        "cost-mcp: budgets checked without this session's newest calls (another cost-mcp process holds "
+        "the ledger's write lock): a hard budget they used up cannot stop this one; the next prompt or "
+        "tool call reads them"
+    )
+    for name, (done, took) in answers.items():
+        assert (done.returncode, done.stderr) == (0, ""), name
+        assert took < 10, (name, took)  # the second's wait for the lock, and the process's start
+        said = json.loads(done.stdout or "{}")
+        assert "decision" not in said and "hookSpecificOutput" not in said, name  # let through...
+        assert note in str(said.get("systemMessage", "")).split("\n"), name  # ...and said so
+    after, _ = hook("PreToolUse")  # the lock released: the call is read and the budget holds
+    assert json.loads(after.stdout)["hookSpecificOutput"]["permissionDecision"] == "deny"
 
 
 @pytest.mark.anyio
@@ -1675,3 +1699,34 @@ def test_statusline_writes_money_as_every_other_answer_does(
     assert out == f"{format_usd(cost)} session\n" and "," in out
     _, out = run_cli(monkeypatch, capsys, status_input(small, "s-small"), "statusline", "--fields", "session")
     assert out == "$0.0002 session\n"
+
+
+def test_the_line_marks_estimates_a_synced_bill_sets_aside(conn: Conn, settings: Settings) -> None:
+    """Once a provider's bill for a day is synced, report and budget_status count it for that day and
+    set this machine's estimates aside; the line showed today's estimates and a project budget's
+    percent (its calls that day counting nothing: a bill by workspace names no project) with no
+    word of it, where report and budget_status say so."""
+    from cost_mcp.statusline import StatusInput, render
+    from cost_mcp.store import source_state
+    from cost_mcp.store.buckets import DAY_MS, Bucket, replace_range
+
+    now = datetime(2026, 11, 10, 15, tzinfo=UTC)
+    day = int(datetime(2026, 11, 10, tzinfo=UTC).timestamp() * 1000)
+    record_call(
+        conn, Pricer(), provider="anthropic", model=SONNET, tokens=Tokens(input=1_000_000),
+        agent="claude-code", project="/home/dev/webapp", request_id="r1",
+        timestamp=now - timedelta(hours=2), now=now,
+    )  # fmt: skip
+    set_budget(conn, "webapp", Decimal(50), "month", BudgetScope(projects=["/home/dev/webapp"]))
+    source_state.record_scan(conn, "claude_code", error=None, detail="read")  # every log read once
+    reading = StatusInput("s1", "", "/home/dev/webapp", {})
+    core = load_core_settings()
+
+    def line() -> str:
+        return render(conn, core, reading, fields=["today", "budget"], colour=False, now=now)
+
+    assert line() == "$6.00 today · webapp 12% of $50.00"  # estimates only: nothing to say
+    with write_transaction(conn):
+        bill = Bucket(day, day + DAY_MS, cost_nanos=9_000_000_000, model=SONNET)  # by workspace
+        replace_range(conn, "anthropic", "cost", day, day + DAY_MS, [bill])
+    assert line() == "$6.00 today (est.; bill synced) · webapp 0% of $50.00 + $6.00 set aside"

@@ -33,6 +33,7 @@ from cost_mcp.store import source_state, status
 
 if TYPE_CHECKING:
     from cost_mcp.config import Settings
+    from cost_mcp.core_settings import CoreSettings
     from cost_mcp.store.connection import Conn
 
 AGENT = "claude-code"
@@ -153,7 +154,7 @@ def run(stdin: str) -> HookAnswer:
     or its spend needs the full rules.
     """
     from cost_mcp.core_settings import load_core_settings
-    from cost_mcp.statusline import CLAUDE_CODE_SOURCES, read_transcript
+    from cost_mcp.statusline import read_transcript
     from cost_mcp.store.connection import connect, is_postgres
 
     try:
@@ -169,29 +170,75 @@ def run(stdin: str) -> HookAnswer:
     try:
         if not status.has_budgets(conn):
             return HookAnswer("")
-        read_transcript(conn, core, str(event.get("transcript_path") or ""))
-        from cost_mcp.analytics.budget_glance import counts_claude_code, glance
-
-        glanced = glance(conn, core, datetime.now(UTC))
-        # Every budget, applying to this call or not, has room after any call (hard) or some left
-        # (soft): decide() would neither block nor warn.
-        if glanced is not None and all(
-            g.remaining - NEXT_CALL >= 0 if g.hard else g.remaining > 0 for g in glanced
-        ):
-            cwd = event.get("cwd")
-            here, provider = (cwd if isinstance(cwd, str) else ""), session_provider()
-            unpriced = [
-                (g.name, g.unpriced)
-                for g in glanced
-                if g.hard and g.unpriced and counts_claude_code(g.scope, here, CLAUDE_CODE_SOURCES, provider)
-            ]
-            return _notes(conn, event, unpriced_notes(unpriced, core.prices_file))
-        from cost_mcp.config import load_settings_leniently
-
-        answer = decide(conn, load_settings_leniently()[0], event)
-        return answer if answer.stdout else _notes(conn, event, [])
+        # Behind another process's write lock this waits a second at most, then decides from the
+        # ledger as it stands: the answer says so (a $750 call passed a $1 hard budget in silence).
+        why = read_transcript(conn, core, str(event.get("transcript_path") or ""))
+        return with_unread_note(_decide_read(conn, core, event), why, event)
     finally:
         conn.close()
+
+
+def _decide_read(conn: Conn, core: CoreSettings, event: dict[str, Any]) -> HookAnswer:
+    """:func:`run`'s answer once the session's new lines are read (or could not be)."""
+    from cost_mcp.analytics.budget_glance import counts_claude_code, glance
+    from cost_mcp.statusline import CLAUDE_CODE_SOURCES
+
+    glanced = glance(conn, core, datetime.now(UTC))
+    # Every budget, applying to this call or not, has room after any call (hard) or some left
+    # (soft): decide() would neither block nor warn.
+    if glanced is not None and all(
+        g.remaining - NEXT_CALL >= 0 if g.hard else g.remaining > 0 for g in glanced
+    ):
+        cwd = event.get("cwd")
+        here, provider = (cwd if isinstance(cwd, str) else ""), session_provider()
+        unpriced = [
+            (g.name, g.unpriced)
+            for g in glanced
+            if g.hard and g.unpriced and counts_claude_code(g.scope, here, CLAUDE_CODE_SOURCES, provider)
+        ]
+        return _notes(conn, event, unpriced_notes(unpriced, core.prices_file))
+    from cost_mcp.config import load_settings_leniently
+
+    answer = decide(conn, load_settings_leniently()[0], event)
+    return answer if answer.stdout else _notes(conn, event, [])
+
+
+UNREAD_NEWEST = "cost-mcp: budgets checked without this session's newest calls"
+"""How the hook's note begins when it decided without reading the session's new lines."""
+
+
+def unread_newest_note(why: str) -> str:
+    """The note for a decision made without the session's new lines, ``why`` as the status line
+    shows it (statusline.BUSY, READ_ONLY or DISK_FULL)."""
+    from cost_mcp.statusline import BUSY, DISK_FULL
+
+    if why == BUSY:
+        return (
+            f"{UNREAD_NEWEST} (another cost-mcp process holds the ledger's write lock): a hard budget "
+            "they used up cannot stop this one; the next prompt or tool call reads them"
+        )
+    if why == DISK_FULL:
+        return f"{UNREAD_NEWEST}: the ledger's disk is full; they are read once there is room"
+    return (
+        f"{UNREAD_NEWEST}: the ledger cannot be written here ({why.strip('()')}); `cost-mcp doctor` says why"
+    )
+
+
+def with_unread_note(answer: HookAnswer, why: str | None, event: Mapping[str, Any]) -> HookAnswer:
+    """``answer``, carrying :func:`unread_newest_note` when the session's new lines could not be
+    read first and the call is let through (a refusal stands: more calls only spend more). On a
+    tool call only while another process holds the lock: a read-only ledger or a full disk lasts,
+    and said on every tool call it would drown the session (each prompt says it)."""
+    from cost_mcp.statusline import BUSY
+
+    if why is None or (event.get("hook_event_name") != "UserPromptSubmit" and why != BUSY):
+        return answer
+    said: dict[str, Any] = json.loads(answer.stdout) if answer.stdout else {}
+    if said.get("decision") == "block" or "permissionDecision" in said.get("hookSpecificOutput", {}):
+        return answer
+    note = unread_newest_note(why)
+    said["systemMessage"] = f"{said['systemMessage']}\n{note}" if said.get("systemMessage") else note
+    return HookAnswer(json.dumps(said), answer.exit_code)
 
 
 UNREAD_NOTE = (

@@ -671,9 +671,9 @@ def push(
                 if not stats.sent:
                     raise
                 # A server gone mid-push (a restart): said alone, it read as if nothing went.
+                rest = "" if UNSENT in str(exc) else ", and the next push sends the rest"
                 raise PushError(
-                    f"{exc}; the {stats.sent:,} row(s) it took before stay there, and the next push "
-                    "sends the rest",
+                    f"{exc}; the {stats.sent:,} row(s) it took before stay there{rest}",
                     exc.status,
                     exc.said,
                 ) from None
@@ -827,6 +827,13 @@ def _wire(r: team_store.PushedRow, hide: str | None, names: dict[str, str]) -> W
 
 
 RETRIES = 5
+_LEDGER_DOWN = "the team server cannot use its ledger just now"
+"""How web.http's 503 for a ledger it cannot use begins (its LEDGER_UNAVAILABLE)."""
+RETRY_SECONDS = 10.0
+"""How long one batch is retried for, at most: a team server restarting, or its database, is back
+within it. Five tries with the server's 30 s wait each kept a push 2.5 minutes without a word."""
+UNSENT = "nothing was lost: what this push did not send waits here, and the next push sends it"
+"""Said when a push gives up on a server that is down: the usage stays in the local ledger."""
 
 
 def http_sender(url: str, token: str, body: bytes) -> PushAnswer:
@@ -864,8 +871,22 @@ def http_sender(url: str, token: str, body: bytes) -> PushAnswer:
         "User-Agent": USER_AGENT,
     }
     wait = 0.5
+    started = time.monotonic()
+
+    def retry_after(seconds: float) -> bool:
+        """Whether to try again after ``seconds`` (sleeping them): not past RETRY_SECONDS."""
+        if time.monotonic() + seconds - started > RETRY_SECONDS:
+            return False
+        time.sleep(seconds)
+        return True
+
+    def gave_up(attempt: int) -> str:
+        tries = f"{attempt + 1} attempt{'s' if attempt else ''}"
+        return f"gave up after {tries} in {time.monotonic() - started:.0f} s"
+
     with httpx2.Client(timeout=TIMEOUT, follow_redirects=False) as client:
         for attempt in range(RETRIES):
+            last = attempt == RETRIES - 1
             try:
                 response = client.post(f"{url}/api/push", content=body, headers=headers)
             except httpx2.InvalidURL:
@@ -875,27 +896,43 @@ def http_sender(url: str, token: str, body: bytes) -> PushAnswer:
                     "--server), and percent-encode special characters in a user name or password"
                 ) from None
             except httpx2.HTTPError as exc:
-                if attempt == RETRIES - 1:
+                if last or not retry_after(wait):
                     # httpx's message ("[Errno 111] Connection refused") says which of a typo, a
                     # stopped server or a firewall it is; it never holds the headers (the token),
                     # scrubbed all the same.
                     detail = scrubbed(str(exc))
                     raise PushError(
                         f"cannot reach the team server {server} ({type(exc).__name__}: "
-                        f"{detail[:200] or 'no detail'}) after {RETRIES} attempts: is it running, "
-                        "and is the URL right?"
+                        f"{detail[:200] or 'no detail'}; {gave_up(attempt)}): is it running, "
+                        f"and is the URL right? {UNSENT[0].upper()}{UNSENT[1:]}"
                     ) from None
-                time.sleep(wait)
                 wait *= 2
                 continue
             if response.status_code == 200:
                 return msgspec.json.decode(response.content, type=PushAnswer)
             detail = scrubbed(_server_error(response.content))
-            if response.status_code in (429, 502, 503, 504) and attempt < RETRIES - 1:
+            if response.status_code in (429, 502, 503, 504):
                 after = response.headers.get("retry-after", "")
-                time.sleep(min(30.0, float(after)) if after.replace(".", "", 1).isdigit() else wait)
-                wait *= 2
-                continue
+                pause = min(30.0, float(after)) if after.replace(".", "", 1).isdigit() else wait
+                if not last and retry_after(pause):
+                    wait *= 2
+                    continue
+                if response.status_code == 503 and detail.startswith(_LEDGER_DOWN):
+                    # The server's own words end "a push is sent again by itself": true of the
+                    # local server's pushes, not of this command's, which ends here.
+                    raise PushError(
+                        f"the team server {server} cannot use its database just now (it answered 503; "
+                        f"{gave_up(attempt)}): its admin should check that the server's PostgreSQL "
+                        f"is running and reachable (the server's log says why); {UNSENT}",
+                        response.status_code,
+                        detail,
+                    )
+                raise PushError(
+                    f"the team server {server} answered {response.status_code}: {detail} "
+                    f"({gave_up(attempt)}); {UNSENT}",
+                    response.status_code,
+                    detail,
+                )
             if response.status_code == 401:
                 raise PushError(
                     f"the team server {server} refused the token (401): it is wrong or revoked; ask an "
@@ -910,7 +947,7 @@ def http_sender(url: str, token: str, body: bytes) -> PushAnswer:
                 response.status_code,
                 detail,
             )
-    raise PushError(f"the team server {server} kept answering busy; try again later")
+    raise PushError(f"the team server {server} kept answering busy; try again later; {UNSENT}")
 
 
 def _wrong_path(server: str, status: int, detail: str) -> str:

@@ -102,6 +102,10 @@ READ_ONLY = "(ledger read-only)"
 """As :data:`BUSY`, when this process cannot write the ledger (its file or folder): answers say so too."""
 DISK_FULL = "(ledger's disk full)"
 """As :data:`BUSY`, when the ledger's disk is full: the new lines are read once there is room."""
+BILLED = " (est.; bill synced)"
+"""After today's figure when a provider's bill synced for today touches it: the figure is this
+machine's estimates, where report and get_spend count the bill instead for that provider's day
+(the larger of the two while the day is partial) and set the estimates aside."""
 BLOCK_HOURS = 5
 
 
@@ -283,7 +287,14 @@ def render(
             local = moment.astimezone(settings.tz)
             start = local.replace(hour=0, minute=0, second=0, microsecond=0)
             today = _at_least(_nanos(*_today(conn, to_ms(start), to_ms(moment), mode)), partial)
-            parts.append(f"{today} today{unread}")
+            # The line sums this machine's estimates; where a provider's synced bill touches the
+            # day, report and get_spend count the bill for it and set those estimates aside.
+            billed = (
+                BILLED
+                if status.billing_data_between(conn, to_ms(start), to_ms(moment) + 1, rows_only=True)
+                else ""
+            )
+            parts.append(f"{today} today{billed}{unread}")
         elif name == "block":
             parts.extend(f"block {_at_least(block, partial)}" for block in _block(conn, settings, moment))
         elif name == "budget":
@@ -361,13 +372,14 @@ def _budget(
 
     provider = session_provider()
 
-    # (percent, name, status, amount, unpriced calls) of each budget that can count this session
+    # (percent, name, status, amount, unpriced calls, estimates set aside) of each budget that can
+    # count this session
     # (a Codex-only budget is not this line's): from the rollup when that is exact, else from the
     # full budget path (billed data, seat fees, teams), which imports pydantic and the models.
     glanced = glance(conn, settings, now)
     if glanced is not None:
         states = [
-            (g.percent, g.name, g.status(to_ms(now)), g.amount, g.unpriced)
+            (g.percent, g.name, g.status(to_ms(now)), g.amount, g.unpriced, Decimal(0))
             for g in glanced
             if counts_claude_code(g.scope, cwd, CLAUDE_CODE_SOURCES, provider)
         ]
@@ -380,18 +392,29 @@ def _budget(
         budgets = [
             b for b in every if counts_claude_code(b.scope.model_dump(), cwd, CLAUDE_CODE_SOURCES, provider)
         ]
+        # A budget scoped by project or model counts nothing of its calls' estimates on days a
+        # provider's bill is the total (a bill by workspace names no project): set_aside_notes.
         states = [
-            (s.percent, s.budget.name, s.status, s.budget.amount_usd, s.unpriced_requests)
+            (
+                s.percent,
+                s.budget.name,
+                s.status,
+                s.budget.amount_usd,
+                s.unpriced_requests,
+                s.estimates_set_aside_usd if s.budget.scope.projects or s.budget.scope.models else Decimal(0),
+            )
             for s in (state_of(conn, full, b, now) for b in budgets)
         ]
     if not states:
         return []
-    percent, name, state, amount, unpriced = max(states, key=lambda s: (s[0], s[1]))
+    percent, name, state, amount, unpriced, aside = max(states, key=lambda s: (s[0], s[1]))
     tone = {"ok": "ok", "warning": "warning", "forecast_exceeded": "warning"}.get(state, "exceeded")
     # Calls with no known price count nothing against the budget: "0%" alone would read as none.
     shown = f"{name} {'≥' if partial else ''}{percent:.0f}% of {_money(amount)}" + (
         " + unpriced calls" if unpriced else ""
     )
+    if aside > 0:  # those calls cost this much and count nothing against it: "3%" alone hid them
+        shown += f" + {_money(aside)} set aside"
     return [_paint(shown, tone, colour)]
 
 

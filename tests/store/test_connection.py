@@ -115,3 +115,39 @@ def test_processes_creating_the_ledger_at_once_all_open_it(tmp_path: Path) -> No
 
         with contextlib.closing(connect(tmp_path / f"round{n}.db")) as conn:
             assert conn.execute("PRAGMA journal_mode").fetchone()[0] == "wal"
+
+
+def test_the_wal_a_reader_kept_at_its_peak_shrinks_at_the_next_write(tmp_path: Path) -> None:
+    """A large write while a reader held a snapshot (the status line, a dashboard query) left the
+    final checkpoint incomplete, and the -wal file stayed at its peak size for good (15 MB after a
+    68.8 MB ingest; a first load lets it reach ~100 MB). Once the WAL is checkpointed, the next
+    write starts it over and leaves at most WAL_SIZE_LIMIT of it."""
+    import os
+    import sqlite3
+
+    from cost_mcp.store import connect, write_transaction
+    from cost_mcp.store.connection import WAL_SIZE_LIMIT
+
+    db = tmp_path / "cost.db"
+    wal = Path(f"{db}-wal")
+    conn = connect(db)
+    try:
+        conn.execute("CREATE TABLE load (x BLOB)")
+        reader = sqlite3.connect(db)
+        reader.execute("BEGIN")
+        reader.execute("SELECT COUNT(*) FROM meta").fetchone()  # a snapshot held through the load
+        with sqlite_pragma(conn, "wal_autocheckpoint", lambda _: 100_000):  # as a first load does
+            for _ in range(48):
+                with write_transaction(conn):
+                    conn.execute("INSERT INTO load VALUES (?)", (os.urandom(1 << 20),))
+        peak = wal.stat().st_size
+        assert peak > 1.4 * WAL_SIZE_LIMIT
+        reader.rollback()
+        reader.close()
+        assert conn.execute("PRAGMA wal_checkpoint(PASSIVE)").fetchone()[0] == 0  # all copied back
+        assert wal.stat().st_size == peak  # a checkpoint alone leaves the file as it is
+        with write_transaction(conn):
+            conn.execute("INSERT INTO load VALUES (x'00')")
+        assert wal.stat().st_size <= WAL_SIZE_LIMIT
+    finally:
+        conn.close()

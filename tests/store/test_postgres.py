@@ -294,3 +294,60 @@ def test_a_deadlock_is_not_called_a_lock_held_for_60_s(pg: str) -> None:
     finally:
         second.close()
         first.close()
+
+
+@pytest.mark.postgresql_only
+def test_a_database_server_that_stops_is_said_within_seconds_and_its_return_used_at_once(
+    home: Path,
+) -> None:
+    """A running server whose PostgreSQL stopped waited the pool's 30 s on every request before it
+    said anything. Now the pool, with nothing working, asks the server directly: down, that is said
+    after a couple of seconds; back, the next request is served, not left to the pool's backoff."""
+    cluster = Cluster()
+    try:
+        url = cluster.url(cluster.new_database())
+        ledger = Ledger(url)
+        try:
+            with ledger.use() as conn:
+                assert conn.execute("SELECT 1").fetchone()[0] == 1
+            cluster.halt()
+            for _ in range(2):  # the pooled connection's goodbye, then a pool with none
+                started = time.monotonic()
+                with pytest.raises(DatabaseError) as raised, ledger.use() as conn:
+                    conn.execute("SELECT 1")
+                assert time.monotonic() - started < 10
+                assert "cannot reach the PostgreSQL server" in str(
+                    raised.value
+                ) or "stopped answering" in str(raised.value)
+            assert "(waited 2 s)" in str(raised.value)
+            cluster.resume()
+            started = time.monotonic()
+            with ledger.use() as conn:
+                assert conn.execute("SELECT 1").fetchone()[0] == 1
+            assert time.monotonic() - started < 5
+        finally:
+            ledger.close()
+    finally:
+        cluster.stop()
+
+
+@pytest.mark.postgresql_only
+def test_a_statement_the_servers_statement_timeout_cancelled_says_so(pg: str, pg_cluster: Cluster) -> None:
+    """An admin's statement_timeout cut a statement short (SQLSTATE 57014), and the message said
+    the ledger was "locked by another process for longer than 60 s": neither was true."""
+    database = urlsplit(pg).path.lstrip("/")
+    pg_cluster.exec(f"ALTER DATABASE {database} SET statement_timeout = '50ms'")
+    ledger = Ledger(pg)  # sessions opened from now on take the setting, as after ALTER ROLE
+    try:
+        started = time.monotonic()
+        with pytest.raises(DatabaseError) as raised, ledger.use() as conn:
+            conn.execute("SELECT pg_sleep(5)")
+        assert time.monotonic() - started < 4
+        said = str(raised.value)
+        assert "60 s" not in said and "locked" not in said
+        assert said.startswith(f"the PostgreSQL server of the ledger {scrub(pg)} cancelled this statement")
+        assert "canceling statement due to statement timeout" in said  # the server's words
+        assert "nothing of it was stored" in said and "ALTER ROLE <role> SET statement_timeout" in said
+    finally:
+        ledger.close()
+        pg_cluster.exec(f"ALTER DATABASE {database} RESET statement_timeout")

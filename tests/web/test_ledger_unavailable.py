@@ -75,3 +75,46 @@ def test_a_push_the_ledger_cannot_take_is_503_to_retry_not_a_500(
         conn.execute(f"PRAGMA max_page_count = {2**31}")
     again = http.post("/api/push", json={"rows": _rows(300)}, headers={"Authorization": f"Bearer {token}"})
     assert again.status_code == 200 and again.json()["accepted"] == 300  # the retry is taken whole
+
+
+@pytest.mark.postgresql_only  # a PostgreSQL server of its own, stopped under the team server
+def test_a_push_to_a_team_server_whose_database_is_down_gives_up_within_seconds(home: Path) -> None:
+    """The team server waited its pool's 30 s per request and the laptop tried five times: `cost-mcp
+    push` hung 2.5 minutes, then quoted the server's "a push is sent again by itself". Now the
+    server answers 503 within seconds, the push stops retrying after push.RETRY_SECONDS, and says
+    what happened, what the server's admin should check, and that nothing was lost."""
+    from cost_mcp import push
+    from tests.pg_cluster import Cluster
+    from tests.web.test_team import _cli, _env, _free_port, _laptop, _start, _stop, _tokens
+
+    cluster = Cluster()
+    try:
+        db = cluster.url(cluster.new_database())
+        tokens = _tokens(db, [("ana", "ana@example.com", "member")])
+        port = _free_port()
+        server = _start(_env(home, db), port, home / "server.log")
+        try:
+            laptop = _laptop(home, "ana", "ana@example.com", [("msg_1", "req_1", 100, 10)])
+            cluster.halt()
+            started = time.monotonic()
+            done = _cli(
+                laptop.env(home, COST_MCP_TEAM_TOKEN=tokens["ana"]),
+                "push",
+                "--server",
+                f"http://127.0.0.1:{port}",
+            )
+            took = time.monotonic() - started
+        finally:
+            _stop(server)
+    finally:
+        cluster.stop()
+    assert done.returncode != 0
+    assert took < 30, took  # push.RETRY_SECONDS and the server's 2 s wait per try, with room
+    said = done.stderr.strip()
+    assert said.startswith(
+        f"error: the team server http://127.0.0.1:{port}/… cannot use its database just now"
+    )
+    assert "gave up after" in said and "PostgreSQL is running and reachable" in said
+    assert said.endswith(push.UNSENT) and "\n" not in said
+    logged = (home / "server.log").read_text()
+    assert "cannot reach the PostgreSQL server for the ledger" in logged and "(waited 2 s)" in logged

@@ -31,6 +31,12 @@ if TYPE_CHECKING:
 BUSY_TIMEOUT_MS = 60_000
 REFRESH_LOCK_TIMEOUT_MS = 1_000
 """How long a query's refresh waits for another process's write lock before answering without it."""
+WAL_SIZE_LIMIT = 32 * 1024 * 1024
+"""Bytes SQLite leaves of the ``-wal`` file each time it starts it over after a checkpoint. A first
+load lets it grow to ~100 MB (claude_logs.few_checkpoints), and a reader that kept the last
+checkpoint from completing left it at that size for good (15 MB after a 68.8 MB ingest). 32 MiB is
+twice what everyday writes grow it to (SQLite's 1,000-page checkpoints of 16 KiB pages), so they
+never shrink and regrow it; the limit bounds what is left, not how large a load may let it grow."""
 OUR_FIRST_MIGRATION = "m001_meta"
 PAGE_SIZE = 16384
 """Bytes per page of a ledger file created from now on (SQLite's default is 4,096; a file keeps the
@@ -353,6 +359,7 @@ def _open(target: str, *, migrate_schema: bool) -> LedgerConnection:
         conn.execute(f"PRAGMA page_size = {PAGE_SIZE}")  # a new file only; an existing one keeps its own
         _use_wal(conn)
         conn.execute("PRAGMA synchronous = NORMAL")
+        conn.execute(f"PRAGMA journal_size_limit = {WAL_SIZE_LIMIT}")
         conn.execute("PRAGMA foreign_keys = ON")
         # Ingest inserts rows under random message ids; with SQLite's default 2 MB page cache the
         # unique index no longer fits and every insert reads pages back. 64 MB is a bound, not a use.
@@ -558,6 +565,15 @@ def _explain_postgres(target: str, exc: sqlite3.Error) -> str:
         return (
             f"the ledger {target} refused this write: it crossed another process's write at the same "
             f"moment ({text}); nothing of it was stored, so running it again is safe"
+        )
+    if getattr(exc.__cause__, "sqlstate", None) == "57014":
+        # "locked by another process for longer than 60 s" was said of a statement the role's
+        # statement_timeout cut short after a second: the fix is the setting, not a wait.
+        return (
+            f"the PostgreSQL server of the ledger {target} cancelled this statement before it finished "
+            f"({text}): its statement_timeout for this role (set by an admin), or an admin, stopped it; "
+            "nothing of it was stored. Raise the role's statement_timeout (ALTER ROLE <role> SET "
+            "statement_timeout = '5min', or 0 for none), or run it at a quieter time"
         )
     if is_busy(exc):
         return (

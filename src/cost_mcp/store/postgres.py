@@ -20,6 +20,7 @@ import re
 import select
 import sqlite3
 import threading
+import time
 from collections.abc import Iterable, Iterator, Sequence
 from contextlib import contextmanager
 from decimal import Decimal
@@ -124,7 +125,6 @@ _BUSY = (
     psycopg.errors.LockNotAvailable,
     psycopg.errors.DeadlockDetected,
     psycopg.errors.SerializationFailure,
-    psycopg.errors.QueryCanceled,
 )
 
 
@@ -135,6 +135,12 @@ def _as_sqlite_error(exc: psycopg.Error) -> sqlite3.Error:
     new: sqlite3.Error
     if isinstance(exc, _BUSY):
         new = sqlite3.OperationalError(f"database is locked: {text}")
+        name = "SQLITE_BUSY"
+    elif isinstance(exc, psycopg.errors.QueryCanceled):
+        # statement_timeout (an admin's ALTER ROLE ... SET), or an admin's pg_cancel_backend: not a
+        # lock held, though the store's callers treat it as one (nothing done; answer from what is
+        # there, or try later), so it keeps SQLite's busy family.
+        new = sqlite3.OperationalError(f"the server cancelled the statement: {text}")
         name = "SQLITE_BUSY"
     elif isinstance(exc, psycopg.errors.ReadOnlySqlTransaction | psycopg.errors.InsufficientPrivilege):
         new = sqlite3.OperationalError(f"attempt to write a readonly database: {text}")
@@ -158,8 +164,9 @@ def _as_sqlite_error(exc: psycopg.Error) -> sqlite3.Error:
     return new
 
 
-def explain_connect(target: str, exc: psycopg.Error) -> str:
-    """One line a person can act on when the PostgreSQL ledger at ``target`` cannot be reached."""
+def explain_connect(target: str, exc: psycopg.Error, *, waited: float | None = None) -> str:
+    """One line a person can act on when the PostgreSQL ledger at ``target`` cannot be reached
+    (``waited``: the seconds it was waited for first, said when it is not reached)."""
     ledger = shown(target)
     text = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
     text = scrub_text(text, target)
@@ -174,10 +181,20 @@ def explain_connect(target: str, exc: psycopg.Error) -> str:
             f"the PostgreSQL database named in COST_MCP_DB ({ledger}) does not exist: {text}. Create it "
             "(createdb -O <role> <name>) or correct the URL"
         )
-    if "connection refused" in lower or "could not connect" in lower or "no such file" in lower:
+    if any(
+        words in lower
+        for words in (
+            "connection refused",
+            "could not connect",
+            "no such file",
+            "timeout expired",
+            "no route",
+        )
+    ):
+        after = f" (waited {waited:g} s)" if waited else ""
         return (
-            f"cannot reach the PostgreSQL server for the ledger ({ledger}): {text}. Start the server, or "
-            "correct the host and port in COST_MCP_DB"
+            f"cannot reach the PostgreSQL server for the ledger ({ledger}){after}: {text}. Start the "
+            "server, or correct the host and port in COST_MCP_DB"
         )
     return f"cannot open the PostgreSQL ledger ({ledger}): {text}"
 
@@ -358,11 +375,18 @@ def _ms(setting: str) -> int:
     return int(m.group(1)) * factor
 
 
+CONNECT_TIMEOUT = 5
+"""Seconds a connection attempt to the server may take (libpq's ``connect_timeout``): a reachable
+server answers in milliseconds, and one whose host drops packets was otherwise waited for 10 s."""
+
+
 def open_raw(target: str, lock_timeout_ms: int) -> psycopg.Connection[Any]:
     """A new autocommit psycopg connection to ``target``; DatabaseError with what to do if it fails."""
     refuse_unreadable(target)
     try:
-        raw = psycopg.connect(target, autocommit=True, cursor_factory=ClientCursor, connect_timeout=10)
+        raw = psycopg.connect(
+            target, autocommit=True, cursor_factory=ClientCursor, connect_timeout=CONNECT_TIMEOUT
+        )
     except psycopg.Error as exc:
         raise DatabaseError(explain_connect(target, exc)) from None
     raw.execute(SESSION_SETUP.format(ms=int(lock_timeout_ms)))
@@ -425,6 +449,14 @@ def _closed_by_server(raw: psycopg.Connection[Any]) -> bool:
         return True
 
 
+OUTAGE_WAIT_SECONDS = 2.0
+"""How long a request waits for a pooled connection while the pool has none working before the
+server is asked directly whether it is there at all: long enough for the pool's own reconnect
+(it retries a second after a failure), short enough that a server that is down is said at once.
+Each request used to wait the pool's whole 30 s, and a laptop's push, retrying five times, hung
+2.5 minutes before it said anything."""
+
+
 class PgPool:
     """A psycopg_pool pool handing out :class:`PgConnection` wrappers (one per pooled connection)."""
 
@@ -433,8 +465,10 @@ class PgPool:
 
         refuse_unreadable(target)
         self.target = target
+        self._lock_timeout_ms = lock_timeout_ms
         self._wrappers: dict[int, PgConnection] = {}
         self._guard = threading.Lock()
+        self._in_use = 0
 
         def configure(raw: psycopg.Connection[Any]) -> None:
             raw.execute(SESSION_SETUP.format(ms=int(lock_timeout_ms)))
@@ -465,25 +499,70 @@ class PgPool:
         psycopg_pool's own ``check`` would cost a round trip per request and back off a second or
         more after each dead one.
 
-        No connection within the pool's timeout (the server stopped, or unreachable) is a
-        DatabaseError saying so, as one the server refuses at start: psycopg_pool's PoolTimeout
-        was a traceback, and the team server's answer a 500."""
+        While the pool has no working connection (none handed out, none coming within
+        :data:`OUTAGE_WAIT_SECONDS`), the server is asked directly: unreachable, that is a
+        DatabaseError saying so at once; there again (restarted), that connection serves the
+        request, where the pool's next reconnect may be many seconds away. A pool whose
+        connections are all busy is waited for up to its 30 s, and then too the error says why:
+        psycopg_pool's PoolTimeout was a traceback, and the team server's answer a 500."""
+        raw = self._take()
+        if raw is None:
+            direct = self._direct()
+            try:
+                with direct:  # commits, or rolls back on an error, then closes
+                    yield self._wrapper(direct)
+            finally:
+                with self._guard:
+                    self._wrappers.pop(id(direct), None)
+                direct.close()
+            return
+        with self._guard:
+            self._in_use += 1
+        try:
+            with raw:  # as psycopg_pool's own connection(): commit, or roll back on an error
+                yield self._wrapper(raw)
+        finally:
+            with self._guard:
+                self._in_use -= 1
+            self._pool.putconn(raw)
+
+    def _take(self) -> psycopg.Connection[Any] | None:
+        """A live pooled connection; None when the pool has none working and should be bypassed."""
         from psycopg_pool import PoolTimeout
 
+        deadline = time.monotonic() + float(self._pool.timeout)
+        dead = 0
+        while True:
+            with self._guard:
+                idle_pool = self._in_use == 0
+            wait = deadline - time.monotonic()
+            try:
+                raw = self._pool.getconn(
+                    timeout=max(0.01, min(wait, OUTAGE_WAIT_SECONDS) if idle_pool else wait)
+                )
+            except PoolTimeout as exc:
+                if idle_pool and time.monotonic() < deadline:
+                    return None  # nothing working in the pool: ask the server itself
+                raise DatabaseError(
+                    explain_connect(self.target, psycopg.OperationalError(f"could not connect: {exc}"))
+                ) from None
+            if dead < self._pool.max_size and _closed_by_server(raw):
+                raw.close()
+                self._pool.putconn(raw)  # the pool drops it and opens a new one
+                dead += 1
+                continue
+            return raw
+
+    def _direct(self) -> psycopg.Connection[Any]:
+        """A connection of its own, opened now (DatabaseError saying why when the server is not there)."""
         try:
-            for _ in range(self._pool.max_size):
-                with self._pool.connection() as raw:
-                    if _closed_by_server(raw):
-                        raw.close()  # the pool drops it and opens a new one
-                        continue
-                    yield self._wrapper(raw)
-                    return
-            with self._pool.connection() as raw:  # every one dead: this one's error says why
-                yield self._wrapper(raw)
-        except PoolTimeout as exc:
-            raise DatabaseError(
-                explain_connect(self.target, psycopg.OperationalError(f"could not connect: {exc}"))
-            ) from None
+            raw = psycopg.connect(
+                self.target, autocommit=True, cursor_factory=ClientCursor, connect_timeout=CONNECT_TIMEOUT
+            )
+            raw.execute(SESSION_SETUP.format(ms=int(self._lock_timeout_ms)))
+        except psycopg.Error as exc:
+            raise DatabaseError(explain_connect(self.target, exc, waited=OUTAGE_WAIT_SECONDS)) from None
+        return raw
 
     def _wrapper(self, raw: psycopg.Connection[Any]) -> PgConnection:
         with self._guard:

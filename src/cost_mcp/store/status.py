@@ -103,14 +103,15 @@ def has_budgets(conn: Conn) -> bool:
     return conn.execute("SELECT 1 FROM budgets LIMIT 1").fetchone() is not None
 
 
-def billing_data_between(conn: Conn, lo_ms: int, hi_ms: int) -> bool:
+def billing_data_between(conn: Conn, lo_ms: int, hi_ms: int, *, rows_only: bool = False) -> bool:
     """Whether any provider billing data (a bucket, or a synced provider-day, even an empty one)
-    touches ``[lo_ms, hi_ms)``: then billed figures may replace local estimates there."""
+    touches ``[lo_ms, hi_ms)``: then billed figures may replace local estimates there.
+    ``rows_only``: a bucket only (an empty day's report never hides the estimates below it)."""
     bucket = conn.execute(
         "SELECT 1 FROM provider_buckets WHERE start_ms < ? AND end_ms > ? LIMIT 1", (hi_ms, lo_ms)
     ).fetchone()
-    if bucket is not None:
-        return True
+    if bucket is not None or rows_only:
+        return bucket is not None
     return (
         conn.execute(
             "SELECT 1 FROM provider_coverage WHERE start_ms < ? AND end_ms > ? LIMIT 1", (hi_ms, lo_ms)
