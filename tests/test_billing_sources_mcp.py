@@ -33,7 +33,9 @@ def ago(days: int) -> date:
 
 
 @pytest.fixture
-def azure(home: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[Router]:
+def azure(clock: None, home: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[Router]:
+    """A fake Azure billing the days before today (on the ``clock`` fixture: a test reading
+    ``ago(1)`` after a sync begun at 23:59:59 named the next day, not the bill's)."""
     fake = FakeAzure(
         [
             (ago(2).isoformat(), RES, "gpt-4o Input global Tokens", 1.5, "USD"),

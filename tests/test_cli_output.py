@@ -23,7 +23,9 @@ def cli(*args: str) -> Ran:
 
 
 @pytest.fixture
-def hostile_logs(home: Path) -> Path:
+def hostile_logs(clock: None, home: Path) -> Path:
+    """Two calls stamped now, on the ``clock`` fixture: a test that reports them and then exports
+    this month's, each in its own process, straddled a month's end begun in its last second."""
     now = datetime.now(UTC).strftime("%Y-%m-%dT%H:%M:%S.000Z")
     write(
         session_file(home / "claude", "s1", project=f"-home-{ESCAPES}-app"),

@@ -67,7 +67,7 @@ def _envelope_ok(name: str, result: dict[str, Any]) -> bool:
 
 
 async def test_a_tree_bigger_than_the_refresh_budget_is_labelled_until_read(
-    home: Path, monkeypatch: pytest.MonkeyPatch
+    clock: None, home: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     # No time at all to read logs before answering: the background reader does all of it.
     monkeypatch.setenv("COST_MCP_REFRESH_BUDGET_SECONDS", "0")
@@ -236,7 +236,7 @@ def _one_long_session(home: Path, calls: int) -> Decimal:
 
 
 @pytest.mark.usefixtures("home")
-def test_cli_report_waits_for_every_log_line_even_with_no_refresh_budget(home: Path) -> None:
+def test_cli_report_waits_for_every_log_line_even_with_no_refresh_budget(clock: None, home: Path) -> None:
     truth = _one_long_session(home, 10_000)  # more lines than a scan reads before it checks the clock
     proc = _cli("report", "--json", capture_output=True)
     assert proc.returncode == 0, proc.stderr
@@ -351,7 +351,9 @@ def test_a_filter_that_matches_nothing_names_the_closest_known_values(
     assert any(w.startswith("model filter 'gpt-5' matches nothing") for w in result.warnings)
 
 
-async def test_projects_show_their_folder_and_filters_accept_its_name(client: Client, home: Path) -> None:
+async def test_projects_show_their_folder_and_filters_accept_its_name(
+    clock: None, client: Client, home: Path
+) -> None:
     stamp = (datetime.now(UTC) - timedelta(seconds=5)).isoformat().replace("+00:00", "Z")
     line = {**assistant("m1", "r1", stamp, session="s1"), "cwd": "/home/alice/webapp"}
     odd = {**assistant("m2", "r2", stamp, session="s2"), "cwd": 5}  # a cwd that is not a path
@@ -393,7 +395,9 @@ def test_budget_status_names_a_scope_value_that_matches_nothing(settings: Settin
     ]
 
 
-async def test_check_budget_waits_for_the_read_and_then_allows_a_call_that_fits(home: Path) -> None:
+async def test_check_budget_waits_for_the_read_and_then_allows_a_call_that_fits(
+    clock: None, home: Path
+) -> None:
     truth = _big_tree(home / "claude", datetime.now(UTC) - timedelta(seconds=5))
     from cost_mcp.server import mcp
 
@@ -409,7 +413,7 @@ async def test_check_budget_waits_for_the_read_and_then_allows_a_call_that_fits(
 
 
 def test_a_scan_stopped_inside_a_file_is_continued_by_the_next(
-    settings: Settings, home: Path, conn: Conn
+    clock: None, settings: Settings, home: Path, conn: Conn
 ) -> None:
     truth = _one_long_session(home, 10_000)  # stopped at the first check of the clock, after 4,096 lines
     first = claude_code.ingest(conn, settings, Pricer(), budget_seconds=0)

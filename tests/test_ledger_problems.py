@@ -120,7 +120,9 @@ async def test_a_full_disk_is_a_tool_error_saying_so(client: Client, home: Path)
 
 
 @pytest.mark.sqlite_only  # about the SQLite file itself
-async def test_reads_do_not_wait_behind_another_process_holding_the_lock(client: Client, home: Path) -> None:
+async def test_reads_do_not_wait_behind_another_process_holding_the_lock(
+    clock: None, client: Client, home: Path
+) -> None:
     await client.call_tool("set_budget", {"name": "d", "amount_usd": 100, "period": "day"})
     spend_line(home / "claude", "a")
     holder = sqlite3.connect(home / "data" / "cost.db", isolation_level=None)
@@ -185,7 +187,7 @@ def _read_only_for_root(root: Path) -> tuple[str, ...]:
 
 
 @pytest.mark.sqlite_only  # about the SQLite file itself
-async def test_a_read_only_ledger_answers_with_a_warning(shared_home: Path, home: Path) -> None:
+async def test_a_read_only_ledger_answers_with_a_warning(clock: None, shared_home: Path, home: Path) -> None:
     env = {
         "COST_MCP_DB": str(shared_home / "data" / "cost.db"),
         "CLAUDE_CONFIG_DIR": str(shared_home / "claude"),
@@ -247,7 +249,7 @@ def slow_first_read(monkeypatch: pytest.MonkeyPatch) -> list[bool]:
 
 
 async def test_questions_asked_at_once_do_not_call_each_other_another_process(
-    client: Client, home: Path, monkeypatch: pytest.MonkeyPatch
+    clock: None, client: Client, home: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     # A model's parallel tool calls on a pooled PostgreSQL ledger ran their refreshes side by side
     # on separate connections: one that held the write lock for over a second made the others give
@@ -277,7 +279,7 @@ async def test_questions_asked_at_once_do_not_call_each_other_another_process(
 
 
 async def test_a_dashboards_requests_at_once_do_not_call_each_other_another_process(
-    home: Path, settings: Any, monkeypatch: pytest.MonkeyPatch
+    clock: None, home: Path, settings: Any, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     # `cost-mcp dashboard` (every request refreshes): a page's requests side by side, as above.
     import anyio
@@ -433,7 +435,9 @@ def _calls_today(claude: Path, count: int) -> None:
 
 @pytest.mark.sqlite_only  # about the output's disk, not the ledger
 @pytest.mark.parametrize("fmt", ["csv", "json"])
-def test_an_export_to_a_full_disk_says_so_and_leaves_no_cut_short_file(home: Path, fmt: str) -> None:
+def test_an_export_to_a_full_disk_says_so_and_leaves_no_cut_short_file(
+    clock: None, home: Path, fmt: str
+) -> None:
     # It was a traceback, and the first megabyte of the export stayed behind, looking like all of it.
     if os.geteuid() != 0 or shutil.which("unshare") is None:
         pytest.skip("a small disk to fill is mounted in a private mount namespace, as root")

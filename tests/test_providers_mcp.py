@@ -97,8 +97,10 @@ def router() -> Router:
 
 
 @pytest.fixture
-def fakes(home: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[Router]:
-    """Both fakes on one local server, configured as the providers' base URLs with admin keys."""
+def fakes(clock: None, home: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[Router]:
+    """Both fakes on one local server, configured as the providers' base URLs with admin keys, on
+    the ``clock`` fixture: the fakes' days are counted back from the day the fixture starts, and a
+    test begun at 23:59:59 asked about them, and named them, from the next day."""
     r = router()
     with local_server(r) as url:
         monkeypatch.setenv("COST_MCP_OPENAI_BASE_URL", url)
@@ -764,7 +766,9 @@ def _more(page: httpx2.Response) -> httpx2.Response:
     return json_response(200, {**body, "has_more": True, "next_page": "page_fresh"})
 
 
-def test_cli_report_says_which_billed_amounts_are_partial_and_which_were_set_aside(home: Path) -> None:
+def test_cli_report_says_which_billed_amounts_are_partial_and_which_were_set_aside(
+    clock: None, home: Path
+) -> None:
     # Today: OpenAI's bill so far is the only data (the total, partial); Anthropic's bill so far
     # ($0.01) is set aside for a Claude Code call's larger estimate ($0.018). Neither may read as a
     # settled bill or an estimate.
@@ -821,7 +825,7 @@ def test_a_key_echoed_in_base64_never_leaks(home: Path) -> None:
         assert form.encode() not in ledger
 
 
-def test_a_key_echoed_upper_cased_or_in_hex_never_leaks(home: Path) -> None:
+def test_a_key_echoed_upper_cased_or_in_hex_never_leaks(clock: None, home: Path) -> None:
     """The QA case (h-qabill F4): an API (or a proxy) echoing the key upper-cased or as a hex dump, in
     its error text and in a data field. Raw, base64 and URL-encoded copies were scrubbed; these two
     were shown by `sync` and stored in the ledger (the error in the source's state, the line item)."""
@@ -877,7 +881,7 @@ def test_cli_sync_takes_several_providers_after_one_option(fakes: Router) -> Non
 
 
 async def test_an_aws_bill_replaces_bedrock_estimates_on_the_days_it_covers(
-    home: Path, monkeypatch: pytest.MonkeyPatch
+    clock: None, home: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     """Claude Code on Bedrock is stored under aws: on a day Cost Explorer lists, the bill is the total
     and the call's estimate is attribution (never both); on a day it does not list, the estimate stays."""

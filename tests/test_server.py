@@ -110,8 +110,9 @@ def server_env(home: Path) -> dict[str, str]:
         "CLINE_DATA_DIR",
         "COST_MCP_COPILOT_OTEL_DIR",
     )
-    # PYTHONPATH too, where set: the server must run the code under test, not an installed copy.
-    return {k: os.environ[k] for k in (*keep, "PYTHONPATH") if k in os.environ}
+    # PYTHONPATH too, where set: the server must run the code under test, not an installed copy;
+    # and the clock fixture's offset (tests/conftest.py), or the server answered about the real day.
+    return {k: os.environ[k] for k in (*keep, "PYTHONPATH", "COST_MCP_FAKECLOCK_OFFSET") if k in os.environ}
 
 
 async def test_estimate_cost_over_a_real_stdio_subprocess(home: Path) -> None:
@@ -358,7 +359,7 @@ async def test_a_model_with_no_known_price_is_unpriced_not_zero(client: Client, 
     assert "  mystery-9: unpriced" in text.splitlines()
 
 
-async def test_a_running_server_takes_an_edited_price_file(client: Client, home: Path) -> None:
+async def test_a_running_server_takes_an_edited_price_file(clock: None, client: Client, home: Path) -> None:
     """The warning says to add the model to the price override file: a running server then prices
     the calls it stored without a price, with no restart and no command; a broken edit keeps the
     prices before it and says so until it is mended."""

@@ -72,8 +72,10 @@ def receiver() -> Iterator[str]:
 
 
 @pytest.fixture
-def ops(receiver: str, home: Path, monkeypatch: pytest.MonkeyPatch) -> str:
-    """The receiver configured as the webhook named "ops"."""
+def ops(receiver: str, clock: None, home: Path, monkeypatch: pytest.MonkeyPatch) -> str:
+    """The receiver configured as the webhook named "ops", on the ``clock`` fixture: a call
+    :func:`spend_line` stamps at 23:59:59 was yesterday's to the CLI process that then evaluates a
+    daily budget, which rightly alerted nothing."""
     monkeypatch.setenv("COST_MCP_WEBHOOKS", json.dumps({"ops": receiver}))
     return receiver
 

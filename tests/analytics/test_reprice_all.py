@@ -128,6 +128,7 @@ def _events(conn: Conn) -> dict[str, tuple[Decimal | None, Decimal | None]]:
 
 
 def test_reprice_all_stores_todays_prices_and_spend_budgets_and_rollup_move_by_exactly_that(
+    clock: None,
     home: Path,
     conn: Conn,
     settings: Settings,

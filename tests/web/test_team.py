@@ -1360,12 +1360,16 @@ def _reporting_laptop(home: Path, name: str, member: str, calls: list[tuple[str,
     at $2.50 per million, 400,000 tokens is $1 and 4,000,000 is $10."""
     laptop = Laptop(member, home / name / "cost.db", home / name / "claude")
     laptop.db.parent.mkdir(parents=True, exist_ok=True)
+    # Nine minutes ago, but today (as _laptop's): run in a month's first minutes, the calls were
+    # last month's and the month budget a test then reads on the server rightly held $0 of them.
+    today = datetime.now(UTC).replace(hour=0, minute=0, second=0, microsecond=0)
+    at = max(datetime.now(UTC) - timedelta(minutes=9), today)
     conn = connect(laptop.db)
     try:
         for request_id, tokens in calls:
             record_call(
                 conn, Pricer(), provider="openai", model="gpt-4o", tokens=Tokens(input=tokens, output=0),
-                agent="researcher", request_id=request_id, timestamp=datetime.now(UTC) - timedelta(minutes=9),
+                agent="researcher", request_id=request_id, timestamp=at,
             )  # fmt: skip
     finally:
         conn.close()
