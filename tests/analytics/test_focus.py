@@ -360,3 +360,59 @@ def test_focus_periods_in_kolkata_follow_each_rows_calendar(
             "2026-02-01T00:00:00Z",
         ),
     }
+
+
+def _quantity_gaps(rows: list[dict[str, str]]) -> list[str]:
+    """The FOCUS 1.0/1.2 nullability rules of the quantity columns that focus-validator 1.0 does
+    not check: a Usage row (not a Correction) has a consumed and a pricing quantity and unit, and
+    no other category a consumed one (FOCUS_Spec specification/columns/consumedquantity.md, ...)."""
+    gaps = []
+    for i, r in enumerate(rows):
+        usage = r["ChargeCategory"] == "Usage" and r["ChargeClass"] != "Correction"
+        for column in ("ConsumedQuantity", "ConsumedUnit"):
+            if usage != bool(r[column]):
+                gaps.append(f"row {i} ({r['ChargeCategory']}, {r['x_CostBasis']}): {column}={r[column]!r}")
+        for column in ("PricingQuantity", "PricingUnit"):
+            if usage and not r[column]:
+                gaps.append(f"row {i} ({r['ChargeCategory']}, {r['x_CostBasis']}): no {column}")
+    return gaps
+
+
+def test_a_bill_with_no_token_counts_states_its_quantity_in_usd_not_invented_tokens(
+    home: Path,
+    conn: Conn,
+    settings: Settings,
+    tmp_path: Path,
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    """A cost report (here OpenAI's: an amount per day and model, no tokens, no requests) was
+    exported as Usage with ConsumedQuantity, ConsumedUnit, PricingQuantity and PricingUnit empty,
+    which FOCUS 1.0 and 1.2 forbid for Usage. The bill measured the usage only in dollars, so that
+    is its quantity; no token count is made up for it, and the estimated rows keep their tokens."""
+    _ledger(home, conn, settings)
+    nov3 = NOV2 + DAY_MS
+    with write_transaction(conn):
+        bucket = Bucket(nov3, nov3 + DAY_MS, cost_nanos=1_250_000_000, model="gpt-4o", project="proj_web")
+        replace_range(conn, "openai", "cost", nov3, nov3 + DAY_MS, [bucket])
+    rows, _, out = _export(tmp_path, capsys)
+
+    [bill] = [r for r in rows if r["SkuId"] == "gpt-4o"]
+    quantities = ("ChargeCategory", "ConsumedQuantity", "ConsumedUnit", "PricingQuantity", "PricingUnit")
+    assert {k: bill[k] for k in (*quantities, "x_TotalTokens", "x_Requests")} == {
+        "ChargeCategory": "Usage",
+        "ConsumedQuantity": "1.250000000",
+        "ConsumedUnit": "USD",
+        "PricingQuantity": "1.250000000",
+        "PricingUnit": "USD",
+        "x_TotalTokens": "",
+        "x_Requests": "",
+    }
+    [anthropic_bill] = [r for r in rows if r["x_CostBasis"] == "billed" and r["SkuId"] == SONNET]
+    assert (anthropic_bill["ConsumedQuantity"], anthropic_bill["ConsumedUnit"]) == ("0.050000000", "USD")
+    [estimated] = [r for r in rows if r["x_CostBasis"] == "estimated" and r["x_UnpricedRequests"] == "0"]
+    assert (estimated["ConsumedQuantity"], estimated["PricingUnit"]) == ("2000", "Tokens")
+    assert _quantity_gaps(rows) == []
+    total = get_spend(conn, settings, resolve(settings, None, "2026-11-01", "2026-11-05", None)).total_usd
+    assert sum(Decimal(r["BilledCost"]) for r in rows) == total
+    _, failures = _validate(tmp_path, out)
+    assert failures == []

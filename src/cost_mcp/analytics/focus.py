@@ -144,7 +144,19 @@ def _row(row: SpendRow, p: Period) -> dict[str, str]:
     # consumed (ConsumedQuantity MUST be null for any other category). Estimates and seat fees are
     # never negative. The row stays one row: its amount is what the bill says, so sums still match.
     credit = amount < 0
-    tokens = row.tokens.total_tokens if row.tokens is not None and not credit else None
+    tokens = row.tokens.total_tokens if row.tokens is not None else None
+    # FOCUS 1.0 and 1.2: a Usage row (not a Correction) MUST carry a consumed and a pricing
+    # quantity and unit, and no other category a consumed one. Calls count tokens. A bill counts
+    # only money: a provider's cost report gives an amount per day, model and project, no tokens or
+    # requests (get_spend counts neither for it), so its quantity is what the bill measured, its
+    # amount in USD (as FOCUS counts a spend-based commitment in its currency); tokens from usage
+    # reports or logs would be counts the bill never made.
+    if seat or credit:
+        consumed = pricing = None
+    elif tokens is not None:
+        consumed = pricing = (str(tokens), "Tokens")
+    else:
+        consumed = pricing = (cost, "USD")
     description = {
         "billed": f"{name} credit or refund, as billed" if credit else f"{name} usage, as billed",
         "estimated": f"{name} usage, estimated: tokens x list price (no bill synced for this day)",
@@ -166,8 +178,8 @@ def _row(row: SpendRow, p: Period) -> dict[str, str]:
         "ChargeFrequency": frequency,
         "ChargePeriodEnd": _iso(charge_end),
         "ChargePeriodStart": _iso(charge_start),
-        "ConsumedQuantity": "" if tokens is None or seat else str(tokens),
-        "ConsumedUnit": "" if tokens is None or seat else "Tokens",
+        "ConsumedQuantity": "" if consumed is None else consumed[0],
+        "ConsumedUnit": "" if consumed is None else consumed[1],
         "ContractedCost": cost,
         "EffectiveCost": cost,
         "InvoiceIssuer": name,
@@ -175,8 +187,8 @@ def _row(row: SpendRow, p: Period) -> dict[str, str]:
         "ListCost": cost,
         "PricingCategory": "Standard",
         "PricingCurrency": "USD",
-        "PricingQuantity": "" if tokens is None or seat else str(tokens),
-        "PricingUnit": "" if tokens is None or seat else "Tokens",
+        "PricingQuantity": "" if pricing is None else pricing[0],
+        "PricingUnit": "" if pricing is None else pricing[1],
         "Provider": name,
         "ProviderName": name,
         "Publisher": name,
