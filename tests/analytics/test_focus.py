@@ -120,6 +120,7 @@ def test_focus_export_passes_the_finops_validator(
     checked, failures = _validate(tmp_path, out)
     assert checked >= len(FOCUS_1_0) * 2, "the validator checked far fewer rules than FOCUS 1.0 has"
     assert failures == []
+    assert _quantity_gaps(rows) == []  # what the validator leaves unchecked
 
 
 def _validate(tmp_path: Path, data: Path) -> tuple[int, list[str]]:
@@ -364,17 +365,21 @@ def test_focus_periods_in_kolkata_follow_each_rows_calendar(
 
 def _quantity_gaps(rows: list[dict[str, str]]) -> list[str]:
     """The FOCUS 1.0/1.2 nullability rules of the quantity columns that focus-validator 1.0 does
-    not check: a Usage row (not a Correction) has a consumed and a pricing quantity and unit, and
-    no other category a consumed one (FOCUS_Spec specification/columns/consumedquantity.md, ...)."""
+    not check: a Usage row (not a Correction) has a consumed and a pricing quantity and unit, a
+    Purchase row a pricing one, no other category a consumed one, and a unit is set just when its
+    quantity is (FOCUS_Spec specification/columns/consumedquantity.md, pricingquantity.md, ...)."""
     gaps = []
     for i, r in enumerate(rows):
         usage = r["ChargeCategory"] == "Usage" and r["ChargeClass"] != "Correction"
+        purchase = r["ChargeCategory"] == "Purchase" and r["ChargeClass"] != "Correction"
         for column in ("ConsumedQuantity", "ConsumedUnit"):
             if usage != bool(r[column]):
                 gaps.append(f"row {i} ({r['ChargeCategory']}, {r['x_CostBasis']}): {column}={r[column]!r}")
         for column in ("PricingQuantity", "PricingUnit"):
-            if usage and not r[column]:
+            if (usage or purchase) and not r[column]:
                 gaps.append(f"row {i} ({r['ChargeCategory']}, {r['x_CostBasis']}): no {column}")
+        if bool(r["PricingQuantity"]) != bool(r["PricingUnit"]):
+            gaps.append(f"row {i}: PricingQuantity {r['PricingQuantity']!r}, unit {r['PricingUnit']!r}")
     return gaps
 
 
@@ -414,5 +419,42 @@ def test_a_bill_with_no_token_counts_states_its_quantity_in_usd_not_invented_tok
     assert _quantity_gaps(rows) == []
     total = get_spend(conn, settings, resolve(settings, None, "2026-11-01", "2026-11-05", None)).total_usd
     assert sum(Decimal(r["BilledCost"]) for r in rows) == total
+    _, failures = _validate(tmp_path, out)
+    assert failures == []
+
+
+def test_a_seat_fee_states_its_seats_as_seat_days_and_still_sums_to_the_fees(
+    home: Path,
+    conn: Conn,
+    settings: Settings,
+    tmp_path: Path,
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    """Seat fees (FOCUS Purchase) left PricingQuantity and PricingUnit empty, which FOCUS requires
+    for Purchase. A row is one day's share of the fees of a member's seats at a vendor (two seats
+    nobody is named on share one row), so it states the seats held that day, in seat-days; the
+    costs are the same day shares as before."""
+    _ledger(home, conn, settings)  # Ana's Cursor Pro, $40 a month
+    for name in ("cursor-team-1", "cursor-team-2"):
+        end = "2026-11-03" if name == "cursor-team-2" else None
+        subscriptions.set_subscription(conn, name, "cursor", Decimal(20), "monthly", "2026-11-01", end=end)
+    rows, _, out = _export(tmp_path, capsys)
+
+    seats = sorted(
+        (r["ChargePeriodStart"], r["x_Member"], r["PricingQuantity"], r["PricingUnit"], r["BilledCost"])
+        for r in rows
+        if r["x_CostBasis"] == "subscription"
+    )
+    ana = [(q, u, c) for _, m, q, u, c in seats if m == "ana@example.com"]
+    team = [(q, u, c) for _, m, q, u, c in seats if m == ""]
+    assert ana == [("1", "Seat-Days", "1.333333334")] * 5
+    # Two $20 seats to Nov 3 ($0.666666667 a day each), then one.
+    assert team == [("2", "Seat-Days", "1.333333334")] * 3 + [("1", "Seat-Days", "0.666666667")] * 2
+    assert {r["ConsumedQuantity"] for r in rows if r["x_CostBasis"] == "subscription"} == {""}
+    assert _quantity_gaps(rows) == []
+    total = get_spend(conn, settings, resolve(settings, None, "2026-11-01", "2026-11-05", None)).total_usd
+    assert sum(Decimal(r["BilledCost"]) for r in rows) == total
+    # The fees are the same day shares as before: Ana's 5 days, the team's 3 + 2.
+    assert total == Decimal("0.068") + 8 * Decimal("1.333333334") + 2 * Decimal("0.666666667")
     _, failures = _validate(tmp_path, out)
     assert failures == []

@@ -12,11 +12,13 @@ null, and an unknown price must not read as $0.
 from __future__ import annotations
 
 import json
+from collections import Counter
 from dataclasses import dataclass, field
 from datetime import UTC, date, datetime, time, timedelta, tzinfo
 from decimal import Decimal
 from pathlib import Path
 
+from cost_mcp.analytics import subscriptions
 from cost_mcp.analytics.spend import get_spend
 from cost_mcp.config import Settings
 from cost_mcp.errors import InvalidInputError
@@ -112,14 +114,26 @@ def focus_rows(conn: Conn, settings: Settings, p: Period) -> FocusExport:
     """The spend of period ``p`` as FOCUS rows, one per day, provider, model, project, member and basis."""
     # SkuId names what each source logged: one model's ids stay apart (get_spend merges them).
     result = get_spend(conn, settings, p, DIMENSIONS, take_alerts=False, models_as_logged=True)
+    seats = _seats(conn, p)
     out = FocusExport()
     for row in result.rows:
         out.unpriced_requests += row.unpriced_requests
-        out.rows.append(_row(row, p))
+        g = row.group
+        out.rows.append(_row(row, p, seats[g.get("day"), g.get("provider"), g.get("member")]))
     return out
 
 
-def _row(row: SpendRow, p: Period) -> dict[str, str]:
+def _seats(conn: Conn, p: Period) -> Counter[tuple[str | None, str | None, str | None]]:
+    """How many seats (subscriptions) each day, vendor and member of ``p`` holds: get_spend sums the
+    fees of one member's (or of no one's) seats at a vendor into one row and counts no quantity."""
+    seats: Counter[tuple[str | None, str | None, str | None]] = Counter()
+    for sub in subscriptions.all_subscriptions(conn):
+        for day, _ in subscriptions.daily_nanos(sub, p.first_day, p.last_day):
+            seats[day.isoformat(), sub.vendor, sub.member] += 1
+    return seats
+
+
+def _row(row: SpendRow, p: Period, seats: int) -> dict[str, str]:
     g = row.group
     provider = g.get("provider") or "unknown"
     name = PROVIDER_NAMES.get(provider, provider)
@@ -146,12 +160,15 @@ def _row(row: SpendRow, p: Period) -> dict[str, str]:
     credit = amount < 0
     tokens = row.tokens.total_tokens if row.tokens is not None else None
     # FOCUS 1.0 and 1.2: a Usage row (not a Correction) MUST carry a consumed and a pricing
-    # quantity and unit, and no other category a consumed one. Calls count tokens. A bill counts
-    # only money: a provider's cost report gives an amount per day, model and project, no tokens or
-    # requests (get_spend counts neither for it), so its quantity is what the bill measured, its
-    # amount in USD (as FOCUS counts a spend-based commitment in its currency); tokens from usage
-    # reports or logs would be counts the bill never made.
-    if seat or credit:
+    # quantity and unit, a Purchase row a pricing one, and no other category a consumed one. Calls
+    # count tokens. A bill counts only money: a provider's cost report gives an amount per day,
+    # model and project, no tokens or requests (get_spend counts neither for it), so its quantity is
+    # what the bill measured, its amount in USD (as FOCUS counts a spend-based commitment in its
+    # currency); tokens from usage reports or logs would be counts the bill never made. A seat fee's
+    # row is that day's share of each seat's fee (subscriptions.daily_nanos): one seat-day a seat.
+    if seat:
+        consumed, pricing = None, (str(seats), "Seat-Days")
+    elif credit:
         consumed = pricing = None
     elif tokens is not None:
         consumed = pricing = (str(tokens), "Tokens")
