@@ -559,7 +559,7 @@ def explain(target: str | Path, exc: sqlite3.Error) -> str:
 def _explain_postgres(target: str, exc: sqlite3.Error) -> str:
     text = str(exc)
     name = str(getattr(exc, "sqlite_errorname", ""))
-    if is_deadlock(exc) or getattr(exc.__cause__, "sqlstate", None) == "40001":
+    if is_conflict(exc):
         # Refused at once (after a second's deadlock check at most), not after the lock's wait:
         # "locked for longer than 60 s" was not what happened.
         return (
@@ -660,11 +660,12 @@ OVERFLOW_FIX = (
 calls (or asking about less) answers again."""
 
 
-def is_deadlock(exc: sqlite3.Error) -> bool:
-    """Whether ``exc`` is PostgreSQL picking this transaction as a deadlock's victim (SQLSTATE
-    40P01, whatever the server's message language): it was rolled back whole and may be run again.
-    SQLite, one writer at a time, never raises it."""
-    return getattr(exc.__cause__, "sqlstate", None) == "40P01"
+def is_conflict(exc: sqlite3.Error) -> bool:
+    """Whether ``exc`` is PostgreSQL rolling this transaction back whole because it crossed another
+    one: picked as a deadlock's victim (SQLSTATE 40P01) or a serialization failure (40001), whatever
+    the server's message language. Nothing of it was stored and it may be run again. SQLite, one
+    writer at a time, never raises either."""
+    return getattr(exc.__cause__, "sqlstate", None) in ("40P01", "40001")
 
 
 LOCK_NOTICE_MS = 1_500
