@@ -532,7 +532,7 @@ def explain(target: str | Path, exc: sqlite3.Error) -> str:
             f"the budgets and subscriptions again; not read again is the rest only the ledger held: "
             f"{ONLY_IN_THE_LEDGER}"
         )
-    if name.startswith("SQLITE_FULL") or "disk is full" in text:
+    if is_disk_full(exc):
         return (
             f"the disk holding the ledger {target} is full ({text}); nothing was lost. Free some space "
             "there, or set COST_MCP_DB to a path on another disk, then try again"
@@ -641,6 +641,17 @@ def sqlite_pragma(conn: Conn, name: str, value: Callable[[int], int]) -> Iterato
 def is_busy(exc: sqlite3.Error) -> bool:
     """Whether ``exc`` means another process holds the lock."""
     return str(getattr(exc, "sqlite_errorname", "")).startswith("SQLITE_BUSY") or "locked" in str(exc)
+
+
+def is_read_only(exc: sqlite3.Error) -> bool:
+    """Whether ``exc`` means this process may not write the ledger: a file or folder it cannot
+    write, or (PostgreSQL, mapped so by store.postgres) a role without the right."""
+    return str(getattr(exc, "sqlite_errorname", "")).startswith("SQLITE_READONLY") or "readonly" in str(exc)
+
+
+def is_disk_full(exc: sqlite3.Error) -> bool:
+    """Whether ``exc`` means the ledger's disk (or PostgreSQL server's) has no room for the write."""
+    return str(getattr(exc, "sqlite_errorname", "")).startswith("SQLITE_FULL") or "disk is full" in str(exc)
 
 
 def is_overflow(exc: sqlite3.Error) -> bool:
