@@ -37,6 +37,8 @@ from cost_mcp.store.connection import (
     Conn,
     connect,
     is_busy,
+    is_disk_full,
+    is_read_only,
     lock_timeout,
     write_transaction,
 )
@@ -158,12 +160,11 @@ def _write_briefly(conn: Conn, write: Callable[[], T]) -> tuple[T | None, str | 
 def unwritable(exc: sqlite3.OperationalError) -> str | None:
     """Why a write failed when it is the ledger's state, not a fault (another writer's lock, no
     permission to write, a full disk), as the status line shows it; None for anything else."""
-    name = str(getattr(exc, "sqlite_errorname", ""))
     if is_busy(exc):
         return BUSY
-    if name.startswith("SQLITE_READONLY") or "readonly" in str(exc):
+    if is_read_only(exc):
         return READ_ONLY
-    if name.startswith("SQLITE_FULL") or "disk is full" in str(exc):
+    if is_disk_full(exc):
         return DISK_FULL
     return None
 

@@ -56,6 +56,7 @@ from cost_mcp.store.connection import (
     REFRESH_LOCK_TIMEOUT_MS,
     Conn,
     is_busy,
+    is_read_only,
     lock_timeout,
     write_transaction,
 )
@@ -733,7 +734,7 @@ def refresh_or_skip(
         if is_busy(exc):
             logger.info("refresh skipped: the ledger is locked by another process")
             return None, [BUSY_WARNING]
-        if str(getattr(exc, "sqlite_errorname", "")).startswith("SQLITE_READONLY") or "readonly" in str(exc):
+        if is_read_only(exc):
             return None, [READ_ONLY_WARNING]
         raise
 

@@ -532,7 +532,7 @@ def explain(target: str | Path, exc: sqlite3.Error) -> str:
             f"the budgets and subscriptions again; not read again is the rest only the ledger held: "
             f"{ONLY_IN_THE_LEDGER}"
         )
-    if name.startswith("SQLITE_FULL") or "disk is full" in text:
+    if is_disk_full(exc):
         return (
             f"the disk holding the ledger {target} is full ({text}); nothing was lost. Free some space "
             "there, or set COST_MCP_DB to a path on another disk, then try again"
@@ -559,7 +559,7 @@ def explain(target: str | Path, exc: sqlite3.Error) -> str:
 def _explain_postgres(target: str, exc: sqlite3.Error) -> str:
     text = str(exc)
     name = str(getattr(exc, "sqlite_errorname", ""))
-    if is_deadlock(exc) or getattr(exc.__cause__, "sqlstate", None) == "40001":
+    if is_conflict(exc):
         # Refused at once (after a second's deadlock check at most), not after the lock's wait:
         # "locked for longer than 60 s" was not what happened.
         return (
@@ -643,6 +643,17 @@ def is_busy(exc: sqlite3.Error) -> bool:
     return str(getattr(exc, "sqlite_errorname", "")).startswith("SQLITE_BUSY") or "locked" in str(exc)
 
 
+def is_read_only(exc: sqlite3.Error) -> bool:
+    """Whether ``exc`` means this process may not write the ledger: a file or folder it cannot
+    write, or (PostgreSQL, mapped so by store.postgres) a role without the right."""
+    return str(getattr(exc, "sqlite_errorname", "")).startswith("SQLITE_READONLY") or "readonly" in str(exc)
+
+
+def is_disk_full(exc: sqlite3.Error) -> bool:
+    """Whether ``exc`` means the ledger's disk (or PostgreSQL server's) has no room for the write."""
+    return str(getattr(exc, "sqlite_errorname", "")).startswith("SQLITE_FULL") or "disk is full" in str(exc)
+
+
 def is_overflow(exc: sqlite3.Error) -> bool:
     """Whether ``exc`` is a sum past 64 bits: SQLite's SUM() of integers raising "integer overflow",
     or PostgreSQL refusing a value beyond BIGINT (SQLSTATE 22003, whatever the message language)."""
@@ -660,11 +671,12 @@ OVERFLOW_FIX = (
 calls (or asking about less) answers again."""
 
 
-def is_deadlock(exc: sqlite3.Error) -> bool:
-    """Whether ``exc`` is PostgreSQL picking this transaction as a deadlock's victim (SQLSTATE
-    40P01, whatever the server's message language): it was rolled back whole and may be run again.
-    SQLite, one writer at a time, never raises it."""
-    return getattr(exc.__cause__, "sqlstate", None) == "40P01"
+def is_conflict(exc: sqlite3.Error) -> bool:
+    """Whether ``exc`` is PostgreSQL rolling this transaction back whole because it crossed another
+    one: picked as a deadlock's victim (SQLSTATE 40P01) or a serialization failure (40001), whatever
+    the server's message language. Nothing of it was stored and it may be run again. SQLite, one
+    writer at a time, never raises either."""
+    return getattr(exc.__cause__, "sqlstate", None) in ("40P01", "40001")
 
 
 LOCK_NOTICE_MS = 1_500

@@ -1230,7 +1230,7 @@ def m036_rollup_levels_follow_older_writers(conn: Conn) -> None:
                 UNION ALL
                 SELECT {unit}, -SUM(requests) FROM {table} GROUP BY {unit}
             ) AS counts
-            WHERE true
+            WHERE true  -- SQLite reads ON CONFLICT after a bare SELECT ... FROM as a join's ON
             GROUP BY u HAVING SUM(n) <> 0
             ON CONFLICT DO NOTHING
             """

@@ -105,6 +105,7 @@ def refresh(conn: Conn) -> int:
         REFRESH_LOCK_TIMEOUT_MS,
         is_busy,
         is_overflow,
+        is_read_only,
         lock_timeout,
         write_transaction,
     )
@@ -118,7 +119,7 @@ def refresh(conn: Conn) -> int:
             _clean(conn)
             left_out = _note_too_large(conn, rebuilt=qhs, failed=[])
     except sqlite3.OperationalError as exc:
-        if is_busy(exc) or "readonly" in str(exc):
+        if is_busy(exc) or is_read_only(exc):
             return -1
         if not is_overflow(exc):
             raise
@@ -137,7 +138,7 @@ def refresh(conn: Conn) -> int:
                 _clean(conn)
                 left_out = _note_too_large(conn, rebuilt=qhs, failed=failed)
         except sqlite3.OperationalError as again:
-            if is_busy(again) or "readonly" in str(again):
+            if is_busy(again) or is_read_only(again):
                 return -1
             raise
     return TOO_LARGE if left_out else len(qhs)

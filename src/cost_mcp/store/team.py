@@ -26,7 +26,7 @@ from urllib.parse import urlsplit
 from cost_mcp import tokens
 from cost_mcp.errors import InvalidInputError, NotFoundError
 from cost_mcp.store import bulk, otel, reported, rollup, stages
-from cost_mcp.store.connection import Conn, dialect, in_chunks, is_deadlock, marks, write_transaction
+from cost_mcp.store.connection import Conn, dialect, in_chunks, is_conflict, marks, write_transaction
 from cost_mcp.store.usage import TOKENS_FROM_EXCLUDED_SQL
 
 TOKEN_PREFIX = "cmt_"
@@ -386,7 +386,7 @@ def store_pushed(
     shared = dialect(conn) == "postgresql" and not forgets and all(r.source != _OTEL_SOURCE for r in rows)
     # The claims' rows stay (see _CLAIM): now and then a push takes the lock alone and empties them.
     prune = shared and _claims.due()
-    for attempt in range(_DEADLOCK_TRIES):
+    for attempt in range(_CONFLICT_TRIES):
         # Before the transaction: kept staging tables must be made outside one (store.stages).
         stages.prepare(conn, _PUSH_STAGES)
         try:
@@ -402,7 +402,7 @@ def store_pushed(
                 prune=prune,
             )
         except sqlite3.OperationalError as exc:
-            if not is_deadlock(exc) or attempt == _DEADLOCK_TRIES - 1:
+            if not is_conflict(exc) or attempt == _CONFLICT_TRIES - 1:
                 raise
         else:
             if prune:
@@ -483,8 +483,8 @@ CLAIMS_KEPT = 1_000_000
 _claims = _ClaimCount()
 
 
-_DEADLOCK_TRIES = 5
-"""Attempts of a push PostgreSQL picked as a deadlock's victim (rolled back whole each time)."""
+_CONFLICT_TRIES = 5
+"""Attempts of a push PostgreSQL rolled back whole for crossing another (:func:`is_conflict`)."""
 
 
 def _store(
