@@ -322,3 +322,24 @@ def test_report_breakdown_names_a_seat_fee_sub_row(
         # The models' sub-rows are not touched by it.
         anthropic = next(i for i, cells in enumerate(rows) if cells[0] == "anthropic")
         assert not any(c[0] == "└─seat" for c in rows[anthropic + 1 : anthropic + 3]), dim
+
+
+def test_ctrl_c_while_the_command_starts_exits_130_without_a_traceback(
+    capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # Ctrl-C in its first fraction of a second lands in the CLI's imports, before the CLI's own
+    # handling (`cost-mcp ingest` interrupted at once printed the import machinery's traceback).
+    import cost_mcp.cli
+    from cost_mcp import launcher
+
+    def importing(*_: object) -> int:
+        raise KeyboardInterrupt
+
+    monkeypatch.setattr(cost_mcp.cli, "main", importing)
+    try:
+        code = launcher.main(["report"])
+    except KeyboardInterrupt:
+        pytest.fail("the interrupt reached the interpreter, which prints its traceback")
+    assert code == 130
+    captured = capsys.readouterr()
+    assert captured.out == "" and captured.err == "aborted\n"

@@ -620,3 +620,26 @@ def test_the_status_line_on_a_full_disk_shows_the_ledger_as_it_stands(home: Path
         check=False,
     )  # fmt: skip
     assert (done.returncode, done.stdout, done.stderr) == (0, "≥$3.00 session (ledger's disk full)\n", "")
+
+
+def test_a_bad_argument_and_an_unusable_ledger_both_say_error_as_every_error_line_does(home: Path) -> None:
+    # A bad argument was click's "Error: No such option ..." where everything else says "error: ...".
+    usage = cli("report", "--bogus")
+    assert usage.returncode == 2 and "Traceback" not in usage.stderr
+    assert usage.stderr.splitlines() == [
+        "Usage: cost-mcp report [OPTIONS]",
+        "Try 'cost-mcp report --help' for help.",
+        "",
+        "error: No such option '--bogus'.",
+    ]
+    db = os.environ["COST_MCP_DB"]
+    if db.startswith("postgresql://"):
+        ghost = db.replace("postgres@", "ghost@", 1)  # a role the server does not know
+        said = one_line_error(cli("report", env={"COST_MCP_DB": ghost}))
+        assert said.startswith(f"error: cannot open the PostgreSQL ledger ({ghost}): "), said
+        assert said.endswith('FATAL: role "ghost" does not exist'), said
+    else:
+        Path(db).parent.mkdir(parents=True)
+        Path(db).write_bytes(b"not a database\n" * 100)
+        said = one_line_error(cli("report"))
+        assert said.startswith(f"error: the ledger {db} is not a valid SQLite database"), said

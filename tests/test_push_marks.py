@@ -300,3 +300,32 @@ def test_a_project_stored_under_its_folder_slug_leaves_as_its_folder_name(
     sent = {r.message_id: r.project for batch in server.batches for r in batch}
     assert sent["m1"] == sent["m2"] == "web-app"
     assert sent["m3"].startswith("p-") and "secret" not in sent["m3"]
+
+
+def test_a_server_that_takes_the_connection_but_never_answers_is_not_called_unreachable(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    import socket
+    import time
+
+    import httpx2
+
+    from cost_mcp.sources import http
+
+    # The server's 30 s to answer, shortened: what is said, not how long it is waited for, is tested.
+    monkeypatch.setattr(http, "TIMEOUT", httpx2.Timeout(0.3, connect=10.0))
+    monkeypatch.setattr(time, "sleep", lambda _: None)  # the backoff between attempts
+    token = "cmt_" + "s" * 43
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        sock.listen(8)  # the kernel takes the connections; nothing ever reads or answers them
+        port = sock.getsockname()[1]
+        with pytest.raises(push.PushError) as raised:
+            push.http_sender(f"http://127.0.0.1:{port}", token, b"{}")
+    message = str(raised.value)
+    assert message.startswith(
+        f"the team server http://127.0.0.1:{port}/… took the connection but did not answer the push "
+        f"within 0.3 s (gave up after {push.RETRIES} attempts in "
+    ), message
+    assert "is it running" not in message and token not in message
+    assert message.endswith(" (a batch the server stored after all counts once)")

@@ -73,11 +73,17 @@ def _cold_ingest(args: Sequence[str]) -> None:
 def main(argv: Sequence[str] | None = None) -> int:
     """Entry point of the `cost-mcp` command."""
     args = sys.argv[1:] if argv is None else list(argv)
-    done = fast(args)
-    if done is not None:
-        return done
-    if args[:1] == ["ingest"]:
-        _cold_ingest(args[1:])
-    from cost_mcp.cli import main as cli_main
+    try:
+        done = fast(args)
+        if done is not None:
+            return done
+        if args[:1] == ["ingest"]:
+            _cold_ingest(args[1:])
+        from cost_mcp.cli import main as cli_main
 
-    return cli_main(args)
+        return cli_main(args)
+    except KeyboardInterrupt:
+        # Ctrl-C in the first fraction of a second, while the CLI is still being imported (before
+        # it handles one itself): it was a traceback of the import machinery. As the CLI says it.
+        sys.stderr.write("aborted\n")
+        return 130

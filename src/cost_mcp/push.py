@@ -897,6 +897,18 @@ def http_sender(url: str, token: str, body: bytes) -> PushAnswer:
                 ) from None
             except httpx2.HTTPError as exc:
                 if last or not retry_after(wait):
+                    if isinstance(exc, httpx2.ReadTimeout):
+                        # Reached, and sent the batch: "cannot reach ... is it running?" sent a person
+                        # to check a server that took the connection. Not a shorter wait: a working
+                        # server is as silent while its push waits behind others' and for its
+                        # ledger's write lock (up to a minute), whatever the batch's size.
+                        raise PushError(
+                            f"the team server {server} took the connection but did not answer the "
+                            f"push within {TIMEOUT.read:g} s ({gave_up(attempt)}): it, or a proxy in "
+                            "front of it, is stuck or overloaded (the server's log says which). "
+                            f"{UNSENT[0].upper()}{UNSENT[1:]} (a batch the server stored after all "
+                            "counts once)"
+                        ) from None
                     # httpx's message ("[Errno 111] Connection refused") says which of a typo, a
                     # stopped server or a firewall it is; it never holds the headers (the token),
                     # scrubbed all the same.

@@ -20,8 +20,9 @@ from tests.sources.claude_logs import assistant, encode, session_file, user
 pytestmark = pytest.mark.slow
 
 
-def _tree(home: Path, files: int, calls: int) -> int:
-    """Sessions of calls split over two lines each, with bulky tool results; returns output tokens."""
+def _tree(home: Path, files: int, calls: int, *, tool_results: bool = True) -> int:
+    """Sessions of calls split over two lines each, with bulky tool results (or none: more calls
+    to the megabyte); returns output tokens."""
     total = 0
     for f in range(files):
         path = session_file(home / "claude", f"s{f}")
@@ -31,7 +32,8 @@ def _tree(home: Path, files: int, calls: int) -> int:
                 n = f * calls + i
                 tokens = 1 + n % 997
                 total += tokens
-                out.write(encode(user("2026-11-02T09:00:00.000Z", size=3_000)) + "\n")
+                if tool_results:
+                    out.write(encode(user("2026-11-02T09:00:00.000Z", size=3_000)) + "\n")
                 out.write(encode(assistant(f"m{n}", f"r{n}", "2026-11-02T09:00:00.000Z", output=1)) + "\n")
                 out.write(
                     encode(assistant(f"m{n}", f"r{n}", "2026-11-02T09:00:00.050Z", output=tokens)) + "\n"
@@ -91,6 +93,13 @@ def test_sigkill_mid_ingest_then_rerun_is_exact(home: Path) -> None:
                 "SELECT value FROM meta WHERE key = 'bulk_load_dropped_indexes'"
             ).fetchone()
         assert dropped is not None and "usage_events_counted_ts" in dropped[0]
+    _finish_exactly(env, files * calls, truth)
+
+
+def _finish_exactly(env: dict[str, str], calls: int, truth: int) -> None:
+    """A new ingest completes the interrupted one: every call once, the rollup and indexes whole."""
+    db = env["COST_MCP_DB"]
+    on_pg = is_postgres(db)
     finish = subprocess.run(
         [sys.executable, "-m", "cost_mcp", "ingest", "--json"],
         env=env,
@@ -106,7 +115,7 @@ def test_sigkill_mid_ingest_then_rerun_is_exact(home: Path) -> None:
         rollup_output = conn.execute("SELECT SUM(output_tokens) FROM usage_rollup").fetchone()[0]
         dirty = conn.execute("SELECT COUNT(*) FROM rollup_dirty").fetchone()[0]
         pending = conn.execute("SELECT 1 FROM meta WHERE key = 'bulk_load_dropped_indexes'").fetchone()
-    assert (count, output) == (files * calls, truth)
+    assert (count, output) == (calls, truth)
     assert rollup_output == truth
     assert dirty == 0
     assert pending is None
@@ -118,3 +127,41 @@ def test_sigkill_mid_ingest_then_rerun_is_exact(home: Path) -> None:
     migrate(fresh)
     assert indexes == {r[0] for r in fresh.execute("SELECT sql FROM sqlite_master WHERE type = 'index'")}
     assert pending is None
+
+
+def test_ctrl_c_mid_ingest_says_aborted_without_a_traceback_then_rerun_is_exact(home: Path) -> None:
+    # About 75 MB again, but in nine batches: more than the parse worker may run ahead of the
+    # writer, so it is still at work when the first one is committed.
+    files, calls = 80, 1_000
+    truth = _tree(home, files, calls, tool_results=False)
+    env = dict(os.environ)
+
+    # A shell running the tests in the background may have left Ctrl-C ignored here, and an ignored
+    # signal stays ignored across exec: the command would never see it. A handled one is reset to
+    # the default in the command, as from a terminal.
+    ignored = signal.signal(signal.SIGINT, signal.default_int_handler)
+    try:
+        proc = subprocess.Popen(
+            [sys.executable, "-m", "cost_mcp", "ingest"],
+            env=env,
+            stdout=subprocess.DEVNULL,
+            stderr=subprocess.PIPE,
+            start_new_session=True,
+        )
+    finally:
+        signal.signal(signal.SIGINT, ignored)
+    # While it reads (the first batch committed): a large first load, parsed in a forked worker
+    # where the machine has two cores. The terminal interrupts the whole foreground group, and
+    # which process sees it first is a race: the worker printed a KeyboardInterrupt traceback
+    # under "aborted" whenever it won it. Here it always does, being interrupted first.
+    assert _rows_when_some_committed(env["COST_MCP_DB"], proc) > 0
+    for worker in Path(f"/proc/{proc.pid}/task/{proc.pid}/children").read_text().split():
+        os.kill(int(worker), signal.SIGINT)
+    time.sleep(0.3)
+    os.killpg(proc.pid, signal.SIGINT)
+    _, stderr = proc.communicate(timeout=60)
+    said = stderr.decode()
+    assert proc.returncode == 130, said
+    assert "Traceback" not in said and "KeyboardInterrupt" not in said, said
+    assert said.strip() == "aborted"
+    _finish_exactly(env, files * calls, truth)

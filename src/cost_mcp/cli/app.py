@@ -485,7 +485,7 @@ def _run(args: list[str]) -> int:
             code = cli.main(args=args, prog_name="cost-mcp", standalone_mode=False)
         return code if isinstance(code, int) else EXIT_OK
     except click.ClickException as exc:
-        exc.show()
+        show_click_error(exc, err)
         return exc.exit_code
     except click.Abort:  # Ctrl-C (or end of input at a prompt): no traceback, the shell's code
         err.print("aborted")
@@ -518,6 +518,23 @@ def _run(args: list[str]) -> int:
         notify = sys.modules.get("cost_mcp.notify")
         if notify is not None:
             notify.drain()
+
+
+def show_click_error(exc: click.ClickException, err: Console) -> None:
+    """A usage error (an unknown option, a missing argument) as click shows it, its usage line and
+    help hint first, but its message as every other error: "error: ...", not click's "Error: ...",
+    so that one grep or one glance finds any of them."""
+    if type(exc).show not in (click.ClickException.show, click.UsageError.show):
+        exc.show()  # one that shows something else (a group given nothing prints its help)
+        return
+    ctx = exc.ctx if isinstance(exc, click.UsageError) else None
+    if ctx is not None:
+        hint = ""
+        if ctx.command.get_help_option(ctx) is not None:
+            longest = max(ctx.command.get_help_option_names(ctx), key=len)
+            hint = f"Try '{ctx.command_path} {longest}' for help.\n"
+        click.echo(f"{ctx.get_usage()}\n{hint}", err=True, color=ctx.color)
+    err.print(f"[red]error:[/red] {text(exc.format_message())}", highlight=False)
 
 
 def full_disk(exc: OSError) -> bool:

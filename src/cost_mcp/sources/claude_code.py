@@ -1138,9 +1138,36 @@ def _fork_worker(order: _Order) -> tuple[Any, Any]:
     ctx = multiprocessing.get_context("fork")
     receive, send = ctx.Pipe(duplex=False)
     worker = ctx.Process(target=_parse_worker, args=(send, receive, *order), daemon=True)
-    worker.start()
+    with _interrupts_held():
+        worker.start()
     send.close()
     return worker, receive
+
+
+@contextlib.contextmanager
+def _interrupts_held() -> Iterator[None]:
+    """Hold back Ctrl-C while a worker is forked, so that it cannot land in the child before
+    :func:`_leave_interrupts_to_writer` (a pending one reaches this process when the fork is done)."""
+    import signal
+
+    held = signal.pthread_sigmask(signal.SIG_BLOCK, {signal.SIGINT})
+    try:
+        yield
+    finally:
+        signal.pthread_sigmask(signal.SIG_SETMASK, held)
+
+
+def _leave_interrupts_to_writer() -> None:
+    """In a forked worker: ignore Ctrl-C, which the terminal sends to the whole process group.
+
+    The worker printed a KeyboardInterrupt traceback under the command's "aborted"; the writer
+    is the one that stops the load (and kills this process, see :func:`_read_beside`), and the
+    command says what happened. A worker whose writer is gone otherwise ends on its pipe.
+    """
+    import signal
+
+    signal.signal(signal.SIGINT, signal.SIG_IGN)  # before unblocking: a pending one is discarded
+    signal.pthread_sigmask(signal.SIG_UNBLOCK, {signal.SIGINT})
 
 
 @dataclass(slots=True)
@@ -1176,7 +1203,8 @@ def stand_by() -> None:
     orders_in, orders = ctx.Pipe(duplex=False)
     receive, send = ctx.Pipe(duplex=False)
     worker = ctx.Process(target=_standing_worker, args=(orders_in, orders, send, receive), daemon=True)
-    worker.start()
+    with _interrupts_held():
+        worker.start()
     orders_in.close()
     send.close()
     _standing.append(_Standby(worker, orders, receive))
@@ -1184,6 +1212,7 @@ def stand_by() -> None:
 
 def _standing_worker(orders_in: Any, orders: Any, send: Any, receive: Any) -> None:
     """The early-forked worker: load the price data, then wait for an order and work it."""
+    _leave_interrupts_to_writer()
     orders.close()  # so that the pipe ends (EOF here) when the process that forked this one does
     gc.disable()  # as the scan does before forking its worker (see _read_work)
     from cost_mcp.pricing import load_price_data
@@ -1266,6 +1295,7 @@ def _parse_worker(
 ) -> None:
     """The forked worker: read the work into batches and send them (see :func:`_read_beside`);
     their rows decided and summed when ``decide``, else left to the writer (:func:`_write`)."""
+    _leave_interrupts_to_writer()
     # The fork copied the reading end too: closed here, so that if the writer dies the next send
     # fails (a broken pipe) instead of blocking forever on a pipe this process itself holds open.
     receive.close()
