@@ -351,3 +351,47 @@ def test_a_statement_the_servers_statement_timeout_cancelled_says_so(pg: str, pg
     finally:
         ledger.close()
         pg_cluster.exec(f"ALTER DATABASE {database} RESET statement_timeout")
+
+
+@pytest.mark.postgresql_only
+def test_requests_that_find_the_pool_busy_wait_for_it_and_open_no_connection_of_their_own(
+    pg: str, pg_cluster: Cluster
+) -> None:
+    """Two requests at once after the pool's idle connection was ended (a restart, an
+    idle_session_timeout): both found none handed out and waited for the pool's reconnect; the one
+    that did not get it went to the server directly after OUTAGE_WAIT_SECONDS, though the pool was
+    working, only busy. A team server under a burst opened connections past its pool's size."""
+    from cost_mcp.store.postgres import OUTAGE_WAIT_SECONDS, PgPool
+
+    pool = PgPool(pg, 1000, max_size=1)
+    try:
+        with pool.connection() as conn:
+            first = _backend_pid(conn)
+        pg_cluster.exec(f"SELECT pg_terminate_backend({first})")
+        with psycopg.connect(pg_cluster.url("postgres"), autocommit=True) as admin:
+            while admin.execute("SELECT 1 FROM pg_stat_activity WHERE pid = %s", (first,)).fetchone():
+                time.sleep(0.05)
+        start = threading.Barrier(2)
+        pids: list[int] = []
+
+        def request() -> None:
+            start.wait(10)
+            with pool.connection() as conn:
+                pids.append(_backend_pid(conn))
+                time.sleep(OUTAGE_WAIT_SECONDS + 1)  # longer than the other waits before going direct
+
+        threads = [threading.Thread(target=request) for _ in range(2)]
+        for t in threads:
+            t.start()
+        for t in threads:
+            t.join(30)
+        assert len(pids) == 2 and first not in pids
+        assert len(set(pids)) == 1  # the pool's one new connection, in turn
+    finally:
+        pool.close()
+
+
+def _backend_pid(conn: Conn) -> int:
+    row = conn.execute("SELECT pg_backend_pid()").fetchone()
+    assert row is not None
+    return int(row[0])
