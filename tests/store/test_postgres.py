@@ -367,10 +367,7 @@ def test_requests_that_find_the_pool_busy_wait_for_it_and_open_no_connection_of_
     try:
         with pool.connection() as conn:
             first = _backend_pid(conn)
-        pg_cluster.exec(f"SELECT pg_terminate_backend({first})")
-        with psycopg.connect(pg_cluster.url("postgres"), autocommit=True) as admin:
-            while admin.execute("SELECT 1 FROM pg_stat_activity WHERE pid = %s", (first,)).fetchone():
-                time.sleep(0.05)
+        _end_backend(pg_cluster, first)
         start = threading.Barrier(2)
         pids: list[int] = []
 
@@ -395,3 +392,44 @@ def _backend_pid(conn: Conn) -> int:
     row = conn.execute("SELECT pg_backend_pid()").fetchone()
     assert row is not None
     return int(row[0])
+
+
+@pytest.mark.postgresql_only
+def test_connections_the_pool_replaced_are_not_kept_alive_by_it(
+    pg: str, pg_cluster: Cluster, caplog: pytest.LogCaptureFixture
+) -> None:
+    """Each pooled connection the server ended (a restart, idle_session_timeout) was closed and
+    replaced, but its wrapper stayed in the pool's map with the closed connection in it: a team
+    server kept every connection it ever replaced, psycopg_pool's hourly max_lifetime ones too."""
+    import gc
+
+    from cost_mcp.store.postgres import PgPool
+
+    # psycopg_pool's "discarding closed connection" warning holds the connection in its record,
+    # which the test's log capture keeps: not what a server does with it.
+    caplog.set_level("ERROR", logger="psycopg.pool")
+
+    def closed_connections() -> int:
+        gc.collect()
+        return sum(1 for o in gc.get_objects() if isinstance(o, psycopg.Connection) and o.closed)
+
+    pool = PgPool(pg, 1000, max_size=1)
+    try:
+        before = closed_connections()
+        for _ in range(3):
+            with pool.connection() as conn:
+                pid = _backend_pid(conn)
+            _end_backend(pg_cluster, pid)
+            with pool.connection() as conn:
+                assert _backend_pid(conn) != pid
+        assert closed_connections() - before == 0
+    finally:
+        pool.close()
+
+
+def _end_backend(pg_cluster: Cluster, pid: int) -> None:
+    """End the server process ``pid`` as an admin would, and wait until the server says it is gone."""
+    pg_cluster.exec(f"SELECT pg_terminate_backend({pid})")
+    with psycopg.connect(pg_cluster.url("postgres"), autocommit=True) as admin:
+        while admin.execute("SELECT 1 FROM pg_stat_activity WHERE pid = %s", (pid,)).fetchone():
+            time.sleep(0.05)

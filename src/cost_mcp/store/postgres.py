@@ -575,6 +575,10 @@ class PgPool:
         with self._guard:
             wrapper = self._wrappers.get(id(raw))
             if wrapper is None or wrapper.raw is not raw:
+                # A new connection: the ones it replaces (closed as dead here, or by psycopg_pool
+                # at its max_lifetime, hourly) are let go, or each stayed here, closed, for good.
+                for key in [k for k, w in self._wrappers.items() if w.raw.closed]:
+                    del self._wrappers[key]
                 wrapper = self._wrappers[id(raw)] = PgConnection(raw, self.target)
         return wrapper
 
