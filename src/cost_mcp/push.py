@@ -837,9 +837,10 @@ UNSENT = "nothing was lost: what this push did not send waits here, and the next
 
 
 def http_sender(url: str, token: str, body: bytes) -> PushAnswer:
-    """POST one batch to ``url``/api/push; 429 and 5xx are retried (honouring Retry-After, at most
-    30 s), anything else is a PushError that says what the server said (never the token, and the
-    server only as doctor shows it: a URL may hold a user:password@ or a ?token=)."""
+    """POST one batch to ``url``/api/push; 429 and 5xx are retried (honouring Retry-After) for
+    :data:`RETRY_SECONDS` at most: a wait that would end past it ends the push at once. Anything
+    else is a PushError that says what the server said (never the token, and the server only as
+    doctor shows it: a URL may hold a user:password@ or a ?token=)."""
     import httpx2
 
     from cost_mcp.sources.http import TIMEOUT, USER_AGENT, scrub_secrets, secret_forms

@@ -351,3 +351,85 @@ def test_a_statement_the_servers_statement_timeout_cancelled_says_so(pg: str, pg
     finally:
         ledger.close()
         pg_cluster.exec(f"ALTER DATABASE {database} RESET statement_timeout")
+
+
+@pytest.mark.postgresql_only
+def test_requests_that_find_the_pool_busy_wait_for_it_and_open_no_connection_of_their_own(
+    pg: str, pg_cluster: Cluster
+) -> None:
+    """Two requests at once after the pool's idle connection was ended (a restart, an
+    idle_session_timeout): both found none handed out and waited for the pool's reconnect; the one
+    that did not get it went to the server directly after OUTAGE_WAIT_SECONDS, though the pool was
+    working, only busy. A team server under a burst opened connections past its pool's size."""
+    from cost_mcp.store.postgres import OUTAGE_WAIT_SECONDS, PgPool
+
+    pool = PgPool(pg, 1000, max_size=1)
+    try:
+        with pool.connection() as conn:
+            first = _backend_pid(conn)
+        _end_backend(pg_cluster, first)
+        start = threading.Barrier(2)
+        pids: list[int] = []
+
+        def request() -> None:
+            start.wait(10)
+            with pool.connection() as conn:
+                pids.append(_backend_pid(conn))
+                time.sleep(OUTAGE_WAIT_SECONDS + 1)  # longer than the other waits before going direct
+
+        threads = [threading.Thread(target=request) for _ in range(2)]
+        for t in threads:
+            t.start()
+        for t in threads:
+            t.join(30)
+        assert len(pids) == 2 and first not in pids
+        assert len(set(pids)) == 1  # the pool's one new connection, in turn
+    finally:
+        pool.close()
+
+
+def _backend_pid(conn: Conn) -> int:
+    row = conn.execute("SELECT pg_backend_pid()").fetchone()
+    assert row is not None
+    return int(row[0])
+
+
+@pytest.mark.postgresql_only
+def test_connections_the_pool_replaced_are_not_kept_alive_by_it(
+    pg: str, pg_cluster: Cluster, caplog: pytest.LogCaptureFixture
+) -> None:
+    """Each pooled connection the server ended (a restart, idle_session_timeout) was closed and
+    replaced, but its wrapper stayed in the pool's map with the closed connection in it: a team
+    server kept every connection it ever replaced, psycopg_pool's hourly max_lifetime ones too."""
+    import gc
+
+    from cost_mcp.store.postgres import PgPool
+
+    # psycopg_pool's "discarding closed connection" warning holds the connection in its record,
+    # which the test's log capture keeps: not what a server does with it.
+    caplog.set_level("ERROR", logger="psycopg.pool")
+
+    def closed_connections() -> int:
+        gc.collect()
+        return sum(1 for o in gc.get_objects() if isinstance(o, psycopg.Connection) and o.closed)
+
+    pool = PgPool(pg, 1000, max_size=1)
+    try:
+        before = closed_connections()
+        for _ in range(3):
+            with pool.connection() as conn:
+                pid = _backend_pid(conn)
+            _end_backend(pg_cluster, pid)
+            with pool.connection() as conn:
+                assert _backend_pid(conn) != pid
+        assert closed_connections() - before == 0
+    finally:
+        pool.close()
+
+
+def _end_backend(pg_cluster: Cluster, pid: int) -> None:
+    """End the server process ``pid`` as an admin would, and wait until the server says it is gone."""
+    pg_cluster.exec(f"SELECT pg_terminate_backend({pid})")
+    with psycopg.connect(pg_cluster.url("postgres"), autocommit=True) as admin:
+        while admin.execute("SELECT 1 FROM pg_stat_activity WHERE pid = %s", (pid,)).fetchone():
+            time.sleep(0.05)

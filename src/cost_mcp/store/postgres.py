@@ -541,7 +541,14 @@ class PgPool:
                     timeout=max(0.01, min(wait, OUTAGE_WAIT_SECONDS) if idle_pool else wait)
                 )
             except PoolTimeout as exc:
-                if idle_pool and time.monotonic() < deadline:
+                if time.monotonic() < deadline:
+                    with self._guard:
+                        busy = self._in_use > 0
+                    # Another request took the pool's connection while this one waited (a burst
+                    # after the pool lost its idle one): the pool works and is busy, so wait for
+                    # it, as a pool busy from the start is waited for, rather than go past its size.
+                    if busy:
+                        continue
                     return None  # nothing working in the pool: ask the server itself
                 raise DatabaseError(
                     explain_connect(self.target, psycopg.OperationalError(f"could not connect: {exc}"))
@@ -568,6 +575,10 @@ class PgPool:
         with self._guard:
             wrapper = self._wrappers.get(id(raw))
             if wrapper is None or wrapper.raw is not raw:
+                # A new connection: the ones it replaces (closed as dead here, or by psycopg_pool
+                # at its max_lifetime, hourly) are let go, or each stayed here, closed, for good.
+                for key in [k for k, w in self._wrappers.items() if w.raw.closed]:
+                    del self._wrappers[key]
                 wrapper = self._wrappers[id(raw)] = PgConnection(raw, self.target)
         return wrapper
 
