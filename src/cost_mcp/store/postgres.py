@@ -562,13 +562,20 @@ class PgPool:
 
     def _direct(self) -> psycopg.Connection[Any]:
         """A connection of its own, opened now (DatabaseError saying why when the server is not there)."""
+        started = time.monotonic()
         try:
             raw = psycopg.connect(
                 self.target, autocommit=True, cursor_factory=ClientCursor, connect_timeout=CONNECT_TIMEOUT
             )
-            raw.execute(SESSION_SETUP.format(ms=int(self._lock_timeout_ms)))
         except psycopg.Error as exc:
-            raise DatabaseError(explain_connect(self.target, exc, waited=OUTAGE_WAIT_SECONDS)) from None
+            # The pool's wait and then this attempt's (a host that drops packets: its connect_timeout).
+            waited = round(OUTAGE_WAIT_SECONDS + time.monotonic() - started)
+            raise DatabaseError(explain_connect(self.target, exc, waited=waited)) from None
+        try:
+            raw.execute(SESSION_SETUP.format(ms=int(self._lock_timeout_ms)))
+        except BaseException:
+            raw.close()  # reached, but refused the session's settings: not a connection to leave open
+            raise
         return raw
 
     def _wrapper(self, raw: psycopg.Connection[Any]) -> PgConnection:
