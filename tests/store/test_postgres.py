@@ -388,6 +388,26 @@ def test_requests_that_find_the_pool_busy_wait_for_it_and_open_no_connection_of_
         pool.close()
 
 
+@pytest.mark.postgresql_only
+def test_a_pool_busy_past_its_timeout_says_so_not_that_the_server_is_unreachable(pg: str) -> None:
+    """Every pooled connection in use for the pool's whole wait: the server was reached, so the
+    error says the connections stayed busy, not "cannot reach the PostgreSQL server ... Start it"."""
+    from cost_mcp.store.postgres import PgPool
+
+    pool = PgPool(pg, 1000, max_size=1)
+    pool._pool.timeout = 0.5  # the pool's 30 s, shortened for the test
+    try:
+        with pool.connection() as held:
+            assert _backend_pid(held) > 0
+            with pytest.raises(DatabaseError) as raised, pool.connection():
+                pass
+        message = str(raised.value)
+        assert "had no free connection for 0.5 s" in message and "1 stayed in use" in message
+        assert "cannot reach" not in message and "Start the server" not in message
+    finally:
+        pool.close()
+
+
 def _backend_pid(conn: Conn) -> int:
     row = conn.execute("SELECT pg_backend_pid()").fetchone()
     assert row is not None

@@ -550,6 +550,16 @@ class PgPool:
                     if busy:
                         continue
                     return None  # nothing working in the pool: ask the server itself
+                with self._guard:
+                    busy = self._in_use > 0
+                if busy:
+                    # The server was reached: "cannot reach it, start it" sent its admin the wrong way.
+                    raise DatabaseError(
+                        f"the PostgreSQL ledger ({shown(self.target)}) had no free connection for "
+                        f"{self._pool.timeout:g} s: this process's {self._pool.max_size} stayed in use "
+                        "(a slow or stuck statement, or more requests at once than they serve); try "
+                        "again, and if it lasts, look for long queries in the server's pg_stat_activity"
+                    ) from None
                 raise DatabaseError(
                     explain_connect(self.target, psycopg.OperationalError(f"could not connect: {exc}"))
                 ) from None
