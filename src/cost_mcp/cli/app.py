@@ -281,7 +281,9 @@ def excel_stdout() -> None:
     The mark is asked for, never the default: Python's csv module (on a file opened as utf-8), cut
     and awk read it as part of the first column's name, so pipes and scripts get plain UTF-8."""
     if isinstance(sys.stdout, io.TextIOWrapper):
-        sys.stdout.reconfigure(encoding="utf-8")
+        # newline="": the csv module ends rows with \r\n itself, which Windows' text mode turned
+        # into \r\r\n, a blank row in Excel after each (csv's docs: open files with newline="").
+        sys.stdout.reconfigure(encoding="utf-8", newline="")
     sys.stdout.write("\ufeff")
 
 
