@@ -960,7 +960,7 @@ def http_sender(url: str, token: str, body: bytes) -> PushAnswer:
                 response.status_code,
                 detail,
             )
-    raise PushError(f"the team server {server} kept answering busy; try again later; {UNSENT}")
+    raise AssertionError("unreachable: the last attempt returns or raises")
 
 
 def _wrong_path(server: str, status: int, detail: str) -> str:
