@@ -123,6 +123,19 @@ def test_focus_export_passes_the_finops_validator(
     assert _quantity_gaps(rows) == []  # what the validator leaves unchecked
 
 
+def _adds_up_and_validates(
+    conn: Conn, settings: Settings, tmp_path: Path, rows: list[dict[str, str]], out: Path
+) -> Decimal:
+    """Checks every export must pass: its rows sum to get_spend's total over the ledger's days, no
+    quantity FOCUS requires is missing, and the FinOps validator finds nothing; returns the total."""
+    total = get_spend(conn, settings, resolve(settings, None, "2026-11-01", "2026-11-05", None)).total_usd
+    assert sum(Decimal(r["BilledCost"]) for r in rows) == total
+    assert _quantity_gaps(rows) == []
+    _, failures = _validate(tmp_path, out)
+    assert failures == []
+    return total
+
+
 def _validate(tmp_path: Path, data: Path) -> tuple[int, list[str]]:
     """The FinOps Foundation's validator over ``data`` (CSV or Parquet): rules checked, failures."""
     report = tmp_path / "report.xml"
@@ -270,10 +283,7 @@ def test_a_name_that_would_start_a_formula_is_text_in_the_focus_csv_and_still_va
     assert hostile_row["SubAccountId"] == "'" + hostile
     assert hostile_row["ResourceName"] == "'@sum(1)"
     assert "-2.500000000" in {r["BilledCost"] for r in rows_out}
-    total = get_spend(conn, settings, resolve(settings, None, "2026-11-01", "2026-11-05", None)).total_usd
-    assert sum(Decimal(r["BilledCost"]) for r in rows_out) == total
-    _, failures = _validate(tmp_path, out)
-    assert failures == []
+    _adds_up_and_validates(conn, settings, tmp_path, rows_out, out)
 
 
 def test_a_credit_on_a_bill_is_a_focus_credit_and_the_rows_still_sum_to_the_total(
@@ -307,10 +317,7 @@ def test_a_credit_on_a_bill_is_a_focus_credit_and_the_rows_still_sum_to_the_tota
     assert {r["ChargeCategory"] for r in rows_out if r["x_CostBasis"] == "subscription"} == {"Purchase"}
     usage = [r for r in rows_out if r is not credit and r["x_CostBasis"] != "subscription"]
     assert usage and {r["ChargeCategory"] for r in usage} == {"Usage"}
-    total = get_spend(conn, settings, resolve(settings, None, "2026-11-01", "2026-11-05", None)).total_usd
-    assert sum(Decimal(r["BilledCost"]) for r in rows_out) == total
-    _, failures = _validate(tmp_path, out)
-    assert failures == []
+    _adds_up_and_validates(conn, settings, tmp_path, rows_out, out)
 
 
 def test_focus_periods_in_kolkata_follow_each_rows_calendar(
@@ -416,11 +423,7 @@ def test_a_bill_with_no_token_counts_states_its_quantity_in_usd_not_invented_tok
     assert (anthropic_bill["ConsumedQuantity"], anthropic_bill["ConsumedUnit"]) == ("0.050000000", "USD")
     [estimated] = [r for r in rows if r["x_CostBasis"] == "estimated" and r["x_UnpricedRequests"] == "0"]
     assert (estimated["ConsumedQuantity"], estimated["PricingUnit"]) == ("2000", "Tokens")
-    assert _quantity_gaps(rows) == []
-    total = get_spend(conn, settings, resolve(settings, None, "2026-11-01", "2026-11-05", None)).total_usd
-    assert sum(Decimal(r["BilledCost"]) for r in rows) == total
-    _, failures = _validate(tmp_path, out)
-    assert failures == []
+    _adds_up_and_validates(conn, settings, tmp_path, rows, out)
 
 
 def test_a_seat_fee_states_its_seats_as_seat_days_and_still_sums_to_the_fees(
@@ -451,10 +454,6 @@ def test_a_seat_fee_states_its_seats_as_seat_days_and_still_sums_to_the_fees(
     # Two $20 seats to Nov 3 ($0.666666667 a day each), then one.
     assert team == [("2", "Seat-Days", "1.333333334")] * 3 + [("1", "Seat-Days", "0.666666667")] * 2
     assert {r["ConsumedQuantity"] for r in rows if r["x_CostBasis"] == "subscription"} == {""}
-    assert _quantity_gaps(rows) == []
-    total = get_spend(conn, settings, resolve(settings, None, "2026-11-01", "2026-11-05", None)).total_usd
-    assert sum(Decimal(r["BilledCost"]) for r in rows) == total
+    total = _adds_up_and_validates(conn, settings, tmp_path, rows, out)
     # The fees are the same day shares as before: Ana's 5 days, the team's 3 + 2.
     assert total == Decimal("0.068") + 8 * Decimal("1.333333334") + 2 * Decimal("0.666666667")
-    _, failures = _validate(tmp_path, out)
-    assert failures == []
