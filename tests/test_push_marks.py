@@ -329,3 +329,30 @@ def test_a_server_that_takes_the_connection_but_never_answers_is_not_called_unre
     ), message
     assert "is it running" not in message and token not in message
     assert message.endswith(" (a batch the server stored after all counts once)")
+
+
+def test_a_token_check_against_a_server_that_never_answers_does_not_call_it_unreachable(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """`cost-mcp doctor`'s token check, as the push above: a server that took the connection and
+    never answered was "cannot reach the team server (ReadTimeout): is it running?"."""
+    import socket
+
+    import httpx2
+
+    from cost_mcp.sources import http
+
+    monkeypatch.setattr(http, "TIMEOUT", httpx2.Timeout(0.3, connect=10.0))
+    token = "cmt_" + "s" * 43
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        sock.listen(8)  # the kernel takes the connection; nothing ever reads or answers it
+        port = sock.getsockname()[1]
+        checked = push.check_token(f"http://127.0.0.1:{port}", token)
+    assert (checked.accepted, checked.can_push) == (None, None)
+    assert checked.words == (
+        f"the team server http://127.0.0.1:{port}/… took the connection but did not answer the token "
+        "check within 0.3 s: it, or a proxy in front of it, is stuck or overloaded (the server's log "
+        "says which)"
+    )
+    assert token not in checked.words

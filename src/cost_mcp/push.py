@@ -1048,6 +1048,16 @@ def check_token(url: str, token: str) -> TokenCheck:
                 return TokenCheck(
                     None, None, f"the team server {server} answered {status} to a check of the token"
                 )
+    except httpx2.ReadTimeout:
+        # Reached: "cannot reach ... is it running?" sent a person to check a server that took
+        # the connection (as http_sender says of a push).
+        return TokenCheck(
+            None,
+            None,
+            f"the team server {server} took the connection but did not answer the token check within "
+            f"{TIMEOUT.read:g} s: it, or a proxy in front of it, is stuck or overloaded (the server's "
+            "log says which)",
+        )
     except httpx2.HTTPError as exc:
         # Only the kind of failure: its message may quote the URL, which may carry a secret.
         kind = type(exc).__name__
