@@ -457,3 +457,43 @@ def test_a_seat_fee_states_its_seats_as_seat_days_and_still_sums_to_the_fees(
     total = _adds_up_and_validates(conn, settings, tmp_path, rows, out)
     # The fees are the same day shares as before: Ana's 5 days, the team's 3 + 2.
     assert total == Decimal("0.068") + 8 * Decimal("1.333333334") + 2 * Decimal("0.666666667")
+
+
+def test_calls_of_web_searches_alone_state_their_searches_not_zero_tokens(
+    home: Path,
+    conn: Conn,
+    settings: Settings,
+    tmp_path: Path,
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    """A day, model and project whose calls cost only their web searches (no token at all) was a Usage
+    row of $0.02 for "0 Tokens": a quantity that reads as free use. Its quantity is what was
+    charged for, the searches, in Requests; a row with tokens keeps counting tokens."""
+    _ledger(home, conn, settings)
+    write(
+        session_file(home / "claude", "s2"),
+        assistant("m9", "r9", "2026-11-04T10:00:00.000Z", session="s2", input=0, output=0, web_searches=2),
+    )
+    ingest(conn, settings, Pricer())
+    rows, _, out = _export(tmp_path, capsys)
+
+    [searches] = [r for r in rows if r["SkuId"] == SONNET and r["ChargePeriodStart"].startswith("2026-11-04")]
+    quantities = ("ConsumedQuantity", "ConsumedUnit", "PricingQuantity", "PricingUnit", "SkuMeter")
+    assert {k: searches[k] for k in (*quantities, "BilledCost", "x_TotalTokens")} == {
+        "ConsumedQuantity": "2",
+        "ConsumedUnit": "Requests",
+        "PricingQuantity": "2",
+        "PricingUnit": "Requests",
+        "SkuMeter": "Web search",
+        "BilledCost": "0.020000000",
+        "x_TotalTokens": "0",
+    }
+    [tokens] = [
+        r for r in rows if r["x_CostBasis"] == "estimated" and r["ChargePeriodStart"].startswith("2026-11-03")
+    ]
+    assert (tokens["ConsumedQuantity"], tokens["ConsumedUnit"], tokens["SkuMeter"]) == (
+        "2000",
+        "Tokens",
+        "Tokens",
+    )
+    _adds_up_and_validates(conn, settings, tmp_path, rows, out)

@@ -166,12 +166,19 @@ def _row(row: SpendRow, p: Period, seats: int) -> dict[str, str]:
     # what the bill measured, its amount in USD (as FOCUS counts a spend-based commitment in its
     # currency); tokens from usage reports or logs would be counts the bill never made. A seat fee's
     # row is that day's share of each seat's fee (subscriptions.daily_nanos): one seat-day a seat.
+    # Calls that used no token but searched the web state the searches they were charged for:
+    # "0 Tokens" for $0.02 read as free use.
+    searches = row.tokens.web_search_requests if row.tokens is not None else 0
+    meter = "Tokens"
     if seat:
         consumed, pricing = None, (str(seats), "Seat-Days")
     elif credit:
         consumed = pricing = None
-    elif tokens is not None:
+    elif tokens is not None and (tokens > 0 or not searches):
         consumed = pricing = (str(tokens), "Tokens")
+    elif searches:
+        consumed = pricing = (str(searches), "Requests")
+        meter = "Web search"
     else:
         consumed = pricing = (cost, "USD")
     description = {
@@ -216,7 +223,7 @@ def _row(row: SpendRow, p: Period, seats: int) -> dict[str, str]:
         "ServiceCategory": "AI and Machine Learning",
         "ServiceName": f"{name} subscriptions" if seat else f"{name} API",
         "SkuId": model or provider,
-        "SkuMeter": "" if seat or credit else "Tokens",
+        "SkuMeter": "" if seat or credit else meter,
         "SkuPriceId": f"{provider}:{model or 'all'}",
         "SubAccountId": project or "",
         "SubAccountName": project or "",
