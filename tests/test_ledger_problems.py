@@ -3,6 +3,7 @@ application's database, a damaged file, a full disk, another process's lock, a r
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
 import shutil
@@ -20,6 +21,7 @@ import pytest
 from mcp import Client, StdioServerParameters
 
 from cost_mcp import sync
+from cost_mcp.store import rollup
 from tests.sources.claude_logs import assistant, session_file, write
 
 pytestmark = pytest.mark.anyio
@@ -667,6 +669,21 @@ def test_an_answer_on_a_full_disk_comes_from_the_ledger_as_it_stands_saying_so(h
     answer = _report_on_a_full_disk(home)
     assert answer["total_usd"] == 3.000012  # the call that was in the ledger, not the new one
     assert sync.DISK_FULL_WARNING in answer["warnings"], answer["warnings"]
+
+
+@pytest.mark.sqlite_only  # about the SQLite file itself
+def test_an_answer_on_a_full_disk_with_sums_left_to_redo_answers_from_them_as_they_stand(home: Path) -> None:
+    """Another process's batch committed, its quarter-hour not summed again yet, when the disk
+    filled up: the refresh was skipped, then rebuilding the sums stopped the question with "error:
+    the disk holding the ledger ... is full", where another process's write lock (or a read-only
+    ledger) answered from the sums as they stand, saying so."""
+    spend_line(home / "claude", "a")
+    assert cli("ingest").returncode == 0
+    with contextlib.closing(sqlite3.connect(home / "data" / "cost.db")) as db, db:
+        db.execute("INSERT INTO rollup_dirty SELECT DISTINCT ts_ms / 900000 FROM usage_events")
+    answer = _report_on_a_full_disk(home)
+    assert answer["total_usd"] == 3.000012
+    assert rollup.STALE_WARNING in answer["warnings"], answer["warnings"]
 
 
 def test_a_bad_argument_and_an_unusable_ledger_both_say_error_as_every_error_line_does(home: Path) -> None:
