@@ -303,6 +303,32 @@ def test_statusline_rejects_an_unknown_field(
     assert run_cli(monkeypatch, capsys, "{}", "statusline", "--fields=session,weather")[0] == 2
 
 
+def test_statusline_on_a_ledger_that_cannot_be_used_exits_as_the_full_cli_does(
+    home: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """README's exit codes: 2 for an unusable ledger. `cost-mcp statusline` as Claude Code runs it
+    (the launcher's fast path) exited 1 where the same command through the full CLI exited 2."""
+    db = os.environ["COST_MCP_DB"]
+    if db.startswith("postgresql://"):
+        monkeypatch.setenv(
+            "COST_MCP_DB", db.replace("postgres@", "ghost@", 1)
+        )  # a role the server does not know
+        fix = 'role "ghost" does not exist'
+    else:
+        Path(db).parent.mkdir(parents=True)
+        Path(db).write_bytes(b"not a database\n" * 100)
+        fix = "is not a valid SQLite database"
+    monkeypatch.setattr(sys, "stdin", io.StringIO("{}"))
+    fast = launcher.main(["statusline"])
+    said = capsys.readouterr()
+    assert (fast, said.out) == (2, "cost-mcp: error (run `cost-mcp doctor`)\n")
+    assert said.err.startswith("cost-mcp statusline: ") and fix in said.err, said.err
+    monkeypatch.setattr(sys, "stdin", io.StringIO("{}"))
+    full = launcher.main(["statusline", "--fields=session"])  # not the fast path's form
+    said = capsys.readouterr()
+    assert full == fast and fix in said.err, said.err
+
+
 def test_statusline_fields_are_read_from_the_env_file_and_a_bad_one_is_named_by_doctor(
     home: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
 ) -> None:
