@@ -3,6 +3,7 @@ application's database, a damaged file, a full disk, another process's lock, a r
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
 import shutil
@@ -19,6 +20,8 @@ from typing import Any
 import pytest
 from mcp import Client, StdioServerParameters
 
+from cost_mcp import sync
+from cost_mcp.store import rollup
 from tests.sources.claude_logs import assistant, session_file, write
 
 pytestmark = pytest.mark.anyio
@@ -620,6 +623,67 @@ def test_the_status_line_on_a_full_disk_shows_the_ledger_as_it_stands(home: Path
         check=False,
     )  # fmt: skip
     assert (done.returncode, done.stdout, done.stderr) == (0, "≥$3.00 session (ledger's disk full)\n", "")
+
+
+def _report_on_a_full_disk(home: Path) -> dict[str, Any]:
+    """`cost-mcp report --json` on the ledger copied to a small disk that is then filled up, with a
+    call logged since the last read (to be read first); as the status line's test does it."""
+    if os.geteuid() != 0 or shutil.which("unshare") is None:
+        pytest.skip("a small disk to fill is mounted in a private mount namespace, as root")
+    spend_line(home / "claude", "b")  # a new call, to be read when the question is asked
+    disk = home / "small-disk"
+    disk.mkdir()
+    # The ledger on a small disk, open in another process (its -wal and -shm files stay there), then
+    # the disk filled up.
+    holder = (
+        "import sqlite3, sys, time; "
+        "sqlite3.connect(sys.argv[1]).execute('SELECT 1 FROM meta'); time.sleep(60)"
+    )
+    script = (
+        'mount -t tmpfs -o size=4m tmpfs "$0" && cp "$1" "$0/cost.db" || exit 9; '
+        '"$2" -c "$3" "$0/cost.db" >/dev/null 2>&1 & held=$!; sleep 2; '
+        'cat /dev/zero > "$0/filler" 2>/dev/null; shift 3; "$@"; code=$?; kill $held; exit $code'
+    )
+    done = subprocess.run(
+        ["unshare", "--mount", "--propagation", "private", "sh", "-c", script, str(disk),
+         str(home / "data" / "cost.db"), sys.executable, holder,
+         sys.executable, "-m", "cost_mcp", "report", "--json"],
+        capture_output=True,
+        text=True,
+        env={**os.environ, "COST_MCP_DB": str(disk / "cost.db")},
+        timeout=60,
+        check=False,
+    )  # fmt: skip
+    assert (done.returncode, done.stderr) == (0, ""), done.stderr
+    answer: dict[str, Any] = json.loads(done.stdout)
+    return answer
+
+
+@pytest.mark.sqlite_only  # about the SQLite file itself
+def test_an_answer_on_a_full_disk_comes_from_the_ledger_as_it_stands_saying_so(home: Path) -> None:
+    """The status line showed the ledger as it stands on a full disk; a question stopped with
+    "error: the disk holding the ledger ... is full" once a log had a new line to store, though
+    every figure it needed was there. It answers now, saying what it could not read and the fix."""
+    spend_line(home / "claude", "a")
+    assert cli("ingest").returncode == 0
+    answer = _report_on_a_full_disk(home)
+    assert answer["total_usd"] == 3.000012  # the call that was in the ledger, not the new one
+    assert sync.DISK_FULL_WARNING in answer["warnings"], answer["warnings"]
+
+
+@pytest.mark.sqlite_only  # about the SQLite file itself
+def test_an_answer_on_a_full_disk_with_sums_left_to_redo_answers_from_them_as_they_stand(home: Path) -> None:
+    """Another process's batch committed, its quarter-hour not summed again yet, when the disk
+    filled up: the refresh was skipped, then rebuilding the sums stopped the question with "error:
+    the disk holding the ledger ... is full", where another process's write lock (or a read-only
+    ledger) answered from the sums as they stand, saying so."""
+    spend_line(home / "claude", "a")
+    assert cli("ingest").returncode == 0
+    with contextlib.closing(sqlite3.connect(home / "data" / "cost.db")) as db, db:
+        db.execute("INSERT INTO rollup_dirty SELECT DISTINCT ts_ms / 900000 FROM usage_events")
+    answer = _report_on_a_full_disk(home)
+    assert answer["total_usd"] == 3.000012
+    assert rollup.STALE_WARNING in answer["warnings"], answer["warnings"]
 
 
 def test_a_bad_argument_and_an_unusable_ledger_both_say_error_as_every_error_line_does(home: Path) -> None:

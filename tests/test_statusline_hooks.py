@@ -13,12 +13,13 @@ from collections.abc import Mapping
 from datetime import UTC, datetime, timedelta
 from decimal import Decimal
 from pathlib import Path
+from urllib.parse import urlsplit
 
 import pytest
 import time_machine
 from mcp import Client
 
-from cost_mcp import launcher
+from cost_mcp import launcher, sync
 from cost_mcp.analytics.budgets import set_budget
 from cost_mcp.analytics.plan_limits import plan_limits
 from cost_mcp.config import Settings
@@ -32,6 +33,7 @@ from cost_mcp.sources.reported import record_call
 from cost_mcp.statusline import read_transcript
 from cost_mcp.store import status
 from cost_mcp.store.connection import Conn, connect, write_transaction
+from tests.pg_cluster import Cluster
 from tests.sources.claude_logs import SONNET, assistant, permissions_hold, session_file, write
 
 NOW = datetime.now(UTC).replace(microsecond=0)
@@ -301,6 +303,32 @@ def test_statusline_rejects_an_unknown_field(
     assert run_cli(monkeypatch, capsys, "{}", "statusline", "--fields=session,weather")[0] == 2
 
 
+def test_statusline_on_a_ledger_that_cannot_be_used_exits_as_the_full_cli_does(
+    home: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """README's exit codes: 2 for an unusable ledger. `cost-mcp statusline` as Claude Code runs it
+    (the launcher's fast path) exited 1 where the same command through the full CLI exited 2."""
+    db = os.environ["COST_MCP_DB"]
+    if db.startswith("postgresql://"):
+        monkeypatch.setenv(
+            "COST_MCP_DB", db.replace("postgres@", "ghost@", 1)
+        )  # a role the server does not know
+        fix = 'role "ghost" does not exist'
+    else:
+        Path(db).parent.mkdir(parents=True)
+        Path(db).write_bytes(b"not a database\n" * 100)
+        fix = "is not a valid SQLite database"
+    monkeypatch.setattr(sys, "stdin", io.StringIO("{}"))
+    fast = launcher.main(["statusline"])
+    said = capsys.readouterr()
+    assert (fast, said.out) == (2, "cost-mcp: error (run `cost-mcp doctor`)\n")
+    assert said.err.startswith("cost-mcp statusline: ") and fix in said.err, said.err
+    monkeypatch.setattr(sys, "stdin", io.StringIO("{}"))
+    full = launcher.main(["statusline", "--fields=session"])  # not the fast path's form
+    said = capsys.readouterr()
+    assert full == fast and fix in said.err, said.err
+
+
 def test_statusline_fields_are_read_from_the_env_file_and_a_bad_one_is_named_by_doctor(
     home: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
 ) -> None:
@@ -421,6 +449,87 @@ def test_the_hook_behind_another_writer_decides_at_once_and_says_so(home: Path, 
         assert note in str(said.get("systemMessage", "")).split("\n"), name  # ...and said so
     after, _ = hook("PreToolUse")  # the lock released: the call is read and the budget holds
     assert json.loads(after.stdout)["hookSpecificOutput"]["permissionDecision"] == "deny"
+
+
+@pytest.mark.postgresql_only  # about PostgreSQL's statement_timeout
+def test_a_write_the_servers_statement_timeout_cancelled_is_not_said_to_be_a_busy_ledger(
+    home: Path, settings: Settings, pg_cluster: Cluster
+) -> None:
+    """A role whose statement_timeout (an admin's ALTER ROLE ... SET) is shorter than the second a
+    write waits for another process's lock: the server cancels the write. The status line said
+    "(ledger busy)", the hook that another cost-mcp process held the lock and an answer that
+    another process was writing the ledger, though waiting fixes nothing: the role's setting does,
+    as a command that stops on it already said (store.connection.explain)."""
+    conn = connect(settings.db)
+    set_budget(conn, "month", Decimal(1000), "month", BudgetScope(), hard=True)
+    conn.close()
+    transcript = session_file(home / "claude", "s1")
+    write(transcript, assistant("m1", "r1", stamp(5), session="s1", input=10, output=10))
+    env = {**os.environ, "NO_COLOR": "1"}
+
+    def cost_mcp(stdin: str, *args: str) -> subprocess.CompletedProcess[str]:
+        return subprocess.run(
+            [sys.executable, "-m", "cost_mcp", *args],
+            input=stdin,
+            capture_output=True,
+            text=True,
+            env=env,
+            timeout=60,
+            check=False,
+        )
+
+    assert cost_mcp(status_input(transcript, "s1"), "statusline").stdout.startswith("$0.0002 session")
+    write(transcript, assistant("m2", "r2", stamp(4), session="s1", input=10, output=10), append=True)
+    holder = connect(settings.db)  # opened before the setting: its session has no statement_timeout
+    database = urlsplit(os.environ["COST_MCP_DB"]).path.lstrip("/")
+    # Sessions opened from now on take it, as after ALTER ROLE; shorter than the lock's wait
+    # (REFRESH_LOCK_TIMEOUT_MS), so the server cancels the wait behind the holder first.
+    pg_cluster.exec(f"ALTER DATABASE {database} SET statement_timeout = '400ms'")
+    try:
+        with write_transaction(holder):
+            line = cost_mcp(status_input(transcript, "s1"), "statusline", "--fields", "session,today")
+            prompt = cost_mcp(
+                json.dumps(
+                    {
+                        "session_id": "s1",
+                        "transcript_path": str(transcript),
+                        "hook_event_name": "UserPromptSubmit",
+                    }
+                ),
+                "hook",
+            )
+            tool = cost_mcp(
+                json.dumps(
+                    {"session_id": "s1", "transcript_path": str(transcript), "hook_event_name": "PreToolUse"}
+                ),
+                "hook",
+            )
+            report = cost_mcp("", "report", "--json")
+    finally:
+        holder.close()
+        pg_cluster.exec(f"ALTER DATABASE {database} RESET statement_timeout")
+    assert (line.returncode, line.stderr) == (0, "")
+    assert (
+        line.stdout
+        == "≥$0.0002 session (ledger: server cancelled write) · ≥$0.0002 today (other logs unread)\n"
+    )
+    note = (
+        "cost-mcp: budgets checked without this session's newest calls (the ledger's PostgreSQL server "
+        "cancelled the write: its statement_timeout for this role, set by an admin, or an admin stopped "
+        "it): a hard budget they used up cannot stop this one. Raise the role's statement_timeout (ALTER "
+        "ROLE <role> SET statement_timeout = '5min', or 0 for none)"
+    )
+    for name, done in (("UserPromptSubmit", prompt), ("PreToolUse", tool)):
+        assert (done.returncode, done.stderr) == (0, ""), name
+        said = json.loads(done.stdout or "{}")
+        assert "decision" not in said and "hookSpecificOutput" not in said, name  # let through...
+        assert note in str(said.get("systemMessage", "")).split("\n"), name  # ...and why, truly
+    assert report.returncode == 0, report.stderr
+    assert "waiting" not in report.stderr  # no other process to wait for
+    warnings = json.loads(report.stdout)["warnings"]
+    assert sync.CANCELLED_WARNING in warnings and sync.BUSY_WARNING not in warnings, warnings
+    # The setting gone, the next call reads what was left.
+    assert cost_mcp(status_input(transcript, "s1"), "statusline").stdout.startswith("$0.0004 session")
 
 
 @pytest.mark.anyio

@@ -34,7 +34,7 @@ from cost_mcp.store import source_state, status
 if TYPE_CHECKING:
     from cost_mcp.config import Settings
     from cost_mcp.core_settings import CoreSettings
-    from cost_mcp.store.connection import Conn
+    from cost_mcp.store.connection import Conn, Unwritable
 
 AGENT = "claude-code"
 NEXT_CALL = Decimal("0.000000001")
@@ -207,31 +207,43 @@ UNREAD_NEWEST = "cost-mcp: budgets checked without this session's newest calls"
 """How the hook's note begins when it decided without reading the session's new lines."""
 
 
-def unread_newest_note(why: str) -> str:
-    """The note for a decision made without the session's new lines, ``why`` as the status line
-    shows it (statusline.BUSY, READ_ONLY or DISK_FULL)."""
-    from cost_mcp.statusline import BUSY, DISK_FULL
+def unread_newest_note(why: Unwritable) -> str:
+    """The note for a decision made without the session's new lines, which the ledger could not
+    take for ``why``."""
+    from cost_mcp.store.connection import Unwritable
 
-    if why == BUSY:
+    if why is Unwritable.BUSY:
         return (
             f"{UNREAD_NEWEST} (another cost-mcp process holds the ledger's write lock): a hard budget "
             "they used up cannot stop this one; the next prompt or tool call reads them"
         )
-    if why == DISK_FULL:
+    if why is Unwritable.CANCELLED:
+        # It said another process held the lock: no wait fixes this, the role's setting does
+        # (store.connection words the same fix for a command that stops on it).
+        return (
+            f"{UNREAD_NEWEST} (the ledger's PostgreSQL server cancelled the write: its statement_timeout "
+            "for this role, set by an admin, or an admin stopped it): a hard budget they used up cannot "
+            "stop this one. Raise the role's statement_timeout (ALTER ROLE <role> SET statement_timeout "
+            "= '5min', or 0 for none)"
+        )
+    if why is Unwritable.DISK_FULL:
         return f"{UNREAD_NEWEST}: the ledger's disk is full; they are read once there is room"
     return (
-        f"{UNREAD_NEWEST}: the ledger cannot be written here ({why.strip('()')}); `cost-mcp doctor` says why"
+        f"{UNREAD_NEWEST}: the ledger cannot be written here (ledger read-only); `cost-mcp doctor` says why"
     )
 
 
-def with_unread_note(answer: HookAnswer, why: str | None, event: Mapping[str, Any]) -> HookAnswer:
+def with_unread_note(answer: HookAnswer, why: Unwritable | None, event: Mapping[str, Any]) -> HookAnswer:
     """``answer``, carrying :func:`unread_newest_note` when the session's new lines could not be
     read first and the call is let through (a refusal stands: more calls only spend more). On a
-    tool call only while another process holds the lock: a read-only ledger or a full disk lasts,
-    and said on every tool call it would drown the session (each prompt says it)."""
-    from cost_mcp.statusline import BUSY
+    tool call only while another process holds the lock, or the server cancelled the write (that
+    too happens while a writer holds the lock past the role's statement_timeout, and passes): a
+    read-only ledger or a full disk lasts, and said on every tool call it would drown the session
+    (each prompt says it)."""
+    from cost_mcp.store.connection import Unwritable
 
-    if why is None or (event.get("hook_event_name") != "UserPromptSubmit" and why != BUSY):
+    passing = (Unwritable.BUSY, Unwritable.CANCELLED)
+    if why is None or (event.get("hook_event_name") != "UserPromptSubmit" and why not in passing):
         return answer
     said: dict[str, Any] = json.loads(answer.stdout) if answer.stdout else {}
     if said.get("decision") == "block" or "permissionDecision" in said.get("hookSpecificOutput", {}):

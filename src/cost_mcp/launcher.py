@@ -39,12 +39,32 @@ def fast(argv: Sequence[str]) -> int | None:
         try:
             line = run_statusline(sys.stdin.read(), fields=argv[2] if len(argv) == 3 else None)
         except Exception as exc:  # the status line shows a short hint; the detail goes to stderr
-            sys.stderr.write(f"cost-mcp statusline: {exc}\n")
+            code, said = _statusline_failure(exc)
+            sys.stderr.write(f"cost-mcp statusline: {said}\n")
             sys.stdout.write("cost-mcp: error (run `cost-mcp doctor`)\n")
-            return 1
+            return code
         sys.stdout.write(line + "\n")
         return 0
     return None
+
+
+def _statusline_failure(exc: Exception) -> tuple[int, str]:
+    """The exit code and stderr detail of a status line that failed with ``exc``, as the full CLI
+    gives them (README's exit codes): 2 for a ledger that cannot be used, a bad setting or bad
+    input, each explained; 1 for anything else (a bug). This path exited 1 for all of them, where
+    ``cost-mcp statusline`` through the full CLI exited 2 for the same ledger."""
+    import sqlite3
+
+    from cost_mcp.errors import CostMcpError
+
+    if isinstance(exc, CostMcpError | ValueError):  # ValueError: a bad COST_MCP_STATUSLINE_FIELDS
+        return 2, str(exc)
+    if isinstance(exc, sqlite3.Error):
+        from cost_mcp.core_settings import load_core_settings
+        from cost_mcp.store.connection import explain
+
+        return 2, explain(load_core_settings().db, exc)
+    return 1, str(exc)
 
 
 def _cold_ingest(args: Sequence[str]) -> None:

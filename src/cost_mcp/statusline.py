@@ -18,13 +18,12 @@ from __future__ import annotations
 import json
 import math
 import os
-import sqlite3
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from decimal import Decimal
 from pathlib import Path
-from typing import Any, TypeVar
+from typing import Any
 
 from cost_mcp.analytics.blocks import HOUR_MS, cost_per_hour, last_block
 from cost_mcp.core_settings import CostMode, HasCoreSettings, load_core_settings
@@ -33,19 +32,14 @@ from cost_mcp.periods import to_ms
 from cost_mcp.sources import logfiles
 from cost_mcp.store import rollup, source_state, status
 from cost_mcp.store.connection import (
-    REFRESH_LOCK_TIMEOUT_MS,
     Conn,
+    Unwritable,
     connect,
-    is_busy,
-    is_disk_full,
-    is_read_only,
-    lock_timeout,
+    write_briefly,
     write_transaction,
 )
 from cost_mcp.store.plan_limits import insert_reading
 from cost_mcp.store.rollup import QUARTER_HOUR_MS
-
-T = TypeVar("T")
 
 FIELDS: tuple[str, ...] = ("session", "today", "block", "budget", "limits")
 """What the line can show, in order; COST_MCP_STATUSLINE_FIELDS or --fields picks a subset."""
@@ -104,6 +98,17 @@ READ_ONLY = "(ledger read-only)"
 """As :data:`BUSY`, when this process cannot write the ledger (its file or folder): answers say so too."""
 DISK_FULL = "(ledger's disk full)"
 """As :data:`BUSY`, when the ledger's disk is full: the new lines are read once there is room."""
+CANCELLED = "(ledger: server cancelled write)"
+"""As :data:`BUSY`, when the ledger's PostgreSQL server cancelled the write (the role's
+statement_timeout, or an admin): it said "(ledger busy)", though no process held the lock for long
+and waiting fixes nothing. Answers and the hook's note name the fix (the role's statement_timeout)."""
+BEHIND: dict[Unwritable, str] = {
+    Unwritable.BUSY: BUSY,
+    Unwritable.CANCELLED: CANCELLED,
+    Unwritable.READ_ONLY: READ_ONLY,
+    Unwritable.DISK_FULL: DISK_FULL,
+}
+"""How the line words each reason the ledger could not take its write."""
 BILLED = " (est.; bill synced)"
 """After today's figure when a provider's bill synced for today touches it: the figure is this
 machine's estimates, where report and get_spend count the bill instead for that provider's day
@@ -123,7 +128,7 @@ def session_transcripts(transcript: Path) -> list[Path]:
     return [transcript, *(Path(path) for path, _ in subagents)]
 
 
-def read_transcript(conn: Conn, settings: HasCoreSettings, transcript: str) -> str | None:
+def read_transcript(conn: Conn, settings: HasCoreSettings, transcript: str) -> Unwritable | None:
     """Bring this session's transcript and its subagents' into the ledger, reading only new lines.
 
     An unchanged file costs one stat and one indexed lookup; only when one grew are the log reader
@@ -131,42 +136,15 @@ def read_transcript(conn: Conn, settings: HasCoreSettings, transcript: str) -> s
     loads only for a model (or price period) no status line has priced yet; what it looks up then
     is saved for the next call.
 
-    None when done; else why the new lines could not be stored, as the line shows it
-    (:data:`BUSY`, :data:`READ_ONLY`, :data:`DISK_FULL`): they are left for the next call. Behind
+    None when done; else why the new lines could not be stored (:class:`Unwritable`; the line
+    words it from :data:`BEHIND`): they are left for the next call. Behind
     another process's write lock this waits :data:`REFRESH_LOCK_TIMEOUT_MS`, as a question's
     refresh does (``sync.refresh_or_skip``): waiting the full busy timeout froze Claude Code's status
     line (and every prompt and tool call, through the hook) for a minute, then showed an error, as a
     read-only ledger or a full disk did at once.
     """
-    _, why = _write_briefly(conn, lambda: _read_transcript(conn, settings, transcript))
+    _, why = write_briefly(conn, lambda: _read_transcript(conn, settings, transcript))
     return why
-
-
-def _write_briefly(conn: Conn, write: Callable[[], T]) -> tuple[T | None, str | None]:
-    """``write``'s result, waiting :data:`REFRESH_LOCK_TIMEOUT_MS` for another process's write lock;
-    or, when the ledger cannot take it (:func:`unwritable`), None and why, its writes rolled back."""
-    try:
-        with lock_timeout(conn, REFRESH_LOCK_TIMEOUT_MS):
-            return write(), None
-    except sqlite3.OperationalError as exc:
-        why = unwritable(exc)
-        if why is None:
-            raise
-        if conn.in_transaction:
-            conn.rollback()
-        return None, why
-
-
-def unwritable(exc: sqlite3.OperationalError) -> str | None:
-    """Why a write failed when it is the ledger's state, not a fault (another writer's lock, no
-    permission to write, a full disk), as the status line shows it; None for anything else."""
-    if is_busy(exc):
-        return BUSY
-    if is_read_only(exc):
-        return READ_ONLY
-    if is_disk_full(exc):
-        return DISK_FULL
-    return None
 
 
 def _read_transcript(conn: Conn, settings: HasCoreSettings, transcript: str) -> None:
@@ -199,7 +177,7 @@ def _read_transcript(conn: Conn, settings: HasCoreSettings, transcript: str) -> 
 def record_rate_limits(conn: Conn, reading: StatusInput, now: datetime) -> int:
     """Store each window's reading when it changed; returns how many rows were added. When the
     ledger cannot take them (see :func:`read_transcript`) they are not stored: the next call's are."""
-    added, _ = _write_briefly(conn, lambda: _record_rate_limits(conn, reading, now))
+    added, _ = write_briefly(conn, lambda: _record_rate_limits(conn, reading, now))
     return added or 0
 
 
@@ -264,7 +242,7 @@ def render(
     fields: Sequence[str] = FIELDS,
     colour: bool = True,
     now: datetime | None = None,
-    behind: str | None = None,
+    behind: Unwritable | None = None,
 ) -> str:
     """The status line for one status-line input, from the ledger as it stands; ``behind``: why the
     transcript's new lines could not be stored (:func:`read_transcript`), so every figure is a lower
@@ -283,7 +261,7 @@ def render(
         if name == "session" and reading.session_id:
             calls, nanos, unpriced = status.session_cost(conn, reading.session_id, mode)
             session = _at_least(_nanos(nanos, unpriced) if calls else "$0.00", behind is not None)
-            parts.append(f"{session} session {behind}" if behind else f"{session} session")
+            parts.append(f"{session} session" + ("" if behind is None else f" {BEHIND[behind]}"))
         elif name == "today":
             local = moment.astimezone(settings.tz)
             start = local.replace(hour=0, minute=0, second=0, microsecond=0)
@@ -464,7 +442,7 @@ def run(stdin: str, *, fields: str | None = None, now: datetime | None = None) -
     moment = now or datetime.now(UTC)
     conn = connect(settings.db)
     try:
-        behind = READ_ONLY if getattr(conn, "read_only", False) else None
+        behind = Unwritable.READ_ONLY if getattr(conn, "read_only", False) else None
         if behind is None:
             behind = read_transcript(conn, settings, reading.transcript_path)
         if behind is None:  # else a second write would only fail (or wait) again

@@ -24,7 +24,6 @@ from __future__ import annotations
 
 import asyncio
 import logging
-import sqlite3
 import time
 import traceback
 from collections.abc import Awaitable, Callable, Sequence
@@ -55,9 +54,8 @@ from cost_mcp.store.buckets import DAY_MS, replace_range
 from cost_mcp.store.connection import (
     REFRESH_LOCK_TIMEOUT_MS,
     Conn,
-    is_busy,
-    is_read_only,
-    lock_timeout,
+    Unwritable,
+    write_briefly,
     write_transaction,
 )
 
@@ -695,6 +693,28 @@ BUSY_WARNING = (
     "another process was writing the ledger, so this answer did not wait for new log lines or a "
     "provider sync; they are picked up by the next question"
 )
+CANCELLED_WARNING = (
+    "the ledger's PostgreSQL server cancelled this answer's refresh (its statement_timeout for this "
+    "role, set by an admin, or an admin stopped it), so this answer is from what the ledger already "
+    "holds: new log lines were not read and providers not synced. Raise the role's statement_timeout "
+    "(ALTER ROLE <role> SET statement_timeout = '5min', or 0 for none)"
+)
+"""Where :data:`BUSY_WARNING` was said of a statement the role's statement_timeout cut short: no
+other process was to wait for, and the fix is the setting (as store.connection words it for a
+command that stops on it)."""
+DISK_FULL_WARNING = (
+    "the ledger's disk (or its PostgreSQL server's) is full, so this answer is from what the ledger "
+    "already holds: new log lines were not read and providers not synced; nothing was lost. Free "
+    "some space there, or set COST_MCP_DB to a path on another disk, to refresh"
+)
+"""A full disk made the question fail where the status line showed the ledger as it stands."""
+SKIPPED: dict[Unwritable, str] = {
+    Unwritable.BUSY: BUSY_WARNING,
+    Unwritable.CANCELLED: CANCELLED_WARNING,
+    Unwritable.READ_ONLY: READ_ONLY_WARNING,
+    Unwritable.DISK_FULL: DISK_FULL_WARNING,
+}
+"""An answer's warning for each reason the ledger could not take its refresh."""
 
 
 def refresh_or_skip(
@@ -711,32 +731,28 @@ def refresh_or_skip(
     """:func:`refresh` (or, with ``local``, :func:`refresh_local`) and what it read, unless it cannot
     write: then None and the warnings to put in the answer. A read-only ledger is not refreshed; a
     write lock another process holds for longer than ``lock_timeout_ms`` (None: the usual busy
-    timeout) skips the refresh, so reads never wait behind a writer (WAL lets them read meanwhile).
+    timeout) skips the refresh, so reads never wait behind a writer (WAL lets them read meanwhile);
+    so does a full disk or a write the PostgreSQL server cancelled (:data:`SKIPPED` words each).
     ``logs``, ``progress`` and ``watcher`` are :func:`refresh`'s (``skip`` while a background reader
     is at it)."""
     if getattr(conn, "read_only", False):
         pricer.follow_file(settings.prices_file)
         return None, [READ_ONLY_WARNING]
-    try:
-        with lock_timeout(conn, lock_timeout_ms):
-            # Before reading: new lines of a model just added to the file are priced with it.
-            repriced = follow_price_file(conn, pricer, settings.prices_file)
-            if repriced is not None and repriced.priced:
-                logger.info("the price override file changed: priced %d stored call(s)", repriced.priced)
-            if local:
-                return refresh_local(
-                    conn, settings, pricer, logs=logs, progress=progress, watcher=watcher
-                ), []
-            return refresh(conn, settings, pricer, logs=logs, progress=progress, watcher=watcher), []
-    except sqlite3.OperationalError as exc:
-        if conn.in_transaction:
-            conn.rollback()
-        if is_busy(exc):
-            logger.info("refresh skipped: the ledger is locked by another process")
-            return None, [BUSY_WARNING]
-        if is_read_only(exc):
-            return None, [READ_ONLY_WARNING]
-        raise
+
+    def run() -> IngestResult:
+        # Before reading: new lines of a model just added to the file are priced with it.
+        repriced = follow_price_file(conn, pricer, settings.prices_file)
+        if repriced is not None and repriced.priced:
+            logger.info("the price override file changed: priced %d stored call(s)", repriced.priced)
+        if local:
+            return refresh_local(conn, settings, pricer, logs=logs, progress=progress, watcher=watcher)
+        return refresh(conn, settings, pricer, logs=logs, progress=progress, watcher=watcher)
+
+    read, why = write_briefly(conn, run, lock_timeout_ms)
+    if why is None:
+        return read, []
+    logger.info("refresh skipped: the ledger could not take it (%s)", why.value)
+    return None, [SKIPPED[why]]
 
 
 @dataclass

@@ -11,6 +11,7 @@ the same connection API (:class:`Conn`) over psycopg, and ``BEGIN IMMEDIATE`` ta
 
 from __future__ import annotations
 
+import enum
 import os
 import re
 import sqlite3
@@ -19,7 +20,7 @@ import time
 from collections.abc import Callable, Iterable, Iterator, Sequence, Sized
 from contextlib import contextmanager, suppress
 from pathlib import Path
-from typing import TYPE_CHECKING, Any, Protocol
+from typing import TYPE_CHECKING, Any, Protocol, TypeVar
 from urllib.parse import quote, unquote, urlsplit, urlunsplit
 
 from cost_mcp.core_settings import POSTGRES_PREFIXES, connection_kind
@@ -566,7 +567,7 @@ def _explain_postgres(target: str, exc: sqlite3.Error) -> str:
             f"the ledger {target} refused this write: it crossed another process's write at the same "
             f"moment ({text}); nothing of it was stored, so running it again is safe"
         )
-    if getattr(exc.__cause__, "sqlstate", None) == "57014":
+    if is_cancelled(exc):
         # "locked by another process for longer than 60 s" was said of a statement the role's
         # statement_timeout cut short after a second: the fix is the setting, not a wait.
         return (
@@ -654,6 +655,69 @@ def is_disk_full(exc: sqlite3.Error) -> bool:
     return str(getattr(exc, "sqlite_errorname", "")).startswith("SQLITE_FULL") or "disk is full" in str(exc)
 
 
+def is_cancelled(exc: sqlite3.Error) -> bool:
+    """Whether ``exc`` is PostgreSQL cancelling the statement (SQLSTATE 57014, whatever the server's
+    message language): the role's ``statement_timeout`` (set by an admin) ran out, or an admin
+    cancelled it. Nothing of it was stored. store.postgres maps it into SQLite's busy family, so
+    :func:`is_busy` is true of it too (callers that only skip a write treat both alike); SQLite
+    never raises it."""
+    return getattr(exc.__cause__, "sqlstate", None) == "57014"
+
+
+class Unwritable(enum.Enum):
+    """Why the ledger cannot take a write now, when that is its state and not a fault: what
+    :func:`why_unwritable` finds. Each caller words it for its own reader (the status line in a
+    few words, the hook's note, an answer's warning)."""
+
+    BUSY = "busy"
+    """Another process held the write lock past the wait allowed."""
+    CANCELLED = "cancelled"
+    """PostgreSQL cancelled the statement (:func:`is_cancelled`): its fix is the role's
+    ``statement_timeout``, not a wait for another process."""
+    READ_ONLY = "read-only"
+    """This process may not write the ledger (:func:`is_read_only`)."""
+    DISK_FULL = "disk full"
+    """The ledger's disk, or its PostgreSQL server's, is full (:func:`is_disk_full`)."""
+
+
+def why_unwritable(exc: sqlite3.Error) -> Unwritable | None:
+    """Why a write failed when it is the ledger's state (:class:`Unwritable`); None for anything
+    else, which the caller raises."""
+    if is_cancelled(exc):  # before is_busy, which store.postgres makes true of it too
+        return Unwritable.CANCELLED
+    if is_busy(exc):
+        return Unwritable.BUSY
+    if is_read_only(exc):
+        return Unwritable.READ_ONLY
+    if is_disk_full(exc):
+        return Unwritable.DISK_FULL
+    return None
+
+
+T = TypeVar("T")
+
+
+def write_briefly(
+    conn: Conn, write: Callable[[], T], lock_ms: int | None = REFRESH_LOCK_TIMEOUT_MS
+) -> tuple[T, None] | tuple[None, Unwritable]:
+    """``(write(), None)``, waiting at most ``lock_ms`` for another process's write lock (None: the
+    connection's usual wait); or, when the ledger cannot take the write (:func:`why_unwritable`),
+    ``(None, why)``. Anything else is raised; either way what ``write`` left open is rolled back.
+    For a write an answer can do without (a refresh before a question, the status line's reading of
+    its transcript, a rollup rebuild): the answer then comes from the ledger as it stands, saying
+    why."""
+    try:
+        with lock_timeout(conn, lock_ms):
+            return write(), None
+    except sqlite3.OperationalError as exc:
+        if conn.in_transaction:
+            conn.rollback()
+        why = why_unwritable(exc)
+        if why is None:
+            raise
+        return None, why
+
+
 def is_overflow(exc: sqlite3.Error) -> bool:
     """Whether ``exc`` is a sum past 64 bits: SQLite's SUM() of integers raising "integer overflow",
     or PostgreSQL refusing a value beyond BIGINT (SQLSTATE 22003, whatever the message language)."""
@@ -730,7 +794,10 @@ def _begin_telling(conn: Conn, begin: str, tell: Callable[[float], None]) -> Non
             conn.execute(begin)
         return
     except sqlite3.OperationalError as exc:
-        if not is_busy(exc):
+        # A statement the server cancelled (the role's statement_timeout, shorter than the notice)
+        # is no lock to wait for: it said "waiting up to 58 s more for another process", then the
+        # wait was cancelled again.
+        if not is_busy(exc) or is_cancelled(exc):
             raise
         if conn.in_transaction:
             conn.rollback()

@@ -60,7 +60,7 @@ def mark_dirty(conn: Conn, ts_ms: Iterable[int]) -> None:
 
 STALE_WARNING = (
     "the newest calls are not in this answer yet: another process was writing the ledger (or it is "
-    "read-only), and answering did not wait for it; ask again in a moment"
+    "read-only, or its disk full), and answering did not wait for it; ask again in a moment"
 )
 
 
@@ -87,8 +87,9 @@ on every question (budget_status, then check_budget, then the status line's next
 
 def refresh(conn: Conn) -> int:
     """Rebuild every dirty quarter-hour in one transaction; returns how many were rebuilt, or -1
-    when it could not (a read-only ledger, or another process holding the write lock for longer
-    than a query waits): the answer then comes from the rollup as it is, with STALE_WARNING.
+    when it could not (a read-only ledger, another process holding the write lock for longer than
+    a query waits, a full disk: :func:`~cost_mcp.store.connection.why_unwritable`): the answer then
+    comes from the rollup as it is, with STALE_WARNING.
 
     :data:`TOO_LARGE` when some quarter-hours' sums overflow 64 bits: every other one is rebuilt,
     and those are left out (recorded under :data:`TOO_LARGE_KEY`), so one flood of absurd calls
@@ -101,47 +102,45 @@ def refresh(conn: Conn) -> int:
     ).fetchone()
     if not dirty:
         return TOO_LARGE if too_large is not None else 0
-    from cost_mcp.store.connection import (
-        REFRESH_LOCK_TIMEOUT_MS,
-        is_busy,
-        is_overflow,
-        is_read_only,
-        lock_timeout,
-        write_transaction,
-    )
+    from cost_mcp.store.connection import is_overflow, write_briefly, write_transaction
 
     if getattr(conn, "read_only", False):
         return -1
-    try:
-        with lock_timeout(conn, REFRESH_LOCK_TIMEOUT_MS), write_transaction(conn):
+
+    def whole() -> tuple[int, bool]:
+        with write_transaction(conn):
             qhs = _dirty(conn)
             rebuild(conn, qhs)
             _clean(conn)
-            left_out = _note_too_large(conn, rebuilt=qhs, failed=[])
-    except sqlite3.OperationalError as exc:
-        if is_busy(exc) or is_read_only(exc):
-            return -1
-        if not is_overflow(exc):
-            raise
+            return len(qhs), _note_too_large(conn, rebuilt=qhs, failed=[])
+
+    def one_by_one() -> tuple[int, bool]:
         # Rare (a ledger flooded with absurd calls), so the slow way: one quarter-hour at a time,
         # each in a savepoint. One whose sums cannot be stored is emptied (its calls left out of
         # every answer, not half of them from an older rebuild) and recorded as left out, so that
         # it is rebuilt whole once its calls change (their removal marks it dirty again).
-        try:
-            with lock_timeout(conn, REFRESH_LOCK_TIMEOUT_MS), write_transaction(conn):
-                qhs = _dirty(conn)
-                failed: list[int] = []
-                for qh in qhs:
-                    if not _rebuilt(conn, qh):
-                        _rebuilt(conn, qh, empty=True)
-                        failed.append(qh)
-                _clean(conn)
-                left_out = _note_too_large(conn, rebuilt=qhs, failed=failed)
-        except sqlite3.OperationalError as again:
-            if is_busy(again) or is_read_only(again):
-                return -1
+        with write_transaction(conn):
+            qhs = _dirty(conn)
+            failed: list[int] = []
+            for qh in qhs:
+                if not _rebuilt(conn, qh):
+                    _rebuilt(conn, qh, empty=True)
+                    failed.append(qh)
+            _clean(conn)
+            return len(qhs), _note_too_large(conn, rebuilt=qhs, failed=failed)
+
+    # Another process's write lock, a read-only ledger, a full disk or a write the PostgreSQL
+    # server cancelled: the answer comes from the rollup as it is (a full disk failed the question).
+    try:
+        done, _ = write_briefly(conn, whole)
+    except sqlite3.OperationalError as exc:
+        if not is_overflow(exc):
             raise
-    return TOO_LARGE if left_out else len(qhs)
+        done, _ = write_briefly(conn, one_by_one)
+    if done is None:
+        return -1
+    rebuilt, left_out = done
+    return TOO_LARGE if left_out else rebuilt
 
 
 MARKS = ("rollup_dirty", "rollup_levels_dirty")
