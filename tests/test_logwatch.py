@@ -23,7 +23,7 @@ from cost_mcp.config import load_settings
 from cost_mcp.logwatch import LogWatcher, Root
 from cost_mcp.pricing import Pricer
 from cost_mcp.store import connect
-from tests.sources.claude_logs import assistant, session_file, write
+from tests.sources.claude_logs import assistant, permissions_hold, session_file, write
 from tests.test_server import server_env
 
 linux_only = pytest.mark.skipif(not sys.platform.startswith("linux"), reason="the watcher uses inotify")
@@ -102,6 +102,38 @@ async def test_a_watched_server_skips_the_walk_and_still_sees_every_change(home:
         write(first, _call(5), append=True)
         total, checked, _ = await _until(c, lambda t, _c: t == 5 * CALL_USD)
         assert total == 5 * CALL_USD
+
+
+@linux_only
+@pytest.mark.sqlite_only  # about folder permissions; root without the capabilities cannot reach PostgreSQL
+@pytest.mark.anyio
+async def test_a_folder_unreadable_when_it_appeared_is_watched_once_it_is_readable(home: Path) -> None:
+    """A project folder the watcher met without read permission could not be watched, and making it
+    readable is no event: it stayed unwatched, so once a complete pass stood, a log written in it
+    was missed by the next answers, which said the logs were checked (up to the safety interval).
+    Now every question tries such a folder again."""
+    claude = home / "claude"
+    write(session_file(claude, "s1"), _call(1))
+    command = [*permissions_hold(), sys.executable, "-m", "cost_mcp"]
+    params = StdioServerParameters(command=command[0], args=command[1:], env=_env(home, True))
+    async with Client(params) as c:
+        total, checked, _ = await _until(c, lambda _t, checked: WATCHED in checked)
+        assert WATCHED in checked and total == CALL_USD
+
+        other = claude / "projects" / "-home-dev-other"
+        other.mkdir(mode=0)  # as a folder another user's run left: no permission for this one
+        try:
+            # A question drains the queue: the watcher has met the new folder and could not watch it.
+            total, _ = await _spend(c)
+            assert total == CALL_USD
+        finally:
+            other.chmod(0o755)
+        total, checked, _ = await _until(c, lambda _t, checked: WATCHED in checked)
+        assert WATCHED in checked and total == CALL_USD
+
+        write(session_file(claude, "s2", project=other.name), _call(2, "s2"))
+        total, checked = await _spend(c)
+        assert total == 2 * CALL_USD, f"the very next answer missed the new log ({checked})"
 
 
 @pytest.mark.anyio

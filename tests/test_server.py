@@ -705,3 +705,29 @@ async def test_a_budget_counts_seat_fees_only_with_its_basis(client: Client) -> 
         "set_budget", {"name": "x", "amount_usd": 1, "period": "day", "basis": ["seats"]}
     )
     assert bad.is_error is True
+
+
+CHANGED = "changed since this server started"
+
+
+async def test_a_server_says_when_its_env_file_changed_since_it_started(home: Path) -> None:
+    """A running server keeps the settings it started with: an env file mended meanwhile (here a
+    misspelt week start) changed nothing, and every answer still said the default was used "until
+    it is fixed". Answers now say the file changed and that a restart uses it; an unchanged file
+    says nothing of the kind."""
+    from cost_mcp.server import mcp
+
+    env_file = home / "config" / "env"
+    env_file.parent.mkdir(parents=True, exist_ok=True)
+    env_file.write_text("COST_MCP_WEEK_START=sundy\n")
+    async with Client(mcp, raise_exceptions=True) as c:
+        first = (await c.call_tool("get_spend", {"period": "this_week"})).structured_content
+        assert first is not None
+        assert any("COST_MCP_WEEK_START='sundy' is not usable" in w for w in first["warnings"])
+        assert not any(CHANGED in w for w in first["warnings"])
+
+        env_file.write_text("COST_MCP_WEEK_START=sunday\n")
+        after = (await c.call_tool("get_spend", {"period": "this_week"})).structured_content
+        assert after is not None
+        said = [w for w in after["warnings"] if CHANGED in w]
+        assert len(said) == 1 and str(env_file) in said[0] and "restart it" in said[0], after["warnings"]

@@ -511,6 +511,46 @@ def load_settings_leniently(
     return _with_env(Settings.model_validate({**data, **defaults}), env), problems
 
 
+class StartedSettings:
+    """The settings a long-running server read when it started, and whether the env file has changed
+    since: the server keeps its settings for its life (its ledger, log folders and watches are built
+    from them), so an env file mended while it runs (a timezone typo, a provider key added) changed
+    nothing, while its answers still said the default was used "until it is fixed". A question
+    compares the file's ``stat`` (one call); only a changed file is read again."""
+
+    def __init__(self, env_file: Path | None = None) -> None:
+        self.env_file = env_file if env_file is not None else default_env_file()
+        self._stamp = _stamp(self.env_file)
+        self.settings, self.problems = load_settings_leniently(env_file=self.env_file)
+        self._checked: tuple[tuple[int, int, int] | None, str | None] = (self._stamp, None)
+
+    def notice(self) -> str | None:
+        """What to tell a person when the env file now holds other settings than those in use
+        (restart to use them), else None."""
+        stamp = _stamp(self.env_file)
+        seen, said = self._checked
+        if stamp == seen:
+            return said
+        settings, problems = load_settings_leniently(env_file=self.env_file)
+        said = None
+        if settings != self.settings or problems != self.problems:
+            said = (
+                f"the env file {self.env_file} changed since this server started, and a running server "
+                "keeps the settings it started with: restart it to use the new ones (the one Claude Code "
+                "starts: /mcp, then reconnect cost-mcp)"
+            )
+        self._checked = (stamp, said)  # one tuple: a question on another thread sees both or neither
+        return said
+
+
+def _stamp(path: Path) -> tuple[int, int, int] | None:
+    try:
+        st = path.stat()
+    except OSError:
+        return None
+    return (st.st_ino, st.st_size, st.st_mtime_ns)
+
+
 def _with_env(settings: Settings, env: Mapping[str, str]) -> Settings:
     settings._env.update({name: value for name, value in env.items() if value and name.isupper()})
     return settings

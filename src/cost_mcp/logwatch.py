@@ -26,6 +26,8 @@ The full pass is done, not skipped, whenever the watcher cannot vouch:
 - the kernel's queue overflowed (the watches are built again, on the watcher's thread);
 - a watched root appeared, vanished or was replaced (each question compares the roots' device and
   inode: a few ``stat`` calls) or a watched folder was removed;
+- a folder that could not be watched when it was met (no read permission) could be now: each
+  question tries it again, since being made readable is no event;
 - any change was seen under the roots (a name with a log suffix, or any folder) since the last
   complete pass began, or that pass stopped at its time budget or met an error;
 - the last complete pass began more than :data:`SAFETY_SECONDS` ago.
@@ -164,6 +166,8 @@ class _Watch:
 class _Built:
     fd: int
     watches: dict[int, list[_Watch]] = field(default_factory=dict)
+    blocked: dict[str, _Watch] = field(default_factory=dict)
+    """Folders the kernel refused to watch (no read permission), tried again by every question."""
 
 
 class Unavailable(Exception):
@@ -245,6 +249,7 @@ class LogWatcher:
             if signature != self._signature:
                 self._request_rebuild()
                 return Ticket(skip=False)
+            self._retry_blocked()
             self._drain()
             if self._failed is not None or self._rebuild.is_set():
                 return Ticket(skip=False)
@@ -390,6 +395,32 @@ class LogWatcher:
                 if mask & (_IN_CREATE | _IN_MOVED_TO) and os.path.islink(path) and _read_link(path, watches):
                     self._give_up("a log file is a symlink: writes through its target are not seen")
 
+    def _retry_blocked(self) -> None:
+        """Watch the folders that could not be watched when they were met (no read permission, so
+        the scans could not list them either). Made readable since, a folder is no event of its
+        own (a mode change of a watched root is not even seen): without this, the first complete
+        pass after it was vouched for while nothing watched it, and a log written in it was
+        missed, the answer saying the logs were checked, until the safety interval ran out.
+        Holds the lock."""
+        built = self._built
+        if built is None or not built.blocked:
+            return
+        waiting = list(built.blocked.items())
+        built.blocked.clear()
+        for folder, watch in waiting:
+            try:
+                if watch.recursive:
+                    _add_tree(
+                        built, folder, watch.suffixes, watch.names, root=watch.root, inside=watch.inside
+                    )
+                else:
+                    _add(built, folder, watch)
+            except Unavailable as exc:
+                self._give_up(str(exc))
+                return
+            if folder not in built.blocked:
+                self._dirty()  # watched from now on (or gone): a pass must read what it holds
+
     def _watch_new(self, built: _Built, folder: str, parent: _Watch) -> None:
         try:
             _add_tree(built, folder, parent.suffixes, parent.names, inside=parent.inside)
@@ -471,8 +502,13 @@ def _add(built: _Built, folder: str, watch: _Watch) -> None:
     wd = _inotify().inotify_add_watch(built.fd, os.fsencode(folder), _MASK)
     if wd < 0:
         err = ctypes.get_errno()
-        if err in (errno.ENOENT, errno.ENOTDIR, errno.EACCES):
-            return  # gone meanwhile (its removal is an event), or unreadable (the scan skips it too)
+        if err in (errno.ENOENT, errno.ENOTDIR):
+            return  # gone meanwhile: its removal is an event
+        if err == errno.EACCES:
+            # Unreadable: the scan cannot list it either (and says so), but it may be made
+            # readable later, which no event tells: every question tries it again.
+            built.blocked[folder] = watch
+            return
         if err == errno.ENOSPC:
             raise Unavailable("too many folders to watch (fs.inotify.max_user_watches)")
         raise Unavailable(f"cannot watch {folder}: {os.strerror(err)}")

@@ -57,7 +57,7 @@ from cost_mcp.analytics import (
 )
 from cost_mcp.analytics import claude_code as cc_views
 from cost_mcp.analytics import dashboard as dashboard_views
-from cost_mcp.config import Settings, load_settings_leniently
+from cost_mcp.config import Settings, StartedSettings
 from cost_mcp.errors import CostMcpError, NotFoundError
 from cost_mcp.models import (
     MAX_TOKENS,
@@ -159,6 +159,7 @@ class AppState:
     problems: list[str]
     reader: catchup.LogReader
     watcher: logwatch.LogWatcher
+    started: StartedSettings
     refreshed: sync.RecentRefresh = field(default_factory=sync.RecentRefresh)
 
 
@@ -407,7 +408,8 @@ async def lifespan(server: MCPServer[AppState]) -> AsyncIterator[AppState]:
     reject_unknown_arguments(server)
     compact_results(server)
     tidy_tool_list(server)
-    settings, problems = load_settings_leniently()
+    started = StartedSettings()
+    settings, problems = started.settings, started.problems
     try:
         pricer = Pricer.from_file(settings.prices_file)
     except CostMcpError as exc:
@@ -426,7 +428,13 @@ async def lifespan(server: MCPServer[AppState]) -> AsyncIterator[AppState]:
         functools.partial(logwatch.log_roots, settings), enabled=settings.watch_logs
     )
     state = AppState(
-        settings=settings, ledger=ledger, pricer=pricer, problems=problems, reader=reader, watcher=watcher
+        settings=settings,
+        ledger=ledger,
+        pricer=pricer,
+        problems=problems,
+        reader=reader,
+        watcher=watcher,
+        started=started,
     )
     reader.start()
     watcher.start()
@@ -626,11 +634,18 @@ def _with_problems(state: AppState, result: T) -> T:
     """Put the server's configuration problems first in a result's warnings, until they are fixed;
     for a team member, advice to edit the server's price file says whose that is."""
     warnings = getattr(result, "warnings", None)
-    problems = [*state.problems, *([state.pricer.file_problem] if state.pricer.file_problem else [])]
+    caller = current_caller()
+    member = caller is not None and not caller.is_admin
+    # The env file is the server's: only an admin can edit it (or restart the server).
+    notice = None if member or not isinstance(warnings, list) else state.started.notice()
+    problems = [
+        *state.problems,
+        *([state.pricer.file_problem] if state.pricer.file_problem else []),
+        *([notice] if notice else []),
+    ]
     if problems and isinstance(warnings, list):
         warnings[:0] = [p for p in problems if p not in warnings]
-    caller = current_caller()
-    if caller is not None and not caller.is_admin and isinstance(warnings, list):
+    if member and isinstance(warnings, list):
         # The paths are the server's: only an admin can edit the price file or configure its
         # log folders and keys, and a member's own usage reaches it by push or OpenTelemetry.
         path = str(state.settings.prices_file)

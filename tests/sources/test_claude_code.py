@@ -15,7 +15,8 @@ from cost_mcp.config import Settings
 from cost_mcp.money import from_nanos
 from cost_mcp.pricing import Pricer
 from cost_mcp.sources import logfiles
-from cost_mcp.sources.claude_code import FileIdentity, IngestReport, ingest, parse_line
+from cost_mcp.sources.claude_code import FEW_FILES, FileIdentity, IngestReport, ingest, parse_line
+from cost_mcp.store import claude_logs
 from cost_mcp.store.connection import Conn
 from tests.sources.claude_logs import (
     assistant,
@@ -275,6 +276,36 @@ def test_replaced_file_with_a_new_inode_is_read_again(claude: Path, conn: Conn, 
     result = run(conn, settings)
     assert result.files_reread + result.files_changed == 1
     assert totals(conn)[0] == 2
+
+
+def test_the_read_state_of_deleted_logs_goes_and_their_calls_stay(
+    claude: Path, conn: Conn, settings: Settings
+) -> None:
+    """Claude Code deletes transcripts after cleanupPeriodDays, a file per session: the read state
+    of every deleted one stayed, and each refresh that walked the tree read it all again (after a
+    year ~10 stale rows per live file). A deleted file's row now goes; its calls stay, and a file
+    that comes back at that path is read again with nothing counted twice."""
+    sessions = [f"s{i}" for i in range(FEW_FILES + 30)]  # more than a scan looks up one by one
+    for i, session in enumerate(sessions):
+        write(session_file(claude, session), assistant(f"msg_{i}", f"req_{i}", T0, output=10 + i))
+    run(conn, settings)
+    before = totals(conn)
+    old = [str(session_file(claude, s)) for s in sessions[:20]]
+    for path in old:
+        os.remove(path)  # Claude Code's cleanup
+    run(conn, settings)
+    known = {row[0] for row in claude_logs.known_files(conn)}
+    assert known == {str(session_file(claude, s)) for s in sessions[20:]}
+    assert totals(conn) == before  # the ledger keeps the calls of deleted logs
+
+    back = write(
+        session_file(claude, sessions[0]),
+        assistant("msg_0", "req_0", T0, output=10),
+        assistant("msg_new", "req_new", T1, output=5),
+    )
+    run(conn, settings)
+    assert str(back) in {row[0] for row in claude_logs.known_files(conn)}
+    assert totals(conn)[0] == before[0] + 1 and totals(conn)[2] == before[2] + 5
 
 
 def test_malformed_lines_are_counted_by_reason_and_skipped(

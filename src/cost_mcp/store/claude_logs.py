@@ -465,6 +465,11 @@ def delete_rows(conn: Conn, ids: Iterable[int]) -> None:
         reported.recount_reported_copies(conn, request_ids)
 
 
+def forget_files(conn: Conn, paths: Sequence[str]) -> None:
+    """Forget the read state of exactly these files."""
+    conn.executemany("DELETE FROM scanned_files WHERE path = ?", ((p,) for p in paths))
+
+
 def forget_files_under(conn: Conn, prefix: str) -> int:
     """Forget the read state of files at or under ``prefix``; returns how many."""
     clause, args = _under("path", prefix)
