@@ -9,6 +9,7 @@ import json
 import os
 import subprocess
 import sys
+from collections.abc import Sequence
 from contextlib import redirect_stderr, redirect_stdout
 from dataclasses import dataclass
 from pathlib import Path
@@ -58,6 +59,28 @@ def process(*args: str, env: dict[str, str] | None = None) -> subprocess.Complet
         timeout=120,
         check=False,
     )
+
+
+def imported(args: Sequence[str], modules: Sequence[str]) -> set[str]:
+    """The modules a fresh `cost-mcp ARGS` process has imported when it ends, among ``modules``
+    (a name there stands for its submodules too: "pydantic" for "pydantic.main"). The command must
+    succeed: a failing one proves nothing about what a working one imports."""
+    probe = (
+        "import io, json, sys\n"
+        "from cost_mcp.launcher import main\n"
+        "sys.stdout = io.StringIO()\n"
+        f"code = main({list(args)!r})\n"
+        "sys.stdout = sys.__stdout__\n"
+        f"heavy = {tuple(modules)!r}\n"
+        "print(code, json.dumps(sorted(m for m in sys.modules if m in heavy or m.split('.')[0] in heavy)))\n"
+    )
+    done = subprocess.run(
+        [sys.executable, "-c", probe], capture_output=True, text=True, env=dict(os.environ), check=False
+    )
+    assert done.returncode == 0, done.stderr
+    code, _, loaded = done.stdout.strip().partition(" ")
+    assert code == "0", done.stderr
+    return set(json.loads(loaded))
 
 
 def test_version() -> None:

@@ -7,14 +7,12 @@ import dataclasses
 import json
 import os
 import re
-import subprocess
-import sys
 from pathlib import Path
 
 from cost_mcp.models import ForgetSummary, IngestResult
 from cost_mcp.sources.claude_code import ForgetReport, IngestReport
 from tests.sources.claude_logs import assistant, session_file, user, write
-from tests.test_cli import run
+from tests.test_cli import imported, run
 
 STAMP = "2026-11-02T10:00:00.000Z"  # any fixed moment: nothing here depends on today
 
@@ -86,28 +84,10 @@ def test_ingest_starts_without_the_settings_model_or_the_result_models(home: Pat
     """A second `cost-mcp ingest` over unchanged logs (the command people time) imports no pydantic:
     not for its settings, not for its result; the first imports it only to price new calls."""
     _logs(home)
-    probe = (
-        "import io, json, sys\n"
-        "from cost_mcp.launcher import main\n"
-        "sys.stdout = io.StringIO()\n"
-        "code = main(['ingest', '--json'])\n"
-        "sys.stdout = sys.__stdout__\n"
-        "heavy = ('pydantic', 'pydantic_settings', 'cost_mcp.config', 'cost_mcp.models', 'mcp')\n"
-        "print(code, json.dumps(sorted(m for m in sys.modules if m in heavy or m.split('.')[0] in heavy)))\n"
-    )
-
-    def loaded() -> set[str]:
-        done = subprocess.run(
-            [sys.executable, "-c", probe], capture_output=True, text=True, env=dict(os.environ), check=False
-        )
-        assert done.returncode == 0, done.stderr
-        code, _, modules = done.stdout.strip().partition(" ")
-        assert code == "0", done.stderr
-        return set(json.loads(modules))
-
-    first = loaded()
+    heavy = ("pydantic", "pydantic_settings", "cost_mcp.config", "cost_mcp.models", "mcp")
+    first = imported(["ingest", "--json"], heavy)
     assert not {"pydantic_settings", "cost_mcp.config", "cost_mcp.models", "mcp"} & first
-    assert loaded() == set()
+    assert imported(["ingest", "--json"], heavy) == set()
 
 
 def test_ingest_refuses_a_named_file_that_is_not_a_log_and_stores_nothing(home: Path, tmp_path: Path) -> None:

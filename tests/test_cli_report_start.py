@@ -5,7 +5,6 @@ nor genai-prices, which only pricing new calls needs. They were ~0.1 s of its ~0
 from __future__ import annotations
 
 import json
-import os
 import subprocess
 import sys
 from pathlib import Path
@@ -13,30 +12,10 @@ from pathlib import Path
 import pytest
 
 from tests.sources.claude_logs import assistant, session_file, user, write
-from tests.test_cli import run
+from tests.test_cli import imported, run
 
 STAMP = "2026-11-02T10:00:00.000Z"  # any fixed moment: the period asked for is that day
 UNUSED = ("httpx2", "stamina", "genai_prices")
-
-
-def _loaded(*args: str) -> set[str]:
-    """The modules of :data:`UNUSED` a `cost-mcp ARGS` process has imported when it ends."""
-    probe = (
-        "import io, json, sys\n"
-        "from cost_mcp.launcher import main\n"
-        "sys.stdout = io.StringIO()\n"
-        f"code = main({list(args)!r})\n"
-        "sys.stdout = sys.__stdout__\n"
-        f"unused = {UNUSED!r}\n"
-        "print(code, json.dumps(sorted({m.split('.')[0] for m in sys.modules} & set(unused))))\n"
-    )
-    done = subprocess.run(
-        [sys.executable, "-c", probe], capture_output=True, text=True, env=dict(os.environ), check=False
-    )
-    assert done.returncode == 0, done.stderr
-    code, _, modules = done.stdout.strip().partition(" ")
-    assert code == "0", done.stderr
-    return set(json.loads(modules))
 
 
 @pytest.mark.parametrize("as_json", [False, True], ids=["table", "json"])
@@ -48,7 +27,7 @@ def test_a_warm_report_imports_no_http_client_nor_genai_prices(home: Path, as_js
     shown = run(*args)
     assert shown.returncode == 0, shown.stderr
     assert "2026-11-02" in shown.stdout  # the call is in the answer
-    assert _loaded(*args) == set()
+    assert imported(args, UNUSED) == set()
 
 
 def test_results_are_built_on_first_use_and_all_before_a_server_answers() -> None:

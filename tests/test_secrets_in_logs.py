@@ -114,7 +114,7 @@ def test_every_record_a_server_logs_is_scrubbed_whatever_its_logger_and_level(
     line of a library's logger, its arguments included, loses the key as a warning does; a warning
     loses it in disguise too. Installed first with settings that held no key (as an earlier server
     in the same process, or this suite's earlier tests, did), it scrubs the keys of the latest."""
-    from cost_mcp.sources.http import scrub_log_records
+    from cost_mcp.log_records import scrub_log_records
 
     before = logging.getLogRecordFactory()
     try:

@@ -10,7 +10,7 @@ import dataclasses
 from decimal import Decimal
 from typing import TYPE_CHECKING, Annotated, Any, Literal, TypeVar, get_args
 
-from pydantic import BaseModel, BeforeValidator, ConfigDict, Field, PrivateAttr, TypeAdapter, ValidationError
+from pydantic import BaseModel, BeforeValidator, ConfigDict, Field, TypeAdapter, ValidationError
 
 from cost_mcp.errors import InvalidInputError
 from cost_mcp.money import USD, to_nanos
@@ -773,9 +773,6 @@ class SpendResult(Answer, Paged):
     alerts: list[str] = Field(
         description="Budget thresholds crossed since the last answer (each shown once)."
     )
-    # The groups of the rows its "(other)" rows sum (bounded answers only): never sent, for the
-    # dashboard's filters (Breakdown.folded_names).
-    _folded_groups: list[dict[str, str | None]] = PrivateAttr(default_factory=list)
 
 
 class ModelRow(Result):

@@ -18,7 +18,7 @@ from cost_mcp.analytics import rows
 from cost_mcp.analytics.budgets import budget_status
 from cost_mcp.analytics.forecast import spend_forecast
 from cost_mcp.analytics.hourly import cost_by_hour
-from cost_mcp.analytics.spend import PARTIAL, Filters, folded_groups, get_spend, resolve
+from cost_mcp.analytics.spend import PARTIAL, Filters, get_spend, resolve
 from cost_mcp.config import Settings
 from cost_mcp.errors import InvalidInputError
 from cost_mcp.models import Breakdown, Dashboard, SpendResult, SpendRow
@@ -97,8 +97,11 @@ def breakdown(
     """get_spend of ``p`` grouped by ``dim``, with its MAX_ROWS largest rows and "(other)" rows, and
     the names those fold: the filters offer every name, or a 40-person team's admin could not pick
     a member outside the 15 who spent most. Sessions have no filter to offer (and can be thousands)."""
-    result = get_spend(conn, settings, p, [dim], filters, take_alerts=False, window=rows.Window(MAX_ROWS))
-    names = set() if dim == "session" else {g[dim] for g in folded_groups(result)}
+    groups: list[dict[str, str | None]] = []
+    result = get_spend(
+        conn, settings, p, [dim], filters, take_alerts=False, window=rows.Window(MAX_ROWS), folded=groups
+    )
+    names = set() if dim == "session" else {g[dim] for g in groups}
     names -= {None, rows.OTHER, *(r.group.get(dim) for r in result.rows)}
     folded = sorted((n for n in names if n is not None), key=lambda n: (n.casefold(), n))
     return Breakdown(**dict(result), folded_names=folded)

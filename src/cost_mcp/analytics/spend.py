@@ -191,6 +191,7 @@ def get_spend(
     window: rows.Window | None = None,
     models_as_logged: bool = False,
     member: str | None = None,
+    folded: list[dict[str, str | None]] | None = None,
 ) -> SpendResult:
     """Total and breakdown of spend in period ``p``.
 
@@ -203,6 +204,8 @@ def get_spend(
     (``vocabulary.model_key``), named by its id with the most spend; ``models_as_logged`` keeps one
     row per logged id instead, for exports that must name what each source said. ``member``: the
     team member asking (their filters already name only them), whose warnings name nothing of others.
+    ``folded``, when given, is filled with the groups the result's "(other)" rows sum (none when it
+    shows every row): the dashboard's filters offer their names, which the result does not carry.
 
     This is the envelope: it reads the layers (:func:`read_layers`), leaves the arithmetic to the
     pure :func:`count`, and adds freshness, warnings and alerts.
@@ -277,7 +280,9 @@ def get_spend(
         warnings.append(team_store.too_large_warning(conn))
     elif refreshed < 0:
         warnings.append(rollup.STALE_WARNING)
-    result = SpendResult(
+    if folded is not None:
+        folded[:] = shown.folded
+    return SpendResult(
         period=period_info(p),
         total_usd=total,
         by_basis=dict(by_basis),
@@ -292,13 +297,6 @@ def get_spend(
         warnings=warnings,
         alerts=alert_store.take(conn) if take_alerts else [],
     )
-    result._folded_groups = shown.folded
-    return result
-
-
-def folded_groups(result: SpendResult) -> list[dict[str, str | None]]:
-    """The groups of the rows ``result``'s "(other)" rows sum (none when it shows every row)."""
-    return result._folded_groups
 
 
 def _recorded_elsewhere(conn: Conn, p: Period) -> list[str]:

@@ -416,7 +416,7 @@ def server_logging(loaded: Settings) -> None:
     """Log at INFO, alerts included, for a server: its stderr is the operator's (or the MCP host's)
     record of what it read, synced and fired; a command's answer is the person's. Every record is
     scrubbed of the provider keys ``loaded`` holds, the MCP SDK's tracebacks included."""
-    from cost_mcp.sources.http import scrub_log_records
+    from cost_mcp.log_records import scrub_log_records
 
     scrub_log_records(loaded)
     logging.getLogger().setLevel(logging.INFO)

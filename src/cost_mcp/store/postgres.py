@@ -468,6 +468,11 @@ class PgPool:
         self._lock_timeout_ms = lock_timeout_ms
         self._wrappers: dict[int, PgConnection] = {}
         self._guard = threading.Lock()
+        # Connections handed out by connection(), counted here: psycopg_pool's get_stats() cannot
+        # tell a busy pool from a dead one. Its pool_size counts connections out, idle and still
+        # being (re)connected alike, and requests_waiting keeps a request that timed out: after the
+        # server stopped, with nothing in use, it read pool_size=2, pool_available=0,
+        # requests_waiting=1, which would make a down server wait 30 s and be called busy.
         self._in_use = 0
 
         def configure(raw: psycopg.Connection[Any]) -> None:

@@ -629,7 +629,7 @@ _WORKER_ENV = "COST_MCP_HTTP_WORKER"
 def worker_app() -> Starlette:
     """The app of one ``serve --http --workers N`` process (uvicorn calls this in each worker)."""
     from cost_mcp.config import load_settings_leniently
-    from cost_mcp.sources.http import scrub_log_records
+    from cost_mcp.log_records import scrub_log_records
     from cost_mcp.web.app import _pricer
 
     served = json.loads(os.environ[_WORKER_ENV])
