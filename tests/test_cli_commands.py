@@ -7,9 +7,11 @@ import io
 import json
 import logging
 import os
+import re
 import subprocess
 import sys
 from datetime import UTC, datetime, timedelta
+from decimal import Decimal
 from pathlib import Path
 from typing import Any
 from zoneinfo import ZoneInfo
@@ -19,6 +21,7 @@ from mcp import Client
 
 from cost_mcp.cli import main
 from cost_mcp.config import load_settings
+from cost_mcp.money import format_usd
 from tests.sources.claude_logs import SONNET, assistant, session_file, write
 
 CLOSED_PORT = "http://127.0.0.1:9"
@@ -576,6 +579,60 @@ def test_csv_for_excel_starts_with_a_byte_order_mark_and_only_when_asked(
     assert done.stdout.startswith(b"\xef\xbb\xbfproject,basis,cost_usd")
     rows = list(csv.reader(io.StringIO(done.stdout.decode("utf-8-sig"))))
     assert rows[1][:3] == [PROJECT, "billed", "1.250000000"]
+
+
+def _billed_projects(db: Path | str, nanos: dict[str, int]) -> None:
+    """A bill of Nov 2, 2026 with one amount per project."""
+    from cost_mcp.store import connect, write_transaction
+    from cost_mcp.store.buckets import DAY_MS, Bucket, replace_range
+
+    conn = connect(db)
+    try:
+        with write_transaction(conn):
+            buckets = [
+                Bucket(NOV2, NOV2 + DAY_MS, cost_nanos=n, model=SONNET, project=p) for p, n in nanos.items()
+            ]
+            replace_range(conn, "anthropic", "cost", NOV2, NOV2 + DAY_MS, buckets)
+    finally:
+        conn.close()
+
+
+def _shown_amounts(out: str) -> list[Decimal]:
+    """The dollar amounts at the end of a table's rows, as a person reads them."""
+    found = (re.search(r"(-?)\$([\d,]+\.\d+)\s+-\s*$", line) for line in out.splitlines())
+    return [Decimal(m[1] + m[2].replace(",", "")) for m in found if m]
+
+
+def test_report_says_when_its_rounded_rows_do_not_add_up_to_its_total(
+    home: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """The QA case (h-qacents): three projects billed $3.335 each showed $3.34 three times under
+    "$10.01" (with a credit) and nothing said why a finance lead's sum came to $10.02. Each figure
+    stays the one every view gives (half-even, as CSV and JSON round it); a line under the table
+    says what the rows add up to as shown, and that the total is their exact sum."""
+    assert run(capsys, "budget", "list")[0] == 0  # creates the ledger
+    _billed_projects(
+        load_settings().db, {"a": 3_335_000_000, "b": 3_335_000_000, "c": 3_335_000_000, "d": -5_000}
+    )
+    code, out, _ = run(capsys, "report", "--period", "2026-11", "--group-by", "project")
+    assert code == 0
+    flat = " ".join(out.split())
+    total = json.loads(run(capsys, "report", "--period", "2026-11", "--group-by", "project", "--json")[1])
+    exact = Decimal(str(total["total_usd"]))
+    rows = _shown_amounts(out)
+    assert len(rows) == 4
+    shown_total = format_usd(exact)
+    assert out.splitlines()[0].endswith(f"): {shown_total}")
+    assert format_usd(sum(rows, Decimal(0))) != shown_total  # the case: the column does not add up
+    assert (
+        f"as shown they add up to {format_usd(sum(rows, Decimal(0)))}; {shown_total} is their exact sum"
+        in flat
+    )
+
+    # Rows that add up as shown get no such line.
+    _billed_projects(load_settings().db, {"a": 3_330_000_000, "b": 3_330_000_000})
+    code, out, _ = run(capsys, "report", "--period", "2026-11", "--group-by", "project")
+    assert code == 0 and "rounded on their own" not in out
 
 
 @pytest.mark.usefixtures("logs")

@@ -38,7 +38,7 @@ from cost_mcp.cli.app import (
     whole,
 )
 from cost_mcp.errors import InvalidInputError
-from cost_mcp.money import UNPRICED, format_cost, format_usd, plain_usd
+from cost_mcp.money import UNPRICED, format_cost, format_usd, plain_usd, rounding_note
 from cost_mcp.output import csv_cell
 from cost_mcp.periods import parse_zone
 from cost_mcp.store.buckets import ATTRIBUTION_ONLY
@@ -360,6 +360,9 @@ def _render_report(
             table.add_row(*cells[: len(dims) + 1], *_row_cells(sub, compact), style="dim")
     _print_tokens_table(out, table)
     _merged_note(out, merged)
+    # $3.335 three times showed $3.34 three times under "$10.00" with nothing saying why.
+    if gap := rounding_note((r.cost_usd for r in result.rows), result.total_usd):
+        out.print(f"[dim]{gap}[/dim]", highlight=False)
 
 
 SEAT_FEES = "seat fees"
@@ -974,6 +977,8 @@ def _render_compare(out: Console, result: Comparison) -> None:
     for part in result.parts:
         parts.add_row(part.part, format_usd(part.usd), part.meaning)
     show(out, parts, highlight=False)
+    if gap := rounding_note((part.usd for part in result.parts), result.change_usd, "the parts"):
+        out.print(f"[dim]{gap}[/dim]", highlight=False)
     if result.rows:
         money = [Column(name, justify="right") for name in ("before", "after", "change")]
         rows = Table(*result.group_by, *money, box=None)
