@@ -581,8 +581,8 @@ def test_csv_for_excel_starts_with_a_byte_order_mark_and_only_when_asked(
     assert rows[1][:3] == [PROJECT, "billed", "1.250000000"]
 
 
-def _billed_projects(db: Path | str, nanos: dict[str, int]) -> None:
-    """A bill of Nov 2, 2026 with one amount per project."""
+def _billed_projects(db: Path | str, nanos: dict[str, int], day_ms: int = NOV2) -> None:
+    """A bill of one day (Nov 2, 2026 unless told) with one amount per project."""
     from cost_mcp.store import connect, write_transaction
     from cost_mcp.store.buckets import DAY_MS, Bucket, replace_range
 
@@ -590,9 +590,10 @@ def _billed_projects(db: Path | str, nanos: dict[str, int]) -> None:
     try:
         with write_transaction(conn):
             buckets = [
-                Bucket(NOV2, NOV2 + DAY_MS, cost_nanos=n, model=SONNET, project=p) for p, n in nanos.items()
+                Bucket(day_ms, day_ms + DAY_MS, cost_nanos=n, model=SONNET, project=p)
+                for p, n in nanos.items()
             ]
-            replace_range(conn, "anthropic", "cost", NOV2, NOV2 + DAY_MS, buckets)
+            replace_range(conn, "anthropic", "cost", day_ms, day_ms + DAY_MS, buckets)
     finally:
         conn.close()
 
@@ -778,3 +779,47 @@ def test_report_of_an_empty_period_says_when_the_calls_recorded_are(
     result = json.loads(out)
     assert code == 0 and result["total_usd"] > 0
     assert not any("no calls are recorded" in w for w in result["warnings"])
+
+
+def test_a_budget_short_of_its_limit_never_reads_100_percent(
+    home: Path, capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The QA case (h-qacents): $99.96 spent of a $100 budget read "100.0%" in `budget status`
+    (beside "$0.04 left"), in its JSON, in the 80% alert ("$99.96 spent (100.0%)") and "100%" on
+    the status line, though the limit is reached, the budget exceeded and the 100% alert fired only
+    at spent >= limit. A percent is now rounded down: it reads 100 only once the limit is reached."""
+    monkeypatch.setenv("NO_COLOR", "1")
+    assert run(capsys, "budget", "set", "monthly", "100", "--period", "month")[0] == 0
+    today = datetime.now(UTC).replace(hour=0, minute=0, second=0, microsecond=0)
+    day_ms = int(today.timestamp() * 1000)
+    db = load_settings().db
+
+    def status_line() -> str:
+        stdin = json.dumps(
+            {"session_id": "x", "workspace": {"current_dir": str(home)}, "model": {"id": SONNET}}
+        )
+        monkeypatch.setattr(sys, "stdin", io.StringIO(stdin))
+        code, out, _ = run(capsys, "statusline", "--fields", "budget")
+        assert code == 0
+        return out.strip()
+
+    _billed_projects(db, {"app": 99_960_000_000}, day_ms)
+    code, out, _ = run(capsys, "budget", "status", "--json")
+    assert code == 0
+    answer = json.loads(out)
+    state = answer["budgets"][0]
+    assert Decimal(str(state["spent_usd"])) < 100 and state["status"] != "exceeded"
+    assert state["percent"] < 100
+    assert answer["alerts"] and all("(100.0%)" not in a for a in answer["alerts"])
+    code, out, _ = run(capsys, "budget", "status")
+    assert code == 0 and re.search(rf"\$0\.04 +{state['percent']} ", out) and not re.search(r" 100\.0 ", out)
+    assert status_line().startswith("monthly ") and "100%" not in status_line()
+
+    # At exactly the limit: 100%, exceeded, and the 100% alert fires (spent >= limit, as documented).
+    _billed_projects(db, {"app": 100_000_000_000}, day_ms)
+    code, out, _ = run(capsys, "budget", "status", "--json")
+    answer = json.loads(out)
+    state = answer["budgets"][0]
+    assert state["percent"] == 100.0 and state["status"] == "exceeded"
+    assert any("passed 100% of $100.00" in a and "(100.0%)" in a for a in answer["alerts"])
+    assert status_line() == "monthly 100% of $100.00"
