@@ -823,3 +823,37 @@ def test_a_budget_short_of_its_limit_never_reads_100_percent(
     assert state["percent"] == 100.0 and state["status"] == "exceeded"
     assert any("passed 100% of $100.00" in a and "(100.0%)" in a for a in answer["alerts"])
     assert status_line() == "monthly 100% of $100.00"
+
+
+@pytest.mark.usefixtures("clock")
+def test_session_and_breakdown_say_when_rounded_parts_miss_their_total(
+    home: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """Two models at $0.015 each (Sonnet 4.5: 1,000 output tokens at $15/M; Haiku 4.5: 3,000 at
+    $5/M) showed $0.02 and $0.02 under a session of $0.03, and as sub-rows under a project row of
+    $0.03, with nothing saying why; each view now says the parts are rounded on their own."""
+    now = (datetime.now(UTC) - timedelta(minutes=1)).strftime("%Y-%m-%dT%H:%M:%S.000Z")
+    write(
+        session_file(home / "claude", "s-round"),
+        assistant("m1", "r1", now, session="s-round", input=0, output=1000),
+        assistant(
+            "m2", "r2", now, session="s-round", model="claude-haiku-4-5-20251001", input=0, output=3000
+        ),
+    )
+    code, out, _ = run(capsys, "session", "s-round")
+    assert code == 0
+    header = out.splitlines()[0]
+    shown_total = header.split(": ")[1].split(",")[0]
+    parts = [Decimal(m) for m in re.findall(r"\$(\d+\.\d+)\s*$", out, re.MULTILINE)]
+    assert len(parts) == 2 and format_usd(sum(parts, Decimal(0))) != shown_total
+    assert (
+        f"as shown they add up to {format_usd(sum(parts, Decimal(0)))}; {shown_total} is their exact sum"
+        in (" ".join(out.split()))
+    )
+
+    code, out, _ = run(capsys, "report", "--group-by", "project", "--breakdown", "model")
+    assert code == 0
+    flat = " ".join(out.split())
+    assert "some sub-rows, each rounded on its own, add up to a cent or so more or less than the row" in flat
+    code, out, _ = run(capsys, "report", "--group-by", "project", "--breakdown", "project")
+    assert code == 0 and "sub-rows" not in out  # no sub-rows, nothing to say

@@ -350,10 +350,15 @@ def _render_report(
     table = _tokens_table(out, *dims, "basis", then=("requests",))
     compact = _compact(out)
     merged: dict[str, set[str]] = {}
+    split_gap = False
     for row in result.rows:
         keys = (_key_cell(row.group, row.model_ids, d, merged) for d in dims)
         table.add_row(*keys, row.basis, *_row_cells(row, compact))
-        for sub in under.get(_key(row, result.group_by), []):
+        subs = under.get(_key(row, result.group_by), [])
+        split_gap = split_gap or (
+            bool(subs) and rounding_note((s.cost_usd for s in subs), row.cost_usd) is not None
+        )
+        for sub in subs:
             label = f"└─{_sub_label(sub, breakdown or '', merged)}"  # folds as one name
             # The sub-row's name sits in the first column, indented under its row.
             cells = [label, *[""] * len(dims)] if dims else [label]
@@ -363,6 +368,12 @@ def _render_report(
     # $3.335 three times showed $3.34 three times under "$10.00" with nothing saying why.
     if gap := rounding_note((r.cost_usd for r in result.rows), result.total_usd):
         out.print(f"[dim]{gap}[/dim]", highlight=False)
+    if split_gap:  # the same under a row: its sub-rows, each rounded, may miss it by a cent
+        out.print(
+            "[dim]some sub-rows, each rounded on its own, add up to a cent or so more or less than "
+            "the row above them, which is their exact sum (--json gives every amount exactly)[/dim]",
+            highlight=False,
+        )
 
 
 SEAT_FEES = "seat fees"
@@ -722,6 +733,8 @@ def _render_session(out: Console, result: SessionUsage) -> None:
         cells = _token_cells(m.tokens, compact)
         table.add_row(text(m.model), f"{m.requests:,}", *cells, _money(m.cost_usd))
     _print_tokens_table(out, table)
+    if gap := rounding_note((m.cost_usd for m in result.models), result.cost_usd):
+        out.print(f"[dim]{gap}[/dim]", highlight=False)
     if result.burn_rate is not None:
         # Of the priced calls only: said so (or "unpriced" when none is), never a bare $0.00.
         rate = format_cost(result.burn_rate.cost_per_hour_usd, result.unpriced_requests)
