@@ -857,3 +857,40 @@ def test_session_and_breakdown_say_when_rounded_parts_miss_their_total(
     assert "some sub-rows, each rounded on its own, add up to a cent or so more or less than the row" in flat
     code, out, _ = run(capsys, "report", "--group-by", "project", "--breakdown", "project")
     assert code == 0 and "sub-rows" not in out  # no sub-rows, nothing to say
+
+
+@pytest.mark.usefixtures("clock")
+def test_compare_says_when_a_change_differs_from_the_difference_as_shown(
+    home: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """Before $0.015 (1,000 Sonnet 4.5 output tokens at $15/M) and after $0.045 (3,000) read $0.02
+    and $0.04 beside a change of $0.03: each is rounded on its own (half-even), and now a line says
+    so rather than leave a reader to find the sum wrong."""
+
+    def month_ago(months: int) -> str:
+        day = datetime.now(UTC).replace(day=15) - timedelta(days=31 * months)
+        return day.strftime("%Y-%m-%dT12:00:00.000Z")
+
+    before_month, after_month = month_ago(2)[:7], month_ago(1)[:7]
+    write(
+        session_file(home / "claude", "s-cmp"),
+        assistant("m1", "r1", month_ago(2), session="s-cmp", input=0, output=1000),
+        assistant("m2", "r2", month_ago(1), session="s-cmp", input=0, output=3000),
+    )
+    code, out, _ = run(capsys, "compare", "--before", before_month, "--after", after_month)
+    assert code == 0
+    flat = " ".join(out.split())
+    shown = re.search(r"calls at list price \$(\d+\.\d+) \$(\d+\.\d+)", flat)
+    change = re.search(r"change: \$(\d+\.\d+)", flat)
+    assert shown and change
+    assert Decimal(shown[2]) - Decimal(shown[1]) != Decimal(change[1])  # the case
+    assert "before and after are each rounded on their own, so a change may differ by a cent" in flat
+
+    # A change that is the difference as shown: nothing to say.
+    write(
+        session_file(home / "claude", "s-cmp"),
+        assistant("m3", "r3", month_ago(1), session="s-cmp", input=0, output=1000),
+        append=True,
+    )
+    code, out, _ = run(capsys, "compare", "--before", before_month, "--after", after_month)
+    assert code == 0 and "before and after are each rounded" not in out  # $0.06 - $0.02 is $0.04

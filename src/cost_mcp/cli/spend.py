@@ -1008,6 +1008,18 @@ def _render_compare(out: Console, result: Comparison) -> None:
         _merged_note(out, merged)
         if result.more_rows:
             out.print(f"  ... and {result.more_rows:,} more rows (see --json)")
+    # before $0.015 and after $0.045 read $0.02 and $0.04 beside a change of $0.03, with no word.
+    pairs: list[tuple[Decimal | None, Decimal | None, Decimal | None]] = [
+        (b.cost_usd, a.cost_usd, result.change_usd)
+    ]
+    pairs += [(r.before_cost_usd, r.after_cost_usd, r.change_usd) for r in result.rows]
+    if any(x is not None and y is not None and rounding_note([y, -x], change) for x, y, change in pairs):
+        out.print(
+            "[dim]before and after are each rounded on their own, so a change may differ by a cent from "
+            "their difference as shown; it is the exact difference, rounded once (--json gives every "
+            "amount exactly)[/dim]",
+            highlight=False,
+        )
     # Beside `report`, whose total is the bill, a month of $1.2M billed read "spend $0.01" here.
     note(out, _COMPARE_SCOPE)
 
