@@ -7,9 +7,11 @@ import io
 import json
 import logging
 import os
+import re
 import subprocess
 import sys
 from datetime import UTC, datetime, timedelta
+from decimal import Decimal
 from pathlib import Path
 from typing import Any
 from zoneinfo import ZoneInfo
@@ -19,6 +21,7 @@ from mcp import Client
 
 from cost_mcp.cli import main
 from cost_mcp.config import load_settings
+from cost_mcp.money import format_usd
 from tests.sources.claude_logs import SONNET, assistant, session_file, write
 
 CLOSED_PORT = "http://127.0.0.1:9"
@@ -578,6 +581,61 @@ def test_csv_for_excel_starts_with_a_byte_order_mark_and_only_when_asked(
     assert rows[1][:3] == [PROJECT, "billed", "1.250000000"]
 
 
+def _billed_projects(db: Path | str, nanos: dict[str, int], day_ms: int = NOV2) -> None:
+    """A bill of one day (Nov 2, 2026 unless told) with one amount per project."""
+    from cost_mcp.store import connect, write_transaction
+    from cost_mcp.store.buckets import DAY_MS, Bucket, replace_range
+
+    conn = connect(db)
+    try:
+        with write_transaction(conn):
+            buckets = [
+                Bucket(day_ms, day_ms + DAY_MS, cost_nanos=n, model=SONNET, project=p)
+                for p, n in nanos.items()
+            ]
+            replace_range(conn, "anthropic", "cost", day_ms, day_ms + DAY_MS, buckets)
+    finally:
+        conn.close()
+
+
+def _shown_amounts(out: str) -> list[Decimal]:
+    """The dollar amounts at the end of a table's rows, as a person reads them."""
+    found = (re.search(r"(-?)\$([\d,]+\.\d+)\s+-\s*$", line) for line in out.splitlines())
+    return [Decimal(m[1] + m[2].replace(",", "")) for m in found if m]
+
+
+def test_report_says_when_its_rounded_rows_do_not_add_up_to_its_total(
+    home: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """The QA case (h-qacents): three projects billed $3.335 each showed $3.34 three times under
+    "$10.01" (with a credit) and nothing said why a finance lead's sum came to $10.02. Each figure
+    stays the one every view gives (half-even, as CSV and JSON round it); a line under the table
+    says what the rows add up to as shown, and that the total is their exact sum."""
+    assert run(capsys, "budget", "list")[0] == 0  # creates the ledger
+    _billed_projects(
+        load_settings().db, {"a": 3_335_000_000, "b": 3_335_000_000, "c": 3_335_000_000, "d": -5_000}
+    )
+    code, out, _ = run(capsys, "report", "--period", "2026-11", "--group-by", "project")
+    assert code == 0
+    flat = " ".join(out.split())
+    total = json.loads(run(capsys, "report", "--period", "2026-11", "--group-by", "project", "--json")[1])
+    exact = Decimal(str(total["total_usd"]))
+    rows = _shown_amounts(out)
+    assert len(rows) == 4
+    shown_total = format_usd(exact)
+    assert out.splitlines()[0].endswith(f"): {shown_total}")
+    assert format_usd(sum(rows, Decimal(0))) != shown_total  # the case: the column does not add up
+    assert (
+        f"as shown they add up to {format_usd(sum(rows, Decimal(0)))}; {shown_total} is their exact sum"
+        in flat
+    )
+
+    # Rows that add up as shown get no such line.
+    _billed_projects(load_settings().db, {"a": 3_330_000_000, "b": 3_330_000_000})
+    code, out, _ = run(capsys, "report", "--period", "2026-11", "--group-by", "project")
+    assert code == 0 and "rounded on their own" not in out
+
+
 @pytest.mark.usefixtures("logs")
 def test_blocks_token_limit_is_shown_for_a_block_with_no_rate_yet(capsys: pytest.CaptureFixture[str]) -> None:
     """Both calls at one instant: no burn rate, yet the block is already over a 1,000-token limit."""
@@ -721,3 +779,118 @@ def test_report_of_an_empty_period_says_when_the_calls_recorded_are(
     result = json.loads(out)
     assert code == 0 and result["total_usd"] > 0
     assert not any("no calls are recorded" in w for w in result["warnings"])
+
+
+def test_a_budget_short_of_its_limit_never_reads_100_percent(
+    home: Path, capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The QA case (h-qacents): $99.96 spent of a $100 budget read "100.0%" in `budget status`
+    (beside "$0.04 left"), in its JSON, in the 80% alert ("$99.96 spent (100.0%)") and "100%" on
+    the status line, though the limit is reached, the budget exceeded and the 100% alert fired only
+    at spent >= limit. A percent is now rounded down: it reads 100 only once the limit is reached."""
+    monkeypatch.setenv("NO_COLOR", "1")
+    assert run(capsys, "budget", "set", "monthly", "100", "--period", "month")[0] == 0
+    today = datetime.now(UTC).replace(hour=0, minute=0, second=0, microsecond=0)
+    day_ms = int(today.timestamp() * 1000)
+    db = load_settings().db
+
+    def status_line() -> str:
+        stdin = json.dumps(
+            {"session_id": "x", "workspace": {"current_dir": str(home)}, "model": {"id": SONNET}}
+        )
+        monkeypatch.setattr(sys, "stdin", io.StringIO(stdin))
+        code, out, _ = run(capsys, "statusline", "--fields", "budget")
+        assert code == 0
+        return out.strip()
+
+    _billed_projects(db, {"app": 99_960_000_000}, day_ms)
+    code, out, _ = run(capsys, "budget", "status", "--json")
+    assert code == 0
+    answer = json.loads(out)
+    state = answer["budgets"][0]
+    assert Decimal(str(state["spent_usd"])) < 100 and state["status"] != "exceeded"
+    assert state["percent"] < 100
+    assert answer["alerts"] and all("(100.0%)" not in a for a in answer["alerts"])
+    code, out, _ = run(capsys, "budget", "status")
+    assert code == 0 and re.search(rf"\$0\.04 +{state['percent']} ", out) and not re.search(r" 100\.0 ", out)
+    assert status_line().startswith("monthly ") and "100%" not in status_line()
+
+    # At exactly the limit: 100%, exceeded, and the 100% alert fires (spent >= limit, as documented).
+    _billed_projects(db, {"app": 100_000_000_000}, day_ms)
+    code, out, _ = run(capsys, "budget", "status", "--json")
+    answer = json.loads(out)
+    state = answer["budgets"][0]
+    assert state["percent"] == 100.0 and state["status"] == "exceeded"
+    assert any("passed 100% of $100.00" in a and "(100.0%)" in a for a in answer["alerts"])
+    assert status_line() == "monthly 100% of $100.00"
+
+
+@pytest.mark.usefixtures("clock")
+def test_session_and_breakdown_say_when_rounded_parts_miss_their_total(
+    home: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """Two models at $0.015 each (Sonnet 4.5: 1,000 output tokens at $15/M; Haiku 4.5: 3,000 at
+    $5/M) showed $0.02 and $0.02 under a session of $0.03, and as sub-rows under a project row of
+    $0.03, with nothing saying why; each view now says the parts are rounded on their own."""
+    now = (datetime.now(UTC) - timedelta(minutes=1)).strftime("%Y-%m-%dT%H:%M:%S.000Z")
+    write(
+        session_file(home / "claude", "s-round"),
+        assistant("m1", "r1", now, session="s-round", input=0, output=1000),
+        assistant(
+            "m2", "r2", now, session="s-round", model="claude-haiku-4-5-20251001", input=0, output=3000
+        ),
+    )
+    code, out, _ = run(capsys, "session", "s-round")
+    assert code == 0
+    header = out.splitlines()[0]
+    shown_total = header.split(": ")[1].split(",")[0]
+    parts = [Decimal(m) for m in re.findall(r"\$(\d+\.\d+)\s*$", out, re.MULTILINE)]
+    assert len(parts) == 2 and format_usd(sum(parts, Decimal(0))) != shown_total
+    assert (
+        f"as shown they add up to {format_usd(sum(parts, Decimal(0)))}; {shown_total} is their exact sum"
+        in (" ".join(out.split()))
+    )
+
+    code, out, _ = run(capsys, "report", "--group-by", "project", "--breakdown", "model")
+    assert code == 0
+    flat = " ".join(out.split())
+    assert "some sub-rows, each rounded on its own, add up to a cent or so more or less than the row" in flat
+    code, out, _ = run(capsys, "report", "--group-by", "project", "--breakdown", "project")
+    assert code == 0 and "sub-rows" not in out  # no sub-rows, nothing to say
+
+
+@pytest.mark.usefixtures("clock")
+def test_compare_says_when_a_change_differs_from_the_difference_as_shown(
+    home: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """Before $0.015 (1,000 Sonnet 4.5 output tokens at $15/M) and after $0.045 (3,000) read $0.02
+    and $0.04 beside a change of $0.03: each is rounded on its own (half-even), and now a line says
+    so rather than leave a reader to find the sum wrong."""
+
+    def month_ago(months: int) -> str:
+        day = datetime.now(UTC).replace(day=15) - timedelta(days=31 * months)
+        return day.strftime("%Y-%m-%dT12:00:00.000Z")
+
+    before_month, after_month = month_ago(2)[:7], month_ago(1)[:7]
+    write(
+        session_file(home / "claude", "s-cmp"),
+        assistant("m1", "r1", month_ago(2), session="s-cmp", input=0, output=1000),
+        assistant("m2", "r2", month_ago(1), session="s-cmp", input=0, output=3000),
+    )
+    code, out, _ = run(capsys, "compare", "--before", before_month, "--after", after_month)
+    assert code == 0
+    flat = " ".join(out.split())
+    shown = re.search(r"calls at list price \$(\d+\.\d+) \$(\d+\.\d+)", flat)
+    change = re.search(r"change: \$(\d+\.\d+)", flat)
+    assert shown and change
+    assert Decimal(shown[2]) - Decimal(shown[1]) != Decimal(change[1])  # the case
+    assert "before and after are each rounded on their own, so a change may differ by a cent" in flat
+
+    # A change that is the difference as shown: nothing to say.
+    write(
+        session_file(home / "claude", "s-cmp"),
+        assistant("m3", "r3", month_ago(1), session="s-cmp", input=0, output=1000),
+        append=True,
+    )
+    code, out, _ = run(capsys, "compare", "--before", before_month, "--after", after_month)
+    assert code == 0 and "before and after are each rounded" not in out  # $0.06 - $0.02 is $0.04

@@ -72,7 +72,7 @@ def test_a_narrow_report_cuts_no_number(heavy_logs: Path) -> None:
     wide = at(200, "report", *PERIOD, "--group-by", "model").stdout
     tokens = whole["rows"][0]["tokens"]
     assert f"{tokens['cache_read_tokens']:,}" in wide  # in full where they fit
-    assert "rounded" not in wide
+    assert "token counts rounded" not in wide
 
 
 def test_a_narrow_session_and_blocks_cut_no_number(heavy_logs: Path) -> None:

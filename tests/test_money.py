@@ -2,7 +2,7 @@ from decimal import Decimal
 
 import pytest
 
-from cost_mcp.money import NANOS_PER_USD, format_usd, from_nanos, parse_usd, to_nanos
+from cost_mcp.money import NANOS_PER_USD, format_usd, from_nanos, parse_usd, rounding_note, to_nanos
 
 
 @pytest.mark.parametrize(
@@ -67,3 +67,32 @@ def test_pico_to_nanos_rounds_half_even(pico: int, nanos: int) -> None:
     from cost_mcp.money import pico_to_nanos
 
     assert pico_to_nanos(pico) == nanos
+
+
+@pytest.mark.parametrize(
+    ("rows", "total", "shown_sum"),
+    [
+        (["3.335", "3.335", "3.335"], "10.005", "$10.02"),  # half-even: 3.34 each, 10.00 once
+        (["0.125", "0.125"], "0.25", "$0.24"),  # 0.12 each (half-even), 0.25 once
+        (["-1.005", "2.015"], "1.01", "$1.02"),  # a credit: -1.00 and 2.02
+    ],
+)
+def test_rounding_note_says_what_rounded_rows_add_up_to(rows: list[str], total: str, shown_sum: str) -> None:
+    note = rounding_note([Decimal(r) for r in rows], Decimal(total))
+    assert note is not None
+    assert f"add up to {shown_sum}; {format_usd(Decimal(total))} is their exact sum" in note
+
+
+@pytest.mark.parametrize(
+    ("rows", "total"),
+    [
+        (["3.33", "3.33", "3.34"], "10"),
+        # Sub-cent rows show more places ($0.0004) but read to the cent with the rest they add up.
+        (["3.34", "3.33", "3.33", "0.0004"], "10.0004"),
+        (["1.25", None], "1.25"),  # an unpriced row counts nothing, in the total too
+        ([], "0"),
+        (["3.335", "3.335"], "10.005"),  # not the total's split (a row left out): not a rounding matter
+    ],
+)
+def test_rounding_note_is_silent_when_rows_add_up_as_shown(rows: list[str | None], total: str) -> None:
+    assert rounding_note([None if r is None else Decimal(r) for r in rows], Decimal(total)) is None

@@ -7,6 +7,7 @@ JSON number a result is displayed as (:data:`USD`), produced once from an exact 
 
 from __future__ import annotations
 
+from collections.abc import Iterable
 from decimal import ROUND_HALF_EVEN, Decimal, InvalidOperation
 from typing import TYPE_CHECKING, Annotated, Any
 
@@ -89,9 +90,9 @@ def amount_nanos(value: object, *, cents: bool = False, per_usd: Decimal | None 
     return to_nanos(amount)
 
 
-def format_usd(amount: Decimal, places: int = 2) -> str:
-    """Human display: `$1,234.57`; amounts under a cent but above zero show more places, as many
-    as it takes for a digit other than 0 (`$0.0040`, `$0.00001`): never `$0.0000` for money spent."""
+def shown_usd(amount: Decimal, places: int = 2) -> Decimal:
+    """``amount`` as :func:`format_usd` shows it: rounded half-even to ``places``, or for amounts
+    under a cent but above zero to as many places as it takes for a digit other than 0."""
     if amount != 0 and abs(amount) < Decimal("0.01") and places == 2:
         places = 4
     q = amount.quantize(Decimal(1).scaleb(-places), rounding=ROUND_HALF_EVEN)
@@ -100,8 +101,41 @@ def format_usd(amount: Decimal, places: int = 2) -> str:
         # Nine places always reach it (amounts are whole nano-dollars).
         places += 1
         q = amount.quantize(Decimal(1).scaleb(-places), rounding=ROUND_HALF_EVEN)
+    return q
+
+
+def format_usd(amount: Decimal, places: int = 2) -> str:
+    """Human display: `$1,234.57`; amounts under a cent but above zero show more places, as many
+    as it takes for a digit other than 0 (`$0.0040`, `$0.00001`): never `$0.0000` for money spent."""
+    q = shown_usd(amount, places)
     sign = "-" if q < 0 else ""
-    return f"{sign}${abs(q):,.{places}f}"
+    return f"{sign}${abs(q):,.{max(places, -int(q.as_tuple().exponent))}f}"
+
+
+def rounding_note(rows: Iterable[Decimal | None], total: Decimal | None, what: str = "rows") -> str | None:
+    """A line to print under amounts shown rounded (:func:`format_usd`) when, as shown, they do not
+    add up to their total as shown, else None.
+
+    Each row and the total are rounded on their own, as an invoice line is: $3.335 three times
+    shows $3.34 three times under a total of $10.00 (10.005, half-even). Nudging a row to make the
+    column add up would show a figure that is no row's amount, and another view (CSV, JSON) would
+    disagree with it; so the rows stay as they are and this says why they add up to a cent or two
+    more or less. Unknown amounts (None) count nothing, as in the total. Rows whose exact amounts
+    do not add up to the total (some left out) get no note: the line says the total is their sum.
+    """
+    if total is None:
+        return None
+    amounts = [r for r in rows if r is not None]
+    if sum(amounts, ZERO) != total:
+        return None  # not a split of the total (rows left out): rounding is not what to explain
+    shown = sum((shown_usd(r) for r in amounts), ZERO)
+    # Compared as a reader would: the shown rows summed, then read to the cent like the total.
+    if shown_usd(shown) == shown_usd(total):
+        return None
+    return (
+        f"{what} are each rounded on their own, so as shown they add up to {format_usd(shown)}; "
+        f"{format_usd(total)} is their exact sum, rounded once (--json gives every amount exactly)"
+    )
 
 
 UNPRICED = "unpriced"

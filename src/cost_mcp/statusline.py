@@ -351,14 +351,14 @@ def _budget(
 
     provider = session_provider()
 
-    # (percent, name, status, amount, unpriced calls, estimates set aside) of each budget that can
-    # count this session
+    # (share spent, percent, name, status, amount, unpriced calls, estimates set aside) of each
+    # budget that can count this session
     # (a Codex-only budget is not this line's): from the rollup when that is exact, else from the
     # full budget path (billed data, seat fees, teams), which imports pydantic and the models.
     glanced = glance(conn, settings, now)
     if glanced is not None:
         states = [
-            (g.percent, g.name, g.status(to_ms(now)), g.amount, g.unpriced, Decimal(0))
+            (g.spent / g.amount, g.percent, g.name, g.status(to_ms(now)), g.amount, g.unpriced, Decimal(0))
             for g in glanced
             if counts_claude_code(g.scope, cwd, CLAUDE_CODE_SOURCES, provider)
         ]
@@ -375,6 +375,7 @@ def _budget(
         # provider's bill is the total (a bill by workspace names no project): set_aside_notes.
         states = [
             (
+                s.spent_usd / s.budget.amount_usd,
                 s.percent,
                 s.budget.name,
                 s.status,
@@ -386,10 +387,13 @@ def _budget(
         ]
     if not states:
         return []
-    percent, name, state, amount, unpriced, aside = max(states, key=lambda s: (s[0], s[1]))
+    # The tightest by its exact share, not its shown percent: $0.075 of $100 and of $1,000 both
+    # read 0.0% (rounded down), and the $100 budget is the one nearer its limit.
+    _, percent, name, state, amount, unpriced, aside = max(states, key=lambda s: (s[0], s[2]))
     tone = {"ok": "ok", "warning": "warning", "forecast_exceeded": "warning"}.get(state, "exceeded")
     # Calls with no known price count nothing against the budget: "0%" alone would read as none.
-    shown = f"{name} {'≥' if partial else ''}{percent:.0f}% of {_money(amount)}" + (
+    # Whole percents rounded down, as percent_of rounds tenths: "{:.0f}" showed 99.6% as "100%".
+    shown = f"{name} {'≥' if partial else ''}{math.floor(percent)}% of {_money(amount)}" + (
         " + unpriced calls" if unpriced else ""
     )
     if aside > 0:  # those calls cost this much and count nothing against it: "3%" alone hid them

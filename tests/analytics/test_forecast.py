@@ -10,6 +10,7 @@ import pytest
 
 from cost_mcp.analytics.forecast import spend_forecast
 from cost_mcp.config import Settings
+from cost_mcp.money import format_usd, from_nanos
 from cost_mcp.periods import resolve_period
 from cost_mcp.pricing import Pricer, Tokens
 from cost_mcp.sources.reported import record_call
@@ -118,8 +119,36 @@ def test_an_unusual_days_top_models_and_agents_name_seat_fees_as_such(conn: Conn
     p = resolve_period("this_month", tz=settings.tz, now=NOW)
     [anomaly] = spend_forecast(conn, settings, p, now=NOW).anomalies
     assert anomaly.day == "2026-11-12"
-    assert anomaly.top_models[0] == "gpt-4o (12.00 USD)"
-    assert anomaly.top_models[1] == "(seat fees) (1.64 USD)"  # $600 / 365
-    assert anomaly.top_agents[0] == "runaway (10.00 USD)"
-    assert "(seat fees) (1.64 USD)" in anomaly.top_agents
+    assert anomaly.top_models[0] == "gpt-4o ($12.00)"
+    assert anomaly.top_models[1] == "(seat fees) ($1.64)"  # $600 / 365
+    assert anomaly.top_agents[0] == "runaway ($10.00)"
+    assert "(seat fees) ($1.64)" in anomaly.top_agents
     assert not any("(unknown)" in t for t in (*anomaly.top_models, *anomaly.top_agents))
+
+
+def test_an_unusual_days_tiny_top_model_is_not_shown_as_free(conn: Conn, settings: Settings) -> None:
+    """The QA case (h-qacents): a model that cost a fraction of a cent on an unusual day was listed
+    as "gpt-4o-mini (0.00 USD)", as if free, in a format no other view uses; it now reads as
+    format_usd shows every amount, to its first digit other than 0."""
+    for back in range(1, 40):
+        spend(conn, NOW - timedelta(days=back), 2)
+    unusual = datetime(2026, 11, 12, 15, tzinfo=UTC)
+    spend(conn, unusual, 10, agent="runaway")
+    price = record_call(
+        conn,
+        Pricer(),
+        provider="openai",
+        model="gpt-4o-mini",
+        tokens=Tokens(input=20_000),
+        agent="steady",
+        timestamp=unusual,
+        now=NOW,
+    )[2]
+    assert price is not None
+    cost = from_nanos(price.total_nanos)  # as the ledger holds it
+    assert 0 < cost < Decimal("0.005")  # to the cent, $0.00
+    p = resolve_period("this_month", tz=settings.tz, now=NOW)
+    [anomaly] = spend_forecast(conn, settings, p, now=NOW).anomalies
+    assert anomaly.top_models[1].startswith("gpt-4o-mini (")
+    assert not anomaly.top_models[1].endswith(("0.00 USD)", "$0.00)"))  # never as if it cost nothing
+    assert anomaly.top_models == ["gpt-4o ($12.00)", f"gpt-4o-mini ({format_usd(cost)})"]

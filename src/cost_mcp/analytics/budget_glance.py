@@ -18,7 +18,7 @@ from collections.abc import Mapping, Sequence
 from collections.abc import Set as AbstractSet
 from dataclasses import dataclass, field
 from datetime import datetime
-from decimal import Decimal
+from decimal import ROUND_FLOOR, Decimal
 from typing import TYPE_CHECKING, Literal
 
 from cost_mcp.analytics.vocabulary import FILTER_DIMENSIONS, expand, project_names
@@ -87,8 +87,12 @@ def status_name(
 
 
 def percent_of(spent: Decimal, amount: Decimal) -> float:
-    """Spent as a percentage of the amount, to one decimal, as budget results show it."""
-    return float(round(spent / amount * 100, 1))
+    """Spent as a percentage of the amount, to one decimal, as budget results show it: rounded
+    down, so that it reads 100% only once the limit is reached (``status_name``'s "exceeded" and
+    the 100% alert are ``spent >= amount``), and 80% only once an 80% alert can have fired."""
+    # Rounded half-even, $99.96 of $100 read "100.0%" beside "forecast exceeded" and "$0.04 left",
+    # and the 80% alert said "$99.96 spent (100.0%)": the limit looked reached when it was not.
+    return float((spent / amount * 100).quantize(Decimal("0.1"), rounding=ROUND_FLOOR))
 
 
 @dataclass(frozen=True)

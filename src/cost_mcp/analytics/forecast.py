@@ -11,6 +11,7 @@ from cost_mcp.analytics.breakdown import SEAT_FEES
 from cost_mcp.analytics.spend import Filters, fees_ahead, get_spend, period_info
 from cost_mcp.config import Settings
 from cost_mcp.models import Anomaly, Forecast
+from cost_mcp.money import format_usd
 from cost_mcp.periods import Period, days_period, local_date, to_ms
 from cost_mcp.store.connection import Conn
 
@@ -45,7 +46,9 @@ def _top(conn: Conn, settings: Settings, day: date, dim: str) -> list[str]:
         key = r.group[dim] or (SEAT_FEES if r.basis == "subscription" else "(unknown)")
         by_value[key] = by_value.get(key, Decimal(0)) + (r.cost_usd or Decimal(0))
     ranked = sorted(by_value.items(), key=lambda kv: -kv[1])[:3]
-    return [f"{name} ({amount:.2f} USD)" for name, amount in ranked if amount > 0]
+    # As every amount a person reads (format_usd): "{:.2f} USD" showed a model's $0.004 on that day
+    # as "(0.00 USD)", as if it cost nothing, in a format no other view uses.
+    return [f"{name} ({format_usd(amount)})" for name, amount in ranked if amount > 0]
 
 
 def spend_forecast(

@@ -38,7 +38,7 @@ from cost_mcp.cli.app import (
     whole,
 )
 from cost_mcp.errors import InvalidInputError
-from cost_mcp.money import UNPRICED, format_cost, format_usd, plain_usd
+from cost_mcp.money import UNPRICED, format_cost, format_usd, plain_usd, rounding_note
 from cost_mcp.output import csv_cell
 from cost_mcp.periods import parse_zone
 from cost_mcp.store.buckets import ATTRIBUTION_ONLY
@@ -350,16 +350,30 @@ def _render_report(
     table = _tokens_table(out, *dims, "basis", then=("requests",))
     compact = _compact(out)
     merged: dict[str, set[str]] = {}
+    split_gap = False
     for row in result.rows:
         keys = (_key_cell(row.group, row.model_ids, d, merged) for d in dims)
         table.add_row(*keys, row.basis, *_row_cells(row, compact))
-        for sub in under.get(_key(row, result.group_by), []):
+        subs = under.get(_key(row, result.group_by), [])
+        split_gap = split_gap or (
+            bool(subs) and rounding_note((s.cost_usd for s in subs), row.cost_usd) is not None
+        )
+        for sub in subs:
             label = f"└─{_sub_label(sub, breakdown or '', merged)}"  # folds as one name
             # The sub-row's name sits in the first column, indented under its row.
             cells = [label, *[""] * len(dims)] if dims else [label]
             table.add_row(*cells[: len(dims) + 1], *_row_cells(sub, compact), style="dim")
     _print_tokens_table(out, table)
     _merged_note(out, merged)
+    # $3.335 three times showed $3.34 three times under "$10.00" with nothing saying why.
+    if gap := rounding_note((r.cost_usd for r in result.rows), result.total_usd):
+        out.print(f"[dim]{gap}[/dim]", highlight=False)
+    if split_gap:  # the same under a row: its sub-rows, each rounded, may miss it by a cent
+        out.print(
+            "[dim]some sub-rows, each rounded on its own, add up to a cent or so more or less than "
+            "the row above them, which is their exact sum (--json gives every amount exactly)[/dim]",
+            highlight=False,
+        )
 
 
 SEAT_FEES = "seat fees"
@@ -719,6 +733,8 @@ def _render_session(out: Console, result: SessionUsage) -> None:
         cells = _token_cells(m.tokens, compact)
         table.add_row(text(m.model), f"{m.requests:,}", *cells, _money(m.cost_usd))
     _print_tokens_table(out, table)
+    if gap := rounding_note((m.cost_usd for m in result.models), result.cost_usd):
+        out.print(f"[dim]{gap}[/dim]", highlight=False)
     if result.burn_rate is not None:
         # Of the priced calls only: said so (or "unpriced" when none is), never a bare $0.00.
         rate = format_cost(result.burn_rate.cost_per_hour_usd, result.unpriced_requests)
@@ -974,6 +990,8 @@ def _render_compare(out: Console, result: Comparison) -> None:
     for part in result.parts:
         parts.add_row(part.part, format_usd(part.usd), part.meaning)
     show(out, parts, highlight=False)
+    if gap := rounding_note((part.usd for part in result.parts), result.change_usd, "the parts"):
+        out.print(f"[dim]{gap}[/dim]", highlight=False)
     if result.rows:
         money = [Column(name, justify="right") for name in ("before", "after", "change")]
         rows = Table(*result.group_by, *money, box=None)
@@ -990,6 +1008,18 @@ def _render_compare(out: Console, result: Comparison) -> None:
         _merged_note(out, merged)
         if result.more_rows:
             out.print(f"  ... and {result.more_rows:,} more rows (see --json)")
+    # before $0.015 and after $0.045 read $0.02 and $0.04 beside a change of $0.03, with no word.
+    pairs: list[tuple[Decimal | None, Decimal | None, Decimal | None]] = [
+        (b.cost_usd, a.cost_usd, result.change_usd)
+    ]
+    pairs += [(r.before_cost_usd, r.after_cost_usd, r.change_usd) for r in result.rows]
+    if any(x is not None and y is not None and rounding_note([y, -x], change) for x, y, change in pairs):
+        out.print(
+            "[dim]before and after are each rounded on their own, so a change may differ by a cent from "
+            "their difference as shown; it is the exact difference, rounded once (--json gives every "
+            "amount exactly)[/dim]",
+            highlight=False,
+        )
     # Beside `report`, whose total is the bill, a month of $1.2M billed read "spend $0.01" here.
     note(out, _COMPARE_SCOPE)
 
