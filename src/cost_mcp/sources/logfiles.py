@@ -36,7 +36,7 @@ import hashlib
 import os
 import time
 from collections import Counter
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Container, Iterable, Iterator
 from pathlib import Path
 from typing import BinaryIO, Literal, Protocol
 
@@ -174,6 +174,34 @@ def walk(
                         skipped[reason] += 1
             except OSError:
                 continue
+
+
+def within(path: str, roots: Iterable[Path | str]) -> bool:
+    """Whether a walk of ``roots`` (folders, or files) would have reached ``path``."""
+    return any(path == str(r) or path.startswith(os.path.join(r, "")) for r in roots)
+
+
+def vanished(known: Iterable[str], walked: Container[str], roots: Iterable[Path | str]) -> list[str]:
+    """Of the ``known`` files (whose read state a reader keeps) below ``roots`` that a whole walk of
+    them did not yield, those that no longer exist.
+
+    Agents delete their logs (Claude Code a transcript per session after ``cleanupPeriodDays``):
+    the rows of deleted files stayed for good and every walking refresh read them all again. A
+    file's calls stay in the ledger (its row only says how far it was read); one that comes back
+    is read from its start, and dedup counts nothing twice. A file the walk could not reach (an
+    unreadable folder) still exists, and its row stays."""
+    roots = list(roots)
+    gone: list[str] = []
+    for path in known:
+        if path in walked or not within(path, roots):
+            continue
+        try:
+            os.lstat(path)
+        except (FileNotFoundError, NotADirectoryError):
+            gone.append(path)
+        except OSError:
+            continue  # there, but not reachable: not gone
+    return gone
 
 
 def checkpoint(fd: int, offset: int) -> bytes | None:

@@ -122,3 +122,14 @@ def known_files(conn: Conn, source: str) -> dict[str, tuple[int, int, int, int, 
             (source,),
         )
     }
+
+
+def forget_files(conn: Conn, gone: Sequence[str]) -> None:
+    """Forget the read state of files deleted. One that had lines skipped keeps its row: its
+    skipped lines (the ledger still lacks them) are said under its agent's name, which this row
+    gives them (see store/skipped.py). Inside the caller's write transaction."""
+    conn.executemany(
+        "DELETE FROM agent_files WHERE path = ? AND NOT EXISTS "
+        "(SELECT 1 FROM skipped_lines s WHERE s.path = agent_files.path)",
+        ((p,) for p in gone),
+    )
