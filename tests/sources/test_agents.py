@@ -2036,3 +2036,21 @@ def test_the_read_state_of_other_agents_deleted_logs_goes_and_their_calls_stay(
     conn.close()
     assert again.events_added == 1 and _all_totals(settings)[0] == before[0] + 1
     assert str(rollout) in _known_paths(settings)["codex"]
+
+
+def test_another_agents_log_reached_through_a_link_too_is_read_and_named_once(
+    home: Path, settings: Settings
+) -> None:
+    """A Codex rollout also reached through a symlink inside the Codex folder was read by both
+    paths: its bad lines said "4 lines in 2 files" and doctor named both. Now it is read once, by
+    its own path (one walk rule for every agent, sources/logfiles.walk)."""
+    rollout = _codex_with_bad_lines(home)
+    alias = home / "codex" / "sessions" / "2026" / "11" / "21" / rollout.name
+    alias.parent.mkdir(parents=True)
+    alias.symlink_to(rollout)
+    conn = connect(settings.db)
+    scan = agents.scan(conn, codex.LOG, settings, Pricer())
+    conn.close()
+    assert (scan.files_read, scan.events_added, sum(scan.skipped.values())) == (1, 2, 2)
+    assert list(_skipped_files(settings)) == [str(rollout)]
+    assert next(n for n in _notes(settings) if "Codex" in n).startswith("2 Codex log line(s) in 1 file(s)")

@@ -785,7 +785,7 @@ def _scan(
     whole = not full and len(found) > FEW_FILES
     known = {} if full else _known_files(conn, None if whole else list(found))
     if whole:
-        _forget_vanished(conn, known, found, targets)
+        _forget_unread(conn, known, found, targets)
     work: _Work = []
     # In path order, a session's log comes just before its subagents' logs (``s.jsonl`` <
     # ``s/subagents/...``), whose calls it mirrors in progress lines: read together, a call's copies
@@ -1777,15 +1777,17 @@ FEW_FILES = 64
 """Up to this many files, a scan reads their stored states by path instead of every file's."""
 
 
-def _forget_vanished(
+def _forget_unread(
     conn: Conn, known: Mapping[str, _FileState], found: Container[str], targets: Sequence[Target]
 ) -> None:
-    """Drop the read state of the known files a whole walk of ``targets`` did not find that were
-    deleted (:func:`logfiles.vanished`; their skipped lines stay: the ledger still lacks them)."""
-    gone = logfiles.vanished(known, found, [t.path for t in targets])
-    if gone:
+    """Drop the read state of the known files a whole walk of ``targets`` did not find and that are
+    read no more (:func:`logfiles.unread`): deleted (their skipped lines stay: the ledger still
+    lacks them), or links passed over (their skipped lines go: the file's own path has them)."""
+    gone, links = logfiles.unread(known, found, [t.path for t in targets])
+    if gone or links:
         with write_transaction(conn):
-            claude_logs.forget_files(conn, gone)
+            claude_logs.forget_files(conn, gone + links)
+            skipped_lines.forget(conn, links)
 
 
 def _known_files(conn: Conn, paths: Sequence[str] | None = None) -> dict[str, _FileState]:

@@ -352,16 +352,16 @@ def _rename_projects(
         rollup.mark_dirty(conn, agent_files.rename_projects(conn, fmt.source, names))
 
 
-def _forget_vanished(
+def _forget_unread(
     conn: Conn, known: Mapping[str, _Known], seen: Container[str], folders: Sequence[Path]
 ) -> None:
-    """Drop the read state of the known files the walk of ``folders`` did not find that were
-    deleted (:func:`logfiles.vanished`): otherwise every scan reads the rows of every log the agent
-    ever deleted."""
-    gone = logfiles.vanished(known, seen, folders)
-    if gone:
+    """Drop the read state of the known files the walk of ``folders`` did not find that are read no
+    more (:func:`logfiles.unread`: deleted, or links passed over): otherwise every scan reads the
+    rows of every log the agent ever deleted."""
+    gone, links = logfiles.unread(known, seen, folders)
+    if gone or links:
         with write_transaction(conn):
-            agent_files.forget_files(conn, gone)
+            agent_files.forget_files(conn, gone, links)
 
 
 def _known(conn: Conn, source: str) -> dict[str, _Known]:
@@ -508,7 +508,7 @@ def scan(
             except OSError as exc:
                 stats.errors.append(f"{path}: {exc.strerror or exc}")
     writer.flush()
-    _forget_vanished(conn, known, seen, folders)
+    _forget_unread(conn, known, seen, folders)
     if stats.events_added:
         rollup.refresh(conn)
     stats.seconds = time.perf_counter() - started
