@@ -3,6 +3,8 @@ from a stale one (``cost_mcp.logwatch``). Real folders, real files, real server 
 
 from __future__ import annotations
 
+import ctypes
+import errno
 import os
 import re
 import subprocess
@@ -392,6 +394,62 @@ def test_without_inotify_every_question_walks(tree: Path, monkeypatch: pytest.Mo
             ticket = w.begin()
             assert not ticket.skip
             w.done(ticket, whole=True)
+    finally:
+        w.stop()
+
+
+class _WatchLimit:
+    """The C library's inotify calls, with ``fs.inotify.max_user_watches`` reached while ``full``:
+    inotify_add_watch fails with ENOSPC as the kernel makes it fail (the errno ctypes reads)."""
+
+    def __init__(self, lib: Any) -> None:
+        self.lib, self.full, self.refused = lib, True, 0
+
+    def inotify_init1(self, flags: int) -> int:
+        return int(self.lib.inotify_init1(flags))
+
+    def inotify_add_watch(self, fd: int, path: bytes, mask: int) -> int:
+        if self.full:
+            self.refused += 1
+            ctypes.set_errno(errno.ENOSPC)
+            return -1
+        return int(self.lib.inotify_add_watch(fd, path, mask))
+
+
+def _ready_again(w: LogWatcher) -> None:
+    """Wait for the watcher's next try to succeed (not a timed assertion: the timeout is generous)."""
+    deadline = time.monotonic() + TIMEOUT
+    while not w.ready and time.monotonic() < deadline:
+        time.sleep(0.01)
+    assert w.ready and w.failed is None
+
+
+@linux_only
+def test_a_watcher_over_the_watch_limit_tries_again_later(
+    tree: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """At fs.inotify.max_user_watches the watcher gave up until the server restarted: every question
+    walked the whole tree, though the tree shrank (Claude Code deletes old sessions) or the limit
+    was raised. It now builds its watches again on a back-off, and vouches again once they fit."""
+    limit = _WatchLimit(logwatch._inotify())
+    monkeypatch.setattr(logwatch, "_inotify", lambda: limit)
+    w = LogWatcher(lambda: [Root(tree, (".jsonl",), "claude_code", noted=True)], retry_seconds=0.01)
+    w.start()
+    try:
+        failed = _failure(w)
+        assert failed is not None and "max_user_watches" in failed
+        deadline = time.monotonic() + TIMEOUT
+        while limit.refused < 3 and time.monotonic() < deadline:  # tried again, still refused
+            time.sleep(0.01)
+        assert limit.refused >= 3 and w.failed is not None
+        ticket = w.begin()
+        assert not ticket.skip  # meanwhile every question walks
+        limit.full = False  # a watch freed, or the limit raised
+        _ready_again(w)
+        _settle(w)
+        assert w.begin().skip
+        write(tree / "p" / "s1.jsonl", _call(2), append=True)
+        assert not w.begin().skip  # and sees every change again
     finally:
         w.stop()
 

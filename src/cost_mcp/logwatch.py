@@ -19,7 +19,8 @@ is unavailable and every question does the full pass, as before.
 The full pass is done, not skipped, whenever the watcher cannot vouch:
 
 - it is off (``COST_MCP_WATCH_LOGS=false``), not on Linux, not started yet, or failed (no inotify
-  instance left, too many watches (``ENOSPC``: ``fs.inotify.max_user_watches``), a root on a file
+  instance left, too many watches (``ENOSPC``: ``fs.inotify.max_user_watches``); these two are
+  tried again on a back-off, :data:`RETRY_SECONDS`), a root on a file
   system whose changes may come from elsewhere (NFS, SMB, FUSE...: inotify sees only local writes),
   a log file that is a symlink the scan reads (writes through its target are not seen in the
   watched folder; one leading out of its root is never read, so it changes nothing));
@@ -70,6 +71,16 @@ system that misreports), and the one clock rule of the scans: a last line withou
 once its file has stayed unchanged five minutes (``logfiles.SETTLED_NS``), with no event to say so;
 with the watcher that line is read at most this much later. One pass a minute costs ~0.1 % of a
 core on a 5,000-file tree, while questions within a conversation (seconds apart) skip it."""
+
+RETRY_SECONDS = 60.0
+"""After the kernel refused more watches (``fs.inotify.max_user_watches``) or another inotify
+instance, the watcher builds its watches again this long later, then twice as long after each
+refusal, up to :data:`RETRY_MAX_FACTOR` times as long: a tree that shrank (Claude Code deletes old
+sessions) or a limit raised is watched again, where it was given up until a restart, every question
+walking the whole tree. A try costs what building the watches costs (one ``scandir`` per folder)."""
+
+RETRY_MAX_FACTOR = 60
+"""The longest wait between two tries, in :data:`RETRY_SECONDS` (an hour)."""
 
 LOCAL_FILE_SYSTEMS = frozenset(
     {
@@ -171,7 +182,12 @@ class _Built:
 
 
 class Unavailable(Exception):
-    """The watcher cannot watch these roots; the message says why (logged once)."""
+    """The watcher cannot watch these roots; the message says why (logged once). ``retry``: a
+    limit of the kernel's was reached, which may not hold later (see :data:`RETRY_SECONDS`)."""
+
+    def __init__(self, why: str, *, retry: bool = False) -> None:
+        super().__init__(why)
+        self.retry = retry
 
 
 RootsFn = Callable[[], Sequence[Root]]
@@ -181,11 +197,18 @@ class LogWatcher:
     """Watches the log roots on a thread of its own; thread-safe. See the module docstring."""
 
     def __init__(
-        self, roots: RootsFn, *, enabled: bool = True, safety_seconds: float = SAFETY_SECONDS
+        self,
+        roots: RootsFn,
+        *,
+        enabled: bool = True,
+        safety_seconds: float = SAFETY_SECONDS,
+        retry_seconds: float = RETRY_SECONDS,
     ) -> None:
         self._roots = roots
         self._enabled = enabled
         self._safety = safety_seconds
+        self._retry_first = self._retry_wait = retry_seconds
+        self._retry_at: float | None = None
         self._lock = threading.Lock()
         self._built: _Built | None = None
         self._signature: tuple[object, ...] | None = None
@@ -279,7 +302,10 @@ class LogWatcher:
             while not self._stopping.is_set():
                 built = self._built
                 if built is None or self._failed is not None:
-                    return
+                    if not self._wait_to_retry():
+                        return
+                    self._install()
+                    continue
                 poller = select.poll()
                 poller.register(built.fd, select.POLLIN)
                 poller.register(self._wake_r, select.POLLIN)
@@ -301,6 +327,24 @@ class LogWatcher:
                 self._failed = "the watcher stopped on an error"
                 self._close_built()
 
+    def _wait_to_retry(self) -> bool:
+        """Wait until the watches may be built again after a kernel limit was reached; False when
+        they will not be (another failure, or the watcher is stopping)."""
+        while not self._stopping.is_set():
+            with self._lock:
+                at = self._retry_at
+            if at is None:
+                return False
+            left = at - time.monotonic()
+            if left <= 0:
+                return True
+            poller = select.poll()
+            poller.register(self._wake_r, select.POLLIN)
+            if poller.poll(max(1, int(left * 1000))):
+                with contextlib.suppress(BlockingIOError):
+                    os.read(self._wake_r, 4096)
+        return False
+
     def _request_rebuild(self) -> None:
         self._rebuild.set()
         self._dirty()
@@ -316,14 +360,16 @@ class LogWatcher:
         try:
             built = _build(roots)
         except Unavailable as exc:
-            logger.info("not watching the log folders (%s): every question re-checks the logs", exc)
             with self._lock:
-                self._failed = str(exc)
-                self._close_built()
+                self._give_up(str(exc), retry=exc.retry)
             return
         with self._lock:
+            if self._stopping.is_set():  # stopped while these were built: nothing to vouch with
+                os.close(built.fd)
+                return
             self._close_built()
             self._built, self._signature = built, signature
+            self._failed, self._retry_at, self._retry_wait = None, None, self._retry_first
             self._rebuild.clear()
             self._sources = tuple(dict.fromkeys(r.source for r in roots if r.noted or r.path.exists()))
             self._dirty()
@@ -416,7 +462,7 @@ class LogWatcher:
                 else:
                     _add(built, folder, watch)
             except Unavailable as exc:
-                self._give_up(str(exc))
+                self._give_up(str(exc), retry=exc.retry)
                 return
             if folder not in built.blocked:
                 self._dirty()  # watched from now on (or gone): a pass must read what it holds
@@ -425,10 +471,18 @@ class LogWatcher:
         try:
             _add_tree(built, folder, parent.suffixes, parent.names, inside=parent.inside)
         except Unavailable as exc:
-            self._give_up(str(exc))
+            self._give_up(str(exc), retry=exc.retry)
 
-    def _give_up(self, why: str) -> None:
-        logger.info("no longer watching the log folders (%s): every question re-checks the logs", why)
+    def _give_up(self, why: str, *, retry: bool = False) -> None:
+        """Stop vouching (every question walks the logs); after a kernel limit (``retry``), try
+        again on a back-off (:data:`RETRY_SECONDS`). Holds the lock."""
+        if retry:
+            self._retry_at = time.monotonic() + self._retry_wait
+            later = f"; trying again in {self._retry_wait:.0f} s"
+            self._retry_wait = min(self._retry_wait * 2, self._retry_first * RETRY_MAX_FACTOR)
+        else:
+            self._retry_at, later = None, ""
+        logger.info("not watching the log folders (%s): every question re-checks the logs%s", why, later)
         self._failed = why
         self._close_built()
         if self._wake_w >= 0:  # the thread may be waiting on the closed queue: let it end
@@ -482,7 +536,8 @@ def _build(roots: Sequence[Root]) -> _Built:
         raise Unavailable(f"no inotify: {exc}") from None
     fd = lib.inotify_init1(_IN_NONBLOCK | _IN_CLOEXEC)
     if fd < 0:
-        raise Unavailable(f"no inotify instance: {os.strerror(ctypes.get_errno())}")
+        # Another instance may be free later (fs.inotify.max_user_instances, counted per user).
+        raise Unavailable(f"no inotify instance: {os.strerror(ctypes.get_errno())}", retry=True)
     built = _Built(fd)
     try:
         for r in roots:
@@ -510,7 +565,7 @@ def _add(built: _Built, folder: str, watch: _Watch) -> None:
             built.blocked[folder] = watch
             return
         if err == errno.ENOSPC:
-            raise Unavailable("too many folders to watch (fs.inotify.max_user_watches)")
+            raise Unavailable("too many folders to watch (fs.inotify.max_user_watches)", retry=True)
         raise Unavailable(f"cannot watch {folder}: {os.strerror(err)}")
     built.watches.setdefault(wd, []).append(watch)
 

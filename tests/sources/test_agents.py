@@ -1959,3 +1959,98 @@ def test_legacy_opencode_parts_leading_out_of_its_folder_are_passed_over_and_cou
     assert scan.events_added == 2 and scan.errors == []
     assert [tuple(r) for r in stored] == [("msg_a", 10), ("msg_b", 10)]
     assert dict(scan.skipped) == {"link_outside": 2}
+
+
+def _known_paths(settings: Settings) -> dict[str, set[str]]:
+    """The files each agent keeps a read state for, by source."""
+    conn = connect(settings.db)
+    try:
+        found: dict[str, set[str]] = {}
+        for path, source in conn.execute("SELECT path, source FROM agent_files").fetchall():
+            found.setdefault(str(source), set()).add(str(path))
+        return found
+    finally:
+        conn.close()
+
+
+def _all_totals(settings: Settings) -> tuple[int, int]:
+    conn = connect(settings.db)
+    try:
+        n, cost = conn.execute(
+            "SELECT COUNT(*), SUM(cost_nanos) FROM usage_events WHERE counted = 1"
+        ).fetchone()
+        return int(n), int(cost or 0)
+    finally:
+        conn.close()
+
+
+def test_the_read_state_of_other_agents_deleted_logs_goes_and_their_calls_stay(
+    home: Path, settings: Settings
+) -> None:
+    """Agents delete their logs (a Codex rollout, a Gemini chat, OpenCode's database or its message
+    files): each file's read state stayed for good, and every scan read all of it again. A deleted
+    file's row now goes (its calls stay); one with skipped lines keeps it, so answers still say
+    whose lines are missing; and a file that comes back at its path counts nothing twice."""
+    from cost_mcp.sources.agents import opencode
+
+    install(home)
+    bad = _codex_with_bad_lines(home)
+    shutil.copytree(FIXTURES / "opencode" / "storage", home / "opencode" / "storage")
+    lines = (FIXTURES / "opencode" / "messages.jsonl").read_text().splitlines()
+    database = home / "opencode" / "opencode.db"
+    _opencode_db(database, lines[:2])
+    conn = connect(settings.db)
+    agents.ingest_all(conn, settings, Pricer())
+    conn.close()
+    before, known = _all_totals(settings), _known_paths(settings)
+    notes = _notes(settings)
+    rollout = next((home / "codex").rglob(f"*{CODEX_FORK}.jsonl"))  # no skipped line
+    chat = next((home / "gemini").rglob("session-*-aaaa1111.jsonl"))  # no skipped line
+    message = next(p for p in (home / "opencode" / "storage" / "message").rglob("*.json"))
+    deleted = {rollout, chat, message, database, bad}
+    assert all(
+        str(p) in known[s] for p, s in [(rollout, "codex"), (chat, "gemini_cli"), (message, "opencode")]
+    )
+    kept = rollout.read_bytes()
+    for path in deleted:
+        path.unlink()
+    conn = connect(settings.db)
+    agents.ingest_all(conn, settings, Pricer())
+    conn.close()
+    now = _known_paths(settings)
+    assert now == {
+        source: {p for p in paths if p not in {str(d) for d in deleted - {bad}}}
+        for source, paths in known.items()
+    }
+    assert str(bad) in now["codex"]  # its skipped lines are still said to be Codex's
+    assert _notes(settings) == notes
+    assert _all_totals(settings) == before  # the ledger keeps the calls of deleted logs
+
+    rollout.write_bytes(kept)  # back at the same path (a backup restored): counted once
+    turn = _token_count("2026-11-20T09:40:00.000Z")
+    with rollout.open("a") as f:
+        f.write(json.dumps(turn) + "\n")
+    conn = connect(settings.db)
+    again = agents.scan(conn, codex.LOG, settings, Pricer())
+    assert agents.scan(conn, opencode.LOG, settings, Pricer()).events_added == 0
+    conn.close()
+    assert again.events_added == 1 and _all_totals(settings)[0] == before[0] + 1
+    assert str(rollout) in _known_paths(settings)["codex"]
+
+
+def test_another_agents_log_reached_through_a_link_too_is_read_and_named_once(
+    home: Path, settings: Settings
+) -> None:
+    """A Codex rollout also reached through a symlink inside the Codex folder was read by both
+    paths: its bad lines said "4 lines in 2 files" and doctor named both. Now it is read once, by
+    its own path (one walk rule for every agent, sources/logfiles.walk)."""
+    rollout = _codex_with_bad_lines(home)
+    alias = home / "codex" / "sessions" / "2026" / "11" / "21" / rollout.name
+    alias.parent.mkdir(parents=True)
+    alias.symlink_to(rollout)
+    conn = connect(settings.db)
+    scan = agents.scan(conn, codex.LOG, settings, Pricer())
+    conn.close()
+    assert (scan.files_read, scan.events_added, sum(scan.skipped.values())) == (1, 2, 2)
+    assert list(_skipped_files(settings)) == [str(rollout)]
+    assert next(n for n in _notes(settings) if "Codex" in n).startswith("2 Codex log line(s) in 1 file(s)")

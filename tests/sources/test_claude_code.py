@@ -308,6 +308,55 @@ def test_the_read_state_of_deleted_logs_goes_and_their_calls_stay(
     assert totals(conn)[0] == before[0] + 1 and totals(conn)[2] == before[2] + 5
 
 
+def test_a_log_reached_through_a_link_too_is_read_and_named_once(
+    claude: Path, conn: Conn, settings: Settings
+) -> None:
+    """A transcript also reached through a symlink inside the folder was read twice, once by each
+    path: its malformed line said "2 lines in 2 files" and doctor named both paths. The file is now
+    read once, by its own path; a link row read before it (its target then had no log's name) goes
+    with its skipped lines once the walk reaches the file itself."""
+    from cost_mcp.store import skipped
+
+    path = write(session_file(claude, "s1"), assistant("msg_a", "req_a", T0, output=10))
+    with path.open("a") as f:
+        f.write("{not json\n")
+    alias = session_file(claude, "alias", project="-home-dev-other")
+    alias.parent.mkdir(parents=True)
+    alias.symlink_to(path)
+    result = run(conn, settings)
+    assert (result.lines_read, result.skipped["malformed"], result.events_added) == (2, 1, 1)
+    assert [p for p, _source, _reasons in skipped.by_file(conn)] == [str(path)]
+    assert skipped.warnings(conn, {"claude_code": "Claude Code"})[0].startswith(
+        "1 Claude Code log line(s) in 1 file(s) were skipped"
+    )
+
+    # A link read by its own path (its target kept under a name the walk does not read), in a tree
+    # of more files than a scan looks up one by one: once the target is a log the walk reaches,
+    # the link's row and skipped lines go and the file is named once.
+    for i in range(FEW_FILES):
+        write(session_file(claude, f"f{i}"), assistant(f"msg_f{i}", f"req_f{i}", T0, output=1))
+    kept = write(path.parent / "kept.log", assistant("msg_b", "req_b", T1, output=20))
+    with kept.open("a") as f:
+        f.write("[1, 2]\n")
+    link = session_file(claude, "link", project="-home-dev-other")
+    link.symlink_to(kept)
+    run(conn, settings)
+    assert {p for p, _source, _reasons in skipped.by_file(conn)} == {str(link), str(path)}
+    own = session_file(claude, "s2")
+    kept.rename(own)
+    link.unlink()
+    link.symlink_to(own)
+    before = totals(conn)
+    result = run(conn, settings)
+    assert (result.lines_read, result.skipped["malformed"]) == (2, 1)
+    assert {p for p, _source, _reasons in skipped.by_file(conn)} == {str(path), str(own)}
+    assert str(link) not in {row[0] for row in claude_logs.known_files(conn)}
+    assert skipped.warnings(conn, {"claude_code": "Claude Code"})[0].startswith(
+        "2 Claude Code log line(s) in 2 file(s) were skipped"
+    )
+    assert totals(conn) == before
+
+
 def test_malformed_lines_are_counted_by_reason_and_skipped(
     claude: Path, conn: Conn, settings: Settings
 ) -> None:

@@ -29,7 +29,7 @@ import re
 import threading
 import time
 from collections import Counter
-from collections.abc import Callable, Generator, Iterable, Iterator, Sequence
+from collections.abc import Callable, Container, Generator, Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime
 from decimal import Decimal
@@ -785,7 +785,7 @@ def _scan(
     whole = not full and len(found) > FEW_FILES
     known = {} if full else _known_files(conn, None if whole else list(found))
     if whole:
-        _forget_vanished(conn, [p for p in known if p not in found and _within(p, targets)])
+        _forget_unread(conn, known, found, targets)
     work: _Work = []
     # In path order, a session's log comes just before its subagents' logs (``s.jsonl`` <
     # ``s/subagents/...``), whose calls it mirrors in progress lines: read together, a call's copies
@@ -1777,34 +1777,17 @@ FEW_FILES = 64
 """Up to this many files, a scan reads their stored states by path instead of every file's."""
 
 
-def _within(path: str, targets: Sequence[Target]) -> bool:
-    """Whether a scan of ``targets`` would have walked to ``path``."""
-    return any(path == str(t.path) or path.startswith(os.path.join(t.path, "")) for t in targets)
-
-
-def _forget_vanished(conn: Conn, missing: Sequence[str]) -> None:
-    """Drop the read state of the ``missing`` files (known, not walked) that no longer exist.
-
-    Claude Code deletes transcripts after ``cleanupPeriodDays`` (a new file per session, 30 days by
-    default): their rows stayed for good, and every refresh that walks the tree (each question while
-    Claude Code writes) read the whole table: after a year, ~10 rows of deleted files for each live
-    one. Their calls stay in the ledger (this is only how far each file was read); one that comes
-    back is read from its start and dedup counts nothing twice. A file the walk could not reach
-    (an unreadable folder) still exists, so its row stays."""
-    gone = [path for path in missing if _vanished(path)]
-    if gone:
+def _forget_unread(
+    conn: Conn, known: Mapping[str, _FileState], found: Container[str], targets: Sequence[Target]
+) -> None:
+    """Drop the read state of the known files a whole walk of ``targets`` did not find and that are
+    read no more (:func:`logfiles.unread`): deleted (their skipped lines stay: the ledger still
+    lacks them), or links passed over (their skipped lines go: the file's own path has them)."""
+    gone, links = logfiles.unread(known, found, [t.path for t in targets])
+    if gone or links:
         with write_transaction(conn):
-            claude_logs.forget_files(conn, gone)
-
-
-def _vanished(path: str) -> bool:
-    try:
-        os.lstat(path)
-    except (FileNotFoundError, NotADirectoryError):
-        return True
-    except OSError:
-        return False  # there, but not reachable: not gone
-    return False
+            claude_logs.forget_files(conn, gone + links)
+            skipped_lines.forget(conn, links)
 
 
 def _known_files(conn: Conn, paths: Sequence[str] | None = None) -> dict[str, _FileState]:

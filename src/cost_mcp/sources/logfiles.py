@@ -34,9 +34,10 @@ import contextlib
 import errno
 import hashlib
 import os
+import stat
 import time
 from collections import Counter
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Container, Iterable, Iterator
 from pathlib import Path
 from typing import BinaryIO, Literal, Protocol
 
@@ -131,6 +132,8 @@ def walk(
     symlinks are not followed. A folder that cannot be listed (no permission) is named in ``errors`` as
     ``"<folder>: <reason>"``: the files in it are missing from the scan, and an answer must say so
     as it does for a file it cannot read. One that vanished meanwhile holds nothing to miss.
+    Each file is yielded once: a link to a file also found by its own path is passed over (not
+    counted: the file is read), and links come after the files, in name order.
     ``accept``: which names the caller reads; another passed over is not counted (a side file
     the agent's parser opens, and counts, through :func:`open_beside`).
     """
@@ -143,6 +146,8 @@ def walk(
     # FIFO dropped into a log folder was opened like a log (a pipe hung the scan).
     limit = boundary(inside or root)
     pending = [str(root)]
+    files: list[os.stat_result] = []  # what was yielded, for the links (cheaper than a set)
+    links: list[tuple[str, os.stat_result]] = []
     while pending:
         folder = pending.pop()
         try:
@@ -163,10 +168,16 @@ def walk(
                 if entry.is_dir(follow_symlinks=False):
                     pending.append(entry.path)
                 elif entry.name.endswith(suffixes):
-                    if entry.is_symlink() and not read_through(entry.path, limit):
+                    link = entry.is_symlink()
+                    if link and not read_through(entry.path, limit):
                         reason = "link_outside"
                     elif entry.is_file():
-                        yield entry.path, entry.stat()
+                        st = entry.stat()
+                        if link:
+                            links.append((entry.path, st))  # after the files: see below
+                        else:
+                            files.append(st)
+                            yield entry.path, st
                         continue
                     else:
                         reason = "not_a_file"
@@ -174,6 +185,51 @@ def walk(
                         skipped[reason] += 1
             except OSError:
                 continue
+    # A link to a file the walk reaches by its own path was read twice, its skipped lines counted
+    # and named under both paths: a file is yielded once, by its own path whatever the order the
+    # folders are listed in, and by a link (the first by name) only when the walk does not reach it.
+    if links:
+        read = {(st.st_dev, st.st_ino) for st in files}
+        for path, st in sorted(links):
+            if (st.st_dev, st.st_ino) not in read:
+                read.add((st.st_dev, st.st_ino))
+                yield path, st
+
+
+def within(path: str, roots: Iterable[Path | str]) -> bool:
+    """Whether a walk of ``roots`` (folders, or files) would have reached ``path``."""
+    return any(path == str(r) or path.startswith(os.path.join(r, "")) for r in roots)
+
+
+def unread(
+    known: Iterable[str], walked: Container[str], roots: Iterable[Path | str]
+) -> tuple[list[str], list[str]]:
+    """Of the ``known`` files (whose read state a reader keeps) below ``roots`` that a whole walk of
+    them did not yield: those that no longer exist, and the links the walk now passes over.
+
+    Agents delete their logs (Claude Code a transcript per session after ``cleanupPeriodDays``):
+    the rows of deleted files stayed for good and every walking refresh read them all again. A
+    file's calls stay in the ledger (its row only says how far it was read); one that comes back
+    is read from its start, and dedup counts nothing twice. A link the walk passes over (to a file
+    it reads by its own path, or leading out) is read no more: its state and skipped lines, kept
+    under its path, would count that file twice. A file the walk could not reach (an unreadable
+    folder) is neither: it still exists, and its row stays."""
+    roots = list(roots)
+    gone: list[str] = []
+    links: list[str] = []
+    for path in known:
+        if path in walked or not within(path, roots):
+            continue
+        try:
+            st = os.lstat(path)
+        except (FileNotFoundError, NotADirectoryError):
+            gone.append(path)
+            continue
+        except OSError:
+            continue  # there, but not reachable: not gone
+        if stat.S_ISLNK(st.st_mode):
+            links.append(path)
+    return gone, links
 
 
 def checkpoint(fd: int, offset: int) -> bytes | None:

@@ -7,7 +7,7 @@ import json
 from collections.abc import Iterable, Mapping, Sequence
 
 from cost_mcp import tokens
-from cost_mcp.store import bulk, meta
+from cost_mcp.store import bulk, meta, skipped
 from cost_mcp.store.connection import Conn
 from cost_mcp.store.usage import TOKENS_FROM_EXCLUDED_SQL
 
@@ -122,3 +122,17 @@ def known_files(conn: Conn, source: str) -> dict[str, tuple[int, int, int, int, 
             (source,),
         )
     }
+
+
+def forget_files(conn: Conn, gone: Sequence[str], links: Sequence[str]) -> None:
+    """Forget the read state of files deleted (``gone``) and of links no longer read (``links``),
+    with the links' skipped-line counts. A deleted file that had lines skipped keeps its row: its
+    skipped lines (the ledger still lacks them) are said under its agent's name, which this row
+    gives them (see store/skipped.py). Inside the caller's write transaction."""
+    conn.executemany(
+        "DELETE FROM agent_files WHERE path = ? AND NOT EXISTS "
+        "(SELECT 1 FROM skipped_lines s WHERE s.path = agent_files.path)",
+        ((p,) for p in gone),
+    )
+    skipped.forget(conn, links)
+    conn.executemany("DELETE FROM agent_files WHERE path = ?", ((p,) for p in links))

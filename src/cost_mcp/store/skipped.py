@@ -25,6 +25,12 @@ def record(conn: Conn, restarted: Iterable[str], counts: Mapping[tuple[str, str]
     )
 
 
+def forget(conn: Conn, paths: Iterable[str]) -> None:
+    """Forget the skipped-line counts of these files (read no more, or read under another path).
+    Inside the caller's write transaction."""
+    conn.executemany("DELETE FROM skipped_lines WHERE path = ?", ((p,) for p in paths))
+
+
 CLAUDE_CODE = "claude_code"
 """The source of a path no other agent's scanner keeps in ``agent_files``: Claude Code's logs."""
 _SOURCE_OF_PATH = f"COALESCE((SELECT a.source FROM agent_files a WHERE a.path = s.path), '{CLAUDE_CODE}')"

@@ -34,7 +34,7 @@ import json
 import os
 import time
 from collections import Counter
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Container, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from functools import cached_property
@@ -352,6 +352,18 @@ def _rename_projects(
         rollup.mark_dirty(conn, agent_files.rename_projects(conn, fmt.source, names))
 
 
+def _forget_unread(
+    conn: Conn, known: Mapping[str, _Known], seen: Container[str], folders: Sequence[Path]
+) -> None:
+    """Drop the read state of the known files the walk of ``folders`` did not find that are read no
+    more (:func:`logfiles.unread`: deleted, or links passed over): otherwise every scan reads the
+    rows of every log the agent ever deleted."""
+    gone, links = logfiles.unread(known, seen, folders)
+    if gone or links:
+        with write_transaction(conn):
+            agent_files.forget_files(conn, gone, links)
+
+
 def _known(conn: Conn, source: str) -> dict[str, _Known]:
     return {path: _Known(*row) for path, row in agent_files.known_files(conn, source).items()}
 
@@ -496,6 +508,7 @@ def scan(
             except OSError as exc:
                 stats.errors.append(f"{path}: {exc.strerror or exc}")
     writer.flush()
+    _forget_unread(conn, known, seen, folders)
     if stats.events_added:
         rollup.refresh(conn)
     stats.seconds = time.perf_counter() - started
