@@ -707,3 +707,22 @@ def test_a_bad_argument_and_an_unusable_ledger_both_say_error_as_every_error_lin
         Path(db).write_bytes(b"not a database\n" * 100)
         said = one_line_error(cli("report"))
         assert said.startswith(f"error: the ledger {db} is not a valid SQLite database"), said
+
+
+@pytest.mark.sqlite_only  # about the SQLite file itself
+def test_an_answer_on_a_full_disk_with_an_alert_to_show_answers_and_shows_it_later(home: Path) -> None:
+    """A budget alert fired before the disk filled up: the question that was to show it stopped
+    with "error: the disk holding the ledger ... is full" (marking the alert shown is a write),
+    though the answer needed none. It answers now, and the alert rides in the next answer that can
+    mark it, as it does behind another process's write lock."""
+    spend_line(home / "claude", "a")
+    assert cli("budget", "set", "tiny", "1").returncode == 0
+    assert cli("ingest").returncode == 0
+    pending = "SELECT count(*) FROM budget_alerts WHERE shown_at IS NULL"
+    with contextlib.closing(sqlite3.connect(home / "data" / "cost.db")) as db:
+        assert db.execute(pending).fetchone()[0] > 0  # fired, not shown yet
+    answer = _report_on_a_full_disk(home)
+    assert answer["total_usd"] == 3.000012
+    assert answer["alerts"] == []
+    shown = json.loads(cli("report", "--json").stdout)  # the ledger off the full disk
+    assert any("tiny" in alert for alert in shown["alerts"]), shown["alerts"]

@@ -7,18 +7,16 @@ the ledger each alert fires once and rides in exactly one answer.
 
 from __future__ import annotations
 
-import sqlite3
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
+from typing import Any
 
 from cost_mcp.store.connection import (
-    REFRESH_LOCK_TIMEOUT_MS,
     Conn,
     data_version,
-    is_busy,
-    lock_timeout,
     marks,
+    write_briefly,
     write_transaction,
 )
 
@@ -132,8 +130,9 @@ def take(conn: Conn) -> list[str]:
     """Alerts not shown yet, oldest first, marked shown in the same transaction.
 
     Returns nothing on a read-only ledger (they cannot be marked shown, so they wait for an answer
-    from a writable one) or when another process holds the write lock for over a second (they ride
-    in the next answer: an answer is never held up for them).
+    from a writable one), or when another process holds the write lock for over a second or the
+    ledger cannot take the write (a full disk: see ``connection.why_unwritable``): they ride in the
+    next answer; an answer is never held up for them.
     """
     if getattr(conn, "read_only", False):
         return []
@@ -141,17 +140,19 @@ def take(conn: Conn) -> list[str]:
     # which would make every query wait behind another process's ingest.
     if conn.execute("SELECT 1 FROM budget_alerts WHERE shown_at IS NULL LIMIT 1").fetchone() is None:
         return []
-    try:
-        with lock_timeout(conn, REFRESH_LOCK_TIMEOUT_MS), write_transaction(conn):
-            rows = conn.execute(
+
+    def mark_shown() -> list[Any]:
+        with write_transaction(conn):
+            return conn.execute(
                 "UPDATE budget_alerts SET shown_at = ? WHERE shown_at IS NULL RETURNING message, fired_at",
                 (datetime.now(UTC).isoformat(),),
             ).fetchall()
-    except sqlite3.OperationalError as exc:
-        if is_busy(exc):
-            return []
-        raise
-    return [str(message) for message, _ in sorted(rows, key=lambda r: str(r[1]))]
+
+    # Whatever keeps the ledger from taking the write (another process's lock, a full disk, a role
+    # that may not write), the alerts ride in the next answer that can mark them shown: a full disk
+    # stopped the question itself with an error, though its answer needed no write.
+    rows, _ = write_briefly(conn, mark_shown)
+    return [str(message) for message, _ in sorted(rows or [], key=lambda r: str(r[1]))]
 
 
 def ledger_version(conn: Conn) -> tuple[int, int]:
