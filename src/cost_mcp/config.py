@@ -537,7 +537,7 @@ class StartedSettings:
             said = (
                 f"the env file {self.env_file} changed since this server started, and a running server "
                 "keeps the settings it started with: restart it to use the new ones (the one Claude Code "
-                "starts: /mcp, then reconnect cost-mcp)"
+                "starts: /mcp, then reconnect cost-mcp; a team server: restart `cost-mcp serve`)"
             )
         self._checked = (stamp, said)  # one tuple: a question on another thread sees both or neither
         return said
