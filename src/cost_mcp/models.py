@@ -1246,6 +1246,12 @@ class Breakdown(SpendResult):
         description="Every name the '(other)' rows sum, alphabetically: each is a filter to pick, though "
         "no row shows it. Empty by session.",
     )
+    rounding_note: str | None = Field(
+        None,
+        description="Set when the rows, each shown rounded to the cent, do not add up as shown to total_usd "
+        "as shown: says what they add up to and that the total is their exact sum. The page shows it "
+        "under the table.",
+    )
 
 
 class Dashboard(Answer):

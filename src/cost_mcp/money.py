@@ -112,7 +112,12 @@ def format_usd(amount: Decimal, places: int = 2) -> str:
     return f"{sign}${abs(q):,.{max(places, -int(q.as_tuple().exponent))}f}"
 
 
-def rounding_note(rows: Iterable[Decimal | None], total: Decimal | None, what: str = "rows") -> str | None:
+def rounding_note(
+    rows: Iterable[Decimal | None],
+    total: Decimal | None,
+    what: str = "rows",
+    exactly: str | None = "--json gives every amount exactly",
+) -> str | None:
     """A line to print under amounts shown rounded (:func:`format_usd`) when, as shown, they do not
     add up to their total as shown, else None.
 
@@ -122,6 +127,7 @@ def rounding_note(rows: Iterable[Decimal | None], total: Decimal | None, what: s
     disagree with it; so the rows stay as they are and this says why they add up to a cent or two
     more or less. Unknown amounts (None) count nothing, as in the total. Rows whose exact amounts
     do not add up to the total (some left out) get no note: the line says the total is their sum.
+    ``exactly`` says where to read the exact amounts (None: nowhere to point to, as on the dashboard).
     """
     if total is None:
         return None
@@ -134,7 +140,7 @@ def rounding_note(rows: Iterable[Decimal | None], total: Decimal | None, what: s
         return None
     return (
         f"{what} are each rounded on their own, so as shown they add up to {format_usd(shown)}; "
-        f"{format_usd(total)} is their exact sum, rounded once (--json gives every amount exactly)"
+        f"{format_usd(total)} is their exact sum, rounded once" + (f" ({exactly})" if exactly else "")
     )
 
 

@@ -20,7 +20,8 @@ from cost_mcp.config import Settings
 from cost_mcp.models import BudgetScope
 from cost_mcp.pricing import Pricer, Tokens
 from cost_mcp.sources.reported import record_call
-from cost_mcp.store import Ledger, connect
+from cost_mcp.store import Ledger, connect, write_transaction
+from cost_mcp.store.buckets import Bucket, replace_range
 from cost_mcp.store.connection import Conn
 from cost_mcp.web.app import create_app, listening_socket
 
@@ -85,6 +86,25 @@ def seed(conn: Conn) -> None:
     budgets.set_budget(conn, "daily-cap", Decimal(8), "day", BudgetScope())
     budgets.set_budget(conn, "triage-daily", Decimal(10), "day", BudgetScope(agents=["triage"]))
     budgets.set_budget(conn, "monthly", Decimal(100_000), "month", BudgetScope())
+
+
+THIRDS = ("third-a", "third-b", "third-c")
+"""Models billed $3.335 each today by :func:`bill_thirds`: $3.34 three times as shown, under $10.00."""
+
+
+def bill_thirds(conn: Conn) -> None:
+    """OpenAI's bill for today: $3.335 for each model of THIRDS, $10.005 in all, which rounds
+    half-even to $10.00 while each row rounds to $3.34."""
+    day = int(datetime.now(UTC).replace(hour=0, minute=0, second=0, microsecond=0).timestamp() * 1000)
+    with write_transaction(conn):
+        replace_range(
+            conn,
+            "openai",
+            "cost",
+            day,
+            day + 86_400_000,
+            [Bucket(day, day + 86_400_000, cost_nanos=3_335_000_000, model=m) for m in THIRDS],
+        )
 
 
 @dataclass

@@ -10,6 +10,7 @@ import sys
 import time
 from collections.abc import Iterator
 from datetime import UTC, datetime
+from decimal import Decimal
 from pathlib import Path
 
 import httpx2
@@ -24,7 +25,7 @@ from cost_mcp.pricing import Pricer
 from cost_mcp.store import Ledger, connect
 from cost_mcp.web.app import STATIC, create_app
 from cost_mcp.web.page import page_html
-from tests.web.conftest import Served, serve
+from tests.web.conftest import THIRDS, Served, bill_thirds, serve
 
 PAGE_BUDGET = 500_000
 
@@ -187,6 +188,26 @@ def test_the_page_can_ask_for_one_breakdown_then_the_others(client: httpx2.Clien
         conn.close()
     r = client.get("/api/dashboard", params={"breakdowns": "colour"})
     assert r.status_code == 400 and "no breakdown by 'colour'" in r.json()["error"]
+
+
+def test_a_breakdown_whose_rounded_rows_miss_its_total_carries_the_note(
+    client: httpx2.Client, served: Served
+) -> None:
+    # $3.335 three times: the rows show $3.34 each, $10.02 in all, under a total of $10.00.
+    with served.ledger.use() as c:
+        bill_thirds(c)
+    picked = {"models": list(THIRDS)}
+    d = Dashboard.model_validate_json(
+        client.get("/api/dashboard", params={**picked, "breakdowns": "model"}).text
+    )
+    one = Breakdown.model_validate_json(client.get("/api/breakdown", params={**picked, "dim": "model"}).text)
+    for b in (d.breakdowns["model"], one):
+        assert [r.cost_usd for r in b.rows] == [Decimal("3.335")] * 3 and b.total_usd == Decimal("10.005")
+        assert b.rounding_note is not None
+        assert "add up to $10.02" in b.rounding_note and "$10.00 is their exact sum" in b.rounding_note
+    # Rows that add up as shown (the seeded $3, $6 and $1 by agent) carry none.
+    whole = Dashboard.model_validate_json(client.get("/api/dashboard", params={"breakdowns": "agent"}).text)
+    assert whole.breakdowns["agent"].total_usd > 0 and whole.breakdowns["agent"].rounding_note is None
 
 
 def test_a_bad_argument_is_a_clear_400(client: httpx2.Client) -> None:

@@ -19,7 +19,7 @@ from cost_mcp.pricing import Pricer, Tokens
 from cost_mcp.sources.reported import record_call
 from cost_mcp.store import connect, write_transaction
 from cost_mcp.store.buckets import Bucket, replace_range
-from tests.web.conftest import Served, call
+from tests.web.conftest import THIRDS, Served, bill_thirds, call
 
 VIEWS = ("model", "agent", "project", "member", "session")
 
@@ -667,4 +667,31 @@ def test_amounts_read_as_the_cli_writes_them_however_large_or_small(browser: Any
             want = spend.get_spend(c, served.settings, p).total_usd
         # Its JSON number holds 16 significant digits, a double 15 to 17: the text is exact to the cent.
         assert pg.locator("#total-today").inner_text() == format_usd(want)
+        assert pg.errors == []
+
+
+def test_rows_rounded_apart_from_their_total_say_so_under_the_table(browser: Any, served: Served) -> None:
+    # Three models billed $3.335 each showed $3.34 three times under a total of $10.00 (10.005,
+    # half-even) with nothing saying why; `cost-mcp report` says it under its table.
+    with served.ledger.use() as c:
+        bill_thirds(c)
+    models = "".join(f"&models={m}" for m in THIRDS)
+    with opened(browser, served.url + models) as pg:
+        pg.wait_for_selector("body[data-complete]", state="attached")
+        cells = [
+            pg.locator("#breakdown tbody tr", has_text=m).locator("td").nth(2).inner_text() for m in THIRDS
+        ]
+        assert cells == ["$3.34"] * 3
+        assert shown(pg, "#breakdown-total") == (Decimal("10.005"), "$10.00")
+        note = pg.locator("#breakdown-rounding").inner_text()
+        assert "add up to $10.02" in note and "$10.00 is their exact sum" in note
+        with served.ledger.use() as c:
+            p = spend.resolve(served.settings, None, None, None, None)
+            want = dashboard.breakdown(c, served.settings, p, "model", spend.Filters(models=THIRDS))
+        assert note == want.rounding_note
+        # A breakdown whose rows add up as shown says nothing: by agent, the bills are one row.
+        pg.locator("#tab-agent").click()
+        pg.wait_for_selector("#breakdown >> text=By agent")
+        assert shown(pg, "#breakdown-total") == (Decimal("10.005"), "$10.00")
+        assert pg.locator("#breakdown-rounding").count() == 0
         assert pg.errors == []

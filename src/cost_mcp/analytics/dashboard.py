@@ -22,7 +22,7 @@ from cost_mcp.analytics.spend import PARTIAL, Filters, get_spend, resolve
 from cost_mcp.config import Settings
 from cost_mcp.errors import InvalidInputError
 from cost_mcp.models import Breakdown, Dashboard, SpendResult, SpendRow
-from cost_mcp.money import format_usd
+from cost_mcp.money import format_usd, rounding_note
 from cost_mcp.periods import Period, resolve_period
 from cost_mcp.store.connection import Conn
 
@@ -104,7 +104,10 @@ def breakdown(
     names = set() if dim == "session" else {g[dim] for g in groups}
     names -= {None, rows.OTHER, *(r.group.get(dim) for r in result.rows)}
     folded = sorted((n for n in names if n is not None), key=lambda n: (n.casefold(), n))
-    return Breakdown(**dict(result), folded_names=folded)
+    # $3.335 three times showed $3.34 three times under "$10.00" with nothing saying why; the page
+    # shows this line rather than a second rounding rule of its own in JS.
+    gap = rounding_note((r.cost_usd for r in result.rows), result.total_usd, "The rows", exactly=None)
+    return Breakdown(**dict(result), folded_names=folded, rounding_note=gap)
 
 
 def dashboard_text(d: Dashboard) -> str:

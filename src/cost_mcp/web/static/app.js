@@ -341,7 +341,9 @@
       h("p", {}, "By " + dim + ": total ", h("strong", { id: "breakdown-total", "data-usd": String(r.total_usd), text: totalText(r.total_usd, unpricedIn(r.rows)) }),
         r.truncated ? h("span", { class: "muted", id: "breakdown-cut", text: " · the " + int(shown) + " largest of " + int(r.total_rows) + " rows; the other " + int(r.total_rows - shown) + " are summed in (other)" }) : null),
       items.length ? hbars(items, "Spend by " + dim, chartWidth("breakdown")) : h("p", { class: "muted", text: "Nothing in this period." }),
-      numbers("breakdown", "Numbers (" + rows.length + " rows)", table("Spend by " + dim + " (bars coloured by basis)", [dim, "Basis", "Cost", "Calls", "Tokens"], rows, [0, 0, 1, 1, 1])));
+      numbers("breakdown", "Numbers (" + rows.length + " rows)", table("Spend by " + dim + " (bars coloured by basis)", [dim, "Basis", "Cost", "Calls", "Tokens"], rows, [0, 0, 1, 1, 1])),
+      // Worked out once, by the server (money.rounding_note), as `cost-mcp report` prints it.
+      r.rounding_note ? h("p", { class: "muted", id: "breakdown-rounding", text: r.rounding_note }) : null);
   }
   function renderHourly(d) {
     var hr = d.hourly, top = Math.max.apply(null, [0].concat(hr.hours.map(function (x) { return x.cost_usd || 0; })));
