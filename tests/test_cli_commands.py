@@ -894,3 +894,30 @@ def test_compare_says_when_a_change_differs_from_the_difference_as_shown(
     )
     code, out, _ = run(capsys, "compare", "--before", before_month, "--after", after_month)
     assert code == 0 and "before and after are each rounded" not in out  # $0.06 - $0.02 is $0.04
+
+
+@pytest.mark.parametrize(("spent_nanos", "left"), [(5_005_000_000, "$5.01"), (15_005_000_000, "-$4.99")])
+def test_a_budgets_spent_and_left_add_up_to_its_limit_as_shown(
+    home: Path,
+    capsys: pytest.CaptureFixture[str],
+    monkeypatch: pytest.MonkeyPatch,
+    spent_nanos: int,
+    left: str,
+) -> None:
+    """$5.005 spent of a $10.01 budget read "$5.00 spent, $5.00 left" (each rounded half-even on
+    its own), a cent short of the limit beside them. Left is now the shown limit less the shown
+    spent, as near the exact amount as a cent allows; the JSON keeps the exact amount."""
+    monkeypatch.setenv("NO_COLOR", "1")
+    monkeypatch.setenv("COLUMNS", "120")
+    assert run(capsys, "budget", "set", "monthly", "10.01", "--period", "month")[0] == 0
+    today = datetime.now(UTC).replace(hour=0, minute=0, second=0, microsecond=0)
+    _billed_projects(load_settings().db, {"app": spent_nanos}, int(today.timestamp() * 1000))
+    code, out, _ = run(capsys, "budget", "status", "--json")
+    [state] = json.loads(out)["budgets"]
+    spent = Decimal(spent_nanos).scaleb(-9)
+    assert code == 0 and Decimal(str(state["remaining_usd"])) == Decimal("10.01") - spent
+    code, out, _ = run(capsys, "budget", "status")
+    row = next(line for line in out.splitlines() if line.startswith("monthly"))
+    assert code == 0 and re.search(rf"\$10\.01 +{re.escape(format_usd(spent))} +{re.escape(left)} ", row), row
+    shown = [Decimal(a.replace("$", "")) for a in row.split()[4:7]]
+    assert shown[0] - shown[1] == shown[2]  # limit - spent = left, as the reader sees them

@@ -144,6 +144,21 @@ def rounding_note(
     )
 
 
+def shown_left(limit: Decimal, spent: Decimal) -> Decimal:
+    """What is left of ``limit`` once ``spent``, as a reader works it out from the two shown
+    (:func:`shown_usd`): the figure to show beside them, so "spent" and "left" add up to the limit.
+
+    Rounded each on its own, a limit of $10.01 with $5.005 spent read "$5.00 spent, $5.00 left"
+    (5.005 rounds half-even to 5.00 both times). The shown limit less the shown spent ($5.01) is
+    as near the exact $5.005 as a cent allows, so it is shown instead; where it is not (a limit
+    with digits below the cent), the exact amount is shown rounded. Display only: results keep
+    the exact amount.
+    """
+    exact = limit - spent
+    left = shown_usd(limit) - shown_usd(spent)
+    return left if abs(left - exact) <= Decimal("0.005") else exact
+
+
 UNPRICED = "unpriced"
 """How an amount with no known price is shown: never as $0.00."""
 

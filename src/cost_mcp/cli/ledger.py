@@ -27,7 +27,7 @@ from cost_mcp.cli.app import (
     text,
 )
 from cost_mcp.errors import InvalidInputError
-from cost_mcp.money import format_cost, format_usd
+from cost_mcp.money import format_cost, format_usd, shown_left
 
 if TYPE_CHECKING:
     from cost_mcp.config import Settings
@@ -257,7 +257,8 @@ def _render_budgets(out: Console, status: BudgetStatusResult) -> None:
             f"{b.budget.period} from {b.first_day}",  # the local day: period_start is UTC
             format_usd(b.budget.amount_usd),
             format_cost(b.spent_usd, b.unpriced_requests),
-            format_usd(b.remaining_usd),
+            # From the limit and spent as shown, so the three add up ($10.01, $5.00, $5.01).
+            format_usd(shown_left(b.budget.amount_usd, b.spent_usd)),
             f"{b.percent}",
             format_cost(b.projected_usd, b.unpriced_requests),
             b.status.replace("_", " "),  # folds between its words
