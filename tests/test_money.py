@@ -2,7 +2,16 @@ from decimal import Decimal
 
 import pytest
 
-from cost_mcp.money import NANOS_PER_USD, format_usd, from_nanos, parse_usd, rounding_note, to_nanos
+from cost_mcp.money import (
+    NANOS_PER_USD,
+    format_usd,
+    from_nanos,
+    parse_usd,
+    rounding_note,
+    shown_left,
+    shown_usd,
+    to_nanos,
+)
 
 
 @pytest.mark.parametrize(
@@ -96,3 +105,17 @@ def test_rounding_note_says_what_rounded_rows_add_up_to(rows: list[str], total: 
 )
 def test_rounding_note_is_silent_when_rows_add_up_as_shown(rows: list[str | None], total: str) -> None:
     assert rounding_note([None if r is None else Decimal(r) for r in rows], Decimal(total)) is None
+
+
+@pytest.mark.parametrize(
+    ("limit", "spent"),
+    [("10.01", "5.005"), ("10.01", "15.005"), ("10", "0.0000025"), ("10.015", "5.0049"), ("7.5", "2.125")],
+)
+def test_left_is_within_half_a_cent_and_adds_up_where_the_limit_is_whole_cents(
+    limit: str, spent: str
+) -> None:
+    lim, sp = Decimal(limit), Decimal(spent)
+    left = shown_left(lim, sp)
+    assert abs(left - (lim - sp)) <= Decimal("0.005")  # as near the exact amount as a cent allows
+    if shown_usd(lim) == lim:  # a limit in whole cents: limit, spent and left add up as shown
+        assert shown_usd(shown_usd(left) + shown_usd(sp)) == lim  # read to the cent, as the limit
