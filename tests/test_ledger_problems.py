@@ -587,73 +587,58 @@ def test_the_status_line_on_a_read_only_ledger_shows_it_as_it_stands(shared_home
     assert (done.returncode, done.stdout, done.stderr) == (0, "≥$3.00 session (ledger read-only)\n", "")
 
 
+def _on_a_full_disk(
+    home: Path, *args: str, stdin: str | None = None, env: dict[str, str] | None = None
+) -> subprocess.CompletedProcess[str]:
+    """``cost-mcp ARGS`` on the ledger copied to a small disk that is then filled up, the ledger held
+    open by another process meanwhile (a running server keeps its -wal and -shm files there)."""
+    if os.geteuid() != 0 or shutil.which("unshare") is None:
+        pytest.skip("a small disk to fill is mounted in a private mount namespace, as root")
+    disk = home / "small-disk"
+    disk.mkdir()
+    holder = (
+        "import sqlite3, sys, time; "
+        "sqlite3.connect(sys.argv[1]).execute('SELECT 1 FROM meta'); time.sleep(60)"
+    )
+    script = (
+        'mount -t tmpfs -o size=4m tmpfs "$0" && cp "$1" "$0/cost.db" || exit 9; '
+        '"$2" -c "$3" "$0/cost.db" >/dev/null 2>&1 & held=$!; sleep 2; '
+        'cat /dev/zero > "$0/filler" 2>/dev/null; shift 3; "$@"; code=$?; kill $held; exit $code'
+    )
+    return subprocess.run(
+        ["unshare", "--mount", "--propagation", "private", "sh", "-c", script, str(disk),
+         str(home / "data" / "cost.db"), sys.executable, holder, sys.executable, "-m", "cost_mcp", *args],
+        input=stdin,
+        capture_output=True,
+        text=True,
+        env={**os.environ, "COST_MCP_DB": str(disk / "cost.db"), **(env or {})},
+        timeout=60,
+        check=False,
+    )  # fmt: skip
+
+
 @pytest.mark.sqlite_only  # about the SQLite file itself
 def test_the_status_line_on_a_full_disk_shows_the_ledger_as_it_stands(home: Path) -> None:
     # It showed "cost-mcp: error (run `cost-mcp doctor`)" once its transcript had a line to store.
-    if os.geteuid() != 0 or shutil.which("unshare") is None:
-        pytest.skip("a small disk to fill is mounted in a private mount namespace, as root")
     spend_line(home / "claude", "a")
     assert cli("ingest").returncode == 0
     transcript = session_file(home / "claude", "a")
     now = datetime.now(UTC).strftime("%Y-%m-%dT%H:%M:%S.000Z")
     write(transcript, assistant("msg_b", "req_b", now, output=200_000), append=True)
-    disk = home / "small-disk"
-    disk.mkdir()
-    # The ledger on a small disk, open in another process (a running server keeps its -wal and -shm
-    # files there), then the disk filled up.
-    holder = (
-        "import sqlite3, sys, time; "
-        "sqlite3.connect(sys.argv[1]).execute('SELECT 1 FROM meta'); time.sleep(60)"
+    done = _on_a_full_disk(
+        home,
+        "statusline",
+        stdin=json.dumps({"session_id": "s1", "transcript_path": str(transcript)}),
+        env={"COST_MCP_STATUSLINE_FIELDS": "session", "NO_COLOR": "1"},
     )
-    script = (
-        'mount -t tmpfs -o size=4m tmpfs "$0" && cp "$1" "$0/cost.db" || exit 9; '
-        '"$2" -c "$3" "$0/cost.db" >/dev/null 2>&1 & held=$!; sleep 2; '
-        'cat /dev/zero > "$0/filler" 2>/dev/null; shift 3; "$@"; code=$?; kill $held; exit $code'
-    )
-    done = subprocess.run(
-        ["unshare", "--mount", "--propagation", "private", "sh", "-c", script, str(disk),
-         str(home / "data" / "cost.db"), sys.executable, holder,
-         sys.executable, "-m", "cost_mcp", "statusline"],
-        input=json.dumps({"session_id": "s1", "transcript_path": str(transcript)}),
-        capture_output=True,
-        text=True,
-        env={**os.environ, "COST_MCP_DB": str(disk / "cost.db"), "COST_MCP_STATUSLINE_FIELDS": "session",
-             "NO_COLOR": "1"},
-        timeout=60,
-        check=False,
-    )  # fmt: skip
     assert (done.returncode, done.stdout, done.stderr) == (0, "≥$3.00 session (ledger's disk full)\n", "")
 
 
 def _report_on_a_full_disk(home: Path) -> dict[str, Any]:
-    """`cost-mcp report --json` on the ledger copied to a small disk that is then filled up, with a
-    call logged since the last read (to be read first); as the status line's test does it."""
-    if os.geteuid() != 0 or shutil.which("unshare") is None:
-        pytest.skip("a small disk to fill is mounted in a private mount namespace, as root")
+    """`cost-mcp report --json` on a full disk (:func:`_on_a_full_disk`), with a call logged since
+    the last read (to be read first), as the status line's test does it."""
     spend_line(home / "claude", "b")  # a new call, to be read when the question is asked
-    disk = home / "small-disk"
-    disk.mkdir()
-    # The ledger on a small disk, open in another process (its -wal and -shm files stay there), then
-    # the disk filled up.
-    holder = (
-        "import sqlite3, sys, time; "
-        "sqlite3.connect(sys.argv[1]).execute('SELECT 1 FROM meta'); time.sleep(60)"
-    )
-    script = (
-        'mount -t tmpfs -o size=4m tmpfs "$0" && cp "$1" "$0/cost.db" || exit 9; '
-        '"$2" -c "$3" "$0/cost.db" >/dev/null 2>&1 & held=$!; sleep 2; '
-        'cat /dev/zero > "$0/filler" 2>/dev/null; shift 3; "$@"; code=$?; kill $held; exit $code'
-    )
-    done = subprocess.run(
-        ["unshare", "--mount", "--propagation", "private", "sh", "-c", script, str(disk),
-         str(home / "data" / "cost.db"), sys.executable, holder,
-         sys.executable, "-m", "cost_mcp", "report", "--json"],
-        capture_output=True,
-        text=True,
-        env={**os.environ, "COST_MCP_DB": str(disk / "cost.db")},
-        timeout=60,
-        check=False,
-    )  # fmt: skip
+    done = _on_a_full_disk(home, "report", "--json")
     assert (done.returncode, done.stderr) == (0, ""), done.stderr
     answer: dict[str, Any] = json.loads(done.stdout)
     return answer

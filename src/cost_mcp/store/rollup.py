@@ -115,19 +115,9 @@ def refresh(conn: Conn) -> int:
             return len(qhs), _note_too_large(conn, rebuilt=qhs, failed=[])
 
     def one_by_one() -> tuple[int, bool]:
-        # Rare (a ledger flooded with absurd calls), so the slow way: one quarter-hour at a time,
-        # each in a savepoint. One whose sums cannot be stored is emptied (its calls left out of
-        # every answer, not half of them from an older rebuild) and recorded as left out, so that
-        # it is rebuilt whole once its calls change (their removal marks it dirty again).
+        # Rare (a ledger flooded with absurd calls), so the slow way.
         with write_transaction(conn):
-            qhs = _dirty(conn)
-            failed: list[int] = []
-            for qh in qhs:
-                if not _rebuilt(conn, qh):
-                    _rebuilt(conn, qh, empty=True)
-                    failed.append(qh)
-            _clean(conn)
-            return len(qhs), _note_too_large(conn, rebuilt=qhs, failed=failed)
+            return _rebuild_one_by_one(conn, _dirty(conn))
 
     # Another process's write lock, a read-only ledger, a full disk or a write the PostgreSQL
     # server cancelled: the answer comes from the rollup as it is (a full disk failed the question).
@@ -185,15 +175,23 @@ def refresh_locked(conn: Conn) -> None:
     it allows reads spend no other writer can change under it): the dirty quarter-hours one by one,
     each in a savepoint, those whose sums pass 64 bits left out as refresh leaves them."""
     qhs = _dirty(conn)
-    if not qhs:
-        return
+    if qhs:
+        _rebuild_one_by_one(conn, qhs)
+
+
+def _rebuild_one_by_one(conn: Conn, qhs: Sequence[int]) -> tuple[int, bool]:
+    """Rebuild the dirty quarter-hours ``qhs`` one at a time, each in a savepoint, then empty
+    :data:`MARKS`; returns how many were rebuilt and whether any is left out now. One whose sums
+    cannot be stored (past 64 bits) is emptied, its calls left out of every answer rather than half
+    of them from an older rebuild, and recorded as left out, so that it is rebuilt whole once its
+    calls change (their removal marks it dirty again)."""
     failed: list[int] = []
     for qh in qhs:
         if not _rebuilt(conn, qh):
             _rebuilt(conn, qh, empty=True)
             failed.append(qh)
     _clean(conn)
-    _note_too_large(conn, rebuilt=qhs, failed=failed)
+    return len(qhs), _note_too_large(conn, rebuilt=qhs, failed=failed)
 
 
 def _rebuilt(conn: Conn, qh: int, *, empty: bool = False) -> bool:
