@@ -10,7 +10,7 @@ import re
 import subprocess
 import sys
 import time
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from datetime import UTC, datetime, timedelta
 from decimal import Decimal
 from pathlib import Path
@@ -1148,10 +1148,12 @@ def test_doctor_warns_when_claude_deletes_transcripts_early(home: Path, settings
 HEAVY = ("pydantic", "pydantic_settings", "genai_prices", "mcp", "rich", "cost_mcp.config", "cost_mcp.models")
 
 
-def test_statusline_and_hook_import_nothing_heavy_when_the_transcript_is_unchanged(home: Path) -> None:
-    """The hot path's promise (it runs after every message): no pydantic, pricer, MCP SDK or CLI."""
-    transcript = session_file(home / "claude", "s1")
-    write(transcript, assistant("m1", "r1", stamp(5), session="s1", input=10, output=10))
+def fast_imports(
+    calls: Sequence[tuple[Sequence[str], str]], heavy: Sequence[str]
+) -> tuple[list[str], list[str]]:
+    """Runs the launcher's fast path on each (args, stdin) of ``calls`` in one fresh process: the
+    lines they printed, and which of ``heavy`` it had imported when done (a name there stands for
+    its submodules too). The process must succeed: a failing one proves nothing of a working one."""
     probe = (
         "import io, json, sys\n"
         "from cost_mcp import launcher\n"
@@ -1162,40 +1164,39 @@ def test_statusline_and_hook_import_nothing_heavy_when_the_transcript_is_unchang
         "sys.stdout = sys.__stdout__\n"
         "print(json.dumps(sorted(m for m in sys.modules if m in heavy or m.split('.')[0] in heavy)))\n"
     )
+    done = subprocess.run(
+        [sys.executable, "-c", probe, json.dumps(calls), json.dumps(list(heavy))],
+        capture_output=True,
+        text=True,
+        env={**os.environ, "NO_COLOR": "1"},
+        check=False,
+    )
+    assert done.returncode == 0, done.stderr
+    *printed, loaded = done.stdout.splitlines()
+    return printed, json.loads(loaded)
+
+
+def test_statusline_and_hook_import_nothing_heavy_when_the_transcript_is_unchanged(home: Path) -> None:
+    """The hot path's promise (it runs after every message): no pydantic, pricer, MCP SDK or CLI."""
+    transcript = session_file(home / "claude", "s1")
+    write(transcript, assistant("m1", "r1", stamp(5), session="s1", input=10, output=10))
     hook_event = json.dumps(
         {"session_id": "s1", "transcript_path": str(transcript), "hook_event_name": "UserPromptSubmit"}
     )
-    warm = [[["statusline"], status_input(transcript, "s1")]]  # the first call reads the new transcript
+    warm = [(["statusline"], status_input(transcript, "s1"))]  # the first call reads the new transcript
     calls = [
-        [["statusline"], status_input(transcript, "s1", five_hour={"used_percentage": 5, "resets_at": 1})],
-        [["hook"], hook_event],
+        (["statusline"], status_input(transcript, "s1", five_hour={"used_percentage": 5, "resets_at": 1})),
+        (["hook"], hook_event),
     ]
-    env = {**os.environ, "NO_COLOR": "1"}
-    first = subprocess.run(
-        [sys.executable, "-c", probe, json.dumps(warm), json.dumps(HEAVY)],
-        capture_output=True,
-        text=True,
-        env=env,
-        check=False,
-    )
-    assert first.returncode == 0, first.stderr
     # New lines: the log reader and the pricer (genai-prices, on pydantic) load, but not the settings
     # model, the result models, the MCP SDK or the CLI.
-    with_new_lines = json.loads(first.stdout.splitlines()[-1])
+    _, with_new_lines = fast_imports(warm, HEAVY)
     assert "genai_prices" in with_new_lines
     assert not {"cost_mcp.config", "cost_mcp.models", "pydantic_settings", "mcp", "rich"} & set(
         with_new_lines
     )
     # Nothing new to read: nor the log reader, its decoder or the pricer either.
-    done = subprocess.run(
-        [sys.executable, "-c", probe, json.dumps(calls), json.dumps([*HEAVY, *NOT_WHEN_UNCHANGED])],
-        capture_output=True,
-        text=True,
-        env=env,
-        check=False,
-    )
-    assert done.returncode == 0, done.stderr
-    loaded = json.loads(done.stdout.splitlines()[-1])
+    _, loaded = fast_imports(calls, [*HEAVY, *NOT_WHEN_UNCHANGED])
     assert loaded == [], f"the hot path imported {loaded}"
 
 
@@ -1555,28 +1556,14 @@ def test_statusline_prices_a_new_call_from_saved_plans_without_genai_prices(home
     configured), to the same exact cost."""
     transcript = session_file(home / "claude", "s1")
     write(transcript, assistant("m1", "r1", stamp(5), session="s1", input=10, output=2000, cache_read=9000))
-    probe = (
-        "import io, json, sys\n"
-        "from cost_mcp import launcher\n"
-        "sys.stdin = io.StringIO(sys.argv[1])\n"
-        "launcher.fast(['statusline', '--fields', 'session'])\n"
-        "heavy = json.loads(sys.argv[2])\n"
-        "print(json.dumps(sorted(m for m in sys.modules if m in heavy or m.split('.')[0] in heavy)))\n"
-    )
-    env = {**os.environ, "NO_COLOR": "1"}
-    heavy = json.dumps([*HEAVY, "platformdirs"])
 
     def call() -> tuple[str, list[str]]:
-        done = subprocess.run(
-            [sys.executable, "-c", probe, status_input(transcript, "s1"), heavy],
-            capture_output=True,
-            text=True,
-            env=env,
-            check=False,
+        printed, loaded = fast_imports(
+            [(["statusline", "--fields", "session"], status_input(transcript, "s1"))],
+            [*HEAVY, "platformdirs"],
         )
-        assert done.returncode == 0, done.stderr
-        line, loaded = done.stdout.splitlines()
-        return line, json.loads(loaded)
+        (line,) = printed
+        return line, loaded
 
     first, loaded = call()
     assert "genai_prices" in loaded  # nothing saved yet: the model is looked up in genai-prices
@@ -1620,29 +1607,12 @@ def test_budgets_with_room_keep_the_hot_path_light(
     set_budget(conn, "day-all", Decimal(100), "day", BudgetScope(), hard=True)
     set_budget(conn, "app-month", Decimal("0.5"), "month", BudgetScope(projects=["-home-dev-app"]))
     conn.close()
-    probe = (
-        "import io, json, sys\n"
-        "from cost_mcp import launcher\n"
-        "for args, stdin in json.loads(sys.argv[1]):\n"
-        "    sys.stdin = io.StringIO(stdin)\n"
-        "    launcher.fast(args)\n"
-        "heavy = json.loads(sys.argv[2])\n"
-        "print(json.dumps(sorted(m for m in sys.modules if m in heavy or m.split('.')[0] in heavy)))\n"
-    )
     hook_event = json.dumps(
         {"session_id": "s1", "transcript_path": str(transcript), "hook_event_name": "UserPromptSubmit"}
     )
-    calls = [[["statusline", "--fields", "budget"], status_input(transcript, "s1")], [["hook"], hook_event]]
-    done = subprocess.run(
-        [sys.executable, "-c", probe, json.dumps(calls), json.dumps(HEAVY)],
-        capture_output=True,
-        text=True,
-        env={**os.environ, "NO_COLOR": "1"},
-        check=False,
-    )
-    assert done.returncode == 0, done.stderr
-    line, loaded = done.stdout.splitlines()  # the hook printed nothing: every budget has room
-    assert json.loads(loaded) == []
+    calls = [(["statusline", "--fields", "budget"], status_input(transcript, "s1")), (["hook"], hook_event)]
+    (line,), loaded = fast_imports(calls, HEAVY)  # the hook printed nothing: every budget has room
+    assert loaded == []
     conn = connect(settings.db)
     try:
         tightest = max(

@@ -27,7 +27,7 @@ from dataclasses import dataclass
 from datetime import UTC, datetime
 from decimal import Decimal
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, assert_never
 
 from cost_mcp.store import source_state, status
 
@@ -210,7 +210,7 @@ UNREAD_NEWEST = "cost-mcp: budgets checked without this session's newest calls"
 def unread_newest_note(why: Unwritable) -> str:
     """The note for a decision made without the session's new lines, which the ledger could not
     take for ``why``."""
-    from cost_mcp.store.connection import Unwritable
+    from cost_mcp.store.connection import CANCELLED_BY, CANCELLED_FIX, Unwritable
 
     if why is Unwritable.BUSY:
         return (
@@ -221,16 +221,17 @@ def unread_newest_note(why: Unwritable) -> str:
         # It said another process held the lock: no wait fixes this, the role's setting does
         # (store.connection words the same fix for a command that stops on it).
         return (
-            f"{UNREAD_NEWEST} (the ledger's PostgreSQL server cancelled the write: its statement_timeout "
-            "for this role, set by an admin, or an admin stopped it): a hard budget they used up cannot "
-            "stop this one. Raise the role's statement_timeout (ALTER ROLE <role> SET statement_timeout "
-            "= '5min', or 0 for none)"
+            f"{UNREAD_NEWEST} (the ledger's PostgreSQL server cancelled the write: {CANCELLED_BY}): a "
+            f"hard budget they used up cannot stop this one. {CANCELLED_FIX}"
         )
     if why is Unwritable.DISK_FULL:
         return f"{UNREAD_NEWEST}: the ledger's disk is full; they are read once there is room"
-    return (
-        f"{UNREAD_NEWEST}: the ledger cannot be written here (ledger read-only); `cost-mcp doctor` says why"
-    )
+    if why is Unwritable.READ_ONLY:
+        return (
+            f"{UNREAD_NEWEST}: the ledger cannot be written here (ledger read-only); `cost-mcp doctor` "
+            "says why"
+        )
+    assert_never(why)
 
 
 def with_unread_note(answer: HookAnswer, why: Unwritable | None, event: Mapping[str, Any]) -> HookAnswer:

@@ -52,6 +52,8 @@ from cost_mcp.sources.provider import FetchFn
 from cost_mcp.store import source_state
 from cost_mcp.store.buckets import DAY_MS, replace_range
 from cost_mcp.store.connection import (
+    CANCELLED_BY,
+    CANCELLED_FIX,
     REFRESH_LOCK_TIMEOUT_MS,
     Conn,
     Unwritable,
@@ -694,10 +696,9 @@ BUSY_WARNING = (
     "provider sync; they are picked up by the next question"
 )
 CANCELLED_WARNING = (
-    "the ledger's PostgreSQL server cancelled this answer's refresh (its statement_timeout for this "
-    "role, set by an admin, or an admin stopped it), so this answer is from what the ledger already "
-    "holds: new log lines were not read and providers not synced. Raise the role's statement_timeout "
-    "(ALTER ROLE <role> SET statement_timeout = '5min', or 0 for none)"
+    f"the ledger's PostgreSQL server cancelled this answer's refresh ({CANCELLED_BY}), so this answer "
+    "is from what the ledger already holds: new log lines were not read and providers not synced. "
+    f"{CANCELLED_FIX}"
 )
 """Where :data:`BUSY_WARNING` was said of a statement the role's statement_timeout cut short: no
 other process was to wait for, and the fix is the setting (as store.connection words it for a

@@ -7,7 +7,7 @@ import contextlib
 import csv
 import json
 import sys
-from collections.abc import Mapping, Sequence
+from collections.abc import Iterable, Mapping, Sequence
 from datetime import date, datetime, timedelta
 from decimal import Decimal
 from pathlib import Path
@@ -365,9 +365,7 @@ def _render_report(
             table.add_row(*cells[: len(dims) + 1], *_row_cells(sub, compact), style="dim")
     _print_tokens_table(out, table)
     _merged_note(out, merged)
-    # $3.335 three times showed $3.34 three times under "$10.00" with nothing saying why.
-    if gap := rounding_note((r.cost_usd for r in result.rows), result.total_usd):
-        out.print(f"[dim]{gap}[/dim]", highlight=False)
+    _rounding_line(out, (r.cost_usd for r in result.rows), result.total_usd)
     if split_gap:  # the same under a row: its sub-rows, each rounded, may miss it by a cent
         out.print(
             "[dim]some sub-rows, each rounded on its own, add up to a cent or so more or less than "
@@ -403,6 +401,16 @@ def _key_cell(
     merged.setdefault(value, set()).update(others)
     # "(+2 ids)" folded between its words in an 80-column model column: one word, explained below.
     return f"{shown} [dim](+{len(others)})[/dim]"
+
+
+def _rounding_line(
+    out: Console, amounts: Iterable[Decimal | None], total: Decimal | None, what: str = "rows"
+) -> None:
+    """Under a table of amounts each rounded to the cent, the dim line :func:`money.rounding_note`
+    gives when, as shown, they miss their total: $3.335 three times showed $3.34 three times under
+    "$10.00" with nothing saying why."""
+    if gap := rounding_note(amounts, total, what):
+        out.print(f"[dim]{gap}[/dim]", highlight=False)
 
 
 def _merged_note(out: Console, merged: dict[str, set[str]]) -> None:
@@ -733,8 +741,7 @@ def _render_session(out: Console, result: SessionUsage) -> None:
         cells = _token_cells(m.tokens, compact)
         table.add_row(text(m.model), f"{m.requests:,}", *cells, _money(m.cost_usd))
     _print_tokens_table(out, table)
-    if gap := rounding_note((m.cost_usd for m in result.models), result.cost_usd):
-        out.print(f"[dim]{gap}[/dim]", highlight=False)
+    _rounding_line(out, (m.cost_usd for m in result.models), result.cost_usd)
     if result.burn_rate is not None:
         # Of the priced calls only: said so (or "unpriced" when none is), never a bare $0.00.
         rate = format_cost(result.burn_rate.cost_per_hour_usd, result.unpriced_requests)
@@ -990,8 +997,7 @@ def _render_compare(out: Console, result: Comparison) -> None:
     for part in result.parts:
         parts.add_row(part.part, format_usd(part.usd), part.meaning)
     show(out, parts, highlight=False)
-    if gap := rounding_note((part.usd for part in result.parts), result.change_usd, "the parts"):
-        out.print(f"[dim]{gap}[/dim]", highlight=False)
+    _rounding_line(out, (part.usd for part in result.parts), result.change_usd, "the parts")
     if result.rows:
         money = [Column(name, justify="right") for name in ("before", "after", "change")]
         rows = Table(*result.group_by, *money, box=None)

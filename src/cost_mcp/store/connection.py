@@ -572,9 +572,8 @@ def _explain_postgres(target: str, exc: sqlite3.Error) -> str:
         # statement_timeout cut short after a second: the fix is the setting, not a wait.
         return (
             f"the PostgreSQL server of the ledger {target} cancelled this statement before it finished "
-            f"({text}): its statement_timeout for this role (set by an admin), or an admin, stopped it; "
-            "nothing of it was stored. Raise the role's statement_timeout (ALTER ROLE <role> SET "
-            "statement_timeout = '5min', or 0 for none), or run it at a quieter time"
+            f"({text}): {CANCELLED_BY}; nothing of it was stored. {CANCELLED_FIX}, or run it at a "
+            "quieter time"
         )
     if is_busy(exc):
         return (
@@ -662,6 +661,15 @@ def is_cancelled(exc: sqlite3.Error) -> bool:
     :func:`is_busy` is true of it too (callers that only skip a write treat both alike); SQLite
     never raises it."""
     return getattr(exc.__cause__, "sqlstate", None) == "57014"
+
+
+CANCELLED_BY = "its statement_timeout for this role, set by an admin, or an admin stopped it"
+"""Who cancels a PostgreSQL statement (:func:`is_cancelled`), as every message about it says."""
+CANCELLED_FIX = (
+    "Raise the role's statement_timeout (ALTER ROLE <role> SET statement_timeout = '5min', or 0 for none)"
+)
+"""The fix for a cancelled write: the setting, never a wait for another process. One wording for the
+command that stops on it, the hook's note and an answer's warning."""
 
 
 class Unwritable(enum.Enum):
