@@ -193,7 +193,8 @@ def _as_number(amount: Decimal) -> float:
 
 def json_usd(amount: Decimal | None) -> float | None:
     """Money in machine output (MCP results, `--json`, `export --format json`): a JSON number of
-    dollars exact to 1e-9, or null when the price is unknown. CSV cells use :func:`plain_usd`."""
+    dollars exact to 1e-9 below $1M (a double's 15 digits; above, exact to the cent), or null when
+    the price is unknown. CSV cells use :func:`plain_usd`, exact at any size."""
     return None if amount is None else _as_number(amount)
 
 
