@@ -139,7 +139,7 @@ def diagnose(
             "no coding agent's logs found: no Claude Code logs in "
             + ", ".join(r.path for r in roots)
             + " (set CLAUDE_CONFIG_DIR if they live elsewhere), nor any other agent's in the folders "
-            "listed under 'agent logs'"
+            "`cost-mcp doctor --json` lists under agent_log_roots"
         )
     webhooks: dict[str, str] = {}
     try:

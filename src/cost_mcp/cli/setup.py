@@ -207,17 +207,29 @@ def doctor(as_json: bool) -> int:
         if root.unreadable:  # doctor's problems name them
             found = f"{root.jsonl_files} log file(s), {len(root.unreadable)} folder(s) it cannot open"
         out.print(f"claude logs   {text(root.path)}: {found}", highlight=False)
+    # Only the folders that hold something: a laptop with Claude Code alone showed 30 lines of
+    # "absent" (nine editors' folders for each of Cline's family) above what doctor found.
+    looked: list[str] = []
+    shown = False
     for agent in report.agent_log_roots:
         for folder in agent.folders:
             closed = [u for u in agent.unreadable if u.startswith((f"{folder.path} ", f"{folder.path}/"))]
-            found = f"{folder.log_files:,} log file(s)" if folder.found else "absent"
-            if closed:  # doctor's problems name them
-                found = (
-                    "cannot be opened"
-                    if not folder.found
-                    else f"{found}, {len(closed)} folder(s) it cannot open"
-                )
+            if not folder.found and not closed:
+                looked.append(agent.agent)
+                continue
+            found = f"{folder.log_files:,} log file(s)" if folder.found else "cannot be opened"
+            if closed and folder.found:  # doctor's problems name them
+                found = f"{found}, {len(closed)} folder(s) it cannot open"
             out.print(f"agent logs    {agent.agent} {text(folder.path)}: {found}", highlight=False)
+            shown = True
+    if looked:
+        names = ", ".join(dict.fromkeys(looked))
+        other = "other " if shown else ""
+        out.print(
+            f"agent logs    none in {len(looked)} {other}folder(s) of {names} (`cost-mcp doctor --json` "
+            "lists them)",
+            highlight=False,
+        )
     for f in report.skipped_log_lines:
         reasons = ", ".join(f"{reason} {n:,}" for reason, n in f.lines.items())
         out.print(f"skipped lines {text(f.path)} ({f.source}): {reasons}", highlight=False)
