@@ -91,6 +91,7 @@ def test_a_month_is_the_whole_month() -> None:
             "the first date 2026-11-09 is after the last date",
         ),
         (("report", "--period", "lastweek"), "Did you mean 'last_week'?"),
+        (("report", "--period", "all"), "give the day of your first call as the start (a start alone runs"),
         (("report", "--period", "lastweek"), "a month YYYY-MM"),
         (("budget", "set", "x", "-5"), "AMOUNT must be above 0"),
         (("budget", "set", "x", "0"), "AMOUNT must be above 0"),

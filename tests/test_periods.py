@@ -363,6 +363,10 @@ ALL_PRESETS = re.escape(", ".join(PRESETS))
         ({"period": "banana"}, r"Unknown period 'banana'\. Write a period name \(" + ALL_PRESETS),
         ({"period": "thisweek"}, r"a month YYYY-MM, .*; or start/end as YYYY-MM-DD"),
         ({"default": "forever"}, r"Unknown period 'forever'"),
+        (
+            {"period": "All Time"},
+            r"no period for the whole history: give the day of your first call as the start",
+        ),
         ({"period": "2026-03-32"}, r"the date '2026-03-32' is not a real calendar date"),
         ({"period": "2026-03-31..2026-03-01"}, r"first date 2026-03-31 is after the last date 2026-03-01"),
         ({"start": "2026/03/01"}, r"`start` '2026/03/01' is not a date: use YYYY-MM-DD"),

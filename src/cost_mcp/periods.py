@@ -445,8 +445,20 @@ def normalize_preset(name: str) -> str:
     )
 
 
+_WHOLE_HISTORY = frozenset(
+    {"all", "all_time", "alltime", "ever", "everything", "forever", "lifetime", "total"}
+)
+"""What people coming from ccusage (whose views show the whole history) type for it."""
+
+
 def _closest_preset(key: str) -> str:
-    """ " Did you mean 'last_week'?" for a mistyped preset, or nothing."""
+    """ " Did you mean 'last_week'?" for a mistyped preset, the way to ask for the whole history
+    for a name of it, or nothing."""
+    if key in _WHOLE_HISTORY:
+        return (
+            " There is no period for the whole history: give the day of your first call as the start "
+            "(a start alone runs to today)."
+        )
     import difflib  # only for a mistyped preset: the status line imports this module on every call
 
     close = difflib.get_close_matches(key, PRESETS, n=1, cutoff=0.6)
