@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 from datetime import UTC, datetime, timedelta
 from decimal import Decimal
 from typing import Any
@@ -18,6 +19,34 @@ async def test_misspelt_period_is_an_error_naming_the_valid_arguments(client: Cl
     text = result.content[0].text  # type: ignore[union-attr]
     assert "'perod'" in text and "did you mean 'period'" in text
     assert "valid arguments:" in text and "group_by" in text
+
+
+@pytest.mark.parametrize(
+    ("tool", "period", "days"),
+    [
+        ("get_spend", "2026-01-10..2026-03-04", ("2026-01-10", "2026-03-04")),
+        ("model_breakdown", "2026-02", ("2026-02-01", "2026-02-28")),
+        ("get_spend", "2026-03-05", ("2026-03-05", "2026-03-05")),
+        ("get_spend", "the whole year", None),
+    ],
+)
+async def test_a_period_written_as_the_cli_takes_it_is_refused_naming_start_and_end(
+    client: Client, tool: str, period: str, days: tuple[str, str] | None
+) -> None:
+    """get_spend's own warning for an empty period suggests "such as 2026-01-10..2026-03-04" (the
+    CLI's --period takes it); a model that sent that back as `period` was told only the presets,
+    not that the tools take such days as start and end."""
+    result = await client.call_tool(tool, {"period": period})
+    assert result.is_error is True
+    text = result.content[0].text  # type: ignore[union-attr]
+    assert text.startswith(f"{tool}: argument 'period' got {json.dumps(period)}; allowed: one of today"), text
+    if days is None:
+        assert text.endswith("; or days as start and end (YYYY-MM-DD)"), text
+        return
+    start, end = days
+    assert text.endswith(f'; for those days give start "{start}" and end "{end}" instead'), text
+    done = await client.call_tool(tool, {"start": start, "end": end})  # as the error says: taken
+    assert done.is_error is False, done.content
 
 
 async def test_every_tool_rejects_an_unknown_argument_and_says_so_in_its_schema(client: Client) -> None:

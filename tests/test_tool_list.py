@@ -98,7 +98,8 @@ async def test_results_are_structured_behind_a_minimal_output_schema(client: Cli
             "get_spend",
             {"period": "last_year"},
             "get_spend: argument 'period' got \"last_year\"; allowed: one of today, yesterday, this_week, "
-            "last_week, this_month, last_month, last_7_days, last_30_days, this_year",
+            "last_week, this_month, last_month, last_7_days, last_30_days, this_year; or days as start "
+            "and end (YYYY-MM-DD)",
         ),
         (
             "get_spend",
