@@ -321,6 +321,53 @@ def test_subagent_file_skips_its_replayed_parent_history(home: Path, settings: S
     assert [r[2:6] for r in rows(settings, codex.SOURCE)] == [("sub-1", 100, 500, 50)]
 
 
+def test_a_subagents_replayed_parent_history_running_into_the_next_second_counts_once(
+    home: Path, settings: Settings
+) -> None:
+    """Codex stamps each rollout line as it writes it (openai/codex ``codex-rs/rollout/src/
+    recorder.rs`` at 05eb6e5e, ``JsonlWriter::write_rollout_item``: ``OffsetDateTime::now_utc()`` per
+    line), so a sub-agent's replayed parent history is a burst of lines a few milliseconds apart
+    that can cross a second. The parent's calls it repeats (new stamps, so new keys) counted again
+    once the burst crossed into the next second; now the whole burst is the replay."""
+    folder = home / "codex" / "sessions" / "2026" / "11" / "20"
+    folder.mkdir(parents=True)
+    first, second, own = _usage(1000, 0, 100, 0), _usage(2000, 1000, 200, 0), _usage(3000, 2000, 50, 0)
+    after_first = {k: first[k] + second[k] for k in first}
+    after_own = {k: after_first[k] + own[k] for k in first}
+
+    def count(total: dict[str, int], last: dict[str, int]) -> dict[str, object]:
+        return {"type": "token_count", "info": {"total_token_usage": total, "last_token_usage": last}}
+
+    parent_meta = {"id": "p-1", "timestamp": "2026-11-20T11:00:00.000Z", "cwd": "/w"}
+    parent = [
+        ("2026-11-20T11:00:00.000Z", "session_meta", parent_meta),
+        ("2026-11-20T11:00:00.100Z", "turn_context", {"model": "gpt-5"}),
+        ("2026-11-20T11:00:10.000Z", "event_msg", count(first, first)),
+        ("2026-11-20T11:00:20.000Z", "event_msg", count(after_first, second)),
+    ]
+    (folder / "rollout-2026-11-20T11-00-00-p-1.jsonl").write_text(_codex_lines(parent))
+    spawn = "2026-11-20T11:00:30.996Z"
+    source = {"subagent": {"thread_spawn": {"parent_thread_id": "p-1", "depth": 1}}}
+    sub = [
+        (spawn, "session_meta", {"id": "sub-1", "timestamp": spawn, "cwd": "/w", "source": source}),
+        ("2026-11-20T11:00:30.997Z", "session_meta", parent_meta),
+        ("2026-11-20T11:00:30.998Z", "turn_context", {"model": "gpt-5"}),
+        ("2026-11-20T11:00:30.999Z", "event_msg", count(first, first)),
+        ("2026-11-20T11:00:31.001Z", "event_msg", count(after_first, second)),  # the next second
+        ("2026-11-20T11:00:31.003Z", "turn_context", {"model": "gpt-5"}),  # the sub-agent's own turn
+        ("2026-11-20T11:00:36.000Z", "event_msg", count(after_own, own)),
+    ]
+    (folder / "rollout-2026-11-20T11-00-30-sub-1.jsonl").write_text(_codex_lines(sub))
+    conn = connect(settings.db)
+    agents.ingest_all(conn, settings, Pricer())
+    conn.close()
+    assert [r[2:6] for r in rows(settings, codex.SOURCE)] == [
+        ("p-1", 1000, 0, 100),
+        ("p-1", 1000, 1000, 200),
+        ("sub-1", 1000, 2000, 50),
+    ]
+
+
 def _codex_lines(lines: list[tuple[str, str, Any]]) -> str:
     return "".join(
         json.dumps({"timestamp": ts, "type": t, "payload": payload}) + "\n" for ts, t, payload in lines
