@@ -329,3 +329,75 @@ def test_amp_thread_costs_what_anthropic_bills(home: Path, settings: Settings) -
     )
     assert expected == 24_918_000
     assert _ledger_nanos(settings, "amp") == (1, expected)
+
+
+def _opencode_cost(inp: int, out: int, reasoning: int, read: int, rates: dict[str, Decimal]) -> str:
+    """OpenCode's ``cost`` of a call as ``Session.getUsage`` works it out (uncached input, output,
+    cache reads, and reasoning again at the output rate), in USD, as the JSON number it writes."""
+    terms = (
+        inp * rates["input_mtok"] + (out + reasoning) * rates["output_mtok"] + read * rates["cache_read_mtok"]
+    )
+    return str(terms / NANOS_PER_USD)
+
+
+def test_opencodes_own_cost_is_not_counted_where_it_counts_reasoning_twice(
+    home: Path, settings: Settings
+) -> None:
+    """OpenCode's ``Session.getUsage`` (anomalyco/opencode ``packages/opencode/src/session/index.ts``)
+    prices ``tokens.reasoning`` at the output rate on top of ``tokens.output``. With AI SDK v5 usage
+    (``LanguageModelV2Usage``) an OpenAI-style ``outputTokens`` holds the reasoning, stored as is, so
+    that ``cost`` counts the reasoning twice; the AI SDK v6 version stores ``output = outputTokens -
+    reasoningTokens`` and its ``cost`` is right. The ``auto`` cost mode (the default) counted
+    OpenCode's cost for both: $0.0135 for a call that costs $0.0095."""
+    from datetime import UTC, datetime
+
+    from cost_mcp.analytics.spend import get_spend
+    from cost_mcp.money import from_nanos
+    from cost_mcp.periods import days_period
+
+    gpt = {
+        k: _rate("openai", "gpt-5", k, r)
+        for k, r in [("input_mtok", "1.25"), ("cache_read_mtok", "0.125"), ("output_mtok", "10")]
+    }
+    created = 1795680000000
+    base = {"sessionID": "ses_1", "role": "assistant", "modelID": "gpt-5", "providerID": "openai"}
+    # One call: 10,000 prompt tokens (8,000 cached) and 600 out, 400 of them reasoning.
+    v5 = {"input": 2000, "output": 600, "reasoning": 400, "cache": {"read": 8000, "write": 0}, "total": 10600}
+    v6 = {"input": 2000, "output": 200, "reasoning": 400, "cache": {"read": 8000, "write": 0}, "total": 10600}
+    messages = [
+        {**base, "id": "msg_v5", "time": {"created": created}, "tokens": v5, "cost": 0},
+        {**base, "id": "msg_v6", "time": {"created": created + 60_000}, "tokens": v6, "cost": 0},
+    ]
+    messages[0]["cost"] = json.loads(_opencode_cost(2000, 600, 400, 8000, gpt))
+    messages[1]["cost"] = json.loads(_opencode_cost(2000, 200, 400, 8000, gpt))
+    assert (messages[0]["cost"], messages[1]["cost"]) == (0.0135, 0.0095)
+    db = home / "opencode" / "opencode.db"
+    db.parent.mkdir(parents=True)
+    conn = sqlite3.connect(db)
+    conn.execute("CREATE TABLE message (id TEXT PRIMARY KEY, session_id TEXT NOT NULL, data TEXT)")
+    conn.executemany(
+        "INSERT INTO message VALUES (?, ?, ?)", [(m["id"], "ses_1", json.dumps(m)) for m in messages]
+    )
+    conn.commit()
+    conn.close()
+    _ingest(settings)
+
+    call = _nanos(i=(2000, gpt["input_mtok"]), c=(8000, gpt["cache_read_mtok"]), o=(600, gpt["output_mtok"]))
+    assert call == 9_500_000
+    ledger = connect(settings.db)
+    try:
+        reported = dict(
+            ledger.execute(
+                "SELECT message_id, reported_cost_nanos FROM usage_events WHERE source = 'opencode'"
+            )
+        )
+        day = datetime.fromtimestamp(created / 1000, UTC).date()
+        spend = get_spend(
+            ledger, settings, days_period(day, day, tz=settings.tz), ["agent"], take_alerts=False
+        )
+    finally:
+        ledger.close()
+    assert settings.cost_mode == "auto"
+    assert reported == {"msg_v5": None, "msg_v6": call}
+    [row] = spend.rows
+    assert (row.cost_usd, row.unpriced_requests) == (from_nanos(2 * call), 0)
