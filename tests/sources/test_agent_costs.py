@@ -89,14 +89,20 @@ def test_codex_rollout_and_its_fork_cost_what_openai_bills(home: Path, settings:
     (``TokenCountEvent { info: TokenUsageInfo { total_token_usage, last_token_usage,
     model_context_window }, rate_limits }``; ``TokenUsage``: cached input inside ``input_tokens``,
     reasoning inside ``output_tokens``). A ``token_count`` re-sent with the same running total (a
-    rate-limit refresh) and a fork that copies the parent's lines into a new file add nothing."""
+    rate-limit refresh) and a fork add nothing: the fork's file starts with the parent's items
+    written again (``record_initial_history``, ``InitialHistory::Forked``), each line stamped as it
+    is written, so at the fork's time."""
     sid, fork = "0199b000-0000-7000-8000-00000000000a", "0199b000-0000-7000-8000-00000000000b"
     first, second = _codex_usage(12000, 8000, 500, 200), _codex_usage(15000, 12000, 800, 300)
     running = {k: first[k] + second[k] for k in first}
 
-    def meta(session: str, at: str) -> dict[str, object]:
+    def meta(session: str, at: str, **more: str) -> dict[str, object]:
         payload = {"id": session, "timestamp": at, "cwd": "/home/ana/shop", "originator": "codex_cli_rs"}
-        return {"timestamp": at, "type": "session_meta", "payload": {**payload, "model_provider": "openai"}}
+        return {
+            "timestamp": at,
+            "type": "session_meta",
+            "payload": {**payload, "model_provider": "openai", **more},
+        }
 
     turn: dict[str, object] = {
         "timestamp": "2026-11-20T09:00:00.210Z",
@@ -118,8 +124,14 @@ def test_codex_rollout_and_its_fork_cost_what_openai_bills(home: Path, settings:
     _jsonl(
         day / f"rollout-2026-11-20T09-00-00-{sid}.jsonl", [meta(sid, "2026-11-20T09:00:00.000Z"), *history]
     )
+    # The fork's copy: the same items, stamped a millisecond apart from the fork on.
+    copied = [
+        {**line, "timestamp": f"2026-11-20T09:30:00.{n:03}Z"}
+        for n, line in enumerate([meta(sid, "2026-11-20T09:00:00.000Z"), *history], start=1)
+    ]
     _jsonl(
-        day / f"rollout-2026-11-20T09-30-00-{fork}.jsonl", [meta(fork, "2026-11-20T09:30:00.000Z"), *history]
+        day / f"rollout-2026-11-20T09-30-00-{fork}.jsonl",
+        [meta(fork, "2026-11-20T09:30:00.000Z", forked_from_id=sid), *copied],
     )
     _ingest(settings)
 

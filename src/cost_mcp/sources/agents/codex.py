@@ -21,16 +21,17 @@ are cache writes.
 Not double counted:
 - a ``token_count`` repeated with an unchanged running total (Codex re-sends it, e.g. when only the
   rate limits changed) adds nothing;
-- a forked or resumed session copies earlier lines verbatim into a new file: each turn's key is its
+- a fork (``session_meta.forked_from_id``) and a sub-agent spawned with its parent's context
+  (``session_meta.source`` names ``thread_spawn``) start with the parent's history written again
+  (``record_initial_history``, ``InitialHistory::Forked``: "persist all rollout items as-is"). The
+  writer stamps each line as it writes it (``rollout/src/recorder.rs``,
+  ``JsonlWriter::write_rollout_item``), so the copy is one burst of lines from the first
+  ``session_meta`` on, each within :data:`_REPLAY_GAP_MS` of the one before, stamped at the fork,
+  not at the calls. Token counts in that burst are the parent's and only move the running total;
+  the burst ends at the first pause (the user's next prompt, the sub-agent's first model call);
+- a copy of earlier lines kept verbatim in another file (their own stamps): each turn's key is its
   timestamp, model and token counts, so the copy collapses onto the original (a copy is stamped
-  before its file's session began, and the original's session keeps the turn);
-- a sub-agent file (``session_meta.source`` names ``thread_spawn``) starts with its parent's history
-  replayed under the sub-agent's creation time: the writer stamps each line as it writes it
-  (``rollout/src/recorder.rs``, ``JsonlWriter::write_rollout_item``), so the replay is one burst of
-  lines from the first ``session_meta`` on, each within :data:`_REPLAY_GAP_MS` of the one before,
-  which may run into the next second. Token counts in that burst are the parent's and only move
-  the running total; the burst ends at the first pause, at the latest the sub-agent's first model
-  call.
+  before its file's session began, and the original's session keeps the turn).
 
 A line Codex was writing when it was killed ends without its newline; the next line it writes
 (on ``codex resume``, which reopens the file for append) follows on the same line. The line from
@@ -78,9 +79,9 @@ _TURN_EDGES = frozenset({"task_started", "turn_started", "task_complete", "turn_
 """``event_msg`` kinds that start or end a turn: a usage record unpaired there had no ``token_count``."""
 _MAX_PENDING = 64
 _REPLAY_GAP_MS = 1_000
-"""The longest pause between two lines of a sub-agent's replayed parent history: the writer puts
-them down back to back (milliseconds apart), while the sub-agent's own first ``token_count`` comes
-after a model call on that whole history."""
+"""The longest pause between two lines of a parent's history copied into a fork or a sub-agent: the
+writer puts them down back to back (milliseconds apart), while the file's own first ``token_count``
+comes after a prompt and a model call on that whole history."""
 COMPRESSED = ".jsonl.zst"
 
 
@@ -226,8 +227,8 @@ def _after_cut(raw: bytes) -> bytes | None:
 
 
 def _follow_replay(state: dict[str, object], stamp: object) -> None:
-    """Move a sub-agent file's replay on to this line, or end it at the first pause (or a line
-    with no time): from there on the lines are the sub-agent's own."""
+    """Move a fork's or sub-agent's copy of its parent's history on to this line, or end it at the
+    first pause (or a line with no time): from there on the lines are the file's own."""
     at, last = epoch_ms(stamp), state.get("replay_ms")
     if at is not None and isinstance(last, int) and 0 <= at - last <= _REPLAY_GAP_MS:
         state["replay_ms"] = at
@@ -261,7 +262,8 @@ def parse_line(raw: bytes, ctx: FileContext) -> Parsed:
             state["project"] = str(payload.get("cwd") or "")
             state["provider"] = str(payload.get("model_provider") or "openai").strip().lower()
             state["started_ms"] = epoch_ms(payload.get("timestamp")) or epoch_ms(stamp) or 0
-            if "thread_spawn" in msgspec.json.encode(payload.get("source")).decode():
+            forked = payload.get("forked_from_id")
+            if forked or "thread_spawn" in msgspec.json.encode(payload.get("source")).decode():
                 state["replay_ms"] = epoch_ms(stamp) or 0
         return None
     if kind == "token_usage_record":
@@ -295,7 +297,7 @@ def parse_line(raw: bytes, ctx: FileContext) -> Parsed:
             return limits or None  # the same running total again: no new usage
         state["total"] = list(total)
     if "replay_ms" in state:
-        return None  # the parent's history (and its limits), replayed into a sub-agent's file
+        return None  # the parent's history (and its limits), copied into a fork or a sub-agent
     replay = state.get("replay_second")  # kept by an earlier cost-mcp for a file read part-way
     if replay is not None:
         if str(stamp)[:19] == replay:
