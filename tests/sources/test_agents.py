@@ -321,6 +321,112 @@ def test_subagent_file_skips_its_replayed_parent_history(home: Path, settings: S
     assert [r[2:6] for r in rows(settings, codex.SOURCE)] == [("sub-1", 100, 500, 50)]
 
 
+def test_a_subagents_replayed_parent_history_running_into_the_next_second_counts_once(
+    home: Path, settings: Settings
+) -> None:
+    """Codex stamps each rollout line as it writes it (openai/codex ``codex-rs/rollout/src/
+    recorder.rs`` at 05eb6e5e, ``JsonlWriter::write_rollout_item``: ``OffsetDateTime::now_utc()`` per
+    line), so a sub-agent's replayed parent history is a burst of lines a few milliseconds apart
+    that can cross a second. The parent's calls it repeats (new stamps, so new keys) counted again
+    once the burst crossed into the next second; now the whole burst is the replay."""
+    folder = home / "codex" / "sessions" / "2026" / "11" / "20"
+    folder.mkdir(parents=True)
+    first, second, own = _usage(1000, 0, 100, 0), _usage(2000, 1000, 200, 0), _usage(3000, 2000, 50, 0)
+    after_first = {k: first[k] + second[k] for k in first}
+    after_own = {k: after_first[k] + own[k] for k in first}
+
+    def count(total: dict[str, int], last: dict[str, int]) -> dict[str, object]:
+        return {"type": "token_count", "info": {"total_token_usage": total, "last_token_usage": last}}
+
+    parent_meta = {"id": "p-1", "timestamp": "2026-11-20T11:00:00.000Z", "cwd": "/w"}
+    parent = [
+        ("2026-11-20T11:00:00.000Z", "session_meta", parent_meta),
+        ("2026-11-20T11:00:00.100Z", "turn_context", {"model": "gpt-5"}),
+        ("2026-11-20T11:00:10.000Z", "event_msg", count(first, first)),
+        ("2026-11-20T11:00:20.000Z", "event_msg", count(after_first, second)),
+    ]
+    (folder / "rollout-2026-11-20T11-00-00-p-1.jsonl").write_text(_codex_lines(parent))
+    spawn = "2026-11-20T11:00:30.996Z"
+    source = {"subagent": {"thread_spawn": {"parent_thread_id": "p-1", "depth": 1}}}
+    sub = [
+        (spawn, "session_meta", {"id": "sub-1", "timestamp": spawn, "cwd": "/w", "source": source}),
+        ("2026-11-20T11:00:30.997Z", "session_meta", parent_meta),
+        ("2026-11-20T11:00:30.998Z", "turn_context", {"model": "gpt-5"}),
+        ("2026-11-20T11:00:30.999Z", "event_msg", count(first, first)),
+        ("2026-11-20T11:00:31.001Z", "event_msg", count(after_first, second)),  # the next second
+        ("2026-11-20T11:00:31.003Z", "turn_context", {"model": "gpt-5"}),  # the sub-agent's own turn
+        ("2026-11-20T11:00:36.000Z", "event_msg", count(after_own, own)),
+    ]
+    (folder / "rollout-2026-11-20T11-00-30-sub-1.jsonl").write_text(_codex_lines(sub))
+    conn = connect(settings.db)
+    agents.ingest_all(conn, settings, Pricer())
+    conn.close()
+    assert [r[2:6] for r in rows(settings, codex.SOURCE)] == [
+        ("p-1", 1000, 0, 100),
+        ("p-1", 1000, 1000, 200),
+        ("sub-1", 1000, 2000, 50),
+    ]
+
+
+def test_a_codex_fork_counts_the_parents_calls_it_copies_once(home: Path, settings: Settings) -> None:
+    """``codex fork`` (and ``/fork``) starts a new rollout with the parent's items written again
+    (openai/codex ``record_initial_history``, ``InitialHistory::Forked``: "persist all rollout items
+    as-is"), each line stamped as it is written (``codex-rs/rollout/src/recorder.rs`` at 05eb6e5e,
+    ``JsonlWriter::write_rollout_item``), so the copies carry the fork's time, not the calls'. Each
+    of the parent's calls counted once more per fork; now the copied burst only moves the running
+    total, and the fork's own call counts."""
+    folder = home / "codex" / "sessions" / "2026" / "11" / "20"
+    folder.mkdir(parents=True)
+    first, second, own = _usage(8000, 0, 300, 100), _usage(9000, 8000, 400, 0), _usage(10000, 9000, 500, 0)
+    after_second = {k: first[k] + second[k] for k in first}
+    after_own = {k: after_second[k] + own[k] for k in first}
+
+    def count(total: dict[str, int], last: dict[str, int]) -> dict[str, object]:
+        return {"type": "token_count", "info": {"total_token_usage": total, "last_token_usage": last}}
+
+    parent_meta = {
+        "id": "p-2",
+        "timestamp": "2026-11-20T12:00:00.000Z",
+        "cwd": "/w",
+        "model_provider": "openai",
+    }
+    parent = [
+        ("2026-11-20T12:00:00.000Z", "session_meta", parent_meta),
+        ("2026-11-20T12:00:01.000Z", "turn_context", {"model": "gpt-5-codex"}),
+        ("2026-11-20T12:00:12.000Z", "event_msg", count(first, first)),
+        ("2026-11-20T12:01:30.000Z", "turn_context", {"model": "gpt-5-codex"}),
+        ("2026-11-20T12:01:41.000Z", "event_msg", count(after_second, second)),
+    ]
+    (folder / "rollout-2026-11-20T12-00-00-p-2.jsonl").write_text(_codex_lines(parent))
+    at = "2026-11-20T12:30:00.400Z"
+    fork_meta = {
+        "id": "f-2",
+        "forked_from_id": "p-2",
+        "timestamp": at,
+        "cwd": "/w",
+        "model_provider": "openai",
+    }
+    fork = [
+        (at, "session_meta", fork_meta),
+        ("2026-11-20T12:30:00.401Z", "session_meta", parent_meta),
+        ("2026-11-20T12:30:00.402Z", "turn_context", {"model": "gpt-5-codex"}),
+        ("2026-11-20T12:30:00.403Z", "event_msg", count(first, first)),
+        ("2026-11-20T12:30:00.404Z", "turn_context", {"model": "gpt-5-codex"}),
+        ("2026-11-20T12:30:00.406Z", "event_msg", count(after_second, second)),
+        ("2026-11-20T12:32:10.000Z", "turn_context", {"model": "gpt-5-codex"}),  # the user's next prompt
+        ("2026-11-20T12:32:19.000Z", "event_msg", count(after_own, own)),
+    ]
+    (folder / "rollout-2026-11-20T12-30-00-f-2.jsonl").write_text(_codex_lines(fork))
+    conn = connect(settings.db)
+    agents.ingest_all(conn, settings, Pricer())
+    conn.close()
+    assert [r[2:6] for r in rows(settings, codex.SOURCE)] == [
+        ("p-2", 8000, 0, 300),
+        ("p-2", 1000, 8000, 400),
+        ("f-2", 1000, 9000, 500),
+    ]
+
+
 def _codex_lines(lines: list[tuple[str, str, Any]]) -> str:
     return "".join(
         json.dumps({"timestamp": ts, "type": t, "payload": payload}) + "\n" for ts, t, payload in lines
@@ -812,11 +918,12 @@ def test_opencodes_own_cost_counts_in_the_auto_mode(
         )
     finally:
         conn.close()
-    # 0.0123, 0.006 and 0.01 USD read from the numbers' own text: exact nano-USD, no float on the way.
+    # 0.0123 and 0.006 USD read from the numbers' own text: exact nano-USD, no float on the way.
+    # msg_03's reasoning is inside its output, which OpenCode's cost counts twice: not taken.
     assert stored == {
         "msg_01": 12_300_000,
         "msg_02": 6_000_000,
-        "msg_03": 10_000_000,
+        "msg_03": None,
         "msg_05": None,
         "msg_06": None,
         "msg_07": None,

@@ -21,12 +21,17 @@ are cache writes.
 Not double counted:
 - a ``token_count`` repeated with an unchanged running total (Codex re-sends it, e.g. when only the
   rate limits changed) adds nothing;
-- a forked or resumed session copies earlier lines verbatim into a new file: each turn's key is its
+- a fork (``session_meta.forked_from_id``) and a sub-agent spawned with its parent's context
+  (``session_meta.source`` names ``thread_spawn``) start with the parent's history written again
+  (``record_initial_history``, ``InitialHistory::Forked``: "persist all rollout items as-is"). The
+  writer stamps each line as it writes it (``rollout/src/recorder.rs``,
+  ``JsonlWriter::write_rollout_item``), so the copy is one burst of lines from the first
+  ``session_meta`` on, each within :data:`_REPLAY_GAP_MS` of the one before, stamped at the fork,
+  not at the calls. Token counts in that burst are the parent's and only move the running total;
+  the burst ends at the first pause (the user's next prompt, the sub-agent's first model call);
+- a copy of earlier lines kept verbatim in another file (their own stamps): each turn's key is its
   timestamp, model and token counts, so the copy collapses onto the original (a copy is stamped
-  before its file's session began, and the original's session keeps the turn);
-- a sub-agent file (``session_meta.source`` names ``thread_spawn``) starts with its parent's history
-  replayed under the sub-agent's creation time: token counts stamped in that second are the
-  parent's and only move the running total.
+  before its file's session began, and the original's session keeps the turn).
 
 A line Codex was writing when it was killed ends without its newline; the next line it writes
 (on ``codex resume``, which reopens the file for append) follows on the same line. The line from
@@ -73,6 +78,10 @@ _WRITES = "cache_write_input_tokens"
 _TURN_EDGES = frozenset({"task_started", "turn_started", "task_complete", "turn_complete", "turn_aborted"})
 """``event_msg`` kinds that start or end a turn: a usage record unpaired there had no ``token_count``."""
 _MAX_PENDING = 64
+_REPLAY_GAP_MS = 1_000
+"""The longest pause between two lines of a parent's history copied into a fork or a sub-agent: the
+writer puts them down back to back (milliseconds apart), while the file's own first ``token_count``
+comes after a prompt and a model call on that whole history."""
 COMPRESSED = ".jsonl.zst"
 
 
@@ -217,6 +226,16 @@ def _after_cut(raw: bytes) -> bytes | None:
     return None
 
 
+def _follow_replay(state: dict[str, object], stamp: object) -> None:
+    """Move a fork's or sub-agent's copy of its parent's history on to this line, or end it at the
+    first pause (or a line with no time): from there on the lines are the file's own."""
+    at, last = epoch_ms(stamp), state.get("replay_ms")
+    if at is not None and isinstance(last, int) and 0 <= at - last <= _REPLAY_GAP_MS:
+        state["replay_ms"] = at
+    else:
+        del state["replay_ms"]
+
+
 def parse_line(raw: bytes, ctx: FileContext) -> Parsed:
     """Usage from one rollout line; session and model lines update the file's state."""
     try:
@@ -233,6 +252,8 @@ def parse_line(raw: bytes, ctx: FileContext) -> Parsed:
     if not isinstance(payload, dict):
         return None
     state = ctx.state
+    if "replay_ms" in state:
+        _follow_replay(state, stamp)
     if kind == "session_meta":
         # A sub-agent's file also carries its parent's session_meta: the first one is the file's.
         if "session" not in state:
@@ -241,8 +262,9 @@ def parse_line(raw: bytes, ctx: FileContext) -> Parsed:
             state["project"] = str(payload.get("cwd") or "")
             state["provider"] = str(payload.get("model_provider") or "openai").strip().lower()
             state["started_ms"] = epoch_ms(payload.get("timestamp")) or epoch_ms(stamp) or 0
-            if "thread_spawn" in msgspec.json.encode(payload.get("source")).decode():
-                state["replay_second"] = str(stamp or "")[:19]
+            forked = payload.get("forked_from_id")
+            if forked or "thread_spawn" in msgspec.json.encode(payload.get("source")).decode():
+                state["replay_ms"] = epoch_ms(stamp) or 0
         return None
     if kind == "token_usage_record":
         return _usage_record(payload, stamp, ctx)
@@ -274,10 +296,12 @@ def parse_line(raw: bytes, ctx: FileContext) -> Parsed:
         if isinstance(previous, list) and tuple(previous) == total:
             return limits or None  # the same running total again: no new usage
         state["total"] = list(total)
-    replay = state.get("replay_second")
+    if "replay_ms" in state:
+        return None  # the parent's history (and its limits), copied into a fork or a sub-agent
+    replay = state.get("replay_second")  # kept by an earlier cost-mcp for a file read part-way
     if replay is not None:
         if str(stamp)[:19] == replay:
-            return None  # the parent's history (and its limits), replayed into a sub-agent's file
+            return None
         del state["replay_second"]
     if last is None:
         if total is None:

@@ -8,7 +8,8 @@ Whether ``output`` already includes ``reasoning`` depends on the provider's SDK:
 there it tells (it equals input + cache + output + reasoning only when reasoning is apart); without
 it, Google's models report thoughts apart and the others inside output. A message counts once by
 its id, whether it is read from the database, a JSON file, or both. ``cost`` is OpenCode's own price of
-the call (models.dev's rates, or the user's for a custom model), kept as the reported cost.
+the call (models.dev's rates, or the user's for a custom model), kept as the reported cost, except
+where OpenCode counted the reasoning twice (reasoning inside ``output``, priced again on its own).
 
 One assistant message can be several model calls (steps of a tool-calling loop): OpenCode adds each
 step's cost to the message's ``cost`` but overwrites its ``tokens`` with the last step's
@@ -90,6 +91,11 @@ def _event(message: object, session_hint: str | None = None) -> AgentEvent | Ski
     else:
         apart = provider_id in _REASONING_APART
     session = message.get("sessionID")
+    # OpenCode prices ``reasoning`` at the output rate on top of ``output`` (``getUsage``: "charge
+    # reasoning tokens at the same rate as output tokens"). Where ``output`` already holds the
+    # reasoning (AI SDK v5 usage from OpenAI-style providers) its ``cost`` counts those tokens twice:
+    # the call is priced from its tokens instead (or shown unpriced), never at that amount.
+    reported = None if reasoning and not apart else _reported(message.get("cost"))
     return AgentEvent(
         key=message_id,
         ts_ms=created,
@@ -100,7 +106,7 @@ def _event(message: object, session_hint: str | None = None) -> AgentEvent | Ski
         tokens=Tokens(
             input=inp, cache_read=read, cache_write_5m=write, output=out + (reasoning if apart else 0)
         ),
-        reported_cost_nanos=_reported(message.get("cost")),
+        reported_cost_nanos=reported,
     )
 
 
