@@ -13,7 +13,8 @@ from urllib.parse import urlsplit
 
 import pytest
 
-from cost_mcp.analytics import dashboard, forecast, spend
+from cost_mcp.analytics import budgets, dashboard, forecast, spend
+from cost_mcp.models import BudgetScope
 from cost_mcp.money import format_usd
 from cost_mcp.pricing import Pricer, Tokens
 from cost_mcp.sources.reported import record_call
@@ -694,4 +695,76 @@ def test_rows_rounded_apart_from_their_total_say_so_under_the_table(browser: Any
         pg.wait_for_selector("#breakdown >> text=By agent")
         assert shown(pg, "#breakdown-total") == (Decimal("10.005"), "$10.00")
         assert pg.locator("#breakdown-rounding").count() == 0
+        assert pg.errors == []
+
+
+def test_daily_and_hourly_rows_rounded_apart_from_their_total_say_so(browser: Any, served: Served) -> None:
+    # $3.335 a day on three days, each at its own hour: the daily and the hourly tables showed
+    # $3.34 three times under a total of $10.00 (10.005, half-even) with nothing said, where the
+    # breakdown and `cost-mcp report` say why.
+    today = datetime.now(UTC).replace(hour=12, minute=0, second=0, microsecond=0)
+    with served.ledger.use() as c:
+        for n in range(3):
+            record_call(
+                c,
+                Pricer(),
+                provider="openai",
+                model="gpt-4o",
+                tokens=Tokens(input=1_334_000),  # $3.335 at $2.50 per million
+                agent="thirds",
+                timestamp=today - timedelta(days=n, hours=n + 1),
+            )
+    first, last = (today - timedelta(days=2)).date().isoformat(), today.date().isoformat()
+    with opened(browser, f"{served.url}&agents=thirds&start={first}&end={last}") as pg:
+        pg.wait_for_selector("body[data-complete]", state="attached")
+        assert shown(pg, "#period-total") == (Decimal("10.005"), "$10.00")
+        assert shown(pg, "#hourly-total") == (Decimal("10.005"), "$10.00")
+        daily = pg.locator("#daily tbody tr").all_text_contents()
+        assert len(daily) == 3 and all("$3.34" in row for row in daily)
+        hours = [row for row in pg.locator("#hourly tbody tr").all_text_contents() if "$3.34" in row]
+        assert len(hours) == 3
+        with served.ledger.use() as c:
+            want = dashboard.build_dashboard(
+                c, served.settings, start=first, end=last, filters=spend.Filters(agents=["thirds"])
+            )
+        for where, note in (
+            ("#daily-rounding", want.daily_rounding_note),
+            ("#hourly-rounding", want.hourly_rounding_note),
+        ):
+            assert note is not None and "add up to $10.02" in note and "$10.00 is their exact sum" in note
+            assert pg.locator(where).inner_text() == note
+        # One day, one hour: the rows add up as shown, and nothing is said.
+        pg.goto(f"{served.base}/?agents=thirds&start={last}&end={last}")
+        pg.wait_for_selector("body[data-complete]", state="attached")
+        assert shown(pg, "#period-total") == (Decimal("3.335"), "$3.34")
+        assert pg.locator("#daily-rounding").count() == 0 and pg.locator("#hourly-rounding").count() == 0
+        assert pg.errors == []
+
+
+def test_a_budgets_spent_and_left_add_up_to_its_limit_as_shown(browser: Any, served: Served) -> None:
+    # $5.005 spent of $10.01 read "$5.00 spent, $5.00 left" (each rounded half-even on its own),
+    # a cent short of the limit; `cost-mcp budget status` shows $5.01 left (money.shown_left).
+    with served.ledger.use() as c:
+        record_call(
+            c,
+            Pricer(),
+            provider="openai",
+            model="gpt-4o",
+            tokens=Tokens(input=2_002_000),  # $5.005 at $2.50 per million
+            agent="halves",
+            timestamp=datetime.now(UTC) - timedelta(seconds=10),
+        )
+        budgets.set_budget(c, "halves", Decimal("10.01"), "day", BudgetScope(agents=["halves"]))
+    with opened(browser, served.url) as pg:
+        gauge = pg.locator('.gauge[data-budget="halves"]')
+        text = gauge.inner_text()
+        assert "$10.01 per day" in text and "$5.00 spent" in text and "$5.01 left" in text
+        assert shown(pg, '.gauge[data-budget="halves"] .left') == (Decimal("5.01"), "$5.01 left")
+        with served.ledger.use() as c:
+            st = next(
+                b
+                for b in budgets.budget_status(c, served.settings, take_alerts=False).budgets
+                if b.budget.name == "halves"
+            )
+        assert st.remaining_usd == Decimal("5.005")  # the exact amount stays in the result
         assert pg.errors == []

@@ -22,7 +22,7 @@ from cost_mcp.analytics.spend import PARTIAL, Filters, get_spend, resolve
 from cost_mcp.config import Settings
 from cost_mcp.errors import InvalidInputError
 from cost_mcp.models import Breakdown, Dashboard, SpendResult, SpendRow
-from cost_mcp.money import format_usd, rounding_note
+from cost_mcp.money import format_usd, rounding_note, shown_left
 from cost_mcp.periods import Period, resolve_period
 from cost_mcp.store.connection import Conn
 
@@ -75,6 +75,7 @@ def build_dashboard(
         *ahead.warnings,
     ]
     partial = dict.fromkeys(w for w in said if w.startswith(PARTIAL))
+    hours = cost_by_hour(conn, settings, p, filters)
     return Dashboard(
         generated_at=moment.isoformat(timespec="seconds"),
         period=p.name,
@@ -84,10 +85,21 @@ def build_dashboard(
         this_month=this_month,
         daily_by_provider=daily,
         breakdowns=parts,
-        hourly=cost_by_hour(conn, settings, p, filters),
+        hourly=hours,
         budgets=budgets,
         forecast=ahead,
         warnings=list(partial),
+        # Said by the server, as under `cost-mcp report`'s table: the page only shows these lines
+        # and figures, never a second rounding rule of its own in JS floats.
+        daily_rounding_note=rounding_note(
+            (r.cost_usd for r in daily.rows), daily.total_usd, "The rows", exactly=None
+        ),
+        hourly_rounding_note=rounding_note(
+            (h.cost_usd for h in hours.hours), hours.total_usd, "The hours", exactly=None
+        ),
+        budgets_left_usd={
+            st.budget.name: shown_left(st.budget.amount_usd, st.spent_usd) for st in budgets.budgets
+        },
     )
 
 

@@ -181,7 +181,10 @@
       ? " (days in " + st.timezone + ", the configured timezone; the figures above are in " + pageZone + ")" : "";
     return "counts " + span + zone;
   }
-  function gauge(st, pageZone) {
+  /* ``left``: what is left as shown beside the limit and spent (the server's money.shown_left, as
+     `cost-mcp budget status` shows it): the exact remainder rounded on its own read "$5.00 spent,
+     $5.00 left" of $10.01, a cent short. */
+  function gauge(st, pageZone, left) {
     var b = st.budget, limit = b.amount_usd;
     var projectedPct = limit ? (st.projected_usd / limit) * 100 : 0;
     var scale = Math.min(Math.max(110, st.percent * 1.05, projectedPct * 1.05), 300);
@@ -205,7 +208,8 @@
       h("p", {}, h("span", { class: "state", text: STATUS_TEXT[st.status] || st.status }),
         " · ", cost(st.spent_usd, st.unpriced_requests),
         // Past the limit, what is left is negative: "-$7.50 left" read oddly; say how far over.
-        " spent (" + st.percent + "%), " + (st.remaining_usd < 0 ? usd(-st.remaining_usd) + " over" : usd(st.remaining_usd) + " left")),
+        " spent (" + st.percent + "%), ", left < 0 ? h("span", { class: "left", "data-usd": String(-left), text: usd(-left) + " over" })
+          : h("span", { class: "left", "data-usd": String(left), text: usd(left) + " left" })),
       // Calls with no known price count nothing against the budget: the projection lacks them too.
       // Not the forecast panel's rule (the last 7 whole days): this one reacts to today, as
       // `cost-mcp budget status` says; each figure names its own.
@@ -224,7 +228,10 @@
       h("div", {}, h("p", { class: "muted", text: "Days" }), h("p", { class: "figure", text: f.days_elapsed + " of " + f.days_in_period })));
     var list = d.budgets.budgets;
     if (!list.length) fill("budgets", h("p", { class: "muted", text: "No budgets yet: cost-mcp budget set NAME AMOUNT, or set_budget from your assistant." }));
-    else fill.apply(null, ["budgets"].concat(list.map(function (st) { return gauge(st, d.daily_by_provider.period.timezone); })));
+    else fill.apply(null, ["budgets"].concat(list.map(function (st) {
+      var left = d.budgets_left_usd && d.budgets_left_usd[st.budget.name];
+      return gauge(st, d.daily_by_provider.period.timezone, left === undefined ? st.remaining_usd : left);
+    })));
   }
 
   /* ---- charts ---- */
@@ -292,7 +299,9 @@
       h("p", {}, "Total " + r.period.name.replace(/_/g, " ") + ": ", h("strong", { id: "period-total", "data-usd": String(r.total_usd), text: totalText(r.total_usd, unpricedIn(r.rows)) }),
         r.attribution.length ? h("span", { class: "muted", text: " · " + r.attribution.length + " estimate row(s) only attribute billed days (not added)" }) : null),
       legend(keys, byBasis), svg,
-      numbers("daily", "Numbers (" + rows.length + " rows)", table("Daily spend by provider and basis", ["Day", "Provider", "Basis", "Cost", "Calls"], rows, [0, 0, 0, 1, 1])));
+      numbers("daily", "Numbers (" + rows.length + " rows)", table("Daily spend by provider and basis", ["Day", "Provider", "Basis", "Cost", "Calls"], rows, [0, 0, 0, 1, 1])),
+      // Worked out by the server (money.rounding_note), as under the breakdown's table.
+      d.daily_rounding_note ? h("p", { class: "muted", id: "daily-rounding", text: d.daily_rounding_note }) : null);
   }
   function hbars(items, caption, W) {
     var top = Math.max.apply(null, [0].concat(items.map(function (it) { return Math.max(it.value, 0); })));
@@ -361,7 +370,8 @@
     var rows = hr.hours.map(function (x) { return [("0" + x.hour).slice(-2) + ":00", cost(x.cost_usd, x.unpriced_requests), int(x.requests)]; });
     fill("hourly",
       h("p", { class: "muted" }, "Estimated, calls recorded one by one only (not billed amounts): ", h("strong", { id: "hourly-total", "data-usd": String(hr.total_usd), text: totalText(hr.total_usd, unpricedIn(hr.hours)) }), " in " + hr.period.timezone + " hours"),
-      svg, numbers("hourly", "Numbers (24 hours)", table("Cost by hour of day", ["Hour", "Cost", "Calls"], rows, [0, 1, 1])));
+      svg, numbers("hourly", "Numbers (24 hours)", table("Cost by hour of day", ["Hour", "Cost", "Calls"], rows, [0, 1, 1])),
+      d.hourly_rounding_note ? h("p", { class: "muted", id: "hourly-rounding", text: d.hourly_rounding_note }) : null);
   }
   function renderAnomalies(d) {
     var a = d.forecast.anomalies;
