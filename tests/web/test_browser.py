@@ -768,3 +768,38 @@ def test_a_budgets_spent_and_left_add_up_to_its_limit_as_shown(browser: Any, ser
             )
         assert st.remaining_usd == Decimal("5.005")  # the exact amount stays in the result
         assert pg.errors == []
+
+
+def test_a_reload_back_or_a_copied_link_keeps_the_breakdown_and_stacking_on_show(
+    browser: Any, served: Served
+) -> None:
+    # The address kept the period and the filters only: a reload (or the link copied) came back
+    # "by model", stacked by provider, whatever tab and stacking the person had been reading.
+    selected = '#tabs button[aria-selected="true"]'
+    stack = 'input[name="stack"]:checked'
+    with opened(browser, f"{served.url}&view=agent&stack=basis") as pg:
+        pg.wait_for_selector("body[data-complete]", state="attached")
+        assert pg.locator(selected).get_attribute("data-dim") == "agent"
+        assert pg.locator("#breakdown > p").first.inner_text().startswith("By agent")
+        assert pg.locator(stack).get_attribute("value") == "basis"
+        assert pg.locator("#daily .legend").inner_text().split() == ["estimated"]
+        # The page's own parameters never reach the API, which refuses what it does not take.
+        asked = [u for u in pg.requests if "/api/" in u]
+        assert asked and not any("view=" in u or "stack=" in u for u in asked)
+        pg.locator("#tab-project").click()
+        pg.locator('input[name="stack"][value="provider"]').check()
+        assert "view=project" in pg.url and "stack=" not in pg.url
+        reload(pg)
+        pg.wait_for_selector("body[data-complete]", state="attached")
+        assert pg.locator(selected).get_attribute("data-dim") == "project"
+        assert pg.locator("#breakdown > p").first.inner_text().startswith("By project")
+        assert pg.locator(stack).get_attribute("value") == "provider"
+        # A choice is a step in the history with the view it was made in; Back shows that view.
+        rendered_again(pg, lambda: pg.select_option('select[name="providers"]', "anthropic"))
+        pg.locator("#tab-session").click()
+        assert "view=session" in pg.url and "providers=anthropic" in pg.url
+        rendered_again(pg, pg.go_back)
+        assert "providers" not in pg.url
+        assert pg.locator(selected).get_attribute("data-dim") == "project"
+        pg.wait_for_selector("#breakdown >> text=By project")
+        assert pg.errors == []

@@ -492,6 +492,25 @@
     return out;
   }
   var fromAddress = mode === "web" ? window.location.search.slice(1) : "";
+  /* What is on show of the figures (the breakdown's tab, how the daily bars stack) is in the
+     address too, beside the period and filters: a reload, Back or a copied link came back "by
+     model, by provider" whatever the person had been reading. The page's own: taken out of the
+     address before a question is asked (the API refuses a parameter it does not take). */
+  var DIMS = ["model", "agent", "project", "member", "session"];
+  function viewFrom(q) {
+    state.dim = DIMS.indexOf(q.get("view")) >= 0 ? q.get("view") : "model";
+    state.stack = q.get("stack") === "basis" ? "basis" : "provider";
+    document.querySelector('input[name="stack"][value="' + state.stack + '"]').checked = true;
+    q.delete("view"); q.delete("stack");
+  }
+  function address() {
+    var q = new URLSearchParams(state.query);
+    if (state.dim !== "model") q.set("view", state.dim);
+    if (state.stack !== "provider") q.set("stack", state.stack);
+    return "?" + q.toString();
+  }
+  /* A view changed on the page: the address follows, as one step with the figures it shows. */
+  function viewChanged() { if (mode === "web" && state.data) window.history.replaceState(null, "", address()); }
   /* ``how``: "choice" (a select changed), "quiet" (the minute's refresh) or "address" (the first
      load, Back or Forward: the address says what to show). The status line is a live region: a
      screen reader read out "Loading…" and then the new time every minute, whatever its user was
@@ -501,15 +520,16 @@
     var args = selection(), q = new URLSearchParams();
     Object.keys(args).forEach(function (k) { [].concat(args[k]).forEach(function (v) { q.append(k, v); }); });
     // The first load follows the address (period, start, end, timezone, filters): links can be shared.
-    if (fromAddress) { q = new URLSearchParams(fromAddress); fromAddress = ""; }
+    if (fromAddress) { q = new URLSearchParams(fromAddress); fromAddress = ""; viewFrom(q); }
     q.delete("breakdowns");
     var generation = ++state.generation;
     document.body.removeAttribute("data-complete");
     state.query = q.toString();
     // The address follows the choice, so a reload or a copied link shows the same figures; each
     // choice is a step in the history, so Back shows the figures before it (it left the page).
-    if (how === "choice" && window.location.search !== "?" + state.query) window.history.pushState(null, "", "?" + state.query);
-    else window.history.replaceState(null, "", "?" + state.query);
+    var where = address();
+    if (how === "choice" && window.location.search !== where) window.history.pushState(null, "", where);
+    else window.history.replaceState(null, "", where);
     document.getElementById("status").setAttribute("aria-live", quiet ? "off" : "polite");
     if (!quiet) status("Loading…", false);
     // The tab on show comes with the rest; the other breakdowns follow, one at a time, so the page
@@ -612,11 +632,11 @@
     }
     document.getElementById("controls").addEventListener("submit", function (e) { e.preventDefault(); });
     Array.prototype.forEach.call(document.querySelectorAll('input[name="stack"]'), function (r) {
-      r.addEventListener("change", function () { state.stack = r.value; if (state.data) renderDaily(state.data); });
+      r.addEventListener("change", function () { state.stack = r.value; viewChanged(); if (state.data) renderDaily(state.data); });
     });
     document.getElementById("tabs").addEventListener("click", function (e) {
       var dim = e.target && e.target.getAttribute && e.target.getAttribute("data-dim");
-      if (dim) { state.dim = dim; if (state.data) { renderBreakdown(state.data); renderNotes(state.data); } }
+      if (dim) { state.dim = dim; viewChanged(); if (state.data) { renderBreakdown(state.data); renderNotes(state.data); } }
       if (dim && mode === "web" && state.data && !state.data.breakdowns[dim]) more(state.generation);
     });
     // The tab pattern a keyboard expects of a tablist: arrows, Home and End move to a tab and show it.
