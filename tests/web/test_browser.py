@@ -803,3 +803,37 @@ def test_a_reload_back_or_a_copied_link_keeps_the_breakdown_and_stacking_on_show
         assert pg.locator(selected).get_attribute("data-dim") == "project"
         pg.wait_for_selector("#breakdown >> text=By project")
         assert pg.errors == []
+
+
+def test_a_long_or_wide_name_is_cut_between_characters_within_its_column(
+    browser: Any, served: Served
+) -> None:
+    # A bar's name was cut at a count of UTF-16 units guessed from an average width: forty emoji
+    # lost half of the eighteenth, shown as "\ufffd", and wide letters ran over the bars.
+    names = ("\U0001f984" * 40, "W" * 60, "\u05e2\u05d1\u05e8\u05d9\u05ea-" * 12)
+    with served.ledger.use() as c:
+        for name in names:
+            call(c, 1, project=name)
+    with opened(browser, served.url) as pg:
+        pg.wait_for_selector("body[data-complete]", state="attached")
+        pg.locator("#tab-project").click()
+        pg.wait_for_selector("#breakdown >> text=By project")
+        # Each name is followed by its bar, whose title starts with the name in full.
+        labels = pg.evaluate(
+            """() => [...document.querySelectorAll('#breakdown > svg > text[x="4"]')].map(t => {
+                const bar = t.nextElementSibling.getBBox(), box = t.getBBox();
+                const full = t.nextElementSibling.querySelector('title').textContent.split(': ')[0];
+                return {name: full, text: t.textContent,
+                        lone: !t.textContent.isWellFormed(),  // half of a surrogate pair
+                        over: box.x + box.width - bar.x};
+            })"""
+        )
+        cut = [x for x in labels if x["name"] in names]
+        assert len(cut) == 3
+        for x in cut:
+            assert x["text"].endswith("…") and x["name"].startswith(x["text"][:-1]), x
+            assert not x["lone"], x
+            assert x["over"] <= 0, x  # the name ends before its bar begins
+        # A short name is shown whole.
+        assert any(x["text"] == x["name"] == "api" for x in labels)
+        assert pg.errors == []

@@ -303,6 +303,27 @@
       // Worked out by the server (money.rounding_note), as under the breakdown's table.
       d.daily_rounding_note ? h("p", { class: "muted", id: "daily-rounding", text: d.daily_rounding_note }) : null);
   }
+  /* A name as the characters a reader sees (an emoji, a flag, a letter and its accent are one each):
+     cut between UTF-16 units, "🦄" lost half of itself and showed as "�". */
+  function graphemes(text) {
+    if (window.Intl && Intl.Segmenter) return Array.from(new Intl.Segmenter().segment(text), function (x) { return x.segment; });
+    return Array.from(text);
+  }
+  /* Each bar's name cut, between characters, to the width its column has, measured once drawn: a
+     count of characters at an average width let wide ones ("WWW…", emoji, CJK) run over the bars. */
+  function fitNames(svg) {
+    Array.prototype.forEach.call(svg.querySelectorAll("text.name"), function (t) {
+      var room = Number(t.getAttribute("data-room"));
+      if (t.getComputedTextLength() <= room) return;
+      var g = graphemes(t.getAttribute("data-name")), lo = 0, hi = g.length - 1;
+      while (lo < hi) {  // the most characters that fit with the "…"
+        var mid = (lo + hi + 1) >> 1;
+        t.textContent = g.slice(0, mid).join("") + "…";
+        if (t.getComputedTextLength() <= room) lo = mid; else hi = mid - 1;
+      }
+      t.textContent = g.slice(0, lo).join("") + "…";
+    });
+  }
   function hbars(items, caption, W) {
     var top = Math.max.apply(null, [0].concat(items.map(function (it) { return Math.max(it.value, 0); })));
     // Names, bars and amounts share the width: on a narrow screen the names are cut shorter and
@@ -312,7 +333,9 @@
     var svg = s("svg", { viewBox: "0 0 " + W + " " + H, role: "img", "aria-label": caption + "; the numbers are in the table below" });
     items.forEach(function (it, i) {
       var y = 3 + i * row, w = top > 0 ? (Math.max(it.value, 0) / top) * (W - L - R) : 0;
-      svg.appendChild(s("text", { x: 4, y: y + 15 }, document.createTextNode(it.name.length > chars ? it.name.slice(0, chars - 1) + "…" : it.name)));
+      var g = graphemes(it.name);
+      svg.appendChild(s("text", { x: 4, y: y + 15, class: "name", "data-name": it.name, "data-room": L - 8 },
+        document.createTextNode(g.length > chars ? g.slice(0, chars - 1).join("") + "…" : it.name)));
       var rect = s("rect", { x: L, y: y + 3, width: Math.max(w, 0.5), height: row - 8, class: it.cls });
       rect.appendChild(s("title", {}, document.createTextNode(it.name + ": " + it.text)));
       svg.appendChild(rect);
@@ -353,6 +376,8 @@
       numbers("breakdown", "Numbers (" + rows.length + " rows)", table("Spend by " + dim + " (bars coloured by basis)", [dim, "Basis", "Cost", "Calls", "Tokens"], rows, [0, 0, 1, 1, 1])),
       // Worked out once, by the server (money.rounding_note), as `cost-mcp report` prints it.
       r.rounding_note ? h("p", { class: "muted", id: "breakdown-rounding", text: r.rounding_note }) : null);
+    var chart = document.querySelector("#breakdown > svg");
+    if (chart) fitNames(chart);
   }
   function renderHourly(d) {
     var hr = d.hourly, top = Math.max.apply(null, [0].concat(hr.hours.map(function (x) { return x.cost_usd || 0; })));
