@@ -837,3 +837,28 @@ def test_a_long_or_wide_name_is_cut_between_characters_within_its_column(
         # A short name is shown whole.
         assert any(x["text"] == x["name"] == "api" for x in labels)
         assert pg.errors == []
+
+
+def test_filtered_the_page_says_the_budgets_and_forecast_are_not(browser: Any, served: Served) -> None:
+    # Filtered to one provider, every section showed its spend but the forecast and the budgets,
+    # which stayed everyone's (as the tools define them) with nothing on the page saying so.
+    with opened(browser, f"{served.url}&providers=anthropic") as pg:
+        pg.wait_for_selector("body[data-complete]", state="attached")
+        with served.ledger.use() as c:
+            p = spend.resolve(served.settings, None, None, None, None)
+            whole = forecast.spend_forecast(c, served.settings, p, take_alerts=False).spent_usd
+            mine = spend.get_spend(
+                c, served.settings, p, (), spend.Filters(providers=["anthropic"])
+            ).total_usd
+        assert shown(pg, "#forecast-spent")[0] == whole != mine == shown(pg, "#period-total")[0]
+        note = pg.locator("#budgets-unfiltered")
+        assert note.is_visible()
+        assert note.inner_text() == (
+            # The name set apart (FSI ... PDI): a right-to-left one does not reorder the words after it.
+            "Not filtered by providers \u2068anthropic\u2069: the forecast counts all spend, and each "
+            "budget what its own scope counts."
+        )
+        # Unfiltered, there is nothing to say.
+        rendered_again(pg, lambda: pg.select_option('select[name="providers"]', ""))
+        assert not note.is_visible()
+        assert pg.errors == []

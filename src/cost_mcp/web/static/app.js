@@ -219,8 +219,19 @@
         (st.fired_thresholds.length ? " · fired " + st.fired_thresholds.map(function (t) { return Math.round(Number(t) * 100) + "%"; }).join(", ") : "") }),
       scope ? h("p", { class: "muted", text: "counts " + scope }) : null);
   }
+  /* A name set apart from the text around it, whatever its direction: a name in Hebrew or Arabic,
+     or one holding a right-to-left override, reordered the words after it in the same line. */
+  function isolated(name) { return "\u2068" + name + "\u2069"; }
   function renderBudgets(d) {
     var f = d.forecast;
+    // The filters chosen apply to every other section; these figures stayed the organisation's,
+    // with nothing saying so: a finance lead filtered to one project read the whole month's
+    // spend and forecast under it (the tools say it: budgets and forecast are never filtered).
+    var on = Object.keys(d.filters || {}).filter(function (k) { return d.filters[k].length; });
+    var unfiltered = document.getElementById("budgets-unfiltered");
+    unfiltered.hidden = !on.length;
+    unfiltered.textContent = on.length ? "Not filtered by " + on.map(function (k) { return k + " " + d.filters[k].map(isolated).join(", "); }).join("; ") +
+      ": the forecast counts all spend, and each budget what its own scope counts." : "";
     fill("forecast",
       h("div", {}, h("p", { class: "muted", text: "Spent in " + f.period.name.replace(/_/g, " ") }), h("p", { class: "figure", id: "forecast-spent", "data-usd": String(f.spent_usd), text: usd(f.spent_usd) })),
       h("div", {}, h("p", { class: "muted", text: "Burn rate (period / 7 days before today)" }), h("p", { class: "figure", text: usd(f.burn_rate_period_usd_per_day) + " / " + usd(f.burn_rate_7d_usd_per_day) + " per day" })),
