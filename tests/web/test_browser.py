@@ -862,3 +862,20 @@ def test_filtered_the_page_says_the_budgets_and_forecast_are_not(browser: Any, s
         rendered_again(pg, lambda: pg.select_option('select[name="providers"]', ""))
         assert not note.is_visible()
         assert pg.errors == []
+
+
+def test_a_right_to_left_name_in_a_line_of_text_keeps_to_itself(browser: Any, served: Served) -> None:
+    # A project named with a right-to-left override ("\u202emoc.live" reads "evil.com") turned
+    # round the rest of the status line and of a budget's scope line after it; each name is now
+    # set apart (FSI ... PDI), as the tables' cells already set each one apart.
+    rtl = "\u202emoc.live"
+    with served.ledger.use() as c:
+        call(c, 2, project=rtl)
+        budgets.set_budget(c, "rtl", Decimal(50), "month", BudgetScope(projects=[rtl, "web"]))
+    with opened(browser, f"{served.url}&projects=web&projects={rtl}") as pg:
+        pg.wait_for_selector("body[data-complete]", state="attached")
+        status = pg.locator("#status").inner_text()
+        assert f"filtered by projects \u2068web\u2069, \u2068{rtl}\u2069 · refreshes every minute" in status
+        scope = pg.locator('[data-budget="rtl"]').inner_text()
+        assert f"counts projects: \u2068{rtl}\u2069, \u2068web\u2069" in scope
+        assert pg.errors == []

@@ -200,7 +200,7 @@
     var pp = x(projectedPct);
     svg.appendChild(s("line", { class: "proj", x1: pp, x2: pp, y1: 4, y2: 30 }));
     var scope = Object.keys(b.scope).filter(function (k) { return b.scope[k].length; })
-      .map(function (k) { return k + ": " + b.scope[k].join(", "); }).join("; ");
+      .map(function (k) { return k + ": " + b.scope[k].map(isolated).join(", "); }).join("; ");
     return h("article", { class: "gauge", "data-status": st.status, "data-budget": b.name },
       h("h3", { text: b.name + " · " + usd(limit) + " per " + b.period + (b.hard ? " (hard)" : "") }),
       st.first_day ? h("p", { class: "muted budget-days", text: budgetDays(st, pageZone) }) : null,
@@ -486,7 +486,7 @@
     renderBudgets(d); renderDaily(d); renderBreakdown(d); renderHourly(d); renderAnomalies(d); renderSources(d); renderNotes(d);
     // A partial answer (logs still being read) says so where the time of the figures is, not
     // only among the notes: its first warning is the one to read.
-    var also = unshown(d), filtered = Object.keys(also).map(function (name) { return name + " " + also[name].join(", "); }).join("; ");
+    var also = unshown(d), filtered = Object.keys(also).map(function (name) { return name + " " + also[name].map(isolated).join(", "); }).join("; ");
     filtered = filtered ? " · filtered by " + filtered : "";
     if (d.complete === false) status(((d.warnings || [])[0] || "These figures are partial.") + filtered, true);
     else status("Figures of " + when(d.generated_at) + " · days in " + d.daily_by_provider.period.timezone + filtered + (mode === "web" ? " · refreshes every minute" : ""), false);
