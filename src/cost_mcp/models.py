@@ -1112,6 +1112,9 @@ class Forecast(Answer):
         description="Spent so far, plus the trailing 7-day usage rate for the days left, plus seat fees "
         "still to come."
     )
+    unpriced_requests: int = Field(
+        0, description="Calls in the period with no known price: in none of the amounts above."
+    )
     anomalies: list[Anomaly]
     warnings: list[str]
     alerts: list[str]

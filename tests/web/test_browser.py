@@ -879,3 +879,45 @@ def test_a_right_to_left_name_in_a_line_of_text_keeps_to_itself(browser: Any, se
         scope = pg.locator('[data-budget="rtl"]').inner_text()
         assert f"counts projects: \u2068{rtl}\u2069, \u2068web\u2069" in scope
         assert pg.errors == []
+
+
+def test_the_forecast_shows_calls_with_no_known_price_never_as_zero(browser: Any, served: Served) -> None:
+    # A period whose calls all lacked a price read "$0.00" spent, "$0.00" a day and "$0.00"
+    # projected in the forecast panel, where every other total reads "unpriced"; calls with no
+    # price beside priced ones were said only among the notes at the foot of the page.
+    day = (datetime.now(UTC) - timedelta(days=3)).replace(hour=12, minute=0, second=0, microsecond=0)
+    with served.ledger.use() as c:
+        for _ in range(2):
+            record_call(
+                c,
+                Pricer(),
+                provider="openai",
+                model="no-such-model-xyz",
+                tokens=Tokens(input=900),
+                agent="new-model",
+                timestamp=day,
+            )
+    first = day.date().isoformat()
+    with opened(browser, f"{served.url}&start={first}&end={first}") as pg:
+        pg.wait_for_selector("body[data-complete]", state="attached")
+        assert pg.locator("#forecast-spent").inner_text() == "unpriced"
+        with served.ledger.use() as c:
+            p = spend.resolve(served.settings, None, first, first, None)
+            ahead = forecast.spend_forecast(c, served.settings, p, take_alerts=False)
+            got = spend.get_spend(c, served.settings, p, ())
+        assert ahead.spent_usd == ahead.projected_usd == got.total_usd == 0
+        assert ahead.unpriced_requests == sum(r.unpriced_requests for r in got.rows) == 2
+        assert pg.locator("#forecast-projected").inner_text() == "unpriced"
+        assert pg.locator("#forecast-unpriced").inner_text().split("\n")[-1] == "2 unpriced"
+        assert "$0.00" not in pg.locator("#forecast").inner_text().split("/")[0]  # the period's rate
+        # Beside priced calls (the seeded month), the amounts stay and the calls are named.
+        pg.goto(f"{served.base}/")
+        pg.wait_for_selector("body[data-complete]", state="attached")
+        with served.ledger.use() as c:
+            month = spend.get_spend(
+                c, served.settings, spend.resolve(served.settings, None, None, None, None)
+            )
+        assert shown(pg, "#forecast-spent") == (month.total_usd, format_usd(month.total_usd))
+        n = sum(r.unpriced_requests for r in month.rows)  # the seeded call, and these two in this month
+        assert pg.locator("#forecast-unpriced").inner_text().split("\n")[-1] == f"{n} unpriced"
+        assert pg.errors == []

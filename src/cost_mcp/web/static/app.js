@@ -232,11 +232,15 @@
     unfiltered.hidden = !on.length;
     unfiltered.textContent = on.length ? "Not filtered by " + on.map(function (k) { return k + " " + d.filters[k].map(isolated).join(", "); }).join("; ") +
       ": the forecast counts all spend, and each budget what its own scope counts." : "";
+    // Calls with no known price are in none of these amounts: said beside them, as on the cards, and
+    // an amount of such calls only reads "unpriced" (a month of a new model read "$0.00" three times).
+    var n = f.unpriced_requests || 0;
     fill("forecast",
-      h("div", {}, h("p", { class: "muted", text: "Spent in " + f.period.name.replace(/_/g, " ") }), h("p", { class: "figure", id: "forecast-spent", "data-usd": String(f.spent_usd), text: usd(f.spent_usd) })),
-      h("div", {}, h("p", { class: "muted", text: "Burn rate (period / 7 days before today)" }), h("p", { class: "figure", text: usd(f.burn_rate_period_usd_per_day) + " / " + usd(f.burn_rate_7d_usd_per_day) + " per day" })),
-      h("div", {}, h("p", { class: "muted", text: "Projected by " + f.period.last_day + " at the last 7 whole days' rate" }), h("p", { class: "figure", id: "forecast-projected", "data-usd": String(f.projected_usd), text: usd(f.projected_usd) })),
-      h("div", {}, h("p", { class: "muted", text: "Days" }), h("p", { class: "figure", text: f.days_elapsed + " of " + f.days_in_period })));
+      h("div", {}, h("p", { class: "muted", text: "Spent in " + f.period.name.replace(/_/g, " ") }), h("p", { class: "figure", id: "forecast-spent", "data-usd": String(f.spent_usd), text: totalText(f.spent_usd, n) })),
+      h("div", {}, h("p", { class: "muted", text: "Burn rate (period / 7 days before today)" }), h("p", { class: "figure", text: totalText(f.burn_rate_period_usd_per_day, n) + " / " + usd(f.burn_rate_7d_usd_per_day) + " per day" })),
+      h("div", {}, h("p", { class: "muted", text: "Projected by " + f.period.last_day + " at the last 7 whole days' rate" }), h("p", { class: "figure", id: "forecast-projected", "data-usd": String(f.projected_usd), text: totalText(f.projected_usd, n) })),
+      h("div", {}, h("p", { class: "muted", text: "Days" }), h("p", { class: "figure", text: f.days_elapsed + " of " + f.days_in_period })),
+      n ? h("div", { id: "forecast-unpriced" }, h("p", { class: "muted", text: "Not in these amounts" }), h("p", { class: "figure" }, unpricedBadge(n))) : null);
     var list = d.budgets.budgets;
     if (!list.length) fill("budgets", h("p", { class: "muted", text: "No budgets yet: cost-mcp budget set NAME AMOUNT, or set_budget from your assistant." }));
     else fill.apply(null, ["budgets"].concat(list.map(function (st) {
