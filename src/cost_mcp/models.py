@@ -1112,6 +1112,9 @@ class Forecast(Answer):
         description="Spent so far, plus the trailing 7-day usage rate for the days left, plus seat fees "
         "still to come."
     )
+    unpriced_requests: int = Field(
+        0, description="Calls in the period with no known price: in none of the amounts above."
+    )
     anomalies: list[Anomaly]
     warnings: list[str]
     alerts: list[str]
@@ -1278,6 +1281,20 @@ class Dashboard(Answer):
     hourly: HourlyCost
     budgets: BudgetStatusResult
     forecast: Forecast = Field(description="spend_forecast of the period (not filtered).")
+    daily_rounding_note: str | None = Field(
+        None,
+        description="As Breakdown.rounding_note, for daily_by_provider's rows: set when, each shown "
+        "rounded to the cent, they do not add up as shown to its total as shown.",
+    )
+    hourly_rounding_note: str | None = Field(
+        None, description="As daily_rounding_note, for the hours of hourly and its total."
+    )
+    budgets_left_usd: dict[str, USD] = Field(
+        default_factory=dict,
+        description="Each budget's 'left' as shown beside its limit and spent, by name: the shown limit "
+        "less the shown spent, so the three add up as `cost-mcp budget status` shows them "
+        "(remaining_usd is the exact amount).",
+    )
     warnings: list[str] = Field(
         default_factory=list,
         description="About the dashboard as a whole (e.g. a setting that could not be used); each part "

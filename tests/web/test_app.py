@@ -3,6 +3,7 @@ returning the tools' own results, mounting behind another app, the page's weight
 
 from __future__ import annotations
 
+import contextlib
 import os
 import re
 import subprocess
@@ -261,14 +262,27 @@ def test_dashboard_text_has_the_same_facts(seeded: Settings) -> None:
     text = dashboard.dashboard_text(d)
     from cost_mcp.money import format_usd
 
-    assert f"this month: {format_usd(d.this_month.total_usd)}" in text
+    # The seeded unpriced call is said beside each amount it is not in.
+    assert f"this month: {format_usd(d.this_month.total_usd)} + unpriced" in text
     assert "budget daily-cap" in text and "exceeded" in text
     # Each projection says its rule, each budget its days (the configured timezone's).
     cap = next(st for st in d.budgets.budgets if st.budget.name == "daily-cap")
     assert f"budget {cap.budget.name} (from {cap.first_day}, UTC): " in text
-    assert f"{format_usd(d.forecast.projected_usd)} at the last 7 whole days' rate" in text
-    assert f"{format_usd(cap.projected_usd)} at its average per hour so far" in text
+    assert f"{format_usd(d.forecast.projected_usd)} + unpriced at the last 7 whole days' rate" in text
+    assert f"{format_usd(cap.projected_usd)} + unpriced at its average per hour so far" in text
     assert "no-such-model-xyz unpriced" in text  # never "$0.00"
+
+
+def test_dashboard_text_says_unpriced_where_every_call_lacks_a_price(seeded: Settings) -> None:
+    # A host without MCP Apps got "today: $0.00" and "spent $0.00 ... projected $0.00" for a day of
+    # calls to a model with no known price, where the page and `cost-mcp report` say "unpriced".
+    with contextlib.closing(connect(seeded.db)) as conn:
+        d = dashboard.build_dashboard(
+            conn, seeded, period="today", filters=spend.Filters(models=["no-such-model-xyz"])
+        )
+    text = dashboard.dashboard_text(d)
+    assert d.today.total_usd == 0 and sum(r.unpriced_requests for r in d.today.rows) == 1
+    assert "today: unpriced (estimated unpriced)" in text.splitlines()
 
 
 def test_cli_prints_a_one_time_url_and_serves_it(seeded: Settings, tmp_path: Path) -> None:

@@ -13,7 +13,8 @@ from urllib.parse import urlsplit
 
 import pytest
 
-from cost_mcp.analytics import dashboard, forecast, spend
+from cost_mcp.analytics import budgets, dashboard, forecast, spend
+from cost_mcp.models import BudgetScope
 from cost_mcp.money import format_usd
 from cost_mcp.pricing import Pricer, Tokens
 from cost_mcp.sources.reported import record_call
@@ -694,4 +695,229 @@ def test_rows_rounded_apart_from_their_total_say_so_under_the_table(browser: Any
         pg.wait_for_selector("#breakdown >> text=By agent")
         assert shown(pg, "#breakdown-total") == (Decimal("10.005"), "$10.00")
         assert pg.locator("#breakdown-rounding").count() == 0
+        assert pg.errors == []
+
+
+def test_daily_and_hourly_rows_rounded_apart_from_their_total_say_so(browser: Any, served: Served) -> None:
+    # $3.335 a day on three days, each at its own hour: the daily and the hourly tables showed
+    # $3.34 three times under a total of $10.00 (10.005, half-even) with nothing said, where the
+    # breakdown and `cost-mcp report` say why.
+    today = datetime.now(UTC).replace(hour=12, minute=0, second=0, microsecond=0)
+    with served.ledger.use() as c:
+        for n in range(3):
+            record_call(
+                c,
+                Pricer(),
+                provider="openai",
+                model="gpt-4o",
+                tokens=Tokens(input=1_334_000),  # $3.335 at $2.50 per million
+                agent="thirds",
+                timestamp=today - timedelta(days=n, hours=n + 1),
+            )
+    first, last = (today - timedelta(days=2)).date().isoformat(), today.date().isoformat()
+    with opened(browser, f"{served.url}&agents=thirds&start={first}&end={last}") as pg:
+        pg.wait_for_selector("body[data-complete]", state="attached")
+        assert shown(pg, "#period-total") == (Decimal("10.005"), "$10.00")
+        assert shown(pg, "#hourly-total") == (Decimal("10.005"), "$10.00")
+        daily = pg.locator("#daily tbody tr").all_text_contents()
+        assert len(daily) == 3 and all("$3.34" in row for row in daily)
+        hours = [row for row in pg.locator("#hourly tbody tr").all_text_contents() if "$3.34" in row]
+        assert len(hours) == 3
+        with served.ledger.use() as c:
+            want = dashboard.build_dashboard(
+                c, served.settings, start=first, end=last, filters=spend.Filters(agents=["thirds"])
+            )
+        for where, note in (
+            ("#daily-rounding", want.daily_rounding_note),
+            ("#hourly-rounding", want.hourly_rounding_note),
+        ):
+            assert note is not None and "add up to $10.02" in note and "$10.00 is their exact sum" in note
+            assert pg.locator(where).inner_text() == note
+        # One day, one hour: the rows add up as shown, and nothing is said.
+        pg.goto(f"{served.base}/?agents=thirds&start={last}&end={last}")
+        pg.wait_for_selector("body[data-complete]", state="attached")
+        assert shown(pg, "#period-total") == (Decimal("3.335"), "$3.34")
+        assert pg.locator("#daily-rounding").count() == 0 and pg.locator("#hourly-rounding").count() == 0
+        assert pg.errors == []
+
+
+def test_a_budgets_spent_and_left_add_up_to_its_limit_as_shown(browser: Any, served: Served) -> None:
+    # $5.005 spent of $10.01 read "$5.00 spent, $5.00 left" (each rounded half-even on its own),
+    # a cent short of the limit; `cost-mcp budget status` shows $5.01 left (money.shown_left).
+    with served.ledger.use() as c:
+        record_call(
+            c,
+            Pricer(),
+            provider="openai",
+            model="gpt-4o",
+            tokens=Tokens(input=2_002_000),  # $5.005 at $2.50 per million
+            agent="halves",
+            timestamp=datetime.now(UTC) - timedelta(seconds=10),
+        )
+        budgets.set_budget(c, "halves", Decimal("10.01"), "day", BudgetScope(agents=["halves"]))
+    with opened(browser, served.url) as pg:
+        gauge = pg.locator('.gauge[data-budget="halves"]')
+        text = gauge.inner_text()
+        assert "$10.01 per day" in text and "$5.00 spent" in text and "$5.01 left" in text
+        assert shown(pg, '.gauge[data-budget="halves"] .left') == (Decimal("5.01"), "$5.01 left")
+        with served.ledger.use() as c:
+            st = next(
+                b
+                for b in budgets.budget_status(c, served.settings, take_alerts=False).budgets
+                if b.budget.name == "halves"
+            )
+        assert st.remaining_usd == Decimal("5.005")  # the exact amount stays in the result
+        assert pg.errors == []
+
+
+def test_a_reload_back_or_a_copied_link_keeps_the_breakdown_and_stacking_on_show(
+    browser: Any, served: Served
+) -> None:
+    # The address kept the period and the filters only: a reload (or the link copied) came back
+    # "by model", stacked by provider, whatever tab and stacking the person had been reading.
+    selected = '#tabs button[aria-selected="true"]'
+    stack = 'input[name="stack"]:checked'
+    with opened(browser, f"{served.url}&view=agent&stack=basis") as pg:
+        pg.wait_for_selector("body[data-complete]", state="attached")
+        assert pg.locator(selected).get_attribute("data-dim") == "agent"
+        assert pg.locator("#breakdown > p").first.inner_text().startswith("By agent")
+        assert pg.locator(stack).get_attribute("value") == "basis"
+        assert pg.locator("#daily .legend").inner_text().split() == ["estimated"]
+        # The page's own parameters never reach the API, which refuses what it does not take.
+        asked = [u for u in pg.requests if "/api/" in u]
+        assert asked and not any("view=" in u or "stack=" in u for u in asked)
+        pg.locator("#tab-project").click()
+        pg.locator('input[name="stack"][value="provider"]').check()
+        assert "view=project" in pg.url and "stack=" not in pg.url
+        reload(pg)
+        pg.wait_for_selector("body[data-complete]", state="attached")
+        assert pg.locator(selected).get_attribute("data-dim") == "project"
+        assert pg.locator("#breakdown > p").first.inner_text().startswith("By project")
+        assert pg.locator(stack).get_attribute("value") == "provider"
+        # A choice is a step in the history with the view it was made in; Back shows that view.
+        rendered_again(pg, lambda: pg.select_option('select[name="providers"]', "anthropic"))
+        pg.locator("#tab-session").click()
+        assert "view=session" in pg.url and "providers=anthropic" in pg.url
+        rendered_again(pg, pg.go_back)
+        assert "providers" not in pg.url
+        assert pg.locator(selected).get_attribute("data-dim") == "project"
+        pg.wait_for_selector("#breakdown >> text=By project")
+        assert pg.errors == []
+
+
+def test_a_long_or_wide_name_is_cut_between_characters_within_its_column(
+    browser: Any, served: Served
+) -> None:
+    # A bar's name was cut at a count of UTF-16 units guessed from an average width: forty emoji
+    # lost half of the eighteenth, shown as "\ufffd", and wide letters ran over the bars.
+    names = ("\U0001f984" * 40, "W" * 60, "\u05e2\u05d1\u05e8\u05d9\u05ea-" * 12)
+    with served.ledger.use() as c:
+        for name in names:
+            call(c, 1, project=name)
+    with opened(browser, served.url) as pg:
+        pg.wait_for_selector("body[data-complete]", state="attached")
+        pg.locator("#tab-project").click()
+        pg.wait_for_selector("#breakdown >> text=By project")
+        # Each name is followed by its bar, whose title starts with the name in full.
+        labels = pg.evaluate(
+            """() => [...document.querySelectorAll('#breakdown > svg > text[x="4"]')].map(t => {
+                const bar = t.nextElementSibling.getBBox(), box = t.getBBox();
+                const full = t.nextElementSibling.querySelector('title').textContent.split(': ')[0];
+                return {name: full, text: t.textContent,
+                        lone: !t.textContent.isWellFormed(),  // half of a surrogate pair
+                        over: box.x + box.width - bar.x};
+            })"""
+        )
+        cut = [x for x in labels if x["name"] in names]
+        assert len(cut) == 3
+        for x in cut:
+            assert x["text"].endswith("…") and x["name"].startswith(x["text"][:-1]), x
+            assert not x["lone"], x
+            assert x["over"] <= 0, x  # the name ends before its bar begins
+        # A short name is shown whole.
+        assert any(x["text"] == x["name"] == "api" for x in labels)
+        assert pg.errors == []
+
+
+def test_filtered_the_page_says_the_budgets_and_forecast_are_not(browser: Any, served: Served) -> None:
+    # Filtered to one provider, every section showed its spend but the forecast and the budgets,
+    # which stayed everyone's (as the tools define them) with nothing on the page saying so.
+    with opened(browser, f"{served.url}&providers=anthropic") as pg:
+        pg.wait_for_selector("body[data-complete]", state="attached")
+        with served.ledger.use() as c:
+            p = spend.resolve(served.settings, None, None, None, None)
+            whole = forecast.spend_forecast(c, served.settings, p, take_alerts=False).spent_usd
+            mine = spend.get_spend(
+                c, served.settings, p, (), spend.Filters(providers=["anthropic"])
+            ).total_usd
+        assert shown(pg, "#forecast-spent")[0] == whole != mine == shown(pg, "#period-total")[0]
+        note = pg.locator("#budgets-unfiltered")
+        assert note.is_visible()
+        assert note.inner_text() == (
+            # The name set apart (FSI ... PDI): a right-to-left one does not reorder the words after it.
+            "Not filtered by providers \u2068anthropic\u2069: the forecast counts all spend, and each "
+            "budget what its own scope counts."
+        )
+        # Unfiltered, there is nothing to say.
+        rendered_again(pg, lambda: pg.select_option('select[name="providers"]', ""))
+        assert not note.is_visible()
+        assert pg.errors == []
+
+
+def test_a_right_to_left_name_in_a_line_of_text_keeps_to_itself(browser: Any, served: Served) -> None:
+    # A project named with a right-to-left override ("\u202emoc.live" reads "evil.com") turned
+    # round the rest of the status line and of a budget's scope line after it; each name is now
+    # set apart (FSI ... PDI), as the tables' cells already set each one apart.
+    rtl = "\u202emoc.live"
+    with served.ledger.use() as c:
+        call(c, 2, project=rtl)
+        budgets.set_budget(c, "rtl", Decimal(50), "month", BudgetScope(projects=[rtl, "web"]))
+    with opened(browser, f"{served.url}&projects=web&projects={rtl}") as pg:
+        pg.wait_for_selector("body[data-complete]", state="attached")
+        status = pg.locator("#status").inner_text()
+        assert f"filtered by projects \u2068web\u2069, \u2068{rtl}\u2069 · refreshes every minute" in status
+        scope = pg.locator('[data-budget="rtl"]').inner_text()
+        assert f"counts projects: \u2068{rtl}\u2069, \u2068web\u2069" in scope
+        assert pg.errors == []
+
+
+def test_the_forecast_shows_calls_with_no_known_price_never_as_zero(browser: Any, served: Served) -> None:
+    # A period whose calls all lacked a price read "$0.00" spent, "$0.00" a day and "$0.00"
+    # projected in the forecast panel, where every other total reads "unpriced"; calls with no
+    # price beside priced ones were said only among the notes at the foot of the page.
+    day = (datetime.now(UTC) - timedelta(days=3)).replace(hour=12, minute=0, second=0, microsecond=0)
+    with served.ledger.use() as c:
+        for _ in range(2):
+            record_call(
+                c,
+                Pricer(),
+                provider="openai",
+                model="no-such-model-xyz",
+                tokens=Tokens(input=900),
+                agent="new-model",
+                timestamp=day,
+            )
+    first = day.date().isoformat()
+    with opened(browser, f"{served.url}&start={first}&end={first}") as pg:
+        pg.wait_for_selector("body[data-complete]", state="attached")
+        assert pg.locator("#forecast-spent").inner_text() == "unpriced"
+        with served.ledger.use() as c:
+            p = spend.resolve(served.settings, None, first, first, None)
+            ahead = forecast.spend_forecast(c, served.settings, p, take_alerts=False)
+            got = spend.get_spend(c, served.settings, p, ())
+        assert ahead.spent_usd == ahead.projected_usd == got.total_usd == 0
+        assert ahead.unpriced_requests == sum(r.unpriced_requests for r in got.rows) == 2
+        assert pg.locator("#forecast-projected").inner_text() == "unpriced"
+        assert pg.locator("#forecast-unpriced").inner_text().split("\n")[-1] == "2 unpriced"
+        assert "$0.00" not in pg.locator("#forecast").inner_text().split("/")[0]  # the period's rate
+        # Beside priced calls (the seeded month), the amounts stay and the calls are named.
+        pg.goto(f"{served.base}/")
+        pg.wait_for_selector("body[data-complete]", state="attached")
+        with served.ledger.use() as c:
+            month = spend.get_spend(
+                c, served.settings, spend.resolve(served.settings, None, None, None, None)
+            )
+        assert shown(pg, "#forecast-spent") == (month.total_usd, format_usd(month.total_usd))
+        n = sum(r.unpriced_requests for r in month.rows)  # the seeded call, and these two in this month
+        assert pg.locator("#forecast-unpriced").inner_text().split("\n")[-1] == f"{n} unpriced"
         assert pg.errors == []

@@ -22,7 +22,7 @@ from cost_mcp.analytics.spend import PARTIAL, Filters, get_spend, resolve
 from cost_mcp.config import Settings
 from cost_mcp.errors import InvalidInputError
 from cost_mcp.models import Breakdown, Dashboard, SpendResult, SpendRow
-from cost_mcp.money import format_usd, rounding_note
+from cost_mcp.money import format_cost, format_usd, rounding_note, shown_left
 from cost_mcp.periods import Period, resolve_period
 from cost_mcp.store.connection import Conn
 
@@ -75,6 +75,7 @@ def build_dashboard(
         *ahead.warnings,
     ]
     partial = dict.fromkeys(w for w in said if w.startswith(PARTIAL))
+    hours = cost_by_hour(conn, settings, p, filters)
     return Dashboard(
         generated_at=moment.isoformat(timespec="seconds"),
         period=p.name,
@@ -84,10 +85,21 @@ def build_dashboard(
         this_month=this_month,
         daily_by_provider=daily,
         breakdowns=parts,
-        hourly=cost_by_hour(conn, settings, p, filters),
+        hourly=hours,
         budgets=budgets,
         forecast=ahead,
         warnings=list(partial),
+        # Said by the server, as under `cost-mcp report`'s table: the page only shows these lines
+        # and figures, never a second rounding rule of its own in JS floats.
+        daily_rounding_note=rounding_note(
+            (r.cost_usd for r in daily.rows), daily.total_usd, "The rows", exactly=None
+        ),
+        hourly_rounding_note=rounding_note(
+            (h.cost_usd for h in hours.hours), hours.total_usd, "The hours", exactly=None
+        ),
+        budgets_left_usd={
+            st.budget.name: shown_left(st.budget.amount_usd, st.spent_usd) for st in budgets.budgets
+        },
     )
 
 
@@ -113,22 +125,31 @@ def breakdown(
 def dashboard_text(d: Dashboard) -> str:
     """The same facts as plain text, for hosts that cannot show the dashboard."""
     lines: list[str] = []
+    # Calls with no known price are said beside each amount, as the page does: a day of a new model
+    # read "today: $0.00" (format_cost: "unpriced" alone, "$1.23 + unpriced" beside priced calls).
     for label, r in (("today", d.today), ("this week", d.this_week), ("this month", d.this_month)):
-        parts = ", ".join(f"{k} {format_usd(v)}" for k, v in r.by_basis.items())
-        lines.append(f"{label}: {format_usd(r.total_usd)}" + (f" ({parts})" if parts else ""))
+        unpriced = sum(row.unpriced_requests for row in r.rows)
+        parts = ", ".join(
+            f"{k} {format_cost(v, sum(row.unpriced_requests for row in r.rows if row.basis == k))}"
+            for k, v in r.by_basis.items()
+        )
+        lines.append(f"{label}: {format_cost(r.total_usd, unpriced)}" + (f" ({parts})" if parts else ""))
     f = d.forecast
     lines.append(
-        f"{f.period.name} ({f.period.first_day} to {f.period.last_day}): spent {format_usd(f.spent_usd)}, "
-        f"burn {format_usd(f.burn_rate_7d_usd_per_day)}/day (7-day), projected {format_usd(f.projected_usd)} "
+        f"{f.period.name} ({f.period.first_day} to {f.period.last_day}): spent "
+        f"{format_cost(f.spent_usd, f.unpriced_requests)}, burn {format_usd(f.burn_rate_7d_usd_per_day)}/day "
+        f"(7-day), projected {format_cost(f.projected_usd, f.unpriced_requests)} "
         "at the last 7 whole days' rate"
     )
     # Each projection names its rule, and each budget its days and timezone, as the page does: the two
     # projections of one month differ, and a budget's day is the configured timezone's, not the view's.
     for st in d.budgets.budgets:
         lines.append(
-            f"budget {st.budget.name} (from {st.first_day}, {st.timezone}): {format_usd(st.spent_usd)} of "
+            f"budget {st.budget.name} (from {st.first_day}, {st.timezone}): "
+            f"{format_cost(st.spent_usd, st.unpriced_requests)} of "
             f"{format_usd(st.budget.amount_usd)} per {st.budget.period} ({st.percent}%), projected "
-            f"{format_usd(st.projected_usd)} at its average per hour so far, {st.status}"
+            f"{format_cost(st.projected_usd, st.unpriced_requests)} at its average per hour so far, "
+            f"{st.status}"
         )
     for dim in ("model", "agent", "project"):
         rows = d.breakdowns[dim].rows[:5] if dim in d.breakdowns else []

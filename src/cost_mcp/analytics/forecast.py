@@ -105,7 +105,8 @@ def spend_forecast(
     # What the period's own total says it lacks (calls with no price, a provider's failed sync, a
     # day its bill has not reached), which the figures above inherit: spent_usd read "$0.00" for a
     # month of unpriced calls, with nothing to say so.
-    warnings = get_spend(conn, settings, p, [], take_alerts=False, today=today).warnings
+    whole = get_spend(conn, settings, p, [], take_alerts=False, today=today)
+    warnings = whole.warnings
     if len(daily) < MIN_HISTORY_DAYS:
         warnings.append(f"only {len(daily)} day(s) of history: anomalies need at least {MIN_HISTORY_DAYS}")
     return Forecast(
@@ -117,6 +118,8 @@ def spend_forecast(
         burn_rate_7d_usd_per_day=trailing.quantize(q),
         # Usage goes on at the trailing rate; seat fees still to come are known exactly.
         projected_usd=(spent + trailing * remaining_days + fees_ahead(conn, p, Filters(), today)).quantize(q),
+        # Counted, so that a view can show an amount of unpriced calls only as unknown, never $0.
+        unpriced_requests=sum(r.unpriced_requests for r in whole.rows),
         anomalies=anomalies,
         warnings=warnings,
         alerts=alerts.take_alerts(conn) if take_alerts else [],

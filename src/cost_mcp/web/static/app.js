@@ -181,7 +181,10 @@
       ? " (days in " + st.timezone + ", the configured timezone; the figures above are in " + pageZone + ")" : "";
     return "counts " + span + zone;
   }
-  function gauge(st, pageZone) {
+  /* ``left``: what is left as shown beside the limit and spent (the server's money.shown_left, as
+     `cost-mcp budget status` shows it): the exact remainder rounded on its own read "$5.00 spent,
+     $5.00 left" of $10.01, a cent short. */
+  function gauge(st, pageZone, left) {
     var b = st.budget, limit = b.amount_usd;
     var projectedPct = limit ? (st.projected_usd / limit) * 100 : 0;
     var scale = Math.min(Math.max(110, st.percent * 1.05, projectedPct * 1.05), 300);
@@ -197,7 +200,7 @@
     var pp = x(projectedPct);
     svg.appendChild(s("line", { class: "proj", x1: pp, x2: pp, y1: 4, y2: 30 }));
     var scope = Object.keys(b.scope).filter(function (k) { return b.scope[k].length; })
-      .map(function (k) { return k + ": " + b.scope[k].join(", "); }).join("; ");
+      .map(function (k) { return k + ": " + b.scope[k].map(isolated).join(", "); }).join("; ");
     return h("article", { class: "gauge", "data-status": st.status, "data-budget": b.name },
       h("h3", { text: b.name + " · " + usd(limit) + " per " + b.period + (b.hard ? " (hard)" : "") }),
       st.first_day ? h("p", { class: "muted budget-days", text: budgetDays(st, pageZone) }) : null,
@@ -205,7 +208,8 @@
       h("p", {}, h("span", { class: "state", text: STATUS_TEXT[st.status] || st.status }),
         " · ", cost(st.spent_usd, st.unpriced_requests),
         // Past the limit, what is left is negative: "-$7.50 left" read oddly; say how far over.
-        " spent (" + st.percent + "%), " + (st.remaining_usd < 0 ? usd(-st.remaining_usd) + " over" : usd(st.remaining_usd) + " left")),
+        " spent (" + st.percent + "%), ", left < 0 ? h("span", { class: "left", "data-usd": String(-left), text: usd(-left) + " over" })
+          : h("span", { class: "left", "data-usd": String(left), text: usd(left) + " left" })),
       // Calls with no known price count nothing against the budget: the projection lacks them too.
       // Not the forecast panel's rule (the last 7 whole days): this one reacts to today, as
       // `cost-mcp budget status` says; each figure names its own.
@@ -215,16 +219,34 @@
         (st.fired_thresholds.length ? " · fired " + st.fired_thresholds.map(function (t) { return Math.round(Number(t) * 100) + "%"; }).join(", ") : "") }),
       scope ? h("p", { class: "muted", text: "counts " + scope }) : null);
   }
+  /* A name set apart from the text around it, whatever its direction: a name in Hebrew or Arabic,
+     or one holding a right-to-left override, reordered the words after it in the same line. */
+  function isolated(name) { return "\u2068" + name + "\u2069"; }
   function renderBudgets(d) {
     var f = d.forecast;
+    // The filters chosen apply to every other section; these figures stayed the organisation's,
+    // with nothing saying so: a finance lead filtered to one project read the whole month's
+    // spend and forecast under it (the tools say it: budgets and forecast are never filtered).
+    var on = Object.keys(d.filters || {}).filter(function (k) { return d.filters[k].length; });
+    var unfiltered = document.getElementById("budgets-unfiltered");
+    unfiltered.hidden = !on.length;
+    unfiltered.textContent = on.length ? "Not filtered by " + on.map(function (k) { return k + " " + d.filters[k].map(isolated).join(", "); }).join("; ") +
+      ": the forecast counts all spend, and each budget what its own scope counts." : "";
+    // Calls with no known price are in none of these amounts: said beside them, as on the cards, and
+    // an amount of such calls only reads "unpriced" (a month of a new model read "$0.00" three times).
+    var n = f.unpriced_requests || 0;
     fill("forecast",
-      h("div", {}, h("p", { class: "muted", text: "Spent in " + f.period.name.replace(/_/g, " ") }), h("p", { class: "figure", id: "forecast-spent", "data-usd": String(f.spent_usd), text: usd(f.spent_usd) })),
-      h("div", {}, h("p", { class: "muted", text: "Burn rate (period / 7 days before today)" }), h("p", { class: "figure", text: usd(f.burn_rate_period_usd_per_day) + " / " + usd(f.burn_rate_7d_usd_per_day) + " per day" })),
-      h("div", {}, h("p", { class: "muted", text: "Projected by " + f.period.last_day + " at the last 7 whole days' rate" }), h("p", { class: "figure", id: "forecast-projected", "data-usd": String(f.projected_usd), text: usd(f.projected_usd) })),
-      h("div", {}, h("p", { class: "muted", text: "Days" }), h("p", { class: "figure", text: f.days_elapsed + " of " + f.days_in_period })));
+      h("div", {}, h("p", { class: "muted", text: "Spent in " + f.period.name.replace(/_/g, " ") }), h("p", { class: "figure", id: "forecast-spent", "data-usd": String(f.spent_usd), text: totalText(f.spent_usd, n) })),
+      h("div", {}, h("p", { class: "muted", text: "Burn rate (period / 7 days before today)" }), h("p", { class: "figure", text: totalText(f.burn_rate_period_usd_per_day, n) + " / " + usd(f.burn_rate_7d_usd_per_day) + " per day" })),
+      h("div", {}, h("p", { class: "muted", text: "Projected by " + f.period.last_day + " at the last 7 whole days' rate" }), h("p", { class: "figure", id: "forecast-projected", "data-usd": String(f.projected_usd), text: totalText(f.projected_usd, n) })),
+      h("div", {}, h("p", { class: "muted", text: "Days" }), h("p", { class: "figure", text: f.days_elapsed + " of " + f.days_in_period })),
+      n ? h("div", { id: "forecast-unpriced" }, h("p", { class: "muted", text: "Not in these amounts" }), h("p", { class: "figure" }, unpricedBadge(n))) : null);
     var list = d.budgets.budgets;
     if (!list.length) fill("budgets", h("p", { class: "muted", text: "No budgets yet: cost-mcp budget set NAME AMOUNT, or set_budget from your assistant." }));
-    else fill.apply(null, ["budgets"].concat(list.map(function (st) { return gauge(st, d.daily_by_provider.period.timezone); })));
+    else fill.apply(null, ["budgets"].concat(list.map(function (st) {
+      var left = d.budgets_left_usd && d.budgets_left_usd[st.budget.name];
+      return gauge(st, d.daily_by_provider.period.timezone, left === undefined ? st.remaining_usd : left);
+    })));
   }
 
   /* ---- charts ---- */
@@ -292,7 +314,30 @@
       h("p", {}, "Total " + r.period.name.replace(/_/g, " ") + ": ", h("strong", { id: "period-total", "data-usd": String(r.total_usd), text: totalText(r.total_usd, unpricedIn(r.rows)) }),
         r.attribution.length ? h("span", { class: "muted", text: " · " + r.attribution.length + " estimate row(s) only attribute billed days (not added)" }) : null),
       legend(keys, byBasis), svg,
-      numbers("daily", "Numbers (" + rows.length + " rows)", table("Daily spend by provider and basis", ["Day", "Provider", "Basis", "Cost", "Calls"], rows, [0, 0, 0, 1, 1])));
+      numbers("daily", "Numbers (" + rows.length + " rows)", table("Daily spend by provider and basis", ["Day", "Provider", "Basis", "Cost", "Calls"], rows, [0, 0, 0, 1, 1])),
+      // Worked out by the server (money.rounding_note), as under the breakdown's table.
+      d.daily_rounding_note ? h("p", { class: "muted", id: "daily-rounding", text: d.daily_rounding_note }) : null);
+  }
+  /* A name as the characters a reader sees (an emoji, a flag, a letter and its accent are one each):
+     cut between UTF-16 units, "🦄" lost half of itself and showed as "�". */
+  function graphemes(text) {
+    if (window.Intl && Intl.Segmenter) return Array.from(new Intl.Segmenter().segment(text), function (x) { return x.segment; });
+    return Array.from(text);
+  }
+  /* Each bar's name cut, between characters, to the width its column has, measured once drawn: a
+     count of characters at an average width let wide ones ("WWW…", emoji, CJK) run over the bars. */
+  function fitNames(svg) {
+    Array.prototype.forEach.call(svg.querySelectorAll("text.name"), function (t) {
+      var room = Number(t.getAttribute("data-room"));
+      if (t.getComputedTextLength() <= room) return;
+      var g = graphemes(t.getAttribute("data-name")), lo = 0, hi = g.length - 1;
+      while (lo < hi) {  // the most characters that fit with the "…"
+        var mid = (lo + hi + 1) >> 1;
+        t.textContent = g.slice(0, mid).join("") + "…";
+        if (t.getComputedTextLength() <= room) lo = mid; else hi = mid - 1;
+      }
+      t.textContent = g.slice(0, lo).join("") + "…";
+    });
   }
   function hbars(items, caption, W) {
     var top = Math.max.apply(null, [0].concat(items.map(function (it) { return Math.max(it.value, 0); })));
@@ -303,7 +348,9 @@
     var svg = s("svg", { viewBox: "0 0 " + W + " " + H, role: "img", "aria-label": caption + "; the numbers are in the table below" });
     items.forEach(function (it, i) {
       var y = 3 + i * row, w = top > 0 ? (Math.max(it.value, 0) / top) * (W - L - R) : 0;
-      svg.appendChild(s("text", { x: 4, y: y + 15 }, document.createTextNode(it.name.length > chars ? it.name.slice(0, chars - 1) + "…" : it.name)));
+      var g = graphemes(it.name);
+      svg.appendChild(s("text", { x: 4, y: y + 15, class: "name", "data-name": it.name, "data-room": L - 8 },
+        document.createTextNode(g.length > chars ? g.slice(0, chars - 1).join("") + "…" : it.name)));
       var rect = s("rect", { x: L, y: y + 3, width: Math.max(w, 0.5), height: row - 8, class: it.cls });
       rect.appendChild(s("title", {}, document.createTextNode(it.name + ": " + it.text)));
       svg.appendChild(rect);
@@ -344,6 +391,8 @@
       numbers("breakdown", "Numbers (" + rows.length + " rows)", table("Spend by " + dim + " (bars coloured by basis)", [dim, "Basis", "Cost", "Calls", "Tokens"], rows, [0, 0, 1, 1, 1])),
       // Worked out once, by the server (money.rounding_note), as `cost-mcp report` prints it.
       r.rounding_note ? h("p", { class: "muted", id: "breakdown-rounding", text: r.rounding_note }) : null);
+    var chart = document.querySelector("#breakdown > svg");
+    if (chart) fitNames(chart);
   }
   function renderHourly(d) {
     var hr = d.hourly, top = Math.max.apply(null, [0].concat(hr.hours.map(function (x) { return x.cost_usd || 0; })));
@@ -361,7 +410,8 @@
     var rows = hr.hours.map(function (x) { return [("0" + x.hour).slice(-2) + ":00", cost(x.cost_usd, x.unpriced_requests), int(x.requests)]; });
     fill("hourly",
       h("p", { class: "muted" }, "Estimated, calls recorded one by one only (not billed amounts): ", h("strong", { id: "hourly-total", "data-usd": String(hr.total_usd), text: totalText(hr.total_usd, unpricedIn(hr.hours)) }), " in " + hr.period.timezone + " hours"),
-      svg, numbers("hourly", "Numbers (24 hours)", table("Cost by hour of day", ["Hour", "Cost", "Calls"], rows, [0, 1, 1])));
+      svg, numbers("hourly", "Numbers (24 hours)", table("Cost by hour of day", ["Hour", "Cost", "Calls"], rows, [0, 1, 1])),
+      d.hourly_rounding_note ? h("p", { class: "muted", id: "hourly-rounding", text: d.hourly_rounding_note }) : null);
   }
   function renderAnomalies(d) {
     var a = d.forecast.anomalies;
@@ -440,7 +490,7 @@
     renderBudgets(d); renderDaily(d); renderBreakdown(d); renderHourly(d); renderAnomalies(d); renderSources(d); renderNotes(d);
     // A partial answer (logs still being read) says so where the time of the figures is, not
     // only among the notes: its first warning is the one to read.
-    var also = unshown(d), filtered = Object.keys(also).map(function (name) { return name + " " + also[name].join(", "); }).join("; ");
+    var also = unshown(d), filtered = Object.keys(also).map(function (name) { return name + " " + also[name].map(isolated).join(", "); }).join("; ");
     filtered = filtered ? " · filtered by " + filtered : "";
     if (d.complete === false) status(((d.warnings || [])[0] || "These figures are partial.") + filtered, true);
     else status("Figures of " + when(d.generated_at) + " · days in " + d.daily_by_provider.period.timezone + filtered + (mode === "web" ? " · refreshes every minute" : ""), false);
@@ -482,6 +532,25 @@
     return out;
   }
   var fromAddress = mode === "web" ? window.location.search.slice(1) : "";
+  /* What is on show of the figures (the breakdown's tab, how the daily bars stack) is in the
+     address too, beside the period and filters: a reload, Back or a copied link came back "by
+     model, by provider" whatever the person had been reading. The page's own: taken out of the
+     address before a question is asked (the API refuses a parameter it does not take). */
+  var DIMS = ["model", "agent", "project", "member", "session"];
+  function viewFrom(q) {
+    state.dim = DIMS.indexOf(q.get("view")) >= 0 ? q.get("view") : "model";
+    state.stack = q.get("stack") === "basis" ? "basis" : "provider";
+    document.querySelector('input[name="stack"][value="' + state.stack + '"]').checked = true;
+    q.delete("view"); q.delete("stack");
+  }
+  function address() {
+    var q = new URLSearchParams(state.query);
+    if (state.dim !== "model") q.set("view", state.dim);
+    if (state.stack !== "provider") q.set("stack", state.stack);
+    return "?" + q.toString();
+  }
+  /* A view changed on the page: the address follows, as one step with the figures it shows. */
+  function viewChanged() { if (mode === "web" && state.data) window.history.replaceState(null, "", address()); }
   /* ``how``: "choice" (a select changed), "quiet" (the minute's refresh) or "address" (the first
      load, Back or Forward: the address says what to show). The status line is a live region: a
      screen reader read out "Loading…" and then the new time every minute, whatever its user was
@@ -491,15 +560,16 @@
     var args = selection(), q = new URLSearchParams();
     Object.keys(args).forEach(function (k) { [].concat(args[k]).forEach(function (v) { q.append(k, v); }); });
     // The first load follows the address (period, start, end, timezone, filters): links can be shared.
-    if (fromAddress) { q = new URLSearchParams(fromAddress); fromAddress = ""; }
+    if (fromAddress) { q = new URLSearchParams(fromAddress); fromAddress = ""; viewFrom(q); }
     q.delete("breakdowns");
     var generation = ++state.generation;
     document.body.removeAttribute("data-complete");
     state.query = q.toString();
     // The address follows the choice, so a reload or a copied link shows the same figures; each
     // choice is a step in the history, so Back shows the figures before it (it left the page).
-    if (how === "choice" && window.location.search !== "?" + state.query) window.history.pushState(null, "", "?" + state.query);
-    else window.history.replaceState(null, "", "?" + state.query);
+    var where = address();
+    if (how === "choice" && window.location.search !== where) window.history.pushState(null, "", where);
+    else window.history.replaceState(null, "", where);
     document.getElementById("status").setAttribute("aria-live", quiet ? "off" : "polite");
     if (!quiet) status("Loading…", false);
     // The tab on show comes with the rest; the other breakdowns follow, one at a time, so the page
@@ -602,11 +672,11 @@
     }
     document.getElementById("controls").addEventListener("submit", function (e) { e.preventDefault(); });
     Array.prototype.forEach.call(document.querySelectorAll('input[name="stack"]'), function (r) {
-      r.addEventListener("change", function () { state.stack = r.value; if (state.data) renderDaily(state.data); });
+      r.addEventListener("change", function () { state.stack = r.value; viewChanged(); if (state.data) renderDaily(state.data); });
     });
     document.getElementById("tabs").addEventListener("click", function (e) {
       var dim = e.target && e.target.getAttribute && e.target.getAttribute("data-dim");
-      if (dim) { state.dim = dim; if (state.data) { renderBreakdown(state.data); renderNotes(state.data); } }
+      if (dim) { state.dim = dim; viewChanged(); if (state.data) { renderBreakdown(state.data); renderNotes(state.data); } }
       if (dim && mode === "web" && state.data && !state.data.breakdowns[dim]) more(state.generation);
     });
     // The tab pattern a keyboard expects of a tablist: arrows, Home and End move to a tab and show it.
