@@ -470,6 +470,29 @@ def test_sync_offline_is_one_line_per_source_without_retry_noise(
     assert lines and "failed" in lines[0]
 
 
+@pytest.mark.usefixtures("clock")
+def test_forecast_of_calls_with_no_known_price_never_reads_zero(
+    home: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """A month of a model with no known price read "$0.00 spent ... $0.00 projected" and a burn
+    rate of $0.00/day, where report says "unpriced" (h-qadash's finding for the dashboard)."""
+    now = (datetime.now(UTC) - timedelta(minutes=1)).strftime("%Y-%m-%dT%H:%M:%S.000Z")
+    write(
+        session_file(home / "claude", "s1"),
+        *(
+            assistant(f"msg_{n}", f"req_{n}", now, model="no-such-model-x", input=10, output=10)
+            for n in range(3)
+        ),
+    )
+    code, out, _ = run(capsys, "forecast", "--period", "today")
+    said = " ".join(out.split())
+    assert code == 0 and "unpriced spent in 1 of 1 days; unpriced projected" in said, said
+    assert "burn rate: unpriced/day over the period" in said
+    assert "3 call(s) of the period have no known price" in said
+    code, out, _ = run(capsys, "forecast", "--period", "today", "--json")
+    assert json.loads(out)["unpriced_requests"] == 3
+
+
 @pytest.mark.usefixtures("logs")
 def test_blocks_session_and_forecast_views(capsys: pytest.CaptureFixture[str]) -> None:
     code, out, _ = run(capsys, "blocks", "--active")
@@ -494,8 +517,12 @@ def test_blocks_session_and_forecast_views(capsys: pytest.CaptureFixture[str]) -
     assert code == 0 and json.loads(out)["session_id"] == "s1"
     code, out, _ = run(capsys, "forecast")
     assert code == 0 and "projected at the last 7 days' rate" in out and "burn rate" in out
+    # The unpriced call is in no amount, and said so: "$0.0045 + unpriced spent".
+    said = " ".join(out.split())
+    assert "$0.0045 + unpriced spent" in said and "+ unpriced/day over the period" in said
+    assert "1 call(s) of the period have no known price and are in none of these amounts" in said
     # The trailing rate leaves today out: said so, or today's spend reads as missing from it.
-    assert "$0.00/day over the 7 days before today" in out
+    assert "$0.00/day over the 7 days before today" in said
     code, out, _ = run(capsys, "forecast", "--json")
     assert code == 0 and json.loads(out)["days_in_period"] >= 28
 

@@ -764,18 +764,24 @@ def forecast(as_json: bool, **period: Any) -> int:
 
 def _render_forecast(out: Console, result: Forecast) -> None:
     period = result.period
+    # A month of a model with no known price read "$0.00 spent ... $0.00 projected": such calls
+    # are in none of these amounts, which then read "unpriced" (or "$x + unpriced"), never $0.
+    unpriced = result.unpriced_requests
     out.print(
-        f"[bold]{period.name}[/bold] {period.first_day} to {period.last_day}: {format_usd(result.spent_usd)} "
-        f"spent in {result.days_elapsed} of {result.days_in_period} days; "
+        f"[bold]{period.name}[/bold] {period.first_day} to {period.last_day}: "
+        f"{format_cost(result.spent_usd, unpriced)} spent in {result.days_elapsed} of "
+        f"{result.days_in_period} days; "
         # Named: a budget's projection extrapolates the period so far, this one the last 7 days.
-        f"[bold]{format_usd(result.projected_usd)}[/bold] projected at the last 7 days' rate",
+        f"[bold]{format_cost(result.projected_usd, unpriced)}[/bold] projected at the last 7 days' rate",
         highlight=False,
     )
     out.print(
-        f"burn rate: {format_usd(result.burn_rate_period_usd_per_day)}/day over the period, "
+        f"burn rate: {format_cost(result.burn_rate_period_usd_per_day, unpriced)}/day over the period, "
         f"{format_usd(result.burn_rate_7d_usd_per_day)}/day over the 7 days before today",
         highlight=False,
     )
+    if unpriced:
+        note(out, f"{unpriced:,} call(s) of the period have no known price and are in none of these amounts")
     if result.anomalies:
         table = Table("unusual day", box=None)
         for name in ("cost", "baseline", "x"):
