@@ -279,12 +279,27 @@ def team_unforget_pushes(member: str, dry_run: bool, **options: Any) -> int:
 )
 def push(server: str | None, bearer: str | None, full: bool) -> int:
     """Send the team server the usage it lacks (reads new log lines first)."""
+    import functools
+
     from cost_mcp import push as push_api
+
+    def waiting(words: str) -> None:
+        # A server that took the batch and stays silent: said, rather than the terminal standing
+        # still for the whole read timeout (a working server may take that long behind its lock).
+        print(f"note: {words}", file=sys.stderr, flush=True)
 
     # Without the read, a first push (or one from cron) sent nothing of the usage logged since
     # the last question: only what some earlier answer had happened to read.
     with ledger(local=True) as (loaded, conn):
-        stats = push_api.push(conn, loaded, server=server, token=bearer, confirm=True, full=full)
+        stats = push_api.push(
+            conn,
+            loaded,
+            server=server,
+            token=bearer,
+            confirm=True,
+            full=full,
+            send=functools.partial(push_api.http_sender, waiting=waiting),
+        )
     refused = f", {stats.refused:,} refused" if stats.refused else ""
     refused += f", {stats.forgotten:,} forgotten there" if stats.forgotten else ""
     refused += f", {stats.rejected:,} rejected" if stats.rejected else ""
