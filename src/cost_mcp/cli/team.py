@@ -1,5 +1,5 @@
-"""Team-mode commands (issue 14): ``token create|list|revoke``, ``team set|list|forget-pushes|
-unforget-pushes`` and ``push``."""
+"""Team-mode commands (issue 14): ``token create|list|revoke``, ``team set|list|pushes|
+forget-pushes|unforget-pushes`` and ``push``."""
 
 from __future__ import annotations
 
@@ -147,6 +147,46 @@ def team_list() -> int:
         conn.close()
     if not teams:  # stdout stays empty for a script; a person saw nothing at all
         print("No teams yet. Create one: cost-mcp team set NAME EMAIL ...", file=sys.stderr)
+    return EXIT_OK
+
+
+@team.command("pushes")
+@click.option("--member", default=None, help="only this member's pushes (their email address)")
+@click.option(
+    "--limit",
+    type=click.IntRange(1, 100_000),
+    default=50,
+    show_default=True,
+    help="how many of the latest pushes to show",
+)
+def team_pushes(member: str | None, limit: int) -> int:
+    """The pushes this team server took, latest first: when, token, member, rows, and of them how
+    many were new or grown, refused (another member's call) and forgotten (an admin's forget).
+
+    Kept 30 days. For "why is a member's usage missing?": no push at all (the laptop's server is
+    not running, or its token is wrong), or rows refused or forgotten.
+    """
+    from cost_mcp.store import connect
+    from cost_mcp.store import team as team_store
+
+    conn = connect(settings().db)
+    try:
+        pushes = team_store.push_history(conn, member, limit)
+    finally:
+        conn.close()
+    for p in pushes:
+        print(
+            f"{iso_utc(p.received_ms)}\t{p.token_name}\t{p.member}\t{p.rows:,} row(s)\t{p.changed:,} new or "
+            f"grown\t{p.refused:,} refused\t{p.forgotten:,} forgotten"
+        )
+    if not pushes:  # stdout stays empty for a script; a person saw nothing at all
+        whose = f" from {member.strip().lower()}" if member else ""
+        print(
+            f"No pushes{whose} in the last {team_store.PUSH_HISTORY_DAYS} days. A laptop pushes once "
+            "COST_MCP_TEAM_SERVER and COST_MCP_TEAM_TOKEN are set there (`cost-mcp doctor` on it says "
+            "whether its token is taken)",
+            file=sys.stderr,
+        )
     return EXIT_OK
 
 
