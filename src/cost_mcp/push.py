@@ -33,6 +33,7 @@ arrive.
 from __future__ import annotations
 
 import base64
+import functools
 import gzip
 import hashlib
 import hmac
@@ -97,6 +98,11 @@ class PushError(CostMcpError):
         """The server's HTTP status when it answered one (None: not reached)."""
         self.said = said
         """What the server said of its refusal (its ``error``), scrubbed of secrets ("" if none)."""
+
+
+class PushStopped(PushError):
+    """A push given up on because its process is stopping (:meth:`PushLoop.stop`): the batch in
+    flight stays unacknowledged here and the next push sends it again, which the server counts once."""
 
 
 class PushRejected(InvalidInputError):
@@ -668,7 +674,7 @@ def push(
             try:
                 answer = sender(url, secret, body)
             except PushError as exc:
-                if not stats.sent:
+                if not stats.sent or isinstance(exc, PushStopped):
                     raise
                 # A server gone mid-push (a restart): said alone, it read as if nothing went.
                 rest = "" if UNSENT in str(exc) else ", and the next push sends the rest"
@@ -834,13 +840,35 @@ RETRY_SECONDS = 10.0
 within it. Five tries with the server's 30 s wait each kept a push 2.5 minutes without a word."""
 UNSENT = "nothing was lost: what this push did not send waits here, and the next push sends it"
 """Said when a push gives up on a server that is down: the usage stays in the local ledger."""
+STOPPED = (
+    "this process is shutting down; the batch in flight was not acknowledged, so the next push "
+    "sends it again (the server counts a batch it stored after all once)"
+)
+"""Said when the local server stops mid-push (:class:`PushStopped`)."""
 
 
-def http_sender(url: str, token: str, body: bytes) -> PushAnswer:
+WAIT_NOTICE_SECONDS = 5.0
+"""How long a server may stay silent on a batch before ``waiting`` (a person's push) hears of it."""
+
+
+def http_sender(
+    url: str,
+    token: str,
+    body: bytes,
+    *,
+    stop: threading.Event | None = None,
+    waiting: Callable[[str], None] | None = None,
+) -> PushAnswer:
     """POST one batch to ``url``/api/push; 429 and 5xx are retried (honouring Retry-After) for
     :data:`RETRY_SECONDS` at most: a wait that would end past it ends the push at once. Anything
     else is a PushError that says what the server said (never the token, and the server only as
-    doctor shows it: a URL may hold a user:password@ or a ?token=)."""
+    doctor shows it: a URL may hold a user:password@ or a ?token=).
+
+    ``stop`` set (the local server is shutting down) ends the waits between attempts at once and
+    sends nothing more: :class:`PushStopped`. A request already sent cannot be called back; its
+    thread is left to it (:meth:`PushLoop.stop`). ``waiting`` is told, once per attempt, when the
+    server has been silent for :data:`WAIT_NOTICE_SECONDS`: a person at a terminal otherwise saw
+    nothing for the whole read timeout."""
     import httpx2
 
     from cost_mcp.sources.http import TIMEOUT, USER_AGENT, scrub_secrets, secret_forms
@@ -878,8 +906,32 @@ def http_sender(url: str, token: str, body: bytes) -> PushAnswer:
         """Whether to try again after ``seconds`` (sleeping them): not past RETRY_SECONDS."""
         if time.monotonic() + seconds - started > RETRY_SECONDS:
             return False
-        time.sleep(seconds)
+        if stop is None:
+            time.sleep(seconds)
+        elif stop.wait(seconds):
+            raise PushStopped(f"push to the team server {server} stopped: {STOPPED}")
         return True
+
+    def post(client: httpx2.Client) -> httpx2.Response:
+        if stop is not None and stop.is_set():
+            raise PushStopped(f"push to the team server {server} stopped: {STOPPED}")
+        if waiting is None:
+            return client.post(f"{url}/api/push", content=body, headers=headers)
+        notice = threading.Timer(
+            WAIT_NOTICE_SECONDS,
+            waiting,
+            (
+                f"the team server {server} has not answered the push for {WAIT_NOTICE_SECONDS:g} s; "
+                f"waiting up to {TIMEOUT.read:g} s for it (Ctrl-C stops the push and loses nothing: "
+                "the next push sends what the server did not acknowledge)",
+            ),
+        )
+        notice.daemon = True
+        notice.start()
+        try:
+            return client.post(f"{url}/api/push", content=body, headers=headers)
+        finally:
+            notice.cancel()
 
     def gave_up(attempt: int) -> str:
         tries = f"{attempt + 1} attempt{'s' if attempt else ''}"
@@ -889,7 +941,7 @@ def http_sender(url: str, token: str, body: bytes) -> PushAnswer:
         for attempt in range(RETRIES):
             last = attempt == RETRIES - 1
             try:
-                response = client.post(f"{url}/api/push", content=body, headers=headers)
+                response = post(client)
             except httpx2.InvalidURL:
                 # Its message quotes the part it could not read, which may be a password.
                 raise PushError(
@@ -1144,6 +1196,11 @@ def _server_error(body: bytes) -> str:
     return body[:300].decode("utf-8", "replace")
 
 
+STOP_WAIT = 2.0
+"""How long :meth:`PushLoop.stop` lets the push thread finish what it is doing (a write to the
+ledger, a batch the server is answering) before abandoning it."""
+
+
 class PushLoop:
     """The local server's own pushes: when a team server is configured, push what it has not
     acknowledged after the start-up read of the logs and then every :attr:`interval` seconds (each
@@ -1172,10 +1229,17 @@ class PushLoop:
             self._thread.start()
 
     def stop(self) -> None:
-        """Stop after the push in flight, if any."""
+        """Stop now: a wait between attempts ends at once, and a batch the server has not answered
+        is abandoned after :data:`STOP_WAIT` (the thread is a daemon's, gone with the process).
+
+        Waiting for the push in flight kept a laptop's server from exiting for the team server's
+        whole read timeout (30 s) when that server took the connection and never answered, Claude
+        Code waiting on it. Abandoning it loses nothing: the push mark moves only once a batch is
+        acknowledged (in its own transaction, after the answer), so the next push sends the batch
+        again, and the server keeps one row per call."""
         self._stop.set()
         if self._thread is not None:
-            self._thread.join(timeout=30)
+            self._thread.join(timeout=STOP_WAIT)
 
     def _run(self) -> None:
         while not self._stop.is_set() and not self.ready(1.0):
@@ -1188,7 +1252,10 @@ class PushLoop:
         """One push round; None when it failed (logged)."""
         conn = self.open_conn()
         try:
-            stats = push(conn, self.settings)
+            stats = push(conn, self.settings, send=functools.partial(http_sender, stop=self._stop))
+        except PushStopped as exc:
+            logger.info("%s", exc)
+            return None
         except (CostMcpError, sqlite3.Error) as exc:
             logger.warning("push to the team server failed (next try in %.0f s): %s", self.interval, exc)
             return None

@@ -1,5 +1,5 @@
-"""Team-mode commands (issue 14): ``token create|list|revoke``, ``team set|list|forget-pushes|
-unforget-pushes`` and ``push``."""
+"""Team-mode commands (issue 14): ``token create|list|revoke``, ``team set|list|pushes|
+forget-pushes|unforget-pushes`` and ``push``."""
 
 from __future__ import annotations
 
@@ -150,6 +150,46 @@ def team_list() -> int:
     return EXIT_OK
 
 
+@team.command("pushes")
+@click.option("--member", default=None, help="only this member's pushes (their email address)")
+@click.option(
+    "--limit",
+    type=click.IntRange(1, 100_000),
+    default=50,
+    show_default=True,
+    help="how many of the latest pushes to show",
+)
+def team_pushes(member: str | None, limit: int) -> int:
+    """The pushes this team server took, latest first: when, token, member, rows, and of them how
+    many were new or grown, refused (another member's call) and forgotten (an admin's forget).
+
+    Kept 30 days. For "why is a member's usage missing?": no push at all (the laptop's server is
+    not running, or its token is wrong), or rows refused or forgotten.
+    """
+    from cost_mcp.store import connect
+    from cost_mcp.store import team as team_store
+
+    conn = connect(settings().db)
+    try:
+        pushes = team_store.push_history(conn, member, limit)
+    finally:
+        conn.close()
+    for p in pushes:
+        print(
+            f"{iso_utc(p.received_ms)}\t{p.token_name}\t{p.member}\t{p.rows:,} row(s)\t{p.changed:,} new or "
+            f"grown\t{p.refused:,} refused\t{p.forgotten:,} forgotten"
+        )
+    if not pushes:  # stdout stays empty for a script; a person saw nothing at all
+        whose = f" from {member.strip().lower()}" if member else ""
+        print(
+            f"No pushes{whose} in the last {team_store.PUSH_HISTORY_DAYS} days. A laptop pushes once "
+            "COST_MCP_TEAM_SERVER and COST_MCP_TEAM_TOKEN are set there (`cost-mcp doctor` on it says "
+            "whether its token is taken)",
+            file=sys.stderr,
+        )
+    return EXIT_OK
+
+
 def _pushes_range(options: dict[str, Any]) -> tuple[int | None, int | None]:
     """The times --period / --start / --end pick (none: every time)."""
     if all(options[f] is None for f in ("period", "start", "end")):
@@ -279,12 +319,27 @@ def team_unforget_pushes(member: str, dry_run: bool, **options: Any) -> int:
 )
 def push(server: str | None, bearer: str | None, full: bool) -> int:
     """Send the team server the usage it lacks (reads new log lines first)."""
+    import functools
+
     from cost_mcp import push as push_api
+
+    def waiting(words: str) -> None:
+        # A server that took the batch and stays silent: said, rather than the terminal standing
+        # still for the whole read timeout (a working server may take that long behind its lock).
+        print(f"note: {words}", file=sys.stderr, flush=True)
 
     # Without the read, a first push (or one from cron) sent nothing of the usage logged since
     # the last question: only what some earlier answer had happened to read.
     with ledger(local=True) as (loaded, conn):
-        stats = push_api.push(conn, loaded, server=server, token=bearer, confirm=True, full=full)
+        stats = push_api.push(
+            conn,
+            loaded,
+            server=server,
+            token=bearer,
+            confirm=True,
+            full=full,
+            send=functools.partial(push_api.http_sender, waiting=waiting),
+        )
     refused = f", {stats.refused:,} refused" if stats.refused else ""
     refused += f", {stats.forgotten:,} forgotten there" if stats.forgotten else ""
     refused += f", {stats.rejected:,} rejected" if stats.rejected else ""

@@ -1237,6 +1237,22 @@ def m036_rollup_levels_follow_older_writers(conn: Conn) -> None:
         )
 
 
+@migration
+def m037_push_history(conn: Conn) -> None:
+    """``team_pushes`` becomes the push history an admin reads (``cost-mcp team pushes``), kept 30
+    days (``store.team.PUSH_HISTORY_DAYS``): pushes delete the rows that aged out (a server process
+    at most once a minute), found through the index made here. Nothing read it since m024, and it
+    grew by a row per batch a team server took, for ever (2.5 million rows a year for a team of 20
+    pushing every minute). Each row also says how many of the push's rows were refused (another
+    member's call) and forgotten (an admin's forget): why a member's usage is missing. Rows older
+    than the 30 days go now."""
+    cutoff = int(datetime.now(UTC).timestamp() * 1000) - 30 * 86_400_000
+    conn.execute("DELETE FROM team_pushes WHERE received_ms < ?", (cutoff,))
+    conn.execute("ALTER TABLE team_pushes ADD COLUMN refused BIGINT NOT NULL DEFAULT 0")
+    conn.execute("ALTER TABLE team_pushes ADD COLUMN forgotten BIGINT NOT NULL DEFAULT 0")
+    conn.execute("CREATE INDEX team_pushes_received ON team_pushes (received_ms)")
+
+
 def _create_rollup_levels_dirty(conn: Conn) -> None:
     """m036's table and its trigger on rollup_dirty."""
     if dialect(conn) == "postgresql":

@@ -15,6 +15,7 @@ import json
 import secrets
 import sqlite3
 import threading
+import time
 from collections import Counter
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
@@ -566,8 +567,22 @@ def _store(
         if changed:
             _count_and_roll_up(conn, member, rows, prices, counted, old_ts, seen, stored_keys, recount)
         conn.execute(
-            _RECORD_PUSH, (token_name, member, now_ms, len(rows) + refused_rows + forgotten_rows, changed)
+            _RECORD_PUSH,
+            (
+                token_name,
+                member,
+                now_ms,
+                len(rows) + refused_rows + forgotten_rows,
+                changed,
+                refused_rows,
+                forgotten_rows,
+            ),
         )
+        if _prunes.due():
+            conn.execute(
+                _PRUNE_PUSHES.format(lock=" FOR UPDATE SKIP LOCKED" if dialect(conn) == "postgresql" else ""),
+                (now_ms - PUSH_HISTORY_DAYS * _DAY_MS, PRUNED_PER_PUSH),
+            )
         # Last, so that two pushes of one token never wait on this row while holding others.
         conn.execute(_RECORD_SENDER, (token_name, member, now_ms))
     return Merged(changed, refused_rows, forgotten_rows, applied)
@@ -599,9 +614,88 @@ def push_senders(conn: Conn, members: Sequence[str] | None = None) -> list[PushS
     return [PushSender(str(t), str(m), int(ms), bool(r)) for t, m, ms, r in rows]
 
 
+PUSH_HISTORY_DAYS = 30
+"""How long a team server keeps its record of each push it took (``team_pushes``, which
+``cost-mcp team pushes`` shows): a month of "who sent how many rows when", for "why is Bob's usage
+missing?"; older rows go as pushes come in."""
+PRUNE_EVERY_SECONDS = 60.0
+"""How often a server process deletes the push history's aged rows, in the push that comes first
+after it is due: a delete in every push added a sixth to a small push's time on SQLite."""
+PRUNED_PER_PUSH = 10_000
+"""Most rows of the push history one prune deletes: far more than a minute's pushes add, so the
+history keeps to its days, and never a long delete inside a push."""
+_DAY_MS = 86_400_000
+
+
+class _PruneClock:
+    """When this process's next prune of the push history is due (each process and replica keeps
+    its own: a prune another one made leaves nothing for it to find, cheaply)."""
+
+    def __init__(self) -> None:
+        self._lock = threading.Lock()
+        self._next = 0.0
+
+    def due(self) -> bool:
+        """Whether the calling push prunes (then the next one is due in PRUNE_EVERY_SECONDS)."""
+        now = time.monotonic()
+        with self._lock:
+            if now < self._next:
+                return False
+            self._next = now + PRUNE_EVERY_SECONDS
+            return True
+
+
+_prunes = _PruneClock()
+
 _RECORD_PUSH = (
-    "INSERT INTO team_pushes (token_name, member, received_ms, events, changed) VALUES (?, ?, ?, ?, ?)"
+    "INSERT INTO team_pushes (token_name, member, received_ms, events, changed, refused, forgotten) "
+    "VALUES (?, ?, ?, ?, ?, ?, ?)"
 )
+_PRUNE_PUSHES = (
+    "DELETE FROM team_pushes WHERE id IN (SELECT id FROM team_pushes WHERE received_ms < ? "
+    "ORDER BY received_ms LIMIT ?{lock})"
+)
+"""The push history's rows past its days, oldest first, through index team_pushes_received (m037).
+On PostgreSQL the rows another push is deleting are skipped (SKIP LOCKED): two pushes never wait on
+each other for them."""
+
+
+@dataclass(frozen=True, slots=True)
+class PushRecord:
+    """One push a team server took: whose token, when, and what became of its rows."""
+
+    token_name: str
+    member: str
+    received_ms: int
+    rows: int
+    """Rows of the push the server took (not those it rejected: an impossible time or count of web
+    searches)."""
+    changed: int
+    """Of them, calls new to the server or grown."""
+    refused: int
+    """Of them, not stored: their call is another member's."""
+    forgotten: int
+    """Of them, not stored: an admin forgot their call on the server."""
+
+
+def push_history(conn: Conn, member: str | None = None, limit: int = 100) -> list[PushRecord]:
+    """The pushes this server took in the last :data:`PUSH_HISTORY_DAYS` days (only ``member``'s
+    with one), the latest ``limit`` of them, most recent first."""
+    since = int(datetime.now(UTC).timestamp() * 1000) - PUSH_HISTORY_DAYS * _DAY_MS
+    sql = (
+        "SELECT token_name, member, received_ms, events, changed, refused, forgotten FROM team_pushes "
+        "WHERE received_ms >= ?"
+    )
+    params: list[object] = [since]
+    if member is not None:
+        sql += " AND member = ?"
+        params.append(member.strip().lower())
+    rows = conn.execute(sql + " ORDER BY received_ms DESC, id DESC LIMIT ?", [*params, limit]).fetchall()
+    return [
+        PushRecord(str(t), str(m), int(at), int(n), int(c), int(r), int(f)) for t, m, at, n, c, r, f in rows
+    ]
+
+
 _RECORD_SENDER = (
     "INSERT INTO push_senders (token_name, member, last_ms) VALUES (?, ?, ?) "
     "ON CONFLICT (token_name, member) DO UPDATE SET last_ms = excluded.last_ms "
