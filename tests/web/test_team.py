@@ -2557,6 +2557,68 @@ def test_a_laptop_gone_quiet_is_named_by_its_member_in_the_warnings(team: Team, 
     assert quiet(team.tokens["admin"], start=before, end=before) == []
 
 
+def test_a_team_budgets_status_names_the_laptop_gone_quiet_as_get_spend_does(team: Team, home: Path) -> None:
+    """An admin asked budget_status (and `cost-mcp budget status`) for the platform team's month
+    while Ana's laptop had not pushed for four days: "$x of $y spent" and no warning, though
+    get_spend for the same month said the total lacked her laptop's days. It says so now, once
+    whichever budgets count her, to a member only of their own laptop, and not once she pushes."""
+    laptops = {}
+    for name in ("ana", "bob", "cy"):
+        laptops[name] = _laptop(
+            home, name, f"{name}@example.com", [(f"msg_s{name}", f"req_s{name}", 100, 10)]
+        )
+        done = _cli(
+            laptops[name].env(home, COST_MCP_TEAM_TOKEN=team.tokens[name]), "push", "--server", team.base
+        )
+        assert done.returncode == 0, done.stderr
+    server = _env(home, team.server_db, COLUMNS="200")
+    for args in (
+        ("team", "set", "platform", "ana@example.com", "bob@example.com"),
+        ("budget", "set", "platform", "100", "--team", "platform"),
+        ("budget", "set", "everyone", "500"),
+        ("budget", "set", "cy", "50", "--member", "cy@example.com"),
+    ):
+        made = _cli(server, *args)
+        assert made.returncode == 0, made.stderr
+    four_days_ago = datetime.now(UTC) - timedelta(days=4)
+    conn = connect(team.server_db)
+    with write_transaction(conn):
+        conn.execute(
+            "UPDATE push_senders SET last_ms = ? WHERE token_name = 'ana'",
+            (int(four_days_ago.timestamp() * 1000),),
+        )
+    conn.close()
+
+    def quiet(token: str, **args: Any) -> list[str]:
+        answer = anyio.run(_call, team.base, token, "budget_status", args)
+        assert not answer.is_error, answer.content
+        return [w for w in answer.structured_content["warnings"] if "has not pushed since" in w]
+
+    said = [
+        w
+        for w in _spend_by_member(team.base, team.tokens["admin"]).structured_content["warnings"]
+        if "has not pushed" in w
+    ]
+    assert len(said) == 1 and "ana@example.com's laptop (token ana)" in said[0], said
+    assert quiet(team.tokens["admin"]) == said
+    assert quiet(team.tokens["admin"], name="platform") == said
+    assert quiet(team.tokens["admin"], name="cy") == []  # her budget counts no quiet laptop
+    assert quiet(team.tokens["ana"]) == said
+    assert (
+        quiet(team.tokens["bob"]) == []
+    )  # the team's budget counts Ana, but her laptop is not his to hear of
+    status = _cli(server, "budget", "status")
+    assert status.returncode == 0, status.stderr
+    assert "ana@example.com's laptop (token ana) has not pushed since" in " ".join(status.stdout.split())
+
+    # Her laptop pushes again (nothing new to send): the warning goes.
+    again = _cli(
+        laptops["ana"].env(home, COST_MCP_TEAM_TOKEN=team.tokens["ana"]), "push", "--server", team.base
+    )
+    assert again.returncode == 0, again.stderr
+    assert quiet(team.tokens["admin"]) == []
+
+
 @pytest.fixture
 def fleet(home: Path) -> Iterator[Team]:
     """A team server with an ingest token (``fleet``, ops answering for it), a member's and an

@@ -26,6 +26,7 @@ from cost_mcp.analytics.spend import (
     get_spend,
     missing_bill_partials,
     spend_totals,
+    stale_push_warnings,
 )
 from cost_mcp.config import Settings, source_provider
 from cost_mcp.errors import InvalidInputError, NotFoundError
@@ -500,6 +501,7 @@ def budget_status(
     settle_deliveries(conn)
     warnings += [w for w in deliveries.problems(conn, name) if member is None or w.startswith(tuple(mine))]
     warnings += _left_out(conn) if budgets else []
+    warnings += _quiet_laptops(conn, settings, budgets, moment, member)
     warnings[:0] = _missing_bills(conn, settings, budgets, moment, member)
     states = states_of(conn, settings, budgets, moment)
     if member is not None:
@@ -574,6 +576,25 @@ def _missing_bills(
     return missing_bill_partials(
         conn, settings, latest, None if every else sorted(providers), member=member is not None
     )
+
+
+def _quiet_laptops(
+    conn: Conn, settings: Settings, budgets: Sequence[Budget], now: datetime, member: str | None
+) -> list[str]:
+    """On a team server, the laptops gone quiet whose usage the budgets count
+    (:func:`stale_push_warnings`, the same lines get_spend gives), each once: a team budget's spent
+    lacked a laptop's last days with nothing said, where get_spend for the same month said it. A
+    ``member`` asking hears only of their own laptops. A budget of provider reports alone
+    (``sources`` all a provider's) counts no laptop's push."""
+    found: dict[str, None] = {}
+    for b in budgets:
+        if b.scope.sources and all(source_provider(s) is not None for s in b.scope.sources):
+            continue
+        counted = [m.lower() for m in scope_members(conn, b.scope)] or None
+        members = [member] if member is not None else counted
+        p = budget_period(b, settings, now)
+        found.update(dict.fromkeys(stale_push_warnings(conn, p.end_ms, members, now)))
+    return list(found)
 
 
 def scope_warnings(conn: Conn, budget: Budget, member: str | None = None) -> list[str]:
