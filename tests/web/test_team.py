@@ -27,6 +27,7 @@ from datetime import UTC, datetime, timedelta
 from decimal import Decimal
 from pathlib import Path
 from typing import Any
+from zoneinfo import ZoneInfo
 
 import anyio
 import httpx2
@@ -35,11 +36,12 @@ import pytest
 
 from cost_mcp import access, push
 from cost_mcp.analytics import spend
+from cost_mcp.analytics.alerts import RECEIVED_ALERT_DELAY_SECONDS
 from cost_mcp.config import Settings
 from cost_mcp.errors import InvalidInputError
 from cost_mcp.money import format_usd
 from cost_mcp.notify import display_url
-from cost_mcp.periods import Period
+from cost_mcp.periods import Period, days_period
 from cost_mcp.pricing import Pricer, Tokens
 from cost_mcp.sources.reported import record_call
 from cost_mcp.store import connect, rollup, source_state, write_transaction
@@ -2617,6 +2619,78 @@ def test_a_team_budgets_status_names_the_laptop_gone_quiet_as_get_spend_does(tea
     )
     assert again.returncode == 0, again.stderr
     assert quiet(team.tokens["admin"]) == []
+
+
+def _alerts_of(db: Path | str, budget: str) -> list[tuple[int, str, str]]:
+    """(period key, threshold, message) of every alert ``budget`` fired, in the order they fired."""
+    conn = connect(db)
+    try:
+        rows = conn.execute(
+            "SELECT period_start_ms, threshold, message FROM budget_alerts WHERE budget = ? "
+            "ORDER BY fired_at, threshold",
+            (budget,),
+        ).fetchall()
+    finally:
+        conn.close()
+    return [(int(k), str(t), str(m)) for k, t, m in rows]
+
+
+def test_a_push_of_a_day_already_over_alerts_for_that_days_team_budget_once(team: Team, home: Path) -> None:
+    """Bob's laptop, offline since yesterday, pushed yesterday's calls today: they took the team's
+    daily budget for yesterday past its limit, and no alert ever came (budgets were evaluated for
+    today only, and budget_status shows today). That day's crossing alerts now, within seconds of
+    the push, once, naming the day and that the usage came late; today's alerts are untouched."""
+    server = _env(home, team.server_db)
+    for args in (
+        ("team", "set", "platform", "ana@example.com", "bob@example.com"),
+        ("budget", "set", "platform", "1", "--team", "platform", "--period", "day"),
+    ):
+        made = _cli(server, *args)
+        assert made.returncode == 0, made.stderr
+    # The budget was set last week (one set today says nothing of the days before it).
+    last_week = (datetime.now(UTC) - timedelta(days=7)).isoformat()
+    conn = connect(team.server_db)
+    with write_transaction(conn):
+        conn.execute("UPDATE budgets SET created_at = ?, updated_at = ?", (last_week, last_week))
+    conn.close()
+    yesterday = datetime.now(UTC).replace(hour=12, minute=0, second=0, microsecond=0) - timedelta(days=1)
+    claude = home / "bob" / "claude"
+    # Over $1 of yesterday's calls (at the server's price), against $1 a day.
+    write(
+        session_file(claude, "bob-s1", project="-home-bob-p"),
+        assistant("msg_late", "req_late", _iso(yesterday), session="bob-s1", input=150_000, output=80_000),
+    )
+    bob = Laptop("bob@example.com", home / "bob" / "cost.db", claude)
+    pushed = _cli(bob.env(home, COST_MCP_TEAM_TOKEN=team.tokens["bob"]), "push", "--server", team.base)
+    assert pushed.returncode == 0, pushed.stderr
+    deadline = time.monotonic() + 60
+    while not _alerts_of(team.server_db, "platform") and time.monotonic() < deadline:
+        time.sleep(0.2)
+    fired = _alerts_of(team.server_db, "platform")
+    day_key = int(datetime.combine(yesterday.date(), datetime.min.time(), UTC).timestamp() * 1000)
+    assert [(k, t) for k, t, _ in fired] == [(day_key, "0.5"), (day_key, "0.8"), (day_key, "1.0")], fired
+    conn = connect(team.server_db)
+    try:
+        day = days_period(yesterday.date(), yesterday.date(), tz=ZoneInfo("UTC"))
+        spent = spend.get_spend(conn, Settings(db=team.server_db, timezone="UTC"), day, (), take_alerts=False)
+    finally:
+        conn.close()
+    assert spent.total_usd > 1
+    assert fired[-1][2] == (
+        f"budget 'platform' passed 100% of $1.00 per day in the day from {yesterday.date().isoformat()}, "
+        f"with usage that arrived after it ended: {format_usd(spent.total_usd)} spent "
+        f"({spent.total_usd * 100:.1f}%); covers 50% and 80% too, crossed at the same time"
+    )
+    # The same calls again (a full push), and a question that evaluates budgets: no second alert.
+    again = _cli(
+        bob.env(home, COST_MCP_TEAM_TOKEN=team.tokens["bob"]), "push", "--full", "--server", team.base
+    )
+    assert again.returncode == 0, again.stderr
+    status = anyio.run(_call, team.base, team.tokens["admin"], "budget_status", {})
+    assert not status.is_error, status.content
+    assert status.structured_content["budgets"][0]["spent_usd"] == 0  # today's, as before
+    time.sleep(RECEIVED_ALERT_DELAY_SECONDS + 3)
+    assert _alerts_of(team.server_db, "platform") == fired
 
 
 @pytest.fixture
