@@ -2621,6 +2621,55 @@ def test_a_team_budgets_status_names_the_laptop_gone_quiet_as_get_spend_does(tea
     assert quiet(team.tokens["admin"]) == []
 
 
+def test_changing_a_teams_members_says_what_it_did_to_the_teams_budgets(team: Team, home: Path) -> None:
+    """An admin took Ana out of the platform team mid-month: its budget's spent for the month fell
+    by her whole month (a team's budgets count its members as they are now, with no history of who
+    was in it when), and `cost-mcp team set` said only "team platform: bob@example.com". It says
+    what the change did to each of the team's budgets: spent before and now, and whose usage moved."""
+    for name in ("ana", "bob"):
+        laptop = _laptop(home, name, f"{name}@example.com", [(f"msg_t{name}", f"req_t{name}", 2000, 100)])
+        done = _cli(laptop.env(home, COST_MCP_TEAM_TOKEN=team.tokens[name]), "push", "--server", team.base)
+        assert done.returncode == 0, done.stderr
+    server = _env(home, team.server_db)
+    for args in (
+        ("team", "set", "platform", "ana@example.com", "bob@example.com"),
+        ("budget", "set", "platform", "100", "--team", "platform"),
+        ("budget", "set", "everyone", "500"),
+    ):
+        made = _cli(server, *args)
+        assert made.returncode == 0, made.stderr
+
+    def spent() -> tuple[str, str]:
+        status = _cli(server, "budget", "status", "--json")
+        assert status.returncode == 0, status.stderr
+        state = next(b for b in json.loads(status.stdout)["budgets"] if b["budget"]["name"] == "platform")
+        return format_usd(Decimal(str(state["spent_usd"]))), state["first_day"]
+
+    both, first_day = spent()
+    out = _cli(server, "team", "set", "platform", "bob@example.com")
+    assert out.returncode == 0, out.stderr
+    bobs, _ = spent()
+    assert bobs != both
+    head = (
+        f"note: budget 'platform' (month from {first_day}) counts team platform's members as they are "
+        "now, for its whole period: "
+    )
+    notes = [line for line in out.stderr.splitlines() if line.startswith("note:")]
+    assert notes == [
+        f"{head}{both} spent before, {bobs} now (ana@example.com's usage since {first_day} no longer counts; "
+        "alerts already sent stay sent)"
+    ]
+    back = _cli(server, "team", "set", "platform", "bob@example.com", "ana@example.com")
+    notes = [line for line in back.stderr.splitlines() if line.startswith("note:")]
+    assert notes == [
+        f"{head}{bobs} spent before, {both} now (ana@example.com's usage since {first_day} counts now; "
+        "alerts already sent stay sent)"
+    ]
+    # Nothing moved, nothing said (the team-wide budget never depended on the team).
+    same = _cli(server, "team", "set", "platform", "ana@example.com", "bob@example.com")
+    assert same.returncode == 0 and "note:" not in same.stderr, same.stderr
+
+
 def _alerts_of(db: Path | str, budget: str) -> list[tuple[int, str, str]]:
     """(period key, threshold, message) of every alert ``budget`` fired, in the order they fired."""
     conn = connect(db)

@@ -654,6 +654,41 @@ def team_warnings(conn: Conn, team: str, members: Sequence[str]) -> list[str]:
     ]
 
 
+def team_budget_states(conn: Conn, settings: Settings, team: str, now: datetime) -> list[BudgetState]:
+    """The budgets that name ``team``, in their current periods, counting its members as stored now:
+    taken before and after ``team set`` for :func:`team_change_notes`."""
+    named = [b for b in list_budgets(conn, settings) if team in b.scope.teams]
+    return states_of(conn, settings, named, now)
+
+
+def team_change_notes(
+    team: str,
+    before: Sequence[BudgetState],
+    after: Sequence[BudgetState],
+    left: Sequence[str],
+    joined: Sequence[str],
+) -> list[str]:
+    """What a change of ``team``'s members did to its budgets' current periods, one line per budget
+    whose spent moved. A team's budgets count its members as they are now, for the whole period (no
+    history of who was in it when is kept): removing a member mid-month took their whole month out
+    of the team's budget, and adding one brought theirs in, with nothing said to the admin who did it."""
+    was = {s.budget.name: s for s in before}
+    notes = []
+    for state in after:
+        old = was.get(state.budget.name)
+        if old is None or old.spent_usd == state.spent_usd:
+            continue
+        since = f"since {state.first_day}"
+        moved = [f"{', '.join(left)}'s usage {since} no longer counts"] if left else []
+        moved += [f"{', '.join(joined)}'s usage {since} counts now"] if joined else []
+        notes.append(
+            f"budget '{state.budget.name}' ({state.budget.period} from {state.first_day}) counts team "
+            f"{team}'s members as they are now, for its whole period: {format_usd(old.spent_usd)} spent "
+            f"before, {format_usd(state.spent_usd)} now ({'; '.join(moved)}; alerts already sent stay sent)"
+        )
+    return notes
+
+
 def model_notes(conn: Conn, budget: Budget) -> list[str]:
     """For each model the scope names, the other ids the ledger has recorded it under, which the
     budget counts too (dated, dotted or provider-prefixed: :func:`vocabulary.model_key`), so that
