@@ -27,6 +27,7 @@ from datetime import UTC, datetime, timedelta
 from decimal import Decimal
 from pathlib import Path
 from typing import Any
+from zoneinfo import ZoneInfo
 
 import anyio
 import httpx2
@@ -35,11 +36,12 @@ import pytest
 
 from cost_mcp import access, push
 from cost_mcp.analytics import spend
+from cost_mcp.analytics.alerts import RECEIVED_ALERT_DELAY_SECONDS
 from cost_mcp.config import Settings
 from cost_mcp.errors import InvalidInputError
 from cost_mcp.money import format_usd
 from cost_mcp.notify import display_url
-from cost_mcp.periods import Period
+from cost_mcp.periods import Period, days_period
 from cost_mcp.pricing import Pricer, Tokens
 from cost_mcp.sources.reported import record_call
 from cost_mcp.store import connect, rollup, source_state, write_transaction
@@ -2555,6 +2557,189 @@ def test_a_laptop_gone_quiet_is_named_by_its_member_in_the_warnings(team: Team, 
     # A period that ended before the last push lacks nothing of it.
     before = (four_days_ago - timedelta(days=3)).date().isoformat()
     assert quiet(team.tokens["admin"], start=before, end=before) == []
+
+
+def test_a_team_budgets_status_names_the_laptop_gone_quiet_as_get_spend_does(team: Team, home: Path) -> None:
+    """An admin asked budget_status (and `cost-mcp budget status`) for the platform team's month
+    while Ana's laptop had not pushed for four days: "$x of $y spent" and no warning, though
+    get_spend for the same month said the total lacked her laptop's days. It says so now, once
+    whichever budgets count her, to a member only of their own laptop, and not once she pushes."""
+    laptops = {}
+    for name in ("ana", "bob", "cy"):
+        laptops[name] = _laptop(
+            home, name, f"{name}@example.com", [(f"msg_s{name}", f"req_s{name}", 100, 10)]
+        )
+        done = _cli(
+            laptops[name].env(home, COST_MCP_TEAM_TOKEN=team.tokens[name]), "push", "--server", team.base
+        )
+        assert done.returncode == 0, done.stderr
+    server = _env(home, team.server_db, COLUMNS="200")
+    for args in (
+        ("team", "set", "platform", "ana@example.com", "bob@example.com"),
+        ("budget", "set", "platform", "100", "--team", "platform"),
+        ("budget", "set", "everyone", "500"),
+        ("budget", "set", "cy", "50", "--member", "cy@example.com"),
+    ):
+        made = _cli(server, *args)
+        assert made.returncode == 0, made.stderr
+    four_days_ago = datetime.now(UTC) - timedelta(days=4)
+    conn = connect(team.server_db)
+    with write_transaction(conn):
+        conn.execute(
+            "UPDATE push_senders SET last_ms = ? WHERE token_name = 'ana'",
+            (int(four_days_ago.timestamp() * 1000),),
+        )
+    conn.close()
+
+    def quiet(token: str, **args: Any) -> list[str]:
+        answer = anyio.run(_call, team.base, token, "budget_status", args)
+        assert not answer.is_error, answer.content
+        return [w for w in answer.structured_content["warnings"] if "has not pushed since" in w]
+
+    said = [
+        w
+        for w in _spend_by_member(team.base, team.tokens["admin"]).structured_content["warnings"]
+        if "has not pushed" in w
+    ]
+    assert len(said) == 1 and "ana@example.com's laptop (token ana)" in said[0], said
+    assert quiet(team.tokens["admin"]) == said
+    assert quiet(team.tokens["admin"], name="platform") == said
+    assert quiet(team.tokens["admin"], name="cy") == []  # her budget counts no quiet laptop
+    assert quiet(team.tokens["ana"]) == said
+    assert (
+        quiet(team.tokens["bob"]) == []
+    )  # the team's budget counts Ana, but her laptop is not his to hear of
+    status = _cli(server, "budget", "status")
+    assert status.returncode == 0, status.stderr
+    assert "ana@example.com's laptop (token ana) has not pushed since" in " ".join(status.stdout.split())
+
+    # Her laptop pushes again (nothing new to send): the warning goes.
+    again = _cli(
+        laptops["ana"].env(home, COST_MCP_TEAM_TOKEN=team.tokens["ana"]), "push", "--server", team.base
+    )
+    assert again.returncode == 0, again.stderr
+    assert quiet(team.tokens["admin"]) == []
+
+
+def test_changing_a_teams_members_says_what_it_did_to_the_teams_budgets(team: Team, home: Path) -> None:
+    """An admin took Ana out of the platform team mid-month: its budget's spent for the month fell
+    by her whole month (a team's budgets count its members as they are now, with no history of who
+    was in it when), and `cost-mcp team set` said only "team platform: bob@example.com". It says
+    what the change did to each of the team's budgets: spent before and now, and whose usage moved."""
+    for name in ("ana", "bob"):
+        laptop = _laptop(home, name, f"{name}@example.com", [(f"msg_t{name}", f"req_t{name}", 2000, 100)])
+        done = _cli(laptop.env(home, COST_MCP_TEAM_TOKEN=team.tokens[name]), "push", "--server", team.base)
+        assert done.returncode == 0, done.stderr
+    server = _env(home, team.server_db)
+    for args in (
+        ("team", "set", "platform", "ana@example.com", "bob@example.com"),
+        ("budget", "set", "platform", "100", "--team", "platform"),
+        ("budget", "set", "everyone", "500"),
+    ):
+        made = _cli(server, *args)
+        assert made.returncode == 0, made.stderr
+
+    def spent() -> tuple[str, str]:
+        status = _cli(server, "budget", "status", "--json")
+        assert status.returncode == 0, status.stderr
+        state = next(b for b in json.loads(status.stdout)["budgets"] if b["budget"]["name"] == "platform")
+        return format_usd(Decimal(str(state["spent_usd"]))), state["first_day"]
+
+    both, first_day = spent()
+    out = _cli(server, "team", "set", "platform", "bob@example.com")
+    assert out.returncode == 0, out.stderr
+    bobs, _ = spent()
+    assert bobs != both
+    head = (
+        f"note: budget 'platform' (month from {first_day}) counts team platform's members as they are "
+        "now, for its whole period: "
+    )
+    notes = [line for line in out.stderr.splitlines() if line.startswith("note:")]
+    assert notes == [
+        f"{head}{both} spent before, {bobs} now (ana@example.com's usage since {first_day} no longer counts; "
+        "alerts already sent stay sent)"
+    ]
+    back = _cli(server, "team", "set", "platform", "bob@example.com", "ana@example.com")
+    notes = [line for line in back.stderr.splitlines() if line.startswith("note:")]
+    assert notes == [
+        f"{head}{bobs} spent before, {both} now (ana@example.com's usage since {first_day} counts now; "
+        "alerts already sent stay sent)"
+    ]
+    # Nothing moved, nothing said (the team-wide budget never depended on the team).
+    same = _cli(server, "team", "set", "platform", "ana@example.com", "bob@example.com")
+    assert same.returncode == 0 and "note:" not in same.stderr, same.stderr
+
+
+def _alerts_of(db: Path | str, budget: str) -> list[tuple[int, str, str]]:
+    """(period key, threshold, message) of every alert ``budget`` fired, in the order they fired."""
+    conn = connect(db)
+    try:
+        rows = conn.execute(
+            "SELECT period_start_ms, threshold, message FROM budget_alerts WHERE budget = ? "
+            "ORDER BY fired_at, threshold",
+            (budget,),
+        ).fetchall()
+    finally:
+        conn.close()
+    return [(int(k), str(t), str(m)) for k, t, m in rows]
+
+
+def test_a_push_of_a_day_already_over_alerts_for_that_days_team_budget_once(team: Team, home: Path) -> None:
+    """Bob's laptop, offline since yesterday, pushed yesterday's calls today: they took the team's
+    daily budget for yesterday past its limit, and no alert ever came (budgets were evaluated for
+    today only, and budget_status shows today). That day's crossing alerts now, within seconds of
+    the push, once, naming the day and that the usage came late; today's alerts are untouched."""
+    server = _env(home, team.server_db)
+    for args in (
+        ("team", "set", "platform", "ana@example.com", "bob@example.com"),
+        ("budget", "set", "platform", "1", "--team", "platform", "--period", "day"),
+    ):
+        made = _cli(server, *args)
+        assert made.returncode == 0, made.stderr
+    # The budget was set last week (one set today says nothing of the days before it).
+    last_week = (datetime.now(UTC) - timedelta(days=7)).isoformat()
+    conn = connect(team.server_db)
+    with write_transaction(conn):
+        conn.execute("UPDATE budgets SET created_at = ?, updated_at = ?", (last_week, last_week))
+    conn.close()
+    yesterday = datetime.now(UTC).replace(hour=12, minute=0, second=0, microsecond=0) - timedelta(days=1)
+    claude = home / "bob" / "claude"
+    # Over $1 of yesterday's calls (at the server's price), against $1 a day.
+    write(
+        session_file(claude, "bob-s1", project="-home-bob-p"),
+        assistant("msg_late", "req_late", _iso(yesterday), session="bob-s1", input=150_000, output=80_000),
+    )
+    bob = Laptop("bob@example.com", home / "bob" / "cost.db", claude)
+    pushed = _cli(bob.env(home, COST_MCP_TEAM_TOKEN=team.tokens["bob"]), "push", "--server", team.base)
+    assert pushed.returncode == 0, pushed.stderr
+    deadline = time.monotonic() + 60
+    while not _alerts_of(team.server_db, "platform") and time.monotonic() < deadline:
+        time.sleep(0.2)
+    fired = _alerts_of(team.server_db, "platform")
+    day_key = int(datetime.combine(yesterday.date(), datetime.min.time(), UTC).timestamp() * 1000)
+    assert [(k, t) for k, t, _ in fired] == [(day_key, "0.5"), (day_key, "0.8"), (day_key, "1.0")], fired
+    conn = connect(team.server_db)
+    try:
+        day = days_period(yesterday.date(), yesterday.date(), tz=ZoneInfo("UTC"))
+        spent = spend.get_spend(conn, Settings(db=team.server_db, timezone="UTC"), day, (), take_alerts=False)
+    finally:
+        conn.close()
+    assert spent.total_usd > 1
+    assert fired[-1][2] == (
+        f"budget 'platform' passed 100% of $1.00 per day in the day from {yesterday.date().isoformat()}, "
+        f"with usage that arrived after it ended: {format_usd(spent.total_usd)} spent "
+        f"({spent.total_usd * 100:.1f}%); covers 50% and 80% too, crossed at the same time"
+    )
+    # The same calls again (a full push), and a question that evaluates budgets: no second alert.
+    again = _cli(
+        bob.env(home, COST_MCP_TEAM_TOKEN=team.tokens["bob"]), "push", "--full", "--server", team.base
+    )
+    assert again.returncode == 0, again.stderr
+    status = anyio.run(_call, team.base, team.tokens["admin"], "budget_status", {})
+    assert not status.is_error, status.content
+    assert status.structured_content["budgets"][0]["spent_usd"] == 0  # today's, as before
+    time.sleep(RECEIVED_ALERT_DELAY_SECONDS + 3)
+    assert _alerts_of(team.server_db, "platform") == fired
 
 
 @pytest.fixture

@@ -27,6 +27,7 @@ from cost_mcp.store import deliveries
 from cost_mcp.store.connection import Conn
 
 if TYPE_CHECKING:
+    from cost_mcp.config import Settings
     from cost_mcp.core_settings import HasCoreSettings
     from cost_mcp.models import Budget, BudgetState
     from cost_mcp.notify import Destination
@@ -48,12 +49,17 @@ def evaluate_alerts(
     now: datetime | None = None,
     *,
     states: Sequence[BudgetState] | None = None,
+    since_ms: int | None = None,
+    current: bool = True,
 ) -> list[tuple[Budget, str, dict[str, object]]]:
     """Fire every threshold crossed in the current period that has not fired yet.
 
     Each (budget, period, threshold) fires once, whichever process sees it first (the primary key
     decides). ``states`` are every budget's current states when the caller has them already (one
     spend computation for both); otherwise they are computed here, from one read of the ledger.
+    ``since_ms``: the earliest call among usage just received (a server's pushes): the periods
+    before the current one that it reaches back into are evaluated too (:func:`_late_alerts`);
+    ``current=False`` evaluates only those (the current periods were evaluated since the last change).
     Returns the newly fired alerts with their webhook payloads, for delivery.
     """
     moment = now or datetime.now(UTC)
@@ -63,7 +69,9 @@ def evaluate_alerts(
     from cost_mcp.analytics import budgets
 
     full = settings.full()
-    if states is None:
+    if not current:
+        states = []
+    elif states is None:
         states = budgets.states_of(conn, full, [budgets.from_row(r) for r in rows], moment)
     by_name = {s.budget.name: s for s in states}
     fired: list[tuple[Budget, str, dict[str, object]]] = []
@@ -82,6 +90,62 @@ def evaluate_alerts(
         for a in alert_store.record_crossing(conn, budget.name, keys, [str(t) for t in new], make):
             if not a.covered:
                 fired.append((budget, a.message, json.loads(a.payload)))
+    if since_ms is not None:
+        fired += _late_alerts(conn, full, rows, moment, since_ms)
+    return fired
+
+
+LATE_ALERT_DAYS = 35
+"""How far back usage that arrives late still alerts for the budget periods it falls in: a month's
+budget, and a laptop back from a few weeks away; older usage is history, not news."""
+
+
+def _late_alerts(
+    conn: Conn, settings: Settings, rows: Sequence[budget_store.BudgetRow], moment: datetime, since_ms: int
+) -> list[tuple[Budget, str, dict[str, object]]]:
+    """Fire the thresholds that usage received late crossed in periods already over.
+
+    A laptop offline over a weekend pushes Friday's calls on Monday: a daily (or, across the month's
+    end, a monthly) team budget they took over its limit was evaluated only for the current period,
+    so that crossing never alerted, and budget_status, which shows the current period, never said
+    it either. Each period from the one holding ``since_ms`` (at most :data:`LATE_ALERT_DAYS` back)
+    to the current one is evaluated as of its last instant, once the budget as it stands was set
+    before the period ended (a budget set or changed later says nothing of periods before it). Its
+    alerts are keyed by that period, so each still fires once, and say which period and that the
+    usage arrived after it ended.
+    """
+    from cost_mcp.analytics import budgets
+
+    changed = budget_store.changed_at(conn)
+    floor = int(moment.timestamp() * 1000) - LATE_ALERT_DAYS * 86_400_000
+    fired: list[tuple[Budget, str, dict[str, object]]] = []
+    for row in rows:
+        budget = budgets.from_row(row)
+        current = budgets.budget_period(budget, settings, moment)
+        set_ms = int(datetime.fromisoformat(changed.get(row.name, moment.isoformat())).timestamp() * 1000)
+        at = max(since_ms, floor)
+        while at < current.start_ms:
+            p = budgets.budget_period(budget, settings, datetime.fromtimestamp(at / 1000, UTC))
+            if p.start_ms >= current.start_ms:  # a clock change's odd instant: never the current one
+                break
+            at = p.end_ms
+            if p.end_ms <= set_ms:
+                continue
+            last = datetime.fromtimestamp((p.end_ms - 1) / 1000, UTC)
+            state = budgets.state_of(conn, settings, budget, last)
+            new = [
+                t
+                for t in budget.thresholds
+                if state.spent_usd >= budget.amount_usd * t and t not in state.fired_thresholds
+            ]
+            if not new:
+                continue
+            keys = budgets.alert_keys(p)
+            target = budgets.destination(row)
+            make = functools.partial(_crossing_alerts, budget, state, keys[0], target, moment, late=True)
+            for a in alert_store.record_crossing(conn, budget.name, keys, [str(t) for t in new], make):
+                if not a.covered:
+                    fired.append((budget, a.message, json.loads(a.payload)))
     return fired
 
 
@@ -92,6 +156,8 @@ def _crossing_alerts(
     target: Destination | None,
     moment: datetime,
     thresholds: list[str],
+    *,
+    late: bool = False,
 ) -> list[alert_store.NewAlert]:
     """The alerts of ``thresholds`` crossed at once: one for the highest, shown and delivered,
     which names the lower ones it covers; the lower ones recorded as fired, covered by it.
@@ -102,10 +168,16 @@ def _crossing_alerts(
     *lower, top = sorted(Decimal(t) for t in thresholds)
     covers = [str(t) for t in lower]
     rows: list[alert_store.NewAlert] = []
+    # A period already over when the usage that crossed it arrived: which one, and that it is late.
+    when = (
+        f" in the {budget.period} from {state.first_day}, with usage that arrived after it ended"
+        if late
+        else ""
+    )
     for t in sorted(Decimal(t) for t in thresholds):
         passed = (
             f"budget '{budget.name}' passed {_percent(t)} of {format_usd(budget.amount_usd)} per "
-            f"{budget.period}: {format_usd(state.spent_usd)} spent ({state.percent}%)"
+            f"{budget.period}{when}: {format_usd(state.spent_usd)} spent ({state.percent}%)"
         )
         if t != top:
             message = f"{passed}; in the {_percent(top)} alert"
@@ -183,20 +255,25 @@ def fire_alerts(
     *,
     states: Sequence[BudgetState] | None = None,
     now: datetime | None = None,
+    since_ms: int | None = None,
 ) -> threading.Thread | None:
     """Fire budget thresholds crossed and not fired yet, and POST the alerts due to a webhook.
 
     Called whenever budgets are read (every query's refresh, ingest, sync), so a budget already
     over its limit fires without waiting for new usage. ``states``: every budget's state as of
     ``now``, when the caller computed them already. Delivery runs on a background thread, returned so tests
-    can wait for it (None when none was started); the CLI waits for it at exit.
+    can wait for it (None when none was started); the CLI waits for it at exit. ``since_ms``: the
+    earliest call of usage just received, whose past periods are evaluated too (:func:`evaluate_alerts`).
     """
     # Evaluating is a spend computation: skip it when nothing in the ledger changed since this
     # connection last did it (no write of ours, none committed by another process), which is most
     # queries. Budgets, usage and billed data all change the ledger; so does a new day's alert.
     key = (*alert_store.ledger_version(conn), _half_hour())
-    if states is not None or getattr(conn, "alerts_checked", None) != key:
-        fired = evaluate_alerts(conn, settings, now, states=states)
+    fresh = states is not None or getattr(conn, "alerts_checked", None) != key
+    # Usage received for past periods is evaluated whatever this connection saw: a query may have
+    # evaluated the current periods since it arrived, and no query evaluates past ones.
+    if fresh or since_ms is not None:
+        fired = evaluate_alerts(conn, settings, now, states=states, since_ms=since_ms, current=fresh)
         for _, message, _ in fired:
             logger.warning("%s", message)
         if hasattr(conn, "alerts_checked"):  # our connections; a plain sqlite3 one has no such slot
@@ -265,9 +342,14 @@ class ReceivedUsageAlerts:
         self._stop = threading.Event()
         self._lock = threading.Lock()
         self._thread: threading.Thread | None = None
+        self._since_ms: int | None = None
 
-    def note(self) -> None:
-        """Usage was just stored: evaluate budgets within the delay."""
+    def note(self, earliest_ms: int | None = None) -> None:
+        """Usage was just stored: evaluate budgets within the delay. ``earliest_ms``: its earliest
+        call, when it may be late (a push): the budget periods over since then are evaluated too."""
+        with self._lock:
+            if earliest_ms is not None:
+                self._since_ms = earliest_ms if self._since_ms is None else min(self._since_ms, earliest_ms)
         self._due.set()
         with self._lock:
             if self._stop.is_set() or (self._thread is not None and self._thread.is_alive()):
@@ -290,9 +372,11 @@ class ReceivedUsageAlerts:
             if self._stop.wait(self._delay):
                 return
             self._due.clear()  # writes noted from here on get the next evaluation
+            with self._lock:
+                since, self._since_ms = self._since_ms, None
             try:
                 with self._use() as conn:
-                    fire_alerts(conn, self._settings)
+                    fire_alerts(conn, self._settings, since_ms=since)
             except Exception:
                 # The receiver must keep running; the next write, or any query, evaluates again.
                 logger.exception("evaluating budgets after received usage failed")

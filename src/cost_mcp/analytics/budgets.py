@@ -26,6 +26,7 @@ from cost_mcp.analytics.spend import (
     get_spend,
     missing_bill_partials,
     spend_totals,
+    stale_push_warnings,
 )
 from cost_mcp.config import Settings, source_provider
 from cost_mcp.errors import InvalidInputError, NotFoundError
@@ -500,6 +501,7 @@ def budget_status(
     settle_deliveries(conn)
     warnings += [w for w in deliveries.problems(conn, name) if member is None or w.startswith(tuple(mine))]
     warnings += _left_out(conn) if budgets else []
+    warnings += _quiet_laptops(conn, settings, budgets, moment, member)
     warnings[:0] = _missing_bills(conn, settings, budgets, moment, member)
     states = states_of(conn, settings, budgets, moment)
     if member is not None:
@@ -576,6 +578,25 @@ def _missing_bills(
     )
 
 
+def _quiet_laptops(
+    conn: Conn, settings: Settings, budgets: Sequence[Budget], now: datetime, member: str | None
+) -> list[str]:
+    """On a team server, the laptops gone quiet whose usage the budgets count
+    (:func:`stale_push_warnings`, the same lines get_spend gives), each once: a team budget's spent
+    lacked a laptop's last days with nothing said, where get_spend for the same month said it. A
+    ``member`` asking hears only of their own laptops. A budget of provider reports alone
+    (``sources`` all a provider's) counts no laptop's push."""
+    found: dict[str, None] = {}
+    for b in budgets:
+        if b.scope.sources and all(source_provider(s) is not None for s in b.scope.sources):
+            continue
+        counted = [m.lower() for m in scope_members(conn, b.scope)] or None
+        members = [member] if member is not None else counted
+        p = budget_period(b, settings, now)
+        found.update(dict.fromkeys(stale_push_warnings(conn, p.end_ms, members, now)))
+    return list(found)
+
+
 def scope_warnings(conn: Conn, budget: Budget, member: str | None = None) -> list[str]:
     """A warning for each scope value that matches nothing recorded: it may be a typo, and then the
     budget counts nothing (said when it is set, and in every status). For a team ``member`` asking,
@@ -631,6 +652,41 @@ def team_warnings(conn: Conn, team: str, members: Sequence[str]) -> list[str]:
         for m in members
         if m.lower() not in known
     ]
+
+
+def team_budget_states(conn: Conn, settings: Settings, team: str, now: datetime) -> list[BudgetState]:
+    """The budgets that name ``team``, in their current periods, counting its members as stored now:
+    taken before and after ``team set`` for :func:`team_change_notes`."""
+    named = [b for b in list_budgets(conn, settings) if team in b.scope.teams]
+    return states_of(conn, settings, named, now)
+
+
+def team_change_notes(
+    team: str,
+    before: Sequence[BudgetState],
+    after: Sequence[BudgetState],
+    left: Sequence[str],
+    joined: Sequence[str],
+) -> list[str]:
+    """What a change of ``team``'s members did to its budgets' current periods, one line per budget
+    whose spent moved. A team's budgets count its members as they are now, for the whole period (no
+    history of who was in it when is kept): removing a member mid-month took their whole month out
+    of the team's budget, and adding one brought theirs in, with nothing said to the admin who did it."""
+    was = {s.budget.name: s for s in before}
+    notes = []
+    for state in after:
+        old = was.get(state.budget.name)
+        if old is None or old.spent_usd == state.spent_usd:
+            continue
+        since = f"since {state.first_day}"
+        moved = [f"{', '.join(left)}'s usage {since} no longer counts"] if left else []
+        moved += [f"{', '.join(joined)}'s usage {since} counts now"] if joined else []
+        notes.append(
+            f"budget '{state.budget.name}' ({state.budget.period} from {state.first_day}) counts team "
+            f"{team}'s members as they are now, for its whole period: {format_usd(old.spent_usd)} spent "
+            f"before, {format_usd(state.spent_usd)} now ({'; '.join(moved)}; alerts already sent stay sent)"
+        )
+    return notes
 
 
 def model_notes(conn: Conn, budget: Budget) -> list[str]:

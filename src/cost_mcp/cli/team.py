@@ -113,15 +113,25 @@ def team() -> None:
 @click.argument("members", nargs=-1, metavar="EMAIL...")
 def team_set(name: str, members: tuple[str, ...]) -> int:
     """Make a team exactly these members (none: remove it)."""
-    from cost_mcp.analytics.budgets import team_warnings
+    from datetime import UTC, datetime
+
+    from cost_mcp.analytics import budgets
     from cost_mcp.store import connect
     from cost_mcp.store import team as team_store
 
-    conn = connect(settings().db)
+    loaded = settings()
+    moment = datetime.now(UTC)
+    conn = connect(loaded.db)
     try:
+        was = team_store.teams(conn).get(name.strip(), [])
+        before = budgets.team_budget_states(conn, loaded, name.strip(), moment)
         team_store.set_team(conn, name, members)
         now = team_store.teams(conn).get(name.strip())
-        warnings = team_warnings(conn, name.strip(), now or [])
+        warnings = budgets.team_warnings(conn, name.strip(), now or [])
+        after = budgets.team_budget_states(conn, loaded, name.strip(), moment)
+        left = [m for m in was if m not in (now or [])]
+        joined = [m for m in now or [] if m not in was]
+        notes = budgets.team_change_notes(name.strip(), before, after, left, joined)
     finally:
         conn.close()
     # Said back as stored (lower-cased, each once), as `token create` and `budget set` confirm theirs.
@@ -129,6 +139,8 @@ def team_set(name: str, members: tuple[str, ...]) -> int:
     print(said, file=sys.stderr)
     for warning in warnings:
         print(f"warning: {warning}", file=sys.stderr)
+    for note in notes:
+        print(f"note: {note}", file=sys.stderr)
     return EXIT_OK
 
 

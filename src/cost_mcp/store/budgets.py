@@ -87,3 +87,8 @@ def get(conn: Conn, name: str) -> BudgetRow | None:
 def all_budgets(conn: Conn) -> list[BudgetRow]:
     """Every budget, by name."""
     return [_row(r) for r in conn.execute(f"SELECT {_COLUMNS} FROM budgets ORDER BY name").fetchall()]
+
+
+def changed_at(conn: Conn) -> dict[str, str]:
+    """When each budget was last set (created or changed), as ISO text, by name."""
+    return {str(n): str(at) for n, at in conn.execute("SELECT name, updated_at FROM budgets").fetchall()}

@@ -484,6 +484,8 @@ def push_endpoint(
                     {"error": f"push body over {push.MAX_BODY_BYTES:,} bytes"}, status_code=413
                 )
 
+        earliest: list[int] = []  # the batch's earliest call, set by work()
+
         def work() -> push.PushAnswer:
             decoded = push.decode(
                 bytes(body),
@@ -491,6 +493,7 @@ def push_endpoint(
                 request.headers.get("content-encoding", ""),
             )
             prices = push.price_rows(pricer, decoded.rows)
+            earliest[:] = [min(r.ts_ms for r in decoded.rows)] if decoded.rows else []
             with ledger.use() as conn:
                 return push.receive(
                     conn,
@@ -509,7 +512,8 @@ def push_endpoint(
         except push.PushRejected as exc:
             return JSONResponse({"error": str(exc)}, status_code=exc.status)
         if (answer.accepted or answer.changed) and alerts is not None:
-            alerts.note()
+            # A laptop back after days away pushes calls of periods already over: their budgets too.
+            alerts.note(earliest[0] if earliest else None)
         return JSONResponse(
             {
                 "accepted": answer.accepted,
