@@ -93,8 +93,6 @@ def _cli(env: dict[str, str], *args: str) -> subprocess.CompletedProcess[str]:
 
 def _window() -> Period:
     """The last 3 days in UTC: every call the tests make lies in it."""
-    from zoneinfo import ZoneInfo
-
     end = datetime.now(UTC).replace(hour=0, minute=0, second=0, microsecond=0) + timedelta(days=1)
     utc = ZoneInfo("UTC")
     return Period(
