@@ -1047,6 +1047,13 @@ class TokenCheck:
     """What was found, naming the fix and never the token."""
 
 
+CHECK_READ_SECONDS = 10.0
+"""How long ``doctor`` waits for the team server's answer to its token check. The check reads one
+row and stores nothing, so a server that works answers at once; a push may wait behind the
+ledger's lock, the check never does. Doctor stood silent for the push's 30 s before saying the
+server was stuck."""
+
+
 def check_token(url: str, token: str) -> TokenCheck:
     """Whether the team server takes ``token`` for pushes now, asked of ``GET /api/push``, which
     answers as a push would (the same :func:`refusal`) and stores nothing: an empty push would
@@ -1076,7 +1083,8 @@ def check_token(url: str, token: str) -> TokenCheck:
         return scrub_secrets(forms, _server_error(body))
 
     try:
-        with httpx2.Client(timeout=TIMEOUT, follow_redirects=False) as client:
+        timeout = httpx2.Timeout(CHECK_READ_SECONDS, connect=TIMEOUT.connect)
+        with httpx2.Client(timeout=timeout, follow_redirects=False) as client:
             answer = client.get(f"{url}/api/push", headers=headers)
             if answer.status_code == 403 and _not_a_push_answer(answer.content):
                 # The dashboard's guard, not /api/push: a wrong path with a member's token, which
@@ -1107,8 +1115,8 @@ def check_token(url: str, token: str) -> TokenCheck:
             None,
             None,
             f"the team server {server} took the connection but did not answer the token check within "
-            f"{TIMEOUT.read:g} s: it, or a proxy in front of it, is stuck or overloaded (the server's "
-            "log says which)",
+            f"{CHECK_READ_SECONDS:g} s: it, or a proxy in front of it, is stuck or overloaded (the "
+            "server's log says which)",
         )
     except httpx2.HTTPError as exc:
         # Only the kind of failure: its message may quote the URL, which may carry a secret.
