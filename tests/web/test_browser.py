@@ -878,6 +878,11 @@ def test_a_right_to_left_name_in_a_line_of_text_keeps_to_itself(browser: Any, se
         assert f"filtered by projects \u2068web\u2069, \u2068{rtl}\u2069 · refreshes every minute" in status
         scope = pg.locator('[data-budget="rtl"]').inner_text()
         assert f"counts projects: \u2068{rtl}\u2069, \u2068web\u2069" in scope
+        # A bar's tooltip too: the name, then its amount, not the amount turned round after it.
+        pg.click('#tabs button[data-dim="project"]')
+        pg.wait_for_function("() => document.querySelector('#breakdown').textContent.includes('By project')")
+        bar = pg.locator("#breakdown rect title", has_text=rtl).text_content() or ""
+        assert bar.startswith(f"\u2068{rtl}\u2069: $"), bar
         assert pg.errors == []
 
 

@@ -352,7 +352,7 @@
       svg.appendChild(s("text", { x: 4, y: y + 15, class: "name", "data-name": it.name, "data-room": L - 8 },
         document.createTextNode(g.length > chars ? g.slice(0, chars - 1).join("") + "…" : it.name)));
       var rect = s("rect", { x: L, y: y + 3, width: Math.max(w, 0.5), height: row - 8, class: it.cls });
-      rect.appendChild(s("title", {}, document.createTextNode(it.name + ": " + it.text)));
+      rect.appendChild(s("title", {}, document.createTextNode(isolated(it.name) + ": " + it.text)));
       svg.appendChild(rect);
       svg.appendChild(s("text", { x: L + w + 6, y: y + 15 }, document.createTextNode(narrow ? it.amount : it.text)));
     });
