@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import re
 import subprocess
 import sys
 from pathlib import Path
@@ -83,6 +84,36 @@ async def test_unknown_model_is_a_tool_error_naming_close_matches(client: Client
     assert result.is_error is True
     text = result.content[0].text  # type: ignore[union-attr]
     assert "claude-sonet-4-5" in text and "claude-sonnet-4-5" in text
+
+
+@pytest.mark.parametrize(
+    ("tool", "args"),
+    [
+        ("estimate_cost", {"model": "llama-3.3-70b-versatile", "input_tokens": 1000, "output_tokens": 100}),
+        (
+            "estimate_cost",
+            {"model": "claude-sonnet-4-5", "provider": "openai", "input_tokens": 1000, "output_tokens": 100},
+        ),
+        ("check_budget", {"model": "llama-3.3-70b-versatile", "input_tokens": 1000, "output_tokens": 100}),
+    ],
+)
+async def test_a_known_model_under_no_or_the_wrong_provider_names_the_provider_to_pass(
+    client: Client, tool: str, args: dict[str, object]
+) -> None:
+    """A model as an assistant follows an error: Groq's Llama without a provider was answered 'Did you
+    mean: llama-3.3-70b-versatile?', the very id it sent, and Claude under provider 'openai' 'Add its
+    price to the price override file'; the error now names the provider that prices it, and passing
+    that provider, as the error says, prices the call."""
+    refused = await client.call_tool(tool, args)
+    assert refused.is_error is True
+    text = refused.content[0].text  # type: ignore[union-attr]
+    assert "Did you mean" not in text and "override" not in text
+    named = re.search(r"pass provider='([a-z-]+)'", text)
+    assert named is not None, text
+    followed = await client.call_tool(tool, {**args, "provider": named.group(1)})
+    assert followed.is_error is False, followed.content
+    assert followed.structured_content is not None
+    assert followed.structured_content["estimated_cost_usd" if tool == "check_budget" else "cost_usd"] > 0
 
 
 async def test_negative_tokens_are_rejected_with_the_rule(client: Client) -> None:

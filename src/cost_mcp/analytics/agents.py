@@ -13,7 +13,7 @@ from cost_mcp.errors import InvalidInputError, UnknownModelError
 from cost_mcp.models import BudgetCheck, CheckResult, RecordResult
 from cost_mcp.money import format_usd, from_nanos, to_nanos
 from cost_mcp.periods import iso_utc, to_ms
-from cost_mcp.pricing import Price, Pricer, Tokens, Unpriced
+from cost_mcp.pricing import Price, Pricer, Tokens, Unpriced, providers_pricing
 from cost_mcp.sources.reported import SOURCE, normalize_provider, record_call
 from cost_mcp.store import holds as hold_store
 from cost_mcp.store import reported as reported_store
@@ -62,6 +62,7 @@ def check(
                 provider_id,
                 priced.suggestions,
                 "Or pass estimated_cost_usd, your own estimate of the call's cost, instead of the tokens.",
+                elsewhere=providers_pricing(model, provider_id),
             )
         cost = priced.total
         provider_id = provider_id or priced.provider_id
