@@ -599,6 +599,32 @@ async def test_agent_scenario_daily_budget_until_refused(clock: None, client: Cl
     assert again.structured_content["alerts"] == []
 
 
+async def test_an_agent_named_in_another_case_is_told_which_budget_it_escapes(
+    clock: None, client: Client
+) -> None:
+    """Budget scopes match exactly: an agent that called itself 'Researcher' (or 'researcher ') was
+    allowed past the used-up hard budget on 'researcher' and recorded outside it, with nothing said.
+    Both answers now name the budget and the spelling to give; following that, the check refuses."""
+    await client.call_tool(
+        "set_budget",
+        {"name": "research", "amount_usd": 1, "period": "day", "agents": ["researcher"], "hard": True},
+    )
+    # gpt-4o: 400,000 input tokens = $1.00 exactly, the whole budget
+    call = {"model": "gpt-4o", "provider": "openai", "input_tokens": 400_000, "output_tokens": 0}
+    spent = await client.call_tool("record_usage", {**call, "agent": "researcher", "request_id": "r1"})
+    assert spent.structured_content is not None and spent.structured_content["warnings"] == []
+    checked = await client.call_tool("check_budget", {**call, "agent": "Researcher"})
+    assert checked.structured_content is not None
+    said = " ".join(checked.structured_content["warnings"])
+    assert "'research'" in said and "give agent='researcher'" in said, said
+    followed = await client.call_tool("check_budget", {**call, "agent": "researcher"})
+    assert followed.structured_content is not None and followed.structured_content["allowed"] is False
+    recorded = await client.call_tool("record_usage", {**call, "agent": "researcher ", "request_id": "r2"})
+    assert recorded.structured_content is not None
+    assert recorded.structured_content["budgets"] == []
+    assert any("give agent='researcher'" in w for w in recorded.structured_content["warnings"])
+
+
 async def test_check_budget_on_an_unknown_model_says_what_the_agent_can_do(client: Client) -> None:
     """An agent about to call a model no price source knows: the error must not ask for the provider
     it already gave, and must say that its own estimate of the cost still checks the budgets."""
