@@ -285,6 +285,33 @@ async def test_session_usage_without_logs_is_an_actionable_error(client: Client)
     assert "cost-mcp doctor" in result.content[0].text  # type: ignore[union-attr]
 
 
+async def test_session_usage_of_a_shortened_id_names_the_whole_ids_to_pass(
+    client: Client, home: Path
+) -> None:
+    """'What did session 86100e80 cost?': the first part of a uuid, as people quote one, was answered
+    only 'give no session id for the latest one'; the error now names the sessions whose id starts
+    so, and passing the one named, as it says, answers."""
+    from tests.sources.claude_logs import assistant, session_file, write
+
+    whole = "86100e80-3858-4fdc-b0a9-14d41dcecab5"
+    for n, sid in enumerate((whole, "86200e80-0000-4fdc-b0a9-14d41dcecab5")):
+        write(
+            session_file(home / "claude", sid, "-proj"),
+            assistant(f"m{n}", f"r{n}", "2026-11-02T09:00:00.000Z", session=sid, input=1_000, output=1_000),
+        )
+    refused = await client.call_tool("session_usage", {"session_id": "86100e80"})
+    assert refused.is_error is True
+    said = refused.content[0].text  # type: ignore[union-attr]
+    named = re.findall(r"'([0-9a-f-]{36})'", said)
+    assert named == [whole], said
+    followed = await client.call_tool("session_usage", {"session_id": named[0]})
+    assert followed.structured_content is not None
+    assert (
+        followed.structured_content["session_id"] == whole
+        and followed.structured_content["cost_usd"] == 0.018
+    )
+
+
 async def test_usage_blocks_rejects_a_bad_limit(client: Client) -> None:
     result = await client.call_tool("usage_blocks", {"token_limit": "lots"})
     assert result.is_error is True
