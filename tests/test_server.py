@@ -279,6 +279,29 @@ async def test_session_usage_reads_new_lines_first(
     assert result.structured_content["cost_usd"] == 0.018
 
 
+async def test_a_project_asked_by_folder_name_counts_its_calls_logged_without_a_folder(
+    client: Client, home: Path
+) -> None:
+    """get_spend takes a project 'also by folder name': asked for 'app', it counted the calls whose
+    log lines named /home/dev/app and left out those of the same folder logged with no cwd (stored
+    under Claude Code's slug, -home-dev-app), which asking by the path counted: $0.018 short, with
+    nothing said. Both now count the same calls."""
+    from tests.sources.claude_logs import assistant, session_file, write
+
+    with_folder = assistant("m1", "r1", "2026-11-02T09:00:00.000Z", session="s1", input=1_000, output=1_000)
+    without = assistant("m2", "r2", "2026-11-02T10:00:00.000Z", session="s1", input=1_000, output=1_000)
+    write(
+        session_file(home / "claude", "s1", "-home-dev-app"), {**with_folder, "cwd": "/home/dev/app"}, without
+    )
+    totals: dict[str, float] = {}
+    for name in ("app", "/home/dev/app"):
+        asked = {"start": "2026-11-01", "end": "2026-11-30", "projects": [name]}
+        result = await client.call_tool("get_spend", asked)
+        assert result.structured_content is not None
+        totals[name] = result.structured_content["total_usd"]
+    assert totals == {"app": 0.036, "/home/dev/app": 0.036}
+
+
 async def test_session_usage_without_logs_is_an_actionable_error(client: Client) -> None:
     result = await client.call_tool("session_usage", {})
     assert result.is_error is True
