@@ -1114,8 +1114,7 @@ def price_workload(
             shape, model, provider, at, speed=speed, service_tier=service_tier, inference_geo=inference_geo
         )
         if not isinstance(priced, Price):
-            elsewhere = providers_pricing(model, provider)
-            raise UnknownModelError(model, provider, priced.suggestions, elsewhere=elsewhere)
+            raise UnknownModelError(model, provider, priced.suggestions)
         first = first or priced
         long_context = long_context or priced.long_context
         if priced.fallback_total is not None:
