@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import re
 import subprocess
 import sys
 from pathlib import Path
@@ -83,6 +84,36 @@ async def test_unknown_model_is_a_tool_error_naming_close_matches(client: Client
     assert result.is_error is True
     text = result.content[0].text  # type: ignore[union-attr]
     assert "claude-sonet-4-5" in text and "claude-sonnet-4-5" in text
+
+
+@pytest.mark.parametrize(
+    ("tool", "args"),
+    [
+        ("estimate_cost", {"model": "llama-3.3-70b-versatile", "input_tokens": 1000, "output_tokens": 100}),
+        (
+            "estimate_cost",
+            {"model": "claude-sonnet-4-5", "provider": "openai", "input_tokens": 1000, "output_tokens": 100},
+        ),
+        ("check_budget", {"model": "llama-3.3-70b-versatile", "input_tokens": 1000, "output_tokens": 100}),
+    ],
+)
+async def test_a_known_model_under_no_or_the_wrong_provider_names_the_provider_to_pass(
+    client: Client, tool: str, args: dict[str, object]
+) -> None:
+    """A model as an assistant follows an error: Groq's Llama without a provider was answered 'Did you
+    mean: llama-3.3-70b-versatile?', the very id it sent, and Claude under provider 'openai' 'Add its
+    price to the price override file'; the error now names the provider that prices it, and passing
+    that provider, as the error says, prices the call."""
+    refused = await client.call_tool(tool, args)
+    assert refused.is_error is True
+    text = refused.content[0].text  # type: ignore[union-attr]
+    assert "Did you mean" not in text and "override" not in text
+    named = re.search(r"pass provider='([a-z-]+)'", text)
+    assert named is not None, text
+    followed = await client.call_tool(tool, {**args, "provider": named.group(1)})
+    assert followed.is_error is False, followed.content
+    assert followed.structured_content is not None
+    assert followed.structured_content["estimated_cost_usd" if tool == "check_budget" else "cost_usd"] > 0
 
 
 async def test_negative_tokens_are_rejected_with_the_rule(client: Client) -> None:
@@ -248,10 +279,60 @@ async def test_session_usage_reads_new_lines_first(
     assert result.structured_content["cost_usd"] == 0.018
 
 
+async def test_a_project_asked_by_folder_name_counts_its_calls_logged_without_a_folder(
+    client: Client, home: Path
+) -> None:
+    """get_spend takes a project 'also by folder name': asked for 'app', it counted the calls whose
+    log lines named /home/dev/app and left out those of the same folder logged with no cwd (stored
+    under Claude Code's slug, -home-dev-app), which asking by the path counted: $0.018 short, with
+    nothing said. Both now count the same calls."""
+    from tests.sources.claude_logs import assistant, session_file, write
+
+    with_folder = assistant("m1", "r1", "2026-11-02T09:00:00.000Z", session="s1", input=1_000, output=1_000)
+    without = assistant("m2", "r2", "2026-11-02T10:00:00.000Z", session="s1", input=1_000, output=1_000)
+    write(
+        session_file(home / "claude", "s1", "-home-dev-app"), {**with_folder, "cwd": "/home/dev/app"}, without
+    )
+    totals: dict[str, float] = {}
+    for name in ("app", "/home/dev/app"):
+        asked = {"start": "2026-11-01", "end": "2026-11-30", "projects": [name]}
+        result = await client.call_tool("get_spend", asked)
+        assert result.structured_content is not None
+        totals[name] = result.structured_content["total_usd"]
+    assert totals == {"app": 0.036, "/home/dev/app": 0.036}
+
+
 async def test_session_usage_without_logs_is_an_actionable_error(client: Client) -> None:
     result = await client.call_tool("session_usage", {})
     assert result.is_error is True
     assert "cost-mcp doctor" in result.content[0].text  # type: ignore[union-attr]
+
+
+async def test_session_usage_of_a_shortened_id_names_the_whole_ids_to_pass(
+    client: Client, home: Path
+) -> None:
+    """'What did session 86100e80 cost?': the first part of a uuid, as people quote one, was answered
+    only 'give no session id for the latest one'; the error now names the sessions whose id starts
+    so, and passing the one named, as it says, answers."""
+    from tests.sources.claude_logs import assistant, session_file, write
+
+    whole = "86100e80-3858-4fdc-b0a9-14d41dcecab5"
+    for n, sid in enumerate((whole, "86200e80-0000-4fdc-b0a9-14d41dcecab5")):
+        write(
+            session_file(home / "claude", sid, "-proj"),
+            assistant(f"m{n}", f"r{n}", "2026-11-02T09:00:00.000Z", session=sid, input=1_000, output=1_000),
+        )
+    refused = await client.call_tool("session_usage", {"session_id": "86100e80"})
+    assert refused.is_error is True
+    said = refused.content[0].text  # type: ignore[union-attr]
+    named = re.findall(r"'([0-9a-f-]{36})'", said)
+    assert named == [whole], said
+    followed = await client.call_tool("session_usage", {"session_id": named[0]})
+    assert followed.structured_content is not None
+    assert (
+        followed.structured_content["session_id"] == whole
+        and followed.structured_content["cost_usd"] == 0.018
+    )
 
 
 async def test_usage_blocks_rejects_a_bad_limit(client: Client) -> None:
@@ -566,6 +647,32 @@ async def test_agent_scenario_daily_budget_until_refused(clock: None, client: Cl
     again = await client.call_tool("budget_status", {})
     assert again.structured_content is not None
     assert again.structured_content["alerts"] == []
+
+
+async def test_an_agent_named_in_another_case_is_told_which_budget_it_escapes(
+    clock: None, client: Client
+) -> None:
+    """Budget scopes match exactly: an agent that called itself 'Researcher' (or 'researcher ') was
+    allowed past the used-up hard budget on 'researcher' and recorded outside it, with nothing said.
+    Both answers now name the budget and the spelling to give; following that, the check refuses."""
+    await client.call_tool(
+        "set_budget",
+        {"name": "research", "amount_usd": 1, "period": "day", "agents": ["researcher"], "hard": True},
+    )
+    # gpt-4o: 400,000 input tokens = $1.00 exactly, the whole budget
+    call = {"model": "gpt-4o", "provider": "openai", "input_tokens": 400_000, "output_tokens": 0}
+    spent = await client.call_tool("record_usage", {**call, "agent": "researcher", "request_id": "r1"})
+    assert spent.structured_content is not None and spent.structured_content["warnings"] == []
+    checked = await client.call_tool("check_budget", {**call, "agent": "Researcher"})
+    assert checked.structured_content is not None
+    said = " ".join(checked.structured_content["warnings"])
+    assert "'research'" in said and "give agent='researcher'" in said, said
+    followed = await client.call_tool("check_budget", {**call, "agent": "researcher"})
+    assert followed.structured_content is not None and followed.structured_content["allowed"] is False
+    recorded = await client.call_tool("record_usage", {**call, "agent": "researcher ", "request_id": "r2"})
+    assert recorded.structured_content is not None
+    assert recorded.structured_content["budgets"] == []
+    assert any("give agent='researcher'" in w for w in recorded.structured_content["warnings"])
 
 
 async def test_check_budget_on_an_unknown_model_says_what_the_agent_can_do(client: Client) -> None:

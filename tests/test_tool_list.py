@@ -471,7 +471,7 @@ Example: usage_blocks(days=1, token_limit="max")\
                             "maximum": 500,
                             "minimum": 1,
                             "type": "integer",
-                            "description": "Rows to return, largest first (default 25, at most 500); the rest are summed in '(other)' rows so rows still add up to the total.",
+                            "description": "How many to return, newest first (default 25, at most 500).",
                         },
                         "cursor": {
                             "maxLength": 100,
@@ -736,7 +736,7 @@ Example: compare_periods(before="2026-10", after="2026-11", group_by=["agent"])\
                             },
                             "maxItems": 4,
                             "type": "array",
-                            "description": "Default: model mix per agent, project and model; caching per agent and project.",
+                            "description": "Dimensions of the rows; default model.",
                         },
                         "timezone": {
                             "maxLength": 64,
@@ -1282,7 +1282,7 @@ Example: plan_limits(days=1)\
                             "maximum": 500,
                             "minimum": 1,
                             "type": "integer",
-                            "description": "Rows to return, largest first (default 25, at most 500); the rest are summed in '(other)' rows so rows still add up to the total.",
+                            "description": "How many to return, newest first (default 25, at most 500).",
                         },
                         "cursor": {
                             "maxLength": 100,
@@ -1296,3 +1296,18 @@ Example: plan_limits(days=1)\
             },
         }
     )
+
+
+async def test_a_shared_argument_says_what_it_does_in_each_tool(client: Client) -> None:
+    """usage_blocks and plan_limits list the newest blocks or readings and sum nothing, yet their
+    `limit` read 'largest first ... the rest are summed in (other) rows'; compare_periods' group_by
+    read savings_report's defaults (model mix per agent, project and model; caching), where its rows
+    are per model by default."""
+    tools = {t.name: t.input_schema["properties"] for t in (await client.list_tools()).tools}
+    for name in ("usage_blocks", "plan_limits"):
+        said = tools[name]["limit"]["description"]
+        assert "(other)" not in said and "largest" not in said and "newest first" in said, name
+    assert "(other)" in tools["get_spend"]["limit"]["description"]  # there, rows are summed
+    assert "caching" not in tools["compare_periods"]["group_by"]["description"]
+    assert "default model" in tools["compare_periods"]["group_by"]["description"]
+    assert "caching" in tools["savings_report"]["group_by"]["description"]

@@ -24,15 +24,31 @@ class UnknownModelError(InvalidInputError):
     """A model that no price source knows; carries the closest known model ids."""
 
     def __init__(
-        self, model: str, provider: str | None, suggestions: Sequence[str], otherwise: str = ""
+        self,
+        model: str,
+        provider: str | None,
+        suggestions: Sequence[str],
+        otherwise: str = "",
+        elsewhere: Sequence[str] = (),
     ) -> None:
         """``otherwise``: what else the caller can do without a price (a sentence), e.g. check_budget's
-        own estimate of the cost."""
+        own estimate of the cost. ``elsewhere``: the providers that do price this very model id
+        (:func:`cost_mcp.pricing.providers_pricing`)."""
         self.model = model
         self.provider = provider
-        self.suggestions = tuple(suggestions)
+        # The model's own id is no suggestion: 'Did you mean: llama-3.3-70b-versatile?' for that very
+        # id sent a caller round in a circle, when what it lacked was the provider.
+        self.suggestions = tuple(s for s in suggestions if s.lower() != model.lower())
+        self.elsewhere = tuple(elsewhere)
         where = f" for provider {provider!r}" if provider else ""
-        if self.suggestions:
+        if self.elsewhere:
+            others = ", ".join(repr(p) for p in self.elsewhere[1:])
+            hint = (
+                f" It is priced under provider {self.elsewhere[0]!r}"
+                f"{f' (also {others})' if others else ''}: pass provider={self.elsewhere[0]!r}"
+                f"{' if that is who serves it' if provider else ''}."
+            )
+        elif self.suggestions:
             hint = f" Did you mean: {', '.join(self.suggestions)}?"
         elif provider:
             # The provider was given already: asking for it again sends the caller round in a circle.

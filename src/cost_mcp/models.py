@@ -162,6 +162,11 @@ RowLimit = Annotated[
         "'(other)' rows so rows still add up to the total.",
     ),
 ]
+NewestLimit = Annotated[
+    int | None,
+    Field(ge=1, le=500, description="How many to return, newest first (default 25, at most 500)."),
+]
+"""RowLimit of a list cut by time (blocks, readings): no '(other)' row, older ones by cursor."""
 RowCursor = Annotated[
     str | None,
     Field(
@@ -1311,6 +1316,10 @@ SavingsGroupBy = Annotated[
         max_length=4,
         description="Default: model mix per agent, project and model; caching per agent and project.",
     ),
+]
+CompareGroupBy = Annotated[
+    list[SavingsDimension] | None,
+    Field(max_length=4, description="Dimensions of the rows; default model."),
 ]
 PeriodSpec = Annotated[
     str | None,

@@ -1006,6 +1006,28 @@ def _candidate_ids(provider: str | None) -> tuple[str, ...]:
     return tuple(dict.fromkeys(ids))
 
 
+@functools.lru_cache(maxsize=256)
+def providers_pricing(model: str, exclude: str | None = None) -> tuple[str, ...]:
+    """The providers whose genai-prices list holds ``model`` (other than ``exclude``), the one
+    genai-prices infers for it first: what an unknown-model error names when the model is known but
+    not under the provider given, or not inferable at all (Llama ids are Groq's only when said so)."""
+    from genai_prices import data_snapshot
+
+    snapshot = data_snapshot.get_snapshot()
+    model = model.lower()
+    found: list[str] = []
+    for provider in snapshot.providers:
+        try:
+            snapshot.find_provider_model(model, None, provider.id, None)
+        except LookupError:
+            continue
+        if provider.id != (exclude or "").lower():
+            found.append(provider.id)
+    inferred = _lookup(model, None)
+    first = inferred[0].id if not isinstance(inferred, Unpriced) else None
+    return tuple(sorted(found, key=lambda p: p != first))
+
+
 def provider_models(provider: str) -> list[ModelInfo]:
     """Every model genai-prices knows for a provider (empty for an unknown provider)."""
     from genai_prices import data_snapshot

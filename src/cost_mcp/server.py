@@ -74,6 +74,7 @@ from cost_mcp.models import (
     CacheWrite1hTokens,
     CacheWriteTokens,
     CheckResult,
+    CompareGroupBy,
     Comparison,
     Dashboard,
     DeleteResult,
@@ -90,6 +91,7 @@ from cost_mcp.models import (
     LogPaths,
     ModelBreakdown,
     ModelName,
+    NewestLimit,
     OptionalAgent,
     OptionalMember,
     OptionalProject,
@@ -793,7 +795,7 @@ async def usage_blocks(
     agent: Annotated[
         str, Field(description="Whose usage: 'claude-code' (the default), 'codex' or 'gemini-cli'.")
     ] = "claude-code",
-    limit: RowLimit = None,
+    limit: NewestLimit = None,
     cursor: RowCursor = None,
 ) -> UsageBlocks:
     """Claude Code's 5-hour usage windows: the active block, its burn rate and where it is heading.
@@ -947,7 +949,7 @@ async def compare_periods(
     ctx: Context[AppState],
     before: PeriodSpec = None,
     after: PeriodSpec = None,
-    group_by: SavingsGroupBy = None,
+    group_by: CompareGroupBy = None,
     timezone: TimezoneName = None,
 ) -> Comparison:
     """Two periods side by side (spend, calls, cost per call and per million tokens, model mix,
@@ -1385,7 +1387,7 @@ async def delete_subscription(ctx: Context[AppState], name: BudgetName) -> Delet
 async def plan_limits(
     ctx: Context[AppState],
     days: Annotated[int, Field(ge=1, le=90, description="How many days of readings to show.")] = 7,
-    limit: RowLimit = None,
+    limit: NewestLimit = None,
     cursor: RowCursor = None,
 ) -> PlanLimits:
     """How fast the Claude Pro/Max plan limits (5-hour and 7-day windows) are being approached.

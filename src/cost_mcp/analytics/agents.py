@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from collections.abc import Sequence
+from collections.abc import Set as AbstractSet
 from dataclasses import fields
 from datetime import UTC, datetime
 from decimal import Decimal
@@ -10,10 +12,10 @@ from cost_mcp.analytics import alerts, budgets, vocabulary
 from cost_mcp.analytics.budgets import Unread
 from cost_mcp.config import Settings
 from cost_mcp.errors import InvalidInputError, UnknownModelError
-from cost_mcp.models import BudgetCheck, CheckResult, RecordResult
+from cost_mcp.models import Budget, BudgetCheck, CheckResult, RecordResult
 from cost_mcp.money import format_usd, from_nanos, to_nanos
 from cost_mcp.periods import iso_utc, to_ms
-from cost_mcp.pricing import Price, Pricer, Tokens, Unpriced
+from cost_mcp.pricing import Price, Pricer, Tokens, Unpriced, providers_pricing
 from cost_mcp.sources.reported import SOURCE, normalize_provider, record_call
 from cost_mcp.store import holds as hold_store
 from cost_mcp.store import reported as reported_store
@@ -62,6 +64,7 @@ def check(
                 provider_id,
                 priced.suggestions,
                 "Or pass estimated_cost_usd, your own estimate of the call's cost, instead of the tokens.",
+                elsewhere=providers_pricing(model, provider_id),
             )
         cost = priced.total
         provider_id = provider_id or priced.provider_id
@@ -113,6 +116,17 @@ def check(
                 result.hold_expires_at = iso_utc(expires_ms)
     given = {"agent": agent, "project": project, "model": model, "provider": provider_id}
     result.warnings.extend(_unnamed_scopes(conn, {c.name for c in result.budgets}, given, member))
+    result.warnings += _misspelt_scopes(
+        conn,
+        budgets.list_budgets(conn),
+        {c.name for c in result.budgets},
+        provider=provider_id,
+        model=model,
+        agent=agent,
+        project=project,
+        source=SOURCE,
+        member=member,
+    )
     if disagree is not None:
         result.warnings.append(disagree)
     return result
@@ -171,6 +185,55 @@ def _unnamed_scopes(
                 f"was not checked: pass {named} as record_usage will report the call"
             )
     return notes
+
+
+def _misspelt_scopes(
+    conn: Conn,
+    every: Sequence[Budget],
+    counted: AbstractSet[str],
+    *,
+    provider: str | None,
+    model: str | None,
+    agent: str | None,
+    project: str | None,
+    source: str,
+    member: str | None = None,
+) -> list[str]:
+    """A warning per budget (not in ``counted``) that this call would count against had its agent or
+    project been spelt as the budget's scope spells it: scopes match exactly, so an agent reporting
+    itself as 'Researcher' or 'researcher ' passed a hard budget on 'researcher' without a word."""
+    warnings: list[str] = []
+    for budget in every:
+        if budget.name in counted:
+            continue
+        for dim, given, named in (
+            ("agent", agent, budget.scope.agents),
+            ("project", project, budget.scope.projects),
+        ):
+            close = next((n for n in named if given and n != given and _folded(n) == _folded(given)), None)
+            if close is None:
+                continue
+            spelt = {"agent": agent, "project": project, dim: close}
+            if budgets.applies(
+                budget.scope,
+                provider=provider,
+                model=model,
+                agent=spelt["agent"],
+                project=spelt["project"],
+                source=source,
+                member=member,
+                members=budgets.scope_members(conn, budget.scope),
+            ):
+                warnings.append(
+                    f"budget {budget.name!r} counts {dim} {close!r}, not {given!r} (names match exactly), "
+                    f"so not this call: if this is that {dim}, give {dim}={close!r}"
+                )
+    return warnings
+
+
+def _folded(name: str) -> str:
+    """A name without case or surrounding and repeated spaces, to find a near miss by."""
+    return " ".join(name.split()).casefold()
 
 
 def record_usage(
@@ -330,6 +393,17 @@ def record_usage(
                 )
             )
 
+    warnings += _misspelt_scopes(
+        conn,
+        every,
+        {c.name for c in states},
+        provider=provider_id,
+        model=model,
+        agent=agent,
+        project=project,
+        source=SOURCE,
+        member=member,
+    )
     return RecordResult(
         recorded=recorded,
         forgotten=outcome == "forgotten" and not theirs,

@@ -30,6 +30,7 @@ from cost_mcp.sources.claude_code import SOURCE
 from cost_mcp.store import otel as otel_store
 from cost_mcp.store import sessions, source_state
 from cost_mcp.store.connection import Conn
+from cost_mcp.store.known import known_values
 
 HOUR_MS = 3_600_000
 MINUTE_MS = 60_000
@@ -64,6 +65,22 @@ def project_slugs(cwd: str) -> tuple[str, str]:
     only '/' and '.'; a path of plain names gives the same slug either way.
     """
     return re.sub(r"[^A-Za-z0-9]", "-", cwd), re.sub(r"[/.]", "-", cwd)
+
+
+MAX_IDS_NAMED = 5
+"""Session ids an error names for a shortened one: enough to pick from, never the whole ledger."""
+
+
+def _whole_ids(conn: Conn, given: str) -> str:
+    """The sessions whose id starts with ``given``, as the start of an error's advice ('' for none):
+    a session id shown shortened ('86100e80', as a person quotes the first part of a uuid) was
+    answered only 'give no session id for the latest one', leaving the whole id to be found."""
+    found = sorted(s for s in known_values(conn, "session") if s.startswith(given.strip()))
+    if not given.strip() or not found:
+        return ""
+    named = ", ".join(repr(s) for s in found[:MAX_IDS_NAMED])
+    more = f" and {len(found) - MAX_IDS_NAMED} more" if len(found) > MAX_IDS_NAMED else ""
+    return f"sessions whose id starts so: {named}{more}; pass one whole, or "
 
 
 def last_scan(conn: Conn) -> str:
@@ -112,7 +129,10 @@ def session_usage(
     if found is None:
         whose = f"{agent} session" if agent is not None else "session of any coding agent"
         # "session id", not the tool's `session_id`: `cost-mcp session ID` says this too.
-        raise NotFoundError(f"no {whose} {chosen!r} in the ledger; give no session id for the latest one")
+        raise NotFoundError(
+            f"no {whose} {chosen!r} in the ledger; {_whole_ids(conn, chosen)}give no session id for the "
+            "latest one"
+        )
     # Whose logs the session rests on: the notes about Claude Code's logs and billing apply to its
     # calls only (Codex and Gemini CLI log final output counts, and are never a Claude subscription).
     output_of = sessions.output_by_source(conn, sources, chosen)

@@ -17,6 +17,7 @@ from cost_mcp.pricing import (
     fewest_calls,
     price_workload,
     provider_models,
+    providers_pricing,
 )
 from cost_mcp.tokens import KINDS
 
@@ -49,7 +50,12 @@ def estimate_cost(
     n = requests if requests is not None else fewest_calls(tokens, model, provider)
     work = Workload(tokens, n)
     mods = {"speed": speed, "service_tier": service_tier, "inference_geo": inference_geo}
-    priced = price_workload(pricer, work, model, provider, when, **mods)
+    try:
+        priced = price_workload(pricer, work, model, provider, when, **mods)
+    except UnknownModelError as exc:
+        # Named here, not in price_workload: loops that skip unpriced candidates need no advice.
+        elsewhere = providers_pricing(model, provider)
+        raise UnknownModelError(model, provider, exc.suggestions, elsewhere=elsewhere) from None
     notes: list[str] = []
     if requests is None and n > 1:
         notes.append(

@@ -168,8 +168,13 @@ def expand(
         return list(dict.fromkeys(_member(v) for v in values))
     if dimension == "project":
         wanted = set(values)
-        slugs = {slug for v in values for slug in _slugs(v)}
-        stored = [p for p in sorted(known("project")) if _named_by(p, wanted, slugs)]
+        every = sorted(known("project"))
+        # A folder name ('webapp') names the stored paths ending in it, and so their slugs too: the
+        # calls of a session whose log lines gave no folder are stored under its slug, which a
+        # filter by the path counted and one by the folder name, documented as the same, left out.
+        paths = [p for p in every if project_names(p) & wanted]
+        slugs = {slug for v in (*values, *paths) for slug in _slugs(v)}
+        stored = [p for p in every if _named_by(p, wanted, slugs)]
         return list(dict.fromkeys([*values, *stored]))
     return list(values)
 
