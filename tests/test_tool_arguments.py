@@ -128,3 +128,17 @@ async def test_check_budget_without_a_cost_or_model_says_what_it_accepts(client:
     bare = await client.call_tool("check_budget", {"model": "claude-sonnet-4-5"})
     assert bare.is_error is True
     assert bare.content[0].text.endswith(message[-60:])  # type: ignore[union-attr]
+
+
+@pytest.mark.parametrize("agent", [" ", "\t\n", "\u3000"])
+async def test_a_blank_agent_is_refused_and_nothing_is_recorded(client: Client, agent: str) -> None:
+    """An agent of spaces passed the argument's minimum length and was stored as an agent that no
+    budget, filter or breakdown row can name."""
+    result = await client.call_tool("record_usage", {**RECORD, "input_tokens": 5, "agent": agent})
+    assert result.is_error is True
+    text = result.content[0].text  # type: ignore[union-attr]
+    assert "agent is blank: name the agent making the call" in text, text
+    spend = await client.call_tool("get_spend", {"period": "today", "group_by": ["agent"]})
+    assert spend.is_error is False
+    assert spend.structured_content is not None
+    assert [r["group"]["agent"] for r in spend.structured_content["rows"]] == []

@@ -48,6 +48,10 @@ def record_call(
     safely; nor does recording a call the user forgot (``forgotten``: ``cost-mcp reported forget``
     left a tombstone). Timestamps from the future or more than a year back are rejected as mistakes.
     """
+    if not agent.strip():
+        # " " passed the argument's minimum length and was stored as an agent no budget, filter or
+        # breakdown row can name.
+        raise InvalidInputError("agent is blank: name the agent making the call, e.g. 'researcher'")
     moment = now or datetime.now(UTC)
     when = timestamp or moment
     if when.tzinfo is None:
