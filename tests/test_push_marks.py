@@ -335,14 +335,19 @@ def test_a_token_check_against_a_server_that_never_answers_does_not_call_it_unre
     monkeypatch: pytest.MonkeyPatch,
 ) -> None:
     """`cost-mcp doctor`'s token check, as the push above: a server that took the connection and
-    never answered was "cannot reach the team server (ReadTimeout): is it running?"."""
+    never answered was "cannot reach the team server (ReadTimeout): is it running?". It waits
+    CHECK_READ_SECONDS (10 s), not a push's 30: the check stores nothing and a working server
+    answers it at once, so doctor stood silent for half a minute first."""
     import socket
 
     import httpx2
 
     from cost_mcp.sources import http
 
-    monkeypatch.setattr(http, "TIMEOUT", httpx2.Timeout(0.3, connect=10.0))
+    assert (http.TIMEOUT.read or 0) > push.CHECK_READ_SECONDS
+    # Shortened here, and the push's own timeout made long: the test tells which one the check used.
+    monkeypatch.setattr(push, "CHECK_READ_SECONDS", 0.3)
+    monkeypatch.setattr(http, "TIMEOUT", httpx2.Timeout(600.0, connect=10.0))
     token = "cmt_" + "s" * 43
     with socket.socket() as sock:
         sock.bind(("127.0.0.1", 0))

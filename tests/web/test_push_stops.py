@@ -309,24 +309,3 @@ def test_the_note_is_said_once_per_attempt_and_never_for_a_prompt_answer(
     with _silent_server() as (_sock, url), pytest.raises(push.PushError, match="did not answer"):
         push.http_sender(url, TOKEN, b"{}", waiting=said.append)
     assert len(said) == push.RETRIES and all("has not answered the push for 0.05 s" in s for s in said)
-
-
-def test_doctors_token_check_gives_up_on_a_silent_server_before_a_push_would(
-    monkeypatch: pytest.MonkeyPatch,
-) -> None:
-    """doctor's token check against a server that took the connection and never answers stood
-    silent for a push's whole read timeout (30 s), though the check stores nothing and a working
-    server answers it at once; it now waits CHECK_READ_SECONDS (10 s), and says so."""
-    from cost_mcp.sources import http as sources_http
-
-    assert (sources_http.TIMEOUT.read or 0) > push.CHECK_READ_SECONDS
-    # Shortened here; the push's own timeout made long, so the test tells which one the check used.
-    monkeypatch.setattr(push, "CHECK_READ_SECONDS", 0.3)
-    monkeypatch.setattr(sources_http, "TIMEOUT", httpx2.Timeout(600.0, connect=10.0))
-    with _silent_server() as (_sock, url):
-        checked = push.check_token(url, TOKEN)
-    assert (checked.accepted, checked.can_push) == (None, None)
-    assert f"{display_url(url)} took the connection but did not answer the token check within 0.3 s" in (
-        checked.words
-    )
-    assert TOKEN not in checked.words
