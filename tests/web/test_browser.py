@@ -818,11 +818,13 @@ def test_a_long_or_wide_name_is_cut_between_characters_within_its_column(
         pg.wait_for_selector("body[data-complete]", state="attached")
         pg.locator("#tab-project").click()
         pg.wait_for_selector("#breakdown >> text=By project")
-        # Each name is followed by its bar, whose title starts with the name in full.
+        # Each name is followed by its bar, whose title starts with the name in full (set apart
+        # between FSI and PDI, as every name in a line of text is).
         labels = pg.evaluate(
             """() => [...document.querySelectorAll('#breakdown > svg > text[x="4"]')].map(t => {
                 const bar = t.nextElementSibling.getBBox(), box = t.getBBox();
-                const full = t.nextElementSibling.querySelector('title').textContent.split(': ')[0];
+                const title = t.nextElementSibling.querySelector('title').textContent.split(': ')[0];
+                const full = title.replace(/^\u2068|\u2069$/g, '');
                 return {name: full, text: t.textContent,
                         lone: !t.textContent.isWellFormed(),  // half of a surrogate pair
                         over: box.x + box.width - bar.x};
