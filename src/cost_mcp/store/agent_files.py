@@ -4,11 +4,12 @@ events, and how far each of their files has been read (``agent_files``). Portabl
 from __future__ import annotations
 
 import json
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Collection, Iterable, Mapping, Sequence
+from dataclasses import dataclass
 
 from cost_mcp import tokens
 from cost_mcp.store import bulk, meta, skipped
-from cost_mcp.store.connection import Conn
+from cost_mcp.store.connection import IN_CHUNK, Conn, marks
 from cost_mcp.store.usage import TOKENS_FROM_EXCLUDED_SQL
 
 _COLUMNS = (
@@ -29,7 +30,13 @@ ON CONFLICT (source, message_id, request_id, is_sidechain) DO UPDATE SET
 WHERE excluded.total_tokens > usage_events.total_tokens
    OR (excluded.total_tokens = usage_events.total_tokens
        AND usage_events.origin = 'replay' AND excluded.origin != 'replay')
+   OR (excluded.total_tokens = usage_events.total_tokens AND excluded.origin = usage_events.origin
+       AND excluded.session_id = usage_events.session_id
+       AND (excluded.reported_cost_nanos <> usage_events.reported_cost_nanos
+            OR (excluded.reported_cost_nanos IS NULL) <> (usage_events.reported_cost_nanos IS NULL)))
 """
+# The last case: the same copy read again, whose own cost the reader now reads otherwise (OpenCode's
+# cost that counted reasoning twice, read by an earlier cost-mcp): the stored row takes the read.
 
 
 def upsert_events(conn: Conn, rows: Sequence[Sequence[object]]) -> int:
@@ -56,6 +63,44 @@ def upsert_events(conn: Conn, rows: Sequence[Sequence[object]]) -> int:
         key=_KEY,
     )
     return min(changed, len(rows))
+
+
+@dataclass(frozen=True, slots=True)
+class Dropped:
+    """Rows :func:`drop_copies` deleted: how many, and their cost in the ``auto`` mode."""
+
+    calls: int = 0
+    nanos: int = 0
+    times: tuple[int, ...] = ()
+    """Their instants (their quarter-hours are rebuilt)."""
+
+
+def drop_copies(
+    conn: Conn, source: str, session: str, first_ms: int, last_ms: int, keep: Collection[str]
+) -> Dropped:
+    """Delete the rows this ledger's own reader stored under ``source`` and ``session`` with a time
+    in ``[first_ms, last_ms]`` whose key is not in ``keep``: the span of a log file's copy of other
+    calls, which a read of the whole file (yielding ``keep``) no longer counts; what an earlier
+    reader stored there was a copy. The per-row push acks go with the rows. Inside the caller's
+    write transaction; the caller marks the times dirty."""
+    rows = [
+        r
+        for r in conn.execute(
+            "SELECT id, message_id, ts_ms, COALESCE(reported_cost_nanos, cost_nanos) FROM usage_events "
+            "WHERE source = ? AND session_id = ? AND ts_ms >= ? AND ts_ms <= ? AND request_id = '' "
+            "AND is_sidechain = 0 AND member = '' AND origin IN ('local-log', 'replay')",
+            (source, session, first_ms, last_ms),
+        ).fetchall()
+        if str(r[1]) not in keep
+    ]
+    if not rows:
+        return Dropped()
+    ids = [int(r[0]) for r in rows]
+    for at in range(0, len(ids), IN_CHUNK):
+        chunk = ids[at : at + IN_CHUNK]
+        conn.execute(f"DELETE FROM usage_events WHERE id IN ({marks(chunk)})", chunk)
+        conn.execute(f"DELETE FROM pushed_events WHERE event_id IN ({marks(chunk)})", chunk)
+    return Dropped(len(rows), sum(int(r[3] or 0) for r in rows), tuple(int(r[2]) for r in rows))
 
 
 RENAMED_KEY = "projects_renamed:"

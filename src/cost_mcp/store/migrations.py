@@ -1253,6 +1253,23 @@ def m037_push_history(conn: Conn) -> None:
     conn.execute("CREATE INDEX team_pushes_received ON team_pushes (received_ms)")
 
 
+@migration
+def m038_codex_opencode_read_again(conn: Conn) -> None:
+    """Codex's and OpenCode's logs are read once more from their start, which mends what an earlier
+    reader stored of them. A Codex fork's (or sub-agent's) copy of its parent's history counted
+    every parent call a second time, under keys of its own: a read of the whole file finds the copy's
+    span and deletes the rows of that session and span the read no longer yields
+    (``AgentLog.copied``, ``store.agent_files.drop_copies``). An OpenCode call whose own ``cost``
+    priced its reasoning twice kept that cost, as a stored copy of the same tokens is kept: the same
+    copy read again with another reported cost now takes the read's (``agent_files._ON_CONFLICT``).
+    A file deleted since keeps its rows: nothing can be read again. As m028, a size no file has
+    makes each one "changed", read from offset 0 with a fresh parser state."""
+    conn.execute(
+        """UPDATE agent_files SET size = -1, "offset" = 0, head = '', state = '{}' """
+        "WHERE source IN ('codex', 'opencode')"
+    )
+
+
 def _create_rollup_levels_dirty(conn: Conn) -> None:
     """m036's table and its trigger on rollup_dirty."""
     if dialect(conn) == "postgresql":

@@ -232,6 +232,9 @@ def _follow_replay(state: dict[str, object], stamp: object) -> None:
     at, last = epoch_ms(stamp), state.get("replay_ms")
     if at is not None and isinstance(last, int) and 0 <= at - last <= _REPLAY_GAP_MS:
         state["replay_ms"] = at
+        copied = state.get("copied")
+        if isinstance(copied, list) and len(copied) == 2:
+            copied[1] = at
     else:
         del state["replay_ms"]
 
@@ -265,6 +268,8 @@ def parse_line(raw: bytes, ctx: FileContext) -> Parsed:
             forked = payload.get("forked_from_id")
             if forked or "thread_spawn" in msgspec.json.encode(payload.get("source")).decode():
                 state["replay_ms"] = epoch_ms(stamp) or 0
+                # Kept for good: what an earlier cost-mcp counted of the copy lies in this span.
+                state["copied"] = [state["replay_ms"], state["replay_ms"]]
         return None
     if kind == "token_usage_record":
         return _usage_record(payload, stamp, ctx)
@@ -366,6 +371,18 @@ def parse_compressed(raw: bytes, ctx: FileContext) -> Parsed:
     return found
 
 
+def copied(state: dict[str, object]) -> tuple[str, int, int] | None:
+    """The session and the first and last instants (ms) of a fork's or sub-agent's copy of its
+    parent's history (:func:`_follow_replay`), from a read of the whole file; None for a file with
+    no copy. The parser yields no call there, but an earlier cost-mcp did (a fork's whole copy, a
+    sub-agent's replay past its first second): the scanner drops those rows (``AgentLog.copied``)."""
+    span, session = state.get("copied"), state.get("session")
+    if not isinstance(span, list) or len(span) != 2 or not isinstance(session, str):
+        return None
+    lo, hi = span
+    return (session, lo, hi) if isinstance(lo, int) and isinstance(hi, int) else None
+
+
 def finish(ctx: FileContext) -> Parsed:
     """A settled rollout's usage records still waiting for the end of their turn: Codex was killed
     mid-turn, so no line will end it; each is a call of its own, as at a turn's end."""
@@ -381,6 +398,7 @@ LOG = AgentLog(
     parse_line=parse_line,
     finish=finish,
     holding='"records":[[',
+    copied=copied,
     document_suffixes=(COMPRESSED,),
     parse_document=parse_compressed,
 )

@@ -21,7 +21,9 @@ Code's reader uses too (``sources/logfiles.py``):
   the scan's summary only: there is no name to keep);
 - dedup: every event has a key that names the call, not where it was seen, so a replayed prefix
   or a forked session copied into another file counts once (``ON CONFLICT`` keeps the copy with
-  the most tokens).
+  the most tokens); a file whose parser names a span of copied calls (Codex's forks:
+  :attr:`AgentLog.copied`), read from its start, deletes the rows of that span it no longer gives,
+  which an earlier cost-mcp stored as calls.
 
 Adding an agent is one module that builds an :class:`AgentLog` and one line in
 ``sources/agents/__init__.py``.
@@ -44,6 +46,7 @@ from typing import BinaryIO, Literal
 from cost_mcp import tokens
 from cost_mcp.config import Settings
 from cost_mcp.files import open_regular_file
+from cost_mcp.money import format_usd, from_nanos
 from cost_mcp.periods import ms_to_datetime, to_ms
 from cost_mcp.pricing import Price, Pricer, Tokens
 from cost_mcp.sources import logfiles
@@ -152,6 +155,11 @@ class AgentLog:
     """For SQLite stores: every row read again when the database (or its WAL) changed."""
     accept: Callable[[str], bool] | None = None
     """Which of the walked files to read (default: every file with a listed suffix)."""
+    copied: Callable[[dict[str, object]], tuple[str, int, int] | None] | None = None
+    """For formats whose files may hold a copy of calls logged elsewhere (Codex's forks): from the
+    parser state after a read of a whole file, the file's session and the span (first and last ms)
+    of that copy, where an earlier reader stored rows the current one does not yield. Rows of that
+    session and span the read did not yield are deleted (:func:`agent_files.drop_copies`)."""
     finish: Callable[[FileContext], Parsed] | None = None
     """For line formats whose parser holds calls until a later line settles them (Codex's usage
     records wait for the end of their turn): what it still holds once the file has settled (no
@@ -179,6 +187,9 @@ class AgentScan:
     lines_read: int = 0
     events_seen: int = 0
     events_added: int = 0
+    copies_removed: int = 0
+    """Rows an earlier reader stored for copies of calls (:attr:`AgentLog.copied`), deleted."""
+    copies_removed_nanos: int = 0
     skipped: Counter[str] = field(default_factory=Counter)
     unpriced: Counter[str] = field(default_factory=Counter)
     errors: list[str] = field(default_factory=list)
@@ -223,8 +234,13 @@ class _Writer:
         self.files: dict[str, tuple[object, ...]] = {}
         self.skipped: Counter[tuple[str, str]] = Counter()
         self.restarted: set[str] = set()
+        self.yielded: set[str] = set()
+        """The keys the file being read gave (for :attr:`AgentLog.copied`)."""
+        self.copies: list[tuple[str, int, int, frozenset[str]]] = []
 
     def add(self, event: AgentEvent) -> None:
+        if self.fmt.copied is not None:
+            self.yielded.add(event.key)
         held = self.events.get(event.key)
         if held is None or event.rank() < held.rank():
             self.events[event.key] = event
@@ -247,6 +263,11 @@ class _Writer:
         # is saved leaves both to the next, so no line is counted twice.
         if restarted:
             self.restarted.add(path)
+            span = self.fmt.copied(state) if self.fmt.copied is not None else None
+            if span is not None:
+                # The whole file was read: a row of its copy's span it did not give is no call.
+                self.copies.append((*span, frozenset(without_nul(k) for k in self.yielded)))
+        self.yielded = set()
         self.skipped.update({(path, reason): n for reason, n in skipped.items()})
         check = logfiles.checkpoint_of(path, offset, st)
         saved = {**state, SKIPPING_KEY: True} if skipping else state
@@ -272,6 +293,13 @@ class _Writer:
             changed = agent_files.upsert_events(self.conn, rows)
             if rows:
                 rollup.mark_dirty(self.conn, [e.ts_ms for e in self.events.values()])
+            for session, first_ms, last_ms, keep in self.copies:
+                dropped = agent_files.drop_copies(
+                    self.conn, self.fmt.source, without_nul(session), first_ms, last_ms, keep
+                )
+                rollup.mark_dirty(self.conn, dropped.times)
+                self.stats.copies_removed += dropped.calls
+                self.stats.copies_removed_nanos += dropped.nanos
             for r in self.readings:
                 insert_reading(
                     self.conn,
@@ -290,6 +318,7 @@ class _Writer:
         self.files.clear()
         self.skipped.clear()
         self.restarted.clear()
+        self.copies.clear()
 
     def _row(self, e: AgentEvent) -> tuple[object, ...]:
         t = e.tokens
@@ -481,6 +510,7 @@ def scan(
                     if start is None:
                         continue
                 stats.files_read += 1
+                writer.yielded = set()  # a file whose read failed gave nothing that counts here
                 ctx = FileContext(path, str(root), start[2], shared, stats.skipped)
                 skipping = False
                 skipped: Counter[str] = Counter()
@@ -509,7 +539,7 @@ def scan(
                 stats.errors.append(f"{path}: {exc.strerror or exc}")
     writer.flush()
     _forget_unread(conn, known, seen, folders)
-    if stats.events_added:
+    if stats.events_added or stats.copies_removed:
         rollup.refresh(conn)
     stats.seconds = time.perf_counter() - started
     _record_state(conn, fmt, stats)
@@ -599,6 +629,13 @@ def _record_state(conn: Conn, fmt: AgentLog, stats: AgentScan) -> None:
         if counts:
             listed = ", ".join(f"{reason} {n:,}" for reason, n in sorted(counts.items()))
             detail += f"; {sum(counts.values()):,} {what} ({listed})"
+    if stats.copies_removed:
+        # Said once: the next scan finds none. An earlier cost-mcp counted them a second time.
+        usd = format_usd(from_nanos(stats.copies_removed_nanos))
+        detail += (
+            f"; removed {stats.copies_removed:,} call(s) ({usd}) an earlier version counted twice: "
+            "copies of other sessions' calls (a fork's)"
+        )
     if not stats.complete:
         detail += "; stopped at the time budget, the rest is read next time"
     record_scan(conn, fmt.source, error="; ".join(stats.errors[:5]) or None, detail=detail)

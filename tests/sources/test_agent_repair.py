@@ -1,0 +1,232 @@
+"""A ledger an earlier cost-mcp filled from Codex forks and OpenCode's v5 costs is mended on upgrade.
+
+Before 32981bb a Codex fork's copy of its parent's history counted every parent call again (under
+the fork's stamps: keys of its own), and before 786c3dd an OpenCode call whose ``output`` holds its
+reasoning kept OpenCode's own cost, which counts that reasoning twice. Fixing the readers left those
+rows in every ledger that had read such files. Migration m038 reads Codex's and OpenCode's files once
+more from their start; that read drops the rows of a fork's copied span it no longer yields and
+takes OpenCode's cost as it now reads it. Real files, a real ledger on each engine, the real
+migration from the schema before it.
+"""
+
+from __future__ import annotations
+
+import json
+import sqlite3
+from collections.abc import Iterator
+from contextlib import closing, contextmanager
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from cost_mcp.config import Settings
+from cost_mcp.pricing import Pricer
+from cost_mcp.sources import agents
+from cost_mcp.sources.agents import codex, scanner
+from cost_mcp.store import agent_files
+from cost_mcp.store.connection import Conn, connect, write_transaction
+from tests.sources.test_claude_code import assert_rollup_is_rebuilt_from_events
+from tests.store.test_migrations import _ledger_before
+
+M038 = "m038_codex_opencode_read_again"
+
+
+def _usage(inp: int, cached: int, out: int, reasoning: int) -> dict[str, int]:
+    return {
+        "input_tokens": inp,
+        "cached_input_tokens": cached,
+        "output_tokens": out,
+        "reasoning_output_tokens": reasoning,
+        "total_tokens": inp + out,
+    }
+
+
+def _count(total: dict[str, int], last: dict[str, int]) -> dict[str, object]:
+    return {"type": "token_count", "info": {"total_token_usage": total, "last_token_usage": last}}
+
+
+def _lines(lines: list[tuple[str, str, Any]]) -> str:
+    return "".join(json.dumps({"timestamp": ts, "type": t, "payload": p}) + "\n" for ts, t, p in lines)
+
+
+def _meta(session: str, at: str, **more: str) -> dict[str, str]:
+    return {"id": session, "timestamp": at, "cwd": "/w", "model_provider": "openai", **more}
+
+
+FIRST, SECOND = _usage(8000, 0, 300, 100), _usage(9000, 8000, 400, 0)
+AFTER_SECOND = {k: FIRST[k] + SECOND[k] for k in FIRST}
+
+
+def _parent() -> list[tuple[str, str, Any]]:
+    return [
+        ("2026-11-20T12:00:00.000Z", "session_meta", _meta("p-1", "2026-11-20T12:00:00.000Z")),
+        ("2026-11-20T12:00:01.000Z", "turn_context", {"model": "gpt-5-codex"}),
+        ("2026-11-20T12:00:12.000Z", "event_msg", _count(FIRST, FIRST)),
+        ("2026-11-20T12:01:30.000Z", "turn_context", {"model": "gpt-5-codex"}),
+        ("2026-11-20T12:01:41.000Z", "event_msg", _count(AFTER_SECOND, SECOND)),
+    ]
+
+
+def _fork(session: str, minute: int, forked: str = "forked_from_id") -> list[tuple[str, str, Any]]:
+    """``codex fork`` of p-1 at 12:<minute>: the parent's items written again, a millisecond apart
+    (as in test_agents' fork test), then the user's next prompt and the fork's own call.
+    ``forked``: the session_meta field naming the parent (another name: a field no reader knows)."""
+    own = _usage(10000, 9000, 500, 0)
+    after_own = {k: AFTER_SECOND[k] + own[k] for k in own}
+    at = f"2026-11-20T12:{minute:02}:00.400Z"
+    return [
+        (at, "session_meta", _meta(session, at, **{forked: "p-1"})),
+        (f"2026-11-20T12:{minute:02}:00.401Z", "session_meta", _meta("p-1", "2026-11-20T12:00:00.000Z")),
+        (f"2026-11-20T12:{minute:02}:00.402Z", "turn_context", {"model": "gpt-5-codex"}),
+        (f"2026-11-20T12:{minute:02}:00.403Z", "event_msg", _count(FIRST, FIRST)),
+        (f"2026-11-20T12:{minute:02}:00.404Z", "turn_context", {"model": "gpt-5-codex"}),
+        (f"2026-11-20T12:{minute:02}:00.406Z", "event_msg", _count(AFTER_SECOND, SECOND)),
+        (f"2026-11-20T12:{minute + 2:02}:10.000Z", "turn_context", {"model": "gpt-5-codex"}),
+        (f"2026-11-20T12:{minute + 2:02}:19.000Z", "event_msg", _count(after_own, own)),
+    ]
+
+
+def _sessions(home: Path) -> Path:
+    folder = home / "codex" / "sessions" / "2026" / "11" / "20"
+    folder.mkdir(parents=True, exist_ok=True)
+    return folder
+
+
+def _read_as_before_the_fix(conn: Conn, settings: Settings, home: Path, name: str, lines: str) -> None:
+    """Store what a cost-mcp before 32981bb stored of the fork file ``name``: that reader did not
+    know ``forked_from_id``, so it read a fork as this one reads the same lines under a field name
+    it does not know (the copy's calls counted under the copy's stamps). Read through the scanner's
+    own write path from a scratch folder, whose read state is then forgotten; the real file's read
+    state (read to its end) is the one this reader saved."""
+    scratch = home / "scratch-codex" / name
+    scratch.parent.mkdir(parents=True, exist_ok=True)
+    scratch.write_text(lines.replace('"forked_from_id"', '"forked_from_xx"'))
+    scanner.scan(conn, codex.LOG, settings, Pricer(), roots=[scratch.parent])
+    with write_transaction(conn):
+        agent_files.forget_files(conn, [str(scratch)], [])
+    scratch.unlink()
+
+
+def _calls(conn: Conn, source: str) -> list[tuple[Any, ...]]:
+    return conn.execute(
+        "SELECT message_id, ts_ms, session_id, input_tokens, cache_read_tokens, output_tokens, cost_nanos, "
+        "reported_cost_nanos FROM usage_events WHERE source = ? AND counted = 1 ORDER BY ts_ms, message_id",
+        (source,),
+    ).fetchall()
+
+
+def _total(conn: Conn, source: str) -> tuple[int, int]:
+    """(calls, nano-USD in the ``auto`` cost mode) counted for ``source``."""
+    calls, nanos = conn.execute(
+        "SELECT COUNT(*), COALESCE(SUM(COALESCE(reported_cost_nanos, cost_nanos)), 0) FROM usage_events "
+        "WHERE source = ? AND counted = 1",
+        (source,),
+    ).fetchone()
+    return int(calls), int(nanos)
+
+
+def _fresh(settings: Settings, tmp_path: Path, fmt: scanner.AgentLog) -> list[tuple[Any, ...]]:
+    """The calls a new ledger reads from the same files today."""
+    with closing(connect(tmp_path / "fresh" / "cost.db")) as fresh:
+        scanner.scan(fresh, fmt, settings, Pricer())
+        return _calls(fresh, fmt.source)
+
+
+def _ingest(db: Path | str, settings: Settings) -> list[scanner.AgentScan]:
+    with closing(connect(db)) as conn:
+        return agents.ingest_all(conn, settings, Pricer())
+
+
+@contextmanager
+def _old_codex_ledger(settings: Settings, home: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[Conn]:
+    """A ledger of the schema before m038 holding what the reader before 32981bb stored of p-1, its
+    fork f-1 (still on disk) and its fork f-2 (deleted since): 2 + (2 copies + 1) + (2 copies + 1)."""
+    folder = _sessions(home)
+    (folder / "rollout-2026-11-20T12-00-00-p-1.jsonl").write_text(_lines(_parent()))
+    kept, gone = _lines(_fork("f-1", 30)), _lines(_fork("f-2", 40))
+    (folder / "rollout-2026-11-20T12-30-00-f-1.jsonl").write_text(kept)
+    with _ledger_before(settings, monkeypatch, M038) as old:
+        scanner.scan(old, codex.LOG, settings, Pricer())
+        _read_as_before_the_fix(old, settings, home, "rollout-2026-11-20T12-30-00-f-1.jsonl", kept)
+        _read_as_before_the_fix(old, settings, home, "rollout-2026-11-20T12-40-00-f-2.jsonl", gone)
+        assert _total(old, codex.SOURCE)[0] == 8
+        yield old
+
+
+def test_a_ledger_that_counted_a_codex_forks_copy_is_mended_and_a_deleted_forks_rows_stay(
+    settings: Settings, home: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The copies go, the fork's own call and every parent call stay, nano-USD for nano-USD what a
+    new ledger reads from the same files; f-2, whose file is gone, keeps its rows (nothing proves
+    them copies now); the scan says once what it removed; the rollup equals the events."""
+    with _old_codex_ledger(settings, home, monkeypatch) as old:
+        before = _calls(old, codex.SOURCE)
+        # Today's reader alone, with no upgrade, finds every file read and changes nothing.
+        scanner.scan(old, codex.LOG, settings, Pricer())
+        assert _calls(old, codex.SOURCE) == before
+    fresh = _fresh(settings, tmp_path, codex.LOG)
+    assert [r[2] for r in fresh] == ["p-1", "p-1", "f-1"]
+
+    [scan] = [s for s in _ingest(settings.db, settings) if s.agent == codex.AGENT]  # migrates, reads
+
+    with closing(connect(settings.db)) as conn:
+        mended = _calls(conn, codex.SOURCE)
+        f2 = [r for r in before if r[2] == "f-2"]
+        assert len(f2) == 3
+        assert mended == sorted([*fresh, *f2], key=lambda r: (r[1], r[0]))
+        copies = [r for r in before if r[2] == "f-1" and r not in fresh]
+        assert len(copies) == 2
+        assert _total(conn, codex.SOURCE)[1] == sum(int(r[6]) for r in [*fresh, *f2])
+        removed = sum(int(r[6]) for r in copies)
+        assert (scan.copies_removed, scan.copies_removed_nanos) == (2, removed)
+        [detail] = conn.execute("SELECT detail FROM source_state WHERE source = 'codex'").fetchone()
+        assert "removed 2 call(s) ($" in detail and "an earlier version counted twice" in detail
+        assert_rollup_is_rebuilt_from_events(conn)
+
+    [again] = [s for s in _ingest(settings.db, settings) if s.agent == codex.AGENT]
+    assert (again.files_read, again.copies_removed) == (0, 0)
+    with closing(connect(settings.db)) as conn:
+        assert _calls(conn, codex.SOURCE) == mended
+
+
+def test_opencodes_cost_that_counted_reasoning_twice_is_replaced_on_upgrade(
+    settings: Settings, home: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The reader before 786c3dd kept OpenCode's own cost of a v5 call ($0.0135 for a $0.0095 call)
+    as its reported cost, which the ``auto`` mode counts; a stored row of the same tokens was never
+    replaced. After the upgrade the call counts at its price from tokens, as a new ledger's does."""
+    from cost_mcp.sources.agents import opencode
+
+    base = {"sessionID": "ses_1", "role": "assistant", "modelID": "gpt-5", "providerID": "openai"}
+    v5 = {"input": 2000, "output": 600, "reasoning": 400, "cache": {"read": 8000, "write": 0}, "total": 10600}
+    v6 = {"input": 2000, "output": 200, "reasoning": 400, "cache": {"read": 8000, "write": 0}, "total": 10600}
+    created = 1795680000000
+    messages = [
+        {**base, "id": "msg_v5", "time": {"created": created}, "tokens": v5, "cost": 0.0135},
+        {**base, "id": "msg_v6", "time": {"created": created + 60_000}, "tokens": v6, "cost": 0.0095},
+    ]
+    db = home / "opencode" / "opencode.db"
+    db.parent.mkdir(parents=True)
+    with closing(sqlite3.connect(db)) as store:
+        store.execute("CREATE TABLE message (id TEXT PRIMARY KEY, session_id TEXT NOT NULL, data TEXT)")
+        store.executemany(
+            "INSERT INTO message VALUES (?, ?, ?)", [(m["id"], "ses_1", json.dumps(m)) for m in messages]
+        )
+        store.commit()
+    with _ledger_before(settings, monkeypatch, M038) as old:
+        scanner.scan(old, opencode.LOG, settings, Pricer())
+        with write_transaction(old):
+            # What that reader stored for msg_v5: OpenCode's cost, 0.0135 USD, as reported cost.
+            old.execute("UPDATE usage_events SET reported_cost_nanos = 13500000 WHERE message_id = 'msg_v5'")
+        assert _total(old, opencode.SOURCE) == (2, 13_500_000 + 9_500_000)
+        scanner.scan(old, opencode.LOG, settings, Pricer())  # the database unchanged: not read
+        assert _total(old, opencode.SOURCE) == (2, 13_500_000 + 9_500_000)
+    fresh = _fresh(settings, tmp_path, opencode.LOG)
+
+    _ingest(settings.db, settings)
+
+    with closing(connect(settings.db)) as conn:
+        assert _calls(conn, opencode.SOURCE) == fresh
+        assert _total(conn, opencode.SOURCE) == (2, 2 * 9_500_000)
+        assert_rollup_is_rebuilt_from_events(conn)
