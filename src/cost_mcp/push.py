@@ -9,8 +9,9 @@ it, never a member named in the payload (there is no such field).
 Wire format: ``{"rows": [WireRow, ...], "forgets": [WireForget, ...]}`` as JSON
 (``application/json``) or MessagePack (``application/msgpack``), optionally gzip
 (``Content-Encoding: gzip``); ``forgets`` (the laptop's forgets and unforgets of its reported calls,
-applied to the member's own calls first) is left out when empty, as a server from before it refuses
-a body with a field it does not know. The answer is ``{"accepted": n, "changed": m, "refused": r,
+and the log rows its reader removed as copies counted twice, applied to the member's own calls
+first) is left out when empty, as a server from before it refuses a body with a field it does not
+know. The answer is ``{"accepted": n, "changed": m, "refused": r,
 "forgotten": f, "rejected": x, "removed": d, "lifted": l, "warnings": [...]}`` (a laptop reads a
 field an older server leaves out as 0): the whole batch was written in one transaction, so a 200
 acks every row and forget of it. Re-sending is harmless:
@@ -140,7 +141,10 @@ class WireRow(msgspec.Struct, forbid_unknown_fields=True, omit_defaults=True):
 
 class WireForget(msgspec.Struct, forbid_unknown_fields=True, omit_defaults=True):
     """A laptop's forget of one of its reported calls (``cost-mcp reported forget``), or with
-    ``unforget`` its undoing, keyed as the call's row is."""
+    ``unforget`` its undoing, keyed as the call's row is. Of another source (a log's row, never an
+    unforget): a row the laptop's reader removed as a copy an earlier version counted twice
+    (``store.agent_files.drop_copies``); the server removes the member's own copy, leaving no
+    tombstone."""
 
     source: str
     message_id: str
@@ -303,8 +307,9 @@ _CLAUDE_CODE_SOURCES = frozenset({otel_store.LOG_SOURCE, otel_store.CLAUDE_SOURC
 
 def _forget(i: int, f: WireForget) -> reported_store.ForgetChange:
     where = f"forget {i}"
-    if f.source != reported_store.SOURCE:
-        # Only reported calls are forgotten by id; a log's calls go with their file on each ledger.
+    if f.source != reported_store.SOURCE and (f.unforget or not pushable(f.source)):
+        # Only reported calls are forgotten by the user; a log's row goes only when the laptop's
+        # reader found it was a copy counted twice (store.agent_files.drop_copies), never to return.
         raise PushRejected(f"{where}: only calls of source {reported_store.SOURCE!r} are forgotten")
     if not f.message_id:
         raise PushRejected(f"{where}: message_id is required")

@@ -6,30 +6,35 @@ reasoning kept OpenCode's own cost, which counts that reasoning twice. Fixing th
 rows in every ledger that had read such files. Migration m038 reads Codex's and OpenCode's files once
 more from their start; that read drops the rows of a fork's copied span it no longer yields and
 takes OpenCode's cost as it now reads it. Real files, a real ledger on each engine, the real
-migration from the schema before it.
+migration from the schema before it, and a laptop pushing to a team server's ledger.
 """
 
 from __future__ import annotations
 
+import gzip
 import json
 import sqlite3
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from contextlib import closing, contextmanager
 from pathlib import Path
 from typing import Any
 
 import pytest
+from pydantic import SecretStr
 
+from cost_mcp import access, push
 from cost_mcp.config import Settings
 from cost_mcp.pricing import Pricer
 from cost_mcp.sources import agents
 from cost_mcp.sources.agents import codex, scanner
-from cost_mcp.store import agent_files
+from cost_mcp.store import agent_files, rollup
 from cost_mcp.store.connection import Conn, connect, write_transaction
 from tests.sources.test_claude_code import assert_rollup_is_rebuilt_from_events
 from tests.store.test_migrations import _ledger_before
 
 M038 = "m038_codex_opencode_read_again"
+SERVER = "http://team.example"
+ANA = access.Caller("ana@example.com", "member", "ana-laptop")
 
 
 def _usage(inp: int, cached: int, out: int, reasoning: int) -> dict[str, int]:
@@ -182,6 +187,10 @@ def test_a_ledger_that_counted_a_codex_forks_copy_is_mended_and_a_deleted_forks_
         assert (scan.copies_removed, scan.copies_removed_nanos) == (2, removed)
         [detail] = conn.execute("SELECT detail FROM source_state WHERE source = 'codex'").fetchone()
         assert "removed 2 call(s) ($" in detail and "an earlier version counted twice" in detail
+        # Each removal waits for the next push to a team server, as no forget of the user's.
+        logged = conn.execute("SELECT source, message_id FROM forget_log ORDER BY message_id").fetchall()
+        assert logged == sorted((codex.SOURCE, r[0]) for r in copies)
+        assert conn.execute("SELECT COUNT(*) FROM forgotten_calls").fetchone()[0] == 0
         assert_rollup_is_rebuilt_from_events(conn)
 
     [again] = [s for s in _ingest(settings.db, settings) if s.agent == codex.AGENT]
@@ -229,4 +238,60 @@ def test_opencodes_cost_that_counted_reasoning_twice_is_replaced_on_upgrade(
     with closing(connect(settings.db)) as conn:
         assert _calls(conn, opencode.SOURCE) == fresh
         assert _total(conn, opencode.SOURCE) == (2, 2 * 9_500_000)
+        assert conn.execute("SELECT COUNT(*) FROM forget_log").fetchone()[0] == 0
+        assert_rollup_is_rebuilt_from_events(conn)
+
+
+def _server(server_db: Path | str) -> Callable[[str, str, bytes], push.PushAnswer]:
+    """Pushes delivered to the team server's ledger through the server's own decode and store."""
+
+    def send(url: str, token: str, body: bytes) -> push.PushAnswer:
+        assert url == SERVER and token == "cmt_test"
+        decoded = push.decode(gzip.compress(gzip.decompress(body)), "application/json", "gzip")
+        with closing(connect(server_db)) as conn:
+            return push.receive(conn, Pricer(), ANA, decoded.rows, forgets=decoded.forgets)
+
+    return send
+
+
+def test_a_team_servers_copies_of_a_forks_copied_calls_go_with_the_laptops_next_push(
+    settings: Settings, home: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Ana's laptop pushed what the old reader counted (the copies too); it upgrades and pushes
+    again: the server's total for her drops to what her logs hold, a ``push --full`` does not bring
+    the copies back, and the server's rollup equals its events. The server is the test's ledger
+    (each engine); the laptop keeps a SQLite file, as laptops do."""
+    laptop_db = tmp_path / "laptop" / "cost.db"
+    laptop = settings.model_copy(
+        update={"db": laptop_db, "team_server": SERVER, "team_token": SecretStr("cmt_test")}
+    )
+    server = settings
+    send = _server(server.db)
+    with _old_codex_ledger(laptop, home, monkeypatch):
+        pass
+    with closing(connect(laptop_db)) as conn:  # upgraded (m038 marks the files): pushes before a read
+        assert push.push(conn, laptop, send=send).sent == 8
+
+    def server_total() -> tuple[int, int]:
+        with closing(connect(server.db)) as conn:
+            return _total(conn, codex.SOURCE)
+
+    assert server_total()[0] == 8
+    fresh = _fresh(settings, tmp_path, codex.LOG)
+
+    _ingest(laptop_db, laptop)  # the upgrade: m038, then the read that drops the copies
+    with closing(connect(laptop_db)) as conn:
+        stats = push.push(conn, laptop, send=send)
+        assert (stats.forgets, stats.removed) == (2, 2)
+        mended = _total(conn, codex.SOURCE)
+    assert mended[0] == 6  # f-2's file is gone: its copies stay, on the laptop and the server
+    assert server_total() == mended
+    with closing(connect(laptop_db)) as conn:
+        push.push(conn, laptop, send=send, full=True)
+    assert server_total() == mended
+    with closing(connect(server.db)) as conn:
+        kept = {r[0] for r in conn.execute("SELECT message_id FROM usage_events WHERE session_id = 'f-1'")}
+        assert kept == {r[0] for r in fresh if r[2] == "f-1"}
+        assert conn.execute("SELECT COUNT(*) FROM forgotten_calls").fetchone()[0] == 0
+        rollup.refresh(conn)  # as the server's next answer does: a push marks what it changed
         assert_rollup_is_rebuilt_from_events(conn)

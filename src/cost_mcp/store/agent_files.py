@@ -8,7 +8,7 @@ from collections.abc import Collection, Iterable, Mapping, Sequence
 from dataclasses import dataclass
 
 from cost_mcp import tokens
-from cost_mcp.store import bulk, meta, skipped
+from cost_mcp.store import bulk, meta, reported, skipped
 from cost_mcp.store.connection import IN_CHUNK, Conn, marks
 from cost_mcp.store.usage import TOKENS_FROM_EXCLUDED_SQL
 
@@ -76,13 +76,15 @@ class Dropped:
 
 
 def drop_copies(
-    conn: Conn, source: str, session: str, first_ms: int, last_ms: int, keep: Collection[str]
+    conn: Conn, source: str, session: str, first_ms: int, last_ms: int, keep: Collection[str], now_ms: int
 ) -> Dropped:
     """Delete the rows this ledger's own reader stored under ``source`` and ``session`` with a time
     in ``[first_ms, last_ms]`` whose key is not in ``keep``: the span of a log file's copy of other
     calls, which a read of the whole file (yielding ``keep``) no longer counts; what an earlier
-    reader stored there was a copy. The per-row push acks go with the rows. Inside the caller's
-    write transaction; the caller marks the times dirty."""
+    reader stored there was a copy. Each removal is numbered in ``forget_log`` for the next push to
+    carry to a team server (:func:`cost_mcp.store.reported.log_removed`: not a forget of the
+    user's, no tombstone), and the per-row push acks go with the rows. Inside the caller's write
+    transaction; the caller marks the times dirty."""
     rows = [
         r
         for r in conn.execute(
@@ -100,6 +102,7 @@ def drop_copies(
         chunk = ids[at : at + IN_CHUNK]
         conn.execute(f"DELETE FROM usage_events WHERE id IN ({marks(chunk)})", chunk)
         conn.execute(f"DELETE FROM pushed_events WHERE event_id IN ({marks(chunk)})", chunk)
+    reported.log_removed(conn, [(source, str(r[1]), "", 0) for r in rows], now_ms)
     return Dropped(len(rows), sum(int(r[3] or 0) for r in rows), tuple(int(r[2]) for r in rows))
 
 

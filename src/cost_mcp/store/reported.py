@@ -298,6 +298,14 @@ def unforget(conn: Conn, ids: Sequence[str], now_ms: int) -> list[StoredCall]:
     return lifted
 
 
+def log_removed(conn: Conn, keys: Sequence[Key], now_ms: int) -> None:
+    """Number the removal of these log-read rows a reader no longer makes (a copy an earlier
+    cost-mcp counted: :func:`cost_mcp.store.agent_files.drop_copies`) for the pushes to come, in
+    the caller's transaction: a team server that received them removes them too. No tombstone is
+    left: this ledger's reader never stores them again, and they are not the user's forgets."""
+    _log(conn, keys, unforget=False, now_ms=now_ms)
+
+
 def _log(conn: Conn, keys: Sequence[Key], *, unforget: bool, now_ms: int) -> None:
     """Number these forgets (or unforgets) for the pushes to come, in the caller's transaction."""
     conn.executemany(
@@ -390,7 +398,9 @@ def apply_pushed(conn: Conn, member: str, changes: Sequence[ForgetChange], now_m
     key_sql = "source = ? AND message_id = ? AND request_id = ? AND is_sidechain = ?"
     for change in changes:
         if change.key[0] != SOURCE:
-            continue  # push.decode refuses these; a backstop
+            if not change.unforget:  # push.decode refuses an unforget of a log's row; a backstop
+                _drop_pushed(conn, member, change.key, applied)
+            continue
         if change.unforget:
             cursor = conn.execute(
                 f"DELETE FROM {_TOMBSTONES} WHERE {key_sql} AND member = ? AND forgotten_by = ?",
@@ -419,6 +429,20 @@ def apply_pushed(conn: Conn, member: str, changes: Sequence[ForgetChange], now_m
         applied.removed += [int(str(r[3])) for r in rows]
     rollup.mark_dirty(conn, applied.removed)
     return applied
+
+
+def _drop_pushed(conn: Conn, member: str, key: Key, applied: Applied) -> None:
+    """A log-read row the member's laptop removed as a copy its reader counted twice
+    (:func:`log_removed`): the member's own copy goes, with no tombstone (the laptop no longer holds
+    it, so no push brings it back, and the member never forgot a call); another member's stays."""
+    key_sql = "source = ? AND message_id = ? AND request_id = ? AND is_sidechain = ?"
+    rows = conn.execute(
+        f"DELETE FROM usage_events WHERE {key_sql} AND member = ? RETURNING ts_ms", (*key, member)
+    ).fetchall()
+    if rows:
+        applied.removed += [int(str(r[0])) for r in rows]
+    elif conn.execute(f"SELECT 1 FROM usage_events WHERE {key_sql}", key).fetchone():
+        applied.refused += 1
 
 
 LOGGED_SOURCES: tuple[str, ...] = ("claude_code", "claude_code_otel")

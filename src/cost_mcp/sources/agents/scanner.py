@@ -289,13 +289,14 @@ class _Writer:
         if not self.events and not self.files and not self.readings:
             return
         rows = [self._row(e) for e in self.events.values()]
+        now_ms = to_ms(datetime.now(UTC))
         with write_transaction(self.conn):
             changed = agent_files.upsert_events(self.conn, rows)
             if rows:
                 rollup.mark_dirty(self.conn, [e.ts_ms for e in self.events.values()])
             for session, first_ms, last_ms, keep in self.copies:
                 dropped = agent_files.drop_copies(
-                    self.conn, self.fmt.source, without_nul(session), first_ms, last_ms, keep
+                    self.conn, self.fmt.source, without_nul(session), first_ms, last_ms, keep, now_ms
                 )
                 rollup.mark_dirty(self.conn, dropped.times)
                 self.stats.copies_removed += dropped.calls
