@@ -16,6 +16,7 @@ import json
 import sqlite3
 from collections.abc import Callable, Iterator
 from contextlib import closing, contextmanager
+from datetime import date
 from pathlib import Path
 from typing import Any
 
@@ -24,6 +25,7 @@ from pydantic import SecretStr
 
 from cost_mcp import access, push
 from cost_mcp.config import Settings
+from cost_mcp.money import format_usd, from_nanos
 from cost_mcp.pricing import Pricer
 from cost_mcp.sources import agents
 from cost_mcp.sources.agents import codex, scanner
@@ -193,10 +195,27 @@ def test_a_ledger_that_counted_a_codex_forks_copy_is_mended_and_a_deleted_forks_
         assert conn.execute("SELECT COUNT(*) FROM forgotten_calls").fetchone()[0] == 0
         assert_rollup_is_rebuilt_from_events(conn)
 
+        # The next answer says it, with the amount; the one after the next scan no more.
+        assert _removal_notes(conn, settings) == [
+            f"codex logs: removed 2 call(s) ({format_usd(from_nanos(removed))}) an earlier version "
+            "counted twice: copies of other sessions' calls (a fork's)"
+        ]
+
     [again] = [s for s in _ingest(settings.db, settings) if s.agent == codex.AGENT]
     assert (again.files_read, again.copies_removed) == (0, 0)
     with closing(connect(settings.db)) as conn:
         assert _calls(conn, codex.SOURCE) == mended
+        assert _removal_notes(conn, settings) == []
+
+
+def _removal_notes(conn: Conn, settings: Settings) -> list[str]:
+    """get_spend's warnings over the fixtures' day that speak of calls counted twice."""
+    from cost_mcp.analytics.spend import get_spend
+    from cost_mcp.periods import days_period
+
+    day = date(2026, 11, 20)
+    answer = get_spend(conn, settings, days_period(day, day, tz=settings.tz), ["agent"], take_alerts=False)
+    return [w for w in answer.warnings if "counted twice" in w]
 
 
 def test_opencodes_cost_that_counted_reasoning_twice_is_replaced_on_upgrade(

@@ -248,6 +248,7 @@ def get_spend(
     if filters.models:
         warnings += _models_only_estimated(slices)
     warnings += stale_push_warnings(conn, p.end_ms, filters.members)
+    warnings += copies_removed_notes(told)
     warnings += otel_gap_warnings(conn, p.start_ms, p.end_ms, filters.members)
     warnings += coverage.missing_bill_warnings(
         layers.rules, *_utc_day_range(p), usage_only=USAGE_ONLY_SOURCES
@@ -1072,6 +1073,21 @@ def source_statuses(
 
 
 _REVOKED = " (revoked since: it pushes no more, what it pushed still counts)"
+
+
+def copies_removed_notes(statuses: Sequence[SourceStatus]) -> list[str]:
+    """What the latest scan of an agent's logs removed as copies an earlier cost-mcp counted twice
+    (a Codex fork's copy of its parent's calls, mended on upgrade), as its status says: said by the
+    answers until the agent's next scan, which finds none."""
+    from cost_mcp.sources.agents.scanner import COPIES_REMOVED  # the readers: not at load
+
+    return [
+        f"{s.source} logs: {part}"
+        for s in statuses
+        if s.kind == "logs" and s.last_refresh and COPIES_REMOVED in s.last_refresh
+        for part in s.last_refresh.split("; ")
+        if COPIES_REMOVED in part
+    ]
 
 
 def stale_push_warnings(
