@@ -305,11 +305,20 @@ def _when(ts_ms: int) -> str:
 _CLAUDE_CODE_SOURCES = frozenset({otel_store.LOG_SOURCE, otel_store.CLAUDE_SOURCE})
 
 
+@functools.cache
+def _copying_sources() -> frozenset[str]:
+    """The sources whose laptop readers remove rows as copies counted twice (``AgentLog.copied``)."""
+    from cost_mcp.sources.agents import AGENTS  # the readers: only once a push carries a forget
+
+    return frozenset(a.source for a in AGENTS if a.copied is not None)
+
+
 def _forget(i: int, f: WireForget) -> reported_store.ForgetChange:
     where = f"forget {i}"
-    if f.source != reported_store.SOURCE and (f.unforget or not pushable(f.source)):
+    if f.source != reported_store.SOURCE and (f.unforget or f.source not in _copying_sources()):
         # Only reported calls are forgotten by the user; a log's row goes only when the laptop's
-        # reader found it was a copy counted twice (store.agent_files.drop_copies), never to return.
+        # reader found it was a copy counted twice (store.agent_files.drop_copies), never to return,
+        # and only of a reader that finds copies: no push takes out a member's Claude Code calls.
         raise PushRejected(f"{where}: only calls of source {reported_store.SOURCE!r} are forgotten")
     if not f.message_id:
         raise PushRejected(f"{where}: message_id is required")
@@ -411,6 +420,17 @@ def receive(
             caller.token_name,
             caller.member,
             applied.refused,
+        )
+    if applied is not None and applied.originals:
+        warnings.append(
+            f"{applied.originals:,} log call(s) your cost-mcp removed as copies counted twice are kept "
+            "here: this server holds no call they copy, so they may be your only record of those calls"
+        )
+        logger.warning(
+            "push from token %s (%s): %d removal(s) of log rows kept (no call they copy is held)",
+            caller.token_name,
+            caller.member,
+            applied.originals,
         )
     if applied is not None and applied.kept:
         warnings.append(

@@ -29,7 +29,7 @@ from cost_mcp.money import format_usd, from_nanos
 from cost_mcp.pricing import Pricer
 from cost_mcp.sources import agents
 from cost_mcp.sources.agents import codex, scanner
-from cost_mcp.store import agent_files, rollup
+from cost_mcp.store import agent_files, reported, rollup
 from cost_mcp.store.connection import Conn, connect, write_transaction
 from tests.sources.test_claude_code import assert_rollup_is_rebuilt_from_events
 from tests.store.test_migrations import _ledger_before
@@ -314,3 +314,59 @@ def test_a_team_servers_copies_of_a_forks_copied_calls_go_with_the_laptops_next_
         assert conn.execute("SELECT COUNT(*) FROM forgotten_calls").fetchone()[0] == 0
         rollup.refresh(conn)  # as the server's next answer does: a push marks what it changed
         assert_rollup_is_rebuilt_from_events(conn)
+
+
+def test_a_forks_copies_stay_where_the_call_they_copy_was_never_stored(
+    settings: Settings, home: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A fork whose parent's log this ledger never read (deleted before cost-mcp came) holds the
+    only record of the parent's calls, under the fork's stamps: nothing proves those rows copies of
+    a stored call, so the upgrade's read keeps them, where it would drop them beside the parent."""
+    folder = _sessions(home)
+    lines = _lines(_fork("f-1", 30))
+    (folder / "rollout-2026-11-20T12-30-00-f-1.jsonl").write_text(lines)
+    with _ledger_before(settings, monkeypatch, M038) as old:
+        _read_as_before_the_fix(old, settings, home, "rollout-2026-11-20T12-30-00-f-1.jsonl", lines)
+        scanner.scan(old, codex.LOG, settings, Pricer())  # today's reader: the file's read state
+        before = _calls(old, codex.SOURCE)
+        assert len(before) == 3
+
+    [scan] = [s for s in _ingest(settings.db, settings) if s.agent == codex.AGENT]
+
+    assert (scan.files_read, scan.copies_removed) == (1, 0)
+    with closing(connect(settings.db)) as conn:
+        assert _calls(conn, codex.SOURCE) == before
+        assert conn.execute("SELECT COUNT(*) FROM forget_log").fetchone()[0] == 0
+
+
+def test_a_push_takes_out_only_a_copy_of_a_call_the_server_holds_and_never_a_claude_code_call(
+    settings: Settings, home: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A push's removal of a log row is a member's word that the row copies another call: the
+    server takes it only for a reader that finds copies (Codex), and only where it holds the call
+    copied. A removal of rows the server holds as a member's only record of their calls is refused
+    (counted, rows kept); one of a Claude Code call is refused whole, naming what may be forgotten."""
+    laptop_db = tmp_path / "laptop" / "cost.db"
+    laptop = settings.model_copy(
+        update={"db": laptop_db, "team_server": SERVER, "team_token": SecretStr("cmt_test")}
+    )
+    send = _server(settings.db)
+    folder = _sessions(home)
+    lines = _lines(_fork("f-1", 30))
+    (folder / "rollout-2026-11-20T12-30-00-f-1.jsonl").write_text(lines)
+    with closing(connect(laptop_db)) as conn:
+        _read_as_before_the_fix(conn, laptop, home, "rollout-2026-11-20T12-30-00-f-1.jsonl", lines)
+        assert push.push(conn, laptop, send=send).sent == 3
+        # A laptop (altered, or wrong) says two of them were copies: the server holds no originals.
+        copied = [r[0] for r in _calls(conn, codex.SOURCE)][:2]
+        with write_transaction(conn):
+            reported.log_removed(conn, [(codex.SOURCE, m, "", 0) for m in copied], 0)
+        stats = push.push(conn, laptop, send=send)
+    assert (stats.forgets, stats.removed, stats.refused) == (2, 0, 0)
+    assert any("2 log call(s) your cost-mcp removed as copies" in w for w in stats.warnings)
+    with closing(connect(settings.db)) as conn:
+        assert _total(conn, codex.SOURCE)[0] == 3
+
+    body = json.dumps({"rows": [], "forgets": [{"source": "claude_code", "message_id": "msg_1"}]})
+    with pytest.raises(push.PushRejected, match="only calls of source 'record_usage' are forgotten"):
+        push.decode(body.encode(), "application/json", "")

@@ -81,20 +81,26 @@ def drop_copies(
     """Delete the rows this ledger's own reader stored under ``source`` and ``session`` with a time
     in ``[first_ms, last_ms]`` whose key is not in ``keep``: the span of a log file's copy of other
     calls, which a read of the whole file (yielding ``keep``) no longer counts; what an earlier
-    reader stored there was a copy. Each removal is numbered in ``forget_log`` for the next push to
+    reader stored there was a copy, where the call it copies is stored in another session
+    (:func:`cost_mcp.store.reported.copies`). Each removal is numbered in ``forget_log`` for the next push to
     carry to a team server (:func:`cost_mcp.store.reported.log_removed`: not a forget of the
     user's, no tombstone), and the per-row push acks go with the rows. Inside the caller's write
     transaction; the caller marks the times dirty."""
-    rows = [
+    unread = [
         r
         for r in conn.execute(
-            "SELECT id, message_id, ts_ms, COALESCE(reported_cost_nanos, cost_nanos) FROM usage_events "
+            "SELECT id, session_id, ts_ms, model, total_tokens, message_id, "
+            "COALESCE(reported_cost_nanos, cost_nanos) FROM usage_events "
             "WHERE source = ? AND session_id = ? AND ts_ms >= ? AND ts_ms <= ? AND request_id = '' "
             "AND is_sidechain = 0 AND member = '' AND origin IN ('local-log', 'replay')",
             (source, session, first_ms, last_ms),
         ).fetchall()
-        if str(r[1]) not in keep
+        if str(r[5]) not in keep
     ]
+    # Only a copy whose original is stored goes: a fork of a session whose own log was never read
+    # holds the only record of those calls, however stamped.
+    copied = reported.copies(conn, source, "", unread)
+    rows = [(r[0], r[5], r[2], r[6]) for r in unread if r[0] in copied]
     if not rows:
         return Dropped()
     ids = [int(r[0]) for r in rows]

@@ -384,6 +384,8 @@ class Applied:
     """Forgets of calls another member holds: nothing done."""
     kept: int = 0
     """Unforgets of tombstones the member did not leave (an admin's forget, another member's call)."""
+    originals: int = 0
+    """Log rows the laptop removed as copies, kept: the server holds no call they copy."""
 
 
 def apply_pushed(conn: Conn, member: str, changes: Sequence[ForgetChange], now_ms: int) -> Applied:
@@ -434,15 +436,52 @@ def apply_pushed(conn: Conn, member: str, changes: Sequence[ForgetChange], now_m
 def _drop_pushed(conn: Conn, member: str, key: Key, applied: Applied) -> None:
     """A log-read row the member's laptop removed as a copy its reader counted twice
     (:func:`log_removed`): the member's own copy goes, with no tombstone (the laptop no longer holds
-    it, so no push brings it back, and the member never forgot a call); another member's stays."""
+    it, so no push brings it back, and the member never forgot a call); another member's stays, and
+    so does a row that copies no call the member has stored (:func:`copies`): a push can take out
+    a double count, never a member's only record of a call."""
     key_sql = "source = ? AND message_id = ? AND request_id = ? AND is_sidechain = ?"
-    rows = conn.execute(
-        f"DELETE FROM usage_events WHERE {key_sql} AND member = ? RETURNING ts_ms", (*key, member)
-    ).fetchall()
-    if rows:
-        applied.removed += [int(str(r[0])) for r in rows]
-    elif conn.execute(f"SELECT 1 FROM usage_events WHERE {key_sql}", key).fetchone():
-        applied.refused += 1
+    row = conn.execute(
+        f"SELECT id, session_id, ts_ms, model, total_tokens FROM usage_events WHERE {key_sql} AND member = ?",
+        (*key, member),
+    ).fetchone()
+    if row is None:
+        if conn.execute(f"SELECT 1 FROM usage_events WHERE {key_sql}", key).fetchone():
+            applied.refused += 1
+        return
+    if not copies(conn, key[0], member, [row]):
+        applied.originals += 1
+        return
+    conn.execute("DELETE FROM usage_events WHERE id = ?", (row[0],))
+    applied.removed.append(int(str(row[2])))
+
+
+def copies(conn: Conn, source: str, member: str, rows: Sequence[Sequence[object]]) -> set[object]:
+    """The ids of ``rows`` (id, session, ms, model, total tokens: a reader's rows of ``source``
+    and ``member`` it no longer yields) that copy a call stored in another session at or before
+    them, with the same model and tokens: a fork's copy of its parent's calls has its original in
+    the parent's session. A row with no such original is the only record of its call (its
+    parent's log was never read) and is kept. One pass over the source's rows of those shapes."""
+    if not rows:
+        return set()
+    totals = sorted({int(str(r[4])) for r in rows})
+    first: dict[tuple[str, int], list[tuple[str, int]]] = {}
+    for found in in_chunks(
+        conn,
+        "SELECT model, total_tokens, session_id, MIN(ts_ms) FROM usage_events "
+        "WHERE source = ? AND member = ? AND total_tokens IN ({}) GROUP BY model, total_tokens, session_id",
+        totals,
+        before=(source, member),
+    ):
+        for model, total, session, ts in found:
+            first.setdefault((str(model), int(total)), []).append((str(session), int(ts)))
+    return {
+        r[0]
+        for r in rows
+        if any(
+            session != str(r[1]) and ts <= int(str(r[2]))
+            for session, ts in first.get((str(r[3]), int(str(r[4]))), ())
+        )
+    }
 
 
 LOGGED_SOURCES: tuple[str, ...] = ("claude_code", "claude_code_otel")
