@@ -413,3 +413,104 @@ def test_opencodes_own_cost_is_not_counted_where_it_counts_reasoning_twice(
     assert reported == {"msg_v5": None, "msg_v6": call}
     [row] = spend.rows
     assert (row.cost_usd, row.unpriced_requests) == (from_nanos(2 * call), 0)
+
+
+def _opencode_v6_tokens(
+    prompt: int, cache_read: int, cache_write: int, completion: int, reasoning: int
+) -> dict[str, object]:
+    """``tokens`` as OpenCode on AI SDK v6 stores a call the provider reported as ``prompt`` input
+    tokens (cache reads and writes among them) and ``completion`` output tokens (``reasoning``
+    among them). AI SDK v6's ``asLanguageModelUsage`` gives every provider's ``inputTokens`` with
+    the cache inside and ``outputTokens`` with the reasoning inside, and ``totalTokens`` = input +
+    output (undefined only when the provider reported neither); OpenCode's ``Session.getUsage``
+    (anomalyco/opencode ``packages/opencode/src/session/index.ts``) stores ``input = inputTokens -
+    cache``, ``output = outputTokens - reasoningTokens`` and ``total = totalTokens``."""
+    return {
+        "total": prompt + completion,
+        "input": prompt - cache_read - cache_write,
+        "output": completion - reasoning,
+        "reasoning": reasoning,
+        "cache": {"read": cache_read, "write": cache_write},
+    }
+
+
+def test_opencode_v6_messages_count_reasoning_once_for_every_provider_family(
+    home: Path, settings: Settings
+) -> None:
+    """On AI SDK v6 OpenCode stores ``output`` without the reasoning for every provider family
+    (OpenAI, Anthropic, Google, OpenAI-compatible such as Groq), and ``total`` whenever the provider
+    reported any input or output: ``total`` = input + cache + output + reasoning says the reasoning
+    is apart, and each call costs its provider's bill, reasoning at the output rate, counted once.
+    A message without ``total`` is not a v6 one with tokens: those are read as before (apart for
+    Google only), as the other OpenCode tests show."""
+    gpt = {
+        k: _rate("openai", "gpt-5", k, r)
+        for k, r in [("input_mtok", "1.25"), ("cache_read_mtok", "0.125"), ("output_mtok", "10")]
+    }
+    claude = {
+        k: _rate("anthropic", "claude-sonnet-4-5", k, r)
+        for k, r in [
+            ("input_mtok", "3"),
+            ("output_mtok", "15"),
+            ("cache_read_mtok", "0.3"),
+            ("cache_write_mtok", "3.75"),
+        ]
+    }
+    flash = {
+        k: _rate("google", "gemini-2.5-flash", k, r)
+        for k, r in [("input_mtok", "0.3"), ("output_mtok", "2.5")]
+    }
+    oss = {
+        k: _rate("groq", "openai/gpt-oss-120b", k, r)
+        for k, r in [("input_mtok", "0.15"), ("cache_read_mtok", "0.075"), ("output_mtok", "0.6")]
+    }
+    calls = [
+        # provider, model, (prompt, cache read, cache write, completion, reasoning)
+        ("openai", "gpt-5", (10000, 8000, 0, 600, 400)),
+        # Anthropic breaks no reasoning out: its output_tokens hold the thinking, reasoning is 0.
+        ("anthropic", "claude-sonnet-4-5", (19206, 15000, 4200, 310, 0)),
+        ("google", "gemini-2.5-flash", (1000, 0, 0, 150, 50)),
+        ("groq", "openai/gpt-oss-120b", (3000, 1000, 0, 900, 700)),
+    ]
+    messages = [
+        {
+            "id": f"msg_v6_{i}",
+            "sessionID": "ses_v6",
+            "role": "assistant",
+            "time": {"created": 1795680000000 + i * 60_000},
+            "modelID": model,
+            "providerID": provider,
+            "path": {"cwd": "/p", "root": "/p"},
+            "cost": 0,
+            "tokens": _opencode_v6_tokens(*counts),
+        }
+        for i, (provider, model, counts) in enumerate(calls)
+    ]
+    db = home / "opencode" / "opencode.db"
+    db.parent.mkdir(parents=True)
+    conn = sqlite3.connect(db)
+    conn.execute("CREATE TABLE message (id TEXT PRIMARY KEY, session_id TEXT NOT NULL, data TEXT)")
+    conn.executemany(
+        "INSERT INTO message VALUES (?, ?, ?)", [(m["id"], "ses_v6", json.dumps(m)) for m in messages]
+    )
+    conn.commit()
+    conn.close()
+    _ingest(settings)
+
+    expected = (
+        _nanos(
+            i=(2000, gpt["input_mtok"]), c=(8000, gpt["cache_read_mtok"]), o=(200 + 400, gpt["output_mtok"])
+        )
+        + _nanos(
+            i=(6, claude["input_mtok"]),
+            c=(15000, claude["cache_read_mtok"]),
+            w=(4200, claude["cache_write_mtok"]),
+            o=(310, claude["output_mtok"]),
+        )
+        + _nanos(i=(1000, flash["input_mtok"]), o=(100 + 50, flash["output_mtok"]))
+        + _nanos(
+            i=(2000, oss["input_mtok"]), c=(1000, oss["cache_read_mtok"]), o=(200 + 700, oss["output_mtok"])
+        )
+    )
+    assert expected == 36_008_000
+    assert _ledger_nanos(settings, "opencode") == (4, expected)
