@@ -124,6 +124,20 @@ async def test_negative_tokens_are_rejected_with_the_rule(client: Client) -> Non
     assert "an integer from 0 to 10000000000" in result.content[0].text  # type: ignore[union-attr]
 
 
+def raw_initialize() -> dict[str, object]:
+    """The MCP ``initialize`` request (id 1) a raw JSON-RPC client writes first to a stdio server."""
+    return {
+        "jsonrpc": "2.0",
+        "id": 1,
+        "method": "initialize",
+        "params": {
+            "protocolVersion": "2025-06-18",
+            "capabilities": {},
+            "clientInfo": {"name": "raw", "version": "0"},
+        },
+    }
+
+
 def server_env(home: Path) -> dict[str, str]:
     """The environment a stdio server subprocess gets: the test's ledger and folders, nothing else."""
     keep = (
@@ -175,16 +189,7 @@ def test_server_writes_nothing_but_mcp_messages_to_stdout(home: Path) -> None:
     import json
 
     requests = [
-        {
-            "jsonrpc": "2.0",
-            "id": 1,
-            "method": "initialize",
-            "params": {
-                "protocolVersion": "2025-06-18",
-                "capabilities": {},
-                "clientInfo": {"name": "raw", "version": "0"},
-            },
-        },
+        raw_initialize(),
         {"jsonrpc": "2.0", "method": "notifications/initialized"},
         {"jsonrpc": "2.0", "id": 2, "method": "tools/list"},
         {

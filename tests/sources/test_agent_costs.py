@@ -21,6 +21,7 @@ from cost_mcp.config import Settings
 from cost_mcp.pricing import Pricer
 from cost_mcp.sources import agents
 from cost_mcp.store.connection import connect
+from tests.sources.test_agents import codex_usage
 
 NANOS_PER_USD = 10**9
 TOKENS_PER_MTOK = 10**6
@@ -73,16 +74,6 @@ def _jsonl(path: Path, records: list[dict[str, object]]) -> None:
     path.write_text("".join(json.dumps(r, separators=(",", ":")) + "\n" for r in records))
 
 
-def _codex_usage(inp: int, cached: int, out: int, reasoning: int) -> dict[str, int]:
-    return {
-        "input_tokens": inp,
-        "cached_input_tokens": cached,
-        "output_tokens": out,
-        "reasoning_output_tokens": reasoning,
-        "total_tokens": inp + out,
-    }
-
-
 def test_codex_rollout_and_its_fork_cost_what_openai_bills(home: Path, settings: Settings) -> None:
     """Codex rollout lines as ``codex-rs/rollout/src/recorder.rs`` writes them (``{"timestamp",
     "type", "payload"}``), ``token_count`` as ``codex-rs/protocol/src/protocol.rs`` defines it
@@ -93,7 +84,7 @@ def test_codex_rollout_and_its_fork_cost_what_openai_bills(home: Path, settings:
     written again (``record_initial_history``, ``InitialHistory::Forked``), each line stamped as it
     is written, so at the fork's time."""
     sid, fork = "0199b000-0000-7000-8000-00000000000a", "0199b000-0000-7000-8000-00000000000b"
-    first, second = _codex_usage(12000, 8000, 500, 200), _codex_usage(15000, 12000, 800, 300)
+    first, second = codex_usage(12000, 8000, 500, 200), codex_usage(15000, 12000, 800, 300)
     running = {k: first[k] + second[k] for k in first}
 
     def meta(session: str, at: str, **more: str) -> dict[str, object]:
@@ -343,6 +334,19 @@ def test_amp_thread_costs_what_anthropic_bills(home: Path, settings: Settings) -
     assert _ledger_nanos(settings, "amp") == (1, expected)
 
 
+def _opencode_db(home: Path, messages: list[dict[str, object]]) -> None:
+    """OpenCode's ``opencode.db`` with ``messages`` in its ``message`` table (id, session, JSON)."""
+    db = home / "opencode" / "opencode.db"
+    db.parent.mkdir(parents=True)
+    conn = sqlite3.connect(db)
+    conn.execute("CREATE TABLE message (id TEXT PRIMARY KEY, session_id TEXT NOT NULL, data TEXT)")
+    conn.executemany(
+        "INSERT INTO message VALUES (?, ?, ?)", [(m["id"], m["sessionID"], json.dumps(m)) for m in messages]
+    )
+    conn.commit()
+    conn.close()
+
+
 def _opencode_cost(inp: int, out: int, reasoning: int, read: int, rates: dict[str, Decimal]) -> str:
     """OpenCode's ``cost`` of a call as ``Session.getUsage`` works it out (uncached input, output,
     cache reads, and reasoning again at the output rate), in USD, as the JSON number it writes."""
@@ -383,15 +387,7 @@ def test_opencodes_own_cost_is_not_counted_where_it_counts_reasoning_twice(
     messages[0]["cost"] = json.loads(_opencode_cost(2000, 600, 400, 8000, gpt))
     messages[1]["cost"] = json.loads(_opencode_cost(2000, 200, 400, 8000, gpt))
     assert (messages[0]["cost"], messages[1]["cost"]) == (0.0135, 0.0095)
-    db = home / "opencode" / "opencode.db"
-    db.parent.mkdir(parents=True)
-    conn = sqlite3.connect(db)
-    conn.execute("CREATE TABLE message (id TEXT PRIMARY KEY, session_id TEXT NOT NULL, data TEXT)")
-    conn.executemany(
-        "INSERT INTO message VALUES (?, ?, ?)", [(m["id"], "ses_1", json.dumps(m)) for m in messages]
-    )
-    conn.commit()
-    conn.close()
+    _opencode_db(home, messages)
     _ingest(settings)
 
     call = _nanos(i=(2000, gpt["input_mtok"]), c=(8000, gpt["cache_read_mtok"]), o=(600, gpt["output_mtok"]))
@@ -486,15 +482,7 @@ def test_opencode_v6_messages_count_reasoning_once_for_every_provider_family(
         }
         for i, (provider, model, counts) in enumerate(calls)
     ]
-    db = home / "opencode" / "opencode.db"
-    db.parent.mkdir(parents=True)
-    conn = sqlite3.connect(db)
-    conn.execute("CREATE TABLE message (id TEXT PRIMARY KEY, session_id TEXT NOT NULL, data TEXT)")
-    conn.executemany(
-        "INSERT INTO message VALUES (?, ?, ?)", [(m["id"], "ses_v6", json.dumps(m)) for m in messages]
-    )
-    conn.commit()
-    conn.close()
+    _opencode_db(home, messages)
     _ingest(settings)
 
     expected = (
