@@ -124,6 +124,20 @@ async def test_negative_tokens_are_rejected_with_the_rule(client: Client) -> Non
     assert "an integer from 0 to 10000000000" in result.content[0].text  # type: ignore[union-attr]
 
 
+def raw_initialize() -> dict[str, object]:
+    """The MCP ``initialize`` request (id 1) a raw JSON-RPC client writes first to a stdio server."""
+    return {
+        "jsonrpc": "2.0",
+        "id": 1,
+        "method": "initialize",
+        "params": {
+            "protocolVersion": "2025-06-18",
+            "capabilities": {},
+            "clientInfo": {"name": "raw", "version": "0"},
+        },
+    }
+
+
 def server_env(home: Path) -> dict[str, str]:
     """The environment a stdio server subprocess gets: the test's ledger and folders, nothing else."""
     keep = (
@@ -175,16 +189,7 @@ def test_server_writes_nothing_but_mcp_messages_to_stdout(home: Path) -> None:
     import json
 
     requests = [
-        {
-            "jsonrpc": "2.0",
-            "id": 1,
-            "method": "initialize",
-            "params": {
-                "protocolVersion": "2025-06-18",
-                "capabilities": {},
-                "clientInfo": {"name": "raw", "version": "0"},
-            },
-        },
+        raw_initialize(),
         {"jsonrpc": "2.0", "method": "notifications/initialized"},
         {"jsonrpc": "2.0", "id": 2, "method": "tools/list"},
         {
@@ -710,6 +715,37 @@ async def test_record_usage_under_a_misspelt_provider_names_the_provider_that_pr
     assert right.structured_content is not None
     assert right.structured_content["cost_usd"] == 1  # $2.50 per million input tokens
     assert not any("known price under" in w for w in right.structured_content["warnings"])
+
+
+async def test_later_answers_name_the_provider_that_prices_a_model_recorded_under_another(
+    client: Client,
+) -> None:
+    """A Claude model reported under 'openai' (and GPT-4o under 'groq') is kept unpriced; get_spend
+    then said to add the model's price to the price override file, a price of one's own for a model
+    its provider lists. It now names that provider and how to move the calls to it; budget_status
+    points there. A model no provider prices still gets the price override file."""
+    calls = (("openai", "claude-sonnet-4-5", "anthropic"), ("groq", "gpt-4o", "openai"))
+    for i, (provider, model, _) in enumerate(calls):
+        call = {"provider": provider, "model": model, "input_tokens": 1000, "output_tokens": 10}
+        recorded = await client.call_tool("record_usage", {**call, "agent": "bot", "request_id": f"w{i}"})
+        assert recorded.structured_content is not None and recorded.structured_content["cost_usd"] is None
+    unknown = {"provider": "openai", "model": "zq-internal-7", "input_tokens": 5, "output_tokens": 5}
+    await client.call_tool("record_usage", {**unknown, "agent": "bot", "request_id": "w9"})
+    spend = await client.call_tool("get_spend", {"period": "today"})
+    assert spend.structured_content is not None
+    warnings = spend.structured_content["warnings"]
+    for _, model, right in calls:
+        [said] = [w for w in warnings if w.startswith(f"{model}: 1 call(s)")]
+        assert f"it is priced under provider {right!r}, not the one they were recorded under" in said
+        assert f"report them with provider={right!r}" in said
+        assert "`cost-mcp reported forget ID`" in said and "`cost-mcp reprice` keeps" in said
+    [other] = [w for w in warnings if w.startswith("zq-internal-7: 1 call(s)")]
+    assert "add the model to the price override file (" in other and "priced under" not in other
+    await client.call_tool("set_budget", {"name": "day", "amount_usd": 5, "period": "day"})
+    status = await client.call_tool("budget_status", {"name": "day"})
+    assert status.structured_content is not None
+    [note] = [w for w in status.structured_content["warnings"] if w.startswith("budget 'day'")]
+    assert "needs the right provider instead: get_spend for the budget's period and filters names it" in note
 
 
 async def test_record_usage_of_a_misspelt_model_names_the_models_it_is_close_to(client: Client) -> None:

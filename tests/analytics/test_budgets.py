@@ -931,7 +931,8 @@ def test_calls_with_no_known_price_are_named_not_counted_as_nothing(conn: Conn, 
     expected = (
         "budget 'daily': 2 call(s) in its period have no known price and count nothing against it, so "
         f"it cannot stop them; add the model's price to the price override file ({settings.prices_file}): "
-        "they are priced with it from the next answer on"
+        "they are priced with it from the next answer on. A model recorded under a provider that does not "
+        "price it needs the right provider instead: get_spend for the budget's period and filters names it"
     )
     assert budgets.budget_status(conn, settings, now=now).warnings == [expected]
     check = budgets.check_budget(conn, settings, Decimal("0.5"), provider="openai", now=now)

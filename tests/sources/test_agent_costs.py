@@ -21,6 +21,7 @@ from cost_mcp.config import Settings
 from cost_mcp.pricing import Pricer
 from cost_mcp.sources import agents
 from cost_mcp.store.connection import connect
+from tests.sources.test_agents import codex_usage
 
 NANOS_PER_USD = 10**9
 TOKENS_PER_MTOK = 10**6
@@ -73,16 +74,6 @@ def _jsonl(path: Path, records: list[dict[str, object]]) -> None:
     path.write_text("".join(json.dumps(r, separators=(",", ":")) + "\n" for r in records))
 
 
-def _codex_usage(inp: int, cached: int, out: int, reasoning: int) -> dict[str, int]:
-    return {
-        "input_tokens": inp,
-        "cached_input_tokens": cached,
-        "output_tokens": out,
-        "reasoning_output_tokens": reasoning,
-        "total_tokens": inp + out,
-    }
-
-
 def test_codex_rollout_and_its_fork_cost_what_openai_bills(home: Path, settings: Settings) -> None:
     """Codex rollout lines as ``codex-rs/rollout/src/recorder.rs`` writes them (``{"timestamp",
     "type", "payload"}``), ``token_count`` as ``codex-rs/protocol/src/protocol.rs`` defines it
@@ -93,7 +84,7 @@ def test_codex_rollout_and_its_fork_cost_what_openai_bills(home: Path, settings:
     written again (``record_initial_history``, ``InitialHistory::Forked``), each line stamped as it
     is written, so at the fork's time."""
     sid, fork = "0199b000-0000-7000-8000-00000000000a", "0199b000-0000-7000-8000-00000000000b"
-    first, second = _codex_usage(12000, 8000, 500, 200), _codex_usage(15000, 12000, 800, 300)
+    first, second = codex_usage(12000, 8000, 500, 200), codex_usage(15000, 12000, 800, 300)
     running = {k: first[k] + second[k] for k in first}
 
     def meta(session: str, at: str, **more: str) -> dict[str, object]:
@@ -343,6 +334,19 @@ def test_amp_thread_costs_what_anthropic_bills(home: Path, settings: Settings) -
     assert _ledger_nanos(settings, "amp") == (1, expected)
 
 
+def _opencode_db(home: Path, messages: list[dict[str, object]]) -> None:
+    """OpenCode's ``opencode.db`` with ``messages`` in its ``message`` table (id, session, JSON)."""
+    db = home / "opencode" / "opencode.db"
+    db.parent.mkdir(parents=True)
+    conn = sqlite3.connect(db)
+    conn.execute("CREATE TABLE message (id TEXT PRIMARY KEY, session_id TEXT NOT NULL, data TEXT)")
+    conn.executemany(
+        "INSERT INTO message VALUES (?, ?, ?)", [(m["id"], m["sessionID"], json.dumps(m)) for m in messages]
+    )
+    conn.commit()
+    conn.close()
+
+
 def _opencode_cost(inp: int, out: int, reasoning: int, read: int, rates: dict[str, Decimal]) -> str:
     """OpenCode's ``cost`` of a call as ``Session.getUsage`` works it out (uncached input, output,
     cache reads, and reasoning again at the output rate), in USD, as the JSON number it writes."""
@@ -383,15 +387,7 @@ def test_opencodes_own_cost_is_not_counted_where_it_counts_reasoning_twice(
     messages[0]["cost"] = json.loads(_opencode_cost(2000, 600, 400, 8000, gpt))
     messages[1]["cost"] = json.loads(_opencode_cost(2000, 200, 400, 8000, gpt))
     assert (messages[0]["cost"], messages[1]["cost"]) == (0.0135, 0.0095)
-    db = home / "opencode" / "opencode.db"
-    db.parent.mkdir(parents=True)
-    conn = sqlite3.connect(db)
-    conn.execute("CREATE TABLE message (id TEXT PRIMARY KEY, session_id TEXT NOT NULL, data TEXT)")
-    conn.executemany(
-        "INSERT INTO message VALUES (?, ?, ?)", [(m["id"], "ses_1", json.dumps(m)) for m in messages]
-    )
-    conn.commit()
-    conn.close()
+    _opencode_db(home, messages)
     _ingest(settings)
 
     call = _nanos(i=(2000, gpt["input_mtok"]), c=(8000, gpt["cache_read_mtok"]), o=(600, gpt["output_mtok"]))
@@ -413,3 +409,96 @@ def test_opencodes_own_cost_is_not_counted_where_it_counts_reasoning_twice(
     assert reported == {"msg_v5": None, "msg_v6": call}
     [row] = spend.rows
     assert (row.cost_usd, row.unpriced_requests) == (from_nanos(2 * call), 0)
+
+
+def _opencode_v6_tokens(
+    prompt: int, cache_read: int, cache_write: int, completion: int, reasoning: int
+) -> dict[str, object]:
+    """``tokens`` as OpenCode on AI SDK v6 stores a call the provider reported as ``prompt`` input
+    tokens (cache reads and writes among them) and ``completion`` output tokens (``reasoning``
+    among them). AI SDK v6's ``asLanguageModelUsage`` gives every provider's ``inputTokens`` with
+    the cache inside and ``outputTokens`` with the reasoning inside, and ``totalTokens`` = input +
+    output (undefined only when the provider reported neither); OpenCode's ``Session.getUsage``
+    (anomalyco/opencode ``packages/opencode/src/session/index.ts``) stores ``input = inputTokens -
+    cache``, ``output = outputTokens - reasoningTokens`` and ``total = totalTokens``."""
+    return {
+        "total": prompt + completion,
+        "input": prompt - cache_read - cache_write,
+        "output": completion - reasoning,
+        "reasoning": reasoning,
+        "cache": {"read": cache_read, "write": cache_write},
+    }
+
+
+def test_opencode_v6_messages_count_reasoning_once_for_every_provider_family(
+    home: Path, settings: Settings
+) -> None:
+    """On AI SDK v6 OpenCode stores ``output`` without the reasoning for every provider family
+    (OpenAI, Anthropic, Google, OpenAI-compatible such as Groq), and ``total`` whenever the provider
+    reported any input or output: ``total`` = input + cache + output + reasoning says the reasoning
+    is apart, and each call costs its provider's bill, reasoning at the output rate, counted once.
+    A message without ``total`` is not a v6 one with tokens: those are read as before (apart for
+    Google only), as the other OpenCode tests show."""
+    gpt = {
+        k: _rate("openai", "gpt-5", k, r)
+        for k, r in [("input_mtok", "1.25"), ("cache_read_mtok", "0.125"), ("output_mtok", "10")]
+    }
+    claude = {
+        k: _rate("anthropic", "claude-sonnet-4-5", k, r)
+        for k, r in [
+            ("input_mtok", "3"),
+            ("output_mtok", "15"),
+            ("cache_read_mtok", "0.3"),
+            ("cache_write_mtok", "3.75"),
+        ]
+    }
+    flash = {
+        k: _rate("google", "gemini-2.5-flash", k, r)
+        for k, r in [("input_mtok", "0.3"), ("output_mtok", "2.5")]
+    }
+    oss = {
+        k: _rate("groq", "openai/gpt-oss-120b", k, r)
+        for k, r in [("input_mtok", "0.15"), ("cache_read_mtok", "0.075"), ("output_mtok", "0.6")]
+    }
+    calls = [
+        # provider, model, (prompt, cache read, cache write, completion, reasoning)
+        ("openai", "gpt-5", (10000, 8000, 0, 600, 400)),
+        # Anthropic breaks no reasoning out: its output_tokens hold the thinking, reasoning is 0.
+        ("anthropic", "claude-sonnet-4-5", (19206, 15000, 4200, 310, 0)),
+        ("google", "gemini-2.5-flash", (1000, 0, 0, 150, 50)),
+        ("groq", "openai/gpt-oss-120b", (3000, 1000, 0, 900, 700)),
+    ]
+    messages = [
+        {
+            "id": f"msg_v6_{i}",
+            "sessionID": "ses_v6",
+            "role": "assistant",
+            "time": {"created": 1795680000000 + i * 60_000},
+            "modelID": model,
+            "providerID": provider,
+            "path": {"cwd": "/p", "root": "/p"},
+            "cost": 0,
+            "tokens": _opencode_v6_tokens(*counts),
+        }
+        for i, (provider, model, counts) in enumerate(calls)
+    ]
+    _opencode_db(home, messages)
+    _ingest(settings)
+
+    expected = (
+        _nanos(
+            i=(2000, gpt["input_mtok"]), c=(8000, gpt["cache_read_mtok"]), o=(200 + 400, gpt["output_mtok"])
+        )
+        + _nanos(
+            i=(6, claude["input_mtok"]),
+            c=(15000, claude["cache_read_mtok"]),
+            w=(4200, claude["cache_write_mtok"]),
+            o=(310, claude["output_mtok"]),
+        )
+        + _nanos(i=(1000, flash["input_mtok"]), o=(100 + 50, flash["output_mtok"]))
+        + _nanos(
+            i=(2000, oss["input_mtok"]), c=(1000, oss["cache_read_mtok"]), o=(200 + 700, oss["output_mtok"])
+        )
+    )
+    assert expected == 36_008_000
+    assert _ledger_nanos(settings, "opencode") == (4, expected)

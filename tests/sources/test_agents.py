@@ -198,8 +198,8 @@ def test_a_codex_line_cut_by_a_kill_loses_no_call_of_the_resumed_session(
     folder = home / "codex" / "sessions" / "2026" / "12" / "02"
     folder.mkdir(parents=True)
     sid = "019ae000-0000-7000-8000-0000000c0ffe"
-    first = _usage(10000, 8000, 300, 100)
-    second = _usage(4000, 1000, 200, 0)
+    first = codex_usage(10000, 8000, 300, 100)
+    second = codex_usage(4000, 1000, 200, 0)
     both = {k: first[k] + second[k] for k in first}
     head = _codex_lines(
         [
@@ -255,14 +255,16 @@ def _token_count(ts: str) -> dict[str, object]:
         "payload": {
             "type": "token_count",
             "info": {
-                "total_token_usage": _usage(50000, 38000, 2000, 700),
-                "last_token_usage": _usage(10000, 8000, 300, 100),
+                "total_token_usage": codex_usage(50000, 38000, 2000, 700),
+                "last_token_usage": codex_usage(10000, 8000, 300, 100),
             },
         },
     }
 
 
-def _usage(inp: int, cached: int, out: int, reasoning: int) -> dict[str, int]:
+def codex_usage(inp: int, cached: int, out: int, reasoning: int) -> dict[str, int]:
+    """A Codex ``TokenUsage`` (``codex-rs/protocol/src/protocol.rs``) as a rollout's ``token_count``
+    writes it: cached input inside ``input_tokens``, reasoning inside ``output_tokens``."""
     return {
         "input_tokens": inp,
         "cached_input_tokens": cached,
@@ -309,9 +311,13 @@ def test_subagent_file_skips_its_replayed_parent_history(home: Path, settings: S
         {"timestamp": spawn, "type": "session_meta", "payload": {"id": "p-1", **meta}},
         {"timestamp": spawn, "type": "turn_context", "payload": {"model": "gpt-5"}},
         count(
-            spawn, {"total_token_usage": _usage(1000, 0, 100, 0), "last_token_usage": _usage(1000, 0, 100, 0)}
+            spawn,
+            {
+                "total_token_usage": codex_usage(1000, 0, 100, 0),
+                "last_token_usage": codex_usage(1000, 0, 100, 0),
+            },
         ),
-        count("2026-11-20T11:00:30.000Z", {"total_token_usage": _usage(1600, 500, 150, 0)}),
+        count("2026-11-20T11:00:30.000Z", {"total_token_usage": codex_usage(1600, 500, 150, 0)}),
     ]
     (folder / "rollout-sub.jsonl").write_text("".join(json.dumps(line) + "\n" for line in lines))
     conn = connect(settings.db)
@@ -331,7 +337,11 @@ def test_a_subagents_replayed_parent_history_running_into_the_next_second_counts
     once the burst crossed into the next second; now the whole burst is the replay."""
     folder = home / "codex" / "sessions" / "2026" / "11" / "20"
     folder.mkdir(parents=True)
-    first, second, own = _usage(1000, 0, 100, 0), _usage(2000, 1000, 200, 0), _usage(3000, 2000, 50, 0)
+    first, second, own = (
+        codex_usage(1000, 0, 100, 0),
+        codex_usage(2000, 1000, 200, 0),
+        codex_usage(3000, 2000, 50, 0),
+    )
     after_first = {k: first[k] + second[k] for k in first}
     after_own = {k: after_first[k] + own[k] for k in first}
 
@@ -377,7 +387,11 @@ def test_a_codex_fork_counts_the_parents_calls_it_copies_once(home: Path, settin
     total, and the fork's own call counts."""
     folder = home / "codex" / "sessions" / "2026" / "11" / "20"
     folder.mkdir(parents=True)
-    first, second, own = _usage(8000, 0, 300, 100), _usage(9000, 8000, 400, 0), _usage(10000, 9000, 500, 0)
+    first, second, own = (
+        codex_usage(8000, 0, 300, 100),
+        codex_usage(9000, 8000, 400, 0),
+        codex_usage(10000, 9000, 500, 0),
+    )
     after_second = {k: first[k] + second[k] for k in first}
     after_own = {k: after_second[k] + own[k] for k in first}
 
@@ -456,7 +470,11 @@ def test_codex_usage_records_add_background_calls_and_count_each_response_once(
     folder = home / "codex" / "sessions" / "2026" / "12" / "01"
     folder.mkdir(parents=True)
     sid, fork = "019ae000-0000-7000-8000-00000000abcd", "019ae000-0000-7000-8000-00000000f0f0"
-    a, b, bg = _usage(20000, 8000, 900, 400), _usage(30000, 20000, 1200, 600), _usage(25000, 24000, 300, 0)
+    a, b, bg = (
+        codex_usage(20000, 8000, 900, 400),
+        codex_usage(30000, 20000, 1200, 600),
+        codex_usage(25000, 24000, 300, 0),
+    )
     b["cache_write_input_tokens"] = 2000
 
     def total(*usages: dict[str, int]) -> dict[str, int]:
@@ -515,7 +533,7 @@ def test_a_codex_background_call_of_a_killed_turn_counts_once_the_file_settles(
     again."""
     folder = home / "codex" / "sessions" / "2026" / "12" / "03"
     folder.mkdir(parents=True)
-    fg, bg = _usage(20000, 8000, 900, 400), _usage(25000, 24000, 300, 0)
+    fg, bg = codex_usage(20000, 8000, 900, 400), codex_usage(25000, 24000, 300, 0)
 
     def rollout(sid: str, hour: int) -> Path:
         ids = {"thread_id": sid, "turn_id": "t1", "session_id": sid, "root_turn_id": "t1"}
@@ -1455,8 +1473,8 @@ def _codex_turn(stamp: object, last: tuple[int, int], total: tuple[int, int]) ->
         "payload": {
             "type": "token_count",
             "info": {
-                "last_token_usage": _usage(last[0], 0, last[1], 0),
-                "total_token_usage": _usage(total[0], 0, total[1], 0),
+                "last_token_usage": codex_usage(last[0], 0, last[1], 0),
+                "total_token_usage": codex_usage(total[0], 0, total[1], 0),
             },
         },
     }

@@ -32,7 +32,7 @@ from cost_mcp.notify import display_url
 from cost_mcp.store import connect
 from cost_mcp.store import team as team_store
 from tests.sources.claude_logs import assistant, session_file, write
-from tests.test_server import server_env
+from tests.test_server import raw_initialize, server_env
 from tests.web.test_team import ADMIN_AND_ANA, _cli, _env, _laptop, _served, _total
 
 TOKEN = "cmt_" + "s" * 43
@@ -71,17 +71,7 @@ def test_a_laptops_server_exits_at_once_while_its_push_hangs(home: Path) -> None
         )
         try:
             assert proc.stdin is not None and proc.stdout is not None
-            hello = {
-                "jsonrpc": "2.0",
-                "id": 1,
-                "method": "initialize",
-                "params": {
-                    "protocolVersion": "2025-06-18",
-                    "capabilities": {},
-                    "clientInfo": {"name": "raw", "version": "0"},
-                },
-            }
-            proc.stdin.write(json.dumps(hello) + "\n")
+            proc.stdin.write(json.dumps(raw_initialize()) + "\n")
             proc.stdin.flush()
             assert json.loads(proc.stdout.readline())["id"] == 1
             # The push is in flight once its request arrives: taken, and never answered.

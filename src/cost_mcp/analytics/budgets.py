@@ -742,13 +742,15 @@ def set_aside_notes(states: Sequence[BudgetState]) -> list[str]:
 
 def unpriced_notes(states: Sequence[BudgetState], settings: Settings) -> list[str]:
     """A warning for each budget with calls in its scope and period that have no known price: they
-    count nothing against it, so a hard budget cannot stop them (the price override file can)."""
+    count nothing against it, so a hard budget cannot stop them (the price override file can, or
+    the right provider: get_spend names it for a model recorded under one that does not price it)."""
     return [
         f"budget '{st.budget.name}': {st.unpriced_requests} call(s) in its period have no known price and "
         "count nothing against it"
         + (", so it cannot stop them" if st.budget.hard else "")
         + f"; add the model's price to the price override file ({settings.prices_file}): they are "
-        "priced with it from the next answer on"
+        "priced with it from the next answer on. A model recorded under a provider that does not price "
+        "it needs the right provider instead: get_spend for the budget's period and filters names it"
         for st in states
         if st.unpriced_requests
     ]

@@ -13,6 +13,7 @@ from pathlib import Path
 from cost_mcp import tokens
 from cost_mcp.models import TokenTotals
 from cost_mcp.money import from_nanos
+from cost_mcp.pricing import providers_pricing
 from cost_mcp.store.connection import Conn
 from cost_mcp.store.spend import price_notes
 from cost_mcp.store.usage import TOKEN_SUMS_SQL, cost_sql
@@ -66,13 +67,29 @@ def unpriced_warning(
     model: str | None, calls: int, prices_file: Path, left_out_of: str, n_tokens: int | None = None
 ) -> str:
     """The one wording of "these calls have no known price": which model, how many calls (and
-    tokens, where known), what amount they are missing from, and where to add the price."""
+    tokens, where known), what amount they are missing from, and the fix: the provider that prices
+    the model when one does (the calls were recorded under another), else the price override file."""
     counted = f"{calls} call(s)" + (f" ({n_tokens:,} tokens)" if n_tokens is not None else "")
+    name = _shortened(model) or "(model not reported)"
+    said = f"{name}: {counted} have no known price and are not in {left_out_of}; "
+    # Only a lookup failure leaves a call unpriced, so a model some provider prices was recorded
+    # under another ('openai' for a Claude model): a price of one's own for it would be the wrong
+    # fix. The same lookup the unknown-model error uses names who prices it.
+    elsewhere = providers_pricing(model) if model else ()
+    if not elsewhere:
+        return (
+            f"{said}add the model to the price override file ({prices_file}): the calls already stored "
+            "are priced with it from the next answer on"
+        )
+    right = elsewhere[0]
+    # `cost-mcp reprice` prices a call under the provider it was stored with, so only a new report
+    # moves it: forget the reported call, then report it again.
     return (
-        f"{_shortened(model) or '(model not reported)'}: {counted} have no known price and are not in "
-        f"{left_out_of}; "
-        f"add the model to the price override file ({prices_file}): the calls already stored are "
-        "priced with it from the next answer on"
+        f"{said}it is priced under provider {right!r}, not the one they were recorded under. If "
+        f"{right!r} served them, report them with provider={right!r}: `cost-mcp reported list` shows the "
+        "ids of calls reported with record_usage and `cost-mcp reported forget ID` removes the wrong "
+        "ones, to report again (`cost-mcp reprice` keeps a call's provider). If their provider did "
+        f"serve them, add its price for the model to the price override file ({prices_file})"
     )
 
 
