@@ -374,6 +374,25 @@ async def test_plan_limits_lists_the_newest_readings_and_paces_on_all(
     assert older.structured_content is not None
     readings = older.structured_content["windows"][0]["readings"]
     assert [r["used_percent"] for r in readings] == [float(i) for i in range(20, 30)]
+    assert not _changed(older.structured_content)
+    # A newer reading (the status line runs on) shifts every older one a place: the next page
+    # repeats one it showed, and says so.
+    conn = connect(settings.db)
+    try:
+        record_reading(conn, "claude-code", "five_hour", 40.0, resets, "s1", now)
+    finally:
+        conn.close()
+    oldest = await client.call_tool(
+        "plan_limits", {"days": 1, "limit": 10, "cursor": older.structured_content["next_cursor"]}
+    )
+    assert oldest.structured_content is not None
+    readings = oldest.structured_content["windows"][0]["readings"]
+    assert [r["used_percent"] for r in readings] == [float(i) for i in range(11, 21)]  # 20 again
+    assert "ask again without cursor" in _changed(oldest.structured_content)
+    refused = await _refused(
+        client, "plan_limits", {"days": 2, "limit": 10, "cursor": older.structured_content["next_cursor"]}
+    )
+    assert "was given for a different question" in refused
 
 
 def test_attribution_is_paged_with_the_rows_and_keeps_its_sum(settings: Settings) -> None:
