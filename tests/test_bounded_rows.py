@@ -3,6 +3,7 @@ the rest, and a payload sent once, compactly."""
 
 from __future__ import annotations
 
+import base64
 import json
 from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta
@@ -129,6 +130,7 @@ async def test_session_breakdown_is_bounded_sums_exactly_and_pages_through_every
             break
         page, _ = await _spend(client, cursor=cursor, limit=100)
         cursor = page["next_cursor"]
+        assert not _changed(page), "nothing changed between pages"
     assert len(seen) == len(set(seen)) == SESSIONS
     assert page["truncated"] is True, "the last page still leaves the earlier rows in 'other'"
 
@@ -176,17 +178,127 @@ def test_pages_never_overlap_and_ties_keep_their_order() -> None:
     pages = [rows.page(items, lambda x: x, rows.Window(limit=2, offset=o)) for o in (0, 2, 4, 6)]
     assert [p.shown for p in pages] == [[5, 5], [3, 5], [1, 3], [0]]
     assert all(sorted(p.shown + p.rest) == sorted(items) for p in pages)
-    assert [p.next_cursor is None for p in pages] == [False, False, False, True]
+    assert [p.next_offset is None for p in pages] == [False, False, False, True]
     assert rows.page(items, lambda x: x, None).shown == items
 
 
 def test_cursor_round_trip_and_rejection() -> None:
-    assert rows.decode_cursor(rows.encode_cursor(125)) == 125
-    for bad in ("", "xyz", rows.encode_cursor(-1), "cm93czphYmM"):
-        with pytest.raises(InvalidInputError):
-            rows.Window.of(None, bad or "=")
+    asked = rows.question_digest("get_spend", "this_month", ["session"])
+    cursor = rows.encode_cursor(asked, rows.NONE_BEFORE, 125)
+    assert len(cursor) < 40, "a model reads and repeats it"
+    assert rows.Window.of(None, cursor, asked).offset == 125
+    # rows:-1 and rows:abc, in the old form
+    for bad in ("", "xyz", _old_cursor("-1"), _old_cursor("abc")):
+        with pytest.raises(InvalidInputError, match="not one this server gave"):
+            rows.Window.of(None, bad or "=", asked)
     with pytest.raises(InvalidInputError):
         rows.Window.of(0, None)
+
+
+def _old_cursor(offset: str) -> str:
+    """A cursor as a server before cursors named their question wrote it."""
+    return base64.urlsafe_b64encode(f"rows:{offset}".encode()).decode().rstrip("=")
+
+
+async def _refused(client: Client, tool: str, args: dict[str, Any]) -> str:
+    result = await client.call_tool(tool, args)
+    assert result.is_error is True, result.structured_content
+    text = result.content[0]
+    assert text.type == "text"
+    return text.text
+
+
+async def test_a_cursor_of_another_question_or_past_the_end_is_refused(
+    busy: Settings, client: Client
+) -> None:
+    """A cursor was only an offset: given to another question it answered some page of that one
+    (or, past its end, only an "(other)" row), and nothing said so."""
+    by_model, _ = await _spend(client, group_by=["model"], limit=1)
+    cursor = by_model["next_cursor"]
+    assert cursor is not None and by_model["total_rows"] == 2
+    different = "was given for a different question: ask again without cursor, or with the same arguments"
+    others: list[tuple[str, dict[str, Any]]] = [
+        ("get_spend", {"group_by": ["project"], "limit": 1}),
+        ("get_spend", {"group_by": ["model"], "limit": 1, "period": "last_month"}),
+        ("get_spend", {"group_by": ["model"], "limit": 1, "agents": ["agent-1"]}),
+        ("model_breakdown", {"top_n": 1}),
+        ("usage_blocks", {"limit": 1}),
+    ]
+    for tool, args in others:
+        assert different in await _refused(client, tool, {**args, "cursor": cursor}), (tool, args)
+    # The same question with another limit is the same question: the next model, then the end.
+    following, _ = await _spend(client, group_by=["model"], limit=5, cursor=cursor)
+    assert following["rows"][0]["group"]["model"] != by_model["rows"][0]["group"]["model"]
+    assert following["next_cursor"] is None
+
+    # A cursor past the last row (the rows it counted are gone, or it was mended by hand).
+    asked, seen, _ = rows.decode_cursor(cursor)
+    assert asked is not None and seen is not None
+    beyond = rows.encode_cursor(asked, seen, 2)
+    text = await _refused(client, "get_spend", {"group_by": ["model"], "limit": 1, "cursor": beyond})
+    assert "cursor points past the last row (there are 2 rows now): ask again without cursor" in text
+    # So is an old server's cursor past the end; one within the rows is answered, with a warning.
+    text = await _refused(client, "get_spend", {"group_by": ["session"], "cursor": _old_cursor("600")})
+    assert "past the last row (there are 600 rows now)" in text
+    old, _ = await _spend(client, cursor=_old_cursor("575"))
+    assert [r["group"]["session"] for r in old["rows"]][:-1] and old["next_cursor"] is None
+    assert any(
+        w.startswith("this cursor came from an earlier version of this server") for w in old["warnings"]
+    )
+
+
+def _changed(page: dict[str, Any]) -> str:
+    """The page's warning that rows changed since the page that gave its cursor ("" when none)."""
+    return next((w for w in page["warnings"] if w.startswith("rows changed since the page")), "")
+
+
+def _record(settings: Settings, session: str, cost_tokens: int, n: int) -> None:
+    conn = connect(settings.db)
+    try:
+        with conn:
+            record_usage(
+                conn,
+                settings,
+                Pricer(),
+                provider="anthropic",
+                model="claude-sonnet-4-5",
+                tokens=Tokens(input=cost_tokens, output=1),
+                agent="agent-0",
+                session=session,
+                request_id=f"late-{session}-{n}",
+                timestamp=datetime.now(UTC).replace(day=1, hour=13),
+            )
+    finally:
+        conn.close()
+
+
+async def test_rows_that_changed_between_pages_are_answered_with_a_warning(
+    busy: Settings, client: Client
+) -> None:
+    """Usage recorded between page 1 and page 2 (the log watcher, record_usage, a push) moved the
+    ranking: a row appeared on two pages, and nothing said so."""
+    first, _ = await _spend(client, limit=100)
+    assert not _changed(first)
+    top = first["rows"][0]["group"]["session"]
+    # The largest session grows but keeps its place: the pages still show every row once.
+    _record(busy, top, 10_000, 1)
+    second, _ = await _spend(client, limit=100, cursor=first["next_cursor"])
+    assert not _changed(second)
+    # A new session larger than any pushes every row down one place: the next page's first row is
+    # the last of the page before, and the page says the rows changed.
+    _record(busy, "session-new", 2_000_000, 2)
+    third, _ = await _spend(client, limit=100, cursor=second["next_cursor"])
+    assert _changed(third) and "ask again without cursor for a consistent first page" in _changed(third)
+    names = [r["group"]["session"] for page in (first, second, third) for r in page["rows"]]
+    names = [n for n in names if n != rows.OTHER]
+    assert len(names) == 300 and len(set(names)) == 299, "one row repeated: what the warning is for"
+    # From then on the pages follow the new ranking: no warning, every row to the end.
+    cursor, pages = third["next_cursor"], 0
+    while cursor is not None:
+        page, _ = await _spend(client, limit=100, cursor=cursor)
+        assert not _changed(page)
+        cursor, pages = page["next_cursor"], pages + 1
+    assert pages == 4 and page["total_rows"] == SESSIONS + 1  # rows 300 to 600
 
 
 def test_spend_result_paging_fields_default_to_whole() -> None:
@@ -262,6 +374,25 @@ async def test_plan_limits_lists_the_newest_readings_and_paces_on_all(
     assert older.structured_content is not None
     readings = older.structured_content["windows"][0]["readings"]
     assert [r["used_percent"] for r in readings] == [float(i) for i in range(20, 30)]
+    assert not _changed(older.structured_content)
+    # A newer reading (the status line runs on) shifts every older one a place: the next page
+    # repeats one it showed, and says so.
+    conn = connect(settings.db)
+    try:
+        record_reading(conn, "claude-code", "five_hour", 40.0, resets, "s1", now)
+    finally:
+        conn.close()
+    oldest = await client.call_tool(
+        "plan_limits", {"days": 1, "limit": 10, "cursor": older.structured_content["next_cursor"]}
+    )
+    assert oldest.structured_content is not None
+    readings = oldest.structured_content["windows"][0]["readings"]
+    assert [r["used_percent"] for r in readings] == [float(i) for i in range(11, 21)]  # 20 again
+    assert "ask again without cursor" in _changed(oldest.structured_content)
+    refused = await _refused(
+        client, "plan_limits", {"days": 2, "limit": 10, "cursor": older.structured_content["next_cursor"]}
+    )
+    assert "was given for a different question" in refused
 
 
 def test_attribution_is_paged_with_the_rows_and_keeps_its_sum(settings: Settings) -> None:
@@ -293,16 +424,16 @@ def test_attribution_is_paged_with_the_rows_and_keeps_its_sum(settings: Settings
         whole = get_spend(conn, settings, p, ["session"], take_alerts=False)
         assert len(whole.attribution) == 30 and not whole.truncated
         seen: list[str | None] = []
-        offset: int | None = 0
-        while offset is not None:
-            page = get_spend(conn, settings, p, ["session"], take_alerts=False, window=rows.Window(7, offset))
+        window: rows.Window | None = rows.Window(7)
+        while window is not None:
+            page = get_spend(conn, settings, p, ["session"], take_alerts=False, window=window)
             assert page.total_usd == whole.total_usd == Decimal(5)
             assert page.attribution_total_rows == 30 and page.truncated
             assert sum(a.cost_usd or Decimal(0) for a in page.attribution) == sum(
                 a.cost_usd or Decimal(0) for a in whole.attribution
             )
             seen += [a.group["session"] for a in page.attribution if a.group["session"] != rows.OTHER]
-            offset = rows.decode_cursor(page.next_cursor) if page.next_cursor else None
+            window = rows.Window.of(7, page.next_cursor) if page.next_cursor else None
         assert sorted(s or "" for s in seen) == [f"s{i:02d}" for i in range(30)]
     finally:
         conn.close()

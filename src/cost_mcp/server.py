@@ -808,7 +808,9 @@ async def usage_blocks(
     """
 
     def answer(conn: Conn, settings: Settings) -> UsageBlocks:
-        window = rows.Window.of(limit, cursor)
+        # Not token_limit: it compares the active block, it does not choose the blocks listed.
+        asked = rows.question_digest("usage_blocks", days, agent)
+        window = rows.Window.of(limit, cursor, asked)
         return cc_views.usage_blocks(
             conn, settings, days=days, token_limit=token_limit, agent=agent, window=window
         )
@@ -865,6 +867,8 @@ async def get_spend(
     caller = current_caller()
     member = None if caller is None or caller.is_admin else caller.member
 
+    asked = rows.question_digest("get_spend", period, start, end, group_by, timezone, filters)
+
     def answer(conn: Conn, settings: Settings) -> SpendResult:
         p = spend.resolve(settings, period, start, end, timezone)
         # Fired budget alerts are shown once, to whoever asks first: an admin, not a member.
@@ -874,7 +878,7 @@ async def get_spend(
             p,
             group_by,
             filters,
-            window=rows.Window.of(limit, cursor),
+            window=rows.Window.of(limit, cursor, asked),
             take_alerts=member is None,
             member=member,
         )
@@ -910,8 +914,9 @@ async def model_breakdown(
 
     def answer(conn: Conn, settings: Settings) -> ModelBreakdown:
         p = spend.resolve(settings, period, start, end, timezone)
-        window = rows.Window.of(top_n, cursor)
-        return breakdown.model_breakdown(conn, settings, p, top_n, filters, offset=window.offset)
+        asked = rows.question_digest("model_breakdown", period, start, end, timezone, filters)
+        window = rows.Window.of(top_n, cursor, asked)
+        return breakdown.model_breakdown(conn, settings, p, top_n, filters, window=window)
 
     return await _query(ctx, answer)
 
@@ -1402,7 +1407,8 @@ async def plan_limits(
     def work(conn: Conn, _state: AppState) -> PlanLimits:
         from cost_mcp.analytics.plan_limits import plan_limits as limits
 
-        return limits(conn, days=days, window=rows.Window.of(limit, cursor))
+        window = rows.Window.of(limit, cursor, rows.question_digest("plan_limits", days))
+        return limits(conn, days=days, window=window)
 
     return await _local(ctx, work)
 

@@ -15,6 +15,7 @@ from cost_mcp.analytics import rows
 from cost_mcp.analytics.agents import record_usage
 from cost_mcp.analytics.spend import get_spend, resolve
 from cost_mcp.config import Settings
+from cost_mcp.errors import InvalidInputError
 from cost_mcp.models import SpendResult
 from cost_mcp.pricing import Pricer, Tokens
 from cost_mcp.sources import claude_code
@@ -108,11 +109,14 @@ def test_every_page_of_sessions_is_the_whole_breakdown_cut(
             rows.Window(4, 0),
             rows.Window(4, 4),
             rows.Window(7, 35),
-            rows.Window(3, 80),
+            rows.Window(3, len(whole.rows) - 2),
         ):
             _check_page(
                 whole, get_spend(conn, settings, p, ["session"], take_alerts=False, window=window), window
             )
+        # Past the last row (of rows and attribution both) is refused, where it gave "(other)" alone.
+        with pytest.raises(InvalidInputError, match="past the last row"):
+            get_spend(conn, settings, p, ["session"], take_alerts=False, window=rows.Window(3, 80))
         # Following the cursors shows every session exactly once, tied ones included.
         seen: list[str | None] = []
         cursor: str | None = None
@@ -137,7 +141,8 @@ def test_rows_built_without_validation_are_the_rows_validation_builds(
     conn = connect(ledger)
     try:
         p = resolve(settings, None, "2026-11-01", "2026-11-05", "Europe/Paris")
-        for window in (None, rows.Window(4, 4)):
+        # The second row, the first in "(other)": a page past the last row is refused.
+        for window in (None, rows.Window(1, 1)):
             result = get_spend(conn, settings, p, group_by, take_alerts=False, window=window)
             assert result.rows and (result.attribution or group_by != ["session"])
             assert window is None or result.truncated

@@ -93,13 +93,14 @@ def model_breakdown(
     filters: Filters | None = None,
     *,
     take_alerts: bool = True,
-    offset: int = 0,
+    window: rows.Window | None = None,
     now: datetime | None = None,
 ) -> ModelBreakdown:
     """Per-model spend in ``p`` with shares, per-request figures and the trend against the previous
     period of equal length (for a period in progress, its days so far against as many days before,
-    see :func:`periods.baseline`); ``top_n`` models from ``offset`` (largest first, see
-    analytics/rows.py), the others folded into one "other" row; ``top_n`` None lists every model."""
+    see :func:`periods.baseline`); ``top_n`` models (largest first, see analytics/rows.py), from
+    where ``window`` starts when given (its limit then counts, not ``top_n``), the others folded
+    into one "other" row; ``top_n`` and ``window`` None list every model."""
     base = baseline(p, now or datetime.now(UTC))
     prev = base.previous
     current = get_spend(conn, settings, p, ["provider", "model"], filters, take_alerts=take_alerts)
@@ -108,8 +109,9 @@ def model_breakdown(
     prev_models = _by_model(before)
     # A model whose calls are all unpriced (cost unknown) goes after every known cost, $0 included.
     ranked = sorted(now_models.items(), key=lambda kv: (-kv[1].cost, kv[1].unknown(), kv[1].name))
-    window = rows.Window(top_n, offset) if top_n is not None else None
-    shown = rows.page(ranked, lambda kv: kv[1].cost, window)
+    if window is None and top_n is not None:
+        window = rows.Window(top_n)
+    shown = rows.page(ranked, lambda kv: kv[1].cost, window, lambda kv: kv[0])
     ranked = shown.shown
     if shown.truncated:
         rest = _Acc(None, name=OTHER)
@@ -121,6 +123,7 @@ def model_breakdown(
         rest.ids = set()  # the row names no model: the others' ids are theirs
         ranked = [*ranked, (OTHER, rest)]
         prev_models[OTHER] = prev_rest
+    next_cursor, paging_notes = rows.follow(window, shown)
     total = current.total_usd
     model_rows = [_model_row(acc, prev_models.get(key), total) for key, acc in ranked]
     return ModelBreakdown(
@@ -131,9 +134,9 @@ def model_breakdown(
         models=model_rows,
         truncated=shown.truncated,
         total_rows=shown.total_rows,
-        next_cursor=shown.next_cursor,
+        next_cursor=next_cursor,
         sources=current.sources,
-        warnings=[*current.warnings, *([base.note] if base.note else [])],
+        warnings=[*current.warnings, *([base.note] if base.note else []), *paging_notes],
         alerts=current.alerts,
     )
 

@@ -297,15 +297,16 @@ def usage_blocks(
         # The output lower bound for Claude Code's own logs only: other agents log final counts
         output = any(c.source == SOURCE and c.tokens[tokens_.OUTPUT] for c in rows)
         warnings += log_notes(settings.cost_mode, output=output)
-    listed = rows_.page(shown, lambda b: b.start, window)
+    listed = rows_.page(shown, lambda b: b.start, window, lambda b: b.start)
+    next_cursor, paging_notes = rows_.follow(window, listed)
     return UsageBlocks(
         blocks=listed.shown,
         active=active,
         token_limit=limit,
-        warnings=warnings,
+        warnings=warnings + paging_notes,
         truncated=listed.truncated,
         total_rows=listed.total_rows,
-        next_cursor=listed.next_cursor,
+        next_cursor=next_cursor,
     )
 
 

@@ -69,7 +69,7 @@ def plan_limits(
             full_ms = ts + int((100 - used) / rate * HOUR_MS)
             if resets is None or full_ms < resets:
                 full_at = iso_utc(full_ms)
-        shown = rows.page(readings, lambda r: r[0], window)
+        shown = rows.page(readings, lambda r: r[0], window, lambda r: r[0])
         pages.append(shown)
         result.append(
             PlanLimitWindow(
@@ -96,11 +96,11 @@ def plan_limits(
             "install it with `cost-mcp statusline --install`"
         ]
     )
-    more = [p.next_offset for p in pages if p.next_offset is not None]
+    next_cursor, paging_notes = rows.follow(window, *pages)
     return PlanLimits(
         windows=result,
-        warnings=warnings,
+        warnings=warnings + paging_notes,
         truncated=any(p.truncated for p in pages),
         total_rows=sum(p.total_rows for p in pages),
-        next_cursor=rows.encode_cursor(max(more)) if more else None,
+        next_cursor=next_cursor,
     )

@@ -283,6 +283,8 @@ def get_spend(
         warnings.append(rollup.STALE_WARNING)
     if folded is not None:
         folded[:] = shown.folded
+    next_cursor, paging_notes = rows.follow(window, shown, attribution)
+    warnings += paging_notes
     return SpendResult(
         period=period_info(p),
         total_usd=total,
@@ -293,7 +295,7 @@ def get_spend(
         truncated=shown.truncated or attribution.truncated,
         total_rows=shown.total_rows,
         attribution_total_rows=attribution.total_rows,
-        next_cursor=rows.encode_cursor(n) if (n := shown.next_offset or attribution.next_offset) else None,
+        next_cursor=next_cursor,
         sources=coverage.attach(statuses, coverage.summaries(layers.rules, *_utc_day_range(p), unreached)),
         warnings=warnings,
         alerts=alert_store.take(conn) if take_alerts else [],
@@ -858,6 +860,9 @@ def _dim_value(s: _Slice, d: str, settings: Settings) -> str | None:
     return s.dims.get(d)
 
 
+_NONE_BEFORE = rows.NONE_BEFORE  # _Shown's field `rows` hides the module in its body
+
+
 @dataclass
 class _Shown(Generic[_R]):
     """One page of grouped rows, "(other)" rows included (see analytics/rows.py)."""
@@ -868,6 +873,9 @@ class _Shown(Generic[_R]):
     next_offset: int | None
     folded: list[dict[str, str | None]] = field(default_factory=list)
     """The groups the "(other)" rows sum."""
+    before: bytes = _NONE_BEFORE
+    """The mark of the rows before this page, and through it (rows.Page's)."""
+    through: bytes = b""
 
 
 def _group(
@@ -913,8 +921,11 @@ def _group(
     def size(item: tuple[tuple[object, ...], _Group]) -> int:
         return item[1].cost_nanos
 
-    counted_page = rows.page(sorted(counted.items(), key=order), size, window)
-    attributed_page = rows.page(sorted(attributed.items(), key=order), size, window)
+    def name(item: tuple[tuple[object, ...], _Group]) -> object:
+        return item[0]
+
+    counted_page = rows.page(sorted(counted.items(), key=order), size, window, name)
+    attributed_page = rows.page(sorted(attributed.items(), key=order), size, window, name)
     other: dict[str, str | None] = dict.fromkeys(dims, rows.OTHER)
     spend_rows = [_row(keys[k], g) for k, g in counted_page.shown]
     spend_rows += [_row(other, g) for g in _others(g for _, g in counted_page.rest)]
@@ -930,9 +941,16 @@ def _group(
             counted_page.truncated,
             counted_page.next_offset,
             [keys[k] for k, _ in counted_page.rest],
+            counted_page.before,
+            counted_page.through,
         ),
         _Shown(
-            attribution, attributed_page.total_rows, attributed_page.truncated, attributed_page.next_offset
+            attribution,
+            attributed_page.total_rows,
+            attributed_page.truncated,
+            attributed_page.next_offset,
+            before=attributed_page.before,
+            through=attributed_page.through,
         ),
     )
 
@@ -1454,13 +1472,17 @@ def _session_rows(
     other: dict[str, str | None] = {"session": rows.OTHER}
     shown = _Shown(
         [_row(g, grp) for g, grp in counted[0]] + [_row(other, g) for g in counted[1]],
-        *counted[2:],
+        *counted[2:5],
+        before=counted[5],
+        through=counted[6],
     )
     reason_rest = "the attribution rows not shown, summed"
     attribution = _Shown(
         [_attribution_row(g, grp, grp.reason or "") for g, grp in attributed[0]]
         + [_attribution_row(other, g, reason_rest) for g in attributed[1]],
-        *attributed[2:],
+        *attributed[2:5],
+        before=attributed[5],
+        through=attributed[6],
     )
     return shown, attribution, facts
 
@@ -1504,11 +1526,12 @@ def _session_part(
     local_rows: int,
     other: Sequence[tuple[dict[str, str | None], _Group]],
     window: rows.Window | None,
-) -> tuple[list[tuple[dict[str, str | None], _Sums]], list[_Group], int, bool, int | None]:
-    """Shown (group, sums), the "other" groups, total rows, truncated, next offset: the page
-    rows.page would choose from every row, chosen from the only rows that can be on it (the
-    largest offset + limit local sessions and the few others), largest first. A local session's
-    sums stay as the store gave them (:func:`_session_fields` makes its row's fields)."""
+) -> tuple[list[tuple[dict[str, str | None], _Sums]], list[_Group], int, bool, int | None, bytes, bytes]:
+    """Shown (group, sums), the "other" groups, total rows, truncated, next offset and the marks
+    of the rows before and through the page: the page rows.page would choose from every row,
+    chosen from the only rows that can be on it (the largest offset + limit local sessions and the
+    few others), largest first. A local session's sums stay as the store gave them
+    (:func:`_session_fields` makes its row's fields)."""
     # Ties keep the SQL's order (cost, then session id), so consecutive pages, each chosen from
     # its own candidates, never show a row twice or skip one.
     candidates: list[tuple[dict[str, str | None], _Sums]] = [({"session": s.session_id}, s) for s in local]
@@ -1516,7 +1539,7 @@ def _session_part(
     candidates.sort(key=lambda item: -item[1].cost_nanos)
     total = local_rows + len(other)
     if window is None:
-        return candidates, [], total, False, None
+        return candidates, [], total, False, None, rows.NONE_BEFORE, b""
     end = window.offset + window.limit
     shown = candidates[window.offset : end]
     rest = [_as_group(g) for _, g in candidates[: window.offset]] + [
@@ -1524,7 +1547,15 @@ def _session_part(
     ]
     if local_rest is not None:
         rest.append(_as_group(local_rest))
-    return shown, _others(rest), total, bool(rest), end if end < total else None
+    before = rows.marks(map(_session_key, candidates[: window.offset]))
+    through = rows.marks(map(_session_key, candidates[:end]))
+    return shown, _others(rest), total, bool(rest), end if end < total else None, before, through
+
+
+def _session_key(candidate: tuple[dict[str, str | None], _Sums]) -> object:
+    """What names a session row whatever its sums (for rows.marks)."""
+    group, sums = candidate
+    return (sums.basis if isinstance(sums, _Group) else "estimated", sums.reason, group["session"])
 
 
 _Sums = _Group | session_rows.SessionSums
