@@ -182,6 +182,9 @@ def diagnose(
                 member=sender.member,
                 last_push=datetime.fromtimestamp(sender.last_ms / 1000, UTC).isoformat(timespec="seconds"),
                 revoked=sender.revoked,
+                last_heard=None
+                if sender.heard_ms is None
+                else datetime.fromtimestamp(sender.heard_ms / 1000, UTC).isoformat(timespec="seconds"),
             )
             for sender in received
         ],

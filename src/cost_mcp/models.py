@@ -349,6 +349,11 @@ class ReceivedPush(Result):
     member: str
     last_push: str = Field(description="When it last pushed (UTC, ISO 8601).")
     revoked: bool = Field(False, description="Whether the token was revoked since: it pushes no more.")
+    last_heard: str | None = Field(
+        None,
+        description="When its laptop last said it runs with nothing to send (a beat; UTC, ISO 8601); "
+        "null for a laptop that never did (a release from before beats).",
+    )
 
 
 class SilentToken(Result):

@@ -29,6 +29,13 @@ said in a warning, as OTLP's partial success does for such a record; so is a row
 searches than a call makes (:data:`MAX_CALL_WEB_SEARCHES`). Refusing the whole batch for it,
 as for a malformed row, would refuse it again at every push: none of that laptop's usage would ever
 arrive.
+
+A beat is ``{"rows": [], "beat": true}``: the laptop's push loop, with nothing to send, saying it
+runs (at most every :data:`BEAT_SECONDS`). It carries nothing but the push's own token, and the
+server records only when it came (``store.team.record_beat``), so a laptop nobody used for days is
+not named in the team's answers as maybe missing usage, while one not heard from still is. A
+server from before beats refuses the field (400), as it refuses ``forgets``: the laptop stops
+beating it and it says what it said before.
 """
 
 from __future__ import annotations
@@ -159,6 +166,9 @@ class WireBatch(msgspec.Struct, forbid_unknown_fields=True, omit_defaults=True):
 
     rows: list[WireRow]
     forgets: list[WireForget] = msgspec.field(default_factory=list)
+    beat: bool = False
+    """A beat: no rows and no forgets, only "this laptop runs and has nothing to send" (see the
+    module docstring); left out of a push, as ``forgets`` is when empty."""
 
 
 class PushAnswer(msgspec.Struct):
@@ -190,6 +200,8 @@ class Decoded:
     implausible: list[str] = field(default_factory=list)
     """Rows left out because no real call makes that many web searches (see
     :data:`MAX_CALL_WEB_SEARCHES`)."""
+    beat: bool = False
+    """The body is a beat (:func:`beat`), not a push."""
 
 
 _json_decoder = msgspec.json.Decoder(WireBatch)
@@ -245,6 +257,11 @@ def decode(body: bytes, content_type: str, content_encoding: str) -> Decoded:
         raise PushRejected(f"{len(batch.rows):,} rows in one push; send at most {MAX_ROWS:,}", 413)
     if len(batch.forgets) > MAX_ROWS:
         raise PushRejected(f"{len(batch.forgets):,} forgets in one push; send at most {MAX_ROWS:,}", 413)
+    if batch.beat:
+        if batch.rows or batch.forgets:
+            # A beat says "nothing to send": one with rows would be recorded as if they were not there.
+            raise PushRejected("a beat carries no rows nor forgets: send them without `beat`")
+        return Decoded([], beat=True)
     if ctype != "application/json" or b"\\u0000" in raw:  # JSON can only hold a NUL escaped
         _replace_nul(batch)
     allowed = {s for s in {r.source for r in batch.rows} if s and len(s) <= 64 and pushable(s)}
@@ -369,6 +386,13 @@ def refusal(caller: Caller | None) -> tuple[int, str] | None:
             "`cost-mcp token create NAME --member EMAIL` on the server",
         )
     return None
+
+
+def beat(conn: Conn, caller: Caller) -> PushAnswer:
+    """A decoded beat from ``caller``'s laptop: when it was heard from is all that is kept
+    (``store.team.record_beat``); nothing in the ledger changes."""
+    team_store.record_beat(conn, caller.token_name, caller.member)
+    return PushAnswer(accepted=0, changed=0)
 
 
 def receive(
@@ -800,6 +824,31 @@ def send_forgets(
         mark = team_store.push_mark(conn, key)
         team_store.save_push_mark(conn, key, mark.last_id, mark.last_seq, 0, None, upto)
         after_seq = upto
+
+
+BEAT_SECONDS = 300.0
+"""Least time between two beats of a laptop's push loop (a push counts as one): the server's
+"last heard from" is at most five minutes behind, far inside the two days after which a laptop is
+named as quiet, for a request of ~200 bytes and a one-row write on the server; a team of 20
+idle laptops sends one beat every 15 s in all, a twentieth of what their pushes do when in use."""
+
+_OLD_SERVER_BEAT = "Object contains unknown field `beat`"
+"""How a server from before beats (its msgspec decoder) ends its 400 for a beat."""
+
+
+def send_beat(settings: Settings, sender: Callable[[str, str, bytes], PushAnswer]) -> bool:
+    """Tell the team server this laptop runs and has nothing to send (a beat: no usage, nothing
+    but the push's own token); False when the server is from before beats (it refused the field),
+    which then names the laptop as it always did. Any other failure is the PushError a push gets."""
+    url = (settings.team_server or "").rstrip("/")
+    secret = settings.team_token.get_secret_value() if settings.team_token else ""
+    try:
+        sender(url, secret, gzip.compress(msgspec.json.encode(WireBatch(rows=[], beat=True))))
+    except PushError as exc:
+        if exc.status == 400 and exc.said.endswith(_OLD_SERVER_BEAT):
+            return False
+        raise
+    return True
 
 
 _OLD_SERVER_REFUSAL = "Object contains unknown field `forgets`"
@@ -1238,7 +1287,11 @@ class PushLoop:
     """The local server's own pushes: when a team server is configured, push what it has not
     acknowledged after the start-up read of the logs and then every :attr:`interval` seconds (each
     query's refresh adds rows between them). A laptop that was offline catches up on the next round;
-    failures are logged (never the token) and retried next round."""
+    failures are logged (never the token) and retried next round.
+
+    A round with nothing to send beats (:func:`send_beat`) when the server has not heard from it for
+    :data:`BEAT_SECONDS`, so the team's answers do not name an idle laptop as one whose usage may be
+    missing; a server from before beats is not beaten again by this process."""
 
     def __init__(
         self, settings: Settings, open_conn: Callable[[], Conn], ready: Callable[[float], bool]
@@ -1247,6 +1300,11 @@ class PushLoop:
         self.open_conn = open_conn
         self.ready = ready
         self.interval = 60.0
+        self.beat_every = BEAT_SECONDS
+        self._heard: float | None = None
+        """When (monotonic) this loop last pushed or beat, or tried to beat; None: not yet."""
+        self._beats = True
+        """False once the server refused a beat as a server from before them does."""
         self._stop = threading.Event()
         self._thread: threading.Thread | None = None
 
@@ -1282,7 +1340,7 @@ class PushLoop:
             self._stop.wait(self.interval)
 
     def once(self) -> PushStats | None:
-        """One push round; None when it failed (logged)."""
+        """One push round, with a beat when due (:meth:`beat`); None when the push failed (logged)."""
         conn = self.open_conn()
         try:
             stats = push(conn, self.settings, send=functools.partial(http_sender, stop=self._stop))
@@ -1298,4 +1356,30 @@ class PushLoop:
             logger.info("pushed %d usage rows to the team server", stats.sent)
         for warning in stats.warnings:
             logger.warning("the team server: %s", warning)
+        if stats.batches:
+            self._heard = time.monotonic()
+        elif not stats.pending:
+            self.beat()
         return stats
+
+    def beat(self) -> None:
+        """A beat (:func:`send_beat`) when the server has not heard from this loop for
+        :attr:`beat_every` seconds; a failure is logged, and tried again after as long (a server
+        that is down is not asked, and its failure logged, every round)."""
+        if not self._beats or (self._heard is not None and time.monotonic() - self._heard < self.beat_every):
+            return
+        self._heard = time.monotonic()
+        try:
+            self._beats = send_beat(self.settings, functools.partial(http_sender, stop=self._stop))
+        except PushStopped as exc:
+            logger.info("%s", exc)
+        except CostMcpError as exc:
+            logger.warning(
+                "the team server did not take this laptop's beat (next in %.0f s): %s", self.beat_every, exc
+            )
+        else:
+            if not self._beats:
+                logger.info(
+                    "the team server is from before beats: it cannot tell this laptop is idle, not off; "
+                    "update it for that (pushes go on as before)"
+                )

@@ -12,6 +12,7 @@ import pytest
 from cost_mcp.config import Settings
 from cost_mcp.errors import DatabaseError
 from cost_mcp.store import MIGRATIONS, connect, migrate, rollup, write_transaction
+from cost_mcp.store import team as team_store
 from cost_mcp.store.connection import Conn, is_postgres
 
 
@@ -173,6 +174,8 @@ def _ledger_before(settings: Settings, monkeypatch: pytest.MonkeyPatch, migratio
         before.setattr(migrations, "MIGRATIONS", MIGRATIONS[: names.index(migration)])
         if names.index(migration) <= names.index("m036_rollup_levels_follow_older_writers"):
             before.setattr(rollup, "MARKS", ("rollup_dirty",))  # what those releases read and emptied
+        if names.index(migration) <= names.index("m039_push_beats"):
+            before.setattr(team_store, "HEARD", "NULL")  # no beats before: answers read none
         old = connect(settings.db)
         try:
             yield old

@@ -25,8 +25,8 @@ from cost_mcp.analytics.spend import (
     fees_ahead,
     get_spend,
     missing_bill_partials,
+    quiet_laptop_warnings,
     spend_totals,
-    stale_push_warnings,
 )
 from cost_mcp.config import Settings, source_provider
 from cost_mcp.errors import InvalidInputError, NotFoundError
@@ -582,18 +582,23 @@ def _quiet_laptops(
     conn: Conn, settings: Settings, budgets: Sequence[Budget], now: datetime, member: str | None
 ) -> list[str]:
     """On a team server, the laptops gone quiet whose usage the budgets count
-    (:func:`stale_push_warnings`, the same lines get_spend gives), each once: a team budget's spent
+    (:func:`quiet_laptop_warnings`, the same lines get_spend gives), each once: a team budget's spent
     lacked a laptop's last days with nothing said, where get_spend for the same month said it. A
     ``member`` asking hears only of their own laptops. A budget of provider reports alone
-    (``sources`` all a provider's) counts no laptop's push."""
+    (``sources`` all a provider's) counts no laptop's push. The laptops are read once for all the
+    budgets, each budget taking those of the members it counts."""
     found: dict[str, None] = {}
+    senders: list[team_store.PushSender] | None = None
     for b in budgets:
         if b.scope.sources and all(source_provider(s) is not None for s in b.scope.sources):
             continue
-        counted = [m.lower() for m in scope_members(conn, b.scope)] or None
-        members = [member] if member is not None else counted
+        if senders is None:
+            senders = team_store.push_senders(conn, [member] if member is not None else None)
+        counted = {m.lower() for m in scope_members(conn, b.scope)}
+        # A member hears of their own laptops only (read so above); an admin of the budget's members'.
+        mine = senders if member is not None or not counted else [s for s in senders if s.member in counted]
         p = budget_period(b, settings, now)
-        found.update(dict.fromkeys(stale_push_warnings(conn, p.end_ms, members, now)))
+        found.update(dict.fromkeys(quiet_laptop_warnings(mine, p.end_ms, now)))
     return list(found)
 
 

@@ -1074,15 +1074,22 @@ def source_statuses(
 
     for sender in team_store.push_senders(conn, members):
         last = datetime.fromtimestamp(sender.last_ms / 1000, UTC)
+        heard = datetime.fromtimestamp(sender.last_heard_ms / 1000, UTC)
         statuses.append(
             SourceStatus(
                 source=f"push:{sender.token_name}",
                 kind="push",
-                # Only a date: a laptop nobody used pushes nothing (stale_push_warnings says so).
-                status="stale" if moment - last > STALE_AFTER else "ok",
+                # Only a date for a laptop that never beat: one nobody used pushes nothing
+                # (stale_push_warnings says so). One that beats is stale only once not heard from.
+                status="stale" if moment - heard > STALE_AFTER else "ok",
                 last_success=last.isoformat(),
                 last_error=None,
                 last_refresh=f"usage pushed by {sender.member}'s token {sender.token_name}"
+                + (
+                    f"; last heard from {heard:%Y-%m-%d %H:%M} UTC, with nothing to send"
+                    if sender.heard_ms is not None and sender.heard_ms > sender.last_ms
+                    else ""
+                )
                 # A rotated or departed member's token goes quiet for good: not a laptop behind.
                 + (_REVOKED if sender.revoked else ""),
             )
@@ -1111,25 +1118,48 @@ def copies_removed_notes(statuses: Sequence[SourceStatus]) -> list[str]:
 def stale_push_warnings(
     conn: Conn, end_ms: int, members: Sequence[str] | None = None, now: datetime | None = None
 ) -> list[str]:
-    """On a team server, one warning per laptop (only ``members``', with them) that has not pushed
-    for over two days, when the answer's period runs past its last push: whose laptop it is and
-    that the total lacks what it used since, for an admin to chase. A laptop nobody used pushes
-    nothing, so the warning says that too: the server cannot tell the two apart.
+    """On a team server, one warning per laptop (only ``members``', with them) not heard from for
+    over two days (:func:`quiet_laptop_warnings`)."""
+    return quiet_laptop_warnings(team_store.push_senders(conn, members), end_ms, now)
+
+
+def quiet_laptop_warnings(
+    senders: Sequence[team_store.PushSender], end_ms: int, now: datetime | None = None
+) -> list[str]:
+    """One warning per laptop of ``senders`` the server has not heard from (pushed or beat) for
+    over two days, when the answer's period runs past that: whose laptop it is and that the total
+    lacks what it used since, for an admin to chase, with when it was last heard from.
+
+    A laptop that beats (its push loop says every few minutes that it runs with nothing to send)
+    and was heard from lately is not named, however long since it pushed: its owner did not use
+    it, and the total lacks nothing. One that beat before and went silent is off, or its cost-mcp
+    is not running or cannot reach the server. A laptop that never beat (a release from before
+    beats) pushes nothing when nobody used it, so its warning says that too: the server cannot
+    tell the two apart.
 
     A revoked token is left out: it will never push again, and the laptop's usage since goes under
     the token that replaced it (its ``push:`` source says it was revoked)."""
 
     moment = now or datetime.now(UTC)
     warnings = []
-    for sender in team_store.push_senders(conn, members):
-        last = datetime.fromtimestamp(sender.last_ms / 1000, UTC)
-        if sender.revoked or moment - last <= STALE_AFTER or end_ms <= sender.last_ms:
+    for sender in senders:
+        last_ms = sender.last_heard_ms
+        last = datetime.fromtimestamp(last_ms / 1000, UTC)
+        if sender.revoked or moment - last <= STALE_AFTER or end_ms <= last_ms:
             continue
-        warnings.append(
-            f"{sender.member}'s laptop (token {sender.token_name}) has not pushed since "
-            f"{last:%Y-%m-%d %H:%M} UTC ({(moment - last).days} days ago): anything it used since then "
-            "is not in this total (nothing, if nobody used it; else run `cost-mcp push` on it)"
-        )
+        who = f"{sender.member}'s laptop (token {sender.token_name})"
+        since = f"since {last:%Y-%m-%d %H:%M} UTC ({(moment - last).days} days ago)"
+        if sender.heard_ms is None:
+            warnings.append(
+                f"{who} has not pushed {since}: anything it used since then is not in this total "
+                "(nothing, if nobody used it; else run `cost-mcp push` on it)"
+            )
+        else:
+            warnings.append(
+                f"{who} has not been heard from {since}: it is off, or cost-mcp on it is not running "
+                "or cannot reach this server (running, it says so every few minutes, even with nothing "
+                "to send); anything it used since then is not in this total until it pushes"
+            )
     return warnings
 
 

@@ -263,6 +263,7 @@ def doctor(as_json: bool) -> int:
     for sender in report.received_pushes[:shown_pushes]:
         out.print(
             f"pushes from   {text(sender.token_name)} ({text(sender.member)}): last {sender.last_push}"
+            + (f", heard from {sender.last_heard}" if sender.last_heard else "")
             + (", token revoked" if sender.revoked else ""),
             highlight=False,
         )

@@ -176,7 +176,8 @@ def team_pushes(member: str | None, limit: int) -> int:
     many were new or grown, refused (another member's call) and forgotten (an admin's forget).
 
     Kept 30 days. For "why is a member's usage missing?": no push at all (the laptop's server is
-    not running, or its token is wrong), or rows refused or forgotten.
+    not running, or its token is wrong), or rows refused or forgotten. A laptop that has said since
+    its last push that it runs with nothing to send (a beat) is named after the list, with when.
     """
     from cost_mcp.store import connect
     from cost_mcp.store import team as team_store
@@ -184,6 +185,7 @@ def team_pushes(member: str | None, limit: int) -> int:
     conn = connect(settings().db)
     try:
         pushes = team_store.push_history(conn, member, limit)
+        senders = team_store.push_senders(conn, None if member is None else [member.strip().lower()])
     finally:
         conn.close()
     for p in pushes:
@@ -191,6 +193,14 @@ def team_pushes(member: str | None, limit: int) -> int:
             f"{iso_utc(p.received_ms)}\t{p.token_name}\t{p.member}\t{p.rows:,} row(s)\t{p.changed:,} new or "
             f"grown\t{p.refused:,} refused\t{p.forgotten:,} forgotten"
         )
+    # Beats are not pushes (one every few minutes per laptop would bury them): the last one of each
+    # laptop heard from since its last push, on stderr, so that an idle laptop does not read as gone.
+    for s in senders:
+        if s.heard_ms is not None and s.heard_ms > s.last_ms:
+            print(
+                f"{s.token_name} ({s.member}): nothing to send, last heard from {iso_utc(s.heard_ms)}",
+                file=sys.stderr,
+            )
     if not pushes:  # stdout stays empty for a script; a person saw nothing at all
         whose = f" from {member.strip().lower()}" if member else ""
         print(

@@ -1270,6 +1270,20 @@ def m038_codex_opencode_read_again(conn: Conn) -> None:
     )
 
 
+@migration
+def m039_push_beats(conn: Conn) -> None:
+    """When each laptop's push loop last told the team server it runs with nothing to send (a
+    beat, ``cost_mcp.push.BEAT_SECONDS``): a laptop whose owner did not use their agents for two
+    days pushed nothing, so every team total named it as maybe lacking its usage, a warning that
+    was false and taught admins to ignore the one for a laptop that is off with usage unsent.
+
+    ``heard_ms`` stays NULL for a sender that never beat (a release from before beats), which is
+    told as before; one that beats is named only once it has not been heard from. A column of
+    ``push_senders`` (one row per token), not ``team_pushes`` rows: a beat every few minutes from
+    each laptop would bury the push history, and the answers read one row per laptop."""
+    conn.execute("ALTER TABLE push_senders ADD COLUMN heard_ms BIGINT")
+
+
 def _create_rollup_levels_dirty(conn: Conn) -> None:
     """m036's table and its trigger on rollup_dirty."""
     if dialect(conn) == "postgresql":

@@ -597,13 +597,27 @@ class PushSender:
     last_ms: int
     revoked: bool = False
     """Whether its token was revoked since (it pushes no more; what it pushed still counts)."""
+    heard_ms: int | None = None
+    """When its push loop last beat (:func:`record_beat`: running, nothing to send); None for a
+    laptop that never beat, a release from before beats, whose silence says nothing."""
+
+    @property
+    def last_heard_ms(self) -> int:
+        """When the server last knew it held all this laptop had: its last push or beat."""
+        return max(self.last_ms, self.heard_ms or 0)
+
+
+HEARD = "s.heard_ms"
+"""What :func:`push_senders` reads as a sender's last beat (m039's column; a test of a ledger from
+before it reads NULL, as the releases before it had nothing to read)."""
 
 
 def push_senders(conn: Conn, members: Sequence[str] | None = None) -> list[PushSender]:
     """Every token that has pushed (only ``members``' with them), most recent first, each saying
-    whether it was revoked since (a JWT's sender has no token row: never revoked)."""
+    whether it was revoked since (a JWT's sender has no token row: never revoked) and when it last
+    beat."""
     sql = (
-        "SELECT s.token_name, s.member, s.last_ms, t.revoked_at IS NOT NULL FROM push_senders s "
+        f"SELECT s.token_name, s.member, s.last_ms, t.revoked_at IS NOT NULL, {HEARD} FROM push_senders s "
         "LEFT JOIN api_tokens t ON t.name = s.token_name"
     )
     params: list[str] = []
@@ -611,7 +625,20 @@ def push_senders(conn: Conn, members: Sequence[str] | None = None) -> list[PushS
         sql += f" WHERE s.member IN ({marks(members)})" if members else " WHERE false"
         params = list(members)
     rows = conn.execute(sql + " ORDER BY s.last_ms DESC, s.token_name", params).fetchall()
-    return [PushSender(str(t), str(m), int(ms), bool(r)) for t, m, ms, r in rows]
+    return [
+        PushSender(str(t), str(m), int(ms), bool(r), None if h is None else int(h)) for t, m, ms, r, h in rows
+    ]
+
+
+def record_beat(conn: Conn, token_name: str, member: str, now_ms: int | None = None) -> None:
+    """A laptop's beat (its push loop runs and has nothing to send): its sender's ``heard_ms``
+    moves on; nothing goes in the push history (``team_pushes``), which a beat every few minutes
+    from each laptop would bury, and ``last_ms`` stays its last push. A token's first word being
+    a beat records it as an empty push did: heard from, and pushed nothing since then."""
+    at = int(datetime.now(UTC).timestamp() * 1000) if now_ms is None else now_ms
+    # Shared, as a push's write: a beat never waits for another laptop's push, nor it for a beat.
+    with write_transaction(conn, shared=True):
+        conn.execute(_RECORD_BEAT, (token_name, member, at, at))
 
 
 PUSH_HISTORY_DAYS = 30
@@ -700,6 +727,11 @@ _RECORD_SENDER = (
     "INSERT INTO push_senders (token_name, member, last_ms) VALUES (?, ?, ?) "
     "ON CONFLICT (token_name, member) DO UPDATE SET last_ms = excluded.last_ms "
     "WHERE excluded.last_ms > push_senders.last_ms"
+)
+_RECORD_BEAT = (
+    "INSERT INTO push_senders (token_name, member, last_ms, heard_ms) VALUES (?, ?, ?, ?) "
+    "ON CONFLICT (token_name, member) DO UPDATE SET heard_ms = excluded.heard_ms "
+    "WHERE push_senders.heard_ms IS NULL OR excluded.heard_ms > push_senders.heard_ms"
 )
 _CLAIM = (
     "INSERT INTO push_claims (source, message_id) SELECT DISTINCT source, message_id FROM {stage} "

@@ -492,6 +492,9 @@ def push_endpoint(
                 request.headers.get("content-type", ""),
                 request.headers.get("content-encoding", ""),
             )
+            if decoded.beat:
+                with ledger.use() as conn:
+                    return push.beat(conn, caller)
             prices = push.price_rows(pricer, decoded.rows)
             earliest[:] = [min(r.ts_ms for r in decoded.rows)] if decoded.rows else []
             with ledger.use() as conn:

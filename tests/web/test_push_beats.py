@@ -1,0 +1,272 @@
+"""A laptop's push loop beats when it has nothing to send, so that a team server tells an idle
+laptop (its owner used no agent for days) from one that is off with usage unpushed. Every answer
+named both as maybe missing usage, a warning admins learnt to ignore. A real server process, real
+laptop ledgers and push loops, on both engines."""
+
+from __future__ import annotations
+
+import gzip
+import json
+import logging
+import os
+import subprocess
+import sys
+from contextlib import closing
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+from typing import Any
+
+import anyio
+import httpx2
+import msgspec
+import pytest
+from pydantic import SecretStr
+
+from cost_mcp import push
+from cost_mcp.config import Settings
+from cost_mcp.store import connect, write_transaction
+from tests.test_server import server_env
+from tests.web.test_push_stops import TOKEN, _silent_server
+from tests.web.test_team import (
+    ADMIN_AND_ANA,
+    Laptop,
+    _call,
+    _cli,
+    _env,
+    _free_port,
+    _laptop,
+    _served,
+    _spend_by_member,
+    _start,
+    _stop,
+)
+
+BEFORE_BEATS = "34562496de365b3ce297d59a4eb7ff13cdd23022"
+"""The last commit whose server does not know beats."""
+
+
+def _pushed(laptop: Laptop, home: Path, base: str, token: str) -> push.PushLoop:
+    """``laptop``'s calls pushed (`cost-mcp push`), and its MCP server's push loop, beating at each
+    round it has nothing to send (as it would after :data:`push.BEAT_SECONDS`)."""
+    done = _cli(laptop.env(home, COST_MCP_TEAM_TOKEN=token), "push", "--server", base)
+    assert done.returncode == 0, done.stderr
+    own = Settings(db=laptop.db, timezone="UTC", team_server=base, team_token=SecretStr(token))
+    loop = push.PushLoop(own, lambda: connect(laptop.db), lambda _wait: True)
+    loop.beat_every = 0.0
+    return loop
+
+
+def _set(db: Path | str, column: str, when: datetime, tokens: tuple[str, ...]) -> None:
+    """The server's record of ``tokens``' last push or beat moved back to ``when`` (days passing)."""
+    with closing(connect(db)) as conn, write_transaction(conn):
+        conn.execute(
+            f"UPDATE push_senders SET {column} = ? WHERE token_name IN ({', '.join('?' * len(tokens))})",
+            (int(when.timestamp() * 1000), *tokens),
+        )
+
+
+def _quiet(warnings: list[str]) -> list[str]:
+    return [w for w in warnings if "'s laptop (token " in w]
+
+
+def test_an_idle_laptop_that_beats_is_not_named_but_one_gone_silent_is(home: Path) -> None:
+    holders = [("admin", "boss@example.com", "admin")]
+    holders += [(name, f"{name}@example.com", "member") for name in ("ana", "bob", "cy")]
+    with _served(home, holders) as team:
+        loops: dict[str, push.PushLoop] = {}
+        for name in ("ana", "bob", "cy"):
+            laptop = _laptop(home, name, f"{name}@example.com", [(f"msg_{name}", f"req_{name}", 100, 10)])
+            loops[name] = _pushed(laptop, home, team.base, team.tokens[name])
+        budget = _cli(_env(home, team.server_db), "budget", "set", "everyone", "500")
+        assert budget.returncode == 0, budget.stderr
+        # Nobody used a laptop since four days ago: none pushed since.
+        four_days_ago = datetime.now(UTC) - timedelta(days=4)
+        _set(team.server_db, "last_ms", four_days_ago, ("ana", "bob", "cy"))
+        # Ana's and Bob's run a release that beats; Cy's one from before beats.
+        for name in ("ana", "bob"):
+            stats = loops[name].once()
+            assert stats is not None and (stats.batches, stats.pending) == (0, 0)
+        cy = (
+            f"cy@example.com's laptop (token cy) has not pushed since {four_days_ago:%Y-%m-%d %H:%M} UTC "
+            "(4 days ago): anything it used since then is not in this total (nothing, if nobody used it; "
+            "else run `cost-mcp push` on it)"
+        )
+        # Idle, not off: only the laptop that cannot say so is named, as before.
+        assert _quiet(_spend_by_member(team.base, team.tokens["admin"]).structured_content["warnings"]) == [
+            cy
+        ]
+
+        # Bob's laptop was switched off three days ago: its beats stopped then.
+        three_days_ago = datetime.now(UTC) - timedelta(days=3)
+        _set(team.server_db, "heard_ms", three_days_ago, ("bob",))
+
+        bob = (
+            f"bob@example.com's laptop (token bob) has not been heard from since "
+            f"{three_days_ago:%Y-%m-%d %H:%M} UTC (3 days ago): it is off, or cost-mcp on it is not "
+            "running or cannot reach this server (running, it says so every few minutes, even with "
+            "nothing to send); anything it used since then is not in this total until it pushes"
+        )
+        answer = _spend_by_member(team.base, team.tokens["admin"])
+        assert not answer.is_error, answer.content
+        assert _quiet(answer.structured_content["warnings"]) == [bob, cy]
+        sources = {s["source"]: s for s in answer.structured_content["sources"] if s["kind"] == "push"}
+        assert sources["push:ana"]["status"] == "ok"
+        assert "last heard from" in sources["push:ana"]["last_refresh"]
+        assert sources["push:bob"]["status"] == "stale" and sources["push:cy"]["status"] == "stale"
+
+        def budget_quiet(token: str) -> list[str]:
+            status = anyio.run(_call, team.base, token, "budget_status", {})
+            assert not status.is_error, status.content
+            return _quiet(status.structured_content["warnings"])
+
+        assert budget_quiet(team.tokens["admin"]) == [bob, cy]
+        assert budget_quiet(team.tokens["ana"]) == []
+        assert budget_quiet(team.tokens["bob"]) == [bob]
+        shown = _cli(_env(home, team.server_db, COLUMNS="200"), "budget", "status")
+        assert shown.returncode == 0, shown.stderr
+        assert "bob@example.com's laptop (token bob) has not been heard from" in " ".join(
+            shown.stdout.split()
+        )
+        assert "ana@example.com's laptop" not in shown.stdout
+
+        # Bob's laptop is back and beats: it is not named any more.
+        assert loops["bob"].once() is not None
+        assert _quiet(_spend_by_member(team.base, team.tokens["admin"]).structured_content["warnings"]) == [
+            cy
+        ]
+
+
+def test_beats_are_not_pushes_in_the_history_and_carry_no_usage(home: Path) -> None:
+    ana = "ana@example.com"
+    with _served(home, ADMIN_AND_ANA) as team:
+        laptop = _laptop(home, "ana", ana, [("msg_a", "req_a", 100, 10)])
+        loop = _pushed(laptop, home, team.base, team.tokens["ana"])
+        server = _env(home, team.server_db)
+        before = _cli(server, "team", "pushes")
+        assert len(before.stdout.splitlines()) == 1, before.stderr
+        for _ in range(5):
+            assert loop.once() is not None
+        after = _cli(server, "team", "pushes")
+        # A beat every few minutes from each laptop would bury the pushes: its last one is said apart.
+        assert after.stdout == before.stdout
+        assert "ana (ana@example.com): nothing to send, last heard from 20" in after.stderr, after.stderr
+        doctor = _cli(server, "doctor", "--json")
+        (sender,) = msgspec.json.decode(doctor.stdout)["received_pushes"]
+        assert sender["last_heard"] is not None and sender["last_heard"] >= sender["last_push"]
+
+        # A beat is only "nothing to send": one carrying a row is refused, and stores nothing.
+        row = {"source": "claude_code", "message_id": "m-beat", "ts_ms": 1_800_000_000_000,
+               "provider": "anthropic", "model": "claude-sonnet-4-5", "input_tokens": 5}  # fmt: skip
+        refused = httpx2.post(
+            f"{team.base}/api/push",
+            content=gzip.compress(msgspec.json.encode({"rows": [row], "beat": True})),
+            headers={
+                "Authorization": f"Bearer {team.tokens['ana']}",
+                "Content-Type": "application/json",
+                "Content-Encoding": "gzip",
+            },
+            timeout=30,
+        )
+        assert refused.status_code == 400 and "a beat carries no rows" in refused.text, refused.text
+        with closing(connect(team.server_db)) as conn:
+            assert conn.execute(
+                "SELECT COUNT(*) FROM usage_events WHERE message_id = 'm-beat'"
+            ).fetchone() == (0,)
+
+
+def test_a_laptop_stops_beating_a_server_from_before_beats(
+    home: Path, caplog: pytest.LogCaptureFixture
+) -> None:
+    """A server from before beats refuses the field (400): the laptop's pushes go on, it stops
+    beating that server, and the server is as it was (no history row per beat)."""
+    root = Path(__file__).resolve().parents[2]
+    old = home / "old-cost-mcp"
+    old.mkdir()
+    archive = subprocess.run(
+        ["git", "-C", str(root), "archive", BEFORE_BEATS, "src"], capture_output=True, check=False
+    )
+    if archive.returncode != 0:
+        pytest.skip(f"no git history to run the old server from: {archive.stderr.decode()[:200]}")
+    subprocess.run(["tar", "-x", "-C", str(old)], input=archive.stdout, check=True)
+    # A SQLite file of its own on either engine: the home fixture's database is of this version.
+    server_db = home / "old-server" / "cost.db"
+    server_db.parent.mkdir()
+    old_env = _env(
+        home, server_db, PYTHONPATH=os.pathsep.join([str(old / "src"), os.environ.get("PYTHONPATH", "")])
+    )
+    made = _cli(old_env, "token", "create", "ana", "--member", "ana@example.com")
+    assert made.returncode == 0, made.stderr
+    port = _free_port()
+    base = f"http://127.0.0.1:{port}"
+    proc = _start(old_env, port, home / "old-server.log")
+    try:
+        laptop = _laptop(home, "ana", "ana@example.com", [("msg_o", "req_o", 100, 10)])
+        loop = _pushed(laptop, home, base, made.stdout.strip())
+        with caplog.at_level(logging.INFO, logger="cost_mcp.push"):
+            for _ in range(3):
+                stats: Any = loop.once()
+                assert stats is not None and stats.batches == 0
+        said = [r.getMessage() for r in caplog.records if "from before beats" in r.getMessage()]
+        assert len(said) == 1, caplog.text  # asked once, then not again
+        assert not [r for r in caplog.records if r.levelno >= logging.WARNING], caplog.text
+    finally:
+        _stop(proc)
+    with closing(connect(server_db)) as conn:
+        assert conn.execute("SELECT COUNT(*) FROM team_pushes").fetchone() == (1,)
+
+
+def test_a_laptops_server_exits_at_once_while_its_beat_hangs(home: Path) -> None:
+    """A laptop with nothing to push beats; Claude Code stops its server while the team server
+    took the beat and never answers: the server exits within seconds, as during a push."""
+    with _silent_server() as (sock, url):
+        env = {**os.environ, **server_env(home), "COST_MCP_TEAM_SERVER": url, "COST_MCP_TEAM_TOKEN": TOKEN}
+        proc = subprocess.Popen(
+            [sys.executable, "-m", "cost_mcp", "serve"],
+            stdin=subprocess.PIPE,
+            stdout=subprocess.PIPE,
+            stderr=subprocess.PIPE,
+            text=True,
+            env=env,
+        )
+        try:
+            assert proc.stdin is not None and proc.stdout is not None
+            hello = {
+                "jsonrpc": "2.0",
+                "id": 1,
+                "method": "initialize",
+                "params": {
+                    "protocolVersion": "2025-06-18",
+                    "capabilities": {},
+                    "clientInfo": {"name": "raw", "version": "0"},
+                },
+            }
+            proc.stdin.write(json.dumps(hello) + "\n")
+            proc.stdin.flush()
+            assert json.loads(proc.stdout.readline())["id"] == 1
+            # No logs: nothing to push, so the one request is the beat, taken and never answered.
+            sock.settimeout(60)
+            held, _ = sock.accept()
+            with held:
+                held.settimeout(60)
+                request = held.recv(65536)
+                while b"\r\n\r\n" not in request:
+                    request += held.recv(65536)
+                head, body = request.split(b"\r\n\r\n", 1)
+                length = int(
+                    next(h for h in head.split(b"\r\n") if h.lower().startswith(b"content-length:"))[15:]
+                )
+                while len(body) < length:
+                    body += held.recv(65536)
+                assert head.startswith(b"POST /api/push ")
+                assert msgspec.json.decode(gzip.decompress(body)) == {"rows": [], "beat": True}
+                proc.stdin.close()
+                # Stop waits 2 s for the push thread, then leaves it: far below the 30 s read timeout.
+                code = proc.wait(timeout=15)
+        finally:
+            if proc.poll() is None:
+                proc.kill()
+                proc.wait()
+            for stream in (proc.stdout, proc.stderr):
+                if stream is not None:
+                    stream.close()
+    assert code == 0
