@@ -694,6 +694,36 @@ async def test_get_spend_by_agent_gives_each_agents_exact_total(home: Path, clie
 
 
 @pytest.mark.anyio
+async def test_get_spend_by_session_of_another_agent_alone_lists_its_sessions_as_recorded(
+    home: Path, client: Client
+) -> None:
+    """A machine with Codex's logs and no Claude Code: grouped by session, the answer listed the
+    Codex sessions and their cost, and in the same breath said "no calls are recorded from ... to
+    ...; the ledger holds calls from ...", as if the period were empty. A period that is empty still
+    says where the calls are."""
+    shutil.copytree(FIXTURES / "codex", home / "codex")
+    november = {"start": "2026-11-01", "end": "2026-11-30", "group_by": ["session"]}
+    result = await client.call_tool("get_spend", november)
+    assert result.structured_content is not None
+    found = result.structured_content
+    by_session: dict[str, Decimal] = {}
+    for r in found["rows"]:
+        by_session[r["group"]["session"]] = Decimal(str(r["cost_usd"]))
+    assert by_session.keys() == {CODEX_SESSION, CODEX_FORK}
+    assert (
+        sum(by_session.values()) == Decimal(str(found["total_usd"])) == expected_cost(CODEX_CALLS, "openai")
+    )
+    assert not [w for w in found["warnings"] if "no calls are recorded" in w]
+    october = await client.call_tool("get_spend", {**november, "start": "2026-10-01", "end": "2026-10-31"})
+    assert october.structured_content is not None
+    assert october.structured_content["rows"] == []
+    assert (
+        "no calls are recorded from 2026-10-01 to 2026-10-31; the ledger holds calls from 2026-11-20 to "
+        "2026-11-20: ask for a period that covers them, such as 2026-11-20..2026-11-20"
+    ) in october.structured_content["warnings"]
+
+
+@pytest.mark.anyio
 async def test_one_folder_is_one_project_across_agents(home: Path, client: Client) -> None:
     """Codex and OpenCode name the folder by its path, as Claude Code's lines do (cwd): grouped by
     project, /home/ana/shop is one row holding every agent's calls, found by its folder name."""
