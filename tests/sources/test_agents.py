@@ -744,6 +744,32 @@ async def test_one_folder_is_one_project_across_agents(home: Path, client: Clien
     ]
 
 
+def test_blocks_of_claude_code_name_the_agents_whose_usage_is_in_the_window(
+    home: Path, settings: Settings
+) -> None:
+    """A Codex user's `cost-mcp blocks` (and usage_blocks, Claude Code's by default) said "No usage
+    in these days" and "no claude-code usage in this window" over an active Codex block, and nothing
+    named the agent whose calls were there; now it does, and how to ask for them."""
+    shutil.copytree(FIXTURES / "codex", home / "codex")
+    conn = connect(settings.db)
+    try:
+        agents.ingest_all(conn, settings, Pricer())
+        now = _at("2026-11-20T10:00:00Z")
+        claude = usage_blocks(conn, settings, days=1, now=now)
+        codex_blocks = usage_blocks(conn, settings, agent="codex", days=1, now=now)
+        later = usage_blocks(conn, settings, days=1, now=_at("2026-11-25T10:00:00Z"))
+    finally:
+        conn.close()
+    assert claude.blocks == [] and claude.active is None
+    assert codex_blocks.active is not None and codex_blocks.active.requests == len(CODEX_CALLS)
+    assert (
+        "no claude-code usage in this window, but codex has some: ask for agent 'codex' "
+        "(`cost-mcp blocks --agent codex`)"
+    ) in claude.warnings
+    # Days later no agent has usage in the window: nothing is named.
+    assert "no claude-code usage in this window" in later.warnings
+
+
 def test_cli_session_and_blocks_take_an_agent(
     home: Path, settings: Settings, capsys: pytest.CaptureFixture[str]
 ) -> None:
