@@ -152,3 +152,53 @@ def test_forgetting_another_agents_log_says_that_it_forgets_only_claude_codes_ca
     ).forgotten
     assert real is not None and real.events_removed == 1
     assert not any("nothing read from" in w for w in real.warnings)
+
+
+def test_ingest_without_claude_code_reads_the_other_agents_logs_and_says_so(home: Path) -> None:
+    """A Codex user with no Claude Code folder ran `cost-mcp ingest` as the README says: it printed
+    "No Claude Code logs found" and read nothing, as if there were no usage to read. It now reads
+    each other agent's folders and says what it found there; run again, nothing is added twice."""
+    import shutil
+
+    from cost_mcp.config import load_settings
+    from cost_mcp.store.connection import connect
+
+    shutil.rmtree(home / "claude")
+    shutil.copytree(Path(__file__).parent / "fixtures" / "agents" / "codex", home / "codex")
+    files = len(list((home / "codex").rglob("*.jsonl")))
+
+    def codex_calls() -> int:
+        conn = connect(load_settings().db)
+        try:
+            row = conn.execute(
+                "SELECT COUNT(*) FROM usage_events WHERE source = 'codex' AND counted = 1"
+            ).fetchone()
+        finally:
+            conn.close()
+        assert row is not None
+        return int(row[0])
+
+    done = run("ingest", env={"COLUMNS": "400"})
+    assert done.returncode == 0, done.stderr
+    calls = codex_calls()
+    assert calls > 0
+    lines = done.stdout.splitlines()
+    assert lines[0].startswith("No Claude Code logs found in ")
+    assert re.fullmatch(rf"codex: {files} files \({files} read\), {calls} new calls in \d+\.\d\ds", lines[1])
+    again = run("ingest", env={"COLUMNS": "400"})
+    assert again.returncode == 0, again.stderr
+    assert re.fullmatch(
+        rf"codex: {files} files \(0 read\), 0 new calls in \d+\.\d\ds", again.stdout.splitlines()[1]
+    )
+    assert codex_calls() == calls
+
+
+def test_ingest_with_no_logs_at_all_says_none_of_any_agent_was_found(home: Path) -> None:
+    import shutil
+
+    shutil.rmtree(home / "claude")
+    done = run("ingest", env={"COLUMNS": "400"})
+    assert done.returncode == 0, done.stderr
+    assert done.stdout.splitlines()[1:] == [
+        "No other coding agent's logs found either (`cost-mcp doctor` lists the folders read)."
+    ]

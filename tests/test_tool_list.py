@@ -410,13 +410,13 @@ Example: ingest_claude_code_logs(forget=["/home/me/old-claude-backup"])\
                 },
             },
             "session_usage": {
-                "title": "Claude Code session usage",
+                "title": "Coding-agent session usage",
                 "description": """\
-What a Claude Code session has cost so far: cost, tokens by kind, per model, duration, burn rate.
+What a coding agent's session has cost so far: cost, tokens by kind, per model, duration, burn rate.
 
-Default: the most recently active session of the project this server runs in, else the most
-recent anywhere. Costs are estimates from the local logs (tokens x list price); their output
-tokens are a lower bound (see warnings). For billed totals use get_spend.
+Default: Claude Code's latest session in this server's project, else anywhere; with no Claude
+Code usage, any agent's latest. Costs are estimates from the local logs (tokens x list price);
+Claude Code's output tokens are a lower bound (see warnings). For billed totals use get_spend.
 
 Example: session_usage()\
 """,
@@ -430,7 +430,7 @@ Example: session_usage()\
                         },
                         "agent": {
                             "type": "string",
-                            "description": "Whose sessions: 'claude-code' (the default), 'codex' or 'gemini-cli'.",
+                            "description": "Whose sessions: 'claude-code' (default), 'codex', 'gemini-cli', 'opencode', 'amp', 'copilot-cli', 'cline', 'roo-code', 'kilo-code'.",
                         },
                     },
                     "additionalProperties": False,
@@ -438,9 +438,10 @@ Example: session_usage()\
                 "annotations": {"readOnlyHint": True, "openWorldHint": False},
             },
             "usage_blocks": {
-                "title": "Claude Code 5-hour usage blocks",
+                "title": "5-hour usage blocks",
                 "description": """\
-Claude Code's 5-hour usage windows: the active block, its burn rate and where it is heading.
+A coding agent's 5-hour usage windows (Claude Code's by default): the active block, its burn
+rate and where it is heading.
 
 Answers "will I hit the limit in this 5-hour window?". A block starts at the hour of its first
 call and lasts 5 hours; the active one is projected to its end and compared with `token_limit`.
@@ -464,7 +465,7 @@ Example: usage_blocks(days=1, token_limit="max")\
                         },
                         "agent": {
                             "default": "claude-code",
-                            "description": "Whose usage: 'claude-code' (the default), 'codex' or 'gemini-cli'.",
+                            "description": "Whose usage: 'claude-code' (default), 'codex', 'gemini-cli', 'opencode', 'amp', 'copilot-cli', 'cline', 'roo-code', 'kilo-code'.",
                             "type": "string",
                         },
                         "limit": {
@@ -1311,3 +1312,18 @@ async def test_a_shared_argument_says_what_it_does_in_each_tool(client: Client) 
     assert "caching" not in tools["compare_periods"]["group_by"]["description"]
     assert "default model" in tools["compare_periods"]["group_by"]["description"]
     assert "caching" in tools["savings_report"]["group_by"]["description"]
+
+
+async def test_the_coding_agent_tools_name_every_agent_they_answer_for(client: Client) -> None:
+    """session_usage and usage_blocks answer for every agent whose logs are read, yet were titled
+    "Claude Code ..." and their `agent` named only 'codex' and 'gemini-cli': a Codex user's assistant
+    (Codex runs MCP servers too) was not told the tools were for its own agent, nor an OpenCode
+    user's that 'opencode' could be asked for."""
+    from cost_mcp.analytics.claude_code import agent_sources
+
+    tools = {t.name: t for t in (await client.list_tools()).tools}
+    for name in ("session_usage", "usage_blocks"):
+        tool = tools[name]
+        said = tool.input_schema["properties"]["agent"]["description"]
+        assert all(f"'{agent}'" in said for agent in agent_sources()), (name, said)
+        assert tool.title is not None and "Claude Code" not in tool.title, name

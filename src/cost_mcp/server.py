@@ -764,27 +764,31 @@ async def ingest_claude_code_logs(
     return await _run(work)
 
 
-@mcp.tool(title="Claude Code session usage", annotations=READ_ONLY)
+AGENT_NAMES = ", ".join(
+    f"'{name}'" + (" (default)" if name == cc_views.CLAUDE_CODE else "") for name in cc_views.agent_sources()
+)
+"""The agents session_usage and usage_blocks answer for, as their `agent` argument takes them: listing
+two of them, a Codex or OpenCode user's assistant was not told its own agent could be asked for."""
+
+
+@mcp.tool(title="Coding-agent session usage", annotations=READ_ONLY)
 async def session_usage(
     ctx: Context[AppState],
     session_id: SessionId = None,
-    agent: Annotated[
-        str | None,
-        Field(description="Whose sessions: 'claude-code' (the default), 'codex' or 'gemini-cli'."),
-    ] = None,
+    agent: Annotated[str | None, Field(description=f"Whose sessions: {AGENT_NAMES}.")] = None,
 ) -> SessionUsage:
-    """What a Claude Code session has cost so far: cost, tokens by kind, per model, duration, burn rate.
+    """What a coding agent's session has cost so far: cost, tokens by kind, per model, duration, burn rate.
 
-    Default: the most recently active session of the project this server runs in, else the most
-    recent anywhere. Costs are estimates from the local logs (tokens x list price); their output
-    tokens are a lower bound (see warnings). For billed totals use get_spend.
+    Default: Claude Code's latest session in this server's project, else anywhere; with no Claude
+    Code usage, any agent's latest. Costs are estimates from the local logs (tokens x list price);
+    Claude Code's output tokens are a lower bound (see warnings). For billed totals use get_spend.
 
     Example: session_usage()
     """
     return await _query(ctx, cc_views.session_usage, session_id, os.getcwd(), agent)
 
 
-@mcp.tool(title="Claude Code 5-hour usage blocks", annotations=READ_ONLY)
+@mcp.tool(title="5-hour usage blocks", annotations=READ_ONLY)
 async def usage_blocks(
     ctx: Context[AppState],
     days: Annotated[int, Field(ge=1, le=31, description="How many days back to show blocks for.")] = 3,
@@ -792,13 +796,12 @@ async def usage_blocks(
         int | Literal["max"] | None,
         Field(description="Tokens to compare the active block with; 'max': the largest completed block."),
     ] = None,
-    agent: Annotated[
-        str, Field(description="Whose usage: 'claude-code' (the default), 'codex' or 'gemini-cli'.")
-    ] = "claude-code",
+    agent: Annotated[str, Field(description=f"Whose usage: {AGENT_NAMES}.")] = "claude-code",
     limit: NewestLimit = None,
     cursor: RowCursor = None,
 ) -> UsageBlocks:
-    """Claude Code's 5-hour usage windows: the active block, its burn rate and where it is heading.
+    """A coding agent's 5-hour usage windows (Claude Code's by default): the active block, its burn
+    rate and where it is heading.
 
     Answers "will I hit the limit in this 5-hour window?". A block starts at the hour of its first
     call and lasts 5 hours; the active one is projected to its end and compared with `token_limit`.

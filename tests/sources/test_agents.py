@@ -712,6 +712,36 @@ async def test_get_spend_by_agent_gives_each_agents_exact_total(home: Path, clie
 
 
 @pytest.mark.anyio
+async def test_get_spend_by_session_of_another_agent_alone_lists_its_sessions_as_recorded(
+    home: Path, client: Client
+) -> None:
+    """A machine with Codex's logs and no Claude Code: grouped by session, the answer listed the
+    Codex sessions and their cost, and in the same breath said "no calls are recorded from ... to
+    ...; the ledger holds calls from ...", as if the period were empty. A period that is empty still
+    says where the calls are."""
+    shutil.copytree(FIXTURES / "codex", home / "codex")
+    november = {"start": "2026-11-01", "end": "2026-11-30", "group_by": ["session"]}
+    result = await client.call_tool("get_spend", november)
+    assert result.structured_content is not None
+    found = result.structured_content
+    by_session: dict[str, Decimal] = {}
+    for r in found["rows"]:
+        by_session[r["group"]["session"]] = Decimal(str(r["cost_usd"]))
+    assert by_session.keys() == {CODEX_SESSION, CODEX_FORK}
+    assert (
+        sum(by_session.values()) == Decimal(str(found["total_usd"])) == expected_cost(CODEX_CALLS, "openai")
+    )
+    assert not [w for w in found["warnings"] if "no calls are recorded" in w]
+    october = await client.call_tool("get_spend", {**november, "start": "2026-10-01", "end": "2026-10-31"})
+    assert october.structured_content is not None
+    assert october.structured_content["rows"] == []
+    assert (
+        "no calls are recorded from 2026-10-01 to 2026-10-31; the ledger holds calls from 2026-11-20 to "
+        "2026-11-20: ask for a period that covers them, such as 2026-11-20..2026-11-20"
+    ) in october.structured_content["warnings"]
+
+
+@pytest.mark.anyio
 async def test_one_folder_is_one_project_across_agents(home: Path, client: Client) -> None:
     """Codex and OpenCode name the folder by its path, as Claude Code's lines do (cwd): grouped by
     project, /home/ana/shop is one row holding every agent's calls, found by its folder name."""
@@ -730,6 +760,32 @@ async def test_one_folder_is_one_project_across_agents(home: Path, client: Clien
         ("/home/ana/shop", "codex"),
         ("/home/ana/shop", "opencode"),
     ]
+
+
+def test_blocks_of_claude_code_name_the_agents_whose_usage_is_in_the_window(
+    home: Path, settings: Settings
+) -> None:
+    """A Codex user's `cost-mcp blocks` (and usage_blocks, Claude Code's by default) said "No usage
+    in these days" and "no claude-code usage in this window" over an active Codex block, and nothing
+    named the agent whose calls were there; now it does, and how to ask for them."""
+    shutil.copytree(FIXTURES / "codex", home / "codex")
+    conn = connect(settings.db)
+    try:
+        agents.ingest_all(conn, settings, Pricer())
+        now = _at("2026-11-20T10:00:00Z")
+        claude = usage_blocks(conn, settings, days=1, now=now)
+        codex_blocks = usage_blocks(conn, settings, agent="codex", days=1, now=now)
+        later = usage_blocks(conn, settings, days=1, now=_at("2026-11-25T10:00:00Z"))
+    finally:
+        conn.close()
+    assert claude.blocks == [] and claude.active is None
+    assert codex_blocks.active is not None and codex_blocks.active.requests == len(CODEX_CALLS)
+    assert (
+        "no claude-code usage in this window, but codex has some: ask for agent 'codex' "
+        "(`cost-mcp blocks --agent codex`)"
+    ) in claude.warnings
+    # Days later no agent has usage in the window: nothing is named.
+    assert "no claude-code usage in this window" in later.warnings
 
 
 def test_cli_session_and_blocks_take_an_agent(

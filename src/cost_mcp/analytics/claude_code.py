@@ -292,7 +292,7 @@ def usage_blocks(
             "(model_breakdown has them all)"
         )
     if not rows:
-        warnings.append(f"no {agent} usage in this window")
+        warnings.append(f"no {agent} usage in this window" + _usage_elsewhere(conn, source, since))
     else:
         # The output lower bound for Claude Code's own logs only: other agents log final counts
         output = any(c.source == SOURCE and c.tokens[tokens_.OUTPUT] for c in rows)
@@ -307,6 +307,21 @@ def usage_blocks(
         truncated=listed.truncated,
         total_rows=listed.total_rows,
         next_cursor=next_cursor,
+    )
+
+
+def _usage_elsewhere(conn: Conn, source: str, since_ms: int) -> str:
+    """What to add to "no <agent> usage in this window" when other agents have calls in it. A Codex
+    user's `cost-mcp blocks` said only "No usage in these days" over an active Codex block: the
+    default agent is Claude Code, and nothing named the one whose usage was there."""
+    names = {s: name for name, s in agent_sources().items() if s != source}
+    found = [names[s] for s in sessions.sources_since(conn, tuple(names), since_ms)]
+    if not found:
+        return ""
+    first = found[0]
+    return (
+        f", but {', '.join(found)} {'has' if len(found) == 1 else 'have'} some: ask for agent "
+        f"{first!r} (`cost-mcp blocks --agent {first}`)"
     )
 
 

@@ -275,7 +275,10 @@ def get_spend(
             max_days=MAX_SYNC_DAYS,
         )
     warnings += unmatched
-    if not slices and member is None and not any(getattr(filters, f.name) for f in fields(filters)):
+    # By session the priced local calls are rows, not slices (_session_rows): a Codex or Gemini CLI
+    # user's sessions were listed under "no calls are recorded" in the same answer.
+    empty = not slices and not shown.total_rows
+    if empty and member is None and not any(getattr(filters, f.name) for f in fields(filters)):
         warnings += _recorded_elsewhere(conn, p)
     if refreshed == rollup.TOO_LARGE:
         warnings.append(team_store.too_large_warning(conn))

@@ -26,6 +26,7 @@ from cost_mcp.cli.app import (
     show,
     text,
 )
+from cost_mcp.cli.app import settings as load_settings
 from cost_mcp.errors import InvalidInputError
 from cost_mcp.money import format_usd, json_usd, plain_usd
 from cost_mcp.output import safe_text
@@ -34,6 +35,7 @@ if TYPE_CHECKING:
     from rich.progress import Progress, TaskID
 
     from cost_mcp.models import SyncResult
+    from cost_mcp.sources.agents import AgentScan
 
 
 @cli.command()
@@ -50,7 +52,8 @@ def ingest(paths: tuple[str, ...], full: bool, forget: tuple[str, ...], as_json:
     """Read new Claude Code log lines into the ledger.
 
     PATHs are folders or .jsonl files (default: the configured Claude folders). Other agents' logs
-    (Codex, Gemini CLI, OpenCode...) are read from their own folders by every report command.
+    (Codex, Gemini CLI, OpenCode...) are read from their own folders by every report command, and
+    by this one when there are no Claude folders.
     """
     from cost_mcp.analytics.alerts import fire_alerts
     from cost_mcp.pricing import Pricer
@@ -67,6 +70,15 @@ def ingest(paths: tuple[str, ...], full: bool, forget: tuple[str, ...], as_json:
                 result = claude_code.ingest(
                     conn, settings, pricer, paths=list(paths) or None, full=full, progress=progress
                 )
+        scans: list[AgentScan] = []
+        if not (forget or paths or result.roots):
+            # A Codex, Gemini CLI or OpenCode user's ingest said only "No Claude Code logs found" and
+            # read nothing of theirs. Their folders are in the full settings, loaded only on this
+            # path: a Claude Code user's ingest still starts without them (test_cli_ingest).
+            from cost_mcp.sources import agents
+
+            full_settings = load_settings()
+            scans = [s for s in agents.ingest_all(conn, full_settings, pricer) if s.roots]
         fire_alerts(conn, settings)
     if as_json:
         # What IngestResult.model_dump_json(indent=2) prints, without importing pydantic for it.
@@ -87,6 +99,9 @@ def ingest(paths: tuple[str, ...], full: bool, forget: tuple[str, ...], as_json:
     if not result.roots:
         roots = ", ".join(str(r) for r in settings.claude_roots())
         out.print(f"No Claude Code logs found in {roots}. Set CLAUDE_CONFIG_DIR if they live elsewhere.")
+        if not scans:
+            out.print("No other coding agent's logs found either (`cost-mcp doctor` lists the folders read).")
+        _print_agent_scans(out, scans, settings.prices_file)
         return EXIT_OK
     out.print(
         f"{result.files_seen} files ({result.files_new} new, {result.files_changed} grown, "
@@ -115,7 +130,27 @@ def ingest(paths: tuple[str, ...], full: bool, forget: tuple[str, ...], as_json:
         )
     for error in result.errors:
         note(out, error, "[red]error:[/red]")
+    _print_agent_scans(out, scans, settings.prices_file)
     return EXIT_OK
+
+
+def _print_agent_scans(out: Console, scans: Sequence[AgentScan], prices_file: Path) -> None:
+    """What ``ingest`` read of each other agent whose folders exist, as it says of Claude Code's."""
+    for scan in scans:
+        out.print(
+            f"{text(scan.agent)}: {scan.files_seen:,} files ({scan.files_read:,} read), "
+            f"{scan.events_added:,} new calls in {scan.seconds:.2f}s",
+            highlight=False,
+        )
+        skipped = {k: v for k, v in scan.skipped.items() if v}
+        if skipped:
+            out.print("  skipped: " + ", ".join(f"{text(k)} {v:,}" for k, v in sorted(skipped.items())))
+        for model, count in scan.unpriced.items():
+            out.print(
+                f"  [yellow]no price for {text(model)}[/yellow] ({count:,} calls): add it to {prices_file}"
+            )
+        for error in scan.errors:
+            note(out, error, "[red]error:[/red]")
 
 
 def _provider_ids(_ctx: click.Context, _param: click.Parameter, values: tuple[str, ...]) -> list[str]:

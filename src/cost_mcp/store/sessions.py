@@ -130,6 +130,16 @@ class TimedCall:
     source: str
 
 
+def sources_since(conn: Conn, sources: Sequence[str], since_ms: int) -> list[str]:
+    """Which of ``sources`` have a counted call from ``since_ms`` on, sorted."""
+    rows = conn.execute(
+        "SELECT DISTINCT source FROM usage_events "
+        f"WHERE counted = 1 AND ts_ms >= ? AND source IN ({marks(sources)})",
+        (since_ms, *sources),
+    ).fetchall()
+    return sorted(str(r[0]) for r in rows)
+
+
 def calls_since(conn: Conn, sources: Sequence[str], since_ms: int, cost_mode: str) -> list[TimedCall]:
     """Counted calls from ``sources`` from ``since_ms`` on, oldest first."""
     k = len(tokens.COLUMNS)
