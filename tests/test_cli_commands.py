@@ -948,3 +948,35 @@ def test_a_budgets_spent_and_left_add_up_to_its_limit_as_shown(
     assert code == 0 and re.search(rf"\$10\.01 +{re.escape(format_usd(spent))} +{re.escape(left)} ", row), row
     shown = [Decimal(a.replace("$", "")) for a in row.split()[4:7]]
     assert shown[0] - shown[1] == shown[2]  # limit - spent = left, as the reader sees them
+
+
+def test_report_keeps_only_the_agents_providers_models_or_projects_asked_for(
+    logs: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """A Codex user's `ccusage codex daily` had no cost-mcp equivalent: `report` took no filter, so
+    Codex's spend came only as one row among every agent's (h-qaother). `--agent` (and
+    `--provider`, `--model`, `--project`) keep only that spend, as get_spend's filters do; a name
+    that matches nothing says so rather than reading as $0 spent."""
+    import shutil
+
+    shutil.copytree(Path(__file__).parent / "fixtures" / "agents" / "codex", logs / "codex")
+    span = ("--start", "2026-11-01", "--end", datetime.now(UTC).date().isoformat())
+
+    def report(*argv: str) -> dict[str, Any]:
+        code, out, err = run(capsys, "report", *span, "--json", *argv)
+        assert code == 0, err
+        result: dict[str, Any] = json.loads(out)
+        return result
+
+    by_agent = {r["group"]["agent"]: r for r in report("--group-by", "agent")["rows"]}
+    assert {"codex", "claude-code"} <= set(by_agent)
+    codex = report("--agent", "codex", "--group-by", "day")
+    assert Decimal(str(codex["total_usd"])) == Decimal(str(by_agent["codex"]["cost_usd"])) > 0
+    assert sum(r["requests"] for r in codex["rows"]) == by_agent["codex"]["requests"]
+    both = report("--agent", "codex", "--agent", "claude-code")
+    assert both["total_usd"] == report()["total_usd"]
+    first = report("--agent", "codex", "--group-by", "model")["rows"][0]
+    model = first["group"]["model"]
+    assert report("--agent", "codex", "--model", model)["total_usd"] == first["cost_usd"]
+    typo = report("--agent", "Codex")
+    assert any("'Codex'" in w and "codex" in w for w in typo["warnings"]), typo["warnings"]

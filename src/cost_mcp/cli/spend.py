@@ -192,6 +192,10 @@ def _token_cells(t: Any, compact: bool) -> list[str]:
     help="sub-rows under each row, by model (the default), provider, project, agent or session",
 )
 @click.option("--chart", is_flag=True, help="a bar per day (always when grouping by day)")
+@click.option("--agent", multiple=True, help="only this agent's spend: codex, claude-code... (repeatable)")
+@click.option("--provider", multiple=True, help="only this provider's spend (repeatable)")
+@click.option("--model", multiple=True, help="only this model's spend (repeatable)")
+@click.option("--project", multiple=True, help="only this project's spend (repeatable)")
 @json_option("the full result as JSON")
 @click.option("--csv", "as_csv", is_flag=True, help="rows as CSV")
 @excel_option
@@ -199,6 +203,10 @@ def report(
     group_by: tuple[str, ...],
     breakdown: str | None,
     chart: bool,
+    agent: tuple[str, ...],
+    provider: tuple[str, ...],
+    model: tuple[str, ...],
+    project: tuple[str, ...],
     as_json: bool,
     as_csv: bool,
     excel: bool,
@@ -207,6 +215,8 @@ def report(
     """What was spent in a period (default: this month).
 
     With --breakdown, --json and --csv give the finer rows (grouped by --group-by and the breakdown).
+    --agent, --provider, --model and --project keep only that spend (ccusage's `codex daily` is
+    `report --agent codex --group-by day`), as get_spend's filters do.
     """
     from cost_mcp.analytics import spend
     from cost_mcp.catchup import envelope, with_warnings
@@ -217,19 +227,25 @@ def report(
         raise click.UsageError("--excel is for CSV: give --csv --excel")
     dims = list(group_by) or ["provider", "basis"]
     fine = [*dims, breakdown] if breakdown and breakdown not in dims else dims
+    kept = spend.Filters(
+        providers=list(provider) or None,
+        models=list(model) or None,
+        projects=list(project) or None,
+        agents=list(agent) or None,
+    )
     skipped: list[str] = []
     with ledger(skipped=skipped) as (loaded, conn):
         p = resolve_period(loaded, period)
-        result = envelope(conn, with_warnings(spend.get_spend(conn, loaded, p, dims), skipped))
+        result = envelope(conn, with_warnings(spend.get_spend(conn, loaded, p, dims, kept), skipped))
         # The sub-rows come from the same function, grouped one dimension finer; its alerts were
         # taken by the first call.
         parts = None
         if breakdown and fine != dims:
-            fine_spend = spend.get_spend(conn, loaded, p, fine, take_alerts=False)
+            fine_spend = spend.get_spend(conn, loaded, p, fine, kept, take_alerts=False)
             parts = envelope(conn, with_warnings(fine_spend, skipped))
         # The daily chart when asked for, or when the rows are days anyway.
         bars = (chart or "day" in dims) and not (as_json or as_csv)
-        days = spend.get_spend(conn, loaded, p, ["day"], take_alerts=False) if bars else None
+        days = spend.get_spend(conn, loaded, p, ["day"], kept, take_alerts=False) if bars else None
     if as_json:
         shown = result if parts is None else parts.model_copy(update={"alerts": result.alerts})
         print(shown.model_dump_json(indent=2))
