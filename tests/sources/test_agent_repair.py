@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import gzip
 import json
+import re
 import sqlite3
 from collections.abc import Callable, Iterator
 from contextlib import closing, contextmanager
@@ -370,3 +371,26 @@ def test_a_push_takes_out_only_a_copy_of_a_call_the_server_holds_and_never_a_cla
     body = json.dumps({"rows": [], "forgets": [{"source": "claude_code", "message_id": "msg_1"}]})
     with pytest.raises(push.PushRejected, match="only calls of source 'record_usage' are forgotten"):
         push.decode(body.encode(), "application/json", "")
+
+
+def test_cost_mcp_ingest_says_what_the_upgrade_removed(
+    settings: Settings, home: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """A Codex user (no Claude Code folder) runs `cost-mcp ingest` after upgrading: its line for
+    Codex says how many calls and dollars the read removed as copies counted twice, as the answers
+    do, rather than a total that dropped with nothing said."""
+    import shutil
+
+    from cost_mcp.cli import main
+
+    with _old_codex_ledger(settings, home, monkeypatch):
+        pass
+    shutil.rmtree(home / "claude", ignore_errors=True)
+    monkeypatch.setenv("COLUMNS", "300")
+    assert main(["ingest"]) == 0
+    out = capsys.readouterr().out
+    assert re.search(r"^  removed 2 call\(s\) \(\$[0-9.]+\) an earlier version counted twice$", out, re.M), (
+        out
+    )
+    assert main(["ingest"]) == 0
+    assert "removed" not in capsys.readouterr().out
