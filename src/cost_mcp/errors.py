@@ -72,6 +72,11 @@ class DatabaseError(CostMcpError):
     """The ledger cannot be opened or used (corrupt file, unwritable path, newer schema)."""
 
 
+class LedgerUpgradedError(DatabaseError):
+    """A newer cost-mcp migrated the ledger while this process ran: it reads and writes no more until
+    restarted (its code does not know the new schema), and the message names the restart."""
+
+
 class SourceError(CostMcpError):
     """A data source (log folder, provider API) failed; previous data is kept.
 

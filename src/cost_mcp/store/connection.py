@@ -847,6 +847,18 @@ def write_transaction(conn: Conn, *, shared: bool = False) -> Iterator[Conn]:
         conn.execute("COMMIT")
 
 
+def _refuse_upgraded(conn: Conn) -> None:
+    """Raise :class:`LedgerUpgradedError` when a newer cost-mcp has migrated the ledger since this
+    process opened it. A server still running the release before a `pip install -U` (Claude Code
+    keeps its MCP server for the whole session), or a team server's replica not yet upgraded, went
+    on answering and recording with code that does not know the new schema, saying nothing."""
+    from cost_mcp.store.migrations import upgraded_error, upgraded_since
+
+    unknown = upgraded_since(conn)
+    if unknown:
+        raise upgraded_error(unknown)
+
+
 POOL_SIZE = 8
 """Most PostgreSQL connections one process opens: a team server's pushes share the write lock
 (web.http lets two into the ledger at once) and its token checks and queries need their own."""
@@ -885,6 +897,7 @@ class Ledger:
         if self._pool is not None:
             with self._pool.connection() as pooled:
                 try:
+                    _refuse_upgraded(pooled)
                     yield pooled
                 except sqlite3.Error as exc:
                     # The server gone (restarted, unreachable) fails the rollback too: that error
@@ -897,6 +910,7 @@ class Ledger:
         assert self._conn is not None
         with self._lock:
             try:
+                _refuse_upgraded(self._conn)
                 yield self._conn
             except sqlite3.Error as exc:
                 if self._conn.in_transaction:
