@@ -7,12 +7,14 @@ restart that runs the new release."""
 from __future__ import annotations
 
 import contextlib
+import sys
 import time
 from collections.abc import Iterator
 from datetime import UTC, datetime
+from pathlib import Path
 
 import pytest
-from mcp import Client
+from mcp import Client, StdioServerParameters
 from starlette.testclient import TestClient
 
 from cost_mcp.config import Settings
@@ -20,6 +22,7 @@ from cost_mcp.pricing import Pricer
 from cost_mcp.store import Ledger, connect
 from cost_mcp.store import team as team_store
 from cost_mcp.store.connection import Conn, write_transaction
+from tests.test_server import server_env
 
 FUTURE = "m999_from_a_newer_release"
 
@@ -101,3 +104,25 @@ def test_a_replica_left_on_the_old_release_asks_its_admin_to_upgrade_it(
         "older cost-mcp than its ledger" in said and "upgrade cost-mcp on this server and restart it" in said
     )
     assert _calls(conn) == 0  # retried by the laptop once the replica runs the new release
+
+
+@pytest.mark.anyio
+async def test_a_server_of_an_older_release_than_its_ledger_starts_and_answers_why_not(
+    home: Path, conn: Conn
+) -> None:
+    """A user who pinned back an older release after the new one migrated the ledger: its stdio
+    server exited at start, Claude Code showed only "failed" and the reason sat in the MCP log. It
+    now starts, and every tool answers what every command says, naming the fix."""
+    _upgrade_behind(conn)
+    params = StdioServerParameters(command=sys.executable, args=["-m", "cost_mcp"], env=server_env(home))
+    async with Client(params) as c:
+        spend = await c.call_tool("get_spend", {})
+        recorded = await c.call_tool("record_usage", {**CALL, "request_id": "pinned-back"})
+    for answer in (spend, recorded):
+        assert answer.is_error is True
+        said = answer.content[0].text  # type: ignore[union-attr]
+        assert (
+            f"the ledger was written by a newer cost-mcp (unknown migrations: {FUTURE}); upgrade cost-mcp"
+            in said
+        )
+    assert _calls(conn) == 0

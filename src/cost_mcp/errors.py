@@ -72,7 +72,11 @@ class DatabaseError(CostMcpError):
     """The ledger cannot be opened or used (corrupt file, unwritable path, newer schema)."""
 
 
-class LedgerUpgradedError(DatabaseError):
+class LedgerNewerError(DatabaseError):
+    """The ledger was migrated by a newer cost-mcp than this one: this code cannot use it."""
+
+
+class LedgerUpgradedError(LedgerNewerError):
     """A newer cost-mcp migrated the ledger while this process ran: it reads and writes no more until
     restarted (its code does not know the new schema), and the message names the restart."""
 

@@ -10,7 +10,7 @@ import re
 from collections.abc import Callable
 from datetime import UTC, datetime
 
-from cost_mcp.errors import DatabaseError, LedgerUpgradedError
+from cost_mcp.errors import LedgerNewerError, LedgerUpgradedError
 from cost_mcp.store.connection import Conn, dialect, take_lock, write_transaction
 
 Migration = Callable[[Conn], None]
@@ -92,7 +92,7 @@ def _migrate(conn: Conn) -> list[str]:
         done = _postgres_baseline(conn)
     unknown = [name for name in done if name not in known]
     if unknown:
-        raise DatabaseError(
+        raise LedgerNewerError(
             f"the ledger was written by a newer cost-mcp (unknown migrations: {', '.join(unknown)}); "
             "upgrade cost-mcp or point COST_MCP_DB elsewhere."
         )
