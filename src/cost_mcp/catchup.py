@@ -41,7 +41,7 @@ from cost_mcp import tokens
 from cost_mcp.analytics.budgets import Unread
 from cost_mcp.analytics.spend import NO_SOURCE, PARTIAL, log_read_warnings, member_sources
 from cost_mcp.config import Settings
-from cost_mcp.errors import NotFoundError
+from cost_mcp.errors import LedgerNewerError, NotFoundError
 from cost_mcp.models import Answer, IngestResult, LogReading
 from cost_mcp.pricing import Pricer
 from cost_mcp.sources import claude_code
@@ -340,6 +340,9 @@ class LogReader:
                         time.perf_counter() - started,
                     )
                     break
+        except LedgerNewerError as exc:
+            # Every answer says it too (a ledger a newer release migrated): one line, no traceback.
+            logger.error("reading Claude Code logs in the background stopped: %s", exc)
         except Exception:
             # The reader must never take the server down; queries then read logs themselves.
             logger.exception("reading Claude Code logs in the background failed")

@@ -72,6 +72,15 @@ class DatabaseError(CostMcpError):
     """The ledger cannot be opened or used (corrupt file, unwritable path, newer schema)."""
 
 
+class LedgerNewerError(DatabaseError):
+    """The ledger was migrated by a newer cost-mcp than this one: this code cannot use it."""
+
+
+class LedgerUpgradedError(LedgerNewerError):
+    """A newer cost-mcp migrated the ledger while this process ran: it reads and writes no more until
+    restarted (its code does not know the new schema), and the message names the restart."""
+
+
 class SourceError(CostMcpError):
     """A data source (log folder, provider API) failed; previous data is kept.
 

@@ -250,7 +250,16 @@ def decode(body: bytes, content_type: str, content_encoding: str) -> Decoded:
                 415,
             )
     except msgspec.ValidationError as exc:
-        raise PushRejected(f"push body does not match the push format: {exc}") from None
+        said = f"push body does not match the push format: {exc}"
+        if str(exc).startswith("Object contains unknown field"):
+            # The push format only grows: a field it does not know is a newer laptop's (admins
+            # upgrade last), and storing the row without it would drop its money in silence.
+            said += (
+                "; the laptop runs a newer cost-mcp than this team server, which stored none of "
+                "this push: a team admin must upgrade cost-mcp on the server, and the laptop's next "
+                "push sends it again"
+            )
+        raise PushRejected(said) from None
     except msgspec.DecodeError as exc:
         raise PushRejected(f"push body is not valid {ctype}: {exc}") from None
     if len(batch.rows) > MAX_ROWS:

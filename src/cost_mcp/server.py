@@ -420,8 +420,13 @@ async def lifespan(server: MCPServer[AppState]) -> AsyncIterator[AppState]:
         logger.error("%s", exc)
         pricer = Pricer()
         pricer.file_problem = str(exc)
-    ledger = await anyio.to_thread.run_sync(Ledger, settings.db)
+    # A ledger it cannot use yet does not stop the server: Claude Code showed only "failed" for a
+    # ledger a newer release had migrated (a downgrade), the reason in a log nobody reads; every
+    # tool now answers it, and the ledger is tried again at each question.
+    ledger = await anyio.to_thread.run_sync(functools.partial(Ledger, settings.db, unusable_at_start=True))
     logger.info("cost-mcp %s serving, ledger %s", __version__, shown(settings.db))
+    if ledger.unusable_at_start is not None:
+        logger.error("%s", ledger.unusable_at_start)
     # Logs are read in the background from the start, so the first question need not wait for a
     # large history; answers say they are incomplete until it is read.
     reader = catchup.LogReader(settings, pricer, functools.partial(connect, settings.db))

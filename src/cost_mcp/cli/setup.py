@@ -3,6 +3,7 @@ Code's status line and hook."""
 
 from __future__ import annotations
 
+import contextlib
 import os
 import sys
 from collections.abc import Callable
@@ -25,7 +26,7 @@ from cost_mcp.cli.app import (
     show,
     text,
 )
-from cost_mcp.errors import InvalidInputError
+from cost_mcp.errors import InvalidInputError, LedgerNewerError
 from cost_mcp.money import format_usd
 
 
@@ -36,7 +37,11 @@ def serve_stdio() -> int:
     # Fail before the MCP handshake with a message a person can act on (hosts show stderr).
     loaded = settings()
     server_logging(loaded)
-    connect(loaded.db).close()
+    # Except for a ledger a newer release migrated (the user pinned an older one back): Claude Code
+    # showed only "failed", and the fix (upgrade) was in its MCP log. The server starts, and every
+    # tool answers what every command says of that ledger.
+    with contextlib.suppress(LedgerNewerError):
+        connect(loaded.db).close()
     if sys.stdin.isatty():
         # A person typed `cost-mcp` in a terminal: without this it would wait silently for MCP messages.
         print(

@@ -847,6 +847,18 @@ def write_transaction(conn: Conn, *, shared: bool = False) -> Iterator[Conn]:
         conn.execute("COMMIT")
 
 
+def _refuse_upgraded(conn: Conn) -> None:
+    """Raise :class:`LedgerUpgradedError` when a newer cost-mcp has migrated the ledger since this
+    process opened it. A server still running the release before a `pip install -U` (Claude Code
+    keeps its MCP server for the whole session), or a team server's replica not yet upgraded, went
+    on answering and recording with code that does not know the new schema, saying nothing."""
+    from cost_mcp.store.migrations import upgraded_error, upgraded_since
+
+    unknown = upgraded_since(conn)
+    if unknown:
+        raise upgraded_error(unknown)
+
+
 POOL_SIZE = 8
 """Most PostgreSQL connections one process opens: a team server's pushes share the write lock
 (web.http lets two into the ledger at once) and its token checks and queries need their own."""
@@ -860,18 +872,39 @@ class Ledger:
     On PostgreSQL the threads share a connection pool instead (the schema is migrated once here).
     """
 
-    def __init__(self, path: Path | str) -> None:
+    def __init__(self, path: Path | str, *, unusable_at_start: bool = False) -> None:
+        """Open (and migrate) the ledger at ``path``. ``unusable_at_start``: a ledger that cannot be
+        opened now (a newer release's, an unwritable folder, a PostgreSQL server down) does not
+        raise here; each :meth:`use` tries to open it again and raises what stops it."""
         self.path = path
         self._lock = threading.Lock()
         self._pool: PgPool | None = None
-        if is_postgres(path):
+        self._conn: Conn | None = None
+        self._opened = False
+        self.unusable_at_start: DatabaseError | None = None
+        """Why the ledger could not be opened at start, when ``unusable_at_start`` let it be."""
+        try:
+            self._open()
+        except DatabaseError as exc:
+            if not unusable_at_start:
+                raise
+            self.unusable_at_start = exc
+
+    def _open(self) -> None:
+        if is_postgres(self.path):
             from cost_mcp.store.postgres import PgPool
 
-            connect(path).close()  # migrates, with one clear error when the server is not usable
-            self._pool = PgPool(str(path), BUSY_TIMEOUT_MS, max_size=POOL_SIZE)
-            self._conn: Conn | None = None
+            connect(self.path).close()  # migrates, with one clear error when the server is not usable
+            self._pool = PgPool(str(self.path), BUSY_TIMEOUT_MS, max_size=POOL_SIZE)
         else:
-            self._conn = connect(path)
+            self._conn = connect(self.path)
+        self._opened = True
+
+    def _open_now(self) -> None:
+        """Open a ledger that could not be opened at start, or raise why it still cannot be."""
+        with self._lock:
+            if not self._opened:
+                self._open()
 
     @property
     def read_only(self) -> bool:
@@ -882,9 +915,12 @@ class Ledger:
     def use(self) -> Iterator[Conn]:
         """Exclusive use of a connection for the duration of the block; a database error inside
         it becomes a DatabaseError saying what happened to the ledger and what to do."""
+        if not self._opened:
+            self._open_now()
         if self._pool is not None:
             with self._pool.connection() as pooled:
                 try:
+                    _refuse_upgraded(pooled)
                     yield pooled
                 except sqlite3.Error as exc:
                     # The server gone (restarted, unreachable) fails the rollback too: that error
@@ -897,6 +933,7 @@ class Ledger:
         assert self._conn is not None
         with self._lock:
             try:
+                _refuse_upgraded(self._conn)
                 yield self._conn
             except sqlite3.Error as exc:
                 if self._conn.in_transaction:
@@ -908,6 +945,6 @@ class Ledger:
         if self._pool is not None:
             self._pool.close()
             return
-        assert self._conn is not None
         with self._lock:
-            self._conn.close()
+            if self._conn is not None:
+                self._conn.close()

@@ -10,7 +10,7 @@ import re
 from collections.abc import Callable
 from datetime import UTC, datetime
 
-from cost_mcp.errors import DatabaseError
+from cost_mcp.errors import LedgerNewerError, LedgerUpgradedError
 from cost_mcp.store.connection import Conn, dialect, take_lock, write_transaction
 
 Migration = Callable[[Conn], None]
@@ -45,6 +45,31 @@ def applied_read_only(conn: Conn) -> list[str]:
     return [row[0] for row in conn.execute(f"SELECT name FROM _migrations ORDER BY {order}")]
 
 
+def upgraded_since(conn: Conn) -> list[str]:
+    """The migrations applied to the ledger that this code does not know (a newer cost-mcp's, run
+    after this process migrated it), in order; [] as long as the ledger is of this code's schema.
+
+    One count of a table of a few dozen rows at every use of the ledger; the names are read only
+    when the count has grown past what this code knows."""
+    (count,) = conn.execute("SELECT count(*) FROM _migrations").fetchone()
+    if count <= len(MIGRATIONS):
+        return []
+    known = {name for name, _ in MIGRATIONS}
+    return [name for name in applied_read_only(conn) if name not in known]
+
+
+def upgraded_error(unknown: list[str]) -> LedgerUpgradedError:
+    """What a running server (or other long-lived process) says once a newer cost-mcp has migrated
+    its ledger: its code would read and write a schema it does not know, so it stops and names the
+    restart, which runs the installed (newer) release."""
+    return LedgerUpgradedError(
+        f"a newer cost-mcp upgraded the ledger while this server was running (migrations it does not "
+        f"know: {', '.join(unknown)}), so it no longer reads or writes it: restart it to run the new "
+        "release (in Claude Code: /mcp, select cost-mcp, Reconnect; a team server or dashboard: "
+        "upgrade cost-mcp there and restart it). Nothing was written since the upgrade"
+    )
+
+
 def migrate(conn: Conn) -> list[str]:
     """Apply pending migrations; returns the names applied now."""
     if dialect(conn) == "postgresql":
@@ -67,7 +92,7 @@ def _migrate(conn: Conn) -> list[str]:
         done = _postgres_baseline(conn)
     unknown = [name for name in done if name not in known]
     if unknown:
-        raise DatabaseError(
+        raise LedgerNewerError(
             f"the ledger was written by a newer cost-mcp (unknown migrations: {', '.join(unknown)}); "
             "upgrade cost-mcp or point COST_MCP_DB elsewhere."
         )

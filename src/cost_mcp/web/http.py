@@ -34,7 +34,7 @@ from cost_mcp import access, push
 from cost_mcp.access import Caller
 from cost_mcp.analytics.alerts import ReceivedUsageAlerts
 from cost_mcp.config import Settings
-from cost_mcp.errors import DatabaseError, InvalidInputError
+from cost_mcp.errors import DatabaseError, InvalidInputError, LedgerUpgradedError
 from cost_mcp.pricing import Pricer
 from cost_mcp.sources import otel
 from cost_mcp.store import Ledger
@@ -291,6 +291,13 @@ LEDGER_UNAVAILABLE = (
 )
 
 
+LEDGER_UPGRADED = (
+    "the team server runs an older cost-mcp than its ledger (a newer one, another replica or the "
+    "admin's, upgraded it): a team admin must upgrade cost-mcp on this server and restart it; a push "
+    "is sent again by itself"
+)
+
+
 class LedgerUnavailable:
     """503 with Retry-After for a request the ledger failed under (PostgreSQL restarted or gone, a
     full disk): it was a 500 "Internal Server Error" with a traceback in the log, which a laptop's
@@ -317,9 +324,10 @@ class LedgerUnavailable:
             if started:
                 raise
             logger.warning("%s %s: %s", scope.get("method"), scope.get("path"), exc)
-            answer = JSONResponse(
-                {"error": LEDGER_UNAVAILABLE}, status_code=503, headers={"Retry-After": "2"}
-            )
+            # A replica left on the old release beside an upgraded one: "try again shortly" would
+            # have laptops retry for ever while nobody is told that this server needs upgrading.
+            said = LEDGER_UPGRADED if isinstance(exc, LedgerUpgradedError) else LEDGER_UNAVAILABLE
+            answer = JSONResponse({"error": said}, status_code=503, headers={"Retry-After": "2"})
             await answer(scope, receive, send)
 
 
