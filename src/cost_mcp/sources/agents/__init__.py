@@ -30,8 +30,14 @@ LABELS: dict[str, str] = {a.source: a.label for a in AGENTS}
 
 
 def ingest_all(
-    conn: Conn, settings: Settings, pricer: Pricer, *, budget_seconds: float | None = None
+    conn: Conn,
+    settings: Settings,
+    pricer: Pricer,
+    *,
+    budget_seconds: float | None = None,
+    full: bool = False,
 ) -> list[AgentScan]:
-    """Read what is new in every registered agent's logs, within ``budget_seconds`` in all."""
+    """Read what is new in every registered agent's logs, within ``budget_seconds`` in all;
+    ``full``: every file again from its start (:func:`scanner.scan`)."""
     deadline = time.perf_counter() + budget_seconds if budget_seconds is not None else None
-    return [scan(conn, fmt, settings, pricer, deadline=deadline) for fmt in AGENTS]
+    return [scan(conn, fmt, settings, pricer, deadline=deadline, full=full) for fmt in AGENTS]

@@ -479,8 +479,13 @@ def scan(
     *,
     roots: Sequence[Path] | None = None,
     deadline: float | None = None,
+    full: bool = False,
 ) -> AgentScan:
-    """Read what is new in one agent's log files into the ledger; see the module docstring."""
+    """Read what is new in one agent's log files into the ledger; see the module docstring.
+
+    ``full`` reads every file from its start with a fresh parser state (``cost-mcp ingest
+    --full``), as m028 and m038 have each file read again: every event's key names its call, so
+    nothing counts twice."""
     started = time.perf_counter()
     stats = AgentScan(fmt.agent)
     folders = [p for p in (roots if roots is not None else fmt.roots(settings)) if p.is_dir() or p.is_file()]
@@ -491,6 +496,8 @@ def scan(
     if fmt.renamed_projects is not None:
         _rename_projects(conn, fmt, fmt.renamed_projects, folders, shared, stats.skipped)
     known = _known(conn, fmt.source)
+    # The saved states still tell which files are gone since; a full read resumes from none of them.
+    resume_from: Mapping[str, _Known] = {} if full else known
     writer = _Writer(conn, fmt, pricer, stats)
     suffixes = fmt.line_suffixes + fmt.document_suffixes + fmt.database_suffixes
     seen: set[str] = set()
@@ -507,10 +514,10 @@ def scan(
                 database = bool(fmt.database_suffixes) and path.endswith(fmt.database_suffixes)
                 stamp = _Stamp.of(path, st, database)
                 lines = not database and path.endswith(fmt.line_suffixes)
-                start = _start(known.get(path), path, stamp, stats, lines=lines)
+                start = _start(resume_from.get(path), path, stamp, stats, lines=lines)
                 held = start is None
                 if start is None:  # unchanged: read only when its parser holds calls it has settled
-                    start = _held(fmt, known.get(path), st) if lines else None
+                    start = _held(fmt, resume_from.get(path), st) if lines else None
                     if start is None:
                         continue
                 stats.files_read += 1
@@ -520,7 +527,7 @@ def scan(
                 skipped: Counter[str] = Counter()
                 if database:
                     assert fmt.read_database is not None
-                    ctx.state = _database_state(known.get(path), stamp)
+                    ctx.state = _database_state(resume_from.get(path), stamp)
                     stats.lines_read += 1
                     _take(fmt.read_database(path, ctx), writer, skipped)
                     offset = stamp.st_size
