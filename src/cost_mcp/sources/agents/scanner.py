@@ -54,7 +54,7 @@ from cost_mcp.store import agent_files, rollup
 from cost_mcp.store import skipped as skipped_lines
 from cost_mcp.store.connection import Conn, without_nul, write_transaction
 from cost_mcp.store.plan_limits import insert_reading
-from cost_mcp.store.source_state import record_scan
+from cost_mcp.store.source_state import read_sources, record_scan
 
 SkipReason = Literal["malformed", "truncated", "too_long", "invalid_fields"]
 SKIP_REASONS: tuple[SkipReason, ...] = ("malformed", "truncated", "too_long", "invalid_fields")
@@ -491,7 +491,7 @@ def scan(
     folders = [p for p in (roots if roots is not None else fmt.roots(settings)) if p.is_dir() or p.is_file()]
     stats.roots = [str(p) for p in folders]
     if not folders:
-        return stats  # the agent is not used on this machine: nothing to say about it
+        return stats  # the agent is not used on this machine (ingest_all notes one that was)
     shared: dict[str, object] = {}
     if fmt.renamed_projects is not None:
         _rename_projects(conn, fmt, fmt.renamed_projects, folders, shared, stats.skipped)
@@ -555,6 +555,21 @@ def scan(
     stats.seconds = time.perf_counter() - started
     _record_state(conn, fmt, stats)
     return stats
+
+
+def note_no_folders(conn: Conn, settings: Settings, absent: Sequence[AgentLog]) -> None:
+    """Record, of the agents none of whose folders exists, those read here before (a folder deleted
+    or moved) as having none: such a status went on saying its last read, then "not refreshed
+    since" in every answer. An agent never used here has nothing to say (it is not listed). Worded
+    as Claude Code's status says it (:func:`logfiles.no_folder`); one query for them all."""
+    if not absent:
+        return
+    read = read_sources(conn, [fmt.source for fmt in absent])
+    for fmt in absent:
+        if fmt.source in read:
+            folders = fmt.roots(settings)
+            detail = logfiles.no_folder(fmt.label, folders, "`cost-mcp doctor` lists the folders read")
+            record_scan(conn, fmt.source, error=None, detail=detail, wait=False)
 
 
 def _take(parsed: Parsed, writer: _Writer, skipped: Counter[str]) -> None:
