@@ -202,3 +202,47 @@ def test_ingest_with_no_logs_at_all_says_none_of_any_agent_was_found(home: Path)
     assert done.stdout.splitlines()[1:] == [
         "No other coding agent's logs found either (`cost-mcp doctor` lists the folders read)."
     ]
+
+
+def test_ingest_full_reads_every_agents_files_again_and_counts_nothing_twice(home: Path) -> None:
+    """`cost-mcp ingest --full` re-read only Claude Code's logs: a Codex user told to run it after a
+    fix had nothing of theirs read again. It now reads every agent's files from their start, beside
+    Claude Code's, says so per agent, and adds no call twice (each call's key names it)."""
+    import shutil
+
+    from cost_mcp.config import load_settings
+    from cost_mcp.store.connection import connect
+
+    _logs(home)
+    shutil.copytree(Path(__file__).parent / "fixtures" / "agents" / "codex", home / "codex")
+    files = len(list((home / "codex").rglob("*.jsonl")))
+
+    def calls() -> dict[str, int]:
+        conn = connect(load_settings().db)
+        try:
+            rows = conn.execute(
+                "SELECT source, COUNT(*) FROM usage_events WHERE counted = 1 GROUP BY source"
+            ).fetchall()
+        finally:
+            conn.close()
+        return {str(source): int(n) for source, n in rows}
+
+    plain = run("ingest", env={"COLUMNS": "400"})
+    assert plain.returncode == 0, plain.stderr
+    assert not any(line.startswith("codex:") for line in plain.stdout.splitlines())
+    # What a report reads of Codex (as every report command does) before the full read.
+    assert run("report").returncode == 0
+    before = calls()
+    assert before["codex"] > 0 and before["claude_code"] == 2
+
+    for _ in range(2):  # the second on a ledger that has just read every file whole
+        done = run("ingest", "--full", env={"COLUMNS": "400"})
+        assert done.returncode == 0, done.stderr
+        lines = done.stdout.splitlines()
+        assert re.fullmatch(
+            r"2 files \(2 new, 0 grown, 0 re-read, 0 unchanged\), 5 lines, 0\.0 MB in \d+\.\d\ds", lines[0]
+        )
+        codex = [line for line in lines if line.startswith("codex:")]
+        assert len(codex) == 1
+        assert re.fullmatch(rf"codex: {files} files \({files} read\), 0 new calls in \d+\.\d\ds", codex[0])
+        assert calls() == before

@@ -222,7 +222,7 @@ def tree(tmp_path: Path) -> Path:
 
 
 def _watcher(tree: Path, **kw: Any) -> LogWatcher:
-    w = LogWatcher(lambda: [Root(tree, (".jsonl",), "claude_code", noted=True)], **kw)
+    w = LogWatcher(lambda: [Root(tree, (".jsonl",), "claude_code")], **kw)
     w.start()
     _ready(w)
     return w
@@ -433,7 +433,7 @@ def test_a_watcher_over_the_watch_limit_tries_again_later(
     was raised. It now builds its watches again on a back-off, and vouches again once they fit."""
     limit = _WatchLimit(logwatch._inotify())
     monkeypatch.setattr(logwatch, "_inotify", lambda: limit)
-    w = LogWatcher(lambda: [Root(tree, (".jsonl",), "claude_code", noted=True)], retry_seconds=0.01)
+    w = LogWatcher(lambda: [Root(tree, (".jsonl",), "claude_code")], retry_seconds=0.01)
     w.start()
     try:
         failed = _failure(w)
@@ -505,3 +505,46 @@ def test_a_vouched_refresh_reads_nothing_and_records_the_check(home: Path) -> No
     finally:
         conn.close()
         w.stop()
+
+
+@linux_only
+def test_a_vouched_refresh_says_which_log_folders_do_not_exist(home: Path) -> None:
+    """A refresh the watcher vouched for recorded Claude Code's logs as "checked" where there is no
+    Claude Code folder, and nothing of an agent whose folder was deleted since its last read, which
+    became "not refreshed since" in every answer. Both are now recorded as their scans record them."""
+    import shutil
+
+    from cost_mcp.sources import agents
+    from cost_mcp.sources.agents import codex
+    from cost_mcp.store import source_state
+
+    shutil.rmtree(home / "claude")
+    shutil.copytree(Path(__file__).parent / "fixtures" / "agents" / "codex", home / "codex")
+    settings = load_settings()
+    conn = connect(settings.db)
+    w = LogWatcher(lambda: logwatch.log_roots(settings))
+    try:
+        pricer = Pricer()
+        agents.ingest_all(conn, settings, pricer)  # Codex read here once
+        shutil.rmtree(home / "codex")
+        w.start()
+        _ready(w)
+        walked = sync.read_local_logs(conn, settings, pricer, 5.0, watcher=w)
+        assert walked.files_seen == 0 and walked.complete
+        # What a vouched refresh must write again (it writes the same as the walk).
+        with conn:
+            conn.execute("UPDATE source_state SET detail = 'an earlier note'")
+        assert w.begin().skip  # the next refresh is vouched for: it walks nothing
+        vouched = sync.read_local_logs(conn, settings, pricer, 5.0, watcher=w)
+        assert vouched.files_seen == 0 and vouched.complete
+        details = {s.source: s.detail for s in source_state.all_states(conn)}
+    finally:
+        conn.close()
+        w.stop()
+    codex_folders = ", ".join(str(p) for p in codex.LOG.roots(settings))
+    assert details == {
+        "claude_code": f"no Claude Code folder at {home / 'claude' / 'projects'}: nothing to read "
+        "(set CLAUDE_CONFIG_DIR if Claude Code's logs are elsewhere)",
+        "codex": f"no Codex folder at {codex_folders}: nothing to read "
+        "(`cost-mcp doctor` lists the folders read)",
+    }

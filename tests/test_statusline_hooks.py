@@ -883,6 +883,32 @@ def test_install_shows_the_diff_asks_and_keeps_other_settings(
     assert code == 0 and "nothing to change" in out
 
 
+def test_install_without_a_claude_code_folder_says_only_claude_code_reads_the_file(
+    home: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """On a machine with no Claude Code folder (a Codex or Gemini CLI user's), `statusline
+    --install` and `hook --install` made one for a settings file nothing else reads, saying nothing
+    of it. They now say so before asking; once the folder exists, they do not."""
+    import shutil
+
+    claude = home / "claude"
+    shutil.rmtree(claude)
+    note = (
+        f"note: there is no Claude Code folder at {claude}: only Claude Code reads settings.json (Codex, "
+        "Gemini CLI and the other agents never run this {what}); writing it creates the folder"
+    )
+    code, out = run_cli(monkeypatch, capsys, "n\n", "statusline", "--install")
+    lines = out.splitlines()
+    assert code == 1 and note.format(what="status line") in lines, out
+    assert lines[-1].endswith("nothing written")
+    assert not claude.exists()
+    code, out = run_cli(monkeypatch, capsys, "", "hook", "--install", "--yes")
+    assert code == 0 and note.format(what="hook") in out.splitlines()
+    assert (claude / "settings.json").is_file()
+    code, out = run_cli(monkeypatch, capsys, "y\n", "statusline", "--install")
+    assert code == 0 and "wrote" in out and "no Claude Code folder" not in out
+
+
 def test_install_with_fields_says_where_they_go_instead_of_dropping_them(
     home: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
 ) -> None:

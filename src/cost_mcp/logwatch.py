@@ -143,8 +143,6 @@ class Root:
     suffixes: tuple[str, ...]
     source: str
     file: bool = False
-    noted: bool = False
-    """Recorded as checked even when missing (Claude Code's scan notes an empty check, others none)."""
 
 
 @dataclass(frozen=True)
@@ -158,6 +156,8 @@ class Ticket:
     started: float = 0.0
     sources: tuple[str, ...] = ()
     """With ``skip``: the sources whose roots exist, to record as checked now."""
+    absent: tuple[str, ...] = ()
+    """With ``skip``: the sources none of whose roots exists, to record as such now (their scans do)."""
     since: float = 0.0
     """With ``skip``: when (``time.time()``) the pass that still stands began."""
 
@@ -213,6 +213,7 @@ class LogWatcher:
         self._built: _Built | None = None
         self._signature: tuple[object, ...] | None = None
         self._sources: tuple[str, ...] = ()
+        self._absent: tuple[str, ...] = ()
         self._epoch = 0
         self._clean_since: float | None = None
         self._clean_wall = 0.0
@@ -278,7 +279,7 @@ class LogWatcher:
                 return Ticket(skip=False)
             now = time.monotonic()
             if self._clean_since is not None and now - self._clean_since < self._safety:
-                return Ticket(skip=True, sources=self._sources, since=self._clean_wall)
+                return Ticket(skip=True, sources=self._sources, absent=self._absent, since=self._clean_wall)
             return Ticket(skip=False, epoch=self._epoch, started=now)
 
     def done(self, ticket: Ticket, *, whole: bool) -> None:
@@ -371,7 +372,9 @@ class LogWatcher:
             self._built, self._signature = built, signature
             self._failed, self._retry_at, self._retry_wait = None, None, self._retry_first
             self._rebuild.clear()
-            self._sources = tuple(dict.fromkeys(r.source for r in roots if r.noted or r.path.exists()))
+            present = {r.source for r in roots if r.path.exists()}
+            self._sources = tuple(dict.fromkeys(r.source for r in roots if r.source in present))
+            self._absent = tuple(dict.fromkeys(r.source for r in roots if r.source not in present))
             self._dirty()
         logger.debug("watching %d log folder(s)", len(built.watches))
 
@@ -652,7 +655,7 @@ def log_roots(settings: object) -> list[Root]:
     roots: list[Root] = []
     for configured in settings.claude_roots():
         projects = configured if configured.name == "projects" else configured / "projects"
-        roots.append(Root(projects, (".jsonl",), claude_code.SOURCE, noted=True))
+        roots.append(Root(projects, (".jsonl",), claude_code.SOURCE))
     for fmt in agents.AGENTS:
         suffixes = fmt.line_suffixes + fmt.document_suffixes + fmt.database_suffixes
         suffixes += tuple(s + "-wal" for s in fmt.database_suffixes)

@@ -652,6 +652,8 @@ class PushStats:
     """Tombstones the server lifted for this laptop's unforgets."""
     warnings: list[str] = field(default_factory=list)
     """What the server said of them (each distinct warning once)."""
+    beat: bool = False
+    """Nothing was new, and the server was told this laptop runs with nothing to send (a beat)."""
 
     def add(self, answer: PushAnswer) -> None:
         """Count one acknowledged batch."""
@@ -686,8 +688,9 @@ def push(
     """Send every counted usage event added or changed since the server last acknowledged this
     ledger, in gzip JSON batches, moving the server's push mark as each batch is acknowledged (an
     interrupted push resumes where it stopped). With nothing new it reads two numbers and sends
-    nothing, unless ``confirm``: then one empty batch checks that the server takes the token (a
-    person running ``cost-mcp push`` learns of a wrong token now, not at the next new call).
+    nothing, unless ``confirm``: then a beat (:func:`send_beat`) checks that the server takes the
+    token (a person running ``cost-mcp push`` learns of a wrong token now, not at the next new
+    call) and tells it the laptop is idle; a server from before beats gets an empty batch instead.
 
     ``full`` sends every counted event again from the start, whatever the mark says: after the
     server's ledger was restored from a backup, it lacks what it acknowledged since, and only the
@@ -764,7 +767,11 @@ def push(
     if batch or (at_id, at_seq) != (mark.last_id, mark.last_seq):
         flush()
     if confirm and not stats.batches:
-        sender(url, secret, gzip.compress(msgspec.json.encode(WireBatch(rows=[]))))
+        # An empty batch was recorded as a push: `team pushes` listed each hand push with nothing
+        # new, and the laptop's last push moved on. A beat is recorded only as "heard from".
+        stats.beat = _beat(url, secret, sender)
+        if not stats.beat:  # a server from before beats: the empty push, as then
+            sender(url, secret, gzip.compress(msgspec.json.encode(WireBatch(rows=[]))))
     if old_acks or full:  # a full push walked past every old ack too
         team_store.drop_old_acks(conn, key)
     pending = team_store.pending_by_source(conn, key)
@@ -851,6 +858,11 @@ def send_beat(settings: Settings, sender: Callable[[str, str, bytes], PushAnswer
     which then names the laptop as it always did. Any other failure is the PushError a push gets."""
     url = (settings.team_server or "").rstrip("/")
     secret = settings.team_token.get_secret_value() if settings.team_token else ""
+    return _beat(url, secret, sender)
+
+
+def _beat(url: str, secret: str, sender: Callable[[str, str, bytes], PushAnswer]) -> bool:
+    """:func:`send_beat` to ``url`` with ``secret`` (a push's --server and --token)."""
     try:
         sender(url, secret, gzip.compress(msgspec.json.encode(WireBatch(rows=[], beat=True))))
     except PushError as exc:

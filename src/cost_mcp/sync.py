@@ -658,7 +658,7 @@ def read_local_logs(
     """
     ticket = watcher.begin() if watcher is not None else None
     if ticket is not None and ticket.skip:
-        return _vouched(conn, ticket)
+        return _vouched(conn, settings, ticket)
     started = time.perf_counter()
     result = IngestResult.of(
         claude_code.ingest(conn, settings, pricer, budget_seconds=budget, progress=progress, left=left)
@@ -676,14 +676,18 @@ def read_local_logs(
     return result
 
 
-def _vouched(conn: Conn, ticket: Ticket) -> IngestResult:
+def _vouched(conn: Conn, settings: Settings, ticket: Ticket) -> IngestResult:
     """A refresh the watcher vouched for: nothing to read. Each source whose logs exist is recorded
-    as checked now, which is true: every change made until now would have been seen, and none was."""
+    as checked now, which is true: every change made until now would have been seen, and none was;
+    one with no folder is recorded as its scan records it (none appeared: that is a change)."""
     started = time.perf_counter()
     since = datetime.fromtimestamp(ticket.since, UTC).isoformat(timespec="seconds")
     detail = f"no new lines (the log folders are watched: no change since every file was checked at {since})"
     for source in ticket.sources:
         source_state.record_scan(conn, source, error=None, detail=detail, wait=False)
+    if claude_code.SOURCE in ticket.absent:
+        claude_code.note_no_folder(conn, settings)
+    agents.note_no_folders(conn, settings, [fmt for fmt in agents.AGENTS if fmt.source in ticket.absent])
     return _nothing_read().model_copy(update={"seconds": time.perf_counter() - started})
 
 

@@ -5,7 +5,7 @@ from __future__ import annotations
 import json
 import os
 import shutil
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from decimal import Decimal
 from pathlib import Path
 from typing import Any
@@ -2239,3 +2239,49 @@ def test_another_agents_log_reached_through_a_link_too_is_read_and_named_once(
     assert (scan.files_read, scan.events_added, sum(scan.skipped.values())) == (1, 2, 2)
     assert list(_skipped_files(settings)) == [str(rollout)]
     assert next(n for n in _notes(settings) if "Codex" in n).startswith("2 Codex log line(s) in 1 file(s)")
+
+
+def test_a_log_folder_that_does_not_exist_is_said_so_in_the_source_list(
+    home: Path, settings: Settings
+) -> None:
+    """A Codex-only user's source list said Claude Code was fine, "no new lines (0 file(s)
+    checked)", as if its logs had been read; a Codex folder deleted since its last read kept that
+    read's note and was "not refreshed since" in every answer two days later. Both now say there
+    is no folder, in one wording, and neither is an error (an agent a user does not use)."""
+    import time_machine
+
+    from cost_mcp.analytics.spend import source_statuses
+    from cost_mcp.sources import claude_code
+
+    shutil.rmtree(home / "claude")
+    install(home)
+
+    def statuses() -> dict[str, tuple[str, str | None]]:
+        conn = connect(settings.db)
+        try:
+            claude_code.ingest(conn, settings, Pricer())
+            agents.ingest_all(conn, settings, Pricer())
+            listed = source_statuses(conn, settings)
+        finally:
+            conn.close()
+        return {s.source: (s.status, s.last_refresh) for s in listed}
+
+    first = statuses()
+    claude = (
+        "ok",
+        f"no Claude Code folder at {home / 'claude' / 'projects'}: nothing to read "
+        "(set CLAUDE_CONFIG_DIR if Claude Code's logs are elsewhere)",
+    )
+    assert first["claude_code"] == claude
+    assert first["codex"][0] == "ok" and str(first["codex"][1]).startswith("read ")
+    assert "amp" not in first  # an agent never used here is not listed at all
+
+    shutil.rmtree(home / "codex")
+    with time_machine.travel(datetime.now(UTC) + timedelta(days=3)):
+        later = statuses()
+    folders = ", ".join(str(p) for p in codex.LOG.roots(settings))
+    assert later["codex"] == (
+        "ok",
+        f"no Codex folder at {folders}: nothing to read (`cost-mcp doctor` lists the folders read)",
+    )
+    assert later["claude_code"] == claude

@@ -174,6 +174,45 @@ def test_beats_are_not_pushes_in_the_history_and_carry_no_usage(home: Path) -> N
             ).fetchone() == (0,)
 
 
+def test_a_hand_push_with_nothing_new_beats_and_is_no_push_in_the_history(home: Path) -> None:
+    """`cost-mcp push` run by hand with nothing new sent an empty push: `team pushes` listed each
+    one, and the laptop's last push moved on though nothing came. It now beats (the token is still
+    checked), says the server was told the laptop is idle, and only "last heard from" moves."""
+    ana = "ana@example.com"
+    with _served(home, ADMIN_AND_ANA) as team:
+        laptop = _laptop(home, "ana", ana, [("msg_h", "req_h", 100, 10)])
+        env = laptop.env(home, COST_MCP_TEAM_TOKEN=team.tokens["ana"])
+        first = _cli(env, "push", "--server", team.base)
+        assert first.returncode == 0 and "pushed 1 usage rows in 1 batch(es)" in first.stderr, first.stderr
+        server = _env(home, team.server_db)
+        before = _cli(server, "team", "pushes")
+        assert len(before.stdout.splitlines()) == 1, before.stderr
+
+        def sender() -> tuple[int, int | None]:
+            with closing(connect(team.server_db)) as conn:
+                row = conn.execute(
+                    "SELECT last_ms, heard_ms FROM push_senders WHERE token_name = 'ana'"
+                ).fetchone()
+            assert row is not None
+            return int(row[0]), None if row[1] is None else int(row[1])
+
+        pushed_ms, _ = sender()
+        for _ in range(2):
+            again = _cli(env, "push", "--server", team.base)
+            assert again.returncode == 0, again.stderr
+            assert again.stderr.splitlines() == [
+                "pushed 0 usage rows: nothing new, so the team server was told this laptop is running and "
+                "idle (not a push in its history); 0 left"
+            ]
+        after = _cli(server, "team", "pushes")
+        assert after.stdout == before.stdout
+        assert "ana (ana@example.com): nothing to send, last heard from 20" in after.stderr, after.stderr
+        last_ms, heard_ms = sender()
+        assert last_ms == pushed_ms and heard_ms is not None and heard_ms >= pushed_ms
+        wrong = _cli({**env, "COST_MCP_TEAM_TOKEN": "cmt_not-a-token"}, "push", "--server", team.base)
+        assert wrong.returncode != 0 and "401" in wrong.stderr, wrong.stderr
+
+
 def test_a_laptop_stops_beating_a_server_from_before_beats(
     home: Path, caplog: pytest.LogCaptureFixture
 ) -> None:
@@ -209,10 +248,16 @@ def test_a_laptop_stops_beating_a_server_from_before_beats(
         said = [r.getMessage() for r in caplog.records if "from before beats" in r.getMessage()]
         assert len(said) == 1, caplog.text  # asked once, then not again
         assert not [r for r in caplog.records if r.levelno >= logging.WARNING], caplog.text
+        with closing(connect(server_db)) as conn:
+            assert conn.execute("SELECT COUNT(*) FROM team_pushes").fetchone() == (1,)
+        # A hand push with nothing new checks the token with an empty push there, as it always did.
+        by_hand = _cli(laptop.env(home, COST_MCP_TEAM_TOKEN=made.stdout.strip()), "push", "--server", base)
+        assert by_hand.returncode == 0, by_hand.stderr
+        assert "pushed 0 usage rows in 0 batch(es)" in by_hand.stderr, by_hand.stderr
     finally:
         _stop(proc)
     with closing(connect(server_db)) as conn:
-        assert conn.execute("SELECT COUNT(*) FROM team_pushes").fetchone() == (1,)
+        assert conn.execute("SELECT COUNT(*) FROM team_pushes").fetchone() == (2,)
 
 
 def test_a_laptops_server_exits_at_once_while_its_beat_hangs(home: Path) -> None:

@@ -40,7 +40,9 @@ if TYPE_CHECKING:
 
 @cli.command()
 @click.argument("paths", nargs=-1, metavar="[PATH ...]")
-@click.option("--full", is_flag=True, help="read every file from the start again")
+@click.option(
+    "--full", is_flag=True, help="read every file from the start again, every coding agent's (no PATH)"
+)
 @click.option(
     "--forget",
     multiple=True,
@@ -53,7 +55,7 @@ def ingest(paths: tuple[str, ...], full: bool, forget: tuple[str, ...], as_json:
 
     PATHs are folders or .jsonl files (default: the configured Claude folders). Other agents' logs
     (Codex, Gemini CLI, OpenCode...) are read from their own folders by every report command, and
-    by this one when there are no Claude folders.
+    by this one when there are no Claude folders or with --full (every agent's files from the start).
     """
     from cost_mcp.analytics.alerts import fire_alerts
     from cost_mcp.pricing import Pricer
@@ -71,14 +73,15 @@ def ingest(paths: tuple[str, ...], full: bool, forget: tuple[str, ...], as_json:
                     conn, settings, pricer, paths=list(paths) or None, full=full, progress=progress
                 )
         scans: list[AgentScan] = []
-        if not (forget or paths or result.roots):
+        if not (forget or paths) and (full or not result.roots):
             # A Codex, Gemini CLI or OpenCode user's ingest said only "No Claude Code logs found" and
-            # read nothing of theirs. Their folders are in the full settings, loaded only on this
-            # path: a Claude Code user's ingest still starts without them (test_cli_ingest).
+            # read nothing of theirs; told to run `ingest --full` after a fix, it read only Claude
+            # Code's again. Their folders are in the full settings, loaded only on this path: a
+            # Claude Code user's plain ingest still starts without them (test_cli_ingest).
             from cost_mcp.sources import agents
 
             full_settings = load_settings()
-            scans = [s for s in agents.ingest_all(conn, full_settings, pricer) if s.roots]
+            scans = [s for s in agents.ingest_all(conn, full_settings, pricer, full=full) if s.roots]
         fire_alerts(conn, settings)
     if as_json:
         # What IngestResult.model_dump_json(indent=2) prints, without importing pydantic for it.

@@ -521,6 +521,13 @@ def _install(
         )
         return EXIT_OK
     print(edit.diff(), end="")
+    if install and not project and not path.parent.is_dir():
+        # A Codex or Gemini CLI user who ran this got a ~/.claude made for a file nothing else reads.
+        what = "status line" if subcommand == "statusline" else "hook"
+        print(
+            f"note: there is no Claude Code folder at {path.parent}: only Claude Code reads {path.name} "
+            f"(Codex, Gemini CLI and the other agents never run this {what}); writing it creates the folder"
+        )
     if edit.read_only():
         print(
             f"nothing written: {edit.target} is read-only; make it writable (chmod u+w {edit.target}) "

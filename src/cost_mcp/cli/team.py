@@ -368,11 +368,18 @@ def push(server: str | None, bearer: str | None, full: bool) -> int:
     if stats.forgets:
         refused += f", {stats.forgets:,} forget(s) sent ({stats.removed:,} call(s) removed"
         refused += f", {stats.lifted:,} unforgotten)" if stats.lifted else ")"
-    print(
-        f"pushed {stats.sent:,} usage rows in {stats.batches} batch(es), {stats.changed:,} new or grown "
-        f"on the server{refused}; {stats.pending:,} left",
-        file=sys.stderr,
-    )
+    if stats.beat:
+        print(
+            "pushed 0 usage rows: nothing new, so the team server was told this laptop is running and "
+            f"idle (not a push in its history); {stats.pending:,} left",
+            file=sys.stderr,
+        )
+    else:
+        print(
+            f"pushed {stats.sent:,} usage rows in {stats.batches} batch(es), {stats.changed:,} new or grown "
+            f"on the server{refused}; {stats.pending:,} left",
+            file=sys.stderr,
+        )
     for warning in stats.warnings:
         print(f"warning: {warning}", file=sys.stderr)
     return EXIT_OK

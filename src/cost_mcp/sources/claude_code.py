@@ -1967,9 +1967,23 @@ def ingest(
         progress=progress,
         deadline=deadline,
         max_line_bytes=settings.max_line_bytes,
+        record=bool(targets),
         left=left,
     )
+    if not targets:
+        note_no_folder(conn, settings)
     return _result([str(t.path) for t in targets], stats)
+
+
+def note_no_folder(conn: Conn, settings: HasCoreSettings) -> None:
+    """Record that no Claude Code folder exists to read: a Codex-only user's source list said Claude
+    Code was fine, "0 file(s) checked", as if its logs had been read. Still no error (a user may not
+    use Claude Code), and recorded as a check, so the status stays current."""
+    folders = [r if r.name == "projects" else r / "projects" for r in settings.claude_roots()]
+    detail = logfiles.no_folder(
+        "Claude Code", folders, "set CLAUDE_CONFIG_DIR if Claude Code's logs are elsewhere"
+    )
+    record_scan(conn, SOURCE, error=None, detail=detail, wait=False)
 
 
 READING_NOTE_EVERY = 2.0

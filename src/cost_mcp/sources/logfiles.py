@@ -196,6 +196,14 @@ def walk(
                 yield path, st
 
 
+def no_folder(label: str, folders: Iterable[Path | str], hint: str) -> str:
+    """What a log reader's status says when none of its folders exists: the agent is not used on
+    this machine (or its logs are elsewhere, which ``hint`` says how to tell), no error. One wording
+    for Claude Code's reader and every other agent's, where Claude Code's said "0 file(s) checked"
+    as if its logs had been read."""
+    return f"no {label} folder at {', '.join(str(f) for f in folders)}: nothing to read ({hint})"
+
+
 def within(path: str, roots: Iterable[Path | str]) -> bool:
     """Whether a walk of ``roots`` (folders, or files) would have reached ``path``."""
     return any(path == str(r) or path.startswith(os.path.join(r, "")) for r in roots)

@@ -11,10 +11,10 @@ import time
 from cost_mcp.config import Settings
 from cost_mcp.pricing import Pricer
 from cost_mcp.sources.agents import amp, cline, codex, copilot, gemini_cli, opencode
-from cost_mcp.sources.agents.scanner import AgentLog, AgentScan, scan
+from cost_mcp.sources.agents.scanner import AgentLog, AgentScan, note_no_folders, scan
 from cost_mcp.store.connection import Conn
 
-__all__ = ["AGENTS", "LABELS", "SOURCES", "AgentLog", "AgentScan", "ingest_all", "scan"]
+__all__ = ["AGENTS", "LABELS", "SOURCES", "AgentLog", "AgentScan", "ingest_all", "note_no_folders", "scan"]
 
 AGENTS: tuple[AgentLog, ...] = (
     codex.LOG,
@@ -30,8 +30,16 @@ LABELS: dict[str, str] = {a.source: a.label for a in AGENTS}
 
 
 def ingest_all(
-    conn: Conn, settings: Settings, pricer: Pricer, *, budget_seconds: float | None = None
+    conn: Conn,
+    settings: Settings,
+    pricer: Pricer,
+    *,
+    budget_seconds: float | None = None,
+    full: bool = False,
 ) -> list[AgentScan]:
-    """Read what is new in every registered agent's logs, within ``budget_seconds`` in all."""
+    """Read what is new in every registered agent's logs, within ``budget_seconds`` in all;
+    ``full``: every file again from its start (:func:`scanner.scan`)."""
     deadline = time.perf_counter() + budget_seconds if budget_seconds is not None else None
-    return [scan(conn, fmt, settings, pricer, deadline=deadline) for fmt in AGENTS]
+    scans = [scan(conn, fmt, settings, pricer, deadline=deadline, full=full) for fmt in AGENTS]
+    note_no_folders(conn, settings, [fmt for fmt, done in zip(AGENTS, scans, strict=True) if not done.roots])
+    return scans

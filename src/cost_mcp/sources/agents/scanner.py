@@ -54,7 +54,7 @@ from cost_mcp.store import agent_files, rollup
 from cost_mcp.store import skipped as skipped_lines
 from cost_mcp.store.connection import Conn, without_nul, write_transaction
 from cost_mcp.store.plan_limits import insert_reading
-from cost_mcp.store.source_state import record_scan
+from cost_mcp.store.source_state import read_sources, record_scan
 
 SkipReason = Literal["malformed", "truncated", "too_long", "invalid_fields"]
 SKIP_REASONS: tuple[SkipReason, ...] = ("malformed", "truncated", "too_long", "invalid_fields")
@@ -479,18 +479,25 @@ def scan(
     *,
     roots: Sequence[Path] | None = None,
     deadline: float | None = None,
+    full: bool = False,
 ) -> AgentScan:
-    """Read what is new in one agent's log files into the ledger; see the module docstring."""
+    """Read what is new in one agent's log files into the ledger; see the module docstring.
+
+    ``full`` reads every file from its start with a fresh parser state (``cost-mcp ingest
+    --full``), as m028 and m038 have each file read again: every event's key names its call, so
+    nothing counts twice."""
     started = time.perf_counter()
     stats = AgentScan(fmt.agent)
     folders = [p for p in (roots if roots is not None else fmt.roots(settings)) if p.is_dir() or p.is_file()]
     stats.roots = [str(p) for p in folders]
     if not folders:
-        return stats  # the agent is not used on this machine: nothing to say about it
+        return stats  # the agent is not used on this machine (ingest_all notes one that was)
     shared: dict[str, object] = {}
     if fmt.renamed_projects is not None:
         _rename_projects(conn, fmt, fmt.renamed_projects, folders, shared, stats.skipped)
     known = _known(conn, fmt.source)
+    # The saved states still tell which files are gone since; a full read resumes from none of them.
+    resume_from: Mapping[str, _Known] = {} if full else known
     writer = _Writer(conn, fmt, pricer, stats)
     suffixes = fmt.line_suffixes + fmt.document_suffixes + fmt.database_suffixes
     seen: set[str] = set()
@@ -507,10 +514,10 @@ def scan(
                 database = bool(fmt.database_suffixes) and path.endswith(fmt.database_suffixes)
                 stamp = _Stamp.of(path, st, database)
                 lines = not database and path.endswith(fmt.line_suffixes)
-                start = _start(known.get(path), path, stamp, stats, lines=lines)
+                start = _start(resume_from.get(path), path, stamp, stats, lines=lines)
                 held = start is None
                 if start is None:  # unchanged: read only when its parser holds calls it has settled
-                    start = _held(fmt, known.get(path), st) if lines else None
+                    start = _held(fmt, resume_from.get(path), st) if lines else None
                     if start is None:
                         continue
                 stats.files_read += 1
@@ -520,7 +527,7 @@ def scan(
                 skipped: Counter[str] = Counter()
                 if database:
                     assert fmt.read_database is not None
-                    ctx.state = _database_state(known.get(path), stamp)
+                    ctx.state = _database_state(resume_from.get(path), stamp)
                     stats.lines_read += 1
                     _take(fmt.read_database(path, ctx), writer, skipped)
                     offset = stamp.st_size
@@ -548,6 +555,21 @@ def scan(
     stats.seconds = time.perf_counter() - started
     _record_state(conn, fmt, stats)
     return stats
+
+
+def note_no_folders(conn: Conn, settings: Settings, absent: Sequence[AgentLog]) -> None:
+    """Record, of the agents none of whose folders exists, those read here before (a folder deleted
+    or moved) as having none: such a status went on saying its last read, then "not refreshed
+    since" in every answer. An agent never used here has nothing to say (it is not listed). Worded
+    as Claude Code's status says it (:func:`logfiles.no_folder`); one query for them all."""
+    if not absent:
+        return
+    read = read_sources(conn, [fmt.source for fmt in absent])
+    for fmt in absent:
+        if fmt.source in read:
+            folders = fmt.roots(settings)
+            detail = logfiles.no_folder(fmt.label, folders, "`cost-mcp doctor` lists the folders read")
+            record_scan(conn, fmt.source, error=None, detail=detail, wait=False)
 
 
 def _take(parsed: Parsed, writer: _Writer, skipped: Counter[str]) -> None:
