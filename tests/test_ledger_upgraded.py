@@ -8,7 +8,6 @@ from __future__ import annotations
 
 import contextlib
 import sys
-import time
 from collections.abc import Iterator
 from datetime import UTC, datetime
 from pathlib import Path
@@ -23,6 +22,7 @@ from cost_mcp.store import Ledger, connect
 from cost_mcp.store import team as team_store
 from cost_mcp.store.connection import Conn, write_transaction
 from tests.test_server import server_env
+from tests.web.test_push_from_a_newer_laptop import pushed_call
 
 FUTURE = "m999_from_a_newer_release"
 
@@ -86,16 +86,7 @@ def test_a_replica_left_on_the_old_release_asks_its_admin_to_upgrade_it(
     replica: tuple[TestClient, str], conn: Conn
 ) -> None:
     http, token = replica
-    row = {
-        "source": "claude_code",
-        "message_id": "msg_1",
-        "request_id": "req_1",
-        "ts_ms": int(time.time() * 1000),
-        "provider": "anthropic",
-        "model": "claude-sonnet-4-5",
-        "input_tokens": 1000,
-        "output_tokens": 900,
-    }
+    row = pushed_call()
     _upgrade_behind(conn)
     answer = http.post("/api/push", json={"rows": [row]}, headers={"Authorization": f"Bearer {token}"})
     assert answer.status_code == 503

@@ -32,22 +32,13 @@ from cost_mcp.sources import agents
 from cost_mcp.sources.agents import codex, scanner
 from cost_mcp.store import agent_files, reported, rollup
 from cost_mcp.store.connection import Conn, connect, write_transaction
+from tests.sources.test_agents import codex_usage
 from tests.sources.test_claude_code import assert_rollup_is_rebuilt_from_events
 from tests.store.test_migrations import _ledger_before
 
 M038 = "m038_codex_opencode_read_again"
 SERVER = "http://team.example"
 ANA = access.Caller("ana@example.com", "member", "ana-laptop")
-
-
-def _usage(inp: int, cached: int, out: int, reasoning: int) -> dict[str, int]:
-    return {
-        "input_tokens": inp,
-        "cached_input_tokens": cached,
-        "output_tokens": out,
-        "reasoning_output_tokens": reasoning,
-        "total_tokens": inp + out,
-    }
 
 
 def _count(total: dict[str, int], last: dict[str, int]) -> dict[str, object]:
@@ -62,7 +53,7 @@ def _meta(session: str, at: str, **more: str) -> dict[str, str]:
     return {"id": session, "timestamp": at, "cwd": "/w", "model_provider": "openai", **more}
 
 
-FIRST, SECOND = _usage(8000, 0, 300, 100), _usage(9000, 8000, 400, 0)
+FIRST, SECOND = codex_usage(8000, 0, 300, 100), codex_usage(9000, 8000, 400, 0)
 AFTER_SECOND = {k: FIRST[k] + SECOND[k] for k in FIRST}
 
 
@@ -80,7 +71,7 @@ def _fork(session: str, minute: int, forked: str = "forked_from_id") -> list[tup
     """``codex fork`` of p-1 at 12:<minute>: the parent's items written again, a millisecond apart
     (as in test_agents' fork test), then the user's next prompt and the fork's own call.
     ``forked``: the session_meta field naming the parent (another name: a field no reader knows)."""
-    own = _usage(10000, 9000, 500, 0)
+    own = codex_usage(10000, 9000, 500, 0)
     after_own = {k: AFTER_SECOND[k] + own[k] for k in own}
     at = f"2026-11-20T12:{minute:02}:00.400Z"
     return [

@@ -25,7 +25,7 @@ from pydantic import SecretStr
 from cost_mcp import push
 from cost_mcp.config import Settings
 from cost_mcp.store import connect, write_transaction
-from tests.test_server import server_env
+from tests.test_server import raw_initialize, server_env
 from tests.web.test_push_stops import TOKEN, _silent_server
 from tests.web.test_team import (
     ADMIN_AND_ANA,
@@ -39,6 +39,7 @@ from tests.web.test_team import (
     _spend_by_member,
     _start,
     _stop,
+    old_server_env,
 )
 
 BEFORE_BEATS = "34562496de365b3ce297d59a4eb7ff13cdd23022"
@@ -218,21 +219,7 @@ def test_a_laptop_stops_beating_a_server_from_before_beats(
 ) -> None:
     """A server from before beats refuses the field (400): the laptop's pushes go on, it stops
     beating that server, and the server is as it was (no history row per beat)."""
-    root = Path(__file__).resolve().parents[2]
-    old = home / "old-cost-mcp"
-    old.mkdir()
-    archive = subprocess.run(
-        ["git", "-C", str(root), "archive", BEFORE_BEATS, "src"], capture_output=True, check=False
-    )
-    if archive.returncode != 0:
-        pytest.skip(f"no git history to run the old server from: {archive.stderr.decode()[:200]}")
-    subprocess.run(["tar", "-x", "-C", str(old)], input=archive.stdout, check=True)
-    # A SQLite file of its own on either engine: the home fixture's database is of this version.
-    server_db = home / "old-server" / "cost.db"
-    server_db.parent.mkdir()
-    old_env = _env(
-        home, server_db, PYTHONPATH=os.pathsep.join([str(old / "src"), os.environ.get("PYTHONPATH", "")])
-    )
+    server_db, old_env = old_server_env(home, BEFORE_BEATS)
     made = _cli(old_env, "token", "create", "ana", "--member", "ana@example.com")
     assert made.returncode == 0, made.stderr
     port = _free_port()
@@ -275,17 +262,7 @@ def test_a_laptops_server_exits_at_once_while_its_beat_hangs(home: Path) -> None
         )
         try:
             assert proc.stdin is not None and proc.stdout is not None
-            hello = {
-                "jsonrpc": "2.0",
-                "id": 1,
-                "method": "initialize",
-                "params": {
-                    "protocolVersion": "2025-06-18",
-                    "capabilities": {},
-                    "clientInfo": {"name": "raw", "version": "0"},
-                },
-            }
-            proc.stdin.write(json.dumps(hello) + "\n")
+            proc.stdin.write(json.dumps(raw_initialize()) + "\n")
             proc.stdin.flush()
             assert json.loads(proc.stdout.readline())["id"] == 1
             # No logs: nothing to push, so the one request is the beat, taken and never answered.

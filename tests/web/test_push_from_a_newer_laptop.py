@@ -43,7 +43,20 @@ def test_a_field_of_a_newer_release_is_refused_naming_the_server_as_the_one_to_u
     team_server: tuple[TestClient, str, Ledger], body: dict[str, list[object]], field: str
 ) -> None:
     http, token, ledger = team_server
-    call = {
+    call = pushed_call()
+    rows = [{**call, **extra} for extra in body["rows"]]  # type: ignore[dict-item]
+    answer = http.post("/api/push", json={**body, "rows": rows}, headers={"Authorization": f"Bearer {token}"})
+    assert answer.status_code == 400
+    said = answer.json()["error"]
+    assert f"unknown field `{field}`" in said, said
+    assert "a newer cost-mcp than this team server" in said and "upgrade cost-mcp on the server" in said
+    with ledger.use() as conn:
+        assert conn.execute("SELECT count(*) FROM usage_events").fetchone()[0] == 0
+
+
+def pushed_call() -> dict[str, object]:
+    """One Claude Code call as a laptop pushes it (the wire row's fields), made a moment ago."""
+    return {
         "source": "claude_code",
         "message_id": "msg_1",
         "request_id": "req_1",
@@ -53,11 +66,3 @@ def test_a_field_of_a_newer_release_is_refused_naming_the_server_as_the_one_to_u
         "input_tokens": 1000,
         "output_tokens": 900,
     }
-    rows = [{**call, **extra} for extra in body["rows"]]  # type: ignore[dict-item]
-    answer = http.post("/api/push", json={**body, "rows": rows}, headers={"Authorization": f"Bearer {token}"})
-    assert answer.status_code == 400
-    said = answer.json()["error"]
-    assert f"unknown field `{field}`" in said, said
-    assert "a newer cost-mcp than this team server" in said and "upgrade cost-mcp on the server" in said
-    with ledger.use() as conn:
-        assert conn.execute("SELECT count(*) FROM usage_events").fetchone()[0] == 0

@@ -1571,6 +1571,28 @@ def test_the_local_servers_own_push_carries_a_forget(team: Team, home: Path) -> 
     _assert_rollup_exact(team.server_db)
 
 
+def old_server_env(home: Path, commit: str) -> tuple[Path, dict[str, str]]:
+    """The ledger and environment of a team server run from ``commit``'s source (``git archive``
+    into ``home``), for a test of a laptop against a server of an older release; skips where the
+    checkout has no git history. The server keeps a SQLite file of its own on either engine: the
+    home fixture's database is of this version."""
+    root = Path(__file__).resolve().parents[2]
+    old = home / "old-cost-mcp"
+    old.mkdir()
+    archive = subprocess.run(
+        ["git", "-C", str(root), "archive", commit, "src"], capture_output=True, check=False
+    )
+    if archive.returncode != 0:
+        pytest.skip(f"no git history to run the old server from: {archive.stderr.decode()[:200]}")
+    subprocess.run(["tar", "-x", "-C", str(old)], input=archive.stdout, check=True)
+    server_db = home / "old-server" / "cost.db"
+    server_db.parent.mkdir()
+    env = _env(
+        home, server_db, PYTHONPATH=os.pathsep.join([str(old / "src"), os.environ.get("PYTHONPATH", "")])
+    )
+    return server_db, env
+
+
 BEFORE_FORGETS_TRAVELLED = "4435e5b"
 """The last commit whose team server did not take a laptop's forgets (and refused the field)."""
 
@@ -1579,21 +1601,7 @@ def test_a_server_from_before_forgets_still_takes_a_new_laptops_push(home: Path)
     """A laptop with a forget to send pushes to a team server of the version before forgets
     travelled (its own code, run in its own process): its rows arrive as before, a warning says the
     forget did not, and it stays pending; once the server is updated, the next push carries it."""
-    root = Path(__file__).resolve().parents[2]
-    old = home / "old-cost-mcp"
-    old.mkdir()
-    archive = subprocess.run(
-        ["git", "-C", str(root), "archive", BEFORE_FORGETS_TRAVELLED, "src"], capture_output=True, check=False
-    )
-    if archive.returncode != 0:
-        pytest.skip(f"no git history to run the old server from: {archive.stderr.decode()[:200]}")
-    subprocess.run(["tar", "-x", "-C", str(old)], input=archive.stdout, check=True)
-    # A SQLite file of its own on either engine: the home fixture's database is of this version.
-    server_db = home / "old-server" / "cost.db"
-    server_db.parent.mkdir()
-    old_env = _env(
-        home, server_db, PYTHONPATH=os.pathsep.join([str(old / "src"), os.environ.get("PYTHONPATH", "")])
-    )
+    server_db, old_env = old_server_env(home, BEFORE_FORGETS_TRAVELLED)
     made = _cli(old_env, "token", "create", "ana", "--member", "ana@example.com")
     assert made.returncode == 0, made.stderr
     token = made.stdout.strip()
