@@ -32,39 +32,39 @@ def fast(argv: Sequence[str]) -> int | None:
         if len(argv) == 3:
             try:
                 fields_from(argv[2])
-            except ValueError as exc:  # a bad argument (exit 2, as README says), named where it shows
-                sys.stderr.write(f"cost-mcp statusline: {exc}\n")
-                sys.stdout.write(f"cost-mcp: {exc}\n")
-                return 2
+            except ValueError as exc:  # a bad argument, named where it shows
+                return statusline_failed(exc, f"cost-mcp: {exc}")
         try:
             line = run_statusline(sys.stdin.read(), fields=argv[2] if len(argv) == 3 else None)
         except Exception as exc:  # the status line shows a short hint; the detail goes to stderr
-            code, said = _statusline_failure(exc)
-            sys.stderr.write(f"cost-mcp statusline: {said}\n")
-            sys.stdout.write("cost-mcp: error (run `cost-mcp doctor`)\n")
-            return code
+            return statusline_failed(exc)
         sys.stdout.write(line + "\n")
         return 0
     return None
 
 
-def _statusline_failure(exc: Exception) -> tuple[int, str]:
-    """The exit code and stderr detail of a status line that failed with ``exc``, as the full CLI
-    gives them (README's exit codes): 2 for a ledger that cannot be used, a bad setting or bad
-    input, each explained; 1 for anything else (a bug). This path exited 1 for all of them, where
-    ``cost-mcp statusline`` through the full CLI exited 2 for the same ledger."""
+STATUSLINE_FAILED = "cost-mcp: error (run `cost-mcp doctor`)"
+"""The status line's own line when it cannot say what was spent: doctor says why."""
+
+
+def statusline_failed(exc: Exception, shown: str = STATUSLINE_FAILED) -> int:
+    """Show ``shown`` as the status line and ``exc`` explained on stderr; the exit code, 0.
+
+    A status line that fails exits 0 (README's one exception to its exit codes): Claude Code blanks
+    the whole status row when the command exits otherwise (anthropics/claude-code#76380, #95759),
+    so a status line that exited 2 with its hint showed nothing, and a user never learnt to run
+    doctor. The same for the fast path and the full CLI's ``statusline``."""
     import sqlite3
 
-    from cost_mcp.errors import CostMcpError
-
-    if isinstance(exc, CostMcpError | ValueError):  # ValueError: a bad COST_MCP_STATUSLINE_FIELDS
-        return 2, str(exc)
+    said = str(exc)
     if isinstance(exc, sqlite3.Error):
         from cost_mcp.core_settings import load_core_settings
         from cost_mcp.store.connection import explain
 
-        return 2, explain(load_core_settings().db, exc)
-    return 1, str(exc)
+        said = explain(load_core_settings().db, exc)
+    sys.stderr.write(f"cost-mcp statusline: {said}\n")
+    sys.stdout.write(shown + "\n")
+    return 0
 
 
 def _cold_ingest(args: Sequence[str]) -> None:

@@ -452,12 +452,18 @@ def statusline(fields: str | None, install: bool, uninstall: bool, project: bool
             uninstall=uninstall,
             install=install,
         )
-    from cost_mcp.statusline import run
+    from cost_mcp.launcher import statusline_failed
+    from cost_mcp.statusline import fields_from, run
 
     try:
+        if fields is not None:
+            fields_from(fields)
+    except ValueError as exc:  # a bad argument, named where it shows
+        return statusline_failed(exc, f"cost-mcp: {exc}")
+    try:
         line = run(sys.stdin.read(), fields=fields)
-    except ValueError as exc:
-        raise InvalidInputError(str(exc)) from None
+    except Exception as exc:  # as the fast path: Claude Code shows nothing of a failed exit
+        return statusline_failed(exc)
     print(line)
     return EXIT_OK
 
