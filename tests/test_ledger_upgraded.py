@@ -116,4 +116,6 @@ async def test_a_server_of_an_older_release_than_its_ledger_starts_and_answers_w
             f"the ledger was written by a newer cost-mcp (unknown migrations: {FUTURE}); upgrade cost-mcp"
             in said
         )
+        # Upgrading the package does not change this running process: it must be restarted too.
+        assert "then restart any cost-mcp server still running the old one" in said
     assert _calls(conn) == 0

@@ -94,7 +94,8 @@ def _migrate(conn: Conn) -> list[str]:
     if unknown:
         raise LedgerNewerError(
             f"the ledger was written by a newer cost-mcp (unknown migrations: {', '.join(unknown)}); "
-            "upgrade cost-mcp or point COST_MCP_DB elsewhere."
+            "upgrade cost-mcp, then restart any cost-mcp server still running the old one (in Claude "
+            "Code: /mcp, select cost-mcp, Reconnect), or point COST_MCP_DB elsewhere."
         )
     ran: list[str] = []
     for name, fn in MIGRATIONS:
