@@ -49,7 +49,7 @@ def _lines(lines: list[tuple[str, str, Any]]) -> str:
     return "".join(json.dumps({"timestamp": ts, "type": t, "payload": p}) + "\n" for ts, t, p in lines)
 
 
-def _meta(session: str, at: str, **more: str) -> dict[str, str]:
+def _meta(session: str, at: str, **more: object) -> dict[str, object]:
     return {"id": session, "timestamp": at, "cwd": "/w", "model_provider": "openai", **more}
 
 
@@ -86,6 +86,22 @@ def _fork(session: str, minute: int, forked: str = "forked_from_id") -> list[tup
     ]
 
 
+SPAWNED = {"subagent": {"thread_spawn": {"parent_thread_id": "p-1", "depth": 1}}}
+"""``session_meta.source`` of a sub-agent spawned with its parent's context (test_agents' fixture)."""
+
+
+def _sub_agent(session: str, minute: int) -> list[tuple[str, str, Any]]:
+    """A sub-agent of p-1 spawned at 12:<minute>: its parent's history written again across a second's
+    edge (a reader before 32981bb dropped only the replay's first second), then its own call."""
+    lines = _fork(session, minute)
+    at = f"2026-11-20T12:{minute:02}:00.997Z"
+    lines[0] = (at, "session_meta", _meta(session, at, source=SPAWNED))
+    stamps = ("00.998", "00.999", "00.999", "01.000", "01.001")
+    for i, stamp in enumerate(stamps, start=1):
+        lines[i] = (f"2026-11-20T12:{minute:02}:{stamp}Z", *lines[i][1:])
+    return lines
+
+
 def _sessions(home: Path) -> Path:
     folder = home / "codex" / "sessions" / "2026" / "11" / "20"
     folder.mkdir(parents=True, exist_ok=True)
@@ -100,7 +116,9 @@ def _read_as_before_the_fix(conn: Conn, settings: Settings, home: Path, name: st
     state (read to its end) is the one this reader saved."""
     scratch = home / "scratch-codex" / name
     scratch.parent.mkdir(parents=True, exist_ok=True)
-    scratch.write_text(lines.replace('"forked_from_id"', '"forked_from_xx"'))
+    scratch.write_text(
+        lines.replace('"forked_from_id"', '"forked_from_xx"').replace('"thread_spawn"', '"thread_spawx"')
+    )
     scanner.scan(conn, codex.LOG, settings, Pricer(), roots=[scratch.parent])
     with write_transaction(conn):
         agent_files.forget_files(conn, [str(scratch)], [])
@@ -208,6 +226,33 @@ def _removal_notes(conn: Conn, settings: Settings) -> list[str]:
     day = date(2026, 11, 20)
     answer = get_spend(conn, settings, days_period(day, day, tz=settings.tz), ["agent"], take_alerts=False)
     return [w for w in answer.warnings if "counted twice" in w]
+
+
+def test_a_ledger_that_counted_a_codex_sub_agents_copy_is_mended(
+    settings: Settings, home: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A sub-agent's replay of its parent's history is mended as a fork's is: its copies go, its own
+    call and the parent's stay, nano-USD for nano-USD what a new ledger reads from the same files."""
+    folder = _sessions(home)
+    (folder / "rollout-2026-11-20T12-00-00-p-1.jsonl").write_text(_lines(_parent()))
+    name = "rollout-2026-11-20T12-30-00-s-1.jsonl"
+    spawned = _lines(_sub_agent("s-1", 30))
+    (folder / name).write_text(spawned)
+    with _ledger_before(settings, monkeypatch, M038) as old:
+        scanner.scan(old, codex.LOG, settings, Pricer())
+        _read_as_before_the_fix(old, settings, home, name, spawned)
+        before = _calls(old, codex.SOURCE)
+    fresh = _fresh(settings, tmp_path, codex.LOG)
+    assert [r[2] for r in fresh] == ["p-1", "p-1", "s-1"]
+    copies = [r for r in before if r not in fresh]
+    assert [r[2] for r in copies] == ["s-1", "s-1"]
+
+    [scan] = [s for s in _ingest(settings.db, settings) if s.agent == codex.AGENT]
+
+    with closing(connect(settings.db)) as conn:
+        assert _calls(conn, codex.SOURCE) == fresh
+        assert (scan.copies_removed, scan.copies_removed_nanos) == (2, sum(int(r[6]) for r in copies))
+        assert_rollup_is_rebuilt_from_events(conn)
 
 
 def test_opencodes_cost_that_counted_reasoning_twice_is_replaced_on_upgrade(
