@@ -712,6 +712,45 @@ async def test_get_spend_by_agent_gives_each_agents_exact_total(home: Path, clie
 
 
 @pytest.mark.anyio
+async def test_a_log_call_under_a_provider_that_does_not_price_its_model_is_priced_as_the_warning_says(
+    home: Path, client: Client, settings: Settings
+) -> None:
+    """Codex through a proxy of its own (``model_provider: "my-proxy"``) logs gpt-5 calls no price is
+    known for under that provider. The warning told only a reported call's fix (forget it, report it
+    again), which a call read from a log cannot take; it now also names the price override file,
+    and a price there with no provider prices the logged call from the next answer on."""
+    folder = home / "codex" / "sessions" / "2026" / "11" / "20"
+    folder.mkdir(parents=True)
+    meta = {"id": "px-1", "timestamp": "2026-11-20T09:00:00.000Z", "cwd": "/w", "model_provider": "my-proxy"}
+    usage = codex_usage(4000, 0, 500, 0)
+    lines = [
+        ("2026-11-20T09:00:00.000Z", "session_meta", meta),
+        ("2026-11-20T09:00:01.000Z", "turn_context", {"model": "gpt-5"}),
+        ("2026-11-20T09:00:09.000Z", "event_msg", _token_count_of(usage)),
+    ]
+    (folder / "rollout-2026-11-20T09-00-00-px-1.jsonl").write_text(_codex_lines(lines))
+    period = {"start": "2026-11-20", "end": "2026-11-20"}
+
+    first = await client.call_tool("get_spend", period)
+    assert first.structured_content is not None
+    [said] = [w for w in first.structured_content["warnings"] if w.startswith("gpt-5: 1 call(s)")]
+    assert "it is priced under provider 'openai'" in said
+    fix = "read from an agent's logs (which name the provider themselves), add the model's price to the"
+    assert f"{fix} price override file ({settings.prices_file})" in said
+
+    settings.prices_file.parent.mkdir(parents=True, exist_ok=True)
+    settings.prices_file.write_text('[[price]]\nmodel = "gpt-5"\ninput_mtok = "2"\noutput_mtok = "10"\n')
+    priced = await client.call_tool("get_spend", period)
+    assert priced.structured_content is not None
+    assert Decimal(str(priced.structured_content["total_usd"])) == Decimal("0.013")  # 4000 x $2 + 500 x $10
+    assert not any(w.startswith("gpt-5:") for w in priced.structured_content["warnings"])
+
+
+def _token_count_of(usage: dict[str, int]) -> dict[str, object]:
+    return {"type": "token_count", "info": {"total_token_usage": usage, "last_token_usage": usage}}
+
+
+@pytest.mark.anyio
 async def test_get_spend_by_session_of_another_agent_alone_lists_its_sessions_as_recorded(
     home: Path, client: Client
 ) -> None:

@@ -83,13 +83,16 @@ def unpriced_warning(
         )
     right = elsewhere[0]
     # `cost-mcp reprice` prices a call under the provider it was stored with, so only a new report
-    # moves it: forget the reported call, then report it again.
+    # moves a reported call: forget it, then report it again. A call read from an agent's log (or
+    # telemetry) keeps the provider its log names and cannot be reported again: a price for the model
+    # in the override file, which may leave the provider out, is what prices it.
     return (
         f"{said}it is priced under provider {right!r}, not the one they were recorded under. If "
-        f"{right!r} served them, report them with provider={right!r}: `cost-mcp reported list` shows the "
-        "ids of calls reported with record_usage and `cost-mcp reported forget ID` removes the wrong "
-        "ones, to report again (`cost-mcp reprice` keeps a call's provider). If their provider did "
-        f"serve them, add its price for the model to the price override file ({prices_file})"
+        f"{right!r} served calls you reported with record_usage, report them with provider={right!r}: "
+        "`cost-mcp reported list` shows their ids and `cost-mcp reported forget ID` removes the wrong "
+        "ones, to report again (`cost-mcp reprice` keeps a call's provider). For calls their provider "
+        "did serve, or read from an agent's logs (which name the provider themselves), add the model's "
+        f"price to the price override file ({prices_file})"
     )
 
 
