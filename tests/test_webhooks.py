@@ -423,6 +423,7 @@ def test_cli_a_budget_set_past_every_threshold_sends_one_alert_naming_those_it_c
     assert (payload["threshold"], payload["covers"], _dollars(payload)) == ("1.0", ["0.5", "0.8"], Decimal(3))
     assert "passed 100% of $2.00 per day" in payload["message"]
     assert "covers 50% and 80% too" in payload["message"]
+    assert payload["text"] == f"cost-mcp: {payload['message']}"
     [line] = _alerts(report.stdout, report.stderr)
     assert "passed 100%" in line and "covers 50% and 80% too" in line
     status = cli("budget", "status", "--json")
@@ -430,6 +431,25 @@ def test_cli_a_budget_set_past_every_threshold_sends_one_alert_naming_those_it_c
     assert budget["fired_thresholds"] == ["0.5", "0.8", "1.0"] and status.stdout.count("passed") == 0
     again = cli("report")
     assert _alerts(again.stdout, again.stderr) == [] and len(Receiver.received) == 1
+
+
+@pytest.mark.parametrize(
+    ("url", "field"),
+    [
+        ("https://hooks.slack.com/services/T0/B0/XXXX", "text"),
+        ("https://discord.com/api/webhooks/1/abc", "content"),
+        ("https://DISCORDAPP.com/api/webhooks/1/abc", "content"),
+        ("https://chat.googleapis.com/v1/spaces/A/messages?key=k&token=t", "text"),
+    ],
+)
+def test_a_chat_services_webhook_gets_the_alerts_message_in_the_one_field_it_posts(
+    url: str, field: str
+) -> None:
+    """Slack answers 400 ``no_text`` to the alert's JSON (it has no ``text``), Discord refuses a
+    message without ``content``, Google Chat a field it does not know: README's own example, a Slack
+    URL, never got an alert. Each now gets the message alone, in its field."""
+    payload = {"budget": "d", "spent_usd": "3.00", "message": "budget 'd' passed 100% of $2.00 per day"}
+    assert notify.webhook_body(url, payload) == {field: "cost-mcp: budget 'd' passed 100% of $2.00 per day"}
 
 
 def test_cli_editing_a_budget_alerts_once_per_evaluation_for_the_thresholds_it_crosses(

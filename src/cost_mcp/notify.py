@@ -190,6 +190,30 @@ class _HideWebhookUrls(logging.Filter):
 logging.getLogger("httpx2").addFilter(_HideWebhookUrls())
 
 
+CHAT_FIELDS = {
+    "hooks.slack.com": "text",
+    "discord.com": "content",
+    "discordapp.com": "content",
+    "chat.googleapis.com": "text",
+}
+"""Chat services whose incoming webhooks post a message and nothing else, by host, with the field
+the message goes in. Slack answers 400 ``no_text`` to a body without ``text``, Discord refuses an
+empty message without ``content``, and Google Chat refuses a field it does not know: each gets the
+alert's message alone."""
+
+
+def webhook_body(url: str, payload: Mapping[str, object]) -> dict[str, object]:
+    """What one alert's POST to ``url`` carries: for a chat service of :data:`CHAT_FIELDS`, the
+    alert's message in its field; for any other receiver, the alert's JSON with the message also as
+    ``text`` (which Mattermost's and Rocket.Chat's incoming webhooks post, the rest ignore)."""
+    message = f"cost-mcp: {payload.get('message', '')}"
+    host = (urlsplit(url).hostname or "").lower()
+    field = CHAT_FIELDS.get(host)
+    if field is not None:
+        return {field: message}
+    return {**payload, "text": message}
+
+
 def post_json(url: str, payload: Mapping[str, object]) -> str | None:
     """POST one alert; None when the receiver answered 2xx, else a secret-free reason."""
     # Here, not at the top: budgets import this module for every spend answer (a warm `cost-mcp
@@ -206,7 +230,7 @@ def post_json(url: str, payload: Mapping[str, object]) -> str | None:
     try:
         response = httpx2.post(
             url,
-            json=dict(payload),
+            json=webhook_body(url, payload),
             timeout=TIMEOUT_SECONDS,
             headers={"user-agent": f"cost-mcp/{__version__}"},
             follow_redirects=False,  # a redirect could point anywhere, metadata included
