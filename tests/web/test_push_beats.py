@@ -105,7 +105,8 @@ def test_an_idle_laptop_that_beats_is_not_named_but_one_gone_silent_is(home: Pat
             f"bob@example.com's laptop (token bob) has not been heard from since "
             f"{three_days_ago:%Y-%m-%d %H:%M} UTC (3 days ago): it is off, or cost-mcp on it is not "
             "running or cannot reach this server (running, it says so every few minutes, even with "
-            "nothing to send); anything it used since then is not in this total until it pushes"
+            "nothing to send; with no Claude Code open, only when `cost-mcp push` runs: scheduled, e.g. "
+            "by cron with --quiet); anything it used since then is not in this total until it pushes"
         )
         answer = _spend_by_member(team.base, team.tokens["admin"])
         assert not answer.is_error, answer.content
@@ -211,6 +212,29 @@ def test_a_hand_push_with_nothing_new_beats_and_is_no_push_in_the_history(home: 
         last_ms, heard_ms = sender()
         assert last_ms == pushed_ms and heard_ms is not None and heard_ms >= pushed_ms
         wrong = _cli({**env, "COST_MCP_TEAM_TOKEN": "cmt_not-a-token"}, "push", "--server", team.base)
+        assert wrong.returncode != 0 and "401" in wrong.stderr, wrong.stderr
+
+
+def test_a_scheduled_quiet_push_says_nothing_unless_something_is_wrong(home: Path) -> None:
+    """A laptop where no Claude Code stays open (Codex alone) pushes only when `cost-mcp push` runs,
+    so its user schedules it; cron mails whatever a run prints, and every run printed a line.
+    `push --quiet` pushes and beats as before and prints nothing; a refused token still says why."""
+    ana = "ana@example.com"
+    with _served(home, ADMIN_AND_ANA) as team:
+        laptop = _laptop(home, "ana", ana, [("msg_q", "req_q", 100, 10)])
+        env = laptop.env(home, COST_MCP_TEAM_TOKEN=team.tokens["ana"])
+        for _ in range(2):  # the call, then a beat
+            quiet = _cli(env, "push", "--server", team.base, "--quiet")
+            assert (quiet.returncode, quiet.stdout, quiet.stderr) == (0, "", "")
+        with closing(connect(team.server_db)) as conn:
+            assert conn.execute(
+                "SELECT COUNT(*) FROM usage_events WHERE message_id = 'msg_q'"
+            ).fetchone() == (1,)
+            heard = conn.execute("SELECT heard_ms FROM push_senders WHERE token_name = 'ana'").fetchone()
+            assert heard is not None and heard[0] is not None
+        wrong = _cli(
+            {**env, "COST_MCP_TEAM_TOKEN": "cmt_not-a-token"}, "push", "--server", team.base, "--quiet"
+        )
         assert wrong.returncode != 0 and "401" in wrong.stderr, wrong.stderr
 
 

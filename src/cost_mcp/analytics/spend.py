@@ -1161,7 +1161,8 @@ def quiet_laptop_warnings(
             warnings.append(
                 f"{who} has not been heard from {since}: it is off, or cost-mcp on it is not running "
                 "or cannot reach this server (running, it says so every few minutes, even with nothing "
-                "to send); anything it used since then is not in this total until it pushes"
+                "to send; with no Claude Code open, only when `cost-mcp push` runs: scheduled, e.g. by "
+                "cron with --quiet); anything it used since then is not in this total until it pushes"
             )
     return warnings
 

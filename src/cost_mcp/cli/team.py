@@ -339,7 +339,12 @@ def team_unforget_pushes(member: str, dry_run: bool, **options: Any) -> int:
     help="send every row again, not only those added since the server's last acknowledgement "
     "(after the team server's ledger was restored from a backup)",
 )
-def push(server: str | None, bearer: str | None, full: bool) -> int:
+@click.option(
+    "--quiet",
+    is_flag=True,
+    help="say nothing when all went well, only warnings and errors (for cron: it mails any output)",
+)
+def push(server: str | None, bearer: str | None, full: bool, quiet: bool) -> int:
     """Send the team server the usage it lacks (reads new log lines first)."""
     import functools
 
@@ -348,7 +353,8 @@ def push(server: str | None, bearer: str | None, full: bool) -> int:
     def waiting(words: str) -> None:
         # A server that took the batch and stays silent: said, rather than the terminal standing
         # still for the whole read timeout (a working server may take that long behind its lock).
-        print(f"note: {words}", file=sys.stderr, flush=True)
+        if not quiet:
+            print(f"note: {words}", file=sys.stderr, flush=True)
 
     # Without the read, a first push (or one from cron) sent nothing of the usage logged since
     # the last question: only what some earlier answer had happened to read.
@@ -368,7 +374,9 @@ def push(server: str | None, bearer: str | None, full: bool) -> int:
     if stats.forgets:
         refused += f", {stats.forgets:,} forget(s) sent ({stats.removed:,} call(s) removed"
         refused += f", {stats.lifted:,} unforgotten)" if stats.lifted else ")"
-    if stats.beat:
+    if quiet:
+        pass  # cron mails whatever a run prints: only the warnings below, and errors, are news
+    elif stats.beat:
         print(
             "pushed 0 usage rows: nothing new, so the team server was told this laptop is running and "
             f"idle (not a push in its history); {stats.pending:,} left",
