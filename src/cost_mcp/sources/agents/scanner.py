@@ -65,9 +65,6 @@ MAX_DOCUMENT_BYTES = 256 * 1024 * 1024
 SKIPPING_KEY = "_skipping"
 """Kept in a file's saved parser state while its offset is inside an over-long line already counted."""
 BATCH_EVENTS = 20_000
-COPIES_REMOVED = "an earlier version counted twice"
-"""The words of a scan's status (its ``detail``) that say it removed copies (:attr:`AgentLog.copied`):
-answers repeat that part while it is the agent's latest scan's, so it is said once."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -672,7 +669,7 @@ def _record_state(conn: Conn, fmt: AgentLog, stats: AgentScan) -> None:
         # Said once: the next scan finds none. An earlier cost-mcp counted them a second time.
         usd = format_usd(from_nanos(stats.copies_removed_nanos))
         detail += (
-            f"; removed {stats.copies_removed:,} call(s) ({usd}) {COPIES_REMOVED}: "
+            f"; removed {stats.copies_removed:,} call(s) ({usd}) {logfiles.COPIES_REMOVED}: "
             "copies of other sessions' calls (a fork's)"
         )
     if not stats.complete:
