@@ -24,6 +24,7 @@ from cost_mcp.models import SpendResult
 from cost_mcp.money import to_nanos
 from cost_mcp.pricing import Pricer, Tokens
 from cost_mcp.store import connect
+from cost_mcp.store.connection import Conn
 
 pytestmark = pytest.mark.anyio
 
@@ -252,21 +253,46 @@ def _changed(page: dict[str, Any]) -> str:
     return next((w for w in page["warnings"] if w.startswith("rows changed since the page")), "")
 
 
+def _anthropic_call(
+    conn: Conn,
+    settings: Settings,
+    tokens: Tokens,
+    when: datetime,
+    *,
+    session: str,
+    request_id: str,
+    agent: str = "a",
+    model: str = "claude-sonnet-4-5",
+) -> None:
+    """One Anthropic call an agent reported (record_usage), in the caller's transaction."""
+    record_usage(
+        conn,
+        settings,
+        Pricer(),
+        provider="anthropic",
+        model=model,
+        tokens=tokens,
+        agent=agent,
+        session=session,
+        request_id=request_id,
+        timestamp=when,
+    )
+
+
 def _record(settings: Settings, session: str, cost_tokens: int, n: int) -> None:
     conn = connect(settings.db)
     try:
         with conn:
-            record_usage(
+            when = datetime.now(UTC).replace(day=1, hour=13)
+            tokens = Tokens(input=cost_tokens, output=1)
+            _anthropic_call(
                 conn,
                 settings,
-                Pricer(),
-                provider="anthropic",
-                model="claude-sonnet-4-5",
-                tokens=Tokens(input=cost_tokens, output=1),
-                agent="agent-0",
+                tokens,
+                when,
                 session=session,
                 request_id=f"late-{session}-{n}",
-                timestamp=datetime.now(UTC).replace(day=1, hour=13),
+                agent="agent-0",
             )
     finally:
         conn.close()
@@ -405,18 +431,9 @@ def test_attribution_is_paged_with_the_rows_and_keeps_its_sum(settings: Settings
     try:
         with conn:
             for i in range(30):
-                record_usage(
-                    conn,
-                    settings,
-                    Pricer(),
-                    provider="anthropic",
-                    model="claude-sonnet-4-5",
-                    tokens=Tokens(input=1_000 * (i + 1), output=100),
-                    agent="a",
-                    session=f"s{i:02d}",
-                    request_id=f"r{i}",
-                    timestamp=day + timedelta(hours=9, minutes=i),
-                )
+                when = day + timedelta(hours=9, minutes=i)
+                tokens = Tokens(input=1_000 * (i + 1), output=100)
+                _anthropic_call(conn, settings, tokens, when, session=f"s{i:02d}", request_id=f"r{i}")
         bucket = Bucket(day_ms, day_ms + DAY_MS, cost_nanos=5_000_000_000, model="claude-sonnet-4-5")
         with write_transaction(conn):
             replace_range(conn, "anthropic", "cost", day_ms, day_ms + DAY_MS, [bucket])
@@ -461,17 +478,11 @@ def test_every_session_row_from_sql_is_what_grouping_the_slices_gives(settings: 
     try:
         with conn:
             for i in range(40):
-                record_usage(
-                    conn,
-                    settings,
-                    Pricer(),
-                    provider="anthropic",
-                    model="claude-sonnet-4-5" if i % 2 else "claude-haiku-4-5",
-                    tokens=Tokens(input=1_000 * (1 + i % 7), output=100),  # every 7th session ties
-                    agent="a",
-                    session=f"s{i:02d}",
-                    request_id=f"r{i}",
-                    timestamp=first + timedelta(days=i % 4, hours=9, minutes=i),
+                when = first + timedelta(days=i % 4, hours=9, minutes=i)
+                tokens = Tokens(input=1_000 * (1 + i % 7), output=100)  # every 7th session ties
+                model = "claude-sonnet-4-5" if i % 2 else "claude-haiku-4-5"
+                _anthropic_call(
+                    conn, settings, tokens, when, session=f"s{i:02d}", request_id=f"r{i}", model=model
                 )
         day_ms = int(first.timestamp()) * 1000 + DAY_MS  # the second day is billed
         with write_transaction(conn):

@@ -6,6 +6,7 @@ import os
 import re
 import subprocess
 import sys
+from collections.abc import Mapping
 from pathlib import Path
 from zoneinfo import ZoneInfo
 
@@ -138,6 +139,19 @@ def raw_initialize() -> dict[str, object]:
     }
 
 
+def stdio_server(env: Mapping[str, str]) -> subprocess.Popen[str]:
+    """`cost-mcp serve` started with ``env``, its stdin, stdout and stderr pipes of text for a raw
+    JSON-RPC client (the caller closes them)."""
+    return subprocess.Popen(
+        [sys.executable, "-m", "cost_mcp", "serve"],
+        stdin=subprocess.PIPE,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+        env=dict(env),
+    )
+
+
 def server_env(home: Path) -> dict[str, str]:
     """The environment a stdio server subprocess gets: the test's ledger and folders, nothing else."""
     keep = (
@@ -202,14 +216,7 @@ def test_server_writes_nothing_but_mcp_messages_to_stdout(home: Path) -> None:
             },
         },
     ]
-    proc = subprocess.Popen(
-        [sys.executable, "-m", "cost_mcp", "serve"],
-        stdin=subprocess.PIPE,
-        stdout=subprocess.PIPE,
-        stderr=subprocess.PIPE,
-        text=True,
-        env={**os.environ, **server_env(home)},
-    )
+    proc = stdio_server({**os.environ, **server_env(home)})
     assert proc.stdin is not None and proc.stdout is not None
     proc.stdin.write("".join(json.dumps(r) + "\n" for r in requests))
     proc.stdin.flush()

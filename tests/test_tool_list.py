@@ -252,7 +252,7 @@ Example: show_dashboard(period="last_30_days", providers=["anthropic"])\
                                 "this_year",
                             ],
                             "type": "string",
-                            "description": "Whole calendar periods; default this_month; omit with start/end.",
+                            "description": "Whole calendar periods; omit with start/end.",
                         },
                         "start": {
                             "maxLength": 10,
@@ -472,12 +472,12 @@ Example: usage_blocks(days=1, token_limit="max")\
                             "maximum": 500,
                             "minimum": 1,
                             "type": "integer",
-                            "description": "How many to return, newest first (default 25, at most 500).",
+                            "description": "How many to return, newest first (default 25).",
                         },
                         "cursor": {
                             "maxLength": 100,
                             "type": "string",
-                            "description": "next_cursor from the previous result, for the next rows (same other arguments).",
+                            "description": "A previous result's next_cursor, with the same other arguments.",
                         },
                     },
                     "additionalProperties": False,
@@ -519,7 +519,7 @@ Example: get_spend(period="last_30_days", group_by=["session"], limit=50)\
                                 "this_year",
                             ],
                             "type": "string",
-                            "description": "Whole calendar periods; default this_month; omit with start/end.",
+                            "description": "Whole calendar periods; omit with start/end.",
                         },
                         "start": {
                             "maxLength": 10,
@@ -570,12 +570,12 @@ Example: get_spend(period="last_30_days", group_by=["session"], limit=50)\
                             "maximum": 500,
                             "minimum": 1,
                             "type": "integer",
-                            "description": "Rows to return, largest first (default 25, at most 500); the rest are summed in '(other)' rows so rows still add up to the total.",
+                            "description": "Rows to return (default 25); the rest are summed in '(other)' rows.",
                         },
                         "cursor": {
                             "maxLength": 100,
                             "type": "string",
-                            "description": "next_cursor from the previous result, for the next rows (same other arguments).",
+                            "description": "A previous result's next_cursor, with the same other arguments.",
                         },
                     },
                     "additionalProperties": False,
@@ -609,7 +609,7 @@ Example: model_breakdown(period="last_30_days", top_n=5)\
                                 "this_year",
                             ],
                             "type": "string",
-                            "description": "Whole calendar periods; default this_month; omit with start/end.",
+                            "description": "Whole calendar periods; omit with start/end.",
                         },
                         "start": {
                             "maxLength": 10,
@@ -639,7 +639,7 @@ Example: model_breakdown(period="last_30_days", top_n=5)\
                         "cursor": {
                             "maxLength": 100,
                             "type": "string",
-                            "description": "next_cursor from the previous result, for the next rows (same other arguments).",
+                            "description": "A previous result's next_cursor, with the same other arguments.",
                         },
                     },
                     "additionalProperties": False,
@@ -675,7 +675,7 @@ Example: savings_report(period="last_week")\
                                 "this_year",
                             ],
                             "type": "string",
-                            "description": "Whole calendar periods; default this_month; omit with start/end.",
+                            "description": "Whole calendar periods; omit with start/end.",
                         },
                         "start": {
                             "maxLength": 10,
@@ -796,7 +796,8 @@ Create or replace a calendar day, week or month spending limit, optionally scope
 
 Alerts fire once per period at each threshold and come in the next result's alerts[], and to a
 webhook the user configured (by name); a hard one makes check_budget refuse calls that would go
-over. Scopes: get_spend's names; members: emails or team:NAME.
+over. A scope counts only spend with one of its values (get_spend's names; members: emails or
+team:NAME).
 
 Example: set_budget(name="agents-daily", amount_usd=5, period="day", agents=["researcher"], hard=true,
 webhook="ops")\
@@ -826,31 +827,26 @@ webhook="ops")\
                             "items": {"maxLength": 200, "minLength": 1, "type": "string"},
                             "maxItems": 50,
                             "type": "array",
-                            "description": "Only spend with these values counts.",
                         },
                         "models": {
                             "items": {"maxLength": 200, "minLength": 1, "type": "string"},
                             "maxItems": 50,
                             "type": "array",
-                            "description": "Only spend with these values counts.",
                         },
                         "agents": {
                             "items": {"maxLength": 200, "minLength": 1, "type": "string"},
                             "maxItems": 50,
                             "type": "array",
-                            "description": "Only spend with these values counts.",
                         },
                         "projects": {
                             "items": {"maxLength": 200, "minLength": 1, "type": "string"},
                             "maxItems": 50,
                             "type": "array",
-                            "description": "Only spend with these values counts.",
                         },
                         "sources": {
                             "items": {"maxLength": 200, "minLength": 1, "type": "string"},
                             "maxItems": 50,
                             "type": "array",
-                            "description": "Only spend with these values counts.",
                         },
                         "basis": {
                             "items": {"enum": ["billed", "estimated", "subscription"], "type": "string"},
@@ -862,7 +858,6 @@ webhook="ops")\
                             "items": {"maxLength": 200, "minLength": 1, "type": "string"},
                             "maxItems": 50,
                             "type": "array",
-                            "description": "Only spend with these values counts.",
                         },
                         "thresholds": {
                             "items": {"type": "number"},
@@ -902,7 +897,6 @@ Example: delete_budget(name="agents-daily")\
                     "type": "object",
                     "properties": {
                         "name": {
-                            "description": "A name, e.g. 'daily-agents': letters, digits, space, _ . : / -.",
                             "maxLength": 64,
                             "minLength": 1,
                             "pattern": "^[A-Za-z0-9][A-Za-z0-9 _.:/-]*$",
@@ -1148,7 +1142,7 @@ Example: spend_forecast(period="this_month")\
                                 "this_year",
                             ],
                             "type": "string",
-                            "description": "Whole calendar periods; default this_month; omit with start/end.",
+                            "description": "Whole calendar periods; omit with start/end.",
                         },
                         "start": {
                             "maxLength": 10,
@@ -1241,7 +1235,6 @@ Example: delete_subscription(name="claude-max-ana")\
                     "type": "object",
                     "properties": {
                         "name": {
-                            "description": "A name, e.g. 'daily-agents': letters, digits, space, _ . : / -.",
                             "maxLength": 64,
                             "minLength": 1,
                             "pattern": "^[A-Za-z0-9][A-Za-z0-9 _.:/-]*$",
@@ -1283,12 +1276,12 @@ Example: plan_limits(days=1)\
                             "maximum": 500,
                             "minimum": 1,
                             "type": "integer",
-                            "description": "How many to return, newest first (default 25, at most 500).",
+                            "description": "How many to return, newest first (default 25).",
                         },
                         "cursor": {
                             "maxLength": 100,
                             "type": "string",
-                            "description": "next_cursor from the previous result, for the next rows (same other arguments).",
+                            "description": "A previous result's next_cursor, with the same other arguments.",
                         },
                     },
                     "additionalProperties": False,

@@ -158,20 +158,19 @@ RowLimit = Annotated[
     Field(
         ge=1,
         le=500,
-        description="Rows to return, largest first (default 25, at most 500); the rest are summed in "
-        "'(other)' rows so rows still add up to the total.",
+        description="Rows to return (default 25); the rest are summed in '(other)' rows.",
     ),
 ]
 NewestLimit = Annotated[
     int | None,
-    Field(ge=1, le=500, description="How many to return, newest first (default 25, at most 500)."),
+    Field(ge=1, le=500, description="How many to return, newest first (default 25)."),
 ]
 """RowLimit of a list cut by time (blocks, readings): no '(other)' row, older ones by cursor."""
 RowCursor = Annotated[
     str | None,
     Field(
         max_length=100,
-        description="next_cursor from the previous result, for the next rows (same other arguments).",
+        description="A previous result's next_cursor, with the same other arguments.",
     ),
 ]
 
@@ -641,7 +640,7 @@ PeriodName = Annotated[
     Preset | None,
     BeforeValidator(_preset_spelling),
     Field(
-        description="Whole calendar periods; default this_month; omit with start/end.",
+        description="Whole calendar periods; omit with start/end.",
     ),
 ]
 StartDate = Annotated[
@@ -831,15 +830,19 @@ BudgetPeriod = Literal["day", "week", "month"]
 BudgetStatusName = Literal["ok", "warning", "forecast_exceeded", "exceeded"]
 MAX_USD = Decimal(1_000_000_000)
 
+BUDGET_NAME_PATTERN = r"^[A-Za-z0-9][A-Za-z0-9 _.:/-]*$"
 BudgetName = Annotated[
     str,
     Field(
         min_length=1,
         max_length=64,
-        pattern=r"^[A-Za-z0-9][A-Za-z0-9 _.:/-]*$",
+        pattern=BUDGET_NAME_PATTERN,
         description="A name, e.g. 'daily-agents': letters, digits, space, _ . : / -.",
     ),
 ]
+ExistingName = Annotated[str, Field(min_length=1, max_length=64, pattern=BUDGET_NAME_PATTERN)]
+"""A budget or subscription to delete: no description, the tool's errors name those that exist
+(the rules of a new name are :data:`BudgetName`'s)."""
 AmountUSD = Annotated[
     Decimal,
     Field(gt=0, le=MAX_USD, decimal_places=9, description="US dollars, e.g. 150 or 4.99."),
@@ -865,10 +868,8 @@ EstimatedCostUSD = Annotated[
 ]
 ScopeValue = Annotated[str, Field(min_length=1, max_length=200)]
 """One provider, model, agent, project or source a budget counts (as long as a model id may be)."""
-ScopeValues = Annotated[
-    list[ScopeValue] | None,
-    Field(max_length=50, description="Only spend with these values counts."),
-]
+ScopeValues = Annotated[list[ScopeValue] | None, Field(max_length=50)]
+"""No description: set_budget's says once what its six scope lists do (the tool list's budget)."""
 BudgetBasis = Annotated[
     list[Basis] | None,
     Field(

@@ -81,6 +81,7 @@ from cost_mcp.models import (
     EndDate,
     Estimate,
     EstimatedCostUSD,
+    ExistingName,
     FilterValues,
     Forecast,
     ForgetPaths,
@@ -1130,7 +1131,8 @@ async def set_budget(
 
     Alerts fire once per period at each threshold and come in the next result's alerts[], and to a
     webhook the user configured (by name); a hard one makes check_budget refuse calls that would go
-    over. Scopes: get_spend's names; members: emails or team:NAME.
+    over. A scope counts only spend with one of its values (get_spend's names; members: emails or
+    team:NAME).
 
     Example: set_budget(name="agents-daily", amount_usd=5, period="day", agents=["researcher"], hard=true,
     webhook="ops")
@@ -1162,7 +1164,7 @@ async def set_budget(
     title="Delete a budget",
     annotations=DESTRUCTIVE,
 )
-async def delete_budget(ctx: Context[AppState], name: BudgetName) -> DeleteResult:
+async def delete_budget(ctx: Context[AppState], name: ExistingName) -> DeleteResult:
     """Delete a budget and its alert history. Errors name the budgets that exist.
 
     Example: delete_budget(name="agents-daily")
@@ -1383,7 +1385,7 @@ async def set_subscription(
     title="Delete a subscription",
     annotations=DESTRUCTIVE,
 )
-async def delete_subscription(ctx: Context[AppState], name: BudgetName) -> DeleteResult:
+async def delete_subscription(ctx: Context[AppState], name: ExistingName) -> DeleteResult:
     """Remove a subscription from every report, past and future (set an end date to stop it instead).
 
     Example: delete_subscription(name="claude-max-ana")

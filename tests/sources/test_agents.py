@@ -2324,3 +2324,40 @@ def test_a_log_folder_that_does_not_exist_is_said_so_in_the_source_list(
         f"no Codex folder at {folders}: nothing to read (`cost-mcp doctor` lists the folders read)",
     )
     assert later["claude_code"] == claude
+
+
+def test_a_missing_log_folder_already_said_is_not_written_again_on_every_refresh(
+    home: Path, settings: Settings
+) -> None:
+    """Every refresh wrote each vanished agent folder's "no folder" status again (the write lock
+    taken on every question of every server); it is now written once, again only well before the
+    status could read "not refreshed since", and it still says there is no folder."""
+    import time_machine
+
+    from cost_mcp.analytics.spend import source_statuses
+
+    install(home)
+
+    def refresh() -> tuple[object, ...]:
+        conn = connect(settings.db)
+        try:
+            agents.ingest_all(conn, settings, Pricer())
+            row = conn.execute(
+                "SELECT last_attempt, last_success, detail FROM source_state WHERE source = 'codex'"
+            ).fetchone()
+            listed = {s.source: (s.status, s.last_refresh) for s in source_statuses(conn, settings)}
+        finally:
+            conn.close()
+        return (*row, listed["codex"])
+
+    refresh()
+    shutil.rmtree(home / "codex")
+    folders = ", ".join(str(p) for p in codex.LOG.roots(settings))
+    said = ("ok", f"no Codex folder at {folders}: nothing to read (`cost-mcp doctor` lists the folders read)")
+    noted = refresh()
+    assert noted[3] == said
+    assert refresh() == noted  # the same status, not written again (its times unchanged)
+    with time_machine.travel(datetime.now(UTC) + timedelta(days=3)):
+        later = refresh()
+    assert later[3] == said  # re-noted, so never "not refreshed since"
+    assert later[0] != noted[0]

@@ -481,3 +481,32 @@ def test_calls_an_older_server_wrote_before_the_fix_are_found_by_it(
         assert rollup.refresh(conn) == 0
     finally:
         conn.close()
+
+
+def test_doctor_on_a_team_ledger_not_yet_upgraded_says_to_start_the_server(
+    settings: Settings, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """On a team ledger a newer release had not upgraded yet (no beats column), doctor listed no
+    pushes and every member's token as never pushed, and said nothing of why; it now says the
+    ledger is behind and that a start of the team server upgrades it, and lists no token as silent."""
+    from cost_mcp.doctor import diagnose
+
+    with _ledger_before(settings, monkeypatch, "m039_push_beats") as old:
+        team_store.create_token(old, "ana-laptop", "ana@example.com")
+        with write_transaction(old):
+            old.execute(
+                "INSERT INTO push_senders (token_name, member, last_ms) "
+                "VALUES ('ana-laptop', 'ana@example.com', 1)"
+            )
+    report = diagnose(settings)
+    assert report.received_pushes == [] and report.never_pushed == []
+    assert (
+        "the ledger is 1 migration(s) behind this cost-mcp, so the laptops' pushes cannot be listed "
+        "(doctor changes nothing): start the team server with this version once (`cost-mcp serve --http`), "
+        "which upgrades the ledger (README, Upgrading), then run doctor again"
+    ) in report.warnings
+    migrate_now = connect(settings.db)  # any process of this release upgrades it; doctor then lists the push
+    migrate_now.close()
+    after = diagnose(settings)
+    assert [p.token_name for p in after.received_pushes] == ["ana-laptop"]
+    assert not [w for w in after.warnings if "behind this cost-mcp" in w]

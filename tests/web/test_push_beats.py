@@ -6,11 +6,7 @@ laptop ledgers and push loops, on both engines."""
 from __future__ import annotations
 
 import gzip
-import json
 import logging
-import os
-import subprocess
-import sys
 from contextlib import closing
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
@@ -25,8 +21,7 @@ from pydantic import SecretStr
 from cost_mcp import push
 from cost_mcp.config import Settings
 from cost_mcp.store import connect, write_transaction
-from tests.test_server import raw_initialize, server_env
-from tests.web.test_push_stops import TOKEN, _silent_server
+from tests.web.test_push_stops import held_push
 from tests.web.test_team import (
     ADMIN_AND_ANA,
     Laptop,
@@ -274,45 +269,19 @@ def test_a_laptop_stops_beating_a_server_from_before_beats(
 def test_a_laptops_server_exits_at_once_while_its_beat_hangs(home: Path) -> None:
     """A laptop with nothing to push beats; Claude Code stops its server while the team server
     took the beat and never answers: the server exits within seconds, as during a push."""
-    with _silent_server() as (sock, url):
-        env = {**os.environ, **server_env(home), "COST_MCP_TEAM_SERVER": url, "COST_MCP_TEAM_TOKEN": TOKEN}
-        proc = subprocess.Popen(
-            [sys.executable, "-m", "cost_mcp", "serve"],
-            stdin=subprocess.PIPE,
-            stdout=subprocess.PIPE,
-            stderr=subprocess.PIPE,
-            text=True,
-            env=env,
-        )
-        try:
-            assert proc.stdin is not None and proc.stdout is not None
-            proc.stdin.write(json.dumps(raw_initialize()) + "\n")
-            proc.stdin.flush()
-            assert json.loads(proc.stdout.readline())["id"] == 1
-            # No logs: nothing to push, so the one request is the beat, taken and never answered.
-            sock.settimeout(60)
-            held, _ = sock.accept()
-            with held:
-                held.settimeout(60)
-                request = held.recv(65536)
-                while b"\r\n\r\n" not in request:
-                    request += held.recv(65536)
-                head, body = request.split(b"\r\n\r\n", 1)
-                length = int(
-                    next(h for h in head.split(b"\r\n") if h.lower().startswith(b"content-length:"))[15:]
-                )
-                while len(body) < length:
-                    body += held.recv(65536)
-                assert head.startswith(b"POST /api/push ")
-                assert msgspec.json.decode(gzip.decompress(body)) == {"rows": [], "beat": True}
-                proc.stdin.close()
-                # Stop waits 2 s for the push thread, then leaves it: far below the 30 s read timeout.
-                code = proc.wait(timeout=15)
-        finally:
-            if proc.poll() is None:
-                proc.kill()
-                proc.wait()
-            for stream in (proc.stdout, proc.stderr):
-                if stream is not None:
-                    stream.close()
+    # No logs: nothing to push, so the one request is the beat, taken and never answered.
+    with held_push(home) as (proc, held):
+        assert proc.stdin is not None
+        request = held.recv(65536)
+        while b"\r\n\r\n" not in request:
+            request += held.recv(65536)
+        head, body = request.split(b"\r\n\r\n", 1)
+        length = int(next(h for h in head.split(b"\r\n") if h.lower().startswith(b"content-length:"))[15:])
+        while len(body) < length:
+            body += held.recv(65536)
+        assert head.startswith(b"POST /api/push ")
+        assert msgspec.json.decode(gzip.decompress(body)) == {"rows": [], "beat": True}
+        proc.stdin.close()
+        # Stop waits 2 s for the push thread, then leaves it: far below the 30 s read timeout.
+        code = proc.wait(timeout=15)
     assert code == 0

@@ -32,7 +32,7 @@ from cost_mcp.notify import display_url
 from cost_mcp.store import connect
 from cost_mcp.store import team as team_store
 from tests.sources.claude_logs import assistant, session_file, write
-from tests.test_server import raw_initialize, server_env
+from tests.test_server import raw_initialize, server_env, stdio_server
 from tests.web.test_team import ADMIN_AND_ANA, _cli, _env, _laptop, _served, _total
 
 TOKEN = "cmt_" + "s" * 43
@@ -47,6 +47,33 @@ def _silent_server() -> Iterator[tuple[socket.socket, str]]:
         yield sock, f"http://127.0.0.1:{sock.getsockname()[1]}"
 
 
+@contextmanager
+def held_push(home: Path) -> Iterator[tuple[subprocess.Popen[str], socket.socket]]:
+    """A laptop's stdio server (`cost-mcp serve`, past its MCP handshake) pushing to a team server
+    that takes the connection of its first request and never answers: the server and that
+    connection. The server is killed on the way out if the test did not stop it, its pipes closed."""
+    with _silent_server() as (sock, url):
+        env = {**os.environ, **server_env(home), "COST_MCP_TEAM_SERVER": url, "COST_MCP_TEAM_TOKEN": TOKEN}
+        proc = stdio_server(env)
+        try:
+            assert proc.stdin is not None and proc.stdout is not None
+            proc.stdin.write(json.dumps(raw_initialize()) + "\n")
+            proc.stdin.flush()
+            assert json.loads(proc.stdout.readline())["id"] == 1
+            sock.settimeout(60)
+            held, _ = sock.accept()
+            with held:
+                held.settimeout(60)
+                yield proc, held
+        finally:
+            if proc.poll() is None:
+                proc.kill()
+                proc.wait()
+            for stream in (proc.stdin, proc.stdout, proc.stderr):
+                if stream is not None:
+                    stream.close()
+
+
 def _one_call(claude: Path) -> None:
     """A Claude Code log holding one call an hour ago: something for a push to send."""
     when = time.strftime("%Y-%m-%dT%H:%M:%S.000Z", time.gmtime(time.time() - 3600))
@@ -59,37 +86,13 @@ def test_a_laptops_server_exits_at_once_while_its_push_hangs(home: Path) -> None
     timeout before exiting (29 s measured). It exits now, the push abandoned (sent again by the
     next push: test_an_abandoned_push_is_sent_again_and_counted_once)."""
     _one_call(home / "claude")
-    with _silent_server() as (sock, url):
-        env = {**os.environ, **server_env(home), "COST_MCP_TEAM_SERVER": url, "COST_MCP_TEAM_TOKEN": TOKEN}
-        proc = subprocess.Popen(
-            [sys.executable, "-m", "cost_mcp", "serve"],
-            stdin=subprocess.PIPE,
-            stdout=subprocess.PIPE,
-            stderr=subprocess.PIPE,
-            text=True,
-            env=env,
-        )
-        try:
-            assert proc.stdin is not None and proc.stdout is not None
-            proc.stdin.write(json.dumps(raw_initialize()) + "\n")
-            proc.stdin.flush()
-            assert json.loads(proc.stdout.readline())["id"] == 1
-            # The push is in flight once its request arrives: taken, and never answered.
-            sock.settimeout(60)
-            held, _ = sock.accept()
-            with held:
-                held.settimeout(60)
-                assert held.recv(65536).startswith(b"POST /api/push ")
-                proc.stdin.close()
-                # Far below the old 30 s: the stop waits 2 s for the push thread, then leaves it.
-                code = proc.wait(timeout=15)
-        finally:
-            if proc.poll() is None:
-                proc.kill()
-                proc.wait()
-            for stream in (proc.stdout, proc.stderr):
-                if stream is not None:
-                    stream.close()
+    # The push is in flight once its request arrives: taken, and never answered.
+    with held_push(home) as (proc, held):
+        assert proc.stdin is not None
+        assert held.recv(65536).startswith(b"POST /api/push ")
+        proc.stdin.close()
+        # Far below the old 30 s: the stop waits 2 s for the push thread, then leaves it.
+        code = proc.wait(timeout=15)
     assert code == 0
 
 

@@ -183,12 +183,8 @@ def page(
         return Page(list(items), [], len(items), None)
     if window.offset == 0 and len(items) <= window.limit:
         return Page(list(items), [], len(items), None, through=marks(map(key, items)))
-    # sorted() is stable: equal sizes keep their input order, so pages never overlap or skip a row.
-    ranked = sorted(range(len(items)), key=lambda i: size(items[i]), reverse=True)  # type: ignore[arg-type,return-value]
     end = window.offset + window.limit
-    chosen = set(ranked[window.offset : end])
-    shown = [item for i, item in enumerate(items) if i in chosen]
-    rest = [item for i, item in enumerate(items) if i not in chosen]
+    ranked, shown, rest = _split(items, size, window.offset, end)
     return Page(
         shown,
         rest,
@@ -199,6 +195,29 @@ def page(
         # attribution) may go on, and its next page reads this list's rows before it too.
         through=marks(key(items[i]) for i in ranked[:end]),
     )
+
+
+def top(items: Sequence[T], size: Callable[[T], object], limit: int) -> Page[T]:
+    """The ``limit`` largest of ``items`` by ``size`` (ties keep the input order), shown in the
+    input order, the others in ``rest``: for a list an answer shows once and no cursor pages
+    (savings' findings), so without :func:`page`'s marks, a digest of every row it would discard."""
+    if len(items) <= limit:
+        return Page(list(items), [], len(items), None)
+    _, shown, rest = _split(items, size, 0, limit)
+    return Page(shown, rest, len(items), limit)
+
+
+def _split(
+    items: Sequence[T], size: Callable[[T], object], start: int, end: int
+) -> tuple[list[int], list[T], list[T]]:
+    """The indexes of ``items`` largest first by ``size``, and the items ranked ``start`` to ``end``
+    (shown) and the others (rest), each in the input order."""
+    # sorted() is stable: equal sizes keep their input order, so pages never overlap or skip a row.
+    ranked = sorted(range(len(items)), key=lambda i: size(items[i]), reverse=True)  # type: ignore[arg-type,return-value]
+    chosen = set(ranked[start:end])
+    shown = [item for i, item in enumerate(items) if i in chosen]
+    rest = [item for i, item in enumerate(items) if i not in chosen]
+    return ranked, shown, rest
 
 
 def marks(keys: Iterable[object]) -> bytes:

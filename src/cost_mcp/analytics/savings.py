@@ -202,7 +202,7 @@ def _top_sessions(acc: Mapping[tuple[str, str, str], _SessionAcc]) -> tuple[list
 
 
 def _bounded(rows: list[_R], saving: Callable[[_R], Decimal]) -> tuple[list[_R], int, Decimal]:
-    shown = bounded_rows.page(rows, saving, bounded_rows.Window(TOP_ROWS))
+    shown = bounded_rows.top(rows, saving, TOP_ROWS)
     return shown.shown, len(shown.rest), sum((saving(r) for r in shown.rest), Decimal(0))
 
 

@@ -51,6 +51,7 @@ from cost_mcp.periods import (
 )
 from cost_mcp.sources import azure, registry
 from cost_mcp.sources.billing import MAX_SYNC_DAYS
+from cost_mcp.sources.logfiles import COPIES_REMOVED
 from cost_mcp.store import alerts as alert_store
 from cost_mcp.store import rollup, session_rows, source_state
 from cost_mcp.store import spend as spend_store
@@ -1107,8 +1108,6 @@ def copies_removed_notes(statuses: Sequence[SourceStatus]) -> list[str]:
     """What the latest scan of an agent's logs removed as copies an earlier cost-mcp counted twice
     (a Codex fork's copy of its parent's calls, mended on upgrade), as its status says: said by the
     answers until the agent's next scan, which finds none."""
-    from cost_mcp.sources.agents.scanner import COPIES_REMOVED  # the readers: not at load
-
     return [
         f"{s.source} logs: {part}"
         for s in statuses

@@ -30,6 +30,7 @@ from cost_mcp.cli.app import settings as load_settings
 from cost_mcp.errors import InvalidInputError
 from cost_mcp.money import format_usd, from_nanos, json_usd, plain_usd
 from cost_mcp.output import safe_text
+from cost_mcp.sources.logfiles import COPIES_REMOVED
 
 if TYPE_CHECKING:
     from rich.progress import Progress, TaskID
@@ -146,8 +147,6 @@ def _print_agent_scans(out: Console, scans: Sequence[AgentScan], prices_file: Pa
             highlight=False,
         )
         if scan.copies_removed:
-            from cost_mcp.sources.agents.scanner import COPIES_REMOVED
-
             usd = format_usd(from_nanos(scan.copies_removed_nanos))
             out.print(f"  removed {scan.copies_removed:,} call(s) ({usd}) {COPIES_REMOVED}", highlight=False)
         skipped = {k: v for k, v in scan.skipped.items() if v}

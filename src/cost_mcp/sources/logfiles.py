@@ -196,6 +196,12 @@ def walk(
                 yield path, st
 
 
+COPIES_REMOVED = "an earlier version counted twice"
+"""The words of an agent's scan status (its ``detail``) that say it removed copies
+(:attr:`cost_mcp.sources.agents.scanner.AgentLog.copied`): answers repeat that part while it is the
+agent's latest scan's, so it is said once (``analytics.spend.copies_removed_notes``)."""
+
+
 def no_folder(label: str, folders: Iterable[Path | str], hint: str) -> str:
     """What a log reader's status says when none of its folders exists: the agent is not used on
     this machine (or its logs are elsewhere, which ``hint`` says how to tell), no error. One wording

@@ -136,10 +136,12 @@ def forget_backlog(target: Path | str, server: str) -> reported.ForgetBacklog | 
     )
 
 
-def received_pushes(target: Path | str) -> list[team.PushSender]:
+def received_pushes(target: Path | str) -> list[team.PushSender] | None:
     """On a team server's ledger, each token that has pushed and when it last did, read without
-    writing; empty for a laptop's ledger (or one not migrated that far)."""
-    return read_without_writing(target, team.push_senders, [])
+    writing; empty for a laptop's ledger; None when it cannot tell (absent, unreadable, or not
+    migrated that far: a ledger this release has not upgraded yet)."""
+    found: list[team.PushSender] | None = read_without_writing(target, team.push_senders, None)
+    return found
 
 
 def tokens(target: Path | str) -> list[team.TokenInfo]:

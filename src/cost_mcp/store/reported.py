@@ -398,10 +398,11 @@ def apply_pushed(conn: Conn, member: str, changes: Sequence[ForgetChange], now_m
     Nothing is written to ``forget_log``: what a push brought is not pushed on."""
     applied = Applied([])
     key_sql = "source = ? AND message_id = ? AND request_id = ? AND is_sidechain = ?"
+    dropped: dict[str, list[Key]] = {}
     for change in changes:
         if change.key[0] != SOURCE:
             if not change.unforget:  # push.decode refuses an unforget of a log's row; a backstop
-                _drop_pushed(conn, member, change.key, applied)
+                dropped.setdefault(change.key[0], []).append(change.key)
             continue
         if change.unforget:
             cursor = conn.execute(
@@ -429,30 +430,47 @@ def apply_pushed(conn: Conn, member: str, changes: Sequence[ForgetChange], now_m
             [(SOURCE, *r, now_ms, member) for r in rows],
         )
         applied.removed += [int(str(r[3])) for r in rows]
+    for source, keys in dropped.items():
+        _drop_pushed(conn, member, source, keys, applied)
     rollup.mark_dirty(conn, applied.removed)
     return applied
 
 
-def _drop_pushed(conn: Conn, member: str, key: Key, applied: Applied) -> None:
-    """A log-read row the member's laptop removed as a copy its reader counted twice
+def _drop_pushed(conn: Conn, member: str, source: str, keys: Sequence[Key], applied: Applied) -> None:
+    """Log-read rows of ``source`` the member's laptop removed as copies its reader counted twice
     (:func:`log_removed`): the member's own copy goes, with no tombstone (the laptop no longer holds
     it, so no push brings it back, and the member never forgot a call); another member's stays, and
     so does a row that copies no call the member has stored (:func:`copies`): a push can take out
-    a double count, never a member's only record of a call."""
-    key_sql = "source = ? AND message_id = ? AND request_id = ? AND is_sidechain = ?"
-    row = conn.execute(
-        f"SELECT id, session_id, ts_ms, model, total_tokens FROM usage_events WHERE {key_sql} AND member = ?",
-        (*key, member),
-    ).fetchone()
-    if row is None:
-        if conn.execute(f"SELECT 1 FROM usage_events WHERE {key_sql}", key).fetchone():
-            applied.refused += 1
-        return
-    if not copies(conn, key[0], member, [row]):
-        applied.originals += 1
-        return
-    conn.execute("DELETE FROM usage_events WHERE id = ?", (row[0],))
-    applied.removed.append(int(str(row[2])))
+    a double count, never a member's only record of a call. The push's removals are judged
+    together, as the laptop's reader judged them (:func:`cost_mcp.store.agent_files.drop_copies`):
+    one look-up per chunk of message ids, one :func:`copies` pass, one delete per chunk."""
+    wanted = set(keys)
+    own: list[Sequence[object]] = []
+    others: set[Key] = set()
+    for rows in in_chunks(
+        conn,
+        "SELECT message_id, request_id, is_sidechain, member, id, session_id, ts_ms, model, total_tokens "
+        "FROM usage_events WHERE source = ? AND message_id IN ({})",
+        sorted({k[1] for k in wanted}),
+        before=(source,),
+    ):
+        for r in rows:
+            key = (source, str(r[0]), str(r[1]), int(r[2]))
+            if key not in wanted:
+                continue
+            if str(r[3]) == member:
+                own.append(r[4:])
+            else:
+                others.add(key)
+    applied.refused += len(others)
+    copied = copies(conn, source, member, own)
+    applied.originals += len(own) - len(copied)
+    for rows in in_chunks(
+        conn,
+        "DELETE FROM usage_events WHERE id IN ({}) RETURNING ts_ms",
+        [r[0] for r in own if r[0] in copied],
+    ):
+        applied.removed += [int(r[0]) for r in rows]
 
 
 def copies(conn: Conn, source: str, member: str, rows: Sequence[Sequence[object]]) -> set[object]:

@@ -183,15 +183,3 @@ def last_success(conn: Conn, source: str) -> str | None:
     """When ``source`` was last read or synced successfully (ISO 8601), if ever."""
     row = conn.execute("SELECT last_success FROM source_state WHERE source = ?", (source,)).fetchone()
     return str(row[0]) if row and row[0] else None
-
-
-def read_sources(conn: Conn, sources: Sequence[str]) -> set[str]:
-    """Which of ``sources`` have been read or synced successfully here, in one query."""
-    if not sources:
-        return set()
-    marks = placeholders(sources)
-    rows = conn.execute(
-        f"SELECT source FROM source_state WHERE last_success IS NOT NULL AND source IN ({marks})",
-        tuple(sources),
-    ).fetchall()
-    return {str(row[0]) for row in rows}

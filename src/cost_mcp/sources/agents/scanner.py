@@ -38,7 +38,7 @@ import time
 from collections import Counter
 from collections.abc import Callable, Container, Mapping, Sequence
 from dataclasses import dataclass, field
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from functools import cached_property
 from pathlib import Path
 from typing import BinaryIO, Literal
@@ -54,7 +54,7 @@ from cost_mcp.store import agent_files, rollup
 from cost_mcp.store import skipped as skipped_lines
 from cost_mcp.store.connection import Conn, without_nul, write_transaction
 from cost_mcp.store.plan_limits import insert_reading
-from cost_mcp.store.source_state import read_sources, record_scan
+from cost_mcp.store.source_state import all_states, record_scan
 
 SkipReason = Literal["malformed", "truncated", "too_long", "invalid_fields"]
 SKIP_REASONS: tuple[SkipReason, ...] = ("malformed", "truncated", "too_long", "invalid_fields")
@@ -65,9 +65,6 @@ MAX_DOCUMENT_BYTES = 256 * 1024 * 1024
 SKIPPING_KEY = "_skipping"
 """Kept in a file's saved parser state while its offset is inside an over-long line already counted."""
 BATCH_EVENTS = 20_000
-COPIES_REMOVED = "an earlier version counted twice"
-"""The words of a scan's status (its ``detail``) that say it removed copies (:attr:`AgentLog.copied`):
-answers repeat that part while it is the agent's latest scan's, so it is said once."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -557,19 +554,32 @@ def scan(
     return stats
 
 
+NO_FOLDER_RENOTE = timedelta(hours=1)
+"""How long an agent's unchanged "no folder" status goes unwritten: well under the two days after
+which a status reads "not refreshed since" (``analytics.spend.STALE_AFTER``), so it never does."""
+
+
 def note_no_folders(conn: Conn, settings: Settings, absent: Sequence[AgentLog]) -> None:
     """Record, of the agents none of whose folders exists, those read here before (a folder deleted
     or moved) as having none: such a status went on saying its last read, then "not refreshed
     since" in every answer. An agent never used here has nothing to say (it is not listed). Worded
-    as Claude Code's status says it (:func:`logfiles.no_folder`); one query for them all."""
+    as Claude Code's status says it (:func:`logfiles.no_folder`); one query for them all. A status
+    that already says so is left alone (re-noted after :data:`NO_FOLDER_RENOTE`): every refresh of
+    every server would otherwise take the write lock to write it again."""
     if not absent:
         return
-    read = read_sources(conn, [fmt.source for fmt in absent])
+    states = {state.source: state for state in all_states(conn)}
+    now = datetime.now(UTC)
     for fmt in absent:
-        if fmt.source in read:
-            folders = fmt.roots(settings)
-            detail = logfiles.no_folder(fmt.label, folders, "`cost-mcp doctor` lists the folders read")
-            record_scan(conn, fmt.source, error=None, detail=detail, wait=False)
+        state = states.get(fmt.source)
+        if state is None or not state.last_success:
+            continue
+        folders = fmt.roots(settings)
+        detail = logfiles.no_folder(fmt.label, folders, "`cost-mcp doctor` lists the folders read")
+        said = state.detail == detail and state.last_error is None
+        if said and now - datetime.fromisoformat(state.last_success) < NO_FOLDER_RENOTE:
+            continue
+        record_scan(conn, fmt.source, error=None, detail=detail, wait=False)
 
 
 def _take(parsed: Parsed, writer: _Writer, skipped: Counter[str]) -> None:
@@ -659,7 +669,7 @@ def _record_state(conn: Conn, fmt: AgentLog, stats: AgentScan) -> None:
         # Said once: the next scan finds none. An earlier cost-mcp counted them a second time.
         usd = format_usd(from_nanos(stats.copies_removed_nanos))
         detail += (
-            f"; removed {stats.copies_removed:,} call(s) ({usd}) {COPIES_REMOVED}: "
+            f"; removed {stats.copies_removed:,} call(s) ({usd}) {logfiles.COPIES_REMOVED}: "
             "copies of other sessions' calls (a fork's)"
         )
     if not stats.complete:
