@@ -83,7 +83,20 @@
     for (var i = 1; i < arguments.length; i++) if (arguments[i]) el.appendChild(arguments[i]);
     var again = refocus && el.querySelector("summary");
     if (again) again.focus({ preventScroll: true });
+    scrollable();
     return el;
+  }
+  /* A table wider than the window scrolls in its own box (the page itself never scrolls sideways),
+     and a keyboard reaches that box only if it takes the focus: at 320 px (or 400% zoom) the
+     sources' "Last error" column could be seen only with a mouse or a finger. Focusable, and named
+     by the table's caption, only while it does scroll: no idle stop on a wide screen. */
+  function scrollable() {
+    Array.prototype.forEach.call(document.querySelectorAll(".scroll"), function (box) {
+      if (box.scrollWidth > box.clientWidth) {
+        box.setAttribute("tabindex", "0"); box.setAttribute("role", "region");
+        box.setAttribute("aria-label", box.querySelector("caption").textContent + " (scrolls sideways)");
+      } else { box.removeAttribute("tabindex"); box.removeAttribute("role"); box.removeAttribute("aria-label"); }
+    });
   }
   function table(caption, head, rows, numeric) {
     var t = h("table", {}, h("caption", { text: caption }));
@@ -101,14 +114,14 @@
       body.appendChild(row);
     });
     t.appendChild(body);
-    return t;
+    return h("div", { class: "scroll" }, t);
   }
   /* Whether each chart's table of numbers is open: as the person left it, through every drawing
      (the minute's refresh closed the one they were reading, the chart's text alternative). */
   var opened = { daily: false, breakdown: true, hourly: false };
   function numbers(key, summary, tbl) {
     var d = h("details", opened[key] ? { open: "" } : {}, h("summary", { text: summary }), tbl);
-    d.addEventListener("toggle", function () { opened[key] = d.open; });
+    d.addEventListener("toggle", function () { opened[key] = d.open; scrollable(); });
     return d;
   }
   function unpricedBadge(n) {
@@ -698,6 +711,7 @@
       resized = setTimeout(function () {
         var w = chartWidth("daily");
         if (state.data && w !== drawnAt) { drawnAt = w; renderDaily(state.data); renderBreakdown(state.data); renderHourly(state.data); }
+        scrollable();
       }, 150);
     });
     if (mode === "web") { loadWeb("address"); setInterval(function () { loadWeb("quiet"); }, REFRESH_MS); }

@@ -1,0 +1,131 @@
+"""The dashboard for a person without a mouse or a large screen, in headless Chromium: axe-core (the
+engine browsers' accessibility audits use) on each state of the page, the order and focus ring of
+the keyboard's stops, a 320 px window (WCAG's reflow width, a 1280 px screen at 400% zoom) and the
+dark scheme. Each state is one page, changed in place, as a person would."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from axe_playwright_python.sync_playwright import Axe
+
+from cost_mcp.config import Settings
+from tests.web.conftest import Served
+from tests.web.test_browser import opened
+from tests.web.test_mcp_app import HOST, _call, over_mcp
+
+SERIOUS = ("serious", "critical")
+
+
+def serious_violations(target: Any) -> list[str]:
+    """What axe-core finds serious or critical on a page or frame as it stands: each rule with the
+    elements that break it (an empty list for none)."""
+    found = Axe().run(target).response["violations"]
+    return [
+        f"{v['id']} ({v['impact']}): {v['help']} at {[n['target'] for n in v['nodes']]}"
+        for v in found
+        if v["impact"] in SERIOUS
+    ]
+
+
+def narrowed(pg: Any, width: int) -> None:
+    """The window made ``width`` px wide, and the charts drawn again at its width (the page redraws
+    them 150 ms after the last resize)."""
+    pg.set_viewport_size({"width": width, "height": 900})
+    pg.wait_for_function(
+        "w => Number(document.querySelector('#daily svg').getAttribute('viewBox').split(' ')[2]) <= w",
+        arg=max(width - 30, 240),
+    )
+
+
+FOCUSED = """() => { const a = document.activeElement;
+  if (a === document.body) return ['body', false];
+  return [a.id || a.getAttribute('name') || a.closest('[id]').id + ' ' + a.tagName.toLowerCase(),
+          a.matches(':focus-visible') && getComputedStyle(a).outlineStyle !== 'none'] }"""
+
+
+def tab_stops(pg: Any) -> list[tuple[str, bool]]:
+    """Each stop Tab reaches from the top of the page, once round: what it is, and whether it shows
+    a focus ring."""
+    pg.evaluate("document.activeElement.blur()")
+    stops: list[tuple[str, bool]] = []
+    for _ in range(60):
+        pg.keyboard.press("Tab")
+        name, ring = pg.evaluate(FOCUSED)
+        if name == "body" or (stops and name == stops[0][0]):
+            break
+        stops.append((name, ring))
+    return stops
+
+
+def test_the_dashboard_answers_the_keyboard_and_axe_finds_nothing_serious(
+    browser: Any, served: Served
+) -> None:
+    with opened(browser, served.url) as pg:
+        pg.wait_for_selector("body[data-complete]", state="attached")
+        # Every control in reading order, Tab alone (the arrows move between the radios and the
+        # tabs, one stop each), each with a visible ring; none holds the focus.
+        stops = tab_stops(pg)
+        assert [name for name, _ in stops] == [
+            *("period", "providers", "models", "projects", "agents", "members", "basis", "stack"),
+            *("daily summary", "tab-model", "breakdown summary", "hourly summary"),
+        ]
+        assert all(ring for _, ring in stops), stops
+        pg.locator("#breakdown summary").focus()
+        pg.keyboard.press("Enter")  # a table of numbers opens and closes from the keyboard
+        assert pg.locator("#breakdown details").get_attribute("open") is None
+        pg.keyboard.press(" ")
+        assert pg.locator("#breakdown details").get_attribute("open") == ""
+        for summary in ("#daily summary", "#hourly summary"):
+            pg.locator(summary).click()
+        assert serious_violations(pg) == []
+        pg.emulate_media(color_scheme="dark")
+        assert pg.evaluate("getComputedStyle(document.body).color") == "rgb(236, 236, 236)"  # its own palette
+        assert serious_violations(pg) == []
+        pg.emulate_media(color_scheme="light")
+
+        # 320 px: the page never scrolls sideways; a table wider than that scrolls in its own box,
+        # which the keyboard reaches and scrolls (only a mouse or a finger could before).
+        narrowed(pg, 320)
+        assert pg.evaluate("document.documentElement.scrollWidth") == 320
+        assert serious_violations(pg) == []
+        pg.locator("#hourly summary").focus()
+        for _ in range(8):
+            pg.keyboard.press("Tab")
+            if pg.evaluate("document.activeElement.closest('#sources') !== null"):
+                break
+        assert pg.evaluate(FOCUSED) == ["sources div", True]
+        box = pg.locator("#sources .scroll")
+        assert pg.evaluate("b => b.scrollWidth > b.clientWidth && b.scrollLeft === 0", box.element_handle())
+        assert box.get_attribute("aria-label") == "Where the numbers come from (scrolls sideways)"
+        pg.keyboard.press("ArrowRight")
+        pg.wait_for_function("b => b.scrollLeft > 0", arg=box.element_handle())
+        # Wide again, nothing scrolls: no idle stop is left behind.
+        narrowed(pg, 1200)
+        pg.wait_for_function("() => !document.querySelector('.scroll[tabindex]')")
+
+        assert pg.errors == []
+
+        # A failed load says so in the live status line, and the page stays as sound.
+        pg.route("**/api/**", lambda route: route.abort())
+        pg.select_option('select[name="period"]', "today")
+        status = pg.locator("#status.error")
+        status.wait_for()
+        assert status.get_attribute("role") == "status" and status.get_attribute("aria-live") == "polite"
+        assert serious_violations(pg) == []
+
+
+def test_the_mcp_app_in_its_host_has_nothing_serious(browser: Any, seeded: Settings) -> None:
+    got = over_mcp()
+    context = browser.new_context(viewport={"width": 1150, "height": 900})
+    try:
+        page = context.new_page()
+        page.expose_function("callTool", _call)
+        page.set_content(HOST)
+        page.evaluate("r => { window.toolResult = r; }", got["result"])
+        page.evaluate("html => { document.getElementById('view').srcdoc = html; }", got["html"])
+        page.frame_locator("#view").locator("body[data-ready]").wait_for()
+        view = next(f for f in page.frames if f is not page.main_frame)
+        assert serious_violations(view) == []
+    finally:
+        context.close()
