@@ -5,12 +5,16 @@ dark scheme. Each state is one page, changed in place, as a person would."""
 
 from __future__ import annotations
 
+import secrets
 from typing import Any
 
 from axe_playwright_python.sync_playwright import Axe
 
 from cost_mcp.config import Settings
-from tests.web.conftest import Served
+from cost_mcp.pricing import Pricer
+from cost_mcp.store import Ledger
+from cost_mcp.web.app import create_app
+from tests.web.conftest import Served, serve
 from tests.web.test_browser import opened
 from tests.web.test_mcp_app import HOST, _call, over_mcp
 
@@ -113,6 +117,25 @@ def test_the_dashboard_answers_the_keyboard_and_axe_finds_nothing_serious(
         status.wait_for()
         assert status.get_attribute("role") == "status" and status.get_attribute("aria-live") == "polite"
         assert serious_violations(pg) == []
+
+
+def test_an_empty_ledgers_dashboard_says_its_tables_are_empty(browser: Any, settings: Settings) -> None:
+    # A table of headers over no cell at all (the breakdown's numbers, open, on a new ledger) read
+    # to a screen reader as a table that failed to load.
+    ledger = Ledger(settings.db)
+    token = secrets.token_urlsafe(16)
+    app = create_app(ledger, settings, Pricer(), token=token, allowed_hosts=["127.0.0.1"])
+    try:
+        for base in serve(app):
+            with opened(browser, f"{base}/?token={token}") as pg:
+                pg.wait_for_selector("body[data-complete]", state="attached")
+                assert pg.locator("#breakdown tbody").inner_text() == "Nothing in this period."
+                pg.locator("#daily summary").click()
+                assert pg.locator("#daily tbody td").get_attribute("colspan") == "5"
+                assert serious_violations(pg) == []
+                assert pg.errors == []
+    finally:
+        ledger.close()
 
 
 def test_the_mcp_app_in_its_host_has_nothing_serious(browser: Any, seeded: Settings) -> None:

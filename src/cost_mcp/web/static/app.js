@@ -113,6 +113,8 @@
       });
       body.appendChild(row);
     });
+    // Headers over no cell at all read, to a screen reader, as a table that failed to load.
+    if (!rows.length) body.appendChild(h("tr", {}, h("td", { colspan: String(head.length), class: "muted", text: "Nothing in this period." })));
     t.appendChild(body);
     return h("div", { class: "scroll" }, t);
   }
