@@ -14,9 +14,11 @@ from cost_mcp.config import Settings
 from cost_mcp.pricing import Pricer
 from cost_mcp.store import Ledger
 from cost_mcp.web.app import create_app
+from cost_mcp.web.http import create_http_app
 from tests.web.conftest import Served, serve
 from tests.web.test_browser import opened
 from tests.web.test_mcp_app import HOST, _call, over_mcp
+from tests.web.test_signin import _tokens
 
 SERIOUS = ("serious", "critical")
 
@@ -135,6 +137,49 @@ def test_an_empty_ledgers_dashboard_says_its_tables_are_empty(browser: Any, sett
                 assert serious_violations(pg) == []
                 assert pg.errors == []
     finally:
+        ledger.close()
+
+
+def test_the_team_pages_signed_out_and_in_on_a_narrow_screen(browser: Any, seeded: Settings) -> None:
+    # At 320 px the sign-out button, placed over the header's corner, covered the label of the
+    # filter at the end of the first row ("Provider" here) and the top of its select.
+    tokens = _tokens(seeded)
+    ledger = Ledger(seeded.db)
+    context = browser.new_context(viewport={"width": 320, "height": 900})
+    try:
+        for base in serve(create_http_app(ledger, seeded, Pricer()), lifespan="on"):
+            pg = context.new_page()
+            pg.goto(f"{base}/")
+            field = pg.locator('input[name="token"]')
+            field.fill("cmt_not-a-token")
+            pg.keyboard.press("Enter")
+            pg.get_by_role("alert").wait_for()
+            for scheme in ("light", "dark"):
+                pg.emulate_media(color_scheme=scheme)
+                assert serious_violations(pg) == [], scheme
+            pg.emulate_media(color_scheme="light")
+            assert pg.evaluate("document.documentElement.scrollWidth") == 320
+            field.fill(tokens["admin"])
+            pg.keyboard.press("Enter")
+            pg.wait_for_selector("body[data-complete]", state="attached")
+            assert pg.evaluate("document.documentElement.scrollWidth") == 320
+            covered = pg.evaluate(
+                """() => { const b = document.querySelector('#signout').getBoundingClientRect();
+                return [...document.querySelectorAll('#controls label, #controls select')].filter(e => {
+                  const r = e.getBoundingClientRect();
+                  return r.left < b.right && b.left < r.right && r.top < b.bottom && b.top < r.bottom;
+                }).map(e => (e.tagName === 'LABEL' ? e.firstChild.textContent : e.name).trim()) }"""
+            )
+            assert covered == []
+            # Tab reaches the sign-out button first, as it reads: beside the title, before the filters.
+            pg.evaluate("document.activeElement.blur()")
+            pg.keyboard.press("Tab")
+            assert pg.evaluate("document.activeElement.textContent") == "Sign out"
+            pg.keyboard.press("Tab")
+            assert pg.evaluate("document.activeElement.name") == "period"
+            assert serious_violations(pg) == []
+    finally:
+        context.close()
         ledger.close()
 
 
