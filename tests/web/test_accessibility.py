@@ -44,6 +44,13 @@ def narrowed(pg: Any, width: int) -> None:
     )
 
 
+def accessible_names(pg: Any, role: str) -> list[str]:
+    """The names Chromium gives a screen reader for the page's elements of ``role`` (Chromium's own
+    role names: a ``<summary>`` is a DisclosureTriangle), in page order."""
+    nodes = pg.context.new_cdp_session(pg).send("Accessibility.getFullAXTree")["nodes"]
+    return [n["name"]["value"] for n in nodes if n.get("role", {}).get("value") == role and not n["ignored"]]
+
+
 FOCUSED = """() => { const a = document.activeElement;
   if (a === document.body) return ['body', false];
   return [a.id || a.getAttribute('name') || a.closest('[id]').id + ' ' + a.tagName.toLowerCase(),
@@ -77,6 +84,13 @@ def test_the_dashboard_answers_the_keyboard_and_axe_finds_nothing_serious(
             *("daily summary", "tab-model", "breakdown summary", "hourly summary"),
         ]
         assert all(ring for _, ring in stops), stops
+        # Each table of numbers' toggle names its chart: a list of the page's controls read
+        # "Numbers (2 rows)", "Numbers (3 rows)", "Numbers (24 hours)".
+        assert accessible_names(pg, "DisclosureTriangle") == [
+            "Numbers (2 rows) of daily spend",
+            "Numbers (3 rows) of spend by model",
+            "Numbers (24 hours) of cost by hour of day",
+        ]
         pg.locator("#breakdown summary").focus()
         pg.keyboard.press("Enter")  # a table of numbers opens and closes from the keyboard
         assert pg.locator("#breakdown details").get_attribute("open") is None
@@ -90,6 +104,8 @@ def test_the_dashboard_answers_the_keyboard_and_axe_finds_nothing_serious(
         assert serious_violations(pg) == []
         pg.emulate_media(color_scheme="light")
 
+        narrowed(pg, 640)  # a 1280 px screen at 200% zoom
+        assert pg.evaluate("document.documentElement.scrollWidth") == 640
         # 320 px: the page never scrolls sideways; a table wider than that scrolls in its own box,
         # which the keyboard reaches and scrolls (only a mouse or a finger could before).
         narrowed(pg, 320)
