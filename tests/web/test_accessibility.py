@@ -103,6 +103,17 @@ def test_the_dashboard_answers_the_keyboard_and_axe_finds_nothing_serious(
         assert pg.evaluate("getComputedStyle(document.body).color") == "rgb(236, 236, 236)"  # its own palette
         assert serious_violations(pg) == []
         pg.emulate_media(color_scheme="light")
+        # In high contrast (forced colours) each legend swatch keeps its series' colour: the theme
+        # painted them all its background colour, and the stacked bars had no key.
+        pg.emulate_media(forced_colors="active")
+        key = pg.evaluate(
+            """() => [...document.querySelectorAll('#daily .legend .sw')].map(sw => [
+              getComputedStyle(sw).backgroundColor,
+              getComputedStyle(document.querySelector('#daily svg rect.' + sw.classList[1])).fill])"""
+        )
+        assert len(key) == 2 and all(swatch == bar for swatch, bar in key), key
+        assert serious_violations(pg) == []
+        pg.emulate_media(forced_colors="none")
 
         narrowed(pg, 640)  # a 1280 px screen at 200% zoom
         assert pg.evaluate("document.documentElement.scrollWidth") == 640
