@@ -16,7 +16,7 @@ from cost_mcp.store import Ledger
 from cost_mcp.web.app import create_app
 from cost_mcp.web.http import create_http_app
 from tests.web.conftest import Served, serve
-from tests.web.test_browser import opened
+from tests.web.test_browser import opened, rendered_again
 from tests.web.test_mcp_app import HOST, _call, over_mcp
 from tests.web.test_signin import _tokens
 
@@ -146,6 +146,25 @@ def test_the_dashboard_answers_the_keyboard_and_axe_finds_nothing_serious(
         status.wait_for()
         assert status.get_attribute("role") == "status" and status.get_attribute("aria-live") == "polite"
         assert serious_violations(pg) == []
+
+
+def test_the_minutes_refresh_keeps_a_scrolled_tables_place_and_focus(browser: Any, served: Served) -> None:
+    # At 320 px a person scrolling the sources' table from the keyboard lost it every minute: the
+    # refresh drew the table again, scrolled back to its first column, and the focus fell to the top.
+    with opened(browser, served.url, width=320, fake_clock=True) as pg:
+        box = pg.locator("#sources .scroll")
+        box.focus()
+        # The arrow scrolls smoothly: its place is the one where the scrolling ends.
+        box.evaluate(
+            "b => b.addEventListener('scrollend', () => { window.left = b.scrollLeft; }, {once: true})"
+        )
+        pg.keyboard.press("ArrowRight")
+        left = pg.wait_for_function("() => window.left").json_value()
+        assert left > 0
+        rendered_again(pg, lambda: pg.clock.run_for(61_000))
+        assert pg.evaluate("document.activeElement.matches('#sources .scroll')")
+        assert pg.evaluate("document.activeElement.scrollLeft") == left
+        assert pg.errors == []
 
 
 def test_an_empty_ledgers_dashboard_says_its_tables_are_empty(browser: Any, settings: Settings) -> None:

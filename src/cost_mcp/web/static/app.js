@@ -74,16 +74,20 @@
     for (var i = 2; i < arguments.length; i++) if (arguments[i]) el.appendChild(arguments[i]);
     return el;
   }
-  /* Drawn again (the minute's refresh, a choice), a section's "Numbers" toggle focused before is
-     focused again: it was removed with the rest, and the keyboard's place fell back to the top. */
+  /* Drawn again (the minute's refresh, a choice), a section's "Numbers" toggle or table box focused
+     before is focused again: it was removed with the rest, and the keyboard's place fell back to the
+     top. A table scrolled sideways stays scrolled where it was (it went back to its first column). */
   function fill(id) {
     var el = document.getElementById(id), a = document.activeElement;
-    var refocus = a && a !== el && el.contains(a) && a.tagName === "SUMMARY";
+    var kind = a && a !== el && el.contains(a) && (a.tagName === "SUMMARY" ? "summary" : a.classList.contains("scroll") ? ".scroll" : null);
+    var at = kind ? Array.prototype.indexOf.call(el.querySelectorAll(kind), a) : -1;
+    var lefts = Array.prototype.map.call(el.querySelectorAll(".scroll"), function (box) { return box.scrollLeft; });
     while (el.firstChild) el.removeChild(el.firstChild);
     for (var i = 1; i < arguments.length; i++) if (arguments[i]) el.appendChild(arguments[i]);
-    var again = refocus && el.querySelector("summary");
-    if (again) again.focus({ preventScroll: true });
     scrollable();
+    Array.prototype.forEach.call(el.querySelectorAll(".scroll"), function (box, k) { if (lefts[k]) box.scrollLeft = lefts[k]; });
+    var again = kind && el.querySelectorAll(kind)[at];
+    if (again && (kind === "summary" || again.hasAttribute("tabindex"))) again.focus({ preventScroll: true });
     return el;
   }
   /* A table wider than the window scrolls in its own box (the page itself never scrolls sideways),
