@@ -6,6 +6,7 @@ dark scheme. Each state is one page, changed in place, as a person would."""
 from __future__ import annotations
 
 import secrets
+from itertools import pairwise
 from typing import Any
 
 from axe_playwright_python.sync_playwright import Axe
@@ -96,6 +97,12 @@ def test_the_dashboard_answers_the_keyboard_and_axe_finds_nothing_serious(
         assert pg.locator("#breakdown details").get_attribute("open") is None
         pg.keyboard.press(" ")
         assert pg.locator("#breakdown details").get_attribute("open") == ""
+        # One h1, and no heading level skipped on the way down (a screen reader's outline of the page).
+        levels = pg.evaluate(
+            "[...document.querySelectorAll('h1, h2, h3, h4')].map(e => Number(e.tagName[1]))"
+        )
+        assert levels.count(1) == 1 and levels[0] == 1
+        assert all(b <= a + 1 for a, b in pairwise(levels)), levels
         for summary in ("#daily summary", "#hourly summary"):
             pg.locator(summary).click()
         assert serious_violations(pg) == []
