@@ -1,5 +1,5 @@
 """The dashboard for a person without a mouse or a large screen, in headless Chromium: axe-core (the
-engine browsers' accessibility audits use) on each state of the page, the order and focus ring of
+engine of Lighthouse's accessibility audit) on each state of the page, the order and focus ring of
 the keyboard's stops, a 320 px window (WCAG's reflow width, a 1280 px screen at 400% zoom) and the
 dark scheme. Each state is one page, changed in place, as a person would."""
 
