@@ -74,16 +74,33 @@
     for (var i = 2; i < arguments.length; i++) if (arguments[i]) el.appendChild(arguments[i]);
     return el;
   }
-  /* Drawn again (the minute's refresh, a choice), a section's "Numbers" toggle focused before is
-     focused again: it was removed with the rest, and the keyboard's place fell back to the top. */
+  /* Drawn again (the minute's refresh, a choice), a section's "Numbers" toggle or table box focused
+     before is focused again: it was removed with the rest, and the keyboard's place fell back to the
+     top. A table scrolled sideways stays scrolled where it was (it went back to its first column). */
   function fill(id) {
     var el = document.getElementById(id), a = document.activeElement;
-    var refocus = a && a !== el && el.contains(a) && a.tagName === "SUMMARY";
+    var kind = a && a !== el && el.contains(a) && (a.tagName === "SUMMARY" ? "summary" : a.classList.contains("scroll") ? ".scroll" : null);
+    var at = kind ? Array.prototype.indexOf.call(el.querySelectorAll(kind), a) : -1;
+    var lefts = Array.prototype.map.call(el.querySelectorAll(".scroll"), function (box) { return box.scrollLeft; });
     while (el.firstChild) el.removeChild(el.firstChild);
     for (var i = 1; i < arguments.length; i++) if (arguments[i]) el.appendChild(arguments[i]);
-    var again = refocus && el.querySelector("summary");
-    if (again) again.focus({ preventScroll: true });
+    scrollable();
+    Array.prototype.forEach.call(el.querySelectorAll(".scroll"), function (box, k) { if (lefts[k]) box.scrollLeft = lefts[k]; });
+    var again = kind && el.querySelectorAll(kind)[at];
+    if (again && (kind === "summary" || again.hasAttribute("tabindex"))) again.focus({ preventScroll: true });
     return el;
+  }
+  /* A table wider than the window scrolls in its own box (the page itself never scrolls sideways),
+     and a keyboard reaches that box only if it takes the focus: at 320 px (or 400% zoom) the
+     sources' "Last error" column could be seen only with a mouse or a finger. Focusable, and named
+     by the table's caption, only while it does scroll: no idle stop on a wide screen. */
+  function scrollable() {
+    Array.prototype.forEach.call(document.querySelectorAll(".scroll"), function (box) {
+      if (box.scrollWidth > box.clientWidth) {
+        box.setAttribute("tabindex", "0"); box.setAttribute("role", "region");
+        box.setAttribute("aria-label", box.querySelector("caption").textContent + " (scrolls sideways)");
+      } else { box.removeAttribute("tabindex"); box.removeAttribute("role"); box.removeAttribute("aria-label"); }
+    });
   }
   function table(caption, head, rows, numeric) {
     var t = h("table", {}, h("caption", { text: caption }));
@@ -100,15 +117,19 @@
       });
       body.appendChild(row);
     });
+    // Headers over no cell at all read, to a screen reader, as a table that failed to load.
+    if (!rows.length) body.appendChild(h("tr", {}, h("td", { colspan: String(head.length), class: "muted", text: "Nothing in this period." })));
     t.appendChild(body);
-    return t;
+    return h("div", { class: "scroll" }, t);
   }
   /* Whether each chart's table of numbers is open: as the person left it, through every drawing
      (the minute's refresh closed the one they were reading, the chart's text alternative). */
   var opened = { daily: false, breakdown: true, hourly: false };
-  function numbers(key, summary, tbl) {
-    var d = h("details", opened[key] ? { open: "" } : {}, h("summary", { text: summary }), tbl);
-    d.addEventListener("toggle", function () { opened[key] = d.open; });
+  /* ``what``: the chart the numbers are of, said to a screen reader only (the section shows it): a
+     list of the page's controls read "Numbers (2 rows)", "Numbers (3 rows)", "Numbers (24 hours)". */
+  function numbers(key, summary, what, tbl) {
+    var d = h("details", opened[key] ? { open: "" } : {}, h("summary", {}, summary, h("span", { class: "sr-only", text: " of " + what })), tbl);
+    d.addEventListener("toggle", function () { opened[key] = d.open; scrollable(); });
     return d;
   }
   function unpricedBadge(n) {
@@ -314,7 +335,7 @@
       h("p", {}, "Total " + r.period.name.replace(/_/g, " ") + ": ", h("strong", { id: "period-total", "data-usd": String(r.total_usd), text: totalText(r.total_usd, unpricedIn(r.rows)) }),
         r.attribution.length ? h("span", { class: "muted", text: " · " + r.attribution.length + " estimate row(s) only attribute billed days (not added)" }) : null),
       legend(keys, byBasis), svg,
-      numbers("daily", "Numbers (" + rows.length + " rows)", table("Daily spend by provider and basis", ["Day", "Provider", "Basis", "Cost", "Calls"], rows, [0, 0, 0, 1, 1])),
+      numbers("daily", "Numbers (" + rows.length + " rows)", "daily spend", table("Daily spend by provider and basis", ["Day", "Provider", "Basis", "Cost", "Calls"], rows, [0, 0, 0, 1, 1])),
       // Worked out by the server (money.rounding_note), as under the breakdown's table.
       d.daily_rounding_note ? h("p", { class: "muted", id: "daily-rounding", text: d.daily_rounding_note }) : null);
   }
@@ -388,7 +409,7 @@
       h("p", {}, "By " + dim + ": total ", h("strong", { id: "breakdown-total", "data-usd": String(r.total_usd), text: totalText(r.total_usd, unpricedIn(r.rows)) }),
         r.truncated ? h("span", { class: "muted", id: "breakdown-cut", text: " · the " + int(shown) + " largest of " + int(r.total_rows) + " rows; the other " + int(r.total_rows - shown) + " are summed in (other)" }) : null),
       items.length ? hbars(items, "Spend by " + dim, chartWidth("breakdown")) : h("p", { class: "muted", text: "Nothing in this period." }),
-      numbers("breakdown", "Numbers (" + rows.length + " rows)", table("Spend by " + dim + " (bars coloured by basis)", [dim, "Basis", "Cost", "Calls", "Tokens"], rows, [0, 0, 1, 1, 1])),
+      numbers("breakdown", "Numbers (" + rows.length + " rows)", "spend by " + dim, table("Spend by " + dim + " (bars coloured by basis)", [dim, "Basis", "Cost", "Calls", "Tokens"], rows, [0, 0, 1, 1, 1])),
       // Worked out once, by the server (money.rounding_note), as `cost-mcp report` prints it.
       r.rounding_note ? h("p", { class: "muted", id: "breakdown-rounding", text: r.rounding_note }) : null);
     var chart = document.querySelector("#breakdown > svg");
@@ -410,7 +431,7 @@
     var rows = hr.hours.map(function (x) { return [("0" + x.hour).slice(-2) + ":00", cost(x.cost_usd, x.unpriced_requests), int(x.requests)]; });
     fill("hourly",
       h("p", { class: "muted" }, "Estimated, calls recorded one by one only (not billed amounts): ", h("strong", { id: "hourly-total", "data-usd": String(hr.total_usd), text: totalText(hr.total_usd, unpricedIn(hr.hours)) }), " in " + hr.period.timezone + " hours"),
-      svg, numbers("hourly", "Numbers (24 hours)", table("Cost by hour of day", ["Hour", "Cost", "Calls"], rows, [0, 1, 1])),
+      svg, numbers("hourly", "Numbers (24 hours)", "cost by hour of day", table("Cost by hour of day", ["Hour", "Cost", "Calls"], rows, [0, 1, 1])),
       d.hourly_rounding_note ? h("p", { class: "muted", id: "hourly-rounding", text: d.hourly_rounding_note }) : null);
   }
   function renderAnomalies(d) {
@@ -698,6 +719,7 @@
       resized = setTimeout(function () {
         var w = chartWidth("daily");
         if (state.data && w !== drawnAt) { drawnAt = w; renderDaily(state.data); renderBreakdown(state.data); renderHourly(state.data); }
+        scrollable();
       }, 150);
     });
     if (mode === "web") { loadWeb("address"); setInterval(function () { loadWeb("quiet"); }, REFRESH_MS); }

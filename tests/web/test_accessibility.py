@@ -1,0 +1,252 @@
+"""The dashboard for a person without a mouse or a large screen, in headless Chromium: axe-core (the
+engine of Lighthouse's accessibility audit) on each state of the page, the order and focus ring of
+the keyboard's stops, a 320 px window (WCAG's reflow width, a 1280 px screen at 400% zoom) and the
+dark scheme. Each state is one page, changed in place, as a person would."""
+
+from __future__ import annotations
+
+import secrets
+from itertools import pairwise
+from typing import Any
+
+from axe_playwright_python.sync_playwright import Axe
+
+from cost_mcp.config import Settings
+from cost_mcp.pricing import Pricer
+from cost_mcp.store import Ledger
+from cost_mcp.web.app import create_app
+from cost_mcp.web.http import create_http_app
+from tests.web.conftest import Served, serve
+from tests.web.test_browser import opened, rendered_again
+from tests.web.test_mcp_app import HOST, _call, over_mcp
+from tests.web.test_signin import _tokens
+
+SERIOUS = ("serious", "critical")
+
+
+def serious_violations(target: Any) -> list[str]:
+    """What axe-core finds serious or critical on a page or frame as it stands: each rule with the
+    elements that break it (an empty list for none)."""
+    found = Axe().run(target).response["violations"]
+    return [
+        f"{v['id']} ({v['impact']}): {v['help']} at {[n['target'] for n in v['nodes']]}"
+        for v in found
+        if v["impact"] in SERIOUS
+    ]
+
+
+def narrowed(pg: Any, width: int) -> None:
+    """The window made ``width`` px wide, and the charts drawn again at its width (the page redraws
+    them 150 ms after the last resize)."""
+    pg.set_viewport_size({"width": width, "height": 900})
+    pg.wait_for_function(
+        "w => Number(document.querySelector('#daily svg').getAttribute('viewBox').split(' ')[2]) <= w",
+        arg=max(width - 30, 240),
+    )
+
+
+def accessible_names(pg: Any, role: str) -> list[str]:
+    """The names Chromium gives a screen reader for the page's elements of ``role`` (Chromium's own
+    role names: a ``<summary>`` is a DisclosureTriangle), in page order."""
+    nodes = pg.context.new_cdp_session(pg).send("Accessibility.getFullAXTree")["nodes"]
+    return [n["name"]["value"] for n in nodes if n.get("role", {}).get("value") == role and not n["ignored"]]
+
+
+FOCUSED = """() => { const a = document.activeElement;
+  if (a === document.body) return ['body', false];
+  return [a.id || a.getAttribute('name') || a.closest('[id]').id + ' ' + a.tagName.toLowerCase(),
+          a.matches(':focus-visible') && getComputedStyle(a).outlineStyle !== 'none'] }"""
+
+
+def tab_stops(pg: Any) -> list[tuple[str, bool]]:
+    """Each stop Tab reaches from the top of the page, once round: what it is, and whether it shows
+    a focus ring."""
+    pg.evaluate("document.activeElement.blur()")
+    stops: list[tuple[str, bool]] = []
+    for _ in range(60):
+        pg.keyboard.press("Tab")
+        name, ring = pg.evaluate(FOCUSED)
+        if name == "body" or (stops and name == stops[0][0]):
+            break
+        stops.append((name, ring))
+    return stops
+
+
+def test_the_dashboard_answers_the_keyboard_and_axe_finds_nothing_serious(
+    browser: Any, served: Served
+) -> None:
+    with opened(browser, served.url) as pg:
+        pg.wait_for_selector("body[data-complete]", state="attached")
+        # Every control in reading order, Tab alone (the arrows move between the radios and the
+        # tabs, one stop each), each with a visible ring; none holds the focus.
+        stops = tab_stops(pg)
+        assert [name for name, _ in stops] == [
+            *("period", "providers", "models", "projects", "agents", "members", "basis", "stack"),
+            *("daily summary", "tab-model", "breakdown summary", "hourly summary"),
+        ]
+        assert all(ring for _, ring in stops), stops
+        # Each table of numbers' toggle names its chart: a list of the page's controls read
+        # "Numbers (2 rows)", "Numbers (3 rows)", "Numbers (24 hours)".
+        assert accessible_names(pg, "DisclosureTriangle") == [
+            "Numbers (2 rows) of daily spend",
+            "Numbers (3 rows) of spend by model",
+            "Numbers (24 hours) of cost by hour of day",
+        ]
+        pg.locator("#breakdown summary").focus()
+        pg.keyboard.press("Enter")  # a table of numbers opens and closes from the keyboard
+        assert pg.locator("#breakdown details").get_attribute("open") is None
+        pg.keyboard.press(" ")
+        assert pg.locator("#breakdown details").get_attribute("open") == ""
+        # One h1, and no heading level skipped on the way down (a screen reader's outline of the page).
+        levels = pg.evaluate(
+            "[...document.querySelectorAll('h1, h2, h3, h4')].map(e => Number(e.tagName[1]))"
+        )
+        assert levels.count(1) == 1 and levels[0] == 1
+        assert all(b <= a + 1 for a, b in pairwise(levels)), levels
+        for summary in ("#daily summary", "#hourly summary"):
+            pg.locator(summary).click()
+        assert serious_violations(pg) == []
+        pg.emulate_media(color_scheme="dark")
+        assert pg.evaluate("getComputedStyle(document.body).color") == "rgb(236, 236, 236)"  # its own palette
+        assert serious_violations(pg) == []
+        pg.emulate_media(color_scheme="light")
+        # In high contrast (forced colours) each legend swatch keeps its series' colour: the theme
+        # painted them all its background colour, and the stacked bars had no key.
+        pg.emulate_media(forced_colors="active")
+        key = pg.evaluate(
+            """() => [...document.querySelectorAll('#daily .legend .sw')].map(sw => [
+              getComputedStyle(sw).backgroundColor,
+              getComputedStyle(document.querySelector('#daily svg rect.' + sw.classList[1])).fill])"""
+        )
+        assert len(key) == 2 and all(swatch == bar for swatch, bar in key), key
+        assert serious_violations(pg) == []
+        pg.emulate_media(forced_colors="none")
+
+        narrowed(pg, 640)  # a 1280 px screen at 200% zoom
+        assert pg.evaluate("document.documentElement.scrollWidth") == 640
+        # 320 px: the page never scrolls sideways; a table wider than that scrolls in its own box,
+        # which the keyboard reaches and scrolls (only a mouse or a finger could before).
+        narrowed(pg, 320)
+        assert pg.evaluate("document.documentElement.scrollWidth") == 320
+        assert serious_violations(pg) == []
+        pg.locator("#hourly summary").focus()
+        for _ in range(8):
+            pg.keyboard.press("Tab")
+            if pg.evaluate("document.activeElement.closest('#sources') !== null"):
+                break
+        assert pg.evaluate(FOCUSED) == ["sources div", True]
+        box = pg.locator("#sources .scroll")
+        assert pg.evaluate("b => b.scrollWidth > b.clientWidth && b.scrollLeft === 0", box.element_handle())
+        assert box.get_attribute("aria-label") == "Where the numbers come from (scrolls sideways)"
+        pg.keyboard.press("ArrowRight")
+        pg.wait_for_function("b => b.scrollLeft > 0", arg=box.element_handle())
+        # Wide again, nothing scrolls: no idle stop is left behind.
+        narrowed(pg, 1200)
+        pg.wait_for_function("() => !document.querySelector('.scroll[tabindex]')")
+
+        assert pg.errors == []
+
+        # A failed load says so in the live status line, and the page stays as sound.
+        pg.route("**/api/**", lambda route: route.abort())
+        pg.select_option('select[name="period"]', "today")
+        status = pg.locator("#status.error")
+        status.wait_for()
+        assert status.get_attribute("role") == "status" and status.get_attribute("aria-live") == "polite"
+        assert serious_violations(pg) == []
+
+
+def test_the_minutes_refresh_keeps_a_scrolled_tables_place_and_focus(browser: Any, served: Served) -> None:
+    # At 320 px a person scrolling the sources' table from the keyboard lost it every minute: the
+    # refresh drew the table again, scrolled back to its first column, and the focus fell to the top.
+    with opened(browser, served.url, width=320, fake_clock=True) as pg:
+        box = pg.locator("#sources .scroll")
+        box.focus()
+        # The arrow scrolls smoothly: its place is the one where the scrolling ends.
+        box.evaluate(
+            "b => b.addEventListener('scrollend', () => { window.left = b.scrollLeft; }, {once: true})"
+        )
+        pg.keyboard.press("ArrowRight")
+        left = pg.wait_for_function("() => window.left").json_value()
+        assert left > 0
+        rendered_again(pg, lambda: pg.clock.run_for(61_000))
+        assert pg.evaluate("document.activeElement.matches('#sources .scroll')")
+        assert pg.evaluate("document.activeElement.scrollLeft") == left
+        assert pg.errors == []
+
+
+def test_an_empty_ledgers_dashboard_says_its_tables_are_empty(browser: Any, settings: Settings) -> None:
+    # A table of headers over no cell at all (the breakdown's numbers, open, on a new ledger) read
+    # to a screen reader as a table that failed to load.
+    ledger = Ledger(settings.db)
+    token = secrets.token_urlsafe(16)
+    app = create_app(ledger, settings, Pricer(), token=token, allowed_hosts=["127.0.0.1"])
+    try:
+        for base in serve(app):
+            with opened(browser, f"{base}/?token={token}") as pg:
+                pg.wait_for_selector("body[data-complete]", state="attached")
+                assert pg.locator("#breakdown tbody").inner_text() == "Nothing in this period."
+                pg.locator("#daily summary").click()
+                assert pg.locator("#daily tbody td").get_attribute("colspan") == "5"
+                assert serious_violations(pg) == []
+                assert pg.errors == []
+    finally:
+        ledger.close()
+
+
+def test_the_team_pages_signed_out_and_in_on_a_narrow_screen(browser: Any, seeded: Settings) -> None:
+    # At 320 px the sign-out button, placed over the header's corner, covered the label of the
+    # filter at the end of the first row ("Provider" here) and the top of its select.
+    tokens = _tokens(seeded)
+    ledger = Ledger(seeded.db)
+    context = browser.new_context(viewport={"width": 320, "height": 900})
+    try:
+        for base in serve(create_http_app(ledger, seeded, Pricer()), lifespan="on"):
+            pg = context.new_page()
+            pg.goto(f"{base}/")
+            field = pg.locator('input[name="token"]')
+            field.fill("cmt_not-a-token")
+            pg.keyboard.press("Enter")
+            pg.get_by_role("alert").wait_for()
+            for scheme in ("light", "dark"):
+                pg.emulate_media(color_scheme=scheme)
+                assert serious_violations(pg) == [], scheme
+            pg.emulate_media(color_scheme="light")
+            assert pg.evaluate("document.documentElement.scrollWidth") == 320
+            field.fill(tokens["admin"])
+            pg.keyboard.press("Enter")
+            pg.wait_for_selector("body[data-complete]", state="attached")
+            assert pg.evaluate("document.documentElement.scrollWidth") == 320
+            covered = pg.evaluate(
+                """() => { const b = document.querySelector('#signout').getBoundingClientRect();
+                return [...document.querySelectorAll('#controls label, #controls select')].filter(e => {
+                  const r = e.getBoundingClientRect();
+                  return r.left < b.right && b.left < r.right && r.top < b.bottom && b.top < r.bottom;
+                }).map(e => (e.tagName === 'LABEL' ? e.firstChild.textContent : e.name).trim()) }"""
+            )
+            assert covered == []
+            # Tab reaches the sign-out button first, as it reads: beside the title, before the filters.
+            pg.evaluate("document.activeElement.blur()")
+            pg.keyboard.press("Tab")
+            assert pg.evaluate("document.activeElement.textContent") == "Sign out"
+            pg.keyboard.press("Tab")
+            assert pg.evaluate("document.activeElement.name") == "period"
+            assert serious_violations(pg) == []
+    finally:
+        context.close()
+        ledger.close()
+
+
+def test_the_mcp_app_in_its_host_has_nothing_serious(browser: Any, seeded: Settings) -> None:
+    got = over_mcp()
+    context = browser.new_context(viewport={"width": 1150, "height": 900})
+    try:
+        page = context.new_page()
+        page.expose_function("callTool", _call)
+        page.set_content(HOST)
+        page.evaluate("r => { window.toolResult = r; }", got["result"])
+        page.evaluate("html => { document.getElementById('view').srcdoc = html; }", got["html"])
+        page.frame_locator("#view").locator("body[data-ready]").wait_for()
+        view = next(f for f in page.frames if f is not page.main_frame)
+        assert serious_violations(view) == []
+    finally:
+        context.close()
