@@ -13,6 +13,7 @@ from __future__ import annotations
 import contextlib
 import logging
 import os
+import shutil
 import time
 from collections.abc import AsyncIterator, Iterator
 from datetime import UTC, datetime
@@ -183,15 +184,38 @@ def settings(home: Path) -> Settings:
     return load_settings()
 
 
+@pytest.fixture(scope="session")
+def sqlite_template(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """An empty SQLite ledger, migrated once for the session (see :func:`ledger_made`)."""
+    path = tmp_path_factory.mktemp("sqlite-template") / "cost.db"
+    connect(path).close()  # closing checkpoints the WAL: the one file is the whole ledger
+    return path
+
+
 @pytest.fixture
-def conn(settings: Settings) -> Iterator[Conn]:
+def ledger_made(home: Path, sqlite_template: Path) -> None:
+    """The test's ledger exists, migrated and empty, before the test runs: for the fixtures that
+    open it at set-up anyway (``conn``, ``client``, a module's seeded ledger). On SQLite it is a
+    copy of :func:`sqlite_template`, as each PostgreSQL database is a copy of a migrated template
+    (tests/pg_cluster.py): migrating a new SQLite file took some 0.2 s, a copy takes a millisecond.
+    Only where nothing was put at the ledger's place yet (a fixture before may have written a
+    damaged file, or pointed COST_MCP_DB elsewhere): what a test of making the ledger sees is
+    unchanged, as are the ledgers the code under test makes itself."""
+    db = Path(os.environ["COST_MCP_DB"])
+    if db == home / "data" / "cost.db" and not db.parent.exists():
+        db.parent.mkdir(parents=True)
+        shutil.copyfile(sqlite_template, db)
+
+
+@pytest.fixture
+def conn(settings: Settings, ledger_made: None) -> Iterator[Conn]:
     """The test's ledger connection, closed after the test (one left open warns on PostgreSQL)."""
     with contextlib.closing(connect(settings.db)) as ledger:
         yield ledger
 
 
 @pytest.fixture
-async def client(home: Path) -> AsyncIterator[Client]:
+async def client(home: Path, ledger_made: None) -> AsyncIterator[Client]:
     """An in-memory MCP client on the real server, with the real lifespan and a fresh ledger."""
     from cost_mcp.server import mcp
 

@@ -227,7 +227,7 @@ def test_a_bad_scope_is_refused_before_any_request(
 
 
 @pytest.fixture
-def conn(configured: Settings) -> Iterator[Conn]:
+def conn(configured: Settings, ledger_made: None) -> Iterator[Conn]:
     c = connect(configured.db)
     yield c
     c.close()

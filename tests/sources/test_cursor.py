@@ -361,7 +361,7 @@ def test_a_long_backfill_is_paced_not_hammered(configured: Settings, monkeypatch
 
 
 @pytest.fixture
-def conn(configured: Settings) -> Iterator[Conn]:
+def conn(configured: Settings, ledger_made: None) -> Iterator[Conn]:
     c = connect(configured.db)
     yield c
     c.close()

@@ -348,7 +348,7 @@ def test_a_table_name_that_is_not_project_dataset_table_is_refused(
 
 
 @pytest.fixture
-def conn(configured: Settings) -> Iterator[Conn]:
+def conn(configured: Settings, ledger_made: None) -> Iterator[Conn]:
     c = connect(configured.db)
     yield c
     c.close()

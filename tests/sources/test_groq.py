@@ -259,7 +259,7 @@ def test_a_wrong_typed_series_is_refused_naming_the_field(series: object, said: 
 
 
 @pytest.fixture
-def conn(configured: Settings) -> Iterator[Conn]:
+def conn(configured: Settings, ledger_made: None) -> Iterator[Conn]:
     c = connect(configured.db)
     yield c
     c.close()

@@ -366,7 +366,7 @@ def test_keys_listed_again_are_not_counted_twice(configured: Settings) -> None:
 
 
 @pytest.fixture
-def conn(configured: Settings) -> Iterator[Conn]:
+def conn(configured: Settings, ledger_made: None) -> Iterator[Conn]:
     c = connect(configured.db)
     yield c
     c.close()
