@@ -4,8 +4,9 @@ The ledger runs on both backends: ``home`` (and so ``settings`` and ``client``) 
 over ``sqlite`` (a file under tmp_path) and ``postgresql`` (a fresh database in a throwaway
 cluster started once per session, see tests/pg_cluster.py). Tests about SQLite files themselves
 are marked ``sqlite_only`` and run once, as are those about PostgreSQL's own sessions and locks
-(``postgresql_only``). Without PostgreSQL installed the ``postgresql`` variants
-skip, saying why, unless ``CI`` is set: then they fail.
+(``postgresql_only``), and those that take ``home`` for its folders and never open a ledger
+(``no_ledger``: ``home`` fails one that does). Without PostgreSQL installed the ``postgresql``
+variants skip, saying why, unless ``CI`` is set: then they fail.
 """
 
 from __future__ import annotations
@@ -34,14 +35,17 @@ BACKENDS = ["sqlite", "postgresql"]
 
 def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
     """Run ``sqlite_only`` tests on SQLite alone and ``postgresql_only`` ones on PostgreSQL alone
-    (deselect the other variant, rather than let it pass having tested nothing)."""
+    (deselect the other variant, rather than let it pass having tested nothing); ``no_ledger`` ones
+    once, in the SQLite variant's folders (a second run would test the same code again)."""
     keep: list[pytest.Item] = []
     dropped: list[pytest.Item] = []
     for item in items:
         callspec = getattr(item, "callspec", None)
         backend = callspec.params.get("home") if callspec is not None else None
-        other = {"postgresql": "sqlite_only", "sqlite": "postgresql_only"}.get(str(backend))
-        (dropped if other and item.get_closest_marker(other) else keep).append(item)
+        marks = {"postgresql": ("sqlite_only", "no_ledger"), "sqlite": ("postgresql_only",)}.get(
+            str(backend), ()
+        )
+        (dropped if any(item.get_closest_marker(m) for m in marks) else keep).append(item)
     if dropped:
         config.hook.pytest_deselected(items=dropped)
         items[:] = keep
@@ -177,6 +181,14 @@ def home(request: pytest.FixtureRequest, tmp_path: Path, monkeypatch: pytest.Mon
     yield tmp_path
     if cluster is not None:
         cluster.drop_database(database)
+    made = (
+        sorted(str(p) for p in tmp_path.rglob("*.db")) if request.node.get_closest_marker("no_ledger") else []
+    )
+    if made:
+        pytest.fail(
+            f"marked no_ledger, yet it made a ledger ({', '.join(made)}): remove the mark, "
+            "so that it runs on PostgreSQL too"
+        )
 
 
 @pytest.fixture
