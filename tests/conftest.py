@@ -4,8 +4,9 @@ The ledger runs on both backends: ``home`` (and so ``settings`` and ``client``) 
 over ``sqlite`` (a file under tmp_path) and ``postgresql`` (a fresh database in a throwaway
 cluster started once per session, see tests/pg_cluster.py). Tests about SQLite files themselves
 are marked ``sqlite_only`` and run once, as are those about PostgreSQL's own sessions and locks
-(``postgresql_only``). Without PostgreSQL installed the ``postgresql`` variants
-skip, saying why, unless ``CI`` is set: then they fail.
+(``postgresql_only``), and those that take ``home`` for its folders and never open a ledger
+(``no_ledger``: ``home`` fails one that does). Without PostgreSQL installed the ``postgresql``
+variants skip, saying why, unless ``CI`` is set: then they fail.
 """
 
 from __future__ import annotations
@@ -13,6 +14,7 @@ from __future__ import annotations
 import contextlib
 import logging
 import os
+import shutil
 import time
 from collections.abc import AsyncIterator, Iterator
 from datetime import UTC, datetime
@@ -33,14 +35,17 @@ BACKENDS = ["sqlite", "postgresql"]
 
 def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
     """Run ``sqlite_only`` tests on SQLite alone and ``postgresql_only`` ones on PostgreSQL alone
-    (deselect the other variant, rather than let it pass having tested nothing)."""
+    (deselect the other variant, rather than let it pass having tested nothing); ``no_ledger`` ones
+    once, in the SQLite variant's folders (a second run would test the same code again)."""
     keep: list[pytest.Item] = []
     dropped: list[pytest.Item] = []
     for item in items:
         callspec = getattr(item, "callspec", None)
         backend = callspec.params.get("home") if callspec is not None else None
-        other = {"postgresql": "sqlite_only", "sqlite": "postgresql_only"}.get(str(backend))
-        (dropped if other and item.get_closest_marker(other) else keep).append(item)
+        marks = {"postgresql": ("sqlite_only", "no_ledger"), "sqlite": ("postgresql_only",)}.get(
+            str(backend), ()
+        )
+        (dropped if any(item.get_closest_marker(m) for m in marks) else keep).append(item)
     if dropped:
         config.hook.pytest_deselected(items=dropped)
         items[:] = keep
@@ -176,6 +181,14 @@ def home(request: pytest.FixtureRequest, tmp_path: Path, monkeypatch: pytest.Mon
     yield tmp_path
     if cluster is not None:
         cluster.drop_database(database)
+    made = (
+        sorted(str(p) for p in tmp_path.rglob("*.db")) if request.node.get_closest_marker("no_ledger") else []
+    )
+    if made:
+        pytest.fail(
+            f"marked no_ledger, yet it made a ledger ({', '.join(made)}): remove the mark, "
+            "so that it runs on PostgreSQL too"
+        )
 
 
 @pytest.fixture
@@ -183,15 +196,38 @@ def settings(home: Path) -> Settings:
     return load_settings()
 
 
+@pytest.fixture(scope="session")
+def sqlite_template(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """An empty SQLite ledger, migrated once for the session (see :func:`ledger_made`)."""
+    path = tmp_path_factory.mktemp("sqlite-template") / "cost.db"
+    connect(path).close()  # closing checkpoints the WAL: the one file is the whole ledger
+    return path
+
+
 @pytest.fixture
-def conn(settings: Settings) -> Iterator[Conn]:
+def ledger_made(home: Path, sqlite_template: Path) -> None:
+    """The test's ledger exists, migrated and empty, before the test runs: for the fixtures that
+    open it at set-up anyway (``conn``, ``client``, a module's seeded ledger). On SQLite it is a
+    copy of :func:`sqlite_template`, as each PostgreSQL database is a copy of a migrated template
+    (tests/pg_cluster.py): migrating a new SQLite file took some 0.2 s, a copy takes a millisecond.
+    Only where nothing was put at the ledger's place yet (a fixture before may have written a
+    damaged file, or pointed COST_MCP_DB elsewhere): what a test of making the ledger sees is
+    unchanged, as are the ledgers the code under test makes itself."""
+    db = Path(os.environ["COST_MCP_DB"])
+    if db == home / "data" / "cost.db" and not db.parent.exists():
+        db.parent.mkdir(parents=True)
+        shutil.copyfile(sqlite_template, db)
+
+
+@pytest.fixture
+def conn(settings: Settings, ledger_made: None) -> Iterator[Conn]:
     """The test's ledger connection, closed after the test (one left open warns on PostgreSQL)."""
     with contextlib.closing(connect(settings.db)) as ledger:
         yield ledger
 
 
 @pytest.fixture
-async def client(home: Path) -> AsyncIterator[Client]:
+async def client(home: Path, ledger_made: None) -> AsyncIterator[Client]:
     """An in-memory MCP client on the real server, with the real lifespan and a fresh ledger."""
     from cost_mcp.server import mcp
 

@@ -48,7 +48,7 @@ def keys(home: Path, monkeypatch: pytest.MonkeyPatch) -> Settings:
 
 
 @pytest.fixture
-def conn(keys: Settings) -> Iterator[Conn]:
+def conn(keys: Settings, ledger_made: None) -> Iterator[Conn]:
     c = connect(keys.db)
     yield c
     c.close()

@@ -41,7 +41,7 @@ def mid_month() -> Iterator[None]:
 
 
 @pytest.fixture
-def busy(settings: Settings, mid_month: None) -> Settings:
+def busy(settings: Settings, mid_month: None, ledger_made: None) -> Settings:
     """600 sessions, each with its own cost (1 to 3 calls per session, some sessions tied), this month."""
     now = datetime.now(UTC).replace(day=1, hour=12, minute=0, second=0, microsecond=0)
     pricer = Pricer()

@@ -68,7 +68,7 @@ async def test_a_server_whose_ledger_a_newer_release_migrated_says_to_restart_it
 
 
 @pytest.fixture
-def replica(settings: Settings) -> Iterator[tuple[TestClient, str]]:
+def replica(settings: Settings, ledger_made: None) -> Iterator[tuple[TestClient, str]]:
     """A team server's replica, started before another one upgraded their shared ledger."""
     from cost_mcp.web.http import create_http_app
 

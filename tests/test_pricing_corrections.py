@@ -47,7 +47,7 @@ SONNET4_LINE = (
 
 
 @pytest.fixture
-def conn(settings: Settings) -> Iterator[Conn]:
+def conn(settings: Settings, ledger_made: None) -> Iterator[Conn]:
     c = connect(settings.db)
     yield c
     c.close()

@@ -33,7 +33,7 @@ CALL = Tokens(input=100_000, output=1_000)  # $0.315 at list price: 3 fit in $1
 
 
 @pytest.fixture
-def conn(settings: Settings) -> Iterator[Conn]:
+def conn(settings: Settings, ledger_made: None) -> Iterator[Conn]:
     c = connect(settings.db)
     yield c
     c.close()

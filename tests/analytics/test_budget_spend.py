@@ -24,7 +24,7 @@ NOW = datetime(2026, 11, 18, 15, 0, tzinfo=UTC)
 
 
 @pytest.fixture
-def conn(settings: Settings) -> Iterator[Conn]:
+def conn(settings: Settings, ledger_made: None) -> Iterator[Conn]:
     c = connect(settings.db)
     yield c
     c.close()

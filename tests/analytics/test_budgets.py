@@ -34,7 +34,7 @@ FLAT = "gpt-4o"  # $2.50 per million input tokens at any size: amounts below are
 
 
 @pytest.fixture
-def conn(settings: Settings) -> Iterator[Conn]:
+def conn(settings: Settings, ledger_made: None) -> Iterator[Conn]:
     c = connect(settings.db)
     yield c
     c.close()

@@ -31,7 +31,7 @@ VALIDATOR = Path(sys.executable).parent / "focus-validator"
 
 
 @pytest.fixture
-def conn(settings: Settings) -> Iterator[Conn]:
+def conn(settings: Settings, ledger_made: None) -> Iterator[Conn]:
     c = connect(settings.db)
     yield c
     c.close()

@@ -43,7 +43,7 @@ UNCORRECTED = Decimal("0.1023")
 
 
 @pytest.fixture
-def conn(settings: Settings) -> Iterator[Conn]:
+def conn(settings: Settings, ledger_made: None) -> Iterator[Conn]:
     c = connect(settings.db)
     yield c
     c.close()

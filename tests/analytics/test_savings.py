@@ -30,7 +30,7 @@ WEEK = ("2026-11-09", "2026-11-15")
 
 
 @pytest.fixture
-def conn(settings: Settings) -> Iterator[Conn]:
+def conn(settings: Settings, ledger_made: None) -> Iterator[Conn]:
     c = connect(settings.db)
     yield c
     c.close()

@@ -27,7 +27,7 @@ NOV2 = int(datetime(2026, 11, 2, tzinfo=UTC).timestamp()) * 1000
 
 
 @pytest.fixture
-def conn(settings: Settings) -> Iterator[Conn]:
+def conn(settings: Settings, ledger_made: None) -> Iterator[Conn]:
     c = connect(settings.db)
     yield c
     c.close()

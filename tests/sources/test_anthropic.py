@@ -50,6 +50,7 @@ def run(
     return anyio.run(go)
 
 
+@pytest.mark.no_ledger
 def test_cost_report_cents_strings_over_two_pages(configured: Settings) -> None:
     replies = [
         json_response(200, fixture("anthropic_cost_report_documented.json")),
@@ -111,6 +112,7 @@ def test_unusable_amounts_are_refused(amount: object) -> None:
         ({"currency": "USD"}, r"results\[0\] has no amount \(at \$\.data\[0\]\.results\[0\]\)"),
     ],
 )
+@pytest.mark.no_ledger
 def test_a_wrong_typed_cost_report_field_fails_the_fetch_naming_it(
     configured: Settings, result: dict[str, object], said: str
 ) -> None:
@@ -169,6 +171,7 @@ def test_an_unknown_model_is_unpriced_not_free() -> None:
     assert anthropic.usage_bucket(usage(result), AUG1_2025, Pricer()).cost_nanos is None
 
 
+@pytest.mark.no_ledger
 def test_fetch_reads_cost_and_usage_reports(configured: Settings) -> None:
     day = "2025-08-01"
     fake = FakeAnthropic(
@@ -198,6 +201,7 @@ def test_fetch_reads_cost_and_usage_reports(configured: Settings) -> None:
     ]
 
 
+@pytest.mark.no_ledger
 def test_a_workspace_key_is_refused_with_the_variable_to_set(
     home: object, monkeypatch: pytest.MonkeyPatch
 ) -> None:
@@ -239,6 +243,7 @@ def test_claude_code_api_actor_is_named_by_its_key() -> None:
     )
 
 
+@pytest.mark.no_ledger
 def test_claude_code_is_fetched_one_day_per_request_all_pages(configured: Settings) -> None:
     [record] = fixture("anthropic_claude_code_documented.json")["data"]
     other = record | {"actor": {"type": "user_actor", "email_address": "second@company.com"}}

@@ -66,6 +66,7 @@ def run(settings: Settings, fake: FakeAws | httpx2.MockTransport, window: Window
     return anyio.run(go)
 
 
+@pytest.mark.no_ledger
 def test_signed_paged_query_gives_exact_buckets_per_day_and_bedrock_service(configured: Settings) -> None:
     fake = FakeAws(rows(), page_size=2)
     feed = run(configured, fake)
@@ -98,6 +99,7 @@ def test_signed_paged_query_gives_exact_buckets_per_day_and_bedrock_service(conf
     assert (feed.start_ms, feed.end_ms, feed.note) == (WINDOW.start_ms, WINDOW.end_ms, "")
 
 
+@pytest.mark.no_ledger
 def test_the_fake_refuses_a_signature_that_does_not_match(configured: Settings) -> None:
     request = httpx2.Request("POST", "https://ce.example/", content=b"{}")
     assert not sigv4_valid(request, AWS_ACCESS_KEY, AWS_SECRET)  # no signature at all
@@ -110,6 +112,7 @@ def test_the_fake_refuses_a_signature_that_does_not_match(configured: Settings) 
     assert not sigv4_valid(signed, AWS_ACCESS_KEY, "another-secret-access-key-000000000000")
 
 
+@pytest.mark.no_ledger
 def test_a_wrong_secret_is_an_auth_error_that_never_shows_it(
     configured: Settings, monkeypatch: pytest.MonkeyPatch
 ) -> None:
@@ -123,6 +126,7 @@ def test_a_wrong_secret_is_an_auth_error_that_never_shows_it(
     assert len(fake.requests) == 1  # a refused credential is not asked again
 
 
+@pytest.mark.no_ledger
 def test_temporary_credentials_sign_the_session_token_and_it_is_scrubbed(
     configured: Settings, monkeypatch: pytest.MonkeyPatch
 ) -> None:
@@ -138,6 +142,7 @@ def test_temporary_credentials_sign_the_session_token_and_it_is_scrubbed(
     assert "[redacted]" in str(err.value)
 
 
+@pytest.mark.no_ledger
 def test_the_signature_is_scrubbed_from_provider_error_text(configured: Settings) -> None:
     fake = FakeAws(rows())
 
@@ -164,6 +169,7 @@ def test_the_signature_is_scrubbed_from_provider_error_text(configured: Settings
         (403, "UnrecognizedClientException"),
     ],
 )
+@pytest.mark.no_ledger
 def test_credential_errors_are_auth_errors_and_not_retried(
     configured: Settings, status: int, kind: str
 ) -> None:
@@ -186,6 +192,7 @@ def test_credential_errors_are_auth_errors_and_not_retried(
         httpx2.Response(500, content=b"<html>Internal Server Error</html>"),
     ],
 )
+@pytest.mark.no_ledger
 def test_throttling_and_server_errors_are_retried_and_each_attempt_signed(
     configured: Settings, throttled: httpx2.Response
 ) -> None:
@@ -198,6 +205,7 @@ def test_throttling_and_server_errors_are_retried_and_each_attempt_signed(
     assert sum(b.cost_nanos or 0 for b in feed.buckets) == 14_445_678_905
 
 
+@pytest.mark.no_ledger
 def test_throttled_to_the_end_is_an_error_with_awss_message(configured: Settings) -> None:
     fake = FakeAws(rows())
     fake.script("/", *[aws_error(400, "ThrottlingException", "Rate exceeded")] * 5)
@@ -207,6 +215,7 @@ def test_throttled_to_the_end_is_an_error_with_awss_message(configured: Settings
         run(configured, fake)
 
 
+@pytest.mark.no_ledger
 def test_a_timeout_is_an_error_after_the_retries(configured: Settings) -> None:
     calls: list[httpx2.Request] = []
 
@@ -219,6 +228,7 @@ def test_a_timeout_is_an_error_after_the_retries(configured: Settings) -> None:
     assert len(calls) == 5
 
 
+@pytest.mark.no_ledger
 def test_malformed_json_is_an_error_not_an_empty_day(configured: Settings) -> None:
     fake = FakeAws(rows())
     fake.script("/", httpx2.Response(200, content=b'{"ResultsByTime": [{"TimePeriod": {"Start": "2026'))
@@ -226,6 +236,7 @@ def test_malformed_json_is_an_error_not_an_empty_day(configured: Settings) -> No
         run(configured, fake)
 
 
+@pytest.mark.no_ledger
 def test_an_answer_of_another_shape_is_an_error(configured: Settings) -> None:
     fake = FakeAws(rows())
     fake.script("/", httpx2.Response(200, content=json.dumps({"ResultsByTime": "none"}).encode()))
@@ -233,6 +244,7 @@ def test_an_answer_of_another_shape_is_an_error(configured: Settings) -> None:
         run(configured, fake)
 
 
+@pytest.mark.no_ledger
 def test_a_float_amount_is_refused(configured: Settings) -> None:
     page = {
         "ResultsByTime": [
@@ -248,12 +260,14 @@ def test_a_float_amount_is_refused(configured: Settings) -> None:
         run(configured, fake)
 
 
+@pytest.mark.no_ledger
 def test_a_unit_other_than_usd_is_refused(configured: Settings) -> None:
     fake = FakeAws([("2026-10-01", SONNET, "10.5", "EUR")])
     with pytest.raises(ProviderResponseError, match=r"in 'EUR', not USD"):
         run(configured, fake)
 
 
+@pytest.mark.no_ledger
 def test_estimated_days_are_named_in_the_note_and_still_covered(configured: Settings) -> None:
     fake = FakeAws(rows(), estimated_from=date(2026, 10, 2))
     feed = run(configured, fake)
@@ -261,6 +275,7 @@ def test_estimated_days_are_named_in_the_note_and_still_covered(configured: Sett
     assert (feed.start_ms, feed.end_ms) == (WINDOW.start_ms, WINDOW.end_ms)
 
 
+@pytest.mark.no_ledger
 def test_days_cost_explorer_does_not_list_are_not_covered(configured: Settings) -> None:
     fake = FakeAws(rows(), listed_from=date(2026, 10, 2))
     feed = run(configured, fake)
@@ -268,6 +283,7 @@ def test_days_cost_explorer_does_not_list_are_not_covered(configured: Settings) 
     assert {b.start_ms for b in feed.buckets} == {ms("2026-10-02")}
 
 
+@pytest.mark.no_ledger
 def test_paging_stops_at_the_cap_since_every_page_is_charged(configured: Settings) -> None:
     fake = FakeAws(rows())
     counter = iter(range(1, 1000))
@@ -282,6 +298,7 @@ def test_paging_stops_at_the_cap_since_every_page_is_charged(configured: Setting
     assert len(fake.requests) == aws.MAX_PAGES == 20
 
 
+@pytest.mark.no_ledger
 def test_only_its_own_variables_configure_it_never_aws_defaults(
     home: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
@@ -400,6 +417,7 @@ def profile_fake() -> FakeAws:
     return FakeAws(rows(), page_size=2, access_key=PROFILE_KEY, secret=PROFILE_SECRET, token=PROFILE_TOKEN)
 
 
+@pytest.mark.no_ledger
 def test_a_named_profile_signs_with_its_own_credentials(
     aws_files: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
@@ -416,6 +434,7 @@ def test_a_named_profile_signs_with_its_own_credentials(
         assert not sigv4_valid(request, AWS_ACCESS_KEY, AWS_SECRET, PROFILE_TOKEN)
 
 
+@pytest.mark.no_ledger
 def test_a_profiles_secrets_and_signature_are_scrubbed(
     aws_files: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
@@ -441,6 +460,7 @@ def test_a_profiles_secrets_and_signature_are_scrubbed(
         assert secret not in text
 
 
+@pytest.mark.no_ledger
 def test_an_unknown_profile_is_an_error_naming_the_fix(
     aws_files: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
@@ -454,6 +474,7 @@ def test_an_unknown_profile_is_an_error_naming_the_fix(
     assert fake.requests == []  # nothing charged, and no fallback to AWS_* or the default profile
 
 
+@pytest.mark.no_ledger
 def test_a_profile_without_credentials_is_an_error_not_another_identity(
     aws_files: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
@@ -468,6 +489,7 @@ def test_a_profile_without_credentials_is_an_error_not_another_identity(
     assert fake.requests == []
 
 
+@pytest.mark.no_ledger
 def test_keys_win_over_a_profile_when_both_are_set(aws_files: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setenv("COST_MCP_AWS_PROFILE", "no-such-profile")  # never read: the keys are set
     monkeypatch.setenv("COST_MCP_AWS_ACCESS_KEY_ID", AWS_ACCESS_KEY)
@@ -520,6 +542,7 @@ def test_doctor_shows_a_profile_by_name_as_configured() -> None:
     assert "COST_MCP_AWS_PROFILE" in text and "bedrock-billing" in text
 
 
+@pytest.mark.no_ledger
 def test_each_sync_reads_the_profile_afresh(aws_files: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     """New credentials in the profile (a fresh ``aws sso login``, rotated keys) count from the next sync."""
     monkeypatch.setenv("COST_MCP_AWS_PROFILE", "bedrock-billing")

@@ -90,6 +90,7 @@ def test_documented_example_is_mapped_by_column_name() -> None:
     )
 
 
+@pytest.mark.no_ledger
 def test_token_then_paged_query_gives_exact_buckets_per_day_resource_and_meter(configured: Settings) -> None:
     fake = FakeAzure(rows(), page_size=2)
     feed = run(configured, fake)
@@ -113,11 +114,13 @@ def test_token_then_paged_query_gives_exact_buckets_per_day_resource_and_meter(c
     assert (feed.start_ms, feed.end_ms, feed.note) == (WINDOW.start_ms, WINDOW.end_ms, "")
 
 
+@pytest.mark.no_ledger
 def test_columns_in_another_order_are_read_by_name(configured: Settings) -> None:
     fake = FakeAzure(rows(), page_size=10, columns=("Currency", "Meter", "Cost", "ResourceId", "UsageDate"))
     assert sum(b.cost_nanos or 0 for b in run(configured, fake).buckets) == 3_350_000_001
 
 
+@pytest.mark.no_ledger
 def test_a_refused_secret_is_an_auth_error_naming_the_variables_never_the_secret(
     configured: Settings, monkeypatch: pytest.MonkeyPatch
 ) -> None:
@@ -130,6 +133,7 @@ def test_a_refused_secret_is_an_auth_error_naming_the_variables_never_the_secret
     assert fake.calls(FakeAzure.QUERY) == []
 
 
+@pytest.mark.no_ledger
 def test_missing_settings_are_named(home: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setenv("AZURE_CLIENT_SECRET", AZURE_SECRET)
     settings = load_settings()
@@ -143,6 +147,7 @@ def test_missing_settings_are_named(home: Path, monkeypatch: pytest.MonkeyPatch)
         provider_client(settings, "azure")
 
 
+@pytest.mark.no_ledger
 def test_429_retry_headers_are_honoured_and_the_query_retried(configured: Settings) -> None:
     headers = {
         "x-ms-ratelimit-microsoft.costmanagement-qpu-retry-after": "7",
@@ -161,6 +166,7 @@ def test_429_retry_headers_are_honoured_and_the_query_retried(configured: Settin
     assert sum(b.cost_nanos or 0 for b in feed.buckets) == 3_350_000_001
 
 
+@pytest.mark.no_ledger
 def test_throttled_to_the_end_is_an_error_with_the_providers_message(configured: Settings) -> None:
     fake = FakeAzure(rows())
     fake.script(FakeAzure.QUERY, *[json_response(429, fixture("azure_error_429.json"))] * 5)
@@ -168,6 +174,7 @@ def test_throttled_to_the_end_is_an_error_with_the_providers_message(configured:
         run(configured, fake)
 
 
+@pytest.mark.no_ledger
 def test_malformed_json_is_an_error_not_an_empty_day(configured: Settings) -> None:
     fake = FakeAzure(rows())
     fake.script(FakeAzure.QUERY, httpx2.Response(200, content=b'{"properties": {"rows": [[1.5, 2026'))
@@ -175,6 +182,7 @@ def test_malformed_json_is_an_error_not_an_empty_day(configured: Settings) -> No
         run(configured, fake)
 
 
+@pytest.mark.no_ledger
 def test_a_next_link_to_another_origin_is_refused_before_the_token_goes_there(configured: Settings) -> None:
     fake = FakeAzure(rows())
     page = fixture("azure_query_documented.json")
@@ -186,6 +194,7 @@ def test_a_next_link_to_another_origin_is_refused_before_the_token_goes_there(co
     assert all(r.url.host != "evil.example" for r in fake.requests)
 
 
+@pytest.mark.no_ledger
 def test_other_currencies_stay_out_of_usd_and_are_named_in_the_note(configured: Settings) -> None:
     fake = FakeAzure(
         [
@@ -209,6 +218,7 @@ def test_other_currencies_stay_out_of_usd_and_are_named_in_the_note(configured: 
     assert feed.days == WINDOW.days
 
 
+@pytest.mark.no_ledger
 def test_a_scope_billed_only_in_euros_marks_no_day_as_billed(configured: Settings) -> None:
     fake = FakeAzure([("2026-10-01", RES, INPUT, 40.5, "EUR")], page_size=10)
     feed = run(configured, fake)
@@ -216,6 +226,7 @@ def test_a_scope_billed_only_in_euros_marks_no_day_as_billed(configured: Setting
     assert "EUR 40.5" in feed.note
 
 
+@pytest.mark.no_ledger
 def test_a_bad_scope_is_refused_before_any_request(
     configured: Settings, monkeypatch: pytest.MonkeyPatch
 ) -> None:
@@ -227,7 +238,7 @@ def test_a_bad_scope_is_refused_before_any_request(
 
 
 @pytest.fixture
-def conn(configured: Settings) -> Iterator[Conn]:
+def conn(configured: Settings, ledger_made: None) -> Iterator[Conn]:
     c = connect(configured.db)
     yield c
     c.close()
@@ -244,6 +255,7 @@ def test_sync_writes_the_days_and_keeps_the_note(conn: Conn, configured: Setting
     assert (row.first_day, row.last_day) == ("2026-10-01", "2026-10-03")
 
 
+@pytest.mark.no_ledger
 def test_an_answer_of_another_shape_is_an_error(configured: Settings) -> None:
     fake = FakeAzure(rows())
     fake.script(FakeAzure.QUERY, json_response(200, {"properties": {"columns": [], "rows": "none"}}))
@@ -251,6 +263,7 @@ def test_an_answer_of_another_shape_is_an_error(configured: Settings) -> None:
         run(configured, fake)
 
 
+@pytest.mark.no_ledger
 def test_the_token_and_the_secret_are_scrubbed_from_provider_error_text(configured: Settings) -> None:
     fake = FakeAzure(rows())
     echo = f"bad request from Bearer {AZURE_TOKEN} with secret {AZURE_SECRET}"

@@ -146,6 +146,7 @@ def test_a_chargeable_event_without_usable_cents_is_refused_not_free(cents: obje
         ({"userEmail": ["developer@company.com"]}, "userEmail: expected a string"),
     ],
 )
+@pytest.mark.no_ledger
 def test_a_wrong_typed_event_field_fails_the_sync_naming_it(
     configured: Settings, change: dict[str, Any], said: str
 ) -> None:
@@ -155,6 +156,7 @@ def test_a_wrong_typed_event_field_fails_the_sync_naming_it(
         run(configured, fake.handle)
 
 
+@pytest.mark.no_ledger
 def test_a_wrong_typed_spend_field_fails_the_sync_naming_it(configured: Settings) -> None:
     fake = team()
     fake.spend[0] = {**fake.spend[0], "spendCents": "lots"}
@@ -190,6 +192,7 @@ def test_pieces_are_30_days_inclusive_without_overlap() -> None:
     ]
 
 
+@pytest.mark.no_ledger
 def test_events_at_the_boundary_millisecond_are_counted_once(configured: Settings) -> None:
     boundary = ms("2026-11-05")
     fake = FakeCursor(events=[event(boundary - 1, cents=1), event(boundary, cents=2)])
@@ -205,6 +208,7 @@ def test_events_at_the_boundary_millisecond_are_counted_once(configured: Setting
 # --- fetching ------------------------------------------------------------------------------------------
 
 
+@pytest.mark.no_ledger
 def test_fetch_pages_through_events_and_sums_the_team_spend(configured: Settings) -> None:
     fake = team()
     feed = run(configured, fake.handle)
@@ -239,12 +243,14 @@ def test_fetch_pages_through_events_and_sums_the_team_spend(configured: Settings
     assert all(r.method == "POST" for r in fake.requests)
 
 
+@pytest.mark.no_ledger
 def test_429_with_retry_after_then_success(configured: Settings) -> None:
     fake = team()
     fake.script(EVENTS, json_response(429, fixture("cursor_error_429.json"), {"retry-after": "2"}))
     assert run(configured, fake.handle).cost_nanos == 1_963_623_200
 
 
+@pytest.mark.no_ledger
 def test_persistent_429_gives_up_with_cursors_message(configured: Settings) -> None:
     fake = team()
     fake.script(EVENTS, *[json_response(429, fixture("cursor_error_429.json"), {"retry-after": "0"})] * 5)
@@ -257,6 +263,7 @@ def test_persistent_429_gives_up_with_cursors_message(configured: Settings) -> N
 
 
 @pytest.mark.parametrize("status", [401, 403])
+@pytest.mark.no_ledger
 def test_a_refused_key_names_the_variable(configured: Settings, status: int) -> None:
     fake = team()
     fake.script(EVENTS, json_response(status, {"error": "Unauthorized", "message": "Invalid API key"}))
@@ -268,12 +275,14 @@ def test_a_refused_key_names_the_variable(configured: Settings, status: int) -> 
     assert "Enterprise" in str(caught.value)  # the hint says who can have one
 
 
+@pytest.mark.no_ledger
 def test_a_wrong_key_is_refused(home: object, monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setenv("CURSOR_ADMIN_API_KEY", "key_wrong_0123456789")
     with pytest.raises(ProviderAuthError, match="HTTP 401"):
         run(load_settings(), team().handle)
 
 
+@pytest.mark.no_ledger
 def test_500_and_malformed_json(configured: Settings) -> None:
     fake = team()
     fake.script(SPEND, *[json_response(500, {"error": "Internal Server Error", "message": "oops"})] * 5)
@@ -287,6 +296,7 @@ def test_500_and_malformed_json(configured: Settings) -> None:
         run(configured, fake.handle)
 
 
+@pytest.mark.no_ledger
 def test_a_page_that_always_has_a_next_page_stops(
     configured: Settings, monkeypatch: pytest.MonkeyPatch
 ) -> None:
@@ -298,6 +308,7 @@ def test_a_page_that_always_has_a_next_page_stops(
         run(configured, fake.handle)
 
 
+@pytest.mark.no_ledger
 def test_num_pages_is_followed_when_has_next_page_is_missing(configured: Settings) -> None:
     pages = [
         json_response(
@@ -346,6 +357,7 @@ def test_the_pacer_keeps_to_the_limit_per_path(monkeypatch: pytest.MonkeyPatch) 
     assert cursor.RATE_LIMITS == {EVENTS: 60, SPEND: 20}
 
 
+@pytest.mark.no_ledger
 def test_a_long_backfill_is_paced_not_hammered(configured: Settings, monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setattr(cursor, "RATE_LIMITS", {EVENTS: 2, SPEND: 20})
     monkeypatch.setattr(cursor, "RATE_PERIOD_SECONDS", 0.25)
@@ -361,7 +373,7 @@ def test_a_long_backfill_is_paced_not_hammered(configured: Settings, monkeypatch
 
 
 @pytest.fixture
-def conn(configured: Settings) -> Iterator[Conn]:
+def conn(configured: Settings, ledger_made: None) -> Iterator[Conn]:
     c = connect(configured.db)
     yield c
     c.close()

@@ -109,6 +109,7 @@ def run(settings: Settings, fake: FakeGoogle, window: Window = WINDOW) -> Feed:
     return anyio.run(go)
 
 
+@pytest.mark.no_ledger
 def test_signed_jwt_then_query_pages_give_cost_plus_credits_per_day_project_and_sku(
     configured: Settings, keypair: tuple[str, bytes]
 ) -> None:
@@ -134,6 +135,7 @@ def test_signed_jwt_then_query_pages_give_cost_plus_credits_per_day_project_and_
     assert (feed.start_ms, feed.end_ms, feed.note) == (WINDOW.start_ms, WINDOW.end_ms, "")
 
 
+@pytest.mark.no_ledger
 def test_an_incomplete_job_is_polled_until_done(configured: Settings, keypair: tuple[str, bytes]) -> None:
     fake = FakeGoogle(keypair[1], rows(), page_size=10, pending=2)
     feed = run(configured, fake)
@@ -143,6 +145,7 @@ def test_an_incomplete_job_is_polled_until_done(configured: Settings, keypair: t
     assert sum(b.cost_nanos or 0 for b in feed.buckets) == 11_333_333_334
 
 
+@pytest.mark.no_ledger
 def test_other_currencies_are_converted_with_the_exports_own_rate_and_named(
     configured: Settings, keypair: tuple[str, bytes]
 ) -> None:
@@ -164,6 +167,7 @@ def test_other_currencies_are_converted_with_the_exports_own_rate_and_named(
     )
 
 
+@pytest.mark.no_ledger
 def test_a_revoked_key_is_an_auth_error_naming_the_account_never_the_key(
     configured: Settings, keypair: tuple[str, bytes]
 ) -> None:
@@ -180,6 +184,7 @@ def test_a_revoked_key_is_an_auth_error_naming_the_account_never_the_key(
     assert fake.bodies == []
 
 
+@pytest.mark.no_ledger
 def test_a_key_file_that_is_not_a_service_account_is_refused(
     configured: Settings, monkeypatch: pytest.MonkeyPatch, home: Path, keypair: tuple[str, bytes]
 ) -> None:
@@ -213,6 +218,7 @@ def _user_credentials(home: Path, monkeypatch: pytest.MonkeyPatch, refresh: str)
     return load_settings()
 
 
+@pytest.mark.no_ledger
 def test_application_default_user_credentials_trade_their_refresh_token(
     configured: Settings, monkeypatch: pytest.MonkeyPatch, home: Path, keypair: tuple[str, bytes]
 ) -> None:
@@ -226,6 +232,7 @@ def test_application_default_user_credentials_trade_their_refresh_token(
     assert fake.calls(f"/bigquery/v2/projects/{GOOGLE_PROJECT}/queries")  # the quota project runs the job
 
 
+@pytest.mark.no_ledger
 def test_a_revoked_refresh_token_is_an_auth_error_that_says_how_to_renew_it(
     configured: Settings, monkeypatch: pytest.MonkeyPatch, home: Path, keypair: tuple[str, bytes]
 ) -> None:
@@ -238,6 +245,7 @@ def test_a_revoked_refresh_token_is_an_auth_error_that_says_how_to_renew_it(
     assert "1//revoked" not in message and "d-FL95Q19q7MQmFpd7hHD0Ty" not in message
 
 
+@pytest.mark.no_ledger
 def test_429_is_retried_and_malformed_json_is_an_error(
     configured: Settings, keypair: tuple[str, bytes]
 ) -> None:
@@ -274,6 +282,7 @@ def _limit(reason: str, message: str) -> httpx2.Response:
     )
 
 
+@pytest.mark.no_ledger
 def test_a_403_rate_limit_or_quota_is_retried_like_a_429_not_an_auth_error(
     configured: Settings, keypair: tuple[str, bytes]
 ) -> None:
@@ -298,6 +307,7 @@ def test_a_403_rate_limit_or_quota_is_retried_like_a_429_not_an_auth_error(
     assert err.value.status == 403
 
 
+@pytest.mark.no_ledger
 def test_a_403_that_is_not_a_limit_is_still_an_auth_error_at_once(
     configured: Settings, keypair: tuple[str, bytes]
 ) -> None:
@@ -309,6 +319,7 @@ def test_a_403_that_is_not_a_limit_is_still_an_auth_error_at_once(
     assert len(fake.calls(path)) == 1
 
 
+@pytest.mark.no_ledger
 def test_a_page_token_given_twice_stops_rather_than_loop(
     configured: Settings, keypair: tuple[str, bytes]
 ) -> None:
@@ -325,6 +336,7 @@ def test_a_page_token_given_twice_stops_rather_than_loop(
         run(configured, fake)
 
 
+@pytest.mark.no_ledger
 def test_an_unexpected_shape_is_an_error_not_an_empty_result(
     configured: Settings, keypair: tuple[str, bytes]
 ) -> None:
@@ -337,6 +349,7 @@ def test_an_unexpected_shape_is_an_error_not_an_empty_result(
         run(configured, fake)
 
 
+@pytest.mark.no_ledger
 def test_a_table_name_that_is_not_project_dataset_table_is_refused(
     configured: Settings, monkeypatch: pytest.MonkeyPatch, keypair: tuple[str, bytes]
 ) -> None:
@@ -348,7 +361,7 @@ def test_a_table_name_that_is_not_project_dataset_table_is_refused(
 
 
 @pytest.fixture
-def conn(configured: Settings) -> Iterator[Conn]:
+def conn(configured: Settings, ledger_made: None) -> Iterator[Conn]:
     c = connect(configured.db)
     yield c
     c.close()
@@ -462,6 +475,7 @@ def test_claude_on_vertex_billed_under_a_service_of_its_own_is_in_googles_total(
     assert [(a.group["provider"], a.cost_usd) for a in spend.attribution] == [("google", Decimal("0.3"))]
 
 
+@pytest.mark.no_ledger
 def test_import_reads_the_console_header_currency_and_refuses_a_file_that_is_not_billing(home: Path) -> None:
     console = home / "console.csv"
     console.write_text(
@@ -506,6 +520,7 @@ def test_an_export_resaved_as_utf16_is_read_and_bytes_that_are_not_text_are_refu
         conn.close()
 
 
+@pytest.mark.no_ledger
 def test_without_the_variable_gclouds_application_default_file_is_used_once_the_table_is_set(
     configured: Settings, monkeypatch: pytest.MonkeyPatch, home: Path, keypair: tuple[str, bytes]
 ) -> None:

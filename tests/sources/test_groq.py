@@ -64,6 +64,7 @@ def run(settings: Settings, handler: Callable[[httpx2.Request], httpx2.Response]
 # --- rates to daily tokens ----------------------------------------------------------------------------
 
 
+@pytest.mark.no_ledger
 def test_a_steady_day_integrates_to_exact_counts_and_is_priced_with_groq(configured: Settings) -> None:
     fake = steady()
     feed = run(configured, fake.handle, days("2026-11-02", 3))
@@ -82,6 +83,7 @@ def test_a_steady_day_integrates_to_exact_counts_and_is_priced_with_groq(configu
     assert b.line_item == "metrics (5-minute rates)"
 
 
+@pytest.mark.no_ledger
 def test_queries_ask_for_5_minute_steps_in_chunks_of_10_days(configured: Settings) -> None:
     fake = FakeGroq()
     run(configured, fake.handle, days("2026-10-06", 31))
@@ -101,6 +103,7 @@ def test_queries_ask_for_5_minute_steps_in_chunks_of_10_days(configured: Setting
     assert fake.requests[0].headers["authorization"] == f"Bearer {GROQ_KEY}"
 
 
+@pytest.mark.no_ledger
 def test_a_step_ending_at_midnight_belongs_to_the_day_before(configured: Settings) -> None:
     fake = FakeGroq()
     midnight = ms("2026-11-04") // 1000
@@ -121,6 +124,7 @@ def test_a_step_ending_at_midnight_belongs_to_the_day_before(configured: Setting
         (["1.5", 2], 1_050),  # numbers (1.5 is unquoted below) are read as well as strings
     ],
 )
+@pytest.mark.no_ledger
 def test_a_days_total_is_rounded_once_half_even(
     configured: Settings, samples: list[Any], tokens: int
 ) -> None:
@@ -139,6 +143,7 @@ def test_a_days_total_is_rounded_once_half_even(
     assert sum(b.input_tokens for b in feed.buckets) == tokens
 
 
+@pytest.mark.no_ledger
 def test_an_unknown_model_keeps_its_tokens_unpriced(configured: Settings) -> None:
     fake = FakeGroq()
     fake.rates[TOKENS_IN][("mystery-model-9", "")] = {"2026-11-03": "1"}
@@ -146,6 +151,7 @@ def test_an_unknown_model_keeps_its_tokens_unpriced(configured: Settings) -> Non
     assert (b.model, b.input_tokens, b.cost_nanos) == ("mystery-model-9", 86_400, None)
 
 
+@pytest.mark.no_ledger
 def test_a_day_with_no_samples_is_covered_with_no_bucket(configured: Settings) -> None:
     feed = run(configured, FakeGroq().handle, days("2026-11-03", 2))
     assert (feed.days, feed.buckets) == (2, ())
@@ -155,6 +161,7 @@ def test_a_day_with_no_samples_is_covered_with_no_bucket(configured: Settings) -
 
 
 @pytest.mark.parametrize("status", [403, 404])
+@pytest.mark.no_ledger
 def test_no_metrics_entitlement_is_a_clear_error(configured: Settings, status: int) -> None:
     fake = FakeGroq()
     fake.script(groq.QUERY_RANGE_PATH, *[json_response(status, {"error": {"message": "Forbidden"}})] * 12)
@@ -169,12 +176,14 @@ def test_no_metrics_entitlement_is_a_clear_error(configured: Settings, status: i
     assert len(fake.requests) <= 3  # never retried
 
 
+@pytest.mark.no_ledger
 def test_a_wrong_key_is_told_apart(home: object, monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setenv("GROQ_API_KEY", "gsk_wrong_0123456789abcdef")
     with pytest.raises(ProviderAuthError, match=r"^Groq refused GROQ_API_KEY \(.* HTTP 401\): check the key"):
         run(load_settings(), FakeGroq().handle, days("2026-11-03", 1))
 
 
+@pytest.mark.no_ledger
 def test_429_then_success(configured: Settings) -> None:
     fake = steady()
     fake.script(
@@ -185,6 +194,7 @@ def test_429_then_success(configured: Settings) -> None:
     assert len(fake.requests) == 4
 
 
+@pytest.mark.no_ledger
 def test_persistent_500_is_an_error(configured: Settings) -> None:
     fake = steady()
     fake.script(groq.QUERY_RANGE_PATH, *[json_response(500, {"status": "error", "error": "internal"})] * 15)
@@ -194,6 +204,7 @@ def test_persistent_500_is_an_error(configured: Settings) -> None:
         run(configured, fake.handle, days("2026-11-03", 1))
 
 
+@pytest.mark.no_ledger
 def test_a_prometheus_error_is_reported(configured: Settings) -> None:
     fake = FakeGroq()
     fake.script(groq.QUERY_RANGE_PATH, json_response(400, fixture("groq_error_bad_data.json")))
@@ -208,6 +219,7 @@ def test_a_prometheus_error_is_reported(configured: Settings) -> None:
         run(configured, fake.handle, days("2026-11-03", 1))
 
 
+@pytest.mark.no_ledger
 def test_an_instant_vector_is_not_taken_for_a_range(configured: Settings) -> None:
     fake = FakeGroq()
     fake.script(groq.QUERY_RANGE_PATH, json_response(200, fixture("groq_query_documented.json")))
@@ -215,6 +227,7 @@ def test_an_instant_vector_is_not_taken_for_a_range(configured: Settings) -> Non
         run(configured, fake.handle, days("2026-11-03", 1))
 
 
+@pytest.mark.no_ledger
 def test_malformed_json_is_an_error(configured: Settings) -> None:
     fake = FakeGroq()
     fake.script(groq.QUERY_RANGE_PATH, httpx2.Response(200, content=b'{"status":"success","data":{'))
@@ -223,6 +236,7 @@ def test_malformed_json_is_an_error(configured: Settings) -> None:
 
 
 @pytest.mark.parametrize("value", ["-1", "+Inf", "lots", None, True])
+@pytest.mark.no_ledger
 def test_unusable_samples_are_refused(configured: Settings, value: object) -> None:
     body = {
         "status": "success",
@@ -259,7 +273,7 @@ def test_a_wrong_typed_series_is_refused_naming_the_field(series: object, said: 
 
 
 @pytest.fixture
-def conn(configured: Settings) -> Iterator[Conn]:
+def conn(configured: Settings, ledger_made: None) -> Iterator[Conn]:
     c = connect(configured.db)
     yield c
     c.close()

@@ -138,6 +138,7 @@ def test_policy_backs_off_on_5xx_and_transport_errors_and_never_retries_auth() -
 # --- one request ----------------------------------------------------------------------------------
 
 
+@pytest.mark.no_ledger
 def test_client_sends_the_key_only_in_headers_to_the_configured_base_url(configured: Settings) -> None:
     script = Script(json_response(200, OK))
     assert get(configured, script) == OK
@@ -148,6 +149,7 @@ def test_client_sends_the_key_only_in_headers_to_the_configured_base_url(configu
     assert OPENAI_KEY not in str(request.url)
 
 
+@pytest.mark.no_ledger
 def test_numbers_decode_as_exact_decimals(configured: Settings) -> None:
     from decimal import Decimal
 
@@ -156,6 +158,7 @@ def test_numbers_decode_as_exact_decimals(configured: Settings) -> None:
     assert isinstance(body["amount"], Decimal)
 
 
+@pytest.mark.no_ledger
 def test_429_with_retry_after_then_success(configured: Settings) -> None:
     script = Script(
         json_response(429, fixture("openai_error_429.json"), {"retry-after": "1"}), json_response(200, OK)
@@ -174,6 +177,7 @@ def real_waits() -> Iterator[list[float]]:
     stamina.instrumentation.set_on_retry_hooks(None)
 
 
+@pytest.mark.no_ledger
 def test_retry_after_is_actually_waited_for(configured: Settings, real_waits: list[float]) -> None:
     script = Script(
         json_response(429, fixture("openai_error_429.json"), {"retry-after": "0.3"}), json_response(200, OK)
@@ -184,6 +188,7 @@ def test_retry_after_is_actually_waited_for(configured: Settings, real_waits: li
     assert real_waits == [pytest.approx(0.3, abs=0.01)]
 
 
+@pytest.mark.no_ledger
 def test_503_retry_after_is_honoured_by_the_same_policy(
     configured: Settings, real_waits: list[float]
 ) -> None:
@@ -206,6 +211,7 @@ def test_retry_after_longer_than_the_cap_fails_at_once_with_a_large_budget(
     assert time.monotonic() - started < 1.0 and real_waits == [] and len(script.requests) == 1
 
 
+@pytest.mark.no_ledger
 def test_retry_after_longer_than_the_budget_fails_at_once(
     configured: Settings, real_waits: list[float]
 ) -> None:
@@ -219,12 +225,14 @@ def test_retry_after_longer_than_the_budget_fails_at_once(
     assert real_waits == []
 
 
+@pytest.mark.no_ledger
 def test_500_then_success(configured: Settings) -> None:
     script = Script(json_response(500, fixture("openai_error_500.json")), json_response(200, OK))
     assert get(configured, script) == OK
     assert len(script.requests) == 2
 
 
+@pytest.mark.no_ledger
 def test_persistent_5xx_gives_up_with_the_provider_message(configured: Settings) -> None:
     script = Script(json_response(503, fixture("openai_error_500.json")))
     with pytest.raises(ProviderResponseError) as caught:
@@ -236,6 +244,7 @@ def test_persistent_5xx_gives_up_with_the_provider_message(configured: Settings)
     assert len(script.requests) == 5
 
 
+@pytest.mark.no_ledger
 def test_transport_errors_are_retried_then_reported(configured: Settings) -> None:
     flaky = Script(httpx2.ConnectError("connection refused"), json_response(200, OK))
     assert get(configured, flaky) == OK
@@ -248,6 +257,7 @@ def test_transport_errors_are_retried_then_reported(configured: Settings) -> Non
 
 
 @pytest.mark.parametrize("status", [401, 403])
+@pytest.mark.no_ledger
 def test_auth_failures_are_not_retried_and_name_the_variable(configured: Settings, status: int) -> None:
     script = Script(json_response(status, fixture("openai_error_401.json")))
     with pytest.raises(ProviderAuthError) as caught:
@@ -258,6 +268,7 @@ def test_auth_failures_are_not_retried_and_name_the_variable(configured: Setting
     assert len(script.requests) == 1
 
 
+@pytest.mark.no_ledger
 def test_malformed_json_is_an_error_not_a_retry(configured: Settings) -> None:
     script = Script(
         httpx2.Response(
@@ -284,6 +295,7 @@ class Endless(httpx2.AsyncByteStream):
             yield chunk
 
 
+@pytest.mark.no_ledger
 def test_a_huge_answer_is_refused_without_reading_it_all(configured: Settings) -> None:
     """A base URL pointed at something that answers gigabytes (each source at once) filled 17 GB of
     memory before the sync's time budget stopped it: reading stops at the cap, saying where."""
@@ -299,6 +311,7 @@ def test_a_huge_answer_is_refused_without_reading_it_all(configured: Settings) -
     assert len(script.requests) == 1
 
 
+@pytest.mark.no_ledger
 def test_a_gzip_bomb_is_refused_by_what_it_unpacks_to(configured: Settings) -> None:
     bomb = gzip.compress(b" " * (MAX_RESPONSE_BYTES + 1), compresslevel=1)
     assert len(bomb) < 2**20
@@ -307,6 +320,7 @@ def test_a_gzip_bomb_is_refused_by_what_it_unpacks_to(configured: Settings) -> N
         get(configured, Script(httpx2.Response(200, headers=headers, content=bomb)))
 
 
+@pytest.mark.no_ledger
 def test_a_gzipped_answer_under_the_cap_is_read(configured: Settings) -> None:
     packed = gzip.compress(json.dumps(OK).encode())
     headers = {"content-type": "application/json", "content-encoding": "gzip"}
@@ -314,6 +328,7 @@ def test_a_gzipped_answer_under_the_cap_is_read(configured: Settings) -> None:
 
 
 @pytest.mark.parametrize("status", [200, 400])
+@pytest.mark.no_ledger
 def test_json_nested_too_deeply_is_malformed_not_an_internal_error(configured: Settings, status: int) -> None:
     deep = b'{"data":' + b"[" * 100_000 + b"]" * 100_000 + b"}"
     script = Script(httpx2.Response(status, headers={"content-type": "application/json"}, content=deep))
@@ -322,11 +337,13 @@ def test_json_nested_too_deeply_is_malformed_not_an_internal_error(configured: S
         get(configured, script)
 
 
+@pytest.mark.no_ledger
 def test_json_that_is_not_an_object_is_an_error(configured: Settings) -> None:
     with pytest.raises(ProviderResponseError, match="not an object"):
         get(configured, Script(json_response(200, [1, 2])))
 
 
+@pytest.mark.no_ledger
 def test_provider_error_text_is_scrubbed_of_keys(configured: Settings) -> None:
     echo = {"error": {"message": f"Invalid project for key {OPENAI_KEY} (also sk-proj-abcdefgh12345678)"}}
     with pytest.raises(ProviderResponseError) as caught:
@@ -337,11 +354,13 @@ def test_provider_error_text_is_scrubbed_of_keys(configured: Settings) -> None:
     )
 
 
+@pytest.mark.no_ledger
 def test_no_key_configured_names_the_variable(home: object) -> None:
     with pytest.raises(ProviderAuthError, match=r"^needs an admin key in OPENAI_ADMIN_KEY"):
         provider_client(load_settings(), "openai", bearer)
 
 
+@pytest.mark.no_ledger
 def test_redirects_are_not_followed(configured: Settings) -> None:
     script = Script(httpx2.Response(302, headers={"location": "https://elsewhere.test/"}))
     with pytest.raises(ProviderResponseError, match="HTTP 302"):
@@ -358,6 +377,7 @@ def _page(n: int, cursor: str | None) -> httpx2.Response:
     )
 
 
+@pytest.mark.no_ledger
 def test_several_pages_follow_next_page(configured: Settings) -> None:
     script = Script(_page(1, "c1"), _page(2, "c2"), _page(3, None))
     got = pages(configured, script)
@@ -366,6 +386,7 @@ def test_several_pages_follow_next_page(configured: Settings) -> None:
     assert all(r.url.params["limit"] == "2" for r in script.requests)
 
 
+@pytest.mark.no_ledger
 def test_a_repeated_next_page_stops_with_an_error(configured: Settings) -> None:
     # The spec's own completions example says has_more with a fixed cursor: replayed, it loops.
     example = json_response(200, fixture("openai_completions_spec_example.json"))
@@ -377,11 +398,13 @@ def test_a_repeated_next_page_stops_with_an_error(configured: Settings) -> None:
     assert len(script.requests) == 2
 
 
+@pytest.mark.no_ledger
 def test_has_more_without_a_cursor_is_an_error(configured: Settings) -> None:
     with pytest.raises(ProviderResponseError, match="has_more but gave no next_page"):
         pages(configured, Script(_page(1, "")))
 
 
+@pytest.mark.no_ledger
 def test_a_runaway_page_count_stops(configured: Settings) -> None:
     counter = iter(range(1000))
 
@@ -432,6 +455,7 @@ def test_follow_pages_refuses_a_position_it_has_read_and_a_runaway_listing() -> 
 # --- what the newer sources need: POST bodies, statuses, other error shapes, Basic auth ----------
 
 
+@pytest.mark.no_ledger
 def test_post_sends_a_json_body_under_the_same_rules(configured: Settings) -> None:
     script = Script(
         json_response(429, {"error": "Too Many Requests"}, {"retry-after": "0"}), json_response(200, OK)
@@ -453,12 +477,14 @@ def test_post_sends_a_json_body_under_the_same_rules(configured: Settings) -> No
 @pytest.mark.parametrize(
     ("status", "error"), [(401, ProviderAuthError), (403, ProviderAuthError), (404, ProviderResponseError)]
 )
+@pytest.mark.no_ledger
 def test_errors_carry_the_http_status(configured: Settings, status: int, error: type[Exception]) -> None:
     with pytest.raises(error) as caught:
         get(configured, Script(json_response(status, {})))
     assert getattr(caught.value, "status", None) == status
 
 
+@pytest.mark.no_ledger
 def test_gave_up_errors_carry_the_last_status(configured: Settings) -> None:
     with pytest.raises(ProviderResponseError) as caught:
         get(configured, Script(json_response(502, {})))
@@ -478,12 +504,14 @@ def test_gave_up_errors_carry_the_last_status(configured: Settings) -> None:
         ([1], ""),
     ],
 )
+@pytest.mark.no_ledger
 def test_error_text_from_each_providers_shape(configured: Settings, body: object, detail: str) -> None:
     with pytest.raises(ProviderResponseError) as caught:
         get(configured, Script(json_response(400, body)))
     assert str(caught.value) == f"/v1/organization/costs: HTTP 400{detail}"
 
 
+@pytest.mark.no_ledger
 def test_a_basic_credential_is_scrubbed_in_every_form(home: object, monkeypatch: pytest.MonkeyPatch) -> None:
     key = "crsr_0123456789abcdef0123"  # Cursor-style: the header carries base64("key:")
     monkeypatch.setenv("CURSOR_ADMIN_API_KEY", key)
@@ -559,6 +587,7 @@ def test_non_secret_auth_headers_are_not_scrubbed(home: object, monkeypatch: pyt
         "html-hex-entities-no-semicolon",
     ],
 )
+@pytest.mark.no_ledger
 def test_a_key_echoed_in_disguise_is_scrubbed_from_errors(
     configured: Settings, disguise: Callable[[str], str], shown: str
 ) -> None:
@@ -571,6 +600,7 @@ def test_a_key_echoed_in_disguise_is_scrubbed_from_errors(
     assert str(caught.value) == f"/v1/organization/costs: HTTP 400: bad credential {shown}"
 
 
+@pytest.mark.no_ledger
 def test_scrub_keys_catches_a_disguised_key_as_the_client_does(configured: Settings) -> None:
     spaced = " ".join(OPENAI_KEY)
     assert (
@@ -581,6 +611,7 @@ def test_scrub_keys_catches_a_disguised_key_as_the_client_does(configured: Setti
 
 @pytest.mark.parametrize("shift", [0, 1, 2])
 @pytest.mark.parametrize("encode", [base64.b64encode, base64.urlsafe_b64encode], ids=["base64", "urlsafe"])
+@pytest.mark.no_ledger
 def test_a_key_inside_base64_data_is_scrubbed_wherever_it_starts(
     configured: Settings, shift: int, encode: Callable[[bytes], bytes]
 ) -> None:

@@ -58,6 +58,7 @@ def by_day(feed: Feed) -> dict[str, int]:
     return sums
 
 
+@pytest.mark.no_ledger
 def test_costs_over_two_pages_with_amounts_as_numbers_and_strings(configured: Settings) -> None:
     replies = [
         json_response(200, fixture("openai_costs_page1.json")),
@@ -168,6 +169,7 @@ def test_amount_as_a_float_never_reaches_the_ledger() -> None:
         ("project_id", {"id": "proj_1"}, r"project_id: expected a string"),
     ],
 )
+@pytest.mark.no_ledger
 def test_a_wrong_typed_cost_field_is_an_error_naming_it(
     configured: Settings, field: str, value: object, said: str
 ) -> None:
@@ -181,6 +183,7 @@ def test_a_wrong_typed_cost_field_is_an_error_naming_it(
         run(configured, lambda _r: json_response(200, page), openai.fetch_costs, days(NOV1_2025, 1))
 
 
+@pytest.mark.no_ledger
 def test_counts_may_be_numeric_strings_but_not_fractions_or_bools(configured: Settings) -> None:
     assert decoded({"input_tokens": "1000", "num_model_requests": 2}).input_tokens == 1000
     with pytest.raises(ProviderResponseError, match=r"input_tokens: expected a whole count, got '1\.5'"):
@@ -255,6 +258,7 @@ def _fake() -> FakeOpenAI:
     )
 
 
+@pytest.mark.no_ledger
 def test_fetch_reads_costs_and_every_usage_report(configured: Settings) -> None:
     fake = _fake()
     feeds = run(configured, fake.handle, openai.fetch, Pricer(), days(NOV1_2025, 2))
@@ -288,6 +292,7 @@ def test_fetch_reads_costs_and_every_usage_report(configured: Settings) -> None:
     assert completions["limit"] == "31"
 
 
+@pytest.mark.no_ledger
 def test_usage_covers_only_days_every_report_listed(configured: Settings) -> None:
     fake = _fake()
     # The images report lists only Nov 1 (say, its Nov 2 bucket is not open yet).
@@ -308,6 +313,7 @@ def test_usage_covers_only_days_every_report_listed(configured: Settings) -> Non
     assert ("web_search_calls", "gpt-4o") not in {(b.line_item, b.model) for b in usage.buckets}
 
 
+@pytest.mark.no_ledger
 def test_a_bucket_without_start_time_is_an_error(configured: Settings) -> None:
     broken = {"object": "page", "data": [{"object": "bucket", "results": []}], "has_more": False}
     with pytest.raises(ProviderResponseError, match="has no start_time"):

@@ -161,6 +161,7 @@ def test_a_bad_date_is_refused() -> None:
 # --- a management key -------------------------------------------------------------------------------
 
 
+@pytest.mark.no_ledger
 def test_management_key_reads_activity_today_from_every_key_and_the_balance(configured: Settings) -> None:
     fake = account()
     cost, usage, today = run(configured, fake.handle)
@@ -193,6 +194,7 @@ def test_management_key_reads_activity_today_from_every_key_and_the_balance(conf
     assert fake.requests[0].headers["authorization"] == f"Bearer {OPENROUTER_KEY}"
 
 
+@pytest.mark.no_ledger
 def test_yesterday_is_left_to_its_partial_row_until_activity_lists_it(configured: Settings) -> None:
     fake = account()
     fake.activity = [r for r in fake.activity if r["date"] != "2026-11-04"]
@@ -201,6 +203,7 @@ def test_yesterday_is_left_to_its_partial_row_until_activity_lists_it(configured
     assert today.start_ms == ms("2026-11-05")
 
 
+@pytest.mark.no_ledger
 def test_a_one_day_window_is_today_only(configured: Settings) -> None:
     cost, usage, today = run(configured, account().handle, Window(ms("2026-11-05"), ms("2026-11-06")))
     assert cost.days == usage.days == 0
@@ -210,6 +213,7 @@ def test_a_one_day_window_is_today_only(configured: Settings) -> None:
 # --- an inference key --------------------------------------------------------------------------------
 
 
+@pytest.mark.no_ledger
 def test_an_inference_key_degrades_to_what_key_gives(configured: Settings) -> None:
     fake = FakeOpenRouter(TODAY, activity=[row("2026-11-04")], management=False)
     [today] = run(configured, fake.handle)
@@ -221,6 +225,7 @@ def test_an_inference_key_degrades_to_what_key_gives(configured: Settings) -> No
     assert [r.url.path for r in fake.requests] == ["/api/v1/key"]  # /key said so: nothing else asked
 
 
+@pytest.mark.no_ledger
 def test_without_flags_a_403_on_activity_means_an_inference_key(configured: Settings) -> None:
     fake = FakeOpenRouter(TODAY, management=False, key_data={"limit": None})
     for flag in ("is_management_key", "is_provisioning_key"):
@@ -234,6 +239,7 @@ def test_without_flags_a_403_on_activity_means_an_inference_key(configured: Sett
 # --- errors ------------------------------------------------------------------------------------------
 
 
+@pytest.mark.no_ledger
 def test_a_refused_key_names_the_variable(home: object, monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setenv("OPENROUTER_API_KEY", "sk-or-v1-wrong-key-0123456789")
     with pytest.raises(ProviderAuthError) as caught:
@@ -242,6 +248,7 @@ def test_a_refused_key_names_the_variable(home: object, monkeypatch: pytest.Monk
     assert "wrong-key" not in str(caught.value)
 
 
+@pytest.mark.no_ledger
 def test_a_403_on_credits_with_a_management_key_is_an_error(configured: Settings) -> None:
     fake = account()
     fake.script("/api/v1/credits", json_response(403, fixture("openrouter_error_403_management.json")))
@@ -249,6 +256,7 @@ def test_a_403_on_credits_with_a_management_key_is_an_error(configured: Settings
         run(configured, fake.handle)
 
 
+@pytest.mark.no_ledger
 def test_429_on_activity_is_retried_after_retry_after(configured: Settings) -> None:
     fake = account()
     limited = json_response(
@@ -260,6 +268,7 @@ def test_429_on_activity_is_retried_after_retry_after(configured: Settings) -> N
     assert len(fake.calls("/api/v1/activity")) == 2
 
 
+@pytest.mark.no_ledger
 def test_persistent_500_gives_up_with_the_message(configured: Settings) -> None:
     fake = account()
     fake.script(
@@ -271,6 +280,7 @@ def test_persistent_500_gives_up_with_the_message(configured: Settings) -> None:
         run(configured, fake.handle)
 
 
+@pytest.mark.no_ledger
 def test_malformed_json_is_an_error(configured: Settings) -> None:
     fake = account()
     fake.script("/api/v1/key", httpx2.Response(200, content=b'{"data": {"usage_daily": 1'))
@@ -278,6 +288,7 @@ def test_malformed_json_is_an_error(configured: Settings) -> None:
         run(configured, fake.handle)
 
 
+@pytest.mark.no_ledger
 def test_activity_that_is_not_a_list_is_an_error(configured: Settings) -> None:
     fake = account()
     fake.script("/api/v1/activity", json_response(200, {"data": {"rows": []}}))
@@ -285,6 +296,7 @@ def test_activity_that_is_not_a_list_is_an_error(configured: Settings) -> None:
         run(configured, fake.handle)
 
 
+@pytest.mark.no_ledger
 def test_a_key_without_usage_daily_is_an_error_not_zero(configured: Settings) -> None:
     fake = FakeOpenRouter(TODAY, management=False)
     del fake.key_data["usage_daily"]
@@ -310,6 +322,7 @@ def test_a_key_without_usage_daily_is_an_error_not_zero(configured: Settings) ->
         ("keys", {"usage_daily": True}, "/api/v1/keys usage_daily: not an amount: True"),
     ],
 )
+@pytest.mark.no_ledger
 def test_a_wrong_typed_field_fails_the_sync_naming_it(
     configured: Settings, path: str, change: dict[str, Any], said: str
 ) -> None:
@@ -326,12 +339,14 @@ def test_a_wrong_typed_field_fails_the_sync_naming_it(
         run(configured, fake.handle)
 
 
+@pytest.mark.no_ledger
 def test_a_management_key_needs_no_usage_daily_of_its_own(configured: Settings) -> None:
     fake = account()
     del fake.key_data["usage_daily"]
     assert run(configured, fake.handle)[-1].cost_nanos == 1_750_000_000
 
 
+@pytest.mark.no_ledger
 def test_today_sums_the_keys_of_every_workspace(configured: Settings) -> None:
     # /keys without workspace_id lists the default workspace only; two more workspaces spent today.
     fake = account()
@@ -354,6 +369,7 @@ def test_today_sums_the_keys_of_every_workspace(configured: Settings) -> None:
     assert pages == ["0", "1", "2"]  # read up to total_count
 
 
+@pytest.mark.no_ledger
 def test_keys_listed_again_are_not_counted_twice(configured: Settings) -> None:
     fake = account()
     first_page = json_response(200, {"data": fake.keys[:2]})
@@ -366,7 +382,7 @@ def test_keys_listed_again_are_not_counted_twice(configured: Settings) -> None:
 
 
 @pytest.fixture
-def conn(configured: Settings) -> Iterator[Conn]:
+def conn(configured: Settings, ledger_made: None) -> Iterator[Conn]:
     c = connect(configured.db)
     yield c
     c.close()
@@ -476,6 +492,7 @@ def test_an_inference_key_sync_is_a_success_that_says_what_is_missing(
     ).fetchone() == (1,)
 
 
+@pytest.mark.no_ledger
 def test_the_day_span_is_exact(configured: Settings) -> None:
     # 30 completed days before Nov 5: Oct 6 .. Nov 4; a longer window starts at Oct 6 all the same.
     start, end = openrouter.activity_span(

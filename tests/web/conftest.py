@@ -122,7 +122,7 @@ class Served:
 
 
 @pytest.fixture
-def seeded(settings: Settings, clock: None) -> Settings:
+def seeded(settings: Settings, clock: None, ledger_made: None) -> Settings:
     conn = connect(settings.db)
     try:
         seed(conn)

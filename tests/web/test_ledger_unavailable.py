@@ -18,7 +18,7 @@ from cost_mcp.store import team as team_store
 
 
 @pytest.fixture
-def team_server(settings: Settings) -> Iterator[tuple[TestClient, Ledger, str]]:
+def team_server(settings: Settings, ledger_made: None) -> Iterator[tuple[TestClient, Ledger, str]]:
     from cost_mcp.web.http import create_http_app
 
     conn = connect(settings.db)

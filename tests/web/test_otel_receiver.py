@@ -613,7 +613,7 @@ def test_otel_config_fleet_note_makes_an_ingest_token(
 
 
 @pytest.fixture
-def ana_token(settings: Settings) -> str:
+def ana_token(settings: Settings, ledger_made: None) -> str:
     """A member's token, made before the server starts (it reads whether tokens exist at start)."""
     from cost_mcp.store import team
 

@@ -19,7 +19,7 @@ from cost_mcp.store import team as team_store
 
 
 @pytest.fixture
-def team_server(settings: Settings) -> Iterator[tuple[TestClient, str, Ledger]]:
+def team_server(settings: Settings, ledger_made: None) -> Iterator[tuple[TestClient, str, Ledger]]:
     from cost_mcp.web.http import create_http_app
 
     with contextlib.closing(connect(settings.db)) as conn:

@@ -60,7 +60,7 @@ class Server:
 
 
 @pytest.fixture
-def server(settings: Settings, clock: None) -> Iterator[Server]:
+def server(settings: Settings, clock: None, ledger_made: None) -> Iterator[Server]:
     from starlette.testclient import TestClient
 
     from cost_mcp.web.http import create_http_app

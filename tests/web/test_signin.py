@@ -63,7 +63,7 @@ def _tokens(settings: Settings) -> dict[str, str]:
 
 
 @pytest.fixture
-def team(settings: Settings) -> Iterator[Team]:
+def team(settings: Settings, ledger_made: None) -> Iterator[Team]:
     tokens = _tokens(settings)
     ledger = Ledger(settings.db)
     try:
