@@ -10,7 +10,7 @@ from __future__ import annotations
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 
-from cost_mcp.store import reported, sessions, write_transaction
+from cost_mcp.store import events, reported, sessions, write_transaction
 from cost_mcp.store.connection import Conn, LedgerConnection, dialect
 from cost_mcp.store.usage import insert_reported
 from tests.store.reported_calls import reported_call
@@ -94,3 +94,26 @@ def test_the_newest_reported_calls_are_found_by_time_not_by_reading_them_all(con
     assert [c.id for c in whole] == [ids[i] for i in newest_first]
     for plan in plans(conn, seen, lambda sql: "usage_events" in sql):
         assert UNIQUE_KEY not in plan and "INDEX usage_events_counted_ts" in plan, plan
+
+
+def test_reprice_all_reads_each_chunk_by_id_not_every_counted_call(conn: Conn) -> None:
+    # Ten priced reported calls, one uncounted and one unpriced: each chunk of two is the next two
+    # counted, priced calls by id, found by seeking the id (reprice --all was quadratic: every chunk
+    # read all counted calls through the (counted, ts_ms) index and sorted them by id).
+    for i in range(10):
+        _report(conn, f"c{i}", TS + 10 - i)  # newer ids, older times: the order is the id's
+    with write_transaction(conn):
+        conn.execute("UPDATE usage_events SET counted = 0 WHERE message_id = 'c3'")
+        conn.execute("UPDATE usage_events SET cost_nanos = NULL WHERE message_id = 'c6'")
+    ids = [int(r[0]) for r in conn.execute("SELECT id FROM usage_events ORDER BY id")]
+
+    chunks: list[list[int]] = []
+    after = 0
+    with statements(conn) as seen:
+        while found := events.priced_calls_after(conn, after, 2):
+            chunks.append([f.call.id for f in found])
+            after = found[-1].call.id
+    wanted = [i for n, i in enumerate(ids) if n not in (3, 6)]
+    assert chunks == [wanted[n : n + 2] for n in range(0, 8, 2)]
+    for plan in plans(conn, seen, lambda sql: "usage_events" in sql):
+        assert "USING INTEGER PRIMARY KEY (rowid>?)" in plan and "TEMP B-TREE" not in plan, plan
