@@ -416,3 +416,27 @@ def test_a_claude_model_id_names_the_provider_that_bills_it_and_is_priced_there(
     # Asked as anthropic's (a caller that does not know), Bedrock's ids still find AWS's prices.
     if provider == "aws":
         assert Pricer().price(Tokens(input=100_000, output=10_000), model, "anthropic", AT) == price
+
+
+def test_a_price_known_only_as_a_total_has_no_cost_per_kind() -> None:
+    # genai-prices' own total for a price table this module does not model (OpenRouter's
+    # google/gemini-2.5-flash): savings_report and estimate_cost failed with "zip() argument 2 is
+    # shorter than argument 1" when such a model was a cheaper alternative (h-qascale).
+    fallback = Price("m", "p", "genai-prices", False, fallback_total=Decimal("0.0008"))
+    assert fallback.by_kind == {} and fallback.total == Decimal("0.0008")
+
+
+def test_cheaper_alternatives_skip_a_model_priced_only_as_a_total() -> None:
+    from cost_mcp.analytics.estimate import cheaper_alternatives
+    from cost_mcp.pricing import Workload
+
+    pricer = Pricer()
+    work = Workload(tokens=Tokens(input=1000, output=200), requests=1)
+    priced = pricer.price(work.tokens, "google/gemini-2.5-pro", "openrouter", AT)
+    assert isinstance(priced, Price)
+    found = cheaper_alternatives(pricer, work, priced, AT)
+    # Every alternative listed has a cost per kind of token, and each costs less.
+    assert found and all(a.cost_usd < priced.total for a in found)
+    for alt in found:
+        again = pricer.price(work.tokens, alt.model, "openrouter", AT)
+        assert isinstance(again, Price) and again.kind_pico

@@ -141,6 +141,8 @@ class Price:
     @property
     def by_kind(self) -> Mapping[str, Decimal]:
         """Cost per token kind, by name (:data:`cost_mcp.tokens.NAMES`; empty for fallback pricing)."""
+        if not self.kind_pico:  # fallback pricing: a total only (zip would fail on the lengths)
+            return {}
         return {kind: pico_to_usd(p) for kind, p in zip(NAMES, self.kind_pico, strict=True)}
 
 

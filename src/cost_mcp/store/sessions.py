@@ -74,14 +74,15 @@ def latest_session(conn: Conn, sources: Sequence[str], projects: Sequence[str] =
 def output_by_source(conn: Conn, sources: Sequence[str], session_id: str) -> dict[str, int]:
     """The output tokens of ``session_id``'s counted calls per source (only the sources it has
     calls from): which agent's logs a session rests on, and whether their output counts matter."""
+    # Every source of the session, the others dropped here: with ``source IN (...)`` in the WHERE,
+    # SQLite (no statistics) took the unique key, whose first column orders GROUP BY source, and read
+    # every call of those sources, 16 s on a ledger of 3M calls for a session of 155.
     rows = conn.execute(
-        f"""
-        SELECT source, SUM(output_tokens) FROM usage_events
-        WHERE counted = 1 AND source IN ({marks(sources)}) AND session_id = ? GROUP BY source
-        """,
-        (*sources, session_id),
+        "SELECT source, SUM(output_tokens) FROM usage_events WHERE counted = 1 AND session_id = ? "
+        "GROUP BY source",
+        (session_id,),
     ).fetchall()
-    return {str(source): int(n or 0) for source, n in rows}
+    return {str(source): int(n or 0) for source, n in rows if source in sources}
 
 
 @dataclass(frozen=True)
