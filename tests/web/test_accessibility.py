@@ -16,7 +16,7 @@ from cost_mcp.pricing import Pricer
 from cost_mcp.store import Ledger
 from cost_mcp.web.app import create_app
 from cost_mcp.web.http import create_http_app
-from tests.web.conftest import Served, serve
+from tests.web.conftest import Served, bill_thirds, serve
 from tests.web.test_browser import opened, rendered_again
 from tests.web.test_mcp_app import HOST, _call, over_mcp
 from tests.web.test_signin import _tokens
@@ -153,6 +153,45 @@ def test_the_dashboard_answers_the_keyboard_and_axe_finds_nothing_serious(
         status.wait_for()
         assert status.get_attribute("role") == "status" and status.get_attribute("aria-live") == "polite"
         assert serious_violations(pg) == []
+
+
+BARS = """() => [...document.querySelectorAll('#breakdown svg rect')].map(r => {
+  const label = r.nextElementSibling, title = label.querySelector('title');
+  return [r.previousElementSibling.getAttribute('data-name'), label.firstChild.nodeValue,
+          title ? title.textContent : null]; })"""
+
+
+def test_each_breakdown_bar_names_its_basis_in_words_on_a_phone(browser: Any, served: Served) -> None:
+    # Below 600 px the amount beside a bar stood alone: billed, estimated or subscription was the
+    # bar's colour only, which a reader who cannot tell the colours apart could not read (WCAG 1.4.1).
+    with served.ledger.use() as c:
+        bill_thirds(c)  # billed rows beside the seeded estimated ones
+    with opened(browser, served.url, width=400) as pg:
+        pg.wait_for_selector("body[data-complete]", state="attached")
+        table = [
+            (tr.locator("td").nth(0).inner_text(), tr.locator("td").nth(1).inner_text())
+            for tr in pg.locator("#breakdown tbody tr").all()
+        ]
+        bars = pg.evaluate(BARS)
+        assert [name for name, _, _ in bars] == [name for name, _ in table]
+        assert len({basis for _, basis in table}) >= 2
+        words: dict[str, set[str]] = {}
+        for (name, shown, title), (_, basis) in zip(bars, table, strict=True):
+            word = shown.rsplit(" ", 1)[-1]
+            # The word beside the bar is its basis, cut short; its title says it in full.
+            assert basis.startswith(word.rstrip(".")), (name, shown, basis)
+            assert title is not None and basis in title, (name, title, basis)
+            words.setdefault(basis, set()).add(word)
+        assert all(len(w) == 1 for w in words.values()), words
+        assert len({w for ws in words.values() for w in ws}) == len(words), words  # one word per basis
+        # On a wide screen the bars read as before: the basis in full, with any unpriced calls.
+        pg.set_viewport_size({"width": 1200, "height": 900})
+        pg.wait_for_function("() => document.querySelector('#breakdown svg').viewBox.baseVal.width >= 600")
+        assert all(
+            title is None and basis in shown
+            for (_, shown, title), (_, basis) in zip(pg.evaluate(BARS), table, strict=True)
+        )
+        assert pg.errors == []
 
 
 def test_the_minutes_refresh_keeps_a_scrolled_tables_place_and_focus(browser: Any, served: Served) -> None:

@@ -360,10 +360,13 @@
       t.textContent = g.slice(0, lo).join("") + "…";
     });
   }
+  /* A basis in a word short enough to sit beside a bar on a phone (their titles say it in full). */
+  var BASIS_SHORT = { billed: "billed", estimated: "est.", subscription: "sub." };
   function hbars(items, caption, W) {
     var top = Math.max.apply(null, [0].concat(items.map(function (it) { return Math.max(it.value, 0); })));
     // Names, bars and amounts share the width: on a narrow screen the names are cut shorter and
-    // the amount beside a bar is the amount alone (its basis is the bar's colour and its title).
+    // the amount beside a bar has its basis abbreviated ("est."), in full in its title. The amount
+    // alone left the basis to the bar's colour, which not every reader can tell apart (WCAG 1.4.1).
     var narrow = W < 600, row = 22, L = Math.min(260, Math.round(W * 0.36)), R = Math.min(240, Math.round(W * 0.26));
     var chars = Math.max(Math.floor((L - 8) / 6.5), 6), H = Math.max(items.length, 1) * row + 6;
     var svg = s("svg", { viewBox: "0 0 " + W + " " + H, role: "img", "aria-label": caption + "; the numbers are in the table below" });
@@ -375,7 +378,9 @@
       var rect = s("rect", { x: L, y: y + 3, width: Math.max(w, 0.5), height: row - 8, class: it.cls });
       rect.appendChild(s("title", {}, document.createTextNode(isolated(it.name) + ": " + it.text)));
       svg.appendChild(rect);
-      svg.appendChild(s("text", { x: L + w + 6, y: y + 15 }, document.createTextNode(narrow ? it.amount : it.text)));
+      var amount = s("text", { x: L + w + 6, y: y + 15, class: "amount" }, document.createTextNode(narrow ? it.short : it.text));
+      if (narrow) amount.appendChild(s("title", {}, document.createTextNode(it.text)));
+      svg.appendChild(amount);
     });
     return svg;
   }
@@ -398,7 +403,7 @@
       var text = amount === "unpriced"
         ? int(row.unpriced_requests) + " unpriced " + row.basis + " call" + (row.unpriced_requests === 1 ? "" : "s")
         : amount + " " + row.basis + (row.unpriced_requests ? " + " + row.unpriced_requests + " unpriced" : "");
-      return { name: name, value: row.cost_usd || 0, cls: "b-" + row.basis, amount: amount, text: text };
+      return { name: name, value: row.cost_usd || 0, cls: "b-" + row.basis, short: amount + " " + (BASIS_SHORT[row.basis] || row.basis), text: text };
     });
     var rows = r.rows.map(function (row) {
       return [label(row.group[dim], unknown), row.basis, cost(row.cost_usd, row.unpriced_requests), int(row.requests), row.tokens ? int(row.tokens.total_tokens) : "–"];
