@@ -194,6 +194,72 @@ def test_each_breakdown_bar_names_its_basis_in_words_on_a_phone(browser: Any, se
         assert pg.errors == []
 
 
+def arrowed(pg: Any, select: str, to: str) -> None:
+    """``select`` focused and its value moved to ``to`` with the arrow keys, as a keyboard user
+    passes through a closed select (each press a change on Linux and Windows)."""
+    box = pg.locator(f'select[name="{select}"]')
+    values = box.evaluate("s => [...s.options].map(o => o.value)")
+    steps = values.index(to) - values.index(box.input_value())
+    box.focus()
+    for _ in range(abs(steps)):
+        pg.keyboard.press("ArrowDown" if steps > 0 else "ArrowUp")
+    assert box.input_value() == to
+
+
+def dashboard_loads(pg: Any, since: int) -> list[str]:
+    """The dashboard's loads of figures asked for after the page's ``since``-th request."""
+    return [u for u in pg.requests[since:] if "/api/dashboard?" in u]
+
+
+def test_arrowing_through_a_select_loads_once_and_is_one_step_back(browser: Any, served: Served) -> None:
+    # Each arrow press on a closed select was a change: going from "today" to "last month" loaded the
+    # figures five times, said "Loading…" five times and left five steps for Back to go through.
+    with opened(browser, served.url + "&period=today") as pg:
+        pg.wait_for_selector("body[data-complete]", state="attached")
+        steps, asked = pg.evaluate("history.length"), len(pg.requests)
+        arrowed(pg, "period", "last_month")
+        pg.wait_for_selector('body[data-complete*="period=last_month"]', state="attached")
+        loads = dashboard_loads(pg, asked)
+        assert len(loads) == 1 and "period=last_month" in loads[0], loads
+        assert pg.evaluate("history.length") == steps + 1
+        # The filters too; and Enter, or leaving the select, applies the choice there and then.
+        steps, asked = pg.evaluate("history.length"), len(pg.requests)
+        arrowed(pg, "basis", "subscription")
+        pg.keyboard.press("Enter")
+        pg.wait_for_selector('body[data-complete*="basis=subscription"]', state="attached")
+        loads = dashboard_loads(pg, asked)
+        assert len(loads) == 1 and "basis=subscription" in loads[0], loads
+        assert pg.evaluate("history.length") == steps + 1
+        # Back goes to the figures before each choice, one step each.
+        rendered_again(pg, pg.go_back)
+        assert pg.locator('select[name="basis"]').input_value() == ""
+        assert pg.locator('select[name="period"]').input_value() == "last_month"
+        rendered_again(pg, pg.go_back)
+        assert pg.locator('select[name="period"]').input_value() == "today"
+        assert pg.errors == []
+
+
+def test_the_minutes_refresh_in_a_keyboard_users_pause_is_their_choice(browser: Any, served: Served) -> None:
+    # The refresh, due while a keyboard user paused on a new period, would load it quietly, with no
+    # step for Back; the choice applied after the pause then found the address already its own.
+    with opened(browser, served.url + "&period=today", fake_clock=True) as pg:
+        pg.wait_for_selector("body[data-complete]", state="attached")
+        pg.clock.pause_at(pg.evaluate("Date.now()"))
+        # Found to the half second: the minute's refresh takes the figures down as it starts.
+        while pg.evaluate("document.body.hasAttribute('data-complete')"):
+            pg.clock.run_for(500)
+        pg.wait_for_selector("body[data-complete]", state="attached")
+        pg.clock.run_for(59_500)  # the next refresh is due within the half second to come
+        steps, asked = pg.evaluate("history.length"), len(pg.requests)
+        arrowed(pg, "period", "this_week")
+        pg.clock.run_for(5_000)
+        pg.wait_for_selector('body[data-complete*="period=this_week"]', state="attached")
+        assert pg.evaluate("history.length") == steps + 1
+        loads = dashboard_loads(pg, asked)  # the refresh and the choice, one load
+        assert len(loads) == 1 and "period=this_week" in loads[0], loads
+        assert pg.errors == []
+
+
 def test_the_minutes_refresh_keeps_a_scrolled_tables_place_and_focus(browser: Any, served: Served) -> None:
     # At 320 px a person scrolling the sources' table from the keyboard lost it every minute: the
     # refresh drew the table again, scrolled back to its first column, and the focus fell to the top.

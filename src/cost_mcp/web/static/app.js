@@ -690,11 +690,36 @@
     request("tools/call", { name: "show_dashboard", arguments: selection() }).then(fromToolResult, failed);
   }
 
+  /* A keyboard user passing through a closed select (the arrows, Home, End, its first letters)
+     makes a change at each key on Linux and Windows: each one loaded the figures, said "Loading…"
+     and was a step for Back, five of each from "Today" to "Last month". A run of such changes is
+     one choice: applied after a pause, or at once on Enter or on leaving the select. A pick with
+     the mouse, or from the opened list, is applied at once as before. */
+  var KEY_PAUSE_MS = 800, keyed = null, keyedChoice = null;
   function start() {
     var reload = mode === "web" ? function () { loadWeb("choice"); } : reloadApp;
-    document.getElementById("controls").addEventListener("change", function () { reload(); });
+    var controls = document.getElementById("controls");
+    function apply() { clearTimeout(keyedChoice); keyedChoice = null; reload(); }
+    controls.addEventListener("keydown", function (e) {
+      if (e.target.tagName !== "SELECT") return;
+      keyed = e.target;  // the change this key makes, if any, comes before its keyup
+      if (e.key === "Enter" && keyedChoice !== null) apply();
+    });
+    document.addEventListener("keyup", function () { keyed = null; });
+    controls.addEventListener("focusout", function () { if (keyedChoice !== null) apply(); });
+    controls.addEventListener("change", function (e) {
+      if (e.target !== keyed) { apply(); return; }
+      clearTimeout(keyedChoice);
+      keyedChoice = setTimeout(apply, KEY_PAUSE_MS);
+      // An answer still on its way (the last choice's, the minute's refresh) is for figures no
+      // longer wanted: drawn, it put the select back under the keyboard user's hand.
+      state.generation++;
+    });
     if (mode === "web") {
-      window.addEventListener("popstate", function () { fromAddress = window.location.search.slice(1); loadWeb("address"); });
+      window.addEventListener("popstate", function () {
+        clearTimeout(keyedChoice); keyedChoice = null;  // Back in a keyboard user's pause: the choice is left
+        fromAddress = window.location.search.slice(1); loadWeb("address");
+      });
     }
     document.getElementById("controls").addEventListener("submit", function (e) { e.preventDefault(); });
     Array.prototype.forEach.call(document.querySelectorAll('input[name="stack"]'), function (r) {
@@ -727,7 +752,10 @@
         scrollable();
       }, 150);
     });
-    if (mode === "web") { loadWeb("address"); setInterval(function () { loadWeb("quiet"); }, REFRESH_MS); }
+    // The minute's refresh in a keyboard user's pause is their choice, made then: refreshed
+    // quietly, it took the new figures without a step for Back, and the choice that followed
+    // found the address already its own and added none either.
+    if (mode === "web") { loadWeb("address"); setInterval(function () { if (keyedChoice !== null) apply(); else loadWeb("quiet"); }, REFRESH_MS); }
     else startApp();
   }
   if (document.readyState === "loading") document.addEventListener("DOMContentLoaded", start); else start();
