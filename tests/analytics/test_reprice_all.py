@@ -13,6 +13,7 @@ from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta
 from decimal import Decimal
 from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -25,11 +26,11 @@ from cost_mcp.config import Settings
 from cost_mcp.doctor import diagnose
 from cost_mcp.models import BudgetScope
 from cost_mcp.money import from_nanos
-from cost_mcp.pricing import Pricer, Tokens
+from cost_mcp.pricing import Price, Pricer, Tokens, Unpriced
 from cost_mcp.sources.claude_code import ingest
 from cost_mcp.sources.reported import record_call
 from cost_mcp.store import connect, events
-from cost_mcp.store.connection import Conn
+from cost_mcp.store.connection import Conn, write_briefly, write_transaction
 from tests.sources.claude_logs import encode, session_file, usage
 from tests.sources.test_claude_code import assert_rollup_is_rebuilt_from_events, rollup_tables
 
@@ -277,3 +278,40 @@ def test_the_corrections_digest_names_what_the_table_prices(monkeypatch: pytest.
     assert len(digest) == 12 and pricing_corrections.corrections_digest() == digest
     _older_release(monkeypatch)
     assert pricing_corrections.corrections_digest() != digest
+
+
+def test_other_writers_get_the_lock_while_a_chunk_is_priced_and_a_call_they_change_keeps_its_change(
+    home: Path, conn: Conn, settings: Settings, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # The re-price held the write lock while it read and priced each chunk and took it again the
+    # moment it let go: a server's check_budget waited up to 12 s for it on a ledger of 3M calls.
+    _store_old_ledger(home, conn, settings, monkeypatch)
+    pricer = Pricer.from_file(settings.prices_file)
+    smaller = {**LONG, "cache_read": 100_000}  # the call read again, shorter: under 200k, not long context
+    smaller_cost = pricer.price(Tokens(**smaller), BEDROCK, None, datetime.now(UTC))
+    assert not isinstance(smaller_cost, Unpriced)
+    other = connect(settings.db)
+    written: list[object] = []
+    real = pricer.price
+
+    def reread() -> None:
+        with write_transaction(other):  # what another process's re-read of the log stores
+            other.execute(
+                "UPDATE usage_events SET cache_read_tokens = ?, cost_nanos = ? WHERE message_id = 'long'",
+                (smaller["cache_read"], smaller_cost.total_nanos),
+            )
+
+    def pricing(*args: Any, **kwargs: Any) -> Price | Unpriced:
+        if not written:  # the first chunk is being priced
+            written.append(write_briefly(other, reread, lock_ms=200)[1])
+        return real(*args, **kwargs)
+
+    monkeypatch.setattr(pricer, "price", pricing)
+    try:
+        done = reprice_all(conn, pricer, settings, chunk=10)
+    finally:
+        other.close()
+    assert written == [None]  # the write went through: the lock was free
+    assert _events(conn)["long"][0] == smaller_cost.total  # its new tokens' price, not the old tokens'
+    assert done.changed == 2  # "logged" and the recorded call; "long" was already right
+    assert_rollup_is_rebuilt_from_events(conn)
