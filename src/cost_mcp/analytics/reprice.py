@@ -247,7 +247,7 @@ def reprice_all(
         with write_transaction(conn):
             meta.note_pricing(conn)
             meta.note_repriced_all(conn)
-        refreshed = rollup.refresh(conn)
+        refreshed = rollup.refresh_by_weeks(conn)  # a server's checks get the lock between weeks
         if refreshed == rollup.TOO_LARGE:
             warnings.append(team_store.too_large_warning(conn))
         elif refreshed < 0:
