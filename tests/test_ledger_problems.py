@@ -129,9 +129,11 @@ async def test_reads_do_not_wait_behind_another_process_holding_the_lock(
     await client.call_tool("set_budget", {"name": "d", "amount_usd": 100, "period": "day"})
     spend_line(home / "claude", "a")
     holder = sqlite3.connect(home / "data" / "cost.db", isolation_level=None)
-    # another process in the middle of an ingest: a batch committed (its quarter-hour marked for the
-    # rollup), the next one holding the write lock for longer than any busy timeout
-    holder.execute("INSERT INTO rollup_dirty VALUES (1)")
+    # another process in the middle of an ingest: a batch committed (its quarter-hour, this one,
+    # marked for the rollup), the next one holding the write lock for longer than any busy timeout.
+    # (A quarter-hour before the period asked about is left for the question that reads it.)
+    now_qh = int(datetime.now(UTC).timestamp() * 1000) // rollup.QUARTER_HOUR_MS
+    holder.execute("INSERT INTO rollup_dirty VALUES (?)", (now_qh,))
     holder.execute("BEGIN IMMEDIATE")
     try:
         spend = (await client.call_tool("get_spend", {})).structured_content

@@ -9,10 +9,11 @@ with the long-context corrections taken out of the table, which is what releases
 from __future__ import annotations
 
 import json
-from collections.abc import Iterator
+from collections.abc import Iterable, Iterator
 from datetime import UTC, datetime, timedelta
 from decimal import Decimal
 from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -25,11 +26,11 @@ from cost_mcp.config import Settings
 from cost_mcp.doctor import diagnose
 from cost_mcp.models import BudgetScope
 from cost_mcp.money import from_nanos
-from cost_mcp.pricing import Pricer, Tokens
+from cost_mcp.pricing import Price, Pricer, Tokens, Unpriced
 from cost_mcp.sources.claude_code import ingest
 from cost_mcp.sources.reported import record_call
-from cost_mcp.store import connect, events
-from cost_mcp.store.connection import Conn
+from cost_mcp.store import connect, events, rollup
+from cost_mcp.store.connection import Conn, write_briefly, write_transaction
 from tests.sources.claude_logs import encode, session_file, usage
 from tests.sources.test_claude_code import assert_rollup_is_rebuilt_from_events, rollup_tables
 
@@ -277,3 +278,69 @@ def test_the_corrections_digest_names_what_the_table_prices(monkeypatch: pytest.
     assert len(digest) == 12 and pricing_corrections.corrections_digest() == digest
     _older_release(monkeypatch)
     assert pricing_corrections.corrections_digest() != digest
+
+
+def test_other_writers_get_the_lock_while_a_chunk_is_priced_and_a_call_they_change_keeps_its_change(
+    home: Path, conn: Conn, settings: Settings, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # The re-price held the write lock while it read and priced each chunk and took it again the
+    # moment it let go: a server's check_budget waited up to 12 s for it on a ledger of 3M calls.
+    _store_old_ledger(home, conn, settings, monkeypatch)
+    pricer = Pricer.from_file(settings.prices_file)
+    smaller = {**LONG, "cache_read": 100_000}  # the call read again, shorter: under 200k, not long context
+    smaller_cost = pricer.price(Tokens(**smaller), BEDROCK, None, datetime.now(UTC))
+    assert not isinstance(smaller_cost, Unpriced)
+    other = connect(settings.db)
+    written: list[object] = []
+    real = pricer.price
+
+    def reread() -> None:
+        with write_transaction(other):  # what another process's re-read of the log stores
+            other.execute(
+                "UPDATE usage_events SET cache_read_tokens = ?, cost_nanos = ? WHERE message_id = 'long'",
+                (smaller["cache_read"], smaller_cost.total_nanos),
+            )
+
+    def pricing(*args: Any, **kwargs: Any) -> Price | Unpriced:
+        if not written:  # the first chunk is being priced
+            written.append(write_briefly(other, reread, lock_ms=200)[1])
+        return real(*args, **kwargs)
+
+    monkeypatch.setattr(pricer, "price", pricing)
+    try:
+        done = reprice_all(conn, pricer, settings, chunk=10)
+    finally:
+        other.close()
+    assert written == [None]  # the write went through: the lock was free
+    assert _events(conn)["long"][0] == smaller_cost.total  # its new tokens' price, not the old tokens'
+    assert done.changed == 2  # "logged" and the recorded call; "long" was already right
+    assert_rollup_is_rebuilt_from_events(conn)
+
+
+def test_the_rollup_is_rebuilt_a_week_per_transaction_at_the_end(
+    home: Path, conn: Conn, settings: Settings, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # One rebuild of every quarter-hour the re-price marked (33,765 in 7 s on a ledger of 3M calls)
+    # held the write lock that long, while a running server's check_budget waited for it.
+    now = _store_old_ledger(home, conn, settings, monkeypatch)
+    with monkeypatch.context() as patch:
+        _older_release(patch)
+        record_call(
+            conn, Pricer(), provider="aws", model=BEDROCK, tokens=Tokens(input=1_000, output=1_000,
+            cache_read=250_000), agent="bot", request_id="month-ago", timestamp=now - timedelta(days=30),
+            now=now,
+        )  # fmt: skip
+    transactions: list[list[int]] = []
+    real = rollup.rebuild
+
+    def rebuild(c: Conn, qhs: Iterable[int], *, empty: bool = False) -> None:
+        qhs = list(qhs)
+        transactions.append(qhs)
+        real(c, qhs, empty=empty)
+
+    monkeypatch.setattr(rollup, "rebuild", rebuild)
+    done = reprice_all(conn, Pricer.from_file(settings.prices_file), settings)
+    assert done.changed == 4
+    assert len(transactions) == 2 and all(max(t) - min(t) < rollup.WEEK_QHS for t in transactions)
+    assert min(transactions[0]) > max(transactions[1])  # the newest first: this week's budgets
+    assert_rollup_is_rebuilt_from_events(conn)

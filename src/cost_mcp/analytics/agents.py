@@ -90,11 +90,14 @@ def check(
     else:
         # Spend, holds and this check's own hold read and written under one write lock: workers that
         # checked at the same moment all saw the same room, and a fleet passed a hard budget.
-        rollup.refresh(conn)  # the slow part outside the lock; what is recorded meanwhile, inside
+        # Only from the budgets' periods on: what a re-price marks over years of history is
+        # rebuilt by the questions that read it, not under this check's lock.
+        since = budgets.earliest_start(conn, settings, now)
+        rollup.refresh(conn, since)  # the slow part outside the lock; what is recorded meanwhile, inside
         now_ms = to_ms(now)
         with write_transaction(conn):
             hold_store.drop_expired(conn, now_ms)
-            rollup.refresh_locked(conn)
+            rollup.refresh_locked(conn, since)
             result = decide()
             if result.allowed and any(c.hard for c in result.budgets):
                 expires_ms = now_ms + hold_for * 1000

@@ -370,6 +370,12 @@ def budget_period(budget: Budget, settings: Settings, now: datetime) -> Period:
     return calendar_period(budget.period, now, tz=settings.tz, week_start=settings.week_start)
 
 
+def earliest_start(conn: Conn, settings: Settings, now: datetime) -> int:
+    """The earliest start (UTC ms) of every budget's period containing ``now``: a budget check
+    reads no spend before it (``rollup.refresh``'s ``since_ms``)."""
+    return min((budget_period(b, settings, now).start_ms for b in list_budgets(conn)), default=to_ms(now))
+
+
 def alert_keys(p: Period) -> tuple[int, int]:
     """The ``period_start_ms`` keys of a budget period's alerts: the new alerts' key, then the one
     alerts fired before were recorded under.
@@ -910,7 +916,11 @@ def check_budget(
         binding_budget=binding.name if binding else None,
         budgets=checks,
         warnings=_missing_bills(conn, settings, matching, moment, member)
-        + (_left_out(conn) if matching else [])
+        + (
+            _left_out(conn, min(budget_period(b, settings, moment).start_ms for b in matching))
+            if matching
+            else []
+        )
         + unpriced_notes(states, settings)
         + set_aside_notes(states),
     )
@@ -936,10 +946,11 @@ def _held(conn: Conn, budget: Budget, live: Sequence[hold_store.Hold]) -> list[h
     ]
 
 
-def _left_out(conn: Conn) -> list[str]:
+def _left_out(conn: Conn, since_ms: int | None = None) -> list[str]:
     """The warning that some calls are not counted, when a quarter-hour's sums pass 64 bits (see
-    rollup.refresh); budgets count from the rollup, but their results carry no spend warnings."""
-    return [team_store.too_large_warning(conn)] if rollup.refresh(conn) == rollup.TOO_LARGE else []
+    rollup.refresh, from ``since_ms`` on); budgets count from the rollup, but their results carry
+    no spend warnings."""
+    return [team_store.too_large_warning(conn)] if rollup.refresh(conn, since_ms) == rollup.TOO_LARGE else []
 
 
 def _unsure(

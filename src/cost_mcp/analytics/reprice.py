@@ -14,7 +14,6 @@ stored before it at the price they were stored with.
 from __future__ import annotations
 
 from collections import defaultdict
-from contextlib import AbstractContextManager, nullcontext
 from dataclasses import dataclass, field
 from decimal import Decimal
 from pathlib import Path
@@ -109,9 +108,39 @@ def follow_price_file(conn: Conn, pricer: Pricer, path: Path) -> RepriceResult |
     return result
 
 
+def _differs(found: events.PricedCall, price: Price) -> bool:
+    """Whether ``price`` is not what the call stores: its cost, or (the same cost) its priced model
+    or note, which are written too."""
+    note = "; ".join(price.assumptions)
+    return (price.total_nanos, price.model_id, note) != (
+        found.cost_nanos,
+        found.priced_model,
+        found.price_note,
+    )
+
+
+def _still(
+    conn: Conn, pricer: Pricer, pending: list[tuple[events.PricedCall, Price]]
+) -> list[tuple[events.PricedCall, Price]]:
+    """Under the write lock: the calls priced outside it as they are now. One changed meanwhile (a
+    growing transcript read again, with its own new price) is priced again as it stands; one gone or
+    no longer counted is left alone."""
+    now = {c.call.id: c for c in events.priced_calls_by_id(conn, [found.call.id for found, _ in pending])}
+    out: list[tuple[events.PricedCall, Price]] = []
+    for found, price in pending:
+        current = now.get(found.call.id)
+        if current == found:
+            out.append((found, price))
+        elif current is not None:
+            again = _price(pricer, current.call)
+            if isinstance(again, Price) and _differs(current, again):
+                out.append((current, again))
+    return out
+
+
 REPRICE_CHUNK = 5_000
-"""Calls read, priced and written per transaction by :func:`reprice_all`: memory stays bounded on a
-ledger of millions of calls, and other writers wait for one chunk at most, not the whole run."""
+"""Calls read, priced and written at a time by :func:`reprice_all`: memory stays bounded on a ledger
+of millions of calls, and other writers wait for one chunk's write at most, not the whole run."""
 
 
 @dataclass(frozen=True)
@@ -178,33 +207,38 @@ def reprice_all(
         with write_transaction(conn):
             meta.note_reprice_all_started(conn)
     while True:
-        txn: AbstractContextManager[object] = nullcontext() if dry_run else write_transaction(conn)
-        with txn:
-            stored = events.priced_calls_after(conn, last_id, chunk)
-            if not stored:
-                break
-            changes: list[tuple[int, int, str, str]] = []
-            moments: list[int] = []
-            for found in stored:
-                call = found.call
-                model = call.model or "(model not reported)"
-                price = _price(pricer, call)
-                if not isinstance(price, Price):
-                    kept[model] += 1
-                    continue
-                note = "; ".join(price.assumptions)
-                if price.total_nanos != found.cost_nanos:
-                    calls[model] += 1
-                    before[model] += found.cost_nanos
-                    after[model] += price.total_nanos
-                    reported += found.reported_cost
-                elif (price.model_id, note) == (found.priced_model, found.price_note):
-                    continue  # the same price, model and note: nothing to write
-                changes.append((call.id, price.total_nanos, price.model_id, note))
-                moments.append(call.ts_ms)
-            if changes and not dry_run:
-                events.set_prices(conn, changes, moments, only_unpriced=False)
-                meta.note_pricing(conn)
+        # Read and priced outside the write lock, which is taken only to write: a reprice that held
+        # it for each whole chunk took it again the moment it let go, and a server's budget check
+        # waited for it up to 12 s on a ledger of 3M calls (SQLite's waiting is no queue).
+        stored = events.priced_calls_after(conn, last_id, chunk)
+        if not stored:
+            break
+        pending: list[tuple[events.PricedCall, Price]] = []
+        for found in stored:
+            price = _price(pricer, found.call)
+            if not isinstance(price, Price):
+                kept[found.call.model or "(model not reported)"] += 1
+            elif _differs(found, price):
+                pending.append((found, price))
+        if pending and not dry_run:
+            with write_transaction(conn):
+                pending = _still(conn, pricer, pending)
+                changes = [
+                    (found.call.id, price.total_nanos, price.model_id, "; ".join(price.assumptions))
+                    for found, price in pending
+                ]
+                if changes:
+                    events.set_prices(
+                        conn, changes, [found.call.ts_ms for found, _ in pending], only_unpriced=False
+                    )
+                    meta.note_pricing(conn)
+        for found, price in pending:
+            if price.total_nanos != found.cost_nanos:
+                model = found.call.model or "(model not reported)"
+                calls[model] += 1
+                before[model] += found.cost_nanos
+                after[model] += price.total_nanos
+                reported += found.reported_cost
         checked += len(stored)
         last_id = stored[-1].call.id
     warnings: list[str] = []
@@ -213,7 +247,7 @@ def reprice_all(
         with write_transaction(conn):
             meta.note_pricing(conn)
             meta.note_repriced_all(conn)
-        refreshed = rollup.refresh(conn)
+        refreshed = rollup.refresh_by_weeks(conn)  # a server's checks get the lock between weeks
         if refreshed == rollup.TOO_LARGE:
             warnings.append(team_store.too_large_warning(conn))
         elif refreshed < 0:

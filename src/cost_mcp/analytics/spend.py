@@ -214,7 +214,7 @@ def get_spend(
     filters = filters or Filters()
     filters, unmatched = vocabulary.apply(conn, filters, member)
     dims = _check_dims(group_by)
-    refreshed = rollup.refresh(conn)
+    refreshed = rollup.refresh(conn, p.start_ms)  # quarter-hours before the period wait for their question
     local_only = _local_only(filters)
     # By session, local rows are grouped (and a page bounded) in SQL, page or not (issue 22): in
     # Python a year's thousands of sessions were one slice per (session, model, day), 2-3x slower.
@@ -453,10 +453,10 @@ def spend_totals(
         raise ValueError("spend_totals filters by a budget scope's dimensions only")
     memo: dict[str, set[str]] = {}  # the ledger's models and projects, read once for every question
     expanded = [_expanded(conn, f, memo) for _, f in questions]
-    rollup.refresh(conn)
     union = Period(
         start=min(p.start for p, _ in questions), end=max(p.end for p, _ in questions), name="union", tz=tz
     )
+    rollup.refresh(conn, union.start_ms)  # a budget's month: not what a re-price marked years ago
     # Slices carry provider, model, source and agent; projects only when some question filters by
     # them (grouping by project multiplies the rows read).
     dims = ("agent", "project") if any(f.projects for f in expanded) else ("agent",)
