@@ -92,7 +92,7 @@ def check(
         # checked at the same moment all saw the same room, and a fleet passed a hard budget.
         # Only from the budgets' periods on: what a re-price marks over years of history is
         # rebuilt by the questions that read it, not under this check's lock.
-        since = budgets.earliest_start(conn, settings, now)
+        since = budgets.earliest_start(budgets.list_budgets(conn), settings, now)
         rollup.refresh(conn, since)  # the slow part outside the lock; what is recorded meanwhile, inside
         now_ms = to_ms(now)
         with write_transaction(conn):

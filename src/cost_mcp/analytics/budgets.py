@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import json
 import shlex
-from collections.abc import Sequence
+from collections.abc import Iterable, Sequence
 from collections.abc import Set as AbstractSet
 from dataclasses import dataclass
 from datetime import UTC, date, datetime
@@ -370,10 +370,10 @@ def budget_period(budget: Budget, settings: Settings, now: datetime) -> Period:
     return calendar_period(budget.period, now, tz=settings.tz, week_start=settings.week_start)
 
 
-def earliest_start(conn: Conn, settings: Settings, now: datetime) -> int:
-    """The earliest start (UTC ms) of every budget's period containing ``now``: a budget check
+def earliest_start(budgets: Iterable[Budget], settings: Settings, now: datetime) -> int:
+    """The earliest start (UTC ms) of ``budgets``' periods containing ``now``: a budget check
     reads no spend before it (``rollup.refresh``'s ``since_ms``)."""
-    return min((budget_period(b, settings, now).start_ms for b in list_budgets(conn)), default=to_ms(now))
+    return min((budget_period(b, settings, now).start_ms for b in budgets), default=to_ms(now))
 
 
 def alert_keys(p: Period) -> tuple[int, int]:
@@ -916,11 +916,7 @@ def check_budget(
         binding_budget=binding.name if binding else None,
         budgets=checks,
         warnings=_missing_bills(conn, settings, matching, moment, member)
-        + (
-            _left_out(conn, min(budget_period(b, settings, moment).start_ms for b in matching))
-            if matching
-            else []
-        )
+        + (_left_out(conn, earliest_start(matching, settings, moment)) if matching else [])
         + unpriced_notes(states, settings)
         + set_aside_notes(states),
     )
