@@ -194,6 +194,17 @@ class PricedCall:
     """Whether an agent reported its own cost for it, which spend counts instead of the price."""
 
 
+_PRICED_COLUMNS = (
+    "cost_nanos, COALESCE(priced_model, ''), price_note, "
+    f"CASE WHEN reported_cost_nanos IS NULL THEN 0 ELSE 1 END, {_CALL_COLUMNS}"
+)
+"""What :func:`_priced` reads of a row: its stored price, then the call."""
+
+
+def _priced(row: Sequence[Any]) -> PricedCall:
+    return PricedCall(_call(row[4:]), int(row[0]), str(row[1]), str(row[2]), bool(row[3]))
+
+
 def priced_calls_by_id(conn: Conn, ids: Sequence[int]) -> list[PricedCall]:
     """The calls of ``ids`` still counted and stored with a price, as :func:`priced_calls_after`
     reads them: ``reprice --all`` prices a chunk outside the write lock, then checks under it that
@@ -204,14 +215,10 @@ def priced_calls_by_id(conn: Conn, ids: Sequence[int]) -> list[PricedCall]:
     for start in range(0, len(ids), 1_000):  # a bounded statement, whatever the chunk
         part = ids[start : start + 1_000]
         found += [
-            PricedCall(_call(row[4:]), int(row[0]), str(row[1]), str(row[2]), bool(row[3]))
+            _priced(row)
             for row in conn.execute(
-                f"""
-                SELECT cost_nanos, COALESCE(priced_model, ''), price_note,
-                       CASE WHEN reported_cost_nanos IS NULL THEN 0 ELSE 1 END, {_CALL_COLUMNS}
-                FROM usage_events
-                WHERE id IN ({", ".join("?" for _ in part)}) AND +counted = 1 AND cost_nanos IS NOT NULL
-                """,
+                f"SELECT {_PRICED_COLUMNS} FROM usage_events "
+                f"WHERE id IN ({', '.join('?' for _ in part)}) AND +counted = 1 AND cost_nanos IS NOT NULL",
                 list(part),
             )
         ]
@@ -227,13 +234,10 @@ def priced_calls_after(conn: Conn, after_id: int, limit: int) -> list[PricedCall
     ledger of 3M calls: ``reprice --all`` was quadratic (over 20 min) and held the write lock that
     long per chunk."""
     return [
-        PricedCall(_call(row[4:]), int(row[0]), str(row[1]), str(row[2]), bool(row[3]))
+        _priced(row)
         for row in conn.execute(
-            f"""
-            SELECT cost_nanos, COALESCE(priced_model, ''), price_note,
-                   CASE WHEN reported_cost_nanos IS NULL THEN 0 ELSE 1 END, {_CALL_COLUMNS}
-            FROM usage_events WHERE +counted = 1 AND cost_nanos IS NOT NULL AND id > ? ORDER BY id LIMIT ?
-            """,
+            f"SELECT {_PRICED_COLUMNS} FROM usage_events "
+            "WHERE +counted = 1 AND cost_nanos IS NOT NULL AND id > ? ORDER BY id LIMIT ?",
             (after_id, limit),
         )
     ]
