@@ -886,6 +886,60 @@ def test_install_shows_the_diff_asks_and_keeps_other_settings(
     assert code == 0 and "nothing to change" in out
 
 
+def _environment(folder: Path) -> Path:
+    """A real virtual environment at ``folder`` whose python imports this cost_mcp and its
+    dependencies (from the running one's site-packages), as an installed cost-mcp would."""
+    import site
+
+    import cost_mcp
+
+    subprocess.run([sys.executable, "-m", "venv", "--without-pip", str(folder)], check=True)
+    paths = [str(Path(cost_mcp.__file__).parents[1]), *site.getsitepackages()]
+    (next((folder / "lib").glob("python3*")) / "site-packages" / "outer.pth").write_text("\n".join(paths))
+    return folder / "bin" / "python"
+
+
+@pytest.mark.no_ledger
+@pytest.mark.parametrize("command", ["statusline", "hook"])
+def test_install_from_a_temporary_environment_writes_nothing_and_says_to_install(
+    home: Path, command: str
+) -> None:
+    """`uvx cost-mcp statusline --install` wrote the path of uvx's environment, inside uv's cache
+    (~/.cache/uv/archive-v0/<id>/bin/cost-mcp), into Claude Code's settings: `uv cache clean` deletes
+    it, and the status line went blank (each hook run failing) with nothing saying why. From an
+    environment inside a tagged cache it now writes nothing and says to install cost-mcp; an
+    installed environment carrying the tag itself (uv and pipx tag theirs) installs as before."""
+    cache = home / "cache" / "uv"
+    cache.mkdir(parents=True)
+    tag = "Signature: 8a477f597d28d172789f06886806bc55\n"
+    (cache / "CACHEDIR.TAG").write_text(tag)
+    target = home / "claude" / "settings.json"
+    python = _environment(cache / "archive-v0" / "abc123")
+    run = subprocess.run(
+        [str(python), "-m", "cost_mcp", command, "--install", "--yes"],
+        capture_output=True,
+        text=True,
+        check=False,
+    )
+    error = " ".join(run.stderr.split())
+    assert run.returncode == 2 and not target.exists(), run
+    assert f"nothing written: this cost-mcp runs from a temporary environment in {cache}" in error
+    assert (
+        f"(`uv tool install cost-mcp` or `pipx install cost-mcp`), then run `cost-mcp {command} --install`"
+        in error
+    )
+    installed = home / "tools" / "cost-mcp"
+    python = _environment(installed)
+    (installed / "CACHEDIR.TAG").write_text(tag)
+    run = subprocess.run(
+        [str(python), "-m", "cost_mcp", command, "--install", "--yes"],
+        capture_output=True,
+        text=True,
+        check=False,
+    )
+    assert run.returncode == 0 and target.is_file(), run
+
+
 def test_install_without_a_claude_code_folder_says_only_claude_code_reads_the_file(
     home: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
 ) -> None:

@@ -583,6 +583,19 @@ def command_path() -> str:
     return str(script) if script.exists() else "cost-mcp"
 
 
+def temporary_environment() -> Path | None:
+    """The cache this cost-mcp's environment was made in, or None for an installed one.
+
+    `uvx cost-mcp` and `pipx run cost-mcp` make their environment inside their cache (uv's
+    ``archive-v0/<id>``, pipx's ``<hash>``), a folder marked with a CACHEDIR.TAG (the Cache Directory
+    Tagging spec), and delete it when the cache is cleaned or (pipx) left unused for 14 days: a path
+    into it, written into Claude Code's settings, stops working then. An installed environment (``uv
+    tool install``, ``pipx install``, a venv) may carry the tag itself, but is not inside a tagged folder.
+    """
+    prefix = Path(sys.prefix).resolve()
+    return next((folder for folder in prefix.parents if (folder / "CACHEDIR.TAG").is_file()), None)
+
+
 @contextmanager
 def log_progress(wanted: bool = True) -> Iterator[Callable[[int, int, str], None] | None]:
     """A progress bar for reading logs on a terminal's stderr; None (nothing shown) otherwise."""

@@ -24,6 +24,7 @@ from cost_mcp.cli.app import (
     server_logging,
     settings,
     show,
+    temporary_environment,
     text,
 )
 from cost_mcp.errors import InvalidInputError, LedgerNewerError
@@ -517,6 +518,16 @@ def _install(
 
     if install and uninstall:
         raise InvalidInputError("give --install or --uninstall, not both")
+    cache = temporary_environment() if install else None
+    if cache is not None:
+        # The settings would name a command that vanishes with the cache: Claude Code's status line
+        # goes blank and every hook run fails, with nothing telling the user why.
+        raise InvalidInputError(
+            f"nothing written: this cost-mcp runs from a temporary environment in {cache} (made by uvx "
+            f"or `pipx run`), which is deleted when that cache is cleaned, and Claude Code could no "
+            f"longer run the {subcommand}; install cost-mcp to stay (`uv tool install cost-mcp` or "
+            f"`pipx install cost-mcp`), then run `cost-mcp {subcommand} --install` again"
+        )
     path = settings_path("project" if project else "user", settings().claude_roots(), Path.cwd())
     edit = plan_undo(path, subcommand) if uninstall else plan(path, change)
     if not edit.changed and not edit.remove:
