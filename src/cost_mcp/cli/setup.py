@@ -518,6 +518,7 @@ def _install(
 
     if install and uninstall:
         raise InvalidInputError("give --install or --uninstall, not both")
+    what = "status line" if subcommand == "statusline" else "hook"
     cache = temporary_environment() if install else None
     if cache is not None:
         # The settings would name a command that vanishes with the cache: Claude Code's status line
@@ -525,7 +526,7 @@ def _install(
         raise InvalidInputError(
             f"nothing written: this cost-mcp runs from a temporary environment in {cache} (made by uvx "
             f"or `pipx run`), which is deleted when that cache is cleaned, and Claude Code could no "
-            f"longer run the {subcommand}; install cost-mcp to stay (`uv tool install cost-mcp` or "
+            f"longer run the {what}; install cost-mcp to stay (`uv tool install cost-mcp` or "
             f"`pipx install cost-mcp`), then run `cost-mcp {subcommand} --install` again"
         )
     path = settings_path("project" if project else "user", settings().claude_roots(), Path.cwd())
@@ -540,7 +541,6 @@ def _install(
     print(edit.diff(), end="")
     if install and not project and not path.parent.is_dir():
         # A Codex or Gemini CLI user who ran this got a ~/.claude made for a file nothing else reads.
-        what = "status line" if subcommand == "statusline" else "hook"
         print(
             f"note: there is no Claude Code folder at {path.parent}: only Claude Code reads {path.name} "
             f"(Codex, Gemini CLI and the other agents never run this {what}); writing it creates the folder"
