@@ -21,6 +21,7 @@ from cost_mcp.cli import main
 from cost_mcp.config import load_settings
 from cost_mcp.store.connection import shown
 from tests.sources.claude_logs import assistant, permissions_hold, session_file, write
+from tests.venvs import temporary_environment
 
 
 @dataclass(frozen=True)
@@ -616,6 +617,36 @@ def test_serve_in_a_terminal_says_it_is_waiting_for_a_client() -> None:
         proc.kill()
         proc.communicate()
         os.close(controller)
+
+
+def _terminal_hint(python: str | Path, lines: int) -> list[str]:
+    """The first ``lines`` lines `cost-mcp` alone prints on a terminal, run by ``python``."""
+    import pty
+
+    controller, terminal = pty.openpty()
+    proc = subprocess.Popen(
+        [str(python), "-m", "cost_mcp"], stdin=terminal, stdout=subprocess.PIPE, stderr=subprocess.PIPE
+    )
+    os.close(terminal)
+    try:
+        assert proc.stderr is not None
+        return [proc.stderr.readline().decode() for _ in range(lines)]
+    finally:
+        proc.kill()
+        proc.communicate()
+        os.close(controller)
+
+
+def test_serve_from_uvx_in_a_terminal_names_uvx_not_its_cache(home: Path) -> None:
+    """`uvx cost-mcp` typed in a terminal said to run `claude mcp add cost-mcp -- ~/.cache/uv/
+    archive-v0/<id>/bin/cost-mcp`: a path `uv cache clean` deletes, after which Claude Code fails to
+    connect. It now names `uvx cost-mcp` (or `pipx run cost-mcp`), which lasts, and says why."""
+    cache = home / "cache" / "uv"
+    lines = _terminal_hint(temporary_environment(cache), 4)
+    assert lines[1].startswith("To see your spend run `cost-mcp report`")
+    hint = " ".join(" ".join(lines[2:]).split())
+    assert hint.startswith("`claude mcp add cost-mcp -- uvx cost-mcp` (or `-- pipx run cost-mcp`)")
+    assert str(cache) in hint and "archive-v0" not in hint
 
 
 @pytest.mark.usefixtures("home")

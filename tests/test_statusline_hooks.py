@@ -36,6 +36,7 @@ from cost_mcp.store import status
 from cost_mcp.store.connection import Conn, connect, write_transaction
 from tests.pg_cluster import Cluster
 from tests.sources.claude_logs import SONNET, assistant, permissions_hold, session_file, write
+from tests.venvs import CACHE_TAG, environment, temporary_environment
 
 NOW = datetime.now(UTC).replace(microsecond=0)
 """The moment this module's stamps, prices and "today" are computed from: each test's start."""
@@ -886,19 +887,6 @@ def test_install_shows_the_diff_asks_and_keeps_other_settings(
     assert code == 0 and "nothing to change" in out
 
 
-def _environment(folder: Path) -> Path:
-    """A real virtual environment at ``folder`` whose python imports this cost_mcp and its
-    dependencies (from the running one's site-packages), as an installed cost-mcp would."""
-    import site
-
-    import cost_mcp
-
-    subprocess.run([sys.executable, "-m", "venv", "--without-pip", str(folder)], check=True)
-    paths = [str(Path(cost_mcp.__file__).parents[1]), *site.getsitepackages()]
-    (next((folder / "lib").glob("python3*")) / "site-packages" / "outer.pth").write_text("\n".join(paths))
-    return folder / "bin" / "python"
-
-
 @pytest.mark.no_ledger
 @pytest.mark.parametrize("command", ["statusline", "hook"])
 def test_install_from_a_temporary_environment_writes_nothing_and_says_to_install(
@@ -910,11 +898,8 @@ def test_install_from_a_temporary_environment_writes_nothing_and_says_to_install
     environment inside a tagged cache it now writes nothing and says to install cost-mcp; an
     installed environment carrying the tag itself (uv and pipx tag theirs) installs as before."""
     cache = home / "cache" / "uv"
-    cache.mkdir(parents=True)
-    tag = "Signature: 8a477f597d28d172789f06886806bc55\n"
-    (cache / "CACHEDIR.TAG").write_text(tag)
     target = home / "claude" / "settings.json"
-    python = _environment(cache / "archive-v0" / "abc123")
+    python = temporary_environment(cache)
     run = subprocess.run(
         [str(python), "-m", "cost_mcp", command, "--install", "--yes"],
         capture_output=True,
@@ -929,8 +914,8 @@ def test_install_from_a_temporary_environment_writes_nothing_and_says_to_install
         in error
     )
     installed = home / "tools" / "cost-mcp"
-    python = _environment(installed)
-    (installed / "CACHEDIR.TAG").write_text(tag)
+    python = environment(installed)
+    (installed / "CACHEDIR.TAG").write_text(CACHE_TAG)
     run = subprocess.run(
         [str(python), "-m", "cost_mcp", command, "--install", "--yes"],
         capture_output=True,

@@ -45,10 +45,17 @@ def serve_stdio() -> int:
         connect(loaded.db).close()
     if sys.stdin.isatty():
         # A person typed `cost-mcp` in a terminal: without this it would wait silently for MCP messages.
+        cache = temporary_environment()
+        # From uvx or `pipx run`, this command's own path goes with their cache: name the runner instead.
+        add = (
+            f"`claude mcp add cost-mcp -- uvx cost-mcp` (or `-- pipx run cost-mcp`): this cost-mcp's own\n"
+            f"path, in {cache}, goes when that cache is cleaned."
+            if cache is not None
+            else f"`claude mcp add cost-mcp -- {command_path()}`."
+        )
         print(
             "cost-mcp is an MCP server and is waiting for a client on stdin (Ctrl-C to quit).\n"
-            "To see your spend run `cost-mcp report`; to add it to Claude Code run\n"
-            f"`claude mcp add cost-mcp -- {command_path()}`.",
+            f"To see your spend run `cost-mcp report`; to add it to Claude Code run\n{add}",
             file=sys.stderr,
         )
     from cost_mcp.server import run_stdio
