@@ -36,7 +36,7 @@ STRAYS = [".env", "cost.db", "src/cost_mcp/cost.db", "src/cost_mcp/env", "tests/
 STRAY_KEY = "OPENAI_ADMIN_KEY=sk-admin-stray-0123456789abcdef"
 # The sdist carries what builds the wheel and what tests it, and nothing else of the checkout.
 SDIST_TOP = {"src", "tests", "bench", "docs", ".ci", ".gitignore", "README.md", "pyproject.toml", "PKG-INFO"}
-SDIST_TOP |= {"claude_desktop_config.example.json"}
+SDIST_TOP |= {"claude_desktop_config.example.json", "LICENSE"}
 # The package is code and the dashboard's files; anything else in the wheel is a mistake.
 WHEEL_SUFFIXES = {".py", ".typed", ".html", ".js", ".css"}
 LARGEST = 256 * 1024
@@ -113,7 +113,10 @@ def test_the_wheel_holds_exactly_the_package(built: Built) -> None:
     ours = {name for name in built.wheel if name.startswith(f"{PACKAGE}/")}
     assert ours == package
     info = {name for name in built.wheel if name not in ours}
-    assert all(re.fullmatch(rf"{PACKAGE}-[^/]+\.dist-info/[A-Za-z_.]+", name) for name in info), info
+    dist_info = rf"{PACKAGE}-[^/]+\.dist-info/(licenses/)?[A-Za-z_.]+"
+    assert all(re.fullmatch(dist_info, name) for name in info), info
+    # The MIT licence's text travels with the code, as its notice asks.
+    assert [name for name in info if name.endswith("/licenses/LICENSE")], info
     assert {Path(name).suffix for name in ours} <= WHEEL_SUFFIXES
     assert f"{PACKAGE}/py.typed" in ours
     sizes = {name: (built.site / name).stat().st_size for name in built.wheel}
@@ -135,6 +138,7 @@ def test_the_metadata_says_what_readme_and_the_code_say(built: Built) -> None:
     extra README tells users to install; "Typing :: Typed" with the py.typed marker that means it."""
     meta = built.metadata
     assert meta["Name"] == "cost-mcp" and meta["Requires-Python"] == ">=3.11"
+    assert meta["License-Expression"] == "MIT" and meta["License-File"] == "LICENSE"
     assert meta["Version"] == cost_mcp.__version__
     assert "[console_scripts]\ncost-mcp = cost_mcp.launcher:main" in built.entry_points
     readme = (ROOT / "README.md").read_text(encoding="utf-8")
