@@ -9,6 +9,7 @@ import secrets
 from itertools import pairwise
 from typing import Any
 
+import pytest
 from axe_playwright_python.sync_playwright import Axe
 
 from cost_mcp.config import Settings
@@ -191,6 +192,41 @@ def test_each_breakdown_bar_names_its_basis_in_words_on_a_phone(browser: Any, se
             title is None and basis in shown
             for (_, shown, title), (_, basis) in zip(pg.evaluate(BARS), table, strict=True)
         )
+        assert pg.errors == []
+
+
+# Each text of the breakdown's chart (a bar's name in full, where a phone may cut it) and whether it
+# lies whole within the chart.
+SHOWN = """() => { const svg = document.querySelector('#breakdown svg'), box = svg.getBoundingClientRect();
+  return [...svg.querySelectorAll('text')].map(t => { const r = t.getBoundingClientRect();
+    return [t.getAttribute('data-name') || t.firstChild.nodeValue,
+            r.left >= box.left - 0.5 && r.right <= box.right + 0.5
+            && r.top >= box.top - 0.5 && r.bottom <= box.bottom + 0.5]; }); }"""
+
+
+@pytest.mark.parametrize("width", [320, 600])
+def test_a_bars_unpriced_calls_are_shown_in_words_on_a_phone(
+    browser: Any, served: Served, width: int
+) -> None:
+    # Below 600 px a bar's amount stood alone, "$1.00 est.": its "+ 1 unpriced" was only in the
+    # amount's title, which a phone never shows and most screen readers do not read.
+    with opened(browser, served.url, width=width) as pg:
+        pg.wait_for_selector("body[data-complete]", state="attached")
+        pg.locator("#tab-agent").click()
+        pg.wait_for_selector("#breakdown >> text=By agent")
+        # The seeded reviewer made a $1 call and one to a model with no known price.
+        cells = pg.locator("#breakdown tbody tr", has_text="reviewer").locator("td").all_inner_texts()
+        assert cells[2].endswith("1 unpriced"), cells
+        texts = pg.evaluate(SHOWN)
+        names = [text for text, _ in texts]
+        at = names.index("reviewer")
+        assert names[at + 1 : at + 3] == ["$1.00 est.", "+ 1 unpriced"], names
+        assert all(inside for _, inside in texts), texts  # each whole within the chart
+        # A bar of unpriced calls only says how many, as the wide bar does.
+        pg.locator("#tab-model").click()
+        pg.wait_for_selector("#breakdown >> text=By model")
+        names = [text for text, _ in pg.evaluate(SHOWN)]
+        assert names[names.index("no-such-model-xyz") + 1] == "1 unpriced est.", names
         assert pg.errors == []
 
 

@@ -367,11 +367,16 @@
     // Names, bars and amounts share the width: on a narrow screen the names are cut shorter and
     // the amount beside a bar has its basis abbreviated ("est."), in full in its title. The amount
     // alone left the basis to the bar's colour, which not every reader can tell apart (WCAG 1.4.1).
-    var narrow = W < 600, row = 22, L = Math.min(260, Math.round(W * 0.36)), R = Math.min(240, Math.round(W * 0.26));
-    var chars = Math.max(Math.floor((L - 8) / 6.5), 6), H = Math.max(items.length, 1) * row + 6;
+    // The calls with no known price beside a priced amount ("+ 2 unpriced") have no room beside
+    // a narrow bar: they get a line of their own under it, never only the amount's title (an
+    // unknown price must never read as nothing).
+    var narrow = W < 600, row = 22, below = 14, L = Math.min(260, Math.round(W * 0.36)), R = Math.min(240, Math.round(W * 0.26));
+    var chars = Math.max(Math.floor((L - 8) / 6.5), 6);
+    var H = items.reduce(function (n, it) { return n + row + (narrow && it.unpricedBeside ? below : 0); }, items.length ? 6 : row + 6);
     var svg = s("svg", { viewBox: "0 0 " + W + " " + H, role: "img", "aria-label": caption + "; the numbers are in the table below" });
-    items.forEach(function (it, i) {
-      var y = 3 + i * row, w = top > 0 ? (Math.max(it.value, 0) / top) * (W - L - R) : 0;
+    var y = 3;
+    items.forEach(function (it) {
+      var w = top > 0 ? (Math.max(it.value, 0) / top) * (W - L - R) : 0;
       var g = graphemes(it.name);
       svg.appendChild(s("text", { x: 4, y: y + 15, class: "name", "data-name": it.name, "data-room": L - 8 },
         document.createTextNode(g.length > chars ? g.slice(0, chars - 1).join("") + "…" : it.name)));
@@ -381,6 +386,11 @@
       var amount = s("text", { x: L + w + 6, y: y + 15, class: "amount" }, document.createTextNode(narrow ? it.short : it.text));
       if (narrow) amount.appendChild(s("title", {}, document.createTextNode(it.text)));
       svg.appendChild(amount);
+      if (narrow && it.unpricedBeside) {
+        svg.appendChild(s("text", { x: L, y: y + row + 10, class: "unpriced" }, document.createTextNode(it.unpricedBeside)));
+        y += below;
+      }
+      y += row;
     });
     return svg;
   }
@@ -402,8 +412,13 @@
       // A row of unpriced calls only read "unpriced estimated + 1 unpriced": say it once, as calls.
       var text = amount === "unpriced"
         ? int(row.unpriced_requests) + " unpriced " + row.basis + " call" + (row.unpriced_requests === 1 ? "" : "s")
-        : amount + " " + row.basis + (row.unpriced_requests ? " + " + row.unpriced_requests + " unpriced" : "");
-      return { name: name, value: row.cost_usd || 0, cls: "b-" + row.basis, short: amount + " " + (BASIS_SHORT[row.basis] || row.basis), text: text };
+        : amount + " " + row.basis + (row.unpriced_requests ? " + " + int(row.unpriced_requests) + " unpriced" : "");
+      // On a phone the count of unpriced calls is shown as well, never only in a title: "1 unpriced
+      // est." for a row of them only, "+ 2 unpriced" on its own line under a priced amount.
+      var basis = BASIS_SHORT[row.basis] || row.basis;
+      return { name: name, value: row.cost_usd || 0, cls: "b-" + row.basis, text: text,
+        short: amount === "unpriced" ? int(row.unpriced_requests) + " unpriced " + basis : amount + " " + basis,
+        unpricedBeside: amount !== "unpriced" && row.unpriced_requests ? "+ " + int(row.unpriced_requests) + " unpriced" : "" };
     });
     var rows = r.rows.map(function (row) {
       return [label(row.group[dim], unknown), row.basis, cost(row.cost_usd, row.unpriced_requests), int(row.requests), row.tokens ? int(row.tokens.total_tokens) : "–"];
