@@ -667,6 +667,12 @@
     if (result && result.structuredContent) render(result.structuredContent);
     else if (result && result.isError) status("The tool failed: " + ((result.content || [])[0] || {}).text, true);
   }
+  /* Answers come in any order: a slow get of last month's figures, come after the person chose
+     today and today's were drawn, drew last month's under "Today". Only the answer to the latest
+     request is drawn (state.generation, which a keyboard user's pending choice moves on too), and
+     the result of the tool call that opened the view only while no answer to a request has been. */
+  var answered = false;
+  function fromOpeningCall(result) { if (!answered) fromToolResult(result); }
   function startApp() {
     window.addEventListener("message", function (e) {
       if (e.source !== window.parent) return;
@@ -676,7 +682,7 @@
         var p = pending[m.id]; delete pending[m.id];
         if (m.error) p.reject(new Error(m.error.message)); else p.resolve(m.result);
       } else if (m.method === "ui/notifications/tool-result") {
-        fromToolResult(m.params);
+        fromOpeningCall(m.params);
       } else if (m.method === "ui/notifications/tool-cancelled") {
         status("The tool call was cancelled.", true);
       } else if (m.method === "ui/resource-teardown" && m.id !== undefined) {
@@ -702,7 +708,12 @@
     var caps = (state.host && state.host.hostCapabilities) || {};
     if (!caps.serverTools) { status("This host does not let the dashboard ask for other periods: ask your assistant to show_dashboard with them.", true); return; }
     status("Loading…", false);
-    request("tools/call", { name: "show_dashboard", arguments: selection() }).then(fromToolResult, failed);
+    var generation = ++state.generation;
+    request("tools/call", { name: "show_dashboard", arguments: selection() }).then(function (result) {
+      if (generation !== state.generation) return;
+      answered = answered || !!(result && result.structuredContent);
+      fromToolResult(result);
+    }, function (e) { if (generation === state.generation) failed(e); });
   }
 
   /* A keyboard user passing through a closed select (the arrows, Home, End, its first letters)
