@@ -82,6 +82,7 @@ def test_the_dashboard_answers_the_keyboard_and_axe_finds_nothing_serious(
         # tabs, one stop each), each with a visible ring; none holds the focus.
         stops = tab_stops(pg)
         assert [name for name, _ in stops] == [
+            "skip",
             *("period", "providers", "models", "projects", "agents", "members", "basis", "stack"),
             *("daily summary", "tab-model", "breakdown summary", "hourly summary"),
         ]
@@ -365,13 +366,75 @@ def test_the_team_pages_signed_out_and_in_on_a_narrow_screen(browser: Any, seede
                 }).map(e => (e.tagName === 'LABEL' ? e.firstChild.textContent : e.name).trim()) }"""
             )
             assert covered == []
-            # Tab reaches the sign-out button first, as it reads: beside the title, before the filters.
+            # Tab reaches the sign-out button first after the skip link, as it reads: beside the
+            # title, before the filters.
             pg.evaluate("document.activeElement.blur()")
+            pg.keyboard.press("Tab")
+            assert pg.evaluate("document.activeElement.id") == "skip"
             pg.keyboard.press("Tab")
             assert pg.evaluate("document.activeElement.textContent") == "Sign out"
             pg.keyboard.press("Tab")
             assert pg.evaluate("document.activeElement.name") == "period"
             assert serious_violations(pg) == []
+    finally:
+        context.close()
+        ledger.close()
+
+
+SEEN = """e => { const r = e.getBoundingClientRect();
+  return r.width > 20 && r.height > 10 && r.top >= 0 && r.left >= 0 && r.bottom <= innerHeight; }"""
+
+
+def skipped_to_the_figures(pg: Any) -> None:
+    """The first Tab from the top reaches the skip link, shown while it has the focus; Enter moves
+    the focus to the figures (main), and the next Tab to the first control among them."""
+    link = pg.locator("#skip")
+    assert not pg.evaluate(SEEN, link.element_handle())  # out of sight until it is needed
+    pg.evaluate("document.activeElement.blur()")
+    pg.keyboard.press("Tab")
+    assert pg.evaluate("document.activeElement.id") == "skip"
+    assert link.inner_text() == "Skip to figures" and pg.evaluate(SEEN, link.element_handle())
+    assert pg.evaluate(FOCUSED)[1]  # with its focus ring
+    steps, at = pg.evaluate("history.length"), pg.url
+    pg.keyboard.press("Enter")
+    assert pg.evaluate("document.activeElement.tagName") == "MAIN"
+    assert pg.evaluate("document.activeElement.getBoundingClientRect().top") < 10  # scrolled to it
+    assert not pg.evaluate(SEEN, link.element_handle())
+    assert (pg.evaluate("history.length"), pg.url) == (steps, at)  # no step for Back, no reload
+    pg.keyboard.press("Tab")
+    assert pg.evaluate(FOCUSED) == ["stack", True]
+
+
+def test_a_keyboard_user_skips_the_header_and_filters_to_the_figures(browser: Any, served: Served) -> None:
+    # The figures came after seven filters (and Sign out on a team's page): a keyboard user
+    # tabbed through all of them on every visit, at every width.
+    with opened(browser, served.url, width=1280) as pg:
+        for width in (1280, 320):
+            pg.set_viewport_size({"width": width, "height": 900})
+            pg.reload()  # Tab starts from the top again
+            pg.wait_for_selector("body[data-complete]", state="attached")
+            skipped_to_the_figures(pg)
+            assert serious_violations(pg) == []
+        assert pg.errors == []
+
+
+def test_a_team_admin_skips_the_header_and_filters_to_the_figures(browser: Any, seeded: Settings) -> None:
+    tokens = _tokens(seeded)
+    ledger = Ledger(seeded.db)
+    context = browser.new_context(viewport={"width": 1280, "height": 900})
+    try:
+        for base in serve(create_http_app(ledger, seeded, Pricer()), lifespan="on"):
+            pg = context.new_page()
+            pg.goto(f"{base}/")
+            pg.locator('input[name="token"]').fill(tokens["admin"])
+            pg.keyboard.press("Enter")
+            pg.wait_for_selector("body[data-complete]", state="attached")
+            for width in (1280, 320):
+                pg.set_viewport_size({"width": width, "height": 900})
+                pg.reload()
+                pg.wait_for_selector("body[data-complete]", state="attached")
+                skipped_to_the_figures(pg)
+                assert serious_violations(pg) == []
     finally:
         context.close()
         ledger.close()

@@ -748,6 +748,11 @@
       });
     }
     document.getElementById("controls").addEventListener("submit", function (e) { e.preventDefault(); });
+    // The skip link moves the focus itself: followed as a link, "#main" was a step for Back,
+    // and its popstate loaded the figures again.
+    document.getElementById("skip").addEventListener("click", function (e) {
+      e.preventDefault(); document.getElementById("main").focus();
+    });
     Array.prototype.forEach.call(document.querySelectorAll('input[name="stack"]'), function (r) {
       r.addEventListener("change", function () { state.stack = r.value; viewChanged(); if (state.data) renderDaily(state.data); });
     });
