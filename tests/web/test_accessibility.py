@@ -418,6 +418,17 @@ def test_a_keyboard_user_skips_the_header_and_filters_to_the_figures(browser: An
         assert pg.errors == []
 
 
+def test_a_screen_reader_names_each_budget_by_its_heading(browser: Any, served: Served) -> None:
+    # The totals' cards were named by their headings, the budgets' gauges not: a screen reader's
+    # list of the page's articles read "article" three times after the three totals.
+    with opened(browser, served.url) as pg:
+        pg.wait_for_selector("body[data-complete]", state="attached")
+        headings = pg.locator("#budgets article h3").all_inner_texts()
+        assert len(headings) == 3
+        assert accessible_names(pg, "article")[3:] == headings
+        assert pg.errors == []
+
+
 def test_a_team_admin_skips_the_header_and_filters_to_the_figures(browser: Any, seeded: Settings) -> None:
     tokens = _tokens(seeded)
     ledger = Ledger(seeded.db)

@@ -204,8 +204,8 @@
   }
   /* ``left``: what is left as shown beside the limit and spent (the server's money.shown_left, as
      `cost-mcp budget status` shows it): the exact remainder rounded on its own read "$5.00 spent,
-     $5.00 left" of $10.01, a cent short. */
-  function gauge(st, pageZone, left) {
+     $5.00 left" of $10.01, a cent short. ``n``: its place among the gauges, for the ids. */
+  function gauge(st, pageZone, left, n) {
     var b = st.budget, limit = b.amount_usd;
     var projectedPct = limit ? (st.projected_usd / limit) * 100 : 0;
     var scale = Math.min(Math.max(110, st.percent * 1.05, projectedPct * 1.05), 300);
@@ -222,8 +222,10 @@
     svg.appendChild(s("line", { class: "proj", x1: pp, x2: pp, y1: 4, y2: 30 }));
     var scope = Object.keys(b.scope).filter(function (k) { return b.scope[k].length; })
       .map(function (k) { return k + ": " + b.scope[k].map(isolated).join(", "); }).join("; ");
-    return h("article", { class: "gauge", "data-status": st.status, "data-budget": b.name },
-      h("h3", { text: b.name + " · " + usd(limit) + " per " + b.period + (b.hard ? " (hard)" : "") }),
+    // Named by its heading, as the cards are: a screen reader's list of the page's articles read
+    // "article" three times for the budgets.
+    return h("article", { class: "gauge", "data-status": st.status, "data-budget": b.name, "aria-labelledby": "g-" + n },
+      h("h3", { id: "g-" + n, text: b.name + " · " + usd(limit) + " per " + b.period + (b.hard ? " (hard)" : "") }),
       st.first_day ? h("p", { class: "muted budget-days", text: budgetDays(st, pageZone) }) : null,
       svg,
       h("p", {}, h("span", { class: "state", text: STATUS_TEXT[st.status] || st.status }),
@@ -264,9 +266,9 @@
       n ? h("div", { id: "forecast-unpriced" }, h("p", { class: "muted", text: "Not in these amounts" }), h("p", { class: "figure" }, unpricedBadge(n))) : null);
     var list = d.budgets.budgets;
     if (!list.length) fill("budgets", h("p", { class: "muted", text: "No budgets yet: cost-mcp budget set NAME AMOUNT, or set_budget from your assistant." }));
-    else fill.apply(null, ["budgets"].concat(list.map(function (st) {
+    else fill.apply(null, ["budgets"].concat(list.map(function (st, n) {
       var left = d.budgets_left_usd && d.budgets_left_usd[st.budget.name];
-      return gauge(st, d.daily_by_provider.period.timezone, left === undefined ? st.remaining_usd : left);
+      return gauge(st, d.daily_by_provider.period.timezone, left === undefined ? st.remaining_usd : left, n);
     })));
   }
 
