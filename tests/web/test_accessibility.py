@@ -9,6 +9,7 @@ import secrets
 from itertools import pairwise
 from typing import Any
 
+import pytest
 from axe_playwright_python.sync_playwright import Axe
 
 from cost_mcp.config import Settings
@@ -81,6 +82,7 @@ def test_the_dashboard_answers_the_keyboard_and_axe_finds_nothing_serious(
         # tabs, one stop each), each with a visible ring; none holds the focus.
         stops = tab_stops(pg)
         assert [name for name, _ in stops] == [
+            "skip",
             *("period", "providers", "models", "projects", "agents", "members", "basis", "stack"),
             *("daily summary", "tab-model", "breakdown summary", "hourly summary"),
         ]
@@ -191,6 +193,41 @@ def test_each_breakdown_bar_names_its_basis_in_words_on_a_phone(browser: Any, se
             title is None and basis in shown
             for (_, shown, title), (_, basis) in zip(pg.evaluate(BARS), table, strict=True)
         )
+        assert pg.errors == []
+
+
+# Each text of the breakdown's chart (a bar's name in full, where a phone may cut it) and whether it
+# lies whole within the chart.
+SHOWN = """() => { const svg = document.querySelector('#breakdown svg'), box = svg.getBoundingClientRect();
+  return [...svg.querySelectorAll('text')].map(t => { const r = t.getBoundingClientRect();
+    return [t.getAttribute('data-name') || t.firstChild.nodeValue,
+            r.left >= box.left - 0.5 && r.right <= box.right + 0.5
+            && r.top >= box.top - 0.5 && r.bottom <= box.bottom + 0.5]; }); }"""
+
+
+@pytest.mark.parametrize("width", [320, 600])
+def test_a_bars_unpriced_calls_are_shown_in_words_on_a_phone(
+    browser: Any, served: Served, width: int
+) -> None:
+    # Below 600 px a bar's amount stood alone, "$1.00 est.": its "+ 1 unpriced" was only in the
+    # amount's title, which a phone never shows and most screen readers do not read.
+    with opened(browser, served.url, width=width) as pg:
+        pg.wait_for_selector("body[data-complete]", state="attached")
+        pg.locator("#tab-agent").click()
+        pg.wait_for_selector("#breakdown >> text=By agent")
+        # The seeded reviewer made a $1 call and one to a model with no known price.
+        cells = pg.locator("#breakdown tbody tr", has_text="reviewer").locator("td").all_inner_texts()
+        assert cells[2].endswith("1 unpriced"), cells
+        texts = pg.evaluate(SHOWN)
+        names = [text for text, _ in texts]
+        at = names.index("reviewer")
+        assert names[at + 1 : at + 3] == ["$1.00 est.", "+ 1 unpriced"], names
+        assert all(inside for _, inside in texts), texts  # each whole within the chart
+        # A bar of unpriced calls only says how many, as the wide bar does.
+        pg.locator("#tab-model").click()
+        pg.wait_for_selector("#breakdown >> text=By model")
+        names = [text for text, _ in pg.evaluate(SHOWN)]
+        assert names[names.index("no-such-model-xyz") + 1] == "1 unpriced est.", names
         assert pg.errors == []
 
 
@@ -329,13 +366,86 @@ def test_the_team_pages_signed_out_and_in_on_a_narrow_screen(browser: Any, seede
                 }).map(e => (e.tagName === 'LABEL' ? e.firstChild.textContent : e.name).trim()) }"""
             )
             assert covered == []
-            # Tab reaches the sign-out button first, as it reads: beside the title, before the filters.
+            # Tab reaches the sign-out button first after the skip link, as it reads: beside the
+            # title, before the filters.
             pg.evaluate("document.activeElement.blur()")
+            pg.keyboard.press("Tab")
+            assert pg.evaluate("document.activeElement.id") == "skip"
             pg.keyboard.press("Tab")
             assert pg.evaluate("document.activeElement.textContent") == "Sign out"
             pg.keyboard.press("Tab")
             assert pg.evaluate("document.activeElement.name") == "period"
             assert serious_violations(pg) == []
+    finally:
+        context.close()
+        ledger.close()
+
+
+SEEN = """e => { const r = e.getBoundingClientRect();
+  return r.width > 20 && r.height > 10 && r.top >= 0 && r.left >= 0 && r.bottom <= innerHeight; }"""
+
+
+def skipped_to_the_figures(pg: Any) -> None:
+    """The first Tab from the top reaches the skip link, shown while it has the focus; Enter moves
+    the focus to the figures (main), and the next Tab to the first control among them."""
+    link = pg.locator("#skip")
+    assert not pg.evaluate(SEEN, link.element_handle())  # out of sight until it is needed
+    pg.evaluate("document.activeElement.blur()")
+    pg.keyboard.press("Tab")
+    assert pg.evaluate("document.activeElement.id") == "skip"
+    assert link.inner_text() == "Skip to figures" and pg.evaluate(SEEN, link.element_handle())
+    assert pg.evaluate(FOCUSED)[1]  # with its focus ring
+    steps, at = pg.evaluate("history.length"), pg.url
+    pg.keyboard.press("Enter")
+    assert pg.evaluate("document.activeElement.tagName") == "MAIN"
+    assert pg.evaluate("document.activeElement.getBoundingClientRect().top") < 10  # scrolled to it
+    assert not pg.evaluate(SEEN, link.element_handle())
+    assert (pg.evaluate("history.length"), pg.url) == (steps, at)  # no step for Back, no reload
+    pg.keyboard.press("Tab")
+    assert pg.evaluate(FOCUSED) == ["stack", True]
+
+
+def test_a_keyboard_user_skips_the_header_and_filters_to_the_figures(browser: Any, served: Served) -> None:
+    # The figures came after seven filters (and Sign out on a team's page): a keyboard user
+    # tabbed through all of them on every visit, at every width.
+    with opened(browser, served.url, width=1280) as pg:
+        for width in (1280, 320):
+            pg.set_viewport_size({"width": width, "height": 900})
+            pg.reload()  # Tab starts from the top again
+            pg.wait_for_selector("body[data-complete]", state="attached")
+            skipped_to_the_figures(pg)
+            assert serious_violations(pg) == []
+        assert pg.errors == []
+
+
+def test_a_screen_reader_names_each_budget_by_its_heading(browser: Any, served: Served) -> None:
+    # The totals' cards were named by their headings, the budgets' gauges not: a screen reader's
+    # list of the page's articles read "article" three times after the three totals.
+    with opened(browser, served.url) as pg:
+        pg.wait_for_selector("body[data-complete]", state="attached")
+        headings = pg.locator("#budgets article h3").all_inner_texts()
+        assert len(headings) == 3
+        assert accessible_names(pg, "article")[3:] == headings
+        assert pg.errors == []
+
+
+def test_a_team_admin_skips_the_header_and_filters_to_the_figures(browser: Any, seeded: Settings) -> None:
+    tokens = _tokens(seeded)
+    ledger = Ledger(seeded.db)
+    context = browser.new_context(viewport={"width": 1280, "height": 900})
+    try:
+        for base in serve(create_http_app(ledger, seeded, Pricer()), lifespan="on"):
+            pg = context.new_page()
+            pg.goto(f"{base}/")
+            pg.locator('input[name="token"]').fill(tokens["admin"])
+            pg.keyboard.press("Enter")
+            pg.wait_for_selector("body[data-complete]", state="attached")
+            for width in (1280, 320):
+                pg.set_viewport_size({"width": width, "height": 900})
+                pg.reload()
+                pg.wait_for_selector("body[data-complete]", state="attached")
+                skipped_to_the_figures(pg)
+                assert serious_violations(pg) == []
     finally:
         context.close()
         ledger.close()

@@ -3,7 +3,9 @@ host that speaks the MCP Apps postMessage protocol and hands it the tool's resul
 
 from __future__ import annotations
 
+from collections.abc import Iterator
 from concurrent.futures import ThreadPoolExecutor
+from contextlib import contextmanager
 from decimal import Decimal
 from pathlib import Path
 from typing import Any
@@ -24,12 +26,28 @@ HOST = """<!DOCTYPE html>
 <script>
   // A minimal MCP Apps host: answers ui/initialize, then sends the tool input and result; proxies
   // tools/call from the view to the MCP server (here: a Python function exposed by the test).
+  // A test can make it slow, as a real host and server can be: ``window.resultLater`` keeps the
+  // opening call's result until ``sendResult()``, ``window.holding`` the next answers to tools/call
+  // until ``release()``; ``roundTrip()`` resolves once the view has read every message sent before.
   window.seen = [];
+  window.resultLater = false;
+  window.holding = 0;
+  window.held = [];
   const view = document.getElementById("view");
   const send = (m) => view.contentWindow.postMessage(m, "*");
+  const pings = {};
+  window.sendResult = () =>
+    send({jsonrpc: "2.0", method: "ui/notifications/tool-result", params: window.toolResult});
+  window.release = () => { window.held.splice(0).forEach(send); };
+  window.roundTrip = () => new Promise((resolve) => {
+    const id = "ping-" + Math.random();
+    pings[id] = resolve;
+    send({jsonrpc: "2.0", id: id, method: "ping"});
+  });
   window.addEventListener("message", async (e) => {
     if (e.source !== view.contentWindow) return;
     const m = e.data;
+    if (m.method === undefined && pings[m.id]) { pings[m.id](); delete pings[m.id]; return; }
     window.seen.push(m.method || "response");
     if (m.method === "ui/initialize") {
       send({jsonrpc: "2.0", id: m.id, result: {protocolVersion: "2026-01-26",
@@ -37,10 +55,13 @@ HOST = """<!DOCTYPE html>
         hostContext: {theme: "light", displayMode: "inline"}}});
     } else if (m.method === "ui/notifications/initialized") {
       send({jsonrpc: "2.0", method: "ui/notifications/tool-input", params: {arguments: {}}});
-      send({jsonrpc: "2.0", method: "ui/notifications/tool-result", params: window.toolResult});
+      if (!window.resultLater) window.sendResult();
     } else if (m.method === "tools/call") {
+      const hold = window.holding > 0;
+      if (hold) window.holding--;
       const result = await window.callTool(JSON.stringify(m.params));
-      send({jsonrpc: "2.0", id: m.id, result: JSON.parse(result)});
+      const answer = {jsonrpc: "2.0", id: m.id, result: JSON.parse(result)};
+      if (hold) window.held.push(answer); else send(answer);
     }
   });
 </script></body></html>"""
@@ -129,3 +150,87 @@ def _call(params: str) -> str:
     request = json.loads(params)
     assert request["name"] == "show_dashboard"
     return json.dumps(over_mcp({"arguments": request["arguments"]})["result"])
+
+
+@contextmanager
+def hosted(browser: Any, *, result_later: bool = False) -> Iterator[tuple[Any, Any]]:
+    """The app opened in the test host, initialized: the host page and the view's frame.
+    ``result_later``: the host keeps the opening tool call's result until ``sendResult()``."""
+    got = over_mcp()
+    context = browser.new_context(viewport={"width": 1150, "height": 900})
+    try:
+        page = context.new_page()
+        errors: list[str] = []
+        page.on("console", lambda m: errors.append(m.text) if m.type in ("error", "warning") else None)
+        page.on("pageerror", lambda e: errors.append(str(e)))
+        page.expose_function("callTool", _call)
+        page.set_content(HOST)
+        page.evaluate(
+            "([r, later]) => { window.toolResult = r; window.resultLater = later; }",
+            [got["result"], result_later],
+        )
+        page.evaluate("html => { document.getElementById('view').srcdoc = html; }", got["html"])
+        page.wait_for_function("() => window.seen.includes('ui/notifications/initialized')")
+        yield page, page.frame_locator("#view")
+        assert errors == []
+    finally:
+        context.close()
+
+
+def on_show(view: Any) -> tuple[str, str, str]:
+    """The period the view's select shows, the period its daily figures are of, and how many times
+    it has drawn figures."""
+    return (
+        view.locator('select[name="period"]').input_value(),
+        view.locator("#daily p").first.inner_text().split(":")[0],
+        view.locator("body").get_attribute("data-renders"),
+    )
+
+
+def test_a_late_answer_for_an_earlier_choice_is_not_drawn_over_the_latest(
+    browser: Any, seeded: Settings
+) -> None:
+    # Last month's figures, slow to come, arrived after the person had chosen today and today's
+    # were drawn: the view drew last month's, and "Today" was no longer what it showed.
+    with hosted(browser) as (page, view):
+        view.locator("body[data-renders='1']").wait_for(state="attached")
+        page.evaluate("window.holding = 1")
+        view.locator('select[name="period"]').select_option("last_month")
+        page.wait_for_function("() => window.held.length === 1")
+        view.locator('select[name="period"]').select_option("today")
+        view.locator("body[data-renders='2']").wait_for(state="attached")
+        assert on_show(view) == ("today", "Total today", "2")
+        page.evaluate("window.release()")
+        page.evaluate("window.roundTrip()")  # the view has read the late answer
+        assert on_show(view) == ("today", "Total today", "2")
+
+
+def test_the_opening_calls_late_result_is_not_drawn_over_a_newer_answer(
+    browser: Any, seeded: Settings
+) -> None:
+    # The host's result of the tool call that opened the view (this month) came after the person
+    # had already chosen today and today's figures were drawn: it drew this month's over them.
+    with hosted(browser, result_later=True) as (page, view):
+        view.locator('select[name="period"]').select_option("today")
+        view.locator("body[data-renders='1']").wait_for(state="attached")
+        assert on_show(view) == ("today", "Total today", "1")
+        page.evaluate("window.sendResult()")
+        page.evaluate("window.roundTrip()")
+        assert on_show(view) == ("today", "Total today", "1")
+
+
+def test_the_opening_calls_result_is_drawn_while_a_choice_is_on_its_way(
+    browser: Any, seeded: Settings
+) -> None:
+    # No answer drawn yet: the figures the view was opened with are better than none, and the
+    # answer to the choice, when it comes, is drawn over them.
+    with hosted(browser, result_later=True) as (page, view):
+        page.evaluate("window.holding = 1")
+        view.locator('select[name="period"]').select_option("today")
+        page.wait_for_function("() => window.held.length === 1")
+        page.evaluate("window.sendResult()")
+        view.locator("body[data-renders='1']").wait_for(state="attached")
+        assert on_show(view) == ("this_month", "Total this month", "1")
+        page.evaluate("window.release()")
+        view.locator("body[data-renders='2']").wait_for(state="attached")
+        assert on_show(view) == ("today", "Total today", "2")

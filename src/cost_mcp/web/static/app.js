@@ -204,8 +204,8 @@
   }
   /* ``left``: what is left as shown beside the limit and spent (the server's money.shown_left, as
      `cost-mcp budget status` shows it): the exact remainder rounded on its own read "$5.00 spent,
-     $5.00 left" of $10.01, a cent short. */
-  function gauge(st, pageZone, left) {
+     $5.00 left" of $10.01, a cent short. ``n``: its place among the gauges, for the ids. */
+  function gauge(st, pageZone, left, n) {
     var b = st.budget, limit = b.amount_usd;
     var projectedPct = limit ? (st.projected_usd / limit) * 100 : 0;
     var scale = Math.min(Math.max(110, st.percent * 1.05, projectedPct * 1.05), 300);
@@ -222,8 +222,10 @@
     svg.appendChild(s("line", { class: "proj", x1: pp, x2: pp, y1: 4, y2: 30 }));
     var scope = Object.keys(b.scope).filter(function (k) { return b.scope[k].length; })
       .map(function (k) { return k + ": " + b.scope[k].map(isolated).join(", "); }).join("; ");
-    return h("article", { class: "gauge", "data-status": st.status, "data-budget": b.name },
-      h("h3", { text: b.name + " · " + usd(limit) + " per " + b.period + (b.hard ? " (hard)" : "") }),
+    // Named by its heading, as the cards are: a screen reader's list of the page's articles read
+    // "article" three times for the budgets.
+    return h("article", { class: "gauge", "data-status": st.status, "data-budget": b.name, "aria-labelledby": "g-" + n },
+      h("h3", { id: "g-" + n, text: b.name + " · " + usd(limit) + " per " + b.period + (b.hard ? " (hard)" : "") }),
       st.first_day ? h("p", { class: "muted budget-days", text: budgetDays(st, pageZone) }) : null,
       svg,
       h("p", {}, h("span", { class: "state", text: STATUS_TEXT[st.status] || st.status }),
@@ -264,9 +266,9 @@
       n ? h("div", { id: "forecast-unpriced" }, h("p", { class: "muted", text: "Not in these amounts" }), h("p", { class: "figure" }, unpricedBadge(n))) : null);
     var list = d.budgets.budgets;
     if (!list.length) fill("budgets", h("p", { class: "muted", text: "No budgets yet: cost-mcp budget set NAME AMOUNT, or set_budget from your assistant." }));
-    else fill.apply(null, ["budgets"].concat(list.map(function (st) {
+    else fill.apply(null, ["budgets"].concat(list.map(function (st, n) {
       var left = d.budgets_left_usd && d.budgets_left_usd[st.budget.name];
-      return gauge(st, d.daily_by_provider.period.timezone, left === undefined ? st.remaining_usd : left);
+      return gauge(st, d.daily_by_provider.period.timezone, left === undefined ? st.remaining_usd : left, n);
     })));
   }
 
@@ -367,11 +369,16 @@
     // Names, bars and amounts share the width: on a narrow screen the names are cut shorter and
     // the amount beside a bar has its basis abbreviated ("est."), in full in its title. The amount
     // alone left the basis to the bar's colour, which not every reader can tell apart (WCAG 1.4.1).
-    var narrow = W < 600, row = 22, L = Math.min(260, Math.round(W * 0.36)), R = Math.min(240, Math.round(W * 0.26));
-    var chars = Math.max(Math.floor((L - 8) / 6.5), 6), H = Math.max(items.length, 1) * row + 6;
+    // The calls with no known price beside a priced amount ("+ 2 unpriced") have no room beside
+    // a narrow bar: they get a line of their own under it, never only the amount's title (an
+    // unknown price must never read as nothing).
+    var narrow = W < 600, row = 22, below = 14, L = Math.min(260, Math.round(W * 0.36)), R = Math.min(240, Math.round(W * 0.26));
+    var chars = Math.max(Math.floor((L - 8) / 6.5), 6);
+    var H = items.reduce(function (n, it) { return n + row + (narrow && it.unpricedBeside ? below : 0); }, items.length ? 6 : row + 6);
     var svg = s("svg", { viewBox: "0 0 " + W + " " + H, role: "img", "aria-label": caption + "; the numbers are in the table below" });
-    items.forEach(function (it, i) {
-      var y = 3 + i * row, w = top > 0 ? (Math.max(it.value, 0) / top) * (W - L - R) : 0;
+    var y = 3;
+    items.forEach(function (it) {
+      var w = top > 0 ? (Math.max(it.value, 0) / top) * (W - L - R) : 0;
       var g = graphemes(it.name);
       svg.appendChild(s("text", { x: 4, y: y + 15, class: "name", "data-name": it.name, "data-room": L - 8 },
         document.createTextNode(g.length > chars ? g.slice(0, chars - 1).join("") + "…" : it.name)));
@@ -381,6 +388,11 @@
       var amount = s("text", { x: L + w + 6, y: y + 15, class: "amount" }, document.createTextNode(narrow ? it.short : it.text));
       if (narrow) amount.appendChild(s("title", {}, document.createTextNode(it.text)));
       svg.appendChild(amount);
+      if (narrow && it.unpricedBeside) {
+        svg.appendChild(s("text", { x: L, y: y + row + 10, class: "unpriced" }, document.createTextNode(it.unpricedBeside)));
+        y += below;
+      }
+      y += row;
     });
     return svg;
   }
@@ -402,8 +414,13 @@
       // A row of unpriced calls only read "unpriced estimated + 1 unpriced": say it once, as calls.
       var text = amount === "unpriced"
         ? int(row.unpriced_requests) + " unpriced " + row.basis + " call" + (row.unpriced_requests === 1 ? "" : "s")
-        : amount + " " + row.basis + (row.unpriced_requests ? " + " + row.unpriced_requests + " unpriced" : "");
-      return { name: name, value: row.cost_usd || 0, cls: "b-" + row.basis, short: amount + " " + (BASIS_SHORT[row.basis] || row.basis), text: text };
+        : amount + " " + row.basis + (row.unpriced_requests ? " + " + int(row.unpriced_requests) + " unpriced" : "");
+      // On a phone the count of unpriced calls is shown as well, never only in a title: "1 unpriced
+      // est." for a row of them only, "+ 2 unpriced" on its own line under a priced amount.
+      var basis = BASIS_SHORT[row.basis] || row.basis;
+      return { name: name, value: row.cost_usd || 0, cls: "b-" + row.basis, text: text,
+        short: amount === "unpriced" ? int(row.unpriced_requests) + " unpriced " + basis : amount + " " + basis,
+        unpricedBeside: amount !== "unpriced" && row.unpriced_requests ? "+ " + int(row.unpriced_requests) + " unpriced" : "" };
     });
     var rows = r.rows.map(function (row) {
       return [label(row.group[dim], unknown), row.basis, cost(row.cost_usd, row.unpriced_requests), int(row.requests), row.tokens ? int(row.tokens.total_tokens) : "–"];
@@ -652,6 +669,12 @@
     if (result && result.structuredContent) render(result.structuredContent);
     else if (result && result.isError) status("The tool failed: " + ((result.content || [])[0] || {}).text, true);
   }
+  /* Answers come in any order: a slow get of last month's figures, come after the person chose
+     today and today's were drawn, drew last month's under "Today". Only the answer to the latest
+     request is drawn (state.generation, which a keyboard user's pending choice moves on too), and
+     the result of the tool call that opened the view only while no answer to a request has been. */
+  var answered = false;
+  function fromOpeningCall(result) { if (!answered) fromToolResult(result); }
   function startApp() {
     window.addEventListener("message", function (e) {
       if (e.source !== window.parent) return;
@@ -661,7 +684,7 @@
         var p = pending[m.id]; delete pending[m.id];
         if (m.error) p.reject(new Error(m.error.message)); else p.resolve(m.result);
       } else if (m.method === "ui/notifications/tool-result") {
-        fromToolResult(m.params);
+        fromOpeningCall(m.params);
       } else if (m.method === "ui/notifications/tool-cancelled") {
         status("The tool call was cancelled.", true);
       } else if (m.method === "ui/resource-teardown" && m.id !== undefined) {
@@ -687,7 +710,12 @@
     var caps = (state.host && state.host.hostCapabilities) || {};
     if (!caps.serverTools) { status("This host does not let the dashboard ask for other periods: ask your assistant to show_dashboard with them.", true); return; }
     status("Loading…", false);
-    request("tools/call", { name: "show_dashboard", arguments: selection() }).then(fromToolResult, failed);
+    var generation = ++state.generation;
+    request("tools/call", { name: "show_dashboard", arguments: selection() }).then(function (result) {
+      if (generation !== state.generation) return;
+      answered = answered || !!(result && result.structuredContent);
+      fromToolResult(result);
+    }, function (e) { if (generation === state.generation) failed(e); });
   }
 
   /* A keyboard user passing through a closed select (the arrows, Home, End, its first letters)
@@ -722,6 +750,11 @@
       });
     }
     document.getElementById("controls").addEventListener("submit", function (e) { e.preventDefault(); });
+    // The skip link moves the focus itself: followed as a link, "#main" was a step for Back,
+    // and its popstate loaded the figures again.
+    document.getElementById("skip").addEventListener("click", function (e) {
+      e.preventDefault(); document.getElementById("main").focus();
+    });
     Array.prototype.forEach.call(document.querySelectorAll('input[name="stack"]'), function (r) {
       r.addEventListener("change", function () { state.stack = r.value; viewChanged(); if (state.data) renderDaily(state.data); });
     });
