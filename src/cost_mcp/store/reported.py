@@ -363,6 +363,25 @@ def forget_changes(conn: Conn, after_seq: int, limit: int) -> tuple[list[ForgetC
     return [ForgetChange(k, u) for k, u in latest.items()], int(rows[-1][0]) if rows else after_seq
 
 
+def requeue_removals(conn: Conn, after_seq: int, upto: int) -> int:
+    """Number again, after every other change, the removals of log copies (:func:`log_removed`; a
+    user's forgets stay where they are) numbered in ``(after_seq, upto]``, keeping when each was
+    made; how many. A team server from before such removals refused them: the push's forgets mark
+    then passes ``upto`` (the user's forgets there were taken) and these wait for a later push.
+    Inserted before the old numbers are deleted, so a new number is above every number used."""
+    with write_transaction(conn):
+        moved = conn.execute(
+            "INSERT INTO forget_log (source, message_id, request_id, is_sidechain, unforget, at_ms) "
+            "SELECT source, message_id, request_id, is_sidechain, unforget, at_ms FROM forget_log "
+            "WHERE seq > ? AND seq <= ? AND source != ? ORDER BY seq",
+            (after_seq, upto, SOURCE),
+        ).rowcount
+        conn.execute(
+            "DELETE FROM forget_log WHERE seq > ? AND seq <= ? AND source != ?", (after_seq, upto, SOURCE)
+        )
+    return int(moved)
+
+
 def top_forget_seq(conn: Conn) -> int:
     """The number of the newest forget or unforget (0 when there is none)."""
     row = conn.execute("SELECT COALESCE(MAX(seq), 0) FROM forget_log").fetchone()
