@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import json
 import os
+import re
 import socket
 import subprocess
 import sys
@@ -12,7 +13,7 @@ import threading
 import time
 from collections.abc import Iterator
 from datetime import UTC, datetime
-from decimal import Decimal
+from decimal import ROUND_FLOOR, Decimal
 from http.server import BaseHTTPRequestHandler, HTTPServer
 from pathlib import Path
 from typing import Any, ClassVar
@@ -553,3 +554,37 @@ async def test_set_budget_says_what_a_replacement_dropped(ops: str, client: Clie
     assert again is not None and (again["hard"], again["webhook"]) == (True, "ops")
     same = (await client.call_tool("set_budget", {**first, "amount_usd": 6})).structured_content
     assert same is not None and not any("replaced" in w for w in same["warnings"])
+
+
+def test_an_alerts_body_has_the_fields_and_types_readme_documents(ops: str, home: Path) -> None:
+    """Money in the body is exact decimal strings ("3.00") and ``percent`` a JSON number: README named
+    the money fields' type and not ``percent``'s, so a receiver could not tell whether it would get
+    150.0 or "150.0". Each field README lists is in the body, of the type README gives it."""
+    spend_line(home, "a")
+    assert cli("budget", "set", "d", "2", "--period", "day", "--webhook", "ops").returncode == 0
+    assert cli("report").returncode == 0
+    [body] = Receiver.received
+    said = " ".join(README_ALERT_BODY.split())
+    documented = re.findall(r"`(\w+)`", said.split("Slack")[0])
+    assert sorted(documented) == sorted(body), (documented, sorted(body))
+    assert "`limit_usd` and `spent_usd` (exact decimal strings" in said
+    for money in ("limit_usd", "spent_usd"):
+        assert isinstance(body[money], str) and Decimal(body[money]).is_finite(), body[money]
+    assert "`percent` (a JSON number, not a string" in said
+    assert isinstance(body["percent"], int | float) and not isinstance(body["percent"], bool), body["percent"]
+    # "to one decimal and rounded down": 150.0 for the $3 of $2 spent, read from the body's own money.
+    spent, limit = Decimal(body["spent_usd"]), Decimal(body["limit_usd"])
+    assert Decimal(str(body["percent"])) == (spent / limit * 100).quantize(
+        Decimal("0.1"), rounding=ROUND_FLOOR
+    )
+    assert isinstance(body["threshold"], str) and all(isinstance(c, str) for c in body["covers"])
+    assert body["status"] in re.findall(r'"(\w+)"', said.split("`status` (")[1].split(")")[0])
+
+
+README_ALERT_BODY = (
+    (Path(__file__).resolve().parents[1] / "README.md")
+    .read_text()
+    .split("**What an alert POSTs.**")[1]
+    .split("\n\n")[0]
+)
+"""README's paragraph on what an alert POSTs."""

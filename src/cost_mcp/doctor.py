@@ -114,24 +114,28 @@ def diagnose(
         log_warnings += warned
     read_pushes = health.received_pushes(settings.db)
     received = read_pushes or []
-    pushed = {sender.token_name for sender in received}
-    # A member's token that never pushed: the team's totals lack that laptop entirely, and no
-    # `push:` source or stale warning can say so (they start at a first push).
     live_tokens = [t for t in health.tokens(settings.db) if t.revoked_at is None]
     ledger_warnings = []
-    behind = len(MIGRATIONS) - migrations
-    if read_pushes is None and behind > 0 and any(t.role in ("member", "ingest") for t in live_tokens):
-        # A team ledger this release has not upgraded (doctor never does): its pushes cannot be read,
-        # and an empty list read as "no laptop ever pushed" (every token "never pushed").
-        ledger_warnings.append(
-            f"the ledger is {behind} migration(s) behind this cost-mcp, so the laptops' pushes cannot be "
-            "listed (doctor changes nothing): start the team server with this version once (`cost-mcp "
-            "serve --http`), which upgrades the ledger (README, Upgrading), then run doctor again"
+    silent: list[team_store.TokenInfo] = []
+    if read_pushes is None:
+        behind = len(MIGRATIONS) - migrations
+        if behind > 0 and any(t.role in ("member", "ingest") for t in live_tokens):
+            # A team ledger this release has not upgraded (doctor never does): its pushes cannot be
+            # read, and an empty list read as "no laptop ever pushed" (every token "never pushed").
+            ledger_warnings.append(
+                f"the ledger is {behind} migration(s) behind this cost-mcp, so the laptops' pushes cannot "
+                "be listed (doctor changes nothing): start the team server with this version once "
+                "(`cost-mcp serve --http`), which upgrades the ledger (README, Upgrading), then run doctor "
+                "again"
+            )
+    else:
+        # A member's token that never pushed: the team's totals lack that laptop entirely, and no
+        # `push:` source or stale warning can say so (they start at a first push).
+        pushed = {sender.token_name for sender in read_pushes}
+        silent = sorted(
+            (t for t in live_tokens if t.role == "member" and t.name not in pushed),
+            key=lambda t: (t.created_at, t.name),
         )
-    silent = sorted(
-        (t for t in live_tokens if t.role == "member" and t.name not in pushed and read_pushes is not None),
-        key=lambda t: (t.created_at, t.name),
-    )
     otel_since_ms = int((time.time() - OTEL_DAYS * 86_400) * 1000)
     quiet_since_ms = int((time.time() - OTEL_QUIET_DAYS * 86_400) * 1000)
     otel_from = health.otel_senders(settings.db, otel_since_ms)

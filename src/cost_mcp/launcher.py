@@ -26,21 +26,27 @@ def fast(argv: Sequence[str]) -> int | None:
             sys.stdout.write(answer.stdout + "\n")
         return answer.exit_code
     if argv[:1] == ["statusline"] and (len(argv) == 1 or (len(argv) == 3 and argv[1] == "--fields")):
-        from cost_mcp.statusline import fields_from
-        from cost_mcp.statusline import run as run_statusline
-
-        if len(argv) == 3:
-            try:
-                fields_from(argv[2])
-            except ValueError as exc:  # a bad argument, named where it shows
-                return statusline_failed(exc, f"cost-mcp: {exc}")
-        try:
-            line = run_statusline(sys.stdin.read(), fields=argv[2] if len(argv) == 3 else None)
-        except Exception as exc:  # the status line shows a short hint; the detail goes to stderr
-            return statusline_failed(exc)
-        sys.stdout.write(line + "\n")
-        return 0
+        return statusline(argv[2] if len(argv) == 3 else None)
     return None
+
+
+def statusline(fields: str | None) -> int:
+    """Print the status line for Claude Code's status JSON on stdin, with ``fields`` (None: every
+    field); the exit code, 0 even when it fails (:func:`statusline_failed`). The fast path's and the
+    full CLI's ``statusline`` both run this."""
+    from cost_mcp.statusline import fields_from, run
+
+    if fields is not None:
+        try:
+            fields_from(fields)
+        except ValueError as exc:  # a bad argument, named where it shows
+            return statusline_failed(exc, f"cost-mcp: {exc}")
+    try:
+        line = run(sys.stdin.read(), fields=fields)
+    except Exception as exc:  # the status line shows a short hint; the detail goes to stderr
+        return statusline_failed(exc)
+    sys.stdout.write(line + "\n")
+    return 0
 
 
 STATUSLINE_FAILED = "cost-mcp: error (run `cost-mcp doctor`)"

@@ -345,7 +345,7 @@ def _forget(i: int, f: WireForget) -> reported_store.ForgetChange:
         # Only reported calls are forgotten by the user; a log's row goes only when the laptop's
         # reader found it was a copy counted twice (store.agent_files.drop_copies), never to return,
         # and only of a reader that finds copies: no push takes out a member's Claude Code calls.
-        raise PushRejected(f"{where}: only calls of source {reported_store.SOURCE!r} are forgotten")
+        raise PushRejected(f"{where}: {_ONLY_REPORTED}")
     if not f.message_id:
         raise PushRejected(f"{where}: message_id is required")
     if len(f.message_id) > 300 or len(f.request_id) > 300:
@@ -799,10 +799,19 @@ def send_forgets(
     A current server refuses a batch for one forget it will never take (400 naming it: a malformed
     key): that forget is left out and the rest sent again, and a warning says what the server
     said; the mark then passes it, so it is not sent again at every push. A 400 naming no forget
-    keeps the batch for the next push, with the server's words in a warning."""
+    keeps the batch for the next push, with the server's words in a warning.
+
+    A server from before removals of log copies travelled (:func:`reported_store.log_removed`)
+    refuses the first one by name: the user's forgets are sent without them, and the removals are
+    numbered again after every other change (the mark passes where they were) to wait for a later
+    push, with one warning that the server needs upgrading."""
     top = reported_store.top_forget_seq(conn)
+    held = 0  # removals of log copies a server from before them refused: numbered again, kept
     while after_seq < top:
         changes, upto = reported_store.forget_changes(conn, after_seq, BATCH_ROWS)
+        holding = held > 0  # this server refused them already: they are not offered again
+        if holding:
+            changes = [c for c in changes if not _removal(c)]
         while changes:
             wire = [WireForget(c.key[0], c.key[1], c.key[2], c.key[3], unforget=c.unforget) for c in changes]
             body = gzip.compress(msgspec.json.encode(WireBatch(rows=[], forgets=wire)), compresslevel=5)
@@ -826,6 +835,12 @@ def send_forgets(
                     )
                     return
                 refused = changes.pop(at)
+                if _removal(refused) and _ONLY_REPORTED in exc.said:
+                    # A server from before removals of log copies travelled: the user's forgets go,
+                    # the removals wait for its upgrade (it would refuse each, one request apiece).
+                    holding = True
+                    changes = [c for c in changes if not _removal(c)]
+                    continue
                 what = "unforget" if refused.unforget else "forget"
                 call = refused.key[1] if len(refused.key[1]) <= 80 else refused.key[1][:77] + "..."
                 stats.warnings.append(
@@ -837,9 +852,30 @@ def send_forgets(
             stats.add(answer)
             stats.forgets += len(changes)
             break
+        if holding:  # numbered again before the mark passes them, so a crash between loses none
+            held += reported_store.requeue_removals(conn, after_seq, upto)
         mark = team_store.push_mark(conn, key)
         team_store.save_push_mark(conn, key, mark.last_id, mark.last_seq, 0, None, upto)
         after_seq = upto
+    if held:
+        stats.warnings.append(
+            f"the team server did not take {held:,} removal(s) of log calls an earlier cost-mcp on this "
+            "machine counted twice (copies of other sessions' calls), so the team's totals still count "
+            "them: the server runs an older cost-mcp than this machine. A team admin must upgrade "
+            "cost-mcp on the server; the removals are kept and sent with the first push after it is"
+        )
+
+
+def _removal(change: reported_store.ForgetChange) -> bool:
+    """Whether a change is a removal of a log copy this ledger's reader made (not a user's forget)."""
+    return change.key[0] != reported_store.SOURCE
+
+
+_ONLY_REPORTED = f"only calls of source {reported_store.SOURCE!r} are forgotten"
+"""How a team server refuses a forget of another source than reported calls (:func:`_forget`): one
+from before removals of log copies travelled refuses every removal so, as a later one refuses a
+source it knows no reader to find copies of; to a laptop that sent a removal, either is a server
+to upgrade."""
 
 
 BEAT_SECONDS = 300.0

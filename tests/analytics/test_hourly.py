@@ -98,6 +98,24 @@ def test_unpriced_calls_are_counted_and_warned_never_zero_priced(conn: Conn, set
     assert any("no known price" in w for w in hourly.warnings)
 
 
+def test_the_unpriced_note_names_each_model_with_the_fix_get_spend_gives(
+    conn: Conn, settings: Settings
+) -> None:
+    """A Claude call an agent reported under provider 'openai' has no price there: the hourly note
+    said only "add their models to the price override file", the wrong fix (the call is priced under
+    'anthropic': forget it and report it again), where get_spend said so. The note is now get_spend's
+    wording, one per model, each with its own fix."""
+    call(conn, datetime(2026, 11, 2, 8, tzinfo=UTC), model="claude-sonnet-4-5")
+    call(conn, datetime(2026, 11, 2, 9, tzinfo=UTC), model="no-such-model-xyz")
+    p = resolve(settings, None, "2026-11-01", "2026-11-05", None)
+    notes = [w for w in cost_by_hour(conn, settings, p).warnings if "no known price" in w]
+    spent = [w for w in get_spend(conn, settings, p).warnings if "no known price" in w]
+    assert notes == [w.replace("not in the total", "not in these amounts") for w in spent]
+    [claude, unknown] = notes
+    assert "priced under provider 'anthropic'" in claude and "cost-mcp reported forget" in claude, claude
+    assert unknown.startswith("no-such-model-xyz: 1 call(s)") and "price override file" in unknown, unknown
+
+
 def test_billed_amounts_have_no_hour_and_the_result_says_so(conn: Conn, settings: Settings) -> None:
     nov2 = int(datetime(2026, 11, 2, tzinfo=UTC).timestamp()) * 1000
     with write_transaction(conn):

@@ -17,7 +17,7 @@ import re
 import sqlite3
 from collections.abc import Callable, Iterator
 from contextlib import closing, contextmanager
-from datetime import date
+from datetime import UTC, date, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
@@ -27,14 +27,17 @@ from pydantic import SecretStr
 from cost_mcp import access, push
 from cost_mcp.config import Settings
 from cost_mcp.money import format_usd, from_nanos
-from cost_mcp.pricing import Pricer
+from cost_mcp.pricing import Pricer, Tokens
 from cost_mcp.sources import agents
 from cost_mcp.sources.agents import codex, scanner
+from cost_mcp.sources.reported import record_call
 from cost_mcp.store import agent_files, reported, rollup
+from cost_mcp.store import team as team_store
 from cost_mcp.store.connection import Conn, connect, write_transaction
 from tests.sources.test_agents import codex_usage
 from tests.sources.test_claude_code import assert_rollup_is_rebuilt_from_events
 from tests.store.test_migrations import _ledger_before
+from tests.web.test_team import _cli, _env, _free_port, _start, _stop, old_server_env
 
 M038 = "m038_codex_opencode_read_again"
 SERVER = "http://team.example"
@@ -430,3 +433,90 @@ def test_cost_mcp_ingest_says_what_the_upgrade_removed(
     )
     assert main(["ingest"]) == 0
     assert "removed" not in capsys.readouterr().out
+
+
+BEFORE_COPIES_TRAVELLED = "0b11cf0"
+"""The last commit whose team server did not take a laptop's removals of log copies (it refused
+each by name: only reported calls are forgotten)."""
+
+
+@pytest.mark.sqlite_only  # the laptop and both servers keep SQLite files of their own
+def test_a_server_from_before_removals_takes_the_rest_and_the_removals_wait_for_its_upgrade(
+    settings: Settings, home: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Ana's laptop is upgraded before the team server (admins upgrade last): its read removes two
+    copies it had pushed, and she forgets a reported call. The server, of the version before such
+    removals travelled (its own code, in its own process), refused the first removal by name; the
+    laptop took each refusal as final, a request and a warning per removal, and the removals never
+    reached the server, upgraded or not. Now her forget and her new call go, one warning says the
+    server needs upgrading, the removals wait (not offered again in that push, nor lost), and the
+    first push after the upgrade removes the copies there."""
+    server_db, old_env = old_server_env(home, BEFORE_COPIES_TRAVELLED)
+    made = _cli(old_env, "token", "create", "ana", "--member", ANA.member)
+    assert made.returncode == 0, made.stderr
+    port = _free_port()
+    base = f"http://127.0.0.1:{port}"
+    laptop_db = tmp_path / "laptop" / "cost.db"
+    laptop = settings.model_copy(
+        update={"db": laptop_db, "team_server": base, "team_token": SecretStr(made.stdout.strip())}
+    )
+    with _old_codex_ledger(laptop, home, monkeypatch):
+        pass
+    with closing(connect(laptop_db)) as conn:
+        _report(conn, "req-wrong")
+
+    def on_server() -> tuple[int, int]:
+        """(Codex calls, reported calls) the server holds, read without upgrading its ledger."""
+        with closing(sqlite3.connect(server_db)) as raw:
+            codex_calls, reported_calls = raw.execute(
+                "SELECT SUM(source = ?), SUM(source = ?) FROM usage_events", (codex.SOURCE, reported.SOURCE)
+            ).fetchone()
+        return int(codex_calls or 0), int(reported_calls or 0)
+
+    proc = _start(old_env, port, home / "old-server.log")
+    try:
+        with closing(connect(laptop_db)) as conn:
+            assert push.push(conn, laptop).sent == 9
+        assert on_server() == (8, 1)
+        _ingest(laptop_db, laptop)  # the upgrade's read: two copies removed
+        with closing(connect(laptop_db)) as conn:
+            assert [c.id for c in reported.delete(conn, ["req-wrong"], 0)] == ["req-wrong"]
+            _report(conn, "req-new")
+            stats = push.push(conn, laptop)
+            again = push.push(conn, laptop)
+            waiting = reported.forget_backlog(
+                conn, team_store.push_mark(conn, team_store.server_key(base)).forget_seq
+            )
+        assert (stats.forgets, stats.removed, stats.sent) == (1, 1, 1)
+        [warned] = stats.warnings
+        assert "the team server did not take 2 removal(s) of log calls" in warned, warned
+        assert "A team admin must upgrade cost-mcp on the server" in warned, warned
+        assert (again.forgets, again.sent, again.warnings) == (0, 0, stats.warnings)
+        assert (waiting.forgets, waiting.unforgets) == (2, 0)
+        assert on_server() == (8, 1)  # the forgotten call gone, the new one there, the copies still
+    finally:
+        _stop(proc)
+    proc = _start(_env(home, server_db), port, home / "new-server.log")
+    try:
+        with closing(connect(laptop_db)) as conn:
+            upgraded = push.push(conn, laptop)
+            mended = _total(conn, codex.SOURCE)
+            assert (
+                reported.forget_backlog(
+                    conn, team_store.push_mark(conn, team_store.server_key(base)).forget_seq
+                ).forgets
+                == 0
+            )
+    finally:
+        _stop(proc)
+    assert (upgraded.forgets, upgraded.removed, upgraded.warnings) == (2, 2, [])
+    assert on_server()[0] == mended[0] == 6
+
+
+def _report(conn: Conn, request_id: str) -> None:
+    """An agent's report of a $1 gpt-4o call made a few minutes ago."""
+    at = datetime.now(UTC) - timedelta(minutes=8)
+    record_call(
+        conn, Pricer(), provider="openai", model="gpt-4o", tokens=Tokens(input=400_000, output=0),
+        agent="researcher", request_id=request_id, timestamp=at,
+    )  # fmt: skip

@@ -335,6 +335,52 @@ def test_genai_spans_from_an_instrumented_agent(server: str, settings: Settings)
     assert _total(settings, agents=["fake-agent"]) == from_nanos(expected)
 
 
+def test_a_genai_span_naming_no_model_is_counted_unpriced_never_dropped(
+    server: str, settings: Settings
+) -> None:
+    """An agent's GenAI span with token counts and no model (GitHub Copilot's, or any instrumented
+    agent that leaves ``gen_ai.request.model`` out): the receiver rejected it, so its call was in no
+    total, said only in the OTLP answer, which exporters do not show. Now it is stored unpriced under
+    no model: not $0, not in the total, and get_spend names it "(model not reported)" with the fix."""
+    provider = TracerProvider(resource=Resource.create({"service.name": "github-copilot"}))
+    provider.add_span_processor(SimpleSpanProcessor(OTLPSpanExporter(endpoint=f"{server}/v1/traces")))
+    tracer = provider.get_tracer("copilot")
+    priced = Tokens(input=800, output=120)
+    for model, t in (("gpt-4o", priced), (None, Tokens(input=500, output=40))):
+        attributes: dict[str, str | int] = {
+            "gen_ai.operation.name": "chat",
+            "gen_ai.system": "openai",
+            "gen_ai.usage.input_tokens": t.input,
+            "gen_ai.usage.output_tokens": t.output,
+        }
+        if model:
+            attributes["gen_ai.request.model"] = model
+        with tracer.start_as_current_span("chat", attributes=attributes):
+            pass
+    provider.shutdown()
+    rows = sorted(_rows(settings), key=lambda r: r["model"])
+    assert [
+        (r["agent"], r["model"], r["input_tokens"], r["output_tokens"], r["cost_nanos"]) for r in rows
+    ] == [
+        ("github-copilot", "", 500, 40, None),
+        ("github-copilot", "gpt-4o", 800, 120, rows[1]["cost_nanos"]),
+    ]
+    when = datetime.fromtimestamp(rows[1]["ts_ms"] / 1000, UTC)
+    assert rows[1]["cost_nanos"] == _price(priced, "gpt-4o", "openai", when)
+    conn = connect(settings.db)
+    try:
+        p = spend.resolve(settings, "last_7_days", None, None, None)
+        result = spend.get_spend(conn, settings, p, ["model"], spend.Filters(), take_alerts=False)
+    finally:
+        conn.close()
+    assert result.total_usd == from_nanos(rows[1]["cost_nanos"])
+    [unknown] = [r for r in result.rows if not r.group["model"]]
+    assert (unknown.cost_usd, unknown.requests, unknown.unpriced_requests) == (None, 1, 1)
+    [warned] = [w for w in result.warnings if "no known price" in w]
+    assert warned.startswith("(model not reported): 1 call(s) (540 tokens) have no known price"), warned
+    assert "named no model" in warned and "price override file" not in warned, warned
+
+
 def _otlp_json_logs(records: list[dict[str, Any]], resource: dict[str, str]) -> dict[str, Any]:
     def kv(attrs: dict[str, Any]) -> list[dict[str, Any]]:
         out = []

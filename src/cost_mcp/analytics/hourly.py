@@ -12,11 +12,12 @@ from datetime import datetime
 
 from cost_mcp.analytics import vocabulary
 from cost_mcp.analytics.spend import Filters, period_info
+from cost_mcp.analytics.usage import unpriced_warnings
 from cost_mcp.config import Settings
 from cost_mcp.models import HourCost, HourlyCost
 from cost_mcp.money import from_nanos, known_cost
 from cost_mcp.periods import Period
-from cost_mcp.store import rollup
+from cost_mcp.store import rollup, session_rows
 from cost_mcp.store.connection import Conn
 
 QH_MS = rollup.QUARTER_HOUR_MS
@@ -54,12 +55,13 @@ def cost_by_hour(conn: Conn, settings: Settings, p: Period, filters: Filters | N
             cost[hour] += nanos
             unpriced[hour] += unp
             requests[hour] += req
-    total_unpriced = sum(unpriced)
-    if total_unpriced:
-        warnings.append(
-            f"{total_unpriced} call(s) have no known price and are not in these amounts; "
-            f"add their models to the price override file ({settings.prices_file})"
+    if any(unpriced):
+        # Each model by name with its own fix (get_spend's wording): a reported call recorded under
+        # the wrong provider is forgotten and reported again, where a price of one's own was wrong.
+        found = session_rows.unpriced_by_model(
+            conn, lo_qh=first, hi_qh=end, mode=settings.cost_mode, filters=filters.column_filters(), rules=()
         )
+        warnings += unpriced_warnings(found, settings.prices_file, "these amounts")
     if settings.claude_code_billing == "subscription":
         warnings.append(
             "Claude Code is covered by a subscription: its calls here are API-equivalent value, not spend"

@@ -68,14 +68,20 @@ def unpriced_warning(
 ) -> str:
     """The one wording of "these calls have no known price": which model, how many calls (and
     tokens, where known), what amount they are missing from, and the fix: the provider that prices
-    the model when one does (the calls were recorded under another), else the price override file."""
+    the model when one does (the calls were recorded under another), else the price override file;
+    for calls that named no model, the agent that sent them."""
     counted = f"{calls} call(s)" + (f" ({n_tokens:,} tokens)" if n_tokens is not None else "")
     name = _shortened(model) or "(model not reported)"
     said = f"{name}: {counted} have no known price and are not in {left_out_of}; "
     # Only a lookup failure leaves a call unpriced, so a model some provider prices was recorded
     # under another ('openai' for a Claude model): a price of one's own for it would be the wrong
     # fix. The same lookup the unknown-model error uses names who prices it.
-    elsewhere = providers_pricing(model) if model else ()
+    if not model:
+        return (
+            f"{said}the agent that recorded them named no model (an OpenTelemetry span without "
+            "gen_ai.request.model, say), so no price applies: have it send the model it called"
+        )
+    elsewhere = providers_pricing(model)
     if not elsewhere:
         return (
             f"{said}add the model to the price override file ({prices_file}): the calls already stored "

@@ -460,20 +460,9 @@ def statusline(fields: str | None, install: bool, uninstall: bool, project: bool
             uninstall=uninstall,
             install=install,
         )
-    from cost_mcp.launcher import statusline_failed
-    from cost_mcp.statusline import fields_from, run
+    from cost_mcp.launcher import statusline as show_statusline
 
-    try:
-        if fields is not None:
-            fields_from(fields)
-    except ValueError as exc:  # a bad argument, named where it shows
-        return statusline_failed(exc, f"cost-mcp: {exc}")
-    try:
-        line = run(sys.stdin.read(), fields=fields)
-    except Exception as exc:  # as the fast path: Claude Code shows nothing of a failed exit
-        return statusline_failed(exc)
-    print(line)
-    return EXIT_OK
+    return show_statusline(fields)
 
 
 @cli.command()

@@ -640,10 +640,11 @@ def _span_call(
     agent = _text(resource, "service.name") or "unknown_service"
     if _logs_its_calls(agent, attrs):
         return None  # its log events are the record of these calls
-    # The model that answered is what was billed; the requested alias is the fallback.
+    # The model that answered is what was billed; the requested alias is the fallback. A span naming
+    # neither (GitHub Copilot's may not) is still a call: stored unpriced under no model, which every
+    # answer names "(model not reported)" and leaves out of its amounts, saying so. Rejected, it was
+    # in no total, said only in the OTLP answer, which exporters do not show.
     model = _text(attrs, "gen_ai.response.model", "gen_ai.request.model")
-    if not model:
-        raise _BadRecordError("GenAI span without gen_ai.request.model")
     raw_provider = _text(attrs, "gen_ai.provider.name", "gen_ai.system").lower()
     provider = _PROVIDER_ALIASES.get(raw_provider, raw_provider) or None
     # The conventions count cache reads and writes inside gen_ai.usage.input_tokens.

@@ -140,36 +140,37 @@ def select(
             )
             for r in rows
         ]
-        found.sort(key=lambda c: (-c.ts_ms, c.id))
-        return (found if limit is None else found[:limit]), len(found)
+        return _newest(found, limit), len(found)
     where, args = _where(selection)
     if forgotten or selection.ids:  # ids: probed through the unique key
-        count = conn.execute(f"SELECT COUNT(*) FROM {table} WHERE {where}", args).fetchone()
-        bound = "" if limit is None else f" LIMIT {int(limit)}"
-        rows = conn.execute(
-            f"SELECT {columns} FROM {table} WHERE {where} ORDER BY ts_ms DESC, message_id{bound}", args
-        ).fetchall()
-        return [_call(r, with_counted=with_counted) for r in rows], int(count[0]) if count else 0
-    # Through the (counted, ts_ms) index, from the period's start or the earliest time, and the newest
-    # rows by walking it back per value of ``counted`` (stopping at ``limit``): without statistics
-    # SQLite took the unique key for ``source = ?`` and read every reported call ever stored in key
-    # order, whatever the period (29 s for the newest 50 of a ledger with 2M reported calls).
-    since = _EARLIEST_MS if selection.start_ms is None else selection.start_ms
-    count = conn.execute(
-        f"SELECT COUNT(*) FROM {table} WHERE counted IN (0, 1) AND ts_ms >= ? AND {where}", [since, *args]
-    ).fetchone()
+        counting, parts = (where, args), [(where, args)]
+    else:
+        # Through the (counted, ts_ms) index, from the period's start or the earliest time, and the
+        # newest rows by walking it back per value of ``counted`` (stopping at ``limit``): without
+        # statistics SQLite took the unique key for ``source = ?`` and read every reported call ever
+        # stored in key order, whatever the period (29 s for the newest 50 of a ledger with 2M
+        # reported calls).
+        since = _EARLIEST_MS if selection.start_ms is None else selection.start_ms
+        counting = (f"counted IN (0, 1) AND ts_ms >= ? AND {where}", [since, *args])
+        parts = [(f"counted = ? AND ts_ms >= ? AND {where}", [c, since, *args]) for c in (1, 0)]
+    count = conn.execute(f"SELECT COUNT(*) FROM {table} WHERE {counting[0]}", counting[1]).fetchone()
     bound = "" if limit is None else f" LIMIT {int(limit)}"
     found = [
         _call(r, with_counted=with_counted)
-        for counted in (1, 0)
+        for part, part_args in parts
         for r in conn.execute(
-            f"SELECT {columns} FROM {table} WHERE counted = ? AND ts_ms >= ? AND {where} "
-            f"ORDER BY ts_ms DESC, message_id{bound}",
-            [counted, since, *args],
+            f"SELECT {columns} FROM {table} WHERE {part} ORDER BY ts_ms DESC, message_id{bound}", part_args
         ).fetchall()
     ]
+    if len(parts) > 1:  # merged: the newest of them all (one statement's rows are in order already)
+        found = _newest(found, limit)
+    return found, int(count[0]) if count else 0
+
+
+def _newest(found: list[StoredCall], limit: int | None) -> list[StoredCall]:
+    """The calls several statements found, newest first, at most ``limit``."""
     found.sort(key=lambda c: (-c.ts_ms, c.id))
-    return (found if limit is None else found[:limit]), int(count[0]) if count else 0
+    return found if limit is None else found[:limit]
 
 
 def other_sources(conn: Conn, ids: Sequence[str]) -> dict[str, list[str]]:
@@ -360,6 +361,25 @@ def forget_changes(conn: Conn, after_seq: int, limit: int) -> tuple[list[ForgetC
         latest.pop(key, None)  # re-inserted: the dict keeps the calls in the order of their latest change
         latest[key] = bool(undo)
     return [ForgetChange(k, u) for k, u in latest.items()], int(rows[-1][0]) if rows else after_seq
+
+
+def requeue_removals(conn: Conn, after_seq: int, upto: int) -> int:
+    """Number again, after every other change, the removals of log copies (:func:`log_removed`; a
+    user's forgets stay where they are) numbered in ``(after_seq, upto]``, keeping when each was
+    made; how many. A team server from before such removals refused them: the push's forgets mark
+    then passes ``upto`` (the user's forgets there were taken) and these wait for a later push.
+    Inserted before the old numbers are deleted, so a new number is above every number used."""
+    with write_transaction(conn):
+        moved = conn.execute(
+            "INSERT INTO forget_log (source, message_id, request_id, is_sidechain, unforget, at_ms) "
+            "SELECT source, message_id, request_id, is_sidechain, unforget, at_ms FROM forget_log "
+            "WHERE seq > ? AND seq <= ? AND source != ? ORDER BY seq",
+            (after_seq, upto, SOURCE),
+        ).rowcount
+        conn.execute(
+            "DELETE FROM forget_log WHERE seq > ? AND seq <= ? AND source != ?", (after_seq, upto, SOURCE)
+        )
+    return int(moved)
 
 
 def top_forget_seq(conn: Conn) -> int:
