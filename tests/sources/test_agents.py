@@ -1517,6 +1517,49 @@ def test_copilot_otel_export_gives_each_chat_call_once(
     assert {agent: from_nanos(nanos) for agent, nanos in by_agent.items()} == {"copilot-cli": expected}
 
 
+def test_a_copilot_chat_span_naming_no_model_is_counted_unpriced_never_skipped(
+    home: Path, settings: Settings
+) -> None:
+    """A chat span in Copilot CLI's file export with token counts and no model (an exporter that
+    leaves gen_ai.request.model out): it was skipped as a bad line, so its call was in no total. It
+    is stored unpriced under no model, as the OTLP receiver stores one: not $0, not in the total, and
+    get_spend names it "(model not reported)" with the fix."""
+    from cost_mcp.analytics import spend
+    from cost_mcp.sources.agents import copilot
+
+    folder = home / "copilot-otel"
+    shutil.copytree(FIXTURES / "copilot" / "otel", folder)
+    export = folder / "copilot-otel-20261125-072600.jsonl"
+    lines = export.read_text().splitlines()
+    span = json.loads(lines[1])
+    for key in ("gen_ai.request.model", "gen_ai.response.model"):
+        del span["attributes"][key]
+    export.write_text("\n".join([lines[0], json.dumps(span), *lines[2:]]) + "\n")
+    conn = connect(settings.db)
+    try:
+        scan = agents.scan(conn, copilot.LOG, settings, Pricer())
+        assert (scan.events_added, dict(scan.skipped)) == (3, {"truncated": 1})
+        stored = conn.execute(
+            "SELECT model, input_tokens, output_tokens, cost_nanos FROM usage_events "
+            "WHERE source = ? AND counted = 1 ORDER BY ts_ms",
+            (copilot.SOURCE,),
+        ).fetchall()
+        a = span["attributes"]
+        fresh = a["gen_ai.usage.input_tokens"] - a.get("gen_ai.usage.cache_read.input_tokens", 0)
+        assert [tuple(r) for r in stored if not r[0]] == [("", fresh, a["gen_ai.usage.output_tokens"], None)]
+        p = spend.resolve(settings, "2026-11-25", None, None, None)
+        result = spend.get_spend(conn, settings, p, ["model"], spend.Filters(), take_alerts=False)
+    finally:
+        conn.close()
+    priced = [r[3] for r in stored if r[0]]
+    assert result.total_usd == from_nanos(sum(int(n) for n in priced))
+    [unknown] = [r for r in result.rows if not r.group["model"]]
+    assert (unknown.cost_usd, unknown.requests, unknown.unpriced_requests) == (None, 1, 1)
+    [warned] = [w for w in result.warnings if "no known price" in w]
+    assert warned.startswith("(model not reported): 1 call(s)"), warned
+    assert "named no model" in warned, warned
+
+
 def test_agent_logs_share_claude_codes_file_rules(
     home: Path, settings: Settings, monkeypatch: pytest.MonkeyPatch
 ) -> None:

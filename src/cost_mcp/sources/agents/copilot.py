@@ -73,7 +73,9 @@ def parse_line(raw: bytes, ctx: FileContext) -> Parsed:
     trace, span = _text(record.get("traceId")), _text(record.get("spanId"))
     ts_ms = _ms(record.get("endTime")) or _ms(record.get("startTime"))
     model = _text(attrs.get("gen_ai.response.model")) or _text(attrs.get("gen_ai.request.model"))
-    if not trace or not span or ts_ms is None or not model:
+    # A chat span naming no model is still a call (as the OTLP receiver takes one): stored unpriced
+    # under no model, which every answer names "(model not reported)" and leaves out of its amounts.
+    if not trace or not span or ts_ms is None:
         return "invalid_fields"
     try:
         inp, out, read = (
