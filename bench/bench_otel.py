@@ -14,6 +14,7 @@ the ledger afterwards holds exactly the events sent.
 from __future__ import annotations
 
 import argparse
+import inspect
 import os
 import socket
 import sqlite3
@@ -105,7 +106,9 @@ def phases(bodies: list[bytes], runs: int = 7) -> None:
         calls = [c for m in messages for c in otel._logs(m, window, outcome)]  # type: ignore[arg-type]
         took["records to calls"] = time.process_time() - t
         t = time.process_time()
-        otel._price(calls, pricer, outcome)
+        # Before 2026-12-06 _price also took the request's outcome (to note unpriced models no one read).
+        takes_outcome = "outcome" in inspect.signature(otel._price).parameters
+        otel._price(calls, pricer, *([outcome] if takes_outcome else []))
         took["pricing"] = time.process_time() - t
         with tempfile.TemporaryDirectory() as tmp:
             conn = connect(Path(tmp) / "cost.db")

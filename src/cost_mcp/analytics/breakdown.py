@@ -9,7 +9,7 @@ from decimal import Decimal
 from cost_mcp.analytics import rows
 from cost_mcp.analytics.budgets import departed_notes, list_budgets, states_of
 from cost_mcp.analytics.spend import Filters, get_spend, log_read_warnings, period_info
-from cost_mcp.analytics.vocabulary import model_key
+from cost_mcp.analytics.vocabulary import NOT_REPORTED, model_key
 from cost_mcp.config import Settings
 from cost_mcp.models import ModelBreakdown, ModelRow, SpendResult
 from cost_mcp.money import format_cost, format_usd, known_cost
@@ -17,7 +17,6 @@ from cost_mcp.periods import Period, baseline, resolve_period
 from cost_mcp.store.connection import Conn
 
 OTHER = "other"
-NOT_REPORTED = "(model not reported)"
 SEAT_FEES = "(seat fees)"
 
 

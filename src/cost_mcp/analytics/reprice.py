@@ -19,6 +19,7 @@ from decimal import Decimal
 from pathlib import Path
 from typing import TYPE_CHECKING
 
+from cost_mcp.analytics.vocabulary import model_label
 from cost_mcp.money import from_nanos
 from cost_mcp.periods import ms_to_datetime
 from cost_mcp.pricing import Price, Pricer, Unpriced
@@ -73,7 +74,7 @@ def reprice_unpriced(conn: Conn, pricer: Pricer, settings: HasCoreSettings | Non
                 priced.append((call.id, price.total_nanos, price.model_id, "; ".join(price.assumptions)))
                 moments.append(call.ts_ms)
             else:
-                still[call.model or "(model not reported)"] += 1
+                still[model_label(call.model)] += 1
         if priced:
             events.set_prices(conn, priced, moments)
             meta.note_pricing(conn)
@@ -217,7 +218,7 @@ def reprice_all(
         for found in stored:
             price = _price(pricer, found.call)
             if not isinstance(price, Price):
-                kept[found.call.model or "(model not reported)"] += 1
+                kept[model_label(found.call.model)] += 1
             elif _differs(found, price):
                 pending.append((found, price))
         if pending and not dry_run:
@@ -234,7 +235,7 @@ def reprice_all(
                     meta.note_pricing(conn)
         for found, price in pending:
             if price.total_nanos != found.cost_nanos:
-                model = found.call.model or "(model not reported)"
+                model = model_label(found.call.model)
                 calls[model] += 1
                 before[model] += found.cost_nanos
                 after[model] += price.total_nanos

@@ -695,7 +695,7 @@ def _priced_calls(
     unpriced: dict[str, int] = defaultdict(int)
     for c in calls_between(conn, p.start_ms, p.end_ms):
         if c.cost_nanos is None:
-            unpriced[c.model or "(model not reported)"] += 1
+            unpriced[vocabulary.model_label(c.model)] += 1
             left_out.append(c)
         else:
             calls.append(c)

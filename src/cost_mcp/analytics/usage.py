@@ -11,6 +11,7 @@ from decimal import Decimal
 from pathlib import Path
 
 from cost_mcp import tokens
+from cost_mcp.analytics.vocabulary import NOT_REPORTED
 from cost_mcp.models import TokenTotals
 from cost_mcp.money import from_nanos
 from cost_mcp.pricing import providers_pricing
@@ -71,7 +72,7 @@ def unpriced_warning(
     the model when one does (the calls were recorded under another), else the price override file;
     for calls that named no model, the agent that sent them."""
     counted = f"{calls} call(s)" + (f" ({n_tokens:,} tokens)" if n_tokens is not None else "")
-    name = _shortened(model) or "(model not reported)"
+    name = _shortened(model) or NOT_REPORTED
     said = f"{name}: {counted} have no known price and are not in {left_out_of}; "
     # Only a lookup failure leaves a call unpriced, so a model some provider prices was recorded
     # under another ('openai' for a Claude model): a price of one's own for it would be the wrong

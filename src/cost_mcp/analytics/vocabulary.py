@@ -30,6 +30,15 @@ if TYPE_CHECKING:
 
 from cost_mcp.store.known import known_values
 
+NOT_REPORTED = "(model not reported)"
+"""How every answer names calls whose model was not reported (a span or log record that gave none)."""
+
+
+def model_label(model: str) -> str:
+    """The model as an answer names it: the stored id, or :data:`NOT_REPORTED` for none."""
+    return model or NOT_REPORTED
+
+
 _LEGACY_SOURCE = re.compile(r"^(?P<provider>.+) (?P<kind>billing|usage) api$")
 
 

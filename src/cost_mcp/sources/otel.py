@@ -135,7 +135,6 @@ class Outcome:
     rejected: int = 0
     ignored: int = 0
     reasons: list[str] = field(default_factory=list)
-    unpriced: set[str] = field(default_factory=set)
 
     def reject(self, reason: str, count: int = 1) -> None:
         """Count rejected records (one by default), keeping the first few reasons."""
@@ -681,7 +680,6 @@ def _span_call(
 def _price(
     calls: Sequence[_Call],
     pricer: Pricer,
-    outcome: Outcome,
     member: str | None = None,
     *,
     reported: bool = True,
@@ -716,8 +714,6 @@ def _price(
             if provider is None:
                 provider = providers[sent_provider] = normalize_provider(sent_provider)
         priced = prices.cost(n, model, provider, ts_ms, "fast" if speed == "fast" else None)
-        if priced is None:
-            outcome.unpriced.add(model)
         # A plain tuple in EventRow's order (see store.otel.Row).
         append(
             (
@@ -866,9 +862,9 @@ def read(
     events: list[store.Row] = []
     points: list[store.MetricPoint] = []
     if isinstance(request, ExportLogsServiceRequest):
-        events = _price(_logs(request, window, outcome), pricer, outcome, member, reported=reported_costs)
+        events = _price(_logs(request, window, outcome), pricer, member, reported=reported_costs)
     elif isinstance(request, ExportTraceServiceRequest):
-        events = _price(_spans(request, window, outcome), pricer, outcome, member, reported=reported_costs)
+        events = _price(_spans(request, window, outcome), pricer, member, reported=reported_costs)
     elif isinstance(request, ExportMetricsServiceRequest):
         points = _points(request, outcome)
     outcome.accepted = len(events)
