@@ -541,6 +541,7 @@ def team_status(settings: Settings) -> TeamStatus:
         # A server from before forgets travelled never takes them: the push's warning scrolls by,
         # and the calls stay counted on the server until this shows them waiting.
         status.pending_forgets, status.pending_unforgets = backlog.forgets, backlog.unforgets
+        status.pending_removals = backlog.removals
         if backlog.since_ms is not None:
             status.forgets_pending_since = datetime.fromtimestamp(backlog.since_ms / 1000, UTC).isoformat(
                 timespec="seconds"

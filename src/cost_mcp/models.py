@@ -323,6 +323,12 @@ class TeamStatus(Result):
     pending_unforgets: int | None = Field(
         None, description="Unforgets made here that the team server has not acknowledged yet."
     )
+    pending_removals: int | None = Field(
+        None,
+        description="Copies of logged calls this machine's reader removed (a session's replayed "
+        "history) that the team server has not acknowledged yet: a server older than the laptop keeps "
+        "them until it is upgraded.",
+    )
     forgets_pending_since: str | None = Field(
         None,
         description="When the oldest forget or unforget waiting for the team server was made "

@@ -24,7 +24,7 @@ from typing import Any
 import pytest
 from pydantic import SecretStr
 
-from cost_mcp import access, push
+from cost_mcp import access, doctor, push
 from cost_mcp.config import Settings
 from cost_mcp.money import format_usd, from_nanos
 from cost_mcp.pricing import Pricer, Tokens
@@ -492,7 +492,11 @@ def test_a_server_from_before_removals_takes_the_rest_and_the_removals_wait_for_
         assert "the team server did not take 2 removal(s) of log calls" in warned, warned
         assert "A team admin must upgrade cost-mcp on the server" in warned, warned
         assert (again.forgets, again.sent, again.warnings) == (0, 0, stats.warnings)
-        assert (waiting.forgets, waiting.unforgets) == (2, 0)
+        # Her forget was taken; what waits is the reader's removals, not forgets of hers (doctor
+        # counted them as "2 forget(s) not taken by the server yet").
+        assert (waiting.forgets, waiting.unforgets, waiting.removals) == (0, 0, 2)
+        shown = doctor.team_status(laptop)
+        assert (shown.pending_forgets, shown.pending_unforgets, shown.pending_removals) == (0, 0, 2)
         assert on_server() == (8, 1)  # the forgotten call gone, the new one there, the copies still
     finally:
         _stop(proc)
@@ -501,12 +505,10 @@ def test_a_server_from_before_removals_takes_the_rest_and_the_removals_wait_for_
         with closing(connect(laptop_db)) as conn:
             upgraded = push.push(conn, laptop)
             mended = _total(conn, codex.SOURCE)
-            assert (
-                reported.forget_backlog(
-                    conn, team_store.push_mark(conn, team_store.server_key(base)).forget_seq
-                ).forgets
-                == 0
+            left = reported.forget_backlog(
+                conn, team_store.push_mark(conn, team_store.server_key(base)).forget_seq
             )
+            assert (left.forgets, left.removals, left.since_ms) == (0, 0, None)
     finally:
         _stop(proc)
     assert (upgraded.forgets, upgraded.removed, upgraded.warnings) == (2, 2, [])

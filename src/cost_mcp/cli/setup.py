@@ -268,9 +268,10 @@ def doctor(as_json: bool) -> int:
             highlight=False,
         )
         if t.forgets_pending_since:
+            removals = f", {t.pending_removals:,} removal(s) of log calls" if t.pending_removals else ""
             out.print(
                 f"team forgets  {t.pending_forgets or 0:,} forget(s), {t.pending_unforgets or 0:,} "
-                f"unforget(s) not taken by the server yet, waiting since {t.forgets_pending_since}"
+                f"unforget(s){removals} not taken by the server yet, waiting since {t.forgets_pending_since}"
             )
     shown_pushes = 10
     for sender in report.received_pushes[:shown_pushes]:

@@ -396,23 +396,27 @@ class ForgetBacklog:
     unforgets: int
     since_ms: int | None
     """When the oldest of them was made (None: nothing waits)."""
+    removals: int = 0
+    """Removals of log copies (:func:`log_removed`): this machine's reader dropped them, not its user."""
 
 
 def forget_backlog(conn: Conn, after_seq: int) -> ForgetBacklog:
     """What the next push would carry of the forgets and unforgets numbered after ``after_seq``:
     each call's latest change, as :func:`forget_changes` sends them, and when the oldest was made."""
-    counts = dict.fromkeys((0, 1), 0)
-    for undo, n in conn.execute(
-        "SELECT f.unforget, COUNT(*) FROM forget_log f JOIN ("
+    # A removal of a log copy is no forget of the user's: counted apart, so doctor does not tell a
+    # user whose team server is too old to take them that they forgot calls they never touched.
+    counts = {"forget": 0, "unforget": 0, "removal": 0}
+    for reported_call, undo, n in conn.execute(
+        "SELECT f.source = ?, f.unforget, COUNT(*) FROM forget_log f JOIN ("
         "SELECT MAX(seq) AS seq FROM forget_log WHERE seq > ? "
         "GROUP BY source, message_id, request_id, is_sidechain"
-        ") latest ON latest.seq = f.seq GROUP BY f.unforget",
-        (after_seq,),
+        ") latest ON latest.seq = f.seq GROUP BY f.source = ?, f.unforget",
+        (SOURCE, after_seq, SOURCE),
     ).fetchall():
-        counts[int(undo)] = int(n)
+        counts["removal" if not reported_call else "unforget" if undo else "forget"] += int(n)
     row = conn.execute("SELECT MIN(at_ms) FROM forget_log WHERE seq > ?", (after_seq,)).fetchone()
     since = None if row is None or row[0] is None else int(row[0])
-    return ForgetBacklog(counts[0], counts[1], since)
+    return ForgetBacklog(counts["forget"], counts["unforget"], since, counts["removal"])
 
 
 @dataclass
