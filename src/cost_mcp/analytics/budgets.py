@@ -506,7 +506,7 @@ def budget_status(
     # what is said of a delivery is what happened, not "not delivered yet" for one being delivered.
     settle_deliveries(conn)
     warnings += [w for w in deliveries.problems(conn, name) if member is None or w.startswith(tuple(mine))]
-    warnings += _left_out(conn) if budgets else []
+    warnings += _left_out(conn, earliest_start(budgets, settings, moment)) if budgets else []
     warnings += _quiet_laptops(conn, settings, budgets, moment, member)
     warnings[:0] = _missing_bills(conn, settings, budgets, moment, member)
     states = states_of(conn, settings, budgets, moment)
