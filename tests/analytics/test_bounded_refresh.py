@@ -117,3 +117,57 @@ def test_forgetting_a_reported_call_rebuilds_from_its_quarter_hour_on(conn: Conn
         conn, today // rollup.QUARTER_HOUR_MS, today // rollup.QUARTER_HOUR_MS + 96, settings.cost_mode
     )
     assert day == []  # the forgotten call is out of the rollup
+
+
+def _counting_refreshes(monkeypatch: pytest.MonkeyPatch) -> list[int | None]:
+    """The ``since_ms`` of every rollup refresh from here on (each still runs)."""
+    calls: list[int | None] = []
+    real = rollup.refresh
+
+    def counted(conn: Conn, since_ms: int | None = None) -> int:
+        calls.append(since_ms)
+        return real(conn, since_ms)
+
+    monkeypatch.setattr(rollup, "refresh", counted)
+    return calls
+
+
+@pytest.mark.usefixtures("clock")
+def test_a_budget_check_refreshes_the_rollup_once(
+    conn: Conn, settings: Settings, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # It refreshed before reading its budgets' spend and again for its warning that calls are left
+    # out: the second rebuilt, under the write lock again, what a re-price marked in between.
+    _repriced_ledger(conn, settings)
+    budgets.set_budget(conn, "daily", Decimal(5), "day", BudgetScope())
+    refreshes = _counting_refreshes(monkeypatch)
+    checked = budgets.check_budget(conn, settings, Decimal("0.01"))
+    assert checked.budgets[0].remaining_before_usd == Decimal(5) - REPRICED
+    assert len(refreshes) == 1
+    status = budgets.budget_status(conn, settings, take_alerts=False)
+    assert status.budgets[0].spent_usd == REPRICED
+    assert len(refreshes) == 2
+
+
+@pytest.mark.usefixtures("clock")
+def test_record_usage_refreshes_the_rollup_once_from_its_budgets_periods(
+    conn: Conn, settings: Settings, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # Storing the call refreshed every marked quarter-hour (years of a re-price's), then the
+    # budgets' answer refreshed again from their periods on.
+    old_qh = _repriced_ledger(conn, settings)
+    budgets.set_budget(conn, "daily", Decimal(5), "day", BudgetScope())
+    refreshes = _counting_refreshes(monkeypatch)
+    recorded = agents.record_usage(
+        conn,
+        settings,
+        Pricer(),
+        provider="anthropic",
+        model=SONNET,
+        tokens=CALL,
+        agent="w",
+        take_alerts=False,
+    )
+    assert recorded.budgets[0].remaining_after_usd == Decimal(5) - REPRICED - Decimal("0.315")
+    assert len(refreshes) == 1
+    assert _marked(conn) == [old_qh]
