@@ -331,7 +331,7 @@ def _today(conn: Conn, start_ms: int, now_ms: int, mode: CostMode) -> tuple[int,
     From the quarter-hour rollup, as get_spend sums (a few rows instead of every call of the day),
     when the midnight falls on a quarter-hour and the rollup is current; else from the calls.
     """
-    if start_ms % QUARTER_HOUR_MS == 0 and rollup.refresh(conn) >= 0:
+    if start_ms % QUARTER_HOUR_MS == 0 and rollup.refresh(conn, start_ms) >= 0:
         rows = rollup.sums_by_quarter_hour(
             conn, start_ms // QUARTER_HOUR_MS, now_ms // QUARTER_HOUR_MS + 1, mode
         )

@@ -13,6 +13,7 @@ from cost_mcp.config import Settings
 from cost_mcp.errors import DatabaseError
 from cost_mcp.store import MIGRATIONS, connect, migrate, rollup, write_transaction
 from cost_mcp.store import team as team_store
+from cost_mcp.store.bulk import index_names
 from cost_mcp.store.connection import Conn, is_postgres
 
 
@@ -501,7 +502,7 @@ def test_doctor_on_a_team_ledger_not_yet_upgraded_says_to_start_the_server(
     report = diagnose(settings)
     assert report.received_pushes == [] and report.never_pushed == []
     assert (
-        "the ledger is 1 migration(s) behind this cost-mcp, so the laptops' pushes cannot be listed "
+        "the ledger is 2 migration(s) behind this cost-mcp, so the laptops' pushes cannot be listed "
         "(doctor changes nothing): start the team server with this version once (`cost-mcp serve --http`), "
         "which upgrades the ledger (README, Upgrading), then run doctor again"
     ) in report.warnings
@@ -510,3 +511,28 @@ def test_doctor_on_a_team_ledger_not_yet_upgraded_says_to_start_the_server(
     after = diagnose(settings)
     assert [p.token_name for p in after.received_pushes] == ["ana-laptop"]
     assert not [w for w in after.warnings if "behind this cost-mcp" in w]
+
+
+def test_a_projects_latest_session_is_found_on_a_ledger_from_before_its_index(
+    settings: Settings, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """m040 indexes the counted calls by project and time on a ledger that already holds calls:
+    `cost-mcp session` in a folder finds that project's latest session through it."""
+    from cost_mcp.store import sessions
+    from cost_mcp.store.usage import insert_reported
+    from tests.store.reported_calls import reported_call
+
+    with _ledger_before(settings, monkeypatch, "m040_project_calls_by_time") as old:
+        for i, project in enumerate(["/home/me/a", "/home/me/b", "/home/me/a"]):
+            call = reported_call(
+                f"c{i}", 1_792_900_000_000 + i, source="claude_code", session_id=f"s{i}", project=project
+            )
+            assert insert_reported(old, call) == "recorded"
+    conn = connect(settings.db)
+    try:
+        assert sessions.latest_session(conn, ["claude_code"], ("/home/me/b",)) == "s1"
+        assert sessions.latest_session(conn, ["claude_code"], ("/home/me/a", "/home/me/c")) == "s2"
+        assert sessions.latest_session(conn, ["claude_code"], ("/home/me/c",)) is None
+        assert "usage_events_project_ts" in index_names(conn)
+    finally:
+        conn.close()

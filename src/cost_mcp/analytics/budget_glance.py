@@ -164,7 +164,8 @@ def glance(conn: Conn, settings: HasCoreSettings, now: datetime) -> list[Glance]
     hi = max(p.end_ms for p in periods) + DAY_MS
     if status.billing_data_between(conn, lo, hi):
         return None
-    if rollup.refresh(conn) == rollup.TOO_LARGE:
+    # From the budgets' periods on: what a re-price marked years ago waits for the question that reads it.
+    if rollup.refresh(conn, min(p.start_ms for p in periods)) == rollup.TOO_LARGE:
         return None  # some calls are left out of the rollup: the full path says so
     out: list[Glance] = []
     for (row, filters, scope), p in zip(scoped, periods, strict=True):

@@ -506,10 +506,10 @@ def budget_status(
     # what is said of a delivery is what happened, not "not delivered yet" for one being delivered.
     settle_deliveries(conn)
     warnings += [w for w in deliveries.problems(conn, name) if member is None or w.startswith(tuple(mine))]
-    warnings += _left_out(conn) if budgets else []
     warnings += _quiet_laptops(conn, settings, budgets, moment, member)
     warnings[:0] = _missing_bills(conn, settings, budgets, moment, member)
     states = states_of(conn, settings, budgets, moment)
+    warnings += _left_out(conn) if budgets else []  # as states_of's refresh of the rollup left it
     if member is not None:
         # Spent from the whole scope (a team budget's room is the team's), shown as theirs.
         states = [s.model_copy(update={"budget": seen_by(conn, s.budget, member)}) for s in states]
@@ -916,7 +916,7 @@ def check_budget(
         binding_budget=binding.name if binding else None,
         budgets=checks,
         warnings=_missing_bills(conn, settings, matching, moment, member)
-        + (_left_out(conn, earliest_start(matching, settings, moment)) if matching else [])
+        + (_left_out(conn) if matching else [])  # as states_of's refresh of the rollup left it
         + unpriced_notes(states, settings)
         + set_aside_notes(states),
     )
@@ -942,11 +942,12 @@ def _held(conn: Conn, budget: Budget, live: Sequence[hold_store.Hold]) -> list[h
     ]
 
 
-def _left_out(conn: Conn, since_ms: int | None = None) -> list[str]:
+def _left_out(conn: Conn) -> list[str]:
     """The warning that some calls are not counted, when a quarter-hour's sums pass 64 bits (see
-    rollup.refresh, from ``since_ms`` on); budgets count from the rollup, but their results carry
-    no spend warnings."""
-    return [team_store.too_large_warning(conn)] if rollup.refresh(conn, since_ms) == rollup.TOO_LARGE else []
+    rollup.refresh); budgets count from the rollup, but their results carry no spend warnings.
+    Read from what the refresh before the budgets' spend (:func:`states_of`) recorded: a second
+    refresh here rebuilt, under the write lock again, whatever a writer marked in between."""
+    return [team_store.too_large_warning(conn)] if rollup.left_out(conn) else []
 
 
 def _unsure(

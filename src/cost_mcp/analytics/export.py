@@ -57,7 +57,7 @@ def export_records(conn: Conn, settings: Settings, p: Period) -> Iterator[dict[s
     amounts are counted elsewhere (Claude Code analytics; estimates of a day whose bill is its total)
     and must not be added to a total. The other rows add up to get_spend's total exactly.
     """
-    rollup.refresh(conn)
+    rollup.refresh(conn, p.start_ms)  # the period's quarter-hours; older marks wait for their question
     rules = spend.day_rules(conn, settings, p)
 
     # One answer per provider, day and source: asked per row, 1M calls took 6 s more.

@@ -94,14 +94,19 @@ def forget(
         return _result(picked, dry_run=dry_run, rearmed=[], warnings=warnings)
     moment = now or datetime.now(UTC)
     gone = reported_store.delete(conn, [c.id for c in picked], int(moment.timestamp() * 1000))
-    rearmed = _settle(conn, settings, moment, warnings)
+    rearmed = _settle(conn, settings, moment, warnings, min((c.ts_ms for c in gone), default=None))
     return _result(gone, dry_run=False, rearmed=rearmed, warnings=warnings)
 
 
-def _settle(conn: Conn, settings: Settings, moment: datetime, warnings: list[str]) -> list[str]:
-    """After calls were removed (committed): the rollup rebuilt for their quarter-hours and budget
-    thresholds spend no longer reaches re-armed; returns the re-arm lines, adds to ``warnings``."""
-    refreshed = rollup.refresh(conn)
+def _settle(
+    conn: Conn, settings: Settings, moment: datetime, warnings: list[str], since_ms: int | None
+) -> list[str]:
+    """After calls were removed (committed): the rollup rebuilt for their quarter-hours (those from
+    ``since_ms``, the first removed call's time, on; None: all) and budget thresholds spend no longer
+    reaches re-armed; returns the re-arm lines, adds to ``warnings``. Quarter-hours marked before
+    ``since_ms`` (a re-price's, over years) are no change of this command's: they wait for the
+    question that reads them."""
+    refreshed = rollup.refresh(conn, since_ms)
     if refreshed == rollup.TOO_LARGE:
         warnings.append(team_store.too_large_warning(conn))  # other absurd calls are left: say so
     elif refreshed < 0:
@@ -272,7 +277,7 @@ def forget_pushes(
     warnings: list[str] = []
     if not sums:
         return PushesForgotten(who, sums, dry_run=False, warnings=[_nothing_pushed(conn, who)])
-    rearmed = _settle(conn, settings, moment, warnings)
+    rearmed = _settle(conn, settings, moment, warnings, start_ms)
     return PushesForgotten(who, sums, dry_run=False, alerts_rearmed=rearmed, warnings=warnings)
 
 

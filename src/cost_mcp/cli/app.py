@@ -16,9 +16,11 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any, TypeVar
 
 import click
-from rich.console import Console
+from rich.cells import cell_len
+from rich.console import Console, RenderableType
 from rich.markup import escape
 from rich.table import Table
+from rich.text import Text
 
 from cost_mcp import __version__
 from cost_mcp.errors import CostMcpError
@@ -101,11 +103,30 @@ fits its terminal: narrower, a name folds into a column of syllables, or vanishe
 def _width_needed(out: Console, table: Table) -> int:
     """How wide ``table`` must be for its no-wrap columns to stay whole and each other column to
     keep :data:`TEXT_FLOOR` (or its widest cell, when narrower); 2 is a column's padding."""
+    limit = out.options.max_width
     needed = 0
     for column in table.columns:
-        widest = max((out.measure(cell).maximum for cell in (column.header, *column.cells)), default=1)
+        widest = max((_cell_width(out, cell, limit) for cell in (column.header, *column.cells)), default=1)
         needed += (widest if column.no_wrap else min(widest, TEXT_FLOOR)) + 2
     return needed
+
+
+_MARKED = re.compile(r"[\[:]")
+"""What rich reads in a printable string before measuring it: markup (``[dim]``), an emoji code
+(``:smile:``)."""
+
+
+def _cell_width(out: Console, cell: RenderableType, limit: int) -> int:
+    """``out.measure(cell).maximum``, where ``limit`` is ``out.options.max_width``. A one-line
+    printable string with nothing rich reads in it (:data:`_MARKED`: nearly every cell, a figure,
+    a name, a date) is its width in cells, as rich measures it, without rich's parse of it and the
+    options it makes per cell: a table of 8,000 sessions spent seconds there, each time it was
+    measured. Control characters (which rich strips) and line breaks take rich's way."""
+    if isinstance(cell, str) and cell.isprintable() and not _MARKED.search(cell):
+        return max(min(cell_len(cell), limit), 0)
+    if isinstance(cell, Text):
+        return max(min(max((cell_len(line) for line in cell.plain.splitlines()), default=0), limit), 0)
+    return out.measure(cell).maximum
 
 
 def show(out: Console, table: Table, *, optional: Sequence[str] = (), highlight: bool | None = None) -> None:

@@ -138,14 +138,21 @@ def _readable_keys(out: Console, table: Table) -> None:
 
 
 def _print_tokens_table(out: Console, table: Table) -> None:
-    _readable_keys(out, table)
-    show(out, table, optional=TOKEN_COLUMNS_LEFT_OUT)
     # Said only when a count was rounded: a narrow table of small counts shows them whole.
     rounded = any(
         isinstance(cell, str) and cell[-1:] in ("k", "M", "B") and cell[:1].isdigit()
         for column in table.columns
         for cell in column.cells
     )
+    # Each string cell parsed once, as rich parses it to print it (markup, emoji, the column's
+    # highlighting): rich parsed it again each time it measured the table, three or four times
+    # here, a table of thousands of sessions (report --group-by session) taking seconds.
+    for column in table.columns:
+        column._cells[:] = [
+            out.render_str(c, highlight=column.highlight) if isinstance(c, str) else c for c in column._cells
+        ]
+    _readable_keys(out, table)
+    show(out, table, optional=TOKEN_COLUMNS_LEFT_OUT)
     if _compact(out) and rounded:
         out.print(
             f"[dim]token counts rounded to fit {out.width} columns (k thousand, M million, B billion); "

@@ -9,7 +9,7 @@ from cost_mcp import tokens as token_kinds
 from cost_mcp.errors import InvalidInputError
 from cost_mcp.periods import to_ms
 from cost_mcp.pricing import Price, Pricer, Tokens
-from cost_mcp.store import holds, rollup
+from cost_mcp.store import holds
 from cost_mcp.store.connection import Conn
 from cost_mcp.store.usage import Recorded, ReportedCall, insert_reported
 
@@ -123,5 +123,6 @@ def record_call(
         ),
         release,
     )
-    rollup.refresh(conn)
+    # No rollup refresh here: record_usage's budget answer refreshes it from their periods on, once.
+    # This one rebuilt every marked quarter-hour, years of them during a reprice --all.
     return outcome, call_id, price, ts_ms

@@ -105,6 +105,13 @@ def refresh(conn: Conn, since_ms: int | None = None) -> int:
     return _refresh(conn, _lowest(since_ms))
 
 
+def left_out(conn: Conn) -> bool:
+    """Whether some quarter-hours are left out of the rollup (:data:`TOO_LARGE_KEY`), as the last
+    refresh found them: what :func:`refresh` returning :data:`TOO_LARGE` said, for an answer whose
+    refresh ran already (a budget's, inside its spend read), without a second one."""
+    return conn.execute("SELECT 1 FROM meta WHERE key = ?", (TOO_LARGE_KEY,)).fetchone() is not None
+
+
 def refresh_by_weeks(conn: Conn) -> int:
     """:func:`refresh` a week of quarter-hours per transaction, newest first, returning the same:
     for a writer that marked quarter-hours over years (``reprice --all``), whose one rebuild of them

@@ -54,20 +54,24 @@ def session_totals(
 def latest_session(conn: Conn, sources: Sequence[str], projects: Sequence[str] = ()) -> str | None:
     """The session of the most recent counted call from ``sources`` (in one of ``projects``, if given)."""
     if projects:
-        row = conn.execute(
-            f"""
-            SELECT session_id FROM usage_events
-            WHERE counted = 1 AND source IN ({marks(sources)}) AND project IN ({marks(projects)})
-            ORDER BY ts_ms DESC LIMIT 1
-            """,
-            (*sources, *projects),
-        ).fetchone()
-    else:
-        row = conn.execute(
-            f"SELECT session_id FROM usage_events WHERE counted = 1 AND source IN ({marks(sources)}) "
-            "ORDER BY ts_ms DESC LIMIT 1",
-            tuple(sources),
-        ).fetchone()
+        # Each project's newest call through usage_events_project_ts (m040), walked back from its
+        # end: with ``project IN (...)`` SQLite (no statistics) took the (counted, ts_ms) index and
+        # read every counted call newest first, 4.4 s on a ledger of 3M calls for a project with none.
+        found = [
+            conn.execute(
+                "SELECT ts_ms, session_id FROM usage_events WHERE counted = 1 AND project = ? "
+                f"AND source IN ({marks(sources)}) ORDER BY ts_ms DESC LIMIT 1",
+                (project, *sources),
+            ).fetchone()
+            for project in dict.fromkeys(projects)
+        ]
+        newest = max(((int(r[0]), str(r[1])) for r in found if r is not None), default=None)
+        return newest[1] if newest else None
+    row = conn.execute(
+        f"SELECT session_id FROM usage_events WHERE counted = 1 AND source IN ({marks(sources)}) "
+        "ORDER BY ts_ms DESC LIMIT 1",
+        tuple(sources),
+    ).fetchone()
     return str(row[0]) if row else None
 
 

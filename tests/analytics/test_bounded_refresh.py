@@ -1,0 +1,173 @@
+"""Every answer rebuilds the rollup only from the first quarter-hour it reads (or, for a command
+that removes calls, the first it changed) on.
+
+``reprice --all`` marks quarter-hours over a ledger's whole history a chunk at a time. An answer
+that rebuilt them all, under the write lock, rebuilt years of quarter-hours it does not read,
+while every other writer waited.
+Those marks stay for the question that reads them; the answer is exact for its own period.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from datetime import UTC, datetime, timedelta
+from decimal import Decimal
+
+import pytest
+
+from cost_mcp.analytics import agents, budgets, export, hourly, reported, spend
+from cost_mcp.analytics.budget_glance import glance
+from cost_mcp.config import Settings
+from cost_mcp.models import BudgetScope
+from cost_mcp.pricing import Pricer, Tokens
+from cost_mcp.statusline import StatusInput, render
+from cost_mcp.store import events, rollup
+from cost_mcp.store.connection import Conn, write_transaction
+from cost_mcp.store.reported import Selection
+
+SONNET = "claude-sonnet-4-5"
+CALL = Tokens(input=100_000, output=1_000)  # $0.315 at list price; re-priced to $0.10 below
+REPRICED = Decimal("0.1")
+
+
+def _marked(conn: Conn) -> list[int]:
+    rows = conn.execute("SELECT qh FROM rollup_dirty UNION SELECT qh FROM rollup_levels_dirty").fetchall()
+    return sorted(int(qh) for (qh,) in rows)
+
+
+def _repriced_ledger(conn: Conn, settings: Settings) -> int:
+    """A call now and one 300 days ago (record_usage takes a year back), both re-priced to $0.10
+    as one chunk of ``reprice --all`` writes them (their quarter-hours marked, the rollup still at
+    $0.315); returns the old call's quarter-hour."""
+    now = datetime.now(UTC)
+    for request_id, at in (("today", None), ("long-ago", now - timedelta(days=300))):
+        agents.record_usage(
+            conn, settings, Pricer(), provider="anthropic", model=SONNET, tokens=CALL, agent="w",
+            request_id=request_id, timestamp=at, take_alerts=False,
+        )  # fmt: skip
+    with write_transaction(conn):
+        calls = conn.execute("SELECT id, ts_ms FROM usage_events WHERE counted = 1").fetchall()
+        events.set_prices(
+            conn, [(int(i), 100_000_000, SONNET, "") for i, _ in calls], [int(t) for _, t in calls],
+            only_unpriced=False,
+        )  # fmt: skip
+    old_qh = min(int(t) for _, t in calls) // rollup.QUARTER_HOUR_MS
+    assert old_qh in _marked(conn) and len(_marked(conn)) == 2
+    return old_qh
+
+
+def _budget_status(conn: Conn, settings: Settings) -> Decimal:
+    budgets.set_budget(conn, "daily", Decimal(5), "day", BudgetScope())
+    return budgets.budget_status(conn, settings, take_alerts=False).budgets[0].spent_usd
+
+
+def _glance(conn: Conn, settings: Settings) -> Decimal:
+    budgets.set_budget(conn, "daily", Decimal(5), "day", BudgetScope())
+    glanced = glance(conn, settings, datetime.now(UTC))
+    assert glanced is not None
+    return glanced[0].spent
+
+
+def _by_hour(conn: Conn, settings: Settings) -> Decimal:
+    return hourly.cost_by_hour(conn, settings, spend.resolve(settings, "today", None, None, "UTC")).total_usd
+
+
+def _export(conn: Conn, settings: Settings) -> Decimal:
+    rows = export.export_records(conn, settings, spend.resolve(settings, "today", None, None, "UTC"))
+    return sum((Decimal(str(r["cost_usd"])) for r in rows if r["kind"] == "event"), Decimal(0))
+
+
+def _status_line(conn: Conn, settings: Settings) -> Decimal:
+    line = render(conn, settings, StatusInput("", "", "", {}), fields=["today"], colour=False)
+    return Decimal(line.split(" today")[0].lstrip("≥$"))
+
+
+ANSWERS: dict[str, Callable[[Conn, Settings], Decimal]] = {
+    "budget_status": _budget_status,
+    "budget glance": _glance,
+    "cost_by_hour": _by_hour,
+    "export": _export,
+    "status line": _status_line,
+}
+
+
+@pytest.mark.usefixtures("clock")
+@pytest.mark.parametrize("answer", ANSWERS)
+def test_an_answer_leaves_marks_before_its_period_and_is_exact_for_it(
+    conn: Conn, settings: Settings, answer: str
+) -> None:
+    old_qh = _repriced_ledger(conn, settings)
+    assert ANSWERS[answer](conn, settings) == REPRICED  # today's call at its new price
+    assert _marked(conn) == [old_qh]  # 300 days ago: left for the question that reads it
+    whole = spend.resolve(
+        settings, None, (datetime.now(UTC) - timedelta(days=400)).date().isoformat(), None, "UTC"
+    )
+    assert spend.get_spend(conn, settings, whole, [], take_alerts=False).total_usd == 2 * REPRICED
+    assert _marked(conn) == []
+
+
+@pytest.mark.usefixtures("clock")
+def test_forgetting_a_reported_call_rebuilds_from_its_quarter_hour_on(conn: Conn, settings: Settings) -> None:
+    old_qh = _repriced_ledger(conn, settings)
+    today = int(datetime.now(UTC).replace(hour=0, minute=0).timestamp() * 1000)
+    result = reported.forget(conn, settings, Selection(start_ms=today))
+    assert len(result.forgotten) == 1
+    assert _marked(conn) == [old_qh]  # today's quarter-hour rebuilt; the re-price's old mark left
+    day = rollup.sums_by_quarter_hour(
+        conn, today // rollup.QUARTER_HOUR_MS, today // rollup.QUARTER_HOUR_MS + 96, settings.cost_mode
+    )
+    assert day == []  # the forgotten call is out of the rollup
+
+
+def _counting_refreshes(monkeypatch: pytest.MonkeyPatch) -> list[int | None]:
+    """The ``since_ms`` of every rollup refresh from here on (each still runs)."""
+    calls: list[int | None] = []
+    real = rollup.refresh
+
+    def counted(conn: Conn, since_ms: int | None = None) -> int:
+        calls.append(since_ms)
+        return real(conn, since_ms)
+
+    monkeypatch.setattr(rollup, "refresh", counted)
+    return calls
+
+
+@pytest.mark.usefixtures("clock")
+def test_a_budget_check_refreshes_the_rollup_once(
+    conn: Conn, settings: Settings, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # It refreshed before reading its budgets' spend and again for its warning that calls are left
+    # out: the second rebuilt, under the write lock again, what a re-price marked in between.
+    _repriced_ledger(conn, settings)
+    budgets.set_budget(conn, "daily", Decimal(5), "day", BudgetScope())
+    refreshes = _counting_refreshes(monkeypatch)
+    checked = budgets.check_budget(conn, settings, Decimal("0.01"))
+    assert checked.budgets[0].remaining_before_usd == Decimal(5) - REPRICED
+    assert len(refreshes) == 1
+    status = budgets.budget_status(conn, settings, take_alerts=False)
+    assert status.budgets[0].spent_usd == REPRICED
+    assert len(refreshes) == 2
+
+
+@pytest.mark.usefixtures("clock")
+def test_record_usage_refreshes_the_rollup_once_from_its_budgets_periods(
+    conn: Conn, settings: Settings, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # Storing the call refreshed every marked quarter-hour (years of a re-price's), then the
+    # budgets' answer refreshed again from their periods on.
+    old_qh = _repriced_ledger(conn, settings)
+    budgets.set_budget(conn, "daily", Decimal(5), "day", BudgetScope())
+    refreshes = _counting_refreshes(monkeypatch)
+    recorded = agents.record_usage(
+        conn,
+        settings,
+        Pricer(),
+        provider="anthropic",
+        model=SONNET,
+        tokens=CALL,
+        agent="w",
+        take_alerts=False,
+    )
+    assert recorded.budgets[0].remaining_after_usd == Decimal(5) - REPRICED - Decimal("0.315")
+    assert len(refreshes) == 1
+    assert _marked(conn) == [old_qh]

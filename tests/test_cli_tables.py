@@ -1,0 +1,69 @@
+"""A large token table costs the CLI little per row, and prints exactly what rich prints of its cells.
+
+`cost-mcp report --group-by session` over a year of 2,792 sessions took 7.5 s, nearly all of it
+rich measuring each cell (parsing it for markup each time) four or five times; the table now
+measures a plain cell by its width and parses each cell once. Speed is measured in bench/; these
+tests hold the output to rich's own, cell for cell, colours included."""
+
+from __future__ import annotations
+
+import io
+
+import pytest
+from rich.console import Console
+from rich.table import Table
+
+from cost_mcp.cli.app import _cell_width, show
+from cost_mcp.cli.spend import TOKEN_COLUMNS_LEFT_OUT, _print_tokens_table, _readable_keys, _tokens_table
+
+CELLS = [
+    "",
+    "-",
+    "1,234,567",
+    "3.21M",
+    "$12,285.26",
+    "1caa0c48-3402-42a6-b4aa-4a203f1fb241",
+    "search-index-12",
+    "[dim]marked up[/dim]",
+    "[not markup",
+    "12:30 :smile: x",
+    "日本語のプロジェクト",
+    "e\u0301",
+    "zero\u200bwidth",
+    "tab\there",
+    "two\nlines",
+    "bell\x07and\rreturn",
+]
+
+
+@pytest.mark.parametrize("width", [1, 6, 40, 80, 200])
+def test_a_cells_width_is_what_rich_measures(width: int) -> None:
+    out = Console(width=width, file=io.StringIO())
+    limit = out.options.max_width
+    assert [_cell_width(out, c, limit) for c in CELLS] == [out.measure(c).maximum for c in CELLS]
+    texts = [out.render_str(c) for c in CELLS]
+    assert [_cell_width(out, t, limit) for t in texts] == [out.measure(t).maximum for t in texts]
+
+
+def _table(out: Console) -> Table:
+    table = _tokens_table(out, "session", "basis", then=("requests",))
+    for i, key in enumerate(CELLS[1:] * 20):
+        counts = [f"{i * 7919:,}", f"{i}.5k", "0", "[bold]12[/bold]"]
+        table.add_row(key, "estimated", *counts, f"${i * 7:,}.50", str(i))
+    return table
+
+
+@pytest.mark.parametrize("width", [40, 60, 80, 120, 200])
+def test_a_token_table_prints_what_rich_prints_of_its_strings(width: int) -> None:
+    def console() -> Console:
+        return Console(width=width, file=io.StringIO(), force_terminal=True, color_system="truecolor")
+
+    got, want = console(), console()
+    _print_tokens_table(got, _table(got))
+    table = _table(want)  # rich's own way with the same cells: each a string it parses when it needs
+    _readable_keys(want, table)
+    show(want, table, optional=TOKEN_COLUMNS_LEFT_OUT)
+    printed, expected = (c.file.getvalue() for c in (got, want))  # type: ignore[attr-defined]
+    assert printed.startswith(expected) and "\x1b[" in expected
+    # Its rounded counts ("3.5k") said so, as before, below the width that shows them whole.
+    assert ("token counts rounded" in printed[len(expected) :]) == (width < 120)
