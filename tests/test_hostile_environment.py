@@ -100,3 +100,43 @@ def test_a_blank_timezone_is_the_systems_without_a_warning(home: Path) -> None:
     """`claude mcp add -e COST_MCP_TIMEZONE=` warned "not usable" on every command."""
     ran = _cli("report", "--period", "today", env={"COST_MCP_TIMEZONE": "", "TZ": "Asia/Kolkata"})
     assert ran.returncode == 0 and ran.stderr == "", ran.stderr
+
+
+@pytest.mark.sqlite_only
+@pytest.mark.parametrize("odd", ["c#", "what?", "100%41"])
+def test_a_folder_name_sqlite_reads_as_a_uri_neither_leaves_a_file_nor_opens_another(
+    home: Path, tmp_path: Path, odd: str
+) -> None:
+    """QA (h-qasec): a ledger or OpenCode folder named ``c#`` or ``what?`` was opened as the SQLite
+    URI ``file:.../c#/opencode.db?mode=ro``, which SQLite cut at the ``#`` (or ``?``): it opened
+    ``.../c`` for writing, leaving an empty file there, and never read the database (``100%41``
+    opened ``100A`` instead). Each is opened by its own name, read-only, and nothing is made."""
+    import json
+    import sqlite3
+
+    root = tmp_path / "odd"
+    ledger, opencode = root / f"ledger-{odd}" / "cost.db", root / f"opencode-{odd}"
+    ledger.parent.mkdir(parents=True)
+    opencode.mkdir()
+    message = {
+        "id": "msg_a1",
+        "sessionID": "ses_1",
+        "role": "assistant",
+        "time": {"created": 1795680000000},
+        "modelID": "gpt-4o",
+        "providerID": "openai",
+        "cost": 0,
+        "tokens": {"input": 400_000, "output": 0, "reasoning": 0, "cache": {"read": 0, "write": 0}},
+    }
+    conn = sqlite3.connect(opencode / "opencode.db")
+    conn.execute("CREATE TABLE message (id TEXT PRIMARY KEY, session_id TEXT NOT NULL, data TEXT)")
+    conn.execute("INSERT INTO message VALUES (?, ?, ?)", ("msg_a1", "ses_1", json.dumps(message)))
+    conn.commit()
+    conn.close()
+    env = {"COST_MCP_DB": str(ledger), "OPENCODE_DATA_DIR": str(opencode)}
+
+    ran = _cli("report", "--agent", "opencode", "--period", "2026-11", "--json", env=env)
+    assert ran.returncode == 0, ran.stderr
+    assert json.loads(ran.stdout)["total_usd"] == 1, ran.stdout
+    assert _cli("doctor", env=env).returncode in (0, 1)
+    assert sorted(p.name for p in root.iterdir()) == sorted([ledger.parent.name, opencode.name])

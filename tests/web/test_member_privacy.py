@@ -115,6 +115,44 @@ def test_a_members_budget_status_shows_the_budgets_that_count_them_and_no_one_el
     assert bobs == {"bob-acq", "bob-only", "everyone", "pair", "platform", "web"}
 
 
+def test_a_members_check_budget_names_no_hard_budget_hidden_from_them(team: Team) -> None:
+    """QA (h-qasec): ana's check_budget without a project warned "hard budget 'bob-acq' is scoped by
+    project, which this check did not give": the name budget_status answers as unknown to her, and
+    what it is scoped by. A member is warned by name of the hard budgets budget_status shows them
+    (scoped by a project of their own); of a team-wide one scoped by others' projects or agents only
+    that one exists, since their next call may be in its scope."""
+    _ask(team, "bob", "record_usage", _gpt4o("bob-bot", "b1") | {"project": "bob-acquisition"})
+    _ask(team, "ana", "record_usage", _gpt4o("ana-bot", "a1", usd=1) | {"project": "ana-web"})
+    for name, scope in {
+        "bob-acq": {"projects": ["bob-acquisition"]},
+        "bob-bots": {"agents": ["bob-bot"]},
+        "ana-web": {"projects": ["ana-web"]},
+    }.items():
+        _ask(
+            team,
+            "admin",
+            "set_budget",
+            {"name": name, "amount_usd": 100, "period": "month", "hard": True, **scope},
+        )
+
+    checked = _ask(team, "ana", "check_budget", {"estimated_cost_usd": 0.01})
+    said = str(checked)
+    for secret in ("bob", "acq"):
+        assert secret not in said, said
+    # Still told that a hard budget may hold her call (its project or agent may yet be hers).
+    assert checked["warnings"] == [
+        "hard budget 'ana-web' is scoped by project, which this check did not give, so it was not "
+        "checked: pass project as record_usage will report the call",
+        "a team-wide hard budget is scoped by project, which this check did not give, so it was not "
+        "checked: pass project as record_usage will report the call",
+        "a team-wide hard budget is scoped by agent, which this check did not give, so it was not "
+        "checked: pass agent as record_usage will report the call",
+    ]
+    # Bob is still told of his own.
+    bobs = " ".join(_ask(team, "bob", "check_budget", {"estimated_cost_usd": 0.01})["warnings"])
+    assert "'bob-acq' is scoped by project" in bobs and "'bob-bots' is scoped by agent" in bobs, bobs
+
+
 def test_a_revoked_or_wrong_token_is_told_what_to_do(team: Team) -> None:
     """QA: after the admin revoked cy's token, her agent's calls to /mcp got 401 "Authentication
     required", as a request with no token does; `cost-mcp push` said "wrong or revoked; ask an admin

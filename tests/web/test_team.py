@@ -407,6 +407,42 @@ def test_push_rejects_bad_bodies_with_the_reason() -> None:
             push.decode(raw, ctype, coding)
 
 
+@pytest.mark.parametrize("ctype", ["application/json", "application/msgpack"])
+def test_a_push_of_a_million_tiny_rows_is_refused_before_they_are_decoded(ctype: str) -> None:
+    """QA (h-qasec): a member's 228 kB gzip push of 64 MB of the smallest rows (~970k) was decoded
+    row by row, ~500 bytes each, before the 5,000-row limit refused it: the team server's memory grew
+    by ~490 MB a push (two are decoded at once). It is counted first and refused with the same 413,
+    the decode's memory about what unpacking the body takes; and a body nesting too deeply (which
+    only that count reads) is a 400, not a server error."""
+    import tracemalloc
+
+    row = {"source": "x", "message_id": "m", "ts_ms": 1, "provider": "p", "model": "q"}
+    encode = msgspec.json.encode if ctype == "application/json" else msgspec.msgpack.encode
+    one = len(encode(row)) + 1
+    body = gzip.compress(encode({"rows": [row] * ((push.MAX_DECODED_BYTES - 64) // one)}))
+    assert len(body) < push.MAX_BODY_BYTES
+    tracemalloc.start()
+    try:
+        with pytest.raises(
+            push.PushRejected, match=r"^[\d,]{7,} rows in one push; send at most 5,000$"
+        ) as refused:
+            push.decode(body, ctype, "gzip")
+        peak = tracemalloc.get_traced_memory()[1]
+    finally:
+        tracemalloc.stop()
+    assert refused.value.status == 413
+    # Unpacking alone peaks at twice the body (zlib grows its buffer): the rows must add little to it.
+    assert peak < 3 * push.MAX_DECODED_BYTES, f"{peak / 2**20:.0f} MB to refuse the push"
+
+    deep = 200_000
+    nested = b'{"rows": [{"x": ' + b"[" * deep + b"]" * deep + b"}]}"
+    raw = nested + b" " * push.COUNT_FIRST_BYTES if ctype == "application/json" else None
+    if raw is not None:
+        with pytest.raises(push.PushRejected, match="nests too deeply") as refused:
+            push.decode(raw, ctype, "")
+        assert refused.value.status == 400
+
+
 def test_push_leaves_out_only_the_rows_whose_time_is_not_a_calls() -> None:
     # A laptop's clock set a year ahead (or reset to 1970) stamps its log lines so: refusing the
     # whole batch for them refused it again at every push, and none of its usage ever arrived.

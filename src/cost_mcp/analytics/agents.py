@@ -166,7 +166,12 @@ def _unnamed_scopes(
     conn: Conn, applied: set[str], given: dict[str, str | None], member: str | None
 ) -> list[str]:
     """Hard budgets a check passed by only because it left out what they are scoped by: an agent
-    that forgot `agent` was told "no budget applies" while a hard budget held its agent."""
+    that forgot `agent` was told "no budget applies" while a hard budget held its agent.
+
+    A team ``member`` is told only of budgets that could count them, and by name only of those
+    budget_status shows them (:func:`budgets.visible_to`): a team-wide one scoped by agents or
+    projects none of which is theirs yet goes unnamed, since its name (often a member's or a
+    project's) is not theirs to learn, though their agent may still be one it holds."""
     notes: list[str] = []
     for budget in budgets.list_budgets(conn):
         if not budget.hard or budget.name in applied:
@@ -183,10 +188,14 @@ def _unnamed_scopes(
         missing = [name for name, values in scopes.items() if values and given[name] is None]
         if missing:
             named = " and ".join(missing)
-            notes.append(
-                f"hard budget '{budget.name}' is scoped by {named}, which this check did not give, so it "
-                f"was not checked: pass {named} as record_usage will report the call"
+            hidden = member is not None and not budgets.visible_to(conn, budget, member)
+            which = "a team-wide hard budget" if hidden else f"hard budget '{budget.name}'"
+            note = (
+                f"{which} is scoped by {named}, which this check did not give, so it was not checked: "
+                f"pass {named} as record_usage will report the call"
             )
+            if note not in notes:
+                notes.append(note)
     return notes
 
 

@@ -291,6 +291,13 @@ class LedgerConnection(sqlite3.Connection):
     """What the ledger looked like when budgets were last evaluated on it (see sync.fire_alerts)."""
 
 
+def sqlite_uri(path: Path | str, query: str = "mode=ro") -> str:
+    """``path`` as the SQLite URI that opens exactly it, with ``query`` (``mode=ro``: read-only).
+    ``f"file:{path}?mode=ro"`` cut a path at a ``#`` or ``?`` in a folder's name (``.../c#/x.db`` opened
+    ``.../c``, for writing, creating it) and read ``%41`` as ``A``: the path is percent-encoded."""
+    return f"{Path(path).absolute().as_uri()}?{query}"
+
+
 def connect(path: Path | str, *, migrate_schema: bool = True) -> Conn:
     """Open (creating if needed) the ledger at ``path``, configured and migrated.
 
@@ -406,11 +413,10 @@ def _open_read_only(target: str, first: sqlite3.OperationalError) -> LedgerConne
     be created beside it, as an immutable file (nobody can be writing it then either)."""
     from cost_mcp.store.migrations import MIGRATIONS, applied_read_only
 
-    uri = Path(target).resolve().as_uri()
     for mode in ("mode=ro", "immutable=1"):
         try:
             conn = sqlite3.connect(
-                f"{uri}?{mode}",
+                sqlite_uri(Path(target).resolve(), mode),
                 uri=True,
                 isolation_level=None,
                 check_same_thread=False,

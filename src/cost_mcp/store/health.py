@@ -10,7 +10,7 @@ from pathlib import Path
 from typing import TypeVar
 
 from cost_mcp.store import meta, otel, reported, skipped, source_state, team
-from cost_mcp.store.connection import Conn
+from cost_mcp.store.connection import Conn, sqlite_uri
 from cost_mcp.store.migrations import applied_read_only
 
 T = TypeVar("T")
@@ -33,7 +33,7 @@ def check_file(path: Path) -> FileCheck:
     from cost_mcp.store.connection import foreign_file_problem
 
     try:
-        conn = sqlite3.connect(f"file:{path}?mode=ro", uri=True)
+        conn = sqlite3.connect(sqlite_uri(path), uri=True)
         try:
             conn.execute("PRAGMA quick_check").fetchone()
             conn.execute("BEGIN")
@@ -74,7 +74,7 @@ def read_without_writing(target: Path | str, read: Callable[[Conn], T], default:
     if not path.is_file():
         return default
     try:
-        conn = sqlite3.connect(f"file:{path}?mode=ro", uri=True)
+        conn = sqlite3.connect(sqlite_uri(path), uri=True)
         try:
             return read(conn)
         finally:

@@ -35,6 +35,7 @@ from cost_mcp.money import to_nanos
 from cost_mcp.pricing import Tokens
 from cost_mcp.sources.agents.scanner import AgentEvent, AgentLog, FileContext, Parsed, SkipReason, count
 from cost_mcp.sources.claude_code import MAX_CALL_COST
+from cost_mcp.store.connection import sqlite_uri
 
 AGENT = "opencode"
 SOURCE = "opencode"
@@ -308,7 +309,7 @@ def _add_steps(message: dict[str, object], steps: dict[str, dict[str, object]]) 
 
 def read_database(path: str, ctx: FileContext) -> Parsed:
     """Every assistant message of an OpenCode database, read-only (OpenCode may be writing it)."""
-    conn = sqlite3.connect(f"file:{path}?mode=ro", uri=True, timeout=1.0)
+    conn = sqlite3.connect(sqlite_uri(path), uri=True, timeout=1.0)
     try:
         rows = conn.execute("SELECT id, session_id, data FROM message").fetchall()
         steps = _step_tokens(conn, ctx.state)
