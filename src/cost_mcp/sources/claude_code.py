@@ -829,7 +829,7 @@ def _read_work(
     # row by row (see store.bulk; a crash in between is repaired by the next connect).
     bulk_load = total_bytes >= BULK_LOAD_BYTES and bulk.table_is_empty(conn)
     large = claude_logs.large_read(conn) if total_bytes >= BULK_LOAD_BYTES else contextlib.nullcontext()
-    with large:
+    with large, rollup.watch(conn) as changes:
         if bulk_load:
             bulk.drop_secondary_indexes(conn, loader=True)
         try:
@@ -857,7 +857,7 @@ def _read_work(
                     bulk.restore_indexes(conn)
     if not stats.complete:
         stats.files_pending, stats.bytes_pending = _pending(conn, work)
-    rollup.refresh(conn)
+    rollup.refresh_changed(conn, changes)
     stats.seconds = time.perf_counter() - started
     return stats
 
@@ -2131,7 +2131,7 @@ def forget(
     started = time.perf_counter()
     prefixes = [prefix for raw in paths for prefix in _prefixes(raw)]
     removed = files_forgotten = 0
-    with write_transaction(conn):
+    with rollup.watch(conn) as removals, write_transaction(conn):
         ids = [row for prefix in prefixes for row in claude_logs.copies_from(conn, SOURCE, prefix)]
         rows = {row[0]: row for row in ids}
         claude_logs.delete_rows(conn, rows)
@@ -2157,7 +2157,7 @@ def forget(
             work.append((state.path, st, _stored_identity(state), 0, False))
     _read_work(conn, work, pricer, stats, started, None, None, settings.max_line_bytes)
     _record_state(conn, stats)
-    rollup.refresh(conn)
+    rollup.refresh_changed(conn, removals)  # the re-read refreshed from its own changes
     warnings = [
         f"{raw} is inside the configured Claude folder {root}: the next scan reads it again. Move or "
         "delete it first to keep it out, or set CLAUDE_CONFIG_DIR to other folders."

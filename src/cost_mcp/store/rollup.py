@@ -4,7 +4,8 @@
 Whoever changes usage events marks the quarter-hours of the rows it touches, before the change
 (their old times) and after (their new times), with :func:`mark_dirty` inside the same
 transaction. :func:`refresh` rebuilds the dirty quarter-hours from the events; it runs at the end
-of an ingest and before every spend query. Rebuilding from events is idempotent, so the rollup can
+of a log read (from the first quarter-hour the read changed, :func:`watch`) and before every spend
+query (from the first it reads). Rebuilding from events is idempotent, so the rollup can
 never drift from them, even when a recount moves which copy of a call counts, and a large ingest
 rebuilds each quarter-hour once instead of once per batch. A quarter-hour taken out of
 ``rollup_dirty`` is kept in ``rollup_levels_dirty`` by a trigger (m036) until :func:`refresh` empties
@@ -30,6 +31,7 @@ from __future__ import annotations
 import json
 import sqlite3
 from collections.abc import Iterable, Iterator, Sequence
+from contextlib import contextmanager
 from itertools import pairwise
 from typing import cast
 
@@ -47,6 +49,8 @@ def mark_dirty(conn: Conn, ts_ms: Iterable[int]) -> None:
     qhs = {t // QUARTER_HOUR_MS for t in ts_ms}
     if not qhs:
         return  # on PostgreSQL a statement (a round trip) for nothing, per push that moved no row
+    if _watching:
+        _note(conn, min(qhs))
     if dialect(conn) == "postgresql":
         # One statement: executemany is a statement per quarter-hour for the server (thousands in
         # a first load's batch).
@@ -56,6 +60,59 @@ def mark_dirty(conn: Conn, ts_ms: Iterable[int]) -> None:
         )
         return
     conn.executemany("INSERT INTO rollup_dirty (qh) VALUES (?) ON CONFLICT DO NOTHING", ((qh,) for qh in qhs))
+
+
+class Changes:
+    """The earliest quarter-hour a log read marked dirty or added calls to (:func:`watch`)."""
+
+    def __init__(self) -> None:
+        self.first_qh: int | None = None
+
+
+_watching: dict[int, list[Changes]] = {}
+"""The open :func:`watch` blocks of each watched connection (keyed by ``id``), innermost last."""
+
+
+@contextmanager
+def watch(conn: Conn) -> Iterator[Changes]:
+    """Note the earliest quarter-hour :func:`mark_dirty` and :func:`add` touch on ``conn`` until the
+    block ends, for :func:`refresh_changed` after a log read.
+
+    Every write of calls passes one of the two with its rows' times, so noting there costs one
+    ``min`` per batch rather than one per row in each writer. Marks written in SQL (m016's triggers
+    uncounting a call's OTel copy) are not noted: they fall on the times of the log copies that
+    caused them, noted with those (the refresh takes a day's margin before its bound)."""
+    changes = Changes()
+    key = id(conn)
+    _watching.setdefault(key, []).append(changes)
+    try:
+        yield changes
+    finally:
+        watchers = _watching[key]
+        watchers.remove(changes)
+        if not watchers:
+            del _watching[key]
+
+
+def _note(conn: Conn, qh: int) -> None:
+    """Record ``qh`` as touched in every open :func:`watch` of ``conn``."""
+    for changes in _watching.get(id(conn), ()):
+        if changes.first_qh is None or qh < changes.first_qh:
+            changes.first_qh = qh
+
+
+def refresh_changed(conn: Conn, changes: Changes) -> int:
+    """:func:`refresh` from the earliest quarter-hour ``changes`` noted on (nothing noted: no refresh,
+    0), for the end of a log read.
+
+    A server reads new log lines before answering: a refresh of every marked quarter-hour there
+    rebuilt, under the write lock, all that a running ``reprice --all`` had marked over the ledger's
+    history (seconds on a ledger of 3M calls), whenever the question's read took a new line. From
+    the read's own first call on, those stay for the question that reads them; a first read of a
+    whole history still rebuilds from its oldest call."""
+    if changes.first_qh is None:
+        return 0
+    return refresh(conn, changes.first_qh * QUARTER_HOUR_MS)
 
 
 STALE_WARNING = (
@@ -450,6 +507,8 @@ def add(conn: Conn, groups: dict[tuple[object, ...], list[int]]) -> None:
         return
     from cost_mcp.store.connection import is_overflow
 
+    if _watching:
+        _note(conn, min(cast(int, key[0]) for key in groups))
     conn.execute("SAVEPOINT rollup_add")
     try:
         _add(conn, groups)

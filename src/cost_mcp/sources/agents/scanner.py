@@ -489,66 +489,67 @@ def scan(
     stats.roots = [str(p) for p in folders]
     if not folders:
         return stats  # the agent is not used on this machine (ingest_all notes one that was)
-    shared: dict[str, object] = {}
-    if fmt.renamed_projects is not None:
-        _rename_projects(conn, fmt, fmt.renamed_projects, folders, shared, stats.skipped)
-    known = _known(conn, fmt.source)
-    # The saved states still tell which files are gone since; a full read resumes from none of them.
-    resume_from: Mapping[str, _Known] = {} if full else known
-    writer = _Writer(conn, fmt, pricer, stats)
-    suffixes = fmt.line_suffixes + fmt.document_suffixes + fmt.database_suffixes
-    seen: set[str] = set()
-    for root in folders:
-        for path, st in logfiles.walk(root, suffixes, stats.skipped, stats.errors, accept=fmt.accept):
-            if path in seen or (fmt.accept is not None and not fmt.accept(path)):
-                continue
-            seen.add(path)
-            stats.files_seen += 1
-            if deadline is not None and time.perf_counter() > deadline:
-                stats.complete = False
-                continue
-            try:
-                database = bool(fmt.database_suffixes) and path.endswith(fmt.database_suffixes)
-                stamp = _Stamp.of(path, st, database)
-                lines = not database and path.endswith(fmt.line_suffixes)
-                start = _start(resume_from.get(path), path, stamp, stats, lines=lines)
-                held = start is None
-                if start is None:  # unchanged: read only when its parser holds calls it has settled
-                    start = _held(fmt, resume_from.get(path), st) if lines else None
-                    if start is None:
-                        continue
-                stats.files_read += 1
-                writer.yielded = set()  # a file whose read failed gave nothing that counts here
-                ctx = FileContext(path, str(root), start[2], shared, stats.skipped)
-                skipping = False
-                skipped: Counter[str] = Counter()
-                if database:
-                    assert fmt.read_database is not None
-                    ctx.state = _database_state(resume_from.get(path), stamp)
-                    stats.lines_read += 1
-                    _take(fmt.read_database(path, ctx), writer, skipped)
-                    offset = stamp.st_size
-                elif lines:
-                    final = st.st_size if logfiles.settled(st) else -1
-                    if held:
-                        offset, skipping = start[0], start[1]
+    with rollup.watch(conn) as changes:
+        shared: dict[str, object] = {}
+        if fmt.renamed_projects is not None:
+            _rename_projects(conn, fmt, fmt.renamed_projects, folders, shared, stats.skipped)
+        known = _known(conn, fmt.source)
+        # The saved states still tell which files are gone since; a full read resumes from none of them.
+        resume_from: Mapping[str, _Known] = {} if full else known
+        writer = _Writer(conn, fmt, pricer, stats)
+        suffixes = fmt.line_suffixes + fmt.document_suffixes + fmt.database_suffixes
+        seen: set[str] = set()
+        for root in folders:
+            for path, st in logfiles.walk(root, suffixes, stats.skipped, stats.errors, accept=fmt.accept):
+                if path in seen or (fmt.accept is not None and not fmt.accept(path)):
+                    continue
+                seen.add(path)
+                stats.files_seen += 1
+                if deadline is not None and time.perf_counter() > deadline:
+                    stats.complete = False
+                    continue
+                try:
+                    database = bool(fmt.database_suffixes) and path.endswith(fmt.database_suffixes)
+                    stamp = _Stamp.of(path, st, database)
+                    lines = not database and path.endswith(fmt.line_suffixes)
+                    start = _start(resume_from.get(path), path, stamp, stats, lines=lines)
+                    held = start is None
+                    if start is None:  # unchanged: read only when its parser holds calls it has settled
+                        start = _held(fmt, resume_from.get(path), st) if lines else None
+                        if start is None:
+                            continue
+                    stats.files_read += 1
+                    writer.yielded = set()  # a file whose read failed gave nothing that counts here
+                    ctx = FileContext(path, str(root), start[2], shared, stats.skipped)
+                    skipping = False
+                    skipped: Counter[str] = Counter()
+                    if database:
+                        assert fmt.read_database is not None
+                        ctx.state = _database_state(resume_from.get(path), stamp)
+                        stats.lines_read += 1
+                        _take(fmt.read_database(path, ctx), writer, skipped)
+                        offset = stamp.st_size
+                    elif lines:
+                        final = st.st_size if logfiles.settled(st) else -1
+                        if held:
+                            offset, skipping = start[0], start[1]
+                        else:
+                            offset, skipping = _read_lines(
+                                path, st, start[0], start[1], fmt, ctx, writer, skipped, final
+                            )
+                        if fmt.finish is not None and offset == final:  # at the end of a settled file
+                            _take(fmt.finish(ctx), writer, skipped)
                     else:
-                        offset, skipping = _read_lines(
-                            path, st, start[0], start[1], fmt, ctx, writer, skipped, final
-                        )
-                    if fmt.finish is not None and offset == final:  # at the end of a settled file
-                        _take(fmt.finish(ctx), writer, skipped)
-                else:
-                    offset = _read_document(path, st, fmt, ctx, writer, skipped)
-                stats.skipped.update(skipped)
-                # Documents and databases are read whole every time; lines from the start or on.
-                writer.file(path, stamp, offset, ctx.state, skipping, skipped, not lines or start[0] == 0)
-            except OSError as exc:
-                stats.errors.append(f"{path}: {exc.strerror or exc}")
-    writer.flush()
+                        offset = _read_document(path, st, fmt, ctx, writer, skipped)
+                    stats.skipped.update(skipped)
+                    # Documents and databases are read whole every time; lines from the start or on.
+                    writer.file(path, stamp, offset, ctx.state, skipping, skipped, not lines or start[0] == 0)
+                except OSError as exc:
+                    stats.errors.append(f"{path}: {exc.strerror or exc}")
+        writer.flush()
     _forget_unread(conn, known, seen, folders)
     if stats.events_added or stats.copies_removed:
-        rollup.refresh(conn)
+        rollup.refresh_changed(conn, changes)
     stats.seconds = time.perf_counter() - started
     _record_state(conn, fmt, stats)
     return stats
