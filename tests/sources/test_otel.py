@@ -721,3 +721,61 @@ def test_calls_stored_both_ways_before_are_given_their_member_on_upgrade(
     finally:
         conn.close()
     assert [tuple(r) for r in counted] == [("claude_code", ANA, 500_000_000)]
+
+
+def _field(number: int, payload: bytes) -> bytes:
+    """A length-delimited protobuf field, written by hand: the SDK would not build a bomb."""
+    size, length = len(payload), b""
+    while size >= 0x80:
+        length += bytes([size & 0x7F | 0x80])
+        size >>= 7
+    return bytes([number << 3 | 2]) + length + bytes([size]) + payload
+
+
+@pytest.mark.parametrize(
+    ("signal", "encoding", "raw", "refusal"),
+    [
+        # 16M empty log records in 32 MB: parsed first, ~130 bytes each (2 GB) and ~50 s of CPU.
+        (
+            "logs",
+            "protobuf",
+            _field(1, _field(2, b"\x12\x00" * (otel.MAX_DECODED_BYTES // 2 - 8))),
+            "log records",
+        ),
+        ("traces", "protobuf", _field(1, _field(2, b"\x12\x00" * 600_000)), "spans"),
+        # One record of 1.2M empty attributes: the records are few, the messages are not.
+        ("logs", "protobuf", _field(1, _field(2, _field(2, b"\x32\x00" * 1_200_000))), "messages"),
+        (
+            "logs",
+            "json",
+            b'{"resourceLogs":[{"scopeLogs":[{"logRecords":[' + b"{}," * 1_000_000 + b"{}]}]}]}",
+            "JSON objects",
+        ),
+    ],
+)
+def test_a_body_of_millions_of_tiny_records_is_refused_before_it_is_parsed(
+    signal: otel.Signal, encoding: otel.Encoding, raw: bytes, refusal: str
+) -> None:
+    import gzip
+    import tracemalloc
+
+    body = gzip.compress(raw)
+    assert len(body) < otel.MAX_BODY_BYTES and len(raw) <= otel.MAX_DECODED_BYTES
+    tracemalloc.start()
+    try:
+        with pytest.raises(
+            otel.TooLargeError, match=f"^over [\\d,]+ .*{refusal}.* in one request; send at most"
+        ):
+            otel.decode(signal, body, encoding=encoding, gzipped=True)
+        peak = tracemalloc.get_traced_memory()[1]
+    finally:
+        tracemalloc.stop()
+    # Unpacking alone peaks at about twice the body (zlib grows its buffer): counting adds little.
+    assert peak < 3 * len(raw) + 2**20, f"{peak / 2**20:.0f} MB to refuse {len(raw) / 2**20:.0f} MB"
+
+
+def test_a_protobuf_group_cannot_hide_records_from_the_count() -> None:
+    # Groups parse as unknown fields; a walk that stopped at one would let the records after it through.
+    body = b"\x0b\x0c" + _field(1, _field(2, b"\x12\x00" * 600_000))
+    with pytest.raises(otel.PayloadError, match="wire type 3"):
+        otel.decode("logs", body, encoding="protobuf", gzipped=False)

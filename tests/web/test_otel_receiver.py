@@ -576,6 +576,50 @@ def test_bad_payloads(server: str, settings: Settings) -> None:
     assert [r["request_id"] for r in _rows(settings)] == ["req_good"]
 
 
+def test_a_large_batch_is_stored_whole_and_a_bomb_of_empty_records_is_refused(
+    server: str, settings: Settings
+) -> None:
+    from opentelemetry.sdk._logs.export import InMemoryLogRecordExporter
+
+    # 5,000 Claude Code events in one export (~2.9 MB unpacked): counted before parsing, all stored.
+    kept = InMemoryLogRecordExporter()  # type: ignore[no-untyped-call]
+    provider = LoggerProvider(resource=Resource.create({"service.name": "claude-code"}))
+    provider.add_log_record_processor(SimpleLogRecordProcessor(kept))
+    logger = provider.get_logger("com.anthropic.claude_code.events")
+    when = _ago(5)
+    for i in range(5000):
+        attrs = _api_request(f"req_{i}", when, Tokens(input=i + 1, output=2))
+        logger.emit(
+            LogRecord(body="claude_code.api_request", attributes=attrs, event_name="claude_code.api_request")
+        )
+    exporter = OTLPLogExporter(endpoint=f"{server}/v1/logs", compression=Compression.NoCompression)
+    assert exporter.export(kept.get_finished_logs()).name == "SUCCESS"
+    rows = _rows(settings)
+    assert len(rows) == 5000 and sum(r["input_tokens"] for r in rows) == 5000 * 5001 // 2
+
+    # 4M empty log records in a 7 kB gzip: parsed first, they took the server ~520 MB and 12 s.
+    recs = b"\x12\x00" * 4_000_000  # ScopeLogs.log_records, empty
+    scope = b"\x12" + _varint(len(recs)) + recs  # ResourceLogs.scope_logs
+    bomb = gzip.compress(b"\x0a" + _varint(len(scope)) + scope)  # ExportLogsServiceRequest.resource_logs
+    refused = httpx2.post(
+        f"{server}/v1/logs",
+        content=bomb,
+        headers={"Content-Type": "application/x-protobuf", "Content-Encoding": "gzip"},
+        timeout=120,
+    )
+    assert refused.status_code == 413
+    assert "over 200,000 log records" in refused.text
+    assert len(_rows(settings)) == 5000
+
+
+def _varint(n: int) -> bytes:
+    out = b""
+    while n >= 0x80:
+        out += bytes([n & 0x7F | 0x80])
+        n >>= 7
+    return out + bytes([n])
+
+
 def test_mcp_and_dashboard_share_the_server(server: str) -> None:
     import anyio
     from mcp import Client

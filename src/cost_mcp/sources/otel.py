@@ -31,10 +31,11 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from decimal import Decimal, InvalidOperation
 from operator import itemgetter
-from typing import Literal, NamedTuple
+from typing import Literal, NamedTuple, cast
 
 import msgspec
 from google.protobuf import json_format
+from google.protobuf.descriptor import Descriptor
 from google.protobuf.message import DecodeError, Message
 from opentelemetry.proto.collector.logs.v1.logs_service_pb2 import (
     ExportLogsServiceRequest,
@@ -67,6 +68,17 @@ MAX_BODY_BYTES = 4 * 1024 * 1024
 """Largest request body accepted as sent (compressed or not): 413 above it."""
 MAX_DECODED_BYTES = 32 * 1024 * 1024
 """Largest body after gunzip: a small gzip bomb must not take the server's memory."""
+COUNT_FIRST_BYTES = 1024 * 1024
+"""A body over this (unpacked) has its records counted before it is parsed (:func:`_count_first`). The
+SDKs' batch of 512 records is ~0.6 MB of Claude Code events, so what exporters send is parsed once."""
+MAX_RECORDS = 200_000
+"""Most log records, spans or metric data points in one request, and most ``{`` in a JSON one (413
+above): 390 of the SDKs' 512-record batches, 24 of a Collector's default 8,192. 200k empty records
+parse to ~24 MB (0.3 s); 200k ``{}`` in JSON to ~40 MB (1.4 s)."""
+MAX_MESSAGES = 1_000_000
+"""Most protobuf messages of any kind (records, attributes, their values) in one request (413 above):
+a Claude Code event is ~50, so a Collector's batch of 8,192 is ~410k; 1M empty attributes parse to
+~50 MB (1.2 s)."""
 MAX_DIMENSIONS = 32
 MAX_DIMENSION_CHARS = 256
 
@@ -184,6 +196,8 @@ def decode(signal: Signal, body: bytes, *, encoding: Encoding, gzipped: bool) ->
         raise TooLargeError(f"request body is {len(body):,} bytes; the limit is {MAX_BODY_BYTES:,}")
     if gzipped:
         body = _gunzip(body)
+    if len(body) > COUNT_FIRST_BYTES:
+        _count_first(signal, body, encoding)
     message = _REQUESTS[signal]()
     try:
         if encoding == "json":
@@ -206,6 +220,121 @@ def _gunzip(body: bytes) -> bytes:
     if not inflater.eof:
         raise PayloadError("gzip body is truncated")
     return out
+
+
+_RECORD_TYPES = frozenset(
+    {
+        "opentelemetry.proto.logs.v1.LogRecord",
+        "opentelemetry.proto.trace.v1.Span",
+        "opentelemetry.proto.metrics.v1.NumberDataPoint",
+        "opentelemetry.proto.metrics.v1.HistogramDataPoint",
+        "opentelemetry.proto.metrics.v1.ExponentialHistogramDataPoint",
+        "opentelemetry.proto.metrics.v1.SummaryDataPoint",
+    }
+)
+_RECORDS: dict[Signal, str] = {"logs": "log records", "metrics": "data points", "traces": "spans"}
+
+
+class _Fields(dict[int, "tuple[_Fields, bool]"]):
+    """A message type's message-typed fields by number: the child's fields, and whether it is a record."""
+
+
+def _fields(descriptor: Descriptor, built: dict[str, _Fields]) -> _Fields:
+    fields = built.get(descriptor.full_name)
+    if fields is None:
+        fields = built[descriptor.full_name] = _Fields()  # before the children: AnyValue nests itself
+        for f in descriptor.fields:
+            if f.message_type is not None:
+                fields[f.number] = (_fields(f.message_type, built), f.message_type.full_name in _RECORD_TYPES)
+    return fields
+
+
+_built: dict[str, _Fields] = {}
+_FIELDS = {
+    signal: _fields(cast(Descriptor, request.DESCRIPTOR), _built) for signal, request in _REQUESTS.items()
+}
+
+
+def _count_first(signal: Signal, body: bytes, encoding: Encoding) -> None:
+    """Refuse a body of more than :data:`MAX_RECORDS` records (or :data:`MAX_MESSAGES` messages)
+    before parsing it (413): parsed first, a 7 kB gzip of 4M empty log records took the server
+    ~520 MB (~130 bytes each, from 2 bytes sent) and 12 s of CPU. The protobuf is walked without
+    building anything: fields that are no message are skipped by their length. A body this walk
+    cannot follow is left to the parser, which says what is wrong with it."""
+    if encoding == "json":
+        # Every record and message is at least one object: `{` over-counts, never under-counts.
+        if body.count(b"{") > MAX_RECORDS:
+            raise TooLargeError(
+                f"over {MAX_RECORDS:,} JSON objects in one request; send at most {MAX_RECORDS:,} "
+                f"{_RECORDS[signal]} a request (the OpenTelemetry SDKs' batches are 512)"
+            )
+        return
+    records = messages = 0
+    # Depth first, where the walk resumes in each enclosing message: as deep as the nesting, never
+    # as long as the records (a stack of 200k siblings took ~28 MB).
+    stack: list[tuple[int, int, _Fields]] = []
+    pos, end, fields = 0, len(body), _FIELDS[signal]
+    try:
+        while True:
+            if pos >= end:
+                if not stack:
+                    return
+                pos, end, fields = stack.pop()
+                continue
+            tag = body[pos]
+            pos += 1
+            if tag >= 0x80:
+                tag, pos = _varint(body, pos, tag)
+            kind = tag & 7
+            if kind == 2:  # length-delimited: a message, text, bytes or packed numbers
+                size = body[pos]
+                pos += 1
+                if size >= 0x80:
+                    size, pos = _varint(body, pos, size)
+                child = fields.get(tag >> 3)
+                if child is not None:
+                    messages += 1
+                    records += child[1]
+                    if records > MAX_RECORDS or messages > MAX_MESSAGES:
+                        raise TooLargeError(
+                            f"over {MAX_RECORDS:,} {_RECORDS[signal]} or {MAX_MESSAGES:,} messages "
+                            f"in one request; send at most {MAX_RECORDS:,} {_RECORDS[signal]} a "
+                            "request (the OpenTelemetry SDKs' batches are 512)"
+                        )
+                    stack.append((pos + size, end, fields))
+                    end, fields = pos + size, child[0]
+                else:
+                    pos += size
+            elif kind == 0:
+                while body[pos] >= 0x80:
+                    pos += 1
+                pos += 1
+            elif kind == 1:
+                pos += 8
+            elif kind == 5:
+                pos += 4
+            else:
+                # Groups (3, 4) are parsed as unknown fields, and this walk cannot skip them.
+                raise PayloadError(
+                    f"not a valid OTLP {signal} export request (protobuf): wire type {kind} "
+                    "(a group, which OTLP does not use, or no wire type at all)"
+                )
+    except IndexError:
+        return  # truncated: the parser refuses it
+
+
+def _varint(body: bytes, pos: int, first: int) -> tuple[int, int]:
+    """The varint whose first byte (``first``) came before ``pos``, and the position after it."""
+    value, shift = first & 0x7F, 7
+    while True:
+        byte = body[pos]
+        pos += 1
+        value |= (byte & 0x7F) << shift
+        if byte < 0x80:
+            return value, pos
+        shift += 7
+        if shift > 63:
+            raise IndexError  # longer than any varint: the parser refuses it
 
 
 def response_body(signal: Signal, outcome: Outcome, *, encoding: Encoding) -> bytes:

@@ -66,9 +66,17 @@ def require_loopback(host: str) -> None:
             )
 
 
+OTLP_AT_ONCE = 2
+"""OTLP requests decoded, priced and stored at once by one server process: each may parse up to
+otel.MAX_RECORDS records, and forty of anyio's threads doing so at once took the server's memory;
+two keep a core decoding while the other request is in the ledger (see :data:`PUSHES_AT_ONCE`)."""
+
+
 def otlp_routes(ledger: Ledger, pricer: Pricer, alerts: ReceivedUsageAlerts | None = None) -> list[Route]:
     """The OTLP/HTTP receiver: ``POST /v1/logs``, ``/v1/metrics``, ``/v1/traces``; ``alerts`` is
-    told of every request that stored usage events."""
+    told of every request that stored usage events. At most :data:`OTLP_AT_ONCE` requests are
+    decoded, priced and stored at a time, the others waiting as coroutines (as pushes do)."""
+    at_once = anyio.CapacityLimiter(OTLP_AT_ONCE)
 
     def handler(signal: otel.Signal) -> Callable[[Request], Awaitable[Response]]:
         async def receive(request: Request) -> Response:
@@ -107,7 +115,7 @@ def otlp_routes(ledger: Ledger, pricer: Pricer, alerts: ReceivedUsageAlerts | No
                     return otel.write(conn, received)
 
             try:
-                outcome = await anyio.to_thread.run_sync(work)
+                outcome = await anyio.to_thread.run_sync(work, limiter=at_once)
             except otel.TooLargeError as exc:
                 return _status(413, str(exc), encoding)
             except otel.PayloadError as exc:
