@@ -36,9 +36,9 @@ import pytest
 
 from cost_mcp import access, push
 from cost_mcp.analytics import spend
-from cost_mcp.analytics.alerts import RECEIVED_ALERT_DELAY_SECONDS
-from cost_mcp.config import Settings
+from cost_mcp.config import Settings, load_settings
 from cost_mcp.errors import InvalidInputError
+from cost_mcp.models import BudgetScope
 from cost_mcp.money import format_usd
 from cost_mcp.notify import display_url
 from cost_mcp.periods import Period, days_period
@@ -50,6 +50,8 @@ from cost_mcp.store.connection import is_postgres
 from tests.conftest import BACKENDS, isolation
 from tests.pg_cluster import Cluster
 from tests.sources.claude_logs import assistant, permissions_hold, session_file, write
+from tests.test_webhooks import Receiver, ops_webhook, receiver  # noqa: F401 (fixtures)
+from tests.web.test_otel_receiver import CANARY, after_the_evaluation, alerts_of
 
 # --- helpers ---------------------------------------------------------------------------------------
 
@@ -2726,20 +2728,7 @@ def test_changing_a_teams_members_says_what_it_did_to_the_teams_budgets(team: Te
     assert same.returncode == 0 and "note:" not in same.stderr, same.stderr
 
 
-def _alerts_of(db: Path | str, budget: str) -> list[tuple[int, str, str]]:
-    """(period key, threshold, message) of every alert ``budget`` fired, in the order they fired."""
-    conn = connect(db)
-    try:
-        rows = conn.execute(
-            "SELECT period_start_ms, threshold, message FROM budget_alerts WHERE budget = ? "
-            "ORDER BY fired_at, threshold",
-            (budget,),
-        ).fetchall()
-    finally:
-        conn.close()
-    return [(int(k), str(t), str(m)) for k, t, m in rows]
-
-
+@pytest.mark.usefixtures("ops_webhook")  # before team: the server reads its webhooks at start
 def test_a_push_of_a_day_already_over_alerts_for_that_days_team_budget_once(team: Team, home: Path) -> None:
     """Bob's laptop, offline since yesterday, pushed yesterday's calls today: they took the team's
     daily budget for yesterday past its limit, and no alert ever came (budgets were evaluated for
@@ -2769,9 +2758,9 @@ def test_a_push_of_a_day_already_over_alerts_for_that_days_team_budget_once(team
     pushed = _cli(bob.env(home, COST_MCP_TEAM_TOKEN=team.tokens["bob"]), "push", "--server", team.base)
     assert pushed.returncode == 0, pushed.stderr
     deadline = time.monotonic() + 60
-    while not _alerts_of(team.server_db, "platform") and time.monotonic() < deadline:
+    while not alerts_of(team.server_db, "platform") and time.monotonic() < deadline:
         time.sleep(0.2)
-    fired = _alerts_of(team.server_db, "platform")
+    fired = alerts_of(team.server_db, "platform")
     day_key = int(datetime.combine(yesterday.date(), datetime.min.time(), UTC).timestamp() * 1000)
     assert [(k, t) for k, t, _ in fired] == [(day_key, "0.5"), (day_key, "0.8"), (day_key, "1.0")], fired
     conn = connect(team.server_db)
@@ -2794,8 +2783,33 @@ def test_a_push_of_a_day_already_over_alerts_for_that_days_team_budget_once(team
     status = anyio.run(_call, team.base, team.tokens["admin"], "budget_status", {})
     assert not status.is_error, status.content
     assert status.structured_content["budgets"][0]["spent_usd"] == 0  # today's, as before
-    time.sleep(RECEIVED_ALERT_DELAY_SECONDS + 3)
-    assert _alerts_of(team.server_db, "platform") == fired
+    canary = {
+        "source": "claude_code",
+        "message_id": "msg_canary",
+        "request_id": "req_canary",
+        "ts_ms": int(time.time() * 1000),
+        "provider": "anthropic",
+        "model": "claude-sonnet-4-5",
+        "input_tokens": 100_000,
+    }
+    after_the_evaluation(
+        team.server_db,
+        load_settings(),
+        BudgetScope(members=["cy@example.com"]),  # not in team platform
+        lambda: _pushed(team, "cy", canary),
+    )
+    assert alerts_of(team.server_db, "platform") == fired
+    assert [p["budget"] for p in Receiver.received] == [CANARY]
+
+
+def _pushed(team: Team, who: str, *rows: dict[str, Any]) -> None:
+    """POST ``rows`` to the team server's /api/push with ``who``'s token: every one must be taken."""
+    answer = httpx2.post(
+        f"{team.base}/api/push",
+        json={"rows": list(rows)},
+        headers={"Authorization": f"Bearer {team.tokens[who]}"},
+    )
+    assert answer.status_code == 200 and answer.json()["accepted"] == len(rows), answer.text
 
 
 @pytest.fixture
