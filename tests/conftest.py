@@ -144,14 +144,40 @@ def clock(hour_of_day: int, monkeypatch: pytest.MonkeyPatch) -> Iterator[None]:
         yield
 
 
+def isolation(root: Path) -> tuple[dict[str, str], list[str]]:
+    """The environment of a test's processes, apart from the ledger (``COST_MCP_DB``): the variables
+    set, to folders under ``root``, and those unset, so that nothing of whoever runs the tests (their
+    agents' folders, provider keys, a team server) reaches them. The ``home`` fixture's, and a
+    module's server that outlives one test (tests/web/test_team.py: ``onlooked``)."""
+    unset = [*provider_env_names(), "CLINE_SESSION_DATA_DIR", "COPILOT_OTEL_FILE_EXPORTER_PATH"]
+    # A developer's shell may point at a real team server: tests never push there.
+    unset += [n for n in os.environ if n.upper().startswith("COST_MCP_TEAM_")]
+    values = {
+        "COST_MCP_ENV_FILE": str(root / "config" / "env"),
+        "COST_MCP_PRICES_FILE": str(root / "config" / "prices.toml"),
+        "COST_MCP_TIMEZONE": "UTC",
+        "CLAUDE_CONFIG_DIR": str(root / "claude"),
+        # Other agents' folders: never the real ones of whoever runs the tests.
+        "CODEX_HOME": str(root / "codex"),
+        "GEMINI_DIR": str(root / "gemini"),
+        "OPENCODE_DATA_DIR": str(root / "opencode"),
+        "AMP_DATA_DIR": str(root / "amp"),
+        "COST_MCP_VSCODE_USER_DIRS": str(root / "vscode" / "User"),
+        "CLINE_DATA_DIR": str(root / "cline-data"),
+        # gcloud's application-default credentials of whoever runs the tests never configure Google.
+        "CLOUDSDK_CONFIG": str(root / "gcloud"),
+        "COST_MCP_COPILOT_OTEL_DIR": str(root / "copilot-otel"),
+    }
+    (root / "claude" / "projects").mkdir(parents=True)
+    return values, unset
+
+
 @pytest.fixture(params=BACKENDS)
 def home(request: pytest.FixtureRequest, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[Path]:
     """An isolated environment: ledger, env file, prices file and Claude folder under tmp_path,
     the ledger on each backend in turn."""
-    for name in provider_env_names():
-        monkeypatch.delenv(name, raising=False)
-    # A developer's shell may point at a real team server: tests never push there.
-    for name in [n for n in os.environ if n.upper().startswith("COST_MCP_TEAM_")]:
+    values, unset = isolation(tmp_path)
+    for name in unset:
         monkeypatch.delenv(name, raising=False)
     cluster: Cluster | None = None
     database = ""
@@ -161,23 +187,8 @@ def home(request: pytest.FixtureRequest, tmp_path: Path, monkeypatch: pytest.Mon
         cluster = request.getfixturevalue("pg_cluster")
         database = cluster.new_database()
         monkeypatch.setenv("COST_MCP_DB", cluster.url(database))
-    monkeypatch.setenv("COST_MCP_ENV_FILE", str(tmp_path / "config" / "env"))
-    monkeypatch.setenv("COST_MCP_PRICES_FILE", str(tmp_path / "config" / "prices.toml"))
-    monkeypatch.setenv("COST_MCP_TIMEZONE", "UTC")
-    monkeypatch.setenv("CLAUDE_CONFIG_DIR", str(tmp_path / "claude"))
-    (tmp_path / "claude" / "projects").mkdir(parents=True)
-    # Other agents' folders: never the real ones of whoever runs the tests.
-    monkeypatch.setenv("CODEX_HOME", str(tmp_path / "codex"))
-    monkeypatch.setenv("GEMINI_DIR", str(tmp_path / "gemini"))
-    monkeypatch.setenv("OPENCODE_DATA_DIR", str(tmp_path / "opencode"))
-    monkeypatch.setenv("AMP_DATA_DIR", str(tmp_path / "amp"))
-    monkeypatch.setenv("COST_MCP_VSCODE_USER_DIRS", str(tmp_path / "vscode" / "User"))
-    monkeypatch.setenv("CLINE_DATA_DIR", str(tmp_path / "cline-data"))
-    monkeypatch.delenv("CLINE_SESSION_DATA_DIR", raising=False)
-    # gcloud's application-default credentials of whoever runs the tests never configure Google.
-    monkeypatch.setenv("CLOUDSDK_CONFIG", str(tmp_path / "gcloud"))
-    monkeypatch.setenv("COST_MCP_COPILOT_OTEL_DIR", str(tmp_path / "copilot-otel"))
-    monkeypatch.delenv("COPILOT_OTEL_FILE_EXPORTER_PATH", raising=False)
+    for name, value in values.items():
+        monkeypatch.setenv(name, value)
     yield tmp_path
     if cluster is not None:
         cluster.drop_database(database)

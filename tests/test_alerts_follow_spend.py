@@ -31,7 +31,7 @@ from cost_mcp.store import alerts as alert_store
 from cost_mcp.store import connect, deliveries
 from cost_mcp.store.connection import Conn
 from tests.sources.claude_logs import assistant, session_file, write
-from tests.test_webhooks import SECRET, Receiver, cli, ops, receiver  # noqa: F401 (fixtures)
+from tests.test_webhooks import SECRET, Receiver, cli, ops, ops_webhook, receiver  # noqa: F401 (fixtures)
 
 MODEL = "house-model-1"
 

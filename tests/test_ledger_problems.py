@@ -22,6 +22,7 @@ from mcp import Client, StdioServerParameters
 
 from cost_mcp import sync
 from cost_mcp.store import rollup
+from cost_mcp.store.connection import LOCK_NOTICE_MS, is_postgres
 from tests.sources.claude_logs import assistant, session_file, write
 
 pytestmark = pytest.mark.anyio
@@ -424,12 +425,42 @@ def test_the_stdio_server_migrating_behind_another_writer_keeps_stdout_for_mcp(
         text=True,
     )
     try:
-        time.sleep(3)  # past the moment a command would say it waits
+        _waits_for_the_lock(proc)
+        time.sleep(LOCK_NOTICE_MS / 1000 + 1)  # past the moment a command would say it waits
     finally:
         conn.execute("COMMIT")
     out, err = proc.communicate("", timeout=120)
     assert (proc.returncode, out) == (0, ""), err
     assert "waiting" not in err
+
+
+def _waits_for_the_lock(proc: subprocess.Popen[str]) -> None:
+    """Return once ``proc`` waits for the ledger's write lock (another connection holds it): on
+    PostgreSQL its wait for the advisory lock shows; on SQLite, where a wait is not seen from
+    outside, once it has the ledger file open, which it does just before. A fixed 3 s counted from
+    the process's start instead, which on a loaded machine was over before it reached the lock."""
+    db = os.environ["COST_MCP_DB"]
+    deadline = time.monotonic() + 60
+    while proc.poll() is None and time.monotonic() < deadline:
+        if is_postgres(db):
+            import psycopg
+
+            with psycopg.connect(db, autocommit=True) as watcher:
+                waiting = watcher.execute(
+                    "SELECT COUNT(*) FROM pg_stat_activity WHERE datname = current_database() "
+                    "AND wait_event_type = 'Lock' AND wait_event = 'advisory'"
+                ).fetchone()
+            if waiting is not None and waiting[0] > 0:
+                return
+        else:
+            with contextlib.suppress(OSError):  # a descriptor closed while listed
+                if any(
+                    os.path.realpath(fd) == os.path.realpath(db)
+                    for fd in Path(f"/proc/{proc.pid}/fd").iterdir()
+                ):
+                    return
+        time.sleep(0.05)
+    raise AssertionError(f"the server never waited for the lock (exit status {proc.poll()})")
 
 
 def _calls_today(claude: Path, count: int) -> None:

@@ -73,12 +73,19 @@ def receiver() -> Iterator[str]:
 
 
 @pytest.fixture
-def ops(receiver: str, clock: None, home: Path, monkeypatch: pytest.MonkeyPatch) -> str:
-    """The receiver configured as the webhook named "ops", on the ``clock`` fixture: a call
-    :func:`spend_line` stamps at 23:59:59 was yesterday's to the CLI process that then evaluates a
-    daily budget, which rightly alerted nothing."""
+def ops_webhook(receiver: str, home: Path, monkeypatch: pytest.MonkeyPatch) -> str:
+    """The receiver configured as the webhook named "ops", for this process and those it starts
+    from here on (a server reads its webhooks at start: ask for this before the server's fixture)."""
     monkeypatch.setenv("COST_MCP_WEBHOOKS", json.dumps({"ops": receiver}))
     return receiver
+
+
+@pytest.fixture
+def ops(ops_webhook: str, clock: None) -> str:
+    """:func:`ops_webhook` on the ``clock`` fixture: a call :func:`spend_line` stamps at 23:59:59
+    was yesterday's to the CLI process that then evaluates a daily budget, which rightly alerted
+    nothing."""
+    return ops_webhook
 
 
 def spend_line(home: Path, request: str, output_tokens: int = 200_000) -> None:

@@ -16,7 +16,7 @@ import socket
 import subprocess
 import sys
 import time
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from datetime import UTC, datetime, timedelta
 from decimal import Decimal
 from pathlib import Path
@@ -38,7 +38,6 @@ from opentelemetry.sdk.trace import TracerProvider
 from opentelemetry.sdk.trace.export import SimpleSpanProcessor
 
 from cost_mcp.analytics import spend
-from cost_mcp.analytics.alerts import RECEIVED_ALERT_DELAY_SECONDS
 from cost_mcp.analytics.budgets import set_budget
 from cost_mcp.config import Settings
 from cost_mcp.models import BudgetScope
@@ -47,7 +46,7 @@ from cost_mcp.pricing import Price, Pricer, Tokens
 from cost_mcp.sources import claude_code
 from cost_mcp.store import connect
 from tests.sources.claude_logs import assistant, session_file, write
-from tests.test_webhooks import Receiver, ops, receiver  # noqa: F401 (fixtures)
+from tests.test_webhooks import Receiver, ops, ops_webhook, receiver  # noqa: F401 (fixtures)
 
 SONNET = "claude-sonnet-4-5-20250929"
 HAIKU = "claude-haiku-4-5-20251001"
@@ -867,10 +866,59 @@ def test_otlp_usage_fires_a_budget_webhook_with_no_query(server: str, settings: 
     ]
     assert Receiver.received[-1]["spent_usd"] == "0.024600000"
     sent = len(Receiver.received)
+    fired = alerts_of(settings.db, "dev")
     # More usage in the same period fires nothing again.
     _send_logs(server, [_api_request("req_W3", now - timedelta(seconds=1), Tokens(input=10, output=10))])
-    time.sleep(RECEIVED_ALERT_DELAY_SECONDS + 3)
-    assert len(Receiver.received) == sent
+    after_the_evaluation(
+        settings.db,
+        settings,
+        BudgetScope(models=[HAIKU]),  # W3 is Sonnet's
+        lambda: _send_logs(server, [_api_request("req_C", now, Tokens(input=10, output=10), model=HAIKU)]),
+    )
+    assert [p["budget"] for p in Receiver.received[sent:]] == [CANARY]  # nothing but the canary's
+    assert alerts_of(settings.db, "dev") == fired
+
+
+CANARY = "canary"
+"""The budget of :func:`after_the_evaluation`."""
+
+
+def after_the_evaluation(
+    db: Path | str, settings: Settings, scope: BudgetScope, cross: Callable[[], None]
+) -> None:
+    """Return once a server has evaluated budgets over the usage it received so far (the evaluation
+    RECEIVED_ALERT_DELAY_SECONDS after a write, cost_mcp.analytics.alerts), for a test that no alert
+    came of it: budget :data:`CANARY` (a month's, in the server's ledger ``db``), of a ``scope`` that
+    usage is not in, alerts to the "ops" webhook of ``settings`` once ``cross`` sends the server
+    usage that crosses it. That alert is recorded, then delivered, by an evaluation that read the
+    ledger after that usage, so after everything before it: one that fired nothing else has run to
+    its end. The test checks that in the ledger (:func:`alerts_of`): another alert of the same
+    evaluation may reach the webhook after the canary's. Waiting out the delay and a margin instead
+    was slower, and passed quietly on a machine slower than the margin."""
+    conn = connect(db)
+    try:
+        set_budget(conn, CANARY, Decimal("0.001"), "month", scope, webhook="ops", settings=settings)
+    finally:
+        conn.close()
+    cross()
+    deadline = time.monotonic() + 60
+    while not any(p["budget"] == CANARY for p in Receiver.received) and time.monotonic() < deadline:
+        time.sleep(0.1)
+    assert any(p["budget"] == CANARY for p in Receiver.received), Receiver.received
+
+
+def alerts_of(db: Path | str, budget: str) -> list[tuple[int, str, str]]:
+    """(period key, threshold, message) of every alert ``budget`` fired, in the order they fired."""
+    conn = connect(db)
+    try:
+        rows = conn.execute(
+            "SELECT period_start_ms, threshold, message FROM budget_alerts WHERE budget = ? "
+            "ORDER BY fired_at, threshold",
+            (budget,),
+        ).fetchall()
+    finally:
+        conn.close()
+    return [(int(k), str(t), str(m)) for k, t, m in rows]
 
 
 def _doctor(*args: str) -> subprocess.CompletedProcess[str]:

@@ -20,7 +20,7 @@ import sys
 import threading
 import time
 import urllib.parse
-from collections.abc import Iterator, Sequence
+from collections.abc import Iterator, Mapping, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
@@ -36,9 +36,9 @@ import pytest
 
 from cost_mcp import access, push
 from cost_mcp.analytics import spend
-from cost_mcp.analytics.alerts import RECEIVED_ALERT_DELAY_SECONDS
-from cost_mcp.config import Settings
+from cost_mcp.config import Settings, load_settings
 from cost_mcp.errors import InvalidInputError
+from cost_mcp.models import BudgetScope
 from cost_mcp.money import format_usd
 from cost_mcp.notify import display_url
 from cost_mcp.periods import Period, days_period
@@ -47,7 +47,11 @@ from cost_mcp.sources.reported import record_call
 from cost_mcp.store import connect, rollup, source_state, write_transaction
 from cost_mcp.store import team as team_store
 from cost_mcp.store.connection import is_postgres
+from tests.conftest import BACKENDS, isolation
+from tests.pg_cluster import Cluster
 from tests.sources.claude_logs import assistant, permissions_hold, session_file, write
+from tests.test_webhooks import Receiver, ops_webhook, receiver  # noqa: F401 (fixtures)
+from tests.web.test_otel_receiver import CANARY, after_the_evaluation, alerts_of
 
 # --- helpers ---------------------------------------------------------------------------------------
 
@@ -62,8 +66,18 @@ def _iso(when: datetime) -> str:
     return when.strftime("%Y-%m-%dT%H:%M:%S.%f")[:-3] + "Z"
 
 
-def _env(home: Path, db: Path | str, claude: Path | None = None, **extra: str) -> dict[str, str]:
-    env = dict(os.environ)
+def _env(
+    home: Path,
+    db: Path | str,
+    claude: Path | None = None,
+    *,
+    environ: Mapping[str, str] | None = None,
+    **extra: str,
+) -> dict[str, str]:
+    """The environment of a process of the team (a laptop's command, the server): ``environ`` (this
+    process's, which the ``home`` fixture isolated) with ledger ``db`` and every agent's folder
+    under ``home``."""
+    env = dict(os.environ if environ is None else environ)
     env.update(
         COST_MCP_DB=str(db),
         COST_MCP_ENV_FILE=str(home / "no-env"),
@@ -156,7 +170,7 @@ class Laptop:
     """When :func:`_laptop` wrote its log's calls (the first; the others a second apart before it)."""
 
     def env(self, home: Path, **extra: str) -> dict[str, str]:
-        return _env(home, self.db, self.claude, **extra)
+        return _env(home, self.db, self.claude, environ=None, **extra)
 
 
 def _laptop(home: Path, name: str, member: str, calls: list[tuple[str, str, int, int]]) -> Laptop:
@@ -545,24 +559,62 @@ def _tokens(server_db: Path | str, holders: Sequence[tuple[str, str, str]]) -> d
 
 
 @contextmanager
-def _served(home: Path, holders: Sequence[tuple[str, str, str]]) -> Iterator[Team]:
-    """A team server process with a token for each (name, member, role) (:func:`_tokens`)."""
-    server_db = _server_ledger(home)
+def _served(
+    home: Path,
+    holders: Sequence[tuple[str, str, str]],
+    server_db: Path | str | None = None,
+    environ: Mapping[str, str] | None = None,
+) -> Iterator[Team]:
+    """A team server process with a token for each (name, member, role) (:func:`_tokens`), on
+    ``server_db`` (else :func:`_server_ledger`) with ``environ`` (else this process's) under it."""
+    server_db = _server_ledger(home) if server_db is None else server_db
     tokens = _tokens(server_db, holders)
     port = _free_port()
     stderr = home / "server.log"
-    proc = _start(_env(home, server_db, COST_MCP_PRICES_FILE=str(home / "prices.toml")), port, stderr)
+    env = _env(home, server_db, environ=environ, COST_MCP_PRICES_FILE=str(home / "prices.toml"))
+    proc = _start(env, port, stderr)
     try:
         yield Team(f"http://127.0.0.1:{port}", server_db, tokens, proc, stderr)
     finally:
         _stop(proc)
 
 
+TEAM = (
+    ("admin", "boss@example.com", "admin"),
+    *((name, f"{name}@example.com", "member") for name in ("ana", "bob", "cy")),
+)
+"""The ``team`` fixture's tokens: an admin's and three members'."""
+
+
 @pytest.fixture
 def team(home: Path) -> Iterator[Team]:
-    members = [(name, f"{name}@example.com", "member") for name in ("ana", "bob", "cy")]
-    with _served(home, [("admin", "boss@example.com", "admin"), *members]) as served:
+    with _served(home, TEAM) as served:
         yield served
+
+
+@pytest.fixture(scope="module", params=BACKENDS)
+def onlooked(request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory) -> Iterator[Team]:
+    """One team server per engine for this module's tests that only look at what it offers each
+    token (tools, resources, prompts) and write nothing: they share it and its ledger, saving a
+    server start each (some 3 s). The ``team`` fixture's tokens and an ingest token (``fleet``,
+    ops@example.com). A test that writes anything, or reads what another test may have written,
+    takes ``team`` (its own server and ledger)."""
+    root = tmp_path_factory.mktemp("onlooked")
+    values, unset = isolation(root)
+    environ = {name: value for name, value in os.environ.items() if name not in unset} | values
+    cluster: Cluster | None = None
+    database = ""
+    server_db: Path | str = root / "server" / "cost.db"
+    if request.param == "postgresql":
+        cluster = request.getfixturevalue("pg_cluster")
+        database = cluster.new_database()
+        server_db = cluster.url(database)
+    try:
+        with _served(root, [*TEAM, ("fleet", "ops@example.com", "ingest")], server_db, environ) as served:
+            yield served
+    finally:
+        if cluster is not None:
+            cluster.drop_database(database)
 
 
 async def _call(base: str, token: str | None, tool: str, args: dict[str, Any]) -> Any:
@@ -794,11 +846,11 @@ def test_a_members_sources_are_their_pushes_and_the_providers_bill_without_its_e
     assert theirs["last_error"] == error
 
 
-def test_a_member_is_offered_only_the_tools_they_may_call(team: Team) -> None:
+def test_a_member_is_offered_only_the_tools_they_may_call(onlooked: Team) -> None:
     """tools/list follows the token: a member's model sees the five tools a member may call, not
     nineteen of which fourteen refuse; an admin sees every one."""
-    assert anyio.run(_tool_names, team.base, team.tokens["ana"]) == sorted(access.MEMBER_TOOLS)
-    every = anyio.run(_tool_names, team.base, team.tokens["admin"])
+    assert anyio.run(_tool_names, onlooked.base, onlooked.tokens["ana"]) == sorted(access.MEMBER_TOOLS)
+    every = anyio.run(_tool_names, onlooked.base, onlooked.tokens["admin"])
     assert set(access.MEMBER_TOOLS) < set(every) and "set_budget" in every and len(every) >= 19
 
 
@@ -1003,14 +1055,14 @@ def test_a_members_filter_hints_name_nothing_of_other_members(team: Team) -> Non
     assert "closest known: bob-secret-agent" in " ".join(status.structured_content["warnings"])
 
 
-def test_a_members_resource_read_is_refused_with_the_reason(team: Team) -> None:
+def test_a_members_resource_read_is_refused_with_the_reason(onlooked: Team) -> None:
     # The refusal reached the client as "Internal server error", and the server logged a traceback.
-    assert "this_week: " in anyio.run(_read_summary, team.base, team.tokens["admin"])
-    refused = anyio.run(_read_summary, team.base, team.tokens["ana"])
+    assert "this_week: " in anyio.run(_read_summary, onlooked.base, onlooked.tokens["admin"])
+    refused = anyio.run(_read_summary, onlooked.base, onlooked.tokens["ana"])
     assert refused == (
         "refused: resources show everyone's spend and need an admin token; ana@example.com: use get_spend"
     )
-    assert b"Traceback" not in team.stderr.read_bytes()
+    assert b"Traceback" not in onlooked.stderr.read_bytes()
 
 
 async def _resource_uris(base: str, token: str) -> list[str]:
@@ -1024,10 +1076,10 @@ async def _resource_uris(base: str, token: str) -> list[str]:
         return sorted(str(r.uri) for r in (await client.list_resources()).resources)
 
 
-def test_a_member_is_offered_no_resource_they_would_be_refused(team: Team) -> None:
+def test_a_member_is_offered_no_resource_they_would_be_refused(onlooked: Team) -> None:
     # resources/list offered a member cost://summary and the dashboard app, and each read was refused.
-    assert "cost://summary" in anyio.run(_resource_uris, team.base, team.tokens["admin"])
-    assert anyio.run(_resource_uris, team.base, team.tokens["ana"]) == []
+    assert "cost://summary" in anyio.run(_resource_uris, onlooked.base, onlooked.tokens["admin"])
+    assert anyio.run(_resource_uris, onlooked.base, onlooked.tokens["ana"]) == []
 
 
 async def _prompts(base: str, token: str) -> tuple[list[str], str]:
@@ -1049,22 +1101,22 @@ async def _prompts(base: str, token: str) -> tuple[list[str], str]:
         return offered, str(got.messages[0].content.text)  # type: ignore[union-attr]
 
 
-def test_a_member_is_offered_no_prompt_that_calls_admin_tools(fleet: Team) -> None:
+def test_a_member_is_offered_no_prompt_that_calls_admin_tools(onlooked: Team) -> None:
     # A member's prompts/list offered weekly_cost_review, whose text sends the model to
     # model_breakdown, savings_report and compare_periods: three refusals in a row.
-    offered, text = anyio.run(_prompts, fleet.base, fleet.tokens["admin"])
+    offered, text = anyio.run(_prompts, onlooked.base, onlooked.tokens["admin"])
     assert offered == ["weekly_cost_review"] and "savings_report(" in text
-    assert anyio.run(_prompts, fleet.base, fleet.tokens["ana"]) == (
+    assert anyio.run(_prompts, onlooked.base, onlooked.tokens["ana"]) == (
         [],
         "refused: the weekly_cost_review prompt calls compare_periods, model_breakdown, savings_report, "
         "which need an admin token; ana@example.com: use get_spend for your own usage",
     )
-    offered, refused = anyio.run(_prompts, fleet.base, fleet.tokens["fleet"])
+    offered, refused = anyio.run(_prompts, onlooked.base, onlooked.tokens["fleet"])
     assert offered == [] and refused.startswith(
         "refused: the weekly_cost_review prompt calls tools: the token 'fleet' (ops@example.com) is an "
         "ingest token"
     )
-    assert b"Traceback" not in fleet.stderr.read_bytes()
+    assert b"Traceback" not in onlooked.stderr.read_bytes()
 
 
 def test_two_replicas_on_one_ledger_agree(team: Team, home: Path) -> None:
@@ -2712,20 +2764,7 @@ def test_changing_a_teams_members_says_what_it_did_to_the_teams_budgets(team: Te
     assert same.returncode == 0 and "note:" not in same.stderr, same.stderr
 
 
-def _alerts_of(db: Path | str, budget: str) -> list[tuple[int, str, str]]:
-    """(period key, threshold, message) of every alert ``budget`` fired, in the order they fired."""
-    conn = connect(db)
-    try:
-        rows = conn.execute(
-            "SELECT period_start_ms, threshold, message FROM budget_alerts WHERE budget = ? "
-            "ORDER BY fired_at, threshold",
-            (budget,),
-        ).fetchall()
-    finally:
-        conn.close()
-    return [(int(k), str(t), str(m)) for k, t, m in rows]
-
-
+@pytest.mark.usefixtures("ops_webhook")  # before team: the server reads its webhooks at start
 def test_a_push_of_a_day_already_over_alerts_for_that_days_team_budget_once(team: Team, home: Path) -> None:
     """Bob's laptop, offline since yesterday, pushed yesterday's calls today: they took the team's
     daily budget for yesterday past its limit, and no alert ever came (budgets were evaluated for
@@ -2755,9 +2794,9 @@ def test_a_push_of_a_day_already_over_alerts_for_that_days_team_budget_once(team
     pushed = _cli(bob.env(home, COST_MCP_TEAM_TOKEN=team.tokens["bob"]), "push", "--server", team.base)
     assert pushed.returncode == 0, pushed.stderr
     deadline = time.monotonic() + 60
-    while not _alerts_of(team.server_db, "platform") and time.monotonic() < deadline:
+    while not alerts_of(team.server_db, "platform") and time.monotonic() < deadline:
         time.sleep(0.2)
-    fired = _alerts_of(team.server_db, "platform")
+    fired = alerts_of(team.server_db, "platform")
     day_key = int(datetime.combine(yesterday.date(), datetime.min.time(), UTC).timestamp() * 1000)
     assert [(k, t) for k, t, _ in fired] == [(day_key, "0.5"), (day_key, "0.8"), (day_key, "1.0")], fired
     conn = connect(team.server_db)
@@ -2780,8 +2819,33 @@ def test_a_push_of_a_day_already_over_alerts_for_that_days_team_budget_once(team
     status = anyio.run(_call, team.base, team.tokens["admin"], "budget_status", {})
     assert not status.is_error, status.content
     assert status.structured_content["budgets"][0]["spent_usd"] == 0  # today's, as before
-    time.sleep(RECEIVED_ALERT_DELAY_SECONDS + 3)
-    assert _alerts_of(team.server_db, "platform") == fired
+    canary = {
+        "source": "claude_code",
+        "message_id": "msg_canary",
+        "request_id": "req_canary",
+        "ts_ms": int(time.time() * 1000),
+        "provider": "anthropic",
+        "model": "claude-sonnet-4-5",
+        "input_tokens": 100_000,
+    }
+    after_the_evaluation(
+        team.server_db,
+        load_settings(),
+        BudgetScope(members=["cy@example.com"]),  # not in team platform
+        lambda: _pushed(team, "cy", canary),
+    )
+    assert alerts_of(team.server_db, "platform") == fired
+    assert [p["budget"] for p in Receiver.received] == [CANARY]
+
+
+def _pushed(team: Team, who: str, *rows: dict[str, Any]) -> None:
+    """POST ``rows`` to the team server's /api/push with ``who``'s token: every one must be taken."""
+    answer = httpx2.post(
+        f"{team.base}/api/push",
+        json={"rows": list(rows)},
+        headers={"Authorization": f"Bearer {team.tokens[who]}"},
+    )
+    assert answer.status_code == 200 and answer.json()["accepted"] == len(rows), answer.text
 
 
 @pytest.fixture
