@@ -313,6 +313,41 @@ def test_a_failed_refresh_says_how_old_the_figures_on_show_are(browser: Any, ser
         assert pg.locator("#total-month").inner_text() == total
 
 
+def test_a_late_failure_of_an_earlier_choice_is_not_said_over_the_latest(
+    browser: Any, served: Served
+) -> None:
+    # Last week chosen, then today before last week's answer came: today's figures were drawn, then
+    # last week's request failed and "Could not load" replaced today's status, as if today's
+    # figures were the old ones.
+    with opened(browser, served.url) as pg:
+        pg.wait_for_selector("body[data-complete]", state="attached")
+        # Counts each fetch that failed, before the page's own handlers see it: what follows it in
+        # the page is promise callbacks only, all run before the next check below.
+        pg.evaluate(
+            """() => { window.failedFetches = 0; const f = window.fetch;
+            window.fetch = (...a) => f(...a).catch(e => { window.failedFetches++; throw e; }); }"""
+        )
+        held: list[Any] = []
+        pg.route(
+            "**/api/dashboard?**",
+            lambda route: (
+                held.append(route) if "period=last_week" in route.request.url else route.continue_()
+            ),
+        )
+        pg.select_option('select[name="period"]', "last_week")
+        pg.wait_for_function("document.getElementById('status').textContent.startsWith('Loading')")
+        rendered_again(pg, lambda: pg.select_option('select[name="period"]', "today"))
+        pg.wait_for_selector("body[data-complete]", state="attached")
+        status = pg.locator("#status").inner_text()
+        assert status.startswith("Figures of "), status
+        assert len(held) == 1
+        held[0].abort()
+        pg.wait_for_function("window.failedFetches === 1")
+        assert pg.locator("#status").inner_text() == status
+        assert pg.locator("#status.error").count() == 0
+        assert "period=today" in pg.url
+
+
 def test_times_name_the_browsers_timezone_beside_the_figures_days(browser: Any, served: Served) -> None:
     # A browser in Kiritimati (UTC+14) read "Figures of 12/6/2026, 10:41:13 AM · days in UTC"
     # beside "Today (2026-12-05)": a time of the browser's zone, shown as if of the figures'.

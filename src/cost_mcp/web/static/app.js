@@ -619,7 +619,9 @@
     // is drawn as soon as its first answer is in.
     return getJSON("api/dashboard?" + state.query + "&breakdowns=" + state.dim)
       .then(function (d) { if (generation === state.generation) { render(d); return more(generation); } })
-      .catch(failed);
+      // A failure of an answer no longer wanted (a newer choice's figures are drawn, or on their
+      // way) is not news: said, it wrote "Could not load" over the figures of the latest choice.
+      .catch(function (e) { if (generation === state.generation) failed(e); });
   }
   function failed(e) {
     // The figures of the last answer stay on show: say how old they are, not only that the
