@@ -380,6 +380,64 @@ def test_a_genai_span_naming_no_model_is_counted_unpriced_never_dropped(
     assert "named no model" in warned and "price override file" not in warned, warned
 
 
+def test_log_events_naming_no_model_are_counted_unpriced_never_dropped(
+    server: str, settings: Settings
+) -> None:
+    """Claude Code's api_request, Codex's completed response and Gemini CLI's api_response with their
+    token counts but no model were rejected (OTLP's partial success, which exporters do not show),
+    so their calls were in no total. As a model-less GenAI span is, each is now stored unpriced under
+    no model: not $0, not in the total, and get_spend names them "(model not reported)"."""
+    when = _ago(20)
+    ns = int(when.timestamp() * 1e9)
+    claude = _api_request("req_nomodel", when, Tokens(input=300, output=30))
+    del claude["model"]
+    claude["_ns"] = ns
+    events: list[dict[str, Any]] = [
+        claude,
+        {**_api_request("req_priced", when, Tokens(input=100, output=10)), "_ns": ns + 1},
+        {
+            "_ns": ns + 2,
+            "event.name": "codex.sse_event",
+            "event.kind": "response.completed",
+            "conversation.id": "conv-nomodel",
+            "input_token_count": 1000,
+            "output_token_count": 50,
+        },
+        {
+            "_ns": ns + 3,
+            "event.name": "gemini_cli.api_response",
+            "session.id": "gem-nomodel",
+            "input_token_count": 2000,
+            "output_token_count": 100,
+        },
+    ]
+    response = httpx2.post(f"{server}/v1/logs", json=_otlp_json_logs(events, {"service.name": "claude-code"}))
+    assert response.status_code == 200, response.text
+    assert "partialSuccess" not in response.json(), response.json()
+    rows = _rows(settings)
+    assert sorted(
+        (r["model"], r["input_tokens"] + r["output_tokens"], r["cost_nanos"] is None) for r in rows
+    ) == [
+        ("", 330, True),
+        ("", 1050, True),
+        ("", 2100, True),
+        (SONNET, 110, False),
+    ]
+    [priced] = [r for r in rows if r["model"] == SONNET]
+    conn = connect(settings.db)
+    try:
+        calculate = settings.model_copy(update={"cost_mode": "calculate"})
+        p = spend.resolve(settings, "last_7_days", None, None, None)
+        result = spend.get_spend(conn, calculate, p, ["model"], spend.Filters(), take_alerts=False)
+    finally:
+        conn.close()
+    assert result.total_usd == from_nanos(priced["cost_nanos"])
+    [unknown] = [r for r in result.rows if not r.group["model"]]
+    assert (unknown.cost_usd, unknown.requests, unknown.unpriced_requests) == (None, 3, 3)
+    [warned] = [w for w in result.warnings if "no known price" in w]
+    assert warned.startswith("(model not reported): 3 call(s) (3,480 tokens) have no known price"), warned
+
+
 def _otlp_json_logs(records: list[dict[str, Any]], resource: dict[str, str]) -> dict[str, Any]:
     def kv(attrs: dict[str, Any]) -> list[dict[str, Any]]:
         out = []

@@ -7,11 +7,15 @@ What becomes a usage event:
   stored uncounted (``store.otel``; m016, m021), so a call seen both ways counts once.
 - Codex ``codex.sse_event`` events of kind ``response.completed`` and Gemini CLI
   ``gemini_cli.api_response`` events (source ``otel``).
-- Spans carrying the GenAI semantic conventions (``gen_ai.usage.*`` and a model), with the resource's
+- Spans carrying the GenAI semantic conventions (``gen_ai.usage.*``), with the resource's
   ``service.name`` as the agent (source ``otel``). Spans of agent runs and tool calls
   (``gen_ai.operation.name`` = ``invoke_agent``/``create_agent``/``execute_tool``) carry totals of
   the model calls beneath them and are skipped, so are the spans of Claude Code, Codex and Gemini CLI
   (their log events count; names checked against their source, see docs/agent-formats.md).
+
+A call whose event or span names no model is stored unpriced under no model: every answer names it
+"(model not reported)" and leaves it out of its amounts, saying so, where rejected it was in no
+total and said only in the OTLP answer, which exporters do not show.
 
 Metrics (``claude_code.cost.usage``, ``claude_code.token.usage``) are only kept to flag sessions
 where they say more than the events did; they never add to a total.
@@ -595,12 +599,8 @@ def _claude_call(
     their fallbacks and reasons, when it does not; the result is the same."""
     get = attrs.get
     model = get("model")
-    if type(model) is str and model:
-        model = model[:MAX_ID_CHARS]
-    else:
-        model = _text(attrs, "gen_ai.request.model")
-        if not model:
-            raise _BadRecordError("api_request event without a model")
+    # None named: still a call, stored unpriced under no model as a GenAI span is (_span_call).
+    model = model[:MAX_ID_CHARS] if type(model) is str and model else _text(attrs, "gen_ai.request.model")
     # OTel gives no 5-minute/1-hour split; the JSONL copy (which wins when present) has it.
     fresh = get("input_tokens")
     if type(fresh) is not int or not 0 <= fresh <= MAX_CALL_TOKENS:
@@ -716,9 +716,8 @@ def _generic(
     tokens: Tokens,
     request_id: str,
 ) -> _Call:
+    # A token event naming no model is still a call: stored unpriced, as a GenAI span is (_span_call).
     model = _text(attrs, "model", "gen_ai.response.model", "gen_ai.request.model")
-    if not model:
-        raise _BadRecordError("token event without a model")
     ts_ms = _when(attrs, time_ns, window)
     # The names the local log readers give these agents, so group_by agent shows one row for each.
     agent = default_agent
