@@ -203,7 +203,9 @@ def get_spend(
     ``window`` bounds rows and attribution to one page (analytics/rows.py); None: every row.
     Grouped by model, a row holds one model whatever id each source logged it under
     (``vocabulary.model_key``), named by its id with the most spend; ``models_as_logged`` keeps one
-    row per logged id instead, for exports that must name what each source said. ``member``: the
+    row per logged id instead, for exports that must name what each source said (and so keeps a
+    project's calls stored under Claude Code's folder slug apart from its path, which a breakdown
+    shows as one row: :func:`vocabulary.project_paths`). ``member``: the
     team member asking (their filters already name only them), whose warnings name nothing of others.
     ``folded``, when given, is filled with the groups the result's "(other)" rows sum (none when it
     shows every row): the dashboard's filters offer their names, which the result does not carry.
@@ -895,8 +897,17 @@ def _group(
     keys: dict[tuple[object, ...], dict[str, str | None]] = {}
     by_model = merge_models and "model" in dims
     models = vocabulary.ModelNames()
+    paths: dict[str, str] = {}
+    if merge_models and "project" in dims:
+        # A session's lines with no usable cwd are stored under the folder's slug: shown as logged,
+        # one folder was two rows, its path and "-home-dev-app".
+        slices = list(slices)
+        paths = vocabulary.project_paths({s.dims.get("project") for s in slices})
     for s in slices:
         group = {d: _dim_value(s, d, settings) for d in dims}
+        if paths:
+            project = group["project"]
+            group["project"] = paths.get(project, project) if project else project
         logged = group["model"] if by_model else None
         if by_model:
             # One row per model, whatever id each log spelt it with (vocabulary.model_key, the rule

@@ -18,7 +18,7 @@ A model filter matches the calls of that model under whichever id their log gave
 from __future__ import annotations
 
 import re
-from collections.abc import Collection, Sequence
+from collections.abc import Collection, Iterable, Sequence
 from dataclasses import replace
 from pathlib import PurePath
 from typing import TYPE_CHECKING
@@ -64,6 +64,22 @@ def _slugs(path: str) -> set[str]:
     if "/" not in path and "\\" not in path:
         return set()
     return {re.sub(r"[^A-Za-z0-9]", "-", path), re.sub(r"[/.]", "-", path)}
+
+
+def project_paths(projects: Iterable[str | None]) -> dict[str, str]:
+    """For each project stored as Claude Code's folder slug (its log lines gave no usable ``cwd``),
+    the one path among ``projects`` whose slug it is, so a breakdown shows the folder once: by its
+    path. A slug two of the paths share (``/a-b`` and ``/a/b``) is left as it is."""
+    named = {p for p in projects if p}
+    paths: dict[str, set[str]] = {}
+    for path in named:
+        for slug in _slugs(path):
+            paths.setdefault(slug, set()).add(path)
+    return {
+        slug: next(iter(found))
+        for slug in named
+        if "/" not in slug and "\\" not in slug and len(found := paths.get(slug, set())) == 1
+    }
 
 
 def _named_by(stored: str, wanted: set[str], wanted_slugs: set[str]) -> bool:
