@@ -125,6 +125,14 @@ def test_group_by_takes_several_values_and_says_when_given_none(capsys: pytest.C
     assert code == 0 and json.loads(out)["group_by"] == ["model", "session"]
     code, out, _ = run(capsys, "report", "--group-by=model", "session", "--json")
     assert code == 0 and json.loads(out)["group_by"] == ["model", "session"]
+    # As a list with commas (the MCP tool's group_by is a list): it said "cannot group by 'model,session'".
+    for args in (
+        ["--group-by", "model,session"],
+        ["--group-by=model,", "session"],
+        ["--group-by", "model, session"],
+    ):
+        code, out, err = run(capsys, "report", *args, "--json")
+        assert code == 0 and json.loads(out)["group_by"] == ["model", "session"], err
     code, out, _ = run(capsys, "report", "--breakdown", "--group-by", "day", "--json")
     assert code == 0 and json.loads(out)["group_by"] == ["day", "model"]  # --breakdown alone: by model
     code, _, err = run(capsys, "report", "--json", "--group-by")

@@ -184,7 +184,8 @@ def say_removed(
 
 class GreedyCommand(click.Command):
     """A command whose ``greedy`` options take every value up to the next option, as in
-    ``--group-by provider model`` (click options take a fixed number of values)."""
+    ``--group-by provider model`` (click options take a fixed number of values), or a list with
+    commas, ``--group-by provider,model``, as the MCP tool's list reads."""
 
     greedy: tuple[str, ...] = ("--group-by",)
 
@@ -195,7 +196,8 @@ class GreedyCommand(click.Command):
         took = False
         for arg in [*args, "--"]:  # the sentinel ends the last option's values
             if taking is not None and not arg.startswith("-"):
-                expanded += [taking, arg]
+                for value in filter(None, (v.strip() for v in arg.split(","))):
+                    expanded += [taking, value]
                 took = True
                 continue
             if taking is not None and not took:
@@ -205,7 +207,8 @@ class GreedyCommand(click.Command):
             if taking is None:
                 expanded.append(arg)
             elif eq:  # --group-by=model day
-                expanded += [name, value]
+                for one in filter(None, (v.strip() for v in value.split(","))):
+                    expanded += [name, one]
         return super().parse_args(ctx, [*expanded[:-1], *empty])
 
 
