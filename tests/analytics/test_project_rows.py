@@ -6,7 +6,7 @@ from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
-from cost_mcp.analytics import spend
+from cost_mcp.analytics import savings, spend
 from cost_mcp.config import Settings
 from cost_mcp.pricing import Pricer
 from cost_mcp.sources.claude_code import ingest
@@ -74,3 +74,22 @@ def test_a_folder_logged_with_and_without_its_cwd_is_one_row(home: Path, setting
     }
     assert shown["/home/dev/app"][1] == logged["/home/dev/app"][1] + logged["-home-dev-app"][1]
     assert sum(v[1] for v in shown.values()) == sum(v[1] for v in logged.values())
+
+
+def test_compare_names_a_folder_once_on_both_sides(home: Path, settings: Settings) -> None:
+    """compare's rows by project: a folder whose calls were stored under its path before and under
+    its slug after (lines with ``"cwd": null``) is one row that changed, not one gone and one new."""
+    claude = home / "claude"
+    write(session_file(claude, "s1", "-home-dev-app"), _line("m1", "/home/dev/app", -60 * 24 * 2, 100))
+    write(session_file(claude, "s2", "-home-dev-app"), _line("m2", None, 0, 200))
+    conn = connect(settings.db)
+    try:
+        ingest(conn, settings, Pricer())
+        before = spend.resolve(settings, (WHEN - timedelta(days=2)).date().isoformat(), None, None, None)
+        after = spend.resolve(settings, WHEN.date().isoformat(), None, None, None)
+        compared = savings.compare_periods(conn, settings, Pricer(), before, after, ["project"])
+    finally:
+        conn.close()
+    assert [(r.group["project"], r.before_calls, r.after_calls) for r in compared.rows] == [
+        ("/home/dev/app", 1, 1)
+    ]

@@ -143,12 +143,16 @@ def _substitutes_for(pairs: Sequence[tuple[str, str]], ids: Iterable[str]) -> li
 
 def _model_names(*sides: Iterable[Call]) -> vocabulary.ModelNames:
     """One name per model over all of ``sides``' calls, whatever id each log spelt it with (the
-    rule get_spend's rows follow): an id of last week and another of this week are one model."""
+    rule get_spend's rows follow): an id of last week and another of this week are one model; and
+    one per project folder, whether its calls were stored under its path or its slug."""
     names = vocabulary.ModelNames()
+    projects: set[str] = set()
     for calls in sides:
         for c in calls:
             if c.model:
                 names.add(c.model, c.cost_nanos or 0, 1)
+            projects.add(c.project)
+    names.see_projects(projects)
     return names
 
 
@@ -158,7 +162,7 @@ def _dim(call: Call, d: str, names: vocabulary.ModelNames) -> str:
     value = {
         "provider": call.provider,
         "agent": call.agent,
-        "project": call.project,
+        "project": names.project(call.project),
         "session": call.session,
         "source": call.source,
     }[d]

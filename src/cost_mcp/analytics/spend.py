@@ -897,17 +897,16 @@ def _group(
     keys: dict[tuple[object, ...], dict[str, str | None]] = {}
     by_model = merge_models and "model" in dims
     models = vocabulary.ModelNames()
-    paths: dict[str, str] = {}
-    if merge_models and "project" in dims:
+    by_project = merge_models and "project" in dims
+    if by_project:
         # A session's lines with no usable cwd are stored under the folder's slug: shown as logged,
         # one folder was two rows, its path and "-home-dev-app".
         slices = list(slices)
-        paths = vocabulary.project_paths({s.dims.get("project") for s in slices})
+        models.see_projects(s.dims.get("project") for s in slices)
     for s in slices:
         group = {d: _dim_value(s, d, settings) for d in dims}
-        if paths:
-            project = group["project"]
-            group["project"] = paths.get(project, project) if project else project
+        if by_project and (project := group["project"]):
+            group["project"] = models.project(project)
         logged = group["model"] if by_model else None
         if by_model:
             # One row per model, whatever id each log spelt it with (vocabulary.model_key, the rule

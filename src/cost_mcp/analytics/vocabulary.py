@@ -136,11 +136,22 @@ class ModelNames:
     """Model keys (:func:`model_key`) for logged ids, and the name a model's row shows: the id
     with the most spend among those added (the most calls, then the first in order, on a tie),
     the same on every row of the model so a chart summing rows by name sums all of it. One rule
-    for every answer that breaks spend down by model (get_spend, compare_periods, savings)."""
+    for every answer that breaks spend down by model (get_spend, compare_periods, savings); and
+    likewise the name a project's row shows (:meth:`project`)."""
 
     def __init__(self) -> None:
         self._keys: dict[str, str] = {}
         self._spend: dict[str, dict[str, list[int]]] = {}
+        self._paths: dict[str, str] = {}
+
+    def see_projects(self, projects: Iterable[str | None]) -> None:
+        """The projects the rows will name, so that :meth:`project` names a folder stored under its
+        slug by its path (:func:`project_paths`)."""
+        self._paths = project_paths(projects)
+
+    def project(self, stored: str) -> str:
+        """The name a project's row shows: its path for a slug :meth:`see_projects` matched."""
+        return self._paths.get(stored, stored)
 
     def key(self, logged: str) -> str:
         """The model ``logged`` names (cached: a breakdown asks once per row or call)."""
