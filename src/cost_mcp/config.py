@@ -115,7 +115,14 @@ class Settings(BaseSettings):
     cline_data_dir: str | None = Field(
         default=None,
         validation_alias=AliasChoices("CLINE_DATA_DIR"),
-        description="The Cline CLI's data folder (CLINE_DATA_DIR, as Cline reads it); default ~/.cline/data.",
+        description="The Cline CLI's data folder (CLINE_DATA_DIR, as Cline reads it); default data in "
+        "CLINE_DIR, else ~/.cline/data.",
+    )
+    cline_dir: str | None = Field(
+        default=None,
+        validation_alias=AliasChoices("CLINE_DIR"),
+        description="Cline's own folder (CLINE_DIR, as Cline reads it, set by `cline --config-dir`); "
+        "default ~/.cline.",
     )
     cline_session_data_dir: str | None = Field(
         default=None,
@@ -393,10 +400,12 @@ class Settings(BaseSettings):
         return vscode_user_dirs()
 
     def cline_data_path(self) -> Path:
-        """The Cline CLI's data folder: CLINE_DATA_DIR, else ~/.cline/data."""
-        return (
-            Path(self.cline_data_dir).expanduser() if self.cline_data_dir else Path.home() / ".cline" / "data"
-        )
+        """The Cline CLI's data folder: CLINE_DATA_DIR, else ``data`` in Cline's folder (CLINE_DIR,
+        else ~/.cline), as Cline's ``resolveClineDataDir`` finds it."""
+        if self.cline_data_dir:
+            return Path(self.cline_data_dir).expanduser()
+        cline_dir = Path(self.cline_dir).expanduser() if self.cline_dir else Path.home() / ".cline"
+        return cline_dir / "data"
 
     def cline_sessions_path(self) -> Path:
         """Cline 4.x's session store: CLINE_SESSION_DATA_DIR, else the data folder's ``sessions``."""

@@ -79,3 +79,25 @@ def test_opencode_data_follows_xdg_data_home(
     assert sorted(str(r[2]) for r in got) == sorted(
         json.loads(t)["sessionID"] for t in lines if json.loads(t)["role"] == "assistant"
     )
+
+
+def test_cline_dir_moves_the_cline_sessions(
+    home: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Cline keeps its data in ``resolveClineDataDir()``: CLINE_DATA_DIR, else ``data`` in
+    ``resolveClineDir()``, which is CLINE_DIR when set (``cline --config-dir`` sets it), else ``~/.cline``
+    (cline/cline ``sdk/packages/shared/src/storage/paths.ts`` at 21cb8d25). cost-mcp read
+    ``~/.cline/data`` without CLINE_DATA_DIR, so a user who moved Cline with CLINE_DIR had none of
+    their Cline 4.x sessions counted."""
+    from tests.sources.test_cline import SESSIONS, _expected_sessions, ledger
+
+    cline_dir = tmp_path / "cline-home"
+    shutil.copytree(SESSIONS, cline_dir / "data" / "sessions")
+    monkeypatch.delenv("CLINE_DATA_DIR")
+    monkeypatch.setenv("CLINE_DIR", str(cline_dir))
+    settings = load_settings()
+    assert settings.cline_sessions_path() == cline_dir / "data" / "sessions"
+    conn = connect(settings.db)
+    agents.ingest_all(conn, settings, Pricer())
+    conn.close()
+    assert [r for r in ledger(settings, "cline") if str(r[0]).startswith("msg:")] == _expected_sessions()
