@@ -22,9 +22,9 @@ Cline 4.x (the SDK-based CLI and extension; cline/cline at 21cb8d25: ``sdk/packa
 messages-contract-v1.md``, ``sdk/packages/agents/src/agent-runtime.ts``, ``sdk/packages/core/src/
 services/{session-data,session-artifacts}.ts``, ``apps/vscode/src/sdk/{legacy-task-handling,
 sdk-task-resume}.ts``, ``apps/cli/src/runtime/interactive/session-runtime.ts``) keeps each session
-in ``${CLINE_DATA_DIR:-${CLINE_DIR:-~/.cline}/data}/sessions/<session id>/<session
-id>.messages.json`` (its subagents' as ``<agent id>.messages.json`` beside it): ``{version: 1,
-sessionId, messages: [...]}``, rewritten whole. Each model call is one assistant message with a
+in ``${CLINE_DATA_DIR:-${CLINE_DIR:-~/.cline}/data}/sessions/<session id>/<session id>.messages.json``
+(its subagents' as ``<agent id>.messages.json`` beside it): ``{version: 1, sessionId, messages:
+[...]}``, rewritten whole. Each model call is one assistant message with a
 stable ``id``, ``ts``, ``modelInfo: {id, provider}`` and ``metrics: {inputTokens, outputTokens,
 cacheReadTokens, cacheWriteTokens, cost}``, the usage of that one call, ``inputTokens`` being the
 whole prompt (cache reads and writes included). A fork copies the messages, ids and metrics alike,
