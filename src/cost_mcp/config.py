@@ -88,7 +88,13 @@ class Settings(BaseSettings):
     gemini_dir: str | None = Field(
         default=None,
         validation_alias=AliasChoices("GEMINI_DIR"),
-        description="Gemini CLI's folder (GEMINI_DIR); default ~/.gemini.",
+        description="Gemini CLI's folder (GEMINI_DIR); default .gemini in GEMINI_CLI_HOME, else ~/.gemini.",
+    )
+    gemini_cli_home: str | None = Field(
+        default=None,
+        validation_alias=AliasChoices("GEMINI_CLI_HOME"),
+        description="The home folder Gemini CLI keeps its .gemini folder in (GEMINI_CLI_HOME, as Gemini CLI "
+        "reads it); default the user's home.",
     )
     opencode_data_dir: str | None = Field(
         default=None,
@@ -109,7 +115,14 @@ class Settings(BaseSettings):
     cline_data_dir: str | None = Field(
         default=None,
         validation_alias=AliasChoices("CLINE_DATA_DIR"),
-        description="The Cline CLI's data folder (CLINE_DATA_DIR, as Cline reads it); default ~/.cline/data.",
+        description="The Cline CLI's data folder (CLINE_DATA_DIR, as Cline reads it); default data in "
+        "CLINE_DIR, else ~/.cline/data.",
+    )
+    cline_dir: str | None = Field(
+        default=None,
+        validation_alias=AliasChoices("CLINE_DIR"),
+        description="Cline's own folder (CLINE_DIR, as Cline reads it, set by `cline --config-dir`); "
+        "default ~/.cline.",
     )
     cline_session_data_dir: str | None = Field(
         default=None,
@@ -353,8 +366,12 @@ class Settings(BaseSettings):
         return Path(self.codex_home).expanduser() if self.codex_home else Path.home() / ".codex"
 
     def gemini_dir_path(self) -> Path:
-        """Gemini CLI's folder: GEMINI_DIR, else ~/.gemini."""
-        return Path(self.gemini_dir).expanduser() if self.gemini_dir else Path.home() / ".gemini"
+        """Gemini CLI's folder: GEMINI_DIR, else ``.gemini`` in the home Gemini CLI uses:
+        GEMINI_CLI_HOME when set (its ``homedir()``, ``packages/core/src/utils/paths.ts``), else ~."""
+        if self.gemini_dir:
+            return Path(self.gemini_dir).expanduser()
+        home = Path(self.gemini_cli_home).expanduser() if self.gemini_cli_home else Path.home()
+        return home / ".gemini"
 
     def amp_data_path(self) -> Path:
         """Amp's data folder: AMP_DATA_DIR, else ~/.local/share/amp."""
@@ -383,10 +400,12 @@ class Settings(BaseSettings):
         return vscode_user_dirs()
 
     def cline_data_path(self) -> Path:
-        """The Cline CLI's data folder: CLINE_DATA_DIR, else ~/.cline/data."""
-        return (
-            Path(self.cline_data_dir).expanduser() if self.cline_data_dir else Path.home() / ".cline" / "data"
-        )
+        """The Cline CLI's data folder: CLINE_DATA_DIR, else ``data`` in Cline's folder (CLINE_DIR,
+        else ~/.cline), as Cline's ``resolveClineDataDir`` finds it."""
+        if self.cline_data_dir:
+            return Path(self.cline_data_dir).expanduser()
+        cline_dir = Path(self.cline_dir).expanduser() if self.cline_dir else Path.home() / ".cline"
+        return cline_dir / "data"
 
     def cline_sessions_path(self) -> Path:
         """Cline 4.x's session store: CLINE_SESSION_DATA_DIR, else the data folder's ``sessions``."""
@@ -395,10 +414,14 @@ class Settings(BaseSettings):
         return self.cline_data_path() / "sessions"
 
     def opencode_data_path(self) -> Path:
-        """OpenCode's data folder: OPENCODE_DATA_DIR, else ~/.local/share/opencode."""
+        """OpenCode's data folder: OPENCODE_DATA_DIR, else ``opencode`` in XDG_DATA_HOME, else
+        ~/.local/share/opencode. OpenCode takes its folder from ``xdg-basedir`` on every OS
+        (``XDG_DATA_HOME`` when set, else ``~/.local/share``), so a user who sets it keeps
+        OpenCode's database there."""
         if self.opencode_data_dir:
             return Path(self.opencode_data_dir).expanduser()
-        return Path.home() / ".local" / "share" / "opencode"
+        xdg = os.environ.get("XDG_DATA_HOME")
+        return (Path(xdg) if xdg else Path.home() / ".local" / "share") / "opencode"
 
 
 VSCODE_EDITORS = ("Code", "Code - Insiders", "VSCodium", "Cursor", "Windsurf")

@@ -523,6 +523,67 @@ def test_codex_usage_records_add_background_calls_and_count_each_response_once(
     ]
 
 
+def test_a_codex_turn_the_server_rerouted_counts_as_the_model_that_answered(
+    home: Path, settings: Settings
+) -> None:
+    """When the server answers with another model than the turn asked for (an account flagged for
+    high-risk cyber activity: gpt-5.3-codex asked, gpt-5.2 served), Codex sends an ``EventMsg``
+    ``ModelReroute {from_model, to_model, reason}`` (``codex-rs/protocol/src/protocol.rs``, tagged
+    ``"type": "model_reroute"``, reason ``high_risk_cyber_activity``) once per turn, on the response's
+    ``ResponseEvent::ServerModel``, so before its ``token_count`` (``codex-rs/core/src/session/mod.rs``
+    ``maybe_warn_on_server_model_mismatch`` and ``server_model_warning_emitted_for_turn``). The
+    rollout policy at openai/codex 851c9d5e (``codex-rs/rollout/src/policy.rs``) drops it; the later
+    one with ``ThreadHistoryMode`` that the code search finds keeps it "in both history modes" (its
+    commit is not pinned here: the repository could not be fetched whole). Where it is written, the
+    turn's calls were priced as the model asked for; they are the served model's, and the next turn
+    asks again. Where it is not, nothing changes."""
+    folder = home / "codex" / "sessions" / "2026" / "12" / "02"
+    folder.mkdir(parents=True)
+    sid = "019ae100-0000-7000-8000-00000000c0de"
+    a, b, c = (
+        codex_usage(20000, 8000, 900, 400),
+        codex_usage(30000, 20000, 1200, 600),
+        codex_usage(9000, 0, 300, 0),
+    )
+
+    def count(ts: str, last: dict[str, int], total: dict[str, int]) -> tuple[str, str, Any]:
+        info = {"total_token_usage": total, "last_token_usage": last, "model_context_window": 258400}
+        return (ts, "event_msg", {"type": "token_count", "info": info, "rate_limits": None})
+
+    def plus(*usages: dict[str, int]) -> dict[str, int]:
+        return {k: sum(u[k] for u in usages) for k in a}
+
+    meta = {"id": sid, "timestamp": "2026-12-02T09:00:00.000Z", "cwd": "/w", "model_provider": "openai"}
+    reroute = {
+        "type": "model_reroute",
+        "from_model": "gpt-5.3-codex",
+        "to_model": "gpt-5.2",
+        "reason": "high_risk_cyber_activity",
+    }
+    lines: list[tuple[str, str, Any]] = [
+        ("2026-12-02T09:00:00.000Z", "session_meta", meta),
+        ("2026-12-02T09:00:01.000Z", "turn_context", {"turn_id": "t1", "model": "gpt-5.3-codex"}),
+        ("2026-12-02T09:00:01.001Z", "event_msg", {"type": "task_started", "turn_id": "t1"}),
+        ("2026-12-02T09:00:03.000Z", "event_msg", reroute),
+        count("2026-12-02T09:00:10.000Z", a, a),
+        count("2026-12-02T09:00:40.000Z", b, plus(a, b)),  # the same turn: still rerouted
+        ("2026-12-02T09:00:41.000Z", "event_msg", {"type": "task_complete", "turn_id": "t1"}),
+        ("2026-12-02T09:05:00.000Z", "turn_context", {"turn_id": "t2", "model": "gpt-5.3-codex"}),
+        ("2026-12-02T09:05:00.001Z", "event_msg", {"type": "task_started", "turn_id": "t2"}),
+        count("2026-12-02T09:05:20.000Z", c, plus(a, b, c)),  # answered by the model asked for
+        ("2026-12-02T09:05:21.000Z", "event_msg", {"type": "task_complete", "turn_id": "t2"}),
+    ]
+    (folder / f"rollout-2026-12-02T09-00-00-{sid}.jsonl").write_text(_codex_lines(lines))
+    conn = connect(settings.db)
+    agents.ingest_all(conn, settings, Pricer())
+    conn.close()
+    assert [(row[0], row[1]) for row in _codex_calls(settings)] == [
+        (to_ms(_at("2026-12-02T09:00:10.000Z")), "gpt-5.2"),
+        (to_ms(_at("2026-12-02T09:00:40.000Z")), "gpt-5.2"),
+        (to_ms(_at("2026-12-02T09:05:20.000Z")), "gpt-5.3-codex"),
+    ]
+
+
 def test_a_codex_background_call_of_a_killed_turn_counts_once_the_file_settles(
     home: Path, settings: Settings, monkeypatch: pytest.MonkeyPatch
 ) -> None:

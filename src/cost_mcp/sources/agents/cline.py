@@ -21,17 +21,17 @@ Kilo Code write ``<model>...</model>`` into the environment details of each requ
 Cline 4.x (the SDK-based CLI and extension; cline/cline at 21cb8d25: ``sdk/packages/core/docs/
 messages-contract-v1.md``, ``sdk/packages/agents/src/agent-runtime.ts``, ``sdk/packages/core/src/
 services/{session-data,session-artifacts}.ts``, ``apps/vscode/src/sdk/{legacy-task-handling,
-sdk-task-resume}.ts``, ``apps/cli/src/runtime/interactive/session-runtime.ts``) keeps each session in
-``${CLINE_DATA_DIR:-~/.cline/data}/sessions/<session id>/<session id>.messages.json`` (its subagents'
-as ``<agent id>.messages.json`` beside it): ``{version: 1, sessionId, messages: [...]}``, rewritten
-whole. Each model call is one assistant message with a stable ``id``, ``ts``, ``modelInfo: {id,
-provider}`` and ``metrics: {inputTokens, outputTokens, cacheReadTokens, cacheWriteTokens, cost}``,
-the usage of that one call, ``inputTokens`` being the whole prompt (cache reads and writes
-included). A fork copies the messages, ids and metrics alike, into a new session, so a call is named
-by its message id. A legacy task resumed in 4.x keeps its id and gets its old API history as the new
-session's first messages, the old task's *totals* stamped on the last assistant one and a user
-message carrying ``LEGACY_RESUME_WARNING`` after them: those calls are counted from the old task's
-folder, so messages up to that warning are not counted again.
+sdk-task-resume}.ts``, ``apps/cli/src/runtime/interactive/session-runtime.ts``) keeps each session
+in ``${CLINE_DATA_DIR:-${CLINE_DIR:-~/.cline}/data}/sessions/<session id>/<session id>.messages.json``
+(its subagents' as ``<agent id>.messages.json`` beside it): ``{version: 1, sessionId, messages:
+[...]}``, rewritten whole. Each model call is one assistant message with a
+stable ``id``, ``ts``, ``modelInfo: {id, provider}`` and ``metrics: {inputTokens, outputTokens,
+cacheReadTokens, cacheWriteTokens, cost}``, the usage of that one call, ``inputTokens`` being the
+whole prompt (cache reads and writes included). A fork copies the messages, ids and metrics alike,
+into a new session, so a call is named by its message id. A legacy task resumed in 4.x keeps its id
+and gets its old API history as the new session's first messages, the old task's *totals* stamped on
+the last assistant one and a user message carrying ``LEGACY_RESUME_WARNING`` after them: those calls
+are counted from the old task's folder, so messages up to that warning are not counted again.
 """
 
 from __future__ import annotations

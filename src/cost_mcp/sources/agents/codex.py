@@ -37,6 +37,13 @@ A line Codex was writing when it was killed ends without its newline; the next l
 (on ``codex resume``, which reopens the file for append) follows on the same line. The line from
 the first later line start that decodes is read, and the cut part counted as ``truncated``.
 
+A turn the server answered with another model than the one asked for (an account flagged for
+high-risk cyber activity is served ``gpt-5.2``) carries an ``event_msg`` ``model_reroute``
+(``from_model``, ``to_model``), written once per turn before that response's ``token_count``
+(``Session::maybe_warn_on_server_model_mismatch``; persisted in rollouts by newer versions,
+``rollout/src/policy.rs``): the turn's calls from there on are ``to_model``'s, until the next
+turn. Their keys keep the turn's own model, so a call an earlier cost-mcp stored is not added twice.
+
 ``payload.rate_limits`` (``primary``: the 5-hour window, ``secondary``: the weekly one, each with
 ``used_percent``, ``window_minutes`` and ``resets_in_seconds`` or ``resets_at``) becomes plan-limit
 readings, as Claude Code's status line gives for Claude plans.
@@ -77,6 +84,8 @@ _FIELDS = ("input_tokens", "cached_input_tokens", "output_tokens", "reasoning_ou
 _WRITES = "cache_write_input_tokens"
 _TURN_EDGES = frozenset({"task_started", "turn_started", "task_complete", "turn_complete", "turn_aborted"})
 """``event_msg`` kinds that start or end a turn: a usage record unpaired there had no ``token_count``."""
+_TURN_STARTS = frozenset({"task_started", "turn_started"})
+"""``event_msg`` kinds that start a turn: a reroute (``model_reroute``) of the turn before ends there."""
 _MAX_PENDING = 64
 _REPLAY_GAP_MS = 1_000
 """The longest pause between two lines of a parent's history copied into a fork or a sub-agent: the
@@ -116,7 +125,8 @@ def _call(
         key=key,
         ts_ms=ts_ms,
         provider=str(state.get("provider") or "openai"),
-        model=str(state.get("model") or UNKNOWN_MODEL),
+        # The model that answered: the turn's own, unless the server rerouted the turn to another.
+        model=str(state.get("served") or state.get("model") or UNKNOWN_MODEL),
         session_id=str(state.get("session") or file_stem(ctx.path)),
         project=str(state.get("project") or ""),
         tokens=Tokens(input=inp - cached - writes, cache_read=cached, cache_write_5m=writes, output=out),
@@ -275,12 +285,23 @@ def parse_line(raw: bytes, ctx: FileContext) -> Parsed:
         return _usage_record(payload, stamp, ctx)
     if kind == "turn_context":
         flushed = _flush(state, ctx)  # before the model changes: the records are the last turn's
+        state.pop("served", None)  # a new turn asks for its own model again
         model = payload.get("model")
         if isinstance(model, str) and model:
             state["model"] = model
         return flushed or None
     if kind == "compacted" or (kind == "event_msg" and payload.get("type") in _TURN_EDGES):
-        return _flush(state, ctx) or None
+        flushed = _flush(state, ctx)
+        if kind == "event_msg" and payload.get("type") in _TURN_STARTS:
+            state.pop("served", None)
+        return flushed or None
+    if kind == "event_msg" and payload.get("type") == "model_reroute":
+        # The server answered this turn with another model than the turn asked for (Codex warns
+        # once per turn, before that response's token_count): its calls are that model's.
+        served = payload.get("to_model")
+        if isinstance(served, str) and served:
+            state["served"] = served
+        return None
     if kind != "event_msg" or payload.get("type") != "token_count":
         return None
     ts_ms = epoch_ms(stamp)

@@ -54,7 +54,7 @@ UNKNOWN_MODEL = "unknown"
 
 
 def roots(settings: Settings) -> list[Path]:
-    """``<GEMINI_DIR or ~/.gemini>/tmp``."""
+    """``<GEMINI_DIR, else ${GEMINI_CLI_HOME:-~}/.gemini>/tmp``."""
     return [settings.gemini_dir_path() / "tmp"]
 
 

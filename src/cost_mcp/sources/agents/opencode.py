@@ -45,7 +45,7 @@ _DECODER = msgspec.json.Decoder(float_hook=Decimal)
 
 
 def roots(settings: Settings) -> list[Path]:
-    """OpenCode's data folder (``OPENCODE_DATA_DIR``, else ``~/.local/share/opencode``)."""
+    """OpenCode's data folder (``OPENCODE_DATA_DIR``, else ``${XDG_DATA_HOME:-~/.local/share}/opencode``)."""
     return [settings.opencode_data_path()]
 
 
