@@ -985,11 +985,14 @@ def test_every_total_that_leaves_out_unpriced_calls_says_so_in_words(
             assert pg.locator(where).is_visible(), where
         total = pg.locator("#daily p").first.inner_text()
         assert total.startswith(f"Total this month: {format_usd(month.total_usd)} {said}"), total
-        # Every tab's total: the one call is in each breakdown.
-        for dim in VIEWS[1:]:
+        # Every tab's total: the one call is in each breakdown. Its table's first column is headed
+        # as the tab is named (it read "model" beside "Basis" and "Cost").
+        for dim in VIEWS:
             pg.locator(f"#tab-{dim}").click()
             pg.wait_for_selector(f"#breakdown >> text=By {dim}")
             assert pg.locator("#breakdown-unpriced").inner_text().strip() == said, dim
+            head = pg.locator("#breakdown thead th").all_text_contents()
+            assert head == [pg.locator(f"#tab-{dim}").inner_text(), "Basis", "Cost", "Calls", "Tokens"]
         # Filtered to the priced calls only, no total leaves anything out, and none says so.
         pg.goto(f"{served.base}/?models=gpt-4o")
         pg.wait_for_selector("body[data-complete]", state="attached")

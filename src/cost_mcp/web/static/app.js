@@ -371,6 +371,9 @@
       t.textContent = g.slice(0, lo).join("") + "…";
     });
   }
+  /* The first column's header, as its tab names it: the bare key ("model" beside "Basis", "Cost")
+     was the one header a screen reader read out of its table's style. */
+  var TAB_NAMES = { model: "Model", agent: "Agent", project: "Project", member: "Member", session: "Session" };
   /* A basis in a word short enough to sit beside a bar on a phone (their titles say it in full). */
   var BASIS_SHORT = { billed: "billed", estimated: "est.", subscription: "sub." };
   function hbars(items, caption, W) {
@@ -441,7 +444,7 @@
         leftOut("breakdown-unpriced", r.total_usd, unpricedIn(r.rows)),
         r.truncated ? h("span", { class: "muted", id: "breakdown-cut", text: " · the " + int(shown) + " largest of " + int(r.total_rows) + " rows; the other " + int(r.total_rows - shown) + " are summed in (other)" }) : null),
       items.length ? hbars(items, "Spend by " + dim, chartWidth("breakdown")) : h("p", { class: "muted", text: "Nothing in this period." }),
-      numbers("breakdown", "Numbers (" + rows.length + " rows)", "spend by " + dim, table("Spend by " + dim + " (bars coloured by basis)", [dim, "Basis", "Cost", "Calls", "Tokens"], rows, [0, 0, 1, 1, 1])),
+      numbers("breakdown", "Numbers (" + rows.length + " rows)", "spend by " + dim, table("Spend by " + dim + " (bars coloured by basis)", [TAB_NAMES[dim], "Basis", "Cost", "Calls", "Tokens"], rows, [0, 0, 1, 1, 1])),
       // Worked out once, by the server (money.rounding_note), as `cost-mcp report` prints it.
       r.rounding_note ? h("p", { class: "muted", id: "breakdown-rounding", text: r.rounding_note }) : null);
     var chart = document.querySelector("#breakdown > svg");
