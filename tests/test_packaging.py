@@ -36,7 +36,7 @@ STRAYS = [".env", "cost.db", "src/cost_mcp/cost.db", "src/cost_mcp/env", "tests/
 STRAY_KEY = "OPENAI_ADMIN_KEY=sk-admin-stray-0123456789abcdef"
 # The sdist carries what builds the wheel and what tests it, and nothing else of the checkout.
 SDIST_TOP = {"src", "tests", "bench", "docs", ".ci", ".gitignore", "README.md", "pyproject.toml", "PKG-INFO"}
-SDIST_TOP |= {"claude_desktop_config.example.json", "LICENSE"}
+SDIST_TOP |= {"claude_desktop_config.example.json", "LICENSE", "hatch_build.py"}
 # The package is code and the dashboard's files; anything else in the wheel is a mistake.
 WHEEL_SUFFIXES = {".py", ".typed", ".html", ".js", ".css"}
 LARGEST = 256 * 1024
@@ -145,6 +145,37 @@ def test_the_metadata_says_what_readme_and_the_code_say(built: Built) -> None:
     named = set(re.findall(r"cost-mcp\[([a-z0-9_-]+)\]", readme))
     assert named and named <= set(meta.get_all("Provides-Extra") or [])
     assert "Typing :: Typed" in (meta.get_all("Classifier") or [])
+
+
+# A Markdown link or image whose target has no scheme (https:, mailto:) and is no heading (#...).
+RELATIVE = re.compile(r"\]\((?![a-z][a-z0-9+.-]*:|#)([^)\s]+)\)")
+
+
+def test_the_long_description_has_no_link_pypi_would_break(built: Built) -> None:
+    """pypi.org shows the long description and resolves no relative link: README's links into the
+    source tree (docs/architecture.md, the example config, the dashboard's screenshot) led to missing
+    pages and a broken image. Each is text naming a path the sdist carries; the rest is README's."""
+    meta = built.metadata
+    assert meta["Description-Content-Type"] == "text/markdown"
+    shown = str(meta.get_payload())
+    readme = (ROOT / "README.md").read_text(encoding="utf-8")
+    linked = RELATIVE.findall(readme)
+    assert linked and RELATIVE.findall(shown) == []
+    assert all(
+        f"`{path}` in the source distribution" in shown or f"`{path}` (in the source" in shown
+        for path in linked
+    )
+    assert set(linked) <= set(built.sdist)
+    # Links elsewhere and to README's own headings are kept, and so is every heading.
+    assert "[genai-prices](https://github.com/pydantic/genai-prices)" in shown
+    assert "[Team mode](#team-mode)" in shown
+    headings = [line for line in readme.splitlines() if line.startswith("#")]
+    assert headings == [line for line in shown.splitlines() if line.startswith("#")]
+    # A visitor installing from the index reads how, in plain commands.
+    commands = set(re.findall(r"(?:pipx|uv tool|pip) install cost-mcp", shown))
+    assert commands == {"pipx install cost-mcp", "uv tool install cost-mcp", "pip install cost-mcp"}
+    # No address is published that the project has not got: no public repository is known yet.
+    assert meta.get_all("Project-URL") is None
 
 
 RUN_FROM_THE_WHEEL = """

@@ -358,6 +358,9 @@ def test_the_team_pages_signed_out_and_in_on_a_narrow_screen(browser: Any, seede
             pg.keyboard.press("Enter")
             pg.wait_for_selector("body[data-complete]", state="attached")
             assert pg.evaluate("document.documentElement.scrollWidth") == 320
+            # The team's totals leave out the seeded call with no known price and say so in words.
+            for where in ("#period-unpriced", "#breakdown-unpriced", "#hourly-unpriced"):
+                assert pg.locator(where).inner_text().strip() == "+ 1 unpriced call not in the total"
             covered = pg.evaluate(
                 """() => { const b = document.querySelector('#signout').getBoundingClientRect();
                 return [...document.querySelectorAll('#controls label, #controls select')].filter(e => {

@@ -963,3 +963,38 @@ def test_the_forecast_shows_calls_with_no_known_price_never_as_zero(browser: Any
         n = sum(r.unpriced_requests for r in month.rows)  # the seeded call, and these two in this month
         assert pg.locator("#forecast-unpriced").inner_text().split("\n")[-1] == f"{n} unpriced"
         assert pg.errors == []
+
+
+@pytest.mark.parametrize("width", [1280, 320])
+def test_every_total_that_leaves_out_unpriced_calls_says_so_in_words(
+    browser: Any, served: Served, width: int
+) -> None:
+    # The daily, breakdown and hourly totals read "$10.00" alone over a month holding a call with
+    # no known price, where the cards say "1 unpriced not in the total" and `cost-mcp report`
+    # writes "$10.00 + unpriced": a quiet partial total.
+    with served.ledger.use() as c:
+        p = spend.resolve(served.settings, "this_month", None, None, None)
+        month = spend.get_spend(c, served.settings, p)
+    unpriced = sum(r.unpriced_requests for r in month.rows)
+    assert unpriced == 1 and month.total_usd > 0
+    said = f"+ {unpriced} unpriced call not in the total"
+    with opened(browser, served.url, width=width) as pg:
+        pg.wait_for_selector("body[data-complete]", state="attached")
+        for where in ("#period-unpriced", "#breakdown-unpriced", "#hourly-unpriced"):
+            assert pg.locator(where).inner_text().strip() == said, where
+            assert pg.locator(where).is_visible(), where
+        total = pg.locator("#daily p").first.inner_text()
+        assert total.startswith(f"Total this month: {format_usd(month.total_usd)} {said}"), total
+        # Every tab's total: the one call is in each breakdown. Its table's first column is headed
+        # as the tab is named (it read "model" beside "Basis" and "Cost").
+        for dim in VIEWS:
+            pg.locator(f"#tab-{dim}").click()
+            pg.wait_for_selector(f"#breakdown >> text=By {dim}")
+            assert pg.locator("#breakdown-unpriced").inner_text().strip() == said, dim
+            head = pg.locator("#breakdown thead th").all_text_contents()
+            assert head == [pg.locator(f"#tab-{dim}").inner_text(), "Basis", "Cost", "Calls", "Tokens"]
+        # Filtered to the priced calls only, no total leaves anything out, and none says so.
+        pg.goto(f"{served.base}/?models=gpt-4o")
+        pg.wait_for_selector("body[data-complete]", state="attached")
+        assert pg.locator(".left-out").count() == 0
+        assert pg.errors == []

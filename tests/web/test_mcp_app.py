@@ -126,6 +126,9 @@ def test_the_app_tool_points_at_a_ui_resource_that_renders_its_result(
     view.locator("body[data-ready]").wait_for()
     assert Decimal(view.locator("#total-month").get_attribute("data-usd")) == month
     assert view.locator("#total-month").inner_text() == format_usd(month)
+    # The seeded call with no known price is left out of each section's total, and each says so.
+    for where in ("#period-unpriced", "#breakdown-unpriced", "#hourly-unpriced"):
+        assert view.locator(where).inner_text().strip() == "+ 1 unpriced call not in the total", where
     assert view.locator('[data-budget="daily-cap"]').get_attribute("data-status") == "exceeded"
     # The view is the page's app.js: each gauge names its days, each projection its rate.
     today = spend.resolve(seeded, "today", None, None, None)

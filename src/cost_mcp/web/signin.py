@@ -99,8 +99,8 @@ class DashboardSignIn:
     """ASGI middleware in front of a team server's guarded dashboard: serves ``signin`` and
     ``signout``, lets a request with a live session cookie through as its token's caller (the guard
     behind then decides as for a bearer token), and answers a browser's page request without
-    credentials with the sign-in form. JSON and every other request without credentials go on to
-    the guard, which answers 401 as before."""
+    credentials with the sign-in form (200). JSON and every other request without credentials go on
+    to the guard, which answers 401 as before."""
 
     def __init__(
         self,
@@ -142,7 +142,10 @@ class DashboardSignIn:
                 return
             given = [k for k, _ in parse_qsl(request.url.query, keep_blank_values=True) if k == "token"]
             message = ENDED if cookie else TOKEN_IN_URL if given else None
-            response = self._page(request, path, 401, message, _kept_query(request.url.query))
+            # 200: the form is what a browser without a session is meant to get, not a refusal. As
+            # a 401, Chrome logged "Failed to load resource ... 401 (Unauthorized)" in the console of
+            # every fresh visitor; a token the form refuses is still a 401 (and JSON stays 401).
+            response = self._page(request, path, 200, message, _kept_query(request.url.query))
             if cookie:
                 self._clear_cookie(request, response)
         await response(scope, receive, send)

@@ -150,6 +150,14 @@
     return rows.reduce(function (n, row) { return n + (basis === undefined || row.basis === basis ? row.unpriced_requests : 0); }, 0);
   }
   function totalText(x, unpriced) { return !x && unpriced ? "unpriced" : usd(x); }
+  /* Beside a section's total of priced calls, the calls it leaves out, in words: "$10.00 + 1
+     unpriced call not in the total", as the cards say it and `cost-mcp report` writes "$10.00 +
+     unpriced". The daily, breakdown and hourly totals read "$10.00" alone, a quiet partial total.
+     Nothing when the total itself reads "unpriced" (no call of it has a price: it says so). */
+  function leftOut(id, x, unpriced) {
+    if (!unpriced || !x) return null;
+    return h("span", { id: id, class: "left-out" }, " + ", unpricedBadge(unpriced), " call" + (unpriced === 1 ? "" : "s") + " not in the total");
+  }
 
   /* ---- totals ---- */
   /* What a partial answer lacks, from its first INCOMPLETE or PARTIAL warning ("INCOMPLETE: Claude
@@ -335,6 +343,7 @@
     });
     fill("daily",
       h("p", {}, "Total " + r.period.name.replace(/_/g, " ") + ": ", h("strong", { id: "period-total", "data-usd": String(r.total_usd), text: totalText(r.total_usd, unpricedIn(r.rows)) }),
+        leftOut("period-unpriced", r.total_usd, unpricedIn(r.rows)),
         r.attribution.length ? h("span", { class: "muted", text: " · " + r.attribution.length + " estimate row(s) only attribute billed days (not added)" }) : null),
       legend(keys, byBasis), svg,
       numbers("daily", "Numbers (" + rows.length + " rows)", "daily spend", table("Daily spend by provider and basis", ["Day", "Provider", "Basis", "Cost", "Calls"], rows, [0, 0, 0, 1, 1])),
@@ -362,6 +371,9 @@
       t.textContent = g.slice(0, lo).join("") + "…";
     });
   }
+  /* The first column's header, as its tab names it: the bare key ("model" beside "Basis", "Cost")
+     was the one header a screen reader read out of its table's style. */
+  var TAB_NAMES = { model: "Model", agent: "Agent", project: "Project", member: "Member", session: "Session" };
   /* A basis in a word short enough to sit beside a bar on a phone (their titles say it in full). */
   var BASIS_SHORT = { billed: "billed", estimated: "est.", subscription: "sub." };
   function hbars(items, caption, W) {
@@ -429,9 +441,10 @@
     var shown = r.rows.filter(function (row) { return row.group[dim] !== "(other)"; }).length;
     fill("breakdown",
       h("p", {}, "By " + dim + ": total ", h("strong", { id: "breakdown-total", "data-usd": String(r.total_usd), text: totalText(r.total_usd, unpricedIn(r.rows)) }),
+        leftOut("breakdown-unpriced", r.total_usd, unpricedIn(r.rows)),
         r.truncated ? h("span", { class: "muted", id: "breakdown-cut", text: " · the " + int(shown) + " largest of " + int(r.total_rows) + " rows; the other " + int(r.total_rows - shown) + " are summed in (other)" }) : null),
       items.length ? hbars(items, "Spend by " + dim, chartWidth("breakdown")) : h("p", { class: "muted", text: "Nothing in this period." }),
-      numbers("breakdown", "Numbers (" + rows.length + " rows)", "spend by " + dim, table("Spend by " + dim + " (bars coloured by basis)", [dim, "Basis", "Cost", "Calls", "Tokens"], rows, [0, 0, 1, 1, 1])),
+      numbers("breakdown", "Numbers (" + rows.length + " rows)", "spend by " + dim, table("Spend by " + dim + " (bars coloured by basis)", [TAB_NAMES[dim], "Basis", "Cost", "Calls", "Tokens"], rows, [0, 0, 1, 1, 1])),
       // Worked out once, by the server (money.rounding_note), as `cost-mcp report` prints it.
       r.rounding_note ? h("p", { class: "muted", id: "breakdown-rounding", text: r.rounding_note }) : null);
     var chart = document.querySelector("#breakdown > svg");
@@ -452,7 +465,8 @@
     });
     var rows = hr.hours.map(function (x) { return [("0" + x.hour).slice(-2) + ":00", cost(x.cost_usd, x.unpriced_requests), int(x.requests)]; });
     fill("hourly",
-      h("p", { class: "muted" }, "Estimated, calls recorded one by one only (not billed amounts): ", h("strong", { id: "hourly-total", "data-usd": String(hr.total_usd), text: totalText(hr.total_usd, unpricedIn(hr.hours)) }), " in " + hr.period.timezone + " hours"),
+      h("p", { class: "muted" }, "Estimated, calls recorded one by one only (not billed amounts): ", h("strong", { id: "hourly-total", "data-usd": String(hr.total_usd), text: totalText(hr.total_usd, unpricedIn(hr.hours)) }),
+        leftOut("hourly-unpriced", hr.total_usd, unpricedIn(hr.hours)), " · hours in " + hr.period.timezone),
       svg, numbers("hourly", "Numbers (24 hours)", "cost by hour of day", table("Cost by hour of day", ["Hour", "Cost", "Calls"], rows, [0, 1, 1])),
       d.hourly_rounding_note ? h("p", { class: "muted", id: "hourly-rounding", text: d.hourly_rounding_note }) : null);
   }
