@@ -49,7 +49,7 @@ def mark_dirty(conn: Conn, ts_ms: Iterable[int]) -> None:
     qhs = {t // QUARTER_HOUR_MS for t in ts_ms}
     if not qhs:
         return  # on PostgreSQL a statement (a round trip) for nothing, per push that moved no row
-    if _watching:
+    if getattr(conn, "rollup_watches", None):
         _note(conn, min(qhs))
     if dialect(conn) == "postgresql":
         # One statement: executemany is a statement per quarter-hour for the server (thousands in
@@ -69,10 +69,6 @@ class Changes:
         self.first_qh: int | None = None
 
 
-_watching: dict[int, list[Changes]] = {}
-"""The open :func:`watch` blocks of each watched connection (keyed by ``id``), innermost last."""
-
-
 @contextmanager
 def watch(conn: Conn) -> Iterator[Changes]:
     """Note the earliest quarter-hour :func:`mark_dirty` and :func:`add` touch on ``conn`` until the
@@ -81,22 +77,32 @@ def watch(conn: Conn) -> Iterator[Changes]:
     Every write of calls passes one of the two with its rows' times, so noting there costs one
     ``min`` per batch rather than one per row in each writer. Marks written in SQL (m016's triggers
     uncounting a call's OTel copy) are not noted: they fall on the times of the log copies that
-    caused them, noted with those (the refresh takes a day's margin before its bound)."""
+    caused them, noted with those (the refresh takes a day's margin before its bound).
+
+    The open blocks live on the connection (``rollup_watches``), so a block sees only its own
+    connection's writes, whatever other connections or threads write meanwhile. A plain
+    ``sqlite3.Connection`` cannot carry them: its block notes nothing and answers "from the start",
+    so :func:`refresh_changed` rebuilds every marked quarter-hour (slower, never short)."""
     changes = Changes()
-    key = id(conn)
-    _watching.setdefault(key, []).append(changes)
+    watches = getattr(conn, "rollup_watches", None)
+    if watches is None:
+        watches = []
+        try:
+            setattr(conn, "rollup_watches", watches)  # noqa: B010 - not every Conn declares it
+        except AttributeError:
+            changes.first_qh = 0
+            yield changes
+            return
+    watches.append(changes)
     try:
         yield changes
     finally:
-        watchers = _watching[key]
-        watchers.remove(changes)
-        if not watchers:
-            del _watching[key]
+        watches.remove(changes)
 
 
 def _note(conn: Conn, qh: int) -> None:
     """Record ``qh`` as touched in every open :func:`watch` of ``conn``."""
-    for changes in _watching.get(id(conn), ()):
+    for changes in getattr(conn, "rollup_watches", None) or ():
         if changes.first_qh is None or qh < changes.first_qh:
             changes.first_qh = qh
 
@@ -507,7 +513,7 @@ def add(conn: Conn, groups: dict[tuple[object, ...], list[int]]) -> None:
         return
     from cost_mcp.store.connection import is_overflow
 
-    if _watching:
+    if getattr(conn, "rollup_watches", None):
         _note(conn, min(cast(int, key[0]) for key in groups))
     conn.execute("SAVEPOINT rollup_add")
     try:
