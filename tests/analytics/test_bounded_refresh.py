@@ -19,7 +19,7 @@ from pathlib import Path
 
 import pytest
 
-from cost_mcp.analytics import agents, budgets, export, hourly, reported, spend
+from cost_mcp.analytics import agents, budgets, export, hourly, reported, reprice, spend
 from cost_mcp.analytics.budget_glance import glance
 from cost_mcp.config import Settings
 from cost_mcp.models import BudgetScope
@@ -126,6 +126,27 @@ def test_forgetting_a_reported_call_rebuilds_from_its_quarter_hour_on(conn: Conn
         conn, today // rollup.QUARTER_HOUR_MS, today // rollup.QUARTER_HOUR_MS + 96, settings.cost_mode
     )
     assert day == []  # the forgotten call is out of the rollup
+
+
+@pytest.mark.usefixtures("clock")
+def test_pricing_the_unpriced_calls_rebuilds_from_the_first_it_priced_on(
+    conn: Conn, settings: Settings
+) -> None:
+    # An edit of the price file prices today's call of a new model (every refresh follows the
+    # file): the rollup was rebuilt over every marked quarter-hour, years of a running re-price's.
+    old_qh = _repriced_ledger(conn, settings)
+    agents.record_usage(
+        conn, settings, Pricer(), provider="acme", model="house-model-1", tokens=CALL, agent="w",
+        request_id="new-model", take_alerts=False,
+    )  # fmt: skip
+    settings.prices_file.parent.mkdir(parents=True, exist_ok=True)
+    settings.prices_file.write_text(
+        '[[price]]\nmodel = "house-model-1"\ninput_mtok = "1"\noutput_mtok = "0"\n'
+    )
+    assert reprice.reprice_unpriced(conn, Pricer.from_file(settings.prices_file)).priced == 1
+    assert _marked(conn) == [old_qh]  # today's quarter-hour rebuilt; the re-price's old mark left
+    today = spend.resolve(settings, "today", None, None, "UTC")
+    assert spend.get_spend(conn, settings, today, [], take_alerts=False).total_usd == REPRICED + REPRICED
 
 
 def _counting_refreshes(monkeypatch: pytest.MonkeyPatch) -> list[int | None]:

@@ -79,7 +79,9 @@ def reprice_unpriced(conn: Conn, pricer: Pricer, settings: HasCoreSettings | Non
             events.set_prices(conn, priced, moments)
             meta.note_pricing(conn)
     if priced:
-        rollup.refresh(conn)
+        # From the earliest call it priced on: marks of a running ``reprice --all`` before it stay
+        # for the question that reads them, not rebuilt here under the write lock.
+        rollup.refresh(conn, min(moments))
         if settings is not None:
             from cost_mcp.analytics.alerts import fire_alerts
 

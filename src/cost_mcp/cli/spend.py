@@ -16,8 +16,10 @@ from zoneinfo import ZoneInfo
 
 import click
 from pydantic import Field
-from rich.console import Console
+from rich.console import Console, RenderableType
+from rich.style import StyleType
 from rich.table import Column, Table
+from rich.text import Text
 
 from cost_mcp.cli.app import (
     EXIT_OK,
@@ -81,10 +83,32 @@ TOKEN_COLUMNS_LEFT_OUT = ("cache\nwrite", "cache\nread", "input", "output", "req
 cost and the names stay): at 60 columns the cost had to fold mid-amount ("$1,532" over ".37")."""
 
 
+class _ParsedTable(Table):
+    """A table that parses each string cell once, as it is added, the way rich parses it to print it
+    (markup, emoji, the column's highlighting): given the strings, rich parsed each again every time
+    it measured the table, three or four times for a token table, and a table of thousands of
+    sessions (report --group-by session) took seconds. The same :class:`~rich.text.Text` prints the
+    same bytes."""
+
+    def __init__(self, out: Console, **options: Any) -> None:
+        super().__init__(**options)
+        self._out = out
+
+    def add_row(
+        self, *renderables: RenderableType | None, style: StyleType | None = None, end_section: bool = False
+    ) -> None:
+        """rich's ``add_row``, each string first made the :class:`~rich.text.Text` rich makes of it."""
+        parsed = [
+            self._out.render_str(cell, highlight=column.highlight) if isinstance(cell, str) else cell
+            for cell, column in zip(renderables, self.columns, strict=False)
+        ]
+        super().add_row(*parsed, *renderables[len(parsed) :], style=style, end_section=end_section)
+
+
 def _tokens_table(out: Console, *first: str, then: tuple[str, ...] = ()) -> Table:
     """A table of ``first`` columns, the token counts and the cost, then the ``then`` count
     columns; money and counts right-aligned and never wrapped, the names fold."""
-    table = Table(box=None)
+    table = _ParsedTable(out, box=None)
     for name in first:
         # A basis is one of three short words: kept whole ("subscriptio" / "n" read badly).
         table.add_column(name, no_wrap=name == "basis")
@@ -140,17 +164,10 @@ def _readable_keys(out: Console, table: Table) -> None:
 def _print_tokens_table(out: Console, table: Table) -> None:
     # Said only when a count was rounded: a narrow table of small counts shows them whole.
     rounded = any(
-        isinstance(cell, str) and cell[-1:] in ("k", "M", "B") and cell[:1].isdigit()
+        isinstance(cell, str | Text) and str(cell)[-1:] in ("k", "M", "B") and str(cell)[:1].isdigit()
         for column in table.columns
         for cell in column.cells
     )
-    # Each string cell parsed once, as rich parses it to print it (markup, emoji, the column's
-    # highlighting): rich parsed it again each time it measured the table, three or four times
-    # here, a table of thousands of sessions (report --group-by session) taking seconds.
-    for column in table.columns:
-        column._cells[:] = [
-            out.render_str(c, highlight=column.highlight) if isinstance(c, str) else c for c in column._cells
-        ]
     _readable_keys(out, table)
     show(out, table, optional=TOKEN_COLUMNS_LEFT_OUT)
     if _compact(out) and rounded:

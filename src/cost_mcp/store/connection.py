@@ -73,8 +73,8 @@ class Conn(Protocol):
     (:class:`cost_mcp.store.postgres.PgConnection`). Annotate with this, not ``sqlite3.Connection``.
 
     A plain ``sqlite3.Connection`` satisfies it too. Our connections also carry ``dialect``,
-    ``read_only``, ``path`` and ``alerts_checked``; read them with ``getattr`` and a default (see
-    :func:`dialect`), since a plain connection has none of them.
+    ``read_only``, ``path``, ``alerts_checked`` and ``rollup_watches``; read them with ``getattr`` and
+    a default (see :func:`dialect`), since a plain connection has none of them.
     """
 
     @property
@@ -289,6 +289,8 @@ class LedgerConnection(sqlite3.Connection):
     path: str = ":memory:"
     alerts_checked: object = None
     """What the ledger looked like when budgets were last evaluated on it (see sync.fire_alerts)."""
+    rollup_watches: list[Any] | None = None
+    """The open ``rollup.watch`` blocks on this connection, innermost last (set by the first one)."""
 
 
 def sqlite_uri(path: Path | str, query: str = "mode=ro") -> str:

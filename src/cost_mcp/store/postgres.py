@@ -215,6 +215,7 @@ class PgConnection:
         self.path = shown(target)
         self.read_only = False
         self.alerts_checked: object = None
+        self.rollup_watches: list[Any] | None = None  # see LedgerConnection.rollup_watches
         self._changes = 0
         self._types: dict[tuple[str, tuple[str, ...]], list[int]] = {}
         adapters = raw.adapters
