@@ -7,7 +7,7 @@ import base64
 import json
 import shutil
 from collections.abc import Iterator
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from decimal import Decimal
 from pathlib import Path
@@ -74,6 +74,8 @@ class _Filled:
     """The :func:`busy` ledger of each engine, filled once for the module (see :func:`busy`)."""
 
     root: Path
+    month: dict[str, str] = field(default_factory=dict)
+    """The month ("2026-12") each engine's ledger holds its calls in, by engine."""
     sqlite: Path | None = None
     cluster: Cluster | None = None
     database: str = ""
@@ -100,24 +102,30 @@ def busy(
     """The test's ledger holds :func:`_fill_busy`'s calls: a copy of a ledger the first test of
     the module on its engine filled, under this clock, by the same record_usage calls (CREATE
     DATABASE ... TEMPLATE on PostgreSQL, a file copy on SQLite, as ``ledger_made`` copies an empty
-    one). Recording the 1,200 calls for every test took up to 130 s a test on PostgreSQL."""
-    if is_postgres(settings.db):
-        if filled.cluster is None:
-            cluster: Cluster = request.getfixturevalue("pg_cluster")
+    one). Recording the 1,200 calls for every test took up to 130 s a test on PostgreSQL. Filled
+    again when the month turned since (the calls are this month's: a run at a month's end)."""
+    month = datetime.now(UTC).strftime("%Y-%m")
+    engine = "postgresql" if is_postgres(settings.db) else "sqlite"
+    if engine == "postgresql":
+        cluster: Cluster = request.getfixturevalue("pg_cluster")
+        if filled.month.get(engine) != month:
+            if filled.cluster is not None:
+                filled.cluster.drop_database(filled.database)
             database = cluster.new_database()
             _fill_busy(settings.model_copy(update={"db": cluster.url(database)}))
-            filled.cluster, filled.database = cluster, database
+            filled.cluster, filled.database, filled.month[engine] = cluster, database, month
         # The test's database (the home fixture's, empty) again as a copy of the filled one, under
         # the same name: COST_MCP_DB, these settings and the home fixture's drop still name it.
         name = _database(settings.db)
-        filled.cluster.drop_database(name)
-        filled.cluster.exec(f"CREATE DATABASE {name} TEMPLATE {filled.database}")
+        cluster.drop_database(name)
+        cluster.exec(f"CREATE DATABASE {name} TEMPLATE {filled.database}")
     else:
-        if filled.sqlite is None:
-            template = filled.root / "cost.db"
+        if filled.month.get(engine) != month:
+            template = filled.root / f"cost-{month}.db"
             shutil.copyfile(Path(settings.db), template)  # the migrated, empty ledger
             _fill_busy(settings.model_copy(update={"db": template}))
-            filled.sqlite = template
+            filled.sqlite, filled.month[engine] = template, month
+        assert filled.sqlite is not None
         shutil.copyfile(filled.sqlite, Path(settings.db))
     return settings
 
