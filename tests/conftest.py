@@ -226,8 +226,15 @@ def ledger_made(home: Path, sqlite_template: Path) -> None:
     unchanged, as are the ledgers the code under test makes itself."""
     db = Path(os.environ["COST_MCP_DB"])
     if db == home / "data" / "cost.db" and not db.parent.exists():
-        db.parent.mkdir(parents=True)
-        shutil.copyfile(sqlite_template, db)
+        copy_migrated(sqlite_template, db)
+
+
+def copy_migrated(sqlite_template: Path, db: Path) -> None:
+    """Put a copy of the session's migrated empty SQLite ledger (:func:`sqlite_template`) at ``db``,
+    in a folder not made yet: for a fixture whose ledger is opened first by the test's own code
+    (``ledger_made``, a team server's token fixture), never one the code under test makes."""
+    db.parent.mkdir(parents=True)
+    shutil.copyfile(sqlite_template, db)
 
 
 @pytest.fixture

@@ -5,11 +5,14 @@ from __future__ import annotations
 
 import base64
 import json
+import shutil
 from collections.abc import Iterator
+from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from decimal import Decimal
 from pathlib import Path
 from typing import Any
+from urllib.parse import urlsplit
 
 import pytest
 import time_machine
@@ -24,7 +27,8 @@ from cost_mcp.models import SpendResult
 from cost_mcp.money import to_nanos
 from cost_mcp.pricing import Pricer, Tokens
 from cost_mcp.store import connect
-from cost_mcp.store.connection import Conn
+from cost_mcp.store.connection import Conn, is_postgres
+from tests.pg_cluster import Cluster
 
 pytestmark = pytest.mark.anyio
 
@@ -40,8 +44,7 @@ def mid_month() -> Iterator[None]:
         yield
 
 
-@pytest.fixture
-def busy(settings: Settings, mid_month: None, ledger_made: None) -> Settings:
+def _fill_busy(settings: Settings) -> None:
     """600 sessions, each with its own cost (1 to 3 calls per session, some sessions tied), this month."""
     now = datetime.now(UTC).replace(day=1, hour=12, minute=0, second=0, microsecond=0)
     pricer = Pricer()
@@ -63,7 +66,67 @@ def busy(settings: Settings, mid_month: None, ledger_made: None) -> Settings:
                         timestamp=now + timedelta(seconds=i * 10 + j),
                     )
     finally:
-        conn.close()
+        conn.close()  # on SQLite, closing checkpoints the WAL: the one file is the whole ledger
+
+
+@dataclass
+class _Filled:
+    """The :func:`busy` ledger of each engine, filled once for the module (see :func:`busy`)."""
+
+    root: Path
+    month: dict[str, str] = field(default_factory=dict)
+    """The month ("2026-12") each engine's ledger holds its calls in, by engine."""
+    sqlite: Path | None = None
+    cluster: Cluster | None = None
+    database: str = ""
+
+
+@pytest.fixture(scope="module")
+def filled(tmp_path_factory: pytest.TempPathFactory) -> Iterator[_Filled]:
+    """Where the module's filled ledgers are kept; the PostgreSQL one is dropped after the module."""
+    made = _Filled(tmp_path_factory.mktemp("busy"))
+    yield made
+    if made.cluster is not None:
+        made.cluster.drop_database(made.database)
+
+
+def _database(url: Path | str) -> str:
+    """The database name in a ``pg_cluster`` URL (postgresql://postgres@/<name>?host=...)."""
+    return urlsplit(str(url)).path.lstrip("/")
+
+
+@pytest.fixture
+def busy(
+    request: pytest.FixtureRequest, settings: Settings, mid_month: None, ledger_made: None, filled: _Filled
+) -> Settings:
+    """The test's ledger holds :func:`_fill_busy`'s calls: a copy of a ledger the first test of
+    the module on its engine filled, under this clock, by the same record_usage calls (CREATE
+    DATABASE ... TEMPLATE on PostgreSQL, a file copy on SQLite, as ``ledger_made`` copies an empty
+    one). Recording the 1,200 calls for every test took up to 130 s a test on PostgreSQL. Filled
+    again when the month turned since (the calls are this month's: a run at a month's end)."""
+    month = datetime.now(UTC).strftime("%Y-%m")
+    engine = "postgresql" if is_postgres(settings.db) else "sqlite"
+    if engine == "postgresql":
+        cluster: Cluster = request.getfixturevalue("pg_cluster")
+        if filled.month.get(engine) != month:
+            if filled.cluster is not None:
+                filled.cluster.drop_database(filled.database)
+            database = cluster.new_database()
+            _fill_busy(settings.model_copy(update={"db": cluster.url(database)}))
+            filled.cluster, filled.database, filled.month[engine] = cluster, database, month
+        # The test's database (the home fixture's, empty) again as a copy of the filled one, under
+        # the same name: COST_MCP_DB, these settings and the home fixture's drop still name it.
+        name = _database(settings.db)
+        cluster.drop_database(name)
+        cluster.exec(f"CREATE DATABASE {name} TEMPLATE {filled.database}")
+    else:
+        if filled.month.get(engine) != month:
+            template = filled.root / f"cost-{month}.db"
+            shutil.copyfile(Path(settings.db), template)  # the migrated, empty ledger
+            _fill_busy(settings.model_copy(update={"db": template}))
+            filled.sqlite, filled.month[engine] = template, month
+        assert filled.sqlite is not None
+        shutil.copyfile(filled.sqlite, Path(settings.db))
     return settings
 
 

@@ -24,45 +24,20 @@ from cost_mcp.analytics.budget_glance import glance
 from cost_mcp.config import Settings
 from cost_mcp.models import BudgetScope
 from cost_mcp.money import from_nanos
-from cost_mcp.pricing import Pricer, Tokens
+from cost_mcp.pricing import Pricer
 from cost_mcp.sources import agents as agent_logs
 from cost_mcp.sources import claude_code
 from cost_mcp.sources.agents import codex
 from cost_mcp.statusline import StatusInput, render
-from cost_mcp.store import events, rollup
+from cost_mcp.store import rollup
 from cost_mcp.store.connection import Conn, write_transaction
 from cost_mcp.store.reported import Selection
+from tests.analytics.repriced import CALL, SONNET
+from tests.analytics.repriced import marked as _marked
+from tests.analytics.repriced import repriced_ledger as _repriced_ledger
 from tests.sources.claude_logs import assistant, session_file, user, write
 
-SONNET = "claude-sonnet-4-5"
-CALL = Tokens(input=100_000, output=1_000)  # $0.315 at list price; re-priced to $0.10 below
-REPRICED = Decimal("0.1")
-
-
-def _marked(conn: Conn) -> list[int]:
-    rows = conn.execute("SELECT qh FROM rollup_dirty UNION SELECT qh FROM rollup_levels_dirty").fetchall()
-    return sorted(int(qh) for (qh,) in rows)
-
-
-def _repriced_ledger(conn: Conn, settings: Settings) -> int:
-    """A call now and one 300 days ago (record_usage takes a year back), both re-priced to $0.10
-    as one chunk of ``reprice --all`` writes them (their quarter-hours marked, the rollup still at
-    $0.315); returns the old call's quarter-hour."""
-    now = datetime.now(UTC)
-    for request_id, at in (("today", None), ("long-ago", now - timedelta(days=300))):
-        agents.record_usage(
-            conn, settings, Pricer(), provider="anthropic", model=SONNET, tokens=CALL, agent="w",
-            request_id=request_id, timestamp=at, take_alerts=False,
-        )  # fmt: skip
-    with write_transaction(conn):
-        calls = conn.execute("SELECT id, ts_ms FROM usage_events WHERE counted = 1").fetchall()
-        events.set_prices(
-            conn, [(int(i), 100_000_000, SONNET, "") for i, _ in calls], [int(t) for _, t in calls],
-            only_unpriced=False,
-        )  # fmt: skip
-    old_qh = min(int(t) for _, t in calls) // rollup.QUARTER_HOUR_MS
-    assert old_qh in _marked(conn) and len(_marked(conn)) == 2
-    return old_qh
+REPRICED = Decimal("0.1")  # what repriced_ledger re-prices CALL to
 
 
 def _budget_status(conn: Conn, settings: Settings) -> Decimal:

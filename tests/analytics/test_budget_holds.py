@@ -10,7 +10,6 @@ import contextlib
 import json
 import multiprocessing
 import time
-from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta
 from decimal import Decimal
 from threading import Barrier
@@ -23,20 +22,13 @@ from cost_mcp.analytics import agents, budgets, spend
 from cost_mcp.config import Settings, load_settings
 from cost_mcp.models import BudgetScope, CheckResult
 from cost_mcp.periods import calendar_period
-from cost_mcp.pricing import Pricer, Tokens
-from cost_mcp.store import connect, events, rollup
+from cost_mcp.pricing import Pricer
+from cost_mcp.store import connect
 from cost_mcp.store import holds as hold_store
-from cost_mcp.store.connection import Conn, write_transaction
+from cost_mcp.store.connection import Conn
+from tests.analytics.repriced import CALL, SONNET, marked, repriced_ledger
 
-SONNET = "claude-sonnet-4-5"
-CALL = Tokens(input=100_000, output=1_000)  # $0.315 at list price: 3 fit in $1
-
-
-@pytest.fixture
-def conn(settings: Settings, ledger_made: None) -> Iterator[Conn]:
-    c = connect(settings.db)
-    yield c
-    c.close()
+# CALL: $0.315 at list price, so 3 fit in the hard $1 budget of gate()
 
 
 def check(
@@ -255,22 +247,10 @@ def test_a_check_rebuilds_the_rollup_only_where_its_budgets_read_spend(
     # rebuilt them all, under its write lock, kept an agent waiting up to 18 s on a 3M-call ledger.
     gate(conn)
     now = datetime.now(UTC)
-    record(conn, settings, "today")
-    agents.record_usage(
-        conn, settings, Pricer(), provider="anthropic", model=SONNET, tokens=CALL, agent="w",
-        request_id="long-ago", timestamp=now - timedelta(days=200),
-    )  # fmt: skip
-    with write_transaction(conn):  # what one chunk of a re-price writes: both calls at $0.10
-        calls = conn.execute("SELECT id, ts_ms FROM usage_events WHERE counted = 1").fetchall()
-        events.set_prices(
-            conn, [(int(i), 100_000_000, SONNET, "") for i, _ in calls], [int(t) for _, t in calls],
-            only_unpriced=False,
-        )  # fmt: skip
-    old_qh = min(int(t) for _, t in calls) // rollup.QUARTER_HOUR_MS
+    old_qh = repriced_ledger(conn, settings, days_ago=200)  # both calls at $0.10, as a re-price writes
     result = check(conn, settings, cost=Decimal("0.01"))
     assert result.budgets[0].remaining_before_usd == Decimal("0.9")  # today's call at its new price
-    marked = conn.execute("SELECT qh FROM rollup_dirty UNION SELECT qh FROM rollup_levels_dirty").fetchall()
-    assert [int(qh) for (qh,) in marked] == [old_qh]  # left for the question that reads it
+    assert marked(conn) == [old_qh]  # left for the question that reads it
     whole = spend.resolve(settings, None, (now - timedelta(days=300)).date().isoformat(), None, "UTC")
     assert spend.get_spend(conn, settings, whole, [], take_alerts=False).total_usd == Decimal("0.2")
     assert conn.execute("SELECT COUNT(*) FROM rollup_dirty").fetchone()[0] == 0

@@ -17,13 +17,14 @@ import pytest
 
 from cost_mcp.store import connect
 from cost_mcp.store import team as team_store
-from tests.web.test_team import Team, _call, _served
+from tests.web.test_team import Team, _call, _made_server_ledger, _served
 
 
 @pytest.fixture
-def team(home: Path) -> Iterator[Team]:
+def team(home: Path, sqlite_template: Path) -> Iterator[Team]:
     members = [(name, f"{name}@example.com", "member") for name in ("ana", "bob", "cy")]
-    with _served(home, [("admin", "boss@example.com", "admin"), *members]) as served:
+    holders = [("admin", "boss@example.com", "admin"), *members]
+    with _served(home, holders, _made_server_ledger(home, sqlite_template)) as served:
         yield served
 
 

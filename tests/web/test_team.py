@@ -47,7 +47,7 @@ from cost_mcp.sources.reported import record_call
 from cost_mcp.store import connect, rollup, source_state, write_transaction
 from cost_mcp.store import team as team_store
 from cost_mcp.store.connection import is_postgres
-from tests.conftest import BACKENDS, isolation
+from tests.conftest import BACKENDS, copy_migrated, isolation
 from tests.pg_cluster import Cluster
 from tests.sources.claude_logs import assistant, permissions_hold, session_file, write
 from tests.test_webhooks import Receiver, ops_webhook, receiver  # noqa: F401 (fixtures)
@@ -586,14 +586,25 @@ TEAM = (
 """The ``team`` fixture's tokens: an admin's and three members'."""
 
 
+def _made_server_ledger(home: Path, sqlite_template: Path) -> Path | str:
+    """:func:`_server_ledger`, on SQLite a copy of the session's migrated ledger put there, as the
+    ``ledger_made`` fixture does: for a server whose tokens (:func:`_tokens`) open it first."""
+    server_db = _server_ledger(home)
+    if not is_postgres(server_db):
+        copy_migrated(sqlite_template, Path(server_db))
+    return server_db
+
+
 @pytest.fixture
-def team(home: Path) -> Iterator[Team]:
-    with _served(home, TEAM) as served:
+def team(home: Path, sqlite_template: Path) -> Iterator[Team]:
+    with _served(home, TEAM, _made_server_ledger(home, sqlite_template)) as served:
         yield served
 
 
 @pytest.fixture(scope="module", params=BACKENDS)
-def onlooked(request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory) -> Iterator[Team]:
+def onlooked(
+    request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory, sqlite_template: Path
+) -> Iterator[Team]:
     """One team server per engine for this module's tests that only look at what it offers each
     token (tools, resources, prompts) and write nothing: they share it and its ledger, saving a
     server start each (some 3 s). The ``team`` fixture's tokens and an ingest token (``fleet``,
@@ -609,6 +620,8 @@ def onlooked(request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFa
         cluster = request.getfixturevalue("pg_cluster")
         database = cluster.new_database()
         server_db = cluster.url(database)
+    else:
+        copy_migrated(sqlite_template, Path(server_db))
     try:
         with _served(root, [*TEAM, ("fleet", "ops@example.com", "ingest")], server_db, environ) as served:
             yield served
