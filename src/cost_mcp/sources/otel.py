@@ -241,7 +241,6 @@ of them."""
 _TEXT = -1
 """Width of an item of a repeated text field: one per field, however long."""
 _HIGH_BYTES = bytes(range(0x80, 0x100))
-_NOT_DELIMITED = bytes(b for b in range(256) if b & 7 not in (2, 3))
 
 
 class _Fields(dict[int, "tuple[_Fields | None, int]"]):
@@ -265,7 +264,7 @@ _WIDTHS.update(
 
 def _fields(descriptor: Descriptor, built: dict[str, _Fields], lean: bool) -> _Fields:
     """``descriptor``'s fields for the walk; ``lean``: only those on the way to a record or a repeated
-    number (the messages inside records are bounded by :func:`_delimited` instead)."""
+    number (the messages inside records are bounded by :func:`_tags_under` instead)."""
     fields = built.get(descriptor.full_name)
     if fields is None:
         fields = built[descriptor.full_name] = _Fields()  # before the children: AnyValue nests itself
@@ -292,6 +291,28 @@ _LEAN = {
 }
 
 
+def _not_tags(descriptor: Descriptor) -> bytes:
+    """The bytes that cannot begin the tag of a message field of ``descriptor`` or anything inside it:
+    a tag's first byte holds the wire type (2, or 3 for a group) and the field number's low 4 bits,
+    its high bit set when the tag goes on (a number of 16 or more, or written long)."""
+    numbers: set[int] = set()
+    seen: set[str] = set()
+    todo = [descriptor]
+    while todo:
+        message = todo.pop()
+        if message.full_name not in seen:
+            seen.add(message.full_name)
+            for f in message.fields:
+                if f.message_type is not None:
+                    numbers.add(f.number)
+                    todo.append(f.message_type)
+    tags = {(n & 0x0F) << 3 | kind for n in numbers for kind in (2, 3)}
+    return bytes(b for b in range(256) if b & 0x7F not in tags)
+
+
+_NOT_TAGS = {signal: _not_tags(cast(Descriptor, request.DESCRIPTOR)) for signal, request in _REQUESTS.items()}
+
+
 def _count_first(signal: Signal, body: bytes, encoding: Encoding) -> None:
     """Refuse a body of more than :data:`MAX_RECORDS` records, :data:`MAX_MESSAGES` messages or
     :data:`MAX_VALUES` repeated numbers before parsing it (413): parsed first, a 7 kB gzip of 4M empty
@@ -306,19 +327,24 @@ def _count_first(signal: Signal, body: bytes, encoding: Encoding) -> None:
                 f"{_RECORDS[signal]} a request (the OpenTelemetry SDKs' batches are 512)"
             )
         return
-    # Every message the parser builds starts with a tag byte of wire type 2 (or 3, a group), so their
-    # number bounds the messages. Where it is under the limit (a body of SDK batches: ~0.3 a byte), the
-    # walk counts only the records and repeated numbers and steps over each record whole: ~2 ms a MiB,
-    # where walking every attribute took ~35.
-    fields = _LEAN[signal] if _delimited(body) <= MAX_MESSAGES else _FIELDS[signal]
+    # Every message the parser builds starts with the tag of a message field (wire type 2; 3 were it
+    # a group, which upb leaves unparsed), so the bytes that can begin one bound the messages. Where
+    # that is under the limit (SDK batches of Claude Code events: ~0.16 a byte, up to ~6 MiB), the walk
+    # counts only the records and repeated numbers and steps over each record whole: ~2 ms a MiB,
+    # where walking every attribute took ~30.
+    fields = _LEAN[signal] if _tags_under(signal, body, MAX_MESSAGES) else _FIELDS[signal]
     _walk(signal, body, fields)
 
 
-def _delimited(body: bytes) -> int:
-    """How many bytes of ``body`` could start a length-delimited field or a group (in 64 KiB slices, so
-    the count holds no copy of a 32 MB body)."""
-    step = 1 << 16
-    return sum(len(body[i : i + step].translate(None, _NOT_DELIMITED)) for i in range(0, len(body), step))
+def _tags_under(signal: Signal, body: bytes, limit: int) -> bool:
+    """Whether at most ``limit`` bytes of ``body`` could begin the tag of a message field (counted in
+    64 KiB slices, so the count holds no copy of a 32 MB body, and only until over the limit)."""
+    step, delete, count = 1 << 16, _NOT_TAGS[signal], 0
+    for start in range(0, len(body), step):
+        count += len(body[start : start + step].translate(None, delete))
+        if count > limit:
+            return False
+    return True
 
 
 def _varints(body: bytes, pos: int, end: int) -> int:
