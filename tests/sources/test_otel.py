@@ -750,6 +750,9 @@ def _field(number: int, payload: bytes) -> bytes:
             b'{"resourceLogs":[{"scopeLogs":[{"logRecords":[' + b"{}," * 1_000_000 + b"{}]}]}]}",
             "JSON objects",
         ),
+        # json.loads builds every array and value before the schema is read: 3M `[]` took ~400 MB.
+        ("logs", "json", b'{"resourceLogs":[' + b"[]," * 1_200_000 + b"[]]}", "arrays"),
+        ("logs", "json", b'{"resourceLogs":[' + b'"",' * 1_200_000 + b'""]}', "JSON values"),
     ],
 )
 def test_a_body_of_millions_of_tiny_records_is_refused_before_it_is_parsed(
@@ -778,3 +781,41 @@ def test_a_protobuf_group_cannot_hide_records_from_the_count() -> None:
     body = b"\x0b\x0c" + _field(1, _field(2, b"\x12\x00" * 600_000))
     with pytest.raises(otel.PayloadError, match="wire type 3"):
         otel.decode("logs", body, encoding="protobuf", gzipped=False)
+
+
+def _exponential_points(buckets: bytes) -> bytes:
+    """A metrics request of one exponential histogram point whose positive buckets are ``buckets``."""
+    point = _field(8, buckets)  # ExponentialHistogramDataPoint.positive
+    metric = _field(10, _field(1, point))  # Metric.exponential_histogram.data_points
+    return _field(1, _field(2, _field(2, metric)))  # resource_metrics.scope_metrics.metrics
+
+
+@pytest.mark.parametrize(
+    ("signal", "raw"),
+    [
+        # 32M bucket counts of 0 packed in one field: a byte each sent, 8 parsed (~480 MB from 30 kB).
+        ("metrics", _exponential_points(_field(2, b"\x00" * (otel.MAX_DECODED_BYTES - 64)))),
+        # The same sent unpacked, each with its tag: 2 bytes each sent, 8 parsed.
+        ("metrics", _exponential_points(b"\x10\x00" * (otel.MAX_DECODED_BYTES // 2 - 16))),
+        # A resource's entity reference of 16M empty id keys: 2 bytes each sent, a 16-byte view parsed.
+        ("logs", _field(1, _field(1, _field(3, b"\x1a\x00" * (otel.MAX_DECODED_BYTES // 2 - 16))))),
+    ],
+)
+def test_a_body_of_millions_of_repeated_numbers_is_refused_before_it_is_parsed(
+    signal: otel.Signal, raw: bytes
+) -> None:
+    import gzip
+    import tracemalloc
+
+    body = gzip.compress(raw)
+    assert len(body) < otel.MAX_BODY_BYTES and len(raw) <= otel.MAX_DECODED_BYTES
+    tracemalloc.start()
+    try:
+        with pytest.raises(
+            otel.TooLargeError, match=r"^over [\d,]+ repeated numbers .* in one request; send"
+        ):
+            otel.decode(signal, body, encoding="protobuf", gzipped=True)
+        peak = tracemalloc.get_traced_memory()[1]
+    finally:
+        tracemalloc.stop()
+    assert peak < 3 * len(raw) + 2**20, f"{peak / 2**20:.0f} MB to refuse {len(raw) / 2**20:.0f} MB"

@@ -39,7 +39,7 @@ from typing import Literal, NamedTuple, cast
 
 import msgspec
 from google.protobuf import json_format
-from google.protobuf.descriptor import Descriptor
+from google.protobuf.descriptor import Descriptor, FieldDescriptor
 from google.protobuf.message import DecodeError, Message
 from opentelemetry.proto.collector.logs.v1.logs_service_pb2 import (
     ExportLogsServiceRequest,
@@ -237,47 +237,139 @@ _RECORD_TYPES = frozenset(
     }
 )
 _RECORDS: dict[Signal, str] = {"logs": "log records", "metrics": "data points", "traces": "spans"}
+MAX_VALUES = 4_000_000
+"""Most items of repeated numbers or texts (a histogram's bucket counts and bounds) in one request (413
+above): each is a byte or two sent and 8 parsed, so a 33 kB gzip of 32M packed zero bucket counts took
+the server 544 MB to parse. An exponential histogram point has at most 2 x 160 buckets: 4M is 12,500
+of them."""
+_TEXT = -1
+"""Width of an item of a repeated text field: one per field, however long."""
+_HIGH_BYTES = bytes(range(0x80, 0x100))
 
 
-class _Fields(dict[int, "tuple[_Fields, bool]"]):
-    """A message type's message-typed fields by number: the child's fields, and whether it is a record."""
+class _Fields(dict[int, "tuple[_Fields | None, int]"]):
+    """The fields of a message type the count looks at, by number: for a message, the child's fields and
+    1 if it is a record (0 if not); for a repeated number or text, None and the bytes one item takes
+    packed (0 for a varint, :data:`_TEXT` for a text)."""
 
 
-def _fields(descriptor: Descriptor, built: dict[str, _Fields]) -> _Fields:
+_WIDTHS = {FieldDescriptor.TYPE_STRING: _TEXT, FieldDescriptor.TYPE_BYTES: _TEXT}
+_WIDTHS.update(
+    dict.fromkeys(
+        (FieldDescriptor.TYPE_DOUBLE, FieldDescriptor.TYPE_FIXED64, FieldDescriptor.TYPE_SFIXED64), 8
+    )
+)
+_WIDTHS.update(
+    dict.fromkeys(
+        (FieldDescriptor.TYPE_FLOAT, FieldDescriptor.TYPE_FIXED32, FieldDescriptor.TYPE_SFIXED32), 4
+    )
+)
+
+
+def _fields(descriptor: Descriptor, built: dict[str, _Fields], lean: bool) -> _Fields:
+    """``descriptor``'s fields for the walk; ``lean``: only those on the way to a record or a repeated
+    number (the messages inside records are bounded by :func:`_tags_under` instead)."""
     fields = built.get(descriptor.full_name)
     if fields is None:
         fields = built[descriptor.full_name] = _Fields()  # before the children: AnyValue nests itself
         for f in descriptor.fields:
             if f.message_type is not None:
-                fields[f.number] = (_fields(f.message_type, built), f.message_type.full_name in _RECORD_TYPES)
+                child = _fields(f.message_type, built, lean)
+                record = f.message_type.full_name in _RECORD_TYPES
+                if child or record or not lean:
+                    fields[f.number] = (child, record)
+            elif f.is_repeated:
+                fields[f.number] = (None, _WIDTHS.get(f.type, 0))
     return fields
 
 
 _built: dict[str, _Fields] = {}
 _FIELDS = {
-    signal: _fields(cast(Descriptor, request.DESCRIPTOR), _built) for signal, request in _REQUESTS.items()
+    signal: _fields(cast(Descriptor, request.DESCRIPTOR), _built, False)
+    for signal, request in _REQUESTS.items()
+}
+_built_lean: dict[str, _Fields] = {}
+_LEAN = {
+    signal: _fields(cast(Descriptor, request.DESCRIPTOR), _built_lean, True)
+    for signal, request in _REQUESTS.items()
 }
 
 
+def _not_tags(descriptor: Descriptor) -> bytes:
+    """The bytes that cannot begin the tag of a message field of ``descriptor`` or anything inside it:
+    a tag's first byte holds the wire type (2, or 3 for a group) and the field number's low 4 bits,
+    its high bit set when the tag goes on (a number of 16 or more, or written long)."""
+    numbers: set[int] = set()
+    seen: set[str] = set()
+    todo = [descriptor]
+    while todo:
+        message = todo.pop()
+        if message.full_name not in seen:
+            seen.add(message.full_name)
+            for f in message.fields:
+                if f.message_type is not None:
+                    numbers.add(f.number)
+                    todo.append(f.message_type)
+    tags = {(n & 0x0F) << 3 | kind for n in numbers for kind in (2, 3)}
+    return bytes(b for b in range(256) if b & 0x7F not in tags)
+
+
+_NOT_TAGS = {signal: _not_tags(cast(Descriptor, request.DESCRIPTOR)) for signal, request in _REQUESTS.items()}
+
+
 def _count_first(signal: Signal, body: bytes, encoding: Encoding) -> None:
-    """Refuse a body of more than :data:`MAX_RECORDS` records (or :data:`MAX_MESSAGES` messages)
-    before parsing it (413): parsed first, a 7 kB gzip of 4M empty log records took the server
-    ~520 MB (~130 bytes each, from 2 bytes sent) and 12 s of CPU. The protobuf is walked without
-    building anything: fields that are no message are skipped by their length. A body this walk
-    cannot follow is left to the parser, which says what is wrong with it."""
+    """Refuse a body of more than :data:`MAX_RECORDS` records, :data:`MAX_MESSAGES` messages or
+    :data:`MAX_VALUES` repeated numbers before parsing it (413): parsed first, a 7 kB gzip of 4M empty
+    log records took the server ~520 MB (~130 bytes each, from 2 bytes sent) and 12 s of CPU. The
+    protobuf is walked without building anything: fields that are no message are skipped by their
+    length. A body this walk cannot follow is left to the parser, which says what is wrong with it."""
     if encoding == "json":
-        # Every record and message is at least one object: `{` over-counts, never under-counts.
-        if body.count(b"{") > MAX_RECORDS:
+        # Every record and message is at least one object: `{` over-counts, never under-counts. Arrays
+        # count with them: json.loads builds every one before the schema is looked at (a 9 kB gzip of
+        # 3M `[]` took ~400 MB and 10 s), and every value after an array's first follows a comma.
+        if body.count(b"{") + body.count(b"[") > MAX_RECORDS:
             raise TooLargeError(
-                f"over {MAX_RECORDS:,} JSON objects in one request; send at most {MAX_RECORDS:,} "
-                f"{_RECORDS[signal]} a request (the OpenTelemetry SDKs' batches are 512)"
+                f"over {MAX_RECORDS:,} JSON objects and arrays in one request; send at most "
+                f"{MAX_RECORDS:,} {_RECORDS[signal]} a request (the OpenTelemetry SDKs' batches are 512)"
+            )
+        if body.count(b",") > MAX_MESSAGES:
+            raise TooLargeError(
+                f"over {MAX_MESSAGES:,} JSON values (array items, object members) in one request; send at "
+                f"most {MAX_RECORDS:,} {_RECORDS[signal]} a request (the OpenTelemetry SDKs' batches are 512)"
             )
         return
-    records = messages = 0
+    # Every message the parser builds starts with the tag of a message field (wire type 2; 3 were it
+    # a group, which upb leaves unparsed), so the bytes that can begin one bound the messages. Where
+    # that is under the limit (SDK batches of Claude Code events: ~0.16 a byte, up to ~6 MiB), the walk
+    # counts only the records and repeated numbers and steps over each record whole: ~2 ms a MiB,
+    # where walking every attribute took ~30.
+    fields = _LEAN[signal] if _tags_under(signal, body, MAX_MESSAGES) else _FIELDS[signal]
+    _walk(signal, body, fields)
+
+
+def _tags_under(signal: Signal, body: bytes, limit: int) -> bool:
+    """Whether at most ``limit`` bytes of ``body`` could begin the tag of a message field (counted in
+    64 KiB slices, so the count holds no copy of a 32 MB body, and only until over the limit)."""
+    step, delete, count = 1 << 16, _NOT_TAGS[signal], 0
+    for start in range(0, len(body), step):
+        count += len(body[start : start + step].translate(None, delete))
+        if count > limit:
+            return False
+    return True
+
+
+def _varints(body: bytes, pos: int, end: int) -> int:
+    """How many varints the packed field ``body[pos:end]`` holds: one per byte under 0x80."""
+    step = 1 << 16
+    return sum(len(body[i : min(i + step, end)].translate(None, _HIGH_BYTES)) for i in range(pos, end, step))
+
+
+def _walk(signal: Signal, body: bytes, top: _Fields) -> None:
+    records = messages = values = 0
     # Depth first, where the walk resumes in each enclosing message: as deep as the nesting, never
     # as long as the records (a stack of 200k siblings took ~28 MB).
     stack: list[tuple[int, int, _Fields]] = []
-    pos, end, fields = 0, len(body), _FIELDS[signal]
+    pos, end, fields = 0, len(body), top
     try:
         while True:
             if pos >= end:
@@ -295,21 +387,37 @@ def _count_first(signal: Signal, body: bytes, encoding: Encoding) -> None:
                 pos += 1
                 if size >= 0x80:
                     size, pos = _varint(body, pos, size)
-                child = fields.get(tag >> 3)
-                if child is not None:
-                    messages += 1
-                    records += child[1]
-                    if records > MAX_RECORDS or messages > MAX_MESSAGES:
-                        raise TooLargeError(
-                            f"over {MAX_RECORDS:,} {_RECORDS[signal]} or {MAX_MESSAGES:,} messages "
-                            f"in one request; send at most {MAX_RECORDS:,} {_RECORDS[signal]} a "
-                            "request (the OpenTelemetry SDKs' batches are 512)"
-                        )
-                    stack.append((pos + size, end, fields))
-                    end, fields = pos + size, child[0]
-                else:
+                field = fields.get(tag >> 3)
+                if field is None:
                     pos += size
-            elif kind == 0:
+                    continue
+                child, width = field
+                if child is None:  # repeated numbers or texts: 8 bytes or more each, parsed
+                    values += (
+                        1 if width == _TEXT else size // width if width else _varints(body, pos, pos + size)
+                    )
+                    if values > MAX_VALUES:
+                        raise TooLargeError(
+                            f"over {MAX_VALUES:,} repeated numbers (histogram bucket counts and bounds) in "
+                            f"one request; send fewer {_RECORDS[signal]} a request"
+                        )
+                    pos += size
+                    continue
+                messages += 1
+                records += width
+                if records > MAX_RECORDS or messages > MAX_MESSAGES:
+                    raise TooLargeError(
+                        f"over {MAX_RECORDS:,} {_RECORDS[signal]} or {MAX_MESSAGES:,} messages "
+                        f"in one request; send at most {MAX_RECORDS:,} {_RECORDS[signal]} a "
+                        "request (the OpenTelemetry SDKs' batches are 512)"
+                    )
+                if child:
+                    stack.append((pos + size, end, fields))
+                    end, fields = pos + size, child
+                else:  # nothing inside to count (the lean walk's records): stepped over whole
+                    pos += size
+                continue
+            if kind == 0:
                 while body[pos] >= 0x80:
                     pos += 1
                 pos += 1
@@ -323,6 +431,14 @@ def _count_first(signal: Signal, body: bytes, encoding: Encoding) -> None:
                     f"not a valid OTLP {signal} export request (protobuf): wire type {kind} "
                     "(a group, which OTLP does not use, or no wire type at all)"
                 )
+            field = fields.get(tag >> 3)
+            if field is not None and field[0] is None:  # one item of a repeated number, unpacked
+                values += 1
+                if values > MAX_VALUES:
+                    raise TooLargeError(
+                        f"over {MAX_VALUES:,} repeated numbers (histogram bucket counts and bounds) in "
+                        f"one request; send fewer {_RECORDS[signal]} a request"
+                    )
     except IndexError:
         return  # truncated: the parser refuses it
 
