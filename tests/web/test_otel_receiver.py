@@ -1047,6 +1047,12 @@ def test_a_model_filter_counts_calls_just_received(server: str, settings: Settin
         by_hour = hourly.cost_by_hour(conn, settings, today, spend.Filters(models=[UNDATED]))
         assert by_hour.total_usd == 2 * cost
         assert _nothing_matched(by_hour.warnings) == []
+    _send_logs(server, [_api_request("req-newest", _ago(2), CALL)])
+    # The server's dashboard, with its own cost mode (auto: Claude Code's figure, 0.0123 a call).
+    for path in ("/api/spend", "/api/hourly"):
+        got = httpx2.get(f"{server}{path}", params={"period": "today", "models": UNDATED}).json()
+        assert Decimal(str(got["total_usd"])) == from_nanos(3 * 12_300_000), path
+        assert _nothing_matched(got["warnings"]) == [], path
 
 
 def _budget_spent(conn: Conn, settings: Settings) -> Decimal:
