@@ -318,9 +318,9 @@ def read(conn: Conn, since_ms: int) -> Names:
     re-price leaves before the period).
 
     The one way to filters as stored: the names come from the rollup, which calls just written
-    reach only at a refresh (the OTLP receiver and a team server's pushes mark their quarter-hours
-    and leave the rebuild to the next answer). Checked before it, a model or project only those
-    calls had "matched nothing in the ledger", and ``claude-sonnet-4-5`` did not widen to the
-    ``claude-sonnet-4-5-20250929`` they logged: get_spend, cost_by_hour and a model-scoped budget
-    answered $0 beside the spend."""
+    reach only at a refresh (the OTLP receiver, a team server's pushes and ``record_usage`` mark
+    their quarter-hours and leave the rebuild to the next answer). Checked before it, a model or
+    project only those calls had "matched nothing in the ledger", and ``claude-sonnet-4-5`` did
+    not widen to the ``claude-sonnet-4-5-20250929`` they logged: get_spend, cost_by_hour and a
+    model-scoped budget answered $0 beside the spend."""
     return Names(conn, rollup.refresh(conn, since_ms))
