@@ -222,11 +222,6 @@ class _Counted(msgspec.Struct):
 _json_counter = msgspec.json.Decoder(_Counted)
 _msgpack_counter = msgspec.msgpack.Decoder(_Counted)
 
-COUNT_FIRST_BYTES = 1024 * 1024
-"""A decoded push body over this is counted before it is decoded (:func:`_count`). A laptop's batch
-of 2,000 rows is ~0.8 MB, and a body under it holds at most ~20k of the smallest rows (~10 MB
-decoded), so pushes as laptops send them are decoded once, as before."""
-
 
 def _count(raw: bytes, ctype: str) -> None:
     """Refuse a body of more than :data:`MAX_ROWS` rows or forgets before decoding them: decoded
@@ -291,6 +286,9 @@ def decode(body: bytes, content_type: str, content_encoding: str) -> Decoded:
             "send application/json or application/msgpack",
             415,
         )
+    # The OTLP receiver's threshold, one for both: the module is loaded already where pushes are received.
+    from cost_mcp.sources.otel import COUNT_FIRST_BYTES
+
     if len(raw) > COUNT_FIRST_BYTES:
         _count(raw, ctype)
     try:

@@ -159,8 +159,8 @@ def test_record_usage_refreshes_the_rollup_only_from_its_call_and_its_budgets_pe
     conn: Conn, settings: Settings, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     # Storing the call refreshed every marked quarter-hour (years of a re-price's), then the
-    # budgets' answer refreshed again from their periods on. Both are bounded now: the call's own
-    # day (its values must be in the rollup for the next answer's filters), and the budgets'.
+    # budgets' answer refreshed again from their periods on. Only the budgets' answer refreshes now,
+    # from their periods on (storing the call marks its quarter-hour for the answers that read it).
     old_qh = _repriced_ledger(conn, settings)
     budgets.set_budget(conn, "daily", Decimal(5), "day", BudgetScope())
     refreshes = _counting_refreshes(monkeypatch)

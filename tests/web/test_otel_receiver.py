@@ -17,6 +17,7 @@ import subprocess
 import sys
 import time
 from collections.abc import Callable, Iterator
+from contextlib import closing
 from datetime import UTC, datetime, timedelta
 from decimal import Decimal
 from pathlib import Path
@@ -37,7 +38,8 @@ from opentelemetry.sdk.resources import Resource
 from opentelemetry.sdk.trace import TracerProvider
 from opentelemetry.sdk.trace.export import SimpleSpanProcessor
 
-from cost_mcp.analytics import spend
+from cost_mcp.analytics import budgets, hourly, spend
+from cost_mcp.analytics.budget_glance import glance
 from cost_mcp.analytics.budgets import set_budget
 from cost_mcp.config import Settings
 from cost_mcp.models import BudgetScope
@@ -45,6 +47,7 @@ from cost_mcp.money import from_nanos
 from cost_mcp.pricing import Price, Pricer, Tokens
 from cost_mcp.sources import claude_code
 from cost_mcp.store import connect
+from cost_mcp.store.connection import Conn
 from tests.sources.claude_logs import assistant, session_file, write
 from tests.test_webhooks import Receiver, ops, ops_webhook, receiver  # noqa: F401 (fixtures)
 
@@ -1063,3 +1066,105 @@ def test_a_misrouted_exporter_hears_which_endpoint_to_set(server: str, method: s
     assert f"no OTLP receiver at {method} {path}" in answer.text
     assert "POST to /v1/logs, /v1/metrics or /v1/traces" in answer.text
     assert "OTEL_EXPORTER_OTLP_LOGS_ENDPOINT" in answer.text
+
+
+# --- Calls just received are seen by the next answer's filters ------------------------------------
+# The receiver stores calls and marks their quarter-hours for the rollup without rebuilding it; each
+# answer rebuilds the rollup from its period's start. Every answer checks (and widens) its filters
+# against the values the rollup holds, so the rebuild must come first: checked before it, a filter
+# on a model only the new calls had "matched nothing in the ledger", and a model filter naming it
+# without its date (claude-sonnet-4-5 for claude-sonnet-4-5-20250929) counted $0, as did a budget.
+
+UNDATED = "claude-sonnet-4-5"  # how a person names the model the events logged as SONNET
+CALL = Tokens(input=120_000, output=3_000)
+
+
+def _nothing_matched(warnings: list[str]) -> list[str]:
+    return [w for w in warnings if "matches nothing" in w]
+
+
+def _received(base: str, when: datetime) -> Decimal:
+    """One Claude Code call over OTLP at ``when``; returns its price."""
+    _send_logs(base, [_api_request("req-new", when, CALL)])
+    return from_nanos(_price(CALL, SONNET, "anthropic", when))
+
+
+@pytest.mark.usefixtures("clock")
+def test_a_model_filter_counts_calls_just_received(server: str, settings: Settings) -> None:
+    cost = _received(server, _ago(10))
+    settings = settings.model_copy(update={"cost_mode": "calculate"})
+    today = spend.resolve(settings, "today", None, None, "UTC")
+    with closing(connect(settings.db)) as conn:
+        for model in (SONNET, UNDATED):
+            result = spend.get_spend(
+                conn, settings, today, ["model"], spend.Filters(models=[model]), take_alerts=False
+            )
+            assert result.total_usd == cost, model
+            assert _nothing_matched(result.warnings) == []
+        _send_logs(server, [_api_request("req-newer", _ago(5), CALL)])
+        by_hour = hourly.cost_by_hour(conn, settings, today, spend.Filters(models=[UNDATED]))
+        assert by_hour.total_usd == 2 * cost
+        assert _nothing_matched(by_hour.warnings) == []
+    _send_logs(server, [_api_request("req-newest", _ago(2), CALL)])
+    # The server's dashboard, with its own cost mode (auto: Claude Code's figure, 0.0123 a call).
+    for path in ("/api/spend", "/api/hourly"):
+        got = httpx2.get(f"{server}{path}", params={"period": "today", "models": UNDATED}).json()
+        assert Decimal(str(got["total_usd"])) == from_nanos(3 * 12_300_000), path
+        assert _nothing_matched(got["warnings"]) == [], path
+
+
+def _budget_spent(conn: Conn, settings: Settings) -> Decimal:
+    return budgets.budget_status(conn, settings, take_alerts=False).budgets[0].spent_usd
+
+
+def _glanced(conn: Conn, settings: Settings) -> Decimal:
+    glanced = glance(conn, settings, datetime.now(UTC))
+    assert glanced is not None
+    return glanced[0].spent
+
+
+@pytest.mark.usefixtures("clock")
+@pytest.mark.parametrize("answer", [_budget_spent, _glanced], ids=["budget_status", "status line"])
+def test_a_budget_on_the_model_counts_calls_just_received(
+    server: str, settings: Settings, answer: object
+) -> None:
+    settings = settings.model_copy(update={"cost_mode": "calculate"})
+    with closing(connect(settings.db)) as conn:
+        set_budget(conn, "sonnet", Decimal(100), "day", BudgetScope(models=[UNDATED]))
+        cost = _received(server, _ago(10))
+        assert callable(answer)
+        assert answer(conn, settings) == cost
+
+
+@pytest.mark.usefixtures("clock")
+def test_a_filter_on_a_model_only_older_unrebuilt_calls_have_is_not_called_unknown(
+    server: str, settings: Settings
+) -> None:
+    # The received call is 40 days old; this month's question leaves its quarter-hour marked. Its
+    # model is in the ledger: "matches nothing in the ledger" sent a person hunting for a typo.
+    _received(server, datetime.now(UTC).replace(microsecond=0) - timedelta(days=40))
+    today = spend.resolve(settings, "today", None, None, "UTC")
+    with closing(connect(settings.db)) as conn:
+        result = spend.get_spend(
+            conn, settings, today, [], spend.Filters(models=[UNDATED]), take_alerts=False
+        )
+        assert result.total_usd == 0
+        assert _nothing_matched(result.warnings) == []
+        typo = spend.get_spend(
+            conn, settings, today, [], spend.Filters(models=["claude-sonet-4-5"]), take_alerts=False
+        )
+        assert _nothing_matched(typo.warnings) != []  # a real typo is still told, with the model as a hint
+        assert SONNET in _nothing_matched(typo.warnings)[0]
+
+
+@pytest.mark.usefixtures("clock")
+def test_a_budget_set_on_a_model_names_the_ids_just_received(server: str, settings: Settings) -> None:
+    # Setting the budget reads no period: it said the model "matches nothing" and named none of the
+    # ids it counts, until some answer rebuilt the rollup.
+    _received(server, _ago(10))
+    with closing(connect(settings.db)) as conn:
+        made = set_budget(conn, "sonnet", Decimal(100), "day", BudgetScope(models=[UNDATED]))
+        assert budgets.scope_warnings(conn, made) == []
+        assert budgets.model_notes(conn, made) == [
+            f"budget 'sonnet': model {UNDATED!r} also counts the calls recorded as the same model: {SONNET}"
+        ]

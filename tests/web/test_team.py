@@ -43,6 +43,7 @@ from cost_mcp.money import format_usd
 from cost_mcp.notify import display_url
 from cost_mcp.periods import Period, days_period
 from cost_mcp.pricing import Pricer, Tokens
+from cost_mcp.sources import otel
 from cost_mcp.sources.reported import record_call
 from cost_mcp.store import connect, rollup, source_state, write_transaction
 from cost_mcp.store import team as team_store
@@ -450,7 +451,7 @@ def test_a_push_of_a_million_tiny_rows_is_refused_before_they_are_decoded(ctype:
 
     deep = 200_000
     nested = b'{"rows": [{"x": ' + b"[" * deep + b"]" * deep + b"}]}"
-    raw = nested + b" " * push.COUNT_FIRST_BYTES if ctype == "application/json" else None
+    raw = nested + b" " * otel.COUNT_FIRST_BYTES if ctype == "application/json" else None
     if raw is not None:
         with pytest.raises(push.PushRejected, match="nests too deeply") as refused:
             push.decode(raw, ctype, "")

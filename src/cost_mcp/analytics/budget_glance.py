@@ -21,7 +21,7 @@ from datetime import datetime
 from decimal import ROUND_FLOOR, Decimal
 from typing import TYPE_CHECKING, Literal
 
-from cost_mcp.analytics.vocabulary import FILTER_DIMENSIONS, expand, project_names
+from cost_mcp.analytics.vocabulary import FILTER_DIMENSIONS, project_names, read
 from cost_mcp.core_settings import HasCoreSettings
 from cost_mcp.money import from_nanos
 from cost_mcp.periods import Granularity, calendar_period
@@ -134,7 +134,6 @@ def glance(conn: Conn, settings: HasCoreSettings, now: datetime) -> list[Glance]
         return None  # Claude Code usage is then a subscription's value, not spend: the full rules apply
     rows = budget_store.all_budgets(conn)
     scoped: list[tuple[budget_store.BudgetRow, list[tuple[str, Sequence[str]]], dict[str, object]]] = []
-    memo: dict[str, set[str]] = {}  # the ledger's models and projects, read once for every budget
     for row in rows:
         try:
             scope = json.loads(row.scope_json)
@@ -148,7 +147,7 @@ def glance(conn: Conn, settings: HasCoreSettings, now: datetime) -> list[Glance]
             if not isinstance(values, list) or not all(isinstance(v, str) for v in values):
                 return None
             if values:
-                filters.append((column, expand(conn, column, values, memo)))
+                filters.append((column, values))  # widened to the stored names below
         if row.period not in _PERIODS:
             return None
         scoped.append((row, filters, scope))
@@ -164,11 +163,15 @@ def glance(conn: Conn, settings: HasCoreSettings, now: datetime) -> list[Glance]
     hi = max(p.end_ms for p in periods) + DAY_MS
     if status.billing_data_between(conn, lo, hi):
         return None
-    # From the budgets' periods on: what a re-price marked years ago waits for the question that reads it.
-    if rollup.refresh(conn, min(p.start_ms for p in periods)) == rollup.TOO_LARGE:
+    # From the budgets' periods on: what a re-price marked years ago waits for the question that
+    # reads it. Before the scopes are widened to the stored names: a model only calls just received
+    # had, named without its date, counted $0.
+    names = read(conn, min(p.start_ms for p in periods))
+    if names.refreshed == rollup.TOO_LARGE:
         return None  # some calls are left out of the rollup: the full path says so
     out: list[Glance] = []
-    for (row, filters, scope), p in zip(scoped, periods, strict=True):
+    for (row, scope_filters, scope), p in zip(scoped, periods, strict=True):
+        filters = [(column, names.expand(column, values)) for column, values in scope_filters]
         # Period bounds are local midnights, which fall on quarter-hours in every timezone.
         sums = rollup.sums_by_quarter_hour(
             conn, p.start_ms // QUARTER_HOUR_MS, -(-p.end_ms // QUARTER_HOUR_MS), settings.cost_mode, filters

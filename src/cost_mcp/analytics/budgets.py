@@ -52,7 +52,7 @@ from cost_mcp.store import deliveries, rollup
 from cost_mcp.store import holds as hold_store
 from cost_mcp.store import team as team_store
 from cost_mcp.store.connection import Conn
-from cost_mcp.store.known import known_values
+from cost_mcp.store.known import every_value
 
 DEFAULT_THRESHOLDS = (Decimal("0.5"), Decimal("0.8"), Decimal("1.0"))
 MAX_THRESHOLD = Decimal(10)
@@ -399,14 +399,18 @@ def spent_in(
 
 
 def _totals(
-    conn: Conn, settings: Settings, questions: Sequence[tuple[Period, Filters]], today: date
+    conn: Conn,
+    settings: Settings,
+    questions: Sequence[tuple[Period, Filters]],
+    today: date,
+    names: vocabulary.Names | None = None,
 ) -> list[SpendTotal]:
     """spend_totals' answers, with the questions about members (team budgets, which its one read does
     not group by) answered by get_spend one by one."""
     out: list[SpendTotal | None] = [None] * len(questions)
     shared = [i for i, (_, f) in enumerate(questions) if not f.members]
     for i, total in zip(
-        shared, spend_totals(conn, settings, [questions[i] for i in shared], today), strict=True
+        shared, spend_totals(conn, settings, [questions[i] for i in shared], today, names), strict=True
     ):
         out[i] = total
     for i, (p, f) in enumerate(questions):
@@ -421,18 +425,29 @@ def state_of(conn: Conn, settings: Settings, budget: Budget, now: datetime) -> B
     return states_of(conn, settings, [budget], now)[0]
 
 
-def states_of(conn: Conn, settings: Settings, budgets: Sequence[Budget], now: datetime) -> list[BudgetState]:
+def states_of(
+    conn: Conn,
+    settings: Settings,
+    budgets: Sequence[Budget],
+    now: datetime,
+    names: vocabulary.Names | None = None,
+) -> list[BudgetState]:
     """Each budget in the period containing ``now``, from one read of the ledger for them all.
 
     The projection extrapolates usage from the time elapsed, and adds seat fees (when the scope
-    counts them) exactly: those still to come are known, not a rate.
+    counts them) exactly: those still to come are known, not a rate. ``names``: the ledger's names,
+    read already from the budgets' periods on (:func:`vocabulary.read`), else read here.
     """
     if not budgets:
         return []
     periods = [budget_period(b, settings, now) for b in budgets]
     today = local_date(to_ms(now), settings.tz)
     totals = _totals(
-        conn, settings, [(p, _filters(b.scope, conn)) for b, p in zip(budgets, periods, strict=True)], today
+        conn,
+        settings,
+        [(p, _filters(b.scope, conn)) for b, p in zip(budgets, periods, strict=True)],
+        today,
+        names,
     )
     return [_state(conn, b, p, now, t) for b, p, t in zip(budgets, periods, totals, strict=True)]
 
@@ -648,7 +663,7 @@ def known_members(conn: Conn, *, revoked: bool = False) -> set[str]:
     recorded under; a budget's scope also knows those a team names (:func:`scope_warnings`)."""
 
     known = {t.member.lower() for t in team_store.list_tokens(conn) if revoked or t.revoked_at is None}
-    return known | {m.lower() for m in known_values(conn, "member")}
+    return known | {m.lower() for m in every_value(conn, "member")}
 
 
 def team_warnings(conn: Conn, team: str, members: Sequence[str]) -> list[str]:
@@ -703,8 +718,8 @@ def team_change_notes(
 def model_notes(conn: Conn, budget: Budget) -> list[str]:
     """For each model the scope names, the other ids the ledger has recorded it under, which the
     budget counts too (dated, dotted or provider-prefixed: :func:`vocabulary.model_key`), so that
-    whoever sets it sees what it holds."""
-    known = known_values(conn, "model")
+    whoever sets it sees what it holds: calls just received or reported too, the rollup not rebuilt yet."""
+    known = every_value(conn, "model")
     notes: list[str] = []
     for m in budget.scope.models:
         others = [k for k in vocabulary.same_models([m], known) if k != m]
@@ -848,10 +863,16 @@ def check_budget(
     """
     moment = now or datetime.now(UTC)
     checks: list[BudgetCheck] = []
-    names = vocabulary.project_aliases(conn, project) if project else frozenset[str]()
+    every = list_budgets(conn)
+    # The rollup rebuilt from the budgets' periods on before the call's project is matched to the
+    # stored paths: a slug whose path only calls not rebuilt yet gave (received over OTLP, pushed,
+    # reported) missed the budget naming its folder, and a hard budget let the call through.
+    # The same names serve the budgets' spend, with no second refresh.
+    ledger = vocabulary.read(conn, earliest_start(every, settings, moment))
+    names = ledger.project_aliases(project) if project else frozenset[str]()
     matching = [
         b
-        for b in list_budgets(conn)
+        for b in every
         if applies(
             b.scope,
             provider=provider,
@@ -864,7 +885,7 @@ def check_budget(
             project_names=names,
         )
     ]
-    states = states_of(conn, settings, matching, moment)
+    states = states_of(conn, settings, matching, moment, ledger)
     live = hold_store.live(conn, to_ms(moment)) if settings.budget_hold_seconds > 0 else []
     held_by: dict[str, int] = {}
     for budget, state in zip(matching, states, strict=True):

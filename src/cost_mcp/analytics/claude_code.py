@@ -30,7 +30,7 @@ from cost_mcp.sources.claude_code import SOURCE
 from cost_mcp.store import otel as otel_store
 from cost_mcp.store import sessions, source_state
 from cost_mcp.store.connection import Conn
-from cost_mcp.store.known import known_values
+from cost_mcp.store.known import every_value
 
 HOUR_MS = 3_600_000
 MINUTE_MS = 60_000
@@ -75,7 +75,7 @@ def _whole_ids(conn: Conn, given: str) -> str:
     """The sessions whose id starts with ``given``, as the start of an error's advice ('' for none):
     a session id shown shortened ('86100e80', as a person quotes the first part of a uuid) was
     answered only 'give no session id for the latest one', leaving the whole id to be found."""
-    found = sorted(s for s in known_values(conn, "session") if s.startswith(given.strip()))
+    found = sorted(s for s in every_value(conn, "session") if s.startswith(given.strip()))
     if not given.strip() or not found:
         return ""
     named = ", ".join(repr(s) for s in found[:MAX_IDS_NAMED])

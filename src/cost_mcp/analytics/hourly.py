@@ -32,8 +32,9 @@ def cost_by_hour(conn: Conn, settings: Settings, p: Period, filters: Filters | N
     """
     # As get_spend takes them: a project by its folder name or slug, a member's email in any case.
     # Unexpanded, "webapp" matched no stored path and the chart read $0 beside the project's spend.
-    filters, unmatched = vocabulary.apply(conn, filters or Filters())
-    rollup.refresh(conn, p.start_ms)  # the period's quarter-hours; older marks wait for their question
+    # The period's quarter-hours rebuilt first (older marks wait for their question): the filters
+    # are checked against the rollup, which calls just received reach only then.
+    filters, unmatched = vocabulary.read(conn, p.start_ms).apply(filters or Filters())
     cost = [0] * 24
     unpriced = [0] * 24
     requests = [0] * 24

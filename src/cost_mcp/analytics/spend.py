@@ -213,10 +213,10 @@ def get_spend(
     This is the envelope: it reads the layers (:func:`read_layers`), leaves the arithmetic to the
     pure :func:`count`, and adds freshness, warnings and alerts.
     """
-    filters = filters or Filters()
-    filters, unmatched = vocabulary.apply(conn, filters, member)
     dims = _check_dims(group_by)
-    refreshed = rollup.refresh(conn, p.start_ms)  # quarter-hours before the period wait for their question
+    names = vocabulary.read(conn, p.start_ms)  # quarter-hours before the period wait for their question
+    filters, unmatched = names.apply(filters or Filters(), member)
+    refreshed = names.refreshed
     local_only = _local_only(filters)
     # By session, local rows are grouped (and a page bounded) in SQL, page or not (issue 22): in
     # Python a year's thousands of sessions were one slice per (session, model, day), 2-3x slower.
@@ -439,12 +439,15 @@ def spend_totals(
     settings: Settings,
     questions: Sequence[tuple[Period, Filters]],
     today: date,
+    names: vocabulary.Names | None = None,
 ) -> list[SpendTotal]:
     """get_spend's totals for several (period, filters) questions from ONE read of the ledger.
 
     Budgets ask this for all their periods and scopes at once (record_usage with five budgets reads
     the ledger once, not ten times). Every period must be in one timezone; filters may name
     providers, models, projects, agents and sources (a budget scope's dimensions) and bases.
+    ``names``: the ledger's names read (the rollup refreshed) from the earliest period's start or
+    before, by a caller that needed them first (check_budget); else read here.
     """
     if not questions:
         return []
@@ -453,12 +456,14 @@ def spend_totals(
         raise ValueError("spend_totals needs every period in one timezone")
     if any(f.sessions or f.members for _, f in questions):
         raise ValueError("spend_totals filters by a budget scope's dimensions only")
-    memo: dict[str, set[str]] = {}  # the ledger's models and projects, read once for every question
-    expanded = [_expanded(conn, f, memo) for _, f in questions]
     union = Period(
         start=min(p.start for p, _ in questions), end=max(p.end for p, _ in questions), name="union", tz=tz
     )
-    rollup.refresh(conn, union.start_ms)  # a budget's month: not what a re-price marked years ago
+    if names is None:
+        names = vocabulary.read(
+            conn, union.start_ms
+        )  # a budget's month: not what a re-price marked years ago
+    expanded = [_expanded(names, f) for _, f in questions]
     # Slices carry provider, model, source and agent; projects only when some question filters by
     # them (grouping by project multiplies the rows read).
     dims = ("agent", "project") if any(f.projects for f in expanded) else ("agent",)
@@ -494,13 +499,13 @@ def spend_totals(
     return out
 
 
-def _expanded(conn: Conn, f: Filters, memo: dict[str, set[str]]) -> Filters:
-    """``f`` as stored values (vocabulary.apply without its warnings, which budgets do not show)."""
+def _expanded(names: vocabulary.Names, f: Filters) -> Filters:
+    """``f`` as stored values (``Names.apply`` without its warnings, which budgets do not show)."""
     changes: dict[str, list[str]] = {}
     for attr, dimension in vocabulary.FILTER_DIMENSIONS.items():
         values: Sequence[str] | None = getattr(f, attr)
         if values:
-            changes[attr] = vocabulary.expand(conn, dimension, values, memo)
+            changes[attr] = names.expand(dimension, values)
     return replace(f, **changes)
 
 

@@ -23,12 +23,13 @@ from dataclasses import replace
 from pathlib import PurePath
 from typing import TYPE_CHECKING
 
+from cost_mcp.store import rollup
 from cost_mcp.store.connection import Conn
 
 if TYPE_CHECKING:
     from cost_mcp.analytics.spend import Filters
 
-from cost_mcp.store.known import known_values
+from cost_mcp.store.known import known_values, marked_values
 
 NOT_REPORTED = "(model not reported)"
 """How every answer names calls whose model was not reported (a span or log record that gave none)."""
@@ -88,12 +89,13 @@ def _named_by(stored: str, wanted: set[str], wanted_slugs: set[str]) -> bool:
     return bool(project_names(stored) & wanted) or stored in wanted_slugs
 
 
-def project_aliases(conn: Conn, project: str) -> set[str]:
+def project_aliases(conn: Conn, project: str, known: Collection[str] | None = None) -> set[str]:
     """Every name a call's ``project`` goes by: its own (:func:`project_names`), and those of each
     stored path it names. The hook knows a session by Claude Code's folder slug, a budget may name
-    the folder (``webapp``) or its path: each must find the other."""
+    the folder (``webapp``) or its path: each must find the other. ``known``: the stored projects,
+    when read already (:meth:`Names.project_aliases`)."""
     names = project_names(project)
-    for stored in known_values(conn, "project"):
+    for stored in known_values(conn, "project") if known is None else known:
         theirs = project_names(stored)
         if project in theirs:
             names |= theirs
@@ -182,16 +184,12 @@ def same_models(wanted: Sequence[str], known: Collection[str]) -> list[str]:
     return sorted(k for k in known if model_key(k) in keys)
 
 
-def expand(
-    conn: Conn, dimension: str, values: Sequence[str], memo: dict[str, set[str]] | None = None
-) -> list[str]:
+def _expand(conn: Conn, dimension: str, values: Sequence[str], memo: dict[str, set[str]]) -> list[str]:
     """Filter values as stored: sources canonical, projects widened to every stored path they name,
     models to every stored id of the same model (:func:`model_key`). ``memo``: the ledger's known
     values by dimension, read once for many filters (budgets expand theirs on every answer)."""
 
     def known(d: str) -> set[str]:
-        if memo is None:
-            return known_values(conn, d)
         if d not in memo:
             memo[d] = known_values(conn, d)
         return memo[d]
@@ -228,23 +226,31 @@ def unmatched(conn: Conn, dimension: str, values: Sequence[str], member: str | N
     ``member`` (a team member asking): matched and hinted against that member's own values only. The
     whole ledger's named other members, their agents, sessions and projects ("closest known:
     boss@example.com") to a member, who may see only their own usage and the team's total."""
-    known = known_values(conn, dimension, member)
-    names = set(known)
-    if dimension == "project":
-        names = {n for p in known for n in project_names(p)}
     if dimension == "source":
         values = [canonical_source(v) for v in values]
     if dimension == "member":
         values = [_member(v) for v in values]
-    keys = {model_key(n) for n in known} if dimension == "model" else set()
+    known = known_values(conn, dimension, member)
+    names, keys = _names(dimension, known)
+
+    def found(value: str) -> bool:
+        return (
+            value in names
+            or (dimension == "project" and bool(_slugs(value) & names))
+            or (dimension == "model" and model_key(value) in keys)
+        )
+
+    if not all(map(found, values)):
+        # Calls not in the rollup yet (marked quarter-hours before the answer's period) are in the
+        # ledger too: read only now, for a value the rollup lacks.
+        known |= marked_values(conn, dimension, member)
+        names, keys = _names(dimension, known)
     warnings: list[str] = []
     for value in values:
-        if value in names or (dimension == "project" and _slugs(value) & names):
+        if found(value):
             continue
         if dimension == "member" and value == member:
             warnings.append(f"no usage of yours ({member}) is in the ledger yet")
-            continue
-        if dimension == "model" and model_key(value) in keys:
             continue
         if len(value) > MAX_HINTED_CHARS:
             # No name is stored this long (ids are cut to 256, paths to 1,024): comparing it with
@@ -263,6 +269,13 @@ def unmatched(conn: Conn, dimension: str, values: Sequence[str], member: str | N
             hint = f"{value!r} is a provider: filter with providers=[{value!r}]; {hint}"
         warnings.append(f"{dimension} filter {value!r} matches nothing in the ledger ({hint})")
     return warnings
+
+
+def _names(dimension: str, known: set[str]) -> tuple[set[str], set[str]]:
+    """The names a filter value may give for the ``known`` values (every name of a project), and the
+    model keys among them (for ``model``)."""
+    names = {n for p in known for n in project_names(p)} if dimension == "project" else set(known)
+    return names, {model_key(n) for n in known} if dimension == "model" else set()
 
 
 MAX_HINTED_CHARS = 1024
@@ -293,14 +306,48 @@ FILTER_DIMENSIONS = {
 """Filter fields of :class:`~cost_mcp.analytics.spend.Filters` and the dimension each filters."""
 
 
-def apply(conn: Conn, filters: Filters, member: str | None = None) -> tuple[Filters, list[str]]:
-    """Filters as stored (see :func:`expand`), and a warning for each value that matches nothing
-    (for a team ``member``, nothing of their own: :func:`unmatched`)."""
-    warnings: list[str] = []
-    changes: dict[str, list[str]] = {}
-    for attr, dimension in FILTER_DIMENSIONS.items():
-        values: Sequence[str] | None = getattr(filters, attr)
-        if values:
-            warnings += unmatched(conn, dimension, values, member)
-            changes[attr] = expand(conn, dimension, values)
-    return replace(filters, **changes), warnings
+class Names:
+    """The ledger's names, to check and widen an answer's filters with: made by :func:`read` only,
+    after the rollup they are read from holds every call of the answer's period."""
+
+    def __init__(self, conn: Conn, refreshed: int) -> None:
+        self.conn = conn
+        self.refreshed = refreshed
+        """What ``rollup.refresh`` returned: rows rebuilt, or ``rollup.TOO_LARGE`` or -1 (stale)."""
+        self._memo: dict[str, set[str]] = {}
+
+    def expand(self, dimension: str, values: Sequence[str]) -> list[str]:
+        """Filter values as stored (:func:`_expand`), the ledger's values read once for many filters."""
+        return _expand(self.conn, dimension, values, self._memo)
+
+    def project_aliases(self, project: str) -> set[str]:
+        """Every name a call's ``project`` goes by (:func:`project_aliases`)."""
+        if "project" not in self._memo:
+            self._memo["project"] = known_values(self.conn, "project")
+        return project_aliases(self.conn, project, self._memo["project"])
+
+    def apply(self, filters: Filters, member: str | None = None) -> tuple[Filters, list[str]]:
+        """Filters as stored (see :func:`_expand`), and a warning for each value that matches nothing
+        (for a team ``member``, nothing of their own: :func:`unmatched`)."""
+        warnings: list[str] = []
+        changes: dict[str, list[str]] = {}
+        for attr, dimension in FILTER_DIMENSIONS.items():
+            values: Sequence[str] | None = getattr(filters, attr)
+            if values:
+                warnings += unmatched(self.conn, dimension, values, member)
+                changes[attr] = self.expand(dimension, values)
+        return replace(filters, **changes), warnings
+
+
+def read(conn: Conn, since_ms: int) -> Names:
+    """The ledger's names for an answer about a period starting at ``since_ms``, once the rollup is
+    rebuilt from there (``rollup.refresh``, bounded as it bounds it: never the marks of years a
+    re-price leaves before the period).
+
+    The one way to filters as stored: the names come from the rollup, which calls just written
+    reach only at a refresh (the OTLP receiver, a team server's pushes and ``record_usage`` mark
+    their quarter-hours and leave the rebuild to the next answer). Checked before it, a model or
+    project only those calls had "matched nothing in the ledger", and ``claude-sonnet-4-5`` did
+    not widen to the ``claude-sonnet-4-5-20250929`` they logged: get_spend, cost_by_hour and a
+    model-scoped budget answered $0 beside the spend."""
+    return Names(conn, rollup.refresh(conn, since_ms))

@@ -73,8 +73,11 @@ MAX_BODY_BYTES = 4 * 1024 * 1024
 MAX_DECODED_BYTES = 32 * 1024 * 1024
 """Largest body after gunzip: a small gzip bomb must not take the server's memory."""
 COUNT_FIRST_BYTES = 1024 * 1024
-"""A body over this (unpacked) has its records counted before it is parsed (:func:`_count_first`). The
-SDKs' batch of 512 records is ~0.6 MB of Claude Code events, so what exporters send is parsed once."""
+"""A received body over this (unpacked) has its records counted before it is parsed, here
+(:func:`_count_first`) and in a team server's pushes (``push._count``): under it, the parse itself
+is bounded. The SDKs' batch of 512 records is ~0.6 MB of Claude Code events, and a laptop's push of
+2,000 rows ~0.8 MB (a body under it holds at most ~20k of the smallest rows, ~10 MB decoded), so
+what exporters and laptops send is parsed once."""
 MAX_RECORDS = 200_000
 """Most log records, spans or metric data points in one request, and most ``{`` in a JSON one (413
 above): 390 of the SDKs' 512-record batches, 24 of a Collector's default 8,192. 200k empty records

@@ -9,7 +9,7 @@ from cost_mcp import tokens as token_kinds
 from cost_mcp.errors import InvalidInputError
 from cost_mcp.periods import to_ms
 from cost_mcp.pricing import Price, Pricer, Tokens
-from cost_mcp.store import holds, rollup
+from cost_mcp.store import holds
 from cost_mcp.store.connection import Conn
 from cost_mcp.store.usage import Recorded, ReportedCall, insert_reported
 
@@ -123,9 +123,7 @@ def record_call(
         ),
         release,
     )
-    # From the call's own day on: every answer's filters are checked against the values the rollup
-    # holds (store.known), so a call left out of it until its period's question made a filter on its
-    # project "match nothing". Unbounded, this rebuilt every marked quarter-hour, years of them
-    # during a reprice --all.
-    rollup.refresh(conn, ts_ms)
+    # The rollup is not rebuilt here: its quarter-hour is marked, and the next answer rebuilds it
+    # from its own period on before it checks its filters (vocabulary.read), as for calls received
+    # over OTLP or pushed. The budgets record_usage answers with rebuild it from their periods on.
     return outcome, call_id, price, ts_ms

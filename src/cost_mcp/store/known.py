@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from cost_mcp.store.connection import Conn
+from cost_mcp.store.rollup import QUARTER_HOUR_MS
 
 _ROLLUP = {
     "provider": "provider",
@@ -61,6 +62,37 @@ def known_values(conn: Conn, dimension: str, member: str | None = None) -> set[s
         values |= {"billed", "estimated", "subscription"}
     values.discard("")
     return values
+
+
+def marked_values(conn: Conn, dimension: str, member: str | None = None) -> set[str]:
+    """The non-empty values ``dimension`` has in the counted calls of quarter-hours still marked for
+    the rollup (``rollup_dirty``, ``rollup_levels_dirty``), which :func:`known_values` does not see
+    yet: an answer rebuilds the rollup from its own period on, and leaves older marks (a call
+    received over OTLP last month, a re-price's chunk) for the question that reads them. With
+    ``member``, only in that member's own calls. As cheap as the marks are few: read only for a
+    filter value :func:`known_values` lacks."""
+    if dimension not in _ROLLUP:
+        return set()
+    col = _ROLLUP[dimension]
+    mine = "" if member is None else " AND e.member = ?"
+    args: tuple[str, ...] = () if member is None else (member,)
+    qh = QUARTER_HOUR_MS
+    rows = conn.execute(
+        f"SELECT DISTINCT e.{col} "
+        "FROM (SELECT qh FROM rollup_dirty UNION SELECT qh FROM rollup_levels_dirty) AS m "
+        f"JOIN usage_events e ON e.counted = 1 AND e.ts_ms >= m.qh * {qh} AND e.ts_ms < (m.qh + 1) * {qh}"
+        f"{mine}",
+        args,
+    )
+    return {str(r[0]) for r in rows} - {""}
+
+
+def every_value(conn: Conn, dimension: str, member: str | None = None) -> set[str]:
+    """:func:`known_values` and :func:`marked_values`: every value the ledger holds, rebuilt in the
+    rollup or not, for what no answer's period bounds (a budget being set names the ids its model
+    counts, a team's member is checked for usage, an error hints at a session's whole id). Not for
+    every answer: while a ``reprice --all`` runs, its marks cover years of calls."""
+    return known_values(conn, dimension, member) | marked_values(conn, dimension, member)
 
 
 def provider_data_sources(conn: Conn) -> dict[str, list[str]]:
