@@ -68,6 +68,30 @@ def report(conn: Conn, settings: Settings, group_by: list[str] | None = None) ->
     return savings_report(conn, settings, Pricer(), p, group_by)
 
 
+def test_a_session_stored_under_its_path_and_its_slug_is_one_session(
+    conn: Conn, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Claude Code's lines with ``"cwd": null`` are stored under the folder's slug: the savings
+    report listed such a session twice in its top sessions (once under the path, once under the
+    slug) and its model mix split the folder into two rows. Both now name it once, by its path."""
+    monkeypatch.setenv("COST_MCP_SUBSTITUTES", "claude-opus-4-1=claude-haiku-4-5")
+    settings = load_settings()
+    for i, project in enumerate(["/home/dev/gateway", "-home-dev-gateway"] * 2):
+        call(
+            conn,
+            f"2026-11-10T10:{i}0:00",
+            "claude-opus-4-1",
+            "router",
+            session="r1",
+            project=project,
+            input=20_000,
+            output=150,
+        )
+    mix = report(conn, settings).model_mix
+    assert [(s.session, s.project, s.calls) for s in mix.top_sessions] == [("r1", "/home/dev/gateway", 4)]
+    assert [(r.group["project"], r.calls) for r in mix.rows] == [("/home/dev/gateway", 4)]
+
+
 def test_short_answer_rule() -> None:
     assert is_short_answer(Tokens(input=20_000, output=150))
     assert is_short_answer(Tokens(input=100, cache_read=9_900, output=1_000))

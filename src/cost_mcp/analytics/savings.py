@@ -178,8 +178,10 @@ def _shown(dims: Sequence[str], key: tuple[str, ...], names: vocabulary.ModelNam
     return {d: names.name(v) if d == "model" and v != NO_VALUE else v for d, v in zip(dims, key, strict=True)}
 
 
-def _session_key(call: Call) -> tuple[str, str, str]:
-    return (call.session or NO_SESSION, call.agent, call.project)
+def _session_key(call: Call, names: vocabulary.ModelNames) -> tuple[str, str, str]:
+    # Its project as rows name it: a session's lines with no cwd (stored under the folder's slug)
+    # made it two sessions in the top list, one under its path and one under the slug.
+    return (call.session or NO_SESSION, call.agent, names.project(call.project))
 
 
 def _chain_key(call: Call) -> tuple[str, ...]:
@@ -313,7 +315,7 @@ def _model_mix(
         if is_short:
             r.short_saving += hit[1]
             total_short += hit[1]
-            s = sessions[_session_key(c)]
+            s = sessions[_session_key(c, names)]
             s.calls += 1
             s.saving += _usd(hit[1])
     mix_rows = [
@@ -438,7 +440,7 @@ def _caching(
         return _nanos(pricer, t, c.model, c.provider, c.at, c.speed) or 0
 
     def credit(c: Call, nanos: int) -> None:
-        s = sessions[_session_key(c)]
+        s = sessions[_session_key(c, names)]
         s.calls += 1
         s.saving += _usd(nanos)
 
@@ -604,7 +606,7 @@ def _percent(part: int, whole: int) -> float:
 # --- batch --------------------------------------------------------------------------------------
 
 
-def _batch(calls: Sequence[Call], tz: ZoneInfo) -> BatchFinding:
+def _batch(calls: Sequence[Call], tz: ZoneInfo, names: vocabulary.ModelNames) -> BatchFinding:
     by_agent: dict[str, list[Call]] = defaultdict(list)
     for c in calls:
         if c.source in BATCH_SOURCES and c.agent:
@@ -636,7 +638,7 @@ def _batch(calls: Sequence[Call], tz: ZoneInfo) -> BatchFinding:
             # Per call, in whole nano-USD (half-even), as the ledger would store the batch price.
             part = round(c.cost_nanos * rate)
             saving += part
-            s = sessions[_session_key(c)]
+            s = sessions[_session_key(c, names)]
             s.calls += 1
             s.saving += _usd(part)
         rows.append(
@@ -760,7 +762,7 @@ def savings_report(
         unpriced_calls=len(unpriced),
         model_mix=_model_mix(calls, pricer, subs, mix_dims, warnings, names),
         caching=_caching(calls, pricer, cache_dims, names),
-        batch=_batch(calls, p.tz),
+        batch=_batch(calls, p.tz, names),
         notes=notes,
         warnings=warnings,
     )
