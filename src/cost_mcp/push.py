@@ -974,7 +974,7 @@ def folder_names(conn: Conn) -> dict[str, str]:
     A call whose log line carried no ``cwd`` is stored under its folder's slug
     (``-home-ana-src-webapp``), which spells out the whole path: only the folder name may leave
     the laptop, and it is found from a path of the same project."""
-    from cost_mcp.analytics.claude_code import project_slugs
+    from cost_mcp.analytics.vocabulary import project_slugs
     from cost_mcp.store.known import known_values
 
     names: dict[str, str] = {}

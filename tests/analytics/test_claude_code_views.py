@@ -9,7 +9,8 @@ from pathlib import Path
 
 import pytest
 
-from cost_mcp.analytics.claude_code import project_slugs, session_usage, usage_blocks
+from cost_mcp.analytics.claude_code import session_usage, usage_blocks
+from cost_mcp.analytics.vocabulary import project_slugs
 from cost_mcp.config import Settings, load_settings
 from cost_mcp.errors import NotFoundError
 from cost_mcp.pricing import Pricer

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import re
 from collections import Counter
 from datetime import UTC, datetime
 from decimal import Decimal
@@ -12,6 +11,7 @@ from cost_mcp import tokens as tokens_
 from cost_mcp.analytics import rows as rows_
 from cost_mcp.analytics.blocks import Block, build_blocks, cost_per_hour
 from cost_mcp.analytics.usage import log_notes, price_note_warnings, token_totals, unpriced_warnings
+from cost_mcp.analytics.vocabulary import project_slugs
 from cost_mcp.config import Settings
 from cost_mcp.errors import InvalidInputError, NotFoundError
 from cost_mcp.models import (
@@ -56,15 +56,6 @@ def agent_source(agent: str) -> str:
         # Cut: the name is whatever the caller sent, and an error must not echo a megabyte back.
         shown = agent if len(agent) <= 80 else agent[:79] + "…"
         raise NotFoundError(f"unknown agent {shown!r}; known agents: {', '.join(known)}") from None
-
-
-def project_slugs(cwd: str) -> tuple[str, str]:
-    """Folder names Claude Code may keep a project's logs under.
-
-    Versions differ: some replace every non-alphanumeric character of the path with '-', others
-    only '/' and '.'; a path of plain names gives the same slug either way.
-    """
-    return re.sub(r"[^A-Za-z0-9]", "-", cwd), re.sub(r"[/.]", "-", cwd)
 
 
 MAX_IDS_NAMED = 5

@@ -60,11 +60,20 @@ def project_names(path: str) -> set[str]:
     return names
 
 
+def project_slugs(cwd: str) -> tuple[str, str]:
+    """Folder names Claude Code may keep a project's logs under.
+
+    Versions differ: some replace every non-alphanumeric character of the path with '-', others
+    only '/' and '.'; a path of plain names gives the same slug either way.
+    """
+    return re.sub(r"[^A-Za-z0-9]", "-", cwd), re.sub(r"[/.]", "-", cwd)
+
+
 def _slugs(path: str) -> set[str]:
-    """Claude Code's folder slugs of a path (versions differ on which characters become '-')."""
+    """Claude Code's folder slugs of a path (:func:`project_slugs`); none for a name that is no path."""
     if "/" not in path and "\\" not in path:
         return set()
-    return {re.sub(r"[^A-Za-z0-9]", "-", path), re.sub(r"[/.]", "-", path)}
+    return set(project_slugs(path))
 
 
 def project_paths(projects: Iterable[str | None]) -> dict[str, str]:
