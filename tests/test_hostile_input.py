@@ -7,12 +7,15 @@ import sqlite3
 import time
 from collections.abc import Iterable
 from datetime import UTC, datetime, timedelta
+from decimal import Decimal
 from pathlib import Path
 
 import pytest
 from mcp import Client
 
 from cost_mcp.analytics.claude_code import session_usage, usage_blocks
+from cost_mcp.analytics.hourly import cost_by_hour
+from cost_mcp.analytics.spend import resolve
 from cost_mcp.config import Settings
 from cost_mcp.pricing import Pricer
 from cost_mcp.sources import reported
@@ -305,6 +308,11 @@ async def test_rollup_additions_past_64_bits_are_left_out_not_failed_or_rounded(
     with contextlib.closing(connect(settings.db)) as conn, write_transaction(conn):
         conn.execute("DELETE FROM rollup_dirty")
         rollup.add(conn, {key: list(sums.values())})
+    # The dashboard's chart by hour says so too: it read the sums as they stood, saying nothing.
+    with contextlib.closing(connect(settings.db)) as conn:
+        hours = cost_by_hour(conn, settings, resolve(settings, "last_7_days", None, None, None))
+    assert rollup.TOO_LARGE_WARNING in hours.warnings, hours.warnings
+    assert hours.total_usd == Decimal("2.5")
     spend = await client.call_tool("get_spend", {"period": "last_7_days"})
     assert spend.is_error is False, spend.content
     result = spend.structured_content

@@ -34,7 +34,8 @@ def cost_by_hour(conn: Conn, settings: Settings, p: Period, filters: Filters | N
     # Unexpanded, "webapp" matched no stored path and the chart read $0 beside the project's spend.
     # The period's quarter-hours rebuilt first (older marks wait for their question): the filters
     # are checked against the rollup, which calls just received reach only then.
-    filters, unmatched = vocabulary.read(conn, p.start_ms).apply(filters or Filters())
+    names = vocabulary.read(conn, p.start_ms)
+    filters, unmatched = names.apply(filters or Filters())
     cost = [0] * 24
     unpriced = [0] * 24
     requests = [0] * 24
@@ -43,6 +44,8 @@ def cost_by_hour(conn: Conn, settings: Settings, p: Period, filters: Filters | N
         "record_usage), estimated as the totals estimate them; billed amounts are per day and are not "
         "in this chart",
         *unmatched,
+        # As get_spend says it: the chart read the sums as they stood, quietly short of the newest calls.
+        *names.rebuild_warnings(),
     ]
     wants_estimated = not filters.basis or "estimated" in filters.basis
     wants_local = not filters.sources or any(s in LOCAL_SOURCES for s in filters.sources)

@@ -216,7 +216,6 @@ def get_spend(
     dims = _check_dims(group_by)
     names = vocabulary.read(conn, p.start_ms)  # quarter-hours before the period wait for their question
     filters, unmatched = names.apply(filters or Filters(), member)
-    refreshed = names.refreshed
     local_only = _local_only(filters)
     # By session, local rows are grouped (and a page bounded) in SQL, page or not (issue 22): in
     # Python a year's thousands of sessions were one slice per (session, model, day), 2-3x slower.
@@ -283,10 +282,7 @@ def get_spend(
     empty = not slices and not shown.total_rows
     if empty and member is None and not any(getattr(filters, f.name) for f in fields(filters)):
         warnings += _recorded_elsewhere(conn, p)
-    if refreshed == rollup.TOO_LARGE:
-        warnings.append(team_store.too_large_warning(conn))
-    elif refreshed < 0:
-        warnings.append(rollup.STALE_WARNING)
+    warnings += names.rebuild_warnings()
     if folded is not None:
         folded[:] = shown.folded
     next_cursor, paging_notes = rows.follow(window, shown, attribution)

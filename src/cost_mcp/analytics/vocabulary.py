@@ -325,6 +325,15 @@ class Names:
         """What ``rollup.refresh`` returned: rows rebuilt, or ``rollup.TOO_LARGE`` or -1 (stale)."""
         self._memo: dict[str, set[str]] = {}
 
+    def rebuild_warnings(self) -> list[str]:
+        """What an answer from this rollup must say when its rebuild fell short: some quarter-hours'
+        sums too large to hold (left out), or another writer kept it from the newest calls."""
+        if self.refreshed == rollup.TOO_LARGE:
+            from cost_mcp.store import team  # a team server's look-up, only for this rare answer
+
+            return [team.too_large_warning(self.conn)]
+        return [rollup.STALE_WARNING] if self.refreshed < 0 else []
+
     def expand(self, dimension: str, values: Sequence[str]) -> list[str]:
         """Filter values as stored (:func:`_expand`), the ledger's values read once for many filters."""
         return _expand(self.conn, dimension, values, self._memo)
