@@ -584,6 +584,87 @@ def test_a_codex_turn_the_server_rerouted_counts_as_the_model_that_answered(
     ]
 
 
+def _thread_settings(model: str, provider: str) -> dict[str, object]:
+    """An ``event_msg`` ``thread_settings_applied`` as the rollout holds it: the thread's settings
+    snapshot (``ThreadSettingsSnapshot``, openai/codex ``codex-rs/protocol/src/protocol.rs``)."""
+    return {
+        "type": "thread_settings_applied",
+        "thread_settings": {
+            "model": model,
+            "model_provider_id": provider,
+            "approval_policy": "on-request",
+            "approvals_reviewer": "user",
+            "permission_profile": {"type": "workspace-write"},
+            "cwd": "/w",
+            "reasoning_effort": "medium",
+            "collaboration_mode": {"mode": "default", "settings": {"model": model}},
+        },
+    }
+
+
+def test_a_codex_session_switched_to_another_provider_prices_each_turn_by_the_provider_in_force(
+    home: Path, settings: Settings
+) -> None:
+    """``session_meta.model_provider`` is written once, when the session starts; a thread whose
+    provider is switched afterwards records its new settings in an ``event_msg``
+    ``thread_settings_applied`` (``thread_settings.model_provider_id``), from which Codex's own
+    thread index takes the provider (``codex-rs/state/src/extract.rs`` at 683d8408). Every call was
+    filed under the first provider, so a local model's calls after a switch to Ollama were priced
+    as OpenAI's (or its OpenAI calls as Ollama's, the other way). Each call now carries the provider
+    in force when it was made; a snapshot repeating the provider (Codex writes one on each settings
+    change) changes nothing, and a second read of the file adds nothing."""
+    folder = home / "codex" / "sessions" / "2026" / "12" / "03"
+    folder.mkdir(parents=True)
+    sid = "019ae200-0000-7000-8000-0000000051a7"
+    a, b, c = (
+        codex_usage(20000, 8000, 900, 400),
+        codex_usage(12000, 0, 700, 0),
+        codex_usage(30000, 20000, 1200, 600),
+    )
+
+    def count(ts: str, last: dict[str, int], *done: dict[str, int]) -> tuple[str, str, Any]:
+        total = {k: sum(u[k] for u in done) for k in a}
+        info = {"total_token_usage": total, "last_token_usage": last, "model_context_window": 258400}
+        return (ts, "event_msg", {"type": "token_count", "info": info, "rate_limits": None})
+
+    meta = {"id": sid, "timestamp": "2026-12-03T09:00:00.000Z", "cwd": "/w", "model_provider": "openai"}
+    lines: list[tuple[str, str, Any]] = [
+        ("2026-12-03T09:00:00.000Z", "session_meta", meta),
+        ("2026-12-03T09:00:00.500Z", "event_msg", _thread_settings("gpt-5.5", "openai")),
+        ("2026-12-03T09:00:01.000Z", "turn_context", {"turn_id": "t1", "model": "gpt-5.5"}),
+        ("2026-12-03T09:00:01.001Z", "event_msg", {"type": "task_started", "turn_id": "t1"}),
+        count("2026-12-03T09:00:10.000Z", a, a),
+        ("2026-12-03T09:00:11.000Z", "event_msg", {"type": "task_complete", "turn_id": "t1"}),
+        ("2026-12-03T09:01:00.000Z", "event_msg", _thread_settings("gpt-oss:20b", "Ollama")),
+        ("2026-12-03T09:01:05.000Z", "turn_context", {"turn_id": "t2", "model": "gpt-oss:20b"}),
+        ("2026-12-03T09:01:05.001Z", "event_msg", {"type": "task_started", "turn_id": "t2"}),
+        count("2026-12-03T09:01:30.000Z", b, a, b),
+        ("2026-12-03T09:01:31.000Z", "event_msg", {"type": "task_complete", "turn_id": "t2"}),
+    ]
+    back: list[tuple[str, str, Any]] = [
+        ("2026-12-03T09:02:00.000Z", "event_msg", _thread_settings("gpt-5.5", "openai")),
+        ("2026-12-03T09:02:05.000Z", "turn_context", {"turn_id": "t3", "model": "gpt-5.5"}),
+        ("2026-12-03T09:02:05.001Z", "event_msg", {"type": "task_started", "turn_id": "t3"}),
+        count("2026-12-03T09:02:40.000Z", c, a, b, c),
+        ("2026-12-03T09:02:41.000Z", "event_msg", {"type": "task_complete", "turn_id": "t3"}),
+    ]
+    rollout = folder / f"rollout-2026-12-03T09-00-00-{sid}.jsonl"
+    rollout.write_text(_codex_lines(lines))
+    conn = connect(settings.db)
+    agents.ingest_all(conn, settings, Pricer())
+    with rollout.open("a") as f:  # the switch back, read on the next scan: the provider was kept
+        f.write(_codex_lines(back))
+    agents.ingest_all(conn, settings, Pricer())
+    agents.ingest_all(conn, settings, Pricer())
+    conn.close()
+    found = rows(settings, codex.SOURCE)
+    assert [(r[0], r[1], r[3], r[4], r[5], r[7]) for r in found] == [
+        (to_ms(_at("2026-12-03T09:00:10.000Z")), "gpt-5.5", 12000, 8000, 900, "openai"),
+        (to_ms(_at("2026-12-03T09:01:30.000Z")), "gpt-oss:20b", 12000, 0, 700, "ollama"),
+        (to_ms(_at("2026-12-03T09:02:40.000Z")), "gpt-5.5", 10000, 20000, 1200, "openai"),
+    ]
+
+
 def test_a_codex_background_call_of_a_killed_turn_counts_once_the_file_settles(
     home: Path, settings: Settings, monkeypatch: pytest.MonkeyPatch
 ) -> None:

@@ -44,6 +44,14 @@ high-risk cyber activity is served ``gpt-5.2``) carries an ``event_msg`` ``model
 ``rollout/src/policy.rs``): the turn's calls from there on are ``to_model``'s, until the next
 turn. Their keys keep the turn's own model, so a call an earlier cost-mcp stored is not added twice.
 
+An ``event_msg`` ``thread_settings_applied`` (``thread_settings``: the thread's ``model``,
+``model_provider_id``, ``cwd``, approval and sandbox settings, ``ThreadSettingsSnapshot`` in
+``codex-rs/protocol/src/protocol.rs``) is written when the thread's settings change and as a
+checkpoint (a fork ends its copy with one). Codex's own thread index reads the provider from it over
+``session_meta``'s (``codex-rs/state/src/extract.rs`` at 683d8408); one naming another provider than
+the one in force moves the calls after it to that provider. Without one, or with one repeating the
+provider, the calls are priced under ``session_meta``'s as before.
+
 ``payload.rate_limits`` (``primary``: the 5-hour window, ``secondary``: the weekly one, each with
 ``used_percent``, ``window_minutes`` and ``resets_in_seconds`` or ``resets_at``) becomes plan-limit
 readings, as Claude Code's status line gives for Claude plans.
@@ -294,6 +302,19 @@ def parse_line(raw: bytes, ctx: FileContext) -> Parsed:
         flushed = _flush(state, ctx)
         if kind == "event_msg" and payload.get("type") in _TURN_STARTS:
             state.pop("served", None)
+        return flushed or None
+    if kind == "event_msg" and payload.get("type") == "thread_settings_applied":
+        # The thread's settings as they now stand, provider included: Codex's own thread index
+        # takes the provider from here over session_meta's (codex-rs/state/src/extract.rs at
+        # 683d8408), and a session switched to another provider records the switch only here.
+        settings = payload.get("thread_settings")
+        named = settings.get("model_provider_id") if isinstance(settings, dict) else None
+        provider = named.strip().lower() if isinstance(named, str) else ""
+        if not provider or provider == state.get("provider"):
+            return None  # the usual case: the provider session_meta named, said again
+        # A switch waits for an idle thread, so what is still held is the old provider's.
+        flushed = _flush(state, ctx)
+        state["provider"] = provider
         return flushed or None
     if kind == "event_msg" and payload.get("type") == "model_reroute":
         # The server answered this turn with another model than the turn asked for (Codex warns
