@@ -14,6 +14,10 @@ Tokens follow the GenAI conventions: ``gen_ai.usage.input_tokens`` includes the 
 cache writes reported beside it, and ``gen_ai.usage.output_tokens`` includes reasoning tokens (as
 the OpenAI-shaped usage Copilot's API returns does). The ledger gets ``input - cache_read -
 cache_write`` uncached input, the cache reads and writes apart, and ``output_tokens`` as output.
+
+Copilot's own session logs (``~/.copilot/session-state/<session>/events.jsonl``) are not read: they
+give a call its model and output tokens only, and input and cache tokens only as one process's total
+per model, written on a clean exit (``session.shutdown``), so the export is the one per-call source.
 """
 
 from __future__ import annotations
