@@ -24,7 +24,6 @@ import argparse
 import gzip
 import json
 import os
-import socket
 import subprocess
 import sys
 import tempfile
@@ -37,7 +36,7 @@ import httpx2
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 from bench_otel import cpu_seconds
-from benchlib import save, server_env, table, wait_healthy
+from benchlib import http_server, save, server_env, table
 
 MODELS = ("claude-sonnet-4-5-20250929", "claude-haiku-4-5-20251001", "claude-opus-4-1-20250805")
 DECODED = 32 * 1024 * 1024
@@ -129,21 +128,12 @@ def vm_kib(pid: int, field: str) -> int:
 def one(src: str | None, signal: str, raw: bytes) -> dict[str, object]:
     """POST ``raw`` gzipped to a fresh server running ``src`` (the venv's when None)."""
     body = gzip.compress(raw)
-    with tempfile.TemporaryDirectory() as tmp, socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        port = s.getsockname()[1]
-        s.close()
+    with tempfile.TemporaryDirectory() as tmp:
         env = server_env(tmp, f"{tmp}/cost.db")
         if src:
             env["PYTHONPATH"] = src
-        proc = subprocess.Popen(
-            [sys.executable, "-m", "cost_mcp", "serve", "--http", "--port", str(port)],
-            env=env,
-            stderr=subprocess.DEVNULL,
-        )
-        base = f"http://127.0.0.1:{port}"
-        try:
-            wait_healthy(base)
+        with http_server(env) as server:
+            proc, base = server.process, server.base
             time.sleep(0.5)  # start-up's own work (the price table, the watcher) out of the figure
             rss_before, cpu_before = vm_kib(proc.pid, "VmRSS"), cpu_seconds(proc.pid)
             headers = {"Content-Type": "application/x-protobuf", "Content-Encoding": "gzip"}
@@ -152,9 +142,6 @@ def one(src: str | None, signal: str, raw: bytes) -> dict[str, object]:
             wall = time.perf_counter() - start
             cpu = cpu_seconds(proc.pid) - cpu_before
             peak = vm_kib(proc.pid, "VmHWM")
-        finally:
-            proc.terminate()
-            proc.wait(timeout=30)
     return {
         "sent": len(body),
         "unpacked": len(raw),
