@@ -16,7 +16,6 @@ from __future__ import annotations
 import argparse
 import inspect
 import os
-import socket
 import sqlite3
 import subprocess
 import sys
@@ -31,7 +30,7 @@ from opentelemetry.proto.collector.logs.v1.logs_service_pb2 import ExportLogsSer
 from opentelemetry.proto.common.v1.common_pb2 import AnyValue, KeyValue
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from benchlib import median, save, server_env, table, wait_healthy
+from benchlib import http_server, median, save, server_env, table
 
 PROTOBUF = {"Content-Type": "application/x-protobuf"}
 MODELS = ("claude-sonnet-4-5-20250929", "claude-haiku-4-5-20251001", "claude-opus-4-1-20250805")
@@ -141,10 +140,7 @@ def main() -> None:
         phases([batch(n, args.batch_size, now) for n in range(min(args.batches, 20))])
         return
     bodies = [batch(n, args.batch_size, now) for n in range(args.batches)]
-    with tempfile.TemporaryDirectory() as tmp, socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        port = s.getsockname()[1]
-        s.close()
+    with tempfile.TemporaryDirectory() as tmp:
         env = server_env(tmp, f"{tmp}/cost.db")
         headers = dict(PROTOBUF)
         if args.token:
@@ -157,14 +153,7 @@ def main() -> None:
                 check=True,
             )
             headers["Authorization"] = "Bearer " + created.stdout.split()[0]
-        proc = subprocess.Popen(
-            [sys.executable, "-m", "cost_mcp", "serve", "--http", "--port", str(port)],
-            env=env,
-            stderr=subprocess.DEVNULL,
-        )
-        base = f"http://127.0.0.1:{port}"
-        try:
-            wait_healthy(base)
+        with http_server(env) as server:
             latencies: list[float] = []
             lock = threading.Lock()
             queue = list(enumerate(bodies))
@@ -177,12 +166,12 @@ def main() -> None:
                                 return
                             _, body = queue.pop()
                         t = time.perf_counter()
-                        r = client.post(f"{base}/v1/logs", content=body, headers=headers)
+                        r = client.post(f"{server.base}/v1/logs", content=body, headers=headers)
                         r.raise_for_status()
                         with lock:
                             latencies.append(time.perf_counter() - t)
 
-            cpu_before = cpu_seconds(proc.pid)
+            cpu_before = cpu_seconds(server.process.pid)
             start = time.perf_counter()
             threads = [threading.Thread(target=sender) for _ in range(args.clients)]
             for t in threads:
@@ -190,10 +179,7 @@ def main() -> None:
             for t in threads:
                 t.join()
             wall = time.perf_counter() - start
-            cpu = cpu_seconds(proc.pid) - cpu_before
-        finally:
-            proc.terminate()
-            proc.wait(timeout=30)
+            cpu = cpu_seconds(server.process.pid) - cpu_before
         conn = sqlite3.connect(f"{tmp}/cost.db")
         stored = conn.execute("SELECT COUNT(*) FROM usage_events WHERE counted = 1").fetchone()[0]
         conn.close()

@@ -24,7 +24,6 @@ import argparse
 import gzip
 import json
 import os
-import socket
 import subprocess
 import sys
 import tempfile
@@ -36,29 +35,14 @@ from pathlib import Path
 import httpx2
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
+sys.path.insert(1, str(Path(__file__).resolve().parents[1]))  # tests.sources.otlp_bombs
+from tests.sources.otlp_bombs import empty_records, exponential_points, field
+
 from bench_otel import cpu_seconds
-from benchlib import save, server_env, table, wait_healthy
+from benchlib import http_server, save, server_env, table
 
 MODELS = ("claude-sonnet-4-5-20250929", "claude-haiku-4-5-20251001", "claude-opus-4-1-20250805")
 DECODED = 32 * 1024 * 1024
-
-
-def _field(number: int, payload: bytes) -> bytes:
-    """A length-delimited protobuf field written by hand (the SDK would not build a bomb)."""
-    size, length = len(payload), b""
-    while size >= 0x80:
-        length += bytes([size & 0x7F | 0x80])
-        size >>= 7
-    return bytes([number << 3 | 2]) + length + bytes([size]) + payload
-
-
-def _records_bomb(count: int) -> bytes:
-    return _field(1, _field(2, b"\x12\x00" * count))  # resource_logs.scope_logs.log_records, empty
-
-
-def _exponential(buckets: bytes) -> bytes:
-    point = _field(8, buckets)  # ExponentialHistogramDataPoint.positive
-    return _field(1, _field(2, _field(2, _field(10, _field(1, point)))))
 
 
 def sdk_batch(size: int, seed: int = 0) -> bytes:
@@ -108,10 +92,16 @@ def sdk_batch(size: int, seed: int = 0) -> bytes:
 
 
 BODIES: dict[str, tuple[str, Callable[[], bytes]]] = {
-    "bomb: 4M empty log records": ("logs", lambda: _records_bomb(4_000_000)),
-    "bomb: 16M empty log records (32 MB)": ("logs", lambda: _records_bomb(DECODED // 2 - 8)),
-    "bomb: 32M packed bucket counts": ("metrics", lambda: _exponential(_field(2, b"\x00" * (DECODED - 64)))),
-    "bomb: 16M unpacked bucket counts": ("metrics", lambda: _exponential(b"\x10\x00" * (DECODED // 2 - 16))),
+    "bomb: 4M empty log records": ("logs", lambda: empty_records(4_000_000)),
+    "bomb: 16M empty log records (32 MB)": ("logs", lambda: empty_records(DECODED // 2 - 8)),
+    "bomb: 32M packed bucket counts": (
+        "metrics",
+        lambda: exponential_points(field(2, b"\x00" * (DECODED - 64))),
+    ),
+    "bomb: 16M unpacked bucket counts": (
+        "metrics",
+        lambda: exponential_points(b"\x10\x00" * (DECODED // 2 - 16)),
+    ),
     "SDK batch of 512": ("logs", lambda: sdk_batch(512, 1)),
     "SDK batch of 1,900 (~1.1 MiB)": ("logs", lambda: sdk_batch(1_900, 2)),
     "SDK batch of 8,700 (~5 MiB)": ("logs", lambda: sdk_batch(8_700, 3)),
@@ -129,21 +119,12 @@ def vm_kib(pid: int, field: str) -> int:
 def one(src: str | None, signal: str, raw: bytes) -> dict[str, object]:
     """POST ``raw`` gzipped to a fresh server running ``src`` (the venv's when None)."""
     body = gzip.compress(raw)
-    with tempfile.TemporaryDirectory() as tmp, socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        port = s.getsockname()[1]
-        s.close()
+    with tempfile.TemporaryDirectory() as tmp:
         env = server_env(tmp, f"{tmp}/cost.db")
         if src:
             env["PYTHONPATH"] = src
-        proc = subprocess.Popen(
-            [sys.executable, "-m", "cost_mcp", "serve", "--http", "--port", str(port)],
-            env=env,
-            stderr=subprocess.DEVNULL,
-        )
-        base = f"http://127.0.0.1:{port}"
-        try:
-            wait_healthy(base)
+        with http_server(env) as server:
+            proc, base = server.process, server.base
             time.sleep(0.5)  # start-up's own work (the price table, the watcher) out of the figure
             rss_before, cpu_before = vm_kib(proc.pid, "VmRSS"), cpu_seconds(proc.pid)
             headers = {"Content-Type": "application/x-protobuf", "Content-Encoding": "gzip"}
@@ -152,9 +133,6 @@ def one(src: str | None, signal: str, raw: bytes) -> dict[str, object]:
             wall = time.perf_counter() - start
             cpu = cpu_seconds(proc.pid) - cpu_before
             peak = vm_kib(proc.pid, "VmHWM")
-        finally:
-            proc.terminate()
-            proc.wait(timeout=30)
     return {
         "sent": len(body),
         "unpacked": len(raw),

@@ -23,7 +23,6 @@ from __future__ import annotations
 import argparse
 import os
 import shutil
-import socket
 import subprocess
 import sys
 import tempfile
@@ -31,7 +30,7 @@ import time
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from benchlib import save, server_env, table, wait_healthy
+from benchlib import http_server, save, server_env, table
 from cost_mcp import push
 from cost_mcp.config import Settings
 from cost_mcp.store import connect, write_transaction
@@ -142,23 +141,14 @@ def team_push(engine: str, n: int, otel_copy: bool) -> None:
 
         cluster = Cluster()
     try:
-        with tempfile.TemporaryDirectory() as tmp, socket.socket() as s:
-            s.bind(("127.0.0.1", 0))
-            port = s.getsockname()[1]
-            s.close()
+        with tempfile.TemporaryDirectory() as tmp:
             db: Path | str = cluster.url(cluster.new_database()) if cluster else Path(tmp) / "server.db"
             conn = connect(db)
             token = team_store.create_token(conn, "bob-laptop", "bob@example.com")
             fay = team_store.create_token(conn, "fay-otel", "fay@example.com")
             conn.close()
-            base = f"http://127.0.0.1:{port}"
-            server = subprocess.Popen(
-                [sys.executable, "-m", "cost_mcp", "serve", "--http", "--port", str(port)],
-                env=server_env(tmp, db, COST_MCP_TIMEZONE="UTC"),
-                stderr=subprocess.DEVNULL,
-            )
-            try:
-                wait_healthy(base)
+            with http_server(server_env(tmp, db, COST_MCP_TIMEZONE="UTC")) as server:
+                base = server.base
                 if otel_copy:
                     _send_otel_event(base, fay)
                 laptop = Path(tmp) / "laptop"
@@ -200,9 +190,6 @@ def team_push(engine: str, n: int, otel_copy: bool) -> None:
                 after = os.times()
                 if done.returncode:
                     raise SystemExit(f"push failed: {done.stderr}")
-            finally:
-                server.terminate()
-                server.wait()
     finally:
         if cluster is not None:
             cluster.stop()

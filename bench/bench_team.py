@@ -27,8 +27,6 @@ import gzip
 import itertools
 import multiprocessing
 import os
-import socket
-import subprocess
 import sys
 import tempfile
 import threading
@@ -43,7 +41,7 @@ import httpx2
 import msgspec
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from benchlib import OUT, save, server_env, table, wait_healthy
+from benchlib import OUT, http_server, save, server_env, table
 from cost_mcp.periods import ms_to_datetime
 from cost_mcp.pricing import Price, Pricer, Tokens
 from cost_mcp.push import WireBatch, WireRow
@@ -344,44 +342,25 @@ def run(args: argparse.Namespace, pg_url: str | None, pg_data: Path | None) -> N
     """One run of the benchmark on a fresh ledger: an SQLite file, else the PostgreSQL database given
     (``pg_data``: its cluster's data directory, for the cluster's CPU)."""
 
-    with tempfile.TemporaryDirectory() as tmp, socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        port = s.getsockname()[1]
-        s.close()
+    with tempfile.TemporaryDirectory() as tmp:
         db: Path | str = pg_url or Path(tmp) / "cost.db"
         conn = connect(db)
         tokens = [team_store.create_token(conn, f"p{i}", f"dev{i}@example.com") for i in range(args.pushers)]
         admin = team_store.create_token(conn, "admin", "boss@example.com", "admin")
         conn.close()
         env = server_env(tmp, db, COST_MCP_TIMEZONE="UTC")
-        proc = subprocess.Popen(
-            [
-                sys.executable,
-                "-m",
-                "cost_mcp",
-                "serve",
-                "--http",
-                "--port",
-                str(port),
-                "--workers",
-                str(args.workers),
-            ],
-            env=env,
-            stderr=subprocess.DEVNULL,
-        )
-        base = f"http://127.0.0.1:{port}"
-        now_ms = int(datetime.now(UTC).timestamp() * 1000) - 60_000
-        sent: dict[tuple[int, int], list[WireRow]] = {}
-        push_lat: list[float] = []
-        spend_lat: list[float] = []
-        accepted = 0
-        stamps: list[tuple[float, int]] = []  # (seconds since the start, events) per accepted push
-        pg_samples: list[tuple[float, tuple[Any, ...]]] = []
-        sampler_stop = threading.Event()
-        lock = threading.Lock()
-        errors: list[str] = []
-        try:
-            wait_healthy(base)
+        with http_server(env, "--workers", str(args.workers)) as server:
+            proc, base = server.process, server.base
+            now_ms = int(datetime.now(UTC).timestamp() * 1000) - 60_000
+            sent: dict[tuple[int, int], list[WireRow]] = {}
+            push_lat: list[float] = []
+            spend_lat: list[float] = []
+            accepted = 0
+            stamps: list[tuple[float, int]] = []  # (seconds since the start, events) per accepted push
+            pg_samples: list[tuple[float, tuple[Any, ...]]] = []
+            sampler_stop = threading.Event()
+            lock = threading.Lock()
+            errors: list[str] = []
 
             def pusher(i: int) -> None:
                 nonlocal accepted
@@ -473,9 +452,6 @@ def run(args: argparse.Namespace, pg_url: str | None, pg_data: Path | None) -> N
                     return res.structured_content
 
             answer = anyio.run(final)
-        finally:
-            proc.terminate()
-            proc.wait(timeout=30)
     assert not errors, errors[:3]
     # Events/s in each --every seconds of the run: whether a run slows as the ledger grows.
     spans = [

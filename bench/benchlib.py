@@ -5,12 +5,14 @@ from __future__ import annotations
 import json
 import os
 import shutil
+import socket
 import statistics
 import subprocess
 import sys
 import tempfile
 import time
-from collections.abc import Mapping, Sequence
+from collections.abc import Iterator, Mapping, Sequence
+from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -164,13 +166,48 @@ def server_env(tmp: str, db: Path | str, **extra: str) -> dict[str, str]:
     return env
 
 
-def wait_healthy(base: str, tries: int = 300) -> None:
-    """Wait until the HTTP server at ``base`` answers ``/healthz`` (at most ``tries`` x 0.1 s)."""
+def wait_healthy(base: str, tries: int = 300, process: subprocess.Popen[bytes] | None = None) -> None:
+    """Wait until the HTTP server at ``base`` answers ``/healthz`` (at most ``tries`` x 0.1 s); raise
+    when it never does, or when ``process`` (the server) ends first: a figure of a server that never
+    started measures refused connections."""
     import httpx2
 
     for _ in range(tries):
+        if process is not None and process.poll() is not None:
+            raise SystemExit(f"the server at {base} ended (exit code {process.returncode}) before answering")
         try:
-            httpx2.get(f"{base}/healthz", timeout=1)
-            return
+            if httpx2.get(f"{base}/healthz", timeout=1).status_code == 200:
+                return
         except httpx2.TransportError:
-            time.sleep(0.1)
+            pass
+        time.sleep(0.1)
+    raise SystemExit(f"the server at {base} did not answer /healthz within {tries / 10:.0f} s")
+
+
+@dataclass(frozen=True)
+class Server:
+    """A running `cost-mcp serve --http`: where it answers, and its process (for its pid's CPU)."""
+
+    base: str
+    process: subprocess.Popen[bytes]
+
+
+@contextmanager
+def http_server(env: Mapping[str, str], *args: str) -> Iterator[Server]:
+    """`cost-mcp serve --http ARGS` in ``env`` (:func:`server_env`) on a free loopback port, once it
+    answers ``/healthz``; stopped (and waited for) when the block ends. Its stderr is dropped."""
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        port = s.getsockname()[1]
+    process = subprocess.Popen(
+        [sys.executable, "-m", "cost_mcp", "serve", "--http", "--port", str(port), *args],
+        env=dict(env),
+        stderr=subprocess.DEVNULL,
+    )
+    base = f"http://127.0.0.1:{port}"
+    try:
+        wait_healthy(base, process=process)
+        yield Server(base, process)
+    finally:
+        process.terminate()
+        process.wait(timeout=30)

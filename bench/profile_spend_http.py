@@ -19,7 +19,6 @@ from __future__ import annotations
 import argparse
 import os
 import shutil
-import socket
 import subprocess
 import sys
 import tempfile
@@ -34,7 +33,7 @@ import httpx2
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 from bench_team import cpu_seconds, rows
-from benchlib import save, server_env, table, wait_healthy
+from benchlib import http_server, save, server_env, table
 from cost_mcp import push
 from cost_mcp.pricing import Pricer
 from cost_mcp.sources.claude_code import recount
@@ -127,63 +126,56 @@ def main() -> None:
     ap.add_argument("--layers", action="store_true", help="first: server CPU of cheaper requests")
     args = ap.parse_args()
     now_ms = int(datetime.now(UTC).timestamp() * 1000) - 60_000
-    with tempfile.TemporaryDirectory() as tmp, socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        port = s.getsockname()[1]
-        s.close()
+    with tempfile.TemporaryDirectory() as tmp:
         db = Path(tmp) / "cost.db"
         fill(db, args.batches, args.batch, now_ms)
         conn = connect(db)
         admin = team_store.create_token(conn, "admin", "boss@example.com", "admin")
         conn.close()
         env = server_env(tmp, db, COST_MCP_TIMEZONE="UTC")
-        cmd = [sys.executable, "-m", "cost_mcp", "serve", "--http", "--port", str(port)]
-        proc = subprocess.Popen(cmd, env=env, stderr=subprocess.DEVNULL)
-        base = f"http://127.0.0.1:{port}"
         spy = None
-        try:
-            wait_healthy(base)
-            latencies: list[float] = []
+        with http_server(env) as server:
+            proc, base = server.process, server.base
+            try:
+                latencies: list[float] = []
 
-            async def ask(n: int) -> None:
-                from mcp import Client
-                from mcp.client.streamable_http import streamable_http_client
+                async def ask(n: int) -> None:
+                    from mcp import Client
+                    from mcp.client.streamable_http import streamable_http_client
 
-                async with (
-                    httpx2.AsyncClient(headers={"Authorization": f"Bearer {admin}"}, timeout=120) as http,
-                    Client(streamable_http_client(f"{base}/mcp", http_client=http)) as client,
-                ):
-                    for _ in range(n):
-                        t = time.perf_counter()
-                        res = await client.call_tool(
-                            "get_spend", {"period": "last_7_days", "group_by": ["member"]}
-                        )
-                        assert not res.is_error, res.content
-                        latencies.append(time.perf_counter() - t)
+                    async with (
+                        httpx2.AsyncClient(headers={"Authorization": f"Bearer {admin}"}, timeout=120) as http,
+                        Client(streamable_http_client(f"{base}/mcp", http_client=http)) as client,
+                    ):
+                        for _ in range(n):
+                            t = time.perf_counter()
+                            res = await client.call_tool(
+                                "get_spend", {"period": "last_7_days", "group_by": ["member"]}
+                            )
+                            assert not res.is_error, res.content
+                            latencies.append(time.perf_counter() - t)
 
-            anyio.run(ask, 20)  # warm: imports, the pricer, the first refresh
-            latencies.clear()
-            layers = measure_layers(base, admin, args.calls, proc.pid) if args.layers else {}
-            if args.pyspy:
-                pyspy = shutil.which("py-spy") or "py-spy"
-                record = ["record", "-p", str(proc.pid), "-o", str(args.pyspy), "-f", "raw", "-r", "500"]
-                record.append("-t")  # with the worker threads
-                spy = subprocess.Popen(
-                    [pyspy, *record],
-                    stdout=subprocess.DEVNULL,
-                    stderr=subprocess.DEVNULL,
-                )
-                time.sleep(1)
-            server_before, client_before = cpu_seconds(proc.pid), time.process_time()
-            anyio.run(ask, args.calls)
-            server_cpu = cpu_seconds(proc.pid) - server_before
-            client_cpu = time.process_time() - client_before
-        finally:
-            if spy is not None:
-                spy.send_signal(2)
-                spy.wait(timeout=60)
-            proc.terminate()
-            proc.wait(timeout=30)
+                anyio.run(ask, 20)  # warm: imports, the pricer, the first refresh
+                latencies.clear()
+                layers = measure_layers(base, admin, args.calls, proc.pid) if args.layers else {}
+                if args.pyspy:
+                    pyspy = shutil.which("py-spy") or "py-spy"
+                    record = ["record", "-p", str(proc.pid), "-o", str(args.pyspy), "-f", "raw", "-r", "500"]
+                    record.append("-t")  # with the worker threads
+                    spy = subprocess.Popen(
+                        [pyspy, *record],
+                        stdout=subprocess.DEVNULL,
+                        stderr=subprocess.DEVNULL,
+                    )
+                    time.sleep(1)
+                server_before, client_before = cpu_seconds(proc.pid), time.process_time()
+                anyio.run(ask, args.calls)
+                server_cpu = cpu_seconds(proc.pid) - server_before
+                client_cpu = time.process_time() - client_before
+            finally:
+                if spy is not None:
+                    spy.send_signal(2)
+                    spy.wait(timeout=60)
     latencies.sort()
     for name, ms in layers.items():
         print(f"{name:40s} server CPU {ms:6.2f} ms per request")

@@ -10,10 +10,11 @@ from __future__ import annotations
 import io
 
 import pytest
+from rich import box
 from rich.console import Console
 from rich.table import Table
 
-from cost_mcp.cli.app import _cell_width, show
+from cost_mcp.cli.app import _cell_width, column_widths, show
 from cost_mcp.cli.spend import TOKEN_COLUMNS_LEFT_OUT, _print_tokens_table, _readable_keys, _tokens_table
 
 CELLS = [
@@ -79,3 +80,44 @@ def test_a_token_table_prints_what_rich_prints_of_its_strings(width: int) -> Non
     assert printed.startswith(expected) and "\x1b[" in expected
     # Its rounded counts ("3.5k") said so, as before, below the width that shows them whole.
     assert ("token counts rounded" in printed[len(expected) :]) == (width < 120)
+
+
+@pytest.mark.parametrize("width", [30, 40, 60, 80, 120])
+def test_the_column_widths_are_those_rich_prints(width: int) -> None:
+    """column_widths asks rich for its layout through public API only; the widths are read back from
+    the table rich prints (box.ASCII: ``|`` between columns, their padding included), squeezed or
+    not: at 30 columns some are squeezed to nothing, padding and all."""
+    out = Console(width=width, file=io.StringIO())
+    table = _tokens_table(out, "session", "basis", then=("requests",))
+    table.box = box.ASCII
+    for i, key in enumerate(CELLS[1:] * 3):
+        table.add_row(key, "subscription", f"{i * 7919:,}", "1,234,567", "0", "12", f"${i * 7:,}.50", str(i))
+    table.columns[0].width = 12  # a fixed width, kept where there is room
+    widths = column_widths(out, table)
+    out.print(table)
+    header = out.file.getvalue().splitlines()[1]  # type: ignore[attr-defined]
+    assert [max(len(cell) - 2, 0) for cell in header.strip("|").split("|")] == widths
+    assert (widths[0] == 12) == (width == 120)
+
+
+@pytest.mark.parametrize("pad_edge", [True, False])
+def test_a_table_without_its_first_column_pads_its_new_first_one_as_a_first(pad_edge: bool) -> None:
+    """Leaving out a column makes a new table of the others: a first column left out, the next one
+    is padded as the first (no left padding without ``pad_edge``), exactly as a table made without it."""
+    rows = [("long-optional-column-value", "claude-opus-4-1", "$1,234.56")] * 3
+
+    def printed(headers: tuple[str, ...], optional: tuple[str, ...]) -> list[str]:
+        file = io.StringIO()
+        out = Console(width=24, file=file)
+        table = Table(box=None, pad_edge=pad_edge)
+        for header in headers:
+            table.add_column(header)
+        for row in rows:
+            table.add_row(*row[-len(headers) :])
+        show(out, table, optional=optional)
+        return file.getvalue().splitlines()
+
+    narrowed, alone = printed(("note", "model", "cost"), ("note",)), printed(("model", "cost"), ())
+    assert narrowed[: len(alone)] == alone
+    assert " ".join("".join(narrowed[len(alone) :]).split()).startswith("not shown, to fit 24 columns: note")
+    assert alone[0].startswith(" model" if pad_edge else "model")

@@ -446,7 +446,7 @@ def run(stdin: str, *, fields: str | None = None, now: datetime | None = None) -
     moment = now or datetime.now(UTC)
     conn = connect(settings.db)
     try:
-        behind = Unwritable.READ_ONLY if getattr(conn, "read_only", False) else None
+        behind = Unwritable.READ_ONLY if conn.read_only else None
         if behind is None:
             behind = read_transcript(conn, settings, reading.transcript_path)
         if behind is None:  # else a second write would only fail (or wait) again

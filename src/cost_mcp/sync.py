@@ -740,7 +740,7 @@ def refresh_or_skip(
     so does a full disk or a write the PostgreSQL server cancelled (:data:`SKIPPED` words each).
     ``logs``, ``progress`` and ``watcher`` are :func:`refresh`'s (``skip`` while a background reader
     is at it)."""
-    if getattr(conn, "read_only", False):
+    if conn.read_only:
         pricer.follow_file(settings.prices_file)
         return None, [READ_ONLY_WARNING]
 

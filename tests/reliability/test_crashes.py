@@ -14,7 +14,7 @@ from pathlib import Path
 import pytest
 
 from cost_mcp.store import connect, migrate
-from cost_mcp.store.connection import is_postgres
+from cost_mcp.store.connection import connect_sqlite, is_postgres
 from tests.sources.claude_logs import assistant, encode, session_file, user
 
 pytestmark = pytest.mark.slow
@@ -123,7 +123,7 @@ def _finish_exactly(env: dict[str, str], calls: int, truth: int) -> None:
         return
     with closing(sqlite3.connect(db)) as lite:
         indexes = {r[0] for r in lite.execute("SELECT sql FROM sqlite_master WHERE type = 'index'")}
-    fresh = sqlite3.connect(":memory:")
+    fresh = connect_sqlite(":memory:", migrate_schema=False)
     migrate(fresh)
     assert indexes == {r[0] for r in fresh.execute("SELECT sql FROM sqlite_master WHERE type = 'index'")}
     assert pending is None

@@ -29,6 +29,7 @@ from cost_mcp.store import connect
 from cost_mcp.store.otel import EventRow
 from cost_mcp.tokens import MAX_CALL_TOKENS
 from tests.sources.claude_logs import assistant, session_file, write
+from tests.sources.otlp_bombs import empty_records, exponential_points, field
 
 SONNET = "claude-sonnet-4-5-20250929"
 
@@ -722,13 +723,23 @@ def test_calls_stored_both_ways_before_are_given_their_member_on_upgrade(
     assert [tuple(r) for r in counted] == [("claude_code", ANA, 500_000_000)]
 
 
-def _field(number: int, payload: bytes) -> bytes:
-    """A length-delimited protobuf field, written by hand: the SDK would not build a bomb."""
-    size, length = len(payload), b""
-    while size >= 0x80:
-        length += bytes([size & 0x7F | 0x80])
-        size >>= 7
-    return bytes([number << 3 | 2]) + length + bytes([size]) + payload
+def _refused_before_parsing(signal: otel.Signal, raw: bytes, encoding: otel.Encoding, refusal: str) -> None:
+    """``raw`` gzipped, within the body and unpacked limits, is refused with ``refusal`` by a decode
+    that takes about what unpacking it takes: twice the body (zlib grows its buffer), counting
+    adds little; parsing it first took hundreds of MB."""
+    import gzip
+    import tracemalloc
+
+    body = gzip.compress(raw)
+    assert len(body) < otel.MAX_BODY_BYTES and len(raw) <= otel.MAX_DECODED_BYTES
+    tracemalloc.start()
+    try:
+        with pytest.raises(otel.TooLargeError, match=f"^over [\\d,]+ {refusal} in one request; send"):
+            otel.decode(signal, body, encoding=encoding, gzipped=True)
+        peak = tracemalloc.get_traced_memory()[1]
+    finally:
+        tracemalloc.stop()
+    assert peak < 3 * len(raw) + 2**20, f"{peak / 2**20:.0f} MB to refuse {len(raw) / 2**20:.0f} MB"
 
 
 @pytest.mark.parametrize(
@@ -738,12 +749,12 @@ def _field(number: int, payload: bytes) -> bytes:
         (
             "logs",
             "protobuf",
-            _field(1, _field(2, b"\x12\x00" * (otel.MAX_DECODED_BYTES // 2 - 8))),
+            empty_records(otel.MAX_DECODED_BYTES // 2 - 8),
             "log records",
         ),
-        ("traces", "protobuf", _field(1, _field(2, b"\x12\x00" * 600_000)), "spans"),
+        ("traces", "protobuf", empty_records(600_000), "spans"),
         # One record of 1.2M empty attributes: the records are few, the messages are not.
-        ("logs", "protobuf", _field(1, _field(2, _field(2, b"\x32\x00" * 1_200_000))), "messages"),
+        ("logs", "protobuf", field(1, field(2, field(2, b"\x32\x00" * 1_200_000))), "messages"),
         (
             "logs",
             "json",
@@ -758,64 +769,28 @@ def _field(number: int, payload: bytes) -> bytes:
 def test_a_body_of_millions_of_tiny_records_is_refused_before_it_is_parsed(
     signal: otel.Signal, encoding: otel.Encoding, raw: bytes, refusal: str
 ) -> None:
-    import gzip
-    import tracemalloc
-
-    body = gzip.compress(raw)
-    assert len(body) < otel.MAX_BODY_BYTES and len(raw) <= otel.MAX_DECODED_BYTES
-    tracemalloc.start()
-    try:
-        with pytest.raises(
-            otel.TooLargeError, match=f"^over [\\d,]+ .*{refusal}.* in one request; send at most"
-        ):
-            otel.decode(signal, body, encoding=encoding, gzipped=True)
-        peak = tracemalloc.get_traced_memory()[1]
-    finally:
-        tracemalloc.stop()
-    # Unpacking alone peaks at about twice the body (zlib grows its buffer): counting adds little.
-    assert peak < 3 * len(raw) + 2**20, f"{peak / 2**20:.0f} MB to refuse {len(raw) / 2**20:.0f} MB"
+    _refused_before_parsing(signal, raw, encoding, f".*{refusal}.*")
 
 
 def test_a_protobuf_group_cannot_hide_records_from_the_count() -> None:
     # Groups parse as unknown fields; a walk that stopped at one would let the records after it through.
-    body = b"\x0b\x0c" + _field(1, _field(2, b"\x12\x00" * 600_000))
+    body = b"\x0b\x0c" + empty_records(600_000)
     with pytest.raises(otel.PayloadError, match="wire type 3"):
         otel.decode("logs", body, encoding="protobuf", gzipped=False)
-
-
-def _exponential_points(buckets: bytes) -> bytes:
-    """A metrics request of one exponential histogram point whose positive buckets are ``buckets``."""
-    point = _field(8, buckets)  # ExponentialHistogramDataPoint.positive
-    metric = _field(10, _field(1, point))  # Metric.exponential_histogram.data_points
-    return _field(1, _field(2, _field(2, metric)))  # resource_metrics.scope_metrics.metrics
 
 
 @pytest.mark.parametrize(
     ("signal", "raw"),
     [
         # 32M bucket counts of 0 packed in one field: a byte each sent, 8 parsed (~480 MB from 30 kB).
-        ("metrics", _exponential_points(_field(2, b"\x00" * (otel.MAX_DECODED_BYTES - 64)))),
+        ("metrics", exponential_points(field(2, b"\x00" * (otel.MAX_DECODED_BYTES - 64)))),
         # The same sent unpacked, each with its tag: 2 bytes each sent, 8 parsed.
-        ("metrics", _exponential_points(b"\x10\x00" * (otel.MAX_DECODED_BYTES // 2 - 16))),
+        ("metrics", exponential_points(b"\x10\x00" * (otel.MAX_DECODED_BYTES // 2 - 16))),
         # A resource's entity reference of 16M empty id keys: 2 bytes each sent, a 16-byte view parsed.
-        ("logs", _field(1, _field(1, _field(3, b"\x1a\x00" * (otel.MAX_DECODED_BYTES // 2 - 16))))),
+        ("logs", field(1, field(1, field(3, b"\x1a\x00" * (otel.MAX_DECODED_BYTES // 2 - 16))))),
     ],
 )
 def test_a_body_of_millions_of_repeated_numbers_is_refused_before_it_is_parsed(
     signal: otel.Signal, raw: bytes
 ) -> None:
-    import gzip
-    import tracemalloc
-
-    body = gzip.compress(raw)
-    assert len(body) < otel.MAX_BODY_BYTES and len(raw) <= otel.MAX_DECODED_BYTES
-    tracemalloc.start()
-    try:
-        with pytest.raises(
-            otel.TooLargeError, match=r"^over [\d,]+ repeated numbers .* in one request; send"
-        ):
-            otel.decode(signal, body, encoding="protobuf", gzipped=True)
-        peak = tracemalloc.get_traced_memory()[1]
-    finally:
-        tracemalloc.stop()
-    assert peak < 3 * len(raw) + 2**20, f"{peak / 2**20:.0f} MB to refuse {len(raw) / 2**20:.0f} MB"
+    _refused_before_parsing(signal, raw, "protobuf", "repeated numbers .*")

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import contextlib
 import multiprocessing
-import sqlite3
 import time
 from multiprocessing.synchronize import Event
 from pathlib import Path
@@ -22,7 +21,7 @@ from cost_mcp.store.bulk import (
     table_is_empty,
 )
 from cost_mcp.store.claude_logs import upsert_copies
-from cost_mcp.store.connection import Conn, dialect
+from cost_mcp.store.connection import Conn, connect_sqlite, dialect
 
 
 def _index_sql(conn: Conn) -> set[str]:
@@ -324,7 +323,7 @@ def _otel_counted(conn: Conn) -> dict[str, int]:
 
 def _previous_release(db: Path, upto: str = "m020_push_marks") -> Conn:
     """A ledger as the release before m021 left it (the log-copy insert trigger in place)."""
-    old = sqlite3.connect(db, isolation_level=None)
+    old = connect_sqlite(db, migrate_schema=False)
     old.execute("CREATE TABLE _migrations (name TEXT PRIMARY KEY, applied_at TEXT NOT NULL)")
     for name, migrate in MIGRATIONS:
         migrate(old)

@@ -14,7 +14,7 @@ from cost_mcp.errors import DatabaseError
 from cost_mcp.store import MIGRATIONS, connect, migrate, rollup, write_transaction
 from cost_mcp.store import team as team_store
 from cost_mcp.store.bulk import index_names
-from cost_mcp.store.connection import Conn, is_postgres
+from cost_mcp.store.connection import Conn, connect_sqlite, is_postgres
 
 
 def test_blank_database_gets_every_migration_once(tmp_path: Path) -> None:
@@ -30,10 +30,9 @@ def test_blank_database_gets_every_migration_once(tmp_path: Path) -> None:
 
 def test_older_schema_is_brought_up_to_date(tmp_path: Path) -> None:
     path = tmp_path / "cost.db"
-    old = sqlite3.connect(path)
+    old = connect_sqlite(path, migrate_schema=False)
     old.execute("CREATE TABLE _migrations (name TEXT PRIMARY KEY, applied_at TEXT NOT NULL)")
     first_name, first = MIGRATIONS[0]
-    old.isolation_level = None
     first(old)
     old.execute("INSERT INTO _migrations VALUES (?, '2026-01-01')", (first_name,))
     old.close()
@@ -44,8 +43,7 @@ def test_older_schema_is_brought_up_to_date(tmp_path: Path) -> None:
 
 def test_push_senders_start_from_the_pushes_already_received(tmp_path: Path) -> None:
     path = tmp_path / "cost.db"
-    old = sqlite3.connect(path)
-    old.isolation_level = None
+    old = connect_sqlite(path, migrate_schema=False)
     old.execute("CREATE TABLE _migrations (name TEXT PRIMARY KEY, applied_at TEXT NOT NULL)")
     for name, fn in MIGRATIONS[: [n for n, _ in MIGRATIONS].index("m024_push_senders")]:
         fn(old)

@@ -7,12 +7,8 @@ CLI command in one process) each rebuild from their own first call, not from the
 
 from __future__ import annotations
 
-import sqlite3
 import threading
 from contextlib import closing
-from pathlib import Path
-
-import pytest
 
 from cost_mcp.config import Settings
 from cost_mcp.store import rollup
@@ -39,7 +35,7 @@ def test_two_connections_watching_at_once_note_their_own_writes(conn: Conn, sett
         with rollup.watch(other) as after:
             _mark(conn, EARLY)
         assert after.first_qh is None and mine.first_qh == LATE // QH
-        assert not getattr(conn, "rollup_watches", None) and not getattr(other, "rollup_watches", None)
+        assert not conn.rollup_watches and not other.rollup_watches
 
 
 def test_two_threads_watching_their_connections_at_once(conn: Conn, settings: Settings) -> None:
@@ -68,18 +64,3 @@ def test_two_threads_watching_their_connections_at_once(conn: Conn, settings: Se
         thread.join()
     assert not failures
     assert noted == {EARLY: EARLY // QH, LATE: LATE // QH}
-
-
-@pytest.mark.parametrize("home", ["sqlite"], indirect=True)
-def test_a_plain_sqlite_connection_rebuilds_every_mark(
-    conn: Conn, settings: Settings, tmp_path: Path
-) -> None:
-    """A plain ``sqlite3.Connection`` has no place for its watches: its read rebuilds every marked
-    quarter-hour, as before there were watches, rather than none."""
-    _mark(conn, EARLY)
-    conn.close()
-    with closing(sqlite3.connect(settings.db, isolation_level=None)) as plain:
-        with rollup.watch(plain) as changes:
-            pass
-        assert rollup.refresh_changed(plain, changes) == 1
-        assert plain.execute("SELECT count(*) FROM rollup_dirty").fetchone() == (0,)

@@ -49,6 +49,7 @@ from cost_mcp.sources import claude_code
 from cost_mcp.store import connect
 from cost_mcp.store.connection import Conn
 from tests.sources.claude_logs import assistant, session_file, write
+from tests.sources.otlp_bombs import empty_records
 from tests.test_webhooks import Receiver, ops, ops_webhook, receiver  # noqa: F401 (fixtures)
 
 SONNET = "claude-sonnet-4-5-20250929"
@@ -658,9 +659,7 @@ def test_a_large_batch_is_stored_whole_and_a_bomb_of_empty_records_is_refused(
     assert len(rows) == 5000 and sum(r["input_tokens"] for r in rows) == 5000 * 5001 // 2
 
     # 4M empty log records in a 7 kB gzip: parsed first, they took the server ~520 MB and 12 s.
-    recs = b"\x12\x00" * 4_000_000  # ScopeLogs.log_records, empty
-    scope = b"\x12" + _varint(len(recs)) + recs  # ResourceLogs.scope_logs
-    bomb = gzip.compress(b"\x0a" + _varint(len(scope)) + scope)  # ExportLogsServiceRequest.resource_logs
+    bomb = gzip.compress(empty_records(4_000_000))
     refused = httpx2.post(
         f"{server}/v1/logs",
         content=bomb,
@@ -670,14 +669,6 @@ def test_a_large_batch_is_stored_whole_and_a_bomb_of_empty_records_is_refused(
     assert refused.status_code == 413
     assert "over 200,000 log records" in refused.text
     assert len(_rows(settings)) == 5000
-
-
-def _varint(n: int) -> bytes:
-    out = b""
-    while n >= 0x80:
-        out += bytes([n & 0x7F | 0x80])
-        n >>= 7
-    return out + bytes([n])
 
 
 def test_mcp_and_dashboard_share_the_server(server: str) -> None:

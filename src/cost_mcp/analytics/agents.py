@@ -85,7 +85,7 @@ def check(
 
     now = datetime.now(UTC)
     hold_for = settings.budget_hold_seconds
-    if hold_for <= 0 or cost <= 0 or getattr(conn, "read_only", False) or not _any_hard(conn):
+    if hold_for <= 0 or cost <= 0 or conn.read_only or not _any_hard(conn):
         result = decide()
     else:
         # Spend, holds and this check's own hold read and written under one write lock: workers that

@@ -269,15 +269,14 @@ def fire_alerts(
     # connection last did it (no write of ours, none committed by another process), which is most
     # queries. Budgets, usage and billed data all change the ledger; so does a new day's alert.
     key = (*alert_store.ledger_version(conn), _half_hour())
-    fresh = states is not None or getattr(conn, "alerts_checked", None) != key
+    fresh = states is not None or conn.alerts_checked != key
     # Usage received for past periods is evaluated whatever this connection saw: a query may have
     # evaluated the current periods since it arrived, and no query evaluates past ones.
     if fresh or since_ms is not None:
         fired = evaluate_alerts(conn, settings, now, states=states, since_ms=since_ms, current=fresh)
         for _, message, _ in fired:
             logger.warning("%s", message)
-        if hasattr(conn, "alerts_checked"):  # our connections; a plain sqlite3 one has no such slot
-            conn.alerts_checked = (*alert_store.ledger_version(conn), _half_hour())
+        conn.alerts_checked = (*alert_store.ledger_version(conn), _half_hour())
     if not deliveries.any_due(conn, int(time.time() * 1000)):
         return None
     from cost_mcp import notify

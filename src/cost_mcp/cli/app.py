@@ -3,6 +3,7 @@ ledger, one way to answer (JSON or a table plus notes), error handling and exit 
 
 from __future__ import annotations
 
+import copy as _copy
 import functools
 import importlib
 import io
@@ -17,9 +18,10 @@ from typing import TYPE_CHECKING, Any, TypeVar
 
 import click
 from rich.cells import cell_len
-from rich.console import Console, RenderableType
+from rich.console import Console, ConsoleOptions, RenderableType, RenderResult
 from rich.markup import escape
-from rich.table import Table
+from rich.measure import Measurement
+from rich.table import Column, Table
 from rich.text import Text
 
 from cost_mcp import __version__
@@ -100,15 +102,11 @@ TEXT_FLOOR = 6
 fits its terminal: narrower, a name folds into a column of syllables, or vanishes."""
 
 
-def _width_needed(out: Console, table: Table) -> int:
-    """How wide ``table`` must be for its no-wrap columns to stay whole and each other column to
-    keep :data:`TEXT_FLOOR` (or its widest cell, when narrower); 2 is a column's padding."""
-    limit = out.options.max_width
-    needed = 0
-    for column in table.columns:
-        widest = max((_cell_width(out, cell, limit) for cell in (column.header, *column.cells)), default=1)
-        needed += (widest if column.no_wrap else min(widest, TEXT_FLOOR)) + 2
-    return needed
+def _column_needed(out: Console, column: Column, limit: int) -> int:
+    """How wide ``column`` must be to stay whole if it is no-wrap, else to keep :data:`TEXT_FLOOR`
+    (or its widest cell, when narrower); 2 is a column's padding. ``limit``: ``out.options.max_width``."""
+    widest = max((_cell_width(out, cell, limit) for cell in (column.header, *column.cells)), default=1)
+    return (widest if column.no_wrap else min(widest, TEXT_FLOOR)) + 2
 
 
 _MARKED = re.compile(r"[\[:]")
@@ -138,17 +136,21 @@ def show(out: Console, table: Table, *, optional: Sequence[str] = (), highlight:
     numbers cannot stay whole, every column folds: a number over two lines is still right, a cut
     one is wrong."""
     whole(table)
+    # Each column's need, measured once: leaving one out changes no other's.
+    limit = out.options.max_width
+    needed = {id(column): _column_needed(out, column, limit) for column in table.columns}
+    kept = list(table.columns)
     left_out: list[str] = []
     for header in optional:
-        if _width_needed(out, table) <= out.width:
+        if sum(needed[id(c)] for c in kept) <= out.width:
             break
-        kept = [c for c in table.columns if str(c.header) != header]
-        if len(kept) < len(table.columns):
-            table.columns[:] = kept  # its cells go with it
-            for index, column in enumerate(kept):
-                column._index = index  # rich pads a table's first and last column by it
+        without = [c for c in kept if str(c.header) != header]
+        if len(without) < len(kept):
+            kept = without
             left_out.append(header.replace("\n", " "))
-    if _width_needed(out, table) > out.width:
+    if left_out:
+        table = _with_only(table, kept)
+    if sum(needed[id(c)] for c in kept) > out.width:
         for column in table.columns:
             column.no_wrap = False
     out.print(table, highlight=highlight)
@@ -157,6 +159,89 @@ def show(out: Console, table: Table, *, optional: Sequence[str] = (), highlight:
             f"[dim]not shown, to fit {out.width} columns: {', '.join(left_out)} (--json, or a wider "
             "terminal, shows them)[/dim]"
         )
+
+
+def _with_only(table: Table, columns: Sequence[Column]) -> Table:
+    """A copy of ``table`` with only ``columns`` (some of its own), their cells and its rows' styles.
+
+    Made anew through ``add_column``/``add_row``: rich pads a table's first and last column by an
+    index it keeps private, which taking columns out of ``table.columns`` would leave stale."""
+    copy = _copy.copy(table)  # the table's own settings (box, padding, styles...) as they are
+    copy.columns = []
+    copy.rows = []
+    for column in columns:
+        copy.add_column(
+            column.header,
+            column.footer,
+            header_style=column.header_style,
+            highlight=column.highlight,
+            footer_style=column.footer_style,
+            style=column.style,
+            justify=column.justify,
+            vertical=column.vertical,
+            overflow=column.overflow,
+            width=column.width,
+            min_width=column.min_width,
+            max_width=column.max_width,
+            ratio=column.ratio,
+            no_wrap=column.no_wrap,
+        )
+    for row, cells in zip(table.rows, zip(*(c.cells for c in columns), strict=True), strict=True):
+        Table.add_row(copy, *cells, style=row.style, end_section=row.end_section)
+    return copy
+
+
+def column_widths(out: Console, table: Table) -> list[int]:
+    """The width rich gives each column's cells (its padding not counted) when it prints ``table``
+    on ``out``, as it stands.
+
+    rich keeps its layout to itself; a stand-in table with the same settings and one header cell a
+    column, measured as the whole column measures, is printed where nothing is shown, and each
+    stand-in notes the width it is given."""
+    stand_in = _copy.copy(table)
+    stand_in.columns = []
+    stand_in.rows = []
+    stand_in.show_header, stand_in.show_footer = True, False
+    stand_in.title = stand_in.caption = None  # take no part in the columns' widths
+    probes = []
+    for column in table.columns:
+        cells = (column.header, *column.cells) if table.show_header else tuple(column.cells)
+        if table.show_footer:
+            cells = (*cells, column.footer)
+        measured = [Measurement.get(out, out.options, cell) for cell in cells]
+        probe = _WidthProbe(
+            Measurement(
+                max((m.minimum for m in measured), default=1),
+                max((m.maximum for m in measured), default=out.options.max_width),  # as rich: no cells
+            )
+        )
+        probes.append(probe)
+        stand_in.add_column(
+            probe,
+            width=column.width,
+            min_width=column.min_width,
+            max_width=column.max_width,
+            ratio=column.ratio,
+            no_wrap=column.no_wrap,
+        )
+    for _ in out.render(stand_in, out.options):
+        pass
+    return [probe.given for probe in probes]
+
+
+class _WidthProbe:
+    """A cell measured as ``measurement`` says, which prints nothing and keeps the width it is given."""
+
+    def __init__(self, measurement: Measurement) -> None:
+        self.measurement = measurement
+        self.given = 0
+
+    def __rich_measure__(self, console: Console, options: ConsoleOptions) -> Measurement:
+        return self.measurement
+
+    def __rich_console__(self, console: Console, options: ConsoleOptions) -> RenderResult:
+        self.given = options.max_width
+        return iter(())
 
 
 def note(out: Console, message: object, label: str = "[yellow]note:[/yellow]") -> None:

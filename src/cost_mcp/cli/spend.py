@@ -26,6 +26,7 @@ from cost_mcp.cli.app import (
     GreedyCommand,
     answer,
     cli,
+    column_widths,
     excel_option,
     excel_stdout,
     full_disk,
@@ -146,17 +147,13 @@ def _readable_keys(out: Console, table: Table) -> None:
         )
         for c in keys
     }
-    # rich's own layout, to see whether it squeezes a key below what it needs (2: its padding). It
-    # has no public name (pyproject keeps rich below 16 for it); without it, rich's layout stands.
-    layout = getattr(table, "_calculate_column_widths", None)
-    if layout is None:
-        return
-    planned = dict(zip((id(c) for c in table.columns), layout(out, out.options), strict=True))
-    if all(planned[id(c)] - 2 >= wanted[id(c)] for c in keys):
+    # rich's own layout, to see whether it squeezes a key below what it needs.
+    planned = dict(zip((id(c) for c in table.columns), column_widths(out, table), strict=True))
+    if all(planned[id(c)] >= wanted[id(c)] for c in keys):
         return
     for column in table.columns:
         if id(column) in wanted:
-            column.width = max(wanted[id(column)], planned[id(column)] - 2)
+            column.width = max(wanted[id(column)], planned[id(column)])
         elif str(column.header) not in ("basis", "cost"):  # a cost folded mid-number misreads
             column.no_wrap = False
 

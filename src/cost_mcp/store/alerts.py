@@ -134,7 +134,7 @@ def take(conn: Conn) -> list[str]:
     ledger cannot take the write (a full disk: see ``connection.why_unwritable``): they ride in the
     next answer; an answer is never held up for them.
     """
-    if getattr(conn, "read_only", False):
+    if conn.read_only:
         return []
     # Most answers have no alert pending: a plain read avoids taking the write lock for nothing,
     # which would make every query wait behind another process's ingest.

@@ -72,10 +72,18 @@ class Conn(Protocol):
     """A ledger connection on either engine: SQLite (:class:`LedgerConnection`) or PostgreSQL
     (:class:`cost_mcp.store.postgres.PgConnection`). Annotate with this, not ``sqlite3.Connection``.
 
-    A plain ``sqlite3.Connection`` satisfies it too. Our connections also carry ``dialect``,
-    ``read_only``, ``path``, ``alerts_checked`` and ``rollup_watches``; read them with ``getattr`` and
-    a default (see :func:`dialect`), since a plain connection has none of them.
+    A plain ``sqlite3.Connection`` does not: it has none of the attributes below, which both of
+    ours carry (open one with ``factory=LedgerConnection`` where the opener's setup is not wanted).
     """
+
+    dialect: str
+    """``"sqlite"`` or ``"postgresql"``."""
+    read_only: bool
+    """Whether the ledger could only be opened for reading."""
+    rollup_watches: list[Any] | None
+    """The open ``rollup.watch`` blocks on this connection, innermost last (set by the first one)."""
+    alerts_checked: object
+    """What the ledger looked like when budgets were last evaluated on it (see sync.fire_alerts)."""
 
     @property
     def in_transaction(self) -> bool:
@@ -150,10 +158,9 @@ def in_chunks(
         yield conn.execute(sql.format(", ".join([mark] * len(chunk))), (*before, *flat, *after)).fetchall()
 
 
-def dialect(conn: object) -> str:
-    """``"sqlite"`` or ``"postgresql"``: which engine ``conn`` talks to (a plain sqlite3 connection
-    counts as SQLite)."""
-    return str(getattr(conn, "dialect", "sqlite"))
+def dialect(conn: Conn) -> str:
+    """``"sqlite"`` or ``"postgresql"``: which engine ``conn`` talks to."""
+    return conn.dialect
 
 
 def is_postgres(target: Path | str) -> bool:
@@ -917,7 +924,7 @@ class Ledger:
     @property
     def read_only(self) -> bool:
         """Whether the ledger could only be opened for reading."""
-        return bool(getattr(self._conn, "read_only", False))
+        return self._conn is not None and self._conn.read_only
 
     @contextmanager
     def use(self) -> Iterator[Conn]:

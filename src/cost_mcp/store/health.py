@@ -10,7 +10,7 @@ from pathlib import Path
 from typing import TypeVar
 
 from cost_mcp.store import meta, otel, reported, skipped, source_state, team
-from cost_mcp.store.connection import Conn, sqlite_uri
+from cost_mcp.store.connection import Conn, LedgerConnection, sqlite_uri
 from cost_mcp.store.migrations import applied_read_only
 
 T = TypeVar("T")
@@ -28,12 +28,21 @@ class FileCheck:
     """What to say when the file is another application's database, which every command refuses."""
 
 
+def _read_only(path: Path) -> LedgerConnection:
+    """The SQLite file at ``path`` opened for reading only, as it is: none of the opener's setup,
+    which writes (WAL, migrations)."""
+    conn = sqlite3.connect(sqlite_uri(path), uri=True, factory=LedgerConnection)
+    conn.read_only = True
+    conn.path = str(path)
+    return conn
+
+
 def check_file(path: Path) -> FileCheck:
     """Open ``path`` read-only, check its pages (SQLite's quick_check) and list its migrations."""
     from cost_mcp.store.connection import foreign_file_problem
 
     try:
-        conn = sqlite3.connect(sqlite_uri(path), uri=True)
+        conn = _read_only(path)
         try:
             conn.execute("PRAGMA quick_check").fetchone()
             conn.execute("BEGIN")
@@ -74,7 +83,7 @@ def read_without_writing(target: Path | str, read: Callable[[Conn], T], default:
     if not path.is_file():
         return default
     try:
-        conn = sqlite3.connect(sqlite_uri(path), uri=True)
+        conn = _read_only(path)
         try:
             return read(conn)
         finally:

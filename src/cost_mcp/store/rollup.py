@@ -50,7 +50,7 @@ def mark_dirty(conn: Conn, ts_ms: Iterable[int]) -> None:
     qhs = {t // QUARTER_HOUR_MS for t in ts_ms}
     if not qhs:
         return  # on PostgreSQL a statement (a round trip) for nothing, per push that moved no row
-    if getattr(conn, "rollup_watches", None):
+    if conn.rollup_watches:
         _note(conn, min(qhs))
     if dialect(conn) == "postgresql":
         # One statement: executemany is a statement per quarter-hour for the server (thousands in
@@ -81,19 +81,11 @@ def watch(conn: Conn) -> Iterator[Changes]:
     caused them, noted with those (the refresh takes a day's margin before its bound).
 
     The open blocks live on the connection (``rollup_watches``), so a block sees only its own
-    connection's writes, whatever other connections or threads write meanwhile. A plain
-    ``sqlite3.Connection`` cannot carry them: its block notes nothing and answers "from the start",
-    so :func:`refresh_changed` rebuilds every marked quarter-hour (slower, never short)."""
+    connection's writes, whatever other connections or threads write meanwhile."""
     changes = Changes()
-    watches = getattr(conn, "rollup_watches", None)
-    if watches is None:
-        watches = []
-        try:
-            setattr(conn, "rollup_watches", watches)  # noqa: B010 - not every Conn declares it
-        except AttributeError:
-            changes.first_qh = 0
-            yield changes
-            return
+    if conn.rollup_watches is None:
+        conn.rollup_watches = []
+    watches = conn.rollup_watches
     watches.append(changes)
     try:
         yield changes
@@ -103,7 +95,7 @@ def watch(conn: Conn) -> Iterator[Changes]:
 
 def _note(conn: Conn, qh: int) -> None:
     """Record ``qh`` as touched in every open :func:`watch` of ``conn``."""
-    for changes in getattr(conn, "rollup_watches", None) or ():
+    for changes in conn.rollup_watches or ():
         if changes.first_qh is None or qh < changes.first_qh:
             changes.first_qh = qh
 
@@ -230,7 +222,7 @@ def _refresh(conn: Conn, lo: int) -> int:
         return TOO_LARGE if too_large is not None else 0
     from cost_mcp.store.connection import is_overflow, write_briefly, write_transaction
 
-    if getattr(conn, "read_only", False):
+    if conn.read_only:
         return -1
 
     def whole() -> tuple[int, bool]:
@@ -533,7 +525,7 @@ def add(conn: Conn, groups: dict[tuple[object, ...], list[int]]) -> None:
         return
     from cost_mcp.store.connection import is_overflow
 
-    if getattr(conn, "rollup_watches", None):
+    if conn.rollup_watches:
         _note(conn, min(cast(int, key[0]) for key in groups))
     conn.execute("SAVEPOINT rollup_add")
     try:
