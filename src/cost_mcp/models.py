@@ -1582,7 +1582,10 @@ class PlanLimitWindow(Result):
         description="Percentage points per hour since this window's current period began; "
         "null with one reading."
     )
-    reaches_100_at: str | None = Field(description="When 100% is reached at this pace, if before the reset.")
+    reaches_100_at: str | None = Field(
+        description="When 100% is reached at this pace, if before the reset; null once the reset has "
+        "passed with no reading since (the window started again: `warnings` says so)."
+    )
     readings: list[PlanLimitReading] = Field(description="Oldest first; the newest ones when truncated.")
 
 
