@@ -98,6 +98,28 @@ def test_export_to_a_closed_pipe_ends_quietly(
     assert main(["export"]) == 0
 
 
+@pytest.mark.usefixtures("home")
+@pytest.mark.sqlite_only  # about the output, not the ledger
+@pytest.mark.parametrize("command", [["report"], ["report", "--json"], ["subscription", "list"]])
+def test_a_table_to_a_reader_that_has_gone_ends_with_exit_0(command: list[str]) -> None:
+    """`cost-mcp report | head -1` in a real process, the reader gone before the first line: rich
+    exited 1 on it ("something checked is not right"), so `set -o pipefail` scripts failed."""
+    read_end, write_end = os.pipe()
+    os.close(read_end)  # every write now fails with EPIPE, as once head has what it wanted
+    try:
+        done = subprocess.run(
+            [sys.executable, "-m", "cost_mcp", *command],
+            stdout=write_end,
+            stderr=subprocess.PIPE,
+            check=False,
+            timeout=120,
+        )
+    finally:
+        os.close(write_end)
+    assert done.returncode == 0, done.stderr
+    assert b"Traceback" not in done.stderr and b"Error" not in done.stderr, done.stderr
+
+
 @pytest.mark.usefixtures("logs")
 @pytest.mark.sqlite_only  # about the output file, not the ledger
 @pytest.mark.parametrize(

@@ -10,10 +10,9 @@ from __future__ import annotations
 import io
 
 import pytest
-from rich.console import Console
 from rich.table import Table
 
-from cost_mcp.cli.app import _cell_width, show
+from cost_mcp.cli.app import Console, _cell_width, show
 from cost_mcp.cli.spend import TOKEN_COLUMNS_LEFT_OUT, _print_tokens_table, _readable_keys, _tokens_table
 
 CELLS = [

@@ -10,12 +10,12 @@ from pathlib import Path
 from typing import TYPE_CHECKING
 
 import click
-from rich.console import Console
 from rich.table import Table
 
 from cost_mcp.cli.app import (
     EXIT_FAILED,
     EXIT_OK,
+    Console,
     GreedyCommand,
     cli,
     core_ledger,

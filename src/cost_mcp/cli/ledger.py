@@ -8,11 +8,11 @@ from datetime import datetime
 from typing import TYPE_CHECKING, Any, Literal
 
 import click
-from rich.console import Console
 from rich.table import Column, Table
 
 from cost_mcp.cli.app import (
     EXIT_OK,
+    Console,
     NumberArgumentsCommand,
     answer,
     cli,
