@@ -274,6 +274,22 @@ def test_budget_status_lists_budgets(capsys: pytest.CaptureFixture[str]) -> None
 
 
 @pytest.mark.usefixtures("home")
+def test_budget_status_with_no_budget_says_how_to_make_one_once_as_a_command(
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    """A first `cost-mcp budget status` printed its advice twice: as a command, then as the MCP
+    tool's note, `set_budget(name, amount_usd, period)`, which no shell runs."""
+    for command in (("budget", "status"), ("budget", "list")):
+        code, out, err = run(capsys, *command)
+        assert code == 0
+        assert out.count("cost-mcp budget set") == 1, out
+        assert "set_budget(" not in out + err
+    code, out, _ = run(capsys, "budget", "status", "--json")
+    [said] = json.loads(out)["warnings"]
+    assert "cost-mcp budget set" in said and "set_budget(" not in said
+
+
+@pytest.mark.usefixtures("home")
 def test_budget_status_shows_the_local_first_day(
     capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
 ) -> None:
