@@ -273,6 +273,23 @@ def test_budget_status_lists_budgets(capsys: pytest.CaptureFixture[str]) -> None
     assert json.loads(out)["budgets"][0]["budget"]["name"] == "monthly"
 
 
+@pytest.mark.anyio
+@pytest.mark.usefixtures("logs")
+async def test_the_summary_resource_labels_a_budget_spent_in_part_on_unpriced_calls(
+    client: Client, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """cost://summary said "monthly: $0.0045 of $150.00" where budget_status and the dashboard say
+    "$0.0045 + unpriced": a call with no known price counts nothing against the budget, unsaid."""
+    await client.call_tool("set_budget", {"name": "monthly", "amount_usd": 150, "period": "month"})
+    summary = await client.read_resource("cost://summary")
+    text = getattr(summary.contents[0], "text", "")
+    [line] = [s.strip() for s in text.splitlines() if s.strip().startswith("monthly:")]
+    code, out, _ = run(capsys, "budget", "status")
+    [row] = [r for r in out.splitlines() if r.startswith("monthly")]
+    assert code == 0 and "+ unpriced" in row
+    assert line.startswith("monthly: $0.0045 + unpriced of $150.00 per month"), line
+
+
 @pytest.mark.usefixtures("home")
 def test_budget_status_with_no_budget_says_how_to_make_one_once_as_a_command(
     capsys: pytest.CaptureFixture[str],
