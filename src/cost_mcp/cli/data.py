@@ -122,6 +122,14 @@ def ingest(paths: tuple[str, ...], full: bool, forget: tuple[str, ...], as_json:
             "their own folders by every report command, e.g. `cost-mcp report --group-by agent`",
             "[yellow]warning:[/yellow]",
         )
+    if paths and not result.files_seen:
+        # `cost-mcp ingest ~/.config/claude` (no projects/ there) or a typo'd folder that exists said
+        # "0 files ... 0 new calls", as if those logs had been read and held nothing new.
+        note(
+            out,
+            f"no Claude Code log (.jsonl file) under {', '.join(paths)}: {claude_code.WHAT_TO_INGEST}",
+            "[yellow]warning:[/yellow]",
+        )
     skipped = {k: v for k, v in result.skipped.items() if v}
     if skipped:
         out.print("skipped: " + ", ".join(f"{k} {v:,}" for k, v in skipped.items()))
